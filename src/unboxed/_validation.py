@@ -1,0 +1,140 @@
+"""Input checks shared by every public entry point.
+
+Each check raises ``ValueError`` or ``TypeError`` with a message that says what was
+expected, so that bad input never reaches numpy or torch internals.
+"""
+
+from __future__ import annotations
+
+import numbers
+from collections.abc import Sequence
+
+import numpy as np
+
+RandomState = int | np.random.Generator | None
+
+
+def check_random_state(random_state: RandomState) -> np.random.Generator:
+    """Resolve ``random_state`` once into a ``numpy.random.Generator``.
+
+    Parameters
+    ----------
+    random_state : int, numpy.random.Generator or None
+        An int seeds a new generator; a generator is used as is; None draws fresh
+        entropy, so results are not reproducible.
+    """
+    if random_state is None or isinstance(random_state, numbers.Integral):
+        if random_state is not None and int(random_state) < 0:
+            raise ValueError(f"random_state must be a non-negative int, got {random_state}")
+        return np.random.default_rng(random_state)
+    if isinstance(random_state, np.random.Generator):
+        return random_state
+    raise TypeError(
+        "random_state must be None, an int or a numpy.random.Generator, "
+        f"got {type(random_state).__name__}"
+    )
+
+
+def seed_from(rng: np.random.Generator) -> int:
+    """Draw an int seed from ``rng`` for libraries that take an int (torch)."""
+    return int(rng.integers(0, 2**31 - 1))
+
+
+def check_array(
+    X: object,
+    *,
+    name: str = "X",
+    ndim: int | None = 2,
+    dtype: type | None = np.float64,
+    allow_empty: bool = False,
+) -> np.ndarray:
+    """Convert ``X`` to a finite numeric array and check its rank.
+
+    Parameters
+    ----------
+    X : array-like
+        The input.
+    name : str
+        The name used in error messages.
+    ndim : int or None
+        Required number of dimensions, or None for any.
+    dtype : numpy dtype or None
+        The dtype of the returned array. None keeps a floating dtype as it is (to spare
+        a copy of a large float32 array) and turns anything else into float64.
+    allow_empty : bool
+        Whether an array with zero rows is accepted.
+
+    Returns
+    -------
+    ndarray
+        ``X`` as a contiguous array of ``dtype``.
+    """
+    if X is None:
+        raise ValueError(f"{name} is None; expected an array")
+    try:
+        arr = np.asarray(X)
+    except (TypeError, ValueError) as err:
+        raise TypeError(f"{name} could not be converted to an array: {err}") from err
+    if arr.dtype == object or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == np.bool_):
+        raise TypeError(f"{name} must be numeric, got dtype {arr.dtype}")
+    if np.iscomplexobj(arr):
+        raise TypeError(f"{name} must be real, got complex dtype {arr.dtype}")
+    if ndim is not None and arr.ndim != ndim:
+        raise ValueError(f"{name} must be {ndim}-dimensional, got shape {arr.shape}")
+    if arr.ndim > 0 and arr.shape[0] == 0 and not allow_empty:
+        raise ValueError(f"{name} is empty: got shape {arr.shape}; expected at least one sample")
+    if dtype is None:
+        dtype = arr.dtype if np.issubdtype(arr.dtype, np.floating) else np.float64
+    arr = np.ascontiguousarray(arr, dtype=dtype)
+    check_finite(arr, name=name)
+    return arr
+
+
+def check_finite(arr: np.ndarray, *, name: str) -> None:
+    """Raise ``ValueError`` naming the first row that holds NaN or infinity."""
+    if np.issubdtype(arr.dtype, np.floating) and not np.all(np.isfinite(arr)):
+        bad = np.argwhere(~np.isfinite(arr))[0]
+        kind = "NaN" if np.isnan(arr[tuple(bad)]) else "infinity"
+        raise ValueError(f"{name} contains {kind} (first at index {tuple(int(i) for i in bad)})")
+
+
+def check_labels(y: object, *, n: int, n_classes: int | None = None, name: str = "y") -> np.ndarray:
+    """Check a vector of integer class labels of length ``n``."""
+    arr = np.asarray(y)
+    if arr.ndim != 1 or arr.shape[0] != n:
+        raise ValueError(f"{name} must have shape ({n},), got {arr.shape}")
+    if arr.dtype.kind not in "iub":
+        if arr.dtype.kind == "f" and np.all(np.isfinite(arr)) and np.all(arr == np.round(arr)):
+            arr = arr.astype(np.int64)
+        else:
+            raise ValueError(f"{name} must hold integer class labels, got dtype {arr.dtype}")
+    arr = arr.astype(np.int64)
+    if arr.size and arr.min() < 0:
+        raise ValueError(f"{name} holds a negative class label ({arr.min()})")
+    if n_classes is not None and arr.size and arr.max() >= n_classes:
+        raise ValueError(f"{name} holds class {arr.max()} but there are only {n_classes} classes")
+    return arr
+
+
+def check_ks(ks: int | Sequence[int], *, n_features: int, name: str = "ks") -> np.ndarray:
+    """Check feature counts: integers in ``[0, n_features]``."""
+    arr = np.atleast_1d(np.asarray(ks))
+    if arr.ndim != 1 or arr.size == 0 or arr.dtype.kind not in "iu":
+        raise ValueError(f"{name} must be a non-empty list of ints, got {ks!r}")
+    if arr.min() < 0 or arr.max() > n_features:
+        raise ValueError(f"{name} must lie in [0, {n_features}], got {arr.tolist()}")
+    return arr.astype(np.int64)
+
+
+def check_positive_int(value: object, *, name: str, minimum: int = 1) -> int:
+    """Check that ``value`` is an int of at least ``minimum``."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
+        raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}")
+    return int(value)
+
+
+def check_fraction(value: object, *, name: str) -> float:
+    """Check that ``value`` is a float in (0, 1]."""
+    if not isinstance(value, numbers.Real) or not 0.0 < float(value) <= 1.0:
+        raise ValueError(f"{name} must be a number in (0, 1], got {value!r}")
+    return float(value)
