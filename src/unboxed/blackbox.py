@@ -1,0 +1,452 @@
+"""The black box: anything that maps inputs to class probabilities.
+
+``BlackBox`` wraps a torch module, a fitted scikit-learn classifier or a plain
+callable behind one interface. It evaluates in batches, counts every row it sends
+to the model, and checks every output, so that a model that returns NaN, the wrong
+shape or rows that are not probabilities is named in a clear error instead of
+poisoning an explanation downstream.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from typing import Any, Literal
+
+import numpy as np
+
+from ._validation import check_array, check_labels, check_positive_int
+
+ArrayFn = Callable[[np.ndarray], Any]
+
+#: How far a probability may stray from [0, 1], and a row's sum from 1, before the
+#: output is rejected. float32 softmax rows sum to 1 within about 1e-6.
+PROBABILITY_TOLERANCE = 1e-4
+
+
+class BlackBoxError(RuntimeError):
+    """The wrapped model raised an exception while it was being evaluated."""
+
+
+class BlackBox:
+    """A classifier seen only through its class probabilities.
+
+    Build one with :meth:`from_torch`, :meth:`from_sklearn` or :meth:`from_callable`.
+
+    Inputs are arrays of shape ``(n_samples, n_features)`` or
+    ``(n_samples, *input_shape)``; the black box reshapes them to ``input_shape``
+    before calling the model. Flat feature indices used across the library refer to
+    the C-order flattening of ``input_shape``.
+
+    Attributes
+    ----------
+    name : str
+        The model's name, used in error messages.
+    kind : {"torch", "sklearn", "callable"}
+        What is wrapped.
+    n_classes : int
+        The number of classes (columns of :meth:`predict_proba`).
+    input_shape : tuple of int or None
+        The shape of one input. None for a callable that takes any number of features.
+    n_queries : int
+        The number of rows the model has evaluated so far.
+    """
+
+    def __init__(
+        self,
+        predict_fn: ArrayFn,
+        *,
+        n_classes: int,
+        input_shape: tuple[int, ...] | None,
+        name: str,
+        kind: Literal["torch", "sklearn", "callable"],
+        batch_size: int = 4096,
+        module: Any = None,
+        output: Literal["logits", "probabilities"] = "probabilities",
+    ) -> None:
+        if isinstance(n_classes, bool) or not isinstance(n_classes, int) or n_classes < 2:
+            raise ValueError(
+                f"a classifier needs at least 2 classes; {name!r} has n_classes={n_classes!r}"
+            )
+        self._predict_fn = predict_fn
+        self.n_classes = n_classes
+        self.input_shape = _check_shape(input_shape)
+        self.name = name
+        self.kind = kind
+        self.batch_size = check_positive_int(batch_size, name="batch_size")
+        self.module = module
+        self.output = output
+        self.n_queries = 0
+
+    # ------------------------------------------------------------------ builders
+    @classmethod
+    def from_torch(
+        cls,
+        module: Any,
+        *,
+        input_shape: Sequence[int],
+        output: Literal["logits", "probabilities"] = "logits",
+        batch_size: int = 4096,
+        name: str | None = None,
+    ) -> BlackBox:
+        """Wrap a torch module that maps a batch of inputs to logits or probabilities.
+
+        The module is put in eval mode. It runs on the device of its parameters, in
+        their dtype, under ``torch.inference_mode``.
+
+        Parameters
+        ----------
+        module : torch.nn.Module
+            The model. Called on tensors of shape ``(batch, *input_shape)``.
+        input_shape : sequence of int
+            The shape of one input, e.g. ``(1, 28, 28)`` for a LeNet or ``(784,)`` for an MLP.
+        output : {"logits", "probabilities"}
+            What the module returns. Logits go through a float64 softmax.
+        batch_size : int
+            Rows per forward pass.
+        name : str, optional
+            The name used in error messages; defaults to the module's class name.
+        """
+        import torch
+
+        if not isinstance(module, torch.nn.Module):
+            raise TypeError(f"from_torch expects a torch.nn.Module, got {type(module).__name__}")
+        if output not in ("logits", "probabilities"):
+            raise ValueError(f"output must be 'logits' or 'probabilities', got {output!r}")
+        shape = _check_shape(tuple(input_shape))
+        name = name or type(module).__name__
+        module.eval()
+        param = next(module.parameters(), None)
+        device = param.device if param is not None else torch.device("cpu")
+        dtype = param.dtype if param is not None else torch.float32
+
+        def predict(X: np.ndarray) -> np.ndarray:
+            with torch.inference_mode():
+                raw = module(torch.as_tensor(X, dtype=dtype, device=device))
+                if not isinstance(raw, torch.Tensor):
+                    raise TypeError(f"the module returned {type(raw).__name__}, not a tensor")
+                raw = raw.double()
+                if output == "logits" and raw.ndim == 2 and bool(torch.isfinite(raw).all()):
+                    raw = torch.softmax(raw, dim=1)
+                return raw.cpu().numpy()
+
+        n_classes = _probe_n_classes(predict, shape, name)
+        return cls(
+            predict,
+            n_classes=n_classes,
+            input_shape=shape,
+            name=name,
+            kind="torch",
+            batch_size=batch_size,
+            module=module,
+            output=output,
+        )
+
+    @classmethod
+    def from_sklearn(
+        cls, estimator: Any, *, batch_size: int = 4096, name: str | None = None
+    ) -> BlackBox:
+        """Wrap a fitted scikit-learn classifier that has ``predict_proba``.
+
+        Column ``j`` of :meth:`predict_proba` is ``estimator.classes_[j]``; class
+        indices used across the library are these column indices.
+        """
+        from sklearn.exceptions import NotFittedError
+        from sklearn.utils.validation import check_is_fitted
+
+        if not hasattr(estimator, "predict_proba"):
+            raise TypeError(f"{type(estimator).__name__} has no predict_proba")
+        try:
+            check_is_fitted(estimator)
+        except NotFittedError as err:
+            raise ValueError(f"{type(estimator).__name__} is not fitted: {err}") from err
+        n_features = getattr(estimator, "n_features_in_", None)
+        classes = getattr(estimator, "classes_", None)
+        if n_features is None or classes is None:
+            raise ValueError(
+                f"{type(estimator).__name__} lacks n_features_in_ or classes_; "
+                "wrap it with BlackBox.from_callable instead"
+            )
+        return cls(
+            estimator.predict_proba,
+            n_classes=len(classes),
+            input_shape=(int(n_features),),
+            name=name or type(estimator).__name__,
+            kind="sklearn",
+            batch_size=batch_size,
+        )
+
+    @classmethod
+    def from_callable(
+        cls,
+        fn: ArrayFn,
+        *,
+        n_classes: int,
+        input_shape: Sequence[int] | None = None,
+        batch_size: int = 4096,
+        name: str | None = None,
+    ) -> BlackBox:
+        """Wrap a function that maps an array of inputs to class probabilities.
+
+        Parameters
+        ----------
+        fn : callable
+            Called with a float array of shape ``(batch, *input_shape)`` (or
+            ``(batch, n_features)`` when ``input_shape`` is None); must return
+            probabilities of shape ``(batch, n_classes)``.
+        n_classes : int
+            The number of classes.
+        input_shape : sequence of int, optional
+            The shape of one input. None accepts any number of features.
+        """
+        if not callable(fn):
+            raise TypeError(f"fn must be callable, got {type(fn).__name__}")
+        return cls(
+            fn,
+            n_classes=n_classes,
+            input_shape=None if input_shape is None else tuple(input_shape),
+            name=name or getattr(fn, "__name__", type(fn).__name__),
+            kind="callable",
+            batch_size=batch_size,
+        )
+
+    # ------------------------------------------------------------------ queries
+    @property
+    def n_features(self) -> int | None:
+        """The number of input features, or None if any number is accepted."""
+        return None if self.input_shape is None else math.prod(self.input_shape)
+
+    def check_X(self, X: object) -> np.ndarray:
+        """Validate inputs and return them flat, shape ``(n_samples, n_features)``.
+
+        Floating inputs keep their dtype; anything else becomes float64.
+
+        Raises
+        ------
+        ValueError
+            On an empty array, NaN or infinity, or a shape that does not match
+            ``input_shape``.
+        """
+        arr = check_array(X, ndim=None, dtype=None)
+        if arr.ndim == 0:
+            raise ValueError("X must be an array of samples, got a scalar")
+        if self.input_shape is None:
+            if arr.ndim != 2:
+                raise ValueError(f"X must be 2-dimensional, got shape {arr.shape}")
+            return arr
+        n_features = self.n_features
+        if arr.shape[1:] == self.input_shape or (arr.ndim == 2 and arr.shape[1] == n_features):
+            return arr.reshape(arr.shape[0], n_features)
+        if arr.shape == self.input_shape or (arr.ndim == 1 and arr.shape[0] == n_features):
+            raise ValueError(
+                f"X has the shape of a single sample {arr.shape}; "
+                "pass a batch, e.g. X[None] for one sample"
+            )
+        raise ValueError(
+            f"X has shape {arr.shape}, but {self.name!r} expects (n_samples, {n_features}) "
+            f"or (n_samples, {', '.join(map(str, self.input_shape))})"
+        )
+
+    def predict_proba(self, X: object) -> np.ndarray:
+        """Class probabilities, evaluated in batches and checked.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features) or (n_samples, *input_shape)
+
+        Returns
+        -------
+        ndarray of shape (n_samples, n_classes), float64
+            Rows in [0, 1] that sum to 1.
+        """
+        X = self.check_X(X)
+        out = np.empty((X.shape[0], self.n_classes))
+        for start in range(0, X.shape[0], self.batch_size):
+            batch = X[start : start + self.batch_size]
+            out[start : start + batch.shape[0]] = self._evaluate(batch)
+        return out
+
+    def predict(self, X: object) -> np.ndarray:
+        """The most probable class per row, shape ``(n_samples,)``."""
+        return self.predict_proba(X).argmax(axis=1)
+
+    def _evaluate(self, batch: np.ndarray) -> np.ndarray:
+        shaped = batch if self.input_shape is None else batch.reshape(-1, *self.input_shape)
+        try:
+            raw = self._predict_fn(shaped)
+        except Exception as err:
+            raise BlackBoxError(
+                f"black box {self.name!r} raised {type(err).__name__} on a batch of "
+                f"{batch.shape[0]} rows: {err}"
+            ) from err
+        self.n_queries += batch.shape[0]
+        return _check_probabilities(raw, batch.shape[0], self.n_classes, self.name)
+
+    # ------------------------------------------------------------------ torch only
+    def _require_torch(self, what: str) -> None:
+        if self.kind != "torch":
+            raise TypeError(
+                f"{what} needs a torch model, but {self.name!r} is a {self.kind} black box; "
+                "wrap a torch.nn.Module with BlackBox.from_torch"
+            )
+
+    def gradient(self, X: object, target: int | Sequence[int] | np.ndarray) -> np.ndarray:
+        """Gradient of the module's raw output for ``target`` with respect to the input.
+
+        The raw output is the logit for ``output="logits"`` and the probability for
+        ``output="probabilities"``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features) or (n_samples, *input_shape)
+        target : int or array-like of shape (n_samples,)
+            The class whose output is differentiated, one for all rows or one per row.
+
+        Returns
+        -------
+        ndarray of shape (n_samples, n_features), float64
+        """
+        import torch
+
+        self._require_torch("gradient")
+        X = self.check_X(X)
+        targets = self._check_target(target, X.shape[0])
+        param = next(self.module.parameters(), None)
+        dtype = param.dtype if param is not None else torch.float32
+        device = param.device if param is not None else torch.device("cpu")
+        grads = np.empty(X.shape, dtype=np.float64)
+        for start in range(0, X.shape[0], self.batch_size):
+            stop = min(start + self.batch_size, X.shape[0])
+            x = torch.as_tensor(X[start:stop], dtype=dtype, device=device)
+            x = x.reshape(-1, *self.input_shape).requires_grad_(True)
+            with torch.enable_grad():
+                out = self.module(x)
+                t = torch.as_tensor(targets[start:stop], device=device)
+                # Rows are independent in eval mode, so the gradient of the sum is
+                # each row's own gradient.
+                (grad,) = torch.autograd.grad(out.gather(1, t[:, None]).sum(), x)
+            self.n_queries += stop - start
+            grads[start:stop] = grad.reshape(stop - start, -1).double().cpu().numpy()
+        if not np.all(np.isfinite(grads)):
+            raise ValueError(f"black box {self.name!r} produced a NaN or infinite gradient")
+        return grads
+
+    def _check_target(self, target: object, n: int) -> np.ndarray:
+        if np.ndim(target) == 0:
+            target = np.full(n, target)
+        return check_labels(target, n=n, n_classes=self.n_classes, name="target")
+
+    def layer_names(self) -> list[str]:
+        """Names accepted by :meth:`features`: the module's named submodules and "logits"."""
+        self._require_torch("layer_names")
+        names = [name for name, _ in self.module.named_modules() if name]
+        return [*names, "logits" if self.output == "logits" else "output"]
+
+    def features(self, X: object, layer: str) -> np.ndarray:
+        """The output of a named layer, captured with a forward hook.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features) or (n_samples, *input_shape)
+        layer : str
+            A name from :meth:`layer_names`; "logits" (or "output") is the module's output.
+
+        Returns
+        -------
+        ndarray of shape (n_samples, *layer_shape)
+            In the model's own precision (float32 for most models).
+        """
+        import torch
+
+        self._require_torch("features")
+        names = self.layer_names()
+        if layer not in names:
+            raise ValueError(f"{self.name!r} has no layer {layer!r}; choose from {names}")
+        X = self.check_X(X)
+        target = self.module if layer == names[-1] else self.module.get_submodule(layer)
+        captured: list[Any] = []
+        hook = target.register_forward_hook(lambda _m, _i, out: captured.append(out))
+        param = next(self.module.parameters(), None)
+        dtype = param.dtype if param is not None else torch.float32
+        device = param.device if param is not None else torch.device("cpu")
+        chunks = []
+        try:
+            for start in range(0, X.shape[0], self.batch_size):
+                batch = X[start : start + self.batch_size]
+                with torch.inference_mode():
+                    self.module(
+                        torch.as_tensor(batch, dtype=dtype, device=device).reshape(
+                            -1, *self.input_shape
+                        )
+                    )
+                out = captured.pop()
+                if not isinstance(out, torch.Tensor):
+                    raise TypeError(f"layer {layer!r} returns {type(out).__name__}, not a tensor")
+                self.n_queries += batch.shape[0]
+                chunks.append(out.detach().cpu().numpy())
+        finally:
+            hook.remove()
+        return np.concatenate(chunks)
+
+    def __repr__(self) -> str:
+        shape = "any" if self.input_shape is None else self.input_shape
+        return (
+            f"BlackBox({self.name!r}, kind={self.kind!r}, n_classes={self.n_classes}, "
+            f"input_shape={shape})"
+        )
+
+
+def _check_shape(shape: tuple[int, ...] | None) -> tuple[int, ...] | None:
+    if shape is None:
+        return None
+    if len(shape) == 0 or not all(isinstance(s, int | np.integer) and s > 0 for s in shape):
+        raise ValueError(f"input_shape must be a non-empty tuple of positive ints, got {shape!r}")
+    return tuple(int(s) for s in shape)
+
+
+def _probe_n_classes(predict: ArrayFn, shape: tuple[int, ...], name: str) -> int:
+    """Run one zero input through the model to learn its number of classes."""
+    try:
+        out = np.asarray(predict(np.zeros((1, *shape), dtype=np.float32)))
+    except Exception as err:
+        raise BlackBoxError(
+            f"black box {name!r} failed on an input of shape (1, {', '.join(map(str, shape))}); "
+            f"check input_shape: {type(err).__name__}: {err}"
+        ) from err
+    if out.ndim != 2 or out.shape[0] != 1:
+        raise ValueError(
+            f"black box {name!r} returned shape {out.shape} for one input; expected (1, n_classes)"
+        )
+    return int(out.shape[1])
+
+
+def _check_probabilities(raw: Any, n_rows: int, n_classes: int, name: str) -> np.ndarray:
+    """Check a model's output and return it as float64 rows that sum exactly to 1."""
+    try:
+        proba = np.asarray(raw, dtype=np.float64)
+    except (TypeError, ValueError) as err:
+        raise ValueError(
+            f"black box {name!r} returned {type(raw).__name__}, which is not a numeric array"
+        ) from err
+    if proba.shape != (n_rows, n_classes):
+        raise ValueError(
+            f"black box {name!r} returned shape {proba.shape}; expected ({n_rows}, {n_classes})"
+        )
+    if not np.all(np.isfinite(proba)):
+        raise ValueError(f"black box {name!r} returned NaN or infinite values")
+    tol = PROBABILITY_TOLERANCE
+    if proba.min() < -tol or proba.max() > 1 + tol:
+        raise ValueError(
+            f"black box {name!r} returned values outside [0, 1] "
+            f"(min {proba.min():.4g}, max {proba.max():.4g}); are these logits? "
+            "Use BlackBox.from_torch(..., output='logits') for a module that returns logits"
+        )
+    sums = proba.sum(axis=1)
+    worst = int(np.argmax(np.abs(sums - 1)))
+    if abs(sums[worst] - 1) > tol:
+        raise ValueError(
+            f"black box {name!r} returned rows that are not probabilities: "
+            f"row {worst} sums to {sums[worst]:.6g}, not 1"
+        )
+    proba = np.clip(proba, 0.0, 1.0)
+    return proba / proba.sum(axis=1, keepdims=True)

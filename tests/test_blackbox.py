@@ -1,0 +1,207 @@
+import numpy as np
+import pytest
+import torch
+from sklearn.tree import DecisionTreeClassifier
+
+from unboxed import BlackBox, BlackBoxError, zoo
+
+
+def softmax(z):
+    z = z - z.max(axis=1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def test_torch_probabilities_match_softmax_of_logits(digits, digits_lenet):
+    bb = BlackBox.from_torch(digits_lenet, input_shape=(1, 8, 8))
+    X = digits.X_test[:50]
+    proba = bb.predict_proba(X)
+    with torch.no_grad():
+        logits = digits_lenet(torch.as_tensor(X).reshape(-1, 1, 8, 8)).double().numpy()
+    assert proba.dtype == np.float64 and proba.shape == (50, 10)
+    np.testing.assert_allclose(proba, softmax(logits), atol=1e-12)
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0, atol=1e-12)
+    assert np.array_equal(bb.predict(X), logits.argmax(axis=1))
+    assert bb.n_classes == 10 and bb.n_features == 64
+
+
+def test_inputs_may_be_flat_or_shaped_and_batching_is_invisible(digits, digits_lenet):
+    X = digits.X_test[:37]
+    bb = BlackBox.from_torch(digits_lenet, input_shape=(1, 8, 8), batch_size=5)
+    flat = bb.predict_proba(X)
+    shaped = bb.predict_proba(X.reshape(-1, 1, 8, 8))
+    whole = BlackBox.from_torch(digits_lenet, input_shape=(1, 8, 8)).predict_proba(X)
+    np.testing.assert_allclose(flat, shaped)
+    np.testing.assert_allclose(flat, whole, atol=1e-6)
+
+
+def test_n_queries_counts_rows(digits_blackbox, digits):
+    assert digits_blackbox.n_queries == 0
+    digits_blackbox.predict_proba(digits.X_test[:30])
+    digits_blackbox.predict(digits.X_test[:12])
+    assert digits_blackbox.n_queries == 42
+
+
+def test_probability_output_module():
+    torch.manual_seed(0)
+    module = torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.Softmax(dim=1))
+    bb = BlackBox.from_torch(module, input_shape=(4,), output="probabilities")
+    X = np.random.default_rng(0).normal(size=(6, 4))
+    with torch.no_grad():
+        expected = module(torch.as_tensor(X, dtype=torch.float32)).double().numpy()
+    np.testing.assert_allclose(bb.predict_proba(X), expected / expected.sum(1, keepdims=True))
+    assert bb.layer_names()[-1] == "output"
+
+
+def test_sklearn_matches_the_estimator(planted, planted_logreg):
+    bb = BlackBox.from_sklearn(planted_logreg)
+    np.testing.assert_allclose(
+        bb.predict_proba(planted.X_test), planted_logreg.predict_proba(planted.X_test)
+    )
+    assert bb.kind == "sklearn" and bb.input_shape == (20,) and bb.n_classes == 2
+
+
+def test_callable_with_and_without_input_shape(rng):
+    W = rng.normal(size=(5, 3))
+
+    def model(X):
+        return softmax(X.reshape(len(X), -1) @ W)
+
+    X = rng.normal(size=(8, 5))
+    np.testing.assert_allclose(
+        BlackBox.from_callable(model, n_classes=3).predict_proba(X), model(X)
+    )
+    shaped = BlackBox.from_callable(model, n_classes=3, input_shape=(5,))
+    np.testing.assert_allclose(shaped.predict_proba(X), model(X))
+    assert shaped.name == "model"
+
+
+def test_gradient_matches_finite_differences(digits_blackbox, digits):
+    X = digits.X_test[:3].astype(np.float64)
+    target = np.array([0, 3, 7])
+    grad = digits_blackbox.gradient(X, target)
+    assert grad.shape == (3, 64)
+    module = digits_blackbox.module.double()
+    try:
+        eps = 1e-6
+        for j in (10, 27, 44):
+            step = np.zeros_like(X)
+            step[:, j] = eps
+            with torch.no_grad():
+                up = module(torch.as_tensor(X + step).reshape(-1, 1, 8, 8)).numpy()
+                down = module(torch.as_tensor(X - step).reshape(-1, 1, 8, 8)).numpy()
+            numeric = (up - down)[np.arange(3), target] / (2 * eps)
+            # the float64 finite difference approximates the float32 gradient
+            np.testing.assert_allclose(grad[:, j], numeric, rtol=1e-3, atol=1e-4)
+    finally:
+        module.float()
+
+
+def test_gradient_and_features_need_torch(planted_blackbox, planted):
+    with pytest.raises(TypeError, match="needs a torch model.*from_torch"):
+        planted_blackbox.gradient(planted.X_test[:2], 1)
+    with pytest.raises(TypeError, match="needs a torch model"):
+        planted_blackbox.features(planted.X_test[:2], "fc1")
+
+
+def test_features_capture_named_layers(digits_blackbox, digits):
+    X = digits.X_test[:7]
+    pooled = digits_blackbox.features(X, "pool2")
+    assert pooled.shape == (7, 16, 2, 2)
+    logits = digits_blackbox.features(X, "logits")
+    np.testing.assert_allclose(
+        softmax(logits.astype(np.float64)), digits_blackbox.predict_proba(X), atol=1e-6
+    )
+    hidden = digits_blackbox.features(X, "act3")
+    assert hidden.shape == (7, 120) and hidden.min() >= 0
+    with pytest.raises(ValueError, match="has no layer 'conv9'; choose from"):
+        digits_blackbox.features(X, "conv9")
+
+
+# --------------------------------------------------------------------- bad input
+def test_wrong_input_shape(digits_blackbox):
+    with pytest.raises(ValueError, match=r"expects \(n_samples, 64\)"):
+        digits_blackbox.predict_proba(np.zeros((3, 65)))
+    with pytest.raises(ValueError, match="single sample"):
+        digits_blackbox.predict_proba(np.zeros(64))
+
+
+def test_nan_and_inf_in_X(digits_blackbox):
+    X = np.zeros((4, 64))
+    X[2, 5] = np.nan
+    with pytest.raises(ValueError, match=r"X contains NaN \(first at index \(2, 5\)\)"):
+        digits_blackbox.predict_proba(X)
+    X[2, 5] = np.inf
+    with pytest.raises(ValueError, match="X contains infinity"):
+        digits_blackbox.predict(X)
+
+
+def test_empty_X(digits_blackbox):
+    with pytest.raises(ValueError, match="X is empty"):
+        digits_blackbox.predict_proba(np.zeros((0, 64)))
+
+
+def test_non_numeric_X(digits_blackbox):
+    with pytest.raises(TypeError, match="must be numeric"):
+        digits_blackbox.predict_proba(np.array([["a"] * 64]))
+
+
+@pytest.mark.parametrize(
+    ("output", "message"),
+    [
+        (lambda X: np.full((len(X), 2), 0.5), r"returned shape \(\d+, 2\); expected \(\d+, 3\)"),
+        (lambda X: np.full((len(X) + 1, 3), 1 / 3), "returned shape"),
+        (lambda X: np.full((len(X), 3), np.nan), "NaN or infinite"),
+        (lambda X: np.full((len(X), 3), 2.0), r"outside \[0, 1\].*logits"),
+        (lambda X: np.full((len(X), 3), 0.2), "not probabilities: row 0 sums to 0.6"),
+        (lambda X: "nonsense", "not a numeric array|returned shape"),
+    ],
+)
+def test_callable_returning_bad_output(output, message):
+    bb = BlackBox.from_callable(output, n_classes=3, name="bad-model")
+    with pytest.raises(ValueError, match=message) as info:
+        bb.predict_proba(np.zeros((4, 2)))
+    assert "bad-model" in str(info.value)
+
+
+def test_model_that_raises_is_named():
+    def broken(X):
+        raise RuntimeError("out of memory")
+
+    bb = BlackBox.from_callable(broken, n_classes=2)
+    with pytest.raises(BlackBoxError, match="'broken' raised RuntimeError.*out of memory"):
+        bb.predict(np.zeros((2, 3)))
+    assert bb.n_queries == 0
+
+
+def test_single_class_is_rejected(planted):
+    with pytest.raises(ValueError, match="at least 2 classes"):
+        BlackBox.from_callable(lambda X: np.ones((len(X), 1)), n_classes=1)
+    one_class = DecisionTreeClassifier().fit(planted.X_train, np.zeros(len(planted.X_train), int))
+    with pytest.raises(ValueError, match="at least 2 classes"):
+        BlackBox.from_sklearn(one_class)
+
+
+def test_unfitted_or_unsuitable_estimators():
+    with pytest.raises(ValueError, match="not fitted"):
+        BlackBox.from_sklearn(DecisionTreeClassifier())
+    with pytest.raises(TypeError, match="has no predict_proba"):
+        BlackBox.from_sklearn(object())
+    with pytest.raises(TypeError, match="expects a torch.nn.Module"):
+        BlackBox.from_torch(object(), input_shape=(3,))
+
+
+def test_wrong_input_shape_for_a_torch_module_fails_at_construction():
+    model = zoo.mlp(n_features=10, n_classes=3)
+    with pytest.raises(BlackBoxError, match="check input_shape"):
+        BlackBox.from_torch(model, input_shape=(11,))
+    with pytest.raises(ValueError, match="input_shape must be a non-empty tuple"):
+        BlackBox.from_torch(model, input_shape=())
+
+
+def test_nan_logits_are_reported():
+    model = zoo.mlp(n_features=4, n_classes=3)
+    with torch.no_grad():
+        model.fc3.bias[0] = float("nan")
+    with pytest.raises(ValueError, match="NaN or infinite"):
+        BlackBox.from_torch(model, input_shape=(4,)).predict_proba(np.zeros((2, 4)))
