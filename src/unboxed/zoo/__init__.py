@@ -1,0 +1,20 @@
+"""Reference black boxes: definitions, training, and safe save/load."""
+
+from ._io import load, save
+from ._models import ACTIVATIONS, BUILDERS, ZooModel, as_blackbox, build, lenet, mlp
+from ._train import TrainingResult, accuracy, train
+
+__all__ = [
+    "ACTIVATIONS",
+    "BUILDERS",
+    "TrainingResult",
+    "ZooModel",
+    "accuracy",
+    "as_blackbox",
+    "build",
+    "lenet",
+    "load",
+    "mlp",
+    "save",
+    "train",
+]

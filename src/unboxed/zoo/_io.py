@@ -1,0 +1,123 @@
+"""Save and load zoo models as safetensors weights plus a JSON architecture record.
+
+Nothing is unpickled: the JSON names a builder from :data:`BUILDERS` and its keyword
+arguments, and the weights are read with ``safetensors``.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .._io import atomic_write, read_json, write_json
+from .._version import __version__
+from ._models import BUILDERS, ZooModel
+
+FORMAT = "unboxed-zoo-model"
+FORMAT_VERSION = 1
+WEIGHTS = "model.safetensors"
+RECORD = "model.json"
+
+
+def save_tensors(path: str | os.PathLike, tensors: dict[str, torch.Tensor]) -> None:
+    """Write tensors to a safetensors file, atomically."""
+    from safetensors.torch import save
+
+    blob = save({name: t.detach().cpu().contiguous() for name, t in tensors.items()})
+    with atomic_write(path, "wb") as handle:
+        handle.write(blob)
+
+
+def load_tensors(path: str | os.PathLike) -> dict[str, torch.Tensor]:
+    """Read a safetensors file, turning any failure into a clear ``ValueError``."""
+    from safetensors.torch import load
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no such file: {path}")
+    try:
+        return load(path.read_bytes())
+    except Exception as err:  # safetensors raises its own error types
+        raise ValueError(f"{path} is not a readable safetensors file: {err}") from err
+
+
+def save(
+    model: ZooModel, path: str | os.PathLike, *, metadata: dict[str, Any] | None = None
+) -> Path:
+    """Save a zoo model to the folder ``path``: ``model.safetensors`` and ``model.json``.
+
+    Parameters
+    ----------
+    model : ZooModel
+        A model built by :func:`mlp`, :func:`lenet` or :func:`build`.
+    path : path-like
+        A folder, created if needed.
+    metadata : dict, optional
+        JSON-serialisable facts to keep with the model (data set, accuracy, command).
+
+    Returns
+    -------
+    Path
+        The folder.
+    """
+    if not isinstance(model, ZooModel):
+        raise TypeError(
+            f"zoo.save takes a ZooModel (from unboxed.zoo), got {type(model).__name__}; "
+            "save other modules with safetensors directly"
+        )
+    folder = Path(path)
+    folder.mkdir(parents=True, exist_ok=True)
+    save_tensors(folder / WEIGHTS, model.state_dict())
+    record = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "library_version": __version__,
+        "config": model.config,
+        "metadata": metadata or {},
+    }
+    write_json(folder / RECORD, record)
+    return folder
+
+
+def read_record(path: str | os.PathLike) -> dict[str, Any]:
+    """Read and check the JSON record of a saved zoo model."""
+    folder = Path(path)
+    file = folder / RECORD
+    if not file.is_file():
+        raise FileNotFoundError(f"{folder} holds no {RECORD}; is it a model saved by zoo.save?")
+    record = read_json(file, what="an unboxed zoo model record")
+    if not isinstance(record, dict) or record.get("format") != FORMAT:
+        raise ValueError(f"{file} is not an unboxed zoo model record")
+    if record.get("format_version", FORMAT_VERSION + 1) > FORMAT_VERSION:
+        raise ValueError(f"{file} was written by a newer unboxed; upgrade to read it")
+    config = record.get("config")
+    if not isinstance(config, dict) or config.get("architecture") not in BUILDERS:
+        raise ValueError(f"{file} names no known architecture (known: {sorted(BUILDERS)})")
+    return record
+
+
+def load(path: str | os.PathLike) -> ZooModel:
+    """Load a zoo model saved by :func:`save`, in eval mode.
+
+    Raises
+    ------
+    FileNotFoundError
+        If the folder or its files are missing.
+    ValueError
+        If the record or weights are corrupt or do not match the architecture.
+    """
+    folder = Path(path)
+    config = read_record(folder)["config"]
+    try:
+        model = BUILDERS[config["architecture"]](**config.get("kwargs", {}))
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"{folder}: the architecture record is invalid: {err}") from err
+    tensors = load_tensors(folder / WEIGHTS)
+    try:
+        model.load_state_dict(tensors, strict=True)
+    except RuntimeError as err:
+        raise ValueError(f"{folder}: the weights do not fit the architecture: {err}") from err
+    return model.eval()

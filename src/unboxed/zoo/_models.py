@@ -1,0 +1,228 @@
+"""Reference black boxes: the papers' fully connected networks and a LeNet.
+
+Every model is a :class:`ZooModel`, an ``nn.Sequential`` with readable layer names
+(``fc1``, ``act1``, ``conv2``, ...) for :meth:`unboxed.BlackBox.features`, and a JSON
+``config`` from which :func:`unboxed.zoo.load` rebuilds it without pickle.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections import OrderedDict
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+from torch import nn
+
+from .._validation import check_positive_int
+from ..blackbox import BlackBox
+
+ACTIVATIONS = {"relu": nn.ReLU, "sigmoid": nn.Sigmoid, "tanh": nn.Tanh, "elu": nn.ELU}
+
+
+class ZooModel(nn.Sequential):
+    """An ``nn.Sequential`` that remembers how it was built.
+
+    Attributes
+    ----------
+    config : dict
+        ``{"architecture": ..., "kwargs": {...}}``; ``BUILDERS[architecture](**kwargs)``
+        rebuilds the same network.
+    """
+
+    def __init__(self, layers: OrderedDict[str, nn.Module], config: dict[str, Any]) -> None:
+        super().__init__(layers)
+        self.config = config
+
+    def __getitem__(self, index: int | slice) -> nn.Module:
+        # A slice is a different network, so it is a plain nn.Sequential without config.
+        if isinstance(index, slice):
+            return nn.Sequential(OrderedDict(list(self._modules.items())[index]))
+        return super().__getitem__(index)
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        """The shape of one input sample."""
+        return tuple(self.config["input_shape"])
+
+    @property
+    def n_classes(self) -> int:
+        return int(self.config["n_classes"])
+
+
+def _seeded(random_state: int, build: Any) -> Any:
+    """Run ``build`` with torch's default generator seeded, then restore its state.
+
+    Layer constructors draw their initial weights from the global generator; forking
+    it keeps the seed local to this call.
+    """
+    check_positive_int(random_state, name="random_state", minimum=0)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(random_state)
+        return build()
+
+
+def _activation(name: str) -> nn.Module:
+    if name not in ACTIVATIONS:
+        raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}, got {name!r}")
+    return ACTIVATIONS[name]()
+
+
+def mlp(
+    widths: Sequence[int] = (256, 64),
+    activation: str = "relu",
+    *,
+    n_features: int = 784,
+    n_classes: int = 10,
+    random_state: int = 0,
+) -> ZooModel:
+    """A fully connected network: ``n_features - widths... - n_classes``.
+
+    The default is the papers' 784-256-64-10. Layers are named ``fc1, act1, fc2, act2,
+    ..., fc{L}``; the last one returns logits.
+
+    Parameters
+    ----------
+    widths : sequence of int
+        Hidden layer widths.
+    activation : {"relu", "sigmoid", "tanh", "elu"}
+    n_features, n_classes : int
+    random_state : int
+        Seed for the initial weights.
+    """
+    widths = [check_positive_int(w, name="widths") for w in widths]
+    n_features = check_positive_int(n_features, name="n_features")
+    n_classes = check_positive_int(n_classes, name="n_classes", minimum=2)
+    _activation(activation)
+    config = {
+        "architecture": "mlp",
+        "kwargs": {
+            "widths": widths,
+            "activation": activation,
+            "n_features": n_features,
+            "n_classes": n_classes,
+            "random_state": random_state,
+        },
+        "input_shape": [n_features],
+        "n_classes": n_classes,
+    }
+
+    def build() -> ZooModel:
+        layers: OrderedDict[str, nn.Module] = OrderedDict()
+        sizes = [n_features, *widths]
+        for i, (fan_in, fan_out) in enumerate(itertools.pairwise(sizes), start=1):
+            layers[f"fc{i}"] = nn.Linear(fan_in, fan_out)
+            layers[f"act{i}"] = _activation(activation)
+        layers[f"fc{len(sizes)}"] = nn.Linear(sizes[-1], n_classes)
+        return ZooModel(layers, config)
+
+    return _seeded(random_state, build)
+
+
+def lenet(
+    *,
+    input_shape: Sequence[int] = (1, 28, 28),
+    n_classes: int = 10,
+    activation: str = "relu",
+    random_state: int = 0,
+) -> ZooModel:
+    """LeNet-5: conv 6@5x5, pool, conv 16@5x5, pool, 120-84-``n_classes``.
+
+    The first convolution pads by 2, as in the original on 32x32 inputs, so a 28x28
+    image keeps its size and the second block gives 16x5x5. Inputs smaller than 20
+    pixels (sklearn's 8x8 digits) would shrink to nothing, so there the second
+    convolution pads by 2 too and the second block gives 16x2x2.
+
+    Layers: ``conv1, act1, pool1, conv2, act2, pool2, flatten, fc1, act3, fc2, act4, fc3``.
+
+    Parameters
+    ----------
+    input_shape : (C, H, W)
+    n_classes : int
+    activation : {"relu", "sigmoid", "tanh", "elu"}
+    random_state : int
+        Seed for the initial weights.
+    """
+    shape = [check_positive_int(s, name="input_shape") for s in input_shape]
+    if len(shape) != 3:
+        raise ValueError(f"lenet takes input_shape (C, H, W), got {tuple(input_shape)}")
+    channels, height, width = shape
+    if min(height, width) < 4:
+        raise ValueError(f"lenet needs images of at least 4x4 pixels, got {height}x{width}")
+    n_classes = check_positive_int(n_classes, name="n_classes", minimum=2)
+    _activation(activation)
+    pad2 = 0 if min(height, width) >= 20 else 2
+    out_h, out_w = (height // 2 + 2 * pad2 - 4) // 2, (width // 2 + 2 * pad2 - 4) // 2
+    config = {
+        "architecture": "lenet",
+        "kwargs": {
+            "input_shape": shape,
+            "n_classes": n_classes,
+            "activation": activation,
+            "random_state": random_state,
+        },
+        "input_shape": shape,
+        "n_classes": n_classes,
+    }
+
+    def build() -> ZooModel:
+        layers: OrderedDict[str, nn.Module] = OrderedDict(
+            conv1=nn.Conv2d(channels, 6, 5, padding=2),
+            act1=_activation(activation),
+            pool1=nn.MaxPool2d(2),
+            conv2=nn.Conv2d(6, 16, 5, padding=pad2),
+            act2=_activation(activation),
+            pool2=nn.MaxPool2d(2),
+            flatten=nn.Flatten(),
+            fc1=nn.Linear(16 * out_h * out_w, 120),
+            act3=_activation(activation),
+            fc2=nn.Linear(120, 84),
+            act4=_activation(activation),
+            fc3=nn.Linear(84, n_classes),
+        )
+        return ZooModel(layers, config)
+
+    return _seeded(random_state, build)
+
+
+BUILDERS = {"mlp": mlp, "lenet": lenet}
+
+
+def build(
+    architecture: str, *, input_shape: Sequence[int], n_classes: int, **kwargs: Any
+) -> ZooModel:
+    """Build a zoo model for data of ``input_shape`` (one sample) and ``n_classes``.
+
+    Parameters
+    ----------
+    architecture : {"mlp", "lenet"}
+    input_shape : sequence of int
+        ``(C, H, W)`` for images or ``(n_features,)``; an MLP takes the flattened size.
+    n_classes : int
+    **kwargs
+        Passed to the builder (``widths``, ``activation``, ``random_state``).
+    """
+    shape = tuple(input_shape)
+    if architecture == "mlp":
+        n_features = 1
+        for s in shape:
+            n_features *= int(s)
+        return mlp(n_features=n_features, n_classes=n_classes, **kwargs)
+    if architecture == "lenet":
+        if len(shape) == 2:
+            shape = (1, *shape)
+        if len(shape) != 3:
+            raise ValueError(f"lenet needs image data, but the inputs have shape {shape}")
+        return lenet(input_shape=shape, n_classes=n_classes, **kwargs)
+    raise ValueError(f"unknown architecture {architecture!r}; choose from {sorted(BUILDERS)}")
+
+
+def as_blackbox(model: ZooModel, **kwargs: Any) -> BlackBox:
+    """Wrap a zoo model, which returns logits, as a :class:`~unboxed.BlackBox`.
+
+    ``kwargs`` go to :meth:`BlackBox.from_torch` (``batch_size``, ``name``).
+    """
+    if not isinstance(model, ZooModel):
+        raise TypeError(f"as_blackbox takes a ZooModel, got {type(model).__name__}")
+    return BlackBox.from_torch(model, input_shape=model.input_shape, output="logits", **kwargs)

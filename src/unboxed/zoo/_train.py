@@ -1,0 +1,237 @@
+"""Training of zoo models: Adam with a cosine learning-rate schedule, resumable.
+
+With ``checkpoint=path`` the whole training state (weights, Adam moments, the
+shuffling generator, the history) is written atomically to one safetensors file
+after every epoch. A run that is interrupted and started again with the same
+settings continues from the last finished epoch and ends with the same weights as
+an uninterrupted run.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from .._progress import progress
+from .._validation import check_positive_int
+from ..data import Dataset
+from ._io import load_tensors, save_tensors
+from ._models import ZooModel
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainingResult:
+    """What a training run reached.
+
+    Attributes
+    ----------
+    test_accuracy : float
+        Accuracy on the data set's test split after the last epoch.
+    epoch_loss : tuple of float
+        Mean training loss per epoch.
+    epoch_test_accuracy : tuple of float
+        Test accuracy after each epoch.
+    seconds : float
+        Wall time of this call (not counting epochs restored from a checkpoint).
+    settings : dict
+        The settings, for the record saved with the model.
+    """
+
+    test_accuracy: float
+    epoch_loss: tuple[float, ...]
+    epoch_test_accuracy: tuple[float, ...]
+    seconds: float
+    settings: dict[str, Any]
+
+
+def _tensors(model: ZooModel, dataset: Dataset) -> tuple[torch.Tensor, ...]:
+    n_in = math.prod(model.input_shape)
+    if n_in != dataset.n_features:
+        raise ValueError(
+            f"the model takes {n_in} features but {dataset.name!r} has {dataset.n_features}"
+        )
+    if model.n_classes < dataset.n_classes:
+        raise ValueError(
+            f"the model has {model.n_classes} outputs but {dataset.name!r} has "
+            f"{dataset.n_classes} classes"
+        )
+    if np.unique(dataset.y_train).size < 2:
+        raise ValueError(f"{dataset.name!r} has a single class in its training split")
+    shape = (-1, *model.input_shape)
+    return (
+        torch.as_tensor(dataset.X_train, dtype=torch.float32).reshape(shape),
+        torch.as_tensor(dataset.y_train),
+        torch.as_tensor(dataset.X_test, dtype=torch.float32).reshape(shape),
+        torch.as_tensor(dataset.y_test),
+    )
+
+
+def accuracy(model: nn.Module, X: torch.Tensor, y: torch.Tensor, batch_size: int = 2048) -> float:
+    """The share of rows of ``X`` that ``model`` classifies as ``y``."""
+    model.eval()
+    correct = 0
+    with torch.inference_mode():
+        for start in range(0, X.shape[0], batch_size):
+            logits = model(X[start : start + batch_size])
+            correct += int((logits.argmax(1) == y[start : start + batch_size]).sum())
+    return correct / X.shape[0]
+
+
+def train(
+    model: ZooModel,
+    dataset: Dataset,
+    *,
+    epochs: int = 10,
+    batch_size: int = 128,
+    lr: float = 1e-3,
+    weight_decay: float = 0.0,
+    random_state: int = 0,
+    checkpoint: str | os.PathLike | None = None,
+    verbose: bool = True,
+) -> TrainingResult:
+    """Train ``model`` in place on ``dataset`` with cross-entropy and Adam.
+
+    The learning rate follows a cosine schedule from ``lr`` to 0 over all steps.
+
+    Parameters
+    ----------
+    model : ZooModel
+    dataset : Dataset
+    epochs, batch_size : int
+    lr, weight_decay : float
+    random_state : int
+        Seeds the shuffling of the training set.
+    checkpoint : path-like, optional
+        A file to save the training state to after every epoch, and to resume from.
+    verbose : bool
+        Show a progress bar.
+
+    Returns
+    -------
+    TrainingResult
+    """
+    epochs = check_positive_int(epochs, name="epochs")
+    batch_size = check_positive_int(batch_size, name="batch_size")
+    check_positive_int(random_state, name="random_state", minimum=0)
+    if not lr > 0 or weight_decay < 0:
+        raise ValueError(f"lr must be > 0 and weight_decay >= 0, got {lr}, {weight_decay}")
+    X, y, X_test, y_test = _tensors(model, dataset)
+    settings = {
+        "dataset": dataset.name,
+        "n_train": int(X.shape[0]),
+        "model": model.config,
+        "epochs": epochs,
+        "batch_size": batch_size,
+        "lr": lr,
+        "weight_decay": weight_decay,
+        "random_state": random_state,
+    }
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
+    generator = torch.Generator().manual_seed(random_state)
+    state = {"epoch": 0, "loss": [], "test_accuracy": []}
+    if checkpoint is not None and Path(checkpoint).is_file():
+        state = _restore(checkpoint, settings, model, optimizer, generator)
+
+    steps_per_epoch = math.ceil(X.shape[0] / batch_size)
+    total_steps = epochs * steps_per_epoch
+    loss_fn = nn.CrossEntropyLoss()
+    start_time = time.perf_counter()
+    bar = progress(
+        total=total_steps,
+        verbose=verbose,
+        desc=f"train {model.config['architecture']}",
+        unit="batch",
+    )
+    bar.update(state["epoch"] * steps_per_epoch)
+    for epoch in range(state["epoch"], epochs):
+        model.train()
+        order = torch.randperm(X.shape[0], generator=generator)
+        losses = []
+        for step in range(steps_per_epoch):
+            global_step = epoch * steps_per_epoch + step
+            for group in optimizer.param_groups:
+                group["lr"] = 0.5 * lr * (1 + math.cos(math.pi * global_step / total_steps))
+            batch = order[step * batch_size : (step + 1) * batch_size]
+            optimizer.zero_grad(set_to_none=True)
+            loss = loss_fn(model(X[batch]), y[batch])
+            if not torch.isfinite(loss):
+                raise FloatingPointError(f"the training loss became {loss.item()} at epoch {epoch}")
+            loss.backward()
+            optimizer.step()
+            losses.append(loss.item())
+            bar.update(1)
+        state["epoch"] = epoch + 1
+        state["loss"].append(float(np.mean(losses)))
+        state["test_accuracy"].append(accuracy(model, X_test, y_test))
+        bar.set_postfix(
+            loss=f"{state['loss'][-1]:.3f}", test_acc=f"{state['test_accuracy'][-1]:.4f}"
+        )
+        if checkpoint is not None:
+            _save_checkpoint(checkpoint, settings, state, model, optimizer, generator)
+    bar.close()
+    model.eval()
+    return TrainingResult(
+        test_accuracy=state["test_accuracy"][-1],
+        epoch_loss=tuple(state["loss"]),
+        epoch_test_accuracy=tuple(state["test_accuracy"]),
+        seconds=time.perf_counter() - start_time,
+        settings=settings,
+    )
+
+
+def _save_checkpoint(
+    path: str | os.PathLike,
+    settings: dict[str, Any],
+    state: dict[str, Any],
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    generator: torch.Generator,
+) -> None:
+    tensors = {f"model.{k}": v for k, v in model.state_dict().items()}
+    for index, moments in optimizer.state_dict()["state"].items():
+        for key, value in moments.items():
+            tensors[f"optim.{index}.{key}"] = torch.as_tensor(value)
+    tensors["generator"] = generator.get_state()
+    # Settings and history travel as a tensor of JSON bytes, so the whole state is
+    # one file and one atomic rename.
+    record = json.dumps({"settings": settings, "state": state}).encode()
+    tensors["record"] = torch.frombuffer(bytearray(record), dtype=torch.uint8)
+    save_tensors(path, tensors)
+
+
+def _restore(
+    path: str | os.PathLike,
+    settings: dict[str, Any],
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    generator: torch.Generator,
+) -> dict[str, Any]:
+    tensors = load_tensors(path)
+    try:
+        record = json.loads(bytes(tensors.pop("record").numpy()).decode())
+    except (KeyError, ValueError) as err:
+        raise ValueError(f"{path} is not an unboxed training checkpoint") from err
+    if record.get("settings") != json.loads(json.dumps(settings)):
+        raise ValueError(
+            f"{path} was made with different settings; delete it or pass another checkpoint"
+        )
+    model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
+    optim_state: dict[int, dict[str, torch.Tensor]] = {}
+    for key, value in tensors.items():
+        if key.startswith("optim."):
+            _, index, name = key.split(".", 2)
+            optim_state.setdefault(int(index), {})[name] = value
+    optimizer.load_state_dict(
+        {"state": optim_state, "param_groups": optimizer.state_dict()["param_groups"]}
+    )
+    generator.set_state(tensors["generator"])
+    return record["state"]

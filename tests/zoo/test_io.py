@@ -1,0 +1,75 @@
+import json
+import pickle
+
+import numpy as np
+import pytest
+import torch
+
+from unboxed import zoo
+
+
+def test_round_trip_gives_identical_predictions(tmp_path, digits, digits_lenet):
+    folder = zoo.save(digits_lenet, tmp_path / "m", metadata={"dataset": "digits"})
+    loaded = zoo.load(folder)
+    before = zoo.as_blackbox(digits_lenet).predict_proba(digits.X_test)
+    after = zoo.as_blackbox(loaded).predict_proba(digits.X_test)
+    assert np.array_equal(before, after)
+    assert loaded.config == digits_lenet.config
+    record = json.loads((folder / "model.json").read_text())
+    assert record["metadata"] == {"dataset": "digits"} and record["format"] == "unboxed-zoo-model"
+    assert sorted(p.name for p in folder.iterdir()) == ["model.json", "model.safetensors"]
+
+
+def test_mlp_round_trip(tmp_path):
+    model = zoo.mlp((7, 5), "tanh", n_features=6, n_classes=3, random_state=2)
+    loaded = zoo.load(zoo.save(model, tmp_path))
+    x = torch.randn(4, 6)
+    assert torch.equal(model(x), loaded(x))
+
+
+def test_corrupt_weights_are_rejected(tmp_path):
+    folder = zoo.save(zoo.mlp((4,), n_features=3, n_classes=2), tmp_path)
+    blob = (folder / "model.safetensors").read_bytes()
+    (folder / "model.safetensors").write_bytes(blob[: len(blob) // 2])
+    with pytest.raises(ValueError, match="not a readable safetensors file"):
+        zoo.load(folder)
+
+
+def test_pickled_weights_are_never_loaded(tmp_path):
+    folder = zoo.save(zoo.mlp((4,), n_features=3, n_classes=2), tmp_path)
+    (folder / "model.safetensors").write_bytes(pickle.dumps({"fc1.weight": np.zeros(3)}))
+    with pytest.raises(ValueError, match="not a readable safetensors file"):
+        zoo.load(folder)
+
+
+def test_weights_that_do_not_fit_are_rejected(tmp_path):
+    folder = zoo.save(zoo.mlp((4,), n_features=3, n_classes=2), tmp_path / "a")
+    other = zoo.save(zoo.mlp((5,), n_features=3, n_classes=2), tmp_path / "b")
+    (folder / "model.safetensors").write_bytes((other / "model.safetensors").read_bytes())
+    with pytest.raises(ValueError, match="do not fit the architecture"):
+        zoo.load(folder)
+
+
+@pytest.mark.parametrize(
+    "record",
+    [
+        "{broken",
+        json.dumps({"format": "something-else"}),
+        json.dumps([1, 2]),
+        json.dumps(
+            {"format": "unboxed-zoo-model", "format_version": 1, "config": {"architecture": "evil"}}
+        ),
+    ],
+)
+def test_foreign_records_are_rejected(tmp_path, record):
+    folder = zoo.save(zoo.mlp((4,), n_features=3, n_classes=2), tmp_path)
+    (folder / "model.json").write_text(record)
+    with pytest.raises(ValueError):
+        zoo.load(folder)
+
+
+def test_missing_folder_and_wrong_type(tmp_path):
+    with pytest.raises(FileNotFoundError, match="holds no model.json"):
+        zoo.load(tmp_path / "nothing")
+    with pytest.raises(TypeError, match="takes a ZooModel"):
+        zoo.save(torch.nn.Linear(2, 2), tmp_path)

@@ -1,0 +1,69 @@
+import pytest
+import torch
+
+from unboxed import zoo
+
+
+def _linear_shapes(model):
+    return [(m.in_features, m.out_features) for m in model if isinstance(m, torch.nn.Linear)]
+
+
+def test_mlp_default_is_the_papers_784_256_64_10():
+    model = zoo.mlp()
+    assert _linear_shapes(model) == [(784, 256), (256, 64), (64, 10)]
+    assert [name for name, _ in model.named_children()] == ["fc1", "act1", "fc2", "act2", "fc3"]
+    assert model.input_shape == (784,)
+
+
+@pytest.mark.parametrize("activation", ["relu", "sigmoid", "tanh", "elu"])
+def test_mlp_activations(activation):
+    model = zoo.mlp((8,), activation, n_features=5, n_classes=3)
+    assert isinstance(model.act1, zoo.ACTIVATIONS[activation])
+    assert model(torch.zeros(2, 5)).shape == (2, 3)
+
+
+@pytest.mark.parametrize(
+    ("input_shape", "block2"), [((1, 28, 28), (16, 5, 5)), ((1, 8, 8), (16, 2, 2))]
+)
+def test_lenet_shapes(input_shape, block2):
+    model = zoo.lenet(input_shape=input_shape)
+    x = torch.zeros(3, *input_shape)
+    assert model.conv1.out_channels == 6 and model.conv1.kernel_size == (5, 5)
+    assert model.conv2.out_channels == 16 and model.conv2.kernel_size == (5, 5)
+    assert model[:6](x).shape == (3, *block2)
+    assert _linear_shapes(model)[1:] == [(120, 84), (84, 10)]
+    assert model(x).shape == (3, 10)
+
+
+def test_same_seed_same_weights_and_no_global_seeding():
+    torch.manual_seed(123)
+    before = torch.rand(1)
+    torch.manual_seed(123)
+    a = zoo.lenet(random_state=4)
+    after = torch.rand(1)
+    b = zoo.lenet(random_state=4)
+    c = zoo.lenet(random_state=5)
+    assert torch.equal(before, after)  # building a model leaves torch's generator alone
+    for (name, pa), pb, pc in zip(
+        a.state_dict().items(), b.state_dict().values(), c.state_dict().values(), strict=True
+    ):
+        assert torch.equal(pa, pb), name
+        assert not torch.equal(pa, pc), name
+
+
+def test_build_adapts_to_the_data():
+    assert zoo.build("mlp", input_shape=(1, 8, 8), n_classes=10).input_shape == (64,)
+    assert zoo.build("lenet", input_shape=(8, 8), n_classes=10).input_shape == (1, 8, 8)
+    with pytest.raises(ValueError, match="lenet needs image data"):
+        zoo.build("lenet", input_shape=(20,), n_classes=2)
+    with pytest.raises(ValueError, match="unknown architecture"):
+        zoo.build("resnet", input_shape=(20,), n_classes=2)
+
+
+def test_bad_arguments():
+    with pytest.raises(ValueError, match="activation must be one of"):
+        zoo.mlp(activation="swish")
+    with pytest.raises(ValueError, match="n_classes must be an int >= 2"):
+        zoo.mlp(n_classes=1)
+    with pytest.raises(ValueError, match=r"input_shape \(C, H, W\)"):
+        zoo.lenet(input_shape=(28, 28))

@@ -1,0 +1,91 @@
+import dataclasses
+
+import numpy as np
+import pytest
+import torch
+
+from unboxed import zoo
+from unboxed.zoo import _train
+
+
+def _weights(model):
+    return {k: v.clone() for k, v in model.state_dict().items()}
+
+
+def test_training_learns_digits(digits, digits_lenet):
+    acc = zoo.accuracy(
+        digits_lenet,
+        torch.as_tensor(digits.X_test).reshape(-1, 1, 8, 8),
+        torch.as_tensor(digits.y_test),
+    )
+    assert acc > 0.93
+
+
+def test_mlp_on_planted(planted):
+    model = zoo.build("mlp", input_shape=(20,), n_classes=2, widths=(32,), random_state=0)
+    result = zoo.train(model, planted, epochs=30, batch_size=64, lr=3e-3, verbose=False)
+    assert result.test_accuracy > 0.95
+    assert len(result.epoch_loss) == 30 and result.epoch_loss[-1] < result.epoch_loss[0]
+
+
+def test_same_seed_same_weights(digits):
+    runs = []
+    for _ in range(2):
+        model = zoo.build("lenet", input_shape=(1, 8, 8), n_classes=10, random_state=1)
+        zoo.train(model, digits, epochs=2, random_state=3, verbose=False)
+        runs.append(_weights(model))
+    for key in runs[0]:
+        assert torch.equal(runs[0][key], runs[1][key]), key
+
+
+def test_interrupted_training_resumes_to_the_same_weights(digits, tmp_path, monkeypatch):
+    def fresh():
+        return zoo.build("mlp", input_shape=(64,), n_classes=10, widths=(32,), random_state=0)
+
+    settings = {"epochs": 4, "batch_size": 64, "lr": 3e-3, "random_state": 5, "verbose": False}
+    straight = fresh()
+    zoo.train(straight, digits, **settings)
+
+    real_accuracy = _train.accuracy
+    calls = {"n": 0}
+
+    def interrupt_in_third_epoch(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise KeyboardInterrupt
+        return real_accuracy(*args, **kwargs)
+
+    checkpoint = tmp_path / "state.safetensors"
+    monkeypatch.setattr(_train, "accuracy", interrupt_in_third_epoch)
+    with pytest.raises(KeyboardInterrupt):
+        zoo.train(fresh(), digits, checkpoint=checkpoint, **settings)
+    monkeypatch.setattr(_train, "accuracy", real_accuracy)
+    assert checkpoint.is_file()
+
+    resumed = fresh()
+    result = zoo.train(resumed, digits, checkpoint=checkpoint, **settings)
+    assert len(result.epoch_loss) == 4
+    for key, value in _weights(straight).items():
+        assert torch.equal(value, resumed.state_dict()[key]), key
+
+
+def test_checkpoint_from_other_settings_is_refused(digits, tmp_path):
+    checkpoint = tmp_path / "state.safetensors"
+    model = zoo.build("mlp", input_shape=(64,), n_classes=10, widths=(8,))
+    zoo.train(model, digits, epochs=1, checkpoint=checkpoint, verbose=False)
+    with pytest.raises(ValueError, match="different settings"):
+        zoo.train(model, digits, epochs=1, lr=0.5, checkpoint=checkpoint, verbose=False)
+    checkpoint.write_bytes(b"not a checkpoint")
+    with pytest.raises(ValueError, match="not a readable safetensors file"):
+        zoo.train(model, digits, epochs=1, checkpoint=checkpoint, verbose=False)
+
+
+def test_bad_data_is_refused(digits):
+    model = zoo.build("mlp", input_shape=(64,), n_classes=10)
+    single = dataclasses.replace(digits, y_train=np.zeros_like(digits.y_train))
+    with pytest.raises(ValueError, match="single class"):
+        zoo.train(model, single, epochs=1, verbose=False)
+    with pytest.raises(ValueError, match="takes 20 features but 'digits' has 64"):
+        zoo.train(zoo.mlp(n_features=20), digits, epochs=1, verbose=False)
+    with pytest.raises(ValueError, match="epochs must be an int >= 1"):
+        zoo.train(model, digits, epochs=0, verbose=False)
