@@ -1,0 +1,319 @@
+"""Typed, frozen explanation results that save and load without pickle.
+
+Every explanation holds numpy arrays plus ``meta``: a JSON-serialisable dict with
+the method, its parameters, the library version and the seed. ``save`` writes one
+``.npz`` file whose ``__unboxed__`` entry is a JSON header naming the class and
+format version; ``load`` reads it with ``allow_pickle=False`` and rejects files
+that are not ours.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+from collections.abc import Mapping
+from typing import Any, ClassVar, TypeVar
+
+import numpy as np
+
+from ._io import read_npz, to_json, write_npz
+from ._validation import check_array, check_labels, check_positive_int
+from ._version import __version__
+
+FORMAT = "unboxed-explanation"
+FORMAT_VERSION = 1
+_HEADER = "__unboxed__"
+
+E = TypeVar("E", bound="Explanation")
+
+
+def make_meta(method: str, parameters: Mapping[str, Any], *, seed: Any = None) -> dict[str, Any]:
+    """The ``meta`` dict every explanation carries: method, parameters, version, seed."""
+    return {
+        "method": method,
+        "parameters": dict(parameters),
+        "library_version": __version__,
+        "seed": seed if seed is None or isinstance(seed, int) else repr(seed),
+    }
+
+
+@dataclasses.dataclass(frozen=True)
+class Explanation:
+    """Base class: array fields, ``meta``, and ``.npz`` persistence."""
+
+    _registry: ClassVar[dict[str, type[Explanation]]] = {}
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        Explanation._registry[cls.__name__] = cls
+
+    def _freeze(self, name: str, value: np.ndarray | None) -> None:
+        """Store a read-only copy, so a frozen explanation cannot change under its owner."""
+        if value is not None:
+            value = np.array(value, copy=True)
+            value.setflags(write=False)
+        object.__setattr__(self, name, value)
+
+    def _check_meta(self) -> None:
+        meta = getattr(self, "meta", None)
+        if not isinstance(meta, Mapping):
+            raise TypeError(f"meta must be a dict, got {type(meta).__name__}")
+        try:
+            object.__setattr__(self, "meta", json.loads(to_json(dict(meta))))
+        except TypeError as err:
+            raise TypeError(f"meta must be JSON-serialisable: {err}") from err
+
+    # ------------------------------------------------------------------ persistence
+    def _fields(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+        arrays, scalars = {}, {}
+        for field in dataclasses.fields(self):
+            value = getattr(self, field.name)
+            if isinstance(value, np.ndarray):
+                arrays[field.name] = value
+            elif field.name != "meta":
+                scalars[field.name] = value
+        return arrays, scalars
+
+    def save(self, path: str | os.PathLike) -> None:
+        """Write this explanation to ``path`` (an ``.npz`` file), atomically.
+
+        The arrays are stored as they are; ``meta`` and the other fields go into a
+        JSON header with the class name, format version and library version.
+        """
+        arrays, scalars = self._fields()
+        header = {
+            "format": FORMAT,
+            "format_version": FORMAT_VERSION,
+            "class": type(self).__name__,
+            "library_version": __version__,
+            "fields": scalars,
+            "meta": self.meta,  # type: ignore[attr-defined]
+        }
+        write_npz(path, {**arrays, _HEADER: np.array(to_json(header))})
+
+    @classmethod
+    def load(cls: type[E], path: str | os.PathLike) -> E:
+        """Read an explanation written by :meth:`save`.
+
+        Raises
+        ------
+        ValueError
+            If the file is not an unboxed explanation, holds pickled data, is of a
+            newer format, or holds a different explanation class than ``cls``.
+        """
+        what = "an unboxed explanation file"
+        arrays = read_npz(path, what=what)
+        if _HEADER not in arrays:
+            raise ValueError(f"{path} is not {what}: it has no {_HEADER} header")
+        try:
+            header = json.loads(str(arrays.pop(_HEADER)))
+        except json.JSONDecodeError as err:
+            raise ValueError(f"{path} is not {what}: its header is not JSON ({err})") from err
+        if not isinstance(header, dict) or header.get("format") != FORMAT:
+            raise ValueError(f"{path} is not {what}: unknown format")
+        if header.get("format_version", math.inf) > FORMAT_VERSION:
+            raise ValueError(
+                f"{path} was written by a newer unboxed (format {header.get('format_version')}); "
+                f"this version reads format {FORMAT_VERSION}"
+            )
+        kind = Explanation._registry.get(str(header.get("class")))
+        if kind is None or not issubclass(kind, cls):
+            raise ValueError(
+                f"{path} holds a {header.get('class')}, not the {cls.__name__} asked for"
+            )
+        fields = {**header.get("fields", {}), **arrays, "meta": header.get("meta", {})}
+        try:
+            return kind(**fields)  # type: ignore[return-value]
+        except TypeError as err:
+            raise ValueError(f"{path} is not a valid {kind.__name__}: {err}") from err
+
+
+def _check_image_shape(image_shape: Any, n_features: int) -> tuple[int, ...] | None:
+    if image_shape is None:
+        return None
+    shape = tuple(int(s) for s in np.atleast_1d(image_shape))
+    if len(shape) not in (2, 3) or math.prod(shape) != n_features:
+        raise ValueError(
+            f"image_shape {shape} does not hold {n_features} features; expected (H, W) or "
+            "(C, H, W) with that many pixels"
+        )
+    return shape
+
+
+def _top_k_order(values: np.ndarray, k: int) -> np.ndarray:
+    """Indices of the ``k`` largest values along the last axis, largest first.
+
+    Ties go to the lower index, so the ranking is deterministic.
+    """
+    k = check_positive_int(k, name="k")
+    if k > values.shape[-1]:
+        raise ValueError(f"k={k} exceeds the number of features ({values.shape[-1]})")
+    return np.argsort(-values, axis=-1, kind="stable")[..., :k]
+
+
+@dataclasses.dataclass(frozen=True)
+class Attribution(Explanation):
+    """Per-instance feature attributions: why the model decided as it did.
+
+    Parameters
+    ----------
+    values : ndarray of shape (n_samples, n_features)
+        The attribution of each feature, larger meaning stronger evidence for
+        ``target``. Images are flattened in C order; ``image_shape`` restores them.
+    target : ndarray of shape (n_samples,)
+        The class each row explains.
+    meta : dict
+        Method, parameters, library version and seed (see :func:`make_meta`).
+    inputs : ndarray of shape (n_samples, n_features), optional
+        The explained inputs, for plots.
+    image_shape : tuple of int, optional
+        ``(H, W)`` or ``(C, H, W)`` for image data; None for tabular data.
+    feature_names : tuple of str, optional
+        Names of the features, for tabular plots.
+    """
+
+    values: np.ndarray
+    target: np.ndarray
+    meta: dict[str, Any] = dataclasses.field(default_factory=dict)
+    inputs: np.ndarray | None = None
+    image_shape: tuple[int, ...] | None = None
+    feature_names: tuple[str, ...] | None = None
+
+    def __post_init__(self) -> None:
+        values = check_array(self.values, name="values", ndim=2)
+        self._freeze("values", values)
+        self._freeze("target", check_labels(self.target, n=values.shape[0], name="target"))
+        if self.inputs is not None:
+            inputs = check_array(self.inputs, name="inputs", ndim=2)
+            if inputs.shape != values.shape:
+                raise ValueError(f"inputs has shape {inputs.shape}; expected {values.shape}")
+            self._freeze("inputs", inputs)
+        object.__setattr__(
+            self, "image_shape", _check_image_shape(self.image_shape, values.shape[1])
+        )
+        object.__setattr__(self, "feature_names", _check_names(self.feature_names, values.shape[1]))
+        self._check_meta()
+
+    @property
+    def n_samples(self) -> int:
+        return int(self.values.shape[0])
+
+    @property
+    def n_features(self) -> int:
+        return int(self.values.shape[1])
+
+    def top_k(self, k: int) -> np.ndarray:
+        """The ``k`` most important flat feature indices per row, most important first.
+
+        Returns
+        -------
+        ndarray of shape (n_samples, k)
+        """
+        return _top_k_order(self.values, k)
+
+    def plot(self, index: int | list[int] = 0, **kwargs: Any) -> Any:
+        """Plot rows ``index``: a heat-map overlay for images, bars for tabular data.
+
+        Returns
+        -------
+        matplotlib.figure.Figure
+        """
+        from .report import plot_attribution
+
+        return plot_attribution(self, index, **kwargs)
+
+
+@dataclasses.dataclass(frozen=True)
+class FeatureImportance(Explanation):
+    """Global feature importance: one ranking per class.
+
+    Parameters
+    ----------
+    values : ndarray of shape (n_classes, n_features)
+        Importance of each feature for each class, larger meaning more important.
+        A single row holds one ranking for the whole model.
+    meta : dict
+        Method, parameters, library version and seed.
+    ci : ndarray of shape (n_classes, n_features, 2), optional
+        A 95% confidence interval per value.
+    class_names : tuple of str, optional
+        One name per row.
+    image_shape : tuple of int, optional
+        ``(H, W)`` or ``(C, H, W)`` for image data.
+    feature_names : tuple of str, optional
+        Names of the features.
+    """
+
+    values: np.ndarray
+    meta: dict[str, Any] = dataclasses.field(default_factory=dict)
+    ci: np.ndarray | None = None
+    class_names: tuple[str, ...] | None = None
+    image_shape: tuple[int, ...] | None = None
+    feature_names: tuple[str, ...] | None = None
+
+    def __post_init__(self) -> None:
+        values = check_array(self.values, name="values", ndim=2)
+        self._freeze("values", values)
+        if self.ci is not None:
+            ci = check_array(self.ci, name="ci", ndim=3)
+            if ci.shape != (*values.shape, 2):
+                raise ValueError(f"ci has shape {ci.shape}; expected {(*values.shape, 2)}")
+            self._freeze("ci", ci)
+        object.__setattr__(
+            self, "class_names", _check_names(self.class_names, values.shape[0], "class_names")
+        )
+        object.__setattr__(
+            self, "image_shape", _check_image_shape(self.image_shape, values.shape[1])
+        )
+        object.__setattr__(self, "feature_names", _check_names(self.feature_names, values.shape[1]))
+        self._check_meta()
+
+    @property
+    def n_classes(self) -> int:
+        return int(self.values.shape[0])
+
+    @property
+    def n_features(self) -> int:
+        return int(self.values.shape[1])
+
+    def _row(self, class_: int | None) -> int:
+        if class_ is None:
+            if self.n_classes == 1:
+                return 0
+            raise ValueError(
+                f"this importance has one ranking per class ({self.n_classes}); pass class_"
+            )
+        if not 0 <= int(class_) < self.n_classes:
+            raise ValueError(f"class_ must lie in [0, {self.n_classes}), got {class_}")
+        return int(class_)
+
+    def top_k(self, k: int, *, class_: int | None = None) -> np.ndarray:
+        """The ``k`` most important flat feature indices for ``class_``, most important first.
+
+        Returns
+        -------
+        ndarray of shape (k,)
+        """
+        return _top_k_order(self.values[self._row(class_)], k)
+
+    def plot(self, class_: int | list[int] | None = None, **kwargs: Any) -> Any:
+        """Plot the importance: a heat map per class for images, bars for tabular data.
+
+        Returns
+        -------
+        matplotlib.figure.Figure
+        """
+        from .report import plot_feature_importance
+
+        return plot_feature_importance(self, class_, **kwargs)
+
+
+def _check_names(names: Any, n: int, what: str = "feature_names") -> tuple[str, ...] | None:
+    if names is None:
+        return None
+    names = tuple(str(name) for name in np.atleast_1d(names))
+    if len(names) != n:
+        raise ValueError(f"{what} has {len(names)} entries; expected {n}")
+    return names

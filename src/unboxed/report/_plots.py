@@ -1,0 +1,133 @@
+"""Matplotlib figures for explanations.
+
+Images get a heat map laid over the grayscale input; tabular data gets bars of the
+largest attributions. Every function returns the figure and never calls ``show``,
+so it works headless.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from ..explanation import Attribution, FeatureImportance
+
+
+def _figure(n_panels: int, *, panel_size: float = 2.4, max_cols: int = 5) -> tuple[Any, Any]:
+    # pyplot falls back to the Agg backend by itself when there is no display.
+    import matplotlib.pyplot as plt
+
+    cols = min(n_panels, max_cols)
+    rows = -(-n_panels // cols)
+    fig, axes = plt.subplots(
+        rows, cols, figsize=(panel_size * cols, panel_size * rows), squeeze=False
+    )
+    for ax in axes.flat[n_panels:]:
+        ax.axis("off")
+    return fig, axes.flat
+
+
+def _as_image(flat: np.ndarray, image_shape: tuple[int, ...]) -> np.ndarray:
+    """A 2-D (H, W) view; channels are averaged so that any image can be overlaid."""
+    image = flat.reshape(image_shape)
+    return image.mean(axis=0) if image.ndim == 3 else image
+
+
+def _heat(ax: Any, heat: np.ndarray, background: np.ndarray | None, title: str) -> None:
+    """Draw ``heat`` (red for positive, blue for negative) over a grayscale image.
+
+    Each pixel's opacity grows with its magnitude, so the image shows through where
+    the attribution is small.
+    """
+    limit = float(np.abs(heat).max()) or 1.0
+    cmap = "Reds" if heat.min() >= 0 else "bwr"
+    vmin = 0.0 if cmap == "Reds" else -limit
+    if background is None:
+        ax.imshow(heat, cmap=cmap, vmin=vmin, vmax=limit, interpolation="nearest")
+    else:
+        ax.imshow(background, cmap="gray", interpolation="nearest")
+        alpha = np.clip(np.abs(heat) / limit, 0.0, 1.0) * 0.85
+        ax.imshow(heat, cmap=cmap, vmin=vmin, vmax=limit, alpha=alpha, interpolation="nearest")
+    ax.set_title(title, fontsize=8)
+    ax.axis("off")
+
+
+def _bars(ax: Any, values: np.ndarray, names: list[str], title: str, top: int) -> None:
+    order = np.argsort(-np.abs(values), kind="stable")[:top][::-1]
+    ax.barh(range(len(order)), values[order], color=np.where(values[order] >= 0, "C3", "C0"))
+    ax.set_yticks(range(len(order)), [names[i] for i in order], fontsize=7)
+    ax.set_title(title, fontsize=8)
+
+
+def plot_attribution(attribution: Attribution, index: int | list[int] = 0, *, top: int = 15) -> Any:
+    """Plot rows of an :class:`~unboxed.Attribution`.
+
+    Parameters
+    ----------
+    attribution : Attribution
+    index : int or list of int
+        The rows to show, one panel each.
+    top : int
+        The number of bars for tabular data.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    rows = [index] if np.ndim(index) == 0 else list(index)
+    for row in rows:
+        if not 0 <= int(row) < attribution.n_samples:
+            raise IndexError(f"row {row} is out of range for {attribution.n_samples} samples")
+    fig, axes = _figure(len(rows))
+    names = list(attribution.feature_names or [f"x{j}" for j in range(attribution.n_features)])
+    method = attribution.meta.get("method", "attribution")
+    for ax, row in zip(axes, rows, strict=False):
+        title = f"{method}: row {row}, class {attribution.target[row]}"
+        values = attribution.values[row]
+        if attribution.image_shape is None:
+            _bars(ax, values, names, title, top)
+            continue
+        background = None
+        if attribution.inputs is not None:
+            background = _as_image(attribution.inputs[row], attribution.image_shape)
+        _heat(ax, _as_image(values, attribution.image_shape), background, title)
+    fig.tight_layout()
+    return fig
+
+
+def plot_feature_importance(
+    importance: FeatureImportance, class_: int | list[int] | None = None, *, top: int = 15
+) -> Any:
+    """Plot a :class:`~unboxed.FeatureImportance`, one panel per class.
+
+    Parameters
+    ----------
+    importance : FeatureImportance
+    class_ : int, list of int or None
+        The classes to show; None shows all.
+    top : int
+        The number of bars for tabular data.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    if class_ is None:
+        classes = list(range(importance.n_classes))
+    else:
+        classes = [class_] if np.ndim(class_) == 0 else list(class_)
+    class_names = importance.class_names or tuple(str(c) for c in range(importance.n_classes))
+    names = list(importance.feature_names or [f"x{j}" for j in range(importance.n_features)])
+    fig, axes = _figure(len(classes))
+    for ax, c in zip(axes, classes, strict=False):
+        row = importance._row(c)
+        values = importance.values[row]
+        title = f"class {class_names[row]}"
+        if importance.image_shape is None:
+            _bars(ax, values, names, title, top)
+        else:
+            _heat(ax, _as_image(values, importance.image_shape), None, title)
+    fig.tight_layout()
+    return fig

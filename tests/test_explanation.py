@@ -1,0 +1,191 @@
+import dataclasses
+import json
+import pickle
+import zipfile
+
+import numpy as np
+import pytest
+
+from unboxed import Attribution, Explanation, FeatureImportance, make_meta
+from unboxed._io import atomic_write
+
+
+@pytest.fixture()
+def attribution(rng):
+    values = rng.normal(size=(4, 64))
+    return Attribution(
+        values,
+        np.array([0, 3, 3, 9]),
+        make_meta("test", {"alpha": 0.5, "ks": (1, 2)}, seed=7),
+        inputs=rng.uniform(size=(4, 64)),
+        image_shape=(8, 8),
+    )
+
+
+@pytest.fixture()
+def importance(rng):
+    values = rng.uniform(size=(3, 5))
+    ci = np.stack([values - 0.1, values + 0.1], axis=-1)
+    return FeatureImportance(
+        values,
+        make_meta("test", {}),
+        ci=ci,
+        class_names=("a", "b", "c"),
+        feature_names=("f0", "f1", "f2", "f3", "f4"),
+    )
+
+
+def test_attribution_round_trip_is_exact(tmp_path, attribution):
+    attribution.save(tmp_path / "a.npz")
+    loaded = Attribution.load(tmp_path / "a.npz")
+    assert np.array_equal(loaded.values, attribution.values)
+    assert loaded.values.dtype == np.float64
+    assert np.array_equal(loaded.target, attribution.target)
+    assert np.array_equal(loaded.inputs, attribution.inputs)
+    assert loaded.image_shape == (8, 8) and loaded.feature_names is None
+    assert loaded.meta == attribution.meta
+    assert loaded.meta["parameters"] == {"alpha": 0.5, "ks": [1, 2]}
+    assert loaded.meta["seed"] == 7 and loaded.meta["library_version"]
+    assert isinstance(Explanation.load(tmp_path / "a.npz"), Attribution)
+
+
+def test_feature_importance_round_trip_is_exact(tmp_path, importance):
+    importance.save(tmp_path / "f.npz")
+    loaded = FeatureImportance.load(tmp_path / "f.npz")
+    assert np.array_equal(loaded.values, importance.values)
+    assert np.array_equal(loaded.ci, importance.ci)
+    assert loaded.class_names == ("a", "b", "c")
+    assert loaded.feature_names == importance.feature_names
+
+
+def test_top_k_orders_by_value_with_stable_ties():
+    att = Attribution(np.array([[0.1, 0.9, 0.5, 0.9], [3.0, -1.0, 2.0, 0.0]]), np.array([0, 1]))
+    assert att.top_k(3).tolist() == [[1, 3, 2], [0, 2, 3]]
+    imp = FeatureImportance(np.array([[1.0, 3.0, 2.0], [0.0, -1.0, 5.0]]))
+    assert imp.top_k(2, class_=0).tolist() == [1, 2]
+    assert imp.top_k(1, class_=1).tolist() == [2]
+    with pytest.raises(ValueError, match="pass class_"):
+        imp.top_k(1)
+    assert FeatureImportance(np.array([[1.0, 3.0]])).top_k(2).tolist() == [1, 0]
+    with pytest.raises(ValueError, match="k=5 exceeds"):
+        att.top_k(5)
+
+
+def test_explanations_are_frozen(attribution):
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        attribution.values = np.zeros((4, 64))
+    with pytest.raises(ValueError, match="read-only"):
+        attribution.values[0, 0] = 1.0
+
+
+def test_a_pickle_is_never_loaded(tmp_path):
+    path = tmp_path / "evil.npz"
+    path.write_bytes(pickle.dumps({"values": np.zeros((2, 2))}))
+    with pytest.raises(ValueError, match="not an unboxed explanation file"):
+        Attribution.load(path)
+
+
+def test_foreign_and_corrupt_files_are_rejected(tmp_path, attribution):
+    plain = tmp_path / "plain.npz"
+    np.savez(plain, values=np.zeros((2, 2)))
+    with pytest.raises(ValueError, match="has no __unboxed__ header"):
+        Attribution.load(plain)
+    npy = tmp_path / "one.npy"
+    np.save(npy, np.zeros(3))
+    with pytest.raises(ValueError, match="not an unboxed explanation file"):
+        Attribution.load(npy)
+    good = tmp_path / "good.npz"
+    attribution.save(good)
+    cut = tmp_path / "cut.npz"
+    cut.write_bytes(good.read_bytes()[:200])
+    with pytest.raises(ValueError, match="not an unboxed explanation file"):
+        Attribution.load(cut)
+    with pytest.raises(FileNotFoundError):
+        Attribution.load(tmp_path / "missing.npz")
+
+
+def test_an_object_array_inside_the_archive_is_refused(tmp_path):
+    path = tmp_path / "objects.npz"
+    np.savez(path, values=np.array([{"a": 1}], dtype=object))
+    with pytest.raises(ValueError, match="could not be read safely"):
+        Attribution.load(path)
+
+
+def test_wrong_class_and_newer_format_are_rejected(tmp_path, attribution, importance):
+    importance.save(tmp_path / "f.npz")
+    with pytest.raises(
+        ValueError, match="holds a FeatureImportance, not the Attribution asked for"
+    ):
+        Attribution.load(tmp_path / "f.npz")
+    attribution.save(tmp_path / "a.npz")
+    with zipfile.ZipFile(tmp_path / "a.npz") as archive:
+        arrays = {n[:-4]: np.load(archive.open(n)) for n in archive.namelist()}
+    header = json.loads(str(arrays["__unboxed__"]))
+    header["format_version"] = 99
+    arrays["__unboxed__"] = np.array(json.dumps(header))
+    np.savez(tmp_path / "newer.npz", **arrays)
+    with pytest.raises(ValueError, match="newer unboxed"):
+        Attribution.load(tmp_path / "newer.npz")
+
+
+def test_save_is_atomic(tmp_path, attribution):
+    path = tmp_path / "a.npz"
+    attribution.save(path)
+    before = path.read_bytes()
+    with pytest.raises(RuntimeError), atomic_write(path) as handle:
+        handle.write(b"half a file")
+        raise RuntimeError("crash mid-write")
+    assert path.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.npz"]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "message"),
+    [
+        ({"values": np.full((2, 3), np.nan), "target": [0, 1]}, ValueError, "values contains NaN"),
+        ({"values": np.zeros((2, 3)), "target": [0]}, ValueError, r"target must have shape \(2,\)"),
+        ({"values": np.zeros(3), "target": [0]}, ValueError, "values must be 2-dimensional"),
+        (
+            {"values": np.zeros((2, 4)), "target": [0, 1], "image_shape": (3, 3)},
+            ValueError,
+            "does not hold 4 features",
+        ),
+        (
+            {"values": np.zeros((2, 3)), "target": [0, 1], "inputs": np.zeros((2, 2))},
+            ValueError,
+            "inputs has shape",
+        ),
+        (
+            {"values": np.zeros((2, 3)), "target": [0, 1], "meta": {"f": object()}},
+            TypeError,
+            "JSON-serialisable",
+        ),
+        ({"values": np.zeros((0, 3)), "target": []}, ValueError, "values is empty"),
+    ],
+)
+def test_attribution_rejects_bad_input(kwargs, error, message):
+    with pytest.raises(error, match=message):
+        Attribution(**kwargs)
+
+
+def test_feature_importance_rejects_bad_input():
+    with pytest.raises(ValueError, match="ci has shape"):
+        FeatureImportance(np.zeros((2, 3)), ci=np.zeros((2, 4, 2)))
+    with pytest.raises(ValueError, match="class_names has 1 entries"):
+        FeatureImportance(np.zeros((2, 3)), class_names=("a",))
+    with pytest.raises(ValueError, match="values contains infinity"):
+        FeatureImportance(np.array([[np.inf, 0.0]]))
+
+
+def test_plots_render(attribution, importance):
+    import matplotlib.pyplot as plt
+
+    fig = attribution.plot([0, 1, 2])
+    assert len([ax for ax in fig.axes if ax.images]) == 3
+    fig2 = importance.plot()
+    assert len([ax for ax in fig2.axes if ax.patches]) == 3  # bars for tabular data
+    heat = FeatureImportance(np.abs(attribution.values[:2]), image_shape=(8, 8)).plot()
+    assert len([ax for ax in heat.axes if ax.images]) == 2
+    with pytest.raises(IndexError):
+        attribution.plot(10)
+    plt.close("all")
