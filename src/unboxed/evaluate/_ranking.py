@@ -1,0 +1,136 @@
+"""Turn any kind of feature ranking into per-row top-k masks.
+
+A ranking is a global :class:`~unboxed.FeatureImportance` (one ranking per class), a
+per-instance :class:`~unboxed.Attribution`, or a plain array of feature indices,
+most important first: shape ``(m,)`` for one ranking shared by all rows, or
+``(n_samples, m)`` for one per row. ``m`` may be smaller than the number of
+features, in which case only the first ``m`` are ranked.
+
+Internally every ranking becomes a score per row and feature (higher is more
+important), computed a block of rows at a time so that large data sets never need
+an ``(n_samples, n_features)`` index array.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+from ..explanation import Attribution, FeatureImportance
+
+RankingLike = FeatureImportance | Attribution | np.ndarray
+
+
+@dataclasses.dataclass(frozen=True)
+class RowRanking:
+    """Scores for the rows of one data set.
+
+    Exactly one of the score sources is set:
+
+    - ``shared``: shape ``(n_features,)``, the same for every row;
+    - ``per_class``: shape ``(n_classes, n_features)``, picked by ``classes``;
+    - ``per_row``: shape ``(n_samples, n_features)``.
+
+    Attributes
+    ----------
+    n_ranked : int
+        How many features are ranked; ``k`` may not exceed it.
+    """
+
+    n_features: int
+    n_ranked: int
+    classes: np.ndarray
+    shared: np.ndarray | None = None
+    per_class: np.ndarray | None = None
+    per_row: np.ndarray | None = None
+
+    def scores(self, rows: np.ndarray) -> np.ndarray:
+        """Scores of shape ``(len(rows), n_features)``; higher is more important."""
+        if self.shared is not None:
+            return np.broadcast_to(self.shared, (len(rows), self.n_features))
+        if self.per_class is not None:
+            return self.per_class[self.classes[rows]]
+        assert self.per_row is not None
+        return self.per_row[rows]
+
+    def subset(self, rows: np.ndarray) -> RowRanking:
+        """The ranking restricted to ``rows`` (re-indexed from 0)."""
+        per_row = None if self.per_row is None else self.per_row[rows]
+        return dataclasses.replace(self, classes=self.classes[rows], per_row=per_row)
+
+
+def top_k_mask(scores: np.ndarray, k: int) -> np.ndarray:
+    """Boolean mask of each row's ``k`` highest scores; ties go to the lower index."""
+    mask = np.zeros(scores.shape, dtype=bool)
+    if k > 0:
+        order = np.argsort(-scores, axis=1, kind="stable")[:, :k]
+        np.put_along_axis(mask, order, True, axis=1)
+    return mask
+
+
+def _order_scores(order: np.ndarray, n_features: int) -> tuple[np.ndarray, int]:
+    """Scores for an index array: position 0 scores highest, unranked features -inf."""
+    order = np.asarray(order)
+    if order.dtype.kind not in "iu":
+        raise TypeError(
+            f"a ranking array must hold integer feature indices, got dtype {order.dtype}; "
+            "wrap attribution scores in an Attribution"
+        )
+    m = order.shape[-1]
+    if m == 0 or order.min() < 0 or order.max() >= n_features:
+        raise ValueError(f"ranking indices must lie in [0, {n_features}), got {m} indices")
+    flat = order.reshape(-1, m)
+    if m > 1 and np.any(np.diff(np.sort(flat, axis=1), axis=1) == 0):
+        raise ValueError("a ranking array repeats a feature index")
+    scores = np.full((flat.shape[0], n_features), -np.inf)
+    np.put_along_axis(scores, flat, -np.arange(m, dtype=np.float64)[None, :], axis=1)
+    return scores.reshape(*order.shape[:-1], n_features), m
+
+
+def resolve_ranking(ranking: RankingLike, *, classes: np.ndarray, n_features: int) -> RowRanking:
+    """Build a :class:`RowRanking` for rows whose explained classes are ``classes``.
+
+    Parameters
+    ----------
+    ranking : FeatureImportance, Attribution or ndarray of int
+    classes : ndarray of shape (n_samples,)
+        The class each row is tested for; picks the row of a per-class importance.
+    n_features : int
+    """
+    n = classes.shape[0]
+    if isinstance(ranking, FeatureImportance):
+        _check_width(ranking.n_features, n_features)
+        if ranking.n_classes == 1:
+            return RowRanking(n_features, n_features, classes, shared=ranking.values[0])
+        if classes.max() >= ranking.n_classes:
+            raise ValueError(
+                f"the importance ranks {ranking.n_classes} classes, but class "
+                f"{classes.max()} is needed"
+            )
+        return RowRanking(n_features, n_features, classes, per_class=ranking.values)
+    if isinstance(ranking, Attribution):
+        _check_width(ranking.n_features, n_features)
+        if ranking.n_samples != n:
+            raise ValueError(f"the attribution has {ranking.n_samples} rows but X has {n}")
+        return RowRanking(n_features, n_features, classes, per_row=ranking.values)
+    if isinstance(ranking, np.ndarray | list | tuple):
+        order = np.asarray(ranking)
+        if order.ndim == 1:
+            scores, m = _order_scores(order, n_features)
+            return RowRanking(n_features, m, classes, shared=scores)
+        if order.ndim == 2:
+            if order.shape[0] != n:
+                raise ValueError(f"the ranking array has {order.shape[0]} rows but X has {n}")
+            scores, m = _order_scores(order, n_features)
+            return RowRanking(n_features, m, classes, per_row=scores)
+        raise ValueError(f"a ranking array must be 1- or 2-dimensional, got {order.shape}")
+    raise TypeError(
+        "ranking must be a FeatureImportance, an Attribution or an array of feature indices, "
+        f"got {type(ranking).__name__}"
+    )
+
+
+def _check_width(width: int, n_features: int) -> None:
+    if width != n_features:
+        raise ValueError(f"the ranking covers {width} features but X has {n_features}")

@@ -1,0 +1,268 @@
+import numpy as np
+import pytest
+
+from unboxed import Attribution, BlackBox, FeatureImportance
+from unboxed.evaluate import agreement, crafted_cases, deletion_test, keep_top_k
+from unboxed.evaluate._fidelity import _segment_masks
+
+KS = [1, 2, 3, 4]
+
+
+def test_deletion_with_the_true_support_beats_random_features(planted, planted_blackbox):
+    """The paper's B against R on data with a known answer (issue's acceptance test)."""
+    result = deletion_test(
+        planted_blackbox,
+        planted.X_test,
+        planted.support,
+        KS,
+        target=1,
+        random_state=0,
+        verbose=False,
+    )
+    assert result.n_cases > 400
+    # zeroing the whole support makes every positive negative ...
+    assert result.pcr[-1] == 0.0
+    # ... while four random features of twenty leave most positives positive
+    assert result.random_pcr[-1] > 0.4
+    assert result.pcr_ci[-1, 1] < result.random_pcr_ci[-1, 0]
+    assert result.separated().all()
+    assert np.all(np.diff(result.pcr) <= 0)
+
+
+def test_a_global_importance_and_a_noise_ranking(planted, planted_blackbox):
+    values = np.zeros((2, 20))
+    values[:, planted.support] = 1.0
+    good = deletion_test(
+        planted_blackbox,
+        planted.X_test,
+        FeatureImportance(values),
+        KS,
+        random_state=0,
+        verbose=False,
+    )
+    noise = np.setdiff1d(np.arange(20), planted.support)
+    bad = deletion_test(planted_blackbox, planted.X_test, noise, KS, random_state=0, verbose=False)
+    # target=None tests each case for its own class; zeroing the support only moves
+    # positives, so the PCR over both classes stays near the share of negatives
+    assert good.pcr[-1] < 0.6 and good.separated()[-1]
+    # ranking pure noise first: the model does not care, the PCR stays near 1
+    assert bad.pcr[-1] > 0.97 and bad.pcr[-1] > bad.random_pcr[-1]
+
+
+def test_negative_cases_flip_with_the_positive_mean(planted, planted_blackbox):
+    result = deletion_test(
+        planted_blackbox,
+        planted.X_test,
+        planted.support,
+        KS,
+        target=1,
+        cases="negative",
+        fill="positive_mean",
+        random_state=0,
+        verbose=False,
+    )
+    assert result.pcr[-1] > 0.95 and result.random_pcr[-1] < 0.4
+    assert result.separated()[-1]
+
+
+def test_per_instance_attribution_and_the_attribution_target(
+    planted, planted_blackbox, planted_logreg
+):
+    X = planted.X_test
+    target = planted_blackbox.predict(X)
+    # w_j (x_j - mean_j) is each feature's contribution to the logit of class 1,
+    # measured from the mean that fill="mean" puts in its place
+    contribution = planted_logreg.coef_[0] * (X - X.mean(axis=0))
+    values = np.where(target[:, None] == 1, contribution, -contribution)
+    att = Attribution(values, target)
+    result = deletion_test(
+        planted_blackbox, X, att, [2, 4], fill="mean", random_state=0, verbose=False
+    )
+    assert result.separated().all() and result.pcr[-1] < result.random_pcr[-1] - 0.3
+    with pytest.raises(ValueError, match="explains other classes than target=1"):
+        deletion_test(planted_blackbox, X, att, [2], target=1, verbose=False)
+
+
+def test_crafted_cases_from_the_support(planted, planted_blackbox):
+    result = crafted_cases(
+        planted_blackbox,
+        planted.X_test,
+        planted.support,
+        [0, 2, 4],
+        target=1,
+        n_cases=600,
+        random_state=0,
+        verbose=False,
+    )
+    assert result.n_cases == 600
+    # k=0 is the all-random baseline of step 4: ranked and random coincide
+    assert result.pcr[0] == result.random_pcr[0] and result.pcr[0] < 0.7
+    # copying a positive's support makes the case positive: the label depends on nothing else
+    assert result.pcr[-1] > 0.97
+    assert result.separated()[-1]
+
+
+def test_keep_top_k_on_the_support(planted, planted_blackbox):
+    X, y = planted.X_test, planted_blackbox.predict(planted.X_test)
+    kept = keep_top_k(planted_blackbox, X, y, planted.support, 4, fill="mean", random_state=0)
+    noise = np.setdiff1d(np.arange(20), planted.support)
+    wrong = keep_top_k(planted_blackbox, X, y, noise, 4, fill="mean", random_state=0)
+    assert kept.accuracy.mean > 0.95 and wrong.accuracy.mean < 0.7
+    assert kept.accuracy.ci[0] > wrong.accuracy.ci[1]
+    assert kept.probability.mean > wrong.probability.mean
+    assert kept.accuracy.ci[0] <= kept.accuracy.mean <= kept.accuracy.ci[1]
+
+
+def test_segment_masks_match_a_brute_force(rng):
+    n, d, k = 6, 16, 2
+    segments = rng.integers(0, 5, size=(n, d))
+    values = rng.normal(size=(n, d))
+    att = Attribution(values, np.zeros(n, int))
+    masks = _segment_masks(att, att.target, segments, k, n, d, "mean")
+    for i in range(n):
+        labels = np.unique(segments[i])
+        means = np.array([values[i, segments[i] == s].mean() for s in labels])
+        best = labels[np.argsort(-means, kind="stable")[:k]]
+        assert np.array_equal(masks[i], np.isin(segments[i], best))
+    by_id = _segment_masks(np.array([4, 1]), att.target, np.arange(d) % 5, 2, n, d, "mean")
+    assert np.array_equal(by_id[0], np.isin(np.arange(d) % 5, [4, 1]))
+
+
+def test_keep_top_k_with_superpixels(digits, digits_blackbox):
+    X = digits.X_test[:100]
+    y = digits_blackbox.predict(X)
+    blocks = (np.arange(8)[:, None] // 2 * 4 + np.arange(8)[None, :] // 2).ravel()
+    # rank blocks by how much ink they hold: a crude but honest explanation
+    att = Attribution(X.astype(float), y)
+    inked = keep_top_k(digits_blackbox, X, y, att, 8, segments=blocks, random_state=0)
+    blank = keep_top_k(
+        digits_blackbox, X, y, Attribution(-X.astype(float), y), 8, segments=blocks, random_state=0
+    )
+    assert inked.accuracy.mean > blank.accuracy.mean + 0.3
+    assert inked.meta["unit"] == "segment"
+    with pytest.raises(ValueError, match="exceeds the number of segments"):
+        keep_top_k(digits_blackbox, X, y, att, 17, segments=blocks)
+
+
+def test_agreement():
+    a = np.array([0, 1, 2, 2, 1, 0, 0, 1])
+    b = np.array([0, 1, 2, 1, 1, 0, 2, 1])
+    result = agreement(a, b, random_state=0)
+    assert result.mean == 0.75 and result.n == 8
+    assert result.ci[0] < 0.75 < result.ci[1]
+    same = agreement(a, np.eye(3)[a], random_state=0)
+    assert same.mean == 1.0 and same.ci == (1.0, 1.0)
+    with pytest.raises(ValueError, match="pred_a has 8 rows but pred_b has 3"):
+        agreement(a, b[:3])
+    with pytest.raises(ValueError, match="empty"):
+        agreement([], [])
+
+
+def test_same_seed_same_result(planted, planted_blackbox):
+    def run(seed):
+        return deletion_test(
+            planted_blackbox,
+            planted.X_test,
+            planted.support,
+            KS,
+            target=1,
+            random_state=seed,
+            verbose=False,
+        )
+
+    first, second, other = run(3), run(3), run(4)
+    assert np.array_equal(first.random_pcr, second.random_pcr)
+    assert np.array_equal(first.pcr_ci, second.pcr_ci)
+    assert not np.array_equal(first.random_pcr_ci, other.random_pcr_ci)
+
+
+def test_blocks_of_rows_give_the_same_answer_as_one(planted, planted_blackbox, monkeypatch):
+    from unboxed.evaluate import _fidelity
+
+    whole = deletion_test(
+        planted_blackbox,
+        planted.X_test,
+        planted.support,
+        [3],
+        target=1,
+        random_state=0,
+        verbose=False,
+    )
+    monkeypatch.setattr(_fidelity, "CHUNK_ROWS", 7)
+    blocks = deletion_test(
+        planted_blackbox,
+        planted.X_test,
+        planted.support,
+        [3],
+        target=1,
+        random_state=0,
+        verbose=False,
+    )
+    assert whole.pcr[0] == blocks.pcr[0] and whole.n_cases == blocks.n_cases
+
+
+# --------------------------------------------------------------------- bad input
+@pytest.mark.parametrize(
+    ("kwargs", "error", "message"),
+    [
+        ({"ks": [21]}, ValueError, r"ks must lie in \[0, 20\]"),
+        ({"ks": []}, ValueError, "non-empty list of ints"),
+        ({"target": 2}, ValueError, r"target must lie in \[0, 2\)"),
+        ({"ranking": np.array([1, 1, 2])}, ValueError, "repeats a feature index"),
+        ({"ranking": np.array([0.5, 0.2])}, TypeError, "integer feature indices"),
+        ({"ranking": np.array([25])}, ValueError, r"indices must lie in \[0, 20\)"),
+        ({"ranking": np.array([1, 2]), "ks": [3]}, ValueError, "exceeds the 2 ranked features"),
+        ({"ranking": FeatureImportance(np.ones((1, 5)))}, ValueError, "covers 5 features"),
+        ({"ranking": "support"}, TypeError, "ranking must be"),
+        ({"fill": np.zeros(3)}, ValueError, r"fill must have shape \(20,\)"),
+        ({"fill": "median"}, ValueError, "fill must be 'zero'"),
+        ({"cases": "negative", "target": None}, ValueError, "needs a target class"),
+        ({"n_boot": 0}, ValueError, "n_boot must be an int >= 1"),
+        ({"sample_frac": 1.5}, ValueError, "sample_frac"),
+    ],
+)
+def test_deletion_test_rejects_bad_arguments(planted, planted_blackbox, kwargs, error, message):
+    args = {"ranking": planted.support, "ks": KS, "target": 1, "verbose": False, **kwargs}
+    with pytest.raises(error, match=message):
+        deletion_test(planted_blackbox, planted.X_test, **args)
+
+
+def test_bad_X_and_no_cases(planted, planted_blackbox):
+    X = planted.X_test.copy()
+    X[3, 4] = np.nan
+    with pytest.raises(ValueError, match="contains NaN"):
+        deletion_test(planted_blackbox, X, planted.support, KS, verbose=False)
+    with pytest.raises(ValueError, match="empty"):
+        deletion_test(planted_blackbox, X[:0], planted.support, KS, verbose=False)
+    negatives = planted.X_test[planted_blackbox.predict(planted.X_test) == 0]
+    with pytest.raises(ValueError, match="no positive case"):
+        deletion_test(planted_blackbox, negatives, planted.support, KS, target=1, verbose=False)
+    with pytest.raises(ValueError, match="no positive case"):
+        crafted_cases(planted_blackbox, negatives, planted.support, KS, target=1, verbose=False)
+
+
+def test_positive_mean_needs_cases_of_the_class(planted):
+    always_zero = BlackBox.from_callable(lambda X: np.tile([0.9, 0.1], (len(X), 1)), n_classes=2)
+    with pytest.raises(ValueError, match="needs cases predicted as class"):
+        deletion_test(
+            always_zero,
+            planted.X_test,
+            planted.support,
+            KS,
+            target=1,
+            cases="negative",
+            fill="positive_mean",
+            verbose=False,
+        )
+
+
+def test_keep_top_k_rejects_bad_arguments(planted, planted_blackbox):
+    X, y = planted.X_test, planted.y_test
+    with pytest.raises(ValueError, match=r"y must have shape \(1000,\)"):
+        keep_top_k(planted_blackbox, X, y[:5], planted.support, 2)
+    with pytest.raises(ValueError, match="holds class 2"):
+        keep_top_k(planted_blackbox, X, np.full(1000, 2), planted.support, 2)
+    with pytest.raises(ValueError, match="segments must be"):
+        keep_top_k(planted_blackbox, X, y, planted.support, 2, segments=np.zeros((3, 3), int))
+    with pytest.raises(ValueError, match="k must be an int >= 0"):
+        keep_top_k(planted_blackbox, X, y, planted.support, -1)
