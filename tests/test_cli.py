@@ -1,0 +1,84 @@
+import json
+
+import pytest
+
+from unboxed import __version__, zoo
+from unboxed.cli import main
+
+
+def test_version_and_help(capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["--version"])
+    assert info.value.code == 0
+    assert __version__ in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    out = capsys.readouterr().out
+    for command in ("datasets", "train", "demo"):
+        assert command in out
+
+
+def test_datasets_lists_every_set(capsys):
+    assert main(["datasets"]) == 0
+    out = capsys.readouterr().out
+    for name in ("digits", "mnist", "fashion-mnist", "moons", "planted"):
+        assert name in out
+
+
+def test_train_saves_a_loadable_model(tmp_path, capsys, digits):
+    out = tmp_path / "lenet-digits"
+    code = main(
+        [
+            "train",
+            "--model",
+            "lenet",
+            "--dataset",
+            "digits",
+            "--epochs",
+            "2",
+            "--out",
+            str(out),
+            "--quiet",
+        ]
+    )
+    assert code == 0
+    assert "test accuracy" in capsys.readouterr().out
+    model = zoo.load(out)
+    assert model.input_shape == (1, 8, 8)
+    record = json.loads((out / "model.json").read_text())
+    assert record["metadata"]["dataset"] == "digits"
+    assert record["metadata"]["command"].startswith("unboxed train --model lenet")
+    assert 0 < record["metadata"]["test_accuracy"] <= 1
+
+
+def test_train_mlp_with_widths(tmp_path, capsys):
+    out = tmp_path / "mlp"
+    assert (
+        main(
+            [
+                "train",
+                "--model",
+                "mlp",
+                "--dataset",
+                "planted",
+                "--epochs",
+                "1",
+                "--widths",
+                "16,8",
+                "--activation",
+                "tanh",
+                "--out",
+                str(out),
+                "--quiet",
+            ]
+        )
+        == 0
+    )
+    assert zoo.load(out).config["kwargs"]["widths"] == [16, 8]
+
+
+def test_errors_exit_with_status_2(tmp_path, capsys):
+    assert main(["train", "--model", "lenet", "--dataset", "nope", "--out", str(tmp_path)]) == 2
+    assert "unknown data set 'nope'" in capsys.readouterr().err
+    assert main(["train", "--model", "lenet", "--dataset", "planted", "--out", str(tmp_path)]) == 2
+    assert "lenet needs image data" in capsys.readouterr().err
