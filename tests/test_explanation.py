@@ -175,17 +175,3 @@ def test_feature_importance_rejects_bad_input():
         FeatureImportance(np.zeros((2, 3)), class_names=("a",))
     with pytest.raises(ValueError, match="values contains infinity"):
         FeatureImportance(np.array([[np.inf, 0.0]]))
-
-
-def test_plots_render(attribution, importance):
-    import matplotlib.pyplot as plt
-
-    fig = attribution.plot([0, 1, 2])
-    assert len([ax for ax in fig.axes if ax.images]) == 3
-    fig2 = importance.plot()
-    assert len([ax for ax in fig2.axes if ax.patches]) == 3  # bars for tabular data
-    heat = FeatureImportance(np.abs(attribution.values[:2]), image_shape=(8, 8)).plot()
-    assert len([ax for ax in heat.axes if ax.images]) == 2
-    with pytest.raises(IndexError):
-        attribution.plot(10)
-    plt.close("all")
