@@ -205,3 +205,66 @@ def test_nan_logits_are_reported():
         model.fc3.bias[0] = float("nan")
     with pytest.raises(ValueError, match="NaN or infinite"):
         BlackBox.from_torch(model, input_shape=(4,)).predict_proba(np.zeros((2, 4)))
+
+
+def test_torch_blackbox_pickles_for_parallel_workers(digits, digits_blackbox):
+    import pickle
+
+    clone = pickle.loads(pickle.dumps(digits_blackbox))
+    X = digits.X_test[:10]
+    np.testing.assert_array_equal(clone.predict_proba(X), digits_blackbox.predict_proba(X))
+
+
+def test_numpy_int_n_classes_is_accepted():
+    bb = BlackBox.from_callable(lambda X: np.full((len(X), 2), 0.5), n_classes=np.int64(2))
+    assert bb.n_classes == 2 and isinstance(bb.n_classes, int)
+
+
+def test_callable_returning_a_tensor_that_requires_grad():
+    bb = BlackBox.from_callable(
+        lambda X: torch.full((len(X), 2), 0.5, requires_grad=True), n_classes=2
+    )
+    with pytest.raises(ValueError, match="not a numeric array"):
+        bb.predict(np.zeros((2, 3)))
+
+
+class _SharedActivation(torch.nn.Module):
+    """Uses one ReLU module twice, and has a submodule called "output"."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc = torch.nn.Linear(4, 4)
+        self.relu = torch.nn.ReLU()
+        self.output = torch.nn.Linear(4, 3)
+
+    def forward(self, x):
+        return self.output(self.relu(self.fc(self.relu(x))))
+
+
+def test_features_refuse_a_layer_that_runs_twice_and_keep_real_names():
+    bb = BlackBox.from_torch(_SharedActivation(), input_shape=(4,), output="probabilities")
+    assert bb.layer_names() == ["fc", "relu", "output"]
+    X = np.random.default_rng(0).normal(size=(5, 4))
+    with pytest.raises(ValueError, match="produced 2 outputs in one forward pass"):
+        bb.features(X, "relu")
+    # "output" is the submodule of that name: raw scores, not probabilities
+    raw = bb.features(X, "output")
+    assert raw.shape == (5, 3) and not np.allclose(raw.sum(axis=1), 1.0)
+
+
+def test_gradient_reports_a_failing_model():
+    class Fails(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc = torch.nn.Linear(3, 2)
+            self.calls = 0
+
+        def forward(self, x):
+            self.calls += 1
+            if self.calls > 1:  # the probe at construction succeeds
+                raise RuntimeError("device lost")
+            return self.fc(x)
+
+    bb = BlackBox.from_torch(Fails(), input_shape=(3,))
+    with pytest.raises(BlackBoxError, match="raised RuntimeError.*device lost"):
+        bb.gradient(np.zeros((2, 3)), 0)

@@ -175,3 +175,22 @@ def test_feature_importance_rejects_bad_input():
         FeatureImportance(np.zeros((2, 3)), class_names=("a",))
     with pytest.raises(ValueError, match="values contains infinity"):
         FeatureImportance(np.array([[np.inf, 0.0]]))
+
+
+def test_numpy_seeds_are_stored_as_ints():
+    assert make_meta("m", {}, seed=np.int64(3))["seed"] == 3
+    assert isinstance(make_meta("m", {}, seed=np.random.default_rng(0))["seed"], str)
+
+
+@pytest.mark.parametrize(
+    "change", [{"format_version": "1"}, {"fields": [1, 2]}, {"meta": "x"}, {"class": "Dataset"}]
+)
+def test_malformed_headers_are_clear_errors(tmp_path, attribution, change):
+    attribution.save(tmp_path / "a.npz")
+    with zipfile.ZipFile(tmp_path / "a.npz") as archive:
+        arrays = {n[:-4]: np.load(archive.open(n)) for n in archive.namelist()}
+    header = {**json.loads(str(arrays["__unboxed__"])), **change}
+    arrays["__unboxed__"] = np.array(json.dumps(header))
+    np.savez(tmp_path / "bad.npz", **arrays)
+    with pytest.raises(ValueError):
+        Attribution.load(tmp_path / "bad.npz")

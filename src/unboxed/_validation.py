@@ -40,6 +40,17 @@ def seed_from(rng: np.random.Generator) -> int:
     return int(rng.integers(0, 2**31 - 1))
 
 
+def int_seed(random_state: RandomState) -> int:
+    """An int seed for torch and for JSON records: an int as it is, else one drawn.
+
+    None draws fresh entropy, so the result is not reproducible, as documented for
+    every ``random_state``.
+    """
+    if isinstance(random_state, numbers.Integral) and not isinstance(random_state, bool):
+        return check_positive_int(random_state, name="random_state", minimum=0)
+    return seed_from(check_random_state(random_state))
+
+
 def check_array(
     X: object,
     *,

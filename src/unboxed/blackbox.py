@@ -9,8 +9,10 @@ poisoning an explanation downstream.
 
 from __future__ import annotations
 
+import contextlib
 import math
-from collections.abc import Callable, Sequence
+import numbers
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, Literal
 
 import numpy as np
@@ -64,12 +66,16 @@ class BlackBox:
         module: Any = None,
         output: Literal["logits", "probabilities"] = "probabilities",
     ) -> None:
-        if isinstance(n_classes, bool) or not isinstance(n_classes, int) or n_classes < 2:
+        if (
+            isinstance(n_classes, bool)
+            or not isinstance(n_classes, numbers.Integral)
+            or n_classes < 2
+        ):
             raise ValueError(
                 f"a classifier needs at least 2 classes; {name!r} has n_classes={n_classes!r}"
             )
         self._predict_fn = predict_fn
-        self.n_classes = n_classes
+        self.n_classes = int(n_classes)
         self.input_shape = _check_shape(input_shape)
         self.name = name
         self.kind = kind
@@ -116,20 +122,7 @@ class BlackBox:
         shape = _check_shape(tuple(input_shape))
         name = name or type(module).__name__
         module.eval()
-        param = next(module.parameters(), None)
-        device = param.device if param is not None else torch.device("cpu")
-        dtype = param.dtype if param is not None else torch.float32
-
-        def predict(X: np.ndarray) -> np.ndarray:
-            with torch.inference_mode():
-                raw = module(torch.as_tensor(X, dtype=dtype, device=device))
-                if not isinstance(raw, torch.Tensor):
-                    raise TypeError(f"the module returned {type(raw).__name__}, not a tensor")
-                raw = raw.double()
-                if output == "logits" and raw.ndim == 2 and bool(torch.isfinite(raw).all()):
-                    raw = torch.softmax(raw, dim=1)
-                return raw.cpu().numpy()
-
+        predict = _TorchForward(module, output)
         n_classes = _probe_n_classes(predict, shape, name)
         return cls(
             predict,
@@ -272,15 +265,21 @@ class BlackBox:
 
     def _evaluate(self, batch: np.ndarray) -> np.ndarray:
         shaped = batch if self.input_shape is None else batch.reshape(-1, *self.input_shape)
-        try:
+        with self._guard(batch.shape[0]):
             raw = self._predict_fn(shaped)
+        self.n_queries += batch.shape[0]
+        return _check_probabilities(raw, batch.shape[0], self.n_classes, self.name)
+
+    @contextlib.contextmanager
+    def _guard(self, n_rows: int) -> Iterator[None]:
+        """Report any exception the model raises as a :class:`BlackBoxError` naming it."""
+        try:
+            yield
         except Exception as err:
             raise BlackBoxError(
                 f"black box {self.name!r} raised {type(err).__name__} on a batch of "
-                f"{batch.shape[0]} rows: {err}"
+                f"{n_rows} rows: {err}"
             ) from err
-        self.n_queries += batch.shape[0]
-        return _check_probabilities(raw, batch.shape[0], self.n_classes, self.name)
 
     # ------------------------------------------------------------------ torch only
     def _require_torch(self, what: str) -> None:
@@ -311,17 +310,16 @@ class BlackBox:
         self._require_torch("gradient")
         X = self.check_X(X)
         targets = self._check_target(target, X.shape[0])
-        param = next(self.module.parameters(), None)
-        dtype = param.dtype if param is not None else torch.float32
-        device = param.device if param is not None else torch.device("cpu")
+        forward: _TorchForward = self._predict_fn  # type: ignore[assignment]
         grads = np.empty(X.shape, dtype=np.float64)
         for start in range(0, X.shape[0], self.batch_size):
             stop = min(start + self.batch_size, X.shape[0])
-            x = torch.as_tensor(X[start:stop], dtype=dtype, device=device)
-            x = x.reshape(-1, *self.input_shape).requires_grad_(True)
-            with torch.enable_grad():
+            x = forward.tensor(X[start:stop].reshape(-1, *self.input_shape)).requires_grad_(True)
+            t = torch.as_tensor(targets[start:stop], device=x.device)
+            with self._guard(stop - start), torch.enable_grad():
                 out = self.module(x)
-                t = torch.as_tensor(targets[start:stop], device=device)
+                if out.shape != (stop - start, self.n_classes):
+                    raise ValueError(f"output shape {tuple(out.shape)} is not (n, n_classes)")
                 # Rows are independent in eval mode, so the gradient of the sum is
                 # each row's own gradient.
                 (grad,) = torch.autograd.grad(out.gather(1, t[:, None]).sum(), x)
@@ -336,11 +334,17 @@ class BlackBox:
             target = np.full(n, target)
         return check_labels(target, n=n, n_classes=self.n_classes, name="target")
 
+    def _output_alias(self) -> str:
+        return "logits" if self.output == "logits" else "output"
+
     def layer_names(self) -> list[str]:
-        """Names accepted by :meth:`features`: the module's named submodules and "logits"."""
+        """Names accepted by :meth:`features`: the named submodules, then "logits"
+        ("output" for a module that returns probabilities) for the module's own output.
+        A submodule that already bears that name keeps it."""
         self._require_torch("layer_names")
         names = [name for name, _ in self.module.named_modules() if name]
-        return [*names, "logits" if self.output == "logits" else "output"]
+        alias = self._output_alias()
+        return names if alias in names else [*names, alias]
 
     def features(self, X: object, layer: str) -> np.ndarray:
         """The output of a named layer, captured with a forward hook.
@@ -355,6 +359,12 @@ class BlackBox:
         -------
         ndarray of shape (n_samples, *layer_shape)
             In the model's own precision (float32 for most models).
+
+        Raises
+        ------
+        ValueError
+            If the layer is unknown, or runs more than once per forward pass (a shared
+            module), so that its output is ambiguous.
         """
         import torch
 
@@ -363,27 +373,25 @@ class BlackBox:
         if layer not in names:
             raise ValueError(f"{self.name!r} has no layer {layer!r}; choose from {names}")
         X = self.check_X(X)
-        target = self.module if layer == names[-1] else self.module.get_submodule(layer)
+        submodules = dict(self.module.named_modules())
+        hooked = submodules[layer] if layer in submodules else self.module
+        forward: _TorchForward = self._predict_fn  # type: ignore[assignment]
         captured: list[Any] = []
-        hook = target.register_forward_hook(lambda _m, _i, out: captured.append(out))
-        param = next(self.module.parameters(), None)
-        dtype = param.dtype if param is not None else torch.float32
-        device = param.device if param is not None else torch.device("cpu")
+        hook = hooked.register_forward_hook(lambda _m, _i, out: captured.append(out))
         chunks = []
         try:
             for start in range(0, X.shape[0], self.batch_size):
                 batch = X[start : start + self.batch_size]
-                with torch.inference_mode():
-                    self.module(
-                        torch.as_tensor(batch, dtype=dtype, device=device).reshape(
-                            -1, *self.input_shape
-                        )
+                with self._guard(batch.shape[0]), torch.inference_mode():
+                    self.module(forward.tensor(batch.reshape(-1, *self.input_shape)))
+                if len(captured) != 1 or not isinstance(captured[0], torch.Tensor):
+                    raise ValueError(
+                        f"layer {layer!r} of {self.name!r} produced {len(captured)} outputs "
+                        "in one forward pass; features needs a layer that runs once and "
+                        "returns a tensor"
                     )
-                out = captured.pop()
-                if not isinstance(out, torch.Tensor):
-                    raise TypeError(f"layer {layer!r} returns {type(out).__name__}, not a tensor")
                 self.n_queries += batch.shape[0]
-                chunks.append(out.detach().cpu().numpy())
+                chunks.append(captured.pop().detach().cpu().numpy())
         finally:
             hook.remove()
         return np.concatenate(chunks)
@@ -394,6 +402,39 @@ class BlackBox:
             f"BlackBox({self.name!r}, kind={self.kind!r}, n_classes={self.n_classes}, "
             f"input_shape={shape})"
         )
+
+
+class _TorchForward:
+    """The forward pass of a torch module as a picklable callable.
+
+    It reads the module's device and dtype on every call, so a module moved with
+    ``.to(...)`` after wrapping keeps working.
+    """
+
+    def __init__(self, module: Any, output: str) -> None:
+        self.module = module
+        self.output = output
+
+    def tensor(self, X: np.ndarray) -> Any:
+        """``X`` as a tensor on the module's device, in its dtype."""
+        import torch
+
+        param = next(self.module.parameters(), None)
+        if param is None:
+            return torch.as_tensor(X, dtype=torch.float32)
+        return torch.as_tensor(X, dtype=param.dtype, device=param.device)
+
+    def __call__(self, X: np.ndarray) -> np.ndarray:
+        import torch
+
+        with torch.inference_mode():
+            raw = self.module(self.tensor(X))
+            if not isinstance(raw, torch.Tensor):
+                raise TypeError(f"the module returned {type(raw).__name__}, not a tensor")
+            raw = raw.double()
+            if self.output == "logits" and raw.ndim == 2 and bool(torch.isfinite(raw).all()):
+                raw = torch.softmax(raw, dim=1)
+            return raw.cpu().numpy()
 
 
 def _check_shape(shape: tuple[int, ...] | None) -> tuple[int, ...] | None:
@@ -424,7 +465,7 @@ def _check_probabilities(raw: Any, n_rows: int, n_classes: int, name: str) -> np
     """Check a model's output and return it as float64 rows that sum exactly to 1."""
     try:
         proba = np.asarray(raw, dtype=np.float64)
-    except (TypeError, ValueError) as err:
+    except (TypeError, ValueError, RuntimeError) as err:
         raise ValueError(
             f"black box {name!r} returned {type(raw).__name__}, which is not a numeric array"
         ) from err

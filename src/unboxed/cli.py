@@ -26,7 +26,7 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--out", required=True, help="folder to save the model to")
     train.add_argument("--epochs", type=int, default=10)
     train.add_argument("--batch-size", type=int, default=128)
-    train.add_argument("--lr", type=float, default=1e-3)
+    train.add_argument("--lr", type=float, default=2e-3)
     train.add_argument("--weight-decay", type=float, default=0.0)
     train.add_argument("--seed", type=int, default=0, help="random_state for weights and shuffling")
     train.add_argument(
@@ -60,7 +60,7 @@ def _datasets() -> int:
         print(f"{name:<{width}}  {installed:<9}  {description}")
     for info in available_datasets():
         if not info.is_installed():
-            print(f"\nTo install {info.name}: {info.install}")
+            print(f"\nTo install {info.name}: {info.install() if info.install else '?'}")
     return 0
 
 
@@ -123,7 +123,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 out=args.out, epochs=args.epochs, random_state=args.seed, verbose=not args.quiet
             )
             return 0
-    except (ValueError, TypeError, FileNotFoundError) as err:
+    except (ValueError, TypeError, OSError, RuntimeError, FloatingPointError) as err:
+        # BlackBoxError is a RuntimeError; FileNotFoundError an OSError.
         print(f"unboxed: error: {err}", file=sys.stderr)
         return 2
     parser.print_help()

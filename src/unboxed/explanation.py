@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import numbers
 import os
 from collections.abc import Mapping
 from typing import Any, ClassVar, TypeVar
@@ -19,6 +20,7 @@ from typing import Any, ClassVar, TypeVar
 import numpy as np
 
 from ._io import read_npz, to_json, write_npz
+from ._ranks import descending_order
 from ._validation import check_array, check_labels, check_positive_int
 from ._version import __version__
 
@@ -35,11 +37,20 @@ def make_meta(method: str, parameters: Mapping[str, Any], *, seed: Any = None) -
         "method": method,
         "parameters": dict(parameters),
         "library_version": __version__,
-        "seed": seed if seed is None or isinstance(seed, int) else repr(seed),
+        "seed": _json_seed(seed),
     }
 
 
-@dataclasses.dataclass(frozen=True)
+def _json_seed(seed: Any) -> int | str | None:
+    """An int seed as an int; a generator (whose state is not one number) as its repr."""
+    if seed is None:
+        return None
+    if isinstance(seed, numbers.Integral) and not isinstance(seed, bool):
+        return int(seed)
+    return repr(seed)
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
 class Explanation:
     """Base class: array fields, ``meta``, and ``.npz`` persistence."""
 
@@ -113,20 +124,23 @@ class Explanation:
             raise ValueError(f"{path} is not {what}: its header is not JSON ({err})") from err
         if not isinstance(header, dict) or header.get("format") != FORMAT:
             raise ValueError(f"{path} is not {what}: unknown format")
-        if header.get("format_version", math.inf) > FORMAT_VERSION:
+        version = header.get("format_version")
+        if not isinstance(version, int) or version > FORMAT_VERSION:
             raise ValueError(
-                f"{path} was written by a newer unboxed (format {header.get('format_version')}); "
-                f"this version reads format {FORMAT_VERSION}"
+                f"{path} has format version {version!r}; this version of unboxed reads "
+                f"format {FORMAT_VERSION} (a newer unboxed may have written it)"
             )
         kind = Explanation._registry.get(str(header.get("class")))
         if kind is None or not issubclass(kind, cls):
             raise ValueError(
                 f"{path} holds a {header.get('class')}, not the {cls.__name__} asked for"
             )
-        fields = {**header.get("fields", {}), **arrays, "meta": header.get("meta", {})}
+        scalars, meta = header.get("fields", {}), header.get("meta", {})
+        if not isinstance(scalars, dict) or not isinstance(meta, dict):
+            raise ValueError(f"{path} is not a valid {kind.__name__}: malformed header")
         try:
-            return kind(**fields)  # type: ignore[return-value]
-        except TypeError as err:
+            return kind(**{**scalars, **arrays, "meta": meta})  # type: ignore[return-value]
+        except (TypeError, ValueError) as err:
             raise ValueError(f"{path} is not a valid {kind.__name__}: {err}") from err
 
 
@@ -143,17 +157,14 @@ def _check_image_shape(image_shape: Any, n_features: int) -> tuple[int, ...] | N
 
 
 def _top_k_order(values: np.ndarray, k: int) -> np.ndarray:
-    """Indices of the ``k`` largest values along the last axis, largest first.
-
-    Ties go to the lower index, so the ranking is deterministic.
-    """
+    """Indices of the ``k`` largest values along the last axis, largest first."""
     k = check_positive_int(k, name="k")
     if k > values.shape[-1]:
         raise ValueError(f"k={k} exceeds the number of features ({values.shape[-1]})")
-    return np.argsort(-values, axis=-1, kind="stable")[..., :k]
+    return descending_order(values, k)
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, eq=False)
 class Attribution(Explanation):
     """Per-instance feature attributions: why the model decided as it did.
 
@@ -225,7 +236,7 @@ class Attribution(Explanation):
         return plot_attribution(self, index, **kwargs)
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, eq=False)
 class FeatureImportance(Explanation):
     """Global feature importance: one ranking per class.
 

@@ -114,3 +114,8 @@ def test_mnist_loader_rejects_a_corrupt_digits_file(tmp_path):
     (tmp_path / "0.json").write_text("{not json")
     with pytest.raises(ValueError, match="not an mnist digits file"):
         load_dataset("mnist", path=tmp_path)
+
+
+def test_a_path_for_a_built_in_set_is_refused(tmp_path):
+    with pytest.raises(ValueError, match="built in and reads no files"):
+        load_dataset("digits", path=tmp_path)

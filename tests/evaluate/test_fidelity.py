@@ -3,7 +3,7 @@ import pytest
 
 from unboxed import Attribution, BlackBox, FeatureImportance
 from unboxed.evaluate import agreement, crafted_cases, deletion_test, keep_top_k
-from unboxed.evaluate._fidelity import _segment_masks
+from unboxed.evaluate._fidelity import _keep_masks
 
 KS = [1, 2, 3, 4]
 
@@ -118,13 +118,14 @@ def test_segment_masks_match_a_brute_force(rng):
     segments = rng.integers(0, 5, size=(n, d))
     values = rng.normal(size=(n, d))
     att = Attribution(values, np.zeros(n, int))
-    masks = _segment_masks(att, att.target, segments, k, n, d, "mean")
+    masks = _keep_masks(att, att.target, segments, k, (n, d), "mean")(np.arange(n))
     for i in range(n):
         labels = np.unique(segments[i])
         means = np.array([values[i, segments[i] == s].mean() for s in labels])
         best = labels[np.argsort(-means, kind="stable")[:k]]
         assert np.array_equal(masks[i], np.isin(segments[i], best))
-    by_id = _segment_masks(np.array([4, 1]), att.target, np.arange(d) % 5, 2, n, d, "mean")
+    by_id = _keep_masks(np.array([4, 1]), att.target, np.arange(d) % 5, 2, (n, d), "mean")
+    by_id = by_id(np.arange(n))
     assert np.array_equal(by_id[0], np.isin(np.arange(d) % 5, [4, 1]))
 
 
@@ -266,3 +267,28 @@ def test_keep_top_k_rejects_bad_arguments(planted, planted_blackbox):
         keep_top_k(planted_blackbox, X, y, planted.support, 2, segments=np.zeros((3, 3), int))
     with pytest.raises(ValueError, match="k must be an int >= 0"):
         keep_top_k(planted_blackbox, X, y, planted.support, -1)
+
+
+def test_arguments_are_checked_before_any_query(planted, planted_blackbox):
+    with pytest.raises(ValueError, match="sample_frac"):
+        deletion_test(planted_blackbox, planted.X_test, planted.support, KS, sample_frac=30)
+    with pytest.raises(ValueError, match="n_cases"):
+        crafted_cases(planted_blackbox, planted.X_test, planted.support, KS, n_cases=0)
+    with pytest.raises(ValueError, match="cases must be"):
+        deletion_test(planted_blackbox, planted.X_test, planted.support, KS, cases="both")
+    assert planted_blackbox.n_queries == 0
+
+
+def test_keep_top_k_in_blocks_matches_one_pass(digits, digits_blackbox, monkeypatch):
+    from unboxed.evaluate import _fidelity
+
+    X = digits.X_test[:50]
+    y = digits_blackbox.predict(X)
+    att = Attribution(X.astype(float), y)
+    blocks = (np.arange(64) // 4).astype(int)
+    whole = keep_top_k(digits_blackbox, X, y, att, 5, segments=blocks, random_state=0)
+    monkeypatch.setattr(_fidelity, "CHUNK_ROWS", 7)
+    split = keep_top_k(digits_blackbox, X, y, att, 5, segments=blocks, random_state=0)
+    # float32 batches of another size differ in the last bits
+    assert whole.probability.mean == pytest.approx(split.probability.mean, abs=1e-6)
+    assert whole.accuracy.mean == split.accuracy.mean

@@ -30,3 +30,8 @@ def test_plots_render(attribution, importance):
     with pytest.raises(IndexError):
         attribution.plot(10)
     plt.close("all")
+
+
+def test_an_empty_selection_is_a_clear_error(attribution):
+    with pytest.raises(ValueError, match="nothing to plot"):
+        attribution.plot([])

@@ -1,3 +1,4 @@
+import numpy as np
 import pytest
 import torch
 
@@ -67,3 +68,10 @@ def test_bad_arguments():
         zoo.mlp(n_classes=1)
     with pytest.raises(ValueError, match=r"input_shape \(C, H, W\)"):
         zoo.lenet(input_shape=(28, 28))
+
+
+def test_a_numpy_generator_seeds_the_weights_and_is_recorded_as_an_int():
+    a = zoo.mlp((4,), n_features=3, n_classes=2, random_state=np.random.default_rng(7))
+    b = zoo.mlp((4,), n_features=3, n_classes=2, random_state=np.random.default_rng(7))
+    assert isinstance(a.config["kwargs"]["random_state"], int)
+    assert torch.equal(a.fc1.weight, b.fc1.weight)

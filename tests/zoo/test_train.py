@@ -89,3 +89,16 @@ def test_bad_data_is_refused(digits):
         zoo.train(zoo.mlp(n_features=20), digits, epochs=1, verbose=False)
     with pytest.raises(ValueError, match="epochs must be an int >= 1"):
         zoo.train(model, digits, epochs=0, verbose=False)
+
+
+def test_a_damaged_checkpoint_is_a_clear_error(digits, tmp_path):
+    from unboxed.zoo._io import load_tensors, save_tensors
+
+    checkpoint = tmp_path / "state.safetensors"
+    model = zoo.build("mlp", input_shape=(64,), n_classes=10, widths=(8,))
+    zoo.train(model, digits, epochs=1, checkpoint=checkpoint, verbose=False)
+    tensors = load_tensors(checkpoint)
+    del tensors["generator"]
+    save_tensors(checkpoint, tensors)
+    with pytest.raises(ValueError, match="damaged training checkpoint"):
+        zoo.train(model, digits, epochs=1, checkpoint=checkpoint, verbose=False)

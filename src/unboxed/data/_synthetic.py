@@ -6,10 +6,15 @@ import os
 
 import numpy as np
 
-from ._dataset import Dataset, DatasetInfo, pixel_names, register, stratified_split
-
-SPLIT_SEED = 0
-TEST_FRACTION = 0.2
+from ._dataset import (
+    SPLIT_SEED,
+    TEST_FRACTION,
+    Dataset,
+    DatasetInfo,
+    pixel_names,
+    register,
+    stratified_split,
+)
 
 #: The features the ``planted`` label depends on, and the data set's size.
 PLANTED_SUPPORT = (2, 5, 11, 17)

@@ -16,23 +16,26 @@ The tests follow ``000_cf0c09d2d9cd2a13.txt``:
 from __future__ import annotations
 
 import dataclasses
+import numbers
 from collections.abc import Callable
 from typing import Any, Literal
 
 import numpy as np
 
 from .._progress import progress
+from .._ranks import descending_order, mask_of, top_k_mask
 from .._validation import (
     RandomState,
     check_array,
+    check_fraction,
     check_ks,
     check_labels,
     check_positive_int,
     check_random_state,
 )
 from ..blackbox import BlackBox
-from ..explanation import Attribution
-from ._ranking import RankingLike, RowRanking, _order_scores, resolve_ranking, top_k_mask
+from ..explanation import Attribution, FeatureImportance
+from ._ranking import RankingLike, RowRanking, check_rows, resolve_ranking
 from ._stats import Estimate, bootstrap_mean, estimate
 
 #: Rows manipulated and sent to the model at once.
@@ -41,7 +44,7 @@ CHUNK_ROWS = 2048
 Fill = Literal["zero", "mean", "positive_mean"] | np.ndarray
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, eq=False)
 class PCRResult:
     """Positive classification rates per k: ranked features against random ones.
 
@@ -98,7 +101,7 @@ class PCRResult:
         }
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, eq=False)
 class KeepTopKResult:
     """Accuracy and class probability when only the top-k features or segments are kept."""
 
@@ -117,61 +120,69 @@ class KeepTopKResult:
 
 
 # ---------------------------------------------------------------------- shared pieces
-def _explained_classes(
-    ranking: RankingLike, preds: np.ndarray, target: int | None, n_classes: int
-) -> np.ndarray:
+def _check_target(target: object, n_classes: int) -> int | None:
+    if target is None:
+        return None
+    if isinstance(target, bool) or not isinstance(target, numbers.Integral):
+        raise TypeError(f"target must be an int class index or None, got {target!r}")
+    if not 0 <= int(target) < n_classes:
+        raise ValueError(f"target must lie in [0, {n_classes}), got {target}")
+    return int(target)
+
+
+def _explained_classes(ranking: RankingLike, preds: np.ndarray, target: int | None) -> np.ndarray:
     """The class each row is tested for.
 
     An attribution names its own classes; otherwise ``target``, or each row's
     predicted class when ``target`` is None.
     """
-    if target is not None:
-        if isinstance(target, bool) or not isinstance(target, int | np.integer):
-            raise TypeError(f"target must be an int class index or None, got {target!r}")
-        if not 0 <= int(target) < n_classes:
-            raise ValueError(f"target must lie in [0, {n_classes}), got {target}")
     if isinstance(ranking, Attribution):
-        if ranking.n_samples != preds.shape[0]:
-            raise ValueError(
-                f"the attribution has {ranking.n_samples} rows but X has {preds.shape[0]}"
-            )
+        check_rows(ranking, preds.shape[0])
         if target is not None and np.any(ranking.target != target):
             raise ValueError(f"the attribution explains other classes than target={target}")
         return ranking.target
     if target is None:
         return preds
-    return np.full(preds.shape[0], int(target))
+    return np.full(preds.shape[0], target)
 
 
-def _fill_table(fill: Fill, X: np.ndarray, preds: np.ndarray | None, n_classes: int) -> np.ndarray:
-    """Fill values: shape ``(1, n_features)``, or ``(n_classes, n_features)`` per class."""
+@dataclasses.dataclass(frozen=True, eq=False)
+class _Fill:
+    """Fill values: one row for all cases, or one per class picked by each case's class."""
+
+    table: np.ndarray
+    classes: np.ndarray
+
+    def rows(self, block: np.ndarray) -> np.ndarray:
+        return self.table if self.table.shape[0] == 1 else self.table[self.classes[block]]
+
+
+def _make_fill(
+    fill: Fill, X: np.ndarray, classes: np.ndarray, preds: Callable[[], np.ndarray], n_classes: int
+) -> _Fill:
+    """Resolve ``fill`` for cases of the given ``classes``; ``preds`` is called only if needed."""
     d = X.shape[1]
     if isinstance(fill, str):
         if fill == "zero":
-            return np.zeros((1, d))
+            return _Fill(np.zeros((1, d)), classes)
         if fill == "mean":
-            return X.mean(axis=0, keepdims=True, dtype=np.float64)
+            return _Fill(X.mean(axis=0, keepdims=True, dtype=np.float64), classes)
         if fill == "positive_mean":
-            assert preds is not None
-            table = np.full((n_classes, d), np.nan)
-            for c in np.unique(preds):
-                table[c] = X[preds == c].mean(axis=0, dtype=np.float64)
-            return table
+            predicted = preds()
+            missing = sorted(set(np.unique(classes).tolist()) - set(predicted.tolist()))
+            if missing:
+                raise ValueError(
+                    f"fill='positive_mean' needs cases predicted as class(es) {missing}"
+                )
+            table = np.zeros((n_classes, d))
+            for c in np.unique(classes):
+                table[c] = X[predicted == c].mean(axis=0, dtype=np.float64)
+            return _Fill(table, classes)
         raise ValueError(f"fill must be 'zero', 'mean', 'positive_mean' or an array, got {fill!r}")
     values = check_array(fill, name="fill", ndim=None)
     if values.shape != (d,):
         raise ValueError(f"fill must have shape ({d},), got {values.shape}")
-    return values[None, :]
-
-
-def _fill_rows(table: np.ndarray, classes: np.ndarray) -> np.ndarray:
-    if table.shape[0] == 1:
-        return table
-    rows = table[classes]
-    if np.isnan(rows).any():
-        missing = sorted(set(classes[np.isnan(rows).any(axis=1)].tolist()))
-        raise ValueError(f"fill='positive_mean' needs cases predicted as class(es) {missing}")
-    return rows
+    return _Fill(values[None, :], classes)
 
 
 def _check_ks_ranked(ks: np.ndarray, ranking: RowRanking) -> None:
@@ -179,13 +190,18 @@ def _check_ks_ranked(ks: np.ndarray, ranking: RowRanking) -> None:
         raise ValueError(f"k={ks.max()} exceeds the {ranking.n_ranked} ranked features")
 
 
-def _mask_from_order(order: np.ndarray, k: int) -> np.ndarray:
-    mask = np.zeros(order.shape, dtype=bool)
-    np.put_along_axis(mask, order[:, :k], True, axis=1)
-    return mask
+def _check_bootstrap(n_boot: object, sample_frac: object) -> None:
+    """Check the bootstrap settings before any model query is spent."""
+    check_positive_int(n_boot, name="n_boot")
+    check_fraction(sample_frac, name="sample_frac")
 
 
 Manipulate = Callable[[np.ndarray], np.ndarray]
+
+
+def _blocks(n: int) -> list[np.ndarray]:
+    """Row indices in blocks of :data:`CHUNK_ROWS`, to bound memory on large data sets."""
+    return [np.arange(start, min(start + CHUNK_ROWS, n)) for start in range(0, n, CHUNK_ROWS)]
 
 
 def _hit_rates(
@@ -212,20 +228,17 @@ def _hit_rates(
     n, d = classes.shape[0], ranking.n_features
     hits = np.empty((n, ks.size), dtype=bool)
     random_hits = np.empty((n, ks.size), dtype=bool)
-    n_blocks = -(-n // CHUNK_ROWS)
-    bar = progress(total=n_blocks * ks.size, verbose=verbose, desc=desc, unit="k")
-    for start in range(0, n, CHUNK_ROWS):
-        rows = np.arange(start, min(start + CHUNK_ROWS, n))
+    blocks = _blocks(n)
+    bar = progress(total=len(blocks) * ks.size, verbose=verbose, desc=desc, unit="k")
+    for rows in blocks:
         orders = (
-            np.argsort(-ranking.scores(rows), axis=1, kind="stable"),
-            np.argsort(rng.random((rows.size, d)), axis=1),
+            descending_order(ranking.scores(rows)),
+            descending_order(rng.random((rows.size, d))),
         )
         manipulate = prepare(rows)
         for j, k in enumerate(ks):
             for out, order in zip((hits, random_hits), orders, strict=True):
-                out[rows, j] = (
-                    blackbox.predict(manipulate(_mask_from_order(order, k))) == classes[rows]
-                )
+                out[rows, j] = blackbox.predict(manipulate(mask_of(order, k))) == classes[rows]
             bar.update(1)
     bar.close()
     return hits, random_hits
@@ -241,15 +254,34 @@ def _pcr_result(
     rng: np.random.Generator,
     meta: dict[str, Any],
 ) -> PCRResult:
-    pcr, pcr_ci = bootstrap_mean(hits, n_boot=n_boot, rng=rng, sample_frac=sample_frac)
-    rnd, rnd_ci = bootstrap_mean(random_hits, n_boot=n_boot, rng=rng, sample_frac=sample_frac)
+    boot = {"n_boot": n_boot, "sample_frac": sample_frac, "random_state": rng}
+    pcr, pcr_ci = bootstrap_mean(hits, **boot)
+    rnd, rnd_ci = bootstrap_mean(random_hits, **boot)
     meta = {**meta, "n_boot": n_boot, "sample_frac": sample_frac}
     return PCRResult(ks, pcr, pcr_ci, rnd, rnd_ci, int(hits.shape[0]), meta)
 
 
-def _prepare_inputs(blackbox: BlackBox, X: object) -> tuple[np.ndarray, np.ndarray]:
+def _start(
+    blackbox: BlackBox,
+    X: object,
+    ranking: RankingLike,
+    ks: object,
+    target: object,
+    n_boot: object,
+    sample_frac: object,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Check the arguments shared by the PCR tests, then classify ``X`` once.
+
+    Returns
+    -------
+    X, ks, preds, classes
+    """
+    _check_bootstrap(n_boot, sample_frac)
+    target = _check_target(target, blackbox.n_classes)
     X = blackbox.check_X(X)
-    return X, blackbox.predict(X)
+    ks = check_ks(ks, n_features=X.shape[1])
+    preds = blackbox.predict(X)
+    return X, ks, preds, _explained_classes(ranking, preds, target)
 
 
 # ---------------------------------------------------------------------- public tests
@@ -306,24 +338,22 @@ def deletion_test(
     PCRResult
     """
     rng = check_random_state(random_state)
-    X, preds = _prepare_inputs(blackbox, X)
-    ks = check_ks(ks, n_features=X.shape[1])
     if cases not in ("positive", "negative"):
         raise ValueError(f"cases must be 'positive' or 'negative', got {cases!r}")
     if cases == "negative" and target is None:
         raise ValueError("cases='negative' needs a target class")
-    classes = _explained_classes(ranking, preds, target, blackbox.n_classes)
+    X, ks, preds, classes = _start(blackbox, X, ranking, ks, target, n_boot, sample_frac)
     rows = np.flatnonzero((preds == classes) == (cases == "positive"))
     if rows.size == 0:
         raise ValueError(f"no {cases} case in X for the tested class(es); nothing to test")
     rank = resolve_ranking(ranking, classes=classes, n_features=X.shape[1]).subset(rows)
     _check_ks_ranked(ks, rank)
-    fills = _fill_rows(_fill_table(fill, X, preds, blackbox.n_classes), classes[rows])
+    fills = _make_fill(fill, X, classes[rows], lambda: preds, blackbox.n_classes)
     X_cases = X[rows]
 
     def prepare(block: np.ndarray) -> Manipulate:
-        block_fill = fills if fills.shape[0] == 1 else fills[block]
-        return lambda mask: np.where(mask, block_fill, X_cases[block])
+        block_fill, block_X = fills.rows(block), X_cases[block]
+        return lambda mask: np.where(mask, block_fill, block_X)
 
     hits, random_hits = _hit_rates(
         blackbox, rank, classes[rows], ks, prepare, rng, verbose=verbose, desc="deletion test"
@@ -383,14 +413,12 @@ def crafted_cases(
         ``pcr`` for the ranked features, ``random_pcr`` for random ones.
     """
     rng = check_random_state(random_state)
-    X, preds = _prepare_inputs(blackbox, X)
-    ks = check_ks(ks, n_features=X.shape[1])
-    classes = _explained_classes(ranking, preds, target, blackbox.n_classes)
+    if n_cases is not None:
+        n_cases = check_positive_int(n_cases, name="n_cases")
+    X, ks, preds, classes = _start(blackbox, X, ranking, ks, target, n_boot, sample_frac)
     positives = np.flatnonzero(preds == classes)
     if positives.size == 0:
         raise ValueError("no positive case in X for the tested class(es); nothing to craft from")
-    if n_cases is not None:
-        n_cases = check_positive_int(n_cases, name="n_cases")
     if isinstance(ranking, Attribution):
         size = positives.size if n_cases is None else min(n_cases, positives.size)
         sources = np.sort(rng.choice(positives, size=size, replace=False))
@@ -462,23 +490,22 @@ def keep_top_k(
         mean probability of ``y``. Each with a 95% bootstrap CI.
     """
     rng = check_random_state(random_state)
-    X = blackbox.check_X(X)
-    n, d = X.shape
-    y = check_labels(y, n=n, n_classes=blackbox.n_classes)
+    check_positive_int(n_boot, name="n_boot")
     k = check_positive_int(k, name="k", minimum=0)
+    X = blackbox.check_X(X)
+    n = X.shape[0]
+    y = check_labels(y, n=n, n_classes=blackbox.n_classes)
+    if isinstance(ranking, Attribution):
+        check_rows(ranking, n)
     classes = ranking.target if isinstance(ranking, Attribution) else y
-    if isinstance(ranking, Attribution) and ranking.n_samples != n:
-        raise ValueError(f"the attribution has {ranking.n_samples} rows but X has {n}")
-    preds = blackbox.predict(X) if isinstance(fill, str) and fill == "positive_mean" else None
-    fills = _fill_rows(_fill_table(fill, X, preds, blackbox.n_classes), y)
-    if segments is None:
-        rank = resolve_ranking(ranking, classes=classes, n_features=d)
-        _check_ks_ranked(np.array([k]), rank)
-        masks = top_k_mask(rank.scores(np.arange(n)), k)
-    else:
-        masks = _segment_masks(ranking, classes, segments, k, n, d, segment_score)
-    kept = np.where(masks, X, fills)
-    proba = blackbox.predict_proba(kept)
+    fills = _make_fill(fill, X, y, lambda: blackbox.predict(X), blackbox.n_classes)
+    keep = _keep_masks(ranking, classes, segments, k, X.shape, segment_score)
+    proba = np.concatenate(
+        [
+            blackbox.predict_proba(np.where(keep(rows), X[rows], fills.rows(rows)))
+            for rows in _blocks(n)
+        ]
+    )
     meta = {
         "test": "keep_top_k",
         "unit": "feature" if segments is None else "segment",
@@ -487,22 +514,31 @@ def keep_top_k(
     }
     return KeepTopKResult(
         k=k,
-        accuracy=estimate(proba.argmax(axis=1) == y, n_boot=n_boot, rng=rng),
-        probability=estimate(proba[np.arange(n), y], n_boot=n_boot, rng=rng),
+        accuracy=estimate(proba.argmax(axis=1) == y, n_boot=n_boot, random_state=rng),
+        probability=estimate(proba[np.arange(n), y], n_boot=n_boot, random_state=rng),
         meta=meta,
     )
 
 
-def _segment_masks(
+def _keep_masks(
     ranking: RankingLike,
     classes: np.ndarray,
-    segments: np.ndarray,
+    segments: np.ndarray | None,
     k: int,
-    n: int,
-    d: int,
+    shape: tuple[int, int],
     how: str,
-) -> np.ndarray:
-    """Feature masks that keep each row's ``k`` best segments."""
+) -> Callable[[np.ndarray], np.ndarray]:
+    """A function from a block of rows to masks that keep each row's top ``k``.
+
+    Without ``segments`` the top ``k`` features are kept. With them, the top ``k``
+    segments are: an array ranking names segment ids, and any other ranking scores a
+    segment by the mean (or sum) of its features' scores.
+    """
+    n, d = shape
+    if segments is None:
+        rank = resolve_ranking(ranking, classes=classes, n_features=d)
+        _check_ks_ranked(np.array([k]), rank)
+        return lambda rows: top_k_mask(rank.scores(rows), k)
     labels = np.asarray(segments)
     if labels.shape == (d,):
         labels = np.broadcast_to(labels, (n, d))
@@ -514,26 +550,29 @@ def _segment_masks(
     if how not in ("mean", "sum"):
         raise ValueError(f"segment_score must be 'mean' or 'sum', got {how!r}")
     n_segments = int(labels.max()) + 1
-    flat = (labels + n_segments * np.arange(n)[:, None]).ravel()
-    counts = np.bincount(flat, minlength=n * n_segments).reshape(n, n_segments)
-    if isinstance(ranking, np.ndarray | list | tuple):
-        order = np.asarray(ranking)
-        if order.ndim == 2 and order.shape[0] != n:
-            raise ValueError(f"the segment ranking has {order.shape[0]} rows but X has {n}")
-        scores, n_ranked = _order_scores(order, n_segments)
-        scores = np.broadcast_to(scores, (n, n_segments))
-    else:
-        pixel = resolve_ranking(ranking, classes=classes, n_features=d).scores(np.arange(n))
-        sums = np.bincount(flat, weights=np.ravel(pixel), minlength=n * n_segments)
-        sums = sums.reshape(n, n_segments)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            scores = sums / counts if how == "mean" else sums
-        n_ranked = n_segments
-    scores = np.where(counts > 0, scores, -np.inf)
-    if k > min(n_ranked, int((counts > 0).sum(axis=1).min())):
-        raise ValueError(f"k={k} exceeds the number of segments of some row")
-    keep = top_k_mask(scores, k)
-    return np.take_along_axis(keep, labels, axis=1)
+    by_id = not isinstance(ranking, Attribution | FeatureImportance)
+    rank = resolve_ranking(ranking, classes=classes, n_features=n_segments if by_id else d)
+    if k > rank.n_ranked:
+        raise ValueError(f"k={k} exceeds the {rank.n_ranked} ranked segments")
+
+    def keep(rows: np.ndarray) -> np.ndarray:
+        offsets = (labels[rows] + n_segments * np.arange(rows.size)[:, None]).ravel()
+        size = rows.size * n_segments
+        counts = np.bincount(offsets, minlength=size).reshape(rows.size, n_segments)
+        if by_id:
+            scores = np.array(rank.scores(rows), dtype=np.float64)
+        else:
+            pixel = np.ravel(rank.scores(rows))
+            scores = np.bincount(offsets, weights=pixel, minlength=size).reshape(counts.shape)
+            if how == "mean":
+                scores = scores / np.maximum(counts, 1)
+        if k > int((counts > 0).sum(axis=1).min()):
+            raise ValueError(f"k={k} exceeds the number of segments of some row")
+        scores[counts == 0] = -np.inf
+        kept = top_k_mask(scores, k)
+        return np.take_along_axis(kept, labels[rows], axis=1)
+
+    return keep
 
 
 def agreement(
@@ -566,4 +605,4 @@ def agreement(
         raise ValueError(f"pred_a has {labels[0].size} rows but pred_b has {labels[1].size}")
     if labels[0].size == 0:
         raise ValueError("pred_a and pred_b are empty")
-    return estimate(labels[0] == labels[1], n_boot=n_boot, rng=check_random_state(random_state))
+    return estimate(labels[0] == labels[1], n_boot=n_boot, random_state=random_state)

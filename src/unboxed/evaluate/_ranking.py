@@ -22,7 +22,7 @@ from ..explanation import Attribution, FeatureImportance
 RankingLike = FeatureImportance | Attribution | np.ndarray
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, eq=False)
 class RowRanking:
     """Scores for the rows of one data set.
 
@@ -60,13 +60,10 @@ class RowRanking:
         return dataclasses.replace(self, classes=self.classes[rows], per_row=per_row)
 
 
-def top_k_mask(scores: np.ndarray, k: int) -> np.ndarray:
-    """Boolean mask of each row's ``k`` highest scores; ties go to the lower index."""
-    mask = np.zeros(scores.shape, dtype=bool)
-    if k > 0:
-        order = np.argsort(-scores, axis=1, kind="stable")[:, :k]
-        np.put_along_axis(mask, order, True, axis=1)
-    return mask
+def check_rows(ranking: Attribution, n: int) -> None:
+    """An attribution explains one row each: it must have as many rows as ``X``."""
+    if ranking.n_samples != n:
+        raise ValueError(f"the attribution has {ranking.n_samples} rows but X has {n}")
 
 
 def _order_scores(order: np.ndarray, n_features: int) -> tuple[np.ndarray, int]:
@@ -111,8 +108,7 @@ def resolve_ranking(ranking: RankingLike, *, classes: np.ndarray, n_features: in
         return RowRanking(n_features, n_features, classes, per_class=ranking.values)
     if isinstance(ranking, Attribution):
         _check_width(ranking.n_features, n_features)
-        if ranking.n_samples != n:
-            raise ValueError(f"the attribution has {ranking.n_samples} rows but X has {n}")
+        check_rows(ranking, n)
         return RowRanking(n_features, n_features, classes, per_row=ranking.values)
     if isinstance(ranking, np.ndarray | list | tuple):
         order = np.asarray(ranking)

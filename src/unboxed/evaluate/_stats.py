@@ -6,7 +6,13 @@ import dataclasses
 
 import numpy as np
 
-from .._validation import check_fraction, check_positive_int
+from .._validation import (
+    RandomState,
+    check_array,
+    check_fraction,
+    check_positive_int,
+    check_random_state,
+)
 
 #: Bootstrap draws are processed in blocks of at most this many gathered values, to
 #: keep memory bounded on large data sets.
@@ -42,7 +48,7 @@ def bootstrap_mean(
     values: np.ndarray,
     *,
     n_boot: int,
-    rng: np.random.Generator,
+    random_state: RandomState = None,
     sample_frac: float = 1.0,
 ) -> tuple[np.ndarray, np.ndarray]:
     """The mean over axis 0 and a 95% percentile-bootstrap interval for it.
@@ -56,7 +62,7 @@ def bootstrap_mean(
     ----------
     values : ndarray of shape (n, ...)
     n_boot : int
-    rng : numpy.random.Generator
+    random_state : int, numpy.random.Generator or None
     sample_frac : float in (0, 1]
 
     Returns
@@ -64,12 +70,13 @@ def bootstrap_mean(
     mean : ndarray of shape values.shape[1:]
     ci : ndarray of shape values.shape[1:] + (2,)
     """
+    rng = check_random_state(random_state)
     n_boot = check_positive_int(n_boot, name="n_boot")
     sample_frac = check_fraction(sample_frac, name="sample_frac")
-    values = np.asarray(values, dtype=np.float64)
-    n = values.shape[0]
-    if n == 0:
+    values = check_array(values, name="values", ndim=None, allow_empty=True)
+    if values.ndim == 0 or values.shape[0] == 0:
         raise ValueError("cannot bootstrap an empty sample")
+    n = values.shape[0]
     size = max(1, round(sample_frac * n))
     per_draw = size * max(1, int(np.prod(values.shape[1:])))
     block = max(1, _BLOCK_ELEMENTS // per_draw)
@@ -83,9 +90,15 @@ def bootstrap_mean(
 
 
 def estimate(
-    values: np.ndarray, *, n_boot: int, rng: np.random.Generator, sample_frac: float = 1.0
+    values: np.ndarray,
+    *,
+    n_boot: int,
+    random_state: RandomState = None,
+    sample_frac: float = 1.0,
 ) -> Estimate:
     """:func:`bootstrap_mean` of a 1-D sample, as an :class:`Estimate`."""
     values = np.asarray(values, dtype=np.float64).ravel()
-    mean, ci = bootstrap_mean(values, n_boot=n_boot, rng=rng, sample_frac=sample_frac)
+    mean, ci = bootstrap_mean(
+        values, n_boot=n_boot, random_state=random_state, sample_frac=sample_frac
+    )
     return Estimate(float(mean), (float(ci[0]), float(ci[1])), int(values.size))

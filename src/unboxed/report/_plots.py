@@ -16,14 +16,16 @@ if TYPE_CHECKING:
 
 
 def _figure(n_panels: int, *, panel_size: float = 2.4, max_cols: int = 5) -> tuple[Any, Any]:
-    # pyplot falls back to the Agg backend by itself when there is no display.
-    import matplotlib.pyplot as plt
+    # A bare Figure, not pyplot: it is freed with its last reference instead of piling
+    # up in pyplot's registry, and it needs no display.
+    from matplotlib.figure import Figure
 
+    if n_panels == 0:
+        raise ValueError("nothing to plot: pass at least one row or class")
     cols = min(n_panels, max_cols)
     rows = -(-n_panels // cols)
-    fig, axes = plt.subplots(
-        rows, cols, figsize=(panel_size * cols, panel_size * rows), squeeze=False
-    )
+    fig = Figure(figsize=(panel_size * cols, panel_size * rows))
+    axes = fig.subplots(rows, cols, squeeze=False)
     for ax in axes.flat[n_panels:]:
         ax.axis("off")
     return fig, axes.flat

@@ -91,8 +91,11 @@ def read_record(path: str | os.PathLike) -> dict[str, Any]:
     record = read_json(file, what="an unboxed zoo model record")
     if not isinstance(record, dict) or record.get("format") != FORMAT:
         raise ValueError(f"{file} is not an unboxed zoo model record")
-    if record.get("format_version", FORMAT_VERSION + 1) > FORMAT_VERSION:
-        raise ValueError(f"{file} was written by a newer unboxed; upgrade to read it")
+    version = record.get("format_version")
+    if not isinstance(version, int) or version > FORMAT_VERSION:
+        raise ValueError(
+            f"{file} has format version {version!r}; this unboxed reads {FORMAT_VERSION}"
+        )
     config = record.get("config")
     if not isinstance(config, dict) or config.get("architecture") not in BUILDERS:
         raise ValueError(f"{file} names no known architecture (known: {sorted(BUILDERS)})")

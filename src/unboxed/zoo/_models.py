@@ -8,14 +8,15 @@ Every model is a :class:`ZooModel`, an ``nn.Sequential`` with readable layer nam
 from __future__ import annotations
 
 import itertools
+import math
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
 from torch import nn
 
-from .._validation import check_positive_int
+from .._validation import RandomState, check_positive_int, int_seed
 from ..blackbox import BlackBox
 
 ACTIVATIONS = {"relu": nn.ReLU, "sigmoid": nn.Sigmoid, "tanh": nn.Tanh, "elu": nn.ELU}
@@ -51,16 +52,18 @@ class ZooModel(nn.Sequential):
         return int(self.config["n_classes"])
 
 
-def _seeded(random_state: int, build: Any) -> Any:
-    """Run ``build`` with torch's default generator seeded, then restore its state.
+def _seeded(random_state: RandomState, build: Callable[[int], ZooModel]) -> ZooModel:
+    """Build a model with torch's default generator seeded, then restore its state.
 
-    Layer constructors draw their initial weights from the global generator; forking
-    it keeps the seed local to this call.
+    Layer constructors draw their initial weights from torch's global generator;
+    forking it keeps the seed local to this call. A ``numpy.random.Generator`` is
+    turned into an int seed first, and that int is what the model's config records,
+    so that :func:`unboxed.zoo.load` rebuilds the same architecture.
     """
-    check_positive_int(random_state, name="random_state", minimum=0)
+    seed = int_seed(random_state)
     with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(random_state)
-        return build()
+        torch.manual_seed(seed)
+        return build(seed)
 
 
 def _activation(name: str) -> nn.Module:
@@ -75,7 +78,7 @@ def mlp(
     *,
     n_features: int = 784,
     n_classes: int = 10,
-    random_state: int = 0,
+    random_state: RandomState = 0,
 ) -> ZooModel:
     """A fully connected network: ``n_features - widths... - n_classes``.
 
@@ -88,27 +91,27 @@ def mlp(
         Hidden layer widths.
     activation : {"relu", "sigmoid", "tanh", "elu"}
     n_features, n_classes : int
-    random_state : int
+    random_state : int or numpy.random.Generator
         Seed for the initial weights.
     """
     widths = [check_positive_int(w, name="widths") for w in widths]
     n_features = check_positive_int(n_features, name="n_features")
     n_classes = check_positive_int(n_classes, name="n_classes", minimum=2)
     _activation(activation)
-    config = {
-        "architecture": "mlp",
-        "kwargs": {
-            "widths": widths,
-            "activation": activation,
-            "n_features": n_features,
-            "n_classes": n_classes,
-            "random_state": random_state,
-        },
-        "input_shape": [n_features],
-        "n_classes": n_classes,
-    }
 
-    def build() -> ZooModel:
+    def build(seed: int) -> ZooModel:
+        config = {
+            "architecture": "mlp",
+            "kwargs": {
+                "widths": widths,
+                "activation": activation,
+                "n_features": n_features,
+                "n_classes": n_classes,
+                "random_state": seed,
+            },
+            "input_shape": [n_features],
+            "n_classes": n_classes,
+        }
         layers: OrderedDict[str, nn.Module] = OrderedDict()
         sizes = [n_features, *widths]
         for i, (fan_in, fan_out) in enumerate(itertools.pairwise(sizes), start=1):
@@ -125,7 +128,7 @@ def lenet(
     input_shape: Sequence[int] = (1, 28, 28),
     n_classes: int = 10,
     activation: str = "relu",
-    random_state: int = 0,
+    random_state: RandomState = 0,
 ) -> ZooModel:
     """LeNet-5: conv 6@5x5, pool, conv 16@5x5, pool, 120-84-``n_classes``.
 
@@ -141,7 +144,7 @@ def lenet(
     input_shape : (C, H, W)
     n_classes : int
     activation : {"relu", "sigmoid", "tanh", "elu"}
-    random_state : int
+    random_state : int or numpy.random.Generator
         Seed for the initial weights.
     """
     shape = [check_positive_int(s, name="input_shape") for s in input_shape]
@@ -154,19 +157,19 @@ def lenet(
     _activation(activation)
     pad2 = 0 if min(height, width) >= 20 else 2
     out_h, out_w = (height // 2 + 2 * pad2 - 4) // 2, (width // 2 + 2 * pad2 - 4) // 2
-    config = {
-        "architecture": "lenet",
-        "kwargs": {
+
+    def build(seed: int) -> ZooModel:
+        config = {
+            "architecture": "lenet",
+            "kwargs": {
+                "input_shape": shape,
+                "n_classes": n_classes,
+                "activation": activation,
+                "random_state": seed,
+            },
             "input_shape": shape,
             "n_classes": n_classes,
-            "activation": activation,
-            "random_state": random_state,
-        },
-        "input_shape": shape,
-        "n_classes": n_classes,
-    }
-
-    def build() -> ZooModel:
+        }
         layers: OrderedDict[str, nn.Module] = OrderedDict(
             conv1=nn.Conv2d(channels, 6, 5, padding=2),
             act1=_activation(activation),
@@ -205,10 +208,7 @@ def build(
     """
     shape = tuple(input_shape)
     if architecture == "mlp":
-        n_features = 1
-        for s in shape:
-            n_features *= int(s)
-        return mlp(n_features=n_features, n_classes=n_classes, **kwargs)
+        return mlp(n_features=math.prod(shape), n_classes=n_classes, **kwargs)
     if architecture == "lenet":
         if len(shape) == 2:
             shape = (1, *shape)

@@ -22,7 +22,7 @@ import torch
 from torch import nn
 
 from .._progress import progress
-from .._validation import check_positive_int
+from .._validation import RandomState, check_positive_int, int_seed
 from ..data import Dataset
 from ._io import load_tensors, save_tensors
 from ._models import ZooModel
@@ -92,9 +92,9 @@ def train(
     *,
     epochs: int = 10,
     batch_size: int = 128,
-    lr: float = 1e-3,
+    lr: float = 2e-3,
     weight_decay: float = 0.0,
-    random_state: int = 0,
+    random_state: RandomState = 0,
     checkpoint: str | os.PathLike | None = None,
     verbose: bool = True,
 ) -> TrainingResult:
@@ -108,7 +108,7 @@ def train(
     dataset : Dataset
     epochs, batch_size : int
     lr, weight_decay : float
-    random_state : int
+    random_state : int or numpy.random.Generator
         Seeds the shuffling of the training set.
     checkpoint : path-like, optional
         A file to save the training state to after every epoch, and to resume from.
@@ -121,7 +121,7 @@ def train(
     """
     epochs = check_positive_int(epochs, name="epochs")
     batch_size = check_positive_int(batch_size, name="batch_size")
-    check_positive_int(random_state, name="random_state", minimum=0)
+    random_state = int_seed(random_state)
     if not lr > 0 or weight_decay < 0:
         raise ValueError(f"lr must be > 0 and weight_decay >= 0, got {lr}, {weight_decay}")
     X, y, X_test, y_test = _tensors(model, dataset)
@@ -137,7 +137,7 @@ def train(
     }
     optimizer = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
     generator = torch.Generator().manual_seed(random_state)
-    state = {"epoch": 0, "loss": [], "test_accuracy": []}
+    state: dict[str, Any] = {"epoch": 0, "loss": [], "test_accuracy": []}
     if checkpoint is not None and Path(checkpoint).is_file():
         state = _restore(checkpoint, settings, model, optimizer, generator)
 
@@ -218,20 +218,24 @@ def _restore(
     tensors = load_tensors(path)
     try:
         record = json.loads(bytes(tensors.pop("record").numpy()).decode())
-    except (KeyError, ValueError) as err:
+        same = record["settings"] == json.loads(json.dumps(settings))
+    except (KeyError, TypeError, ValueError) as err:
         raise ValueError(f"{path} is not an unboxed training checkpoint") from err
-    if record.get("settings") != json.loads(json.dumps(settings)):
+    if not same:
         raise ValueError(
             f"{path} was made with different settings; delete it or pass another checkpoint"
         )
-    model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
-    optim_state: dict[int, dict[str, torch.Tensor]] = {}
-    for key, value in tensors.items():
-        if key.startswith("optim."):
-            _, index, name = key.split(".", 2)
-            optim_state.setdefault(int(index), {})[name] = value
-    optimizer.load_state_dict(
-        {"state": optim_state, "param_groups": optimizer.state_dict()["param_groups"]}
-    )
-    generator.set_state(tensors["generator"])
-    return record["state"]
+    try:
+        model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
+        optim_state: dict[int, dict[str, torch.Tensor]] = {}
+        for key, value in tensors.items():
+            if key.startswith("optim."):
+                _, index, name = key.split(".", 2)
+                optim_state.setdefault(int(index), {})[name] = value
+        optimizer.load_state_dict(
+            {"state": optim_state, "param_groups": optimizer.state_dict()["param_groups"]}
+        )
+        generator.set_state(tensors["generator"])
+        return dict(record["state"])
+    except (KeyError, RuntimeError, ValueError, TypeError) as err:
+        raise ValueError(f"{path} is a damaged training checkpoint: {err}") from err
