@@ -117,3 +117,23 @@ def _read_safely(path: Path, what: str, read: Callable[[], Any]) -> Any:
         raise ValueError(
             f"{path} is not {what}: it could not be read safely ({type(err).__name__}: {err})"
         ) from err
+
+
+def check_header(header: Any, *, source: object, what: str, format: str, version: int) -> dict:
+    """Check the format name and version of a JSON header we wrote.
+
+    Raises
+    ------
+    ValueError
+        If ``header`` is not a dict naming ``format``, or its version is not an int
+        this library can read (at most ``version``).
+    """
+    if not isinstance(header, dict) or header.get("format") != format:
+        raise ValueError(f"{source} is not {what}: unknown format")
+    found = header.get("format_version")
+    if not isinstance(found, int) or found > version:
+        raise ValueError(
+            f"{source} has format version {found!r}; this version of unboxed reads format "
+            f"{version} (a newer unboxed may have written it)"
+        )
+    return header

@@ -19,7 +19,7 @@ from typing import Any, ClassVar, TypeVar
 
 import numpy as np
 
-from ._io import read_npz, to_json, write_npz
+from ._io import check_header, read_npz, to_json, write_npz
 from ._ranks import descending_order
 from ._validation import check_array, check_labels, check_positive_int
 from ._version import __version__
@@ -122,14 +122,7 @@ class Explanation:
             header = json.loads(str(arrays.pop(_HEADER)))
         except json.JSONDecodeError as err:
             raise ValueError(f"{path} is not {what}: its header is not JSON ({err})") from err
-        if not isinstance(header, dict) or header.get("format") != FORMAT:
-            raise ValueError(f"{path} is not {what}: unknown format")
-        version = header.get("format_version")
-        if not isinstance(version, int) or version > FORMAT_VERSION:
-            raise ValueError(
-                f"{path} has format version {version!r}; this version of unboxed reads "
-                f"format {FORMAT_VERSION} (a newer unboxed may have written it)"
-            )
+        check_header(header, source=path, what=what, format=FORMAT, version=FORMAT_VERSION)
         kind = Explanation._registry.get(str(header.get("class")))
         if kind is None or not issubclass(kind, cls):
             raise ValueError(

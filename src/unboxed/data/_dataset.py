@@ -123,6 +123,30 @@ def stratified_split(
     return rng.permutation(np.concatenate(train)), rng.permutation(np.concatenate(test))
 
 
+def split_dataset(name: str, X: np.ndarray, y: np.ndarray, **fields: object) -> Dataset:
+    """A :class:`Dataset` of all samples, split by :func:`stratified_split` with the fixed
+    :data:`SPLIT_SEED` and :data:`TEST_FRACTION`; ``fields`` are the metadata."""
+    train, test = stratified_split(y, test_fraction=TEST_FRACTION, seed=SPLIT_SEED)
+    return Dataset(
+        name=name,
+        X_train=X[train],
+        y_train=y[train],
+        X_test=X[test],
+        y_test=y[test],
+        **fields,  # type: ignore[arg-type]
+    )
+
+
+def not_installed(
+    title: str, subdir: str, path: str | os.PathLike | None, system: str | None, command: str
+) -> DatasetNotInstalledError:
+    """The error for a data set whose files are in none of the searched folders."""
+    searched = ", ".join(str(d) for d in candidate_dirs(subdir, path, system))
+    return DatasetNotInstalledError(
+        f"{title} is not installed (searched {searched}). Install it with: {command}"
+    )
+
+
 def data_home() -> Path:
     """Where ``make data`` puts downloaded data: ``$UNBOXED_DATA`` or ``~/.cache/unboxed/data``."""
     env = os.environ.get("UNBOXED_DATA")

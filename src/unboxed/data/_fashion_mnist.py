@@ -10,8 +10,8 @@ import numpy as np
 from ._dataset import (
     Dataset,
     DatasetInfo,
-    DatasetNotInstalledError,
     candidate_dirs,
+    not_installed,
     pixel_names,
     register,
 )
@@ -75,10 +75,7 @@ def _read_split(file: Path, key: str) -> np.ndarray:
 def load(path: str | os.PathLike | None = None) -> Dataset:
     files = locate(path)
     if files is None:
-        searched = ", ".join(str(d) for d in candidate_dirs("fashion-mnist", path, SYSTEM_DIR))
-        raise DatasetNotInstalledError(
-            f"Fashion-MNIST is not installed (searched {searched}). Install it with: {INSTALL}"
-        )
+        raise not_installed("Fashion-MNIST", "fashion-mnist", path, SYSTEM_DIR, INSTALL)
     arrays = {key: _read_split(file, key) for key, file in files.items()}
     folder = files["X_train"].parent
     return Dataset(

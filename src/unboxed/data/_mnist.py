@@ -15,15 +15,14 @@ import numpy as np
 
 from ._dataset import (
     SPLIT_SEED,
-    TEST_FRACTION,
     Dataset,
     DatasetInfo,
-    DatasetNotInstalledError,
     candidate_dirs,
     data_home,
+    not_installed,
     pixel_names,
     register,
-    stratified_split,
+    split_dataset,
 )
 
 _LAYOUTS = ("package/src/digits", "src/digits", "digits", ".")
@@ -64,20 +63,14 @@ def _read_digit(folder: Path, digit: int) -> np.ndarray:
 def load(path: str | os.PathLike | None = None) -> Dataset:
     folder = locate(path)
     if folder is None:
-        searched = ", ".join(str(d) for d in candidate_dirs("mnist", path, None))
-        raise DatasetNotInstalledError(
-            f"MNIST is not installed (searched {searched}). Install it with: {install_command()}"
-        )
+        raise not_installed("MNIST", "mnist", path, None, install_command())
     images = [_read_digit(folder, d) for d in range(10)]
     X = np.concatenate(images)
     y = np.concatenate([np.full(len(block), d) for d, block in enumerate(images)])
-    train, test = stratified_split(y, test_fraction=TEST_FRACTION, seed=SPLIT_SEED)
-    return Dataset(
-        name="mnist",
-        X_train=X[train],
-        y_train=y[train],
-        X_test=X[test],
-        y_test=y[test],
+    return split_dataset(
+        "mnist",
+        X,
+        y,
         class_names=tuple(str(d) for d in range(10)),
         feature_names=pixel_names((28, 28)),
         image_shape=(28, 28),

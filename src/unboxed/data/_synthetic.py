@@ -6,15 +6,7 @@ import os
 
 import numpy as np
 
-from ._dataset import (
-    SPLIT_SEED,
-    TEST_FRACTION,
-    Dataset,
-    DatasetInfo,
-    pixel_names,
-    register,
-    stratified_split,
-)
+from ._dataset import SPLIT_SEED, Dataset, DatasetInfo, pixel_names, register, split_dataset
 
 #: The features the ``planted`` label depends on, and the data set's size.
 PLANTED_SUPPORT = (2, 5, 11, 17)
@@ -29,13 +21,10 @@ def load_digits(path: str | os.PathLike | None = None) -> Dataset:
     bunch = sk_digits()
     X = (bunch.data / 16.0).astype(np.float32)
     y = bunch.target.astype(np.int64)
-    train, test = stratified_split(y, test_fraction=TEST_FRACTION, seed=SPLIT_SEED)
-    return Dataset(
-        name="digits",
-        X_train=X[train],
-        y_train=y[train],
-        X_test=X[test],
-        y_test=y[test],
+    return split_dataset(
+        "digits",
+        X,
+        y,
         class_names=tuple(str(d) for d in range(10)),
         feature_names=pixel_names((8, 8)),
         image_shape=(8, 8),
@@ -48,13 +37,10 @@ def load_moons(path: str | os.PathLike | None = None) -> Dataset:
     from sklearn.datasets import make_moons
 
     X, y = make_moons(n_samples=1000, noise=0.2, random_state=SPLIT_SEED)
-    train, test = stratified_split(y, test_fraction=TEST_FRACTION, seed=SPLIT_SEED)
-    return Dataset(
-        name="moons",
-        X_train=X[train],
-        y_train=y[train],
-        X_test=X[test],
-        y_test=y[test],
+    return split_dataset(
+        "moons",
+        X,
+        y,
         class_names=("upper moon", "lower moon"),
         feature_names=("x1", "x2"),
         description="sklearn make_moons(1000, noise=0.2, random_state=0); stratified 80/20 split",
@@ -72,13 +58,10 @@ def load_planted(path: str | os.PathLike | None = None) -> Dataset:
     X = rng.uniform(size=(PLANTED_SAMPLES, PLANTED_FEATURES))
     support = np.array(PLANTED_SUPPORT)
     y = (X[:, support].mean(axis=1) > 0.5).astype(np.int64)
-    train, test = stratified_split(y, test_fraction=TEST_FRACTION, seed=SPLIT_SEED)
-    return Dataset(
-        name="planted",
-        X_train=X[train],
-        y_train=y[train],
-        X_test=X[test],
-        y_test=y[test],
+    return split_dataset(
+        "planted",
+        X,
+        y,
         class_names=("negative", "positive"),
         feature_names=tuple(f"f{j}" for j in range(PLANTED_FEATURES)),
         support=support,

@@ -12,7 +12,7 @@ from typing import Any
 
 import torch
 
-from .._io import atomic_write, read_json, write_json
+from .._io import atomic_write, check_header, read_json, write_json
 from .._version import __version__
 from ._models import BUILDERS, ZooModel
 
@@ -88,14 +88,9 @@ def read_record(path: str | os.PathLike) -> dict[str, Any]:
     file = folder / RECORD
     if not file.is_file():
         raise FileNotFoundError(f"{folder} holds no {RECORD}; is it a model saved by zoo.save?")
-    record = read_json(file, what="an unboxed zoo model record")
-    if not isinstance(record, dict) or record.get("format") != FORMAT:
-        raise ValueError(f"{file} is not an unboxed zoo model record")
-    version = record.get("format_version")
-    if not isinstance(version, int) or version > FORMAT_VERSION:
-        raise ValueError(
-            f"{file} has format version {version!r}; this unboxed reads {FORMAT_VERSION}"
-        )
+    what = "an unboxed zoo model record"
+    record = read_json(file, what=what)
+    check_header(record, source=file, what=what, format=FORMAT, version=FORMAT_VERSION)
     config = record.get("config")
     if not isinstance(config, dict) or config.get("architecture") not in BUILDERS:
         raise ValueError(f"{file} names no known architecture (known: {sorted(BUILDERS)})")
