@@ -216,7 +216,7 @@ def test_blocks_of_rows_give_the_same_answer_as_one(planted, planted_blackbox, m
         ({"ranking": FeatureImportance(np.ones((1, 5)))}, ValueError, "covers 5 features"),
         ({"ranking": "support"}, TypeError, "ranking must be"),
         ({"fill": np.zeros(3)}, ValueError, r"fill must have shape \(20,\)"),
-        ({"fill": "median"}, ValueError, "fill must be 'zero'"),
+        ({"fill": "median"}, ValueError, "fill must be one of"),
         ({"cases": "negative", "target": None}, ValueError, "needs a target class"),
         ({"n_boot": 0}, ValueError, "n_boot must be an int >= 1"),
         ({"sample_frac": 1.5}, ValueError, "sample_frac"),
@@ -276,6 +276,10 @@ def test_arguments_are_checked_before_any_query(planted, planted_blackbox):
         crafted_cases(planted_blackbox, planted.X_test, planted.support, KS, n_cases=0)
     with pytest.raises(ValueError, match="cases must be"):
         deletion_test(planted_blackbox, planted.X_test, planted.support, KS, cases="both")
+    with pytest.raises(ValueError, match="fill must be one of"):
+        keep_top_k(planted_blackbox, planted.X_test, planted.y_test, planted.support, 2, fill="x")
+    with pytest.raises(ValueError, match="the attribution has 3 rows but X has 1000"):
+        deletion_test(planted_blackbox, planted.X_test, Attribution(np.ones((3, 20)), [0] * 3), KS)
     assert planted_blackbox.n_queries == 0
 
 

@@ -42,6 +42,13 @@ from ._stats import Estimate, bootstrap_mean, estimate
 CHUNK_ROWS = 2048
 
 Fill = Literal["zero", "mean", "positive_mean"] | np.ndarray
+FILLS = ("zero", "mean", "positive_mean")
+
+
+def _check_fill(fill: object) -> None:
+    """Check a fill name before any model query is spent; arrays are checked on use."""
+    if isinstance(fill, str) and fill not in FILLS:
+        raise ValueError(f"fill must be one of {FILLS} or an array, got {fill!r}")
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -178,7 +185,7 @@ def _make_fill(
             for c in np.unique(classes):
                 table[c] = X[predicted == c].mean(axis=0, dtype=np.float64)
             return _Fill(table, classes)
-        raise ValueError(f"fill must be 'zero', 'mean', 'positive_mean' or an array, got {fill!r}")
+        raise ValueError(f"fill must be one of {FILLS} or an array, got {fill!r}")
     values = check_array(fill, name="fill", ndim=None)
     if values.shape != (d,):
         raise ValueError(f"fill must have shape ({d},), got {values.shape}")
@@ -280,6 +287,8 @@ def _start(
     target = _check_target(target, blackbox.n_classes)
     X = blackbox.check_X(X)
     ks = check_ks(ks, n_features=X.shape[1])
+    if isinstance(ranking, Attribution):
+        check_rows(ranking, X.shape[0])
     preds = blackbox.predict(X)
     return X, ks, preds, _explained_classes(ranking, preds, target)
 
@@ -338,6 +347,7 @@ def deletion_test(
     PCRResult
     """
     rng = check_random_state(random_state)
+    _check_fill(fill)
     if cases not in ("positive", "negative"):
         raise ValueError(f"cases must be 'positive' or 'negative', got {cases!r}")
     if cases == "negative" and target is None:
@@ -490,6 +500,7 @@ def keep_top_k(
         mean probability of ``y``. Each with a 95% bootstrap CI.
     """
     rng = check_random_state(random_state)
+    _check_fill(fill)
     check_positive_int(n_boot, name="n_boot")
     k = check_positive_int(k, name="k", minimum=0)
     X = blackbox.check_X(X)
