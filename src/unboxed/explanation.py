@@ -67,6 +67,23 @@ class Explanation:
             value.setflags(write=False)
         object.__setattr__(self, name, value)
 
+    @property
+    def n_features(self) -> int:
+        """The number of features: columns of ``values``."""
+        return int(self.values.shape[1])  # type: ignore[attr-defined]
+
+    def _check_features_and_meta(self) -> None:
+        """Check the fields every explanation has besides its arrays."""
+        n_features = self.n_features
+        object.__setattr__(
+            self,
+            "image_shape",
+            _check_image_shape(self.image_shape, n_features),  # type: ignore[attr-defined]
+        )
+        names = _check_names(self.feature_names, n_features)  # type: ignore[attr-defined]
+        object.__setattr__(self, "feature_names", names)
+        self._check_meta()
+
     def _check_meta(self) -> None:
         meta = getattr(self, "meta", None)
         if not isinstance(meta, Mapping):
@@ -194,19 +211,11 @@ class Attribution(Explanation):
             if inputs.shape != values.shape:
                 raise ValueError(f"inputs has shape {inputs.shape}; expected {values.shape}")
             self._freeze("inputs", inputs)
-        object.__setattr__(
-            self, "image_shape", _check_image_shape(self.image_shape, values.shape[1])
-        )
-        object.__setattr__(self, "feature_names", _check_names(self.feature_names, values.shape[1]))
-        self._check_meta()
+        self._check_features_and_meta()
 
     @property
     def n_samples(self) -> int:
         return int(self.values.shape[0])
-
-    @property
-    def n_features(self) -> int:
-        return int(self.values.shape[1])
 
     def top_k(self, k: int) -> np.ndarray:
         """The ``k`` most important flat feature indices per row, most important first.
@@ -268,19 +277,11 @@ class FeatureImportance(Explanation):
         object.__setattr__(
             self, "class_names", _check_names(self.class_names, values.shape[0], "class_names")
         )
-        object.__setattr__(
-            self, "image_shape", _check_image_shape(self.image_shape, values.shape[1])
-        )
-        object.__setattr__(self, "feature_names", _check_names(self.feature_names, values.shape[1]))
-        self._check_meta()
+        self._check_features_and_meta()
 
     @property
     def n_classes(self) -> int:
         return int(self.values.shape[0])
-
-    @property
-    def n_features(self) -> int:
-        return int(self.values.shape[1])
 
     def _row(self, class_: int | None) -> int:
         if class_ is None:
