@@ -14,8 +14,15 @@ import pytest
 import torch
 from sklearn.linear_model import LogisticRegression
 
-from unboxed import Attribution, BlackBox, Explanation, FeatureImportance, make_meta, zoo
-from unboxed.evaluate import agreement, crafted_cases, deletion_test, keep_top_k
+from unboxed import Attribution, BlackBox, Explanation, FeatureImportance, local, make_meta, zoo
+from unboxed.evaluate import (
+    agreement,
+    crafted_cases,
+    deletion_curve,
+    deletion_test,
+    explanation_sensitivity,
+    keep_top_k,
+)
 
 SUPPORT = np.array([2, 5, 11, 17])
 
@@ -179,6 +186,18 @@ PROCEDURES = {
     "agreement": lambda bb, X, rs: agreement(
         bb.predict(X), (X[:, 2] > 0.5).astype(int), n_boot=50, random_state=rs
     ),
+    "deletion_curve": lambda bb, X, rs: deletion_curve(
+        bb, X, SUPPORT, max_k=3, n_boot=50, random_state=rs
+    ),
+    "explanation_sensitivity": lambda bb, X, rs: explanation_sensitivity(
+        local.Lime(bb, n_samples=16, random_state=rs),
+        X[:20],
+        radius=0.01,
+        n_samples=2,
+        k=4,
+        n_boot=50,
+        random_state=rs,
+    ),
 }
 
 
@@ -220,3 +239,65 @@ def test_zoo_model_determinism_and_round_trip(architecture, tmp_path, digits):
     assert np.array_equal(
         zoo.as_blackbox(first).predict_proba(X), zoo.as_blackbox(loaded).predict_proba(X)
     )
+
+
+# ----------------------------------------------------------------- local explainers
+# name -> build(blackbox, random_state). Every explainer of unboxed.local goes here.
+LOCAL_EXPLAINERS = {
+    "Saliency": lambda bb, rs: local.Saliency(bb),
+    "InputXGradient": lambda bb, rs: local.InputXGradient(bb),
+    "IntegratedGradients": lambda bb, rs: local.IntegratedGradients(bb, n_steps=8),
+    "SmoothGrad": lambda bb, rs: local.SmoothGrad(bb, n_samples=4, random_state=rs),
+    "DeepLift": lambda bb, rs: local.DeepLift(bb),
+    "Lime": lambda bb, rs: local.Lime(bb, n_samples=32, random_state=rs),
+    "KernelShap": lambda bb, rs: local.KernelShap(bb, n_samples=32, random_state=rs),
+    "Occlusion": lambda bb, rs: local.Occlusion(bb, window=3, stride=2),
+}
+
+
+@pytest.fixture()
+def planted_torch_box():
+    return _torch_box(None)
+
+
+def test_every_local_explainer_is_registered():
+    classes = {name for name in local.__all__ if name[0].isupper()}
+    assert set(LOCAL_EXPLAINERS) == classes
+
+
+@pytest.mark.parametrize("name", sorted(LOCAL_EXPLAINERS))
+def test_local_explainer_is_deterministic_and_round_trips(
+    name, planted, planted_torch_box, tmp_path
+):
+    X = planted.X_test[:6]
+    first = LOCAL_EXPLAINERS[name](planted_torch_box, 3).explain(X)
+    second = LOCAL_EXPLAINERS[name](planted_torch_box, 3).explain(X)
+    assert_same(first, second)
+    assert first.values.shape == (6, 20) and np.all(np.isfinite(first.values))
+    first.save(tmp_path / "a.npz")
+    assert_same(Attribution.load(tmp_path / "a.npz"), first)
+
+
+@pytest.mark.parametrize("name", sorted(LOCAL_EXPLAINERS))
+@pytest.mark.parametrize("case", ["nan", "inf", "empty", "wrong width"])
+def test_local_explainer_bad_input(name, case, planted, planted_torch_box):
+    X, message = _bad_inputs(planted.X_test[:10])[case]
+    with pytest.raises(ValueError, match=message):
+        LOCAL_EXPLAINERS[name](planted_torch_box, 0).explain(X)
+
+
+@pytest.mark.parametrize("name", sorted(LOCAL_EXPLAINERS))
+def test_local_explainer_names_a_failing_model(name, planted):
+    class Broken(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc = torch.nn.Linear(20, 2)
+
+        def forward(self, x):
+            if x.shape[0] > 1:
+                raise RuntimeError("out of cheese")
+            return self.fc(x)
+
+    blackbox = BlackBox.from_torch(Broken(), input_shape=(20,))
+    with pytest.raises(Exception, match="out of cheese"):
+        LOCAL_EXPLAINERS[name](blackbox, 0).explain(planted.X_test[:4])

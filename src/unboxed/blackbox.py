@@ -252,7 +252,11 @@ class BlackBox:
         ndarray of shape (n_samples, n_classes), float64
             Rows in [0, 1] that sum to 1.
         """
-        X = self.check_X(X)
+        return self._proba_rows(self.check_X(X))
+
+    def _proba_rows(self, X: np.ndarray) -> np.ndarray:
+        """:meth:`predict_proba` for flat rows already checked or built from checked
+        inputs (the perturbation engine's samples), without a second finiteness pass."""
         out = np.empty((X.shape[0], self.n_classes))
         for start in range(0, X.shape[0], self.batch_size):
             batch = X[start : start + self.batch_size]

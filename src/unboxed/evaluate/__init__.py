@@ -8,15 +8,20 @@ from ._fidelity import (
     deletion_test,
     keep_top_k,
 )
+from ._local import DeletionCurve, SensitivityResult, deletion_curve, explanation_sensitivity
 from ._stats import Estimate, bootstrap_mean
 
 __all__ = [
+    "DeletionCurve",
     "Estimate",
     "KeepTopKResult",
     "PCRResult",
+    "SensitivityResult",
     "agreement",
     "bootstrap_mean",
     "crafted_cases",
+    "deletion_curve",
     "deletion_test",
+    "explanation_sensitivity",
     "keep_top_k",
 ]

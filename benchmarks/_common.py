@@ -1,0 +1,64 @@
+"""Shared by the benchmarks: cached reference models, timing, result files."""
+
+from __future__ import annotations
+
+import json
+import platform
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from unboxed import __version__, load_dataset, zoo
+
+RESULTS = Path(__file__).parent / "results"
+CACHE = Path.home() / ".cache" / "unboxed" / "models"
+
+#: The training settings of benchmarks/zoo_accuracy.py, per (model, data set).
+TRAINING = {
+    ("mlp", "fashion-mnist"): {"epochs": 20, "lr": 1e-3},
+    ("lenet", "fashion-mnist"): {"epochs": 15, "lr": 2e-3},
+    ("lenet", "mnist"): {"epochs": 30, "lr": 2e-3},
+    ("mlp", "mnist"): {"epochs": 30, "lr": 1e-3},
+}
+
+
+def cached_model(arch: str, dataset_name: str) -> zoo.ZooModel:
+    """The seed-0 zoo model from ``~/.cache/unboxed/models``, trained first if missing."""
+    folder = CACHE / f"{arch}-{dataset_name}"
+    if (folder / "model.json").is_file():
+        return zoo.load(folder)
+    dataset = load_dataset(dataset_name)
+    model = zoo.build(
+        arch, input_shape=dataset.input_shape, n_classes=dataset.n_classes, random_state=0
+    )
+    zoo.train(model, dataset, random_state=0, verbose=False, **TRAINING[(arch, dataset_name)])
+    zoo.save(model, folder, metadata={"dataset": dataset_name})
+    return model
+
+
+def timed(fn: Callable[[], Any]) -> tuple[Any, float]:
+    """Run ``fn`` once; return its result and the wall time in seconds."""
+    start = time.perf_counter()
+    out = fn()
+    return out, time.perf_counter() - start
+
+
+def machine() -> dict[str, Any]:
+    """What the figures were measured on."""
+    return {
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "torch_threads": torch.get_num_threads(),
+        "unboxed": __version__,
+        "cpu": platform.processor() or platform.machine(),
+    }
+
+
+def write_results(name: str, markdown: str, data: dict[str, Any]) -> None:
+    """Write ``benchmarks/results/<name>.md`` and ``.json``."""
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / f"{name}.md").write_text(markdown)
+    (RESULTS / f"{name}.json").write_text(json.dumps(data, indent=2) + "\n")

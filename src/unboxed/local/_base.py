@@ -1,0 +1,143 @@
+"""What every local explainer shares: input checks, targets, image shapes and fills.
+
+A *fill* is what a switched-off feature becomes: a constant (``0.0``, "zero",
+"gray"), the mean of a background data set ("mean"), a blurred copy of the
+instance ("blur") or a given array. The gradient family uses the same notion as its
+baseline.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from typing import Any
+
+import numpy as np
+
+from .._validation import check_array
+from ..blackbox import BlackBox
+from ..explanation import Attribution, make_meta
+
+FILL_NAMES = ("zero", "gray", "mean", "blur")
+Fill = float | str | np.ndarray
+
+#: Gaussian blur width, in pixels, of the "blur" fill.
+BLUR_SIGMA = 2.0
+
+
+class LocalExplainer:
+    """Base class: a black box and hyperparameters; ``explain`` gives an Attribution.
+
+    Parameters
+    ----------
+    blackbox : BlackBox
+        The model to explain.
+    image_shape : tuple of int, optional
+        ``(H, W)`` of a grayscale image input. By default it is read from the black
+        box's ``input_shape`` when that is ``(H, W)`` or ``(1, H, W)``.
+    """
+
+    method = "local"
+
+    def __init__(self, blackbox: BlackBox, *, image_shape: tuple[int, int] | None = None) -> None:
+        if not isinstance(blackbox, BlackBox):
+            raise TypeError(
+                f"expected a BlackBox, got {type(blackbox).__name__}; wrap the model with "
+                "BlackBox.from_torch, from_sklearn or from_callable"
+            )
+        self.blackbox = blackbox
+        self.image_shape = image_shape
+
+    def _image_shape(self, d: int) -> tuple[int, int] | None:
+        if self.image_shape is not None:
+            shape = tuple(int(s) for s in self.image_shape)
+            if len(shape) != 2 or math.prod(shape) != d:
+                raise ValueError(f"image_shape must be (H, W) with H*W = {d}, got {shape}")
+            return shape  # type: ignore[return-value]
+        shape = self.blackbox.input_shape or ()
+        if len(shape) == 3 and shape[0] == 1:
+            shape = shape[1:]
+        return shape if len(shape) == 2 else None  # type: ignore[return-value]
+
+    def _targets(self, target: Any, X: np.ndarray, proba: np.ndarray | None = None) -> np.ndarray:
+        """Per-row classes: the given ones, or the black box's prediction."""
+        if target is None:
+            return (proba if proba is not None else self.blackbox.predict_proba(X)).argmax(1)
+        return self.blackbox._check_target(target, X.shape[0])
+
+    def _parameters(self) -> dict[str, Any]:
+        """The hyperparameters recorded in ``meta``: JSON-friendly constructor arguments."""
+        return {
+            k: (
+                v if isinstance(v, str | numbers.Number | bool | None | tuple) else type(v).__name__
+            )
+            for k, v in vars(self).items()
+            if k != "blackbox" and not k.endswith("_")
+        }
+
+    def _attribution(
+        self, values: np.ndarray, target: np.ndarray, X: np.ndarray, **extra: Any
+    ) -> Attribution:
+        meta = make_meta(self.method, self._parameters(), seed=getattr(self, "random_state", None))
+        meta.update(extra)
+        return Attribution(
+            values, target, meta, inputs=X, image_shape=self._image_shape(X.shape[1])
+        )
+
+
+def make_fill(
+    fill: Fill,
+    X: np.ndarray,
+    *,
+    image_shape: tuple[int, int] | None,
+    background: np.ndarray | None,
+) -> np.ndarray:
+    """The value each feature takes when switched off, shape ``(n, d)`` (or broadcastable).
+
+    Parameters
+    ----------
+    fill : float, {"zero", "gray", "mean", "blur"} or ndarray of shape (n_features,)
+        "gray" is 0.5, the middle of images scaled to [0, 1]. "mean" is the per-feature
+        mean of ``background``. "blur" is a Gaussian blur (sigma :data:`BLUR_SIGMA`) of
+        each image.
+    X : ndarray of shape (n, d)
+    image_shape : (H, W) or None
+    background : ndarray of shape (m, d) or None
+    """
+    n, d = X.shape
+    if isinstance(fill, numbers.Real) and not isinstance(fill, bool):
+        if not math.isfinite(fill):
+            raise ValueError(f"fill must be finite, got {fill}")
+        return np.full((1, d), float(fill), dtype=X.dtype)
+    if isinstance(fill, str):
+        if fill not in FILL_NAMES:
+            raise ValueError(
+                f"fill must be a number, an array or one of {FILL_NAMES}, got {fill!r}"
+            )
+        if fill in ("zero", "gray"):
+            return np.full((1, d), 0.0 if fill == "zero" else 0.5, dtype=X.dtype)
+        if fill == "mean":
+            if background is None:
+                raise ValueError("fill='mean' needs background data: pass background=X_train")
+            return background.mean(axis=0, keepdims=True).astype(X.dtype)
+        if image_shape is None:
+            raise ValueError("fill='blur' needs image inputs; set image_shape=(H, W)")
+        from scipy.ndimage import gaussian_filter
+
+        images = X.reshape(n, *image_shape)
+        return gaussian_filter(images, sigma=(0, BLUR_SIGMA, BLUR_SIGMA)).reshape(n, d)
+    arr = check_array(fill, name="fill", ndim=None)
+    if arr.shape != (d,):
+        raise ValueError(f"a fill array must have shape ({d},), got {arr.shape}")
+    return arr[None].astype(X.dtype)
+
+
+def check_background(background: object, d: int | None) -> np.ndarray | None:
+    """Validate optional background data ``(m, d)``."""
+    if background is None:
+        return None
+    arr = check_array(background, name="background", ndim=None)
+    arr = arr.reshape(arr.shape[0], -1)
+    if d is not None and arr.shape[1] != d:
+        raise ValueError(f"background must have {d} features, got {arr.shape[1]}")
+    return arr

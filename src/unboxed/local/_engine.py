@@ -1,0 +1,345 @@
+"""The one perturbation engine behind LIME, KernelSHAP and occlusion.
+
+An explanation by perturbation has three parts (DESIGN.md, convention 7):
+
+- *components and a fill*: which groups of features are switched off together
+  (:mod:`._segments`) and what they become (:func:`._base.make_fill`);
+- *a sampler*: binary masks over the components, one row per perturbed sample;
+- *a kernel and a fit*: weights for the samples and an interpretable model fitted
+  to the black box's answers, whose coefficients are the component scores.
+
+The engine builds the perturbed inputs for many instances at once, sends them to
+the black box in large batches, and solves the weighted least-squares problems of a
+whole chunk of instances in one batched call. No Python loop runs over instances.
+
+Every sampler puts the all-on mask (the instance itself) first, so ``f(x)`` is
+always sample 0, and the explained class defaults to its argmax.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from typing import Any, Protocol
+
+import numpy as np
+
+from .._progress import progress
+from ..blackbox import BlackBox
+
+#: Perturbed rows built and sent to the black box at once; bounds the memory of a
+#: chunk to about CHUNK_ROWS x n_features floats.
+CHUNK_ROWS = 32768
+
+Masks = np.ndarray  # (r, S, M) bool
+Sampler = Callable[[np.ndarray, int, np.random.Generator], Masks]
+Kernel = Callable[[Masks, np.ndarray], np.ndarray]
+Fit = Callable[[Masks, np.ndarray, np.ndarray, np.ndarray], tuple[np.ndarray, dict[str, Any]]]
+
+
+class Components(Protocol):
+    """Interpretable components: a :class:`Partition` or :class:`Windows`."""
+
+    @property
+    def width(self) -> int: ...
+
+    def valid(self, n: int) -> np.ndarray: ...
+
+    def perturb(
+        self, masks: np.ndarray, rows: slice, X: np.ndarray, fill: np.ndarray
+    ) -> np.ndarray: ...
+
+    def spread(self, scores: np.ndarray) -> np.ndarray: ...
+
+
+@dataclasses.dataclass(frozen=True)
+class Engine:
+    """A perturbation explainer: a sampler, a similarity kernel and a fit.
+
+    Attributes
+    ----------
+    sampler : callable (valid (r, M) bool, n_samples, rng) -> masks (r, S, M) bool
+    kernel : callable (masks, valid) -> weights (r, S)
+    fit : callable (masks, y (r, S), weights, valid) -> (scores (r, M), info)
+        ``info`` maps names to per-instance arrays ``(r,)``.
+    """
+
+    sampler: Sampler
+    kernel: Kernel
+    fit: Fit
+
+    def run(
+        self,
+        blackbox: BlackBox,
+        X: np.ndarray,
+        fill: np.ndarray,
+        components: Components,
+        target: np.ndarray | None,
+        *,
+        n_samples: int,
+        rng: np.random.Generator,
+        verbose: bool = False,
+    ) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+        """Explain every row of ``X``.
+
+        Parameters
+        ----------
+        X : ndarray of shape (n, d)
+        fill : ndarray of shape (n, d) or (1, d)
+        components : Partition or Windows
+        target : ndarray of shape (n,) or None (the black box's class for each row)
+
+        Returns
+        -------
+        values : ndarray of shape (n, d)
+            Component scores spread back to the features.
+        target : ndarray of shape (n,)
+        info : dict of ndarray of shape (n,)
+        """
+        n = X.shape[0]
+        valid = components.valid(n)
+        scores = np.zeros((n, components.width))
+        targets = np.empty(n, dtype=np.int64)
+        infos: list[dict[str, np.ndarray]] = []
+        per_chunk = max(1, CHUNK_ROWS // n_samples)
+        starts = range(0, n, per_chunk)
+        for start in progress(starts, verbose=verbose, desc="perturbing", total=len(starts)):
+            rows = slice(start, min(start + per_chunk, n))
+            masks = self.sampler(valid[rows], n_samples, rng)
+            y, targets[rows] = self._query(blackbox, X, fill, components, masks, rows, target)
+            scores[rows], info = self.fit(masks, y, self.kernel(masks, valid[rows]), valid[rows])
+            infos.append(info)
+        info = {key: np.concatenate([i[key] for i in infos]) for key in infos[0]}
+        return components.spread(scores), targets, info
+
+    @staticmethod
+    def _query(blackbox, X, fill, components, masks, rows, target):
+        """The black box's probability of the explained class for every sample, (r, S)."""
+        r, s = masks.shape[:2]
+        fill_rows = fill[rows] if fill.shape[0] > 1 else fill
+        perturbed = components.perturb(masks, rows, X[rows], fill_rows)
+        proba = blackbox._proba_rows(perturbed.reshape(r * s, -1)).reshape(r, s, -1)
+        classes = proba[:, 0].argmax(axis=1) if target is None else target[rows]
+        return np.take_along_axis(proba, classes[:, None, None], axis=2)[..., 0], classes
+
+
+# ---------------------------------------------------------------- samplers
+def bernoulli_masks(valid: np.ndarray, n_samples: int, rng: np.random.Generator) -> Masks:
+    """LIME's sampler: each component on with probability 1/2; sample 0 is all on."""
+    r, m = valid.shape
+    masks = rng.random((r, n_samples, m)) < 0.5
+    masks[:, 0] = True
+    return masks & valid[:, None, :]
+
+
+def shapley_masks(valid: np.ndarray, n_samples: int, rng: np.random.Generator) -> Masks:
+    """KernelSHAP's sampler: coalitions drawn from the Shapley kernel.
+
+    Sample 0 is all on and sample 1 all off (their kernel weight is infinite; the fit
+    turns them into constraints). The others come in complementary pairs, which halves
+    the variance: a size ``s`` is drawn with probability proportional to
+    ``1 / (s (m - s))`` (the total kernel weight of all coalitions of that size), then
+    a uniformly random coalition of that size, then its complement.
+    """
+    r, m = valid.shape
+    counts = valid.sum(axis=1)
+    half = (n_samples - 2) // 2
+    sizes = np.arange(m + 1)
+    inner = (sizes[None] >= 1) & (sizes[None] < counts[:, None])
+    with np.errstate(divide="ignore"):
+        weight = np.where(inner, 1.0 / (sizes * np.maximum(counts[:, None] - sizes, 1)), 0.0)
+    total = weight.sum(axis=1, keepdims=True)
+    cdf = np.cumsum(weight, axis=1) / np.where(total > 0, total, 1.0)
+    draws = rng.random((r, half, 1))
+    size = np.where(total > 0, (draws > cdf[:, None, :]).sum(axis=2), 0)  # (r, half)
+    keys = rng.random((r, half, m))
+    keys[~np.broadcast_to(valid[:, None, :], keys.shape)] = 2.0  # padding ranks last
+    rank = np.argsort(np.argsort(keys, axis=2), axis=2)
+    coalition = rank < size[..., None]
+    pairs = np.stack([coalition, ~coalition & valid[:, None, :]], axis=2).reshape(r, 2 * half, m)
+    masks = np.zeros((r, n_samples, m), dtype=bool)
+    masks[:, 0] = valid
+    masks[:, 2 : 2 + 2 * half] = pairs
+    if n_samples > 2 + 2 * half:  # an odd budget: one more unpaired coalition
+        masks[:, -1] = pairs[:, 0]
+    return masks
+
+
+def one_off_masks(valid: np.ndarray, n_samples: int, rng: np.random.Generator) -> Masks:
+    """Occlusion's sampler: sample 0 is all on, sample ``j + 1`` switches off component ``j``.
+
+    It is deterministic; ``n_samples`` and ``rng`` are ignored (there are
+    ``n_components + 1`` samples).
+    """
+    r, m = valid.shape
+    masks = ~np.eye(m + 1, m, k=-1, dtype=bool)
+    return np.broadcast_to(masks, (r, m + 1, m)) & valid[:, None, :]
+
+
+# ---------------------------------------------------------------- kernels
+def exponential_kernel(width: float) -> Kernel:
+    """LIME's kernel ``sqrt(exp(-d^2 / width^2))`` on the cosine distance ``d`` between a
+    mask and the all-on mask (as ``lime.lime_image`` does, default width 0.25)."""
+
+    def kernel(masks: Masks, valid: np.ndarray) -> np.ndarray:
+        on = masks.sum(axis=2)
+        m = np.maximum(valid.sum(axis=1, keepdims=True), 1)
+        distance = 1.0 - np.sqrt(on / m)  # cosine distance between binary z and 1
+        return np.sqrt(np.exp(-(distance**2) / width**2))
+
+    return kernel
+
+
+def uniform_kernel(masks: Masks, valid: np.ndarray) -> np.ndarray:
+    """Equal weights: the samples are already drawn from the kernel (KernelSHAP)."""
+    return np.ones(masks.shape[:2])
+
+
+# ---------------------------------------------------------------- fits
+def _weighted_moments(Z, y, w):
+    """Weighted centring. Z (r, S, M), y (r, S), w (r, S) -> Zc, yc, z_mean, y_mean, sw."""
+    sw = w.sum(axis=1, keepdims=True)
+    z_mean = np.einsum("rs,rsm->rm", w, Z) / sw
+    y_mean = (w * y).sum(axis=1, keepdims=True) / sw
+    return Z - z_mean[:, None, :], y - y_mean, z_mean, y_mean[:, 0], sw[:, 0]
+
+
+def _gram(Zc, yc, w):
+    """Batched weighted normal equations: ``Zc' W Zc`` (r, M, M) and ``Zc' W yc`` (r, M)."""
+    Zw = Zc * w[..., None]
+    return np.matmul(Zw.transpose(0, 2, 1), Zc), np.einsum("rsm,rs->rm", Zw, yc)
+
+
+def weighted_ridge(
+    Z: np.ndarray, y: np.ndarray, w: np.ndarray, active: np.ndarray, alpha: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Batched weighted ridge with an unpenalised intercept, as sklearn's ``Ridge``.
+
+    Minimises ``sum_s w_s (y_s - b - z_s . beta)^2 + alpha ||beta||^2`` for each of
+    ``r`` problems, with coefficients outside ``active`` held at zero.
+
+    Parameters
+    ----------
+    Z : ndarray of shape (r, S, M)
+    y, w : ndarray of shape (r, S)
+    active : ndarray of shape (r, M), bool
+    alpha : float
+
+    Returns
+    -------
+    coef : ndarray of shape (r, M)
+    intercept : ndarray of shape (r,)
+    """
+    Z = Z * active[:, None, :]
+    Zc, yc, z_mean, y_mean, _ = _weighted_moments(Z, y, w)
+    gram, rhs = _gram(Zc, yc, w)
+    m = Z.shape[2]
+    # Inactive columns are all zero; a unit diagonal there pins their coefficient to 0.
+    # A jitter relative to the scale keeps alpha = 0 solvable when columns coincide.
+    scale = np.trace(gram, axis1=1, axis2=2)[:, None] / m
+    diag = np.where(active, alpha + 1e-12 * scale, 1.0)
+    gram = gram + diag[:, :, None] * np.eye(m)
+    coef = np.linalg.solve(gram, rhs[..., None])[..., 0] * active
+    return coef, y_mean - np.einsum("rm,rm->r", z_mean, coef)
+
+
+def weighted_lasso(
+    Z: np.ndarray,
+    y: np.ndarray,
+    w: np.ndarray,
+    active: np.ndarray,
+    alpha: float,
+    *,
+    n_iter: int = 500,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Batched weighted lasso by FISTA on the normal equations.
+
+    Minimises ``(1 / (2 sum w)) sum_s w_s (y_s - b - z_s . beta)^2 + alpha ||beta||_1``,
+    sklearn's ``Lasso`` objective with sample weights, for ``r`` problems at once.
+
+    Parameters and returns as :func:`weighted_ridge`.
+    """
+    Z = Z * active[:, None, :]
+    Zc, yc, z_mean, y_mean, sw = _weighted_moments(Z, y, w)
+    gram, rhs = _gram(Zc, yc, w)
+    gram, rhs = gram / sw[:, None, None], rhs / sw[:, None]
+    step = 1.0 / np.maximum(_largest_eigenvalue(gram) * 1.01, 1e-12)
+    coef = np.zeros_like(rhs)
+    momentum, t = coef.copy(), 1.0
+    for _ in range(n_iter):
+        grad = np.einsum("rmk,rk->rm", gram, momentum) - rhs
+        moved = momentum - step[:, None] * grad
+        new = np.sign(moved) * np.maximum(np.abs(moved) - alpha * step[:, None], 0.0) * active
+        t_new = (1 + np.sqrt(1 + 4 * t * t)) / 2
+        momentum = new + ((t - 1) / t_new) * (new - coef)
+        coef, t = new, t_new
+    return coef, y_mean - np.einsum("rm,rm->r", z_mean, coef)
+
+
+def _largest_eigenvalue(gram: np.ndarray, n_iter: int = 50) -> np.ndarray:
+    """Power iteration on a batch of PSD matrices (r, M, M) -> (r,)."""
+    v = np.ones(gram.shape[:2]) / np.sqrt(gram.shape[1])
+    for _ in range(n_iter):
+        v = np.einsum("rmk,rk->rm", gram, v)
+        v /= np.maximum(np.linalg.norm(v, axis=1, keepdims=True), 1e-300)
+    return np.einsum("rm,rmk,rk->r", v, gram, v)
+
+
+def weighted_r2(
+    Z: np.ndarray, y: np.ndarray, w: np.ndarray, coef: np.ndarray, intercept: np.ndarray
+) -> np.ndarray:
+    """Weighted R^2 of each local fit (LIME's ``score``), shape ``(r,)``; 1 for a
+    constant response that is fitted exactly."""
+    resid = y - intercept[:, None] - np.einsum("rsm,rm->rs", Z, coef)
+    y_mean = (w * y).sum(axis=1, keepdims=True) / w.sum(axis=1, keepdims=True)
+    total = (w * (y - y_mean) ** 2).sum(axis=1)
+    err = (w * resid**2).sum(axis=1)
+    return np.where(total > 0, 1.0 - err / np.where(total > 0, total, 1.0), 1.0)
+
+
+def constrained_wls(
+    Z: np.ndarray,
+    y: np.ndarray,
+    w: np.ndarray,
+    active: np.ndarray,
+    total: np.ndarray,
+    alpha: float = 0.0,
+) -> np.ndarray:
+    """Batched weighted least squares without intercept whose coefficients sum to ``total``.
+
+    Solves, for each of ``r`` problems, ``min sum_s w_s (y_s - z_s . phi)^2 +
+    alpha ||phi||^2`` subject to ``sum_{j active} phi_j = total`` through the KKT
+    system. This is KernelSHAP's efficiency constraint.
+
+    Parameters
+    ----------
+    Z : ndarray of shape (r, S, M)
+    y, w : ndarray of shape (r, S)
+    active : ndarray of shape (r, M), bool
+    total : ndarray of shape (r,)
+    alpha : float
+
+    Returns
+    -------
+    ndarray of shape (r, M)
+    """
+    r, _, m = Z.shape
+    Z = Z * active[:, None, :]
+    gram, rhs = _gram(Z, y, w)
+    scale = np.trace(gram, axis1=1, axis2=2)[:, None] / m
+    diag = np.where(active, alpha + 1e-12 * scale, 1.0)
+    kkt = np.zeros((r, m + 1, m + 1))
+    kkt[:, :m, :m] = gram + diag[:, :, None] * np.eye(m)
+    kkt[:, :m, m] = kkt[:, m, :m] = active
+    solution = np.linalg.solve(kkt, np.concatenate([rhs, total[:, None]], axis=1)[..., None])
+    return solution[:, :m, 0] * active
+
+
+def top_k_active(coef: np.ndarray, active: np.ndarray, k: int) -> np.ndarray:
+    """The ``k`` active components with the largest ``|coef|`` (ties to the lower index),
+    shape ``(r, M)`` bool: LIME's feature selection by highest weights."""
+    magnitude = np.where(active, np.abs(coef), -np.inf)
+    order = np.argsort(-magnitude, axis=1, kind="stable")[:, :k]
+    chosen = np.zeros_like(active)
+    np.put_along_axis(chosen, order, True, axis=1)
+    return chosen & active

@@ -1,0 +1,269 @@
+"""The gradient family, on Captum: saliency, input x gradient, integrated gradients,
+SmoothGrad and DeepLIFT.
+
+Source: ``002_3e5e1762af60ee33.txt`` (saliency maps |dy_k/dx|, gradient saturation and
+its fixes: integrated gradients and DeepLIFT). Every method differentiates the
+module's raw output for the target class: the logit for ``output="logits"``, the
+probability for a module that returns probabilities.
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+import numpy as np
+
+from .._validation import RandomState, check_positive_int, check_random_state
+from ..blackbox import BlackBox
+from ..explanation import Attribution
+from ._base import FILL_NAMES, Fill, LocalExplainer, check_background, make_fill
+
+PERTURBATION_METHODS = "Lime, KernelShap or Occlusion"
+
+
+class _GradientExplainer(LocalExplainer):
+    """Shared driver: check the inputs, pick targets, run Captum chunk by chunk."""
+
+    #: Model evaluations per instance; chunks are sized so each Captum call sends about
+    #: ``blackbox.batch_size`` rows through the network.
+    evals_per_row = 1
+
+    def __init__(self, blackbox: BlackBox, *, image_shape: tuple[int, int] | None = None) -> None:
+        super().__init__(blackbox, image_shape=image_shape)
+        if blackbox.kind != "torch":
+            raise TypeError(
+                f"{type(self).__name__} needs gradients, so it needs a torch black box "
+                f"(BlackBox.from_torch), but {blackbox.name!r} is a {blackbox.kind} black box. "
+                f"Explain it with a perturbation method instead: {PERTURBATION_METHODS} "
+                "(unboxed.local)."
+            )
+
+    def explain(self, X: object, *, target: Any = None) -> Attribution:
+        """Attribute each row's target output to its input features.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features) or (n_samples, *input_shape)
+        target : int or array-like of shape (n_samples,), optional
+            The class explained per row; by default the black box's prediction.
+
+        Returns
+        -------
+        Attribution
+        """
+        import torch
+
+        X = self.blackbox.check_X(X)
+        targets = self._targets(target, X)
+        extra = self._prepare(X)
+        per_chunk = max(1, self.blackbox.batch_size // self.evals_per_row)
+        values, deltas = [], []
+        for start in range(0, X.shape[0], per_chunk):
+            rows = slice(start, min(start + per_chunk, X.shape[0]))
+            # Inputs that already require gradients spare Captum's warning about it.
+            x = self._tensor(X[rows]).requires_grad_(True)
+            t = torch.as_tensor(targets[rows], device=x.device)
+            with self.blackbox._guard(x.shape[0]):
+                out = self._attribute(x, t, rows, extra)
+            attr, delta = out if isinstance(out, tuple) else (out, None)
+            self.blackbox.n_queries += x.shape[0] * self.evals_per_row
+            values.append(attr.detach().reshape(x.shape[0], -1).double().cpu().numpy())
+            if delta is not None:
+                deltas.append(delta.detach().double().cpu().numpy().ravel())
+        values_arr = np.concatenate(values)
+        if not np.all(np.isfinite(values_arr)):
+            raise ValueError(f"{type(self).__name__} produced NaN or infinite attributions")
+        info = {}
+        if deltas:
+            delta_arr = np.concatenate(deltas)
+            info = {"delta": delta_arr.tolist(), "max_abs_delta": float(np.abs(delta_arr).max())}
+        return self._attribution(values_arr, targets, X, **info)
+
+    def _tensor(self, rows: np.ndarray) -> Any:
+        forward = self.blackbox._predict_fn
+        return forward.tensor(rows.reshape(-1, *self.blackbox.input_shape))
+
+    def _prepare(self, X: np.ndarray) -> Any:
+        """Per-call set-up shared by all chunks (baselines, noise generator)."""
+        return None
+
+    def _attribute(self, x: Any, target: Any, rows: slice, extra: Any) -> Any:
+        raise NotImplementedError
+
+
+class Saliency(_GradientExplainer):
+    """Saliency map |dy_k/dx| (Simonyan et al. 2014, as in the lecture slides)."""
+
+    method = "saliency"
+
+    def _attribute(self, x, target, rows, extra):
+        from captum.attr import Saliency as CaptumSaliency
+
+        return CaptumSaliency(self.blackbox.module).attribute(x, target=target, abs=True)
+
+
+class InputXGradient(_GradientExplainer):
+    """x * dy_k/dx: the gradient scaled by the input."""
+
+    method = "input_x_gradient"
+
+    def _attribute(self, x, target, rows, extra):
+        from captum.attr import InputXGradient as CaptumInputXGradient
+
+        return CaptumInputXGradient(self.blackbox.module).attribute(x, target=target)
+
+
+class _BaselineExplainer(_GradientExplainer):
+    """A gradient method that compares the input with a baseline."""
+
+    def __init__(
+        self,
+        blackbox: BlackBox,
+        *,
+        baseline: Fill = 0.0,
+        background: object = None,
+        image_shape: tuple[int, int] | None = None,
+    ) -> None:
+        super().__init__(blackbox, image_shape=image_shape)
+        if isinstance(baseline, str) and baseline not in FILL_NAMES:
+            raise ValueError(f"baseline must be a number, an array or one of {FILL_NAMES}")
+        self.baseline = baseline
+        self.background = check_background(background, blackbox.n_features)
+
+    def _prepare(self, X: np.ndarray) -> Any:
+        shape = self._image_shape(X.shape[1])
+        return np.broadcast_to(
+            make_fill(self.baseline, X, image_shape=shape, background=self.background), X.shape
+        )
+
+    def _baselines(self, extra: np.ndarray, rows: slice) -> Any:
+        return self._tensor(np.ascontiguousarray(extra[rows]))
+
+
+class IntegratedGradients(_BaselineExplainer):
+    """Integrated gradients (Sundararajan et al. 2017): the path integral of the gradient
+    from a baseline to the input, times their difference.
+
+    Parameters
+    ----------
+    blackbox : BlackBox
+    n_steps : int
+        Gauss-Legendre steps of the path integral.
+    baseline : float, {"zero", "gray", "mean", "blur"} or ndarray
+        The reference input (0 by default).
+    background : array-like, optional
+        Data for the "mean" baseline.
+
+    Notes
+    -----
+    ``meta["delta"]`` is the completeness gap per row, ``sum(attributions) -
+    (y(x) - y(baseline))``, and ``meta["max_abs_delta"]`` its largest magnitude.
+    """
+
+    method = "integrated_gradients"
+
+    def __init__(
+        self,
+        blackbox: BlackBox,
+        *,
+        n_steps: int = 50,
+        baseline: Fill = 0.0,
+        background: object = None,
+        image_shape: tuple[int, int] | None = None,
+    ) -> None:
+        super().__init__(
+            blackbox, baseline=baseline, background=background, image_shape=image_shape
+        )
+        self.n_steps = check_positive_int(n_steps, name="n_steps")
+        self.evals_per_row = self.n_steps
+
+    def _attribute(self, x, target, rows, extra):
+        from captum.attr import IntegratedGradients as CaptumIG
+
+        return CaptumIG(self.blackbox.module).attribute(
+            x,
+            baselines=self._baselines(extra, rows),
+            target=target,
+            n_steps=self.n_steps,
+            return_convergence_delta=True,
+        )
+
+
+class DeepLift(_BaselineExplainer):
+    """DeepLIFT, rescale rule (Shrikumar et al. 2017), through Captum.
+
+    Captum needs each nonlinearity to be its own module, used once per forward pass
+    (true of the zoo's models). ``meta["delta"]`` is the summation-to-delta gap.
+    """
+
+    method = "deeplift"
+
+    def _attribute(self, x, target, rows, extra):
+        from captum.attr import DeepLift as CaptumDeepLift
+
+        with warnings.catch_warnings():
+            # Captum announces, every call, that it hooks the activations; we know.
+            warnings.filterwarnings("ignore", message="Setting forward, backward hooks")
+            return CaptumDeepLift(self.blackbox.module).attribute(
+                x,
+                baselines=self._baselines(extra, rows),
+                target=target,
+                return_convergence_delta=True,
+            )
+
+
+class SmoothGrad(_GradientExplainer):
+    """SmoothGrad (Smilkov et al. 2017): the saliency map averaged over noisy copies.
+
+    The noise is drawn here, from ``random_state``, instead of Captum's NoiseTunnel,
+    which draws from torch's global generator; so the same seed gives the same map.
+
+    Parameters
+    ----------
+    blackbox : BlackBox
+    n_samples : int
+        Noisy copies per instance.
+    noise_level : float
+        Standard deviation of the Gaussian noise, as a fraction of each input's range
+        ``max(x) - min(x)`` (the paper suggests 0.1-0.2).
+    random_state : int, Generator or None
+    """
+
+    method = "smoothgrad"
+
+    def __init__(
+        self,
+        blackbox: BlackBox,
+        *,
+        n_samples: int = 25,
+        noise_level: float = 0.15,
+        random_state: RandomState = None,
+        image_shape: tuple[int, int] | None = None,
+    ) -> None:
+        super().__init__(blackbox, image_shape=image_shape)
+        self.n_samples = check_positive_int(n_samples, name="n_samples")
+        if not noise_level >= 0:
+            raise ValueError(f"noise_level must be >= 0, got {noise_level}")
+        self.noise_level = float(noise_level)
+        self.random_state = random_state
+        self.evals_per_row = self.n_samples
+
+    def _prepare(self, X: np.ndarray) -> Any:
+        return check_random_state(self.random_state)
+
+    def _attribute(self, x, target, rows, extra):
+        import torch
+        from captum.attr import Saliency as CaptumSaliency
+
+        n, s = x.shape[0], self.n_samples
+        flat = x.reshape(n, -1)
+        sigma = self.noise_level * (flat.max(dim=1).values - flat.min(dim=1).values)
+        noise = torch.as_tensor(extra.standard_normal((n, s, flat.shape[1])), dtype=x.dtype)
+        noisy = (flat[:, None, :] + sigma[:, None, None] * noise.to(x.device)).reshape(
+            n * s, *x.shape[1:]
+        )
+        grads = CaptumSaliency(self.blackbox.module).attribute(
+            noisy, target=target.repeat_interleave(s), abs=True
+        )
+        return grads.reshape(n, s, -1).mean(dim=1)

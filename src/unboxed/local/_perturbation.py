@@ -1,0 +1,372 @@
+"""LIME, KernelSHAP and occlusion: three thin configurations of one engine.
+
+Sources: ``004_7c9aaa9fd587bc3d.txt`` (the LIME procedure, steps 1-8, and
+omission/occlusion) and ``002_3e5e1762af60ee33.txt`` (occlusion with a gray box, LIME
+on superpixels). KernelSHAP is LIME with the Shapley kernel and the efficiency
+constraint (Lundberg and Lee, 2017).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .._validation import RandomState, check_positive_int, check_random_state
+from ..blackbox import BlackBox
+from ..explanation import Attribution
+from ._base import FILL_NAMES, Fill, LocalExplainer, check_background, make_fill
+from ._engine import (
+    Engine,
+    bernoulli_masks,
+    constrained_wls,
+    exponential_kernel,
+    one_off_masks,
+    shapley_masks,
+    top_k_active,
+    uniform_kernel,
+    weighted_lasso,
+    weighted_r2,
+    weighted_ridge,
+)
+from ._segments import Partition, Segmenter, Windows, segment
+
+
+class _PerturbationExplainer(LocalExplainer):
+    """Shared set-up: inputs, fill, components; subclasses give the engine."""
+
+    def __init__(
+        self,
+        blackbox: BlackBox,
+        *,
+        fill: Fill,
+        background: object,
+        image_shape: tuple[int, int] | None,
+        verbose: bool,
+    ) -> None:
+        super().__init__(blackbox, image_shape=image_shape)
+        if isinstance(fill, str) and fill not in FILL_NAMES:
+            raise ValueError(
+                f"fill must be a number, an array or one of {FILL_NAMES}, got {fill!r}"
+            )
+        self.fill = fill
+        self.background = check_background(background, blackbox.n_features)
+        self.verbose = verbose
+
+    def _run(
+        self,
+        engine: Engine,
+        X: object,
+        target: Any,
+        components: Any,
+        n_samples: int,
+        rng: np.random.Generator,
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+        X = self.blackbox.check_X(X)
+        fill = make_fill(
+            self.fill, X, image_shape=self._image_shape(X.shape[1]), background=self.background
+        )
+        targets = None if target is None else self.blackbox._check_target(target, X.shape[0])
+        built = components(X) if callable(components) else components
+        values, targets, info = engine.run(
+            self.blackbox,
+            X,
+            fill,
+            built,
+            targets,
+            n_samples=n_samples,
+            rng=rng,
+            verbose=self.verbose,
+        )
+        return X, values, targets, info
+
+
+class _SegmentExplainer(_PerturbationExplainer):
+    """A perturbation explainer over a partition: pixels, superpixels or features."""
+
+    def __init__(
+        self,
+        blackbox: BlackBox,
+        *,
+        segmenter: Segmenter,
+        segment_params: dict[str, Any] | None,
+        n_samples: int,
+        fill: Fill,
+        background: object,
+        image_shape: tuple[int, int] | None,
+        random_state: RandomState,
+        verbose: bool,
+    ) -> None:
+        super().__init__(
+            blackbox, fill=fill, background=background, image_shape=image_shape, verbose=verbose
+        )
+        self.segmenter = segmenter
+        self.segment_params = dict(segment_params or {})
+        self.n_samples = check_positive_int(n_samples, name="n_samples", minimum=4)
+        self.random_state = random_state
+
+    def _partition(self, segments: object) -> Any:
+        def build(X: np.ndarray) -> Partition:
+            labels = segments
+            if labels is None:
+                shape = self._image_shape(X.shape[1])
+                method = self.segmenter
+                if method == "auto":
+                    method = "slic" if shape is not None else "pixels"
+                labels = segment(X, shape, method=method, **self.segment_params)
+            return Partition.from_labels(labels, *X.shape)
+
+        return build
+
+    def _explain(self, engine: Engine, X: object, target: Any, segments: object) -> Attribution:
+        rng = check_random_state(self.random_state)
+        X, values, targets, info = self._run(
+            engine, X, target, self._partition(segments), self.n_samples, rng
+        )
+        return self._attribution(values, targets, X, **{k: v.tolist() for k, v in info.items()})
+
+
+class Lime(_SegmentExplainer):
+    """LIME: a weighted linear model of the black box around each instance.
+
+    The procedure of ``004_7c9aaa9fd587bc3d.txt`` (LIME, steps 1-8): sample binary
+    masks over the components, map them back to inputs (switched-off components take
+    the fill), query the black box, weight each sample by the exponential kernel on
+    its cosine distance to the instance, fit a weighted ridge (or lasso), optionally
+    keep the ``n_features`` components with the largest weights and refit on them.
+
+    Parameters
+    ----------
+    blackbox : BlackBox
+    segmenter : "auto", "slic", "quickshift", "grid", "pixels" or callable
+        How components are made (see :func:`segment`); "auto" is SLIC superpixels for
+        images and one component per feature otherwise. ``explain(segments=...)``
+        overrides it.
+    segment_params : dict, optional
+        Passed to the segmenter.
+    n_samples : int
+        Perturbed samples per instance, the instance itself included.
+    kernel_width : float
+        Width of the exponential kernel on the cosine distance (LIME's default 0.25).
+    regression : {"ridge", "lasso"}
+    alpha : float
+        Penalty of the regression (LIME's ridge uses 1.0).
+    n_features : int, optional
+        K of step 6: keep the K components with the largest ``|weight|`` and refit a
+        weighted ridge on them. None keeps all.
+    fill : float, {"zero", "gray", "mean", "blur"} or ndarray
+        The value of switched-off features.
+    background : array-like of shape (m, n_features), optional
+        Data whose mean is the "mean" fill.
+    image_shape : (H, W), optional
+    random_state : int, Generator or None
+    verbose : bool
+
+    Notes
+    -----
+    ``meta["score"]`` holds each local fit's weighted R^2 (LIME's score) and
+    ``meta["intercept"]`` its intercept.
+    """
+
+    method = "lime"
+
+    def __init__(
+        self,
+        blackbox: BlackBox,
+        *,
+        segmenter: Segmenter = "auto",
+        segment_params: dict[str, Any] | None = None,
+        n_samples: int = 1000,
+        kernel_width: float = 0.25,
+        regression: str = "ridge",
+        alpha: float = 1.0,
+        n_features: int | None = None,
+        fill: Fill = 0.0,
+        background: object = None,
+        image_shape: tuple[int, int] | None = None,
+        random_state: RandomState = None,
+        verbose: bool = False,
+    ) -> None:
+        super().__init__(
+            blackbox,
+            segmenter=segmenter,
+            segment_params=segment_params,
+            n_samples=n_samples,
+            fill=fill,
+            background=background,
+            image_shape=image_shape,
+            random_state=random_state,
+            verbose=verbose,
+        )
+        if not kernel_width > 0:
+            raise ValueError(f"kernel_width must be positive, got {kernel_width}")
+        if regression not in ("ridge", "lasso"):
+            raise ValueError(f"regression must be 'ridge' or 'lasso', got {regression!r}")
+        if not alpha >= 0:
+            raise ValueError(f"alpha must be >= 0, got {alpha}")
+        self.kernel_width = float(kernel_width)
+        self.regression = regression
+        self.alpha = float(alpha)
+        self.n_features = (
+            None if n_features is None else check_positive_int(n_features, name="n_features")
+        )
+
+    def explain(self, X: object, *, target: Any = None, segments: object = None) -> Attribution:
+        """Explain each row of ``X``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features) or (n_samples, *input_shape)
+        target : int or array-like of shape (n_samples,), optional
+            The class explained per row; by default the black box's prediction.
+        segments : ndarray of int, shape (n_samples, n_features) or (n_features,), optional
+            Precomputed components, e.g. to give several methods the same superpixels.
+
+        Returns
+        -------
+        Attribution
+            Each feature carries the weight of its component, for the probability of
+            the target class.
+        """
+        engine = Engine(bernoulli_masks, exponential_kernel(self.kernel_width), self._fit)
+        return self._explain(engine, X, target, segments)
+
+    def _fit(self, masks, y, w, valid):
+        Z = masks.astype(np.float64)
+        if self.regression == "ridge":
+            coef, intercept = weighted_ridge(Z, y, w, valid, self.alpha)
+        else:
+            coef, intercept = weighted_lasso(Z, y, w, valid, self.alpha)
+        if self.n_features is not None:
+            chosen = top_k_active(coef, valid, self.n_features)
+            coef, intercept = weighted_ridge(Z, y, w, chosen, self.alpha)
+        return coef, {"score": weighted_r2(Z, y, w, coef, intercept), "intercept": intercept}
+
+
+class KernelShap(_SegmentExplainer):
+    """KernelSHAP: Shapley values of the components, estimated by weighted regression.
+
+    Coalitions are drawn from the Shapley kernel (in complementary pairs) and a linear
+    model is fitted to the black box's probability of the target class, with the
+    intercept fixed to ``f(baseline)`` and the efficiency constraint
+    ``sum_j phi_j = f(x) - f(baseline)`` enforced exactly, where the baseline is the
+    instance with every component switched off (set to the fill).
+
+    Parameters
+    ----------
+    blackbox : BlackBox
+    segmenter, segment_params, n_samples, fill, background, image_shape, random_state, verbose
+        As for :class:`Lime`.
+    alpha : float
+        Optional ridge penalty (0: plain least squares, as ``shap``'s default).
+
+    Notes
+    -----
+    ``meta["base_value"]`` holds ``f(baseline)`` and ``meta["prediction"]`` ``f(x)``
+    per row; ``values`` summed over one copy of each component equal their difference.
+    Every feature carries its component's value, so summing ``values`` over features
+    counts a component once per feature.
+    """
+
+    method = "kernel_shap"
+
+    def __init__(
+        self,
+        blackbox: BlackBox,
+        *,
+        segmenter: Segmenter = "auto",
+        segment_params: dict[str, Any] | None = None,
+        n_samples: int = 1000,
+        alpha: float = 0.0,
+        fill: Fill = 0.0,
+        background: object = None,
+        image_shape: tuple[int, int] | None = None,
+        random_state: RandomState = None,
+        verbose: bool = False,
+    ) -> None:
+        super().__init__(
+            blackbox,
+            segmenter=segmenter,
+            segment_params=segment_params,
+            n_samples=n_samples,
+            fill=fill,
+            background=background,
+            image_shape=image_shape,
+            random_state=random_state,
+            verbose=verbose,
+        )
+        if not alpha >= 0:
+            raise ValueError(f"alpha must be >= 0, got {alpha}")
+        self.alpha = float(alpha)
+
+    def explain(self, X: object, *, target: Any = None, segments: object = None) -> Attribution:
+        """Explain each row of ``X``; parameters and returns as :meth:`Lime.explain`."""
+        return self._explain(Engine(shapley_masks, uniform_kernel, self._fit), X, target, segments)
+
+    def _fit(self, masks, y, w, valid):
+        prediction, base = y[:, 0], y[:, 1]
+        phi = constrained_wls(
+            masks[:, 2:].astype(np.float64),
+            y[:, 2:] - base[:, None],
+            w[:, 2:],
+            valid,
+            prediction - base,
+            self.alpha,
+        )
+        return phi, {"base_value": base, "prediction": prediction}
+
+
+class Occlusion(_PerturbationExplainer):
+    """Occlusion: slide a box over the input and record how much the probability drops.
+
+    Source: ``002_3e5e1762af60ee33.txt`` (occlusion with a gray box; "the size of the
+    gray box can be crucial") and ``004_7c9aaa9fd587bc3d.txt`` (omission). Each
+    feature gets the mean drop ``f(x) - f(x with the box over it)`` of the windows
+    that cover it, as Captum's ``Occlusion`` computes it.
+
+    Parameters
+    ----------
+    blackbox : BlackBox
+    window : int or tuple of int
+        The box's size, per axis of the image (or of the feature vector).
+    stride : int or tuple of int
+        How far the box moves between positions.
+    fill : float, {"gray", "zero", "mean", "blur"} or ndarray
+        What the box shows; gray (0.5) by default.
+    background, image_shape, verbose
+        As for :class:`Lime`.
+    """
+
+    method = "occlusion"
+
+    def __init__(
+        self,
+        blackbox: BlackBox,
+        *,
+        window: int | tuple[int, ...] = 4,
+        stride: int | tuple[int, ...] = 2,
+        fill: Fill = "gray",
+        background: object = None,
+        image_shape: tuple[int, int] | None = None,
+        verbose: bool = False,
+    ) -> None:
+        super().__init__(
+            blackbox, fill=fill, background=background, image_shape=image_shape, verbose=verbose
+        )
+        self.window = window
+        self.stride = stride
+
+    def explain(self, X: object, *, target: Any = None) -> Attribution:
+        """Explain each row of ``X``; parameters and returns as :meth:`Lime.explain`."""
+        X = self.blackbox.check_X(X)
+        shape = self._image_shape(X.shape[1]) or (X.shape[1],)
+        windows = Windows.sliding(shape, self.window, self.stride)
+        engine = Engine(one_off_masks, uniform_kernel, _drops)
+        rng = np.random.default_rng(0)  # unused: occlusion is deterministic
+        X, values, targets, _ = self._run(engine, X, target, windows, windows.width + 1, rng)
+        return self._attribution(values, targets, X)
+
+
+def _drops(masks, y, w, valid):
+    """Occlusion's "fit": the drop in probability when each window is covered."""
+    return y[:, :1] - y[:, 1:], {}

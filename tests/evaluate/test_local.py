@@ -1,0 +1,95 @@
+"""Deletion curves (AOPC) and explanation sensitivity."""
+
+import numpy as np
+import pytest
+import torch
+
+from unboxed import BlackBox
+from unboxed.evaluate import deletion_curve, explanation_sensitivity
+from unboxed.local import Lime, Saliency
+
+SUPPORT = np.array([2, 5, 11, 17])
+
+
+def test_true_support_has_a_larger_aopc_than_a_random_ranking(planted, planted_blackbox, rng):
+    X = planted.X_test[:300]
+    target = np.ones(300, dtype=int)
+    others = np.setdiff1d(np.arange(20), SUPPORT)
+    truth = np.concatenate([SUPPORT, others])
+    shuffled = rng.permutation(20)
+    good = deletion_curve(planted_blackbox, X, truth, max_k=4, target=target, random_state=0)
+    bad = deletion_curve(planted_blackbox, X, shuffled, max_k=4, target=target, random_state=0)
+    assert good.aopc.ci[0] > bad.aopc.ci[1]
+    assert good.drop.shape == (300, 5) and np.all(good.drop[:, 0] == 0)
+    assert np.all(np.diff(good.curve()) >= -1e-12)  # removing more support never helps
+
+
+def test_deletion_curve_by_segments_matches_features(planted, planted_blackbox):
+    X = planted.X_test[:50]
+    segments = np.arange(20)  # one feature per segment
+    by_feature = deletion_curve(planted_blackbox, X, SUPPORT, max_k=3, random_state=0)
+    by_segment = deletion_curve(
+        planted_blackbox, X, SUPPORT, max_k=3, segments=segments, random_state=0
+    )
+    np.testing.assert_allclose(by_feature.drop, by_segment.drop)
+
+
+def test_deletion_curve_rejects_bad_input(planted, planted_blackbox):
+    with pytest.raises(ValueError, match="max_k"):
+        deletion_curve(planted_blackbox, planted.X_test[:5], SUPPORT, max_k=0)
+    with pytest.raises(ValueError, match="fill"):
+        deletion_curve(planted_blackbox, planted.X_test[:5], SUPPORT, fill="grey")
+
+
+def _linear_torch_box(n_features=20):
+    torch.manual_seed(0)
+    model = torch.nn.Linear(n_features, 2)
+    return BlackBox.from_torch(model, input_shape=(n_features,))
+
+
+def test_saliency_of_a_linear_model_does_not_move(planted):
+    # |d logit / dx| of a linear model is its weight vector wherever x is.
+    result = explanation_sensitivity(
+        Saliency(_linear_torch_box()), planted.X_test[:30], radius=0.05, k=4, random_state=0
+    )
+    assert result.mean_drop.mean == 0 and result.max_drop == 0
+    assert result.kept.sum() > 0
+
+
+def test_noisy_explainer_moves_more_than_a_stable_one(digits, digits_blackbox):
+    X = digits.X_test[:12]
+    stable = explanation_sensitivity(
+        Saliency(digits_blackbox), X, radius=0.02, n_samples=5, k=8, random_state=0
+    )
+    shaky = explanation_sensitivity(
+        Lime(digits_blackbox, segmenter="pixels", n_samples=20, random_state=0),
+        X,
+        radius=0.02,
+        n_samples=5,
+        k=8,
+        random_state=0,
+    )
+    assert shaky.mean_drop.mean > stable.mean_drop.mean
+    assert 0 <= stable.mean_drop.mean <= stable.worst_drop.mean <= stable.max_drop <= 1
+
+
+def test_draws_that_change_the_class_are_discarded(digits, digits_blackbox):
+    result = explanation_sensitivity(
+        Saliency(digits_blackbox), digits.X_test[:10], radius=0.5, n_samples=8, random_state=0
+    )
+    assert result.kept.max() <= 8
+    preds = digits_blackbox.predict(digits.X_test[:10])
+    assert result.mean_drop.n == int((result.kept > 0).sum())
+    assert preds.shape == (10,)
+
+
+def test_sensitivity_rejects_bad_settings(digits, digits_blackbox):
+    explainer = Saliency(digits_blackbox)
+    with pytest.raises(ValueError, match="radius"):
+        explanation_sensitivity(explainer, digits.X_test[:3], radius=0)
+    with pytest.raises(ValueError, match="k=100"):
+        explanation_sensitivity(explainer, digits.X_test[:3], radius=0.1, k=100)
+    with pytest.raises(ValueError, match="NaN"):
+        X = digits.X_test[:3].copy()
+        X[0, 0] = np.nan
+        explanation_sensitivity(explainer, X, radius=0.1)

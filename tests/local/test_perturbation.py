@@ -1,0 +1,158 @@
+"""LIME, KernelSHAP and occlusion on black boxes whose answer is known."""
+
+import numpy as np
+import pytest
+
+from tests.helpers import requires_fashion_mnist
+from unboxed import BlackBox, load_dataset
+from unboxed.local import KernelShap, Lime, Occlusion, segment
+
+
+def _linear_box(w):
+    """p(class 1) = 0.5 + x . w: a black box that is exactly linear in its input."""
+
+    def proba(X):
+        p1 = 0.5 + X @ w
+        return np.stack([1 - p1, p1], axis=1)
+
+    return BlackBox.from_callable(proba, n_classes=2, input_shape=(len(w),))
+
+
+@pytest.fixture()
+def linear(planted):
+    w = np.random.default_rng(3).normal(scale=0.02, size=planted.n_features)
+    return _linear_box(w), w
+
+
+def test_kernel_shap_recovers_exact_shapley_values(planted, linear):
+    blackbox, w = linear
+    X = planted.X_test[:20]
+    background = planted.X_train
+    result = KernelShap(
+        blackbox, fill="mean", background=background, n_samples=200, random_state=0
+    ).explain(X, target=1)
+    # Independent features and a linear model: phi_i = w_i (x_i - E[x_i]).
+    expected = w * (X - background.mean(axis=0))
+    np.testing.assert_allclose(result.values, expected, atol=1e-6)
+    gap = result.values.sum(axis=1) - (
+        np.array(result.meta["prediction"]) - np.array(result.meta["base_value"])
+    )
+    np.testing.assert_allclose(gap, 0.0, atol=1e-6)
+
+
+def test_kernel_shap_efficiency_holds_on_a_network(digits, digits_blackbox):
+    X = digits.X_test[:10]
+    result = KernelShap(
+        digits_blackbox, segmenter="grid", segment_params={"cell": 2}, n_samples=300, random_state=0
+    ).explain(X)
+    segments = segment(X, (8, 8), method="grid", cell=2)
+    per_segment = np.zeros((10, 16))
+    np.put_along_axis(per_segment, segments, result.values, axis=1)
+    proba = digits_blackbox.predict_proba(X)[np.arange(10), result.target]
+    base = digits_blackbox.predict_proba(np.zeros_like(X))[np.arange(10), result.target]
+    np.testing.assert_allclose(per_segment.sum(axis=1), proba - base, atol=1e-6)
+
+
+def test_lime_recovers_sign_and_ranking_of_linear_weights():
+    w = np.array([0.08, -0.05, 0.03, -0.02, 0.01, 0.0])
+    blackbox = _linear_box(w)
+    X = np.ones((4, 6))
+    result = Lime(blackbox, n_samples=2000, alpha=0.01, random_state=0).explain(X, target=1)
+    coef = result.values
+    assert np.array_equal(np.sign(coef[:, :5]), np.broadcast_to(np.sign(w[:5]), (4, 5)))
+    order = np.argsort(-np.abs(coef), axis=1)
+    assert np.array_equal(order, np.broadcast_to(np.argsort(-np.abs(w)), (4, 6)))
+    assert min(result.meta["score"]) > 0.99
+
+
+def test_lime_keeps_only_n_features(linear, planted):
+    blackbox, _w = linear
+    result = Lime(blackbox, n_features=4, random_state=0).explain(planted.X_test[:5], target=1)
+    assert np.all((result.values != 0).sum(axis=1) == 4)
+
+
+def test_lime_lasso_is_sparse(linear, planted):
+    blackbox, _ = linear
+    dense = Lime(blackbox, random_state=0).explain(planted.X_test[:5], target=1)
+    sparse = Lime(blackbox, regression="lasso", alpha=0.003, random_state=0).explain(
+        planted.X_test[:5], target=1
+    )
+    assert (sparse.values == 0).sum() > (dense.values == 0).sum()
+
+
+def _patch_box():
+    """Class 1 iff the top-left 2x2 patch of an 8x8 image is bright; ignores the rest."""
+
+    def proba(X):
+        patch = X.reshape(-1, 8, 8)[:, :2, :2].mean(axis=(1, 2))
+        p1 = 1 / (1 + np.exp(-8 * (patch - 0.25)))
+        return np.stack([1 - p1, p1], axis=1)
+
+    return BlackBox.from_callable(proba, n_classes=2, input_shape=(8, 8))
+
+
+def test_occlusion_marks_the_patch_the_model_looks_at(rng):
+    X = rng.uniform(0.4, 1.0, size=(6, 64))
+    result = Occlusion(_patch_box(), window=2, stride=2, fill="zero").explain(X, target=1)
+    values = result.values.reshape(6, 8, 8).copy()
+    assert np.all(values[:, :2, :2] > 0.05)
+    values[:, :2, :2] = 0
+    assert np.allclose(values, 0)
+
+
+def test_occlusion_overlapping_windows_average(rng):
+    X = rng.uniform(0.4, 1.0, size=(3, 64))
+    result = Occlusion(_patch_box(), window=3, stride=1, fill="gray").explain(X, target=1)
+    values = result.values.reshape(3, 8, 8)
+    # Overlapping windows smear the mark, but it peaks on the patch and stops 2 pixels out.
+    assert set(result.values.argmax(axis=1).tolist()) <= {0, 1, 8, 9}
+    assert np.all(values[:, :2, :2].mean(axis=(1, 2)) > 2 * values[:, 2:4, :4].mean(axis=(1, 2)))
+    assert np.all(values[:, 4:, :] == 0) and np.all(values[:, :, 4:] == 0)
+
+
+@pytest.mark.parametrize("cls", [Lime, KernelShap])
+def test_same_random_state_same_attribution(cls, digits, digits_blackbox):
+    X = digits.X_test[:8]
+    first = cls(digits_blackbox, n_samples=100, random_state=5).explain(X)
+    second = cls(digits_blackbox, n_samples=100, random_state=5).explain(X)
+    other = cls(digits_blackbox, n_samples=100, random_state=6).explain(X)
+    assert np.array_equal(first.values, second.values)
+    assert not np.array_equal(first.values, other.values)
+
+
+@requires_fashion_mnist
+def test_superpixels_follow_fashion_mnist_images():
+    X = load_dataset("fashion-mnist").X_test[:50]
+    counts = segment(X, (28, 28)).max(axis=1) + 1
+    assert 20 <= counts.mean() <= 50
+    grid = segment(X, (28, 28), method="slic", compactness=10).max(axis=1) + 1
+    assert np.all(grid == grid[0])  # SLIC's default compactness gives the same grid
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"fill": "purple"}, "fill must be"),
+        ({"n_samples": 2}, "n_samples"),
+        ({"kernel_width": 0}, "kernel_width"),
+        ({"regression": "elastic"}, "regression"),
+    ],
+)
+def test_lime_rejects_bad_settings(kwargs, message, digits_blackbox):
+    with pytest.raises(ValueError, match=message):
+        Lime(digits_blackbox, **kwargs)
+
+
+def test_mean_fill_needs_background(digits, digits_blackbox):
+    with pytest.raises(ValueError, match="background"):
+        Lime(digits_blackbox, fill="mean").explain(digits.X_test[:2])
+
+
+def test_bad_segments_are_named(digits, digits_blackbox):
+    with pytest.raises(ValueError, match="segments must be int labels"):
+        Lime(digits_blackbox).explain(digits.X_test[:2], segments=np.zeros((2, 5), int))
+
+
+def test_window_larger_than_image_is_refused(digits, digits_blackbox):
+    with pytest.raises(ValueError, match="larger than the input"):
+        Occlusion(digits_blackbox, window=9).explain(digits.X_test[:2])
