@@ -15,3 +15,12 @@ def test_demo_explains_and_tests(tmp_path):
     saved = Attribution.load(tmp_path / "saliency.npz")
     assert saved.image_shape == (8, 8) and saved.n_samples == 359
     assert (tmp_path / "saliency.png").stat().st_size > 0
+    curves = result["local"]
+    assert set(curves) == {"Saliency", "IntegratedGradients", "Lime", "KernelShap", "Occlusion 2x2"}
+    # Signed, perturbation-based rankings remove what the class depends on faster than
+    # unsigned saliency does.
+    assert curves["KernelShap"].aopc.ci[0] > curves["Saliency"].aopc.ci[1]
+    assert curves["Lime"].aopc.ci[0] > curves["Saliency"].aopc.ci[1]
+    assert "| KernelShap |" in report
+    for stem in ("lime", "kernelshap", "occlusion", "integratedgradients"):
+        assert Attribution.load(tmp_path / f"{stem}.npz").n_samples == 359
