@@ -296,3 +296,24 @@ def test_keep_top_k_in_blocks_matches_one_pass(digits, digits_blackbox, monkeypa
     # float32 batches of another size differ in the last bits
     assert whole.probability.mean == pytest.approx(split.probability.mean, abs=1e-6)
     assert whole.accuracy.mean == split.accuracy.mean
+
+
+def test_rows_with_fewer_segments_than_k_keep_them_all(digits, digits_blackbox):
+    X = digits.X_test[:2]
+    y = digits_blackbox.predict(X)
+    segments = np.stack([np.arange(64) % 8, np.arange(64) % 3])  # 8 and 3 segments
+    att = Attribution(X.astype(float), y)
+    result = keep_top_k(digits_blackbox, X, y, att, 5, segments=segments, n_boot=10)
+    assert result.accuracy.n == 2
+    # the second row keeps its 3 segments, i.e. the whole image
+    full = digits_blackbox.predict_proba(X[1:])[0, y[1]]
+    first = keep_top_k(
+        digits_blackbox,
+        X[:1],
+        y[:1],
+        Attribution(X[:1].astype(float), y[:1]),
+        5,
+        segments=segments[:1],
+        n_boot=10,
+    )
+    assert result.probability.mean == pytest.approx((first.probability.mean + full) / 2)

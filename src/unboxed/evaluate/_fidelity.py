@@ -563,8 +563,8 @@ def _keep_masks(
     n_segments = int(labels.max()) + 1
     by_id = not isinstance(ranking, Attribution | FeatureImportance)
     rank = resolve_ranking(ranking, classes=classes, n_features=n_segments if by_id else d)
-    if k > rank.n_ranked:
-        raise ValueError(f"k={k} exceeds the {rank.n_ranked} ranked segments")
+    if k > min(rank.n_ranked, n_segments):
+        raise ValueError(f"k={k} exceeds the number of segments ({n_segments})")
 
     def keep(rows: np.ndarray) -> np.ndarray:
         offsets = (labels[rows] + n_segments * np.arange(rows.size)[:, None]).ravel()
@@ -577,8 +577,8 @@ def _keep_masks(
             scores = np.bincount(offsets, weights=pixel, minlength=size).reshape(counts.shape)
             if how == "mean":
                 scores = scores / np.maximum(counts, 1)
-        if k > int((counts > 0).sum(axis=1).min()):
-            raise ValueError(f"k={k} exceeds the number of segments of some row")
+        # A row with fewer than k segments keeps (or loses) all of them: the empty
+        # slots picked instead hold no features.
         scores[counts == 0] = -np.inf
         kept = top_k_mask(scores, k)
         return np.take_along_axis(kept, labels[rows], axis=1)
