@@ -67,10 +67,9 @@ class LocalExplainer:
 
     def _parameters(self) -> dict[str, Any]:
         """The hyperparameters recorded in ``meta``: JSON-friendly constructor arguments."""
+        plain = str | numbers.Number | bool | tuple | dict | None
         return {
-            k: (
-                v if isinstance(v, str | numbers.Number | bool | None | tuple) else type(v).__name__
-            )
+            k: (v if isinstance(v, plain) else type(v).__name__)
             for k, v in vars(self).items()
             if k != "blackbox" and not k.endswith("_")
         }
