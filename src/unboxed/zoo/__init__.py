@@ -3,11 +3,14 @@
 from ._io import load, save
 from ._models import ACTIVATIONS, BUILDERS, ZooModel, as_blackbox, build, lenet, mlp
 from ._train import TrainingResult, accuracy, train
+from ._vae import VAE, VAETrainingResult, train_vae, vae
 
 __all__ = [
     "ACTIVATIONS",
     "BUILDERS",
     "TrainingResult",
+    "VAE",
+    "VAETrainingResult",
     "ZooModel",
     "accuracy",
     "as_blackbox",
@@ -17,4 +20,6 @@ __all__ = [
     "mlp",
     "save",
     "train",
+    "train_vae",
+    "vae",
 ]
