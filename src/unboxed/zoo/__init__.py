@@ -3,12 +3,14 @@
 from ._io import load, save
 from ._models import ACTIVATIONS, BUILDERS, ZooModel, as_blackbox, build, lenet, mlp
 from ._train import TrainingResult, accuracy, train
+from ._treereg import TreeRegularizedMLP
 from ._vae import VAE, VAETrainingResult, train_vae, vae
 
 __all__ = [
     "ACTIVATIONS",
     "BUILDERS",
     "TrainingResult",
+    "TreeRegularizedMLP",
     "VAE",
     "VAETrainingResult",
     "ZooModel",
