@@ -88,8 +88,14 @@ class Cue:
         if self.size > min(height, width):
             raise ValueError(f"a {self.size}-pixel patch does not fit a {height}x{width} image")
         grid = np.zeros((height, width), dtype=bool)
-        rows = slice(0, self.size) if self.corner.startswith("top") else slice(height - self.size, None)
-        cols = slice(0, self.size) if self.corner.endswith("left") else slice(width - self.size, None)
+        rows = (
+            slice(0, self.size)
+            if self.corner.startswith("top")
+            else slice(height - self.size, None)
+        )
+        cols = (
+            slice(0, self.size) if self.corner.endswith("left") else slice(width - self.size, None)
+        )
         grid[rows, cols] = True
         return grid.ravel()
 

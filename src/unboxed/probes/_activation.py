@@ -343,7 +343,11 @@ class ActivationMaximization:
         names = self.blackbox.layer_names()
         if layer not in names:
             raise ValueError(f"{self.blackbox.name!r} has no layer {layer!r}; choose from {names}")
-        width = int(np.prod(self.blackbox.features(np.zeros((1, self.blackbox.n_features)), layer).shape[1:]))
+        width = int(
+            np.prod(
+                self.blackbox.features(np.zeros((1, self.blackbox.n_features)), layer).shape[1:]
+            )
+        )
         if target is None:
             raise ValueError(f"pass target: the units of {layer!r} to maximise (0..{width - 1})")
         flat = np.atleast_1d(np.asarray(target))
@@ -415,9 +419,7 @@ def nearest_distance(X: object, reference: object, *, k: int = 1) -> np.ndarray:
     X = check_array(X, name="X", ndim=2)
     reference = check_array(reference, name="reference", ndim=2)
     if X.shape[1] != reference.shape[1]:
-        raise ValueError(
-            f"X has {X.shape[1]} features but reference has {reference.shape[1]}"
-        )
+        raise ValueError(f"X has {X.shape[1]} features but reference has {reference.shape[1]}")
     k = check_positive_int(k, name="k")
     if k > reference.shape[0]:
         raise ValueError(f"k={k} exceeds the {reference.shape[0]} reference rows")

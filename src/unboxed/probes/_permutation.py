@@ -139,12 +139,51 @@ class PermutationImportance:
         """
         rng = check_random_state(self.random_state)
         X = self.blackbox.check_X(X)
-        n, d = X.shape
-        proba = self.blackbox.predict_proba(X)
-        y = proba.argmax(axis=1) if y is None else check_labels(
-            y, n=n, n_classes=self.blackbox.n_classes
+        drops, baseline, members, names = self._drops(X, y, rng)
+        n = X.shape[0]
+        mean, ci = bootstrap_mean(drops, n_boot=self.n_boot, random_state=rng)
+        shape = self.blackbox.input_shape or ()
+        if len(shape) == 3 and shape[0] == 1:
+            shape = shape[1:]
+        grouped = self.groups is not None
+        meta = make_meta(self.method, self._parameters(), seed=self.random_state)
+        meta["baseline_score"] = float(baseline.mean())
+        meta["n_samples"] = int(n)
+        if grouped:
+            meta["groups"] = {name: m.tolist() for name, m in zip(names, members, strict=True)}
+        return FeatureImportance(
+            mean[None],
+            meta,
+            ci=ci[None],
+            class_names=("all classes",),
+            image_shape=None if grouped or len(shape) not in (2, 3) else shape,
+            feature_names=names if grouped else None,
         )
+
+    def row_drops(self, X: object, y: object = None) -> np.ndarray:
+        """Each row's drop of the score per feature (or group), averaged over the repeats.
+
+        The raw material of :meth:`explain`, for statistics of one's own (the share
+        of a region, a per-class breakdown). Parameters as for :meth:`explain`.
+
+        Returns
+        -------
+        ndarray of shape (n_samples, n_groups)
+        """
+        X = self.blackbox.check_X(X)
+        return self._drops(X, y, check_random_state(self.random_state))[0]
+
+    def _drops(
+        self, X: np.ndarray, y: object, rng: np.random.Generator
+    ) -> tuple[np.ndarray, np.ndarray, list[np.ndarray], tuple[str, ...]]:
+        n, d = X.shape
         members, names = _check_groups(self.groups, d)
+        proba = self.blackbox.predict_proba(X)
+        y = (
+            proba.argmax(axis=1)
+            if y is None
+            else check_labels(y, n=n, n_classes=self.blackbox.n_classes)
+        )
         baseline = _scores(proba, y, self.metric)
         drops = np.zeros((n, len(members)))
         # Batched over permutations: as many permuted copies of X as fit in one block
@@ -166,25 +205,7 @@ class PermutationImportance:
                 drops[:, g] += baseline - _scores(permuted[k], y, self.metric)
             bar.update(len(block))
         bar.close()
-        drops /= self.n_repeats
-        mean, ci = bootstrap_mean(drops, n_boot=self.n_boot, random_state=rng)
-        shape = self.blackbox.input_shape or ()
-        if len(shape) == 3 and shape[0] == 1:
-            shape = shape[1:]
-        grouped = self.groups is not None
-        meta = make_meta(self.method, self._parameters(), seed=self.random_state)
-        meta["baseline_score"] = float(baseline.mean())
-        meta["n_samples"] = int(n)
-        if grouped:
-            meta["groups"] = {name: m.tolist() for name, m in zip(names, members, strict=True)}
-        return FeatureImportance(
-            mean[None],
-            meta,
-            ci=ci[None],
-            class_names=("all classes",),
-            image_shape=None if grouped or len(shape) not in (2, 3) else shape,
-            feature_names=names if grouped else None,
-        )
+        return drops / self.n_repeats, baseline, members, names
 
     def _parameters(self) -> dict[str, Any]:
         groups: Any = self.groups
@@ -246,4 +267,3 @@ def mass_share(values: np.ndarray, region: np.ndarray) -> np.ndarray:
     total = values.sum(axis=1)
     inside = np.where(region, values, 0.0).sum(axis=1)
     return np.divide(inside, total, out=np.zeros_like(total), where=total > 0)
-

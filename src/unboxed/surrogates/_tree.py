@@ -150,7 +150,9 @@ class TreeSurrogate:
             trees = {depth: self._tree(depth, X[train], y[train]) for depth in self.depths}
             self.curve_ = []
             for depth, tree in trees.items():
-                fid = agreement(tree.predict(X[test]), y[test], n_boot=self.n_boot, random_state=rng)
+                fid = agreement(
+                    tree.predict(X[test]), y[test], n_boot=self.n_boot, random_state=rng
+                )
                 self.curve_.append(
                     {
                         "max_depth": depth,

@@ -9,9 +9,9 @@ from ._vae import VAE, VAETrainingResult, train_vae, vae
 __all__ = [
     "ACTIVATIONS",
     "BUILDERS",
+    "VAE",
     "TrainingResult",
     "TreeRegularizedMLP",
-    "VAE",
     "VAETrainingResult",
     "ZooModel",
     "accuracy",

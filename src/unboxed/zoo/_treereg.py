@@ -195,7 +195,12 @@ class TreeRegularizedMLP:
         scratch = copy.deepcopy(net)
         thetas: list[torch.Tensor] = []
         apls: list[float] = []
-        history: dict[str, list[float]] = {"loss": [], "snapshot_epoch": [], "apl": [], "apl_hat": []}
+        history: dict[str, list[float]] = {
+            "loss": [],
+            "snapshot_epoch": [],
+            "apl": [],
+            "apl_hat": [],
+        }
         omega: _Omega | None = None
         optimizer = torch.optim.Adam(net.parameters(), lr=self.lr, weight_decay=self.weight_decay)
         steps = math.ceil(X.shape[0] / self.batch_size)
@@ -299,7 +304,9 @@ class TreeRegularizedMLP:
             raise ValueError("this TreeRegularizedMLP is not fitted yet; call fit(X, y) first")
         X = check_array(X, name="X", ndim=2)
         if X.shape[1] != self.n_features_in_:
-            raise ValueError(f"X has {X.shape[1]} features; the model expects {self.n_features_in_}")
+            raise ValueError(
+                f"X has {X.shape[1]} features; the model expects {self.n_features_in_}"
+            )
         return X
 
     def predict_proba(self, X: object) -> np.ndarray:
