@@ -238,8 +238,9 @@ def spread_groups(importance: FeatureImportance, n_features: int) -> np.ndarray:
         raise ValueError("this importance was not computed over groups")
     n_features = check_positive_int(n_features, name="n_features")
     out = np.zeros((importance.n_classes, n_features))
-    for column, members in enumerate(groups.values()):
-        idx = np.asarray(members, dtype=np.int64)
+    # meta is stored as sorted JSON, so the columns are matched by name, not by order.
+    for column, name in enumerate(importance.feature_names or ()):
+        idx = np.asarray(groups[name], dtype=np.int64)
         if idx.size and idx.max() >= n_features:
             raise ValueError(f"a group holds feature {idx.max()}, beyond n_features={n_features}")
         out[:, idx] = importance.values[:, column : column + 1]
