@@ -67,7 +67,9 @@ def test_hidden_unit_and_subset_of_classes(digits_blackbox):
 
 def test_same_seed_same_prototypes_and_models_untouched(digits_blackbox, tmp_path):
     before = {k: v.clone() for k, v in digits_blackbox.module.state_dict().items()}
-    grads = [None if p.grad is None else p.grad.clone() for p in digits_blackbox.module.parameters()]
+    grads = [
+        None if p.grad is None else p.grad.clone() for p in digits_blackbox.module.parameters()
+    ]
     first = ActivationMaximization(
         digits_blackbox, regularizer="jitter", steps=30, random_state=4
     ).explain([1, 3])

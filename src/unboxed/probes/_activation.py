@@ -29,7 +29,7 @@ import numpy as np
 from .._progress import progress
 from .._validation import RandomState, check_array, check_labels, check_positive_int, int_seed
 from ..blackbox import BlackBox
-from ..explanation import Explanation, _check_names, make_meta
+from ..explanation import Explanation, _check_names, _top_k_order, make_meta
 
 Regularizer = Literal["none", "l2", "l1", "tv", "jitter"]
 REGULARIZERS = ("none", "l2", "l1", "tv", "jitter")
@@ -92,6 +92,15 @@ class Prototypes(Explanation):
     @property
     def n_samples(self) -> int:
         return int(self.values.shape[0])
+
+    def top_k(self, k: int) -> np.ndarray:
+        """The ``k`` largest features of each prototype (its brightest pixels), largest first.
+
+        Returns
+        -------
+        ndarray of shape (n_targets, k)
+        """
+        return _top_k_order(self.values, k)
 
     def plot(self, **kwargs: Any) -> Any:
         """The prototypes as images (bars for tabular data), titled with their probability.

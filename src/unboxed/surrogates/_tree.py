@@ -198,7 +198,8 @@ class TreeSurrogate:
 
     def predict(self, X: object) -> np.ndarray:
         """The tree's class for each row, shape ``(n_samples,)``."""
-        return self.tree_.predict(self._check_X(X)).astype(np.int64)
+        X = self._check_X(X)
+        return self.tree_.predict(X).astype(np.int64)
 
     def fidelity(
         self, X: object, *, n_boot: int | None = None, random_state: RandomState = None
@@ -215,7 +216,8 @@ class TreeSurrogate:
 
     def path_length(self, X: object) -> float:
         """Mean number of nodes on the decision paths of the rows of ``X``."""
-        return path_length(self.tree_, self._check_X(X))
+        X = self._check_X(X)
+        return path_length(self.tree_, X)
 
     def export_text(self, *, feature_names: Sequence[str] | None = None, decimals: int = 3) -> str:
         """The tree's rules as indented text (scikit-learn's ``export_text``)."""

@@ -178,16 +178,16 @@ class TreeRegularizedMLP:
         """
         X = check_array(X, name="X", ndim=2)
         labels = check_labels(y, n=X.shape[0])
-        self.classes_, y_idx = np.unique(labels, return_inverse=True)
-        if self.classes_.size < 2:
-            raise ValueError(f"y holds a single class ({self.classes_[0]}); need at least two")
+        classes, y_idx = np.unique(labels, return_inverse=True)
+        if classes.size < 2:
+            raise ValueError(f"y holds a single class ({classes[0]}); need at least two")
         seed = int_seed(self.random_state)
         gen = torch.Generator().manual_seed(seed)
         net = mlp(
             self.hidden,
             self.activation,
             n_features=X.shape[1],
-            n_classes=self.classes_.size,
+            n_classes=classes.size,
             random_state=seed,
         )
         x = torch.as_tensor(X, dtype=torch.float32)
@@ -235,6 +235,7 @@ class TreeRegularizedMLP:
         net.eval()
         # nan marks "no prediction yet" (the first snapshot); JSON-friendly floats.
         history["apl_hat"] = [None if math.isnan(v) else v for v in history["apl_hat"]]  # type: ignore[misc]
+        self.classes_ = classes
         self.module_: ZooModel = net
         self.surrogate_ = omega
         self.history_ = history
@@ -318,7 +319,8 @@ class TreeRegularizedMLP:
 
     def predict(self, X: object) -> np.ndarray:
         """The most probable class label per row."""
-        return self.classes_[self.predict_proba(X).argmax(1)]
+        proba = self.predict_proba(X)
+        return self.classes_[proba.argmax(1)]
 
     def path_length(self, X: object) -> float:
         """The true APL on ``X``: mean decision-path length (nodes) of a tree fitted to the
