@@ -300,9 +300,12 @@ class TreeRegularizedMLP:
         return omega
 
     # ------------------------------------------------------------------ using
-    def _check_X(self, X: object) -> np.ndarray:
+    def _check_fitted(self) -> None:
         if not hasattr(self, "module_"):
             raise ValueError("this TreeRegularizedMLP is not fitted yet; call fit(X, y) first")
+
+    def _check_X(self, X: object) -> np.ndarray:
+        self._check_fitted()
         X = check_array(X, name="X", ndim=2)
         if X.shape[1] != self.n_features_in_:
             raise ValueError(
@@ -330,5 +333,5 @@ class TreeRegularizedMLP:
 
     def blackbox(self, **kwargs: Any) -> BlackBox:
         """The trained network as a :class:`~unboxed.BlackBox` (columns follow ``classes_``)."""
-        self._check_X(np.zeros((1, getattr(self, "n_features_in_", 1))))
+        self._check_fitted()
         return as_blackbox(self.module_, **kwargs)
