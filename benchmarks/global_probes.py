@@ -420,7 +420,10 @@ def main() -> None:
         "",
         "Every search maximises log p(class) from the same seeds. Lower distance and "
         "higher ELBO mean more realistic; the ELBO is under a VAE trained with another seed "
-        "than the generator's.",
+        "than the generator's. Both scores reward faint and blurred images (a nearly black "
+        "image is close to every MNIST digit and cheap for a Bernoulli VAE), so compare "
+        "with the row of real test images: a score better than the real images' is a sign "
+        "of a faint image, not of a realistic one.",
         "",
         *[realism_markdown(r) + "\n" for r in am],
         "## 2. Tree surrogate of the Fashion-MNIST LeNet: fidelity against depth",
