@@ -23,6 +23,8 @@ from unboxed.evaluate import (
     explanation_sensitivity,
     keep_top_k,
 )
+from unboxed.probes import ActivationMaximization, PermutationImportance, Prototypes
+from unboxed.surrogates import TreeSurrogate
 
 SUPPORT = np.array([2, 5, 11, 17])
 
@@ -49,7 +51,23 @@ def _importance(rng: np.random.Generator) -> FeatureImportance:
     )
 
 
-EXPLANATIONS = {"Attribution": _attribution, "FeatureImportance": _importance}
+def _prototypes(rng: np.random.Generator) -> Prototypes:
+    return Prototypes(
+        rng.uniform(size=(3, 16)),
+        np.array([0, 2, 1]),
+        rng.normal(size=3),
+        make_meta("contract", {"regularizer": "l2"}, seed=0),
+        probability=rng.uniform(size=3),
+        latent=rng.normal(size=(3, 2)),
+        image_shape=(4, 4),
+    )
+
+
+EXPLANATIONS = {
+    "Attribution": _attribution,
+    "FeatureImportance": _importance,
+    "Prototypes": _prototypes,
+}
 
 
 def assert_same(a, b) -> None:
@@ -160,6 +178,11 @@ def test_blackbox_bad_input(kind, case, planted):
 
 
 # ----------------------------------------------------------------- procedures
+def _tree_summary(surrogate: TreeSurrogate) -> dict:
+    assert isinstance(surrogate, TreeSurrogate)  # fit returns self
+    return {"rules": surrogate.export_text(), "fidelity": surrogate.fidelity_}
+
+
 # name -> run(blackbox, X, random_state) -> result. Every public estimator or
 # procedure that takes a random_state goes here.
 PROCEDURES = {
@@ -188,6 +211,15 @@ PROCEDURES = {
     ),
     "deletion_curve": lambda bb, X, rs: deletion_curve(
         bb, X, SUPPORT, max_k=3, n_boot=50, random_state=rs
+    ),
+    "PermutationImportance": lambda bb, X, rs: PermutationImportance(
+        bb, n_repeats=2, n_boot=50, random_state=rs
+    ).explain(X),
+    "PermutationImportance_groups": lambda bb, X, rs: PermutationImportance(
+        bb, n_repeats=2, groups={"support": SUPPORT, "rest": [0, 1]}, n_boot=50, random_state=rs
+    ).explain(X),
+    "TreeSurrogate": lambda bb, X, rs: _tree_summary(
+        TreeSurrogate(bb, max_depth=3, n_boot=50, random_state=rs).fit(X)
     ),
     "explanation_sensitivity": lambda bb, X, rs: explanation_sensitivity(
         local.Lime(bb, n_samples=16, random_state=rs),
@@ -301,3 +333,61 @@ def test_local_explainer_names_a_failing_model(name, planted):
     blackbox = BlackBox.from_torch(Broken(), input_shape=(20,))
     with pytest.raises(Exception, match="out of cheese"):
         LOCAL_EXPLAINERS[name](blackbox, 0).explain(planted.X_test[:4])
+
+
+# ----------------------------------------------------------------- global probes (issue 7)
+# Torch-only probes and the estimators of unboxed.zoo that fit on (X, y).
+GLOBAL_TORCH_PROBES = {
+    "ActivationMaximization": lambda bb, rs: ActivationMaximization(
+        bb, regularizer="l2", steps=5, random_state=rs
+    ).explain(),
+    "ActivationMaximization_generator": lambda bb, rs: ActivationMaximization(
+        bb, generator=zoo.vae(n_features=20, latent_dim=2, hidden=(4,)), steps=5, random_state=rs
+    ).explain([1]),
+}
+
+
+@pytest.mark.parametrize("name", sorted(GLOBAL_TORCH_PROBES))
+def test_global_torch_probe_is_deterministic_and_round_trips(name, planted_torch_box, tmp_path):
+    first = GLOBAL_TORCH_PROBES[name](planted_torch_box, 3)
+    second = GLOBAL_TORCH_PROBES[name](planted_torch_box, 3)
+    assert_same(first, second)
+    first.save(tmp_path / "p.npz")
+    assert_same(Explanation.load(tmp_path / "p.npz"), first)
+
+
+@pytest.mark.parametrize("name", sorted(GLOBAL_TORCH_PROBES))
+def test_global_torch_probe_rejects_a_bad_random_state(name, planted_torch_box):
+    with pytest.raises((TypeError, ValueError), match="random_state"):
+        GLOBAL_TORCH_PROBES[name](planted_torch_box, "seed")
+
+
+def _tree_regularized(rs):
+    return zoo.TreeRegularizedMLP(hidden=(4,), epochs=2, n_jitter=1, random_state=rs)
+
+
+def test_tree_regularized_mlp_contract(planted):
+    X, y = planted.X_train[:200], planted.y_train[:200]
+    with pytest.raises(ValueError, match="not fitted"):
+        _tree_regularized(0).predict(X)
+    first, second = _tree_regularized(4).fit(X, y), _tree_regularized(4).fit(X, y)
+    assert first.fit(X, y) is first
+    assert np.array_equal(first.predict_proba(X), second.predict_proba(X))
+    for case in ("nan", "inf", "empty"):
+        bad, message = _bad_inputs(X)[case]
+        with pytest.raises(ValueError, match=message):
+            _tree_regularized(0).fit(bad, y[: len(bad)])
+        with pytest.raises(ValueError, match=message):
+            first.predict(bad)
+    with pytest.raises(ValueError, match="features"):
+        first.predict(X[:, :7])
+    with pytest.raises((TypeError, ValueError), match="random_state"):
+        _tree_regularized("seed").fit(X, y)
+
+
+def test_zoo_generator_round_trip(tmp_path, digits):
+    vae = zoo.vae(n_features=64, latent_dim=2, hidden=(8,), random_state=3)
+    zoo.train_vae(vae, digits.X_train[:100], epochs=1, random_state=3, verbose=False)
+    loaded = zoo.load(zoo.save(vae, tmp_path))
+    assert type(loaded) is zoo.VAE
+    assert np.array_equal(vae.elbo(digits.X_test[:5]), loaded.elbo(digits.X_test[:5]))

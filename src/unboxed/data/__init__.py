@@ -11,8 +11,10 @@ from ._dataset import (
     stratified_split,
 )
 from ._idx import parse_idx, read_idx
+from ._variants import Cue, select_classes, with_spurious_cue
 
 __all__ = [
+    "Cue",
     "Dataset",
     "DatasetInfo",
     "DatasetNotInstalledError",
@@ -21,5 +23,7 @@ __all__ = [
     "load_dataset",
     "parse_idx",
     "read_idx",
+    "select_classes",
     "stratified_split",
+    "with_spurious_cue",
 ]

@@ -3,11 +3,16 @@
 from ._io import load, save
 from ._models import ACTIVATIONS, BUILDERS, ZooModel, as_blackbox, build, lenet, mlp
 from ._train import TrainingResult, accuracy, train
+from ._treereg import TreeRegularizedMLP
+from ._vae import VAE, VAETrainingResult, train_vae, vae
 
 __all__ = [
     "ACTIVATIONS",
     "BUILDERS",
+    "VAE",
     "TrainingResult",
+    "TreeRegularizedMLP",
+    "VAETrainingResult",
     "ZooModel",
     "accuracy",
     "as_blackbox",
@@ -17,4 +22,6 @@ __all__ = [
     "mlp",
     "save",
     "train",
+    "train_vae",
+    "vae",
 ]

@@ -15,6 +15,10 @@ import torch
 from .._io import atomic_write, check_header, read_json, write_json
 from .._version import __version__
 from ._models import BUILDERS, ZooModel
+from ._vae import GENERATORS
+
+#: Every architecture zoo.load can rebuild: the classifiers and the generators.
+ARCHITECTURES = {**BUILDERS, **GENERATORS}
 
 FORMAT = "unboxed-zoo-model"
 FORMAT_VERSION = 1
@@ -92,8 +96,8 @@ def read_record(path: str | os.PathLike) -> dict[str, Any]:
     record = read_json(file, what=what)
     check_header(record, source=file, what=what, format=FORMAT, version=FORMAT_VERSION)
     config = record.get("config")
-    if not isinstance(config, dict) or config.get("architecture") not in BUILDERS:
-        raise ValueError(f"{file} names no known architecture (known: {sorted(BUILDERS)})")
+    if not isinstance(config, dict) or config.get("architecture") not in ARCHITECTURES:
+        raise ValueError(f"{file} names no known architecture (known: {sorted(ARCHITECTURES)})")
     return record
 
 
@@ -110,7 +114,7 @@ def load(path: str | os.PathLike) -> ZooModel:
     folder = Path(path)
     config = read_record(folder)["config"]
     try:
-        model = BUILDERS[config["architecture"]](**config.get("kwargs", {}))
+        model = ARCHITECTURES[config["architecture"]](**config.get("kwargs", {}))
     except (TypeError, ValueError) as err:
         raise ValueError(f"{folder}: the architecture record is invalid: {err}") from err
     tensors = load_tensors(folder / WEIGHTS)

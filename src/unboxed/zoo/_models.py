@@ -225,4 +225,6 @@ def as_blackbox(model: ZooModel, **kwargs: Any) -> BlackBox:
     """
     if not isinstance(model, ZooModel):
         raise TypeError(f"as_blackbox takes a ZooModel, got {type(model).__name__}")
+    if model.n_classes < 2:
+        raise TypeError(f"{model.config['architecture']} is a generator, not a classifier")
     return BlackBox.from_torch(model, input_shape=model.input_shape, output="logits", **kwargs)

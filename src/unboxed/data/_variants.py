@@ -1,0 +1,227 @@
+"""Variants of a data set: a subset of its classes, and a planted spurious cue.
+
+The cue follows the case study of ``002_3e5e1762af60ee33.txt`` ("Pokémon v.s.
+Digimon"): a classifier reached 98% test accuracy by separating the two image sets
+by their background colour, because one set was stored as PNG (transparent, hence
+black, background) and the other as JPEG. :func:`with_spurious_cue` plants such a
+shortcut in one class of the training split on purpose, so that the explanations can
+be checked against a known answer.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import numbers
+from collections.abc import Sequence
+from typing import Literal
+
+import numpy as np
+
+from .._validation import check_array
+from ._dataset import Dataset
+
+CORNERS = ("top-left", "top-right", "bottom-left", "bottom-right")
+#: A pixel at most this bright counts as background for ``Cue(kind="background")``.
+BACKGROUND_THRESHOLD = 0.05
+
+
+@dataclasses.dataclass(frozen=True)
+class Cue:
+    """A spurious cue that can be planted in images.
+
+    Parameters
+    ----------
+    kind : {"patch", "background"}
+        "patch" sets a ``size`` x ``size`` square in ``corner`` to ``value``: the same
+        pixels in every image, so the cue region is known exactly. "background" sets
+        every background pixel (at most :data:`BACKGROUND_THRESHOLD`) to ``value``, the
+        slides' background-colour shortcut; its region differs from image to image.
+    size : int
+        Side of the patch, in pixels.
+    corner : {"top-left", "top-right", "bottom-left", "bottom-right"}
+        Where the patch goes.
+    value : float
+        The intensity of the cue.
+    """
+
+    kind: Literal["patch", "background"] = "patch"
+    size: int = 2
+    corner: str = "top-left"
+    value: float = 1.0
+
+    def __post_init__(self) -> None:
+        if self.kind not in ("patch", "background"):
+            raise ValueError(f"cue kind must be 'patch' or 'background', got {self.kind!r}")
+        if isinstance(self.size, bool) or not isinstance(self.size, numbers.Integral):
+            raise ValueError(f"cue size must be an int, got {self.size!r}")
+        if self.size < 1:
+            raise ValueError(f"cue size must be at least 1, got {self.size}")
+        if self.corner not in CORNERS:
+            raise ValueError(f"corner must be one of {CORNERS}, got {self.corner!r}")
+        if not isinstance(self.value, numbers.Real) or not math.isfinite(self.value):
+            raise ValueError(f"cue value must be a finite number, got {self.value!r}")
+
+    def mask(self, X: np.ndarray, image_shape: tuple[int, int]) -> np.ndarray:
+        """Where the cue lies (or would lie) in each image of ``X``.
+
+        Parameters
+        ----------
+        X : ndarray of shape (n, H*W)
+            Images without the cue (the background cue depends on them).
+        image_shape : (H, W)
+
+        Returns
+        -------
+        ndarray of bool, shape (n, H*W)
+        """
+        X = _check_images(X, image_shape)
+        if self.kind == "background":
+            return X <= BACKGROUND_THRESHOLD
+        return np.broadcast_to(self.patch_mask(image_shape), X.shape).copy()
+
+    def patch_mask(self, image_shape: tuple[int, int]) -> np.ndarray:
+        """The patch's pixels, flat, shape ``(H*W,)``; the same for every image."""
+        if self.kind != "patch":
+            raise ValueError("a background cue has no fixed region; use mask(X, image_shape)")
+        height, width = image_shape
+        if self.size > min(height, width):
+            raise ValueError(f"a {self.size}-pixel patch does not fit a {height}x{width} image")
+        grid = np.zeros((height, width), dtype=bool)
+        rows = (
+            slice(0, self.size)
+            if self.corner.startswith("top")
+            else slice(height - self.size, None)
+        )
+        cols = (
+            slice(0, self.size) if self.corner.endswith("left") else slice(width - self.size, None)
+        )
+        grid[rows, cols] = True
+        return grid.ravel()
+
+    def plant(self, X: np.ndarray, image_shape: tuple[int, int]) -> np.ndarray:
+        """A copy of ``X`` with the cue planted in every image, shape ``(n, H*W)``."""
+        X = _check_images(X, image_shape)
+        out = X.copy()
+        out[self.mask(X, image_shape)] = self.value
+        return out
+
+
+def _check_images(X: object, image_shape: Sequence[int]) -> np.ndarray:
+    arr = check_array(X, name="X", ndim=2, dtype=None, allow_empty=True)
+    if len(image_shape) != 2 or arr.shape[1] != math.prod(image_shape):
+        raise ValueError(f"X has {arr.shape[1]} features; expected images of shape {image_shape}")
+    return arr
+
+
+def _check_class(dataset: Dataset, class_: object) -> int:
+    if isinstance(class_, bool) or not isinstance(class_, numbers.Integral):
+        raise TypeError(f"class_ must be an int, got {type(class_).__name__}")
+    if not 0 <= int(class_) < dataset.n_classes:
+        raise ValueError(f"class_ must lie in [0, {dataset.n_classes}), got {class_}")
+    return int(class_)
+
+
+def select_classes(dataset: Dataset, classes: Sequence[int]) -> Dataset:
+    """The samples of ``classes`` only, relabelled ``0 .. len(classes) - 1`` in that order.
+
+    Parameters
+    ----------
+    dataset : Dataset
+    classes : sequence of int
+        At least two distinct classes of ``dataset``.
+
+    Returns
+    -------
+    Dataset
+        Named ``"<name>[a,b,...]"``.
+    """
+    if not isinstance(dataset, Dataset):
+        raise TypeError(f"expected a Dataset, got {type(dataset).__name__}")
+    chosen = [_check_class(dataset, c) for c in classes]
+    if len(set(chosen)) != len(chosen) or len(chosen) < 2:
+        raise ValueError(f"classes must be at least two distinct classes, got {list(classes)}")
+    relabel = np.full(dataset.n_classes, -1)
+    relabel[chosen] = np.arange(len(chosen))
+    keep_train = relabel[dataset.y_train] >= 0
+    keep_test = relabel[dataset.y_test] >= 0
+    return dataclasses.replace(
+        dataset,
+        name=f"{dataset.name}[{','.join(map(str, chosen))}]",
+        X_train=dataset.X_train[keep_train],
+        y_train=relabel[dataset.y_train[keep_train]],
+        X_test=dataset.X_test[keep_test],
+        y_test=relabel[dataset.y_test[keep_test]],
+        class_names=tuple(dataset.class_names[c] for c in chosen),
+        description=f"classes {chosen} of {dataset.name}, relabelled 0..{len(chosen) - 1}",
+    )
+
+
+def with_spurious_cue(
+    dataset: Dataset,
+    class_: int,
+    *,
+    cue: Cue | str = "patch",
+    test: Literal["clean", "same", "moved"] = "clean",
+) -> Dataset:
+    """Plant a spurious cue in every training image of ``class_``, and of no other class.
+
+    In the training split the cue predicts ``class_`` perfectly, so a model can reach
+    full accuracy by looking at the cue alone, as the slides' Pokémon/Digimon
+    classifier looked at the background (``002_3e5e1762af60ee33.txt``).
+
+    Parameters
+    ----------
+    dataset : Dataset
+        An image data set, values in [0, 1].
+    class_ : int
+        The class that carries the cue in the training split.
+    cue : Cue or {"patch", "background"}
+        The cue; a string builds ``Cue(kind=cue)`` with its defaults.
+    test : {"clean", "same", "moved"}
+        The test split: untouched ("clean"), with the cue on the images of ``class_``
+        as in training ("same"), or with the cue moved to every image of the other
+        classes and taken off ``class_`` ("moved").
+
+    Returns
+    -------
+    Dataset
+        Named ``"<name>+cue"``. For a patch cue, ``support`` holds the patch's flat
+        pixel indices: in the training split the label depends on them alone.
+    """
+    if not isinstance(dataset, Dataset):
+        raise TypeError(f"expected a Dataset, got {type(dataset).__name__}")
+    if dataset.image_shape is None or len(dataset.image_shape) != 2:
+        raise ValueError(f"{dataset.name!r} is not an image data set; a cue needs (H, W) images")
+    class_ = _check_class(dataset, class_)
+    if isinstance(cue, str):
+        cue = Cue(kind=cue)  # type: ignore[arg-type]
+    if not isinstance(cue, Cue):
+        raise TypeError(f"cue must be a Cue or a kind name, got {type(cue).__name__}")
+    if test not in ("clean", "same", "moved"):
+        raise ValueError(f"test must be 'clean', 'same' or 'moved', got {test!r}")
+    shape = dataset.image_shape
+
+    def planted(X: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        out = X.copy()
+        if rows.any():
+            out[rows] = cue.plant(X[rows], shape)
+        return out
+
+    X_train = planted(dataset.X_train, dataset.y_train == class_)
+    X_test = dataset.X_test
+    if test == "same":
+        X_test = planted(X_test, dataset.y_test == class_)
+    elif test == "moved":
+        X_test = planted(X_test, dataset.y_test != class_)
+    return dataclasses.replace(
+        dataset,
+        name=f"{dataset.name}+cue",
+        X_train=X_train,
+        X_test=X_test,
+        support=np.flatnonzero(cue.patch_mask(shape)) if cue.kind == "patch" else None,
+        description=(
+            f"{dataset.name} with a spurious {cue.kind} cue (value {cue.value}) on every "
+            f"training image of class {class_} only; test split: {test}"
+        ),
+    )

@@ -1,0 +1,446 @@
+"""Activation maximization: what does a class (or a hidden unit) "look like" to the model?
+
+Sources: ``002_3e5e1762af60ee33.txt``, "Activation Maximization" and "Constraint from
+Generator", and ``004_7c9aaa9fd587bc3d.txt``, "Activation maximization framework".
+
+- Plain: x* = argmax_x y_i(x). The slides show that on MNIST this gives noise, not
+  digits ("Deep Neural Networks are Easily Fooled").
+- Regularised: x* = argmax_x y_i(x) + R(x), where R(x) says "how likely x is a digit";
+  the slides' example is R(x) = -sum_ij |x_ij|. Yosinski et al. (2015,
+  arXiv:1506.06579, cited there) add L2 decay, blur and jitter; total variation is
+  the usual smoothness prior.
+- Generator-constrained: z* = argmax_z y_i(G(z)), x* = G(z*), with G the decoder of
+  a VAE trained on the data (:func:`unboxed.zoo.vae`).
+
+The class score y_i is taken as log p_i(x): it is monotone in the probability the
+slides maximise but does not saturate at 1, so the optimisation keeps a gradient.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import numbers
+from collections.abc import Sequence
+from typing import Any, Literal
+
+import numpy as np
+
+from .._progress import progress
+from .._validation import RandomState, check_array, check_labels, check_positive_int, int_seed
+from ..blackbox import BlackBox
+from ..explanation import Explanation, _check_names, _top_k_order, make_meta
+
+Regularizer = Literal["none", "l2", "l1", "tv", "jitter"]
+REGULARIZERS = ("none", "l2", "l1", "tv", "jitter")
+#: Default weight of each penalty; R is a sum over pixels, as on the slides.
+DEFAULT_STRENGTH = {"none": 0.0, "l2": 0.02, "l1": 0.02, "tv": 0.02, "jitter": 0.0}
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class Prototypes(Explanation):
+    """Synthetic inputs that maximise a class or a unit: one row per target.
+
+    Parameters
+    ----------
+    values : ndarray of shape (n_targets, n_features)
+        The inputs x*, flattened in C order.
+    target : ndarray of shape (n_targets,)
+        The class (or, with ``meta["layer"]``, the unit) each row maximises.
+    activation : ndarray of shape (n_targets,)
+        The maximised score at x*: log p_target(x*) for a class, the unit's
+        activation for a unit.
+    probability : ndarray of shape (n_targets,), optional
+        The black box's probability of ``target`` at x* (class targets only).
+    latent : ndarray of shape (n_targets, latent_dim), optional
+        z* for the generator-constrained version.
+    meta : dict
+    image_shape : tuple of int, optional
+    feature_names : tuple of str, optional
+    """
+
+    values: np.ndarray
+    target: np.ndarray
+    activation: np.ndarray
+    meta: dict[str, Any] = dataclasses.field(default_factory=dict)
+    probability: np.ndarray | None = None
+    latent: np.ndarray | None = None
+    image_shape: tuple[int, ...] | None = None
+    feature_names: tuple[str, ...] | None = None
+
+    def __post_init__(self) -> None:
+        values = check_array(self.values, name="values", ndim=2)
+        n = values.shape[0]
+        self._freeze("values", values)
+        self._freeze("target", check_labels(self.target, n=n, name="target"))
+        for name in ("activation", "probability"):
+            field = getattr(self, name)
+            if field is None:
+                continue
+            arr = check_array(field, name=name, ndim=1)
+            if arr.shape != (n,):
+                raise ValueError(f"{name} has shape {arr.shape}; expected ({n},)")
+            self._freeze(name, arr)
+        if self.latent is not None:
+            latent = check_array(self.latent, name="latent", ndim=2)
+            if latent.shape[0] != n:
+                raise ValueError(f"latent has {latent.shape[0]} rows; expected {n}")
+            self._freeze("latent", latent)
+        object.__setattr__(self, "feature_names", _check_names(self.feature_names, values.shape[1]))
+        self._check_features_and_meta()
+
+    @property
+    def n_samples(self) -> int:
+        return int(self.values.shape[0])
+
+    def top_k(self, k: int) -> np.ndarray:
+        """The ``k`` largest features of each prototype (its brightest pixels), largest first.
+
+        Returns
+        -------
+        ndarray of shape (n_targets, k)
+        """
+        return _top_k_order(self.values, k)
+
+    def plot(self, **kwargs: Any) -> Any:
+        """The prototypes as images (bars for tabular data), titled with their probability.
+
+        Returns
+        -------
+        matplotlib.figure.Figure
+        """
+        from ..report._plots import _as_image, _bars, _figure
+
+        fig, axes = _figure(self.n_samples, panel_size=kwargs.pop("panel_size", 1.8))
+        names = list(self.feature_names or [f"x{j}" for j in range(self.n_features)])
+        for row, ax in zip(range(self.n_samples), axes, strict=False):
+            title = f"{self.target[row]}"
+            if self.probability is not None:
+                title += f": p={self.probability[row]:.2f}"
+            if self.image_shape is None:
+                _bars(ax, self.values[row], names, title, kwargs.get("top", 10))
+                continue
+            ax.imshow(_as_image(self.values[row], self.image_shape), cmap="gray")
+            ax.set_title(title, fontsize=8)
+            ax.axis("off")
+        fig.tight_layout()
+        return fig
+
+
+def _penalty(x: Any, regularizer: str, image_shape: tuple[int, int] | None) -> Any:
+    """R(x) as a penalty to subtract, per row: the slides' sums over pixels.
+
+    x : (n, d) tensor -> (n,) tensor
+    """
+    if regularizer == "l2":
+        return x.pow(2).sum(1)
+    if regularizer == "l1":
+        # 002_3e5e1762af60ee33.txt: R(x) = -sum_ij |x_ij|, "how likely x is a digit".
+        return x.abs().sum(1)
+    if regularizer == "tv":
+        if image_shape is None:
+            raise ValueError("regularizer='tv' needs image inputs")
+        img = x.reshape(x.shape[0], *image_shape)
+        dv = (img[:, 1:, :] - img[:, :-1, :]).abs().sum((1, 2))
+        dh = (img[:, :, 1:] - img[:, :, :-1]).abs().sum((1, 2))
+        return dv + dh
+    return x.new_zeros(x.shape[0])
+
+
+def _blur(x: Any, image_shape: tuple[int, int], sigma: float) -> Any:
+    """Gaussian blur of each image row with a 3x3 kernel (Yosinski et al., 2015)."""
+    import torch
+    from torch.nn import functional as F
+
+    t = torch.arange(-1, 2, dtype=x.dtype)
+    k1 = torch.exp(-(t**2) / (2 * sigma**2))
+    k1 = k1 / k1.sum()
+    kernel = (k1[:, None] * k1[None, :])[None, None]
+    img = x.reshape(x.shape[0], 1, *image_shape)
+    return F.conv2d(F.pad(img, (1, 1, 1, 1), mode="replicate"), kernel).reshape(x.shape)
+
+
+class ActivationMaximization:
+    """Find the input that the black box finds most typical of a class or a hidden unit.
+
+    Parameters
+    ----------
+    blackbox : BlackBox
+        A torch black box (the search follows its gradient).
+    regularizer : {"none", "l2", "l1", "tv", "jitter"}
+        R(x): L2 decay, the slides' -sum |x_ij|, total variation, or random jitter
+        (shifts of up to ``jitter`` pixels every step) with a light blur every
+        ``blur_every`` steps. With ``generator``, R applies to G(z).
+    strength : float, optional
+        The weight of the penalty; defaults to :data:`DEFAULT_STRENGTH`.
+    steps : int
+        Adam steps.
+    lr : float
+        Adam's learning rate.
+    generator : VAE, optional
+        A trained :func:`unboxed.zoo.vae`. The search then runs over its latent z,
+        from z ~ N(0, 0.25 I), and returns x* = G(z*), as in the slides' simplified
+        version.
+    prior_strength : float
+        Weight of an optional latent prior log N(z; 0, I) added to the objective
+        (generator only). 0 by default: on digits and MNIST the prior pulled z towards
+        the origin, whose decoding is a blurred average digit, and made x* less
+        realistic by both realism scores (benchmarks/global_probes.py).
+    bounds : (float, float)
+        The range of valid pixel values; x is projected onto it after every step.
+    jitter, blur_every : int
+        The jitter regularizer's largest shift (pixels) and blur period (steps).
+    random_state : int, numpy.random.Generator or None
+        Seeds the starting points and the jitter.
+    verbose : bool
+        Show a progress bar.
+    """
+
+    method = "activation_maximization"
+
+    def __init__(
+        self,
+        blackbox: BlackBox,
+        *,
+        regularizer: Regularizer = "l2",
+        strength: float | None = None,
+        steps: int = 200,
+        lr: float = 0.05,
+        generator: Any = None,
+        prior_strength: float = 0.0,
+        bounds: tuple[float, float] = (0.0, 1.0),
+        jitter: int = 1,
+        blur_every: int = 10,
+        random_state: RandomState = None,
+        verbose: bool = False,
+    ) -> None:
+        if not isinstance(blackbox, BlackBox):
+            raise TypeError(f"expected a BlackBox, got {type(blackbox).__name__}")
+        blackbox._require_torch("ActivationMaximization")
+        if regularizer not in REGULARIZERS:
+            raise ValueError(f"regularizer must be one of {REGULARIZERS}, got {regularizer!r}")
+        strength = DEFAULT_STRENGTH[regularizer] if strength is None else strength
+        for name, value in (("strength", strength), ("prior_strength", prior_strength)):
+            if not isinstance(value, numbers.Real) or not math.isfinite(value) or value < 0:
+                raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
+        if not isinstance(lr, numbers.Real) or not lr > 0:
+            raise ValueError(f"lr must be > 0, got {lr!r}")
+        low, high = (float(b) for b in bounds)
+        if not (math.isfinite(low) and math.isfinite(high) and low < high):
+            raise ValueError(f"bounds must be two finite numbers, low < high; got {bounds!r}")
+        if generator is not None:
+            from ..zoo import VAE
+
+            if not isinstance(generator, VAE):
+                raise TypeError(f"generator must be a zoo VAE, got {type(generator).__name__}")
+            if generator.n_features != blackbox.n_features:
+                raise ValueError(
+                    f"the generator makes {generator.n_features} features; the black box "
+                    f"takes {blackbox.n_features}"
+                )
+        self.blackbox = blackbox
+        self.regularizer = regularizer
+        self.strength = float(strength)
+        self.steps = check_positive_int(steps, name="steps")
+        self.lr = float(lr)
+        self.generator = generator
+        self.prior_strength = float(prior_strength)
+        self.bounds = (low, high)
+        self.jitter = check_positive_int(jitter, name="jitter", minimum=0)
+        self.blur_every = check_positive_int(blur_every, name="blur_every")
+        self.random_state = random_state
+        self.verbose = verbose
+
+    def _image_shape(self) -> tuple[int, int] | None:
+        shape = self.blackbox.input_shape or ()
+        if len(shape) == 3 and shape[0] == 1:
+            shape = shape[1:]
+        return shape if len(shape) == 2 else None  # type: ignore[return-value]
+
+    def explain(
+        self, target: int | Sequence[int] | None = None, *, layer: str | None = None
+    ) -> Prototypes:
+        """Maximise each target, all in one batch.
+
+        Parameters
+        ----------
+        target : int or sequence of int, optional
+            The classes to maximise (all classes by default), or with ``layer`` the
+            flat indices of the layer's units.
+        layer : str, optional
+            A name from :meth:`BlackBox.layer_names`: maximise hidden units of that
+            layer instead of class probabilities.
+
+        Returns
+        -------
+        Prototypes
+        """
+        import torch
+
+        module = self.blackbox.module
+        image_shape = self._image_shape()
+        if self.regularizer in ("tv", "jitter") and image_shape is None:
+            raise ValueError(f"regularizer={self.regularizer!r} needs (H, W) image inputs")
+        targets = self._targets(target, layer)
+        seed = int_seed(self.random_state)
+        gen = torch.Generator().manual_seed(seed)
+        param = next(module.parameters())
+        n, d = targets.size, int(self.blackbox.n_features or 0)
+        low, high = self.bounds
+        if self.generator is not None:
+            self.generator.eval()
+            variable = (0.5 * torch.randn((n, self.generator.latent_dim), generator=gen)).to(param)
+        else:
+            # Start from a dim, slightly noisy image in the middle of the valid range.
+            start = low + (high - low) * (0.45 + 0.1 * torch.rand((n, d), generator=gen))
+            variable = start.to(param)
+        variable.requires_grad_(True)
+        optimizer = torch.optim.Adam([variable], lr=self.lr)
+        score = self._score_fn(module, layer, targets)
+        module.eval()
+        bar = progress(range(self.steps), verbose=self.verbose, desc="activation maximization")
+        for step in bar:
+            optimizer.zero_grad(set_to_none=True)
+            x = self._image(variable)
+            if self.regularizer == "jitter":
+                shifts = torch.randint(-self.jitter, self.jitter + 1, (2,), generator=gen)
+                x_in = torch.roll(
+                    x.reshape(n, *image_shape), tuple(int(s) for s in shifts), dims=(1, 2)
+                ).reshape(n, d)
+            else:
+                x_in = x
+            objective = score(x_in) - self.strength * _penalty(x, self.regularizer, image_shape)
+            if self.generator is not None:
+                objective = objective - 0.5 * self.prior_strength * variable.pow(2).sum(1)
+            # autograd.grad, not backward: the models' own .grad fields stay untouched.
+            (variable.grad,) = torch.autograd.grad(-objective.sum(), [variable])
+            optimizer.step()
+            self.blackbox.n_queries += n
+            if self.generator is None:
+                with torch.no_grad():
+                    if self.regularizer == "jitter" and (step + 1) % self.blur_every == 0:
+                        variable.copy_(_blur(variable, image_shape, sigma=0.5))
+                    variable.clamp_(low, high)
+        with torch.no_grad():
+            x = self._image(variable)
+            final = score(x).double().cpu().numpy()
+        X_star = x.detach().double().cpu().numpy()
+        X_star = np.clip(X_star, low, high)
+        probability = None
+        if layer is None:
+            probability = self.blackbox.predict_proba(X_star)[np.arange(n), targets]
+        meta = make_meta(self.method, self._parameters(), seed=self.random_state)
+        meta["layer"] = layer
+        return Prototypes(
+            X_star,
+            targets,
+            final,
+            meta,
+            probability=probability,
+            latent=None if self.generator is None else variable.detach().double().cpu().numpy(),
+            image_shape=image_shape,
+        )
+
+    def _image(self, variable: Any) -> Any:
+        if self.generator is None:
+            return variable
+        return self.generator.decode(variable)
+
+    def _targets(self, target: Any, layer: str | None) -> np.ndarray:
+        if layer is None:
+            if target is None:
+                return np.arange(self.blackbox.n_classes)
+            flat = np.atleast_1d(np.asarray(target))
+            return check_labels(flat, n=flat.size, n_classes=self.blackbox.n_classes, name="target")
+        names = self.blackbox.layer_names()
+        if layer not in names:
+            raise ValueError(f"{self.blackbox.name!r} has no layer {layer!r}; choose from {names}")
+        width = int(
+            np.prod(
+                self.blackbox.features(np.zeros((1, self.blackbox.n_features)), layer).shape[1:]
+            )
+        )
+        if target is None:
+            raise ValueError(f"pass target: the units of {layer!r} to maximise (0..{width - 1})")
+        flat = np.atleast_1d(np.asarray(target))
+        return check_labels(flat, n=flat.size, n_classes=width, name="target")
+
+    def _score_fn(self, module: Any, layer: str | None, targets: np.ndarray) -> Any:
+        """The differentiable score y(x) per row: log p_target, or a unit's activation."""
+        import torch
+
+        t = torch.as_tensor(targets)
+        input_shape = self.blackbox.input_shape
+        logits = self.blackbox.output == "logits"
+
+        if layer is None or layer == self.blackbox._output_alias():
+
+            def class_score(x: Any) -> Any:
+                out = module(x.reshape(-1, *input_shape))
+                if layer is not None:
+                    return out.reshape(out.shape[0], -1).gather(1, t[:, None])[:, 0]
+                logp = torch.log_softmax(out, 1) if logits else torch.log(out.clamp_min(1e-12))
+                return logp.gather(1, t[:, None])[:, 0]
+
+            return class_score
+        hooked = dict(module.named_modules())[layer]
+
+        def unit_score(x: Any) -> Any:
+            captured: list[Any] = []
+            hook = hooked.register_forward_hook(lambda _m, _i, out: captured.append(out))
+            try:
+                module(x.reshape(-1, *input_shape))
+            finally:
+                hook.remove()
+            out = captured[0]
+            return out.reshape(out.shape[0], -1).gather(1, t[:, None])[:, 0]
+
+        return unit_score
+
+    def _parameters(self) -> dict[str, Any]:
+        return {
+            "regularizer": self.regularizer,
+            "strength": self.strength,
+            "steps": self.steps,
+            "lr": self.lr,
+            "generator": None if self.generator is None else self.generator.config,
+            "prior_strength": self.prior_strength,
+            "bounds": list(self.bounds),
+            "jitter": self.jitter,
+            "blur_every": self.blur_every,
+        }
+
+
+def nearest_distance(X: object, reference: object, *, k: int = 1) -> np.ndarray:
+    """Realism by proximity: the mean Euclidean distance to the ``k`` nearest reference rows.
+
+    An image close to real training images is plausible; the noise that plain
+    activation maximization produces is far from all of them.
+
+    Parameters
+    ----------
+    X : array-like of shape (n, d)
+    reference : array-like of shape (m, d)
+        Real images, e.g. the training split.
+    k : int
+
+    Returns
+    -------
+    ndarray of shape (n,)
+    """
+    X = check_array(X, name="X", ndim=2)
+    reference = check_array(reference, name="reference", ndim=2)
+    if X.shape[1] != reference.shape[1]:
+        raise ValueError(f"X has {X.shape[1]} features but reference has {reference.shape[1]}")
+    k = check_positive_int(k, name="k")
+    if k > reference.shape[0]:
+        raise ValueError(f"k={k} exceeds the {reference.shape[0]} reference rows")
+    ref_sq = (reference**2).sum(1)
+    out = np.empty(X.shape[0])
+    block = max(1, 2**22 // reference.shape[0])
+    for start in range(0, X.shape[0], block):
+        rows = X[start : start + block]
+        sq = (rows**2).sum(1)[:, None] + ref_sq[None] - 2.0 * rows @ reference.T
+        nearest = np.sort(np.sqrt(np.maximum(sq, 0.0)), axis=1)[:, :k]
+        out[start : start + rows.shape[0]] = nearest.mean(1)
+    return out

@@ -1,0 +1,232 @@
+"""A decision tree that mimics the black box: a global, readable surrogate.
+
+Source: ``002_3e5e1762af60ee33.txt``, "Using a model to explain another" / "Decision
+Tree": feed x_1..x_N to the black box, get y_1..y_N, and train an interpretable model
+on (x_n, y_n) so that its outputs are "as close as possible" to the black box's. The
+tree learns the black box's predictions, never the true labels, so its fidelity is
+agreement with the black box. "We don't want the tree to be too large": its
+complexity O(T) is measured, as in the slides, by its average depth, here the mean
+number of nodes on each sample's decision path.
+"""
+
+from __future__ import annotations
+
+import numbers
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from .._validation import RandomState, check_fraction, check_positive_int, check_random_state
+from ..blackbox import BlackBox
+from ..evaluate import Estimate, agreement
+
+
+def path_length(tree: Any, X: np.ndarray) -> float:
+    """The average decision-path length of ``tree`` on ``X``: nodes visited, root and leaf
+    included, averaged over the rows (Wu et al., 2018, "average path length").
+
+    A single-leaf tree has path length 1; a full tree of depth D has D + 1.
+
+    Parameters
+    ----------
+    tree : fitted sklearn DecisionTreeClassifier
+    X : ndarray of shape (n, d)
+
+    Returns
+    -------
+    float
+    """
+    # decision_path is a sparse (n, n_nodes) indicator of the nodes each row visits.
+    return float(np.asarray(tree.decision_path(X).sum(axis=1)).mean())
+
+
+class TreeSurrogate:
+    """A decision tree fitted to the black box's predictions.
+
+    Parameters
+    ----------
+    blackbox : BlackBox
+        The model to mimic.
+    max_depth : int, None or "auto"
+        The tree's depth limit. None grows the tree until it fits the black box's
+        predictions on the training part. "auto" picks the smallest depth in
+        ``depths`` whose held-out fidelity is within ``tolerance`` of the best: the
+        knee of the fidelity/complexity curve, kept in ``curve_``.
+    min_samples_leaf : int
+        Passed to scikit-learn's tree.
+    depths : sequence of int
+        The depths tried by ``max_depth="auto"``.
+    tolerance : float
+        How much fidelity "auto" gives up for a smaller tree.
+    held_out : float in (0, 1)
+        The share of ``fit``'s rows kept out of the tree to measure its fidelity.
+    n_boot : int
+        Bootstrap draws for the fidelity's confidence interval.
+    random_state : int, numpy.random.Generator or None
+        Seeds the held-out split, the tree's tie-breaking and the bootstrap.
+
+    Attributes
+    ----------
+    tree_ : sklearn.tree.DecisionTreeClassifier
+    max_depth_ : int or None
+        The depth limit used (the chosen one for "auto").
+    depth_, n_leaves_ : int
+        The fitted tree's depth and number of leaves.
+    fidelity_ : Estimate
+        Agreement with the black box on the held-out rows, with a 95% CI. With
+        ``max_depth="auto"`` these rows also chose the depth, so call
+        :meth:`fidelity` on fresh data for an unbiased figure.
+    path_length_ : float
+        Mean decision-path length (nodes per path) on the held-out rows.
+    curve_ : list of dict or None
+        For "auto": per depth, the fidelity (mean, CI), leaves and path length.
+    n_features_in_ : int
+    """
+
+    def __init__(
+        self,
+        blackbox: BlackBox,
+        *,
+        max_depth: int | str | None = None,
+        min_samples_leaf: int = 1,
+        depths: Sequence[int] = tuple(range(1, 13)),
+        tolerance: float = 0.005,
+        held_out: float = 0.25,
+        n_boot: int = 1000,
+        random_state: RandomState = None,
+    ) -> None:
+        if not isinstance(blackbox, BlackBox):
+            raise TypeError(f"expected a BlackBox, got {type(blackbox).__name__}")
+        if not (max_depth is None or max_depth == "auto"):
+            max_depth = check_positive_int(max_depth, name="max_depth")
+        self.blackbox = blackbox
+        self.max_depth = max_depth
+        self.min_samples_leaf = check_positive_int(min_samples_leaf, name="min_samples_leaf")
+        self.depths = tuple(check_positive_int(d, name="depths") for d in depths)
+        if not self.depths:
+            raise ValueError("depths must list at least one depth")
+        if not isinstance(tolerance, numbers.Real) or not 0 <= tolerance < 1:
+            raise ValueError(f"tolerance must be a number in [0, 1), got {tolerance!r}")
+        self.tolerance = float(tolerance)
+        self.held_out = check_fraction(held_out, name="held_out")
+        if self.held_out >= 1:
+            raise ValueError("held_out must be below 1: the tree needs rows to learn from")
+        self.n_boot = check_positive_int(n_boot, name="n_boot")
+        self.random_state = random_state
+
+    def fit(self, X: object) -> TreeSurrogate:
+        """Label ``X`` with the black box and fit the tree to those labels.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features) or (n_samples, *input_shape)
+            Inputs drawn like the data the surrogate should explain.
+
+        Returns
+        -------
+        self
+        """
+        rng = check_random_state(self.random_state)
+        X = self.blackbox.check_X(X)
+        n = X.shape[0]
+        n_test = round(self.held_out * n)
+        if n_test < 1 or n - n_test < 2:
+            raise ValueError(f"X has {n} rows; too few to fit and hold out {self.held_out:.0%}")
+        # The tree learns what the black box says, never the labels (the slides'
+        # y_1..y_N are the black box's outputs).
+        y = self.blackbox.predict(X)
+        if np.unique(y).size < 2:
+            raise ValueError(
+                f"the black box predicts a single class ({y[0]}) on all {n} rows of X; "
+                "a surrogate needs inputs on which it predicts at least two classes"
+            )
+        order = rng.permutation(n)
+        test, train = order[:n_test], order[n_test:]
+        self._seed = int(rng.integers(0, 2**31 - 1))
+        self.n_features_in_ = int(X.shape[1])
+        self.curve_: list[dict[str, Any]] | None = None
+        if self.max_depth == "auto":
+            trees = {depth: self._tree(depth, X[train], y[train]) for depth in self.depths}
+            self.curve_ = []
+            for depth, tree in trees.items():
+                fid = agreement(
+                    tree.predict(X[test]), y[test], n_boot=self.n_boot, random_state=rng
+                )
+                self.curve_.append(
+                    {
+                        "max_depth": depth,
+                        "depth": int(tree.get_depth()),
+                        "fidelity": fid.as_dict(),
+                        "n_leaves": int(tree.get_n_leaves()),
+                        "path_length": path_length(tree, X[test]),
+                    }
+                )
+            best = max(point["fidelity"]["mean"] for point in self.curve_)
+            chosen = next(
+                point["max_depth"]
+                for point in self.curve_
+                if point["fidelity"]["mean"] >= best - self.tolerance
+            )
+            self.max_depth_ = chosen
+            self.tree_ = trees[chosen]
+        else:
+            self.max_depth_ = self.max_depth
+            self.tree_ = self._tree(self.max_depth, X[train], y[train])
+        self.depth_ = int(self.tree_.get_depth())
+        self.n_leaves_ = int(self.tree_.get_n_leaves())
+        self.fidelity_ = agreement(
+            self.tree_.predict(X[test]), y[test], n_boot=self.n_boot, random_state=rng
+        )
+        self.path_length_ = path_length(self.tree_, X[test])
+        return self
+
+    def _tree(self, depth: Any, X: np.ndarray, y: np.ndarray) -> Any:
+        from sklearn.tree import DecisionTreeClassifier
+
+        return DecisionTreeClassifier(
+            max_depth=depth, min_samples_leaf=self.min_samples_leaf, random_state=self._seed
+        ).fit(X, y)
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "tree_"):
+            raise ValueError("this TreeSurrogate is not fitted yet; call fit(X) first")
+
+    def _check_X(self, X: object) -> np.ndarray:
+        self._check_fitted()
+        return self.blackbox.check_X(X)
+
+    def predict(self, X: object) -> np.ndarray:
+        """The tree's class for each row, shape ``(n_samples,)``."""
+        X = self._check_X(X)
+        return self.tree_.predict(X).astype(np.int64)
+
+    def fidelity(
+        self, X: object, *, n_boot: int | None = None, random_state: RandomState = None
+    ) -> Estimate:
+        """The share of rows of ``X`` on which the tree agrees with the black box, with a
+        95% bootstrap CI. Pass data the surrogate has not seen."""
+        X = self._check_X(X)
+        return agreement(
+            self.tree_.predict(X),
+            self.blackbox.predict(X),
+            n_boot=self.n_boot if n_boot is None else n_boot,
+            random_state=random_state,
+        )
+
+    def path_length(self, X: object) -> float:
+        """Mean number of nodes on the decision paths of the rows of ``X``."""
+        X = self._check_X(X)
+        return path_length(self.tree_, X)
+
+    def export_text(self, *, feature_names: Sequence[str] | None = None, decimals: int = 3) -> str:
+        """The tree's rules as indented text (scikit-learn's ``export_text``)."""
+        from sklearn.tree import export_text
+
+        self._check_fitted()
+        names = None if feature_names is None else [str(f) for f in feature_names]
+        if names is not None and len(names) != self.n_features_in_:
+            raise ValueError(
+                f"feature_names has {len(names)} entries; expected {self.n_features_in_}"
+            )
+        return export_text(self.tree_, feature_names=names, decimals=decimals, max_depth=1000)

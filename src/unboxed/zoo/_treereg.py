@@ -1,0 +1,337 @@
+"""Tree regularization: train a network that a small decision tree can mimic.
+
+Sources: ``002_3e5e1762af60ee33.txt``, "Decision Tree - Tree regularization":
+theta* = argmin_theta L(theta) + lambda * O(T_theta), where T_theta is the tree that
+mimics the network with parameters theta and O(T_theta) "how complex T_theta is, e.g.
+average depth". The slides note that this objective is not differentiable and point
+to Wu et al. (2018, arXiv:1711.06178), whose solution is followed here:
+
+1. O(T_theta) is the average decision-path length (APL) of a tree fitted to the
+   network's predictions on the training inputs (Wu et al., Sec. 3, eq. 2).
+2. A small MLP, Omega_hat(theta), learns to predict the APL from the flattened
+   weights; it is differentiable, so lambda * Omega_hat(theta) joins the loss
+   (Sec. 3.1).
+3. Every ``snapshot_every`` epochs the current weights, plus randomly perturbed
+   copies to spread the surrogate's training set, are recorded with their true APL,
+   and Omega_hat is retrained on all records so far (Sec. 3.1, "dataset of
+   (theta, APL) pairs ... retrained every E epochs").
+
+In the survey's terms (``004_7c9aaa9fd587bc3d.txt``, "Intrinsic interpretability /
+adding interpretability constraints") this is an intrinsically interpretable model.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import numbers
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from .._progress import progress
+from .._validation import RandomState, check_array, check_labels, check_positive_int, int_seed
+from ..blackbox import BlackBox
+from ._models import ZooModel, as_blackbox, mlp
+
+
+def _flat(module: nn.Module) -> torch.Tensor:
+    """All parameters as one differentiable vector, in ``parameters()`` order."""
+    return torch.cat([p.reshape(-1) for p in module.parameters()])
+
+
+def _apl(X: np.ndarray, labels: np.ndarray, min_samples_leaf: int) -> float:
+    """The true O(T_theta): APL of a tree fitted to ``labels`` (the network's predictions)."""
+    from sklearn.tree import DecisionTreeClassifier
+
+    from ..surrogates._tree import path_length
+
+    tree = DecisionTreeClassifier(min_samples_leaf=min_samples_leaf, random_state=0)
+    return path_length(tree.fit(X, labels), X)
+
+
+class _Omega(nn.Module):
+    """Omega_hat: standardised weights -> one hidden layer -> standardised APL."""
+
+    def __init__(self, n_in: int, hidden: int) -> None:
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(n_in, hidden), nn.ReLU(), nn.Linear(hidden, 1))
+        self.register_buffer("x_mean", torch.zeros(n_in))
+        self.register_buffer("x_scale", torch.ones(n_in))
+        self.register_buffer("y_mean", torch.zeros(()))
+        self.register_buffer("y_scale", torch.ones(()))
+
+    def forward(self, theta: torch.Tensor) -> torch.Tensor:
+        z = (theta - self.x_mean) / self.x_scale
+        # An APL is at least 1 (a single leaf). Without this floor the network finds
+        # weights where the surrogate extrapolates to absurd negative path lengths.
+        return 1.0 + F.softplus(self.y_mean + self.y_scale * self.net(z).squeeze(-1) - 1.0)
+
+
+class TreeRegularizedMLP:
+    """An MLP trained with cross-entropy + ``strength`` * Omega_hat(theta) (Wu et al., 2018).
+
+    Parameters
+    ----------
+    hidden : sequence of int
+        Hidden widths of the network.
+    activation : {"relu", "sigmoid", "tanh", "elu"}
+    strength : float
+        lambda, the weight of the tree penalty; 0 trains a plain MLP (the surrogate
+        is still fitted, to report its predictions).
+    epochs, batch_size : int
+    lr : float
+        Adam's learning rate for the network.
+    weight_decay : float
+        L2 penalty of the network's weights.
+    snapshot_every : int
+        Epochs between recorded snapshots and surrogate refits.
+    n_jitter : int
+        Perturbed copies of the weights recorded with each snapshot.
+    jitter_scale : float
+        The largest perturbation, relative to the weights' root mean square.
+    min_samples_leaf : int
+        Of the trees whose APL is measured; it stops a tree from memorising noise.
+    surrogate_hidden, surrogate_steps : int
+        Width and full-batch Adam steps of Omega_hat.
+    random_state : int, numpy.random.Generator or None
+        Seeds the initial weights, the shuffles, the perturbations and Omega_hat.
+    verbose : bool
+        Show a progress bar.
+
+    Attributes
+    ----------
+    module_ : ZooModel
+        The trained network (an :func:`unboxed.zoo.mlp`; save it with zoo.save).
+    classes_ : ndarray
+        The class labels, in the order of the network's outputs.
+    n_features_in_ : int
+    history_ : dict
+        ``loss`` (per epoch), ``snapshot_epoch``, ``apl`` (true APL of the snapshot)
+        and ``apl_hat`` (Omega_hat's prediction before the refit).
+    path_length_ : float
+        The true APL of the final network on the training inputs.
+    """
+
+    def __init__(
+        self,
+        *,
+        hidden: Sequence[int] = (16, 16),
+        activation: str = "tanh",
+        strength: float = 0.0,
+        epochs: int = 40,
+        batch_size: int = 64,
+        lr: float = 1e-2,
+        weight_decay: float = 0.0,
+        snapshot_every: int = 2,
+        n_jitter: int = 10,
+        jitter_scale: float = 0.1,
+        min_samples_leaf: int = 25,
+        surrogate_hidden: int = 25,
+        surrogate_steps: int = 300,
+        random_state: RandomState = 0,
+        verbose: bool = False,
+    ) -> None:
+        for name, value in (
+            ("strength", strength),
+            ("lr", lr),
+            ("weight_decay", weight_decay),
+            ("jitter_scale", jitter_scale),
+        ):
+            if not isinstance(value, numbers.Real) or not math.isfinite(value) or value < 0:
+                raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
+        if not lr > 0:
+            raise ValueError(f"lr must be > 0, got {lr!r}")
+        self.hidden = tuple(check_positive_int(h, name="hidden") for h in hidden)
+        self.activation = activation
+        self.strength = float(strength)
+        self.epochs = check_positive_int(epochs, name="epochs")
+        self.batch_size = check_positive_int(batch_size, name="batch_size")
+        self.lr = float(lr)
+        self.weight_decay = float(weight_decay)
+        self.snapshot_every = check_positive_int(snapshot_every, name="snapshot_every")
+        self.n_jitter = check_positive_int(n_jitter, name="n_jitter", minimum=0)
+        self.jitter_scale = float(jitter_scale)
+        self.min_samples_leaf = check_positive_int(min_samples_leaf, name="min_samples_leaf")
+        self.surrogate_hidden = check_positive_int(surrogate_hidden, name="surrogate_hidden")
+        self.surrogate_steps = check_positive_int(surrogate_steps, name="surrogate_steps")
+        self.random_state = random_state
+        self.verbose = verbose
+
+    # ------------------------------------------------------------------ fitting
+    def fit(self, X: object, y: object) -> TreeRegularizedMLP:
+        """Train the network with the tree penalty.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,)
+            Integer class labels; at least two classes.
+
+        Returns
+        -------
+        self
+        """
+        X = check_array(X, name="X", ndim=2)
+        labels = check_labels(y, n=X.shape[0])
+        classes, y_idx = np.unique(labels, return_inverse=True)
+        if classes.size < 2:
+            raise ValueError(f"y holds a single class ({classes[0]}); need at least two")
+        seed = int_seed(self.random_state)
+        gen = torch.Generator().manual_seed(seed)
+        net = mlp(
+            self.hidden,
+            self.activation,
+            n_features=X.shape[1],
+            n_classes=classes.size,
+            random_state=seed,
+        )
+        x = torch.as_tensor(X, dtype=torch.float32)
+        t = torch.as_tensor(y_idx)
+        scratch = copy.deepcopy(net)
+        thetas: list[torch.Tensor] = []
+        apls: list[float] = []
+        history: dict[str, list[float]] = {
+            "loss": [],
+            "snapshot_epoch": [],
+            "apl": [],
+            "apl_hat": [],
+        }
+        omega: _Omega | None = None
+        optimizer = torch.optim.Adam(net.parameters(), lr=self.lr, weight_decay=self.weight_decay)
+        steps = math.ceil(X.shape[0] / self.batch_size)
+        bar = progress(total=self.epochs, verbose=self.verbose, desc="tree-regularized mlp")
+        for epoch in range(self.epochs):
+            if epoch % self.snapshot_every == 0:
+                theta = _flat(net).detach().clone()
+                apl = self._record(theta, scratch, X, x, gen, thetas, apls)
+                history["snapshot_epoch"].append(epoch)
+                history["apl"].append(apl)
+                history["apl_hat"].append(
+                    float("nan") if omega is None else float(omega(theta).detach())
+                )
+                omega = self._fit_omega(thetas, apls, gen)
+            net.train()
+            order = torch.randperm(X.shape[0], generator=gen)
+            total = 0.0
+            for step in range(steps):
+                batch = order[step * self.batch_size : (step + 1) * self.batch_size]
+                optimizer.zero_grad(set_to_none=True)
+                loss = F.cross_entropy(net(x[batch]), t[batch])
+                if self.strength > 0:
+                    loss = loss + self.strength * omega(_flat(net))  # type: ignore[misc]
+                if not torch.isfinite(loss):
+                    raise FloatingPointError(f"the loss became {loss.item()} at epoch {epoch}")
+                loss.backward()
+                optimizer.step()
+                total += loss.item() * batch.numel()
+            history["loss"].append(total / X.shape[0])
+            bar.update(1)
+        bar.close()
+        net.eval()
+        # nan marks "no prediction yet" (the first snapshot); JSON-friendly floats.
+        history["apl_hat"] = [None if math.isnan(v) else v for v in history["apl_hat"]]  # type: ignore[misc]
+        self.classes_ = classes
+        self.module_: ZooModel = net
+        self.surrogate_ = omega
+        self.history_ = history
+        self.n_features_in_ = int(X.shape[1])
+        self.path_length_ = self.path_length(X)
+        return self
+
+    def _record(
+        self,
+        theta: torch.Tensor,
+        scratch: nn.Module,
+        X: np.ndarray,
+        x: torch.Tensor,
+        gen: torch.Generator,
+        thetas: list[torch.Tensor],
+        apls: list[float],
+    ) -> float:
+        """Record theta and ``n_jitter`` perturbed copies with their true APL; return theta's."""
+        rms = float(theta.pow(2).mean().sqrt()) or 1.0
+        first = None
+        for j in range(self.n_jitter + 1):
+            if j == 0:
+                candidate = theta
+            else:
+                size = self.jitter_scale * rms * float(torch.rand((), generator=gen))
+                candidate = theta + size * torch.randn(theta.shape, generator=gen)
+            nn.utils.vector_to_parameters(candidate, scratch.parameters())
+            with torch.inference_mode():
+                predictions = scratch(x).argmax(1).numpy()
+            apl = _apl(X, predictions, self.min_samples_leaf)
+            thetas.append(candidate)
+            apls.append(apl)
+            first = apl if first is None else first
+        return float(first)
+
+    def _fit_omega(
+        self, thetas: list[torch.Tensor], apls: list[float], gen: torch.Generator
+    ) -> _Omega:
+        """Fit Omega_hat afresh on every recorded (theta, APL) pair (full-batch Adam, MSE)."""
+        inputs = torch.stack(thetas)
+        targets = torch.as_tensor(apls, dtype=torch.float32)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(int(torch.randint(0, 2**31 - 1, (), generator=gen)))
+            omega = _Omega(inputs.shape[1], self.surrogate_hidden)
+        omega.x_mean.copy_(inputs.mean(0))
+        # One scale for all weights, not one per weight: per-weight scales blow up the
+        # directions in which the snapshots barely vary, and the network then follows
+        # the surrogate's wild extrapolation along them.
+        omega.x_scale.fill_(float((inputs - omega.x_mean).pow(2).mean().sqrt().clamp_min(1e-3)))
+        omega.y_mean.copy_(targets.mean())
+        omega.y_scale.copy_(targets.std(unbiased=False).clamp_min(1e-3))
+        optimizer = torch.optim.Adam(omega.parameters(), lr=1e-2, weight_decay=1e-2)
+        scaled = (targets - omega.y_mean) / omega.y_scale
+        z = (inputs - omega.x_mean) / omega.x_scale
+        for _ in range(self.surrogate_steps):
+            optimizer.zero_grad(set_to_none=True)
+            F.mse_loss(omega.net(z).squeeze(-1), scaled).backward()
+            optimizer.step()
+        omega.eval()
+        for p in omega.parameters():
+            p.requires_grad_(False)
+        return omega
+
+    # ------------------------------------------------------------------ using
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "module_"):
+            raise ValueError("this TreeRegularizedMLP is not fitted yet; call fit(X, y) first")
+
+    def _check_X(self, X: object) -> np.ndarray:
+        self._check_fitted()
+        X = check_array(X, name="X", ndim=2)
+        if X.shape[1] != self.n_features_in_:
+            raise ValueError(
+                f"X has {X.shape[1]} features; the model expects {self.n_features_in_}"
+            )
+        return X
+
+    def predict_proba(self, X: object) -> np.ndarray:
+        """Class probabilities, shape ``(n_samples, n_classes)``."""
+        X = self._check_X(X)
+        with torch.inference_mode():
+            logits = self.module_(torch.as_tensor(X, dtype=torch.float32))
+            return torch.softmax(logits.double(), 1).numpy()
+
+    def predict(self, X: object) -> np.ndarray:
+        """The most probable class label per row."""
+        proba = self.predict_proba(X)
+        return self.classes_[proba.argmax(1)]
+
+    def path_length(self, X: object) -> float:
+        """The true APL on ``X``: mean decision-path length (nodes) of a tree fitted to the
+        network's predictions on ``X``, with ``min_samples_leaf`` as in training."""
+        X = self._check_X(X)
+        return _apl(X, self.predict_proba(X).argmax(1), self.min_samples_leaf)
+
+    def blackbox(self, **kwargs: Any) -> BlackBox:
+        """The trained network as a :class:`~unboxed.BlackBox` (columns follow ``classes_``)."""
+        self._check_fitted()
+        return as_blackbox(self.module_, **kwargs)

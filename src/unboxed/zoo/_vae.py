@@ -1,0 +1,291 @@
+"""A small variational autoencoder: the image generator G(z) of the slides.
+
+Source: ``002_3e5e1762af60ee33.txt``, "Constraint from Generator": train an image
+generator (by GAN, VAE, ...) on the training examples, then search its low-dimensional
+input z instead of the image, z* = argmax_z y_i(G(z)) and x* = G(z*), so that the
+result stays on the generator's image manifold. The VAE is also a realism score:
+its evidence lower bound (ELBO) bounds the log-likelihood of an image under the model
+of the training images (Kingma and Welling, 2014, eq. 3).
+
+Images are modelled with independent Bernoulli pixels, the usual choice for images in
+[0, 1]; the ELBO is in nats per image.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import math
+import time
+from collections import OrderedDict
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from .._progress import progress
+from .._validation import RandomState, check_array, check_positive_int, int_seed
+from ._models import ZooModel, _seeded
+
+
+class VAE(ZooModel):
+    """A fully connected VAE: ``encoder -> (mu, logvar)``, ``decoder -> pixel probabilities``.
+
+    Build it with :func:`vae`, train it with :func:`train_vae`. Save and load it with
+    :func:`unboxed.zoo.save` and :func:`unboxed.zoo.load` like any zoo model.
+    """
+
+    @property
+    def latent_dim(self) -> int:
+        return int(self.config["kwargs"]["latent_dim"])
+
+    @property
+    def n_features(self) -> int:
+        return int(self.config["kwargs"]["n_features"])
+
+    def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The mean and log-variance of q(z | x), each of shape ``(n, latent_dim)``."""
+        h = self.encoder(x.reshape(x.shape[0], -1))
+        return self.mu(h), self.logvar(h)
+
+    def decode_logits(self, z: torch.Tensor) -> torch.Tensor:
+        """The logits of p(x | z), shape ``(n, n_features)``."""
+        return self.decoder(z)
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        """G(z): pixel probabilities in (0, 1), shape ``(n, n_features)``."""
+        return torch.sigmoid(self.decoder(z))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """The reconstruction of ``x`` through the posterior mean (no sampling)."""
+        mu, _ = self.encode(x)
+        return self.decode(mu)
+
+    def loss(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        """Per-row negative ELBO with one reparameterised sample, shape ``(n,)``."""
+        mu, logvar = self.encode(x)
+        eps = torch.randn(mu.shape, generator=generator, dtype=mu.dtype)
+        z = mu + torch.exp(0.5 * logvar) * eps
+        return _negative_elbo(self.decode_logits(z), x.reshape(x.shape[0], -1), mu, logvar)
+
+    def elbo(self, X: object, *, n_samples: int = 16, random_state: RandomState = 0) -> np.ndarray:
+        """A Monte-Carlo estimate of the ELBO of each image, in nats.
+
+        Higher means more likely under the model of the training images. It is a
+        lower bound on log p(x); ``n_samples`` draws of z per image are averaged.
+
+        Parameters
+        ----------
+        X : array-like of shape (n, n_features), values in [0, 1]
+        n_samples : int
+        random_state : int, numpy.random.Generator or None
+            Seeds the draws of z.
+
+        Returns
+        -------
+        ndarray of shape (n,)
+        """
+        X = _check_unit_interval(X, self.n_features)
+        n_samples = check_positive_int(n_samples, name="n_samples")
+        generator = torch.Generator().manual_seed(int_seed(random_state))
+        x = torch.as_tensor(X, dtype=torch.float32)
+        self.eval()
+        total = torch.zeros(x.shape[0], dtype=torch.float64)
+        with torch.inference_mode():
+            for _ in range(n_samples):
+                total += -self.loss(x, generator).double()
+        return (total / n_samples).numpy()
+
+    def sample(self, n: int, *, random_state: RandomState = 0) -> np.ndarray:
+        """``n`` images G(z) for z drawn from the prior N(0, I), shape ``(n, n_features)``."""
+        n = check_positive_int(n, name="n")
+        generator = torch.Generator().manual_seed(int_seed(random_state))
+        z = torch.randn((n, self.latent_dim), generator=generator)
+        self.eval()
+        with torch.inference_mode():
+            return self.decode(z).double().numpy()
+
+
+def _negative_elbo(
+    logits: torch.Tensor, x: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor
+) -> torch.Tensor:
+    """Bernoulli reconstruction loss plus KL(q(z|x) || N(0, I)), per row.
+
+    logits, x : (n, d); mu, logvar : (n, k) -> (n,)
+    """
+    reconstruction = F.binary_cross_entropy_with_logits(logits, x, reduction="none").sum(1)
+    kl = 0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar).sum(1)
+    return reconstruction + kl
+
+
+def _check_unit_interval(X: object, n_features: int) -> np.ndarray:
+    arr = check_array(X, name="X", ndim=None, dtype=np.float32)
+    if arr.ndim < 2:
+        raise ValueError(f"X must be a batch of images, got shape {arr.shape}")
+    arr = arr.reshape(arr.shape[0], -1)
+    if arr.shape[1] != n_features:
+        raise ValueError(f"X has {arr.shape[1]} features; the VAE expects {n_features}")
+    if arr.min() < 0.0 or arr.max() > 1.0:
+        raise ValueError(
+            f"the VAE models pixels in [0, 1], but X spans [{arr.min():.3g}, {arr.max():.3g}]"
+        )
+    return arr
+
+
+def vae(
+    *,
+    n_features: int = 784,
+    latent_dim: int = 8,
+    hidden: Sequence[int] = (256,),
+    random_state: RandomState = 0,
+) -> VAE:
+    """A VAE ``n_features - hidden... - latent_dim - ...hidden - n_features``.
+
+    Parameters
+    ----------
+    n_features : int
+        Pixels per image (64 for digits, 784 for MNIST).
+    latent_dim : int
+        The size of z.
+    hidden : sequence of int
+        Hidden widths of the encoder; the decoder mirrors them.
+    random_state : int or numpy.random.Generator
+        Seed for the initial weights.
+    """
+    n_features = check_positive_int(n_features, name="n_features")
+    latent_dim = check_positive_int(latent_dim, name="latent_dim")
+    hidden = [check_positive_int(h, name="hidden") for h in hidden]
+    if not hidden:
+        raise ValueError("hidden must hold at least one width")
+
+    def stack(sizes: list[int]) -> nn.Sequential:
+        layers: OrderedDict[str, nn.Module] = OrderedDict()
+        for i, (a, b) in enumerate(itertools.pairwise(sizes), start=1):
+            layers[f"fc{i}"] = nn.Linear(a, b)
+            layers[f"act{i}"] = nn.ReLU()
+        return nn.Sequential(layers)
+
+    def build(seed: int) -> VAE:
+        config = {
+            "architecture": "vae",
+            "kwargs": {
+                "n_features": n_features,
+                "latent_dim": latent_dim,
+                "hidden": hidden,
+                "random_state": seed,
+            },
+            "input_shape": [n_features],
+            # A generator has no classes; as_blackbox refuses it.
+            "n_classes": 0,
+        }
+        decoder = stack([latent_dim, *hidden[::-1]])
+        decoder.add_module("out", nn.Linear(hidden[0], n_features))
+        layers: OrderedDict[str, nn.Module] = OrderedDict(
+            encoder=stack([n_features, *hidden]),
+            mu=nn.Linear(hidden[-1], latent_dim),
+            logvar=nn.Linear(hidden[-1], latent_dim),
+            decoder=decoder,
+        )
+        return VAE(layers, config)
+
+    return _seeded(random_state, build)  # type: ignore[return-value]
+
+
+@dataclasses.dataclass(frozen=True)
+class VAETrainingResult:
+    """What a VAE training run reached.
+
+    Attributes
+    ----------
+    epoch_loss : tuple of float
+        Mean negative ELBO per training image, per epoch (nats).
+    test_elbo : float or None
+        Mean ELBO of the held-out images after training (nats), if any were given.
+    seconds : float
+    settings : dict
+    """
+
+    epoch_loss: tuple[float, ...]
+    test_elbo: float | None
+    seconds: float
+    settings: dict[str, Any]
+
+
+def train_vae(
+    model: VAE,
+    X: object,
+    *,
+    X_test: object = None,
+    epochs: int = 30,
+    batch_size: int = 128,
+    lr: float = 2e-3,
+    random_state: RandomState = 0,
+    verbose: bool = True,
+) -> VAETrainingResult:
+    """Train ``model`` in place on images ``X`` by maximising the ELBO with Adam.
+
+    Parameters
+    ----------
+    model : VAE
+    X : array-like of shape (n, n_features), values in [0, 1]
+        Training images (e.g. ``dataset.X_train``).
+    X_test : array-like, optional
+        Held-out images whose mean ELBO is reported.
+    epochs, batch_size : int
+    lr : float
+    random_state : int or numpy.random.Generator
+        Seeds the shuffling and the reparameterisation noise.
+    verbose : bool
+        Show a progress bar.
+    """
+    if not isinstance(model, VAE):
+        raise TypeError(f"train_vae takes a VAE from zoo.vae, got {type(model).__name__}")
+    X = _check_unit_interval(X, model.n_features)
+    epochs = check_positive_int(epochs, name="epochs")
+    batch_size = check_positive_int(batch_size, name="batch_size")
+    if not lr > 0:
+        raise ValueError(f"lr must be > 0, got {lr}")
+    seed = int_seed(random_state)
+    generator = torch.Generator().manual_seed(seed)
+    x = torch.as_tensor(X)
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    steps = math.ceil(x.shape[0] / batch_size)
+    start = time.perf_counter()
+    losses: list[float] = []
+    bar = progress(total=epochs * steps, verbose=verbose, desc="train vae", unit="batch")
+    model.train()
+    for epoch in range(epochs):
+        order = torch.randperm(x.shape[0], generator=generator)
+        total = 0.0
+        for step in range(steps):
+            batch = x[order[step * batch_size : (step + 1) * batch_size]]
+            optimizer.zero_grad(set_to_none=True)
+            loss = model.loss(batch, generator).mean()
+            if not torch.isfinite(loss):
+                raise FloatingPointError(f"the VAE loss became {loss.item()} at epoch {epoch}")
+            loss.backward()
+            optimizer.step()
+            total += loss.item() * batch.shape[0]
+            bar.update(1)
+        losses.append(total / x.shape[0])
+        bar.set_postfix(neg_elbo=f"{losses[-1]:.2f}")
+    bar.close()
+    model.eval()
+    test_elbo = None
+    if X_test is not None:
+        test_elbo = float(model.elbo(X_test, random_state=seed).mean())
+    settings = {
+        "n_train": int(x.shape[0]),
+        "model": model.config,
+        "epochs": epochs,
+        "batch_size": batch_size,
+        "lr": lr,
+        "random_state": seed,
+    }
+    return VAETrainingResult(tuple(losses), test_elbo, time.perf_counter() - start, settings)
+
+
+GENERATORS = {"vae": vae}

@@ -1,0 +1,134 @@
+"""Activation maximization (002_3e5e1762af60ee33.txt): every class reaches p >= 0.9."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from unboxed import BlackBox, zoo
+from unboxed.probes import REGULARIZERS, ActivationMaximization, Prototypes, nearest_distance
+from unboxed.probes._activation import _blur, _penalty
+
+
+@pytest.fixture(scope="module")
+def digits_vae(digits):
+    vae = zoo.vae(n_features=64, latent_dim=8, hidden=(128,), random_state=0)
+    zoo.train_vae(vae, digits.X_train, epochs=40, batch_size=64, random_state=0, verbose=False)
+    return vae
+
+
+@pytest.mark.parametrize("regularizer", REGULARIZERS)
+def test_every_digits_class_reaches_090(regularizer, digits_blackbox, digits):
+    protos = ActivationMaximization(
+        digits_blackbox, regularizer=regularizer, steps=200, random_state=0
+    ).explain()
+    assert isinstance(protos, Prototypes)
+    assert np.array_equal(protos.target, np.arange(10))
+    assert protos.probability.min() >= 0.9, protos.probability
+    assert protos.values.min() >= 0.0 and protos.values.max() <= 1.0
+    assert protos.image_shape == (8, 8)
+
+
+def test_generator_constrained_is_more_realistic(digits_blackbox, digits, digits_vae):
+    plain = ActivationMaximization(
+        digits_blackbox, regularizer="none", steps=200, random_state=0
+    ).explain()
+    constrained = ActivationMaximization(
+        digits_blackbox, regularizer="none", generator=digits_vae, steps=200, random_state=0
+    ).explain()
+    assert constrained.latent.shape == (10, 8)
+    assert constrained.probability.mean() >= 0.9
+    # x* = G(z*): the images are the decoder's outputs
+    with torch.no_grad():
+        decoded = digits_vae.decode(torch.tensor(constrained.latent, dtype=torch.float32))
+    assert np.allclose(constrained.values, decoded.double().numpy(), atol=1e-6)
+    near_plain = nearest_distance(plain.values, digits.X_train)
+    near_gen = nearest_distance(constrained.values, digits.X_train)
+    assert near_gen.mean() < 0.7 * near_plain.mean()
+    assert digits_vae.elbo(constrained.values).mean() > digits_vae.elbo(plain.values).mean()
+
+
+def test_hidden_unit_and_subset_of_classes(digits_blackbox):
+    am = ActivationMaximization(digits_blackbox, regularizer="l2", steps=50, random_state=0)
+    protos = am.explain([2, 7])
+    assert protos.target.tolist() == [2, 7] and protos.probability.shape == (2,)
+    units = am.explain([0, 5], layer="fc1")
+    assert units.probability is None and units.meta["layer"] == "fc1"
+    start = digits_blackbox.features(np.full((1, 64), 0.5), "fc1")[0, [0, 5]]
+    assert np.all(units.activation > start)
+    with pytest.raises(ValueError, match="no layer"):
+        am.explain([0], layer="nope")
+    with pytest.raises(ValueError, match="pass target"):
+        am.explain(layer="fc1")
+    with pytest.raises(ValueError, match="only 10 classes"):
+        am.explain([10])
+
+
+def test_same_seed_same_prototypes_and_models_untouched(digits_blackbox, tmp_path):
+    before = {k: v.clone() for k, v in digits_blackbox.module.state_dict().items()}
+    grads = [
+        None if p.grad is None else p.grad.clone() for p in digits_blackbox.module.parameters()
+    ]
+    first = ActivationMaximization(
+        digits_blackbox, regularizer="jitter", steps=30, random_state=4
+    ).explain([1, 3])
+    second = ActivationMaximization(
+        digits_blackbox, regularizer="jitter", steps=30, random_state=4
+    ).explain([1, 3])
+    assert np.array_equal(first.values, second.values)
+    for key, value in digits_blackbox.module.state_dict().items():
+        assert torch.equal(value, before[key])
+    # the search differentiates with autograd.grad: the model's .grad fields are untouched
+    for p, grad in zip(digits_blackbox.module.parameters(), grads, strict=True):
+        assert (p.grad is None and grad is None) or torch.equal(p.grad, grad)
+    first.save(tmp_path / "p.npz")
+    loaded = Prototypes.load(tmp_path / "p.npz")
+    assert np.array_equal(loaded.values, first.values)
+    assert first.plot() is not None
+
+
+def test_penalties_against_hand_computed_values():
+    x = torch.tensor([[0.0, 1.0, 0.5, 0.5]])
+    assert _penalty(x, "l2", None).item() == pytest.approx(1.5)
+    assert _penalty(-x, "l1", None).item() == pytest.approx(2.0)
+    # 2x2 image [[0, 1], [0.5, 0.5]]: vertical |0.5-0|+|0.5-1| = 1, horizontal 1 + 0 = 1
+    assert _penalty(x, "tv", (2, 2)).item() == pytest.approx(2.0)
+    assert _penalty(x, "none", None).item() == 0.0
+    flat = torch.full((1, 9), 0.3)
+    assert torch.allclose(_blur(flat, (3, 3), 0.5), flat)
+
+
+def test_nearest_distance_against_brute_force(rng):
+    X, ref = rng.normal(size=(5, 3)), rng.normal(size=(40, 3))
+    brute = np.sort(np.linalg.norm(X[:, None] - ref[None], axis=2), axis=1)
+    assert np.allclose(nearest_distance(X, ref), brute[:, 0])
+    assert np.allclose(nearest_distance(X, ref, k=3), brute[:, :3].mean(1))
+    with pytest.raises(ValueError, match="features"):
+        nearest_distance(X, ref[:, :2])
+
+
+@pytest.mark.parametrize(
+    "kwargs, error",
+    [
+        ({"regularizer": "l3"}, ValueError),
+        ({"strength": -1.0}, ValueError),
+        ({"lr": 0}, ValueError),
+        ({"bounds": (1.0, 0.0)}, ValueError),
+        ({"steps": 0}, ValueError),
+        ({"generator": "vae"}, TypeError),
+    ],
+)
+def test_bad_hyperparameters(digits_blackbox, kwargs, error):
+    with pytest.raises(error):
+        ActivationMaximization(digits_blackbox, **kwargs)
+
+
+def test_needs_a_torch_black_box_and_a_matching_generator(planted_blackbox, digits_blackbox):
+    with pytest.raises(TypeError, match="torch"):
+        ActivationMaximization(planted_blackbox)
+    with pytest.raises(ValueError, match="features"):
+        ActivationMaximization(digits_blackbox, generator=zoo.vae(n_features=20))
+    box = BlackBox.from_torch(zoo.mlp((4,), n_features=20, n_classes=2), input_shape=(20,))
+    with pytest.raises(ValueError, match="image"):
+        ActivationMaximization(box, regularizer="tv").explain()

@@ -1,0 +1,123 @@
+"""Permutation importance (004_7c9aaa9fd587bc3d.txt): the planted support comes first."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from unboxed import BlackBox, FeatureImportance
+from unboxed.probes import PermutationImportance, mass_share, spread_groups
+from unboxed.probes._permutation import _scores
+
+
+def test_planted_support_ranks_first_with_separated_cis(planted, planted_blackbox):
+    importance = PermutationImportance(
+        planted_blackbox, n_repeats=5, n_boot=300, random_state=0
+    ).explain(planted.X_test)
+    support = set(planted.support.tolist())
+    assert set(importance.top_k(len(support), class_=0).tolist()) == support
+    ci = importance.ci[0]
+    noise = np.setdiff1d(np.arange(planted.n_features), planted.support)
+    # every support feature's lower bound clears every noise feature's upper bound
+    assert ci[planted.support, 0].min() > ci[noise, 1].max()
+    assert np.all(ci[:, 0] <= importance.values[0]) and np.all(importance.values[0] <= ci[:, 1])
+
+
+def test_scores_the_black_box_not_the_labels(planted):
+    # A model that reads feature 0 only: against its own predictions, feature 0 is the
+    # only one that matters, although the labels depend on the planted support.
+    box = BlackBox.from_callable(
+        lambda X: np.stack([1 - (X[:, 0] > 0.5), X[:, 0] > 0.5], 1).astype(float),
+        n_classes=2,
+        input_shape=(20,),
+    )
+    values = PermutationImportance(box, n_repeats=3, n_boot=50, random_state=0).explain(
+        planted.X_test[:400]
+    )
+    assert values.top_k(1, class_=0)[0] == 0
+    assert np.allclose(np.delete(values.values[0], 0), 0.0)
+    assert values.values[0, 0] == pytest.approx(0.5, abs=0.1)  # half the rows flip
+
+
+def test_groups_by_dict_and_by_labels_agree(planted, planted_blackbox):
+    groups = {"support": planted.support, "noise": [0, 1, 3]}
+    by_dict = PermutationImportance(
+        planted_blackbox, n_repeats=3, groups=groups, n_boot=50, random_state=1
+    ).explain(planted.X_test[:300])
+    labels = np.full(planted.n_features, 2)
+    labels[planted.support] = 0
+    labels[[0, 1, 3]] = 1
+    by_labels = PermutationImportance(
+        planted_blackbox, n_repeats=3, groups=labels, n_boot=50, random_state=1
+    ).explain(planted.X_test[:300])
+    assert by_dict.feature_names == ("support", "noise")
+    assert by_labels.feature_names == ("group_0", "group_1", "group_2")
+    # different draws (three groups against two), the same picture
+    for result in (by_dict, by_labels):
+        assert result.values[0, 0] > 0.3 and abs(result.values[0, 1]) < 0.02
+    spread = spread_groups(by_dict, planted.n_features)
+    assert np.allclose(spread[0, planted.support], by_dict.values[0, 0])
+    assert spread[0, 19] == 0.0
+
+
+def test_probability_metric_and_given_labels(planted, planted_blackbox):
+    y = planted.y_test[:200]
+    result = PermutationImportance(
+        planted_blackbox, n_repeats=2, metric="probability", n_boot=50, random_state=0
+    ).explain(planted.X_test[:200], y)
+    assert isinstance(result, FeatureImportance)
+    assert result.meta["parameters"]["metric"] == "probability"
+    assert set(result.top_k(4, class_=0).tolist()) == set(planted.support.tolist())
+
+
+def test_batched_blocks_match_a_per_feature_loop(planted, planted_blackbox, monkeypatch):
+    X = planted.X_test[:50]
+    full = PermutationImportance(planted_blackbox, n_repeats=2, random_state=3).row_drops(X)
+    # one permuted copy per call: the same permutations, so the same drops
+    monkeypatch.setattr("unboxed.probes._permutation._BATCH_ELEMENTS", 1)
+    single = PermutationImportance(planted_blackbox, n_repeats=2, random_state=3).row_drops(X)
+    assert np.array_equal(full, single)
+
+
+def test_scores_function():
+    proba = np.array([[0.7, 0.3], [0.2, 0.8]])
+    assert np.array_equal(_scores(proba, np.array([0, 0]), "accuracy"), [1.0, 0.0])
+    assert np.allclose(_scores(proba, np.array([0, 0]), "probability"), [0.7, 0.2])
+
+
+def test_mass_share():
+    values = np.array([[1.0, -3.0, 0.0], [0.0, 0.0, 0.0]])
+    region = np.array([False, True, False])
+    assert np.allclose(mass_share(values, region), [0.75, 0.0])
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"metric": "auc"}, "metric"),
+        ({"n_repeats": 0}, "n_repeats"),
+    ],
+)
+def test_bad_hyperparameters(planted_blackbox, kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        PermutationImportance(planted_blackbox, **kwargs)
+
+
+@pytest.mark.parametrize(
+    "groups, message",
+    [
+        (np.zeros(7, dtype=int), "groups must be"),
+        ({"a": [25]}, "outside"),
+        ({}, "empty"),
+    ],
+)
+def test_bad_groups(planted, planted_blackbox, groups, message):
+    with pytest.raises(ValueError, match=message):
+        PermutationImportance(planted_blackbox, groups=groups).explain(planted.X_test[:10])
+
+
+def test_bad_labels(planted, planted_blackbox):
+    with pytest.raises(ValueError, match="only 2 classes"):
+        PermutationImportance(planted_blackbox).explain(planted.X_test[:3], [0, 1, 2])
+    with pytest.raises(TypeError, match="BlackBox"):
+        PermutationImportance(object())

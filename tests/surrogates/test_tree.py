@@ -1,0 +1,109 @@
+"""TreeSurrogate: fidelity is measured against the black box, never the labels."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sklearn.tree import DecisionTreeClassifier
+
+from unboxed import BlackBox
+from unboxed.surrogates import TreeSurrogate, path_length
+
+
+def _contrarian(planted):
+    """A black box that ignores the planted support and reads feature 0 only, so that it
+    disagrees with the labels on about half the rows."""
+    return BlackBox.from_callable(
+        lambda X: np.stack([X[:, 0] <= 0.3, X[:, 0] > 0.3], 1).astype(float),
+        n_classes=2,
+        input_shape=(20,),
+    )
+
+
+def test_fidelity_is_against_the_black_box_not_the_labels(planted):
+    box = _contrarian(planted)
+    X = planted.X_test
+    assert (box.predict(X) == planted.y_test).mean() < 0.7  # it disagrees on purpose
+    surrogate = TreeSurrogate(box, max_depth=1, n_boot=200, random_state=0).fit(planted.X_train)
+    assert surrogate.fidelity_.mean > 0.99
+    fresh = surrogate.fidelity(X, random_state=0)
+    assert fresh.mean > 0.99 and fresh.ci[0] > 0.98
+    # the tree copies the black box, so it is as wrong about the labels as the box is
+    assert (surrogate.predict(X) == planted.y_test).mean() < 0.7
+    rules = surrogate.export_text(feature_names=planted.feature_names)
+    assert "f0 <=" in rules and rules.count("class:") == 2
+    assert surrogate.depth_ == 1 and surrogate.n_leaves_ == 2
+    assert surrogate.path_length_ == pytest.approx(2.0)
+
+
+def test_path_length_counts_nodes_on_each_path(rng):
+    X = rng.uniform(size=(300, 2))
+    y = (X[:, 0] > 0.5).astype(int) + (X[:, 1] > 0.7) * (X[:, 0] > 0.5)
+    tree = DecisionTreeClassifier(random_state=0).fit(X, y)
+    t = tree.tree_
+    brute = []
+    for x in X:
+        node, visited = 0, 1
+        while t.children_left[node] != -1:
+            go_left = x[t.feature[node]] <= t.threshold[node]
+            node = t.children_left[node] if go_left else t.children_right[node]
+            visited += 1
+        brute.append(visited)
+    assert path_length(tree, X) == pytest.approx(np.mean(brute))
+    stump = DecisionTreeClassifier().fit(X, np.zeros(300, int))
+    assert path_length(stump, X) == 1.0
+
+
+def test_auto_depth_takes_the_knee_of_the_curve(planted, planted_blackbox):
+    surrogate = TreeSurrogate(
+        planted_blackbox, max_depth="auto", depths=[1, 2, 4, 8], n_boot=100, random_state=0
+    ).fit(planted.X_train)
+    curve = surrogate.curve_
+    assert [point["max_depth"] for point in curve] == [1, 2, 4, 8]
+    fidelities = [point["fidelity"]["mean"] for point in curve]
+    best = max(fidelities)
+    chosen = surrogate.max_depth_
+    assert fidelities[[1, 2, 4, 8].index(chosen)] >= best - surrogate.tolerance
+    smaller = [f for d, f in zip([1, 2, 4, 8], fidelities, strict=True) if d < chosen]
+    assert all(f < best - surrogate.tolerance for f in smaller)
+    leaves = [point["n_leaves"] for point in curve]
+    assert leaves == sorted(leaves)
+
+
+def test_same_seed_same_tree(planted, planted_blackbox):
+    def fit():
+        return TreeSurrogate(planted_blackbox, max_depth=4, n_boot=100, random_state=5).fit(
+            planted.X_train[:800]
+        )
+
+    a, b = fit(), fit()
+    assert a.export_text() == b.export_text() and a.fidelity_ == b.fidelity_
+
+
+def test_not_fitted_and_bad_input(planted, planted_blackbox):
+    surrogate = TreeSurrogate(planted_blackbox)
+    with pytest.raises(ValueError, match="not fitted"):
+        surrogate.predict(planted.X_test)
+    with pytest.raises(ValueError, match="not fitted"):
+        surrogate.export_text()
+    constant = BlackBox.from_callable(
+        lambda X: np.tile([1.0, 0.0], (len(X), 1)), n_classes=2, input_shape=(20,)
+    )
+    with pytest.raises(ValueError, match="single class"):
+        TreeSurrogate(constant).fit(planted.X_test)
+    with pytest.raises(ValueError, match="too few"):
+        TreeSurrogate(planted_blackbox).fit(planted.X_test[:2])
+    fitted = TreeSurrogate(planted_blackbox, max_depth=2).fit(planted.X_test)
+    with pytest.raises(ValueError, match="feature_names"):
+        fitted.export_text(feature_names=["a"])
+    with pytest.raises(ValueError, match="expects"):
+        fitted.predict(planted.X_test[:, :5])
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [{"max_depth": 0}, {"max_depth": "deep"}, {"tolerance": 2}, {"held_out": 0}, {"depths": []}],
+)
+def test_bad_hyperparameters(planted_blackbox, kwargs):
+    with pytest.raises(ValueError):
+        TreeSurrogate(planted_blackbox, **kwargs)

@@ -1,0 +1,110 @@
+"""Tree regularization (Wu et al., 2018, as in 002_3e5e1762af60ee33.txt)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from unboxed import zoo
+from unboxed.zoo._treereg import _apl, _flat
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_torch_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def moons():
+    from unboxed import load_dataset
+
+    return load_dataset("moons")
+
+
+def test_path_length_falls_as_lambda_grows_on_moons(moons):
+    """The issue's target, in a small fixed-seed configuration: the true path length
+    falls monotonically over lambda in {0, 1, 3} while the test accuracy stays within
+    0.1 of the unregularised network's."""
+    results = []
+    for strength in (0.0, 1.0, 3.0):
+        model = zoo.TreeRegularizedMLP(strength=strength, epochs=40, random_state=0)
+        model.fit(moons.X_train, moons.y_train)
+        accuracy = float((model.predict(moons.X_test) == moons.y_test).mean())
+        results.append((model.path_length_, accuracy))
+    lengths = [r[0] for r in results]
+    accuracies = [r[1] for r in results]
+    assert lengths[0] > lengths[1] > lengths[2], results
+    assert accuracies[0] > 0.95
+    assert min(accuracies) >= accuracies[0] - 0.1, results
+
+
+def test_fit_records_snapshots_and_predicts(moons):
+    model = zoo.TreeRegularizedMLP(strength=0.5, epochs=4, snapshot_every=2, n_jitter=2)
+    assert model.fit(moons.X_train, moons.y_train) is model
+    history = model.history_
+    assert history["snapshot_epoch"] == [0, 2] and len(history["loss"]) == 4
+    assert history["apl_hat"][0] is None and history["apl_hat"][1] >= 1.0
+    proba = model.predict_proba(moons.X_test)
+    assert proba.shape == (len(moons.X_test), 2) and np.allclose(proba.sum(1), 1)
+    assert set(np.unique(model.predict(moons.X_test))) <= {0, 1}
+    box = model.blackbox()
+    assert np.allclose(box.predict_proba(moons.X_test), proba, atol=1e-6)
+    assert model.path_length(moons.X_test) >= 1.0
+    # the surrogate is differentiable in the weights and never predicts below 1 node
+    theta = _flat(model.module_).detach().requires_grad_(True)
+    value = model.surrogate_(theta)
+    (grad,) = torch.autograd.grad(value, theta)
+    assert value.item() >= 1.0 and grad.shape == theta.shape
+
+
+def test_labels_are_mapped_back(moons):
+    y = np.where(moons.y_train == 1, 7, 3)
+    model = zoo.TreeRegularizedMLP(epochs=2, n_jitter=0).fit(moons.X_train, y)
+    assert set(np.unique(model.predict(moons.X_test))) <= {3, 7}
+    assert model.classes_.tolist() == [3, 7]
+
+
+def test_same_seed_same_network(moons):
+    def fit():
+        return zoo.TreeRegularizedMLP(strength=1.0, epochs=3, n_jitter=1, random_state=2).fit(
+            moons.X_train[:200], moons.y_train[:200]
+        )
+
+    a, b = fit(), fit()
+    for key, value in a.module_.state_dict().items():
+        assert torch.equal(value, b.module_.state_dict()[key])
+
+
+def test_apl_of_a_constant_and_of_a_split():
+    X = np.linspace(0, 1, 100)[:, None]
+    assert _apl(X, np.zeros(100, int), 1) == 1.0
+    assert _apl(X, (X[:, 0] > 0.5).astype(int), 1) == 2.0
+
+
+def test_not_fitted_and_bad_input(moons):
+    model = zoo.TreeRegularizedMLP()
+    with pytest.raises(ValueError, match="not fitted"):
+        model.predict(moons.X_test)
+    with pytest.raises(ValueError, match="single class"):
+        model.fit(moons.X_train, np.zeros(len(moons.X_train), int))
+    X = moons.X_train.copy()
+    X[0, 0] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        model.fit(X, moons.y_train)
+    with pytest.raises(ValueError, match=r"shape \(800,\)"):
+        model.fit(moons.X_train, moons.y_train[:5])
+    fitted = zoo.TreeRegularizedMLP(epochs=1, n_jitter=0).fit(moons.X_train, moons.y_train)
+    with pytest.raises(ValueError, match="features"):
+        fitted.predict(np.zeros((3, 5)))
+
+
+@pytest.mark.parametrize(
+    "kwargs", [{"strength": -1}, {"lr": 0}, {"epochs": 0}, {"hidden": (0,)}, {"n_jitter": -1}]
+)
+def test_bad_hyperparameters(kwargs):
+    with pytest.raises(ValueError):
+        zoo.TreeRegularizedMLP(**kwargs)

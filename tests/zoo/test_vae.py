@@ -1,0 +1,72 @@
+"""The VAE generator: training, ELBO, safe save/load."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from unboxed import zoo
+from unboxed.zoo._vae import _negative_elbo
+
+
+def test_vae_trains_round_trips_and_scores_real_images_higher(digits, tmp_path):
+    vae = zoo.vae(n_features=64, latent_dim=4, hidden=(32,), random_state=0)
+    result = zoo.train_vae(
+        vae, digits.X_train, X_test=digits.X_test, epochs=8, random_state=0, verbose=False
+    )
+    assert result.epoch_loss[-1] < result.epoch_loss[0]
+    assert result.test_elbo == pytest.approx(vae.elbo(digits.X_test, random_state=0).mean())
+    noise = np.random.default_rng(0).uniform(size=(50, 64))
+    assert vae.elbo(digits.X_test[:50]).mean() > vae.elbo(noise).mean()
+    loaded = zoo.load(zoo.save(vae, tmp_path / "vae"))
+    assert isinstance(loaded, zoo.VAE) and loaded.latent_dim == 4
+    assert np.array_equal(loaded.sample(3, random_state=1), vae.sample(3, random_state=1))
+    with pytest.raises(TypeError, match="generator"):
+        zoo.as_blackbox(vae)
+
+
+def test_training_is_deterministic(digits):
+    def fit():
+        vae = zoo.vae(n_features=64, latent_dim=2, hidden=(16,), random_state=3)
+        zoo.train_vae(vae, digits.X_train[:200], epochs=2, random_state=3, verbose=False)
+        return vae
+
+    first, second = fit(), fit()
+    for key, value in first.state_dict().items():
+        assert torch.equal(value, second.state_dict()[key])
+
+
+def test_negative_elbo_against_closed_form():
+    # q = N(0, I) gives KL 0; logits 0 give Bernoulli(0.5), so log 2 nats per pixel.
+    x = torch.tensor([[0.0, 1.0, 1.0]])
+    zeros = torch.zeros((1, 2))
+    value = _negative_elbo(torch.zeros((1, 3)), x, zeros, zeros)
+    assert value.item() == pytest.approx(3 * np.log(2))
+    kl_only = _negative_elbo(torch.zeros((1, 3)), x, torch.ones((1, 2)), zeros) - value
+    assert kl_only.item() == pytest.approx(1.0)  # 0.5 * sum(mu^2)
+
+
+@pytest.mark.parametrize(
+    "X, message",
+    [
+        (np.full((4, 64), 1.5), r"\[0, 1\]"),
+        (np.zeros((4, 10)), "features"),
+        (np.full((4, 64), np.nan), "NaN"),
+    ],
+)
+def test_bad_images(X, message):
+    vae = zoo.vae(n_features=64, latent_dim=2, hidden=(8,))
+    with pytest.raises(ValueError, match=message):
+        vae.elbo(X)
+    with pytest.raises(ValueError, match=message):
+        zoo.train_vae(vae, X, epochs=1, verbose=False)
+
+
+def test_bad_architecture():
+    with pytest.raises(ValueError, match="latent_dim"):
+        zoo.vae(latent_dim=0)
+    with pytest.raises(ValueError, match="hidden"):
+        zoo.vae(hidden=())
+    with pytest.raises(TypeError, match="VAE"):
+        zoo.train_vae(zoo.mlp(), np.zeros((2, 784)))
