@@ -213,6 +213,8 @@ def local_examples(
     Z_pool: np.ndarray | None = None,
     radius: float | None = None,
     n_samples: int = 1000,
+    select: str = "proxy",
+    component_classes: np.ndarray | None = None,
 ) -> tuple[Found, np.ndarray]:
     """Counterfactuals (eq. 7-8) or semi-factuals (eq. 9) for each query.
 
@@ -236,6 +238,15 @@ def local_examples(
         The largest RMS distance (:func:`rms_distance`) from the query; None keeps all.
     n_samples : int
         Samples drawn per query before rejection (the paper draws 1000).
+    select : {"proxy", "score"}
+        "score" ranks the candidates within ``radius`` by eq. 7 (or 9) alone. "proxy"
+        first keeps only those the JGMM's own classifier (eq. 3) puts in another class
+        than the query (a counterfactual) or in the same class (a semi-factual), as
+        Sec. 3.2 defines them, then ranks by the score. Eq. 7 rewards sharing the
+        query's lower component ``z``, so without this step most samples keep the
+        query's class.
+    component_classes : ndarray of shape (K_y,), optional
+        The class of each higher component, for "proxy"; default the identity.
 
     Returns
     -------
@@ -245,8 +256,13 @@ def local_examples(
         The LP optimum per query.
     """
     _check_plain(model)
+    if select not in ("proxy", "score"):
+        raise ValueError(f"select must be 'proxy' or 'score', got {select!r}")
     c = local_weights(model, Zq, kind)
     alphas = np.stack([jm.optimal_alpha(row) for row in c])
+    ky = model.pi_.shape[0]
+    to_class = np.arange(ky) if component_classes is None else np.asarray(component_classes)
+    query_class = to_class[_proxy_w(model, Zq)]
     out = []
     for q in range(Zq.shape[0]):
         if source == "generated":
@@ -260,6 +276,9 @@ def local_examples(
         keep = np.ones(Zs.shape[0], bool)
         if radius is not None:
             keep = rms_distance(Zs, Zq[q]) <= radius
+        if select == "proxy" and keep.any():
+            same = to_class[_proxy_w(model, Zs[keep])] == query_class[q]
+            keep[keep] = same if kind == "semifactual" else ~same
         Zk, idx = Zs[keep], idx[keep]
         pz = proba_z(model, Zk) if Zk.shape[0] else np.zeros((0, c.shape[1]))
         scores = pz @ c[q]
@@ -267,6 +286,11 @@ def local_examples(
         comp = comps[keep][top] if comps is not None else pz[top].argmax(axis=1)
         out.append(Found(Zk[top], scores[top], comp, np.full(top.size, q), idx[top]))
     return _concat(out, d=Zq.shape[1]), alphas
+
+
+def _proxy_w(model: JGMM, Z: np.ndarray) -> np.ndarray:
+    """The JGMM's most probable higher component of whitened rows (eq. 3)."""
+    return jm.log_proba_w_given_x(_log_gx(model, Z), model._Q, model.pi_).argmax(axis=1)
 
 
 def _concat(parts: list[Found], d: int | None = None) -> Found:

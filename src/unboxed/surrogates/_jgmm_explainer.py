@@ -315,7 +315,8 @@ class JGMMExplainer:
         out = []
         with torch.inference_mode():
             for start in range(0, F.shape[0], 4096):
-                batch = torch.as_tensor(F[start : start + 4096], dtype=dtype)
+                # A copy: F may be a read-only array (an ExampleSet's values).
+                batch = torch.tensor(np.array(F[start : start + 4096]), dtype=dtype)
                 out.append(head(batch.reshape(-1, *self.feature_shape_)).argmax(dim=1).numpy())
         return np.concatenate(out)
 
@@ -502,6 +503,7 @@ class JGMMExplainer:
         radius: float | None = None,
         X: object | None = None,
         n_samples: int = 1000,
+        select: str = "proxy",
         random_state: RandomState = None,
     ) -> ExampleSet:
         """Counterfactuals for each query (eq. 7-8).
@@ -522,11 +524,17 @@ class JGMMExplainer:
             The mining pool; default the inputs ``fit`` saw.
         n_samples : int
             Draws per query before rejection (the paper: 1000).
+        select : {"proxy", "score"}
+            "score": rank the candidates within ``radius`` by eq. 7 alone. "proxy"
+            (default): first keep only those the proxy (eq. 3) puts in another class
+            than the query, as Sec. 3.2 defines a counterfactual ("very different
+            posterior distribution on w"); eq. 7 alone rewards sharing the query's
+            lower component and mostly keeps its class.
         random_state : int, Generator or None
             Default: the explainer's generator.
         """
         return self._local(
-            "counterfactual", queries, n_per_query, source, radius, X, n_samples, random_state
+            "counterfactual", queries, n_per_query, source, radius, X, n_samples, select, random_state
         )
 
     def semifactuals(
@@ -538,11 +546,13 @@ class JGMMExplainer:
         radius: float | None = None,
         X: object | None = None,
         n_samples: int = 1000,
+        select: str = "proxy",
         random_state: RandomState = None,
     ) -> ExampleSet:
-        """Semi-factuals for each query (eq. 9), found as :meth:`counterfactuals` are."""
+        """Semi-factuals for each query (eq. 9), found as :meth:`counterfactuals` are;
+        ``select="proxy"`` keeps the candidates the proxy puts in the query's class."""
         return self._local(
-            "semifactual", queries, n_per_query, source, radius, X, n_samples, random_state
+            "semifactual", queries, n_per_query, source, radius, X, n_samples, select, random_state
         )
 
     def _local(
@@ -554,9 +564,14 @@ class JGMMExplainer:
         radius: float | None,
         X: object | None,
         n_samples: int,
+        select: str,
         random_state: RandomState,
     ) -> ExampleSet:
         self._examples_ready(source)
+        if select not in ("proxy", "score"):
+            raise ValueError(f"select must be 'proxy' or 'score', got {select!r}")
+        if select == "proxy":
+            self._check_tied("select='proxy'")
         n_per_query = check_positive_int(n_per_query, name="n_per_query")
         n_samples = check_positive_int(n_samples, name="n_samples")
         if radius is not None and (isinstance(radius, bool) or not float(radius) > 0):
@@ -574,11 +589,14 @@ class JGMMExplainer:
             Z_pool=Z_pool,
             radius=None if radius is None else float(radius),
             n_samples=n_samples,
+            select=select,
+            component_classes=self.classes_ if self._tied else None,
         )
         params = {
             "n_per_query": n_per_query,
             "radius": radius,
             "n_samples": n_samples,
+            "select": select,
             "alpha_support": [np.flatnonzero(a > 1e-9).tolist() for a in alpha],
         }
         score = "eq. 7, p(same z, different w)" if kind == "counterfactual" else "eq. 9"
