@@ -160,6 +160,15 @@ class ExampleSet(Explanation):
     def __len__(self) -> int:
         return self.n_examples
 
+    def top_k(self, k: int) -> np.ndarray:
+        """Rows of the ``k`` best-scoring examples, best first, shape ``(k,)``."""
+        from ._validation import check_positive_int
+
+        k = check_positive_int(k, name="k")
+        if k > self.n_examples:
+            raise ValueError(f"k={k} exceeds the number of examples ({self.n_examples})")
+        return np.argsort(-self.scores, kind="stable")[:k]
+
     def group(self, g: int) -> np.ndarray:
         """Row indices of the examples in group ``g``, best first."""
         rows = np.flatnonzero(self.groups == g)

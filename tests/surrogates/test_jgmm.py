@@ -16,7 +16,7 @@ PI_TRUE = np.array([0.4, 0.6])
 
 def sample_jgmm(n, rng, *, sep=6.0):
     """Data from a known JGMM: w ~ pi, z | w ~ Q[:, w], x | z and y | w Gaussian."""
-    kx, ky = Q_TRUE.shape
+    ky = Q_TRUE.shape[1]
     means_x = np.array([[0, 0, 0], [1, 0, 0], [0, 1, 0], [0, 0, 1]]) * sep
     means_y = np.array([[0, 0], [1, 1]]) * sep
     w = rng.choice(ky, size=n, p=PI_TRUE)
@@ -33,7 +33,8 @@ def _best_match(Q_hat, pi_hat):
     for pz in itertools.permutations(range(4)):
         for pw in itertools.permutations(range(2)):
             err = max(
-                np.abs(Q_hat[np.ix_(pz, pw)] - Q_TRUE).max(), np.abs(pi_hat[list(pw)] - PI_TRUE).max()
+                np.abs(Q_hat[np.ix_(pz, pw)] - Q_TRUE).max(),
+                np.abs(pi_hat[list(pw)] - PI_TRUE).max(),
             )
             best = min(best, err)
     return best
@@ -93,7 +94,9 @@ def test_duplicates_and_constant_dimensions_give_no_nan(rng, e_step):
     model = JGMM(8, 3, e_step=e_step, random_state=0).fit(X, Y)  # more components than rows
     for name in ("Q_", "pi_", "means_x_", "vars_x_", "means_y_", "vars_y_", "psi_", "lower_bound_"):
         assert np.all(np.isfinite(getattr(model, name))), name
-    assert np.all(np.isfinite(model.predict_proba_w(X))) and np.all(np.isfinite(model.score_samples(X, Y)))
+    assert np.all(np.isfinite(model.predict_proba_w(X))) and np.all(
+        np.isfinite(model.score_samples(X, Y))
+    )
     assert np.allclose(model.inverse_transform_x(model.transform_x(X)), X)
 
 

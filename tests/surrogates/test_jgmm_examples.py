@@ -26,10 +26,7 @@ def tiny():
 def _brute(model, z):
     """p(x | w = j), p(z = i | x) and p(w = j | x) by the definitions, point by point."""
     G = np.array(
-        [
-            multivariate_normal(model.means_x_[i], np.diag(model.vars_x_[i])).pdf(z)
-            for i in range(3)
-        ]
+        [multivariate_normal(model.means_x_[i], np.diag(model.vars_x_[i])).pdf(z) for i in range(3)]
     )
     Q, pi = model.Q_, model.pi_
     px_w = np.array([sum(Q[i, j] * G[i] for i in range(3)) for j in range(2)])
@@ -61,9 +58,7 @@ def test_local_scores_follow_eq7_and_eq9(tiny, kind):
     model, Z = tiny
     psi = model.psi_
     zq = Z[:2]
-    found, alpha = jx.local_examples(
-        model, zq, kind, 5, source="mined", Z_pool=Z, select="score"
-    )
+    found, alpha = jx.local_examples(model, zq, kind, 5, source="mined", Z_pool=Z, select="score")
     for q in range(2):
         _, pz_q, _ = _brute(model, zq[q])
         rows = np.flatnonzero(found.groups == q)

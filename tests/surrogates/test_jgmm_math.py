@@ -35,7 +35,13 @@ def test_log_gaussian_diag_matches_scipy(rng):
     means, variances = rng.normal(size=(4, 3)), rng.uniform(0.1, 3, size=(4, 3))
     got = jm.log_gaussian_diag(X, means, variances)
     want = np.array(
-        [[multivariate_normal(m, np.diag(v)).logpdf(x) for m, v in zip(means, variances, strict=True)] for x in X]
+        [
+            [
+                multivariate_normal(m, np.diag(v)).logpdf(x)
+                for m, v in zip(means, variances, strict=True)
+            ]
+            for x in X
+        ]
     )
     assert np.allclose(got, want)
 
@@ -88,7 +94,9 @@ def test_spatial_inference_factorises_as_eq11(rng):
     m = _model(rng, R=2)
     xs = rng.normal(size=(2, 2))  # one 2-vector per position
     gx = np.array([[_pdf(xs[r], m["mx"][i], m["vx"][i]) for i in range(3)] for r in range(2)])
-    per_w = np.array([m["pi"][j] * np.prod([gx[r] @ m["Q"][r, :, j] for r in range(2)]) for j in range(2)])
+    per_w = np.array(
+        [m["pi"][j] * np.prod([gx[r] @ m["Q"][r, :, j] for r in range(2)]) for j in range(2)]
+    )
     log_gx = jm.log_gaussian_diag(xs[None], m["mx"], m["vx"])
     got = np.exp(jm.log_proba_w_given_x(log_gx, m["Q"], m["pi"]))[0]
     assert np.allclose(got, per_w / per_w.sum())
@@ -136,8 +144,12 @@ def test_joint_e_step_enumerates_eq12(rng):
         for (i1, i2, j), p in post.items():
             want_co[0, i1, j] += p / z / 4
             want_co[1, i2, j] += p / z / 4
-        assert np.allclose(h[n], [sum(p for k, p in post.items() if k[2] == j) / z for j in range(2)])
-        assert np.allclose(g[n, 0], [sum(p for k, p in post.items() if k[0] == i) / z for i in range(3)])
+        assert np.allclose(
+            h[n], [sum(p for k, p in post.items() if k[2] == j) / z for j in range(2)]
+        )
+        assert np.allclose(
+            g[n, 0], [sum(p for k, p in post.items() if k[0] == i) / z for i in range(3)]
+        )
     assert np.allclose(co, want_co) and np.isclose(ll, total / 4)
 
 

@@ -242,12 +242,11 @@ class JGMMExplainer:
         return self
 
     def _proba_w_given_y(self, Y: np.ndarray) -> np.ndarray:
+        """``p(w | y)``: the higher mixture's responsibilities (``h`` of eq. 15)."""
+        from scipy.special import softmax
+
         m = self.jgmm_
-        log_gy = m._log_gy(Y)
-        joint = log_gy + jm.safe_log(m.pi_)
-        return np.exp(joint - joint.max(axis=1, keepdims=True)) / np.exp(
-            joint - joint.max(axis=1, keepdims=True)
-        ).sum(axis=1, keepdims=True)
+        return softmax(m._log_gy(Y) + jm.safe_log(m.pi_), axis=1)
 
     def _check_fitted(self) -> None:
         if not hasattr(self, "jgmm_"):
@@ -534,7 +533,15 @@ class JGMMExplainer:
             Default: the explainer's generator.
         """
         return self._local(
-            "counterfactual", queries, n_per_query, source, radius, X, n_samples, select, random_state
+            "counterfactual",
+            queries,
+            n_per_query,
+            source,
+            radius,
+            X,
+            n_samples,
+            select,
+            random_state,
         )
 
     def semifactuals(
