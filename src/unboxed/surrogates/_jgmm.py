@@ -13,7 +13,13 @@ from typing import Any
 
 import numpy as np
 
-from .._validation import RandomState, check_array, check_positive_int, check_random_state
+from .._validation import (
+    RandomState,
+    check_array,
+    check_labels,
+    check_positive_int,
+    check_random_state,
+)
 from . import _jgmm_math as jm
 from ._driver import check_driver_params, fit_iterative
 
@@ -246,8 +252,6 @@ class JGMM:
             )
         labels = None
         if labels_y is not None:
-            from .._validation import check_labels
-
             labels = check_labels(labels_y, n=n, n_classes=ky, name="labels_y")
         self.spatial_ = spatial
         self.n_positions_ = int(X3.shape[1])
