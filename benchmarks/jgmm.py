@@ -112,7 +112,8 @@ def proxies(n_features: int) -> dict[str, Any]:
     }
 
 
-_CACHE_PATH = Path.home() / ".cache" / "unboxed" / "jgmm_benchmark_cache.json"
+CACHE_DIR = Path.home() / ".cache" / "unboxed"
+_CACHE_PATH = CACHE_DIR / "jgmm_benchmark_cache.json"
 
 
 def cached(key: str, compute: Any) -> dict[str, Any]:
@@ -599,9 +600,9 @@ def fmt(e: dict[str, Any] | None) -> str:
     return f"{100 * e['mean']:.2f} [{100 * e['ci'][0]:.2f}, {100 * e['ci'][1]:.2f}]"
 
 
-def write(result: dict[str, Any], seconds: float, command: str) -> None:
+def write(result: dict[str, Any], seconds: float, command: str, name: str = "jgmm") -> None:
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "jgmm.json").write_text(json.dumps(result, indent=2))
+    (RESULTS / f"{name}.json").write_text(json.dumps(result, indent=2))
     env = result["env"]
     L = [
         "# JGMM: proxy faithfulness, counterfactuals, cost",
@@ -768,7 +769,7 @@ def write(result: dict[str, Any], seconds: float, command: str) -> None:
         L.append("")
     if result.get("findings"):
         L += ["## Findings", "", result["findings"], ""]
-    (RESULTS / "jgmm.md").write_text("\n".join(L) + "\n")
+    (RESULTS / f"{name}.md").write_text("\n".join(L) + "\n")
 
 
 def main() -> None:
@@ -784,12 +785,22 @@ def main() -> None:
     parser.add_argument("--dice-sample-size", type=int, default=500)
     parser.add_argument("--findings", default=None, help="a text file appended as Findings")
     parser.add_argument("--fresh", action="store_true", help="ignore results cached by a run")
+    parser.add_argument(
+        "--name", default="jgmm", help="results/NAME.json and .md, and NAME's cache"
+    )
+    parser.add_argument(
+        "--merge",
+        default=None,
+        help="a JSON written by another run (--name) whose parts join this report",
+    )
     args = parser.parse_args()
     torch.set_num_threads(1)
+    global _CACHE_PATH
+    _CACHE_PATH = CACHE_DIR / f"{args.name}_benchmark_cache.json"
     if args.fresh and _CACHE_PATH.exists():
         _CACHE_PATH.unlink()
     start = time.perf_counter()
-    previous = RESULTS / "jgmm.json"
+    previous = RESULTS / f"{args.name}.json"
     result: dict[str, Any] = json.loads(previous.read_text()) if previous.exists() else {}
     if args.parts or "args" not in result:
         result["args"] = vars(args)
@@ -805,6 +816,13 @@ def main() -> None:
     if args.findings:
         result["findings"] = Path(args.findings).read_text()
     parts = {"table1": table1, "table2": table2, "cost": cost, "study": study}
+    if args.merge:
+        # Parts run in another process (to use both cores) join this report.
+        other = json.loads(Path(args.merge).read_text())
+        for part in parts:
+            if part in other:
+                result[part] = other[part]
+                result.setdefault("seconds_by_part", {})[part] = other["seconds_by_part"][part]
     for part in [p for p in args.parts.split(",") if p]:
         if part not in parts:
             raise SystemExit(f"unknown part {part!r}; choose from {sorted(parts)}")
@@ -816,10 +834,15 @@ def main() -> None:
             result[part] = parts[part](args)
         result.setdefault("seconds_by_part", {})[part] = time.perf_counter() - t0
         result["command"] = command
-        write(result, sum(result["seconds_by_part"].values()), command)
+        write(result, sum(result["seconds_by_part"].values()), command, args.name)
         log(f"{part} done in {time.perf_counter() - t0:.0f} s")
     # With --parts "" this only rewrites the report from the JSON (e.g. to add findings).
-    write(result, sum(result.get("seconds_by_part", {}).values()), result.get("command", command))
+    write(
+        result,
+        sum(result.get("seconds_by_part", {}).values()),
+        result.get("command", command),
+        args.name,
+    )
     log(f"done in {time.perf_counter() - start:.0f} s")
 
 
