@@ -263,24 +263,30 @@ def local_examples(
     ky = model.pi_.shape[0]
     to_class = np.arange(ky) if component_classes is None else np.asarray(component_classes)
     query_class = to_class[_proxy_w(model, Zq)]
+    pool_pz = pool_class = None
+    if source != "generated":
+        assert Z_pool is not None
+        # The pool is shared by every query: score its rows once.
+        pool_pz = proba_z(model, Z_pool)
+        pool_class = to_class[_proxy_w(model, Z_pool)]
     out = []
     for q in range(Zq.shape[0]):
         if source == "generated":
             assert rng is not None
             Zs, comps = jm.sample_diag_gmm(alphas[q], model.means_x_, model.vars_x_, n_samples, rng)
             idx = -np.ones(Zs.shape[0], int)
+            pz_all = proba_z(model, Zs)
+            cls_all = to_class[_proxy_w(model, Zs)] if select == "proxy" else None
         else:
-            assert Z_pool is not None
-            Zs, idx = Z_pool, np.arange(Z_pool.shape[0])
-            comps = None
+            Zs, idx, comps = Z_pool, np.arange(Z_pool.shape[0]), None
+            pz_all, cls_all = pool_pz, pool_class
         keep = np.ones(Zs.shape[0], bool)
         if radius is not None:
             keep = rms_distance(Zs, Zq[q]) <= radius
-        if select == "proxy" and keep.any():
-            same = to_class[_proxy_w(model, Zs[keep])] == query_class[q]
-            keep[keep] = same if kind == "semifactual" else ~same
-        Zk, idx = Zs[keep], idx[keep]
-        pz = proba_z(model, Zk) if Zk.shape[0] else np.zeros((0, c.shape[1]))
+        if select == "proxy":
+            same = cls_all == query_class[q]
+            keep &= same if kind == "semifactual" else ~same
+        Zk, idx, pz = Zs[keep], idx[keep], pz_all[keep]
         scores = pz @ c[q]
         top = _top(scores, n_per_query)
         comp = comps[keep][top] if comps is not None else pz[top].argmax(axis=1)
