@@ -607,7 +607,8 @@ def write(result: dict[str, Any], seconds: float, command: str, name: str = "jgm
     L = [
         "# JGMM: proxy faithfulness, counterfactuals, cost",
         "",
-        f"Produced by `{command}` in {seconds / 60:.1f} minutes of compute "
+        f"Produced by `{command}` (or the commands listed under Findings) in "
+        f"{seconds / 60:.1f} minutes of compute "
         f"({', '.join(f'{k} {v / 60:.1f}' for k, v in result['seconds_by_part'].items())}; "
         f"unboxed {env['unboxed']}, "
         f"torch {env['torch']}, {env['threads']} CPU threads, shared machine). Source: "
@@ -728,9 +729,9 @@ def write(result: dict[str, Any], seconds: float, command: str, name: str = "jgm
                 "| method | " + " | ".join(f"sigma = {s}" for s in SIGMAS) + " |",
                 "|---|" + "---|" * len(SIGMAS),
             ]
-            for name, per in t2["methods"].items():
+            for method, per in t2["methods"].items():
                 L.append(
-                    f"| {name} | " + " | ".join(fmt(per[str(s)][metric]) for s in SIGMAS) + " |"
+                    f"| {method} | " + " | ".join(fmt(per[str(s)][metric]) for s in SIGMAS) + " |"
                 )
             L.append("")
         L += ["Mean candidates within sigma per query:", ""]
@@ -738,11 +739,11 @@ def write(result: dict[str, Any], seconds: float, command: str, name: str = "jgm
             "| method | " + " | ".join(f"sigma = {s}" for s in SIGMAS) + " | time (s) |",
             "|---|" + "---|" * (len(SIGMAS) + 1),
         ]
-        for name, per in t2["methods"].items():
+        for method, per in t2["methods"].items():
             L.append(
-                f"| {name} | "
+                f"| {method} | "
                 + " | ".join(f"{per[str(s)]['mean_kept']:.1f}" for s in SIGMAS)
-                + f" | {t2['seconds'][name]:.0f} |"
+                + f" | {t2['seconds'][method]:.0f} |"
             )
         L.append("")
     c = result.get("cost")
@@ -840,7 +841,7 @@ def main() -> None:
     write(
         result,
         sum(result.get("seconds_by_part", {}).values()),
-        result.get("command", command),
+        command if args.parts else "python benchmarks/jgmm.py",
         args.name,
     )
     log(f"done in {time.perf_counter() - start:.0f} s")
