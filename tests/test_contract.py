@@ -14,7 +14,16 @@ import pytest
 import torch
 from sklearn.linear_model import LogisticRegression
 
-from unboxed import Attribution, BlackBox, Explanation, FeatureImportance, local, make_meta, zoo
+from unboxed import (
+    Attribution,
+    BlackBox,
+    ExampleSet,
+    Explanation,
+    FeatureImportance,
+    local,
+    make_meta,
+    zoo,
+)
 from unboxed.evaluate import (
     agreement,
     crafted_cases,
@@ -24,7 +33,7 @@ from unboxed.evaluate import (
     keep_top_k,
 )
 from unboxed.probes import ActivationMaximization, PermutationImportance, Prototypes
-from unboxed.surrogates import TreeSurrogate
+from unboxed.surrogates import JGMM, JGMMExplainer, TreeSurrogate
 
 SUPPORT = np.array([2, 5, 11, 17])
 
@@ -63,10 +72,33 @@ def _prototypes(rng: np.random.Generator) -> Prototypes:
     )
 
 
+def _example_set(rng: np.random.Generator) -> ExampleSet:
+    proba = np.sort(rng.dirichlet(np.ones(4), size=6), axis=1)[:, ::-1][:, :2]
+    return ExampleSet(
+        kind="counterfactual",
+        source="mined",
+        values=rng.normal(size=(6, 16)),
+        scores=rng.uniform(size=6),
+        components=rng.integers(0, 5, size=6),
+        groups=np.array([0, 0, 0, 1, 1, 1]),
+        top_classes=np.stack([rng.permutation(4)[:2] for _ in range(6)]),
+        top_proba=proba,
+        meta=make_meta("contract", {"radius": 1.0}, seed=0),
+        indices=np.arange(6),
+        inputs=rng.uniform(size=(6, 16)),
+        queries=rng.normal(size=(2, 16)),
+        query_inputs=rng.uniform(size=(2, 16)),
+        query_classes=np.array([1, 3]),
+        image_shape=(4, 4),
+        class_names=tuple("abcd"),
+    )
+
+
 EXPLANATIONS = {
     "Attribution": _attribution,
     "FeatureImportance": _importance,
     "Prototypes": _prototypes,
+    "ExampleSet": _example_set,
 }
 
 
@@ -231,6 +263,47 @@ PROCEDURES = {
         random_state=rs,
     ),
 }
+
+
+# JGMM (issue 5). The explainer needs a torch model: an MLP whose first layer passes the
+# (non-negative) planted features through and whose last layer is the planted logistic
+# regression, so that it is a faithful torch copy of planted_blackbox.
+_JGMM_CLEAN = np.random.default_rng(0).uniform(size=(300, 20))
+
+
+def _torch_copy(bb: BlackBox) -> BlackBox:
+    estimator = bb._predict_fn.__self__
+    model = zoo.mlp((20,), n_features=20, n_classes=2)
+    with torch.no_grad():
+        model.fc1.weight.copy_(torch.eye(20))
+        model.fc1.bias.zero_()
+        coef = torch.as_tensor(estimator.coef_[0], dtype=torch.float32) / 2
+        model.fc2.weight.copy_(torch.stack([-coef, coef]))
+        b = float(estimator.intercept_[0]) / 2
+        model.fc2.bias.copy_(torch.tensor([-b, b]))
+    return BlackBox.from_torch(model, input_shape=(20,))
+
+
+def _jgmm(bb: BlackBox, X: np.ndarray, rs: object) -> dict[str, np.ndarray]:
+    Y = bb.predict_proba(_JGMM_CLEAN)
+    model = JGMM(3, 2, random_state=rs, max_iter=30).fit(_JGMM_CLEAN, Y)
+    return {"Q": model.Q_, "proba": model.predict_proba_w(X)}
+
+
+def _jgmm_explainer(bb: BlackBox, X: np.ndarray, rs: object) -> ExampleSet:
+    explainer = JGMMExplainer(
+        _torch_copy(bb),
+        lower_layer="act1",
+        n_components_x=3,
+        max_iter=30,
+        random_state=rs,
+        verbose=False,
+    ).fit(X)
+    return explainer.prototypes(n_per_class=2, source="generated", n_candidates=10)
+
+
+PROCEDURES["JGMM"] = _jgmm
+PROCEDURES["JGMMExplainer"] = _jgmm_explainer
 
 
 @pytest.mark.parametrize("name", sorted(PROCEDURES))

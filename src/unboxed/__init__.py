@@ -6,6 +6,7 @@ Every explanation comes with a measure of how faithful it is to the black box.
 from ._version import __version__
 from .blackbox import BlackBox, BlackBoxError
 from .data import Dataset, DatasetNotInstalledError, available_datasets, load_dataset
+from .example_set import ExampleSet
 from .explanation import Attribution, Explanation, FeatureImportance, make_meta
 
 __all__ = [
@@ -14,6 +15,7 @@ __all__ = [
     "BlackBoxError",
     "Dataset",
     "DatasetNotInstalledError",
+    "ExampleSet",
     "Explanation",
     "FeatureImportance",
     "__version__",

@@ -1,0 +1,186 @@
+"""Explanatory examples: prototypes, criticisms, influentials, counterfactuals, semi-factuals.
+
+An :class:`ExampleSet` is the result of an example-based explainer such as
+:class:`unboxed.surrogates.JGMMExplainer` (``001_7567b900ec60d912.txt`` Sec. 3.2). It
+saves and loads like every other :class:`~unboxed.Explanation`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import numpy as np
+
+from ._validation import check_array, check_labels
+from .explanation import Explanation, _check_image_shape, _check_names
+
+#: The kinds of examples, as named in Sec. 3.2 of the JGMM paper.
+KINDS = ("prototype", "criticism", "influential", "counterfactual", "semifactual")
+SOURCES = ("mined", "generated")
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class ExampleSet(Explanation):
+    """A set of explanatory examples with their scores.
+
+    Parameters
+    ----------
+    kind : {"prototype", "criticism", "influential", "counterfactual", "semifactual"}
+    source : {"mined", "generated"}
+        Found in data, or sampled from the model.
+    values : ndarray of shape (n_examples, n_features)
+        Each example's features (e.g. a layer's activations, flattened), in the
+        original feature space: generated samples are mapped back through any
+        whitening.
+    scores : ndarray of shape (n_examples,)
+        The example's score under its kind's scoring function; larger is a better
+        example. ``meta["score"]`` says which function.
+    components : ndarray of int of shape (n_examples,)
+        The model component the example belongs to (for JGMM, the lower component z:
+        the one it was sampled from, or the most probable one).
+    groups : ndarray of int of shape (n_examples,)
+        What the example explains: the higher component (class) of a prototype, the
+        query row of a counterfactual or semi-factual, -1 otherwise.
+    top_classes : ndarray of int of shape (n_examples, 2)
+        The example's two likeliest classes under the model, likeliest first.
+    top_proba : ndarray of shape (n_examples, 2)
+        Their probabilities.
+    meta : dict
+    indices : ndarray of int of shape (n_examples,), optional
+        Row of the mined data set each example came from; -1 for generated ones.
+    inputs : ndarray of shape (n_examples, n_inputs), optional
+        The model inputs (e.g. images) of mined examples, for plots. Generated
+        examples, which exist only as features, have no inputs; then this is None.
+    queries : ndarray of shape (n_queries, n_features), optional
+        The query features of counterfactuals and semi-factuals.
+    query_inputs : ndarray of shape (n_queries, n_inputs), optional
+    query_classes : ndarray of int of shape (n_queries,), optional
+        The class the black box gives each query.
+    image_shape : tuple of int, optional
+        ``(H, W)`` or ``(C, H, W)`` of ``inputs`` (or of ``values`` when there are no
+        inputs and the features are pixels).
+    class_names : tuple of str, optional
+    feature_names : tuple of str, optional
+    """
+
+    kind: str
+    source: str
+    values: np.ndarray
+    scores: np.ndarray
+    components: np.ndarray
+    groups: np.ndarray
+    top_classes: np.ndarray
+    top_proba: np.ndarray
+    meta: dict[str, Any] = dataclasses.field(default_factory=dict)
+    indices: np.ndarray | None = None
+    inputs: np.ndarray | None = None
+    queries: np.ndarray | None = None
+    query_inputs: np.ndarray | None = None
+    query_classes: np.ndarray | None = None
+    image_shape: tuple[int, ...] | None = None
+    class_names: tuple[str, ...] | None = None
+    feature_names: tuple[str, ...] | None = None
+
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise ValueError(f"kind must be one of {KINDS}, got {self.kind!r}")
+        if self.source not in SOURCES:
+            raise ValueError(f"source must be one of {SOURCES}, got {self.source!r}")
+        if self.kind == "criticism" and self.source == "generated":
+            raise ValueError("criticisms are mined only (the JGMM paper, Sec. 3.2)")
+        values = check_array(self.values, name="values", ndim=2, allow_empty=True)
+        n = values.shape[0]
+        self._freeze("values", values)
+        scores = check_array(self.scores, name="scores", ndim=1, allow_empty=True)
+        if scores.shape[0] != n:
+            raise ValueError(f"scores has {scores.shape[0]} entries; expected {n}")
+        self._freeze("scores", scores)
+        self._freeze("components", check_labels(self.components, n=n, name="components"))
+        groups = np.asarray(self.groups)
+        if groups.shape != (n,) or groups.dtype.kind not in "iu" or (n and groups.min() < -1):
+            raise ValueError(f"groups must be {n} ints >= -1, got {groups.dtype} {groups.shape}")
+        self._freeze("groups", groups.astype(np.int64))
+        top = np.asarray(self.top_classes)
+        if top.shape != (n, 2) or (n and (top.dtype.kind not in "iu" or top.min() < 0)):
+            raise ValueError(f"top_classes must be ints of shape ({n}, 2), got {top.shape}")
+        self._freeze("top_classes", top.astype(np.int64))
+        proba = check_array(self.top_proba, name="top_proba", ndim=2, allow_empty=True)
+        if proba.shape != (n, 2) or (n and (proba.min() < 0 or proba.max() > 1 + 1e-9)):
+            raise ValueError(f"top_proba must be probabilities of shape ({n}, 2)")
+        self._freeze("top_proba", proba)
+        if self.indices is not None:
+            idx = np.asarray(self.indices)
+            if idx.shape != (n,) or idx.dtype.kind not in "iu" or (n and idx.min() < -1):
+                raise ValueError(f"indices must be {n} ints >= -1")
+            self._freeze("indices", idx.astype(np.int64))
+        if self.inputs is not None:
+            inputs = check_array(self.inputs, name="inputs", ndim=2, allow_empty=True)
+            if inputs.shape[0] != n:
+                raise ValueError(f"inputs has {inputs.shape[0]} rows; expected {n}")
+            self._freeze("inputs", inputs)
+        n_queries = None
+        if self.queries is not None:
+            queries = check_array(self.queries, name="queries", ndim=2)
+            if queries.shape[1] != values.shape[1]:
+                raise ValueError(
+                    f"queries have {queries.shape[1]} features; expected {values.shape[1]}"
+                )
+            self._freeze("queries", queries)
+            n_queries = queries.shape[0]
+            if n and groups.max() >= n_queries:
+                raise ValueError(f"groups name query {groups.max()} of {n_queries}")
+        if self.query_inputs is not None:
+            q_in = check_array(self.query_inputs, name="query_inputs", ndim=2)
+            if n_queries is not None and q_in.shape[0] != n_queries:
+                raise ValueError(f"query_inputs has {q_in.shape[0]} rows; expected {n_queries}")
+            self._freeze("query_inputs", q_in)
+        if self.query_classes is not None:
+            count = n_queries if n_queries is not None else len(np.atleast_1d(self.query_classes))
+            self._freeze(
+                "query_classes", check_labels(self.query_classes, n=count, name="query_classes")
+            )
+        # image_shape describes the inputs; without any, the features themselves.
+        pixels = next((a for a in (self.inputs, self.query_inputs) if a is not None), values)
+        object.__setattr__(
+            self, "image_shape", _check_image_shape(self.image_shape, int(pixels.shape[1]))
+        )
+        if self.class_names is not None:
+            names = tuple(str(c) for c in np.atleast_1d(self.class_names))
+            if n and top.max() >= len(names):
+                raise ValueError(f"top_classes name class {top.max()} of {len(names)}")
+            object.__setattr__(self, "class_names", names)
+        object.__setattr__(self, "feature_names", _check_names(self.feature_names, values.shape[1]))
+        self._check_meta()
+
+    @property
+    def n_examples(self) -> int:
+        return int(self.values.shape[0])
+
+    def __len__(self) -> int:
+        return self.n_examples
+
+    def top_k(self, k: int) -> np.ndarray:
+        """Rows of the ``k`` best-scoring examples, best first, shape ``(k,)``."""
+        from ._validation import check_positive_int
+
+        k = check_positive_int(k, name="k")
+        if k > self.n_examples:
+            raise ValueError(f"k={k} exceeds the number of examples ({self.n_examples})")
+        return np.argsort(-self.scores, kind="stable")[:k]
+
+    def group(self, g: int) -> np.ndarray:
+        """Row indices of the examples in group ``g``, best first."""
+        rows = np.flatnonzero(self.groups == g)
+        return rows[np.argsort(-self.scores[rows], kind="stable")]
+
+    def plot(self, groups: list[int] | None = None, *, max_per_group: int = 6, **kwargs: Any):
+        """A gallery: one row per group (next to its query, if any), best first.
+
+        Returns
+        -------
+        matplotlib.figure.Figure
+        """
+        from .report import plot_examples
+
+        return plot_examples(self, groups, max_per_group=max_per_group, **kwargs)

@@ -1,0 +1,147 @@
+"""Figures for the JGMM (``001_7567b900ec60d912.txt``): Q and Psi heat maps (Fig. 4a)
+and galleries of explanatory examples (Fig. 4b, 6).
+
+Every function returns a bare matplotlib ``Figure`` and never calls ``show``.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from ..example_set import ExampleSet
+
+
+def plot_posteriors(
+    Q: np.ndarray, Psi: np.ndarray, *, class_names: tuple[str, ...] | None = None
+) -> Any:
+    """Heat maps of ``Q = p(z | w)`` and ``Psi = p(w | z)`` side by side (Fig. 4a).
+
+    Parameters
+    ----------
+    Q, Psi : ndarray of shape (K_x, K_y)
+    class_names : tuple of str, optional
+        Labels of the higher components.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    from matplotlib.figure import Figure
+
+    Q, Psi = np.asarray(Q), np.asarray(Psi)
+    if Q.ndim != 2 or Q.shape != Psi.shape:
+        raise ValueError(f"Q and Psi must be 2-D of the same shape, got {Q.shape}, {Psi.shape}")
+    kx, ky = Q.shape
+    fig = Figure(figsize=(2.0 + 0.35 * ky * 2, 1.5 + 0.18 * kx))
+    axes = fig.subplots(1, 2, squeeze=False)[0]
+    labels = list(class_names) if class_names is not None else [str(j) for j in range(ky)]
+    for ax, matrix, title in (
+        (axes[0], Q, "Q = p(z | w)"),
+        (axes[1], Psi, "Psi = p(w | z)"),
+    ):
+        image = ax.imshow(matrix, aspect="auto", cmap="viridis", vmin=0.0, vmax=1.0)
+        ax.set_title(title, fontsize=9)
+        ax.set_xlabel("w (higher component)", fontsize=8)
+        ax.set_ylabel("z (lower component)", fontsize=8)
+        ax.set_xticks(range(ky), labels, fontsize=6, rotation=90)
+        step = max(1, kx // 16)
+        ax.set_yticks(range(0, kx, step), [str(i) for i in range(0, kx, step)], fontsize=6)
+        fig.colorbar(image, ax=ax, fraction=0.046)
+    fig.tight_layout()
+    return fig
+
+
+def _picture(examples: ExampleSet, row: np.ndarray | None, features: np.ndarray | None):
+    """An example as an image if its inputs (or features) have ``image_shape``."""
+    shape = examples.image_shape
+    if shape is None:
+        return None
+    for flat in (row, features):
+        if flat is not None and flat.size == int(np.prod(shape)):
+            image = flat.reshape(shape)
+            return image.mean(axis=0) if image.ndim == 3 else image
+    return None
+
+
+def _draw(ax: Any, image: np.ndarray | None, features: np.ndarray, title: str) -> None:
+    if image is not None:
+        ax.imshow(image, cmap="gray", interpolation="nearest")
+    else:
+        # Not an image (a generated conv feature, say): show the feature vector as a strip.
+        side = int(np.ceil(np.sqrt(features.size)))
+        padded = np.full(side * side, np.nan)
+        padded[: features.size] = features
+        ax.imshow(padded.reshape(side, side), cmap="magma", interpolation="nearest")
+    ax.set_title(title, fontsize=7)
+    ax.axis("off")
+
+
+def _class(examples: ExampleSet, c: int) -> str:
+    names = examples.class_names
+    return names[c] if names is not None and c < len(names) else str(c)
+
+
+def plot_examples(
+    examples: ExampleSet, groups: list[int] | None = None, *, max_per_group: int = 6
+) -> Any:
+    """A gallery of examples: one row per group, best score first (Fig. 4b, 6).
+
+    Prototypes are grouped by higher component; counterfactuals and semi-factuals by
+    query, with the query in the first column. Criticisms and influentials form one
+    row and show their two likeliest classes.
+
+    Parameters
+    ----------
+    examples : ExampleSet
+    groups : list of int, optional
+        The groups to show; default all (at most 10).
+    max_per_group : int
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    from matplotlib.figure import Figure
+
+    all_groups = sorted(set(examples.groups.tolist()))
+    chosen = all_groups[:10] if groups is None else list(groups)
+    if not chosen:
+        raise ValueError("nothing to plot: the example set is empty")
+    with_query = examples.queries is not None
+    cols = max_per_group + int(with_query)
+    fig = Figure(figsize=(1.5 * cols, 1.7 * len(chosen)))
+    axes = fig.subplots(len(chosen), cols, squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for r, g in enumerate(chosen):
+        start = 0
+        if with_query and g >= 0:
+            q_in = None if examples.query_inputs is None else examples.query_inputs[g]
+            q = examples.queries[g]
+            label = (
+                ""
+                if examples.query_classes is None
+                else f" ({_class(examples, int(examples.query_classes[g]))})"
+            )
+            _draw(axes[r, 0], _picture(examples, q_in, q), q, f"query {g}{label}")
+            start = 1
+        for c, row in enumerate(examples.group(g)[:max_per_group]):
+            inputs = None if examples.inputs is None else examples.inputs[row]
+            top = examples.top_classes[row]
+            if examples.kind == "prototype":
+                title = f"w={g} z={examples.components[row]}"
+            else:
+                title = f"{_class(examples, int(top[0]))}/{_class(examples, int(top[1]))}"
+            title += f"\n{examples.scores[row]:.3g}"
+            _draw(
+                axes[r, start + c],
+                _picture(examples, inputs, examples.values[row]),
+                examples.values[row],
+                title,
+            )
+    fig.suptitle(f"{examples.kind}s ({examples.source})", fontsize=9)
+    fig.tight_layout()
+    return fig

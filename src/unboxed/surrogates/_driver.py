@@ -1,0 +1,224 @@
+"""The shared driver of iterative fits: EM here, MCMC and distillation later.
+
+A fit is a sequence of steps on a state. The estimator supplies two small hooks,
+
+- ``initialize(data, rng) -> state``: a starting state (one per restart);
+- ``step(data, state, rng) -> (state, objective)``: one iteration, returning the new
+  state and the objective *of the state it started from* (for EM, the log-likelihood
+  computed in the E-step, as scikit-learn's ``lower_bound_``);
+
+and the driver owns everything else: the iteration budget, the convergence test on
+the objective, restarts (``n_init``) keeping the best, warnings, and the progress bar
+(silenced by ``verbose=False``). This follows ``sklearn/mixture/_base.py`` (DESIGN.md
+convention 4), but with the hooks as plain callables so that a sampler
+(``step(state, rng) -> state`` with ``tol=None``: run every iteration) or a
+minimising distillation loop (``maximize=False``) can reuse it unchanged.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import warnings
+from collections.abc import Callable
+from typing import Any, Generic, TypeVar
+
+import numpy as np
+
+from .._progress import progress
+from .._validation import check_positive_int
+
+S = TypeVar("S")
+
+
+class ConvergenceWarning(UserWarning):
+    """An iterative fit stopped at ``max_iter`` before its objective settled."""
+
+
+class ObjectiveDecreaseWarning(UserWarning):
+    """An objective that must not get worse (the EM lower bound) got worse."""
+
+
+Initialize = Callable[[Any, np.random.Generator], S]
+Step = Callable[[Any, S, np.random.Generator], tuple[S, float]]
+
+
+@dataclasses.dataclass(frozen=True)
+class FitTrace(Generic[S]):
+    """The outcome of one iterative fit.
+
+    Attributes
+    ----------
+    state : object
+        The state after the last step.
+    objective : ndarray of shape (n_iter,)
+        The objective of the state each step started from (for EM, ``lower_bound_``
+        per iteration). For a converged fit the last entry is that of the last state.
+    converged : bool
+        Whether the objective changed by less than ``tol`` before ``max_iter``.
+    n_iter : int
+        The number of steps taken.
+    init : int
+        Which restart this was (0-based).
+    """
+
+    state: S
+    objective: np.ndarray
+    converged: bool
+    n_iter: int
+    init: int = 0
+
+    @property
+    def final(self) -> float:
+        """The objective of the final state (the last recorded value)."""
+        return float(self.objective[-1]) if self.objective.size else -math.inf
+
+
+def check_driver_params(max_iter: Any, tol: Any, n_init: Any) -> tuple[int, float | None, int]:
+    """Validate the driver's hyperparameters where ``fit`` receives them."""
+    max_iter = check_positive_int(max_iter, name="max_iter")
+    n_init = check_positive_int(n_init, name="n_init")
+    if tol is not None:
+        if isinstance(tol, bool) or not isinstance(tol, int | float) or not tol >= 0:
+            raise ValueError(f"tol must be a non-negative number or None, got {tol!r}")
+        tol = float(tol)
+    return max_iter, tol, n_init
+
+
+def _run_once(
+    initialize: Initialize[S],
+    step: Step[S],
+    data: Any,
+    rng: np.random.Generator,
+    *,
+    max_iter: int,
+    tol: float | None,
+    maximize: bool,
+    monotone: bool,
+    verbose: bool,
+    desc: str,
+    init: int,
+) -> FitTrace[S]:
+    state = initialize(data, rng)
+    history: list[float] = []
+    converged = False
+    bar = progress(total=max_iter, verbose=verbose, desc=desc, unit="iter")
+    sign = 1.0 if maximize else -1.0
+    try:
+        for _ in range(max_iter):
+            state, value = step(data, state, rng)
+            value = float(value)
+            if not math.isfinite(value):
+                raise FloatingPointError(
+                    f"{desc}: the objective became {value} at iteration {len(history) + 1}; "
+                    "the data may be degenerate (check for constant or duplicated rows)"
+                )
+            if history:
+                change = sign * (value - history[-1])
+                # A relative slack: float rounding in a sum over many rows can move a
+                # converged objective down by a few ulps without any real decrease.
+                slack = 1e-9 * max(1.0, abs(value))
+                if monotone and change < -slack:
+                    warnings.warn(
+                        f"{desc}: the objective fell from {history[-1]:.6g} to {value:.6g} at "
+                        f"iteration {len(history) + 1}, which this algorithm should never do",
+                        ObjectiveDecreaseWarning,
+                        stacklevel=3,
+                    )
+                history.append(value)
+                bar.update(1)
+                bar.set_postfix(objective=f"{value:.5g}")
+                if tol is not None and abs(change) < tol:
+                    converged = True
+                    break
+            else:
+                history.append(value)
+                bar.update(1)
+    finally:
+        bar.close()
+    return FitTrace(state, np.asarray(history), converged, len(history), init)
+
+
+def fit_iterative(
+    initialize: Initialize[S],
+    step: Step[S],
+    data: Any,
+    *,
+    rng: np.random.Generator,
+    max_iter: int,
+    tol: float | None,
+    n_init: int = 1,
+    maximize: bool = True,
+    monotone: bool = False,
+    verbose: bool = False,
+    desc: str = "fit",
+    on_init: Callable[[FitTrace[S]], None] | None = None,
+) -> FitTrace[S]:
+    """Run ``n_init`` fits from fresh initial states and return the best.
+
+    Parameters
+    ----------
+    initialize : callable
+        ``initialize(data, rng) -> state``: a fresh starting state.
+    step : callable
+        ``step(data, state, rng) -> (state, objective)``: one iteration; the
+        objective is that of the state it started from.
+    data : object
+        Passed to the hooks unchanged.
+    rng : numpy.random.Generator
+        The estimator's one generator; restarts draw from it in turn, so the same
+        seed gives the same fit.
+    max_iter : int
+        Steps per restart.
+    tol : float or None
+        Stop when the objective changes by less than ``tol`` between steps. None
+        runs all ``max_iter`` steps (a sampler) and never warns about convergence.
+    n_init : int
+        Restarts; the one with the best final objective wins (ties: the first).
+    maximize : bool
+        Whether a larger objective is better (EM: yes; a distillation loss: no).
+    monotone : bool
+        Warn with :class:`ObjectiveDecreaseWarning` if the objective ever gets worse,
+        for algorithms that guarantee it does not (EM).
+    verbose : bool
+        Show a progress bar.
+    desc : str
+        The bar's label and the prefix of warnings.
+    on_init : callable, optional
+        Called with each restart's trace, e.g. to log it.
+
+    Returns
+    -------
+    FitTrace
+        The best restart. A :class:`ConvergenceWarning` is issued if it did not converge.
+    """
+    max_iter, tol, n_init = check_driver_params(max_iter, tol, n_init)
+    best: FitTrace[S] | None = None
+    sign = 1.0 if maximize else -1.0
+    for init in range(n_init):
+        trace = _run_once(
+            initialize,
+            step,
+            data,
+            rng,
+            max_iter=max_iter,
+            tol=tol,
+            maximize=maximize,
+            monotone=monotone,
+            verbose=verbose,
+            desc=desc if n_init == 1 else f"{desc} (init {init + 1}/{n_init})",
+            init=init,
+        )
+        if on_init is not None:
+            on_init(trace)
+        if best is None or sign * trace.final > sign * best.final:
+            best = trace
+    assert best is not None  # n_init >= 1
+    if tol is not None and not best.converged:
+        warnings.warn(
+            f"{desc} did not converge in {max_iter} iterations (tol={tol:g}); "
+            "raise max_iter or tol",
+            ConvergenceWarning,
+            stacklevel=2,
+        )
+    return best

@@ -1,0 +1,518 @@
+"""The joint Gaussian mixture model (JGMM) between two layers' features.
+
+Source: ``001_7567b900ec60d912.txt``. The model is Sec. 3.1 (eq. 1-3), its EM is
+Appendix A (eq. 12-21), the spatial extension is Sec. 3.3 (eq. 10-11) and the PCA
+whitening with diagonal covariances is Sec. 4.1.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import numbers
+from typing import Any
+
+import numpy as np
+
+from .._validation import (
+    RandomState,
+    check_array,
+    check_labels,
+    check_positive_int,
+    check_random_state,
+)
+from . import _jgmm_math as jm
+from ._driver import check_driver_params, fit_iterative
+
+
+class NotFittedError(ValueError, AttributeError):
+    """A method that needs a fitted estimator was called before ``fit``."""
+
+
+@dataclasses.dataclass
+class _Data:
+    """Whitened features passed to the driver's hooks."""
+
+    X: np.ndarray  # (n, R, D_x)
+    Y: np.ndarray  # (n, D_y)
+    labels_y: np.ndarray | None
+    floor_x: float
+    floor_y: float
+
+
+@dataclasses.dataclass
+class _State:
+    """One EM state: the parameters and the log densities under its Gaussians."""
+
+    means_x: np.ndarray
+    vars_x: np.ndarray
+    means_y: np.ndarray
+    vars_y: np.ndarray
+    Q: np.ndarray  # (R, K_x, K_y)
+    pi: np.ndarray
+    log_gx: np.ndarray  # (n, R, K_x)
+    log_gy: np.ndarray  # (n, K_y)
+
+
+class JGMM:
+    """A joint Gaussian mixture between lower features ``x`` and higher features ``y``.
+
+    ``p(x, y) = sum_i sum_j G(x; mu_i, Sigma_i) G(y; phi_j, Theta_j) Q[i, j] pi_j``
+    (eq. 1). Two diagonal Gaussian mixtures, one per layer, whose latent components
+    ``z`` and ``w`` are linked by ``Q[i, j] = p(z = i | w = j)``.
+
+    With ``X`` of shape ``(n, R, D)`` (one ``D``-vector per position of a feature map)
+    it fits the spatial extension of Sec. 3.3: the Gaussians are shared by all
+    positions and every position ``r`` has its own ``Q[r]``; inference factorises over
+    positions (eq. 11).
+
+    Parameters
+    ----------
+    n_components_x : int
+        ``K_x``, the number of lower components ``z``.
+    n_components_y : int
+        ``K_y``, the number of higher components ``w``.
+    covariance : {"diag"}
+        Diagonal covariances after whitening, as the paper fits them (Sec. 4.1).
+    e_step : {"paper", "joint"}
+        "paper" is eq. 15 as written: ``g`` from x alone (prior ``lambda``), ``h`` from
+        y alone, and ``g h`` standing for the joint responsibility in eq. 20-21; the
+        EM then ascends the sum of the two layers' mixture log-likelihoods. "joint" is
+        the exact E-step of eq. 12, ``p(z, w | x, y)`` (see
+        :func:`~unboxed.surrogates._jgmm_math.e_step_joint`), with the same M-step
+        (eq. 16-21); it ascends eq. 12 itself and lets y shape the lower components.
+    whiten : bool
+        PCA-whiten each layer's features first, keeping every component, so that the
+        map is invertible and samples map back exactly (Sec. 4.1).
+    var_floor : float
+        The smallest variance, as a fraction of the mean per-dimension variance of the
+        (whitened) data, so that no component collapses on duplicated rows or a
+        constant dimension.
+    max_iter : int
+        EM iterations per initialisation.
+    tol : float
+        Stop when the mean per-sample lower bound changes by less than this.
+    n_init : int
+        Initialisations; the one with the highest final lower bound is kept.
+    random_state : int, numpy.random.Generator or None
+        Seeds the k-means initialisations.
+    verbose : bool
+        Show a progress bar.
+
+    Attributes
+    ----------
+    Q_ : ndarray of shape (K_x, K_y), or (R, K_x, K_y) for the spatial model
+        ``p(z = i | w = j)``; columns sum to 1.
+    pi_ : ndarray of shape (K_y,)
+        ``p(w = j)``.
+    psi_ : ndarray shaped like ``Q_``
+        ``p(w = j | z = i)`` (eq. 2); rows sum to 1.
+    lambda_ : ndarray of shape (K_x,) or (R, K_x)
+        ``p(z = i) = Q pi`` (eq. 2).
+    means_x_, vars_x_ : ndarray of shape (K_x, D_x)
+        The lower Gaussians, in whitened coordinates when ``whiten``.
+    means_y_, vars_y_ : ndarray of shape (K_y, D_y)
+        The higher Gaussians, likewise.
+    lower_bound_ : ndarray of shape (n_iter_,)
+        The EM objective at each iteration, per sample. With ``e_step="paper"`` the
+        mean of ``sum_r log sum_i lambda_i G(x^(r); mu_i) + log sum_j pi_j G(y; phi_j)``;
+        with "joint" the mean of eq. 12's ``log p(x, y)``. It never decreases.
+    converged_ : bool
+    n_iter_ : int
+    n_features_x_in_, n_features_y_in_ : int
+    n_positions_ : int
+        ``R``; 1 for the plain model.
+    spatial_ : bool
+    whitening_x_, whitening_y_ : tuple of ndarray or None
+        ``(mean, components, scales)`` of the PCA whitening.
+    """
+
+    def __init__(
+        self,
+        n_components_x: int = 32,
+        n_components_y: int = 10,
+        *,
+        covariance: str = "diag",
+        e_step: str = "paper",
+        whiten: bool = True,
+        var_floor: float = 1e-3,
+        max_iter: int = 200,
+        tol: float = 1e-3,
+        n_init: int = 1,
+        random_state: RandomState = None,
+        verbose: bool = False,
+    ) -> None:
+        self.n_components_x = n_components_x
+        self.n_components_y = n_components_y
+        self.covariance = covariance
+        self.e_step = e_step
+        self.whiten = whiten
+        self.var_floor = var_floor
+        self.max_iter = max_iter
+        self.tol = tol
+        self.n_init = n_init
+        self.random_state = random_state
+        self.verbose = verbose
+
+    # ------------------------------------------------------------------ checks
+    def _check_params(self) -> tuple[int, int]:
+        kx = check_positive_int(self.n_components_x, name="n_components_x")
+        ky = check_positive_int(self.n_components_y, name="n_components_y")
+        if self.covariance != "diag":
+            raise ValueError(
+                f"covariance must be 'diag' (the paper whitens, then fits diagonal "
+                f"covariances, Sec. 4.1), got {self.covariance!r}"
+            )
+        if self.e_step not in ("paper", "joint"):
+            raise ValueError(f"e_step must be 'paper' or 'joint', got {self.e_step!r}")
+        if not isinstance(self.whiten, bool | np.bool_):
+            raise TypeError(f"whiten must be a bool, got {type(self.whiten).__name__}")
+        if (
+            isinstance(self.var_floor, bool)
+            or not isinstance(self.var_floor, numbers.Real)
+            or not 0 < self.var_floor < 1
+        ):
+            raise ValueError(f"var_floor must be a number in (0, 1), got {self.var_floor!r}")
+        check_driver_params(self.max_iter, self.tol, self.n_init)
+        return kx, ky
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "Q_"):
+            raise NotFittedError(
+                f"this {type(self).__name__} is not fitted yet; call fit(X, Y) first"
+            )
+
+    def _check_x(self, X: object, *, name: str = "X") -> np.ndarray:
+        """``X`` as a float64 (n, R, D) array matching the fitted layout."""
+        arr = check_array(X, name=name, ndim=None)
+        spatial = self.spatial_
+        if arr.ndim != (3 if spatial else 2):
+            expected = (
+                f"(n_samples, {self.n_positions_}, {self.n_features_x_in_})"
+                if spatial
+                else f"(n_samples, {self.n_features_x_in_})"
+            )
+            raise ValueError(f"{name} must have shape {expected}, got {arr.shape}")
+        arr = arr if spatial else arr[:, None, :]
+        if arr.shape[1:] != (self.n_positions_, self.n_features_x_in_):
+            raise ValueError(
+                f"{name} has {arr.shape[-1]} features at {arr.shape[1]} positions, but this "
+                f"JGMM was fitted with {self.n_features_x_in_} at {self.n_positions_}; "
+                "expects the same"
+            )
+        return arr
+
+    def _check_y(self, Y: object, *, name: str = "Y") -> np.ndarray:
+        arr = check_array(Y, name=name, ndim=2)
+        if arr.shape[1] != self.n_features_y_in_:
+            raise ValueError(
+                f"{name} has {arr.shape[1]} features, but this JGMM expects {self.n_features_y_in_}"
+            )
+        return arr
+
+    # ------------------------------------------------------------------ fitting
+    def fit(self, X: object, Y: object, *, labels_y: object = None) -> JGMM:
+        """Fit by the EM of Appendix A (eq. 12-21).
+
+        Initialisation as the paper's: Q and pi uniform; k-means on each layer, each
+        Gaussian started at its cluster's mean and variance.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, D_x), or (n_samples, R, D_x) for the
+            spatial model
+            Lower features.
+        Y : array-like of shape (n_samples, D_y)
+            Higher features.
+        labels_y : array-like of int of shape (n_samples,), optional
+            A hard start for the higher components in place of k-means, e.g. the black
+            box's predicted class when ``Y`` are its logits (component j = class j).
+
+        Returns
+        -------
+        self
+        """
+        kx, ky = self._check_params()
+        rng = check_random_state(self.random_state)
+        X = check_array(X, name="X", ndim=None)
+        if X.ndim not in (2, 3):
+            raise ValueError(
+                f"X must have shape (n_samples, n_features) or (n_samples, n_positions, "
+                f"n_features), got {X.shape}"
+            )
+        Y = check_array(Y, name="Y", ndim=2)
+        if X.shape[0] != Y.shape[0]:
+            raise ValueError(f"X has {X.shape[0]} rows but Y has {Y.shape[0]}; expected equal")
+        spatial = X.ndim == 3
+        X3 = X if spatial else X[:, None, :]
+        n = X.shape[0]
+        if n < max(kx, ky):
+            raise ValueError(
+                f"{n} samples cannot fit {max(kx, ky)} components; expected at least as many "
+                "samples as components"
+            )
+        labels = None
+        if labels_y is not None:
+            labels = check_labels(labels_y, n=n, n_classes=ky, name="labels_y")
+        self.spatial_ = spatial
+        self.n_positions_ = int(X3.shape[1])
+        self.n_features_x_in_ = int(X3.shape[2])
+        self.n_features_y_in_ = int(Y.shape[1])
+        if self.whiten:
+            self.whitening_x_ = jm.fit_whitening(X3.reshape(-1, X3.shape[2]))
+            self.whitening_y_ = jm.fit_whitening(Y)
+            Xw, Yw = jm.whiten(X3, *self.whitening_x_), jm.whiten(Y, *self.whitening_y_)
+        else:
+            self.whitening_x_ = self.whitening_y_ = None
+            Xw, Yw = X3, Y
+        data = _Data(
+            Xw,
+            Yw,
+            labels,
+            self.var_floor * max(float(Xw.reshape(-1, Xw.shape[2]).var(axis=0).mean()), 1e-12),
+            self.var_floor * max(float(Yw.var(axis=0).mean()), 1e-12),
+        )
+        self._kx, self._ky = kx, ky
+        trace = fit_iterative(
+            self._initialize,
+            self._step,
+            data,
+            rng=rng,
+            max_iter=self.max_iter,
+            tol=self.tol,
+            n_init=self.n_init,
+            monotone=True,
+            verbose=self.verbose,
+            desc="JGMM EM",
+        )
+        state = trace.state
+        self.means_x_, self.vars_x_ = state.means_x, state.vars_x
+        self.means_y_, self.vars_y_ = state.means_y, state.vars_y
+        self._Q, self.pi_ = state.Q, state.pi
+        psi = jm.psi(state.Q, state.pi)
+        lam = jm.lam(state.Q, state.pi)
+        self.Q_ = state.Q if spatial else state.Q[0]
+        self.psi_ = psi if spatial else psi[0]
+        self.lambda_ = lam if spatial else lam[0]
+        self.lower_bound_ = trace.objective
+        self.converged_ = bool(trace.converged)
+        self.n_iter_ = int(trace.n_iter)
+        return self
+
+    # The two hooks of the shared driver (_driver.fit_iterative).
+    def _initialize(self, data: _Data, rng: np.random.Generator) -> _State:
+        """Uniform Q and pi; Gaussians from k-means clusters (Appendix A, last paragraph)."""
+        kx, ky = self._kx, self._ky
+        X2 = data.X.reshape(-1, data.X.shape[2])
+        resp_x = _one_hot(_kmeans(X2, kx, rng), kx).reshape(*data.X.shape[:2], kx)
+        labels_y = data.labels_y if data.labels_y is not None else _kmeans(data.Y, ky, rng)
+        resp_y = _one_hot(labels_y, ky)
+        means_x, vars_x = jm.m_step_gaussians(data.X, resp_x, data.floor_x)
+        means_y, vars_y = jm.m_step_gaussians(data.Y[:, None, :], resp_y[:, None, :], data.floor_y)
+        R = data.X.shape[1]
+        Q = np.full((R, kx, ky), 1.0 / kx)
+        pi = np.full(ky, 1.0 / ky)
+        return _State(
+            means_x,
+            vars_x,
+            means_y,
+            vars_y,
+            Q,
+            pi,
+            jm.log_gaussian_diag(data.X, means_x, vars_x),
+            jm.log_gaussian_diag(data.Y, means_y, vars_y),
+        )
+
+    def _step(self, data: _Data, state: _State, rng: np.random.Generator) -> tuple[_State, float]:
+        """One EM iteration of Appendix A; returns the bound of the state it started from.
+
+        Eq. 16-19 update the Gaussians from the responsibilities ``g^(t), h^(t)`` of
+        eq. 15; eq. 20-21 then update pi and Q from ``g^(t+1), h^(t+1)``, the
+        responsibilities under the new Gaussians (and the current Q, pi), as the
+        paper's superscripts say. Each update is coordinate ascent on the same bound,
+        so the bound never decreases. The log densities under the new Gaussians are
+        kept in the state: the next E-step only re-weights them.
+        """
+        if self.e_step == "joint":
+            # Exact EM of eq. 12: one E-step, then eq. 16-21 with the joint
+            # responsibilities, all from the same E-step.
+            g, h, co, bound = jm.e_step_joint(state.log_gx, state.log_gy, state.Q, state.pi)
+            Q, pi = jm.m_step_latent(g, h, co)
+        else:
+            g, h, bound = jm.e_step(state.log_gx, state.log_gy, state.Q, state.pi)
+        means_x, vars_x = jm.m_step_gaussians(data.X, g, data.floor_x)
+        means_y, vars_y = jm.m_step_gaussians(data.Y[:, None, :], h[:, None, :], data.floor_y)
+        log_gx = jm.log_gaussian_diag(data.X, means_x, vars_x)
+        log_gy = jm.log_gaussian_diag(data.Y, means_y, vars_y)
+        if self.e_step != "joint":
+            g_next, h_next, _ = jm.e_step(log_gx, log_gy, state.Q, state.pi)
+            Q, pi = jm.m_step_latent(g_next, h_next)
+        return _State(means_x, vars_x, means_y, vars_y, Q, pi, log_gx, log_gy), bound
+
+    # ------------------------------------------------------------------ transforms
+    def transform_x(self, X: object) -> np.ndarray:
+        """Lower features in the model's (whitened) coordinates, same shape as ``X``."""
+        self._check_fitted()
+        X3 = self._check_x(X)
+        out = X3 if self.whitening_x_ is None else jm.whiten(X3, *self.whitening_x_)
+        return out if self.spatial_ else out[:, 0]
+
+    def inverse_transform_x(self, Z: object) -> np.ndarray:
+        """Map whitened lower features (e.g. samples, means) back to feature space."""
+        self._check_fitted()
+        Z = check_array(Z, name="Z", ndim=None)
+        if Z.shape[-1] != self.n_features_x_in_:
+            raise ValueError(f"Z has {Z.shape[-1]} features; expected {self.n_features_x_in_}")
+        return Z if self.whitening_x_ is None else jm.unwhiten(Z, *self.whitening_x_)
+
+    def _log_gx(self, X: object) -> np.ndarray:
+        X3 = self._check_x(X)
+        if self.whitening_x_ is not None:
+            X3 = jm.whiten(X3, *self.whitening_x_)
+        return jm.log_gaussian_diag(X3, self.means_x_, self.vars_x_)
+
+    def _log_gy(self, Y: object) -> np.ndarray:
+        Y = self._check_y(Y)
+        if self.whitening_y_ is not None:
+            Y = jm.whiten(Y, *self.whitening_y_)
+        return jm.log_gaussian_diag(Y, self.means_y_, self.vars_y_)
+
+    # ------------------------------------------------------------------ inference
+    def predict_proba_w(self, X: object) -> np.ndarray:
+        """``p(w | x)`` (eq. 3; eq. 11 for the spatial model).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, D_x) or (n_samples, R, D_x)
+
+        Returns
+        -------
+        ndarray of shape (n_samples, K_y)
+        """
+        self._check_fitted()
+        return np.exp(jm.log_proba_w_given_x(self._log_gx(X), self._Q, self.pi_))
+
+    def predict_w(self, X: object) -> np.ndarray:
+        """The most probable higher component per row, shape ``(n_samples,)``."""
+        return self.predict_proba_w(X).argmax(axis=1)
+
+    def predict_proba_z(self, Y: object) -> np.ndarray:
+        """``p(z | y)`` (eq. 3).
+
+        Returns
+        -------
+        ndarray of shape (n_samples, K_x), or (n_samples, R, K_x) for the spatial model
+        """
+        self._check_fitted()
+        out = np.exp(jm.log_proba_z_given_y(self._log_gy(Y), self._Q, self.pi_))
+        return out if self.spatial_ else out[:, 0]
+
+    def predict_proba_z_given_x(self, X: object) -> np.ndarray:
+        """``p(z | x)``, the lower component's posterior (``g`` of eq. 15).
+
+        Returns
+        -------
+        ndarray of shape (n_samples, K_x), or (n_samples, R, K_x) for the spatial model
+        """
+        self._check_fitted()
+        out = np.exp(jm.log_proba_z_given_x(self._log_gx(X), self._Q, self.pi_))
+        return out if self.spatial_ else out[:, 0]
+
+    def log_px_given_w(self, X: object) -> np.ndarray:
+        """``log p(x | w = j)``, the prototype score of eq. 4, in whitened coordinates.
+
+        For the spatial model, the sum over positions of eq. 10.
+
+        Returns
+        -------
+        ndarray of shape (n_samples, K_y)
+        """
+        self._check_fitted()
+        return jm.log_px_given_w(self._log_gx(X), self._Q).sum(axis=1)
+
+    def score_samples(self, X: object, Y: object) -> np.ndarray:
+        """``log p(x, y)`` of eq. 1 per sample, in whitened coordinates.
+
+        Returns
+        -------
+        ndarray of shape (n_samples,)
+        """
+        self._check_fitted()
+        log_gx, log_gy = self._log_gx(X), self._log_gy(Y)
+        if log_gx.shape[0] != log_gy.shape[0]:
+            raise ValueError(f"X has {log_gx.shape[0]} rows but Y has {log_gy.shape[0]}")
+        return jm.log_joint_density(log_gx, log_gy, self._Q, self.pi_)
+
+    def sample_x(
+        self,
+        n_samples: int,
+        *,
+        weights: np.ndarray | None = None,
+        random_state: RandomState = None,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Draw lower features from the mixture over z with ``weights`` (default lambda).
+
+        Parameters
+        ----------
+        n_samples : int
+        weights : ndarray of shape (K_x,), optional
+            A distribution over z, e.g. ``Q[:, j]`` for ``p(x | w = j)`` or the
+            optimum alpha of eq. 8. Defaults to ``lambda_`` (the plain model).
+        random_state : int, Generator or None
+
+        Returns
+        -------
+        X : ndarray of shape (n_samples, D_x)
+            In the original feature space (mapped back through the whitening).
+        components : ndarray of shape (n_samples,)
+        """
+        self._check_fitted()
+        n_samples = check_positive_int(n_samples, name="n_samples")
+        rng = check_random_state(random_state)
+        if weights is None:
+            if self.spatial_:
+                raise ValueError("the spatial model has one lambda per position; pass weights")
+            weights = self.lambda_
+        weights = check_array(weights, name="weights", ndim=1)
+        if weights.shape[0] != self.means_x_.shape[0] or weights.min() < 0 or weights.sum() <= 0:
+            raise ValueError(
+                f"weights must be {self.means_x_.shape[0]} non-negative numbers with a positive sum"
+            )
+        Z, comps = jm.sample_diag_gmm(weights, self.means_x_, self.vars_x_, n_samples, rng)
+        return self.inverse_transform_x(Z), comps
+
+    def get_params(self) -> dict[str, Any]:
+        """The hyperparameters, as scikit-learn's ``get_params``."""
+        return {
+            "n_components_x": self.n_components_x,
+            "n_components_y": self.n_components_y,
+            "covariance": self.covariance,
+            "e_step": self.e_step,
+            "whiten": self.whiten,
+            "var_floor": self.var_floor,
+            "max_iter": self.max_iter,
+            "tol": self.tol,
+            "n_init": self.n_init,
+            "random_state": self.random_state,
+            "verbose": self.verbose,
+        }
+
+
+def _kmeans(X: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
+    """Hard k-means labels for the initialisation, seeded from ``rng``."""
+    import warnings
+
+    from sklearn.cluster import KMeans
+    from sklearn.exceptions import ConvergenceWarning as SkConvergenceWarning
+
+    seed = int(rng.integers(0, 2**31 - 1))
+    with warnings.catch_warnings():
+        # Duplicated rows can leave fewer distinct points than k; the empty components
+        # then start at the floor variance and EM handles them.
+        warnings.simplefilter("ignore", SkConvergenceWarning)
+        return KMeans(k, n_init=1, max_iter=100, random_state=seed).fit_predict(X)
+
+
+def _one_hot(labels: np.ndarray, k: int) -> np.ndarray:
+    out = np.zeros((labels.shape[0], k))
+    out[np.arange(labels.shape[0]), labels] = 1.0
+    return out

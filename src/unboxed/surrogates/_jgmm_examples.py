@@ -1,0 +1,313 @@
+"""Mining and generating explanatory examples from a fitted JGMM (Sec. 3.2, eq. 4-9).
+
+Every function works in the model's whitened coordinates on a plain (non-spatial)
+:class:`~unboxed.surrogates.JGMM` and returns a :class:`Found` of row indices or
+samples with their scores; :class:`~unboxed.surrogates.JGMMExplainer` turns them into an
+:class:`~unboxed.ExampleSet`.
+
+Scores. Eq. 4 (prototypes) and eq. 5 (criticisms) are densities, which in a few hundred
+dimensions under- or overflow; they are kept as ``log p(x | w = j)`` and
+``-max_j log p(x | w = j)``, monotone transforms that rank exactly as eq. 4 and
+``1 - max_j p(x | w = j)`` of eq. 5 do. Eq. 6-9 are entropies and probabilities and are
+kept as they are.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+from . import _jgmm_math as jm
+from ._jgmm import JGMM
+
+
+@dataclasses.dataclass(frozen=True)
+class Found:
+    """Examples found by one procedure, in whitened coordinates.
+
+    Attributes
+    ----------
+    Z : ndarray of shape (n, D)
+        The examples, whitened.
+    scores : ndarray of shape (n,)
+    components : ndarray of shape (n,)
+        The lower component z: sampled from, or the most probable one.
+    groups : ndarray of shape (n,)
+        The higher component (prototypes) or query row (counterfactuals,
+        semi-factuals); -1 otherwise.
+    indices : ndarray of shape (n,)
+        Row in the mining pool; -1 for a generated sample.
+    """
+
+    Z: np.ndarray
+    scores: np.ndarray
+    components: np.ndarray
+    groups: np.ndarray
+    indices: np.ndarray
+
+
+def _log_gx(model: JGMM, Z: np.ndarray) -> np.ndarray:
+    """``log G(z; mu_i, Sigma_i)`` of whitened rows, shape (n, 1, K_x)."""
+    return jm.log_gaussian_diag(Z[:, None, :], model.means_x_, model.vars_x_)
+
+
+def _check_plain(model: JGMM) -> None:
+    if model.spatial_:
+        raise ValueError(
+            "explanatory examples need the plain JGMM; the spatial model (Sec. 3.3) "
+            "serves as a proxy classifier only"
+        )
+
+
+def prototype_scores(model: JGMM, Z: np.ndarray) -> np.ndarray:
+    """``log f_proto^(j)(x) = log p(x | w = j) = log sum_i Q[i, j] G(x; mu_i)`` (eq. 4).
+
+    Parameters
+    ----------
+    model : JGMM
+    Z : ndarray of shape (n, D), whitened
+
+    Returns
+    -------
+    ndarray of shape (n, K_y)
+    """
+    return jm.log_px_given_w(_log_gx(model, Z), model._Q)[:, 0]
+
+
+def criticism_scores(model: JGMM, Z: np.ndarray) -> np.ndarray:
+    """``-max_j log p(x | w = j)``: ranks as ``1 - max_j f_proto^(j)(x)`` (eq. 5).
+
+    Returns
+    -------
+    ndarray of shape (n,)
+    """
+    return -prototype_scores(model, Z).max(axis=1)
+
+
+def influence_scores(model: JGMM, Z: np.ndarray) -> np.ndarray:
+    """``-sum_j p(w=j|x) ln p(w=j|x)`` (eq. 6).
+
+    Returns
+    -------
+    ndarray of shape (n,)
+    """
+    return jm.entropy(jm.log_proba_w_given_x(_log_gx(model, Z), model._Q, model.pi_))
+
+
+def proba_z(model: JGMM, Z: np.ndarray) -> np.ndarray:
+    """``p(z | x)`` of whitened rows, shape (n, K_x)."""
+    return np.exp(jm.log_proba_z_given_x(_log_gx(model, Z), model._Q, model.pi_))[:, 0]
+
+
+def local_weights(model: JGMM, Zq: np.ndarray, kind: str) -> np.ndarray:
+    """The coefficients ``c`` of eq. 8 (counterfactual) or its eq. 9 analogue.
+
+    Returns
+    -------
+    ndarray of shape (n_queries, K_x)
+        ``f(x) = p(z | x) . c[q]`` is eq. 7 or eq. 9 for query ``q``.
+    """
+    pz = proba_z(model, Zq)
+    if kind == "counterfactual":
+        return jm.counterfactual_weights(pz, model.psi_)
+    return jm.semifactual_weights(pz, model.psi_)
+
+
+def _top(scores: np.ndarray, n: int) -> np.ndarray:
+    order = np.argsort(-scores, kind="stable")
+    return order[: min(n, scores.size)]
+
+
+def mine_prototypes(model: JGMM, Z: np.ndarray, n_per_component: int) -> Found:
+    """The ``n`` rows with the highest eq. 4 score for each higher component."""
+    _check_plain(model)
+    scores = prototype_scores(model, Z)
+    comps = proba_z(model, Z).argmax(axis=1)
+    rows, groups = [], []
+    for j in range(scores.shape[1]):
+        top = _top(scores[:, j], n_per_component)
+        rows.append(top)
+        groups.append(np.full(top.size, j))
+    idx, grp = np.concatenate(rows), np.concatenate(groups)
+    return Found(Z[idx], scores[idx, grp], comps[idx], grp, idx)
+
+
+def generate_prototypes(
+    model: JGMM, n_per_component: int, rng: np.random.Generator, *, n_candidates: int = 200
+) -> Found:
+    """Sample ``p(x | w = j)``, the GMM with weights ``Q[:, j]`` (Sec. 3.2), keep the best.
+
+    ``n_candidates`` samples are drawn per higher component and the
+    ``n_per_component`` with the highest eq. 4 score are kept.
+    """
+    _check_plain(model)
+    out = []
+    for j in range(model.pi_.shape[0]):
+        Zs, comps = jm.sample_diag_gmm(
+            model._Q[0, :, j], model.means_x_, model.vars_x_, n_candidates, rng
+        )
+        scores = prototype_scores(model, Zs)[:, j]
+        top = _top(scores, n_per_component)
+        out.append(
+            Found(Zs[top], scores[top], comps[top], np.full(top.size, j), -np.ones(top.size, int))
+        )
+    return _concat(out)
+
+
+def mine_criticisms(model: JGMM, Z: np.ndarray, n: int) -> Found:
+    """The ``n`` rows least likely under every higher component (eq. 5); mined only."""
+    _check_plain(model)
+    scores = criticism_scores(model, Z)
+    top = _top(scores, n)
+    comps = proba_z(model, Z[top]).argmax(axis=1)
+    return Found(Z[top], scores[top], comps, -np.ones(top.size, int), top)
+
+
+def mine_influentials(model: JGMM, Z: np.ndarray, n: int) -> Found:
+    """The ``n`` rows with the highest entropy of ``p(w | x)`` (eq. 6)."""
+    _check_plain(model)
+    scores = influence_scores(model, Z)
+    top = _top(scores, n)
+    comps = proba_z(model, Z[top]).argmax(axis=1)
+    return Found(Z[top], scores[top], comps, -np.ones(top.size, int), top)
+
+
+def generate_influentials(
+    model: JGMM, n: int, rng: np.random.Generator, *, n_per_component: int = 50
+) -> Found:
+    """Sample every lower component, keep the ``n`` samples of highest eq. 6 score."""
+    _check_plain(model)
+    kx = model.means_x_.shape[0]
+    comps = np.repeat(np.arange(kx), n_per_component)
+    noise = rng.standard_normal((comps.size, model.means_x_.shape[1]))
+    Zs = model.means_x_[comps] + noise * np.sqrt(model.vars_x_[comps])
+    scores = influence_scores(model, Zs)
+    top = _top(scores, n)
+    return Found(Zs[top], scores[top], comps[top], -np.ones(top.size, int), -np.ones(top.size, int))
+
+
+def rms_distance(Z: np.ndarray, z_query: np.ndarray) -> np.ndarray:
+    """``||z - z_q|| / sqrt(D)``: the root-mean-square distance over dimensions.
+
+    Parameters
+    ----------
+    Z : ndarray of shape (n, D)
+    z_query : ndarray of shape (D,)
+
+    Returns
+    -------
+    ndarray of shape (n,)
+    """
+    return np.sqrt(np.mean((Z - z_query) ** 2, axis=1))
+
+
+def local_examples(
+    model: JGMM,
+    Zq: np.ndarray,
+    kind: str,
+    n_per_query: int,
+    *,
+    source: str,
+    rng: np.random.Generator | None = None,
+    Z_pool: np.ndarray | None = None,
+    radius: float | None = None,
+    n_samples: int = 1000,
+    select: str = "proxy",
+    component_classes: np.ndarray | None = None,
+) -> tuple[Found, np.ndarray]:
+    """Counterfactuals (eq. 7-8) or semi-factuals (eq. 9) for each query.
+
+    Generated: solve the linear programme of eq. 8 for the optimal ``p(z | x) = alpha``,
+    draw ``n_samples`` from the GMM with weights ``alpha``, reject those farther than
+    ``radius`` from the query (Sec. 4.4), and keep the ``n_per_query`` of highest score.
+    Mined: the same score and rejection over ``Z_pool``.
+
+    Parameters
+    ----------
+    model : JGMM
+    Zq : ndarray of shape (n_queries, D), whitened
+    kind : {"counterfactual", "semifactual"}
+    n_per_query : int
+    source : {"mined", "generated"}
+    rng : numpy.random.Generator
+        For generation.
+    Z_pool : ndarray of shape (n_pool, D), whitened
+        For mining.
+    radius : float, optional
+        The largest RMS distance (:func:`rms_distance`) from the query; None keeps all.
+    n_samples : int
+        Samples drawn per query before rejection (the paper draws 1000).
+    select : {"proxy", "score"}
+        "score" ranks the candidates within ``radius`` by eq. 7 (or 9) alone. "proxy"
+        first keeps only those the JGMM's own classifier (eq. 3) puts in another class
+        than the query (a counterfactual) or in the same class (a semi-factual), as
+        Sec. 3.2 defines them, then ranks by the score. Eq. 7 rewards sharing the
+        query's lower component ``z``, so without this step most samples keep the
+        query's class.
+    component_classes : ndarray of shape (K_y,), optional
+        The class of each higher component, for "proxy"; default the identity.
+
+    Returns
+    -------
+    found : Found
+        ``groups`` holds the query row.
+    alpha : ndarray of shape (n_queries, K_x)
+        The LP optimum per query.
+    """
+    _check_plain(model)
+    if select not in ("proxy", "score"):
+        raise ValueError(f"select must be 'proxy' or 'score', got {select!r}")
+    c = local_weights(model, Zq, kind)
+    alphas = np.stack([jm.optimal_alpha(row) for row in c])
+    ky = model.pi_.shape[0]
+    to_class = np.arange(ky) if component_classes is None else np.asarray(component_classes)
+    query_class = to_class[_proxy_w(model, Zq)]
+    pool_pz = pool_class = None
+    if source != "generated":
+        assert Z_pool is not None
+        # The pool is shared by every query: score its rows once.
+        pool_pz = proba_z(model, Z_pool)
+        pool_class = to_class[_proxy_w(model, Z_pool)]
+    out = []
+    for q in range(Zq.shape[0]):
+        if source == "generated":
+            assert rng is not None
+            Zs, comps = jm.sample_diag_gmm(alphas[q], model.means_x_, model.vars_x_, n_samples, rng)
+            idx = -np.ones(Zs.shape[0], int)
+            pz_all = proba_z(model, Zs)
+            cls_all = to_class[_proxy_w(model, Zs)] if select == "proxy" else None
+        else:
+            Zs, idx, comps = Z_pool, np.arange(Z_pool.shape[0]), None
+            pz_all, cls_all = pool_pz, pool_class
+        keep = np.ones(Zs.shape[0], bool)
+        if radius is not None:
+            keep = rms_distance(Zs, Zq[q]) <= radius
+        if select == "proxy":
+            same = cls_all == query_class[q]
+            keep &= same if kind == "semifactual" else ~same
+        Zk, idx, pz = Zs[keep], idx[keep], pz_all[keep]
+        scores = pz @ c[q]
+        top = _top(scores, n_per_query)
+        comp = comps[keep][top] if comps is not None else pz[top].argmax(axis=1)
+        out.append(Found(Zk[top], scores[top], comp, np.full(top.size, q), idx[top]))
+    return _concat(out, d=Zq.shape[1]), alphas
+
+
+def _proxy_w(model: JGMM, Z: np.ndarray) -> np.ndarray:
+    """The JGMM's most probable higher component of whitened rows (eq. 3)."""
+    return jm.log_proba_w_given_x(_log_gx(model, Z), model._Q, model.pi_).argmax(axis=1)
+
+
+def _concat(parts: list[Found], d: int | None = None) -> Found:
+    if not parts:
+        return Found(
+            np.zeros((0, d or 0)), np.zeros(0), np.zeros(0, int), np.zeros(0, int), np.zeros(0, int)
+        )
+    return Found(
+        np.concatenate([p.Z for p in parts]),
+        np.concatenate([p.scores for p in parts]),
+        np.concatenate([p.components for p in parts]).astype(np.int64),
+        np.concatenate([p.groups for p in parts]).astype(np.int64),
+        np.concatenate([p.indices for p in parts]).astype(np.int64),
+    )

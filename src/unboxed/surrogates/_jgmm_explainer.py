@@ -1,0 +1,641 @@
+"""Explaining a network with a JGMM between two of its layers.
+
+Source: ``001_7567b900ec60d912.txt``. Features come from :meth:`BlackBox.features`;
+conv maps may be average-pooled 2x2 or 3x3 (Sec. 4.1). With the logits as the higher
+feature, ``K_y`` is the number of classes and higher component ``j`` is class ``j``
+(Sec. 4.2), so ``p(w | x)`` of eq. 3 is a proxy classifier whose agreement with the
+black box is its faithfulness (Table 1). Explanatory examples follow Sec. 3.2.
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+import numpy as np
+
+from .._validation import (
+    RandomState,
+    check_array,
+    check_positive_int,
+    check_random_state,
+)
+from ..blackbox import BlackBox
+from ..evaluate import Estimate, agreement
+from ..example_set import ExampleSet
+from ..explanation import make_meta
+from . import _jgmm_examples as jx
+from . import _jgmm_math as jm
+from ._jgmm import JGMM, NotFittedError
+
+_SOURCES = ("mined", "generated")
+
+
+def avg_pool(F: np.ndarray, size: int) -> np.ndarray:
+    """Average-pool the last two axes in ``size x size`` windows (Sec. 4.1).
+
+    A map whose side is not a multiple of ``size`` gets a last, smaller window, so no
+    position is dropped (5x5 pooled 2x2 gives 3x3).
+
+    Parameters
+    ----------
+    F : ndarray of shape (n, C, H, W)
+    size : int
+
+    Returns
+    -------
+    ndarray of shape (n, C, ceil(H / size), ceil(W / size))
+    """
+    out = F
+    for axis in (2, 3):
+        starts = np.arange(0, out.shape[axis], size)
+        sums = np.add.reduceat(out, starts, axis=axis)
+        counts = np.diff(np.append(starts, out.shape[axis]))
+        shape = [1, 1, 1, 1]
+        shape[axis] = counts.size
+        out = sums / counts.reshape(shape)
+    return out
+
+
+class JGMMExplainer:
+    """A JGMM between a network's ``lower_layer`` and ``higher_layer``, with its proxy
+    classifier and explanatory examples.
+
+    Parameters
+    ----------
+    blackbox : BlackBox
+        A torch black box (features are read with forward hooks).
+    lower_layer : str
+        The lower feature ``x``: a name from ``blackbox.layer_names()``.
+    higher_layer : str
+        The higher feature ``y``; "logits" (the paper's choice) ties component ``j``
+        to class ``j``.
+    pool : {None, 2, 3}
+        Average-pool a conv map ``(C, H, W)`` in 2x2 or 3x3 windows first.
+    spatial : bool
+        Fit the spatial extension (Sec. 3.3) on a conv map: every position of the
+        (pooled) map is one offset ``r`` of the receptive field ``R``, with its own
+        ``Q^(r)`` and shared Gaussians over the ``C`` channels. Otherwise the map is
+        flattened into one vector.
+    n_components_x : int
+        ``K_x``.
+    n_components_y : int, optional
+        ``K_y``; must be None (the number of classes) for the logits.
+    e_step, whiten, var_floor, max_iter, tol, n_init
+        As in :class:`JGMM`; ``e_step="paper"`` (eq. 15) by default.
+    random_state : int, numpy.random.Generator or None
+        Resolved once in ``fit``; seeds the fit and every example drawn afterwards.
+    verbose : bool
+        Show progress bars.
+
+    Attributes
+    ----------
+    jgmm_ : JGMM
+    classes_ : ndarray of shape (K_y,)
+        The class of each higher component (logits only).
+    n_classes_ : int
+    feature_shape_ : tuple of int
+        The shape of one lower feature after pooling, before flattening.
+    X_fit_ : ndarray
+        The inputs ``fit`` saw, the default pool for mining examples.
+    """
+
+    def __init__(
+        self,
+        blackbox: BlackBox,
+        *,
+        lower_layer: str,
+        higher_layer: str = "logits",
+        pool: int | None = None,
+        spatial: bool = False,
+        n_components_x: int = 32,
+        n_components_y: int | None = None,
+        e_step: str = "paper",
+        whiten: bool = True,
+        var_floor: float = 1e-3,
+        max_iter: int = 200,
+        tol: float = 1e-3,
+        n_init: int = 1,
+        random_state: RandomState = None,
+        verbose: bool = True,
+    ) -> None:
+        self.blackbox = blackbox
+        self.lower_layer = lower_layer
+        self.higher_layer = higher_layer
+        self.pool = pool
+        self.spatial = spatial
+        self.n_components_x = n_components_x
+        self.n_components_y = n_components_y
+        self.e_step = e_step
+        self.whiten = whiten
+        self.var_floor = var_floor
+        self.max_iter = max_iter
+        self.tol = tol
+        self.n_init = n_init
+        self.random_state = random_state
+        self.verbose = verbose
+
+    # ------------------------------------------------------------------ features
+    def _check_setup(self) -> None:
+        if not isinstance(self.blackbox, BlackBox):
+            raise TypeError(f"blackbox must be a BlackBox, got {type(self.blackbox).__name__}")
+        names = self.blackbox.layer_names()  # raises TypeError for a non-torch black box
+        for name, layer in (("lower_layer", self.lower_layer), ("higher_layer", self.higher_layer)):
+            if layer not in names:
+                raise ValueError(
+                    f"{name}={layer!r} is not a layer of the model; choose from {names}"
+                )
+        if self.pool not in (None, 2, 3):
+            raise ValueError(f"pool must be None, 2 or 3 (the paper's windows), got {self.pool!r}")
+        if self._tied and self.n_components_y is not None:
+            raise ValueError(
+                "with the logits as the higher feature, K_y is the number of classes; "
+                "leave n_components_y=None"
+            )
+        if not self._tied and self.n_components_y is None:
+            raise ValueError(f"higher_layer={self.higher_layer!r} needs n_components_y")
+
+    @property
+    def _tied(self) -> bool:
+        return self.higher_layer in ("logits", "output") and self.higher_layer not in dict(
+            self.blackbox.module.named_modules()
+        )
+
+    def lower_features(self, X: object) -> np.ndarray:
+        """The lower feature of the model's inputs, pooled, in the JGMM's layout.
+
+        Returns
+        -------
+        ndarray of shape (n_samples, D), or (n_samples, R, C) for the spatial model
+        """
+        F = np.asarray(self.blackbox.features(X, self.lower_layer), dtype=np.float64)
+        if self.pool is not None or self.spatial:
+            if F.ndim != 4:
+                raise ValueError(
+                    f"pool and spatial need a conv map (n, C, H, W); layer {self.lower_layer!r} "
+                    f"gives shape {F.shape[1:]}"
+                )
+            if self.pool is not None:
+                F = avg_pool(F, self.pool)
+        self._feature_shape = tuple(F.shape[1:])
+        if self.spatial:
+            n, c = F.shape[:2]
+            return F.reshape(n, c, -1).transpose(0, 2, 1)
+        return F.reshape(F.shape[0], -1)
+
+    def _higher_features(self, X: object) -> np.ndarray:
+        Y = np.asarray(self.blackbox.features(X, self.higher_layer), dtype=np.float64)
+        return Y.reshape(Y.shape[0], -1)
+
+    # ------------------------------------------------------------------ fit
+    def fit(self, X: object) -> JGMMExplainer:
+        """Extract both layers' features of ``X`` (a training split) and fit the JGMM.
+
+        Returns
+        -------
+        self
+        """
+        self._check_setup()
+        X = self.blackbox.check_X(X)
+        rng = check_random_state(self.random_state)
+        F = self.lower_features(X)
+        Y = self._higher_features(X)
+        n_classes = self.blackbox.n_classes
+        labels = Y.argmax(axis=1) if self._tied else None
+        if labels is not None and np.unique(labels).size < 2:
+            raise ValueError(
+                "the black box gives every row of X the same class; a proxy classifier needs "
+                "at least two classes in X"
+            )
+        ky = n_classes if self._tied else int(self.n_components_y)  # type: ignore[arg-type]
+        self.jgmm_ = JGMM(
+            self.n_components_x,
+            ky,
+            e_step=self.e_step,
+            whiten=self.whiten,
+            var_floor=self.var_floor,
+            max_iter=self.max_iter,
+            tol=self.tol,
+            n_init=self.n_init,
+            random_state=rng,
+            verbose=self.verbose,
+        ).fit(F, Y, labels_y=labels)
+        self.rng_ = rng
+        self.feature_shape_ = self._feature_shape
+        self.n_classes_ = n_classes
+        self.X_fit_ = X
+        if self._tied:
+            # Which class each higher component stands for: the black-box class holding
+            # most of its responsibility. Started from the classes, EM keeps j = class j
+            # unless a class is empty or two merge, which is worth a warning.
+            h = self._proba_w_given_y(Y)
+            counts = h.T @ np.eye(n_classes)[labels]
+            self.classes_ = counts.argmax(axis=1)
+            if np.unique(self.classes_).size != n_classes:
+                warnings.warn(
+                    "the higher components do not map one-to-one to the classes "
+                    f"(component -> class: {self.classes_.tolist()}); the proxy cannot "
+                    "predict the classes no component stands for",
+                    UserWarning,
+                    stacklevel=2,
+                )
+        return self
+
+    def _proba_w_given_y(self, Y: np.ndarray) -> np.ndarray:
+        """``p(w | y)``: the higher mixture's responsibilities (``h`` of eq. 15)."""
+        from scipy.special import softmax
+
+        m = self.jgmm_
+        return softmax(m._log_gy(Y) + jm.safe_log(m.pi_), axis=1)
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "jgmm_"):
+            raise NotFittedError("this JGMMExplainer is not fitted yet; call fit(X) first")
+
+    def _check_tied(self, what: str) -> None:
+        if not self._tied:
+            raise ValueError(f"{what} needs higher_layer='logits' (components tied to classes)")
+
+    # ------------------------------------------------------------------ proxy
+    def _class_proba(self, proba_w: np.ndarray) -> np.ndarray:
+        out = np.zeros((proba_w.shape[0], self.n_classes_))
+        np.add.at(out.T, self.classes_, proba_w.T)
+        return out
+
+    def predict_proba(self, X: object) -> np.ndarray:
+        """The proxy's class probabilities from the lower features: ``p(w | x)`` (eq. 3).
+
+        Returns
+        -------
+        ndarray of shape (n_samples, n_classes)
+        """
+        self._check_fitted()
+        self._check_tied("predict_proba")
+        return self._class_proba(self.jgmm_.predict_proba_w(self.lower_features(X)))
+
+    def predict(self, X: object) -> np.ndarray:
+        """The proxy's class per row, shape ``(n_samples,)``."""
+        return self.predict_proba(X).argmax(axis=1)
+
+    def fidelity(
+        self, X: object, *, n_boot: int = 1000, random_state: RandomState = None
+    ) -> Estimate:
+        """Agreement of the proxy with the black box on ``X`` (Table 1), with a 95% CI."""
+        self._check_fitted()
+        X = self.blackbox.check_X(X)
+        rng = self.rng_ if random_state is None else check_random_state(random_state)
+        return agreement(self.predict(X), self.blackbox.predict(X), n_boot=n_boot, random_state=rng)
+
+    def head_predict(self, F: object) -> np.ndarray:
+        """The black box's class for lower features ``F``, by running the layers above.
+
+        Needs an ``nn.Sequential`` model (every zoo model is one), no pooling and the
+        plain model: pooled or spatial features cannot be fed back into the network.
+
+        Parameters
+        ----------
+        F : array-like of shape (n_samples, D), flat lower features
+
+        Returns
+        -------
+        ndarray of shape (n_samples,)
+        """
+        import torch
+
+        self._check_fitted()
+        head = self._head()
+        F = check_array(F, name="F", ndim=2)
+        if F.shape[1] != int(np.prod(self.feature_shape_)):
+            raise ValueError(
+                f"F has {F.shape[1]} features; expected {np.prod(self.feature_shape_)}"
+            )
+        param = next(head.parameters(), None)
+        dtype = torch.float32 if param is None else param.dtype
+        out = []
+        with torch.inference_mode():
+            for start in range(0, F.shape[0], 4096):
+                # A copy: F may be a read-only array (an ExampleSet's values).
+                batch = torch.tensor(np.array(F[start : start + 4096]), dtype=dtype)
+                out.append(head(batch.reshape(-1, *self.feature_shape_)).argmax(dim=1).numpy())
+        return np.concatenate(out)
+
+    def _head(self) -> Any:
+        from torch import nn
+
+        module = self.blackbox.module
+        names = [name for name, _ in module.named_children()]
+        if (
+            self.pool is not None
+            or self.spatial
+            or not isinstance(module, nn.Sequential)
+            or self.lower_layer not in names
+        ):
+            raise ValueError(
+                "head_predict needs an nn.Sequential model whose child is lower_layer, "
+                "without pool or spatial"
+            )
+        return nn.Sequential(*list(module.children())[names.index(self.lower_layer) + 1 :])
+
+    # ------------------------------------------------------------------ examples
+    def _pool(self, X: object | None) -> tuple[np.ndarray, np.ndarray]:
+        inputs = self.X_fit_ if X is None else self.blackbox.check_X(X)
+        return inputs, self.jgmm_.transform_x(self.lower_features(inputs))
+
+    def _rng(self, random_state: RandomState) -> np.random.Generator:
+        return self.rng_ if random_state is None else check_random_state(random_state)
+
+    def _example_set(
+        self,
+        kind: str,
+        source: str,
+        found: jx.Found,
+        inputs: np.ndarray | None,
+        params: dict[str, Any],
+        score: str,
+        **extra: Any,
+    ) -> ExampleSet:
+        model = self.jgmm_
+        log_pw = jm.log_proba_w_given_x(jx._log_gx(model, found.Z), model._Q, model.pi_)
+        proba = self._class_proba(np.exp(log_pw)) if self._tied else np.exp(log_pw)
+        top = np.argsort(-proba, axis=1, kind="stable")[:, :2]
+        if top.shape[1] < 2:  # pragma: no cover - K_y >= 2 whenever tied
+            top = np.concatenate([top, top], axis=1)
+        mined = source == "mined" and inputs is not None
+        classes = getattr(self.blackbox, "class_names", None)
+        meta = make_meta(
+            f"JGMM {kind}s",
+            {
+                **params,
+                "lower_layer": self.lower_layer,
+                "higher_layer": self.higher_layer,
+                "pool": self.pool,
+                "score": score,
+            },
+            seed=self.random_state,
+        )
+        image_shape = extra.pop("image_shape", None)
+        return ExampleSet(
+            kind=kind,
+            source=source,
+            values=model.inverse_transform_x(found.Z) if found.Z.shape[0] else found.Z,
+            scores=found.scores,
+            components=found.components,
+            groups=found.groups,
+            top_classes=top,
+            top_proba=np.take_along_axis(proba, top, axis=1),
+            meta=meta,
+            indices=found.indices,
+            inputs=inputs[found.indices] if mined else None,
+            image_shape=image_shape if mined or extra.get("query_inputs") is not None else None,
+            class_names=classes,
+            **extra,
+        )
+
+    def _image_shape(self) -> tuple[int, ...] | None:
+        shape = self.blackbox.input_shape
+        if shape is not None and len(shape) == 3:
+            return shape[1:] if shape[0] == 1 else shape
+        return None
+
+    def _examples_ready(self, source: str, allowed: tuple[str, ...] = _SOURCES) -> None:
+        self._check_fitted()
+        if self.jgmm_.spatial_:
+            raise ValueError(
+                "explanatory examples need the plain JGMM (spatial=False); the spatial "
+                "model serves as a proxy classifier"
+            )
+        if source not in allowed:
+            raise ValueError(f"source must be one of {allowed}, got {source!r}")
+
+    def prototypes(
+        self,
+        X: object | None = None,
+        *,
+        n_per_class: int = 5,
+        source: str = "mined",
+        n_candidates: int = 200,
+        random_state: RandomState = None,
+    ) -> ExampleSet:
+        """Prototypes of each higher component (eq. 4): mined from ``X``, or sampled
+        from ``p(x | w = j)`` (keeping the best of ``n_candidates`` per component).
+
+        ``X`` defaults to the inputs ``fit`` saw. Scores are ``log p(x | w = j)``.
+        """
+        self._examples_ready(source)
+        n = check_positive_int(n_per_class, name="n_per_class")
+        params = {"n_per_class": n}
+        if source == "mined":
+            inputs, Z = self._pool(X)
+            found = jx.mine_prototypes(self.jgmm_, Z, n)
+        else:
+            inputs = None
+            params["n_candidates"] = check_positive_int(n_candidates, name="n_candidates")
+            found = jx.generate_prototypes(
+                self.jgmm_, n, self._rng(random_state), n_candidates=n_candidates
+            )
+        return self._example_set(
+            "prototype",
+            source,
+            found,
+            inputs,
+            params,
+            "log p(x | w = j), eq. 4",
+            image_shape=self._image_shape(),
+        )
+
+    def criticisms(self, X: object | None = None, *, n: int = 10) -> ExampleSet:
+        """The ``n`` rows of ``X`` least represented by any component (eq. 5); mined only,
+        as in the paper. Scores are ``-max_j log p(x | w = j)``."""
+        self._examples_ready("mined")
+        n = check_positive_int(n, name="n")
+        inputs, Z = self._pool(X)
+        found = jx.mine_criticisms(self.jgmm_, Z, n)
+        return self._example_set(
+            "criticism",
+            "mined",
+            found,
+            inputs,
+            {"n": n},
+            "-max_j log p(x | w = j), ranks as 1 - max_j p(x | w = j), eq. 5",
+            image_shape=self._image_shape(),
+        )
+
+    def influentials(
+        self,
+        X: object | None = None,
+        *,
+        n: int = 10,
+        source: str = "mined",
+        n_per_component: int = 50,
+        random_state: RandomState = None,
+    ) -> ExampleSet:
+        """Rows (or samples of every lower component) of highest entropy of ``p(w | x)``
+        (eq. 6)."""
+        self._examples_ready(source)
+        n = check_positive_int(n, name="n")
+        params: dict[str, Any] = {"n": n}
+        if source == "mined":
+            inputs, Z = self._pool(X)
+            found = jx.mine_influentials(self.jgmm_, Z, n)
+        else:
+            inputs = None
+            params["n_per_component"] = check_positive_int(n_per_component, name="n_per_component")
+            found = jx.generate_influentials(
+                self.jgmm_, n, self._rng(random_state), n_per_component=n_per_component
+            )
+        return self._example_set(
+            "influential",
+            source,
+            found,
+            inputs,
+            params,
+            "entropy of p(w | x), eq. 6",
+            image_shape=self._image_shape(),
+        )
+
+    def counterfactuals(
+        self,
+        queries: object,
+        *,
+        n_per_query: int = 5,
+        source: str = "generated",
+        radius: float | None = None,
+        X: object | None = None,
+        n_samples: int = 1000,
+        select: str = "proxy",
+        random_state: RandomState = None,
+    ) -> ExampleSet:
+        """Counterfactuals for each query (eq. 7-8).
+
+        Generated: the LP optimum ``alpha`` of eq. 8, ``n_samples`` draws from the GMM
+        under ``alpha``, rejection of those farther than ``radius`` from the query, and
+        the ``n_per_query`` of highest eq. 7 score. Mined: the same over ``X``.
+
+        Parameters
+        ----------
+        queries : array-like of inputs, shape (n_queries, n_features)
+        n_per_query : int
+        source : {"generated", "mined"}
+        radius : float, optional
+            The l2 constraint, as an RMS distance over the whitened lower-feature
+            dimensions, ``||z - z_q|| / sqrt(D)``. None rejects nothing.
+        X : array-like of inputs, optional
+            The mining pool; default the inputs ``fit`` saw.
+        n_samples : int
+            Draws per query before rejection (the paper: 1000).
+        select : {"proxy", "score"}
+            "score": rank the candidates within ``radius`` by eq. 7 alone. "proxy"
+            (default): first keep only those the proxy (eq. 3) puts in another class
+            than the query, as Sec. 3.2 defines a counterfactual ("very different
+            posterior distribution on w"); eq. 7 alone rewards sharing the query's
+            lower component and mostly keeps its class.
+        random_state : int, Generator or None
+            Default: the explainer's generator.
+        """
+        return self._local(
+            "counterfactual",
+            queries,
+            n_per_query,
+            source,
+            radius,
+            X,
+            n_samples,
+            select,
+            random_state,
+        )
+
+    def semifactuals(
+        self,
+        queries: object,
+        *,
+        n_per_query: int = 5,
+        source: str = "generated",
+        radius: float | None = None,
+        X: object | None = None,
+        n_samples: int = 1000,
+        select: str = "proxy",
+        random_state: RandomState = None,
+    ) -> ExampleSet:
+        """Semi-factuals for each query (eq. 9), found as :meth:`counterfactuals` are;
+        ``select="proxy"`` keeps the candidates the proxy puts in the query's class."""
+        return self._local(
+            "semifactual", queries, n_per_query, source, radius, X, n_samples, select, random_state
+        )
+
+    def _local(
+        self,
+        kind: str,
+        queries: object,
+        n_per_query: int,
+        source: str,
+        radius: float | None,
+        X: object | None,
+        n_samples: int,
+        select: str,
+        random_state: RandomState,
+    ) -> ExampleSet:
+        self._examples_ready(source)
+        if select not in ("proxy", "score"):
+            raise ValueError(f"select must be 'proxy' or 'score', got {select!r}")
+        if select == "proxy":
+            self._check_tied("select='proxy'")
+        n_per_query = check_positive_int(n_per_query, name="n_per_query")
+        n_samples = check_positive_int(n_samples, name="n_samples")
+        if radius is not None and (isinstance(radius, bool) or not float(radius) > 0):
+            raise ValueError(f"radius must be a positive number or None, got {radius!r}")
+        q_inputs = self.blackbox.check_X(queries)
+        Zq = self.jgmm_.transform_x(self.lower_features(q_inputs))
+        inputs, Z_pool = (None, None) if source == "generated" else self._pool(X)
+        found, alpha = jx.local_examples(
+            self.jgmm_,
+            Zq,
+            kind,
+            n_per_query,
+            source=source,
+            rng=self._rng(random_state),
+            Z_pool=Z_pool,
+            radius=None if radius is None else float(radius),
+            n_samples=n_samples,
+            select=select,
+            component_classes=self.classes_ if self._tied else None,
+        )
+        params = {
+            "n_per_query": n_per_query,
+            "radius": radius,
+            "n_samples": n_samples,
+            "select": select,
+            "alpha_support": [np.flatnonzero(a > 1e-9).tolist() for a in alpha],
+        }
+        score = "eq. 7, p(same z, different w)" if kind == "counterfactual" else "eq. 9"
+        return self._example_set(
+            kind,
+            source,
+            found,
+            inputs,
+            params,
+            score,
+            queries=self.jgmm_.inverse_transform_x(Zq),
+            query_inputs=q_inputs,
+            query_classes=self.blackbox.predict(q_inputs),
+            image_shape=self._image_shape(),
+        )
+
+    # ------------------------------------------------------------------ pictures
+    def plot_posteriors(self) -> Any:
+        """Heat maps of Q and Psi (Fig. 4a).
+
+        Returns
+        -------
+        matplotlib.figure.Figure
+        """
+        from ..report import plot_posteriors
+
+        self._check_fitted()
+        if self.jgmm_.spatial_:
+            Q, Psi = self.jgmm_.Q_.mean(axis=0), self.jgmm_.psi_.mean(axis=0)
+        else:
+            Q, Psi = self.jgmm_.Q_, self.jgmm_.psi_
+        names = None
+        if self._tied:
+            names = tuple(str(c) for c in self.classes_)
+        return plot_posteriors(Q, Psi, class_names=names)

@@ -1,0 +1,520 @@
+"""The mathematics of the joint Gaussian mixture model, as pure functions.
+
+Source: ``001_7567b900ec60d912.txt`` (JGMM). Sec. 3.1 eq. 1-3 define the model and its
+inference, Appendix A eq. 12-21 the EM, Sec. 3.2 eq. 4-9 the example scores, Sec. 3.3
+eq. 10-11 the spatial extension, Sec. 4.1 the PCA whitening.
+
+Notation (the paper's): ``K_x`` lower components z, ``K_y`` higher components w,
+``Q[i, j] = p(z = i | w = j)``, ``pi[j] = p(w = j)``, ``lambda = Q pi`` (eq. 2),
+``Psi[i, j] = p(w = j | z = i)`` (eq. 2). Covariances are diagonal, as in Sec. 4.1.
+
+The spatial extension (eq. 10-11) adds an axis of ``R`` positions: ``X`` holds one
+``D``-vector per position, the Gaussians are shared by all positions and each position
+``r`` has its own ``Q[r]``. Every function here takes that axis; the plain model is
+``R = 1``.
+
+Everything is computed in log space: in a few hundred dimensions a Gaussian density
+under- or overflows float64.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.special import logsumexp
+
+#: log of the smallest positive float: stands in for log(0) so that no -inf (and no
+#: RuntimeWarning) enters a sum.
+_TINY = np.finfo(np.float64).tiny
+
+
+def safe_log(a: np.ndarray) -> np.ndarray:
+    """``log(a)`` with zeros mapped to ``log(tiny)`` (about -708) instead of -inf."""
+    return np.log(np.maximum(a, _TINY))
+
+
+# ---------------------------------------------------------------------- whitening
+def fit_whitening(X: np.ndarray, *, rel_floor: float = 1e-10) -> tuple[np.ndarray, ...]:
+    """PCA whitening that keeps every component, so that it is invertible (Sec. 4.1).
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_features)
+    rel_floor : float
+        Eigenvalues below ``rel_floor * max eigenvalue`` (constant or duplicated
+        directions) are raised to it, so that no direction is divided by zero.
+
+    Returns
+    -------
+    mean : ndarray of shape (n_features,)
+    components : ndarray of shape (n_features, n_features)
+        Orthonormal columns, largest variance first.
+    scales : ndarray of shape (n_features,)
+        The standard deviation along each component (floored).
+    """
+    mean = X.mean(axis=0)
+    centred = X - mean
+    cov = centred.T @ centred / max(X.shape[0] - 1, 1)
+    eigvals, eigvecs = np.linalg.eigh(cov)
+    order = np.argsort(eigvals)[::-1]
+    eigvals, eigvecs = eigvals[order], eigvecs[:, order]
+    top = max(float(eigvals[0]), 0.0)
+    floor = rel_floor * top if top > 0 else 1.0
+    scales = np.sqrt(np.maximum(eigvals, floor))
+    return mean, eigvecs, scales
+
+
+def whiten(X: np.ndarray, mean: np.ndarray, components: np.ndarray, scales: np.ndarray):
+    """Map ``X`` of shape (..., D) to whitened coordinates of the same shape."""
+    return ((X - mean) @ components) / scales
+
+
+def unwhiten(Z: np.ndarray, mean: np.ndarray, components: np.ndarray, scales: np.ndarray):
+    """The exact inverse of :func:`whiten`: shape (..., D) back to feature space."""
+    return (Z * scales) @ components.T + mean
+
+
+# ---------------------------------------------------------------------- densities
+def log_gaussian_diag(X: np.ndarray, means: np.ndarray, variances: np.ndarray) -> np.ndarray:
+    """Log density of every row under every diagonal Gaussian.
+
+    Parameters
+    ----------
+    X : ndarray of shape (..., D)
+    means : ndarray of shape (K, D)
+    variances : ndarray of shape (K, D)
+
+    Returns
+    -------
+    ndarray of shape (..., K)
+        ``log G(x; means[k], diag(variances[k]))``.
+    """
+    precisions = 1.0 / variances
+    # Expand |x - m|^2 / v as x^2/v - 2 x m / v + m^2/v: three matrix products instead
+    # of an (n, K, D) array (sklearn's _estimate_log_gaussian_prob does the same).
+    quad = (
+        (X * X) @ precisions.T
+        - 2.0 * (X @ (means * precisions).T)
+        + np.sum(means * means * precisions, axis=1)
+    )
+    quad = np.maximum(quad, 0.0)
+    log_det = np.sum(np.log(variances), axis=1)
+    return -0.5 * (X.shape[-1] * np.log(2 * np.pi) + log_det + quad)
+
+
+# ---------------------------------------------------------------------- eq. 2 and 3
+def lam(Q: np.ndarray, pi: np.ndarray) -> np.ndarray:
+    """``lambda = Q pi``: the prior of z (eq. 2).
+
+    Parameters
+    ----------
+    Q : ndarray of shape (R, K_x, K_y)
+    pi : ndarray of shape (K_y,)
+
+    Returns
+    -------
+    ndarray of shape (R, K_x)
+    """
+    return Q @ pi
+
+
+def psi(Q: np.ndarray, pi: np.ndarray) -> np.ndarray:
+    """``Psi[i, j] = p(w = j | z = i) = Q[i, j] pi[j] / sum_k Q[i, k] pi[k]`` (eq. 2).
+
+    Parameters
+    ----------
+    Q : ndarray of shape (R, K_x, K_y)
+    pi : ndarray of shape (K_y,)
+
+    Returns
+    -------
+    ndarray of shape (R, K_x, K_y)
+        Rows sum to 1; a component with no mass gets the prior ``pi``.
+    """
+    joint = Q * pi
+    total = joint.sum(axis=-1, keepdims=True)
+    return np.where(total > 0, joint / np.where(total > 0, total, 1.0), pi)
+
+
+def log_px_given_w(log_gx: np.ndarray, Q: np.ndarray) -> np.ndarray:
+    """``log p(x^(r) | w = j) = log sum_i G(x^(r); mu_i, Sigma_i) Q[r, i, j]`` (eq. 4, 10).
+
+    Parameters
+    ----------
+    log_gx : ndarray of shape (n, R, K_x)
+    Q : ndarray of shape (R, K_x, K_y)
+
+    Returns
+    -------
+    ndarray of shape (n, R, K_y)
+    """
+    return _log_matmul(log_gx, Q)
+
+
+def _log_matmul(log_a: np.ndarray, B: np.ndarray) -> np.ndarray:
+    """``log(exp(log_a) @ B)`` per position, without an (n, R, K, K') intermediate.
+
+    Parameters
+    ----------
+    log_a : ndarray of shape (n, R, K)
+    B : ndarray of shape (R, K, K'), non-negative
+
+    Returns
+    -------
+    ndarray of shape (n, R, K')
+    """
+    shift = log_a.max(axis=-1, keepdims=True)
+    scaled = np.exp(log_a - shift)  # the largest entry per row is 1: no overflow
+    out = np.einsum("nrk,rkl->nrl", scaled, B)
+    return safe_log(out) + shift
+
+
+def log_proba_w_given_x(log_gx: np.ndarray, Q: np.ndarray, pi: np.ndarray) -> np.ndarray:
+    """``log p(w | x)`` (eq. 3), factorised over positions for the spatial model (eq. 11).
+
+    ``p(w = j | {x^(r)}) = pi_j prod_r p(x^(r) | w = j) / normaliser``; with one
+    position this is eq. 3, ``(g_x^T Q_{*,j}) pi_j / (g_x^T Q pi)``.
+
+    Parameters
+    ----------
+    log_gx : ndarray of shape (n, R, K_x)
+    Q : ndarray of shape (R, K_x, K_y)
+    pi : ndarray of shape (K_y,)
+
+    Returns
+    -------
+    ndarray of shape (n, K_y)
+        Rows are log-probabilities (they log-sum-exp to 0).
+    """
+    joint = safe_log(pi) + log_px_given_w(log_gx, Q).sum(axis=1)
+    return joint - logsumexp(joint, axis=1, keepdims=True)
+
+
+def log_proba_z_given_y(log_gy: np.ndarray, Q: np.ndarray, pi: np.ndarray) -> np.ndarray:
+    """``log p(z^(r) = i | y) = log (Psi_{i,*} g_y) lambda_i / (lambda Psi g_y)`` (eq. 3).
+
+    As ``Psi[i, j] lambda_i = Q[i, j] pi_j``, the numerator is ``sum_j Q[i, j] pi_j g_y[j]``.
+
+    Parameters
+    ----------
+    log_gy : ndarray of shape (n, K_y)
+    Q : ndarray of shape (R, K_x, K_y)
+    pi : ndarray of shape (K_y,)
+
+    Returns
+    -------
+    ndarray of shape (n, R, K_x)
+    """
+    QT = np.swapaxes(Q * pi, 1, 2)  # (R, K_y, K_x)
+    joint = _log_matmul(
+        np.broadcast_to(log_gy[:, None, :], (log_gy.shape[0], Q.shape[0], Q.shape[2])), QT
+    )
+    return joint - logsumexp(joint, axis=-1, keepdims=True)
+
+
+def log_proba_z_given_x(log_gx: np.ndarray, Q: np.ndarray, pi: np.ndarray) -> np.ndarray:
+    """``log p(z^(r) = i | x^(r)) = log lambda_i G_i(x) / sum_k lambda_k G_k(x)``.
+
+    This is ``g`` of eq. 15: the posterior of z in the JGMM, whose prior is
+    ``lambda = Q pi``.
+
+    Parameters
+    ----------
+    log_gx : ndarray of shape (n, R, K_x)
+    Q : ndarray of shape (R, K_x, K_y)
+    pi : ndarray of shape (K_y,)
+
+    Returns
+    -------
+    ndarray of shape (n, R, K_x)
+    """
+    joint = log_gx + safe_log(lam(Q, pi))[None]
+    return joint - logsumexp(joint, axis=-1, keepdims=True)
+
+
+def log_joint_density(
+    log_gx: np.ndarray, log_gy: np.ndarray, Q: np.ndarray, pi: np.ndarray
+) -> np.ndarray:
+    """``log p(x, y)`` of eq. 1 (eq. 12 per sample), with eq. 10 for positions.
+
+    ``p({x^(r)}, y) = sum_j pi_j G_j(y) prod_r sum_i G_i(x^(r)) Q[r, i, j]``.
+
+    Parameters
+    ----------
+    log_gx : ndarray of shape (n, R, K_x)
+    log_gy : ndarray of shape (n, K_y)
+    Q : ndarray of shape (R, K_x, K_y)
+    pi : ndarray of shape (K_y,)
+
+    Returns
+    -------
+    ndarray of shape (n,)
+    """
+    per_w = safe_log(pi) + log_gy + log_px_given_w(log_gx, Q).sum(axis=1)
+    return logsumexp(per_w, axis=1)
+
+
+# ---------------------------------------------------------------------- EM (App. A)
+def e_step(
+    log_gx: np.ndarray, log_gy: np.ndarray, Q: np.ndarray, pi: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, float]:
+    """The E-step of eq. 15, in log space.
+
+    ``g[n, i] = lambda_i G(x_n; mu_i) / sum_r lambda_r G(x_n; mu_r)`` with
+    ``lambda = Q pi``, and ``h[n, j] = pi_j G(y_n; phi_j) / sum_r pi_r G(y_n; phi_r)``.
+    These are the responsibilities of two mixtures, one on x with weights ``lambda``
+    and one on y with weights ``pi``; the EM of Appendix A ascends the sum of their
+    log-likelihoods, which this function returns as the lower bound.
+
+    Parameters
+    ----------
+    log_gx : ndarray of shape (n, R, K_x)
+    log_gy : ndarray of shape (n, K_y)
+    Q : ndarray of shape (R, K_x, K_y)
+    pi : ndarray of shape (K_y,)
+
+    Returns
+    -------
+    g : ndarray of shape (n, R, K_x)
+    h : ndarray of shape (n, K_y)
+    lower_bound : float
+        ``mean_n [sum_r log sum_i lambda_i G(x_n^(r)) + log sum_j pi_j G(y_n)]``.
+    """
+    jx = log_gx + safe_log(lam(Q, pi))[None]
+    norm_x = logsumexp(jx, axis=-1, keepdims=True)
+    jy = log_gy + safe_log(pi)[None]
+    norm_y = logsumexp(jy, axis=-1, keepdims=True)
+    bound = float(norm_x.sum(axis=(1, 2)).mean() + norm_y.mean())
+    return np.exp(jx - norm_x), np.exp(jy - norm_y), bound
+
+
+def e_step_joint(
+    log_gx: np.ndarray,
+    log_gy: np.ndarray,
+    Q: np.ndarray,
+    pi: np.ndarray,
+    *,
+    block_elements: int = 4_000_000,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
+    """The exact E-step of the likelihood of eq. 12 (with eq. 10 for positions).
+
+    Not the paper's eq. 15, which computes ``g`` and ``h`` each from one layer only and
+    approximates the joint responsibility of ``(z = i, w = j)`` by ``g[n, i] h[n, j]``.
+    Here ``p(w = j | x, y) = h[n, j] ~ pi_j G_j(y) prod_r p(x^(r) | w = j)`` and
+    ``p(z^(r) = i, w = j | x, y) = h[n, j] G_i(x^(r)) Q[r, i, j] / p(x^(r) | w = j)``,
+    so the M-step of eq. 16-21 with these responsibilities is the exact EM of eq. 12
+    and the log-likelihood never decreases. Rows are processed in blocks so that the
+    (rows, R, K_x, K_y) array stays below ``block_elements``.
+
+    Parameters
+    ----------
+    log_gx : ndarray of shape (n, R, K_x)
+    log_gy : ndarray of shape (n, K_y)
+    Q : ndarray of shape (R, K_x, K_y)
+    pi : ndarray of shape (K_y,)
+
+    Returns
+    -------
+    g : ndarray of shape (n, R, K_x)
+        ``p(z^(r) = i | x, y)``.
+    h : ndarray of shape (n, K_y)
+        ``p(w = j | x, y)``.
+    co : ndarray of shape (R, K_x, K_y)
+        ``(1/N) sum_n p(z^(r) = i, w = j | x, y)``, which replaces
+        ``(1/N) sum_n g[n, i] h[n, j]`` in eq. 20-21.
+    log_likelihood : float
+        The mean over rows of eq. 12's ``log p(x, y)``.
+    """
+    n, R, kx = log_gx.shape
+    ky = log_gy.shape[1]
+    log_q = safe_log(Q)[None]
+    g = np.empty_like(log_gx)
+    h = np.empty_like(log_gy)
+    co = np.zeros((R, kx, ky))
+    total = 0.0
+    step = max(1, block_elements // max(1, R * kx * ky))
+    for start in range(0, n, step):
+        rows = slice(start, min(n, start + step))
+        joint = log_gx[rows, :, :, None] + log_q  # (b, R, K_x, K_y)
+        per_w = logsumexp(joint, axis=2)  # log p(x^(r) | w = j), (b, R, K_y)
+        lw = safe_log(pi) + log_gy[rows] + per_w.sum(axis=1)
+        norm = logsumexp(lw, axis=1, keepdims=True)
+        total += float(norm.sum())
+        hb = np.exp(lw - norm)
+        r = np.exp(joint - per_w[:, :, None, :]) * hb[:, None, None, :]
+        g[rows] = r.sum(axis=-1)
+        h[rows] = hb
+        co += r.sum(axis=0)
+    return g, h, co / n, total / n
+
+
+def m_step_gaussians(
+    X: np.ndarray, resp: np.ndarray, var_floor: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Means and diagonal variances from responsibilities (eq. 16-17, 18-19).
+
+    Positions share the Gaussians (Sec. 3.3), so their statistics are pooled.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n, R, D)
+    resp : ndarray of shape (n, R, K)
+    var_floor : float
+        No variance falls below this, so that no component collapses onto a point
+        (duplicated rows, a constant dimension) and yields an infinite density.
+
+    Returns
+    -------
+    means : ndarray of shape (K, D)
+    variances : ndarray of shape (K, D)
+    """
+    X2 = X.reshape(-1, X.shape[-1])
+    r2 = resp.reshape(-1, resp.shape[-1])
+    # The tiny addend keeps an empty component finite (mean 0, variance at the floor).
+    nk = r2.sum(axis=0) + 10 * np.finfo(np.float64).eps
+    means = (r2.T @ X2) / nk[:, None]
+    second = (r2.T @ (X2 * X2)) / nk[:, None]
+    variances = np.maximum(second - means * means, var_floor)
+    return means, variances
+
+
+def m_step_latent(
+    g: np.ndarray, h: np.ndarray, co: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """``pi`` and ``Q`` from the responsibilities (eq. 20-21).
+
+    ``pi_j = (1/N) sum_n sum_i g[n, i] h[n, j]`` and
+    ``Q[i, j] = (1/pi_j) (1/N) sum_n g[n, i] h[n, j]``, one ``Q`` per position.
+
+    Parameters
+    ----------
+    g : ndarray of shape (n, R, K_x)
+    h : ndarray of shape (n, K_y)
+    co : ndarray of shape (R, K_x, K_y), optional
+        The joint responsibilities' mean, from :func:`e_step_joint`, in place of the
+        paper's ``(1/N) sum_n g[n, i] h[n, j]``.
+
+    Returns
+    -------
+    Q : ndarray of shape (R, K_x, K_y)
+        Columns sum to 1. A w component with no mass gets a uniform column.
+    pi : ndarray of shape (K_y,)
+    """
+    if co is None:
+        co = np.einsum("nri,nj->rij", g, h) / g.shape[0]
+    # sum_i g[n, r, i] = 1 for every position, so pi is the same from every r; use r=0.
+    pi = co[0].sum(axis=0)
+    safe = pi > _TINY
+    Q = np.where(safe, co / np.where(safe, pi, 1.0), 1.0 / g.shape[-1])
+    return Q, pi / pi.sum()
+
+
+# ---------------------------------------------------------------------- eq. 4-9
+def entropy(log_p: np.ndarray) -> np.ndarray:
+    """``-sum_j p_j ln p_j`` over the last axis (eq. 6), from log-probabilities.
+
+    Parameters
+    ----------
+    log_p : ndarray of shape (n, K)
+
+    Returns
+    -------
+    ndarray of shape (n,)
+    """
+    return -np.sum(np.exp(log_p) * log_p, axis=-1)
+
+
+def counterfactual_weights(pz_query: np.ndarray, Psi: np.ndarray) -> np.ndarray:
+    """The coefficients ``c_i`` of eq. 8, so that eq. 7 is ``f(x) = sum_i p(z=i|x) c_i``.
+
+    ``c_i = sum_j p(w=j|z=i) p(w_q != j|z_q=i) p(z_q=i|x_q)
+         = p(z_q=i|x_q) sum_j Psi[i, j] (1 - Psi[i, j])``.
+
+    Parameters
+    ----------
+    pz_query : ndarray of shape (n_queries, K_x)
+        ``p(z | x_query)``.
+    Psi : ndarray of shape (K_x, K_y)
+
+    Returns
+    -------
+    ndarray of shape (n_queries, K_x)
+    """
+    return pz_query * np.sum(Psi * (1.0 - Psi), axis=1)[None]
+
+
+def semifactual_weights(pz_query: np.ndarray, Psi: np.ndarray) -> np.ndarray:
+    """The coefficients ``c_i`` of eq. 9, so that ``f(x) = sum_i p(z=i|x) c_i``.
+
+    ``c_i = sum_j p(w=j|z=i) p(w_q=j|z_q!=i) p(z_q!=i|x_q)``, where
+    ``p(w_q=j|z_q!=i) p(z_q!=i|x_q) = p(w_q=j, z_q!=i | x_q)
+    = sum_{k != i} Psi[k, j] p(z_q=k|x_q)`` (w is independent of x given z).
+
+    Parameters
+    ----------
+    pz_query : ndarray of shape (n_queries, K_x)
+    Psi : ndarray of shape (K_x, K_y)
+
+    Returns
+    -------
+    ndarray of shape (n_queries, K_x)
+    """
+    pw_query = pz_query @ Psi  # p(w_q = j | x_q), shape (n_q, K_y)
+    not_i = pw_query[:, None, :] - pz_query[:, :, None] * Psi[None]  # (n_q, K_x, K_y)
+    return np.sum(Psi[None] * np.maximum(not_i, 0.0), axis=-1)
+
+
+def optimal_alpha(c: np.ndarray) -> np.ndarray:
+    """The linear programme of eq. 8: ``max_alpha sum_i alpha_i c_i`` on the simplex.
+
+    Solved with :func:`scipy.optimize.linprog` (HiGHS). The optimum is a vertex, the
+    component with the largest ``c_i``; ties are spread by the solver as it finds them.
+
+    Parameters
+    ----------
+    c : ndarray of shape (K_x,)
+
+    Returns
+    -------
+    ndarray of shape (K_x,)
+        Non-negative, sums to 1.
+    """
+    from scipy.optimize import linprog
+
+    k = c.shape[0]
+    result = linprog(
+        -c, A_eq=np.ones((1, k)), b_eq=np.ones(1), bounds=[(0.0, None)] * k, method="highs"
+    )
+    if not result.success:  # pragma: no cover - the simplex is never infeasible
+        alpha = np.zeros(k)
+        alpha[int(np.argmax(c))] = 1.0
+        return alpha
+    alpha = np.maximum(result.x, 0.0)
+    return alpha / alpha.sum()
+
+
+def sample_diag_gmm(
+    weights: np.ndarray,
+    means: np.ndarray,
+    variances: np.ndarray,
+    n: int,
+    rng: np.random.Generator,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Draw ``n`` samples from a diagonal GMM.
+
+    Parameters
+    ----------
+    weights : ndarray of shape (K,)
+    means, variances : ndarray of shape (K, D)
+    n : int
+    rng : numpy.random.Generator
+
+    Returns
+    -------
+    samples : ndarray of shape (n, D)
+    components : ndarray of shape (n,)
+        The component each sample came from.
+    """
+    weights = np.asarray(weights, dtype=np.float64)
+    comps = rng.choice(weights.shape[0], size=n, p=weights / weights.sum())
+    noise = rng.standard_normal((n, means.shape[1]))
+    return means[comps] + noise * np.sqrt(variances[comps]), comps

@@ -1,0 +1,102 @@
+"""The shared iterative-fit driver, with toy hooks."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from unboxed.surrogates import ConvergenceWarning, ObjectiveDecreaseWarning, fit_iterative
+
+
+def _halving(target: float):
+    """A fit whose objective approaches ``target`` geometrically: -|target - x|."""
+
+    def initialize(data, rng):
+        return float(rng.uniform(5, 10))
+
+    def step(data, x, rng):
+        return target + (x - target) / 2, -abs(target - x)
+
+    return initialize, step
+
+
+def test_converges_and_records_the_objective():
+    init, step = _halving(1.0)
+    trace = fit_iterative(init, step, None, rng=np.random.default_rng(0), max_iter=100, tol=1e-6)
+    assert trace.converged and trace.n_iter < 100 and abs(trace.state - 1.0) < 1e-5
+    assert np.all(np.diff(trace.objective) > 0) and trace.objective.size == trace.n_iter
+
+
+def test_warns_when_not_converged():
+    init, step = _halving(1.0)
+    with pytest.warns(ConvergenceWarning, match="did not converge in 3"):
+        trace = fit_iterative(init, step, None, rng=np.random.default_rng(0), max_iter=3, tol=1e-9)
+    assert not trace.converged and trace.n_iter == 3
+
+
+def test_tol_none_runs_every_step_without_warning(recwarn):
+    init, step = _halving(1.0)
+    trace = fit_iterative(init, step, None, rng=np.random.default_rng(0), max_iter=7, tol=None)
+    assert trace.n_iter == 7 and not trace.converged and len(recwarn) == 0
+
+
+def test_monotone_check_flags_a_decrease():
+    def step(data, x, rng):
+        return x + 1, float(np.sin(x))  # goes up and down
+
+    with pytest.warns(ObjectiveDecreaseWarning, match="fell"):
+        fit_iterative(
+            lambda d, r: 0.0,
+            step,
+            None,
+            rng=np.random.default_rng(0),
+            max_iter=6,
+            tol=None,
+            monotone=True,
+        )
+
+
+def test_n_init_keeps_the_best_and_minimise():
+    def initialize(data, rng):
+        return float(rng.uniform(-3, 3))
+
+    def step(data, x, rng):
+        return x, x  # the objective is the starting point
+
+    best_max = fit_iterative(
+        initialize, step, None, rng=np.random.default_rng(0), max_iter=2, tol=0.5, n_init=5
+    )
+    best_min = fit_iterative(
+        initialize,
+        step,
+        None,
+        rng=np.random.default_rng(0),
+        max_iter=2,
+        tol=0.5,
+        n_init=5,
+        maximize=False,
+    )
+    starts = np.random.default_rng(0).uniform(-3, 3, size=5)
+    assert best_max.state == pytest.approx(starts.max())
+    assert best_min.state == pytest.approx(starts.min())
+    assert best_max.init == int(np.argmax(starts))
+
+
+def test_non_finite_objective_and_bad_parameters_raise():
+    with pytest.raises(FloatingPointError, match="degenerate"):
+        fit_iterative(
+            lambda d, r: 0,
+            lambda d, s, r: (s, float("nan")),
+            None,
+            rng=np.random.default_rng(0),
+            max_iter=3,
+            tol=1e-3,
+        )
+    init, step = _halving(1.0)
+    for kwargs, match in (
+        ({"max_iter": 0, "tol": 1e-3}, "max_iter"),
+        ({"max_iter": 5, "tol": -1.0}, "tol"),
+        ({"max_iter": 5, "tol": 1e-3, "n_init": 0}, "n_init"),
+    ):
+        with pytest.raises(ValueError, match=match):
+            fit_iterative(init, step, None, rng=np.random.default_rng(0), **kwargs)

@@ -1,0 +1,164 @@
+"""The JGMM estimator: ground-truth recovery, a monotone bound, robustness, checks."""
+
+from __future__ import annotations
+
+import itertools
+import warnings
+
+import numpy as np
+import pytest
+
+from unboxed.surrogates import JGMM, ConvergenceWarning, NotFittedError
+
+Q_TRUE = np.array([[0.7, 0.0], [0.3, 0.1], [0.0, 0.5], [0.0, 0.4]])
+PI_TRUE = np.array([0.4, 0.6])
+
+
+def sample_jgmm(n, rng, *, sep=6.0):
+    """Data from a known JGMM: w ~ pi, z | w ~ Q[:, w], x | z and y | w Gaussian."""
+    ky = Q_TRUE.shape[1]
+    means_x = np.array([[0, 0, 0], [1, 0, 0], [0, 1, 0], [0, 0, 1]]) * sep
+    means_y = np.array([[0, 0], [1, 1]]) * sep
+    w = rng.choice(ky, size=n, p=PI_TRUE)
+    u = rng.random(n)
+    z = (u[:, None] > np.cumsum(Q_TRUE[:, w].T, axis=1)).sum(axis=1)
+    X = means_x[z] + rng.normal(size=(n, 3))
+    Y = means_y[w] + rng.normal(size=(n, 2))
+    return X, Y
+
+
+def _best_match(Q_hat, pi_hat):
+    """The smallest error over all permutations of z and of w."""
+    best = np.inf
+    for pz in itertools.permutations(range(4)):
+        for pw in itertools.permutations(range(2)):
+            err = max(
+                np.abs(Q_hat[np.ix_(pz, pw)] - Q_TRUE).max(),
+                np.abs(pi_hat[list(pw)] - PI_TRUE).max(),
+            )
+            best = min(best, err)
+    return best
+
+
+@pytest.mark.parametrize("whiten", [True, False])
+@pytest.mark.parametrize("e_step", ["paper", "joint"])
+def test_em_recovers_q_and_pi_up_to_permutation(whiten, e_step):
+    X, Y = sample_jgmm(4000, np.random.default_rng(1))
+    model = JGMM(4, 2, whiten=whiten, e_step=e_step, random_state=0).fit(X, Y)
+    assert model.converged_
+    assert _best_match(model.Q_, model.pi_) < 0.05
+
+
+def test_recovery_fails_with_a_wrong_model():
+    """The recovery test can fail: a wrong number of lower components cannot match Q."""
+    X, Y = sample_jgmm(2000, np.random.default_rng(1))
+    model = JGMM(2, 2, random_state=0).fit(X, Y)
+    padded = np.vstack([model.Q_, np.zeros((2, 2))])
+    assert _best_match(padded, model.pi_) > 0.2
+
+
+@pytest.mark.parametrize("seed", range(4))
+@pytest.mark.parametrize("e_step", ["paper", "joint"])
+def test_lower_bound_never_decreases(seed, e_step):
+    rng = np.random.default_rng(seed)
+    X, Y = sample_jgmm(600, rng, sep=2.0)  # overlapping, so EM takes many steps
+    model = JGMM(6, 3, e_step=e_step, tol=1e-8, max_iter=60, random_state=seed)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        model.fit(X, Y)
+    assert model.n_iter_ > 5
+    bound = model.lower_bound_
+    assert np.all(np.diff(bound) >= -1e-9 * np.abs(bound[1:]).max())
+
+
+def test_spatial_lower_bound_never_decreases_and_rows_sum_to_one(rng):
+    X = rng.normal(size=(300, 4, 3))
+    X[:150, :2] += 3.0
+    Y = np.column_stack([X[:, :2].mean(axis=(1, 2)), rng.normal(size=300)])
+    model = JGMM(5, 2, tol=1e-8, max_iter=30, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        model.fit(X, Y)
+    assert model.spatial_ and model.Q_.shape == (4, 5, 2) and model.lambda_.shape == (4, 5)
+    assert np.all(np.diff(model.lower_bound_) >= -1e-9 * np.abs(model.lower_bound_).max())
+    assert np.allclose(model.Q_.sum(axis=1), 1) and np.allclose(model.psi_.sum(axis=2), 1)
+    assert np.allclose(model.predict_proba_w(X).sum(axis=1), 1)
+    assert model.predict_proba_z(Y).shape == (300, 4, 5)
+
+
+@pytest.mark.parametrize("e_step", ["paper", "joint"])
+def test_duplicates_and_constant_dimensions_give_no_nan(rng, e_step):
+    X = np.repeat(rng.normal(size=(5, 3)), 40, axis=0)  # 5 distinct rows, 200 in all
+    X = np.column_stack([X, np.full(200, 7.0)])  # and a constant dimension
+    Y = np.repeat(rng.normal(size=(5, 2)), 40, axis=0)
+    model = JGMM(8, 3, e_step=e_step, random_state=0).fit(X, Y)  # more components than rows
+    for name in ("Q_", "pi_", "means_x_", "vars_x_", "means_y_", "vars_y_", "psi_", "lower_bound_"):
+        assert np.all(np.isfinite(getattr(model, name))), name
+    assert np.all(np.isfinite(model.predict_proba_w(X))) and np.all(
+        np.isfinite(model.score_samples(X, Y))
+    )
+    assert np.allclose(model.inverse_transform_x(model.transform_x(X)), X)
+
+
+def test_whitening_round_trip_and_samples_map_back(rng):
+    X, Y = sample_jgmm(500, rng)
+    model = JGMM(4, 2, random_state=0).fit(X, Y)
+    assert np.allclose(model.inverse_transform_x(model.transform_x(X)), X)
+    samples, comps = model.sample_x(2000, random_state=0)
+    # the samples of each component lie around its mean in the original space
+    for i in np.unique(comps):
+        centre = model.inverse_transform_x(model.means_x_[i][None])[0]
+        assert np.linalg.norm(samples[comps == i].mean(axis=0) - centre) < 0.5
+
+
+def test_same_seed_same_fit(rng):
+    X, Y = sample_jgmm(400, rng)
+    a = JGMM(4, 2, random_state=3).fit(X, Y)
+    b = JGMM(4, 2, random_state=3).fit(X, Y)
+    assert np.array_equal(a.Q_, b.Q_) and np.array_equal(a.lower_bound_, b.lower_bound_)
+
+
+def test_n_init_keeps_the_best(rng):
+    X, Y = sample_jgmm(200, rng, sep=2.0)
+    models = [JGMM(4, 2, n_init=1, random_state=s, max_iter=20) for s in range(3)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        single = [m.fit(X, Y).lower_bound_[-1] for m in models]
+        best = JGMM(4, 2, n_init=3, random_state=0, max_iter=20).fit(X, Y).lower_bound_[-1]
+    assert best >= min(single)
+
+
+def test_not_fitted_and_bad_inputs(rng):
+    X, Y = sample_jgmm(100, rng)
+    with pytest.raises(NotFittedError, match="not fitted"):
+        JGMM(2, 2).predict_proba_w(X)
+    bad = X.copy()
+    bad[3, 1] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        JGMM(2, 2).fit(bad, Y)
+    with pytest.raises(ValueError, match="rows"):
+        JGMM(2, 2).fit(X, Y[:50])
+    with pytest.raises(ValueError, match="empty"):
+        JGMM(2, 2).fit(X[:0], Y[:0])
+    with pytest.raises(ValueError, match="covariance"):
+        JGMM(2, 2, covariance="full").fit(X, Y)
+    with pytest.raises(ValueError, match="e_step"):
+        JGMM(2, 2, e_step="exact").fit(X, Y)
+    with pytest.raises(ValueError, match="n_components_x"):
+        JGMM(0, 2).fit(X, Y)
+    with pytest.raises(ValueError, match="at least as many"):
+        JGMM(50, 2).fit(X[:10], Y[:10])
+    with pytest.raises(TypeError, match="random_state"):
+        JGMM(2, 2, random_state="seed").fit(X, Y)
+    model = JGMM(2, 2, random_state=0).fit(X, Y)
+    with pytest.raises(ValueError, match="expects"):
+        model.predict_proba_w(X[:, :2])
+    with pytest.raises(ValueError, match="expects"):
+        model.predict_proba_z(Y[:, :1])
+
+
+def test_convergence_warning(rng):
+    X, Y = sample_jgmm(300, rng, sep=1.0)
+    with pytest.warns(ConvergenceWarning, match="did not converge"):
+        model = JGMM(4, 2, max_iter=2, tol=1e-12, random_state=0).fit(X, Y)
+    assert not model.converged_ and model.n_iter_ == 2

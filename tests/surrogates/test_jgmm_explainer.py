@@ -1,0 +1,178 @@
+"""JGMMExplainer on a LeNet trained on digits: proxy, spatial model, examples, pictures."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sklearn.linear_model import LogisticRegression
+
+from unboxed import BlackBox, ExampleSet
+from unboxed.surrogates import JGMMExplainer, NotFittedError
+from unboxed.surrogates._jgmm_explainer import avg_pool
+
+
+@pytest.fixture(scope="module")
+def explainer(digits, digits_lenet):
+    from unboxed import zoo
+
+    blackbox = zoo.as_blackbox(digits_lenet)
+    return JGMMExplainer(
+        blackbox, lower_layer="pool2", n_components_x=20, random_state=0, verbose=False
+    ).fit(digits.X_train)
+
+
+def test_proxy_agrees_with_the_black_box(explainer, digits):
+    assert list(explainer.classes_) == list(range(10))
+    proba = explainer.predict_proba(digits.X_test)
+    assert proba.shape == (359, 10) and np.allclose(proba.sum(axis=1), 1)
+    fidelity = explainer.fidelity(digits.X_test, n_boot=200, random_state=0)
+    assert fidelity.mean > 0.75 and fidelity.ci[0] <= fidelity.mean <= fidelity.ci[1]
+    assert explainer.jgmm_.converged_
+
+
+def test_spatial_extension_fits_one_q_per_position(digits, digits_blackbox):
+    explainer = JGMMExplainer(
+        digits_blackbox,
+        lower_layer="act1",
+        pool=2,
+        spatial=True,
+        n_components_x=8,
+        random_state=0,
+        verbose=False,
+    ).fit(digits.X_train[:600])
+    model = explainer.jgmm_
+    assert explainer.feature_shape_ == (6, 4, 4)
+    assert model.Q_.shape == (16, 8, 10) and model.means_x_.shape == (8, 6)
+    assert np.all(np.diff(model.lower_bound_) >= -1e-9 * np.abs(model.lower_bound_).max())
+    assert explainer.fidelity(digits.X_test, n_boot=100).mean > 0.5
+    with pytest.raises(ValueError, match="plain JGMM"):
+        explainer.prototypes()
+
+
+def test_avg_pool_matches_a_loop(rng):
+    F = rng.normal(size=(2, 3, 5, 5))
+    out = avg_pool(F, 2)
+    assert out.shape == (2, 3, 3, 3)
+    for a in range(3):
+        for b in range(3):
+            block = F[:, :, 2 * a : 2 * a + 2, 2 * b : 2 * b + 2]
+            assert np.allclose(out[:, :, a, b], block.mean(axis=(2, 3)))
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda e, X: e.prototypes(n_per_class=2),
+        lambda e, X: e.prototypes(n_per_class=2, source="generated", n_candidates=20),
+        lambda e, X: e.criticisms(n=4),
+        lambda e, X: e.influentials(n=4),
+        lambda e, X: e.influentials(n=4, source="generated", n_per_component=5),
+        lambda e, X: e.counterfactuals(X[:3], n_per_query=3, radius=2.0),
+        lambda e, X: e.counterfactuals(X[:3], n_per_query=3, source="mined", select="score"),
+        lambda e, X: e.semifactuals(X[:3], n_per_query=3, radius=3.0),
+    ],
+)
+def test_examples_are_example_sets_that_round_trip(explainer, digits, make, tmp_path):
+    import matplotlib.pyplot as plt
+
+    examples = make(explainer, digits.X_test)
+    assert isinstance(examples, ExampleSet) and len(examples) > 0
+    assert examples.values.shape[1] == 64 and np.all(np.isfinite(examples.scores))
+    assert np.all(examples.top_proba[:, 0] >= examples.top_proba[:, 1])
+    if examples.source == "mined":
+        assert examples.inputs is not None and np.all(examples.indices >= 0)
+    else:
+        assert examples.inputs is None and np.all(examples.indices == -1)
+    examples.save(tmp_path / "e.npz")
+    loaded = ExampleSet.load(tmp_path / "e.npz")
+    assert loaded.kind == examples.kind and np.array_equal(loaded.values, examples.values)
+    assert loaded.meta == examples.meta and loaded.image_shape == examples.image_shape
+    assert examples.plot() is not None
+    plt.close("all")
+
+
+def test_counterfactuals_flip_more_often_than_random_samples(explainer, digits):
+    """The Done-when check: within the same radius, JGMM's counterfactuals change the
+    black-box class more often than random points around the query."""
+    queries = digits.X_test[:30]
+    classes = explainer.blackbox.predict(queries)
+    radius = 2.0
+    cf = explainer.counterfactuals(queries, n_per_query=10, radius=radius, random_state=0)
+    assert len(cf) >= 30
+    cf_flip = np.mean(explainer.head_predict(cf.values) != classes[cf.groups])
+    model = explainer.jgmm_
+    Zq = model.transform_x(explainer.lower_features(queries))
+    rng = np.random.default_rng(0)
+    g = np.repeat(np.arange(30), 50)
+    directions = rng.standard_normal((g.size, Zq.shape[1]))
+    directions /= np.sqrt(np.mean(directions**2, axis=1, keepdims=True))
+    Zr = Zq[g] + directions * rng.uniform(0, radius, size=(g.size, 1))
+    random_flip = np.mean(explainer.head_predict(model.inverse_transform_x(Zr)) != classes[g])
+    assert cf_flip > random_flip + 0.2
+    # and every counterfactual lies within the radius
+    Zc = model.transform_x(cf.values)
+    assert np.all(np.sqrt(np.mean((Zc - Zq[cf.groups]) ** 2, axis=1)) <= radius + 1e-9)
+
+
+def test_semifactuals_keep_the_class(explainer, digits):
+    queries = digits.X_test[:10]
+    sf = explainer.semifactuals(queries, n_per_query=5, source="mined")
+    assert np.all(sf.top_classes[:, 0] == explainer.predict(queries)[sf.groups])
+
+
+def test_same_seed_same_examples(digits, digits_blackbox):
+    def run():
+        e = JGMMExplainer(
+            digits_blackbox, lower_layer="act4", n_components_x=6, random_state=5, verbose=False
+        ).fit(digits.X_train[:400])
+        return e.prototypes(source="generated", n_per_class=2, n_candidates=10)
+
+    a, b = run(), run()
+    assert np.array_equal(a.values, b.values) and np.array_equal(a.scores, b.scores)
+
+
+def test_posterior_plot(explainer):
+    fig = explainer.plot_posteriors()
+    assert len(fig.axes) >= 2
+
+
+def test_bad_setups_raise(digits, digits_blackbox, planted):
+    X = digits.X_train[:100]
+    with pytest.raises(NotFittedError, match="not fitted"):
+        JGMMExplainer(digits_blackbox, lower_layer="pool2").predict(X)
+    with pytest.raises(ValueError, match="not a layer"):
+        JGMMExplainer(digits_blackbox, lower_layer="conv9").fit(X)
+    with pytest.raises(ValueError, match="pool"):
+        JGMMExplainer(digits_blackbox, lower_layer="act1", pool=4).fit(X)
+    with pytest.raises(ValueError, match="conv map"):
+        JGMMExplainer(digits_blackbox, lower_layer="act3", pool=2).fit(X)
+    with pytest.raises(ValueError, match="n_components_y"):
+        JGMMExplainer(digits_blackbox, lower_layer="pool2", n_components_y=3).fit(X)
+    with pytest.raises(ValueError, match="n_components_y"):
+        JGMMExplainer(digits_blackbox, lower_layer="pool2", higher_layer="act3").fit(X)
+    sk = BlackBox.from_sklearn(LogisticRegression().fit(planted.X_train, planted.y_train))
+    with pytest.raises(TypeError, match="torch"):
+        JGMMExplainer(sk, lower_layer="x").fit(planted.X_train)
+    with pytest.raises(ValueError, match="NaN"):
+        bad = X.copy()
+        bad[0, 0] = np.nan
+        JGMMExplainer(digits_blackbox, lower_layer="pool2").fit(bad)
+    one_class = digits.X_train[digits_blackbox.predict(digits.X_train) == 0][:30]
+    with pytest.raises(ValueError, match="same class"):
+        JGMMExplainer(digits_blackbox, lower_layer="act4", n_components_x=2).fit(one_class)
+
+
+def test_untied_higher_layer(digits, digits_blackbox):
+    explainer = JGMMExplainer(
+        digits_blackbox,
+        lower_layer="pool2",
+        higher_layer="act4",
+        n_components_x=6,
+        n_components_y=4,
+        random_state=0,
+        verbose=False,
+    ).fit(digits.X_train[:300])
+    assert explainer.jgmm_.Q_.shape == (6, 4)
+    with pytest.raises(ValueError, match="logits"):
+        explainer.predict(digits.X_test[:5])
+    assert len(explainer.prototypes(n_per_class=1)) == 4

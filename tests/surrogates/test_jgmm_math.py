@@ -1,0 +1,217 @@
+"""Each formula of the JGMM against a brute-force or scipy evaluation of its equation."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+from scipy.stats import multivariate_normal
+
+from unboxed.surrogates import _jgmm_math as jm
+
+
+def _model(rng, R=1, kx=3, ky=2, dx=2, dy=2):
+    Q = rng.uniform(0.1, 1.0, size=(R, kx, ky))
+    Q /= Q.sum(axis=1, keepdims=True)
+    pi = rng.uniform(0.2, 1.0, size=ky)
+    pi /= pi.sum()
+    return {
+        "Q": Q,
+        "pi": pi,
+        "mx": rng.normal(size=(kx, dx)),
+        "vx": rng.uniform(0.5, 2.0, size=(kx, dx)),
+        "my": rng.normal(size=(ky, dy)),
+        "vy": rng.uniform(0.5, 2.0, size=(ky, dy)),
+    }
+
+
+def _pdf(x, mean, var):
+    return multivariate_normal(mean, np.diag(var)).pdf(x)
+
+
+def test_log_gaussian_diag_matches_scipy(rng):
+    X = rng.normal(size=(5, 3))
+    means, variances = rng.normal(size=(4, 3)), rng.uniform(0.1, 3, size=(4, 3))
+    got = jm.log_gaussian_diag(X, means, variances)
+    want = np.array(
+        [
+            [
+                multivariate_normal(m, np.diag(v)).logpdf(x)
+                for m, v in zip(means, variances, strict=True)
+            ]
+            for x in X
+        ]
+    )
+    assert np.allclose(got, want)
+
+
+def test_whitening_is_invertible_and_whitens(rng):
+    X = rng.normal(size=(200, 4)) @ rng.normal(size=(4, 4)) + 3.0
+    params = jm.fit_whitening(X)
+    Z = jm.whiten(X, *params)
+    assert np.allclose(np.cov(Z.T), np.eye(4), atol=1e-8)
+    assert np.allclose(jm.unwhiten(Z, *params), X)
+
+
+def test_whitening_survives_constant_and_duplicated_columns(rng):
+    X = rng.normal(size=(50, 3))
+    X = np.column_stack([X, np.full(50, 2.0), X[:, 0]])  # a constant and a duplicate
+    params = jm.fit_whitening(X)
+    Z = jm.whiten(X, *params)
+    assert np.all(np.isfinite(Z)) and np.allclose(jm.unwhiten(Z, *params), X)
+
+
+def test_lambda_and_psi_follow_eq2(rng):
+    m = _model(rng)
+    Q, pi = m["Q"][0], m["pi"]
+    lam = jm.lam(m["Q"], pi)[0]
+    psi = jm.psi(m["Q"], pi)[0]
+    for i in range(3):
+        assert np.isclose(lam[i], sum(Q[i, j] * pi[j] for j in range(2)))
+        for j in range(2):
+            assert np.isclose(psi[i, j], Q[i, j] * pi[j] / sum(Q[i, k] * pi[k] for k in range(2)))
+
+
+def test_inference_follows_eq3(rng):
+    m = _model(rng)
+    Q, pi = m["Q"][0], m["pi"]
+    x, y = rng.normal(size=2), rng.normal(size=2)
+    gx = np.array([_pdf(x, m["mx"][i], m["vx"][i]) for i in range(3)])
+    gy = np.array([_pdf(y, m["my"][j], m["vy"][j]) for j in range(2)])
+    lam, psi = Q @ pi, jm.psi(m["Q"], pi)[0]
+    want_w = np.array([(gx @ Q[:, j]) * pi[j] / (gx @ Q @ pi) for j in range(2)])
+    want_z = np.array([(psi[i] @ gy) * lam[i] / (lam @ psi @ gy) for i in range(3)])
+    log_gx = jm.log_gaussian_diag(x[None, None], m["mx"], m["vx"])
+    log_gy = jm.log_gaussian_diag(y[None], m["my"], m["vy"])
+    assert np.allclose(np.exp(jm.log_proba_w_given_x(log_gx, m["Q"], pi))[0], want_w)
+    assert np.allclose(np.exp(jm.log_proba_z_given_y(log_gy, m["Q"], pi))[0, 0], want_z)
+    joint = sum(gx[i] * gy[j] * Q[i, j] * pi[j] for i in range(3) for j in range(2))
+    assert np.isclose(np.exp(jm.log_joint_density(log_gx, log_gy, m["Q"], pi))[0], joint)
+
+
+def test_spatial_inference_factorises_as_eq11(rng):
+    m = _model(rng, R=2)
+    xs = rng.normal(size=(2, 2))  # one 2-vector per position
+    gx = np.array([[_pdf(xs[r], m["mx"][i], m["vx"][i]) for i in range(3)] for r in range(2)])
+    per_w = np.array(
+        [m["pi"][j] * np.prod([gx[r] @ m["Q"][r, :, j] for r in range(2)]) for j in range(2)]
+    )
+    log_gx = jm.log_gaussian_diag(xs[None], m["mx"], m["vx"])
+    got = np.exp(jm.log_proba_w_given_x(log_gx, m["Q"], m["pi"]))[0]
+    assert np.allclose(got, per_w / per_w.sum())
+
+
+def test_e_step_follows_eq15(rng):
+    m = _model(rng)
+    X, Y = rng.normal(size=(6, 2)), rng.normal(size=(6, 2))
+    log_gx = jm.log_gaussian_diag(X[:, None], m["mx"], m["vx"])
+    log_gy = jm.log_gaussian_diag(Y, m["my"], m["vy"])
+    g, h, bound = jm.e_step(log_gx, log_gy, m["Q"], m["pi"])
+    Q, pi = m["Q"][0], m["pi"]
+    for n in range(6):
+        gx = np.array([_pdf(X[n], m["mx"][i], m["vx"][i]) for i in range(3)])
+        gy = np.array([_pdf(Y[n], m["my"][j], m["vy"][j]) for j in range(2)])
+        assert np.allclose(g[n, 0], (Q @ pi) * gx / ((Q @ pi) @ gx))
+        assert np.allclose(h[n], pi * gy / (pi @ gy))
+    lx = [np.log((Q @ pi) @ [_pdf(x, m["mx"][i], m["vx"][i]) for i in range(3)]) for x in X]
+    ly = [np.log(pi @ [_pdf(y, m["my"][j], m["vy"][j]) for j in range(2)]) for y in Y]
+    assert np.isclose(bound, np.mean(lx) + np.mean(ly))
+
+
+def test_joint_e_step_enumerates_eq12(rng):
+    """Brute force over every (z^(1), z^(2), w) assignment of the spatial model."""
+    m = _model(rng, R=2)
+    X, Y = rng.normal(size=(4, 2, 2)), rng.normal(size=(4, 2))
+    log_gx = jm.log_gaussian_diag(X, m["mx"], m["vx"])
+    log_gy = jm.log_gaussian_diag(Y, m["my"], m["vy"])
+    g, h, co, ll = jm.e_step_joint(log_gx, log_gy, m["Q"], m["pi"], block_elements=20)
+    want_co = np.zeros_like(co)
+    total = 0.0
+    for n in range(4):
+        post = {}
+        for i1, i2, j in itertools.product(range(3), range(3), range(2)):
+            post[i1, i2, j] = (
+                m["pi"][j]
+                * _pdf(Y[n], m["my"][j], m["vy"][j])
+                * m["Q"][0, i1, j]
+                * _pdf(X[n, 0], m["mx"][i1], m["vx"][i1])
+                * m["Q"][1, i2, j]
+                * _pdf(X[n, 1], m["mx"][i2], m["vx"][i2])
+            )
+        z = sum(post.values())
+        total += np.log(z)
+        for (i1, i2, j), p in post.items():
+            want_co[0, i1, j] += p / z / 4
+            want_co[1, i2, j] += p / z / 4
+        assert np.allclose(
+            h[n], [sum(p for k, p in post.items() if k[2] == j) / z for j in range(2)]
+        )
+        assert np.allclose(
+            g[n, 0], [sum(p for k, p in post.items() if k[0] == i) / z for i in range(3)]
+        )
+    assert np.allclose(co, want_co) and np.isclose(ll, total / 4)
+
+
+def test_m_steps_follow_eq16_to_21(rng):
+    X = rng.normal(size=(7, 1, 2))
+    g = rng.dirichlet(np.ones(3), size=(7, 1))
+    h = rng.dirichlet(np.ones(2), size=7)
+    means, variances = jm.m_step_gaussians(X, g, 1e-6)
+    for i in range(3):
+        w = g[:, 0, i]
+        mu = (w[:, None] * X[:, 0]).sum(0) / w.sum()
+        var = (w[:, None] * (X[:, 0] - mu) ** 2).sum(0) / w.sum()
+        assert np.allclose(means[i], mu) and np.allclose(variances[i], var)
+    Q, pi = jm.m_step_latent(g, h)
+    for j in range(2):
+        pi_j = np.mean([sum(g[n, 0, i] * h[n, j] for i in range(3)) for n in range(7)])
+        assert np.isclose(pi[j], pi_j)
+        for i in range(3):
+            assert np.isclose(Q[0, i, j], np.mean(g[:, 0, i] * h[:, j]) / pi_j)
+
+
+def test_variance_floor_holds(rng):
+    X = np.zeros((5, 1, 3))  # every row identical
+    _, variances = jm.m_step_gaussians(X, np.ones((5, 1, 2)) / 2, 1e-3)
+    assert np.all(variances == 1e-3)
+
+
+def test_example_weights_follow_eq7_and_eq9(rng):
+    """c such that p(z|x) . c equals the double sums of eq. 7 and eq. 9."""
+    m = _model(rng, kx=4, ky=3)
+    psi = jm.psi(m["Q"], m["pi"])[0]
+    pz_q = rng.dirichlet(np.ones(4), size=2)
+    pz_x = rng.dirichlet(np.ones(4))
+    cf = jm.counterfactual_weights(pz_q, psi)
+    sf = jm.semifactual_weights(pz_q, psi)
+    for q in range(2):
+        f7 = sum(
+            psi[i, j] * pz_x[i] * (1 - psi[i, j]) * pz_q[q, i] for i in range(4) for j in range(3)
+        )
+        # p(w_q = j | z_q != i) p(z_q != i | x_q) = sum_{k != i} psi[k, j] p(z_q = k | x_q)
+        f9 = sum(
+            psi[i, j] * pz_x[i] * sum(psi[k, j] * pz_q[q, k] for k in range(4) if k != i)
+            for i in range(4)
+            for j in range(3)
+        )
+        assert np.isclose(pz_x @ cf[q], f7) and np.isclose(pz_x @ sf[q], f9)
+
+
+def test_optimal_alpha_is_the_lp_vertex():
+    c = np.array([0.1, 0.7, 0.3])
+    alpha = jm.optimal_alpha(c)
+    assert np.allclose(alpha, [0, 1, 0], atol=1e-9)
+
+
+def test_entropy_matches_definition(rng):
+    p = rng.dirichlet(np.ones(4), size=3)
+    assert np.allclose(jm.entropy(np.log(p)), [-(r * np.log(r)).sum() for r in p])
+
+
+@pytest.mark.parametrize("n", [1, 500])
+def test_sample_diag_gmm_draws_from_the_components(rng, n):
+    weights = np.array([0.0, 1.0])
+    means, variances = np.array([[0.0], [100.0]]), np.array([[1.0], [1e-4]])
+    X, comps = jm.sample_diag_gmm(weights, means, variances, n, rng)
+    assert np.all(comps == 1) and np.all(np.abs(X - 100) < 0.1)

@@ -1,0 +1,14 @@
+from unboxed import ExampleSet
+from unboxed.demo import run_jgmm_demo
+
+
+def test_jgmm_demo_writes_its_pictures(tmp_path, digits, digits_blackbox):
+    lines = []
+    result = run_jgmm_demo(digits_blackbox, digits, out=tmp_path, verbose=False, echo=lines.append)
+    assert result["fidelity"].mean > 0.7
+    report = "\n".join(lines)
+    assert "JGMM" in report and "agrees with the black box" in report
+    for name in ("prototypes", "criticisms", "influentials", "counterfactuals", "semifactuals"):
+        assert (tmp_path / f"jgmm_{name}.png").stat().st_size > 0
+        assert len(ExampleSet.load(tmp_path / f"jgmm_{name}.npz")) > 0
+    assert (tmp_path / "jgmm_posteriors.png").stat().st_size > 0

@@ -1,0 +1,72 @@
+"""ExampleSet: the checks on arrival and the helpers (the round trip is in test_contract)."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from unboxed import ExampleSet, make_meta
+
+
+def _examples(**changes):
+    rng = np.random.default_rng(0)
+    base = {
+        "kind": "prototype",
+        "source": "generated",
+        "values": rng.normal(size=(4, 9)),
+        "scores": np.array([0.1, 0.9, 0.5, 0.3]),
+        "components": np.array([0, 1, 1, 2]),
+        "groups": np.array([0, 0, 1, 1]),
+        "top_classes": np.array([[0, 1], [0, 2], [1, 0], [1, 2]]),
+        "top_proba": np.array([[0.6, 0.3], [0.5, 0.4], [0.9, 0.1], [0.7, 0.2]]),
+        "meta": make_meta("test", {}),
+        "indices": -np.ones(4, int),
+        "image_shape": (3, 3),
+    }
+    return ExampleSet(**{**base, **changes})
+
+
+def test_helpers_order_by_score():
+    examples = _examples()
+    assert list(examples.top_k(2)) == [1, 2]
+    assert list(examples.group(0)) == [1, 0] and list(examples.group(1)) == [2, 3]
+    assert len(examples) == 4 and examples.n_features == 9
+
+
+@pytest.mark.parametrize(
+    ("changes", "match"),
+    [
+        ({"kind": "prototypes"}, "kind"),
+        ({"source": "sampled"}, "source"),
+        ({"kind": "criticism", "source": "generated"}, "mined only"),
+        ({"scores": np.zeros(3)}, "scores"),
+        ({"scores": np.array([0.1, np.nan, 0.5, 0.3])}, "NaN"),
+        ({"groups": np.array([0, 0, 1, -2])}, "groups"),
+        ({"top_classes": np.zeros((4, 3), int)}, "top_classes"),
+        ({"top_proba": np.full((4, 2), 1.5)}, "top_proba"),
+        ({"image_shape": (4, 4)}, "image_shape"),
+        ({"queries": np.zeros((1, 9))}, "query"),
+        ({"inputs": np.zeros((3, 9))}, "inputs"),
+        ({"class_names": ("a", "b")}, "class"),
+    ],
+)
+def test_bad_fields_are_rejected(changes, match):
+    with pytest.raises(ValueError, match=match):
+        _examples(**changes)
+
+
+def test_empty_set_is_allowed_and_frozen():
+    empty = _examples(
+        values=np.zeros((0, 9)),
+        scores=np.zeros(0),
+        components=np.zeros(0, int),
+        groups=np.zeros(0, int),
+        top_classes=np.zeros((0, 2), int),
+        top_proba=np.zeros((0, 2)),
+        indices=np.zeros(0, int),
+    )
+    assert len(empty) == 0
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        empty.kind = "criticism"
