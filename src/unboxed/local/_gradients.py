@@ -133,11 +133,14 @@ class _BaselineExplainer(_GradientExplainer):
 
     def _prepare(self, X: np.ndarray) -> Any:
         shape = self._image_shape(X.shape[1])
-        return np.broadcast_to(
-            make_fill(self.baseline, X, image_shape=shape, background=self.background), X.shape
-        )
+        fill = make_fill(self.baseline, X, image_shape=shape, background=self.background)
+        if fill.shape[0] == 1 and np.all(fill == fill.flat[0]):
+            return float(fill.flat[0])  # Captum broadcasts a scalar baseline cheaply
+        return np.broadcast_to(fill, X.shape)
 
-    def _baselines(self, extra: np.ndarray, rows: slice) -> Any:
+    def _baselines(self, extra: float | np.ndarray, rows: slice) -> Any:
+        if isinstance(extra, float):
+            return extra
         return self._tensor(np.ascontiguousarray(extra[rows]))
 
 
