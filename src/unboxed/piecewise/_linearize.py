@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import numbers
 from collections.abc import Callable
 from typing import Any
 
@@ -73,7 +72,11 @@ class PiecewiseLinear:
             raise ValueError("slopes and intercepts must be finite")
         if breaks.size and (not np.all(np.isfinite(breaks)) or np.any(np.diff(breaks) < 0)):
             raise ValueError("breakpoints must be finite and non-decreasing")
-        for name, value in (("slopes", slopes), ("intercepts", intercepts), ("breakpoints", breaks)):
+        for name, value in (
+            ("slopes", slopes),
+            ("intercepts", intercepts),
+            ("breakpoints", breaks),
+        ):
             value.setflags(write=False)
             object.__setattr__(self, name, value)
 
@@ -440,5 +443,3 @@ def _set_submodule(root: nn.Module, name: str, new: nn.Module) -> None:
     parent_name, _, child = name.rpartition(".")
     parent = root.get_submodule(parent_name) if parent_name else root
     setattr(parent, child, new)
-
-

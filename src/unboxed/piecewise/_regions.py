@@ -158,7 +158,9 @@ def _linear_backward(weight: torch.Tensor, grad: torch.Tensor) -> torch.Tensor:
     return grad @ weight
 
 
-def _affine_backward(layer: nn.Module, in_shape: tuple[int, ...], grad: torch.Tensor) -> torch.Tensor:
+def _affine_backward(
+    layer: nn.Module, in_shape: tuple[int, ...], grad: torch.Tensor
+) -> torch.Tensor:
     """The vector-Jacobian product of an affine layer, which does not depend on its input.
 
     Parameters
@@ -315,7 +317,9 @@ class LinearRegions:
         with torch.no_grad():
             out = self._forward(torch.zeros((1, *self.input_shape_), dtype=torch.float64))[0]
         if out.ndim != 2:
-            raise ValueError(f"the network must return (n, n_outputs) logits, got {tuple(out.shape)}")
+            raise ValueError(
+                f"the network must return (n, n_outputs) logits, got {tuple(out.shape)}"
+            )
         self.n_outputs_ = int(out.shape[1])
 
     # ------------------------------------------------------------------ internals
@@ -503,7 +507,9 @@ class LinearRegions:
             return np.zeros((0, d)), np.zeros(0)
         return torch.cat(rows).numpy(), torch.cat(bounds).numpy()
 
-    def explain(self, X: object, *, target: object = None, kind: str = "contribution") -> Attribution:
+    def explain(
+        self, X: object, *, target: object = None, kind: str = "contribution"
+    ) -> Attribution:
         """Exact per-feature contributions ``W~_c,j * x_j`` to the logit of class ``c``.
 
         They sum, with ``b~_c``, to the logit exactly (eq. 5).
