@@ -1,3 +1,5 @@
+import itertools
+
 import numpy as np
 import pytest
 import torch
@@ -24,12 +26,8 @@ def test_error_never_increases_and_bounds_the_true_error(name, fn):
         errors.append(p.max_error)
         # the reported bound holds on a finer, wider grid than the search used
         assert _sup_error(p, fn) <= p.max_error + 1e-4
-    assert all(b <= a + 1e-12 for a, b in itertools_pairs(errors))
+    assert all(b <= a + 1e-12 for a, b in itertools.pairwise(errors))
     assert errors[-1] < errors[0] / 10
-
-
-def itertools_pairs(values):
-    return zip(values, values[1:], strict=False)
 
 
 def test_sigmoid_matches_algorithm_1_by_hand():

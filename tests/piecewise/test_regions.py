@@ -155,8 +155,9 @@ def test_bad_inputs_and_blackbox(rng):
         regions.local_linear(np.full((2, 4), np.nan))
     with pytest.raises(TypeError):
         LinearRegions("not a module")
-    proba = BlackBox.from_torch(nn.Sequential(model, nn.Softmax(1)), input_shape=(4,),
-                                output="probabilities")  # fmt: skip
+    proba = BlackBox.from_torch(
+        nn.Sequential(model, nn.Softmax(1)), input_shape=(4,), output="probabilities"
+    )
     with pytest.raises(TypeError, match="logits"):
         LinearRegions(proba)
     with pytest.raises(ValueError, match="classes"):
@@ -174,14 +175,14 @@ def test_explain_and_decision_features(rng, tmp_path):
     # the contributions and the region's offset add up to the logit exactly (eq. 5)
     rows = np.arange(5)
     np.testing.assert_allclose(
-        attribution.values.sum(1) + b[rows, attribution.target], logits[rows, attribution.target],
+        attribution.values.sum(1) + b[rows, attribution.target],
+        logits[rows, attribution.target],
         atol=1e-9,
-    )  # fmt: skip
+    )
     assert attribution.image_shape == (1, 8, 8)
     attribution.save(tmp_path / "a.npz")
     assert Attribution.load(tmp_path / "a.npz").meta == attribution.meta
     w, c = regions.decision_features(X, 2, 7)
-    np.testing.assert_allclose(w @ np.ones(64) * 0 + (w * X).sum(1) + c, logits[:, 2] - logits[:, 7],
-                               atol=1e-9)  # fmt: skip
+    np.testing.assert_allclose((w * X).sum(1) + c, logits[:, 2] - logits[:, 7], atol=1e-9)
     weights = regions.explain(X, target=3, kind="weight")
     np.testing.assert_allclose(weights.values, W[:, 3])

@@ -144,9 +144,14 @@ def plot_decision_boundaries(
         if regions is not None:
             ids = regions.regions(grid).region.reshape(resolution, resolution)
             ax.imshow(
-                ids % 20, extent=bounds, origin="lower", cmap="tab20", alpha=0.25,
-                aspect="auto", interpolation="nearest",
-            )  # fmt: skip
+                ids % 20,
+                extent=bounds,
+                origin="lower",
+                cmap="tab20",
+                alpha=0.25,
+                aspect="auto",
+                interpolation="nearest",
+            )
             for segment in boundary_segments(regions, bounds, resolution=resolution):
                 ax.plot(segment[:, 0], segment[:, 1], color="black", lw=1.5)
             title = f"{title}\n{regions.regions(grid).n_regions} regions in view (exact)"

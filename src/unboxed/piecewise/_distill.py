@@ -205,15 +205,19 @@ class Distiller:
             params = dict(zip(keys, values, strict=True))
             params["batch_size"] = int(params["batch_size"])
             student = mlp(
-                self.widths, "relu", n_features=X.shape[1], n_classes=n_classes,
+                self.widths,
+                "relu",
+                n_features=X.shape[1],
+                n_classes=n_classes,
                 random_state=init_seed,
-            )  # fmt: skip
+            )
             start = time.perf_counter()
             _train_student(student, *tensors, epochs=epochs, seed=shuffle_seed, **params)
             with torch.inference_mode():
                 agree = float(np.mean(student(X_val).argmax(1).numpy() == teacher_val))
-            results.append({**params, "validation_agreement": agree,
-                            "seconds": time.perf_counter() - start})  # fmt: skip
+            results.append(
+                {**params, "validation_agreement": agree, "seconds": time.perf_counter() - start}
+            )
             if best is None or agree > best[0]:
                 best = (agree, student, params)
         if best is None:  # unreachable: _check_grid rejects empty grids
