@@ -16,6 +16,7 @@ from sklearn.linear_model import LogisticRegression
 
 from unboxed import Attribution, BlackBox, Explanation, FeatureImportance, make_meta, zoo
 from unboxed.evaluate import agreement, crafted_cases, deletion_test, keep_top_k
+from unboxed.piecewise import Distiller
 
 SUPPORT = np.array([2, 5, 11, 17])
 
@@ -178,6 +179,14 @@ PROCEDURES = {
     ),
     "agreement": lambda bb, X, rs: agreement(
         bb.predict(X), (X[:, 2] > 0.5).astype(int), n_boot=50, random_state=rs
+    ),
+    # piecewise (issue 6)
+    "Distiller": lambda bb, X, rs: (
+        Distiller(
+            widths=(8,), epochs=2, grid={"temperature": (2.0,)}, random_state=rs, verbose=False
+        )
+        .fit(bb, X)
+        .predict_proba(X)
     ),
 }
 

@@ -228,6 +228,7 @@ class Distiller:
         self.n_features_in_ = X.shape[1]
         self.n_classes_ = n_classes
         self.input_shape_ = teacher.input_shape
+        self._regions = LinearRegions(self.student_)
         return self
 
     def _check_fitted(self) -> None:
@@ -238,9 +239,9 @@ class Distiller:
         return self.linear_regions()._check_X(X)
 
     def linear_regions(self) -> LinearRegions:
-        """The exact explainer of the student."""
+        """The exact explainer of the student (:class:`LinearRegions`)."""
         self._check_fitted()
-        return LinearRegions(self.student_)
+        return self._regions
 
     def predict_proba(self, X: object) -> np.ndarray:
         """The student's class probabilities, shape ``(n_samples, n_classes)``."""

@@ -387,6 +387,8 @@ def linearize(
 #: piecewise linear already.
 SMOOTH = (nn.Sigmoid, nn.Tanh, nn.ELU, nn.Softplus)
 PIECEWISE = (nn.ReLU, nn.LeakyReLU, nn.Hardtanh, PiecewiseActivation)
+#: Output layers left as they are (they are not hidden activations).
+OUTPUTS = (nn.Softmax, nn.LogSoftmax)
 
 
 def to_plnn(module: nn.Module, n_pieces: int, **kwargs: Any) -> nn.Module:
@@ -407,7 +409,9 @@ def to_plnn(module: nn.Module, n_pieces: int, **kwargs: Any) -> nn.Module:
     Returns
     -------
     torch.nn.Module
-        A deep copy in eval mode; a ``ZooModel`` stays a ``ZooModel`` (with its config).
+        A deep copy in eval mode. A ``ZooModel`` stays a ``ZooModel``, but its config
+        still names the smooth activation: ``zoo.save`` does not record the
+        linearisation, so call ``to_plnn`` again after ``zoo.load``.
 
     Raises
     ------
@@ -422,7 +426,7 @@ def to_plnn(module: nn.Module, n_pieces: int, **kwargs: Any) -> nn.Module:
     cache: dict[tuple, PiecewiseLinear] = {}
     for name, child in list(plnn.named_modules()):
         if not isinstance(child, SMOOTH):
-            if _is_activation(child) and not isinstance(child, PIECEWISE):
+            if _is_activation(child) and not isinstance(child, PIECEWISE + OUTPUTS):
                 raise ValueError(
                     f"to_plnn cannot linearise layer {name!r} ({type(child).__name__}); "
                     f"supported: {[k.__name__ for k in SMOOTH + PIECEWISE]}"
