@@ -330,7 +330,7 @@ def table3(fmnist, distiller, n_images: int, num_samples: int) -> dict[str, Any]
         "lime_num_samples": num_samples,
         "clime": agree(clime, teacher_pred),
     }
-    for segmentation, n in (("slic", n_images), ("default", min(n_images, 500))):
+    for segmentation, n in (("slic", n_images), ("default", min(n_images, 300))):
         start = time.perf_counter()
         lime = lime_consistency(teacher, X[:n], segmentation, num_samples)
         out[f"lime_{segmentation}"] = {
