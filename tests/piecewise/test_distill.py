@@ -74,3 +74,19 @@ def test_grids_and_errors(weak_teacher, digits):
         Distiller().fit(object(), digits.X_train)
     with pytest.raises(ValueError, match="NaN"):
         Distiller(verbose=False).fit(weak_teacher, np.full((5, 64), np.nan))
+
+
+def test_mixup_transfer_set(weak_teacher, digits):
+    from unboxed.piecewise._distill import _mixup
+
+    X = np.eye(3, dtype=np.float32)
+    mixed = _mixup(X, 50, np.random.default_rng(0))
+    assert mixed.shape == (50, 3) and mixed.dtype == np.float32
+    # convex combinations of two rows: non-negative, summing to 1, at most 2 non-zeros
+    assert np.all(mixed >= 0) and np.allclose(mixed.sum(1), 1) and np.all((mixed > 0).sum(1) <= 2)
+    before = weak_teacher.n_queries
+    _fit_mix = Distiller(widths=(8,), epochs=1, n_mixup=100, verbose=False)
+    _fit_mix.fit(weak_teacher, digits.X_train[:200])
+    assert weak_teacher.n_queries - before == 300
+    with pytest.raises(ValueError, match="n_mixup"):
+        Distiller(n_mixup=-1, verbose=False).fit(weak_teacher, digits.X_train[:50])
