@@ -343,7 +343,7 @@ def table3(fmnist, students: dict, n_images: int, num_samples: int) -> dict[str,
         W, b = regions.local_linear(X)
         clime = (np.einsum("nkd,nd->nk", W, X) + b).argmax(1)
         out[f"clime_{kind}"] = agree(clime, teacher_pred)
-    for segmentation, n in (("slic", n_images), ("default", min(n_images, 300))):
+    for segmentation, n in (("slic", n_images), ("default", min(n_images, 150))):
         start = time.perf_counter()
         # LIME's labels are cached too (they take most of the run time).
         file = CACHE.parent / f"clime-lime-{segmentation}-{n}-{num_samples}.npy"
