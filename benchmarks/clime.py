@@ -4,8 +4,9 @@ Writes ``benchmarks/results/clime.md``, ``clime.json`` and ``clime_boundaries.pn
 Trained models are cached in ``~/.cache/unboxed/models/clime-*`` (the LeNet teachers
 are the seed-0 models of ``benchmarks/zoo_accuracy.py``), so a rerun only evaluates.
 
-Run: ``.venv/bin/python benchmarks/clime.py`` (about 20 minutes on 2 shared cores when
-nothing is cached; ``--lime-images`` sets the size of the LIME comparison).
+Run: ``.venv/bin/python benchmarks/clime.py --lime-images 400`` (9 minutes on a busy
+2-core machine with the models cached, most of it LIME; roughly 30 minutes cold).
+``--lime-images`` sets the size of the LIME comparison (the paper's is 2000).
 """
 
 from __future__ import annotations
