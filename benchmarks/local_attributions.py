@@ -23,11 +23,12 @@ the 500 images). Needs the ``bench`` extra (lime, shap) and ``make data``.
 from __future__ import annotations
 
 import argparse
+import json
 import warnings
 
 import numpy as np
 import torch
-from _common import cached_model, machine, timed, write_results
+from _common import RESULTS, cached_model, machine, timed, write_results
 
 from unboxed import Attribution, load_dataset, make_meta, zoo
 from unboxed.evaluate import deletion_curve, explanation_sensitivity, keep_top_k
@@ -302,11 +303,11 @@ def _fmt(e: dict) -> str:
     return f"{e['mean']:.3f} [{e['ci'][0]:.3f}, {e['ci'][1]:.3f}]"
 
 
-def markdown(setups: list[dict], command: str) -> str:
+def markdown(setups: list[dict]) -> str:
     lines = [
         "# Local attributions: ours against lime and shap",
         "",
-        f"Command: `{command}`. Every method explains the black box's predicted class on the "
+        "Every method explains the black box's predicted class on the "
         f"same images, with the same SLIC segments (compactness 0.1) and, for the perturbation "
         f"methods, the same budget of {N_SAMPLES} samples and a zero fill. lime runs with "
         "`batch_size=1000`, shap with `l1_reg=False`. Accuracy is the share of images the "
@@ -320,6 +321,8 @@ def markdown(setups: list[dict], command: str) -> str:
         lines += [
             f"## {s['model']} on {s['dataset']} ({s['n_images']} test images, "
             f"{s['segments_per_image']:.1f} segments per image)",
+            "",
+            f"Command: `{s.get('command', 'python benchmarks/local_attributions.py')}`.",
             "",
             "| method | acc@5 | acc@10 | acc@20 | prob@5 | prob@10 | prob@20 | AOPC (20) |",
             "|---|---|---|---|---|---|---|---|",
@@ -390,16 +393,31 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n-images", type=int, default=500)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--only",
+        choices=[f"{a}/{d}" for a, d in SETUPS],
+        help="rerun one black box and keep the other's figures from the last run",
+    )
     args = parser.parse_args()
     warnings.filterwarnings("ignore", category=UserWarning)
-    setups = [run_setup(a, d, args.n_images, args.seed) for a, d in SETUPS]
     command = "python benchmarks/local_attributions.py"
     if args.n_images != 500:
         command += f" --n-images {args.n_images}"
+    previous = RESULTS / "local_attributions.json"
+    kept = json.loads(previous.read_text())["setups"] if args.only and previous.exists() else []
+    setups = []
+    for arch, dataset in SETUPS:
+        old = [s for s in kept if (s["model"], s["dataset"]) == (arch, dataset)]
+        if args.only and args.only != f"{arch}/{dataset}" and old:
+            setups.append(old[0])
+            continue
+        setup = run_setup(arch, dataset, args.n_images, args.seed)
+        setup["command"] = command + (f" --only {args.only}" if args.only else "")
+        setups.append(setup)
     write_results(
         "local_attributions",
-        markdown(setups, command),
-        {"command": command, "machine": machine(), "n_samples": N_SAMPLES, "setups": setups},
+        markdown(setups),
+        {"machine": machine(), "n_samples": N_SAMPLES, "setups": setups},
     )
 
 

@@ -32,6 +32,7 @@ from unboxed.evaluate import (
     explanation_sensitivity,
     keep_top_k,
 )
+from unboxed.piecewise import Distiller
 from unboxed.probes import ActivationMaximization, PermutationImportance, Prototypes
 from unboxed.surrogates import JGMM, JGMMExplainer, TreeSurrogate
 
@@ -261,6 +262,14 @@ PROCEDURES = {
         k=4,
         n_boot=50,
         random_state=rs,
+    ),
+    # piecewise (issue 6)
+    "Distiller": lambda bb, X, rs: (
+        Distiller(
+            widths=(8,), epochs=2, grid={"temperature": (2.0,)}, random_state=rs, verbose=False
+        )
+        .fit(bb, X)
+        .predict_proba(X)
     ),
 }
 

@@ -154,7 +154,9 @@ def shapley_masks(valid: np.ndarray, n_samples: int, rng: np.random.Generator) -
     size = np.where(total > 0, (draws > cdf[:, None, :]).sum(axis=2), 0)  # (r, half)
     keys = rng.random((r, half, m))
     keys[~np.broadcast_to(valid[:, None, :], keys.shape)] = 2.0  # padding ranks last
-    rank = np.argsort(np.argsort(keys, axis=2), axis=2)
+    # The `size` smallest keys form the coalition: one argsort, then a scatter of ranks.
+    rank = np.empty(keys.shape, dtype=np.int32)
+    np.put_along_axis(rank, np.argsort(keys, axis=2), np.arange(m, dtype=np.int32), axis=2)
     coalition = rank < size[..., None]
     pairs = np.stack([coalition, ~coalition & valid[:, None, :]], axis=2).reshape(r, 2 * half, m)
     masks = np.zeros((r, n_samples, m), dtype=bool)

@@ -1,0 +1,23 @@
+"""Exact interpretation of piecewise-linear networks (``003_9368caac562d9b13.txt``):
+activation linearisation, linear regions, decision boundaries, DecisionNet, distillation."""
+
+from ._boundary import boundary_segments, plot_decision_boundaries
+from ._decisionnet import DecisionNet
+from ._distill import PAPER_GRID, SMALL_GRID, Distiller
+from ._linearize import PiecewiseActivation, PiecewiseLinear, linearize, to_plnn
+from ._regions import LinearRegions, RegionCounts
+
+__all__ = [
+    "PAPER_GRID",
+    "SMALL_GRID",
+    "DecisionNet",
+    "Distiller",
+    "LinearRegions",
+    "PiecewiseActivation",
+    "PiecewiseLinear",
+    "RegionCounts",
+    "boundary_segments",
+    "linearize",
+    "plot_decision_boundaries",
+    "to_plnn",
+]

@@ -1,0 +1,218 @@
+"""DecisionNet: a one-hidden-layer white box built from a binary PLNN's decision hyperplanes.
+
+``003_9368caac562d9b13.txt`` Sec. 5.4 (Fig. 4). In each linear region the network's
+decision boundary is the hyperplane ``(W~_1 - W~_0) x + (b~_1 - b~_0) = 0`` (eq. 5). The
+hidden units of DecisionNet are the distinct hyperplanes that actually cut through a
+region the training data visits; a unit outputs the side of its hyperplane an input lies
+on. The vector of sides is the input's *state*. Each state seen in training is labelled
+with the network's prediction there; an unseen state, or one whose training inputs the
+network labels differently, falls back to the original network, and those fallbacks are
+counted.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.optimize import linprog
+
+from .._progress import progress
+from ._regions import LinearRegions
+
+#: Hyperplanes equal after scaling to unit norm and rounding to this many decimals
+#: are one unit.
+_DECIMALS = 8
+
+
+def _unit_hyperplanes(weights: np.ndarray, bias: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Scale each hyperplane ``w x + b = 0`` to unit ``||(w, b)||`` and drop duplicates.
+
+    Parameters
+    ----------
+    weights : ndarray of shape (m, d)
+    bias : ndarray of shape (m,)
+
+    Returns
+    -------
+    weights : ndarray of shape (m', d)
+    bias : ndarray of shape (m',)
+        In order of first appearance; the sign (the side called positive) is kept.
+    """
+    if weights.shape[0] == 0:
+        return weights, bias
+    full = np.concatenate([weights, bias[:, None]], axis=1)
+    norm = np.linalg.norm(full, axis=1, keepdims=True)
+    full = full / np.where(norm > 0, norm, 1.0)
+    _, first = np.unique(np.round(full, _DECIMALS), axis=0, return_index=True)
+    keep = np.sort(first)
+    return full[keep, :-1], full[keep, -1]
+
+
+def _states(X: np.ndarray, weights: np.ndarray, bias: np.ndarray) -> np.ndarray:
+    """The DecisionNet hidden layer: which side of each hyperplane each input is on.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n, d)
+    weights : ndarray of shape (m, d)
+    bias : ndarray of shape (m,)
+
+    Returns
+    -------
+    ndarray of shape (n, m), bool
+    """
+    return X @ weights.T + bias > 0
+
+
+def _crosses(
+    H: np.ndarray, h: np.ndarray, w: np.ndarray, b: float, lower: np.ndarray, upper: np.ndarray
+) -> bool:
+    """Whether the hyperplane ``w z + b = 0`` meets the polytope ``H z <= h`` in the box.
+
+    A linear feasibility problem solved by HiGHS.
+
+    Parameters
+    ----------
+    H : ndarray of shape (m, d)
+    h : ndarray of shape (m,)
+    w : ndarray of shape (d,)
+    b : float
+    lower, upper : ndarray of shape (d,)
+    """
+    if not np.any(w):
+        return False
+    result = linprog(
+        np.zeros(w.size),
+        A_ub=H if H.shape[0] else None,
+        b_ub=h if H.shape[0] else None,
+        A_eq=w[None],
+        b_eq=np.array([-b]),
+        bounds=np.stack([lower, upper], axis=1),
+        method="highs",
+    )
+    return result.status == 0
+
+
+class DecisionNet:
+    """A white-box twin of a binary piecewise-linear network (Sec. 5.4).
+
+    Parameters
+    ----------
+    module : torch.nn.Module or unboxed.BlackBox
+        A piecewise-linear network with two outputs (see :class:`LinearRegions`).
+    boundary_only : bool
+        Keep only the hyperplanes that cut through their region (checked by a linear
+        program inside the training data's bounding box). With False, every visited
+        region's hyperplane becomes a unit.
+    input_shape : tuple of int, optional
+        Passed to :class:`LinearRegions`.
+    verbose : bool
+        Show progress over the regions.
+
+    Attributes
+    ----------
+    hidden_weights_ : ndarray of shape (n_neurons, n_features)
+    hidden_bias_ : ndarray of shape (n_neurons,)
+    n_neurons_ : int
+    states_ : dict of bytes to int
+        Each training state and its label (-1: ambiguous, falls back).
+    n_regions_ : int
+        Linear regions visited by the training data.
+    n_ambiguous_states_ : int
+        Training states whose inputs the network labels differently.
+    n_features_in_ : int
+    """
+
+    def __init__(
+        self,
+        module: object,
+        *,
+        boundary_only: bool = True,
+        input_shape: tuple[int, ...] | None = None,
+        verbose: bool = True,
+    ) -> None:
+        self.module = module
+        self.boundary_only = boundary_only
+        self.input_shape = input_shape
+        self.verbose = verbose
+
+    def fit(self, X: object, y: object = None) -> DecisionNet:
+        """Collect the decision hyperplanes of the regions ``X`` visits and label the states.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            The training inputs.
+        y : ignored
+            The states are labelled with the network's own predictions.
+
+        Returns
+        -------
+        self
+        """
+        regions = LinearRegions(self.module, input_shape=self.input_shape)
+        if regions.n_outputs_ != 2:
+            raise ValueError(
+                f"DecisionNet is for binary classifiers; the network has {regions.n_outputs_} "
+                "outputs"
+            )
+        X = regions._check_X(X)
+        visited = regions.regions(X)
+        first = np.zeros(visited.n_regions, dtype=np.int64)
+        first[visited.region[::-1]] = np.arange(X.shape[0])[::-1]
+        weights, bias = regions.decision_features(X[first], 1, 0)
+        if self.boundary_only:
+            lower, upper = X.min(axis=0), X.max(axis=0)
+            keep = []
+            for r in progress(range(visited.n_regions), verbose=self.verbose, desc="regions"):
+                H, h = regions.polytope(X[first[r]])
+                keep.append(_crosses(H, h, weights[r], bias[r], lower, upper))
+            weights, bias = weights[np.array(keep, dtype=bool)], bias[np.array(keep, dtype=bool)]
+        self.hidden_weights_, self.hidden_bias_ = _unit_hyperplanes(weights, bias)
+        self.n_neurons_ = int(self.hidden_bias_.size)
+        self.n_regions_ = visited.n_regions
+        self.n_features_in_ = regions.n_features_in_
+        self.regions_ = regions
+        labels = regions.logits(X).argmax(axis=1)
+        states = _states(X, self.hidden_weights_, self.hidden_bias_)
+        table: dict[bytes, int] = {}
+        for key, label in zip(map(bytes, np.packbits(states, axis=1)), labels, strict=True):
+            seen = table.setdefault(key, int(label))
+            if seen != label:
+                table[key] = -1
+        self.states_ = table
+        self.n_ambiguous_states_ = sum(v == -1 for v in table.values())
+        return self
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "states_"):
+            raise RuntimeError("this DecisionNet is not fitted yet; call fit(X) first")
+
+    def predict(
+        self, X: object, *, return_fallback: bool = False
+    ) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
+        """Labels from the state table, and from the original network where it has none.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        return_fallback : bool
+            Also return which rows fell back to the original network.
+
+        Returns
+        -------
+        labels : ndarray of shape (n_samples,)
+        fallback : ndarray of shape (n_samples,), bool
+            Only with ``return_fallback``.
+        """
+        self._check_fitted()
+        X = self.regions_._check_X(X)
+        states = np.packbits(_states(X, self.hidden_weights_, self.hidden_bias_), axis=1)
+        labels = np.array([self.states_.get(bytes(row), -1) for row in states], dtype=np.int64)
+        fallback = labels < 0
+        if fallback.any():
+            labels[fallback] = self.regions_.logits(X[fallback]).argmax(axis=1)
+        return (labels, fallback) if return_fallback else labels
+
+    def __repr__(self) -> str:
+        fitted = f"n_neurons={self.n_neurons_}" if hasattr(self, "states_") else "not fitted"
+        return f"DecisionNet({fitted})"

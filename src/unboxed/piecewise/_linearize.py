@@ -1,0 +1,449 @@
+"""Piecewise-linear approximation of activation functions: Algorithm 1 of
+``003_9368caac562d9b13.txt`` (Sec. 5.2), and :func:`to_plnn`, which puts it into a network.
+
+Algorithm 1 starts from the activation's asymptotes ("hard-sigma", ``p_{n0}``) and then,
+``n - n0`` times, adds the tangent at the point where ``|sigma(x) - p(x)|`` is largest,
+taking the leftmost point on ties. The lines are kept sorted by the point they touch
+(an asymptote touches at -inf or +inf); each line is used between its crossings with
+its two neighbours. Where two neighbouring lines do not cross between their touching
+points (the two horizontal asymptotes of the sigmoid), the break is put where the
+activation passes half-way between them, so ``p_2`` of the sigmoid is a step at 0.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from .._validation import check_positive_int
+
+#: The inputs on which the error is searched: asymptotes make it vanish outside.
+SEARCH_RANGE = (-20.0, 20.0)
+#: Grid points per unit of the search range.
+RESOLUTION = 5000
+#: Errors within this much of the maximum count as ties (Algorithm 1, line 4).
+TIE_TOLERANCE = 1e-12
+
+Line = tuple[float, float]  # (slope, intercept)
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class PiecewiseLinear:
+    """A piecewise-linear function ``p(x) = slopes[k] * x + intercepts[k]`` on piece ``k``.
+
+    Piece ``k`` covers ``(breakpoints[k-1], breakpoints[k]]``, the first piece reaching to
+    -inf and the last to +inf. Call it on a torch tensor or a numpy array.
+
+    Attributes
+    ----------
+    breakpoints : ndarray of shape (n_pieces - 1,)
+        Increasing.
+    slopes, intercepts : ndarray of shape (n_pieces,)
+    max_error : float
+        ``max |activation(x) - p(x)|`` over the search grid (0 for an exact fit).
+    name : str
+        The approximated activation.
+    tangent_points : ndarray of shape (n_pieces,)
+        Where each line touches the activation; -inf / +inf for the asymptotes.
+    """
+
+    breakpoints: np.ndarray
+    slopes: np.ndarray
+    intercepts: np.ndarray
+    max_error: float
+    name: str = "piecewise"
+    tangent_points: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        slopes = np.asarray(self.slopes, dtype=np.float64).ravel()
+        intercepts = np.asarray(self.intercepts, dtype=np.float64).ravel()
+        breaks = np.asarray(self.breakpoints, dtype=np.float64).ravel()
+        if slopes.size == 0 or intercepts.shape != slopes.shape:
+            raise ValueError("slopes and intercepts must be non-empty and of the same length")
+        if breaks.size != slopes.size - 1:
+            raise ValueError(f"{slopes.size} pieces need {slopes.size - 1} breakpoints")
+        if not (np.all(np.isfinite(slopes)) and np.all(np.isfinite(intercepts))):
+            raise ValueError("slopes and intercepts must be finite")
+        if breaks.size and (not np.all(np.isfinite(breaks)) or np.any(np.diff(breaks) < 0)):
+            raise ValueError("breakpoints must be finite and non-decreasing")
+        for name, value in (
+            ("slopes", slopes),
+            ("intercepts", intercepts),
+            ("breakpoints", breaks),
+        ):
+            value.setflags(write=False)
+            object.__setattr__(self, name, value)
+
+    @property
+    def n_pieces(self) -> int:
+        return int(self.slopes.size)
+
+    def piece_index(self, x: Any) -> Any:
+        """The piece each element of ``x`` falls in: ints in ``[0, n_pieces)``, same shape."""
+        if isinstance(x, torch.Tensor):
+            breaks = torch.tensor(self.breakpoints, dtype=x.dtype, device=x.device)
+            return torch.bucketize(x, breaks)
+        return np.searchsorted(self.breakpoints, np.asarray(x), side="left")
+
+    def __call__(self, x: Any) -> Any:
+        index = self.piece_index(x)
+        if isinstance(x, torch.Tensor):
+            slopes = torch.tensor(self.slopes, dtype=x.dtype, device=x.device)
+            intercepts = torch.tensor(self.intercepts, dtype=x.dtype, device=x.device)
+            return slopes[index] * x + intercepts[index]
+        x = np.asarray(x, dtype=np.float64)
+        return self.slopes[index] * x + self.intercepts[index]
+
+    def __repr__(self) -> str:
+        return (
+            f"PiecewiseLinear({self.name!r}, n_pieces={self.n_pieces}, "
+            f"max_error={self.max_error:.3g})"
+        )
+
+
+class PiecewiseActivation(nn.Module):
+    """A :class:`PiecewiseLinear` as a torch layer, so a network can use it in place of
+    a smooth activation (:func:`to_plnn`)."""
+
+    def __init__(self, function: PiecewiseLinear) -> None:
+        super().__init__()
+        if not isinstance(function, PiecewiseLinear):
+            raise TypeError(f"expected a PiecewiseLinear, got {type(function).__name__}")
+        self.function = function
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.function(x)
+
+    def extra_repr(self) -> str:
+        return repr(self.function)
+
+
+# ---------------------------------------------------------------- known activations
+def _elu_asymptotes(alpha: float) -> tuple[Line, Line]:
+    return (0.0, -alpha), (1.0, 0.0)
+
+
+def _resolve(activation: Any, asymptotes: Any) -> tuple[Callable, tuple[Line, Line], str]:
+    """The activation as a float64 torch function, its two asymptotes, and its name."""
+    if isinstance(activation, str):
+        named: dict[str, tuple[Callable, tuple[Line, Line]]] = {
+            "sigmoid": (torch.sigmoid, ((0.0, 0.0), (0.0, 1.0))),
+            "tanh": (torch.tanh, ((0.0, -1.0), (0.0, 1.0))),
+            "elu": (nn.functional.elu, _elu_asymptotes(1.0)),
+            "relu": (torch.relu, ((0.0, 0.0), (1.0, 0.0))),
+        }
+        if activation not in named:
+            raise ValueError(
+                f"unknown activation {activation!r}; choose from {sorted(named)} or pass a "
+                "callable with asymptotes=((slope, intercept) at -inf, (slope, intercept) at +inf)"
+            )
+        fn, known = named[activation]
+        return fn, known if asymptotes is None else _check_asymptotes(asymptotes), activation
+    if isinstance(activation, nn.Module):
+        modules: dict[type, Callable[[nn.Module], tuple[Line, Line]]] = {
+            nn.Sigmoid: lambda m: ((0.0, 0.0), (0.0, 1.0)),
+            nn.Tanh: lambda m: ((0.0, -1.0), (0.0, 1.0)),
+            nn.ELU: lambda m: _elu_asymptotes(float(m.alpha)),
+            nn.ReLU: lambda m: ((0.0, 0.0), (1.0, 0.0)),
+            nn.LeakyReLU: lambda m: ((float(m.negative_slope), 0.0), (1.0, 0.0)),
+            nn.Hardtanh: lambda m: ((0.0, float(m.min_val)), (0.0, float(m.max_val))),
+            nn.Softplus: lambda m: ((0.0, 0.0), (1.0, 0.0)),
+        }
+        if asymptotes is not None:
+            return activation, _check_asymptotes(asymptotes), type(activation).__name__
+        for kind, lines in modules.items():
+            if type(activation) is kind:
+                return activation, lines(activation), type(activation).__name__.lower()
+        raise ValueError(
+            f"linearize does not know the asymptotes of {type(activation).__name__}; "
+            "pass asymptotes=((slope, intercept) at -inf, (slope, intercept) at +inf)"
+        )
+    if callable(activation):
+        if asymptotes is None:
+            raise ValueError(
+                "a callable activation needs asymptotes=((slope, intercept) at -inf, "
+                "(slope, intercept) at +inf)"
+            )
+        name = getattr(activation, "__name__", type(activation).__name__)
+        return activation, _check_asymptotes(asymptotes), name
+    raise TypeError(
+        f"activation must be a name, a torch module or a callable, got {type(activation).__name__}"
+    )
+
+
+def _check_asymptotes(asymptotes: Any) -> tuple[Line, Line]:
+    try:
+        (a1, b1), (a2, b2) = asymptotes
+        lines = ((float(a1), float(b1)), (float(a2), float(b2)))
+    except (TypeError, ValueError) as err:
+        raise ValueError(
+            "asymptotes must be ((slope, intercept) at -inf, (slope, intercept) at +inf), "
+            f"got {asymptotes!r}"
+        ) from err
+    if not np.all(np.isfinite(lines)):
+        raise ValueError(f"asymptotes must be finite, got {asymptotes!r}")
+    return lines
+
+
+# ---------------------------------------------------------------- the math
+def _evaluate(fn: Callable, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The activation and its derivative at ``x``, by torch autograd in float64.
+
+    Parameters
+    ----------
+    fn : callable on torch tensors
+    x : ndarray of shape (m,)
+
+    Returns
+    -------
+    value, derivative : ndarray of shape (m,)
+    """
+    t = torch.as_tensor(np.asarray(x, dtype=np.float64)).requires_grad_(True)
+    with torch.enable_grad():
+        y = fn(t)
+        (grad,) = torch.autograd.grad(y.sum(), t)
+    return y.detach().numpy().astype(np.float64), grad.numpy().astype(np.float64)
+
+
+def _assemble(
+    fn: Callable, lines: list[Line], touch: list[float], search_range: tuple[float, float]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Turn lines sorted by their touching points into breakpoints, slopes, intercepts.
+
+    Neighbouring lines ``i`` and ``i + 1`` meet where they cross, if that crossing lies
+    between the points they touch (so each line is used near where it is accurate);
+    otherwise (parallel asymptotes, or a crossing outside) the break is where the
+    activation passes half-way between the two lines, found by bisection.
+
+    Parameters
+    ----------
+    fn : callable on torch tensors
+    lines : list of (slope, intercept), length k
+    touch : list of float, length k, increasing (may hold -inf and +inf)
+    search_range : (lo, hi)
+
+    Returns
+    -------
+    breakpoints : ndarray of shape (k - 1,)
+    slopes, intercepts : ndarray of shape (k,)
+    """
+    slopes = np.array([a for a, _ in lines])
+    intercepts = np.array([b for _, b in lines])
+    breaks = []
+    for i in range(len(lines) - 1):
+        (a1, b1), (a2, b2) = lines[i], lines[i + 1]
+        lo = max(touch[i], search_range[0])
+        hi = min(touch[i + 1], search_range[1])
+        cross = (b2 - b1) / (a1 - a2) if a1 != a2 else np.nan
+        if np.isfinite(cross) and lo <= cross <= hi:
+            breaks.append(float(cross))
+            continue
+
+        def gap(x: float, a1=a1, b1=b1, a2=a2, b2=b2) -> float:
+            value, _ = _evaluate(fn, np.array([x]))
+            return float(value[0] - 0.5 * ((a1 + a2) * x + b1 + b2))
+
+        g_lo, g_hi = gap(lo), gap(hi)
+        if g_lo * g_hi > 0:  # no half-way crossing: split the interval in the middle
+            breaks.append(0.5 * (lo + hi))
+            continue
+        for _ in range(80):
+            mid = 0.5 * (lo + hi)
+            if gap(mid) * g_lo > 0:
+                lo = mid
+            else:
+                hi = mid
+        breaks.append(0.5 * (lo + hi))
+    return np.maximum.accumulate(np.array(breaks, dtype=np.float64)), slopes, intercepts
+
+
+def _pl_eval(
+    breakpoints: np.ndarray, slopes: np.ndarray, intercepts: np.ndarray, x: np.ndarray
+) -> np.ndarray:
+    """Evaluate a piecewise-linear function.
+
+    Parameters
+    ----------
+    breakpoints : ndarray of shape (k - 1,)
+    slopes, intercepts : ndarray of shape (k,)
+    x : ndarray of shape (m,)
+
+    Returns
+    -------
+    ndarray of shape (m,)
+    """
+    index = np.searchsorted(breakpoints, x, side="left")
+    return slopes[index] * x + intercepts[index]
+
+
+def _worst_point(errors: np.ndarray, grid: np.ndarray) -> tuple[float, float]:
+    """The leftmost grid point whose error ties with the maximum (Algorithm 1, lines 3-6).
+
+    Parameters
+    ----------
+    errors, grid : ndarray of shape (m,)
+        ``grid`` increasing.
+
+    Returns
+    -------
+    x, error : float
+    """
+    top = float(errors.max())
+    first = int(np.argmax(errors >= top - TIE_TOLERANCE * max(1.0, top)))
+    return float(grid[first]), top
+
+
+def linearize(
+    activation: Any,
+    n_pieces: int,
+    *,
+    asymptotes: Any = None,
+    search_range: tuple[float, float] = SEARCH_RANGE,
+    resolution: int = RESOLUTION,
+) -> PiecewiseLinear:
+    """Approximate an activation by ``n_pieces`` lines: Algorithm 1 of
+    ``003_9368caac562d9b13.txt``.
+
+    Parameters
+    ----------
+    activation : {"sigmoid", "tanh", "elu", "relu"}, torch module or callable
+        Modules ``nn.Sigmoid``, ``nn.Tanh``, ``nn.ELU`` (any ``alpha``), ``nn.ReLU``,
+        ``nn.LeakyReLU``, ``nn.Hardtanh`` and ``nn.Softplus`` are known; anything else,
+        including a plain function of torch tensors, needs ``asymptotes``.
+    n_pieces : int
+        The number of lines, at least the 2 asymptotes. When the fit becomes exact
+        (a piecewise-linear activation) no more lines are added, so the result may have
+        fewer pieces.
+    asymptotes : ((slope, intercept), (slope, intercept)), optional
+        The lines the activation approaches at -inf and at +inf.
+    search_range : (float, float)
+        Where the error is maximised; outside, the asymptotes make it small.
+    resolution : int
+        Grid points per unit length of ``search_range``.
+
+    Returns
+    -------
+    PiecewiseLinear
+    """
+    fn, (left, right), name = _resolve(activation, asymptotes)
+    n_pieces = check_positive_int(n_pieces, name="n_pieces", minimum=2)
+    resolution = check_positive_int(resolution, name="resolution", minimum=10)
+    lo, hi = (float(v) for v in search_range)
+    if not (np.isfinite(lo) and np.isfinite(hi) and lo < hi):
+        raise ValueError(f"search_range must be two finite increasing numbers, got {search_range}")
+    grid = np.linspace(lo, hi, int((hi - lo) * resolution) + 1)
+    target, _ = _evaluate(fn, grid)
+    if not np.all(np.isfinite(target)):
+        raise ValueError(f"the activation {name!r} is not finite on {search_range}")
+
+    lines: list[Line] = [left, right]
+    touch = [-np.inf, np.inf]
+    breaks, slopes, intercepts = _assemble(fn, lines, touch, (lo, hi))
+    for _ in range(n_pieces - 2):
+        # The maximum of |sigma - p| is often at a break, which may fall between grid
+        # points, so the breaks join the grid (both sides of a jump are limits of p).
+        points = np.concatenate([grid, breaks])
+        order = np.argsort(points, kind="stable")
+        points = points[order]
+        values = np.concatenate([target, _evaluate(fn, breaks)[0]])[order]
+        errors = np.abs(values - _pl_eval(breaks, slopes, intercepts, points))
+        x0, worst = _worst_point(errors, points)
+        if worst == 0.0:
+            break
+        (value,), (slope,) = _evaluate(fn, np.array([x0]))
+        position = int(np.searchsorted(touch, x0, side="right"))
+        if touch[position - 1] == x0:  # the same tangent again would add nothing
+            break
+        lines.insert(position, (float(slope), float(value - slope * x0)))
+        touch.insert(position, x0)
+        breaks, slopes, intercepts = _assemble(fn, lines, touch, (lo, hi))
+
+    points = np.sort(np.concatenate([grid, breaks]))
+    values, _ = _evaluate(fn, points)
+    errors = np.abs(values - _pl_eval(breaks, slopes, intercepts, points))
+    # Both one-sided limits at a jump count, so a step's error is its half height.
+    if breaks.size:
+        at = _evaluate(fn, breaks)[0]
+        left_limit = slopes[:-1] * breaks + intercepts[:-1]
+        right_limit = slopes[1:] * breaks + intercepts[1:]
+        errors = np.concatenate([errors, np.abs(at - left_limit), np.abs(at - right_limit)])
+    return PiecewiseLinear(
+        breakpoints=breaks,
+        slopes=slopes,
+        intercepts=intercepts,
+        max_error=float(errors.max()),
+        name=name,
+        tangent_points=np.array(touch),
+    )
+
+
+#: Activations that :func:`to_plnn` replaces, and those it keeps because they are
+#: piecewise linear already.
+SMOOTH = (nn.Sigmoid, nn.Tanh, nn.ELU, nn.Softplus)
+PIECEWISE = (nn.ReLU, nn.LeakyReLU, nn.Hardtanh, PiecewiseActivation)
+#: Output layers left as they are (they are not hidden activations).
+OUTPUTS = (nn.Softmax, nn.LogSoftmax)
+
+
+def to_plnn(module: nn.Module, n_pieces: int, **kwargs: Any) -> nn.Module:
+    """A copy of ``module`` whose smooth activations are replaced by :func:`linearize`-d ones.
+
+    The weights are shared values (copied), so the result is the piecewise-linear
+    network ``g`` of ``003_9368caac562d9b13.txt`` Sec. 5.2 (eqs. 7-8) whose distance to
+    the original shrinks with ``n_pieces``.
+
+    Parameters
+    ----------
+    module : torch.nn.Module
+    n_pieces : int
+        Lines per activation.
+    **kwargs
+        Passed to :func:`linearize` (``search_range``, ``resolution``).
+
+    Returns
+    -------
+    torch.nn.Module
+        A deep copy in eval mode. A ``ZooModel`` stays a ``ZooModel``, but its config
+        still names the smooth activation: ``zoo.save`` does not record the
+        linearisation, so call ``to_plnn`` again after ``zoo.load``.
+
+    Raises
+    ------
+    ValueError
+        For an activation that is neither piecewise linear nor known to
+        :func:`linearize`, naming the layer.
+    """
+    if not isinstance(module, nn.Module):
+        raise TypeError(f"to_plnn takes a torch.nn.Module, got {type(module).__name__}")
+    n_pieces = check_positive_int(n_pieces, name="n_pieces", minimum=2)
+    plnn = copy.deepcopy(module).eval()
+    cache: dict[tuple, PiecewiseLinear] = {}
+    for name, child in list(plnn.named_modules()):
+        if not isinstance(child, SMOOTH):
+            if _is_activation(child) and not isinstance(child, PIECEWISE + OUTPUTS):
+                raise ValueError(
+                    f"to_plnn cannot linearise layer {name!r} ({type(child).__name__}); "
+                    f"supported: {[k.__name__ for k in SMOOTH + PIECEWISE]}"
+                )
+            continue
+        key = (type(child).__name__, float(getattr(child, "alpha", 0.0)))
+        if key not in cache:
+            cache[key] = linearize(child, n_pieces, **kwargs)
+        _set_submodule(plnn, name, PiecewiseActivation(cache[key]))
+    return plnn
+
+
+def _is_activation(module: nn.Module) -> bool:
+    return type(module).__module__.startswith("torch.nn.modules.activation")
+
+
+def _set_submodule(root: nn.Module, name: str, new: nn.Module) -> None:
+    parent_name, _, child = name.rpartition(".")
+    parent = root.get_submodule(parent_name) if parent_name else root
+    setattr(parent, child, new)

@@ -1,0 +1,553 @@
+"""Exact local linear models of piecewise-linear networks: the OpenBox closed form.
+
+``003_9368caac562d9b13.txt`` Sec. 5.1, eq. 5 (after Chu et al. 2018): on the region
+``Omega`` of inputs that share one activation pattern, the network is the affine map
+``f(x) = W~ x + b~``, with ``W~ = df/dx`` and ``b~ = (df/db)^T b``. Fixing the pattern
+makes every activation a diagonal matrix ``D_l`` (the slopes of the chosen pieces) plus
+an offset ``t_l`` (their intercepts), so for a fully connected network
+
+    W~ = W_L D_{L-1} W_{L-1} ... D_1 W_1,
+    b~ = W_L (D_{L-1} (... (D_1 b_1 + t_1) ...) + t_{L-1}) + b_L.
+
+``W~`` is built from the output backwards (so the cost grows with the few outputs, not
+with the width of the input), ``b~`` by a forward pass of the offsets alone. Convolution,
+average pooling, flattening, dropout and batch norm in eval mode are affine and pass
+through by their own vector-Jacobian product; max pooling is piecewise linear, its
+pattern being the index each window picks.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import math
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from .._validation import check_array, check_labels, check_positive_int
+from ..explanation import Attribution, make_meta
+from ._linearize import PiecewiseActivation, PiecewiseLinear
+
+#: Layers that are affine in eval mode and pass through by their VJP.
+AFFINE = (
+    nn.Linear,
+    nn.Conv1d,
+    nn.Conv2d,
+    nn.AvgPool1d,
+    nn.AvgPool2d,
+    nn.Flatten,
+    nn.Unflatten,
+    nn.Identity,
+    nn.Dropout,
+    nn.BatchNorm1d,
+    nn.BatchNorm2d,
+)
+ELEMENTWISE = (nn.ReLU, nn.LeakyReLU, nn.Hardtanh, PiecewiseActivation)
+SMOOTH_HINT = (nn.Sigmoid, nn.Tanh, nn.ELU, nn.Softplus, nn.GELU, nn.SiLU)
+
+
+def _exact_piecewise(layer: nn.Module) -> PiecewiseLinear:
+    """A piecewise-linear activation layer as its exact :class:`PiecewiseLinear`."""
+    if isinstance(layer, PiecewiseActivation):
+        return layer.function
+    if isinstance(layer, nn.ReLU):
+        return PiecewiseLinear(np.array([0.0]), np.array([0.0, 1.0]), np.zeros(2), 0.0, "relu")
+    if isinstance(layer, nn.LeakyReLU):
+        slope = float(layer.negative_slope)
+        return PiecewiseLinear(np.array([0.0]), np.array([slope, 1.0]), np.zeros(2), 0.0, "leaky")
+    lo, hi = float(layer.min_val), float(layer.max_val)  # Hardtanh
+    return PiecewiseLinear(
+        np.array([lo, hi]), np.array([0.0, 1.0, 0.0]), np.array([lo, 0.0, hi]), 0.0, "hardtanh"
+    )
+
+
+def _flatten_layers(module: nn.Module, prefix: str = "") -> list[tuple[str, nn.Module]]:
+    """The leaf layers of nested ``nn.Sequential`` containers, in order, with their names."""
+    if isinstance(module, nn.Sequential):
+        layers = []
+        for name, child in module.named_children():
+            layers.extend(_flatten_layers(child, f"{prefix}{name}."))
+        return layers
+    return [(prefix.rstrip(".") or type(module).__name__, module)]
+
+
+def _check_layers(layers: list[tuple[str, nn.Module]]) -> None:
+    """Raise a ``ValueError`` naming the first layer that is not (piecewise) linear."""
+    for name, layer in layers:
+        if isinstance(layer, AFFINE + ELEMENTWISE + (nn.MaxPool1d, nn.MaxPool2d)):
+            if isinstance(layer, (nn.MaxPool1d, nn.MaxPool2d)) and layer.ceil_mode:
+                raise ValueError(f"LinearRegions does not support ceil_mode in layer {name!r}")
+            continue
+        if isinstance(layer, SMOOTH_HINT):
+            raise ValueError(
+                f"layer {name!r} ({type(layer).__name__}) is not piecewise linear; convert "
+                "the network with unboxed.piecewise.to_plnn(module, n_pieces) first"
+            )
+        raise ValueError(
+            f"LinearRegions cannot handle layer {name!r} ({type(layer).__name__}); it supports "
+            "Linear, Conv1d/2d, AvgPool1d/2d, MaxPool1d/2d, Flatten, Dropout, BatchNorm (eval), "
+            "ReLU, LeakyReLU, Hardtanh and PiecewiseActivation inside nn.Sequential"
+        )
+
+
+# ---------------------------------------------------------------- the math
+def _elementwise_forward(
+    function: PiecewiseLinear, z: torch.Tensor, offset: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """One piecewise-linear activation on values and on the offset pass.
+
+    Parameters
+    ----------
+    function : PiecewiseLinear
+    z : tensor of shape (n, *shape)
+        The pre-activations.
+    offset : tensor of shape (n, *shape)
+        The offset pass ``b~`` so far (the network's value at input 0 along the region).
+
+    Returns
+    -------
+    pattern : long tensor of shape (n, *shape)
+        The piece each unit is on.
+    value : tensor of shape (n, *shape)
+        ``slope[pattern] * z + intercept[pattern]``.
+    offset : tensor of shape (n, *shape)
+        ``slope[pattern] * offset + intercept[pattern]``.
+    """
+    pattern = function.piece_index(z)
+    slopes = torch.tensor(function.slopes, dtype=z.dtype)[pattern]
+    intercepts = torch.tensor(function.intercepts, dtype=z.dtype)[pattern]
+    return pattern, slopes * z + intercepts, slopes * offset + intercepts
+
+
+def _elementwise_backward(
+    function: PiecewiseLinear, pattern: torch.Tensor, grad: torch.Tensor
+) -> torch.Tensor:
+    """Multiply the output-row map by ``D`` (eq. 5): ``grad * slope[pattern]``.
+
+    Parameters
+    ----------
+    function : PiecewiseLinear
+    pattern : long tensor of shape (n, *shape)
+    grad : tensor of shape (n, k, *shape)
+        Row ``k`` is the map from this layer's output to output ``k``.
+
+    Returns
+    -------
+    tensor of shape (n, k, *shape)
+    """
+    slopes = torch.tensor(function.slopes, dtype=grad.dtype)[pattern]
+    return grad * slopes.unsqueeze(1)
+
+
+def _linear_backward(weight: torch.Tensor, grad: torch.Tensor) -> torch.Tensor:
+    """``grad @ W`` for a linear layer ``y = W x + b``.
+
+    Parameters
+    ----------
+    weight : tensor of shape (out, in)
+    grad : tensor of shape (n, k, out)
+
+    Returns
+    -------
+    tensor of shape (n, k, in)
+    """
+    return grad @ weight
+
+
+def _affine_backward(
+    layer: nn.Module, in_shape: tuple[int, ...], grad: torch.Tensor
+) -> torch.Tensor:
+    """The vector-Jacobian product of an affine layer, which does not depend on its input.
+
+    Parameters
+    ----------
+    layer : nn.Module
+        Affine in eval mode (convolution, average pooling, flatten, ...).
+    in_shape : tuple of int
+        The shape of one input of the layer.
+    grad : tensor of shape (n, k, *out_shape)
+
+    Returns
+    -------
+    tensor of shape (n, k, *in_shape)
+    """
+    n, k = grad.shape[:2]
+    x = torch.zeros((n * k, *in_shape), dtype=grad.dtype, requires_grad=True)
+    with torch.enable_grad():
+        y = layer(x)
+        (back,) = torch.autograd.grad(y, x, grad_outputs=grad.reshape(y.shape))
+    return back.reshape(n, k, *in_shape)
+
+
+def _maxpool_forward(
+    layer: nn.Module, z: torch.Tensor, offset: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Max pooling: the pattern is the flat index each window picks in its channel.
+
+    Parameters
+    ----------
+    layer : nn.MaxPool1d or nn.MaxPool2d
+    z, offset : tensor of shape (n, C, *spatial)
+
+    Returns
+    -------
+    pattern : long tensor of shape (n, C, *out_spatial)
+    value, offset : tensor of shape (n, C, *out_spatial)
+    """
+    pool = F.max_pool2d if isinstance(layer, nn.MaxPool2d) else F.max_pool1d
+    value, pattern = pool(
+        z,
+        layer.kernel_size,
+        layer.stride,
+        layer.padding,
+        layer.dilation,
+        ceil_mode=False,
+        return_indices=True,
+    )
+    flat = offset.flatten(2).gather(2, pattern.flatten(2))
+    return pattern, value, flat.reshape(value.shape)
+
+
+def _maxpool_backward(
+    pattern: torch.Tensor, in_shape: tuple[int, ...], grad: torch.Tensor
+) -> torch.Tensor:
+    """Route each output's row back to the input its window picked (summing overlaps).
+
+    Parameters
+    ----------
+    pattern : long tensor of shape (n, C, *out_spatial)
+    in_shape : tuple of int
+        ``(C, *spatial)`` of the layer's input.
+    grad : tensor of shape (n, k, C, *out_spatial)
+
+    Returns
+    -------
+    tensor of shape (n, k, *in_shape)
+    """
+    n, k, channels = grad.shape[:3]
+    index = pattern.flatten(2).unsqueeze(1).expand(n, k, channels, -1)
+    out = torch.zeros((n, k, channels, math.prod(in_shape[1:])), dtype=grad.dtype)
+    out.scatter_add_(3, index, grad.flatten(3))
+    return out.reshape(n, k, *in_shape)
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class RegionCounts:
+    """The linear regions a data set visits.
+
+    Attributes
+    ----------
+    patterns : ndarray of shape (n_regions, n_units)
+        One activation pattern per region, the most visited first.
+    counts : ndarray of shape (n_regions,)
+        How many inputs fall in each region.
+    region : ndarray of shape (n_samples,)
+        The row of ``patterns`` each input falls in.
+    """
+
+    patterns: np.ndarray
+    counts: np.ndarray
+    region: np.ndarray
+
+    @property
+    def n_regions(self) -> int:
+        return int(self.counts.size)
+
+
+class LinearRegions:
+    """The exact local linear model of a piecewise-linear network at each input.
+
+    Parameters
+    ----------
+    module : torch.nn.Module or unboxed.BlackBox
+        An ``nn.Sequential`` (nesting allowed) of Linear, Conv1d/2d, AvgPool, MaxPool,
+        Flatten, Dropout, BatchNorm (all in eval mode), ReLU, LeakyReLU, Hardtanh and
+        :class:`PiecewiseActivation` layers, returning logits. A torch ``BlackBox`` is
+        unwrapped. Smooth networks go through :func:`to_plnn` first.
+    input_shape : tuple of int, optional
+        The shape of one input; read from a zoo model or black box, or from the first
+        linear layer of a fully connected network.
+    batch_size : int
+        Inputs processed at once.
+
+    Attributes
+    ----------
+    n_features_in_ : int
+    n_outputs_ : int
+    input_shape_ : tuple of int
+    layers_ : list of (name, module)
+        The flattened layers, a float64 copy of the network's.
+    """
+
+    def __init__(
+        self, module: Any, *, input_shape: tuple[int, ...] | None = None, batch_size: int = 256
+    ) -> None:
+        from ..blackbox import BlackBox
+
+        if isinstance(module, BlackBox):
+            if module.kind != "torch" or module.output != "logits":
+                raise TypeError(
+                    "LinearRegions needs a torch black box that returns logits, got "
+                    f"{module!r} with output={module.output!r}"
+                )
+            input_shape = input_shape or module.input_shape
+            module = module.module
+        if not isinstance(module, nn.Module):
+            raise TypeError(f"LinearRegions takes a torch.nn.Module, got {type(module).__name__}")
+        self.module = module
+        self.batch_size = check_positive_int(batch_size, name="batch_size")
+        layers = _flatten_layers(module)
+        _check_layers(layers)
+        if input_shape is None:
+            input_shape = getattr(module, "input_shape", None)
+        if input_shape is None:
+            first = next((m for _, m in layers if isinstance(m, nn.Linear)), None)
+            if first is None or not isinstance(layers[0][1], (nn.Linear, nn.Flatten)):
+                raise ValueError("pass input_shape: it cannot be read from this network")
+            input_shape = (first.in_features,)
+        self.input_shape_ = tuple(int(s) for s in input_shape)
+        self.n_features_in_ = math.prod(self.input_shape_)
+        # float64 so that W~ x + b~ matches the logits to rounding, not to float32 noise.
+        copied = copy.deepcopy(nn.Sequential(*[m for _, m in layers])).double().eval()
+        self.layers_ = [(name, copied[i]) for i, (name, _) in enumerate(layers)]
+        with torch.no_grad():
+            out = self._forward(torch.zeros((1, *self.input_shape_), dtype=torch.float64))[0]
+        if out.ndim != 2:
+            raise ValueError(
+                f"the network must return (n, n_outputs) logits, got {tuple(out.shape)}"
+            )
+        self.n_outputs_ = int(out.shape[1])
+
+    # ------------------------------------------------------------------ internals
+    def _check_X(self, X: object) -> np.ndarray:
+        arr = check_array(X, ndim=None)
+        if arr.ndim >= 2 and arr.shape[1:] == self.input_shape_:
+            arr = arr.reshape(arr.shape[0], -1)
+        if arr.ndim != 2 or arr.shape[1] != self.n_features_in_:
+            raise ValueError(
+                f"X has shape {arr.shape}; expected (n_samples, {self.n_features_in_}) or "
+                f"(n_samples, {', '.join(map(str, self.input_shape_))})"
+            )
+        return arr
+
+    def _forward(
+        self, x: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, list[torch.Tensor | None], list[tuple[int, ...]]]:
+        """Values, offsets ``b~``, per-layer patterns and per-layer input shapes."""
+        offset = torch.zeros_like(x)
+        patterns: list[torch.Tensor | None] = []
+        shapes: list[tuple[int, ...]] = []
+        for _, layer in self.layers_:
+            shapes.append(tuple(x.shape[1:]))
+            if isinstance(layer, ELEMENTWISE):
+                pattern, x, offset = _elementwise_forward(_exact_piecewise(layer), x, offset)
+            elif isinstance(layer, (nn.MaxPool1d, nn.MaxPool2d)):
+                pattern, x, offset = _maxpool_forward(layer, x, offset)
+            else:
+                pattern, x, offset = None, layer(x), layer(offset)
+            patterns.append(pattern)
+        return x, offset, patterns, shapes
+
+    def _batch(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        x = torch.as_tensor(X, dtype=torch.float64).reshape(-1, *self.input_shape_)
+        with torch.no_grad():
+            out, offset, patterns, shapes = self._forward(x)
+            n, k = out.shape
+            grad = torch.eye(k, dtype=torch.float64).expand(n, k, k)
+            for (_, layer), pattern, shape in zip(
+                reversed(self.layers_), reversed(patterns), reversed(shapes), strict=True
+            ):
+                if isinstance(layer, ELEMENTWISE):
+                    grad = _elementwise_backward(_exact_piecewise(layer), pattern, grad)
+                elif isinstance(layer, (nn.MaxPool1d, nn.MaxPool2d)):
+                    grad = _maxpool_backward(pattern, shape, grad)
+                elif isinstance(layer, nn.Linear):
+                    grad = _linear_backward(layer.weight, grad)
+                else:
+                    grad = _affine_backward(layer, shape, grad)
+        flat = [p.reshape(n, -1) for p in patterns if p is not None]
+        pattern = torch.cat(flat, dim=1).numpy() if flat else np.zeros((n, 0), np.int64)
+        return grad.reshape(n, k, -1).numpy(), offset.numpy(), pattern
+
+    # ------------------------------------------------------------------ public
+    def local_linear(self, X: object) -> tuple[np.ndarray, np.ndarray]:
+        """``W~`` and ``b~`` of each input's region (eq. 5): ``logits = W~ x + b~``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features) or (n_samples, *input_shape)
+
+        Returns
+        -------
+        W : ndarray of shape (n_samples, n_outputs, n_features)
+        b : ndarray of shape (n_samples, n_outputs)
+        """
+        X = self._check_X(X)
+        W = np.empty((X.shape[0], self.n_outputs_, self.n_features_in_))
+        b = np.empty((X.shape[0], self.n_outputs_))
+        for start in range(0, X.shape[0], self.batch_size):
+            stop = start + self.batch_size
+            W[start:stop], b[start:stop], _ = self._batch(X[start:stop])
+        return W, b
+
+    def logits(self, X: object) -> np.ndarray:
+        """The network's logits, in float64, shape ``(n_samples, n_outputs)``."""
+        X = self._check_X(X)
+        x = torch.as_tensor(X, dtype=torch.float64).reshape(-1, *self.input_shape_)
+        with torch.no_grad():
+            return self._forward(x)[0].numpy()
+
+    def activation_pattern(self, X: object) -> np.ndarray:
+        """The region of each input: the piece every unit is on, and each max-pool choice.
+
+        Inputs with equal rows share ``W~`` and ``b~``.
+
+        Returns
+        -------
+        ndarray of shape (n_samples, n_units), int64
+            Units in layer order, each layer flattened in C order.
+        """
+        X = self._check_X(X)
+        x = torch.as_tensor(X, dtype=torch.float64).reshape(-1, *self.input_shape_)
+        with torch.no_grad():
+            patterns = self._forward(x)[2]
+        flat = [p.reshape(X.shape[0], -1) for p in patterns if p is not None]
+        return torch.cat(flat, dim=1).numpy() if flat else np.zeros((X.shape[0], 0), np.int64)
+
+    def regions(self, X: object) -> RegionCounts:
+        """The distinct regions ``X`` visits, with how many inputs fall in each."""
+        patterns = self.activation_pattern(X)
+        unique, region, counts = np.unique(
+            patterns, axis=0, return_inverse=True, return_counts=True
+        )
+        order = np.argsort(-counts, kind="stable")
+        rank = np.empty_like(order)
+        rank[order] = np.arange(order.size)
+        return RegionCounts(unique[order], counts[order], rank[region.ravel()])
+
+    def decision_features(
+        self, X: object, class_a: int, class_b: int
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The decision hyperplane between two classes in each input's region.
+
+        ``(W~_a - W~_b) x + (b~_a - b~_b) > 0`` where the network prefers ``class_a``.
+
+        Returns
+        -------
+        weights : ndarray of shape (n_samples, n_features)
+        bias : ndarray of shape (n_samples,)
+        """
+        for c in (class_a, class_b):
+            if not 0 <= int(c) < self.n_outputs_:
+                raise ValueError(f"classes must lie in [0, {self.n_outputs_}), got {c}")
+        W, b = self.local_linear(X)
+        return W[:, class_a] - W[:, class_b], b[:, class_a] - b[:, class_b]
+
+    def polytope(self, x: object) -> tuple[np.ndarray, np.ndarray]:
+        """The inequalities ``H z <= h`` that bound the region of one input ``x``.
+
+        Each unit on piece ``p`` of its activation contributes ``breakpoint[p-1] <=
+        pre-activation(z)`` and ``pre-activation(z) <= breakpoint[p]`` (where they exist),
+        with the pre-activation written as an affine function of the input ``z``.
+
+        Parameters
+        ----------
+        x : array-like of shape (n_features,) or input_shape
+
+        Returns
+        -------
+        H : ndarray of shape (n_constraints, n_features)
+        h : ndarray of shape (n_constraints,)
+
+        Raises
+        ------
+        ValueError
+            For a network with max pooling, whose window constraints are not produced.
+        """
+        X = self._check_X(np.asarray(x, dtype=np.float64).reshape(1, -1))
+        d = self.n_features_in_
+        value = torch.as_tensor(X, dtype=torch.float64).reshape(1, *self.input_shape_)
+        # A holds the linear part of every unit as a batch of d "inputs" (one per basis
+        # vector), c the constant part, so a unit's value is sum_j A[j] z_j + c.
+        A = torch.eye(d, dtype=torch.float64).reshape(d, *self.input_shape_)
+        c = torch.zeros_like(value)
+        rows, bounds = [], []
+        with torch.no_grad():
+            for name, layer in self.layers_:
+                if isinstance(layer, (nn.MaxPool1d, nn.MaxPool2d)):
+                    raise ValueError(
+                        f"polytope does not produce the constraints of max-pool layer {name!r}"
+                    )
+                if isinstance(layer, ELEMENTWISE):
+                    function = _exact_piecewise(layer)
+                    pattern = function.piece_index(value).reshape(-1)
+                    lin, const = A.reshape(d, -1).T, c.reshape(-1)
+                    breaks = torch.tensor(function.breakpoints, dtype=torch.float64)
+                    low = pattern > 0
+                    rows.append(-lin[low])
+                    bounds.append(const[low] - breaks[pattern[low] - 1])
+                    high = pattern < function.n_pieces - 1
+                    rows.append(lin[high])
+                    bounds.append(breaks[pattern[high]] - const[high])
+                    slopes = torch.tensor(function.slopes, dtype=torch.float64)[pattern]
+                    icpt = torch.tensor(function.intercepts, dtype=torch.float64)[pattern]
+                    A = A * slopes.reshape(1, *A.shape[1:])
+                    c = c * slopes.reshape(c.shape) + icpt.reshape(c.shape)
+                    value = function(value)
+                else:
+                    zero = layer(torch.zeros_like(c))
+                    A = layer(A) - zero
+                    c = layer(c)
+                    value = layer(value)
+        if not rows:
+            return np.zeros((0, d)), np.zeros(0)
+        return torch.cat(rows).numpy(), torch.cat(bounds).numpy()
+
+    def explain(
+        self, X: object, *, target: object = None, kind: str = "contribution"
+    ) -> Attribution:
+        """Exact per-feature contributions ``W~_c,j * x_j`` to the logit of class ``c``.
+
+        They sum, with ``b~_c``, to the logit exactly (eq. 5).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features) or (n_samples, *input_shape)
+        target : int or array-like of shape (n_samples,), optional
+            The class explained per row; the predicted class by default.
+        kind : {"contribution", "weight"}
+            ``W~_c * x`` or the local weights ``W~_c`` themselves.
+
+        Returns
+        -------
+        Attribution
+        """
+        if kind not in ("contribution", "weight"):
+            raise ValueError(f"kind must be 'contribution' or 'weight', got {kind!r}")
+        X = self._check_X(X)
+        W, b = self.local_linear(X)
+        logits = np.einsum("nkd,nd->nk", W, X) + b
+        if target is None:
+            target = logits.argmax(axis=1)
+        elif np.ndim(target) == 0:
+            target = np.full(X.shape[0], target)
+        target = check_labels(target, n=X.shape[0], n_classes=self.n_outputs_, name="target")
+        weights = W[np.arange(X.shape[0]), target]
+        values = weights * X if kind == "contribution" else weights
+        shape = self.input_shape_
+        image_shape = shape if len(shape) in (2, 3) else None
+        meta = make_meta(
+            "linear regions (OpenBox closed form, 003_9368caac562d9b13.txt eq. 5)",
+            {"kind": kind, "n_outputs": self.n_outputs_},
+        )
+        return Attribution(values, target, meta, inputs=X, image_shape=image_shape)
+
+    def __repr__(self) -> str:
+        return (
+            f"LinearRegions(n_features={self.n_features_in_}, n_outputs={self.n_outputs_}, "
+            f"layers={len(self.layers_)})"
+        )

@@ -1,0 +1,92 @@
+import numpy as np
+import pytest
+import torch
+from sklearn.linear_model import LogisticRegression
+
+from unboxed import Attribution, BlackBox
+from unboxed.piecewise import PAPER_GRID, Distiller, LinearRegions
+from unboxed.piecewise._distill import _check_grid, _kd_loss
+
+
+@pytest.fixture(scope="module")
+def weak_teacher(digits):
+    # A teacher that systematically swaps 1 with 7 and 3 with 5, so that copying the
+    # teacher and learning the labels are different goals.
+    swapped = np.array([0, 7, 2, 5, 4, 3, 6, 1, 8, 9])[digits.y_train]
+    model = LogisticRegression(C=1.0, max_iter=1000).fit(digits.X_train, swapped)
+    return BlackBox.from_sklearn(model)
+
+
+def _fit(teacher, digits, grid, epochs=15):
+    grid = {"lr": (5e-3,), "batch_size": (64,), **grid}
+    return Distiller(widths=(32,), grid=grid, epochs=epochs, random_state=0, verbose=False).fit(
+        teacher, digits.X_train, digits.y_train
+    )
+
+
+def test_distilled_student_agrees_more_than_a_label_trained_one(weak_teacher, digits):
+    teacher_test = weak_teacher.predict(digits.X_test)
+    assert np.mean(teacher_test == digits.y_test) < 0.85
+    plain = _fit(weak_teacher, digits, {"alpha": (0.0,), "temperature": (1.0,)})
+    distilled = _fit(weak_teacher, digits, {"alpha": (1.0,), "temperature": (3.0,)})
+    agree_plain = np.mean(plain.predict(digits.X_test) == teacher_test)
+    agree_kd = np.mean(distilled.predict(digits.X_test) == teacher_test)
+    assert agree_kd > agree_plain + 0.1, (agree_kd, agree_plain)
+    assert agree_kd > 0.85
+
+
+def test_grid_search_records_every_point_and_is_deterministic(weak_teacher, digits):
+    grid = {"temperature": (2.0, 5.0), "alpha": (0.9,)}
+    first, second = _fit(weak_teacher, digits, grid, 3), _fit(weak_teacher, digits, grid, 3)
+    assert [r["temperature"] for r in first.cv_results_] == [2.0, 5.0]
+    best = max(first.cv_results_, key=lambda r: r["validation_agreement"])
+    assert first.best_params_["temperature"] == best["temperature"]
+    for a, b in zip(first.student_.parameters(), second.student_.parameters(), strict=True):
+        assert torch.equal(a, b)
+    # the fitted student is explained exactly
+    X = digits.X_test[:20]
+    attribution = first.explain(X)
+    assert isinstance(attribution, Attribution) and attribution.image_shape is None
+    W, b = first.linear_regions().local_linear(X)
+    logits = np.log(first.predict_proba(X))
+    pred = (np.einsum("nkd,nd->nk", W, X) + b).argmax(1)
+    np.testing.assert_array_equal(pred, logits.argmax(1))
+    assert isinstance(first.linear_regions(), LinearRegions)
+
+
+def test_kd_loss_reduces_to_cross_entropy_and_kl():
+    s, t = torch.randn(6, 4), torch.log_softmax(torch.randn(6, 4), 1)
+    y = torch.tensor([0, 1, 2, 3, 0, 1])
+    torch.testing.assert_close(_kd_loss(s, t, y, 3.0, 0.0), torch.nn.functional.cross_entropy(s, y))
+    # the soft term vanishes when the student already matches the teacher
+    soft = _kd_loss(t.clone(), t, y, 1.0, 1.0)
+    torch.testing.assert_close(soft, torch.tensor(0.0), atol=1e-6, rtol=0)
+
+
+def test_grids_and_errors(weak_teacher, digits):
+    assert len(_check_grid("paper")["lr"]) == 13 and _check_grid("paper") is PAPER_GRID
+    for bad in ("huge", {"momentum": (0.9,)}, {"alpha": (1.5,)}, {"temperature": ()}):
+        with pytest.raises(ValueError):
+            _check_grid(bad)
+    with pytest.raises(RuntimeError, match="not fitted"):
+        Distiller().predict(digits.X_test)
+    with pytest.raises(TypeError, match="BlackBox"):
+        Distiller().fit(object(), digits.X_train)
+    with pytest.raises(ValueError, match="NaN"):
+        Distiller(verbose=False).fit(weak_teacher, np.full((5, 64), np.nan))
+
+
+def test_mixup_transfer_set(weak_teacher, digits):
+    from unboxed.piecewise._distill import _mixup
+
+    X = np.eye(3, dtype=np.float32)
+    mixed = _mixup(X, 50, np.random.default_rng(0))
+    assert mixed.shape == (50, 3) and mixed.dtype == np.float32
+    # convex combinations of two rows: non-negative, summing to 1, at most 2 non-zeros
+    assert np.all(mixed >= 0) and np.allclose(mixed.sum(1), 1) and np.all((mixed > 0).sum(1) <= 2)
+    before = weak_teacher.n_queries
+    _fit_mix = Distiller(widths=(8,), epochs=1, n_mixup=100, verbose=False)
+    _fit_mix.fit(weak_teacher, digits.X_train[:200])
+    assert weak_teacher.n_queries - before == 300
+    with pytest.raises(ValueError, match="n_mixup"):
+        Distiller(n_mixup=-1, verbose=False).fit(weak_teacher, digits.X_train[:50])

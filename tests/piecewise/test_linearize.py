@@ -1,0 +1,110 @@
+import itertools
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from unboxed import zoo
+from unboxed.piecewise import PiecewiseActivation, PiecewiseLinear, linearize, to_plnn
+from unboxed.piecewise._linearize import _pl_eval, _worst_point
+
+
+def _sup_error(p: PiecewiseLinear, fn, lo=-30.0, hi=30.0) -> float:
+    x = torch.linspace(lo, hi, 100_001, dtype=torch.float64)
+    return float((fn(x) - p(x)).abs().max())
+
+
+@pytest.mark.parametrize(
+    ("name", "fn"), [("sigmoid", torch.sigmoid), ("tanh", torch.tanh), ("elu", nn.functional.elu)]
+)
+def test_error_never_increases_and_bounds_the_true_error(name, fn):
+    errors = []
+    for n in range(2, 13):
+        p = linearize(name, n, resolution=500)
+        assert p.n_pieces == n
+        errors.append(p.max_error)
+        # the reported bound holds on a finer, wider grid than the search used
+        assert _sup_error(p, fn) <= p.max_error + 1e-4
+    assert all(b <= a + 1e-12 for a, b in itertools.pairwise(errors))
+    assert errors[-1] < errors[0] / 10
+
+
+def test_sigmoid_matches_algorithm_1_by_hand():
+    # p2: the asymptotes 0 and 1, a step at 0; p3 adds the tangent at 0 (hard sigmoid);
+    # p4 adds the tangent at -2, the leftmost of the two tied worst points -2 and 2.
+    p2, p3, p4 = (linearize("sigmoid", n) for n in (2, 3, 4))
+    assert p2.max_error == pytest.approx(0.5)
+    np.testing.assert_allclose(p3.breakpoints, [-2, 2], atol=1e-9)
+    np.testing.assert_allclose(p3.slopes, [0, 0.25, 0])
+    assert p3.max_error == pytest.approx(1 - 1 / (1 + np.exp(-2)), abs=1e-9)
+    assert p4.tangent_points[1] == pytest.approx(-2.0, abs=1e-3)
+    assert p4.breakpoints[-1] == pytest.approx(2.0)
+
+
+@pytest.mark.parametrize(
+    "activation", [nn.ReLU(), nn.LeakyReLU(0.1), nn.Hardtanh(), nn.Hardtanh(-2.0, 3.0), "relu"]
+)
+def test_exact_on_piecewise_linear_activations(activation):
+    p = linearize(activation, 6)
+    fn = activation if isinstance(activation, nn.Module) else torch.relu
+    assert p.max_error == 0.0
+    assert _sup_error(p, fn) < 1e-12
+
+
+def test_custom_activation_needs_asymptotes():
+    with pytest.raises(ValueError, match="asymptotes"):
+        linearize(torch.atan, 3)
+    p = linearize(torch.atan, 7, asymptotes=((0.0, -np.pi / 2), (0.0, np.pi / 2)))
+    assert p.n_pieces == 7 and _sup_error(p, torch.atan, -20, 20) <= p.max_error + 1e-6
+    elu = linearize(nn.ELU(alpha=0.5), 4)
+    assert elu.intercepts[0] == pytest.approx(-0.5)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error"),
+    [
+        ({"activation": "gelu", "n_pieces": 3}, ValueError),
+        ({"activation": "sigmoid", "n_pieces": 1}, ValueError),
+        ({"activation": 3, "n_pieces": 3}, TypeError),
+        ({"activation": nn.GELU(), "n_pieces": 3}, ValueError),
+    ],
+)
+def test_bad_arguments(kwargs, error):
+    with pytest.raises(error):
+        linearize(**kwargs)
+
+
+def test_callable_on_tensors_and_arrays_agree():
+    p = linearize("tanh", 5)
+    x = np.linspace(-4, 4, 101)
+    np.testing.assert_allclose(p(torch.as_tensor(x)).numpy(), p(x))
+    np.testing.assert_allclose(p(x), _pl_eval(p.breakpoints, p.slopes, p.intercepts, x))
+    assert p(torch.zeros(3, dtype=torch.float32)).dtype == torch.float32
+
+
+def test_worst_point_takes_the_leftmost_tie():
+    grid = np.array([-2.0, -1.0, 0.0, 1.0, 2.0])
+    assert _worst_point(np.array([0.1, 0.5, 0.2, 0.5, 0.0]), grid) == (-1.0, 0.5)
+
+
+def test_to_plnn_replaces_smooth_activations_and_converges():
+    torch.manual_seed(0)
+    model = zoo.mlp((16, 8), "tanh", n_features=5, n_classes=3, random_state=0)
+    X = torch.randn(500, 5)
+    with torch.no_grad():
+        reference = model(X)
+        gaps = [float((to_plnn(model, n)(X) - reference).abs().max()) for n in (2, 3, 5, 9, 17)]
+    plnn = to_plnn(model, 5)
+    assert isinstance(plnn.act1, PiecewiseActivation) and isinstance(model.act1, nn.Tanh)
+    assert gaps[-1] < gaps[0] / 10 and gaps[-1] < 0.05
+    relu = zoo.mlp((4,), n_features=3, n_classes=2)
+    assert isinstance(to_plnn(relu, 3).act1, nn.ReLU)
+
+
+def test_to_plnn_names_an_unsupported_activation():
+    model = nn.Sequential(nn.Linear(3, 4), nn.GELU(), nn.Linear(4, 2))
+    with pytest.raises(ValueError, match="'1'.*GELU"):
+        to_plnn(model, 3)
+    with pytest.raises(TypeError):
+        to_plnn("model", 3)

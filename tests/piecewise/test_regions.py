@@ -1,0 +1,188 @@
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from torch import nn
+
+from unboxed import Attribution, BlackBox, zoo
+from unboxed.piecewise import LinearRegions, to_plnn
+from unboxed.piecewise._regions import (
+    _elementwise_backward,
+    _linear_backward,
+    _maxpool_backward,
+    _maxpool_forward,
+)
+
+
+def _network(seed: int, widths: list[int], n_in: int, n_out: int, leaky: float | None):
+    torch.manual_seed(seed)
+    layers: list[nn.Module] = []
+    for a, b in zip([n_in, *widths], widths, strict=False):
+        layers += [nn.Linear(a, b), nn.ReLU() if leaky is None else nn.LeakyReLU(leaky)]
+    layers.append(nn.Linear(widths[-1] if widths else n_in, n_out))
+    return nn.Sequential(*layers).double().eval()
+
+
+def _jacobian(module, X, input_shape):
+    x = torch.as_tensor(X, dtype=torch.float64).reshape(-1, *input_shape)
+    module = module.double()
+    J = torch.func.vmap(torch.func.jacrev(lambda v: module(v[None])[0]))(x)
+    return J.reshape(len(X), J.shape[1], -1).detach().numpy()
+
+
+networks = st.fixed_dictionaries(
+    {
+        "seed": st.integers(0, 10_000),
+        "widths": st.lists(st.integers(1, 12), min_size=1, max_size=3),
+        "n_in": st.integers(1, 6),
+        "n_out": st.integers(1, 4),
+        "leaky": st.one_of(st.none(), st.floats(0.01, 0.5)),
+    }
+)
+
+
+@settings(max_examples=40, deadline=None)
+@given(config=networks, data_seed=st.integers(0, 10_000))
+def test_local_linear_reproduces_the_logits(config, data_seed):
+    module = _network(**config)
+    X = np.random.default_rng(data_seed).normal(scale=2.0, size=(25, config["n_in"]))
+    regions = LinearRegions(module, batch_size=7)
+    W, b = regions.local_linear(X)
+    assert W.shape == (25, config["n_out"], config["n_in"]) and b.shape == (25, config["n_out"])
+    with torch.no_grad():
+        logits = module(torch.as_tensor(X)).numpy()
+    np.testing.assert_allclose(np.einsum("nkd,nd->nk", W, X) + b, logits, atol=1e-5, rtol=0)
+    # eq. 5: W~ is the input gradient
+    np.testing.assert_allclose(W, _jacobian(module, X, (config["n_in"],)), atol=1e-9)
+
+
+@settings(max_examples=40, deadline=None)
+@given(config=networks, data_seed=st.integers(0, 10_000))
+def test_same_activation_pattern_same_local_model(config, data_seed):
+    module = _network(**config)
+    rng = np.random.default_rng(data_seed)
+    # many points close together, so that several share a region
+    X = rng.normal(size=(1, config["n_in"])) + rng.normal(scale=0.05, size=(60, config["n_in"]))
+    regions = LinearRegions(module)
+    W, b = regions.local_linear(X)
+    counts = regions.regions(X)
+    assert counts.counts.sum() == 60 and np.all(np.diff(counts.counts) <= 0)
+    for r in range(counts.n_regions):
+        rows = np.flatnonzero(counts.region == r)
+        np.testing.assert_allclose(W[rows], np.broadcast_to(W[rows[0]], W[rows].shape), atol=0)
+        np.testing.assert_allclose(b[rows], np.broadcast_to(b[rows[0]], b[rows].shape), atol=0)
+    # and each region's polytope holds its inputs
+    H, h = regions.polytope(X[0])
+    inside = (X @ H.T <= h + 1e-9).all(axis=1)
+    same = (regions.activation_pattern(X) == regions.activation_pattern(X[:1])).all(axis=1)
+    np.testing.assert_array_equal(inside, same)
+
+
+def test_conv_and_pooling_are_supported_exactly(rng):
+    model = zoo.lenet(input_shape=(1, 8, 8), random_state=1)
+    avg = nn.Sequential(
+        nn.Conv2d(1, 3, 3, padding=1), nn.ReLU(), nn.AvgPool2d(2), nn.Flatten(), nn.Linear(48, 3)
+    )
+    for module, shape in ((model, (1, 8, 8)), (avg, (1, 8, 8))):
+        X = rng.uniform(size=(9, 64))
+        regions = LinearRegions(module, input_shape=shape, batch_size=4)
+        W, b = regions.local_linear(X.reshape(9, *shape))
+        np.testing.assert_allclose(W, _jacobian(module, X, shape), atol=1e-9)
+        np.testing.assert_allclose(np.einsum("nkd,nd->nk", W, X) + b, regions.logits(X), atol=1e-9)
+
+
+def test_maxpool_helpers_against_autograd(rng):
+    layer = nn.MaxPool2d(2)
+    z = torch.as_tensor(rng.normal(size=(3, 2, 4, 4)))
+    pattern, value, offset = _maxpool_forward(layer, z, z.clone())
+    torch.testing.assert_close(value, layer(z))
+    torch.testing.assert_close(offset, layer(z))
+    grad = torch.as_tensor(rng.normal(size=(3, 5, 2, 2, 2)))
+    back = _maxpool_backward(pattern, (2, 4, 4), grad)
+    x = z.clone().requires_grad_(True)
+    for k in range(5):
+        (ref,) = torch.autograd.grad(layer(x), x, grad_outputs=grad[:, k])
+        torch.testing.assert_close(back[:, k], ref)
+
+
+def test_linear_and_elementwise_backward(rng):
+    weight = torch.as_tensor(rng.normal(size=(4, 6)))
+    grad = torch.as_tensor(rng.normal(size=(2, 3, 4)))
+    torch.testing.assert_close(
+        _linear_backward(weight, grad), torch.einsum("nko,oi->nki", grad, weight)
+    )
+    relu = LinearRegions(nn.Sequential(nn.Linear(2, 2), nn.ReLU(), nn.Linear(2, 2)))
+    from unboxed.piecewise._regions import _exact_piecewise
+
+    pattern = torch.tensor([[0, 1, 1, 0], [1, 1, 0, 0]])
+    out = _elementwise_backward(_exact_piecewise(nn.ReLU()), pattern, grad)
+    torch.testing.assert_close(out, grad * pattern[:, None, :].double())
+    assert relu.n_outputs_ == 2
+
+
+def test_smooth_network_after_to_plnn():
+    model = zoo.mlp((6, 5), "sigmoid", n_features=3, n_classes=2, random_state=0)
+    with pytest.raises(ValueError, match="'act1'.*to_plnn"):
+        LinearRegions(model)
+    regions = LinearRegions(to_plnn(model, 5))
+    X = np.random.default_rng(0).normal(size=(30, 3))
+    W, b = regions.local_linear(X)
+    np.testing.assert_allclose(np.einsum("nkd,nd->nk", W, X) + b, regions.logits(X), atol=1e-9)
+
+
+@pytest.mark.parametrize(
+    ("layer", "name"),
+    [
+        (nn.Softmax(dim=1), "Softmax"),
+        (nn.LSTM(4, 4), "LSTM"),
+        (nn.MaxPool2d(2, ceil_mode=True), "ceil"),
+    ],
+)
+def test_unsupported_layer_is_named(layer, name):
+    module = nn.Sequential(nn.Linear(4, 4), layer, nn.Linear(4, 2))
+    with pytest.raises(ValueError, match=f"'1'.*{name}|{name}.*'1'"):
+        LinearRegions(module)
+
+
+def test_bad_inputs_and_blackbox(rng):
+    model = zoo.mlp((5,), n_features=4, n_classes=3, random_state=0)
+    regions = LinearRegions(zoo.as_blackbox(model))
+    assert regions.input_shape_ == (4,)
+    with pytest.raises(ValueError, match="expected"):
+        regions.local_linear(rng.normal(size=(3, 5)))
+    with pytest.raises(ValueError, match="NaN"):
+        regions.local_linear(np.full((2, 4), np.nan))
+    with pytest.raises(TypeError):
+        LinearRegions("not a module")
+    proba = BlackBox.from_torch(
+        nn.Sequential(model, nn.Softmax(1)), input_shape=(4,), output="probabilities"
+    )
+    with pytest.raises(TypeError, match="logits"):
+        LinearRegions(proba)
+    with pytest.raises(ValueError, match="classes"):
+        regions.decision_features(rng.normal(size=(2, 4)), 0, 3)
+
+
+def test_explain_and_decision_features(rng, tmp_path):
+    model = zoo.lenet(input_shape=(1, 8, 8), random_state=0)
+    regions = LinearRegions(model)
+    X = rng.uniform(size=(5, 64))
+    attribution = regions.explain(X)
+    logits = regions.logits(X)
+    W, b = regions.local_linear(X)
+    np.testing.assert_array_equal(attribution.target, logits.argmax(1))
+    # the contributions and the region's offset add up to the logit exactly (eq. 5)
+    rows = np.arange(5)
+    np.testing.assert_allclose(
+        attribution.values.sum(1) + b[rows, attribution.target],
+        logits[rows, attribution.target],
+        atol=1e-9,
+    )
+    assert attribution.image_shape == (1, 8, 8)
+    attribution.save(tmp_path / "a.npz")
+    assert Attribution.load(tmp_path / "a.npz").meta == attribution.meta
+    w, c = regions.decision_features(X, 2, 7)
+    np.testing.assert_allclose((w * X).sum(1) + c, logits[:, 2] - logits[:, 7], atol=1e-9)
+    weights = regions.explain(X, target=3, kind="weight")
+    np.testing.assert_allclose(weights.values, W[:, 3])
