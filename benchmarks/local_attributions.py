@@ -405,6 +405,9 @@ def main() -> None:
         command += f" --n-images {args.n_images}"
     previous = RESULTS / "local_attributions.json"
     kept = json.loads(previous.read_text())["setups"] if args.only and previous.exists() else []
+    for setup in kept:  # JSON turned the int keys of k into strings
+        for method in setup["methods"].values():
+            method["keep"] = {int(k): v for k, v in method["keep"].items()}
     setups = []
     for arch, dataset in SETUPS:
         old = [s for s in kept if (s["model"], s["dataset"]) == (arch, dataset)]
