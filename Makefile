@@ -45,6 +45,10 @@ data:
 bench: venv data
 	$(BIN)/pip install --quiet -e '.[bench]'
 	$(BIN)/python benchmarks/zoo_accuracy.py
+	$(BIN)/python benchmarks/local_attributions.py
+	$(BIN)/python benchmarks/global_probes.py
+	$(BIN)/python benchmarks/jgmm.py
+	$(BIN)/python benchmarks/clime.py
 
 clean:
 	rm -rf $(VENV) demo-output .pytest_cache .ruff_cache
