@@ -109,10 +109,7 @@ def make_fill(
             raise ValueError(f"fill must be finite, got {fill}")
         return np.full((1, d), float(fill), dtype=X.dtype)
     if isinstance(fill, str):
-        if fill not in FILL_NAMES:
-            raise ValueError(
-                f"fill must be a number, an array or one of {FILL_NAMES}, got {fill!r}"
-            )
+        check_fill_name(fill)
         if fill in ("zero", "gray"):
             return np.full((1, d), 0.0 if fill == "zero" else 0.5, dtype=X.dtype)
         if fill == "mean":
@@ -129,6 +126,12 @@ def make_fill(
     if arr.shape != (d,):
         raise ValueError(f"a fill array must have shape ({d},), got {arr.shape}")
     return arr[None].astype(X.dtype)
+
+
+def check_fill_name(fill: Fill, name: str = "fill") -> None:
+    """Reject an unknown fill name when it arrives, before any model query is spent."""
+    if isinstance(fill, str) and fill not in FILL_NAMES:
+        raise ValueError(f"{name} must be a number, an array or one of {FILL_NAMES}, got {fill!r}")
 
 
 def check_background(background: object, d: int | None) -> np.ndarray | None:

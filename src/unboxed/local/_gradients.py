@@ -17,7 +17,7 @@ import numpy as np
 from .._validation import RandomState, check_positive_int, check_random_state
 from ..blackbox import BlackBox
 from ..explanation import Attribution
-from ._base import FILL_NAMES, Fill, LocalExplainer, check_background, make_fill
+from ._base import Fill, LocalExplainer, check_background, check_fill_name, make_fill
 
 PERTURBATION_METHODS = "Lime, KernelShap or Occlusion"
 
@@ -126,8 +126,7 @@ class _BaselineExplainer(_GradientExplainer):
         image_shape: tuple[int, int] | None = None,
     ) -> None:
         super().__init__(blackbox, image_shape=image_shape)
-        if isinstance(baseline, str) and baseline not in FILL_NAMES:
-            raise ValueError(f"baseline must be a number, an array or one of {FILL_NAMES}")
+        check_fill_name(baseline, "baseline")
         self.baseline = baseline
         self.background = check_background(background, blackbox.n_features)
 

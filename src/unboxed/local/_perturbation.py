@@ -15,8 +15,9 @@ import numpy as np
 from .._validation import RandomState, check_positive_int, check_random_state
 from ..blackbox import BlackBox
 from ..explanation import Attribution
-from ._base import FILL_NAMES, Fill, LocalExplainer, check_background, make_fill
+from ._base import Fill, LocalExplainer, check_background, check_fill_name, make_fill
 from ._engine import (
+    Components,
     Engine,
     bernoulli_masks,
     constrained_wls,
@@ -45,10 +46,7 @@ class _PerturbationExplainer(LocalExplainer):
         verbose: bool,
     ) -> None:
         super().__init__(blackbox, image_shape=image_shape)
-        if isinstance(fill, str) and fill not in FILL_NAMES:
-            raise ValueError(
-                f"fill must be a number, an array or one of {FILL_NAMES}, got {fill!r}"
-            )
+        check_fill_name(fill)
         self.fill = fill
         self.background = check_background(background, blackbox.n_features)
         self.verbose = verbose
@@ -56,29 +54,27 @@ class _PerturbationExplainer(LocalExplainer):
     def _run(
         self,
         engine: Engine,
-        X: object,
+        X: np.ndarray,
         target: Any,
-        components: Any,
+        components: Components,
         n_samples: int,
         rng: np.random.Generator,
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, np.ndarray]]:
-        X = self.blackbox.check_X(X)
+    ) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+        """Run the engine on inputs ``X`` already checked by ``blackbox.check_X``."""
         fill = make_fill(
             self.fill, X, image_shape=self._image_shape(X.shape[1]), background=self.background
         )
         targets = None if target is None else self.blackbox._check_target(target, X.shape[0])
-        built = components(X) if callable(components) else components
-        values, targets, info = engine.run(
+        return engine.run(
             self.blackbox,
             X,
             fill,
-            built,
+            components,
             targets,
             n_samples=n_samples,
             rng=rng,
             verbose=self.verbose,
         )
-        return X, values, targets, info
 
 
 class _SegmentExplainer(_PerturbationExplainer):
@@ -105,24 +101,21 @@ class _SegmentExplainer(_PerturbationExplainer):
         self.n_samples = check_positive_int(n_samples, name="n_samples", minimum=4)
         self.random_state = random_state
 
-    def _partition(self, segments: object) -> Any:
-        def build(X: np.ndarray) -> Partition:
-            labels = segments
-            if labels is None:
-                shape = self._image_shape(X.shape[1])
-                method = self.segmenter
-                if method == "auto":
-                    method = "slic" if shape is not None else "pixels"
-                labels = segment(X, shape, method=method, **self.segment_params)
-            return Partition.from_labels(labels, *X.shape)
-
-        return build
+    def _partition(self, X: np.ndarray, segments: object) -> Partition:
+        """The given segments, or those of the configured segmenter."""
+        if segments is None:
+            shape = self._image_shape(X.shape[1])
+            method = self.segmenter
+            if method == "auto":
+                method = "slic" if shape is not None else "pixels"
+            segments = segment(X, shape, method=method, **self.segment_params)
+        return Partition.from_labels(segments, *X.shape)
 
     def _explain(self, engine: Engine, X: object, target: Any, segments: object) -> Attribution:
         rng = check_random_state(self.random_state)
-        X, values, targets, info = self._run(
-            engine, X, target, self._partition(segments), self.n_samples, rng
-        )
+        X = self.blackbox.check_X(X)
+        partition = self._partition(X, segments)
+        values, targets, info = self._run(engine, X, target, partition, self.n_samples, rng)
         return self._attribution(values, targets, X, **{k: v.tolist() for k, v in info.items()})
 
 
@@ -363,7 +356,7 @@ class Occlusion(_PerturbationExplainer):
         windows = Windows.sliding(shape, self.window, self.stride)
         engine = Engine(one_off_masks, uniform_kernel, _drops)
         rng = np.random.default_rng(0)  # unused: occlusion is deterministic
-        X, values, targets, _ = self._run(engine, X, target, windows, windows.width + 1, rng)
+        values, targets, _ = self._run(engine, X, target, windows, windows.width + 1, rng)
         return self._attribution(values, targets, X)
 
 
