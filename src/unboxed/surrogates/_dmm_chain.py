@@ -1,0 +1,391 @@
+"""Running DMM-MEN chains: draws, checkpoints, relabelling and diagnostics.
+
+:func:`sample_posterior` runs ``n_chains`` chains of :func:`._dmm_math.sweep` on one
+regression problem ``(X, y)`` through the shared driver, collects thinned draws after
+burn-in, relabels them and summarises the posterior. A :class:`Checkpoint` saves the
+running chain (its state, its random generator and the draws so far) atomically, so
+an interrupted fit resumes to the same draws.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .._io import check_header, read_npz, write_npz
+from ._dmm_math import Prior, State, initial_state, sweep, temperature_at
+from ._driver import fit_iterative
+from ._mcmc import apply_permutation, effective_sample_size, relabel, split_rhat
+
+CHECKPOINT_FORMAT = "unboxed.dmm-men-checkpoint"
+CHECKPOINT_VERSION = 1
+#: The monitored groups of quantities, in the order of ``Posterior.rhat_groups``.
+#: The first two are what the explanations are built from.
+RHAT_GROUPS = ("coef", "insight", "log_likelihood", "alpha", "log_weight", "log_sigma2")
+#: A component counts as occupied, and its coefficients are monitored by R-hat, when
+#: its posterior mean weight is at least this.
+OCCUPIED = 0.05
+
+
+@dataclasses.dataclass(frozen=True)
+class ChainSettings:
+    """What a chain needs besides its data: sizes, lengths and the prior."""
+
+    n_components: int
+    n_priors: int
+    n_iter: int
+    burn_in: int
+    thin: int
+    n_chains: int
+    prior: Prior
+    anneal: float = 1.0
+
+    @property
+    def draw_sweeps(self) -> range:
+        """The sweep indices whose starting states are recorded."""
+        return range(self.burn_in, self.n_iter, self.thin)
+
+
+@dataclasses.dataclass(frozen=True)
+class Posterior:
+    """A relabelled posterior summary of one regression problem.
+
+    Attributes
+    ----------
+    weights : ndarray of shape (J,)
+    coef : ndarray of shape (J, p)
+        Posterior mean coefficients (column 0 is the intercept column if the caller
+        added one).
+    sigma2 : ndarray of shape (J,)
+    prior_of_component : ndarray of int, shape (J,)
+        The most frequent prior of each component.
+    lambdas : ndarray of shape (J, 2)
+        Posterior mean (lambda1, lambda2) of each component's prior.
+    predictive_coef : ndarray of shape (p,)
+        Posterior mean of ``sum_j pi_j beta_j``: the posterior-predictive mean is
+        ``x @ predictive_coef``.
+    rhat, ess : float
+        The worst split R-hat and the smallest ESS over what the explanations are
+        built from: the relabelled coefficients of every occupied component (posterior
+        mean weight at least 5%) and the insight ``sum_j pi_j |beta_j|``, which is
+        label-invariant.
+    rhat_groups : ndarray of shape (6,)
+        The worst split R-hat of each group of :data:`RHAT_GROUPS`: also the
+        log-likelihood, alpha and each occupied component's log weight and log
+        variance, which describe how the mixture splits the data and mix more slowly.
+    acceptance : ndarray of shape (3,)
+        MH acceptance rates of sigma^2, lambda1 and lambda2.
+    """
+
+    weights: np.ndarray
+    coef: np.ndarray
+    sigma2: np.ndarray
+    prior_of_component: np.ndarray
+    lambdas: np.ndarray
+    predictive_coef: np.ndarray
+    rhat: float
+    ess: float
+    acceptance: np.ndarray
+    rhat_groups: np.ndarray
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        return {f.name: np.asarray(getattr(self, f.name)) for f in dataclasses.fields(self)}
+
+    @classmethod
+    def from_arrays(cls, arrays: dict[str, np.ndarray]) -> Posterior:
+        values = {f.name: np.array(arrays[f.name]) for f in dataclasses.fields(cls)}
+        values["rhat"], values["ess"] = float(values["rhat"]), float(values["ess"])
+        return cls(**values)
+
+
+class Draws:
+    """Preallocated draws of one chain."""
+
+    FIELDS = ("z", "log_pi", "beta", "sigma2", "c", "lambdas", "alpha", "log_lik")
+
+    def __init__(self, n_draws: int, n: int, J: int, p: int) -> None:
+        self.count = 0
+        self.z = np.zeros((n_draws, n), dtype=np.int16)
+        self.log_pi = np.zeros((n_draws, J))
+        # float32 halves the memory (and checkpoint size) of the largest array.
+        self.beta = np.zeros((n_draws, J, p), dtype=np.float32)
+        self.sigma2 = np.zeros((n_draws, J))
+        self.c = np.zeros((n_draws, J), dtype=np.int16)
+        self.lambdas = np.zeros((n_draws, J, 2))
+        self.alpha = np.zeros(n_draws)
+        self.log_lik = np.zeros(n_draws)
+
+    def record(self, state: State, log_lik: float) -> None:
+        i = self.count
+        self.z[i], self.log_pi[i], self.beta[i] = state.z, state.log_pi, state.beta
+        self.sigma2[i], self.c[i], self.alpha[i] = state.sigma2, state.c, state.alpha
+        self.lambdas[i] = np.stack([state.lam1[state.c], state.lam2[state.c]], axis=1)
+        self.log_lik[i] = log_lik
+        self.count += 1
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        out = {name: getattr(self, name) for name in self.FIELDS}
+        out["count"] = np.asarray(self.count)
+        return out
+
+    def restore(self, arrays: dict[str, np.ndarray]) -> None:
+        for name in self.FIELDS:
+            getattr(self, name)[...] = arrays[name]
+        self.count = int(arrays["count"])
+
+
+# ---------------------------------------------------------------- checkpoints
+class Checkpoint:
+    """One ``.npz`` file holding a whole fit's progress, rewritten atomically.
+
+    It holds finished units (named arrays, e.g. a class's posterior or a chain's
+    draws) and the running chain. A file written under other settings or data is
+    refused, so a stale checkpoint never leaks into a new fit.
+
+    Parameters
+    ----------
+    path : path-like
+    fingerprint : dict
+        JSON-friendly settings and a hash of the data; must match to resume.
+    """
+
+    def __init__(self, path: str | os.PathLike, fingerprint: dict[str, Any]) -> None:
+        self.path = Path(path)
+        self.fingerprint = json.loads(json.dumps(fingerprint))
+        self.units: dict[str, dict[str, np.ndarray]] = {}
+        self.running: dict[str, Any] | None = None
+        if self.path.is_file():
+            self._load()
+
+    def _load(self) -> None:
+        arrays = read_npz(self.path, what="a DMM-MEN checkpoint")
+        try:
+            header = json.loads(bytes(arrays.pop("header")).decode())
+        except (KeyError, ValueError, UnicodeDecodeError) as err:
+            raise ValueError(f"{self.path} is not a DMM-MEN checkpoint") from err
+        check_header(
+            header,
+            source=self.path,
+            what="a DMM-MEN checkpoint",
+            format=CHECKPOINT_FORMAT,
+            version=CHECKPOINT_VERSION,
+        )
+        if header.get("fingerprint") != self.fingerprint:
+            raise ValueError(
+                f"{self.path} was written by a fit with other settings or data; delete it "
+                "or pass another checkpoint path"
+            )
+        for key, value in arrays.items():
+            unit, _, name = key.rpartition("/")
+            self.units.setdefault(unit, {})[name] = value
+        running = header.get("running")
+        if running is not None:
+            running["state"] = self.units.pop("running/state")
+            running["draws"] = self.units.pop("running/draws")
+        self.running = running
+
+    def save(self) -> None:
+        header: dict[str, Any] = {
+            "format": CHECKPOINT_FORMAT,
+            "format_version": CHECKPOINT_VERSION,
+            "fingerprint": self.fingerprint,
+            "running": None,
+        }
+        arrays = {f"{unit}/{k}": v for unit, group in self.units.items() for k, v in group.items()}
+        if self.running is not None:
+            run = self.running
+            header["running"] = {k: run[k] for k in ("unit", "sweep", "rng")}
+            arrays.update({f"running/state/{k}": v for k, v in run["state"].items()})
+            arrays.update({f"running/draws/{k}": v for k, v in run["draws"].items()})
+        arrays["header"] = np.frombuffer(json.dumps(header).encode(), dtype=np.uint8)
+        write_npz(self.path, arrays)
+
+    def resume(self, unit: str) -> dict[str, Any] | None:
+        """The saved running chain, if it is ``unit``."""
+        if self.running is not None and self.running["unit"] == unit:
+            return self.running
+        return None
+
+
+# ---------------------------------------------------------------- chains
+def run_chain(
+    X: np.ndarray,
+    y: np.ndarray,
+    settings: ChainSettings,
+    rng: np.random.Generator,
+    *,
+    unit: str = "chain",
+    checkpoint: Checkpoint | None = None,
+    checkpoint_every: int = 100,
+    verbose: bool = False,
+    desc: str = "DMM-MEN",
+) -> tuple[Draws, State]:
+    """Run one chain, resuming from ``checkpoint`` if it holds it.
+
+    The state entering sweep ``i`` is recorded for every ``i`` in
+    ``settings.draw_sweeps``, with its log-likelihood.
+
+    Returns
+    -------
+    draws : Draws
+    state : State
+        The final state; its MH counters cover the whole chain.
+    """
+    n, p = X.shape
+    draws = Draws(len(settings.draw_sweeps), n, settings.n_components, p)
+    saved = None if checkpoint is None else checkpoint.resume(unit)
+    start = 0 if saved is None else int(saved["sweep"])
+    if saved is not None:
+        draws.restore(saved["draws"])
+        rng.bit_generator.state = saved["rng"]
+    last: dict[str, Any] = {}
+
+    def save(state: State, sweep_index: int, rng_state: dict, recorded: dict) -> None:
+        checkpoint.running = {  # type: ignore[union-attr]
+            "unit": unit,
+            "sweep": sweep_index,
+            "rng": rng_state,
+            "state": state.arrays(),
+            "draws": recorded,
+        }
+        checkpoint.save()  # type: ignore[union-attr]
+
+    def initialize(data: Any, rng: np.random.Generator) -> State:
+        if saved is not None:
+            return State.from_arrays(saved["state"])
+        return initial_state(X, y, settings.n_components, settings.n_priors, settings.prior, rng)
+
+    def step(data: Any, state: State, rng: np.random.Generator) -> tuple[State, float]:
+        index = start + last.get("done", 0)
+        if checkpoint is not None:
+            last.update(state=state, rng=rng.bit_generator.state, draws=_copy(draws.arrays()))
+        temperature = temperature_at(index, settings.burn_in, settings.anneal)
+        new, log_lik = sweep(X, y, state, settings.prior, rng, temperature)
+        if index in settings.draw_sweeps:
+            draws.record(state, log_lik)
+        last["done"] = last.get("done", 0) + 1
+        if checkpoint is not None and (index + 1) % checkpoint_every == 0:
+            save(new, index + 1, rng.bit_generator.state, draws.arrays())
+        return new, log_lik
+
+    if saved is not None and start >= settings.n_iter:
+        return draws, State.from_arrays(saved["state"])
+    try:
+        trace = fit_iterative(
+            initialize,
+            step,
+            None,
+            rng=rng,
+            max_iter=settings.n_iter - start,
+            tol=None,
+            verbose=verbose,
+            desc=desc,
+        )
+    except KeyboardInterrupt:
+        # Save the last complete state, so an interrupted fit loses nothing.
+        if checkpoint is not None and "state" in last:
+            save(last["state"], start + last.get("done", 0), last["rng"], last["draws"])
+        raise
+    return draws, trace.state
+
+
+def _copy(arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    return {k: np.array(v) for k, v in arrays.items()}
+
+
+def summarise(chains: list[Draws], settings: ChainSettings) -> Posterior:
+    """Relabel the pooled draws of all chains and summarise the posterior."""
+    J = settings.n_components
+    n_chains, n_draws = len(chains), chains[0].count
+    pooled = {name: np.concatenate([getattr(d, name) for d in chains]) for name in Draws.FIELDS}
+    perm = relabel(pooled["z"].astype(np.int64), J)
+    per_component = ("log_pi", "beta", "sigma2", "c", "lambdas")
+    aligned = {name: apply_permutation(pooled[name], perm) for name in per_component}
+    weights_draws = np.exp(aligned["log_pi"])
+    beta = aligned["beta"].astype(np.float64)
+    weights = weights_draws.mean(axis=0)
+    counts = np.stack([(aligned["c"] == k).sum(axis=0) for k in range(settings.n_priors)])
+    occupied = weights >= OCCUPIED
+
+    def by_chain(values: np.ndarray) -> np.ndarray:
+        return values.reshape(n_chains, n_draws, -1)
+
+    insight = (weights_draws[:, :, None] * np.abs(beta)).sum(axis=1)
+    groups = {
+        "coef": by_chain(beta[:, occupied]),
+        "insight": by_chain(insight),
+        "log_likelihood": by_chain(pooled["log_lik"]),
+        "alpha": by_chain(pooled["alpha"]),
+        "log_weight": by_chain(aligned["log_pi"][:, occupied]),
+        "log_sigma2": by_chain(np.log(aligned["sigma2"][:, occupied])),
+    }
+    rhat = np.array([np.max(split_rhat(groups[name])) for name in RHAT_GROUPS])
+    explained = np.concatenate([groups["coef"], groups["insight"]], axis=2)
+    return Posterior(
+        weights=weights,
+        coef=beta.mean(axis=0),
+        sigma2=aligned["sigma2"].mean(axis=0),
+        prior_of_component=counts.argmax(axis=0),
+        lambdas=aligned["lambdas"].mean(axis=0),
+        predictive_coef=(weights_draws[:, :, None] * beta).sum(axis=1).mean(axis=0),
+        rhat=float(rhat[:2].max()),
+        ess=float(np.min(effective_sample_size(explained))),
+        acceptance=np.zeros(3),
+        rhat_groups=rhat,
+    )
+
+
+def sample_posterior(
+    X: np.ndarray,
+    y: np.ndarray,
+    settings: ChainSettings,
+    rngs: list[np.random.Generator],
+    *,
+    unit: str = "",
+    checkpoint: Checkpoint | None = None,
+    checkpoint_every: int = 100,
+    verbose: bool = False,
+    desc: str = "DMM-MEN",
+) -> Posterior:
+    """Run ``settings.n_chains`` chains (one generator each) and summarise them.
+
+    Finished chains are kept in ``checkpoint`` as units ``{unit}chain{i}``.
+    """
+    chains: list[Draws] = []
+    acceptance = np.zeros((2, 3))
+    for i, rng in enumerate(rngs):
+        name = f"{unit}chain{i}"
+        n, p = X.shape
+        if checkpoint is not None and name in checkpoint.units:
+            stored = checkpoint.units[name]
+            draws = Draws(len(settings.draw_sweeps), n, settings.n_components, p)
+            draws.restore(stored)
+            acceptance += stored["acceptance"]
+        else:
+            label = desc if len(rngs) == 1 else f"{desc}, chain {i + 1}/{len(rngs)}"
+            draws, state = run_chain(
+                X,
+                y,
+                settings,
+                rng,
+                unit=name,
+                checkpoint=checkpoint,
+                checkpoint_every=checkpoint_every,
+                verbose=verbose,
+                desc=label,
+            )
+            counts = np.stack([state.accepted, state.proposed]).astype(np.float64)
+            acceptance += counts
+            if checkpoint is not None:
+                checkpoint.units[name] = {**draws.arrays(), "acceptance": counts}
+                checkpoint.running = None
+                checkpoint.save()
+        chains.append(draws)
+    posterior = summarise(chains, settings)
+    rate = acceptance[0] / np.maximum(acceptance[1], 1)
+    return dataclasses.replace(posterior, acceptance=rate)

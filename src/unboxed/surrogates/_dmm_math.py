@@ -1,0 +1,568 @@
+"""The DMM-MEN Gibbs / Metropolis-Hastings sweep as pure functions.
+
+Source: ``000_cf0c09d2d9cd2a13.txt`` Sec. 3.3 (eq. 4-7) for the model, and
+``../shared/notes/dmm-men-sampler.md`` for the conditionals, which the paper defers to
+a supplement. Every step below is one numbered step of that note and is tested alone
+against its density. Everything runs in log space: a product of ``p`` terms like
+``Phi(.)^-p`` overflows to ``0 * inf = NaN`` otherwise, and a NaN acceptance would
+silently freeze the chain.
+
+Notation (one class at a time): ``X`` (n, p) and ``y`` (n,); ``J`` mixture components
+with truncated stick-breaking weights; ``K`` elastic-net priors. The elastic-net
+prior on a coefficient uses the scale mixture of Li and Lin (2010) with a latent
+``t`` in (0, 1)::
+
+    beta | t ~ N(0, sigma^2 (1 - t) / lambda2),  p(t) ~ t^(-3/2) exp(-C / t),
+    C = lambda1^2 / (8 lambda2 sigma^2).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import numpy as np
+from scipy import special, stats
+
+#: Floor on |beta| in the inverse-Gaussian mean (note, step 5).
+BETA_FLOOR = 1e-12
+#: Keeps 1 - t and t away from 0, where 1 / (1 - t) and 1 / t overflow.
+T_EPS = 1e-12
+#: Keeps sticks away from 1, where log(1 - u) is -inf.
+STICK_EPS = 1e-12
+LOG_2PI = math.log(2 * math.pi)
+
+
+@dataclasses.dataclass(frozen=True)
+class Prior:
+    """Hyperparameters of DMM-MEN (the note's defaults).
+
+    ``alpha ~ Gamma(alpha_shape, rate=alpha_rate)``; ``sigma_j^2 ~
+    InvGamma(sigma_shape, sigma_scale)``; ``lambda1_k ~ Gamma(lambda1_shape,
+    rate=lambda_rate)`` and ``lambda2_k ~ Gamma(lambda2_shape, rate=lambda_rate)``
+    (the paper's R, L and V / 2). ``lambda1_step`` is the random-walk step on
+    ``log lambda1``, divided by ``sqrt(lambda1_shape + m_k p)``, the scale at which
+    that conditional concentrates.
+    """
+
+    alpha_shape: float = 5.0
+    alpha_rate: float = 1.0
+    sigma_shape: float = 0.5
+    sigma_scale: float = 0.5
+    lambda1_shape: float = 1.0
+    lambda2_shape: float = 4.0
+    lambda_rate: float = 0.5
+    lambda1_step: float = 2.0
+
+
+@dataclasses.dataclass(frozen=True)
+class State:
+    """One state of the chain for one class.
+
+    Attributes
+    ----------
+    z : ndarray of int, shape (n,)
+        Component of each sample.
+    u : ndarray of shape (J,)
+        Sticks (``u[-1] = 1``); ``pi_j = u_j prod_{l<j} (1 - u_l)``.
+    alpha : float
+        Concentration.
+    beta, t : ndarray of shape (J, p)
+        Coefficients and their latent scales.
+    sigma2 : ndarray of shape (J,)
+    c : ndarray of int, shape (J,)
+        Which prior each component uses.
+    w : ndarray of shape (K,)
+        Prior weights.
+    lam1, lam2 : ndarray of shape (K,)
+        The priors' lasso and ridge parameters.
+    accepted : ndarray of int, shape (3,)
+        MH acceptances so far for sigma^2, lambda1 and lambda2.
+    proposed : ndarray of int, shape (3,)
+        MH proposals so far, in the same order.
+    """
+
+    z: np.ndarray
+    u: np.ndarray
+    alpha: float
+    beta: np.ndarray
+    t: np.ndarray
+    sigma2: np.ndarray
+    c: np.ndarray
+    w: np.ndarray
+    lam1: np.ndarray
+    lam2: np.ndarray
+    accepted: np.ndarray
+    proposed: np.ndarray
+
+    @property
+    def log_pi(self) -> np.ndarray:
+        return log_stick_weights(self.u)
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        """Every field as an array, for a checkpoint."""
+        return {f.name: np.asarray(getattr(self, f.name)) for f in dataclasses.fields(self)}
+
+    @classmethod
+    def from_arrays(cls, arrays: dict[str, np.ndarray]) -> State:
+        values = {f.name: np.array(arrays[f.name]) for f in dataclasses.fields(cls)}
+        values["alpha"] = float(values["alpha"])
+        return cls(**values)
+
+
+# ---------------------------------------------------------------- densities
+def log_norm_const(lam1: np.ndarray, lam2: np.ndarray, sigma2: np.ndarray) -> np.ndarray:
+    """log Z of the elastic-net density ``exp(-(lam1 |b| + lam2 b^2) / (2 sigma^2))``.
+
+    Broadcasts over its arguments (note, "Normalising constant").
+    """
+    sigma = np.sqrt(sigma2)
+    return (
+        math.log(2.0)
+        + 0.5 * np.log(2 * np.pi * sigma2 / lam2)
+        + lam1**2 / (8 * lam2 * sigma2)
+        + special.log_ndtr(-lam1 / (2 * sigma * np.sqrt(lam2)))
+    )
+
+
+def log_elastic_net(
+    beta: np.ndarray, lam1: np.ndarray, lam2: np.ndarray, sigma2: np.ndarray
+) -> np.ndarray:
+    """The normalised log elastic-net density of each coefficient (broadcasting)."""
+    return -(lam1 * np.abs(beta) + lam2 * beta**2) / (2 * sigma2) - log_norm_const(
+        lam1, lam2, sigma2
+    )
+
+
+def log_stick_weights(u: np.ndarray) -> np.ndarray:
+    """log pi from sticks: ``log u_j + sum_{l<j} log(1 - u_l)``, shape (J,)."""
+    log_rest = np.log1p(-np.minimum(u[:-1], 1 - STICK_EPS))
+    return np.log(np.maximum(u, 1e-300)) + np.concatenate([[0.0], np.cumsum(log_rest)])
+
+
+def component_log_density(
+    X: np.ndarray, y: np.ndarray, beta: np.ndarray, sigma2: np.ndarray
+) -> np.ndarray:
+    """``log N(y_i | x_i^T beta_j, sigma_j^2)`` for every sample and component, (n, J)."""
+    resid = y[:, None] - X @ beta.T
+    return -0.5 * (LOG_2PI + np.log(sigma2) + resid**2 / sigma2)
+
+
+def _gumbel_argmax(log_p: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """One categorical draw per row of unnormalised log probabilities (Gumbel-max)."""
+    return np.argmax(log_p + rng.gumbel(size=log_p.shape), axis=-1)
+
+
+# ---------------------------------------------------------------- the steps
+def sample_z(
+    X: np.ndarray, y: np.ndarray, state: State, rng: np.random.Generator, temperature: float = 1.0
+) -> tuple[np.ndarray, float]:
+    """Step 1: the allocations; also the mixture log-likelihood of the current state.
+
+    A ``temperature`` above 1 flattens the allocation probabilities (burn-in only).
+
+    Returns
+    -------
+    z : ndarray of int, shape (n,)
+    log_likelihood : float
+        ``sum_i log sum_j pi_j N(y_i | x_i^T beta_j, sigma_j^2)``.
+    """
+    log_p = state.log_pi + component_log_density(X, y, state.beta, state.sigma2)
+    z = _gumbel_argmax(log_p / temperature, rng)
+    return z, float(special.logsumexp(log_p, axis=1).sum())
+
+
+def sample_sticks(counts: np.ndarray, alpha: float, rng: np.random.Generator) -> np.ndarray:
+    """Step 2: ``u_j ~ Beta(1 + n_j, alpha + sum_{l>j} n_l)`` for j < J; ``u_J = 1``."""
+    after = np.cumsum(counts[::-1])[::-1] - counts
+    u = np.ones(counts.size)
+    u[:-1] = rng.beta(1.0 + counts[:-1], alpha + after[:-1])
+    return np.clip(u, STICK_EPS, 1.0)
+
+
+def sample_alpha(u: np.ndarray, prior: Prior, rng: np.random.Generator) -> float:
+    """Step 3: ``alpha ~ Gamma(e + J - 1, rate f - sum_{j<J} log(1 - u_j))``."""
+    rate = prior.alpha_rate - np.log1p(-np.minimum(u[:-1], 1 - STICK_EPS)).sum()
+    return float(rng.gamma(prior.alpha_shape + u.size - 1, 1.0 / rate))
+
+
+def sample_beta(
+    X: np.ndarray,
+    y: np.ndarray,
+    sigma2: float,
+    lam2: float,
+    t: np.ndarray,
+    rng: np.random.Generator,
+) -> np.ndarray:
+    """Step 4: ``beta ~ N(A^-1 X^T y, sigma^2 A^-1)``, ``A = X^T X + lam2 diag(1/(1-t))``.
+
+    With at least as many samples as features, a Cholesky factor of ``A`` (never an
+    inverse). With fewer, the sampler of Bhattacharya, Chakraborty and Mallick (2016),
+    which solves an ``n x n`` system instead: O(n^2 p) rather than O(p^3).
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_j, p)
+    y : ndarray of shape (n_j,)
+    t : ndarray of shape (p,)
+
+    Returns
+    -------
+    ndarray of shape (p,)
+    """
+    prec = lam2 / np.maximum(1.0 - t, T_EPS)  # the prior precision, times sigma^2
+    n, p = X.shape
+    sigma = math.sqrt(sigma2)
+    if n >= p:
+        A = X.T @ X
+        A[np.diag_indices(p)] += prec
+        L = np.linalg.cholesky(A)
+        mean = _cho_solve(L, X.T @ y)
+        # L^T e = noise gives e ~ N(0, A^-1).
+        return mean + sigma * _solve_triangular(L.T, rng.standard_normal(p), lower=False)
+    # theta = beta / sigma ~ N(Sigma Phi^T a, Sigma), Sigma = (Phi^T Phi + D^-1)^-1 with
+    # Phi = X, D = diag(1 / prec), a = y / sigma.
+    d = 1.0 / prec
+    u = np.sqrt(d) * rng.standard_normal(p)
+    v = X @ u + rng.standard_normal(n)
+    M = (X * d) @ X.T
+    M[np.diag_indices(n)] += 1.0
+    w = _cho_solve(np.linalg.cholesky(M), y / sigma - v)
+    return sigma * (u + d * (X.T @ w))
+
+
+def _solve_triangular(L: np.ndarray, b: np.ndarray, *, lower: bool) -> np.ndarray:
+    from scipy.linalg import solve_triangular
+
+    return solve_triangular(L, b, lower=lower, check_finite=False)
+
+
+def _cho_solve(L: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return _solve_triangular(L.T, _solve_triangular(L, b, lower=True), lower=False)
+
+
+def sample_t(
+    beta: np.ndarray, sigma2: np.ndarray, lam1: np.ndarray, lam2: np.ndarray, rng
+) -> np.ndarray:
+    """Step 5: ``nu ~ InvGauss(lam1 / (2 lam2 |beta|), lam1^2 / (4 lam2 sigma^2))``, t = nu/(1+nu).
+
+    Parameters
+    ----------
+    beta : ndarray of shape (J, p)
+    sigma2, lam1, lam2 : ndarray of shape (J,)
+        Each component's variance and the parameters of its prior.
+    """
+    lam1, lam2, sigma2 = lam1[:, None], lam2[:, None], sigma2[:, None]
+    mean = lam1 / (2 * lam2 * np.maximum(np.abs(beta), BETA_FLOOR))
+    shape = np.broadcast_to(lam1**2 / (4 * lam2 * sigma2), beta.shape)
+    nu = rng.wald(mean, shape)
+    return np.clip(nu / (1.0 + nu), T_EPS, 1.0 - T_EPS)
+
+
+def sample_t_prior(C: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Draws from ``p(t) ~ t^(-3/2) exp(-C / t)`` on (0, 1), one per entry of ``C``.
+
+    With ``s = 1 / t`` this is ``s ~ Gamma(1/2, rate C)`` truncated to ``s > 1``. For
+    ``C > 1`` the tail is drawn by rejection from ``1 + Exp(C)`` (acceptance ``s^-1/2``,
+    at least about 0.6); for smaller ``C`` by inverting the regularised upper incomplete
+    gamma function, which does not underflow there.
+    """
+    C = np.asarray(C, dtype=np.float64)
+    s = np.empty(C.shape)
+    small = C <= 1.0
+    if small.any():
+        c = C[small]
+        tail = special.gammaincc(0.5, c) * rng.random(c.shape)
+        s[small] = special.gammainccinv(0.5, tail) / c
+    todo = np.flatnonzero(~small.ravel())
+    flat = s.reshape(-1)
+    c_flat = C.reshape(-1)
+    while todo.size:
+        draw = 1.0 + rng.exponential(1.0 / c_flat[todo])
+        ok = rng.random(todo.size) < draw**-0.5
+        flat[todo[ok]] = draw[ok]
+        todo = todo[~ok]
+    return np.clip(1.0 / np.maximum(s, 1.0), T_EPS, 1.0 - T_EPS)
+
+
+def _x_of(lam1, lam2, sigma2):
+    """``lam1 / (2 sigma sqrt(lam2))``, the argument of Phi(-x) in the normaliser."""
+    return lam1 / (2.0 * np.sqrt(sigma2 * lam2))
+
+
+def sample_sigma2(
+    rss: np.ndarray,
+    counts: np.ndarray,
+    beta: np.ndarray,
+    t: np.ndarray,
+    sigma2: np.ndarray,
+    lam1: np.ndarray,
+    lam2: np.ndarray,
+    prior: Prior,
+    rng: np.random.Generator,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Step 6: MH with the independence proposal ``InvGamma(a + n_j / 2 + p, B_j)``.
+
+    The target differs from the proposal only by ``Phi(-x)^-p``, so a proposal is
+    accepted with probability ``min(1, exp(p [log Phi(-x) - log Phi(-x')]))``.
+
+    Parameters
+    ----------
+    rss, counts : ndarray of shape (J,)
+        Residual sums of squares under the *just drawn* beta, and samples per component.
+    beta, t : ndarray of shape (J, p)
+    sigma2, lam1, lam2 : ndarray of shape (J,)
+
+    Returns
+    -------
+    sigma2 : ndarray of shape (J,)
+    accepted : ndarray of bool, shape (J,)
+    """
+    p = beta.shape[1]
+    B = (
+        prior.sigma_scale
+        + rss / 2
+        + (lam2 / 2) * (beta**2 / (1 - t)).sum(axis=1)
+        + lam1**2 / (8 * lam2) * (1 / t).sum(axis=1)
+    )
+    shape = prior.sigma_shape + counts / 2 + p
+    proposal = B / rng.gamma(shape)
+    log_ratio = p * (
+        special.log_ndtr(-_x_of(lam1, lam2, sigma2))
+        - special.log_ndtr(-_x_of(lam1, lam2, proposal))
+    )
+    accept = np.log(rng.random(sigma2.shape)) < log_ratio
+    return np.where(accept, proposal, sigma2), accept
+
+
+def sample_c(
+    beta: np.ndarray,
+    sigma2: np.ndarray,
+    w: np.ndarray,
+    lam1: np.ndarray,
+    lam2: np.ndarray,
+    rng: np.random.Generator,
+) -> np.ndarray:
+    """Step 7: each component's prior, with t integrated out, shape (J,).
+
+    ``log P(c_j = k) = log w_k + sum_p log EN(beta_jp | lam1_k, lam2_k, sigma_j^2)``.
+    """
+    log_en = log_elastic_net(
+        beta[:, None, :], lam1[None, :, None], lam2[None, :, None], sigma2[:, None, None]
+    ).sum(axis=2)
+    return _gumbel_argmax(np.log(w) + log_en, rng)
+
+
+def sample_w(c: np.ndarray, n_priors: int, rng: np.random.Generator) -> np.ndarray:
+    """Step 8: ``w ~ Dirichlet(1/K + m_1, ..., 1/K + m_K)``."""
+    m = np.bincount(c, minlength=n_priors)
+    # Tiny Dirichlet parameters underflow to exact zeros; log w must stay finite.
+    return np.maximum(rng.dirichlet(1.0 / n_priors + m), 1e-300)
+
+
+def log_lambda_posterior(lam1, lam2, Q, T, sigma2, p, prior: Prior):
+    """Step 9's log conditional of ``(lam1, lam2)`` for one prior (up to a constant).
+
+    ``Q``, ``T``, ``sigma2`` are arrays over the components that use this prior:
+    ``Q_j = sum_p beta_jp^2 / (1 - t_jp)``, ``T_j = sum_p 1 / t_jp``.
+    """
+    m = Q.size
+    rate = prior.lambda_rate
+    return (
+        (prior.lambda1_shape - 1 + m * p) * np.log(lam1)
+        + (prior.lambda2_shape - 1) * np.log(lam2)
+        - rate * (lam1 + lam2)
+        - lam2 * np.sum(Q / (2 * sigma2))
+        - lam1**2 * np.sum(T / (8 * lam2 * sigma2))
+        - p * np.sum(special.log_ndtr(-_x_of(lam1, lam2, sigma2)))
+    )
+
+
+def sample_gig(shape: float, a: float, b: float, rng: np.random.Generator) -> float:
+    """One draw from GIG with density ``x^(shape-1) exp(-(a x + b / x) / 2)``."""
+    if b < 1e-300 * a:
+        return float(rng.gamma(shape, 2.0 / a))  # the b -> 0 limit
+    omega = math.sqrt(a * b)
+    draw = stats.geninvgauss.rvs(shape, omega, random_state=rng)
+    return float(draw * math.sqrt(b / a))
+
+
+def sample_lambda(
+    lam1: float,
+    lam2: float,
+    Q: np.ndarray,
+    T: np.ndarray,
+    sigma2: np.ndarray,
+    p: int,
+    prior: Prior,
+    rng: np.random.Generator,
+) -> tuple[float, float, bool, bool]:
+    """Step 9 for one prior: lam2 by a GIG-proposal MH, then lam1 by a random walk.
+
+    A prior no component uses (``Q`` empty) is drawn from its Gamma priors.
+
+    Returns
+    -------
+    lam1, lam2 : float
+    accepted1, accepted2 : bool
+    """
+    rate = prior.lambda_rate
+    if Q.size == 0:
+        lam1 = float(rng.gamma(prior.lambda1_shape, 1.0 / rate))
+        lam2 = float(rng.gamma(prior.lambda2_shape, 1.0 / rate))
+        return lam1, lam2, True, True
+    # lam2 | lam1: the GIG matches every factor but prod_j Phi(-x_j)^-p.
+    proposal = sample_gig(
+        prior.lambda2_shape,
+        2 * rate + np.sum(Q / sigma2),
+        lam1**2 * np.sum(T / (4 * sigma2)),
+        rng,
+    )
+    log_ratio = p * np.sum(
+        special.log_ndtr(-_x_of(lam1, lam2, sigma2))
+        - special.log_ndtr(-_x_of(lam1, proposal, sigma2))
+    )
+    accepted2 = bool(math.log(rng.random()) < log_ratio)
+    if accepted2:
+        lam2 = proposal
+    # lam1 | lam2: random walk on log lam1; the Jacobian adds log lam1.
+    step = prior.lambda1_step / math.sqrt(prior.lambda1_shape + Q.size * p)
+    candidate = lam1 * math.exp(step * rng.standard_normal())
+
+    def log_target(value: float) -> float:
+        return log_lambda_posterior(value, lam2, Q, T, sigma2, p, prior) + math.log(value)
+
+    accepted1 = bool(math.log(rng.random()) < log_target(candidate) - log_target(lam1))
+    if accepted1:
+        lam1 = candidate
+    return lam1, lam2, accepted1, accepted2
+
+
+def sample_prior_component(
+    p: int, lam1: float, lam2: float, prior: Prior, rng: np.random.Generator
+) -> tuple[float, np.ndarray, np.ndarray]:
+    """An empty component from its prior: sigma^2, then t, then beta (note, step 4)."""
+    sigma2 = prior.sigma_scale / rng.gamma(prior.sigma_shape)
+    t = sample_t_prior(np.full(p, lam1**2 / (8 * lam2 * sigma2)), rng)
+    beta = rng.standard_normal(p) * np.sqrt(sigma2 * (1 - t) / lam2)
+    return sigma2, t, beta
+
+
+# ---------------------------------------------------------------- one sweep
+def temperature_at(sweep_index: int, burn_in: int, start: float) -> float:
+    """The allocation temperature: from ``start`` down to 1 over the first half of burn-in.
+
+    A Gibbs sampler for a mixture moves samples one at a time and can stay for a long
+    time in whichever grouping it found first; flattening the allocation step early
+    lets chains started apart reach the same well-supported groupings. Draws are only
+    kept after burn-in, at temperature 1.
+    """
+    ramp = burn_in // 2
+    if sweep_index >= ramp or start <= 1.0:
+        return 1.0
+    return 1.0 + (start - 1.0) * (1.0 - sweep_index / ramp)
+
+
+def initial_state(
+    X: np.ndarray, y: np.ndarray, n_components: int, n_priors: int, prior: Prior, rng
+) -> State:
+    """A starting state: components cut along the target, t = 0.5, ridge betas.
+
+    Samples are split into ``J`` bins of ``y`` at random cut points (each chain
+    draws its own), and each component starts from a ridge fit to its bin. A
+    Gibbs sampler moves samples between components one at a time, so from random
+    allocations it rarely separates a group such as the targets saturated at the
+    logit clip; starting along ``y`` puts such groups in a component of their own.
+    """
+    p = X.shape[1]
+    J, K = n_components, n_priors
+    lam1 = rng.gamma(prior.lambda1_shape, 1 / prior.lambda_rate, size=K)
+    lam2 = rng.gamma(prior.lambda2_shape, 1 / prior.lambda_rate, size=K)
+    cuts = np.quantile(y, np.sort(rng.uniform(size=J - 1)))
+    z = np.searchsorted(cuts, y, side="right")
+    beta = np.zeros((J, p))
+    sigma2 = np.full(J, max(float(y.var()), 1e-3))
+    for j in range(J):
+        rows = z == j
+        if rows.sum() < 2:
+            continue
+        A = X[rows].T @ X[rows]
+        A[np.diag_indices(p)] += 1.0
+        beta[j] = np.linalg.solve(A, X[rows].T @ y[rows])
+        sigma2[j] = max(float(np.var(y[rows] - X[rows] @ beta[j])), 1e-3)
+    return State(
+        z=z,
+        u=np.r_[np.full(J - 1, 1.0 / J), 1.0] / np.r_[1.0 - np.arange(J - 1) / J, 1.0],
+        alpha=float(prior.alpha_shape / prior.alpha_rate),
+        beta=beta,
+        t=np.full((J, p), 0.5),
+        sigma2=sigma2,
+        c=rng.integers(0, K, size=J),
+        w=np.full(K, 1.0 / K),
+        lam1=lam1,
+        lam2=lam2,
+        accepted=np.zeros(3, dtype=np.int64),
+        proposed=np.zeros(3, dtype=np.int64),
+    )
+
+
+def sweep(
+    X: np.ndarray,
+    y: np.ndarray,
+    state: State,
+    prior: Prior,
+    rng: np.random.Generator,
+    temperature: float = 1.0,
+) -> tuple[State, float]:
+    """One full sweep, steps 1-9 of the note in order.
+
+    ``temperature`` tempers step 1 only; above 1 it is not a valid MCMC step, and is
+    meant for the start of burn-in (see :func:`temperature_at`).
+
+    Returns
+    -------
+    state : State
+        The new state.
+    log_likelihood : float
+        The mixture log-likelihood of the state the sweep started from.
+    """
+    J, p = state.beta.shape
+    K = state.w.size
+    z, log_lik = sample_z(X, y, state, rng, temperature)  # 1
+    counts = np.bincount(z, minlength=J)
+    u = sample_sticks(counts, state.alpha, rng)  # 2
+    alpha = sample_alpha(u, prior, rng)  # 3
+    lam1_j, lam2_j = state.lam1[state.c], state.lam2[state.c]
+    beta, t, sigma2 = state.beta.copy(), state.t.copy(), state.sigma2.copy()
+    rss = np.zeros(J)
+    for j in range(J):  # 4
+        rows = z == j
+        if counts[j] == 0:
+            sigma2[j], t[j], beta[j] = sample_prior_component(p, lam1_j[j], lam2_j[j], prior, rng)
+            continue
+        beta[j] = sample_beta(X[rows], y[rows], sigma2[j], lam2_j[j], t[j], rng)
+        rss[j] = np.sum((y[rows] - X[rows] @ beta[j]) ** 2)
+    t = sample_t(beta, sigma2, lam1_j, lam2_j, rng)  # 5, with the beta just drawn
+    sigma2, accepted_sigma = sample_sigma2(
+        rss, counts, beta, t, sigma2, lam1_j, lam2_j, prior, rng
+    )  # 6
+    c = sample_c(beta, sigma2, state.w, state.lam1, state.lam2, rng)  # 7
+    t = sample_t(beta, sigma2, state.lam1[c], state.lam2[c], rng)  # t under the new prior
+    w = sample_w(c, K, rng)  # 8
+    lam1, lam2 = state.lam1.copy(), state.lam2.copy()
+    accepted = state.accepted.copy()
+    proposed = state.proposed.copy()
+    accepted[0] += int(accepted_sigma.sum())
+    proposed[0] += J
+    Q = (beta**2 / (1 - t)).sum(axis=1)
+    T = (1 / t).sum(axis=1)
+    for k in range(K):  # 9
+        uses = c == k
+        lam1[k], lam2[k], ok1, ok2 = sample_lambda(
+            lam1[k], lam2[k], Q[uses], T[uses], sigma2[uses], p, prior, rng
+        )
+        if uses.any():
+            accepted[1:] += (ok1, ok2)
+            proposed[1:] += 1
+    new = State(z, u, alpha, beta, t, sigma2, c, w, lam1, lam2, accepted, proposed)
+    return new, log_lik

@@ -1,0 +1,259 @@
+"""DMMMEN: recovery of planted structure, checkpoints, explanations and bad input."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from unboxed import Attribution, BlackBox, FeatureImportance
+from unboxed.surrogates import DMMMEN, NotFittedError
+from unboxed.surrogates import _dmm_chain as chain_module
+from unboxed.surrogates._dmm_chain import ChainSettings, sample_posterior
+from unboxed.surrogates._dmm_math import Prior
+
+SUPPORT = {2, 5, 11, 17}
+
+
+def short(**kwargs) -> DMMMEN:
+    settings = {"n_iter": 200, "n_chains": 1, "random_state": 0, "verbose": False}
+    return DMMMEN(**{**settings, **kwargs})
+
+
+@pytest.fixture(scope="module")
+def planted_fit(planted, planted_logreg):
+    blackbox = BlackBox.from_sklearn(planted_logreg)
+    return short(n_chains=2).fit(planted.X_train[:1500], blackbox)
+
+
+# ---------------------------------------------------------------- recovery
+def _two_regressions(rng, n=1500):
+    X = np.c_[np.ones(n), rng.normal(size=(n, 9))]
+    beta = np.zeros((2, 10))
+    beta[0, [0, 1, 2]] = [2.0, 3.0, -2.0]
+    beta[1, [0, 3, 4]] = [-2.0, -3.0, 1.5]
+    z = (rng.random(n) < 0.3).astype(int)
+    sigma = np.array([0.5, 0.3])
+    return X, (X * beta[z]).sum(axis=1) + rng.normal(size=n) * sigma[z], beta, sigma
+
+
+def test_relabelled_posterior_recovers_a_simulated_mixture():
+    rng = np.random.default_rng(0)
+    X, y, beta, sigma = _two_regressions(rng)
+    settings = ChainSettings(6, 3, 400, 200, 1, 2, Prior())
+    post = sample_posterior(X, y, settings, [np.random.default_rng(i) for i in range(2)])
+    big = np.argsort(-post.weights)[:2]
+    assert post.weights[big].sum() > 0.97
+    # Match the two heavy components to the truth by their intercepts (+2 vs -2).
+    order = big[np.argsort(-post.coef[big, 0])]
+    np.testing.assert_allclose(post.weights[order], [0.7, 0.3], atol=0.04)
+    np.testing.assert_allclose(post.coef[order], beta, atol=0.1)
+    np.testing.assert_allclose(np.sqrt(post.sigma2[order]), sigma, rtol=0.15)
+    assert post.rhat < 1.1
+
+
+def test_a_planted_sparse_support_is_recovered():
+    rng = np.random.default_rng(1)
+    n, p = 300, 30
+    X = rng.normal(size=(n, p))
+    beta = np.zeros(p)
+    beta[[3, 8, 19, 27]] = [1.5, -1.0, 2.0, 0.8]
+    y = X @ beta + 0.3 * rng.normal(size=n)
+    settings = ChainSettings(3, 2, 300, 150, 1, 1, Prior())
+    post = sample_posterior(X, y, settings, [np.random.default_rng(0)])
+    coef = post.weights @ post.coef
+    assert set(np.flatnonzero(np.abs(coef) > 0.3)) == {3, 8, 19, 27}
+    assert np.abs(np.delete(coef, [3, 8, 19, 27])).max() < 0.15
+
+
+def test_insights_rank_the_planted_support_first(planted_fit):
+    for class_ in (0, 1):
+        insight = planted_fit.insights(class_, k=4)
+        assert isinstance(insight, FeatureImportance)
+        assert set(insight.top_k(4, class_=0).tolist()) == SUPPORT
+        assert insight.class_names[0] == "weighted"
+        # Only the top k features keep a value.
+        assert np.count_nonzero(insight.values[0]) == 4
+
+
+def test_fitted_attributes_have_the_documented_shapes(planted_fit):
+    m = planted_fit
+    J, d = m.n_components, 20
+    assert m.coef_.shape == (2, J, d) and m.weights_.shape == (2, J)
+    np.testing.assert_allclose(m.weights_.sum(axis=1), 1.0, atol=1e-9)
+    for name in ("intercept_", "sigma2_", "prior_of_component_"):
+        assert getattr(m, name).shape == (2, J)
+    assert m.lambdas_.shape == (2, J, 2) and m.acceptance_.shape == (2, 3)
+    assert np.all((m.acceptance_ > 0) & (m.acceptance_ <= 1))
+    assert m.rhat_.shape == m.ess_.shape == m.r2_.shape == (2,)
+    assert np.all(np.isfinite(m.rhat_)) and np.all(m.ess_ > 0)
+
+
+def test_same_random_state_gives_the_same_fit(planted, planted_blackbox):
+    X = planted.X_train[:400]
+    a = short(n_iter=40).fit(X, planted_blackbox)
+    b = short(n_iter=40).fit(X, planted_blackbox)
+    np.testing.assert_array_equal(a.coef_, b.coef_)
+    c = short(n_iter=40, random_state=1).fit(X, planted_blackbox)
+    assert not np.array_equal(a.coef_, c.coef_)
+
+
+# ---------------------------------------------------------------- explanations
+def test_explain_is_beta_times_x_of_the_responsible_component(planted_fit, planted):
+    X = planted.X_test[:30]
+    attribution = planted_fit.explain(X)
+    assert isinstance(attribution, Attribution)
+    resp, target = planted_fit.responsibilities(X)
+    component = resp.argmax(axis=1)
+    expected = planted_fit.coef_[target, component] * X
+    np.testing.assert_allclose(attribution.values, expected)
+    assert attribution.meta["component"] == component.tolist()
+    mixed = planted_fit.explain(X, mode=True)
+    weighted = np.einsum("nj,njd->nd", resp, planted_fit.coef_[target]) * X
+    np.testing.assert_allclose(mixed.values, weighted)
+    # Away from the logit clip, the responsible component's evidence is the support.
+    proba = planted_fit.blackbox_.predict_proba(X).max(axis=1)
+    unsaturated = np.flatnonzero(proba < 0.999)
+    assert unsaturated.size >= 5
+    for row in np.abs(attribution.values[unsaturated]):
+        assert set(np.argsort(-row)[:4].tolist()) == SUPPORT
+
+
+def test_explain_local_finds_the_planted_support(planted):
+    support = sorted(SUPPORT)
+
+    def smooth(rows):  # the logit is linear in the support: 3 (sum - 2)
+        p1 = 1 / (1 + np.exp(-3 * (rows[:, support].sum(axis=1) - 2)))
+        return np.c_[1 - p1, p1]
+
+    blackbox = BlackBox.from_callable(smooth, n_classes=2, input_shape=(20,))
+    X = planted.X_test[np.all(planted.X_test[:, support] > 0.3, axis=1)][:4]
+    model = short(n_iter=120, n_components=3)
+    attribution = model.explain_local(X, blackbox=blackbox, n_samples=400, target=1)
+    assert attribution.values.shape == (4, 20)
+    assert attribution.meta["method"] == "dmm-men-local"
+    # Switching a support feature off moves the logit by 3 x_s: that is its coefficient.
+    np.testing.assert_allclose(attribution.values[:, support], 3 * X[:, support], atol=0.1)
+    assert np.abs(np.delete(attribution.values, support, axis=1)).max() < 0.1
+    assert np.all(np.array(attribution.meta["r2"]) > 0.95)
+    again = model.explain_local(X, blackbox=blackbox, n_samples=400, target=1)
+    np.testing.assert_array_equal(attribution.values, again.values)
+
+
+def test_plot_draws_one_panel_per_class(planted_fit):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    figure = planted_fit.plot(k=4)
+    assert figure is not None
+
+
+# ---------------------------------------------------------------- checkpoints
+class Interrupt:
+    """Replaces the sweep: raises KeyboardInterrupt at the given call."""
+
+    def __init__(self, monkeypatch, at: int):
+        self.calls, self.at = 0, at
+        self.real = chain_module.sweep
+        monkeypatch.setattr(chain_module, "sweep", self)
+
+    def __call__(self, *args, **kwargs):
+        self.calls += 1
+        if self.calls == self.at:
+            raise KeyboardInterrupt
+        return self.real(*args, **kwargs)
+
+
+@pytest.mark.parametrize("at", [25, 45, 95])  # first chain, second chain, second class
+def test_an_interrupted_fit_resumes_to_the_same_draws(
+    at, tmp_path, monkeypatch, planted, planted_blackbox
+):
+    X = planted.X_train[:400]
+    settings = {"n_iter": 30, "n_chains": 2, "checkpoint_every": 10}
+    reference = short(**settings).fit(X, planted_blackbox)
+    path = tmp_path / "chain.npz"
+    interrupt = Interrupt(monkeypatch, at)
+    with pytest.raises(KeyboardInterrupt):
+        short(checkpoint=path, **settings).fit(X, planted_blackbox)
+    assert path.is_file()
+    monkeypatch.setattr(chain_module, "sweep", interrupt.real)
+    resumed = short(checkpoint=path, **settings).fit(X, planted_blackbox)
+    for name in ("coef_", "weights_", "sigma2_", "rhat_", "acceptance_", "r2_"):
+        np.testing.assert_array_equal(getattr(resumed, name), getattr(reference, name), name)
+
+
+def test_a_checkpoint_from_other_settings_or_a_corrupt_file_is_refused(
+    tmp_path, planted, planted_blackbox
+):
+    X = planted.X_train[:400]
+    path = tmp_path / "chain.npz"
+    short(n_iter=20, checkpoint=path).fit(X, planted_blackbox)
+    with pytest.raises(ValueError, match="other settings or data"):
+        short(n_iter=24, checkpoint=path).fit(X, planted_blackbox)
+    path.write_bytes(b"not a zip file")
+    with pytest.raises(ValueError, match="not a DMM-MEN checkpoint"):
+        short(n_iter=20, checkpoint=path).fit(X, planted_blackbox)
+
+
+# ---------------------------------------------------------------- bad input
+def test_a_class_with_too_few_samples_is_an_error(planted):
+    X = planted.X_train[:300]
+
+    def mostly_negative(rows):
+        p1 = (rows[:, 0] > 0.97).astype(float) * 0.9 + 0.05
+        return np.c_[1 - p1, p1]
+
+    box = BlackBox.from_callable(mostly_negative, n_classes=2, input_shape=(20,))
+    with pytest.raises(ValueError, match="to class 1; DMM-MEN needs at least 20"):
+        short().fit(X, box)
+    assert short(n_iter=20).fit(X, box, classes=[0]).classes_.tolist() == [0]
+
+
+def test_constant_features_are_an_error_unless_reduced(planted, planted_blackbox):
+    X = planted.X_train[:300].copy()
+    X[:, 7] = 0.5
+    with pytest.raises(ValueError, match="1 features are constant"):
+        short().fit(X, planted_blackbox)
+    fitted = short(n_iter=20, n_features=19).fit(X, planted_blackbox)
+    assert 7 not in fitted.features_
+    assert np.all(fitted.coef_[:, :, 7] == 0)
+    with pytest.raises(ValueError, match="only 19 features vary"):
+        short(n_features=20).fit(X, planted_blackbox)
+
+
+def test_hard_zero_one_probabilities_are_clipped_not_nan(planted):
+    def hard(rows):
+        p1 = (rows[:, [2, 5, 11, 17]].mean(axis=1) > 0.5).astype(float)
+        return np.c_[1 - p1, p1]
+
+    box = BlackBox.from_callable(hard, n_classes=2, input_shape=(20,))
+    fitted = short(n_iter=30).fit(planted.X_train[:400], box)
+    for name in ("coef_", "weights_", "sigma2_", "intercept_", "rhat_"):
+        assert np.all(np.isfinite(getattr(fitted, name))), name
+    assert np.all(np.isfinite(fitted.explain(planted.X_test[:5]).values))
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"n_components": 1}, "n_components"),
+        ({"n_iter": 10, "burn_in": 9}, "fewer than 4 draws"),
+        ({"lambda_rate": 0}, "lambda_rate must be a positive number"),
+        ({"test_size": 1.0}, "test_size"),
+    ],
+)
+def test_bad_hyperparameters_are_errors(kwargs, message, planted, planted_blackbox):
+    with pytest.raises(ValueError, match=message):
+        short(**kwargs).fit(planted.X_train[:100], planted_blackbox)
+
+
+def test_methods_need_a_fit_and_fitted_classes(planted, planted_blackbox, planted_fit):
+    with pytest.raises(NotFittedError):
+        short().insights(0)
+    with pytest.raises(NotFittedError):
+        short().explain_local(planted.X_test[:2])
+    with pytest.raises(ValueError, match="classes must be ints"):
+        short().fit(planted.X_train[:100], planted_blackbox, classes=[2])
+    with pytest.raises(ValueError, match="exceeds the 20 features"):
+        planted_fit.insights(0, k=21)
+    with pytest.raises(TypeError, match="BlackBox"):
+        short().fit(planted.X_train[:100], planted_blackbox.predict_proba)
