@@ -49,6 +49,7 @@ bench: venv data
 	$(BIN)/python benchmarks/global_probes.py
 	$(BIN)/python benchmarks/jgmm.py
 	$(BIN)/python benchmarks/clime.py
+	$(BIN)/python benchmarks/dmm_men.py
 
 clean:
 	rm -rf $(VENV) demo-output .pytest_cache .ruff_cache

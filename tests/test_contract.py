@@ -34,7 +34,7 @@ from unboxed.evaluate import (
 )
 from unboxed.piecewise import Distiller
 from unboxed.probes import ActivationMaximization, PermutationImportance, Prototypes
-from unboxed.surrogates import JGMM, JGMMExplainer, TreeSurrogate
+from unboxed.surrogates import DMMMEN, JGMM, JGMMExplainer, TreeSurrogate
 
 SUPPORT = np.array([2, 5, 11, 17])
 
@@ -313,6 +313,19 @@ def _jgmm_explainer(bb: BlackBox, X: np.ndarray, rs: object) -> ExampleSet:
 
 PROCEDURES["JGMM"] = _jgmm
 PROCEDURES["JGMMExplainer"] = _jgmm_explainer
+
+
+# DMM-MEN (issue 4): the global fit (its coefficients and insights) and the local route.
+def _dmm_men(bb: BlackBox, X: np.ndarray, rs: object) -> dict[str, object]:
+    model = DMMMEN(n_iter=24, n_chains=1, random_state=rs, verbose=False)
+    assert model.fit(X, bb) is model  # fit returns self
+    return {"coef": model.coef_, "insight": model.insights(1, k=4), "local": model.explain(X[:5])}
+
+
+PROCEDURES["DMMMEN"] = _dmm_men
+PROCEDURES["DMMMEN_local"] = lambda bb, X, rs: DMMMEN(
+    n_iter=24, n_components=2, n_chains=1, random_state=rs, verbose=False
+).explain_local(X[:3], blackbox=bb, n_samples=64)
 
 
 @pytest.mark.parametrize("name", sorted(PROCEDURES))

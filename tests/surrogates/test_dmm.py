@@ -75,6 +75,23 @@ def test_insights_rank_the_planted_support_first(planted_fit):
         assert np.count_nonzero(insight.values[0]) == 4
 
 
+def test_positive_and_contribution_insights_keep_only_evidence_for_the_class(planted_fit):
+    m = planted_fit
+    for by in ("positive", "contribution"):
+        for class_ in (0, 1):
+            insight = m.insights(class_, k=20, by=by)
+            assert np.all(insight.values >= 0)
+            signed = m.weights_[class_] @ m.coef_[class_]
+            if by == "contribution":
+                signed = signed * m.mean_input_[class_]
+            # Exactly the features with positive weighted coefficients keep a value.
+            np.testing.assert_array_equal(insight.values[0] > 0, signed > 0)
+    # The support raises the logit of class 1 and lowers that of class 0.
+    assert set(m.insights(1, k=4, by="positive").top_k(4, class_=0).tolist()) == SUPPORT
+    assert np.all(m.insights(0, k=20, by="positive").values[0, sorted(SUPPORT)] == 0)
+    np.testing.assert_allclose(m.mean_input_[1], m.mean_input_[1].clip(0, 1))
+
+
 def test_fitted_attributes_have_the_documented_shapes(planted_fit):
     m = planted_fit
     J, d = m.n_components, 20

@@ -387,6 +387,7 @@ def crafted_cases(
     *,
     target: int | None = None,
     n_cases: int | None = None,
+    noise: Literal["uniform", "marginal"] = "uniform",
     n_boot: int = 50,
     sample_frac: float = 0.3,
     random_state: RandomState = None,
@@ -395,10 +396,10 @@ def crafted_cases(
     """Craft cases from the top-k features alone and measure how many stay positive.
 
     Source: ``000_cf0c09d2d9cd2a13.txt``, Sec. 4.1, steps 3-4. Each crafted case copies
-    the top-k features of a positive source case and draws every other feature
-    uniformly between that feature's minimum and maximum in ``X``. The baseline copies
-    k random features instead, from the same source and over the same random draws.
-    ``k = 0`` gives entirely random cases, the paper's step 4.
+    the top-k features of a positive source case and draws every other feature at
+    random. The baseline copies k random features instead, from the same source and
+    over the same random draws. ``k = 0`` gives entirely random cases, the paper's
+    step 4.
 
     Parameters
     ----------
@@ -408,6 +409,12 @@ def crafted_cases(
     ranking : FeatureImportance, Attribution or ndarray of int
     ks : int or sequence of int
         The numbers of features copied from the source.
+    noise : {"uniform", "marginal"}
+        How the other features are drawn (the paper only says "randomly"): uniformly
+        between the feature's minimum and maximum in ``X``, or from the feature's own
+        values in ``X`` (each feature from an independently drawn row, so features
+        are independent but each keeps its distribution; for images, background
+        pixels stay mostly background).
     target : int, optional
         The positive class; None uses each source's own predicted class.
     n_cases : int, optional
@@ -437,17 +444,23 @@ def crafted_cases(
         sources = rng.choice(positives, size=size, replace=size > positives.size)
     rank = resolve_ranking(ranking, classes=classes, n_features=X.shape[1]).subset(sources)
     _check_ks_ranked(ks, rank)
+    if noise not in ("uniform", "marginal"):
+        raise ValueError(f"noise must be 'uniform' or 'marginal', got {noise!r}")
     low, high = X.min(axis=0), X.max(axis=0)
     X_sources = X[sources]
+    columns = np.arange(X.shape[1])
 
     def prepare(block: np.ndarray) -> Manipulate:
-        noise = low + (high - low) * rng.random((block.size, X.shape[1]))
-        return lambda mask: np.where(mask, X_sources[block], noise)
+        if noise == "uniform":
+            fill = low + (high - low) * rng.random((block.size, X.shape[1]))
+        else:
+            fill = X[rng.integers(0, X.shape[0], size=(block.size, X.shape[1])), columns]
+        return lambda mask: np.where(mask, X_sources[block], fill)
 
     hits, random_hits = _hit_rates(
         blackbox, rank, classes[sources], ks, prepare, rng, verbose=verbose, desc="crafted cases"
     )
-    meta = {"test": "crafted", "target": target, "random_range": "per-feature min-max of X"}
+    meta = {"test": "crafted", "target": target, "noise": noise}
     return _pcr_result(
         ks, hits, random_hits, n_boot=n_boot, sample_frac=sample_frac, rng=rng, meta=meta
     )

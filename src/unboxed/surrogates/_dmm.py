@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import math
 import os
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -123,6 +123,8 @@ class DMMMEN:
         class's held-out samples.
     n_samples_ : ndarray of int, shape (n_classes,)
         Samples each class was fitted on.
+    mean_input_ : ndarray of shape (n_classes, n_features_in)
+        The mean of those samples (0 off ``features_``).
 
     Notes
     -----
@@ -240,6 +242,7 @@ class DMMMEN:
         test_size = check_fraction(self.test_size, name="test_size")
         if not 0 < test_size < 1:
             raise ValueError(f"test_size must lie in (0, 1), got {test_size}")
+        check_positive_int(self.checkpoint_every, name="checkpoint_every")
         X = blackbox.check_X(X)
         features = self._select_features(X)
         classes = self._check_classes(classes, blackbox.n_classes)
@@ -325,10 +328,10 @@ class DMMMEN:
         n_test = max(1, round(self.test_size * X.shape[0]))
         test, train = order[:n_test], order[n_test:]
         unit = f"class{class_}/"
+        design, y_c, x_mean, y_mean = _design(X[train], y[train])
         if checkpoint is not None and f"{unit}posterior" in checkpoint.units:
             posterior = Posterior.from_arrays(checkpoint.units[f"{unit}posterior"])
         else:
-            design, y_c, x_mean, y_mean = _design(X[train], y[train])
             posterior = sample_posterior(
                 design,
                 y_c,
@@ -336,7 +339,7 @@ class DMMMEN:
                 rngs,
                 unit=unit,
                 checkpoint=checkpoint,
-                checkpoint_every=check_positive_int(self.checkpoint_every, name="checkpoint_every"),
+                checkpoint_every=self.checkpoint_every,
                 verbose=self.verbose,
                 desc=f"DMM-MEN class {class_}",
             )
@@ -345,7 +348,6 @@ class DMMMEN:
                     del checkpoint.units[key]
                 checkpoint.units[f"{unit}posterior"] = posterior.arrays()
                 checkpoint.save()
-        x_mean, y_mean = X[train].mean(axis=0), y[train].mean()
         coef = posterior.coef[:, 1:]
         intercept = y_mean + posterior.coef[:, 0] - coef @ x_mean
         predicted = (
@@ -359,6 +361,7 @@ class DMMMEN:
             "intercept": intercept,
             "r2": _r2(y[test], predicted),
             "n_samples": train.size,
+            "x_mean": x_mean,
         }
 
     def _store(self, fits: list[dict[str, Any]], classes, features, n_features_in) -> None:
@@ -368,8 +371,10 @@ class DMMMEN:
         self.features_ = features
         self.n_features_in_ = n_features_in
         self.coef_ = np.zeros((C, J, n_features_in))
+        self.mean_input_ = np.zeros((C, n_features_in))
         for i, fit in enumerate(fits):
             self.coef_[i][:, features] = fit["coef"]
+            self.mean_input_[i, features] = fit["x_mean"]
         posts: list[Posterior] = [fit["posterior"] for fit in fits]
         self.weights_ = np.stack([p.weights for p in posts])
         self.intercept_ = np.stack([fit["intercept"] for fit in fits])
@@ -399,13 +404,26 @@ class DMMMEN:
             )
         return np.searchsorted(self.classes_, classes)
 
-    def insights(self, class_: int, k: int = 150) -> FeatureImportance:
+    def insights(
+        self,
+        class_: int,
+        k: int = 150,
+        *,
+        by: Literal["magnitude", "positive", "contribution"] = "magnitude",
+    ) -> FeatureImportance:
         """The generalizable insight of a class (the paper's Fig. 1).
 
         Row 0 ranks features by the weight-averaged magnitude ``sum_j pi_j |beta_j|``
         over the class's components; rows 1, 2, ... are the occupied components (weight
         at least 5%), heaviest first, each ranked by ``|beta_j|``. Only the top ``k``
         features of each row are kept; the rest are 0.
+
+        With ``by="positive"`` the rows rank ``sum_j pi_j beta_j`` (and ``beta_j``)
+        instead, largest first, keeping only positive values: the features whose
+        presence raises the class's logit, without those that count against it. With
+        ``by="contribution"`` they rank ``beta_j * mean_input_`` (positive part): each
+        feature's mean contribution to the logit over the class's samples, i.e. the
+        mean of the local explanations of :meth:`explain`.
 
         Returns
         -------
@@ -415,12 +433,19 @@ class DMMMEN:
         """
         row = int(self._rows(np.atleast_1d(class_))[0])
         k = check_positive_int(k, name="k")
+        if by not in ("magnitude", "positive", "contribution"):
+            raise ValueError(f"by must be 'magnitude', 'positive' or 'contribution', got {by!r}")
         if k > self.features_.size:
             raise ValueError(f"k={k} exceeds the {self.features_.size} features fitted")
         weights = self.weights_[row]
         order = [j for j in np.argsort(-weights, kind="stable") if weights[j] >= 0.05]
         coef = self.coef_[row]
-        rows = np.vstack([weights @ np.abs(coef), np.abs(coef[order])])
+        if by == "contribution":
+            coef = coef * self.mean_input_[row]
+        score = np.abs(coef) if by == "magnitude" else np.maximum(coef, 0.0)
+        rows = np.vstack([weights @ score, score[order]])
+        if by != "magnitude":
+            rows[0] = np.maximum(weights @ coef, 0.0)
         kept = np.zeros_like(rows)
         top = np.argsort(-rows, axis=1, kind="stable")[:, :k]
         np.put_along_axis(kept, top, np.take_along_axis(rows, top, axis=1), axis=1)
@@ -429,6 +454,7 @@ class DMMMEN:
         meta.update(
             class_=int(class_),
             k=k,
+            by=by,
             components=[int(j) for j in order],
             weights=[float(weights[j]) for j in order],
             sign=np.sign(np.vstack([weights @ coef, coef[order]])).astype(int).tolist(),
@@ -513,16 +539,28 @@ class DMMMEN:
         segment_params: dict[str, Any] | None = None,
         fill: Fill = 0.0,
         image_shape: tuple[int, int] | None = None,
+        scale: Literal["logit", "probability"] = "logit",
+        component: Literal["responsible", "average"] = "responsible",
     ) -> Attribution:
         """The paper's route for high-dimensional inputs (Sec. 4.2), per instance.
 
         Perturb each instance over its superpixels with the shared perturbation engine
         (each segment on with probability 1/2, off segments take ``fill``), and fit a
-        DMM-MEN with this estimator's settings to the black box's logits of the
-        target class on the binary masks. A segment's attribution is its coefficient
-        in the component responsible for the instance itself (the all-on mask).
+        DMM-MEN with this estimator's settings to the black box's response for the
+        target class on the binary masks.
 
         This needs no global fit: ``blackbox`` defaults to the fitted one.
+
+        Parameters
+        ----------
+        scale : {"logit", "probability"}
+            The response regressed: the logit of the class probability (as in the
+            global fit) or the probability itself (as LIME does).
+        component : {"responsible", "average"}
+            A segment's attribution is its coefficient in the component responsible
+            for the instance itself (the all-on mask), or its posterior-mean
+            coefficient averaged over the components by their weights (the mixture's
+            average linear effect over all the perturbations).
 
         Returns
         -------
@@ -534,9 +572,15 @@ class DMMMEN:
         blackbox = blackbox if blackbox is not None else getattr(self, "blackbox_", None)
         if blackbox is None:
             raise NotFittedError("pass blackbox=... or fit this DMMMEN first")
+        if scale not in ("logit", "probability"):
+            raise ValueError(f"scale must be 'logit' or 'probability', got {scale!r}")
+        if component not in ("responsible", "average"):
+            raise ValueError(f"component must be 'responsible' or 'average', got {component!r}")
         local = _LocalDMM(
             blackbox,
             dmm=self,
+            scale=scale,
+            component=component,
             segmenter=segmenter,
             segment_params=segment_params,
             n_samples=n_samples,
@@ -578,11 +622,15 @@ class _LocalDMM(_SegmentExplainer):
 
     method = "dmm-men-local"
 
-    def __init__(self, blackbox: BlackBox, *, dmm: DMMMEN, **kwargs: Any) -> None:
+    def __init__(
+        self, blackbox: BlackBox, *, dmm: DMMMEN, scale: str, component: str, **kwargs: Any
+    ) -> None:
         super().__init__(
             blackbox, background=None, random_state=dmm.random_state, verbose=False, **kwargs
         )
         self.dmm = dmm
+        self.scale = scale
+        self.component = component
         self.settings = dmm._settings()
 
     def _parameters(self) -> dict[str, Any]:
@@ -603,8 +651,13 @@ class _LocalDMM(_SegmentExplainer):
                     np.random.default_rng([seed, next(counter), chain])
                     for chain in range(self.settings.n_chains)
                 ]
+                response = logit(y[i]) if self.scale == "logit" else y[i]
                 scores[i, on], r2[i], rhat[i] = _fit_local(
-                    masks[i][:, on].astype(np.float64), logit(y[i]), self.settings, rngs
+                    masks[i][:, on].astype(np.float64),
+                    response,
+                    self.settings,
+                    rngs,
+                    average=self.component == "average",
                 )
             return scores, {"r2": r2, "rhat": rhat}
 
@@ -613,12 +666,18 @@ class _LocalDMM(_SegmentExplainer):
 
 
 def _fit_local(
-    Z: np.ndarray, y: np.ndarray, settings: ChainSettings, rngs: list[np.random.Generator]
+    Z: np.ndarray,
+    y: np.ndarray,
+    settings: ChainSettings,
+    rngs: list[np.random.Generator],
+    *,
+    average: bool,
 ) -> tuple[np.ndarray, float, float]:
     """Fit a DMM-MEN to one instance's perturbations; sample 0 is the instance itself.
 
-    Returns the responsible component's coefficients, the in-sample R^2 of the
-    responsible-component fit, and the worst R-hat.
+    Returns the coefficients of the component responsible for sample 0 (or, with
+    ``average``, the weight-averaged coefficients), the in-sample R^2 of each sample
+    predicted by its most responsible component, and the worst R-hat.
     """
     design, y_c, _, _ = _design(Z, y)
     posterior = sample_posterior(design, y_c, settings, rngs)
@@ -626,6 +685,9 @@ def _fit_local(
     log_r = np.log(np.maximum(posterior.weights, 1e-300)) - 0.5 * (
         np.log(posterior.sigma2) + (y_c[:, None] - mean) ** 2 / posterior.sigma2
     )
-    component = int(np.argmax(log_r[0]))
     fitted = mean[np.arange(y.size), log_r.argmax(axis=1)]
-    return posterior.coef[component, 1:], _r2(y_c, fitted), posterior.rhat
+    if average:
+        coef = posterior.predictive_coef[1:]
+    else:
+        coef = posterior.coef[int(np.argmax(log_r[0])), 1:]
+    return coef, _r2(y_c, fitted), posterior.rhat

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from .._io import check_header, read_npz, write_npz
-from ._dmm_math import Prior, State, initial_state, sweep, temperature_at
+from ._dmm_math import Prior, State, initial_state, sweep
 from ._driver import fit_iterative
 from ._mcmc import apply_permutation, effective_sample_size, relabel, split_rhat
 
@@ -43,7 +43,6 @@ class ChainSettings:
     thin: int
     n_chains: int
     prior: Prior
-    anneal: float = 1.0
 
     @property
     def draw_sweeps(self) -> range:
@@ -263,9 +262,10 @@ def run_chain(
     def step(data: Any, state: State, rng: np.random.Generator) -> tuple[State, float]:
         index = start + last.get("done", 0)
         if checkpoint is not None:
-            last.update(state=state, rng=rng.bit_generator.state, draws=_copy(draws.arrays()))
-        temperature = temperature_at(index, settings.burn_in, settings.anneal)
-        new, log_lik = sweep(X, y, state, settings.prior, rng, temperature)
+            # Enough to save this sweep's starting point if it is interrupted: draws
+            # past ``count`` are ignored, so the arrays need no copy.
+            last.update(state=state, rng=rng.bit_generator.state, count=draws.count)
+        new, log_lik = sweep(X, y, state, settings.prior, rng)
         if index in settings.draw_sweeps:
             draws.record(state, log_lik)
         last["done"] = last.get("done", 0) + 1
@@ -289,13 +289,10 @@ def run_chain(
     except KeyboardInterrupt:
         # Save the last complete state, so an interrupted fit loses nothing.
         if checkpoint is not None and "state" in last:
-            save(last["state"], start + last.get("done", 0), last["rng"], last["draws"])
+            recorded = {**draws.arrays(), "count": np.asarray(last["count"])}
+            save(last["state"], start + last.get("done", 0), last["rng"], recorded)
         raise
     return draws, trace.state
-
-
-def _copy(arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    return {k: np.array(v) for k, v in arrays.items()}
 
 
 def summarise(chains: list[Draws], settings: ChainSettings) -> Posterior:

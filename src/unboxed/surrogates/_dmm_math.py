@@ -155,11 +155,9 @@ def _gumbel_argmax(log_p: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
 # ---------------------------------------------------------------- the steps
 def sample_z(
-    X: np.ndarray, y: np.ndarray, state: State, rng: np.random.Generator, temperature: float = 1.0
+    X: np.ndarray, y: np.ndarray, state: State, rng: np.random.Generator
 ) -> tuple[np.ndarray, float]:
     """Step 1: the allocations; also the mixture log-likelihood of the current state.
-
-    A ``temperature`` above 1 flattens the allocation probabilities (burn-in only).
 
     Returns
     -------
@@ -168,7 +166,7 @@ def sample_z(
         ``sum_i log sum_j pi_j N(y_i | x_i^T beta_j, sigma_j^2)``.
     """
     log_p = state.log_pi + component_log_density(X, y, state.beta, state.sigma2)
-    z = _gumbel_argmax(log_p / temperature, rng)
+    z = _gumbel_argmax(log_p, rng)
     return z, float(special.logsumexp(log_p, axis=1).sum())
 
 
@@ -449,20 +447,6 @@ def sample_prior_component(
 
 
 # ---------------------------------------------------------------- one sweep
-def temperature_at(sweep_index: int, burn_in: int, start: float) -> float:
-    """The allocation temperature: from ``start`` down to 1 over the first half of burn-in.
-
-    A Gibbs sampler for a mixture moves samples one at a time and can stay for a long
-    time in whichever grouping it found first; flattening the allocation step early
-    lets chains started apart reach the same well-supported groupings. Draws are only
-    kept after burn-in, at temperature 1.
-    """
-    ramp = burn_in // 2
-    if sweep_index >= ramp or start <= 1.0:
-        return 1.0
-    return 1.0 + (start - 1.0) * (1.0 - sweep_index / ramp)
-
-
 def initial_state(
     X: np.ndarray, y: np.ndarray, n_components: int, n_priors: int, prior: Prior, rng
 ) -> State:
@@ -512,12 +496,8 @@ def sweep(
     state: State,
     prior: Prior,
     rng: np.random.Generator,
-    temperature: float = 1.0,
 ) -> tuple[State, float]:
     """One full sweep, steps 1-9 of the note in order.
-
-    ``temperature`` tempers step 1 only; above 1 it is not a valid MCMC step, and is
-    meant for the start of burn-in (see :func:`temperature_at`).
 
     Returns
     -------
@@ -528,7 +508,7 @@ def sweep(
     """
     J, p = state.beta.shape
     K = state.w.size
-    z, log_lik = sample_z(X, y, state, rng, temperature)  # 1
+    z, log_lik = sample_z(X, y, state, rng)  # 1
     counts = np.bincount(z, minlength=J)
     u = sample_sticks(counts, state.alpha, rng)  # 2
     alpha = sample_alpha(u, prior, rng)  # 3
