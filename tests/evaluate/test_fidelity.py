@@ -102,6 +102,38 @@ def test_crafted_cases_from_the_support(planted, planted_blackbox):
     assert result.separated()[-1]
 
 
+def test_crafted_cases_with_marginal_noise_keep_each_features_values(planted, planted_blackbox):
+    # Features that only take the values 0 and 1: marginal noise can only draw those,
+    # while uniform noise fills the range between them.
+    X = (planted.X_test > 0.5).astype(float)
+    seen = []
+
+    def recording(rows):
+        seen.append(rows.copy())
+        return planted_blackbox.predict_proba(rows)
+
+    from unboxed import BlackBox
+
+    box = BlackBox.from_callable(recording, n_classes=2, input_shape=(20,))
+    result = crafted_cases(
+        box,
+        X,
+        planted.support,
+        [0, 4],
+        target=1,
+        noise="marginal",
+        n_cases=300,
+        random_state=0,
+        verbose=False,
+    )
+    values = np.unique(np.concatenate(seen[1:]))
+    np.testing.assert_array_equal(values, [0.0, 1.0])
+    assert result.separated()[-1] and result.pcr[-1] > result.pcr[0] + 0.2
+    assert result.meta["noise"] == "marginal"
+    with pytest.raises(ValueError, match="noise must be"):
+        crafted_cases(planted_blackbox, X, planted.support, [4], target=1, noise="gauss")
+
+
 def test_keep_top_k_on_the_support(planted, planted_blackbox):
     X, y = planted.X_test, planted_blackbox.predict(planted.X_test)
     kept = keep_top_k(planted_blackbox, X, y, planted.support, 4, fill="mean", random_state=0)

@@ -156,6 +156,15 @@ def test_explain_local_finds_the_planted_support(planted):
     np.testing.assert_array_equal(attribution.values, again.values)
 
 
+def test_explain_local_options_are_checked(planted, planted_blackbox):
+    with pytest.raises(ValueError, match="scale must be"):
+        short().explain_local(planted.X_test[:2], blackbox=planted_blackbox, scale="odds")
+    with pytest.raises(ValueError, match="component must be"):
+        short().explain_local(planted.X_test[:2], blackbox=planted_blackbox, component="all")
+    with pytest.raises(ValueError, match="by must be"):
+        short(n_iter=20).fit(planted.X_train[:200], planted_blackbox).insights(0, by="size")
+
+
 def test_plot_draws_one_panel_per_class(planted_fit):
     import matplotlib
 
