@@ -29,12 +29,11 @@ import warnings
 
 import numpy as np
 from _common import RESULTS, cached_model, machine, timed, write_results
-from local_attributions import lime_package, shap_package
+from local_attributions import _fmt, keep_cells, lime_package, paired, shap_package
 
 from unboxed import Attribution, FeatureImportance, load_dataset, make_meta, zoo
 from unboxed.evaluate import crafted_cases, deletion_curve, deletion_test, keep_top_k
 from unboxed.evaluate._fidelity import _keep_masks
-from unboxed.evaluate._stats import estimate
 from unboxed.local import segment
 from unboxed.surrogates import DMMMEN
 
@@ -231,11 +230,6 @@ def explainability(blackbox, dataset, n_images: int, seed: int) -> dict:
     }
 
 
-def paired(a: np.ndarray, b: np.ndarray, seed: int) -> dict:
-    """Mean of a - b over the same images, with a 95% bootstrap CI."""
-    return estimate(a - b, n_boot=2000, random_state=seed).as_dict()
-
-
 # ---------------------------------------------------------------- a setup
 def run_setup(arch: str, dataset_name: str, args) -> dict:
     dataset = load_dataset(dataset_name)
@@ -272,10 +266,6 @@ def run_setup(arch: str, dataset_name: str, args) -> dict:
 
 
 # ---------------------------------------------------------------- report
-def _fmt(e: dict) -> str:
-    return f"{e['mean']:.3f} [{e['ci'][0]:.3f}, {e['ci'][1]:.3f}]"
-
-
 def _pcr_rows(result: dict) -> list[str]:
     rows = []
     for j, k in enumerate(result["ks"]):
@@ -449,14 +439,7 @@ def markdown(setups: list[dict], command: str) -> str:
             "|---|---|---|---|---|---|---|---|---|",
         ]
         for name, r in t1["methods"].items():
-            keep = r["keep"]
-            lines.append(
-                f"| {name} | "
-                + " | ".join(_fmt(keep[k]["accuracy"]) for k in KEEP_KS)
-                + " | "
-                + " | ".join(_fmt(keep[k]["probability"]) for k in KEEP_KS)
-                + f" | {_fmt(r['aopc'])} | {r['seconds_per_image']:.3f} |"
-            )
+            lines.append(f"| {name} | {keep_cells(r, KEEP_KS)} | {r['seconds_per_image']:.3f} |")
         lines.append("")
     return "\n".join(lines)
 

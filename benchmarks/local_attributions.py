@@ -303,6 +303,16 @@ def _fmt(e: dict) -> str:
     return f"{e['mean']:.3f} [{e['ci'][0]:.3f}, {e['ci'][1]:.3f}]"
 
 
+def keep_cells(r: dict, ks) -> str:
+    """Table cells: accuracy and probability at each k, then the AOPC, with CIs."""
+    keep = r["keep"]
+    return " | ".join(
+        [_fmt(keep[k]["accuracy"]) for k in ks]
+        + [_fmt(keep[k]["probability"]) for k in ks]
+        + [_fmt(r["aopc"])]
+    )
+
+
 def markdown(setups: list[dict]) -> str:
     lines = [
         "# Local attributions: ours against lime and shap",
@@ -328,14 +338,7 @@ def markdown(setups: list[dict]) -> str:
             "|---|---|---|---|---|---|---|---|",
         ]
         for name, r in s["methods"].items():
-            keep = r["keep"]
-            lines.append(
-                f"| {name} | "
-                + " | ".join(_fmt(keep[k]["accuracy"]) for k in KS)
-                + " | "
-                + " | ".join(_fmt(keep[k]["probability"]) for k in KS)
-                + f" | {_fmt(r['aopc'])} |"
-            )
+            lines.append(f"| {name} | {keep_cells(r, KS)} |")
         lines += [
             "",
             "Paired AOPC difference, ours minus peer, on the same images: "
