@@ -62,3 +62,19 @@ def write_results(name: str, markdown: str, data: dict[str, Any]) -> None:
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / f"{name}.md").write_text(markdown)
     (RESULTS / f"{name}.json").write_text(json.dumps(data, indent=2) + "\n")
+
+
+def previous_setups(name: str, only: str | None, methods: Callable[[dict], dict]) -> list[dict]:
+    """The setups of the last ``<name>.json``, when ``--only`` reruns just one of them.
+
+    ``methods(setup)`` gives a setup's per-method results, whose ``keep`` figures are
+    keyed by k: JSON turned those int keys into strings, and they are turned back.
+    """
+    previous = RESULTS / f"{name}.json"
+    if not only or not previous.exists():
+        return []
+    setups = json.loads(previous.read_text())["setups"]
+    for setup in setups:
+        for method in methods(setup).values():
+            method["keep"] = {int(k): v for k, v in method["keep"].items()}
+    return setups

@@ -23,12 +23,11 @@ Run: ``.venv/bin/python benchmarks/dmm_men.py`` (``--only mlp/mnist`` for one se
 from __future__ import annotations
 
 import argparse
-import json
 import time
 import warnings
 
 import numpy as np
-from _common import RESULTS, cached_model, machine, timed, write_results
+from _common import cached_model, machine, previous_setups, timed, write_results
 from local_attributions import _fmt, keep_cells, lime_package, paired, shap_package
 
 from unboxed import Attribution, FeatureImportance, load_dataset, make_meta, zoo
@@ -456,11 +455,7 @@ def main() -> None:
     for flag, default in (("n_images", 1000), ("n_iter", 3000)):
         if getattr(args, flag) != default:
             command += f" --{flag.replace('_', '-')} {getattr(args, flag)}"
-    previous = RESULTS / "dmm_men.json"
-    kept = json.loads(previous.read_text())["setups"] if args.only and previous.exists() else []
-    for setup in kept:  # JSON turned the int keys of k into strings
-        for method in setup["explainability"]["methods"].values():
-            method["keep"] = {int(k): v for k, v in method["keep"].items()}
+    kept = previous_setups("dmm_men", args.only, lambda setup: setup["explainability"]["methods"])
     setups = []
     for arch, dataset in SETUPS:
         old = [s for s in kept if (s["model"], s["dataset"]) == (arch, dataset)]

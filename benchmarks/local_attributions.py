@@ -23,12 +23,11 @@ the 500 images). Needs the ``bench`` extra (lime, shap) and ``make data``.
 from __future__ import annotations
 
 import argparse
-import json
 import warnings
 
 import numpy as np
 import torch
-from _common import RESULTS, cached_model, machine, timed, write_results
+from _common import cached_model, machine, previous_setups, timed, write_results
 
 from unboxed import Attribution, load_dataset, make_meta, zoo
 from unboxed.evaluate import deletion_curve, explanation_sensitivity, keep_top_k
@@ -406,11 +405,7 @@ def main() -> None:
     command = "python benchmarks/local_attributions.py"
     if args.n_images != 500:
         command += f" --n-images {args.n_images}"
-    previous = RESULTS / "local_attributions.json"
-    kept = json.loads(previous.read_text())["setups"] if args.only and previous.exists() else []
-    for setup in kept:  # JSON turned the int keys of k into strings
-        for method in setup["methods"].values():
-            method["keep"] = {int(k): v for k, v in method["keep"].items()}
+    kept = previous_setups("local_attributions", args.only, lambda setup: setup["methods"])
     setups = []
     for arch, dataset in SETUPS:
         old = [s for s in kept if (s["model"], s["dataset"]) == (arch, dataset)]
