@@ -626,7 +626,11 @@ class _LocalDMM(_SegmentExplainer):
         self, blackbox: BlackBox, *, dmm: DMMMEN, scale: str, component: str, **kwargs: Any
     ) -> None:
         super().__init__(
-            blackbox, background=None, random_state=dmm.random_state, verbose=False, **kwargs
+            blackbox,
+            background=None,
+            random_state=dmm.random_state,
+            verbose=dmm.verbose,
+            **kwargs,
         )
         self.dmm = dmm
         self.scale = scale
