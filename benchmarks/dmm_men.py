@@ -30,7 +30,7 @@ import numpy as np
 from _common import cached_model, machine, previous_setups, timed, write_results
 from local_attributions import _fmt, keep_cells, lime_package, paired, shap_package
 
-from unboxed import Attribution, FeatureImportance, load_dataset, make_meta, zoo
+from unboxed import Attribution, load_dataset, make_meta, zoo
 from unboxed.evaluate import crafted_cases, deletion_curve, deletion_test, keep_top_k
 from unboxed.evaluate._fidelity import _keep_masks
 from unboxed.local import segment
@@ -95,17 +95,12 @@ def full_pixel_cost(blackbox, X, seed: int) -> dict:
 
 
 # ---------------------------------------------------------------- scrutability
-def insight_ranking(model: DMMMEN, by: str) -> FeatureImportance:
-    """One ranking per class: row 0 (the weighted insight) of ``insights(c, k=150, by=by)``."""
-    k = max(SCRUTABILITY_KS)
-    values = np.vstack([model.insights(c, k=k, by=by).values[0] for c in model.classes_])
-    return FeatureImportance(values, make_meta("dmm-men insights", {"by": by}))
-
-
 def scrutability(model: DMMMEN, blackbox, X, seed: int) -> dict:
-    """The three tests for each insight ranking ("magnitude", "positive")."""
+    """The three tests for each insight ranking of :data:`INSIGHT_RANKINGS`."""
     return {
-        by: scrutability_of(insight_ranking(model, by), model, blackbox, X, seed)
+        by: scrutability_of(
+            model.class_insights(max(SCRUTABILITY_KS), by=by), model, blackbox, X, seed
+        )
         for by in INSIGHT_RANKINGS
     }
 

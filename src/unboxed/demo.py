@@ -501,7 +501,6 @@ def dmm_men_demo(
     dict
         The fitted model, the deletion result, the local attribution and the seconds.
     """
-    from .explanation import FeatureImportance, make_meta
     from .surrogates import DMMMEN
 
     start = time.perf_counter()
@@ -516,10 +515,7 @@ def dmm_men_demo(
         f"{model.rhat_.max():.2f} at worst, {np.mean(np.sum(model.weights_ >= 0.05, 1)):.1f} "
         "components per digit."
     )
-    ranking = FeatureImportance(
-        np.vstack([model.insights(c, k=12, by="positive").values[0] for c in model.classes_]),
-        make_meta("dmm-men insights", {"by": "positive"}),
-    )
+    ranking = model.class_insights(12, by="positive")
     deletion = deletion_test(
         blackbox,
         dataset.X_test,

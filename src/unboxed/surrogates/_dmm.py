@@ -16,6 +16,7 @@ import os
 from typing import Any, Literal
 
 import numpy as np
+from scipy import special
 
 from .._validation import (
     RandomState,
@@ -481,7 +482,13 @@ class DMMMEN:
         target : ndarray of int, shape (n,)
         """
         self._check_fitted()
-        X = self.blackbox_.check_X(X)
+        resp, target, _ = self._responsibilities(self.blackbox_.check_X(X), target)
+        return resp, target
+
+    def _responsibilities(
+        self, X: np.ndarray, target: object
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """:meth:`responsibilities` of checked inputs, plus each row's class row."""
         proba = self.blackbox_.predict_proba(X)
         if target is None:
             target = proba.argmax(axis=1)
@@ -489,13 +496,8 @@ class DMMMEN:
         rows = self._rows(target)
         g = logit(proba[np.arange(X.shape[0]), target])
         mean = np.einsum("nd,njd->nj", X, self.coef_[rows]) + self.intercept_[rows]
-        sigma2 = self.sigma2_[rows]
-        log_r = np.log(np.maximum(self.weights_[rows], 1e-300)) - 0.5 * (
-            np.log(sigma2) + (g[:, None] - mean) ** 2 / sigma2
-        )
-        log_r -= log_r.max(axis=1, keepdims=True)
-        resp = np.exp(log_r)
-        return resp / resp.sum(axis=1, keepdims=True), target
+        resp = _responsibility(g, mean, self.weights_[rows], self.sigma2_[rows])
+        return resp, target, rows
 
     def explain(self, X: object, *, target: object = None, mode: bool = False) -> Attribution:
         """Local explanations from the fitted mixture: ``beta_j * x`` per feature.
@@ -515,9 +517,9 @@ class DMMMEN:
         Attribution
             ``meta["component"]`` holds each row's responsible component.
         """
-        resp, target = self.responsibilities(X, target=target)
+        self._check_fitted()
         X = self.blackbox_.check_X(X)
-        rows = self._rows(target)
+        resp, target, rows = self._responsibilities(X, target)
         component = resp.argmax(axis=1)
         if mode:
             coef = np.einsum("nj,njd->nd", resp, self.coef_[rows])
@@ -589,18 +591,35 @@ class DMMMEN:
         )
         return local.explain(X, target=target, segments=segments)
 
-    def plot(self, class_: int | None = None, *, k: int = 150, **kwargs: Any) -> Any:
-        """Heat maps of the insights: one panel per class (row 0 of :meth:`insights`)."""
+    def class_insights(
+        self,
+        k: int = 150,
+        *,
+        by: Literal["magnitude", "positive", "contribution"] = "magnitude",
+        classes: object = None,
+    ) -> FeatureImportance:
+        """One ranking per class: row 0 of :meth:`insights` for each of ``classes``.
+
+        Row i belongs to ``classes[i]`` (all fitted classes by default), so when every
+        class was fitted, row c is class c, as the fidelity tests of
+        :mod:`unboxed.evaluate` read a per-class ranking.
+        """
         self._check_fitted()
-        classes = self.classes_ if class_ is None else np.atleast_1d(class_)
-        values = np.vstack([self.insights(c, k=k).values[0] for c in classes])
-        importance = FeatureImportance(
+        classes = self.classes_ if classes is None else np.atleast_1d(classes)
+        values = np.vstack([self.insights(c, k=k, by=by).values[0] for c in classes])
+        meta = make_meta("dmm-men", self._parameters(), seed=self.seed_)
+        meta.update(k=k, by=by, classes=[int(c) for c in classes])
+        return FeatureImportance(
             values,
-            make_meta("dmm-men", self._parameters(), seed=self.seed_),
+            meta,
             class_names=tuple(f"class {c}" for c in classes),
             image_shape=self._image_shape(),
         )
-        return importance.plot(list(range(len(classes))), **kwargs)
+
+    def plot(self, class_: int | None = None, *, k: int = 150, **kwargs: Any) -> Any:
+        """Heat maps of the insights: one panel per class (row 0 of :meth:`insights`)."""
+        importance = self.class_insights(k, classes=class_)
+        return importance.plot(list(range(importance.n_classes)), **kwargs)
 
 
 def _design(X: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
@@ -608,6 +627,17 @@ def _design(X: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.nd
     x_mean, y_mean = X.mean(axis=0), float(y.mean())
     design = np.hstack([np.ones((X.shape[0], 1)), X - x_mean])
     return design, y - y_mean, x_mean, y_mean
+
+
+def _responsibility(
+    y: np.ndarray, mean: np.ndarray, weights: np.ndarray, sigma2: np.ndarray
+) -> np.ndarray:
+    """Normalised ``pi_j N(y_i | mean_ij, sigma_j^2)``, shape (n, J); the parameters
+    broadcast against ``mean`` (one set, or one per row)."""
+    log_r = np.log(np.maximum(weights, 1e-300)) - 0.5 * (
+        np.log(sigma2) + (y[:, None] - mean) ** 2 / sigma2
+    )
+    return special.softmax(log_r, axis=1)
 
 
 def _r2(y: np.ndarray, predicted: np.ndarray) -> float:
@@ -639,7 +669,8 @@ class _LocalDMM(_SegmentExplainer):
 
     def _parameters(self) -> dict[str, Any]:
         params = super()._parameters()
-        params.update(dmm=self.dmm._parameters(), settings="see dmm")
+        del params["settings"]  # derived from the DMMMEN's own parameters
+        params["dmm"] = self.dmm._parameters()
         return params
 
     def explain(self, X: object, *, target: object = None, segments: object = None) -> Attribution:
@@ -686,12 +717,10 @@ def _fit_local(
     design, y_c, _, _ = _design(Z, y)
     posterior = sample_posterior(design, y_c, settings, rngs)
     mean = design @ posterior.coef.T  # (S, J) centred predictions
-    log_r = np.log(np.maximum(posterior.weights, 1e-300)) - 0.5 * (
-        np.log(posterior.sigma2) + (y_c[:, None] - mean) ** 2 / posterior.sigma2
-    )
-    fitted = mean[np.arange(y.size), log_r.argmax(axis=1)]
+    resp = _responsibility(y_c, mean, posterior.weights, posterior.sigma2)
+    fitted = mean[np.arange(y.size), resp.argmax(axis=1)]
     if average:
         coef = posterior.predictive_coef[1:]
     else:
-        coef = posterior.coef[int(np.argmax(log_r[0])), 1:]
+        coef = posterior.coef[int(np.argmax(resp[0])), 1:]
     return coef, _r2(y_c, fitted), posterior.rhat

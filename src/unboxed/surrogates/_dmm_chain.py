@@ -355,9 +355,9 @@ def sample_posterior(
     """
     chains: list[Draws] = []
     acceptance = np.zeros((2, 3))
+    n, p = X.shape
     for i, rng in enumerate(rngs):
         name = f"{unit}chain{i}"
-        n, p = X.shape
         if checkpoint is not None and name in checkpoint.units:
             stored = checkpoint.units[name]
             draws = Draws(len(settings.draw_sweeps), n, settings.n_components, p)

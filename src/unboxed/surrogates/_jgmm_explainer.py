@@ -373,7 +373,6 @@ class JGMMExplainer:
             },
             seed=self.random_state,
         )
-        image_shape = extra.pop("image_shape", None)
         return ExampleSet(
             kind=kind,
             source=source,
@@ -386,7 +385,9 @@ class JGMMExplainer:
             meta=meta,
             indices=found.indices,
             inputs=inputs[found.indices] if mined else None,
-            image_shape=image_shape if mined or extra.get("query_inputs") is not None else None,
+            image_shape=(
+                self._image_shape() if mined or extra.get("query_inputs") is not None else None
+            ),
             class_names=classes,
             **extra,
         )
@@ -440,7 +441,6 @@ class JGMMExplainer:
             inputs,
             params,
             "log p(x | w = j), eq. 4",
-            image_shape=self._image_shape(),
         )
 
     def criticisms(self, X: object | None = None, *, n: int = 10) -> ExampleSet:
@@ -457,7 +457,6 @@ class JGMMExplainer:
             inputs,
             {"n": n},
             "-max_j log p(x | w = j), ranks as 1 - max_j p(x | w = j), eq. 5",
-            image_shape=self._image_shape(),
         )
 
     def influentials(
@@ -490,7 +489,6 @@ class JGMMExplainer:
             inputs,
             params,
             "entropy of p(w | x), eq. 6",
-            image_shape=self._image_shape(),
         )
 
     def counterfactuals(
@@ -617,7 +615,6 @@ class JGMMExplainer:
             queries=self.jgmm_.inverse_transform_x(Zq),
             query_inputs=q_inputs,
             query_classes=self.blackbox.predict(q_inputs),
-            image_shape=self._image_shape(),
         )
 
     # ------------------------------------------------------------------ pictures
