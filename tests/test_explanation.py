@@ -78,6 +78,17 @@ def test_explanations_are_frozen(attribution):
         attribution.values[0, 0] = 1.0
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_an_explanation_never_shares_the_callers_arrays(dtype):
+    values = np.arange(6, dtype=dtype).reshape(2, 3)
+    inputs = np.ones((2, 3), dtype=dtype)
+    view = values[:, :]  # a view: the check passes it through without a copy
+    att = Attribution(view, np.array([0, 1]), inputs=inputs)
+    values[0, 0] = inputs[0, 0] = 99.0
+    assert att.values[0, 0] == 0.0 and att.inputs[0, 0] == 1.0
+    assert not np.shares_memory(att.values, values)
+
+
 def test_a_pickle_is_never_loaded(tmp_path):
     path = tmp_path / "evil.npz"
     path.write_bytes(pickle.dumps({"values": np.zeros((2, 2))}))

@@ -61,9 +61,17 @@ class Explanation:
         Explanation._registry[cls.__name__] = cls
 
     def _freeze(self, name: str, value: np.ndarray | None) -> None:
-        """Store a read-only copy, so a frozen explanation cannot change under its owner."""
+        """Store a read-only copy, so a frozen explanation cannot change under its owner.
+
+        An array that the checks already converted into a new one is nobody else's, so
+        it is kept as it is: copying large attributions twice was a visible share of
+        a fast explainer's time.
+        """
         if value is not None:
-            value = np.array(value, copy=True)
+            given = getattr(self, name, None)
+            borrowed = value is given or not value.flags.owndata
+            if borrowed or (isinstance(given, np.ndarray) and np.may_share_memory(value, given)):
+                value = np.array(value, copy=True)
             value.setflags(write=False)
         object.__setattr__(self, name, value)
 

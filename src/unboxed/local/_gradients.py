@@ -261,7 +261,7 @@ class SmoothGrad(_GradientExplainer):
         n, s = x.shape[0], self.n_samples
         flat = x.reshape(n, -1)
         sigma = self.noise_level * (flat.max(dim=1).values - flat.min(dim=1).values)
-        noise = torch.as_tensor(extra.standard_normal((n, s, flat.shape[1])), dtype=x.dtype)
+        noise = torch.from_numpy(extra.standard_normal((n, s, flat.shape[1]), dtype=np.float32))
         noisy = (flat[:, None, :] + sigma[:, None, None] * noise.to(x.device)).reshape(
             n * s, *x.shape[1:]
         )
