@@ -104,6 +104,12 @@ def test_nearest_distance_against_brute_force(rng):
     brute = np.sort(np.linalg.norm(X[:, None] - ref[None], axis=2), axis=1)
     assert np.allclose(nearest_distance(X, ref), brute[:, 0])
     assert np.allclose(nearest_distance(X, ref, k=3), brute[:, :3].mean(1))
+    unit = ref / np.linalg.norm(ref, axis=1, keepdims=True)
+    scaled = nearest_distance(0.01 * X, ref, normalize=True)  # brightness does not matter
+    cosine = np.linalg.norm(X[:, None] / np.linalg.norm(X, axis=1)[:, None, None] - unit, axis=2)
+    assert np.allclose(scaled, cosine.min(1))
+    with pytest.raises(ValueError, match="all-zero row"):
+        nearest_distance(np.zeros((1, X.shape[1])), ref, normalize=True)
     with pytest.raises(ValueError, match="features"):
         nearest_distance(X, ref[:, :2])
 

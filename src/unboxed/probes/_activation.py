@@ -411,7 +411,9 @@ class ActivationMaximization:
         }
 
 
-def nearest_distance(X: object, reference: object, *, k: int = 1) -> np.ndarray:
+def nearest_distance(
+    X: object, reference: object, *, k: int = 1, normalize: bool = False
+) -> np.ndarray:
     """Realism by proximity: the mean Euclidean distance to the ``k`` nearest reference rows.
 
     An image close to real training images is plausible; the noise that plain
@@ -423,6 +425,10 @@ def nearest_distance(X: object, reference: object, *, k: int = 1) -> np.ndarray:
     reference : array-like of shape (m, d)
         Real images, e.g. the training split.
     k : int
+    normalize : bool
+        Compare the rows scaled to unit norm, so the distance (in [0, 2]) judges the
+        pattern and not the brightness. A faint image is close to every real image in
+        plain distance, which would score a washed-out search as realistic.
 
     Returns
     -------
@@ -435,6 +441,8 @@ def nearest_distance(X: object, reference: object, *, k: int = 1) -> np.ndarray:
     k = check_positive_int(k, name="k")
     if k > reference.shape[0]:
         raise ValueError(f"k={k} exceeds the {reference.shape[0]} reference rows")
+    if normalize:
+        X, reference = _unit_rows(X, "X"), _unit_rows(reference, "reference")
     ref_sq = (reference**2).sum(1)
     out = np.empty(X.shape[0])
     block = max(1, 2**22 // reference.shape[0])
@@ -444,3 +452,10 @@ def nearest_distance(X: object, reference: object, *, k: int = 1) -> np.ndarray:
         nearest = np.sort(np.sqrt(np.maximum(sq, 0.0)), axis=1)[:, :k]
         out[start : start + rows.shape[0]] = nearest.mean(1)
     return out
+
+
+def _unit_rows(X: np.ndarray, name: str) -> np.ndarray:
+    norms = np.linalg.norm(X, axis=1, keepdims=True)
+    if np.any(norms == 0):
+        raise ValueError(f"{name} has an all-zero row, which has no direction to compare")
+    return X / norms
