@@ -268,11 +268,13 @@ def run_setup(arch: str, dataset_name: str, n_images: int, seed: int) -> dict:
         # method it is compared with, and both are the fastest of a few runs.
         timing = {"seconds": seconds}
         if name in captum:
-            again = fastest(lambda explain=explain: explain(X, everything), TIMING_REPEATS)
-            timing["seconds"] = min(seconds, again)
             timing["captum_seconds"] = fastest(captum[name], TIMING_REPEATS)
         elif not name.startswith("Occlusion"):
             timing["floor_seconds"] = fastest(floor, TIMING_REPEATS)
+        if name in captum or (name.endswith("(ours)") and "floor_seconds" in timing):
+            # Ours gets the same best-of as its reference (the peers run once: minutes).
+            again = fastest(lambda explain=explain: explain(X, everything), TIMING_REPEATS - 1)
+            timing["seconds"] = min(seconds, again)
         keep, curve = evaluate(blackbox, X, target, segments, values, seed)
         results[name] = {
             **timing,
@@ -376,7 +378,8 @@ def markdown(setups: list[dict]) -> str:
             f"Time. The query floor is the black box alone on the same "
             f"{s['query_floor_rows']:,} rows (1000 per image), sent in the same chunks; it is "
             "measured right after each method it is compared with, and the Captum time right "
-            f"after ours; both are the fastest of {TIMING_REPEATS} runs (the machine is shared).",
+            f"after ours; ours, the floor and Captum are each the fastest of {TIMING_REPEATS} "
+            "runs (the machine is shared); the lime and shap packages run once.",
             "",
             "| method | total s | s per image | queries | query floor s | x floor "
             "| Captum s | x Captum |",

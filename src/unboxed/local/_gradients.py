@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from .._validation import RandomState, check_positive_int, check_random_state
+from .._validation import RandomState, check_positive_int, check_random_state, seed_from
 from ..blackbox import BlackBox
 from ..explanation import Attribution
 from ._base import Fill, LocalExplainer, check_background, check_fill_name, make_fill
@@ -68,12 +68,13 @@ class _GradientExplainer(LocalExplainer):
                 out = self._attribute(x, t, rows, extra)
             attr, delta = out if isinstance(out, tuple) else (out, None)
             self.blackbox.n_queries += x.shape[0] * self.evals_per_row
+            # Checked in the model's own precision, before the float64 copy.
+            if not bool(torch.isfinite(attr).all()):
+                raise ValueError(f"{type(self).__name__} produced NaN or infinite attributions")
             values.append(attr.detach().reshape(x.shape[0], -1).double().cpu().numpy())
             if delta is not None:
                 deltas.append(delta.detach().double().cpu().numpy().ravel())
-        values_arr = np.concatenate(values)
-        if not np.all(np.isfinite(values_arr)):
-            raise ValueError(f"{type(self).__name__} produced NaN or infinite attributions")
+        values_arr = values[0] if len(values) == 1 else np.concatenate(values)
         info = {}
         if deltas:
             delta_arr = np.concatenate(deltas)
@@ -139,7 +140,9 @@ class _BaselineExplainer(_GradientExplainer):
 
     def _baselines(self, extra: float | np.ndarray, rows: slice) -> Any:
         if isinstance(extra, float):
-            return extra
+            # None is Captum's own zero baseline, and its fast path: a 0.0 scalar made
+            # DeepLift 20% slower on the LeNet.
+            return None if extra == 0.0 else extra
         return self._tensor(np.ascontiguousarray(extra[rows]))
 
 
@@ -261,7 +264,10 @@ class SmoothGrad(_GradientExplainer):
         n, s = x.shape[0], self.n_samples
         flat = x.reshape(n, -1)
         sigma = self.noise_level * (flat.max(dim=1).values - flat.min(dim=1).values)
-        noise = torch.from_numpy(extra.standard_normal((n, s, flat.shape[1]), dtype=np.float32))
+        # torch draws the noise several times faster than numpy; its generator is seeded
+        # from ours, so the same random_state still gives the same map.
+        generator = torch.Generator().manual_seed(seed_from(extra))
+        noise = torch.randn((n, s, flat.shape[1]), generator=generator, dtype=x.dtype)
         noisy = (flat[:, None, :] + sigma[:, None, None] * noise.to(x.device)).reshape(
             n * s, *x.shape[1:]
         )

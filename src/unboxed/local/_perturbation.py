@@ -299,7 +299,7 @@ class KernelShap(_SegmentExplainer):
     def _fit(self, masks, y, w, valid):
         prediction, base = y[:, 0], y[:, 1]
         phi = constrained_wls(
-            masks[:, 2:].astype(np.float64),
+            masks[:, 2:],
             y[:, 2:] - base[:, None],
             w[:, 2:],
             valid,
