@@ -53,9 +53,7 @@ class Components(Protocol):
 
     def perturb(
         self, masks: np.ndarray, rows: slice, X: np.ndarray, fill: np.ndarray
-    ) -> np.ndarray:
-        """Perturbed inputs, sample-major ``(S, r, d)``, for masks ``(r, S, width)``."""
-        ...
+    ) -> np.ndarray: ...
 
     def spread(self, scores: np.ndarray) -> np.ndarray: ...
 
@@ -131,9 +129,7 @@ class Engine:
             fill_rows = fill[block] if fill.shape[0] > 1 else fill
             perturbed = components.perturb(masks[first : first + step], block, X[block], fill_rows)
             answers = blackbox._proba_rows(perturbed.reshape(-1, perturbed.shape[-1]))
-            # The rows come sample-major, (S, r, d); the answers go back instance-major.
-            answers = answers.reshape(s, -1, blackbox.n_classes).transpose(1, 0, 2)
-            proba[first : first + step] = answers
+            proba[first : first + step] = answers.reshape(-1, s, blackbox.n_classes)
         classes = proba[:, 0].argmax(axis=1) if target is None else target[rows]
         return np.take_along_axis(proba, classes[:, None, None], axis=2)[..., 0], classes
 

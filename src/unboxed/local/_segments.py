@@ -162,28 +162,27 @@ class Partition:
     def perturb(
         self, masks: np.ndarray, rows: slice, X: np.ndarray, fill: np.ndarray
     ) -> np.ndarray:
-        """The perturbed inputs, sample-major ``(S, r, d)``, for masks ``(r, S, width)``.
+        """The perturbed inputs ``(r, S, d)`` for component masks ``(r, S, width)``.
 
-        One ``index_select`` picks, for every sample, each feature's switch from its own
-        instance's components; the switches then scale the instance (and the fill, with
-        its complement). Each output is a single product, so it is exact. Sample-major
-        rows make that one call for the whole block; it is 40% faster than the batched
-        matrix product ``masks @ (onehot * x)`` it replaces.
+        Written as one batched matrix product, ``[z, 1 - z] @ [onehot * x; onehot * fill]``
+        (just ``z @ (onehot * x)`` for a zero fill), which is exact (each feature belongs to
+        one component, so each output sums a single non-zero term) and several times
+        faster than gathering per feature.
         """
         import torch
 
         labels = self.labels[rows]
-        r, s, m = masks.shape
-        switches = torch.from_numpy(masks).to(torch.from_numpy(X).dtype)
-        switches = switches.permute(1, 0, 2).reshape(s, r * m)
-        index = torch.from_numpy((labels + m * np.arange(r)[:, None]).ravel())
-        keep = torch.index_select(switches, 1, index).view(s, r, labels.shape[1])
-        x = torch.from_numpy(X)
-        if not np.any(fill):
-            return keep.mul_(x).numpy()
-        off = torch.from_numpy(np.ascontiguousarray(np.broadcast_to(fill, X.shape)))
-        # keep * x + (1 - keep) * fill: one of the two terms is exactly zero.
-        return (keep * x).addcmul_(1 - keep, off).numpy()
+        r, _s, m = masks.shape
+        d = labels.shape[1]
+        onehot = np.zeros((r, m, d), dtype=X.dtype)
+        np.put_along_axis(onehot, labels[:, None, :], 1.0, axis=1)
+        values = onehot * X[:, None, :]
+        switches = masks.astype(X.dtype)
+        if np.any(fill):
+            fills = onehot * np.broadcast_to(fill, X.shape)[:, None, :]
+            values = np.concatenate([values, fills], axis=1)
+            switches = np.concatenate([switches, 1 - switches], axis=2)
+        return torch.bmm(torch.from_numpy(switches), torch.from_numpy(values)).numpy()
 
     def spread(self, scores: np.ndarray) -> np.ndarray:
         """Per-feature values ``(n, d)``: each feature takes its component's score."""
@@ -231,10 +230,10 @@ class Windows:
     def perturb(
         self, masks: np.ndarray, rows: slice, X: np.ndarray, fill: np.ndarray
     ) -> np.ndarray:
-        """The perturbed inputs, sample-major ``(S, r, d)``: a feature keeps its value
-        unless some switched-off window covers it."""
-        off = (~masks).transpose(1, 0, 2).astype(np.float32) @ self.members.astype(np.float32)
-        return np.where(off == 0, X[None], np.broadcast_to(fill, X.shape)[None])
+        """The perturbed inputs ``(r, S, d)``: a feature keeps its value unless some
+        switched-off window covers it."""
+        off = (~masks).astype(np.float32) @ self.members.astype(np.float32)
+        return np.where(off == 0, X[:, None, :], np.broadcast_to(fill, X.shape)[:, None, :])
 
     def spread(self, scores: np.ndarray) -> np.ndarray:
         """Each feature gets the mean score of the windows that cover it (as Captum)."""
