@@ -64,6 +64,25 @@ def write_results(name: str, markdown: str, data: dict[str, Any]) -> None:
     (RESULTS / f"{name}.json").write_text(json.dumps(data, indent=2) + "\n")
 
 
+def run_setups(
+    name: str,
+    only: str | None,
+    methods: Callable[[dict], dict],
+    setups: list[tuple[str, str]],
+    run: Callable[[str, str], dict],
+) -> list[dict]:
+    """``run(arch, dataset)`` for every setup, or with ``--only`` for that one setup,
+    keeping the other setups' figures from the last ``<name>.json``."""
+    kept = previous_setups(name, only, methods)
+    out = []
+    for arch, dataset in setups:
+        if only and only != f"{arch}/{dataset}":
+            out += [s for s in kept if (s["model"], s["dataset"]) == (arch, dataset)][:1]
+        else:
+            out.append(run(arch, dataset))
+    return out
+
+
 def previous_setups(name: str, only: str | None, methods: Callable[[dict], dict]) -> list[dict]:
     """The setups of the last ``<name>.json``, when ``--only`` reruns just one of them.
 

@@ -27,7 +27,7 @@ import time
 import warnings
 
 import numpy as np
-from _common import cached_model, machine, previous_setups, timed, write_results
+from _common import cached_model, machine, run_setups, timed, write_results
 from local_attributions import _fmt, keep_cells, lime_package, paired, shap_package
 
 from unboxed import Attribution, load_dataset, make_meta, zoo
@@ -450,16 +450,13 @@ def main() -> None:
     for flag, default in (("n_images", 1000), ("n_iter", 3000)):
         if getattr(args, flag) != default:
             command += f" --{flag.replace('_', '-')} {getattr(args, flag)}"
-    kept = previous_setups("dmm_men", args.only, lambda setup: setup["explainability"]["methods"])
-    setups = []
-    for arch, dataset in SETUPS:
-        old = [s for s in kept if (s["model"], s["dataset"]) == (arch, dataset)]
-        if args.only and args.only != f"{arch}/{dataset}" and old:
-            setups.append(old[0])
-            continue
-        if args.only and args.only != f"{arch}/{dataset}":
-            continue
-        setups.append(run_setup(arch, dataset, args))
+    setups = run_setups(
+        "dmm_men",
+        args.only,
+        lambda setup: setup["explainability"]["methods"],
+        SETUPS,
+        lambda arch, dataset: run_setup(arch, dataset, args),
+    )
     write_results("dmm_men", markdown(setups, command), {"machine": machine(), "setups": setups})
 
 

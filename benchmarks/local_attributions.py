@@ -27,7 +27,7 @@ import warnings
 
 import numpy as np
 import torch
-from _common import cached_model, machine, previous_setups, timed, write_results
+from _common import cached_model, machine, run_setups, timed, write_results
 
 from unboxed import Attribution, load_dataset, make_meta, zoo
 from unboxed.evaluate import deletion_curve, explanation_sensitivity, keep_top_k
@@ -458,16 +458,14 @@ def main() -> None:
     command = "python benchmarks/local_attributions.py"
     if args.n_images != 500:
         command += f" --n-images {args.n_images}"
-    kept = previous_setups("local_attributions", args.only, lambda setup: setup["methods"])
-    setups = []
-    for arch, dataset in SETUPS:
-        old = [s for s in kept if (s["model"], s["dataset"]) == (arch, dataset)]
-        if args.only and args.only != f"{arch}/{dataset}" and old:
-            setups.append(old[0])
-            continue
-        setup = run_setup(arch, dataset, args.n_images, args.seed)
-        setup["command"] = command + (f" --only {args.only}" if args.only else "")
-        setups.append(setup)
+    command += f" --only {args.only}" if args.only else ""
+
+    def run(arch: str, dataset: str) -> dict:
+        return {**run_setup(arch, dataset, args.n_images, args.seed), "command": command}
+
+    setups = run_setups(
+        "local_attributions", args.only, lambda setup: setup["methods"], SETUPS, run
+    )
     write_results(
         "local_attributions",
         markdown(setups),
