@@ -68,9 +68,9 @@ class Explanation:
         a fast explainer's time.
         """
         if value is not None:
-            given = getattr(self, name, None)
-            borrowed = value is given or not value.flags.owndata
-            if borrowed or (isinstance(given, np.ndarray) and np.may_share_memory(value, given)):
+            # The checks either pass the given array through or build a new one; a view
+            # (no own data) may look into someone else's buffer.
+            if value is getattr(self, name, None) or not value.flags.owndata:
                 value = np.array(value, copy=True)
             value.setflags(write=False)
         object.__setattr__(self, name, value)
