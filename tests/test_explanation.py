@@ -8,6 +8,7 @@ import pytest
 
 from unboxed import Attribution, Explanation, FeatureImportance, make_meta
 from unboxed._io import atomic_write
+from unboxed.explanation import hand_over
 
 
 @pytest.fixture()
@@ -205,3 +206,11 @@ def test_malformed_headers_are_clear_errors(tmp_path, attribution, change):
     np.savez(tmp_path / "bad.npz", **arrays)
     with pytest.raises(ValueError):
         Attribution.load(tmp_path / "bad.npz")
+
+
+def test_a_handed_over_array_is_kept_as_it_is():
+    values = np.arange(6, dtype=np.float32).reshape(2, 3)
+    att = Attribution(hand_over(values), np.array([0, 1]))
+    assert np.shares_memory(att.values, values)  # no copy of a fresh result
+    assert att.values.dtype == np.float32 and type(att.values) is np.ndarray
+    assert not att.values.flags.writeable

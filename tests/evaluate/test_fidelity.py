@@ -143,6 +143,10 @@ def test_keep_top_k_on_the_support(planted, planted_blackbox):
     assert kept.accuracy.ci[0] > wrong.accuracy.ci[1]
     assert kept.probability.mean > wrong.probability.mean
     assert kept.accuracy.ci[0] <= kept.accuracy.mean <= kept.accuracy.ci[1]
+    # the per-row classes behind the accuracy, for paired comparisons
+    assert kept.accuracy.mean == pytest.approx(np.mean(kept.predicted == y))
+    support_only = np.where(np.isin(np.arange(20), planted.support), X, X.mean(0))
+    assert np.array_equal(kept.predicted, planted_blackbox.predict(support_only))
 
 
 def test_segment_masks_match_a_brute_force(rng):

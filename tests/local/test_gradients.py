@@ -97,3 +97,28 @@ def test_callable_black_box_is_not_torch():
     box = BlackBox.from_callable(lambda X: np.full((len(X), 2), 0.5), n_classes=2)
     with pytest.raises(TypeError, match="callable black box"):
         Saliency(box)
+
+
+def test_float32_model_gives_float32_attributions(digits, digits_blackbox):
+    X = digits.X_test[:4]
+    result = Saliency(digits_blackbox).explain(X)
+    assert result.values.dtype == np.float32  # the model's own precision, not a copy
+    assert not result.values.flags.writeable and not result.inputs.flags.writeable
+    assert not np.shares_memory(result.inputs, X)
+
+
+def test_undefined_gradient_gets_a_clear_error():
+    import torch
+
+    class SqrtModel(torch.nn.Module):
+        """Finite outputs, but d sqrt|x| / dx is undefined at x = 0."""
+
+        def forward(self, x):
+            root = torch.sqrt(x.abs()).sum(1, keepdim=True)
+            return torch.cat([root, -root], dim=1)
+
+    box = BlackBox.from_torch(SqrtModel(), input_shape=(3,))
+    X = np.array([[0.0, 1.0, 4.0], [1.0, 1.0, 1.0]])
+    assert np.isfinite(box.predict_proba(X)).all()
+    with pytest.raises(ValueError, match="Saliency produced non-finite attributions"):
+        Saliency(box).explain(X, target=0)

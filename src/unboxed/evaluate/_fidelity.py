@@ -110,12 +110,17 @@ class PCRResult:
 
 @dataclasses.dataclass(frozen=True, eq=False)
 class KeepTopKResult:
-    """Accuracy and class probability when only the top-k features or segments are kept."""
+    """Accuracy and class probability when only the top-k features or segments are kept.
+
+    ``predicted`` is the black box's class for each row with only its top k kept, for
+    paired comparisons of two rankings on the same rows (not in ``as_dict``).
+    """
 
     k: int
     accuracy: Estimate
     probability: Estimate
     meta: dict[str, Any]
+    predicted: np.ndarray
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -541,6 +546,7 @@ def keep_top_k(
         accuracy=estimate(proba.argmax(axis=1) == y, n_boot=n_boot, random_state=rng),
         probability=estimate(proba[np.arange(n), y], n_boot=n_boot, random_state=rng),
         meta=meta,
+        predicted=proba.argmax(axis=1),
     )
 
 

@@ -14,9 +14,15 @@ from typing import Any
 
 import numpy as np
 
-from .._validation import RandomState, check_positive_int, check_random_state, seed_from
+from .._validation import (
+    RandomState,
+    check_finite,
+    check_positive_int,
+    check_random_state,
+    seed_from,
+)
 from ..blackbox import BlackBox
-from ..explanation import Attribution
+from ..explanation import Attribution, hand_over
 from ._base import Fill, LocalExplainer, check_background, check_fill_name, make_fill
 
 PERTURBATION_METHODS = "Lime, KernelShap or Occlusion"
@@ -68,18 +74,27 @@ class _GradientExplainer(LocalExplainer):
                 out = self._attribute(x, t, rows, extra)
             attr, delta = out if isinstance(out, tuple) else (out, None)
             self.blackbox.n_queries += x.shape[0] * self.evals_per_row
-            # Checked in the model's own precision, before the float64 copy.
-            if not bool(torch.isfinite(attr).all()):
-                raise ValueError(f"{type(self).__name__} produced NaN or infinite attributions")
-            values.append(attr.detach().reshape(x.shape[0], -1).double().cpu().numpy())
+            # In the model's own precision: a float64 copy cost the MLP a tenth of its time.
+            values.append(attr.detach().reshape(x.shape[0], -1).cpu().numpy())
             if delta is not None:
                 deltas.append(delta.detach().double().cpu().numpy().ravel())
         values_arr = values[0] if len(values) == 1 else np.concatenate(values)
+        self._check_finite(values_arr)
         info = {}
         if deltas:
             delta_arr = np.concatenate(deltas)
             info = {"delta": delta_arr.tolist(), "max_abs_delta": float(np.abs(delta_arr).max())}
-        return self._attribution(values_arr, targets, X, **info)
+        return self._attribution(hand_over(values_arr), targets, X, **info)
+
+    def _check_finite(self, values: np.ndarray) -> None:
+        """Refuse NaN/inf attributions (a gradient that overflowed or is undefined)."""
+        try:
+            check_finite(values, name="values")
+        except ValueError as err:
+            raise ValueError(
+                f"{type(self).__name__} produced non-finite attributions ({err}); the "
+                "model's gradient overflowed or is undefined at these inputs"
+            ) from None
 
     def _tensor(self, rows: np.ndarray) -> Any:
         forward = self.blackbox._predict_fn

@@ -1,0 +1,28 @@
+"""The shared input checks."""
+
+import numpy as np
+import pytest
+import torch  # noqa: F401  (loaded, so all_finite takes its torch path)
+
+from unboxed._validation import TORCH_SCAN_SIZE, all_finite, check_finite
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_all_finite_finds_one_bad_value_in_a_large_array(dtype, bad):
+    X = np.random.default_rng(0).random((TORCH_SCAN_SIZE // 64 + 1, 64)).astype(dtype)
+    assert all_finite(X)
+    X[-1, 17] = bad
+    assert not all_finite(X)
+    with pytest.raises(ValueError, match=rf"first at index \({X.shape[0] - 1}, 17\)"):
+        check_finite(X, name="X")
+
+
+def test_all_finite_when_the_sum_overflows_and_on_read_only_arrays():
+    big = np.full(TORCH_SCAN_SIZE, np.finfo(np.float32).max, dtype=np.float32)
+    assert all_finite(big)  # the sum is inf; the exact scan clears it
+    mixed = np.zeros(TORCH_SCAN_SIZE)
+    mixed[[3, 9]] = [np.inf, -np.inf]  # they sum to NaN
+    mixed.setflags(write=False)
+    assert not all_finite(mixed)
+    assert all_finite(np.zeros((4, 3))) and not all_finite(np.array([1.0, np.nan]))
