@@ -14,7 +14,9 @@ the black box's predicted class, with a zero fill. Then, all in one run:
 (c) time per image and in total, the query floor (the black box alone on the same
     number of rows, in batches) and, for the gradient family, Captum's own time;
 (d) sensitivity: the drop in top-10 overlap under uniform noise of radius 0.05 that
-    leaves the class unchanged.
+    leaves the class unchanged;
+(e) the spread over seeds: acc@5 and AOPC of Lime, KernelShap and their peers at
+    ``N_EXTRA_SEEDS`` more seeds.
 
 Run: ``.venv/bin/python benchmarks/local_attributions.py`` (``--n-images`` to change
 the 500 images). Needs the ``bench`` extra (lime, shap) and ``make data``.
@@ -51,6 +53,10 @@ N_SAMPLES = 1000
 #: Images for the gradient family's overhead over Captum (the first test images).
 N_GRADIENT_IMAGES = 2000
 SETUPS = [("lenet", "fashion-mnist"), ("mlp", "mnist")]
+#: Seeds after the main one at which Lime, KernelShap and their peers run again, so
+#: that a gap between two single runs can be told from the spread of the sampling.
+N_EXTRA_SEEDS = 2
+PAIRS = {"Lime (ours)": "lime package", "KernelShap (ours)": "shap package"}
 
 
 # ---------------------------------------------------------------- peers
@@ -212,6 +218,30 @@ def gradient_overhead(blackbox, X, target, seed) -> dict:
     return out
 
 
+def seed_spread(blackbox, X, target, segments, main: dict, seed: int) -> dict:
+    """acc@5 and AOPC of our Lime and KernelShap and their peers at the main seed (from
+    ``main``, the main table's results) and ``N_EXTRA_SEEDS`` more: name -> lists."""
+    everything = np.arange(len(X))
+    spread = {
+        name: {"acc5": [r["keep"][5]["accuracy"]["mean"]], "aopc": [r["aopc"]["mean"]]}
+        for name, r in main.items()
+        if name in PAIRS or name in PAIRS.values()
+    }
+    for extra in range(1, N_EXTRA_SEEDS + 1):
+        ours = our_methods(blackbox, segments, target, seed + extra)
+        peers = {"lime package": lime_package, "shap package": shap_package}
+        for name in spread:
+            if name in ours:
+                values = ours[name](X, everything)
+            else:
+                values = peers[name](blackbox, X, segments, target, seed + extra)
+            keep, curve = evaluate(blackbox, X, target, segments, values, seed)
+            spread[name]["acc5"].append(keep[5].accuracy.mean)
+            spread[name]["aopc"].append(curve.aopc.mean)
+        print(f"  seed {seed + extra}: {spread}", flush=True)
+    return spread
+
+
 def fastest(fn, repeats: int) -> float:
     """The smallest wall time of ``repeats`` runs: the least disturbed by other load."""
     return min(timed(fn)[1] for _ in range(repeats))
@@ -292,8 +322,7 @@ def run_setup(arch: str, dataset_name: str, n_images: int, seed: int) -> dict:
             "_kept_right": keep[5].predicted == target,
         }
         print(f"  {name}: {timing}, AOPC {curve.aopc}, acc@5 {keep[5].accuracy}", flush=True)
-    for name in ("Lime (ours)", "KernelShap (ours)"):
-        peer = "lime package" if name.startswith("Lime") else "shap package"
+    for name, peer in PAIRS.items():
         results[name]["aopc_minus_peer"] = paired(
             results[name]["_drop"], results[peer]["_drop"], seed
         )
@@ -333,6 +362,8 @@ def run_setup(arch: str, dataset_name: str, n_images: int, seed: int) -> dict:
             blackbox.predict(dataset.X_test[:N_GRADIENT_IMAGES]),
             seed,
         ),
+        # Last: no timing follows it within this setup.
+        "seed_spread": seed_spread(blackbox, X, target, segments, results, seed),
     }
 
 
@@ -386,24 +417,26 @@ def markdown(setups: list[dict]) -> str:
             "segments alone keep the class): "
             f"Lime {_fmt(s['methods']['Lime (ours)']['acc5_minus_peer'])}; "
             f"KernelShap {_fmt(s['methods']['KernelShap (ours)']['acc5_minus_peer'])}.",
+            *_seed_spread(s),
             "",
             f"Time. The query floor is the black box alone on the same "
             f"{s['query_floor_rows']:,} rows (1000 per image), sent in the same chunks; it is "
             "measured right after each method it is compared with, and the Captum time right "
             f"after ours; ours, the floor and Captum are each the fastest of {TIMING_REPEATS} "
-            "runs (the machine is shared); the lime and shap packages run once.",
+            "runs (the machine is shared); the lime and shap packages run once. On 500 "
+            "images the gradient methods take milliseconds, too short to compare; the "
+            "gradient family is set against Captum in the table after this one.",
             "",
-            "| method | total s | s per image | queries | query floor s | x floor "
-            "| Captum s | x Captum |",
-            "|---|---|---|---|---|---|---|---|",
+            "| method | total s | s per image | queries | query floor s | x floor | Captum s |",
+            "|---|---|---|---|---|---|---|",
         ]
         for name, r in s["methods"].items():
             floor, captum = r.get("floor_seconds"), r.get("captum_seconds")
             lines.append(
-                f"| {name} | {r['seconds']:.2f} | {r['seconds_per_image']:.4f} | "
+                f"| {name} | {r['seconds']:.3f} | {r['seconds_per_image']:.4f} | "
                 f"{r['queries']:,} | "
                 + (f"{floor:.2f} | {r['seconds'] / floor:.2f} | " if floor else " | | ")
-                + (f"{captum:.2f} | {r['seconds'] / captum:.2f} |" if captum else " | |")
+                + (f"{captum:.3f} |" if captum else " |")
             )
         lines += _speedups(s)
         lines += _gradient_overhead(s)
@@ -445,6 +478,29 @@ def _gradient_overhead(s: dict) -> list[str]:
             f"{r['captum']:.4f} | {r['ours'] / r['captum']:.2f} |"
         )
     return [*lines, ""]
+
+
+def _seed_spread(s: dict) -> list[str]:
+    spread = s.get("seed_spread")
+    if not spread:
+        return []
+    n = len(next(iter(spread.values()))["acc5"])
+    lines = [
+        "",
+        f"The same four runs at {n} seeds (the main table's and {n - 1} more), to tell a gap "
+        "between two single runs from the spread of the random masks: mean ± sd over "
+        "the seeds, then the values per seed.",
+        "",
+        "| method | acc@5 | per seed | AOPC | per seed |",
+        "|---|---|---|---|---|",
+    ]
+    for name, r in spread.items():
+        cells = []
+        for key in ("acc5", "aopc"):
+            v = np.asarray(r[key])
+            cells += [f"{v.mean():.4f} ± {v.std(ddof=1):.4f}", ", ".join(f"{x:.3f}" for x in v)]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return lines
 
 
 def _speedups(s: dict) -> list[str]:
