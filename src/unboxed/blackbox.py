@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import math
 import numbers
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, Literal
 
@@ -420,13 +421,18 @@ class _TorchForward:
         self.output = output
 
     def tensor(self, X: np.ndarray) -> Any:
-        """``X`` as a tensor on the module's device, in its dtype."""
+        """``X`` as a tensor on the module's device, in its dtype.
+
+        A read-only ``X`` (an explanation's ``inputs``, say) is shared as well: the
+        model and Captum only read their inputs, so torch's warning about it is muted.
+        """
         import torch
 
         param = next(self.module.parameters(), None)
-        if param is None:
-            return torch.as_tensor(X, dtype=torch.float32)
-        return torch.as_tensor(X, dtype=param.dtype, device=param.device)
+        dtype, device = (torch.float32, None) if param is None else (param.dtype, param.device)
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
+            return torch.as_tensor(X, dtype=dtype, device=device)
 
     def __call__(self, X: np.ndarray) -> np.ndarray:
         import torch

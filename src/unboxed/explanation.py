@@ -60,7 +60,7 @@ def hand_over(array: np.ndarray) -> np.ndarray:
 
     Only for finite arrays an explainer has just made and then drops (a view of a
     torch result, say): copying and scanning them again cost the MLP's gradient
-    methods a fifth of their time.
+    methods a tenth of their time.
     """
     return array.view(_HandedOver)
 

@@ -99,9 +99,11 @@ def test_callable_black_box_is_not_torch():
         Saliency(box)
 
 
-def test_float32_model_gives_float32_attributions(digits, digits_blackbox):
-    X = digits.X_test[:4]
+def test_float32_model_gives_float32_attributions(digits, digits_blackbox, recwarn):
+    X = digits.X_test[:4].copy()
+    X.setflags(write=False)  # a read-only input is copied without torch's warning
     result = Saliency(digits_blackbox).explain(X)
+    assert not [w for w in recwarn if "not writable" in str(w.message)]
     assert result.values.dtype == np.float32  # the model's own precision, not a copy
     assert not result.values.flags.writeable and not result.inputs.flags.writeable
     assert not np.shares_memory(result.inputs, X)
