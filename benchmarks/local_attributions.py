@@ -230,9 +230,9 @@ def seed_spread(blackbox, X, target, segments, main: dict, seed: int) -> dict:
         for name, r in main.items()
         if name in PAIRS or name in PAIRS.values()
     }
+    peers = {"lime package": lime_package, "shap package": shap_package}
     for extra in range(1, N_EXTRA_SEEDS + 1):
         ours = our_methods(blackbox, segments, target, seed + extra)
-        peers = {"lime package": lime_package, "shap package": shap_package}
         for name in spread:
             if name in ours:
                 values = ours[name](X, everything)
@@ -477,7 +477,7 @@ def _gradient_overhead(s: dict) -> list[str]:
     ]
     for name, r in rows.items():
         lines.append(
-            f"| {name} | {r.get('runs', TIMING_REPEATS + 1)} | {r['ours']:.4f} | "
+            f"| {name} | {r['runs']} | {r['ours']:.4f} | "
             f"{r['captum']:.4f} | {r['ours'] / r['captum']:.2f} |"
         )
     return [*lines, ""]

@@ -129,7 +129,7 @@ def all_finite(arr: np.ndarray) -> bool:
     ):
         with warnings.catch_warnings():
             # torch warns about read-only arrays; a sum never writes.
-            warnings.simplefilter("ignore", UserWarning)
+            warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
             total = torch.from_numpy(arr).sum()
         if bool(torch.isfinite(total)):
             return True
