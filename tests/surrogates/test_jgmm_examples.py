@@ -130,3 +130,36 @@ def test_bad_select_is_rejected(tiny):
     model, Z = tiny
     with pytest.raises(ValueError, match="select"):
         jx.local_examples(model, Z[:1], "counterfactual", 1, source="mined", Z_pool=Z, select="x")
+
+
+def test_local_sampler_finds_candidates_where_the_gmm_sampler_finds_none(tiny):
+    """At a radius far below a component's width, plain draws are all rejected; the
+    localised ones land inside it."""
+    model, Z = tiny
+    kwargs = dict(source="generated", radius=0.05, select="score", n_samples=200)
+    plain, _ = jx.local_examples(
+        model, Z[:3], "counterfactual", 5, rng=np.random.default_rng(0), **kwargs
+    )
+    local, _ = jx.local_examples(
+        model, Z[:3], "counterfactual", 5, rng=np.random.default_rng(0), sampler="local", **kwargs
+    )
+    assert len(plain.Z) == 0
+    assert np.bincount(local.groups, minlength=3).tolist() == [5, 5, 5]
+    for q in range(3):
+        assert np.all(jx.rms_distance(local.Z[local.groups == q], Z[q]) <= 0.05)
+
+
+def test_local_sampler_needs_a_radius(tiny):
+    model, Z = tiny
+    with pytest.raises(ValueError, match="radius"):
+        jx.local_examples(
+            model,
+            Z[:1],
+            "counterfactual",
+            1,
+            source="generated",
+            rng=np.random.default_rng(0),
+            sampler="local",
+        )
+    with pytest.raises(ValueError, match="sampler"):
+        jx.local_examples(model, Z[:1], "counterfactual", 1, source="mined", Z_pool=Z, sampler="x")

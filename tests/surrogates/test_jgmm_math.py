@@ -215,3 +215,18 @@ def test_sample_diag_gmm_draws_from_the_components(rng, n):
     means, variances = np.array([[0.0], [100.0]]), np.array([[1.0], [1e-4]])
     X, comps = jm.sample_diag_gmm(weights, means, variances, n, rng)
     assert np.all(comps == 1) and np.all(np.abs(X - 100) < 0.1)
+
+
+def test_localised_samples_follow_the_product_gaussian(rng):
+    """With a center, component i is G(mu_i, v_i) G(center, s^2) renormalised: its
+    precision is 1/v + 1/s^2 and its mean the precision-weighted mean of the two."""
+    means, variances = np.array([[4.0, -2.0]]), np.array([[1.0, 0.25]])
+    center, scale = np.array([0.0, 0.0]), 0.5
+    X, comps = jm.sample_diag_gmm(
+        np.ones(1), means, variances, 20000, rng, center=center, scale=scale
+    )
+    var = 1.0 / (1.0 / variances[0] + 1.0 / scale**2)  # [0.2, 0.125]
+    mean = var * means[0] / variances[0]  # [0.8, -1.0]
+    assert np.all(comps == 0)
+    assert np.allclose(X.mean(axis=0), mean, atol=0.02)
+    assert np.allclose(X.var(axis=0), var, rtol=0.05)

@@ -215,6 +215,7 @@ def local_examples(
     n_samples: int = 1000,
     select: str = "proxy",
     component_classes: np.ndarray | None = None,
+    sampler: str = "gmm",
 ) -> tuple[Found, np.ndarray]:
     """Counterfactuals (eq. 7-8) or semi-factuals (eq. 9) for each query.
 
@@ -247,6 +248,12 @@ def local_examples(
         query's class.
     component_classes : ndarray of shape (K_y,), optional
         The class of each higher component, for "proxy"; default the identity.
+    sampler : {"gmm", "local"}
+        "gmm" draws from the GMM under ``alpha`` as the paper does; its draws lie about
+        one component width from the query, so a small ``radius`` rejects them all.
+        "local" multiplies each component by an isotropic Gaussian of scale
+        ``radius / 2`` around the query (:func:`~._jgmm_math.sample_diag_gmm`), so that
+        most draws fall inside the radius; it needs a ``radius``.
 
     Returns
     -------
@@ -258,6 +265,11 @@ def local_examples(
     _check_plain(model)
     if select not in ("proxy", "score"):
         raise ValueError(f"select must be 'proxy' or 'score', got {select!r}")
+    if sampler not in ("gmm", "local"):
+        raise ValueError(f"sampler must be 'gmm' or 'local', got {sampler!r}")
+    if sampler == "local" and radius is None:
+        raise ValueError("sampler='local' draws within a radius; give radius=")
+    near = sampler == "local" and source == "generated"
     c = local_weights(model, Zq, kind)
     alphas = np.stack([jm.optimal_alpha(row) for row in c])
     ky = model.pi_.shape[0]
@@ -273,7 +285,15 @@ def local_examples(
     for q in range(Zq.shape[0]):
         if source == "generated":
             assert rng is not None
-            Zs, comps = jm.sample_diag_gmm(alphas[q], model.means_x_, model.vars_x_, n_samples, rng)
+            Zs, comps = jm.sample_diag_gmm(
+                alphas[q],
+                model.means_x_,
+                model.vars_x_,
+                n_samples,
+                rng,
+                center=Zq[q] if near else None,
+                scale=radius / 2 if near else None,
+            )
             idx = -np.ones(Zs.shape[0], int)
             pz_all = proba_z(model, Zs)
             cls_all = to_class[_proxy_w(model, Zs)] if select == "proxy" else None

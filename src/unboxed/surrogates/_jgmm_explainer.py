@@ -501,6 +501,7 @@ class JGMMExplainer:
         X: object | None = None,
         n_samples: int = 1000,
         select: str = "proxy",
+        sampler: str = "gmm",
         random_state: RandomState = None,
     ) -> ExampleSet:
         """Counterfactuals for each query (eq. 7-8).
@@ -527,6 +528,11 @@ class JGMMExplainer:
             than the query, as Sec. 3.2 defines a counterfactual ("very different
             posterior distribution on w"); eq. 7 alone rewards sharing the query's
             lower component and mostly keeps its class.
+        sampler : {"gmm", "local"}
+            Generated only. "gmm" (the paper's) draws from the GMM under ``alpha``;
+            "local" draws from each component multiplied by an isotropic Gaussian of
+            scale ``radius / 2`` around the query, so that a small radius does not
+            reject every draw. "local" needs ``radius``.
         random_state : int, Generator or None
             Default: the explainer's generator.
         """
@@ -539,6 +545,7 @@ class JGMMExplainer:
             X,
             n_samples,
             select,
+            sampler,
             random_state,
         )
 
@@ -552,12 +559,22 @@ class JGMMExplainer:
         X: object | None = None,
         n_samples: int = 1000,
         select: str = "proxy",
+        sampler: str = "gmm",
         random_state: RandomState = None,
     ) -> ExampleSet:
         """Semi-factuals for each query (eq. 9), found as :meth:`counterfactuals` are;
         ``select="proxy"`` keeps the candidates the proxy puts in the query's class."""
         return self._local(
-            "semifactual", queries, n_per_query, source, radius, X, n_samples, select, random_state
+            "semifactual",
+            queries,
+            n_per_query,
+            source,
+            radius,
+            X,
+            n_samples,
+            select,
+            sampler,
+            random_state,
         )
 
     def _local(
@@ -570,6 +587,7 @@ class JGMMExplainer:
         X: object | None,
         n_samples: int,
         select: str,
+        sampler: str,
         random_state: RandomState,
     ) -> ExampleSet:
         self._examples_ready(source)
@@ -596,12 +614,14 @@ class JGMMExplainer:
             n_samples=n_samples,
             select=select,
             component_classes=self.classes_ if self._tied else None,
+            sampler=sampler,
         )
         params = {
             "n_per_query": n_per_query,
             "radius": radius,
             "n_samples": n_samples,
             "select": select,
+            "sampler": sampler,
             "alpha_support": [np.flatnonzero(a > 1e-9).tolist() for a in alpha],
         }
         score = "eq. 7, p(same z, different w)" if kind == "counterfactual" else "eq. 9"
