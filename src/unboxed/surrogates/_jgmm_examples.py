@@ -158,16 +158,17 @@ def generate_prototypes(
 def mine_criticisms(model: JGMM, Z: np.ndarray, n: int) -> Found:
     """The ``n`` rows least likely under every higher component (eq. 5); mined only."""
     _check_plain(model)
-    scores = criticism_scores(model, Z)
-    top = _top(scores, n)
-    comps = proba_z(model, Z[top]).argmax(axis=1)
-    return Found(Z[top], scores[top], comps, -np.ones(top.size, int), top)
+    return _mine_top(model, Z, criticism_scores(model, Z), n)
 
 
 def mine_influentials(model: JGMM, Z: np.ndarray, n: int) -> Found:
     """The ``n`` rows with the highest entropy of ``p(w | x)`` (eq. 6)."""
     _check_plain(model)
-    scores = influence_scores(model, Z)
+    return _mine_top(model, Z, influence_scores(model, Z), n)
+
+
+def _mine_top(model: JGMM, Z: np.ndarray, scores: np.ndarray, n: int) -> Found:
+    """The ``n`` rows of highest score, each with its likeliest lower component."""
     top = _top(scores, n)
     comps = proba_z(model, Z[top]).argmax(axis=1)
     return Found(Z[top], scores[top], comps, -np.ones(top.size, int), top)
