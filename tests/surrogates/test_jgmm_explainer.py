@@ -176,3 +176,42 @@ def test_untied_higher_layer(digits, digits_blackbox):
     with pytest.raises(ValueError, match="logits"):
         explainer.predict(digits.X_test[:5])
     assert len(explainer.prototypes(n_per_class=1)) == 4
+
+
+def test_n_components_x_chosen_by_validation(digits, digits_blackbox):
+    """With several candidate K_x, fit keeps the one whose proxy agrees best with the
+    black box on held-out rows (the paper's choice), then refits it on all rows. One
+    component can only predict one class; 20 separate the digits."""
+    explainer = JGMMExplainer(
+        digits_blackbox, lower_layer="act4", n_components_x=[1, 20], random_state=0, verbose=False
+    ).fit(digits.X_train)
+    scores = explainer.validation_agreement_
+    assert set(scores) == {1, 20}
+    assert scores[1] < 0.3 < 0.8 < scores[20]
+    assert explainer.n_components_x_ == 20 and explainer.jgmm_.means_x_.shape[0] == 20
+    # the refit on all rows is the one a plain fit with K_x = 20 would give, bar the seed
+    assert explainer.fidelity(digits.X_test, n_boot=100).mean > 0.8
+    plain = JGMMExplainer(
+        digits_blackbox, lower_layer="act4", n_components_x=20, random_state=0, verbose=False
+    ).fit(digits.X_train)
+    assert plain.validation_agreement_ is None and plain.n_components_x_ == 20
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "match"),
+    [
+        ({"n_components_x": []}, ValueError, "empty"),
+        ({"n_components_x": [4, 4]}, ValueError, "repeats"),
+        ({"n_components_x": [4, 0]}, ValueError, "n_components_x"),
+        ({"n_components_x": [2, 4], "validation_fraction": 1.0}, ValueError, "validation"),
+        ({"n_components_x": [2, 4], "validation_fraction": "a"}, TypeError, "validation"),
+        (
+            {"n_components_x": [2, 4], "higher_layer": "act4", "n_components_y": 3},
+            ValueError,
+            "logits",
+        ),
+    ],
+)
+def test_bad_candidate_components_are_rejected(digits, digits_blackbox, kwargs, error, match):
+    with pytest.raises(error, match=match):
+        JGMMExplainer(digits_blackbox, lower_layer="pool2", **kwargs).fit(digits.X_train[:100])

@@ -77,8 +77,14 @@ class JGMMExplainer:
         (pooled) map is one offset ``r`` of the receptive field ``R``, with its own
         ``Q^(r)`` and shared Gaussians over the ``C`` channels. Otherwise the map is
         flattened into one vector.
-    n_components_x : int
-        ``K_x``.
+    n_components_x : int or sequence of int
+        ``K_x``. A sequence is a set of candidates: ``fit`` picks the one whose proxy
+        agrees best with the black box on a held-out ``validation_fraction`` of its
+        rows, as the paper picks ``K_x`` (Sec. 4.1, "chosen by validation
+        performance"), then refits it on all rows. Needs the logits as the higher
+        feature.
+    validation_fraction : float
+        The share of ``fit``'s rows held out to choose among several ``K_x``.
     n_components_y : int, optional
         ``K_y``; must be None (the number of classes) for the logits.
     e_step, whiten, var_floor, max_iter, tol, n_init
@@ -91,6 +97,11 @@ class JGMMExplainer:
     Attributes
     ----------
     jgmm_ : JGMM
+    n_components_x_ : int
+        The ``K_x`` fitted.
+    validation_agreement_ : dict of int to float, or None
+        With several candidate ``K_x``: each one's agreement with the black box on the
+        held-out rows.
     classes_ : ndarray of shape (K_y,)
         The class of each higher component (logits only).
     n_classes_ : int
@@ -108,7 +119,8 @@ class JGMMExplainer:
         higher_layer: str = "logits",
         pool: int | None = None,
         spatial: bool = False,
-        n_components_x: int = 32,
+        n_components_x: int | tuple[int, ...] | list[int] = 32,
+        validation_fraction: float = 0.2,
         n_components_y: int | None = None,
         e_step: str = "paper",
         whiten: bool = True,
@@ -125,6 +137,7 @@ class JGMMExplainer:
         self.pool = pool
         self.spatial = spatial
         self.n_components_x = n_components_x
+        self.validation_fraction = validation_fraction
         self.n_components_y = n_components_y
         self.e_step = e_step
         self.whiten = whiten
@@ -154,6 +167,30 @@ class JGMMExplainer:
             )
         if not self._tied and self.n_components_y is None:
             raise ValueError(f"higher_layer={self.higher_layer!r} needs n_components_y")
+        candidates = self._candidates()
+        if len(candidates) > 1:
+            if not self._tied:
+                raise ValueError(
+                    "choosing n_components_x by validation needs higher_layer='logits' "
+                    "(it compares the proxy's agreement with the black box)"
+                )
+            fraction = self.validation_fraction
+            if isinstance(fraction, bool) or not isinstance(fraction, float | int):
+                raise TypeError(f"validation_fraction must be a number, got {fraction!r}")
+            if not 0 < fraction < 1:
+                raise ValueError(f"validation_fraction must be in (0, 1), got {fraction!r}")
+
+    def _candidates(self) -> tuple[int, ...]:
+        """The candidate ``K_x``: one int, or a non-empty sequence of distinct ints."""
+        value = self.n_components_x
+        if isinstance(value, list | tuple | np.ndarray):
+            if len(value) == 0:
+                raise ValueError("n_components_x is an empty sequence; give at least one K_x")
+            ks = tuple(check_positive_int(k, name="n_components_x") for k in value)
+            if len(set(ks)) != len(ks):
+                raise ValueError(f"n_components_x repeats a candidate: {list(ks)}")
+            return ks
+        return (check_positive_int(value, name="n_components_x"),)
 
     @property
     def _tied(self) -> bool:
@@ -208,29 +245,21 @@ class JGMMExplainer:
                 "at least two classes in X"
             )
         ky = n_classes if self._tied else int(self.n_components_y)  # type: ignore[arg-type]
-        self.jgmm_ = JGMM(
-            self.n_components_x,
-            ky,
-            e_step=self.e_step,
-            whiten=self.whiten,
-            var_floor=self.var_floor,
-            max_iter=self.max_iter,
-            tol=self.tol,
-            n_init=self.n_init,
-            random_state=rng,
-            verbose=self.verbose,
-        ).fit(F, Y, labels_y=labels)
+        self.n_classes_ = n_classes
+        candidates = self._candidates()
+        self.validation_agreement_ = None
+        if len(candidates) > 1:
+            self.validation_agreement_ = self._validate(candidates, F, Y, labels, ky, rng)
+            kx = max(candidates, key=self.validation_agreement_.__getitem__)
+        else:
+            kx = candidates[0]
+        self.jgmm_ = self._new_jgmm(kx, ky, rng).fit(F, Y, labels_y=labels)
+        self.n_components_x_ = kx
         self.rng_ = rng
         self.feature_shape_ = self._feature_shape
-        self.n_classes_ = n_classes
         self.X_fit_ = X
         if self._tied:
-            # Which class each higher component stands for: the black-box class holding
-            # most of its responsibility. Started from the classes, EM keeps j = class j
-            # unless a class is empty or two merge, which is worth a warning.
-            h = self._proba_w_given_y(Y)
-            counts = h.T @ np.eye(n_classes)[labels]
-            self.classes_ = counts.argmax(axis=1)
+            self.classes_ = _component_classes(self.jgmm_, Y, labels, n_classes)
             if np.unique(self.classes_).size != n_classes:
                 warnings.warn(
                     "the higher components do not map one-to-one to the classes "
@@ -241,12 +270,45 @@ class JGMMExplainer:
                 )
         return self
 
-    def _proba_w_given_y(self, Y: np.ndarray) -> np.ndarray:
-        """``p(w | y)``: the higher mixture's responsibilities (``h`` of eq. 15)."""
-        from scipy.special import softmax
+    def _new_jgmm(self, kx: int, ky: int, rng: np.random.Generator) -> JGMM:
+        return JGMM(
+            kx,
+            ky,
+            e_step=self.e_step,
+            whiten=self.whiten,
+            var_floor=self.var_floor,
+            max_iter=self.max_iter,
+            tol=self.tol,
+            n_init=self.n_init,
+            random_state=rng,
+            verbose=self.verbose,
+        )
 
-        m = self.jgmm_
-        return softmax(m._log_gy(Y) + jm.safe_log(m.pi_), axis=1)
+    def _validate(
+        self,
+        candidates: tuple[int, ...],
+        F: np.ndarray,
+        Y: np.ndarray,
+        labels: np.ndarray,
+        ky: int,
+        rng: np.random.Generator,
+    ) -> dict[int, float]:
+        """Each candidate ``K_x``'s agreement with the black box on held-out rows."""
+        n = F.shape[0]
+        order = rng.permutation(n)
+        n_val = min(n - 1, max(1, round(self.validation_fraction * n)))
+        val, train = order[:n_val], order[n_val:]
+        scores = {}
+        for kx in candidates:
+            with warnings.catch_warnings():
+                # A candidate too large for the training part, or one that leaves a
+                # class without a component, just scores low.
+                warnings.simplefilter("ignore", UserWarning)
+                model = self._new_jgmm(kx, ky, rng).fit(F[train], Y[train], labels_y=labels[train])
+            classes = _component_classes(model, Y[train], labels[train], self.n_classes_)
+            proba = _class_proba(model.predict_proba_w(F[val]), classes, self.n_classes_)
+            scores[kx] = float((proba.argmax(axis=1) == labels[val]).mean())
+        return scores
 
     def _check_fitted(self) -> None:
         if not hasattr(self, "jgmm_"):
@@ -258,9 +320,7 @@ class JGMMExplainer:
 
     # ------------------------------------------------------------------ proxy
     def _class_proba(self, proba_w: np.ndarray) -> np.ndarray:
-        out = np.zeros((proba_w.shape[0], self.n_classes_))
-        np.add.at(out.T, self.classes_, proba_w.T)
-        return out
+        return _class_proba(proba_w, self.classes_, self.n_classes_)
 
     def predict_proba(self, X: object) -> np.ndarray:
         """The proxy's class probabilities from the lower features: ``p(w | x)`` (eq. 3).
@@ -656,3 +716,22 @@ class JGMMExplainer:
         if self._tied:
             names = tuple(str(c) for c in self.classes_)
         return plot_posteriors(Q, Psi, class_names=names)
+
+
+def _component_classes(
+    model: JGMM, Y: np.ndarray, labels: np.ndarray, n_classes: int
+) -> np.ndarray:
+    """The class of each higher component: the black-box class holding most of its
+    responsibility ``p(w | y)`` (``h`` of eq. 15). Started from the classes, EM keeps
+    component j = class j unless a class is empty or two merge."""
+    from scipy.special import softmax
+
+    h = softmax(model._log_gy(Y) + jm.safe_log(model.pi_), axis=1)
+    return (h.T @ np.eye(n_classes)[labels]).argmax(axis=1)
+
+
+def _class_proba(proba_w: np.ndarray, classes: np.ndarray, n_classes: int) -> np.ndarray:
+    """Class probabilities: each higher component's ``p(w | x)`` added to its class."""
+    out = np.zeros((proba_w.shape[0], n_classes))
+    np.add.at(out.T, classes, proba_w.T)
+    return out
