@@ -301,8 +301,8 @@ class JGMMExplainer:
         scores = {}
         for kx in candidates:
             with warnings.catch_warnings():
-                # A candidate too large for the training part, or one that leaves a
-                # class without a component, just scores low.
+                # A candidate that leaves a class without a component (a warning
+                # for the final fit) just scores low here.
                 warnings.simplefilter("ignore", UserWarning)
                 model = self._new_jgmm(kx, ky, rng).fit(F[train], Y[train], labels_y=labels[train])
             classes = _component_classes(model, Y[train], labels[train], self.n_classes_)

@@ -303,7 +303,7 @@ def _normalize(log_p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Posterior probabilities from finite joint log densities along the last axis,
     and the log normaliser; one ``exp`` serves both (it is the E-step's main cost)."""
     top = log_p.max(axis=-1, keepdims=True)
-    p = np.exp(log_p - top, out=log_p if log_p.flags.owndata else None)
+    p = np.exp(log_p - top)
     total = p.sum(axis=-1, keepdims=True)
     p /= total
     return p, np.log(total) + top
