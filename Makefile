@@ -50,6 +50,7 @@ bench: venv data
 	$(BIN)/python benchmarks/jgmm.py
 	$(BIN)/python benchmarks/clime.py
 	$(BIN)/python benchmarks/dmm_men.py
+	$(BIN)/python benchmarks/dmm_men_components.py
 
 clean:
 	rm -rf $(VENV) demo-output .pytest_cache .ruff_cache

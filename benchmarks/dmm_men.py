@@ -48,9 +48,15 @@ N_SAMPLES = 1000
 
 
 # ---------------------------------------------------------------- global fit and cost
-def global_fit(blackbox, X, n_iter: int, seed: int):
+def global_fit(blackbox, X, n_iter: int, seed: int, n_components: int = 6):
     model = DMMMEN(
-        n_features=N_FEATURES, n_iter=n_iter, thin=2, n_chains=2, random_state=seed, verbose=False
+        n_components=n_components,
+        n_features=N_FEATURES,
+        n_iter=n_iter,
+        thin=2,
+        n_chains=2,
+        random_state=seed,
+        verbose=False,
     )
     _, seconds = timed(lambda: model.fit(X, blackbox))
     classes = {}
@@ -71,6 +77,7 @@ def global_fit(blackbox, X, n_iter: int, seed: int):
         "burn_in": n_iter // 2,
         "thin": 2,
         "n_chains": 2,
+        "n_components": n_components,
         "n_features": N_FEATURES,
         "n_fit_images": len(X),
         "max_rhat": float(model.rhat_.max()),

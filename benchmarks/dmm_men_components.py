@@ -1,0 +1,144 @@
+"""DMM-MEN: how the number of components J trades convergence against scrutability.
+
+The main benchmark (``benchmarks/dmm_men.py``) fits J = 6, the default of
+``../shared/notes/dmm-men-sampler.md``, and its chains do not mix: on several classes
+they settle in different partitions of the samples, thousands of sweeps apart in
+log-likelihood. This study refits the same global model with J = 6 and J = 3 side by
+side in one run, on the same images and seed, for both setups of the main benchmark,
+and reports for each: time, R-hat per class, held-out R^2, the weight of the last
+stick (the note: "raise J if the last stick keeps weight"), and the scrutability
+tests of Fig. 2 at the issue's targets (positive cases nullified at k = 75; crafted
+cases at k = 50 with marginal noise), for each insight ranking.
+
+Run: ``.venv/bin/python benchmarks/dmm_men_components.py`` (about 25 minutes on 2
+cores: one process per setup). Writes ``benchmarks/results/dmm_men_components.md``
+and ``.json``.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import warnings
+
+import numpy as np
+from _common import cached_model, machine, write_results
+from dmm_men import INSIGHT_RANKINGS, N_FIT, SETUPS, global_fit
+
+from unboxed import load_dataset, zoo
+from unboxed.evaluate import crafted_cases, deletion_test
+
+COMPONENTS = (6, 3)
+N_ITER = 3000
+SEED = 0
+
+
+def scrutability(model, blackbox, X) -> dict:
+    """PCR at the targets' k for each insight ranking, with the random-feature baseline."""
+    common = {"n_boot": 50, "sample_frac": 0.3, "random_state": SEED, "verbose": False}
+    out = {}
+    for by in INSIGHT_RANKINGS:
+        ranking = model.class_insights(150, by=by)
+        nullified = deletion_test(blackbox, X, ranking, [75], fill="zero", **common).as_dict()
+        crafted = crafted_cases(
+            blackbox, X, ranking, [50], n_cases=2000, noise="marginal", **common
+        ).as_dict()
+        out[by] = {"nullified_75": nullified, "crafted_50": crafted}
+    return out
+
+
+def run_setup(setup: tuple[str, str]) -> dict:
+    import torch
+
+    torch.set_num_threads(1)  # one process per setup shares the two cores
+    warnings.filterwarnings("ignore", category=UserWarning)
+    arch, dataset_name = setup
+    dataset = load_dataset(dataset_name)
+    blackbox = zoo.as_blackbox(cached_model(arch, dataset_name))
+    rng = np.random.default_rng(SEED)
+    n_fit = min(N_FIT[dataset_name], len(dataset.X_train))
+    X = dataset.X_train[np.sort(rng.choice(len(dataset.X_train), n_fit, replace=False))]
+    fits = {}
+    for J in COMPONENTS:
+        model, fit = global_fit(blackbox, X, N_ITER, SEED, n_components=J)
+        fit["last_stick"] = [float(np.sort(w)[0]) for w in model.weights_]
+        fit["scrutability"] = scrutability(model, blackbox, X)
+        fits[J] = fit
+        print(f"{arch}/{dataset_name} J={J}: {fit['seconds']:.0f} s", flush=True)
+    return {"model": arch, "dataset": dataset_name, "fits": fits}
+
+
+def _ci(e: dict) -> str:
+    return f"{e['pcr'][0]:.3f} [{e['pcr_ci'][0][0]:.3f}, {e['pcr_ci'][0][1]:.3f}]"
+
+
+def markdown(setups: list[dict]) -> str:
+    lines = [
+        "# DMM-MEN: components J against convergence and scrutability",
+        "",
+        "Command: `python benchmarks/dmm_men_components.py`. The same global fit as "
+        f"`dmm_men.md` (300 top-variance pixels, 2 chains of {N_ITER} sweeps, burn-in "
+        f"{N_ITER // 2}, thin 2, seed {SEED}) with J = 6 (the note's default, the main "
+        "benchmark's) and J = 3, side by side in one run. R-hat: split R-hat over the "
+        "coefficients of the occupied components and the insight (the main benchmark's). "
+        "Smallest weight: each class's smallest posterior mean component weight, the "
+        "largest over classes (the note raises J when the last stick keeps weight). "
+        "Scrutability as in `dmm_men.md`: "
+        "PCR of positive cases with the top 75 insight features set to 0 (target <= 0.3, "
+        "random >= 0.85) and of cases crafted from the top 50 with marginal noise "
+        "(target >= 0.5), 50 bootstraps of 30%, 95% CIs.",
+        "",
+    ]
+    for s in setups:
+        lines += [f"## {s['model']} on {s['dataset']}", ""]
+        lines += [
+            "| J | fit s | max R-hat | classes with R-hat < 1.1 | mean R^2 | smallest weight |",
+            "|---:|---:|---:|---:|---:|---:|",
+        ]
+        for J, fit in s["fits"].items():
+            rhats = [c["rhat"] for c in fit["classes"].values()]
+            lines.append(
+                f"| {J} | {fit['seconds']:.0f} | {max(rhats):.2f} | "
+                f"{sum(r < 1.1 for r in rhats)}/{len(rhats)} | {fit['mean_r2']:.3f} | "
+                f"{max(fit['last_stick']):.3f} |"
+            )
+        lines += [
+            "",
+            "R-hat per class: "
+            + "; ".join(
+                f"J = {J}: " + ", ".join(f"{c['rhat']:.2f}" for c in fit["classes"].values())
+                for J, fit in s["fits"].items()
+            )
+            + ".",
+            "",
+            "| J | insights by | PCR, top 75 nullified | random 75 nullified | "
+            "crafted from top 50 | crafted from random 50 |",
+            "|---:|---|---|---|---|---|",
+        ]
+        for J, fit in s["fits"].items():
+            for by, r in fit["scrutability"].items():
+                n, c = r["nullified_75"], r["crafted_50"]
+                lines.append(
+                    f"| {J} | {by} | {_ci(n)} | {n['random_pcr'][0]:.3f} | {_ci(c)} | "
+                    f"{c['random_pcr'][0]:.3f} |"
+                )
+        lines.append("")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    # One process per setup, one thread each: two BLAS threads per process on two
+    # cores made the sampler's many small products several times slower.
+    for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[name] = "1"
+    with multiprocessing.get_context("spawn").Pool(len(SETUPS)) as pool:
+        setups = pool.map(run_setup, SETUPS)
+    write_results(
+        "dmm_men_components",
+        markdown(setups),
+        {"machine": machine(), "n_iter": N_ITER, "seed": SEED, "setups": setups},
+    )
+
+
+if __name__ == "__main__":
+    main()
