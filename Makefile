@@ -51,6 +51,7 @@ bench: venv data
 	$(BIN)/python benchmarks/clime.py
 	$(BIN)/python benchmarks/dmm_men.py
 	$(BIN)/python benchmarks/dmm_men_components.py
+	$(BIN)/python benchmarks/dmm_men_local.py
 
 clean:
 	rm -rf $(VENV) demo-output .pytest_cache .ruff_cache

@@ -73,13 +73,20 @@ def run_setups(
 ) -> list[dict]:
     """``run(arch, dataset)`` for every setup, or with ``--only`` for that one setup,
     keeping the other setups' figures from the last ``<name>.json``."""
+    fresh = {
+        (arch, dataset): run(arch, dataset)
+        for arch, dataset in setups
+        if not only or only == f"{arch}/{dataset}"
+    }
+    # Read the kept setups only now, so that two --only runs of different setups side by
+    # side do not overwrite each other's figures (unless they finish together).
     kept = previous_setups(name, only, methods)
     out = []
     for arch, dataset in setups:
-        if only and only != f"{arch}/{dataset}":
-            out += [s for s in kept if (s["model"], s["dataset"]) == (arch, dataset)][:1]
+        if (arch, dataset) in fresh:
+            out.append(fresh[(arch, dataset)])
         else:
-            out.append(run(arch, dataset))
+            out += [s for s in kept if (s["model"], s["dataset"]) == (arch, dataset)][:1]
     return out
 
 

@@ -30,10 +30,10 @@ import numpy as np
 from _common import cached_model, machine, run_setups, timed, write_results
 from local_attributions import _fmt, keep_cells, lime_package, paired, shap_package
 
-from unboxed import Attribution, load_dataset, make_meta, zoo
+from unboxed import Attribution, FeatureImportance, load_dataset, make_meta, zoo
 from unboxed.evaluate import crafted_cases, deletion_curve, deletion_test, keep_top_k
 from unboxed.evaluate._fidelity import _keep_masks
-from unboxed.local import segment
+from unboxed.local import InputXGradient, segment
 from unboxed.surrogates import DMMMEN
 
 SETUPS = [("mlp", "mnist"), ("lenet", "fashion-mnist")]
@@ -112,6 +112,29 @@ def scrutability(model: DMMMEN, blackbox, X, seed: int) -> dict:
     }
 
 
+def reference_ranking(model: DMMMEN, blackbox, X, seed: int) -> dict:
+    """Test (a) with the network's own class-mean gradient x input, no surrogate: how far
+    a per-class ranking of pixels can drive the PCR on this network, over all pixels and
+    over the pixels the global fit keeps."""
+    values = InputXGradient(blackbox).explain(X).values
+    predicted = blackbox.predict(X)
+    mean = np.vstack([values[predicted == c].mean(axis=0) for c in range(blackbox.n_classes)])
+    kept = np.full(mean.shape, mean.min() - 1.0)  # the other pixels rank last
+    kept[:, model.features_] = mean[:, model.features_]
+    common = {"n_boot": 50, "sample_frac": 0.3, "random_state": seed, "verbose": False}
+    return {
+        name: deletion_test(
+            blackbox,
+            X,
+            FeatureImportance(v, make_meta("reference", {})),
+            SCRUTABILITY_KS,
+            fill="zero",
+            **common,
+        ).as_dict()
+        for name, v in (("all pixels", mean), (f"the {len(model.features_)} fitted pixels", kept))
+    }
+
+
 def scrutability_of(ranking, model, blackbox, X, seed: int) -> dict:
     common = {"n_boot": 50, "sample_frac": 0.3, "random_state": seed, "verbose": False}
     positive = deletion_test(blackbox, X, ranking, SCRUTABILITY_KS, fill="zero", **common)
@@ -146,15 +169,32 @@ def kept_correct(blackbox, X, target, values, segments, k: int) -> np.ndarray:
     return blackbox.predict(np.where(keep(rows), X, 0.0)) == target
 
 
-def explainability(blackbox, dataset, n_images: int, seed: int) -> dict:
+#: The explain_local settings of Table 1: name -> options (``n_components`` goes to the
+#: DMMMEN, the rest to ``explain_local``).
+LOCAL_VARIANTS = {
+    "DMM-MEN (logit, responsible component)": {},
+    "DMM-MEN (probability, average of components)": {
+        "scale": "probability",
+        "component": "average",
+    },
+}
+
+
+def explainability(
+    blackbox, dataset, n_images: int, seed: int, variants: dict | None = None
+) -> dict:
+    """Table 1: our ``variants`` (default :data:`LOCAL_VARIANTS`), lime and shap on the
+    same images, segments and budget."""
     rng = np.random.default_rng(seed)
     rows = np.sort(rng.choice(len(dataset.X_test), n_images, replace=False))
     X = dataset.X_test[rows]
     target = blackbox.predict(X)
     segments = segment(X, (28, 28))
-    local = DMMMEN(n_components=3, n_iter=200, n_chains=1, random_state=seed, verbose=False)
 
-    def ours(**options):
+    def ours(n_components=3, **options):
+        local = DMMMEN(
+            n_components=n_components, n_iter=200, n_chains=1, random_state=seed, verbose=False
+        )
         return lambda: (
             local.explain_local(
                 X,
@@ -167,10 +207,7 @@ def explainability(blackbox, dataset, n_images: int, seed: int) -> dict:
         )
 
     methods = {
-        "DMM-MEN (logit, responsible component)": ours(),
-        "DMM-MEN (probability, average of components)": ours(
-            scale="probability", component="average"
-        ),
+        **{name: ours(**options) for name, options in (variants or LOCAL_VARIANTS).items()},
         "lime package": lambda: lime_package(blackbox, X, segments, target, seed),
         "shap package": lambda: shap_package(blackbox, X, segments, target, seed),
     }
@@ -227,6 +264,7 @@ def explainability(blackbox, dataset, n_images: int, seed: int) -> dict:
         "n_images": n_images,
         "segments_per_image": float((segments.max(1) + 1).mean()),
         "local_settings": {"n_components": 3, "n_iter": 200, "n_chains": 1, "n_samples": N_SAMPLES},
+        "variants": variants or LOCAL_VARIANTS,
         "methods": results,
     }
 
@@ -255,6 +293,7 @@ def run_setup(arch: str, dataset_name: str, args) -> dict:
             f"{result['positive']['random_pcr'][1]:.3f}",
             flush=True,
         )
+    reference = reference_ranking(model, blackbox, X, args.seed)
     table1 = explainability(blackbox, dataset, args.n_images, args.seed)
     return {
         "model": arch,
@@ -262,6 +301,7 @@ def run_setup(arch: str, dataset_name: str, args) -> dict:
         "global": fit,
         "full_pixel_cost": cost,
         "scrutability": scrut,
+        "scrutability_reference": reference,
         "explainability": table1,
     }
 
@@ -368,6 +408,31 @@ def _scrutability_lines(by: str, scrut: dict) -> list[str]:
     return [*lines, ""]
 
 
+def _reference_lines(reference: dict | None) -> list[str]:
+    if not reference:
+        return []
+    names = list(reference)
+    lines = [
+        "#### Reference: the network's own ranking",
+        "",
+        "Test (a) with each class's mean gradient x input over the cases the network "
+        "assigns to it (`InputXGradient`, no surrogate): how low a per-class ranking of "
+        "pixels can drive the PCR on this network, over all pixels and over the pixels the "
+        "global fit keeps.",
+        "",
+        "| k | " + " | ".join(f"PCR, {n}" for n in names) + " |",
+        "|---:|" + "---|" * len(names),
+    ]
+    for j, k in enumerate(reference[names[0]]["ks"]):
+        cells = [
+            f"{reference[n]['pcr'][j]:.3f} [{reference[n]['pcr_ci'][j][0]:.3f}, "
+            f"{reference[n]['pcr_ci'][j][1]:.3f}]"
+            for n in names
+        ]
+        lines.append(f"| {k} | " + " | ".join(cells) + " |")
+    return [*lines, ""]
+
+
 def markdown(setups: list[dict], command: str) -> str:
     lines = [
         "# DMM-MEN: scrutability, explainability and cost",
@@ -395,7 +460,8 @@ def markdown(setups: list[dict], command: str) -> str:
             "5%) and the insight sum_j pi_j |beta_j|; the other columns give the worst R-hat "
             "of the log-likelihood, alpha and the occupied components' log weights and log "
             "variances. R^2: posterior-predictive mean against the black box's logits on the "
-            "20% of each class held out.",
+            "20% of each class held out. The logits are those of the class probability p, "
+            "with 1 - p the sum of the other classes' probabilities, both clipped at 1e-12.",
             "",
             "| class | n | occupied | R^2 | R-hat | ESS | R-hat log-lik | alpha | log w "
             "| log sigma^2 | MH acc. sigma^2 / l1 / l2 |",
@@ -427,6 +493,7 @@ def markdown(setups: list[dict], command: str) -> str:
         ]
         for by, scrut in s["scrutability"].items():
             lines += _scrutability_lines(by, scrut)
+        lines += _reference_lines(s.get("scrutability_reference"))
         lines += [
             f"### Explainability (Table 1): {t1['n_images']} test images, "
             f"{t1['segments_per_image']:.1f} segments per image, {N_SAMPLES} perturbations",
