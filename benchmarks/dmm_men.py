@@ -10,7 +10,8 @@ all in one run:
    repeats. Positive cases: nullify (set to 0) the top 50..150 insight features of
    their class. Negative cases of each class: set those features to the positives'
    mean. Crafted cases: the top-k features of a positive case, the rest uniform
-   random. Each against the same with k random features.
+   random. Each against the same with k random features. As a reference, test (a)
+   with the network's own class-mean gradient x input in place of the insights.
 3. Explainability (Table 1): test images, the same SLIC segments and budget (1000
    perturbations) for ``explain_local``, the lime package and the shap package, run
    side by side; keep the top 5/10/20 segments (rest 0), and the deletion AOPC, with
