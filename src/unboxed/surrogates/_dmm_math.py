@@ -299,10 +299,12 @@ def sample_sigma2(
     prior: Prior,
     rng: np.random.Generator,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Step 6: MH with the independence proposal ``InvGamma(a + n_j / 2 + p, B_j)``.
+    """Step 6: MH with the independence proposal ``InvGamma(a + n_j / 2 + p, B_j)``,
+    then a random-walk MH step on ``log sigma^2``.
 
     The target differs from the proposal only by ``Phi(-x)^-p``, so a proposal is
-    accepted with probability ``min(1, exp(p [log Phi(-x) - log Phi(-x')]))``.
+    accepted with probability ``min(1, exp(p [log Phi(-x) - log Phi(-x')]))``. The
+    random walk is not in the note; both steps leave the conditional invariant.
 
     Parameters
     ----------
@@ -315,6 +317,7 @@ def sample_sigma2(
     -------
     sigma2 : ndarray of shape (J,)
     accepted : ndarray of bool, shape (J,)
+        Whether the independence proposal was accepted (its rate is the one reported).
     """
     p = beta.shape[1]
     B = (
@@ -330,7 +333,21 @@ def sample_sigma2(
         - special.log_ndtr(-_x_of(lam1, lam2, proposal))
     )
     accept = np.log(rng.random(sigma2.shape)) < log_ratio
-    return np.where(accept, proposal, sigma2), accept
+    sigma2 = np.where(accept, proposal, sigma2)
+
+    # Where Phi(-x)^-p is steep (many features, a strong lasso), the target sits in the
+    # proposal's tail and the independence step freezes: on the Fashion-MNIST
+    # benchmark a component of 200 samples kept one sigma^2 for 3000 sweeps. A random
+    # walk on log sigma^2, scaled to the conditional's width (about 1 / sqrt(shape)),
+    # leaves the same conditional invariant and keeps it moving.
+    def log_target(value):
+        return (
+            -shape * np.log(value) - B / value - p * special.log_ndtr(-_x_of(lam1, lam2, value))
+        )  # the density of log sigma^2: InvGamma(shape, B) x Phi(-x)^-p x sigma^2
+
+    step = sigma2 * np.exp(2.4 / np.sqrt(shape) * rng.standard_normal(sigma2.shape))
+    moved = np.log(rng.random(sigma2.shape)) < log_target(step) - log_target(sigma2)
+    return np.where(moved, step, sigma2), accept
 
 
 def sample_c(
