@@ -434,6 +434,18 @@ def _reference_lines(reference: dict | None) -> list[str]:
     return [*lines, ""]
 
 
+def table1_rows(methods: dict) -> list[str]:
+    """Table 1 as markdown: each method's kept-segment accuracy, probability, AOPC, time."""
+    return [
+        "| method | acc@5 | acc@10 | acc@20 | prob@5 | prob@10 | prob@20 | AOPC | s/image |",
+        "|---|---|---|---|---|---|---|---|---|",
+        *(
+            f"| {name} | {keep_cells(r, KEEP_KS)} | {r['seconds_per_image']:.3f} |"
+            for name, r in methods.items()
+        ),
+    ]
+
+
 def markdown(setups: list[dict], command: str) -> str:
     lines = [
         "# DMM-MEN: scrutability, explainability and cost",
@@ -504,12 +516,9 @@ def markdown(setups: list[dict], command: str) -> str:
             "kept, the rest 0; probability: its mean probability. AOPC over removing 0..20 "
             "segments.",
             "",
-            "| method | acc@5 | acc@10 | acc@20 | prob@5 | prob@10 | prob@20 | AOPC | s/image |",
-            "|---|---|---|---|---|---|---|---|---|",
+            *table1_rows(t1["methods"]),
+            "",
         ]
-        for name, r in t1["methods"].items():
-            lines.append(f"| {name} | {keep_cells(r, KEEP_KS)} | {r['seconds_per_image']:.3f} |")
-        lines.append("")
     return "\n".join(lines)
 
 

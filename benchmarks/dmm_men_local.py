@@ -22,8 +22,8 @@ import argparse
 import warnings
 
 from _common import cached_model, machine, write_results
-from dmm_men import KEEP_KS, N_SAMPLES, explainability
-from local_attributions import _fmt, keep_cells
+from dmm_men import N_SAMPLES, explainability, table1_rows
+from local_attributions import _fmt
 
 from unboxed import load_dataset, zoo
 
@@ -49,11 +49,8 @@ def markdown(result: dict, command: str) -> str:
         "Figures with 95% bootstrap CIs; differences are paired, ours minus peer on the "
         "same images.",
         "",
-        "| method | acc@5 | acc@10 | acc@20 | prob@5 | prob@10 | prob@20 | AOPC | s/image |",
-        "|---|---|---|---|---|---|---|---|---|",
+        *table1_rows(methods),
     ]
-    for name, r in methods.items():
-        lines.append(f"| {name} | {keep_cells(r, KEEP_KS)} | {r['seconds_per_image']:.3f} |")
     lines += [
         "",
         "| variant | AOPC minus lime | acc@5 minus lime | AOPC minus shap | acc@5 minus shap |",
