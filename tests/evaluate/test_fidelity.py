@@ -134,6 +134,52 @@ def test_crafted_cases_with_marginal_noise_keep_each_features_values(planted, pl
         crafted_cases(planted_blackbox, X, planted.support, [4], target=1, noise="gauss")
 
 
+def test_crafted_cases_set_the_top_features_to_the_positive_mean(planted, planted_blackbox):
+    X = planted.X_test
+    seen = []
+
+    def recording(rows):
+        seen.append(rows.copy())
+        return planted_blackbox.predict_proba(rows)
+
+    box = BlackBox.from_callable(recording, n_classes=2, input_shape=(20,))
+    support = np.asarray(planted.support)
+    result = crafted_cases(
+        box,
+        X,
+        support,
+        [4],
+        target=1,
+        values="positive_mean",
+        n_cases=300,
+        random_state=0,
+        verbose=False,
+    )
+    positive_mean = X[planted_blackbox.predict(X) == 1].mean(axis=0)
+    # seen[0] classifies X; then the ranked cases, then the random ones
+    ranked = seen[1][:, support[:4]]
+    np.testing.assert_allclose(ranked, np.broadcast_to(positive_mean[support[:4]], ranked.shape))
+    assert result.meta["values"] == "positive_mean"
+    # the class mean on the support is enough: the label depends on nothing else
+    assert result.pcr[0] > 0.97 and result.separated()[0]
+    fixed = crafted_cases(
+        box,
+        X,
+        support,
+        [4],
+        target=1,
+        values=np.full(20, 7.0),
+        n_cases=50,
+        random_state=0,
+        verbose=False,
+    )
+    assert np.all(seen[-2][:, support[:4]] == 7.0) and fixed.meta["values"] == "array"
+    with pytest.raises(ValueError, match="values must be"):
+        crafted_cases(box, X, support, [4], target=1, values="max")
+    with pytest.raises(ValueError, match="shape"):
+        crafted_cases(box, X, support, [4], target=1, values=np.zeros(3), verbose=False)
+
+
 def test_keep_top_k_on_the_support(planted, planted_blackbox):
     X, y = planted.X_test, planted_blackbox.predict(planted.X_test)
     kept = keep_top_k(planted_blackbox, X, y, planted.support, 4, fill="mean", random_state=0)

@@ -393,6 +393,7 @@ def crafted_cases(
     target: int | None = None,
     n_cases: int | None = None,
     noise: Literal["uniform", "marginal"] = "uniform",
+    values: Literal["source", "positive_mean"] | np.ndarray = "source",
     n_boot: int = 50,
     sample_frac: float = 0.3,
     random_state: RandomState = None,
@@ -400,11 +401,11 @@ def crafted_cases(
 ) -> PCRResult:
     """Craft cases from the top-k features alone and measure how many stay positive.
 
-    Source: ``000_cf0c09d2d9cd2a13.txt``, Sec. 4.1, steps 3-4. Each crafted case copies
-    the top-k features of a positive source case and draws every other feature at
-    random. The baseline copies k random features instead, from the same source and
-    over the same random draws. ``k = 0`` gives entirely random cases, the paper's
-    step 4.
+    Source: ``000_cf0c09d2d9cd2a13.txt``, Sec. 4.1, steps 3-4. Each crafted case gives
+    its top-k features positive values (by default those of a positive source case)
+    and draws every other feature at random. The baseline sets k random features
+    instead, from the same source and over the same random draws. ``k = 0`` gives
+    entirely random cases, the paper's step 4.
 
     Parameters
     ----------
@@ -420,6 +421,11 @@ def crafted_cases(
         values in ``X`` (each feature from an independently drawn row, so features
         are independent but each keeps its distribution; for images, background
         pixels stay mostly background).
+    values : {"source", "positive_mean"} or ndarray of shape (n_features,)
+        The values the top-k features take. The paper says only that crafted cases
+        "register positive properties" there: "source" copies one positive case's
+        values, "positive_mean" the features' mean over all cases the model assigns
+        to the tested class, and an array gives fixed values.
     target : int, optional
         The positive class; None uses each source's own predicted class.
     n_cases : int, optional
@@ -437,6 +443,8 @@ def crafted_cases(
     rng = check_random_state(random_state)
     if n_cases is not None:
         n_cases = check_positive_int(n_cases, name="n_cases")
+    if isinstance(values, str) and values not in ("source", "positive_mean"):
+        raise ValueError(f"values must be 'source', 'positive_mean' or an array, got {values!r}")
     X, ks, preds, classes = _start(blackbox, X, ranking, ks, target, n_boot, sample_frac)
     positives = np.flatnonzero(preds == classes)
     if positives.size == 0:
@@ -452,7 +460,12 @@ def crafted_cases(
     if noise not in ("uniform", "marginal"):
         raise ValueError(f"noise must be 'uniform' or 'marginal', got {noise!r}")
     low, high = X.min(axis=0), X.max(axis=0)
-    X_sources = X[sources]
+    # The top-k values: each source's own, or one row per class (or for all).
+    top_values = (
+        _Fill(X[sources], np.arange(sources.size))
+        if isinstance(values, str) and values == "source"
+        else _make_fill(values, X, classes[sources], lambda: preds, blackbox.n_classes)
+    )
     columns = np.arange(X.shape[1])
 
     def prepare(block: np.ndarray) -> Manipulate:
@@ -460,12 +473,18 @@ def crafted_cases(
             fill = low + (high - low) * rng.random((block.size, X.shape[1]))
         else:
             fill = X[rng.integers(0, X.shape[0], size=(block.size, X.shape[1])), columns]
-        return lambda mask: np.where(mask, X_sources[block], fill)
+        top = top_values.rows(block)
+        return lambda mask: np.where(mask, top, fill)
 
     hits, random_hits = _hit_rates(
         blackbox, rank, classes[sources], ks, prepare, rng, verbose=verbose, desc="crafted cases"
     )
-    meta = {"test": "crafted", "target": target, "noise": noise}
+    meta = {
+        "test": "crafted",
+        "target": target,
+        "noise": noise,
+        "values": values if isinstance(values, str) else "array",
+    }
     return _pcr_result(
         ks, hits, random_hits, n_boot=n_boot, sample_frac=sample_frac, rng=rng, meta=meta
     )
