@@ -174,8 +174,13 @@ def test_crafted_cases_set_the_top_features_to_the_positive_mean(planted, plante
         verbose=False,
     )
     assert np.all(seen[-2][:, support[:4]] == 7.0) and fixed.meta["values"] == "array"
+    crafted_cases(
+        box, X, support, [4], target=1, values="max", n_cases=50, random_state=0, verbose=False
+    )
+    ranked = seen[-2][:, support[:4]]
+    np.testing.assert_array_equal(ranked, np.broadcast_to(X.max(axis=0)[support[:4]], ranked.shape))
     with pytest.raises(ValueError, match="values must be"):
-        crafted_cases(box, X, support, [4], target=1, values="max")
+        crafted_cases(box, X, support, [4], target=1, values="largest")
     with pytest.raises(ValueError, match="shape"):
         crafted_cases(box, X, support, [4], target=1, values=np.zeros(3), verbose=False)
 

@@ -43,6 +43,8 @@ CHUNK_ROWS = 2048
 
 Fill = Literal["zero", "mean", "positive_mean"] | np.ndarray
 FILLS = ("zero", "mean", "positive_mean")
+#: What the top-k features of a crafted case may take (besides an array).
+CRAFTED_VALUES = ("source", "positive_mean", "max")
 
 
 def _check_fill(fill: object) -> None:
@@ -393,7 +395,7 @@ def crafted_cases(
     target: int | None = None,
     n_cases: int | None = None,
     noise: Literal["uniform", "marginal"] = "uniform",
-    values: Literal["source", "positive_mean"] | np.ndarray = "source",
+    values: Literal["source", "positive_mean", "max"] | np.ndarray = "source",
     n_boot: int = 50,
     sample_frac: float = 0.3,
     random_state: RandomState = None,
@@ -421,11 +423,15 @@ def crafted_cases(
         values in ``X`` (each feature from an independently drawn row, so features
         are independent but each keeps its distribution; for images, background
         pixels stay mostly background).
-    values : {"source", "positive_mean"} or ndarray of shape (n_features,)
-        The values the top-k features take. The paper says only that crafted cases
-        "register positive properties" there: "source" copies one positive case's
-        values, "positive_mean" the features' mean over all cases the model assigns
-        to the tested class, and an array gives fixed values.
+    values : {"source", "positive_mean", "max"} or ndarray of shape (n_features,)
+        The values the top-k features take. The paper's step 3 says crafted cases
+        "register positive properties" there, and its Fig. 3 discussion that the
+        model calls a noisy case positive "as long as the important features ... are
+        filled with greater values". "source" copies one positive case's values,
+        "positive_mean" takes the features' mean over all cases the model assigns to
+        the tested class, "max" each feature's largest value in ``X`` (meaningful for
+        rankings of features that raise the class score, e.g. positive
+        coefficients), and an array gives fixed values.
     target : int, optional
         The positive class; None uses each source's own predicted class.
     n_cases : int, optional
@@ -443,8 +449,8 @@ def crafted_cases(
     rng = check_random_state(random_state)
     if n_cases is not None:
         n_cases = check_positive_int(n_cases, name="n_cases")
-    if isinstance(values, str) and values not in ("source", "positive_mean"):
-        raise ValueError(f"values must be 'source', 'positive_mean' or an array, got {values!r}")
+    if isinstance(values, str) and values not in CRAFTED_VALUES:
+        raise ValueError(f"values must be one of {CRAFTED_VALUES} or an array, got {values!r}")
     X, ks, preds, classes = _start(blackbox, X, ranking, ks, target, n_boot, sample_frac)
     positives = np.flatnonzero(preds == classes)
     if positives.size == 0:
@@ -461,11 +467,11 @@ def crafted_cases(
         raise ValueError(f"noise must be 'uniform' or 'marginal', got {noise!r}")
     low, high = X.min(axis=0), X.max(axis=0)
     # The top-k values: each source's own, or one row per class (or for all).
-    top_values = (
-        _Fill(X[sources], np.arange(sources.size))
-        if isinstance(values, str) and values == "source"
-        else _make_fill(values, X, classes[sources], lambda: preds, blackbox.n_classes)
-    )
+    if isinstance(values, str) and values == "source":
+        top_values = _Fill(X[sources], np.arange(sources.size))
+    else:
+        named = high if isinstance(values, str) and values == "max" else values
+        top_values = _make_fill(named, X, classes[sources], lambda: preds, blackbox.n_classes)
     columns = np.arange(X.shape[1])
 
     def prepare(block: np.ndarray) -> Manipulate:
