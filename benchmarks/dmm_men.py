@@ -9,8 +9,9 @@ all in one run:
 2. Scrutability (Fig. 2a-c): bootstrap draws of 30% of the training cases, 50
    repeats. Positive cases: nullify (set to 0) the top 50..150 insight features of
    their class. Negative cases of each class: set those features to the positives'
-   mean. Crafted cases: the top-k features of a positive case, the rest uniform
-   random. Each against the same with k random features. As a reference, test (a)
+   mean. Crafted cases: the top-k features take one positive case's values, or each
+   pixel's largest value, and the rest are random (uniform or from each pixel's own
+   values). Each against the same with k random features. As a reference, test (a)
    with the network's own class-mean gradient x input in place of the insights.
 3. Explainability (Table 1): test images, the same SLIC segments and budget (1000
    perturbations) for ``explain_local``, the lime package and the shap package, run
@@ -40,6 +41,23 @@ from unboxed.surrogates import DMMMEN
 SETUPS = [("mlp", "mnist"), ("lenet", "fashion-mnist")]
 SCRUTABILITY_KS = [50, 75, 100, 125, 150]
 INSIGHT_RANKINGS = ("magnitude", "positive", "contribution")
+#: The crafted-case variants of Fig. 2c: name -> (how the other features are drawn,
+#: what the top-k features take). The paper says only "randomly" and "register
+#: positive properties" / "filled with greater values".
+CRAFTED_VARIANTS = {
+    "uniform/source": ("uniform", "source"),
+    "marginal/source": ("marginal", "source"),
+    "uniform/max": ("uniform", "max"),
+    "marginal/max": ("marginal", "max"),
+}
+CRAFTED_NOISE = {
+    "uniform": "uniform in each pixel's range",
+    "marginal": "each pixel from its own values in the data",
+}
+CRAFTED_VALUES = {
+    "source": "the values of one positive case",
+    "max": "each pixel's largest value in the data",
+}
 KEEP_KS = (5, 10, 20)
 N_FEATURES = 300
 #: Training images the global fit sees per data set (Fashion-MNIST is subsampled so
@@ -153,10 +171,17 @@ def scrutability_of(ranking, model, blackbox, X, seed: int) -> dict:
         for c in model.classes_
     }
     crafted = {
-        noise: crafted_cases(
-            blackbox, X, ranking, [0, *SCRUTABILITY_KS], n_cases=2000, noise=noise, **common
+        name: crafted_cases(
+            blackbox,
+            X,
+            ranking,
+            [0, *SCRUTABILITY_KS],
+            n_cases=2000,
+            noise=noise,
+            values=values,
+            **common,
         ).as_dict()
-        for noise in ("uniform", "marginal")
+        for name, (noise, values) in CRAFTED_VARIANTS.items()
     }
     return {"positive": positive.as_dict(), "negative": negative, "crafted": crafted}
 
@@ -333,10 +358,12 @@ def targets(s: dict) -> list[str]:
             f"(target <= 0.3), random {pos['random_pcr'][j75]:.3f} (target >= 0.85), CIs "
             f"apart: {'yes' if apart else 'no'}. " + ("**met**" if met else "**not met**")
         )
-        for noise, crafted in scrut["crafted"].items():
+        for name, crafted in scrut["crafted"].items():
             j50 = crafted["ks"].index(50)
+            noise, values = name.split("/")
             lines.append(
-                f"- Crafted cases at k=50, insights by {by}, {noise} noise: "
+                f"- Crafted cases at k=50, insights by {by}, {noise} noise, top-k at "
+                f"{CRAFTED_VALUES[values]}: "
                 f"{crafted['pcr'][j50]:.3f} (target >= 0.5): "
                 + ("**met**" if crafted["pcr"][j50] >= 0.5 else "**not met**")
             )
@@ -390,17 +417,12 @@ def _scrutability_lines(by: str, scrut: dict) -> list[str]:
             f"| {k} | {np.mean([n['pcr'][j] for n in negatives]):.3f} | "
             f"{np.mean([n['random_pcr'][j] for n in negatives]):.3f} |"
         )
-    for noise, crafted in scrut["crafted"].items():
+    for name, crafted in scrut["crafted"].items():
+        noise, values = name.split("/")
         lines += [
             "",
-            f"(c) Crafted cases: the top-k features of a positive case, the rest drawn at "
-            f"random ({noise}: "
-            + (
-                "uniform in each pixel's range"
-                if noise == "uniform"
-                else "each pixel from its own values in the data"
-            )
-            + "; k = 0: all random):",
+            f"(c) Crafted cases: the top-k features set to {CRAFTED_VALUES[values]}, the "
+            f"rest drawn at random ({noise}: {CRAFTED_NOISE[noise]}; k = 0: all random):",
             "",
             "| k | PCR, insight features | PCR, random features | CIs apart |",
             "|---:|---|---|:---:|",
