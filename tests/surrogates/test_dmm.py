@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 from scipy import special
@@ -11,7 +13,7 @@ from unboxed.surrogates import DMMMEN, NotFittedError
 from unboxed.surrogates import _dmm_chain as chain_module
 from unboxed.surrogates._dmm import CLIP, class_logit
 from unboxed.surrogates._dmm_chain import ChainSettings, sample_posterior
-from unboxed.surrogates._dmm_math import Prior
+from unboxed.surrogates._dmm_math import Prior, initial_state
 
 SUPPORT = {2, 5, 11, 17}
 
@@ -51,6 +53,39 @@ def test_relabelled_posterior_recovers_a_simulated_mixture():
     np.testing.assert_allclose(post.coef[order], beta, atol=0.1)
     np.testing.assert_allclose(np.sqrt(post.sigma2[order]), sigma, rtol=0.15)
     assert post.rhat < 1.1
+
+
+def test_pilot_start_continues_from_the_likeliest_pilot(monkeypatch):
+    rng = np.random.default_rng(0)
+    X, y, _, _ = _two_regressions(rng, n=300)
+    settings = ChainSettings(4, 2, 50, 25, 1, 1, Prior(), n_init=4, init_sweeps=10)
+    pilots = []  # (final state, log-likelihoods) of each pilot
+    sweep = chain_module.sweep
+
+    def recording(X, y, state, prior, rng):
+        new, log_lik = sweep(X, y, state, prior, rng)
+        if not pilots or len(pilots[-1][1]) == settings.init_sweeps:
+            pilots.append([None, []])
+        pilots[-1][0] = new
+        pilots[-1][1].append(log_lik)
+        return new, log_lik
+
+    monkeypatch.setattr(chain_module, "sweep", recording)
+    start = chain_module.pilot_start(X, y, settings, np.random.default_rng(1))
+    assert len(pilots) == 4
+    scores = [np.mean(lls[5:]) for _, lls in pilots]
+    best = pilots[int(np.argmax(scores))][0]
+    np.testing.assert_array_equal(start.z, best.z)
+    np.testing.assert_array_equal(start.beta, best.beta)
+    # The pilots' MH proposals are not the chain's: its rates count from the start.
+    assert not start.accepted.any() and not start.proposed.any() and best.proposed.any()
+    # One start is the plain initial state, with no sweep.
+    single = dataclasses.replace(settings, n_init=1)
+    plain = chain_module.pilot_start(X, y, single, np.random.default_rng(1))
+    np.testing.assert_array_equal(
+        plain.z, initial_state(X, y, 4, 2, Prior(), np.random.default_rng(1)).z
+    )
+    assert len(pilots) == 4
 
 
 def test_a_planted_sparse_support_is_recovered():
@@ -218,12 +253,18 @@ class Interrupt:
         return self.real(*args, **kwargs)
 
 
-@pytest.mark.parametrize("at", [25, 45, 95])  # first chain, second chain, second class
+@pytest.mark.parametrize(
+    ("at", "n_init"),
+    # first chain, second chain, second class; with pilots of 5 sweeps, 40 calls a chain:
+    # first chain after its pilots, a pilot of the second class, the second class
+    [(25, 1), (45, 1), (95, 1), (25, 2), (85, 2), (95, 2)],
+)
 def test_an_interrupted_fit_resumes_to_the_same_draws(
-    at, tmp_path, monkeypatch, planted, planted_blackbox
+    at, n_init, tmp_path, monkeypatch, planted, planted_blackbox
 ):
     X = planted.X_train[:400]
     settings = {"n_iter": 30, "n_chains": 2, "checkpoint_every": 10}
+    settings |= {"n_init": n_init, "init_sweeps": 5}
     reference = short(**settings).fit(X, planted_blackbox)
     path = tmp_path / "chain.npz"
     interrupt = Interrupt(monkeypatch, at)
@@ -294,6 +335,8 @@ def test_hard_zero_one_probabilities_are_clipped_not_nan(planted):
         ({"n_iter": 10, "burn_in": 9}, "fewer than 4 draws"),
         ({"lambda_rate": 0}, "lambda_rate must be a positive number"),
         ({"test_size": 1.0}, "test_size"),
+        ({"n_init": 0}, "n_init"),
+        ({"n_init": 2, "init_sweeps": 1}, "init_sweeps"),
     ],
 )
 def test_bad_hyperparameters_are_errors(kwargs, message, planted, planted_blackbox):

@@ -82,6 +82,14 @@ class DMMMEN:
     n_chains : int
         Independent chains per class, pooled after relabelling; R-hat compares them
         (split in halves, so one chain also gives an R-hat).
+    n_init : int
+        Each chain starts from the best of ``n_init`` pilot runs of ``init_sweeps``
+        sweeps, each from its own random start, by the mean log-likelihood of the
+        pilot's second half. A Gibbs sampler keeps the partition of the data it first
+        settles in, so single starts leave chains in partitions far less likely than
+        the best one, and R-hat then compares different modes. 1: no pilots.
+    init_sweeps : int
+        Sweeps per pilot run; they are not counted in ``n_iter``.
     n_features : int, optional
         Keep only the ``n_features`` features of largest variance in ``fit``'s ``X``
         (the original authors' reduction for images); the others get coefficient 0.
@@ -159,6 +167,8 @@ class DMMMEN:
         burn_in: int | None = None,
         thin: int = 1,
         n_chains: int = 2,
+        n_init: int = 1,
+        init_sweeps: int = 50,
         n_features: int | None = None,
         test_size: float = 0.2,
         alpha_shape: float = 5.0,
@@ -179,6 +189,8 @@ class DMMMEN:
         self.burn_in = burn_in
         self.thin = thin
         self.n_chains = n_chains
+        self.n_init = n_init
+        self.init_sweeps = init_sweeps
         self.n_features = n_features
         self.test_size = test_size
         self.alpha_shape = alpha_shape
@@ -228,6 +240,8 @@ class DMMMEN:
             thin=thin,
             n_chains=check_positive_int(self.n_chains, name="n_chains"),
             prior=Prior(**{k: float(v) for k, v in hyper.items()}),
+            n_init=check_positive_int(self.n_init, name="n_init"),
+            init_sweeps=check_positive_int(self.init_sweeps, name="init_sweeps", minimum=2),
         )
 
     def _parameters(self) -> dict[str, Any]:

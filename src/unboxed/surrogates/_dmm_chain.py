@@ -43,6 +43,8 @@ class ChainSettings:
     thin: int
     n_chains: int
     prior: Prior
+    n_init: int = 1
+    init_sweeps: int = 50
 
     @property
     def draw_sweeps(self) -> range:
@@ -212,6 +214,36 @@ class Checkpoint:
 
 
 # ---------------------------------------------------------------- chains
+def pilot_start(
+    X: np.ndarray, y: np.ndarray, settings: ChainSettings, rng: np.random.Generator
+) -> State:
+    """A chain's starting state: the best of ``settings.n_init`` short pilot runs.
+
+    A Gibbs sampler moves samples between components one at a time, so a chain keeps
+    the partition of the data it first settles in, even where another is far likelier:
+    on MNIST digit 1, chains settled in partitions whose mean log-likelihoods differ by
+    up to 125 nats and kept them for 6000 sweeps. Each pilot runs
+    ``settings.init_sweeps`` sweeps from its own :func:`initial_state`; the chain
+    continues from the final state of the pilot whose second half has the highest mean
+    log-likelihood. Pilots are not draws: burn-in and the MH rates count from there.
+    With ``n_init=1`` this is :func:`initial_state` itself.
+    """
+    J, K, prior = settings.n_components, settings.n_priors, settings.prior
+    if settings.n_init == 1:
+        return initial_state(X, y, J, K, prior, rng)
+    best, best_score = None, -np.inf
+    for _ in range(settings.n_init):
+        state = initial_state(X, y, J, K, prior, rng)
+        log_liks = np.empty(settings.init_sweeps)
+        for i in range(settings.init_sweeps):
+            state, log_liks[i] = sweep(X, y, state, prior, rng)
+        score = float(log_liks[settings.init_sweeps // 2 :].mean())
+        if best is None or score > best_score:
+            best, best_score = state, score
+    zeros = np.zeros(3, dtype=np.int64)
+    return dataclasses.replace(best, accepted=zeros, proposed=zeros.copy())
+
+
 def run_chain(
     X: np.ndarray,
     y: np.ndarray,
@@ -257,7 +289,7 @@ def run_chain(
     def initialize(data: Any, rng: np.random.Generator) -> State:
         if saved is not None:
             return State.from_arrays(saved["state"])
-        return initial_state(X, y, settings.n_components, settings.n_priors, settings.prior, rng)
+        return pilot_start(X, y, settings, rng)
 
     def step(data: Any, state: State, rng: np.random.Generator) -> tuple[State, float]:
         index = start + last.get("done", 0)
