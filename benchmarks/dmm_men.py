@@ -67,7 +67,8 @@ N_SAMPLES = 1000
 
 
 # ---------------------------------------------------------------- global fit and cost
-def global_fit(blackbox, X, n_iter: int, seed: int, n_components: int = 6):
+def global_fit(blackbox, X, n_iter: int, seed: int, n_components: int = 6, **options):
+    """Fit the global model (``options`` go to :class:`DMMMEN`); time and summarise it."""
     model = DMMMEN(
         n_components=n_components,
         n_features=N_FEATURES,
@@ -76,6 +77,7 @@ def global_fit(blackbox, X, n_iter: int, seed: int, n_components: int = 6):
         n_chains=2,
         random_state=seed,
         verbose=False,
+        **options,
     )
     _, seconds = timed(lambda: model.fit(X, blackbox))
     classes = {}
@@ -97,6 +99,7 @@ def global_fit(blackbox, X, n_iter: int, seed: int, n_components: int = 6):
         "thin": 2,
         "n_chains": 2,
         "n_components": n_components,
+        "options": options,
         "n_features": N_FEATURES,
         "n_fit_images": len(X),
         "max_rhat": float(model.rhat_.max()),

@@ -10,13 +10,19 @@ stick (the note: "raise J if the last stick keeps weight"), and the scrutability
 tests of Fig. 2 at the issue's targets (positive cases nullified at k = 75; crafted
 cases at k = 50 with marginal noise), for each insight ranking.
 
-Run: ``.venv/bin/python benchmarks/dmm_men_components.py`` (about 25 minutes on 2
-cores: one process per setup). Writes ``benchmarks/results/dmm_men_components.md``
-and ``.json``.
+With ``--study pilots`` it compares, in the same way, single-start chains with chains
+that each start from the best of 8 pilot runs of 50 sweeps (``DMMMEN(n_init=8)``),
+at the same total number of sweeps, and writes ``dmm_men_pilots.md`` and ``.json``.
+
+Run: ``.venv/bin/python benchmarks/dmm_men_components.py [--study pilots]`` (about
+25 minutes on 2 cores: one process per setup). Writes
+``benchmarks/results/dmm_men_<study>.md`` and ``.json``.
 """
 
 from __future__ import annotations
 
+import argparse
+import functools
 import multiprocessing
 import os
 import warnings
@@ -28,9 +34,20 @@ from dmm_men import INSIGHT_RANKINGS, N_FIT, SETUPS, global_fit
 from unboxed import load_dataset, zoo
 from unboxed.evaluate import crafted_cases, deletion_test
 
-COMPONENTS = (6, 3)
 N_ITER = 3000
 SEED = 0
+#: The settings each study compares: label -> DMMMEN options (``n_iter`` defaults to
+#: N_ITER). The pilots' 8 x 50 sweeps are taken off ``n_iter``, so both rows of that
+#: study run 3000 sweeps per chain.
+STUDIES = {
+    "components": {"6": {"n_components": 6}, "3": {"n_components": 3}},
+    "pilots": {
+        "single start": {"n_components": 6},
+        "best of 8 pilots": {"n_components": 6, "n_init": 8, "init_sweeps": 50, "n_iter": 2600},
+    },
+}
+#: The first column of each study's tables.
+HEADERS = {"components": "J", "pilots": "start"}
 
 
 def scrutability(model, blackbox, X) -> dict:
@@ -47,7 +64,7 @@ def scrutability(model, blackbox, X) -> dict:
     return out
 
 
-def run_setup(setup: tuple[str, str]) -> dict:
+def run_setup(setup: tuple[str, str], study: str = "components") -> dict:
     import torch
 
     torch.set_num_threads(1)  # one process per setup shares the two cores
@@ -59,12 +76,13 @@ def run_setup(setup: tuple[str, str]) -> dict:
     n_fit = min(N_FIT[dataset_name], len(dataset.X_train))
     X = dataset.X_train[np.sort(rng.choice(len(dataset.X_train), n_fit, replace=False))]
     fits = {}
-    for J in COMPONENTS:
-        model, fit = global_fit(blackbox, X, N_ITER, SEED, n_components=J)
+    for label, options in STUDIES[study].items():
+        options = {"n_iter": N_ITER, **options}
+        model, fit = global_fit(blackbox, X, seed=SEED, **options)
         fit["last_stick"] = [float(np.sort(w)[0]) for w in model.weights_]
         fit["scrutability"] = scrutability(model, blackbox, X)
-        fits[J] = fit
-        print(f"{arch}/{dataset_name} J={J}: {fit['seconds']:.0f} s", flush=True)
+        fits[label] = fit
+        print(f"{arch}/{dataset_name} {label}: {fit['seconds']:.0f} s", flush=True)
     return {"model": arch, "dataset": dataset_name, "fits": fits}
 
 
@@ -72,14 +90,23 @@ def _ci(e: dict) -> str:
     return f"{e['pcr'][0]:.3f} [{e['pcr_ci'][0][0]:.3f}, {e['pcr_ci'][0][1]:.3f}]"
 
 
-def markdown(setups: list[dict]) -> str:
+def markdown(setups: list[dict], study: str = "components") -> str:
+    compared = {
+        "components": "with J = 6 (the note's default, the main benchmark's) and J = 3",
+        "pilots": "with J = 6, each chain from a single start (the main benchmark's) and "
+        "each from the best of 8 pilot runs of 50 sweeps by their second half's mean "
+        "log-likelihood, then 2600 sweeps (burn-in 1300), so that both run 3000 sweeps",
+    }[study]
+    title = {"components": "components J", "pilots": "pilot starts"}[study]
+    flag = "" if study == "components" else f" --study {study}"
+    head = HEADERS[study]
     lines = [
-        "# DMM-MEN: components J against convergence and scrutability",
+        f"# DMM-MEN: {title} against convergence and scrutability",
         "",
-        "Command: `python benchmarks/dmm_men_components.py`. The same global fit as "
+        f"Command: `python benchmarks/dmm_men_components.py{flag}`. The same global fit as "
         f"`dmm_men.md` (300 top-variance pixels, 2 chains of {N_ITER} sweeps, burn-in "
-        f"{N_ITER // 2}, thin 2, seed {SEED}) with J = 6 (the note's default, the main "
-        "benchmark's) and J = 3, side by side in one run. R-hat: split R-hat over the "
+        f"{N_ITER // 2}, thin 2, seed {SEED}) {compared}, side by side in one run. "
+        "R-hat: split R-hat over the "
         "coefficients of the occupied components and the insight (the main benchmark's). "
         "Smallest weight: each class's smallest posterior mean component weight, the "
         "largest over classes (the note raises J when the last stick keeps weight). "
@@ -92,7 +119,8 @@ def markdown(setups: list[dict]) -> str:
     for s in setups:
         lines += [f"## {s['model']} on {s['dataset']}", ""]
         lines += [
-            "| J | fit s | max R-hat | classes with R-hat < 1.1 | mean R^2 | smallest weight |",
+            f"| {head} | fit s | max R-hat | classes with R-hat < 1.1 | mean R^2 "
+            "| smallest weight |",
             "|---:|---:|---:|---:|---:|---:|",
         ]
         for J, fit in s["fits"].items():
@@ -106,12 +134,13 @@ def markdown(setups: list[dict]) -> str:
             "",
             "R-hat per class: "
             + "; ".join(
-                f"J = {J}: " + ", ".join(f"{c['rhat']:.2f}" for c in fit["classes"].values())
+                (f"J = {J}: " if study == "components" else f"{J}: ")
+                + ", ".join(f"{c['rhat']:.2f}" for c in fit["classes"].values())
                 for J, fit in s["fits"].items()
             )
             + ".",
             "",
-            "| J | insights by | PCR, top 75 nullified | random 75 nullified | "
+            f"| {head} | insights by | PCR, top 75 nullified | random 75 nullified | "
             "crafted from top 50 | crafted from random 50 |",
             "|---:|---|---|---|---|---|",
         ]
@@ -127,15 +156,18 @@ def markdown(setups: list[dict]) -> str:
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--study", choices=sorted(STUDIES), default="components")
+    study = parser.parse_args().study
     # One process per setup, one thread each: two BLAS threads per process on two
     # cores made the sampler's many small products several times slower.
     for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ[name] = "1"
     with multiprocessing.get_context("spawn").Pool(len(SETUPS)) as pool:
-        setups = pool.map(run_setup, SETUPS)
+        setups = pool.map(functools.partial(run_setup, study=study), SETUPS)
     write_results(
-        "dmm_men_components",
-        markdown(setups),
+        f"dmm_men_{study}",
+        markdown(setups, study),
         {"machine": machine(), "n_iter": N_ITER, "seed": SEED, "setups": setups},
     )
 
