@@ -50,11 +50,11 @@ CRAFTED_VARIANTS = {
     "uniform/max": ("uniform", "max"),
     "marginal/max": ("marginal", "max"),
 }
-CRAFTED_NOISE = {
+NOISE_TEXT = {
     "uniform": "uniform in each pixel's range",
     "marginal": "each pixel from its own values in the data",
 }
-CRAFTED_VALUES = {
+VALUES_TEXT = {
     "source": "the values of one positive case",
     "max": "each pixel's largest value in the data",
 }
@@ -366,7 +366,7 @@ def targets(s: dict) -> list[str]:
             noise, values = name.split("/")
             lines.append(
                 f"- Crafted cases at k=50, insights by {by}, {noise} noise, top-k at "
-                f"{CRAFTED_VALUES[values]}: "
+                f"{VALUES_TEXT[values]}: "
                 f"{crafted['pcr'][j50]:.3f} (target >= 0.5): "
                 + ("**met**" if crafted["pcr"][j50] >= 0.5 else "**not met**")
             )
@@ -424,8 +424,8 @@ def _scrutability_lines(by: str, scrut: dict) -> list[str]:
         noise, values = name.split("/")
         lines += [
             "",
-            f"(c) Crafted cases: the top-k features set to {CRAFTED_VALUES[values]}, the "
-            f"rest drawn at random ({noise}: {CRAFTED_NOISE[noise]}; k = 0: all random):",
+            f"(c) Crafted cases: the top-k features set to {VALUES_TEXT[values]}, the "
+            f"rest drawn at random ({noise}: {NOISE_TEXT[noise]}; k = 0: all random):",
             "",
             "| k | PCR, insight features | PCR, random features | CIs apart |",
             "|---:|---|---|:---:|",
