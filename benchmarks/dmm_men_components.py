@@ -36,18 +36,34 @@ from unboxed.evaluate import crafted_cases, deletion_test
 
 N_ITER = 3000
 SEED = 0
-#: The settings each study compares: label -> DMMMEN options (``n_iter`` defaults to
-#: N_ITER). The pilots' 8 x 50 sweeps are taken off ``n_iter``, so both rows of that
-#: study run 3000 sweeps per chain.
+#: Each study: its title, the first column of its tables, what it compares, and the
+#: settings compared (label -> DMMMEN options; ``n_iter`` defaults to N_ITER). The
+#: pilots' 8 x 50 sweeps are taken off ``n_iter``, so both rows of that study run 3000
+#: sweeps per chain.
 STUDIES = {
-    "components": {"6": {"n_components": 6}, "3": {"n_components": 3}},
+    "components": {
+        "title": "components J",
+        "head": "J",
+        "compared": "with J = 6 (the note's default, the main benchmark's) and J = 3",
+        "settings": {"6": {"n_components": 6}, "3": {"n_components": 3}},
+    },
     "pilots": {
-        "single start": {"n_components": 6},
-        "best of 8 pilots": {"n_components": 6, "n_init": 8, "init_sweeps": 50, "n_iter": 2600},
+        "title": "pilot starts",
+        "head": "start",
+        "compared": "with J = 6, each chain from a single start (the main benchmark's) and "
+        "each from the best of 8 pilot runs of 50 sweeps by their second half's mean "
+        "log-likelihood, then 2600 sweeps (burn-in 1300), so that both run 3000 sweeps",
+        "settings": {
+            "single start": {"n_components": 6},
+            "best of 8 pilots": {
+                "n_components": 6,
+                "n_init": 8,
+                "init_sweeps": 50,
+                "n_iter": 2600,
+            },
+        },
     },
 }
-#: The first column of each study's tables.
-HEADERS = {"components": "J", "pilots": "start"}
 
 
 def scrutability(model, blackbox, X) -> dict:
@@ -76,7 +92,7 @@ def run_setup(setup: tuple[str, str], study: str = "components") -> dict:
     n_fit = min(N_FIT[dataset_name], len(dataset.X_train))
     X = dataset.X_train[np.sort(rng.choice(len(dataset.X_train), n_fit, replace=False))]
     fits = {}
-    for label, options in STUDIES[study].items():
+    for label, options in STUDIES[study]["settings"].items():
         options = {"n_iter": N_ITER, **options}
         model, fit = global_fit(blackbox, X, seed=SEED, **options)
         fit["last_stick"] = [float(np.sort(w)[0]) for w in model.weights_]
@@ -91,21 +107,15 @@ def _ci(e: dict) -> str:
 
 
 def markdown(setups: list[dict], study: str = "components") -> str:
-    compared = {
-        "components": "with J = 6 (the note's default, the main benchmark's) and J = 3",
-        "pilots": "with J = 6, each chain from a single start (the main benchmark's) and "
-        "each from the best of 8 pilot runs of 50 sweeps by their second half's mean "
-        "log-likelihood, then 2600 sweeps (burn-in 1300), so that both run 3000 sweeps",
-    }[study]
-    title = {"components": "components J", "pilots": "pilot starts"}[study]
+    about = STUDIES[study]
     flag = "" if study == "components" else f" --study {study}"
-    head = HEADERS[study]
+    head = about["head"]
     lines = [
-        f"# DMM-MEN: {title} against convergence and scrutability",
+        f"# DMM-MEN: {about['title']} against convergence and scrutability",
         "",
         f"Command: `python benchmarks/dmm_men_components.py{flag}`. The same global fit as "
         f"`dmm_men.md` (300 top-variance pixels, 2 chains of {N_ITER} sweeps, burn-in "
-        f"{N_ITER // 2}, thin 2, seed {SEED}) {compared}, side by side in one run. "
+        f"{N_ITER // 2}, thin 2, seed {SEED}) {about['compared']}, side by side in one run. "
         "R-hat: split R-hat over the "
         "coefficients of the occupied components and the insight (the main benchmark's). "
         "Smallest weight: each class's smallest posterior mean component weight, the "
