@@ -62,8 +62,8 @@ def test_pilot_start_continues_from_the_likeliest_pilot(monkeypatch):
     pilots = []  # (final state, log-likelihoods) of each pilot
     sweep = chain_module.sweep
 
-    def recording(X, y, state, prior, rng):
-        new, log_lik = sweep(X, y, state, prior, rng)
+    def recording(X, y, state, prior, rng, **kwargs):
+        new, log_lik = sweep(X, y, state, prior, rng, **kwargs)
         if not pilots or len(pilots[-1][1]) == settings.init_sweeps:
             pilots.append([None, []])
         pilots[-1][0] = new
@@ -254,17 +254,17 @@ class Interrupt:
 
 
 @pytest.mark.parametrize(
-    ("at", "n_init"),
+    ("at", "n_init", "collapse_every"),
     # first chain, second chain, second class; with pilots of 5 sweeps, 40 calls a chain:
     # first chain after its pilots, a pilot of the second class, the second class
-    [(25, 1), (45, 1), (95, 1), (25, 2), (85, 2), (95, 2)],
+    [(25, 1, 0), (45, 1, 0), (95, 1, 0), (25, 2, 0), (85, 2, 0), (95, 2, 0), (45, 1, 4)],
 )
 def test_an_interrupted_fit_resumes_to_the_same_draws(
-    at, n_init, tmp_path, monkeypatch, planted, planted_blackbox
+    at, n_init, collapse_every, tmp_path, monkeypatch, planted, planted_blackbox
 ):
     X = planted.X_train[:400]
     settings = {"n_iter": 30, "n_chains": 2, "checkpoint_every": 10}
-    settings |= {"n_init": n_init, "init_sweeps": 5}
+    settings |= {"n_init": n_init, "init_sweeps": 5, "collapse_every": collapse_every}
     reference = short(**settings).fit(X, planted_blackbox)
     path = tmp_path / "chain.npz"
     interrupt = Interrupt(monkeypatch, at)
@@ -337,6 +337,7 @@ def test_hard_zero_one_probabilities_are_clipped_not_nan(planted):
         ({"test_size": 1.0}, "test_size"),
         ({"n_init": 0}, "n_init"),
         ({"n_init": 2, "init_sweeps": 1}, "init_sweeps"),
+        ({"collapse_every": -1}, "collapse_every"),
     ],
 )
 def test_bad_hyperparameters_are_errors(kwargs, message, planted, planted_blackbox):

@@ -7,6 +7,8 @@ Kolmogorov-Smirnov test (fixed seeds; p-value floor 0.01).
 
 from __future__ import annotations
 
+import dataclasses
+import itertools
 import math
 
 import numpy as np
@@ -66,6 +68,74 @@ def test_z_frequencies_match_the_allocation_probabilities():
     expected = np.exp(log_p - special.logsumexp(log_p))
     observed = np.bincount(z, minlength=3)
     assert stats.chisquare(observed, expected * n).pvalue > P_FLOOR
+
+
+def collapsed_allocation_probabilities(X, y, state) -> tuple[np.ndarray, np.ndarray]:
+    """Every allocation of a tiny problem and its probability given everything but beta.
+
+    ``p(z) ~ prod_i pi_{z_i} prod_j N(y_{S_j} | 0, sigma_j^2 (I + X_{S_j} D_j^-1 X_{S_j}^T))``
+    with ``D_j = lam2 diag(1 / (1 - t_j))``: beta_j integrated out of the model directly.
+    """
+    n, J = X.shape[0], state.beta.shape[0]
+    allocations = np.array(list(itertools.product(range(J), repeat=n)))
+    log_p = np.zeros(len(allocations))
+    for row, z in enumerate(allocations):
+        log_p[row] = state.log_pi[z].sum()
+        for j in range(J):
+            S = z == j
+            if S.any():
+                prior_cov = np.diag((1 - state.t[j]) / state.lam2[state.c[j]])
+                cov = state.sigma2[j] * (np.eye(S.sum()) + X[S] @ prior_cov @ X[S].T)
+                log_p[row] += stats.multivariate_normal(np.zeros(S.sum()), cov).logpdf(y[S])
+    return allocations, np.exp(log_p - special.logsumexp(log_p))
+
+
+@pytest.mark.parametrize("small_component", [0, 40])  # p x p matrices, sample space
+def test_collapsed_z_converges_to_the_allocation_posterior_with_beta_integrated_out(
+    small_component, monkeypatch
+):
+    monkeypatch.setattr(dm, "SMALL_COMPONENT", small_component)
+    rng = np.random.default_rng(9)
+    X, y = rng.normal(size=(4, 2)), np.array([1.5, -0.4, 2.2, 0.3])
+    state = dm.initial_state(X, y, 2, 1, PRIOR, rng)
+    state = dataclasses.replace(
+        state,
+        u=np.array([0.35, 1.0]),
+        t=np.array([[0.3, 0.8], [0.6, 0.1]]),
+        sigma2=np.array([0.5, 1.4]),
+        beta=np.full((2, 2), 50.0),  # far off: an update that uses beta fails
+        lam2=np.array([0.2]),  # a weak prior, so that leaving a sample out matters
+    )
+    allocations, expected = collapsed_allocation_probabilities(X, y, state)
+    index = {tuple(z): row for row, z in enumerate(allocations)}
+    n_chains, observed = 3000, np.zeros(len(allocations))
+    for _ in range(n_chains):
+        current = dataclasses.replace(state, z=np.zeros(4, dtype=np.int64))
+        for _ in range(4):
+            z, _ = dm.sample_z_collapsed(X, y, current, rng)
+            current = dataclasses.replace(current, z=z)
+        observed[index[tuple(current.z)]] += 1
+    assert stats.chisquare(observed, expected * n_chains).pvalue > P_FLOOR
+    # The distribution is far from uniform and from a point mass, so the test has power.
+    assert 0.02 < expected.max() < 0.5
+
+
+def test_collapsed_z_draws_the_same_in_sample_space_and_with_p_by_p_matrices(monkeypatch):
+    rng = np.random.default_rng(10)
+    X = rng.normal(size=(80, 6))
+    y = X @ rng.normal(size=6) + rng.normal(size=80)
+    state = dm.initial_state(X, y, 4, 2, PRIOR, rng)
+    draws = {}
+    for small_component in (0, 10, 1000):
+        monkeypatch.setattr(dm, "SMALL_COMPONENT", small_component)
+        current = state
+        for _ in range(3):
+            z, _ = dm.sample_z_collapsed(X, y, current, np.random.default_rng(3))
+            current = dataclasses.replace(current, z=z)
+        draws[small_component] = current.z
+    assert (draws[0] != state.z).sum() > 10  # samples did move
+    np.testing.assert_array_equal(draws[0], draws[1000])
+    np.testing.assert_array_equal(draws[0], draws[10])
 
 
 def test_sticks_and_alpha_follow_their_beta_and_gamma_conditionals():

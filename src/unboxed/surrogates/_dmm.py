@@ -90,6 +90,15 @@ class DMMMEN:
         the best one, and R-hat then compares different modes. 1: no pilots.
     init_sweeps : int
         Sweeps per pilot run; they are not counted in ``n_iter``.
+    collapse_every : int
+        Every ``collapse_every``-th sweep draws the allocations one sample at a time
+        with the coefficients integrated out (a partially collapsed Gibbs step, not in
+        the note). With about as many samples per component as features each
+        component nearly interpolates its own members, so the note's allocation step
+        seldom moves a sample and chains keep their first partition; the collapsed
+        step judges a sample by the component fitted without it. It costs about ten
+        of the note's sweeps (rank-one updates of a p x p matrix per component and
+        sample). 0: never, the note's sampler.
     n_features : int, optional
         Keep only the ``n_features`` features of largest variance in ``fit``'s ``X``
         (the original authors' reduction for images); the others get coefficient 0.
@@ -169,6 +178,7 @@ class DMMMEN:
         n_chains: int = 2,
         n_init: int = 1,
         init_sweeps: int = 50,
+        collapse_every: int = 0,
         n_features: int | None = None,
         test_size: float = 0.2,
         alpha_shape: float = 5.0,
@@ -191,6 +201,7 @@ class DMMMEN:
         self.n_chains = n_chains
         self.n_init = n_init
         self.init_sweeps = init_sweeps
+        self.collapse_every = collapse_every
         self.n_features = n_features
         self.test_size = test_size
         self.alpha_shape = alpha_shape
@@ -242,6 +253,9 @@ class DMMMEN:
             prior=Prior(**{k: float(v) for k, v in hyper.items()}),
             n_init=check_positive_int(self.n_init, name="n_init"),
             init_sweeps=check_positive_int(self.init_sweeps, name="init_sweeps", minimum=2),
+            collapse_every=check_positive_int(
+                self.collapse_every, name="collapse_every", minimum=0
+            ),
         )
 
     def _parameters(self) -> dict[str, Any]:

@@ -45,11 +45,16 @@ class ChainSettings:
     prior: Prior
     n_init: int = 1
     init_sweeps: int = 50
+    collapse_every: int = 0
 
     @property
     def draw_sweeps(self) -> range:
         """The sweep indices whose starting states are recorded."""
         return range(self.burn_in, self.n_iter, self.thin)
+
+    def collapses(self, sweep_index: int) -> bool:
+        """Whether sweep ``sweep_index`` draws the allocations with beta integrated out."""
+        return self.collapse_every > 0 and (sweep_index + 1) % self.collapse_every == 0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -236,7 +241,7 @@ def pilot_start(
         state = initial_state(X, y, J, K, prior, rng)
         log_liks = np.empty(settings.init_sweeps)
         for i in range(settings.init_sweeps):
-            state, log_liks[i] = sweep(X, y, state, prior, rng)
+            state, log_liks[i] = sweep(X, y, state, prior, rng, collapsed=settings.collapses(i))
         score = float(log_liks[settings.init_sweeps // 2 :].mean())
         if best is None or score > best_score:
             best, best_score = state, score
@@ -297,7 +302,7 @@ def run_chain(
             # Enough to save this sweep's starting point if it is interrupted: draws
             # past ``count`` are ignored, so the arrays need no copy.
             last.update(state=state, rng=rng.bit_generator.state, count=draws.count)
-        new, log_lik = sweep(X, y, state, settings.prior, rng)
+        new, log_lik = sweep(X, y, state, settings.prior, rng, collapsed=settings.collapses(index))
         if index in settings.draw_sweeps:
             draws.record(state, log_lik)
         last["done"] = last.get("done", 0) + 1
