@@ -192,8 +192,10 @@ def sample_z_collapsed(
     log_likelihood : float
         The mixture log-likelihood of the current state, as :func:`sample_z` returns.
     """
-    log_p = state.log_pi + component_log_density(X, y, state.beta, state.sigma2)
-    log_lik = float(special.logsumexp(log_p, axis=1).sum())
+    log_pi, sigma2 = state.log_pi, state.sigma2
+    log_lik = float(
+        special.logsumexp(log_pi + component_log_density(X, y, state.beta, sigma2), axis=1).sum()
+    )
     J = state.beta.shape[0]
     z = state.z.copy()
     prior_prec = state.lam2[state.c][:, None] / np.maximum(1.0 - state.t, T_EPS)
@@ -207,10 +209,10 @@ def sample_z_collapsed(
         a = z[i]
         # Leave sample i out of its own component (Sherman-Morrison on x^T P x).
         keep = max(1.0 - h[a], T_EPS)
-        scale = state.sigma2 * (1.0 + h)
-        scale[a] = state.sigma2[a] / keep
+        scale = sigma2 * (1.0 + h)
+        scale[a] = sigma2[a] / keep
         mean[a] = (mean[a] - h[a] * y_i) / keep
-        log_q = state.log_pi - 0.5 * (np.log(scale) + (y_i - mean) ** 2 / scale)
+        log_q = log_pi - 0.5 * (np.log(scale) + (y_i - mean) ** 2 / scale)
         k = int(np.argmax(log_q + gumbel[i]))
         if k != a:
             fits[a].remove(i, x, y_i, v[a], 1.0 / keep)
