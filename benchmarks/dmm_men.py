@@ -306,7 +306,8 @@ def run_setup(arch: str, dataset_name: str, args) -> dict:
     n_fit = min(N_FIT[dataset_name], len(dataset.X_train))
     X = dataset.X_train[np.sort(rng.choice(len(dataset.X_train), n_fit, replace=False))]
     print(f"{arch}/{dataset_name}: global fit on {n_fit} images", flush=True)
-    model, fit = global_fit(blackbox, X, args.n_iter, args.seed)
+    options = {"collapse_every": args.collapse_every} if args.collapse_every else {}
+    model, fit = global_fit(blackbox, X, args.n_iter, args.seed, **options)
     print(
         f"  {fit['seconds']:.0f} s, max R-hat {fit['max_rhat']:.3f}, mean R2 {fit['mean_r2']:.3f}",
         flush=True,
@@ -336,6 +337,16 @@ def run_setup(arch: str, dataset_name: str, args) -> dict:
 
 
 # ---------------------------------------------------------------- report
+def _collapsed_text(fit: dict) -> str:
+    every = fit.get("options", {}).get("collapse_every", 0)
+    if not every:
+        return ", the note's sampler"
+    return (
+        f", every {'' if every == 1 else f'{every}th '}sweep drawing the allocations with the "
+        "coefficients integrated out (`collapse_every`)"
+    )
+
+
 def _pcr_rows(result: dict) -> list[str]:
     rows = []
     for j, k in enumerate(result["ks"]):
@@ -493,7 +504,8 @@ def markdown(setups: list[dict], command: str) -> str:
             "",
             f"{g['n_fit_images']} training images; the {g['n_features']} pixels of largest "
             f"variance; {g['n_chains']} chains of {g['n_iter']} sweeps (burn-in "
-            f"{g['burn_in']}, thin {g['thin']}); {g['seconds']:.0f} s for all classes. R-hat "
+            f"{g['burn_in']}, thin {g['thin']}){_collapsed_text(g)}; {g['seconds']:.0f} s for "
+            "all classes. R-hat "
             "(split) and ESS are over the coefficients of the occupied components (weight >= "
             "5%) and the insight sum_j pi_j |beta_j|; the other columns give the worst R-hat "
             "of the log-likelihood, alpha and the occupied components' log weights and log "
@@ -552,11 +564,17 @@ def main() -> None:
     parser.add_argument("--n-images", type=int, default=1000)
     parser.add_argument("--n-iter", type=int, default=3000)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--collapse-every",
+        type=int,
+        default=0,
+        help="DMMMEN(collapse_every=): collapsed allocation steps in the global fit",
+    )
     parser.add_argument("--only", choices=[f"{a}/{d}" for a, d in SETUPS])
     args = parser.parse_args()
     warnings.filterwarnings("ignore", category=UserWarning)
     command = "python benchmarks/dmm_men.py"
-    for flag, default in (("n_images", 1000), ("n_iter", 3000)):
+    for flag, default in (("n_images", 1000), ("n_iter", 3000), ("collapse_every", 0)):
         if getattr(args, flag) != default:
             command += f" --{flag.replace('_', '-')} {getattr(args, flag)}"
     setups = run_setups(
