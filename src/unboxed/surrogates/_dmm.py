@@ -96,9 +96,9 @@ class DMMMEN:
         the note). With about as many samples per component as features each
         component nearly interpolates its own members, so the note's allocation step
         seldom moves a sample and chains keep their first partition; the collapsed
-        step judges a sample by the component fitted without it. It costs about ten
-        of the note's sweeps (rank-one updates of a p x p matrix per component and
-        sample). 0: never, the note's sampler.
+        step judges a sample by the component fitted without it. A collapsed sweep
+        costs 10-20 of the note's sweeps (rank-one updates of a p x p matrix per large
+        component and sample). 0: never, the note's sampler.
     n_features : int, optional
         Keep only the ``n_features`` features of largest variance in ``fit``'s ``X``
         (the original authors' reduction for images); the others get coefficient 0.

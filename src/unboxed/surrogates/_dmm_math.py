@@ -206,6 +206,7 @@ def sample_z_collapsed(
     for i, (x, y_i) in enumerate(zip(X, y, strict=True)):
         for j, fit in enumerate(fits):
             h[j], mean[j], v[j] = fit.predict(x)
+        np.maximum(h, 0.0, out=h)  # x^T P x >= 0; rounding after many updates must not flip it
         a = z[i]
         # Leave sample i out of its own component (Sherman-Morrison on x^T P x).
         keep = max(1.0 - h[a], T_EPS)
