@@ -75,6 +75,19 @@ STUDIES = {
             "collapsed, 300 sweeps": {"n_components": 6, "collapse_every": 1, "n_iter": 300},
         },
     },
+    "workers": {
+        "title": "classes in two worker processes",
+        "head": "fit",
+        "compared": "with J = 6 and the note's sampler, fitting two classes at a time in two "
+        "processes (`n_jobs=2`), with the main benchmark's 3000 sweeps (the same draws) "
+        "and with 6000 (burn-in 3000); the two setups run one after the other, so each "
+        "fit has both cores",
+        "sequential": True,
+        "settings": {
+            "3000 sweeps, n_jobs=2": {"n_components": 6, "n_jobs": 2},
+            "6000 sweeps, n_jobs=2": {"n_components": 6, "n_jobs": 2, "n_iter": 6000},
+        },
+    },
 }
 
 
@@ -185,8 +198,11 @@ def main() -> None:
     # cores made the sampler's many small products several times slower.
     for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ[name] = "1"
-    with multiprocessing.get_context("spawn").Pool(len(SETUPS)) as pool:
-        setups = pool.map(functools.partial(run_setup, study=study), SETUPS)
+    if STUDIES[study].get("sequential"):
+        setups = [run_setup(setup, study) for setup in SETUPS]
+    else:
+        with multiprocessing.get_context("spawn").Pool(len(SETUPS)) as pool:
+            setups = pool.map(functools.partial(run_setup, study=study), SETUPS)
     write_results(
         f"dmm_men_{study}",
         markdown(setups, study),

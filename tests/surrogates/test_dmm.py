@@ -10,12 +10,17 @@ from scipy import special
 
 from unboxed import Attribution, BlackBox, FeatureImportance
 from unboxed.surrogates import DMMMEN, NotFittedError
+from unboxed.surrogates import _dmm as dmm_module
 from unboxed.surrogates import _dmm_chain as chain_module
 from unboxed.surrogates._dmm import CLIP, class_logit
 from unboxed.surrogates._dmm_chain import ChainSettings, sample_posterior
 from unboxed.surrogates._dmm_math import Prior, initial_state
 
 SUPPORT = {2, 5, 11, 17}
+
+
+#: The fitted attributes that must repeat exactly when only the way of fitting changes.
+FITTED = ("coef_", "weights_", "sigma2_", "rhat_", "acceptance_", "r2_")
 
 
 def short(**kwargs) -> DMMMEN:
@@ -273,8 +278,50 @@ def test_an_interrupted_fit_resumes_to_the_same_draws(
     assert path.is_file()
     monkeypatch.setattr(chain_module, "sweep", interrupt.real)
     resumed = short(checkpoint=path, **settings).fit(X, planted_blackbox)
-    for name in ("coef_", "weights_", "sigma2_", "rhat_", "acceptance_", "r2_"):
+    for name in FITTED:
         np.testing.assert_array_equal(getattr(resumed, name), getattr(reference, name), name)
+
+
+def test_classes_in_worker_processes_give_the_same_fit_and_checkpoint(
+    tmp_path, monkeypatch, planted, planted_blackbox
+):
+    X = planted.X_train[:400]
+    settings = {"n_iter": 30, "n_chains": 2}
+    reference = short(**settings).fit(X, planted_blackbox)
+    path = tmp_path / "chain.npz"
+    parallel = short(n_jobs=2, checkpoint=path, **settings).fit(X, planted_blackbox)
+    for name in FITTED:
+        np.testing.assert_array_equal(getattr(parallel, name), getattr(reference, name), name)
+    # Every class was folded into the checkpoint and its own file removed: a fit in
+    # this process resumes from it without a single sweep.
+    assert path.is_file() and not list(tmp_path.glob("chain.class*.npz"))
+
+    def no_sweeps(*args, **kwargs):
+        raise AssertionError("resumed fit sampled again")
+
+    monkeypatch.setattr(chain_module, "sweep", no_sweeps)
+    resumed = short(checkpoint=path, **settings).fit(X, planted_blackbox)
+    for name in FITTED:
+        np.testing.assert_array_equal(getattr(resumed, name), getattr(reference, name), name)
+
+
+def test_a_worker_resumes_its_class_from_its_own_file(tmp_path, monkeypatch):
+    rng = np.random.default_rng(0)
+    X, y, _, _ = _two_regressions(rng, n=300)
+    settings = ChainSettings(4, 2, 30, 15, 1, 2, Prior())
+    job = dmm_module._ClassJob(seed=0, settings=settings, test_size=0.2, checkpoint_every=10)
+    reference = job.run(3, X, y, None, verbose=False)
+    side = tmp_path / "chain.class3.npz"
+    interrupt = Interrupt(monkeypatch, 45)  # in the second chain
+    with pytest.raises(KeyboardInterrupt):
+        dmm_module._run_in_worker(job, 3, X, y, side, {"class": 3})
+    assert side.is_file()
+    monkeypatch.setattr(chain_module, "sweep", interrupt.real)
+    counting = Interrupt(monkeypatch, -1)  # counts, never interrupts
+    resumed = dmm_module._run_in_worker(job, 3, X, y, side, {"class": 3})
+    np.testing.assert_array_equal(resumed["coef"], reference["coef"])
+    assert resumed["r2"] == reference["r2"]
+    assert counting.calls == 60 - 44  # only the rest of the second chain
 
 
 def test_a_checkpoint_from_other_settings_or_a_corrupt_file_is_refused(
@@ -338,6 +385,7 @@ def test_hard_zero_one_probabilities_are_clipped_not_nan(planted):
         ({"n_init": 0}, "n_init"),
         ({"n_init": 2, "init_sweeps": 1}, "init_sweeps"),
         ({"collapse_every": -1}, "collapse_every"),
+        ({"n_jobs": 0}, "n_jobs"),
     ],
 )
 def test_bad_hyperparameters_are_errors(kwargs, message, planted, planted_blackbox):

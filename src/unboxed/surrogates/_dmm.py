@@ -10,14 +10,19 @@ different ways the model reaches that class.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import math
+import multiprocessing
 import os
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 from scipy import special
 
+from .._progress import progress
 from .._validation import (
     RandomState,
     check_fraction,
@@ -122,6 +127,13 @@ class DMMMEN:
         on Ctrl-C), atomically. A fit with the same settings, data and int
         ``random_state`` resumes from it to the same draws as an uninterrupted fit.
     checkpoint_every : int
+    n_jobs : int
+        Classes fitted at once, each in its own process; 1 fits them one after another
+        in this one. The draws do not depend on it (each chain has its own seeded
+        stream). With a checkpoint, a class in flight in a worker keeps its progress
+        in a file of its own next to it, ``<name>.class<c>.npz``, which is folded into
+        the checkpoint and removed once the class is done; resume with the same
+        ``n_jobs`` to pick those up.
     random_state : int, Generator or None
         Seeds every chain (each class and chain gets its own stream).
     verbose : bool
@@ -190,6 +202,7 @@ class DMMMEN:
         lambda_rate: float = 0.5,
         checkpoint: str | os.PathLike | None = None,
         checkpoint_every: int = 100,
+        n_jobs: int = 1,
         random_state: RandomState = None,
         verbose: bool = True,
     ) -> None:
@@ -213,6 +226,7 @@ class DMMMEN:
         self.lambda_rate = lambda_rate
         self.checkpoint = checkpoint
         self.checkpoint_every = checkpoint_every
+        self.n_jobs = n_jobs
         self.random_state = random_state
         self.verbose = verbose
 
@@ -262,7 +276,8 @@ class DMMMEN:
         return {
             k: (str(v) if isinstance(v, os.PathLike) else v)
             for k, v in vars(self).items()
-            if not k.endswith("_") and k not in ("checkpoint", "verbose")
+            # n_jobs changes how fast, not what: a checkpoint resumes under any n_jobs.
+            if not k.endswith("_") and k not in ("checkpoint", "verbose", "n_jobs")
         }
 
     # ------------------------------------------------------------ fit
@@ -288,6 +303,7 @@ class DMMMEN:
         if not 0 < test_size < 1:
             raise ValueError(f"test_size must lie in (0, 1), got {test_size}")
         check_positive_int(self.checkpoint_every, name="checkpoint_every")
+        n_jobs = check_positive_int(self.n_jobs, name="n_jobs")
         X = blackbox.check_X(X)
         features = self._select_features(X)
         classes = self._check_classes(classes, blackbox.n_classes)
@@ -303,19 +319,18 @@ class DMMMEN:
                 )
         seed = int_seed(self.random_state)
         checkpoint = self._open_checkpoint(X, proba, features, classes, seed)
-        fits = []
+        problems = {}
         for c in classes:
             rows = np.flatnonzero(predicted == c)
-            fits.append(
-                self._fit_class(
-                    X[rows][:, features],
-                    class_logit(proba[rows], np.full(rows.size, c)),
-                    c,
-                    seed,
-                    settings,
-                    checkpoint,
-                )
+            problems[int(c)] = (
+                X[rows][:, features],
+                class_logit(proba[rows], np.full(rows.size, c)),
             )
+        job = _ClassJob(seed, settings, test_size, self.checkpoint_every)
+        if n_jobs == 1 or len(classes) == 1:
+            fits = [job.run(c, *problems[c], checkpoint, verbose=self.verbose) for c in problems]
+        else:
+            fits = _run_in_workers(job, problems, checkpoint, n_jobs, verbose=self.verbose)
         self._store(fits, classes, features, X.shape[1])
         self.blackbox_ = blackbox
         self.seed_ = seed
@@ -360,59 +375,6 @@ class DMMMEN:
             digest.update(np.ascontiguousarray(array).tobytes())
         parameters = {**self._parameters(), "random_state": seed}
         return Checkpoint(self.checkpoint, {"parameters": parameters, "data": digest.hexdigest()})
-
-    def _fit_class(
-        self,
-        X: np.ndarray,
-        y: np.ndarray,
-        class_: int,
-        seed: int,
-        settings: ChainSettings,
-        checkpoint: Checkpoint | None,
-    ) -> dict[str, Any]:
-        """Split, centre, sample and map back one class."""
-        rngs = [
-            np.random.default_rng([seed, int(class_), chain]) for chain in range(settings.n_chains)
-        ]
-        order = np.random.default_rng([seed, int(class_)]).permutation(X.shape[0])
-        n_test = max(1, round(self.test_size * X.shape[0]))
-        test, train = order[:n_test], order[n_test:]
-        unit = f"class{class_}/"
-        design, y_c, x_mean, y_mean = _design(X[train], y[train])
-        if checkpoint is not None and f"{unit}posterior" in checkpoint.units:
-            posterior = Posterior.from_arrays(checkpoint.units[f"{unit}posterior"])
-        else:
-            posterior = sample_posterior(
-                design,
-                y_c,
-                settings,
-                rngs,
-                unit=unit,
-                checkpoint=checkpoint,
-                checkpoint_every=self.checkpoint_every,
-                verbose=self.verbose,
-                desc=f"DMM-MEN class {class_}",
-            )
-            if checkpoint is not None:
-                for key in [k for k in checkpoint.units if k.startswith(unit)]:
-                    del checkpoint.units[key]
-                checkpoint.units[f"{unit}posterior"] = posterior.arrays()
-                checkpoint.save()
-        coef = posterior.coef[:, 1:]
-        intercept = y_mean + posterior.coef[:, 0] - coef @ x_mean
-        predicted = (
-            y_mean
-            + posterior.predictive_coef[0]
-            + (X[test] - x_mean) @ posterior.predictive_coef[1:]
-        )
-        return {
-            "posterior": posterior,
-            "coef": coef,
-            "intercept": intercept,
-            "r2": _r2(y[test], predicted),
-            "n_samples": train.size,
-            "x_mean": x_mean,
-        }
 
     def _store(self, fits: list[dict[str, Any]], classes, features, n_features_in) -> None:
         J = self.n_components
@@ -681,6 +643,141 @@ class DMMMEN:
         """Heat maps of the insights: one panel per class (row 0 of :meth:`insights`)."""
         importance = self.class_insights(k, classes=class_)
         return importance.plot(list(range(importance.n_classes)), **kwargs)
+
+
+@dataclasses.dataclass(frozen=True)
+class _ClassJob:
+    """Fitting one class's regression problem: split, centre, sample and map back.
+
+    A plain picklable object, so that :func:`_run_in_workers` can send it to other
+    processes.
+    """
+
+    seed: int
+    settings: ChainSettings
+    test_size: float
+    checkpoint_every: int
+
+    def run(
+        self,
+        class_: int,
+        X: np.ndarray,
+        y: np.ndarray,
+        checkpoint: Checkpoint | None,
+        *,
+        verbose: bool,
+    ) -> dict[str, Any]:
+        """The posterior of one class, with its coefficients on the uncentred inputs."""
+        rngs = [
+            np.random.default_rng([self.seed, int(class_), chain])
+            for chain in range(self.settings.n_chains)
+        ]
+        order = np.random.default_rng([self.seed, int(class_)]).permutation(X.shape[0])
+        n_test = max(1, round(self.test_size * X.shape[0]))
+        test, train = order[:n_test], order[n_test:]
+        unit = f"class{class_}/"
+        design, y_c, x_mean, y_mean = _design(X[train], y[train])
+        if checkpoint is not None and f"{unit}posterior" in checkpoint.units:
+            posterior = Posterior.from_arrays(checkpoint.units[f"{unit}posterior"])
+        else:
+            posterior = sample_posterior(
+                design,
+                y_c,
+                self.settings,
+                rngs,
+                unit=unit,
+                checkpoint=checkpoint,
+                checkpoint_every=self.checkpoint_every,
+                verbose=verbose,
+                desc=f"DMM-MEN class {class_}",
+            )
+            if checkpoint is not None:
+                for key in [k for k in checkpoint.units if k.startswith(unit)]:
+                    del checkpoint.units[key]
+                checkpoint.units[f"{unit}posterior"] = posterior.arrays()
+                checkpoint.save()
+        coef = posterior.coef[:, 1:]
+        intercept = y_mean + posterior.coef[:, 0] - coef @ x_mean
+        predicted = (
+            y_mean
+            + posterior.predictive_coef[0]
+            + (X[test] - x_mean) @ posterior.predictive_coef[1:]
+        )
+        return {
+            "posterior": posterior,
+            "coef": coef,
+            "intercept": intercept,
+            "r2": _r2(y[test], predicted),
+            "n_samples": train.size,
+            "x_mean": x_mean,
+        }
+
+
+def _run_in_worker(
+    job: _ClassJob, class_: int, X: np.ndarray, y: np.ndarray, path, fingerprint
+) -> dict[str, Any]:
+    """One class in a worker process, checkpointed to its own file if ``path``."""
+    checkpoint = None if path is None else Checkpoint(path, fingerprint)
+    return job.run(class_, X, y, checkpoint, verbose=False)
+
+
+def _run_in_workers(
+    job: _ClassJob,
+    problems: dict[int, tuple[np.ndarray, np.ndarray]],
+    checkpoint: Checkpoint | None,
+    n_jobs: int,
+    *,
+    verbose: bool,
+) -> list[dict[str, Any]]:
+    """Fit the classes in ``n_jobs`` processes; results in the order of ``problems``.
+
+    Each worker checkpoints its class to ``<name>.class<c>.npz``; a finished class's
+    posterior goes into ``checkpoint`` (saved atomically) and its file is removed.
+    Workers are started fresh ("spawn"): forking a process that holds torch's
+    thread pools can deadlock.
+    """
+    fits: dict[int, dict[str, Any]] = {}
+    todo = []
+    for c, (X, y) in problems.items():
+        if checkpoint is not None and f"class{c}/posterior" in checkpoint.units:
+            fits[c] = job.run(c, X, y, checkpoint, verbose=False)  # no sampling left
+        else:
+            todo.append(c)
+
+    def side_file(c: int) -> Path | None:
+        if checkpoint is None:
+            return None
+        return checkpoint.path.with_name(f"{checkpoint.path.stem}.class{c}.npz")
+
+    context = multiprocessing.get_context("spawn")
+    pool = ProcessPoolExecutor(min(n_jobs, max(len(todo), 1)), mp_context=context)
+    try:
+        futures = {
+            pool.submit(
+                _run_in_worker,
+                job,
+                c,
+                *problems[c],
+                side_file(c),
+                None if checkpoint is None else {**checkpoint.fingerprint, "class": c},
+            ): c
+            for c in todo
+        }
+        bar = progress(
+            as_completed(futures), verbose=verbose, desc="DMM-MEN classes", total=len(todo)
+        )
+        for future in bar:
+            c = futures[future]
+            fits[c] = future.result()
+            if checkpoint is not None:
+                checkpoint.units[f"class{c}/posterior"] = fits[c]["posterior"].arrays()
+                checkpoint.save()
+                side_file(c).unlink(missing_ok=True)
+    except BaseException:
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    pool.shutdown()
+    return [fits[c] for c in problems]
 
 
 def _design(
