@@ -130,10 +130,13 @@ class DMMMEN:
     n_jobs : int
         Classes fitted at once, each in its own process; 1 fits them one after another
         in this one. The draws do not depend on it (each chain has its own seeded
-        stream). With a checkpoint, a class in flight in a worker keeps its progress
-        in a file of its own next to it, ``<name>.class<c>.npz``, which is folded into
-        the checkpoint and removed once the class is done; resume with the same
-        ``n_jobs`` to pick those up.
+        stream). The workers are started fresh, so a script that fits with
+        ``n_jobs > 1`` needs the ``if __name__ == "__main__":`` guard. With a
+        checkpoint, a class in flight in a worker keeps its progress in a file of its
+        own next to it, ``<name>.class<c>.npz``, which is folded into the checkpoint
+        and removed once the class is done. Finished classes resume under any
+        ``n_jobs``; a class in flight resumes from its own file only with ``n_jobs >
+        1``.
     random_state : int, Generator or None
         Seeds every chain (each class and chain gets its own stream).
     verbose : bool
