@@ -165,9 +165,15 @@ def sample_z(
     log_likelihood : float
         ``sum_i log sum_j pi_j N(y_i | x_i^T beta_j, sigma_j^2)``.
     """
+    log_p, log_lik = _allocation_log_p(X, y, state)
+    return _gumbel_argmax(log_p, rng), log_lik
+
+
+def _allocation_log_p(X: np.ndarray, y: np.ndarray, state: State) -> tuple[np.ndarray, float]:
+    """``log pi_j + log N(y_i | x_i^T beta_j, sigma_j^2)``, (n, J), and its mixture
+    log-likelihood ``sum_i logsumexp_j``."""
     log_p = state.log_pi + component_log_density(X, y, state.beta, state.sigma2)
-    z = _gumbel_argmax(log_p, rng)
-    return z, float(special.logsumexp(log_p, axis=1).sum())
+    return log_p, float(special.logsumexp(log_p, axis=1).sum())
 
 
 def sample_z_collapsed(
@@ -193,9 +199,7 @@ def sample_z_collapsed(
         The mixture log-likelihood of the current state, as :func:`sample_z` returns.
     """
     log_pi, sigma2 = state.log_pi, state.sigma2
-    log_lik = float(
-        special.logsumexp(log_pi + component_log_density(X, y, state.beta, sigma2), axis=1).sum()
-    )
+    _, log_lik = _allocation_log_p(X, y, state)
     J = state.beta.shape[0]
     z = state.z.copy()
     prior_prec = state.lam2[state.c][:, None] / np.maximum(1.0 - state.t, T_EPS)
@@ -242,6 +246,10 @@ class _Predictive:
         self.X, self.y, self.d_inv = X, y, 1.0 / prior_prec
         self.members = members.tolist()
         self.P: np.ndarray | None = None
+        self._rebuild()
+
+    def _rebuild(self) -> None:
+        """Factor the members afresh, as a p x p matrix once there are many."""
         if len(self.members) > SMALL_COMPONENT:
             self._to_full()
         else:
@@ -278,23 +286,22 @@ class _Predictive:
         """Drop member ``i``; ``v = P x`` and ``scale = 1 / (1 - x^T P x)`` from predict."""
         if self.P is None:
             self.members.remove(i)
-            self._refactor()
-            return
-        _rank_one(self.P, v, scale)
-        self.b -= y_i * x
-        self.m = self.P @ self.b
+            self._rebuild()
+        else:
+            self._update(v, scale, -y_i * x)
 
     def add(self, i: int, x: np.ndarray, y_i: float, v, scale: float) -> None:
         """Take in sample ``i``; ``scale = -1 / (1 + x^T P x)``."""
         if self.P is None:
             self.members.append(i)
-            if len(self.members) > SMALL_COMPONENT:
-                self._to_full()
-            else:
-                self._refactor()
-            return
+            self._rebuild()
+        else:
+            self._update(v, scale, y_i * x)
+
+    def _update(self, v: np.ndarray, scale: float, b_change: np.ndarray) -> None:
+        """A rank-one (Sherman-Morrison) step of the p x p form."""
         _rank_one(self.P, v, scale)
-        self.b += y_i * x
+        self.b += b_change
         self.m = self.P @ self.b
 
 
