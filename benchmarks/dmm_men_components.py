@@ -10,12 +10,17 @@ stick (the note: "raise J if the last stick keeps weight"), and the scrutability
 tests of Fig. 2 at the issue's targets (positive cases nullified at k = 75; crafted
 cases at k = 50 with marginal noise), for each insight ranking.
 
-With ``--study pilots`` it compares, in the same way, single-start chains with chains
-that each start from the best of 8 pilot runs of 50 sweeps (``DMMMEN(n_init=8)``),
-at the same total number of sweeps, and writes ``dmm_men_pilots.md`` and ``.json``.
+Other studies compare, in the same way (each described in ``STUDIES``):
 
-Run: ``.venv/bin/python benchmarks/dmm_men_components.py [--study pilots]`` (about
-25 minutes on 2 cores: one process per setup). Writes
+- ``--study pilots``: single-start chains against chains that each start from the best
+  of 8 pilot runs of 50 sweeps (``DMMMEN(n_init=8)``), at the same total sweeps;
+- ``--study collapsed``: the note's sampler against collapsed allocation steps
+  (``collapse_every=1``) at about the same time;
+- ``--study workers``: two classes at a time in two processes (``n_jobs=2``), with
+  3000 and 6000 sweeps; the setups run one after the other.
+
+Run: ``.venv/bin/python benchmarks/dmm_men_components.py [--study NAME]`` (25-30
+minutes on 2 cores: one process per setup, except ``workers``). Writes
 ``benchmarks/results/dmm_men_<study>.md`` and ``.json``.
 """
 
