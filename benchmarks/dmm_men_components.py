@@ -17,7 +17,9 @@ Other studies compare, in the same way (each described in ``STUDIES``):
 - ``--study collapsed``: the note's sampler against collapsed allocation steps
   (``collapse_every=1``) at about the same time;
 - ``--study workers``: two classes at a time in two processes (``n_jobs=2``), with
-  3000 and 6000 sweeps; the setups run one after the other.
+  3000 and 6000 sweeps; the setups run one after the other;
+- ``--study splitmerge``: the note's sampler against split-merge moves every 10th
+  sweep (``split_merge_every=10``), with ``n_jobs=2``; one setup after the other.
 
 Run: ``.venv/bin/python benchmarks/dmm_men_components.py [--study NAME]`` (25-30
 minutes on 2 cores: one process per setup, except ``workers``). Writes
@@ -93,6 +95,25 @@ STUDIES = {
             "6000 sweeps, n_jobs=2": {"n_components": 6, "n_jobs": 2, "n_iter": 6000},
         },
     },
+    "splitmerge": {
+        "title": "split-merge moves",
+        "head": "sampler",
+        "compared": "with J = 6 and `n_jobs=2`, the note's sampler (the main benchmark's "
+        "draws) and a split-merge move every 10th sweep (`split_merge_every=10`), with "
+        "3000 sweeps and with 4500 (burn-in 2250); the setups run one after the other, so "
+        "each fit has both cores",
+        "sequential": True,
+        "settings": {
+            "note's sampler, 3000 sweeps": {"n_components": 6, "n_jobs": 2},
+            "split-merge, 3000 sweeps": {"n_components": 6, "n_jobs": 2, "split_merge_every": 10},
+            "split-merge, 4500 sweeps": {
+                "n_components": 6,
+                "n_jobs": 2,
+                "split_merge_every": 10,
+                "n_iter": 4500,
+            },
+        },
+    },
 }
 
 
@@ -134,6 +155,26 @@ def run_setup(setup: tuple[str, str], study: str = "components") -> dict:
 
 def _ci(e: dict) -> str:
     return f"{e['pcr'][0]:.3f} [{e['pcr_ci'][0][0]:.3f}, {e['pcr_ci'][0][1]:.3f}]"
+
+
+def _per_class_lines(fits: dict) -> list[str]:
+    """Occupied components, R-hat of the log-likelihood (blind to labels) and, where
+    the sampler made them, the split-merge acceptance, per class."""
+    lines = []
+    for label, fit in fits.items():
+        classes = fit["classes"].values()
+        text = (
+            f"{label}: occupied components "
+            + ", ".join(str(c["occupied"]) for c in classes)
+            + "; R-hat of the log-likelihood "
+            + ", ".join(f"{c['convergence']['log_likelihood']:.2f}" for c in classes)
+        )
+        if fit["options"].get("split_merge_every"):
+            text += "; split-merge acceptance " + ", ".join(
+                f"{c['acceptance'][3]:.3f}" for c in classes
+            )
+        lines += [text + ".", ""]
+    return lines
 
 
 def markdown(setups: list[dict], study: str = "components") -> str:
@@ -180,6 +221,7 @@ def markdown(setups: list[dict], study: str = "components") -> str:
             )
             + ".",
             "",
+            *_per_class_lines(s["fits"]),
             f"| {head} | insights by | PCR, top 75 nullified | random 75 nullified | "
             "crafted from top 50 | crafted from random 50 |",
             "|---:|---|---|---|---|---|",

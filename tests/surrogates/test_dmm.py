@@ -141,8 +141,9 @@ def test_fitted_attributes_have_the_documented_shapes(planted_fit):
     np.testing.assert_allclose(m.weights_.sum(axis=1), 1.0, atol=1e-9)
     for name in ("intercept_", "sigma2_", "prior_of_component_"):
         assert getattr(m, name).shape == (2, J)
-    assert m.lambdas_.shape == (2, J, 2) and m.acceptance_.shape == (2, 3)
-    assert np.all((m.acceptance_ > 0) & (m.acceptance_ <= 1))
+    assert m.lambdas_.shape == (2, J, 2) and m.acceptance_.shape == (2, 4)
+    assert np.all((m.acceptance_[:, :3] > 0) & (m.acceptance_[:, :3] <= 1))
+    assert np.all(m.acceptance_[:, 3] == 0)  # no split-merge moves by default
     assert m.rhat_.shape == m.ess_.shape == m.r2_.shape == (2,)
     assert np.all(np.isfinite(m.rhat_)) and np.all(m.ess_ > 0)
 
@@ -259,17 +260,26 @@ class Interrupt:
 
 
 @pytest.mark.parametrize(
-    ("at", "n_init", "collapse_every"),
+    ("at", "n_init", "moves"),
     # first chain, second chain, second class; with pilots of 5 sweeps, 40 calls a chain:
     # first chain after its pilots, a pilot of the second class, the second class
-    [(25, 1, 0), (45, 1, 0), (95, 1, 0), (25, 2, 0), (85, 2, 0), (95, 2, 0), (45, 1, 4)],
+    [
+        (25, 1, {}),
+        (45, 1, {}),
+        (95, 1, {}),
+        (25, 2, {}),
+        (85, 2, {}),
+        (95, 2, {}),
+        (45, 1, {"collapse_every": 4}),
+        (45, 1, {"split_merge_every": 2}),
+    ],
 )
 def test_an_interrupted_fit_resumes_to_the_same_draws(
-    at, n_init, collapse_every, tmp_path, monkeypatch, planted, planted_blackbox
+    at, n_init, moves, tmp_path, monkeypatch, planted, planted_blackbox
 ):
     X = planted.X_train[:400]
     settings = {"n_iter": 30, "n_chains": 2, "checkpoint_every": 10}
-    settings |= {"n_init": n_init, "init_sweeps": 5, "collapse_every": collapse_every}
+    settings |= {"n_init": n_init, "init_sweeps": 5, **moves}
     reference = short(**settings).fit(X, planted_blackbox)
     path = tmp_path / "chain.npz"
     interrupt = Interrupt(monkeypatch, at)
@@ -385,6 +395,7 @@ def test_hard_zero_one_probabilities_are_clipped_not_nan(planted):
         ({"n_init": 0}, "n_init"),
         ({"n_init": 2, "init_sweeps": 1}, "init_sweeps"),
         ({"collapse_every": -1}, "collapse_every"),
+        ({"split_merge_every": 1.5}, "split_merge_every"),
         ({"n_jobs": 0}, "n_jobs"),
     ],
 )

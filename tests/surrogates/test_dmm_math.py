@@ -120,6 +120,51 @@ def test_collapsed_z_converges_to_the_allocation_posterior_with_beta_integrated_
     assert 0.02 < expected.max() < 0.5
 
 
+def test_log_marginal_is_the_gaussian_density_with_beta_integrated_out():
+    rng = np.random.default_rng(12)
+    X, y = rng.normal(size=(7, 3)), rng.normal(size=7)
+    prior_prec = np.array([0.5, 2.0, 9.0])
+    cov = 1.3 * (np.eye(7) + X @ np.diag(1 / prior_prec) @ X.T)
+    expected = stats.multivariate_normal(np.zeros(7), cov).logpdf(y)
+    assert dm.log_marginal(X, y, prior_prec, 1.3) == pytest.approx(expected, rel=1e-10)
+
+
+def test_split_merge_keeps_the_allocation_posterior_with_beta_integrated_out():
+    """Start from exact draws of p(z | everything but beta); one move must keep them so.
+
+    A wrong Hastings factor (e.g. without the choice among empty components, or with
+    the split's and merge's ratios swapped) skews the frequencies of allocations with
+    one, two and three occupied components.
+    """
+    rng = np.random.default_rng(13)
+    X, y = rng.normal(size=(4, 2)), np.array([1.5, -0.4, 2.2, 0.3])
+    state = dm.initial_state(X, y, 3, 1, PRIOR, rng)
+    state = dataclasses.replace(
+        state,
+        u=np.array([0.45, 0.6, 1.0]),
+        t=np.array([[0.3, 0.8], [0.6, 0.1], [0.5, 0.5]]),
+        sigma2=np.array([0.5, 1.4, 0.9]),
+        beta=np.full((3, 2), 50.0),  # far off: a move that uses beta fails
+        lam2=np.array([0.2]),
+    )
+    allocations, expected = collapsed_allocation_probabilities(X, y, state)
+    index = {tuple(z): row for row, z in enumerate(allocations)}
+    n_draws = 12000
+    start = rng.choice(len(allocations), size=n_draws, p=expected)
+    observed, moved = np.zeros(len(allocations)), 0
+    for row in start:
+        z, accepted = dm.split_merge(X, y, dataclasses.replace(state, z=allocations[row]), rng)
+        observed[index[tuple(z)]] += 1
+        moved += accepted
+    assert moved > 0.15 * n_draws  # the move does move, so the test has power
+    # Pool the allocations expected fewer than 5 times, for the chi-square.
+    rare = expected * n_draws < 5
+    if rare.any():
+        observed = np.r_[observed[~rare], observed[rare].sum()]
+        expected = np.r_[expected[~rare], expected[rare].sum()]
+    assert stats.chisquare(observed, expected * n_draws).pvalue > P_FLOOR
+
+
 def test_collapsed_z_draws_the_same_in_sample_space_and_with_p_by_p_matrices(monkeypatch):
     rng = np.random.default_rng(10)
     X = rng.normal(size=(80, 6))

@@ -104,6 +104,13 @@ class DMMMEN:
         step judges a sample by the component fitted without it. A collapsed sweep
         costs 10-20 of the note's sweeps (rank-one updates of a p x p matrix per large
         component and sample). 0: never, the note's sampler.
+    split_merge_every : int
+        Every ``split_merge_every``-th sweep tries to split one component in two or
+        merge two into one, by Metropolis-Hastings with the coefficients integrated out
+        (sequentially allocated split-merge; not in the note). Single-sample moves
+        almost never empty a large component or build a new one, so without it chains
+        keep the number of large components they settle in. A move costs one to a few
+        sweeps. 0: never, the note's sampler.
     n_features : int, optional
         Keep only the ``n_features`` features of largest variance in ``fit``'s ``X``
         (the original authors' reduction for images); the others get coefficient 0.
@@ -165,8 +172,9 @@ class DMMMEN:
         The worst split R-hat of each monitored group: "coef", "insight",
         "log_likelihood", "alpha", "log_weight" and "log_sigma2" (the last four
         describe how the mixture splits the data, and mix more slowly).
-    acceptance_ : ndarray of shape (n_classes, 3)
-        MH acceptance rates of sigma^2, lambda1 and lambda2.
+    acceptance_ : ndarray of shape (n_classes, 4)
+        MH acceptance rates of sigma^2, lambda1, lambda2 and split-merge moves (0
+        without them).
     r2_ : ndarray of shape (n_classes,)
         R^2 of the posterior-predictive mean against the black box's logits on each
         class's held-out samples.
@@ -194,6 +202,7 @@ class DMMMEN:
         n_init: int = 1,
         init_sweeps: int = 50,
         collapse_every: int = 0,
+        split_merge_every: int = 0,
         n_features: int | None = None,
         test_size: float = 0.2,
         alpha_shape: float = 5.0,
@@ -218,6 +227,7 @@ class DMMMEN:
         self.n_init = n_init
         self.init_sweeps = init_sweeps
         self.collapse_every = collapse_every
+        self.split_merge_every = split_merge_every
         self.n_features = n_features
         self.test_size = test_size
         self.alpha_shape = alpha_shape
@@ -272,6 +282,9 @@ class DMMMEN:
             init_sweeps=check_positive_int(self.init_sweeps, name="init_sweeps", minimum=2),
             collapse_every=check_positive_int(
                 self.collapse_every, name="collapse_every", minimum=0
+            ),
+            split_merge_every=check_positive_int(
+                self.split_merge_every, name="split_merge_every", minimum=0
             ),
         )
 

@@ -18,12 +18,12 @@ from typing import Any
 import numpy as np
 
 from .._io import check_header, read_npz, write_npz
-from ._dmm_math import Prior, State, initial_state, sweep
+from ._dmm_math import N_MH, Prior, State, initial_state, sweep
 from ._driver import fit_iterative
 from ._mcmc import apply_permutation, effective_sample_size, relabel, split_rhat
 
 CHECKPOINT_FORMAT = "unboxed.dmm-men-checkpoint"
-CHECKPOINT_VERSION = 1
+CHECKPOINT_VERSION = 2
 #: The monitored groups of quantities, in the order of ``Posterior.rhat_groups``.
 #: The first two are what the explanations are built from.
 RHAT_GROUPS = ("coef", "insight", "log_likelihood", "alpha", "log_weight", "log_sigma2")
@@ -46,6 +46,7 @@ class ChainSettings:
     n_init: int = 1
     init_sweeps: int = 50
     collapse_every: int = 0
+    split_merge_every: int = 0
 
     @property
     def draw_sweeps(self) -> range:
@@ -55,6 +56,14 @@ class ChainSettings:
     def collapses(self, sweep_index: int) -> bool:
         """Whether sweep ``sweep_index`` draws the allocations with beta integrated out."""
         return self.collapse_every > 0 and (sweep_index + 1) % self.collapse_every == 0
+
+    def splits(self, sweep_index: int) -> bool:
+        """Whether sweep ``sweep_index`` tries a split-merge move."""
+        return self.split_merge_every > 0 and (sweep_index + 1) % self.split_merge_every == 0
+
+    def steps(self, sweep_index: int) -> dict[str, bool]:
+        """The optional steps of sweep ``sweep_index``, as :func:`sweep`'s keywords."""
+        return {"collapsed": self.collapses(sweep_index), "split": self.splits(sweep_index)}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -84,8 +93,8 @@ class Posterior:
         The worst split R-hat of each group of :data:`RHAT_GROUPS`: also the
         log-likelihood, alpha and each occupied component's log weight and log
         variance, which describe how the mixture splits the data and mix more slowly.
-    acceptance : ndarray of shape (3,)
-        MH acceptance rates of sigma^2, lambda1 and lambda2.
+    acceptance : ndarray of shape (4,)
+        MH acceptance rates of sigma^2, lambda1, lambda2 and split-merge moves.
     """
 
     weights: np.ndarray
@@ -241,11 +250,11 @@ def pilot_start(
         state = initial_state(X, y, J, K, prior, rng)
         log_liks = np.empty(settings.init_sweeps)
         for i in range(settings.init_sweeps):
-            state, log_liks[i] = sweep(X, y, state, prior, rng, collapsed=settings.collapses(i))
+            state, log_liks[i] = sweep(X, y, state, prior, rng, **settings.steps(i))
         score = float(log_liks[settings.init_sweeps // 2 :].mean())
         if best is None or score > best_score:
             best, best_score = state, score
-    zeros = np.zeros(3, dtype=np.int64)
+    zeros = np.zeros(N_MH, dtype=np.int64)
     return dataclasses.replace(best, accepted=zeros, proposed=zeros.copy())
 
 
@@ -302,7 +311,7 @@ def run_chain(
             # Enough to save this sweep's starting point if it is interrupted: draws
             # past ``count`` are ignored, so the arrays need no copy.
             last.update(state=state, rng=rng.bit_generator.state, count=draws.count)
-        new, log_lik = sweep(X, y, state, settings.prior, rng, collapsed=settings.collapses(index))
+        new, log_lik = sweep(X, y, state, settings.prior, rng, **settings.steps(index))
         if index in settings.draw_sweeps:
             draws.record(state, log_lik)
         last["done"] = last.get("done", 0) + 1
@@ -369,7 +378,7 @@ def summarise(chains: list[Draws], settings: ChainSettings) -> Posterior:
         predictive_coef=(weights_draws[:, :, None] * beta).sum(axis=1).mean(axis=0),
         rhat=float(rhat[:2].max()),
         ess=float(np.min(effective_sample_size(explained))),
-        acceptance=np.zeros(3),
+        acceptance=np.zeros(N_MH),
         rhat_groups=rhat,
     )
 
@@ -391,7 +400,7 @@ def sample_posterior(
     Finished chains are kept in ``checkpoint`` as units ``{unit}chain{i}``.
     """
     chains: list[Draws] = []
-    acceptance = np.zeros((2, 3))
+    acceptance = np.zeros((2, N_MH))
     n, p = X.shape
     for i, rng in enumerate(rngs):
         name = f"{unit}chain{i}"
