@@ -233,7 +233,7 @@ def test_t_draws_follow_their_conditional_density(beta):
     assert stats.kstest(draws, grid_cdf(grid, log_density)).pvalue > P_FLOOR
 
 
-@pytest.mark.parametrize("C", [0.02, 0.7, 3.0, 60.0])
+@pytest.mark.parametrize("C", [0.02, 0.45, 0.55, 0.7, 3.0, 60.0])
 def test_t_prior_draws_follow_the_prior(C):
     rng = np.random.default_rng(4)
     draws = dm.sample_t_prior(np.full(20000, C), rng)
