@@ -25,7 +25,8 @@ Other studies compare, in the same way (each described in ``STUDIES``):
   seeded 1.
 
 Run: ``.venv/bin/python benchmarks/dmm_men_components.py [--study NAME]`` (25-30
-minutes on 2 cores: one process per setup, except ``workers``). Writes
+minutes on 2 cores: one process per setup, except the sequential studies: ``workers``
+and ``splitmerge`` about 45 minutes, ``splitmerge5`` 20 and ``splitmerge_seed1`` 25). Writes
 ``benchmarks/results/dmm_men_<study>.md`` and ``.json``.
 """
 

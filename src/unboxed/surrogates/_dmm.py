@@ -109,8 +109,9 @@ class DMMMEN:
         merge two into one, by Metropolis-Hastings with the coefficients integrated out
         (sequentially allocated split-merge; not in the note). Single-sample moves
         almost never empty a large component or build a new one, so without it chains
-        keep the number of large components they settle in. A move costs one to a few
-        sweeps. 0: never, the note's sampler.
+        keep the number of large components they settle in. A move costs about 5
+        sweeps, and 0.2-1.8% of them were accepted in the benchmark, whose worst R-hat
+        it lowered with one seed and not with another. 0: never, the note's sampler.
     n_features : int, optional
         Keep only the ``n_features`` features of largest variance in ``fit``'s ``X``
         (the original authors' reduction for images); the others get coefficient 0.
