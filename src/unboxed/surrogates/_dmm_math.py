@@ -151,6 +151,12 @@ def component_log_density(
     return -0.5 * (LOG_2PI + np.log(sigma2) + resid**2 / sigma2)
 
 
+def _prior_precision(state: State) -> np.ndarray:
+    """Each component's prior precision of its coefficients over sigma^2,
+    ``lam2 / (1 - t)``, shape (J, p): beta_j ~ N(0, sigma_j^2 diag(1 / this))."""
+    return state.lam2[state.c][:, None] / np.maximum(1.0 - state.t, T_EPS)
+
+
 def _gumbel_argmax(log_p: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """One categorical draw per row of unnormalised log probabilities (Gumbel-max)."""
     return np.argmax(log_p + rng.gumbel(size=log_p.shape), axis=-1)
@@ -205,7 +211,7 @@ def sample_z_collapsed(
     _, log_lik = _allocation_log_p(X, y, state)
     J = state.beta.shape[0]
     z = state.z.copy()
-    prior_prec = state.lam2[state.c][:, None] / np.maximum(1.0 - state.t, T_EPS)
+    prior_prec = _prior_precision(state)
     fits = [_Predictive(X, y, np.flatnonzero(z == j), prior_prec[j]) for j in range(J)]
     gumbel = rng.gumbel(size=(X.shape[0], J))
     h, mean = np.empty(J), np.empty(J)
@@ -351,7 +357,7 @@ def split_merge(
     z = state.z
     i, k = rng.choice(z.size, 2, replace=False)
     counts = np.bincount(z, minlength=state.sigma2.size)
-    prior_prec = state.lam2[state.c][:, None] / np.maximum(1.0 - state.t, T_EPS)
+    prior_prec = _prior_precision(state)
     log_pi = state.log_pi
     a = z[i]
     if z[k] == a:
