@@ -307,6 +307,8 @@ def run_setup(arch: str, dataset_name: str, args) -> dict:
     X = dataset.X_train[np.sort(rng.choice(len(dataset.X_train), n_fit, replace=False))]
     print(f"{arch}/{dataset_name}: global fit on {n_fit} images", flush=True)
     options = {"collapse_every": args.collapse_every} if args.collapse_every else {}
+    if args.n_jobs != 1:
+        options["n_jobs"] = args.n_jobs
     model, fit = global_fit(blackbox, X, args.n_iter, args.seed, **options)
     print(
         f"  {fit['seconds']:.0f} s, max R-hat {fit['max_rhat']:.3f}, mean R2 {fit['mean_r2']:.3f}",
@@ -337,14 +339,18 @@ def run_setup(arch: str, dataset_name: str, args) -> dict:
 
 
 # ---------------------------------------------------------------- report
-def _collapsed_text(fit: dict) -> str:
+def _sampler_text(fit: dict) -> str:
     every = fit.get("options", {}).get("collapse_every", 0)
-    if not every:
-        return ", the note's sampler"
-    return (
+    n_jobs = fit.get("options", {}).get("n_jobs", 1)
+    text = (
         f", every {'' if every == 1 else f'{every}th '}sweep drawing the allocations with the "
         "coefficients integrated out (`collapse_every`)"
+        if every
+        else ", the note's sampler"
     )
+    if n_jobs > 1:
+        text += f", classes split over {n_jobs} worker processes (`n_jobs`)"
+    return text
 
 
 def _pcr_rows(result: dict) -> list[str]:
@@ -504,7 +510,7 @@ def markdown(setups: list[dict], command: str) -> str:
             "",
             f"{g['n_fit_images']} training images; the {g['n_features']} pixels of largest "
             f"variance; {g['n_chains']} chains of {g['n_iter']} sweeps (burn-in "
-            f"{g['burn_in']}, thin {g['thin']}){_collapsed_text(g)}; {g['seconds']:.0f} s for "
+            f"{g['burn_in']}, thin {g['thin']}){_sampler_text(g)}; {g['seconds']:.0f} s for "
             "all classes. R-hat "
             "(split) and ESS are over the coefficients of the occupied components (weight >= "
             "5%) and the insight sum_j pi_j |beta_j|; the other columns give the worst R-hat "
@@ -570,11 +576,15 @@ def main() -> None:
         default=0,
         help="DMMMEN(collapse_every=): collapsed allocation steps in the global fit",
     )
+    parser.add_argument(
+        "--n-jobs", type=int, default=1, help="DMMMEN(n_jobs=): worker processes in the global fit"
+    )
     parser.add_argument("--only", choices=[f"{a}/{d}" for a, d in SETUPS])
     args = parser.parse_args()
     warnings.filterwarnings("ignore", category=UserWarning)
     command = "python benchmarks/dmm_men.py"
-    for flag, default in (("n_images", 1000), ("n_iter", 3000), ("collapse_every", 0)):
+    defaults = {"n_images": 1000, "n_iter": 3000, "collapse_every": 0, "n_jobs": 1}
+    for flag, default in defaults.items():
         if getattr(args, flag) != default:
             command += f" --{flag.replace('_', '-')} {getattr(args, flag)}"
     setups = run_setups(
