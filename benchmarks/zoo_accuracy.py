@@ -15,49 +15,39 @@ import argparse
 import json
 import platform
 import time
-from pathlib import Path
 
 import numpy as np
 import torch
+from _common import CACHE, RESULTS, TRAIN_THREADS, TRAINING, train_zoo_model
 
 from unboxed import __version__, load_dataset, zoo
 from unboxed.evaluate._stats import estimate
 
-RESULTS = Path(__file__).parent / "results"
-CACHE = Path.home() / ".cache" / "unboxed" / "models"
-
-# (model, dataset, epochs, lr, target accuracy from the papers' baselines)
-CONFIGS = [
-    ("mlp", "fashion-mnist", 20, 1e-3, 0.88),
-    ("lenet", "fashion-mnist", 15, 2e-3, 0.89),
-    ("lenet", "mnist", 30, 2e-3, 0.97),
-    ("mlp", "mnist", 30, 1e-3, None),
-]
+# Target accuracy from the papers' baselines, per (model, dataset) of TRAINING.
+TARGETS = {
+    ("mlp", "fashion-mnist"): 0.88,
+    ("lenet", "fashion-mnist"): 0.89,
+    ("lenet", "mnist"): 0.97,
+    ("mlp", "mnist"): None,
+}
 
 
 def command(model: str, dataset: str, epochs: int, lr: float, seed: int, out: str) -> str:
     return (
-        f"unboxed train --model {model} --dataset {dataset} --epochs {epochs} --lr {lr:g} "
-        f"--seed {seed} --out {out}"
+        f"OMP_NUM_THREADS={TRAIN_THREADS} unboxed train --model {model} --dataset {dataset} "
+        f"--epochs {epochs} --lr {lr:g} --seed {seed} --out {out}"
     )
 
 
 def run(seeds: list[int]) -> list[dict]:
     rows = []
-    for model_name, dataset_name, epochs, lr, target in CONFIGS:
+    for (model_name, dataset_name), target in TARGETS.items():
+        epochs, lr = (TRAINING[(model_name, dataset_name)][k] for k in ("epochs", "lr"))
         dataset = load_dataset(dataset_name)
         accuracies, seconds, ci = [], [], None
         for seed in seeds:
-            model = zoo.build(
-                model_name,
-                input_shape=dataset.input_shape,
-                n_classes=dataset.n_classes,
-                random_state=seed,
-            )
             start = time.perf_counter()
-            result = zoo.train(
-                model, dataset, epochs=epochs, lr=lr, random_state=seed, verbose=False
-            )
+            model, result = train_zoo_model(model_name, dataset, seed)
             seconds.append(time.perf_counter() - start)
             accuracies.append(result.test_accuracy)
             if seed == seeds[0]:
@@ -111,7 +101,7 @@ def write(rows: list[dict]) -> None:
         "unboxed": __version__,
         "torch": torch.__version__,
         "python": platform.python_version(),
-        "threads": torch.get_num_threads(),
+        "threads": TRAIN_THREADS,
         "machine": platform.machine(),
     }
     (RESULTS / "zoo_accuracy.json").write_text(json.dumps({"rows": rows, "env": env}, indent=2))

