@@ -99,6 +99,22 @@ STUDIES = {
             "6000 sweeps, n_jobs=2": {"n_components": 6, "n_jobs": 2, "n_iter": 6000},
         },
     },
+    "workers_seed1": {
+        "title": "the main benchmark's fit, another seed",
+        "head": "fit",
+        "compared": "with J = 6, the main benchmark's setting (6000 sweeps, burn-in 3000, "
+        "`n_jobs=2`) with the chains seeded 1 instead of 0 (the images are the same), to "
+        "see how far the worst R-hat moves between seeds; the setups run one after the other",
+        "sequential": True,
+        "settings": {
+            "6000 sweeps, n_jobs=2, seed 1": {
+                "n_components": 6,
+                "n_jobs": 2,
+                "n_iter": 6000,
+                "seed": 1,
+            },
+        },
+    },
     "splitmerge": {
         "title": "split-merge moves",
         "head": "sampler",
