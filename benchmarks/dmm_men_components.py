@@ -239,9 +239,10 @@ def markdown(setups: list[dict], study: str = "components") -> str:
     lines = [
         f"# DMM-MEN: {about['title']} against convergence and scrutability",
         "",
-        f"Command: `python benchmarks/dmm_men_components.py{flag}`. The same global fit as "
-        f"`dmm_men.md` (300 top-variance pixels, 2 chains of {N_ITER} sweeps, burn-in "
-        f"{N_ITER // 2}, thin 2, seed {SEED}) {about['compared']}, side by side in one run. "
+        f"Command: `python benchmarks/dmm_men_components.py{flag}`. The global fit of "
+        f"`dmm_men.md` (the same images and 300 top-variance pixels; 2 chains of {N_ITER} "
+        f"sweeps, burn-in {N_ITER // 2}, thin 2, seed {SEED}, unless a row says otherwise) "
+        f"{about['compared']}, side by side in one run. "
         "R-hat: split R-hat over the "
         "coefficients of the occupied components and the insight (the main benchmark's). "
         "Smallest weight: each class's smallest posterior mean component weight, the "
