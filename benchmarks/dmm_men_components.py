@@ -22,11 +22,14 @@ Other studies compare, in the same way (each described in ``STUDIES``):
   sweep (``split_merge_every=10``), with ``n_jobs=2``; one setup after the other;
 - ``--study splitmerge5``: a move every 5th sweep for 2500 sweeps, likewise;
 - ``--study splitmerge_seed1``: the splitmerge study's first two rows with the chains
-  seeded 1.
+  seeded 1;
+- ``--study workers_seed1``: the main benchmark's fit (6000 sweeps, ``n_jobs=2``) with
+  the chains seeded 1.
 
 Run: ``.venv/bin/python benchmarks/dmm_men_components.py [--study NAME]`` (25-30
 minutes on 2 cores: one process per setup, except the sequential studies: ``workers``
-and ``splitmerge`` about 45 minutes, ``splitmerge5`` 20 and ``splitmerge_seed1`` 25). Writes
+and ``splitmerge`` about 45 minutes, ``splitmerge5`` 20, ``splitmerge_seed1`` 25 and
+``workers_seed1`` 28). Writes
 ``benchmarks/results/dmm_men_<study>.md`` and ``.json``.
 """
 
