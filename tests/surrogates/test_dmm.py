@@ -13,7 +13,7 @@ from unboxed.surrogates import DMMMEN, NotFittedError
 from unboxed.surrogates import _dmm as dmm_module
 from unboxed.surrogates import _dmm_chain as chain_module
 from unboxed.surrogates._dmm import CLIP, class_logit
-from unboxed.surrogates._dmm_chain import ChainSettings, sample_posterior
+from unboxed.surrogates._dmm_chain import ChainSettings, Draws, sample_posterior, summarise
 from unboxed.surrogates._dmm_math import Prior, initial_state
 
 SUPPORT = {2, 5, 11, 17}
@@ -115,6 +115,71 @@ def test_insights_rank_the_planted_support_first(planted_fit):
         assert insight.class_names[0] == "weighted"
         # Only the top k features keep a value.
         assert np.count_nonzero(insight.values[0]) == 4
+
+
+def _lookup_blackbox(Z: np.ndarray, proba: np.ndarray) -> BlackBox:
+    """A black box on ``Z`` that returns ``proba`` for each of its rows."""
+    index = {row.tobytes(): i for i, row in enumerate(Z)}
+
+    def predict(rows):
+        return proba[[index[row.tobytes()] for row in np.ascontiguousarray(rows)]]
+
+    return BlackBox.from_callable(predict, n_classes=proba.shape[1], input_shape=None)
+
+
+def test_pca_reduction_is_the_fit_on_the_scores_mapped_back(planted, planted_blackbox):
+    X = planted.X_train[:600]
+    pca = short(n_features=8, reduction="pca").fit(X, planted_blackbox)
+    features = pca.features_
+    assert features.size == 20 and pca.components_.shape == (8, 20)
+    np.testing.assert_allclose(pca.components_ @ pca.components_.T, np.eye(8), atol=1e-12)
+    Z = (X - pca.center_) @ pca.components_.T
+    box = _lookup_blackbox(Z, planted_blackbox.predict_proba(X))
+    scores = short().fit(Z, box)  # the same chains, run on the scores themselves
+    for name in ("weights_", "sigma2_", "r2_"):
+        np.testing.assert_allclose(getattr(pca, name), getattr(scores, name), rtol=1e-6)
+    np.testing.assert_allclose(pca.coef_, scores.coef_ @ pca.components_, atol=1e-9)
+    shift = np.einsum("cjd,d->cj", pca.coef_, pca.center_)
+    np.testing.assert_allclose(pca.intercept_, scores.intercept_ - shift, atol=1e-9)
+    # mean_input_ is the class mean of the inputs themselves; its scores are the
+    # scores' class mean.
+    np.testing.assert_allclose(
+        (pca.mean_input_ - pca.center_) @ pca.components_.T, scores.mean_input_, atol=1e-9
+    )
+
+
+def test_pca_reduction_of_every_feature_still_finds_the_planted_support(planted, planted_logreg):
+    fitted = short(n_chains=2, reduction="pca").fit(
+        planted.X_train[:1500], BlackBox.from_sklearn(planted_logreg)
+    )
+    assert fitted.components_.shape == (20, 20)
+    for class_ in (0, 1):
+        assert set(fitted.insights(class_, k=4).top_k(4, class_=0).tolist()) == SUPPORT
+
+
+def test_rhat_is_judged_on_the_coefficients_mapped_back():
+    """Chains that agree on each score's coefficient but not on their difference."""
+    rng = np.random.default_rng(0)
+    n_draws, J = 400, 2
+    settings = ChainSettings(J, 1, 2 * n_draws, 0, 1, 2, Prior())
+    chains = []
+    for offset in (-0.1, 0.1):
+        draws = Draws(n_draws, 5, J, 3)
+        draws.log_pi[:] = np.log([0.6, 0.4])
+        draws.sigma2[:] = 1.0
+        draws.log_lik[:] = rng.normal(size=n_draws)
+        draws.alpha[:] = 1.0 + 0.1 * rng.random(n_draws)
+        shared = rng.normal(size=(n_draws, J))  # noise common to both scores
+        own = 0.02 * rng.normal(size=(n_draws, J, 2))
+        draws.beta[:, :, 1] = shared + offset + own[..., 0]
+        draws.beta[:, :, 2] = shared - offset + own[..., 1]
+        draws.count = n_draws
+        chains.append(draws)
+    on_scores = summarise(chains, settings)
+    assert on_scores.rhat < 1.05
+    mapped = summarise(chains, settings, basis=np.array([[0.5], [-0.5]]))
+    assert mapped.rhat > 2.0
+    np.testing.assert_allclose(mapped.coef, on_scores.coef)  # summaries stay on the scores
 
 
 def test_positive_and_contribution_insights_keep_only_evidence_for_the_class(planted_fit):
@@ -373,6 +438,11 @@ def test_constant_features_are_an_error_unless_reduced(planted, planted_blackbox
         short(n_features=20).fit(X, planted_blackbox)
 
 
+def test_pca_reduction_needs_more_samples_than_axes(planted, planted_blackbox):
+    with pytest.raises(ValueError, match="n_features=20 needs more than 20 samples, got 15"):
+        short(reduction="pca").fit(planted.X_train[:15], planted_blackbox)
+
+
 def test_hard_zero_one_probabilities_are_clipped_not_nan(planted):
     def hard(rows):
         p1 = (rows[:, [2, 5, 11, 17]].mean(axis=1) > 0.5).astype(float)
@@ -397,6 +467,7 @@ def test_hard_zero_one_probabilities_are_clipped_not_nan(planted):
         ({"collapse_every": -1}, "collapse_every"),
         ({"split_merge_every": 1.5}, "split_merge_every"),
         ({"n_jobs": 0}, "n_jobs"),
+        ({"reduction": "pixels"}, "reduction must be 'variance' or 'pca'"),
     ],
 )
 def test_bad_hyperparameters_are_errors(kwargs, message, planted, planted_blackbox):

@@ -113,11 +113,20 @@ class DMMMEN:
         sweeps, and 0.2-1.8% of them were accepted in the benchmark, whose worst R-hat
         it lowered with one seed and not with another. 0: never, the note's sampler.
     n_features : int, optional
-        Keep only the ``n_features`` features of largest variance in ``fit``'s ``X``
-        (the original authors' reduction for images); the others get coefficient 0.
-        None uses every feature, which costs ``O(p^3)`` per component and sweep in
-        the coefficient step and ``p``-times more memory per draw; constant features
-        are then an error, since they carry no information.
+        How many features the regressions use (see ``reduction``). None uses every
+        feature, which costs ``O(p^3)`` per component and sweep in the coefficient
+        step and ``p``-times more memory per draw; constant features are then an
+        error, since they carry no information.
+    reduction : {"variance", "pca"}
+        "variance" keeps the ``n_features`` features of largest variance in
+        ``fit``'s ``X`` (the original authors' reduction for images); the others get
+        coefficient 0. "pca" regresses on the scores of ``X``'s top ``n_features``
+        principal components instead and maps each component's coefficients back to
+        the inputs (``coef_ = beta @ components_``): the model is the same mixture of
+        linear regressions on the inputs, with the elastic-net prior on the scores,
+        so coefficients are spread over correlated pixels rather than sparse. The
+        scores are uncorrelated, which lets the sampler move samples between
+        components more freely than correlated pixels do (not in the paper).
     test_size : float in (0, 1)
         The share of each class's samples held out to measure ``r2_``.
     alpha_shape, alpha_rate : float
@@ -154,7 +163,11 @@ class DMMMEN:
     ----------
     classes_ : ndarray of int, shape (n_classes,)
     features_ : ndarray of int, shape (p,)
-        The features the regressions use.
+        The features the regressions use: with ``reduction="pca"``, every feature
+        that varies (the principal components mix them).
+    components_ : ndarray of shape (n_components, n_features_in) or None
+        With ``reduction="pca"``, the principal axes the regressions use, as rows
+        (0 off ``features_``); ``center_`` holds the mean they are taken about.
     weights_ : ndarray of shape (n_classes, J)
         Posterior mean mixture weights, after relabelling.
     coef_ : ndarray of shape (n_classes, J, n_features_in)
@@ -167,8 +180,8 @@ class DMMMEN:
         Posterior mean (lambda1, lambda2) of each component's prior.
     rhat_, ess_ : ndarray of shape (n_classes,)
         Worst split R-hat and smallest ESS over what the explanations are built from:
-        the relabelled coefficients of each occupied component (weight at least 5%)
-        and the label-invariant insight ``sum_j pi_j |beta_j|``.
+        the relabelled coefficients on the inputs of each occupied component (weight
+        at least 5%) and the label-invariant insight ``sum_j pi_j |beta_j|``.
     convergence_ : dict of str to ndarray of shape (n_classes,)
         The worst split R-hat of each monitored group: "coef", "insight",
         "log_likelihood", "alpha", "log_weight" and "log_sigma2" (the last four
@@ -205,6 +218,7 @@ class DMMMEN:
         collapse_every: int = 0,
         split_merge_every: int = 0,
         n_features: int | None = None,
+        reduction: Literal["variance", "pca"] = "variance",
         test_size: float = 0.2,
         alpha_shape: float = 5.0,
         alpha_rate: float = 1.0,
@@ -230,6 +244,7 @@ class DMMMEN:
         self.collapse_every = collapse_every
         self.split_merge_every = split_merge_every
         self.n_features = n_features
+        self.reduction = reduction
         self.test_size = test_size
         self.alpha_shape = alpha_shape
         self.alpha_rate = alpha_rate
@@ -322,7 +337,8 @@ class DMMMEN:
         check_positive_int(self.checkpoint_every, name="checkpoint_every")
         n_jobs = check_positive_int(self.n_jobs, name="n_jobs")
         X = blackbox.check_X(X)
-        features = self._select_features(X)
+        features, axes, center = self._reduce(X)
+        inputs = X[:, features] if axes is None else (X[:, features] - center) @ axes.T
         classes = self._check_classes(classes, blackbox.n_classes)
         proba = blackbox.predict_proba(X)
         predicted = proba.argmax(axis=1)
@@ -339,39 +355,55 @@ class DMMMEN:
         problems = {}
         for c in classes:
             rows = np.flatnonzero(predicted == c)
-            problems[int(c)] = (
-                X[rows][:, features],
-                class_logit(proba[rows], np.full(rows.size, c)),
-            )
-        job = _ClassJob(seed, settings, test_size, self.checkpoint_every)
+            problems[int(c)] = (inputs[rows], class_logit(proba[rows], np.full(rows.size, c)))
+        job = _ClassJob(seed, settings, test_size, self.checkpoint_every, axes)
         if n_jobs == 1 or len(classes) == 1:
             fits = [job.run(c, *problems[c], checkpoint, verbose=self.verbose) for c in problems]
         else:
             fits = _run_in_workers(job, problems, checkpoint, n_jobs, verbose=self.verbose)
-        self._store(fits, classes, features, X.shape[1])
+        self._store(fits, X, predicted, classes, features, axes, center)
         self.blackbox_ = blackbox
         self.seed_ = seed
         return self
 
-    def _select_features(self, X: np.ndarray) -> np.ndarray:
+    def _reduce(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
+        """The features the regressions see and, with ``reduction="pca"``, their axes.
+
+        Returns
+        -------
+        features : ndarray of int
+        axes : ndarray of shape (n_features, features.size) or None
+            The top principal axes of ``X[:, features]``, as rows.
+        center : ndarray of shape (features.size,) or None
+        """
+        if self.reduction not in ("variance", "pca"):
+            raise ValueError(f"reduction must be 'variance' or 'pca', got {self.reduction!r}")
         variance = X.var(axis=0)
         informative = np.flatnonzero(variance > 0)
-        if self.n_features is None:
-            if informative.size < X.shape[1]:
-                constant = np.flatnonzero(variance == 0)
-                raise ValueError(
-                    f"{constant.size} features are constant in X (e.g. {constant[:5].tolist()}); "
-                    "they carry no information. Pass n_features=k to keep the k features of "
-                    "largest variance, or drop them"
-                )
-            return np.arange(X.shape[1])
-        k = check_positive_int(self.n_features, name="n_features")
+        if self.n_features is None and informative.size < X.shape[1]:
+            constant = np.flatnonzero(variance == 0)
+            raise ValueError(
+                f"{constant.size} features are constant in X (e.g. {constant[:5].tolist()}); "
+                "they carry no information. Pass n_features=k to keep the k features of "
+                "largest variance, or drop them"
+            )
+        k = informative.size
+        if self.n_features is not None:
+            k = check_positive_int(self.n_features, name="n_features")
         if k > informative.size:
             raise ValueError(
                 f"n_features={k} but only {informative.size} features vary in X; "
                 "the others are constant"
             )
-        return np.sort(np.argsort(-variance, kind="stable")[:k])
+        if self.reduction == "variance":
+            return np.sort(np.argsort(-variance, kind="stable")[:k]), None, None
+        if k >= X.shape[0]:
+            raise ValueError(
+                f"reduction='pca' with n_features={k} needs more than {k} samples, got {X.shape[0]}"
+            )
+        center = X[:, informative].mean(axis=0)
+        _, _, axes = np.linalg.svd(X[:, informative] - center, full_matrices=False)
+        return informative, axes[:k], center
 
     @staticmethod
     def _check_classes(classes: object, n_classes: int) -> np.ndarray:
@@ -393,20 +425,35 @@ class DMMMEN:
         parameters = {**self._parameters(), "random_state": seed}
         return Checkpoint(self.checkpoint, {"parameters": parameters, "data": digest.hexdigest()})
 
-    def _store(self, fits: list[dict[str, Any]], classes, features, n_features_in) -> None:
-        J = self.n_components
-        C = len(fits)
+    def _store(
+        self, fits: list[dict[str, Any]], X, predicted, classes, features, axes, center
+    ) -> None:
+        """The fitted attributes, with coefficients mapped back to the inputs."""
+        J, C = self.n_components, len(fits)
         self.classes_ = classes
         self.features_ = features
-        self.n_features_in_ = n_features_in
-        self.coef_ = np.zeros((C, J, n_features_in))
-        self.mean_input_ = np.zeros((C, n_features_in))
+        self.n_features_in_ = X.shape[1]
+        self.coef_ = np.zeros((C, J, X.shape[1]))
+        self.intercept_ = np.zeros((C, J))
+        self.mean_input_ = np.zeros((C, X.shape[1]))
         for i, fit in enumerate(fits):
-            self.coef_[i][:, features] = fit["coef"]
-            self.mean_input_[i, features] = fit["x_mean"]
+            coef, intercept = fit["coef"], fit["intercept"]
+            if axes is not None:
+                coef = coef @ axes
+                intercept = intercept - coef @ center
+            self.coef_[i][:, features] = coef
+            self.intercept_[i] = intercept
+            own = X[predicted == classes[i]][fit["train"]]  # the rows the class was fitted on
+            self.mean_input_[i, features] = own[:, features].mean(axis=0)
+        self.components_ = None
+        self.center_ = None
+        if axes is not None:
+            self.components_ = np.zeros((axes.shape[0], X.shape[1]))
+            self.components_[:, features] = axes
+            self.center_ = np.zeros(X.shape[1])
+            self.center_[features] = center
         posts: list[Posterior] = [fit["posterior"] for fit in fits]
         self.weights_ = np.stack([p.weights for p in posts])
-        self.intercept_ = np.stack([fit["intercept"] for fit in fits])
         self.sigma2_ = np.stack([p.sigma2 for p in posts])
         self.prior_of_component_ = np.stack([p.prior_of_component for p in posts])
         self.lambdas_ = np.stack([p.lambdas for p in posts])
@@ -674,6 +721,9 @@ class _ClassJob:
     settings: ChainSettings
     test_size: float
     checkpoint_every: int
+    #: With ``reduction="pca"``, the principal axes the inputs are scores on: R-hat is
+    #: judged on the coefficients mapped back to the original features.
+    axes: np.ndarray | None = None
 
     def run(
         self,
@@ -707,6 +757,7 @@ class _ClassJob:
                 checkpoint_every=self.checkpoint_every,
                 verbose=verbose,
                 desc=f"DMM-MEN class {class_}",
+                basis=self.axes,
             )
             if checkpoint is not None:
                 for key in [k for k in checkpoint.units if k.startswith(unit)]:
@@ -726,7 +777,7 @@ class _ClassJob:
             "intercept": intercept,
             "r2": _r2(y[test], predicted),
             "n_samples": train.size,
-            "x_mean": x_mean,
+            "train": train,
         }
 
 

@@ -341,8 +341,16 @@ def run_chain(
     return draws, trace.state
 
 
-def summarise(chains: list[Draws], settings: ChainSettings) -> Posterior:
-    """Relabel the pooled draws of all chains and summarise the posterior."""
+def summarise(
+    chains: list[Draws], settings: ChainSettings, basis: np.ndarray | None = None
+) -> Posterior:
+    """Relabel the pooled draws of all chains and summarise the posterior.
+
+    With ``basis`` (rows: the axes the features are scores on), R-hat and ESS are
+    judged on the coefficients mapped back to the original features, ``beta @
+    basis``, which is what explanations are built from; the summaries stay on the
+    scores.
+    """
     J = settings.n_components
     n_chains, n_draws = len(chains), chains[0].count
     pooled = {name: np.concatenate([getattr(d, name) for d in chains]) for name in Draws.FIELDS}
@@ -358,9 +366,12 @@ def summarise(chains: list[Draws], settings: ChainSettings) -> Posterior:
     def by_chain(values: np.ndarray) -> np.ndarray:
         return values.reshape(n_chains, n_draws, -1)
 
-    insight = (weights_draws[:, :, None] * np.abs(beta)).sum(axis=1)
+    explained = beta
+    if basis is not None:
+        explained = np.concatenate([beta[..., :1], beta[..., 1:] @ basis], axis=-1)
+    insight = (weights_draws[:, :, None] * np.abs(explained)).sum(axis=1)
     groups = {
-        "coef": by_chain(beta[:, occupied]),
+        "coef": by_chain(explained[:, occupied]),
         "insight": by_chain(insight),
         "log_likelihood": by_chain(pooled["log_lik"]),
         "alpha": by_chain(pooled["alpha"]),
@@ -368,7 +379,7 @@ def summarise(chains: list[Draws], settings: ChainSettings) -> Posterior:
         "log_sigma2": by_chain(np.log(aligned["sigma2"][:, occupied])),
     }
     rhat = np.array([np.max(split_rhat(groups[name])) for name in RHAT_GROUPS])
-    explained = np.concatenate([groups["coef"], groups["insight"]], axis=2)
+    monitored = np.concatenate([groups["coef"], groups["insight"]], axis=2)
     return Posterior(
         weights=weights,
         coef=beta.mean(axis=0),
@@ -377,7 +388,7 @@ def summarise(chains: list[Draws], settings: ChainSettings) -> Posterior:
         lambdas=aligned["lambdas"].mean(axis=0),
         predictive_coef=(weights_draws[:, :, None] * beta).sum(axis=1).mean(axis=0),
         rhat=float(rhat[:2].max()),
-        ess=float(np.min(effective_sample_size(explained))),
+        ess=float(np.min(effective_sample_size(monitored))),
         acceptance=np.zeros(N_MH),
         rhat_groups=rhat,
     )
@@ -394,10 +405,12 @@ def sample_posterior(
     checkpoint_every: int = 100,
     verbose: bool = False,
     desc: str = "DMM-MEN",
+    basis: np.ndarray | None = None,
 ) -> Posterior:
     """Run ``settings.n_chains`` chains (one generator each) and summarise them.
 
-    Finished chains are kept in ``checkpoint`` as units ``{unit}chain{i}``.
+    Finished chains are kept in ``checkpoint`` as units ``{unit}chain{i}``. ``basis``
+    goes to :func:`summarise`.
     """
     chains: list[Draws] = []
     acceptance = np.zeros((2, N_MH))
@@ -429,6 +442,6 @@ def sample_posterior(
                 checkpoint.running = None
                 checkpoint.save()
         chains.append(draws)
-    posterior = summarise(chains, settings)
+    posterior = summarise(chains, settings, basis)
     rate = acceptance[0] / np.maximum(acceptance[1], 1)
     return dataclasses.replace(posterior, acceptance=rate)
