@@ -436,6 +436,9 @@ def test_constant_features_are_an_error_unless_reduced(planted, planted_blackbox
     assert np.all(fitted.coef_[:, :, 7] == 0)
     with pytest.raises(ValueError, match="only 19 features vary"):
         short(n_features=20).fit(X, planted_blackbox)
+    rotated = short(n_iter=20, reduction="pca").fit(X, planted_blackbox)
+    assert rotated.components_.shape == (19, 20) and 7 not in rotated.features_
+    assert np.all(rotated.coef_[:, :, 7] == 0)
 
 
 def test_pca_reduction_needs_more_samples_than_axes(planted, planted_blackbox):

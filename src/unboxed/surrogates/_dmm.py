@@ -116,7 +116,8 @@ class DMMMEN:
         How many features the regressions use (see ``reduction``). None uses every
         feature, which costs ``O(p^3)`` per component and sweep in the coefficient
         step and ``p``-times more memory per draw; constant features are then an
-        error, since they carry no information.
+        error, since they carry no information (with ``reduction="pca"``, None keeps
+        as many components as features vary).
     reduction : {"variance", "pca"}
         "variance" keeps the ``n_features`` features of largest variance in
         ``fit``'s ``X`` (the original authors' reduction for images); the others get
@@ -380,7 +381,11 @@ class DMMMEN:
             raise ValueError(f"reduction must be 'variance' or 'pca', got {self.reduction!r}")
         variance = X.var(axis=0)
         informative = np.flatnonzero(variance > 0)
-        if self.n_features is None and informative.size < X.shape[1]:
+        if (
+            self.n_features is None
+            and self.reduction == "variance"
+            and informative.size < X.shape[1]
+        ):
             constant = np.flatnonzero(variance == 0)
             raise ValueError(
                 f"{constant.size} features are constant in X (e.g. {constant[:5].tolist()}); "
