@@ -69,11 +69,19 @@ N_SAMPLES = 1000
 
 
 # ---------------------------------------------------------------- global fit and cost
-def global_fit(blackbox, X, n_iter: int, seed: int, n_components: int = 6, **options):
+def global_fit(
+    blackbox,
+    X,
+    n_iter: int,
+    seed: int,
+    n_components: int = 6,
+    n_features: int = N_FEATURES,
+    **options,
+):
     """Fit the global model (``options`` go to :class:`DMMMEN`); time and summarise it."""
     model = DMMMEN(
         n_components=n_components,
-        n_features=N_FEATURES,
+        n_features=n_features,
         n_iter=n_iter,
         thin=2,
         n_chains=2,
@@ -102,12 +110,15 @@ def global_fit(blackbox, X, n_iter: int, seed: int, n_components: int = 6, **opt
         "n_chains": 2,
         "n_components": n_components,
         "options": options,
-        "n_features": N_FEATURES,
+        "n_features": n_features,
         "n_fit_images": len(X),
         "max_rhat": float(model.rhat_.max()),
         "mean_r2": float(model.r2_.mean()),
         "classes": classes,
     }
+    if model.components_ is not None:
+        scores = (X - model.center_) @ model.components_.T
+        summary["explained_variance"] = float(scores.var(axis=0).sum() / X.var(axis=0).sum())
     return model, summary
 
 
