@@ -181,7 +181,7 @@ STUDIES = {
         "compared": "with J = 6 and `n_jobs=2`, regressing on the scores of the top 100 "
         "principal components of the images (`reduction='pca', n_features=100`) in place "
         "of the 300 top-variance pixels; coefficients, "
-        "insights and R-hat are on the pixels, mapped back. A sweep costs about a third of "
+        "insights and R-hat are on the pixels, mapped back. A sweep costs about half of "
         "the pixels' one, so the rows run 6000 sweeps (the main benchmark's) and, within "
         "the 10-minute target, 10000 sweeps after the best of 8 pilot runs of 50 sweeps, "
         "with the chains seeded 0 and 1; the setups run one after the other",
