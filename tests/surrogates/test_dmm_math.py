@@ -356,6 +356,27 @@ def test_lambda_mh_leaves_its_conditional_invariant():
         assert stats.kstest(samples, grid_cdf(grid, marginal)).pvalue > P_FLOOR
 
 
+@pytest.mark.parametrize(
+    ("shape", "a", "b"),
+    [
+        (4.0, 3.0, 0.5),  # the default lambda2 shape: ratio of uniforms about the mode
+        (4.0, 2.0, 1e-6),  # omega near 0: a Gamma in the limit
+        (0.6, 1.6, 0.4),  # p < 1, omega = 0.8: ratio of uniforms without the shift
+        (0.4, 0.1, 0.4),  # p < 1, omega = 0.2: the three-piece hat
+        (0.0, 0.5, 0.5),  # p = 0 with the hat
+        (-1.5, 2.0, 3.0),  # negative shape: the reciprocal of a positive one
+    ],
+)
+def test_gig_draws_follow_the_generalized_inverse_gaussian(shape, a, b):
+    rng = np.random.default_rng(17)
+    draws = np.array([dm.sample_gig(shape, a, b, rng) for _ in range(4000)])
+    # x^(shape-1) exp(-(a x + b / x) / 2) is scipy's geninvgauss(shape, sqrt(a b)) scaled
+    # by sqrt(b / a).
+    law = stats.geninvgauss(shape, math.sqrt(a * b), scale=math.sqrt(b / a))
+    assert np.all(draws > 0)
+    assert stats.kstest(draws, law.cdf).pvalue > P_FLOOR
+
+
 # ---------------------------------------------------------------- J = K = 1
 def test_one_component_one_prior_matches_the_bayesian_elastic_net_by_quadrature():
     """With lambda fixed, the beta/t/sigma^2 updates target p(beta, sigma^2 | y)."""
