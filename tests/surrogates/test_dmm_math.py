@@ -377,7 +377,14 @@ def test_gig_draws_follow_the_generalized_inverse_gaussian(shape, a, b):
     assert stats.kstest(draws, law.cdf).pvalue > P_FLOOR
 
 
-# ---------------------------------------------------------------- J = K = 1
+@pytest.mark.parametrize("shape", [4.0, 0.5, -2.0])
+def test_gig_draws_stay_finite_at_extreme_omega(shape):
+    rng = np.random.default_rng(3)
+    for a, b in [(1.0, 1e-120), (1e-120, 1.0), (1e150, 1e150), (1e-150, 1e-150)]:
+        draws = [dm.sample_gig(shape, a, b, rng) for _ in range(50)]
+        assert np.all(np.isfinite(draws)) and np.all(np.array(draws) > 0)
+
+
 def test_one_component_one_prior_matches_the_bayesian_elastic_net_by_quadrature():
     """With lambda fixed, the beta/t/sigma^2 updates target p(beta, sigma^2 | y)."""
     rng = np.random.default_rng(9)

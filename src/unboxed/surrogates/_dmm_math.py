@@ -702,6 +702,10 @@ def _standard_gig(p: float, omega: float, rng: np.random.Generator) -> float:
     def log_quasi(x: float) -> float:
         return (p - 1) * math.log(x) - 0.5 * omega * (x + 1 / x) if x > 0 else -math.inf
 
+    if p > 0 and omega < 1e-30:
+        # The Gamma(p, 2 / omega) limit, to double precision: the cubic's coefficients
+        # below would overflow once omega is under about 1e-50.
+        return float(rng.gamma(p, 2.0 / omega))
     if p < 1:  # the two forms avoid cancellation (Hoermann and Leydold, Sec. 2)
         mode = omega / (math.sqrt((1 - p) ** 2 + omega**2) + 1 - p)
     else:
