@@ -28,7 +28,7 @@ from scipy import stats
 
 from unboxed import load_dataset, zoo
 from unboxed.surrogates import DMMMEN
-from unboxed.surrogates._dmm import _design
+from unboxed.surrogates._dmm import _design, class_logit
 from unboxed.surrogates._dmm_chain import run_chain
 from unboxed.surrogates._dmm_math import sample_gig
 
@@ -66,23 +66,22 @@ def gig_rows() -> list[dict]:
 
 
 def class_problems(arch: str, dataset_name: str, reduction: str) -> list[tuple]:
-    """The centred design and logits of each class in CLASSES, as the global fit builds them."""
+    """The centred design and logits of each class in CLASSES, as the global fit builds
+    them (its own feature reduction and class logits)."""
     dataset = load_dataset(dataset_name)
     blackbox = zoo.as_blackbox(cached_model(arch, dataset_name))
     rng = np.random.default_rng(0)
     rows = rng.choice(len(dataset.X_train), N_FIT[dataset_name], replace=False)
     X = dataset.X_train[np.sort(rows)]
-    if reduction == "variance":
-        features = X[:, np.argsort(-X.var(axis=0), kind="stable")[:N_FEATURES]]
-    else:
-        centred = X - X.mean(axis=0)
-        features = centred @ np.linalg.svd(centred, full_matrices=False)[2][:100].T
+    n_features = N_FEATURES if reduction == "variance" else 100
+    features, axes, center = DMMMEN(n_features=n_features, reduction=reduction)._reduce(X)
+    inputs = X[:, features] if axes is None else (X[:, features] - center) @ axes.T
     proba = blackbox.predict_proba(X)
     predicted = proba.argmax(axis=1)
     problems = []
     for c in CLASSES:
-        p = np.clip(proba[predicted == c, c], 1e-12, 1 - 1e-12)
-        design, y, _, _ = _design(features[predicted == c], np.log(p) - np.log1p(-p))
+        own = predicted == c
+        design, y, _, _ = _design(inputs[own], class_logit(proba[own], np.full(own.sum(), c)))
         problems.append((c, design, y))
     return problems
 
