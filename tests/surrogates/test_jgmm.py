@@ -42,9 +42,11 @@ def _best_match(Q_hat, pi_hat):
 
 @pytest.mark.parametrize("whiten", [True, False])
 @pytest.mark.parametrize("e_step", ["paper", "joint"])
-def test_em_recovers_q_and_pi_up_to_permutation(whiten, e_step):
+@pytest.mark.parametrize("covariance", ["diag", "full"])
+def test_em_recovers_q_and_pi_up_to_permutation(whiten, e_step, covariance):
     X, Y = sample_jgmm(4000, np.random.default_rng(1))
-    model = JGMM(4, 2, whiten=whiten, e_step=e_step, random_state=0).fit(X, Y)
+    model = JGMM(4, 2, covariance=covariance, whiten=whiten, e_step=e_step, random_state=0)
+    model.fit(X, Y)
     assert model.converged_
     assert _best_match(model.Q_, model.pi_) < 0.05
 
@@ -141,7 +143,7 @@ def test_not_fitted_and_bad_inputs(rng):
     with pytest.raises(ValueError, match="empty"):
         JGMM(2, 2).fit(X[:0], Y[:0])
     with pytest.raises(ValueError, match="covariance"):
-        JGMM(2, 2, covariance="full").fit(X, Y)
+        JGMM(2, 2, covariance="spherical").fit(X, Y)
     with pytest.raises(ValueError, match="e_step"):
         JGMM(2, 2, e_step="exact").fit(X, Y)
     with pytest.raises(ValueError, match="n_components_x"):
@@ -162,3 +164,68 @@ def test_convergence_warning(rng):
     with pytest.warns(ConvergenceWarning, match="did not converge"):
         model = JGMM(4, 2, max_iter=2, tol=1e-12, random_state=0).fit(X, Y)
     assert not model.converged_ and model.n_iter_ == 2
+
+
+def sample_correlated(n, rng, *, sep=8.0):
+    """Three lower clusters, each a thin Gaussian along its own direction."""
+    angles = np.array([0.3, 1.2, 2.4])
+    along = np.column_stack([np.cos(angles), np.sin(angles)])
+    across = along @ np.array([[0.0, -1.0], [1.0, 0.0]])
+    z = rng.choice(3, size=n, p=[0.5, 0.3, 0.2])
+    means = np.array([[0.0, 0.0], [1.0, 0.0], [0.0, 1.0]]) * sep
+    X = (
+        means[z]
+        + 2.0 * rng.normal(size=(n, 1)) * along[z]
+        + 0.3 * rng.normal(size=(n, 1)) * across[z]
+    )
+    return X, rng.normal(size=(n, 2))
+
+
+def test_full_covariances_match_sklearn():
+    """With one higher component, the JGMM's lower layer is a plain GMM and its EM is
+    scikit-learn's: both land on the same means, covariances and weights."""
+    from sklearn.mixture import GaussianMixture
+
+    X, Y = sample_correlated(3000, np.random.default_rng(0))
+    model = JGMM(3, 1, covariance="full", whiten=False, tol=1e-10, random_state=0).fit(X, Y)
+    floor = model.var_floor * X.var(axis=0).mean()
+    reference = GaussianMixture(3, covariance_type="full", reg_covar=floor, tol=1e-10)
+    reference.fit(X)
+    order = np.argsort(model.means_x_[:, 0] + 10 * model.means_x_[:, 1])
+    ref_order = np.argsort(reference.means_[:, 0] + 10 * reference.means_[:, 1])
+    assert np.allclose(model.means_x_[order], reference.means_[ref_order], atol=1e-4)
+    assert np.allclose(model.vars_x_[order], reference.covariances_[ref_order], atol=1e-4)
+    assert np.allclose(model.Q_[order, 0], reference.weights_[ref_order], atol=1e-4)
+    assert np.allclose(
+        model.vars_y_[0],
+        np.cov(Y, rowvar=False, bias=True) + model.var_floor * Y.var(axis=0).mean() * np.eye(2),
+    )
+    samples, comps = model.sample_x(20000, random_state=0)
+    for i in range(3):  # each component's samples keep its orientation
+        cov = np.cov(samples[comps == i], rowvar=False)
+        assert np.allclose(cov, model.vars_x_[i], atol=0.1)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_full_lower_bound_never_decreases(seed):
+    rng = np.random.default_rng(seed)
+    X, Y = sample_correlated(600, rng, sep=2.0)  # overlapping, so EM takes many steps
+    model = JGMM(6, 3, covariance="full", tol=1e-8, max_iter=60, random_state=seed)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        model.fit(X, Y)
+    assert model.n_iter_ > 5
+    bound = model.lower_bound_
+    assert np.all(np.diff(bound) >= -1e-9 * np.abs(bound[1:]).max())
+
+
+def test_full_covariances_survive_duplicates_and_constant_dimensions(rng):
+    X = np.repeat(rng.normal(size=(5, 3)), 40, axis=0)
+    X = np.column_stack([X, np.full(200, 7.0)])
+    Y = np.repeat(rng.normal(size=(5, 2)), 40, axis=0)
+    for whiten in (True, False):
+        model = JGMM(8, 3, covariance="full", whiten=whiten, random_state=0).fit(X, Y)
+        for name in ("Q_", "pi_", "vars_x_", "vars_y_", "lower_bound_"):
+            assert np.all(np.isfinite(getattr(model, name))), name
+        assert np.all(np.isfinite(model.score_samples(X, Y)))
+        assert np.all(np.isfinite(model.sample_x(50, random_state=0)[0]))

@@ -49,6 +49,37 @@ def test_spatial_extension_fits_one_q_per_position(digits, digits_blackbox):
         explainer.prototypes()
 
 
+def test_full_covariances_give_a_faithful_proxy_and_examples(digits, digits_blackbox):
+    """covariance="full" (unwhitened, where the floor regularises every direction
+    alike) is a proxy at least as faithful as the diagonal one on act4 of the digits
+    LeNet (0.94 and 0.94 when written), and every generated example is finite."""
+    fits = {
+        cov: JGMMExplainer(
+            digits_blackbox,
+            lower_layer="act4",
+            n_components_x=20,
+            covariance=cov,
+            whiten=False,
+            random_state=0,
+            verbose=False,
+        ).fit(digits.X_train)
+        for cov in ("diag", "full")
+    }
+    full = fits["full"]
+    assert full.jgmm_.vars_x_.shape == (20, 84, 84)
+    agreement = {cov: e.fidelity(digits.X_test, n_boot=100).mean for cov, e in fits.items()}
+    assert agreement["full"] > 0.9 and agreement["full"] >= agreement["diag"] - 0.02
+    queries = digits.X_test[:5]
+    made = [
+        full.prototypes(source="generated", n_per_class=2, n_candidates=20, random_state=0),
+        full.influentials(source="generated", n=5, n_per_component=5, random_state=0),
+        full.semifactuals(queries, radius=3.0, sampler="local", random_state=0),
+        full.counterfactuals(queries, source="mined"),
+    ]
+    for examples in made:
+        assert len(examples) > 0 and np.all(np.isfinite(examples.values))
+
+
 def test_avg_pool_matches_a_loop(rng):
     F = rng.normal(size=(2, 3, 5, 5))
     out = avg_pool(F, 2)

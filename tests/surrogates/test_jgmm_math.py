@@ -210,10 +210,10 @@ def test_entropy_matches_definition(rng):
 
 
 @pytest.mark.parametrize("n", [1, 500])
-def test_sample_diag_gmm_draws_from_the_components(rng, n):
+def test_sample_gmm_draws_from_the_components(rng, n):
     weights = np.array([0.0, 1.0])
     means, variances = np.array([[0.0], [100.0]]), np.array([[1.0], [1e-4]])
-    X, comps = jm.sample_diag_gmm(weights, means, variances, n, rng)
+    X, comps = jm.sample_gmm(weights, means, variances, n, rng)
     assert np.all(comps == 1) and np.all(np.abs(X - 100) < 0.1)
 
 
@@ -222,11 +222,65 @@ def test_localised_samples_follow_the_product_gaussian(rng):
     precision is 1/v + 1/s^2 and its mean the precision-weighted mean of the two."""
     means, variances = np.array([[4.0, -2.0]]), np.array([[1.0, 0.25]])
     center, scale = np.array([0.0, 0.0]), 0.5
-    X, comps = jm.sample_diag_gmm(
-        np.ones(1), means, variances, 20000, rng, center=center, scale=scale
-    )
+    X, comps = jm.sample_gmm(np.ones(1), means, variances, 20000, rng, center=center, scale=scale)
     var = 1.0 / (1.0 / variances[0] + 1.0 / scale**2)  # [0.2, 0.125]
     mean = var * means[0] / variances[0]  # [0.8, -1.0]
     assert np.all(comps == 0)
     assert np.allclose(X.mean(axis=0), mean, atol=0.02)
     assert np.allclose(X.var(axis=0), var, rtol=0.05)
+
+
+def _spd(rng, k, d):
+    """``k`` random symmetric positive definite ``d x d`` matrices."""
+    A = rng.normal(size=(k, d, d))
+    return A @ A.transpose(0, 2, 1) + 0.1 * np.eye(d)
+
+
+def test_log_gaussian_full_matches_scipy(rng):
+    X = rng.normal(size=(6, 2, 3))
+    means, covariances = rng.normal(size=(4, 3)), _spd(rng, 4, 3)
+    got = jm.log_gaussian(X, means, covariances)
+    want = np.stack(
+        [multivariate_normal(m, c).logpdf(X) for m, c in zip(means, covariances, strict=True)],
+        axis=-1,
+    )
+    assert got.shape == (6, 2, 4) and np.allclose(got, want)
+    # a diagonal matrix gives what the diagonal path gives
+    variances = rng.uniform(0.1, 3, size=(4, 3))
+    diagonal = np.stack([np.diag(v) for v in variances])
+    assert np.allclose(jm.log_gaussian(X, means, diagonal), jm.log_gaussian(X, means, variances))
+
+
+def test_full_m_step_is_the_weighted_covariance_plus_the_floor(rng):
+    X = rng.normal(size=(40, 2, 3))  # two positions, pooled as in Sec. 3.3
+    resp = rng.dirichlet(np.ones(2), size=(40, 2))
+    means, covariances = jm.m_step_gaussians(X, resp, 0.05, full=True)
+    rows, weights = X.reshape(-1, 3), resp.reshape(-1, 2)
+    for k in range(2):
+        want = np.cov(rows, rowvar=False, aweights=weights[:, k], bias=True)
+        assert np.allclose(means[k], np.average(rows, axis=0, weights=weights[:, k]))
+        assert np.allclose(covariances[k], want + 0.05 * np.eye(3))
+    same_rows = np.zeros((5, 1, 3))
+    _, floored = jm.m_step_gaussians(same_rows, np.ones((5, 1, 2)) / 2, 1e-3, full=True)
+    assert np.allclose(floored, 1e-3 * np.eye(3))
+
+
+def test_full_samples_have_the_component_moments(rng):
+    covariance = np.array([[[2.0, 1.2], [1.2, 1.0]]])
+    X, comps = jm.sample_gmm(np.ones(1), np.array([[3.0, -1.0]]), covariance, 40000, rng)
+    assert np.all(comps == 0)
+    assert np.allclose(X.mean(axis=0), [3.0, -1.0], atol=0.03)
+    assert np.allclose(np.cov(X, rowvar=False), covariance[0], atol=0.05)
+
+
+def test_localised_full_samples_follow_the_product_gaussian(rng):
+    """G(mu, S) G(center, s^2 I) renormalised has precision S^-1 + I / s^2 and mean
+    (S^-1 + I / s^2)^-1 (S^-1 mu + center / s^2)."""
+    means, covariances = np.array([[4.0, -2.0]]), np.array([[[1.0, 0.4], [0.4, 0.5]]])
+    center, scale = np.array([1.0, 0.0]), 0.5
+    X, _ = jm.sample_gmm(np.ones(1), means, covariances, 40000, rng, center=center, scale=scale)
+    precision = np.linalg.inv(covariances[0]) + np.eye(2) / scale**2
+    cov = np.linalg.inv(precision)
+    mean = cov @ (np.linalg.inv(covariances[0]) @ means[0] + center / scale**2)
+    assert np.allclose(X.mean(axis=0), mean, atol=0.01)
+    assert np.allclose(np.cov(X, rowvar=False), cov, atol=0.005)

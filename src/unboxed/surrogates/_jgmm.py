@@ -58,7 +58,8 @@ class JGMM:
 
     ``p(x, y) = sum_i sum_j G(x; mu_i, Sigma_i) G(y; phi_j, Theta_j) Q[i, j] pi_j``
     (eq. 1). Two diagonal Gaussian mixtures, one per layer, whose latent components
-    ``z`` and ``w`` are linked by ``Q[i, j] = p(z = i | w = j)``.
+    ``z`` and ``w`` are linked by ``Q[i, j] = p(z = i | w = j)``. The Gaussians can
+    also have full covariances, which the paper does not fit.
 
     With ``X`` of shape ``(n, R, D)`` (one ``D``-vector per position of a feature map)
     it fits the spatial extension of Sec. 3.3: the Gaussians are shared by all
@@ -71,8 +72,14 @@ class JGMM:
         ``K_x``, the number of lower components ``z``.
     n_components_y : int
         ``K_y``, the number of higher components ``w``.
-    covariance : {"diag"}
-        Diagonal covariances after whitening, as the paper fits them (Sec. 4.1).
+    covariance : {"diag", "full"}
+        "diag": diagonal covariances after whitening, as the paper fits them (Sec.
+        4.1). "full": full covariances, which capture how features vary together
+        within a component. Whitening then changes only the floor, as a full
+        Gaussian mixture is invariant to an invertible linear map. A full fit costs
+        ``O(n K D^2)`` per EM iteration instead of ``O(n K D)``, and needs enough rows
+        per component to estimate ``D^2 / 2`` numbers, which ``var_floor`` stands in
+        for where they are missing.
     e_step : {"paper", "joint"}
         "paper" is eq. 15 as written: ``g`` from x alone (prior ``lambda``), ``h`` from
         y alone, and ``g h`` standing for the joint responsibility in eq. 20-21; the
@@ -86,7 +93,7 @@ class JGMM:
     var_floor : float
         The smallest variance, as a fraction of the mean per-dimension variance of the
         (whitened) data, so that no component collapses on duplicated rows or a
-        constant dimension.
+        constant dimension. Full covariances get it added to their diagonal.
     max_iter : int
         EM iterations per initialisation.
     tol : float
@@ -109,7 +116,9 @@ class JGMM:
     lambda_ : ndarray of shape (K_x,) or (R, K_x)
         ``p(z = i) = Q pi`` (eq. 2).
     means_x_, vars_x_ : ndarray of shape (K_x, D_x)
-        The lower Gaussians, in whitened coordinates when ``whiten``.
+        The lower Gaussians, in whitened coordinates when ``whiten``. With
+        ``covariance="full"``, ``vars_x_`` holds the covariance matrices, shape
+        (K_x, D_x, D_x).
     means_y_, vars_y_ : ndarray of shape (K_y, D_y)
         The higher Gaussians, likewise.
     lower_bound_ : ndarray of shape (n_iter_,)
@@ -157,10 +166,10 @@ class JGMM:
     def _check_params(self) -> tuple[int, int]:
         kx = check_positive_int(self.n_components_x, name="n_components_x")
         ky = check_positive_int(self.n_components_y, name="n_components_y")
-        if self.covariance != "diag":
+        if self.covariance not in ("diag", "full"):
             raise ValueError(
-                f"covariance must be 'diag' (the paper whitens, then fits diagonal "
-                f"covariances, Sec. 4.1), got {self.covariance!r}"
+                f"covariance must be 'diag' (the paper's, Sec. 4.1) or 'full', "
+                f"got {self.covariance!r}"
             )
         if self.e_step not in ("paper", "joint"):
             raise ValueError(f"e_step must be 'paper' or 'joint', got {self.e_step!r}")
@@ -306,8 +315,7 @@ class JGMM:
         resp_x = _one_hot(_kmeans(X2, kx, rng), kx).reshape(*data.X.shape[:2], kx)
         labels_y = data.labels_y if data.labels_y is not None else _kmeans(data.Y, ky, rng)
         resp_y = _one_hot(labels_y, ky)
-        means_x, vars_x = jm.m_step_gaussians(data.X, resp_x, data.floor_x)
-        means_y, vars_y = jm.m_step_gaussians(data.Y[:, None, :], resp_y[:, None, :], data.floor_y)
+        means_x, vars_x, means_y, vars_y = self._m_step_gaussians(data, resp_x, resp_y)
         R = data.X.shape[1]
         Q = np.full((R, kx, ky), 1.0 / kx)
         pi = np.full(ky, 1.0 / ky)
@@ -318,8 +326,8 @@ class JGMM:
             vars_y,
             Q,
             pi,
-            jm.log_gaussian_diag(data.X, means_x, vars_x),
-            jm.log_gaussian_diag(data.Y, means_y, vars_y),
+            jm.log_gaussian(data.X, means_x, vars_x),
+            jm.log_gaussian(data.Y, means_y, vars_y),
         )
 
     def _step(self, data: _Data, state: _State, rng: np.random.Generator) -> tuple[_State, float]:
@@ -339,14 +347,25 @@ class JGMM:
             Q, pi = jm.m_step_latent(g, h, co)
         else:
             g, h, bound = jm.e_step(state.log_gx, state.log_gy, state.Q, state.pi)
-        means_x, vars_x = jm.m_step_gaussians(data.X, g, data.floor_x)
-        means_y, vars_y = jm.m_step_gaussians(data.Y[:, None, :], h[:, None, :], data.floor_y)
-        log_gx = jm.log_gaussian_diag(data.X, means_x, vars_x)
-        log_gy = jm.log_gaussian_diag(data.Y, means_y, vars_y)
+        means_x, vars_x, means_y, vars_y = self._m_step_gaussians(data, g, h)
+        log_gx = jm.log_gaussian(data.X, means_x, vars_x)
+        log_gy = jm.log_gaussian(data.Y, means_y, vars_y)
         if self.e_step != "joint":
             g_next, h_next, _ = jm.e_step(log_gx, log_gy, state.Q, state.pi)
             Q, pi = jm.m_step_latent(g_next, h_next)
         return _State(means_x, vars_x, means_y, vars_y, Q, pi, log_gx, log_gy), bound
+
+    def _m_step_gaussians(
+        self, data: _Data, resp_x: np.ndarray, resp_y: np.ndarray
+    ) -> tuple[np.ndarray, ...]:
+        """Eq. 16-19 for both layers: means and covariances of the lower and higher
+        Gaussians from responsibilities of shape (n, R, K_x) and (n, K_y)."""
+        full = self.covariance == "full"
+        means_x, vars_x = jm.m_step_gaussians(data.X, resp_x, data.floor_x, full=full)
+        means_y, vars_y = jm.m_step_gaussians(
+            data.Y[:, None, :], resp_y[:, None, :], data.floor_y, full=full
+        )
+        return means_x, vars_x, means_y, vars_y
 
     # ------------------------------------------------------------------ transforms
     def transform_x(self, X: object) -> np.ndarray:
@@ -368,13 +387,13 @@ class JGMM:
         X3 = self._check_x(X)
         if self.whitening_x_ is not None:
             X3 = jm.whiten(X3, *self.whitening_x_)
-        return jm.log_gaussian_diag(X3, self.means_x_, self.vars_x_)
+        return jm.log_gaussian(X3, self.means_x_, self.vars_x_)
 
     def _log_gy(self, Y: object) -> np.ndarray:
         Y = self._check_y(Y)
         if self.whitening_y_ is not None:
             Y = jm.whiten(Y, *self.whitening_y_)
-        return jm.log_gaussian_diag(Y, self.means_y_, self.vars_y_)
+        return jm.log_gaussian(Y, self.means_y_, self.vars_y_)
 
     # ------------------------------------------------------------------ inference
     def predict_proba_w(self, X: object) -> np.ndarray:
@@ -477,7 +496,7 @@ class JGMM:
             raise ValueError(
                 f"weights must be {self.means_x_.shape[0]} non-negative numbers with a positive sum"
             )
-        Z, comps = jm.sample_diag_gmm(weights, self.means_x_, self.vars_x_, n_samples, rng)
+        Z, comps = jm.sample_gmm(weights, self.means_x_, self.vars_x_, n_samples, rng)
         return self.inverse_transform_x(Z), comps
 
     def get_params(self) -> dict[str, Any]:

@@ -49,7 +49,7 @@ class Found:
 
 def _log_gx(model: JGMM, Z: np.ndarray) -> np.ndarray:
     """``log G(z; mu_i, Sigma_i)`` of whitened rows, shape (n, 1, K_x)."""
-    return jm.log_gaussian_diag(Z[:, None, :], model.means_x_, model.vars_x_)
+    return jm.log_gaussian(Z[:, None, :], model.means_x_, model.vars_x_)
 
 
 def _check_plain(model: JGMM) -> None:
@@ -144,7 +144,7 @@ def generate_prototypes(
     _check_plain(model)
     out = []
     for j in range(model.pi_.shape[0]):
-        Zs, comps = jm.sample_diag_gmm(
+        Zs, comps = jm.sample_gmm(
             model._Q[0, :, j], model.means_x_, model.vars_x_, n_candidates, rng
         )
         scores = prototype_scores(model, Zs)[:, j]
@@ -182,7 +182,7 @@ def generate_influentials(
     kx = model.means_x_.shape[0]
     comps = np.repeat(np.arange(kx), n_per_component)
     noise = rng.standard_normal((comps.size, model.means_x_.shape[1]))
-    Zs = model.means_x_[comps] + noise * np.sqrt(model.vars_x_[comps])
+    Zs = jm.draw_from_components(model.means_x_, model.vars_x_, comps, noise)
     scores = influence_scores(model, Zs)
     top = _top(scores, n)
     return Found(Zs[top], scores[top], comps[top], -np.ones(top.size, int), -np.ones(top.size, int))
@@ -253,7 +253,7 @@ def local_examples(
         "gmm" draws from the GMM under ``alpha`` as the paper does; its draws lie about
         one component width from the query, so a small ``radius`` rejects them all.
         "local" multiplies each component by an isotropic Gaussian of scale
-        ``radius / 2`` around the query (:func:`~._jgmm_math.sample_diag_gmm`), so that
+        ``radius / 2`` around the query (:func:`~._jgmm_math.sample_gmm`), so that
         most draws fall inside the radius; it needs a ``radius``.
 
     Returns
@@ -286,7 +286,7 @@ def local_examples(
     for q in range(Zq.shape[0]):
         if source == "generated":
             assert rng is not None
-            Zs, comps = jm.sample_diag_gmm(
+            Zs, comps = jm.sample_gmm(
                 alphas[q],
                 model.means_x_,
                 model.vars_x_,

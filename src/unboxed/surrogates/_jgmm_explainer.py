@@ -87,7 +87,7 @@ class JGMMExplainer:
         The share of ``fit``'s rows held out to choose among several ``K_x``.
     n_components_y : int, optional
         ``K_y``; must be None (the number of classes) for the logits.
-    e_step, whiten, var_floor, max_iter, tol, n_init
+    covariance, e_step, whiten, var_floor, max_iter, tol, n_init
         As in :class:`JGMM`; ``e_step="paper"`` (eq. 15) by default.
     random_state : int, numpy.random.Generator or None
         Resolved once in ``fit``; seeds the fit and every example drawn afterwards.
@@ -122,6 +122,7 @@ class JGMMExplainer:
         n_components_x: int | tuple[int, ...] | list[int] = 32,
         validation_fraction: float = 0.2,
         n_components_y: int | None = None,
+        covariance: str = "diag",
         e_step: str = "paper",
         whiten: bool = True,
         var_floor: float = 1e-3,
@@ -139,6 +140,7 @@ class JGMMExplainer:
         self.n_components_x = n_components_x
         self.validation_fraction = validation_fraction
         self.n_components_y = n_components_y
+        self.covariance = covariance
         self.e_step = e_step
         self.whiten = whiten
         self.var_floor = var_floor
@@ -274,6 +276,7 @@ class JGMMExplainer:
         return JGMM(
             kx,
             ky,
+            covariance=self.covariance,
             e_step=self.e_step,
             whiten=self.whiten,
             var_floor=self.var_floor,

@@ -6,7 +6,9 @@ eq. 10-11 the spatial extension, Sec. 4.1 the PCA whitening.
 
 Notation (the paper's): ``K_x`` lower components z, ``K_y`` higher components w,
 ``Q[i, j] = p(z = i | w = j)``, ``pi[j] = p(w = j)``, ``lambda = Q pi`` (eq. 2),
-``Psi[i, j] = p(w = j | z = i)`` (eq. 2). Covariances are diagonal, as in Sec. 4.1.
+``Psi[i, j] = p(w = j | z = i)`` (eq. 2). Covariances are diagonal, as in Sec. 4.1,
+an array of shape (K, D), or full, shape (K, D, D); the functions that take them
+tell the two apart by their number of axes.
 
 The spatial extension (eq. 10-11) adds an axis of ``R`` positions: ``X`` holds one
 ``D``-vector per position, the Gaussians are shared by all positions and each position
@@ -20,6 +22,7 @@ under- or overflows float64.
 from __future__ import annotations
 
 import numpy as np
+from scipy import linalg
 
 #: log of the smallest positive float: stands in for log(0) so that no -inf (and no
 #: RuntimeWarning) enters a sum.
@@ -85,6 +88,34 @@ def unwhiten(Z: np.ndarray, mean: np.ndarray, components: np.ndarray, scales: np
 
 
 # ---------------------------------------------------------------------- densities
+def log_gaussian(X: np.ndarray, means: np.ndarray, covariances: np.ndarray) -> np.ndarray:
+    """Log density of every row under every Gaussian, diagonal or full.
+
+    Parameters
+    ----------
+    X : ndarray of shape (..., D)
+    means : ndarray of shape (K, D)
+    covariances : ndarray of shape (K, D) (variances) or (K, D, D)
+
+    Returns
+    -------
+    ndarray of shape (..., K)
+    """
+    if covariances.ndim == 2:
+        return log_gaussian_diag(X, means, covariances)
+    lead, d = X.shape[:-1], X.shape[-1]
+    X = X.reshape(-1, d)
+    out = np.empty((X.shape[0], means.shape[0]))
+    for k, chol in enumerate(np.linalg.cholesky(covariances)):
+        # One triangular inverse per component, then a matrix product over the rows:
+        # faster than a triangular solve with n right-hand sides.
+        inv = linalg.solve_triangular(chol, np.eye(d), lower=True)
+        white = (X - means[k]) @ inv.T
+        log_det = 2.0 * np.sum(np.log(np.diag(chol)))
+        out[:, k] = -0.5 * (d * np.log(2 * np.pi) + log_det + np.sum(white * white, axis=1))
+    return out.reshape(*lead, means.shape[0])
+
+
 def log_gaussian_diag(X: np.ndarray, means: np.ndarray, variances: np.ndarray) -> np.ndarray:
     """Log density of every row under every diagonal Gaussian.
 
@@ -370,9 +401,9 @@ def e_step_joint(
 
 
 def m_step_gaussians(
-    X: np.ndarray, resp: np.ndarray, var_floor: float
+    X: np.ndarray, resp: np.ndarray, var_floor: float, *, full: bool = False
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Means and diagonal variances from responsibilities (eq. 16-17, 18-19).
+    """Means and covariances from responsibilities (eq. 16-17, 18-19).
 
     Positions share the Gaussians (Sec. 3.3), so their statistics are pooled.
 
@@ -382,21 +413,32 @@ def m_step_gaussians(
     resp : ndarray of shape (n, R, K)
     var_floor : float
         No variance falls below this, so that no component collapses onto a point
-        (duplicated rows, a constant dimension) and yields an infinite density.
+        (duplicated rows, a constant dimension) and yields an infinite density. A
+        full covariance gets it added to its diagonal, so that no eigenvalue falls
+        below it (scikit-learn's ``reg_covar``).
+    full : bool
+        Full covariances instead of diagonal ones.
 
     Returns
     -------
     means : ndarray of shape (K, D)
-    variances : ndarray of shape (K, D)
+    covariances : ndarray of shape (K, D), the variances, or (K, D, D) when ``full``
     """
     X2 = X.reshape(-1, X.shape[-1])
     r2 = resp.reshape(-1, resp.shape[-1])
     # The tiny addend keeps an empty component finite (mean 0, variance at the floor).
     nk = r2.sum(axis=0) + 10 * np.finfo(np.float64).eps
     means = (r2.T @ X2) / nk[:, None]
-    second = (r2.T @ (X2 * X2)) / nk[:, None]
-    variances = np.maximum(second - means * means, var_floor)
-    return means, variances
+    if not full:
+        second = (r2.T @ (X2 * X2)) / nk[:, None]
+        return means, np.maximum(second - means * means, var_floor)
+    d = X2.shape[1]
+    covariances = np.empty((means.shape[0], d, d))
+    for k in range(means.shape[0]):
+        centred = X2 - means[k]
+        covariances[k] = (r2[:, k, None] * centred).T @ centred / nk[k]
+        covariances[k].flat[:: d + 1] += var_floor
+    return means, covariances
 
 
 def m_step_latent(
@@ -514,28 +556,29 @@ def optimal_alpha(c: np.ndarray) -> np.ndarray:
     return alpha / alpha.sum()
 
 
-def sample_diag_gmm(
+def sample_gmm(
     weights: np.ndarray,
     means: np.ndarray,
-    variances: np.ndarray,
+    covariances: np.ndarray,
     n: int,
     rng: np.random.Generator,
     *,
     center: np.ndarray | None = None,
     scale: float | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Draw ``n`` samples from a diagonal GMM, optionally localised around a point.
+    """Draw ``n`` samples from a GMM, optionally localised around a point.
 
     With ``center`` and ``scale``, each component's Gaussian is multiplied by the
     isotropic ``G(x; center, scale^2 I)`` and renormalised (the component weights stay):
-    component ``i`` becomes ``G(x; S (mu_i / v_i + center / scale^2), S)`` with
-    ``S = 1 / (1 / v_i + 1 / scale^2)``. Its draws lie near ``center``, moved towards
-    ``mu_i`` most along the dimensions where the component is tight.
+    component ``i`` becomes ``G(x; S (Sigma_i^-1 mu_i + center / scale^2), S)`` with
+    ``S = (Sigma_i^-1 + I / scale^2)^-1``. Its draws lie near ``center``, moved towards
+    ``mu_i`` most along the directions where the component is tight.
 
     Parameters
     ----------
     weights : ndarray of shape (K,)
-    means, variances : ndarray of shape (K, D)
+    means : ndarray of shape (K, D)
+    covariances : ndarray of shape (K, D) (variances) or (K, D, D)
     n : int
     rng : numpy.random.Generator
     center : ndarray of shape (D,), optional
@@ -552,7 +595,40 @@ def sample_diag_gmm(
     comps = rng.choice(weights.shape[0], size=n, p=weights / weights.sum())
     noise = rng.standard_normal((n, means.shape[1]))
     if center is not None:
-        tight, local = 1.0 / variances, 1.0 / scale**2
+        means, covariances = _localise(means, covariances, np.asarray(center), scale, comps)
+    return draw_from_components(means, covariances, comps, noise), comps
+
+
+def _localise(
+    means: np.ndarray, covariances: np.ndarray, center: np.ndarray, scale: float, used
+) -> tuple[np.ndarray, np.ndarray]:
+    """Each component times ``G(x; center, scale^2 I)``, renormalised (see
+    :func:`sample_gmm`); a full covariance only for the components in ``used``."""
+    local = 1.0 / scale**2
+    if covariances.ndim == 2:
+        tight = 1.0 / covariances
         variances = 1.0 / (tight + local)
-        means = variances * (means * tight + np.asarray(center) * local)
-    return means[comps] + noise * np.sqrt(variances[comps]), comps
+        return variances * (means * tight + center * local), variances
+    means, covariances = means.copy(), covariances.copy()
+    for k in np.unique(used):
+        # In the component's eigenbasis both precisions are diagonal.
+        eigvals, eigvecs = np.linalg.eigh(covariances[k])
+        shrunk = 1.0 / (1.0 / eigvals + local)
+        covariances[k] = (eigvecs * shrunk) @ eigvecs.T
+        rotated = eigvecs.T @ means[k] / eigvals + eigvecs.T @ center * local
+        means[k] = eigvecs @ (shrunk * rotated)
+    return means, covariances
+
+
+def draw_from_components(
+    means: np.ndarray, covariances: np.ndarray, comps: np.ndarray, noise: np.ndarray
+) -> np.ndarray:
+    """``mu_c + Sigma_c^(1/2) e`` for each component ``c`` in ``comps`` and standard
+    normal row ``e`` of ``noise``; diagonal ``(K, D)`` or full ``(K, D, D)`` covariances."""
+    if covariances.ndim == 2:
+        return means[comps] + noise * np.sqrt(covariances[comps])
+    out = means[comps]
+    for k in np.unique(comps):
+        rows = comps == k
+        out[rows] += noise[rows] @ np.linalg.cholesky(covariances[k]).T
+    return out
