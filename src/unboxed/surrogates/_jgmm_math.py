@@ -600,7 +600,11 @@ def sample_gmm(
 
 
 def _localise(
-    means: np.ndarray, covariances: np.ndarray, center: np.ndarray, scale: float, used
+    means: np.ndarray,
+    covariances: np.ndarray,
+    center: np.ndarray,
+    scale: float,
+    used: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Each component times ``G(x; center, scale^2 I)``, renormalised (see
     :func:`sample_gmm`); a full covariance only for the components in ``used``."""
