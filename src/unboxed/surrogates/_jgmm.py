@@ -57,9 +57,9 @@ class JGMM:
     """A joint Gaussian mixture between lower features ``x`` and higher features ``y``.
 
     ``p(x, y) = sum_i sum_j G(x; mu_i, Sigma_i) G(y; phi_j, Theta_j) Q[i, j] pi_j``
-    (eq. 1). Two diagonal Gaussian mixtures, one per layer, whose latent components
-    ``z`` and ``w`` are linked by ``Q[i, j] = p(z = i | w = j)``. The Gaussians can
-    also have full covariances, which the paper does not fit.
+    (eq. 1). Two Gaussian mixtures, one per layer (diagonal, as the paper fits them,
+    or full), whose latent components ``z`` and ``w`` are linked by
+    ``Q[i, j] = p(z = i | w = j)``.
 
     With ``X`` of shape ``(n, R, D)`` (one ``D``-vector per position of a feature map)
     it fits the spatial extension of Sec. 3.3: the Gaussians are shared by all
