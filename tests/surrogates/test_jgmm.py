@@ -75,18 +75,19 @@ def test_recovery_fails_with_a_wrong_model():
 
 
 @pytest.mark.parametrize("seed", range(4))
-@pytest.mark.parametrize("e_step", ["paper", "joint"])
+@pytest.mark.parametrize("e_step", ["paper", "joint", "labelled"])
 @pytest.mark.parametrize("covariance", ["diag", "full"])
 def test_lower_bound_never_decreases(seed, e_step, covariance):
     rng = np.random.default_rng(seed)
     sample = sample_correlated if covariance == "full" else sample_jgmm
     X, Y = sample(600, rng, sep=2.0)  # overlapping, so EM takes many steps
+    labels = rng.integers(0, 3, size=600) if e_step == "labelled" else None
     model = JGMM(
         6, 3, covariance=covariance, e_step=e_step, tol=1e-8, max_iter=60, random_state=seed
     )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        model.fit(X, Y)
+        model.fit(X, Y, labels_y=labels)
     assert model.n_iter_ > 5
     bound = model.lower_bound_
     assert np.all(np.diff(bound) >= -1e-9 * np.abs(bound[1:]).max())
@@ -107,16 +108,17 @@ def test_spatial_lower_bound_never_decreases_and_rows_sum_to_one(rng):
     assert model.predict_proba_z(Y).shape == (300, 4, 5)
 
 
-@pytest.mark.parametrize("e_step", ["paper", "joint"])
+@pytest.mark.parametrize("e_step", ["paper", "joint", "labelled"])
 @pytest.mark.parametrize("covariance", ["diag", "full"])
 @pytest.mark.parametrize("whiten", [True, False])
 def test_duplicates_and_constant_dimensions_give_no_nan(rng, e_step, covariance, whiten):
     X = np.repeat(rng.normal(size=(5, 3)), 40, axis=0)  # 5 distinct rows, 200 in all
     X = np.column_stack([X, np.full(200, 7.0)])  # and a constant dimension
     Y = np.repeat(rng.normal(size=(5, 2)), 40, axis=0)
+    labels = np.repeat([0, 1, 2, 0, 0], 40)  # label 1 owns 3 components but 1 distinct row
     # more components than distinct rows
     model = JGMM(8, 3, covariance=covariance, e_step=e_step, whiten=whiten, random_state=0)
-    model.fit(X, Y)
+    model.fit(X, Y, labels_y=labels)
     for name in ("Q_", "pi_", "means_x_", "vars_x_", "means_y_", "vars_y_", "psi_", "lower_bound_"):
         assert np.all(np.isfinite(getattr(model, name))), name
     assert np.all(np.isfinite(model.predict_proba_w(X))) and np.all(
@@ -215,3 +217,43 @@ def test_full_covariances_match_sklearn():
     for i in range(3):  # each component's samples keep its orientation
         cov = np.cov(samples[comps == i], rowvar=False)
         assert np.allclose(cov, model.vars_x_[i], atol=0.1)
+
+
+def test_labelled_with_one_component_per_label_is_quadratic_discriminant_analysis():
+    """Observed w and K_x = K_y: each lower Gaussian is its label's mean and covariance
+    (plus the floor), and p(w | x) is the Bayes classifier of those Gaussians."""
+    from scipy.special import softmax
+    from scipy.stats import multivariate_normal
+
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 3, size=900)
+    shapes = rng.normal(size=(3, 2, 2))
+    X = np.einsum("nd,nde->ne", rng.normal(size=(900, 2)), shapes[labels]) + 2.0 * labels[:, None]
+    Y = np.eye(3)[labels] + 0.1 * rng.normal(size=(900, 3))
+    model = JGMM(3, 3, covariance="full", whiten=False, e_step="labelled", random_state=0)
+    model.fit(X, Y, labels_y=labels)
+    floor = model.var_floor * X.var(axis=0).mean()
+    freq = np.bincount(labels) / labels.size
+    assert np.allclose(model.Q_, np.eye(3)) and np.allclose(model.pi_, freq)
+    log_joint = np.empty((900, 3))
+    for c in range(3):
+        rows = X[labels == c]
+        cov = np.cov(rows, rowvar=False, bias=True) + floor * np.eye(2)
+        assert np.allclose(model.means_x_[c], rows.mean(axis=0))
+        assert np.allclose(model.vars_x_[c], cov)
+        log_joint[:, c] = np.log(freq[c]) + multivariate_normal(rows.mean(axis=0), cov).logpdf(X)
+    assert np.allclose(model.predict_proba_w(X), softmax(log_joint, axis=1))
+
+
+def test_labelled_lower_components_stay_with_their_label(rng):
+    X, Y = sample_jgmm(1500, rng, sep=2.0)
+    labels = np.where(rng.random(1500) < 0.5, 0, 2)  # label 1 of 3 never occurs
+    model = JGMM(5, 3, e_step="labelled", random_state=0).fit(X, Y, labels_y=labels)
+    owner = np.array([0, 0, 0, 2, 2])  # 5 components split over the 2 labels present
+    assert np.array_equal(model.Q_[:, [0, 2]] > 0, owner[:, None] == [0, 2])
+    assert np.allclose(model.psi_, np.eye(3)[owner])
+    assert model.pi_[1] == 0 and not np.any(model.predict_w(X) == 1)
+    with pytest.raises(ValueError, match="needs labels_y"):
+        JGMM(5, 3, e_step="labelled").fit(X, Y)
+    with pytest.raises(ValueError, match="fewer than the 3 labels"):
+        JGMM(2, 3, e_step="labelled").fit(X, Y, labels_y=rng.integers(0, 3, size=1500))

@@ -153,6 +153,36 @@ def test_joint_e_step_enumerates_eq12(rng):
     assert np.allclose(co, want_co) and np.isclose(ll, total / 4)
 
 
+def test_labelled_e_step_enumerates_eq12_with_w_observed(rng):
+    """Brute force over every (z^(1), z^(2)) given w; a zero in Q stays an exact zero."""
+    m = _model(rng, R=2)
+    m["Q"][:, 2, 0] = 0.0  # z = 2 not reachable from w = 0
+    m["Q"] /= m["Q"].sum(axis=1, keepdims=True)
+    X, labels = rng.normal(size=(5, 2, 2)), np.array([0, 1, 1, 0, 1])
+    log_gx = jm.log_gaussian_diag(X, m["mx"], m["vx"])
+    g, h, co, ll = jm.e_step_labelled(log_gx, labels, m["Q"], m["pi"])
+    want_co, total = np.zeros_like(co), 0.0
+    for n, c in enumerate(labels):
+        post = {
+            (i1, i2): m["Q"][0, i1, c]
+            * _pdf(X[n, 0], m["mx"][i1], m["vx"][i1])
+            * m["Q"][1, i2, c]
+            * _pdf(X[n, 1], m["mx"][i2], m["vx"][i2])
+            for i1, i2 in itertools.product(range(3), range(3))
+        }
+        z = sum(post.values())
+        total += np.log(m["pi"][c] * z)
+        for (i1, i2), p in post.items():
+            want_co[0, i1, c] += p / z / 5
+            want_co[1, i2, c] += p / z / 5
+        assert np.allclose(
+            g[n, 1], [sum(p for k, p in post.items() if k[1] == i) / z for i in range(3)]
+        )
+    assert np.array_equal(h, np.eye(2)[labels])
+    assert np.allclose(co, want_co) and np.isclose(ll, total / 5)
+    assert np.all(g[labels == 0, :, 2] == 0.0) and np.all(co[:, 2, 0] == 0.0)
+
+
 def test_m_steps_follow_eq16_to_21(rng):
     X = rng.normal(size=(7, 1, 2))
     g = rng.dirichlet(np.ones(3), size=(7, 1))

@@ -35,6 +35,7 @@ class _Data:
     X: np.ndarray  # (n, R, D_x)
     Y: np.ndarray  # (n, D_y)
     labels_y: np.ndarray | None
+    owner: np.ndarray | None  # (K_x,): the label owning each lower component ("labelled")
     floor_x: float
     floor_y: float
 
@@ -80,13 +81,21 @@ class JGMM:
         ``O(n K D^2)`` per EM iteration instead of ``O(n K D)``, and needs enough rows
         per component to estimate ``D^2 / 2`` numbers, which ``var_floor`` stands in
         for where they are missing.
-    e_step : {"paper", "joint"}
+    e_step : {"paper", "joint", "labelled"}
         "paper" is eq. 15 as written: ``g`` from x alone (prior ``lambda``), ``h`` from
         y alone, and ``g h`` standing for the joint responsibility in eq. 20-21; the
         EM then ascends the sum of the two layers' mixture log-likelihoods. "joint" is
         the exact E-step of eq. 12, ``p(z, w | x, y)`` (see
         :func:`~unboxed.surrogates._jgmm_math.e_step_joint`), with the same M-step
         (eq. 16-21); it ascends eq. 12 itself and lets y shape the lower components.
+        "labelled" (not in the paper) observes ``w``: each row's higher component is
+        its ``labels_y`` (the black box's class), and each lower component belongs to
+        one label. ``fit`` splits ``K_x`` evenly over the labels present, starts each
+        label's components by k-means on its rows, and starts ``Q`` uniform within
+        each label's block; the exact EM of ``log p(x, w)`` (see
+        :func:`~unboxed.surrogates._jgmm_math.e_step_labelled`) keeps ``Q``'s zeros.
+        ``p(w | x)`` is then a mixture discriminant analysis of the labels, whose
+        components EM cannot trade between classes to fit ``x`` alone.
     whiten : bool
         PCA-whiten each layer's features first, keeping every component, so that the
         map is invertible and samples map back exactly (Sec. 4.1).
@@ -171,8 +180,8 @@ class JGMM:
                 f"covariance must be 'diag' (the paper's, Sec. 4.1) or 'full', "
                 f"got {self.covariance!r}"
             )
-        if self.e_step not in ("paper", "joint"):
-            raise ValueError(f"e_step must be 'paper' or 'joint', got {self.e_step!r}")
+        if self.e_step not in ("paper", "joint", "labelled"):
+            raise ValueError(f"e_step must be 'paper', 'joint' or 'labelled', got {self.e_step!r}")
         if not isinstance(self.whiten, bool | np.bool_):
             raise TypeError(f"whiten must be a bool, got {type(self.whiten).__name__}")
         if (
@@ -235,6 +244,7 @@ class JGMM:
         labels_y : array-like of int of shape (n_samples,), optional
             A hard start for the higher components in place of k-means, e.g. the black
             box's predicted class when ``Y`` are its logits (component j = class j).
+            With ``e_step="labelled"``, required: the observed ``w`` of every row.
 
         Returns
         -------
@@ -259,9 +269,13 @@ class JGMM:
                 f"{n} samples cannot fit {max(kx, ky)} components; expected at least as many "
                 "samples as components"
             )
-        labels = None
+        labels = owner = None
         if labels_y is not None:
             labels = check_labels(labels_y, n=n, n_classes=ky, name="labels_y")
+        if self.e_step == "labelled":
+            if labels is None:
+                raise ValueError("e_step='labelled' needs labels_y, the observed w of each row")
+            owner = _owners(kx, np.unique(labels))
         self.spatial_ = spatial
         self.n_positions_ = int(X3.shape[1])
         self.n_features_x_in_ = int(X3.shape[2])
@@ -277,6 +291,7 @@ class JGMM:
             Xw,
             Yw,
             labels,
+            owner,
             self.var_floor * max(float(Xw.reshape(-1, Xw.shape[2]).var(axis=0).mean()), 1e-12),
             self.var_floor * max(float(Yw.var(axis=0).mean()), 1e-12),
         )
@@ -311,13 +326,18 @@ class JGMM:
     def _initialize(self, data: _Data, rng: np.random.Generator) -> _State:
         """Uniform Q and pi; Gaussians from k-means clusters (Appendix A, last paragraph)."""
         kx, ky = self._kx, self._ky
-        X2 = data.X.reshape(-1, data.X.shape[2])
-        resp_x = _one_hot(_kmeans(X2, kx, rng), kx).reshape(*data.X.shape[:2], kx)
+        R = data.X.shape[1]
+        if data.owner is None:
+            X2 = data.X.reshape(-1, data.X.shape[2])
+            resp_x = _one_hot(_kmeans(X2, kx, rng), kx).reshape(*data.X.shape[:2], kx)
+            Q = np.full((R, kx, ky), 1.0 / kx)
+        else:
+            resp_x = _labelled_start(data.X, data.labels_y, data.owner, rng)
+            block = (data.owner[:, None] == np.arange(ky)).astype(np.float64)
+            Q = np.broadcast_to(block / np.maximum(block.sum(axis=0), 1), (R, kx, ky)).copy()
         labels_y = data.labels_y if data.labels_y is not None else _kmeans(data.Y, ky, rng)
         resp_y = _one_hot(labels_y, ky)
         means_x, vars_x, means_y, vars_y = self._m_step_gaussians(data, resp_x, resp_y)
-        R = data.X.shape[1]
-        Q = np.full((R, kx, ky), 1.0 / kx)
         pi = np.full(ky, 1.0 / ky)
         return _State(
             means_x,
@@ -345,12 +365,15 @@ class JGMM:
             # responsibilities, all from the same E-step.
             g, h, co, bound = jm.e_step_joint(state.log_gx, state.log_gy, state.Q, state.pi)
             Q, pi = jm.m_step_latent(g, h, co)
+        elif self.e_step == "labelled":
+            g, h, co, bound = jm.e_step_labelled(state.log_gx, data.labels_y, state.Q, state.pi)
+            Q, pi = jm.m_step_latent(g, h, co)
         else:
             g, h, bound = jm.e_step(state.log_gx, state.log_gy, state.Q, state.pi)
         means_x, vars_x, means_y, vars_y = self._m_step_gaussians(data, g, h)
         log_gx = jm.log_gaussian(data.X, means_x, vars_x)
         log_gy = jm.log_gaussian(data.Y, means_y, vars_y)
-        if self.e_step != "joint":
+        if self.e_step == "paper":
             g_next, h_next, _ = jm.e_step(log_gx, log_gy, state.Q, state.pi)
             Q, pi = jm.m_step_latent(g_next, h_next)
         return _State(means_x, vars_x, means_y, vars_y, Q, pi, log_gx, log_gy), bound
@@ -529,6 +552,32 @@ def _kmeans(X: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
         # then start at the floor variance and EM handles them.
         warnings.simplefilter("ignore", SkConvergenceWarning)
         return KMeans(k, n_init=1, max_iter=100, random_state=seed).fit_predict(X)
+
+
+def _owners(kx: int, labels: np.ndarray) -> np.ndarray:
+    """The label owning each of ``kx`` lower components: ``kx`` split as evenly as
+    possible over the distinct ``labels`` (every label needs at least one)."""
+    if kx < labels.size:
+        raise ValueError(
+            f"e_step='labelled' gives every label its own lower components; "
+            f"n_components_x={kx} is fewer than the {labels.size} labels in labels_y"
+        )
+    return np.repeat(labels, [len(part) for part in np.array_split(np.arange(kx), labels.size)])
+
+
+def _labelled_start(
+    X: np.ndarray, labels: np.ndarray, owner: np.ndarray, rng: np.random.Generator
+) -> np.ndarray:
+    """Hard starting responsibilities, shape (n, R, K_x): k-means on each label's rows
+    (all their positions) over the components that label owns."""
+    n, R, d = X.shape
+    resp = np.zeros((n, R, owner.size))
+    for label in np.unique(owner):
+        rows, own = labels == label, np.flatnonzero(owner == label)
+        points = X[rows].reshape(-1, d)
+        clusters = _kmeans(points, min(own.size, points.shape[0]), rng)
+        resp[rows] = _one_hot(own[clusters], owner.size).reshape(-1, R, owner.size)
+    return resp
 
 
 def _one_hot(labels: np.ndarray, k: int) -> np.ndarray:

@@ -88,7 +88,9 @@ class JGMMExplainer:
     n_components_y : int, optional
         ``K_y``; must be None (the number of classes) for the logits.
     covariance, e_step, whiten, var_floor, max_iter, tol, n_init
-        As in :class:`JGMM`; ``e_step="paper"`` (eq. 15) by default.
+        As in :class:`JGMM`; ``e_step="paper"`` (eq. 15) by default. With
+        ``e_step="labelled"`` the black box's class on each row of ``fit`` is ``w``,
+        observed, and each lower component belongs to one class.
     random_state : int, numpy.random.Generator or None
         Resolved once in ``fit``; seeds the fit and every example drawn afterwards.
     verbose : bool
@@ -169,6 +171,11 @@ class JGMMExplainer:
             )
         if not self._tied and self.n_components_y is None:
             raise ValueError(f"higher_layer={self.higher_layer!r} needs n_components_y")
+        if not self._tied and self.e_step == "labelled":
+            raise ValueError(
+                "e_step='labelled' observes the black box's class as w; it needs "
+                "higher_layer='logits'"
+            )
         candidates = self._candidates()
         if len(candidates) > 1:
             if not self._tied:
@@ -726,9 +733,12 @@ def _component_classes(
 ) -> np.ndarray:
     """The class of each higher component: the black-box class holding most of its
     responsibility ``p(w | y)`` (``h`` of eq. 15). Started from the classes, EM keeps
-    component j = class j unless a class is empty or two merge."""
+    component j = class j unless a class is empty or two merge; with
+    ``e_step="labelled"`` component j is class j by construction."""
     from scipy.special import softmax
 
+    if model.e_step == "labelled":
+        return np.arange(n_classes)
     h = softmax(model._log_gy(Y) + jm.safe_log(model.pi_), axis=1)
     return (h.T @ np.eye(n_classes)[labels]).argmax(axis=1)
 

@@ -400,6 +400,43 @@ def e_step_joint(
     return g, h, co / n, total / n
 
 
+def e_step_labelled(
+    log_gx: np.ndarray, labels: np.ndarray, Q: np.ndarray, pi: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
+    """The exact E-step of eq. 12 when ``w`` is observed: row ``n``'s is ``labels[n]``.
+
+    ``h`` is the one-hot of the labels and
+    ``p(z^(r) = i | x, w = c) = Q[r, i, c] G_i(x^(r)) / sum_k Q[r, k, c] G_k(x^(r))``.
+    A zero in ``Q`` gives an exact zero here, so the M-step keeps it: lower components
+    that start owned by one label stay so.
+
+    Parameters
+    ----------
+    log_gx : ndarray of shape (n, R, K_x)
+    labels : ndarray of int of shape (n,)
+    Q : ndarray of shape (R, K_x, K_y)
+    pi : ndarray of shape (K_y,)
+
+    Returns
+    -------
+    g, h, co, log_likelihood
+        As :func:`e_step_joint`; ``log_likelihood`` is the mean of
+        ``log p(x, w = labels[n])``.
+    """
+    n, ky = log_gx.shape[0], Q.shape[2]
+    log_q = np.log(Q, out=np.full(Q.shape, -np.inf), where=Q > 0)
+    g = np.empty_like(log_gx)
+    total = float(safe_log(pi)[labels].sum())
+    for c in np.unique(labels):  # one label at a time keeps the arrays (n, R, K_x)
+        rows = labels == c
+        g[rows], norm = _normalize(log_gx[rows] + log_q[None, :, :, c])
+        total += float(norm.sum())
+    h = np.zeros((n, ky))
+    h[np.arange(n), labels] = 1.0
+    co = np.einsum("nri,nj->rij", g, h) / n
+    return g, h, co, total / n
+
+
 def m_step_gaussians(
     X: np.ndarray, resp: np.ndarray, var_floor: float, *, full: bool = False
 ) -> tuple[np.ndarray, np.ndarray]:
