@@ -242,8 +242,8 @@ def test_n_components_x_chosen_by_validation(digits, digits_blackbox):
         digits_blackbox, lower_layer="act4", n_components_x=[1, 20], random_state=0, verbose=False
     ).fit(digits.X_train)
     scores = explainer.validation_agreement_
-    assert set(scores) == {1, 20}
-    assert scores[1] < 0.3 < 0.8 < scores[20]
+    assert set(scores) == {(1, 1e-3), (20, 1e-3)}
+    assert scores[1, 1e-3] < 0.3 < 0.8 < scores[20, 1e-3]
     assert explainer.n_components_x_ == 20 and explainer.jgmm_.means_x_.shape[0] == 20
     # the refit on all rows is the one a plain fit with K_x = 20 would give, bar the seed
     assert explainer.fidelity(digits.X_test, n_boot=100).mean > 0.8
@@ -251,6 +251,28 @@ def test_n_components_x_chosen_by_validation(digits, digits_blackbox):
         digits_blackbox, lower_layer="act4", n_components_x=20, random_state=0, verbose=False
     ).fit(digits.X_train)
     assert plain.validation_agreement_ is None and plain.n_components_x_ == 20
+
+
+def test_var_floor_chosen_by_validation_with_k_x(digits, digits_blackbox):
+    """Every (K_x, var_floor) pair is scored on held-out rows (the floor changes the
+    fit, so K_x = 10's two scores differ), and the best pair is refitted."""
+    explainer = JGMMExplainer(
+        digits_blackbox,
+        lower_layer="act4",
+        n_components_x=[10, 20],
+        var_floor=[1e-3, 0.9],
+        covariance="full",
+        e_step="labelled",
+        whiten=False,
+        random_state=0,
+        verbose=False,
+    ).fit(digits.X_train)
+    scores = explainer.validation_agreement_
+    assert set(scores) == {(10, 1e-3), (10, 0.9), (20, 1e-3), (20, 0.9)}
+    assert scores[10, 0.9] != scores[10, 1e-3]
+    best = max(scores, key=scores.get)
+    assert (explainer.n_components_x_, explainer.var_floor_) == best
+    assert explainer.jgmm_.var_floor == best[1] and explainer.jgmm_.means_x_.shape[0] == best[0]
 
 
 @pytest.mark.parametrize(
@@ -261,6 +283,9 @@ def test_n_components_x_chosen_by_validation(digits, digits_blackbox):
         ({"n_components_x": [4, 0]}, ValueError, "n_components_x"),
         ({"n_components_x": [2, 4], "validation_fraction": 1.0}, ValueError, "validation"),
         ({"n_components_x": [2, 4], "validation_fraction": "a"}, TypeError, "validation"),
+        ({"var_floor": []}, ValueError, "empty"),
+        ({"var_floor": [1e-3, 1e-3]}, ValueError, "repeats"),
+        ({"var_floor": [1e-3, 2.0]}, ValueError, "var_floor"),
         (
             {"n_components_x": [2, 4], "higher_layer": "act4", "n_components_y": 3},
             ValueError,

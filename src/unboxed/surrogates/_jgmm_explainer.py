@@ -84,13 +84,18 @@ class JGMMExplainer:
         performance"), then refits it on all rows. Needs the logits as the higher
         feature.
     validation_fraction : float
-        The share of ``fit``'s rows held out to choose among several ``K_x``.
+        The share of ``fit``'s rows held out to choose among several ``K_x`` or
+        ``var_floor``.
     n_components_y : int, optional
         ``K_y``; must be None (the number of classes) for the logits.
-    covariance, e_step, whiten, var_floor, max_iter, tol, n_init
+    covariance, e_step, whiten, max_iter, tol, n_init
         As in :class:`JGMM`; ``e_step="paper"`` (eq. 15) by default. With
         ``e_step="labelled"`` the black box's class on each row of ``fit`` is ``w``,
         observed, and each lower component belongs to one class.
+    var_floor : float or sequence of float
+        As in :class:`JGMM`. A sequence is a set of candidates, chosen by validation
+        together with ``K_x`` (every pair is tried): the floor decides how usable full
+        covariances are when a component has few rows per dimension.
     random_state : int, numpy.random.Generator or None
         Resolved once in ``fit``; seeds the fit and every example drawn afterwards.
     verbose : bool
@@ -101,9 +106,11 @@ class JGMMExplainer:
     jgmm_ : JGMM
     n_components_x_ : int
         The ``K_x`` fitted.
-    validation_agreement_ : dict of int to float, or None
-        With several candidate ``K_x``: each one's agreement with the black box on the
-        held-out rows.
+    var_floor_ : float
+        The ``var_floor`` fitted.
+    validation_agreement_ : dict of (int, float) to float, or None
+        With several candidates: each ``(K_x, var_floor)`` pair's agreement with the
+        black box on the held-out rows.
     classes_ : ndarray of shape (K_y,)
         The class of each higher component (logits only).
     n_classes_ : int
@@ -127,7 +134,7 @@ class JGMMExplainer:
         covariance: str = "diag",
         e_step: str = "paper",
         whiten: bool = True,
-        var_floor: float = 1e-3,
+        var_floor: float | tuple[float, ...] | list[float] = 1e-3,
         max_iter: int = 200,
         tol: float = 1e-3,
         n_init: int = 1,
@@ -180,8 +187,9 @@ class JGMMExplainer:
         if len(candidates) > 1:
             if not self._tied:
                 raise ValueError(
-                    "choosing n_components_x by validation needs higher_layer='logits' "
-                    "(it compares the proxy's agreement with the black box)"
+                    "choosing n_components_x or var_floor by validation needs "
+                    "higher_layer='logits' (it compares the proxy's agreement with the "
+                    "black box)"
                 )
             fraction = self.validation_fraction
             if isinstance(fraction, bool) or not isinstance(fraction, float | int):
@@ -189,17 +197,13 @@ class JGMMExplainer:
             if not 0 < fraction < 1:
                 raise ValueError(f"validation_fraction must be in (0, 1), got {fraction!r}")
 
-    def _candidates(self) -> tuple[int, ...]:
-        """The candidate ``K_x``: one int, or a non-empty sequence of distinct ints."""
-        value = self.n_components_x
-        if isinstance(value, list | tuple | np.ndarray):
-            if len(value) == 0:
-                raise ValueError("n_components_x is an empty sequence; give at least one K_x")
-            ks = tuple(check_positive_int(k, name="n_components_x") for k in value)
-            if len(set(ks)) != len(ks):
-                raise ValueError(f"n_components_x repeats a candidate: {list(ks)}")
-            return ks
-        return (check_positive_int(value, name="n_components_x"),)
+    def _candidates(self) -> list[tuple[int, float]]:
+        """Every candidate ``(K_x, var_floor)`` pair."""
+        ks = _sequence(self.n_components_x, "n_components_x")
+        for k in ks:
+            check_positive_int(k, name="n_components_x")
+        # JGMM checks each floor's range when it is fitted.
+        return [(int(k), floor) for k in ks for floor in _sequence(self.var_floor, "var_floor")]
 
     @property
     def _tied(self) -> bool:
@@ -259,11 +263,11 @@ class JGMMExplainer:
         self.validation_agreement_ = None
         if len(candidates) > 1:
             self.validation_agreement_ = self._validate(candidates, F, Y, labels, ky, rng)
-            kx = max(candidates, key=self.validation_agreement_.__getitem__)
+            kx, floor = max(candidates, key=self.validation_agreement_.__getitem__)
         else:
-            kx = candidates[0]
-        self.jgmm_ = self._new_jgmm(kx, ky, rng).fit(F, Y, labels_y=labels)
-        self.n_components_x_ = kx
+            kx, floor = candidates[0]
+        self.jgmm_ = self._new_jgmm(kx, floor, ky, rng).fit(F, Y, labels_y=labels)
+        self.n_components_x_, self.var_floor_ = kx, floor
         self.rng_ = rng
         self.feature_shape_ = self._feature_shape
         self.X_fit_ = X
@@ -279,14 +283,14 @@ class JGMMExplainer:
                 )
         return self
 
-    def _new_jgmm(self, kx: int, ky: int, rng: np.random.Generator) -> JGMM:
+    def _new_jgmm(self, kx: int, var_floor: float, ky: int, rng: np.random.Generator) -> JGMM:
         return JGMM(
             kx,
             ky,
             covariance=self.covariance,
             e_step=self.e_step,
             whiten=self.whiten,
-            var_floor=self.var_floor,
+            var_floor=var_floor,
             max_iter=self.max_iter,
             tol=self.tol,
             n_init=self.n_init,
@@ -296,28 +300,30 @@ class JGMMExplainer:
 
     def _validate(
         self,
-        candidates: tuple[int, ...],
+        candidates: list[tuple[int, float]],
         F: np.ndarray,
         Y: np.ndarray,
         labels: np.ndarray,
         ky: int,
         rng: np.random.Generator,
-    ) -> dict[int, float]:
-        """Each candidate ``K_x``'s agreement with the black box on held-out rows."""
+    ) -> dict[tuple[int, float], float]:
+        """Each candidate ``(K_x, var_floor)``'s agreement with the black box on
+        held-out rows."""
         n = F.shape[0]
         order = rng.permutation(n)
         n_val = min(n - 1, max(1, round(self.validation_fraction * n)))
         val, train = order[:n_val], order[n_val:]
         scores = {}
-        for kx in candidates:
+        for kx, floor in candidates:
             with warnings.catch_warnings():
                 # A candidate that leaves a class without a component (a warning
                 # for the final fit) just scores low here.
                 warnings.simplefilter("ignore", UserWarning)
-                model = self._new_jgmm(kx, ky, rng).fit(F[train], Y[train], labels_y=labels[train])
+                model = self._new_jgmm(kx, floor, ky, rng)
+                model.fit(F[train], Y[train], labels_y=labels[train])
             classes = _component_classes(model, Y[train], labels[train], self.n_classes_)
             proba = _class_proba(model.predict_proba_w(F[val]), classes, self.n_classes_)
-            scores[kx] = float((proba.argmax(axis=1) == labels[val]).mean())
+            scores[kx, floor] = float((proba.argmax(axis=1) == labels[val]).mean())
         return scores
 
     def _check_fitted(self) -> None:
@@ -726,6 +732,17 @@ class JGMMExplainer:
         if self._tied:
             names = tuple(str(c) for c in self.classes_)
         return plot_posteriors(Q, Psi, class_names=names)
+
+
+def _sequence(value: Any, name: str) -> tuple[Any, ...]:
+    """One value, or the values of a non-empty sequence of distinct candidates."""
+    if not isinstance(value, list | tuple | np.ndarray):
+        return (value,)
+    if len(value) == 0:
+        raise ValueError(f"{name} is an empty sequence; give at least one candidate")
+    if len(set(value)) != len(value):
+        raise ValueError(f"{name} repeats a candidate: {list(value)}")
+    return tuple(value)
 
 
 def _component_classes(
