@@ -232,7 +232,8 @@ class JGMM:
         """Fit by the EM of Appendix A (eq. 12-21).
 
         Initialisation as the paper's: Q and pi uniform; k-means on each layer, each
-        Gaussian started at its cluster's mean and variance.
+        Gaussian started at its cluster's mean and variance (with ``e_step="labelled"``,
+        k-means within each label, and Q uniform within each label's components).
 
         Parameters
         ----------
@@ -324,7 +325,9 @@ class JGMM:
 
     # The two hooks of the shared driver (_driver.fit_iterative).
     def _initialize(self, data: _Data, rng: np.random.Generator) -> _State:
-        """Uniform Q and pi; Gaussians from k-means clusters (Appendix A, last paragraph)."""
+        """Uniform Q and pi; Gaussians from k-means clusters (Appendix A, last paragraph).
+        With ``e_step="labelled"``, k-means within each label and Q uniform within each
+        label's block of components."""
         kx, ky = self._kx, self._ky
         R = data.X.shape[1]
         if data.owner is None:

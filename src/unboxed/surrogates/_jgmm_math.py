@@ -331,8 +331,9 @@ def e_step(
 
 
 def _normalize(log_p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Posterior probabilities from finite joint log densities along the last axis,
-    and the log normaliser; one ``exp`` serves both (it is the E-step's main cost)."""
+    """Posterior probabilities from joint log densities along the last axis (each row
+    with at least one finite entry; -inf gives an exact zero), and the log normaliser;
+    one ``exp`` serves both (it is the E-step's main cost)."""
     top = log_p.max(axis=-1, keepdims=True)
     p = np.exp(log_p - top)
     total = p.sum(axis=-1, keepdims=True)
@@ -431,8 +432,7 @@ def e_step_labelled(
         rows = labels == c
         g[rows], norm = _normalize(log_gx[rows] + log_q[None, :, :, c])
         total += float(norm.sum())
-    h = np.zeros((n, ky))
-    h[np.arange(n), labels] = 1.0
+    h = np.eye(ky)[labels]
     co = np.einsum("nri,nj->rij", g, h) / n
     return g, h, co, total / n
 
