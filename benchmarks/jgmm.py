@@ -85,6 +85,11 @@ def load_blackbox(model: str, dataset: str) -> Any:
     return zoo.as_blackbox(zoo.load(folder))
 
 
+def flat_features(blackbox: Any, X: np.ndarray, layer: str) -> np.ndarray:
+    """One layer's features of ``X``, one float64 row per input."""
+    return blackbox.features(X, layer).reshape(X.shape[0], -1).astype(np.float64)
+
+
 def subsample(n: int, size: int | None, rng: np.random.Generator) -> np.ndarray:
     if size is None or size >= n:
         return np.arange(n)
@@ -277,10 +282,8 @@ def table1(args: argparse.Namespace) -> list[dict[str, Any]]:
                 row["proxies"][name] = done["agreement"]
                 row["seconds"][name] = done["seconds"]
                 log(f"{model_name}/{dataset_name} {layer} {name}: {row['proxies'][name]}")
-            F_train = blackbox.features(X_train, layer).reshape(train.size, -1).astype(np.float64)
-            F_test = (
-                blackbox.features(X_test, layer).reshape(X_test.shape[0], -1).astype(np.float64)
-            )
+            F_train = flat_features(blackbox, X_train, layer)
+            F_test = flat_features(blackbox, X_test, layer)
             gp_rows = subsample(train.size, args.gp_train, np.random.default_rng(1))
             for name, build in proxies(F_train.shape[1]).items():
                 rows_fit = gp_rows if name == "GP" else np.arange(train.size)
@@ -638,7 +641,7 @@ def cost(args: argparse.Namespace) -> list[dict[str, Any]]:
         blackbox = load_blackbox(model_name, dataset_name)
         rows_fit = subsample(data.X_train.shape[0], n, np.random.default_rng(0))
         X = data.X_train[rows_fit]
-        F = blackbox.features(X, layer).reshape(X.shape[0], -1).astype(np.float64)
+        F = flat_features(blackbox, X, layer)
         Y = blackbox.features(X, "logits").astype(np.float64)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")

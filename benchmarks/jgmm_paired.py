@@ -27,6 +27,7 @@ from jgmm import (
     MODELS,
     N_BOOT,
     RESULTS,
+    flat_features,
     load_blackbox,
     proxies,
     subsample,
@@ -36,9 +37,10 @@ from unboxed import load_dataset
 from unboxed.surrogates import JGMMExplainer
 
 
-def paired_row(model_name: str, dataset_name: str, layer: str, train: np.ndarray) -> dict:
+def paired_row(
+    model_name: str, dataset_name: str, data: Any, layer: str, train: np.ndarray
+) -> dict:
     """Agreement of the JGMM proxy and of kNN, and their paired difference, on one row."""
-    data = load_dataset(dataset_name)
     blackbox = load_blackbox(model_name, dataset_name)
     X_train, X_test = data.X_train[train], data.X_test
     t_train, t_test = blackbox.predict(X_train), blackbox.predict(X_test)
@@ -57,8 +59,8 @@ def paired_row(model_name: str, dataset_name: str, layer: str, train: np.ndarray
             var_floor=FLOOR_GRID,
         ).fit(X_train)
     jgmm_right = explainer.predict(X_test) == t_test
-    F_train = blackbox.features(X_train, layer).reshape(train.size, -1).astype(np.float64)
-    F_test = blackbox.features(X_test, layer).reshape(X_test.shape[0], -1).astype(np.float64)
+    F_train = flat_features(blackbox, X_train, layer)
+    F_test = flat_features(blackbox, X_test, layer)
     knn_right = proxies(F_train.shape[1])["kNN"]().fit(F_train, t_train).predict(F_test) == t_test
     diff = jgmm_right.astype(float) - knn_right
     draws = np.random.default_rng(0).integers(0, diff.size, size=(N_BOOT, diff.size))
@@ -117,9 +119,10 @@ def main() -> None:
     rng = np.random.default_rng(0)  # draws the training rows as jgmm.py's table1 does
     rows = []
     for model_name, dataset_name, middle, high in MODELS:
-        train = subsample(load_dataset(dataset_name).X_train.shape[0], args.train_size, rng)
+        data = load_dataset(dataset_name)
+        train = subsample(data.X_train.shape[0], args.train_size, rng)
         layer = middle if args.depth == "middle" else high
-        rows.append(paired_row(model_name, dataset_name, layer, train))
+        rows.append(paired_row(model_name, dataset_name, data, layer, train))
         print(rows[-1], flush=True)
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / f"jgmm_paired_{args.depth}.json").write_text(json.dumps({"rows": rows}, indent=2))
