@@ -476,6 +476,9 @@ def test_hard_zero_one_probabilities_are_clipped_not_nan(planted):
         ({"split_merge_every": 1.5}, "split_merge_every"),
         ({"n_jobs": 0}, "n_jobs"),
         ({"reduction": "pixels"}, "reduction must be 'variance' or 'pca'"),
+        ({"n_occlusions": -1}, "n_occlusions must be an int >= 0"),
+        ({"n_occlusions": 1, "max_occluded": 0.0}, "max_occluded must be a number in"),
+        ({"n_occlusions": 1, "max_occluded": 1.5}, "max_occluded must be a number in"),
     ],
 )
 def test_bad_hyperparameters_are_errors(kwargs, message, planted, planted_blackbox):
@@ -513,3 +516,68 @@ def test_class_logit_of_exact_zero_and_one_is_the_finite_clip():
     proba = np.array([[1.0, 0.0], [0.0, 1.0], [0.5, 0.5]])
     got = class_logit(proba, np.zeros(3, dtype=int))
     np.testing.assert_allclose(got, [-np.log(CLIP), np.log(CLIP), 0.0])
+
+
+# ---------------------------------------------------------------- occluded copies
+def test_occlude_zeroes_a_bounded_share_of_the_given_columns_only():
+    rng = np.random.default_rng(0)
+    X = rng.uniform(1.0, 2.0, size=(400, 12))
+    columns = np.arange(2, 10)
+    out = dmm_module.occlude(X, columns, 3, 0.5, np.random.default_rng(1))
+    assert out.shape == (1200, 12)
+    kept = np.setdiff1d(np.arange(12), columns)
+    np.testing.assert_array_equal(out[:, kept], np.tile(X, (3, 1))[:, kept])
+    block, source = out[:, columns], np.tile(X, (3, 1))[:, columns]
+    zero = block == 0
+    np.testing.assert_array_equal(block[~zero], source[~zero])  # the rest untouched
+    # Each row loses a share drawn uniformly in [0, 0.5]: 1/4 on average.
+    assert abs(zero.mean() - 0.25) < 0.02
+    assert zero.sum(axis=1).max() <= 7  # no row loses (nearly) all 8 at a share <= 0.5
+
+
+def test_held_out_split_keeps_each_sample_with_its_copies():
+    test, train = dmm_module.held_out_split(300, 3, 0.2, np.random.default_rng(0))
+    assert test.size == 60 and train.size == 240
+    assert set(test % 100).isdisjoint(set(train % 100))
+    assert np.array_equal(np.sort(np.r_[test, train]), np.arange(300))
+    # One copy per sample is the plain permutation split the fit always made.
+    order = np.random.default_rng(0).permutation(100)
+    plain = dmm_module.held_out_split(100, 1, 0.2, np.random.default_rng(0))
+    np.testing.assert_array_equal(plain[0], order[:20])
+    np.testing.assert_array_equal(plain[1], order[20:])
+
+
+def _twins_blackbox():
+    """Features 0 and 1 are equal in the data, but the black box reads only feature 0."""
+
+    def predict(rows):
+        p = special.expit(2.0 * rows[:, 0] + rows[:, 2])
+        return np.c_[1.0 - p, p]
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(800, 6))
+    X[:, 1] = X[:, 0]
+    return X, BlackBox.from_callable(predict, n_classes=2, input_shape=None)
+
+
+def test_occluded_copies_tell_the_feature_the_model_reads_from_its_twin():
+    X, box = _twins_blackbox()
+    plain = short(n_iter=150).fit(X, box)
+    occluded = short(n_iter=150, n_occlusions=2, max_occluded=0.5).fit(X, box)
+    for model in (plain, occluded):
+        assert model.r2_.min() > 0.8
+    for c in (0, 1):
+        read, twin = np.abs(plain.insights(c, k=6).values[0][:2])
+        # The data alone cannot tell the twins apart: the prior splits the weight.
+        assert 0.5 < twin / read < 2
+        insight = occluded.insights(c, k=6).values[0]
+        assert np.argmax(insight) == 0
+        assert insight[1] < 0.2 * insight[0]
+        # The class logit is +-(2 x_0 + x_2): the copies recover both coefficients.
+        np.testing.assert_allclose(insight[[0, 2]], [2.0, 1.0], atol=0.25)
+    # Copies are fitted alongside the samples: three rows per training sample.
+    n_fitted = plain.n_samples_
+    np.testing.assert_array_equal(occluded.n_samples_, 3 * n_fitted)
+    # The same seed repeats the occlusions and the draws.
+    again = short(n_iter=150, n_occlusions=2, max_occluded=0.5).fit(X, box)
+    np.testing.assert_array_equal(again.coef_, occluded.coef_)
