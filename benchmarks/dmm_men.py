@@ -69,6 +69,18 @@ N_SAMPLES = 1000
 
 
 # ---------------------------------------------------------------- global fit and cost
+def setup_data(arch: str, dataset_name: str, seed: int):
+    """The data set, its cached network as a black box, and the training images the
+    global fit and the scrutability tests see (:data:`N_FIT` of them, drawn by
+    ``seed``)."""
+    dataset = load_dataset(dataset_name)
+    blackbox = zoo.as_blackbox(cached_model(arch, dataset_name))
+    rng = np.random.default_rng(seed)
+    n_fit = min(N_FIT[dataset_name], len(dataset.X_train))
+    X = dataset.X_train[np.sort(rng.choice(len(dataset.X_train), n_fit, replace=False))]
+    return dataset, blackbox, X
+
+
 def global_fit(
     blackbox,
     X,
@@ -313,12 +325,8 @@ def explainability(
 
 # ---------------------------------------------------------------- a setup
 def run_setup(arch: str, dataset_name: str, args) -> dict:
-    dataset = load_dataset(dataset_name)
-    blackbox = zoo.as_blackbox(cached_model(arch, dataset_name))
-    rng = np.random.default_rng(args.seed)
-    n_fit = min(N_FIT[dataset_name], len(dataset.X_train))
-    X = dataset.X_train[np.sort(rng.choice(len(dataset.X_train), n_fit, replace=False))]
-    print(f"{arch}/{dataset_name}: global fit on {n_fit} images", flush=True)
+    dataset, blackbox, X = setup_data(arch, dataset_name, args.seed)
+    print(f"{arch}/{dataset_name}: global fit on {len(X)} images", flush=True)
     options = {"collapse_every": args.collapse_every} if args.collapse_every else {}
     if args.n_jobs != 1:
         options["n_jobs"] = args.n_jobs
