@@ -904,10 +904,11 @@ def held_out_split(
     n = n_rows // copies
     order = rng.permutation(n)
     n_test = max(1, round(test_size * n))
-    return tuple(  # type: ignore[return-value]
-        (part[None, :] + n * np.arange(copies)[:, None]).ravel()
-        for part in (order[:n_test], order[n_test:])
-    )
+
+    def with_copies(samples: np.ndarray) -> np.ndarray:
+        return (samples[None, :] + n * np.arange(copies)[:, None]).ravel()
+
+    return with_copies(order[:n_test]), with_copies(order[n_test:])
 
 
 def occlude(
