@@ -35,7 +35,7 @@ Other studies compare, in the same way (each described in ``STUDIES``):
 Run: ``.venv/bin/python benchmarks/dmm_men_components.py [--study NAME]`` (25-30
 minutes on 2 cores: one process per setup, except the sequential studies: ``workers``
 and ``splitmerge`` about 45 minutes, ``splitmerge5`` 20, ``splitmerge_seed1`` 25 and
-``workers_seed1`` 28, ``pca`` about 60, ``occlusion`` about 35). Writes
+``workers_seed1`` 28, ``pca`` about 60, ``occlusion`` about 22). Writes
 ``benchmarks/results/dmm_men_<study>.md`` and ``.json``.
 """
 
