@@ -159,13 +159,19 @@ def scrutability(model: DMMMEN, blackbox, X, seed: int) -> dict:
     }
 
 
+def class_mean_gradient_x_input(blackbox, X) -> np.ndarray:
+    """Per class, the mean gradient x input over the cases the network assigns to it:
+    the network's own per-class ranking of the pixels, no surrogate."""
+    values = InputXGradient(blackbox).explain(X).values
+    predicted = blackbox.predict(X)
+    return np.vstack([values[predicted == c].mean(axis=0) for c in range(blackbox.n_classes)])
+
+
 def reference_ranking(model: DMMMEN, blackbox, X, seed: int) -> dict:
     """Test (a) with the network's own class-mean gradient x input, no surrogate: how far
     a per-class ranking of pixels can drive the PCR on this network, over all pixels and
     over the pixels the global fit keeps."""
-    values = InputXGradient(blackbox).explain(X).values
-    predicted = blackbox.predict(X)
-    mean = np.vstack([values[predicted == c].mean(axis=0) for c in range(blackbox.n_classes)])
+    mean = class_mean_gradient_x_input(blackbox, X)
     kept = np.full(mean.shape, mean.min() - 1.0)  # the other pixels rank last
     kept[:, model.features_] = mean[:, model.features_]
     common = {"n_boot": 50, "sample_frac": 0.3, "random_state": seed, "verbose": False}

@@ -29,11 +29,10 @@ import os
 
 import numpy as np
 from _common import machine, write_results
-from dmm_men import SETUPS, setup_data
+from dmm_men import SETUPS, class_mean_gradient_x_input, setup_data
 
 from unboxed import FeatureImportance, make_meta
 from unboxed.evaluate import crafted_cases, deletion_test
-from unboxed.local import InputXGradient
 
 SEED = 0
 K = 75
@@ -121,9 +120,7 @@ def run_setup(setup: tuple[str, str]) -> dict:
     dataset, blackbox, X = setup_data(arch, dataset_name, SEED)
     # The benchmark's images are training images (all of MNIST's here): search on test ones.
     masks = searched_masks(blackbox, dataset.X_test[:N_SEARCH], X)
-    gradient = InputXGradient(blackbox).explain(X).values
-    own = blackbox.predict(X)
-    mean_gxi = np.vstack([gradient[own == c].mean(axis=0) for c in range(blackbox.n_classes)])
+    mean_gxi = class_mean_gradient_x_input(blackbox, X)
     common = {"n_boot": 50, "sample_frac": 0.3, "random_state": SEED, "verbose": False}
     nullified, crafted = {}, {}
     for name, for_nullify, for_craft in (
