@@ -342,6 +342,7 @@ class Interrupt:
         (95, 2, {}),
         (45, 1, {"collapse_every": 4}),
         (45, 1, {"split_merge_every": 2}),
+        (45, 1, {"n_occlusions": 1}),
     ],
 )
 def test_an_interrupted_fit_resumes_to_the_same_draws(
@@ -362,11 +363,12 @@ def test_an_interrupted_fit_resumes_to_the_same_draws(
         np.testing.assert_array_equal(getattr(resumed, name), getattr(reference, name), name)
 
 
+@pytest.mark.parametrize("moves", [{}, {"n_occlusions": 1}])
 def test_classes_in_worker_processes_give_the_same_fit_and_checkpoint(
-    tmp_path, monkeypatch, planted, planted_blackbox
+    moves, tmp_path, monkeypatch, planted, planted_blackbox
 ):
     X = planted.X_train[:400]
-    settings = {"n_iter": 30, "n_chains": 2}
+    settings = {"n_iter": 30, "n_chains": 2, **moves}
     reference = short(**settings).fit(X, planted_blackbox)
     path = tmp_path / "chain.npz"
     parallel = short(n_jobs=2, checkpoint=path, **settings).fit(X, planted_blackbox)
