@@ -26,15 +26,22 @@ def moons():
 
 
 def test_path_length_falls_as_lambda_grows_on_moons(moons):
-    """The issue's target, in a small fixed-seed configuration: the true path length
-    falls monotonically over lambda in {0, 1, 3} while the test accuracy stays within
-    0.1 of the unregularised network's."""
+    """The issue's target, in a small configuration: the true path length, averaged
+    over three seeds, falls monotonically over lambda in {0, 1, 3} while the mean test
+    accuracy stays within 0.1 of the unregularised network's.
+
+    One seed is not enough: between lambda 1 and 3 the fall (about 0.2) is within one
+    seed's spread, and with the packages of December 2026 seed 0 alone gives 3.955
+    then 3.968."""
     results = []
     for strength in (0.0, 1.0, 3.0):
-        model = zoo.TreeRegularizedMLP(strength=strength, epochs=40, random_state=0)
-        model.fit(moons.X_train, moons.y_train)
-        accuracy = float((model.predict(moons.X_test) == moons.y_test).mean())
-        results.append((model.path_length_, accuracy))
+        lengths, accuracies = [], []
+        for seed in range(3):
+            model = zoo.TreeRegularizedMLP(strength=strength, epochs=40, random_state=seed)
+            model.fit(moons.X_train, moons.y_train)
+            lengths.append(model.path_length_)
+            accuracies.append(float((model.predict(moons.X_test) == moons.y_test).mean()))
+        results.append((float(np.mean(lengths)), float(np.mean(accuracies))))
     lengths = [r[0] for r in results]
     accuracies = [r[1] for r in results]
     assert lengths[0] > lengths[1] > lengths[2], results
