@@ -28,6 +28,9 @@ Other studies compare, in the same way (each described in ``STUDIES``):
 - ``--study occlusion``: fits on the images alone against fits on the images plus
   occluded copies of each (``DMMMEN(n_occlusions=2)``), on pixels and on principal
   components;
+- ``--study occlusion_seeds``: the main benchmark's second global fit (100 principal
+  components, 2 occluded copies, 9000 sweeps after 8 pilots) with the chains seeded 1
+  and 2; one setup after the other;
 - ``--study pca``: the regressions on 100 principal-component scores
   (``reduction="pca"``) in place of 300 pixels, at 6000 sweeps and, with pilots, at
   10000 sweeps with two seeds; one setup after the other.
@@ -35,7 +38,8 @@ Other studies compare, in the same way (each described in ``STUDIES``):
 Run: ``.venv/bin/python benchmarks/dmm_men_components.py [--study NAME]`` (25-30
 minutes on 2 cores: one process per setup, except the sequential studies: ``workers``
 and ``splitmerge`` about 45 minutes, ``splitmerge5`` 20, ``splitmerge_seed1`` 25 and
-``workers_seed1`` 28, ``pca`` about 60, ``occlusion`` about 22). Writes
+``workers_seed1`` 28, ``pca`` about 60, ``occlusion`` about 22, ``occlusion_seeds``
+19). Writes
 ``benchmarks/results/dmm_men_<study>.md`` and ``.json``.
 """
 
@@ -225,6 +229,26 @@ STUDIES = {
                 "n_jobs": 1,
                 "n_iter": 1000,
             },
+        },
+    },
+    "occlusion_seeds": {
+        "title": "the fit on components with occluded copies, other seeds",
+        "head": "fit",
+        "compared": "as the main benchmark's second global fit (J = 6, `n_jobs=2`, 100 "
+        "principal-component scores, 2 occluded copies of each image with up to 30% of the "
+        "pixels set to 0, 9000 sweeps after the best of 8 pilot runs of 50 sweeps, burn-in "
+        "4500), with the chains seeded 1 and 2 (the main benchmark's are seeded 0; the "
+        "images are the same); the setups run one after the other",
+        "sequential": True,
+        "settings": {
+            f"PCA 100, 2 occluded copies, 9000 sweeps, 8 pilots, seed {seed}": {
+                **PCA,
+                **OCCLUDED,
+                "n_iter": 9000,
+                "n_init": 8,
+                "seed": seed,
+            }
+            for seed in (1, 2)
         },
     },
     "pca_long": {
