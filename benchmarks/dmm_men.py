@@ -11,13 +11,14 @@ all in one run:
    half of the 10-minute target on the last run (the 6000 sweeps were chosen to fill
    it before the sampler got faster). Plus the per-sweep cost of the full 784 pixels
    on one class.
-2. Scrutability (Fig. 2a-c), for each global fit: bootstrap draws of 30% of the training cases, 50
-   repeats. Positive cases: nullify (set to 0) the top 50..150 insight features of
-   their class. Negative cases of each class: set those features to the positives'
-   mean. Crafted cases: the top-k features take one positive case's values, or each
-   pixel's largest value, and the rest are random (uniform or from each pixel's own
-   values). Each against the same with k random features. As a reference, test (a)
-   with the network's own class-mean gradient x input in place of the insights.
+2. Scrutability (Fig. 2a-c), for each global fit: bootstrap draws of 30% of the
+   training cases, 50 repeats. Positive cases: nullify (set to 0) the top 50..150
+   insight features of their class. Negative cases of each class: set those features
+   to the positives' mean. Crafted cases: the top-k features take one positive case's
+   values, or each pixel's largest value, and the rest are random (uniform or from
+   each pixel's own values). Each against the same with k random features. As a
+   reference, test (a) with the network's own class-mean gradient x input in place of
+   the insights.
 3. Explainability (Table 1): test images, the same SLIC segments and budget (1000
    perturbations) for ``explain_local``, the lime package and the shap package, run
    side by side; keep the top 5/10/20 segments (rest 0), and the deletion AOPC, with
