@@ -15,8 +15,11 @@ Writes ``benchmarks/results/jgmm.md`` and ``benchmarks/results/jgmm.json``:
 3. Cost: JGMM's fit time against sklearn's ``GaussianMixture`` on the same X.
 
 Uses the seed-0 zoo models cached by ``benchmarks/zoo_accuracy.py`` in
-``~/.cache/unboxed/models``. Run: ``python benchmarks/jgmm.py`` (about 20 minutes on
-2 shared CPU cores; the subsamples are printed in the report).
+``~/.cache/unboxed/models``. Run: ``python benchmarks/jgmm.py`` (the subsamples are
+printed in the report). The last run took 84 minutes of compute on one thread: Table 1
+61, Table 2 20 (dice-ml 17 of them); ``--parts table1 --name jgmm_t1`` and ``--parts
+table2,cost,study`` in two processes, then ``--parts "" --merge
+benchmarks/results/jgmm_t1.json``, spread it over two cores.
 """
 
 from __future__ import annotations
