@@ -26,8 +26,8 @@ TRAINING = {
 #: Torch threads while training a zoo model. torch's CPU kernels sum in an order that
 #: depends on the thread count, so a seed gives the same weights only at the same count
 #: (seed-0 LeNet on MNIST: 0.9815 test accuracy with one thread, 0.9800 with two). The
-#: processor matters too: with two threads on another machine the same seed gave 0.9805,
-#: so results files from different machines come from slightly different networks.
+#: machine or the package versions matter too: later, with two threads, the same seed
+#: gave 0.9805, so results files from different runs may come from different networks.
 TRAIN_THREADS = 2
 
 
