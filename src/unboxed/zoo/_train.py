@@ -112,7 +112,8 @@ def train(
         Seeds the shuffling of the training set. The same seed gives the same weights
         only at the same number of torch threads: torch's CPU kernels sum in an order
         that depends on it (seed-0 LeNet on MNIST: test accuracy 0.9815 with
-        ``OMP_NUM_THREADS=1``, 0.9800 with 2).
+        ``OMP_NUM_THREADS=1``, 0.9800 with 2). Package versions or the processor can
+        change them too (0.9805 with 2 threads in a later run).
     checkpoint : path-like, optional
         A file to save the training state to after every epoch, and to resume from.
     verbose : bool
