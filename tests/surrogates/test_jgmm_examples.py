@@ -163,3 +163,60 @@ def test_local_sampler_needs_a_radius(tiny):
         )
     with pytest.raises(ValueError, match="sampler"):
         jx.local_examples(model, Z[:1], "counterfactual", 1, source="mined", Z_pool=Z, sampler="x")
+
+
+@pytest.mark.parametrize("kind", ["counterfactual", "semifactual"])
+def test_boundary_points_are_the_first_change_of_the_proxys_class(tiny, kind):
+    """Against a walk of 4,000 steps along each line: the point is the first step past
+    the change (counterfactual) or the last before it (semi-factual)."""
+    model, Z = tiny
+    to_class = np.arange(2)
+    zq, targets = Z[0], Z[1:]
+    points, rows = jx.boundary_points(model, zq, targets, kind, to_class)
+    own = jx._proxy_w(model, zq[None])[0]
+    steps = np.linspace(0, 1, 4001)[1:]
+    first_change = {}
+    for r, target in enumerate(targets):
+        path = zq + steps[:, None] * (target - zq)
+        changed = jx._proxy_w(model, path) != own
+        first_change[r] = steps[changed.argmax()] if changed.any() else None
+    crossing = [r for r, t in first_change.items() if t is not None]
+    assert 0 < len(crossing) < len(targets)  # the pool has rows of both kinds
+    want_rows = crossing if kind == "counterfactual" else list(range(len(targets)))
+    assert rows.tolist() == want_rows
+    for point, r in zip(points, rows, strict=True):
+        t = np.linalg.norm(point - zq) / np.linalg.norm(targets[r] - zq)
+        assert np.allclose(point, zq + t * (targets[r] - zq))  # on the line to the target
+        if first_change[r] is None:
+            assert np.isclose(t, 1.0)
+        else:
+            assert abs(t - first_change[r]) <= 1 / 4000
+        changed = jx._proxy_w(model, point[None])[0] != own
+        assert changed == (kind == "counterfactual")
+
+
+def test_boundary_sampler_gives_nearer_counterfactuals(tiny):
+    """Every candidate is past the proxy's boundary, and the candidates lie nearer the
+    query than the plain draws of the same seed do."""
+    model, Z = tiny
+    kwargs = dict(source="generated", select="proxy", n_samples=200)
+    found = {
+        sampler: jx.local_examples(
+            model,
+            Z[:3],
+            "counterfactual",
+            5,
+            rng=np.random.default_rng(0),
+            sampler=sampler,
+            **kwargs,
+        )[0]
+        for sampler in ("gmm", "boundary")
+    }
+    near = found["boundary"]
+    assert len(near.Z) > 0
+    own = jx._proxy_w(model, Z[:3])
+    assert np.all(jx._proxy_w(model, near.Z) != own[near.groups])
+    for q in range(3):
+        d_near = jx.rms_distance(near.Z[near.groups == q], Z[q])
+        d_plain = jx.rms_distance(found["gmm"].Z[found["gmm"].groups == q], Z[q])
+        assert d_near.mean() < d_plain.mean()

@@ -228,6 +228,20 @@ def test_example_weights_follow_eq7_and_eq9(rng):
         assert np.isclose(pz_x @ cf[q], f7) and np.isclose(pz_x @ sf[q], f9)
 
 
+def test_labelled_counterfactual_weights_are_the_posterior_over_other_classes(rng):
+    """With one-hot Psi (each lower component owned by one class) eq. 7 is zero; the
+    weights are then p(z = i | x_q) renormalised over the other classes' components."""
+    psi = np.eye(3)[[0, 0, 1, 2, 2]]  # five lower components, three classes
+    assert np.allclose(jm.counterfactual_weights(rng.dirichlet(np.ones(5), 2), psi), 0)
+    log_pz = np.log(rng.dirichlet(np.ones(5), size=2))
+    query_w = np.array([0, 2])
+    got = jm.labelled_counterfactual_weights(log_pz, psi, query_w)
+    for q, own in enumerate(query_w):
+        other = psi[:, own] == 0
+        want = np.where(other, np.exp(log_pz[q]), 0.0)
+        assert np.allclose(got[q], want / want.sum())
+
+
 def test_optimal_alpha_is_the_lp_vertex():
     c = np.array([0.1, 0.7, 0.3])
     alpha = jm.optimal_alpha(c)
@@ -314,3 +328,14 @@ def test_localised_full_samples_follow_the_product_gaussian(rng):
     mean = cov @ (np.linalg.inv(covariances[0]) @ means[0] + center / scale**2)
     assert np.allclose(X.mean(axis=0), mean, atol=0.01)
     assert np.allclose(np.cov(X, rowvar=False), cov, atol=0.005)
+
+
+@pytest.mark.parametrize("full", [False, True])
+def test_log_gaussian_on_lines_is_the_density_along_each_line(rng, full):
+    means = rng.normal(size=(4, 3))
+    covariances = _spd(rng, 4, 3) if full else rng.uniform(0.1, 3, size=(4, 3))
+    origin, directions = rng.normal(size=3), rng.normal(size=(5, 3))
+    a, b, c = jm.log_gaussian_on_lines(origin, directions, means, covariances)
+    for t in (0.0, 0.3, 1.0, 2.5):
+        want = jm.log_gaussian(origin + t * directions, means, covariances)
+        assert np.allclose(a + b * t + c * t**2, want)

@@ -106,8 +106,14 @@ def local_weights(model: JGMM, Zq: np.ndarray, kind: str) -> np.ndarray:
     Returns
     -------
     ndarray of shape (n_queries, K_x)
-        ``f(x) = p(z | x) . c[q]`` is eq. 7 or eq. 9 for query ``q``.
+        ``f(x) = p(z | x) . c[q]`` is eq. 7 or eq. 9 for query ``q``; for the
+        counterfactuals of a labelled model, where eq. 7 vanishes, the query's posterior
+        over the other classes' components
+        (:func:`~._jgmm_math.labelled_counterfactual_weights`).
     """
+    if kind == "counterfactual" and model.e_step == "labelled":
+        log_pz = jm.log_proba_z_given_x(_log_gx(model, Zq), model._Q, model.pi_)[:, 0]
+        return jm.labelled_counterfactual_weights(log_pz, model.psi_, _proxy_w(model, Zq))
     pz = proba_z(model, Zq)
     if kind == "counterfactual":
         return jm.counterfactual_weights(pz, model.psi_)
@@ -249,12 +255,15 @@ def local_examples(
         query's class.
     component_classes : ndarray of shape (K_y,), optional
         The class of each higher component, for "proxy"; default the identity.
-    sampler : {"gmm", "local"}
+    sampler : {"gmm", "local", "boundary"}
         "gmm" draws from the GMM under ``alpha`` as the paper does; its draws lie about
         one component width from the query, so a small ``radius`` rejects them all.
         "local" multiplies each component by an isotropic Gaussian of scale
         ``radius / 2`` around the query (:func:`~._jgmm_math.sample_gmm`), so that
-        most draws fall inside the radius; it needs a ``radius``.
+        most draws fall inside the radius; it needs a ``radius``. "boundary" draws as
+        "gmm" does, then walks from the query towards each draw to where the proxy's
+        class changes (:func:`boundary_points`): a counterfactual is the first point
+        past the change, a semi-factual the last point before it.
 
     Returns
     -------
@@ -266,8 +275,8 @@ def local_examples(
     _check_plain(model)
     if select not in ("proxy", "score"):
         raise ValueError(f"select must be 'proxy' or 'score', got {select!r}")
-    if sampler not in ("gmm", "local"):
-        raise ValueError(f"sampler must be 'gmm' or 'local', got {sampler!r}")
+    if sampler not in ("gmm", "local", "boundary"):
+        raise ValueError(f"sampler must be 'gmm', 'local' or 'boundary', got {sampler!r}")
     if sampler == "local" and radius is None:
         raise ValueError("sampler='local' draws within a radius; give radius=")
     near = sampler == "local" and source == "generated"
@@ -295,6 +304,9 @@ def local_examples(
                 center=Zq[q] if near else None,
                 scale=radius / 2 if near else None,
             )
+            if sampler == "boundary":
+                Zs, rows = boundary_points(model, Zq[q], Zs, kind, to_class)
+                comps = comps[rows]
             idx = -np.ones(Zs.shape[0], int)
             pz_all = proba_z(model, Zs)
             cls_all = to_class[_proxy_w(model, Zs)] if select == "proxy" else None
@@ -318,6 +330,69 @@ def local_examples(
 def _proxy_w(model: JGMM, Z: np.ndarray) -> np.ndarray:
     """The JGMM's most probable higher component of whitened rows (eq. 3)."""
     return jm.log_proba_w_given_x(_log_gx(model, Z), model._Q, model.pi_).argmax(axis=1)
+
+
+def boundary_points(
+    model: JGMM,
+    z_query: np.ndarray,
+    Z_drawn: np.ndarray,
+    kind: str,
+    to_class: np.ndarray,
+    *,
+    n_grid: int = 64,
+    n_bisect: int = 12,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Walk from the query towards each drawn point to where the proxy's class changes.
+
+    The class is that of eq. 3 on ``z_query + t (z - z_query)``, ``t`` in [0, 1]: its
+    first change is located on a grid of ``n_grid`` steps, then to about
+    ``2^-n_bisect`` of a step by bisection. Along a line each log Gaussian is a
+    quadratic in ``t`` (:func:`~._jgmm_math.log_gaussian_on_lines`), so the walk costs
+    little more than scoring the drawn points.
+
+    Parameters
+    ----------
+    model : JGMM
+    z_query : ndarray of shape (D,), whitened
+    Z_drawn : ndarray of shape (n, D), whitened
+    kind : {"counterfactual", "semifactual"}
+        "counterfactual": the first point past the change (a draw whose line never
+        leaves the query's class gives none). "semifactual": the last point before it
+        (the draw itself when the line never leaves the class).
+    to_class : ndarray of shape (K_y,)
+        The class of each higher component.
+
+    Returns
+    -------
+    points : ndarray of shape (m, D)
+    rows : ndarray of shape (m,)
+        The row of ``Z_drawn`` each point walks towards.
+    """
+    directions = Z_drawn - z_query
+    a, b, c = jm.log_gaussian_on_lines(z_query, directions, model.means_x_, model.vars_x_)
+    query_class = to_class[_proxy_w(model, z_query[None])[0]]
+
+    def leaves(t: np.ndarray) -> np.ndarray:
+        """Whether the proxy's class at ``t`` (shape (n, m)) differs from the query's."""
+        log_gx = a[:, None] + t[..., None] * (b[:, None] + t[..., None] * c[:, None])
+        log_pw = jm.log_proba_w_given_x(log_gx.reshape(-1, 1, a.shape[1]), model._Q, model.pi_)
+        return to_class[log_pw.argmax(axis=1)].reshape(t.shape) != query_class
+
+    grid = np.linspace(0.0, 1.0, n_grid + 1)[1:]
+    out = leaves(np.broadcast_to(grid, (len(Z_drawn), n_grid)))
+    crossed = out.any(axis=1)
+    first = out.argmax(axis=1)
+    hi = grid[first]
+    lo = np.where(first > 0, grid[np.maximum(first - 1, 0)], 0.0)
+    for _ in range(n_bisect):  # keeps: the class at lo is the query's, at hi it is not
+        mid = (lo + hi) / 2
+        moved = leaves(mid[:, None])[:, 0]
+        hi, lo = np.where(moved, mid, hi), np.where(moved, lo, mid)
+    if kind == "counterfactual":
+        t, rows = hi[crossed], np.flatnonzero(crossed)
+    else:
+        t, rows = np.where(crossed, lo, 1.0), np.arange(len(Z_drawn))
+    return z_query + t[:, None] * directions[rows], rows
 
 
 def _concat(parts: list[Found], d: int | None = None) -> Found:

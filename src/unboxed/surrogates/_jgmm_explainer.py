@@ -603,12 +603,16 @@ class JGMMExplainer:
             (default): first keep only those the proxy (eq. 3) puts in another class
             than the query, as Sec. 3.2 defines a counterfactual ("very different
             posterior distribution on w"); eq. 7 alone rewards sharing the query's
-            lower component and mostly keeps its class.
-        sampler : {"gmm", "local"}
+            lower component and mostly keeps its class. With ``e_step="labelled"``,
+            where each lower component has one class and eq. 7 is zero, the score is
+            the query's posterior over the other classes' lower components.
+        sampler : {"gmm", "local", "boundary"}
             Generated only. "gmm" (the paper's) draws from the GMM under ``alpha``;
             "local" draws from each component multiplied by an isotropic Gaussian of
             scale ``radius / 2`` around the query, so that a small radius does not
-            reject every draw. "local" needs ``radius``.
+            reject every draw. "local" needs ``radius``. "boundary" walks from the
+            query towards each "gmm" draw and keeps the first point where the proxy's
+            class changes: the nearest counterfactual along that line.
         random_state : int, Generator or None
             Default: the explainer's generator.
         """
@@ -639,7 +643,8 @@ class JGMMExplainer:
         random_state: RandomState = None,
     ) -> ExampleSet:
         """Semi-factuals for each query (eq. 9), found as :meth:`counterfactuals` are;
-        ``select="proxy"`` keeps the candidates the proxy puts in the query's class."""
+        ``select="proxy"`` keeps the candidates the proxy puts in the query's class, and
+        ``sampler="boundary"`` the last point before the proxy's class changes."""
         return self._local(
             "semifactual",
             queries,

@@ -146,6 +146,45 @@ def log_gaussian_diag(X: np.ndarray, means: np.ndarray, variances: np.ndarray) -
     return out.reshape(*lead, means.shape[0])
 
 
+def log_gaussian_on_lines(
+    origin: np.ndarray, directions: np.ndarray, means: np.ndarray, covariances: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``log G_k(origin + t d)`` as a quadratic in ``t`` for every direction and Gaussian.
+
+    ``log G_k(o + t d) = a_k + b_k t + c_k t^2``, so the density along many lines costs
+    one whitening of each direction, not one per point of the line.
+
+    Parameters
+    ----------
+    origin : ndarray of shape (D,)
+    directions : ndarray of shape (n, D)
+    means : ndarray of shape (K, D)
+    covariances : ndarray of shape (K, D) (variances) or (K, D, D)
+
+    Returns
+    -------
+    a : ndarray of shape (1, K)
+        ``log G_k(origin)``.
+    b, c : ndarray of shape (n, K)
+    """
+    if covariances.ndim == 2:
+        scale = 1.0 / np.sqrt(covariances)
+        r = (origin - means) * scale  # (K, D)
+        b = -(directions @ (r * scale).T)
+        c = -0.5 * ((directions * directions) @ (scale * scale).T)
+        a = log_gaussian_diag(origin[None], means, covariances)
+        return a, b, c
+    b = np.empty((directions.shape[0], means.shape[0]))
+    c = np.empty_like(b)
+    for k, chol in enumerate(np.linalg.cholesky(covariances)):
+        inv = linalg.solve_triangular(chol, np.eye(origin.shape[0]), lower=True)
+        r = inv @ (origin - means[k])
+        s = directions @ inv.T
+        b[:, k] = -(s @ r)
+        c[:, k] = -0.5 * np.sum(s * s, axis=1)
+    return log_gaussian(origin[None], means, covariances), b, c
+
+
 # ---------------------------------------------------------------------- eq. 2 and 3
 def lam(Q: np.ndarray, pi: np.ndarray) -> np.ndarray:
     """``lambda = Q pi``: the prior of z (eq. 2).
@@ -541,6 +580,36 @@ def counterfactual_weights(pz_query: np.ndarray, Psi: np.ndarray) -> np.ndarray:
     ndarray of shape (n_queries, K_x)
     """
     return pz_query * np.sum(Psi * (1.0 - Psi), axis=1)[None]
+
+
+def labelled_counterfactual_weights(
+    log_pz_query: np.ndarray, Psi: np.ndarray, query_w: np.ndarray
+) -> np.ndarray:
+    """Eq. 8's coefficients when every lower component belongs to one class.
+
+    With ``e_step="labelled"`` each row of ``Psi`` is one-hot, so "the same ``z``, a
+    different ``w``" has probability zero and eq. 7 vanishes everywhere. Its intent, a
+    lower component the query is likely in but of another class, is kept as
+    ``c_i = p(w_q != j(i) | z = i) p(z = i | x_q, w != w_q)``: the query's posterior
+    over the lower components of the other classes.
+
+    Parameters
+    ----------
+    log_pz_query : ndarray of shape (n_queries, K_x)
+        ``log p(z | x_query)``.
+    Psi : ndarray of shape (K_x, K_y)
+        One-hot rows.
+    query_w : ndarray of int of shape (n_queries,)
+        The query's higher component (the proxy's class).
+
+    Returns
+    -------
+    ndarray of shape (n_queries, K_x)
+        Zero on the query's own class's components; the rest sums to 1.
+    """
+    other = Psi[:, query_w].T < 0.5  # (n_queries, K_x)
+    logits = np.where(other, log_pz_query, -np.inf)
+    return np.exp(logits - logsumexp(logits, axis=1, keepdims=True))
 
 
 def semifactual_weights(pz_query: np.ndarray, Psi: np.ndarray) -> np.ndarray:
