@@ -240,6 +240,11 @@ def test_labelled_counterfactual_weights_are_the_posterior_over_other_classes(rn
         other = psi[:, own] == 0
         want = np.where(other, np.exp(log_pz[q]), 0.0)
         assert np.allclose(got[q], want / want.sum())
+    # far from every other-class component (their p(z | x_q) underflows): no NaN
+    far = jm.labelled_counterfactual_weights(
+        np.array([[0.0, -1.0, -1500.0, -1600.0, -2000.0]]), psi, np.array([0])
+    )
+    assert np.allclose(far, [[0, 0, 1, 0, 0]])
 
 
 def test_optimal_alpha_is_the_lp_vertex():

@@ -590,8 +590,8 @@ def labelled_counterfactual_weights(
     With ``e_step="labelled"`` each row of ``Psi`` is one-hot, so "the same ``z``, a
     different ``w``" has probability zero and eq. 7 vanishes everywhere. Its intent, a
     lower component the query is likely in but of another class, is kept as
-    ``c_i = p(w_q != j(i) | z = i) p(z = i | x_q, w != w_q)``: the query's posterior
-    over the lower components of the other classes.
+    ``c_i = p(z = i | x_q, w != w_q)``, zero for the components of the query's class
+    ``w_q``: the query's posterior over the lower components of the other classes.
 
     Parameters
     ----------
@@ -608,8 +608,11 @@ def labelled_counterfactual_weights(
         Zero on the query's own class's components; the rest sums to 1.
     """
     other = Psi[:, query_w].T < 0.5  # (n_queries, K_x)
-    logits = np.where(other, log_pz_query, -np.inf)
-    return np.exp(logits - logsumexp(logits, axis=1, keepdims=True))
+    top = np.where(other, log_pz_query, -np.inf).max(axis=1, keepdims=True)
+    # In a few hundred dimensions p(z | x_q) of every other-class component can
+    # underflow: normalise in log space, from the largest of them.
+    weights = np.where(other, np.exp(np.minimum(log_pz_query - top, 0.0)), 0.0)
+    return weights / weights.sum(axis=1, keepdims=True)
 
 
 def semifactual_weights(pz_query: np.ndarray, Psi: np.ndarray) -> np.ndarray:
