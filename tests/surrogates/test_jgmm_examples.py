@@ -172,8 +172,8 @@ def test_boundary_points_are_the_first_change_of_the_proxys_class(tiny, kind):
     model, Z = tiny
     to_class = np.arange(2)
     zq, targets = Z[0], Z[1:]
-    points, rows = jx.boundary_points(model, zq, targets, kind, to_class)
     own = jx._proxy_w(model, zq[None])[0]
+    points, rows = jx.boundary_points(model, zq, targets, kind, to_class, own)
     steps = np.linspace(0, 1, 4001)[1:]
     first_change = {}
     for r, target in enumerate(targets):

@@ -112,8 +112,10 @@ def local_weights(model: JGMM, Zq: np.ndarray, kind: str) -> np.ndarray:
         (:func:`~._jgmm_math.labelled_counterfactual_weights`).
     """
     if kind == "counterfactual" and model.e_step == "labelled":
-        log_pz = jm.log_proba_z_given_x(_log_gx(model, Zq), model._Q, model.pi_)[:, 0]
-        return jm.labelled_counterfactual_weights(log_pz, model.psi_, _proxy_w(model, Zq))
+        log_gx = _log_gx(model, Zq)
+        log_pz = jm.log_proba_z_given_x(log_gx, model._Q, model.pi_)[:, 0]
+        query_w = jm.log_proba_w_given_x(log_gx, model._Q, model.pi_).argmax(axis=1)
+        return jm.labelled_counterfactual_weights(log_pz, model.psi_, query_w)
     pz = proba_z(model, Zq)
     if kind == "counterfactual":
         return jm.counterfactual_weights(pz, model.psi_)
@@ -305,7 +307,7 @@ def local_examples(
                 scale=radius / 2 if near else None,
             )
             if sampler == "boundary":
-                Zs, rows = boundary_points(model, Zq[q], Zs, kind, to_class)
+                Zs, rows = boundary_points(model, Zq[q], Zs, kind, to_class, query_class[q])
                 comps = comps[rows]
             idx = -np.ones(Zs.shape[0], int)
             pz_all = proba_z(model, Zs)
@@ -338,6 +340,7 @@ def boundary_points(
     Z_drawn: np.ndarray,
     kind: str,
     to_class: np.ndarray,
+    query_class: int,
     *,
     n_grid: int = 64,
     n_bisect: int = 12,
@@ -361,6 +364,8 @@ def boundary_points(
         (the draw itself when the line never leaves the class).
     to_class : ndarray of shape (K_y,)
         The class of each higher component.
+    query_class : int
+        The proxy's class of the query.
 
     Returns
     -------
@@ -370,7 +375,6 @@ def boundary_points(
     """
     directions = Z_drawn - z_query
     a, b, c = jm.log_gaussian_on_lines(z_query, directions, model.means_x_, model.vars_x_)
-    query_class = to_class[_proxy_w(model, z_query[None])[0]]
 
     def leaves(t: np.ndarray) -> np.ndarray:
         """Whether the proxy's class at ``t`` (shape (n, m)) differs from the query's."""

@@ -167,22 +167,28 @@ def log_gaussian_on_lines(
         ``log G_k(origin)``.
     b, c : ndarray of shape (n, K)
     """
+    d = origin.shape[0]
     if covariances.ndim == 2:
         scale = 1.0 / np.sqrt(covariances)
-        r = (origin - means) * scale  # (K, D)
+        r = (origin - means) * scale  # the origin whitened by each Gaussian, (K, D)
         b = -(directions @ (r * scale).T)
         c = -0.5 * ((directions * directions) @ (scale * scale).T)
-        a = log_gaussian_diag(origin[None], means, covariances)
-        return a, b, c
-    b = np.empty((directions.shape[0], means.shape[0]))
-    c = np.empty_like(b)
-    for k, chol in enumerate(np.linalg.cholesky(covariances)):
-        inv = linalg.solve_triangular(chol, np.eye(origin.shape[0]), lower=True)
-        r = inv @ (origin - means[k])
-        s = directions @ inv.T
-        b[:, k] = -(s @ r)
-        c[:, k] = -0.5 * np.sum(s * s, axis=1)
-    return log_gaussian(origin[None], means, covariances), b, c
+        log_det = np.sum(np.log(covariances), axis=1)
+        sq = np.sum(r * r, axis=1)
+    else:
+        b = np.empty((directions.shape[0], means.shape[0]))
+        c = np.empty_like(b)
+        log_det, sq = np.empty(means.shape[0]), np.empty(means.shape[0])
+        for k, chol in enumerate(np.linalg.cholesky(covariances)):
+            inv = linalg.solve_triangular(chol, np.eye(d), lower=True)
+            r = inv @ (origin - means[k])
+            s = directions @ inv.T
+            b[:, k] = -(s @ r)
+            c[:, k] = -0.5 * np.sum(s * s, axis=1)
+            log_det[k] = 2.0 * np.sum(np.log(np.diag(chol)))
+            sq[k] = r @ r
+    a = -0.5 * (d * np.log(2 * np.pi) + log_det + sq)
+    return a[None], b, c
 
 
 # ---------------------------------------------------------------------- eq. 2 and 3
