@@ -433,6 +433,16 @@ def test_a_class_with_too_few_samples_is_an_error(planted):
     assert short(n_iter=20).fit(X, box, classes=[0]).classes_.tolist() == [0]
 
 
+def test_inputs_of_another_width_are_an_error(planted, planted_logreg):
+    """A black box without an input shape accepts any width; the fitted coefficients
+    do not, so the explainer checks the width itself."""
+    box = BlackBox.from_callable(planted_logreg.predict_proba, n_classes=2)
+    fit = short(n_iter=20).fit(planted.X_train[:300], box)
+    for method in (fit.explain, fit.responsibilities):
+        with pytest.raises(ValueError, match="X has 19 features, but this DMMMEN was fitted on 20"):
+            method(planted.X_test[:5, :19])
+
+
 def test_constant_features_are_an_error_unless_reduced(planted, planted_blackbox):
     X = planted.X_train[:300].copy()
     X[:, 7] = 0.5

@@ -508,6 +508,16 @@ class DMMMEN:
         if not hasattr(self, "coef_"):
             raise NotFittedError("this DMMMEN is not fitted yet; call fit(X, blackbox) first")
 
+    def _check_inputs(self, X: object) -> np.ndarray:
+        """The black box's check, then the feature count of the fit: a black box
+        without an input shape accepts any, and the coefficients do not."""
+        X = self.blackbox_.check_X(X)
+        if X.shape[1] != self.n_features_in_:
+            raise ValueError(
+                f"X has {X.shape[1]} features, but this DMMMEN was fitted on {self.n_features_in_}"
+            )
+        return X
+
     def _rows(self, classes: np.ndarray) -> np.ndarray:
         """The row of ``coef_`` etc. of each class (``classes_`` is sorted)."""
         self._check_fitted()
@@ -595,7 +605,7 @@ class DMMMEN:
         target : ndarray of int, shape (n,)
         """
         self._check_fitted()
-        resp, target, _ = self._responsibilities(self.blackbox_.check_X(X), target)
+        resp, target, _ = self._responsibilities(self._check_inputs(X), target)
         return resp, target
 
     def _responsibilities(
@@ -631,7 +641,7 @@ class DMMMEN:
             ``meta["component"]`` holds each row's responsible component.
         """
         self._check_fitted()
-        X = self.blackbox_.check_X(X)
+        X = self._check_inputs(X)
         resp, target, rows = self._responsibilities(X, target)
         component = resp.argmax(axis=1)
         if mode:
