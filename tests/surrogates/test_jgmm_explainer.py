@@ -117,20 +117,20 @@ def test_labelled_components_give_a_more_faithful_proxy(digits, digits_blackbox)
     # eq. 7 is zero when each component has one class; the labelled score is not
     mined = labelled.counterfactuals(digits.X_test[:5], source="mined")
     assert len(mined) > 0 and np.all(mined.scores > 0)
-    # the boundary sampler's points sit just past the proxy's boundary: about half flip
-    # the network (0.45 when written), far more than random points as near the query
-    # (0.12)
+    # the boundary and nearest samplers' points sit at or past the proxy's boundary:
+    # they flip the network far more often than random points as near the query
+    # (boundary 0.45 against 0.12, nearest 0.93 against 0.06 when written)
     queries = digits.X_test[:20]
     classes = labelled.blackbox.predict(queries)
-    near = labelled.counterfactuals(queries, sampler="boundary", random_state=0)
-    assert len(near) == 100
     model = labelled.jgmm_
     Zq = model.transform_x(labelled.lower_features(queries))
-    Zc = model.transform_x(near.values)
-    distance = np.sqrt(np.mean((Zc - Zq[near.groups]) ** 2, axis=1))
-    near_flip = np.mean(labelled.head_predict(near.values) != classes[near.groups])
-    random_flip = random_flip_rate(labelled, Zq[near.groups], distance, classes[near.groups])
-    assert near_flip > 0.3 and near_flip > random_flip + 0.2
+    for sampler in ("boundary", "nearest"):
+        near = labelled.counterfactuals(queries, sampler=sampler, random_state=0)
+        assert len(near) == 100
+        distance = rms_distance(model.transform_x(near.values), Zq[near.groups])
+        near_flip = np.mean(labelled.head_predict(near.values) != classes[near.groups])
+        random_flip = random_flip_rate(labelled, Zq[near.groups], distance, classes[near.groups])
+        assert near_flip > 0.3 and near_flip > random_flip + 0.2
 
 
 def test_avg_pool_matches_a_loop(rng):

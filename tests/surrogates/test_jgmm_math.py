@@ -344,3 +344,35 @@ def test_log_gaussian_on_lines_is_the_density_along_each_line(rng, full):
     for t in (0.0, 0.3, 1.0, 2.5):
         want = jm.log_gaussian(origin + t * directions, means, covariances)
         assert np.allclose(a + b * t + c * t**2, want)
+
+
+@pytest.mark.parametrize("full", [False, True])
+def test_gaussian_precisions_invert_the_covariances(rng, full):
+    covariances = _spd(rng, 3, 4) if full else rng.uniform(0.1, 3, size=(3, 4))
+    precisions, log_dets = jm.gaussian_precisions(covariances)
+    dense = covariances if full else np.stack([np.diag(v) for v in covariances])
+    want = np.linalg.inv(dense) if full else 1.0 / covariances
+    assert np.allclose(precisions, want)
+    assert np.allclose(log_dets, np.linalg.slogdet(dense)[1])
+
+
+@pytest.mark.parametrize("full", [False, True])
+def test_log_px_given_w_gradient_matches_finite_differences(rng, full):
+    """The value is eq. 4's ``log p(x | w)``; the gradient its central difference."""
+    k, d = 4, 3
+    means = rng.normal(size=(k, d))
+    covariances = _spd(rng, k, d) if full else rng.uniform(0.3, 3, size=(k, d))
+    Q = rng.dirichlet(np.ones(2), size=k)
+    Q[0] = [1.0, 0.0]  # a zero in Q (log 0 stands in as safe_log's floor)
+    log_Q = jm.safe_log(Q)
+    gaussians = jm.gaussian_precisions(covariances)
+    z = rng.normal(size=d)
+    log_p, grad = jm.log_px_given_w_with_gradient(z, means, *gaussians, log_Q)
+    want = jm.log_px_given_w(jm.log_gaussian(z[None, None], means, covariances), Q[None])
+    assert np.allclose(log_p, want[0, 0])
+    h = 1e-6
+    for i in range(d):
+        step = np.eye(d)[i] * h
+        up = jm.log_px_given_w_with_gradient(z + step, means, *gaussians, log_Q)[0]
+        down = jm.log_px_given_w_with_gradient(z - step, means, *gaussians, log_Q)[0]
+        assert np.allclose(grad[:, i], (up - down) / (2 * h), atol=1e-5)

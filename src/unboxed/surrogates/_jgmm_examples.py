@@ -265,7 +265,10 @@ def local_examples(
         most draws fall inside the radius; it needs a ``radius``. "boundary" draws as
         "gmm" does, then walks from the query towards each draw to where the proxy's
         class changes (:func:`boundary_points`): a counterfactual is the first point
-        past the change, a semi-factual the last point before it.
+        past the change, a semi-factual the last point before it. "nearest"
+        (counterfactuals only) draws nothing: for each class but the query's it finds
+        the nearest point the proxy puts in that class
+        (:func:`nearest_boundary_points`), and a few points beyond it.
 
     Returns
     -------
@@ -277,8 +280,12 @@ def local_examples(
     _check_plain(model)
     if select not in ("proxy", "score"):
         raise ValueError(f"select must be 'proxy' or 'score', got {select!r}")
-    if sampler not in ("gmm", "local", "boundary"):
-        raise ValueError(f"sampler must be 'gmm', 'local' or 'boundary', got {sampler!r}")
+    if sampler not in ("gmm", "local", "boundary", "nearest"):
+        raise ValueError(
+            f"sampler must be 'gmm', 'local', 'boundary' or 'nearest', got {sampler!r}"
+        )
+    if sampler == "nearest" and kind != "counterfactual":
+        raise ValueError("sampler='nearest' finds counterfactuals only")
     if sampler == "local" and radius is None:
         raise ValueError("sampler='local' draws within a radius; give radius=")
     near = sampler == "local" and source == "generated"
@@ -293,9 +300,15 @@ def local_examples(
         # The pool is shared by every query: score its rows once.
         pool_pz = proba_z(model, Z_pool)
         pool_class = to_class[_proxy_w(model, Z_pool)]
+    gaussians = None
+    if sampler == "nearest" and source == "generated":
+        gaussians = jm.gaussian_precisions(model.vars_x_)
     out = []
     for q in range(Zq.shape[0]):
-        if source == "generated":
+        if gaussians is not None:  # comps None: the likeliest component, below
+            Zs = nearest_boundary_points(model, Zq[q], to_class, query_class[q], gaussians)[0]
+            comps = None
+        elif source == "generated":
             assert rng is not None
             Zs, comps = jm.sample_gmm(
                 alphas[q],
@@ -309,6 +322,7 @@ def local_examples(
             if sampler == "boundary":
                 Zs, rows = boundary_points(model, Zq[q], Zs, kind, to_class, query_class[q])
                 comps = comps[rows]
+        if source == "generated":
             idx = -np.ones(Zs.shape[0], int)
             pz_all = proba_z(model, Zs)
             cls_all = to_class[_proxy_w(model, Zs)] if select == "proxy" else None
@@ -397,6 +411,100 @@ def boundary_points(
     else:
         t, rows = np.where(crossed, lo, 1.0), np.arange(len(Z_drawn))
     return z_query + t[:, None] * directions[rows], rows
+
+
+# How far past the nearest boundary point each counterfactual of sampler="nearest" lies,
+# as a fraction of its distance from the query: the proxy's boundary is not the black
+# box's, so a few steps beyond it give the black box room to change class too.
+NEAREST_OVERSHOOTS = (0.0, 0.05, 0.15, 0.3, 0.6)
+
+
+def nearest_boundary_points(
+    model: JGMM,
+    z_query: np.ndarray,
+    to_class: np.ndarray,
+    query_class: int,
+    gaussians: tuple[np.ndarray, np.ndarray],
+    *,
+    overshoots: tuple[float, ...] = NEAREST_OVERSHOOTS,
+    max_iter: int = 200,
+    max_step: float = 0.25,
+    n_bisect: int = 20,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The nearest points where the proxy (eq. 3) puts the query in each other class.
+
+    For each higher component ``t`` of another class, DeepFool's iteration on the
+    proxy: linearise ``f = log pi_t p(x | w = t) - log pi_r p(x | w = r)``, with ``r``
+    the likeliest component of the query's class, and step to its zero,
+    ``x <- x - f grad f / ||grad f||^2``, until ``f > 0``. Each point found, ``b``,
+    gives one counterfactual per overshoot ``e``: ``z_q + (1 + e) (b - z_q)``.
+
+    The search is local, and it stops at its first crossing, which may lie a little
+    farther than the nearest one (up to 1.4% with ``e_step="labelled"`` and 3.4% with
+    the paper's EM on the 2-D models of the tests). Where one lower component dominates
+    both classes (the paper's model shares components between classes) ``f`` is flat,
+    and a class may give no point.
+
+    Parameters
+    ----------
+    model : JGMM
+    z_query : ndarray of shape (D,), whitened
+    to_class : ndarray of shape (K_y,)
+        The class of each higher component.
+    query_class : int
+        The proxy's class of the query.
+    gaussians : tuple
+        :func:`~._jgmm_math.gaussian_precisions` of ``model.vars_x_``, computed once
+        for all queries.
+    overshoots : tuple of float
+    max_iter : int
+    max_step : float
+        The longest step, as an RMS distance; the last step is bisected to the first
+        point where ``f > 0``.
+    n_bisect : int
+
+    Returns
+    -------
+    points : ndarray of shape (m, D)
+    targets : ndarray of shape (m,)
+        The higher component each point was walked towards.
+    """
+    log_Q, log_pi = jm.safe_log(model._Q[0]), jm.safe_log(model.pi_)
+    own = np.flatnonzero(to_class == query_class)
+
+    def margin(z: np.ndarray, t: int) -> tuple[float, np.ndarray]:
+        """f and its gradient: component t against the likeliest of the query's class."""
+        log_p, grad = jm.log_px_given_w_with_gradient(z, model.means_x_, *gaussians, log_Q)
+        log_p = log_p + log_pi
+        r = own[np.argmax(log_p[own])]
+        return log_p[t] - log_p[r], grad[t] - grad[r]
+
+    points, targets = [], []
+    for t in np.flatnonzero(to_class != query_class):
+        z = previous = z_query
+        for _ in range(max_iter):
+            f, g = margin(z, t)
+            if f > 0 or not g @ g > 0:
+                break
+            # A hair past the linearised zero, so that the step ends across it; no
+            # longer than max_step, since where one component dominates both classes
+            # f is flat and its zero far off.
+            step = (1e-6 - f) / (g @ g) * g
+            step *= min(1.0, max_step / rms_distance(step[None], 0.0)[0])
+            previous, z = z, z + step
+        if not f > 0:
+            continue
+        lo, hi = 0.0, 1.0  # the first crossing on the last step, by bisection
+        for _ in range(n_bisect):
+            mid = (lo + hi) / 2
+            crossed = margin(previous + mid * (z - previous), t)[0] > 0
+            lo, hi = (lo, mid) if crossed else (mid, hi)
+        z = previous + hi * (z - previous)
+        points += [z_query + (1 + e) * (z - z_query) for e in overshoots]
+        targets += [t] * len(overshoots)
+    if not points:
+        return np.zeros((0, z_query.shape[0])), np.zeros(0, int)
+    return np.array(points), np.array(targets)
 
 
 def _concat(parts: list[Found], d: int | None = None) -> Found:

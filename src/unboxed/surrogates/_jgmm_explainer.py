@@ -606,13 +606,17 @@ class JGMMExplainer:
             lower component and mostly keeps its class. With ``e_step="labelled"``,
             where each lower component has one class and eq. 7 is zero, the score is
             the query's posterior over the other classes' lower components.
-        sampler : {"gmm", "local", "boundary"}
+        sampler : {"gmm", "local", "boundary", "nearest"}
             Generated only. "gmm" (the paper's) draws from the GMM under ``alpha``;
             "local" draws from each component multiplied by an isotropic Gaussian of
             scale ``radius / 2`` around the query, so that a small radius does not
             reject every draw. "local" needs ``radius``. "boundary" walks from the
             query towards each "gmm" draw and keeps the first point where the proxy's
-            class changes: the nearest counterfactual along that line.
+            class changes: the nearest counterfactual along that line. "nearest"
+            draws nothing: for each other class it finds the nearest point the proxy
+            puts in that class (DeepFool's iteration on the proxy's log-posterior, whose
+            gradient the JGMM gives in closed form) and points 5%, 15%, 30% and 60%
+            farther out along the same line; ``n_samples`` does not apply.
         random_state : int, Generator or None
             Default: the explainer's generator.
         """

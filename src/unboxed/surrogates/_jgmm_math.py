@@ -116,6 +116,64 @@ def log_gaussian(X: np.ndarray, means: np.ndarray, covariances: np.ndarray) -> n
     return out.reshape(*lead, means.shape[0])
 
 
+def gaussian_precisions(covariances: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Precisions and log determinants of diagonal or full covariances.
+
+    Parameters
+    ----------
+    covariances : ndarray of shape (K, D) (variances) or (K, D, D)
+
+    Returns
+    -------
+    precisions : ndarray of the same shape
+    log_dets : ndarray of shape (K,)
+    """
+    if covariances.ndim == 2:
+        return 1.0 / covariances, np.sum(np.log(covariances), axis=1)
+    chol = np.linalg.cholesky(covariances)
+    eye = np.eye(covariances.shape[-1])
+    inv = np.stack([linalg.solve_triangular(c, eye, lower=True) for c in chol])
+    log_dets = 2.0 * np.sum(np.log(np.diagonal(chol, axis1=1, axis2=2)), axis=1)
+    return np.einsum("kji,kjl->kil", inv, inv), log_dets
+
+
+def log_px_given_w_with_gradient(
+    z: np.ndarray,
+    means: np.ndarray,
+    precisions: np.ndarray,
+    log_dets: np.ndarray,
+    log_Q: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """``log p(x | w = j)`` (eq. 4) at one point, and its gradient in ``x``.
+
+    The gradient is ``sum_i p(z = i | x, w = j) (-Sigma_i^-1 (x - mu_i))``.
+
+    Parameters
+    ----------
+    z : ndarray of shape (D,)
+    means : ndarray of shape (K_x, D)
+    precisions, log_dets : from :func:`gaussian_precisions`
+    log_Q : ndarray of shape (K_x, K_y)
+        ``log Q`` of one position.
+
+    Returns
+    -------
+    log_p : ndarray of shape (K_y,)
+    gradient : ndarray of shape (K_y, D)
+    """
+    diff = z - means
+    if precisions.ndim == 2:
+        scaled = precisions * diff
+    else:
+        scaled = np.einsum("kde,ke->kd", precisions, diff)
+    d = z.shape[0]
+    log_g = -0.5 * (d * np.log(2 * np.pi) + log_dets + np.sum(diff * scaled, axis=1))
+    joint = log_g[:, None] + log_Q  # (K_x, K_y)
+    log_p = logsumexp(joint, axis=0)
+    resp = np.exp(joint - log_p)  # p(z = i | x, w = j)
+    return log_p, -(resp.T @ scaled)
+
+
 def log_gaussian_diag(X: np.ndarray, means: np.ndarray, variances: np.ndarray) -> np.ndarray:
     """Log density of every row under every diagonal Gaussian.
 
