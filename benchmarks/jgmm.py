@@ -193,10 +193,7 @@ def agreeing(predicted: np.ndarray, target: np.ndarray) -> str:
 def paired_difference(right_a: str, right_b: str) -> dict[str, Any]:
     """Agreement of proxy a minus that of proxy b on the same test rows, with a paired
     bootstrap 95% CI: two overlapping CIs of their own do not say which is better."""
-    diff = np.array([int(a) - int(b) for a, b in zip(right_a, right_b, strict=True)], float)
-    draws = np.random.default_rng(0).integers(0, diff.size, size=(N_BOOT, diff.size))
-    lo, hi = np.percentile(diff[draws].mean(axis=1), [2.5, 97.5])
-    return {"mean": float(diff.mean()), "ci": [float(lo), float(hi)], "n": int(diff.size)}
+    return est([int(a) - int(b) for a, b in zip(right_a, right_b, strict=True)])
 
 
 def jgmm_columns(model_name: str, layer: str) -> list[tuple[str, dict[str, Any]]]:
