@@ -288,3 +288,26 @@ def test_nearest_sampler_counterfactuals_cross_the_proxys_boundary(tiny):
     assert np.all(jx._proxy_w(model, found.Z) != jx._proxy_w(model, Z[:4])[found.groups])
     with pytest.raises(ValueError, match="counterfactuals only"):
         jx.local_examples(model, Z[:1], "semifactual", 1, source="generated", sampler="nearest")
+
+
+def test_nearest_boundary_points_from_a_query_far_from_every_other_class():
+    """A query 700+ nats nearer its own component than any other class's still gets its
+    nearest counterfactual: with log 0 floored at -708, every class's density there was
+    the query's own component times exp(-708), f was flat and no point was found."""
+    rng = np.random.default_rng(2)
+    w = rng.integers(0, 2, size=400)
+    X = np.array([[0.0, 0.0], [3.0, 0.0]])[w] + 0.05 * rng.normal(size=(400, 2))
+    model = JGMM(2, 2, covariance="full", e_step="labelled", random_state=0)
+    model.fit(X, w[:, None].astype(float), labels_y=w)
+    Z = model.transform_x(X[:4])
+    gaussians = jm.gaussian_precisions(model.vars_x_)
+    for z in Z:
+        own = jx._proxy_w(model, z[None])[0]
+        log_Q = jm.safe_log(model.Q_)
+        log_p = jm.log_px_given_w_with_gradient(z, model.means_x_, *gaussians, log_Q)[0]
+        assert log_p[own] - log_p[1 - own] > 700  # far enough for the floor to matter
+        points, _ = jx.nearest_boundary_points(model, z, np.arange(2), own, gaussians)
+        assert len(points) == len(jx.NEAREST_OVERSHOOTS)
+        assert np.all(jx._proxy_w(model, points) != own)
+        nearest = _nearest_by_brute_force(model, z, own)
+        assert np.linalg.norm(points[0] - z) <= nearest * 1.02 + 0.002

@@ -469,7 +469,14 @@ def nearest_boundary_points(
     targets : ndarray of shape (m,)
         The higher component each point was walked towards.
     """
-    log_Q, log_pi = jm.safe_log(model._Q[0]), jm.safe_log(model.pi_)
+    # Exact zeros of Q stay -inf here: safe_log's floor (about -708) would make every
+    # class's density the query's own component times exp(-708) once the query lies
+    # 708 nats nearer its own component than any other, and f flat for every class
+    # (it left a labelled JGMM's query on MNIST with no counterfactual at all).
+    Q = model._Q[0]
+    with np.errstate(divide="ignore"):
+        log_Q = np.where(Q > 0, np.log(Q), -np.inf)
+    log_pi = jm.safe_log(model.pi_)
     own = np.flatnonzero(to_class == query_class)
 
     def margin(z: np.ndarray, t: int) -> tuple[float, np.ndarray]:

@@ -154,7 +154,8 @@ def log_px_given_w_with_gradient(
     means : ndarray of shape (K_x, D)
     precisions, log_dets : from :func:`gaussian_precisions`
     log_Q : ndarray of shape (K_x, K_y)
-        ``log Q`` of one position.
+        ``log Q`` of one position; -inf where Q is 0 is allowed, as long as every
+        column has a finite entry.
 
     Returns
     -------
