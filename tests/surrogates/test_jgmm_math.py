@@ -90,6 +90,26 @@ def test_inference_follows_eq3(rng):
     assert np.isclose(np.exp(jm.log_joint_density(log_gx, log_gy, m["Q"], pi))[0], joint)
 
 
+def test_log_px_given_w_keeps_far_classes_apart(rng):
+    """Log densities 708+ nats below a row's largest underflow in the shifted product;
+    each such entry is redone with its own shift, so far classes keep their order
+    (the floor tied them all at -708 relative, and a runner-up class was arbitrary)."""
+    R, kx, ky = 2, 6, 3
+    Q = np.zeros((R, kx, ky))
+    for r in range(R):  # two components per class, as a labelled JGMM has
+        Q[r, np.arange(kx), np.arange(kx) // 2] = rng.uniform(0.2, 1.0, size=kx)
+    Q[1, :, 2] = 0.0  # a column with no component keeps the floor
+    Q /= np.maximum(Q.sum(axis=1, keepdims=True), 1e-300)
+    log_a = rng.normal(size=(4, R, kx)) + np.array([0.0, 0.0, -900.0, -905.0, -2000.0, -2003.0])
+    got = jm.log_px_given_w(log_a, Q)
+    with np.errstate(divide="ignore"):
+        terms = log_a[..., None] + np.log(Q)[None]
+    want = np.logaddexp.reduce(terms, axis=2)
+    assert np.allclose(got[:, 0], want[:, 0])  # classes 900 and 2000 nats below
+    assert np.allclose(got[:, 1, :2], want[:, 1, :2])
+    assert np.all(np.isfinite(got[:, 1, 2]))  # the empty column is floored, not -inf
+
+
 def test_spatial_inference_factorises_as_eq11(rng):
     m = _model(rng, R=2)
     xs = rng.normal(size=(2, 2))  # one 2-vector per position

@@ -313,8 +313,20 @@ def _log_matmul(log_a: np.ndarray, B: np.ndarray) -> np.ndarray:
     """
     shift = log_a.max(axis=-1, keepdims=True)
     scaled = np.exp(log_a - shift)  # the largest entry per row is 1: no overflow
-    out = np.einsum("nrk,rkl->nrl", scaled, B)
-    return safe_log(out) + shift
+    out = safe_log(np.einsum("nrk,rkl->nrl", scaled, B)) + shift
+    # Where every term of a column underflowed (it is 708+ nats below the row's largest,
+    # as a class far from x is under a labelled JGMM), the floor would tie all such
+    # columns: redo those entries with their own shift, so that they keep their order.
+    n, r, col = np.nonzero(out <= shift + np.log(_TINY))
+    weights = B[r, :, col]  # (m, K)
+    keep = (weights > 0).any(axis=1)  # an all-zero column keeps the floor
+    if keep.any():
+        n, r, col, weights = n[keep], r[keep], col[keep], weights[keep]
+        with np.errstate(divide="ignore"):
+            terms = log_a[n, r, :] + np.log(weights)
+        top = terms.max(axis=1)
+        out[n, r, col] = np.log(np.sum(np.exp(terms - top[:, None]), axis=1)) + top
+    return out
 
 
 def log_proba_w_given_x(log_gx: np.ndarray, Q: np.ndarray, pi: np.ndarray) -> np.ndarray:
