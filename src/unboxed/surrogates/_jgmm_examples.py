@@ -469,19 +469,12 @@ def nearest_boundary_points(
     targets : ndarray of shape (m,)
         The higher component each point was walked towards.
     """
-    # Exact zeros of Q stay -inf here: safe_log's floor (about -708) would make every
-    # class's density the query's own component times exp(-708) once the query lies
-    # 708 nats nearer its own component than any other, and f flat for every class
-    # (it left a labelled JGMM's query on MNIST with no counterfactual at all).
-    Q = model._Q[0]
-    with np.errstate(divide="ignore"):
-        log_Q = np.where(Q > 0, np.log(Q), -np.inf)
-    log_pi = jm.safe_log(model.pi_)
+    Q, log_pi = model._Q[0], jm.safe_log(model.pi_)
     own = np.flatnonzero(to_class == query_class)
 
     def margin(z: np.ndarray, t: int) -> tuple[float, np.ndarray]:
         """f and its gradient: component t against the likeliest of the query's class."""
-        log_p, grad = jm.log_px_given_w_with_gradient(z, model.means_x_, *gaussians, log_Q)
+        log_p, grad = jm.log_px_given_w_with_gradient(z, model.means_x_, *gaussians, Q)
         log_p = log_p + log_pi
         r = own[np.argmax(log_p[own])]
         return log_p[t] - log_p[r], grad[t] - grad[r]

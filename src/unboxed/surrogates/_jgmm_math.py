@@ -142,7 +142,7 @@ def log_px_given_w_with_gradient(
     means: np.ndarray,
     precisions: np.ndarray,
     log_dets: np.ndarray,
-    log_Q: np.ndarray,
+    Q: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray]:
     """``log p(x | w = j)`` (eq. 4) at one point, and its gradient in ``x``.
 
@@ -153,9 +153,8 @@ def log_px_given_w_with_gradient(
     z : ndarray of shape (D,)
     means : ndarray of shape (K_x, D)
     precisions, log_dets : from :func:`gaussian_precisions`
-    log_Q : ndarray of shape (K_x, K_y)
-        ``log Q`` of one position; -inf where Q is 0 is allowed, as long as every
-        column has a finite entry.
+    Q : ndarray of shape (K_x, K_y)
+        ``Q`` of one position; every column has a positive entry.
 
     Returns
     -------
@@ -169,7 +168,11 @@ def log_px_given_w_with_gradient(
         scaled = np.einsum("kde,ke->kd", precisions, diff)
     d = z.shape[0]
     log_g = -0.5 * (d * np.log(2 * np.pi) + log_dets + np.sum(diff * scaled, axis=1))
-    joint = log_g[:, None] + log_Q  # (K_x, K_y)
+    # Zeros of Q stay exact (-inf): safe_log's floor would make every class's density
+    # x's own component times exp(-708) once x lies 708 nats nearer it than any other
+    # class's, and the classes' margins flat.
+    with np.errstate(divide="ignore"):
+        joint = log_g[:, None] + np.log(Q)  # (K_x, K_y)
     log_p = logsumexp(joint, axis=0)
     resp = np.exp(joint - log_p)  # p(z = i | x, w = j)
     return log_p, -(resp.T @ scaled)
