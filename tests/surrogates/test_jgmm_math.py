@@ -93,14 +93,15 @@ def test_inference_follows_eq3(rng):
 def test_log_px_given_w_keeps_far_classes_apart(rng):
     """Log densities 708+ nats below a row's largest underflow in the shifted product;
     each such entry is redone with its own shift, so far classes keep their order
-    (the floor tied them all at -708 relative, and a runner-up class was arbitrary)."""
+    (the floor tied them all at -708 relative, and a runner-up class was arbitrary).
+    12,000 such entries: more than one chunk of the redo."""
     R, kx, ky = 2, 6, 3
     Q = np.zeros((R, kx, ky))
     for r in range(R):  # two components per class, as a labelled JGMM has
         Q[r, np.arange(kx), np.arange(kx) // 2] = rng.uniform(0.2, 1.0, size=kx)
     Q[1, :, 2] = 0.0  # a column with no component keeps the floor
     Q /= np.maximum(Q.sum(axis=1, keepdims=True), 1e-300)
-    log_a = rng.normal(size=(4, R, kx)) + np.array([0.0, 0.0, -900.0, -905.0, -2000.0, -2003.0])
+    log_a = rng.normal(size=(3000, R, kx)) + np.array([0.0, 0.0, -900.0, -905.0, -2000.0, -2003.0])
     got = jm.log_px_given_w(log_a, Q)
     with np.errstate(divide="ignore"):
         terms = log_a[..., None] + np.log(Q)[None]

@@ -321,15 +321,24 @@ def _log_matmul(log_a: np.ndarray, B: np.ndarray) -> np.ndarray:
     # as a class far from x is under a labelled JGMM), the floor would tie all such
     # columns: redo those entries with their own shift, so that they keep their order.
     n, r, col = np.nonzero(out <= shift + np.log(_TINY))
-    weights = B[r, :, col]  # (m, K)
-    keep = (weights > 0).any(axis=1)  # an all-zero column keeps the floor
-    if keep.any():
-        n, r, col, weights = n[keep], r[keep], col[keep], weights[keep]
-        with np.errstate(divide="ignore"):
-            terms = log_a[n, r, :] + np.log(weights)
-        top = terms.max(axis=1)
-        out[n, r, col] = np.log(np.sum(np.exp(terms - top[:, None]), axis=1)) + top
+    for start in range(0, n.size, 8192):  # bounds the (m, K) intermediates
+        rows = slice(start, start + 8192)
+        _redo_underflowed(out, log_a, B, n[rows], r[rows], col[rows])
     return out
+
+
+def _redo_underflowed(
+    out: np.ndarray, log_a: np.ndarray, B: np.ndarray, n: np.ndarray, r: np.ndarray, col: np.ndarray
+) -> None:
+    """``out[n, r, col] = log sum_k exp(log_a[n, r, k]) B[r, k, col]`` with each entry's
+    own shift; an all-zero column of ``B`` keeps its floor."""
+    weights = B[r, :, col]  # (m, K)
+    keep = (weights > 0).any(axis=1)
+    n, r, col, weights = n[keep], r[keep], col[keep], weights[keep]
+    with np.errstate(divide="ignore"):
+        terms = log_a[n, r, :] + np.log(weights)
+    top = terms.max(axis=1, initial=-np.inf)
+    out[n, r, col] = np.log(np.sum(np.exp(terms - top[:, None]), axis=1)) + top
 
 
 def log_proba_w_given_x(log_gx: np.ndarray, Q: np.ndarray, pi: np.ndarray) -> np.ndarray:
