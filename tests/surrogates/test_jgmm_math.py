@@ -111,6 +111,18 @@ def test_log_px_given_w_keeps_far_classes_apart(rng):
     assert np.all(np.isfinite(got[:, 1, 2]))  # the empty column is floored, not -inf
 
 
+def test_log_densities_of_classes_no_component_reaches_stay_finite(rng):
+    """A class whose column of Q is all zero, or whose components all have log density
+    -inf at x, keeps the floor instead of -inf or NaN."""
+    Q = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])  # class 2: no component
+    log_a = np.array([[[0.0, -np.inf]]])  # class 1's only component: density 0
+    assert np.all(np.isfinite(jm.log_px_given_w(log_a, Q[None])))
+    means, variances = rng.normal(size=(2, 2)), np.ones((2, 2))
+    gaussians = jm.gaussian_precisions(variances)
+    log_p, grad = jm.log_px_given_w_with_gradient(rng.normal(size=2), means, *gaussians, Q)
+    assert np.all(np.isfinite(log_p)) and np.all(np.isfinite(grad))
+
+
 def test_spatial_inference_factorises_as_eq11(rng):
     m = _model(rng, R=2)
     xs = rng.normal(size=(2, 2))  # one 2-vector per position
@@ -384,7 +396,7 @@ def test_log_px_given_w_gradient_matches_finite_differences(rng, full):
     means = rng.normal(size=(k, d))
     covariances = _spd(rng, k, d) if full else rng.uniform(0.3, 3, size=(k, d))
     Q = rng.dirichlet(np.ones(2), size=k)
-    Q[0] = [1.0, 0.0]  # a zero in Q (log 0 stands in as safe_log's floor)
+    Q[0] = [1.0, 0.0]  # a zero in Q, whose log is exactly -inf there
     gaussians = jm.gaussian_precisions(covariances)
     z = rng.normal(size=d)
     log_p, grad = jm.log_px_given_w_with_gradient(z, means, *gaussians, Q)

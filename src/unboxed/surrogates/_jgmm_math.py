@@ -154,7 +154,7 @@ def log_px_given_w_with_gradient(
     means : ndarray of shape (K_x, D)
     precisions, log_dets : from :func:`gaussian_precisions`
     Q : ndarray of shape (K_x, K_y)
-        ``Q`` of one position; every column has a positive entry.
+        ``Q`` of one position.
 
     Returns
     -------
@@ -170,9 +170,10 @@ def log_px_given_w_with_gradient(
     log_g = -0.5 * (d * np.log(2 * np.pi) + log_dets + np.sum(diff * scaled, axis=1))
     # Zeros of Q stay exact (-inf): safe_log's floor would make every class's density
     # x's own component times exp(-708) once x lies 708 nats nearer it than any other
-    # class's, and the classes' margins flat.
+    # class's, and the classes' margins flat. An all-zero column keeps the floor, finite.
     with np.errstate(divide="ignore"):
-        joint = log_g[:, None] + np.log(Q)  # (K_x, K_y)
+        log_Q = np.where(Q.any(axis=0), np.log(Q), safe_log(Q))
+    joint = log_g[:, None] + log_Q  # (K_x, K_y)
     log_p = logsumexp(joint, axis=0)
     resp = np.exp(joint - log_p)  # p(z = i | x, w = j)
     return log_p, -(resp.T @ scaled)
@@ -313,6 +314,11 @@ def _log_matmul(log_a: np.ndarray, B: np.ndarray) -> np.ndarray:
     Returns
     -------
     ndarray of shape (n, R, K')
+        Finite where ``log_a`` is: entries that underflow are floored at ``log(tiny)``
+        below the row's largest term, then redone exactly where ``B``'s column has a
+        weight on a finite term. An all-zero column (a class no component can produce,
+        as with a dead component in ``log_proba_z_given_y``) keeps the floor, so it can
+        rank above a possible class more than 708 nats down.
     """
     shift = log_a.max(axis=-1, keepdims=True)
     scaled = np.exp(log_a - shift)  # the largest entry per row is 1: no overflow
@@ -331,14 +337,13 @@ def _redo_underflowed(
     out: np.ndarray, log_a: np.ndarray, B: np.ndarray, n: np.ndarray, r: np.ndarray, col: np.ndarray
 ) -> None:
     """``out[n, r, col] = log sum_k exp(log_a[n, r, k]) B[r, k, col]`` with each entry's
-    own shift; an all-zero column of ``B`` keeps its floor."""
-    weights = B[r, :, col]  # (m, K)
-    keep = (weights > 0).any(axis=1)
-    n, r, col, weights = n[keep], r[keep], col[keep], weights[keep]
+    own shift; an entry with no weight on a finite term keeps its floor."""
     with np.errstate(divide="ignore"):
-        terms = log_a[n, r, :] + np.log(weights)
+        terms = log_a[n, r, :] + np.log(B[r, :, col])  # (m, K)
     top = terms.max(axis=1, initial=-np.inf)
-    out[n, r, col] = np.log(np.sum(np.exp(terms - top[:, None]), axis=1)) + top
+    keep = np.isfinite(top)
+    top, terms = top[keep], terms[keep]
+    out[n[keep], r[keep], col[keep]] = np.log(np.sum(np.exp(terms - top[:, None]), axis=1)) + top
 
 
 def log_proba_w_given_x(log_gx: np.ndarray, Q: np.ndarray, pi: np.ndarray) -> np.ndarray:
