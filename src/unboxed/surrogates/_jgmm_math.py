@@ -21,6 +21,8 @@ under- or overflows float64.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import numpy as np
 from scipy import linalg
 
@@ -106,14 +108,22 @@ def log_gaussian(X: np.ndarray, means: np.ndarray, covariances: np.ndarray) -> n
     lead, d = X.shape[:-1], X.shape[-1]
     X = X.reshape(-1, d)
     out = np.empty((X.shape[0], means.shape[0]))
-    for k, chol in enumerate(np.linalg.cholesky(covariances)):
-        # One triangular inverse per component, then a matrix product over the rows:
-        # faster than a triangular solve with n right-hand sides.
-        inv = linalg.solve_triangular(chol, np.eye(d), lower=True)
+    for k, (inv, log_det) in enumerate(_inverse_choleskys(covariances)):
         white = (X - means[k]) @ inv.T
-        log_det = 2.0 * np.sum(np.log(np.diag(chol)))
         out[:, k] = -0.5 * (d * np.log(2 * np.pi) + log_det + np.sum(white * white, axis=1))
     return out.reshape(*lead, means.shape[0])
+
+
+def _inverse_choleskys(covariances: np.ndarray) -> Iterator[tuple[np.ndarray, float]]:
+    """Per full covariance ``L L^T``, ``L^-1`` and ``log det``, one at a time.
+
+    One triangular inverse per component, then matrix products over the rows, is
+    faster than a triangular solve with n right-hand sides.
+    """
+    eye = np.eye(covariances.shape[-1])
+    for chol in np.linalg.cholesky(covariances):
+        log_det = 2.0 * float(np.sum(np.log(np.diag(chol))))
+        yield linalg.solve_triangular(chol, eye, lower=True), log_det
 
 
 def gaussian_precisions(covariances: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -130,11 +140,9 @@ def gaussian_precisions(covariances: np.ndarray) -> tuple[np.ndarray, np.ndarray
     """
     if covariances.ndim == 2:
         return 1.0 / covariances, np.sum(np.log(covariances), axis=1)
-    chol = np.linalg.cholesky(covariances)
-    eye = np.eye(covariances.shape[-1])
-    inv = np.stack([linalg.solve_triangular(c, eye, lower=True) for c in chol])
-    log_dets = 2.0 * np.sum(np.log(np.diagonal(chol, axis1=1, axis2=2)), axis=1)
-    return np.einsum("kji,kjl->kil", inv, inv), log_dets
+    invs, log_dets = zip(*_inverse_choleskys(covariances), strict=True)
+    inv = np.stack(invs)
+    return np.einsum("kji,kjl->kil", inv, inv), np.array(log_dets)
 
 
 def log_px_given_w_with_gradient(
