@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch  # noqa: F401  (loaded, so all_finite takes its torch path)
 
-from unboxed._validation import TORCH_SCAN_SIZE, all_finite, check_finite
+from unboxed._validation import TORCH_SCAN_SIZE, all_finite, check_finite, check_number
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -26,3 +26,16 @@ def test_all_finite_when_the_sum_overflows_and_on_read_only_arrays():
     mixed.setflags(write=False)
     assert not all_finite(mixed)
     assert all_finite(np.zeros((4, 3))) and not all_finite(np.array([1.0, np.nan]))
+
+
+@pytest.mark.parametrize("value", [np.inf, -np.inf, np.nan, 0.0, -1.0, True, "0.1", None])
+def test_check_number_refuses_what_would_only_yield_nan_later(value):
+    with pytest.raises(ValueError, match="lr must be a finite number > 0"):
+        check_number(value, name="lr")
+
+
+def test_check_number_takes_finite_numbers_and_zero_where_allowed():
+    assert check_number(np.float32(0.5), name="x") == 0.5
+    assert check_number(0, name="x", strict=False) == 0.0
+    with pytest.raises(ValueError, match=">= 0"):
+        check_number(-1e-9, name="x", strict=False)

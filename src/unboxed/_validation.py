@@ -6,6 +6,7 @@ expected, so that bad input never reaches numpy or torch internals.
 
 from __future__ import annotations
 
+import math
 import numbers
 import sys
 import warnings
@@ -177,6 +178,20 @@ def check_positive_int(value: object, *, name: str, minimum: int = 1) -> int:
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
         raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}")
     return int(value)
+
+
+def check_number(value: object, *, name: str, minimum: float = 0.0, strict: bool = True) -> float:
+    """Check that ``value`` is a finite real number above ``minimum`` (or at least it,
+    with ``strict=False``); an infinite step size or radius only yields NaN later."""
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, numbers.Real)
+        or not math.isfinite(value)
+        or (value <= minimum if strict else value < minimum)
+    ):
+        relation = ">" if strict else ">="
+        raise ValueError(f"{name} must be a finite number {relation} {minimum:g}, got {value!r}")
+    return float(value)
 
 
 def check_fraction(value: object, *, name: str) -> float:

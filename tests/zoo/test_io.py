@@ -73,3 +73,25 @@ def test_missing_folder_and_wrong_type(tmp_path):
         zoo.load(tmp_path / "nothing")
     with pytest.raises(TypeError, match="takes a ZooModel"):
         zoo.save(torch.nn.Linear(2, 2), tmp_path)
+
+
+def test_nan_weights_are_rejected(tmp_path):
+    model = zoo.mlp((4,), n_features=3, n_classes=2)
+    with torch.no_grad():
+        model.fc1.weight[0, 0] = float("nan")
+    folder = zoo.save(model, tmp_path)
+    with pytest.raises(ValueError, match="fc1.weight holds NaN"):
+        zoo.load(folder)
+
+
+def test_a_record_asking_for_huge_layers_is_refused_before_allocating(tmp_path):
+    folder = zoo.save(zoo.mlp((4,), n_features=3, n_classes=2), tmp_path)
+    record = json.loads((folder / "model.json").read_text())
+    record["config"]["kwargs"]["widths"] = [10**7, 10**7]  # 400 TB of float32 weights
+    (folder / "model.json").write_text(json.dumps(record))
+    with pytest.raises(ValueError, match="do not fit the architecture"):
+        zoo.load(folder)
+    record["config"]["architecture"] = ["mlp"]
+    (folder / "model.json").write_text(json.dumps(record))
+    with pytest.raises(ValueError, match="names no known architecture"):
+        zoo.load(folder)

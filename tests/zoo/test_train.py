@@ -89,6 +89,19 @@ def test_bad_data_is_refused(digits):
         zoo.train(zoo.mlp(n_features=20), digits, epochs=1, verbose=False)
     with pytest.raises(ValueError, match="epochs must be an int >= 1"):
         zoo.train(model, digits, epochs=0, verbose=False)
+    for lr, weight_decay in ((np.inf, 0.0), (1e-3, np.nan)):
+        with pytest.raises(ValueError, match="must be a finite number"):
+            zoo.train(model, digits, epochs=1, lr=lr, weight_decay=weight_decay, verbose=False)
+
+
+def test_a_last_step_that_diverges_is_an_error_not_a_nan_model(digits):
+    """One batch per epoch: the loss is checked before each step, the weights after.
+    A NaN gradient (as a step overflowing would give) makes the only step diverge."""
+    model = zoo.build("mlp", input_shape=(64,), n_classes=10)
+    model.fc1.weight.register_hook(lambda grad: grad * float("nan"))
+    n = len(digits.X_train)
+    with pytest.raises(FloatingPointError, match="training diverged .* fc1.weight holds NaN"):
+        zoo.train(model, digits, epochs=1, batch_size=n, verbose=False)
 
 
 def test_a_damaged_checkpoint_is_a_clear_error(digits, tmp_path):

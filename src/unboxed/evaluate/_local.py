@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from .._ranks import top_k_mask
-from .._validation import RandomState, check_positive_int, check_random_state
+from .._validation import RandomState, check_number, check_positive_int, check_random_state
 from ..blackbox import BlackBox
 from ..explanation import Attribution
 from ._fidelity import Fill, _blocks, _check_fill, _keep_masks, _make_fill
@@ -185,8 +185,7 @@ def explanation_sensitivity(
         If no draw of any row kept its class.
     """
     rng = check_random_state(random_state)
-    if not radius > 0:
-        raise ValueError(f"radius must be positive, got {radius}")
+    radius = check_number(radius, name="radius")
     n_samples = check_positive_int(n_samples, name="n_samples")
     k = check_positive_int(k, name="k")
     blackbox = explainer.blackbox

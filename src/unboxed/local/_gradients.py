@@ -17,6 +17,7 @@ import numpy as np
 from .._validation import (
     RandomState,
     check_finite,
+    check_number,
     check_positive_int,
     check_random_state,
     seed_from,
@@ -263,8 +264,7 @@ class SmoothGrad(_GradientExplainer):
     ) -> None:
         super().__init__(blackbox, image_shape=image_shape)
         self.n_samples = check_positive_int(n_samples, name="n_samples")
-        if not noise_level >= 0:
-            raise ValueError(f"noise_level must be >= 0, got {noise_level}")
+        noise_level = check_number(noise_level, name="noise_level", strict=False)
         self.noise_level = float(noise_level)
         self.random_state = random_state
         self.evals_per_row = self.n_samples

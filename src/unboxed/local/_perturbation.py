@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from .._validation import RandomState, check_positive_int, check_random_state
+from .._validation import RandomState, check_number, check_positive_int, check_random_state
 from ..blackbox import BlackBox
 from ..explanation import Attribution
 from ._base import Fill, LocalExplainer, check_background, check_fill_name, make_fill
@@ -191,12 +191,10 @@ class Lime(_SegmentExplainer):
             random_state=random_state,
             verbose=verbose,
         )
-        if not kernel_width > 0:
-            raise ValueError(f"kernel_width must be positive, got {kernel_width}")
+        kernel_width = check_number(kernel_width, name="kernel_width")
         if regression not in ("ridge", "lasso"):
             raise ValueError(f"regression must be 'ridge' or 'lasso', got {regression!r}")
-        if not alpha >= 0:
-            raise ValueError(f"alpha must be >= 0, got {alpha}")
+        alpha = check_number(alpha, name="alpha", strict=False)
         self.kernel_width = float(kernel_width)
         self.regression = regression
         self.alpha = float(alpha)
@@ -288,8 +286,7 @@ class KernelShap(_SegmentExplainer):
             random_state=random_state,
             verbose=verbose,
         )
-        if not alpha >= 0:
-            raise ValueError(f"alpha must be >= 0, got {alpha}")
+        alpha = check_number(alpha, name="alpha", strict=False)
         self.alpha = float(alpha)
 
     def explain(self, X: object, *, target: Any = None, segments: object = None) -> Attribution:

@@ -31,13 +31,14 @@ from .._validation import (
     RandomState,
     check_fraction,
     check_labels,
+    check_number,
     check_positive_int,
     check_random_state,
     seed_from,
 )
 from ..blackbox import BlackBox
 from ..explanation import Attribution
-from ..zoo import ZooModel, mlp
+from ..zoo._models import DIVERGED, ZooModel, check_finite_weights, mlp
 from ._regions import LinearRegions
 
 #: A few fits: the default.
@@ -105,8 +106,8 @@ def _check_grid(grid: Any) -> dict[str, tuple[float, ...]]:
     for key, values in full.items():
         if len(values) == 0:
             raise ValueError(f"grid[{key!r}] is empty")
-    if any(not t > 0 for t in full["temperature"]) or any(not lr > 0 for lr in full["lr"]):
-        raise ValueError("temperatures and learning rates must be > 0")
+    for key in ("temperature", "lr"):
+        full[key] = tuple(check_number(v, name=f"grid[{key!r}]") for v in full[key])
     if any(not 0 <= a <= 1 for a in full["alpha"]):
         raise ValueError("alpha must lie in [0, 1]")
     for b in full["batch_size"]:
@@ -327,4 +328,5 @@ def _train_student(
                 raise FloatingPointError(f"the distillation loss became {loss.item()}")
             loss.backward()
             optimizer.step()
+    check_finite_weights(student, what=f"distillation {DIVERGED}")
     student.eval()

@@ -27,7 +27,14 @@ from typing import Any, Literal
 import numpy as np
 
 from .._progress import progress
-from .._validation import RandomState, check_array, check_labels, check_positive_int, int_seed
+from .._validation import (
+    RandomState,
+    check_array,
+    check_labels,
+    check_number,
+    check_positive_int,
+    int_seed,
+)
 from ..blackbox import BlackBox
 from ..explanation import Explanation, _check_names, _top_k_order, make_meta
 
@@ -223,8 +230,7 @@ class ActivationMaximization:
         for name, value in (("strength", strength), ("prior_strength", prior_strength)):
             if not isinstance(value, numbers.Real) or not math.isfinite(value) or value < 0:
                 raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
-        if not isinstance(lr, numbers.Real) or not lr > 0:
-            raise ValueError(f"lr must be > 0, got {lr!r}")
+        lr = check_number(lr, name="lr")
         low, high = (float(b) for b in bounds)
         if not (math.isfinite(low) and math.isfinite(high) and low < high):
             raise ValueError(f"bounds must be two finite numbers, low < high; got {bounds!r}")

@@ -14,7 +14,7 @@ import torch
 
 from .._io import atomic_write, check_header, read_json, write_json
 from .._version import __version__
-from ._models import BUILDERS, ZooModel
+from ._models import BUILDERS, ZooModel, check_finite_weights
 from ._vae import GENERATORS
 
 #: Every architecture zoo.load can rebuild: the classifiers and the generators.
@@ -96,7 +96,8 @@ def read_record(path: str | os.PathLike) -> dict[str, Any]:
     record = read_json(file, what=what)
     check_header(record, source=file, what=what, format=FORMAT, version=FORMAT_VERSION)
     config = record.get("config")
-    if not isinstance(config, dict) or config.get("architecture") not in ARCHITECTURES:
+    architecture = config.get("architecture") if isinstance(config, dict) else None
+    if not isinstance(architecture, str) or architecture not in ARCHITECTURES:
         raise ValueError(f"{file} names no known architecture (known: {sorted(ARCHITECTURES)})")
     return record
 
@@ -113,13 +114,27 @@ def load(path: str | os.PathLike) -> ZooModel:
     """
     folder = Path(path)
     config = read_record(folder)["config"]
-    try:
-        model = ARCHITECTURES[config["architecture"]](**config.get("kwargs", {}))
-    except (TypeError, ValueError) as err:
-        raise ValueError(f"{folder}: the architecture record is invalid: {err}") from err
     tensors = load_tensors(folder / WEIGHTS)
+    # The record's shapes are checked on a skeleton that allocates nothing: a tampered
+    # record could otherwise ask for terabytes before the weights are compared.
+    with torch.device("meta"):
+        skeleton = _build(config, folder)
+    expected = {k: tuple(v.shape) for k, v in skeleton.state_dict().items()}
+    found = {k: tuple(v.shape) for k, v in tensors.items()}
+    if expected != found:
+        wrong = sorted(set(expected.items()) ^ set(found.items()))[:3]
+        raise ValueError(f"{folder}: the weights do not fit the architecture (e.g. {wrong})")
+    model = _build(config, folder)
+    model.load_state_dict(tensors, strict=True)
     try:
-        model.load_state_dict(tensors, strict=True)
-    except RuntimeError as err:
-        raise ValueError(f"{folder}: the weights do not fit the architecture: {err}") from err
+        check_finite_weights(model, what=f"{folder}")
+    except FloatingPointError as err:
+        raise ValueError(str(err)) from None
     return model.eval()
+
+
+def _build(config: dict[str, Any], folder: Path) -> ZooModel:
+    try:
+        return ARCHITECTURES[config["architecture"]](**config.get("kwargs", {}))
+    except (TypeError, ValueError, KeyError) as err:
+        raise ValueError(f"{folder}: the architecture record is invalid: {err}") from err

@@ -52,6 +52,22 @@ class ZooModel(nn.Sequential):
         return int(self.config["n_classes"])
 
 
+#: How a training loop's :func:`check_finite_weights` message starts.
+DIVERGED = "training diverged (lower the learning rate)"
+
+
+def check_finite_weights(module: nn.Module, *, what: str) -> None:
+    """Raise ``FloatingPointError`` if a parameter or buffer of ``module`` is NaN or
+    infinite, starting the message with ``what``.
+
+    Training checks each loss before its step, so only this catches a last step that
+    diverged (say, with a huge learning rate) before a NaN model is returned or saved.
+    """
+    for name, tensor in itertools.chain(module.named_parameters(), module.named_buffers()):
+        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+            raise FloatingPointError(f"{what}: {name} holds NaN or infinite values")
+
+
 def _seeded(random_state: RandomState, build: Callable[[int], ZooModel]) -> ZooModel:
     """Build a model with torch's default generator seeded, then restore its state.
 

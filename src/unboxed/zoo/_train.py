@@ -22,10 +22,10 @@ import torch
 from torch import nn
 
 from .._progress import progress
-from .._validation import RandomState, check_positive_int, int_seed
+from .._validation import RandomState, check_number, check_positive_int, int_seed
 from ..data import Dataset
 from ._io import load_tensors, save_tensors
-from ._models import ZooModel
+from ._models import DIVERGED, ZooModel, check_finite_weights
 
 
 @dataclasses.dataclass(frozen=True)
@@ -126,8 +126,8 @@ def train(
     epochs = check_positive_int(epochs, name="epochs")
     batch_size = check_positive_int(batch_size, name="batch_size")
     random_state = int_seed(random_state)
-    if not lr > 0 or weight_decay < 0:
-        raise ValueError(f"lr must be > 0 and weight_decay >= 0, got {lr}, {weight_decay}")
+    lr = check_number(lr, name="lr")
+    weight_decay = check_number(weight_decay, name="weight_decay", strict=False)
     X, y, X_test, y_test = _tensors(model, dataset)
     settings = {
         "dataset": dataset.name,
@@ -173,6 +173,7 @@ def train(
             optimizer.step()
             losses.append(loss.item())
             bar.update(1)
+        check_finite_weights(model, what=f"{DIVERGED} at epoch {epoch}")
         state["epoch"] = epoch + 1
         state["loss"].append(float(np.mean(losses)))
         state["test_accuracy"].append(accuracy(model, X_test, y_test))

@@ -36,7 +36,7 @@ from torch.nn import functional as F
 from .._progress import progress
 from .._validation import RandomState, check_array, check_labels, check_positive_int, int_seed
 from ..blackbox import BlackBox
-from ._models import ZooModel, as_blackbox, mlp
+from ._models import DIVERGED, ZooModel, as_blackbox, check_finite_weights, mlp
 
 
 def _flat(module: nn.Module) -> torch.Tensor:
@@ -229,6 +229,7 @@ class TreeRegularizedMLP:
                 loss.backward()
                 optimizer.step()
                 total += loss.item() * batch.numel()
+            check_finite_weights(net, what=f"{DIVERGED} at epoch {epoch}")
             history["loss"].append(total / X.shape[0])
             bar.update(1)
         bar.close()

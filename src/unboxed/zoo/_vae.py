@@ -27,8 +27,8 @@ from torch import nn
 from torch.nn import functional as F
 
 from .._progress import progress
-from .._validation import RandomState, check_array, check_positive_int, int_seed
-from ._models import ZooModel, _seeded
+from .._validation import RandomState, check_array, check_number, check_positive_int, int_seed
+from ._models import DIVERGED, ZooModel, _seeded, check_finite_weights
 
 
 class VAE(ZooModel):
@@ -246,8 +246,7 @@ def train_vae(
     X = _check_unit_interval(X, model.n_features)
     epochs = check_positive_int(epochs, name="epochs")
     batch_size = check_positive_int(batch_size, name="batch_size")
-    if not lr > 0:
-        raise ValueError(f"lr must be > 0, got {lr}")
+    lr = check_number(lr, name="lr")
     seed = int_seed(random_state)
     generator = torch.Generator().manual_seed(seed)
     x = torch.as_tensor(X)
@@ -270,6 +269,7 @@ def train_vae(
             optimizer.step()
             total += loss.item() * batch.shape[0]
             bar.update(1)
+        check_finite_weights(model, what=f"{DIVERGED} at epoch {epoch}")
         losses.append(total / x.shape[0])
         bar.set_postfix(neg_elbo=f"{losses[-1]:.2f}")
     bar.close()
