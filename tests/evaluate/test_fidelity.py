@@ -404,3 +404,13 @@ def test_rows_with_fewer_segments_than_k_keep_them_all(digits, digits_blackbox):
         n_boot=10,
     )
     assert result.probability.mean == pytest.approx((first.probability.mean + full) / 2)
+
+
+def test_keep_top_k_ranks_huge_segment_ids(digits, digits_blackbox):
+    X = digits.X_test[:3]
+    y = digits_blackbox.predict(X)
+    att = Attribution(X.astype(float), y)
+    blocks = np.arange(64) // 8
+    dense = keep_top_k(digits_blackbox, X, y, att, 3, segments=blocks, n_boot=10)
+    sparse = keep_top_k(digits_blackbox, X, y, att, 3, segments=blocks * 10**9, n_boot=10)
+    assert dense.probability.mean == sparse.probability.mean

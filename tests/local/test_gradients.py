@@ -32,7 +32,9 @@ def test_input_x_gradient(digits, digits_blackbox):
 
 def test_integrated_gradients_completeness(digits, digits_blackbox):
     X = digits.X_test[:16]
-    result = IntegratedGradients(digits_blackbox, n_steps=300).explain(X)
+    # The quadrature error comes from the ReLU and max-pool kinks along the path and
+    # falls about as 1 / n_steps: 300 steps gave 0.0117 on one machine, 1000 gave 0.0027.
+    result = IntegratedGradients(digits_blackbox, n_steps=600).explain(X)
     assert result.meta["max_abs_delta"] < 1e-2
     # Completeness, checked here against the logits directly.
     import torch

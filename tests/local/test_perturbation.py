@@ -156,3 +156,28 @@ def test_bad_segments_are_named(digits, digits_blackbox):
 def test_window_larger_than_image_is_refused(digits, digits_blackbox):
     with pytest.raises(ValueError, match="larger than the input"):
         Occlusion(digits_blackbox, window=9).explain(digits.X_test[:2])
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"window": 2, "stride": 4}, "never be covered"),  # gave NaN values
+        ({"window": True}, "window must be a positive int"),
+        ({"window": 2.5}, "window must be a positive int"),
+        ({"stride": (1, 1.5)}, "stride must be a positive int"),
+    ],
+)
+def test_occlusion_refuses_windows_that_leave_features_out(
+    kwargs, message, digits, digits_blackbox
+):
+    with pytest.raises(ValueError, match=message):
+        Occlusion(digits_blackbox, **kwargs).explain(digits.X_test[:2])
+
+
+def test_segment_ids_far_beyond_the_features_are_ranked_not_allocated(digits, digits_blackbox):
+    """Ids of 10**9 once sized a (rows, 10**9) table; they mean the same as 0, 1, ..."""
+    X = digits.X_test[:2]
+    blocks = np.arange(64) // 8
+    dense = Lime(digits_blackbox, n_samples=50, random_state=0).explain(X, segments=blocks)
+    sparse = Lime(digits_blackbox, n_samples=50, random_state=0).explain(X, segments=blocks * 10**9)
+    np.testing.assert_array_equal(dense.values, sparse.values)

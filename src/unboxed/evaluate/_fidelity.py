@@ -604,8 +604,12 @@ def _keep_masks(
         )
     if how not in ("mean", "sum"):
         raise ValueError(f"segment_score must be 'mean' or 'sum', got {how!r}")
-    n_segments = int(labels.max()) + 1
     by_id = not isinstance(ranking, Attribution | FeatureImportance)
+    if not by_id and labels.max() >= d:
+        # Ids only group features here, and ids beyond d (say, 10**9) would size the
+        # tables below: rank each row's ids first.
+        labels = np.stack([np.unique(row, return_inverse=True)[1] for row in labels])
+    n_segments = int(labels.max()) + 1
     rank = resolve_ranking(ranking, classes=classes, n_features=n_segments if by_id else d)
     if k > min(rank.n_ranked, n_segments):
         raise ValueError(f"k={k} exceeds the number of segments ({n_segments})")

@@ -141,6 +141,10 @@ class Partition:
         if n and arr.min() < 0:
             raise ValueError("segments must be non-negative")
         arr = arr.astype(np.int64)
+        if n and arr.max() >= d:
+            # Ids beyond the feature count (say, 10**9) would size the table below;
+            # a row has at most d distinct ids, so rank them first.
+            arr = np.stack([np.unique(row, return_inverse=True)[1] for row in arr])
         width = int(arr.max()) + 1 if n else 0
         present = np.zeros((n, width), dtype=bool)
         np.put_along_axis(present, arr, True, axis=1)
@@ -208,6 +212,11 @@ class Windows:
         window of each axis is moved flush with the edge so every feature is covered."""
         size_t = _per_axis(size, shape, "window")
         stride_t = _per_axis(stride, shape, "stride")
+        if any(s > w for s, w in zip(stride_t, size_t, strict=True)):
+            raise ValueError(
+                f"stride {stride_t} is larger than the window {size_t}: the features "
+                "between windows would never be covered"
+            )
         starts = [
             sorted({*range(0, extent - w + 1, s), extent - w})
             for extent, w, s in zip(shape, size_t, stride_t, strict=True)
@@ -242,8 +251,11 @@ class Windows:
 
 
 def _per_axis(value: int | tuple[int, ...], shape: tuple[int, ...], name: str) -> tuple[int, ...]:
-    values = (value,) * len(shape) if isinstance(value, int | np.integer) else tuple(value)
-    if len(values) != len(shape) or not all(int(v) >= 1 for v in values):
+    single = isinstance(value, int | np.integer)
+    values = (value,) * len(shape) if single else tuple(np.atleast_1d(np.asarray(value, object)))
+    if len(values) != len(shape) or not all(
+        isinstance(v, int | np.integer) and not isinstance(v, bool) and v >= 1 for v in values
+    ):
         raise ValueError(f"{name} must be a positive int or one per axis of {shape}, got {value}")
     if any(v > s for v, s in zip(values, shape, strict=True)):
         raise ValueError(f"{name} {values} is larger than the input {shape}")
