@@ -195,7 +195,15 @@ def test_numpy_seeds_are_stored_as_ints():
 
 
 @pytest.mark.parametrize(
-    "change", [{"format_version": "1"}, {"fields": [1, 2]}, {"meta": "x"}, {"class": "Dataset"}]
+    "change",
+    [
+        {"format_version": "1"},
+        {"format_version": -5},  # loaded before
+        {"format_version": True},  # loaded before
+        {"fields": [1, 2]},
+        {"meta": "x"},
+        {"class": "Dataset"},
+    ],
 )
 def test_malformed_headers_are_clear_errors(tmp_path, attribution, change):
     attribution.save(tmp_path / "a.npz")

@@ -162,6 +162,23 @@ def test_bad_inputs_and_blackbox(rng):
         LinearRegions(proba)
     with pytest.raises(ValueError, match="classes"):
         regions.decision_features(rng.normal(size=(2, 4)), 0, 3)
+    with pytest.raises(ValueError, match="classes must be ints"):
+        regions.decision_features(rng.normal(size=(2, 4)), 1.5, 0)  # an IndexError before
+
+
+@pytest.mark.parametrize("input_shape", [(10,), (-1,), (4.5,), ()])
+def test_an_input_shape_the_network_cannot_take_is_refused(input_shape):
+    model = zoo.mlp((5,), n_features=4, n_classes=3, random_state=0)
+    with pytest.raises(ValueError, match="input_shape|does not take inputs"):
+        LinearRegions(model, input_shape=input_shape)
+
+
+def test_a_network_with_nan_weights_is_refused():
+    model = zoo.mlp((5,), n_features=4, n_classes=3, random_state=0)
+    with torch.no_grad():
+        model.fc2.weight[0, 0] = float("nan")
+    with pytest.raises(ValueError, match="fc2.weight holds NaN"):
+        LinearRegions(model)  # local_linear and logits were silently NaN
 
 
 def test_explain_and_decision_features(rng, tmp_path):

@@ -112,6 +112,8 @@ def test_nearest_distance_against_brute_force(rng):
         nearest_distance(np.zeros((1, X.shape[1])), ref, normalize=True)
     with pytest.raises(ValueError, match="features"):
         nearest_distance(X, ref[:, :2])
+    # Finite but huge rows once overflowed their squares to inf and NaN.
+    assert np.allclose(nearest_distance(1e200 * X, 1e200 * ref), 1e200 * brute[:, 0])
 
 
 @pytest.mark.parametrize(

@@ -89,6 +89,8 @@ def test_mass_share():
     values = np.array([[1.0, -3.0, 0.0], [0.0, 0.0, 0.0]])
     region = np.array([False, True, False])
     assert np.allclose(mass_share(values, region), [0.75, 0.0])
+    with pytest.raises(ValueError, match="values contains NaN"):
+        mass_share(np.array([[np.nan, 1.0]]), np.array([True, False]))  # gave [0.]
 
 
 @pytest.mark.parametrize(

@@ -30,6 +30,7 @@ from torch.nn import functional as F
 
 from .._validation import check_array, check_labels, check_positive_int
 from ..explanation import Attribution, make_meta
+from ..zoo._models import check_finite_weights
 from ._linearize import PiecewiseActivation, PiecewiseLinear
 
 #: Layers that are affine in eval mode and pass through by their VJP.
@@ -309,13 +310,27 @@ class LinearRegions:
             if first is None or not isinstance(layers[0][1], (nn.Linear, nn.Flatten)):
                 raise ValueError("pass input_shape: it cannot be read from this network")
             input_shape = (first.in_features,)
-        self.input_shape_ = tuple(int(s) for s in input_shape)
+        try:
+            check_finite_weights(module, what="LinearRegions")
+        except FloatingPointError as err:
+            raise ValueError(f"{err}: every region's W~ and b~ would be NaN") from None
+        shape = tuple(np.atleast_1d(np.asarray(input_shape, dtype=object)))
+        if not shape or not all(
+            isinstance(s, int | np.integer) and not isinstance(s, bool) and s >= 1 for s in shape
+        ):
+            raise ValueError(f"input_shape must be a tuple of positive ints, got {input_shape!r}")
+        self.input_shape_ = tuple(int(s) for s in shape)
         self.n_features_in_ = math.prod(self.input_shape_)
         # float64 so that W~ x + b~ matches the logits to rounding, not to float32 noise.
         copied = copy.deepcopy(nn.Sequential(*[m for _, m in layers])).double().eval()
         self.layers_ = [(name, copied[i]) for i, (name, _) in enumerate(layers)]
-        with torch.no_grad():
-            out = self._forward(torch.zeros((1, *self.input_shape_), dtype=torch.float64))[0]
+        try:
+            with torch.no_grad():
+                out = self._forward(torch.zeros((1, *self.input_shape_), dtype=torch.float64))[0]
+        except RuntimeError as err:
+            raise ValueError(
+                f"the network does not take inputs of shape {self.input_shape_}: {err}"
+            ) from err
         if out.ndim != 2:
             raise ValueError(
                 f"the network must return (n, n_outputs) logits, got {tuple(out.shape)}"
@@ -442,7 +457,9 @@ class LinearRegions:
         bias : ndarray of shape (n_samples,)
         """
         for c in (class_a, class_b):
-            if not 0 <= int(c) < self.n_outputs_:
+            if isinstance(c, bool) or not isinstance(c, int | np.integer):
+                raise ValueError(f"classes must be ints, got {c!r}")
+            if not 0 <= c < self.n_outputs_:
                 raise ValueError(f"classes must lie in [0, {self.n_outputs_}), got {c}")
         W, b = self.local_linear(X)
         return W[:, class_a] - W[:, class_b], b[:, class_a] - b[:, class_b]

@@ -449,6 +449,9 @@ def nearest_distance(
         raise ValueError(f"k={k} exceeds the {reference.shape[0]} reference rows")
     if normalize:
         X, reference = _unit_rows(X, "X"), _unit_rows(reference, "reference")
+    # Squares of finite values far from 1 overflow (1e200**2); distances scale.
+    scale = max(float(np.abs(X).max()), float(np.abs(reference).max())) or 1.0
+    X, reference = X / scale, reference / scale
     ref_sq = (reference**2).sum(1)
     out = np.empty(X.shape[0])
     block = max(1, 2**22 // reference.shape[0])
@@ -457,7 +460,7 @@ def nearest_distance(
         sq = (rows**2).sum(1)[:, None] + ref_sq[None] - 2.0 * rows @ reference.T
         nearest = np.sort(np.sqrt(np.maximum(sq, 0.0)), axis=1)[:, :k]
         out[start : start + rows.shape[0]] = nearest.mean(1)
-    return out
+    return out * scale
 
 
 def _unit_rows(X: np.ndarray, name: str) -> np.ndarray:

@@ -21,7 +21,13 @@ from typing import Any, Literal
 import numpy as np
 
 from .._progress import progress
-from .._validation import RandomState, check_labels, check_positive_int, check_random_state
+from .._validation import (
+    RandomState,
+    check_array,
+    check_labels,
+    check_positive_int,
+    check_random_state,
+)
 from ..blackbox import BlackBox
 from ..evaluate import bootstrap_mean
 from ..explanation import FeatureImportance, make_meta
@@ -261,9 +267,7 @@ def mass_share(values: np.ndarray, region: np.ndarray) -> np.ndarray:
     ndarray of shape (n,)
         In [0, 1]; 0 for a row whose attributions are all zero.
     """
-    values = np.abs(np.asarray(values, dtype=np.float64))
-    if values.ndim != 2:
-        raise ValueError(f"values must be 2-dimensional, got shape {values.shape}")
+    values = np.abs(check_array(values, name="values", ndim=2))
     region = np.broadcast_to(np.asarray(region, dtype=bool), values.shape)
     total = values.sum(axis=1)
     inside = np.where(region, values, 0.0).sum(axis=1)
