@@ -93,7 +93,11 @@ def test_an_explanation_never_shares_the_callers_arrays(dtype):
 def test_a_pickle_is_never_loaded(tmp_path):
     path = tmp_path / "evil.npz"
     path.write_bytes(pickle.dumps({"values": np.zeros((2, 2))}))
-    with pytest.raises(ValueError, match="not an unboxed explanation file"):
+    with pytest.raises(ValueError, match="not an unboxed explanation file") as raised:
+        Attribution.load(path)
+    assert "allow_pickle" not in str(raised.value)  # numpy's advice, for any such file
+    path.write_bytes(np.random.default_rng(0).bytes(300))
+    with pytest.raises(ValueError, match="not an .npz archive"):
         Attribution.load(path)
 
 

@@ -95,6 +95,11 @@ def read_npz(path: str | os.PathLike, *, what: str) -> dict[str, np.ndarray]:
 
 
 def _load_all(path: Path) -> dict[str, np.ndarray]:
+    with open(path, "rb") as file:
+        magic = file.read(6)
+    # numpy takes any other file for a pickle and suggests allow_pickle=True: never.
+    if not (magic.startswith(b"PK\x03\x04") or magic == b"\x93NUMPY"):
+        raise ValueError("it is not an .npz archive (nor any numpy file)")
     loaded = np.load(path, allow_pickle=False)
     if not isinstance(loaded, np.lib.npyio.NpzFile):
         raise ValueError("it holds a single .npy array, not an .npz archive")

@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from unboxed import BlackBox, zoo
+from unboxed.blackbox import BlackBoxError
 from unboxed.probes import REGULARIZERS, ActivationMaximization, Prototypes, nearest_distance
 from unboxed.probes._activation import _blur, _penalty
 
@@ -122,6 +123,7 @@ def test_nearest_distance_against_brute_force(rng):
         ({"regularizer": "l3"}, ValueError),
         ({"strength": -1.0}, ValueError),
         ({"lr": 0}, ValueError),
+        ({"lr": float("inf")}, ValueError),  # was accepted: a bang-bang 0/1 image
         ({"bounds": (1.0, 0.0)}, ValueError),
         ({"steps": 0}, ValueError),
         ({"generator": "vae"}, TypeError),
@@ -140,3 +142,31 @@ def test_needs_a_torch_black_box_and_a_matching_generator(planted_blackbox, digi
     box = BlackBox.from_torch(zoo.mlp((4,), n_features=20, n_classes=2), input_shape=(20,))
     with pytest.raises(ValueError, match="image"):
         ActivationMaximization(box, regularizer="tv").explain()
+
+
+class _Failing(torch.nn.Module):
+    """Logits from a linear layer; under the search (inputs that need gradients) it
+    raises or returns NaN, as ``mode`` says."""
+
+    def __init__(self, mode: str):
+        super().__init__()
+        self.linear, self.mode = torch.nn.Linear(20, 2), mode
+
+    def forward(self, x):
+        if self.mode == "raise" and x.requires_grad:
+            raise RuntimeError("the model is broken")
+        out = self.linear(x)
+        return out * float("nan") if self.mode == "nan" and x.requires_grad else out
+
+
+def test_a_failing_model_is_named_not_blamed_on_x():
+    for mode, error, message in [
+        ("raise", BlackBoxError, "raised RuntimeError"),
+        ("nan", FloatingPointError, "objective became NaN"),  # was "X contains NaN"
+    ]:
+        box = BlackBox.from_torch(_Failing(mode), input_shape=(20,))
+        with pytest.raises(error, match=message):
+            ActivationMaximization(box, steps=3).explain()
+    box = BlackBox.from_torch(_Failing("none"), input_shape=(20,))
+    with pytest.raises(ValueError, match="target is empty"):  # once "X is empty", after the search
+        ActivationMaximization(box, steps=3).explain([])

@@ -288,6 +288,8 @@ class ActivationMaximization:
         if self.regularizer in ("tv", "jitter") and image_shape is None:
             raise ValueError(f"regularizer={self.regularizer!r} needs (H, W) image inputs")
         targets = self._targets(target, layer)
+        if targets.size == 0:
+            raise ValueError("target is empty: pass at least one class or unit to maximise")
         seed = int_seed(self.random_state)
         gen = torch.Generator().manual_seed(seed)
         param = next(module.parameters())
@@ -315,11 +317,19 @@ class ActivationMaximization:
                 ).reshape(n, d)
             else:
                 x_in = x
-            objective = score(x_in) - self.strength * _penalty(x, self.regularizer, image_shape)
+            with self.blackbox._guard(n):
+                objective = score(x_in)
+            objective = objective - self.strength * _penalty(x, self.regularizer, image_shape)
             if self.generator is not None:
                 objective = objective - 0.5 * self.prior_strength * variable.pow(2).sum(1)
+            if not bool(torch.isfinite(objective).all()):
+                raise FloatingPointError(
+                    f"the objective became NaN or infinite at step {step}: the model's "
+                    "output is not finite there (a lower lr or strength may help)"
+                )
             # autograd.grad, not backward: the models' own .grad fields stay untouched.
-            (variable.grad,) = torch.autograd.grad(-objective.sum(), [variable])
+            with self.blackbox._guard(n):
+                (variable.grad,) = torch.autograd.grad(-objective.sum(), [variable])
             optimizer.step()
             self.blackbox.n_queries += n
             if self.generator is None:
