@@ -409,6 +409,17 @@ class BlackBox:
         )
 
 
+def check_blackbox(blackbox: object, *, name: str = "blackbox") -> BlackBox:
+    """Return ``blackbox`` if it is a :class:`BlackBox`; else a ``TypeError`` that says
+    how to make one (a bare model or function would fail later on a missing method)."""
+    if not isinstance(blackbox, BlackBox):
+        raise TypeError(
+            f"{name} must be an unboxed.BlackBox, got {type(blackbox).__name__}; wrap the "
+            "model with BlackBox.from_torch, from_sklearn or from_callable"
+        )
+    return blackbox
+
+
 class _TorchForward:
     """The forward pass of a torch module as a picklable callable.
 

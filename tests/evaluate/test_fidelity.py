@@ -414,3 +414,17 @@ def test_keep_top_k_ranks_huge_segment_ids(digits, digits_blackbox):
     dense = keep_top_k(digits_blackbox, X, y, att, 3, segments=blocks, n_boot=10)
     sparse = keep_top_k(digits_blackbox, X, y, att, 3, segments=blocks * 10**9, n_boot=10)
     assert dense.probability.mean == sparse.probability.mean
+
+
+def test_a_bare_function_for_the_black_box_is_a_type_error(digits, digits_blackbox):
+    """Not an AttributeError from deep inside: the message says how to wrap it."""
+    X = digits.X_test[:4]
+    y = digits_blackbox.predict(X)
+    ranking = FeatureImportance(np.tile(np.arange(64.0), (10, 1)))
+    for call in (
+        lambda f: deletion_test(f, X, ranking, [5]),
+        lambda f: crafted_cases(f, X, ranking, [5]),
+        lambda f: keep_top_k(f, X, y, Attribution(X.astype(float), y), 5),
+    ):
+        with pytest.raises(TypeError, match="must be an unboxed.BlackBox.*from_callable"):
+            call(digits_blackbox.predict_proba)

@@ -93,3 +93,12 @@ def test_sensitivity_rejects_bad_settings(digits, digits_blackbox):
         X = digits.X_test[:3].copy()
         X[0, 0] = np.nan
         explanation_sensitivity(explainer, X, radius=0.1)
+
+
+def test_a_bare_function_or_a_black_box_for_the_explainer_is_a_type_error(digits, digits_blackbox):
+    X = digits.X_test[:4]
+    with pytest.raises(TypeError, match="must be an unboxed.BlackBox"):
+        deletion_curve(digits_blackbox.predict_proba, X, np.zeros((4, 64)))
+    for explainer in (digits_blackbox, None):
+        with pytest.raises(TypeError, match="explainer must be an explainer"):
+            explanation_sensitivity(explainer, X, radius=0.1)

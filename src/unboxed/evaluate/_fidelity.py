@@ -33,7 +33,7 @@ from .._validation import (
     check_positive_int,
     check_random_state,
 )
-from ..blackbox import BlackBox
+from ..blackbox import BlackBox, check_blackbox
 from ..explanation import Attribution, FeatureImportance
 from ._ranking import RankingLike, RowRanking, check_rows, resolve_ranking
 from ._stats import Estimate, bootstrap_mean, estimate
@@ -290,6 +290,7 @@ def _start(
     -------
     X, ks, preds, classes
     """
+    check_blackbox(blackbox)
     _check_bootstrap(n_boot, sample_frac)
     target = _check_target(target, blackbox.n_classes)
     X = blackbox.check_X(X)
@@ -542,6 +543,7 @@ def keep_top_k(
         ``accuracy``: the share of rows classified as ``y``; ``probability``: the
         mean probability of ``y``. Each with a 95% bootstrap CI.
     """
+    check_blackbox(blackbox)
     rng = check_random_state(random_state)
     _check_fill(fill)
     check_positive_int(n_boot, name="n_boot")

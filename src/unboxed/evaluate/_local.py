@@ -17,7 +17,7 @@ import numpy as np
 
 from .._ranks import top_k_mask
 from .._validation import RandomState, check_number, check_positive_int, check_random_state
-from ..blackbox import BlackBox
+from ..blackbox import BlackBox, check_blackbox
 from ..explanation import Attribution
 from ._fidelity import Fill, _blocks, _check_fill, _keep_masks, _make_fill
 from ._ranking import RankingLike, check_rows
@@ -89,7 +89,7 @@ def deletion_curve(
     rng = check_random_state(random_state)
     _check_fill(fill)
     max_k = check_positive_int(max_k, name="max_k")
-    X = blackbox.check_X(X)
+    X = check_blackbox(blackbox).check_X(X)
     n = X.shape[0]
     if isinstance(ranking, Attribution):
         check_rows(ranking, n)
@@ -188,7 +188,12 @@ def explanation_sensitivity(
     radius = check_number(radius, name="radius")
     n_samples = check_positive_int(n_samples, name="n_samples")
     k = check_positive_int(k, name="k")
-    blackbox = explainer.blackbox
+    if not callable(getattr(explainer, "explain", None)):
+        raise TypeError(
+            f"explainer must be an explainer (with .blackbox and .explain), got "
+            f"{type(explainer).__name__}"
+        )
+    blackbox = check_blackbox(getattr(explainer, "blackbox", None), name="explainer.blackbox")
     X = blackbox.check_X(X)
     n, d = X.shape
     if k > d:

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from .._validation import check_array
-from ..blackbox import BlackBox
+from ..blackbox import BlackBox, check_blackbox
 from ..explanation import Attribution, hand_over, make_meta
 
 FILL_NAMES = ("zero", "gray", "mean", "blur")
@@ -40,11 +40,7 @@ class LocalExplainer:
     method = "local"
 
     def __init__(self, blackbox: BlackBox, *, image_shape: tuple[int, int] | None = None) -> None:
-        if not isinstance(blackbox, BlackBox):
-            raise TypeError(
-                f"expected a BlackBox, got {type(blackbox).__name__}; wrap the model with "
-                "BlackBox.from_torch, from_sklearn or from_callable"
-            )
+        check_blackbox(blackbox)
         self.blackbox = blackbox
         self.image_shape = image_shape
 

@@ -36,7 +36,7 @@ from .._validation import (
     check_random_state,
     seed_from,
 )
-from ..blackbox import BlackBox
+from ..blackbox import BlackBox, check_blackbox
 from ..explanation import Attribution
 from ..zoo._models import DIVERGED, ZooModel, check_finite_weights, mlp
 from ._regions import LinearRegions
@@ -182,8 +182,7 @@ class Distiller:
         -------
         self
         """
-        if not isinstance(teacher, BlackBox):
-            raise TypeError(f"teacher must be an unboxed.BlackBox, got {type(teacher).__name__}")
+        check_blackbox(teacher, name="teacher")
         grid = _check_grid(self.grid)
         epochs = check_positive_int(self.epochs, name="epochs")
         fraction = check_fraction(self.validation_fraction, name="validation_fraction")

@@ -35,7 +35,7 @@ from .._validation import (
     check_positive_int,
     int_seed,
 )
-from ..blackbox import BlackBox
+from ..blackbox import BlackBox, check_blackbox
 from ..explanation import Explanation, _check_names, _top_k_order, make_meta
 
 Regularizer = Literal["none", "l2", "l1", "tv", "jitter"]
@@ -221,8 +221,7 @@ class ActivationMaximization:
         random_state: RandomState = None,
         verbose: bool = False,
     ) -> None:
-        if not isinstance(blackbox, BlackBox):
-            raise TypeError(f"expected a BlackBox, got {type(blackbox).__name__}")
+        check_blackbox(blackbox)
         blackbox._require_torch("ActivationMaximization")
         if regularizer not in REGULARIZERS:
             raise ValueError(f"regularizer must be one of {REGULARIZERS}, got {regularizer!r}")

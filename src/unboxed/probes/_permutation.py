@@ -28,7 +28,7 @@ from .._validation import (
     check_positive_int,
     check_random_state,
 )
-from ..blackbox import BlackBox
+from ..blackbox import BlackBox, check_blackbox
 from ..evaluate import bootstrap_mean
 from ..explanation import FeatureImportance, make_meta
 
@@ -111,8 +111,7 @@ class PermutationImportance:
         random_state: RandomState = None,
         verbose: bool = False,
     ) -> None:
-        if not isinstance(blackbox, BlackBox):
-            raise TypeError(f"expected a BlackBox, got {type(blackbox).__name__}")
+        check_blackbox(blackbox)
         if metric not in ("accuracy", "probability"):
             raise ValueError(f"metric must be 'accuracy' or 'probability', got {metric!r}")
         self.blackbox = blackbox

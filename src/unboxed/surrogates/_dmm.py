@@ -29,7 +29,7 @@ from .._validation import (
     check_positive_int,
     int_seed,
 )
-from ..blackbox import BlackBox
+from ..blackbox import BlackBox, check_blackbox
 from ..explanation import Attribution, FeatureImportance, make_meta
 from ..local._base import Fill
 from ..local._engine import Engine, bernoulli_masks, exponential_kernel, uniform_kernel
@@ -354,8 +354,7 @@ class DMMMEN:
         -------
         self
         """
-        if not isinstance(blackbox, BlackBox):
-            raise TypeError(f"expected a BlackBox, got {type(blackbox).__name__}")
+        check_blackbox(blackbox)
         settings = self._settings()
         test_size = check_fraction(self.test_size, name="test_size")
         if not 0 < test_size < 1:

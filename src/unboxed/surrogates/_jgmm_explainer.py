@@ -20,7 +20,7 @@ from .._validation import (
     check_positive_int,
     check_random_state,
 )
-from ..blackbox import BlackBox
+from ..blackbox import BlackBox, check_blackbox
 from ..evaluate import Estimate, agreement
 from ..example_set import ExampleSet
 from ..explanation import make_meta
@@ -161,8 +161,7 @@ class JGMMExplainer:
 
     # ------------------------------------------------------------------ features
     def _check_setup(self) -> None:
-        if not isinstance(self.blackbox, BlackBox):
-            raise TypeError(f"blackbox must be a BlackBox, got {type(self.blackbox).__name__}")
+        check_blackbox(self.blackbox)
         names = self.blackbox.layer_names()  # raises TypeError for a non-torch black box
         for name, layer in (("lower_layer", self.lower_layer), ("higher_layer", self.higher_layer)):
             if layer not in names:

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from .._validation import RandomState, check_fraction, check_positive_int, check_random_state
-from ..blackbox import BlackBox
+from ..blackbox import BlackBox, check_blackbox
 from ..evaluate import Estimate, agreement
 
 
@@ -96,8 +96,7 @@ class TreeSurrogate:
         n_boot: int = 1000,
         random_state: RandomState = None,
     ) -> None:
-        if not isinstance(blackbox, BlackBox):
-            raise TypeError(f"expected a BlackBox, got {type(blackbox).__name__}")
+        check_blackbox(blackbox)
         if not (max_depth is None or max_depth == "auto"):
             max_depth = check_positive_int(max_depth, name="max_depth")
         self.blackbox = blackbox
