@@ -115,3 +115,31 @@ def test_a_damaged_checkpoint_is_a_clear_error(digits, tmp_path):
     save_tensors(checkpoint, tensors)
     with pytest.raises(ValueError, match="damaged training checkpoint"):
         zoo.train(model, digits, epochs=1, checkpoint=checkpoint, verbose=False)
+
+
+@pytest.mark.parametrize(
+    "tamper",
+    [
+        lambda record, tensors: record["state"].update(epoch=99),  # returned a stale result
+        lambda record, tensors: record["state"].update(epoch=-3),  # trained extra epochs
+        lambda record, tensors: record["state"].update(test_accuracy=[]),  # an IndexError
+        lambda record, tensors: tensors["model.fc1.weight"].fill_(float("nan")),
+    ],
+)
+def test_a_tampered_checkpoint_is_refused(digits, tmp_path, tamper):
+    import json
+
+    import torch
+
+    from unboxed.zoo._io import load_tensors, save_tensors
+
+    checkpoint = tmp_path / "state.safetensors"
+    model = zoo.build("mlp", input_shape=(64,), n_classes=10, widths=(8,))
+    zoo.train(model, digits, epochs=2, checkpoint=checkpoint, verbose=False)
+    tensors = load_tensors(checkpoint)
+    record = json.loads(bytes(tensors["record"].numpy()).decode())
+    tamper(record, tensors)
+    tensors["record"] = torch.frombuffer(bytearray(json.dumps(record).encode()), dtype=torch.uint8)
+    save_tensors(checkpoint, tensors)
+    with pytest.raises(ValueError, match="damaged training checkpoint"):
+        zoo.train(model, digits, epochs=2, checkpoint=checkpoint, verbose=False)

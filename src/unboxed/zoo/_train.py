@@ -241,6 +241,16 @@ def _restore(
             {"state": optim_state, "param_groups": optimizer.state_dict()["param_groups"]}
         )
         generator.set_state(tensors["generator"])
-        return dict(record["state"])
-    except (KeyError, RuntimeError, ValueError, TypeError) as err:
+        state = dict(record["state"])
+        check_finite_weights(model, what="its model")
+        epoch = state["epoch"]
+        # One loss and one accuracy per finished epoch, and no more epochs than asked.
+        if not (
+            isinstance(epoch, int)
+            and 1 <= epoch <= settings["epochs"]
+            and len(state["loss"]) == len(state["test_accuracy"]) == epoch
+        ):
+            raise ValueError(f"its record of epochs is inconsistent (epoch {epoch!r})")
+        return state
+    except (KeyError, RuntimeError, ValueError, TypeError, FloatingPointError) as err:
         raise ValueError(f"{path} is a damaged training checkpoint: {err}") from err
