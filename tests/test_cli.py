@@ -82,3 +82,13 @@ def test_errors_exit_with_status_2(tmp_path, capsys):
     assert "unknown data set 'nope'" in capsys.readouterr().err
     assert main(["train", "--model", "lenet", "--dataset", "planted", "--out", str(tmp_path)]) == 2
     assert "lenet needs image data" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("widths", [",,", "", "abc", "8,-1"])
+def test_bad_widths_are_refused_by_name(tmp_path, capsys, widths):
+    """ ",," once trained an MLP with no hidden layer and reported success."""
+    argv = ["train", "--model", "mlp", "--dataset", "digits", "--out", str(tmp_path)]
+    with pytest.raises(SystemExit) as exited:
+        main([*argv, "--widths", widths])
+    assert exited.value.code == 2
+    assert "--widths" in capsys.readouterr().err

@@ -194,6 +194,16 @@ def check_number(value: object, *, name: str, minimum: float = 0.0, strict: bool
     return float(value)
 
 
+def check_shape(value: object, *, name: str = "input_shape") -> tuple[int, ...]:
+    """Check a non-empty sequence of positive ints (not bools) and return it as a tuple."""
+    items = tuple(value) if isinstance(value, Sequence | np.ndarray) else None
+    if not items or not all(
+        isinstance(s, numbers.Integral) and not isinstance(s, bool) and s >= 1 for s in items
+    ):
+        raise ValueError(f"{name} must be a non-empty tuple of positive ints, got {value!r}")
+    return tuple(int(s) for s in items)
+
+
 def check_fraction(value: object, *, name: str) -> float:
     """Check that ``value`` is a float in (0, 1]."""
     if not isinstance(value, numbers.Real) or not 0.0 < float(value) <= 1.0:

@@ -18,7 +18,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from ._validation import check_array, check_labels, check_positive_int
+from ._validation import check_array, check_labels, check_positive_int, check_shape
 
 ArrayFn = Callable[[np.ndarray], Any]
 
@@ -120,7 +120,7 @@ class BlackBox:
             raise TypeError(f"from_torch expects a torch.nn.Module, got {type(module).__name__}")
         if output not in ("logits", "probabilities"):
             raise ValueError(f"output must be 'logits' or 'probabilities', got {output!r}")
-        shape = _check_shape(tuple(input_shape))
+        shape = check_shape(input_shape)
         name = name or type(module).__name__
         module.eval()
         predict = _TorchForward(module, output)
@@ -458,12 +458,8 @@ class _TorchForward:
             return raw.cpu().numpy()
 
 
-def _check_shape(shape: tuple[int, ...] | None) -> tuple[int, ...] | None:
-    if shape is None:
-        return None
-    if len(shape) == 0 or not all(isinstance(s, int | np.integer) and s > 0 for s in shape):
-        raise ValueError(f"input_shape must be a non-empty tuple of positive ints, got {shape!r}")
-    return tuple(int(s) for s in shape)
+def _check_shape(shape: object) -> tuple[int, ...] | None:
+    return None if shape is None else check_shape(shape)
 
 
 def _probe_n_classes(predict: ArrayFn, shape: tuple[int, ...], name: str) -> int:

@@ -30,7 +30,10 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--weight-decay", type=float, default=0.0)
     train.add_argument("--seed", type=int, default=0, help="random_state for weights and shuffling")
     train.add_argument(
-        "--widths", default="256,64", help="MLP hidden widths, comma-separated (default 256,64)"
+        "--widths",
+        type=_widths,
+        default="256,64",
+        help="MLP hidden widths, comma-separated (default 256,64)",
     )
     train.add_argument("--activation", default="relu", choices=["relu", "sigmoid", "tanh", "elu"])
     train.add_argument("--data-path", default=None, help="folder holding the data set's files")
@@ -64,6 +67,17 @@ def _datasets() -> int:
     return 0
 
 
+def _widths(text: str) -> list[int]:
+    """``--widths``: comma-separated positive ints (``",,"`` trained no hidden layer)."""
+    try:
+        widths = [int(w) for w in text.split(",")]
+    except ValueError:
+        widths = []
+    if not widths or min(widths) < 1:
+        raise argparse.ArgumentTypeError(f"expected positive ints such as 256,64, got {text!r}")
+    return widths
+
+
 def _train(args: argparse.Namespace, argv: Sequence[str]) -> int:
     from . import zoo
     from .data import load_dataset
@@ -71,7 +85,7 @@ def _train(args: argparse.Namespace, argv: Sequence[str]) -> int:
     dataset = load_dataset(args.dataset, path=args.data_path)
     kwargs: dict[str, object] = {"activation": args.activation, "random_state": args.seed}
     if args.model == "mlp":
-        kwargs["widths"] = [int(w) for w in args.widths.split(",") if w.strip()]
+        kwargs["widths"] = args.widths
     model = zoo.build(
         args.model, input_shape=dataset.input_shape, n_classes=dataset.n_classes, **kwargs
     )

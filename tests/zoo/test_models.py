@@ -75,3 +75,9 @@ def test_a_numpy_generator_seeds_the_weights_and_is_recorded_as_an_int():
     b = zoo.mlp((4,), n_features=3, n_classes=2, random_state=np.random.default_rng(7))
     assert isinstance(a.config["kwargs"]["random_state"], int)
     assert torch.equal(a.fc1.weight, b.fc1.weight)
+
+
+@pytest.mark.parametrize("input_shape", [(), 64, (8, -8), (8.5, 8), (True, 8)])
+def test_build_refuses_shapes_that_are_not_positive_ints(input_shape):
+    with pytest.raises(ValueError, match="input_shape must be a non-empty tuple"):
+        zoo.build("mlp", input_shape=input_shape, n_classes=10)  # () built a 1-input MLP

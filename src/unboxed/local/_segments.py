@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from .._validation import check_array, check_positive_int
+from .._validation import check_array, check_positive_int, check_shape
 
 Segmenter = str | Callable[[np.ndarray], np.ndarray]
 
@@ -251,11 +251,12 @@ class Windows:
 
 
 def _per_axis(value: int | tuple[int, ...], shape: tuple[int, ...], name: str) -> tuple[int, ...]:
-    single = isinstance(value, int | np.integer)
-    values = (value,) * len(shape) if single else tuple(np.atleast_1d(np.asarray(value, object)))
-    if len(values) != len(shape) or not all(
-        isinstance(v, int | np.integer) and not isinstance(v, bool) and v >= 1 for v in values
-    ):
+    single = isinstance(value, int | np.integer) and not isinstance(value, bool)
+    try:
+        values = check_shape((value,) * len(shape) if single else value, name=name)
+    except ValueError:
+        values = ()
+    if len(values) != len(shape):
         raise ValueError(f"{name} must be a positive int or one per axis of {shape}, got {value}")
     if any(v > s for v, s in zip(values, shape, strict=True)):
         raise ValueError(f"{name} {values} is larger than the input {shape}")

@@ -28,7 +28,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from .._validation import check_array, check_labels, check_positive_int
+from .._validation import check_array, check_labels, check_positive_int, check_shape
 from ..explanation import Attribution, make_meta
 from ..zoo._models import check_finite_weights
 from ._linearize import PiecewiseActivation, PiecewiseLinear
@@ -314,12 +314,7 @@ class LinearRegions:
             check_finite_weights(module, what="LinearRegions")
         except FloatingPointError as err:
             raise ValueError(f"{err}: every region's W~ and b~ would be NaN") from None
-        shape = tuple(np.atleast_1d(np.asarray(input_shape, dtype=object)))
-        if not shape or not all(
-            isinstance(s, int | np.integer) and not isinstance(s, bool) and s >= 1 for s in shape
-        ):
-            raise ValueError(f"input_shape must be a tuple of positive ints, got {input_shape!r}")
-        self.input_shape_ = tuple(int(s) for s in shape)
+        self.input_shape_ = check_shape(input_shape)
         self.n_features_in_ = math.prod(self.input_shape_)
         # float64 so that W~ x + b~ matches the logits to rounding, not to float32 noise.
         copied = copy.deepcopy(nn.Sequential(*[m for _, m in layers])).double().eval()

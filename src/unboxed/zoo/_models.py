@@ -16,7 +16,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from .._validation import RandomState, check_positive_int, int_seed
+from .._validation import RandomState, check_positive_int, check_shape, int_seed
 from ..blackbox import BlackBox
 
 ACTIVATIONS = {"relu": nn.ReLU, "sigmoid": nn.Sigmoid, "tanh": nn.Tanh, "elu": nn.ELU}
@@ -222,7 +222,7 @@ def build(
     **kwargs
         Passed to the builder (``widths``, ``activation``, ``random_state``).
     """
-    shape = tuple(input_shape)
+    shape = check_shape(input_shape)
     if architecture == "mlp":
         return mlp(n_features=math.prod(shape), n_classes=n_classes, **kwargs)
     if architecture == "lenet":
