@@ -33,6 +33,9 @@ def test_helpers_order_by_score():
     assert list(examples.top_k(2)) == [1, 2]
     assert list(examples.group(0)) == [1, 0] and list(examples.group(1)) == [2, 3]
     assert len(examples) == 4 and examples.n_features == 9
+    assert examples.group(np.int64(7)).size == 0  # an empty group
+    with pytest.raises(ValueError, match="g must be an int"):
+        examples.group("a")
 
 
 @pytest.mark.parametrize(

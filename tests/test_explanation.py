@@ -177,6 +177,17 @@ def test_save_is_atomic(tmp_path, attribution):
             "JSON-serialisable",
         ),
         ({"values": np.zeros((0, 3)), "target": []}, ValueError, "values is empty"),
+        ({"values": np.zeros((2, 0)), "target": [0, 1]}, ValueError, "no features"),
+        (
+            {"values": np.zeros((2, 64)), "target": [0, 1], "image_shape": (-8, -8)},
+            ValueError,
+            "image_shape must be a non-empty tuple of positive ints",
+        ),
+        (
+            {"values": np.zeros((2, 64)), "target": [0, 1], "image_shape": (8.5, 8)},
+            ValueError,
+            "image_shape must be a non-empty tuple of positive ints",
+        ),
     ],
 )
 def test_attribution_rejects_bad_input(kwargs, error, message):
@@ -191,6 +202,10 @@ def test_feature_importance_rejects_bad_input():
         FeatureImportance(np.zeros((2, 3)), class_names=("a",))
     with pytest.raises(ValueError, match="values contains infinity"):
         FeatureImportance(np.array([[np.inf, 0.0]]))
+    two = FeatureImportance(np.arange(6.0).reshape(2, 3))
+    for class_ in (1.5, "a", True):
+        with pytest.raises(ValueError, match="class_ must be an int"):
+            two.top_k(2, class_=class_)  # 1.5 silently meant class 1
 
 
 def test_numpy_seeds_are_stored_as_ints():

@@ -8,6 +8,7 @@ saves and loads like every other :class:`~unboxed.Explanation`.
 from __future__ import annotations
 
 import dataclasses
+import numbers
 from typing import Any
 
 import numpy as np
@@ -170,7 +171,9 @@ class ExampleSet(Explanation):
         return np.argsort(-self.scores, kind="stable")[:k]
 
     def group(self, g: int) -> np.ndarray:
-        """Row indices of the examples in group ``g``, best first."""
+        """Row indices of the examples in group ``g``, best first (none if it is empty)."""
+        if not isinstance(g, numbers.Integral) or isinstance(g, bool):
+            raise ValueError(f"g must be an int group id, got {g!r}")  # "a" matched nothing
         rows = np.flatnonzero(self.groups == g)
         return rows[np.argsort(-self.scores[rows], kind="stable")]
 

@@ -21,7 +21,7 @@ import numpy as np
 
 from ._io import check_header, read_npz, to_json, write_npz
 from ._ranks import descending_order
-from ._validation import check_array, check_labels, check_positive_int
+from ._validation import check_array, check_labels, check_positive_int, check_shape
 from ._version import __version__
 
 FORMAT = "unboxed-explanation"
@@ -106,6 +106,8 @@ class Explanation:
     def _check_features_and_meta(self) -> None:
         """Check the fields every explanation has besides its arrays."""
         n_features = self.n_features
+        if n_features == 0:
+            raise ValueError("values has no features (0 columns)")
         object.__setattr__(
             self,
             "image_shape",
@@ -188,7 +190,7 @@ class Explanation:
 def _check_image_shape(image_shape: Any, n_features: int) -> tuple[int, ...] | None:
     if image_shape is None:
         return None
-    shape = tuple(int(s) for s in np.atleast_1d(image_shape))
+    shape = check_shape(image_shape, name="image_shape")  # (-8, -8) and (8.5, 8) passed
     if len(shape) not in (2, 3) or math.prod(shape) != n_features:
         raise ValueError(
             f"image_shape {shape} does not hold {n_features} features; expected (H, W) or "
@@ -324,7 +326,9 @@ class FeatureImportance(Explanation):
             raise ValueError(
                 f"this importance has one ranking per class ({self.n_classes}); pass class_"
             )
-        if not 0 <= int(class_) < self.n_classes:
+        if not isinstance(class_, numbers.Integral) or isinstance(class_, bool):
+            raise ValueError(f"class_ must be an int, got {class_!r}")  # 1.5 meant class 1
+        if not 0 <= class_ < self.n_classes:
             raise ValueError(f"class_ must lie in [0, {self.n_classes}), got {class_}")
         return int(class_)
 
