@@ -181,3 +181,10 @@ def test_segment_ids_far_beyond_the_features_are_ranked_not_allocated(digits, di
     dense = Lime(digits_blackbox, n_samples=50, random_state=0).explain(X, segments=blocks)
     sparse = Lime(digits_blackbox, n_samples=50, random_state=0).explain(X, segments=blocks * 10**9)
     np.testing.assert_array_equal(dense.values, sparse.values)
+
+
+def test_a_tiny_kernel_width_weighs_only_the_instance_without_nan(digits, digits_blackbox):
+    """width**2 underflowed to 0 and gave the instance 0 / 0 = NaN."""
+    X = digits.X_test[:2]
+    result = Lime(digits_blackbox, n_samples=50, kernel_width=1e-300, random_state=0).explain(X)
+    assert np.all(np.isfinite(result.values))

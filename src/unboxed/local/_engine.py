@@ -200,7 +200,11 @@ def exponential_kernel(width: float) -> Kernel:
         on = masks.sum(axis=2)
         m = np.maximum(valid.sum(axis=1, keepdims=True), 1)
         distance = 1.0 - np.sqrt(on / m)  # cosine distance between binary z and 1
-        return np.sqrt(np.exp(-(distance**2) / width**2))
+        # (d / width)^2, not d^2 / width^2: a width under 1e-154 squares to 0, and the
+        # instance itself (d = 0) then got the weight 0 / 0 = NaN. Its overflow to inf
+        # is a weight of exactly 0.
+        with np.errstate(over="ignore"):
+            return np.exp(-0.5 * (distance / width) ** 2)
 
     return kernel
 
