@@ -4,7 +4,13 @@ import numpy as np
 import pytest
 import torch  # noqa: F401  (loaded, so all_finite takes its torch path)
 
-from unboxed._validation import TORCH_SCAN_SIZE, all_finite, check_finite, check_number
+from unboxed._validation import (
+    TORCH_SCAN_SIZE,
+    all_finite,
+    check_array,
+    check_finite,
+    check_number,
+)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -39,3 +45,12 @@ def test_check_number_takes_finite_numbers_and_zero_where_allowed():
     assert check_number(0, name="x", strict=False) == 0.0
     with pytest.raises(ValueError, match=">= 0"):
         check_number(-1e-9, name="x", strict=False)
+
+
+def test_check_array_keeps_a_scalar_a_scalar():
+    """So that a rank check sees it: numpy's ascontiguousarray made it 1-d."""
+    assert check_array(np.float64(3.0), ndim=None).ndim == 0
+    with pytest.raises(ValueError, match="must be 1-dimensional"):
+        check_array(3.0, ndim=1)
+    arr = check_array(np.arange(6.0).reshape(2, 3).T)
+    assert arr.flags.c_contiguous

@@ -103,7 +103,7 @@ def check_array(
         raise ValueError(f"{name} is empty: got shape {arr.shape}; expected at least one sample")
     if dtype is None:
         dtype = arr.dtype if np.issubdtype(arr.dtype, np.floating) else np.float64
-    arr = np.ascontiguousarray(arr, dtype=dtype)
+    arr = np.asarray(arr, dtype=dtype, order="C")  # ascontiguousarray makes a scalar 1-d
     if finite:
         check_finite(arr, name=name)
     return arr

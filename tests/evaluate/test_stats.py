@@ -44,3 +44,5 @@ def test_bad_arguments():
         bootstrap_mean(np.zeros(5), n_boot=10, random_state=0, sample_frac=0)
     with pytest.raises(ValueError, match="n_boot"):
         bootstrap_mean(np.zeros(5), n_boot=0, random_state=0)
+    with pytest.raises(ValueError, match="scalar"):
+        bootstrap_mean(np.float64(3.0), n_boot=10)  # gave (3.0, [3, 3]): a CI of one value

@@ -74,7 +74,9 @@ def bootstrap_mean(
     n_boot = check_positive_int(n_boot, name="n_boot")
     sample_frac = check_fraction(sample_frac, name="sample_frac")
     values = check_array(values, name="values", ndim=None, allow_empty=True)
-    if values.ndim == 0 or values.shape[0] == 0:
+    if values.ndim == 0:
+        raise ValueError("values is a scalar; bootstrap_mean needs a sample, one row each")
+    if values.shape[0] == 0:
         raise ValueError("cannot bootstrap an empty sample")
     n = values.shape[0]
     size = max(1, round(sample_frac * n))
