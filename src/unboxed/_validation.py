@@ -204,6 +204,21 @@ def check_shape(value: object, *, name: str = "input_shape") -> tuple[int, ...]:
     return tuple(int(s) for s in items)
 
 
+def check_bounds(value: object, *, name: str = "bounds", n_axes: int = 1) -> tuple[float, ...]:
+    """Check ``(low, high)`` per axis, flat (``(x0, x1, y0, y1)`` for two): finite
+    numbers with each low below its high (reversed bounds gave empty results)."""
+    items = tuple(value) if isinstance(value, Sequence | np.ndarray) else ()
+    numeric = len(items) == 2 * n_axes and all(
+        isinstance(v, numbers.Real) and not isinstance(v, bool) and math.isfinite(v) for v in items
+    )
+    if not numeric or any(items[i] >= items[i + 1] for i in range(0, len(items), 2)):
+        raise ValueError(
+            f"{name} must be {2 * n_axes} finite numbers, (low, high) per axis with low < "
+            f"high, got {value!r}"
+        )
+    return tuple(float(v) for v in items)
+
+
 def check_fraction(value: object, *, name: str) -> float:
     """Check that ``value`` is a float in (0, 1]."""
     if not isinstance(value, numbers.Real) or not 0.0 < float(value) <= 1.0:

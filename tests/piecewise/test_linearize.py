@@ -68,6 +68,10 @@ def test_custom_activation_needs_asymptotes():
         ({"activation": "sigmoid", "n_pieces": 1}, ValueError),
         ({"activation": 3, "n_pieces": 3}, TypeError),
         ({"activation": nn.GELU(), "n_pieces": 3}, ValueError),
+        # A grid of 2e13 points raised MemoryError inside numpy.
+        ({"activation": "tanh", "n_pieces": 3, "search_range": (-1e12, 1e12)}, ValueError),
+        ({"activation": "tanh", "n_pieces": 3, "search_range": (5,)}, ValueError),
+        ({"activation": "tanh", "n_pieces": 3, "search_range": (1.0, np.nan)}, ValueError),
     ],
 )
 def test_bad_arguments(kwargs, error):

@@ -203,3 +203,35 @@ def test_explain_and_decision_features(rng, tmp_path):
     np.testing.assert_allclose((w * X).sum(1) + c, logits[:, 2] - logits[:, 7], atol=1e-9)
     weights = regions.explain(X, target=3, kind="weight")
     np.testing.assert_allclose(weights.values, W[:, 3])
+
+
+@pytest.mark.parametrize(
+    "bounds", [(-1, np.nan, -1, 1), (1, -1, 1, -1), (1, 1, 1, 1), (-1, 1, -1), None]
+)
+def test_boundary_segments_refuses_bounds_that_are_no_box(bounds):
+    """NaN bounds were blamed on X; reversed or flat ones silently returned []."""
+    from unboxed.piecewise import boundary_segments
+
+    regions = LinearRegions(zoo.mlp((5,), n_features=2, n_classes=2, random_state=0))
+    with pytest.raises(ValueError, match="bounds must be 4 finite numbers"):
+        boundary_segments(regions, bounds)
+
+
+def test_plot_decision_boundaries_draws_each_panel_and_refuses_bad_input(rng):
+    from unboxed.piecewise import plot_decision_boundaries
+
+    X = rng.normal(size=(40, 2))
+    y = (X[:, 0] > 0).astype(int)
+    relu = zoo.mlp((6,), n_features=2, n_classes=2, random_state=0)
+    smooth = zoo.mlp((6,), "tanh", n_features=2, n_classes=2, random_state=0)
+    fig = plot_decision_boundaries([("relu", relu), ("tanh", smooth)], X, y, resolution=30)
+    titles = [ax.get_title() for ax in fig.axes[:2]]
+    assert titles[0].startswith("relu\n") and "(exact)" in titles[0]
+    assert titles[1].startswith("tanh")
+    for panels, labels, margin, message in [
+        ([], y, 0.5, "panels is empty"),  # a matplotlib error before
+        ([("relu", relu)], y[:5], 0.5, "y must have shape"),  # drawn as it came before
+        ([("relu", relu)], y, np.nan, "margin must be a finite number"),
+    ]:
+        with pytest.raises(ValueError, match=message):
+            plot_decision_boundaries(panels, X, labels, margin=margin, resolution=30)

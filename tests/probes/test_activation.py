@@ -125,6 +125,8 @@ def test_nearest_distance_against_brute_force(rng):
         ({"lr": 0}, ValueError),
         ({"lr": float("inf")}, ValueError),  # was accepted: a bang-bang 0/1 image
         ({"bounds": (1.0, 0.0)}, ValueError),
+        ({"bounds": (0.0,)}, ValueError),  # "not enough values to unpack"
+        ({"bounds": None}, ValueError),
         ({"steps": 0}, ValueError),
         ({"generator": "vae"}, TypeError),
     ],

@@ -52,6 +52,12 @@ def test_path_length_counts_nodes_on_each_path(rng):
     assert path_length(tree, X) == pytest.approx(np.mean(brute))
     stump = DecisionTreeClassifier().fit(X, np.zeros(300, int))
     assert path_length(stump, X) == 1.0
+    with pytest.raises(ValueError, match="X contains NaN"):
+        path_length(tree, np.full((2, 2), np.nan))  # NaN rows took a path and counted
+    with pytest.raises(ValueError, match="X has 3 features"):
+        path_length(tree, np.zeros((2, 3)))
+    with pytest.raises(TypeError, match="fitted sklearn decision tree"):
+        path_length(DecisionTreeClassifier(), X)
 
 
 def test_auto_depth_takes_the_knee_of_the_curve(planted, planted_blackbox):

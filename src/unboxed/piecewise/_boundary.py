@@ -15,7 +15,13 @@ from typing import Any
 import numpy as np
 import torch
 
-from .._validation import check_array, check_positive_int
+from .._validation import (
+    check_array,
+    check_bounds,
+    check_labels,
+    check_number,
+    check_positive_int,
+)
 from ._regions import LinearRegions
 
 
@@ -77,7 +83,7 @@ def boundary_segments(
     if regions.n_features_in_ != 2 or regions.n_outputs_ != 2:
         raise ValueError("boundary_segments needs a network with 2 inputs and 2 outputs")
     resolution = check_positive_int(resolution, name="resolution", minimum=2)
-    x0, x1, y0, y1 = (float(v) for v in bounds)
+    x0, x1, y0, y1 = check_bounds(bounds, n_axes=2)
     grid = np.stack(
         np.meshgrid(np.linspace(x0, x1, resolution), np.linspace(y0, y1, resolution)), -1
     ).reshape(-1, 2)
@@ -128,7 +134,10 @@ def plot_decision_boundaries(
     X = check_array(X, ndim=2)
     if X.shape[1] != 2:
         raise ValueError(f"X must have 2 features, got {X.shape[1]}")
-    y = np.asarray(y)
+    y = check_labels(y, n=X.shape[0])  # one of the wrong length was drawn as it came
+    margin = check_number(margin, name="margin", strict=False)
+    if len(panels) == 0:
+        raise ValueError("panels is empty: pass (title, network) pairs to draw")
     lo, hi = X.min(axis=0) - margin, X.max(axis=0) + margin
     bounds = (lo[0], hi[0], lo[1], hi[1])
     fig = Figure(figsize=(4 * len(panels), 4))

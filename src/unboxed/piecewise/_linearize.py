@@ -21,10 +21,12 @@ import numpy as np
 import torch
 from torch import nn
 
-from .._validation import check_positive_int
+from .._validation import check_bounds, check_positive_int
 
 #: The inputs on which the error is searched: asymptotes make it vanish outside.
 SEARCH_RANGE = (-20.0, 20.0)
+#: The most grid points the fit evaluates the activation on (80 MB of float64 values).
+MAX_GRID = 10**7
 #: Grid points per unit of the search range.
 RESOLUTION = 5000
 #: Errors within this much of the maximum count as ties (Algorithm 1, line 4).
@@ -334,10 +336,14 @@ def linearize(
     fn, (left, right), name = _resolve(activation, asymptotes)
     n_pieces = check_positive_int(n_pieces, name="n_pieces", minimum=2)
     resolution = check_positive_int(resolution, name="resolution", minimum=10)
-    lo, hi = (float(v) for v in search_range)
-    if not (np.isfinite(lo) and np.isfinite(hi) and lo < hi):
-        raise ValueError(f"search_range must be two finite increasing numbers, got {search_range}")
-    grid = np.linspace(lo, hi, int((hi - lo) * resolution) + 1)
+    lo, hi = check_bounds(search_range, name="search_range")
+    n_grid = int((hi - lo) * resolution) + 1
+    if n_grid > MAX_GRID:
+        raise ValueError(
+            f"search_range {search_range} at resolution {resolution} asks for {n_grid:.3g} grid "
+            f"points; at most {MAX_GRID:.0e}: narrow the range or lower the resolution"
+        )
+    grid = np.linspace(lo, hi, n_grid)
     target, _ = _evaluate(fn, grid)
     if not np.all(np.isfinite(target)):
         raise ValueError(f"the activation {name!r} is not finite on {search_range}")

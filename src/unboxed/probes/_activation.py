@@ -30,6 +30,7 @@ from .._progress import progress
 from .._validation import (
     RandomState,
     check_array,
+    check_bounds,
     check_labels,
     check_number,
     check_positive_int,
@@ -230,9 +231,7 @@ class ActivationMaximization:
             if not isinstance(value, numbers.Real) or not math.isfinite(value) or value < 0:
                 raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
         lr = check_number(lr, name="lr")
-        low, high = (float(b) for b in bounds)
-        if not (math.isfinite(low) and math.isfinite(high) and low < high):
-            raise ValueError(f"bounds must be two finite numbers, low < high; got {bounds!r}")
+        low, high = check_bounds(bounds)
         if generator is not None:
             from ..zoo import VAE
 

@@ -17,7 +17,13 @@ from typing import Any
 
 import numpy as np
 
-from .._validation import RandomState, check_fraction, check_positive_int, check_random_state
+from .._validation import (
+    RandomState,
+    check_array,
+    check_fraction,
+    check_positive_int,
+    check_random_state,
+)
 from ..blackbox import BlackBox, check_blackbox
 from ..evaluate import Estimate, agreement
 
@@ -37,6 +43,15 @@ def path_length(tree: Any, X: np.ndarray) -> float:
     -------
     float
     """
+    from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
+
+    if not isinstance(tree, DecisionTreeClassifier | DecisionTreeRegressor) or not hasattr(
+        tree, "tree_"
+    ):
+        raise TypeError(f"tree must be a fitted sklearn decision tree, got {type(tree).__name__}")
+    X = check_array(X, name="X")  # NaN rows took a path and counted
+    if X.shape[1] != tree.n_features_in_:
+        raise ValueError(f"X has {X.shape[1]} features; the tree takes {tree.n_features_in_}")
     # decision_path is a sparse (n, n_nodes) indicator of the nodes each row visits.
     return float(np.asarray(tree.decision_path(X).sum(axis=1)).mean())
 
