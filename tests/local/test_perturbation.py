@@ -5,7 +5,7 @@ import pytest
 
 from tests.helpers import requires_fashion_mnist
 from unboxed import BlackBox, load_dataset
-from unboxed.local import KernelShap, Lime, Occlusion, segment
+from unboxed.local import KernelShap, Lime, Occlusion, grid_labels, segment
 
 
 def _linear_box(w):
@@ -188,3 +188,12 @@ def test_a_tiny_kernel_width_weighs_only_the_instance_without_nan(digits, digits
     X = digits.X_test[:2]
     result = Lime(digits_blackbox, n_samples=50, kernel_width=1e-300, random_state=0).explain(X)
     assert np.all(np.isfinite(result.values))
+
+
+def test_bad_segmenter_settings_are_named(digits, digits_blackbox):
+    X = digits.X_test[:2]
+    with pytest.raises(ValueError, match="n_segments must be an int >= 1"):
+        Lime(digits_blackbox, segment_params={"n_segments": 0}).explain(X)  # ZeroDivisionError
+    for shape in ((-8, 8), (8.5, 8), (8,)):
+        with pytest.raises(ValueError, match="shape"):
+            grid_labels(shape)

@@ -81,6 +81,9 @@ def segment(
 def grid_labels(shape: tuple[int, int], *, cell: int = 4) -> np.ndarray:
     """Square cells of side ``cell`` over an ``(H, W)`` image, flat labels ``(H*W,)``."""
     cell = check_positive_int(cell, name="cell")
+    shape = check_shape(shape, name="shape")
+    if len(shape) != 2:
+        raise ValueError(f"shape must be (H, W), got {shape}")
     rows, cols = np.indices(shape)
     per_row = math.ceil(shape[1] / cell)
     return ((rows // cell) * per_row + cols // cell).ravel()
@@ -89,7 +92,7 @@ def grid_labels(shape: tuple[int, int], *, cell: int = 4) -> np.ndarray:
 def _check_image(image_shape: Any, d: int, method: Segmenter) -> tuple[int, int]:
     if image_shape is None:
         raise ValueError(f"segmenter {method!r} needs image_shape=(H, W)")
-    shape = tuple(int(s) for s in image_shape)
+    shape = check_shape(image_shape, name="image_shape")
     if len(shape) != 2 or math.prod(shape) != d:
         raise ValueError(f"image_shape must be (H, W) with H*W = {d}, got {image_shape!r}")
     return shape  # type: ignore[return-value]
@@ -102,6 +105,8 @@ def _image_segmenter(method: Segmenter, params: dict[str, Any]) -> Callable[[np.
         from skimage.segmentation import slic
 
         settings = {**SLIC_DEFAULTS, **params}
+        # skimage divides by it (ZeroDivisionError for 0).
+        check_positive_int(settings.get("n_segments", 100), name="n_segments")
         return lambda image: slic(image, channel_axis=None, start_label=0, **settings)
     if method == "quickshift":
         from skimage.segmentation import quickshift
