@@ -111,6 +111,7 @@ def test_bad_hyperparameters(planted_blackbox, kwargs, message):
         (np.zeros(7, dtype=int), "groups must be"),
         ({"a": [25]}, "outside"),
         ({}, "empty"),
+        ({1: [0], "1": [1]}, "both named '1'"),  # two columns named "1", one in meta
     ],
 )
 def test_bad_groups(planted, planted_blackbox, groups, message):

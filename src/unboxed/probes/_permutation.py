@@ -49,6 +49,8 @@ def _check_groups(groups: object, d: int) -> tuple[list[np.ndarray], tuple[str, 
                 raise ValueError(f"group {name!r} must be a non-empty list of feature indices")
             if idx.min() < 0 or idx.max() >= d:
                 raise ValueError(f"group {name!r} holds an index outside [0, {d})")
+            if str(name) in names:  # {1: ..., "1": ...}: two columns named "1"
+                raise ValueError(f"two groups are both named {str(name)!r}")
             members.append(np.unique(idx))
             names.append(str(name))
         if not members:
