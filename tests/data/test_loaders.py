@@ -1,3 +1,4 @@
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -147,3 +148,16 @@ def test_mnist_loader_rejects_a_corrupt_digits_file(tmp_path):
 def test_a_path_for_a_built_in_set_is_refused(tmp_path):
     with pytest.raises(ValueError, match="built in and reads no files"):
         load_dataset("digits", path=tmp_path)
+
+
+def test_a_dataset_needs_two_classes_and_a_true_image_shape():
+    digits = load_dataset("digits")
+    with pytest.raises(ValueError, match="at least 2 classes"):
+        dataclasses.replace(
+            digits,
+            y_train=np.zeros_like(digits.y_train),
+            y_test=np.zeros_like(digits.y_test),
+            class_names=("a",),
+        )
+    with pytest.raises(ValueError, match="image_shape must be a non-empty tuple"):
+        dataclasses.replace(digits, image_shape=(-8, -8))  # its product is 64

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .._validation import check_array, check_labels, check_positive_int
+from .._validation import check_array, check_labels, check_positive_int, check_shape
 
 
 class DatasetNotInstalledError(FileNotFoundError):
@@ -53,6 +53,12 @@ class Dataset:
     description: str = ""
 
     def __post_init__(self) -> None:
+        if len(self.class_names) < 2:
+            raise ValueError(f"a data set needs at least 2 classes, got {self.class_names!r}")
+        if self.image_shape is not None:
+            object.__setattr__(
+                self, "image_shape", check_shape(self.image_shape, name="image_shape")
+            )
         for split in ("train", "test"):
             X = check_array(getattr(self, f"X_{split}"), name=f"X_{split}", dtype=None)
             y = check_labels(
