@@ -68,6 +68,11 @@ def test_grids_and_errors(weak_teacher, digits):
     for bad in ("huge", {"momentum": (0.9,)}, {"alpha": (1.5,)}, {"temperature": ()}):
         with pytest.raises(ValueError):
             _check_grid(bad)
+    # An infinite lr trained a student of NaN weights and returned it; a bare number
+    # gave "'float' object is not iterable".
+    for bad, message in (({"lr": (np.inf,)}, "finite number"), ({"lr": 0.01}, "sequence")):
+        with pytest.raises(ValueError, match=message):
+            _check_grid(bad)
     with pytest.raises(RuntimeError, match="not fitted"):
         Distiller().predict(digits.X_test)
     with pytest.raises(TypeError, match="BlackBox"):

@@ -81,3 +81,9 @@ def test_a_numpy_generator_seeds_the_weights_and_is_recorded_as_an_int():
 def test_build_refuses_shapes_that_are_not_positive_ints(input_shape):
     with pytest.raises(ValueError, match="input_shape must be a non-empty tuple"):
         zoo.build("mlp", input_shape=input_shape, n_classes=10)  # () built a 1-input MLP
+
+
+@pytest.mark.parametrize("widths", [8, "64", None])
+def test_mlp_widths_must_be_a_sequence(widths):
+    with pytest.raises(ValueError, match="widths must be a sequence of ints"):
+        zoo.mlp(widths)  # an int gave "'int' object is not iterable"

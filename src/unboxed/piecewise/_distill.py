@@ -19,6 +19,7 @@ import dataclasses
 import itertools
 import math
 import time
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -102,6 +103,9 @@ def _check_grid(grid: Any) -> dict[str, tuple[float, ...]]:
         return GRIDS[grid]
     if not isinstance(grid, dict) or set(grid) - set(SMALL_GRID):
         raise ValueError(f"a grid dict may only hold the keys {sorted(SMALL_GRID)}, got {grid!r}")
+    for key, values in grid.items():
+        if not isinstance(values, Sequence) or isinstance(values, str):
+            raise ValueError(f"grid[{key!r}] must be a sequence of values, got {values!r}")
     full = {**SMALL_GRID, **{k: tuple(v) for k, v in grid.items()}}
     for key, values in full.items():
         if len(values) == 0:

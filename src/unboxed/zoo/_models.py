@@ -13,6 +13,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -110,6 +111,8 @@ def mlp(
     random_state : int or numpy.random.Generator
         Seed for the initial weights.
     """
+    if not isinstance(widths, Sequence | np.ndarray) or isinstance(widths, str):
+        raise ValueError(f"widths must be a sequence of ints (e.g. (256, 64)), got {widths!r}")
     widths = [check_positive_int(w, name="widths") for w in widths]
     n_features = check_positive_int(n_features, name="n_features")
     n_classes = check_positive_int(n_classes, name="n_classes", minimum=2)
