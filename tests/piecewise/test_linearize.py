@@ -112,3 +112,16 @@ def test_to_plnn_names_an_unsupported_activation():
         to_plnn(model, 3)
     with pytest.raises(TypeError):
         to_plnn("model", 3)
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        (([0.0], [[0.0, 1.0]], [0.0, 0.0], 0.0), "slopes must be 1-dimensional"),  # flattened
+        (([0.0], [0.0, 1.0], [0.0, 0.0], "a"), "max_error must be a finite number"),
+        (([0.0], [0.0, np.nan], [0.0, 0.0], 0.0), "slopes contains NaN"),
+    ],
+)
+def test_piecewise_linear_checks_its_fields(fields, message):
+    with pytest.raises(ValueError, match=message):
+        PiecewiseLinear(*fields, "custom")

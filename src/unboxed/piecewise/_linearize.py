@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .._validation import check_bounds, check_positive_int
+from .._validation import check_array, check_bounds, check_number, check_positive_int
 
 #: The inputs on which the error is searched: asymptotes make it vanish outside.
 SEARCH_RANGE = (-20.0, 20.0)
@@ -63,9 +63,13 @@ class PiecewiseLinear:
     tangent_points: np.ndarray | None = None
 
     def __post_init__(self) -> None:
-        slopes = np.asarray(self.slopes, dtype=np.float64).ravel()
-        intercepts = np.asarray(self.intercepts, dtype=np.float64).ravel()
-        breaks = np.asarray(self.breakpoints, dtype=np.float64).ravel()
+        slopes, intercepts, breaks = (
+            check_array(getattr(self, name), name=name, ndim=1, allow_empty=True)
+            for name in ("slopes", "intercepts", "breakpoints")
+        )  # 2-D slopes were flattened; NaN is refused below with the other checks
+        object.__setattr__(
+            self, "max_error", check_number(self.max_error, name="max_error", strict=False)
+        )
         if slopes.size == 0 or intercepts.shape != slopes.shape:
             raise ValueError("slopes and intercepts must be non-empty and of the same length")
         if breaks.size != slopes.size - 1:
