@@ -77,7 +77,7 @@ class BlackBox:
             )
         self._predict_fn = predict_fn
         self.n_classes = int(n_classes)
-        self.input_shape = _check_shape(input_shape)
+        self.input_shape = None if input_shape is None else check_shape(input_shape)
         self.name = name
         self.kind = kind
         self.batch_size = check_positive_int(batch_size, name="batch_size")
@@ -456,10 +456,6 @@ class _TorchForward:
             if self.output == "logits" and raw.ndim == 2 and bool(torch.isfinite(raw).all()):
                 raw = torch.softmax(raw, dim=1)
             return raw.cpu().numpy()
-
-
-def _check_shape(shape: object) -> tuple[int, ...] | None:
-    return None if shape is None else check_shape(shape)
 
 
 def _probe_n_classes(predict: ArrayFn, shape: tuple[int, ...], name: str) -> int:

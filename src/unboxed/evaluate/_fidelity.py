@@ -35,6 +35,7 @@ from .._validation import (
 )
 from ..blackbox import BlackBox, check_blackbox
 from ..explanation import Attribution, FeatureImportance
+from ..local._segments import Partition
 from ._ranking import RankingLike, RowRanking, check_rows, resolve_ranking
 from ._stats import Estimate, bootstrap_mean, estimate
 
@@ -607,10 +608,10 @@ def _keep_masks(
     if how not in ("mean", "sum"):
         raise ValueError(f"segment_score must be 'mean' or 'sum', got {how!r}")
     by_id = not isinstance(ranking, Attribution | FeatureImportance)
-    if not by_id and labels.max() >= d:
+    if not by_id:
         # Ids only group features here, and ids beyond d (say, 10**9) would size the
-        # tables below: rank each row's ids first.
-        labels = np.stack([np.unique(row, return_inverse=True)[1] for row in labels])
+        # tables below: number each row's ids 0, 1, ... first.
+        labels = Partition.from_labels(labels, n, d).labels
     n_segments = int(labels.max()) + 1
     rank = resolve_ranking(ranking, classes=classes, n_features=n_segments if by_id else d)
     if k > min(rank.n_ranked, n_segments):

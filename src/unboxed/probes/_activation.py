@@ -19,8 +19,6 @@ slides maximise but does not saturate at 1, so the optimisation keeps a gradient
 from __future__ import annotations
 
 import dataclasses
-import math
-import numbers
 from collections.abc import Sequence
 from typing import Any, Literal
 
@@ -227,9 +225,8 @@ class ActivationMaximization:
         if regularizer not in REGULARIZERS:
             raise ValueError(f"regularizer must be one of {REGULARIZERS}, got {regularizer!r}")
         strength = DEFAULT_STRENGTH[regularizer] if strength is None else strength
-        for name, value in (("strength", strength), ("prior_strength", prior_strength)):
-            if not isinstance(value, numbers.Real) or not math.isfinite(value) or value < 0:
-                raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
+        strength = check_number(strength, name="strength", strict=False)
+        prior_strength = check_number(prior_strength, name="prior_strength", strict=False)
         lr = check_number(lr, name="lr")
         low, high = check_bounds(bounds)
         if generator is not None:

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import copy
 import math
-import numbers
 from collections.abc import Sequence
 from typing import Any
 
@@ -34,7 +33,14 @@ from torch import nn
 from torch.nn import functional as F
 
 from .._progress import progress
-from .._validation import RandomState, check_array, check_labels, check_positive_int, int_seed
+from .._validation import (
+    RandomState,
+    check_array,
+    check_labels,
+    check_number,
+    check_positive_int,
+    int_seed,
+)
 from ..blackbox import BlackBox
 from ._models import DIVERGED, ZooModel, as_blackbox, check_finite_weights, mlp
 
@@ -138,14 +144,11 @@ class TreeRegularizedMLP:
     ) -> None:
         for name, value in (
             ("strength", strength),
-            ("lr", lr),
             ("weight_decay", weight_decay),
             ("jitter_scale", jitter_scale),
         ):
-            if not isinstance(value, numbers.Real) or not math.isfinite(value) or value < 0:
-                raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
-        if not lr > 0:
-            raise ValueError(f"lr must be > 0, got {lr!r}")
+            check_number(value, name=name, strict=False)
+        check_number(lr, name="lr")
         self.hidden = tuple(check_positive_int(h, name="hidden") for h in hidden)
         self.activation = activation
         self.strength = float(strength)
