@@ -125,11 +125,11 @@ def load(path: str | os.PathLike) -> ZooModel:
         wrong = sorted(set(expected.items()) ^ set(found.items()))[:3]
         raise ValueError(f"{folder}: the weights do not fit the architecture (e.g. {wrong})")
     model = _build(config, folder)
-    model.load_state_dict(tensors, strict=True)
     try:
+        model.load_state_dict(tensors, strict=True)  # same shapes; a dtype may still fail
         check_finite_weights(model, what=f"{folder}")
-    except FloatingPointError as err:
-        raise ValueError(str(err)) from None
+    except (RuntimeError, FloatingPointError) as err:
+        raise ValueError(f"{folder}: the weights cannot be used: {err}") from err
     return model.eval()
 
 
