@@ -155,6 +155,17 @@ def test_save_is_atomic(tmp_path, attribution):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.npz"]
 
 
+def test_a_target_that_cannot_be_written_is_named(tmp_path, attribution):
+    """The errors named the hidden temporary file (/proc/.x.npz.1234.tmp) instead."""
+    with pytest.raises(IsADirectoryError, match="it is a folder"):
+        attribution.save(tmp_path)
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    with pytest.raises(OSError, match=r"cannot write .*file/sub/a\.npz") as raised:
+        attribution.save(blocker / "sub" / "a.npz")  # a file where a folder must go
+    assert ".tmp" not in str(raised.value)
+
+
 @pytest.mark.parametrize(
     ("kwargs", "error", "message"),
     [

@@ -25,8 +25,13 @@ def atomic_write(path: str | os.PathLike, mode: str = "wb") -> Iterator[IO[Any]]
     ``os.replace`` is atomic on POSIX when both names are on the same file system.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    if path.is_dir():
+        raise IsADirectoryError(f"cannot write {path}: it is a folder; pass a file name")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as err:  # else the message names the temporary file, not the target
+        raise type(err)(err.errno, f"cannot write {path}: {err.strerror}") from err
     try:
         with os.fdopen(fd, mode) as handle:
             yield handle
