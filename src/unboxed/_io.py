@@ -16,6 +16,8 @@ from typing import IO, Any
 
 import numpy as np
 
+from ._validation import is_int
+
 
 @contextlib.contextmanager
 def atomic_write(path: str | os.PathLike, mode: str = "wb") -> Iterator[IO[Any]]:
@@ -141,7 +143,7 @@ def check_header(header: Any, *, source: object, what: str, format: str, version
     if not isinstance(header, dict) or header.get("format") != format:
         raise ValueError(f"{source} is not {what}: unknown format")
     found = header.get("format_version")
-    if isinstance(found, bool) or not isinstance(found, int) or not 1 <= found <= version:
+    if not is_int(found) or not 1 <= found <= version:
         raise ValueError(
             f"{source} has format version {found!r}; this version of unboxed reads format "
             f"{version} (a newer unboxed may have written it)"

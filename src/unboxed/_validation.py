@@ -173,9 +173,14 @@ def check_ks(ks: int | Sequence[int], *, n_features: int, name: str = "ks") -> n
     return arr.astype(np.int64)
 
 
+def is_int(value: object) -> bool:
+    """Whether ``value`` is an integer (numpy's too) and not a bool."""
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
 def check_positive_int(value: object, *, name: str, minimum: int = 1) -> int:
     """Check that ``value`` is an int of at least ``minimum``."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
+    if not is_int(value) or value < minimum:
         raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}")
     return int(value)
 
@@ -197,9 +202,7 @@ def check_number(value: object, *, name: str, minimum: float = 0.0, strict: bool
 def check_shape(value: object, *, name: str = "input_shape") -> tuple[int, ...]:
     """Check a non-empty sequence of positive ints (not bools) and return it as a tuple."""
     items = tuple(value) if isinstance(value, Sequence | np.ndarray) else None
-    if not items or not all(
-        isinstance(s, numbers.Integral) and not isinstance(s, bool) and s >= 1 for s in items
-    ):
+    if not items or not all(is_int(s) and s >= 1 for s in items):
         raise ValueError(f"{name} must be a non-empty tuple of positive ints, got {value!r}")
     return tuple(int(s) for s in items)
 

@@ -8,12 +8,11 @@ saves and loads like every other :class:`~unboxed.Explanation`.
 from __future__ import annotations
 
 import dataclasses
-import numbers
 from typing import Any
 
 import numpy as np
 
-from ._validation import check_array, check_labels
+from ._validation import check_array, check_labels, is_int
 from .explanation import Explanation, _check_image_shape, _check_names
 
 #: The kinds of examples, as named in Sec. 3.2 of the JGMM paper.
@@ -172,7 +171,7 @@ class ExampleSet(Explanation):
 
     def group(self, g: int) -> np.ndarray:
         """Row indices of the examples in group ``g``, best first (none if it is empty)."""
-        if not isinstance(g, numbers.Integral) or isinstance(g, bool):
+        if not is_int(g):
             raise ValueError(f"g must be an int group id, got {g!r}")  # "a" matched nothing
         rows = np.flatnonzero(self.groups == g)
         return rows[np.argsort(-self.scores[rows], kind="stable")]

@@ -21,7 +21,7 @@ import numpy as np
 
 from ._io import check_header, read_npz, to_json, write_npz
 from ._ranks import descending_order
-from ._validation import check_array, check_labels, check_positive_int, check_shape
+from ._validation import check_array, check_labels, check_positive_int, check_shape, is_int
 from ._version import __version__
 
 FORMAT = "unboxed-explanation"
@@ -326,7 +326,7 @@ class FeatureImportance(Explanation):
             raise ValueError(
                 f"this importance has one ranking per class ({self.n_classes}); pass class_"
             )
-        if not isinstance(class_, numbers.Integral) or isinstance(class_, bool):
+        if not is_int(class_):
             raise ValueError(f"class_ must be an int, got {class_!r}")  # 1.5 meant class 1
         if not 0 <= class_ < self.n_classes:
             raise ValueError(f"class_ must lie in [0, {self.n_classes}), got {class_}")

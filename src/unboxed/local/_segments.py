@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from .._validation import check_array, check_positive_int, check_shape
+from .._validation import check_array, check_positive_int, check_shape, is_int
 
 Segmenter = str | Callable[[np.ndarray], np.ndarray]
 
@@ -256,7 +256,7 @@ class Windows:
 
 
 def _per_axis(value: int | tuple[int, ...], shape: tuple[int, ...], name: str) -> tuple[int, ...]:
-    single = isinstance(value, int | np.integer) and not isinstance(value, bool)
+    single = is_int(value)
     try:
         values = check_shape((value,) * len(shape) if single else value, name=name)
     except ValueError:

@@ -28,7 +28,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from .._validation import check_array, check_labels, check_positive_int, check_shape
+from .._validation import check_array, check_labels, check_positive_int, check_shape, is_int
 from ..explanation import Attribution, make_meta
 from ..zoo._models import check_finite_weights
 from ._linearize import PiecewiseActivation, PiecewiseLinear
@@ -452,7 +452,7 @@ class LinearRegions:
         bias : ndarray of shape (n_samples,)
         """
         for c in (class_a, class_b):
-            if isinstance(c, bool) or not isinstance(c, int | np.integer):
+            if not is_int(c):
                 raise ValueError(f"classes must be ints, got {c!r}")
             if not 0 <= c < self.n_outputs_:
                 raise ValueError(f"classes must lie in [0, {self.n_outputs_}), got {c}")
