@@ -224,6 +224,22 @@ def test_numpy_seeds_are_stored_as_ints():
     assert isinstance(make_meta("m", {}, seed=np.random.default_rng(0))["seed"], str)
 
 
+def test_non_finite_meta_is_saved_as_strict_json(tmp_path, rng):
+    # Python wrote NaN and Infinity tokens, which are not JSON and other readers refuse.
+    meta = {**make_meta("m", {}), "r2": np.array([0.5, np.nan]), "worst": np.float32(np.inf)}
+    attribution = Attribution(rng.normal(size=(2, 3)), np.array([0, 1]), meta)
+    assert attribution.meta["r2"] == [0.5, None] and attribution.meta["worst"] is None
+    attribution.save(tmp_path / "a.npz")
+    with np.load(tmp_path / "a.npz") as archive:
+        header = str(archive["__unboxed__"])
+
+    def refuse(token):
+        raise ValueError(f"non-standard token {token}")
+
+    assert json.loads(header, parse_constant=refuse)["meta"]["r2"] == [0.5, None]
+    assert Attribution.load(tmp_path / "a.npz").meta == attribution.meta
+
+
 @pytest.mark.parametrize(
     "change",
     [

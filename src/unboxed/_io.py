@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import tempfile
 import zipfile
@@ -47,28 +48,39 @@ def atomic_write(path: str | os.PathLike, mode: str = "wb") -> Iterator[IO[Any]]
 
 
 def write_json(path: str | os.PathLike, obj: Any) -> None:
-    """Write ``obj`` as indented JSON, atomically."""
-    text = json.dumps(obj, indent=2, sort_keys=True, default=_json_default)
+    """Write ``obj`` as indented JSON, atomically (non-finite floats as ``null``)."""
+    text = json.dumps(_finite(obj), indent=2, sort_keys=True, allow_nan=False)
     with atomic_write(path, "w") as handle:
         handle.write(text + "\n")
 
 
 def to_json(obj: Any) -> str:
-    """Serialise ``obj`` to JSON, turning numpy scalars and arrays into lists."""
-    return json.dumps(obj, sort_keys=True, default=_json_default)
+    """Serialise ``obj`` to JSON, turning numpy scalars and arrays into lists.
+
+    NaN and infinities become ``null``: Python's own ``NaN`` and ``Infinity`` tokens
+    are not JSON, and other readers refuse them.
+    """
+    return json.dumps(_finite(obj), sort_keys=True, allow_nan=False)
 
 
-def _json_default(obj: Any) -> Any:
+def _finite(obj: Any) -> Any:
+    """``obj`` as plain JSON types, with every non-finite float turned into None."""
+    if isinstance(obj, dict):
+        return {key: _finite(value) for key, value in obj.items()}
+    if isinstance(obj, list | tuple | set | frozenset):
+        return [_finite(value) for value in obj]
+    if isinstance(obj, np.ndarray):
+        return _finite(obj.tolist())
+    if isinstance(obj, bool | np.bool_):
+        return bool(obj)
     if isinstance(obj, np.integer):
         return int(obj)
-    if isinstance(obj, np.floating):
-        return float(obj)
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
-    if isinstance(obj, tuple | set | frozenset):
-        return list(obj)
+    if isinstance(obj, float | np.floating):
+        return float(obj) if math.isfinite(obj) else None
     if isinstance(obj, Path):
         return str(obj)
+    if obj is None or isinstance(obj, str | int):
+        return obj
     raise TypeError(f"{type(obj).__name__} is not JSON serialisable")
 
 

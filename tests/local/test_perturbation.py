@@ -5,7 +5,7 @@ import pytest
 
 from tests.helpers import requires_fashion_mnist
 from unboxed import BlackBox, load_dataset
-from unboxed.local import KernelShap, Lime, Occlusion, grid_labels, segment
+from unboxed.local import KernelShap, Lime, Occlusion, SegmenterError, grid_labels, segment
 
 
 def _linear_box(w):
@@ -197,3 +197,11 @@ def test_bad_segmenter_settings_are_named(digits, digits_blackbox):
     for shape in ((-8, 8), (8.5, 8), (8,)):
         with pytest.raises(ValueError, match="shape"):
             grid_labels(shape)
+
+
+def test_a_segmenter_that_raises_is_named_with_its_image(digits, digits_blackbox):
+    def broken(image):
+        raise KeyError("boom")
+
+    with pytest.raises(SegmenterError, match=r"'broken' raised on image 0: KeyError: 'boom'"):
+        Lime(digits_blackbox, segmenter=broken).explain(digits.X_test[:2])

@@ -127,6 +127,8 @@ def test_nearest_distance_against_brute_force(rng):
         ({"bounds": (1.0, 0.0)}, ValueError),
         ({"bounds": (0.0,)}, ValueError),  # "not enough values to unpack"
         ({"bounds": None}, ValueError),
+        ({"bounds": (-1e308, 1e308)}, ValueError),  # overflowed float32 to inf and NaN
+        ({"bounds": (-3e38, 3e38)}, ValueError),  # each fits float32, the width does not
         ({"steps": 0}, ValueError),
         ({"generator": "vae"}, TypeError),
     ],

@@ -102,6 +102,9 @@ def test_not_fitted_and_bad_input(planted, planted_blackbox):
     fitted = TreeSurrogate(planted_blackbox, max_depth=2).fit(planted.X_test)
     with pytest.raises(ValueError, match="feature_names"):
         fitted.export_text(feature_names=["a"])
+    for decimals in (-1, 2.5):  # sklearn's own error, or a float accepted
+        with pytest.raises(ValueError, match="decimals must be"):
+            fitted.export_text(decimals=decimals)
     with pytest.raises(ValueError, match="expects"):
         fitted.predict(planted.X_test[:, :5])
 

@@ -8,7 +8,7 @@ a whole batch in one call.
 
 from ._gradients import DeepLift, InputXGradient, IntegratedGradients, Saliency, SmoothGrad
 from ._perturbation import KernelShap, Lime, Occlusion
-from ._segments import grid_labels, segment
+from ._segments import SegmenterError, grid_labels, segment
 
 __all__ = [
     "DeepLift",
@@ -18,6 +18,7 @@ __all__ = [
     "Lime",
     "Occlusion",
     "Saliency",
+    "SegmenterError",
     "SmoothGrad",
     "grid_labels",
     "segment",

@@ -29,6 +29,10 @@ QUICKSHIFT_DEFAULTS = {"kernel_size": 2, "max_dist": 6, "ratio": 0.5}
 SEGMENTERS = ("slic", "quickshift", "grid", "pixels")
 
 
+class SegmenterError(RuntimeError):
+    """The segmenter raised an exception on one of the images."""
+
+
 def segment(
     X: object,
     image_shape: tuple[int, ...] | None = None,
@@ -71,7 +75,16 @@ def segment(
     labels = np.empty((n, d), dtype=np.int64)
     # scikit-image segments one image at a time; this is set-up, not the query loop.
     for i in range(n):
-        raw = np.asarray(one(X[i].reshape(shape)))
+        try:
+            raw = np.asarray(one(X[i].reshape(shape)))
+        except Exception as err:
+            if not callable(method):
+                raise
+            # A user's segmenter: say which one and on which image, and keep the cause.
+            raise SegmenterError(
+                f"the segmenter {getattr(method, '__name__', method)!r} raised on image {i}: "
+                f"{type(err).__name__}: {err}"
+            ) from err
         if raw.shape != shape:
             raise ValueError(f"the segmenter returned shape {raw.shape}, expected {shape}")
         labels[i] = np.unique(raw.ravel(), return_inverse=True)[1]

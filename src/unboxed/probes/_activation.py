@@ -38,6 +38,8 @@ from ..blackbox import BlackBox, check_blackbox
 from ..explanation import Explanation, _check_names, _top_k_order, make_meta
 
 Regularizer = Literal["none", "l2", "l1", "tv", "jitter"]
+#: The largest float32: the search's tensors are float32.
+FLOAT32_MAX = float(np.finfo(np.float32).max)
 REGULARIZERS = ("none", "l2", "l1", "tv", "jitter")
 #: Default weight of each penalty; R is a sum over pixels, as on the slides.
 DEFAULT_STRENGTH = {"none": 0.0, "l2": 0.02, "l1": 0.02, "tv": 0.02, "jitter": 0.0}
@@ -229,6 +231,11 @@ class ActivationMaximization:
         prior_strength = check_number(prior_strength, name="prior_strength", strict=False)
         lr = check_number(lr, name="lr")
         low, high = check_bounds(bounds)
+        # Wider bounds overflow the search: the start and the clamp are float32 tensors.
+        if not max(abs(low), abs(high), high - low) <= FLOAT32_MAX:
+            raise ValueError(
+                f"bounds must lie within float32's range (±{FLOAT32_MAX:.3g}), got {bounds!r}"
+            )
         if generator is not None:
             from ..zoo import VAE
 

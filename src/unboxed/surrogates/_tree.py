@@ -238,6 +238,7 @@ class TreeSurrogate:
         from sklearn.tree import export_text
 
         self._check_fitted()
+        decimals = check_positive_int(decimals, name="decimals", minimum=0)
         names = None if feature_names is None else [str(f) for f in feature_names]
         if names is not None and len(names) != self.n_features_in_:
             raise ValueError(
