@@ -15,6 +15,7 @@ kept as they are.
 from __future__ import annotations
 
 import dataclasses
+import math
 
 import numpy as np
 
@@ -211,6 +212,10 @@ def rms_distance(Z: np.ndarray, z_query: np.ndarray) -> np.ndarray:
     return np.sqrt(np.mean((Z - z_query) ** 2, axis=1))
 
 
+SELECTS = ("proxy", "score", "margin")
+SAMPLERS = ("gmm", "local", "boundary", "nearest", "sparse")
+
+
 def local_examples(
     model: JGMM,
     Zq: np.ndarray,
@@ -248,16 +253,20 @@ def local_examples(
         The largest RMS distance (:func:`rms_distance`) from the query; None keeps all.
     n_samples : int
         Samples drawn per query before rejection (the paper draws 1000).
-    select : {"proxy", "score"}
+    select : {"proxy", "score", "margin"}
         "score" ranks the candidates within ``radius`` by eq. 7 (or 9) alone. "proxy"
         first keeps only those the JGMM's own classifier (eq. 3) puts in another class
         than the query (a counterfactual) or in the same class (a semi-factual), as
         Sec. 3.2 defines them, then ranks by the score. Eq. 7 rewards sharing the
         query's lower component ``z``, so without this step most samples keep the
-        query's class.
+        query's class. "margin" (counterfactuals only) drops nothing and ranks by the
+        proxy's log-odds of the likeliest other class against the query's
+        (:func:`class_margin`): those the proxy puts in another class first, then
+        those nearest to a change of class; the scores are those log-odds.
     component_classes : ndarray of shape (K_y,), optional
-        The class of each higher component, for "proxy"; default the identity.
-    sampler : {"gmm", "local", "boundary"}
+        The class of each higher component, for "proxy" and "margin"; default the
+        identity.
+    sampler : {"gmm", "local", "boundary", "nearest", "sparse"}
         "gmm" draws from the GMM under ``alpha`` as the paper does; its draws lie about
         one component width from the query, so a small ``radius`` rejects them all.
         "local" multiplies each component by an isotropic Gaussian of scale
@@ -268,7 +277,10 @@ def local_examples(
         past the change, a semi-factual the last point before it. "nearest"
         (counterfactuals only) draws nothing: for each class but the query's it finds
         the nearest point the proxy puts in that class
-        (:func:`nearest_boundary_points`), and a few points beyond it.
+        (:func:`nearest_boundary_points`), and a few points beyond it. "sparse"
+        (counterfactuals only; it needs a ``radius``) changes one coordinate of the
+        query per candidate, where the proxy's linearised margin gains most
+        (:func:`sparse_moves`); ``n_samples`` of them are kept.
 
     Returns
     -------
@@ -278,16 +290,17 @@ def local_examples(
         The LP optimum per query.
     """
     _check_plain(model)
-    if select not in ("proxy", "score"):
-        raise ValueError(f"select must be 'proxy' or 'score', got {select!r}")
-    if sampler not in ("gmm", "local", "boundary", "nearest"):
-        raise ValueError(
-            f"sampler must be 'gmm', 'local', 'boundary' or 'nearest', got {sampler!r}"
-        )
-    if sampler == "nearest" and kind != "counterfactual":
-        raise ValueError("sampler='nearest' finds counterfactuals only")
-    if sampler == "local" and radius is None:
-        raise ValueError("sampler='local' draws within a radius; give radius=")
+    if select not in SELECTS:
+        raise ValueError(f"select must be one of {SELECTS}, got {select!r}")
+    if sampler not in SAMPLERS:
+        raise ValueError(f"sampler must be one of {SAMPLERS}, got {sampler!r}")
+    for option in (f"sampler={sampler!r}", f"select={select!r}"):
+        if option in ("sampler='nearest'", "sampler='sparse'", "select='margin'") and (
+            kind != "counterfactual"
+        ):
+            raise ValueError(f"{option} finds counterfactuals only")
+    if sampler in ("local", "sparse") and radius is None:
+        raise ValueError(f"sampler={sampler!r} draws within a radius; give radius=")
     near = sampler == "local" and source == "generated"
     c = local_weights(model, Zq, kind)
     alphas = np.stack([jm.optimal_alpha(row) for row in c])
@@ -301,13 +314,16 @@ def local_examples(
         pool_pz = proba_z(model, Z_pool)
         pool_class = to_class[_proxy_w(model, Z_pool)]
     gaussians = None
-    if sampler == "nearest" and source == "generated":
+    if sampler in ("nearest", "sparse") and source == "generated":
         gaussians = jm.gaussian_precisions(model.vars_x_)
     out = []
     for q in range(Zq.shape[0]):
-        if gaussians is not None:  # comps None: the likeliest component, below
+        comps = None  # None: each candidate's likeliest component, below
+        if gaussians is not None and sampler == "nearest":
             Zs = nearest_boundary_points(model, Zq[q], to_class, query_class[q], gaussians)[0]
-            comps = None
+        elif gaussians is not None:
+            assert radius is not None
+            Zs = sparse_moves(model, Zq[q], to_class, query_class[q], gaussians, radius, n_samples)
         elif source == "generated":
             assert rng is not None
             Zs, comps = jm.sample_gmm(
@@ -336,7 +352,10 @@ def local_examples(
             same = cls_all == query_class[q]
             keep &= same if kind == "semifactual" else ~same
         Zk, idx, pz = Zs[keep], idx[keep], pz_all[keep]
-        scores = pz @ c[q]
+        if select == "margin":
+            scores = class_margin(model, Zk, to_class, query_class[q])
+        else:
+            scores = pz @ c[q]
         top = _top(scores, n_per_query)
         comp = comps[keep][top] if comps is not None else pz[top].argmax(axis=1)
         out.append(Found(Zk[top], scores[top], comp, np.full(top.size, q), idx[top]))
@@ -419,6 +438,79 @@ def boundary_points(
 NEAREST_OVERSHOOTS = (0.0, 0.05, 0.15, 0.3, 0.6)
 
 
+def component_margins(
+    model: JGMM, z: np.ndarray, own: np.ndarray, gaussians: tuple[np.ndarray, np.ndarray]
+) -> tuple[np.ndarray, np.ndarray]:
+    """``f_t = log pi_t p(x | w = t) - log pi_r p(x | w = r)`` for every higher component
+    ``t``, with ``r`` the likeliest of ``own`` (the query's class), and its gradient.
+
+    Returns
+    -------
+    f : ndarray of shape (K_y,)
+    gradient : ndarray of shape (K_y, D)
+    """
+    log_p, grad = jm.log_px_given_w_with_gradient(z, model.means_x_, *gaussians, model._Q[0])
+    log_p = log_p + jm.safe_log(model.pi_)
+    r = own[np.argmax(log_p[own])]
+    return log_p - log_p[r], grad - grad[r]
+
+
+#: The fractions of the radius that sampler="sparse" moves one coordinate by.
+SPARSE_FRACTIONS = (0.25, 0.5, 1.0)
+
+
+def sparse_moves(
+    model: JGMM,
+    z_query: np.ndarray,
+    to_class: np.ndarray,
+    query_class: int,
+    gaussians: tuple[np.ndarray, np.ndarray],
+    radius: float,
+    n_keep: int,
+) -> np.ndarray:
+    """Counterfactual candidates that change one whitened coordinate of the query.
+
+    For each higher component ``t`` of another class and each dimension ``i``, the
+    query with coordinate ``i`` moved by a fraction (:data:`SPARSE_FRACTIONS`) of the
+    whole budget, ``radius * sqrt(D)``, in the direction that raises the proxy's margin
+    ``f_t`` (:func:`component_margins`). Each is rated by the linearised margin
+    ``f_t + |step| |df_t / dx_i|``, and the ``n_keep`` best are returned, so that
+    every candidate lies within ``radius``.
+
+    Returns
+    -------
+    ndarray of shape (min(n_keep, m), D)
+    """
+    own = np.flatnonzero(to_class == query_class)
+    f, grad = component_margins(model, z_query, own, gaussians)
+    d = z_query.shape[0]
+    T, dim, fraction = np.meshgrid(
+        np.flatnonzero(to_class != query_class), np.arange(d), SPARSE_FRACTIONS, indexing="ij"
+    )
+    T, dim, fraction = T.ravel(), dim.ravel(), fraction.ravel()
+    slope = grad[T, dim]
+    move = radius * math.sqrt(d) * fraction * np.sign(slope)
+    rated = np.where(slope != 0, f[T] + np.abs(move * slope), -np.inf)
+    best = np.argsort(-rated, kind="stable")[:n_keep]
+    best = best[np.isfinite(rated[best])]  # a flat direction moves nothing
+    Z = np.repeat(z_query[None], best.size, axis=0)
+    Z[np.arange(best.size), dim[best]] += move[best]
+    return Z
+
+
+def class_margin(model: JGMM, Z: np.ndarray, to_class: np.ndarray, query_class: int) -> np.ndarray:
+    """The proxy's log-odds of each row's likeliest other class against the query's.
+
+    Positive where the proxy (eq. 3) puts the row in another class; the nearer to 0
+    from below, the nearer the row is to a change of class.
+    """
+    log_w = jm.log_proba_w_given_x(_log_gx(model, Z), model._Q, model.pi_)
+    classes = np.unique(to_class)
+    per_class = np.stack([jm.logsumexp(log_w[:, to_class == k], axis=1) for k in classes], axis=1)
+    own = per_class[:, classes == query_class][:, 0]
+    return np.max(per_class[:, classes != query_class], axis=1, initial=-np.inf) - own
+
+
 def nearest_boundary_points(
     model: JGMM,
     z_query: np.ndarray,
@@ -469,15 +561,12 @@ def nearest_boundary_points(
     targets : ndarray of shape (m,)
         The higher component each point was walked towards.
     """
-    Q, log_pi = model._Q[0], jm.safe_log(model.pi_)
     own = np.flatnonzero(to_class == query_class)
 
     def margin(z: np.ndarray, t: int) -> tuple[float, np.ndarray]:
         """f and its gradient: component t against the likeliest of the query's class."""
-        log_p, grad = jm.log_px_given_w_with_gradient(z, model.means_x_, *gaussians, Q)
-        log_p = log_p + log_pi
-        r = own[np.argmax(log_p[own])]
-        return log_p[t] - log_p[r], grad[t] - grad[r]
+        f, g = component_margins(model, z, own, gaussians)
+        return f[t], g[t]
 
     points, targets = [], []
     for t in np.flatnonzero(to_class != query_class):

@@ -597,7 +597,7 @@ class JGMMExplainer:
             The mining pool; default the inputs ``fit`` saw.
         n_samples : int
             Draws per query before rejection (the paper: 1000).
-        select : {"proxy", "score"}
+        select : {"proxy", "score", "margin"}
             "score": rank the candidates within ``radius`` by eq. 7 alone. "proxy"
             (default): first keep only those the proxy (eq. 3) puts in another class
             than the query, as Sec. 3.2 defines a counterfactual ("very different
@@ -605,7 +605,11 @@ class JGMMExplainer:
             lower component and mostly keeps its class. With ``e_step="labelled"``,
             where each lower component has one class and eq. 7 is zero, the score is
             the query's posterior over the other classes' lower components.
-        sampler : {"gmm", "local", "boundary", "nearest"}
+            "margin": keep every candidate within ``radius`` and rank by the proxy's
+            log-odds of the likeliest other class against the query's (those the
+            proxy puts in another class first, then those nearest to a change of
+            class); the scores are those log-odds.
+        sampler : {"gmm", "local", "boundary", "nearest", "sparse"}
             Generated only. "gmm" (the paper's) draws from the GMM under ``alpha``;
             "local" draws from each component multiplied by an isotropic Gaussian of
             scale ``radius / 2`` around the query, so that a small radius does not
@@ -615,7 +619,12 @@ class JGMMExplainer:
             draws nothing: for each other class it finds the nearest point the proxy
             puts in that class (DeepFool's iteration on the proxy's log-posterior, whose
             gradient the JGMM gives in closed form) and points 5%, 15%, 30% and 60%
-            farther out along the same line; ``n_samples`` does not apply.
+            farther out along the same line; ``n_samples`` does not apply. "sparse"
+            (it needs ``radius``) changes one whitened coordinate per candidate by 1/4,
+            1/2 or all of the budget ``radius * sqrt(D)``, in the direction that raises
+            the proxy's margin for another class, and keeps the ``n_samples`` whose
+            linearised margin gains most: sparse counterfactuals, which also show
+            which single features the black box is most sensitive to.
         random_state : int, Generator or None
             Default: the explainer's generator.
         """
@@ -675,10 +684,10 @@ class JGMMExplainer:
         random_state: RandomState,
     ) -> ExampleSet:
         self._examples_ready(source)
-        if select not in ("proxy", "score"):
-            raise ValueError(f"select must be 'proxy' or 'score', got {select!r}")
-        if select == "proxy":
-            self._check_tied("select='proxy'")
+        if select not in jx.SELECTS:
+            raise ValueError(f"select must be one of {jx.SELECTS}, got {select!r}")
+        if select in ("proxy", "margin"):
+            self._check_tied(f"select={select!r}")
         n_per_query = check_positive_int(n_per_query, name="n_per_query")
         n_samples = check_positive_int(n_samples, name="n_samples")
         if radius is not None and (isinstance(radius, bool) or not float(radius) > 0):
@@ -709,6 +718,8 @@ class JGMMExplainer:
             "alpha_support": [np.flatnonzero(a > 1e-9).tolist() for a in alpha],
         }
         score = "eq. 7, p(same z, different w)" if kind == "counterfactual" else "eq. 9"
+        if select == "margin":
+            score = "the proxy's log-odds of the likeliest other class against the query's"
         return self._example_set(
             kind,
             source,
