@@ -309,3 +309,97 @@ def test_nearest_sampler_counterfactuals_cross_the_proxys_boundary(tiny):
     assert np.all(jx._proxy_w(model, found.Z) != jx._proxy_w(model, Z[:4])[found.groups])
     with pytest.raises(ValueError, match="counterfactuals only"):
         jx.local_examples(model, Z[:1], "semifactual", 1, source="generated", sampler="nearest")
+
+
+def _finite_difference_margins(model, z, own, h=1e-5):
+    """f_t of every component and its gradient by central differences."""
+    gaussians = jm.gaussian_precisions(model.vars_x_)
+    f = jx.component_margins(model, z, own, gaussians)[0]
+    grad = np.stack(
+        [
+            (
+                jx.component_margins(model, z + h * e, own, gaussians)[0]
+                - jx.component_margins(model, z - h * e, own, gaussians)[0]
+            )
+            / (2 * h)
+            for e in np.eye(z.size)
+        ],
+        axis=1,
+    )
+    return f, grad
+
+
+@pytest.mark.parametrize("fixture", ["tiny", "tiny_labelled"])
+def test_sparse_moves_are_the_best_single_coordinate_moves_within_the_radius(fixture, request):
+    """Against a brute force: every (other component, dimension, fraction) move, rated
+    by the linearised margin with a finite-difference gradient; the sampler returns the
+    best, each changing one coordinate of the query by a fraction of the budget."""
+    model, Z = request.getfixturevalue(fixture)
+    gaussians = jm.gaussian_precisions(model.vars_x_)
+    radius, to_class = 0.3, np.arange(2)
+    budget = radius * np.sqrt(2)
+    for z in Z[:6]:
+        own = jx._proxy_w(model, z[None])[0]
+        f, grad = _finite_difference_margins(model, z, np.array([own]))
+        rated = {
+            (d, fraction * budget * np.sign(grad[1 - own, d])): f[1 - own]
+            + fraction * budget * abs(grad[1 - own, d])
+            for d in range(2)
+            for fraction in jx.SPARSE_FRACTIONS
+        }
+        best = sorted(rated, key=rated.get, reverse=True)[:4]
+        moves = jx.sparse_moves(model, z, to_class, own, gaussians, radius, 4)
+        assert moves.shape == (4, 2)
+        for move, (d, step) in zip(moves, best, strict=True):
+            assert np.allclose(np.delete(move - z, d), 0.0)  # one coordinate moved
+            assert np.isclose(move[d] - z[d], step)  # by the brute force's best step
+        assert np.all(jx.rms_distance(moves, z) <= radius + 1e-12)
+
+
+def test_class_margin_is_the_proxys_log_odds(tiny):
+    model, Z = tiny
+    margins = jx.class_margin(model, Z, np.arange(2), 0)
+    for z, margin in zip(Z, margins, strict=True):
+        pw = _brute(model, z)[2]
+        assert np.isclose(margin, np.log(pw[1]) - np.log(pw[0]))
+
+
+def test_margin_selection_ranks_the_proxys_counterfactuals_first(tiny_labelled):
+    model, Z = tiny_labelled
+    radius = 0.5
+    found, _ = jx.local_examples(
+        model,
+        Z[:6],
+        "counterfactual",
+        5,
+        source="generated",
+        radius=radius,
+        select="margin",
+        sampler="sparse",
+    )
+    own = jx._proxy_w(model, Z[:6])
+    for q in range(6):
+        rows = np.flatnonzero(found.groups == q)
+        scores = found.scores[rows]
+        assert len(rows) == 5 and np.all(np.diff(scores) <= 0)  # best first
+        assert np.allclose(scores, jx.class_margin(model, found.Z[rows], np.arange(2), own[q]))
+        # a positive margin is exactly a change of the proxy's class
+        flipped = jx._proxy_w(model, found.Z[rows]) != own[q]
+        assert np.array_equal(flipped, scores > 0)
+        assert np.all(jx.rms_distance(found.Z[rows], Z[q]) <= radius + 1e-12)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"kind": "counterfactual", "sampler": "sparse"}, "give radius="),
+        ({"kind": "semifactual", "sampler": "sparse", "radius": 1.0}, "counterfactuals only"),
+        ({"kind": "semifactual", "select": "margin", "radius": 1.0}, "counterfactuals only"),
+        ({"kind": "counterfactual", "select": "best"}, "select must be one of"),
+    ],
+)
+def test_sparse_and_margin_options_are_checked(tiny, kwargs, message):
+    model, Z = tiny
+    kind = kwargs.pop("kind")
+    with pytest.raises(ValueError, match=message):
+        jx.local_examples(model, Z[:1], kind, 1, source="generated", **kwargs)

@@ -489,7 +489,8 @@ def sparse_moves(
     )
     T, dim, fraction = T.ravel(), dim.ravel(), fraction.ravel()
     slope = grad[T, dim]
-    move = radius * math.sqrt(d) * fraction * np.sign(slope)
+    # A hair inside the budget, so that rounding cannot put the full move outside.
+    move = radius * math.sqrt(d) * (1 - 1e-9) * fraction * np.sign(slope)
     rated = np.where(slope != 0, f[T] + np.abs(move * slope), -np.inf)
     best = np.argsort(-rated, kind="stable")[:n_keep]
     best = best[np.isfinite(rated[best])]  # a flat direction moves nothing
