@@ -154,6 +154,9 @@ def test_avg_pool_matches_a_loop(rng):
         lambda e, X: e.counterfactuals(X[:3], n_per_query=3, radius=2.0),
         lambda e, X: e.counterfactuals(X[:3], n_per_query=3, source="mined", select="score"),
         lambda e, X: e.semifactuals(X[:3], n_per_query=3, radius=3.0),
+        lambda e, X: e.counterfactuals(
+            X[:3], n_per_query=3, radius=0.5, sampler="sparse", select="margin"
+        ),
     ],
 )
 def test_examples_are_example_sets_that_round_trip(explainer, digits, make, tmp_path):
@@ -194,6 +197,33 @@ def test_counterfactuals_flip_more_often_than_random_samples(explainer, digits):
     Zc = model.transform_x(cf.values)
     for q in range(30):
         assert np.all(rms_distance(Zc[cf.groups == q], Zq[q]) <= radius + 1e-9)
+
+
+def test_sparse_counterfactuals_flip_more_often_than_random_single_coordinate_moves(
+    explainer, digits
+):
+    """The proxy's gradient picks which one coordinate to move: the black box changes
+    class more often than when a random coordinate moves by the same amount."""
+    queries = digits.X_test[:30]
+    classes = explainer.blackbox.predict(queries)
+    cf = explainer.counterfactuals(
+        queries, n_per_query=10, radius=0.3, sampler="sparse", select="margin"
+    )
+    assert len(cf) == 300 and cf.meta["parameters"]["select"] == "margin"
+    model = explainer.jgmm_
+    Zq = model.transform_x(explainer.lower_features(queries))[cf.groups]
+    moves = model.transform_x(cf.values) - Zq
+    assert np.all(np.sum(np.abs(moves) > 1e-6, axis=1) == 1)  # one coordinate each
+    cf_flip = np.mean(explainer.head_predict(cf.values) != classes[cf.groups])
+    rng = np.random.default_rng(0)
+    shuffled = np.zeros_like(moves)
+    shuffled[np.arange(len(moves)), rng.integers(0, moves.shape[1], len(moves))] = moves.sum(
+        axis=1
+    ) * rng.choice([-1, 1], len(moves))
+    random_flip = np.mean(
+        explainer.head_predict(model.inverse_transform_x(Zq + shuffled)) != classes[cf.groups]
+    )
+    assert cf_flip > random_flip + 0.1
 
 
 def test_semifactuals_keep_the_class(explainer, digits):
