@@ -49,7 +49,7 @@ def int_seed(random_state: RandomState) -> int:
     None draws fresh entropy, so the result is not reproducible, as documented for
     every ``random_state``.
     """
-    if isinstance(random_state, numbers.Integral) and not isinstance(random_state, bool):
+    if is_int(random_state):
         return check_positive_int(random_state, name="random_state", minimum=0)
     return seed_from(check_random_state(random_state))
 

@@ -11,14 +11,13 @@ from __future__ import annotations
 
 import contextlib
 import math
-import numbers
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, Literal
 
 import numpy as np
 
-from ._validation import check_array, check_labels, check_positive_int, check_shape
+from ._validation import check_array, check_labels, check_positive_int, check_shape, is_int
 
 ArrayFn = Callable[[np.ndarray], Any]
 
@@ -67,11 +66,7 @@ class BlackBox:
         module: Any = None,
         output: Literal["logits", "probabilities"] = "probabilities",
     ) -> None:
-        if (
-            isinstance(n_classes, bool)
-            or not isinstance(n_classes, numbers.Integral)
-            or n_classes < 2
-        ):
+        if not is_int(n_classes) or n_classes < 2:
             raise ValueError(
                 f"a classifier needs at least 2 classes; {name!r} has n_classes={n_classes!r}"
             )

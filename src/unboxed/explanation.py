@@ -12,7 +12,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-import numbers
 import os
 from collections.abc import Mapping
 from typing import Any, ClassVar, TypeVar
@@ -45,7 +44,7 @@ def _json_seed(seed: Any) -> int | str | None:
     """An int seed as an int; a generator (whose state is not one number) as its repr."""
     if seed is None:
         return None
-    if isinstance(seed, numbers.Integral) and not isinstance(seed, bool):
+    if is_int(seed):
         return int(seed)
     return repr(seed)
 

@@ -18,7 +18,7 @@ from typing import Literal
 
 import numpy as np
 
-from .._validation import check_array
+from .._validation import check_array, is_int
 from ._dataset import Dataset
 
 CORNERS = ("top-left", "top-right", "bottom-left", "bottom-right")
@@ -53,7 +53,7 @@ class Cue:
     def __post_init__(self) -> None:
         if self.kind not in ("patch", "background"):
             raise ValueError(f"cue kind must be 'patch' or 'background', got {self.kind!r}")
-        if isinstance(self.size, bool) or not isinstance(self.size, numbers.Integral):
+        if not is_int(self.size):
             raise ValueError(f"cue size must be an int, got {self.size!r}")
         if self.size < 1:
             raise ValueError(f"cue size must be at least 1, got {self.size}")
@@ -115,7 +115,7 @@ def _check_images(X: object, image_shape: Sequence[int]) -> np.ndarray:
 
 
 def _check_class(dataset: Dataset, class_: object) -> int:
-    if isinstance(class_, bool) or not isinstance(class_, numbers.Integral):
+    if not is_int(class_):
         raise TypeError(f"class_ must be an int, got {type(class_).__name__}")
     if not 0 <= int(class_) < dataset.n_classes:
         raise ValueError(f"class_ must lie in [0, {dataset.n_classes}), got {class_}")

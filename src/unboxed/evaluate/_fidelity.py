@@ -16,7 +16,6 @@ The tests follow ``000_cf0c09d2d9cd2a13.txt``:
 from __future__ import annotations
 
 import dataclasses
-import numbers
 from collections.abc import Callable
 from typing import Any, Literal
 
@@ -32,6 +31,7 @@ from .._validation import (
     check_labels,
     check_positive_int,
     check_random_state,
+    is_int,
 )
 from ..blackbox import BlackBox, check_blackbox
 from ..explanation import Attribution, FeatureImportance
@@ -138,7 +138,7 @@ class KeepTopKResult:
 def _check_target(target: object, n_classes: int) -> int | None:
     if target is None:
         return None
-    if isinstance(target, bool) or not isinstance(target, numbers.Integral):
+    if not is_int(target):
         raise TypeError(f"target must be an int class index or None, got {target!r}")
     if not 0 <= int(target) < n_classes:
         raise ValueError(f"target must lie in [0, {n_classes}), got {target}")
