@@ -214,6 +214,8 @@ def rms_distance(Z: np.ndarray, z_query: np.ndarray) -> np.ndarray:
 
 SELECTS = ("proxy", "score", "margin")
 SAMPLERS = ("gmm", "local", "boundary", "nearest", "sparse")
+#: The options that make sense for counterfactuals only.
+COUNTERFACTUAL_ONLY = {"sampler": ("nearest", "sparse"), "select": ("margin",)}
 
 
 def local_examples(
@@ -294,11 +296,9 @@ def local_examples(
         raise ValueError(f"select must be one of {SELECTS}, got {select!r}")
     if sampler not in SAMPLERS:
         raise ValueError(f"sampler must be one of {SAMPLERS}, got {sampler!r}")
-    for option in (f"sampler={sampler!r}", f"select={select!r}"):
-        if option in ("sampler='nearest'", "sampler='sparse'", "select='margin'") and (
-            kind != "counterfactual"
-        ):
-            raise ValueError(f"{option} finds counterfactuals only")
+    for name, value in (("sampler", sampler), ("select", select)):
+        if value in COUNTERFACTUAL_ONLY[name] and kind != "counterfactual":
+            raise ValueError(f"{name}={value!r} finds counterfactuals only")
     if sampler in ("local", "sparse") and radius is None:
         raise ValueError(f"sampler={sampler!r} draws within a radius; give radius=")
     near = sampler == "local" and source == "generated"
