@@ -99,6 +99,7 @@ LABELLED_CF_SETTINGS = [
     ("generated", "proxy", "boundary"),
     ("generated", "proxy", "nearest"),
     ("generated", "margin", "sparse"),
+    ("generated", "margin", "nearest_then_sparse"),
     ("mined", "proxy", "gmm"),
 ]
 SELECT_NAMES = {
@@ -616,7 +617,7 @@ def jgmm_counterfactuals(
 
     per_sigma = {}
     # Mined candidates can be thousands within the largest sigma: a call per sigma.
-    once = source == "generated" and sampler not in ("local", "sparse")
+    once = source == "generated" and sampler not in ("local", "sparse", "nearest_then_sparse")
     if once:
         ranked = call(max(SIGMAS), N_CF_SAMPLES, 0)
     for sigma in SIGMAS:

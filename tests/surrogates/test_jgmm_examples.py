@@ -389,10 +389,50 @@ def test_margin_selection_ranks_the_proxys_counterfactuals_first(tiny_labelled):
         assert np.all(jx.rms_distance(found.Z[rows], Z[q]) <= radius + 1e-12)
 
 
+def test_nearest_then_sparse_ranks_the_nearest_points_first_then_fills_with_sparse_moves(
+    tiny_labelled,
+):
+    """The same as the nearest sampler's points within the radius, then the sparse
+    sampler's moves, each in margin order, cut at n_per_query."""
+    model, Z = tiny_labelled
+    n = 8
+
+    def call(sampler, n_per_query, radius):
+        found, _ = jx.local_examples(
+            model,
+            Z,
+            "counterfactual",
+            n_per_query,
+            source="generated",
+            radius=radius,
+            select="margin",
+            sampler=sampler,
+        )
+        return found
+
+    n_nearest = []
+    for radius in (0.05, 0.3, 1.0):
+        both = call("nearest_then_sparse", n, radius)
+        nearest, sparse = call("nearest", 100, radius), call("sparse", n, radius)
+        for q in range(len(Z)):
+            rows = [np.flatnonzero(f.groups == q) for f in (both, nearest, sparse)]
+            expected = np.concatenate([nearest.Z[rows[1]], sparse.Z[rows[2]]])[:n]
+            assert np.array_equal(both.Z[rows[0]], expected)
+            assert np.all(jx.rms_distance(both.Z[rows[0]], Z[q]) <= radius + 1e-12)
+            n_nearest.append(len(rows[1]))
+    # queries with no nearest point within the radius, and with both kinds
+    assert min(n_nearest) == 0 and 0 < max(n_nearest) < n
+
+
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
         ({"kind": "counterfactual", "sampler": "sparse"}, "give radius="),
+        ({"kind": "counterfactual", "sampler": "nearest_then_sparse"}, "give radius="),
+        (
+            {"kind": "semifactual", "sampler": "nearest_then_sparse", "radius": 1.0},
+            "counterfactuals only",
+        ),
         ({"kind": "semifactual", "sampler": "sparse", "radius": 1.0}, "counterfactuals only"),
         ({"kind": "semifactual", "select": "margin", "radius": 1.0}, "counterfactuals only"),
         ({"kind": "counterfactual", "select": "best"}, "select must be one of"),

@@ -123,8 +123,9 @@ def local_weights(model: JGMM, Zq: np.ndarray, kind: str) -> np.ndarray:
     return jm.semifactual_weights(pz, model.psi_)
 
 
-def _top(scores: np.ndarray, n: int) -> np.ndarray:
-    order = np.argsort(-scores, kind="stable")
+def _top(scores: np.ndarray, n: int, tier: np.ndarray | None = None) -> np.ndarray:
+    """The rows of the ``n`` highest scores, best first; a lower ``tier`` ranks first."""
+    order = np.argsort(-scores, kind="stable") if tier is None else np.lexsort((-scores, tier))
     return order[: min(n, scores.size)]
 
 
@@ -213,9 +214,12 @@ def rms_distance(Z: np.ndarray, z_query: np.ndarray) -> np.ndarray:
 
 
 SELECTS = ("proxy", "score", "margin")
-SAMPLERS = ("gmm", "local", "boundary", "nearest", "sparse")
+SAMPLERS = ("gmm", "local", "boundary", "nearest", "sparse", "nearest_then_sparse")
 #: The options that make sense for counterfactuals only.
-COUNTERFACTUAL_ONLY = {"sampler": ("nearest", "sparse"), "select": ("margin",)}
+COUNTERFACTUAL_ONLY = {
+    "sampler": ("nearest", "sparse", "nearest_then_sparse"),
+    "select": ("margin",),
+}
 
 
 def local_examples(
@@ -268,7 +272,7 @@ def local_examples(
     component_classes : ndarray of shape (K_y,), optional
         The class of each higher component, for "proxy" and "margin"; default the
         identity.
-    sampler : {"gmm", "local", "boundary", "nearest", "sparse"}
+    sampler : {"gmm", "local", "boundary", "nearest", "sparse", "nearest_then_sparse"}
         "gmm" draws from the GMM under ``alpha`` as the paper does; its draws lie about
         one component width from the query, so a small ``radius`` rejects them all.
         "local" multiplies each component by an isotropic Gaussian of scale
@@ -282,7 +286,11 @@ def local_examples(
         (:func:`nearest_boundary_points`), and a few points beyond it. "sparse"
         (counterfactuals only; it needs a ``radius``) changes one coordinate of the
         query per candidate, where the proxy's linearised margin gains most
-        (:func:`sparse_moves`); ``n_samples`` of them are kept.
+        (:func:`sparse_moves`); ``n_samples`` of them are kept. "nearest_then_sparse"
+        (it needs a ``radius``) ranks the "nearest" points within the radius first and
+        fills the rest of the ``n_per_query`` with "sparse" moves: the nearest points
+        are what the black box most often agrees with, and the sparse moves reach
+        radii too small for any of them.
 
     Returns
     -------
@@ -299,7 +307,7 @@ def local_examples(
     for name, value in (("sampler", sampler), ("select", select)):
         if value in COUNTERFACTUAL_ONLY[name] and kind != "counterfactual":
             raise ValueError(f"{name}={value!r} finds counterfactuals only")
-    if sampler in ("local", "sparse") and radius is None:
+    if sampler in ("local", "sparse", "nearest_then_sparse") and radius is None:
         raise ValueError(f"sampler={sampler!r} draws within a radius; give radius=")
     near = sampler == "local" and source == "generated"
     c = local_weights(model, Zq, kind)
@@ -314,16 +322,16 @@ def local_examples(
         pool_pz = proba_z(model, Z_pool)
         pool_class = to_class[_proxy_w(model, Z_pool)]
     gaussians = None
-    if sampler in ("nearest", "sparse") and source == "generated":
+    if sampler in COUNTERFACTUAL_ONLY["sampler"] and source == "generated":
         gaussians = jm.gaussian_precisions(model.vars_x_)
     out = []
     for q in range(Zq.shape[0]):
         comps = None  # None: each candidate's likeliest component, below
-        if gaussians is not None and sampler == "nearest":
-            Zs = nearest_boundary_points(model, Zq[q], to_class, query_class[q], gaussians)[0]
-        elif gaussians is not None:
-            assert radius is not None
-            Zs = sparse_moves(model, Zq[q], to_class, query_class[q], gaussians, radius, n_samples)
+        tier = None  # None: one tier; else candidates of a lower tier rank first
+        if gaussians is not None:
+            Zs, tier = _search(
+                model, Zq[q], to_class, query_class[q], gaussians, sampler, radius, n_samples
+            )
         elif source == "generated":
             assert rng is not None
             Zs, comps = jm.sample_gmm(
@@ -340,26 +348,49 @@ def local_examples(
                 comps = comps[rows]
         if source == "generated":
             idx = -np.ones(Zs.shape[0], int)
-            pz_all = proba_z(model, Zs)
-            cls_all = to_class[_proxy_w(model, Zs)] if select == "proxy" else None
         else:
             Zs, idx, comps = Z_pool, np.arange(Z_pool.shape[0]), None
-            pz_all, cls_all = pool_pz, pool_class
         keep = np.ones(Zs.shape[0], bool)
         if radius is not None:
             keep = rms_distance(Zs, Zq[q]) <= radius
         if select == "proxy":
-            same = cls_all == query_class[q]
+            cls = pool_class if pool_class is not None else to_class[_proxy_w(model, Zs)]
+            same = cls == query_class[q]
             keep &= same if kind == "semifactual" else ~same
-        Zk, idx, pz = Zs[keep], idx[keep], pz_all[keep]
+        Zk, idx = Zs[keep], idx[keep]
+        # Scored only within the radius: generated candidates can be thousands.
+        pz = pool_pz[keep] if pool_pz is not None else proba_z(model, Zk)
         if select == "margin":
             scores = class_margin(model, Zk, to_class, query_class[q])
         else:
             scores = pz @ c[q]
-        top = _top(scores, n_per_query)
+        top = _top(scores, n_per_query, None if tier is None else tier[keep])
         comp = comps[keep][top] if comps is not None else pz[top].argmax(axis=1)
         out.append(Found(Zk[top], scores[top], comp, np.full(top.size, q), idx[top]))
     return _concat(out, d=Zq.shape[1]), alphas
+
+
+def _search(
+    model: JGMM,
+    z_query: np.ndarray,
+    to_class: np.ndarray,
+    query_class: int,
+    gaussians: tuple[np.ndarray, np.ndarray],
+    sampler: str,
+    radius: float | None,
+    n_samples: int,
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """The candidates of the counterfactual-only samplers, and their tier (or None)."""
+    args = (model, z_query, to_class, query_class, gaussians)
+    if sampler == "nearest":
+        return nearest_boundary_points(*args)[0], None
+    assert radius is not None
+    sparse = sparse_moves(*args, radius, n_samples)
+    if sampler == "sparse":
+        return sparse, None
+    nearest = nearest_boundary_points(*args)[0]
+    tier = np.repeat([0, 1], [len(nearest), len(sparse)])
+    return np.concatenate([nearest, sparse]), tier
 
 
 def _proxy_w(model: JGMM, Z: np.ndarray) -> np.ndarray:

@@ -609,7 +609,8 @@ class JGMMExplainer:
             log-odds of the likeliest other class against the query's (those the
             proxy puts in another class first, then those nearest to a change of
             class); the scores are those log-odds.
-        sampler : {"gmm", "local", "boundary", "nearest", "sparse"}
+        sampler : {"gmm", "local", "boundary", "nearest", "sparse", \
+"nearest_then_sparse"}
             Generated only. "gmm" (the paper's) draws from the GMM under ``alpha``;
             "local" draws from each component multiplied by an isotropic Gaussian of
             scale ``radius / 2`` around the query, so that a small radius does not
@@ -625,6 +626,9 @@ class JGMMExplainer:
             the proxy's margin for another class, and keeps the ``n_samples`` whose
             linearised margin gains most: sparse counterfactuals, which also show
             which single features the black box is most sensitive to.
+            "nearest_then_sparse" (it needs ``radius``) ranks the "nearest" points
+            within the radius first and fills the rest of ``n_per_query`` with
+            "sparse" moves, which reach radii too small for any nearest point.
         random_state : int, Generator or None
             Default: the explainer's generator.
         """
