@@ -12,6 +12,7 @@ from typing import Any
 import torch
 
 from unboxed import __version__, load_dataset, zoo
+from unboxed._io import _finite
 
 RESULTS = Path(__file__).parent / "results"
 CACHE = Path.home() / ".cache" / "unboxed" / "models"
@@ -80,7 +81,13 @@ def write_results(name: str, markdown: str, data: dict[str, Any]) -> None:
     """Write ``benchmarks/results/<name>.md`` and ``.json``."""
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / f"{name}.md").write_text(markdown)
-    (RESULTS / f"{name}.json").write_text(json.dumps(data, indent=2) + "\n")
+    (RESULTS / f"{name}.json").write_text(results_json(data))
+
+
+def results_json(data: dict[str, Any]) -> str:
+    """``data`` as strict JSON, NaN and infinities as ``null`` as the library writes
+    them: Python's ``NaN`` tokens are not JSON, and other readers refuse them."""
+    return json.dumps(_finite(data), indent=2, allow_nan=False) + "\n"
 
 
 def run_setups(

@@ -39,6 +39,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from _common import results_json
 
 from unboxed import __version__, load_dataset, zoo
 from unboxed.evaluate import agreement
@@ -872,7 +873,7 @@ def fmt(e: dict[str, Any] | None) -> str:
 
 def write(result: dict[str, Any], seconds: float, command: str, name: str = "jgmm") -> None:
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / f"{name}.json").write_text(json.dumps(result, indent=2))
+    (RESULTS / f"{name}.json").write_text(results_json(result))
     env = result["env"]
     L = [
         "# JGMM: proxy faithfulness, counterfactuals, cost",

@@ -12,13 +12,12 @@ Run: ``.venv/bin/python benchmarks/zoo_accuracy.py`` (about 7 minutes on 2 cores
 from __future__ import annotations
 
 import argparse
-import json
 import platform
 import time
 
 import numpy as np
 import torch
-from _common import CACHE, RESULTS, TRAIN_THREADS, TRAINING, train_zoo_model
+from _common import CACHE, RESULTS, TRAIN_THREADS, TRAINING, results_json, train_zoo_model
 
 from unboxed import __version__, load_dataset, zoo
 from unboxed.evaluate._stats import estimate
@@ -104,7 +103,7 @@ def write(rows: list[dict]) -> None:
         "threads": TRAIN_THREADS,
         "machine": platform.machine(),
     }
-    (RESULTS / "zoo_accuracy.json").write_text(json.dumps({"rows": rows, "env": env}, indent=2))
+    (RESULTS / "zoo_accuracy.json").write_text(results_json({"rows": rows, "env": env}))
     lines = [
         "# Zoo: test accuracy of the reference black boxes",
         "",
