@@ -6,8 +6,8 @@ import torch
 from torch import nn
 
 from unboxed import zoo
-from unboxed.piecewise import PiecewiseActivation, PiecewiseLinear, linearize, to_plnn
-from unboxed.piecewise._linearize import _pl_eval, _worst_point
+from unboxed.piecewise import PiecewiseActivation, PiecewiseLinear, _linearize, linearize, to_plnn
+from unboxed.piecewise._linearize import _pl_eval, _worst_of_both
 
 
 def _sup_error(p: PiecewiseLinear, fn, lo=-30.0, hi=30.0) -> float:
@@ -89,7 +89,32 @@ def test_callable_on_tensors_and_arrays_agree():
 
 def test_worst_point_takes_the_leftmost_tie():
     grid = np.array([-2.0, -1.0, 0.0, 1.0, 2.0])
-    assert _worst_point(np.array([0.1, 0.5, 0.2, 0.5, 0.0]), grid) == (-1.0, 0.5)
+    errors = np.array([0.1, 0.5, 0.2, 0.5, 0.0])
+    assert _worst_of_both(errors, grid, np.array([0.3]), np.array([-1.5])) == (-1.0, 0.5)
+    # a break ties too, left of the grid's first worst point
+    assert _worst_of_both(errors, grid, np.array([0.5]), np.array([-1.5])) == (-1.5, 0.5)
+    assert _worst_of_both(errors, grid, np.array([0.7]), np.array([1.5])) == (1.5, 0.7)
+
+
+@pytest.mark.parametrize("activation", ["tanh", "elu", nn.Softplus()])
+def test_updating_the_errors_near_the_new_line_alone_changes_nothing(activation, monkeypatch):
+    """Against the same algorithm recomputing the error on the whole grid each step."""
+    fast = linearize(activation, 40, resolution=200, verbose=False)
+    monkeypatch.setattr(_linearize, "_changed_span", lambda *args: slice(None))
+    full = linearize(activation, 40, resolution=200, verbose=False)
+    for field in ("breakpoints", "slopes", "intercepts", "tangent_points"):
+        np.testing.assert_array_equal(getattr(fast, field), getattr(full, field))
+
+
+def test_to_plnn_linearises_each_setting_of_an_activation_apart():
+    """Two Softplus layers with different beta (or ELU with different alpha) are two
+    functions, each within its own linearisation's error."""
+    net = nn.Sequential(nn.Softplus(beta=1.0), nn.Softplus(beta=5.0), nn.ELU(1.0), nn.ELU(0.2))
+    plnn = to_plnn(net, 12, verbose=False)
+    x = torch.linspace(-6, 6, 2001, dtype=torch.float64)
+    for layer, piecewise in zip(net, plnn, strict=True):
+        error = float((layer(x) - piecewise(x)).abs().max())
+        assert error <= piecewise.function.max_error + 1e-9
 
 
 def test_to_plnn_replaces_smooth_activations_and_converges():

@@ -21,6 +21,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from .._progress import progress
 from .._validation import check_array, check_bounds, check_number, check_positive_int
 
 #: The inputs on which the error is searched: asymptotes make it vanish outside.
@@ -218,7 +219,11 @@ def _evaluate(fn: Callable, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _assemble(
-    fn: Callable, lines: list[Line], touch: list[float], search_range: tuple[float, float]
+    fn: Callable,
+    lines: list[Line],
+    touch: list[float],
+    search_range: tuple[float, float],
+    memo: dict | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Turn lines sorted by their touching points into breakpoints, slopes, intercepts.
 
@@ -233,40 +238,57 @@ def _assemble(
     lines : list of (slope, intercept), length k
     touch : list of float, length k, increasing (may hold -inf and +inf)
     search_range : (lo, hi)
+    memo : dict, optional
+        Breaks of neighbouring pairs already found: Algorithm 1 adds one line at a
+        time, so all pairs but two are the same as in the call before.
 
     Returns
     -------
     breakpoints : ndarray of shape (k - 1,)
     slopes, intercepts : ndarray of shape (k,)
     """
-    slopes = np.array([a for a, _ in lines])
-    intercepts = np.array([b for _, b in lines])
+    memo = {} if memo is None else memo
     breaks = []
     for i in range(len(lines) - 1):
-        (a1, b1), (a2, b2) = lines[i], lines[i + 1]
-        lo = max(touch[i], search_range[0])
-        hi = min(touch[i + 1], search_range[1])
-        cross = (b2 - b1) / (a1 - a2) if a1 != a2 else np.nan
-        if np.isfinite(cross) and lo <= cross <= hi:
-            breaks.append(float(cross))
-            continue
-
-        def gap(x: float, a1=a1, b1=b1, a2=a2, b2=b2) -> float:
-            value, _ = _evaluate(fn, np.array([x]))
-            return float(value[0] - 0.5 * ((a1 + a2) * x + b1 + b2))
-
-        g_lo, g_hi = gap(lo), gap(hi)
-        if g_lo * g_hi > 0:  # no half-way crossing: split the interval in the middle
-            breaks.append(0.5 * (lo + hi))
-            continue
-        for _ in range(80):
-            mid = 0.5 * (lo + hi)
-            if gap(mid) * g_lo > 0:
-                lo = mid
-            else:
-                hi = mid
-        breaks.append(0.5 * (lo + hi))
+        key = (lines[i], lines[i + 1], touch[i], touch[i + 1])
+        if key not in memo:
+            memo[key] = _pair_break(fn, *key, search_range)
+        breaks.append(memo[key])
+    slopes = np.array([a for a, _ in lines])
+    intercepts = np.array([b for _, b in lines])
     return np.maximum.accumulate(np.array(breaks, dtype=np.float64)), slopes, intercepts
+
+
+def _pair_break(
+    fn: Callable,
+    line1: Line,
+    line2: Line,
+    touch1: float,
+    touch2: float,
+    search_range: tuple[float, float],
+) -> float:
+    """Where two neighbouring lines hand over (see :func:`_assemble`)."""
+    (a1, b1), (a2, b2) = line1, line2
+    lo = max(touch1, search_range[0])
+    hi = min(touch2, search_range[1])
+    cross = (b2 - b1) / (a1 - a2) if a1 != a2 else np.nan
+    if np.isfinite(cross) and lo <= cross <= hi:
+        return float(cross)
+
+    def gap(x: float) -> float:
+        value, _ = _evaluate(fn, np.array([x]))
+        return float(value[0] - 0.5 * ((a1 + a2) * x + b1 + b2))
+
+    g_lo, g_hi = gap(lo), gap(hi)
+    if g_lo * g_hi > 0:  # no half-way crossing: split the interval in the middle
+        return 0.5 * (lo + hi)
+    for _ in range(80):
+        mid = 0.5 * (lo + hi)
+        if gap(mid) * g_lo > 0:
+            lo = mid
+        else:
+            hi = mid
+    return 0.5 * (lo + hi)
 
 
 def _pl_eval(
@@ -288,21 +310,52 @@ def _pl_eval(
     return slopes[index] * x + intercepts[index]
 
 
-def _worst_point(errors: np.ndarray, grid: np.ndarray) -> tuple[float, float]:
-    """The leftmost grid point whose error ties with the maximum (Algorithm 1, lines 3-6).
+def _changed_span(old: np.ndarray, new: np.ndarray, position: int, grid: np.ndarray) -> slice:
+    """The grid points where the piecewise-linear function with breaks ``new`` may
+    differ from the one with ``old``: the same lines, and one more at ``position``.
+
+    Breaks ``i < position - 1`` join the same lines in both, and so do the trailing
+    breaks after the new line that are equal in both (``np.maximum.accumulate`` can move
+    a few of them); points beyond either are on the same line in both.
+    """
+    left = position - 1
+    n_after = new.size - position - 1  # breaks between lines that both functions have
+    right = 0
+    while right < n_after and new[new.size - 1 - right] == old[old.size - 1 - right]:
+        right += 1
+    start = -np.inf if left == 0 else new[left - 1]
+    stop = np.inf if right == 0 else new[new.size - right]
+    return slice(
+        int(np.searchsorted(grid, start, side="left")),
+        int(np.searchsorted(grid, stop, side="right")),
+    )
+
+
+def _worst_of_both(
+    grid_errors: np.ndarray, grid: np.ndarray, break_errors: np.ndarray, breaks: np.ndarray
+) -> tuple[float, float]:
+    """The leftmost point whose error ties with the maximum (Algorithm 1, lines 3-6),
+    over the grid and the breaks together.
 
     Parameters
     ----------
-    errors, grid : ndarray of shape (m,)
+    grid_errors, grid : ndarray of shape (m,)
         ``grid`` increasing.
+    break_errors, breaks : ndarray of shape (k,)
+        ``breaks`` non-decreasing.
 
     Returns
     -------
     x, error : float
     """
-    top = float(errors.max())
-    first = int(np.argmax(errors >= top - TIE_TOLERANCE * max(1.0, top)))
-    return float(grid[first]), top
+    top = max(float(grid_errors.max()), float(break_errors.max(initial=0.0)))
+    threshold = top - TIE_TOLERANCE * max(1.0, top)
+    candidates = (
+        [grid[np.argmax(grid_errors >= threshold)]] if grid_errors.max() >= threshold else []
+    )
+    if break_errors.size and break_errors.max() >= threshold:
+        candidates.append(breaks[np.argmax(break_errors >= threshold)])
+    return float(min(candidates)), top
 
 
 def linearize(
@@ -312,6 +365,7 @@ def linearize(
     asymptotes: Any = None,
     search_range: tuple[float, float] = SEARCH_RANGE,
     resolution: int = RESOLUTION,
+    verbose: bool = True,
 ) -> PiecewiseLinear:
     """Approximate an activation by ``n_pieces`` lines: Algorithm 1 of
     ``003_9368caac562d9b13.txt``.
@@ -332,6 +386,8 @@ def linearize(
         Where the error is maximised; outside, the asymptotes make it small.
     resolution : int
         Grid points per unit length of ``search_range``.
+    verbose : bool
+        Show a progress bar over the lines added.
 
     Returns
     -------
@@ -354,16 +410,16 @@ def linearize(
 
     lines: list[Line] = [left, right]
     touch = [-np.inf, np.inf]
-    breaks, slopes, intercepts = _assemble(fn, lines, touch, (lo, hi))
-    for _ in range(n_pieces - 2):
+    memo: dict = {}
+    breaks, slopes, intercepts = _assemble(fn, lines, touch, (lo, hi), memo)
+    grid_errors = np.abs(target - _pl_eval(breaks, slopes, intercepts, grid))
+    for _ in progress(range(n_pieces - 2), verbose=verbose, desc="linearize", unit="line"):
         # The maximum of |sigma - p| is often at a break, which may fall between grid
-        # points, so the breaks join the grid (both sides of a jump are limits of p).
-        points = np.concatenate([grid, breaks])
-        order = np.argsort(points, kind="stable")
-        points = points[order]
-        values = np.concatenate([target, _evaluate(fn, breaks)[0]])[order]
-        errors = np.abs(values - _pl_eval(breaks, slopes, intercepts, points))
-        x0, worst = _worst_point(errors, points)
+        # points, so the breaks count as points too (both sides of a jump are limits of p).
+        break_errors = np.abs(
+            _evaluate(fn, breaks)[0] - _pl_eval(breaks, slopes, intercepts, breaks)
+        )
+        x0, worst = _worst_of_both(grid_errors, grid, break_errors, breaks)
         if worst == 0.0:
             break
         (value,), (slope,) = _evaluate(fn, np.array([x0]))
@@ -372,7 +428,13 @@ def linearize(
             break
         lines.insert(position, (float(slope), float(value - slope * x0)))
         touch.insert(position, x0)
-        breaks, slopes, intercepts = _assemble(fn, lines, touch, (lo, hi))
+        old_breaks = breaks
+        breaks, slopes, intercepts = _assemble(fn, lines, touch, (lo, hi), memo)
+        # p changed only between the breaks that moved: update the grid there alone.
+        changed = _changed_span(old_breaks, breaks, position, grid)
+        grid_errors[changed] = np.abs(
+            target[changed] - _pl_eval(breaks, slopes, intercepts, grid[changed])
+        )
 
     points = np.sort(np.concatenate([grid, breaks]))
     values, _ = _evaluate(fn, points)
@@ -442,7 +504,9 @@ def to_plnn(module: nn.Module, n_pieces: int, **kwargs: Any) -> nn.Module:
                     f"supported: {[k.__name__ for k in SMOOTH + PIECEWISE]}"
                 )
             continue
-        key = (type(child).__name__, float(getattr(child, "alpha", 0.0)))
+        # Its settings too (ELU's alpha, Softplus's beta and threshold): two layers of
+        # one type share a linearisation only when they compute the same function.
+        key = (type(child).__name__, child.extra_repr())
         if key not in cache:
             cache[key] = linearize(child, n_pieces, **kwargs)
         _set_submodule(plnn, name, PiecewiseActivation(cache[key]))
