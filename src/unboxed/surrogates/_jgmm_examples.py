@@ -96,9 +96,11 @@ def influence_scores(model: JGMM, Z: np.ndarray) -> np.ndarray:
     return jm.entropy(jm.log_proba_w_given_x(_log_gx(model, Z), model._Q, model.pi_))
 
 
-def proba_z(model: JGMM, Z: np.ndarray) -> np.ndarray:
-    """``p(z | x)`` of whitened rows, shape (n, K_x)."""
-    return np.exp(jm.log_proba_z_given_x(_log_gx(model, Z), model._Q, model.pi_))[:, 0]
+def proba_z(model: JGMM, Z: np.ndarray, log_gx: np.ndarray | None = None) -> np.ndarray:
+    """``p(z | x)`` of whitened rows, shape (n, K_x); ``log_gx`` is ``_log_gx(model, Z)``
+    where the caller has it already."""
+    log_gx = _log_gx(model, Z) if log_gx is None else log_gx
+    return np.exp(jm.log_proba_z_given_x(log_gx, model._Q, model.pi_))[:, 0]
 
 
 def local_weights(model: JGMM, Zq: np.ndarray, kind: str) -> np.ndarray:
@@ -358,10 +360,12 @@ def local_examples(
             same = cls == query_class[q]
             keep &= same if kind == "semifactual" else ~same
         Zk, idx = Zs[keep], idx[keep]
-        # Scored only within the radius: generated candidates can be thousands.
-        pz = pool_pz[keep] if pool_pz is not None else proba_z(model, Zk)
+        # Scored only within the radius: generated candidates can be thousands, and a
+        # full covariance makes each density cost D^2.
+        log_gx = _log_gx(model, Zk) if pool_pz is None or select == "margin" else None
+        pz = pool_pz[keep] if pool_pz is not None else proba_z(model, Zk, log_gx)
         if select == "margin":
-            scores = class_margin(model, Zk, to_class, query_class[q])
+            scores = class_margin(model, Zk, to_class, query_class[q], log_gx)
         else:
             scores = pz @ c[q]
         top = _top(scores, n_per_query, None if tier is None else tier[keep])
@@ -530,13 +534,21 @@ def sparse_moves(
     return Z
 
 
-def class_margin(model: JGMM, Z: np.ndarray, to_class: np.ndarray, query_class: int) -> np.ndarray:
+def class_margin(
+    model: JGMM,
+    Z: np.ndarray,
+    to_class: np.ndarray,
+    query_class: int,
+    log_gx: np.ndarray | None = None,
+) -> np.ndarray:
     """The proxy's log-odds of each row's likeliest other class against the query's.
 
     Positive where the proxy (eq. 3) puts the row in another class; the nearer to 0
-    from below, the nearer the row is to a change of class.
+    from below, the nearer the row is to a change of class. ``log_gx`` is
+    ``_log_gx(model, Z)`` where the caller has it already.
     """
-    log_w = jm.log_proba_w_given_x(_log_gx(model, Z), model._Q, model.pi_)
+    log_gx = _log_gx(model, Z) if log_gx is None else log_gx
+    log_w = jm.log_proba_w_given_x(log_gx, model._Q, model.pi_)
     classes = np.unique(to_class)
     per_class = np.stack([jm.logsumexp(log_w[:, to_class == k], axis=1) for k in classes], axis=1)
     own = per_class[:, classes == query_class][:, 0]
