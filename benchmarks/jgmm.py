@@ -871,6 +871,14 @@ def fmt(e: dict[str, Any] | None) -> str:
     return f"{100 * e['mean']:.2f} [{100 * e['ci'][0]:.2f}, {100 * e['ci'][1]:.2f}]"
 
 
+def median_text(median: float | None) -> str:
+    """A median distance; an infinite one (over half never change class) is written to
+    JSON as null."""
+    if median is None or not np.isfinite(median):
+        return "none (over half the queries never change class)"
+    return f"{median:.3f} RMS"
+
+
 def write(result: dict[str, Any], seconds: float, command: str, name: str = "jgmm") -> None:
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / f"{name}.json").write_text(results_json(result))
@@ -1036,7 +1044,9 @@ def write(result: dict[str, Any], seconds: float, command: str, name: str = "jgm
             "per candidate, by 1/4, 1/2 or all of the budget sigma * sqrt(D), in the "
             "direction that raises the proxy's margin for another class, and keeps the "
             "1,000 whose linearised margin gains most (`sampler='sparse'`, one call per "
-            "sigma); with "
+            "sigma); 'nearest_then_sparse sampler' keeps the nearest sampler's candidates "
+            "within sigma and fills the rest of the M with the sparse sampler's best "
+            "(`sampler='nearest_then_sparse'`, one call per sigma); with "
             "'proxy selection' only the candidates the JGMM's own classifier (eq. 3) puts in "
             "another class than the query are ranked (the library's default), with 'eq. 7 "
             "only' all of them are, and 'ranked by the proxy's margin' keeps them all and "
@@ -1102,8 +1112,8 @@ def write(result: dict[str, Any], seconds: float, command: str, name: str = "jgm
             f"lies within sigma, for the labelled JGMM's proxy ({rc['labelled']}; the "
             "nearest sampler's search, one point per other class) and for LeNet walked "
             "along those same 9 lines (150 steps out to 3 times each point's distance). "
-            f"Medians: proxy {rc['proxy_median']:.3f}, LeNet along the lines "
-            f"{rc['network_median']:.3f} RMS.",
+            f"Medians: proxy {median_text(rc['proxy_median'])}, LeNet along the lines "
+            f"{median_text(rc['network_median'])}.",
             "",
             "| nearest change of class | " + " | ".join(f"sigma = {s}" for s in SIGMAS) + " |",
             "|---|" + "---|" * len(SIGMAS),

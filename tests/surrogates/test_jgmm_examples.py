@@ -389,11 +389,11 @@ def test_margin_selection_ranks_the_proxys_counterfactuals_first(tiny_labelled):
         assert np.all(jx.rms_distance(found.Z[rows], Z[q]) <= radius + 1e-12)
 
 
-def test_nearest_then_sparse_ranks_the_nearest_points_first_then_fills_with_sparse_moves(
+def test_nearest_then_sparse_keeps_the_nearest_points_then_fills_with_sparse_moves(
     tiny_labelled,
 ):
-    """The same as the nearest sampler's points within the radius, then the sparse
-    sampler's moves, each in margin order, cut at n_per_query."""
+    """The nearest sampler's points within the radius, then the sparse sampler's best
+    moves, cut at n_per_query, then ranked by margin as an ExampleSet ranks."""
     model, Z = tiny_labelled
     n = 8
 
@@ -416,8 +416,12 @@ def test_nearest_then_sparse_ranks_the_nearest_points_first_then_fills_with_spar
         nearest, sparse = call("nearest", 100, radius), call("sparse", n, radius)
         for q in range(len(Z)):
             rows = [np.flatnonzero(f.groups == q) for f in (both, nearest, sparse)]
-            expected = np.concatenate([nearest.Z[rows[1]], sparse.Z[rows[2]]])[:n]
-            assert np.array_equal(both.Z[rows[0]], expected)
+            kept = [(nearest, rows[1]), (sparse, rows[2])]
+            expected = np.concatenate([f.Z[r] for f, r in kept])[:n]
+            scores = np.concatenate([f.scores[r] for f, r in kept])[:n]
+            order = np.argsort(-scores, kind="stable")
+            assert np.array_equal(both.Z[rows[0]], expected[order])
+            assert np.array_equal(both.scores[rows[0]], scores[order])
             assert np.all(jx.rms_distance(both.Z[rows[0]], Z[q]) <= radius + 1e-12)
             n_nearest.append(len(rows[1]))
     # queries with no nearest point within the radius, and with both kinds

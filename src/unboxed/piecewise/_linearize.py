@@ -213,7 +213,7 @@ def _evaluate(fn: Callable, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """
     t = torch.as_tensor(np.asarray(x, dtype=np.float64)).requires_grad_(True)
     with torch.enable_grad():
-        y = fn(t)
+        y = fn(t.clone())  # a copy, which an in-place module (ELU(inplace=True)) may change
         (grad,) = torch.autograd.grad(y.sum(), t)
     return y.detach().numpy().astype(np.float64), grad.numpy().astype(np.float64)
 
@@ -240,7 +240,8 @@ def _assemble(
     search_range : (lo, hi)
     memo : dict, optional
         Breaks of neighbouring pairs already found: Algorithm 1 adds one line at a
-        time, so all pairs but two are the same as in the call before.
+        time, so all pairs but two are the same as in the call before. Valid for one
+        ``fn`` and ``search_range`` only.
 
     Returns
     -------
@@ -459,6 +460,8 @@ def linearize(
 #: piecewise linear already.
 SMOOTH = (nn.Sigmoid, nn.Tanh, nn.ELU, nn.Softplus)
 PIECEWISE = (nn.ReLU, nn.LeakyReLU, nn.Hardtanh, PiecewiseActivation)
+#: The attributes of the SMOOTH modules that change the function they compute.
+FUNCTION_SETTINGS = ("alpha", "beta", "threshold")
 #: Output layers left as they are (they are not hidden activations).
 OUTPUTS = (nn.Softmax, nn.LogSoftmax)
 
@@ -476,7 +479,7 @@ def to_plnn(module: nn.Module, n_pieces: int, **kwargs: Any) -> nn.Module:
     n_pieces : int
         Lines per activation.
     **kwargs
-        Passed to :func:`linearize` (``search_range``, ``resolution``).
+        Passed to :func:`linearize` (``search_range``, ``resolution``, ``verbose``).
 
     Returns
     -------
@@ -506,7 +509,7 @@ def to_plnn(module: nn.Module, n_pieces: int, **kwargs: Any) -> nn.Module:
             continue
         # Its settings too (ELU's alpha, Softplus's beta and threshold): two layers of
         # one type share a linearisation only when they compute the same function.
-        key = (type(child).__name__, child.extra_repr())
+        key = (type(child).__name__, *(getattr(child, k, None) for k in FUNCTION_SETTINGS))
         if key not in cache:
             cache[key] = linearize(child, n_pieces, **kwargs)
         _set_submodule(plnn, name, PiecewiseActivation(cache[key]))

@@ -126,9 +126,15 @@ def local_weights(model: JGMM, Zq: np.ndarray, kind: str) -> np.ndarray:
 
 
 def _top(scores: np.ndarray, n: int, tier: np.ndarray | None = None) -> np.ndarray:
-    """The rows of the ``n`` highest scores, best first; a lower ``tier`` ranks first."""
-    order = np.argsort(-scores, kind="stable") if tier is None else np.lexsort((-scores, tier))
-    return order[: min(n, scores.size)]
+    """The rows of the ``n`` highest scores, best first.
+
+    With ``tier``, the ``n`` are taken from the lowest tier first (highest scores first
+    within a tier), then ordered by score alone, as :class:`~unboxed.ExampleSet` ranks.
+    """
+    if tier is None:
+        return np.argsort(-scores, kind="stable")[: min(n, scores.size)]
+    chosen = np.lexsort((-scores, tier))[: min(n, scores.size)]
+    return chosen[np.argsort(-scores[chosen], kind="stable")]
 
 
 def mine_prototypes(model: JGMM, Z: np.ndarray, n_per_component: int) -> Found:
@@ -289,10 +295,12 @@ def local_examples(
         (counterfactuals only; it needs a ``radius``) changes one coordinate of the
         query per candidate, where the proxy's linearised margin gains most
         (:func:`sparse_moves`); ``n_samples`` of them are kept. "nearest_then_sparse"
-        (it needs a ``radius``) ranks the "nearest" points within the radius first and
-        fills the rest of the ``n_per_query`` with "sparse" moves: the nearest points
-        are what the black box most often agrees with, and the sparse moves reach
-        radii too small for any of them.
+        (counterfactuals only; it needs a ``radius``) keeps the "nearest" points within
+        the radius that ``select`` keeps, up to ``n_per_query``, and fills the rest
+        with the best "sparse" moves; the kept candidates are ranked by their scores.
+        The nearest points are what the black box most often agrees with, and the
+        sparse moves reach radii too small for any of them. The samplers other than
+        "gmm" apply to generated examples only.
 
     Returns
     -------

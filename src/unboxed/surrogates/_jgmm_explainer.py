@@ -626,9 +626,10 @@ class JGMMExplainer:
             the proxy's margin for another class, and keeps the ``n_samples`` whose
             linearised margin gains most: sparse counterfactuals, which also show
             which single features the black box is most sensitive to.
-            "nearest_then_sparse" (it needs ``radius``) ranks the "nearest" points
-            within the radius first and fills the rest of ``n_per_query`` with
-            "sparse" moves, which reach radii too small for any nearest point.
+            "nearest_then_sparse" (it needs ``radius``) keeps the "nearest" points
+            within the radius, up to ``n_per_query``, and fills the rest with the best
+            "sparse" moves, which reach radii too small for any nearest point; the
+            kept candidates are ranked by their scores.
         random_state : int, Generator or None
             Default: the explainer's generator.
         """
