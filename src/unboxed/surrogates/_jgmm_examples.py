@@ -337,7 +337,7 @@ def local_examples(
     out = []
     for q in range(Zq.shape[0]):
         comps = None  # None: each candidate's likeliest component, below
-        tier = None  # None: one tier; else candidates of a lower tier rank first
+        tier = None  # None: one tier; else the candidates of a lower tier are taken first
         if gaussians is not None:
             Zs, tier = _search(
                 model, Zq[q], to_class, query_class[q], gaussians, sampler, radius, n_samples
@@ -360,24 +360,28 @@ def local_examples(
             idx = -np.ones(Zs.shape[0], int)
         else:
             Zs, idx, comps = Z_pool, np.arange(Z_pool.shape[0]), None
-        keep = np.ones(Zs.shape[0], bool)
+        rows = np.arange(Zs.shape[0])
         if radius is not None:
-            keep = rms_distance(Zs, Zq[q]) <= radius
+            rows = np.flatnonzero(rms_distance(Zs, Zq[q]) <= radius)
+        # Densities only within the radius, and once: generated candidates can be
+        # thousands, and a full covariance makes each density cost D^2.
+        log_gx = _log_gx(model, Zs[rows]) if pool_pz is None or select == "margin" else None
         if select == "proxy":
-            cls = pool_class if pool_class is not None else to_class[_proxy_w(model, Zs)]
+            if pool_class is not None:
+                cls = pool_class[rows]
+            else:
+                cls = to_class[_proxy_w(model, Zs[rows], log_gx)]
             same = cls == query_class[q]
-            keep &= same if kind == "semifactual" else ~same
-        Zk, idx = Zs[keep], idx[keep]
-        # Scored only within the radius: generated candidates can be thousands, and a
-        # full covariance makes each density cost D^2.
-        log_gx = _log_gx(model, Zk) if pool_pz is None or select == "margin" else None
-        pz = pool_pz[keep] if pool_pz is not None else proba_z(model, Zk, log_gx)
+            kept = same if kind == "semifactual" else ~same
+            rows, log_gx = rows[kept], None if log_gx is None else log_gx[kept]
+        Zk, idx = Zs[rows], idx[rows]
+        pz = pool_pz[rows] if pool_pz is not None else proba_z(model, Zk, log_gx)
         if select == "margin":
             scores = class_margin(model, Zk, to_class, query_class[q], log_gx)
         else:
             scores = pz @ c[q]
-        top = _top(scores, n_per_query, None if tier is None else tier[keep])
-        comp = comps[keep][top] if comps is not None else pz[top].argmax(axis=1)
+        top = _top(scores, n_per_query, None if tier is None else tier[rows])
+        comp = comps[rows][top] if comps is not None else pz[top].argmax(axis=1)
         out.append(Found(Zk[top], scores[top], comp, np.full(top.size, q), idx[top]))
     return _concat(out, d=Zq.shape[1]), alphas
 
@@ -405,9 +409,11 @@ def _search(
     return np.concatenate([nearest, sparse]), tier
 
 
-def _proxy_w(model: JGMM, Z: np.ndarray) -> np.ndarray:
-    """The JGMM's most probable higher component of whitened rows (eq. 3)."""
-    return jm.log_proba_w_given_x(_log_gx(model, Z), model._Q, model.pi_).argmax(axis=1)
+def _proxy_w(model: JGMM, Z: np.ndarray, log_gx: np.ndarray | None = None) -> np.ndarray:
+    """The JGMM's most probable higher component of whitened rows (eq. 3); ``log_gx``
+    is ``_log_gx(model, Z)`` where the caller has it already."""
+    log_gx = _log_gx(model, Z) if log_gx is None else log_gx
+    return jm.log_proba_w_given_x(log_gx, model._Q, model.pi_).argmax(axis=1)
 
 
 def boundary_points(
