@@ -618,7 +618,7 @@ def jgmm_counterfactuals(
 
     per_sigma = {}
     # Mined candidates can be thousands within the largest sigma: a call per sigma.
-    once = source == "generated" and sampler not in ("local", "sparse", "nearest_then_sparse")
+    once = source == "generated" and sampler not in jx.RADIUS_SAMPLERS
     if once:
         ranked = call(max(SIGMAS), N_CF_SAMPLES, 0)
     for sigma in SIGMAS:

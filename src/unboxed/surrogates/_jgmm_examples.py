@@ -223,6 +223,8 @@ def rms_distance(Z: np.ndarray, z_query: np.ndarray) -> np.ndarray:
 
 SELECTS = ("proxy", "score", "margin")
 SAMPLERS = ("gmm", "local", "boundary", "nearest", "sparse", "nearest_then_sparse")
+#: The samplers whose candidates depend on the radius, which they need.
+RADIUS_SAMPLERS = ("local", "sparse", "nearest_then_sparse")
 #: The options that make sense for counterfactuals only.
 COUNTERFACTUAL_ONLY = {
     "sampler": ("nearest", "sparse", "nearest_then_sparse"),
@@ -317,7 +319,7 @@ def local_examples(
     for name, value in (("sampler", sampler), ("select", select)):
         if value in COUNTERFACTUAL_ONLY[name] and kind != "counterfactual":
             raise ValueError(f"{name}={value!r} finds counterfactuals only")
-    if sampler in ("local", "sparse", "nearest_then_sparse") and radius is None:
+    if sampler in RADIUS_SAMPLERS and radius is None:
         raise ValueError(f"sampler={sampler!r} draws within a radius; give radius=")
     near = sampler == "local" and source == "generated"
     c = local_weights(model, Zq, kind)
