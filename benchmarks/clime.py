@@ -15,11 +15,11 @@ import argparse
 import json
 import platform
 import time
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+from _common import CACHE, RESULTS, results_json
 
 from unboxed import __version__, load_dataset, zoo
 from unboxed.data._dataset import split_dataset
@@ -34,8 +34,6 @@ from unboxed.piecewise import (
     to_plnn,
 )
 
-RESULTS = Path(__file__).parent / "results"
-CACHE = Path.home() / ".cache" / "unboxed" / "models"
 N_BOOT = 2000
 
 
@@ -623,7 +621,7 @@ def main() -> None:
     seconds = time.perf_counter() - start
     results["seconds"] = seconds
     results["command"] = command
-    (RESULTS / "clime.json").write_text(json.dumps(results, indent=2, default=str))
+    (RESULTS / "clime.json").write_text(results_json(results))
     write(results, seconds, command)
     log(f"done in {seconds / 60:.1f} min")
 
