@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import copy
 import dataclasses
+import warnings
 
 import numpy as np
 import pytest
 from scipy import special
 
 from unboxed import Attribution, BlackBox, FeatureImportance
-from unboxed.surrogates import DMMMEN, NotFittedError
+from unboxed.surrogates import DMMMEN, ConvergenceWarning, NotFittedError
 from unboxed.surrogates import _dmm as dmm_module
 from unboxed.surrogates import _dmm_chain as chain_module
 from unboxed.surrogates._dmm import CLIP, class_logit
@@ -216,6 +218,22 @@ def test_fitted_attributes_have_the_documented_shapes(planted_fit):
     assert np.all(m.acceptance_[:, 3] == 0)  # no split-merge moves by default
     assert m.rhat_.shape == m.ess_.shape == m.r2_.shape == (2,)
     assert np.all(np.isfinite(m.rhat_)) and np.all(m.ess_ > 0)
+
+
+def test_a_fit_whose_chains_have_not_mixed_says_so(planted, planted_blackbox, planted_fit):
+    X = planted.X_train[:1500]
+    with pytest.warns(ConvergenceWarning, match=r"classes \[0, 1\] have not mixed") as record:
+        unmixed = short(n_iter=10, thin=1, n_chains=2).fit(X, planted_blackbox)
+    assert np.all(unmixed.rhat_ >= 1.1)
+    assert f"up to {unmixed.rhat_.max():.2f}" in str(record[0].message)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        mixed = short(n_chains=2, random_state=1).fit(X, planted_blackbox)  # planted_fit's
+    assert np.all(mixed.rhat_ < 1.1)
+    one_class = copy.copy(planted_fit)
+    one_class.rhat_ = np.array([1.02, 1.5])
+    with pytest.warns(ConvergenceWarning, match=r"classes \[1\] have not mixed"):
+        one_class._warn_unmixed()
 
 
 def test_same_random_state_gives_the_same_fit(planted, planted_blackbox):

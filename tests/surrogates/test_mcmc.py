@@ -36,6 +36,10 @@ def test_chains_in_different_places_or_drifting_have_large_rhat():
     drifting = rng.normal(size=(1, 500, 1)) + np.linspace(0, 5, 500)[None, :, None]
     assert split_rhat(drifting)[0] > 1.5  # a single chain split in halves
     assert split_rhat(np.ones((2, 10, 1)))[0] == 1.0
+    # A parameter that never moves, at a different value in each chain (an MH step
+    # that freezes), has not mixed however flat each chain looks.
+    stuck = np.ones((2, 10, 1)) * np.array([0.0, 1.0])[:, None, None]
+    assert split_rhat(stuck)[0] == np.inf
 
 
 def test_relabel_undoes_label_switching():

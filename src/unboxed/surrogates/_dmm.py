@@ -15,6 +15,7 @@ import hashlib
 import math
 import multiprocessing
 import os
+import warnings
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 from typing import Any, Literal
@@ -37,7 +38,9 @@ from ..local._perturbation import _SegmentExplainer
 from ..local._segments import Segmenter
 from ._dmm_chain import RHAT_GROUPS, ChainSettings, Checkpoint, Posterior, sample_posterior
 from ._dmm_math import Prior
+from ._driver import ConvergenceWarning
 from ._jgmm import NotFittedError
+from ._mcmc import RHAT_LIMIT
 
 #: Probabilities are clipped to [CLIP, 1 - CLIP] before the logit, so a black box that
 #: outputs exact 0 or 1 gives finite targets (|logit| <= 27.6). The note's 1e-6 binds
@@ -353,6 +356,11 @@ class DMMMEN:
         Returns
         -------
         self
+
+        Warns
+        -----
+        ConvergenceWarning
+            When a class's ``rhat_`` is not below 1.1: its chains have not mixed.
         """
         check_blackbox(blackbox)
         settings = self._settings()
@@ -397,7 +405,23 @@ class DMMMEN:
         self._store(fits, X, predicted, classes, features, axes, center)
         self.blackbox_ = blackbox
         self.seed_ = seed
+        self._warn_unmixed()
         return self
+
+    def _warn_unmixed(self) -> None:
+        """Say which classes' chains have not mixed: their insights may change with the
+        seed, and a user reading them should know."""
+        unmixed = ~(self.rhat_ < RHAT_LIMIT)
+        if np.any(unmixed):
+            warnings.warn(
+                f"DMM-MEN: the chains of classes {self.classes_[unmixed].tolist()} have not "
+                "mixed (split R-hat of the coefficients and insights up to "
+                f"{np.max(self.rhat_[unmixed]):.2f}; "
+                f"below {RHAT_LIMIT} is mixed), so their insights may change with the seed. "
+                "Raise n_iter or n_chains; rhat_ and convergence_ hold the figures",
+                ConvergenceWarning,
+                stacklevel=3,
+            )
 
     def _reduce(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
         """The features the regressions see and, with ``reduction="pca"``, their axes.

@@ -14,6 +14,9 @@ from __future__ import annotations
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
+#: Chains whose split R-hat reaches this have not mixed (Gelman et al., BDA3, Sec. 11.5).
+RHAT_LIMIT = 1.1
+
 
 def _modal_allocation(z: np.ndarray, n_components: int) -> np.ndarray:
     """The most frequent label of each sample over draws; z has shape (n_draws, n)."""
@@ -80,7 +83,8 @@ def split_rhat(draws: np.ndarray) -> np.ndarray:
     Returns
     -------
     ndarray of shape draws.shape[2:]
-        1 for a quantity constant across all draws.
+        1 for a quantity constant across all draws; infinite for one that is constant
+        within each chain but not across them (chains stuck apart).
     """
     chains = _split(draws)
     n = chains.shape[1]
@@ -90,7 +94,7 @@ def split_rhat(draws: np.ndarray) -> np.ndarray:
     var_plus = (n - 1) / n * within + between / n
     with np.errstate(divide="ignore", invalid="ignore"):
         rhat = np.sqrt(var_plus / within)
-    return np.where(within > 0, rhat, 1.0)
+    return np.where(within > 0, rhat, np.where(between > 0, np.inf, 1.0))
 
 
 def effective_sample_size(draws: np.ndarray) -> np.ndarray:
