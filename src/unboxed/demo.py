@@ -518,6 +518,7 @@ def dmm_men_demo(
         The fitted model, the deletion result, the local attribution and the seconds.
     """
     from .surrogates import DMMMEN, ConvergenceWarning
+    from .surrogates._mcmc import RHAT_LIMIT
 
     start = time.perf_counter()
     # The 48 pixels of largest variance: digits has pixels that never vary.
@@ -530,8 +531,8 @@ def dmm_men_demo(
         f"12. DMM-MEN (000_cf0c09d2d9cd2a13.txt): one Dirichlet-process mixture of elastic "
         f"nets per digit on the LeNet's logits, 2 chains of 400 sweeps: held-out R^2 "
         f"{model.r2_.min():.2f}-{model.r2_.max():.2f}, split R-hat of the coefficients "
-        f"{model.rhat_.max():.2f} at worst ({np.sum(model.rhat_ < 1.1)} of "
-        f"{model.rhat_.size} digits below 1.1, where chains count as mixed; short chains "
+        f"{model.rhat_.max():.2f} at worst ({np.sum(model.rhat_ < RHAT_LIMIT)} of "
+        f"{model.rhat_.size} digits below {RHAT_LIMIT}, where chains count as mixed; short chains "
         f"for a demo), {np.mean(np.sum(model.weights_ >= 0.05, 1)):.1f} components per digit."
     )
     ranking = model.class_insights(12, by="positive")
