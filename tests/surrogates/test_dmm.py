@@ -189,6 +189,22 @@ def test_rhat_is_judged_on_the_coefficients_mapped_back():
     np.testing.assert_allclose(mapped.coef, on_scores.coef)  # summaries stay on the scores
 
 
+def test_summary_of_many_light_components_monitors_the_heaviest():
+    # With 25 components of 4% each none is "occupied" (5%); the summary used to fail
+    # on an empty group after all the sampling was done.
+    rng = np.random.default_rng(0)
+    n_draws, J = 8, 25
+    draws = Draws(n_draws, 50, J, 2)
+    draws.log_pi[:] = np.log(np.full(J, 1 / J))
+    draws.log_pi[:, 3] += 1e-3  # the heaviest, by a hair
+    draws.sigma2[:] = 1.0
+    draws.beta[:] = rng.normal(size=draws.beta.shape)
+    draws.z[:] = rng.integers(0, J, size=draws.z.shape)
+    draws.count = n_draws
+    posterior = summarise([draws], ChainSettings(J, 1, 2 * n_draws, n_draws, 1, 1, Prior()))
+    assert np.isfinite(posterior.rhat) and posterior.rhat_groups.shape == (6,)
+
+
 def test_positive_and_contribution_insights_keep_only_evidence_for_the_class(planted_fit):
     m = planted_fit
     for by in ("positive", "contribution"):
@@ -376,6 +392,34 @@ def test_an_interrupted_fit_resumes_to_the_same_draws(
         short(checkpoint=path, **settings).fit(X, planted_blackbox)
     assert path.is_file()
     monkeypatch.setattr(chain_module, "sweep", interrupt.real)
+    resumed = short(checkpoint=path, **settings).fit(X, planted_blackbox)
+    for name in FITTED:
+        np.testing.assert_array_equal(getattr(resumed, name), getattr(reference, name), name)
+
+
+@pytest.mark.parametrize("moves", [{"thin": 1}, {"thin": 2}, {"thin": 1, "collapse_every": 3}])
+def test_an_interrupt_during_a_periodic_save_resumes_to_the_same_draws(
+    moves, tmp_path, monkeypatch, planted, planted_blackbox
+):
+    # The window between a sweep's end and the next sweep's start holds the periodic
+    # save itself; an interrupt there must save the state entering the last sweep under
+    # that sweep's own index (it was saved one sweep too far on, shifting the chain).
+    X = planted.X_train[:400]
+    settings = {"n_iter": 30, "n_chains": 1, "checkpoint_every": 10, **moves}
+    reference = short(**settings).fit(X, planted_blackbox)
+    real_save, calls = chain_module.Checkpoint.save, []
+
+    def save(checkpoint):
+        calls.append(1)
+        if len(calls) == 2:  # the save after sweep 20
+            raise KeyboardInterrupt
+        real_save(checkpoint)
+
+    monkeypatch.setattr(chain_module.Checkpoint, "save", save)
+    path = tmp_path / "chain.npz"
+    with pytest.raises(KeyboardInterrupt):
+        short(checkpoint=path, **settings).fit(X, planted_blackbox)
+    monkeypatch.setattr(chain_module.Checkpoint, "save", real_save)
     resumed = short(checkpoint=path, **settings).fit(X, planted_blackbox)
     for name in FITTED:
         np.testing.assert_array_equal(getattr(resumed, name), getattr(reference, name), name)

@@ -206,7 +206,8 @@ class DMMMEN:
     rhat_, ess_ : ndarray of shape (n_classes,)
         Worst split R-hat and smallest ESS over what the explanations are built from:
         the relabelled coefficients on the inputs of each occupied component (weight
-        at least 5%) and the label-invariant insight ``sum_j pi_j |beta_j|``.
+        at least 5%, and always the heaviest) and the label-invariant insight
+        ``sum_j pi_j |beta_j|``.
     convergence_ : dict of str to ndarray of shape (n_classes,)
         The worst split R-hat of each monitored group: "coef", "insight",
         "log_likelihood", "alpha", "log_weight" and "log_sigma2" (the last four

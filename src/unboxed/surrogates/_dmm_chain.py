@@ -308,9 +308,10 @@ def run_chain(
     def step(data: Any, state: State, rng: np.random.Generator) -> tuple[State, float]:
         index = start + last.get("done", 0)
         if checkpoint is not None:
-            # Enough to save this sweep's starting point if it is interrupted: draws
-            # past ``count`` are ignored, so the arrays need no copy.
-            last.update(state=state, rng=rng.bit_generator.state, count=draws.count)
+            # Enough to save this sweep's starting point if it is interrupted, at any
+            # moment until the next sweep starts (the periodic save below included):
+            # draws past ``count`` are ignored, so the arrays need no copy.
+            last.update(state=state, index=index, rng=rng.bit_generator.state, count=draws.count)
         new, log_lik = sweep(X, y, state, settings.prior, rng, **settings.steps(index))
         if index in settings.draw_sweeps:
             draws.record(state, log_lik)
@@ -336,7 +337,7 @@ def run_chain(
         # Save the last complete state, so an interrupted fit loses nothing.
         if checkpoint is not None and "state" in last:
             recorded = {**draws.arrays(), "count": np.asarray(last["count"])}
-            save(last["state"], start + last.get("done", 0), last["rng"], recorded)
+            save(last["state"], last["index"], last["rng"], recorded)
         raise
     return draws, trace.state
 
@@ -353,7 +354,11 @@ def summarise(
     """
     J = settings.n_components
     n_chains, n_draws = len(chains), chains[0].count
-    pooled = {name: np.concatenate([getattr(d, name) for d in chains]) for name in Draws.FIELDS}
+    if any(d.count != n_draws for d in chains):
+        raise ValueError(f"chains of unequal length: {[d.count for d in chains]} draws")
+    pooled = {
+        name: np.concatenate([getattr(d, name)[:n_draws] for d in chains]) for name in Draws.FIELDS
+    }
     perm = relabel(pooled["z"].astype(np.int64), J)
     per_component = ("log_pi", "beta", "sigma2", "c", "lambdas")
     aligned = {name: apply_permutation(pooled[name], perm) for name in per_component}
@@ -362,6 +367,7 @@ def summarise(
     weights = weights_draws.mean(axis=0)
     counts = np.stack([(aligned["c"] == k).sum(axis=0) for k in range(settings.n_priors)])
     occupied = weights >= OCCUPIED
+    occupied[np.argmax(weights)] = True  # with many components, none may reach OCCUPIED
 
     def by_chain(values: np.ndarray) -> np.ndarray:
         return values.reshape(n_chains, n_draws, -1)
