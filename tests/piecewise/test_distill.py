@@ -95,3 +95,21 @@ def test_mixup_transfer_set(weak_teacher, digits):
     assert weak_teacher.n_queries - before == 300
     with pytest.raises(ValueError, match="n_mixup"):
         Distiller(n_mixup=-1, verbose=False).fit(weak_teacher, digits.X_train[:50])
+
+
+def test_image_shaped_inputs_work_after_fitting_on_them(digits):
+    model = LogisticRegression(max_iter=1000).fit(digits.X_train, digits.y_train)
+    teacher = BlackBox.from_callable(
+        lambda Z: model.predict_proba(np.asarray(Z).reshape(len(Z), -1)),
+        n_classes=10,
+        input_shape=(1, 8, 8),
+    )
+    images = digits.X_train.reshape(-1, 1, 8, 8)
+    distiller = Distiller(
+        widths=(16,), grid={"lr": (5e-3,)}, epochs=2, random_state=0, verbose=False
+    ).fit(teacher, images)
+    flat, shaped = digits.X_test[:5], digits.X_test[:5].reshape(-1, 1, 8, 8)
+    np.testing.assert_array_equal(distiller.predict_proba(shaped), distiller.predict_proba(flat))
+    explained = distiller.explain(shaped)
+    np.testing.assert_array_equal(explained.values, distiller.explain(flat).values)
+    assert explained.image_shape == (1, 8, 8)

@@ -30,6 +30,20 @@ def test_error_never_increases_and_bounds_the_true_error(name, fn):
     assert errors[-1] < errors[0] / 10
 
 
+def test_a_wide_activation_stays_continuous_where_lines_cross_outside_the_range():
+    # Softplus(beta=0.2) bends over [-50, 50]: neighbouring lines can cross beyond the
+    # search range of [-20, 20], and a break clipped to the range left a jump of 0.09
+    # that no number of lines reduced.
+    softplus = nn.Softplus(beta=0.2)
+    errors = []
+    for n in (20, 40):
+        p = linearize(softplus, n)
+        np.testing.assert_allclose(p.jumps, 0.0, atol=1e-9)  # no step at any break
+        assert _sup_error(p, softplus, -300.0, 300.0) <= p.max_error + 1e-4
+        errors.append(p.max_error)
+    assert errors[1] < 0.01 and errors[1] < errors[0] / 3
+
+
 def test_sigmoid_matches_algorithm_1_by_hand():
     # p2: the asymptotes 0 and 1, a step at 0; p3 adds the tangent at 0 (hard sigmoid);
     # p4 adds the tangent at -2, the leftmost of the two tied worst points -2 and 2.
@@ -131,6 +145,13 @@ def test_to_plnn_replaces_smooth_activations_and_converges():
     assert gaps[-1] < gaps[0] / 10 and gaps[-1] < 0.05
     relu = zoo.mlp((4,), n_features=3, n_classes=2)
     assert isinstance(to_plnn(relu, 3).act1, nn.ReLU)
+
+
+def test_to_plnn_of_a_bare_activation_is_its_linearisation():
+    plnn = to_plnn(nn.Sigmoid(), 4)
+    assert isinstance(plnn, PiecewiseActivation)
+    x = torch.linspace(-8, 8, 101, dtype=torch.float64)
+    torch.testing.assert_close(plnn(x), torch.as_tensor(linearize("sigmoid", 4)(x)))
 
 
 def test_to_plnn_names_an_unsupported_activation():

@@ -1,3 +1,5 @@
+import warnings
+
 import numpy as np
 import pytest
 import torch
@@ -137,6 +139,9 @@ def test_smooth_network_after_to_plnn():
         (nn.Softmax(dim=1), "Softmax"),
         (nn.LSTM(4, 4), "LSTM"),
         (nn.MaxPool2d(2, ceil_mode=True), "ceil"),
+        (nn.MaxPool2d(2, return_indices=True), "indices"),
+        # Normalises each batch by its own statistics even in eval mode.
+        (nn.BatchNorm1d(4, track_running_stats=False), "track_running_stats"),
     ],
 )
 def test_unsupported_layer_is_named(layer, name):
@@ -217,6 +222,19 @@ def test_boundary_segments_refuses_bounds_that_are_no_box(bounds):
         boundary_segments(regions, bounds)
 
 
+def test_boundary_segments_warn_when_an_activation_jumps():
+    from unboxed.piecewise import boundary_segments
+
+    sigmoid = zoo.mlp((6,), "sigmoid", n_features=2, n_classes=2, random_state=0)
+    # Two tangents of a sigmoid at +-a are parallel: the function steps at the break.
+    with pytest.warns(UserWarning, match="jumps"):
+        boundary_segments(LinearRegions(to_plnn(sigmoid, 2)), (-2, 2, -2, 2), resolution=20)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for continuous in (to_plnn(sigmoid, 12), zoo.mlp((6,), n_features=2, n_classes=2)):
+            boundary_segments(LinearRegions(continuous), (-2, 2, -2, 2), resolution=20)
+
+
 def test_plot_decision_boundaries_draws_each_panel_and_refuses_bad_input(rng):
     from unboxed.piecewise import plot_decision_boundaries
 
@@ -224,10 +242,19 @@ def test_plot_decision_boundaries_draws_each_panel_and_refuses_bad_input(rng):
     y = (X[:, 0] > 0).astype(int)
     relu = zoo.mlp((6,), n_features=2, n_classes=2, random_state=0)
     smooth = zoo.mlp((6,), "tanh", n_features=2, n_classes=2, random_state=0)
-    fig = plot_decision_boundaries([("relu", relu), ("tanh", smooth)], X, y, resolution=30)
-    titles = [ax.get_title() for ax in fig.axes[:2]]
+    torch.manual_seed(0)
+    pooled = nn.Sequential(  # max pooling: its regions' polygons are not drawn (it crashed)
+        nn.Linear(2, 8), nn.Unflatten(1, (1, 8)), nn.MaxPool1d(2), nn.Flatten(), nn.Linear(4, 2)
+    ).double()
+    panels = [("relu", relu), ("tanh", smooth), ("pooled", pooled)]
+    fig = plot_decision_boundaries(panels, X, y, resolution=30)
+    titles = [ax.get_title() for ax in fig.axes[:3]]
     assert titles[0].startswith("relu\n") and "(exact)" in titles[0]
-    assert titles[1].startswith("tanh")
+    assert titles[1].startswith("tanh") and "zero contour" in titles[1]
+    assert titles[2].startswith("pooled") and "zero contour" in titles[2]
+    three = zoo.mlp((6,), n_features=2, n_classes=3, random_state=0)
+    with pytest.raises(ValueError, match="3 outputs"):
+        plot_decision_boundaries([("three", three)], X, y, resolution=30)
     for panels, labels, margin, message in [
         ([], y, 0.5, "panels is empty"),  # a matplotlib error before
         ([("relu", relu)], y[:5], 0.5, "y must have shape"),  # drawn as it came before

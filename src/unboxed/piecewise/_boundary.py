@@ -9,6 +9,7 @@ contour of sampled values.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -22,6 +23,7 @@ from .._validation import (
     check_number,
     check_positive_int,
 )
+from ._linearize import PiecewiseActivation
 from ._regions import LinearRegions
 
 
@@ -82,6 +84,7 @@ def boundary_segments(
     """
     if regions.n_features_in_ != 2 or regions.n_outputs_ != 2:
         raise ValueError("boundary_segments needs a network with 2 inputs and 2 outputs")
+    _warn_of_jumps(regions)
     resolution = check_positive_int(resolution, name="resolution", minimum=2)
     x0, x1, y0, y1 = check_bounds(bounds, n_axes=2)
     grid = np.stack(
@@ -100,6 +103,24 @@ def boundary_segments(
         if segment is not None:
             segments.append(segment)
     return segments
+
+
+def _warn_of_jumps(regions: LinearRegions) -> None:
+    """Warn when an activation is discontinuous: the network's output jumps across some
+    region facets, and a boundary along such a facet is no region's zero line."""
+    steps = [
+        np.abs(layer.function.jumps)
+        for _, layer in regions.layers_
+        if isinstance(layer, PiecewiseActivation)
+    ]
+    worst = max((float(step.max()) for step in steps if step.size), default=0.0)
+    if worst > 1e-9:
+        warnings.warn(
+            f"an activation of this network jumps (by up to {worst:.3g}) at its breaks, so "
+            "a decision boundary along a jump is not drawn; linearise with more pieces",
+            UserWarning,
+            stacklevel=3,
+        )
 
 
 def plot_decision_boundaries(
@@ -148,7 +169,8 @@ def plot_decision_boundaries(
         ax.scatter(X[:, 0], X[:, 1], c=y, s=4, cmap="coolwarm", alpha=0.5)
         try:
             regions = LinearRegions(module, input_shape=(2,))
-        except ValueError:
+            segments = boundary_segments(regions, bounds, resolution=resolution)
+        except ValueError:  # a smooth network, or one whose regions cannot be drawn
             regions = None
         if regions is not None:
             ids = regions.regions(grid).region.reshape(resolution, resolution)
@@ -161,13 +183,18 @@ def plot_decision_boundaries(
                 aspect="auto",
                 interpolation="nearest",
             )
-            for segment in boundary_segments(regions, bounds, resolution=resolution):
+            for segment in segments:
                 ax.plot(segment[:, 0], segment[:, 1], color="black", lw=1.5)
             title = f"{title}\n{regions.regions(grid).n_regions} regions in view (exact)"
         else:
             param = next(module.parameters())
             with torch.no_grad():
                 out = module(torch.as_tensor(grid, dtype=param.dtype)).double().numpy()
+            if out.shape[1] != 2:
+                raise ValueError(
+                    f"panel {title!r} has {out.shape[1]} outputs; plot_decision_boundaries "
+                    "draws networks with 2 outputs"
+                )
             diff = (out[:, 1] - out[:, 0]).reshape(resolution, resolution)
             ax.contour(xs, ys, diff, levels=[0.0], colors="black", linewidths=1.5)
             title = f"{title}\n(zero contour of the logit difference)"

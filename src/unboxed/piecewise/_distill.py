@@ -30,6 +30,7 @@ from torch.nn import functional as F
 from .._progress import progress
 from .._validation import (
     RandomState,
+    check_array,
     check_fraction,
     check_labels,
     check_number,
@@ -255,7 +256,13 @@ class Distiller:
             raise RuntimeError("this Distiller is not fitted yet; call fit(teacher, X) first")
 
     def _check_X(self, X: object) -> np.ndarray:
-        return self.linear_regions()._check_X(X)
+        regions = self.linear_regions()
+        arr = check_array(X, ndim=None)
+        # The student reads flat rows; the teacher's inputs may come image-shaped.
+        if self.input_shape_ is not None and arr.ndim >= 2:
+            if arr.shape[1:] == tuple(self.input_shape_):
+                arr = arr.reshape(arr.shape[0], -1)
+        return regions._check_X(arr)
 
     def linear_regions(self) -> LinearRegions:
         """The exact explainer of the student (:class:`LinearRegions`)."""
@@ -275,7 +282,7 @@ class Distiller:
 
     def explain(self, X: object, *, target: object = None) -> Attribution:
         """The student's exact per-feature contributions (:meth:`LinearRegions.explain`)."""
-        attribution = self.linear_regions().explain(X, target=target)
+        attribution = self.linear_regions().explain(self._check_X(X), target=target)
         shape = self.input_shape_
         if shape is not None and len(shape) in (2, 3):
             attribution = dataclasses.replace(attribution, image_shape=shape)

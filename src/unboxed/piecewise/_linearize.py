@@ -91,6 +91,16 @@ class PiecewiseLinear:
     def n_pieces(self) -> int:
         return int(self.slopes.size)
 
+    @property
+    def jumps(self) -> np.ndarray:
+        """The step at each break, right limit minus left, shape ``(n_pieces - 1,)``.
+
+        Algorithm 1's lines need not meet between their touching points (parallel
+        tangents of a sigmoid with two pieces do not), and there the function jumps.
+        """
+        b = self.breakpoints
+        return (self.slopes[1:] - self.slopes[:-1]) * b + self.intercepts[1:] - self.intercepts[:-1]
+
     def piece_index(self, x: Any) -> Any:
         """The piece each element of ``x`` falls in: ints in ``[0, n_pieces)``, same shape."""
         if isinstance(x, torch.Tensor):
@@ -270,11 +280,14 @@ def _pair_break(
 ) -> float:
     """Where two neighbouring lines hand over (see :func:`_assemble`)."""
     (a1, b1), (a2, b2) = line1, line2
+    cross = (b2 - b1) / (a1 - a2) if a1 != a2 else np.nan
+    # The crossing is valid anywhere between the touching points, even outside the
+    # search range (wide activations such as Softplus(beta=0.2) cross there): forcing
+    # it to the range's edge leaves a jump whose error more lines cannot reduce.
+    if np.isfinite(cross) and touch1 <= cross <= touch2:
+        return float(cross)
     lo = max(touch1, search_range[0])
     hi = min(touch2, search_range[1])
-    cross = (b2 - b1) / (a1 - a2) if a1 != a2 else np.nan
-    if np.isfinite(cross) and lo <= cross <= hi:
-        return float(cross)
 
     def gap(x: float) -> float:
         value, _ = _evaluate(fn, np.array([x]))
@@ -512,6 +525,8 @@ def to_plnn(module: nn.Module, n_pieces: int, **kwargs: Any) -> nn.Module:
         key = (type(child).__name__, *(getattr(child, k, None) for k in FUNCTION_SETTINGS))
         if key not in cache:
             cache[key] = linearize(child, n_pieces, **kwargs)
+        if not name:  # the module is the activation itself: nothing holds it
+            return PiecewiseActivation(cache[key])
         _set_submodule(plnn, name, PiecewiseActivation(cache[key]))
     return plnn
 

@@ -82,6 +82,19 @@ def _check_layers(layers: list[tuple[str, nn.Module]]) -> None:
         if isinstance(layer, AFFINE + ELEMENTWISE + (nn.MaxPool1d, nn.MaxPool2d)):
             if isinstance(layer, (nn.MaxPool1d, nn.MaxPool2d)) and layer.ceil_mode:
                 raise ValueError(f"LinearRegions does not support ceil_mode in layer {name!r}")
+            if isinstance(layer, (nn.MaxPool1d, nn.MaxPool2d)) and layer.return_indices:
+                raise ValueError(
+                    f"layer {name!r} returns its indices, so the network cannot run as a "
+                    "plain nn.Sequential; build it with return_indices=False"
+                )
+            if isinstance(layer, (nn.BatchNorm1d, nn.BatchNorm2d)) and layer.running_mean is None:
+                # Without running statistics it normalises every batch by that batch's
+                # own mean and variance, even in eval mode: not an affine map of x.
+                raise ValueError(
+                    f"layer {name!r} has track_running_stats=False, so it is not affine: it "
+                    "normalises each batch by its own statistics. Train it with running "
+                    "statistics, or fold it into the layer before"
+                )
             continue
         if isinstance(layer, SMOOTH_HINT):
             raise ValueError(
