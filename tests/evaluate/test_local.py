@@ -39,6 +39,14 @@ def test_deletion_curve_rejects_bad_input(planted, planted_blackbox):
         deletion_curve(planted_blackbox, planted.X_test[:5], SUPPORT, max_k=0)
     with pytest.raises(ValueError, match="fill"):
         deletion_curve(planted_blackbox, planted.X_test[:5], SUPPORT, fill="grey")
+    # The mean of one row is the row: the curve was silently all zeros.
+    with pytest.raises(ValueError, match="mean of the rows of X"):
+        deletion_curve(planted_blackbox, planted.X_test[:1], SUPPORT, fill="mean")
+    explained = Lime(planted_blackbox, n_samples=50, random_state=0).explain(
+        planted.X_test[:5], target=1
+    )
+    with pytest.raises(ValueError, match="other classes than the attribution"):
+        deletion_curve(planted_blackbox, planted.X_test[:5], explained, target=np.zeros(5, int))
 
 
 def _linear_torch_box(n_features=20):

@@ -100,6 +100,22 @@ def test_occlusion_marks_the_patch_the_model_looks_at(rng):
     assert np.allclose(values, 0)
 
 
+def test_occlusion_reads_channels_last_images_and_refuses_colour(rng):
+    X = rng.uniform(0.4, 1.0, size=(2, 64))
+    box = _patch_box()
+    last = BlackBox.from_callable(
+        lambda Z: box.predict_proba(np.reshape(Z, (len(Z), -1))), n_classes=2, input_shape=(8, 8, 1)
+    )
+    square = Occlusion(box, window=2, stride=2, fill="zero").explain(X, target=1)
+    channels_last = Occlusion(last, window=2, stride=2, fill="zero").explain(X, target=1)
+    np.testing.assert_array_equal(channels_last.values, square.values)  # 2x2 boxes, not runs
+    colour = BlackBox.from_callable(
+        lambda Z: np.full((len(Z), 2), 0.5), n_classes=2, input_shape=(3, 4, 4)
+    )
+    with pytest.raises(ValueError, match="several channels"):
+        Occlusion(colour, window=2, stride=2).explain(rng.uniform(size=(2, 48)))
+
+
 def test_occlusion_overlapping_windows_average(rng):
     X = rng.uniform(0.4, 1.0, size=(3, 64))
     result = Occlusion(_patch_box(), window=3, stride=1, fill="gray").explain(X, target=1)

@@ -181,6 +181,12 @@ def _make_fill(
         if fill == "zero":
             return _Fill(np.zeros((1, d)), classes)
         if fill == "mean":
+            if X.shape[0] < 2:
+                raise ValueError(
+                    "fill='mean' is the mean of the rows of X, which for one row is the row "
+                    "itself, so nothing would be removed; pass a reference set's mean as an "
+                    "array"
+                )
             return _Fill(X.mean(axis=0, keepdims=True, dtype=np.float64), classes)
         if fill == "positive_mean":
             predicted = preds()

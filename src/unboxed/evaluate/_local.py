@@ -75,9 +75,11 @@ def deletion_curve(
         The number of removal steps.
     segments : ndarray of int, shape (n_samples, n_features) or (n_features,), optional
     fill : {"zero", "mean"} or ndarray of shape (n_features,)
-        What removed features become.
+        What removed features become; "mean" is the mean of the rows of ``X``, so with
+        few rows pass a reference set's mean as an array instead.
     target : array-like of shape (n_samples,), optional
-        The class per row; by default the attribution's target, else the prediction.
+        The class per row; by default the attribution's target (an attribution's own
+        classes must agree with it), else the prediction.
     n_boot : int
     random_state : int, Generator or None
         Seeds the bootstrap.
@@ -96,6 +98,11 @@ def deletion_curve(
     base = blackbox.predict_proba(X)
     if target is not None:
         classes = blackbox._check_target(target, n)
+        if isinstance(ranking, Attribution) and np.any(ranking.target != classes):
+            raise ValueError(
+                "target names other classes than the attribution explains; its ranking "
+                "would be scored against another class's probability"
+            )
     elif isinstance(ranking, Attribution):
         classes = ranking.target
     else:

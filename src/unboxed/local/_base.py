@@ -34,7 +34,7 @@ class LocalExplainer:
         The model to explain.
     image_shape : tuple of int, optional
         ``(H, W)`` of a grayscale image input. By default it is read from the black
-        box's ``input_shape`` when that is ``(H, W)`` or ``(1, H, W)``.
+        box's ``input_shape`` when that is ``(H, W)``, ``(1, H, W)`` or ``(H, W, 1)``.
     """
 
     method = "local"
@@ -53,6 +53,8 @@ class LocalExplainer:
         shape = self.blackbox.input_shape or ()
         if len(shape) == 3 and shape[0] == 1:
             shape = shape[1:]
+        elif len(shape) == 3 and shape[2] == 1:  # channels last: the same row-major pixels
+            shape = shape[:2]
         return shape if len(shape) == 2 else None  # type: ignore[return-value]
 
     def _targets(self, target: Any, X: np.ndarray, proba: np.ndarray | None = None) -> np.ndarray:

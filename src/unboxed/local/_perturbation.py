@@ -145,8 +145,10 @@ class Lime(_SegmentExplainer):
     alpha : float
         Penalty of the regression (LIME's ridge uses 1.0).
     n_features : int, optional
-        K of step 6: keep the K components with the largest ``|weight|`` and refit a
-        weighted ridge on them. None keeps all.
+        K of step 6: keep the K components with the largest ``|weight|`` in the fit
+        above and refit a weighted ridge on them. None keeps all. (The lime package's
+        "highest_weights" ranks them by a ridge with penalty 0.01 instead, and its
+        "auto" uses forward selection for K <= 6, so its K may differ.)
     fill : float, {"zero", "gray", "mean", "blur"} or ndarray
         The value of switched-off features.
     background : array-like of shape (m, n_features), optional
@@ -312,7 +314,10 @@ class Occlusion(_PerturbationExplainer):
     Source: ``002_3e5e1762af60ee33.txt`` (occlusion with a gray box; "the size of the
     gray box can be crucial") and ``004_7c9aaa9fd587bc3d.txt`` (omission). Each
     feature gets the mean drop ``f(x) - f(x with the box over it)`` of the windows
-    that cover it, as Captum's ``Occlusion`` computes it.
+    that cover it, as Captum's ``Occlusion`` computes it. One difference: where the
+    stride does not divide the image's extent minus the window, the last box here sits
+    flush with the edge, while Captum's starts at the next multiple of the stride and
+    is cut off by the edge.
 
     Parameters
     ----------
@@ -349,8 +354,14 @@ class Occlusion(_PerturbationExplainer):
     def explain(self, X: object, *, target: Any = None) -> Attribution:
         """Explain each row of ``X``; parameters and returns as :meth:`Lime.explain`."""
         X = self.blackbox.check_X(X)
-        shape = self._image_shape(X.shape[1]) or (X.shape[1],)
-        windows = Windows.sliding(shape, self.window, self.stride)
+        shape = self._image_shape(X.shape[1])
+        if shape is None and len(self.blackbox.input_shape or ()) == 3:
+            # Boxes over the flattened channels would cover runs of one row, not boxes.
+            raise ValueError(
+                f"Occlusion slides a box over grayscale images, but this black box takes "
+                f"inputs of shape {self.blackbox.input_shape} (several channels)"
+            )
+        windows = Windows.sliding(shape or (X.shape[1],), self.window, self.stride)
         engine = Engine(one_off_masks, uniform_kernel, _drops)
         rng = np.random.default_rng(0)  # unused: occlusion is deterministic
         values, targets, _ = self._run(engine, X, target, windows, windows.width + 1, rng)
