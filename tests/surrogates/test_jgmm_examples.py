@@ -127,6 +127,23 @@ def test_radius_rejects_far_candidates(tiny):
         assert np.all(jx.rms_distance(found.Z[found.groups == q], Z[q]) <= 0.8)
 
 
+@pytest.mark.parametrize("select", ["score", "proxy"])
+def test_mined_examples_never_return_the_query_itself(tiny, select):
+    # The default pool is the training data, which holds a training query: it came
+    # back as its own best semi-factual, at distance 0.
+    model, Z = tiny
+    pool = np.vstack([Z, Z[:1]])  # and a duplicate of query 0
+    for kind in ("semifactual", "counterfactual"):
+        found, _ = jx.local_examples(
+            model, Z[:4], kind, 20, source="mined", Z_pool=pool, select=select
+        )
+        for q in range(4):
+            mine = found.groups == q
+            assert np.all(jx.rms_distance(found.Z[mine], Z[q]) > 0)
+            assert q not in found.indices[mine]
+        assert np.any(found.groups == 0)  # the rest of the pool is still searched
+
+
 def test_bad_select_is_rejected(tiny):
     model, Z = tiny
     with pytest.raises(ValueError, match="select"):

@@ -102,7 +102,9 @@ class JGMM:
     var_floor : float
         The smallest variance, as a fraction of the mean per-dimension variance of the
         (whitened) data, so that no component collapses on duplicated rows or a
-        constant dimension. Full covariances get it added to their diagonal.
+        constant dimension. Diagonal variances are clipped at it; full covariances get
+        it added to their diagonal (as sklearn's ``reg_covar``), which is not the exact
+        M-step under the floor, so with them the EM objective can dip slightly.
     max_iter : int
         EM iterations per initialisation.
     tol : float
@@ -133,7 +135,9 @@ class JGMM:
     lower_bound_ : ndarray of shape (n_iter_,)
         The EM objective at each iteration, per sample. With ``e_step="paper"`` the
         mean of ``sum_r log sum_i lambda_i G(x^(r); mu_i) + log sum_j pi_j G(y; phi_j)``;
-        with "joint" the mean of eq. 12's ``log p(x, y)``. It never decreases.
+        with "joint" the mean of eq. 12's ``log p(x, y)``. It never decreases with
+        diagonal covariances; with full ones it can dip by the floor's effect (see
+        ``var_floor``).
     converged_ : bool
     n_iter_ : int
     n_features_x_in_, n_features_y_in_ : int
@@ -276,6 +280,11 @@ class JGMM:
         if self.e_step == "labelled":
             if labels is None:
                 raise ValueError("e_step='labelled' needs labels_y, the observed w of each row")
+            if np.unique(labels).size < 2:
+                raise ValueError(
+                    "labels_y holds a single class; e_step='labelled' needs at least two "
+                    "(with one, every class contrast is 0/0)"
+                )
             owner = _owners(kx, np.unique(labels))
         self.spatial_ = spatial
         self.n_positions_ = int(X3.shape[1])
@@ -305,7 +314,9 @@ class JGMM:
             max_iter=self.max_iter,
             tol=self.tol,
             n_init=self.n_init,
-            monotone=True,
+            # A floor added to a full covariance's diagonal is not the M-step's exact
+            # maximiser, so there the bound may dip slightly: no warning for that.
+            monotone=self.covariance == "diag",
             verbose=self.verbose,
             desc="JGMM EM",
         )
@@ -360,8 +371,9 @@ class JGMM:
         eq. 15; eq. 20-21 then update pi and Q from ``g^(t+1), h^(t+1)``, the
         responsibilities under the new Gaussians (and the current Q, pi), as the
         paper's superscripts say. Each update is coordinate ascent on the same bound,
-        so the bound never decreases. The log densities under the new Gaussians are
-        kept in the state: the next E-step only re-weights them.
+        so the bound never decreases (up to the full covariances' floor, ``var_floor``).
+        The log densities under the new Gaussians are kept in the state: the next
+        E-step only re-weights them.
         """
         if self.e_step == "joint":
             # Exact EM of eq. 12: one E-step, then eq. 16-21 with the joint

@@ -362,9 +362,14 @@ def local_examples(
             idx = -np.ones(Zs.shape[0], int)
         else:
             Zs, idx, comps = Z_pool, np.arange(Z_pool.shape[0]), None
-        rows = np.arange(Zs.shape[0])
-        if radius is not None:
-            rows = np.flatnonzero(rms_distance(Zs, Zq[q]) <= radius)
+        keep = np.ones(Zs.shape[0], bool)
+        if radius is not None or source != "generated":
+            distance = rms_distance(Zs, Zq[q])
+            if source != "generated":  # the query itself (or a copy) in the pool
+                keep &= distance > 0
+            if radius is not None:
+                keep &= distance <= radius
+        rows = np.flatnonzero(keep)
         # Densities only within the radius, and once: generated candidates can be
         # thousands, and a full covariance makes each density cost D^2.
         log_gx = _log_gx(model, Zs[rows]) if pool_pz is None or select == "margin" else None

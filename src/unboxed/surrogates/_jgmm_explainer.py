@@ -98,6 +98,9 @@ class JGMMExplainer:
         covariances are when a component has few rows per dimension.
     random_state : int, numpy.random.Generator or None
         Resolved once in ``fit``; seeds the fit and every example drawn afterwards.
+        Calls without their own ``random_state`` draw from this one generator in turn,
+        so they repeat for the same seed and the same sequence of calls; pass a
+        ``random_state`` to a call to make it repeat on its own.
     verbose : bool
         Show progress bars.
 

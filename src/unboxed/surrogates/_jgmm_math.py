@@ -497,7 +497,8 @@ def e_step_joint(
     Here ``p(w = j | x, y) = h[n, j] ~ pi_j G_j(y) prod_r p(x^(r) | w = j)`` and
     ``p(z^(r) = i, w = j | x, y) = h[n, j] G_i(x^(r)) Q[r, i, j] / p(x^(r) | w = j)``,
     so the M-step of eq. 16-21 with these responsibilities is the exact EM of eq. 12
-    and the log-likelihood never decreases. Rows are processed in blocks so that the
+    and the log-likelihood never decreases (with full covariances, up to the floor on
+    their diagonal). Rows are processed in blocks so that the
     (rows, R, K_x, K_y) array stays below ``block_elements``.
 
     Parameters
