@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+from scipy import special
 from sklearn.linear_model import Lasso, Ridge
 
 from unboxed.local._engine import (
@@ -9,6 +10,7 @@ from unboxed.local._engine import (
     constrained_wls,
     exponential_kernel,
     one_off_masks,
+    shapley_kernel,
     shapley_masks,
     top_k_active,
     weighted_lasso,
@@ -75,12 +77,12 @@ def test_constrained_wls_meets_the_constraint_and_is_optimal(rng):
 
 
 def test_samplers_put_the_instance_first_and_respect_padding(rng):
-    valid = np.arange(8) < np.array([[8], [5]])
+    valid = np.arange(8) < np.array([[8], [6]])  # 2^6 coalitions: too many to list in 42
     for sampler in (bernoulli_masks, shapley_masks, one_off_masks):
         masks = sampler(valid, 41, rng)
         assert masks.dtype == bool
         assert np.array_equal(masks[:, 0], valid)
-        assert not masks[1, :, 5:].any()
+        assert not masks[1, :, 6:].any()
     shap = shapley_masks(valid, 42, rng)
     assert not shap[:, 1].any()  # the baseline
     complements = shap[:, 2::2] ^ shap[:, 3::2]  # samples come in complementary pairs
@@ -88,12 +90,29 @@ def test_samplers_put_the_instance_first_and_respect_padding(rng):
 
 
 def test_shapley_sampler_follows_the_kernel(rng):
-    m = 6
+    m = 16  # 2^16 coalitions: more than the budget, so they are drawn
     valid = np.ones((1, m), dtype=bool)
     masks = shapley_masks(valid, 40001, rng)[0, 2:]
     sizes = np.bincount(masks.sum(axis=1), minlength=m + 1)[1:m] / len(masks)
     expected = np.array([1 / (s * (m - s)) for s in range(1, m)])
     np.testing.assert_allclose(sizes, expected / expected.sum(), atol=0.01)
+
+
+def test_shapley_sampler_lists_every_coalition_when_the_budget_allows(rng):
+    valid = np.arange(6) < np.array([[6], [4], [3]])  # 64 > 40: drawn; 16 and 8: listed
+    masks = shapley_masks(valid, 40, rng)
+    weights = shapley_kernel(masks, valid)
+    assert np.all(weights[0] == 1)  # drawn from the kernel already
+    for row, m in ((1, 4), (2, 3)):
+        coalitions = masks[row, 2 : 2**m][:, :m]
+        codes = coalitions @ (1 << np.arange(m))
+        assert sorted(codes.tolist()) == list(range(1, 2**m - 1))  # each once
+        assert np.all(masks[row, 2**m :] == valid[row])  # spare samples: all on...
+        assert np.all(weights[row, 2**m :] == 0)  # ...weighing nothing
+        s = coalitions.sum(axis=1)
+        np.testing.assert_allclose(
+            weights[row, 2 : 2**m], (m - 1) / (special.comb(m, s) * s * (m - s))
+        )
 
 
 def test_exponential_kernel_is_one_at_the_instance_and_decreases():

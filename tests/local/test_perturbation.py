@@ -1,7 +1,10 @@
 """LIME, KernelSHAP and occlusion on black boxes whose answer is known."""
 
+import itertools
+
 import numpy as np
 import pytest
+from scipy import special
 
 from tests.helpers import requires_fashion_mnist
 from unboxed import BlackBox, load_dataset
@@ -38,6 +41,32 @@ def test_kernel_shap_recovers_exact_shapley_values(planted, linear):
         np.array(result.meta["prediction"]) - np.array(result.meta["base_value"])
     )
     np.testing.assert_allclose(gap, 0.0, atol=1e-6)
+
+
+def test_kernel_shap_lists_every_coalition_of_few_features_and_is_exact():
+    # An interaction and a saturating term: the values differ from any linear model's.
+    def proba(X):
+        p1 = 1 / (1 + np.exp(-(2 * X[:, 0] * X[:, 1] + X[:, 2] - np.tanh(3 * X[:, 3] * X[:, 4]))))
+        return np.stack([1 - p1, p1], axis=1)
+
+    blackbox = BlackBox.from_callable(proba, n_classes=2)
+    X = np.random.default_rng(0).uniform(0.2, 1.0, size=(3, 5))
+    m = 5
+
+    def value(x, coalition):  # features outside the coalition take the fill, 0
+        return proba((x * np.isin(np.arange(m), coalition))[None])[0, 1]
+
+    exact = np.zeros((3, m))
+    for row, x in enumerate(X):
+        for i in range(m):
+            others = [j for j in range(m) if j != i]
+            for size in range(m):
+                for subset in itertools.combinations(others, size):
+                    weight = 1 / (m * special.comb(m - 1, size))
+                    exact[row, i] += weight * (value(x, [*subset, i]) - value(x, list(subset)))
+    for seed in (0, 1):  # 2^5 coalitions fit in 64 samples: no randomness left
+        result = KernelShap(blackbox, n_samples=64, random_state=seed).explain(X, target=1)
+        np.testing.assert_allclose(result.values, exact, atol=1e-10)
 
 
 def test_kernel_shap_efficiency_holds_on_a_network(digits, digits_blackbox):

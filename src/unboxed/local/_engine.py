@@ -23,6 +23,7 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 import numpy as np
+from scipy import special
 
 from .._progress import progress
 from ..blackbox import BlackBox
@@ -145,6 +146,12 @@ def bernoulli_masks(valid: np.ndarray, n_samples: int, rng: np.random.Generator)
     return masks & valid[:, None, :]
 
 
+def enumerable(valid: np.ndarray, n_samples: int) -> np.ndarray:
+    """Rows whose every coalition fits the budget: ``2^m - 2 <= n_samples - 2``, shape (r,)."""
+    counts = valid.sum(axis=1)
+    return (counts < 62) & (2.0 ** np.minimum(counts, 62) <= n_samples)
+
+
 def shapley_masks(valid: np.ndarray, n_samples: int, rng: np.random.Generator) -> Masks:
     """KernelSHAP's sampler: coalitions drawn from the Shapley kernel.
 
@@ -153,7 +160,23 @@ def shapley_masks(valid: np.ndarray, n_samples: int, rng: np.random.Generator) -
     the variance: a size ``s`` is drawn with probability proportional to
     ``1 / (s (m - s))`` (the total kernel weight of all coalitions of that size), then
     a uniformly random coalition of that size, then its complement.
+
+    A row with so few components that every coalition fits the budget gets all of them
+    once instead, as the ``shap`` package does, and :func:`shapley_kernel` weighs them
+    exactly; its spare samples are all on, with weight 0.
     """
+    masks = _sampled_coalitions(valid, n_samples, rng)
+    for row in np.flatnonzero(enumerable(valid, n_samples)):
+        masks[row, 2:] = valid[row]
+        on = np.flatnonzero(valid[row])
+        codes = np.arange(1, 2**on.size - 1)[:, None]  # every coalition but none and all
+        block = masks[row, 2 : 2 + codes.shape[0]]  # a view
+        block[:, on] = (codes >> np.arange(on.size)) & 1 == 1
+    return masks
+
+
+def _sampled_coalitions(valid: np.ndarray, n_samples: int, rng: np.random.Generator) -> Masks:
+    """:func:`shapley_masks`'s coalitions drawn from the kernel, for every row."""
     r, m = valid.shape
     counts = valid.sum(axis=1)
     half = (n_samples - 2) // 2
@@ -212,6 +235,22 @@ def exponential_kernel(width: float) -> Kernel:
 def uniform_kernel(masks: Masks, valid: np.ndarray) -> np.ndarray:
     """Equal weights: the samples are already drawn from the kernel (KernelSHAP)."""
     return np.ones(masks.shape[:2])
+
+
+def shapley_kernel(masks: Masks, valid: np.ndarray) -> np.ndarray:
+    """KernelSHAP's weights for :func:`shapley_masks`: equal for drawn coalitions (they
+    follow the kernel already), and for an enumerated row the Shapley kernel itself,
+    ``(m - 1) / (C(m, s) s (m - s))`` for a coalition of size ``s``, 0 for the spare
+    all-on samples. Samples 0 and 1 (all on, all off) are the fit's constraints."""
+    weights = np.ones(masks.shape[:2])
+    for row in np.flatnonzero(enumerable(valid, masks.shape[1])):
+        m = int(valid[row].sum())
+        size = masks[row].sum(axis=1)
+        inner = (size > 0) & (size < m)
+        s = size[inner]
+        weights[row] = 0.0
+        weights[row, inner] = (m - 1) / (special.comb(m, s) * s * (m - s))
+    return weights
 
 
 # ---------------------------------------------------------------- fits

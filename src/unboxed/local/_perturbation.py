@@ -23,6 +23,7 @@ from ._engine import (
     constrained_wls,
     exponential_kernel,
     one_off_masks,
+    shapley_kernel,
     shapley_masks,
     top_k_active,
     uniform_kernel,
@@ -243,7 +244,9 @@ class KernelShap(_SegmentExplainer):
     model is fitted to the black box's probability of the target class, with the
     intercept fixed to ``f(baseline)`` and the efficiency constraint
     ``sum_j phi_j = f(x) - f(baseline)`` enforced exactly, where the baseline is the
-    instance with every component switched off (set to the fill).
+    instance with every component switched off (set to the fill). With few components
+    (``2^m <= n_samples``) every coalition is used once with its exact kernel weight,
+    as the ``shap`` package does, so the values are the exact Shapley values.
 
     Parameters
     ----------
@@ -293,7 +296,7 @@ class KernelShap(_SegmentExplainer):
 
     def explain(self, X: object, *, target: Any = None, segments: object = None) -> Attribution:
         """Explain each row of ``X``; parameters and returns as :meth:`Lime.explain`."""
-        return self._explain(Engine(shapley_masks, uniform_kernel, self._fit), X, target, segments)
+        return self._explain(Engine(shapley_masks, shapley_kernel, self._fit), X, target, segments)
 
     def _fit(self, masks, y, w, valid):
         prediction, base = y[:, 0], y[:, 1]
