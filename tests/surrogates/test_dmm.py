@@ -205,6 +205,25 @@ def test_summary_of_many_light_components_monitors_the_heaviest():
     assert np.isfinite(posterior.rhat) and posterior.rhat_groups.shape == (6,)
 
 
+def test_prior_of_component_is_the_same_whatever_the_chains_call_the_priors():
+    # Components 0, 1 share one prior and 2 has another in both chains, but the chains
+    # number the three priors differently; the modal label mixed them up.
+    rng = np.random.default_rng(0)
+    n_draws, J = 10, 3
+    chains = []
+    for labels in ([2, 2, 0], [1, 1, 2]):
+        draws = Draws(n_draws, 30, J, 2)
+        draws.log_pi[:] = np.log([0.5, 0.3, 0.2])
+        draws.sigma2[:] = 1.0
+        draws.beta[:] = rng.normal(size=draws.beta.shape)
+        draws.z[:] = np.arange(30) % J
+        draws.c[:] = labels
+        draws.count = n_draws
+        chains.append(draws)
+    posterior = summarise(chains, ChainSettings(J, 3, 2 * n_draws, n_draws, 1, 2, Prior()))
+    assert posterior.prior_of_component.tolist() == [0, 0, 1]
+
+
 def test_positive_and_contribution_insights_keep_only_evidence_for_the_class(planted_fit):
     m = planted_fit
     for by in ("positive", "contribution"):

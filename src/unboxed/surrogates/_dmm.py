@@ -200,7 +200,9 @@ class DMMMEN:
     intercept_ : ndarray of shape (n_classes, J)
     sigma2_ : ndarray of shape (n_classes, J)
     prior_of_component_ : ndarray of int, shape (n_classes, J)
-        The elastic-net prior each component mostly used.
+        The elastic-net prior each component mostly used, the priors numbered in order
+        of first use by components 0, 1, ... (their own labels switch between draws and
+        chains): components with the same number share a prior.
     lambdas_ : ndarray of shape (n_classes, J, 2)
         Posterior mean (lambda1, lambda2) of each component's prior.
     rhat_, ess_ : ndarray of shape (n_classes,)

@@ -365,7 +365,8 @@ def summarise(
     weights_draws = np.exp(aligned["log_pi"])
     beta = aligned["beta"].astype(np.float64)
     weights = weights_draws.mean(axis=0)
-    counts = np.stack([(aligned["c"] == k).sum(axis=0) for k in range(settings.n_priors)])
+    shared = _first_use_labels(aligned["c"])
+    counts = np.stack([(shared == k).sum(axis=0) for k in range(settings.n_priors)])
     occupied = weights >= OCCUPIED
     occupied[np.argmax(weights)] = True  # with many components, none may reach OCCUPIED
 
@@ -398,6 +399,27 @@ def summarise(
         acceptance=np.zeros(N_MH),
         rhat_groups=rhat,
     )
+
+
+def _first_use_labels(c: np.ndarray) -> np.ndarray:
+    """Each draw's prior labels renumbered in order of first use by components 0, 1, ...
+
+    The K priors are exchangeable, so their labels switch between draws and chains as
+    the components' do; what the draws agree on is which components share a prior.
+
+    Parameters
+    ----------
+    c : ndarray of int, shape (n_draws, J)
+
+    Returns
+    -------
+    ndarray of int, shape (n_draws, J)
+    """
+    out = np.empty_like(c)
+    for d, row in enumerate(c):
+        _, first, inverse = np.unique(row, return_index=True, return_inverse=True)
+        out[d] = np.argsort(np.argsort(first))[inverse]
+    return out
 
 
 def sample_posterior(
