@@ -1,13 +1,16 @@
 import dataclasses
+import io
 import json
+import os
 import pickle
+import stat
 import zipfile
 
 import numpy as np
 import pytest
 
 from unboxed import Attribution, Explanation, FeatureImportance, make_meta
-from unboxed._io import atomic_write
+from unboxed._io import atomic_write, read_npz
 from unboxed.explanation import hand_over
 
 
@@ -118,6 +121,53 @@ def test_foreign_and_corrupt_files_are_rejected(tmp_path, attribution):
         Attribution.load(cut)
     with pytest.raises(FileNotFoundError):
         Attribution.load(tmp_path / "missing.npz")
+
+
+def _archive(path, members):
+    """A zip of the given raw members, each written uncompressed or deflated."""
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
+
+
+def _npy_bytes(array=None, header=None):
+    buffer = io.BytesIO()
+    if header is None:
+        np.lib.format.write_array(buffer, array)
+    else:
+        np.lib.format.write_array_header_1_0(buffer, header)
+        buffer.write(b"\0" * 64)
+    return buffer.getvalue()
+
+
+def test_damaged_archives_are_clear_errors_not_crashes(tmp_path, attribution):
+    # A huge declared shape: numpy tried to allocate 7 TiB for a 1 KB file.
+    huge = {"descr": "<f8", "fortran_order": False, "shape": (10**6, 10**6)}
+    _archive(tmp_path / "huge.npz", {"values.npy": _npy_bytes(header=huge)})
+    with pytest.raises(ValueError, match="declares shape"):
+        Attribution.load(tmp_path / "huge.npz")
+    # A member that is no array came back as bytes from read_npz.
+    _archive(tmp_path / "foreign.npz", {"readme.txt": b"hello"})
+    with pytest.raises(ValueError, match="is not a numpy array"):
+        read_npz(tmp_path / "foreign.npz", what="arrays")
+    # A damaged deflate stream raised zlib.error out of load.
+    attribution.save(tmp_path / "good.npz")
+    raw = bytearray((tmp_path / "good.npz").read_bytes())
+    with zipfile.ZipFile(tmp_path / "good.npz") as archive:
+        info = archive.getinfo("values.npy")
+    start = info.header_offset + 30 + len(info.filename) + len(info.extra)
+    raw[start + 5 : start + 40] = bytes(b ^ 0xFF for b in raw[start + 5 : start + 40])
+    (tmp_path / "flipped.npz").write_bytes(bytes(raw))
+    with pytest.raises(ValueError, match="could not be read safely"):
+        Attribution.load(tmp_path / "flipped.npz")
+
+
+def test_saved_files_get_the_usual_permissions(tmp_path, attribution):
+    # mkstemp's 0600 survived the rename: a saved result was private to its writer.
+    attribution.save(tmp_path / "a.npz")
+    umask = os.umask(0o022)
+    os.umask(umask)
+    assert stat.S_IMODE(os.stat(tmp_path / "a.npz").st_mode) == 0o666 & ~umask
 
 
 def test_an_object_array_inside_the_archive_is_refused(tmp_path):

@@ -11,6 +11,7 @@ import math
 import os
 import tempfile
 import zipfile
+import zlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any
@@ -18,6 +19,11 @@ from typing import IO, Any
 import numpy as np
 
 from ._validation import is_int
+
+#: The process's umask, read once at import: ``mkstemp`` makes files readable by their
+#: owner only, and a saved result should get the mode any new file gets.
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)
 
 
 @contextlib.contextmanager
@@ -36,15 +42,27 @@ def atomic_write(path: str | os.PathLike, mode: str = "wb") -> Iterator[IO[Any]]
     except OSError as err:  # else the message names the temporary file, not the target
         raise type(err)(err.errno, f"cannot write {path}: {err.strerror}") from err
     try:
+        os.chmod(tmp, 0o666 & ~_UMASK)
         with os.fdopen(fd, mode) as handle:
             yield handle
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
+        _sync_folder(path.parent)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+
+
+def _sync_folder(folder: Path) -> None:
+    """Flush the folder's entry for a renamed file, so the rename survives a crash."""
+    with contextlib.suppress(OSError):  # not every platform opens folders
+        handle = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(handle)
+        finally:
+            os.close(handle)
 
 
 def write_json(path: str | os.PathLike, obj: Any) -> None:
@@ -119,11 +137,40 @@ def _load_all(path: Path) -> dict[str, np.ndarray]:
     # numpy takes any other file for a pickle and suggests allow_pickle=True: never.
     if not (magic.startswith(b"PK\x03\x04") or magic == b"\x93NUMPY"):
         raise ValueError("it is not an .npz archive (nor any numpy file)")
-    loaded = np.load(path, allow_pickle=False)
-    if not isinstance(loaded, np.lib.npyio.NpzFile):
+    if magic == b"\x93NUMPY":
         raise ValueError("it holds a single .npy array, not an .npz archive")
-    with loaded as archive:
+    _check_members(path)
+    with np.load(path, allow_pickle=False) as archive:
         return {key: archive[key] for key in archive.files}
+
+
+_HEADER_READERS = {
+    (1, 0): np.lib.format.read_array_header_1_0,
+    (2, 0): np.lib.format.read_array_header_2_0,
+}
+
+
+def _check_members(path: Path) -> None:
+    """Every member is an ``.npy`` array whose header fits the member's size.
+
+    A header may declare any shape: (10^6, 10^6) in a 1 KB file made numpy try to
+    allocate 7 TiB before it found the data missing.
+    """
+    with zipfile.ZipFile(path) as archive:
+        for info in archive.infolist():
+            if not info.filename.endswith(".npy"):
+                raise ValueError(f"its member {info.filename!r} is not a numpy array")
+            with archive.open(info) as member:
+                version = np.lib.format.read_magic(member)
+                read_header = _HEADER_READERS.get(version)
+                if read_header is None:
+                    raise ValueError(f"its member {info.filename!r} is npy version {version}")
+                shape, _, dtype = read_header(member)
+            if math.prod(shape) * dtype.itemsize > info.file_size:
+                raise ValueError(
+                    f"its member {info.filename!r} declares shape {shape}, more than its "
+                    f"{info.file_size} bytes hold"
+                )
 
 
 def read_json(path: str | os.PathLike, *, what: str) -> Any:
@@ -137,7 +184,14 @@ def read_json(path: str | os.PathLike, *, what: str) -> Any:
 def _read_safely(path: Path, what: str, read: Callable[[], Any]) -> Any:
     try:
         return read()
-    except (ValueError, OSError, EOFError, zipfile.BadZipFile, UnicodeDecodeError) as err:
+    except (
+        ValueError,
+        OSError,
+        EOFError,
+        zipfile.BadZipFile,
+        zlib.error,
+        UnicodeDecodeError,
+    ) as err:
         raise ValueError(
             f"{path} is not {what}: it could not be read safely ({type(err).__name__}: {err})"
         ) from err
