@@ -1,3 +1,5 @@
+import warnings
+
 import numpy as np
 import pytest
 import torch
@@ -51,6 +53,40 @@ def test_probability_output_module():
         expected = module(torch.as_tensor(X, dtype=torch.float32)).double().numpy()
     np.testing.assert_allclose(bb.predict_proba(X), expected / expected.sum(1, keepdims=True))
     assert bb.layer_names()[-1] == "output"
+
+
+def test_a_module_that_ends_in_a_softmax_read_as_logits_is_warned_of():
+    torch.manual_seed(0)
+    softmaxed = torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.Softmax(dim=1))
+    with pytest.warns(UserWarning, match="output='probabilities'"):
+        BlackBox.from_torch(softmaxed, input_shape=(4,))  # flattened its answers silently
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        BlackBox.from_torch(softmaxed, input_shape=(4,), output="probabilities")
+        BlackBox.from_torch(torch.nn.Linear(4, 3), input_shape=(4,))
+
+
+class _Shifts(torch.nn.Module):
+    """A model that changes its input in place before reading it."""
+
+    def forward(self, x):
+        return torch.nn.functional.linear(x.sub_(0.5), torch.ones(2, 4))
+
+
+def test_a_model_that_changes_its_input_in_place_leaves_the_callers_array_alone(rng):
+    X = rng.normal(size=(5, 4)).astype(np.float32)
+    before = X.copy()
+    bb = BlackBox.from_torch(_Shifts(), input_shape=(4,))
+    bb.predict_proba(X)
+    bb.features(X, "logits")
+    np.testing.assert_array_equal(X, before)
+
+    def shifts(Z):
+        Z *= 0.0
+        return np.full((len(Z), 2), 0.5)
+
+    BlackBox.from_callable(shifts, n_classes=2).predict_proba(X)
+    np.testing.assert_array_equal(X, before)
 
 
 def test_sklearn_matches_the_estimator(planted, planted_logreg):
@@ -261,7 +297,7 @@ def test_gradient_reports_a_failing_model():
 
         def forward(self, x):
             self.calls += 1
-            if self.calls > 1:  # the probe at construction succeeds
+            if self.calls > 2:  # the probes at construction succeed (classes, softmax)
                 raise RuntimeError("device lost")
             return self.fc(x)
 

@@ -120,6 +120,8 @@ class BlackBox:
         module.eval()
         predict = _TorchForward(module, output)
         n_classes = _probe_n_classes(predict, shape, name)
+        if output == "logits":
+            _warn_if_softmaxed(predict, shape, name)
         return cls(
             predict,
             n_classes=n_classes,
@@ -264,6 +266,7 @@ class BlackBox:
         return self.predict_proba(X).argmax(axis=1)
 
     def _evaluate(self, batch: np.ndarray) -> np.ndarray:
+        batch = np.array(batch)  # a copy: a model may change its input in place
         shaped = batch if self.input_shape is None else batch.reshape(-1, *self.input_shape)
         with self._guard(batch.shape[0]):
             raw = self._predict_fn(shaped)
@@ -381,7 +384,7 @@ class BlackBox:
         chunks = []
         try:
             for start in range(0, X.shape[0], self.batch_size):
-                batch = X[start : start + self.batch_size]
+                batch = np.array(X[start : start + self.batch_size])  # the model's own copy
                 with self._guard(batch.shape[0]), torch.inference_mode():
                     self.module(forward.tensor(batch.reshape(-1, *self.input_shape)))
                 if len(captured) != 1 or not isinstance(captured[0], torch.Tensor):
@@ -467,6 +470,26 @@ def _probe_n_classes(predict: ArrayFn, shape: tuple[int, ...], name: str) -> int
             f"black box {name!r} returned shape {out.shape} for one input; expected (1, n_classes)"
         )
     return int(out.shape[1])
+
+
+def _warn_if_softmaxed(forward: _TorchForward, shape: tuple[int, ...], name: str) -> None:
+    """Warn when "logits" already look like probabilities: a module that ends in a
+    softmax would get a second one, which flattens every row and passes every check."""
+    import torch
+
+    with torch.inference_mode():
+        raw = forward.module(forward.tensor(np.zeros((1, *shape), dtype=np.float32)))
+    if not isinstance(raw, torch.Tensor) or raw.ndim != 2:
+        return
+    raw = raw.double()
+    if bool(((raw >= 0) & (raw <= 1)).all()) and abs(float(raw.sum()) - 1.0) < 1e-5:
+        warnings.warn(
+            f"the output of {name!r} already looks like probabilities (non-negative, "
+            "summing to 1); if the module ends in a softmax, pass output='probabilities', "
+            "or a second softmax will flatten its answers",
+            UserWarning,
+            stacklevel=3,
+        )
 
 
 def _check_probabilities(raw: Any, n_rows: int, n_classes: int, name: str) -> np.ndarray:
