@@ -50,6 +50,16 @@ def test_weights_that_do_not_fit_are_rejected(tmp_path):
         zoo.load(folder)
 
 
+def test_weights_and_a_record_from_different_saves_are_refused(tmp_path):
+    # The weights of a tanh MLP beside the record of a ReLU MLP of the same shapes (a save
+    # interrupted between its two files) loaded as a ReLU network with tanh weights.
+    relu = zoo.save(zoo.mlp((4,), n_features=3, n_classes=2, random_state=0), tmp_path / "a")
+    tanh = zoo.save(zoo.mlp((4,), "tanh", n_features=3, n_classes=2), tmp_path / "b")
+    (relu / "model.safetensors").write_bytes((tanh / "model.safetensors").read_bytes())
+    with pytest.raises(ValueError, match="saved with another model.json"):
+        zoo.load(relu)
+
+
 @pytest.mark.parametrize(
     "record",
     [
@@ -90,6 +100,10 @@ def test_a_record_asking_for_huge_layers_is_refused_before_allocating(tmp_path):
     record["config"]["kwargs"]["widths"] = [10**7, 10**7]  # 400 TB of float32 weights
     (folder / "model.json").write_text(json.dumps(record))
     with pytest.raises(ValueError, match="do not fit the architecture"):
+        zoo.load(folder)
+    record["config"]["kwargs"]["widths"] = [2**62]  # torch's own RuntimeError leaked
+    (folder / "model.json").write_text(json.dumps(record))
+    with pytest.raises(ValueError, match="architecture record is invalid|do not fit"):
         zoo.load(folder)
     record["config"]["architecture"] = ["mlp"]
     (folder / "model.json").write_text(json.dumps(record))

@@ -6,6 +6,8 @@ arguments, and the weights are read with ``safetensors``.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 from pathlib import Path
 from typing import Any
@@ -26,13 +28,31 @@ WEIGHTS = "model.safetensors"
 RECORD = "model.json"
 
 
-def save_tensors(path: str | os.PathLike, tensors: dict[str, torch.Tensor]) -> None:
-    """Write tensors to a safetensors file, atomically."""
+def save_tensors(
+    path: str | os.PathLike, tensors: dict[str, torch.Tensor], *, metadata: dict | None = None
+) -> None:
+    """Write tensors (and string ``metadata``) to a safetensors file, atomically."""
     from safetensors.torch import save
 
-    blob = save({name: t.detach().cpu().contiguous() for name, t in tensors.items()})
+    blob = save({name: t.detach().cpu().contiguous() for name, t in tensors.items()}, metadata)
     with atomic_write(path, "wb") as handle:
         handle.write(blob)
+
+
+def tensor_metadata(path: str | os.PathLike) -> dict[str, str]:
+    """The string metadata of a safetensors file (its JSON header's ``__metadata__``)."""
+    from safetensors import safe_open
+
+    try:
+        with safe_open(str(path), framework="pt") as handle:
+            return dict(handle.metadata() or {})
+    except Exception as err:  # safetensors raises its own error types
+        raise ValueError(f"{path} is not a readable safetensors file: {err}") from err
+
+
+def _config_digest(config: dict[str, Any]) -> str:
+    """A hash of the architecture record, kept in the weights to pair the two files."""
+    return hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()
 
 
 def load_tensors(path: str | os.PathLike) -> dict[str, torch.Tensor]:
@@ -74,7 +94,10 @@ def save(
         )
     folder = Path(path)
     folder.mkdir(parents=True, exist_ok=True)
-    save_tensors(folder / WEIGHTS, model.state_dict())
+    # Two files cannot be replaced at once: the weights carry the record's hash, so a
+    # save interrupted between them is caught on load, not read as the other model.
+    digest = {"config_sha256": _config_digest(model.config)}
+    save_tensors(folder / WEIGHTS, model.state_dict(), metadata=digest)
     record = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
@@ -124,6 +147,12 @@ def load(path: str | os.PathLike) -> ZooModel:
     if expected != found:
         wrong = sorted(set(expected.items()) ^ set(found.items()))[:3]
         raise ValueError(f"{folder}: the weights do not fit the architecture (e.g. {wrong})")
+    stored = tensor_metadata(folder / WEIGHTS).get("config_sha256")  # None: an older save
+    if stored is not None and stored != _config_digest(config):
+        raise ValueError(
+            f"{folder}: {WEIGHTS} was saved with another {RECORD} (an interrupted save?); "
+            "save the model again"
+        )
     model = _build(config, folder)
     try:
         model.load_state_dict(tensors, strict=True)  # same shapes; a dtype may still fail
@@ -136,5 +165,5 @@ def load(path: str | os.PathLike) -> ZooModel:
 def _build(config: dict[str, Any], folder: Path) -> ZooModel:
     try:
         return ARCHITECTURES[config["architecture"]](**config.get("kwargs", {}))
-    except (TypeError, ValueError, KeyError) as err:
+    except (TypeError, ValueError, KeyError, RuntimeError, OverflowError) as err:
         raise ValueError(f"{folder}: the architecture record is invalid: {err}") from err
