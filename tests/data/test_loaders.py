@@ -97,6 +97,15 @@ def test_a_path_that_is_no_folder_is_refused_not_replaced(tmp_path):
             load_dataset("mnist", path=path)
 
 
+@requires_mnist
+@requires_fashion_mnist
+def test_a_folder_without_the_files_is_refused_not_replaced(tmp_path):
+    # The folder exists, so it passed the check above; the installed copy loaded anyway.
+    for name in ("mnist", "fashion-mnist"):
+        with pytest.raises(DatasetNotInstalledError, match=f"searched {tmp_path}\\)"):
+            load_dataset(name, path=tmp_path)
+
+
 def test_unknown_name_is_a_clear_error():
     with pytest.raises(ValueError, match="unknown data set 'cifar'"):
         load_dataset("cifar")

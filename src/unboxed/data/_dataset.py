@@ -172,8 +172,11 @@ def data_home() -> Path:
 
 
 def candidate_dirs(subdir: str, path: str | os.PathLike | None, system: str | None) -> list[Path]:
-    """Folders to search, in order: ``path``, ``$UNBOXED_DATA/subdir``, the install location."""
-    dirs = [] if path is None else [Path(path)]
+    """Folders to search: ``path`` alone when given (a folder the caller names must be
+    the one read), else ``$UNBOXED_DATA/subdir`` and then the install location."""
+    if path is not None:
+        return [Path(path)]
+    dirs = []
     if os.environ.get("UNBOXED_DATA"):
         dirs.append(data_home() / subdir)
     dirs.append(Path(system) if system else data_home() / subdir)
