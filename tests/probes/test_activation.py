@@ -174,3 +174,31 @@ def test_a_failing_model_is_named_not_blamed_on_x():
     box = BlackBox.from_torch(_Failing("none"), input_shape=(20,))
     with pytest.raises(ValueError, match="target is empty"):  # once "X is empty", after the search
         ActivationMaximization(box, steps=3).explain([])
+
+
+class _Parameterless(torch.nn.Module):
+    def forward(self, x):
+        total = x.reshape(len(x), -1).sum(1)
+        return torch.stack([total, -total], 1)
+
+
+def test_a_model_without_parameters_is_searched_in_float32():
+    box = BlackBox.from_torch(_Parameterless(), input_shape=(4,))  # a bare StopIteration
+    found = ActivationMaximization(box, steps=50, lr=0.1, random_state=0).explain([1])
+    # Class 1 wants small inputs: from about 0.5 each (p = 0.02) down to the bound at 0,
+    # where p = 0.5 is the best the bounds allow.
+    assert found.probability[0] > 0.45 and np.all(found.values < 0.1)
+
+
+def test_a_generators_images_are_held_to_the_bounds_during_the_search():
+    torch.manual_seed(0)
+    linear = torch.nn.Linear(16, 4, bias=False)
+    box = BlackBox.from_torch(linear, input_shape=(16,))
+    vae = zoo.vae(n_features=16, latent_dim=2, hidden=(8,))
+    found = ActivationMaximization(
+        box, regularizer="none", steps=30, lr=0.1, generator=vae, bounds=(0.0, 0.5), random_state=0
+    ).explain([1, 2])
+    decoded = vae.decode(torch.tensor(found.latent, dtype=torch.float32)).clamp(0.0, 0.5)
+    np.testing.assert_allclose(found.values, decoded.detach().double().numpy(), atol=1e-6)
+    # The score is that of the returned image (it was the unclipped image's: -0.81 vs -1.09).
+    np.testing.assert_allclose(found.activation, np.log(found.probability), atol=1e-5)

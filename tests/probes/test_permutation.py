@@ -124,3 +124,8 @@ def test_bad_labels(planted, planted_blackbox):
         PermutationImportance(planted_blackbox).explain(planted.X_test[:3], [0, 1, 2])
     with pytest.raises(TypeError, match="BlackBox"):
         PermutationImportance(object())
+
+
+def test_one_row_is_refused_not_scored_zero(planted, planted_blackbox):
+    with pytest.raises(ValueError, match="at least 2 rows"):  # every importance read 0
+        PermutationImportance(planted_blackbox).explain(planted.X_test[:1])

@@ -76,6 +76,23 @@ def test_auto_depth_takes_the_knee_of_the_curve(planted, planted_blackbox):
     assert leaves == sorted(leaves)
 
 
+def test_auto_depth_takes_the_smallest_depth_whatever_their_order(planted):
+    # Depth 1 already copies this black box (it reads one feature); listed last, depth 3
+    # was chosen because it came first.
+    surrogate = TreeSurrogate(
+        _contrarian(planted), max_depth="auto", depths=[3, 1, 1], n_boot=50, random_state=0
+    ).fit(planted.X_train)
+    assert surrogate.max_depth_ == 1
+    assert [point["max_depth"] for point in surrogate.curve_] == [1, 3]
+
+
+def test_fidelity_repeats_for_a_fitted_surrogate(planted, planted_blackbox):
+    surrogate = TreeSurrogate(planted_blackbox, max_depth=2, n_boot=100, random_state=0)
+    surrogate.fit(planted.X_train[:800])
+    first, second = (surrogate.fidelity(planted.X_test) for _ in range(2))
+    assert first == second  # the CI changed on every call
+
+
 def test_same_seed_same_tree(planted, planted_blackbox):
     def fit():
         return TreeSurrogate(planted_blackbox, max_depth=4, n_boot=100, random_state=5).fit(

@@ -160,7 +160,7 @@ def _blur(x: Any, image_shape: tuple[int, int], sigma: float) -> Any:
     import torch
     from torch.nn import functional as F
 
-    t = torch.arange(-1, 2, dtype=x.dtype)
+    t = torch.arange(-1, 2, dtype=x.dtype, device=x.device)
     k1 = torch.exp(-(t**2) / (2 * sigma**2))
     k1 = k1 / k1.sum()
     kernel = (k1[:, None] * k1[None, :])[None, None]
@@ -294,19 +294,22 @@ class ActivationMaximization:
             raise ValueError("target is empty: pass at least one class or unit to maximise")
         seed = int_seed(self.random_state)
         gen = torch.Generator().manual_seed(seed)
-        param = next(module.parameters())
+        param = next(module.parameters(), None)
+        # The variable lives where the model does, in its dtype (float32 on the CPU for
+        # a model without parameters).
+        like = torch.zeros((), dtype=torch.float32) if param is None else param
         n, d = targets.size, int(self.blackbox.n_features or 0)
         low, high = self.bounds
         if self.generator is not None:
             self.generator.eval()
-            variable = (0.5 * torch.randn((n, self.generator.latent_dim), generator=gen)).to(param)
+            variable = (0.5 * torch.randn((n, self.generator.latent_dim), generator=gen)).to(like)
         else:
             # Start from a dim, slightly noisy image in the middle of the valid range.
             start = low + (high - low) * (0.45 + 0.1 * torch.rand((n, d), generator=gen))
-            variable = start.to(param)
+            variable = start.to(like)
         variable.requires_grad_(True)
         optimizer = torch.optim.Adam([variable], lr=self.lr)
-        score = self._score_fn(module, layer, targets)
+        score = self._score_fn(module, layer, targets, like.device)
         module.eval()
         bar = progress(range(self.steps), verbose=self.verbose, desc="activation maximization")
         for step in bar:
@@ -362,7 +365,9 @@ class ActivationMaximization:
     def _image(self, variable: Any) -> Any:
         if self.generator is None:
             return variable
-        return self.generator.decode(variable)
+        # Decoded images are held to the bounds as the pixels are without a generator:
+        # the search scores the image it will return.
+        return self.generator.decode(variable).clamp(*self.bounds)
 
     def _targets(self, target: Any, layer: str | None) -> np.ndarray:
         if layer is None:
@@ -383,11 +388,11 @@ class ActivationMaximization:
         flat = np.atleast_1d(np.asarray(target))
         return check_labels(flat, n=flat.size, n_classes=width, name="target")
 
-    def _score_fn(self, module: Any, layer: str | None, targets: np.ndarray) -> Any:
+    def _score_fn(self, module: Any, layer: str | None, targets: np.ndarray, device: Any) -> Any:
         """The differentiable score y(x) per row: log p_target, or a unit's activation."""
         import torch
 
-        t = torch.as_tensor(targets)
+        t = torch.as_tensor(targets, device=device)
         input_shape = self.blackbox.input_shape
         logits = self.blackbox.output == "logits"
 

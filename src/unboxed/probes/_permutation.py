@@ -146,6 +146,11 @@ class PermutationImportance:
         """
         rng = check_random_state(self.random_state)
         X = self.blackbox.check_X(X)
+        if X.shape[0] < 2:
+            raise ValueError(
+                "permutation importance needs at least 2 rows of X: permuting one row "
+                "changes nothing, so every importance would read 0"
+            )
         drops, baseline, members, names = self._drops(X, y, rng)
         n = X.shape[0]
         mean, ci = bootstrap_mean(drops, n_boot=self.n_boot, random_state=rng)

@@ -161,7 +161,9 @@ class TreeSurrogate:
         self.n_features_in_ = int(X.shape[1])
         self.curve_: list[dict[str, Any]] | None = None
         if self.max_depth == "auto":
-            trees = {depth: self._tree(depth, X[train], y[train]) for depth in self.depths}
+            # Shallowest first: the first depth within tolerance of the best is chosen.
+            depths = sorted(set(self.depths))
+            trees = {depth: self._tree(depth, X[train], y[train]) for depth in depths}
             self.curve_ = []
             for depth, tree in trees.items():
                 fid = agreement(
@@ -219,13 +221,14 @@ class TreeSurrogate:
         self, X: object, *, n_boot: int | None = None, random_state: RandomState = None
     ) -> Estimate:
         """The share of rows of ``X`` on which the tree agrees with the black box, with a
-        95% bootstrap CI. Pass data the surrogate has not seen."""
+        95% bootstrap CI. Pass data the surrogate has not seen. The bootstrap is seeded
+        by the surrogate's own ``random_state`` unless one is passed."""
         X = self._check_X(X)
         return agreement(
             self.tree_.predict(X),
             self.blackbox.predict(X),
             n_boot=self.n_boot if n_boot is None else n_boot,
-            random_state=random_state,
+            random_state=self._seed if random_state is None else random_state,
         )
 
     def path_length(self, X: object) -> float:
