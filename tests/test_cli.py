@@ -82,6 +82,10 @@ def test_errors_exit_with_status_2(tmp_path, capsys):
     assert "unknown data set 'nope'" in capsys.readouterr().err
     assert main(["train", "--model", "lenet", "--dataset", "planted", "--out", str(tmp_path)]) == 2
     assert "lenet needs image data" in capsys.readouterr().err
+    (tmp_path / "a_file").write_text("")
+    argv = ["train", "--model", "mlp", "--dataset", "digits", "--out", str(tmp_path / "a_file")]
+    assert main([*argv, "--epochs", "50"]) == 2  # refused at once, not after the training
+    assert "is a file" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("widths", [",,", "", "abc", "8,-1"])

@@ -6,6 +6,7 @@ import argparse
 import shlex
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from ._version import __version__
 
@@ -82,6 +83,9 @@ def _train(args: argparse.Namespace, argv: Sequence[str]) -> int:
     from . import zoo
     from .data import load_dataset
 
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():  # found only after training, before
+        raise ValueError(f"--out {out} is a file; name a folder to save the model in")
     dataset = load_dataset(args.dataset, path=args.data_path)
     kwargs: dict[str, object] = {"activation": args.activation, "random_state": args.seed}
     if args.model == "mlp":
