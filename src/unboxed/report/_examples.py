@@ -38,6 +38,8 @@ def plot_posteriors(
     fig = Figure(figsize=(2.0 + 0.35 * ky * 2, 1.5 + 0.18 * kx))
     axes = fig.subplots(1, 2, squeeze=False)[0]
     labels = list(class_names) if class_names is not None else [str(j) for j in range(ky)]
+    if len(labels) != ky:  # matplotlib's own error named its tick locator
+        raise ValueError(f"class_names has {len(labels)} names for {ky} higher components")
     for ax, matrix, title in (
         (axes[0], Q, "Q = p(z | w)"),
         (axes[1], Psi, "Psi = p(w | z)"),
@@ -110,6 +112,9 @@ def plot_examples(
     chosen = all_groups[:10] if groups is None else list(groups)
     if not chosen:
         raise ValueError("nothing to plot: the example set is empty")
+    unknown = sorted(set(chosen) - set(all_groups))
+    if unknown:  # a raw IndexError from the query arrays before
+        raise ValueError(f"groups {unknown} are not in the example set; it has {all_groups}")
     with_query = examples.queries is not None
     cols = max_per_group + int(with_query)
     fig = Figure(figsize=(1.5 * cols, 1.7 * len(chosen)))
