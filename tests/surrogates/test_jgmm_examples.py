@@ -448,8 +448,10 @@ def test_nearest_then_sparse_keeps_the_nearest_points_then_fills_with_sparse_mov
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"kind": "counterfactual", "sampler": "sparse"}, "give radius="),
-        ({"kind": "counterfactual", "sampler": "nearest_then_sparse"}, "give radius="),
+        ({"kind": "counterfactual", "sampler": "sparse"}, "give a finite radius="),
+        ({"kind": "counterfactual", "sampler": "nearest_then_sparse"}, "give a finite radius="),
+        # infinite moves, and silently no candidates
+        ({"kind": "counterfactual", "sampler": "sparse", "radius": np.inf}, "finite radius"),
         (
             {"kind": "semifactual", "sampler": "nearest_then_sparse", "radius": 1.0},
             "counterfactuals only",

@@ -319,8 +319,9 @@ def local_examples(
     for name, value in (("sampler", sampler), ("select", select)):
         if value in COUNTERFACTUAL_ONLY[name] and kind != "counterfactual":
             raise ValueError(f"{name}={value!r} finds counterfactuals only")
-    if sampler in RADIUS_SAMPLERS and radius is None:
-        raise ValueError(f"sampler={sampler!r} draws within a radius; give radius=")
+    if sampler in RADIUS_SAMPLERS and (radius is None or not np.isfinite(radius)):
+        # An infinite radius gave infinite moves and, silently, no candidates.
+        raise ValueError(f"sampler={sampler!r} draws within a radius; give a finite radius=")
     near = sampler == "local" and source == "generated"
     c = local_weights(model, Zq, kind)
     alphas = np.stack([jm.optimal_alpha(row) for row in c])
