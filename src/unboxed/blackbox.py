@@ -456,6 +456,17 @@ class _TorchForward:
             return raw.cpu().numpy()
 
 
+def grayscale_shape(input_shape: tuple[int, ...] | None) -> tuple[int, int] | None:
+    """``(H, W)`` of a grayscale image input, ``(H, W)``, ``(1, H, W)`` or ``(H, W, 1)``
+    (the same row-major pixels), else None."""
+    shape = tuple(input_shape or ())
+    if len(shape) == 3 and shape[0] == 1:
+        shape = shape[1:]
+    elif len(shape) == 3 and shape[2] == 1:
+        shape = shape[:2]
+    return shape if len(shape) == 2 else None  # type: ignore[return-value]
+
+
 def _probe_n_classes(predict: ArrayFn, shape: tuple[int, ...], name: str) -> int:
     """Run one zero input through the model to learn its number of classes."""
     try:

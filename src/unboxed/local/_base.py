@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from .._validation import check_array
-from ..blackbox import BlackBox, check_blackbox
+from ..blackbox import BlackBox, check_blackbox, grayscale_shape
 from ..explanation import Attribution, hand_over, make_meta
 
 FILL_NAMES = ("zero", "gray", "mean", "blur")
@@ -50,12 +50,7 @@ class LocalExplainer:
             if len(shape) != 2 or math.prod(shape) != d:
                 raise ValueError(f"image_shape must be (H, W) with H*W = {d}, got {shape}")
             return shape  # type: ignore[return-value]
-        shape = self.blackbox.input_shape or ()
-        if len(shape) == 3 and shape[0] == 1:
-            shape = shape[1:]
-        elif len(shape) == 3 and shape[2] == 1:  # channels last: the same row-major pixels
-            shape = shape[:2]
-        return shape if len(shape) == 2 else None  # type: ignore[return-value]
+        return grayscale_shape(self.blackbox.input_shape)
 
     def _targets(self, target: Any, X: np.ndarray, proba: np.ndarray | None = None) -> np.ndarray:
         """Per-row classes: the given ones, or the black box's prediction."""

@@ -34,7 +34,7 @@ from .._validation import (
     check_positive_int,
     int_seed,
 )
-from ..blackbox import BlackBox, check_blackbox
+from ..blackbox import BlackBox, check_blackbox, grayscale_shape
 from ..explanation import Explanation, _check_names, _top_k_order, make_meta
 
 Regularizer = Literal["none", "l2", "l1", "tv", "jitter"]
@@ -260,10 +260,7 @@ class ActivationMaximization:
         self.verbose = verbose
 
     def _image_shape(self) -> tuple[int, int] | None:
-        shape = self.blackbox.input_shape or ()
-        if len(shape) == 3 and shape[0] == 1:
-            shape = shape[1:]
-        return shape if len(shape) == 2 else None  # type: ignore[return-value]
+        return grayscale_shape(self.blackbox.input_shape)
 
     def explain(
         self, target: int | Sequence[int] | None = None, *, layer: str | None = None

@@ -30,7 +30,7 @@ from .._validation import (
     check_positive_int,
     int_seed,
 )
-from ..blackbox import BlackBox, check_blackbox
+from ..blackbox import BlackBox, check_blackbox, grayscale_shape
 from ..explanation import Attribution, FeatureImportance, make_meta
 from ..local._base import Fill
 from ..local._engine import Engine, bernoulli_masks, exponential_kernel, uniform_kernel
@@ -615,10 +615,7 @@ class DMMMEN:
         )
 
     def _image_shape(self) -> tuple[int, ...] | None:
-        shape = self.blackbox_.input_shape
-        if shape and len(shape) == 3 and shape[0] == 1:
-            shape = shape[1:]
-        return tuple(shape) if shape and len(shape) == 2 else None
+        return grayscale_shape(self.blackbox_.input_shape)
 
     def responsibilities(
         self, X: object, *, target: object = None

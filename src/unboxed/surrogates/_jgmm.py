@@ -280,12 +280,13 @@ class JGMM:
         if self.e_step == "labelled":
             if labels is None:
                 raise ValueError("e_step='labelled' needs labels_y, the observed w of each row")
-            if np.unique(labels).size < 2:
+            present = np.unique(labels)
+            if present.size < 2:
                 raise ValueError(
                     "labels_y holds a single class; e_step='labelled' needs at least two "
                     "(with one, every class contrast is 0/0)"
                 )
-            owner = _owners(kx, np.unique(labels))
+            owner = _owners(kx, present)
         self.spatial_ = spatial
         self.n_positions_ = int(X3.shape[1])
         self.n_features_x_in_ = int(X3.shape[2])
