@@ -50,6 +50,16 @@ def test_log_norm_const_stays_finite_where_phi_underflows():
     assert np.isfinite(value)
 
 
+def test_log_norm_const_keeps_its_precision_where_the_lasso_term_dominates():
+    # x = lam1 / (2 sigma sqrt(lam2)) = 1e6: x^2 / 2 + log Phi(-x) cancelled to 1e-4.
+    lam1, lam2, sigma2 = 2e6, 1.0, 1.0
+    scale = 2 * sigma2 / lam1  # the integrand's decay length
+    half, _ = integrate.quad(
+        lambda b: math.exp(-(lam1 * b + lam2 * b * b) / (2 * sigma2)), 0, 60 * scale
+    )
+    assert dm.log_norm_const(lam1, lam2, sigma2) == pytest.approx(math.log(2 * half), rel=1e-9)
+
+
 def test_stick_weights_sum_to_one():
     u = np.array([0.3, 0.5, 0.2, 1.0])
     pi = np.exp(dm.log_stick_weights(u))

@@ -80,6 +80,15 @@ def test_checkpoint_from_other_settings_is_refused(digits, tmp_path):
         zoo.train(model, digits, epochs=1, checkpoint=checkpoint, verbose=False)
 
 
+def test_checkpoint_from_other_data_of_the_same_name_and_size_is_refused(digits, tmp_path):
+    checkpoint = tmp_path / "state.safetensors"
+    model = zoo.build("mlp", input_shape=(64,), n_classes=10, widths=(8,))
+    zoo.train(model, digits, epochs=1, checkpoint=checkpoint, verbose=False)
+    other = dataclasses.replace(digits, X_train=digits.X_train[::-1].copy())
+    with pytest.raises(ValueError, match="different settings"):
+        zoo.train(model, other, epochs=1, checkpoint=checkpoint, verbose=False)
+
+
 def test_bad_data_is_refused(digits):
     model = zoo.build("mlp", input_shape=(64,), n_classes=10)
     single = dataclasses.replace(digits, y_train=np.zeros_like(digits.y_train))

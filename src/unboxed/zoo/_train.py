@@ -10,6 +10,7 @@ an uninterrupted run.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import math
 import os
@@ -75,6 +76,15 @@ def _tensors(model: ZooModel, dataset: Dataset) -> tuple[torch.Tensor, ...]:
     )
 
 
+def _digest(*tensors: torch.Tensor) -> str:
+    """A hash of the training and test data, so that a checkpoint made on other data of
+    the same name and size (two spurious-cue variants, say) is refused, not resumed."""
+    digest = hashlib.sha256()
+    for tensor in tensors:
+        digest.update(tensor.numpy().tobytes())
+    return digest.hexdigest()
+
+
 def accuracy(model: nn.Module, X: torch.Tensor, y: torch.Tensor, batch_size: int = 2048) -> float:
     """The share of rows of ``X`` that ``model`` classifies as ``y``."""
     model.eval()
@@ -132,6 +142,7 @@ def train(
     settings = {
         "dataset": dataset.name,
         "n_train": int(X.shape[0]),
+        "data_sha256": _digest(X, y, X_test, y_test),
         "model": model.config,
         "epochs": epochs,
         "batch_size": batch_size,
