@@ -61,6 +61,10 @@ def test_bad_images(X, message):
         vae.elbo(X)
     with pytest.raises(ValueError, match=message):
         zoo.train_vae(vae, X, epochs=1, verbose=False)
+    before = {k: v.clone() for k, v in vae.state_dict().items()}
+    with pytest.raises(ValueError, match=message):  # before training, not after it
+        zoo.train_vae(vae, np.zeros((4, 64)), X_test=X, epochs=1, verbose=False)
+    assert all(torch.equal(v, before[k]) for k, v in vae.state_dict().items())
 
 
 def test_bad_architecture():

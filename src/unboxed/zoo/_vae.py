@@ -121,16 +121,17 @@ def _negative_elbo(
     return reconstruction + kl
 
 
-def _check_unit_interval(X: object, n_features: int) -> np.ndarray:
-    arr = check_array(X, name="X", ndim=None, dtype=np.float32)
+def _check_unit_interval(X: object, n_features: int, name: str = "X") -> np.ndarray:
+    arr = check_array(X, name=name, ndim=None, dtype=np.float32)
     if arr.ndim < 2:
-        raise ValueError(f"X must be a batch of images, got shape {arr.shape}")
+        raise ValueError(f"{name} must be a batch of images, got shape {arr.shape}")
     arr = arr.reshape(arr.shape[0], -1)
     if arr.shape[1] != n_features:
-        raise ValueError(f"X has {arr.shape[1]} features; the VAE expects {n_features}")
+        raise ValueError(f"{name} has {arr.shape[1]} features; the VAE expects {n_features}")
     if arr.min() < 0.0 or arr.max() > 1.0:
         raise ValueError(
-            f"the VAE models pixels in [0, 1], but X spans [{arr.min():.3g}, {arr.max():.3g}]"
+            f"the VAE models pixels in [0, 1], but {name} spans "
+            f"[{arr.min():.3g}, {arr.max():.3g}]"
         )
     return arr
 
@@ -244,6 +245,8 @@ def train_vae(
     if not isinstance(model, VAE):
         raise TypeError(f"train_vae takes a VAE from zoo.vae, got {type(model).__name__}")
     X = _check_unit_interval(X, model.n_features)
+    if X_test is not None:  # checked now, not after all the epochs
+        X_test = _check_unit_interval(X_test, model.n_features, name="X_test")
     epochs = check_positive_int(epochs, name="epochs")
     batch_size = check_positive_int(batch_size, name="batch_size")
     lr = check_number(lr, name="lr")
