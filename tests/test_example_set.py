@@ -53,6 +53,8 @@ def test_helpers_order_by_score():
         ({"queries": np.zeros((1, 9))}, "query"),
         ({"inputs": np.zeros((3, 9))}, "inputs"),
         ({"class_names": ("a", "b")}, "class"),
+        ({"values": np.zeros((4, 0)), "image_shape": None}, "no features"),
+        ({"inputs": np.zeros((4, 9)), "query_inputs": np.zeros((2, 16))}, "query_inputs"),
     ],
 )
 def test_bad_fields_are_rejected(changes, match):

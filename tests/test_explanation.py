@@ -4,6 +4,8 @@ import json
 import os
 import pickle
 import stat
+import subprocess
+import sys
 import zipfile
 
 import numpy as np
@@ -91,6 +93,31 @@ def test_an_explanation_never_shares_the_callers_arrays(dtype):
     values[0, 0] = inputs[0, 0] = 99.0
     assert att.values[0, 0] == 0.0 and att.inputs[0, 0] == 1.0
     assert not np.shares_memory(att.values, values)
+
+
+def test_an_explanation_never_shares_a_buffer_handed_through_array_protocols():
+    class Wrapper:  # as xarray does: __array__ returns the object's own buffer
+        def __init__(self, data):
+            self.data = data
+
+        def __array__(self, dtype=None, copy=None):
+            return self.data
+
+    buffer = np.array([[0.0, 1.0, 2.0]])  # owns its data
+    importance = FeatureImportance(Wrapper(buffer))
+    assert buffer.flags.writeable  # the caller's array is not locked
+    buffer[0, 0] = 99.0
+    assert importance.values[0, 0] == 0.0
+
+
+def test_any_saved_explanation_loads_in_a_fresh_session(tmp_path):
+    from unboxed.probes import Prototypes
+
+    path = tmp_path / "prototypes.npz"
+    Prototypes(np.zeros((1, 4)), np.array([0]), np.array([-0.5])).save(path)
+    code = f"from unboxed import Explanation; print(type(Explanation.load({str(path)!r})).__name__)"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.stdout.strip() == "Prototypes", done.stderr
 
 
 def test_a_pickle_is_never_loaded(tmp_path):
@@ -259,6 +286,8 @@ def test_attribution_rejects_bad_input(kwargs, error, message):
 def test_feature_importance_rejects_bad_input():
     with pytest.raises(ValueError, match="ci has shape"):
         FeatureImportance(np.zeros((2, 3)), ci=np.zeros((2, 4, 2)))
+    with pytest.raises(ValueError, match="low end is above its high end"):
+        FeatureImportance(np.zeros((1, 1)), ci=np.array([[[5.0, -5.0]]]))
     with pytest.raises(ValueError, match="class_names has 1 entries"):
         FeatureImportance(np.zeros((2, 3)), class_names=("a",))
     with pytest.raises(ValueError, match="values contains infinity"):

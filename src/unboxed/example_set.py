@@ -91,6 +91,8 @@ class ExampleSet(Explanation):
             raise ValueError("criticisms are mined only (the JGMM paper, Sec. 3.2)")
         values = check_array(self.values, name="values", ndim=2, allow_empty=True)
         n = values.shape[0]
+        if values.shape[1] == 0:
+            raise ValueError("values has no features (0 columns)")
         self._freeze("values", values)
         scores = check_array(self.scores, name="scores", ndim=1, allow_empty=True)
         if scores.shape[0] != n:
@@ -134,6 +136,11 @@ class ExampleSet(Explanation):
             q_in = check_array(self.query_inputs, name="query_inputs", ndim=2)
             if n_queries is not None and q_in.shape[0] != n_queries:
                 raise ValueError(f"query_inputs has {q_in.shape[0]} rows; expected {n_queries}")
+            if self.inputs is not None and q_in.shape[1] != self.inputs.shape[1]:
+                raise ValueError(
+                    f"query_inputs have {q_in.shape[1]} columns; the inputs have "
+                    f"{self.inputs.shape[1]}"
+                )
             self._freeze("query_inputs", q_in)
         if self.query_classes is not None:
             count = n_queries if n_queries is not None else len(np.atleast_1d(self.query_classes))

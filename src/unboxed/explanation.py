@@ -10,6 +10,7 @@ that are not ours.
 from __future__ import annotations
 
 import dataclasses
+import importlib
 import json
 import math
 import os
@@ -91,7 +92,11 @@ class Explanation:
             given = getattr(self, name, None)
             # The checks either pass the given array through or build a new one; a view
             # (no own data) may look into someone else's buffer.
-            shared = value is given or not value.flags.owndata
+            # Anything but an ndarray (a tensor, an object with __array__) may have
+            # handed the checks its own buffer.
+            shared = (
+                value is given or not value.flags.owndata or not isinstance(given, np.ndarray)
+            )
             if shared and not isinstance(given, _HandedOver):
                 value = np.array(value, copy=True)
             value.setflags(write=False)
@@ -172,8 +177,10 @@ class Explanation:
         except json.JSONDecodeError as err:
             raise ValueError(f"{path} is not {what}: its header is not JSON ({err})") from err
         check_header(header, source=path, what=what, format=FORMAT, version=FORMAT_VERSION)
-        kind = Explanation._registry.get(str(header.get("class")))
-        if kind is None or not issubclass(kind, cls):
+        kind = _explanation_class(str(header.get("class")))
+        if kind is None:
+            raise ValueError(f"{path} holds an unknown explanation class {header.get('class')!r}")
+        if not issubclass(kind, cls):
             raise ValueError(
                 f"{path} holds a {header.get('class')}, not the {cls.__name__} asked for"
             )
@@ -184,6 +191,14 @@ class Explanation:
             return kind(**{**scalars, **arrays, "meta": meta})  # type: ignore[return-value]
         except (TypeError, ValueError) as err:
             raise ValueError(f"{path} is not a valid {kind.__name__}: {err}") from err
+
+
+def _explanation_class(name: str) -> type[Explanation] | None:
+    """The explanation class called ``name``; the modules that define the classes
+    ``unboxed`` does not import itself are imported on first need."""
+    if name not in Explanation._registry:
+        importlib.import_module("unboxed.probes")  # Prototypes
+    return Explanation._registry.get(name)
 
 
 def _check_image_shape(image_shape: Any, n_features: int) -> tuple[int, ...] | None:
@@ -308,6 +323,8 @@ class FeatureImportance(Explanation):
             ci = check_array(self.ci, name="ci", ndim=3)
             if ci.shape != (*values.shape, 2):
                 raise ValueError(f"ci has shape {ci.shape}; expected {(*values.shape, 2)}")
+            if np.any(ci[..., 0] > ci[..., 1]):
+                raise ValueError("ci has an interval whose low end is above its high end")
             self._freeze("ci", ci)
         object.__setattr__(
             self, "class_names", _check_names(self.class_names, values.shape[0], "class_names")
