@@ -8,8 +8,13 @@ from unboxed._validation import (
     TORCH_SCAN_SIZE,
     all_finite,
     check_array,
+    check_bounds,
     check_finite,
+    check_fraction,
+    check_labels,
     check_number,
+    check_shape,
+    int_seed,
 )
 
 
@@ -34,7 +39,9 @@ def test_all_finite_when_the_sum_overflows_and_on_read_only_arrays():
     assert all_finite(np.zeros((4, 3))) and not all_finite(np.array([1.0, np.nan]))
 
 
-@pytest.mark.parametrize("value", [np.inf, -np.inf, np.nan, 0.0, -1.0, True, "0.1", None])
+@pytest.mark.parametrize(
+    "value", [np.inf, -np.inf, np.nan, 0.0, -1.0, True, "0.1", None, 10**400]
+)
 def test_check_number_refuses_what_would_only_yield_nan_later(value):
     with pytest.raises(ValueError, match="lr must be a finite number > 0"):
         check_number(value, name="lr")
@@ -54,3 +61,27 @@ def test_check_array_keeps_a_scalar_a_scalar():
         check_array(3.0, ndim=1)
     arr = check_array(np.arange(6.0).reshape(2, 3).T)
     assert arr.flags.c_contiguous
+
+
+def test_numbers_too_large_for_a_float_are_clear_errors():
+    with pytest.raises(ValueError, match="in \\(0, 1\\]"):
+        check_fraction(10**400, name="test_size")
+    with pytest.raises(ValueError, match="bounds must be 2 finite numbers"):
+        check_bounds((0, 10**400))
+    with pytest.raises(ValueError, match="below 2\\*\\*64"):
+        int_seed(2**64)
+    assert int_seed(2**64 - 1) == 2**64 - 1
+
+
+def test_a_zero_dimensional_array_is_not_a_shape_or_bounds():
+    with pytest.raises(ValueError, match="non-empty tuple of positive ints"):
+        check_shape(np.array(4))
+    with pytest.raises(ValueError, match="bounds must be"):
+        check_bounds(np.array(5.0))
+    assert check_shape(np.array([1, 8, 8])) == (1, 8, 8)
+
+
+@pytest.mark.parametrize("labels", [np.array([1e20]), np.array([2**63], dtype=np.uint64)])
+def test_labels_too_large_for_int64_are_named(labels):
+    with pytest.raises(ValueError, match="too large for int64"):
+        check_labels(labels, n=1)

@@ -50,7 +50,10 @@ def int_seed(random_state: RandomState) -> int:
     every ``random_state``.
     """
     if is_int(random_state):
-        return check_positive_int(random_state, name="random_state", minimum=0)
+        seed = check_positive_int(random_state, name="random_state", minimum=0)
+        if seed >= 2**64:  # torch's seeds are 64-bit
+            raise ValueError(f"random_state must be below 2**64, got {seed}")
+        return seed
     return seed_from(check_random_state(random_state))
 
 
@@ -151,10 +154,12 @@ def check_labels(y: object, *, n: int, n_classes: int | None = None, name: str =
     if arr.ndim != 1 or arr.shape[0] != n:
         raise ValueError(f"{name} must have shape ({n},), got {arr.shape}")
     if arr.dtype.kind not in "iub":
-        if arr.dtype.kind == "f" and np.all(np.isfinite(arr)) and np.all(arr == np.round(arr)):
-            arr = arr.astype(np.int64)
-        else:
+        if not (
+            arr.dtype.kind == "f" and np.all(np.isfinite(arr)) and np.all(arr == np.round(arr))
+        ):
             raise ValueError(f"{name} must hold integer class labels, got dtype {arr.dtype}")
+    if arr.size and arr.max() >= 2**63:  # would wrap round to a negative int64
+        raise ValueError(f"{name} holds a class label too large for int64 ({arr.max()})")
     arr = arr.astype(np.int64)
     if arr.size and arr.min() < 0:
         raise ValueError(f"{name} holds a negative class label ({arr.min()})")
@@ -185,15 +190,21 @@ def check_positive_int(value: object, *, name: str, minimum: int = 1) -> int:
     return int(value)
 
 
+def _is_finite_real(value: object) -> bool:
+    """Whether ``value`` is a real number (not a bool) that a float holds finitely (an
+    int such as 10**400 overflows a float)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:
+        return False
+
+
 def check_number(value: object, *, name: str, minimum: float = 0.0, strict: bool = True) -> float:
     """Check that ``value`` is a finite real number above ``minimum`` (or at least it,
     with ``strict=False``); an infinite step size or radius only yields NaN later."""
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, numbers.Real)
-        or not math.isfinite(value)
-        or (value <= minimum if strict else value < minimum)
-    ):
+    if not _is_finite_real(value) or (value <= minimum if strict else value < minimum):
         relation = ">" if strict else ">="
         raise ValueError(f"{name} must be a finite number {relation} {minimum:g}, got {value!r}")
     return float(value)
@@ -201,19 +212,22 @@ def check_number(value: object, *, name: str, minimum: float = 0.0, strict: bool
 
 def check_shape(value: object, *, name: str = "input_shape") -> tuple[int, ...]:
     """Check a non-empty sequence of positive ints (not bools) and return it as a tuple."""
-    items = tuple(value) if isinstance(value, Sequence | np.ndarray) else None
+    items = tuple(value) if _is_sequence(value) else None
     if not items or not all(is_int(s) and s >= 1 for s in items):
         raise ValueError(f"{name} must be a non-empty tuple of positive ints, got {value!r}")
     return tuple(int(s) for s in items)
 
 
+def _is_sequence(value: object) -> bool:
+    """A sequence or an array with one axis (a 0-d array cannot be iterated)."""
+    return isinstance(value, Sequence) or (isinstance(value, np.ndarray) and value.ndim == 1)
+
+
 def check_bounds(value: object, *, name: str = "bounds", n_axes: int = 1) -> tuple[float, ...]:
     """Check ``(low, high)`` per axis, flat (``(x0, x1, y0, y1)`` for two): finite
     numbers with each low below its high (reversed bounds gave empty results)."""
-    items = tuple(value) if isinstance(value, Sequence | np.ndarray) else ()
-    numeric = len(items) == 2 * n_axes and all(
-        isinstance(v, numbers.Real) and not isinstance(v, bool) and math.isfinite(v) for v in items
-    )
+    items = tuple(value) if _is_sequence(value) else ()
+    numeric = len(items) == 2 * n_axes and all(_is_finite_real(v) for v in items)
     if not numeric or any(items[i] >= items[i + 1] for i in range(0, len(items), 2)):
         raise ValueError(
             f"{name} must be {2 * n_axes} finite numbers, (low, high) per axis with low < "
@@ -224,6 +238,6 @@ def check_bounds(value: object, *, name: str = "bounds", n_axes: int = 1) -> tup
 
 def check_fraction(value: object, *, name: str) -> float:
     """Check that ``value`` is a float in (0, 1]."""
-    if not isinstance(value, numbers.Real) or not 0.0 < float(value) <= 1.0:
+    if not _is_finite_real(value) or not 0.0 < float(value) <= 1.0:
         raise ValueError(f"{name} must be a number in (0, 1], got {value!r}")
     return float(value)

@@ -37,6 +37,11 @@ def test_nan_is_an_error_not_a_silent_nan():
         bootstrap_mean(np.array([0.5, np.nan]), n_boot=10, random_state=0)
 
 
+def test_values_whose_sum_overflows_are_an_error_not_inf():
+    with pytest.raises(ValueError, match="too large to average"):
+        bootstrap_mean(np.full(10, 1e308), n_boot=20, random_state=0)
+
+
 def test_bad_arguments():
     with pytest.raises(ValueError, match="empty"):
         bootstrap_mean(np.zeros((0, 2)), n_boot=10, random_state=0)

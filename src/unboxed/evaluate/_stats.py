@@ -83,12 +83,16 @@ def bootstrap_mean(
     per_draw = size * max(1, int(np.prod(values.shape[1:])))
     block = max(1, _BLOCK_ELEMENTS // per_draw)
     means = []
-    for start in range(0, n_boot, block):
-        idx = rng.integers(0, n, size=(min(block, n_boot - start), size))
-        means.append(values[idx].mean(axis=1))
-    boot = np.concatenate(means)
-    ci = np.percentile(boot, [2.5, 97.5], axis=0)
-    return values.mean(axis=0), np.moveaxis(ci, 0, -1)
+    with np.errstate(over="ignore", invalid="ignore"):  # checked below
+        for start in range(0, n_boot, block):
+            idx = rng.integers(0, n, size=(min(block, n_boot - start), size))
+            means.append(values[idx].mean(axis=1))
+        boot = np.concatenate(means)
+        ci = np.percentile(boot, [2.5, 97.5], axis=0)
+        mean = values.mean(axis=0)
+    if not (np.all(np.isfinite(mean)) and np.all(np.isfinite(ci))):
+        raise ValueError("values are too large to average in float64 (their sum overflows)")
+    return mean, np.moveaxis(ci, 0, -1)
 
 
 def estimate(
