@@ -39,9 +39,7 @@ def test_all_finite_when_the_sum_overflows_and_on_read_only_arrays():
     assert all_finite(np.zeros((4, 3))) and not all_finite(np.array([1.0, np.nan]))
 
 
-@pytest.mark.parametrize(
-    "value", [np.inf, -np.inf, np.nan, 0.0, -1.0, True, "0.1", None, 10**400]
-)
+@pytest.mark.parametrize("value", [np.inf, -np.inf, np.nan, 0.0, -1.0, True, "0.1", None, 10**400])
 def test_check_number_refuses_what_would_only_yield_nan_later(value):
     with pytest.raises(ValueError, match="lr must be a finite number > 0"):
         check_number(value, name="lr")

@@ -94,9 +94,7 @@ class Explanation:
             # (no own data) may look into someone else's buffer.
             # Anything but an ndarray (a tensor, an object with __array__) may have
             # handed the checks its own buffer.
-            shared = (
-                value is given or not value.flags.owndata or not isinstance(given, np.ndarray)
-            )
+            shared = value is given or not value.flags.owndata or not isinstance(given, np.ndarray)
             if shared and not isinstance(given, _HandedOver):
                 value = np.array(value, copy=True)
             value.setflags(write=False)

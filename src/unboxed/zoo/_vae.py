@@ -130,8 +130,7 @@ def _check_unit_interval(X: object, n_features: int, name: str = "X") -> np.ndar
         raise ValueError(f"{name} has {arr.shape[1]} features; the VAE expects {n_features}")
     if arr.min() < 0.0 or arr.max() > 1.0:
         raise ValueError(
-            f"the VAE models pixels in [0, 1], but {name} spans "
-            f"[{arr.min():.3g}, {arr.max():.3g}]"
+            f"the VAE models pixels in [0, 1], but {name} spans [{arr.min():.3g}, {arr.max():.3g}]"
         )
     return arr
 
