@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import dataclasses
+import os
+import signal
+import subprocess
+import sys
+import time
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -509,9 +516,51 @@ def test_a_class_with_too_few_samples_is_an_error(planted):
         return np.c_[1 - p1, p1]
 
     box = BlackBox.from_callable(mostly_negative, n_classes=2, input_shape=(20,))
-    with pytest.raises(ValueError, match="to class 1; DMM-MEN needs at least 20"):
+    with pytest.raises(ValueError, match="to class 1, 11 of them fitted.*needs at least 20"):
         short().fit(X, box)
-    assert short(n_iter=20).fit(X, box, classes=[0]).classes_.tolist() == [0]
+    with pytest.warns(UserWarning, match="same probability"):  # 0.95 for every row
+        assert short(n_iter=20).fit(X, box, classes=[0]).classes_.tolist() == [0]
+
+
+@pytest.mark.parametrize(
+    ("test_size", "message"),
+    [(0.95, "needs at least 20 to fit"), (0.001, "holds out 1 of class 0's.*at least 2")],
+)
+def test_a_split_that_leaves_too_few_samples_is_an_error(
+    test_size, message, planted, planted_blackbox
+):
+    # 0.99 crashed inside numpy; 0.001 fitted, with an r2_ of NaN from one held-out row.
+    with pytest.raises(ValueError, match=message):
+        short(test_size=test_size).fit(planted.X_train[:400], planted_blackbox)
+
+
+def test_nested_classes_are_an_error(planted, planted_blackbox):
+    with pytest.raises(ValueError, match="classes must be ints"):
+        short().fit(planted.X_train[:400], planted_blackbox, classes=[[0, 1]])
+
+
+def test_checkpoint_settings_that_could_never_resume_are_refused_up_front(
+    tmp_path, planted, planted_blackbox
+):
+    X = planted.X_train[:400]
+    with pytest.raises(ValueError, match="reproducible random_state"):
+        short(random_state=None, checkpoint=tmp_path / "c.npz").fit(X, planted_blackbox)
+    with pytest.raises(IsADirectoryError, match="is a folder"):
+        short(checkpoint=tmp_path).fit(X, planted_blackbox)
+    # How often the state is saved does not block a resume.
+    path = tmp_path / "chain.npz"
+    first = short(n_iter=20, checkpoint=path, checkpoint_every=5).fit(X, planted_blackbox)
+    again = short(n_iter=20, checkpoint=path, checkpoint_every=7).fit(X, planted_blackbox)
+    np.testing.assert_array_equal(again.coef_, first.coef_)
+
+
+def test_a_generator_seed_fits_and_explains(planted, planted_blackbox):
+    X = planted.X_train[:400]
+    fitted = short(n_iter=20, random_state=np.random.default_rng(0)).fit(X, planted_blackbox)
+    insight = fitted.insights(1)  # the meta could not hold the Generator
+    assert insight.meta["parameters"]["random_state"] == "Generator"
+    assert insight.meta["k"] == 20  # every feature: fewer than 150 were fitted
+    assert np.isfinite(fitted.explain(X[:3]).values).all()
 
 
 def test_inputs_of_another_width_are_an_error(planted, planted_logreg):
@@ -550,9 +599,11 @@ def test_hard_zero_one_probabilities_are_clipped_not_nan(planted):
         return np.c_[1 - p1, p1]
 
     box = BlackBox.from_callable(hard, n_classes=2, input_shape=(20,))
-    fitted = short(n_iter=30).fit(planted.X_train[:400], box)
+    with pytest.warns(UserWarning, match=r"classes \[0, 1\] the same probability"):
+        fitted = short(n_iter=30).fit(planted.X_train[:400], box)
     for name in ("coef_", "weights_", "sigma2_", "intercept_", "rhat_"):
         assert np.all(np.isfinite(getattr(fitted, name))), name
+    assert np.all(np.isnan(fitted.r2_))  # constant logits have no R^2, as documented
     assert np.all(np.isfinite(fitted.explain(planted.X_test[:5]).values))
 
 
@@ -674,3 +725,51 @@ def test_occluded_copies_tell_the_feature_the_model_reads_from_its_twin():
     # The same seed repeats the occlusions and the draws.
     again = short(n_iter=150, n_occlusions=2, max_occluded=0.5).fit(X, box)
     np.testing.assert_array_equal(again.coef_, occluded.coef_)
+
+
+INTERRUPTED_FIT = """
+import sys
+from sklearn.linear_model import LogisticRegression
+from unboxed import BlackBox, load_dataset
+from unboxed.surrogates import DMMMEN
+
+if __name__ == "__main__":
+    planted = load_dataset("planted")
+    X, y = planted.X_train[:400], planted.y_train[:400]
+    box = BlackBox.from_sklearn(LogisticRegression().fit(X, y))
+    DMMMEN(n_iter=10**5, n_chains=1, n_jobs=2, checkpoint=sys.argv[1], checkpoint_every=20,
+           random_state=0, verbose=False).fit(X, box)
+"""
+
+
+def test_an_interrupt_of_the_parent_alone_stops_the_workers(tmp_path):
+    """As a notebook's interrupt does: SIGINT to the fitting process only. Its workers
+    ran on (100000 sweeps here, minutes) and held the process's exit until they
+    finished."""
+    script = tmp_path / "fit.py"
+    script.write_text(INTERRUPTED_FIT)
+    path = tmp_path / "chain.npz"
+    proc = subprocess.Popen([sys.executable, str(script), str(path)], start_new_session=True)
+    try:
+        deadline = time.monotonic() + 120
+        while len(list(tmp_path.glob("chain.class*.npz"))) < 2:  # both workers sampling
+            assert proc.poll() is None and time.monotonic() < deadline
+            time.sleep(0.2)
+        os.kill(proc.pid, signal.SIGINT)
+        assert proc.wait(timeout=30) != 0
+        assert not _running_in_group(proc.pid)  # no worker is left
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+
+
+def _running_in_group(pgid: int) -> list[int]:
+    """The processes of a process group that still run (zombies await their reaping)."""
+    running = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError):
+            # pid (comm) state ppid pgrp ...; comm may hold spaces, so split after ")".
+            state, _, group = stat.read_text().rsplit(")", 1)[1].split()[:3]
+            if int(group) == pgid and state != "Z":
+                running.append(int(stat.parent.name))
+    return running

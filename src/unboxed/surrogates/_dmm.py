@@ -15,6 +15,7 @@ import hashlib
 import math
 import multiprocessing
 import os
+import signal
 import warnings
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
@@ -50,6 +51,9 @@ from ._mcmc import RHAT_LIMIT
 CLIP = 1e-12
 #: The fewest samples a class needs: below this a mixture of regressions says nothing.
 MIN_SAMPLES = 20
+#: Features kept per insight row by default, as the paper's Fig. 1 (fewer when fewer
+#: are fitted).
+DEFAULT_K = 150
 #: The last entry of the seed key of a class's occlusions: no chain index reaches it,
 #: so the occlusions draw from a stream of their own.
 OCCLUSION_STREAM = 2**32 - 1
@@ -219,7 +223,8 @@ class DMMMEN:
         without them).
     r2_ : ndarray of shape (n_classes,)
         R^2 of the posterior-predictive mean against the black box's logits on each
-        class's held-out samples.
+        class's held-out samples; NaN where those logits are all equal (``fit`` warns
+        of a class whose logits are).
     n_samples_ : ndarray of int, shape (n_classes,)
         Samples each class was fitted on, occluded copies included.
     mean_input_ : ndarray of shape (n_classes, n_features_in)
@@ -337,8 +342,16 @@ class DMMMEN:
         )
 
     def _parameters(self) -> dict[str, Any]:
+        """The constructor's arguments as JSON values, for ``meta`` and the checkpoint's
+        fingerprint (a Generator, whose state is not one number, by its type name)."""
         return {
-            k: (str(v) if isinstance(v, os.PathLike) else v)
+            k: (
+                str(v)
+                if isinstance(v, os.PathLike)
+                else type(v).__name__
+                if isinstance(v, np.random.Generator)
+                else v
+            )
             for k, v in vars(self).items()
             # n_jobs changes how fast, not what: a checkpoint resumes under any n_jobs.
             if not k.endswith("_") and k not in ("checkpoint", "verbose", "n_jobs")
@@ -367,6 +380,7 @@ class DMMMEN:
         """
         check_blackbox(blackbox)
         settings = self._settings()
+        seed = int_seed(self.random_state)
         test_size = check_fraction(self.test_size, name="test_size")
         if not 0 < test_size < 1:
             raise ValueError(f"test_size must lie in (0, 1), got {test_size}")
@@ -380,14 +394,7 @@ class DMMMEN:
         proba = blackbox.predict_proba(X)
         predicted = proba.argmax(axis=1)
         for c in classes:
-            count = int(np.sum(predicted == c))
-            if count < MIN_SAMPLES:
-                raise ValueError(
-                    f"the black box assigns {count} of the {X.shape[0]} samples to class {c}; "
-                    f"DMM-MEN needs at least {MIN_SAMPLES} per class. Give more data or "
-                    "leave the class out with classes=[...]"
-                )
-        seed = int_seed(self.random_state)
+            _check_class_size(int(np.sum(predicted == c)), X.shape[0], int(c), test_size)
         checkpoint = self._open_checkpoint(X, proba, features, classes, seed)
         problems = {}
         for c in classes:
@@ -400,6 +407,7 @@ class DMMMEN:
                 proba_c = np.vstack([proba_c, blackbox.predict_proba(occluded)])
             inputs = X_c[:, features] if axes is None else (X_c[:, features] - center) @ axes.T
             problems[int(c)] = (inputs, class_logit(proba_c, np.full(len(X_c), c)))
+        _warn_constant_targets(problems)
         job = _ClassJob(seed, settings, test_size, self.checkpoint_every, axes, copies)
         if n_jobs == 1 or len(classes) == 1:
             fits = [job.run(c, *problems[c], checkpoint, verbose=self.verbose) for c in problems]
@@ -474,7 +482,13 @@ class DMMMEN:
         if classes is None:
             return np.arange(n_classes)
         out = np.atleast_1d(np.asarray(classes))
-        if out.dtype.kind not in "iu" or out.size == 0 or out.min() < 0 or out.max() >= n_classes:
+        if (
+            out.ndim != 1
+            or out.dtype.kind not in "iu"
+            or out.size == 0
+            or out.min() < 0
+            or out.max() >= n_classes
+        ):
             raise ValueError(f"classes must be ints in [0, {n_classes}), got {classes!r}")
         if np.unique(out).size != out.size:
             raise ValueError(f"classes must not repeat, got {out.tolist()}")
@@ -483,10 +497,20 @@ class DMMMEN:
     def _open_checkpoint(self, X, proba, features, classes, seed) -> Checkpoint | None:
         if self.checkpoint is None:
             return None
+        if self.random_state is None:
+            raise ValueError(
+                "a checkpoint needs a reproducible random_state (an int): with None the "
+                "chains of a rerun differ from the saved ones, so it could never resume"
+            )
+        if Path(self.checkpoint).is_dir():
+            raise IsADirectoryError(f"checkpoint {self.checkpoint} is a folder; pass a file name")
         digest = hashlib.sha256()
         for array in (X, proba, features, classes):
             digest.update(np.ascontiguousarray(array).tobytes())
+        # How often the state is saved does not change the draws, so a fit may resume
+        # under another checkpoint_every.
         parameters = {**self._parameters(), "random_state": seed}
+        del parameters["checkpoint_every"]
         return Checkpoint(self.checkpoint, {"parameters": parameters, "data": digest.hexdigest()})
 
     def _store(
@@ -557,7 +581,7 @@ class DMMMEN:
     def insights(
         self,
         class_: int,
-        k: int = 150,
+        k: int | None = None,
         *,
         by: Literal["magnitude", "positive", "contribution"] = "magnitude",
     ) -> FeatureImportance:
@@ -566,7 +590,8 @@ class DMMMEN:
         Row 0 ranks features by the weight-averaged magnitude ``sum_j pi_j |beta_j|``
         over the class's components; rows 1, 2, ... are the occupied components (weight
         at least 5%), heaviest first, each ranked by ``|beta_j|``. Only the top ``k``
-        features of each row are kept; the rest are 0.
+        features of each row are kept (150 by default, or every fitted feature if
+        fewer); the rest are 0.
 
         With ``by="positive"`` the rows rank ``sum_j pi_j beta_j`` (and ``beta_j``)
         instead, largest first, keeping only positive values: the features whose
@@ -582,11 +607,9 @@ class DMMMEN:
             coefficients.
         """
         row = int(self._rows(np.atleast_1d(class_))[0])
-        k = check_positive_int(k, name="k")
+        k = self._resolve_k(k)
         if by not in ("magnitude", "positive", "contribution"):
             raise ValueError(f"by must be 'magnitude', 'positive' or 'contribution', got {by!r}")
-        if k > self.features_.size:
-            raise ValueError(f"k={k} exceeds the {self.features_.size} features fitted")
         weights = self.weights_[row]
         order = [j for j in np.argsort(-weights, kind="stable") if weights[j] >= 0.05]
         coef = self.coef_[row]
@@ -749,9 +772,18 @@ class DMMMEN:
         )
         return local.explain(X, target=target, segments=segments)
 
+    def _resolve_k(self, k: int | None) -> int:
+        """``k`` checked; None is :data:`DEFAULT_K`, or every feature if fewer are fitted."""
+        if k is None:
+            return min(DEFAULT_K, self.features_.size)
+        k = check_positive_int(k, name="k")
+        if k > self.features_.size:
+            raise ValueError(f"k={k} exceeds the {self.features_.size} features fitted")
+        return k
+
     def class_insights(
         self,
-        k: int = 150,
+        k: int | None = None,
         *,
         by: Literal["magnitude", "positive", "contribution"] = "magnitude",
         classes: object = None,
@@ -763,6 +795,7 @@ class DMMMEN:
         :mod:`unboxed.evaluate` read a per-class ranking.
         """
         self._check_fitted()
+        k = self._resolve_k(k)
         classes = self.classes_ if classes is None else np.atleast_1d(classes)
         values = np.vstack([self.insights(c, k=k, by=by).values[0] for c in classes])
         meta = make_meta("dmm-men", self._parameters(), seed=self.seed_)
@@ -774,7 +807,7 @@ class DMMMEN:
             image_shape=self._image_shape(),
         )
 
-    def plot(self, class_: int | None = None, *, k: int = 150, **kwargs: Any) -> Any:
+    def plot(self, class_: int | None = None, *, k: int | None = None, **kwargs: Any) -> Any:
         """Heat maps of the insights: one panel per class (row 0 of :meth:`insights`)."""
         importance = self.class_insights(k, classes=class_)
         return importance.plot(list(range(importance.n_classes)), **kwargs)
@@ -855,6 +888,19 @@ class _ClassJob:
         }
 
 
+def _stop_on_sigterm() -> None:
+    """Worker initializer. Ctrl-C is left to the parent (a notebook's interrupt reaches
+    only it), which stops each worker with one SIGTERM; a worker turns that into the
+    KeyboardInterrupt on which its chain saves its state. Two signals, one from the
+    terminal and one from the parent, could cut that save short."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, _interrupt)
+
+
+def _interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
 def _run_in_worker(
     job: _ClassJob, class_: int, X: np.ndarray, y: np.ndarray, path, fingerprint
 ) -> dict[str, Any]:
@@ -892,7 +938,9 @@ def _run_in_workers(
         return checkpoint.path.with_name(f"{checkpoint.path.stem}.class{c}.npz")
 
     context = multiprocessing.get_context("spawn")
-    pool = ProcessPoolExecutor(min(n_jobs, max(len(todo), 1)), mp_context=context)
+    pool = ProcessPoolExecutor(
+        min(n_jobs, max(len(todo), 1)), mp_context=context, initializer=_stop_on_sigterm
+    )
     try:
         futures = {
             pool.submit(
@@ -916,10 +964,48 @@ def _run_in_workers(
                 checkpoint.save()
                 side_file(c).unlink(missing_ok=True)
     except BaseException:
-        pool.shutdown(wait=False, cancel_futures=True)
+        # Running futures cannot be cancelled: stop their workers, once each. Each saves
+        # its chain's state on the way out, as on Ctrl-C.
+        for process in list((getattr(pool, "_processes", None) or {}).values()):
+            if process.is_alive():
+                process.terminate()
+        pool.shutdown(wait=True, cancel_futures=True)
         raise
     pool.shutdown()
     return [fits[c] for c in problems]
+
+
+def _warn_constant_targets(problems: dict[int, tuple[np.ndarray, np.ndarray]]) -> None:
+    """Warn of classes whose logits are all equal: a black box with hard 0/1 answers
+    (a grown tree) or saturated past the clip leaves nothing to regress."""
+    flat = [c for c, (_, y) in problems.items() if np.ptp(y) == 0]
+    if flat:
+        warnings.warn(
+            f"DMM-MEN: the black box gives every sample of classes {flat} the same "
+            "probability (hard 0/1, or saturated at the clip), so their logits are "
+            "constant and there is nothing to regress: their coefficients and insights "
+            "are noise, and their r2_ is NaN",
+            UserWarning,
+            stacklevel=3,
+        )
+
+
+def _check_class_size(count: int, n_total: int, class_: int, test_size: float) -> None:
+    """A class needs ``MIN_SAMPLES`` samples to fit after the held-out split, and two
+    held out (one gives no R^2)."""
+    n_test = max(1, round(test_size * count))  # as held_out_split
+    if count - n_test < MIN_SAMPLES:
+        raise ValueError(
+            f"the black box assigns {count} of the {n_total} samples to class {class_}, "
+            f"{count - n_test} of them fitted after test_size={test_size} holds "
+            f"{n_test} out; DMM-MEN needs at least {MIN_SAMPLES} to fit per class. Give "
+            "more data, lower test_size or leave the class out with classes=[...]"
+        )
+    if n_test < 2:
+        raise ValueError(
+            f"test_size={test_size} holds out {n_test} of class {class_}'s {count} samples; "
+            "R^2 needs at least 2"
+        )
 
 
 def held_out_split(
@@ -996,9 +1082,9 @@ def _responsibility(
 
 
 def _r2(y: np.ndarray, predicted: np.ndarray) -> float:
-    total = np.sum((y - y.mean()) ** 2)
-    if total == 0:
+    if np.ptp(y) == 0:  # the mean of equal values can be off by rounding: -5e23, not NaN
         return math.nan
+    total = np.sum((y - y.mean()) ** 2)
     return float(1.0 - np.sum((y - predicted) ** 2) / total)
 
 
