@@ -16,6 +16,7 @@ import math
 import multiprocessing
 import os
 import signal
+import time
 import warnings
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
@@ -57,6 +58,8 @@ DEFAULT_K = 150
 #: The last entry of the seed key of a class's occlusions: no chain index reaches it,
 #: so the occlusions draw from a stream of their own.
 OCCLUSION_STREAM = 2**32 - 1
+#: Seconds a worker has to save its chain after an interrupt before it is killed.
+STOP_GRACE = 10.0
 
 
 def logit(p: np.ndarray) -> np.ndarray:
@@ -965,11 +968,20 @@ def _run_in_workers(
                 side_file(c).unlink(missing_ok=True)
     except BaseException:
         # Running futures cannot be cancelled: stop their workers, once each. Each saves
-        # its chain's state on the way out, as on Ctrl-C.
-        for process in list((getattr(pool, "_processes", None) or {}).values()):
+        # its chain's state on the way out, as on Ctrl-C, unless the signal lands where
+        # Python swallows the exception (a finalizer): such a worker is killed after a
+        # grace period, losing at most the sweeps since its last periodic save.
+        workers = list((getattr(pool, "_processes", None) or {}).values())
+        for process in workers:
             if process.is_alive():
                 process.terminate()
-        pool.shutdown(wait=True, cancel_futures=True)
+        pool.shutdown(wait=False, cancel_futures=True)  # workers exit once their task ends
+        deadline = time.monotonic() + STOP_GRACE
+        for process in workers:
+            process.join(max(0.0, deadline - time.monotonic()))
+            if process.is_alive():
+                process.kill()
+        pool.shutdown(wait=True)
         raise
     pool.shutdown()
     return [fits[c] for c in problems]
