@@ -728,12 +728,16 @@ def test_occluded_copies_tell_the_feature_the_model_reads_from_its_twin():
 
 
 INTERRUPTED_FIT = """
+import signal
 import sys
 from sklearn.linear_model import LogisticRegression
 from unboxed import BlackBox, load_dataset
 from unboxed.surrogates import DMMMEN
 
 if __name__ == "__main__":
+    # A shell starts background jobs with SIGINT ignored, and Python keeps an inherited
+    # SIG_IGN: take Ctrl-C as an interactive process does.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     planted = load_dataset("planted")
     X, y = planted.X_train[:400], planted.y_train[:400]
     box = BlackBox.from_sklearn(LogisticRegression().fit(X, y))
