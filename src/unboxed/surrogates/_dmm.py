@@ -1005,7 +1005,7 @@ def _warn_constant_targets(problems: dict[int, tuple[np.ndarray, np.ndarray]]) -
 def _check_class_size(count: int, n_total: int, class_: int, test_size: float) -> None:
     """A class needs ``MIN_SAMPLES`` samples to fit after the held-out split, and two
     held out (one gives no R^2)."""
-    n_test = max(1, round(test_size * count))  # as held_out_split
+    n_test = _n_held_out(count, test_size)
     if count - n_test < MIN_SAMPLES:
         raise ValueError(
             f"the black box assigns {count} of the {n_total} samples to class {class_}, "
@@ -1018,6 +1018,11 @@ def _check_class_size(count: int, n_total: int, class_: int, test_size: float) -
             f"test_size={test_size} holds out {n_test} of class {class_}'s {count} samples; "
             "R^2 needs at least 2"
         )
+
+
+def _n_held_out(n: int, test_size: float) -> int:
+    """How many of a class's ``n`` samples :func:`held_out_split` holds out."""
+    return max(1, round(test_size * n))
 
 
 def held_out_split(
@@ -1035,7 +1040,7 @@ def held_out_split(
     """
     n = n_rows // copies
     order = rng.permutation(n)
-    n_test = max(1, round(test_size * n))
+    n_test = _n_held_out(n, test_size)
 
     def with_copies(samples: np.ndarray) -> np.ndarray:
         return (samples[None, :] + n * np.arange(copies)[:, None]).ravel()
