@@ -6,6 +6,7 @@ Nothing here unpickles: ``.npz`` files are read with ``allow_pickle=False``.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import math
 import os
@@ -215,3 +216,12 @@ def check_header(header: Any, *, source: object, what: str, format: str, version
             f"{version} (a newer unboxed may have written it)"
         )
     return header
+
+
+def array_digest(*arrays: np.ndarray) -> str:
+    """The sha256 of the arrays' bytes, in order: a fingerprint of the data a
+    checkpoint was made on, so that one made on other data is refused."""
+    digest = hashlib.sha256()
+    for array in arrays:
+        digest.update(np.ascontiguousarray(array).tobytes())
+    return digest.hexdigest()

@@ -11,7 +11,6 @@ different ways the model reaches that class.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import math
 import multiprocessing
 import os
@@ -25,6 +24,7 @@ from typing import Any, Literal
 import numpy as np
 from scipy import special
 
+from .._io import array_digest
 from .._progress import progress
 from .._validation import (
     RandomState,
@@ -507,14 +507,12 @@ class DMMMEN:
             )
         if Path(self.checkpoint).is_dir():
             raise IsADirectoryError(f"checkpoint {self.checkpoint} is a folder; pass a file name")
-        digest = hashlib.sha256()
-        for array in (X, proba, features, classes):
-            digest.update(np.ascontiguousarray(array).tobytes())
         # How often the state is saved does not change the draws, so a fit may resume
         # under another checkpoint_every.
         parameters = {**self._parameters(), "random_state": seed}
         del parameters["checkpoint_every"]
-        return Checkpoint(self.checkpoint, {"parameters": parameters, "data": digest.hexdigest()})
+        data = array_digest(X, proba, features, classes)
+        return Checkpoint(self.checkpoint, {"parameters": parameters, "data": data})
 
     def _store(
         self, fits: list[dict[str, Any]], X, predicted, classes, features, axes, center

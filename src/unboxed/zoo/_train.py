@@ -10,7 +10,6 @@ an uninterrupted run.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import math
 import os
@@ -22,6 +21,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from .._io import array_digest
 from .._progress import progress
 from .._validation import RandomState, check_number, check_positive_int, int_seed
 from ..data import Dataset
@@ -74,15 +74,6 @@ def _tensors(model: ZooModel, dataset: Dataset) -> tuple[torch.Tensor, ...]:
         torch.as_tensor(dataset.X_test, dtype=torch.float32).reshape(shape),
         torch.as_tensor(dataset.y_test),
     )
-
-
-def _digest(*tensors: torch.Tensor) -> str:
-    """A hash of the training and test data, so that a checkpoint made on other data of
-    the same name and size (two spurious-cue variants, say) is refused, not resumed."""
-    digest = hashlib.sha256()
-    for tensor in tensors:
-        digest.update(tensor.numpy().tobytes())
-    return digest.hexdigest()
 
 
 def accuracy(model: nn.Module, X: torch.Tensor, y: torch.Tensor, batch_size: int = 2048) -> float:
@@ -142,7 +133,9 @@ def train(
     settings = {
         "dataset": dataset.name,
         "n_train": int(X.shape[0]),
-        "data_sha256": _digest(X, y, X_test, y_test),
+        # Other data of the same name and size (two spurious-cue variants, say) must
+        # not resume this run.
+        "data_sha256": array_digest(*(t.numpy() for t in (X, y, X_test, y_test))),
         "model": model.config,
         "epochs": epochs,
         "batch_size": batch_size,
