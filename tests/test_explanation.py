@@ -300,7 +300,8 @@ def test_feature_importance_rejects_bad_input():
 
 def test_numpy_seeds_are_stored_as_ints():
     assert make_meta("m", {}, seed=np.int64(3))["seed"] == 3
-    assert isinstance(make_meta("m", {}, seed=np.random.default_rng(0))["seed"], str)
+    # A generator by its type name, the same for every generator: no memory address.
+    assert make_meta("m", {}, seed=np.random.default_rng(0))["seed"] == "Generator"
 
 
 def test_non_finite_meta_is_saved_as_strict_json(tmp_path, rng):

@@ -42,12 +42,14 @@ def make_meta(method: str, parameters: Mapping[str, Any], *, seed: Any = None) -
 
 
 def _json_seed(seed: Any) -> int | str | None:
-    """An int seed as an int; a generator (whose state is not one number) as its repr."""
+    """An int seed as an int; a generator (whose state is not one number) by its type
+    name. Not its repr: that holds a memory address, so two identical runs would save
+    different files."""
     if seed is None:
         return None
     if is_int(seed):
         return int(seed)
-    return repr(seed)
+    return type(seed).__name__
 
 
 class _HandedOver(np.ndarray):
