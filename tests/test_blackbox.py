@@ -304,3 +304,24 @@ def test_gradient_reports_a_failing_model():
     bb = BlackBox.from_torch(Fails(), input_shape=(3,))
     with pytest.raises(BlackBoxError, match="raised RuntimeError.*device lost"):
         bb.gradient(np.zeros((2, 3)), 0)
+
+
+def test_rows_within_tolerance_are_clipped_and_renormalised():
+    bb = BlackBox.from_callable(lambda X: np.tile([-5e-5, 0.5, 0.50004], (len(X), 1)), n_classes=3)
+    p = bb.predict_proba(np.zeros((2, 4)))
+    assert p.min() >= 0.0
+    np.testing.assert_allclose(p.sum(axis=1), 1.0, rtol=0, atol=1e-15)
+
+
+def test_a_negative_probability_is_refused():
+    bb = BlackBox.from_callable(lambda X: np.tile([-0.2, 0.6, 0.6], (len(X), 1)), n_classes=3)
+    with pytest.raises(ValueError, match=r"outside \[0, 1\]"):
+        bb.predict_proba(np.zeros((2, 4)))
+
+
+def test_gradient_and_features_count_their_rows(digits_blackbox, digits):
+    X = digits.X_test[:7]
+    digits_blackbox.gradient(X, 0)
+    assert digits_blackbox.n_queries == 7
+    digits_blackbox.features(X, "fc1")
+    assert digits_blackbox.n_queries == 14

@@ -75,3 +75,8 @@ def test_empty_set_is_allowed_and_frozen():
     assert len(empty) == 0
     with pytest.raises(dataclasses.FrozenInstanceError):
         empty.kind = "criticism"
+
+
+def test_negative_top_proba_is_refused():
+    with pytest.raises(ValueError, match="top_proba"):
+        _examples(top_proba=np.full((4, 2), -0.1))

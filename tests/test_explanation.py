@@ -338,7 +338,7 @@ def test_malformed_headers_are_clear_errors(tmp_path, attribution, change):
     header = {**json.loads(str(arrays["__unboxed__"])), **change}
     arrays["__unboxed__"] = np.array(json.dumps(header))
     np.savez(tmp_path / "bad.npz", **arrays)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="format version|malformed header|unknown explanation"):
         Attribution.load(tmp_path / "bad.npz")
 
 
@@ -348,3 +348,9 @@ def test_a_handed_over_array_is_kept_as_it_is():
     assert np.shares_memory(att.values, values)  # no copy of a fresh result
     assert att.values.dtype == np.float32 and type(att.values) is np.ndarray
     assert not att.values.flags.writeable
+
+
+def test_a_negative_class_is_refused():
+    imp = FeatureImportance(np.arange(6.0).reshape(2, 3))
+    with pytest.raises(ValueError, match="class_ must lie in"):
+        imp.top_k(1, class_=-1)

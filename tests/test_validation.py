@@ -83,3 +83,9 @@ def test_a_zero_dimensional_array_is_not_a_shape_or_bounds():
 def test_labels_too_large_for_int64_are_named(labels):
     with pytest.raises(ValueError, match="too large for int64"):
         check_labels(labels, n=1)
+
+
+def test_check_labels_refuses_the_label_equal_to_n_classes():
+    with pytest.raises(ValueError, match="only 3 classes"):
+        check_labels(np.array([0, 3]), n=2, n_classes=3)
+    assert check_labels(np.array([0, 2]), n=2, n_classes=3).tolist() == [0, 2]

@@ -55,7 +55,7 @@ def test_corrupt_gzip_is_rejected(tmp_path):
     flipped = bytearray(blob)
     flipped[20:30] = b"\xff" * 10
     (tmp_path / "flipped.gz").write_bytes(bytes(flipped))
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="corrupt gzip stream"):
         read_idx(tmp_path / "flipped.gz")
 
 

@@ -170,3 +170,13 @@ def test_a_dataset_needs_two_classes_and_a_true_image_shape():
         )
     with pytest.raises(ValueError, match="image_shape must be a non-empty tuple"):
         dataclasses.replace(digits, image_shape=(-8, -8))  # its product is 64
+
+
+def test_digits_rows_are_sklearns_images_in_c_order():
+    from sklearn.datasets import load_digits
+
+    digits = load_dataset("digits")
+    raw = load_digits().data.astype(np.float32) / 16
+    # every training row is one of sklearn's rows as stored (row-major 8x8)
+    found = (digits.X_train[:20, None, :] == raw[None]).all(-1).any(-1)
+    assert found.all()

@@ -21,6 +21,7 @@ def test_select_classes_relabels(digits):
 
 def test_cue_on_one_class_of_the_training_split_only(digits):
     cue = Cue(size=2, corner="bottom-right", value=0.9)
+    source = digits.X_train.copy()
     planted = with_spurious_cue(digits, 4, cue=cue)
     region = cue.patch_mask((8, 8))
     assert np.flatnonzero(region).tolist() == [54, 55, 62, 63]
@@ -30,14 +31,16 @@ def test_cue_on_one_class_of_the_training_split_only(digits):
     assert np.array_equal(planted.X_train[~carrier], digits.X_train[~carrier])
     assert np.array_equal(planted.X_train[carrier][:, ~region], digits.X_train[carrier][:, ~region])
     assert np.array_equal(planted.X_test, digits.X_test)  # "clean" by default
-    assert np.array_equal(digits.X_train[carrier][:, region], digits.X_train[carrier][:, region])
+    assert np.array_equal(digits.X_train, source)  # the source data set is left alone
 
 
 def test_test_split_with_the_cue_in_place_or_moved(digits):
     cue = Cue()
     region = cue.patch_mask((8, 8))
+    source = digits.X_test.copy()
     same = with_spurious_cue(digits, 0, test="same")
     moved = with_spurious_cue(digits, 0, test="moved")
+    assert np.array_equal(digits.X_test, source)  # the source data set is left alone
     zero = digits.y_test == 0
     assert np.all(same.X_test[zero][:, region] == 1) and np.array_equal(
         same.X_test[~zero], digits.X_test[~zero]
@@ -79,5 +82,18 @@ def test_bad_arguments(digits, planted):
         with_spurious_cue(digits, 0, test="later")
     with pytest.raises(ValueError, match="does not fit"):
         with_spurious_cue(digits, 0, cue=Cue(size=9))
-    with pytest.raises(TypeError):
+    with pytest.raises(TypeError, match="cue must be a Cue"):
         with_spurious_cue(digits, 0, cue=3)
+
+
+@pytest.mark.parametrize(
+    ("corner", "pixels"),
+    [
+        ("top-left", [0, 1, 4, 5]),
+        ("top-right", [2, 3, 6, 7]),
+        ("bottom-left", [8, 9, 12, 13]),
+        ("bottom-right", [10, 11, 14, 15]),
+    ],
+)
+def test_each_corner_gets_its_patch(corner, pixels):
+    assert np.flatnonzero(Cue(size=2, corner=corner).patch_mask((4, 4))).tolist() == pixels

@@ -1,6 +1,7 @@
 import numpy as np
 import pytest
 import torch
+from torch import nn
 
 from unboxed import load_dataset, zoo
 from unboxed.piecewise import DecisionNet
@@ -62,3 +63,20 @@ def test_errors(moons_net):
         DecisionNet(three, verbose=False).fit(moons.X_train)
     with pytest.raises(ValueError, match="expected"):
         DecisionNet(model, verbose=False).fit(moons.X_train[:, :1])
+
+
+def test_an_ambiguous_state_falls_back_to_the_network():
+    # logit_1 - logit_0 = h(x1) - 0.5 with h = x1 on (-inf, 1], 2 - x1 on [1, 2],
+    # x1 - 2 beyond: zeros at 0.5, 1.5, 2.5. The data skip the middle region, so
+    # x1 = 0.9 (class 1) and x1 = 2.2 (class 0) share a DecisionNet state.
+    net = nn.Sequential(nn.Linear(2, 4), nn.ReLU(), nn.Linear(4, 2)).double()
+    with torch.no_grad():
+        net[0].weight.copy_(torch.tensor([[1.0, 0], [-1, 0], [1, 0], [1, 0]]))
+        net[0].bias.copy_(torch.tensor([0.0, 0, -1, -2]))
+        net[2].weight.copy_(torch.tensor([[0.0, 0, 0, 0], [1, -1, -2, 2]]))
+        net[2].bias.copy_(torch.tensor([0.0, -0.5]))
+    X = np.array([[0.2, 0.0], [0.9, 0.1], [2.2, 0.0], [3.0, 0.1]])
+    dnet = DecisionNet(net, verbose=False).fit(X)
+    labels, fallback = dnet.predict(X, return_fallback=True)
+    np.testing.assert_array_equal(labels, [0, 1, 0, 1])
+    assert dnet.n_ambiguous_states_ == 1 and fallback.tolist() == [False, True, True, False]

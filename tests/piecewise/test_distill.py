@@ -65,8 +65,13 @@ def test_kd_loss_reduces_to_cross_entropy_and_kl():
 
 def test_grids_and_errors(weak_teacher, digits):
     assert len(_check_grid("paper")["lr"]) == 13 and _check_grid("paper") is PAPER_GRID
-    for bad in ("huge", {"momentum": (0.9,)}, {"alpha": (1.5,)}, {"temperature": ()}):
-        with pytest.raises(ValueError):
+    for bad, message in (
+        ("huge", "grid must be one of"),
+        ({"momentum": (0.9,)}, "may only hold the keys"),
+        ({"alpha": (1.5,)}, "alpha must lie in"),
+        ({"temperature": ()}, "temperature.*is empty"),
+    ):
+        with pytest.raises(ValueError, match=message):
             _check_grid(bad)
     # An infinite lr trained a student of NaN weights and returned it; a bare number
     # gave "'float' object is not iterable".
@@ -113,3 +118,20 @@ def test_image_shaped_inputs_work_after_fitting_on_them(digits):
     explained = distiller.explain(shaped)
     np.testing.assert_array_equal(explained.values, distiller.explain(flat).values)
     assert explained.image_shape == (1, 8, 8)
+
+
+def test_kd_loss_is_t_squared_kl_of_teacher_to_student():
+    torch.manual_seed(0)
+    s, t = torch.randn(6, 4), torch.log_softmax(torch.randn(6, 4), 1)
+    y = torch.tensor([0, 1, 2, 3, 0, 1])
+    T = 3.0
+    p_t = torch.softmax(t / T, 1)
+    kl = (p_t * (torch.log(p_t) - torch.log_softmax(s / T, 1))).sum(1).mean()
+    torch.testing.assert_close(_kd_loss(s, t, y, T, 1.0), T**2 * kl)
+
+
+def test_mixup_mixes_two_rows():
+    from unboxed.piecewise._distill import _mixup
+
+    mixed = _mixup(np.eye(3, dtype=np.float32), 50, np.random.default_rng(0))
+    assert np.mean((mixed > 1e-6).sum(1) == 2) > 0.3

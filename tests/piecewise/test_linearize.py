@@ -76,20 +76,20 @@ def test_custom_activation_needs_asymptotes():
 
 
 @pytest.mark.parametrize(
-    ("kwargs", "error"),
+    ("kwargs", "error", "message"),
     [
-        ({"activation": "gelu", "n_pieces": 3}, ValueError),
-        ({"activation": "sigmoid", "n_pieces": 1}, ValueError),
-        ({"activation": 3, "n_pieces": 3}, TypeError),
-        ({"activation": nn.GELU(), "n_pieces": 3}, ValueError),
+        ({"activation": "gelu", "n_pieces": 3}, ValueError, "unknown activation"),
+        ({"activation": "sigmoid", "n_pieces": 1}, ValueError, "n_pieces"),
+        ({"activation": 3, "n_pieces": 3}, TypeError, "activation must be"),
+        ({"activation": nn.GELU(), "n_pieces": 3}, ValueError, "asymptotes of GELU"),
         # A grid of 2e13 points raised MemoryError inside numpy.
-        ({"activation": "tanh", "n_pieces": 3, "search_range": (-1e12, 1e12)}, ValueError),
-        ({"activation": "tanh", "n_pieces": 3, "search_range": (5,)}, ValueError),
-        ({"activation": "tanh", "n_pieces": 3, "search_range": (1.0, np.nan)}, ValueError),
+        ({"activation": "tanh", "n_pieces": 3, "search_range": (-1e12, 1e12)}, ValueError, "grid"),
+        ({"activation": "tanh", "n_pieces": 3, "search_range": (5,)}, ValueError, "search_range"),
+        ({"activation": "tanh", "n_pieces": 3, "search_range": (1, np.nan)}, ValueError, "finite"),
     ],
 )
-def test_bad_arguments(kwargs, error):
-    with pytest.raises(error):
+def test_bad_arguments(kwargs, error, message):
+    with pytest.raises(error, match=message):
         linearize(**kwargs)
 
 
@@ -158,7 +158,7 @@ def test_to_plnn_names_an_unsupported_activation():
     model = nn.Sequential(nn.Linear(3, 4), nn.GELU(), nn.Linear(4, 2))
     with pytest.raises(ValueError, match="'1'.*GELU"):
         to_plnn(model, 3)
-    with pytest.raises(TypeError):
+    with pytest.raises(TypeError, match="takes a torch.nn.Module"):
         to_plnn("model", 3)
 
 

@@ -158,7 +158,7 @@ def test_bad_inputs_and_blackbox(rng):
         regions.local_linear(rng.normal(size=(3, 5)))
     with pytest.raises(ValueError, match="NaN"):
         regions.local_linear(np.full((2, 4), np.nan))
-    with pytest.raises(TypeError):
+    with pytest.raises(TypeError, match="takes a torch.nn.Module"):
         LinearRegions("not a module")
     proba = BlackBox.from_torch(
         nn.Sequential(model, nn.Softmax(1)), input_shape=(4,), output="probabilities"
@@ -262,3 +262,24 @@ def test_plot_decision_boundaries_draws_each_panel_and_refuses_bad_input(rng):
     ]:
         with pytest.raises(ValueError, match=message):
             plot_decision_boundaries(panels, X, labels, margin=margin, resolution=30)
+
+
+def test_hardtanh_networks_are_linearised_exactly():
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Linear(3, 8), nn.Hardtanh(-0.5, 0.7), nn.Linear(8, 2)).double()
+    X = np.random.default_rng(0).normal(scale=2.0, size=(40, 3))
+    W, b = LinearRegions(net).local_linear(X)
+    with torch.no_grad():
+        logits = net(torch.as_tensor(X)).numpy()
+    np.testing.assert_allclose(np.einsum("nkd,nd->nk", W, X) + b, logits, atol=1e-9)
+
+
+def test_boundary_segments_lie_on_the_decision_boundary():
+    from unboxed.piecewise import boundary_segments
+
+    regions = LinearRegions(zoo.mlp((6,), n_features=2, n_classes=2, random_state=0))
+    segments = boundary_segments(regions, (-3, 3, -3, 3), resolution=60)
+    assert segments
+    points = np.concatenate([np.stack([s[0], s[1], s.mean(0)]) for s in segments])
+    logits = regions.logits(points)
+    np.testing.assert_allclose(logits[:, 1] - logits[:, 0], 0.0, atol=1e-9)

@@ -134,7 +134,7 @@ def test_nearest_distance_against_brute_force(rng):
     ],
 )
 def test_bad_hyperparameters(digits_blackbox, kwargs, error):
-    with pytest.raises(error):
+    with pytest.raises(error, match=next(iter(kwargs))):
         ActivationMaximization(digits_blackbox, **kwargs)
 
 
@@ -202,3 +202,18 @@ def test_a_generators_images_are_held_to_the_bounds_during_the_search():
     np.testing.assert_allclose(found.values, decoded.detach().double().numpy(), atol=1e-6)
     # The score is that of the returned image (it was the unclipped image's: -0.81 vs -1.09).
     np.testing.assert_allclose(found.activation, np.log(found.probability), atol=1e-5)
+
+
+def test_the_l1_penalty_makes_prototypes_sparser(digits_blackbox):
+    def mass(reg):
+        am = ActivationMaximization(
+            digits_blackbox, regularizer=reg, strength=0.2, steps=60, random_state=0
+        )
+        return am.explain([0, 1]).values.sum(axis=1)
+
+    assert np.all(mass("l1") < mass("none"))
+
+
+def test_activation_maximization_counts_its_queries(digits_blackbox):
+    ActivationMaximization(digits_blackbox, steps=5, random_state=0).explain([2, 7])
+    assert digits_blackbox.n_queries == 2 * 5 + 2  # the steps, then the final probabilities

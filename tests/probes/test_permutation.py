@@ -129,3 +129,34 @@ def test_bad_labels(planted, planted_blackbox):
 def test_one_row_is_refused_not_scored_zero(planted, planted_blackbox):
     with pytest.raises(ValueError, match="at least 2 rows"):  # every importance read 0
         PermutationImportance(planted_blackbox).explain(planted.X_test[:1])
+
+
+def _reads_feature_0():
+    return BlackBox.from_callable(
+        lambda X: np.stack([1 - (X[:, 0] > 0.5), X[:, 0] > 0.5], 1).astype(float),
+        n_classes=2,
+        input_shape=(20,),
+    )
+
+
+def test_given_labels_are_the_ones_scored(planted):
+    box = _reads_feature_0()
+    X = planted.X_test[:400]
+    y = 1 - box.predict(X)  # the model is wrong on every row
+    res = PermutationImportance(box, n_repeats=3, n_boot=50, random_state=0).explain(X, y)
+    assert res.meta["baseline_score"] == 0.0
+    assert res.values[0, 0] == pytest.approx(-0.5, abs=0.1)  # shuffling makes it right
+
+
+def test_a_group_is_shuffled_together():
+    X = np.random.default_rng(0).uniform(size=(200, 3))
+    X[:, 1] = X[:, 0]
+    same = BlackBox.from_callable(
+        lambda Z: np.stack([Z[:, 0] != Z[:, 1], Z[:, 0] == Z[:, 1]], 1).astype(float),
+        n_classes=2,
+        input_shape=(3,),
+    )
+    res = PermutationImportance(
+        same, n_repeats=2, groups={"pair": [0, 1], "other": [2]}, n_boot=50, random_state=0
+    ).explain(X)
+    np.testing.assert_array_equal(res.values[0], [0.0, 0.0])

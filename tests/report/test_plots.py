@@ -35,3 +35,20 @@ def test_plots_render(attribution, importance):
 def test_an_empty_selection_is_a_clear_error(attribution):
     with pytest.raises(ValueError, match="nothing to plot"):
         attribution.plot([])
+
+
+def test_bars_show_the_largest_magnitudes_of_the_chosen_row():
+    values = np.array([[0.1, -5.0, 0.2, 3.0, 0.0], [9.0, 0.0, 0.0, 0.0, 0.0]])
+    att = Attribution(values, np.array([0, 0]), feature_names=tuple("abcde"))
+    fig = att.plot([0, 1], top=2)
+    first, second = fig.axes[:2]
+    labels = [t.get_text() for t in first.get_yticklabels()]
+    assert labels == ["d", "b"]  # the largest |value| last (on top)
+    assert sorted(p.get_width() for p in first.patches) == [-5.0, 3.0]
+    assert [t.get_text() for t in second.get_yticklabels()][-1] == "a"  # row 1's own bars
+
+
+def test_signed_heat_maps_are_centred_on_zero():
+    values = np.linspace(-1, 2, 64)[None]
+    fig = Attribution(values, np.array([0]), image_shape=(8, 8)).plot(0)
+    assert fig.axes[0].images[-1].get_clim() == (-2.0, 2.0)

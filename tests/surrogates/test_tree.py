@@ -131,5 +131,5 @@ def test_not_fitted_and_bad_input(planted, planted_blackbox):
     [{"max_depth": 0}, {"max_depth": "deep"}, {"tolerance": 2}, {"held_out": 0}, {"depths": []}],
 )
 def test_bad_hyperparameters(planted_blackbox, kwargs):
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=next(iter(kwargs))):
         TreeSurrogate(planted_blackbox, **kwargs)

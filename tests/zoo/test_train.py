@@ -152,3 +152,12 @@ def test_a_tampered_checkpoint_is_refused(digits, tmp_path, tamper):
     save_tensors(checkpoint, tensors)
     with pytest.raises(ValueError, match="damaged training checkpoint"):
         zoo.train(model, digits, epochs=2, checkpoint=checkpoint, verbose=False)
+
+
+def test_weight_decay_shrinks_the_weights(planted):
+    def norm(decay):
+        model = zoo.mlp((8,), n_features=20, n_classes=2, random_state=0)
+        zoo.train(model, planted, epochs=2, lr=1e-2, weight_decay=decay, verbose=False)
+        return float(model.fc1.weight.detach().norm())
+
+    assert norm(0.5) < 0.8 * norm(0.0)

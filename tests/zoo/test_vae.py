@@ -74,3 +74,24 @@ def test_bad_architecture():
         zoo.vae(hidden=())
     with pytest.raises(TypeError, match="VAE"):
         zoo.train_vae(zoo.mlp(), np.zeros((2, 784)))
+
+
+def test_kl_term_against_closed_form_with_a_variance():
+    x = torch.tensor([[0.0, 1.0, 1.0]])
+    zeros = torch.zeros((1, 2))
+    base = _negative_elbo(torch.zeros((1, 3)), x, zeros, zeros)
+    logvar = torch.tensor([[1.0, 0.5]])
+    kl = _negative_elbo(torch.zeros((1, 3)), x, zeros, logvar) - base
+    expected = 0.5 * float((logvar.exp() - 1 - logvar).sum())
+    assert kl.item() == pytest.approx(expected)
+
+
+def test_reparameterisation_uses_the_standard_deviation():
+    vae = zoo.vae(n_features=4, latent_dim=1, hidden=(3,), random_state=0)
+    z_seen = []
+    vae.decoder.register_forward_pre_hook(lambda _m, args: z_seen.append(args[0].detach()))
+    with torch.no_grad():
+        vae.mu.weight.zero_(), vae.mu.bias.zero_()
+        vae.logvar.weight.zero_(), vae.logvar.bias.fill_(np.log(4.0))  # variance 4, sd 2
+        vae.loss(torch.full((20000, 4), 0.5), torch.Generator().manual_seed(0))
+    assert float(z_seen[0].std()) == pytest.approx(2.0, rel=0.03)
