@@ -428,3 +428,11 @@ def test_a_bare_function_for_the_black_box_is_a_type_error(digits, digits_blackb
     ):
         with pytest.raises(TypeError, match="must be an unboxed.BlackBox.*from_callable"):
             call(digits_blackbox.predict_proba)
+
+
+def test_keep_top_k_probability_is_of_the_given_class(planted, planted_blackbox):
+    X, y = planted.X_test, planted.y_test
+    kept = keep_top_k(planted_blackbox, X, y, planted.support, 2, fill="mean", random_state=0)
+    rest = np.where(np.isin(np.arange(20), planted.support[:2]), X, X.mean(0))
+    proba = planted_blackbox.predict_proba(rest)
+    assert kept.probability.mean == pytest.approx(proba[np.arange(len(y)), y].mean())

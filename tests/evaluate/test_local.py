@@ -110,3 +110,41 @@ def test_a_bare_function_or_a_black_box_for_the_explainer_is_a_type_error(digits
     for explainer in (digits_blackbox, None):
         with pytest.raises(TypeError, match="explainer must be an explainer"):
             explanation_sensitivity(explainer, X, radius=0.1)
+
+
+def test_sensitivity_counts_exactly_the_draws_that_keep_the_class(digits, digits_blackbox):
+    X = digits.X_test[:10]
+    result = explanation_sensitivity(
+        Saliency(digits_blackbox), X, radius=0.5, n_samples=8, random_state=0
+    )
+    rng = np.random.default_rng(0)
+    noise = rng.uniform(-0.5, 0.5, size=(10, 8, 64)).astype(X.dtype)
+    noisy = (X[:, None, :] + noise).reshape(80, 64)
+    same = digits_blackbox.predict(noisy).reshape(10, 8) == digits_blackbox.predict(X)[:, None]
+    assert not same.all()  # some draws do change the class
+    np.testing.assert_array_equal(result.kept, same.sum(axis=1))
+
+
+def test_worst_drop_exceeds_the_mean_drop_for_a_noisy_explainer(digits, digits_blackbox):
+    shaky = explanation_sensitivity(
+        Lime(digits_blackbox, segmenter="pixels", n_samples=20, random_state=0),
+        digits.X_test[:12],
+        radius=0.02,
+        n_samples=5,
+        k=8,
+        random_state=0,
+    )
+    assert shaky.worst_drop.mean > shaky.mean_drop.mean
+
+
+def test_aopc_is_the_mean_drop_over_k_and_rows(planted, planted_blackbox):
+    c = deletion_curve(
+        planted_blackbox,
+        planted.X_test[:100],
+        np.array([2, 5, 11, 17]),
+        max_k=4,
+        target=np.ones(100, int),
+        random_state=0,
+    )
+    assert c.aopc.mean == pytest.approx(c.drop.mean())
+    assert c.aopc.mean == pytest.approx(c.curve().mean())

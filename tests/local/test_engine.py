@@ -127,3 +127,13 @@ def test_top_k_active_breaks_ties_to_the_lower_index():
     coef = np.array([[0.5, -0.5, 0.1, 0.9]])
     active = np.array([[True, True, True, False]])
     assert top_k_active(coef, active, 2).tolist() == [[True, True, False, False]]
+
+
+def test_exponential_kernel_is_sqrt_exp_of_the_cosine_distance():
+    m, width = 16, 0.25
+    valid = np.ones((1, m), dtype=bool)
+    masks = np.arange(m)[None, None, :] < np.array([16, 12, 8, 4, 1])[None, :, None]
+    on = masks.sum(axis=2)[0]
+    d = 1 - on / np.sqrt(on * m)  # cosine distance between z and the all-on vector
+    expected = np.sqrt(np.exp(-(d**2) / width**2))
+    np.testing.assert_allclose(exponential_kernel(width)(masks, valid)[0], expected, rtol=1e-12)

@@ -126,3 +126,32 @@ def test_undefined_gradient_gets_a_clear_error():
     assert np.isfinite(box.predict_proba(X)).all()
     with pytest.raises(ValueError, match="Saliency produced non-finite attributions"):
         Saliency(box).explain(X, target=0)
+
+
+def test_integrated_gradients_with_a_gray_baseline_is_complete(digits, digits_blackbox):
+    import torch
+
+    X = digits.X_test[:8]
+    result = IntegratedGradients(digits_blackbox, n_steps=300, baseline="gray").explain(X)
+    with torch.no_grad():
+        logits = digits_blackbox.module(torch.as_tensor(X.reshape(-1, 1, 8, 8))).numpy()
+        base = digits_blackbox.module(torch.full((1, 1, 8, 8), 0.5)).numpy()
+    gap = logits[np.arange(8), result.target] - base[0, result.target]
+    np.testing.assert_allclose(result.values.sum(axis=1), gap, atol=3e-2)
+
+
+def test_smoothgrad_noise_scales_with_the_input_range(digits, digits_blackbox, monkeypatch):
+    import captum.attr
+
+    seen = []
+    real = captum.attr.Saliency.attribute
+
+    def spy(self, inputs, *args, **kwargs):
+        seen.append(inputs.detach().clone())
+        return real(self, inputs, *args, **kwargs)
+
+    monkeypatch.setattr(captum.attr.Saliency, "attribute", spy)
+    X = 0.2 * digits.X_test[:4]  # range 0.2 or less per row
+    SmoothGrad(digits_blackbox, n_samples=400, noise_level=0.1, random_state=0).explain(X)
+    noise = seen[0].reshape(4, 400, 64).numpy() - X[:, None, :]
+    np.testing.assert_allclose(noise.std(axis=(1, 2)), 0.1 * np.ptp(X, axis=1), rtol=0.05)

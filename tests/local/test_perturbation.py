@@ -5,10 +5,12 @@ import itertools
 import numpy as np
 import pytest
 from scipy import special
+from scipy.ndimage import gaussian_filter
 
 from tests.helpers import requires_fashion_mnist
 from unboxed import BlackBox, load_dataset
 from unboxed.local import KernelShap, Lime, Occlusion, SegmenterError, grid_labels, segment
+from unboxed.local._base import BLUR_SIGMA, make_fill
 
 
 def _linear_box(w):
@@ -250,3 +252,20 @@ def test_a_segmenter_that_raises_is_named_with_its_image(digits, digits_blackbox
 
     with pytest.raises(SegmenterError, match=r"'broken' raised on image 0: KeyError: 'boom'"):
         Lime(digits_blackbox, segmenter=broken).explain(digits.X_test[:2])
+
+
+@pytest.mark.parametrize("name", ["Lime", "KernelShap", "Occlusion"])
+def test_default_target_is_the_prediction(name, digits, digits_blackbox):
+    cls = {"Lime": Lime, "KernelShap": KernelShap, "Occlusion": Occlusion}[name]
+    kwargs = {} if name == "Occlusion" else {"n_samples": 50, "random_state": 0}
+    X = digits.X_test[:40]
+    result = cls(digits_blackbox, **kwargs).explain(X)
+    np.testing.assert_array_equal(result.target, digits_blackbox.predict(X))
+
+
+def test_blur_fill_blurs_each_image_alone():
+    X = np.zeros((2, 64))
+    X[0, 27] = 1.0  # one bright pixel in the first image, none in the second
+    fill = make_fill("blur", X, image_shape=(8, 8), background=None)
+    np.testing.assert_allclose(fill[0], gaussian_filter(X[0].reshape(8, 8), BLUR_SIGMA).ravel())
+    assert np.all(fill[1] == 0)

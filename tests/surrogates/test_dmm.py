@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from scipy import special
+from scipy import special, stats
 
 from unboxed import Attribution, BlackBox, FeatureImportance
 from unboxed.surrogates import DMMMEN, ConvergenceWarning, NotFittedError
@@ -784,3 +784,74 @@ def _running_in_group(pgid: int) -> list[int]:
             if int(group) == pgid and state != "Z":
                 running.append(int(stat.parent.name))
     return running
+
+
+def test_responsibilities_are_the_normalised_gaussian_mixture(planted_fit, planted):
+    m, X = planted_fit, planted.X_test[:200]
+    resp, target = m.responsibilities(X)
+    g = class_logit(m.blackbox_.predict_proba(X), target)
+    mean = np.einsum("nd,njd->nj", X, m.coef_[target]) + m.intercept_[target]
+    log_p = np.log(np.maximum(m.weights_[target], 1e-300)) + stats.norm.logpdf(
+        g[:, None], mean, np.sqrt(m.sigma2_[target])
+    )
+    np.testing.assert_allclose(resp, special.softmax(log_p, axis=1), atol=1e-8)
+
+
+def test_insight_components_are_heaviest_first(planted_fit):
+    m = planted_fit
+    for c in (0, 1):
+        meta = m.insights(c, k=4).meta
+        assert len(meta["weights"]) >= 2  # the order is tested
+        assert meta["weights"] == sorted(meta["weights"], reverse=True)
+        assert meta["components"][0] == int(np.argmax(m.weights_[c]))
+
+
+def test_r2_is_sklearns():
+    from sklearn.metrics import r2_score
+
+    rng = np.random.default_rng(0)
+    y = rng.normal(size=40) + 3
+    pred = y + 0.5 * rng.normal(size=40)
+    assert dmm_module._r2(y, pred) == pytest.approx(r2_score(y, pred))
+
+
+def test_mean_input_is_the_mean_of_the_fitted_rows(planted_fit, planted):
+    m, X = planted_fit, planted.X_train[:1500]
+    pred = m.blackbox_.predict_proba(X).argmax(axis=1)
+    for i, c in enumerate(m.classes_):
+        own = X[pred == c]
+        rng = np.random.default_rng([m.seed_, int(c)])
+        _, train = dmm_module.held_out_split(own.shape[0], 1, m.test_size, rng)
+        assert m.n_samples_[i] == train.size
+        np.testing.assert_allclose(m.mean_input_[i], own[train].mean(axis=0), atol=1e-12)
+
+
+def test_weighted_design_is_weighted_least_squares():
+    from sklearn.linear_model import LinearRegression
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(80, 4))
+    y = X @ [1.0, -2.0, 0.5, 0.0] + rng.normal(size=80) * (1 + 3 * (X[:, 0] > 0))
+    w = rng.uniform(0.05, 1.0, size=80)
+    design, y_c, _, _ = dmm_module._design(X, y, w)
+    beta = np.linalg.lstsq(design, y_c, rcond=None)[0]
+    ref = LinearRegression().fit(X, y, sample_weight=w)
+    np.testing.assert_allclose(beta[1:], ref.coef_, atol=1e-10)
+
+
+def test_explain_local_takes_the_component_responsible_for_the_instance():
+    a = np.array([1.5, 0.0, 1.0, 0.0, 0.5, 0.0, 0.0, 0.0])  # near the instance
+    b = np.array([0.0, 1.5, 0.0, 1.0, 0.0, 0.5, 0.0, 0.0])  # far from it
+
+    def response(rows):
+        near = (rows[:, 6] > 0) & (rows[:, 7] > 0)  # a quarter of the masks, the instance's
+        p1 = special.expit(np.where(near, 3.0 + rows @ a, -3.0 + rows @ b))
+        return np.c_[1 - p1, p1]
+
+    box = BlackBox.from_callable(response, n_classes=2, input_shape=(8,))
+    model = DMMMEN(n_iter=200, n_chains=1, n_components=3, random_state=0, verbose=False)
+    att = model.explain_local(
+        np.ones((1, 8)), blackbox=box, target=1, segments=np.arange(8)[None], n_samples=1000
+    )
+    # Features 6 and 7 are constant within the near regime: only 0-5 are identified.
+    np.testing.assert_allclose(att.values[0, :6], a[:6], atol=0.1)

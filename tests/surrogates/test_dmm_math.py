@@ -438,3 +438,34 @@ def test_a_sweep_keeps_every_quantity_finite_on_degenerate_data():
     for name, value in state.arrays().items():
         assert np.all(np.isfinite(value)), name
     assert np.all((state.t > 0) & (state.t < 1))
+
+
+def test_sample_z_returns_the_mixture_log_likelihood():
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(50, 3)), 3 * rng.normal(size=50)
+    state = dm.initial_state(X, y, 4, 2, PRIOR, rng)
+    dens = stats.norm.logpdf(y[:, None], X @ state.beta.T, np.sqrt(state.sigma2))
+    expected = special.logsumexp(state.log_pi + dens, axis=1).sum()
+    for sampler in (dm.sample_z, dm.sample_z_collapsed):
+        _, log_lik = sampler(X, y, state, rng)
+        assert log_lik == pytest.approx(expected, rel=1e-10)
+
+
+def test_sweep_returns_t_drawn_under_the_new_prior(monkeypatch):
+    rng = np.random.default_rng(0)
+    J, p = 3, 200
+    X = rng.normal(size=(60, p))
+    y = X[:, :5] @ np.ones(5) + rng.normal(size=60)
+    state = dm.initial_state(X, y, J, 2, PRIOR, rng)
+    state = dataclasses.replace(
+        state, c=np.zeros(J, dtype=np.int64), lam1=np.array([0.05, 30.0]), lam2=np.array([1.0, 1.0])
+    )
+    monkeypatch.setattr(dm, "sample_c", lambda *a, **k: np.ones(J, dtype=np.int64))
+    new, _ = dm.sweep(X, y, state, PRIOR, rng)
+    assert np.all(new.c == 1)
+    lam1, lam2 = state.lam1[new.c][:, None], state.lam2[new.c][:, None]
+    mean = lam1 / (2 * lam2 * np.maximum(np.abs(new.beta), dm.BETA_FLOOR))
+    shape = lam1**2 / (4 * lam2 * new.sigma2[:, None])
+    nu = new.t / (1 - new.t)
+    pit = stats.invgauss.cdf(nu, mean / shape, scale=shape)  # numpy's wald(mean, shape)
+    assert stats.kstest(pit.ravel(), "uniform").pvalue > 0.01

@@ -100,3 +100,29 @@ def test_non_finite_objective_and_bad_parameters_raise():
     ):
         with pytest.raises(ValueError, match=match):
             fit_iterative(init, step, None, rng=np.random.default_rng(0), **kwargs)
+
+
+def test_a_falling_objective_has_not_converged():
+    with pytest.warns(ConvergenceWarning):
+        trace = fit_iterative(
+            lambda d, r: 0.0,
+            lambda d, x, r: (x - 10.0, x),
+            None,
+            rng=np.random.default_rng(0),
+            max_iter=5,
+            tol=1e-3,
+        )
+    assert not trace.converged and trace.n_iter == 5
+
+
+def test_tied_restarts_keep_the_first():
+    trace = fit_iterative(
+        lambda d, r: float(r.uniform()),
+        lambda d, x, r: (x, 1.0),
+        None,
+        rng=np.random.default_rng(0),
+        max_iter=3,
+        tol=None,
+        n_init=4,
+    )
+    assert trace.init == 0

@@ -466,3 +466,15 @@ def test_sparse_and_margin_options_are_checked(tiny, kwargs, message):
     kind = kwargs.pop("kind")
     with pytest.raises(ValueError, match=message):
         jx.local_examples(model, Z[:1], kind, 1, source="generated", **kwargs)
+
+
+def test_mined_criticisms_and_influentials_carry_their_likeliest_component(tiny):
+    model, Z = tiny
+    for mine, score in (
+        (jx.mine_criticisms, jx.criticism_scores),
+        (jx.mine_influentials, jx.influence_scores),
+    ):
+        found = mine(model, Z, 4)
+        assert found.indices.tolist() == np.argsort(-score(model, Z), kind="stable")[:4].tolist()
+        for row, comp in zip(found.indices, found.components, strict=True):
+            assert comp == np.argmax(_brute(model, Z[row])[1])

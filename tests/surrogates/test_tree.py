@@ -133,3 +133,15 @@ def test_not_fitted_and_bad_input(planted, planted_blackbox):
 def test_bad_hyperparameters(planted_blackbox, kwargs):
     with pytest.raises(ValueError, match=next(iter(kwargs))):
         TreeSurrogate(planted_blackbox, **kwargs)
+
+
+def test_tree_fidelity_is_on_the_held_out_rows(planted, planted_blackbox):
+    from unboxed.evaluate import agreement
+
+    X = planted.X_train[:800]
+    s = TreeSurrogate(planted_blackbox, max_depth=2, n_boot=50, random_state=0).fit(X)
+    assert s.fidelity_.n == round(0.25 * 800)
+    order = np.random.default_rng(0).permutation(800)
+    test = order[:200]
+    expected = agreement(s.predict(X[test]), planted_blackbox.predict(X[test]), n_boot=10)
+    assert s.fidelity_.mean == expected.mean
