@@ -52,3 +52,11 @@ def test_signed_heat_maps_are_centred_on_zero():
     values = np.linspace(-1, 2, 64)[None]
     fig = Attribution(values, np.array([0]), image_shape=(8, 8)).plot(0)
     assert fig.axes[0].images[-1].get_clim() == (-2.0, 2.0)
+
+
+def test_panels_are_titled_by_their_row_names():
+    values = np.arange(6.0).reshape(2, 3)
+    named = FeatureImportance(values, class_names=("weighted", "component 0")).plot()
+    assert [ax.get_title() for ax in named.axes[:2]] == ["weighted", "component 0"]
+    plain = FeatureImportance(values).plot()
+    assert [ax.get_title() for ax in plain.axes[:2]] == ["class 0", "class 1"]

@@ -370,7 +370,10 @@ def test_plot_draws_one_panel_per_class(planted_fit):
 
     matplotlib.use("Agg")
     figure = planted_fit.plot(k=4)
-    assert figure is not None
+    assert [ax.get_title() for ax in figure.axes] == ["class 0", "class 1"]
+    for ax, c in zip(figure.axes, (0, 1), strict=True):  # the 4 insight features as bars
+        top = planted_fit.class_insights(k=4).top_k(4, class_=c)
+        assert sorted(t.get_text() for t in ax.get_yticklabels()) == sorted(f"x{j}" for j in top)
 
 
 # ---------------------------------------------------------------- checkpoints

@@ -120,13 +120,15 @@ def plot_feature_importance(
         classes = list(range(importance.n_classes))
     else:
         classes = [class_] if np.ndim(class_) == 0 else list(class_)
-    class_names = importance.class_names or tuple(str(c) for c in range(importance.n_classes))
+    # A row's own name as its title: rows are not always classes (an insight's rows are
+    # components, a permutation importance has one row for all classes).
+    titles = importance.class_names or tuple(f"class {c}" for c in range(importance.n_classes))
     names = list(importance.feature_names or [f"x{j}" for j in range(importance.n_features)])
     fig, axes = _figure(len(classes))
     for ax, c in zip(axes, classes, strict=False):
         row = importance._row(c)
         values = importance.values[row]
-        title = f"class {class_names[row]}"
+        title = titles[row]
         if importance.image_shape is None:
             _bars(ax, values, names, title, top)
         else:

@@ -809,8 +809,12 @@ class DMMMEN:
         )
 
     def plot(self, class_: int | None = None, *, k: int | None = None, **kwargs: Any) -> Any:
-        """Heat maps of the insights: one panel per class (row 0 of :meth:`insights`)."""
+        """Heat maps of the insights: one panel per class (row 0 of :meth:`insights`).
+
+        For tabular data, bars of the ``k`` insight features (``top`` in ``kwargs`` may
+        change that); the other features are 0 in an insight."""
         importance = self.class_insights(k, classes=class_)
+        kwargs.setdefault("top", importance.meta["k"])
         return importance.plot(list(range(importance.n_classes)), **kwargs)
 
 
