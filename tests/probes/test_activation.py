@@ -86,7 +86,10 @@ def test_same_seed_same_prototypes_and_models_untouched(digits_blackbox, tmp_pat
     first.save(tmp_path / "p.npz")
     loaded = Prototypes.load(tmp_path / "p.npz")
     assert np.array_equal(loaded.values, first.values)
-    assert first.plot() is not None
+    shown = [ax.images[0].get_array() for ax in first.plot().axes if ax.images]
+    assert len(shown) == 2  # each prototype as its own 8x8 image
+    for image, values in zip(shown, first.values, strict=True):
+        np.testing.assert_array_equal(image, values.reshape(8, 8))
 
 
 def test_penalties_against_hand_computed_values():
