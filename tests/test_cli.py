@@ -100,24 +100,8 @@ def test_bad_widths_are_refused_by_name(tmp_path, capsys, widths):
 
 def test_cli_passes_weight_decay_to_training(tmp_path, capsys):
     out = tmp_path / "m"
-    argv = [
-        "train",
-        "--model",
-        "mlp",
-        "--dataset",
-        "planted",
-        "--epochs",
-        "1",
-        "--widths",
-        "4",
-        "--weight-decay",
-        "0.25",
-        "--seed",
-        "3",
-        "--out",
-        str(out),
-        "--quiet",
-    ]
+    settings = "--dataset planted --epochs 1 --widths 4 --weight-decay 0.25 --seed 3"
+    argv = ["train", "--model", "mlp", *settings.split(), "--out", str(out), "--quiet"]
     assert main(argv) == 0
     training = json.loads((out / "model.json").read_text())["metadata"]["training"]
     assert training["weight_decay"] == 0.25 and training["random_state"] == 3
