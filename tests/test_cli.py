@@ -105,3 +105,36 @@ def test_cli_passes_weight_decay_to_training(tmp_path, capsys):
     assert main(argv) == 0
     training = json.loads((out / "model.json").read_text())["metadata"]["training"]
     assert training["weight_decay"] == 0.25 and training["random_state"] == 3
+
+
+def test_demo_command_passes_its_options(monkeypatch, tmp_path):
+    import unboxed.demo
+
+    calls = []
+    monkeypatch.setattr(unboxed.demo, "run_demo", lambda **kwargs: calls.append(kwargs))
+    out = str(tmp_path / "d")
+    assert main(["demo", "--out", out, "--epochs", "3", "--seed", "7", "--quiet"]) == 0
+    assert main(["demo"]) == 0
+    assert calls == [
+        {"out": out, "epochs": 3, "random_state": 7, "verbose": False},
+        {"out": "demo-output", "epochs": 40, "random_state": 0, "verbose": True},
+    ]
+
+
+def test_train_passes_its_options(tmp_path, capsys):
+    out, checkpoint = tmp_path / "m", tmp_path / "train.ckpt"
+    argv = ["train", "--model", "mlp", "--dataset", "planted", "--epochs", "1", "--widths", "4"]
+    argv += ["--lr", "0.01", "--batch-size", "32", "--seed", "5", "--quiet"]
+    assert main([*argv, "--checkpoint", str(checkpoint), "--out", str(out)]) == 0
+    training = json.loads((out / "model.json").read_text())["metadata"]["training"]
+    assert training["lr"] == 0.01 and training["batch_size"] == 32
+    assert training["random_state"] == 5
+    assert training["model"]["kwargs"]["random_state"] == 5  # the weights' seed too
+    assert checkpoint.is_file()
+
+
+def test_a_zero_width_is_refused(tmp_path, capsys):
+    argv = ["train", "--model", "mlp", "--dataset", "planted", "--out", str(tmp_path)]
+    with pytest.raises(SystemExit) as exited:
+        main([*argv, "--widths", "8,0"])
+    assert exited.value.code == 2 and "--widths" in capsys.readouterr().err

@@ -2,6 +2,7 @@ import numpy as np
 
 from unboxed import Attribution
 from unboxed.demo import dmm_men_demo
+from unboxed.surrogates import DMMMEN
 
 
 def test_dmm_men_demo_tests_its_insights(tmp_path, digits, digits_blackbox):
@@ -17,3 +18,28 @@ def test_dmm_men_demo_tests_its_insights(tmp_path, digits, digits_blackbox):
     local = Attribution.load(tmp_path / "dmm_men_local.npz")
     assert local.values.shape == (4, 64)
     assert (tmp_path / "dmm_men_insights.png").stat().st_size > 0
+
+
+def test_dmm_demo_runs_the_deletion_test_on_the_positive_insights(
+    monkeypatch, tmp_path, digits, digits_blackbox
+):
+    import unboxed.demo as demo
+    import unboxed.surrogates as surrogates
+
+    class Quick(DMMMEN):  # the demo's settings, with chains short enough for a test
+        def __init__(self, **kwargs):
+            super().__init__(**{**kwargs, "n_iter": 16, "n_chains": 1})
+
+    monkeypatch.setattr(surrogates, "DMMMEN", Quick)
+    rankings, real = [], demo.deletion_test
+
+    def recording(blackbox, X, ranking, *args, **kwargs):
+        rankings.append(ranking)
+        return real(blackbox, X, ranking, *args, **kwargs)
+
+    monkeypatch.setattr(demo, "deletion_test", recording)
+    result = demo.dmm_men_demo(digits_blackbox, digits, tmp_path, echo=lambda line: None)
+    [ranking] = rankings
+    expected = result["model"].class_insights(12, by="positive")
+    assert ranking.meta["by"] == "positive"
+    np.testing.assert_array_equal(ranking.values, expected.values)

@@ -1,3 +1,5 @@
+import numpy as np
+
 from unboxed import ExampleSet
 from unboxed.demo import run_jgmm_demo
 
@@ -12,3 +14,21 @@ def test_jgmm_demo_writes_its_pictures(tmp_path, digits, digits_blackbox):
         assert (tmp_path / f"jgmm_{name}.png").stat().st_size > 0
         assert len(ExampleSet.load(tmp_path / f"jgmm_{name}.npz")) > 0
     assert (tmp_path / "jgmm_posteriors.png").stat().st_size > 0
+
+
+def test_jgmm_demo_reports_the_share_of_counterfactuals_in_another_class(
+    tmp_path, digits, digits_blackbox
+):
+    from unboxed.demo import run_jgmm_demo
+
+    lines = []
+    result = run_jgmm_demo(digits_blackbox, digits, out=tmp_path, verbose=False, echo=lines.append)
+    examples = result["examples"]
+    assert [examples[k].kind for k in ("counterfactuals", "semifactuals")] == [
+        "counterfactual",
+        "semifactual",
+    ]
+    flips = examples["counterfactuals"]
+    changed = np.mean(flips.top_classes[:, 0] != flips.query_classes[flips.groups])
+    assert abs(changed - 0.5) > 0.05  # the test tells the share from its complement
+    assert f"the proxy puts {100 * changed:.0f}% of the mined counterfactuals" in "\n".join(lines)

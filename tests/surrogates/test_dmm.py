@@ -858,3 +858,147 @@ def test_explain_local_takes_the_component_responsible_for_the_instance():
     )
     # Features 6 and 7 are constant within the near regime: only 0-5 are identified.
     np.testing.assert_allclose(att.values[0, :6], a[:6], atol=0.1)
+
+
+@pytest.fixture(scope="module")
+def small_fit(planted, planted_logreg):
+    box = BlackBox.from_sklearn(planted_logreg)
+    return short().fit(planted.X_train[:600], box)
+
+
+def _linear_box(beta, bias=0.0):
+    beta = np.asarray(beta, dtype=float)
+
+    def predict(rows):
+        p = special.expit(rows @ beta + bias)
+        return np.c_[1.0 - p, p]
+
+    return BlackBox.from_callable(predict, n_classes=2, input_shape=None)
+
+
+def test_variance_selection_regresses_the_selected_columns():
+    """n_features keeps the largest-variance columns; the regressions must see those
+    columns (not the first n_features ones) and the coefficients land back on them."""
+    rng = np.random.default_rng(0)
+    scale = np.array([0.1, 0.1, 0.1, 1.0, 0.1, 0.1, 1.0, 1.0])
+    X = rng.normal(size=(600, 8)) * scale
+    beta = np.array([0, 0, 0, 2.0, 0, 0, -1.0, 0.5])
+    m = short(n_iter=100, n_features=3).fit(X, _linear_box(beta))
+    assert m.features_.tolist() == [3, 6, 7]
+    assert np.all(m.coef_[:, :, [0, 1, 2, 4, 5]] == 0)
+    # Class 1's logit is x @ beta, class 0's is -x @ beta: exactly linear in the kept columns.
+    for row, sign in ((0, -1.0), (1, 1.0)):
+        np.testing.assert_allclose(
+            m.weights_[row] @ m.coef_[row][:, [3, 6, 7]], sign * beta[[3, 6, 7]], atol=0.1
+        )
+    assert m.r2_.min() > 0.95
+
+
+def test_default_target_is_the_black_box_prediction(small_fit, planted):
+    X = planted.X_test[:60]
+    predicted = small_fit.blackbox_.predict(X)
+    assert 0 < predicted.sum() < predicted.size  # both classes occur
+    _, target = small_fit.responsibilities(X)
+    np.testing.assert_array_equal(target, predicted)
+    np.testing.assert_array_equal(small_fit.explain(X).target, predicted)
+
+
+def test_a_fit_of_some_classes_is_those_classes_of_the_full_fit(planted, planted_blackbox):
+    """Each class has its own seeded streams, so fitting class 1 alone gives the class-1
+    part of the full fit; its methods must find class 1 in row 0 of the attributes."""
+    X = planted.X_train[:400]
+    full = short(n_iter=40).fit(X, planted_blackbox)
+    one = short(n_iter=40).fit(X, planted_blackbox, classes=[1])
+    assert one.classes_.tolist() == [1] and one.coef_.shape[0] == 1
+    np.testing.assert_array_equal(one.coef_[0], full.coef_[1])
+    np.testing.assert_array_equal(one.insights(1, k=5).values, full.insights(1, k=5).values)
+    Xq = planted.X_test[planted_blackbox.predict(planted.X_test) == 1][:20]
+    np.testing.assert_allclose(one.explain(Xq).values, full.explain(Xq).values)
+    np.testing.assert_allclose(one.responsibilities(Xq)[0], full.responsibilities(Xq)[0])
+
+
+def test_contribution_insight_is_the_weighted_coefficient_times_the_class_mean(small_fit):
+    m = small_fit
+    assert not np.allclose(m.mean_input_[0], m.mean_input_[1])
+    for row, class_ in enumerate(m.classes_):
+        got = m.insights(int(class_), k=20, by="contribution").values[0]
+        expected = np.maximum(m.weights_[row] @ (m.coef_[row] * m.mean_input_[row]), 0.0)
+        np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-15)
+
+
+@pytest.mark.parametrize("by", ["magnitude", "positive", "contribution"])
+def test_class_insights_are_row_0_of_each_class_insight(small_fit, by):
+    ranking = small_fit.class_insights(6, by=by)
+    assert ranking.meta["by"] == by
+    for i, class_ in enumerate(small_fit.classes_):
+        expected = small_fit.insights(int(class_), k=6, by=by).values[0]
+        np.testing.assert_array_equal(ranking.values[i], expected)
+
+
+def test_occluded_copies_touch_only_the_regressed_features_and_target_the_class(monkeypatch):
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(300, 6)) * np.array([1.0, 1.0, 1.0, 1.0, 0.1, 0.1])
+    box = _linear_box([2.0, -1.5, 1.0, 0.5, 3.0, 0.0])
+    problems, copies = {}, []
+    real_run, real_occlude = dmm_module._ClassJob.run, dmm_module.occlude
+
+    def run(self, class_, inputs, y, checkpoint, *, verbose):
+        problems[int(class_)] = (inputs, y)
+        return real_run(self, class_, inputs, y, checkpoint, verbose=verbose)
+
+    def occlude(X_c, columns, n_copies, max_share, rng_):
+        out = real_occlude(X_c, columns, n_copies, max_share, rng_)
+        copies.append((X_c, out))  # classes in order 0, 1
+        return out
+
+    monkeypatch.setattr(dmm_module._ClassJob, "run", run)
+    monkeypatch.setattr(dmm_module, "occlude", occlude)
+    m = short(n_iter=8, n_features=4, n_occlusions=2, max_occluded=1.0).fit(X, box)
+    assert m.features_.tolist() == [0, 1, 2, 3]
+    flipped = 0
+    for c, (X_c, out) in enumerate(copies):
+        tiled = np.tile(X_c, (2, 1))
+        np.testing.assert_array_equal(out[:, 4:], tiled[:, 4:])  # off features_: untouched
+        assert np.any(out[:, :4] != tiled[:, :4])
+        rows = np.vstack([X_c, out])
+        inputs, y = problems[c]
+        np.testing.assert_array_equal(inputs, rows[:, m.features_])
+        # The target is the black box's logit of class c on every row, copies included,
+        # also where the occlusion moved the copy into the other class.
+        expected = class_logit(box.predict_proba(rows), np.full(len(rows), c))
+        np.testing.assert_allclose(y, expected, rtol=1e-12)
+        flipped += int(np.sum(box.predict(out) != c))
+    assert flipped > 20
+
+
+def test_a_fit_killed_past_its_interrupt_save_resumes_from_the_periodic_save(
+    tmp_path, monkeypatch, planted, planted_blackbox
+):
+    """A worker killed after the grace period saves nothing on the way out: the fit
+    resumes from the last periodic save, to the same draws."""
+    X = planted.X_train[:400]
+    settings = {"n_iter": 30, "n_chains": 1, "checkpoint_every": 10}
+    reference = short(**settings).fit(X, planted_blackbox)
+    real, calls = chain_module.sweep, []
+
+    def dying(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 25:  # class 0, after the periodic save of sweep 20
+            raise RuntimeError("killed")  # not a KeyboardInterrupt: no save on the way out
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(chain_module, "sweep", dying)
+    path = tmp_path / "chain.npz"
+    with pytest.raises(RuntimeError, match="killed"):
+        short(checkpoint=path, **settings).fit(X, planted_blackbox)
+    counted = []
+
+    def counting(*args, **kwargs):
+        counted.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(chain_module, "sweep", counting)
+    resumed = short(checkpoint=path, **settings).fit(X, planted_blackbox)
+    assert len(counted) == 10 + 30  # the rest of class 0, all of class 1
+    for name in FITTED:
+        np.testing.assert_array_equal(getattr(resumed, name), getattr(reference, name), name)

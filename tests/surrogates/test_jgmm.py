@@ -269,3 +269,58 @@ def test_labelled_lower_components_stay_with_their_label(rng):
         JGMM(5, 3, e_step="labelled").fit(X, Y, labels_y=np.zeros(1500, int))
     with pytest.raises(ValueError, match="fewer than the 3 labels"):
         JGMM(2, 3, e_step="labelled").fit(X, Y, labels_y=rng.integers(0, 3, size=1500))
+
+
+Q_TRUE = np.array([[0.7, 0.0], [0.3, 0.1], [0.0, 0.5], [0.0, 0.4]])
+PI_TRUE = np.array([0.4, 0.6])
+
+
+PI_TRUE = np.array([0.4, 0.6])
+
+
+def _sample_jgmm(n, rng, sep=6.0):
+    means_x = np.array([[0, 0, 0], [1, 0, 0], [0, 1, 0], [0, 0, 1]]) * sep
+    means_y = np.array([[0, 0], [1, 1]]) * sep
+    w = rng.choice(2, size=n, p=PI_TRUE)
+    z = (rng.random(n)[:, None] > np.cumsum(Q_TRUE[:, w].T, axis=1)).sum(axis=1)
+    return means_x[z] + rng.normal(size=(n, 3)), means_y[w] + rng.normal(size=(n, 2))
+
+
+def test_joint_e_step_ascends_the_joint_log_likelihood():
+    """e_step="joint" is the exact EM of eq. 12: its bound is the mean log p(x, y) of
+    score_samples; the paper's eq. 15 ascends another objective."""
+    X, Y = _sample_jgmm(1500, np.random.default_rng(1), sep=2.0)
+    fits = {}
+    for e_step in ("joint", "paper"):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            fits[e_step] = JGMM(4, 2, e_step=e_step, tol=1e-10, max_iter=2000, random_state=0).fit(
+                X, Y
+            )
+    joint, paper = fits["joint"], fits["paper"]
+    assert joint.converged_
+    np.testing.assert_allclose(joint.lower_bound_[-1], joint.score_samples(X, Y).mean(), atol=1e-6)
+    assert abs(paper.lower_bound_[-1] - paper.score_samples(X, Y).mean()) > 0.05
+
+
+def test_sample_x_draws_components_by_lambda_or_the_given_weights():
+    X, Y = _sample_jgmm(1500, np.random.default_rng(0))
+    model = JGMM(4, 2, random_state=0).fit(X, Y)
+    _, comps = model.sample_x(40000, random_state=0)
+    np.testing.assert_allclose(np.bincount(comps, minlength=4) / 40000, model.lambda_, atol=0.01)
+    weights = model.Q_[:, 1]
+    _, comps = model.sample_x(40000, weights=weights, random_state=1)
+    np.testing.assert_allclose(np.bincount(comps, minlength=4) / 40000, weights, atol=0.01)
+
+
+def test_spatial_whitening_is_fitted_on_every_position():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(300, 4, 3)) * np.array([1.0, 2.0, 0.5])
+    X[:, :2] += 3.0  # positions differ
+    Y = np.column_stack([X[:, :2].mean(axis=(1, 2)), rng.normal(size=300)])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        model = JGMM(5, 2, max_iter=20, random_state=0).fit(X, Y)
+    Z = model.transform_x(X).reshape(-1, 3)
+    np.testing.assert_allclose(Z.mean(axis=0), 0.0, atol=1e-10)
+    np.testing.assert_allclose(np.cov(Z, rowvar=False), np.eye(3), atol=1e-8)

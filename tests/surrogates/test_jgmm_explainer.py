@@ -7,9 +7,9 @@ import pytest
 from sklearn.linear_model import LogisticRegression
 
 from unboxed import BlackBox, ExampleSet
-from unboxed.surrogates import JGMMExplainer, NotFittedError
+from unboxed.surrogates import JGMM, JGMMExplainer, NotFittedError
 from unboxed.surrogates._jgmm_examples import rms_distance
-from unboxed.surrogates._jgmm_explainer import avg_pool
+from unboxed.surrogates._jgmm_explainer import _class_proba, _component_classes, avg_pool
 
 
 @pytest.fixture(scope="module")
@@ -364,3 +364,96 @@ def test_var_floor_chosen_by_validation_with_k_x(digits, digits_blackbox):
 def test_bad_candidate_components_are_rejected(digits, digits_blackbox, kwargs, error, match):
     with pytest.raises(error, match=match):
         JGMMExplainer(digits_blackbox, lower_layer="pool2", **kwargs).fit(digits.X_train[:100])
+
+
+def test_component_classes_follow_the_labels_not_the_component_numbers():
+    """Higher components started from permuted labels: component perm[c] holds class c,
+    and the proxy must map it back."""
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 3, size=600)
+    X = 4.0 * np.eye(3)[labels] + rng.normal(size=(600, 3))
+    Y = 5.0 * np.eye(3)[labels] + rng.normal(size=(600, 3))
+    perm = np.array([1, 2, 0])
+    model = JGMM(6, 3, random_state=0).fit(X, Y, labels_y=perm[labels])
+    classes = _component_classes(model, Y, labels, 3)
+    np.testing.assert_array_equal(classes[perm], [0, 1, 2])
+    proba = _class_proba(model.predict_proba_w(X), classes, 3)
+    assert np.mean(proba.argmax(axis=1) == labels) > 0.95
+
+
+def test_class_proba_adds_the_components_of_a_class():
+    proba_w = np.array([[0.2, 0.3, 0.5], [0.6, 0.3, 0.1]])
+    np.testing.assert_allclose(
+        _class_proba(proba_w, np.array([0, 0, 1]), 3), [[0.5, 0.5, 0.0], [0.9, 0.1, 0.0]]
+    )
+
+
+@pytest.fixture(scope="module")
+def small_jgmm(digits, digits_lenet):
+    from unboxed import zoo
+
+    return JGMMExplainer(
+        zoo.as_blackbox(digits_lenet),
+        lower_layer="act4",
+        n_components_x=6,
+        random_state=5,
+        verbose=False,
+    ).fit(digits.X_train[:400])
+
+
+def test_lower_features_pool_and_lay_out_positions(digits, digits_blackbox):
+    X = digits.X_test[:5]
+    F = np.asarray(digits_blackbox.features(X, "act1"), dtype=np.float64)
+    for pool in (2, 3):
+        pooled = avg_pool(F, pool)
+        n, C, H, W = pooled.shape
+        spatial = JGMMExplainer(digits_blackbox, lower_layer="act1", pool=pool, spatial=True)
+        got = spatial.lower_features(X)
+        assert got.shape == (n, H * W, C)
+        for r in range(H * W):  # position r is (r // W, r % W); its channels are the vector
+            np.testing.assert_allclose(got[:, r, :], pooled[:, :, r // W, r % W])
+        flat = JGMMExplainer(digits_blackbox, lower_layer="act1", pool=pool).lower_features(X)
+        np.testing.assert_allclose(flat, pooled.reshape(n, -1))
+
+
+def test_a_call_with_its_own_random_state_repeats_on_its_own(small_jgmm):
+    e = small_jgmm
+    first = e.prototypes(source="generated", n_per_class=2, n_candidates=10, random_state=3)
+    e.influentials(source="generated", n=3, n_per_component=5)  # the explainer's generator
+    again = e.prototypes(source="generated", n_per_class=2, n_candidates=10, random_state=3)
+    np.testing.assert_array_equal(first.values, again.values)
+    np.testing.assert_array_equal(first.scores, again.scores)
+
+
+def test_validation_fits_the_candidates_without_the_held_out_rows(
+    digits, digits_blackbox, monkeypatch
+):
+    fitted = []
+    real = JGMM.fit
+
+    def fit(self, X, Y, *, labels_y=None):
+        fitted.append(np.asarray(X))
+        return real(self, X, Y, labels_y=labels_y)
+
+    monkeypatch.setattr(JGMM, "fit", fit)
+    X = digits.X_train[:400]
+    e = JGMMExplainer(
+        digits_blackbox,
+        lower_layer="act4",
+        n_components_x=[2, 4],
+        validation_fraction=0.25,
+        random_state=0,
+        verbose=False,
+    ).fit(X)
+    assert [len(f) for f in fitted] == [300, 300, 400]
+    F = {row.tobytes() for row in e.lower_features(X)}
+    assert all(row.tobytes() in F for f in fitted[:2] for row in f)
+
+
+def test_query_classes_are_the_black_box_classes(small_jgmm, digits):
+    e, X = small_jgmm, digits.X_test
+    disagree = np.flatnonzero(e.predict(X) != e.blackbox.predict(X))[:3]
+    assert disagree.size >= 1
+    queries = X[disagree]
+    found = e.counterfactuals(queries, source="mined", n_per_query=2, select="score")
+    np.testing.assert_array_equal(found.query_classes, e.blackbox.predict(queries))

@@ -3,8 +3,15 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
-from unboxed.surrogates._mcmc import apply_permutation, effective_sample_size, relabel, split_rhat
+from unboxed.surrogates._mcmc import (
+    _ess_one,
+    apply_permutation,
+    effective_sample_size,
+    relabel,
+    split_rhat,
+)
 
 
 def _ar1(rng, rho: float, shape: tuple[int, int]) -> np.ndarray:
@@ -56,3 +63,10 @@ def test_relabel_undoes_label_switching():
     values = np.arange(50 * 3, dtype=float).reshape(50, 3)
     moved = apply_permutation(values, perm)
     np.testing.assert_array_equal(np.take_along_axis(moved, perm, axis=1), values)
+
+
+def test_ess_pairs_are_made_monotone_as_geyer_says():
+    # Paired sums 0.5, 1.2, 0.1, then -0.5 (cut): the initial monotone sequence is
+    # 0.5, 0.5, 0.1, so tau = -1 + 2 * 1.1 = 1.2.
+    rho = np.array([1.0, -0.5, 0.6, 0.6, 0.1, 0.0, -0.2, -0.3])
+    assert _ess_one(rho, 100) == pytest.approx(100 / 1.2)

@@ -1,0 +1,154 @@
+"""The DMM-MEN chain driver: which states become draws, and the summary of the chains."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+from unboxed.surrogates import _dmm_chain as chain_module
+from unboxed.surrogates._dmm_chain import ChainSettings, Draws, summarise
+from unboxed.surrogates._dmm_math import Prior, initial_state
+from unboxed.surrogates._mcmc import effective_sample_size
+
+
+def _regression(n=120, p=3, seed=0):
+    rng = np.random.default_rng(seed)
+    X = np.c_[np.ones(n), rng.normal(size=(n, p - 1))]
+    y = X @ np.linspace(1.0, -1.0, p) + 0.3 * rng.normal(size=n)
+    return X, y - y.mean()
+
+
+def test_the_draws_are_the_states_entering_the_kept_sweeps(monkeypatch):
+    X, y = _regression()
+    settings = ChainSettings(3, 2, 20, 7, 3, 1, Prior())  # keeps sweeps 7, 10, 13, 16, 19
+    entering, log_liks = [], []
+    real = chain_module.sweep
+
+    def recording(X, y, state, prior, rng, **kwargs):
+        entering.append(state)
+        new, log_lik = real(X, y, state, prior, rng, **kwargs)
+        log_liks.append(log_lik)
+        return new, log_lik
+
+    monkeypatch.setattr(chain_module, "sweep", recording)
+    draws, _ = chain_module.run_chain(X, y, settings, np.random.default_rng(1))
+    assert len(entering) == 20
+    kept = [7, 10, 13, 16, 19]
+    assert draws.count == len(kept) == draws.alpha.size
+    np.testing.assert_array_equal(draws.alpha, [entering[i].alpha for i in kept])
+    np.testing.assert_array_equal(draws.z, [entering[i].z for i in kept])
+    np.testing.assert_array_equal(
+        draws.beta, np.stack([entering[i].beta for i in kept]).astype(np.float32)
+    )
+    np.testing.assert_array_equal(draws.log_lik, [log_liks[i] for i in kept])
+
+
+def _draws(n_draws, n, J, p, rng):
+    d = Draws(n_draws, n, J, p)
+    d.alpha[:] = 1.0 + 0.1 * rng.random(n_draws)
+    d.log_lik[:] = rng.normal(size=n_draws)
+    d.sigma2[:] = 1.0
+    d.count = n_draws
+    return d
+
+
+def test_summary_follows_each_chains_labels():
+    """The second chain calls the components by other labels: every per-component
+    summary (weights, coefficients, variances, lambdas) is relabelled alike."""
+    rng = np.random.default_rng(0)
+    n_draws, n, J = 20, 60, 3
+    weights = np.array([0.5, 0.3, 0.2])
+    beta = np.array([[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]])
+    sigma2 = np.array([0.5, 1.0, 2.0])
+    lambdas = np.array([[1.0, 10.0], [2.0, 20.0], [3.0, 30.0]])
+    truth = np.arange(n) % J
+    chains = []
+    for perm in (np.array([0, 1, 2]), np.array([2, 0, 1])):  # component j is called perm[j]
+        d = _draws(n_draws, n, J, 2, rng)
+        d.log_pi[:, perm] = np.log(weights)
+        d.beta[:, perm] = beta + 0.01 * rng.normal(size=(n_draws, J, 2))
+        d.sigma2[:, perm] = sigma2
+        d.lambdas[:, perm] = lambdas
+        d.c[:, perm] = [0, 1, 1]
+        d.z[:] = perm[truth]
+        chains.append(d)
+    post = summarise(chains, ChainSettings(J, 2, 2 * n_draws, n_draws, 1, 2, Prior()))
+    order = np.argsort(-post.weights)
+    np.testing.assert_allclose(post.weights[order], weights)
+    np.testing.assert_allclose(post.coef[order], beta, atol=0.01)
+    np.testing.assert_allclose(post.sigma2[order], sigma2)
+    np.testing.assert_allclose(post.lambdas[order], lambdas)
+
+
+def test_draws_record_lambda1_then_lambda2_of_each_components_prior():
+    X, y = _regression()
+    state = initial_state(X, y, 3, 2, Prior(), np.random.default_rng(0))
+    state = dataclasses.replace(
+        state, lam1=np.array([0.1, 0.2]), lam2=np.array([5.0, 7.0]), c=np.array([1, 0, 1])
+    )
+    d = Draws(1, X.shape[0], 3, X.shape[1])
+    d.record(state, -1.0)
+    np.testing.assert_array_equal(d.lambdas[0], [[0.2, 7.0], [0.1, 5.0], [0.2, 7.0]])
+
+
+def _fixed_allocation_chains(beta_of_chain, log_pi, n_draws, n=40, rng=None):
+    """Chains whose allocation never changes (relabelling is the identity)."""
+    J = log_pi.shape[-1]
+    chains = []
+    for k, beta in enumerate(beta_of_chain):
+        d = _draws(n_draws, n, J, beta.shape[-1], rng)
+        d.log_pi[:] = log_pi[k] if log_pi.ndim == 3 else log_pi
+        d.beta[:] = beta
+        d.z[:] = np.arange(n) % 2  # components 0 and 1 hold the samples
+        chains.append(d)
+    return chains
+
+
+def test_predictive_coef_is_the_posterior_mean_of_the_weighted_coefficients():
+    rng = np.random.default_rng(0)
+    n_draws, J = 40, 2
+    s = np.where(np.arange(n_draws) % 2 == 0, 1.0, -1.0)  # weight and beta move together
+    w0 = 0.5 + 0.3 * s
+    log_pi = np.log(np.stack([w0, 1 - w0], axis=1))[None]
+    beta = np.zeros((n_draws, J, 2))
+    beta[:, 0, 1] = 1.0 + s
+    chains = _fixed_allocation_chains([beta], log_pi, n_draws, rng=rng)
+    post = summarise(chains, ChainSettings(J, 1, 2 * n_draws, n_draws, 1, 1, Prior()))
+    # E[w0 * beta0] = 0.8, not E[w0] E[beta0] = 0.5.
+    np.testing.assert_allclose(post.predictive_coef, [0.0, 0.8], atol=1e-6)
+
+
+def test_ess_is_the_smallest_over_the_monitored_quantities():
+    rng = np.random.default_rng(0)
+    n_draws, J, rho = 1000, 2, 0.9
+    betas = []
+    for _ in range(2):
+        beta = 1.0 + 0.1 * rng.normal(size=(n_draws, J, 3))
+        ar = np.empty(n_draws)
+        ar[0] = rng.normal()
+        for i in range(1, n_draws):
+            ar[i] = rho * ar[i - 1] + np.sqrt(1 - rho**2) * rng.normal()
+        beta[:, 0, 2] = 1.0 + 0.1 * ar  # one slowly mixing coefficient
+        betas.append(beta)
+    chains = _fixed_allocation_chains(betas, np.log([0.6, 0.4]), n_draws, rng=rng)
+    post = summarise(chains, ChainSettings(J, 1, 2 * n_draws, n_draws, 1, 2, Prior()))
+    expected = 2 * n_draws * (1 - rho) / (1 + rho)  # 105
+    assert 0.6 * expected < post.ess < 1.5 * expected
+    iid = effective_sample_size(np.stack(betas)[:, :, 1, :1])[0]
+    assert iid > 1000 and post.ess < iid / 5
+
+
+def test_insight_monitored_by_rhat_is_the_magnitude():
+    """A light component whose coefficient has opposite signs in the two chains: the
+    insight sum_j pi_j |beta_j| is the same in both, so the chains count as mixed."""
+    rng = np.random.default_rng(0)
+    n_draws, J = 400, 3
+    betas = []
+    for sign in (1.0, -1.0):
+        beta = 1.0 + 0.05 * rng.normal(size=(n_draws, J, 2))
+        beta[:, 2] = sign * 5.0 + 0.05 * rng.normal(size=(n_draws, 2))
+        betas.append(beta)
+    chains = _fixed_allocation_chains(betas, np.log([0.6, 0.38, 0.02]), n_draws, rng=rng)
+    post = summarise(chains, ChainSettings(J, 1, 2 * n_draws, n_draws, 1, 2, Prior()))
+    assert post.rhat_groups[1] < 1.05 and post.rhat < 1.05
