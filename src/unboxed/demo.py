@@ -428,8 +428,9 @@ def run_jgmm_demo(
     seconds = time.perf_counter() - start
     echo(
         f"9. Examples (Sec. 3.2): {', '.join(f'{len(v)} {k}' for k, v in examples.items())}; "
-        f"{100 * changed:.0f}% of the mined counterfactuals are put in another class by the "
-        f"proxy. Wrote {folder}/jgmm_*.npz and .png ({seconds:.1f} s)"
+        f"the proxy puts {100 * changed:.0f}% of the mined counterfactuals in a class other "
+        f"than the black box's class of their query. Wrote {folder}/jgmm_*.npz and .png "
+        f"({seconds:.1f} s)"
     )
     return {"fidelity": fidelity, "examples": examples, "seconds": seconds}
 
