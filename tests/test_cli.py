@@ -98,15 +98,6 @@ def test_bad_widths_are_refused_by_name(tmp_path, capsys, widths):
     assert "--widths" in capsys.readouterr().err
 
 
-def test_cli_passes_weight_decay_to_training(tmp_path, capsys):
-    out = tmp_path / "m"
-    settings = "--dataset planted --epochs 1 --widths 4 --weight-decay 0.25 --seed 3"
-    argv = ["train", "--model", "mlp", *settings.split(), "--out", str(out), "--quiet"]
-    assert main(argv) == 0
-    training = json.loads((out / "model.json").read_text())["metadata"]["training"]
-    assert training["weight_decay"] == 0.25 and training["random_state"] == 3
-
-
 def test_demo_command_passes_its_options(monkeypatch, tmp_path):
     import unboxed.demo
 
@@ -124,10 +115,11 @@ def test_demo_command_passes_its_options(monkeypatch, tmp_path):
 def test_train_passes_its_options(tmp_path, capsys):
     out, checkpoint = tmp_path / "m", tmp_path / "train.ckpt"
     argv = ["train", "--model", "mlp", "--dataset", "planted", "--epochs", "1", "--widths", "4"]
-    argv += ["--lr", "0.01", "--batch-size", "32", "--seed", "5", "--quiet"]
-    assert main([*argv, "--checkpoint", str(checkpoint), "--out", str(out)]) == 0
+    argv += ["--lr", "0.01", "--batch-size", "32", "--weight-decay", "0.25", "--seed", "5"]
+    assert main([*argv, "--checkpoint", str(checkpoint), "--out", str(out), "--quiet"]) == 0
     training = json.loads((out / "model.json").read_text())["metadata"]["training"]
     assert training["lr"] == 0.01 and training["batch_size"] == 32
+    assert training["weight_decay"] == 0.25
     assert training["random_state"] == 5
     assert training["model"]["kwargs"]["random_state"] == 5  # the weights' seed too
     assert checkpoint.is_file()
