@@ -860,12 +860,6 @@ def test_explain_local_takes_the_component_responsible_for_the_instance():
     np.testing.assert_allclose(att.values[0, :6], a[:6], atol=0.1)
 
 
-@pytest.fixture(scope="module")
-def small_fit(planted, planted_logreg):
-    box = BlackBox.from_sklearn(planted_logreg)
-    return short().fit(planted.X_train[:600], box)
-
-
 def _linear_box(beta, bias=0.0):
     beta = np.asarray(beta, dtype=float)
 
@@ -894,13 +888,13 @@ def test_variance_selection_regresses_the_selected_columns():
     assert m.r2_.min() > 0.95
 
 
-def test_default_target_is_the_black_box_prediction(small_fit, planted):
+def test_default_target_is_the_black_box_prediction(planted_fit, planted):
     X = planted.X_test[:60]
-    predicted = small_fit.blackbox_.predict(X)
+    predicted = planted_fit.blackbox_.predict(X)
     assert 0 < predicted.sum() < predicted.size  # both classes occur
-    _, target = small_fit.responsibilities(X)
+    _, target = planted_fit.responsibilities(X)
     np.testing.assert_array_equal(target, predicted)
-    np.testing.assert_array_equal(small_fit.explain(X).target, predicted)
+    np.testing.assert_array_equal(planted_fit.explain(X).target, predicted)
 
 
 def test_a_fit_of_some_classes_is_those_classes_of_the_full_fit(planted, planted_blackbox):
@@ -917,8 +911,8 @@ def test_a_fit_of_some_classes_is_those_classes_of_the_full_fit(planted, planted
     np.testing.assert_allclose(one.responsibilities(Xq)[0], full.responsibilities(Xq)[0])
 
 
-def test_contribution_insight_is_the_weighted_coefficient_times_the_class_mean(small_fit):
-    m = small_fit
+def test_contribution_insight_is_the_weighted_coefficient_times_the_class_mean(planted_fit):
+    m = planted_fit
     assert not np.allclose(m.mean_input_[0], m.mean_input_[1])
     for row, class_ in enumerate(m.classes_):
         got = m.insights(int(class_), k=20, by="contribution").values[0]
@@ -927,11 +921,11 @@ def test_contribution_insight_is_the_weighted_coefficient_times_the_class_mean(s
 
 
 @pytest.mark.parametrize("by", ["magnitude", "positive", "contribution"])
-def test_class_insights_are_row_0_of_each_class_insight(small_fit, by):
-    ranking = small_fit.class_insights(6, by=by)
+def test_class_insights_are_row_0_of_each_class_insight(planted_fit, by):
+    ranking = planted_fit.class_insights(6, by=by)
     assert ranking.meta["by"] == by
-    for i, class_ in enumerate(small_fit.classes_):
-        expected = small_fit.insights(int(class_), k=6, by=by).values[0]
+    for i, class_ in enumerate(planted_fit.classes_):
+        expected = planted_fit.insights(int(class_), k=6, by=by).values[0]
         np.testing.assert_array_equal(ranking.values[i], expected)
 
 

@@ -271,25 +271,10 @@ def test_labelled_lower_components_stay_with_their_label(rng):
         JGMM(2, 3, e_step="labelled").fit(X, Y, labels_y=rng.integers(0, 3, size=1500))
 
 
-Q_TRUE = np.array([[0.7, 0.0], [0.3, 0.1], [0.0, 0.5], [0.0, 0.4]])
-PI_TRUE = np.array([0.4, 0.6])
-
-
-PI_TRUE = np.array([0.4, 0.6])
-
-
-def _sample_jgmm(n, rng, sep=6.0):
-    means_x = np.array([[0, 0, 0], [1, 0, 0], [0, 1, 0], [0, 0, 1]]) * sep
-    means_y = np.array([[0, 0], [1, 1]]) * sep
-    w = rng.choice(2, size=n, p=PI_TRUE)
-    z = (rng.random(n)[:, None] > np.cumsum(Q_TRUE[:, w].T, axis=1)).sum(axis=1)
-    return means_x[z] + rng.normal(size=(n, 3)), means_y[w] + rng.normal(size=(n, 2))
-
-
 def test_joint_e_step_ascends_the_joint_log_likelihood():
     """e_step="joint" is the exact EM of eq. 12: its bound is the mean log p(x, y) of
     score_samples; the paper's eq. 15 ascends another objective."""
-    X, Y = _sample_jgmm(1500, np.random.default_rng(1), sep=2.0)
+    X, Y = sample_jgmm(1500, np.random.default_rng(1), sep=2.0)
     fits = {}
     for e_step in ("joint", "paper"):
         with warnings.catch_warnings():
@@ -304,7 +289,7 @@ def test_joint_e_step_ascends_the_joint_log_likelihood():
 
 
 def test_sample_x_draws_components_by_lambda_or_the_given_weights():
-    X, Y = _sample_jgmm(1500, np.random.default_rng(0))
+    X, Y = sample_jgmm(1500, np.random.default_rng(0))
     model = JGMM(4, 2, random_state=0).fit(X, Y)
     _, comps = model.sample_x(40000, random_state=0)
     np.testing.assert_allclose(np.bincount(comps, minlength=4) / 40000, model.lambda_, atol=0.01)

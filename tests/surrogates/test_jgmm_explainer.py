@@ -388,19 +388,6 @@ def test_class_proba_adds_the_components_of_a_class():
     )
 
 
-@pytest.fixture(scope="module")
-def small_jgmm(digits, digits_lenet):
-    from unboxed import zoo
-
-    return JGMMExplainer(
-        zoo.as_blackbox(digits_lenet),
-        lower_layer="act4",
-        n_components_x=6,
-        random_state=5,
-        verbose=False,
-    ).fit(digits.X_train[:400])
-
-
 def test_lower_features_pool_and_lay_out_positions(digits, digits_blackbox):
     X = digits.X_test[:5]
     F = np.asarray(digits_blackbox.features(X, "act1"), dtype=np.float64)
@@ -416,8 +403,8 @@ def test_lower_features_pool_and_lay_out_positions(digits, digits_blackbox):
         np.testing.assert_allclose(flat, pooled.reshape(n, -1))
 
 
-def test_a_call_with_its_own_random_state_repeats_on_its_own(small_jgmm):
-    e = small_jgmm
+def test_a_call_with_its_own_random_state_repeats_on_its_own(explainer):
+    e = explainer
     first = e.prototypes(source="generated", n_per_class=2, n_candidates=10, random_state=3)
     e.influentials(source="generated", n=3, n_per_component=5)  # the explainer's generator
     again = e.prototypes(source="generated", n_per_class=2, n_candidates=10, random_state=3)
@@ -450,8 +437,8 @@ def test_validation_fits_the_candidates_without_the_held_out_rows(
     assert all(row.tobytes() in F for f in fitted[:2] for row in f)
 
 
-def test_query_classes_are_the_black_box_classes(small_jgmm, digits):
-    e, X = small_jgmm, digits.X_test
+def test_query_classes_are_the_black_box_classes(explainer, digits):
+    e, X = explainer, digits.X_test
     disagree = np.flatnonzero(e.predict(X) != e.blackbox.predict(X))[:3]
     assert disagree.size >= 1
     queries = X[disagree]
