@@ -22,7 +22,7 @@ from unboxed.surrogates import DMMMEN, ConvergenceWarning, NotFittedError
 from unboxed.surrogates import _dmm as dmm_module
 from unboxed.surrogates import _dmm_chain as chain_module
 from unboxed.surrogates._dmm import CLIP, class_logit
-from unboxed.surrogates._dmm_chain import ChainSettings, Draws, sample_posterior, summarise
+from unboxed.surrogates._dmm_chain import ChainSettings, sample_posterior
 from unboxed.surrogates._dmm_math import Prior, initial_state
 
 SUPPORT = {2, 5, 11, 17}
@@ -169,66 +169,6 @@ def test_pca_reduction_of_every_feature_still_finds_the_planted_support(planted,
     assert fitted.components_.shape == (20, 20)
     for class_ in (0, 1):
         assert set(fitted.insights(class_, k=4).top_k(4, class_=0).tolist()) == SUPPORT
-
-
-def test_rhat_is_judged_on_the_coefficients_mapped_back():
-    """Chains that agree on each score's coefficient but not on their difference."""
-    rng = np.random.default_rng(0)
-    n_draws, J = 400, 2
-    settings = ChainSettings(J, 1, 2 * n_draws, 0, 1, 2, Prior())
-    chains = []
-    for offset in (-0.1, 0.1):
-        draws = Draws(n_draws, 5, J, 3)
-        draws.log_pi[:] = np.log([0.6, 0.4])
-        draws.sigma2[:] = 1.0
-        draws.log_lik[:] = rng.normal(size=n_draws)
-        draws.alpha[:] = 1.0 + 0.1 * rng.random(n_draws)
-        shared = rng.normal(size=(n_draws, J))  # noise common to both scores
-        own = 0.02 * rng.normal(size=(n_draws, J, 2))
-        draws.beta[:, :, 1] = shared + offset + own[..., 0]
-        draws.beta[:, :, 2] = shared - offset + own[..., 1]
-        draws.count = n_draws
-        chains.append(draws)
-    on_scores = summarise(chains, settings)
-    assert on_scores.rhat < 1.05
-    mapped = summarise(chains, settings, basis=np.array([[0.5], [-0.5]]))
-    assert mapped.rhat > 2.0
-    np.testing.assert_allclose(mapped.coef, on_scores.coef)  # summaries stay on the scores
-
-
-def test_summary_of_many_light_components_monitors_the_heaviest():
-    # With 25 components of 4% each none is "occupied" (5%); the summary used to fail
-    # on an empty group after all the sampling was done.
-    rng = np.random.default_rng(0)
-    n_draws, J = 8, 25
-    draws = Draws(n_draws, 50, J, 2)
-    draws.log_pi[:] = np.log(np.full(J, 1 / J))
-    draws.log_pi[:, 3] += 1e-3  # the heaviest, by a hair
-    draws.sigma2[:] = 1.0
-    draws.beta[:] = rng.normal(size=draws.beta.shape)
-    draws.z[:] = rng.integers(0, J, size=draws.z.shape)
-    draws.count = n_draws
-    posterior = summarise([draws], ChainSettings(J, 1, 2 * n_draws, n_draws, 1, 1, Prior()))
-    assert np.isfinite(posterior.rhat) and posterior.rhat_groups.shape == (6,)
-
-
-def test_prior_of_component_is_the_same_whatever_the_chains_call_the_priors():
-    # Components 0, 1 share one prior and 2 has another in both chains, but the chains
-    # number the three priors differently; the modal label mixed them up.
-    rng = np.random.default_rng(0)
-    n_draws, J = 10, 3
-    chains = []
-    for labels in ([2, 2, 0], [1, 1, 2]):
-        draws = Draws(n_draws, 30, J, 2)
-        draws.log_pi[:] = np.log([0.5, 0.3, 0.2])
-        draws.sigma2[:] = 1.0
-        draws.beta[:] = rng.normal(size=draws.beta.shape)
-        draws.z[:] = np.arange(30) % J
-        draws.c[:] = labels
-        draws.count = n_draws
-        chains.append(draws)
-    posterior = summarise(chains, ChainSettings(J, 3, 2 * n_draws, n_draws, 1, 2, Prior()))
-    assert posterior.prior_of_component.tolist() == [0, 0, 1]
 
 
 def test_positive_and_contribution_insights_keep_only_evidence_for_the_class(planted_fit):
