@@ -75,8 +75,11 @@ def _order_scores(order: np.ndarray, n_features: int) -> tuple[np.ndarray, int]:
             "wrap attribution scores in an Attribution"
         )
     m = order.shape[-1]
-    if m == 0 or order.min() < 0 or order.max() >= n_features:
-        raise ValueError(f"ranking indices must lie in [0, {n_features}), got {m} indices")
+    if m == 0:
+        raise ValueError("a ranking array must rank at least one feature; it is empty")
+    outside = order[(order < 0) | (order >= n_features)]
+    if outside.size:
+        raise ValueError(f"ranking indices must lie in [0, {n_features}), got {outside.flat[0]}")
     flat = order.reshape(-1, m)
     if m > 1 and np.any(np.diff(np.sort(flat, axis=1), axis=1) == 0):
         raise ValueError("a ranking array repeats a feature index")
