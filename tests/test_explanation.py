@@ -146,8 +146,10 @@ def test_foreign_and_corrupt_files_are_rejected(tmp_path, attribution):
     cut.write_bytes(good.read_bytes()[:200])
     with pytest.raises(ValueError, match="not an unboxed explanation file"):
         Attribution.load(cut)
-    with pytest.raises(FileNotFoundError):
+    with pytest.raises(FileNotFoundError, match="no such file"):
         Attribution.load(tmp_path / "missing.npz")
+    with pytest.raises(IsADirectoryError, match="is a folder; expected a file"):
+        Attribution.load(tmp_path)
 
 
 def _archive(path, members):

@@ -123,13 +123,23 @@ def read_npz(path: str | os.PathLike, *, what: str) -> dict[str, np.ndarray]:
     ------
     FileNotFoundError
         If ``path`` does not exist.
+    IsADirectoryError
+        If ``path`` is a folder.
     ValueError
         If the file is not a readable ``.npz`` archive or holds pickled objects.
     """
+    path = existing_file(path)
+    return _read_safely(path, what, lambda: _load_all(path))
+
+
+def existing_file(path: str | os.PathLike) -> Path:
+    """``path`` as a Path; a clear error if it is a folder or does not exist."""
     path = Path(path)
+    if path.is_dir():
+        raise IsADirectoryError(f"{path} is a folder; expected a file")
     if not path.is_file():
         raise FileNotFoundError(f"no such file: {path}")
-    return _read_safely(path, what, lambda: _load_all(path))
+    return path
 
 
 def _load_all(path: Path) -> dict[str, np.ndarray]:
@@ -176,9 +186,7 @@ def _check_members(path: Path) -> None:
 
 def read_json(path: str | os.PathLike, *, what: str) -> Any:
     """Read a JSON file, turning any decoding failure into a clear ``ValueError``."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"no such file: {path}")
+    path = existing_file(path)
     return _read_safely(path, what, lambda: json.loads(path.read_text(encoding="utf-8")))
 
 

@@ -109,3 +109,15 @@ def test_a_record_asking_for_huge_layers_is_refused_before_allocating(tmp_path):
     (folder / "model.json").write_text(json.dumps(record))
     with pytest.raises(ValueError, match="names no known architecture"):
         zoo.load(folder)
+
+
+def test_a_folder_in_place_of_the_weights_is_named(tmp_path):
+    folder = zoo.save(zoo.mlp((4,), n_features=3, n_classes=2), tmp_path)
+    weights = next(folder.glob("*.safetensors"))
+    weights.unlink()
+    weights.mkdir()
+    with pytest.raises(IsADirectoryError, match="is a folder; expected a file"):
+        zoo.load(folder)
+    weights.rmdir()
+    with pytest.raises(FileNotFoundError, match="no such file"):
+        zoo.load(folder)

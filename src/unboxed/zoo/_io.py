@@ -14,7 +14,7 @@ from typing import Any
 
 import torch
 
-from .._io import atomic_write, check_header, read_json, write_json
+from .._io import atomic_write, check_header, existing_file, read_json, write_json
 from .._version import __version__
 from ._models import BUILDERS, ZooModel, check_finite_weights
 from ._vae import GENERATORS
@@ -59,9 +59,7 @@ def load_tensors(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     """Read a safetensors file, turning any failure into a clear ``ValueError``."""
     from safetensors.torch import load
 
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"no such file: {path}")
+    path = existing_file(path)
     try:
         return load(path.read_bytes())
     except Exception as err:  # safetensors raises its own error types
