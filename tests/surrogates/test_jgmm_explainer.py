@@ -254,6 +254,8 @@ def test_bad_setups_raise(digits, digits_blackbox, planted):
         JGMMExplainer(digits_blackbox, lower_layer="pool2").predict(X)
     with pytest.raises(ValueError, match="not a layer"):
         JGMMExplainer(digits_blackbox, lower_layer="conv9").fit(X)
+    with pytest.raises(ValueError, match="both 'logits'; the JGMM relates two different"):
+        JGMMExplainer(digits_blackbox, lower_layer="logits").fit(X)
     with pytest.raises(ValueError, match="pool"):
         JGMMExplainer(digits_blackbox, lower_layer="act1", pool=4).fit(X)
     with pytest.raises(ValueError, match="conv map"):

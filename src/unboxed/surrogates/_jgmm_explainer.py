@@ -171,6 +171,11 @@ class JGMMExplainer:
                 raise ValueError(
                     f"{name}={layer!r} is not a layer of the model; choose from {names}"
                 )
+        if self.lower_layer == self.higher_layer:
+            raise ValueError(
+                f"lower_layer and higher_layer are both {self.lower_layer!r}; the JGMM "
+                "relates two different layers (the higher one above the lower)"
+            )
         if self.pool not in (None, 2, 3):
             raise ValueError(f"pool must be None, 2 or 3 (the paper's windows), got {self.pool!r}")
         if self._tied and self.n_components_y is not None:
