@@ -244,6 +244,10 @@ def test_bad_segmenter_settings_are_named(digits, digits_blackbox):
     for shape in ((-8, 8), (8.5, 8), (8,)):
         with pytest.raises(ValueError, match="shape"):
             grid_labels(shape)
+    with pytest.raises(
+        ValueError, match=r"pass X.reshape\(len\(X\), -1\) with image_shape=\(8, 8\)"
+    ):
+        segment(X.reshape(2, 8, 8))
 
 
 def test_a_segmenter_that_raises_is_named_with_its_image(digits, digits_blackbox):

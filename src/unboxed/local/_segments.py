@@ -62,6 +62,11 @@ def segment(
     ndarray of shape (n_samples, n_features), int64
         Labels ``0 .. m_i - 1`` per row, contiguous.
     """
+    if np.ndim(X) == 3:  # a batch of (H, W) images: say how to pass them
+        raise ValueError(
+            f"X must be flat, shape (n_samples, n_features); got images of shape "
+            f"{np.shape(X)}: pass X.reshape(len(X), -1) with image_shape={np.shape(X)[1:]}"
+        )
     X = check_array(X, name="X", ndim=2)
     n, d = X.shape
     if method == "pixels":
