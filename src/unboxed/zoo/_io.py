@@ -26,6 +26,8 @@ FORMAT = "unboxed-zoo-model"
 FORMAT_VERSION = 1
 WEIGHTS = "model.safetensors"
 RECORD = "model.json"
+#: The tensor that holds a checkpoint's JSON record (:func:`save_with_record`).
+RECORD_KEY = "record"
 
 
 def save_tensors(
@@ -37,6 +39,39 @@ def save_tensors(
     blob = save({name: t.detach().cpu().contiguous() for name, t in tensors.items()}, metadata)
     with atomic_write(path, "wb") as handle:
         handle.write(blob)
+
+
+def save_with_record(
+    path: str | os.PathLike, tensors: dict[str, torch.Tensor], record: dict[str, Any]
+) -> None:
+    """Write tensors and a JSON ``record`` to one safetensors file, atomically.
+
+    The record travels as a tensor of its JSON bytes, so that a whole checkpoint is one
+    file and one atomic rename.
+    """
+    blob = torch.frombuffer(bytearray(json.dumps(record).encode()), dtype=torch.uint8)
+    save_tensors(path, {**tensors, RECORD_KEY: blob})
+
+
+def load_with_record(
+    path: str | os.PathLike, *, what: str
+) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """Read a file written by :func:`save_with_record`: its tensors and its record.
+
+    Raises
+    ------
+    ValueError
+        If the file is not a safetensors file with a JSON record (``what`` names the
+        kind of file expected).
+    """
+    tensors = load_tensors(path)
+    try:
+        record = json.loads(bytes(tensors.pop(RECORD_KEY).numpy()).decode())
+    except (KeyError, TypeError, ValueError) as err:
+        raise ValueError(f"{path} is not an unboxed {what}") from err
+    if not isinstance(record, dict):
+        raise ValueError(f"{path} is not an unboxed {what}")
+    return tensors, record
 
 
 def tensor_metadata(path: str | os.PathLike) -> dict[str, str]:

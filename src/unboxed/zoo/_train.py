@@ -25,7 +25,7 @@ from .._io import array_digest
 from .._progress import progress
 from .._validation import RandomState, check_number, check_positive_int, int_seed
 from ..data import Dataset
-from ._io import load_tensors, save_tensors
+from ._io import load_with_record, save_with_record
 from ._models import DIVERGED, ZooModel, check_finite_weights
 
 
@@ -210,11 +210,7 @@ def _save_checkpoint(
         for key, value in moments.items():
             tensors[f"optim.{index}.{key}"] = torch.as_tensor(value)
     tensors["generator"] = generator.get_state()
-    # Settings and history travel as a tensor of JSON bytes, so the whole state is
-    # one file and one atomic rename.
-    record = json.dumps({"settings": settings, "state": state}).encode()
-    tensors["record"] = torch.frombuffer(bytearray(record), dtype=torch.uint8)
-    save_tensors(path, tensors)
+    save_with_record(path, tensors, {"settings": settings, "state": state})
 
 
 def _restore(
@@ -224,13 +220,10 @@ def _restore(
     optimizer: torch.optim.Optimizer,
     generator: torch.Generator,
 ) -> dict[str, Any]:
-    tensors = load_tensors(path)
-    try:
-        record = json.loads(bytes(tensors.pop("record").numpy()).decode())
-        same = record["settings"] == json.loads(json.dumps(settings))
-    except (KeyError, TypeError, ValueError) as err:
-        raise ValueError(f"{path} is not an unboxed training checkpoint") from err
-    if not same:
+    tensors, record = load_with_record(path, what="training checkpoint")
+    if "settings" not in record:
+        raise ValueError(f"{path} is not an unboxed training checkpoint")
+    if record["settings"] != json.loads(json.dumps(settings)):
         raise ValueError(
             f"{path} was made with different settings; delete it or pass another checkpoint"
         )
