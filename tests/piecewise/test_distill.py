@@ -135,3 +135,65 @@ def test_mixup_mixes_two_rows():
 
     mixed = _mixup(np.eye(3, dtype=np.float32), 50, np.random.default_rng(0))
     assert np.mean((mixed > 1e-6).sum(1) == 2) > 0.3
+
+
+def _checkpointed(path, **kwargs):
+    grid = {"temperature": (2.0, 5.0, 8.0), "alpha": (0.9,), "lr": (5e-3,), "batch_size": (64,)}
+    settings = {"widths": (16,), "grid": grid, "epochs": 2, "random_state": 0, "verbose": False}
+    return Distiller(**{**settings, "checkpoint": path, **kwargs})
+
+
+def test_an_interrupted_search_resumes_to_the_same_student(
+    weak_teacher, digits, tmp_path, monkeypatch
+):
+    from unboxed.piecewise import _distill
+
+    X, path = digits.X_train[:400], tmp_path / "distil.safetensors"
+    whole = _checkpointed(None).fit(weak_teacher, X)
+    trained, real = [], _distill._train_student
+
+    def counted(student, *args, **kwargs):
+        if len(trained) == stop_after:
+            raise KeyboardInterrupt
+        trained.append(kwargs["temperature"])
+        return real(student, *args, **kwargs)
+
+    monkeypatch.setattr(_distill, "_train_student", counted)
+    stop_after = 2
+    with pytest.raises(KeyboardInterrupt):
+        _checkpointed(path).fit(weak_teacher, X)
+    assert trained == [2.0, 5.0] and path.is_file()
+    stop_after = None
+    resumed = _checkpointed(path).fit(weak_teacher, X)
+    assert trained == [2.0, 5.0, 8.0]  # only the point left was trained
+    keep = ("temperature", "validation_agreement")
+    assert [{k: r[k] for k in keep} for r in resumed.cv_results_] == [
+        {k: r[k] for k in keep} for r in whole.cv_results_
+    ]
+    assert resumed.best_params_ == whole.best_params_
+    for a, b in zip(resumed.student_.parameters(), whole.student_.parameters(), strict=True):
+        assert torch.equal(a, b)
+    again = _checkpointed(path).fit(weak_teacher, X)  # a finished search trains nothing
+    assert trained == [2.0, 5.0, 8.0] and again.best_params_ == whole.best_params_
+
+
+def test_a_checkpoint_of_other_settings_or_a_damaged_one_is_refused(weak_teacher, digits, tmp_path):
+    X, path = digits.X_train[:200], tmp_path / "distil.safetensors"
+    _checkpointed(path, grid={"temperature": (2.0,)}, epochs=1).fit(weak_teacher, X)
+    with pytest.raises(ValueError, match="made with other settings or data"):
+        _checkpointed(path, grid={"temperature": (2.0,)}, epochs=2).fit(weak_teacher, X)
+    with pytest.raises(ValueError, match="made with other settings or data"):
+        _checkpointed(path, grid={"temperature": (2.0,)}, epochs=1).fit(weak_teacher, X[1:])
+    from unboxed.zoo._io import load_with_record, save_with_record
+
+    tensors, record = load_with_record(path, what="distillation checkpoint")
+    save_with_record(path, tensors, {**record, "best": 3})
+    with pytest.raises(ValueError, match="damaged distillation checkpoint: its best point 3"):
+        _checkpointed(path, grid={"temperature": (2.0,)}, epochs=1).fit(weak_teacher, X)
+    path.write_bytes(path.read_bytes()[:100])
+    with pytest.raises(ValueError, match="not a readable safetensors file"):
+        _checkpointed(path, grid={"temperature": (2.0,)}, epochs=1).fit(weak_teacher, X)
+    with pytest.raises(ValueError, match="reproducible random_state"):
+        _checkpointed(path, random_state=None).fit(weak_teacher, X)
+    with pytest.raises(IsADirectoryError, match="is a folder"):
+        _checkpointed(tmp_path).fit(weak_teacher, X)

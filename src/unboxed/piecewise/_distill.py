@@ -17,9 +17,12 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import json
 import math
+import os
 import time
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -27,6 +30,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from .._io import array_digest
 from .._progress import progress
 from .._validation import (
     RandomState,
@@ -36,10 +40,12 @@ from .._validation import (
     check_number,
     check_positive_int,
     check_random_state,
+    is_int,
     seed_from,
 )
 from ..blackbox import BlackBox, check_blackbox
 from ..explanation import Attribution
+from ..zoo._io import load_with_record, save_with_record
 from ..zoo._models import DIVERGED, ZooModel, check_finite_weights, mlp
 from ._regions import LinearRegions
 
@@ -140,6 +146,12 @@ class Distiller:
         and mixes probe it between the classes, where student and teacher differ most.
         Their hard labels are the teacher's. 0 distils on ``X`` alone, as the paper does.
     random_state : int, numpy.random.Generator or None
+    checkpoint : path-like, optional
+        A file (safetensors) the search is saved to, atomically, after each grid point:
+        the points done, their scores and the best student so far. A fit interrupted
+        and run again with the same settings, seed and data trains only the points left,
+        and ends with the same student as an uninterrupted fit. Needs an int
+        ``random_state``. A checkpoint of other settings or data is refused.
     verbose : bool
 
     Attributes
@@ -161,6 +173,7 @@ class Distiller:
         validation_fraction: float = 0.1,
         n_mixup: int = 0,
         random_state: RandomState = 0,
+        checkpoint: str | os.PathLike | None = None,
         verbose: bool = True,
     ) -> None:
         self.widths = widths
@@ -169,6 +182,7 @@ class Distiller:
         self.validation_fraction = validation_fraction
         self.n_mixup = n_mixup
         self.random_state = random_state
+        self.checkpoint = checkpoint
         self.verbose = verbose
 
     def fit(self, teacher: BlackBox, X: object, y: object = None) -> Distiller:
@@ -193,6 +207,7 @@ class Distiller:
         fraction = check_fraction(self.validation_fraction, name="validation_fraction")
         if fraction >= 1:
             raise ValueError("validation_fraction must be below 1")
+        self._check_checkpoint()
         rng = check_random_state(self.random_state)
         X = teacher.check_X(X).astype(np.float32)
         proba = teacher.predict_proba(X)
@@ -218,38 +233,65 @@ class Distiller:
         )
         X_val, teacher_val = torch.as_tensor(X[val]), proba[val].argmax(1)
         init_seed, shuffle_seed = seed_from(rng), seed_from(rng)
-        keys = ("temperature", "alpha", "lr", "batch_size")
-        results, best = [], None
-        points = list(itertools.product(*(grid[k] for k in keys)))
-        for values in progress(points, verbose=self.verbose, desc="distil grid"):
-            params = dict(zip(keys, values, strict=True))
-            params["batch_size"] = int(params["batch_size"])
-            student = mlp(
+
+        def new_student() -> ZooModel:
+            # Every grid point starts from the same weights and shuffles alike, so a
+            # point's student does not depend on the points before it.
+            return mlp(
                 self.widths,
                 "relu",
                 n_features=X.shape[1],
                 n_classes=n_classes,
                 random_state=init_seed,
             )
+
+        points = [
+            {**dict(zip(GRID_KEYS, values, strict=True)), "batch_size": int(values[-1])}
+            for values in itertools.product(*(grid[k] for k in GRID_KEYS))
+        ]
+        settings = {
+            "widths": [int(w) for w in self.widths],
+            "grid": {k: [float(v) for v in grid[k]] for k in GRID_KEYS},
+            "epochs": epochs,
+            "validation_fraction": float(fraction),
+            "n_mixup": n_mix,
+            "random_state": self.random_state if is_int(self.random_state) else None,
+            "data_sha256": array_digest(X, y, proba) if self.checkpoint is not None else None,
+        }
+        search = _Search(self.checkpoint, settings, points, new_student)
+        todo = points[len(search.results) :]
+        bar = progress(total=len(points), verbose=self.verbose, desc="distil grid")
+        bar.update(len(search.results))
+        for params in todo:
+            student = new_student()
             start = time.perf_counter()
             _train_student(student, *tensors, epochs=epochs, seed=shuffle_seed, **params)
             with torch.inference_mode():
                 agree = float(np.mean(student(X_val).argmax(1).numpy() == teacher_val))
-            results.append(
-                {**params, "validation_agreement": agree, "seconds": time.perf_counter() - start}
-            )
-            if best is None or agree > best[0]:
-                best = (agree, student, params)
-        if best is None:  # unreachable: _check_grid rejects empty grids
+            search.add(params, agree, time.perf_counter() - start, student)
+            bar.update(1)
+        bar.close()
+        if search.best is None:  # unreachable: _check_grid rejects empty grids
             raise RuntimeError("the grid is empty")
-        self.student_: ZooModel = best[1].eval()
-        self.best_params_ = best[2]
-        self.cv_results_ = results
+        self.student_: ZooModel = search.best.eval()
+        self.best_params_ = dict(points[search.best_index])
+        self.cv_results_ = search.results
         self.n_features_in_ = X.shape[1]
         self.n_classes_ = n_classes
         self.input_shape_ = teacher.input_shape
         self._regions = LinearRegions(self.student_)
         return self
+
+    def _check_checkpoint(self) -> None:
+        if self.checkpoint is None:
+            return
+        if not is_int(self.random_state):
+            raise ValueError(
+                "a checkpoint needs a reproducible random_state (an int), got "
+                f"{self.random_state!r}: another seed trains other students"
+            )
+        if Path(self.checkpoint).is_dir():
+            raise IsADirectoryError(f"checkpoint {self.checkpoint} is a folder; pass a file name")
 
     def _check_fitted(self) -> None:
         if not hasattr(self, "student_"):
@@ -287,6 +329,71 @@ class Distiller:
         if shape is not None and len(shape) in (2, 3):
             attribution = dataclasses.replace(attribution, image_shape=shape)
         return attribution
+
+
+#: The searched settings, in the order the grid is walked.
+GRID_KEYS = ("temperature", "alpha", "lr", "batch_size")
+
+
+class _Search:
+    """The grid search's results and best student, saved after each point if asked.
+
+    Parameters
+    ----------
+    path : path-like or None
+        The checkpoint; an existing one is resumed.
+    settings : dict
+        Everything the students depend on; a checkpoint of other settings is refused.
+    points : list of dict
+        The grid points, in the order they are trained.
+    new_student : callable
+        Builds an untrained student, to load the saved best one into.
+    """
+
+    def __init__(self, path, settings, points, new_student) -> None:
+        self.path, self.settings, self.points = path, settings, points
+        self.results: list[dict[str, Any]] = []
+        self.best: ZooModel | None = None
+        self.best_index = -1
+        if path is not None and Path(path).is_file():
+            self._resume(new_student)
+
+    def add(self, params: dict, agreement: float, seconds: float, student: ZooModel) -> None:
+        """Record one trained point; keep its student if it agrees best (first wins ties)."""
+        self.results.append({**params, "validation_agreement": agreement, "seconds": seconds})
+        if self.best is None or agreement > self.results[self.best_index]["validation_agreement"]:
+            self.best, self.best_index = student, len(self.results) - 1
+        if self.path is not None:
+            assert self.best is not None
+            tensors = {f"student.{k}": v for k, v in self.best.state_dict().items()}
+            record = {"settings": self.settings, "results": self.results, "best": self.best_index}
+            save_with_record(self.path, tensors, record)
+
+    def _resume(self, new_student) -> None:
+        tensors, record = load_with_record(self.path, what="distillation checkpoint")
+        if "settings" not in record:
+            raise ValueError(f"{self.path} is not an unboxed distillation checkpoint")
+        if record["settings"] != json.loads(json.dumps(self.settings)):
+            raise ValueError(
+                f"{self.path} was made with other settings or data; delete it or pass "
+                "another checkpoint"
+            )
+        try:
+            results, best = list(record["results"]), record["best"]
+            done = [{k: r[k] for k in GRID_KEYS} for r in results]
+            agreements = [float(r["validation_agreement"]) for r in results]
+            if not (done and done == self.points[: len(done)] and is_int(best)):
+                raise ValueError("its record of grid points is not a start of this grid")
+            if not 0 <= best < len(results) or best != int(np.argmax(agreements)):
+                raise ValueError(f"its best point {best!r} is not the best it records")
+            student = new_student()
+            student.load_state_dict(
+                {k[8:]: v for k, v in tensors.items() if k.startswith("student.")}
+            )
+            check_finite_weights(student, what="its student")
+        except (KeyError, TypeError, ValueError, RuntimeError, FloatingPointError) as err:
+            raise ValueError(f"{self.path} is a damaged distillation checkpoint: {err}") from err
+        self.results, self.best, self.best_index = results, student, best
 
 
 def _mixup(X: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
