@@ -197,3 +197,35 @@ def test_a_checkpoint_of_other_settings_or_a_damaged_one_is_refused(weak_teacher
         _checkpointed(path, random_state=None).fit(weak_teacher, X)
     with pytest.raises(IsADirectoryError, match="is a folder"):
         _checkpointed(tmp_path).fit(weak_teacher, X)
+
+
+def test_kd_loss_mixes_the_soft_and_hard_terms_by_alpha():
+    torch.manual_seed(1)
+    s, t = torch.randn(5, 3), torch.log_softmax(torch.randn(5, 3), 1)
+    y = torch.tensor([0, 1, 2, 1, 0])
+    T, alpha = 2.0, 0.25
+    p_t = torch.softmax(t / T, 1)
+    kl = (p_t * (torch.log(p_t) - torch.log_softmax(s / T, 1))).sum(1).mean()
+    ce = -torch.log_softmax(s, 1)[torch.arange(5), y].mean()
+    torch.testing.assert_close(_kd_loss(s, t, y, T, alpha), alpha * T**2 * kl + (1 - alpha) * ce)
+
+
+def test_the_validation_rows_are_held_out_of_training(weak_teacher, digits, monkeypatch):
+    from unboxed.piecewise import _distill
+
+    seen = []
+
+    def recording(student, X, *args, **kwargs):
+        seen.append(X.numpy().copy())
+        return train(student, X, *args, **kwargs)
+
+    train = _distill._train_student
+    monkeypatch.setattr(_distill, "_train_student", recording)
+    X = digits.X_train[:100]
+    Distiller(widths=(8,), epochs=1, validation_fraction=0.2, verbose=False).fit(weak_teacher, X)
+    assert len(seen) == 2  # the two temperatures of the small grid
+    rows = {row.tobytes() for row in X.astype(np.float32)}
+    for trained_on in seen:
+        # 80 distinct rows of X (they are all distinct): the other 20 only pick the point
+        assert trained_on.shape == (80, 64) and len(np.unique(trained_on, axis=0)) == 80
+        assert {row.tobytes() for row in trained_on} <= rows

@@ -168,8 +168,30 @@ def test_to_plnn_names_an_unsupported_activation():
         (([0.0], [[0.0, 1.0]], [0.0, 0.0], 0.0), "slopes must be 1-dimensional"),  # flattened
         (([0.0], [0.0, 1.0], [0.0, 0.0], "a"), "max_error must be a finite number"),
         (([0.0], [0.0, np.nan], [0.0, 0.0], 0.0), "slopes contains NaN"),
+        (([1.0, 0.0], [0.0, 1.0, 2.0], [0.0, 0.0, 0.0], 0.0), "non-decreasing"),
     ],
 )
 def test_piecewise_linear_checks_its_fields(fields, message):
     with pytest.raises(ValueError, match=message):
         PiecewiseLinear(*fields, "custom")
+
+
+def test_jumps_are_the_right_limit_minus_the_left():
+    # p2 of the sigmoid steps up from the asymptote 0 to the asymptote 1 at 0.
+    p2 = linearize("sigmoid", 2, verbose=False)
+    np.testing.assert_allclose(p2.breakpoints, [0.0], atol=1e-9)
+    np.testing.assert_allclose(p2.jumps, [1.0], atol=1e-9)
+    # tanh's asymptotes -1 and 1 hand over where tanh passes half-way between them, at 0.
+    tanh2 = linearize("tanh", 2, verbose=False)
+    np.testing.assert_allclose(tanh2.breakpoints, [0.0], atol=1e-9)
+    np.testing.assert_allclose(tanh2.jumps, [2.0], atol=1e-9)
+
+
+def test_a_breakpoint_belongs_to_the_piece_on_its_left():
+    # Piece k covers (breakpoints[k-1], breakpoints[k]], for arrays as for tensors.
+    step = linearize("sigmoid", 2, verbose=False)
+    at = np.array([step.breakpoints[0], -1.0, 1.0])
+    np.testing.assert_array_equal(step.piece_index(at), [0, 0, 1])
+    np.testing.assert_array_equal(step.piece_index(torch.as_tensor(at)).numpy(), [0, 0, 1])
+    np.testing.assert_allclose(step(at), [0.0, 0.0, 1.0], atol=1e-12)
+    np.testing.assert_allclose(step(torch.as_tensor(at)).numpy(), step(at))

@@ -283,3 +283,72 @@ def test_boundary_segments_lie_on_the_decision_boundary():
     points = np.concatenate([np.stack([s[0], s[1], s.mean(0)]) for s in segments])
     logits = regions.logits(points)
     np.testing.assert_allclose(logits[:, 1] - logits[:, 0], 0.0, atol=1e-9)
+
+
+def test_region_indices_point_at_their_own_pattern():
+    # Units relu(x) and relu(-x): x < 0 is pattern (0, 1), x > 0 is (1, 0), which the
+    # three positive inputs visit most, so it is region 0.
+    net = nn.Sequential(nn.Linear(1, 2), nn.ReLU(), nn.Linear(2, 2)).double()
+    with torch.no_grad():
+        net[0].weight.copy_(torch.tensor([[1.0], [-1.0]]))
+        net[0].bias.zero_()
+    regions = LinearRegions(net)
+    X = np.array([[-2.0], [-1.0], [1.0], [2.0], [3.0]])
+    counts = regions.regions(X)
+    np.testing.assert_array_equal(counts.patterns, [[1, 0], [0, 1]])
+    np.testing.assert_array_equal(counts.counts, [3, 2])
+    np.testing.assert_array_equal(counts.region, [1, 1, 0, 0, 0])
+    np.testing.assert_array_equal(counts.patterns[counts.region], regions.activation_pattern(X))
+
+
+def test_polytope_slacks_are_the_distances_of_the_pre_activations_to_the_breaks():
+    # The pieces of a linearised sigmoid have intercepts, which carry into the
+    # pre-activations of the next layer and so into its constraints: at x, each
+    # constraint's slack h - H x is how far a unit's pre-activation is from a break.
+    model = zoo.mlp((6, 5), "sigmoid", n_features=3, n_classes=2, random_state=0)
+    regions = LinearRegions(to_plnn(model, 5, verbose=False))
+    layers = dict(regions.layers_)
+    for x in np.random.default_rng(0).normal(scale=3.0, size=(5, 3)):
+        H, h = regions.polytope(x)
+        expected, value = [], torch.as_tensor(x[None])
+        with torch.no_grad():
+            for linear, act in (("fc1", "act1"), ("fc2", "act2")):
+                z = layers[linear](value)[0].numpy()
+                function = layers[act].function
+                piece, breaks = function.piece_index(z), function.breakpoints
+                low, high = piece > 0, piece < function.n_pieces - 1
+                expected += [z[low] - breaks[piece[low] - 1], breaks[piece[high]] - z[high]]
+                value = layers[act](layers[linear](value))
+        np.testing.assert_allclose(h - H @ x, np.concatenate(expected), atol=1e-9)
+
+
+def test_padded_max_pooling_is_linearised_exactly(rng):
+    torch.manual_seed(0)
+    net = nn.Sequential(
+        nn.Linear(3, 8),
+        nn.Unflatten(1, (1, 8)),
+        nn.MaxPool1d(3, stride=1, padding=1),
+        nn.Flatten(),
+        nn.Linear(8, 2),
+    ).double()
+    X = rng.normal(size=(20, 3))
+    regions = LinearRegions(net)
+    W, b = regions.local_linear(X)
+    np.testing.assert_allclose(W, _jacobian(net, X, (3,)), atol=1e-9)
+    with torch.no_grad():
+        logits = net(torch.as_tensor(X)).numpy()
+    np.testing.assert_allclose(np.einsum("nkd,nd->nk", W, X) + b, logits, atol=1e-9)
+
+
+def test_boundary_segments_warn_when_any_break_jumps():
+    from unboxed.piecewise import PiecewiseActivation, PiecewiseLinear, boundary_segments
+
+    # Continuous at 0, a step of -0.5 at 1: one jump is enough to warn.
+    function = PiecewiseLinear(
+        np.array([0.0, 1.0]), np.array([0.0, 1.0, 0.0]), np.array([0.0, 0.0, 0.5]), 0.0
+    )
+    np.testing.assert_allclose(function.jumps, [0.0, -0.5])
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Linear(2, 3), PiecewiseActivation(function), nn.Linear(3, 2)).double()
+    with pytest.warns(UserWarning, match="jumps \\(by up to 0.5\\)"):
+        boundary_segments(LinearRegions(net), (-2, 2, -2, 2), resolution=10)

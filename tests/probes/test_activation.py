@@ -220,3 +220,54 @@ def test_the_l1_penalty_makes_prototypes_sparser(digits_blackbox):
 def test_activation_maximization_counts_its_queries(digits_blackbox):
     ActivationMaximization(digits_blackbox, steps=5, random_state=0).explain([2, 7])
     assert digits_blackbox.n_queries == 2 * 5 + 2  # the steps, then the final probabilities
+
+
+def test_the_latent_prior_pulls_z_towards_the_origin(digits_blackbox, digits_vae):
+    def latent_norm(prior_strength):
+        am = ActivationMaximization(
+            digits_blackbox,
+            regularizer="none",
+            generator=digits_vae,
+            prior_strength=prior_strength,
+            steps=50,
+            random_state=0,
+        )
+        return np.linalg.norm(am.explain([0, 1]).latent, axis=1)
+
+    assert np.all(latent_norm(5.0) < latent_norm(0.0))
+
+
+def test_the_score_is_that_of_the_returned_image():
+    # Class 1 wants ever smaller inputs: the search runs into the bound at 0, and the
+    # reported score is log p of the image returned, inside the bounds.
+    box = BlackBox.from_torch(_Parameterless(), input_shape=(4,))
+    found = ActivationMaximization(box, steps=50, lr=0.1, random_state=0).explain([1])
+    np.testing.assert_allclose(found.values, 0.0, atol=1e-6)
+    np.testing.assert_allclose(found.activation, np.log(found.probability), atol=1e-6)
+    np.testing.assert_allclose(found.activation, np.log(0.5), atol=1e-5)
+
+
+def test_a_unit_beyond_the_layer_is_refused(digits_blackbox):
+    am = ActivationMaximization(digits_blackbox, steps=1, random_state=0)
+    width = digits_blackbox.features(np.zeros((1, 64)), "fc1").shape[1]
+    with pytest.raises(ValueError, match=f"holds class {width} but there are only {width}"):
+        am.explain([width], layer="fc1")
+
+
+def test_default_strengths_follow_the_regularizer(digits_blackbox):
+    for regularizer in REGULARIZERS:
+        am = ActivationMaximization(digits_blackbox, regularizer=regularizer)
+        expected = 0.0 if regularizer in ("none", "jitter") else 0.02
+        assert am.strength == expected and am._parameters()["strength"] == expected
+
+
+def test_jitter_shifts_each_image_within_itself():
+    # The score reads the sum of the pixels, which a shift of one image does not
+    # change: each prototype climbs to its own extreme. A shift across the batch fed
+    # one target's image to the other's score.
+    box = BlackBox.from_torch(_Parameterless(), input_shape=(1, 4, 4))
+    found = ActivationMaximization(
+        box, regularizer="jitter", steps=60, lr=0.1, bounds=(-1.0, 1.0), random_state=0
+    ).explain([0, 1])
+    assert found.probability.min() > 0.99
+    assert found.values[0].min() > 0.3 and found.values[1].max() < -0.3

@@ -110,6 +110,7 @@ def test_bad_hyperparameters(planted_blackbox, kwargs, message):
     [
         (np.zeros(7, dtype=int), "groups must be"),
         ({"a": [25]}, "outside"),
+        ({"a": [20]}, "outside"),  # one past the last of the 20 features
         ({}, "empty"),
         ({1: [0], "1": [1]}, "both named '1'"),  # two columns named "1", one in meta
     ],
@@ -160,3 +161,16 @@ def test_a_group_is_shuffled_together():
         same, n_repeats=2, groups={"pair": [0, 1], "other": [2]}, n_boot=50, random_state=0
     ).explain(X)
     np.testing.assert_array_equal(res.values[0], [0.0, 0.0])
+
+
+def test_cis_are_bootstrap_intervals_of_the_row_drops(planted):
+    X = planted.X_test[:400]
+    probe = PermutationImportance(_reads_feature_0(), n_repeats=3, n_boot=500, random_state=0)
+    result = probe.explain(X)
+    drops = probe.row_drops(X)
+    np.testing.assert_allclose(result.values[0], drops.mean(0))
+    # feature 0 matters and varies over the rows: a 95% interval of about +-1.96 SE
+    low, high = result.ci[0, 0]
+    se = drops[:, 0].std() / np.sqrt(len(X))
+    assert low < result.values[0, 0] < high
+    assert 0.7 * 3.92 * se < high - low < 1.3 * 3.92 * se

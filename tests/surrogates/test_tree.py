@@ -145,3 +145,24 @@ def test_tree_fidelity_is_on_the_held_out_rows(planted, planted_blackbox):
     test = order[:200]
     expected = agreement(s.predict(X[test]), planted_blackbox.predict(X[test]), n_boot=10)
     assert s.fidelity_.mean == expected.mean
+
+
+def test_zero_tolerance_takes_the_best_depth(planted):
+    surrogate = TreeSurrogate(
+        _contrarian(planted),
+        max_depth="auto",
+        depths=[1, 2],
+        tolerance=0,
+        n_boot=50,
+        random_state=0,
+    ).fit(planted.X_train)
+    assert surrogate.max_depth_ == 1 and surrogate.fidelity_.mean == 1.0
+
+
+def test_path_length_is_on_the_held_out_rows(planted, planted_blackbox):
+    X = planted.X_train[:800]
+    s = TreeSurrogate(planted_blackbox, n_boot=50, random_state=0).fit(X)
+    order = np.random.default_rng(0).permutation(800)
+    test, train = order[:200], order[200:]
+    assert s.path_length_ == path_length(s.tree_, X[test])
+    assert s.path_length_ != path_length(s.tree_, X[train])  # a full tree: paths differ

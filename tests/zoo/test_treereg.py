@@ -116,3 +116,35 @@ def test_not_fitted_and_bad_input(moons):
 def test_bad_hyperparameters(kwargs):
     with pytest.raises(ValueError, match=next(iter(kwargs))):
         zoo.TreeRegularizedMLP(**kwargs)
+
+
+def test_apl_respects_min_samples_leaf():
+    X = np.linspace(0, 1, 100)[:, None]
+    split = (X[:, 0] > 0.5).astype(int)
+    assert _apl(X, split, 50) == 2.0
+    assert _apl(X, split, 51) == 1.0  # no split leaves 51 rows on each side
+
+
+def test_snapshot_apl_is_that_of_the_unperturbed_weights(moons):
+    from unboxed.zoo._treereg import TreeRegularizedMLP
+
+    X, y = moons.X_train[:300], moons.y_train[:300]
+    model = TreeRegularizedMLP(
+        epochs=1, n_jitter=5, jitter_scale=3.0, min_samples_leaf=5, random_state=0
+    )
+    model.fit(X, y)
+    start = zoo.mlp(model.hidden, model.activation, n_features=2, n_classes=2, random_state=0)
+    with torch.inference_mode():
+        predictions = start(torch.as_tensor(X, dtype=torch.float32)).argmax(1).numpy()
+    assert model.history_["apl"] == [_apl(X, predictions, 5)]
+
+
+def test_omega_hat_fits_the_recorded_path_lengths():
+    from unboxed.zoo._treereg import TreeRegularizedMLP
+
+    gen = torch.Generator().manual_seed(0)
+    thetas = list(torch.randn((60, 5), generator=gen))
+    apls = [float(6.0 + 2.0 * theta[0]) for theta in thetas]
+    omega = TreeRegularizedMLP(surrogate_steps=300)._fit_omega(thetas, apls, gen)
+    fitted = omega(torch.stack(thetas)).numpy()
+    assert np.abs(fitted - np.array(apls)).mean() < 0.3
