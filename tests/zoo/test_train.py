@@ -59,11 +59,12 @@ def test_interrupted_training_resumes_to_the_same_weights(digits, tmp_path, monk
     monkeypatch.setattr(_train, "accuracy", interrupt_in_third_epoch)
     with pytest.raises(KeyboardInterrupt):
         zoo.train(fresh(), digits, checkpoint=checkpoint, **settings)
-    monkeypatch.setattr(_train, "accuracy", real_accuracy)
     assert checkpoint.is_file()
 
+    calls["n"] = 100  # past the interrupt: count the epochs of the resumed run
     resumed = fresh()
     result = zoo.train(resumed, digits, checkpoint=checkpoint, **settings)
+    assert calls["n"] == 102  # only the last two epochs were trained
     assert len(result.epoch_loss) == 4
     for key, value in _weights(straight).items():
         assert torch.equal(value, resumed.state_dict()[key]), key
@@ -132,6 +133,7 @@ def test_a_damaged_checkpoint_is_a_clear_error(digits, tmp_path):
         lambda record, tensors: record["state"].update(epoch=99),  # returned a stale result
         lambda record, tensors: record["state"].update(epoch=-3),  # trained extra epochs
         lambda record, tensors: record["state"].update(test_accuracy=[]),  # an IndexError
+        lambda record, tensors: record["state"].pop("test_accuracy"),  # a KeyError
         lambda record, tensors: tensors["model.fc1.weight"].fill_(float("nan")),
     ],
 )

@@ -95,3 +95,38 @@ def test_reparameterisation_uses_the_standard_deviation():
         vae.logvar.weight.zero_(), vae.logvar.bias.fill_(np.log(4.0))  # variance 4, sd 2
         vae.loss(torch.full((20000, 4), 0.5), torch.Generator().manual_seed(0))
     assert float(z_seen[0].std()) == pytest.approx(2.0, rel=0.03)
+
+
+def test_interrupted_training_resumes_to_the_same_weights(digits, tmp_path, monkeypatch):
+    from unboxed.zoo import _vae
+
+    X = digits.X_train[:300]
+
+    def fresh():
+        return zoo.vae(n_features=64, latent_dim=2, hidden=(16,), random_state=3)
+
+    settings = {"epochs": 4, "batch_size": 100, "random_state": 3, "verbose": False}
+    straight = fresh()
+    zoo.train_vae(straight, X, **settings)
+
+    real_loss, calls = _vae.VAE.loss, {"n": 0}
+
+    def interrupt_in_third_epoch(self, *args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 7:  # three batches an epoch: the first of the third epoch
+            raise KeyboardInterrupt
+        return real_loss(self, *args, **kwargs)
+
+    checkpoint = tmp_path / "vae.safetensors"
+    monkeypatch.setattr(_vae.VAE, "loss", interrupt_in_third_epoch)
+    with pytest.raises(KeyboardInterrupt):
+        zoo.train_vae(fresh(), X, checkpoint=checkpoint, **settings)
+    calls["n"] = 100  # past the interrupt: count the batches of the resumed run
+    resumed = fresh()
+    result = zoo.train_vae(resumed, X, checkpoint=checkpoint, **settings)
+    assert calls["n"] == 100 + 2 * 3  # only the last two epochs were trained
+    assert len(result.epoch_loss) == 4
+    for key, value in straight.state_dict().items():
+        assert torch.equal(value, resumed.state_dict()[key]), key
+    with pytest.raises(ValueError, match="different settings"):
+        zoo.train_vae(fresh(), X[1:], checkpoint=checkpoint, **settings)

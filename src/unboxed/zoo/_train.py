@@ -147,7 +147,7 @@ def train(
     generator = torch.Generator().manual_seed(random_state)
     state: dict[str, Any] = {"epoch": 0, "loss": [], "test_accuracy": []}
     if checkpoint is not None and Path(checkpoint).is_file():
-        state = _restore(checkpoint, settings, model, optimizer, generator)
+        state = restore_training_state(checkpoint, settings, state, model, optimizer, generator)
 
     steps_per_epoch = math.ceil(X.shape[0] / batch_size)
     total_steps = epochs * steps_per_epoch
@@ -185,7 +185,7 @@ def train(
             loss=f"{state['loss'][-1]:.3f}", test_acc=f"{state['test_accuracy'][-1]:.4f}"
         )
         if checkpoint is not None:
-            _save_checkpoint(checkpoint, settings, state, model, optimizer, generator)
+            save_training_state(checkpoint, settings, state, model, optimizer, generator)
     bar.close()
     model.eval()
     return TrainingResult(
@@ -197,7 +197,7 @@ def train(
     )
 
 
-def _save_checkpoint(
+def save_training_state(
     path: str | os.PathLike,
     settings: dict[str, Any],
     state: dict[str, Any],
@@ -205,6 +205,8 @@ def _save_checkpoint(
     optimizer: torch.optim.Optimizer,
     generator: torch.Generator,
 ) -> None:
+    """Save an epoch loop's state (weights, Adam's moments, the shuffling generator and
+    ``state``: ``epoch`` and one list per history, one entry per finished epoch)."""
     tensors = {f"model.{k}": v for k, v in model.state_dict().items()}
     for index, moments in optimizer.state_dict()["state"].items():
         for key, value in moments.items():
@@ -213,13 +215,17 @@ def _save_checkpoint(
     save_with_record(path, tensors, {"settings": settings, "state": state})
 
 
-def _restore(
+def restore_training_state(
     path: str | os.PathLike,
     settings: dict[str, Any],
+    fresh: dict[str, Any],
     model: nn.Module,
     optimizer: torch.optim.Optimizer,
     generator: torch.Generator,
 ) -> dict[str, Any]:
+    """Load what :func:`save_training_state` saved into ``model``, ``optimizer`` and
+    ``generator``, and return its ``state``, which must hold the keys of ``fresh`` (the
+    state before the first epoch); a clear error for other settings or a damaged file."""
     tensors, record = load_with_record(path, what="training checkpoint")
     if "settings" not in record:
         raise ValueError(f"{path} is not an unboxed training checkpoint")
@@ -241,11 +247,13 @@ def _restore(
         state = dict(record["state"])
         check_finite_weights(model, what="its model")
         epoch = state["epoch"]
-        # One loss and one accuracy per finished epoch, and no more epochs than asked.
+        histories = [v for k, v in state.items() if k != "epoch"]
+        # One entry per history per finished epoch, and no more epochs than asked.
         if not (
-            isinstance(epoch, int)
+            set(state) == set(fresh)
+            and isinstance(epoch, int)
             and 1 <= epoch <= settings["epochs"]
-            and len(state["loss"]) == len(state["test_accuracy"]) == epoch
+            and all(isinstance(h, list) and len(h) == epoch for h in histories)
         ):
             raise ValueError(f"its record of epochs is inconsistent (epoch {epoch!r})")
         return state

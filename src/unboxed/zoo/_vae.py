@@ -16,9 +16,11 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import math
+import os
 import time
 from collections import OrderedDict
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -26,6 +28,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from .._io import array_digest
 from .._progress import progress
 from .._validation import RandomState, check_array, check_number, check_positive_int, int_seed
 from ._models import DIVERGED, ZooModel, _seeded, check_finite_weights
@@ -223,6 +226,7 @@ def train_vae(
     batch_size: int = 128,
     lr: float = 2e-3,
     random_state: RandomState = 0,
+    checkpoint: str | os.PathLike | None = None,
     verbose: bool = True,
 ) -> VAETrainingResult:
     """Train ``model`` in place on images ``X`` by maximising the ELBO with Adam.
@@ -238,9 +242,17 @@ def train_vae(
     lr : float
     random_state : int or numpy.random.Generator
         Seeds the shuffling and the reparameterisation noise.
+    checkpoint : path-like, optional
+        A safetensors file the training state is saved to, atomically, after every
+        epoch. If it exists, training resumes from it and ends with the same weights
+        as an uninterrupted run (as :func:`unboxed.zoo.train`); one made with other
+        settings or images is refused.
     verbose : bool
         Show a progress bar.
     """
+    # Not at the top: _train imports _io, which imports this module.
+    from ._train import restore_training_state, save_training_state
+
     if not isinstance(model, VAE):
         raise TypeError(f"train_vae takes a VAE from zoo.vae, got {type(model).__name__}")
     X = _check_unit_interval(X, model.n_features)
@@ -253,12 +265,25 @@ def train_vae(
     generator = torch.Generator().manual_seed(seed)
     x = torch.as_tensor(X)
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    settings = {
+        "n_train": int(x.shape[0]),
+        "data_sha256": array_digest(X),
+        "model": model.config,
+        "epochs": epochs,
+        "batch_size": batch_size,
+        "lr": lr,
+        "random_state": seed,
+    }
+    state: dict[str, Any] = {"epoch": 0, "loss": []}
+    if checkpoint is not None and Path(checkpoint).is_file():
+        state = restore_training_state(checkpoint, settings, state, model, optimizer, generator)
+    losses: list[float] = state["loss"]
     steps = math.ceil(x.shape[0] / batch_size)
     start = time.perf_counter()
-    losses: list[float] = []
     bar = progress(total=epochs * steps, verbose=verbose, desc="train vae", unit="batch")
+    bar.update(state["epoch"] * steps)
     model.train()
-    for epoch in range(epochs):
+    for epoch in range(state["epoch"], epochs):
         order = torch.randperm(x.shape[0], generator=generator)
         total = 0.0
         for step in range(steps):
@@ -273,20 +298,15 @@ def train_vae(
             bar.update(1)
         check_finite_weights(model, what=f"{DIVERGED} at epoch {epoch}")
         losses.append(total / x.shape[0])
+        state["epoch"] = epoch + 1
         bar.set_postfix(neg_elbo=f"{losses[-1]:.2f}")
+        if checkpoint is not None:
+            save_training_state(checkpoint, settings, state, model, optimizer, generator)
     bar.close()
     model.eval()
     test_elbo = None
     if X_test is not None:
         test_elbo = float(model.elbo(X_test, random_state=seed).mean())
-    settings = {
-        "n_train": int(x.shape[0]),
-        "model": model.config,
-        "epochs": epochs,
-        "batch_size": batch_size,
-        "lr": lr,
-        "random_state": seed,
-    }
     return VAETrainingResult(tuple(losses), test_elbo, time.perf_counter() - start, settings)
 
 
