@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 from sklearn.linear_model import LogisticRegression
@@ -446,3 +448,47 @@ def test_query_classes_are_the_black_box_classes(explainer, digits):
     queries = X[disagree]
     found = e.counterfactuals(queries, source="mined", n_per_query=2, select="score")
     np.testing.assert_array_equal(found.query_classes, e.blackbox.predict(queries))
+
+
+def test_an_interrupted_validation_resumes_to_the_same_model(
+    digits, digits_blackbox, tmp_path, monkeypatch
+):
+    from unboxed.surrogates import _jgmm_explainer
+
+    X, path = digits.X_train[:600], tmp_path / "jgmm.json"
+    settings = {"lower_layer": "act4", "n_components_x": [2, 4, 8], "random_state": 0}
+    settings["verbose"] = False
+    whole = JGMMExplainer(digits_blackbox, **settings).fit(X)
+    fitted, real_fit = [], JGMM.fit
+
+    def counted(model, *args, **kwargs):
+        if len(fitted) == stop_after:
+            raise KeyboardInterrupt
+        fitted.append(model.n_components_x)
+        return real_fit(model, *args, **kwargs)
+
+    monkeypatch.setattr(_jgmm_explainer.JGMM, "fit", counted)
+    stop_after = 2
+    with pytest.raises(KeyboardInterrupt):
+        JGMMExplainer(digits_blackbox, checkpoint=path, **settings).fit(X)
+    assert fitted == [2, 4] and path.is_file()
+    stop_after = None
+    resumed = JGMMExplainer(digits_blackbox, checkpoint=path, **settings).fit(X)
+    assert fitted[2:] == [8, resumed.n_components_x_]  # the candidate left, then the refit
+    assert resumed.validation_agreement_ == whole.validation_agreement_
+    np.testing.assert_array_equal(resumed.jgmm_.means_x_, whole.jgmm_.means_x_)
+    with pytest.raises(ValueError, match="made with other settings or data"):
+        JGMMExplainer(digits_blackbox, checkpoint=path, **settings).fit(X[1:])
+    record = json.loads(path.read_text())
+    record["scores"][0][0] = 3  # a K_x that is not the first candidate
+    path.write_text(json.dumps(record))
+    with pytest.raises(ValueError, match="damaged JGMM checkpoint: its scores are not"):
+        JGMMExplainer(digits_blackbox, checkpoint=path, **settings).fit(X)
+    path.write_text('{"settings": {}}')
+    with pytest.raises(ValueError, match="made with other settings or data"):
+        JGMMExplainer(digits_blackbox, checkpoint=path, **settings).fit(X)
+    path.write_text("[1, 2")
+    with pytest.raises(ValueError, match="could not be read"):
+        JGMMExplainer(digits_blackbox, checkpoint=path, **settings).fit(X)
+    with pytest.raises(ValueError, match="reproducible random_state"):
+        JGMMExplainer(digits_blackbox, checkpoint=path, **{**settings, "random_state": None}).fit(X)

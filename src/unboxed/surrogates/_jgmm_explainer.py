@@ -9,16 +9,20 @@ black box is its faithfulness (Table 1). Explanatory examples follow Sec. 3.2.
 
 from __future__ import annotations
 
+import os
 import warnings
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from .._io import array_digest, read_json, write_json
 from .._validation import (
     RandomState,
     check_array,
     check_positive_int,
     check_random_state,
+    is_int,
 )
 from ..blackbox import BlackBox, check_blackbox
 from ..evaluate import Estimate, agreement
@@ -101,6 +105,12 @@ class JGMMExplainer:
         Calls without their own ``random_state`` draw from this one generator in turn,
         so they repeat for the same seed and the same sequence of calls; pass a
         ``random_state`` to a call to make it repeat on its own.
+    checkpoint : path-like, optional
+        A JSON file the choice by validation is saved to, atomically, after each
+        candidate: the scores so far and the generator's state. A fit interrupted and
+        run again with the same settings, seed and data fits only the candidates left
+        and ends with the same model. Needs an int ``random_state``; a checkpoint of
+        other settings or data is refused. Unused with a single candidate.
     verbose : bool
         Show progress bars.
 
@@ -142,6 +152,7 @@ class JGMMExplainer:
         tol: float = 1e-3,
         n_init: int = 1,
         random_state: RandomState = None,
+        checkpoint: str | os.PathLike | None = None,
         verbose: bool = True,
     ) -> None:
         self.blackbox = blackbox
@@ -160,6 +171,7 @@ class JGMMExplainer:
         self.tol = tol
         self.n_init = n_init
         self.random_state = random_state
+        self.checkpoint = checkpoint
         self.verbose = verbose
 
     # ------------------------------------------------------------------ features
@@ -190,6 +202,14 @@ class JGMMExplainer:
                 "e_step='labelled' observes the black box's class as w; it needs "
                 "higher_layer='logits'"
             )
+        if self.checkpoint is not None:
+            if not is_int(self.random_state):
+                raise ValueError(
+                    "a checkpoint needs a reproducible random_state (an int), got "
+                    f"{self.random_state!r}: another seed fits other models"
+                )
+            if Path(self.checkpoint).is_dir():
+                raise IsADirectoryError(f"checkpoint {self.checkpoint} is a folder; pass a file")
         candidates = self._candidates()
         if len(candidates) > 1:
             if not self._tied:
@@ -320,8 +340,9 @@ class JGMMExplainer:
         order = rng.permutation(n)
         n_val = min(n - 1, max(1, round(self.validation_fraction * n)))
         val, train = order[:n_val], order[n_val:]
-        scores = {}
-        for kx, floor in candidates:
+        settings = self._checkpoint_settings(candidates, F, Y)
+        scores = self._resume(settings, candidates, rng)
+        for kx, floor in candidates[len(scores) :]:
             with warnings.catch_warnings():
                 # A candidate that leaves a class without a component (a warning
                 # for the final fit) just scores low here.
@@ -331,6 +352,45 @@ class JGMMExplainer:
             classes = _component_classes(model, Y[train], labels[train], self.n_classes_)
             proba = _class_proba(model.predict_proba_w(F[val]), classes, self.n_classes_)
             scores[kx, floor] = float((proba.argmax(axis=1) == labels[val]).mean())
+            if self.checkpoint is not None:
+                done = [[k, f, score] for (k, f), score in scores.items()]
+                state = rng.bit_generator.state
+                write_json(self.checkpoint, {"settings": settings, "scores": done, "rng": state})
+        return scores
+
+    def _checkpoint_settings(self, candidates, F, Y) -> dict[str, Any]:
+        """Everything the validation scores depend on, as JSON values."""
+        if self.checkpoint is None:
+            return {}
+        names = ("lower_layer", "higher_layer", "pool", "spatial", "validation_fraction")
+        names += ("covariance", "e_step", "whiten", "max_iter", "tol", "n_init", "random_state")
+        return {
+            **{name: getattr(self, name) for name in names},
+            "candidates": [[int(k), float(f)] for k, f in candidates],
+            "data_sha256": array_digest(F, Y),
+        }
+
+    def _resume(self, settings, candidates, rng) -> dict[tuple[int, float], float]:
+        """The scores a checkpoint holds, with ``rng`` set to its state after them."""
+        if self.checkpoint is None or not Path(self.checkpoint).is_file():
+            return {}
+        record = read_json(self.checkpoint, what="JGMM validation checkpoint")
+        if not isinstance(record, dict) or "settings" not in record:
+            raise ValueError(f"{self.checkpoint} is not an unboxed JGMM validation checkpoint")
+        if record["settings"] != settings:
+            raise ValueError(
+                f"{self.checkpoint} was made with other settings or data; delete it or pass "
+                "another checkpoint"
+            )
+        try:
+            done = record["scores"]
+            pairs = [(int(k), float(f)) for k, f, _ in done]
+            scores = {pair: float(score) for pair, (*_, score) in zip(pairs, done, strict=True)}
+            if pairs != candidates[: len(pairs)] or not all(0 <= v <= 1 for v in scores.values()):
+                raise ValueError("its scores are not those of a start of the candidates")
+            rng.bit_generator.state = record["rng"]
+        except (KeyError, TypeError, ValueError) as err:
+            raise ValueError(f"{self.checkpoint} is a damaged JGMM checkpoint: {err}") from err
         return scores
 
     def _check_fitted(self) -> None:
