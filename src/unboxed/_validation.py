@@ -11,6 +11,7 @@ import numbers
 import sys
 import warnings
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 
@@ -55,6 +56,23 @@ def int_seed(random_state: RandomState) -> int:
             raise ValueError(f"random_state must be below 2**64, got {seed}")
         return seed
     return seed_from(check_random_state(random_state))
+
+
+def check_checkpoint(checkpoint: object, random_state: RandomState) -> None:
+    """Refuse, before any work, a checkpoint that could never be resumed.
+
+    A checkpoint needs an int ``random_state``: with None or a generator a rerun draws
+    other models than the saved ones. And it must name a file, not a folder.
+    """
+    if checkpoint is None:
+        return
+    if not is_int(random_state):
+        raise ValueError(
+            "a checkpoint needs a reproducible random_state (an int), got "
+            f"{random_state!r}: a rerun would fit other models, so it could never resume"
+        )
+    if Path(checkpoint).is_dir():  # type: ignore[arg-type]
+        raise IsADirectoryError(f"checkpoint {checkpoint} is a folder; pass a file name")
 
 
 def check_array(

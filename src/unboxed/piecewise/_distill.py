@@ -35,6 +35,7 @@ from .._progress import progress
 from .._validation import (
     RandomState,
     check_array,
+    check_checkpoint,
     check_fraction,
     check_labels,
     check_number,
@@ -207,7 +208,7 @@ class Distiller:
         fraction = check_fraction(self.validation_fraction, name="validation_fraction")
         if fraction >= 1:
             raise ValueError("validation_fraction must be below 1")
-        self._check_checkpoint()
+        check_checkpoint(self.checkpoint, self.random_state)
         rng = check_random_state(self.random_state)
         X = teacher.check_X(X).astype(np.float32)
         proba = teacher.predict_proba(X)
@@ -281,17 +282,6 @@ class Distiller:
         self.input_shape_ = teacher.input_shape
         self._regions = LinearRegions(self.student_)
         return self
-
-    def _check_checkpoint(self) -> None:
-        if self.checkpoint is None:
-            return
-        if not is_int(self.random_state):
-            raise ValueError(
-                "a checkpoint needs a reproducible random_state (an int), got "
-                f"{self.random_state!r}: another seed trains other students"
-            )
-        if Path(self.checkpoint).is_dir():
-            raise IsADirectoryError(f"checkpoint {self.checkpoint} is a folder; pass a file name")
 
     def _check_fitted(self) -> None:
         if not hasattr(self, "student_"):

@@ -20,9 +20,9 @@ from .._io import array_digest, read_json, write_json
 from .._validation import (
     RandomState,
     check_array,
+    check_checkpoint,
     check_positive_int,
     check_random_state,
-    is_int,
 )
 from ..blackbox import BlackBox, check_blackbox
 from ..evaluate import Estimate, agreement
@@ -202,14 +202,7 @@ class JGMMExplainer:
                 "e_step='labelled' observes the black box's class as w; it needs "
                 "higher_layer='logits'"
             )
-        if self.checkpoint is not None:
-            if not is_int(self.random_state):
-                raise ValueError(
-                    "a checkpoint needs a reproducible random_state (an int), got "
-                    f"{self.random_state!r}: another seed fits other models"
-                )
-            if Path(self.checkpoint).is_dir():
-                raise IsADirectoryError(f"checkpoint {self.checkpoint} is a folder; pass a file")
+        check_checkpoint(self.checkpoint, self.random_state)
         candidates = self._candidates()
         if len(candidates) > 1:
             if not self._tied:
