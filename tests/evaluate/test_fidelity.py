@@ -3,7 +3,7 @@ import pytest
 
 from unboxed import Attribution, BlackBox, FeatureImportance
 from unboxed.evaluate import agreement, crafted_cases, deletion_test, keep_top_k
-from unboxed.evaluate._fidelity import _keep_masks
+from unboxed.evaluate._fidelity import PCRResult, _keep_masks
 
 KS = [1, 2, 3, 4]
 
@@ -438,3 +438,102 @@ def test_keep_top_k_probability_is_of_the_given_class(planted, planted_blackbox)
     rest = np.where(np.isin(np.arange(20), planted.support[:2]), X, X.mean(0))
     proba = planted_blackbox.predict_proba(rest)
     assert kept.probability.mean == pytest.approx(proba[np.arange(len(y)), y].mean())
+
+
+def test_a_per_class_importance_ranks_each_row_for_its_class(planted, planted_blackbox):
+    X, y = planted.X_test, planted.y_test
+    values = np.zeros((2, 20))
+    values[0, [0, 1]] = 1.0  # class 0 ranks features 0 and 1 first
+    values[1, [2, 5]] = 1.0  # class 1 ranks two support features first
+    kept = keep_top_k(planted_blackbox, X, y, FeatureImportance(values), 2, n_boot=10)
+    proba = planted_blackbox.predict_proba(np.where(values[y] > 0, X, 0.0))
+    assert kept.probability.mean == pytest.approx(proba[np.arange(len(y)), y].mean())
+    assert np.array_equal(kept.predicted, proba.argmax(axis=1))
+
+
+def test_a_ranking_array_with_other_rows_than_X_is_refused(planted, planted_blackbox):
+    with pytest.raises(ValueError, match="the ranking array has 3 rows but X has 1000"):
+        deletion_test(
+            planted_blackbox, planted.X_test, np.tile(np.arange(20), (3, 1)), [2], verbose=False
+        )
+
+
+def test_touching_intervals_are_not_separated():
+    result = PCRResult(
+        ks=np.array([1, 2]),
+        pcr=np.array([0.0, 0.1]),
+        pcr_ci=np.array([[0.0, 0.0], [0.0, 0.2]]),
+        random_pcr=np.array([0.05, 0.5]),
+        random_pcr_ci=np.array([[0.0, 0.1], [0.3, 0.7]]),
+        n_cases=10,
+        meta={},
+    )
+    assert result.separated().tolist() == [False, True]
+
+
+def test_segments_score_their_mean_by_default(planted, planted_blackbox):
+    X, y = planted.X_test[:50], planted.y_test[:50]
+    segments = np.minimum(np.arange(20), 1)  # feature 0 alone, then 19 features together
+    att = Attribution(np.where(np.arange(20) == 0, 1.0, 0.5) * np.ones((50, 1)), y)
+    # mean: 1.0 against 0.5, feature 0 is kept; a sum (9.5) would keep the other 19
+    kept = keep_top_k(planted_blackbox, X, y, att, 1, segments=segments, n_boot=10)
+    only_first = np.where(np.arange(20) == 0, X, 0.0)
+    expected = planted_blackbox.predict_proba(only_first)[np.arange(50), y].mean()
+    assert kept.probability.mean == pytest.approx(expected)
+
+
+def test_crafted_cases_draw_uniform_noise_over_each_features_range(planted, planted_blackbox):
+    X = planted.X_test + np.arange(20) * 2.0  # feature j ranges over [2j, 2j + 1]
+    seen = []
+
+    def recording(rows):
+        seen.append(rows.copy())
+        return planted_blackbox.predict_proba(rows - np.arange(20) * 2.0)
+
+    box = BlackBox.from_callable(recording, n_classes=2, input_shape=(20,))
+    crafted_cases(
+        box, X, planted.support, [0], target=1, n_cases=500, random_state=0, verbose=False
+    )
+    noise = np.concatenate(seen[1:])
+    low, high = X.min(axis=0), X.max(axis=0)
+    assert np.all(noise >= low) and np.all(noise <= high)
+    np.testing.assert_allclose(noise.mean(axis=0), (low + high) / 2, atol=0.05)
+
+
+def test_crafted_cases_use_each_positive_once_when_n_cases_allows(planted, planted_blackbox):
+    X = planted.X_test
+    positives = np.flatnonzero(planted_blackbox.predict(X) == 1)
+    seen = []
+
+    def recording(rows):
+        seen.append(rows.copy())
+        return planted_blackbox.predict_proba(rows)
+
+    box = BlackBox.from_callable(recording, n_classes=2, input_shape=(20,))
+    crafted_cases(
+        box,
+        X,
+        np.arange(20),
+        [20],
+        target=1,
+        n_cases=positives.size,
+        random_state=0,
+        verbose=False,
+    )
+    # k = 20 copies every feature: the ranked cases are the sources themselves
+    ranked = seen[1]
+    np.testing.assert_array_equal(np.unique(ranked, axis=0), np.unique(X[positives], axis=0))
+
+
+def test_an_attribution_ranks_each_tested_case_by_its_own_row(planted, planted_blackbox):
+    X = planted.X_test[:200]
+    positive = planted_blackbox.predict(X) == 1
+    noise = np.setdiff1d(np.arange(20), planted.support)
+    values = np.zeros((200, 20))
+    values[positive[:, None] & np.isin(np.arange(20), planted.support)] = 1.0
+    values[~positive[:, None] & np.isin(np.arange(20), noise[:4])] = 1.0
+    att = Attribution(values, np.ones(200, int))  # only the positives are tested
+    result = deletion_test(planted_blackbox, X, att, [4], target=1, random_state=0, verbose=False)
+    removed = np.where(values > 0, 0.0, X)[positive]
+    assert result.n_cases == positive.sum()
+    assert result.pcr[0] == pytest.approx(np.mean(planted_blackbox.predict(removed) == 1))

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from unboxed import BlackBox
+from unboxed import Attribution, BlackBox
 from unboxed.evaluate import deletion_curve, explanation_sensitivity
 from unboxed.local import Lime, Saliency
 
@@ -139,3 +139,31 @@ def test_aopc_is_the_mean_drop_over_k_and_rows(planted, planted_blackbox):
     )
     assert c.aopc.mean == pytest.approx(c.drop.mean())
     assert c.aopc.mean == pytest.approx(c.curve().mean())
+
+
+def test_deletion_curve_drops_match_a_hand_computation(planted, planted_blackbox):
+    X = planted.X_test[:20]
+    ranking = np.array([5, 2, 17, 11])
+    c = deletion_curve(planted_blackbox, X, ranking, max_k=3, target=np.ones(20, int), n_boot=10)
+    expected = np.zeros((20, 4))
+    before = planted_blackbox.predict_proba(X)[:, 1]
+    for k in (1, 2, 3):
+        removed = X.copy()
+        removed[:, ranking[:k]] = 0.0
+        expected[:, k] = before - planted_blackbox.predict_proba(removed)[:, 1]
+    np.testing.assert_allclose(c.drop, expected, atol=1e-12)
+
+
+def test_deletion_curve_scores_the_class_the_attribution_explains(planted, planted_blackbox):
+    X = planted.X_test[:20]
+    explained = 1 - planted_blackbox.predict(X)  # the class the model does not predict
+    att = Attribution(np.tile(-np.arange(20.0), (20, 1)), explained)  # feature 0 first
+    c = deletion_curve(planted_blackbox, X, att, max_k=1, n_boot=10)
+    removed = X.copy()
+    removed[:, 0] = 0.0
+    rows = np.arange(20)
+    expected = (
+        planted_blackbox.predict_proba(X)[rows, explained]
+        - planted_blackbox.predict_proba(removed)[rows, explained]
+    )
+    np.testing.assert_allclose(c.drop[:, 1], expected, atol=1e-12)

@@ -51,3 +51,11 @@ def test_bad_arguments():
         bootstrap_mean(np.zeros(5), n_boot=0, random_state=0)
     with pytest.raises(ValueError, match="scalar"):
         bootstrap_mean(np.float64(3.0), n_boot=10)  # gave (3.0, [3, 3]): a CI of one value
+
+
+def test_each_draw_takes_the_rounded_share_of_rows():
+    values = np.random.default_rng(3).normal(size=20)
+    _, ci = bootstrap_mean(values, n_boot=200, random_state=7, sample_frac=0.29)  # 5.8 rows
+    rng = np.random.default_rng(7)
+    draws = np.array([values[rng.integers(0, 20, size=6)].mean() for _ in range(200)])
+    np.testing.assert_allclose(ci, np.percentile(draws, [2.5, 97.5]))

@@ -140,7 +140,8 @@ def test_integrated_gradients_with_a_gray_baseline_is_complete(digits, digits_bl
     np.testing.assert_allclose(result.values.sum(axis=1), gap, atol=3e-2)
 
 
-def test_smoothgrad_noise_scales_with_the_input_range(digits, digits_blackbox, monkeypatch):
+@pytest.mark.parametrize("offset", [0.0, 1.0])  # the range, not the largest value
+def test_smoothgrad_noise_scales_with_the_input_range(digits, digits_blackbox, monkeypatch, offset):
     import captum.attr
 
     seen = []
@@ -151,7 +152,40 @@ def test_smoothgrad_noise_scales_with_the_input_range(digits, digits_blackbox, m
         return real(self, inputs, *args, **kwargs)
 
     monkeypatch.setattr(captum.attr.Saliency, "attribute", spy)
-    X = 0.2 * digits.X_test[:4]  # range 0.2 or less per row
+    X = 0.2 * digits.X_test[:4] + offset  # range 0.2 or less per row
     SmoothGrad(digits_blackbox, n_samples=400, noise_level=0.1, random_state=0).explain(X)
     noise = seen[0].reshape(4, 400, 64).numpy() - X[:, None, :]
     np.testing.assert_allclose(noise.std(axis=(1, 2)), 0.1 * np.ptp(X, axis=1), rtol=0.05)
+
+
+def test_integrated_gradients_with_a_mean_baseline_is_complete(digits, digits_blackbox):
+    import torch
+
+    X = digits.X_test[:8]
+    mean = digits.X_train.mean(axis=0)
+    result = IntegratedGradients(
+        digits_blackbox, n_steps=300, baseline="mean", background=digits.X_train
+    ).explain(X)
+    with torch.no_grad():
+        logits = digits_blackbox.module(torch.as_tensor(X.reshape(-1, 1, 8, 8))).numpy()
+        base = digits_blackbox.module(torch.as_tensor(mean.reshape(1, 1, 8, 8))).numpy()
+    gap = logits[np.arange(8), result.target] - base[0, result.target]
+    np.testing.assert_allclose(result.values.sum(axis=1), gap, atol=3e-2)
+
+
+def test_integrated_gradients_reports_its_completeness_gap(digits):
+    import torch
+
+    model = zoo.mlp((32, 16), n_features=64, n_classes=10, random_state=0)
+    X = digits.X_test[:8]
+    # Four steps leave gaps of both signs, the largest in magnitude a negative one.
+    result = IntegratedGradients(BlackBox.from_torch(model, input_shape=(64,)), n_steps=4).explain(
+        X
+    )
+    with torch.no_grad():
+        logits = model(torch.as_tensor(X)).numpy()
+        base = model(torch.zeros(1, 64)).numpy()
+    rows = np.arange(8)
+    gap = result.values.sum(axis=1) - (logits[rows, result.target] - base[0, result.target])
+    np.testing.assert_allclose(result.meta["delta"], gap, atol=1e-5)
+    assert result.meta["max_abs_delta"] == pytest.approx(np.abs(gap).max(), abs=1e-5)

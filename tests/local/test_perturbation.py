@@ -45,7 +45,8 @@ def test_kernel_shap_recovers_exact_shapley_values(planted, linear):
     np.testing.assert_allclose(gap, 0.0, atol=1e-6)
 
 
-def test_kernel_shap_lists_every_coalition_of_few_features_and_is_exact():
+@pytest.mark.parametrize("n_samples", [32, 64])  # 2^5 coalitions: exactly or amply fit
+def test_kernel_shap_lists_every_coalition_of_few_features_and_is_exact(n_samples):
     # An interaction and a saturating term: the values differ from any linear model's.
     def proba(X):
         p1 = 1 / (1 + np.exp(-(2 * X[:, 0] * X[:, 1] + X[:, 2] - np.tanh(3 * X[:, 3] * X[:, 4]))))
@@ -66,8 +67,8 @@ def test_kernel_shap_lists_every_coalition_of_few_features_and_is_exact():
                 for subset in itertools.combinations(others, size):
                     weight = 1 / (m * special.comb(m - 1, size))
                     exact[row, i] += weight * (value(x, [*subset, i]) - value(x, list(subset)))
-    for seed in (0, 1):  # 2^5 coalitions fit in 64 samples: no randomness left
-        result = KernelShap(blackbox, n_samples=64, random_state=seed).explain(X, target=1)
+    for seed in (0, 1):  # all 2^5 coalitions fit in the budget: no randomness left
+        result = KernelShap(blackbox, n_samples=n_samples, random_state=seed).explain(X, target=1)
         np.testing.assert_allclose(result.values, exact, atol=1e-10)
 
 
@@ -273,3 +274,81 @@ def test_blur_fill_blurs_each_image_alone():
     fill = make_fill("blur", X, image_shape=(8, 8), background=None)
     np.testing.assert_allclose(fill[0], gaussian_filter(X[0].reshape(8, 8), BLUR_SIGMA).ravel())
     assert np.all(fill[1] == 0)
+
+
+def test_lime_with_alpha_zero_recovers_a_linear_box_exactly():
+    # Zero fill: p(class 1) = 0.5 + sum_j z_j x_j w_j is linear in the masks, so an
+    # unpenalised fit returns x_j w_j whatever the kernel weights.
+    w = np.array([0.08, -0.05, 0.03, -0.02, 0.01, 0.0])
+    X = np.random.default_rng(0).uniform(0.5, 1.5, size=(3, 6))
+    result = Lime(_linear_box(w), n_samples=200, alpha=0.0, random_state=0).explain(X, target=1)
+    np.testing.assert_allclose(result.values, X * w, atol=1e-8)
+    np.testing.assert_allclose(result.meta["score"], 1.0, atol=1e-8)
+
+
+def test_lime_default_kernel_width_is_lime_s_0_25(digits, digits_blackbox):
+    X = digits.X_test[:3]
+    default = Lime(digits_blackbox, segmenter="grid", n_samples=100, random_state=0).explain(X)
+    explicit = Lime(
+        digits_blackbox, segmenter="grid", n_samples=100, kernel_width=0.25, random_state=0
+    ).explain(X)
+    np.testing.assert_array_equal(default.values, explicit.values)
+
+
+def test_kernel_shap_alpha_shrinks_towards_an_equal_split():
+    # min ||phi||^2 subject to sum(phi) = f(x) - f(fill): a huge penalty splits evenly.
+    w = np.array([0.08, -0.05, 0.03, -0.02, 0.01, 0.0])
+    X = np.ones((2, 6))
+    box = _linear_box(w)
+    plain = KernelShap(box, n_samples=100, random_state=0).explain(X, target=1)
+    np.testing.assert_allclose(plain.values, X * w, atol=1e-10)
+    shrunk = KernelShap(box, n_samples=100, alpha=1e8, random_state=0).explain(X, target=1)
+    np.testing.assert_allclose(shrunk.values, np.full((2, 6), w.sum() / 6), atol=1e-6)
+
+
+@pytest.mark.parametrize(("fill", "value"), [(0.3, 0.3), (np.linspace(0, 1, 6), None)])
+def test_kernel_shap_measures_from_the_given_fill(fill, value):
+    w = np.array([0.08, -0.05, 0.03, -0.02, 0.01, 0.0])
+    X = np.random.default_rng(1).uniform(size=(3, 6))
+    result = KernelShap(_linear_box(w), fill=fill, n_samples=100, random_state=0).explain(
+        X, target=1
+    )
+    reference = np.broadcast_to(fill if value is None else value, (6,))
+    np.testing.assert_allclose(result.values, w * (X - reference), atol=1e-10)
+
+
+def test_segment_ids_with_gaps_mean_the_same_as_dense_ids():
+    w = np.array([0.08, -0.05, 0.03, -0.02, 0.01, 0.04])
+    X = np.random.default_rng(2).uniform(size=(2, 6))
+    gapped = np.array([0, 0, 2, 2, 4, 4])  # ids below n_features, but 1 and 3 unused
+    result = KernelShap(_linear_box(w), n_samples=100, random_state=0).explain(
+        X, target=1, segments=gapped
+    )
+    # Linear box, zero fill: a component's value is the sum of its features' x_j w_j.
+    pairs = (X * w).reshape(2, 3, 2).sum(axis=2)
+    np.testing.assert_allclose(result.values, np.repeat(pairs, 2, axis=1), atol=1e-10)
+
+
+def test_occlusion_is_the_mean_drop_of_the_windows_over_each_feature():
+    w = np.array([0.08, -0.05, 0.03, -0.02, 0.01, 0.04])
+    X = np.random.default_rng(3).uniform(size=(2, 6))
+    # Default fill "gray" (0.5); starts 0 and 2 every 2 steps, then 3 flush with the edge.
+    result = Occlusion(_linear_box(w), window=3, stride=2).explain(X, target=1)
+    expected = np.zeros((2, 6))
+    covers = np.zeros(6)
+    for start in (0, 2, 3):
+        box = slice(start, start + 3)
+        expected[:, box] += ((X[:, box] - 0.5) * w[box]).sum(axis=1, keepdims=True)
+        covers[box] += 1
+    np.testing.assert_allclose(result.values, expected / covers, atol=1e-12)
+
+
+def test_grid_cells_of_an_image_the_cell_does_not_divide():
+    labels = grid_labels((3, 5), cell=2).reshape(3, 5)
+    expected = [[0, 0, 1, 1, 2], [0, 0, 1, 1, 2], [3, 3, 4, 4, 5]]
+    assert labels.tolist() == expected
+
+
+def test_background_of_the_wrong_width_is_refused():
+    with pytest.raises(ValueError, match="background must have 6 features, got 5"):
+        Lime(_linear_box(np.zeros(6)), fill="mean", background=np.zeros((3, 5)))
