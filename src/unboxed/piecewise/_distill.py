@@ -351,11 +351,12 @@ class _Search:
     def add(self, params: dict, agreement: float, seconds: float, student: ZooModel) -> None:
         """Record one trained point; keep its student if it agrees best (first wins ties)."""
         self.results.append({**params, "validation_agreement": agreement, "seconds": seconds})
-        if self.best is None or agreement > self.results[self.best_index]["validation_agreement"]:
-            self.best, self.best_index = student, len(self.results) - 1
+        best = self.best
+        if best is None or agreement > self.results[self.best_index]["validation_agreement"]:
+            best, self.best_index = student, len(self.results) - 1
+        self.best = best
         if self.path is not None:
-            assert self.best is not None
-            tensors = {f"student.{k}": v for k, v in self.best.state_dict().items()}
+            tensors = {f"student.{k}": v for k, v in best.state_dict().items()}
             record = {"settings": self.settings, "results": self.results, "best": self.best_index}
             save_with_record(self.path, tensors, record)
 
