@@ -1,3 +1,5 @@
+import pytest
+
 from unboxed import Attribution
 from unboxed.demo import DEMO_KS, run_demo
 
@@ -24,3 +26,10 @@ def test_demo_explains_and_tests(tmp_path):
     assert "| KernelShap |" in report
     for stem in ("lime", "kernelshap", "occlusion", "integratedgradients"):
         assert Attribution.load(tmp_path / f"{stem}.npz").n_samples == 359
+
+
+def test_bad_epochs_are_refused_before_any_work():
+    lines = []
+    with pytest.raises(ValueError, match="epochs must be an int >= 1, got 0"):
+        run_demo(epochs=0, verbose=False, echo=lines.append)
+    assert lines == []

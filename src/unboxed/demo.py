@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from . import zoo
+from ._validation import check_positive_int
 from .data import Cue, load_dataset, select_classes, with_spurious_cue
 from .evaluate import Estimate, agreement, deletion_curve, deletion_test
 from .local import IntegratedGradients, KernelShap, Lime, Occlusion, Saliency, segment
@@ -284,6 +285,7 @@ def run_demo(
     dict
         The test accuracy, the deletion result and the seconds taken.
     """
+    epochs = check_positive_int(epochs, name="epochs")  # before any work is done
     start = time.perf_counter()
     dataset = load_dataset("digits")
     echo(f"1. Data: {dataset}")
