@@ -325,3 +325,130 @@ def test_gradient_and_features_count_their_rows(digits_blackbox, digits):
     assert digits_blackbox.n_queries == 7
     digits_blackbox.features(X, "fc1")
     assert digits_blackbox.n_queries == 14
+
+
+@pytest.mark.parametrize(
+    ("rows", "message"),
+    [
+        ([[0.5, 0.5], [0.25, 0.25], [0.5, 0.5]], "row 1 sums to 0.5,"),  # short of 1, among good
+        ([[0.5, 0.5], [0.5, 0.501]], "row 1 sums to 1.001,"),  # ten times the tolerance
+    ],
+)
+def test_the_worst_row_is_found_among_good_ones(rows, message):
+    bb = BlackBox.from_callable(lambda X: np.array(rows), n_classes=2)
+    with pytest.raises(ValueError, match=message):
+        bb.predict_proba(np.zeros((len(rows), 3)))
+
+
+def test_logits_that_merely_lie_in_zero_one_are_not_warned_of():
+    module = torch.nn.Linear(4, 3)
+    with torch.no_grad():
+        module.weight.zero_()
+        module.bias.copy_(torch.tensor([0.2, 0.3, 0.1]))  # in [0, 1], but sum to 0.6
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        bb = BlackBox.from_torch(module, input_shape=(4,))
+    np.testing.assert_allclose(
+        bb.predict_proba(np.zeros((1, 4))), softmax(np.array([[0.2, 0.3, 0.1]]))
+    )
+
+
+def test_gradient_refuses_a_target_class_the_model_lacks():
+    bb = BlackBox.from_torch(torch.nn.Linear(4, 3), input_shape=(4,))
+    with pytest.raises(ValueError, match="target holds class 3 but there are only 3 classes"):
+        bb.gradient(np.zeros((2, 4)), 3)
+    with pytest.raises(ValueError, match="target holds class 5"):
+        bb.gradient(np.zeros((2, 4)), [0, 5])
+
+
+@pytest.mark.parametrize(
+    ("input_shape", "expected"),
+    [
+        ((1, 8, 8), (8, 8)),
+        ((8, 6, 1), (8, 6)),
+        ((8, 6), (8, 6)),
+        ((3, 8, 8), None),
+        ((64,), None),
+        (None, None),
+    ],
+)
+def test_grayscale_shape(input_shape, expected):
+    from unboxed.blackbox import grayscale_shape
+
+    assert grayscale_shape(input_shape) == expected
+
+
+class _Folds(torch.nn.Module):
+    """Returns two rows per input row."""
+
+    def forward(self, x):
+        return x.reshape(-1, 2)
+
+
+def test_a_module_that_returns_more_rows_than_inputs_fails_at_construction():
+    with pytest.raises(ValueError, match=r"returned shape \(2, 2\) for one input"):
+        BlackBox.from_torch(_Folds(), input_shape=(4,))
+
+
+def test_features_in_many_batches_match_one_pass(rng):
+    torch.manual_seed(0)
+    module = torch.nn.Sequential(torch.nn.Linear(4, 5), torch.nn.ReLU(), torch.nn.Linear(5, 3))
+    X = rng.normal(size=(7, 4)).astype(np.float32)
+    bb = BlackBox.from_torch(module, input_shape=(4,), batch_size=3)
+    hidden = bb.features(X, "1")
+    with torch.no_grad():
+        expected = torch.relu(module[0](torch.as_tensor(X))).numpy()
+    assert hidden.shape == (7, 5)
+    np.testing.assert_allclose(hidden, expected, rtol=1e-6)
+    assert bb.n_queries == 7
+
+
+class _RecordsBatches(torch.nn.Linear):
+    def __init__(self):
+        super().__init__(4, 2)
+        self.sizes = []
+
+    def forward(self, x):
+        self.sizes.append(int(x.shape[0]))
+        return super().forward(x)
+
+
+def test_from_torch_evaluates_in_the_batches_asked_for():
+    module = _RecordsBatches()
+    bb = BlackBox.from_torch(module, input_shape=(4,), batch_size=3)
+    module.sizes.clear()  # the probes at construction
+    bb.predict_proba(np.zeros((7, 4)))
+    assert bb.batch_size == 3 and module.sizes == [3, 3, 1]
+
+
+def test_a_float64_module_gets_float64_inputs(rng):
+    torch.manual_seed(0)
+    module = torch.nn.Linear(4, 3).double()
+    X = rng.normal(size=(5, 4))
+    bb = BlackBox.from_torch(module, input_shape=(4,))
+    with torch.no_grad():
+        logits = module(torch.as_tensor(X)).numpy()
+    np.testing.assert_allclose(bb.predict_proba(X), softmax(logits), rtol=1e-12)
+
+
+def test_a_callable_without_input_shape_still_needs_a_batch():
+    bb = BlackBox.from_callable(lambda X: np.full((len(X), 2), 0.5), n_classes=2)
+    with pytest.raises(ValueError, match=r"X must be 2-dimensional, got shape \(5,\)"):
+        bb.predict_proba(np.zeros(5))
+    with pytest.raises(ValueError, match=r"X must be 2-dimensional, got shape \(2, 3, 4\)"):
+        bb.predict_proba(np.zeros((2, 3, 4)))
+
+
+class _Sqrt(torch.nn.Module):
+    """Finite outputs at zero, but an infinite gradient there."""
+
+    def forward(self, x):
+        root = torch.sqrt(x).sum(dim=1)
+        return torch.stack([root, -root], dim=1)
+
+
+def test_an_infinite_gradient_is_reported():
+    bb = BlackBox.from_torch(_Sqrt(), input_shape=(3,))
+    np.testing.assert_allclose(bb.predict_proba(np.zeros((2, 3))), 0.5)
+    with pytest.raises(ValueError, match="'_Sqrt' produced a NaN or infinite gradient"):
+        bb.gradient(np.zeros((2, 3)), 0)

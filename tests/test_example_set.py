@@ -47,6 +47,8 @@ def test_helpers_order_by_score():
         ({"scores": np.zeros(3)}, "scores"),
         ({"scores": np.array([0.1, np.nan, 0.5, 0.3])}, "NaN"),
         ({"groups": np.array([0, 0, 1, -2])}, "groups"),
+        ({"indices": np.array([0.5, 1.0, 2.0, 3.0])}, "indices must be 4 ints"),
+        ({"indices": np.array([0, 1, 2, -2])}, "indices must be 4 ints >= -1"),
         ({"top_classes": np.zeros((4, 3), int)}, "top_classes"),
         ({"top_proba": np.full((4, 2), 1.5)}, "top_proba"),
         ({"image_shape": (4, 4)}, "image_shape"),
@@ -80,3 +82,19 @@ def test_empty_set_is_allowed_and_frozen():
 def test_negative_top_proba_is_refused():
     with pytest.raises(ValueError, match="top_proba"):
         _examples(top_proba=np.full((4, 2), -0.1))
+
+
+def test_image_shape_describes_the_inputs_when_there_are_any():
+    # 9 features per example, but 16 input pixels: image_shape is the inputs' shape
+    examples = _examples(inputs=np.zeros((4, 16)), image_shape=(4, 4), source="mined")
+    assert examples.image_shape == (4, 4)
+    generated = _examples(
+        indices=None,
+        image_shape=(2, 2),
+        queries=np.zeros((2, 9)),
+        query_inputs=np.zeros((2, 4)),
+        query_classes=np.array([0, 1]),
+    )
+    assert generated.image_shape == (2, 2)
+    with pytest.raises(ValueError, match=r"image_shape \(3, 3\) does not hold 16 features"):
+        _examples(inputs=np.zeros((4, 16)), source="mined")

@@ -138,7 +138,7 @@ def test_foreign_and_corrupt_files_are_rejected(tmp_path, attribution):
         Attribution.load(plain)
     npy = tmp_path / "one.npy"
     np.save(npy, np.zeros(3))
-    with pytest.raises(ValueError, match="not an unboxed explanation file"):
+    with pytest.raises(ValueError, match="not an unboxed explanation file.*single .npy array"):
         Attribution.load(npy)
     good = tmp_path / "good.npz"
     attribution.save(good)
@@ -266,12 +266,22 @@ def test_a_target_that_cannot_be_written_is_named(tmp_path, attribution):
             TypeError,
             "JSON-serialisable",
         ),
+        (
+            {"values": np.zeros((2, 3)), "target": [0, 1], "meta": [("method", "m")]},
+            TypeError,
+            "meta must be a dict, got list",
+        ),
         ({"values": np.zeros((0, 3)), "target": []}, ValueError, "values is empty"),
         ({"values": np.zeros((2, 0)), "target": [0, 1]}, ValueError, "no features"),
         (
             {"values": np.zeros((2, 64)), "target": [0, 1], "image_shape": (-8, -8)},
             ValueError,
             "image_shape must be a non-empty tuple of positive ints",
+        ),
+        (
+            {"values": np.zeros((2, 4)), "target": [0, 1], "image_shape": (1, 1, 2, 2)},
+            ValueError,
+            r"image_shape \(1, 1, 2, 2\) does not hold 4 features; expected \(H, W\)",
         ),
         (
             {"values": np.zeros((2, 64)), "target": [0, 1], "image_shape": (8.5, 8)},
@@ -356,3 +366,31 @@ def test_a_negative_class_is_refused():
     imp = FeatureImportance(np.arange(6.0).reshape(2, 3))
     with pytest.raises(ValueError, match="class_ must lie in"):
         imp.top_k(1, class_=-1)
+    with pytest.raises(ValueError, match=r"class_ must lie in \[0, 2\), got 2"):
+        imp.top_k(1, class_=2)  # one past the last row
+
+
+def test_an_explanation_never_shares_a_memory_mapped_buffer(tmp_path):
+    values = np.memmap(tmp_path / "values.dat", dtype=np.float64, mode="w+", shape=(2, 3))
+    values[:] = np.arange(6.0).reshape(2, 3)
+    att = Attribution(values, np.array([0, 1]))
+    assert type(att.values) is np.ndarray and not np.shares_memory(att.values, values)
+    values[0, 0] = 99.0  # the caller writes on into the mapped file
+    assert att.values[0, 0] == 0.0
+
+
+def test_numpy_bools_and_paths_in_meta_become_plain_json(tmp_path):
+    meta = make_meta("m", {"normalise": np.True_, "checkpoint": tmp_path / "run.json"})
+    att = Attribution(np.zeros((1, 2)), np.array([0]), meta)
+    expected = {"normalise": True, "checkpoint": str(tmp_path / "run.json")}
+    assert att.meta["parameters"] == expected
+    att.save(tmp_path / "a.npz")
+    assert Attribution.load(tmp_path / "a.npz").meta["parameters"] == expected
+
+
+def test_top_k_needs_a_positive_int(attribution, importance):
+    for k in (0, -1, 1.5):
+        with pytest.raises(ValueError, match="k must be an int >= 1"):
+            attribution.top_k(k)
+        with pytest.raises(ValueError, match="k must be an int >= 1"):
+            importance.top_k(k, class_=0)

@@ -9,10 +9,12 @@ from unboxed._validation import (
     all_finite,
     check_array,
     check_bounds,
+    check_checkpoint,
     check_finite,
     check_fraction,
     check_labels,
     check_number,
+    check_random_state,
     check_shape,
     int_seed,
 )
@@ -89,3 +91,48 @@ def test_check_labels_refuses_the_label_equal_to_n_classes():
     with pytest.raises(ValueError, match="only 3 classes"):
         check_labels(np.array([0, 3]), n=2, n_classes=3)
     assert check_labels(np.array([0, 2]), n=2, n_classes=3).tolist() == [0, 2]
+
+
+def test_check_labels_refuses_fractional_labels():
+    with pytest.raises(ValueError, match="must hold integer class labels, got dtype float64"):
+        check_labels(np.array([0.0, 1.5]), n=2)  # 1.5 would have been read as class 1
+    assert check_labels(np.array([0.0, 2.0]), n=2).tolist() == [0, 2]
+
+
+def test_a_negative_random_state_is_named():
+    with pytest.raises(ValueError, match="random_state must be a non-negative int, got -1"):
+        check_random_state(-1)
+    with pytest.raises(ValueError, match="random_state must be a non-negative int"):
+        check_random_state(np.int64(-3))
+
+
+def test_bounds_and_fractions_refuse_an_empty_range():
+    with pytest.raises(ValueError, match="low < high"):
+        check_bounds((1.0, 1.0))
+    with pytest.raises(ValueError, match="low < high"):
+        check_bounds((0, 1, 2, 2), n_axes=2)
+    assert check_bounds((0, 1, 2, 3), n_axes=2) == (0.0, 1.0, 2.0, 3.0)
+    with pytest.raises(ValueError, match=r"in \(0, 1\], got 0"):
+        check_fraction(0, name="test_size")
+    assert check_fraction(1, name="test_size") == 1.0
+
+
+def test_complex_input_is_refused_not_truncated_to_its_real_part():
+    with pytest.raises(TypeError, match="X must be real, got complex dtype complex128"):
+        check_array(np.array([[1.0 + 2.0j, 0.0]]))
+
+
+def test_check_shape_refuses_an_axis_of_length_zero():
+    for shape in ((8, 0), (0,), (1, 0, 8)):
+        with pytest.raises(ValueError, match="non-empty tuple of positive ints"):
+            check_shape(shape, name="image_shape")
+
+
+def test_check_checkpoint_needs_an_int_seed_and_a_file_name(tmp_path):
+    check_checkpoint(None, None)  # no checkpoint: any random_state
+    check_checkpoint(tmp_path / "fit.safetensors", np.int64(3))
+    for random_state in (None, np.random.default_rng(0)):
+        with pytest.raises(ValueError, match="needs a reproducible random_state"):
+            check_checkpoint(tmp_path / "fit.safetensors", random_state)
+    with pytest.raises(IsADirectoryError, match="is a folder; pass a file name"):
+        check_checkpoint(tmp_path, 0)

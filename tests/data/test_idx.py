@@ -28,6 +28,9 @@ def test_other_types_are_big_endian():
     assert np.array_equal(parse_idx(_idx_bytes(values, 0x0E)), values)
     ints = np.array([[1, -70000], [3, 4]], dtype=np.int32)
     assert np.array_equal(parse_idx(_idx_bytes(ints, 0x0C)), ints)
+    parsed = parse_idx(_idx_bytes(ints, 0x0C))
+    # in native byte order and writable, as the docstring promises
+    assert parsed.dtype == np.int32 and parsed.dtype.isnative and parsed.flags.writeable
 
 
 def test_truncated_data_is_rejected(tmp_path):
@@ -90,3 +93,8 @@ def test_real_file_header_and_size():
     labels = read_idx(f"{SYSTEM_DIR}/t10k-labels-idx1-ubyte.gz")
     assert labels.shape == (10000,) and labels.dtype == np.uint8
     assert labels[:5].tolist() == [9, 2, 1, 1, 6]
+
+
+def test_zero_dimensions_are_rejected():
+    with pytest.raises(ValueError, match="IDX header declares 0 dimensions"):
+        parse_idx(bytes([0, 0, 0x08, 0, 7]))

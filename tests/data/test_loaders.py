@@ -1,4 +1,5 @@
 import dataclasses
+import json
 from pathlib import Path
 
 import numpy as np
@@ -152,6 +153,11 @@ def test_mnist_loader_rejects_a_corrupt_digits_file(tmp_path):
     (tmp_path / "0.json").write_text("{not json")
     with pytest.raises(ValueError, match="not an mnist digits file"):
         load_dataset("mnist", path=tmp_path)
+    for bad in (2.0, -0.5):
+        for d in range(10):
+            (tmp_path / f"{d}.json").write_text(json.dumps({"data": [0.5] * 783 + [bad]}))
+        with pytest.raises(ValueError, match=r"0\.json: pixel values must be finite and lie in"):
+            load_dataset("mnist", path=tmp_path)
 
 
 def test_a_path_for_a_built_in_set_is_refused(tmp_path):
@@ -170,6 +176,8 @@ def test_a_dataset_needs_two_classes_and_a_true_image_shape():
         )
     with pytest.raises(ValueError, match="image_shape must be a non-empty tuple"):
         dataclasses.replace(digits, image_shape=(-8, -8))  # its product is 64
+    with pytest.raises(ValueError, match="1 feature names for 64"):
+        dataclasses.replace(digits, feature_names=("px_0_0",))
 
 
 def test_digits_rows_are_sklearns_images_in_c_order():
@@ -180,3 +188,49 @@ def test_digits_rows_are_sklearns_images_in_c_order():
     # every training row is one of sklearn's rows as stored (row-major 8x8)
     found = (digits.X_train[:20, None, :] == raw[None]).all(-1).any(-1)
     assert found.all()
+
+
+def test_images_take_one_channel_and_tables_their_feature_count(digits, planted):
+    assert digits.input_shape == (1, 8, 8)
+    assert planted.input_shape == (20,)
+
+
+def test_fashion_labels_out_of_range_are_named(tmp_path):
+    labels = np.zeros(10000, dtype=np.uint8)
+    labels[7] = 12
+    file = tmp_path / "t10k-labels-idx1-ubyte"
+    file.write_bytes(
+        bytes([0, 0, 0x08, 1]) + np.array([10000], dtype=">u4").tobytes() + labels.tobytes()
+    )
+    with pytest.raises(ValueError, match="t10k-labels-idx1-ubyte: label 12 is out of range 0..9"):
+        _fashion_mnist._read_split(file, "y_test")
+
+
+def test_unboxed_data_is_searched_before_the_install_location(tmp_path, monkeypatch):
+    home, system = tmp_path / "home", tmp_path / "system"
+    for folder in (home / "fashion-mnist", system):
+        folder.mkdir(parents=True)
+        for stem, _ in _fashion_mnist._FILES.values():
+            (folder / stem).write_bytes(b"")
+    monkeypatch.setenv("UNBOXED_DATA", str(home))
+    monkeypatch.setattr(_fashion_mnist, "SYSTEM_DIR", str(system))
+    assert _fashion_mnist.locate()["X_train"] == home / "fashion-mnist" / "train-images-idx3-ubyte"
+
+
+def test_stratified_split_follows_its_documented_recipe():
+    y = np.array([1, 0, 1, 1, 0, 0, 1, 0, 1, 1])
+    train, test = stratified_split(y, test_fraction=0.4, seed=3)
+    rng = np.random.default_rng(3)
+    zeros = rng.permutation([1, 4, 5, 7])  # each class's members, permuted, in class order
+    ones = rng.permutation([0, 2, 3, 6, 8, 9])
+    # round(0.4 * 4) = 2 and round(0.4 * 6) = 2 of each go to the test split
+    expected_train = rng.permutation(np.concatenate([zeros[2:], ones[2:]]))
+    expected_test = rng.permutation(np.concatenate([zeros[:2], ones[:2]]))
+    assert train.tolist() == expected_train.tolist() and test.tolist() == expected_test.tolist()
+
+
+def test_planted_is_split_with_the_fixed_seed(planted):
+    X = np.random.default_rng(0).uniform(size=(5000, 20))
+    y = (X[:, [2, 5, 11, 17]].mean(axis=1) > 0.5).astype(np.int64)
+    train, test = stratified_split(y, test_fraction=0.2, seed=0)
+    assert np.array_equal(planted.X_train, X[train]) and np.array_equal(planted.y_test, y[test])

@@ -13,6 +13,9 @@ def test_select_classes_relabels(digits):
     assert pair.class_names == ("8", "3") and pair.n_classes == 2
     assert np.array_equal(pair.X_train, digits.X_train[np.isin(digits.y_train, [3, 8])])
     assert np.array_equal(pair.y_train == 0, digits.y_train[np.isin(digits.y_train, [3, 8])] == 8)
+    test_rows = np.isin(digits.y_test, [3, 8])
+    assert np.array_equal(pair.X_test, digits.X_test[test_rows])
+    assert np.array_equal(pair.y_test, np.where(digits.y_test[test_rows] == 8, 0, 1))
     with pytest.raises(ValueError, match="distinct"):
         select_classes(digits, [3, 3])
     with pytest.raises(ValueError, match="class_"):
@@ -97,3 +100,12 @@ def test_bad_arguments(digits, planted):
 )
 def test_each_corner_gets_its_patch(corner, pixels):
     assert np.flatnonzero(Cue(size=2, corner=corner).patch_mask((4, 4))).tolist() == pixels
+
+
+def test_a_patch_may_fill_the_image_and_background_includes_the_threshold():
+    assert Cue(size=4, corner="bottom-right").patch_mask((4, 4)).all()
+    left = Cue(size=4).patch_mask((4, 6)).reshape(4, 6)
+    assert left[:, :4].all() and not left[:, 4:].any()
+    # "at most BACKGROUND_THRESHOLD" (0.05) counts as background
+    X = np.array([[0.05, 0.0501, 0.0]])
+    assert Cue(kind="background").mask(X, (1, 3)).tolist() == [[True, False, True]]

@@ -229,3 +229,70 @@ def test_the_validation_rows_are_held_out_of_training(weak_teacher, digits, monk
         # 80 distinct rows of X (they are all distinct): the other 20 only pick the point
         assert trained_on.shape == (80, 64) and len(np.unique(trained_on, axis=0)) == 80
         assert {row.tobytes() for row in trained_on} <= rows
+
+
+def test_a_checkpoint_of_another_split_transfer_set_or_teacher_is_refused(
+    weak_teacher, digits, tmp_path
+):
+    X, y, path = digits.X_train[:200], digits.y_train[:200], tmp_path / "distil.safetensors"
+    one_point = {"grid": {"temperature": (2.0,)}, "epochs": 1}
+    _checkpointed(path, **one_point).fit(weak_teacher, X, y)
+    # Each changes the students, not X: the held-out rows, the mixed-in rows, the soft targets.
+    honest = BlackBox.from_sklearn(LogisticRegression(max_iter=1000).fit(X, y))
+    for other, teacher in (
+        ({"validation_fraction": 0.3}, weak_teacher),
+        ({"n_mixup": 20}, weak_teacher),
+        ({}, honest),
+    ):
+        with pytest.raises(ValueError, match="made with other settings or data"):
+            _checkpointed(path, **one_point, **other).fit(teacher, X, y)
+
+
+def test_the_checkpoint_holds_the_best_student_not_the_last(weak_teacher, digits, tmp_path):
+    from unboxed.zoo._io import load_with_record
+
+    X, path = digits.X_train[:400], tmp_path / "distil.safetensors"
+    # A learning rate of 1e-7 leaves the second student at its initial weights.
+    fitted = _checkpointed(path, grid={"temperature": (2.0,), "lr": (5e-3, 1e-7)}).fit(
+        weak_teacher, X
+    )
+    tensors, record = load_with_record(path, what="distillation checkpoint")
+    agreements = [r["validation_agreement"] for r in record["results"]]
+    assert agreements[0] > agreements[1] and record["best"] == 0
+    assert fitted.best_params_["lr"] == 5e-3
+    for key, value in fitted.student_.state_dict().items():
+        assert torch.equal(tensors[f"student.{key}"], value), key
+
+
+@pytest.mark.parametrize(
+    ("tamper", "message"),
+    [
+        (
+            lambda record, tensors: record["results"][0].update(temperature=3.0),
+            "its record of grid points is not a start of this grid",
+        ),
+        (
+            lambda record, tensors: (
+                record["results"][0].update(validation_agreement=0.5),
+                record["results"][1].update(validation_agreement=0.9),
+                record.update(best=0),
+            ),
+            "its best point 0 is not the best it records",
+        ),
+        (
+            lambda record, tensors: tensors["student.fc1.weight"].fill_(float("nan")),
+            "its student: fc1.weight holds NaN",
+        ),
+    ],
+)
+def test_a_tampered_checkpoint_is_refused(weak_teacher, digits, tmp_path, tamper, message):
+    from unboxed.zoo._io import load_with_record, save_with_record
+
+    X, path = digits.X_train[:200], tmp_path / "distil.safetensors"
+    settings = {"grid": {"temperature": (2.0, 5.0)}, "epochs": 1}
+    _checkpointed(path, **settings).fit(weak_teacher, X)
+    tensors, record = load_with_record(path, what="distillation checkpoint")
+    tamper(record, tensors)
+    save_with_record(path, tensors, record)
+    with pytest.raises(ValueError, match=f"damaged distillation checkpoint: {message}"):
+        _checkpointed(path, **settings).fit(weak_teacher, X)

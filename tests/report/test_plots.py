@@ -60,3 +60,26 @@ def test_panels_are_titled_by_their_row_names():
     assert [ax.get_title() for ax in named.axes[:2]] == ["weighted", "component 0"]
     plain = FeatureImportance(values).plot()
     assert [ax.get_title() for ax in plain.axes[:2]] == ["class 0", "class 1"]
+
+
+def test_more_panels_than_columns_wrap_onto_a_new_row(rng):
+    att = Attribution(rng.normal(size=(7, 64)), np.zeros(7, int), image_shape=(8, 8))
+    fig = att.plot(list(range(7)))
+    assert len(fig.axes) == 10  # two rows of five, the last three blank
+    assert [ax.get_title() for ax in fig.axes if ax.images] == [
+        f"attribution: row {r}, class 0" for r in range(7)
+    ]
+
+
+def test_the_row_one_past_the_end_is_named_out_of_range(attribution):
+    with pytest.raises(IndexError, match="row 4 is out of range for 4 samples"):
+        attribution.plot(4)
+
+
+def test_colour_images_are_averaged_over_their_channels(rng):
+    values = rng.normal(size=(1, 3 * 4 * 6))
+    inputs = rng.uniform(size=(1, 3 * 4 * 6))
+    fig = Attribution(values, np.array([0]), inputs=inputs, image_shape=(3, 4, 6)).plot(0)
+    background, heat = fig.axes[0].images
+    np.testing.assert_allclose(background.get_array(), inputs.reshape(3, 4, 6).mean(axis=0))
+    np.testing.assert_allclose(heat.get_array(), values.reshape(3, 4, 6).mean(axis=0))

@@ -492,3 +492,37 @@ def test_an_interrupted_validation_resumes_to_the_same_model(
         JGMMExplainer(digits_blackbox, checkpoint=path, **settings).fit(X)
     with pytest.raises(ValueError, match="reproducible random_state"):
         JGMMExplainer(digits_blackbox, checkpoint=path, **{**settings, "random_state": None}).fit(X)
+
+
+def test_a_checkpoint_of_another_split_or_head_or_with_bad_scores_is_refused(
+    digits, digits_lenet, tmp_path
+):
+    import copy
+
+    import torch
+
+    from unboxed import zoo
+
+    X, path = digits.X_train[:300], tmp_path / "jgmm.json"
+    settings = {"lower_layer": "act4", "n_components_x": [2, 3], "random_state": 0}
+    settings["verbose"] = False
+    fitted = JGMMExplainer(zoo.as_blackbox(digits_lenet), checkpoint=path, **settings).fit(X)
+    # A finished validation is saved whole, so a rerun fits only the final model.
+    saved = {(k, f): score for k, f, score in json.loads(path.read_text())["scores"]}
+    assert saved == fitted.validation_agreement_ and len(saved) == 2
+    # The same act4 features under another head (classes 0 and 1 swapped): other labels.
+    swapped = copy.deepcopy(digits_lenet)
+    with torch.no_grad():
+        swapped.fc3.weight[[0, 1]] = swapped.fc3.weight[[1, 0]].clone()
+        swapped.fc3.bias[[0, 1]] = swapped.fc3.bias[[1, 0]].clone()
+    for blackbox, other in (
+        (zoo.as_blackbox(digits_lenet), {"validation_fraction": 0.3}),
+        (zoo.as_blackbox(swapped), {}),
+    ):
+        with pytest.raises(ValueError, match="made with other settings or data"):
+            JGMMExplainer(blackbox, checkpoint=path, **{**settings, **other}).fit(X)
+    record = json.loads(path.read_text())
+    record["scores"][0][2] = 1.5  # not an agreement
+    path.write_text(json.dumps(record))
+    with pytest.raises(ValueError, match="damaged JGMM checkpoint: its scores are not"):
+        JGMMExplainer(zoo.as_blackbox(digits_lenet), checkpoint=path, **settings).fit(X)

@@ -121,3 +121,26 @@ def test_a_folder_in_place_of_the_weights_is_named(tmp_path):
     weights.rmdir()
     with pytest.raises(FileNotFoundError, match="no such file"):
         zoo.load(folder)
+
+
+def test_a_checkpoint_is_replaced_whole_not_rewritten_in_place(tmp_path):
+    from unboxed.zoo._io import load_with_record, save_with_record
+
+    path = tmp_path / "state.safetensors"
+    save_with_record(path, {"w": torch.zeros(4)}, {"epoch": 1})
+    before = path.read_bytes()
+    with path.open("rb") as reader:  # a reader of the old file sees it whole
+        save_with_record(path, {"w": torch.ones(4)}, {"epoch": 2})
+        assert reader.read() == before
+    tensors, record = load_with_record(path, what="training checkpoint")
+    assert record == {"epoch": 2} and torch.equal(tensors["w"], torch.ones(4))
+
+
+def test_a_record_that_is_not_an_object_is_refused(tmp_path):
+    from unboxed.zoo._io import load_with_record, save_tensors
+
+    path = tmp_path / "state.safetensors"
+    blob = torch.frombuffer(bytearray(json.dumps(["settings"]).encode()), dtype=torch.uint8)
+    save_tensors(path, {"record": blob})
+    with pytest.raises(ValueError, match="is not an unboxed training checkpoint"):
+        load_with_record(path, what="training checkpoint")

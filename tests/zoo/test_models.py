@@ -87,3 +87,21 @@ def test_build_refuses_shapes_that_are_not_positive_ints(input_shape):
 def test_mlp_widths_must_be_a_sequence(widths):
     with pytest.raises(ValueError, match="widths must be a sequence of ints"):
         zoo.mlp(widths)  # an int gave "'int' object is not iterable"
+
+
+def test_lenet_pads_the_second_convolution_only_below_20_pixels():
+    # 20x20: no padding, (20 / 2 - 4) // 2 = 3; 19x19 is padded: (9 + 4 - 4) // 2 = 4.
+    at_20 = zoo.lenet(input_shape=(1, 20, 20))
+    assert at_20.conv2.padding == (0, 0) and at_20.fc1.in_features == 16 * 3 * 3
+    at_19 = zoo.lenet(input_shape=(1, 19, 19))
+    assert at_19.conv2.padding == (2, 2) and at_19.fc1.in_features == 16 * 4 * 4
+
+
+def test_check_finite_weights_checks_buffers_too():
+    from unboxed.zoo._models import check_finite_weights
+
+    norm = torch.nn.BatchNorm1d(3)
+    check_finite_weights(norm, what="fresh")
+    norm.running_var[1] = float("inf")
+    with pytest.raises(FloatingPointError, match="bad: running_var holds NaN or infinite"):
+        check_finite_weights(norm, what="bad")

@@ -81,6 +81,14 @@ def test_checkpoint_from_other_settings_is_refused(digits, tmp_path):
         zoo.train(model, digits, epochs=1, checkpoint=checkpoint, verbose=False)
 
 
+def test_checkpoint_with_another_weight_decay_is_refused(digits, tmp_path):
+    checkpoint = tmp_path / "state.safetensors"
+    model = zoo.build("mlp", input_shape=(64,), n_classes=10, widths=(8,))
+    zoo.train(model, digits, epochs=1, checkpoint=checkpoint, verbose=False)
+    with pytest.raises(ValueError, match="different settings"):
+        zoo.train(model, digits, epochs=1, weight_decay=0.1, checkpoint=checkpoint, verbose=False)
+
+
 def test_checkpoint_from_other_data_of_the_same_name_and_size_is_refused(digits, tmp_path):
     checkpoint = tmp_path / "state.safetensors"
     model = zoo.build("mlp", input_shape=(64,), n_classes=10, widths=(8,))
@@ -132,6 +140,12 @@ def test_a_damaged_checkpoint_is_a_clear_error(digits, tmp_path):
     [
         lambda record, tensors: record["state"].update(epoch=99),  # returned a stale result
         lambda record, tensors: record["state"].update(epoch=-3),  # trained extra epochs
+        # Saved only after an epoch: epoch 0 would train the saved weights from scratch.
+        lambda record, tensors: record["state"].update(epoch=0, loss=[], test_accuracy=[]),
+        # More epochs than asked, each with its history: returned a 3-epoch result.
+        lambda record, tensors: record["state"].update(
+            epoch=3, loss=[1.0, 0.5, 0.2], test_accuracy=[0.5, 0.8, 0.9]
+        ),
         lambda record, tensors: record["state"].update(test_accuracy=[]),  # an IndexError
         lambda record, tensors: record["state"].pop("test_accuracy"),  # a KeyError
         lambda record, tensors: tensors["model.fc1.weight"].fill_(float("nan")),

@@ -130,3 +130,34 @@ def test_interrupted_training_resumes_to_the_same_weights(digits, tmp_path, monk
         assert torch.equal(value, resumed.state_dict()[key]), key
     with pytest.raises(ValueError, match="different settings"):
         zoo.train_vae(fresh(), X[1:], checkpoint=checkpoint, **settings)
+
+
+def test_a_checkpoint_of_another_batch_size_or_initial_model_is_refused(digits, tmp_path):
+    X, checkpoint = digits.X_train[:200], tmp_path / "vae.safetensors"
+    settings = {"epochs": 1, "batch_size": 100, "random_state": 3, "verbose": False}
+
+    def fresh(seed=3):
+        return zoo.vae(n_features=64, latent_dim=2, hidden=(16,), random_state=seed)
+
+    zoo.train_vae(fresh(), X, checkpoint=checkpoint, **settings)
+    with pytest.raises(ValueError, match="different settings"):
+        zoo.train_vae(fresh(), X, checkpoint=checkpoint, **{**settings, "batch_size": 50})
+    with pytest.raises(ValueError, match="different settings"):  # same shapes, other weights
+        zoo.train_vae(fresh(seed=4), X, checkpoint=checkpoint, **settings)
+
+
+def test_elbo_averages_its_samples(digits):
+    model = zoo.vae(n_features=64, latent_dim=2, hidden=(16,), random_state=0)
+    X = digits.X_train[:5]
+    generator = torch.Generator().manual_seed(7)
+    x = torch.as_tensor(X, dtype=torch.float32)
+    with torch.no_grad():
+        by_hand = sum(-model.loss(x, generator).double() for _ in range(3)) / 3
+    np.testing.assert_allclose(model.elbo(X, n_samples=3, random_state=7), by_hand.numpy())
+
+
+def test_the_decoder_mirrors_the_encoder():
+    model = zoo.vae(n_features=64, latent_dim=2, hidden=(32, 16), random_state=0)
+    sizes = [(m.in_features, m.out_features) for m in model.decoder if hasattr(m, "in_features")]
+    assert sizes == [(2, 16), (16, 32), (32, 64)]
+    assert model(torch.zeros(3, 64)).shape == (3, 64)
