@@ -82,6 +82,11 @@ def to_json(obj: Any) -> str:
     return json.dumps(_finite(obj), sort_keys=True, allow_nan=False)
 
 
+def as_recorded(obj: Any) -> Any:
+    """``obj`` as it reads back from :func:`to_json`: what a saved record is compared with."""
+    return json.loads(to_json(obj))
+
+
 def _finite(obj: Any) -> Any:
     """``obj`` as plain JSON types, with every non-finite float turned into None."""
     if isinstance(obj, dict):
@@ -227,9 +232,15 @@ def check_header(header: Any, *, source: object, what: str, format: str, version
 
 
 def array_digest(*arrays: np.ndarray) -> str:
-    """The sha256 of the arrays' bytes, in order: a fingerprint of the data a
-    checkpoint was made on, so that one made on other data is refused."""
+    """The sha256 of the arrays, in order: a fingerprint of the data a checkpoint was
+    made on, so that one made on other data is refused.
+
+    Each array's dtype and shape are hashed before its bytes, so that the same bytes
+    reshaped, retyped or split between the arrays differently give another digest.
+    """
     digest = hashlib.sha256()
     for array in arrays:
-        digest.update(np.ascontiguousarray(array).tobytes())
+        array = np.ascontiguousarray(array)
+        digest.update(f"{array.dtype.str}{array.shape};".encode())
+        digest.update(array.tobytes())
     return digest.hexdigest()

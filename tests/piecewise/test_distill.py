@@ -177,6 +177,14 @@ def test_an_interrupted_search_resumes_to_the_same_student(
     assert trained == [2.0, 5.0, 8.0] and again.best_params_ == whole.best_params_
 
 
+def test_a_numpy_int_seed_checkpoints_and_resumes(weak_teacher, digits, tmp_path):
+    X, path = digits.X_train[:200], tmp_path / "distil.safetensors"
+    one_point = {"grid": {"temperature": (2.0,)}, "epochs": 1, "random_state": np.int64(0)}
+    first = _checkpointed(path, **one_point).fit(weak_teacher, X)  # raised in json.dumps
+    again = _checkpointed(path, **{**one_point, "random_state": 0}).fit(weak_teacher, X)
+    assert again.cv_results_ == first.cv_results_  # resumed, not trained again
+
+
 def test_a_checkpoint_of_other_settings_or_a_damaged_one_is_refused(weak_teacher, digits, tmp_path):
     X, path = digits.X_train[:200], tmp_path / "distil.safetensors"
     _checkpointed(path, grid={"temperature": (2.0,)}, epochs=1).fit(weak_teacher, X)

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
-import json
 import math
 import os
 import time
@@ -30,7 +29,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from .._io import array_digest
+from .._io import array_digest, as_recorded
 from .._progress import progress
 from .._validation import (
     RandomState,
@@ -364,7 +363,7 @@ class _Search:
         tensors, record = load_with_record(self.path, what="distillation checkpoint")
         if "settings" not in record:
             raise ValueError(f"{self.path} is not an unboxed distillation checkpoint")
-        if record["settings"] != json.loads(json.dumps(self.settings)):
+        if record["settings"] != as_recorded(self.settings):
             raise ValueError(
                 f"{self.path} was made with other settings or data; delete it or pass "
                 "another checkpoint"

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from .._io import check_header, read_npz, write_npz
+from .._io import as_recorded, check_header, read_npz, to_json, write_npz
 from ._dmm_math import N_MH, Prior, State, initial_state, sweep
 from ._driver import fit_iterative
 from ._mcmc import apply_permutation, effective_sample_size, relabel, split_rhat
@@ -171,7 +171,7 @@ class Checkpoint:
 
     def __init__(self, path: str | os.PathLike, fingerprint: dict[str, Any]) -> None:
         self.path = Path(path)
-        self.fingerprint = json.loads(json.dumps(fingerprint))
+        self.fingerprint = as_recorded(fingerprint)
         self.units: dict[str, dict[str, np.ndarray]] = {}
         self.running: dict[str, Any] | None = None
         if self.path.is_file():
@@ -217,7 +217,7 @@ class Checkpoint:
             header["running"] = {k: run[k] for k in ("unit", "sweep", "rng")}
             arrays.update({f"running/state/{k}": v for k, v in run["state"].items()})
             arrays.update({f"running/draws/{k}": v for k, v in run["draws"].items()})
-        arrays["header"] = np.frombuffer(json.dumps(header).encode(), dtype=np.uint8)
+        arrays["header"] = np.frombuffer(to_json(header).encode(), dtype=np.uint8)
         write_npz(self.path, arrays)
 
     def resume(self, unit: str) -> dict[str, Any] | None:

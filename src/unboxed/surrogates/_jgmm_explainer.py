@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from .._io import array_digest, read_json, write_json
+from .._io import array_digest, as_recorded, read_json, write_json
 from .._validation import (
     RandomState,
     check_array,
@@ -370,7 +370,7 @@ class JGMMExplainer:
         record = read_json(self.checkpoint, what="JGMM validation checkpoint")
         if not isinstance(record, dict) or "settings" not in record:
             raise ValueError(f"{self.checkpoint} is not an unboxed JGMM validation checkpoint")
-        if record["settings"] != settings:
+        if record["settings"] != as_recorded(settings):
             raise ValueError(
                 f"{self.checkpoint} was made with other settings or data; delete it or pass "
                 "another checkpoint"

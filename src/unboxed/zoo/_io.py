@@ -14,7 +14,7 @@ from typing import Any
 
 import torch
 
-from .._io import atomic_write, check_header, existing_file, read_json, write_json
+from .._io import atomic_write, check_header, existing_file, read_json, to_json, write_json
 from .._version import __version__
 from ._models import BUILDERS, ZooModel, check_finite_weights
 from ._vae import GENERATORS
@@ -47,9 +47,10 @@ def save_with_record(
     """Write tensors and a JSON ``record`` to one safetensors file, atomically.
 
     The record travels as a tensor of its JSON bytes, so that a whole checkpoint is one
-    file and one atomic rename.
+    file and one atomic rename. Numpy scalars are stored as plain numbers, as
+    :func:`unboxed._io.to_json` does.
     """
-    blob = torch.frombuffer(bytearray(json.dumps(record).encode()), dtype=torch.uint8)
+    blob = torch.frombuffer(bytearray(to_json(record).encode()), dtype=torch.uint8)
     save_tensors(path, {**tensors, RECORD_KEY: blob})
 
 
