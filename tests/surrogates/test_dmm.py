@@ -488,8 +488,19 @@ def test_checkpoint_settings_that_could_never_resume_are_refused_up_front(
     X = planted.X_train[:400]
     with pytest.raises(ValueError, match="reproducible random_state"):
         short(random_state=None, checkpoint=tmp_path / "c.npz").fit(X, planted_blackbox)
+    with pytest.raises(ValueError, match="reproducible random_state"):  # draws a new seed
+        short(random_state=np.random.default_rng(0), checkpoint=tmp_path / "c.npz").fit(
+            X, planted_blackbox
+        )
+    assert not (tmp_path / "c.npz").exists()
     with pytest.raises(IsADirectoryError, match="is a folder"):
         short(checkpoint=tmp_path).fit(X, planted_blackbox)
+    # Numpy ints are recorded as plain ints (json.dumps refused them).
+    numpy_ints = {"n_iter": np.int64(20), "random_state": np.int64(0)}
+    path = tmp_path / "numpy.npz"
+    first = short(**numpy_ints, checkpoint=path).fit(X, planted_blackbox)
+    again = short(n_iter=20, checkpoint=path).fit(X, planted_blackbox)
+    np.testing.assert_array_equal(again.coef_, first.coef_)
     # How often the state is saved does not block a resume.
     path = tmp_path / "chain.npz"
     first = short(n_iter=20, checkpoint=path, checkpoint_every=5).fit(X, planted_blackbox)

@@ -166,8 +166,53 @@ def test_a_tampered_checkpoint_is_refused(digits, tmp_path, tamper):
     tamper(record, tensors)
     tensors["record"] = torch.frombuffer(bytearray(json.dumps(record).encode()), dtype=torch.uint8)
     save_tensors(checkpoint, tensors)
+    fresh = zoo.build("mlp", input_shape=(64,), n_classes=10, widths=(8,))  # untrained
+    before = _weights(fresh)
     with pytest.raises(ValueError, match="damaged training checkpoint"):
-        zoo.train(model, digits, epochs=2, checkpoint=checkpoint, verbose=False)
+        zoo.train(fresh, digits, epochs=2, checkpoint=checkpoint, verbose=False)
+    # A refused checkpoint leaves the caller's model as it was.
+    for name, value in _weights(fresh).items():
+        torch.testing.assert_close(value, before[name], rtol=0, atol=0)
+
+
+def test_a_refused_resume_puts_back_the_optimizer_and_the_generator(digits, tmp_path):
+    from unboxed.zoo._io import load_with_record, save_with_record
+
+    checkpoint = tmp_path / "state.safetensors"
+    model = zoo.build("mlp", input_shape=(64,), n_classes=10, widths=(8,))
+    zoo.train(model, digits, epochs=1, checkpoint=checkpoint, verbose=False)
+    tensors, record = load_with_record(checkpoint, what="training checkpoint")
+    tensors["model.fc2.bias"].fill_(float("inf"))  # found only once it is loaded
+    save_with_record(checkpoint, tensors, record)
+    optimizer = torch.optim.Adam(model.parameters())
+    generator = torch.Generator().manual_seed(5)
+    weights, generator_state = _weights(model), generator.get_state()
+    fresh = {"epoch": 0, "loss": [], "test_accuracy": []}
+    with pytest.raises(ValueError, match="NaN or infinite"):
+        _train.restore_training_state(
+            checkpoint, record["settings"], fresh, model, optimizer, generator
+        )
+    assert optimizer.state_dict()["state"] == {}  # no Adam moments loaded
+    assert torch.equal(generator.get_state(), generator_state)
+    for name, value in _weights(model).items():
+        assert torch.equal(value, weights[name]), name
+
+
+@pytest.mark.parametrize("seed", [None, np.random.default_rng(0)])
+def test_a_checkpoint_without_an_int_seed_is_refused_before_training(digits, tmp_path, seed):
+    model = zoo.build("mlp", input_shape=(64,), n_classes=10, widths=(8,))
+    with pytest.raises(ValueError, match="reproducible random_state"):
+        zoo.train(model, digits, epochs=1, random_state=seed, checkpoint=tmp_path / "c.st")
+    assert not (tmp_path / "c.st").exists()
+
+
+def test_a_folder_as_checkpoint_is_refused_before_training(digits, tmp_path):
+    model = zoo.build("mlp", input_shape=(64,), n_classes=10, widths=(8,))
+    before = _weights(model)
+    with pytest.raises(IsADirectoryError, match="is a folder"):
+        zoo.train(model, digits, epochs=1, checkpoint=tmp_path, verbose=False)
+    for name, value in _weights(model).items():
+        assert torch.equal(value, before[name]), f"{name} was trained before the refusal"
 
 
 def test_weight_decay_shrinks_the_weights(planted):

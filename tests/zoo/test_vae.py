@@ -146,6 +146,20 @@ def test_a_checkpoint_of_another_batch_size_or_initial_model_is_refused(digits, 
         zoo.train_vae(fresh(seed=4), X, checkpoint=checkpoint, **settings)
 
 
+@pytest.mark.parametrize("seed", [None, np.random.default_rng(0)])
+def test_a_checkpoint_that_could_never_resume_is_refused_before_training(digits, tmp_path, seed):
+    X = digits.X_train[:200]
+    model = zoo.vae(n_features=64, latent_dim=2, hidden=(16,), random_state=3)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    with pytest.raises(ValueError, match="reproducible random_state"):
+        zoo.train_vae(model, X, epochs=1, random_state=seed, checkpoint=tmp_path / "c.st")
+    with pytest.raises(IsADirectoryError, match="is a folder"):
+        zoo.train_vae(model, X, epochs=1, random_state=3, checkpoint=tmp_path, verbose=False)
+    assert not (tmp_path / "c.st").exists()
+    for key, value in model.state_dict().items():
+        assert torch.equal(value, before[key]), f"{key} was trained before the refusal"
+
+
 def test_elbo_averages_its_samples(digits):
     model = zoo.vae(n_features=64, latent_dim=2, hidden=(16,), random_state=0)
     X = digits.X_train[:5]

@@ -28,6 +28,7 @@ from .._io import array_digest
 from .._progress import progress
 from .._validation import (
     RandomState,
+    check_checkpoint,
     check_fraction,
     check_positive_int,
     int_seed,
@@ -383,6 +384,7 @@ class DMMMEN:
         """
         check_blackbox(blackbox)
         settings = self._settings()
+        check_checkpoint(self.checkpoint, self.random_state)
         seed = int_seed(self.random_state)
         test_size = check_fraction(self.test_size, name="test_size")
         if not 0 < test_size < 1:
@@ -500,13 +502,6 @@ class DMMMEN:
     def _open_checkpoint(self, X, proba, features, classes, seed) -> Checkpoint | None:
         if self.checkpoint is None:
             return None
-        if self.random_state is None:
-            raise ValueError(
-                "a checkpoint needs a reproducible random_state (an int): with None the "
-                "chains of a rerun differ from the saved ones, so it could never resume"
-            )
-        if Path(self.checkpoint).is_dir():
-            raise IsADirectoryError(f"checkpoint {self.checkpoint} is a folder; pass a file name")
         # How often the state is saved does not change the draws, so a fit may resume
         # under another checkpoint_every.
         parameters = {**self._parameters(), "random_state": seed}

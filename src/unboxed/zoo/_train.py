@@ -9,8 +9,8 @@ an uninterrupted run.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
-import json
 import math
 import os
 import time
@@ -21,9 +21,15 @@ import numpy as np
 import torch
 from torch import nn
 
-from .._io import array_digest
+from .._io import array_digest, as_recorded
 from .._progress import progress
-from .._validation import RandomState, check_number, check_positive_int, int_seed
+from .._validation import (
+    RandomState,
+    check_checkpoint,
+    check_number,
+    check_positive_int,
+    int_seed,
+)
 from ..data import Dataset
 from ._io import load_with_record, save_with_record
 from ._models import DIVERGED, ZooModel, check_finite_weights
@@ -126,6 +132,7 @@ def train(
     """
     epochs = check_positive_int(epochs, name="epochs")
     batch_size = check_positive_int(batch_size, name="batch_size")
+    check_checkpoint(checkpoint, random_state)
     random_state = int_seed(random_state)
     lr = check_number(lr, name="lr")
     weight_decay = check_number(weight_decay, name="weight_decay", strict=False)
@@ -229,11 +236,15 @@ def restore_training_state(
     tensors, record = load_with_record(path, what="training checkpoint")
     if "settings" not in record:
         raise ValueError(f"{path} is not an unboxed training checkpoint")
-    if record["settings"] != json.loads(json.dumps(settings)):
+    if record["settings"] != as_recorded(settings):
         raise ValueError(
             f"{path} was made with different settings; delete it or pass another checkpoint"
         )
+    # A refused checkpoint must leave the caller's model as it was: the record is
+    # checked before anything is loaded, and a failed load is rolled back.
+    before = _snapshot(model, optimizer, generator)
     try:
+        state = _checked_state(record.get("state"), fresh, settings["epochs"])
         model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
         optim_state: dict[int, dict[str, torch.Tensor]] = {}
         for key, value in tensors.items():
@@ -244,18 +255,40 @@ def restore_training_state(
             {"state": optim_state, "param_groups": optimizer.state_dict()["param_groups"]}
         )
         generator.set_state(tensors["generator"])
-        state = dict(record["state"])
         check_finite_weights(model, what="its model")
-        epoch = state["epoch"]
-        histories = [v for k, v in state.items() if k != "epoch"]
-        # One entry per history per finished epoch, and no more epochs than asked.
-        if not (
-            set(state) == set(fresh)
-            and isinstance(epoch, int)
-            and 1 <= epoch <= settings["epochs"]
-            and all(isinstance(h, list) and len(h) == epoch for h in histories)
-        ):
-            raise ValueError(f"its record of epochs is inconsistent (epoch {epoch!r})")
         return state
     except (KeyError, RuntimeError, ValueError, TypeError, FloatingPointError) as err:
+        _restore_snapshot(before, model, optimizer, generator)
         raise ValueError(f"{path} is a damaged training checkpoint: {err}") from err
+
+
+def _checked_state(state: object, fresh: dict[str, Any], epochs: int) -> dict[str, Any]:
+    """A saved loop state: the keys of ``fresh``, one entry per history per finished
+    epoch, and no more epochs than asked."""
+    if not isinstance(state, dict) or set(state) != set(fresh):
+        raise ValueError(f"its loop state must hold {sorted(fresh)}")
+    epoch = state["epoch"]
+    histories = [v for k, v in state.items() if k != "epoch"]
+    if not (
+        isinstance(epoch, int)
+        and 1 <= epoch <= epochs
+        and all(isinstance(h, list) and len(h) == epoch for h in histories)
+    ):
+        raise ValueError(f"its record of epochs is inconsistent (epoch {epoch!r})")
+    return dict(state)
+
+
+def _snapshot(model, optimizer, generator) -> tuple:
+    """Copies of what a resume overwrites, to put back if it fails."""
+    return (
+        copy.deepcopy(model.state_dict()),
+        copy.deepcopy(optimizer.state_dict()),
+        generator.get_state(),
+    )
+
+
+def _restore_snapshot(snapshot: tuple, model, optimizer, generator) -> None:
+    weights, optimizer_state, generator_state = snapshot
+    model.load_state_dict(weights)
+    optimizer.load_state_dict(optimizer_state)
+    generator.set_state(generator_state)

@@ -30,7 +30,14 @@ from torch.nn import functional as F
 
 from .._io import array_digest
 from .._progress import progress
-from .._validation import RandomState, check_array, check_number, check_positive_int, int_seed
+from .._validation import (
+    RandomState,
+    check_array,
+    check_checkpoint,
+    check_number,
+    check_positive_int,
+    int_seed,
+)
 from ._models import DIVERGED, ZooModel, _seeded, check_finite_weights
 
 
@@ -261,6 +268,7 @@ def train_vae(
     epochs = check_positive_int(epochs, name="epochs")
     batch_size = check_positive_int(batch_size, name="batch_size")
     lr = check_number(lr, name="lr")
+    check_checkpoint(checkpoint, random_state)
     seed = int_seed(random_state)
     generator = torch.Generator().manual_seed(seed)
     x = torch.as_tensor(X)
