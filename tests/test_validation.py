@@ -93,6 +93,11 @@ def test_check_labels_refuses_the_label_equal_to_n_classes():
     assert check_labels(np.array([0, 2]), n=2, n_classes=3).tolist() == [0, 2]
 
 
+def test_boolean_labels_are_classes_0_and_1():
+    labels = check_labels(np.array([True, False, True]), n=3, n_classes=2)
+    assert labels.dtype == np.int64 and labels.tolist() == [1, 0, 1]
+
+
 def test_check_labels_refuses_fractional_labels():
     with pytest.raises(ValueError, match="must hold integer class labels, got dtype float64"):
         check_labels(np.array([0.0, 1.5]), n=2)  # 1.5 would have been read as class 1

@@ -176,7 +176,9 @@ def check_labels(y: object, *, n: int, n_classes: int | None = None, name: str =
             arr.dtype.kind == "f" and np.all(np.isfinite(arr)) and np.all(arr == np.round(arr))
         ):
             raise ValueError(f"{name} must hold integer class labels, got dtype {arr.dtype}")
-    if arr.size and arr.max() >= 2**63:  # would wrap round to a negative int64
+    # Only unsigned and float labels can pass int64's range (and numpy 2 will not
+    # compare a bool with 2**63).
+    if arr.size and arr.dtype.kind in "uf" and arr.max() >= 2**63:
         raise ValueError(f"{name} holds a class label too large for int64 ({arr.max()})")
     arr = arr.astype(np.int64)
     if arr.size and arr.min() < 0:
