@@ -176,6 +176,8 @@ def test_a_dataset_needs_two_classes_and_a_true_image_shape():
         )
     with pytest.raises(ValueError, match="image_shape must be a non-empty tuple"):
         dataclasses.replace(digits, image_shape=(-8, -8))  # its product is 64
+    with pytest.raises(ValueError, match=r"image_shape must be \(H, W\)"):
+        dataclasses.replace(digits, image_shape=(1, 8, 8))  # input_shape was (1, 1, 8, 8)
     with pytest.raises(ValueError, match="1 feature names for 64"):
         dataclasses.replace(digits, feature_names=("px_0_0",))
 

@@ -56,9 +56,10 @@ class Dataset:
         if len(self.class_names) < 2:
             raise ValueError(f"a data set needs at least 2 classes, got {self.class_names!r}")
         if self.image_shape is not None:
-            object.__setattr__(
-                self, "image_shape", check_shape(self.image_shape, name="image_shape")
-            )
+            shape = check_shape(self.image_shape, name="image_shape")
+            if len(shape) != 2:  # input_shape adds the channel axis
+                raise ValueError(f"image_shape must be (H, W), one gray channel, got {shape}")
+            object.__setattr__(self, "image_shape", shape)
         for split in ("train", "test"):
             X = check_array(getattr(self, f"X_{split}"), name=f"X_{split}", dtype=None)
             y = check_labels(
