@@ -1,7 +1,7 @@
 """Exact interpretation of piecewise-linear networks (``003_9368caac562d9b13.txt``):
 activation linearisation, linear regions, decision boundaries, DecisionNet, distillation."""
 
-from ._boundary import boundary_segments, plot_decision_boundaries
+from ._boundary import Region, boundary_segments, plot_decision_boundaries, regions_in_box
 from ._decisionnet import DecisionNet
 from ._distill import PAPER_GRID, SMALL_GRID, Distiller
 from ._linearize import PiecewiseActivation, PiecewiseLinear, linearize, to_plnn
@@ -15,9 +15,11 @@ __all__ = [
     "LinearRegions",
     "PiecewiseActivation",
     "PiecewiseLinear",
+    "Region",
     "RegionCounts",
     "boundary_segments",
     "linearize",
     "plot_decision_boundaries",
+    "regions_in_box",
     "to_plnn",
 ]

@@ -9,6 +9,7 @@ contour of sampled values.
 
 from __future__ import annotations
 
+import dataclasses
 import warnings
 from collections.abc import Sequence
 from typing import Any
@@ -63,8 +64,176 @@ def _clip_line(w: np.ndarray, b: float, H: np.ndarray, h: np.ndarray) -> np.ndar
     return np.stack([point + lo * direction, point + hi * direction])
 
 
+#: Lengths and offsets below this fraction of the box's larger side count as zero; a
+#: region thinner than it may be stepped over.
+RELATIVE_TOL = 1e-9
+#: A walk that finds more regions than this stops with an error instead of running on.
+MAX_REGIONS = 200_000
+
+
+@dataclasses.dataclass(frozen=True)
+class Region:
+    """One linear region of a 2-input network, cut to a box.
+
+    Attributes
+    ----------
+    point : ndarray of shape (2,)
+        A point of the region.
+    H, h : ndarray
+        ``H x <= h`` bounds the region within the box; rows have unit norm, the box's
+        four last.
+    """
+
+    point: np.ndarray
+    H: np.ndarray
+    h: np.ndarray
+
+    def polygon(self, tol: float) -> np.ndarray:
+        """The region's corners in counter-clockwise order, shape ``(n_corners, 2)``."""
+        ends = [e for i in range(self.h.size) if (e := self.edge(i, tol)) is not None]
+        if not ends:
+            return np.zeros((0, 2))
+        corners = np.concatenate([np.stack([p + lo * d, p + hi * d]) for p, d, lo, hi in ends])
+        corners = np.unique(np.round(corners / tol) * tol, axis=0)
+        centre = corners.mean(axis=0)
+        angle = np.arctan2(*(corners - centre).T[::-1])
+        return corners[np.argsort(angle)]
+
+    def edge(self, row: int, tol: float) -> tuple[np.ndarray, np.ndarray, float, float] | None:
+        """Where the line of constraint ``row`` bounds the region: ``(p, d, lo, hi)``,
+        the points ``p + t d`` for ``lo <= t <= hi``; None if it touches the region
+        in less than ``tol``."""
+        w = self.H[row]
+        extent = _line_extent(w, self.h[row], self.H, self.h, tol)
+        if extent is None or extent[3] - extent[2] < tol:
+            return None
+        return extent
+
+
+def _line_extent(
+    w: np.ndarray, offset: float, H: np.ndarray, h: np.ndarray, tol: float
+) -> tuple[np.ndarray, np.ndarray, float, float] | None:
+    """The part of the line ``w x = offset`` (``|w| = 1``) inside ``H x <= h + tol``:
+    ``(p, d, lo, hi)`` for the points ``p + t d``, or None if the line misses it."""
+    point, direction = offset * w, np.array([-w[1], w[0]])
+    rate, slack = H @ direction, h + tol - H @ point
+    parallel = np.abs(rate) < 1e-12
+    if np.any(slack[parallel] < 0):
+        return None
+    bound = slack[~parallel] / rate[~parallel]
+    upper, lower = bound[rate[~parallel] > 0], bound[rate[~parallel] < 0]
+    lo = float(lower.max()) if lower.size else -np.inf
+    hi = float(upper.min()) if upper.size else np.inf
+    if not (np.isfinite(lo) and np.isfinite(hi) and lo <= hi):
+        return None
+    return point, direction, lo, hi
+
+
+class _RegionWalk:
+    """Every linear region of a 2-input network inside a box, found by walking across
+    each region's edges from the regions a grid visits.
+
+    Each edge of a region is crossed at the middle of its stretch not yet accounted
+    for; the region found there accounts for its own stretch along that edge, and the
+    rest is crossed again. So every neighbour of every region is found, and the box is
+    connected, so every region is, however small (down to ``RELATIVE_TOL``).
+    """
+
+    def __init__(self, regions: LinearRegions, bounds: tuple[float, ...]) -> None:
+        x0, x1, y0, y1 = bounds
+        self.regions = regions
+        self.box_H = np.array([[1.0, 0], [-1, 0], [0, 1], [0, -1]])
+        self.box_h = np.array([x1, -x0, y1, -y0])
+        self.tol = RELATIVE_TOL * max(x1 - x0, y1 - y0)
+        self.found: dict[bytes, Region] = {}
+        self.todo: list[bytes] = []
+
+    def run(self, seeds: np.ndarray) -> list[Region]:
+        patterns = self.regions.activation_pattern(seeds)
+        _, first = np.unique(patterns, axis=0, return_index=True)
+        for index in np.sort(first):
+            self._visit(seeds[index], patterns[index])
+        while self.todo:
+            self._cross_edges(self.found[self.todo.pop()])
+        return list(self.found.values())
+
+    def _visit(self, point: np.ndarray, pattern: np.ndarray | None = None) -> Region:
+        if pattern is None:
+            pattern = self.regions.activation_pattern(point[None])[0]
+        key = pattern.tobytes()
+        if key not in self.found:
+            if len(self.found) >= MAX_REGIONS:
+                raise ValueError(
+                    f"the box holds more than {MAX_REGIONS} linear regions; draw a smaller box"
+                )
+            H, h = self.regions.polytope(point)
+            norm = np.linalg.norm(H, axis=1)
+            keep = norm > 0  # a unit that ignores the input bounds nothing
+            H = np.vstack([H[keep] / norm[keep, None], self.box_H])
+            h = np.concatenate([h[keep] / norm[keep], self.box_h])
+            self.found[key] = Region(point, H, h)
+            self.todo.append(key)
+        return self.found[key]
+
+    def _cross_edges(self, region: Region) -> None:
+        for row in range(region.h.size - 4):  # not the box's own sides
+            edge = region.edge(row, self.tol)
+            if edge is None:
+                continue
+            point, direction, lo, hi = edge
+            step = 10 * self.tol * region.H[row]  # just across the edge
+            open_ = [(lo, hi)]
+            while open_:
+                a, b = open_.pop()
+                t = 0.5 * (a + b)
+                probe = point + t * direction + step
+                if np.any(self.box_H @ probe > self.box_h):
+                    continue  # the edge lies on the box's side
+                other = self._visit(probe)
+                covered = _line_extent(
+                    region.H[row], region.h[row] + 10 * self.tol, other.H, other.h, self.tol
+                )
+                if other is region or covered is None:  # rounding; nothing left to find
+                    continue
+                c, d = min(covered[2], t - self.tol), max(covered[3], t + self.tol)
+                open_ += [(u, v) for u, v in ((a, min(b, c)), (max(a, d), b)) if v - u > self.tol]
+
+
+def regions_in_box(
+    regions: LinearRegions, bounds: Sequence[float], *, resolution: int = 50
+) -> list[Region]:
+    """Every linear region of a network with 2 inputs inside a box, exactly.
+
+    The regions a ``resolution`` x ``resolution`` grid visits are the starting points;
+    from them every region's edges are crossed until no new region turns up, so a
+    region smaller than a grid cell is found too (down to ``RELATIVE_TOL`` of the box).
+
+    Parameters
+    ----------
+    regions : LinearRegions
+        Of a network with 2 inputs and no max pooling.
+    bounds : (x_min, x_max, y_min, y_max)
+    resolution : int
+        Grid points per side for the starting points; more only saves walking.
+
+    Returns
+    -------
+    list of Region
+        Their polygons (``Region.polygon``) tile the box.
+    """
+    if regions.n_features_in_ != 2:
+        raise ValueError("regions_in_box needs a network with 2 inputs")
+    resolution = check_positive_int(resolution, name="resolution", minimum=2)
+    box = check_bounds(bounds, n_axes=2)
+    x0, x1, y0, y1 = box
+    grid = np.stack(
+        np.meshgrid(np.linspace(x0, x1, resolution), np.linspace(y0, y1, resolution)), -1
+    ).reshape(-1, 2)
+    return _RegionWalk(regions, tuple(float(v) for v in box)).run(grid)
+
+
 def boundary_segments(
-    regions: LinearRegions, bounds: Sequence[float], *, resolution: int = 200
+    regions: LinearRegions, bounds: Sequence[float], *, resolution: int = 50
 ) -> list[np.ndarray]:
     """The exact decision boundary of a 2-input, 2-output network inside a box.
 
@@ -74,8 +243,8 @@ def boundary_segments(
         Of a network with 2 inputs and 2 outputs.
     bounds : (x_min, x_max, y_min, y_max)
     resolution : int
-        Grid points per side used to find the regions in the box; a region smaller
-        than a grid cell can be missed.
+        Grid points per side for the region walk's starting points
+        (:func:`regions_in_box`); every region is found whatever its value.
 
     Returns
     -------
@@ -85,21 +254,15 @@ def boundary_segments(
     if regions.n_features_in_ != 2 or regions.n_outputs_ != 2:
         raise ValueError("boundary_segments needs a network with 2 inputs and 2 outputs")
     _warn_of_jumps(regions)
-    resolution = check_positive_int(resolution, name="resolution", minimum=2)
-    x0, x1, y0, y1 = check_bounds(bounds, n_axes=2)
-    grid = np.stack(
-        np.meshgrid(np.linspace(x0, x1, resolution), np.linspace(y0, y1, resolution)), -1
-    ).reshape(-1, 2)
-    visited = regions.regions(grid)
-    first = np.zeros(visited.n_regions, dtype=np.int64)
-    first[visited.region[::-1]] = np.arange(grid.shape[0])[::-1]
-    w, b = regions.decision_features(grid[first], 1, 0)
-    box_H = np.array([[1.0, 0], [-1, 0], [0, 1], [0, -1]])
-    box_h = np.array([x1, -x0, y1, -y0])
+    return _segments(regions, regions_in_box(regions, bounds, resolution=resolution))
+
+
+def _segments(regions: LinearRegions, found: list[Region]) -> list[np.ndarray]:
+    """The zero line of the logit difference in each region, cut to the region."""
+    w, b = regions.decision_features(np.stack([r.point for r in found]), 1, 0)
     segments = []
-    for r in range(visited.n_regions):
-        H, h = regions.polytope(grid[first[r]])
-        segment = _clip_line(w[r], b[r], np.vstack([H, box_H]), np.concatenate([h, box_h]))
+    for region, w_r, b_r in zip(found, w, b, strict=True):
+        segment = _clip_line(w_r, b_r, region.H, region.h)
         if segment is not None:
             segments.append(segment)
     return segments
@@ -169,7 +332,11 @@ def plot_decision_boundaries(
         ax.scatter(X[:, 0], X[:, 1], c=y, s=4, cmap="coolwarm", alpha=0.5)
         try:
             regions = LinearRegions(module, input_shape=(2,))
-            segments = boundary_segments(regions, bounds, resolution=resolution)
+            if regions.n_outputs_ != 2:
+                raise ValueError("not a binary network")
+            _warn_of_jumps(regions)
+            found = regions_in_box(regions, bounds)
+            segments = _segments(regions, found)
         except ValueError:  # a smooth network, or one whose regions cannot be drawn
             regions = None
         if regions is not None:
@@ -185,7 +352,7 @@ def plot_decision_boundaries(
             )
             for segment in segments:
                 ax.plot(segment[:, 0], segment[:, 1], color="black", lw=1.5)
-            title = f"{title}\n{regions.regions(grid).n_regions} regions in view (exact)"
+            title = f"{title}\n{len(found)} regions in view (exact)"
         else:
             param = next(module.parameters())
             with torch.no_grad():
