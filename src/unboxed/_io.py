@@ -114,6 +114,34 @@ def write_npz(path: str | os.PathLike, arrays: dict[str, np.ndarray]) -> None:
         np.savez_compressed(handle, **arrays)
 
 
+def write_npz_with_header(
+    path: str | os.PathLike, header: dict[str, Any], arrays: dict[str, np.ndarray]
+) -> None:
+    """Write ``arrays`` and a JSON ``header`` (as the bytes of a ``header`` array) to one
+    ``.npz`` file, atomically: a checkpoint in one file and one rename."""
+    blob = np.frombuffer(to_json(header).encode(), dtype=np.uint8)
+    write_npz(path, {**arrays, "header": blob})
+
+
+def read_npz_with_header(
+    path: str | os.PathLike, *, what: str, format: str, version: int
+) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """Read a file of :func:`write_npz_with_header`: its checked header and its arrays.
+
+    Raises
+    ------
+    ValueError
+        If the file is not such a file of ``format`` at most at ``version``.
+    """
+    arrays = read_npz(path, what=what)
+    try:
+        header = json.loads(bytes(arrays.pop("header")).decode())
+    except (KeyError, ValueError, UnicodeDecodeError) as err:
+        raise ValueError(f"{path} is not {what}") from err
+    check_header(header, source=path, what=what, format=format, version=version)
+    return header, arrays
+
+
 def read_npz(path: str | os.PathLike, *, what: str) -> dict[str, np.ndarray]:
     """Read every array of an ``.npz`` file without unpickling anything.
 

@@ -126,3 +126,44 @@ def test_tied_restarts_keep_the_first():
         n_init=4,
     )
     assert trace.init == 0
+
+
+def _noisy_halving():
+    """Restarts that differ by their starting point and steps that draw from rng."""
+
+    def step(data, x, rng):
+        return x / 2 + 0.01 * rng.normal(), -abs(x)
+
+    return lambda data, rng: float(rng.uniform(5, 10)), step
+
+
+@pytest.mark.parametrize("stop_after", [1, 7, 10, 19, 25, 29])
+def test_a_fit_resumed_from_any_snapshot_ends_as_an_uninterrupted_one(stop_after):
+    init, step = _noisy_halving()
+    kwargs = dict(max_iter=10, tol=0.05, n_init=3, maximize=True)
+    snapshots = []
+    whole = fit_iterative(
+        init, step, None, rng=np.random.default_rng(4), save=snapshots.append, **kwargs
+    )
+    # One per step; the restarts converge after 10, 9 and 10 steps (10 and 19 resume
+    # from a finished restart).
+    ends = [(s.current.init, s.current.n_iter) for s in snapshots if s.current.converged]
+    assert ends == [(0, 10), (1, 9), (2, 10)] and len(snapshots) == 29
+    taken = []
+
+    def counted(data, x, rng):
+        taken.append(x)
+        return step(data, x, rng)
+
+    resumed = fit_iterative(
+        init,
+        counted,
+        None,
+        rng=np.random.default_rng(99),
+        resume=snapshots[stop_after - 1],
+        **kwargs,
+    )
+    assert len(taken) == len(snapshots) - stop_after  # only the steps left
+    assert resumed.state == whole.state and resumed.init == whole.init
+    np.testing.assert_array_equal(resumed.objective, whole.objective)
+    assert resumed.converged == whole.converged

@@ -309,3 +309,84 @@ def test_spatial_whitening_is_fitted_on_every_position():
     Z = model.transform_x(X).reshape(-1, 3)
     np.testing.assert_allclose(Z.mean(axis=0), 0.0, atol=1e-10)
     np.testing.assert_allclose(np.cov(Z, rowvar=False), np.eye(3), atol=1e-8)
+
+
+FITTED = ("means_x_", "vars_x_", "means_y_", "vars_y_", "Q_", "pi_", "lower_bound_")
+
+
+@pytest.mark.parametrize(
+    ("covariance", "e_step", "stop_at"),
+    [("diag", "paper", 5), ("full", "joint", 14), ("diag", "labelled", 9)],
+)
+def test_an_interrupted_fit_resumes_to_the_same_model(
+    tmp_path, monkeypatch, covariance, e_step, stop_at
+):
+    X, Y = sample_jgmm(300, np.random.default_rng(0), sep=2.0)
+    labels = (Y.sum(axis=1) > Y.sum(axis=1).mean()).astype(int)
+    settings = dict(covariance=covariance, e_step=e_step, max_iter=8, tol=1e-6, n_init=3)
+    settings.update(n_components_x=4, n_components_y=2, random_state=3)
+
+    def fit(**kwargs):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            return JGMM(**settings, **kwargs).fit(X, Y, labels_y=labels)
+
+    steps, real = {"n": 0, "stop": None}, JGMM._step
+
+    def counted(self, *args):
+        steps["n"] += 1
+        if steps["n"] == steps["stop"]:
+            raise KeyboardInterrupt
+        return real(self, *args)
+
+    monkeypatch.setattr(JGMM, "_step", counted)
+    whole = fit()
+    n_steps = steps["n"]  # over the three restarts
+    assert stop_at < n_steps
+    path = tmp_path / "jgmm.npz"
+    steps.update(n=0, stop=stop_at)
+    with pytest.raises(KeyboardInterrupt):
+        fit(checkpoint=path)
+    steps.update(n=0, stop=None)
+    resumed = fit(checkpoint=path)
+    assert steps["n"] == n_steps - (stop_at - 1)  # only the steps left were taken
+    for name in FITTED:
+        np.testing.assert_array_equal(getattr(resumed, name), getattr(whole, name), err_msg=name)
+    assert resumed.n_iter_ == whole.n_iter_ and resumed.converged_ == whole.converged_
+    steps["n"] = 0
+    again = fit(checkpoint=path)  # a finished fit only reads its checkpoint
+    assert steps["n"] == 0
+    np.testing.assert_array_equal(again.Q_, whole.Q_)
+
+
+def test_a_checkpoint_of_other_settings_or_data_or_a_damaged_one_is_refused(tmp_path):
+    X, Y = sample_jgmm(200, np.random.default_rng(0))
+    path = tmp_path / "jgmm.npz"
+    settings = dict(n_components_x=4, n_components_y=2, max_iter=5, random_state=0)
+    JGMM(**settings, checkpoint=path).fit(X, Y)
+    with pytest.raises(ValueError, match="other settings or data"):
+        JGMM(**{**settings, "max_iter": 6}, checkpoint=path).fit(X, Y)
+    with pytest.raises(ValueError, match="other settings or data"):
+        JGMM(**settings, checkpoint=path).fit(X[::-1], Y[::-1])
+    from unboxed._io import read_npz_with_header, write_npz_with_header
+    from unboxed.surrogates._jgmm import CHECKPOINT_FORMAT
+
+    header, arrays = read_npz_with_header(path, what="x", format=CHECKPOINT_FORMAT, version=1)
+    for damage in (
+        {"current/Q": arrays["current/Q"][:, :3]},
+        {"current/means_x": np.full_like(arrays["current/means_x"], np.nan)},
+        {"current/objective": np.zeros(9)},  # more iterations than max_iter
+    ):
+        write_npz_with_header(path, header, {**arrays, **damage})
+        with pytest.raises(ValueError, match="damaged JGMM checkpoint"):
+            JGMM(**settings, checkpoint=path).fit(X, Y)
+    write_npz_with_header(path, {**header, "current": {"init": 4, "converged": False}}, arrays)
+    with pytest.raises(ValueError, match="damaged JGMM checkpoint: its restart"):
+        JGMM(**settings, checkpoint=path).fit(X, Y)
+    path.write_bytes(b"not a checkpoint")
+    with pytest.raises(ValueError, match="not a JGMM checkpoint"):
+        JGMM(**settings, checkpoint=path).fit(X, Y)
+    with pytest.raises(ValueError, match="reproducible random_state"):
+        JGMM(**{**settings, "random_state": None}, checkpoint=tmp_path / "new.npz").fit(X, Y)
+    with pytest.raises(IsADirectoryError, match="is a folder"):
+        JGMM(**settings, checkpoint=tmp_path).fit(X, Y)

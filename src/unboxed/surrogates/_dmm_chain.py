@@ -10,14 +10,13 @@ an interrupted fit resumes to the same draws.
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from .._io import as_recorded, check_header, read_npz, to_json, write_npz
+from .._io import as_recorded, read_npz_with_header, write_npz_with_header
 from ._dmm_math import N_MH, Prior, State, initial_state, sweep
 from ._driver import fit_iterative
 from ._mcmc import apply_permutation, effective_sample_size, relabel, split_rhat
@@ -178,14 +177,8 @@ class Checkpoint:
             self._load()
 
     def _load(self) -> None:
-        arrays = read_npz(self.path, what="a DMM-MEN checkpoint")
-        try:
-            header = json.loads(bytes(arrays.pop("header")).decode())
-        except (KeyError, ValueError, UnicodeDecodeError) as err:
-            raise ValueError(f"{self.path} is not a DMM-MEN checkpoint") from err
-        check_header(
-            header,
-            source=self.path,
+        header, arrays = read_npz_with_header(
+            self.path,
             what="a DMM-MEN checkpoint",
             format=CHECKPOINT_FORMAT,
             version=CHECKPOINT_VERSION,
@@ -217,8 +210,7 @@ class Checkpoint:
             header["running"] = {k: run[k] for k in ("unit", "sweep", "rng")}
             arrays.update({f"running/state/{k}": v for k, v in run["state"].items()})
             arrays.update({f"running/draws/{k}": v for k, v in run["draws"].items()})
-        arrays["header"] = np.frombuffer(to_json(header).encode(), dtype=np.uint8)
-        write_npz(self.path, arrays)
+        write_npz_with_header(self.path, header, arrays)
 
     def resume(self, unit: str) -> dict[str, Any] | None:
         """The saved running chain, if it is ``unit``."""

@@ -74,6 +74,26 @@ class FitTrace(Generic[S]):
         return float(self.objective[-1]) if self.objective.size else -math.inf
 
 
+@dataclasses.dataclass(frozen=True)
+class Snapshot(Generic[S]):
+    """Where :func:`fit_iterative` stands after a step: what a checkpoint keeps.
+
+    Attributes
+    ----------
+    current : FitTrace
+        The restart in progress: its state and objective so far, and whether it has
+        converged.
+    best : FitTrace or None
+        The best of the restarts finished before it.
+    rng_state : dict
+        The generator's ``bit_generator.state`` after the step.
+    """
+
+    current: FitTrace[S]
+    best: FitTrace[S] | None
+    rng_state: dict[str, Any]
+
+
 def check_driver_params(max_iter: Any, tol: Any, n_init: Any) -> tuple[int, float | None, int]:
     """Validate the driver's hyperparameters where ``fit`` receives them."""
     max_iter = check_positive_int(max_iter, name="max_iter")
@@ -98,14 +118,19 @@ def _run_once(
     verbose: bool,
     desc: str,
     init: int,
+    start: FitTrace[S] | None = None,
+    on_step: Callable[[FitTrace[S]], None] | None = None,
 ) -> FitTrace[S]:
-    state = initialize(data, rng)
-    history: list[float] = []
-    converged = False
+    """One restart, from ``initialize`` or from ``start``, a restart saved partway."""
+    if start is None:
+        state, history, converged = initialize(data, rng), [], False
+    else:
+        state, history, converged = start.state, list(start.objective), start.converged
     bar = progress(total=max_iter, verbose=verbose, desc=desc, unit="iter")
+    bar.update(len(history))
     sign = 1.0 if maximize else -1.0
     try:
-        for _ in range(max_iter):
+        while not converged and len(history) < max_iter:
             state, value = step(data, state, rng)
             value = float(value)
             if not math.isfinite(value):
@@ -128,12 +153,12 @@ def _run_once(
                 history.append(value)
                 bar.update(1)
                 bar.set_postfix(objective=f"{value:.5g}")
-                if tol is not None and abs(change) < tol:
-                    converged = True
-                    break
+                converged = tol is not None and abs(change) < tol
             else:
                 history.append(value)
                 bar.update(1)
+            if on_step is not None:
+                on_step(FitTrace(state, np.asarray(history), converged, len(history), init))
     finally:
         bar.close()
     return FitTrace(state, np.asarray(history), converged, len(history), init)
@@ -153,6 +178,8 @@ def fit_iterative(
     verbose: bool = False,
     desc: str = "fit",
     on_init: Callable[[FitTrace[S]], None] | None = None,
+    save: Callable[[Snapshot[S]], None] | None = None,
+    resume: Snapshot[S] | None = None,
 ) -> FitTrace[S]:
     """Run ``n_init`` fits from fresh initial states and return the best.
 
@@ -186,6 +213,11 @@ def fit_iterative(
         The bar's label and the prefix of warnings.
     on_init : callable, optional
         Called with each restart's trace, e.g. to log it.
+    save : callable, optional
+        Called with a :class:`Snapshot` after every step, e.g. to write a checkpoint.
+    resume : Snapshot, optional
+        A snapshot ``save`` was given: the fit goes on from it, with ``rng`` set to its
+        state, and ends as an uninterrupted one would.
 
     Returns
     -------
@@ -193,9 +225,17 @@ def fit_iterative(
         The best restart. A :class:`ConvergenceWarning` is issued if it did not converge.
     """
     max_iter, tol, n_init = check_driver_params(max_iter, tol, n_init)
-    best: FitTrace[S] | None = None
+    best = None if resume is None else resume.best
+    first = 0 if resume is None else resume.current.init
+    if resume is not None:
+        rng.bit_generator.state = resume.rng_state
     sign = 1.0 if maximize else -1.0
-    for init in range(n_init):
+    for init in range(first, n_init):
+
+        def on_step(trace: FitTrace[S], best: FitTrace[S] | None = best) -> None:
+            if save is not None:
+                save(Snapshot(trace, best, rng.bit_generator.state))
+
         trace = _run_once(
             initialize,
             step,
@@ -208,6 +248,8 @@ def fit_iterative(
             verbose=verbose,
             desc=desc if n_init == 1 else f"{desc} (init {init + 1}/{n_init})",
             init=init,
+            start=resume.current if resume is not None and init == first else None,
+            on_step=on_step,
         )
         if on_init is not None:
             on_init(trace)

@@ -9,19 +9,28 @@ from __future__ import annotations
 
 import dataclasses
 import numbers
+import os
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from .._io import array_digest, as_recorded, read_npz_with_header, write_npz_with_header
 from .._validation import (
     RandomState,
     check_array,
+    check_checkpoint,
     check_labels,
     check_positive_int,
     check_random_state,
 )
 from . import _jgmm_math as jm
-from ._driver import check_driver_params, fit_iterative
+from ._driver import FitTrace, Snapshot, check_driver_params, fit_iterative
+
+CHECKPOINT_FORMAT = "unboxed-jgmm-checkpoint"
+CHECKPOINT_VERSION = 1
+#: The fields of a state a checkpoint keeps; the log densities are recomputed.
+_SAVED = ("means_x", "vars_x", "means_y", "vars_y", "Q", "pi")
 
 
 class NotFittedError(ValueError, AttributeError):
@@ -113,6 +122,11 @@ class JGMM:
         Initialisations; the one with the highest final lower bound is kept.
     random_state : int, numpy.random.Generator or None
         Seeds the k-means initialisations.
+    checkpoint : path-like or None
+        An ``.npz`` file the EM state is written to, atomically, after every
+        iteration. ``fit`` run again with the same settings, seed and data goes on from
+        it and ends with the same model as an uninterrupted fit. Needs an int
+        ``random_state``; a checkpoint of other settings or data is refused.
     verbose : bool
         Show a progress bar.
 
@@ -161,6 +175,7 @@ class JGMM:
         tol: float = 1e-3,
         n_init: int = 1,
         random_state: RandomState = None,
+        checkpoint: str | os.PathLike | None = None,
         verbose: bool = False,
     ) -> None:
         self.n_components_x = n_components_x
@@ -173,6 +188,7 @@ class JGMM:
         self.tol = tol
         self.n_init = n_init
         self.random_state = random_state
+        self.checkpoint = checkpoint
         self.verbose = verbose
 
     # ------------------------------------------------------------------ checks
@@ -256,6 +272,7 @@ class JGMM:
         self
         """
         kx, ky = self._check_params()
+        check_checkpoint(self.checkpoint, self.random_state)
         rng = check_random_state(self.random_state)
         X = check_array(X, name="X", ndim=None)
         if X.ndim not in (2, 3):
@@ -307,6 +324,7 @@ class JGMM:
             self.var_floor * max(float(Yw.var(axis=0).mean()), 1e-12),
         )
         self._kx, self._ky = kx, ky
+        fingerprint = self._fingerprint(X, Y, labels)
         trace = fit_iterative(
             self._initialize,
             self._step,
@@ -320,6 +338,8 @@ class JGMM:
             monotone=self.covariance == "diag",
             verbose=self.verbose,
             desc="JGMM EM",
+            save=None if self.checkpoint is None else lambda s: self._save(s, fingerprint),
+            resume=self._resume(data, fingerprint),
         )
         state = trace.state
         self.means_x_, self.vars_x_ = state.means_x, state.vars_x
@@ -334,6 +354,89 @@ class JGMM:
         self.converged_ = bool(trace.converged)
         self.n_iter_ = int(trace.n_iter)
         return self
+
+    # ------------------------------------------------------------------ checkpoints
+    def _fingerprint(self, X, Y, labels) -> dict[str, Any] | None:
+        """What the EM depends on, as JSON: a checkpoint of anything else is refused."""
+        if self.checkpoint is None:
+            return None
+        params = {k: v for k, v in self.get_params().items() if k not in ("checkpoint", "verbose")}
+        data = (X, Y) if labels is None else (X, Y, labels)
+        return as_recorded({"parameters": params, "data_sha256": array_digest(*data)})
+
+    def _save(self, snapshot: Snapshot[_State], fingerprint: dict[str, Any] | None) -> None:
+        header: dict[str, Any] = {
+            "format": CHECKPOINT_FORMAT,
+            "format_version": CHECKPOINT_VERSION,
+            "fingerprint": fingerprint,
+            "rng": snapshot.rng_state,
+        }
+        arrays = {}
+        for name, trace in (("current", snapshot.current), ("best", snapshot.best)):
+            header[name] = None
+            if trace is not None:
+                header[name] = {"init": trace.init, "converged": trace.converged}
+                arrays[f"{name}/objective"] = trace.objective
+                arrays.update({f"{name}/{f}": getattr(trace.state, f) for f in _SAVED})
+        write_npz_with_header(self.checkpoint, header, arrays)  # type: ignore[arg-type]
+
+    def _resume(self, data: _Data, fingerprint: dict[str, Any] | None) -> Snapshot | None:
+        """The snapshot a checkpoint holds, or None to start afresh."""
+        if self.checkpoint is None or not Path(self.checkpoint).is_file():
+            return None
+        what = "a JGMM checkpoint"
+        header, arrays = read_npz_with_header(
+            self.checkpoint, what=what, format=CHECKPOINT_FORMAT, version=CHECKPOINT_VERSION
+        )
+        if header.get("fingerprint") != fingerprint:
+            raise ValueError(
+                f"{self.checkpoint} was made with other settings or data; delete it or pass "
+                "another checkpoint"
+            )
+        try:
+            current, best = (
+                self._saved_trace(data, header[n], arrays, n) for n in ("current", "best")
+            )
+            if current is None or not 0 <= current.init < self.n_init:
+                raise ValueError("its restart in progress is missing or out of range")
+            return Snapshot(current, best, header["rng"])
+        except (KeyError, TypeError, ValueError) as err:
+            raise ValueError(f"{self.checkpoint} is a damaged JGMM checkpoint: {err}") from err
+
+    def _saved_trace(self, data: _Data, entry: Any, arrays: dict, name: str) -> FitTrace | None:
+        """One restart of a checkpoint, its log densities recomputed from its Gaussians."""
+        if entry is None:
+            return None
+        fresh = self._shapes(data)
+        fields = {f: arrays[f"{name}/{f}"] for f in _SAVED}
+        objective = arrays[f"{name}/objective"]
+        for f, value in fields.items():
+            if value.shape != fresh[f] or not np.all(np.isfinite(value)):
+                raise ValueError(f"its {f} has shape {value.shape} or is not finite")
+        if objective.ndim != 1 or not 1 <= objective.size <= self.max_iter:
+            raise ValueError(f"its {name} objective has shape {objective.shape}")
+        state = _State(
+            **fields,
+            log_gx=jm.log_gaussian(data.X, fields["means_x"], fields["vars_x"]),
+            log_gy=jm.log_gaussian(data.Y, fields["means_y"], fields["vars_y"]),
+        )
+        converged = entry["converged"]
+        if not isinstance(converged, bool) or not isinstance(entry["init"], int):
+            raise ValueError(f"its {name} restart is malformed")
+        return FitTrace(state, objective, converged, objective.size, entry["init"])
+
+    def _shapes(self, data: _Data) -> dict[str, tuple[int, ...]]:
+        """The shape of each saved field of a state of this fit."""
+        (kx, ky), dx, dy = (self._kx, self._ky), data.X.shape[2], data.Y.shape[1]
+        full = self.covariance == "full"
+        return {
+            "means_x": (kx, dx),
+            "vars_x": (kx, dx, dx) if full else (kx, dx),
+            "means_y": (ky, dy),
+            "vars_y": (ky, dy, dy) if full else (ky, dy),
+            "Q": (data.X.shape[1], kx, ky),
+            "pi": (ky,),
+        }
 
     # The two hooks of the shared driver (_driver.fit_iterative).
     def _initialize(self, data: _Data, rng: np.random.Generator) -> _State:
@@ -551,6 +654,7 @@ class JGMM:
             "tol": self.tol,
             "n_init": self.n_init,
             "random_state": self.random_state,
+            "checkpoint": self.checkpoint,
             "verbose": self.verbose,
         }
 
