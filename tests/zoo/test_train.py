@@ -70,23 +70,16 @@ def test_interrupted_training_resumes_to_the_same_weights(digits, tmp_path, monk
         assert torch.equal(value, resumed.state_dict()[key]), key
 
 
-def test_checkpoint_from_other_settings_is_refused(digits, tmp_path):
+@pytest.mark.parametrize("other", [{"lr": 0.5}, {"weight_decay": 0.1}])
+def test_checkpoint_from_other_settings_is_refused(digits, tmp_path, other):
     checkpoint = tmp_path / "state.safetensors"
     model = zoo.build("mlp", input_shape=(64,), n_classes=10, widths=(8,))
     zoo.train(model, digits, epochs=1, checkpoint=checkpoint, verbose=False)
     with pytest.raises(ValueError, match="different settings"):
-        zoo.train(model, digits, epochs=1, lr=0.5, checkpoint=checkpoint, verbose=False)
+        zoo.train(model, digits, epochs=1, checkpoint=checkpoint, verbose=False, **other)
     checkpoint.write_bytes(b"not a checkpoint")
     with pytest.raises(ValueError, match="not a readable safetensors file"):
         zoo.train(model, digits, epochs=1, checkpoint=checkpoint, verbose=False)
-
-
-def test_checkpoint_with_another_weight_decay_is_refused(digits, tmp_path):
-    checkpoint = tmp_path / "state.safetensors"
-    model = zoo.build("mlp", input_shape=(64,), n_classes=10, widths=(8,))
-    zoo.train(model, digits, epochs=1, checkpoint=checkpoint, verbose=False)
-    with pytest.raises(ValueError, match="different settings"):
-        zoo.train(model, digits, epochs=1, weight_decay=0.1, checkpoint=checkpoint, verbose=False)
 
 
 def test_checkpoint_from_other_data_of_the_same_name_and_size_is_refused(digits, tmp_path):
