@@ -242,7 +242,7 @@ def restore_training_state(
         )
     # A refused checkpoint must leave the caller's model as it was: the record is
     # checked before anything is loaded, and a failed load is rolled back.
-    before = _snapshot(model, optimizer, generator)
+    before = _copies(model, optimizer, generator)
     try:
         state = _checked_state(record.get("state"), fresh, settings["epochs"])
         model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
@@ -258,7 +258,7 @@ def restore_training_state(
         check_finite_weights(model, what="its model")
         return state
     except (KeyError, RuntimeError, ValueError, TypeError, FloatingPointError) as err:
-        _restore_snapshot(before, model, optimizer, generator)
+        _put_back(before, model, optimizer, generator)
         raise ValueError(f"{path} is a damaged training checkpoint: {err}") from err
 
 
@@ -278,7 +278,7 @@ def _checked_state(state: object, fresh: dict[str, Any], epochs: int) -> dict[st
     return dict(state)
 
 
-def _snapshot(model, optimizer, generator) -> tuple:
+def _copies(model, optimizer, generator) -> tuple:
     """Copies of what a resume overwrites, to put back if it fails."""
     return (
         copy.deepcopy(model.state_dict()),
@@ -287,8 +287,8 @@ def _snapshot(model, optimizer, generator) -> tuple:
     )
 
 
-def _restore_snapshot(snapshot: tuple, model, optimizer, generator) -> None:
-    weights, optimizer_state, generator_state = snapshot
+def _put_back(copies: tuple, model, optimizer, generator) -> None:
+    weights, optimizer_state, generator_state = copies
     model.load_state_dict(weights)
     optimizer.load_state_dict(optimizer_state)
     generator.set_state(generator_state)
