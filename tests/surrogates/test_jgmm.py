@@ -376,12 +376,16 @@ def test_a_checkpoint_of_other_settings_or_data_or_a_damaged_one_is_refused(tmp_
         {"current/Q": arrays["current/Q"][:, :3]},
         {"current/means_x": np.full_like(arrays["current/means_x"], np.nan)},
         {"current/objective": np.zeros(9)},  # more iterations than max_iter
+        {"current/vars_x": np.zeros_like(arrays["current/vars_x"])},
     ):
         write_npz_with_header(path, header, {**arrays, **damage})
         with pytest.raises(ValueError, match="damaged JGMM checkpoint"):
             JGMM(**settings, checkpoint=path).fit(X, Y)
     write_npz_with_header(path, {**header, "current": {"init": 4, "converged": False}}, arrays)
     with pytest.raises(ValueError, match="damaged JGMM checkpoint: its restart"):
+        JGMM(**settings, checkpoint=path).fit(X, Y)
+    write_npz_with_header(path, {**header, "rng": {"bit_generator": "PCG64"}}, arrays)
+    with pytest.raises(ValueError, match="damaged JGMM checkpoint"):
         JGMM(**settings, checkpoint=path).fit(X, Y)
     path.write_bytes(b"not a checkpoint")
     with pytest.raises(ValueError, match="not a JGMM checkpoint"):

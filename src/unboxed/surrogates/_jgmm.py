@@ -384,9 +384,11 @@ class JGMM:
         """The snapshot a checkpoint holds, or None to start afresh."""
         if self.checkpoint is None or not Path(self.checkpoint).is_file():
             return None
-        what = "a JGMM checkpoint"
         header, arrays = read_npz_with_header(
-            self.checkpoint, what=what, format=CHECKPOINT_FORMAT, version=CHECKPOINT_VERSION
+            self.checkpoint,
+            what="a JGMM checkpoint",
+            format=CHECKPOINT_FORMAT,
+            version=CHECKPOINT_VERSION,
         )
         if header.get("fingerprint") != fingerprint:
             raise ValueError(
@@ -399,6 +401,7 @@ class JGMM:
             )
             if current is None or not 0 <= current.init < self.n_init:
                 raise ValueError("its restart in progress is missing or out of range")
+            np.random.default_rng().bit_generator.state = header["rng"]  # a valid state?
             return Snapshot(current, best, header["rng"])
         except (KeyError, TypeError, ValueError) as err:
             raise ValueError(f"{self.checkpoint} is a damaged JGMM checkpoint: {err}") from err
@@ -413,6 +416,8 @@ class JGMM:
         for f, value in fields.items():
             if value.shape != fresh[f] or not np.all(np.isfinite(value)):
                 raise ValueError(f"its {f} has shape {value.shape} or is not finite")
+            if f.startswith("vars") and value.ndim == 2 and not np.all(value > 0):
+                raise ValueError(f"its {f} holds a variance that is not positive")
         if objective.ndim != 1 or not 1 <= objective.size <= self.max_iter:
             raise ValueError(f"its {name} objective has shape {objective.shape}")
         state = _State(
