@@ -90,24 +90,38 @@ class Region:
 
     def polygon(self, tol: float) -> np.ndarray:
         """The region's corners in counter-clockwise order, shape ``(n_corners, 2)``."""
-        ends = [e for i in range(self.h.size) if (e := self.edge(i, tol)) is not None]
-        if not ends:
+        points, directions, lo, hi, edge = self.edges(tol)
+        ends = [points[edge] + t[edge, None] * directions[edge] for t in (lo, hi)]
+        corners = np.unique(np.round(np.concatenate(ends) / tol) * tol, axis=0)
+        if not corners.size:
             return np.zeros((0, 2))
-        corners = np.concatenate([np.stack([p + lo * d, p + hi * d]) for p, d, lo, hi in ends])
-        corners = np.unique(np.round(corners / tol) * tol, axis=0)
         centre = corners.mean(axis=0)
         angle = np.arctan2(*(corners - centre).T[::-1])
         return corners[np.argsort(angle)]
 
-    def edge(self, row: int, tol: float) -> tuple[np.ndarray, np.ndarray, float, float] | None:
-        """Where the line of constraint ``row`` bounds the region: ``(p, d, lo, hi)``,
-        the points ``p + t d`` for ``lo <= t <= hi``; None if it touches the region
-        in less than ``tol``."""
-        w = self.H[row]
-        extent = _line_extent(w, self.h[row], self.H, self.h, tol)
-        if extent is None or extent[3] - extent[2] < tol:
-            return None
-        return extent
+    def edges(self, tol: float) -> tuple[np.ndarray, ...]:
+        """Where each constraint's line bounds the region, all rows at once.
+
+        Returns
+        -------
+        points, directions : ndarray of shape (n_rows, 2)
+            Row ``i``'s line is ``points[i] + t directions[i]``.
+        lo, hi : ndarray of shape (n_rows,)
+            The stretch ``lo <= t <= hi`` of that line on the region's border.
+        edge : ndarray of bool, shape (n_rows,)
+            Whether that stretch is at least ``tol`` long: the row is an edge.
+        """
+        points = self.h[:, None] * self.H
+        directions = np.stack([-self.H[:, 1], self.H[:, 0]], axis=1)
+        # rate[i, j]: how fast constraint j's slack falls along line i.
+        rate, slack = directions @ self.H.T, self.h + tol - points @ self.H.T
+        with np.errstate(divide="ignore", invalid="ignore"):
+            bound = slack / rate
+        lo = np.where(rate < -1e-12, bound, -np.inf).max(axis=1)
+        hi = np.where(rate > 1e-12, bound, np.inf).min(axis=1)
+        outside = np.any((np.abs(rate) <= 1e-12) & (slack < 0), axis=1)
+        edge = ~outside & np.isfinite(lo) & np.isfinite(hi) & (hi - lo >= tol)
+        return points, directions, lo, hi, edge
 
 
 def _line_extent(
@@ -176,13 +190,12 @@ class _RegionWalk:
         return self.found[key]
 
     def _cross_edges(self, region: Region) -> None:
-        for row in range(region.h.size - 4):  # not the box's own sides
-            edge = region.edge(row, self.tol)
-            if edge is None:
-                continue
-            point, direction, lo, hi = edge
+        points, directions, lo, hi, edge = region.edges(self.tol)
+        edge[-4:] = False  # the box's own sides
+        for row in np.flatnonzero(edge):
+            point, direction = points[row], directions[row]
             step = 10 * self.tol * region.H[row]  # just across the edge
-            open_ = [(lo, hi)]
+            open_ = [(lo[row], hi[row])]
             while open_:
                 a, b = open_.pop()
                 t = 0.5 * (a + b)
