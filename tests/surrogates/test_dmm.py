@@ -947,3 +947,120 @@ def test_a_fit_killed_past_its_interrupt_save_resumes_from_the_periodic_save(
     assert len(counted) == 10 + 30  # the rest of class 0, all of class 1
     for name in FITTED:
         np.testing.assert_array_equal(getattr(resumed, name), getattr(reference, name), name)
+
+
+# ---------------------------------------------------------------- audit F2
+def test_default_settings_are_the_notes():
+    # The note: J = 6, K = 3, e = 5, f = 1, a = b = 0.5, lambda shapes 1 (lasso) and 4
+    # (ridge) with rate 0.5; half the sweeps burnt in.
+    settings = DMMMEN()._settings()
+    assert (settings.n_components, settings.n_priors) == (6, 3)
+    notes = Prior(
+        alpha_shape=5.0,
+        alpha_rate=1.0,
+        sigma_shape=0.5,
+        sigma_scale=0.5,
+        lambda1_shape=1.0,
+        lambda2_shape=4.0,
+        lambda_rate=0.5,
+    )
+    assert settings.prior == notes
+    assert settings.draw_sweeps == range(1000, 2000, 1)
+    assert DMMMEN(n_iter=41, thin=2)._settings().draw_sweeps == range(20, 41, 2)
+
+
+def test_three_kept_draws_are_too_few(planted, planted_blackbox):
+    X = planted.X_train[:100]
+    with pytest.raises(ValueError, match="keep fewer than 4 draws"):
+        short(n_iter=10, burn_in=7).fit(X, planted_blackbox)  # sweeps 7, 8, 9
+
+
+def test_rhat_of_the_limit_itself_has_not_mixed(planted_fit):
+    # "When a class's rhat_ is not below 1.1".
+    fitted = copy.copy(planted_fit)
+    for rhat in ([1.0, 1.1], [1.0, 1.15], [1.0, np.nan]):
+        fitted.rhat_ = np.array(rhat)
+        with pytest.warns(ConvergenceWarning, match=r"classes \[1\] have not mixed"):
+            fitted._warn_unmixed()
+    fitted.rhat_ = np.array([1.0, 1.09])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        fitted._warn_unmixed()
+
+
+def test_pca_reduction_needs_more_samples_than_axes_even_at_equality(planted, planted_blackbox):
+    with pytest.raises(ValueError, match="n_features=20 needs more than 20 samples, got 20"):
+        short(reduction="pca").fit(planted.X_train[:20], planted_blackbox)
+
+
+def test_repeated_classes_are_an_error(planted, planted_blackbox):
+    with pytest.raises(ValueError, match="classes must not repeat"):
+        short().fit(planted.X_train[:100], planted_blackbox, classes=[1, 1])
+
+
+def test_intercepts_map_back_to_the_uncentred_inputs():
+    """A black box whose logit is exactly linear with a bias: each heavy component's
+    x @ coef + intercept is that logit on the inputs themselves."""
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(600, 3)) + np.array([-1.0, 1.0, 0.0])  # far from centred
+    beta, bias = np.array([1.0, -0.5, 0.8]), 1.5
+    m = short(n_iter=100, n_components=3).fit(X, _linear_box(beta, bias))
+    logit = X @ beta + bias
+    for row, sign in ((0, -1.0), (1, 1.0)):
+        own = m.blackbox_.predict(X) == row
+        heavy = int(np.argmax(m.weights_[row]))
+        predicted = X[own] @ m.coef_[row, heavy] + m.intercept_[row, heavy]
+        np.testing.assert_allclose(predicted, sign * logit[own], atol=0.1)
+
+
+def test_logits_of_exact_zero_and_one_are_the_documented_clip():
+    # CLIP = 1e-12: |logit| <= log(1e12) = 27.63.
+    bound = 12 * np.log(10)
+    logits = dmm_module.logit(np.array([0.0, 0.5, 1.0]))
+    np.testing.assert_allclose(logits, [-bound, 0, bound], rtol=1e-5)  # 1 - 1e-12 rounds
+    got = class_logit(np.array([[1.0, 0.0], [0.0, 1.0]]), np.zeros(2, dtype=int))
+    np.testing.assert_allclose(got, [bound, -bound])
+
+
+def test_a_class_with_exactly_the_minimum_fitted_samples_is_fitted():
+    dmm_module._check_class_size(25, 100, 1, 0.2)  # 5 held out, 20 fitted: enough
+    with pytest.raises(ValueError, match="19 of them fitted"):
+        dmm_module._check_class_size(24, 100, 1, 0.2)
+
+
+def test_insights_keep_150_features_by_default():
+    # The paper's Fig. 1 shows the top 150 pixels.
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(120, 160))
+    m = short(n_iter=8, n_components=2).fit(X, _linear_box(rng.normal(size=160) * 0.1), classes=[1])
+    insight = m.insights(1)
+    assert insight.meta["k"] == 150
+    assert np.count_nonzero(insight.values[0]) == 150
+
+
+def test_r2_scores_the_posterior_predictive_mean_with_its_offset(
+    monkeypatch, planted, planted_blackbox
+):
+    """r2_ scores ``x @ predictive_coef`` on the design [1, x - mean]: with an offset of 1
+    and no slopes, it predicts the training logits' mean plus 1 on every held-out row."""
+    from sklearn.metrics import r2_score
+
+    real = dmm_module.sample_posterior
+
+    def offset_only(*args, **kwargs):
+        posterior = real(*args, **kwargs)
+        coef = np.zeros_like(posterior.predictive_coef)
+        coef[0] = 1.0
+        return dataclasses.replace(posterior, predictive_coef=coef)
+
+    monkeypatch.setattr(dmm_module, "sample_posterior", offset_only)
+    X = planted.X_train[:300]
+    m = short(n_iter=8).fit(X, planted_blackbox)
+    proba = planted_blackbox.predict_proba(X)
+    for row, c in enumerate(m.classes_):
+        own = np.flatnonzero(proba.argmax(axis=1) == c)
+        y = class_logit(proba[own], np.full(own.size, c))
+        rng = np.random.default_rng([m.seed_, int(c)])
+        test, train = dmm_module.held_out_split(own.size, 1, m.test_size, rng)
+        expected = r2_score(y[test], np.full(test.size, y[train].mean() + 1.0))
+        assert m.r2_[row] == pytest.approx(expected, rel=1e-9)

@@ -225,7 +225,25 @@ def test_beta_draws_follow_their_gaussian_conditional(n):
         assert stats.kstest(projected, law.cdf).pvalue > P_FLOOR
 
 
-@pytest.mark.parametrize("beta", [0.02, 0.8, -2.5])
+@pytest.mark.parametrize("n", [40, 3])  # the Cholesky path and the n < p path
+def test_beta_draws_have_the_whole_conditional_covariance(n):
+    """Whitened by the eigendecomposition of A / sigma^2, a draw is N(0, I): its squared
+    norm is chi^2(p). Correlated features make A far from diagonal, so a noise term
+    with the covariance (L^T L)^-1 instead of (L L^T)^-1 = A^-1 shows."""
+    rng = np.random.default_rng(2)
+    p = 6
+    X = rng.normal(size=(n, p)) @ (np.eye(p) + 0.8 * rng.normal(size=(p, p)))
+    y = X @ rng.normal(size=p) + rng.normal(size=n)
+    sigma2, lam2, t = 0.7, 3.0, rng.uniform(0.1, 0.9, size=p)
+    A = X.T @ X + lam2 * np.diag(1 / (1 - t))
+    mean = np.linalg.solve(A, X.T @ y)
+    draws = np.array([dm.sample_beta(X, y, sigma2, lam2, t, rng) for _ in range(4000)])
+    values, vectors = np.linalg.eigh(A)
+    whitened = (draws - mean) @ vectors * np.sqrt(values / sigma2)
+    assert stats.kstest((whitened**2).sum(axis=1), stats.chi2(p).cdf).pvalue > P_FLOOR
+
+
+@pytest.mark.parametrize("beta", [0.02, 0.8, -2.5, 0.0])  # 0: the floor on |beta|
 def test_t_draws_follow_their_conditional_density(beta):
     rng = np.random.default_rng(3)
     lam1, lam2, sigma2 = 1.5, 4.0, 0.6
@@ -469,3 +487,171 @@ def test_sweep_returns_t_drawn_under_the_new_prior(monkeypatch):
     nu = new.t / (1 - new.t)
     pit = stats.invgauss.cdf(nu, mean / shape, scale=shape)  # numpy's wald(mean, shape)
     assert stats.kstest(pit.ravel(), "uniform").pvalue > 0.01
+
+
+# ---------------------------------------------------------------- audit F2
+def test_prior_defaults_are_the_notes():
+    # The note: e = 5, f = 1, a = b = 0.5, lambda shapes 1 (lasso) and 4 (ridge), rate 0.5.
+    prior = dm.Prior()
+    assert (prior.alpha_shape, prior.alpha_rate) == (5.0, 1.0)
+    assert (prior.sigma_shape, prior.sigma_scale) == (0.5, 0.5)
+    assert (prior.lambda1_shape, prior.lambda2_shape, prior.lambda_rate) == (1.0, 4.0, 0.5)
+
+
+def test_the_initial_state_starts_t_at_one_half_and_weights_on_every_component():
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(40, 3)), rng.normal(size=40)
+    state = dm.initial_state(X, y, 4, 2, PRIOR, rng)
+    assert np.all(state.t == 0.5)  # the note: "t initialised at 0.5"
+    np.testing.assert_allclose(np.exp(state.log_pi).sum(), 1.0)
+    assert state.u[-1] == 1.0
+
+
+def test_a_stick_drawn_at_one_keeps_alpha_and_the_weights_finite():
+    # Beta(1 + 50, alpha) with alpha = 1e-3 rounds to exactly 1: log(1 - u) is -inf.
+    rng = np.random.default_rng(0)
+    u = dm.sample_sticks(np.array([50, 0, 0]), 1e-3, rng)
+    assert u[0] == 1.0
+    alpha = dm.sample_alpha(u, PRIOR, rng)
+    assert np.isfinite(alpha) and alpha > 0
+    log_pi = dm.log_stick_weights(u)
+    assert np.all(np.isfinite(log_pi))
+    np.testing.assert_allclose(np.exp(log_pi).sum(), 1.0)
+
+
+@pytest.mark.parametrize("b", [1e-305, 1e-70])  # b < 1e-300 a, and omega < 1e-30
+def test_gig_draws_at_vanishing_b_follow_the_gamma_limit(b):
+    # x^(shape-1) exp(-(a x + b / x) / 2) tends to Gamma(shape, rate a / 2) as b -> 0.
+    rng = np.random.default_rng(18)
+    shape, a = 4.0, 2.0
+    draws = np.array([dm.sample_gig(shape, a, b, rng) for _ in range(4000)])
+    assert stats.kstest(draws, stats.gamma(shape, scale=2 / a).cdf).pvalue > P_FLOOR
+
+
+def test_a_prior_that_no_component_uses_is_drawn_from_its_gamma_priors():
+    rng = np.random.default_rng(19)
+    empty = np.empty(0)
+    draws = np.array(
+        [dm.sample_lambda(1.0, 4.0, empty, empty, empty, 3, PRIOR, rng)[:2] for _ in range(4000)]
+    )
+    rate = PRIOR.lambda_rate
+    lam1_law = stats.gamma(PRIOR.lambda1_shape, scale=1 / rate)
+    lam2_law = stats.gamma(PRIOR.lambda2_shape, scale=1 / rate)
+    assert stats.kstest(draws[:, 0], lam1_law.cdf).pvalue > P_FLOOR
+    assert stats.kstest(draws[:, 1], lam2_law.cdf).pvalue > P_FLOOR
+
+
+def test_an_empty_component_is_drawn_from_its_prior():
+    """sigma^2 ~ InvGamma(a, b); t | sigma^2 from its prior on (0, 1); beta | t, sigma^2
+    ~ N(0, sigma^2 (1 - t) / lam2) (the note, step 4, "Empty component")."""
+    rng = np.random.default_rng(20)
+    lam1, lam2, p = 1.5, 4.0, 3
+    draws = [dm.sample_prior_component(p, lam1, lam2, PRIOR, rng) for _ in range(4000)]
+    sigma2 = np.array([d[0] for d in draws])
+    t = np.stack([d[1] for d in draws])
+    beta = np.stack([d[2] for d in draws])
+    law = stats.invgamma(PRIOR.sigma_shape, scale=PRIOR.sigma_scale)
+    assert stats.kstest(sigma2, law.cdf).pvalue > P_FLOOR
+    # int_0^x t^-3/2 exp(-C / t) dt = sqrt(pi / C) erfc(sqrt(C / x)): the prior's CDF.
+    C = lam1**2 / (8 * lam2 * sigma2[:, None])
+    pit = special.erfc(np.sqrt(C / t)) / special.erfc(np.sqrt(C))
+    assert stats.kstest(pit.ravel(), "uniform").pvalue > P_FLOOR
+    standardised = beta / np.sqrt(sigma2[:, None] * (1 - t) / lam2)
+    assert stats.kstest(standardised.ravel(), "norm").pvalue > P_FLOOR
+
+
+def test_prior_weights_stay_positive_where_the_dirichlet_underflows():
+    # Dirichlet(1/K) with K = 1000 gives exact zeros; sample_c takes log w.
+    w = dm.sample_w(np.zeros(4, dtype=np.int64), 1000, np.random.default_rng(0))
+    assert np.all(w > 0) and np.all(np.isfinite(np.log(w)))
+
+
+def test_t_stays_below_one_for_a_strong_lasso_on_a_zero_coefficient():
+    # nu's scale lam1^2 / (4 lam2 sigma^2) = 2.5e17: nu / (1 + nu) rounds to 1.
+    t = dm.sample_t(
+        np.full((1, 5), 1e-12),
+        np.array([1e-4]),
+        np.array([1e7]),
+        np.array([1.0]),
+        np.random.default_rng(0),
+    )
+    assert np.all((t > 0) & (t < 1))
+    assert np.all(np.isfinite(1 / (1 - t)))
+
+
+def test_sigma2_reports_the_independence_proposals_acceptance():
+    """Where Phi(-x)^-p is steep the independence proposal is almost never taken, while
+    the random walk moves sigma^2 often: the flags are the former's (the documented rate)."""
+    rng = np.random.default_rng(7)
+    p = 300
+    beta, t = rng.normal(size=(1, p)) * 0.05, rng.uniform(0.2, 0.8, size=(1, p))
+    lam1, lam2 = np.array([2.5]), np.array([1.5])
+    value, flags, moves = np.array([1.0]), 0, 0
+    for _ in range(1000):
+        new, accepted = dm.sample_sigma2(
+            np.array([60.0]), np.array([200]), beta, t, value, lam1, lam2, PRIOR, rng
+        )
+        flags += int(accepted[0])
+        moves += int(new[0] != value[0])
+        value = new
+    assert moves > 300
+    assert flags < 10
+
+
+def test_sweep_draws_sticks_t_and_sigma2_given_the_new_allocation_and_beta(monkeypatch):
+    """The note's trap: t and sigma^2 drawn with last sweep's beta make another chain.
+    Start far from the data (every beta at 5), so the stale and the new beta differ."""
+    rng = np.random.default_rng(21)
+    J, p = 3, 30
+    X = rng.normal(size=(90, p))
+    y = X[:, :3] @ np.ones(3) + rng.normal(size=90)
+    state = dataclasses.replace(dm.initial_state(X, y, J, 2, PRIOR, rng), beta=np.full((J, p), 5.0))
+    seen = {}
+    real_sticks, real_sigma2 = dm.sample_sticks, dm.sample_sigma2
+
+    def sticks(counts, alpha, rng):
+        seen["counts"] = counts.copy()
+        return real_sticks(counts, alpha, rng)
+
+    def sigma2(rss, counts, beta, t, *args):
+        seen.update(rss=rss.copy(), beta=beta.copy(), t=t.copy())
+        return real_sigma2(rss, counts, beta, t, *args)
+
+    monkeypatch.setattr(dm, "sample_sticks", sticks)
+    monkeypatch.setattr(dm, "sample_sigma2", sigma2)
+    new, _ = dm.sweep(X, y, state, PRIOR, rng)
+    assert np.any(new.z != state.z)  # the allocation moved, so stale counts differ
+    np.testing.assert_array_equal(seen["counts"], np.bincount(new.z, minlength=J))
+    np.testing.assert_array_equal(seen["beta"], new.beta)
+    rss = [np.sum((y[new.z == j] - X[new.z == j] @ new.beta[j]) ** 2) for j in range(J)]
+    occupied = np.bincount(new.z, minlength=J) > 0
+    np.testing.assert_allclose(seen["rss"][occupied], np.array(rss)[occupied], rtol=1e-10)
+    # t passed to step 6 is step 5's draw given the new beta (under the old c's prior;
+    # an empty component's sigma^2 is redrawn from the prior, so only occupied ones).
+    lam1, lam2 = state.lam1[state.c][occupied, None], state.lam2[state.c][occupied, None]
+    mean = lam1 / (2 * lam2 * np.abs(new.beta[occupied]))
+    shape = lam1**2 / (4 * lam2 * state.sigma2[occupied, None])
+    nu = seen["t"][occupied] / (1 - seen["t"][occupied])
+    pit = stats.invgauss.cdf(nu, mean / shape, scale=shape)  # numpy's wald(mean, shape)
+    assert stats.kstest(pit.ravel(), "uniform").pvalue > P_FLOOR
+
+
+def test_sweep_counts_lambda_moves_in_order_and_only_for_priors_in_use(monkeypatch):
+    """``accepted`` and ``proposed`` follow MH_MOVES (sigma2, lambda1, lambda2, split);
+    a prior no component uses is drawn from its Gamma priors, not proposed."""
+    rng = np.random.default_rng(22)
+    X, y = rng.normal(size=(40, 3)), rng.normal(size=40)
+    state = dm.initial_state(X, y, 2, 4, PRIOR, rng)  # 2 components: at most 2 priors used
+
+    def never_lambda1(lam1, lam2, Q, T, sigma2, p, prior, rng):
+        return lam1, lam2, False, True
+
+    monkeypatch.setattr(dm, "sample_lambda", never_lambda1)
+    used = 0
+    for _ in range(5):
+        state, _ = dm.sweep(X, y, state, PRIOR, rng)
+        used += np.unique(state.c).size
+    assert dm.MH_MOVES[1:3] == ("lambda1", "lambda2")
+    assert state.accepted[1] == 0
+    assert state.accepted[2] == state.proposed[2] == state.proposed[1] == used
+    assert state.proposed[0] == 5 * 2  # one sigma^2 proposal per component and sweep

@@ -167,3 +167,69 @@ def test_a_fit_resumed_from_any_snapshot_ends_as_an_uninterrupted_one(stop_after
     assert resumed.state == whole.state and resumed.init == whole.init
     np.testing.assert_array_equal(resumed.objective, whole.objective)
     assert resumed.converged == whole.converged
+
+
+# ---------------------------------------------------------------- audit F2
+def _sequence(values):
+    """A fit whose objective runs through ``values`` (the state is the step count)."""
+    return (lambda d, r: 0), (lambda d, i, r: (i + 1, values[i]))
+
+
+def test_a_change_of_exactly_tol_has_not_converged():
+    # "Stop when the objective changes by less than tol": 0.5 is not less than 0.5.
+    init, step = _sequence([1.0, 1.5, 2.0, 2.5, 2.75])
+    with pytest.warns(ConvergenceWarning):
+        trace = fit_iterative(init, step, None, rng=np.random.default_rng(0), max_iter=4, tol=0.5)
+    assert not trace.converged and trace.n_iter == 4
+    trace = fit_iterative(init, step, None, rng=np.random.default_rng(0), max_iter=5, tol=0.5)
+    assert trace.converged and trace.n_iter == 5  # 2.5 -> 2.75 changes by less
+
+
+def test_tol_must_be_a_non_negative_number():
+    init, step = _halving(1.0)
+    rng = np.random.default_rng(0)
+    with pytest.warns(ConvergenceWarning):  # tol = 0 is allowed: no change is below it
+        trace = fit_iterative(init, step, None, rng=rng, max_iter=5, tol=0)
+    assert trace.n_iter == 5
+    for tol in (True, float("nan"), "0.1"):
+        with pytest.raises(ValueError, match="tol must be"):
+            fit_iterative(init, step, None, rng=rng, max_iter=5, tol=tol)
+
+
+def test_an_infinite_objective_raises():
+    init, step = _sequence([0.0, float("inf")])
+    with pytest.raises(FloatingPointError, match="became inf at iteration 2"):
+        fit_iterative(init, step, None, rng=np.random.default_rng(0), max_iter=3, tol=None)
+
+
+def test_monotone_check_ignores_rounding_and_follows_the_direction(recwarn):
+    # A fall of 1e-10 on 1000 (1e-13 relative) is float rounding, not a decrease.
+    init, step = _sequence([1000.0, 1000.0 - 1e-10, 1000.0 - 1e-10])
+    fit_iterative(
+        init, step, None, rng=np.random.default_rng(0), max_iter=3, tol=None, monotone=True
+    )
+    # Minimising, a falling loss is the right direction.
+    init, step = _sequence([5.0, 4.0, 3.0])
+    fit_iterative(
+        init,
+        step,
+        None,
+        rng=np.random.default_rng(0),
+        max_iter=3,
+        tol=None,
+        maximize=False,
+        monotone=True,
+    )
+    assert len(recwarn) == 0
+    init, step = _sequence([3.0, 4.0])
+    with pytest.warns(ObjectiveDecreaseWarning, match="fell from 3 to 4"):
+        fit_iterative(
+            init,
+            step,
+            None,
+            rng=np.random.default_rng(0),
+            max_iter=2,
+            tol=None,
+            maximize=False,
+            monotone=True,
+        )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 
@@ -70,3 +72,82 @@ def test_ess_pairs_are_made_monotone_as_geyer_says():
     # 0.5, 0.5, 0.1, so tau = -1 + 2 * 1.1 = 1.2.
     rho = np.array([1.0, -0.5, 0.6, 0.6, 0.1, 0.0, -0.2, -0.3])
     assert _ess_one(rho, 100) == pytest.approx(100 / 1.2)
+
+
+# ---------------------------------------------------------------- audit F2
+def test_split_rhat_of_a_small_example_by_hand():
+    # Halves [1, 2], [3, 4], [2, 3], [4, 5]: means 1.5, 3.5, 2.5, 4.5 and variances 0.5
+    # (ddof 1), so W = 0.5, B = 2 * var(means, ddof 1) = 10 / 3, var+ = W / 2 + B / 2.
+    draws = np.array([[1.0, 2.0, 3.0, 4.0], [2.0, 3.0, 4.0, 5.0]])[..., None]
+    var_plus = 0.5 / 2 + (10 / 3) / 2
+    assert split_rhat(draws)[0] == pytest.approx(np.sqrt(var_plus / 0.5), rel=1e-12)
+
+
+def test_split_rhat_and_ess_need_four_draws_per_chain():
+    draws = np.random.default_rng(0).normal(size=(2, 3, 1))
+    for function in (split_rhat, effective_sample_size):
+        with pytest.raises(ValueError, match=">= 4 draws"):
+            function(draws)
+        function(np.random.default_rng(0).normal(size=(2, 4, 1)))  # four are enough
+
+
+def _ess_by_hand(draws: np.ndarray) -> float:
+    """BDA3 (Sec. 11.5) with plain loops: split chains, autocovariances by direct sums,
+    Geyer's initial monotone sequence on paired autocorrelations."""
+    half = draws.shape[1] // 2
+    chains = [c[:half] for c in draws] + [c[-half:] for c in draws]
+    m, n = len(chains), half
+    means = [sum(c) / n for c in chains]
+    within = (
+        sum(sum((x - mu) ** 2 for x in c) / (n - 1) for c, mu in zip(chains, means, strict=True))
+        / m
+    )
+    grand = sum(means) / m
+    between = n * sum((mu - grand) ** 2 for mu in means) / (m - 1)
+    var_plus = (n - 1) / n * within + between / n
+    rho = []
+    for lag in range(n):
+        acov = [
+            sum((c[i] - mu) * (c[i + lag] - mu) for i in range(n - lag)) / n
+            for c, mu in zip(chains, means, strict=True)
+        ]
+        rho.append(1 - (within - sum(acov) / m) / var_plus)
+    tau, previous = -1.0, np.inf
+    for k in range(0, n - 1, 2):
+        pair = rho[k] + rho[k + 1]
+        if pair <= 0:
+            break
+        previous = min(previous, pair)
+        tau += 2 * previous
+    return min(m * n / tau, m * n)
+
+
+@pytest.mark.parametrize("rho", [0.0, 0.6])
+def test_ess_of_short_chains_matches_the_textbook_sums(rho):
+    # Short chains, where a circular (unpadded) autocovariance or another
+    # normalisation shows.
+    draws = _ar1(np.random.default_rng(4), rho, (3, 24))
+    expected = _ess_by_hand(draws)
+    assert effective_sample_size(draws[..., None])[0] == pytest.approx(expected, rel=1e-9)
+
+
+def test_ess_is_capped_at_the_number_of_draws_and_full_for_a_constant():
+    anti = _ar1(np.random.default_rng(5), -0.6, (2, 2000))[..., None]  # antithetic: tau < 1
+    assert effective_sample_size(anti)[0] == 4000
+    constant = np.full((2, 10, 2), 3.0)
+    np.testing.assert_array_equal(effective_sample_size(constant), [20, 20])
+
+
+def test_relabel_iterates_past_a_last_draw_that_merges_two_components():
+    """The first reference is the last draw; here it merges two of the three groups,
+    so matching to it alone labels the other draws inconsistently."""
+    rng = np.random.default_rng(6)
+    truth = np.repeat([0, 1, 2], 30)
+    # Every labelling, each a different number of times (no ties in the modal reference).
+    perms = np.repeat(list(itertools.permutations(range(3))), [6, 5, 4, 3, 2, 1], axis=0)
+    z = perms[:, truth]
+    last = np.where(truth == 2, rng.integers(1, 3, size=truth.size), 0)  # 0, 0, split
+    z = np.vstack([z, last])
+    perm = relabel(z, 3)
+    aligned = np.take_along_axis(perm, z, axis=1)[:-1]
+    np.testing.assert_array_equal(aligned, np.broadcast_to(aligned[0], aligned.shape))

@@ -53,7 +53,8 @@ class FitTrace(Generic[S]):
         The state after the last step.
     objective : ndarray of shape (n_iter,)
         The objective of the state each step started from (for EM, ``lower_bound_``
-        per iteration). For a converged fit the last entry is that of the last state.
+        per iteration). For a converged fit the last entry is within ``tol`` of the
+        last state's own objective, which no step computed.
     converged : bool
         Whether the objective changed by less than ``tol`` before ``max_iter``.
     n_iter : int

@@ -107,7 +107,9 @@ def effective_sample_size(draws: np.ndarray) -> np.ndarray:
     Returns
     -------
     ndarray of shape draws.shape[2:]
-        Capped at the total number of draws; the total for a constant quantity.
+        Capped at the number of draws the split chains hold (``n_chains * 2 *
+        (n_draws // 2)``: an odd middle draw is dropped), and equal to it for a
+        constant quantity.
     """
     chains = _split(draws)
     m, n = chains.shape[:2]
