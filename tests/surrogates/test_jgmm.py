@@ -7,6 +7,8 @@ import warnings
 
 import numpy as np
 import pytest
+from scipy.special import logsumexp
+from scipy.stats import multivariate_normal
 
 from unboxed.surrogates import JGMM, ConvergenceWarning, NotFittedError
 
@@ -394,3 +396,178 @@ def test_a_checkpoint_of_other_settings_or_data_or_a_damaged_one_is_refused(tmp_
         JGMM(**{**settings, "random_state": None}, checkpoint=tmp_path / "new.npz").fit(X, Y)
     with pytest.raises(IsADirectoryError, match="is a folder"):
         JGMM(**settings, checkpoint=tmp_path).fit(X, Y)
+
+
+def _first_bound(model, X, Y, labels):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        model.fit(X, Y, labels_y=labels)
+    return model.lower_bound_[0]
+
+
+def _gauss(rows, floor):
+    """A Gaussian started at ``rows``' mean and (floored) variance, as a log pdf."""
+    return multivariate_normal(rows.mean(axis=0), np.maximum(rows.var(axis=0), floor)).logpdf
+
+
+def test_em_starts_from_uniform_q_and_pi(rng):
+    """The first bound is that of the documented start: Q and pi uniform, each Gaussian
+    at its start cluster's mean and variance. K_x = 1 and a hard start for w make the
+    clusters known: log p(x, y) = log sum_j (1/K_y) G_j(y) G(x) with Q = 1."""
+    X, Y = rng.normal(size=(200, 2)), rng.normal(size=(200, 2))
+    labels = (Y[:, 0] > 0).astype(int)
+    Y[labels == 1] += 4.0
+    model = JGMM(1, 2, e_step="joint", whiten=False, max_iter=1, random_state=0)
+    first = _first_bound(model, X, Y, labels)
+    fx, fy = 1e-3 * X.var(axis=0).mean(), 1e-3 * Y.var(axis=0).mean()
+    log_x = _gauss(X, fx)(X)
+    log_y = np.stack([_gauss(Y[labels == j], fy)(Y) for j in range(2)], axis=1)
+    want = np.mean(log_x + logsumexp(np.log(0.5) + log_y, axis=1))
+    assert np.isclose(first, want)
+
+
+def test_labelled_em_starts_uniform_within_each_labels_block(rng):
+    """e_step="labelled": Q starts uniform over each label's own components. Each
+    label's rows form two far blobs, so its k-means start clusters are the blobs."""
+    centres = np.array([[0.0, 0.0], [20.0, 0.0], [0.0, 20.0], [20.0, 20.0]])
+    blob = np.repeat(np.arange(4), 50)
+    X = centres[blob] + rng.normal(size=(200, 2))
+    labels = blob // 2  # label 0 owns blobs 0 and 1, label 1 blobs 2 and 3
+    model = JGMM(4, 2, e_step="labelled", whiten=False, max_iter=1, random_state=0)
+    first = _first_bound(model, X, labels[:, None].astype(float), labels)
+    floor = 1e-3 * X.var(axis=0).mean()
+    log_g = np.stack([_gauss(X[blob == b], floor)(X) for b in range(4)], axis=1)
+    own = log_g.reshape(200, 2, 2)[np.arange(200), labels]  # the label's two blobs
+    want = np.mean(np.log(0.5) + logsumexp(np.log(0.5) + own, axis=1))
+    assert np.isclose(first, want)
+
+
+def test_n_init_keeps_the_best_of_the_restarts_drawn_in_turn(rng):
+    """The restarts draw from the one generator in turn: they are the fits of
+    n_init=1 on that generator, one after another, and the best final bound wins."""
+    X, Y = sample_jgmm(200, rng, sep=2.0)
+    kwargs = dict(max_iter=8, tol=1e-12)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        shared = np.random.default_rng(0)
+        singles = [JGMM(4, 2, random_state=shared, **kwargs).fit(X, Y) for _ in range(3)]
+        best = JGMM(4, 2, n_init=3, random_state=np.random.default_rng(0), **kwargs).fit(X, Y)
+    finals = [m.lower_bound_[-1] for m in singles]
+    assert len(set(finals)) == 3 and np.argmax(finals) > 0  # a later restart wins
+    winner = singles[int(np.argmax(finals))]
+    np.testing.assert_array_equal(best.lower_bound_, winner.lower_bound_)
+    np.testing.assert_array_equal(best.Q_, winner.Q_)
+
+
+def test_lambda_is_the_mean_posterior_of_z_at_convergence():
+    """At the paper's EM fixed point, p(z) = Q pi (eq. 2) is the mean over the rows of
+    p(z | x), as a mixture's weights are the mean responsibilities."""
+    X, Y = sample_jgmm(1500, np.random.default_rng(0))
+    model = JGMM(4, 2, tol=1e-10, max_iter=500, random_state=0).fit(X, Y)
+    assert model.converged_
+    np.testing.assert_allclose(
+        model.lambda_, model.predict_proba_z_given_x(X).mean(axis=0), atol=1e-4
+    )
+
+
+def test_fits_as_many_samples_as_components(rng):
+    X, Y = rng.normal(size=(3, 2)), rng.normal(size=(3, 2))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        model = JGMM(3, 2, max_iter=5, random_state=0).fit(X, Y)
+    assert np.all(np.isfinite(model.score_samples(X, Y)))
+
+
+def test_labelled_fit_with_a_label_on_fewer_rows_than_its_components(rng):
+    """A label seen on one row still owns its share of the lower components: k-means
+    gets one cluster there, and the other component starts (and stays) empty."""
+    X, Y = rng.normal(size=(30, 2)), rng.normal(size=(30, 1))
+    labels = np.zeros(30, int)
+    labels[0] = 1
+    model = JGMM(4, 2, e_step="labelled", random_state=0).fit(X, Y, labels_y=labels)
+    assert np.all(np.isfinite(model.predict_proba_w(X)))
+    assert np.all(model.Q_[:2, 1] == 0) and np.isclose(model.Q_[2, 1], 1.0)  # its one row
+
+
+def test_more_bad_inputs_are_rejected(rng):
+    X, Y = sample_jgmm(100, rng)
+    for floor in (0.0, 1.0, True, "0.1"):
+        with pytest.raises(ValueError, match="var_floor"):
+            JGMM(2, 2, var_floor=floor).fit(X, Y)
+    with pytest.raises(TypeError, match="whiten"):
+        JGMM(2, 2, whiten="yes").fit(X, Y)
+    with pytest.raises(ValueError, match="labels_y"):
+        JGMM(2, 2).fit(X, Y, labels_y=np.full(100, 2))  # K_y = 2: classes 0 and 1
+    model = JGMM(4, 2, random_state=0).fit(X, Y)
+    with pytest.raises(ValueError, match="rows"):  # one row of Y broadcast silently
+        model.score_samples(X, Y[:1])
+    with pytest.raises(ValueError, match="features"):
+        model.inverse_transform_x(np.zeros((2, 2)))
+    for weights in (np.ones(3), np.array([1.0, -0.5, 0.5, 0.5]), np.zeros(4)):
+        with pytest.raises(ValueError, match="non-negative numbers"):
+            model.sample_x(10, weights=weights)
+
+
+def test_sample_x_normalises_the_weights(rng):
+    """weights need a positive sum, not a sum of 1."""
+    X, Y = sample_jgmm(300, rng)
+    model = JGMM(4, 2, random_state=0).fit(X, Y)
+    _, comps = model.sample_x(20000, weights=np.array([3.0, 0.0, 1.0, 0.0]), random_state=0)
+    np.testing.assert_allclose(
+        np.bincount(comps, minlength=4) / 20000, [0.75, 0, 0.25, 0], atol=0.015
+    )
+
+
+def test_full_covariances_dip_without_a_decrease_warning():
+    """The floor added to a full covariance's diagonal can lower the bound (documented
+    under var_floor), so a full fit raises no ObjectiveDecreaseWarning for it."""
+    from unboxed.surrogates import ObjectiveDecreaseWarning
+
+    X, Y = sample_correlated(600, np.random.default_rng(0), sep=2.0)
+    model = JGMM(6, 3, covariance="full", var_floor=0.3, tol=1e-8, max_iter=20, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        warnings.simplefilter("error", ObjectiveDecreaseWarning)
+        model.fit(X, Y)
+    assert np.diff(model.lower_bound_).min() < -0.01  # it did dip
+
+
+def test_paper_step_updates_q_and_pi_from_the_new_gaussians(rng):
+    """Eq. 20-21 take g^(t+1) and h^(t+1): the responsibilities under the Gaussians
+    just updated (eq. 16-19), with the current Q and pi (uniform after the start).
+    After one step: pi_j = mean_n h[n, j], Q[i, j] = mean_n g[n, i] h[n, j] / pi_j."""
+    X, Y = sample_jgmm(400, rng, sep=3.0)
+    model = JGMM(4, 2, whiten=False, max_iter=1, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        model.fit(X, Y)
+    gx = np.stack(
+        [
+            multivariate_normal(m, np.diag(v)).pdf(X)
+            for m, v in zip(model.means_x_, model.vars_x_, strict=True)
+        ],
+        axis=1,
+    )
+    gy = np.stack(
+        [
+            multivariate_normal(m, np.diag(v)).pdf(Y)
+            for m, v in zip(model.means_y_, model.vars_y_, strict=True)
+        ],
+        axis=1,
+    )
+    g = gx / gx.sum(axis=1, keepdims=True)  # lambda = Q pi uniform
+    h = gy / gy.sum(axis=1, keepdims=True)  # pi uniform
+    pi = h.mean(axis=0)
+    np.testing.assert_allclose(model.pi_, pi)
+    np.testing.assert_allclose(model.Q_, (g.T @ h) / len(X) / pi)
+
+
+def test_variance_floors_are_relative_to_each_layers_spread(rng):
+    """var_floor is a fraction of the mean per-dimension variance of each layer's data:
+    a constant dimension's variance sits at that floor, in x and in y."""
+    X, Y = sample_jgmm(300, rng)
+    X = np.column_stack([10.0 * X, np.full(300, 3.0)])
+    Y = np.column_stack([100.0 * Y, np.full(300, -1.0)])
+    model = JGMM(4, 2, whiten=False, var_floor=0.01, random_state=0).fit(X, Y)
+    np.testing.assert_allclose(model.vars_x_[:, -1], 0.01 * X.var(axis=0).mean())
+    np.testing.assert_allclose(model.vars_y_[:, -1], 0.01 * Y.var(axis=0).mean())

@@ -478,3 +478,186 @@ def test_mined_criticisms_and_influentials_carry_their_likeliest_component(tiny)
         assert found.indices.tolist() == np.argsort(-score(model, Z), kind="stable")[:4].tolist()
         for row, comp in zip(found.indices, found.components, strict=True):
             assert comp == np.argmax(_brute(model, Z[row])[1])
+
+
+def test_mined_prototypes_carry_their_group_score_and_likeliest_component(tiny):
+    model, Z = tiny
+    found = jx.mine_prototypes(model, Z, 3)
+    for z, score, comp, j in zip(
+        found.Z, found.scores, found.components, found.groups, strict=True
+    ):
+        px_w, pz, _ = _brute(model, z)
+        assert np.isclose(score, np.log(px_w[j]))  # eq. 4 of its own group
+        assert comp == np.argmax(pz)
+
+
+def test_mined_local_examples_carry_their_likeliest_component(tiny):
+    model, Z = tiny
+    found, _ = jx.local_examples(
+        model, Z[:3], "semifactual", 4, source="mined", Z_pool=Z, select="score"
+    )
+    assert len(found.Z) == 12
+    for z, comp in zip(found.Z, found.components, strict=True):
+        assert comp == np.argmax(_brute(model, z)[1])
+
+
+def test_generated_prototypes_sample_q_column_and_keep_the_best(tiny):
+    """The candidates of component j are draws from p(x | w = j), the GMM with weights
+    Q[:, j]; the n kept are the n candidates of highest eq. 4 score."""
+    model, _ = tiny
+    n = 4000
+    every = jx.generate_prototypes(model, n, np.random.default_rng(0), n_candidates=n)
+    kept = jx.generate_prototypes(model, 3, np.random.default_rng(0), n_candidates=n)
+    for j in range(2):
+        mine = every.groups == j
+        freq = np.bincount(every.components[mine], minlength=3) / n
+        np.testing.assert_allclose(freq, model.Q_[:, j], atol=0.03)
+        best = np.sort(every.scores[mine])[::-1][:3]
+        np.testing.assert_allclose(kept.scores[kept.groups == j], best)
+
+
+def test_labelled_counterfactual_weights_leave_out_the_querys_class(tiny_labelled):
+    """With e_step="labelled" the weights are the query's posterior over the lower
+    components of the classes other than the proxy's class for the query."""
+    model, Z = tiny_labelled
+    c = jx.local_weights(model, Z, "counterfactual")
+    own = jx._proxy_w(model, Z)
+    pz = model.predict_proba_z_given_x(model.inverse_transform_x(Z))
+    for q in range(len(Z)):
+        other = model.psi_[:, own[q]] == 0
+        want = np.where(other, pz[q], 0.0)
+        np.testing.assert_allclose(c[q], want / want.sum(), atol=1e-12)
+
+
+def test_radius_keeps_a_candidate_exactly_at_the_radius(tiny):
+    """radius is the largest RMS distance kept: a pool row exactly that far is kept."""
+    model, _ = tiny
+    query = np.array([[0.5, 0.25]])  # and offsets exact in binary: distances exact
+    pool = query + np.array([[1.0, 1.0], [1.0, -1.0], [0.5, 0.5], [2.0, 0.0]])  # RMS 1, 1, .5, 1.4
+    assert np.array_equal(jx.rms_distance(pool, query[0]), [1.0, 1.0, 0.5, np.sqrt(2.0)])
+    found, _ = jx.local_examples(
+        model, query, "semifactual", 10, source="mined", Z_pool=pool, radius=1.0, select="score"
+    )
+    assert sorted(found.indices.tolist()) == [0, 1, 2]
+
+
+@pytest.mark.parametrize("kind", ["counterfactual", "semifactual"])
+def test_proxy_selection_maps_components_to_their_classes(tiny, kind):
+    """component_classes renames the classes: the same partition under other names
+    selects the same examples (query and pool classes are both mapped)."""
+    model, Z = tiny
+    kwargs = dict(source="mined", Z_pool=Z, select="proxy")
+    plain, _ = jx.local_examples(model, Z[:6], kind, 3, **kwargs)
+    renamed, _ = jx.local_examples(
+        model, Z[:6], kind, 3, component_classes=np.array([5, 2]), **kwargs
+    )
+    assert len(plain.Z) > 0
+    np.testing.assert_array_equal(renamed.indices, plain.indices)
+    np.testing.assert_array_equal(renamed.groups, plain.groups)
+
+
+@pytest.fixture(scope="module")
+def three_components():
+    """A JGMM with K_y = 3 higher components, two of them for class 0."""
+    rng = np.random.default_rng(3)
+    w = rng.integers(0, 3, size=600)
+    X = np.array([[0.0, 0.0], [5.0, 0.0], [0.0, 5.0]])[w] + rng.normal(size=(600, 2))
+    model = JGMM(3, 3, random_state=0).fit(
+        X, np.eye(3)[w] + 0.1 * rng.normal(size=(600, 3)), labels_y=w
+    )
+    return model, model.transform_x(X[:10])
+
+
+def test_component_margins_are_the_proxys_log_odds_against_the_likeliest_own_component(
+    three_components,
+):
+    """f_t = log p(w = t | x) - log p(w = r | x), r the likeliest component of the
+    query's class (eq. 3 by its definition, with pi)."""
+    model, Z = three_components
+    gaussians = jm.gaussian_precisions(model.vars_x_)
+    own = np.array([0, 1])  # class 0 is components 0 and 1
+    likeliest = set()
+    for z in Z:
+        G = np.array(
+            [
+                multivariate_normal(m, np.diag(v)).pdf(z)
+                for m, v in zip(model.means_x_, model.vars_x_, strict=True)
+            ]
+        )
+        log_pw = np.log(model.pi_ * (G @ model.Q_))
+        r = own[np.argmax(log_pw[own])]
+        f, _ = jx.component_margins(model, z, own, gaussians)
+        np.testing.assert_allclose(f, log_pw - log_pw[r], atol=1e-9)
+        likeliest.add(r)
+    assert likeliest == {0, 1}  # queries where each of the two is the likelier
+
+
+def test_local_sampler_draws_at_half_the_radius(tiny):
+    """sampler="local" multiplies each component by G(query, (radius / 2)^2 I). With a
+    radius far below the components' widths the draws are about that isotropic
+    Gaussian, whose RMS distance is within the radius with probability
+    1 - exp(-4) = 0.98 in 2-D (0.63 at scale radius)."""
+    model, Z = tiny
+    found, _ = jx.local_examples(
+        model,
+        Z[:1],
+        "semifactual",
+        4000,
+        source="generated",
+        rng=np.random.default_rng(0),
+        radius=0.02,
+        n_samples=4000,
+        select="score",
+        sampler="local",
+    )
+    assert 0.97 < len(found.Z) / 4000 < 0.995
+
+
+def test_nearest_and_sparse_steps_are_the_documented_fractions(tiny_labelled):
+    """The nearest sampler's points lie 0, 5, 15, 30 and 60% past the boundary point;
+    the sparse sampler moves one coordinate by 1/4, 1/2 or all of radius * sqrt(D)."""
+    model, Z = tiny_labelled
+    gaussians = jm.gaussian_precisions(model.vars_x_)
+    own = jx._proxy_w(model, Z[:1])[0]
+    points, _ = jx.nearest_boundary_points(model, Z[0], np.arange(2), own, gaussians)
+    lengths = np.linalg.norm(points - Z[0], axis=1)
+    np.testing.assert_allclose(lengths / lengths[0], [1.0, 1.05, 1.15, 1.3, 1.6])
+    moves = jx.sparse_moves(model, Z[0], np.arange(2), own, gaussians, 0.3, 100)
+    steps = np.abs(moves - Z[0]).max(axis=1) / (0.3 * np.sqrt(2))
+    np.testing.assert_allclose(np.unique(steps.round(6)), [0.25, 0.5, 1.0])
+
+
+@pytest.mark.parametrize("radius", [0.01, 0.3, 0.7])
+def test_every_sparse_move_survives_the_radius(tiny, radius):
+    """Each sparse move lies within the radius, even the one of the whole budget after
+    rounding: none is dropped by the radius' rejection (2 dimensions x 3 fractions
+    for the one other component, per query)."""
+    model, Z = tiny
+    found, _ = jx.local_examples(
+        model,
+        Z,
+        "counterfactual",
+        100,
+        source="generated",
+        radius=radius,
+        select="score",
+        sampler="sparse",
+        n_samples=100,
+    )
+    assert np.bincount(found.groups, minlength=len(Z)).tolist() == [6] * len(Z)
+
+
+def test_class_margin_takes_the_likeliest_of_several_other_classes(three_components):
+    """With three classes the margin is against the likeliest of the two others."""
+    model, Z = three_components
+    margins = jx.class_margin(model, Z, np.arange(3), 0)
+    G = np.stack(
+        [
+            multivariate_normal(m, np.diag(v)).pdf(Z)
+            for m, v in zip(model.means_x_, model.vars_x_, strict=True)
+        ],
+        axis=1,
+    )
+    log_pw = np.log(model.pi_ * (G @ model.Q_))
+    np.testing.assert_allclose(margins, np.maximum(log_pw[:, 1], log_pw[:, 2]) - log_pw[:, 0])
+    assert np.any(log_pw[:, 1] > log_pw[:, 2]) and np.any(log_pw[:, 2] > log_pw[:, 1])

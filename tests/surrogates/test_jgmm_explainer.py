@@ -6,6 +6,7 @@ import json
 
 import numpy as np
 import pytest
+from scipy.stats import norm
 from sklearn.linear_model import LogisticRegression
 
 from unboxed import BlackBox, ExampleSet
@@ -61,6 +62,10 @@ def test_spatial_extension_fits_one_q_per_position(digits, digits_blackbox):
     assert explainer.fidelity(digits.X_test, n_boot=100).mean > 0.5
     with pytest.raises(ValueError, match="plain JGMM"):
         explainer.prototypes()
+    # the heat maps show p(z | w) and p(w | z) at a position drawn uniformly
+    fig = explainer.plot_posteriors()
+    np.testing.assert_allclose(fig.axes[0].images[0].get_array(), model.Q_.mean(axis=0))
+    np.testing.assert_allclose(fig.axes[1].images[0].get_array(), model.psi_.mean(axis=0))
 
 
 def test_full_covariances_give_a_faithful_proxy_and_examples(digits, digits_blackbox):
@@ -291,6 +296,11 @@ def test_untied_higher_layer(digits, digits_blackbox):
     assert explainer.jgmm_.Q_.shape == (6, 4)
     with pytest.raises(ValueError, match="logits"):
         explainer.predict(digits.X_test[:5])
+    for select in ("proxy", "margin"):  # both need the classes
+        with pytest.raises(ValueError, match="logits"):
+            explainer.counterfactuals(
+                digits.X_test[:2], select=select, sampler="sparse", radius=0.5
+            )
     assert len(explainer.prototypes(n_per_class=1)) == 4
 
 
@@ -526,3 +536,101 @@ def test_a_checkpoint_of_another_split_or_head_or_with_bad_scores_is_refused(
     path.write_text(json.dumps(record))
     with pytest.raises(ValueError, match="damaged JGMM checkpoint: its scores are not"):
         JGMMExplainer(zoo.as_blackbox(digits_lenet), checkpoint=path, **settings).fit(X)
+
+
+def test_component_classes_weigh_the_responsibilities_by_pi():
+    """h = p(w | y) of eq. 15 has the prior pi: a rare component whose Gaussian sits
+    between the two classes' rows holds most of its (small) responsibility on the
+    class its Gaussian favours, though the other class has 6 times the rows."""
+    rng = np.random.default_rng(0)
+    model = JGMM(1, 2, whiten=False, random_state=0).fit(
+        rng.normal(size=(20, 1)), rng.normal(size=(20, 1))
+    )
+    model.means_y_, model.vars_y_ = np.array([[0.0], [0.5]]), np.ones((2, 1))
+    model.pi_ = np.array([0.98, 0.02])
+    Y = np.repeat([[-2.0], [3.0]], [60, 10], axis=0)
+    labels = np.repeat([0, 1], [60, 10])
+    joint = model.pi_ * norm.pdf(Y, loc=[0.0, 0.5])  # pi_j G_j(y), (70, 2)
+    h = joint / joint.sum(axis=1, keepdims=True)
+    want = np.array([np.argmax([h[labels == c, j].sum() for c in range(2)]) for j in range(2)])
+    np.testing.assert_array_equal(want, [0, 1])
+    np.testing.assert_array_equal(_component_classes(model, Y, labels, 2), want)
+
+
+def test_probabilities_output_is_tied_as_the_logits_are(planted, planted_logreg):
+    """A module returning probabilities names its output "output"; as the higher
+    layer it ties the components to the classes, as "logits" does. The module: the
+    planted logistic regression behind a layer passing the features through."""
+    import torch
+    from torch import nn
+
+    from unboxed import BlackBox, zoo
+
+    net = zoo.mlp((20,), n_features=20, n_classes=2)
+    with torch.no_grad():
+        net.fc1.weight.copy_(torch.eye(20))
+        net.fc1.bias.zero_()
+        coef = torch.as_tensor(planted_logreg.coef_[0], dtype=torch.float32) / 2
+        net.fc2.weight.copy_(torch.stack([-coef, coef]))
+        b = float(planted_logreg.intercept_[0]) / 2
+        net.fc2.bias.copy_(torch.tensor([-b, b]))
+    module = nn.Sequential(net, nn.Softmax(dim=1))
+    bb = BlackBox.from_torch(module, input_shape=(20,), output="probabilities")
+    assert bb.layer_names()[-1] == "output"
+    X = planted.X_train[:300]
+    e = JGMMExplainer(
+        bb,
+        lower_layer="0.act1",
+        higher_layer="output",
+        n_components_x=4,
+        random_state=0,
+        verbose=False,
+    ).fit(X)
+    assert e.classes_.tolist() == [0, 1]
+    proba = e.predict_proba(X)
+    assert proba.shape == (300, 2) and np.allclose(proba.sum(axis=1), 1)
+
+
+def test_more_bad_validation_fractions(digits, digits_blackbox):
+    for fraction, error in ((True, TypeError), (0.0, ValueError), (0, ValueError)):
+        with pytest.raises(error, match="validation_fraction"):
+            JGMMExplainer(
+                digits_blackbox,
+                lower_layer="pool2",
+                n_components_x=[2, 4],
+                validation_fraction=fraction,
+            ).fit(digits.X_train[:100])
+
+
+def test_radius_must_be_positive(explainer, digits):
+    for radius in (0, 0.0, -1.0, True):
+        with pytest.raises(ValueError, match="radius"):
+            explainer.counterfactuals(digits.X_test[:2], radius=radius)
+
+
+def test_generated_counterfactuals_come_from_the_reported_alpha_support(explainer, digits):
+    """The LP of eq. 8 has a vertex optimum: alpha on one lower component, which the
+    meta data reports and every "gmm" draw comes from."""
+    cf = explainer.counterfactuals(digits.X_test[:5], n_per_query=3, select="score", random_state=0)
+    support = cf.meta["parameters"]["alpha_support"]
+    assert [len(s) for s in support] == [1] * 5
+    for comp, q in zip(cf.components, cf.groups, strict=True):
+        assert comp in support[q]
+
+
+def test_mined_examples_carry_the_digits_image_shape(explainer):
+    assert explainer.prototypes(n_per_class=1).image_shape == (8, 8)
+
+
+def test_example_top_classes_go_through_the_component_classes(explainer, digits):
+    """top_classes are classes, not higher components: with another component ->
+    class map (as after two components merge) they follow predict_proba."""
+    import copy
+
+    e = copy.copy(explainer)
+    e.classes_ = np.roll(explainer.classes_, 1)
+    found = e.prototypes(n_per_class=1)
+    inputs = found.inputs
+    proba = e.predict_proba(inputs)
+    np.testing.assert_array_equal(found.top_classes[:, 0], proba.argmax(axis=1))
+    np.testing.assert_allclose(found.top_proba[:, 0], proba.max(axis=1))

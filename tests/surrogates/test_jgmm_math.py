@@ -408,3 +408,113 @@ def test_log_px_given_w_gradient_matches_finite_differences(rng, full):
         up = jm.log_px_given_w_with_gradient(z + step, means, *gaussians, Q)[0]
         down = jm.log_px_given_w_with_gradient(z - step, means, *gaussians, Q)[0]
         assert np.allclose(grad[:, i], (up - down) / (2 * h), atol=1e-5)
+
+
+def test_whitening_is_pca_largest_variance_first(rng):
+    """The components and scales are PCA's (scikit-learn's), largest variance first,
+    and a direction a million times thinner than the widest is whitened, not floored
+    (the floor is 1e-10 of the largest eigenvalue)."""
+    from sklearn.decomposition import PCA
+
+    basis = np.linalg.qr(rng.normal(size=(4, 4)))[0]
+    X = (rng.normal(size=(500, 4)) * [3.0, 1.0, 0.3, 3e-3]) @ basis.T + 5.0
+    mean, components, scales = jm.fit_whitening(X)
+    pca = PCA().fit(X)
+    np.testing.assert_allclose(mean, pca.mean_)
+    np.testing.assert_allclose(scales**2, pca.explained_variance_, rtol=1e-8)
+    np.testing.assert_allclose(np.abs(components.T @ pca.components_.T), np.eye(4), atol=1e-8)
+    Z = jm.whiten(X, mean, components, scales)
+    np.testing.assert_allclose(np.cov(Z, rowvar=False), np.eye(4), atol=1e-8)
+
+
+def test_whitening_of_constant_data_keeps_unit_scales():
+    """Every eigenvalue 0 (no direction varies): the floor is 1, not 0, so whitening
+    divides by 1 and maps the data to the origin."""
+    X = np.full((20, 3), 4.0)
+    mean, components, scales = jm.fit_whitening(X)
+    np.testing.assert_array_equal(scales, np.ones(3))
+    np.testing.assert_array_equal(jm.whiten(X, mean, components, scales), 0.0)
+    np.testing.assert_allclose(jm.unwhiten(np.zeros((2, 3)), mean, components, scales), 4.0)
+
+
+def test_log_gaussian_diag_never_exceeds_the_peak(rng):
+    """Far from the origin the expanded |x - m|^2 / v cancels to a small negative number
+    at x = m; a Gaussian's log density is at most its value at the mean."""
+    means = rng.normal(size=(3, 4)) * 1e4 + 1e5
+    variances = rng.uniform(1e-4, 1e-3, size=(3, 4))
+    peak = -0.5 * (4 * np.log(2 * np.pi) + np.log(variances).sum(axis=1))
+    got = jm.log_gaussian_diag(means, means, variances)
+    assert np.all(got <= peak + 1e-9)
+    np.testing.assert_allclose(np.diag(got), peak, atol=0.02)
+
+
+def test_psi_of_a_component_with_no_mass_is_the_prior():
+    Q = np.array([[[0.5, 0.2], [0.0, 0.0], [0.5, 0.8]]])  # z = 1 reachable from no w
+    pi = np.array([0.3, 0.7])
+    psi = jm.psi(Q, pi)[0]
+    np.testing.assert_allclose(psi[1], pi)
+    np.testing.assert_allclose(psi[0], Q[0, 0] * pi / (Q[0, 0] @ pi))
+
+
+def test_paper_e_step_bound_sums_the_positions(rng):
+    """With R positions the lower layer's log-likelihood is a sum over positions."""
+    m = _model(rng, R=2)
+    X, Y = rng.normal(size=(5, 2, 2)), rng.normal(size=(5, 2))
+    log_gx = jm.log_gaussian_diag(X, m["mx"], m["vx"])
+    log_gy = jm.log_gaussian_diag(Y, m["my"], m["vy"])
+    _, _, bound = jm.e_step(log_gx, log_gy, m["Q"], m["pi"])
+    want = 0.0
+    for n in range(5):
+        for r in range(2):
+            lam = m["Q"][r] @ m["pi"]
+            want += np.log(sum(lam[i] * _pdf(X[n, r], m["mx"][i], m["vx"][i]) for i in range(3)))
+        want += np.log(sum(m["pi"][j] * _pdf(Y[n], m["my"][j], m["vy"][j]) for j in range(2)))
+    assert np.isclose(bound, want / 5)
+
+
+def test_diagonal_m_step_clips_variances_at_the_floor(rng):
+    """Variances below the floor are raised to it; the others are the weighted
+    variances as they are (the floor is not added)."""
+    X = rng.normal(size=(60, 1, 3)) * [2.0, 1.0, 0.05]
+    resp = rng.dirichlet(np.ones(2), size=(60, 1))
+    _, variances = jm.m_step_gaussians(X, resp, 0.1)
+    for k in range(2):
+        w = resp[:, 0, k]
+        want = np.cov(X[:, 0], rowvar=False, aweights=w, bias=True).diagonal()
+        np.testing.assert_allclose(variances[k], np.maximum(want, 0.1))
+    assert np.all(variances[:, 2] == 0.1) and np.all(variances[:, 0] > 1.0)
+
+
+def test_latent_m_step_gives_an_empty_higher_component_a_uniform_column(rng):
+    """A w component no row belongs to (a label absent from labels_y): pi_j = 0 and
+    its column of Q is uniform over the K_x lower components, summing to 1."""
+    g = rng.dirichlet(np.ones(4), size=(10, 1))
+    h = np.eye(3)[rng.choice([0, 2], size=10)]  # w = 1 never
+    Q, pi = jm.m_step_latent(g, h)
+    assert pi[1] == 0 and np.isclose(pi.sum(), 1)
+    np.testing.assert_allclose(Q[0, :, 1], 0.25)
+    np.testing.assert_allclose(Q.sum(axis=1), 1.0)
+
+
+def test_a_zero_in_q_or_pi_stays_a_zero_hundreds_of_nats_away(rng):
+    """log 0 is floored at log(tiny), about -708 nats: a zero of Q or pi must stay
+    (numerically) zero for a point 100 nats nearer the component it forbids, in the
+    joint E-step and in p(w | x)."""
+    Q = np.array([[[0.6, 0.2], [0.4, 0.3], [0.0, 0.5]]])  # z = 2 impossible under w = 0
+    pi = np.array([0.5, 0.5])
+    log_gx = np.array([[[-100.0, -100.0, 0.0]]])
+    log_gy = np.zeros((1, 2))
+    _, h, co, ll = jm.e_step_joint(log_gx, log_gy, Q, pi)
+    post = {  # brute force over (z, w), in log space
+        (i, j): np.log(pi[j]) + np.log(Q[0, i, j]) + log_gx[0, 0, i] if Q[0, i, j] > 0 else -np.inf
+        for i, j in itertools.product(range(3), range(2))
+    }
+    total = np.logaddexp.reduce(list(post.values()))
+    want_h = [
+        np.logaddexp.reduce([p for k, p in post.items() if k[1] == j]) - total for j in range(2)
+    ]
+    np.testing.assert_allclose(np.log(h[0]), want_h, rtol=1e-9)
+    assert co[0, 2, 0] < 1e-250 and np.isclose(ll, total)
+    # p(w | x) with pi_0 = 0: w = 0 is impossible, whatever the densities
+    log_pw = jm.log_proba_w_given_x(log_gx, Q, np.array([0.0, 1.0]))
+    assert np.exp(log_pw[0, 0]) < 1e-250
