@@ -13,3 +13,23 @@ requires_fashion_mnist = pytest.mark.skipif(
 requires_mnist = pytest.mark.skipif(
     _mnist.locate() is None, reason="MNIST is not installed (make data)"
 )
+
+
+def torch_logistic_regression(estimator):
+    """A zoo MLP that computes a binary sklearn ``LogisticRegression``'s probabilities:
+    its hidden layer passes the features through (ReLU of non-negative inputs), and
+    its two logits are -z/2 and z/2 for the regression's z."""
+    import torch
+
+    from unboxed import zoo
+
+    n_features = estimator.coef_.shape[1]
+    model = zoo.mlp((n_features,), n_features=n_features, n_classes=2)
+    with torch.no_grad():
+        model.fc1.weight.copy_(torch.eye(n_features))
+        model.fc1.bias.zero_()
+        coef = torch.as_tensor(estimator.coef_[0], dtype=torch.float32) / 2
+        model.fc2.weight.copy_(torch.stack([-coef, coef]))
+        b = float(estimator.intercept_[0]) / 2
+        model.fc2.bias.copy_(torch.tensor([-b, b]))
+    return model

@@ -14,6 +14,7 @@ import pytest
 import torch
 from sklearn.linear_model import LogisticRegression
 
+from tests.helpers import torch_logistic_regression
 from unboxed import (
     Attribution,
     BlackBox,
@@ -281,15 +282,7 @@ _JGMM_CLEAN = np.random.default_rng(0).uniform(size=(300, 20))
 
 
 def _torch_copy(bb: BlackBox) -> BlackBox:
-    estimator = bb._predict_fn.__self__
-    model = zoo.mlp((20,), n_features=20, n_classes=2)
-    with torch.no_grad():
-        model.fc1.weight.copy_(torch.eye(20))
-        model.fc1.bias.zero_()
-        coef = torch.as_tensor(estimator.coef_[0], dtype=torch.float32) / 2
-        model.fc2.weight.copy_(torch.stack([-coef, coef]))
-        b = float(estimator.intercept_[0]) / 2
-        model.fc2.bias.copy_(torch.tensor([-b, b]))
+    model = torch_logistic_regression(bb._predict_fn.__self__)
     return BlackBox.from_torch(model, input_shape=(20,))
 
 

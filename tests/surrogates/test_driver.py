@@ -202,34 +202,25 @@ def test_an_infinite_objective_raises():
         fit_iterative(init, step, None, rng=np.random.default_rng(0), max_iter=3, tol=None)
 
 
-def test_monotone_check_ignores_rounding_and_follows_the_direction(recwarn):
-    # A fall of 1e-10 on 1000 (1e-13 relative) is float rounding, not a decrease.
-    init, step = _sequence([1000.0, 1000.0 - 1e-10, 1000.0 - 1e-10])
-    fit_iterative(
-        init, step, None, rng=np.random.default_rng(0), max_iter=3, tol=None, monotone=True
-    )
-    # Minimising, a falling loss is the right direction.
-    init, step = _sequence([5.0, 4.0, 3.0])
-    fit_iterative(
+def _monotone_run(values, *, maximize):
+    init, step = _sequence(values)
+    return fit_iterative(
         init,
         step,
         None,
         rng=np.random.default_rng(0),
-        max_iter=3,
+        max_iter=len(values),
         tol=None,
-        maximize=False,
+        maximize=maximize,
         monotone=True,
     )
+
+
+def test_monotone_check_ignores_rounding_and_follows_the_direction(recwarn):
+    # A fall of 1e-10 on 1000 (1e-13 relative) is float rounding, not a decrease.
+    _monotone_run([1000.0, 1000.0 - 1e-10, 1000.0 - 1e-10], maximize=True)
+    # Minimising, a falling loss is the right direction.
+    _monotone_run([5.0, 4.0, 3.0], maximize=False)
     assert len(recwarn) == 0
-    init, step = _sequence([3.0, 4.0])
     with pytest.warns(ObjectiveDecreaseWarning, match="fell from 3 to 4"):
-        fit_iterative(
-            init,
-            step,
-            None,
-            rng=np.random.default_rng(0),
-            max_iter=2,
-            tol=None,
-            maximize=False,
-            monotone=True,
-        )
+        _monotone_run([3.0, 4.0], maximize=False)

@@ -561,19 +561,12 @@ def test_probabilities_output_is_tied_as_the_logits_are(planted, planted_logreg)
     """A module returning probabilities names its output "output"; as the higher
     layer it ties the components to the classes, as "logits" does. The module: the
     planted logistic regression behind a layer passing the features through."""
-    import torch
     from torch import nn
 
-    from unboxed import BlackBox, zoo
+    from tests.helpers import torch_logistic_regression
+    from unboxed import BlackBox
 
-    net = zoo.mlp((20,), n_features=20, n_classes=2)
-    with torch.no_grad():
-        net.fc1.weight.copy_(torch.eye(20))
-        net.fc1.bias.zero_()
-        coef = torch.as_tensor(planted_logreg.coef_[0], dtype=torch.float32) / 2
-        net.fc2.weight.copy_(torch.stack([-coef, coef]))
-        b = float(planted_logreg.intercept_[0]) / 2
-        net.fc2.bias.copy_(torch.tensor([-b, b]))
+    net = torch_logistic_regression(planted_logreg)
     module = nn.Sequential(net, nn.Softmax(dim=1))
     bb = BlackBox.from_torch(module, input_shape=(20,), output="probabilities")
     assert bb.layer_names()[-1] == "output"
