@@ -124,25 +124,6 @@ class Region:
         return points, directions, lo, hi, edge
 
 
-def _line_extent(
-    w: np.ndarray, offset: float, H: np.ndarray, h: np.ndarray, tol: float
-) -> tuple[np.ndarray, np.ndarray, float, float] | None:
-    """The part of the line ``w x = offset`` (``|w| = 1``) inside ``H x <= h + tol``:
-    ``(p, d, lo, hi)`` for the points ``p + t d``, or None if the line misses it."""
-    point, direction = offset * w, np.array([-w[1], w[0]])
-    rate, slack = H @ direction, h + tol - H @ point
-    parallel = np.abs(rate) < 1e-12
-    if np.any(slack[parallel] < 0):
-        return None
-    bound = slack[~parallel] / rate[~parallel]
-    upper, lower = bound[rate[~parallel] > 0], bound[rate[~parallel] < 0]
-    lo = float(lower.max()) if lower.size else -np.inf
-    hi = float(upper.min()) if upper.size else np.inf
-    if not (np.isfinite(lo) and np.isfinite(hi) and lo <= hi):
-        return None
-    return point, direction, lo, hi
-
-
 class _RegionWalk:
     """Every linear region of a 2-input network inside a box, found by walking across
     each region's edges from the regions a grid visits.
@@ -203,12 +184,13 @@ class _RegionWalk:
                 if np.any(self.box_H @ probe > self.box_h):
                     continue  # the edge lies on the box's side
                 other = self._visit(probe)
-                covered = _line_extent(
-                    region.H[row], region.h[row] + 10 * self.tol, other.H, other.h, self.tol
-                )
+                # The other region's stretch of the line the probe lies on.
+                offset = -(region.h[row] + 10 * self.tol)
+                covered = _clip_line(region.H[row], offset, other.H, other.h + self.tol)
                 if other is region or covered is None:  # rounding; nothing left to find
                     continue
-                c, d = min(covered[2], t - self.tol), max(covered[3], t + self.tol)
+                ends = np.sort((covered - point) @ direction)
+                c, d = min(ends[0], t - self.tol), max(ends[1], t + self.tol)
                 open_ += [(u, v) for u, v in ((a, min(b, c)), (max(a, d), b)) if v - u > self.tol]
 
 
@@ -264,21 +246,24 @@ def boundary_segments(
     list of ndarray of shape (2, 2)
         One segment per region the boundary crosses.
     """
+    return _boundary(regions, bounds, resolution)[1]
+
+
+def _boundary(
+    regions: LinearRegions, bounds: Sequence[float], resolution: int
+) -> tuple[list[Region], list[np.ndarray]]:
+    """The regions in the box, and the zero line of the logit difference in each."""
     if regions.n_features_in_ != 2 or regions.n_outputs_ != 2:
         raise ValueError("boundary_segments needs a network with 2 inputs and 2 outputs")
     _warn_of_jumps(regions)
-    return _segments(regions, regions_in_box(regions, bounds, resolution=resolution))
-
-
-def _segments(regions: LinearRegions, found: list[Region]) -> list[np.ndarray]:
-    """The zero line of the logit difference in each region, cut to the region."""
+    found = regions_in_box(regions, bounds, resolution=resolution)
     w, b = regions.decision_features(np.stack([r.point for r in found]), 1, 0)
     segments = []
     for region, w_r, b_r in zip(found, w, b, strict=True):
         segment = _clip_line(w_r, b_r, region.H, region.h)
         if segment is not None:
             segments.append(segment)
-    return segments
+    return found, segments
 
 
 def _warn_of_jumps(regions: LinearRegions) -> None:
@@ -295,7 +280,7 @@ def _warn_of_jumps(regions: LinearRegions) -> None:
             f"an activation of this network jumps (by up to {worst:.3g}) at its breaks, so "
             "a decision boundary along a jump is not drawn; linearise with more pieces",
             UserWarning,
-            stacklevel=3,
+            stacklevel=4,
         )
 
 
@@ -345,11 +330,7 @@ def plot_decision_boundaries(
         ax.scatter(X[:, 0], X[:, 1], c=y, s=4, cmap="coolwarm", alpha=0.5)
         try:
             regions = LinearRegions(module, input_shape=(2,))
-            if regions.n_outputs_ != 2:
-                raise ValueError("not a binary network")
-            _warn_of_jumps(regions)
-            found = regions_in_box(regions, bounds)
-            segments = _segments(regions, found)
+            found, segments = _boundary(regions, bounds, resolution=50)
         except ValueError:  # a smooth network, or one whose regions cannot be drawn
             regions = None
         if regions is not None:
