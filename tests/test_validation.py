@@ -139,5 +139,9 @@ def test_check_checkpoint_needs_an_int_seed_and_a_file_name(tmp_path):
     for random_state in (None, np.random.default_rng(0)):
         with pytest.raises(ValueError, match="needs a reproducible random_state"):
             check_checkpoint(tmp_path / "fit.safetensors", random_state)
+    # A caller that records a Generator's state may take one, but still not None.
+    check_checkpoint(tmp_path / "fit.npz", np.random.default_rng(0), generator=True)
+    with pytest.raises(ValueError, match="needs a reproducible random_state"):
+        check_checkpoint(tmp_path / "fit.npz", None, generator=True)
     with pytest.raises(IsADirectoryError, match="is a folder; pass a file name"):
         check_checkpoint(tmp_path, 0)

@@ -58,17 +58,23 @@ def int_seed(random_state: RandomState) -> int:
     return seed_from(check_random_state(random_state))
 
 
-def check_checkpoint(checkpoint: object, random_state: RandomState) -> None:
+def check_checkpoint(
+    checkpoint: object, random_state: RandomState, *, generator: bool = False
+) -> None:
     """Refuse, before any work, a checkpoint that could never be resumed.
 
     A checkpoint needs an int ``random_state``: with None or a generator a rerun draws
-    other models than the saved ones. And it must name a file, not a folder.
+    other models than the saved ones. And it must name a file, not a folder. With
+    ``generator=True`` a Generator is accepted too, for a caller that records its state
+    at the start of the fit (a rerun resumes only from a generator in that state).
     """
     if checkpoint is None:
         return
-    if not is_int(random_state):
+    seeded = is_int(random_state)
+    if not (seeded or (generator and isinstance(random_state, np.random.Generator))):
+        kinds = "an int or a Generator" if generator else "an int"
         raise ValueError(
-            "a checkpoint needs a reproducible random_state (an int), got "
+            f"a checkpoint needs a reproducible random_state ({kinds}), got "
             f"{random_state!r}: a rerun would fit other models, so it could never resume"
         )
     if Path(checkpoint).is_dir():  # type: ignore[arg-type]

@@ -571,3 +571,35 @@ def test_variance_floors_are_relative_to_each_layers_spread(rng):
     model = JGMM(4, 2, whiten=False, var_floor=0.01, random_state=0).fit(X, Y)
     np.testing.assert_allclose(model.vars_x_[:, -1], 0.01 * X.var(axis=0).mean())
     np.testing.assert_allclose(model.vars_y_[:, -1], 0.01 * Y.var(axis=0).mean())
+
+
+def test_a_generator_seed_resumes_only_from_the_same_state(tmp_path, monkeypatch):
+    """With a Generator the checkpoint records its state at the start of fit: a fresh
+    generator of the same seed resumes (and ends where an uninterrupted fit leaves
+    it); one in another state is refused."""
+    X, Y = sample_jgmm(200, np.random.default_rng(0))
+    settings = dict(n_components_x=4, n_components_y=2, max_iter=6, tol=None, n_init=2)
+    path = tmp_path / "jgmm.npz"
+    whole_rng = np.random.default_rng(5)
+    whole = JGMM(**settings, random_state=whole_rng).fit(X, Y)
+    steps, real = {"n": 0, "stop": 4}, JGMM._step
+
+    def counted(self, *args):
+        steps["n"] += 1
+        if steps["n"] == steps["stop"]:
+            raise KeyboardInterrupt
+        return real(self, *args)
+
+    monkeypatch.setattr(JGMM, "_step", counted)
+    with pytest.raises(KeyboardInterrupt):
+        JGMM(**settings, random_state=np.random.default_rng(5), checkpoint=path).fit(X, Y)
+    advanced = np.random.default_rng(5)
+    advanced.random()
+    with pytest.raises(ValueError, match="other settings or data"):
+        JGMM(**settings, random_state=advanced, checkpoint=path).fit(X, Y)
+    steps.update(n=0, stop=None)
+    rng = np.random.default_rng(5)
+    resumed = JGMM(**settings, random_state=rng, checkpoint=path).fit(X, Y)
+    assert steps["n"] == 2 * 6 - 3  # only the steps left were taken
+    np.testing.assert_array_equal(resumed.means_x_, whole.means_x_)
+    assert rng.bit_generator.state == whole_rng.bit_generator.state

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -502,6 +504,45 @@ def test_an_interrupted_validation_resumes_to_the_same_model(
         JGMMExplainer(digits_blackbox, checkpoint=path, **settings).fit(X)
     with pytest.raises(ValueError, match="reproducible random_state"):
         JGMMExplainer(digits_blackbox, checkpoint=path, **{**settings, "random_state": None}).fit(X)
+
+
+@pytest.mark.parametrize("n_components_x", [4, [2, 4]])
+def test_an_interrupted_final_fit_resumes_to_the_same_model_and_draws(
+    digits, digits_blackbox, tmp_path, monkeypatch, n_components_x
+):
+    """The final fit's EM state is saved next to the checkpoint after every iteration:
+    a rerun takes only the iterations left (and fits no candidate again), and ends with
+    the same model and the same generator, so later draws repeat too."""
+    X, path = digits.X_train[:400], tmp_path / "jgmm.json"
+    settings = {"lower_layer": "act4", "n_components_x": n_components_x, "random_state": 0}
+    settings.update(max_iter=6, tol=None, verbose=False)
+
+    def fit():
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            return JGMMExplainer(digits_blackbox, checkpoint=path, **settings).fit(X)
+
+    whole = JGMMExplainer(digits_blackbox, **settings).fit(X)
+    steps, real = {"n": 0, "stop": None}, JGMM._step
+
+    def counted(model, *args):
+        steps["n"] += 1
+        if steps["n"] == steps["stop"]:
+            raise KeyboardInterrupt
+        return real(model, *args)
+
+    monkeypatch.setattr(JGMM, "_step", counted)
+    n_validation = 0 if n_components_x == 4 else 2 * 6
+    steps["stop"] = n_validation + 4  # in the final fit's fourth iteration
+    with pytest.raises(KeyboardInterrupt):
+        fit()
+    assert Path(f"{path}.final.npz").is_file() and path.is_file() == (n_validation > 0)
+    steps.update(n=0, stop=None)
+    resumed = fit()
+    assert steps["n"] == 6 - 3  # only the final fit's iterations left
+    np.testing.assert_array_equal(resumed.jgmm_.means_x_, whole.jgmm_.means_x_)
+    np.testing.assert_array_equal(resumed.jgmm_.Q_, whole.jgmm_.Q_)
+    assert resumed.rng_.bit_generator.state == whole.rng_.bit_generator.state
 
 
 def test_a_checkpoint_of_another_split_or_head_or_with_bad_scores_is_refused(

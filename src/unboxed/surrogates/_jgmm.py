@@ -126,7 +126,9 @@ class JGMM:
         An ``.npz`` file the EM state is written to, atomically, after every
         iteration. ``fit`` run again with the same settings, seed and data goes on from
         it and ends with the same model as an uninterrupted fit. Needs an int
-        ``random_state``; a checkpoint of other settings or data is refused.
+        ``random_state``, or a Generator: the checkpoint then records its state at the
+        start of ``fit``, and a rerun resumes only from a generator in that state. A
+        checkpoint of other settings or data is refused.
     verbose : bool
         Show a progress bar.
 
@@ -272,8 +274,9 @@ class JGMM:
         self
         """
         kx, ky = self._check_params()
-        check_checkpoint(self.checkpoint, self.random_state)
+        check_checkpoint(self.checkpoint, self.random_state, generator=True)
         rng = check_random_state(self.random_state)
+        start = rng.bit_generator.state  # a Generator's part of the checkpoint's fingerprint
         X = check_array(X, name="X", ndim=None)
         if X.ndim not in (2, 3):
             raise ValueError(
@@ -324,7 +327,7 @@ class JGMM:
             self.var_floor * max(float(Yw.var(axis=0).mean()), 1e-12),
         )
         self._kx, self._ky = kx, ky
-        fingerprint = self._fingerprint(X, Y, labels)
+        fingerprint = self._fingerprint(X, Y, labels, start)
         trace = fit_iterative(
             self._initialize,
             self._step,
@@ -356,11 +359,16 @@ class JGMM:
         return self
 
     # ------------------------------------------------------------------ checkpoints
-    def _fingerprint(self, X, Y, labels) -> dict[str, Any] | None:
-        """What the EM depends on, as JSON: a checkpoint of anything else is refused."""
+    def _fingerprint(self, X, Y, labels, rng_state) -> dict[str, Any] | None:
+        """What the EM depends on, as JSON: a checkpoint of anything else is refused.
+
+        A Generator ``random_state`` is recorded as ``rng_state``, its state at the start.
+        """
         if self.checkpoint is None:
             return None
         params = {k: v for k, v in self.get_params().items() if k not in ("checkpoint", "verbose")}
+        if isinstance(self.random_state, np.random.Generator):
+            params["random_state"] = {"generator_state": rng_state}
         data = (X, Y) if labels is None else (X, Y, labels)
         return as_recorded({"parameters": params, "data_sha256": array_digest(*data)})
 

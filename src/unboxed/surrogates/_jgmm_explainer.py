@@ -107,10 +107,13 @@ class JGMMExplainer:
         ``random_state`` to a call to make it repeat on its own.
     checkpoint : path-like, optional
         A JSON file the choice by validation is saved to, atomically, after each
-        candidate: the scores so far and the generator's state. A fit interrupted and
-        run again with the same settings, seed and data fits only the candidates left
-        and ends with the same model. Needs an int ``random_state``; a checkpoint of
-        other settings or data is refused. Unused with a single candidate.
+        candidate: the scores so far and the generator's state. The final fit's EM
+        state goes next to it, to ``<checkpoint>.final.npz``, after every iteration (as
+        :class:`JGMM`'s ``checkpoint``). A fit interrupted and run again with the same
+        settings, seed and data fits only the candidates and iterations left and ends
+        with the same model. Needs an int ``random_state``; a checkpoint of other
+        settings or data is refused. With a single candidate only the ``.final.npz``
+        is written.
     verbose : bool
         Show progress bars.
 
@@ -286,7 +289,8 @@ class JGMMExplainer:
             kx, floor = max(candidates, key=self.validation_agreement_.__getitem__)
         else:
             kx, floor = candidates[0]
-        self.jgmm_ = self._new_jgmm(kx, floor, ky, rng).fit(F, Y, labels_y=labels)
+        final = self._new_jgmm(kx, floor, ky, rng, checkpoint=self._final_checkpoint)
+        self.jgmm_ = final.fit(F, Y, labels_y=labels)
         self.n_components_x_, self.var_floor_ = kx, floor
         self.rng_ = rng
         self.feature_shape_ = self._feature_shape
@@ -303,7 +307,19 @@ class JGMMExplainer:
                 )
         return self
 
-    def _new_jgmm(self, kx: int, var_floor: float, ky: int, rng: np.random.Generator) -> JGMM:
+    @property
+    def _final_checkpoint(self) -> Path | None:
+        """Where the final fit's EM state is saved: next to the validation's."""
+        return None if self.checkpoint is None else Path(f"{os.fspath(self.checkpoint)}.final.npz")
+
+    def _new_jgmm(
+        self,
+        kx: int,
+        var_floor: float,
+        ky: int,
+        rng: np.random.Generator,
+        checkpoint: Path | None = None,
+    ) -> JGMM:
         return JGMM(
             kx,
             ky,
@@ -315,6 +331,7 @@ class JGMMExplainer:
             tol=self.tol,
             n_init=self.n_init,
             random_state=rng,
+            checkpoint=checkpoint,
             verbose=self.verbose,
         )
 
