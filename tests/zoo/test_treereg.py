@@ -148,3 +148,59 @@ def test_omega_hat_fits_the_recorded_path_lengths():
     omega = TreeRegularizedMLP(surrogate_steps=300)._fit_omega(thetas, apls, gen)
     fitted = omega(torch.stack(thetas)).numpy()
     assert np.abs(fitted - np.array(apls)).mean() < 0.3
+
+
+def test_an_interrupted_fit_resumes_to_the_same_network(moons, tmp_path, monkeypatch):
+    """The state is saved after every epoch: a rerun trains only the epochs left and
+    ends with the same network, records, surrogate and history; a finished fit trains
+    none."""
+    from unboxed.zoo import _treereg
+
+    X, y, path = moons.X_train[:300], moons.y_train[:300], tmp_path / "treereg.safetensors"
+    settings = dict(strength=1.0, epochs=5, snapshot_every=2, n_jitter=2, random_state=3)
+    whole = zoo.TreeRegularizedMLP(**settings).fit(X, y)
+    epochs, real = {"n": 0, "stop": 4}, _treereg.check_finite_weights
+
+    def counted(*args, **kwargs):  # called once at the end of every epoch
+        epochs["n"] += 1
+        if epochs["n"] == epochs["stop"]:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(_treereg, "check_finite_weights", counted)
+    with pytest.raises(KeyboardInterrupt):
+        zoo.TreeRegularizedMLP(**settings, checkpoint=path).fit(X, y)
+    epochs.update(n=0, stop=None)
+    resumed = zoo.TreeRegularizedMLP(**settings, checkpoint=path).fit(X, y)
+    assert epochs["n"] == 5 - 3  # only the epochs left
+    for key, value in whole.module_.state_dict().items():
+        assert torch.equal(resumed.module_.state_dict()[key], value), key
+    assert resumed.history_ == whole.history_
+    theta = _flat(whole.module_).detach()
+    assert torch.equal(resumed.surrogate_(theta), whole.surrogate_(theta))
+    again = zoo.TreeRegularizedMLP(**settings, checkpoint=path).fit(X, y)
+    assert epochs["n"] == 2 and again.history_ == whole.history_  # a finished fit trains none
+
+
+def test_a_checkpoint_of_other_settings_or_data_or_a_damaged_one_is_refused(moons, tmp_path):
+    from unboxed.zoo._io import load_with_record, save_with_record
+
+    X, y, path = moons.X_train[:200], moons.y_train[:200], tmp_path / "treereg.safetensors"
+    settings = dict(epochs=3, snapshot_every=2, n_jitter=1, random_state=0)
+    zoo.TreeRegularizedMLP(**settings, checkpoint=path).fit(X, y)
+    for other, rows in (({"n_jitter": 2}, slice(None)), ({}, slice(1, None))):
+        with pytest.raises(ValueError, match="different settings"):
+            zoo.TreeRegularizedMLP(**{**settings, **other}, checkpoint=path).fit(X[rows], y[rows])
+    tensors, record = load_with_record(path, what="training checkpoint")
+    for damage in (
+        {"extra.apls": tensors["extra.apls"][:-1]},  # a record missing
+        {"extra.apls": torch.zeros_like(tensors["extra.apls"])},  # below one node
+        {"extra.thetas": torch.full_like(tensors["extra.thetas"], float("nan"))},
+        {"extra.omega.net.0.weight": torch.zeros(3, 3)},
+    ):
+        save_with_record(path, {**tensors, **damage}, record)
+        with pytest.raises(ValueError, match="damaged training checkpoint"):
+            zoo.TreeRegularizedMLP(**settings, checkpoint=path).fit(X, y)
+    for seed in (None, np.random.default_rng(0)):
+        with pytest.raises(ValueError, match="reproducible random_state"):
+            zoo.TreeRegularizedMLP(**{**settings, "random_state": seed}, checkpoint=path).fit(X, y)

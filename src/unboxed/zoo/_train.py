@@ -14,6 +14,7 @@ import dataclasses
 import math
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -154,7 +155,7 @@ def train(
     generator = torch.Generator().manual_seed(random_state)
     state: dict[str, Any] = {"epoch": 0, "loss": [], "test_accuracy": []}
     if checkpoint is not None and Path(checkpoint).is_file():
-        state = restore_training_state(checkpoint, settings, state, model, optimizer, generator)
+        state, _ = restore_training_state(checkpoint, settings, state, model, optimizer, generator)
 
     steps_per_epoch = math.ceil(X.shape[0] / batch_size)
     total_steps = epochs * steps_per_epoch
@@ -211,14 +212,17 @@ def save_training_state(
     model: nn.Module,
     optimizer: torch.optim.Optimizer,
     generator: torch.Generator,
+    extra: dict[str, torch.Tensor] | None = None,
 ) -> None:
     """Save an epoch loop's state (weights, Adam's moments, the shuffling generator and
-    ``state``: ``epoch`` and one list per history, one entry per finished epoch)."""
+    ``state``: ``epoch`` and one list per history, one entry per finished epoch), and
+    ``extra`` tensors the loop keeps besides."""
     tensors = {f"model.{k}": v for k, v in model.state_dict().items()}
     for index, moments in optimizer.state_dict()["state"].items():
         for key, value in moments.items():
             tensors[f"optim.{index}.{key}"] = torch.as_tensor(value)
     tensors["generator"] = generator.get_state()
+    tensors.update({f"extra.{k}": v for k, v in (extra or {}).items()})
     save_with_record(path, tensors, {"settings": settings, "state": state})
 
 
@@ -229,10 +233,16 @@ def restore_training_state(
     model: nn.Module,
     optimizer: torch.optim.Optimizer,
     generator: torch.Generator,
-) -> dict[str, Any]:
+    read_extra: Callable[[dict[str, torch.Tensor], dict[str, Any]], Any] | None = None,
+) -> tuple[dict[str, Any], Any]:
     """Load what :func:`save_training_state` saved into ``model``, ``optimizer`` and
     ``generator``, and return its ``state``, which must hold the keys of ``fresh`` (the
-    state before the first epoch); a clear error for other settings or a damaged file."""
+    state before the first epoch); a clear error for other settings or a damaged file.
+
+    ``read_extra(extra, state)``, given the saved ``extra`` tensors, returns what the
+    caller keeps of them (the second value returned; None without it), or raises
+    ValueError if they are damaged. It runs before anything is loaded.
+    """
     tensors, record = load_with_record(path, what="training checkpoint")
     if "settings" not in record:
         raise ValueError(f"{path} is not an unboxed training checkpoint")
@@ -245,6 +255,8 @@ def restore_training_state(
     before = _copies(model, optimizer, generator)
     try:
         state = _checked_state(record.get("state"), fresh, settings["epochs"])
+        extra = {k[6:]: v for k, v in tensors.items() if k.startswith("extra.")}
+        kept = None if read_extra is None else read_extra(extra, state)
         model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
         optim_state: dict[int, dict[str, torch.Tensor]] = {}
         for key, value in tensors.items():
@@ -256,7 +268,7 @@ def restore_training_state(
         )
         generator.set_state(tensors["generator"])
         check_finite_weights(model, what="its model")
-        return state
+        return state, kept
     except (KeyError, RuntimeError, ValueError, TypeError, FloatingPointError) as err:
         _put_back(before, model, optimizer, generator)
         raise ValueError(f"{path} is a damaged training checkpoint: {err}") from err

@@ -23,8 +23,11 @@ adding interpretability constraints") this is an intrinsically interpretable mod
 from __future__ import annotations
 
 import copy
+import dataclasses
 import math
+import os
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -32,10 +35,12 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from .._io import array_digest
 from .._progress import progress
 from .._validation import (
     RandomState,
     check_array,
+    check_checkpoint,
     check_labels,
     check_number,
     check_positive_int,
@@ -43,6 +48,7 @@ from .._validation import (
 )
 from ..blackbox import BlackBox
 from ._models import DIVERGED, ZooModel, as_blackbox, check_finite_weights, mlp
+from ._train import restore_training_state, save_training_state
 
 
 def _flat(module: nn.Module) -> torch.Tensor:
@@ -78,6 +84,35 @@ class _Omega(nn.Module):
         return 1.0 + F.softplus(self.y_mean + self.y_scale * self.net(z).squeeze(-1) - 1.0)
 
 
+def _frozen(omega: _Omega) -> _Omega:
+    """Omega_hat as a fixed penalty: evaluation mode, no gradients for its own weights."""
+    omega.eval()
+    for p in omega.parameters():
+        p.requires_grad_(False)
+    return omega
+
+
+@dataclasses.dataclass
+class _Records:
+    """Omega_hat's training set so far: every recorded theta with its true APL, its
+    guess at each snapshot before the refit (nan for the first), and the fit itself."""
+
+    thetas: list[torch.Tensor]
+    apls: list[float]
+    apl_hat: list[float]
+    omega: _Omega | None
+
+    def tensors(self) -> dict[str, torch.Tensor]:
+        """What a checkpoint keeps of them."""
+        assert self.omega is not None  # the first epoch records a snapshot
+        return {
+            "thetas": torch.stack(self.thetas),
+            "apls": torch.tensor(self.apls, dtype=torch.float64),
+            "apl_hat": torch.tensor(self.apl_hat, dtype=torch.float64),
+            **{f"omega.{k}": v for k, v in self.omega.state_dict().items()},
+        }
+
+
 class TreeRegularizedMLP:
     """An MLP trained with cross-entropy + ``strength`` * Omega_hat(theta) (Wu et al., 2018).
 
@@ -106,6 +141,13 @@ class TreeRegularizedMLP:
         Width and full-batch Adam steps of Omega_hat.
     random_state : int, numpy.random.Generator or None
         Seeds the initial weights, the shuffles, the perturbations and Omega_hat.
+    checkpoint : path-like, optional
+        A safetensors file the training state is written to, atomically, after every
+        epoch: the weights, Adam's moments, the generator, the recorded (theta, APL)
+        pairs and Omega_hat. ``fit`` run again with the same settings and data goes on
+        from the last finished epoch and ends with the same network as an
+        uninterrupted fit. Needs an int ``random_state``; a checkpoint of other
+        settings or data is refused.
     verbose : bool
         Show a progress bar.
 
@@ -140,6 +182,7 @@ class TreeRegularizedMLP:
         surrogate_hidden: int = 25,
         surrogate_steps: int = 300,
         random_state: RandomState = 0,
+        checkpoint: str | os.PathLike | None = None,
         verbose: bool = False,
     ) -> None:
         for name, value in (
@@ -163,6 +206,7 @@ class TreeRegularizedMLP:
         self.surrogate_hidden = check_positive_int(surrogate_hidden, name="surrogate_hidden")
         self.surrogate_steps = check_positive_int(surrogate_steps, name="surrogate_steps")
         self.random_state = random_state
+        self.checkpoint = checkpoint
         self.verbose = verbose
 
     # ------------------------------------------------------------------ fitting
@@ -179,6 +223,7 @@ class TreeRegularizedMLP:
         -------
         self
         """
+        check_checkpoint(self.checkpoint, self.random_state)
         X = check_array(X, name="X", ndim=2)
         labels = check_labels(y, n=X.shape[0])
         classes, y_idx = np.unique(labels, return_inverse=True)
@@ -196,28 +241,20 @@ class TreeRegularizedMLP:
         x = torch.as_tensor(X, dtype=torch.float32)
         t = torch.as_tensor(y_idx)
         scratch = copy.deepcopy(net)
-        thetas: list[torch.Tensor] = []
-        apls: list[float] = []
-        history: dict[str, list[float]] = {
-            "loss": [],
-            "snapshot_epoch": [],
-            "apl": [],
-            "apl_hat": [],
-        }
-        omega: _Omega | None = None
         optimizer = torch.optim.Adam(net.parameters(), lr=self.lr, weight_decay=self.weight_decay)
+        state: dict[str, Any] = {"epoch": 0, "loss": []}
+        records = _Records([], [], [], None)
+        settings = self._settings(X, labels, seed)
+        if self.checkpoint is not None and Path(self.checkpoint).is_file():
+            state, records = restore_training_state(
+                self.checkpoint, settings, state, net, optimizer, gen, self._read_records
+            )
         steps = math.ceil(X.shape[0] / self.batch_size)
         bar = progress(total=self.epochs, verbose=self.verbose, desc="tree-regularized mlp")
-        for epoch in range(self.epochs):
+        bar.update(state["epoch"])
+        for epoch in range(state["epoch"], self.epochs):
             if epoch % self.snapshot_every == 0:
-                theta = _flat(net).detach().clone()
-                apl = self._record(theta, scratch, X, x, gen, thetas, apls)
-                history["snapshot_epoch"].append(epoch)
-                history["apl"].append(apl)
-                history["apl_hat"].append(
-                    float("nan") if omega is None else float(omega(theta).detach())
-                )
-                omega = self._fit_omega(thetas, apls, gen)
+                self._snapshot(net, scratch, X, x, gen, records)
             net.train()
             order = torch.randperm(X.shape[0], generator=gen)
             total = 0.0
@@ -226,26 +263,82 @@ class TreeRegularizedMLP:
                 optimizer.zero_grad(set_to_none=True)
                 loss = F.cross_entropy(net(x[batch]), t[batch])
                 if self.strength > 0:
-                    loss = loss + self.strength * omega(_flat(net))  # type: ignore[misc]
+                    loss = loss + self.strength * records.omega(_flat(net))  # type: ignore[misc]
                 if not torch.isfinite(loss):
                     raise FloatingPointError(f"the loss became {loss.item()} at epoch {epoch}")
                 loss.backward()
                 optimizer.step()
                 total += loss.item() * batch.numel()
             check_finite_weights(net, what=f"{DIVERGED} at epoch {epoch}")
-            history["loss"].append(total / X.shape[0])
+            state["epoch"] = epoch + 1
+            state["loss"].append(total / X.shape[0])
+            if self.checkpoint is not None:
+                extra = records.tensors()
+                save_training_state(self.checkpoint, settings, state, net, optimizer, gen, extra)
             bar.update(1)
         bar.close()
         net.eval()
-        # nan marks "no prediction yet" (the first snapshot); JSON-friendly floats.
-        history["apl_hat"] = [None if math.isnan(v) else v for v in history["apl_hat"]]  # type: ignore[misc]
         self.classes_ = classes
         self.module_: ZooModel = net
-        self.surrogate_ = omega
-        self.history_ = history
+        self.surrogate_ = records.omega
+        self.history_ = {
+            "loss": state["loss"],
+            "snapshot_epoch": list(range(0, self.epochs, self.snapshot_every)),
+            "apl": records.apls[:: self.n_jitter + 1],
+            # None marks "no prediction yet" (the first snapshot); JSON-friendly floats.
+            "apl_hat": [None if math.isnan(v) else v for v in records.apl_hat],
+        }
         self.n_features_in_ = int(X.shape[1])
         self.path_length_ = self.path_length(X)
         return self
+
+    def _settings(self, X: np.ndarray, labels: np.ndarray, seed: int) -> dict[str, Any]:
+        """Everything the training depends on, for the checkpoint."""
+        names = ("activation", "strength", "epochs", "batch_size", "lr", "weight_decay")
+        names += ("snapshot_every", "n_jitter", "jitter_scale", "min_samples_leaf")
+        names += ("surrogate_hidden", "surrogate_steps")
+        return {
+            **{name: getattr(self, name) for name in names},
+            "hidden": list(self.hidden),
+            "random_state": seed,
+            "data_sha256": array_digest(X, labels),
+        }
+
+    def _snapshot(
+        self,
+        net: nn.Module,
+        scratch: nn.Module,
+        X: np.ndarray,
+        x: torch.Tensor,
+        gen: torch.Generator,
+        records: _Records,
+    ) -> None:
+        """Record the current weights with their APL and Omega_hat's guess, and refit it."""
+        theta = _flat(net).detach().clone()
+        guess = float("nan") if records.omega is None else float(records.omega(theta).detach())
+        self._record(theta, scratch, X, x, gen, records)
+        records.apl_hat.append(guess)
+        records.omega = self._fit_omega(records.thetas, records.apls, gen)
+
+    def _read_records(self, extra: dict[str, torch.Tensor], state: dict[str, Any]) -> _Records:
+        """The records a checkpoint holds after ``state["epoch"]`` epochs, checked."""
+        n_snapshots = math.ceil(state["epoch"] / self.snapshot_every)
+        n_rows = n_snapshots * (self.n_jitter + 1)
+        thetas, apls, apl_hat = extra["thetas"], extra["apls"], extra["apl_hat"]
+        n_params = thetas.shape[-1]
+        if (
+            thetas.shape != (n_rows, n_params)
+            or apls.shape != (n_rows,)
+            or apl_hat.shape != (n_snapshots,)
+            or not bool(torch.isfinite(thetas).all() and (apls >= 1).all())
+        ):
+            raise ValueError(
+                f"its records do not hold {n_snapshots} snapshots of finite weights and "
+                "path lengths of at least 1"
+            )
+        omega = _Omega(n_params, self.surrogate_hidden)
+        omega.load_state_dict({k[6:]: v for k, v in extra.items() if k.startswith("omega.")})
+        return _Records(list(thetas), apls.tolist(), apl_hat.tolist(), _frozen(omega))
 
     def _record(
         self,
@@ -254,12 +347,10 @@ class TreeRegularizedMLP:
         X: np.ndarray,
         x: torch.Tensor,
         gen: torch.Generator,
-        thetas: list[torch.Tensor],
-        apls: list[float],
-    ) -> float:
-        """Record theta and ``n_jitter`` perturbed copies with their true APL; return theta's."""
+        records: _Records,
+    ) -> None:
+        """Record theta and ``n_jitter`` perturbed copies with their true APL."""
         rms = float(theta.pow(2).mean().sqrt()) or 1.0
-        first = None
         for j in range(self.n_jitter + 1):
             if j == 0:
                 candidate = theta
@@ -269,11 +360,8 @@ class TreeRegularizedMLP:
             nn.utils.vector_to_parameters(candidate, scratch.parameters())
             with torch.inference_mode():
                 predictions = scratch(x).argmax(1).numpy()
-            apl = _apl(X, predictions, self.min_samples_leaf)
-            thetas.append(candidate)
-            apls.append(apl)
-            first = apl if first is None else first
-        return float(first)
+            records.thetas.append(candidate)
+            records.apls.append(_apl(X, predictions, self.min_samples_leaf))
 
     def _fit_omega(
         self, thetas: list[torch.Tensor], apls: list[float], gen: torch.Generator
@@ -298,10 +386,7 @@ class TreeRegularizedMLP:
             optimizer.zero_grad(set_to_none=True)
             F.mse_loss(omega.net(z).squeeze(-1), scaled).backward()
             optimizer.step()
-        omega.eval()
-        for p in omega.parameters():
-            p.requires_grad_(False)
-        return omega
+        return _frozen(omega)
 
     # ------------------------------------------------------------------ using
     def _check_fitted(self) -> None:

@@ -284,7 +284,7 @@ def train_vae(
     }
     state: dict[str, Any] = {"epoch": 0, "loss": []}
     if checkpoint is not None and Path(checkpoint).is_file():
-        state = restore_training_state(checkpoint, settings, state, model, optimizer, generator)
+        state, _ = restore_training_state(checkpoint, settings, state, model, optimizer, generator)
     losses: list[float] = state["loss"]
     steps = math.ceil(x.shape[0] / batch_size)
     start = time.perf_counter()
