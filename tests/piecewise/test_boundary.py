@@ -100,7 +100,9 @@ def _t_junction_network() -> nn.Module:
 def test_crossing_an_edge_finds_every_neighbour_along_it():
     regions = LinearRegions(_t_junction_network())
     walk = _RegionWalk(regions, (-1.0, 1.0, -1.0, 1.0))
-    walk._cross_edges(walk._visit(np.array([0.5, 0.0])))
+    (start,), stretches = walk._visit(np.array([[0.5, 0.0]]))
+    while stretches:  # cross the start's edges only, not its neighbours'
+        stretches = [stretch for stretch in walk._cross(stretches) if stretch[0] is start]
     points = np.stack([r.point for r in walk.found.values()])
     assert len(walk.found) == 3, points
     assert np.sum((points[:, 0] < 0) & (points[:, 1] > 0.5)) == 1  # the one midpoints miss

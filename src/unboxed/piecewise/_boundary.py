@@ -50,15 +50,13 @@ def _clip_line(w: np.ndarray, b: float, H: np.ndarray, h: np.ndarray) -> np.ndar
     direction = np.array([-w[1], w[0]])
     # Each constraint H_i (point + t d) <= h_i bounds t from one side.
     rate, slack = H @ direction, h - H @ point
-    lo, hi = -np.inf, np.inf
-    for r, s in zip(rate, slack, strict=True):
-        if abs(r) < 1e-15:
-            if s < 0:
-                return None
-        elif r > 0:
-            hi = min(hi, s / r)
-        else:
-            lo = max(lo, s / r)
+    parallel = np.abs(rate) < 1e-15
+    if np.any(parallel & (slack < 0)):
+        return None
+    with np.errstate(divide="ignore", invalid="ignore"):
+        bound = slack / rate
+    lo = np.max(bound, where=~parallel & (rate < 0), initial=-np.inf)
+    hi = np.min(bound, where=~parallel & (rate > 0), initial=np.inf)
     if not lo < hi or not np.isfinite(lo) or not np.isfinite(hi):
         return None
     return np.stack([point + lo * direction, point + hi * direction])
@@ -131,7 +129,9 @@ class _RegionWalk:
     Each edge of a region is crossed at the middle of its stretch not yet accounted
     for; the region found there accounts for its own stretch along that edge, and the
     rest is crossed again. So every neighbour of every region is found, and the box is
-    connected, so every region is, however small (down to ``RELATIVE_TOL``).
+    connected, so every region is, however small (down to ``RELATIVE_TOL``). The walk
+    goes in rounds, every open stretch of every edge at once, so that the network sees
+    one batch of probes per round instead of one probe at a time.
     """
 
     def __init__(self, regions: LinearRegions, bounds: tuple[float, ...]) -> None:
@@ -141,57 +141,75 @@ class _RegionWalk:
         self.box_h = np.array([x1, -x0, y1, -y0])
         self.tol = RELATIVE_TOL * max(x1 - x0, y1 - y0)
         self.found: dict[bytes, Region] = {}
-        self.todo: list[bytes] = []
 
     def run(self, seeds: np.ndarray) -> list[Region]:
         patterns = self.regions.activation_pattern(seeds)
         _, first = np.unique(patterns, axis=0, return_index=True)
-        for index in np.sort(first):
-            self._visit(seeds[index], patterns[index])
-        while self.todo:
-            self._cross_edges(self.found[self.todo.pop()])
+        first = np.sort(first)
+        _, stretches = self._visit(seeds[first], patterns[first])
+        while stretches:
+            stretches = self._cross(stretches)
         return list(self.found.values())
 
-    def _visit(self, point: np.ndarray, pattern: np.ndarray | None = None) -> Region:
-        if pattern is None:
-            pattern = self.regions.activation_pattern(point[None])[0]
-        key = pattern.tobytes()
-        if key not in self.found:
-            if len(self.found) >= MAX_REGIONS:
-                raise ValueError(
-                    f"the box holds more than {MAX_REGIONS} linear regions; draw a smaller box"
-                )
-            H, h = self.regions.polytope(point)
-            norm = np.linalg.norm(H, axis=1)
-            keep = norm > 0  # a unit that ignores the input bounds nothing
-            H = np.vstack([H[keep] / norm[keep, None], self.box_H])
-            h = np.concatenate([h[keep] / norm[keep], self.box_h])
-            self.found[key] = Region(point, H, h)
-            self.todo.append(key)
-        return self.found[key]
+    def _visit(
+        self, points: np.ndarray, patterns: np.ndarray | None = None
+    ) -> tuple[list[Region], list[tuple]]:
+        """The region of each point, and the edge stretches of those new to the walk:
+        ``(region, row, lo, hi)``, row ``row`` of ``region.H`` from ``lo`` to ``hi``."""
+        if not len(points):
+            return [], []
+        if patterns is None:
+            patterns = self.regions.activation_pattern(points)
+        regions, stretches = [], []
+        for point, pattern in zip(points, patterns, strict=True):
+            key = pattern.tobytes()
+            if key not in self.found:
+                self.found[key] = region = self._region(point)
+                _, _, lo, hi, edge = region.edges(self.tol)
+                edge[-4:] = False  # the box's own sides
+                stretches += [(region, row, lo[row], hi[row]) for row in np.flatnonzero(edge)]
+            regions.append(self.found[key])
+        return regions, stretches
 
-    def _cross_edges(self, region: Region) -> None:
-        points, directions, lo, hi, edge = region.edges(self.tol)
-        edge[-4:] = False  # the box's own sides
-        for row in np.flatnonzero(edge):
-            point, direction = points[row], directions[row]
-            step = 10 * self.tol * region.H[row]  # just across the edge
-            open_ = [(lo[row], hi[row])]
-            while open_:
-                a, b = open_.pop()
-                t = 0.5 * (a + b)
-                probe = point + t * direction + step
-                if np.any(self.box_H @ probe > self.box_h):
-                    continue  # the edge lies on the box's side
-                other = self._visit(probe)
-                # The other region's stretch of the line the probe lies on.
-                offset = -(region.h[row] + 10 * self.tol)
-                covered = _clip_line(region.H[row], offset, other.H, other.h + self.tol)
-                if other is region or covered is None:  # rounding; nothing left to find
-                    continue
-                ends = np.sort((covered - point) @ direction)
-                c, d = min(ends[0], t - self.tol), max(ends[1], t + self.tol)
-                open_ += [(u, v) for u, v in ((a, min(b, c)), (max(a, d), b)) if v - u > self.tol]
+    def _region(self, point: np.ndarray) -> Region:
+        if len(self.found) >= MAX_REGIONS:
+            raise ValueError(
+                f"the box holds more than {MAX_REGIONS} linear regions; draw a smaller box"
+            )
+        H, h = self.regions.polytope(point)
+        norm = np.linalg.norm(H, axis=1)
+        keep = norm > 0  # a unit that ignores the input bounds nothing
+        H = np.vstack([H[keep] / norm[keep, None], self.box_H])
+        h = np.concatenate([h[keep] / norm[keep], self.box_h])
+        return Region(point, H, h)
+
+    def _cross(self, stretches: list[tuple]) -> list[tuple]:
+        """Probe each stretch at its middle, just across its edge; return the stretches
+        still open: the parts the regions found there do not cover, and the new
+        regions' edges."""
+        lines = np.array([region.H[row] for region, row, _, _ in stretches])
+        offsets = np.array([region.h[row] for region, row, _, _ in stretches])
+        middles = np.array([0.5 * (a + b) for *_, a, b in stretches])
+        directions = np.stack([-lines[:, 1], lines[:, 0]], axis=1)
+        starts = offsets[:, None] * lines
+        probes = starts + middles[:, None] * directions + 10 * self.tol * lines
+        inside = np.all(probes @ self.box_H.T <= self.box_h, axis=1)  # else on the box's side
+        others, still_open = self._visit(probes[inside])
+        for index, other in zip(np.flatnonzero(inside), others, strict=True):
+            region, row, a, b = stretches[index]
+            # The other region's stretch of the line the probe lies on.
+            covered = _clip_line(
+                lines[index], -(offsets[index] + 10 * self.tol), other.H, other.h + self.tol
+            )
+            if other is region or covered is None:  # rounding; nothing left to find
+                continue
+            ends = np.sort((covered - starts[index]) @ directions[index])
+            t = middles[index]
+            c, d = min(ends[0], t - self.tol), max(ends[1], t + self.tol)
+            still_open += [
+                (region, row, u, v) for u, v in ((a, min(b, c)), (max(a, d), b)) if v - u > self.tol
+            ]
+        return still_open
 
 
 def regions_in_box(

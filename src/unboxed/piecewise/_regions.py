@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import functools
 import math
 from typing import Any
 
@@ -56,13 +57,24 @@ def _exact_piecewise(layer: nn.Module) -> PiecewiseLinear:
     if isinstance(layer, PiecewiseActivation):
         return layer.function
     if isinstance(layer, nn.ReLU):
-        return PiecewiseLinear(np.array([0.0]), np.array([0.0, 1.0]), np.zeros(2), 0.0, "relu")
+        return _known_piecewise("relu")
     if isinstance(layer, nn.LeakyReLU):
-        slope = float(layer.negative_slope)
-        return PiecewiseLinear(np.array([0.0]), np.array([slope, 1.0]), np.zeros(2), 0.0, "leaky")
-    lo, hi = float(layer.min_val), float(layer.max_val)  # Hardtanh
+        return _known_piecewise("leaky", float(layer.negative_slope))
+    return _known_piecewise("hardtanh", float(layer.min_val), float(layer.max_val))
+
+
+@functools.lru_cache(maxsize=64)
+def _known_piecewise(name: str, *params: float) -> PiecewiseLinear:
+    """ReLU, LeakyReLU (slope) or Hardtanh (min, max), built once per setting: every
+    forward pass asks for it, and building and checking one cost more than a small
+    network's layer (its arrays are read-only, so sharing it is safe)."""
+    if name == "relu":
+        return PiecewiseLinear(np.array([0.0]), np.array([0.0, 1.0]), np.zeros(2), 0.0, name)
+    if name == "leaky":
+        return PiecewiseLinear(np.array([0.0]), np.array([params[0], 1.0]), np.zeros(2), 0.0, name)
+    lo, hi = params
     return PiecewiseLinear(
-        np.array([lo, hi]), np.array([0.0, 1.0, 0.0]), np.array([lo, 0.0, hi]), 0.0, "hardtanh"
+        np.array([lo, hi]), np.array([0.0, 1.0, 0.0]), np.array([lo, 0.0, hi]), 0.0, name
     )
 
 
