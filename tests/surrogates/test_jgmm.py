@@ -595,7 +595,7 @@ def test_a_generator_seed_resumes_only_from_the_same_state(tmp_path, monkeypatch
         JGMM(**settings, random_state=np.random.default_rng(5), checkpoint=path).fit(X, Y)
     advanced = np.random.default_rng(5)
     advanced.random()
-    with pytest.raises(ValueError, match="other settings or data"):
+    with pytest.raises(ValueError, match="other settings or data or a generator in another"):
         JGMM(**settings, random_state=advanced, checkpoint=path).fit(X, Y)
     steps.update(n=0, stop=None)
     rng = np.random.default_rng(5)

@@ -399,9 +399,11 @@ class JGMM:
             version=CHECKPOINT_VERSION,
         )
         if header.get("fingerprint") != fingerprint:
+            generator = isinstance(self.random_state, np.random.Generator)
             raise ValueError(
-                f"{self.checkpoint} was made with other settings or data; delete it or pass "
-                "another checkpoint"
+                f"{self.checkpoint} was made with other settings or data"
+                + (" or a generator in another state" if generator else "")
+                + "; delete it or pass another checkpoint"
             )
         try:
             current, best = (
