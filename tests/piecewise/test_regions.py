@@ -301,15 +301,19 @@ def test_region_indices_point_at_their_own_pattern():
     np.testing.assert_array_equal(counts.patterns[counts.region], regions.activation_pattern(X))
 
 
-def test_polytope_slacks_are_the_distances_of_the_pre_activations_to_the_breaks():
+@pytest.mark.parametrize("batched", [False, True])
+def test_polytope_slacks_are_the_distances_of_the_pre_activations_to_the_breaks(batched):
     # The pieces of a linearised sigmoid have intercepts, which carry into the
     # pre-activations of the next layer and so into its constraints: at x, each
     # constraint's slack h - H x is how far a unit's pre-activation is from a break.
+    # Batched, 2 rows of 3 features go through at once (batch_size 7): no row may
+    # take another's pieces.
     model = zoo.mlp((6, 5), "sigmoid", n_features=3, n_classes=2, random_state=0)
-    regions = LinearRegions(to_plnn(model, 5, verbose=False))
+    regions = LinearRegions(to_plnn(model, 5, verbose=False), batch_size=7)
     layers = dict(regions.layers_)
-    for x in np.random.default_rng(0).normal(scale=3.0, size=(5, 3)):
-        H, h = regions.polytope(x)
+    X = np.random.default_rng(0).normal(scale=3.0, size=(5, 3))
+    found = regions._polytopes(X) if batched else [regions.polytope(x) for x in X]
+    for x, (H, h) in zip(X, found, strict=True):
         expected, value = [], torch.as_tensor(x[None])
         with torch.no_grad():
             for linear, act in (("fc1", "act1"), ("fc2", "act2")):

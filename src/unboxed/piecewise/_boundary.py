@@ -160,23 +160,26 @@ class _RegionWalk:
             return [], []
         if patterns is None:
             patterns = self.regions.activation_pattern(points)
-        regions, stretches = [], []
-        for point, pattern in zip(points, patterns, strict=True):
-            key = pattern.tobytes()
+        keys = [pattern.tobytes() for pattern in patterns]
+        new: dict[bytes, np.ndarray] = {}  # each new region with the first point in it
+        for key, point in zip(keys, points, strict=True):
             if key not in self.found:
-                self.found[key] = region = self._region(point)
-                _, _, lo, hi, edge = region.edges(self.tol)
-                edge[-4:] = False  # the box's own sides
-                stretches += [(region, row, lo[row], hi[row]) for row in np.flatnonzero(edge)]
-            regions.append(self.found[key])
-        return regions, stretches
-
-    def _region(self, point: np.ndarray) -> Region:
-        if len(self.found) >= MAX_REGIONS:
+                new.setdefault(key, point)
+        if len(self.found) + len(new) > MAX_REGIONS:
             raise ValueError(
                 f"the box holds more than {MAX_REGIONS} linear regions; draw a smaller box"
             )
-        H, h = self.regions.polytope(point)
+        stretches = []
+        polytopes = self.regions._polytopes(np.array(list(new.values())).reshape(-1, 2))
+        for (key, point), (H, h) in zip(new.items(), polytopes, strict=True):
+            self.found[key] = region = self._region(point, H, h)
+            _, _, lo, hi, edge = region.edges(self.tol)
+            edge[-4:] = False  # the box's own sides
+            stretches += [(region, row, lo[row], hi[row]) for row in np.flatnonzero(edge)]
+        return [self.found[key] for key in keys], stretches
+
+    def _region(self, point: np.ndarray, H: np.ndarray, h: np.ndarray) -> Region:
+        """The region of ``point`` bounded by ``H x <= h`` and the box, rows of unit norm."""
         norm = np.linalg.norm(H, axis=1)
         keep = norm > 0  # a unit that ignores the input bounds nothing
         H = np.vstack([H[keep] / norm[keep, None], self.box_H])

@@ -506,13 +506,26 @@ class LinearRegions:
             For a network with max pooling, whose window constraints are not produced.
         """
         X = self._check_X(np.asarray(x, dtype=np.float64).reshape(1, -1))
-        d = self.n_features_in_
-        value = torch.as_tensor(X, dtype=torch.float64).reshape(1, *self.input_shape_)
-        # A holds the linear part of every unit as a batch of d "inputs" (one per basis
-        # vector), c the constant part, so a unit's value is sum_j A[j] z_j + c.
-        A = torch.eye(d, dtype=torch.float64).reshape(d, *self.input_shape_)
+        return self._polytopes(X)[0]
+
+    def _polytopes(self, X: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
+        """:meth:`polytope` of every row of a checked ``X``, batched: ``batch_size``
+        rows of the linear parts go through the network at once."""
+        per_batch = max(1, self.batch_size // self.n_features_in_)
+        found = []
+        for start in range(0, X.shape[0], per_batch):
+            found += self._polytope_batch(X[start : start + per_batch])
+        return found
+
+    def _polytope_batch(self, X: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
+        n, d, shape = X.shape[0], self.n_features_in_, self.input_shape_
+        value = torch.as_tensor(X, dtype=torch.float64).reshape(n, *shape)
+        # A holds the linear part of every unit as a batch of d "inputs" per row (one
+        # per basis vector), c the constant part, so a unit's value is
+        # sum_j A[i, j] z_j + c[i] for row i.
+        A = torch.eye(d, dtype=torch.float64).repeat(n, 1).reshape(n * d, *shape)
         c = torch.zeros_like(value)
-        rows, bounds = [], []
+        rows, bounds, kept = [], [], []  # per constraint block: (n, U, d), (n, U), (n, U)
         with torch.no_grad():
             for name, layer in self.layers_:
                 if isinstance(layer, (nn.MaxPool1d, nn.MaxPool2d)):
@@ -521,28 +534,29 @@ class LinearRegions:
                     )
                 if isinstance(layer, ELEMENTWISE):
                     function = _exact_piecewise(layer)
-                    pattern = function.piece_index(value).reshape(-1)
-                    lin, const = A.reshape(d, -1).T, c.reshape(-1)
-                    breaks = torch.tensor(function.breakpoints, dtype=torch.float64)
-                    low = pattern > 0
-                    rows.append(-lin[low])
-                    bounds.append(const[low] - breaks[pattern[low] - 1])
-                    high = pattern < function.n_pieces - 1
-                    rows.append(lin[high])
-                    bounds.append(breaks[pattern[high]] - const[high])
+                    pattern = function.piece_index(value).reshape(n, -1)
+                    lin, const = A.reshape(n, d, -1).transpose(1, 2), c.reshape(n, -1)
+                    if function.n_pieces > 1:
+                        breaks = torch.tensor(function.breakpoints, dtype=torch.float64)
+                        last = function.n_pieces - 2
+                        rows += [-lin, lin]
+                        bounds.append(const - breaks[(pattern - 1).clamp(0, last)])
+                        bounds.append(breaks[pattern.clamp(0, last)] - const)
+                        kept += [pattern > 0, pattern < function.n_pieces - 1]
                     slopes = torch.tensor(function.slopes, dtype=torch.float64)[pattern]
                     icpt = torch.tensor(function.intercepts, dtype=torch.float64)[pattern]
-                    A = A * slopes.reshape(1, *A.shape[1:])
+                    A = (A.reshape(n, d, -1) * slopes[:, None]).reshape(A.shape)
                     c = c * slopes.reshape(c.shape) + icpt.reshape(c.shape)
                     value = function(value)
                 else:
-                    zero = layer(torch.zeros_like(c))
+                    zero = layer(torch.zeros_like(c[:1]))
                     A = layer(A) - zero
                     c = layer(c)
                     value = layer(value)
         if not rows:
-            return np.zeros((0, d)), np.zeros(0)
-        return torch.cat(rows).numpy(), torch.cat(bounds).numpy()
+            return [(np.zeros((0, d)), np.zeros(0))] * n
+        H, h, keep = (torch.cat(part, dim=1).numpy() for part in (rows, bounds, kept))
+        return [(H[i][keep[i]], h[i][keep[i]]) for i in range(n)]
 
     def explain(
         self, X: object, *, target: object = None, kind: str = "contribution"
