@@ -163,8 +163,9 @@ class DecisionNet:
         if self.boundary_only:
             lower, upper = X.min(axis=0), X.max(axis=0)
             keep = []
+            polytopes = regions._polytopes(X[first])
             for r in progress(range(visited.n_regions), verbose=self.verbose, desc="regions"):
-                H, h = regions.polytope(X[first[r]])
+                H, h = polytopes[r]
                 keep.append(_crosses(H, h, weights[r], bias[r], lower, upper))
             weights, bias = weights[np.array(keep, dtype=bool)], bias[np.array(keep, dtype=bool)]
         self.hidden_weights_, self.hidden_bias_ = _unit_hyperplanes(weights, bias)
