@@ -58,6 +58,9 @@ def test_hidden_unit_and_subset_of_classes(digits_blackbox):
     assert units.probability is None and units.meta["layer"] == "fc1"
     start = digits_blackbox.features(np.full((1, 64), 0.5), "fc1")[0, [0, 5]]
     assert np.all(units.activation > start)
+    # the reported activation is each target unit's own value at its returned input
+    reached = digits_blackbox.features(units.values, "fc1")[[0, 1], [0, 5]]
+    np.testing.assert_allclose(units.activation, reached, rtol=1e-5, atol=1e-5)
     with pytest.raises(ValueError, match="no layer"):
         am.explain([0], layer="nope")
     with pytest.raises(ValueError, match="pass target"):
@@ -98,9 +101,27 @@ def test_penalties_against_hand_computed_values():
     assert _penalty(-x, "l1", None).item() == pytest.approx(2.0)
     # 2x2 image [[0, 1], [0.5, 0.5]]: vertical |0.5-0|+|0.5-1| = 1, horizontal 1 + 0 = 1
     assert _penalty(x, "tv", (2, 2)).item() == pytest.approx(2.0)
+    # vertical stripes change only along the rows, horizontal ones only down the columns
+    vertical = torch.tensor([[0.0, 1.0, 0.0, 0.0, 1.0, 0.0]])  # [[0, 1, 0], [0, 1, 0]]
+    assert _penalty(vertical, "tv", (2, 3)).item() == pytest.approx(4.0)
+    horizontal = torch.tensor([[0.0, 0.0, 1.0, 1.0, 0.0, 0.0]])  # [[0, 0], [1, 1], [0, 0]]
+    assert _penalty(horizontal, "tv", (3, 2)).item() == pytest.approx(4.0)
     assert _penalty(x, "none", None).item() == 0.0
     flat = torch.full((1, 9), 0.3)
     assert torch.allclose(_blur(flat, (3, 3), 0.5), flat)
+
+
+def test_blur_is_a_normalised_3x3_gaussian_with_edge_padding():
+    image = np.random.default_rng(0).uniform(size=(4, 5))
+    sigma = 0.7
+    k1 = np.exp(-(np.arange(-1, 2) ** 2) / (2 * sigma**2))
+    kernel = np.outer(k1, k1) / np.outer(k1, k1).sum()
+    padded = np.pad(image, 1, mode="edge")
+    expected = np.array(
+        [[(padded[i : i + 3, j : j + 3] * kernel).sum() for j in range(5)] for i in range(4)]
+    )
+    blurred = _blur(torch.tensor(image.reshape(1, 20)), (4, 5), sigma)
+    np.testing.assert_allclose(blurred.numpy().reshape(4, 5), expected, atol=1e-12)
 
 
 def test_nearest_distance_against_brute_force(rng):
@@ -118,6 +139,9 @@ def test_nearest_distance_against_brute_force(rng):
         nearest_distance(X, ref[:, :2])
     # Finite but huge rows once overflowed their squares to inf and NaN.
     assert np.allclose(nearest_distance(1e200 * X, 1e200 * ref), 1e200 * brute[:, 0])
+    # k may be every reference row; all-zero data is at distance 0 (no 0 / 0)
+    assert np.allclose(nearest_distance(X, ref, k=40), brute.mean(1))
+    np.testing.assert_array_equal(nearest_distance(np.zeros((2, 3)), np.zeros((4, 3))), 0.0)
 
 
 @pytest.mark.parametrize(
@@ -149,6 +173,8 @@ def test_needs_a_torch_black_box_and_a_matching_generator(planted_blackbox, digi
     box = BlackBox.from_torch(zoo.mlp((4,), n_features=20, n_classes=2), input_shape=(20,))
     with pytest.raises(ValueError, match="image"):
         ActivationMaximization(box, regularizer="tv").explain()
+    with pytest.raises(ValueError, match="regularizer='jitter' needs"):
+        ActivationMaximization(box, regularizer="jitter").explain()
 
 
 class _Failing(torch.nn.Module):
@@ -271,3 +297,58 @@ def test_jitter_shifts_each_image_within_itself():
     ).explain([0, 1])
     assert found.probability.min() > 0.99
     assert found.values[0].min() > 0.3 and found.values[1].max() < -0.3
+
+
+class _Blind(torch.nn.Module):
+    """Two logits that ignore the input: the search's gradient is exactly 0."""
+
+    def forward(self, x):
+        zero = 0.0 * x.reshape(len(x), -1).sum(1)
+        return torch.stack([zero, zero], 1)
+
+
+def test_the_search_starts_mid_range_from_its_seed():
+    box = BlackBox.from_torch(_Blind(), input_shape=(1, 4, 4))
+
+    def start(seed, bounds=(0.0, 1.0)):
+        am = ActivationMaximization(
+            box, regularizer="none", steps=3, bounds=bounds, random_state=seed
+        )
+        return am.explain([0, 1]).values
+
+    # a dim, slightly noisy image in the middle 10% of the bounds
+    values = start(0, bounds=(2.0, 4.0))
+    assert values.min() >= 2.9 and values.max() <= 3.1 and values.std() > 0
+    np.testing.assert_array_equal(start(0), start(0))
+    assert not np.array_equal(start(0), start(1))
+
+
+def test_jitter_blurs_once_every_blur_every_steps():
+    box = BlackBox.from_torch(_Blind(), input_shape=(1, 4, 4))
+    settings = {"steps": 5, "blur_every": 3, "random_state": 0}
+    plain = ActivationMaximization(box, regularizer="none", **settings).explain([0, 1])
+    jittered = ActivationMaximization(box, regularizer="jitter", **settings).explain([0, 1])
+    # steps 1..5 blur after step 3 only; nothing else moves the blind search
+    once = _blur(torch.tensor(plain.values), (4, 4), 0.5).numpy()
+    np.testing.assert_allclose(jittered.values, once, atol=1e-6)
+
+
+def test_the_generator_search_starts_from_z_with_variance_a_quarter():
+    box = BlackBox.from_torch(_Blind(), input_shape=(16,))
+    vae = zoo.vae(n_features=16, latent_dim=500, hidden=(4,))
+    am = ActivationMaximization(box, regularizer="none", generator=vae, steps=2, random_state=0)
+    latent = am.explain([0, 1]).latent
+    assert 0.45 < latent.std() < 0.55 and abs(latent.mean()) < 0.05
+
+
+def test_a_probability_model_is_scored_by_log_p_and_its_output_by_p():
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.Softmax(1))
+    box = BlackBox.from_torch(model, input_shape=(4,), output="probabilities")
+    am = ActivationMaximization(box, steps=20, lr=0.1, random_state=0)
+    found = am.explain([0, 2])
+    np.testing.assert_allclose(found.activation, np.log(found.probability), atol=1e-5)
+    # the "output" layer's units are the probabilities themselves
+    units = am.explain([0, 2], layer="output")
+    reached = box.predict_proba(units.values)[[0, 1], [0, 2]]
+    np.testing.assert_allclose(units.activation, reached, atol=1e-6)

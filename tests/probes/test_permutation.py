@@ -58,6 +58,9 @@ def test_groups_by_dict_and_by_labels_agree(planted, planted_blackbox):
     spread = spread_groups(by_dict, planted.n_features)
     assert np.allclose(spread[0, planted.support], by_dict.values[0, 0])
     assert spread[0, 19] == 0.0
+    assert np.allclose(spread[0, [0, 1, 3]], by_dict.values[0, 1])  # each group its own column
+    with pytest.raises(ValueError, match="holds feature 17, beyond n_features=17"):
+        spread_groups(by_dict, 17)  # the support's last feature is 17
 
 
 def test_probability_metric_and_given_labels(planted, planted_blackbox):
@@ -113,6 +116,10 @@ def test_bad_hyperparameters(planted_blackbox, kwargs, message):
         ({"a": [20]}, "outside"),  # one past the last of the 20 features
         ({}, "empty"),
         ({1: [0], "1": [1]}, "both named '1'"),  # two columns named "1", one in meta
+        ({"a": [-1]}, "outside"),  # numpy read -1 as the last feature
+        ({"a": np.array([], dtype=int)}, "non-empty list"),
+        ({"a": [0.5]}, "non-empty list of feature indices"),
+        (np.zeros(20), "groups must be"),  # float labels
     ],
 )
 def test_bad_groups(planted, planted_blackbox, groups, message):
@@ -174,3 +181,53 @@ def test_cis_are_bootstrap_intervals_of_the_row_drops(planted):
     se = drops[:, 0].std() / np.sqrt(len(X))
     assert low < result.values[0, 0] < high
     assert 0.7 * 3.92 * se < high - low < 1.3 * 3.92 * se
+
+
+def test_meta_records_the_baseline_and_the_unique_group_members(planted, planted_blackbox):
+    X = planted.X_test[:100]
+    res = PermutationImportance(
+        planted_blackbox, n_repeats=1, groups={"a": [2, 0, 2]}, n_boot=20, random_state=0
+    ).explain(X)
+    assert res.meta["baseline_score"] == 1.0  # the box agrees with its own predictions
+    assert res.meta["n_samples"] == 100
+    assert res.meta["groups"] == {"a": [0, 2]}
+    probability = PermutationImportance(
+        planted_blackbox, n_repeats=1, metric="probability", n_boot=20, random_state=0
+    ).explain(X)
+    expected = planted_blackbox.predict_proba(X).max(1).mean()
+    assert probability.meta["baseline_score"] == pytest.approx(expected)
+
+
+def test_same_seed_same_cis_other_seed_other_shuffles(planted):
+    X = planted.X_test[:200]
+
+    def probe(seed):
+        return PermutationImportance(_reads_feature_0(), n_repeats=1, n_boot=200, random_state=seed)
+
+    first, second = probe(0).explain(X), probe(0).explain(X)
+    np.testing.assert_array_equal(first.ci, second.ci)
+    assert not np.array_equal(probe(0).row_drops(X), probe(1).row_drops(X))
+
+
+def test_single_channel_images_keep_their_image_shape_unless_grouped():
+    X = np.random.default_rng(0).uniform(size=(30, 1, 4, 4))
+    box = BlackBox.from_callable(
+        lambda Z: np.stack([Z[:, 0, 0, 0] <= 0.5, Z[:, 0, 0, 0] > 0.5], 1).astype(float),
+        n_classes=2,
+        input_shape=(1, 4, 4),
+    )
+    plain = PermutationImportance(box, n_repeats=1, n_boot=20, random_state=0).explain(X)
+    assert plain.image_shape == (4, 4)
+    assert plain.top_k(1, class_=0)[0] == 0
+    grouped = PermutationImportance(
+        box, n_repeats=1, groups=np.arange(16) // 4, n_boot=20, random_state=0
+    ).explain(X)
+    assert grouped.image_shape is None and grouped.values.shape == (1, 4)
+
+
+def test_spread_groups_refuses_an_ungrouped_result(planted, planted_blackbox):
+    res = PermutationImportance(planted_blackbox, n_repeats=1, n_boot=20, random_state=0).explain(
+        planted.X_test[:50]
+    )
+    with pytest.raises(ValueError, match="not computed over groups"):
+        spread_groups(res, planted.n_features)

@@ -84,6 +84,8 @@ def test_auto_depth_takes_the_smallest_depth_whatever_their_order(planted):
     ).fit(planted.X_train)
     assert surrogate.max_depth_ == 1
     assert [point["max_depth"] for point in surrogate.curve_] == [1, 3]
+    # the curve reports each tree's real depth: one split already copies this box
+    assert [point["depth"] for point in surrogate.curve_] == [1, 1]
 
 
 def test_fidelity_repeats_for_a_fitted_surrogate(planted, planted_blackbox):
@@ -128,7 +130,15 @@ def test_not_fitted_and_bad_input(planted, planted_blackbox):
 
 @pytest.mark.parametrize(
     "kwargs",
-    [{"max_depth": 0}, {"max_depth": "deep"}, {"tolerance": 2}, {"held_out": 0}, {"depths": []}],
+    [
+        {"max_depth": 0},
+        {"max_depth": "deep"},
+        {"tolerance": 2},
+        {"tolerance": -0.1},
+        {"held_out": 0},
+        {"held_out": 1.0},
+        {"depths": []},
+    ],
 )
 def test_bad_hyperparameters(planted_blackbox, kwargs):
     with pytest.raises(ValueError, match=next(iter(kwargs))):
@@ -166,3 +176,77 @@ def test_path_length_is_on_the_held_out_rows(planted, planted_blackbox):
     test, train = order[:200], order[200:]
     assert s.path_length_ == path_length(s.tree_, X[test])
     assert s.path_length_ != path_length(s.tree_, X[train])  # a full tree: paths differ
+
+
+def test_auto_depth_keeps_the_chosen_tree_and_its_curve_point(planted, planted_blackbox):
+    X = planted.X_train[:800]
+    # A generous tolerance: depth 1 is close enough to the best, so it is chosen.
+    loose = TreeSurrogate(
+        planted_blackbox, max_depth="auto", depths=[1, 4], tolerance=0.5, n_boot=20, random_state=0
+    ).fit(X)
+    assert loose.max_depth_ == 1 and loose.depth_ == 1 and loose.n_leaves_ == 2
+    # tolerance 0 keeps the deeper tree; its curve point is measured on the held-out rows
+    tight = TreeSurrogate(
+        planted_blackbox, max_depth="auto", depths=[1, 6], tolerance=0, n_boot=20, random_state=0
+    ).fit(X)
+    test = np.random.default_rng(0).permutation(800)[:200]
+    point = tight.curve_[-1]
+    assert tight.max_depth_ == 6 and point["n_leaves"] == tight.n_leaves_
+    assert point["path_length"] == path_length(tight.tree_, X[test]) == tight.path_length_
+
+
+def test_fidelity_passes_its_n_boot_and_random_state_on(planted, planted_blackbox):
+    from unboxed.evaluate import agreement
+
+    surrogate = TreeSurrogate(planted_blackbox, max_depth=2, n_boot=100, random_state=0)
+    surrogate.fit(planted.X_train[:800])
+    X = planted.X_test
+    expected = agreement(
+        surrogate.predict(X), planted_blackbox.predict(X), n_boot=50, random_state=3
+    )
+    assert surrogate.fidelity(X, n_boot=50, random_state=3) == expected
+
+
+def test_too_few_rows_to_learn_from_are_refused(planted, planted_blackbox):
+    with pytest.raises(ValueError, match="too few to fit and hold out 75%"):  # 1 row to learn
+        TreeSurrogate(planted_blackbox, held_out=0.75).fit(planted.X_test[:4])
+
+
+def test_min_samples_leaf_reaches_the_tree(planted, planted_blackbox):
+    s = TreeSurrogate(planted_blackbox, min_samples_leaf=30, n_boot=20, random_state=0)
+    tree = s.fit(planted.X_train[:800]).tree_.tree_
+    assert tree.n_node_samples[tree.children_left == -1].min() >= 30
+
+
+def test_export_text_shows_a_deep_tree_whole():
+    # A black box that flips its class every 1/4096 of feature 0: the tree grows far
+    # deeper than scikit-learn's default export depth of 10.
+    def flips(X):
+        odd = (np.floor(X[:, 0] * 4096) % 2).astype(bool)
+        return np.stack([~odd, odd], 1).astype(float)
+
+    box = BlackBox.from_callable(flips, n_classes=2, input_shape=(1,))
+    X = np.random.default_rng(0).uniform(size=(1000, 1))
+    surrogate = TreeSurrogate(box, n_boot=10, random_state=0).fit(X)
+    assert surrogate.depth_ > 10
+    rules = surrogate.export_text()
+    assert "truncated" not in rules and rules.count("class:") == surrogate.n_leaves_
+
+
+def test_random_state_breaks_ties_between_identical_features():
+    # Features 0 and 1 are equal: which one the root splits on is the tree's tie-break,
+    # seeded by random_state, so several seeds use both.
+    X = np.random.default_rng(0).uniform(size=(400, 2))
+    X[:, 1] = X[:, 0]
+    box = BlackBox.from_callable(
+        lambda Z: np.stack([Z[:, 0] <= 0.5, Z[:, 0] > 0.5], 1).astype(float),
+        n_classes=2,
+        input_shape=(2,),
+    )
+    roots = {
+        int(
+            TreeSurrogate(box, max_depth=1, n_boot=10, random_state=s).fit(X).tree_.tree_.feature[0]
+        )
+        for s in range(8)
+    }
+    assert roots == {0, 1}

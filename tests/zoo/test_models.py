@@ -105,3 +105,12 @@ def test_check_finite_weights_checks_buffers_too():
     norm.running_var[1] = float("inf")
     with pytest.raises(FloatingPointError, match="bad: running_var holds NaN or infinite"):
         check_finite_weights(norm, what="bad")
+
+
+def test_lenet_needs_4x4_images_and_uses_its_activation_throughout():
+    with pytest.raises(ValueError, match="at least 4x4 pixels, got 3x3"):
+        zoo.lenet(input_shape=(1, 3, 3))
+    model = zoo.lenet(input_shape=(1, 4, 4), activation="tanh")
+    assert model(torch.zeros(2, 1, 4, 4)).shape == (2, 10)
+    acts = [m for name, m in model.named_children() if name.startswith("act")]
+    assert len(acts) == 4 and all(isinstance(m, torch.nn.Tanh) for m in acts)

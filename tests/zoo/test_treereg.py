@@ -204,3 +204,99 @@ def test_a_checkpoint_of_other_settings_or_data_or_a_damaged_one_is_refused(moon
     for seed in (None, np.random.default_rng(0)):
         with pytest.raises(ValueError, match="reproducible random_state"):
             zoo.TreeRegularizedMLP(**{**settings, "random_state": seed}, checkpoint=path).fit(X, y)
+
+
+def test_omega_hat_never_predicts_below_one_node():
+    """Far outside the recorded weights the fit extrapolates to negative path lengths;
+    the surrogate's floor keeps its prediction at one node (a single leaf) or more."""
+    from unboxed.zoo._treereg import TreeRegularizedMLP
+
+    gen = torch.Generator().manual_seed(0)
+    thetas = list(torch.randn((60, 5), generator=gen))
+    apls = [float(3.0 + theta[0]) for theta in thetas]
+    omega = TreeRegularizedMLP(surrogate_steps=300)._fit_omega(thetas, apls, gen)
+    far = torch.zeros((3, 5))
+    far[:, 0] = torch.tensor([-20.0, -50.0, -100.0])
+    assert torch.all(omega(far) >= 1.0)
+
+
+def test_perturbed_snapshots_scale_with_the_weights(moons):
+    """Each perturbed copy moves theta by at most jitter_scale * rms(theta): scaling the
+    weights by 10 scales the same draws by 10; all-zero weights are still spread."""
+    from unboxed.zoo._treereg import TreeRegularizedMLP, _Records
+
+    X = moons.X_train[:100]
+    x = torch.as_tensor(X, dtype=torch.float32)
+    model = TreeRegularizedMLP(n_jitter=4, jitter_scale=0.1, min_samples_leaf=5)
+    scratch = zoo.mlp(model.hidden, model.activation, n_features=2, n_classes=2)
+    theta = _flat(scratch).detach().clone()
+
+    def deltas(start):
+        records = _Records([], [], [], None)
+        gen = torch.Generator().manual_seed(0)
+        model._record(start, scratch, X, x, gen, records)
+        thetas = records.thetas
+        assert len(thetas) == len(records.apls) == 5 and torch.equal(thetas[0], start)
+        return torch.stack([t - start for t in thetas[1:]])
+
+    small, large, zero = deltas(theta), deltas(10 * theta), deltas(torch.zeros_like(theta))
+    rms = float(theta.pow(2).mean().sqrt())
+    assert torch.all(small.pow(2).mean(1).sqrt() > 0)
+    assert torch.all(small.pow(2).mean(1).sqrt() < 1.2 * 0.1 * rms)
+    torch.testing.assert_close(large, 10 * small, rtol=1e-4, atol=1e-6)
+    assert torch.all(zero.pow(2).mean(1).sqrt() > 0)  # the rms of zero weights counts as 1
+    assert torch.all(zero.pow(2).mean(1).sqrt() < 1.2 * 0.1)
+
+
+def test_epoch_loss_is_the_mean_cross_entropy_of_the_seeded_network(moons):
+    """With a learning rate too small to move the weights, the epoch's loss is the mean
+    cross-entropy over all rows (batches of 64 and 36) of zoo.mlp(random_state=3)."""
+    X, y = moons.X_train[:100], moons.y_train[:100]
+    model = zoo.TreeRegularizedMLP(epochs=1, batch_size=64, lr=1e-9, n_jitter=0, random_state=3)
+    model.fit(X, y)
+    start = zoo.mlp(model.hidden, model.activation, n_features=2, n_classes=2, random_state=3)
+    with torch.no_grad():
+        expected = torch.nn.functional.cross_entropy(
+            start(torch.as_tensor(X, dtype=torch.float32)), torch.as_tensor(y)
+        )
+    assert model.history_["loss"][0] == pytest.approx(float(expected), rel=1e-4)
+
+
+def test_weight_decay_shrinks_the_weights(moons):
+    def norm(module):
+        return float(_flat(module).detach().norm())
+
+    def trained(weight_decay):
+        model = zoo.TreeRegularizedMLP(weight_decay=weight_decay, epochs=2, n_jitter=0)
+        return norm(model.fit(moons.X_train[:200], moons.y_train[:200]).module_)
+
+    start = norm(zoo.mlp((16, 16), "tanh", n_features=2, n_classes=2, random_state=0))
+    assert trained(10.0) < 0.8 * min(trained(0.0), start)
+
+
+def test_a_last_step_that_diverges_is_an_error(moons, monkeypatch):
+    """One batch per epoch: only the check of the weights after the step can see a NaN
+    gradient (as an overflowing step would give)."""
+    from unboxed.zoo import _treereg
+
+    real = _treereg.mlp
+
+    def nan_gradient_mlp(*args, **kwargs):
+        net = real(*args, **kwargs)
+        net.fc1.weight.register_hook(lambda grad: grad * float("nan"))
+        return net
+
+    monkeypatch.setattr(_treereg, "mlp", nan_gradient_mlp)
+    X, y = moons.X_train[:200], moons.y_train[:200]
+    with pytest.raises(FloatingPointError, match="training diverged .* fc1.weight holds NaN"):
+        zoo.TreeRegularizedMLP(epochs=1, batch_size=len(X), n_jitter=0).fit(X, y)
+
+
+def test_fit_leaves_torchs_global_generator_alone(moons):
+    torch.manual_seed(123)
+    expected = torch.rand(3)
+    torch.manual_seed(123)
+    zoo.TreeRegularizedMLP(strength=1.0, epochs=2, n_jitter=1).fit(
+        moons.X_train[:100], moons.y_train[:100]
+    )
+    assert torch.equal(torch.rand(3), expected)

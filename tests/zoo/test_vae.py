@@ -51,6 +51,7 @@ def test_negative_elbo_against_closed_form():
     "X, message",
     [
         (np.full((4, 64), 1.5), r"\[0, 1\]"),
+        (np.full((4, 64), -0.5), r"\[0, 1\]"),
         (np.zeros((4, 10)), "features"),
         (np.full((4, 64), np.nan), "NaN"),
     ],
@@ -144,6 +145,8 @@ def test_a_checkpoint_of_another_batch_size_or_initial_model_is_refused(digits, 
         zoo.train_vae(fresh(), X, checkpoint=checkpoint, **{**settings, "batch_size": 50})
     with pytest.raises(ValueError, match="different settings"):  # same shapes, other weights
         zoo.train_vae(fresh(seed=4), X, checkpoint=checkpoint, **settings)
+    with pytest.raises(ValueError, match="different settings"):  # as many rows, other images
+        zoo.train_vae(fresh(), digits.X_train[200:400], checkpoint=checkpoint, **settings)
 
 
 @pytest.mark.parametrize("seed", [None, np.random.default_rng(0)])
@@ -175,3 +178,33 @@ def test_the_decoder_mirrors_the_encoder():
     sizes = [(m.in_features, m.out_features) for m in model.decoder if hasattr(m, "in_features")]
     assert sizes == [(2, 16), (16, 32), (32, 64)]
     assert model(torch.zeros(3, 64)).shape == (3, 64)
+
+
+def test_forward_and_sample_decode_the_documented_latents():
+    """forward reconstructs through the posterior mean; sample decodes z ~ N(0, I)."""
+    model = zoo.vae(n_features=6, latent_dim=3, hidden=(5,), random_state=0)
+    x = torch.rand((4, 6), generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        mu, _ = model.encode(x)
+        assert torch.equal(model(x), model.decode(mu))
+        z = torch.randn((5, 3), generator=torch.Generator().manual_seed(2))
+        expected = model.decode(z).double().numpy()
+    np.testing.assert_array_equal(model.sample(5, random_state=2), expected)
+
+
+def test_epoch_loss_is_the_negative_elbo_per_image(digits):
+    # A learning rate too small to move the weights: the epoch's loss is the mean
+    # negative ELBO of the training images, batches of 128, 128 and 44 images alike.
+    model = zoo.vae(n_features=64, latent_dim=2, hidden=(16,), random_state=0)
+    X = digits.X_train[:300]
+    before = -model.elbo(X, n_samples=32).mean()
+    result = zoo.train_vae(model, X, epochs=1, batch_size=128, lr=1e-9, verbose=False)
+    assert result.epoch_loss[0] == pytest.approx(before, rel=0.02)
+
+
+def test_a_single_image_or_a_bad_learning_rate_is_refused(digits):
+    model = zoo.vae(n_features=64, latent_dim=2, hidden=(8,))
+    with pytest.raises(ValueError, match="must be a batch of images"):
+        model.elbo(digits.X_train[0])
+    with pytest.raises(ValueError, match="lr"):
+        zoo.train_vae(model, digits.X_train[:10], lr=0, verbose=False)
