@@ -135,8 +135,10 @@ def test_bad_labels(planted, planted_blackbox):
 
 
 def test_one_row_is_refused_not_scored_zero(planted, planted_blackbox):
-    with pytest.raises(ValueError, match="at least 2 rows"):  # every importance read 0
-        PermutationImportance(planted_blackbox).explain(planted.X_test[:1])
+    probe = PermutationImportance(planted_blackbox)
+    for method in (probe.explain, probe.row_drops):
+        with pytest.raises(ValueError, match="at least 2 rows"):  # every importance read 0
+            method(planted.X_test[:1])
 
 
 def _reads_feature_0():

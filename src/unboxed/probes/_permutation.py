@@ -145,12 +145,7 @@ class PermutationImportance:
             their names; ``meta["groups"]`` lists each group's feature indices.
         """
         rng = check_random_state(self.random_state)
-        X = self.blackbox.check_X(X)
-        if X.shape[0] < 2:
-            raise ValueError(
-                "permutation importance needs at least 2 rows of X: permuting one row "
-                "changes nothing, so every importance would read 0"
-            )
+        X = self._check_X(X)
         drops, baseline, members, names = self._drops(X, y, rng)
         n = X.shape[0]
         mean, ci = bootstrap_mean(drops, n_boot=self.n_boot, random_state=rng)
@@ -182,8 +177,17 @@ class PermutationImportance:
         -------
         ndarray of shape (n_samples, n_groups)
         """
-        X = self.blackbox.check_X(X)
+        X = self._check_X(X)
         return self._drops(X, y, check_random_state(self.random_state))[0]
+
+    def _check_X(self, X: object) -> np.ndarray:
+        X = self.blackbox.check_X(X)
+        if X.shape[0] < 2:
+            raise ValueError(
+                "permutation importance needs at least 2 rows of X: permuting one row "
+                "changes nothing, so every importance would read 0"
+            )
+        return X
 
     def _drops(
         self, X: np.ndarray, y: object, rng: np.random.Generator
