@@ -45,16 +45,16 @@ def test_the_regions_tile_the_box_and_hold_every_region_a_fine_grid_visits(activ
         assert np.all(r.H @ r.point <= r.h + 1e-9)
 
 
-def _sliver_network() -> nn.Module:
-    """Logit difference x1 - 0.5 left of x0 = 0.5, x1 + 0.5 right of x0 = 0.5001, and a
-    steep ramp between: the boundary drops from (0.5, 0.5) to (0.5001, -0.5) inside a
-    region 1e-4 wide."""
+def _sliver_network(width: float = 1e-4) -> nn.Module:
+    """Logit difference x1 - 0.5 left of x0 = 0.5, x1 + 0.5 right of x0 = 0.5 + width,
+    and a steep ramp between: the boundary drops from (0.5, 0.5) to (0.5 + width, -0.5)
+    inside a region ``width`` wide."""
     net = nn.Sequential(nn.Linear(2, 3), nn.ReLU(), nn.Linear(3, 2)).double()
     f64 = {"dtype": torch.float64}
     with torch.no_grad():
         net[0].weight.copy_(torch.tensor([[1.0, 0], [1.0, 0], [0, 1.0]], **f64))
-        net[0].bias.copy_(torch.tensor([-0.5, -0.5001, 10.0], **f64))
-        net[2].weight.copy_(torch.tensor([[0.0, 0, 0], [1e4, -1e4, 1.0]], **f64))
+        net[0].bias.copy_(torch.tensor([-0.5, -0.5 - width, 10.0], **f64))
+        net[2].weight.copy_(torch.tensor([[0.0, 0, 0], [1 / width, -1 / width, 1.0]], **f64))
         net[2].bias.copy_(torch.tensor([0.0, -10.5], **f64))
     return net
 
@@ -69,6 +69,18 @@ def test_a_region_thinner_than_a_grid_cell_is_found_and_its_boundary_drawn():
     np.testing.assert_allclose(ends, expected, atol=1e-9)
 
 
+def test_a_region_fifty_tolerances_wide_is_still_found():
+    """1e-7 of a box 2 wide is 50 RELATIVE_TOL: the walk's step across an edge (10
+    tolerances) does not jump over it."""
+    regions, box = LinearRegions(_sliver_network(1e-7)), (-1.0, 1.0, -1.0, 1.0)
+    assert len(regions_in_box(regions, box, resolution=20)) == 3
+    segments = boundary_segments(regions, box, resolution=20)
+    inside = [s for s in segments if np.all((s[:, 0] > 0.5 - 1e-8) & (s[:, 0] < 0.5 + 2e-7))]
+    assert len(segments) == 3 and len(inside) == 1
+    ends = sorted(map(tuple, inside[0]), key=lambda p: p[1])
+    np.testing.assert_allclose(ends, [(0.5 + 1e-7, -0.5), (0.5, 0.5)], atol=1e-8)
+
+
 def test_regions_in_box_needs_two_inputs_and_a_box():
     with pytest.raises(ValueError, match="2 inputs"):
         regions_in_box(LinearRegions(zoo.mlp((4,), n_features=3, n_classes=2)), BOX)
@@ -79,17 +91,18 @@ def test_regions_in_box_needs_two_inputs_and_a_box():
         regions_in_box(regions, BOX, resolution=1)
 
 
-def _t_junction_network() -> nn.Module:
+def _t_junction_network(mirror: float = 1.0) -> nn.Module:
     """Unit a steps by 1 at x0 = 0, so the second layer's unit, x1 - 0.5 + 2 [x0 > 0],
     changes sign only left of x0 = 0: the line x1 = 0.5 ends there. The region right of
-    x0 = 0 has two neighbours across its one edge, x1 < 0.5 and x1 > 0.5."""
+    x0 = 0 has two neighbours across its one edge, x1 < 0.5 and x1 > 0.5. With
+    ``mirror=-1`` the input x1 is flipped: the line is x1 = -0.5."""
     step = PiecewiseLinear(np.array([0.0]), np.array([1.0, 1.0]), np.array([0.0, 1.0]), 0.0)
     f64 = {"dtype": torch.float64}
     net = nn.Sequential(
         nn.Linear(2, 3), PiecewiseActivation(step), nn.Linear(3, 2), nn.ReLU(), nn.Linear(2, 2)
     ).double()
     with torch.no_grad():
-        net[0].weight.copy_(torch.tensor([[1.0, 0], [0, 1.0], [1.0, 0]], **f64))
+        net[0].weight.copy_(torch.tensor([[1.0, 0], [0, mirror], [1.0, 0]], **f64))
         net[0].bias.copy_(torch.tensor([0.0, 10.0, 10.0], **f64))  # a = x0, b, c > 0
         net[2].weight.copy_(torch.tensor([[2.0, 1.0, -2.0], [0, 0, 0]], **f64))
         net[2].bias.copy_(torch.tensor([10.5, 1.0], **f64))  # x1 - 0.5 + 2 [x0 > 0]
@@ -97,12 +110,119 @@ def _t_junction_network() -> nn.Module:
     return net
 
 
-def test_crossing_an_edge_finds_every_neighbour_along_it():
-    regions = LinearRegions(_t_junction_network())
+@pytest.mark.parametrize("mirror", [1.0, -1.0])
+def test_crossing_an_edge_finds_every_neighbour_along_it(mirror):
+    # The midpoint probe lands in the larger neighbour; the stretch left over lies on
+    # one side of it or (mirrored) on the other.
+    regions = LinearRegions(_t_junction_network(mirror))
     walk = _RegionWalk(regions, (-1.0, 1.0, -1.0, 1.0))
     (start,), stretches = walk._visit(np.array([[0.5, 0.0]]))
     while stretches:  # cross the start's edges only, not its neighbours'
         stretches = [stretch for stretch in walk._cross(stretches) if stretch[0] is start]
     points = np.stack([r.point for r in walk.found.values()])
     assert len(walk.found) == 3, points
-    assert np.sum((points[:, 0] < 0) & (points[:, 1] > 0.5)) == 1  # the one midpoints miss
+    missed = (points[:, 0] < 0) & (mirror * points[:, 1] > 0.5)  # the one midpoints miss
+    assert np.sum(missed) == 1
+
+
+def _three_strips_network() -> nn.Module:
+    """u = relu(x0), v = relu(u - 0.25), logit difference v - 0.25. Three strips:
+    x0 < 0 (v's pre-activation is the constant -0.25, a constraint row of zeros),
+    0 < x0 < 0.25 and x0 > 0.25; the difference is constant (no zero line) in the
+    first two and zero at x0 = 0.5 in the third."""
+    net = nn.Sequential(
+        nn.Linear(2, 1), nn.ReLU(), nn.Linear(1, 1), nn.ReLU(), nn.Linear(1, 2)
+    ).double()
+    f64 = {"dtype": torch.float64}
+    with torch.no_grad():
+        net[0].weight.copy_(torch.tensor([[1.0, 0.0]], **f64))
+        net[0].bias.zero_()
+        net[2].weight.copy_(torch.tensor([[1.0]], **f64))
+        net[2].bias.copy_(torch.tensor([-0.25], **f64))
+        net[4].weight.copy_(torch.tensor([[0.0], [1.0]], **f64))
+        net[4].bias.copy_(torch.tensor([0.0, -0.25], **f64))
+    return net
+
+
+def test_regions_are_unit_norm_counter_clockwise_polygons_of_the_strips():
+    regions, box = LinearRegions(_three_strips_network()), (-1.0, 1.0, -1.0, 1.0)
+    found = regions_in_box(regions, box, resolution=2)
+    polygons = sorted((r.polygon(1e-9) for r in found), key=lambda p: p[:, 0].min())
+    expected = [
+        [(-1, -1), (0, -1), (0, 1), (-1, 1)],
+        [(0, -1), (0.25, -1), (0.25, 1), (0, 1)],
+        [(0.25, -1), (1, -1), (1, 1), (0.25, 1)],
+    ]
+    assert len(polygons) == 3
+    for polygon, corners in zip(polygons, expected, strict=True):
+        # The same corners, counter-clockwise from any start: a positive signed area.
+        assert sorted(map(tuple, np.round(polygon, 6))) == sorted(corners)  # each once
+        x, y = polygon.T
+        assert 0.5 * (x @ np.roll(y, -1) - y @ np.roll(x, -1)) > 0
+    for r in found:
+        np.testing.assert_allclose(np.linalg.norm(r.H, axis=1), 1.0)
+    segments = boundary_segments(regions, box, resolution=2)
+    assert len(segments) == 1
+    np.testing.assert_allclose(sorted(map(tuple, segments[0])), [(0.5, -1), (0.5, 1)], atol=1e-12)
+
+
+def test_a_box_wider_than_high_is_walked_on_its_own_sides():
+    model = zoo.mlp((8, 5), n_features=2, n_classes=2, random_state=0)
+    regions, box = LinearRegions(model), (-3.0, 3.0, -1.0, 1.0)
+    found = regions_in_box(regions, box, resolution=5)
+    assert sum(_area(r.polygon(1e-8)) for r in found) == pytest.approx(12.0, rel=1e-6)
+    points = np.stack([r.point for r in found])
+    assert np.all((np.abs(points[:, 0]) <= 3) & (np.abs(points[:, 1]) <= 1))
+    fine = regions.regions(_grid(box, 300)).patterns
+    walked = {regions.activation_pattern(r.point[None])[0].tobytes() for r in found}
+    assert {p.tobytes() for p in fine} <= walked
+
+
+def test_a_break_on_the_box_side_leaves_the_region_beyond_out():
+    """The unit relu(x0 - 1) breaks on the box's right side, x0 = 1: the one region
+    inside is x0 < 1, and the region x0 > 1 lies outside the box."""
+    net = nn.Sequential(nn.Linear(2, 1), nn.ReLU(), nn.Linear(1, 2)).double()
+    with torch.no_grad():
+        net[0].weight.copy_(torch.tensor([[1.0, 0.0]], dtype=torch.float64))
+        net[0].bias.fill_(-1.0)
+    found = regions_in_box(LinearRegions(net), (-1.0, 1.0, -1.0, 1.0), resolution=3)
+    assert len(found) == 1 and _area(found[0].polygon(1e-9)) == pytest.approx(4.0)
+
+
+def test_a_walk_past_max_regions_stops_with_an_error(monkeypatch):
+    from unboxed.piecewise import _boundary
+
+    regions, box = LinearRegions(_three_strips_network()), (-1.0, 1.0, -1.0, 1.0)
+    monkeypatch.setattr(_boundary, "MAX_REGIONS", 3)  # exactly the three strips
+    assert len(regions_in_box(regions, box, resolution=2)) == 3
+    monkeypatch.setattr(_boundary, "MAX_REGIONS", 2)
+    with pytest.raises(ValueError, match="more than 2 linear regions; draw a smaller box"):
+        regions_in_box(regions, box, resolution=2)
+
+
+def test_the_jump_warning_points_at_the_caller():
+    from unboxed.piecewise import plot_decision_boundaries
+
+    sigmoid = zoo.mlp((6,), "sigmoid", n_features=2, n_classes=2, random_state=0)
+    regions = LinearRegions(to_plnn(sigmoid, 2, verbose=False))
+    with pytest.warns(UserWarning, match="jumps") as record:
+        boundary_segments(regions, (-2, 2, -2, 2), resolution=10)
+    assert record[0].filename == __file__
+    X = np.random.default_rng(0).normal(size=(20, 2))
+    with pytest.warns(UserWarning, match="jumps") as record:
+        plot_decision_boundaries([("p2", regions.module)], X, X[:, 0] > 0, resolution=10)
+    assert record[0].filename == __file__
+
+
+def test_the_plot_draws_the_data_box_widened_by_the_margin():
+    from unboxed.piecewise import plot_decision_boundaries
+
+    X = np.random.default_rng(0).normal(size=(30, 2))
+    model = zoo.mlp((6,), n_features=2, n_classes=2, random_state=0)
+    fig = plot_decision_boundaries([("relu", model)], X, X[:, 0] > 0, resolution=10, margin=0.3)
+    lo, hi = X.min(axis=0) - 0.3, X.max(axis=0) + 0.3
+    ax = fig.axes[0]
+    np.testing.assert_allclose(ax.get_xlim(), (lo[0], hi[0]))
+    np.testing.assert_allclose(ax.get_ylim(), (lo[1], hi[1]))
+    n = len(regions_in_box(LinearRegions(model), (lo[0], hi[0], lo[1], hi[1])))
+    assert f"{n} regions in view" in ax.get_title()

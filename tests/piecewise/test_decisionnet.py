@@ -80,3 +80,37 @@ def test_an_ambiguous_state_falls_back_to_the_network():
     labels, fallback = dnet.predict(X, return_fallback=True)
     np.testing.assert_array_equal(labels, [0, 1, 0, 1])
     assert dnet.n_ambiguous_states_ == 1 and fallback.tolist() == [False, True, True, False]
+
+
+def test_hyperplanes_keep_their_first_order_and_unit_norm_and_close_ones_apart():
+    weights = np.array([[1.0, 0.0], [0.0, 2.0], [0.0, 1.0], [1.0, 1e-4]])
+    w, b = _unit_hyperplanes(weights, np.array([1.0, 0.0, 0.0, 1.0]))
+    # (0, 2, 0) and (0, 1, 0) are one; (1, 1e-4, 1) is not (1, 0, 1)
+    expected = np.array([[1.0, 0.0, 1.0], [0.0, 1.0, 0.0], [1.0, 1e-4, 1.0]])
+    expected /= np.linalg.norm(expected, axis=1, keepdims=True)
+    np.testing.assert_allclose(np.column_stack([w, b]), expected)
+
+
+def test_a_point_on_a_hyperplane_is_on_its_negative_side():
+    states = _states(np.array([[1.0, 5.0], [1.5, 0.0]]), np.array([[1.0, 0.0]]), np.array([-1.0]))
+    np.testing.assert_array_equal(states, [[False], [True]])
+
+
+def test_a_region_with_no_decision_hyperplane_crosses_nothing():
+    # w = 0: the logit difference is constant in the region, even where it is 0
+    H, h = np.array([[1.0, 0.0]]), np.array([0.5])
+    assert not _crosses(H, h, np.zeros(2), 0.0, np.zeros(2), np.ones(2))
+
+
+def test_a_linear_network_has_one_unit_whose_positive_side_is_class_1():
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Linear(2, 2)).double()
+    X = np.random.default_rng(0).normal(size=(50, 2))
+    dnet = DecisionNet(net, verbose=False).fit(X)
+    W, b = net[0].weight.detach().numpy(), net[0].bias.detach().numpy()
+    plane = np.append(W[1] - W[0], b[1] - b[0])
+    np.testing.assert_allclose(dnet.hidden_weights_, [plane[:2] / np.linalg.norm(plane)])
+    np.testing.assert_allclose(dnet.hidden_bias_, [plane[2] / np.linalg.norm(plane)])
+    side = X @ dnet.hidden_weights_[0] + dnet.hidden_bias_[0] > 0
+    np.testing.assert_array_equal(side, (X @ W.T + b).argmax(1) == 1)
+    assert dnet.n_regions_ == 1 and dnet.n_neurons_ == 1

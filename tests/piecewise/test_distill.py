@@ -70,6 +70,8 @@ def test_grids_and_errors(weak_teacher, digits):
         ({"momentum": (0.9,)}, "may only hold the keys"),
         ({"alpha": (1.5,)}, "alpha must lie in"),
         ({"temperature": ()}, "temperature.*is empty"),
+        ({"temperature": (0.0,)}, "grid\\['temperature'\\] must be a finite number > 0"),
+        ({"batch_size": (0,)}, "batch_size must be an int >= 1"),
     ):
         with pytest.raises(ValueError, match=message):
             _check_grid(bad)
@@ -288,6 +290,10 @@ def test_the_checkpoint_holds_the_best_student_not_the_last(weak_teacher, digits
             "its best point 0 is not the best it records",
         ),
         (
+            lambda record, tensors: record.update(results=[]),
+            "its record of grid points is not a start of this grid",
+        ),
+        (
             lambda record, tensors: tensors["student.fc1.weight"].fill_(float("nan")),
             "its student: fc1.weight holds NaN",
         ),
@@ -304,3 +310,82 @@ def test_a_tampered_checkpoint_is_refused(weak_teacher, digits, tmp_path, tamper
     save_with_record(path, tensors, record)
     with pytest.raises(ValueError, match=f"damaged distillation checkpoint: {message}"):
         _checkpointed(path, **settings).fit(weak_teacher, X)
+
+
+def _small(**kwargs):
+    grid = {"temperature": (3.0,), "alpha": (0.9,), "lr": (5e-3,), "batch_size": (64,)}
+    settings = {"widths": (32,), "epochs": 10, "random_state": 0, "verbose": False}
+    return Distiller(**{**settings, **kwargs, "grid": {**grid, **kwargs.get("grid", {})}})
+
+
+def test_the_split_must_leave_rows_on_both_sides(weak_teacher, digits):
+    X = digits.X_train[:100]
+    with pytest.raises(ValueError, match="validation_fraction must be below 1"):
+        _small(validation_fraction=1.0).fit(weak_teacher, X)
+    with pytest.raises(ValueError, match="X has 1 rows; too few to hold out"):
+        _small().fit(weak_teacher, X[:1])
+    # 0.1% of 100 rows rounds to none: one row is held out all the same
+    fitted = _small(validation_fraction=0.001, epochs=1).fit(weak_teacher, X)
+    assert fitted.cv_results_[0]["validation_agreement"] in (0.0, 1.0)
+
+
+def test_grid_points_are_scored_by_agreement_with_the_teacher(weak_teacher, digits):
+    """With alpha = 1 the labels do not train the student; labels the teacher never gives
+    must not score it either. Without labels, the hard term uses the teacher's."""
+    X, X_test = digits.X_train[:400], digits.X_test
+    never = (weak_teacher.predict(X) + 1) % 10
+    soft = _small(grid={"alpha": (1.0,)}).fit(weak_teacher, X, never)
+    assert soft.cv_results_[0]["validation_agreement"] > 0.6
+    hard = _small(grid={"alpha": (0.0,), "temperature": (1.0,)}).fit(weak_teacher, X)
+    assert np.mean(hard.predict(X_test) == weak_teacher.predict(X_test)) > 0.6
+
+
+def test_a_teacher_of_hard_zero_one_probabilities_is_distilled(weak_teacher, digits):
+    """Its log-probabilities are -inf: they are clipped, not turned into NaN losses."""
+    one_hot = BlackBox.from_callable(
+        lambda Z: np.eye(10)[weak_teacher.predict(np.asarray(Z))], n_classes=10
+    )
+    fitted = _small().fit(one_hot, digits.X_train[:400])
+    assert np.mean(fitted.predict(digits.X_test) == weak_teacher.predict(digits.X_test)) > 0.6
+
+
+def test_the_first_of_tied_grid_points_is_kept():
+    from unboxed.piecewise._distill import _Search
+
+    search = _Search(None, {}, [], None)
+    first, second, third = object(), object(), object()
+    for i, (student, agreement) in enumerate([(first, 0.5), (second, 0.8), (third, 0.8)]):
+        search.add({"point": i}, agreement, 0.0, student)
+    assert search.best is second and search.best_index == 1
+
+
+def test_a_student_sees_every_row_each_epoch_at_a_cosine_learning_rate(monkeypatch):
+    from unboxed import zoo
+    from unboxed.piecewise._distill import _train_student
+
+    rates, rows = [], []
+
+    class Recording(torch.optim.Adam):
+        def step(self, closure=None):
+            rates.append(self.param_groups[0]["lr"])
+            return super().step(closure)
+
+    monkeypatch.setattr(torch.optim, "Adam", Recording)
+    student = zoo.mlp((4,), n_features=3, n_classes=2, random_state=0)
+    forward = student.forward
+
+    def counting(x):
+        rows.append(len(x))
+        return forward(x)
+
+    monkeypatch.setattr(student, "forward", counting)
+    generator = torch.Generator().manual_seed(0)
+    X, logp = torch.randn(10, 3, generator=generator), torch.randn(10, 2, generator=generator)
+    y = logp.argmax(1)
+    kwargs = {"temperature": 2.0, "alpha": 0.5, "lr": 0.01, "batch_size": 4, "epochs": 2}
+    _train_student(student, X, logp.log_softmax(1), y, seed=0, **kwargs)
+    assert rows == [4, 4, 2, 4, 4, 2]  # 10 rows in batches of 4, twice
+    np.testing.assert_allclose(rates, [0.005 * (1 + np.cos(np.pi * k / 6)) for k in range(6)])
+    logp[0, 0] = float("nan")  # stops at the first bad loss, saying so
+    with pytest.raises(FloatingPointError, match="the distillation loss became nan"):
+        _train_student(student, X, logp.log_softmax(1), y, seed=0, **kwargs)

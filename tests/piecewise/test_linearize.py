@@ -86,6 +86,18 @@ def test_custom_activation_needs_asymptotes():
         ({"activation": "tanh", "n_pieces": 3, "search_range": (-1e12, 1e12)}, ValueError, "grid"),
         ({"activation": "tanh", "n_pieces": 3, "search_range": (5,)}, ValueError, "search_range"),
         ({"activation": "tanh", "n_pieces": 3, "search_range": (1, np.nan)}, ValueError, "finite"),
+        ({"activation": "tanh", "n_pieces": 3, "resolution": 5}, ValueError, "resolution"),
+        # log is NaN left of 0, inside the search range
+        (
+            {"activation": torch.log, "n_pieces": 3, "asymptotes": ((0.0, 0.0), (1.0, 0.0))},
+            ValueError,
+            "'log' is not finite",
+        ),
+        (
+            {"activation": torch.atan, "n_pieces": 3, "asymptotes": ((0, -np.inf), (0, 1))},
+            ValueError,
+            "asymptotes must be finite",
+        ),
     ],
 )
 def test_bad_arguments(kwargs, error, message):
@@ -110,12 +122,20 @@ def test_worst_point_takes_the_leftmost_tie():
     assert _worst_of_both(errors, grid, np.array([0.7]), np.array([1.5])) == (1.5, 0.7)
 
 
-@pytest.mark.parametrize("activation", ["tanh", "elu", nn.Softplus()])
-def test_updating_the_errors_near_the_new_line_alone_changes_nothing(activation, monkeypatch):
-    """Against the same algorithm recomputing the error on the whole grid each step."""
-    fast = linearize(activation, 40, resolution=200, verbose=False)
+@pytest.mark.parametrize(
+    ("activation", "asymptotes"),
+    [("tanh", None), ("elu", None), (nn.Softplus(), None), (nn.SiLU(), ((0.0, 0.0), (1.0, 0.0)))],
+)
+def test_updating_the_errors_near_the_new_line_alone_changes_nothing(
+    activation, asymptotes, monkeypatch
+):
+    """Against the same algorithm recomputing the error on the whole grid each step (SiLU
+    is not convex or concave on either side of 0: a new line's piece may start left of
+    its neighbour's old one)."""
+    kwargs = {"asymptotes": asymptotes, "resolution": 200, "verbose": False}
+    fast = linearize(activation, 40, **kwargs)
     monkeypatch.setattr(_linearize, "_changed_span", lambda *args: slice(None))
-    full = linearize(activation, 40, resolution=200, verbose=False)
+    full = linearize(activation, 40, **kwargs)
     for field in ("breakpoints", "slopes", "intercepts", "tangent_points"):
         np.testing.assert_array_equal(getattr(fast, field), getattr(full, field))
 
@@ -169,6 +189,7 @@ def test_to_plnn_names_an_unsupported_activation():
         (([0.0], [0.0, 1.0], [0.0, 0.0], "a"), "max_error must be a finite number"),
         (([0.0], [0.0, np.nan], [0.0, 0.0], 0.0), "slopes contains NaN"),
         (([1.0, 0.0], [0.0, 1.0, 2.0], [0.0, 0.0, 0.0], 0.0), "non-decreasing"),
+        (([0.0, 1.0], [0.0, 1.0], [0.0, 0.0], 0.0), "2 pieces need 1 breakpoints"),
     ],
 )
 def test_piecewise_linear_checks_its_fields(fields, message):
@@ -195,3 +216,97 @@ def test_a_breakpoint_belongs_to_the_piece_on_its_left():
     np.testing.assert_array_equal(step.piece_index(torch.as_tensor(at)).numpy(), [0, 0, 1])
     np.testing.assert_allclose(step(at), [0.0, 0.0, 1.0], atol=1e-12)
     np.testing.assert_allclose(step(torch.as_tensor(at)).numpy(), step(at))
+    # and so for the search's own evaluation
+    np.testing.assert_array_equal(
+        _pl_eval(step.breakpoints, step.slopes, step.intercepts, at), step(at)
+    )
+
+
+def test_an_exact_fit_adds_no_more_lines():
+    """ReLU is its two asymptotes: asking for 6 pieces gives 2."""
+    p = linearize(nn.ReLU(), 6, verbose=False)
+    assert p.n_pieces == 2 and p.max_error == 0.0
+    np.testing.assert_array_equal(p.breakpoints, [0.0])
+
+
+def test_given_asymptotes_replace_a_named_activations_own():
+    p = linearize("sigmoid", 2, asymptotes=((0.0, 0.0), (0.0, 2.0)), verbose=False)
+    np.testing.assert_array_equal(p.slopes, [0.0, 0.0])
+    np.testing.assert_array_equal(p.intercepts, [0.0, 2.0])
+
+
+def test_without_a_half_way_crossing_the_break_splits_the_range_and_the_jump_counts():
+    """0.45 + 0.04 tanh(50 (x - 10.05)) stays below 0.5, half-way between the asymptotes
+    0 and 1, so the break is the middle of the search range, 10.05. Just right of it p
+    is 1 and the activation 0.45: the error there (0.55) counts, though the nearest
+    points of this coarse grid (10.0 and 10.1) see at most 0.51."""
+
+    def fn(t):
+        return 0.45 + 0.04 * torch.tanh(50 * (t - 10.05))
+
+    p = linearize(
+        fn,
+        2,
+        asymptotes=((0.0, 0.0), (0.0, 1.0)),
+        search_range=(-10.0, 30.1),
+        resolution=10,
+        verbose=False,
+    )
+    np.testing.assert_allclose(p.breakpoints, [10.05])
+    assert p.max_error == pytest.approx(0.55)
+    assert _sup_error(p, fn, 10.0, 10.1) <= p.max_error + 1e-9
+
+
+def test_equal_breakpoints_are_allowed():
+    """A middle piece of zero width is a valid function: the breaks need only not
+    decrease."""
+    p = PiecewiseLinear(np.array([0.0, 0.0]), np.array([0.0, 5.0, 1.0]), np.zeros(3), 0.0)
+    np.testing.assert_allclose(p(np.array([-1.0, 0.0, 2.0])), [0.0, 0.0, 2.0])
+
+
+def test_to_plnn_keeps_an_output_softmax_and_returns_an_eval_copy():
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Linear(3, 4), nn.Tanh(), nn.Dropout(0.5), nn.Linear(4, 2), nn.Softmax(1))
+    plnn = to_plnn(net, 4, verbose=False)
+    assert isinstance(plnn[4], nn.Softmax) and isinstance(plnn[1], PiecewiseActivation)
+    assert not plnn.training and net.training  # the original stays as it was
+    x = torch.randn(5, 3)
+    torch.testing.assert_close(plnn(x).sum(1), torch.ones(5))
+
+
+def test_to_plnn_and_piecewise_activation_check_their_arguments():
+    relu = zoo.mlp((4,), n_features=3, n_classes=2)
+    with pytest.raises(ValueError, match="n_pieces must be an int >= 2"):
+        to_plnn(relu, 1)  # nothing to linearise, but still a bad argument
+    with pytest.raises(TypeError, match="expected a PiecewiseLinear, got str"):
+        PiecewiseActivation("relu")
+
+
+def test_a_crossing_outside_the_touching_points_is_not_used():
+    """GELU dips below 0 near -0.75: tangents on either side of the dip cross far from
+    both, and a break there left errors in the hundreds. With the half-way break the
+    error bound holds and shrinks with more lines."""
+    errors = []
+    for n in (3, 5, 8):
+        p = linearize(
+            nn.GELU(), n, asymptotes=((0.0, 0.0), (1.0, 0.0)), resolution=100, verbose=False
+        )
+        assert p.n_pieces == n
+        assert _sup_error(p, nn.functional.gelu) <= p.max_error + 1e-3
+        errors.append(p.max_error)
+    assert errors[0] < 0.2 and errors[-1] < errors[0] / 3
+
+
+def test_the_worst_point_at_a_tangent_point_stops_the_search():
+    """x + sin(x) wobbles about its asymptote x forever; after 23 lines the worst error
+    lies where a line already touches, and adding that tangent again would change
+    nothing: the fit stops with distinct tangent points."""
+    p = linearize(
+        lambda t: t + torch.sin(t),
+        25,
+        asymptotes=((1.0, 0.0), (1.0, 0.0)),
+        resolution=500,
+        verbose=False,
+    )
+    assert p.n_pieces == 24
+    assert np.all(np.diff(p.tangent_points) > 0)

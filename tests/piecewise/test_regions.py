@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 from torch import nn
 
 from unboxed import Attribution, BlackBox, zoo
-from unboxed.piecewise import LinearRegions, to_plnn
+from unboxed.piecewise import LinearRegions, PiecewiseActivation, PiecewiseLinear, to_plnn
 from unboxed.piecewise._regions import (
     _elementwise_backward,
     _linear_backward,
@@ -356,3 +356,28 @@ def test_boundary_segments_warn_when_any_break_jumps():
     net = nn.Sequential(nn.Linear(2, 3), PiecewiseActivation(function), nn.Linear(3, 2)).double()
     with pytest.warns(UserWarning, match="jumps \\(by up to 0.5\\)"):
         boundary_segments(LinearRegions(net), (-2, 2, -2, 2), resolution=10)
+
+
+def test_input_shape_is_read_only_from_a_network_that_starts_fully_connected():
+    # The first Linear layer here takes the convolution's 8 outputs, not the 6 inputs.
+    conv = nn.Sequential(nn.Unflatten(1, (1, 6)), nn.Conv1d(1, 2, 3), nn.Flatten(), nn.Linear(8, 2))
+    with pytest.raises(ValueError, match="pass input_shape: it cannot be read"):
+        LinearRegions(conv)
+    assert LinearRegions(conv, input_shape=(6,)).n_features_in_ == 6
+    flat = nn.Sequential(nn.Flatten(), nn.Linear(6, 3), nn.ReLU(), nn.Linear(3, 2))
+    assert LinearRegions(flat).input_shape_ == (6,)
+
+
+def test_a_one_piece_activation_bounds_nothing():
+    """An affine activation (one piece, no breaks) adds no constraints: the network is
+    one region, its W~ and b~ those of the composed affine maps."""
+    affine = PiecewiseActivation(PiecewiseLinear(np.array([]), np.array([2.0]), np.ones(1), 0.0))
+    net = nn.Sequential(nn.Linear(2, 3), affine, nn.Linear(3, 2)).double()
+    regions = LinearRegions(net)
+    H, h = regions.polytope(np.array([0.3, -0.2]))
+    assert H.shape == (0, 2) and h.shape == (0,)
+    W, b = regions.local_linear(np.zeros((1, 2)))
+    W1, b1 = net[0].weight.detach().numpy(), net[0].bias.detach().numpy()
+    W2, b2 = net[2].weight.detach().numpy(), net[2].bias.detach().numpy()
+    np.testing.assert_allclose(W[0], 2 * W2 @ W1)
+    np.testing.assert_allclose(b[0], W2 @ (2 * b1 + 1) + b2)

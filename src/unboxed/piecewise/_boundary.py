@@ -62,8 +62,9 @@ def _clip_line(w: np.ndarray, b: float, H: np.ndarray, h: np.ndarray) -> np.ndar
     return np.stack([point + lo * direction, point + hi * direction])
 
 
-#: Lengths and offsets below this fraction of the box's larger side count as zero; a
-#: region thinner than it may be stepped over.
+#: Lengths and offsets below this fraction of the box's larger side count as zero; the
+#: walk steps 10 times this across an edge, so a region thinner than that may be
+#: stepped over.
 RELATIVE_TOL = 1e-9
 #: A walk that finds more regions than this stops with an error instead of running on.
 MAX_REGIONS = 200_000
@@ -88,9 +89,11 @@ class Region:
 
     def polygon(self, tol: float) -> np.ndarray:
         """The region's corners in counter-clockwise order, shape ``(n_corners, 2)``."""
-        points, directions, lo, hi, edge = self.edges(tol)
-        ends = [points[edge] + t[edge, None] * directions[edge] for t in (lo, hi)]
-        corners = np.unique(np.round(np.concatenate(ends) / tol) * tol, axis=0)
+        points, directions, lo, _, edge = self.edges(tol)
+        # Each corner starts one edge (counter-clockwise); the edge before ends there too,
+        # but only to within tol (the edges' slack), so its end would be a second corner.
+        starts = points[edge] + lo[edge, None] * directions[edge]
+        corners = np.unique(np.round(starts / tol) * tol, axis=0)
         if not corners.size:
             return np.zeros((0, 2))
         centre = corners.mean(axis=0)
@@ -129,7 +132,7 @@ class _RegionWalk:
     Each edge of a region is crossed at the middle of its stretch not yet accounted
     for; the region found there accounts for its own stretch along that edge, and the
     rest is crossed again. So every neighbour of every region is found, and the box is
-    connected, so every region is, however small (down to ``RELATIVE_TOL``). The walk
+    connected, so every region is, however small (down to 10 ``RELATIVE_TOL``). The walk
     goes in rounds, every open stretch of every edge at once, so that the network sees
     one batch of probes per round instead of one probe at a time.
     """
@@ -222,7 +225,7 @@ def regions_in_box(
 
     The regions a ``resolution`` x ``resolution`` grid visits are the starting points;
     from them every region's edges are crossed until no new region turns up, so a
-    region smaller than a grid cell is found too (down to ``RELATIVE_TOL`` of the box).
+    region smaller than a grid cell is found too (down to 10 ``RELATIVE_TOL`` of the box).
 
     Parameters
     ----------
