@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 
-from unboxed.demo import CUE, spurious_cue_study
+from unboxed.data import Cue, load_dataset, select_classes, with_spurious_cue
+from unboxed.demo import CUE, CUE_CLASSES, _share_estimate, spurious_cue_study
+from unboxed.evaluate import Estimate
+from unboxed.evaluate._stats import estimate
+from unboxed.local import grid_labels
+from unboxed.probes import PermutationImportance, mass_share
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -44,3 +50,57 @@ def test_without_weight_decay_a_lenet_saliency_spreads_over_the_digit(tmp_path):
     assert result["mass"]["Occlusion"].ci[0] > 0.5
     saliency = result["mass"]["Saliency"]
     assert 1.8 * result["area"] < saliency.ci[0] and saliency.ci[1] < 0.5
+
+
+def test_share_estimate_counts_only_positive_drops():
+    """The cue's share of the positive importance, with a seeded 95% bootstrap CI."""
+    rng = np.random.default_rng(0)
+    drops = rng.normal(loc=[0.3, -0.2, 0.1], scale=0.05, size=(40, 3))
+    result = _share_estimate(drops, 0, 300, 3)
+    means = drops.mean(axis=0)
+    assert result.mean == pytest.approx(means[0] / (means[0] + means[2]))
+    assert result.n == 40
+    # recomputed: the same seed draws the same 300 resamples of the 40 rows
+    rows = np.random.default_rng(3).integers(0, 40, (300, 40))
+    positive = np.clip(drops[rows].mean(axis=1), 0.0, None)
+    boot = positive[:, 0] / positive.sum(axis=1)
+    assert result.ci == pytest.approx(tuple(np.percentile(boot, [2.5, 97.5])))
+    assert result.ci[0] < result.mean < result.ci[1]
+    # no positive importance at all: a share of 0, not a division by 0
+    assert _share_estimate(-np.abs(drops), 0, 20, 3) == Estimate(0.0, (0.0, 0.0), 40)
+
+
+def test_case_study_figures_are_recomputed_from_its_parts():
+    """Each figure returned and printed, recomputed from the black box (seed 1). A
+    one-pixel cue and 5 epochs leave the model reading the digit too, so that the
+    cue's share of the permutation importance is below 1 and its CI depends on the seed."""
+    cue = Cue(kind="patch", size=1, corner="top-left", value=1.0)
+    lines = []
+    result = spurious_cue_study(cue=cue, epochs=5, random_state=1, n_boot=50, echo=lines.append)
+    blackbox = result["blackbox"]
+    pair = select_classes(load_dataset("digits"), list(CUE_CLASSES))
+    in_place = with_spurious_cue(pair, 0, cue=cue, test="same")
+    clean = result["accuracy"]["clean"]
+    assert clean.n == pair.y_test.size
+    assert clean.mean == pytest.approx(np.mean(blackbox.predict(pair.X_test) == pair.y_test))
+    region = cue.patch_mask((8, 8))
+    for name in ("Saliency", "IntegratedGradients", "Occlusion"):
+        share = mass_share(result["attributions"][name].values, region)
+        assert result["mass"][name] == estimate(share, n_boot=50, random_state=1)
+    labels = grid_labels((8, 8), cell=2)
+    labels[region] = labels.max() + 1
+    importance = PermutationImportance(blackbox, n_repeats=5, groups=labels, random_state=1)
+    drops = importance.row_drops(in_place.X_test)
+    np.testing.assert_allclose(result["group_drops"], drops.mean(axis=0))
+    cue_share = _share_estimate(drops, drops.shape[1] - 1, 50, 1)
+    assert result["mass"]["PermutationImportance"] == cue_share
+    assert 0 < cue_share.ci[0] < cue_share.ci[1] < 1
+    report = "\n".join(lines)
+    for name, est in {**result["accuracy"], **result["mass"]}.items():
+        assert f"| {name} | {est} |" in report
+    (cue, (low, high)), (other, (o_low, o_high)) = result["cue_drop"], result["other_drop"]
+    assert cue == pytest.approx(drops.mean(axis=0)[-1])
+    assert (
+        f"cue region {cue:.4f} [{low:.4f}, {high:.4f}], largest other region "
+        f"{other:.4f} [{o_low:.4f}, {o_high:.4f}]"
+    ) in report

@@ -4,6 +4,7 @@ import pytest
 
 from unboxed import __version__, zoo
 from unboxed.cli import main
+from unboxed.data import available_datasets
 
 
 def test_version_and_help(capsys):
@@ -23,6 +24,16 @@ def test_datasets_lists_every_set(capsys):
     out = capsys.readouterr().out
     for name in ("digits", "mnist", "fashion-mnist", "moons", "planted"):
         assert name in out
+
+
+def test_datasets_says_which_sets_are_installed(capsys):
+    assert main(["datasets"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    for info in available_datasets():
+        [row] = [line for line in lines if line.split()[:1] == [info.name]]
+        assert row.split()[1] == ("yes" if info.is_installed() else "no")
+        hint = f"To install {info.name}: "
+        assert any(line.startswith(hint) for line in lines) == (not info.is_installed())
 
 
 def test_train_saves_a_loadable_model(tmp_path, capsys, digits):
@@ -49,6 +60,8 @@ def test_train_saves_a_loadable_model(tmp_path, capsys, digits):
     assert record["metadata"]["dataset"] == "digits"
     assert record["metadata"]["command"].startswith("unboxed train --model lenet")
     assert 0 < record["metadata"]["test_accuracy"] <= 1
+    per_epoch = record["metadata"]["epoch_test_accuracy"]
+    assert len(per_epoch) == 2 and per_epoch[-1] == record["metadata"]["test_accuracy"]
 
 
 def test_train_mlp_with_widths(tmp_path, capsys):
@@ -74,7 +87,18 @@ def test_train_mlp_with_widths(tmp_path, capsys):
         )
         == 0
     )
-    assert zoo.load(out).config["kwargs"]["widths"] == [16, 8]
+    kwargs = zoo.load(out).config["kwargs"]
+    assert kwargs["widths"] == [16, 8] and kwargs["activation"] == "tanh"
+
+
+def test_data_path_reaches_the_loader(tmp_path, capsys):
+    argv = ["train", "--model", "mlp", "--epochs", "1", "--out", str(tmp_path / "m")]
+    assert main([*argv, "--dataset", "digits", "--data-path", str(tmp_path)]) == 2
+    assert "'digits' is built in and reads no files" in capsys.readouterr().err
+    missing = tmp_path / "missing"
+    assert main([*argv, "--dataset", "mnist", "--data-path", str(missing)]) == 2
+    assert f"unboxed: error: no such folder: {missing}" in capsys.readouterr().err
+    assert not (tmp_path / "m").exists()
 
 
 def test_errors_exit_with_status_2(tmp_path, capsys):

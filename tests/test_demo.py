@@ -1,7 +1,10 @@
+import numpy as np
 import pytest
 
 from unboxed import Attribution
-from unboxed.demo import DEMO_KS, run_demo
+from unboxed.demo import DEMO_KS, compare_local_methods, run_demo
+from unboxed.evaluate import deletion_curve
+from unboxed.local import KernelShap, Lime, segment
 
 
 def test_demo_explains_and_tests(tmp_path):
@@ -33,3 +36,75 @@ def test_bad_epochs_are_refused_before_any_work():
     with pytest.raises(ValueError, match="epochs must be an int >= 1, got 0"):
         run_demo(epochs=0, verbose=False, echo=lines.append)
     assert lines == []
+
+
+def test_compare_local_methods_reports_each_methods_own_curve(digits, digits_blackbox):
+    """Each method's curve, recomputed with the same seed and the same 2x2 cells."""
+    X = digits.X_test[:6]
+    lines = []
+    result = compare_local_methods(digits_blackbox, X, random_state=3, echo=lines.append)
+    cells = segment(X, (8, 8), method="grid", cell=2)
+    target = digits_blackbox.predict(X)
+    for name, explainer in (
+        ("Lime", Lime(digits_blackbox, n_samples=500, random_state=3)),
+        ("KernelShap", KernelShap(digits_blackbox, n_samples=500, random_state=3)),
+    ):
+        expected = explainer.explain(X, target=target, segments=cells)
+        np.testing.assert_array_equal(result["attributions"][name].values, expected.values)
+    report = "\n".join(lines)
+    for name, attribution in result["attributions"].items():
+        curve = deletion_curve(
+            digits_blackbox, X, attribution, max_k=8, segments=cells, n_boot=200, random_state=3
+        )
+        np.testing.assert_array_equal(result["curves"][name].drop, curve.drop)
+        assert result["curves"][name].aopc == curve.aopc
+        assert f"| {name} | {curve.aopc} | " in report
+
+
+def test_demo_passes_its_seed_and_folder_to_every_part(monkeypatch, tmp_path):
+    import unboxed.demo as demo
+
+    calls = {}
+
+    def recorder(part):
+        def record(*args, **kwargs):
+            calls[part] = (args, kwargs)
+            return {"compare": {"attributions": {}, "curves": "curves"}}.get(part, part)
+
+        return record
+
+    class Deletion:
+        def to_markdown(self, label):
+            return f"deletion of {label}"
+
+    def deletion_test(*args, **kwargs):
+        calls["deletion_test"] = (args, kwargs)
+        return Deletion()
+
+    monkeypatch.setattr(demo, "deletion_test", deletion_test)
+    monkeypatch.setattr(demo, "compare_local_methods", recorder("compare"))
+    for part in ("spurious_cue_study", "run_jgmm_demo", "clime_demo", "dmm_men_demo"):
+        monkeypatch.setattr(demo, part, recorder(part))
+    lines = []
+    result = run_demo(out=tmp_path, epochs=1, random_state=7, verbose=False, echo=lines.append)
+    assert {key: result[key] for key in ("local", "spurious_cue", "jgmm", "clime", "dmm_men")} == {
+        "local": "curves",
+        "spurious_cue": "spurious_cue_study",
+        "jgmm": "run_jgmm_demo",
+        "clime": "clime_demo",
+        "dmm_men": "dmm_men_demo",
+    }
+    assert "deletion of saliency" in lines
+    assert (tmp_path / "saliency.png").stat().st_size > 0
+    (_, _, _, ks), kwargs = calls["deletion_test"]
+    assert ks == list(DEMO_KS) and kwargs["random_state"] == 7 and kwargs["sample_frac"] == 1.0
+    assert calls["compare"][1]["random_state"] == 7
+    assert calls["spurious_cue_study"][1]["random_state"] == 7
+    assert calls["spurious_cue_study"][1]["out"] == tmp_path
+    assert calls["run_jgmm_demo"][1]["out"] == tmp_path
+    (model, _, folder), kwargs = calls["clime_demo"]
+    assert model.config["kwargs"]["random_state"] == 7 and folder == tmp_path
+    assert kwargs["random_state"] == 7
+    for part in ("run_jgmm_demo", "dmm_men_demo"):
+        assert calls[part][1]["random_state"] == 7
+    assert calls["dmm_men_demo"][0][2] == tmp_path

@@ -1,8 +1,12 @@
+import warnings
+
 import numpy as np
 
 from unboxed import Attribution
 from unboxed.demo import dmm_men_demo
-from unboxed.surrogates import DMMMEN
+from unboxed.local import segment
+from unboxed.surrogates import DMMMEN, ConvergenceWarning
+from unboxed.surrogates._mcmc import RHAT_LIMIT
 
 
 def test_dmm_men_demo_tests_its_insights(tmp_path, digits, digits_blackbox):
@@ -38,8 +42,22 @@ def test_dmm_demo_runs_the_deletion_test_on_the_positive_insights(
         return real(blackbox, X, ranking, *args, **kwargs)
 
     monkeypatch.setattr(demo, "deletion_test", recording)
-    result = demo.dmm_men_demo(digits_blackbox, digits, tmp_path, echo=lambda line: None)
+    lines = []
+    with warnings.catch_warnings():
+        # short chains do not mix: the report says so in words, without a warning
+        warnings.simplefilter("error", ConvergenceWarning)
+        result = demo.dmm_men_demo(digits_blackbox, digits, tmp_path, echo=lines.append)
     [ranking] = rankings
     expected = result["model"].class_insights(12, by="positive")
     assert ranking.meta["by"] == "positive"
     np.testing.assert_array_equal(ranking.values, expected.values)
+    model, report = result["model"], "\n".join(lines)
+    mixed = np.sum(model.rhat_ < RHAT_LIMIT)
+    assert mixed < model.rhat_.size  # the line below must tell mixed from unmixed digits
+    assert f"held-out R^2 {model.r2_.min():.2f}-{model.r2_.max():.2f}" in report
+    assert f"({mixed} of {model.rhat_.size} digits below {RHAT_LIMIT}," in report
+    # the local explanations are over the demo's 2x2 cells
+    X = digits.X_test[:4]
+    cells = segment(X, (8, 8), method="grid", cell=2)
+    expected = model.explain_local(X, segments=cells, n_samples=300)
+    np.testing.assert_array_equal(result["local"].values, expected.values)

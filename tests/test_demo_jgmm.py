@@ -8,11 +8,13 @@ def test_jgmm_demo_writes_its_pictures(tmp_path, digits, digits_blackbox):
     lines = []
     result = run_jgmm_demo(digits_blackbox, digits, out=tmp_path, verbose=False, echo=lines.append)
     assert result["fidelity"].mean > 0.7
+    assert result["fidelity"].n == digits.y_test.size  # measured on the test split
     report = "\n".join(lines)
-    assert "JGMM" in report and "agrees with the black box" in report
+    assert "JGMM" in report and f"agrees with the black box on {result['fidelity']}" in report
     for name in ("prototypes", "criticisms", "influentials", "counterfactuals", "semifactuals"):
         assert (tmp_path / f"jgmm_{name}.png").stat().st_size > 0
-        assert len(ExampleSet.load(tmp_path / f"jgmm_{name}.npz")) > 0
+        saved = ExampleSet.load(tmp_path / f"jgmm_{name}.npz")
+        assert saved.kind == name[:-1] and len(saved) == len(result["examples"][name]) > 0
     assert (tmp_path / "jgmm_posteriors.png").stat().st_size > 0
 
 
