@@ -33,3 +33,19 @@ def torch_logistic_regression(estimator):
         b = float(estimator.intercept_[0]) / 2
         model.fc2.bias.copy_(torch.tensor([-b, b]))
     return model
+
+
+def interrupt_at(monkeypatch, owner, name, stop=None):
+    """Count the calls to ``owner.name`` and raise ``KeyboardInterrupt`` on call number
+    ``calls["stop"]`` (None: never), as Ctrl-C would; the dict returned holds the count
+    ``"n"`` and ``"stop"``, both free to reset between runs."""
+    calls, real = {"n": 0, "stop": stop}, getattr(owner, name)
+
+    def counted(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == calls["stop"]:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(owner, name, counted)
+    return calls

@@ -10,6 +10,7 @@ import pytest
 from scipy.special import logsumexp
 from scipy.stats import multivariate_normal
 
+from tests.helpers import interrupt_at
 from unboxed.surrogates import JGMM, ConvergenceWarning, NotFittedError
 
 Q_TRUE = np.array([[0.7, 0.0], [0.3, 0.1], [0.0, 0.5], [0.0, 0.4]])
@@ -333,15 +334,7 @@ def test_an_interrupted_fit_resumes_to_the_same_model(
             warnings.simplefilter("ignore", ConvergenceWarning)
             return JGMM(**settings, **kwargs).fit(X, Y, labels_y=labels)
 
-    steps, real = {"n": 0, "stop": None}, JGMM._step
-
-    def counted(self, *args):
-        steps["n"] += 1
-        if steps["n"] == steps["stop"]:
-            raise KeyboardInterrupt
-        return real(self, *args)
-
-    monkeypatch.setattr(JGMM, "_step", counted)
+    steps = interrupt_at(monkeypatch, JGMM, "_step")
     whole = fit()
     n_steps = steps["n"]  # over the three restarts
     assert stop_at < n_steps
@@ -582,15 +575,7 @@ def test_a_generator_seed_resumes_only_from_the_same_state(tmp_path, monkeypatch
     path = tmp_path / "jgmm.npz"
     whole_rng = np.random.default_rng(5)
     whole = JGMM(**settings, random_state=whole_rng).fit(X, Y)
-    steps, real = {"n": 0, "stop": 4}, JGMM._step
-
-    def counted(self, *args):
-        steps["n"] += 1
-        if steps["n"] == steps["stop"]:
-            raise KeyboardInterrupt
-        return real(self, *args)
-
-    monkeypatch.setattr(JGMM, "_step", counted)
+    steps = interrupt_at(monkeypatch, JGMM, "_step", stop=4)
     with pytest.raises(KeyboardInterrupt):
         JGMM(**settings, random_state=np.random.default_rng(5), checkpoint=path).fit(X, Y)
     advanced = np.random.default_rng(5)

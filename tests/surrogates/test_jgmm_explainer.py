@@ -11,6 +11,7 @@ import pytest
 from scipy.stats import norm
 from sklearn.linear_model import LogisticRegression
 
+from tests.helpers import interrupt_at
 from unboxed import BlackBox, ExampleSet
 from unboxed.surrogates import JGMM, JGMMExplainer, NotFittedError
 from unboxed.surrogates._jgmm_examples import rms_distance
@@ -523,15 +524,7 @@ def test_an_interrupted_final_fit_resumes_to_the_same_model_and_draws(
             return JGMMExplainer(digits_blackbox, checkpoint=path, **settings).fit(X)
 
     whole = JGMMExplainer(digits_blackbox, **settings).fit(X)
-    steps, real = {"n": 0, "stop": None}, JGMM._step
-
-    def counted(model, *args):
-        steps["n"] += 1
-        if steps["n"] == steps["stop"]:
-            raise KeyboardInterrupt
-        return real(model, *args)
-
-    monkeypatch.setattr(JGMM, "_step", counted)
+    steps = interrupt_at(monkeypatch, JGMM, "_step")
     n_validation = 0 if n_components_x == 4 else 2 * 6
     steps["stop"] = n_validation + 4  # in the final fit's fourth iteration
     with pytest.raises(KeyboardInterrupt):

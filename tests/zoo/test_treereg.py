@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+from tests.helpers import interrupt_at
 from unboxed import zoo
 from unboxed.zoo._treereg import _apl, _flat
 
@@ -159,15 +160,8 @@ def test_an_interrupted_fit_resumes_to_the_same_network(moons, tmp_path, monkeyp
     X, y, path = moons.X_train[:300], moons.y_train[:300], tmp_path / "treereg.safetensors"
     settings = dict(strength=1.0, epochs=5, snapshot_every=2, n_jitter=2, random_state=3)
     whole = zoo.TreeRegularizedMLP(**settings).fit(X, y)
-    epochs, real = {"n": 0, "stop": 4}, _treereg.check_finite_weights
-
-    def counted(*args, **kwargs):  # called once at the end of every epoch
-        epochs["n"] += 1
-        if epochs["n"] == epochs["stop"]:
-            raise KeyboardInterrupt
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(_treereg, "check_finite_weights", counted)
+    # check_finite_weights is called once at the end of every epoch.
+    epochs = interrupt_at(monkeypatch, _treereg, "check_finite_weights", stop=4)
     with pytest.raises(KeyboardInterrupt):
         zoo.TreeRegularizedMLP(**settings, checkpoint=path).fit(X, y)
     epochs.update(n=0, stop=None)
