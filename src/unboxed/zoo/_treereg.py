@@ -253,8 +253,11 @@ class TreeRegularizedMLP:
         bar = progress(total=self.epochs, verbose=self.verbose, desc="tree-regularized mlp")
         bar.update(state["epoch"])
         for epoch in range(state["epoch"], self.epochs):
-            if epoch % self.snapshot_every == 0:
-                self._snapshot(net, scratch, X, x, gen, records)
+            if epoch % self.snapshot_every == 0:  # record theta, Omega_hat's guess; refit
+                theta, omega = _flat(net).detach().clone(), records.omega
+                records.apl_hat.append(float("nan") if omega is None else float(omega(theta)))
+                self._record(theta, scratch, X, x, gen, records)
+                records.omega = self._fit_omega(records.thetas, records.apls, gen)
             net.train()
             order = torch.randperm(X.shape[0], generator=gen)
             total = 0.0
@@ -303,22 +306,6 @@ class TreeRegularizedMLP:
             "random_state": seed,
             "data_sha256": array_digest(X, labels),
         }
-
-    def _snapshot(
-        self,
-        net: nn.Module,
-        scratch: nn.Module,
-        X: np.ndarray,
-        x: torch.Tensor,
-        gen: torch.Generator,
-        records: _Records,
-    ) -> None:
-        """Record the current weights with their APL and Omega_hat's guess, and refit it."""
-        theta = _flat(net).detach().clone()
-        guess = float("nan") if records.omega is None else float(records.omega(theta).detach())
-        self._record(theta, scratch, X, x, gen, records)
-        records.apl_hat.append(guess)
-        records.omega = self._fit_omega(records.thetas, records.apls, gen)
 
     def _read_records(self, extra: dict[str, torch.Tensor], state: dict[str, Any]) -> _Records:
         """The records a checkpoint holds after ``state["epoch"]`` epochs, checked."""
