@@ -244,7 +244,8 @@ class TreeRegularizedMLP:
         optimizer = torch.optim.Adam(net.parameters(), lr=self.lr, weight_decay=self.weight_decay)
         state: dict[str, Any] = {"epoch": 0, "loss": []}
         records = _Records([], [], [], None)
-        settings = self._settings(X, labels, seed)
+        # Hashing the data is for the checkpoint alone.
+        settings = None if self.checkpoint is None else self._settings(X, labels, seed)
         if self.checkpoint is not None and Path(self.checkpoint).is_file():
             state, records = restore_training_state(
                 self.checkpoint, settings, state, net, optimizer, gen, self._read_records
