@@ -38,6 +38,9 @@ def test_explanations_point_at_the_cue_and_accuracy_collapses(tmp_path):
     assert cue_drop[1][0] > other_drop[1][1]  # the CIs separate
     assert (tmp_path / "spurious_cue.png").stat().st_size > 0
     assert any("moved" in line for line in lines)
+    # no other region moves a prediction: the share's zero-width CI is explained
+    assert other_drop[0] == 0.0 and mass["PermutationImportance"].ci == (1.0, 1.0)
+    assert any(line.startswith("No other region's shuffle") for line in lines)
 
 
 def test_without_weight_decay_a_lenet_saliency_spreads_over_the_digit(tmp_path):
@@ -104,3 +107,4 @@ def test_case_study_figures_are_recomputed_from_its_parts():
         f"cue region {cue:.4f} [{low:.4f}, {high:.4f}], largest other region "
         f"{other:.4f} [{o_low:.4f}, {o_high:.4f}]"
     ) in report
+    assert other > 0 and "No other region's shuffle" not in report

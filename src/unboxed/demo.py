@@ -192,6 +192,12 @@ def spurious_cue_study(
         f"region {mean_drop[top_other]:.4f} [{drop_ci[top_other, 0]:.4f}, "
         f"{drop_ci[top_other, 1]:.4f}]"
     )
+    if mean_drop[top_other] <= 0:
+        # Say why the share's CI has no width: it is not a degenerate bootstrap.
+        echo(
+            "No other region's shuffle lowers the accuracy, so every resample puts all "
+            "of permutation importance's mass on the cue."
+        )
     if out is not None:
         figure = _cue_figure(X, attributions, mean_drop, labels, shape)
         folder = Path(out)
