@@ -111,7 +111,7 @@ def _finite(obj: Any) -> Any:
 def write_npz(path: str | os.PathLike, arrays: dict[str, np.ndarray]) -> None:
     """Write ``arrays`` to a compressed ``.npz`` file, atomically."""
     with atomic_write(path, "wb") as handle:
-        np.savez_compressed(handle, **arrays)
+        np.savez_compressed(handle, **arrays)  # type: ignore[arg-type]  # numpy's stub
 
 
 def write_npz_with_header(

@@ -12,8 +12,10 @@ import sys
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any, TypeGuard
 
 import numpy as np
+from numpy.typing import DTypeLike
 
 RandomState = int | np.random.Generator | None
 
@@ -86,7 +88,7 @@ def check_array(
     *,
     name: str = "X",
     ndim: int | None = 2,
-    dtype: type | None = np.float64,
+    dtype: DTypeLike | None = np.float64,
     allow_empty: bool = False,
     finite: bool = True,
 ) -> np.ndarray:
@@ -194,7 +196,7 @@ def check_labels(y: object, *, n: int, n_classes: int | None = None, name: str =
     return arr
 
 
-def check_ks(ks: int | Sequence[int], *, n_features: int, name: str = "ks") -> np.ndarray:
+def check_ks(ks: object, *, n_features: int, name: str = "ks") -> np.ndarray:
     """Check feature counts: integers in ``[0, n_features]``."""
     arr = np.atleast_1d(np.asarray(ks))
     if arr.ndim != 1 or arr.size == 0 or arr.dtype.kind not in "iu":
@@ -204,7 +206,7 @@ def check_ks(ks: int | Sequence[int], *, n_features: int, name: str = "ks") -> n
     return arr.astype(np.int64)
 
 
-def is_int(value: object) -> bool:
+def is_int(value: object) -> TypeGuard[int]:
     """Whether ``value`` is an integer (numpy's too) and not a bool."""
     return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
@@ -216,7 +218,7 @@ def check_positive_int(value: object, *, name: str, minimum: int = 1) -> int:
     return int(value)
 
 
-def _is_finite_real(value: object) -> bool:
+def _is_finite_real(value: object) -> TypeGuard[float]:
     """Whether ``value`` is a real number (not a bool) that a float holds finitely (an
     int such as 10**400 overflows a float)."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
@@ -244,7 +246,7 @@ def check_shape(value: object, *, name: str = "input_shape") -> tuple[int, ...]:
     return tuple(int(s) for s in items)
 
 
-def _is_sequence(value: object) -> bool:
+def _is_sequence(value: object) -> TypeGuard[Sequence[Any] | np.ndarray]:
     """A sequence or an array with one axis (a 0-d array cannot be iterated)."""
     return isinstance(value, Sequence) or (isinstance(value, np.ndarray) and value.ndim == 1)
 

@@ -41,7 +41,7 @@ def compare_local_methods(
     """
     cells = segment(X, (8, 8), method="grid", cell=DEMO_CELL)
     target = blackbox.predict(X)
-    explainers = {
+    explainers: dict[str, Any] = {  # their explain methods take different keywords
         "Saliency": Saliency(blackbox),
         "IntegratedGradients": IntegratedGradients(blackbox),
         "Lime": Lime(blackbox, n_samples=500, random_state=random_state),
@@ -77,7 +77,7 @@ CUE = Cue(kind="patch", size=3, corner="top-left", value=1.0)
 #: reading the cue and little else. Weight decay matters to plain saliency: a pixel
 #: the model does not use keeps whatever input weights training left it, and their
 #: gradient spreads the map over the digit (a LeNet without it: 37% on the cue).
-CUE_MODEL = {"arch": "mlp", "weight_decay": 1e-2, "epochs": 30}
+CUE_MODEL: dict[str, Any] = {"arch": "mlp", "weight_decay": 1e-2, "epochs": 30}
 
 
 def spurious_cue_study(
@@ -145,6 +145,7 @@ def spurious_cue_study(
         for name, data in (("in place", in_place), ("clean", pair), ("moved", moved))
     }
     shape = pair.image_shape
+    assert shape is not None  # digits are 8x8 images
     region = cue.patch_mask(shape)
     X = in_place.X_test[in_place.y_test == 0]
     attributions = {
@@ -228,7 +229,7 @@ def _share_estimate(drops: np.ndarray, column: int, n_boot: int, random_state: i
         return float(positive[column] / positive.sum()) if positive.sum() > 0 else 0.0
 
     n = drops.shape[0]
-    boot = [share(rng.integers(0, n, n)) for _ in range(n_boot)]
+    boot = [share(rng.integers(0, n, size=(n,))) for _ in range(n_boot)]
     low, high = np.percentile(boot, [2.5, 97.5])
     return Estimate(share(np.arange(n)), (float(low), float(high)), n)
 
@@ -432,6 +433,7 @@ def run_jgmm_demo(
         found.save(folder / f"jgmm_{name}.npz")
         found.plot().savefig(folder / f"jgmm_{name}.png", dpi=80)
     flips = examples["counterfactuals"]
+    assert flips.query_classes is not None  # counterfactuals keep their queries' classes
     changed = float(np.mean(flips.top_classes[:, 0] != flips.query_classes[flips.groups]))
     seconds = time.perf_counter() - start
     echo(

@@ -310,6 +310,8 @@ def test_localised_samples_follow_the_product_gaussian(rng):
     assert np.all(comps == 0)
     assert np.allclose(X.mean(axis=0), mean, atol=0.02)
     assert np.allclose(X.var(axis=0), var, rtol=0.05)
+    with pytest.raises(ValueError, match="a center needs a scale"):
+        jm.sample_gmm(np.ones(1), means, variances, 5, rng, center=center)
 
 
 def _spd(rng, k, d):

@@ -48,7 +48,7 @@ class Dataset:
     y_test: np.ndarray
     class_names: tuple[str, ...]
     feature_names: tuple[str, ...]
-    image_shape: tuple[int, ...] | None = None
+    image_shape: tuple[int, int] | None = None
     support: np.ndarray | None = None
     description: str = ""
 

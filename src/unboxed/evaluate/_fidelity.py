@@ -275,7 +275,7 @@ def _pcr_result(
     rng: np.random.Generator,
     meta: dict[str, Any],
 ) -> PCRResult:
-    boot = {"n_boot": n_boot, "sample_frac": sample_frac, "random_state": rng}
+    boot: dict[str, Any] = {"n_boot": n_boot, "sample_frac": sample_frac, "random_state": rng}
     pcr, pcr_ci = bootstrap_mean(hits, **boot)
     rnd, rnd_ci = bootstrap_mean(random_hits, **boot)
     meta = {**meta, "n_boot": n_boot, "sample_frac": sample_frac}
@@ -627,6 +627,7 @@ def _keep_masks(
         offsets = (labels[rows] + n_segments * np.arange(rows.size)[:, None]).ravel()
         size = rows.size * n_segments
         counts = np.bincount(offsets, minlength=size).reshape(rows.size, n_segments)
+        scores: np.ndarray
         if by_id:
             scores = np.array(rank.scores(rows), dtype=np.float64)
         else:

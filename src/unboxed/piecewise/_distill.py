@@ -245,7 +245,7 @@ class Distiller:
                 random_state=init_seed,
             )
 
-        points = [
+        points: list[dict[str, Any]] = [
             {**dict(zip(GRID_KEYS, values, strict=True)), "batch_size": int(values[-1])}
             for values in itertools.product(*(grid[k] for k in GRID_KEYS))
         ]

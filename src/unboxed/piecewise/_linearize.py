@@ -163,7 +163,7 @@ def _resolve(activation: Any, asymptotes: Any) -> tuple[Callable, tuple[Line, Li
         fn, known = named[activation]
         return fn, known if asymptotes is None else _check_asymptotes(asymptotes), activation
     if isinstance(activation, nn.Module):
-        modules: dict[type, Callable[[nn.Module], tuple[Line, Line]]] = {
+        modules: dict[type, Callable[[Any], tuple[Line, Line]]] = {
             nn.Sigmoid: lambda m: ((0.0, 0.0), (0.0, 1.0)),
             nn.Tanh: lambda m: ((0.0, -1.0), (0.0, 1.0)),
             nn.ELU: lambda m: _elu_asymptotes(float(m.alpha)),

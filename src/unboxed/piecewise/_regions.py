@@ -22,10 +22,11 @@ import copy
 import dataclasses
 import functools
 import math
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
+from numpy.typing import ArrayLike
 from torch import nn
 from torch.nn import functional as F
 
@@ -60,7 +61,9 @@ def _exact_piecewise(layer: nn.Module) -> PiecewiseLinear:
         return _known_piecewise("relu")
     if isinstance(layer, nn.LeakyReLU):
         return _known_piecewise("leaky", float(layer.negative_slope))
-    return _known_piecewise("hardtanh", float(layer.min_val), float(layer.max_val))
+    if isinstance(layer, nn.Hardtanh):
+        return _known_piecewise("hardtanh", float(layer.min_val), float(layer.max_val))
+    raise TypeError(f"{type(layer).__name__} is not a piecewise-linear activation")
 
 
 @functools.lru_cache(maxsize=64)
@@ -210,7 +213,7 @@ def _affine_backward(
 
 
 def _maxpool_forward(
-    layer: nn.Module, z: torch.Tensor, offset: torch.Tensor
+    layer: nn.MaxPool1d | nn.MaxPool2d, z: torch.Tensor, offset: torch.Tensor
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Max pooling: the pattern is the flat index each window picks in its channel.
 
@@ -397,16 +400,18 @@ class LinearRegions:
                 reversed(self.layers_), reversed(patterns), reversed(shapes), strict=True
             ):
                 if isinstance(layer, ELEMENTWISE):
-                    grad = _elementwise_backward(_exact_piecewise(layer), pattern, grad)
+                    grad = _elementwise_backward(
+                        _exact_piecewise(layer), cast(torch.Tensor, pattern), grad
+                    )
                 elif isinstance(layer, (nn.MaxPool1d, nn.MaxPool2d)):
-                    grad = _maxpool_backward(pattern, shape, grad)
+                    grad = _maxpool_backward(cast(torch.Tensor, pattern), shape, grad)
                 elif isinstance(layer, nn.Linear):
                     grad = _linear_backward(layer.weight, grad)
                 else:
                     grad = _affine_backward(layer, shape, grad)
         flat = [p.reshape(n, -1) for p in patterns if p is not None]
-        pattern = torch.cat(flat, dim=1).numpy() if flat else np.zeros((n, 0), np.int64)
-        return grad.reshape(n, k, -1).numpy(), offset.numpy(), pattern
+        codes = torch.cat(flat, dim=1).numpy() if flat else np.zeros((n, 0), np.int64)
+        return grad.reshape(n, k, -1).numpy(), offset.numpy(), codes
 
     # ------------------------------------------------------------------ public
     def local_linear(self, X: object) -> tuple[np.ndarray, np.ndarray]:
@@ -584,7 +589,7 @@ class LinearRegions:
         logits = np.einsum("nkd,nd->nk", W, X) + b
         if target is None:
             target = logits.argmax(axis=1)
-        elif np.ndim(target) == 0:
+        elif np.ndim(cast(ArrayLike, target)) == 0:
             target = np.full(X.shape[0], target)
         target = check_labels(target, n=X.shape[0], n_classes=self.n_outputs_, name="target")
         weights = W[np.arange(X.shape[0]), target]

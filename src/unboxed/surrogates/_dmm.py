@@ -19,9 +19,10 @@ import time
 import warnings
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import numpy as np
+from numpy.typing import ArrayLike
 from scipy import special
 
 from .._io import array_digest
@@ -792,14 +793,14 @@ class DMMMEN:
         """
         self._check_fitted()
         k = self._resolve_k(k)
-        classes = self.classes_ if classes is None else np.atleast_1d(classes)
-        values = np.vstack([self.insights(c, k=k, by=by).values[0] for c in classes])
+        chosen = self.classes_ if classes is None else np.atleast_1d(cast(ArrayLike, classes))
+        values = np.vstack([self.insights(c, k=k, by=by).values[0] for c in chosen])
         meta = make_meta("dmm-men", self._parameters(), seed=self.seed_)
-        meta.update(k=k, by=by, classes=[int(c) for c in classes])
+        meta.update(k=k, by=by, classes=[int(c) for c in chosen])
         return FeatureImportance(
             values,
             meta,
-            class_names=tuple(f"class {c}" for c in classes),
+            class_names=tuple(f"class {c}" for c in chosen),
             image_shape=self._image_shape(),
         )
 
@@ -962,7 +963,7 @@ def _run_in_workers(
             if checkpoint is not None:
                 checkpoint.units[f"class{c}/posterior"] = fits[c]["posterior"].arrays()
                 checkpoint.save()
-                side_file(c).unlink(missing_ok=True)
+                cast(Path, side_file(c)).unlink(missing_ok=True)
     except BaseException:
         # Running futures cannot be cancelled: stop their workers, once each. Each saves
         # its chain's state on the way out, as on Ctrl-C, unless the signal lands where

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -112,7 +113,7 @@ class Posterior:
 
     @classmethod
     def from_arrays(cls, arrays: dict[str, np.ndarray]) -> Posterior:
-        values = {f.name: np.array(arrays[f.name]) for f in dataclasses.fields(cls)}
+        values: dict[str, Any] = {f.name: np.array(arrays[f.name]) for f in dataclasses.fields(cls)}
         values["rhat"], values["ess"] = float(values["rhat"]), float(values["ess"])
         return cls(**values)
 
@@ -237,7 +238,8 @@ def pilot_start(
     J, K, prior = settings.n_components, settings.n_priors, settings.prior
     if settings.n_init == 1:
         return initial_state(X, y, J, K, prior, rng)
-    best, best_score = None, -np.inf
+    best: State | None = None
+    best_score = -np.inf
     for _ in range(settings.n_init):
         state = initial_state(X, y, J, K, prior, rng)
         log_liks = np.empty(settings.init_sweeps)
@@ -246,6 +248,7 @@ def pilot_start(
         score = float(log_liks[settings.init_sweeps // 2 :].mean())
         if best is None or score > best_score:
             best, best_score = state, score
+    assert best is not None  # n_init >= 1 is checked when the settings are made
     zeros = np.zeros(N_MH, dtype=np.int64)
     return dataclasses.replace(best, accepted=zeros, proposed=zeros.copy())
 
@@ -282,7 +285,7 @@ def run_chain(
         rng.bit_generator.state = saved["rng"]
     last: dict[str, Any] = {}
 
-    def save(state: State, sweep_index: int, rng_state: dict, recorded: dict) -> None:
+    def save(state: State, sweep_index: int, rng_state: Mapping[str, Any], recorded: dict) -> None:
         checkpoint.running = {  # type: ignore[union-attr]
             "unit": unit,
             "sweep": sweep_index,

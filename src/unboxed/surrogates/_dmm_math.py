@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from typing import Any
 
 import numpy as np
 from scipy import linalg, special
@@ -108,7 +109,7 @@ class State:
 
     @classmethod
     def from_arrays(cls, arrays: dict[str, np.ndarray]) -> State:
-        values = {f.name: np.array(arrays[f.name]) for f in dataclasses.fields(cls)}
+        values: dict[str, Any] = {f.name: np.array(arrays[f.name]) for f in dataclasses.fields(cls)}
         values["alpha"] = float(values["alpha"])
         return cls(**values)
 
@@ -308,6 +309,7 @@ class _Predictive:
 
     def _update(self, v: np.ndarray, scale: float, b_change: np.ndarray) -> None:
         """A rank-one (Sherman-Morrison) step of the p x p form."""
+        assert self.P is not None  # remove and add step only once P is kept
         _rank_one(self.P, v, scale)
         self.b += b_change
         self.m = self.P @ self.b
@@ -419,7 +421,8 @@ def _sequential_split(
         fits.append(_Predictive(X, y, np.array([anchor]), prior_prec[label]))
     to_b = np.zeros(order.size, dtype=bool)
     uniforms = rng.random(order.size)
-    log_q, h, v = np.empty(2), np.empty(2), [None, None]
+    log_q, h = np.empty(2), np.empty(2)
+    v: list[np.ndarray | None] = [None, None]
     for n, s in enumerate(order):
         for side, fit in enumerate(fits):
             h[side], mean, v[side] = fit.predict(X[s])
@@ -491,7 +494,7 @@ def sample_beta(
         L = np.linalg.cholesky(A)
         mean = _cho_solve(L, X.T @ y)
         # L^T e = noise gives e ~ N(0, A^-1).
-        return mean + sigma * _solve_triangular(L.T, rng.standard_normal(p), lower=False)
+        return mean + sigma * _solve_triangular(L.T, rng.standard_normal((p,)), lower=False)
     # theta = beta / sigma ~ N(Sigma Phi^T a, Sigma), Sigma = (Phi^T Phi + D^-1)^-1 with
     # Phi = X, D = diag(1 / prec), a = y / sigma.
     d = 1.0 / prec

@@ -20,7 +20,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, Generic, TypeVar
 
 import numpy as np
@@ -92,7 +92,7 @@ class Snapshot(Generic[S]):
 
     current: FitTrace[S]
     best: FitTrace[S] | None
-    rng_state: dict[str, Any]
+    rng_state: Mapping[str, Any]
 
 
 def check_driver_params(max_iter: Any, tol: Any, n_init: Any) -> tuple[int, float | None, int]:

@@ -311,6 +311,8 @@ class JGMM:
         self.n_positions_ = int(X3.shape[1])
         self.n_features_x_in_ = int(X3.shape[2])
         self.n_features_y_in_ = int(Y.shape[1])
+        self.whitening_x_: tuple[np.ndarray, ...] | None
+        self.whitening_y_: tuple[np.ndarray, ...] | None
         if self.whiten:
             self.whitening_x_ = jm.fit_whitening(X3.reshape(-1, X3.shape[2]))
             self.whitening_y_ = jm.fit_whitening(Y)
@@ -465,6 +467,7 @@ class JGMM:
             resp_x = _one_hot(_kmeans(X2, kx, rng), kx).reshape(*data.X.shape[:2], kx)
             Q = np.full((R, kx, ky), 1.0 / kx)
         else:
+            assert data.labels_y is not None  # an owner is set only from the labels
             resp_x = _labelled_start(data.X, data.labels_y, data.owner, rng)
             block = (data.owner[:, None] == np.arange(ky)).astype(np.float64)
             Q = np.broadcast_to(block / np.maximum(block.sum(axis=0), 1), (R, kx, ky)).copy()
@@ -500,6 +503,7 @@ class JGMM:
             g, h, co, bound = jm.e_step_joint(state.log_gx, state.log_gy, state.Q, state.pi)
             Q, pi = jm.m_step_latent(g, h, co)
         elif self.e_step == "labelled":
+            assert data.labels_y is not None  # fit requires them for this E-step
             g, h, co, bound = jm.e_step_labelled(state.log_gx, data.labels_y, state.Q, state.pi)
             Q, pi = jm.m_step_latent(g, h, co)
         else:
@@ -547,10 +551,10 @@ class JGMM:
         return jm.log_gaussian(X3, self.means_x_, self.vars_x_)
 
     def _log_gy(self, Y: object) -> np.ndarray:
-        Y = self._check_y(Y)
+        Yc = self._check_y(Y)
         if self.whitening_y_ is not None:
-            Y = jm.whiten(Y, *self.whitening_y_)
-        return jm.log_gaussian(Y, self.means_y_, self.vars_y_)
+            Yc = jm.whiten(Yc, *self.whitening_y_)
+        return jm.log_gaussian(Yc, self.means_y_, self.vars_y_)
 
     # ------------------------------------------------------------------ inference
     def predict_proba_w(self, X: object) -> np.ndarray:

@@ -285,6 +285,7 @@ class JGMMExplainer:
         candidates = self._candidates()
         self.validation_agreement_ = None
         if len(candidates) > 1:
+            assert labels is not None  # _check_setup allows candidates only when tied
             self.validation_agreement_ = self._validate(candidates, F, Y, labels, ky, rng)
             kx, floor = max(candidates, key=self.validation_agreement_.__getitem__)
         else:
@@ -295,7 +296,7 @@ class JGMMExplainer:
         self.rng_ = rng
         self.feature_shape_ = self._feature_shape
         self.X_fit_ = X
-        if self._tied:
+        if labels is not None:  # the higher components are tied to the classes
             self.classes_ = _component_classes(self.jgmm_, Y, labels, n_classes)
             if np.unique(self.classes_).size != n_classes:
                 warnings.warn(
@@ -372,7 +373,8 @@ class JGMMExplainer:
         """Everything the validation scores depend on, as JSON values."""
         if self.checkpoint is None:
             return {}
-        names = ("lower_layer", "higher_layer", "pool", "spatial", "validation_fraction")
+        names: tuple[str, ...] = ("lower_layer", "higher_layer", "pool", "spatial")
+        names += ("validation_fraction",)
         names += ("covariance", "e_step", "whiten", "max_iter", "tol", "n_init", "random_state")
         return {
             **{name: getattr(self, name) for name in names},
@@ -537,7 +539,7 @@ class JGMMExplainer:
             top_proba=np.take_along_axis(proba, top, axis=1),
             meta=meta,
             indices=found.indices,
-            inputs=inputs[found.indices] if mined else None,
+            inputs=inputs[found.indices] if mined and inputs is not None else None,
             image_shape=(
                 self._image_shape() if mined or extra.get("query_inputs") is not None else None
             ),

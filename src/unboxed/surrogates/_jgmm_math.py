@@ -807,6 +807,8 @@ def sample_gmm(
     comps = rng.choice(weights.shape[0], size=n, p=weights / weights.sum())
     noise = rng.standard_normal((n, means.shape[1]))
     if center is not None:
+        if scale is None:
+            raise ValueError("sample_gmm: a center needs a scale")
         means, covariances = _localise(means, covariances, np.asarray(center), scale, comps)
     return draw_from_components(means, covariances, comps, noise), comps
 

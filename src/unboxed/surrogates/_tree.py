@@ -122,12 +122,12 @@ class TreeSurrogate:
             raise ValueError("depths must list at least one depth")
         if not isinstance(tolerance, numbers.Real) or not 0 <= tolerance < 1:
             raise ValueError(f"tolerance must be a number in [0, 1), got {tolerance!r}")
-        self.tolerance = float(tolerance)
-        self.held_out = check_fraction(held_out, name="held_out")
+        self.tolerance: float = float(tolerance)
+        self.held_out: float = check_fraction(held_out, name="held_out")
         if self.held_out >= 1:
             raise ValueError("held_out must be below 1: the tree needs rows to learn from")
-        self.n_boot = check_positive_int(n_boot, name="n_boot")
-        self.random_state = random_state
+        self.n_boot: int = check_positive_int(n_boot, name="n_boot")
+        self.random_state: RandomState = random_state
 
     def fit(self, X: object) -> TreeSurrogate:
         """Label ``X`` with the black box and fit the tree to those labels.

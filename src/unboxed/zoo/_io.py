@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +21,7 @@ from ._models import BUILDERS, ZooModel, check_finite_weights
 from ._vae import GENERATORS
 
 #: Every architecture zoo.load can rebuild: the classifiers and the generators.
-ARCHITECTURES = {**BUILDERS, **GENERATORS}
+ARCHITECTURES: dict[str, Callable[..., Any]] = {**BUILDERS, **GENERATORS}
 
 FORMAT = "unboxed-zoo-model"
 FORMAT_VERSION = 1

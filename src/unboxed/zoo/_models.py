@@ -208,7 +208,7 @@ def lenet(
     return _seeded(random_state, build)
 
 
-BUILDERS = {"mlp": mlp, "lenet": lenet}
+BUILDERS: dict[str, Callable[..., ZooModel]] = {"mlp": mlp, "lenet": lenet}
 
 
 def build(

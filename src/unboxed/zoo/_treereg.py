@@ -69,6 +69,12 @@ def _apl(X: np.ndarray, labels: np.ndarray, min_samples_leaf: int) -> float:
 class _Omega(nn.Module):
     """Omega_hat: standardised weights -> one hidden layer -> standardised APL."""
 
+    # buffers, registered in __init__
+    x_mean: torch.Tensor
+    x_scale: torch.Tensor
+    y_mean: torch.Tensor
+    y_scale: torch.Tensor
+
     def __init__(self, n_in: int, hidden: int) -> None:
         super().__init__()
         self.net = nn.Sequential(nn.Linear(n_in, hidden), nn.ReLU(), nn.Linear(hidden, 1))
@@ -245,10 +251,11 @@ class TreeRegularizedMLP:
         state: dict[str, Any] = {"epoch": 0, "loss": []}
         records = _Records([], [], [], None)
         # Hashing the data is for the checkpoint alone.
-        settings = None if self.checkpoint is None else self._settings(X, labels, seed)
-        if self.checkpoint is not None and Path(self.checkpoint).is_file():
+        checkpoint = self.checkpoint
+        settings = {} if checkpoint is None else self._settings(X, labels, seed)
+        if checkpoint is not None and Path(checkpoint).is_file():
             state, records = restore_training_state(
-                self.checkpoint, settings, state, net, optimizer, gen, self._read_records
+                checkpoint, settings, state, net, optimizer, gen, self._read_records
             )
         steps = math.ceil(X.shape[0] / self.batch_size)
         bar = progress(total=self.epochs, verbose=self.verbose, desc="tree-regularized mlp")
@@ -276,9 +283,9 @@ class TreeRegularizedMLP:
             check_finite_weights(net, what=f"{DIVERGED} at epoch {epoch}")
             state["epoch"] = epoch + 1
             state["loss"].append(total / X.shape[0])
-            if self.checkpoint is not None:
+            if checkpoint is not None:
                 extra = records.tensors()
-                save_training_state(self.checkpoint, settings, state, net, optimizer, gen, extra)
+                save_training_state(checkpoint, settings, state, net, optimizer, gen, extra)
             bar.update(1)
         bar.close()
         net.eval()
@@ -298,7 +305,14 @@ class TreeRegularizedMLP:
 
     def _settings(self, X: np.ndarray, labels: np.ndarray, seed: int) -> dict[str, Any]:
         """Everything the training depends on, for the checkpoint."""
-        names = ("activation", "strength", "epochs", "batch_size", "lr", "weight_decay")
+        names: tuple[str, ...] = (
+            "activation",
+            "strength",
+            "epochs",
+            "batch_size",
+            "lr",
+            "weight_decay",
+        )
         names += ("snapshot_every", "n_jitter", "jitter_scale", "min_samples_leaf")
         names += ("surrogate_hidden", "surrogate_steps")
         return {

@@ -19,7 +19,7 @@ import math
 import os
 import time
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +47,12 @@ class VAE(ZooModel):
     Build it with :func:`vae`, train it with :func:`train_vae`. Save and load it with
     :func:`unboxed.zoo.save` and :func:`unboxed.zoo.load` like any zoo model.
     """
+
+    # modules, added by :func:`vae`
+    encoder: nn.Module
+    mu: nn.Module
+    logvar: nn.Module
+    decoder: nn.Module
 
     @property
     def latent_dim(self) -> int:
@@ -318,4 +324,4 @@ def train_vae(
     return VAETrainingResult(tuple(losses), test_elbo, time.perf_counter() - start, settings)
 
 
-GENERATORS = {"vae": vae}
+GENERATORS: dict[str, Callable[..., ZooModel]] = {"vae": vae}
