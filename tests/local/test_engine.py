@@ -5,7 +5,10 @@ import pytest
 from scipy import special
 from sklearn.linear_model import Lasso, Ridge
 
+from unboxed import BlackBox
+from unboxed.local import _engine
 from unboxed.local._engine import (
+    Engine,
     bernoulli_masks,
     constrained_wls,
     exponential_kernel,
@@ -13,10 +16,12 @@ from unboxed.local._engine import (
     shapley_kernel,
     shapley_masks,
     top_k_active,
+    uniform_kernel,
     weighted_lasso,
     weighted_r2,
     weighted_ridge,
 )
+from unboxed.local._segments import Partition
 
 
 def _problems(rng, r=3, s=60, m=6):
@@ -39,13 +44,14 @@ def test_weighted_ridge_matches_sklearn(rng, alpha):
         np.testing.assert_allclose(weighted_r2(Z, y, w, coef, intercept)[i], r2, atol=1e-8)
 
 
-def test_inactive_columns_are_zero_and_ignored(rng):
+@pytest.mark.parametrize("alpha", [0.0, 1.0])  # alpha = 0: the inactive block must stay solvable
+def test_inactive_columns_are_zero_and_ignored(rng, alpha):
     Z, y, w = _problems(rng)
     active = np.ones((3, 6), dtype=bool)
     active[:, 4:] = False
-    coef, _intercept = weighted_ridge(Z, y, w, active, 1.0)
+    coef, _intercept = weighted_ridge(Z, y, w, active, alpha)
     assert np.all(coef[:, 4:] == 0)
-    ref = Ridge(alpha=1.0).fit(Z[0, :, :4], y[0], sample_weight=w[0])
+    ref = Ridge(alpha=alpha).fit(Z[0, :, :4], y[0], sample_weight=w[0])
     np.testing.assert_allclose(coef[0, :4], ref.coef_, atol=1e-8)
 
 
@@ -137,3 +143,172 @@ def test_exponential_kernel_is_sqrt_exp_of_the_cosine_distance():
     d = 1 - on / np.sqrt(on * m)  # cosine distance between z and the all-on vector
     expected = np.sqrt(np.exp(-(d**2) / width**2))
     np.testing.assert_allclose(exponential_kernel(width)(masks, valid)[0], expected, rtol=1e-12)
+
+
+def test_weighted_ridge_with_equal_weights_matches_sklearn(rng):
+    # Equal weights take a shortcut in _gram (scale the products, not the samples); a
+    # constant weight c per row must still count as c, against the penalty.
+    Z, y, _ = _problems(rng)
+    w = np.broadcast_to(np.array([[3.0], [0.5], [1.0]]), y.shape).copy()
+    active = np.ones((3, 6), dtype=bool)
+    coef, intercept = weighted_ridge(Z, y, w, active, 2.0)
+    for i in range(3):
+        ref = Ridge(alpha=2.0).fit(Z[i], y[i], sample_weight=w[i])
+        np.testing.assert_allclose(coef[i], ref.coef_, atol=1e-8)
+        np.testing.assert_allclose(intercept[i], ref.intercept_, atol=1e-8)
+
+
+def test_weighted_ridge_without_penalty_takes_the_minimum_norm_fit_of_coincident_columns(rng):
+    # Few samples and many components make columns coincide (LIME with alpha=0); the
+    # jitter must give the limit of ridge as alpha -> 0, the minimum-norm solution.
+    Z, y, w = _problems(rng, r=2)
+    Z[:, :, 1] = Z[:, :, 0]
+    active = np.ones((2, 6), dtype=bool)
+    coef, intercept = weighted_ridge(Z, y, w, active, 0.0)
+    for i in range(2):
+        mean_z, mean_y = w[i] @ Z[i] / w[i].sum(), w[i] @ y[i] / w[i].sum()
+        sw = np.sqrt(w[i])[:, None]
+        ref = np.linalg.lstsq((Z[i] - mean_z) * sw, (y[i] - mean_y) * sw[:, 0], rcond=None)[0]
+        np.testing.assert_allclose(coef[i, 2:], ref[2:], atol=1e-6)
+        # The twins share their effect (about evenly: rounding breaks the exact tie).
+        np.testing.assert_allclose(coef[i, :2].sum(), ref[:2].sum(), atol=1e-6)
+        np.testing.assert_allclose(coef[i, :2], ref[:2], atol=1e-3)
+        np.testing.assert_allclose(intercept[i], mean_y - mean_z @ ref, atol=1e-6)
+
+
+def test_weighted_r2_of_a_constant_response_fitted_exactly_is_one(rng):
+    Z, _, w = _problems(rng)
+    y = np.full(w.shape, 0.7)
+    coef, intercept = weighted_ridge(Z, y, w, np.ones((3, 6), dtype=bool), 1.0)
+    np.testing.assert_allclose(weighted_r2(Z, y, w, coef, intercept), 1.0)
+
+
+def test_constrained_wls_ignores_inactive_columns(rng):
+    # Rows with fewer components than the padded width (ragged superpixels): the
+    # constraint sums the active coefficients only, as if the padding were not there.
+    Z, y, w = _problems(rng)
+    active = np.arange(6) < np.array([[6], [4], [1]])
+    total = np.array([1.0, -2.0, 0.5])
+    phi = constrained_wls(Z, y, w, active, total)
+    assert np.all(phi[~active] == 0)
+    for i, m in enumerate((6, 4, 1)):
+        alone = constrained_wls(
+            Z[i : i + 1, :, :m], y[i : i + 1], w[i : i + 1], active[i : i + 1, :m], total[i : i + 1]
+        )
+        np.testing.assert_allclose(phi[i, :m], alone[0], atol=1e-8)
+    np.testing.assert_allclose(phi.sum(axis=1), total, atol=1e-10)
+
+
+def test_constrained_wls_solves_more_components_than_samples(rng):
+    # KernelSHAP on many superpixels with a small budget: the least-squares part is
+    # rank deficient, yet the efficiency constraint must hold and the answer be finite.
+    Z = (rng.random((2, 10, 30)) < 0.5).astype(float)
+    y, w = rng.normal(size=(2, 10)), np.ones((2, 10))
+    total = np.array([0.3, -0.4])
+    phi = constrained_wls(Z, y, w, np.ones((2, 30), dtype=bool), total)
+    assert np.all(np.isfinite(phi))
+    np.testing.assert_allclose(phi.sum(axis=1), total, atol=1e-8)
+    np.testing.assert_allclose(np.einsum("rsm,rm->rs", Z, phi), y, atol=1e-6)  # interpolates
+
+
+def test_top_k_active_never_picks_padding():
+    # Lasso leaves many active coefficients at 0: padded slots must not take their place.
+    coef = np.array([[0.0, 0.5, 0.0, 0.0, 0.0]])
+    active = np.array([[False, True, True, True, False]])
+    assert top_k_active(coef, active, 2).tolist() == [[False, True, True, False, False]]
+    assert top_k_active(coef, active, 5).tolist() == active.tolist()  # k above the count
+
+
+def test_bernoulli_masks_draw_every_coalition_equally_often(rng):
+    # LIME samples each of the 2^m masks with probability 2^-m (m = 8: one byte per
+    # mask; m = 3: part of a byte).
+    for m in (8, 3):
+        masks = bernoulli_masks(np.ones((1, m), dtype=bool), 25601, rng)[0, 1:]
+        counts = np.bincount(masks @ (1 << np.arange(m)), minlength=2**m)
+        expected = len(masks) / 2**m
+        assert counts.min() > expected / 2 and counts.max() < expected * 1.5
+
+
+def test_shapley_masks_spend_an_odd_budget_on_proper_coalitions(rng):
+    valid = np.arange(10) < np.array([[10], [7]])  # 2^10 and 2^7 > 41: drawn
+    masks = shapley_masks(valid, 41, rng)
+    sizes = masks[:, 2:].sum(axis=2)
+    assert np.all(sizes >= 1) and np.all(sizes <= np.array([[9], [6]]))
+
+
+def test_exponential_kernel_ignores_padding():
+    # A row with 4 components padded to 10 slots weighs its masks as a row of 4 does.
+    masks = np.arange(10)[None, None, :] < np.array([4, 3, 1])[None, :, None]
+    padded = exponential_kernel(0.25)(masks, np.arange(10)[None] < 4)
+    alone = exponential_kernel(0.25)(masks[..., :4], np.ones((1, 4), dtype=bool))
+    np.testing.assert_allclose(padded, alone, rtol=1e-12)
+
+
+def _softmax_box(rng, d=6, k=3):
+    A, b = rng.normal(size=(d, k)), rng.normal(size=k)
+
+    def proba(X):
+        z = np.exp(X @ A + b)
+        return z / z.sum(axis=1, keepdims=True)
+
+    return BlackBox.from_callable(proba, n_classes=k), proba
+
+
+@pytest.mark.parametrize(("chunk_rows", "query_rows"), [(None, None), (21, 14), (3, 3)])
+def test_engine_keeps_rows_fills_and_targets_together_across_chunks(
+    rng, monkeypatch, chunk_rows, query_rows
+):
+    # Instances are explained in chunks and queried in blocks; each row must meet its own
+    # segments, fill and target whatever the split. One-off masks make the answer exact:
+    # a component's drop f(x)[t] - f(x with the component filled)[t], brute force.
+    if chunk_rows is not None:  # 7 samples per row: chunks of 3 rows and 2-row blocks,
+        monkeypatch.setattr(_engine, "CHUNK_ROWS", chunk_rows)  # or budgets under one row
+        monkeypatch.setattr(_engine, "QUERY_ROWS", query_rows)
+    n, d = 7, 6
+    box, proba = _softmax_box(rng)
+    X, fill = rng.uniform(size=(n, d)), rng.uniform(size=(n, d))
+    labels = np.arange(d) // (1 + np.arange(n)[:, None] % 3)  # 6, 3 or 2 components
+    partition = Partition.from_labels(labels, n, d)
+    target = np.arange(n) % 3
+
+    def drops(masks, y, w, valid):
+        return y[:, :1] - y[:, 1:], {"f": y[:, 0]}
+
+    engine = Engine(one_off_masks, uniform_kernel, drops)
+    values, targets, info = engine.run(box, X, fill, partition, target, n_samples=7, rng=rng)
+    expected = np.zeros((n, d))
+    for i in range(n):
+        f = proba(X[i : i + 1])[0, target[i]]
+        for j in np.unique(labels[i]):
+            x = np.where(labels[i] == j, fill[i], X[i])
+            expected[i, labels[i] == j] = f - proba(x[None])[0, target[i]]
+    np.testing.assert_allclose(values, expected, atol=1e-12)
+    np.testing.assert_array_equal(targets, target)
+    np.testing.assert_allclose(info["f"], proba(X)[np.arange(n), target], atol=1e-12)
+    _, default, _ = engine.run(box, X, fill, partition, None, n_samples=7, rng=rng)
+    np.testing.assert_array_equal(default, proba(X).argmax(axis=1))
+
+
+def test_weighted_lasso_converges_at_its_default_iterations_on_collinear_components(rng):
+    # LIME's lasso runs the default 500 iterations. Nearly identical components (masks
+    # differing in 5% of the samples) make the problem ill-conditioned, where plain
+    # proximal gradient stalls; FISTA's momentum still reaches sklearn's answer.
+    r, s, m = 3, 200, 8
+    Z = ((rng.random((r, s, 1)) < 0.5) ^ (rng.random((r, s, m)) < 0.05)).astype(float)
+    w = rng.uniform(0.1, 1.0, size=(r, s))
+    y = Z @ np.linspace(-1, 1, m) + 0.1 * rng.normal(size=(r, s))
+    coef, intercept = weighted_lasso(Z, y, w, np.ones((r, m), dtype=bool), 0.01)
+    for i in range(r):
+        ref = Lasso(alpha=0.01, tol=1e-14, max_iter=100000).fit(
+            Z[i], y[i], sample_weight=w[i] * s / w[i].sum()
+        )
+        np.testing.assert_allclose(coef[i], ref.coef_, atol=1e-5)
+        np.testing.assert_allclose(intercept[i], ref.intercept_, atol=1e-5)
+
+
+def test_top_k_active_breaks_many_ties_to_the_lower_indices():
+    # Same seed, same explanation: among equal |coef| the lowest indices win, also
+    # past the few elements where an unstable sort happens to keep the order.
+    coef = np.tile([0.3, -0.3, 0.1], 8)[None]  # 16 tied at 0.3
+    chosen = top_k_active(coef, np.ones_like(coef, dtype=bool), 5)
+    assert np.flatnonzero(chosen[0]).tolist() == [0, 1, 3, 4, 6]

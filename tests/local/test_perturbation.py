@@ -352,3 +352,32 @@ def test_grid_cells_of_an_image_the_cell_does_not_divide():
 def test_background_of_the_wrong_width_is_refused():
     with pytest.raises(ValueError, match="background must have 6 features, got 5"):
         Lime(_linear_box(np.zeros(6)), fill="mean", background=np.zeros((3, 5)))
+
+
+def test_lime_scores_a_black_box_that_ignores_its_input_as_a_perfect_fit():
+    """A constant answer such as 0.3 gave a weighted R^2 of rounding noise over rounding
+    noise (-11.8) instead of 1; the fit is exact (all weights 0)."""
+    box = BlackBox.from_callable(lambda X: np.tile([0.7, 0.3], (len(X), 1)), n_classes=2)
+    X = np.random.default_rng(0).uniform(size=(4, 6))
+    result = Lime(box, n_samples=200, random_state=0).explain(X, target=1)
+    np.testing.assert_allclose(result.values, 0.0, atol=1e-12)
+    np.testing.assert_array_equal(result.meta["score"], 1.0)
+
+
+@pytest.mark.parametrize("cls", [KernelShap, Lime])
+def test_rows_with_their_own_segments_and_counts_are_exact_on_a_linear_box(cls):
+    # Per-row segments with 8, 3 and 1 components (padded to 8): on a linear box with
+    # zero fill a component's value is the sum of its features' x_j w_j, for each row
+    # alone. KernelSHAP draws the 8 (2^8 > 64) and lists the 3 and the 1.
+    w = np.array([0.08, -0.05, 0.03, -0.02, 0.01, 0.04, -0.03, 0.06])
+    X = np.random.default_rng(4).uniform(0.5, 1.5, size=(3, 8))
+    segments = np.stack([np.arange(8), np.arange(8) % 3, np.zeros(8, dtype=int)])
+    kwargs = {"alpha": 0.0} if cls is Lime else {}
+    result = cls(_linear_box(w), n_samples=64, random_state=0, **kwargs).explain(
+        X, target=1, segments=segments
+    )
+    expected = np.zeros((3, 8))
+    for i in range(3):
+        for j in np.unique(segments[i]):
+            expected[i, segments[i] == j] = (X[i] * w)[segments[i] == j].sum()
+    np.testing.assert_allclose(result.values, expected, atol=1e-8)

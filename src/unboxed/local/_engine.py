@@ -371,8 +371,12 @@ def weighted_r2(
 
     fitted = torch.bmm(torch.from_numpy(Z), torch.from_numpy(coef)[..., None])[..., 0].numpy()
     resid = y - intercept[:, None] - fitted
-    y_mean = (w * y).sum(axis=1, keepdims=True) / w.sum(axis=1, keepdims=True)
-    total = (w * (y - y_mean) ** 2).sum(axis=1)
+    # Measured from the first sample, a constant response is exactly 0 and its total
+    # exactly 0; around its rounded weighted mean it left ~1e-32, and R^2 came out as
+    # the ratio of two rounding errors (-11 for a black box that answers 0.3 always).
+    shifted = y - y[:, :1]
+    y_mean = (w * shifted).sum(axis=1, keepdims=True) / w.sum(axis=1, keepdims=True)
+    total = (w * (shifted - y_mean) ** 2).sum(axis=1)
     err = (w * resid**2).sum(axis=1)
     return np.where(total > 0, 1.0 - err / np.where(total > 0, total, 1.0), 1.0)
 

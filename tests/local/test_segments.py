@@ -1,0 +1,136 @@
+"""Components: segmenters, partitions and occlusion windows against brute force."""
+
+import numpy as np
+import pytest
+from skimage.segmentation import quickshift, slic
+
+from unboxed.local import SegmenterError, segment
+from unboxed.local._segments import Partition, Windows
+
+
+def _images(n=3, seed=0):
+    """Flat 8x8 images: a bright square on a dark, slightly noisy background."""
+    rng = np.random.default_rng(seed)
+    X = 0.05 * rng.random((n, 8, 8))
+    X[:, 2:6, 1:5] += 0.9
+    return X.reshape(n, 64)
+
+
+def test_pixels_and_grid_labels_are_writable_copies():
+    # A view of one shared row would be read-only, and a write would reach every row.
+    for labels in (segment(_images(), method="pixels"), segment(_images(), (8, 8), method="grid")):
+        assert labels.shape == (3, 64) and labels.flags.writeable
+        labels[0, 0] = 99
+        assert labels[1, 0] != 99
+
+
+def test_pixels_take_no_parameters():
+    with pytest.raises(TypeError, match="'pixels' takes no parameters, got \\['cell'\\]"):
+        segment(_images(), method="pixels", cell=2)
+
+
+@pytest.mark.parametrize(
+    ("image_shape", "method", "message"),
+    [
+        (None, "slic", "segmenter 'slic' needs image_shape=\\(H, W\\)"),
+        ((4, 4), "grid", "H\\*W = 64"),  # 16 pixels for 64 features
+        ((4, 4, 4), "slic", "image_shape must be \\(H, W\\)"),  # 3-D: not a gray image
+        ((8, 8), "watershed", "method must be one of"),
+    ],
+)
+def test_bad_image_shapes_and_methods_are_named(image_shape, method, message):
+    with pytest.raises(ValueError, match=message):
+        segment(_images(), image_shape, method=method)
+
+
+def test_grid_refuses_an_empty_cell():
+    with pytest.raises(ValueError, match="cell must be an int >= 1"):
+        segment(_images(), (8, 8), method="grid", cell=0)
+
+
+def test_a_callable_segmenter_gets_its_parameters_and_is_relabelled():
+    def halves(image, *, split):
+        # Ids 7 and 3: neither from 0 nor in order.
+        return np.where(np.arange(image.shape[1]) < split, 7, 3)[None].repeat(image.shape[0], 0)
+
+    labels = segment(_images(2), (8, 8), method=halves, split=3)
+    row = np.where(np.arange(8) < 3, 1, 0)  # 3 -> 0, 7 -> 1
+    np.testing.assert_array_equal(labels, np.broadcast_to(np.tile(row, 8), (2, 64)))
+
+
+def test_a_segmenter_of_the_wrong_shape_is_named():
+    with pytest.raises(ValueError, match=r"returned shape \(64,\), expected \(8, 8\)"):
+        segment(_images(), (8, 8), method=lambda image: np.zeros(image.size, int))
+
+
+def test_a_user_segmenter_error_keeps_its_cause_but_a_builtin_one_is_not_wrapped():
+    def broken(image):
+        raise KeyError("boom")
+
+    with pytest.raises(SegmenterError, match="on image 0") as caught:
+        segment(_images(), (8, 8), method=broken)
+    assert isinstance(caught.value.__cause__, KeyError)
+    with pytest.raises(TypeError):  # scikit-image's own error, as it raised it
+        segment(_images(), (8, 8), method="slic", no_such_setting=1)
+
+
+def test_slic_and_quickshift_match_scikit_image_with_the_given_settings():
+    X = _images(2)
+    for method, params, run in (
+        (
+            "slic",
+            {"n_segments": 4, "compactness": 5.0},
+            lambda im: slic(im, n_segments=4, compactness=5.0, channel_axis=None, start_label=0),
+        ),
+        (
+            "quickshift",
+            {"kernel_size": 1, "max_dist": 2},  # 5 segments; the defaults give 2
+            lambda im: quickshift(np.dstack([im] * 3), kernel_size=1, max_dist=2, ratio=0.5),
+        ),
+    ):
+        labels = segment(X, (8, 8), method=method, **params)
+        for i in range(2):
+            ref = np.unique(run(X[i].reshape(8, 8)), return_inverse=True)[1].ravel()
+            np.testing.assert_array_equal(labels[i], ref)
+
+
+def test_partition_refuses_float_and_negative_labels():
+    with pytest.raises(ValueError, match="segments must be int labels"):
+        Partition.from_labels(np.zeros(6), 2, 6)
+    with pytest.raises(ValueError, match="non-negative"):
+        Partition.from_labels(np.array([0, 0, 1, 1, -1, -1]), 2, 6)
+
+
+def test_partition_perturb_and_spread_per_row():
+    # Rows with their own labels and component counts: brute force, feature by feature.
+    rng = np.random.default_rng(0)
+    labels = np.array([[0, 0, 1, 1, 2, 2], [1, 0, 1, 0, 1, 0], [0, 0, 0, 0, 0, 0]])
+    part = Partition.from_labels(labels, 3, 6)
+    np.testing.assert_array_equal(part.counts, [3, 2, 1])
+    np.testing.assert_array_equal(part.valid(3), np.arange(3) < np.array([[3], [2], [1]]))
+    X, fill = rng.uniform(size=(3, 6)), rng.uniform(size=(3, 6))
+    masks = (rng.random((3, 5, 3)) < 0.5) & part.valid(3)[:, None]
+    out = part.perturb(masks, slice(0, 3), X, fill)
+    on = np.take_along_axis(masks, np.broadcast_to(labels[:, None], (3, 5, 6)), axis=2)
+    np.testing.assert_allclose(out, np.where(on, X[:, None], fill[:, None]), atol=1e-12)
+    scores = rng.normal(size=(3, 3))
+    np.testing.assert_array_equal(part.spread(scores), np.take_along_axis(scores, labels, 1))
+
+
+def test_windows_cover_and_perturb_by_brute_force():
+    # 2-D windows 2x3 every (1, 2) over a 3x5 image: starts rows 0, 1 and columns 0, 2.
+    windows = Windows.sliding((3, 5), (2, 3), (1, 2))
+    boxes = [(r, c) for r in (0, 1) for c in (0, 2)]
+    expected = np.zeros((4, 15), dtype=bool)
+    for k, (r, c) in enumerate(boxes):
+        member = np.zeros((3, 5), dtype=bool)
+        member[r : r + 2, c : c + 3] = True
+        expected[k] = member.ravel()
+    assert sorted(map(tuple, windows.members)) == sorted(map(tuple, expected))
+    rng = np.random.default_rng(1)
+    X, fill = rng.uniform(size=(2, 15)), np.full((1, 15), 0.5)
+    masks = rng.random((2, 6, 4)) < 0.5
+    covered = (~masks).astype(int) @ windows.members.astype(int) > 0
+    np.testing.assert_array_equal(
+        windows.perturb(masks, slice(0, 2), X, fill), np.where(covered, 0.5, X[:, None])
+    )
