@@ -123,7 +123,7 @@ def plot_examples(
         ax.axis("off")
     for r, g in enumerate(chosen):
         start = 0
-        if with_query and g >= 0:
+        if examples.queries is not None and g >= 0:
             q_in = None if examples.query_inputs is None else examples.query_inputs[g]
             q = examples.queries[g]
             label = (
