@@ -13,9 +13,10 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from .._validation import check_array, check_positive_int, check_shape, is_int
 
@@ -62,10 +63,11 @@ def segment(
     ndarray of shape (n_samples, n_features), int64
         Labels ``0 .. m_i - 1`` per row, contiguous.
     """
-    if np.ndim(X) == 3:  # a batch of (H, W) images: say how to pass them
+    given = np.shape(cast(ArrayLike, X))
+    if len(given) == 3:  # a batch of (H, W) images: say how to pass them
         raise ValueError(
             f"X must be flat, shape (n_samples, n_features); got images of shape "
-            f"{np.shape(X)}: pass X.reshape(len(X), -1) with image_shape={np.shape(X)[1:]}"
+            f"{given}: pass X.reshape(len(X), -1) with image_shape={given[1:]}"
         )
     X = check_array(X, name="X", ndim=2)
     n, d = X.shape
@@ -99,11 +101,11 @@ def segment(
 def grid_labels(shape: tuple[int, int], *, cell: int = 4) -> np.ndarray:
     """Square cells of side ``cell`` over an ``(H, W)`` image, flat labels ``(H*W,)``."""
     cell = check_positive_int(cell, name="cell")
-    shape = check_shape(shape, name="shape")
-    if len(shape) != 2:
-        raise ValueError(f"shape must be (H, W), got {shape}")
-    rows, cols = np.indices(shape)
-    per_row = math.ceil(shape[1] / cell)
+    checked = check_shape(shape, name="shape")
+    if len(checked) != 2:
+        raise ValueError(f"shape must be (H, W), got {checked}")
+    rows, cols = np.indices(checked)
+    per_row = math.ceil(checked[1] / cell)
     return ((rows // cell) * per_row + cols // cell).ravel()
 
 
