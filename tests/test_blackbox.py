@@ -3,6 +3,7 @@ import warnings
 import numpy as np
 import pytest
 import torch
+from sklearn.base import BaseEstimator
 from sklearn.tree import DecisionTreeClassifier
 
 from unboxed import BlackBox, BlackBoxError, zoo
@@ -452,3 +453,159 @@ def test_an_infinite_gradient_is_reported():
     np.testing.assert_allclose(bb.predict_proba(np.zeros((2, 3))), 0.5)
     with pytest.raises(ValueError, match="'_Sqrt' produced a NaN or infinite gradient"):
         bb.gradient(np.zeros((2, 3)), 0)
+
+
+def test_a_fractional_n_classes_is_rejected_not_truncated():
+    with pytest.raises(ValueError, match=r"at least 2 classes; 'f' has n_classes=2.5"):
+        BlackBox.from_callable(lambda X: np.full((len(X), 2), 0.5), n_classes=2.5, name="f")
+
+
+def test_a_value_above_one_is_refused_even_when_its_row_sums_to_one():
+    # 1.0004 - 4 * 0.00009 = 1.00004: the sum is within tolerance, the value is not
+    row = [1.0004, -0.00009, -0.00009, -0.00009, -0.00009]
+    bb = BlackBox.from_callable(lambda X: np.tile(row, (len(X), 1)), n_classes=5)
+    with pytest.raises(ValueError, match=r"outside \[0, 1\] \(min -9e-05, max 1\.0004\)"):
+        bb.predict_proba(np.zeros((2, 3)))
+
+
+def test_rows_of_several_samples_each_are_refused(digits_blackbox):
+    # 128 = 2 x 64 values per row would otherwise be read as twice as many samples
+    with pytest.raises(
+        ValueError, match=r"X has shape \(3, 128\), but .* expects \(n_samples, 64\)"
+    ):
+        digits_blackbox.predict_proba(np.zeros((3, 128)))
+    with pytest.raises(ValueError, match=r"X has shape \(3, 8, 8\)"):
+        digits_blackbox.predict_proba(np.zeros((3, 8, 8)))  # channel axis missing
+
+
+def test_a_single_shaped_sample_or_a_scalar_is_named(digits_blackbox):
+    with pytest.raises(ValueError, match=r"single sample \(1, 8, 8\).*X\[None\]"):
+        digits_blackbox.predict_proba(np.zeros((1, 8, 8)))
+    with pytest.raises(ValueError, match="got a scalar"):
+        digits_blackbox.predict_proba(np.float64(1.0))
+
+
+def test_an_infinite_logit_is_reported_not_softmaxed():
+    module = torch.nn.Linear(4, 3)
+    with torch.no_grad():
+        module.bias[0] = float("-inf")  # softmax would turn it into a silent 0
+    bb = BlackBox.from_torch(module, input_shape=(4,))
+    with pytest.raises(ValueError, match="NaN or infinite"):
+        bb.predict_proba(np.zeros((2, 4)))
+
+
+def test_logits_summing_to_one_with_a_negative_are_not_warned_of():
+    module = torch.nn.Linear(4, 2)
+    with torch.no_grad():
+        module.weight.zero_()
+        module.bias.copy_(torch.tensor([2.0, -1.0]))  # sum to 1, but no probabilities
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        BlackBox.from_torch(module, input_shape=(4,))
+
+
+def test_an_unknown_output_kind_is_refused():
+    with pytest.raises(
+        ValueError, match="output must be 'logits' or 'probabilities', got 'softmax'"
+    ):
+        BlackBox.from_torch(torch.nn.Linear(4, 2), input_shape=(4,), output="softmax")
+
+
+def test_a_module_in_training_mode_is_put_in_eval_mode(rng):
+    torch.manual_seed(0)
+    module = torch.nn.Sequential(
+        torch.nn.Linear(4, 8), torch.nn.Dropout(0.5), torch.nn.Linear(8, 3)
+    )
+    module.train()
+    bb = BlackBox.from_torch(module, input_shape=(4,))
+    X = rng.normal(size=(20, 4))
+    assert not module.training
+    # dropout off: the same input gives the same answer
+    np.testing.assert_array_equal(bb.predict_proba(X), bb.predict_proba(X))
+
+
+class _MixesTheBatch(torch.nn.Module):
+    """Averages over the batch: one output row, whatever the number of inputs."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc = torch.nn.Linear(3, 2)
+
+    def forward(self, x):
+        return self.fc(x).mean(dim=0, keepdim=True)
+
+
+def test_gradient_names_an_output_of_the_wrong_shape():
+    bb = BlackBox.from_torch(_MixesTheBatch(), input_shape=(3,))  # the one-row probe passes
+    with pytest.raises(BlackBoxError, match=r"output shape \(1, 2\) is not \(n, n_classes\)"):
+        bb.gradient(np.zeros((2, 3)), 0)
+
+
+def test_a_callable_with_input_shape_gets_shaped_inputs():
+    seen = []
+
+    def model(X):
+        seen.append(X.shape)
+        return np.full((len(X), 2), 0.5)
+
+    bb = BlackBox.from_callable(model, n_classes=2, input_shape=[2, 3])
+    assert bb.input_shape == (2, 3) and bb.n_features == 6
+    bb.predict_proba(np.zeros((4, 6)))
+    assert seen == [(4, 2, 3)]
+    with pytest.raises(ValueError, match=r"expects \(n_samples, 6\) or \(n_samples, 2, 3\)"):
+        bb.predict_proba(np.zeros((4, 5)))
+
+
+def test_a_non_callable_fn_is_a_type_error():
+    with pytest.raises(TypeError, match="fn must be callable, got int"):
+        BlackBox.from_callable(5, n_classes=2)
+
+
+class _NoFeatureCount(BaseEstimator):
+    """Fitted (it has a learned attribute) but without n_features_in_."""
+
+    def fit(self, X, y):
+        self.classes_ = np.unique(y)
+        return self
+
+    def predict_proba(self, X):
+        return np.full((len(X), 2), 0.5)
+
+
+def test_an_estimator_without_n_features_in_is_sent_to_from_callable():
+    with pytest.raises(ValueError, match="lacks n_features_in_ or classes_.*from_callable"):
+        BlackBox.from_sklearn(_NoFeatureCount().fit(np.zeros((2, 3)), [0, 1]))
+
+
+def test_a_module_that_returns_a_tuple_is_named():
+    class Pair(torch.nn.Module):
+        def forward(self, x):
+            return x, x
+
+    with pytest.raises(BlackBoxError, match="returned tuple, not a tensor"):
+        BlackBox.from_torch(Pair(), input_shape=(3,))
+
+
+def test_torchs_warning_about_read_only_inputs_is_muted(monkeypatch):
+    # torch warns once per process, so a stand-in that warns every time checks the muting
+    real = torch.as_tensor
+
+    def as_tensor(data, *args, **kwargs):
+        if isinstance(data, np.ndarray) and not data.flags.writeable:
+            warnings.warn("The given NumPy array is not writable", UserWarning, stacklevel=2)
+        return real(data, *args, **kwargs)
+
+    monkeypatch.setattr(torch, "as_tensor", as_tensor)
+    bb = BlackBox.from_torch(torch.nn.Linear(3, 2), input_shape=(3,))
+    X = np.zeros((2, 3), dtype=np.float32)
+    X.flags.writeable = False  # as an explanation's frozen inputs are
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert bb.gradient(X, 0).shape == (2, 3)
+
+
+def test_check_blackbox_names_what_to_wrap():
+    from unboxed.blackbox import check_blackbox
+
+    with pytest.raises(TypeError, match="model must be an unboxed.BlackBox, got function"):
+        check_blackbox(lambda X: X, name="model")

@@ -98,3 +98,79 @@ def test_image_shape_describes_the_inputs_when_there_are_any():
     assert generated.image_shape == (2, 2)
     with pytest.raises(ValueError, match=r"image_shape \(3, 3\) does not hold 16 features"):
         _examples(inputs=np.zeros((4, 16)), source="mined")
+
+
+@pytest.mark.parametrize(
+    ("changes", "match"),
+    [
+        ({"components": np.array([0, 1, -1, 2])}, "components holds a negative"),
+        ({"components": np.array([0.5, 1, 1, 2])}, "components must hold integer"),
+        ({"groups": np.array([0.0, 0.0, 1.0, 1.0])}, "groups must be 4 ints"),
+        ({"groups": np.array([0, 0, 1])}, "groups must be 4 ints"),
+        ({"top_classes": np.array([[0, 1], [0, 2], [1, 0], [1, -1]])}, "top_classes must be ints"),
+        ({"top_classes": np.array([[0, 1], [0, 2], [1, 0], [1, 2]], float)}, "top_classes"),
+        ({"top_proba": np.array([[0.6, 0.3], [0.5, 0.4], [1.001, 0.0], [0.7, 0.2]])}, "top_proba"),
+        ({"top_proba": np.full((4, 3), 0.2)}, "top_proba must be probabilities of shape"),
+        ({"indices": np.array([0, 1, 2])}, "indices must be 4 ints"),
+        ({"values": np.array([[0.0] * 9] * 3 + [[np.nan] * 9])}, "values contains NaN"),
+        ({"queries": np.full((2, 9), np.nan)}, "queries contains NaN"),
+        ({"queries": np.zeros((2, 5)), "groups": np.zeros(4, int)}, "queries have 5 features"),
+        (
+            {"queries": np.zeros((2, 9)), "query_inputs": np.zeros((3, 4)), "image_shape": None},
+            "query_inputs has 3 rows; expected 2",
+        ),
+        ({"queries": np.zeros((2, 9)), "query_classes": np.array([0, 1, 1])}, "query_classes"),
+        ({"feature_names": ("a", "b")}, "feature_names has 2 entries; expected 9"),
+    ],
+)
+def test_more_bad_fields_are_rejected(changes, match):
+    with pytest.raises(ValueError, match=match):
+        _examples(**changes)
+
+
+def test_meta_must_be_a_json_dict():
+    with pytest.raises(TypeError, match="meta must be a dict"):
+        _examples(meta=[("method", "test")])
+
+
+def test_names_and_integer_fields_are_normalised():
+    examples = _examples(
+        class_names=np.array(["zero", "one", "two"]),
+        groups=np.array([0, 0, 1, 1], np.uint8),
+        top_classes=np.array([[0, 1], [0, 2], [1, 0], [1, 2]], np.int32),
+        indices=np.array([3, 1, 0, 2], np.uint16),
+    )
+    assert examples.class_names == ("zero", "one", "two")
+    # one dtype whatever came in, so that -1 sentinels and arithmetic behave alike
+    assert {a.dtype for a in (examples.groups, examples.top_classes, examples.indices)} == {
+        np.dtype(np.int64)
+    }
+
+
+def test_top_k_and_group_need_valid_arguments():
+    examples = _examples()
+    for k in (0, 2.5):
+        with pytest.raises(ValueError, match="k"):
+            examples.top_k(k)
+    with pytest.raises(ValueError, match=r"k=5 exceeds the number of examples \(4\)"):
+        examples.top_k(5)
+    with pytest.raises(ValueError, match="g must be an int"):
+        examples.group(1.5)
+
+
+def test_ties_keep_the_order_of_the_rows():
+    # many equal scores: numpy's default sort would shuffle them
+    scores = np.repeat([0.2, 0.9, 0.5], 20)
+    n = scores.size
+    examples = _examples(
+        values=np.zeros((n, 9)),
+        scores=scores,
+        components=np.zeros(n, int),
+        groups=np.tile([0, 1], n // 2),
+        top_classes=np.zeros((n, 2), int),
+        top_proba=np.full((n, 2), 0.5),
+        indices=np.arange(n),
+    )
+    expected = sorted(range(n), key=lambda i: (-scores[i], i))
+    assert list(examples.top_k(n)) == expected
+    assert list(examples.group(1)) == [i for i in expected if i % 2 == 1]

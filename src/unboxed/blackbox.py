@@ -521,7 +521,7 @@ def _check_probabilities(raw: Any, n_rows: int, n_classes: int, name: str) -> np
     if proba.min() < -tol or proba.max() > 1 + tol:
         raise ValueError(
             f"black box {name!r} returned values outside [0, 1] "
-            f"(min {proba.min():.4g}, max {proba.max():.4g}); are these logits? "
+            f"(min {proba.min():.6g}, max {proba.max():.6g}); are these logits? "
             "Use BlackBox.from_torch(..., output='logits') for a module that returns logits"
         )
     sums = proba.sum(axis=1)

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from unboxed.evaluate import bootstrap_mean
-from unboxed.evaluate._stats import estimate
+from unboxed.evaluate._stats import Estimate, estimate
 
 
 def test_bootstrap_matches_a_plain_loop():
@@ -59,3 +59,66 @@ def test_each_draw_takes_the_rounded_share_of_rows():
     rng = np.random.default_rng(7)
     draws = np.array([values[rng.integers(0, 20, size=6)].mean() for _ in range(200)])
     np.testing.assert_allclose(ci, np.percentile(draws, [2.5, 97.5]))
+
+
+def test_a_share_below_half_a_row_still_draws_one_row():
+    values = np.array([1.0, 5.0, 9.0])
+    mean, ci = bootstrap_mean(values, n_boot=100, random_state=4, sample_frac=0.1)  # 0.3 rows
+    # one row per draw: the interval spans the extreme rows, not a NaN or an error
+    rng = np.random.default_rng(4)
+    draws = np.array([values[rng.integers(0, 3, size=1)].mean() for _ in range(100)])
+    assert mean == 5.0
+    np.testing.assert_allclose(ci, np.percentile(draws, [2.5, 97.5]))
+
+
+def test_draws_in_blocks_match_one_pass(monkeypatch):
+    from unboxed.evaluate import _stats
+
+    values = np.random.default_rng(6).normal(size=(30, 2))
+    whole = bootstrap_mean(values, n_boot=99, random_state=8)
+    # blocks of 7 draws (30 rows x 2 columns each): 99 draws are 14 full blocks and 1
+    monkeypatch.setattr(_stats, "_BLOCK_ELEMENTS", 7 * 30 * 2)
+    blocked = bootstrap_mean(values, n_boot=99, random_state=8)
+    np.testing.assert_array_equal(blocked[0], whole[0])
+    np.testing.assert_array_equal(blocked[1], whole[1])
+
+
+def test_overflow_in_the_draws_alone_is_an_error():
+    # the whole sample cancels to 0, but draws that repeat +1e308 overflow
+    with pytest.raises(ValueError, match="too large to average"):
+        bootstrap_mean(np.array([1e308, -1e308] * 5), n_boot=50, random_state=0)
+
+
+def test_overflow_in_the_full_mean_alone_is_an_error():
+    # one-row draws stay finite; only the mean over all ten rows overflows
+    with pytest.raises(ValueError, match="too large to average"):
+        bootstrap_mean(np.full(10, 1e308), n_boot=50, random_state=0, sample_frac=0.1)
+
+
+def test_a_sample_of_matrices_keeps_their_shape():
+    values = np.random.default_rng(9).normal(size=(40, 2, 3))
+    mean, ci = bootstrap_mean(values, n_boot=50, random_state=1)
+    assert mean.shape == (2, 3) and ci.shape == (2, 3, 2)
+    rng = np.random.default_rng(1)
+    draws = np.array([values[rng.integers(0, 40, size=40)].mean(axis=0) for _ in range(50)])
+    np.testing.assert_allclose(mean, values.mean(axis=0))
+    np.testing.assert_allclose(ci[..., 0], np.percentile(draws, 2.5, axis=0))
+    np.testing.assert_allclose(ci[..., 1], np.percentile(draws, 97.5, axis=0))
+
+
+def test_estimate_of_a_column_or_of_booleans_is_that_of_the_flat_sample():
+    hits = np.random.default_rng(10).random(50) < 0.7
+    flat = estimate(hits.astype(float), n_boot=80, random_state=2)
+    assert estimate(hits, n_boot=80, random_state=2) == flat
+    assert estimate(hits[:, None], n_boot=80, random_state=2) == flat
+    assert flat.n == 50 and flat.mean == hits.mean()
+
+
+def test_an_estimate_prints_and_serialises_every_field():
+    import json
+
+    result = Estimate(0.123456, (0.1, 0.15), 40)
+    assert str(result) == "0.1235 [0.1000, 0.1500]"
+    as_dict = result.as_dict()
+    assert as_dict == {"mean": 0.123456, "ci": [0.1, 0.15], "n": 40}
+    assert json.loads(json.dumps(as_dict)) == as_dict  # the JSON round trip is exact

@@ -1,0 +1,95 @@
+"""resolve_ranking: every kind of ranking becomes per-row scores, or a clear error."""
+
+import numpy as np
+import pytest
+
+from unboxed import Attribution, FeatureImportance
+from unboxed._ranks import top_k_mask
+from unboxed.evaluate._ranking import resolve_ranking
+
+
+def _mask(rank, k):
+    """Each row's top-k mask under the resolved ranking."""
+    return top_k_mask(rank.scores(np.arange(rank.classes.size)), k)
+
+
+def test_an_index_array_ranks_its_features_first_and_the_rest_last():
+    rank = resolve_ranking(np.array([4, 1]), classes=np.zeros(3, int), n_features=6)
+    assert rank.n_ranked == 2
+    scores = rank.scores(np.arange(3))
+    assert scores.shape == (3, 6)
+    assert (scores[:, 4] > scores[:, 1]).all()
+    assert np.isneginf(scores[:, [0, 2, 3, 5]]).all()
+
+
+def test_a_list_ranks_like_an_array():
+    classes = np.zeros(2, int)
+    from_list = resolve_ranking([3, 0, 2], classes=classes, n_features=5)
+    from_array = resolve_ranking(np.array([3, 0, 2]), classes=classes, n_features=5)
+    np.testing.assert_array_equal(from_list.scores(np.arange(2)), from_array.scores(np.arange(2)))
+
+
+def test_unranked_features_come_after_every_ranked_one_in_a_long_ranking():
+    # 1200 of 1500 features ranked, the lowest index last: a finite floor for the
+    # unranked ones would tie with (and then beat) the ranked tail
+    order = np.arange(1200)[::-1]
+    rank = resolve_ranking(order, classes=np.zeros(1, int), n_features=1500)
+    kept = _mask(rank, 1200)[0]
+    assert kept[:1200].all() and not kept[1200:].any()
+
+
+def test_a_per_row_array_ranks_each_row_and_counts_its_ranked_features():
+    order = np.array([[0, 1], [3, 2], [1, 4]])
+    rank = resolve_ranking(order, classes=np.zeros(3, int), n_features=5)
+    assert rank.n_ranked == 2  # k=3 must be refused by the callers
+    np.testing.assert_array_equal(_mask(rank, 1).nonzero()[1], [0, 3, 1])
+
+
+def test_a_single_row_importance_is_shared_by_every_class():
+    values = np.array([[0.1, 0.9, 0.5]])
+    rank = resolve_ranking(FeatureImportance(values), classes=np.array([0, 2, 1]), n_features=3)
+    np.testing.assert_array_equal(rank.scores(np.arange(3)), np.repeat(values, 3, axis=0))
+
+
+def test_a_negative_importance_ranks_below_a_zero_one():
+    # larger is more important: a large negative value is not a strong signal
+    values = np.array([[-5.0, 0.0, 1.0], [0.0, -5.0, 1.0]])
+    rank = resolve_ranking(FeatureImportance(values), classes=np.array([0, 1]), n_features=3)
+    np.testing.assert_array_equal(_mask(rank, 2), [[False, True, True], [True, False, True]])
+
+
+def test_a_subset_keeps_each_rows_class():
+    values = np.eye(3)  # class c ranks feature c first
+    classes = np.array([0, 1, 2, 1])
+    rank = resolve_ranking(FeatureImportance(values), classes=classes, n_features=3)
+    sub = rank.subset(np.array([2, 3]))
+    np.testing.assert_array_equal(sub.scores(np.arange(2)), values[[2, 1]])
+
+
+def test_a_subset_of_an_attribution_keeps_each_rows_scores():
+    values = np.arange(12.0).reshape(4, 3)
+    attribution = Attribution(values, np.zeros(4, int))
+    rank = resolve_ranking(attribution, classes=np.zeros(4, int), n_features=3)
+    np.testing.assert_array_equal(
+        rank.subset(np.array([3, 1])).scores(np.arange(2)), values[[3, 1]]
+    )
+
+
+@pytest.mark.parametrize(
+    ("ranking", "message"),
+    [
+        (np.array([6]), r"indices must lie in \[0, 6\), got 6"),  # one past the end
+        (np.array([2, -1]), r"indices must lie in \[0, 6\), got -1"),  # not the last feature
+        (np.array([3, 3]), "repeats a feature index"),
+        (np.array([1, 2, 1]), "repeats a feature index"),  # apart, not adjacent
+        (np.array([[0, 1], [2, 2], [3, 4]]), "repeats a feature index"),  # in one later row
+        (np.array([[0, 1], [2, 1], [3, 4]])[:, :, None], "1- or 2-dimensional"),
+        (FeatureImportance(np.ones((1, 8))), "covers 8 features but X has 6"),
+        (Attribution(np.ones((3, 5)), np.zeros(3, int)), "covers 5 features but X has 6"),
+        (Attribution(np.ones((2, 6)), np.zeros(2, int)), "attribution has 2 rows but X has 3"),
+        (FeatureImportance(np.ones((2, 6))), "ranks 2 classes, but class 2 is needed"),
+    ],
+)
+def test_bad_rankings_are_refused(ranking, message):
+    with pytest.raises(ValueError, match=message):
+        resolve_ranking(ranking, classes=np.array([0, 1, 2]), n_features=6)
