@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from unboxed.data import Cue, select_classes, with_spurious_cue
+from unboxed.data import Cue, Dataset, select_classes, with_spurious_cue
+from unboxed.data._dataset import pixel_names
 
 
 def test_select_classes_relabels(digits):
@@ -69,6 +70,9 @@ def test_background_cue_paints_the_background():
         ({"size": 0}, "size"),
         ({"corner": "middle"}, "corner"),
         ({"value": float("nan")}, "value"),
+        ({"size": 2.0}, "size must be an int"),  # a float side would slice fractionally
+        ({"value": float("inf")}, "finite"),
+        ({"value": "bright"}, "finite number"),
     ],
 )
 def test_bad_cues(kwargs, message):
@@ -109,3 +113,82 @@ def test_a_patch_may_fill_the_image_and_background_includes_the_threshold():
     # "at most BACKGROUND_THRESHOLD" (0.05) counts as background
     X = np.array([[0.05, 0.0501, 0.0]])
     assert Cue(kind="background").mask(X, (1, 3)).tolist() == [[True, False, True]]
+
+
+def test_names_say_what_was_done(digits):
+    assert select_classes(digits, [8, 3]).name == "digits[8,3]"
+    assert with_spurious_cue(digits, 0).name == "digits+cue"
+
+
+def test_select_classes_refuses_bad_classes(digits):
+    with pytest.raises(ValueError, match="at least two distinct"):
+        select_classes(digits, [3])
+    # -1 would otherwise pick the last class through numpy's negative indexing
+    with pytest.raises(ValueError, match=r"class_ must lie in \[0, 10\), got -1"):
+        select_classes(digits, [-1, 3])
+    with pytest.raises(TypeError, match="class_ must be an int, got float"):
+        select_classes(digits, [1.5, 3])  # not silently class 1
+    with pytest.raises(TypeError, match="class_ must be an int, got bool"):
+        with_spurious_cue(digits, True)
+
+
+def test_a_dataset_is_required(digits):
+    with pytest.raises(TypeError, match="expected a Dataset, got ndarray"):
+        select_classes(digits.X_train, [0, 1])
+    with pytest.raises(TypeError, match="expected a Dataset, got ndarray"):
+        with_spurious_cue(digits.X_train, 0)
+
+
+def test_a_patch_must_fit_both_sides_of_a_non_square_image():
+    with pytest.raises(ValueError, match="a 5-pixel patch does not fit a 4x6 image"):
+        Cue(size=5).patch_mask((4, 6))
+    # 4 rows by 6 columns: the last two rows and the last two columns
+    assert np.flatnonzero(Cue(corner="bottom-right").patch_mask((4, 6))).tolist() == [
+        16,
+        17,
+        22,
+        23,
+    ]
+
+
+def test_images_of_the_wrong_shape_are_refused():
+    with pytest.raises(ValueError, match="X has 5 features; expected images of shape"):
+        Cue(kind="background").mask(np.zeros((1, 5)), (2, 2))
+    with pytest.raises(ValueError, match="expected images of shape"):
+        Cue().mask(np.zeros((1, 8)), (2, 2, 2))  # 8 pixels, but not an (H, W) image
+
+
+def test_masks_are_writable_and_independent_per_image():
+    mask = Cue(size=1).mask(np.zeros((2, 4)), (2, 2))
+    mask[0, 0] = False  # a caller may edit one image's region
+    assert mask.tolist() == [[False, False, False, False], [True, False, False, False]]
+
+
+def test_plant_leaves_its_input_alone_and_returns_floats():
+    X = np.zeros((1, 4), dtype=np.uint8)  # integer images would truncate the cue
+    out = Cue(kind="background", value=0.5).plant(X, (2, 2))
+    assert out.dtype == np.float64
+    np.testing.assert_array_equal(out, np.full((1, 4), 0.5))
+    floats = np.zeros((1, 4))
+    Cue(size=1).plant(floats, (2, 2))
+    np.testing.assert_array_equal(floats, np.zeros((1, 4)))  # not planted in place
+
+
+def test_a_background_cue_by_name_paints_backgrounds_and_drops_the_support():
+    X = np.array([[0.0, 0.5, 0.9, 0.0], [0.2, 0.0, 0.0, 0.7]])
+    tiny = Dataset(
+        "tiny",
+        X,
+        np.array([0, 1]),
+        X.copy(),
+        np.array([0, 1]),
+        class_names=("a", "b"),
+        feature_names=pixel_names((2, 2)),
+        image_shape=(2, 2),
+        support=np.array([1]),
+    )
+    cued = with_spurious_cue(tiny, 1, cue="background")
+    # only class 1 (row 1) gets its dark pixels set to the default value 1.0
+    np.testing.assert_array_equal(cued.X_train, [[0.0, 0.5, 0.9, 0.0], [0.2, 1.0, 1.0, 0.7]])
+    # the label now also depends on the background, so the old support no longer holds
+    assert cued.support is None

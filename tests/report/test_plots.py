@@ -1,6 +1,9 @@
+import warnings
+
 import matplotlib.pyplot as plt
 import numpy as np
 import pytest
+from matplotlib.colors import to_rgba
 
 from unboxed import Attribution, FeatureImportance
 
@@ -83,3 +86,110 @@ def test_colour_images_are_averaged_over_their_channels(rng):
     background, heat = fig.axes[0].images
     np.testing.assert_allclose(background.get_array(), inputs.reshape(3, 4, 6).mean(axis=0))
     np.testing.assert_allclose(heat.get_array(), values.reshape(3, 4, 6).mean(axis=0))
+
+
+def test_fewer_panels_than_columns_get_one_column_each(attribution):
+    fig = attribution.plot([0, 1])
+    assert len(fig.axes) == 2  # no blank columns padding a short selection
+    np.testing.assert_allclose(fig.get_size_inches(), [2 * 2.4, 2.4])  # wide, one row
+
+
+def test_image_panels_and_blank_panels_show_no_axes(rng):
+    att = Attribution(rng.normal(size=(7, 64)), np.zeros(7, int), image_shape=(8, 8))
+    fig = att.plot(list(range(7)))
+    assert len(fig.axes) == 10
+    # neither the heat maps nor the three padding panels draw ticks or frames
+    assert [ax.axison for ax in fig.axes] == [False] * 10
+
+
+def test_an_all_zero_heat_map_draws_without_dividing_by_zero():
+    values = np.zeros((1, 64))
+    att = Attribution(values, np.array([0]), inputs=np.ones((1, 64)), image_shape=(8, 8))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # 0 / 0 in the opacity would warn
+        fig = att.plot(0)
+        bare = FeatureImportance(values, image_shape=(8, 8)).plot()
+    heat = fig.axes[0].images[-1]
+    assert heat.get_clim() == (0.0, 1.0)
+    np.testing.assert_array_equal(heat.get_alpha(), np.zeros((8, 8)))  # fully transparent
+    assert bare.axes[0].images[0].get_clim() == (0.0, 1.0)
+
+
+def test_non_negative_heat_maps_run_from_zero_in_one_hue():
+    values = np.linspace(0, 3, 64)[None]  # includes an exact zero
+    fig = FeatureImportance(values, image_shape=(8, 8)).plot()
+    image = fig.axes[0].images[0]
+    assert image.get_clim() == (0.0, 3.0)
+    assert image.get_cmap().name == "Reds"
+
+
+def test_overlay_opacity_grows_with_the_magnitude():
+    values = np.linspace(-2, 1, 64)[None]
+    att = Attribution(values, np.array([0]), inputs=np.zeros((1, 64)), image_shape=(8, 8))
+    heat = att.plot(0).axes[0].images[-1]
+    # |value| / max|value|, capped below 1 so the input always shows through a little
+    expected = 0.85 * np.abs(values.reshape(8, 8)) / 2.0
+    np.testing.assert_allclose(heat.get_alpha(), expected)
+
+
+def test_each_bar_has_its_own_value_and_sign_colour():
+    values = np.array([[0.1, -5.0, 0.2, 3.0, 0.0]])
+    att = Attribution(values, np.array([0]), feature_names=tuple("abcde"))
+    ax = att.plot(0, top=3).axes[0]
+    labels = [t.get_text() for t in ax.get_yticklabels()]
+    assert labels == ["c", "d", "b"]
+    assert [p.get_width() for p in ax.patches] == [0.2, 3.0, -5.0]  # bar i is label i's
+    red, blue = to_rgba("C3"), to_rgba("C0")
+    assert [p.get_facecolor() for p in ax.patches] == [red, red, blue]
+
+
+def test_tied_magnitudes_keep_the_first_features_and_default_names():
+    # 20 features with only two magnitudes: an unstable sort would pick arbitrary ties
+    values = (np.arange(20) % 2).astype(float)[None]
+    ax = Attribution(values, np.array([0])).plot(0, top=3).axes[0]
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["x5", "x3", "x1"]
+
+
+def test_bars_default_to_the_top_fifteen(rng):
+    att = Attribution(rng.normal(size=(1, 20)), np.array([0]))
+    assert len(att.plot(0).axes[0].patches) == 15
+
+
+def test_a_negative_row_is_out_of_range_not_counted_from_the_end(attribution):
+    with pytest.raises(IndexError, match="row -1 is out of range for 4 samples"):
+        attribution.plot(-1)
+
+
+def test_each_panel_shows_its_own_row_class_and_input(attribution):
+    fig = attribution.plot([0, 3])
+    assert [ax.get_title() for ax in fig.axes] == [
+        "attribution: row 0, class 0",
+        "attribution: row 3, class 9",
+    ]
+    background = fig.axes[1].images[0].get_array()
+    np.testing.assert_allclose(background, attribution.inputs[3].reshape(8, 8))
+
+
+def test_a_single_class_shows_its_own_row_with_default_names():
+    values = np.array([[1.0, 0.0, 0.0], [0.0, 2.0, 0.0], [0.0, 0.0, -3.0]])
+    fig = FeatureImportance(values).plot(2, top=2)
+    assert len(fig.axes) == 1
+    ax = fig.axes[0]
+    assert ax.get_title() == "class 2"
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["x0", "x2"]
+    assert [p.get_width() for p in ax.patches] == [0.0, -3.0]
+
+
+def test_an_unknown_class_is_a_clear_error(importance):
+    with pytest.raises(ValueError, match=r"class_ must lie in \[0, 3\), got 3"):
+        importance.plot(3)
+
+
+@pytest.mark.parametrize("top", [0, -1, 2.5])
+def test_a_bad_number_of_bars_is_a_clear_error(importance, top):
+    # top=-1 sliced off the last bar and top=0 drew an empty panel, both silently
+    att = Attribution(np.arange(5.0)[None], np.array([0]))
+    with pytest.raises(ValueError, match="top must be an int >= 1"):
+        att.plot(0, top=top)
+    with pytest.raises(ValueError, match="top must be an int >= 1"):
+        importance.plot(top=top)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import copy
+import warnings
+
 import numpy as np
 import pytest
 from scipy.stats import multivariate_normal
@@ -661,3 +664,264 @@ def test_class_margin_takes_the_likeliest_of_several_other_classes(three_compone
     log_pw = np.log(model.pi_ * (G @ model.Q_))
     np.testing.assert_allclose(margins, np.maximum(log_pw[:, 1], log_pw[:, 2]) - log_pw[:, 0])
     assert np.any(log_pw[:, 1] > log_pw[:, 2]) and np.any(log_pw[:, 2] > log_pw[:, 1])
+
+
+@pytest.fixture(scope="module")
+def tiny_spatial():
+    """A spatial JGMM (Sec. 3.3) on 2 positions of 2 channels."""
+    rng = np.random.default_rng(4)
+    X = rng.normal(size=(120, 2, 2))
+    X[:60] += 3.0
+    Y = np.r_[np.zeros(60), 4 * np.ones(60)][:, None] + rng.normal(size=(120, 1))
+    model = JGMM(2, 2, max_iter=5, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # a few iterations, converged or not
+        model.fit(X, Y)
+    assert model.spatial_
+    return model
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda m, Z: jx.mine_prototypes(m, Z, 1),
+        lambda m, Z: jx.generate_prototypes(m, 1, np.random.default_rng(0)),
+        lambda m, Z: jx.mine_criticisms(m, Z, 1),
+        lambda m, Z: jx.mine_influentials(m, Z, 1),
+        lambda m, Z: jx.generate_influentials(m, 1, np.random.default_rng(0)),
+        lambda m, Z: jx.local_examples(m, Z, "counterfactual", 1, source="mined", Z_pool=Z),
+    ],
+)
+def test_examples_refuse_the_spatial_model(tiny_spatial, call):
+    with pytest.raises(ValueError, match="need the plain JGMM"):
+        call(tiny_spatial, np.zeros((3, 2)))
+
+
+def test_generated_prototypes_carry_their_own_groups_score(tiny):
+    model, _ = tiny
+    found = jx.generate_prototypes(model, 4, np.random.default_rng(1), n_candidates=50)
+    for z, score, j in zip(found.Z, found.scores, found.groups, strict=True):
+        assert np.isclose(score, np.log(_brute(model, z)[0][j]))  # eq. 4 of group j
+
+
+def test_default_candidate_counts_are_the_documented_ones(tiny):
+    model, _ = tiny
+    protos = jx.generate_prototypes(model, 3, np.random.default_rng(0))
+    want = jx.generate_prototypes(model, 3, np.random.default_rng(0), n_candidates=200)
+    np.testing.assert_array_equal(protos.Z, want.Z)
+    infl = jx.generate_influentials(model, 3, np.random.default_rng(0))
+    want = jx.generate_influentials(model, 3, np.random.default_rng(0), n_per_component=50)
+    np.testing.assert_array_equal(infl.Z, want.Z)
+
+
+def test_mined_criticisms_and_influentials_have_no_group(tiny):
+    model, Z = tiny
+    for mine in (jx.mine_criticisms, jx.mine_influentials):
+        assert mine(model, Z, 4).groups.tolist() == [-1] * 4
+
+
+def test_tied_scores_keep_the_pool_order(tiny):
+    """A pool with repeated rows (duplicate images): tied rows come in pool order."""
+    model, Z = tiny
+    pool = np.repeat(Z[:3], 10, axis=0)  # long enough for numpy's unstable sort to reorder
+    found = jx.mine_criticisms(model, pool, 30)
+    distinct = np.array([-np.log(_brute(model, z)[0].max()) for z in Z[:3]])  # eq. 5
+    order = np.argsort(-distinct)
+    assert found.indices.tolist() == [10 * g + k for g in order for k in range(10)]
+
+
+def test_generated_influentials_are_draws_of_their_component_scored_by_eq6(tiny):
+    """Each kept sample is mu_c + sigma_c e for its component c and one of the standard
+    normal rows e the generator gave, and its score is eq. 6 at that sample."""
+    model, _ = tiny
+    n_per_component = 20
+    # half of the 60 draws: among them some whose likeliest component is not their own
+    found = jx.generate_influentials(
+        model, 30, np.random.default_rng(5), n_per_component=n_per_component
+    )
+    noise = np.random.default_rng(5).standard_normal((3 * n_per_component, 2))
+    for z, comp, score in zip(found.Z, found.components, found.scores, strict=True):
+        e = (z - model.means_x_[comp]) / np.sqrt(model.vars_x_[comp])
+        assert np.min(np.abs(noise - e).max(axis=1)) < 1e-9  # a draw of component comp
+        pw = _brute(model, z)[2]
+        assert np.isclose(score, -(pw * np.log(pw)).sum())
+    assert np.all(np.diff(found.scores) <= 0)
+
+
+@pytest.mark.parametrize("kind", ["counterfactual", "semifactual"])
+def test_proxy_selection_keeps_the_querys_class_for_semifactuals_only(tiny, kind):
+    model, Z = tiny
+    found, _ = jx.local_examples(model, Z, kind, 5, source="mined", Z_pool=Z, select="proxy")
+    own = jx._proxy_w(model, Z)
+    assert len(found.Z) > 0 and set(own) == {0, 1}
+    same = jx._proxy_w(model, found.Z) == own[found.groups]
+    assert np.all(same) if kind == "semifactual" else not np.any(same)
+
+
+def test_generated_samples_carry_the_component_they_were_drawn_from(tiny):
+    """The LP optimum of these queries is a single component (eq. 8): every draw comes
+    from it, whichever component is the likeliest at the draw."""
+    model, Z = tiny
+    found, alpha = jx.local_examples(
+        model,
+        Z[:3],
+        "counterfactual",
+        50,
+        source="generated",
+        rng=np.random.default_rng(0),
+        select="score",
+        n_samples=50,
+    )
+    assert np.all(alpha.max(axis=1) == 1.0)
+    assert np.array_equal(found.components, alpha.argmax(axis=1)[found.groups])
+
+
+def _first_change(model, zq, target, own):
+    """The first t in (0, 1] where the proxy's class on zq + t (target - zq) leaves
+    ``own``: a 4,000-step walk, then bisection to machine precision."""
+    steps = np.linspace(0, 1, 4001)
+    changed = jx._proxy_w(model, zq + steps[:, None] * (target - zq)) != own
+    hi = int(changed.argmax())
+    lo_t, hi_t = steps[hi - 1], steps[hi]
+    for _ in range(50):
+        mid = (lo_t + hi_t) / 2
+        if jx._proxy_w(model, (zq + mid * (target - zq))[None])[0] != own:
+            hi_t = mid
+        else:
+            lo_t = mid
+    return hi_t
+
+
+@pytest.mark.parametrize("kind", ["counterfactual", "semifactual"])
+def test_boundary_points_find_a_change_in_the_first_or_the_last_grid_step(tiny, kind):
+    """Two draws on one ray from the query: one so far out that the class changes
+    before the first grid step (t < 1/64), one just past the change (t > 63/64). Both
+    walks end at the same boundary point."""
+    model, Z = tiny
+    to_class = np.arange(2)
+    zq = Z[0]
+    own = jx._proxy_w(model, zq[None])[0]
+    assert jx._proxy_w(model, Z[3:4])[0] != own
+    t = _first_change(model, zq, Z[3], own)
+    boundary = zq + t * (Z[3] - zq)
+    far, near = zq + 200 * t * (Z[3] - zq), zq + 1.005 * t * (Z[3] - zq)
+    points, rows = jx.boundary_points(model, zq, np.stack([far, near]), kind, to_class, own)
+    assert rows.tolist() == [0, 1]  # both lines leave the class
+    # bisection ends within 2^-12 of a grid step, which on the far line is 200/64 times
+    # the distance to the boundary: 7.6e-4 of that distance
+    tol = 1e-3 * np.linalg.norm(boundary - zq)
+    np.testing.assert_allclose(points, [boundary, boundary], atol=tol)
+    changed = jx._proxy_w(model, points) != own
+    assert np.all(changed == (kind == "counterfactual"))
+
+
+def test_boundary_sampler_walks_each_query_to_its_own_class_change(tiny):
+    """Queries of both classes: every boundary counterfactual leaves its own query's
+    class, every semi-factual keeps it."""
+    model, Z = tiny
+    own = jx._proxy_w(model, Z[:6])
+    assert set(own) == {0, 1}
+    for kind in ("counterfactual", "semifactual"):
+        found, _ = jx.local_examples(
+            model,
+            Z[:6],
+            kind,
+            5,
+            source="generated",
+            rng=np.random.default_rng(0),
+            select="score",
+            sampler="boundary",
+            n_samples=100,
+        )
+        assert set(found.groups) == set(range(6))
+        same = jx._proxy_w(model, found.Z) == own[found.groups]
+        assert np.all(same) if kind == "semifactual" else not np.any(same)
+
+
+def test_a_query_without_a_nearest_point_gets_an_empty_array_of_its_width(tiny):
+    """On the paper's model some queries give no nearest point (f is flat): the result
+    is empty but still D wide, and "nearest_then_sparse" falls back to sparse moves."""
+    model, Z = tiny
+    gaussians = jm.gaussian_precisions(model.vars_x_)
+    own = jx._proxy_w(model, Z)
+    empty = [
+        q
+        for q in range(len(Z))
+        if len(jx.nearest_boundary_points(model, Z[q], np.arange(2), own[q], gaussians)[0]) == 0
+    ]
+    assert empty  # the tiny model has such queries
+    points, targets = jx.nearest_boundary_points(
+        model, Z[empty[0]], np.arange(2), own[empty[0]], gaussians
+    )
+    assert points.shape == (0, 2) and targets.shape == (0,)
+    found, _ = jx.local_examples(
+        model,
+        Z[empty[:1]],
+        "counterfactual",
+        3,
+        source="generated",
+        radius=0.3,
+        select="score",
+        sampler="nearest_then_sparse",
+    )
+    sparse = jx.sparse_moves(model, Z[empty[0]], np.arange(2), own[empty[0]], gaussians, 0.3, 1000)
+    assert len(found.Z) == 3
+    assert all(np.any(np.all(sparse == z, axis=1)) for z in found.Z)
+
+
+def test_sparse_moves_skip_directions_the_margin_does_not_depend_on(tiny):
+    """With every component centred at 0 in dimension 1 and the query there too, the
+    margin's gradient along dimension 1 is exactly 0: no move along it (it would leave
+    the query where it is), only the three moves along dimension 0."""
+    model, Z = tiny
+    flat = copy.deepcopy(model)
+    flat.means_x_[:, 1] = 0.0
+    z = np.array([Z[0, 0], 0.0])
+    own = jx._proxy_w(flat, z[None])[0]
+    gaussians = jm.gaussian_precisions(flat.vars_x_)
+    assert jx.component_margins(flat, z, np.array([own]), gaussians)[1][:, 1].tolist() == [0, 0]
+    moves = jx.sparse_moves(flat, z, np.arange(2), own, gaussians, 0.3, 100)
+    assert moves.shape == (3, 2)
+    assert np.all(moves[:, 1] == 0.0) and np.all(moves[:, 0] != z[0])
+
+
+@pytest.mark.parametrize("to_class", [np.arange(3), np.array([0, 0, 1])])
+def test_sparse_moves_with_several_components_per_side(three_components, to_class):
+    """Against the brute force on three higher components: two other components of
+    different margins f_t, or two own components of which the likeliest is r."""
+    model, Z = three_components
+    gaussians = jm.gaussian_precisions(model.vars_x_)
+    radius, checked = 0.3, 0
+    budget = radius * np.sqrt(2)
+    # and two points between lower components 0 and 1, where the likeliest of class 0's
+    # two components is not its first and changes which moves rate best
+    between = model.means_x_[0] + np.array([[0.6], [0.7]]) * (model.means_x_[1] - model.means_x_[0])
+    for z in np.vstack([Z, between]):
+        query_class = to_class[jx._proxy_w(model, z[None])[0]]
+        own, others = (
+            np.flatnonzero(to_class == query_class),
+            np.flatnonzero(to_class != query_class),
+        )
+        f, grad = _finite_difference_margins(model, z, own)
+        # (rating, dimension, step) of every (other component, dimension, fraction)
+        rated = [
+            (f[t] + fraction * budget * abs(grad[t, d]), d, fraction * budget * np.sign(grad[t, d]))
+            for t in others
+            for d in range(2)
+            for fraction in jx.SPARSE_FRACTIONS
+        ]
+        best = sorted(rated, key=lambda r: r[0], reverse=True)[:5]
+        if np.min(-np.diff([r[0] for r in best])) < 1e-4:
+            continue  # a near tie: finite differences cannot say which comes first
+        checked += 1
+        moves = jx.sparse_moves(model, z, to_class, query_class, gaussians, radius, 4)
+        for move, (_, d, step) in zip(moves, best[:4], strict=True):
+            assert np.allclose(np.delete(move - z, d), 0.0)
+            assert np.isclose(move[d] - z[d], step, rtol=1e-6)
+    assert checked >= 5
+
+
+def test_class_margin_without_another_class_is_minus_infinity(tiny):
+    """Every component in the query's class: no class to change to, at any distance."""
+    model, Z = tiny
+    assert np.all(jx.class_margin(model, Z, np.zeros(2, int), 0) == -np.inf)

@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from .._validation import check_positive_int
+
 if TYPE_CHECKING:
     from ..explanation import Attribution, FeatureImportance
 
@@ -72,12 +74,13 @@ def plot_attribution(attribution: Attribution, index: int | list[int] = 0, *, to
     index : int or list of int
         The rows to show, one panel each.
     top : int
-        The number of bars for tabular data.
+        The number of bars for tabular data, at least 1.
 
     Returns
     -------
     matplotlib.figure.Figure
     """
+    top = check_positive_int(top, name="top")
     rows = [index] if np.ndim(index) == 0 else list(index)
     for row in rows:
         if not 0 <= int(row) < attribution.n_samples:
@@ -110,12 +113,13 @@ def plot_feature_importance(
     class_ : int, list of int or None
         The classes to show; None shows all.
     top : int
-        The number of bars for tabular data.
+        The number of bars for tabular data, at least 1.
 
     Returns
     -------
     matplotlib.figure.Figure
     """
+    top = check_positive_int(top, name="top")
     if class_ is None:
         classes = list(range(importance.n_classes))
     else:
