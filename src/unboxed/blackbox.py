@@ -13,9 +13,10 @@ import contextlib
 import math
 import warnings
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from ._validation import check_array, check_labels, check_positive_int, check_shape, is_int
 
@@ -196,7 +197,7 @@ class BlackBox:
             fn,
             n_classes=n_classes,
             input_shape=None if input_shape is None else tuple(input_shape),
-            name=name or getattr(fn, "__name__", type(fn).__name__),
+            name=name or str(getattr(fn, "__name__", type(fn).__name__)),
             kind="callable",
             batch_size=batch_size,
         )
@@ -225,7 +226,7 @@ class BlackBox:
             if arr.ndim != 2:
                 raise ValueError(f"X must be 2-dimensional, got shape {arr.shape}")
             return arr
-        n_features = self.n_features
+        n_features = math.prod(self.input_shape)
         if arr.shape[1:] == self.input_shape or (arr.ndim == 2 and arr.shape[1] == n_features):
             return arr.reshape(arr.shape[0], n_features)
         if arr.shape == self.input_shape or (arr.ndim == 1 and arr.shape[0] == n_features):
@@ -292,6 +293,12 @@ class BlackBox:
                 "wrap a torch.nn.Module with BlackBox.from_torch"
             )
 
+    def _tensor(self, rows: np.ndarray) -> Any:
+        """Flat ``rows`` as the torch module's input: shaped, in its dtype, on its device."""
+        forward = cast(_TorchForward, self._predict_fn)
+        shape = cast(tuple[int, ...], self.input_shape)  # from_torch requires one
+        return forward.tensor(rows.reshape(-1, *shape))
+
     def gradient(self, X: object, target: int | Sequence[int] | np.ndarray) -> np.ndarray:
         """Gradient of the module's raw output for ``target`` with respect to the input.
 
@@ -313,11 +320,10 @@ class BlackBox:
         self._require_torch("gradient")
         X = self.check_X(X)
         targets = self._check_target(target, X.shape[0])
-        forward: _TorchForward = self._predict_fn  # type: ignore[assignment]
         grads = np.empty(X.shape, dtype=np.float64)
         for start in range(0, X.shape[0], self.batch_size):
             stop = min(start + self.batch_size, X.shape[0])
-            x = forward.tensor(X[start:stop].reshape(-1, *self.input_shape)).requires_grad_(True)
+            x = self._tensor(X[start:stop]).requires_grad_(True)
             t = torch.as_tensor(targets[start:stop], device=x.device)
             with self._guard(stop - start), torch.enable_grad():
                 out = self.module(x)
@@ -333,7 +339,7 @@ class BlackBox:
         return grads
 
     def _check_target(self, target: object, n: int) -> np.ndarray:
-        if np.ndim(target) == 0:
+        if np.ndim(cast(ArrayLike, target)) == 0:
             target = np.full(n, target)
         return check_labels(target, n=n, n_classes=self.n_classes, name="target")
 
@@ -378,7 +384,6 @@ class BlackBox:
         X = self.check_X(X)
         submodules = dict(self.module.named_modules())
         hooked = submodules[layer] if layer in submodules else self.module
-        forward: _TorchForward = self._predict_fn  # type: ignore[assignment]
         captured: list[Any] = []
         hook = hooked.register_forward_hook(lambda _m, _i, out: captured.append(out))
         chunks = []
@@ -386,7 +391,7 @@ class BlackBox:
             for start in range(0, X.shape[0], self.batch_size):
                 batch = np.array(X[start : start + self.batch_size])  # the model's own copy
                 with self._guard(batch.shape[0]), torch.inference_mode():
-                    self.module(forward.tensor(batch.reshape(-1, *self.input_shape)))
+                    self.module(self._tensor(batch))
                 if len(captured) != 1 or not isinstance(captured[0], torch.Tensor):
                     raise ValueError(
                         f"layer {layer!r} of {self.name!r} produced {len(captured)} outputs "

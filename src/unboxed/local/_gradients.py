@@ -69,7 +69,7 @@ class _GradientExplainer(LocalExplainer):
         for start in range(0, X.shape[0], per_chunk):
             rows = slice(start, min(start + per_chunk, X.shape[0]))
             # Inputs that already require gradients spare Captum's warning about it.
-            x = self._tensor(X[rows]).requires_grad_(True)
+            x = self.blackbox._tensor(X[rows]).requires_grad_(True)
             t = torch.as_tensor(targets[rows], device=x.device)
             with self.blackbox._guard(x.shape[0]):
                 out = self._attribute(x, t, rows, extra)
@@ -96,10 +96,6 @@ class _GradientExplainer(LocalExplainer):
                 f"{type(self).__name__} produced non-finite attributions ({err}); the "
                 "model's gradient overflowed or is undefined at these inputs"
             ) from None
-
-    def _tensor(self, rows: np.ndarray) -> Any:
-        forward = self.blackbox._predict_fn
-        return forward.tensor(rows.reshape(-1, *self.blackbox.input_shape))
 
     def _prepare(self, X: np.ndarray) -> Any:
         """Per-call set-up shared by all chunks (baselines, noise generator)."""
@@ -159,7 +155,7 @@ class _BaselineExplainer(_GradientExplainer):
             # None is Captum's own zero baseline, and its fast path: a 0.0 scalar made
             # DeepLift 20% slower on the LeNet.
             return None if extra == 0.0 else extra
-        return self._tensor(np.ascontiguousarray(extra[rows]))
+        return self.blackbox._tensor(np.ascontiguousarray(extra[rows]))
 
 
 class IntegratedGradients(_BaselineExplainer):

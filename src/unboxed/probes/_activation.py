@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import numpy as np
 
@@ -259,6 +259,10 @@ class ActivationMaximization:
         self.random_state = random_state
         self.verbose = verbose
 
+    @property
+    def _n_features(self) -> int:
+        return cast(int, self.blackbox.n_features)  # a torch black box has an input shape
+
     def _image_shape(self) -> tuple[int, int] | None:
         return grayscale_shape(self.blackbox.input_shape)
 
@@ -286,6 +290,7 @@ class ActivationMaximization:
         image_shape = self._image_shape()
         if self.regularizer in ("tv", "jitter") and image_shape is None:
             raise ValueError(f"regularizer={self.regularizer!r} needs (H, W) image inputs")
+        jitter_shape = image_shape if self.regularizer == "jitter" else None
         targets = self._targets(target, layer)
         if targets.size == 0:
             raise ValueError("target is empty: pass at least one class or unit to maximise")
@@ -295,7 +300,7 @@ class ActivationMaximization:
         # The variable lives where the model does, in its dtype (float32 on the CPU for
         # a model without parameters).
         like = torch.zeros((), dtype=torch.float32) if param is None else param
-        n, d = targets.size, int(self.blackbox.n_features or 0)
+        n, d = targets.size, self._n_features
         low, high = self.bounds
         if self.generator is not None:
             self.generator.eval()
@@ -312,10 +317,10 @@ class ActivationMaximization:
         for step in bar:
             optimizer.zero_grad(set_to_none=True)
             x = self._image(variable)
-            if self.regularizer == "jitter":
+            if jitter_shape is not None:
                 shifts = torch.randint(-self.jitter, self.jitter + 1, (2,), generator=gen)
                 x_in = torch.roll(
-                    x.reshape(n, *image_shape), tuple(int(s) for s in shifts), dims=(1, 2)
+                    x.reshape(n, *jitter_shape), tuple(int(s) for s in shifts), dims=(1, 2)
                 ).reshape(n, d)
             else:
                 x_in = x
@@ -336,8 +341,8 @@ class ActivationMaximization:
             self.blackbox.n_queries += n
             if self.generator is None:
                 with torch.no_grad():
-                    if self.regularizer == "jitter" and (step + 1) % self.blur_every == 0:
-                        variable.copy_(_blur(variable, image_shape, sigma=0.5))
+                    if jitter_shape is not None and (step + 1) % self.blur_every == 0:
+                        variable.copy_(_blur(variable, jitter_shape, sigma=0.5))
                     variable.clamp_(low, high)
         with torch.no_grad():
             x = self._image(variable)
@@ -376,9 +381,7 @@ class ActivationMaximization:
         if layer not in names:
             raise ValueError(f"{self.blackbox.name!r} has no layer {layer!r}; choose from {names}")
         width = int(
-            np.prod(
-                self.blackbox.features(np.zeros((1, self.blackbox.n_features)), layer).shape[1:]
-            )
+            np.prod(self.blackbox.features(np.zeros((1, self._n_features)), layer).shape[1:])
         )
         if target is None:
             raise ValueError(f"pass target: the units of {layer!r} to maximise (0..{width - 1})")
@@ -390,7 +393,7 @@ class ActivationMaximization:
         import torch
 
         t = torch.as_tensor(targets, device=device)
-        input_shape = self.blackbox.input_shape
+        input_shape = cast(tuple[int, ...], self.blackbox.input_shape)  # a torch model's
         logits = self.blackbox.output == "logits"
 
         if layer is None or layer == self.blackbox._output_alias():
