@@ -925,3 +925,22 @@ def test_class_margin_without_another_class_is_minus_infinity(tiny):
     """Every component in the query's class: no class to change to, at any distance."""
     model, Z = tiny
     assert np.all(jx.class_margin(model, Z, np.zeros(2, int), 0) == -np.inf)
+
+
+def test_a_crossing_on_the_last_allowed_step_is_kept(tiny_labelled):
+    """From some queries one DeepFool step crosses the boundary; with max_iter=1 that
+    step is the last allowed, and its crossing must be kept (the check used to read the
+    margin from before the step, so max_iter=1 never found a point)."""
+    model, Z = tiny_labelled
+    gaussians = jm.gaussian_precisions(model.vars_x_)
+    own = jx._proxy_w(model, Z)
+    one_step = 0
+    for q in range(len(Z)):
+        full, _ = jx.nearest_boundary_points(model, Z[q], np.arange(2), own[q], gaussians)
+        short, _ = jx.nearest_boundary_points(
+            model, Z[q], np.arange(2), own[q], gaussians, max_iter=1
+        )
+        if len(short):
+            one_step += 1
+            np.testing.assert_allclose(short, full)
+    assert one_step >= 3  # queries 2, 4, 5 and 7 of this model cross in one step

@@ -647,6 +647,8 @@ def nearest_boundary_points(
             step = (1e-6 - f) / (g @ g) * g
             step *= min(1.0, max_step / rms_distance(step[None], 0.0)[0])
             previous, z = z, z + step
+        else:
+            f = margin(z, t)[0]  # the last step may have crossed
         if not f > 0:
             continue
         lo, hi = 0.0, 1.0  # the first crossing on the last step, by bisection
