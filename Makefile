@@ -7,7 +7,7 @@ DATA ?= $(or $(UNBOXED_DATA),$(HOME)/.cache/unboxed/data)
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 TORCH := torch==2.13.0
 
-.PHONY: venv test demo data bench lint clean
+.PHONY: venv test demo data bench lint typecheck clean
 
 venv: $(BIN)/.installed
 
@@ -21,6 +21,11 @@ $(BIN)/.installed: pyproject.toml
 
 lint: venv
 	$(BIN)/ruff check src tests benchmarks
+
+# Not part of `make test`: numpy's and torch's type stubs change between releases,
+# and CI installs the newest, so a clean run today could fail tomorrow unchanged.
+typecheck: venv
+	$(BIN)/mypy
 
 test: lint
 	$(BIN)/python -m pytest -q

@@ -81,7 +81,7 @@ def plot_attribution(attribution: Attribution, index: int | list[int] = 0, *, to
     matplotlib.figure.Figure
     """
     top = check_positive_int(top, name="top")
-    rows = [index] if np.ndim(index) == 0 else list(index)
+    rows = np.atleast_1d(index).tolist()
     for row in rows:
         if not 0 <= int(row) < attribution.n_samples:
             raise IndexError(f"row {row} is out of range for {attribution.n_samples} samples")
@@ -123,7 +123,7 @@ def plot_feature_importance(
     if class_ is None:
         classes = list(range(importance.n_classes))
     else:
-        classes = [class_] if np.ndim(class_) == 0 else list(class_)
+        classes = np.atleast_1d(class_).tolist()
     # A row's own name as its title: rows are not always classes (an insight's rows are
     # components, a permutation importance has one row for all classes).
     titles = importance.class_names or tuple(f"class {c}" for c in range(importance.n_classes))

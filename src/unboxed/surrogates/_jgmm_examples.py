@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from typing import cast
 
 import numpy as np
 
@@ -206,7 +207,7 @@ def generate_influentials(
     return Found(Zs[top], scores[top], comps[top], -np.ones(top.size, int), -np.ones(top.size, int))
 
 
-def rms_distance(Z: np.ndarray, z_query: np.ndarray) -> np.ndarray:
+def rms_distance(Z: np.ndarray, z_query: np.ndarray | float) -> np.ndarray:
     """``||z - z_q|| / sqrt(D)``: the root-mean-square distance over dimensions.
 
     Parameters
@@ -354,7 +355,7 @@ def local_examples(
                 n_samples,
                 rng,
                 center=Zq[q] if near else None,
-                scale=radius / 2 if near else None,
+                scale=radius / 2 if near and radius is not None else None,
             )
             if sampler == "boundary":
                 Zs, rows = boundary_points(model, Zq[q], Zs, kind, to_class, query_class[q])
@@ -362,7 +363,8 @@ def local_examples(
         if source == "generated":
             idx = -np.ones(Zs.shape[0], int)
         else:
-            Zs, idx, comps = Z_pool, np.arange(Z_pool.shape[0]), None
+            Zs, comps = cast(np.ndarray, Z_pool), None
+            idx = np.arange(Zs.shape[0])
         keep = np.ones(Zs.shape[0], bool)
         if radius is not None or source != "generated":
             distance = rms_distance(Zs, Zq[q])
@@ -541,10 +543,10 @@ def sparse_moves(
     own = np.flatnonzero(to_class == query_class)
     f, grad = component_margins(model, z_query, own, gaussians)
     d = z_query.shape[0]
-    T, dim, fraction = np.meshgrid(
+    grid = np.meshgrid(
         np.flatnonzero(to_class != query_class), np.arange(d), SPARSE_FRACTIONS, indexing="ij"
     )
-    T, dim, fraction = T.ravel(), dim.ravel(), fraction.ravel()
+    T, dim, fraction = (axis.ravel() for axis in grid)
     slope = grad[T, dim]
     # A hair inside the budget, so that rounding cannot put the full move outside.
     move = radius * math.sqrt(d) * (1 - 1e-9) * fraction * np.sign(slope)
@@ -635,7 +637,7 @@ def nearest_boundary_points(
         return f[t], g[t]
 
     points, targets = [], []
-    for t in np.flatnonzero(to_class != query_class):
+    for t in np.flatnonzero(to_class != query_class).tolist():
         z = previous = z_query
         for _ in range(max_iter):
             f, g = margin(z, t)
