@@ -394,3 +394,67 @@ def test_top_k_needs_a_positive_int(attribution, importance):
             attribution.top_k(k)
         with pytest.raises(ValueError, match="k must be an int >= 1"):
             importance.top_k(k, class_=0)
+
+
+def test_target_and_ci_are_read_only_copies_of_the_callers_arrays():
+    target = np.array([0, 1])
+    att = Attribution(np.zeros((2, 3)), target)
+    target[0] = 1
+    assert att.target.tolist() == [0, 1] and not att.target.flags.writeable
+    values = np.zeros((1, 2))
+    ci = np.stack([values - 1, values + 1], axis=-1)
+    importance = FeatureImportance(values, ci=ci)
+    ci[0, 0, 0] = -50.0
+    assert importance.ci[0, 0, 0] == -1.0 and not importance.ci.flags.writeable
+
+
+def test_a_zero_width_interval_is_allowed():
+    # A deterministic importance has no spread: low == high is a valid interval.
+    values = np.array([[0.5, 1.0]])
+    importance = FeatureImportance(values, ci=np.stack([values, values], axis=-1))
+    np.testing.assert_array_equal(importance.ci[..., 0], importance.ci[..., 1])
+
+
+def test_shapes_and_names_are_stored_as_tuples_of_plain_values(tmp_path):
+    att = Attribution(
+        np.zeros((1, 4)),
+        np.array([0]),
+        image_shape=[2, 2],
+        feature_names=np.array(["a", "b", "c", "d"]),
+    )
+    assert att.image_shape == (2, 2) and type(att.image_shape) is tuple
+    assert att.feature_names == ("a", "b", "c", "d")
+    assert all(type(name) is str for name in att.feature_names)
+    assert FeatureImportance(np.zeros((2, 1)), class_names=[0, 1]).class_names == ("0", "1")
+    att.save(tmp_path / "a.npz")
+    loaded = Attribution.load(tmp_path / "a.npz")
+    assert loaded.image_shape == (2, 2) and loaded.feature_names == ("a", "b", "c", "d")
+
+
+def test_meta_records_seeds_as_plain_json_values():
+    meta = make_meta("m", {"alpha": None})
+    assert meta["seed"] is None and meta["parameters"] == {"alpha": None}
+    seed = make_meta("m", {}, seed=np.int64(3))["seed"]
+    assert type(seed) is int  # not a numpy int, which json.dumps refuses
+
+
+def test_a_header_with_an_unknown_field_is_a_clear_error(tmp_path, attribution):
+    attribution.save(tmp_path / "a.npz")
+    with zipfile.ZipFile(tmp_path / "a.npz") as archive:
+        arrays = {n[:-4]: np.load(archive.open(n)) for n in archive.namelist()}
+    header = json.loads(str(arrays["__unboxed__"]))
+    header["fields"]["colour"] = "red"
+    arrays["__unboxed__"] = np.array(json.dumps(header))
+    np.savez(tmp_path / "bad.npz", **arrays)
+    with pytest.raises(ValueError, match="not a valid Attribution: .*colour"):
+        Attribution.load(tmp_path / "bad.npz")
+
+
+def test_a_subclass_loads_through_its_parent_class(tmp_path):
+    class LabelledAttribution(Attribution):
+        pass
+
+    LabelledAttribution(np.zeros((1, 2)), np.array([0])).save(tmp_path / "a.npz")
+    assert type(Attribution.load(tmp_path / "a.npz")) is LabelledAttribution
+    with pytest.raises(ValueError, match="holds a LabelledAttribution, not the FeatureImportance"):
+        FeatureImportance.load(tmp_path / "a.npz")

@@ -167,3 +167,198 @@ def test_deletion_curve_scores_the_class_the_attribution_explains(planted, plant
         - planted_blackbox.predict_proba(removed)[rows, explained]
     )
     np.testing.assert_allclose(c.drop[:, 1], expected, atol=1e-12)
+
+
+def _drops_by_hand(blackbox, X, removed_features, fill_row, classes):
+    """f_c(x) - f_c(x with ``removed_features`` set to ``fill_row``), per row."""
+    removed = X.copy()
+    removed[:, removed_features] = fill_row[removed_features]
+    rows = np.arange(X.shape[0])
+    return blackbox.predict_proba(X)[rows, classes] - blackbox.predict_proba(removed)[rows, classes]
+
+
+def test_mean_and_array_fills_replace_removed_features_by_those_values(planted, planted_blackbox):
+    X = planted.X_test[:20]
+    ranking = np.array([5, 2, 17])
+    target = np.ones(20, int)
+    by_mean = deletion_curve(planted_blackbox, X, ranking, max_k=2, fill="mean", target=target)
+    reference = planted.X_train[:50].mean(axis=0)
+    by_array = deletion_curve(planted_blackbox, X, ranking, max_k=2, fill=reference, target=target)
+    for curve, fill_row in ((by_mean, X.mean(axis=0)), (by_array, reference)):
+        for k in (1, 2):
+            expected = _drops_by_hand(planted_blackbox, X, ranking[:k], fill_row, target)
+            np.testing.assert_allclose(curve.drop[:, k], expected, atol=1e-12)
+    assert by_mean.meta == {"test": "deletion_curve", "unit": "feature", "fill": "mean"}
+    assert by_array.meta["fill"] == "array"
+    assert by_array.ks.tolist() == [0, 1, 2]
+
+
+def test_without_a_target_an_index_ranking_scores_the_predicted_class(planted, planted_blackbox):
+    X = planted.X_test[:20]
+    predicted = planted_blackbox.predict(X)
+    assert 0 < predicted.sum() < 20  # both classes occur, so the choice of class shows
+    ranking = np.array([5, 2])
+    c = deletion_curve(planted_blackbox, X, ranking, max_k=1, n_boot=10)
+    expected = _drops_by_hand(planted_blackbox, X, ranking[:1], np.zeros(20), predicted)
+    np.testing.assert_allclose(c.drop[:, 1], expected, atol=1e-12)
+    # A scalar target names one class for every row.
+    one = deletion_curve(planted_blackbox, X, ranking, max_k=1, target=1, n_boot=10)
+    ones = deletion_curve(planted_blackbox, X, ranking, max_k=1, target=np.ones(20, int), n_boot=10)
+    np.testing.assert_array_equal(one.drop, ones.drop)
+
+
+def test_a_target_that_disagrees_with_the_attribution_on_one_row_is_refused(
+    planted, planted_blackbox
+):
+    att = Attribution(np.tile(-np.arange(20.0), (5, 1)), np.ones(5, int))
+    target = np.ones(5, int)
+    target[3] = 0
+    with pytest.raises(ValueError, match="other classes than the attribution"):
+        deletion_curve(planted_blackbox, planted.X_test[:5], att, max_k=1, target=target)
+
+
+def test_an_attribution_ranks_segments_by_the_mean_of_their_features(planted, planted_blackbox):
+    X = planted.X_test[:20]
+    # Segment 0 is feature 0 alone (score 1.0); segment 1 is features 1-3 (0.6 each: the
+    # larger sum but the smaller mean). Every other feature is a segment of score 0.
+    segments = np.concatenate([[0, 1, 1, 1], np.arange(2, 18)])
+    values = np.zeros((20, 20))
+    values[:, 0], values[:, 1:4] = 1.0, 0.6
+    att = Attribution(values, np.ones(20, int))
+    c = deletion_curve(planted_blackbox, X, att, max_k=2, segments=segments, n_boot=10)
+    target = np.ones(20, int)
+    np.testing.assert_allclose(
+        c.drop[:, 1], _drops_by_hand(planted_blackbox, X, [0], np.zeros(20), target), atol=1e-12
+    )
+    np.testing.assert_allclose(
+        c.drop[:, 2],
+        _drops_by_hand(planted_blackbox, X, [0, 1, 2, 3], np.zeros(20), target),
+        atol=1e-12,
+    )
+    assert c.meta["unit"] == "segment"
+
+
+def test_the_aopc_interval_is_reproducible_with_a_seed(planted, planted_blackbox):
+    X = planted.X_test[:30]
+    runs = [
+        deletion_curve(planted_blackbox, X, SUPPORT, max_k=2, n_boot=200, random_state=3)
+        for _ in range(2)
+    ]
+    assert runs[0].aopc.ci == runs[1].aopc.ci
+
+
+def test_a_bad_fill_is_refused_before_any_query(planted, planted_blackbox):
+    planted_blackbox.n_queries = 0
+    with pytest.raises(ValueError, match="fill"):
+        deletion_curve(planted_blackbox, planted.X_test[:5], SUPPORT, fill="grey")
+    assert planted_blackbox.n_queries == 0
+
+
+def _on_zero_box():
+    """Class 1 exactly where x[0] == 0, class 0 elsewhere: noise always moves a row with
+    x[0] == 0 out of class 1 and never moves any other row into it."""
+
+    def proba(X):
+        on = (X[:, 0] == 0).astype(float)
+        return np.stack([1 - on, on], axis=1)
+
+    return BlackBox.from_callable(proba, n_classes=2)
+
+
+class _InputsAsAttribution:
+    """An explainer whose attribution is the input itself; it records its calls."""
+
+    def __init__(self, blackbox):
+        self.blackbox = blackbox
+        self.calls = []
+
+    def explain(self, X, *, target):
+        self.calls.append((X.shape[0], np.asarray(target).copy()))
+        return Attribution(X, target)
+
+
+# Row 0 and 2 have a clear top 2 ({0, 1} and, by signed value, {2, 3}); row 1 has none;
+# row 3 (x[0] == 0) loses its class under any noise.
+SENSITIVITY_X = np.array(
+    [
+        [10.0, 9.0, 0.0, 0.0, 0.0, 0.0],
+        [1.0, 1.0, 1.0, 1.0, 1.0, 1.0],
+        [-10.0, -9.0, 5.0, 4.0, 0.0, 0.0],
+        [0.0, 1.0, 2.0, 3.0, 4.0, 5.0],
+    ]
+)
+
+
+def test_sensitivity_matches_a_hand_computation_of_top_k_overlaps():
+    X, k, radius, n_samples = SENSITIVITY_X, 2, 0.1, 6
+    explainer = _InputsAsAttribution(_on_zero_box())
+    result = explanation_sensitivity(
+        explainer, X, radius=radius, n_samples=n_samples, k=k, n_boot=50, random_state=0
+    )
+    noise = np.random.default_rng(0).uniform(-radius, radius, size=(4, n_samples, 6))
+    per_row = []
+    for i in range(3):  # row 3 keeps no draw
+        top = set(np.argsort(-X[i], kind="stable")[:k])
+        drops = [
+            1 - len(top & set(np.argsort(-(X[i] + e), kind="stable")[:k])) / k for e in noise[i]
+        ]
+        per_row.append(drops)
+    per_row = np.array(per_row)
+    assert per_row[0].max() == 0 and per_row[2].max() == 0 and per_row[1].max() > 0
+    np.testing.assert_array_equal(result.kept, [n_samples] * 3 + [0])
+    assert result.mean_drop.n == result.worst_drop.n == 3
+    assert result.mean_drop.mean == pytest.approx(per_row.mean())
+    assert result.worst_drop.mean == pytest.approx(per_row.max(axis=1).mean())
+    assert result.max_drop == pytest.approx(per_row.max())
+    assert result.max_drop > result.worst_drop.mean  # the largest drop is not an average
+    assert (result.k, result.radius) == (2, 0.1)
+    assert result.meta == {"test": "explanation_sensitivity", "norm": "linf", "n_samples": 6}
+    # One call for the inputs, one batched call for every kept noisy copy, each for the
+    # original class (0 for the first three rows).
+    assert [n for n, _ in explainer.calls] == [4, 3 * n_samples]
+    np.testing.assert_array_equal(explainer.calls[0][1], [0, 0, 0, 1])
+    np.testing.assert_array_equal(explainer.calls[1][1], np.zeros(3 * n_samples))
+
+
+def test_sensitivity_with_k_equal_to_the_number_of_features_is_zero():
+    result = explanation_sensitivity(
+        _InputsAsAttribution(_on_zero_box()), SENSITIVITY_X, radius=0.1, k=6, random_state=0
+    )
+    assert result.max_drop == 0
+
+
+def test_sensitivity_refuses_inputs_that_keep_no_draw_and_bad_counts():
+    explainer = _InputsAsAttribution(_on_zero_box())
+    with pytest.raises(ValueError, match="every noise draw within radius 0.1 changed the class"):
+        explanation_sensitivity(explainer, SENSITIVITY_X[3:], radius=0.1, k=2)
+    with pytest.raises(ValueError, match="n_samples must be"):
+        explanation_sensitivity(explainer, SENSITIVITY_X, radius=0.1, n_samples=0, k=2)
+    with pytest.raises(ValueError, match="k must be"):
+        explanation_sensitivity(explainer, SENSITIVITY_X, radius=0.1, k=0)
+    assert explainer.calls == []  # nothing explained before the checks
+
+
+def test_an_attribution_for_other_rows_is_refused_before_any_query(planted, planted_blackbox):
+    X = planted.X_test[:10]
+    att = Attribution(np.tile(-np.arange(20.0), (12, 1)), np.ones(12, int))
+    for target in (None, 1):  # 12 rows for 10 passed silently without a target
+        planted_blackbox.n_queries = 0
+        with pytest.raises(ValueError, match="the attribution has 12 rows but X has 10"):
+            deletion_curve(planted_blackbox, X, att, max_k=2, target=target)
+        assert planted_blackbox.n_queries == 0
+
+
+def test_deletion_curve_in_blocks_scores_each_row_for_its_own_class(
+    planted, planted_blackbox, monkeypatch
+):
+    from unboxed.evaluate import _fidelity
+
+    X = planted.X_test[:20]
+    whole = deletion_curve(planted_blackbox, X, SUPPORT, max_k=2, n_boot=10)
+    monkeypatch.setattr(_fidelity, "CHUNK_ROWS", 7)  # blocks of rows 0-6, 7-13, 14-19
+    blocked = deletion_curve(planted_blackbox, X, SUPPORT, max_k=2, n_boot=10)
+    np.testing.assert_allclose(blocked.drop, whole.drop, atol=1e-12)
+    predicted = planted_blackbox.predict(X)
+    assert np.any(predicted[7:14] != predicted[:7])  # a block's classes are its own
+    expected = _drops_by_hand(planted_blackbox, X, SUPPORT[:2], np.zeros(20), predicted)
+    np.testing.assert_allclose(blocked.drop[:, 2], expected, atol=1e-12)
