@@ -189,3 +189,103 @@ def test_integrated_gradients_reports_its_completeness_gap(digits):
     gap = result.values.sum(axis=1) - (logits[rows, result.target] - base[0, result.target])
     np.testing.assert_allclose(result.meta["delta"], gap, atol=1e-5)
     assert result.meta["max_abs_delta"] == pytest.approx(np.abs(gap).max(), abs=1e-5)
+
+
+def _linear_torch_box(batch_size=4096):
+    """A float64 linear layer 64 -> 3: every gradient method's answer is known exactly."""
+    import torch
+
+    torch.manual_seed(0)
+    model = torch.nn.Linear(64, 3).double()
+    box = BlackBox.from_torch(model, input_shape=(64,), batch_size=batch_size)
+    return box, model.weight.detach().numpy().copy()
+
+
+def test_per_row_targets_on_a_linear_model(digits):
+    box, W = _linear_torch_box()
+    X, target = digits.X_test[:5], np.array([0, 1, 2, 2, 1])
+    np.testing.assert_allclose(Saliency(box).explain(X, target=target).values, np.abs(W[target]))
+    np.testing.assert_allclose(
+        InputXGradient(box).explain(X, target=target).values, X * W[target], atol=1e-12
+    )
+
+
+@pytest.mark.parametrize("cls", [IntegratedGradients, DeepLift])
+@pytest.mark.parametrize("baseline", ["gray", "blur"])
+def test_baselines_are_exact_on_a_linear_model_across_chunks(cls, baseline, digits):
+    # A linear model: both methods give (x - baseline) * w_target exactly. Batches of 20
+    # rows make integrated gradients (10 steps) run 2 instances per chunk, so a blurred
+    # baseline, one per image, must follow its rows from chunk to chunk.
+    from scipy.ndimage import gaussian_filter
+
+    from unboxed.local._base import BLUR_SIGMA
+
+    box, W = _linear_torch_box(batch_size=20)
+    X, target = digits.X_test[:5], np.array([0, 1, 2, 2, 1])
+    kwargs = {"n_steps": 10} if cls is IntegratedGradients else {}
+    result = cls(box, baseline=baseline, image_shape=(8, 8), **kwargs).explain(X, target=target)
+    if baseline == "gray":
+        reference = np.full_like(X, 0.5)
+    else:
+        reference = np.stack([gaussian_filter(x.reshape(8, 8), BLUR_SIGMA).ravel() for x in X])
+    np.testing.assert_allclose(result.values, (X - reference) * W[target], atol=1e-10)
+    np.testing.assert_allclose(result.meta["delta"], 0.0, atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("cls", "kwargs", "queries"),
+    [
+        (SmoothGrad, {}, 25),
+        (SmoothGrad, {"n_samples": 7}, 7),
+        (IntegratedGradients, {}, 50),
+    ],
+)
+def test_default_evaluations_per_row_are_counted(cls, kwargs, queries, digits):
+    box, _ = _linear_torch_box()
+    extra = {"random_state": 0} if cls is SmoothGrad else {}
+    cls(box, **kwargs, **extra).explain(digits.X_test[:3], target=0)
+    assert box.n_queries == 3 * queries
+
+
+def test_chunks_keep_each_forward_pass_within_the_batch_size(digits):
+    # 10 integrated-gradient steps per row and batches of 20: two rows per Captum call.
+    box, _ = _linear_torch_box(batch_size=20)
+    sizes = []
+    box.module.register_forward_hook(lambda module, args, out: sizes.append(args[0].shape[0]))
+    IntegratedGradients(box, n_steps=10).explain(digits.X_test[:5], target=0)
+    assert sizes and max(sizes) <= 20
+
+
+def test_smoothgrad_default_noise_is_0_15_of_each_row_s_range():
+    """d(x0^2)/dx0 = 2 x0: at x0 = 0 SmoothGrad averages |2 sigma e|, whose mean is
+    2 sigma sqrt(2 / pi), with sigma = 0.15 (max(x) - min(x)) for each row."""
+    import torch
+
+    class Square(torch.nn.Module):
+        def forward(self, x):
+            return torch.stack([x[:, 0] ** 2, -(x[:, 0] ** 2)], dim=1)
+
+    box = BlackBox.from_torch(Square().double(), input_shape=(2,))
+    X = np.array([[0.0, 1.0], [0.0, 3.0]])  # ranges 1 and 3
+    values = SmoothGrad(box, n_samples=4000, random_state=0).explain(X, target=0).values
+    np.testing.assert_allclose(
+        values[:, 0], 2 * 0.15 * np.array([1, 3]) * np.sqrt(2 / np.pi), rtol=0.05
+    )
+    np.testing.assert_array_equal(values[:, 1], 0.0)
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (lambda box: IntegratedGradients(box, n_steps=0), "n_steps"),
+        (lambda box: SmoothGrad(box, n_samples=0), "n_samples"),
+        (lambda box: SmoothGrad(box, noise_level=-0.1), "noise_level"),
+        (lambda box: SmoothGrad(box, noise_level=float("nan")), "noise_level"),
+        (lambda box: IntegratedGradients(box, baseline="purple"), "baseline must be"),
+        (lambda box: DeepLift(box, baseline="purple"), "baseline must be"),
+    ],
+)
+def test_bad_settings_are_refused_when_the_explainer_is_made(make, message):
+    box, _ = _linear_torch_box()
+    with pytest.raises(ValueError, match=message):
+        make(box)

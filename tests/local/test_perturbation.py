@@ -381,3 +381,100 @@ def test_rows_with_their_own_segments_and_counts_are_exact_on_a_linear_box(cls):
         for j in np.unique(segments[i]):
             expected[i, segments[i] == j] = (X[i] * w)[segments[i] == j].sum()
     np.testing.assert_allclose(result.values, expected, atol=1e-8)
+
+
+@pytest.mark.parametrize(
+    ("cls", "kwargs", "message"),
+    [
+        (Lime, {"n_samples": 3}, "n_samples"),
+        (KernelShap, {"n_samples": 3}, "n_samples"),
+        (Lime, {"alpha": -1.0}, "alpha"),
+        (KernelShap, {"alpha": -1.0}, "alpha"),
+        (Lime, {"n_features": 0}, "n_features"),
+    ],
+)
+def test_bad_numbers_are_refused_when_the_explainer_is_made(cls, kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        cls(_linear_box(np.zeros(6)), **kwargs)
+
+
+@pytest.mark.parametrize("n_features", [None, 3])
+def test_lime_defaults_match_lime_s_weighted_ridge_on_the_queried_samples(n_features):
+    """Default LIME (1000 samples, zero fill, width 0.25, ridge alpha 1) against sklearn's
+    Ridge with LIME's kernel weights, refitted on the masks read back from the queries;
+    with ``n_features``, a second weighted Ridge on the K largest weights of the first."""
+    from sklearn.linear_model import Ridge
+
+    queries = []
+
+    def proba(X):
+        queries.append(X.copy())
+        p1 = 1 / (1 + np.exp(-(3 * X[:, 0] * X[:, 1] - 2 * X[:, 2] + X[:, 3] - 1)))
+        return np.stack([1 - p1, p1], axis=1)
+
+    X = np.random.default_rng(5).uniform(0.5, 1.5, size=(2, 6))
+    result = Lime(
+        BlackBox.from_callable(proba, n_classes=2), n_features=n_features, random_state=0
+    ).explain(X, target=1)
+    seen = np.concatenate(queries).reshape(2, -1, 6)
+    assert seen.shape[1] == 1000
+    for row in range(2):
+        Z = (seen[row] != 0).astype(float)  # zero fill: a feature is on iff it is nonzero
+        np.testing.assert_array_equal(seen[row], Z * X[row])
+        # Cosine distance to the all-on mask, z.1 / (|z| |1|), 1 for z = 0 as in sklearn.
+        distance = 1 - np.sqrt(Z.sum(axis=1) / 6)
+        weight = np.exp(-(distance**2) / (2 * 0.25**2))
+        y = proba(seen[row])[:, 1]
+        ridge = Ridge(alpha=1.0).fit(Z, y, sample_weight=weight)
+        coef, keep = ridge.coef_, np.arange(6)
+        if n_features is not None:
+            keep = np.sort(np.argsort(-np.abs(ridge.coef_))[:n_features])
+            ridge = Ridge(alpha=1.0).fit(Z[:, keep], y, sample_weight=weight)
+            coef = np.zeros(6)
+            coef[keep] = ridge.coef_
+        np.testing.assert_allclose(result.values[row], coef, atol=1e-8)
+        assert result.meta["intercept"][row] == pytest.approx(ridge.intercept_, abs=1e-8)
+        score = ridge.score(Z[:, keep], y, sample_weight=weight)
+        assert result.meta["score"][row] == pytest.approx(score, abs=1e-8)
+
+
+def test_kernel_shap_with_a_blurred_fill_measures_from_each_image_s_blur():
+    w = np.array([0.08, -0.05, 0.03, -0.02, 0.01, 0.04])
+    X = np.random.default_rng(8).uniform(size=(2, 6))
+    result = KernelShap(
+        _linear_box(w), fill="blur", image_shape=(2, 3), n_samples=100, random_state=0
+    ).explain(X, target=1)
+    blurred = gaussian_filter(X.reshape(2, 2, 3), (0, BLUR_SIGMA, BLUR_SIGMA)).reshape(2, 6)
+    np.testing.assert_allclose(result.values, w * (X - blurred), atol=1e-10)
+
+
+def test_lime_n_features_keeps_the_largest_weights_and_refits_them():
+    # Zero fill, linear box: the full fit gives x_j w_j; K = 2 keeps features 0 and 2.
+    w = np.array([0.08, -0.01, -0.06, 0.03, 0.005, -0.02])
+    X = np.ones((2, 6))
+    result = Lime(_linear_box(w), n_samples=300, alpha=0.0, n_features=2, random_state=0).explain(
+        X, target=1
+    )
+    assert np.array_equal(result.values != 0, np.broadcast_to(np.abs(w) >= 0.06, (2, 6)))
+    # The refit on two features absorbs the others in its noise; their signs survive.
+    assert np.all(np.sign(result.values[:, [0, 2]]) == [1, -1])
+
+
+def test_occlusion_defaults_are_a_gray_box_of_4_moved_by_2():
+    w = np.array([0.08, -0.05, 0.03, -0.02, 0.01, 0.04, -0.03])
+    X = np.random.default_rng(6).uniform(size=(2, 7))
+    result = Occlusion(_linear_box(w)).explain(X, target=1)
+    expected, covers = np.zeros((2, 7)), np.zeros(7)
+    for start in (0, 2, 3):  # 0 and 2 every 2 steps, then 3 flush with the edge
+        box = slice(start, start + 4)
+        expected[:, box] += ((X[:, box] - 0.5) * w[box]).sum(axis=1, keepdims=True)
+        covers[box] += 1
+    np.testing.assert_allclose(result.values, expected / covers, atol=1e-12)
+
+
+@pytest.mark.parametrize("verbose", [True, False])
+def test_verbose_shows_the_perturbation_progress(verbose, capsys):
+    box = _linear_box(np.full(6, 0.01))
+    X = np.random.default_rng(7).uniform(size=(2, 6))
+    Lime(box, n_samples=20, verbose=verbose, random_state=0).explain(X, target=1)
+    assert ("perturbing" in capsys.readouterr().err) is verbose
