@@ -305,16 +305,9 @@ class TreeRegularizedMLP:
 
     def _settings(self, X: np.ndarray, labels: np.ndarray, seed: int) -> dict[str, Any]:
         """Everything the training depends on, for the checkpoint."""
-        names: tuple[str, ...] = (
-            "activation",
-            "strength",
-            "epochs",
-            "batch_size",
-            "lr",
-            "weight_decay",
-        )
-        names += ("snapshot_every", "n_jitter", "jitter_scale", "min_samples_leaf")
-        names += ("surrogate_hidden", "surrogate_steps")
+        names: tuple[str, ...] = ("activation", "strength", "epochs", "batch_size", "lr")
+        names += ("weight_decay", "snapshot_every", "n_jitter", "jitter_scale")
+        names += ("min_samples_leaf", "surrogate_hidden", "surrogate_steps")
         return {
             **{name: getattr(self, name) for name in names},
             "hidden": list(self.hidden),
