@@ -435,18 +435,8 @@ class _TorchForward:
         self.output = output
 
     def tensor(self, X: np.ndarray) -> Any:
-        """``X`` as a tensor on the module's device, in its dtype.
-
-        A read-only ``X`` (an explanation's ``inputs``, say) is shared as well: the
-        model and Captum only read their inputs, so torch's warning about it is muted.
-        """
-        import torch
-
-        param = next(self.module.parameters(), None)
-        dtype, device = (torch.float32, None) if param is None else (param.dtype, param.device)
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
-            return torch.as_tensor(X, dtype=dtype, device=device)
+        """``X`` as a tensor on the module's device, in its dtype."""
+        return module_input(self.module, X)
 
     def __call__(self, X: np.ndarray) -> np.ndarray:
         import torch
@@ -459,6 +449,22 @@ class _TorchForward:
             if self.output == "logits" and raw.ndim == 2 and bool(torch.isfinite(raw).all()):
                 raw = torch.softmax(raw, dim=1)
             return raw.cpu().numpy()
+
+
+def module_input(module: Any, X: Any) -> Any:
+    """``X`` (an array or a tensor) as a tensor on ``module``'s device, in its dtype.
+
+    A module without parameters takes float32 on the CPU. A read-only ``X`` (an
+    explanation's ``inputs``, say) is shared as well: the models and Captum only read
+    their inputs, so torch's warning about it is muted.
+    """
+    import torch
+
+    param = next(module.parameters(), None)
+    dtype, device = (torch.float32, None) if param is None else (param.dtype, param.device)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
+        return torch.as_tensor(X, dtype=dtype, device=device)
 
 
 def grayscale_shape(input_shape: tuple[int, ...] | None) -> tuple[int, int] | None:

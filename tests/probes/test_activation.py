@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import pytest
 import torch
@@ -352,3 +354,21 @@ def test_a_probability_model_is_scored_by_log_p_and_its_output_by_p():
     units = am.explain([0, 2], layer="output")
     reached = box.predict_proba(units.values)[[0, 1], [0, 2]]
     np.testing.assert_allclose(units.activation, reached, atol=1e-6)
+
+
+def test_a_float32_generator_drives_a_float64_model():
+    """z lives in the generator's dtype (and on its device), its images go to the
+    model's: a float64 classifier with a float32 VAE crashed in the decoder before."""
+    torch.manual_seed(0)
+    linear = torch.nn.Linear(16, 4, bias=False)
+    vae = zoo.vae(n_features=16, latent_dim=2, hidden=(8,))
+    found = []
+    for model in (linear, copy.deepcopy(linear).double()):
+        box = BlackBox.from_torch(model, input_shape=(16,))
+        search = ActivationMaximization(
+            box, regularizer="none", steps=30, lr=0.1, generator=vae, random_state=0
+        )
+        found.append(search.explain([1, 2]))
+    np.testing.assert_allclose(found[1].latent, found[0].latent, atol=1e-5)
+    np.testing.assert_allclose(found[1].values, found[0].values, atol=1e-5)
+    np.testing.assert_allclose(found[1].activation, found[0].activation, atol=1e-5)

@@ -215,3 +215,19 @@ def test_weight_decay_shrinks_the_weights(planted):
         return float(model.fc1.weight.detach().norm())
 
     assert norm(0.5) < 0.8 * norm(0.0)
+
+
+def test_a_float64_model_trains_on_the_same_batches_and_is_scored_in_its_dtype(digits):
+    """Batches go to the model's dtype (and device), and the shuffling stays on the CPU:
+    a float64 copy follows the float32 run to float32 rounding, not to another
+    shuffle's weights (the float32 batches crashed a float64 model before)."""
+    single = zoo.build("lenet", input_shape=(1, 8, 8), n_classes=10, random_state=1)
+    double = zoo.build("lenet", input_shape=(1, 8, 8), n_classes=10, random_state=1).double()
+    runs = [zoo.train(m, digits, epochs=2, random_state=3, verbose=False) for m in (single, double)]
+    np.testing.assert_allclose(runs[1].epoch_loss, runs[0].epoch_loss, rtol=1e-4)
+    for key, value in double.state_dict().items():
+        assert value.dtype == torch.float64
+        torch.testing.assert_close(value.float(), single.state_dict()[key], atol=1e-4, rtol=0)
+    X = torch.as_tensor(digits.X_test, dtype=torch.float32).reshape(-1, 1, 8, 8)
+    y = torch.as_tensor(digits.y_test)
+    assert zoo.accuracy(double, X, y) == zoo.accuracy(single, X, y) == runs[0].test_accuracy

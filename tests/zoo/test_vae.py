@@ -208,3 +208,16 @@ def test_a_single_image_or_a_bad_learning_rate_is_refused(digits):
         model.elbo(digits.X_train[0])
     with pytest.raises(ValueError, match="lr"):
         zoo.train_vae(model, digits.X_train[:10], lr=0, verbose=False)
+
+
+def test_a_float64_vae_trains_scores_and_samples_as_the_float32_one(digits):
+    """Images go to the VAE's dtype (and device), the noise is drawn on the CPU: a
+    float64 copy follows the float32 run to rounding (float32 images crashed it)."""
+    runs = []
+    for double in (False, True):
+        vae = zoo.vae(n_features=64, latent_dim=2, hidden=(16,), random_state=3)
+        vae = vae.double() if double else vae
+        result = zoo.train_vae(vae, digits.X_train[:200], epochs=2, random_state=3, verbose=False)
+        runs.append((result.epoch_loss, vae.elbo(digits.X_test[:20]), vae.sample(5)))
+    for single, double in zip(*runs, strict=True):
+        np.testing.assert_allclose(double, single, rtol=1e-4, atol=1e-5)

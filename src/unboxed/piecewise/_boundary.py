@@ -24,6 +24,7 @@ from .._validation import (
     check_number,
     check_positive_int,
 )
+from ..blackbox import module_input
 from ._linearize import PiecewiseActivation
 from ._regions import LinearRegions
 
@@ -372,9 +373,8 @@ def plot_decision_boundaries(
                 ax.plot(segment[:, 0], segment[:, 1], color="black", lw=1.5)
             title = f"{title}\n{len(found)} regions in view (exact)"
         else:
-            param = next(module.parameters())
             with torch.no_grad():
-                out = module(torch.as_tensor(grid, dtype=param.dtype)).double().numpy()
+                out = module(module_input(module, grid)).double().cpu().numpy()
             if out.shape[1] != 2:
                 raise ValueError(
                     f"panel {title!r} has {out.shape[1]} outputs; plot_decision_boundaries "

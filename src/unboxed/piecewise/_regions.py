@@ -309,7 +309,8 @@ class LinearRegions:
     n_outputs_ : int
     input_shape_ : tuple of int
     layers_ : list of (name, module)
-        The flattened layers, a float64 copy of the network's.
+        The flattened layers, a float64 copy of the network's on the CPU (whatever
+        device the network is on).
     """
 
     def __init__(
@@ -344,8 +345,10 @@ class LinearRegions:
             raise ValueError(f"{err}: every region's W~ and b~ would be NaN") from None
         self.input_shape_ = check_shape(input_shape)
         self.n_features_in_ = math.prod(self.input_shape_)
-        # float64 so that W~ x + b~ matches the logits to rounding, not to float32 noise.
-        copied = copy.deepcopy(nn.Sequential(*[m for _, m in layers])).double().eval()
+        # float64 so that W~ x + b~ matches the logits to rounding, not to float32 noise;
+        # on the CPU, where the region arrays are read, whatever device the network is on.
+        copied = copy.deepcopy(nn.Sequential(*[m for _, m in layers]))
+        copied = copied.to("cpu", torch.float64).eval()
         self.layers_ = [(name, copied[i]) for i, (name, _) in enumerate(layers)]
         try:
             with torch.no_grad():

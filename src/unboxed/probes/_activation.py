@@ -188,7 +188,8 @@ class ActivationMaximization:
     generator : VAE, optional
         A trained :func:`unboxed.zoo.vae`. The search then runs over its latent z,
         from z ~ N(0, 0.25 I), and returns x* = G(z*), as in the slides' simplified
-        version.
+        version. It may sit on another device than the black box's module: z stays
+        on the generator's, and G(z) goes to the module's.
     prior_strength : float
         Weight of an optional latent prior log N(z; 0, I) added to the objective
         (generator only). 0 by default: on digits and MNIST the prior pulled z towards
@@ -304,7 +305,9 @@ class ActivationMaximization:
         low, high = self.bounds
         if self.generator is not None:
             self.generator.eval()
-            variable = (0.5 * torch.randn((n, self.generator.latent_dim), generator=gen)).to(like)
+            # z lives where the generator does; its images go to the model's device.
+            z_like = next(self.generator.parameters())
+            variable = (0.5 * torch.randn((n, self.generator.latent_dim), generator=gen)).to(z_like)
         else:
             # Start from a dim, slightly noisy image in the middle of the valid range.
             start = low + (high - low) * (0.45 + 0.1 * torch.rand((n, d), generator=gen))
@@ -316,7 +319,7 @@ class ActivationMaximization:
         bar = progress(range(self.steps), verbose=self.verbose, desc="activation maximization")
         for step in bar:
             optimizer.zero_grad(set_to_none=True)
-            x = self._image(variable)
+            x = self._image(variable, like)
             if jitter_shape is not None:
                 shifts = torch.randint(-self.jitter, self.jitter + 1, (2,), generator=gen)
                 x_in = torch.roll(
@@ -328,7 +331,8 @@ class ActivationMaximization:
                 objective = score(x_in)
             objective = objective - self.strength * _penalty(x, self.regularizer, image_shape)
             if self.generator is not None:
-                objective = objective - 0.5 * self.prior_strength * variable.pow(2).sum(1)
+                prior = 0.5 * self.prior_strength * variable.pow(2).sum(1)
+                objective = objective - prior.to(objective)  # z is on the generator's device
             if not bool(torch.isfinite(objective).all()):
                 raise FloatingPointError(
                     f"the objective became NaN or infinite at step {step}: the model's "
@@ -345,7 +349,7 @@ class ActivationMaximization:
                         variable.copy_(_blur(variable, jitter_shape, sigma=0.5))
                     variable.clamp_(low, high)
         with torch.no_grad():
-            x = self._image(variable)
+            x = self._image(variable, like)
             final = score(x).double().cpu().numpy()
         X_star = x.detach().double().cpu().numpy()
         X_star = np.clip(X_star, low, high)
@@ -364,12 +368,14 @@ class ActivationMaximization:
             image_shape=image_shape,
         )
 
-    def _image(self, variable: Any) -> Any:
+    def _image(self, variable: Any, like: Any) -> Any:
+        """The image the search scores: the variable, or its decoding on ``like``'s
+        device and in its dtype."""
         if self.generator is None:
             return variable
         # Decoded images are held to the bounds as the pixels are without a generator:
         # the search scores the image it will return.
-        return self.generator.decode(variable).clamp(*self.bounds)
+        return self.generator.decode(variable).clamp(*self.bounds).to(like)
 
     def _targets(self, target: Any, layer: str | None) -> np.ndarray:
         if layer is None:

@@ -31,6 +31,7 @@ from .._validation import (
     check_positive_int,
     int_seed,
 )
+from ..blackbox import module_input
 from ..data import Dataset
 from ._io import load_with_record, save_with_record
 from ._models import DIVERGED, ZooModel, check_finite_weights
@@ -89,8 +90,9 @@ def accuracy(model: nn.Module, X: torch.Tensor, y: torch.Tensor, batch_size: int
     correct = 0
     with torch.inference_mode():
         for start in range(0, X.shape[0], batch_size):
-            logits = model(X[start : start + batch_size])
-            correct += int((logits.argmax(1) == y[start : start + batch_size]).sum())
+            logits = model(module_input(model, X[start : start + batch_size]))
+            predicted = logits.argmax(1).cpu()
+            correct += int((predicted == y[start : start + batch_size].cpu()).sum())
     return correct / X.shape[0]
 
 
@@ -113,6 +115,9 @@ def train(
     Parameters
     ----------
     model : ZooModel
+        Trained on its device, in its dtype: move it first (``model.to("cuda")``) to
+        train on a GPU. The batches are shuffled on the CPU, so a seed draws the same
+        batches on any device.
     dataset : Dataset
     epochs, batch_size : int
     lr, weight_decay : float
@@ -151,6 +156,10 @@ def train(
         "weight_decay": weight_decay,
         "random_state": random_state,
     }
+    # The batches go where the model is; the shuffling stays on the CPU, so a seed
+    # draws the same batches on any device.
+    X = module_input(model, X)
+    y = y.to(X.device)
     optimizer = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
     generator = torch.Generator().manual_seed(random_state)
     state: dict[str, Any] = {"epoch": 0, "loss": [], "test_accuracy": []}
@@ -176,7 +185,7 @@ def train(
             global_step = epoch * steps_per_epoch + step
             for group in optimizer.param_groups:
                 group["lr"] = 0.5 * lr * (1 + math.cos(math.pi * global_step / total_steps))
-            batch = order[step * batch_size : (step + 1) * batch_size]
+            batch = order[step * batch_size : (step + 1) * batch_size].to(X.device)
             optimizer.zero_grad(set_to_none=True)
             loss = loss_fn(model(X[batch]), y[batch])
             if not torch.isfinite(loss):

@@ -38,6 +38,7 @@ from .._validation import (
     check_positive_int,
     int_seed,
 )
+from ..blackbox import module_input
 from ._models import DIVERGED, ZooModel, _seeded, check_finite_weights
 
 
@@ -83,7 +84,9 @@ class VAE(ZooModel):
     def loss(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         """Per-row negative ELBO with one reparameterised sample, shape ``(n,)``."""
         mu, logvar = self.encode(x)
-        eps = torch.randn(mu.shape, generator=generator, dtype=mu.dtype)
+        # Drawn in float32 on the CPU, where the generator is, so a seed gives the same
+        # noise on any device and in any dtype.
+        eps = torch.randn(mu.shape, generator=generator).to(mu)
         z = mu + torch.exp(0.5 * logvar) * eps
         return _negative_elbo(self.decode_logits(z), x.reshape(x.shape[0], -1), mu, logvar)
 
@@ -107,22 +110,22 @@ class VAE(ZooModel):
         X = _check_unit_interval(X, self.n_features)
         n_samples = check_positive_int(n_samples, name="n_samples")
         generator = torch.Generator().manual_seed(int_seed(random_state))
-        x = torch.as_tensor(X, dtype=torch.float32)
+        x = module_input(self, X)
         self.eval()
         total = torch.zeros(x.shape[0], dtype=torch.float64)
         with torch.inference_mode():
             for _ in range(n_samples):
-                total += -self.loss(x, generator).double()
+                total += -self.loss(x, generator).double().cpu()
         return (total / n_samples).numpy()
 
     def sample(self, n: int, *, random_state: RandomState = 0) -> np.ndarray:
         """``n`` images G(z) for z drawn from the prior N(0, I), shape ``(n, n_features)``."""
         n = check_positive_int(n, name="n")
         generator = torch.Generator().manual_seed(int_seed(random_state))
-        z = torch.randn((n, self.latent_dim), generator=generator)
+        z = module_input(self, torch.randn((n, self.latent_dim), generator=generator))
         self.eval()
         with torch.inference_mode():
-            return self.decode(z).double().numpy()
+            return self.decode(z).double().cpu().numpy()
 
 
 def _negative_elbo(
@@ -247,6 +250,8 @@ def train_vae(
     Parameters
     ----------
     model : VAE
+        Trained on its device, in its dtype; the shuffling and the noise are drawn on
+        the CPU, so a seed draws the same on any device.
     X : array-like of shape (n, n_features), values in [0, 1]
         Training images (e.g. ``dataset.X_train``).
     X_test : array-like, optional
@@ -277,7 +282,7 @@ def train_vae(
     check_checkpoint(checkpoint, random_state)
     seed = int_seed(random_state)
     generator = torch.Generator().manual_seed(seed)
-    x = torch.as_tensor(X)
+    x = module_input(model, X)
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
     settings = {
         "n_train": int(x.shape[0]),
@@ -301,7 +306,7 @@ def train_vae(
         order = torch.randperm(x.shape[0], generator=generator)
         total = 0.0
         for step in range(steps):
-            batch = x[order[step * batch_size : (step + 1) * batch_size]]
+            batch = x[order[step * batch_size : (step + 1) * batch_size].to(x.device)]
             optimizer.zero_grad(set_to_none=True)
             loss = model.loss(batch, generator).mean()
             if not torch.isfinite(loss):
