@@ -73,6 +73,7 @@ def test_background_cue_paints_the_background():
         ({"size": 2.0}, "size must be an int"),  # a float side would slice fractionally
         ({"value": float("inf")}, "finite"),
         ({"value": "bright"}, "finite number"),
+        ({"value": True}, "finite number"),  # not planted as 1.0
     ],
 )
 def test_bad_cues(kwargs, message):

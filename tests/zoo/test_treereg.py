@@ -191,6 +191,12 @@ def test_a_checkpoint_of_other_settings_or_data_or_a_damaged_one_is_refused(moon
         {"extra.apls": torch.zeros_like(tensors["extra.apls"])},  # below one node
         {"extra.thetas": torch.full_like(tensors["extra.thetas"], float("nan"))},
         {"extra.omega.net.0.weight": torch.zeros(3, 3)},
+        # Records and surrogate one weight short, consistently: the surrogate would load
+        # and then fail on the network's weights.
+        {
+            f"extra.{key}": tensors[f"extra.{key}"][..., :-1]
+            for key in ("thetas", "omega.net.0.weight", "omega.x_mean", "omega.x_scale")
+        },
     ):
         save_with_record(path, {**tensors, **damage}, record)
         with pytest.raises(ValueError, match="damaged training checkpoint"):

@@ -12,13 +12,12 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import numbers
 from collections.abc import Sequence
 from typing import Literal
 
 import numpy as np
 
-from .._validation import check_array, is_int
+from .._validation import _is_finite_real, check_array, is_int
 from ._dataset import Dataset
 
 CORNERS = ("top-left", "top-right", "bottom-left", "bottom-right")
@@ -59,7 +58,7 @@ class Cue:
             raise ValueError(f"cue size must be at least 1, got {self.size}")
         if self.corner not in CORNERS:
             raise ValueError(f"corner must be one of {CORNERS}, got {self.corner!r}")
-        if not isinstance(self.value, numbers.Real) or not math.isfinite(self.value):
+        if not _is_finite_real(self.value):  # True would plant 1.0 silently
             raise ValueError(f"cue value must be a finite number, got {self.value!r}")
 
     def mask(self, X: np.ndarray, image_shape: tuple[int, int]) -> np.ndarray:

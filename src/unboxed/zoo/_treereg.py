@@ -254,8 +254,15 @@ class TreeRegularizedMLP:
         checkpoint = self.checkpoint
         settings = {} if checkpoint is None else self._settings(X, labels, seed)
         if checkpoint is not None and Path(checkpoint).is_file():
+            n_params = _flat(net).numel()
             state, records = restore_training_state(
-                checkpoint, settings, state, net, optimizer, gen, self._read_records
+                checkpoint,
+                settings,
+                state,
+                net,
+                optimizer,
+                gen,
+                lambda extra, restored: self._read_records(extra, restored, n_params),
             )
         steps = math.ceil(X.shape[0] / self.batch_size)
         bar = progress(total=self.epochs, verbose=self.verbose, desc="tree-regularized mlp")
@@ -315,12 +322,14 @@ class TreeRegularizedMLP:
             "data_sha256": array_digest(X, labels),
         }
 
-    def _read_records(self, extra: dict[str, torch.Tensor], state: dict[str, Any]) -> _Records:
-        """The records a checkpoint holds after ``state["epoch"]`` epochs, checked."""
+    def _read_records(
+        self, extra: dict[str, torch.Tensor], state: dict[str, Any], n_params: int
+    ) -> _Records:
+        """The records a checkpoint holds after ``state["epoch"]`` epochs, checked
+        against a network of ``n_params`` weights."""
         n_snapshots = math.ceil(state["epoch"] / self.snapshot_every)
         n_rows = n_snapshots * (self.n_jitter + 1)
         thetas, apls, apl_hat = extra["thetas"], extra["apls"], extra["apl_hat"]
-        n_params = thetas.shape[-1]
         if (
             thetas.shape != (n_rows, n_params)
             or apls.shape != (n_rows,)
@@ -328,8 +337,8 @@ class TreeRegularizedMLP:
             or not bool(torch.isfinite(thetas).all() and (apls >= 1).all())
         ):
             raise ValueError(
-                f"its records do not hold {n_snapshots} snapshots of finite weights and "
-                "path lengths of at least 1"
+                f"its records do not hold {n_snapshots} snapshots of {n_params} finite "
+                "weights and path lengths of at least 1"
             )
         omega = _Omega(n_params, self.surrogate_hidden)
         omega.load_state_dict({k[6:]: v for k, v in extra.items() if k.startswith("omega.")})
