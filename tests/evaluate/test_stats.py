@@ -114,6 +114,12 @@ def test_estimate_of_a_column_or_of_booleans_is_that_of_the_flat_sample():
     assert flat.n == 50 and flat.mean == hits.mean()
 
 
+@pytest.mark.parametrize("scalar", [3.0, np.float64(3.0), np.array(3.0)])
+def test_estimate_of_a_scalar_is_an_error_not_a_sample_of_one(scalar):
+    with pytest.raises(ValueError, match="scalar 3.0"):
+        estimate(scalar, n_boot=10, random_state=0)
+
+
 def test_an_estimate_prints_and_serialises_every_field():
     import json
 
