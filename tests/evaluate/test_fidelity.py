@@ -214,6 +214,9 @@ def test_segment_masks_match_a_brute_force(rng):
     by_id = _keep_masks(np.array([4, 1]), att.target, np.arange(d) % 5, 2, (n, d), "mean")
     by_id = by_id(np.arange(n))
     assert np.array_equal(by_id[0], np.isin(np.arange(d) % 5, [4, 1]))
+    # five segments but two ranked: the message blamed the segments
+    with pytest.raises(ValueError, match="k=3 exceeds the 2 ranked segments"):
+        _keep_masks(np.array([4, 1]), att.target, np.arange(d) % 5, 3, (n, d), "mean")
 
 
 def test_keep_top_k_with_superpixels(digits, digits_blackbox):
@@ -244,6 +247,12 @@ def test_agreement():
         agreement(a, b[:3])
     with pytest.raises(ValueError, match="empty"):
         agreement([], [])
+    with pytest.raises(ValueError, match=r"pred_b must be labels \(n,\) or probabilities"):
+        agreement(a, np.zeros((8, 3, 1)))
+    proba = np.eye(3)[a]
+    proba[2, 0] = np.nan  # argmax would read the NaN as the most probable class
+    with pytest.raises(ValueError, match="pred_a contains NaN"):
+        agreement(proba, a)
 
 
 def test_same_seed_same_result(planted, planted_blackbox):
@@ -296,6 +305,8 @@ def test_blocks_of_rows_give_the_same_answer_as_one(planted, planted_blackbox, m
         ({"ks": [21]}, ValueError, r"ks must lie in \[0, 20\]"),
         ({"ks": []}, ValueError, "non-empty list of ints"),
         ({"target": 2}, ValueError, r"target must lie in \[0, 2\)"),
+        ({"target": -1}, ValueError, r"target must lie in \[0, 2\), got -1"),
+        ({"target": 1.5}, TypeError, "target must be an int class index"),
         ({"ranking": np.array([1, 1, 2])}, ValueError, "repeats a feature index"),
         ({"ranking": np.array([0.5, 0.2])}, TypeError, "integer feature indices"),
         ({"ranking": np.array([25])}, ValueError, r"indices must lie in \[0, 20\), got 25"),
@@ -305,6 +316,7 @@ def test_blocks_of_rows_give_the_same_answer_as_one(planted, planted_blackbox, m
         ({"ranking": FeatureImportance(np.ones((1, 5)))}, ValueError, "covers 5 features"),
         ({"ranking": "support"}, TypeError, "ranking must be"),
         ({"fill": np.zeros(3)}, ValueError, r"fill must have shape \(20,\)"),
+        ({"fill": np.full(20, np.nan)}, ValueError, "fill contains NaN"),
         ({"fill": "median"}, ValueError, "fill must be one of"),
         ({"cases": "negative", "target": None}, ValueError, "needs a target class"),
         ({"n_boot": 0}, ValueError, "n_boot must be an int >= 1"),
@@ -356,6 +368,10 @@ def test_keep_top_k_rejects_bad_arguments(planted, planted_blackbox):
         keep_top_k(planted_blackbox, X, y, planted.support, 2, segments=np.zeros((3, 3), int))
     with pytest.raises(ValueError, match="k must be an int >= 0"):
         keep_top_k(planted_blackbox, X, y, planted.support, -1)
+    # one row too many: every row of X would be ranked by another row's attribution
+    att = Attribution(np.ones((1001, 20)), np.zeros(1001, int))
+    with pytest.raises(ValueError, match="the attribution has 1001 rows but X has 1000"):
+        keep_top_k(planted_blackbox, X, y, att, 2)
 
 
 def test_arguments_are_checked_before_any_query(planted, planted_blackbox):
@@ -366,7 +382,15 @@ def test_arguments_are_checked_before_any_query(planted, planted_blackbox):
     with pytest.raises(ValueError, match="cases must be"):
         deletion_test(planted_blackbox, planted.X_test, planted.support, KS, cases="both")
     with pytest.raises(ValueError, match="fill must be one of"):
+        deletion_test(planted_blackbox, planted.X_test, planted.support, KS, fill="median")
+    with pytest.raises(ValueError, match="n_boot"):
+        deletion_test(planted_blackbox, planted.X_test, planted.support, KS, n_boot=0)
+    with pytest.raises(ValueError, match="noise must be"):  # was checked after classifying X
+        crafted_cases(planted_blackbox, planted.X_test, planted.support, KS, noise="gauss")
+    with pytest.raises(ValueError, match="fill must be one of"):
         keep_top_k(planted_blackbox, planted.X_test, planted.y_test, planted.support, 2, fill="x")
+    with pytest.raises(ValueError, match="n_boot"):
+        keep_top_k(planted_blackbox, planted.X_test, planted.y_test, planted.support, 2, n_boot=0)
     with pytest.raises(ValueError, match="the attribution has 3 rows but X has 1000"):
         deletion_test(planted_blackbox, planted.X_test, Attribution(np.ones((3, 20)), [0] * 3), KS)
     assert planted_blackbox.n_queries == 0
@@ -537,3 +561,194 @@ def test_an_attribution_ranks_each_tested_case_by_its_own_row(planted, planted_b
     removed = np.where(values > 0, 0.0, X)[positive]
     assert result.n_cases == positive.sum()
     assert result.pcr[0] == pytest.approx(np.mean(planted_blackbox.predict(removed) == 1))
+
+
+def test_pcr_result_markdown_and_dict():
+    result = PCRResult(
+        ks=np.array([1, 2]),
+        pcr=np.array([0.1, 0.2]),
+        pcr_ci=np.array([[0.05, 0.15], [0.1, 0.6]]),
+        random_pcr=np.array([0.8, 0.5]),
+        random_pcr_ci=np.array([[0.7, 0.9], [0.4, 0.65]]),
+        n_cases=10,
+        meta={"test": "deletion"},
+    )
+    lines = result.to_markdown("top").splitlines()
+    assert lines[0].startswith("| k | PCR, top features [95% CI] |")
+    assert lines[2] == "| 1 | 0.100 [0.050, 0.150] | 0.800 [0.700, 0.900] | yes |"
+    assert lines[3] == "| 2 | 0.200 [0.100, 0.600] | 0.500 [0.400, 0.650] | no |"
+    assert result.as_dict() == {
+        "ks": [1, 2],
+        "pcr": [0.1, 0.2],
+        "pcr_ci": [[0.05, 0.15], [0.1, 0.6]],
+        "random_pcr": [0.8, 0.5],
+        "random_pcr_ci": [[0.7, 0.9], [0.4, 0.65]],
+        "n_cases": 10,
+        "meta": {"test": "deletion"},
+    }
+
+
+def test_deletion_meta_and_the_sample_fraction_of_both_intervals(planted, planted_blackbox):
+    def run(sample_frac):
+        return deletion_test(
+            planted_blackbox,
+            planted.X_test,
+            planted.support,
+            [1],
+            fill=np.zeros(20),
+            target=1,
+            n_boot=200,
+            sample_frac=sample_frac,
+            random_state=0,
+            verbose=False,
+        )
+
+    whole, ninth = run(1.0), run(0.09)
+    assert whole.meta == {
+        "test": "deletion",
+        "cases": "positive",
+        "fill": "array",
+        "target": 1,
+        "n_boot": 200,
+        "sample_frac": 1.0,
+    }
+    # the same draws, so the same rates; a draw of 9% of the cases widens both
+    # intervals about sqrt(1 / 0.09) = 3.3 times
+    assert whole.random_pcr[0] == ninth.random_pcr[0] and whole.pcr[0] == ninth.pcr[0]
+    for ci in ("pcr_ci", "random_pcr_ci"):
+        ratio = np.diff(getattr(ninth, ci)[0])[0] / np.diff(getattr(whole, ci)[0])[0]
+        assert 2.3 < ratio < 4.5, (ci, ratio)
+
+
+def test_fill_mean_of_one_row_is_refused(planted, planted_blackbox):
+    X = planted.X_test[planted_blackbox.predict(planted.X_test) == 1][:1]
+    with pytest.raises(ValueError, match="fill='mean' is the mean of the rows of X"):
+        deletion_test(planted_blackbox, X, planted.support, [2], fill="mean", verbose=False)
+
+
+def _recording(blackbox, seen):
+    def fn(rows):
+        seen.append(rows.copy())
+        return blackbox.predict_proba(rows)
+
+    return BlackBox.from_callable(fn, n_classes=2, input_shape=(20,))
+
+
+def test_crafted_cases_from_an_attribution_use_each_positive_once(planted, planted_blackbox):
+    X = planted.X_test[:300]
+    positives = np.flatnonzero(planted_blackbox.predict(X) == 1)
+    att = Attribution(np.tile(np.arange(20.0), (300, 1)), np.ones(300, int))
+    seen = []
+    box = _recording(planted_blackbox, seen)
+    # more cases asked for than there are positives: each positive once, no repeats
+    result = crafted_cases(
+        box, X, att, [20], n_cases=1000, n_boot=10, random_state=0, verbose=False
+    )
+    assert result.n_cases == positives.size
+    # k = 20 copies every feature: the ranked cases are the sources, in row order
+    np.testing.assert_array_equal(seen[1], X[positives])
+
+
+def test_crafted_sources_keep_their_own_class(planted, planted_blackbox):
+    # target=None: each source is tested for its own class; with every feature copied
+    # each crafted case is its source, which the model gives that class.
+    X = planted.X_test[:300]
+    result = crafted_cases(
+        planted_blackbox,
+        X,
+        np.arange(20),
+        [20],
+        n_cases=400,
+        n_boot=10,
+        random_state=0,
+        verbose=False,
+    )
+    assert result.pcr[0] == 1.0 and result.random_pcr[0] == 1.0
+
+
+@pytest.mark.parametrize("noise", ["uniform", "marginal"])
+def test_crafted_noise_draws_each_feature_independently(planted, planted_blackbox, noise):
+    # In X every feature outside the support is a copy of feature 0; in the noise,
+    # drawn feature by feature, those copies must be uncorrelated.
+    X = planted.X_test.copy()
+    others = np.setdiff1d(np.arange(20), planted.support)
+    X[:, others] = X[:, [0]]
+    seen = []
+    box = _recording(planted_blackbox, seen)
+    crafted_cases(
+        box,
+        X,
+        planted.support,
+        [0],
+        target=1,
+        noise=noise,
+        n_cases=500,
+        n_boot=10,
+        random_state=0,
+        verbose=False,
+    )
+    fill = np.concatenate(seen[1:])[:, others]
+    corr = np.corrcoef(fill, rowvar=False)
+    assert np.abs(corr[~np.eye(others.size, dtype=bool)]).max() < 0.2
+
+
+def test_keep_top_k_positive_mean_is_over_the_predicted_classes(planted, planted_blackbox):
+    X, y = planted.X_test, planted.y_test
+    preds = planted_blackbox.predict(X)
+    assert np.any(preds != y)  # the labels and the model disagree on some rows
+    kept = keep_top_k(planted_blackbox, X, y, planted.support, 2, fill="positive_mean", n_boot=10)
+    class_means = np.stack([X[preds == c].mean(axis=0) for c in (0, 1)])
+    rest = np.where(np.isin(np.arange(20), planted.support[:2]), X, class_means[y])
+    proba = planted_blackbox.predict_proba(rest)
+    assert kept.probability.mean == pytest.approx(proba[np.arange(len(y)), y].mean())
+    assert kept.meta == {
+        "test": "keep_top_k",
+        "unit": "feature",
+        "fill": "positive_mean",
+        "n_boot": 10,
+    }
+
+
+def test_keep_top_k_checks_k_and_segments(planted, planted_blackbox):
+    X, y = planted.X_test[:20], planted.y_test[:20]
+    with pytest.raises(ValueError, match="k=5 exceeds the 4 ranked features"):
+        keep_top_k(planted_blackbox, X, y, planted.support, 5)
+    att = Attribution(np.ones((20, 20)), y)
+    for segments in (np.arange(20) - 1, np.arange(20) / 2):  # a negative id, float ids
+        with pytest.raises(ValueError, match="segments must be non-negative int labels"):
+            keep_top_k(planted_blackbox, X, y, att, 1, segments=segments)
+    with pytest.raises(ValueError, match="segment_score must be 'mean' or 'sum'"):
+        keep_top_k(planted_blackbox, X, y, att, 1, segments=np.arange(20) // 2, segment_score="max")
+
+
+def test_segments_can_score_their_sum(planted, planted_blackbox):
+    X, y = planted.X_test[:50], planted.y_test[:50]
+    segments = np.minimum(np.arange(20), 1)  # feature 0 alone, then 19 features together
+    att = Attribution(np.where(np.arange(20) == 0, 1.0, 0.5) * np.ones((50, 1)), y)
+    # sum: 9.5 against 1.0, the 19 features are kept (the mean would keep feature 0)
+    kept = keep_top_k(
+        planted_blackbox, X, y, att, 1, segments=segments, segment_score="sum", n_boot=10
+    )
+    all_but_first = np.where(np.arange(20) == 0, 0.0, X)
+    expected = planted_blackbox.predict_proba(all_but_first)[np.arange(50), y].mean()
+    assert kept.probability.mean == pytest.approx(expected)
+
+
+def test_positive_mean_fills_each_tested_case_with_its_own_class_mean(planted, planted_blackbox):
+    # An attribution for the true labels: the tested cases are those the model gets
+    # right, of both classes. With every feature replaced, each case becomes the mean
+    # of the cases predicted as its class, which the (linear) model gives that class.
+    X, y = planted.X_test, planted.y_test
+    att = Attribution(np.tile(np.arange(20.0), (len(y), 1)), y)
+    result = deletion_test(
+        planted_blackbox,
+        X,
+        att,
+        [20],
+        fill="positive_mean",
+        n_boot=10,
+        random_state=0,
+        verbose=False,
+    )
+    assert result.n_cases == np.sum(planted_blackbox.predict(X) == y) < len(y)
+    assert result.pcr[0] == 1.0

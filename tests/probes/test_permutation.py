@@ -101,6 +101,7 @@ def test_mass_share():
     [
         ({"metric": "auc"}, "metric"),
         ({"n_repeats": 0}, "n_repeats"),
+        ({"n_boot": 0}, "n_boot"),  # refused at construction, not after the shuffles
     ],
 )
 def test_bad_hyperparameters(planted_blackbox, kwargs, message):
@@ -120,6 +121,7 @@ def test_bad_hyperparameters(planted_blackbox, kwargs, message):
         ({"a": np.array([], dtype=int)}, "non-empty list"),
         ({"a": [0.5]}, "non-empty list of feature indices"),
         (np.zeros(20), "groups must be"),  # float labels
+        ({"a": [[0, 1]]}, "non-empty list"),  # nested indices were flattened into a group
     ],
 )
 def test_bad_groups(planted, planted_blackbox, groups, message):
@@ -233,3 +235,86 @@ def test_spread_groups_refuses_an_ungrouped_result(planted, planted_blackbox):
     )
     with pytest.raises(ValueError, match="not computed over groups"):
         spread_groups(res, planted.n_features)
+
+
+def test_label_groups_are_named_by_their_label_values():
+    # Labels 3 and 7, not 0 and 1: the names must say which label each column holds.
+    X = np.random.default_rng(0).uniform(size=(40, 4))
+    labels = np.array([7, 3, 7, 3])
+    box = BlackBox.from_callable(
+        lambda Z: np.stack([Z[:, 0] <= 0.5, Z[:, 0] > 0.5], 1).astype(float),
+        n_classes=2,
+        input_shape=(4,),
+    )
+    probe = PermutationImportance(box, n_repeats=2, groups=labels, n_boot=20, random_state=0)
+    res = probe.explain(X)
+    assert res.feature_names == ("group_3", "group_7")
+    assert res.meta["groups"] == {"group_3": [1, 3], "group_7": [0, 2]}
+    # feature 0 lies in label 7's group, the second column
+    assert res.values[0, 1] > 0.2 and res.values[0, 0] == 0.0
+
+
+def test_a_group_permutes_whole_rows_of_its_own_columns():
+    X = np.arange(60, dtype=float).reshape(12, 5)  # every value tells its row and column
+    seen = []
+
+    def recording(Z):
+        seen.append(Z.copy())
+        return np.tile([0.5, 0.5], (len(Z), 1))
+
+    box = BlackBox.from_callable(recording, n_classes=2, input_shape=(5,))
+    PermutationImportance(box, n_repeats=3, groups={"g": [1, 3, 4]}, random_state=0).row_drops(X)
+    copies = np.concatenate(seen[1:]).reshape(-1, 12, 5)
+    assert copies.shape[0] == 3
+    for copy in copies:
+        # the other columns stay in place; the group's columns move together, each
+        # row of them one of X's rows, every row used once
+        np.testing.assert_array_equal(copy[:, [0, 2]], X[:, [0, 2]])
+        rows = (copy[:, 1] - 1) / 5
+        np.testing.assert_array_equal(np.sort(rows), np.arange(12))
+        np.testing.assert_array_equal(copy[:, [1, 3, 4]], X[rows.astype(int)][:, [1, 3, 4]])
+
+
+def test_channel_images_keep_their_full_image_shape():
+    X = np.random.default_rng(0).uniform(size=(20, 3, 2, 2))
+    box = BlackBox.from_callable(
+        lambda Z: np.stack([Z[:, 2, 1, 1] <= 0.5, Z[:, 2, 1, 1] > 0.5], 1).astype(float),
+        n_classes=2,
+        input_shape=(3, 2, 2),
+    )
+    res = PermutationImportance(box, n_repeats=1, n_boot=20, random_state=0).explain(X)
+    assert res.image_shape == (3, 2, 2)
+    assert res.top_k(1, class_=0)[0] == 11  # channel 2, pixel (1, 1)
+
+
+def test_meta_parameters_name_the_kind_of_groups(planted, planted_blackbox):
+    X = planted.X_test[:20]
+    for groups, kind in ((None, None), ({"a": [0]}, "dict"), (np.arange(20) // 10, "labels")):
+        res = PermutationImportance(
+            planted_blackbox, n_repeats=1, groups=groups, n_boot=7, random_state=0
+        ).explain(X)
+        assert res.meta["parameters"] == {
+            "n_repeats": 1,
+            "metric": "accuracy",
+            "groups": kind,
+            "n_boot": 7,
+        }
+
+
+def test_spread_groups_checks_n_features(planted, planted_blackbox):
+    res = PermutationImportance(
+        planted_blackbox, n_repeats=1, groups={"a": [0]}, n_boot=20, random_state=0
+    ).explain(planted.X_test[:20])
+    with pytest.raises(ValueError, match="n_features must be"):
+        spread_groups(res, 0)
+
+
+def test_mass_share_with_a_region_per_row():
+    values = np.array([[1.0, -3.0], [2.0, 6.0]])
+    region = np.array([[True, False], [False, True]])  # each row its own region
+    np.testing.assert_allclose(mass_share(values, region), [0.25, 0.75])
+
+
+def test_labels_of_another_length_than_X_are_refused(planted, planted_blackbox):
+    with pytest.raises(ValueError, match=r"y must have shape \(10,\)"):
+        PermutationImportance(planted_blackbox).explain(planted.X_test[:10], [0, 1, 0])

@@ -459,6 +459,8 @@ def crafted_cases(
         n_cases = check_positive_int(n_cases, name="n_cases")
     if isinstance(values, str) and values not in CRAFTED_VALUES:
         raise ValueError(f"values must be one of {CRAFTED_VALUES} or an array, got {values!r}")
+    if noise not in ("uniform", "marginal"):
+        raise ValueError(f"noise must be 'uniform' or 'marginal', got {noise!r}")
     X, ks, preds, classes = _start(blackbox, X, ranking, ks, target, n_boot, sample_frac)
     positives = np.flatnonzero(preds == classes)
     if positives.size == 0:
@@ -471,8 +473,6 @@ def crafted_cases(
         sources = rng.choice(positives, size=size, replace=size > positives.size)
     rank = resolve_ranking(ranking, classes=classes, n_features=X.shape[1]).subset(sources)
     _check_ks_ranked(ks, rank)
-    if noise not in ("uniform", "marginal"):
-        raise ValueError(f"noise must be 'uniform' or 'marginal', got {noise!r}")
     low, high = X.min(axis=0), X.max(axis=0)
     # The top-k values: each source's own, or one row per class (or for all).
     if isinstance(values, str) and values == "source":
@@ -620,8 +620,10 @@ def _keep_masks(
         labels = Partition.from_labels(labels, n, d).labels
     n_segments = int(labels.max()) + 1
     rank = resolve_ranking(ranking, classes=classes, n_features=n_segments if by_id else d)
-    if k > min(rank.n_ranked, n_segments):
+    if k > n_segments:
         raise ValueError(f"k={k} exceeds the number of segments ({n_segments})")
+    if k > rank.n_ranked:
+        raise ValueError(f"k={k} exceeds the {rank.n_ranked} ranked segments")
 
     def keep(rows: np.ndarray) -> np.ndarray:
         offsets = (labels[rows] + n_segments * np.arange(rows.size)[:, None]).ravel()
