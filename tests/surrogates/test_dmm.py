@@ -1064,3 +1064,311 @@ def test_r2_scores_the_posterior_predictive_mean_with_its_offset(
         test, train = dmm_module.held_out_split(own.size, 1, m.test_size, rng)
         expected = r2_score(y[test], np.full(test.size, y[train].mean() + 1.0))
         assert m.r2_[row] == pytest.approx(expected, rel=1e-9)
+
+
+# ---------------------------------------------------------------- audit J2
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"n_iter": 7, "burn_in": 0}, "n_iter must be an int >= 8"),  # 7 draws, still too few
+        ({"n_chains": 0}, "n_chains must be an int >= 1"),
+        ({"thin": 0}, "thin must be an int >= 1"),
+        ({"checkpoint_every": 0}, "checkpoint_every must be an int >= 1"),
+        ({"alpha_shape": True}, "alpha_shape must be a positive number"),
+        ({"sigma_scale": "0.5"}, "sigma_scale must be a positive number"),
+        # An infinite prior parameter fitted silently (alpha) or crashed in numpy (sigma).
+        ({"alpha_shape": float("inf")}, "alpha_shape must be a positive number"),
+        ({"sigma_scale": float("inf")}, "sigma_scale must be a positive number"),
+        ({"lambda1_shape": float("nan")}, "lambda1_shape must be a positive number"),
+        ({"n_features": 0}, "n_features must be an int >= 1"),
+    ],
+)
+def test_more_bad_hyperparameters_are_errors(kwargs, message, planted, planted_blackbox):
+    with pytest.raises(ValueError, match=message):
+        short(**kwargs).fit(planted.X_train[:100], planted_blackbox)
+
+
+def test_a_test_size_of_one_is_refused_as_such(planted, planted_blackbox):
+    # check_fraction accepts 1.0; holding every sample out is refused by name, not by
+    # the class-size check further down.
+    with pytest.raises(ValueError, match=r"test_size must lie in \(0, 1\), got 1.0"):
+        short(test_size=1.0).fit(planted.X_train[:100], planted_blackbox)
+
+
+@pytest.mark.parametrize("classes", [[0.0], [-1], [], np.array([], dtype=int), [True]])
+def test_classes_that_are_not_class_ints_are_errors(classes, planted, planted_blackbox):
+    with pytest.raises(ValueError, match=r"classes must be ints in \[0, 2\)"):
+        short().fit(planted.X_train[:100], planted_blackbox, classes=classes)
+
+
+def test_classes_given_out_of_order_are_fitted_in_order(planted, planted_blackbox):
+    """classes_ is sorted, so that each class finds its own row of the attributes."""
+    X = planted.X_train[:300]
+    shuffled = short(n_iter=8).fit(X, planted_blackbox, classes=[1, 0])
+    ordered = short(n_iter=8).fit(X, planted_blackbox)
+    assert shuffled.classes_.tolist() == [0, 1]
+    np.testing.assert_array_equal(shuffled.coef_, ordered.coef_)
+
+
+def test_a_class_that_was_not_fitted_is_an_error(planted, planted_blackbox):
+    one = short(n_iter=8).fit(planted.X_train[:300], planted_blackbox, classes=[1])
+    with pytest.raises(ValueError, match=r"classes \[0\] were not fitted; fitted: \[1\]"):
+        one.insights(0)
+    Xq = planted.X_test[planted_blackbox.predict(planted.X_test) == 0][:3]
+    with pytest.raises(ValueError, match=r"classes \[0\] were not fitted"):
+        one.explain(Xq)  # the black box's prediction is class 0
+
+
+def test_one_occluded_copy_is_fitted_alongside_each_sample(planted, planted_blackbox):
+    X = planted.X_train[:200]
+    plain = short(n_iter=8).fit(X, planted_blackbox)
+    copied = short(n_iter=8, n_occlusions=1).fit(X, planted_blackbox)
+    np.testing.assert_array_equal(copied.n_samples_, 2 * plain.n_samples_)
+
+
+def test_pca_axes_are_the_top_principal_axes_of_the_data(planted, planted_blackbox):
+    from sklearn.decomposition import PCA
+
+    X = planted.X_train[:300]
+    m = short(n_iter=8, n_features=5, reduction="pca").fit(X, planted_blackbox)
+    ref = PCA(n_components=5).fit(X)
+    np.testing.assert_allclose(m.center_, ref.mean_, atol=1e-12)
+    # Axes are defined up to their sign.
+    signs = np.sign(np.sum(m.components_ * ref.components_, axis=1))
+    np.testing.assert_allclose(m.components_ * signs[:, None], ref.components_, atol=1e-8)
+
+
+def test_a_checkpoint_of_another_black_box_or_data_is_refused(
+    tmp_path, planted, planted_blackbox, planted_logreg
+):
+    X = planted.X_train[:300]
+    path = tmp_path / "chain.npz"
+    short(n_iter=8, checkpoint=path).fit(X, planted_blackbox)
+    # The same inputs, but another model's probabilities: its logits are other targets.
+    other = BlackBox.from_callable(
+        lambda rows: (
+            planted_logreg.predict_proba(rows) ** 2
+            / np.sum(planted_logreg.predict_proba(rows) ** 2, axis=1, keepdims=True)
+        ),
+        n_classes=2,
+        input_shape=(20,),
+    )
+    assert np.array_equal(other.predict(X), planted_blackbox.predict(X))
+    with pytest.raises(ValueError, match="other settings or data"):
+        short(n_iter=8, checkpoint=path).fit(X, other)
+    # Other inputs on which the same black box happens to give the same probabilities.
+    class_of_0 = BlackBox.from_callable(
+        lambda rows: np.c_[rows[:, 0] * 0 + 0.3, rows[:, 0] * 0 + 0.7], n_classes=2
+    )
+    path = tmp_path / "flat.npz"
+    with pytest.warns(UserWarning, match="same probability"):
+        short(n_iter=8, checkpoint=path).fit(X, class_of_0, classes=[1])
+    with pytest.raises(ValueError, match="other settings or data"):
+        short(n_iter=8, checkpoint=path).fit(X + 1.0, class_of_0, classes=[1])
+
+
+def test_insight_rows_are_the_occupied_components_heaviest_first(planted_fit):
+    """Rows 1, 2, ... are the components of weight at least 5%, heaviest first, each the
+    top k of its own |beta_j|; meta names them and holds the signs of the coefficients."""
+    m = copy.copy(planted_fit)
+    m.weights_ = m.weights_.copy()
+    m.weights_[1] = [0.04, 0.3, 0.05, 0.5, 0.1, 0.01]  # 0.05 is occupied, 0.04 is not
+    insight = m.insights(1, k=5)
+    order = [3, 1, 4, 2]
+    assert insight.meta["components"] == order
+    assert insight.meta["weights"] == [0.5, 0.3, 0.1, 0.05]
+    assert insight.class_names[1:] == tuple(
+        f"component {j} (weight {m.weights_[1, j]:.2f})" for j in order
+    )
+    assert insight.meta["k"] == 5 and insight.meta["r2"] == float(m.r2_[1])
+    for i, j in enumerate(order):
+        score = np.abs(m.coef_[1, j])
+        expected = np.where(score >= np.sort(score)[-5], score, 0.0)
+        np.testing.assert_array_equal(insight.values[1 + i], expected)
+    signed = np.vstack([m.weights_[1] @ m.coef_[1], m.coef_[1, order]])
+    np.testing.assert_array_equal(insight.meta["sign"], np.sign(signed).astype(int))
+    # Class 0's support lowers its logit: the magnitudes are positive, the signs not.
+    assert set(np.array(m.insights(0, k=4).meta["sign"][0])[sorted(SUPPORT)]) == {-1}
+
+
+def test_explain_meta_says_which_mode(planted_fit, planted):
+    X = planted.X_test[:3]
+    assert planted_fit.explain(X).meta["mode"] is False
+    assert planted_fit.explain(X, mode=True).meta["mode"] is True
+
+
+def test_class_insights_of_chosen_classes(planted_fit):
+    ranking = planted_fit.class_insights(4, classes=[1])
+    assert ranking.values.shape == (1, 20)
+    np.testing.assert_array_equal(ranking.values[0], planted_fit.insights(1, k=4).values[0])
+    assert ranking.meta["classes"] == [1] and ranking.class_names == ("class 1",)
+
+
+def test_explain_local_defaults_to_the_fitted_black_box(planted, planted_blackbox):
+    m = short(n_iter=8).fit(planted.X_train[:200], planted_blackbox)
+    x, segments = planted.X_test[:1], np.arange(20)[None]
+    default = m.explain_local(x, segments=segments, n_samples=60, target=1)
+    given = m.explain_local(x, blackbox=planted_blackbox, segments=segments, n_samples=60, target=1)
+    np.testing.assert_array_equal(default.values, given.values)
+    with pytest.raises(ValueError, match="kernel_width must be"):
+        m.explain_local(x, segments=segments, kernel_width=float("inf"))
+
+
+def test_weighted_design_is_centred_at_the_weighted_means_and_scale_free():
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(30, 3)) + 2.0, rng.normal(size=30) + 5.0
+    w = rng.uniform(0.05, 1.0, size=30)
+    design, y_c, x_mean, y_mean = dmm_module._design(X, y, w)
+    np.testing.assert_allclose(x_mean, np.average(X, axis=0, weights=w), rtol=1e-12)
+    assert y_mean == pytest.approx(np.average(y, weights=w), rel=1e-12)
+    # Each row is scaled by sqrt(w_i / mean(w)): the weights sum to n, as without them,
+    # so the prior counts as much against the data; and the columns are centred under w.
+    root = design[:, 0]
+    np.testing.assert_allclose(root**2, w / w.mean(), rtol=1e-12)
+    np.testing.assert_allclose(root @ design[:, 1:], 0.0, atol=1e-12)
+    assert root @ y_c == pytest.approx(0.0, abs=1e-12)
+    # Scaling every weight alike (a kernel's constant) changes nothing.
+    scaled = dmm_module._design(X, y, 7.0 * w)
+    np.testing.assert_allclose(scaled[0], design, rtol=1e-12)
+    np.testing.assert_allclose(scaled[1], y_c, rtol=1e-12)
+
+
+def test_fit_warnings_point_at_the_callers_line(planted, planted_blackbox):
+    X = planted.X_train[:200]
+    with pytest.warns(ConvergenceWarning) as record:
+        short(n_iter=10, n_chains=2).fit(X, planted_blackbox)
+    assert record[0].filename == __file__
+    flat = BlackBox.from_callable(lambda rows: np.tile([0.3, 0.7], (len(rows), 1)), n_classes=2)
+    with pytest.warns(UserWarning, match="same probability") as record:
+        short(n_iter=8).fit(X, flat, classes=[1])
+    assert [w.filename for w in record if "same probability" in str(w.message)] == [__file__]
+
+
+def test_occlusions_draw_from_a_stream_of_their_own(monkeypatch, planted, planted_blackbox):
+    """The copies of class c come from the stream [seed, c, OCCLUSION_STREAM], apart from
+    the held-out split's [seed, c] and the chains' [seed, c, chain]."""
+    calls = []
+    real = dmm_module.occlude
+
+    def occlude(X_c, columns, n_copies, max_share, rng):
+        calls.append((X_c, columns, real(X_c, columns, n_copies, max_share, rng)))
+        return calls[-1][2]
+
+    monkeypatch.setattr(dmm_module, "occlude", occlude)
+    short(n_iter=8, n_occlusions=1, random_state=3).fit(
+        planted.X_train[:200], planted_blackbox, classes=[1]
+    )
+    X_c, columns, got = calls[0]
+    stream = np.random.default_rng([3, 1, dmm_module.OCCLUSION_STREAM])
+    np.testing.assert_array_equal(got, real(X_c, columns, 1, 0.3, stream))
+
+
+def test_every_method_of_an_unfitted_dmm_says_so(planted):
+    X = planted.X_test[:3]
+    for call in (
+        lambda m: m.explain(X),
+        lambda m: m.responsibilities(X),
+        lambda m: m.class_insights(),
+        lambda m: m.plot(),
+    ):
+        with pytest.raises(NotFittedError, match="not fitted yet"):
+            call(short())
+
+
+def test_one_target_for_every_row_explains_that_class(planted_fit, planted):
+    X = planted.X_test[:10]
+    attribution = planted_fit.explain(X, target=1)
+    np.testing.assert_array_equal(attribution.target, np.ones(10, dtype=int))
+    resp, target = planted_fit.responsibilities(X, target=[1] * 10)
+    np.testing.assert_array_equal(target, np.ones(10))
+    expected = planted_fit.coef_[1, resp.argmax(axis=1)] * X
+    np.testing.assert_allclose(attribution.values, expected)
+    with pytest.raises(ValueError, match="target"):
+        planted_fit.explain(X, target=2)
+
+
+def test_responsibilities_of_a_nearly_empty_component_keep_its_tiny_weight(planted_fit, planted):
+    """Only a weight of exactly 0 is floored (at 1e-300, for the log): a component of
+    weight 1e-5 keeps a responsibility in proportion to it."""
+    m, X = copy.copy(planted_fit), planted.X_test[:50]
+    m.weights_ = np.tile([0.6, 0.4 - 1e-5, 1e-5, 0.0, 0.0, 0.0], (2, 1))
+    resp, target = m.responsibilities(X)
+    g = class_logit(m.blackbox_.predict_proba(X), target)
+    mean = np.einsum("nd,njd->nj", X, m.coef_[target]) + m.intercept_[target]
+    with np.errstate(divide="ignore"):  # log(0): those components take no responsibility
+        log_p = np.log(m.weights_[target]) + stats.norm.logpdf(
+            g[:, None], mean, np.sqrt(m.sigma2_[target])
+        )
+    np.testing.assert_allclose(resp, special.softmax(log_p, axis=1), rtol=1e-9, atol=1e-200)
+
+
+def test_explain_local_of_a_logit_linear_box_is_beta_times_the_step_to_the_fill():
+    """Switching segment j off moves the logit by beta_j (x_j - fill) exactly, so that is
+    its coefficient, for any fill; each instance costs n_samples queries."""
+    beta = np.array([2.0, -1.0, 1.5, 0.5])
+    box = _linear_box(beta)
+    x = np.array([[1.0, 2.0, -1.0, 0.5]])
+    model = short(n_iter=20, n_components=2)
+    for fill in (0.0, 0.5):
+        box.n_queries = 0
+        att = model.explain_local(
+            x, blackbox=box, target=1, segments=np.arange(4)[None], n_samples=100, fill=fill
+        )
+        np.testing.assert_allclose(att.values[0], beta * (x[0] - fill), atol=0.02)
+        assert box.n_queries == 100
+
+
+def test_explain_local_of_a_constant_response_has_no_r2():
+    # The mean of 50 equal logits is off by rounding: the R^2 was -5e27, not NaN.
+    flat = BlackBox.from_callable(
+        lambda rows: np.tile([0.3, 0.7], (len(rows), 1)), n_classes=2, input_shape=(4,)
+    )
+    model = short(n_iter=8, n_components=2)
+    for width in (None, 0.25):
+        att = model.explain_local(
+            np.ones((2, 4)),
+            blackbox=flat,
+            target=1,
+            n_samples=50,
+            kernel_width=width,
+            segments=np.tile(np.arange(4), (2, 1)),
+        )
+        assert att.meta["r2"] == [None, None]  # NaN, as the meta's JSON holds it
+        assert np.all(np.isfinite(att.values))
+
+
+def test_inputs_with_nan_are_refused_by_the_black_boxs_check(planted, planted_blackbox):
+    X = planted.X_train[:100].copy()
+    X[3, 4] = np.nan
+    # Not "features are constant", which X.var() of a NaN column would make of it.
+    with pytest.raises(ValueError, match=r"X contains NaN \(first at index \(3, 4\)\)"):
+        short().fit(X, planted_blackbox)
+
+
+def test_a_fit_on_fewer_features_explains_inputs_of_every_feature(planted, planted_blackbox):
+    m = short(n_iter=8, n_features=5).fit(planted.X_train[:200], planted_blackbox)
+    assert m.n_features_in_ == 20
+    X = planted.X_test[:3]
+    values = m.explain(X).values
+    assert values.shape == (3, 20)
+    off = np.setdiff1d(np.arange(20), m.features_)
+    assert np.all(values[:, off] == 0) and np.any(values[:, m.features_] != 0)
+
+
+def test_plot_of_one_class_draws_its_panel_only(planted_fit):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    figure = planted_fit.plot(1, k=4)
+    assert [ax.get_title() for ax in figure.axes] == ["class 1"]
+
+
+def test_explanations_of_a_grayscale_image_box_carry_its_image_shape(planted, planted_logreg):
+    box = BlackBox.from_callable(
+        lambda rows: planted_logreg.predict_proba(rows.reshape(len(rows), -1)),
+        n_classes=2,
+        input_shape=(1, 4, 5),
+    )
+    m = short(n_iter=8).fit(planted.X_train[:200], box)
+    for explanation in (m.insights(1, k=4), m.class_insights(4), m.explain(planted.X_test[:2])):
+        assert explanation.image_shape == (4, 5)

@@ -326,7 +326,12 @@ class DMMMEN:
             )
         }
         for name, value in hyper.items():
-            if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
+            # Finite too: an infinite shape or scale fitted silently or failed in numpy.
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, int | float)
+                or not 0 < value < math.inf
+            ):
                 raise ValueError(f"{name} must be a positive number, got {value!r}")
         return ChainSettings(
             n_components=J,
@@ -1194,6 +1199,8 @@ def _fit_local(
     else:
         coef = posterior.coef[int(np.argmax(resp[0])), 1:]
     # y_c is centred at the (weighted) mean, so sum(y_c^2) is the total sum of squares.
+    # A constant response has none, but its mean can be off by rounding (as in _r2), so
+    # that total > 0 let an R^2 of -5e27 through.
     total = float(np.sum(y_c**2))
-    r2 = 1.0 - float(np.sum((y_c - fitted) ** 2)) / total if total > 0 else math.nan
+    r2 = 1.0 - float(np.sum((y_c - fitted) ** 2)) / total if np.ptp(y) > 0 else math.nan
     return coef, r2, posterior.rhat
