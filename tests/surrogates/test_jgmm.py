@@ -588,3 +588,300 @@ def test_a_generator_seed_resumes_only_from_the_same_state(tmp_path, monkeypatch
     assert steps["n"] == 2 * 6 - 3  # only the steps left were taken
     np.testing.assert_array_equal(resumed.means_x_, whole.means_x_)
     assert rng.bit_generator.state == whole_rng.bit_generator.state
+
+
+# ---------------------------------------------------------------- audit round J3
+
+
+def test_driver_settings_are_checked_when_fit_starts(rng):
+    X, Y = sample_jgmm(50, rng)
+    for kwargs, match in (
+        ({"max_iter": 0}, "max_iter"),
+        ({"n_init": 0}, "n_init"),
+        ({"tol": -1.0}, "tol"),
+        ({"tol": "small"}, "tol"),
+    ):
+        with pytest.raises(ValueError, match=match):
+            JGMM(2, 2, **kwargs).fit(X, Y)
+
+
+def test_fit_needs_as_many_samples_as_higher_components(rng):
+    X, Y = sample_jgmm(10, rng)
+    with pytest.raises(ValueError, match="10 samples cannot fit 20 components"):
+        JGMM(2, 20).fit(X, Y)
+
+
+def test_fit_refuses_x_of_another_rank(rng):
+    Y = rng.normal(size=(20, 2))
+    for X in (rng.normal(size=20), rng.normal(size=(20, 2, 2, 2))):
+        with pytest.raises(ValueError, match=r"n_positions, n_features\), got"):
+            JGMM(2, 2).fit(X, Y)
+
+
+def test_fitted_layout_is_enforced_on_new_x(rng):
+    """A plain model refuses a 3-d X (even with one position), a spatial model a 2-d
+    X or another number of positions, each with the shape it expects."""
+    X, Y = sample_jgmm(100, rng)
+    plain = JGMM(2, 2, random_state=0).fit(X, Y)
+    with pytest.raises(ValueError, match=r"shape \(n_samples, 3\), got \(100, 1, 3\)"):
+        plain.predict_proba_w(X[:, None, :])
+    X3 = rng.normal(size=(100, 4, 3))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        spatial = JGMM(2, 2, max_iter=3, random_state=0).fit(X3, Y)
+    with pytest.raises(ValueError, match=r"shape \(n_samples, 4, 3\)"):
+        spatial.predict_proba_w(X3[:, 0])
+    with pytest.raises(ValueError, match="3 features at 2 positions.*3 at 4"):
+        spatial.predict_proba_w(X3[:, :2])
+    with pytest.raises(ValueError, match="3 features at 2 positions"):
+        spatial.transform_x(X3[:, :2])
+
+
+@pytest.mark.parametrize("whiten", [True, False])
+def test_a_constant_layer_gives_a_finite_fit(rng, whiten):
+    """Every row the same in a layer: the floor of a zero spread is kept positive, so
+    the Gaussians keep a positive variance and the densities stay finite."""
+    X, Y = sample_jgmm(60, rng)
+    for Xc, Yc in ((np.full_like(X, 2.0), Y), (X, np.full_like(Y, -1.0))):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            model = JGMM(2, 2, whiten=whiten, max_iter=5, random_state=0).fit(Xc, Yc)
+        assert np.all(model.vars_x_ > 0) and np.all(model.vars_y_ > 0)
+        assert np.all(np.isfinite(model.lower_bound_))
+        assert np.all(np.isfinite(model.score_samples(Xc, Yc)))
+        assert np.allclose(model.predict_proba_w(Xc).sum(axis=1), 1)
+
+
+def test_a_checkpoint_of_other_labels_is_refused(tmp_path, rng):
+    """labels_y start (or observe) w, so they are part of what a checkpoint fits."""
+    X, Y = sample_jgmm(100, rng)
+    labels = (Y[:, 0] > Y[:, 0].mean()).astype(int)
+    path = tmp_path / "jgmm.npz"
+    settings = dict(n_components_x=2, n_components_y=2, max_iter=3, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        JGMM(**settings, checkpoint=path).fit(X, Y, labels_y=labels)
+        with pytest.raises(ValueError, match="other settings or data"):
+            JGMM(**settings, checkpoint=path).fit(X, Y, labels_y=1 - labels)
+        with pytest.raises(ValueError, match="other settings or data"):
+            JGMM(**settings, checkpoint=path).fit(X, Y)
+
+
+def test_get_params_returns_every_constructor_argument():
+    kwargs = dict(
+        covariance="full",
+        e_step="joint",
+        whiten=False,
+        var_floor=0.01,
+        max_iter=7,
+        tol=1e-4,
+        n_init=2,
+        random_state=3,
+        checkpoint="c.npz",
+        verbose=True,
+    )
+    assert JGMM(5, 4, **kwargs).get_params() == {
+        "n_components_x": 5,
+        "n_components_y": 4,
+        **kwargs,
+    }
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"tol": 1e-2},
+        {"var_floor": 1e-2},
+        {"covariance": "full"},
+        {"e_step": "joint"},
+        {"whiten": False},
+        {"n_init": 2},
+        {"n_components_x": 3},
+        {"random_state": 1},
+    ],
+)
+def test_a_checkpoint_of_any_other_setting_is_refused(tmp_path, change):
+    X, Y = sample_jgmm(100, np.random.default_rng(0))
+    path = tmp_path / "jgmm.npz"
+    settings = dict(n_components_x=2, n_components_y=2, max_iter=3, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        JGMM(**settings, checkpoint=path).fit(X, Y)
+        with pytest.raises(ValueError, match="other settings or data"):
+            JGMM(**{**settings, **change}, checkpoint=path).fit(X, Y)
+        # verbose changes nothing the EM does: the checkpoint is taken up
+        JGMM(**settings, checkpoint=path, verbose=True).fit(X, Y)
+
+
+def test_a_checkpoint_with_a_restart_past_n_init_or_no_objective_is_damaged(tmp_path):
+    from unboxed._io import read_npz_with_header, write_npz_with_header
+    from unboxed.surrogates._jgmm import CHECKPOINT_FORMAT
+
+    X, Y = sample_jgmm(100, np.random.default_rng(0))
+    path = tmp_path / "jgmm.npz"
+    settings = dict(n_components_x=2, n_components_y=2, max_iter=3, n_init=2, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        JGMM(**settings, checkpoint=path).fit(X, Y)
+    header, arrays = read_npz_with_header(path, what="x", format=CHECKPOINT_FORMAT, version=1)
+    for init in (2, -1):  # restarts are numbered 0 .. n_init - 1
+        current = {**header["current"], "init": init}
+        write_npz_with_header(path, {**header, "current": current}, arrays)
+        with pytest.raises(ValueError, match="damaged JGMM checkpoint: its restart"):
+            JGMM(**settings, checkpoint=path).fit(X, Y)
+    write_npz_with_header(path, header, {**arrays, "current/objective": np.zeros(0)})
+    with pytest.raises(ValueError, match="damaged JGMM checkpoint: its current objective"):
+        JGMM(**settings, checkpoint=path).fit(X, Y)
+
+
+def test_predict_w_is_the_likeliest_higher_component(rng):
+    X, Y = sample_jgmm(400, rng)
+    model = JGMM(4, 2, random_state=0).fit(X, Y)
+    proba = model.predict_proba_w(X)
+    np.testing.assert_array_equal(model.predict_w(X), proba.argmax(axis=1))
+    assert np.unique(model.predict_w(X)).size == 2
+
+
+def test_predict_proba_z_is_bayes_rule_over_the_higher_components(rng):
+    """p(z = i | y) = sum_j Q[i, j] pi_j G_j(y) / sum_j pi_j G_j(y) (eq. 3), computed
+    here from the fitted Gaussians with scipy."""
+    X, Y = sample_jgmm(400, rng, sep=2.0)
+    model = JGMM(4, 2, whiten=False, random_state=0).fit(X, Y)
+    gy = np.stack(
+        [
+            multivariate_normal(m, np.diag(v)).pdf(Y)
+            for m, v in zip(model.means_y_, model.vars_y_, strict=True)
+        ],
+        axis=1,
+    )
+    h = gy * model.pi_ / (gy * model.pi_).sum(axis=1, keepdims=True)
+    np.testing.assert_allclose(model.predict_proba_z(Y), h @ model.Q_.T, atol=1e-10)
+
+
+def test_spatial_prototype_score_sums_the_positions_and_sampling_needs_weights(rng):
+    """Spatial model: log p(x | w = j) is the sum over positions r of
+    log sum_i Q[r, i, j] G_i(x^(r)) (eq. 10), here from scipy's densities; sampling
+    has no single lambda to default to."""
+    X = rng.normal(size=(80, 3, 2))
+    X[:40, 0] += 3.0
+    Y = np.column_stack([X[:, 0].mean(axis=1), rng.normal(size=80)])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        model = JGMM(3, 2, whiten=False, max_iter=10, random_state=0).fit(X, Y)
+    log_g = np.stack(
+        [
+            multivariate_normal(m, np.diag(v)).logpdf(X.reshape(-1, 2)).reshape(80, 3)
+            for m, v in zip(model.means_x_, model.vars_x_, strict=True)
+        ],
+        axis=2,
+    )  # (n, R, K_x)
+    want = logsumexp(log_g[..., None] + np.log(model.Q_)[None], axis=2).sum(axis=1)
+    np.testing.assert_allclose(model.log_px_given_w(X), want, rtol=1e-10)
+    with pytest.raises(ValueError, match="one lambda per position; pass weights"):
+        model.sample_x(5, random_state=0)
+    samples, comps = model.sample_x(5, weights=model.lambda_[0], random_state=0)
+    assert samples.shape == (5, 2) and comps.shape == (5,)
+
+
+def test_every_method_needs_a_fit(rng):
+    X, Y = sample_jgmm(20, rng)
+    model = JGMM(2, 2)
+    for call in (
+        lambda: model.predict_proba_w(X),
+        lambda: model.predict_w(X),
+        lambda: model.predict_proba_z(Y),
+        lambda: model.predict_proba_z_given_x(X),
+        lambda: model.log_px_given_w(X),
+        lambda: model.score_samples(X, Y),
+        lambda: model.transform_x(X),
+        lambda: model.inverse_transform_x(X),
+        lambda: model.sample_x(3),
+    ):
+        with pytest.raises(NotFittedError, match="not fitted yet; call fit"):
+            call()
+
+
+def test_sample_x_repeats_for_its_seed(rng):
+    X, Y = sample_jgmm(200, rng)
+    model = JGMM(4, 2, random_state=0).fit(X, Y)
+    a, b = (model.sample_x(20, random_state=5) for _ in range(2))
+    np.testing.assert_array_equal(a[0], b[0])
+    np.testing.assert_array_equal(a[1], b[1])
+    assert not np.array_equal(a[0], model.sample_x(20, random_state=6)[0])
+
+
+def test_a_fit_that_converges_on_its_last_allowed_iteration_is_converged(rng):
+    """converged_ reports the tolerance met, not the iterations left: the same fit
+    capped at the iteration where it converged is still converged, without a warning."""
+    X, Y = sample_jgmm(200, rng, sep=3.0)
+    free = JGMM(4, 2, tol=1e-4, random_state=0).fit(X, Y)
+    assert free.converged_ and 1 < free.n_iter_ < free.max_iter
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        capped = JGMM(4, 2, tol=1e-4, max_iter=free.n_iter_, random_state=0).fit(X, Y)
+    assert capped.converged_ and capped.n_iter_ == free.n_iter_
+    np.testing.assert_array_equal(capped.lower_bound_, free.lower_bound_)
+
+
+def test_sample_x_needs_a_positive_number_of_samples(rng):
+    X, Y = sample_jgmm(100, rng)
+    model = JGMM(2, 2, random_state=0).fit(X, Y)
+    for n in (0, -3, 2.5):
+        with pytest.raises((ValueError, TypeError), match="n_samples"):
+            model.sample_x(n)
+
+
+def test_every_bad_hyperparameter_is_named(rng):
+    X, Y = sample_jgmm(50, rng)
+    for kwargs, match in (
+        ({"covariance": "tied"}, "covariance must be 'diag'"),
+        ({"covariance": None}, "covariance must be 'diag'"),
+        ({"e_step": "hard"}, "e_step must be 'paper'"),
+        ({"e_step": None}, "e_step must be 'paper'"),
+        ({"n_components_y": 0}, "n_components_y"),
+        ({"n_components_y": 2.5}, "n_components_y"),
+    ):
+        with pytest.raises((ValueError, TypeError), match=match):
+            JGMM(**{"n_components_x": 2, "n_components_y": 2, **kwargs}).fit(X, Y)
+
+
+def test_new_inputs_with_nan_are_refused(rng):
+    X, Y = sample_jgmm(100, rng)
+    model = JGMM(4, 2, random_state=0).fit(X, Y)
+    bad_y, bad_x = Y[:3].copy(), X[:3].copy()
+    bad_y[1, 0] = bad_x[2, 1] = np.nan
+    with pytest.raises(ValueError, match="Y.*NaN"):
+        model.predict_proba_z(bad_y)
+    with pytest.raises(ValueError, match="X.*NaN"):
+        model.predict_proba_w(bad_x)
+    with pytest.raises(ValueError, match="weights.*NaN"):
+        model.sample_x(5, weights=np.array([1.0, np.nan, 1.0, 1.0]))
+    with pytest.raises(ValueError, match="weights"):
+        model.sample_x(5, weights=np.ones((2, 4)))
+    with pytest.raises(ValueError, match="non-negative numbers"):  # however slightly
+        model.sample_x(5, weights=np.array([1.0, -1e-6, 1.0, 1.0]))
+
+
+def test_more_damaged_checkpoints_are_refused(tmp_path):
+    """A non-positive higher variance, a malformed restart record or no restart in
+    progress: each is reported as a damaged checkpoint, not a NaN fit or a raw error."""
+    from unboxed._io import read_npz_with_header, write_npz_with_header
+    from unboxed.surrogates._jgmm import CHECKPOINT_FORMAT
+
+    X, Y = sample_jgmm(100, np.random.default_rng(0))
+    path = tmp_path / "jgmm.npz"
+    settings = dict(n_components_x=2, n_components_y=2, max_iter=3, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        JGMM(**settings, checkpoint=path).fit(X, Y)
+    header, arrays = read_npz_with_header(path, what="x", format=CHECKPOINT_FORMAT, version=1)
+    damaged = [
+        (header, {**arrays, "current/vars_y": np.zeros_like(arrays["current/vars_y"])}),
+        ({**header, "current": {**header["current"], "converged": "no"}}, arrays),
+        ({**header, "current": {**header["current"], "init": "0"}}, arrays),
+        ({**header, "current": None}, arrays),
+    ]
+    for bad_header, bad_arrays in damaged:
+        write_npz_with_header(path, bad_header, bad_arrays)
+        with pytest.raises(ValueError, match="damaged JGMM checkpoint"):
+            JGMM(**settings, checkpoint=path).fit(X, Y)

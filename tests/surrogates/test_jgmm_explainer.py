@@ -661,3 +661,280 @@ def test_example_top_classes_go_through_the_component_classes(explainer, digits)
     proba = e.predict_proba(inputs)
     np.testing.assert_array_equal(found.top_classes[:, 0], proba.argmax(axis=1))
     np.testing.assert_allclose(found.top_proba[:, 0], proba.max(axis=1))
+
+
+# ---------------------------------------------------------------- audit round J3
+
+
+def test_a_fit_on_two_classes_warns_that_components_do_not_map_to_classes(digits, digits_blackbox):
+    """Rows of two digits only: the eight other higher components stand for no class
+    of their own, so the proxy cannot predict eight classes, and fit says so."""
+    predicted = digits_blackbox.predict(digits.X_train)
+    X = digits.X_train[np.isin(predicted, [0, 1])][:120]
+    e = JGMMExplainer(
+        digits_blackbox,
+        lower_layer="act4",
+        n_components_x=4,
+        max_iter=20,
+        random_state=0,
+        verbose=False,
+    )
+    with pytest.warns(UserWarning, match="do not map one-to-one"):
+        e.fit(X)
+    assert np.unique(e.classes_).size < 10
+
+
+def test_head_predict_checks_its_input_and_runs_the_network_above_the_layer(explainer, digits):
+    X = digits.X_test[:3]
+    F = explainer.lower_features(X)
+    with pytest.raises(ValueError, match=f"F has 5 features; expected {F.shape[1]}"):
+        explainer.head_predict(F[:, :5])
+    # more rows than one batch of 4096: every row comes back, each the network's class
+    many = np.repeat(F, 1700, axis=0)
+    got = explainer.head_predict(many)
+    np.testing.assert_array_equal(got, np.repeat(explainer.blackbox.predict(X), 1700))
+
+
+def test_head_predict_refuses_pooled_features_and_a_nested_layer(
+    digits, digits_blackbox, planted, planted_logreg
+):
+    from torch import nn
+
+    from tests.helpers import torch_logistic_regression
+
+    pooled = JGMMExplainer(
+        digits_blackbox,
+        lower_layer="act1",
+        pool=2,
+        n_components_x=2,
+        max_iter=3,
+        random_state=0,
+        verbose=False,
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # 3 iterations, 2 components for 10 classes
+        pooled.fit(digits.X_train[:100])
+    F = pooled.lower_features(digits.X_train[:2])
+    with pytest.raises(ValueError, match="without pool or spatial"):
+        pooled.head_predict(F)
+    # "0.act1" lies inside the first child, not a child of the Sequential itself
+    module = nn.Sequential(torch_logistic_regression(planted_logreg), nn.Softmax(dim=1))
+    bb = BlackBox.from_torch(module, input_shape=(20,), output="probabilities")
+    nested = JGMMExplainer(
+        bb,
+        lower_layer="0.act1",
+        higher_layer="output",
+        n_components_x=2,
+        random_state=0,
+        verbose=False,
+    )
+    nested.fit(planted.X_train[:100])
+    with pytest.raises(ValueError, match="whose child is lower_layer"):
+        nested.head_predict(nested.lower_features(planted.X_train[:2]))
+
+
+def test_example_meta_names_the_layers_the_score_and_the_seed(explainer, digits):
+    found = explainer.prototypes(n_per_class=1)
+    assert found.meta["method"] == "JGMM prototypes" and found.meta["seed"] == 0
+    params = found.meta["parameters"]
+    assert params["lower_layer"] == "pool2" and params["higher_layer"] == "logits"
+    assert params["pool"] is None and params["n_per_class"] == 1
+    assert params["score"] == "log p(x | w = j), eq. 4"
+    semi = explainer.semifactuals(digits.X_test[:2], n_per_query=1, source="mined")
+    assert semi.meta["parameters"]["score"] == "eq. 9"
+    counter = explainer.counterfactuals(digits.X_test[:2], n_per_query=1, source="mined")
+    assert counter.meta["parameters"]["score"] == "eq. 7, p(same z, different w)"
+
+
+@pytest.mark.parametrize(
+    ("make", "name"),
+    [
+        (lambda e, X: e.prototypes(n_per_class=0), "n_per_class"),
+        (lambda e, X: e.prototypes(source="generated", n_candidates=0), "n_candidates"),
+        (lambda e, X: e.criticisms(n=0), "n"),
+        (lambda e, X: e.influentials(n=0), "n"),
+        (lambda e, X: e.influentials(source="generated", n_per_component=0), "n_per_component"),
+        (lambda e, X: e.counterfactuals(X, n_per_query=0), "n_per_query"),
+        (lambda e, X: e.counterfactuals(X, n_samples=0), "n_samples"),
+        (lambda e, X: e.semifactuals(X, n_samples=-5), "n_samples"),
+        (lambda e, X: e.prototypes(source="sampled"), "source"),
+        (lambda e, X: e.influentials(source="sampled"), "source"),
+        (lambda e, X: e.counterfactuals(X, source="sampled"), "source"),
+        (lambda e, X: e.counterfactuals(X, select="closest"), "select"),
+    ],
+)
+def test_example_settings_are_checked(explainer, digits, make, name):
+    with pytest.raises(ValueError, match=rf"^{name} must"):
+        make(explainer, digits.X_test[:2])
+
+
+def test_local_and_generated_examples_with_their_own_random_state_repeat(explainer, digits):
+    """A call's own random_state makes it repeat whatever the explainer drew between."""
+    e, queries = explainer, digits.X_test[:2]
+
+    def calls():
+        return (
+            e.counterfactuals(queries, n_per_query=2, n_samples=50, random_state=3),
+            e.semifactuals(queries, n_per_query=2, n_samples=50, random_state=3),
+            e.influentials(source="generated", n=3, n_per_component=5, random_state=3),
+        )
+
+    first = calls()
+    e.prototypes(source="generated", n_per_class=1, n_candidates=5)  # the explainer's generator
+    for a, b in zip(first, calls(), strict=True):
+        np.testing.assert_array_equal(a.values, b.values)
+        np.testing.assert_array_equal(a.scores, b.scores)
+
+
+def test_fidelity_with_its_own_random_state_repeats(explainer, digits):
+    X = digits.X_test[:100]
+    a = explainer.fidelity(X, n_boot=50, random_state=1)
+    explainer.fidelity(X, n_boot=50)  # draws from the explainer's generator
+    b = explainer.fidelity(X, n_boot=50, random_state=1)
+    assert a == b
+    agree = explainer.predict(X) == explainer.blackbox.predict(X)
+    assert a.mean == agree.mean() and a.n == 100
+
+
+def test_local_examples_carry_their_queries_in_feature_space(explainer, digits):
+    """queries are the queries' lower features (as values are), not whitened."""
+    queries = digits.X_test[:3]
+    found = explainer.counterfactuals(queries, n_per_query=1, n_samples=50, random_state=0)
+    np.testing.assert_allclose(found.queries, explainer.lower_features(queries), atol=1e-8)
+    # generated examples of image inputs keep the image shape for their queries
+    assert found.image_shape == (8, 8) and found.inputs is None
+
+
+def test_plot_posteriors_labels_components_by_their_classes(explainer):
+    import copy
+
+    import matplotlib.pyplot as plt
+
+    e = copy.copy(explainer)
+    e.classes_ = np.roll(explainer.classes_, 1)
+    fig = e.plot_posteriors()
+    labels = [t.get_text() for t in fig.axes[0].get_xticklabels()]
+    assert labels == [str(c) for c in e.classes_]
+    plt.close(fig)
+
+
+def test_image_shape_keeps_several_channels():
+    from torch import nn
+
+    module = nn.Sequential(nn.Conv2d(3, 2, 3), nn.Flatten(), nn.Linear(8, 2))
+    bb = BlackBox.from_torch(module, input_shape=(3, 4, 4))
+    assert JGMMExplainer(bb, lower_layer="0")._image_shape() == (3, 4, 4)
+    grey = BlackBox.from_torch(
+        nn.Sequential(nn.Conv2d(1, 2, 3), nn.Flatten(), nn.Linear(8, 2)), input_shape=(1, 4, 4)
+    )
+    assert JGMMExplainer(grey, lower_layer="0")._image_shape() == (4, 4)
+
+
+def test_mined_examples_default_to_the_rows_fit_saw(explainer, digits):
+    assert explainer.X_fit_.shape == digits.X_train.shape
+    default = explainer.criticisms(n=5)
+    given = explainer.criticisms(digits.X_train, n=5)
+    np.testing.assert_array_equal(default.indices, given.indices)
+    np.testing.assert_array_equal(default.inputs, digits.X_train[given.indices])
+
+
+def test_candidates_as_an_array_and_a_validation_checkpoint_of_other_fit_settings(
+    digits, digits_blackbox, tmp_path, monkeypatch
+):
+    """An ndarray of candidates is a set of candidates as a list is; the validation
+    checkpoint records every setting its scores depend on, so a change is refused."""
+    fitted, real = [], JGMM.fit
+
+    def fit(self, X, Y, *, labels_y=None):
+        fitted.append(len(X))
+        return real(self, X, Y, labels_y=labels_y)
+
+    monkeypatch.setattr(JGMM, "fit", fit)
+    path = tmp_path / "jgmm.json"
+    settings = dict(lower_layer="act4", max_iter=5, random_state=0, checkpoint=path)
+    settings.update(validation_fraction=0.3, verbose=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # 5 iterations, 2 or 3 components for 10 classes
+        e = JGMMExplainer(digits_blackbox, n_components_x=np.array([2, 3]), **settings)
+        e.fit(digits.X_train[:99])
+    assert set(e.validation_agreement_) == {(2, 1e-3), (3, 1e-3)}
+    assert fitted == [69, 69, 99]  # round(0.3 * 99) = 30 rows held out
+    # As if interrupted before the final fit: only the validation's own record is left
+    # to refuse other settings (the final fit's checkpoint would refuse them too).
+    Path(f"{path}.final.npz").unlink()
+    for change in (
+        {"whiten": False},
+        {"tol": 1e-2},
+        {"covariance": "full"},
+        {"e_step": "joint"},
+        {"n_init": 2},
+        {"max_iter": 6},
+        {"lower_layer": "act3"},
+    ):
+        other = JGMMExplainer(digits_blackbox, n_components_x=[2, 3], **{**settings, **change})
+        with pytest.raises(ValueError, match="made with other settings or data"):
+            other.fit(digits.X_train[:99])
+
+
+def test_pool_must_be_one_of_the_papers_windows(digits, digits_blackbox):
+    for pool in (1, 0, True):
+        with pytest.raises(ValueError, match="pool must be None, 2 or 3"):
+            JGMMExplainer(digits_blackbox, lower_layer="act1", pool=pool).fit(digits.X_train[:50])
+
+
+def test_labelled_components_are_their_classes_whatever_y_says():
+    """With e_step="labelled" component j is class j by construction, even where the
+    higher features y (here noise) do not tell the classes apart."""
+    rng = np.random.default_rng(0)
+    labels = np.repeat([0, 1, 2], [100, 60, 40])
+    X = 3.0 * np.eye(3)[labels] + rng.normal(size=(200, 3))
+    model = JGMM(3, 3, e_step="labelled", random_state=0).fit(
+        X, rng.normal(size=(200, 2)), labels_y=labels
+    )
+    np.testing.assert_array_equal(
+        _component_classes(model, rng.normal(size=(200, 2)), labels, 3), [0, 1, 2]
+    )
+
+
+def test_head_predict_runs_a_float64_network_in_its_own_dtype(planted, planted_logreg):
+    """A float64 network's head gets float64 features (a float32 batch would not
+    multiply with its weights), and gives the network's own classes."""
+    from tests.helpers import torch_logistic_regression
+
+    bb = BlackBox.from_torch(torch_logistic_regression(planted_logreg).double(), input_shape=(20,))
+    X = planted.X_train[:200]
+    e = JGMMExplainer(bb, lower_layer="act1", n_components_x=4, random_state=0, verbose=False)
+    e.fit(X)
+    np.testing.assert_array_equal(e.head_predict(e.lower_features(X)), bb.predict(X))
+
+
+def test_fidelity_is_the_agreement_of_the_proxy_with_its_bootstrap_size(explainer, digits):
+    from unboxed.evaluate import agreement
+
+    X = digits.X_test[:100]
+    want = agreement(explainer.predict(X), explainer.blackbox.predict(X), n_boot=20, random_state=4)
+    assert explainer.fidelity(X, n_boot=20, random_state=4) == want
+
+
+def test_local_examples_record_their_radius(explainer, digits):
+    found = explainer.semifactuals(
+        digits.X_test[:2], n_per_query=1, radius=2.5, n_samples=50, random_state=0
+    )
+    params = found.meta["parameters"]
+    assert params["radius"] == 2.5 and params["n_samples"] == 50 and params["sampler"] == "gmm"
+    assert params["n_per_query"] == 1 and params["select"] == "proxy"
+
+
+def test_counterfactuals_judge_other_classes_through_the_component_classes(explainer, digits):
+    """Counterfactuals are rows of another class, with classes as the component ->
+    class map gives them: here components 0 and 1 both stand for class 0 (as after two
+    components merge), so the rows of component 1 (the ones), which the proxy's
+    log-odds would rank first as components, are no counterfactuals of a 0."""
+    import copy
+
+    e = copy.copy(explainer)
+    e.classes_ = explainer.classes_.copy()
+    e.classes_[1] = 0
+    queries = digits.X_test[e.predict(digits.X_test) == 0][:10]
+    found = e.counterfactuals(queries, n_per_query=5, source="mined", select="margin")
+    assert len(found) == 50 and np.all(found.top_classes[:, 0] != 0)
