@@ -687,6 +687,17 @@ def test_get_params_returns_every_constructor_argument():
     }
 
 
+def _checkpointed_fit(tmp_path, **more):
+    """A 3-step JGMM fit that leaves its checkpoint: (X, Y, path, settings)."""
+    X, Y = sample_jgmm(100, np.random.default_rng(0))
+    path = tmp_path / "jgmm.npz"
+    settings = dict(n_components_x=2, n_components_y=2, max_iter=3, random_state=0, **more)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        JGMM(**settings, checkpoint=path).fit(X, Y)
+    return X, Y, path, settings
+
+
 @pytest.mark.parametrize(
     "change",
     [
@@ -701,12 +712,9 @@ def test_get_params_returns_every_constructor_argument():
     ],
 )
 def test_a_checkpoint_of_any_other_setting_is_refused(tmp_path, change):
-    X, Y = sample_jgmm(100, np.random.default_rng(0))
-    path = tmp_path / "jgmm.npz"
-    settings = dict(n_components_x=2, n_components_y=2, max_iter=3, random_state=0)
+    X, Y, path, settings = _checkpointed_fit(tmp_path)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        JGMM(**settings, checkpoint=path).fit(X, Y)
         with pytest.raises(ValueError, match="other settings or data"):
             JGMM(**{**settings, **change}, checkpoint=path).fit(X, Y)
         # verbose changes nothing the EM does: the checkpoint is taken up
@@ -717,12 +725,7 @@ def test_a_checkpoint_with_a_restart_past_n_init_or_no_objective_is_damaged(tmp_
     from unboxed._io import read_npz_with_header, write_npz_with_header
     from unboxed.surrogates._jgmm import CHECKPOINT_FORMAT
 
-    X, Y = sample_jgmm(100, np.random.default_rng(0))
-    path = tmp_path / "jgmm.npz"
-    settings = dict(n_components_x=2, n_components_y=2, max_iter=3, n_init=2, random_state=0)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        JGMM(**settings, checkpoint=path).fit(X, Y)
+    X, Y, path, settings = _checkpointed_fit(tmp_path, n_init=2)
     header, arrays = read_npz_with_header(path, what="x", format=CHECKPOINT_FORMAT, version=1)
     for init in (2, -1):  # restarts are numbered 0 .. n_init - 1
         current = {**header["current"], "init": init}
@@ -868,12 +871,7 @@ def test_more_damaged_checkpoints_are_refused(tmp_path):
     from unboxed._io import read_npz_with_header, write_npz_with_header
     from unboxed.surrogates._jgmm import CHECKPOINT_FORMAT
 
-    X, Y = sample_jgmm(100, np.random.default_rng(0))
-    path = tmp_path / "jgmm.npz"
-    settings = dict(n_components_x=2, n_components_y=2, max_iter=3, random_state=0)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        JGMM(**settings, checkpoint=path).fit(X, Y)
+    X, Y, path, settings = _checkpointed_fit(tmp_path)
     header, arrays = read_npz_with_header(path, what="x", format=CHECKPOINT_FORMAT, version=1)
     damaged = [
         (header, {**arrays, "current/vars_y": np.zeros_like(arrays["current/vars_y"])}),
