@@ -1,8 +1,28 @@
-"""The shared file helpers: data fingerprints and JSON records."""
+"""The shared file helpers: atomic writes, safe reads, data fingerprints, JSON records."""
+
+import json
+import os
+import stat
+import struct
+import zipfile
+from pathlib import Path
 
 import numpy as np
+import pytest
 
-from unboxed._io import array_digest, as_recorded
+from unboxed._io import (
+    array_digest,
+    as_recorded,
+    atomic_write,
+    check_header,
+    read_json,
+    read_npz,
+    read_npz_with_header,
+    to_json,
+    write_json,
+    write_npz,
+    write_npz_with_header,
+)
 
 
 def test_the_data_digest_tells_apart_the_same_bytes_reshaped_retyped_or_split():
@@ -22,3 +42,186 @@ def test_the_data_digest_tells_apart_the_same_bytes_reshaped_retyped_or_split():
 def test_a_record_reads_back_as_plain_json():
     settings = {"seed": np.int64(3), "widths": (8, 4), "lr": np.float32(0.5), "tol": np.inf}
     assert as_recorded(settings) == {"seed": 3, "widths": [8, 4], "lr": 0.5, "tol": None}
+
+
+def test_to_json_is_canonical_and_refuses_what_it_cannot_record(tmp_path):
+    # Sorted keys: the same settings give the same text, hence the same digest.
+    assert to_json({"b": 1, "a": 2}) == '{"a": 2, "b": 1}'
+    record = {"flag": np.bool_(True), "path": tmp_path, "x": np.array([1.0, np.nan])}
+    assert as_recorded(record) == {"flag": True, "path": str(tmp_path), "x": [1.0, None]}
+    with pytest.raises(TypeError, match="object is not JSON serialisable"):
+        to_json({"model": object()})
+
+
+def test_write_json_writes_strict_json_with_a_final_newline(tmp_path):
+    path = tmp_path / "deep" / "er" / "r.json"  # missing folders are made
+    write_json(path, {"z": np.float64(np.nan), "a": [np.int32(1)]})
+    text = path.read_text()
+    assert text.endswith("}\n") and "NaN" not in text
+    assert json.loads(text) == {"a": [1], "z": None}
+    assert read_json(path, what="a record") == {"a": [1], "z": None}
+
+
+def test_a_written_file_gets_the_mode_of_any_new_file(tmp_path):
+    umask = os.umask(0o022)
+    os.umask(umask)
+    write_npz(tmp_path / "a.npz", {"a": np.zeros(2)})
+    (tmp_path / "plain").write_bytes(b"")  # mkstemp alone would give 0o600
+    mode = stat.S_IMODE((tmp_path / "a.npz").stat().st_mode)
+    assert mode == stat.S_IMODE((tmp_path / "plain").stat().st_mode) == 0o666 & ~umask
+
+
+@pytest.mark.parametrize("error", [RuntimeError, KeyboardInterrupt])
+def test_a_failed_write_leaves_the_earlier_file_and_no_temporary_file(tmp_path, error):
+    path = tmp_path / "r.json"
+    write_json(path, {"v": 1})
+    with pytest.raises(error), atomic_write(path, "w") as handle:
+        handle.write('{"v": 2, "half')
+        raise error
+    assert json.loads(path.read_text()) == {"v": 1}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["r.json"]
+
+
+def test_a_write_that_cannot_reach_the_disk_leaves_the_earlier_file(tmp_path, monkeypatch):
+    path = tmp_path / "a.npz"
+    write_npz(path, {"a": np.zeros(3)})
+
+    def full_disk(fd):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", full_disk)
+    with pytest.raises(OSError, match="No space left"):
+        write_npz(path, {"a": np.ones(3)})
+    monkeypatch.undo()
+    assert np.array_equal(read_npz(path, what="arrays")["a"], np.zeros(3))
+    assert [p.name for p in tmp_path.iterdir()] == ["a.npz"]
+
+
+def test_atomic_write_names_the_target_when_it_cannot_write(tmp_path):
+    with pytest.raises(IsADirectoryError, match="it is a folder; pass a file name"):
+        write_json(tmp_path, {})
+    (tmp_path / "file").write_text("")
+    with pytest.raises(OSError, match=r"cannot write .*file[/\\]r\.json"):
+        write_json(tmp_path / "file" / "r.json", {})  # its folder is a file
+
+
+def test_npz_round_trip_is_compressed_and_the_header_is_checked(tmp_path):
+    path = tmp_path / "c.npz"
+    header = {"format": "unboxed-test", "format_version": 1, "seed": np.int64(4)}
+    write_npz_with_header(path, header, {"w": np.zeros(100_000)})
+    assert path.stat().st_size < 10_000  # 800 kB of zeros
+    found, arrays = read_npz_with_header(path, what="a test file", format="unboxed-test", version=1)
+    assert found == {"format": "unboxed-test", "format_version": 1, "seed": 4}
+    assert list(arrays) == ["w"] and np.array_equal(arrays["w"], np.zeros(100_000))
+    with pytest.raises(ValueError, match="is not another kind: unknown format"):
+        read_npz_with_header(path, what="another kind", format="unboxed-other", version=1)
+    write_npz(path, {"w": np.zeros(2)})  # an .npz without a header
+    with pytest.raises(ValueError, match="c.npz is not a test file$"):
+        read_npz_with_header(path, what="a test file", format="unboxed-test", version=1)
+
+
+@pytest.mark.parametrize(
+    ("found", "ok"), [(1, True), (2, True), (0, False), (3, False), ("1", False), (True, False)]
+)
+def test_check_header_reads_versions_1_to_its_own(found, ok):
+    header = {"format": "f", "format_version": found}
+    if ok:
+        assert check_header(header, source="x", what="w", format="f", version=2) is header
+    else:
+        with pytest.raises(ValueError, match="this version of unboxed reads format 2"):
+            check_header(header, source="x", what="w", format="f", version=2)
+
+
+def test_missing_files_and_folders_are_named(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no such file"):
+        read_npz(tmp_path / "none.npz", what="arrays")
+    with pytest.raises(IsADirectoryError, match="is a folder; expected a file"):
+        read_json(tmp_path, what="a record")
+
+
+def test_corrupt_json_is_a_clear_error(tmp_path):
+    for blob in (b"{broken", b'{"a": "\xff"}'):
+        (tmp_path / "r.json").write_bytes(blob)
+        with pytest.raises(ValueError, match="r.json is not a record: it could not be read"):
+            read_json(tmp_path / "r.json", what="a record")
+
+
+def _npy_member(header: bytes, data: bytes = b"", version: int = 1) -> bytes:
+    """An .npy file with a header of our choosing (numpy pads it to 64 bytes)."""
+    prefix = 10 if version == 1 else 12
+    header += b" " * (-(prefix + len(header) + 1) % 64) + b"\n"
+    size = struct.pack("<H" if version == 1 else "<I", len(header))
+    return b"\x93NUMPY" + bytes([version, 0]) + size + header + data
+
+
+def _zip(path: Path, members: dict[str, bytes]) -> Path:
+    with zipfile.ZipFile(path, "w") as archive:
+        for name, blob in members.items():
+            archive.writestr(name, blob)
+    return path
+
+
+def test_foreign_files_are_refused_with_a_clear_error(tmp_path):
+    text = tmp_path / "t.npz"
+    text.write_text("not numpy")  # numpy would take it for a pickle
+    with pytest.raises(ValueError, match="it is not an .npz archive"):
+        read_npz(text, what="arrays")
+    np.save(tmp_path / "one.npy", np.zeros(3))
+    with pytest.raises(ValueError, match="holds a single .npy array, not an .npz archive"):
+        read_npz(tmp_path / "one.npy", what="arrays")
+    valid = (tmp_path / "one.npy").read_bytes()
+    other = _zip(tmp_path / "o.npz", {"a.npy": valid, "run.pkl": b"\x80\x04"})
+    with pytest.raises(ValueError, match="its member 'run.pkl' is not a numpy array"):
+        read_npz(other, what="arrays")
+
+
+def test_pickled_arrays_are_never_loaded(tmp_path):
+    path = tmp_path / "p.npz"
+    np.savez(path, a=np.array([{"x": 1}], dtype=object))
+    with pytest.raises(ValueError, match="Object arrays cannot be loaded"):
+        read_npz(path, what="arrays")
+
+
+def test_truncated_and_corrupt_archives_are_clear_errors(tmp_path):
+    path = tmp_path / "a.npz"
+    write_npz(path, {"a": np.arange(5000.0)})
+    blob = path.read_bytes()
+    path.write_bytes(blob[: len(blob) // 2])
+    with pytest.raises(ValueError, match="could not be read safely \\(BadZipFile"):
+        read_npz(path, what="arrays")
+    # A deflate stream that opens with an invalid block type: zlib.error.
+    blob = bytearray(blob)
+    name_len, extra_len = struct.unpack("<HH", blob[26:30])  # the first local header
+    blob[30 + name_len + extra_len] = 0xFF
+    path.write_bytes(bytes(blob))
+    with pytest.raises(ValueError, match="could not be read safely \\(error: Error -3"):
+        read_npz(path, what="arrays")
+    # A stored member whose header is cut short: numpy's tokenizer raised TokenError.
+    h = b"{'descr': '<f8', 'fortran_order': False, 'shape': (1,"
+    bad = _zip(tmp_path / "b.npz", {"a.npy": _npy_member(h, bytes(8))})
+    with pytest.raises(ValueError, match="could not be read safely \\(TokenError"):
+        read_npz(bad, what="arrays")
+
+
+def test_a_header_declaring_more_data_than_the_member_holds_is_refused(tmp_path):
+    # 1000 float64 values need 8000 bytes; 1000 are there (more than 1000 elements).
+    h = b"{'descr': '<f8', 'fortran_order': False, 'shape': (1000,), }"
+    path = _zip(tmp_path / "a.npz", {"a.npy": _npy_member(h, bytes(1000))})
+    with pytest.raises(ValueError, match=r"its member 'a.npy' declares shape \(1000,\)"):
+        read_npz(path, what="arrays")
+    h = b"{'descr': '<f8', 'fortran_order': False, 'shape': (1000000, 1000000), }"
+    path = _zip(tmp_path / "b.npz", {"a.npy": _npy_member(h, bytes(8))})
+    with pytest.raises(ValueError, match="declares shape"):  # 7 TiB, never allocated
+        read_npz(path, what="arrays")
+
+
+def test_npy_versions_1_and_2_are_read_and_others_refused(tmp_path):
+    h = b"{'descr': '<f8', 'fortran_order': False, 'shape': (2,), }"
+    data = np.array([1.5, 2.5]).tobytes()
+    path = _zip(tmp_path / "a.npz", {"a.npy": _npy_member(h, data, version=2)})
+    assert read_npz(path, what="arrays")["a"].tolist() == [1.5, 2.5]
+    member = bytearray(_npy_member(h, data, version=2))
+    member[6] = 3  # version 3.0 has the layout of 2.0
+    path = _zip(tmp_path / "b.npz", {"a.npy": bytes(member)})
+    with pytest.raises(ValueError, match=r"its member 'a.npy' is npy version \(3, 0\)"):
+        read_npz(path, what="arrays")

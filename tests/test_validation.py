@@ -12,11 +12,14 @@ from unboxed._validation import (
     check_checkpoint,
     check_finite,
     check_fraction,
+    check_ks,
     check_labels,
     check_number,
+    check_positive_int,
     check_random_state,
     check_shape,
     int_seed,
+    seed_from,
 )
 
 
@@ -145,3 +148,102 @@ def test_check_checkpoint_needs_an_int_seed_and_a_file_name(tmp_path):
         check_checkpoint(tmp_path / "fit.npz", None, generator=True)
     with pytest.raises(IsADirectoryError, match="is a folder; pass a file name"):
         check_checkpoint(tmp_path, 0)
+
+
+def test_check_random_state_uses_a_generator_as_is_and_refuses_other_types():
+    rng = np.random.default_rng(5)
+    assert check_random_state(rng) is rng  # the caller's stream advances, as documented
+    with pytest.raises(TypeError, match="random_state must be None, an int or a numpy"):
+        check_random_state(np.random.RandomState(0))
+    with pytest.raises(TypeError, match="got str"):
+        check_random_state("0")
+
+
+def test_int_seed_keeps_an_int_and_draws_from_a_generator_over_the_full_range():
+    assert int_seed(np.int64(3)) == 3  # a numpy int is a seed, not a source of entropy
+    with pytest.raises(ValueError, match="random_state must be an int >= 0, got -1"):
+        int_seed(-1)
+    # A drawn seed is the generator's next int in [0, 2**31 - 1), reproducibly.
+    assert seed_from(np.random.default_rng(0)) == int(
+        np.random.default_rng(0).integers(0, 2**31 - 1)
+    )
+    seeds = {seed_from(np.random.default_rng(i)) for i in range(200)}
+    assert len(seeds) == 200 and max(seeds) > 2**24  # not squeezed into a few values
+
+
+def test_check_array_refuses_non_numeric_wrong_rank_empty_and_non_finite_input():
+    with pytest.raises(TypeError, match="X must be numeric, got dtype <U1"):
+        check_array([["a", "b"]])  # not numpy's "could not convert string to float"
+    with pytest.raises(ValueError, match=r"X must be 2-dimensional, got shape \(1, 2, 2\)"):
+        check_array(np.zeros((1, 2, 2)))
+    with pytest.raises(ValueError, match=r"X is empty: got shape \(0, 3\)"):
+        check_array(np.zeros((0, 3)))
+    assert check_array(np.zeros((0, 3)), allow_empty=True).shape == (0, 3)
+    with pytest.raises(ValueError, match=r"X contains NaN \(first at index \(1, 0\)\)"):
+        check_array([[0.0, 1.0], [np.nan, 2.0]])
+    assert np.isnan(check_array([[np.nan]], finite=False)[0, 0])
+
+
+def test_check_array_dtype_conversion():
+    ints = np.arange(6, dtype=np.int32).reshape(2, 3)
+    assert check_array(ints).dtype == np.float64
+    assert check_array(np.ones((2, 2), dtype=np.float32)).dtype == np.float64
+    # dtype=None keeps a float dtype (no copy of a large float32 array) and turns the
+    # rest into float64, so that integer pixels are not divided as integers later.
+    assert check_array(np.ones((2, 2), dtype=np.float32), dtype=None).dtype == np.float32
+    assert check_array(ints, dtype=None).dtype == np.float64
+    assert check_array([[True, False]], dtype=None).tolist() == [[1.0, 0.0]]
+
+
+def test_check_finite_names_the_first_bad_value_and_its_kind():
+    X = np.zeros((3, 2))
+    X[1, 1], X[2, 0] = np.inf, np.nan
+    with pytest.raises(ValueError, match=r"X contains infinity \(first at index \(1, 1\)\)"):
+        check_finite(X, name="X")
+
+
+def test_all_finite_on_a_large_array_with_negative_strides():
+    """torch.from_numpy refuses negative strides; such a view takes numpy's scan."""
+    X = np.zeros(TORCH_SCAN_SIZE)[::-1]
+    assert all_finite(X)
+    X = np.zeros((TORCH_SCAN_SIZE // 64, 64))
+    X[0, 0] = np.nan
+    assert not all_finite(X[::-1])
+
+
+def test_check_labels_refuses_wrong_length_negative_and_infinite_labels():
+    with pytest.raises(ValueError, match=r"y must have shape \(3,\), got \(2,\)"):
+        check_labels(np.array([0, 1]), n=3)
+    with pytest.raises(ValueError, match=r"negative class label \(-1\)"):
+        check_labels(np.array([0, -1]), n=2)
+    with pytest.raises(ValueError, match="must hold integer class labels, got dtype float64"):
+        check_labels(np.array([0.0, np.inf]), n=2)
+
+
+def test_check_ks_takes_counts_from_0_to_n_features():
+    ks = check_ks([0, 2, 4], n_features=4)
+    assert ks.dtype == np.int64 and ks.tolist() == [0, 2, 4]
+    assert check_ks(3, n_features=4).tolist() == [3]
+    for bad in ([5], [-1, 2]):
+        with pytest.raises(ValueError, match=r"ks must lie in \[0, 4\]"):
+            check_ks(bad, n_features=4)
+    for bad in ([], [1.5], [[1, 2]]):
+        with pytest.raises(ValueError, match="ks must be a non-empty list of ints"):
+            check_ks(bad, n_features=4)
+
+
+def test_check_positive_int_minimum_and_bools():
+    assert check_positive_int(np.int64(1), name="n") == 1
+    assert check_positive_int(0, name="n", minimum=0) == 0
+    for bad in (0, -2, True, 2.0):
+        with pytest.raises(ValueError, match="n must be an int >= 1"):
+            check_positive_int(bad, name="n")
+
+
+def test_checks_return_plain_floats():
+    """They go into JSON records and torch calls, which want Python floats."""
+    assert type(check_number(np.float32(0.5), name="x")) is float
+    bounds = check_bounds((np.int64(0), np.float32(1.5)))
+    assert bounds == (0.0, 1.5) and all(type(b) is float for b in bounds)
+    with pytest.raises(ValueError, match="bounds must be 2 finite numbers"):
+        check_bounds((0, 1, 2))  # one axis takes exactly two numbers

@@ -11,6 +11,7 @@ import json
 import math
 import os
 import tempfile
+import tokenize
 import zipfile
 import zlib
 from collections.abc import Callable, Iterator
@@ -230,6 +231,7 @@ def _read_safely(path: Path, what: str, read: Callable[[], Any]) -> Any:
         ValueError,
         OSError,
         EOFError,
+        tokenize.TokenError,  # numpy tokenizes an .npy header, and may raise this
         zipfile.BadZipFile,
         zlib.error,
         UnicodeDecodeError,

@@ -144,3 +144,90 @@ def test_a_record_that_is_not_an_object_is_refused(tmp_path):
     save_tensors(path, {"record": blob})
     with pytest.raises(ValueError, match="is not an unboxed training checkpoint"):
         load_with_record(path, what="training checkpoint")
+
+
+def test_save_makes_missing_folders_and_keeps_the_metadata(tmp_path):
+    model = zoo.mlp((4,), n_features=3, n_classes=2, random_state=0)
+    folder = zoo.save(model, tmp_path / "a" / "b", metadata={"accuracy": 0.5})
+    record = json.loads((folder / "model.json").read_text())
+    assert record["metadata"] == {"accuracy": 0.5} and record["format_version"] == 1
+    loaded = zoo.load(folder)
+    assert not loaded.training  # in eval mode, as documented
+
+
+def test_weights_saved_without_a_record_digest_still_load(tmp_path):
+    """An older save kept no config_sha256 in the weights' metadata."""
+    from unboxed.zoo._io import save_tensors, tensor_metadata
+
+    model = zoo.mlp((4,), n_features=3, n_classes=2, random_state=0)
+    folder = zoo.save(model, tmp_path)
+    save_tensors(folder / "model.safetensors", model.state_dict())
+    assert tensor_metadata(folder / "model.safetensors") == {}
+    x = torch.randn(5, 3, generator=torch.Generator().manual_seed(0))
+    assert torch.equal(zoo.load(folder)(x), model(x))
+
+
+def test_tensor_metadata_of_a_foreign_file_is_a_clear_error(tmp_path):
+    from unboxed.zoo._io import tensor_metadata
+
+    (tmp_path / "w.safetensors").write_text("not safetensors")
+    with pytest.raises(ValueError, match="is not a readable safetensors file"):
+        tensor_metadata(tmp_path / "w.safetensors")
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"config": ["mlp"]}, "names no known architecture"),
+        ({"config": {"architecture": "mlp", "kwargs": {"bogus": 1}}}, "record is invalid"),
+        ({"config": {"architecture": "mlp", "kwargs": [4]}}, "record is invalid"),
+    ],
+)
+def test_a_tampered_config_is_a_clear_error(tmp_path, change, message):
+    folder = zoo.save(zoo.mlp((4,), n_features=3, n_classes=2), tmp_path)
+    record = {**json.loads((folder / "model.json").read_text()), **change}
+    (folder / "model.json").write_text(json.dumps(record))
+    with pytest.raises(ValueError, match=message):
+        zoo.load(folder)
+
+
+@pytest.mark.parametrize("dtype", [torch.complex64, torch.bool, torch.int64])
+def test_weights_of_the_wrong_type_are_refused_not_cast(tmp_path, dtype):
+    # load_state_dict casts them: complex weights loaded as their real part.
+    from unboxed.zoo._io import _config_digest, save_tensors
+
+    model = zoo.mlp((4,), n_features=3, n_classes=2)
+    folder = zoo.save(model, tmp_path)
+    tensors = {k: v.to(dtype) for k, v in model.state_dict().items()}
+    metadata = {"config_sha256": _config_digest(model.config)}
+    save_tensors(folder / "model.safetensors", tensors, metadata=metadata)
+    with pytest.raises(ValueError, match=rf"wrong type: fc1.bias \({dtype}\)"):
+        zoo.load(folder)
+
+
+def test_weights_saved_in_another_precision_load(tmp_path):
+    model = zoo.mlp((4,), n_features=3, n_classes=2, random_state=0).double()
+    loaded = zoo.load(zoo.save(model, tmp_path))
+    assert loaded.fc1.weight.dtype == torch.float32
+    assert torch.allclose(loaded.fc1.weight.double(), model.fc1.weight)
+
+
+def test_a_record_is_replaced_whole_not_rewritten_in_place(tmp_path):
+    folder = zoo.save(zoo.mlp((4,), n_features=3, n_classes=2), tmp_path, metadata={"v": 1})
+    before = (folder / "model.json").read_bytes()
+    with (folder / "model.json").open("rb") as reader:
+        zoo.save(zoo.mlp((4,), n_features=3, n_classes=2), tmp_path, metadata={"v": 2})
+        assert reader.read() == before
+    assert json.loads((folder / "model.json").read_text())["metadata"] == {"v": 2}
+
+
+def test_a_checkpoint_without_a_record_is_refused_and_the_record_is_not_a_tensor(tmp_path):
+    from unboxed.zoo._io import load_with_record, save_tensors, save_with_record
+
+    path = tmp_path / "state.safetensors"
+    save_with_record(path, {"w": torch.zeros(2)}, {"epoch": np.int64(3)})
+    tensors, record = load_with_record(path, what="training checkpoint")
+    assert list(tensors) == ["w"] and record == {"epoch": 3}
+    save_tensors(path, {"w": torch.zeros(2)})
+    with pytest.raises(ValueError, match="is not an unboxed training checkpoint"):
+        load_with_record(path, what="training checkpoint")

@@ -182,6 +182,12 @@ def load(path: str | os.PathLike) -> ZooModel:
     if expected != found:
         wrong = sorted(set(expected.items()) ^ set(found.items()))[:3]
         raise ValueError(f"{folder}: the weights do not fit the architecture (e.g. {wrong})")
+    # load_state_dict casts silently: complex weights lost their imaginary part, and
+    # bool or int ones became float. Another precision (float64, float16) is fine.
+    kinds = {k: _kind(v) for k, v in skeleton.state_dict().items()}
+    wrong = [f"{k} ({tensors[k].dtype})" for k in sorted(tensors) if _kind(tensors[k]) != kinds[k]]
+    if wrong:
+        raise ValueError(f"{folder}: the weights have the wrong type: {', '.join(wrong[:3])}")
     stored = tensor_metadata(folder / WEIGHTS).get("config_sha256")  # None: an older save
     if stored is not None and stored != _config_digest(config):
         raise ValueError(
@@ -202,3 +208,10 @@ def _build(config: dict[str, Any], folder: Path) -> ZooModel:
         return ARCHITECTURES[config["architecture"]](**config.get("kwargs", {}))
     except (TypeError, ValueError, KeyError, RuntimeError, OverflowError) as err:
         raise ValueError(f"{folder}: the architecture record is invalid: {err}") from err
+
+
+def _kind(tensor: torch.Tensor) -> str:
+    """A tensor's dtype family: complex, floating or integer (bool counts as integer)."""
+    if tensor.is_complex():
+        return "complex"
+    return "floating" if tensor.is_floating_point() else "integer"
