@@ -10,7 +10,7 @@ import pytest
 from unboxed.surrogates import _dmm_chain as chain_module
 from unboxed.surrogates._dmm_chain import ChainSettings, Draws, summarise
 from unboxed.surrogates._dmm_math import Prior, initial_state
-from unboxed.surrogates._mcmc import effective_sample_size
+from unboxed.surrogates._mcmc import effective_sample_size, split_rhat
 
 
 def _regression(n=120, p=3, seed=0):
@@ -279,3 +279,166 @@ def test_acceptance_is_each_moves_rate_over_the_chains(monkeypatch):
     rngs = [np.random.default_rng(i) for i in range(2)]
     post = chain_module.sample_posterior(X, y, settings, rngs)
     np.testing.assert_allclose(post.acceptance, [4 / 8, 2 / 8, 2 / 8, 0.0])
+
+
+# ---------------------------------------------------------------- audit K3
+def test_periodic_saves_and_a_chain_saved_at_its_last_sweep(tmp_path, monkeypatch):
+    X, y = _regression(n=40)
+    settings = ChainSettings(2, 1, 8, 2, 1, 1, Prior())
+    path, fingerprint = tmp_path / "c.npz", {"seed": 1}
+    saved = []
+    real_save = chain_module.Checkpoint.save
+
+    def save(self):
+        saved.append(self.running["sweep"])
+        real_save(self)
+
+    monkeypatch.setattr(chain_module.Checkpoint, "save", save)
+    checkpoint = chain_module.Checkpoint(path, fingerprint)
+    draws, state = chain_module.run_chain(
+        X, y, settings, np.random.default_rng(1), checkpoint=checkpoint, checkpoint_every=4
+    )
+    assert saved == [4, 8]  # after every 4th sweep, counting from 1
+
+    def no_sweep(*args, **kwargs):
+        raise AssertionError("a finished chain was swept again")
+
+    # Killed after its last periodic save, before it was filed as finished: it
+    # resumes to the same draws and state without a sweep.
+    monkeypatch.setattr(chain_module, "sweep", no_sweep)
+    again = chain_module.Checkpoint(path, fingerprint)
+    assert again.resume("chain") is not None and again.resume("chain1") is None
+    assert again.units == {}  # a running chain is not a finished unit
+    resumed, last = chain_module.run_chain(
+        X, y, settings, np.random.default_rng(99), checkpoint=again, checkpoint_every=4
+    )
+    assert resumed.count == draws.count == 6
+    for name in Draws.FIELDS:
+        np.testing.assert_array_equal(getattr(resumed, name), getattr(draws, name))
+    for name, value in state.arrays().items():
+        np.testing.assert_array_equal(last.arrays()[name], value)
+
+
+def test_chains_of_unequal_length_are_an_error():
+    rng = np.random.default_rng(0)
+    chains = [_draws(6, 10, 2, 2, rng), _draws(6, 10, 2, 2, rng)]
+    chains[1].count = 5
+    with pytest.raises(ValueError, match=r"unequal length: \[6, 5\]"):
+        summarise(chains, ChainSettings(2, 1, 12, 6, 1, 2, Prior()))
+
+
+def test_a_fit_whose_chains_are_all_checkpointed_gives_the_same_posterior(tmp_path):
+    X, y = _regression(n=40)
+    settings = ChainSettings(2, 1, 10, 4, 1, 2, Prior())
+    path, fingerprint = tmp_path / "c.npz", {"seed": 2}
+
+    def fit():
+        rngs = [np.random.default_rng(i) for i in range(2)]
+        checkpoint = chain_module.Checkpoint(path, fingerprint)
+        return chain_module.sample_posterior(
+            X, y, settings, rngs, checkpoint=checkpoint, checkpoint_every=5
+        )
+
+    first = fit()
+    assert first.acceptance[0] > 0  # sigma^2's MH moves were counted
+    # Finished chains are filed as units; no running chain is left behind.
+    reread = chain_module.Checkpoint(path, fingerprint)
+    assert reread.running is None and set(reread.units) == {"chain0", "chain1"}
+    again = fit()  # every chain read back from the checkpoint, none run
+    for name, value in first.arrays().items():
+        np.testing.assert_array_equal(again.arrays()[name], value)
+
+
+def test_rhat_and_ess_are_those_of_the_occupied_coefficients_and_the_insight():
+    """Against the documented recipe computed here: R-hat and ESS over the relabelled
+    coefficients of components with mean weight >= 5% and over the insight
+    sum_j pi_j |beta_j| of each draw, with that draw's own weights."""
+    rng = np.random.default_rng(0)
+    n_draws, J, p = 300, 3, 2
+    log_pi, betas = [], []
+    for _ in range(2):
+        w0 = 0.6 + 0.005 * rng.normal(size=n_draws)
+        log_pi.append(np.log(np.stack([w0, 0.98 - w0, np.full(n_draws, 0.02)], axis=1)))
+        beta = 1.0 + 0.01 * rng.normal(size=(n_draws, J, p))
+        # The light component (2%) mixes slowly: only the insight sees it.
+        ar = np.empty(n_draws)
+        ar[0] = rng.normal()
+        for i in range(1, n_draws):
+            ar[i] = 0.95 * ar[i - 1] + np.sqrt(1 - 0.95**2) * rng.normal()
+        beta[:, 2, 1] = 5.0 + 2.0 * ar
+        betas.append(beta)
+    chains = _fixed_allocation_chains(betas, np.stack(log_pi), n_draws, rng=rng)
+    post = summarise(chains, ChainSettings(J, 1, 2 * n_draws, n_draws, 1, 2, Prior()))
+    beta = np.stack([d.beta for d in chains]).astype(np.float64)  # as stored: float32
+    weights = np.exp(np.stack(log_pi))
+    coef = beta[:, :, :2].reshape(2, n_draws, -1)  # components 0 and 1 are occupied
+    insight = (weights[..., None] * np.abs(beta)).sum(axis=2)
+    assert post.rhat == pytest.approx(max(split_rhat(coef).max(), split_rhat(insight).max()))
+    ess = effective_sample_size(np.concatenate([coef, insight], axis=2))
+    assert post.ess == pytest.approx(ess.min(), rel=1e-9)
+    assert post.ess < effective_sample_size(coef).min() / 3  # the insight's, here
+    # The summary averages the float32 draws in double precision.
+    pooled = np.concatenate(beta)
+    np.testing.assert_allclose(post.coef, pooled.mean(axis=0), rtol=1e-13)
+
+
+def test_variance_and_weight_diagnostics_are_on_the_log_scale():
+    rng = np.random.default_rng(1)
+    n_draws, J = 100, 2
+    betas = [1.0 + 0.1 * rng.normal(size=(n_draws, J, 2)) for _ in range(2)]
+    log_pi = np.log(0.5 + 0.2 * rng.random((2, n_draws, 1)) * np.array([1.0, -1.0]))
+    chains = _fixed_allocation_chains(betas, log_pi, n_draws, rng=rng)
+    for k, d in enumerate(chains):
+        d.sigma2[:] = np.exp(rng.normal(k, 1.0, size=(n_draws, J)))
+    post = summarise(chains, ChainSettings(J, 1, 2 * n_draws, n_draws, 1, 2, Prior()))
+    groups = list(chain_module.RHAT_GROUPS)
+    sigma2 = np.stack([d.sigma2 for d in chains])
+    assert post.rhat_groups[groups.index("log_sigma2")] == pytest.approx(
+        split_rhat(np.log(sigma2)).max(), rel=1e-12
+    )
+    assert post.rhat_groups[groups.index("log_weight")] == pytest.approx(
+        split_rhat(np.stack([d.log_pi for d in chains])).max(), rel=1e-12
+    )
+    for name, field in (("log_likelihood", "log_lik"), ("alpha", "alpha")):
+        assert post.rhat_groups[groups.index(name)] == pytest.approx(
+            split_rhat(np.stack([getattr(d, field) for d in chains])[..., None])[0], rel=1e-12
+        )
+
+
+def test_rhat_monitors_the_intercept_with_or_without_a_basis():
+    """Chains that agree on every slope and on |intercept| but not on its sign."""
+    rng = np.random.default_rng(2)
+    n_draws, J = 200, 2
+    betas = []
+    for sign in (1.0, -1.0):
+        beta = 0.1 * rng.normal(size=(n_draws, J, 3))
+        beta[:, :, 0] += sign
+        betas.append(beta)
+    chains = _fixed_allocation_chains(betas, np.log([0.6, 0.4]), n_draws, rng=rng)
+    settings = ChainSettings(J, 1, 2 * n_draws, n_draws, 1, 2, Prior())
+    assert summarise(chains, settings).rhat > 2.0
+    mapped = summarise(chains, settings, basis=np.array([[0.5, 0.5], [-0.5, 0.5]]))
+    assert mapped.rhat > 2.0 and mapped.rhat_groups[1] < 1.1  # the insight agrees
+
+
+@pytest.mark.parametrize(("weight", "monitored"), [(0.07, True), (0.03, False)])
+def test_a_component_is_monitored_from_five_percent_of_the_weight(weight, monitored):
+    """A component whose coefficients have opposite signs in the two chains (so the
+    insight agrees): R-hat flags it if it holds 5% or more of the weight."""
+    rng = np.random.default_rng(3)
+    n_draws, J = 200, 3
+    betas = []
+    for sign in (1.0, -1.0):
+        beta = 1.0 + 0.05 * rng.normal(size=(n_draws, J, 2))
+        beta[:, 2] = sign * 5.0 + 0.05 * rng.normal(size=(n_draws, 2))
+        betas.append(beta)
+    weights = np.log([0.6, 0.4 - weight, weight])
+    chains = _fixed_allocation_chains(betas, weights, n_draws, rng=rng)
+    post = summarise(chains, ChainSettings(J, 1, 2 * n_draws, n_draws, 1, 2, Prior()))
+    assert (post.rhat > 2.0) == monitored and post.rhat_groups[1] < 1.1
+
+
+def test_prior_labels_are_renumbered_in_order_of_first_use():
+    c = np.array([[2, 0, 1], [1, 1, 0], [0, 2, 2]])
+    expected = [[0, 1, 2], [0, 0, 1], [0, 1, 1]]
+    np.testing.assert_array_equal(chain_module._first_use_labels(c), expected)

@@ -224,3 +224,145 @@ def test_monotone_check_ignores_rounding_and_follows_the_direction(recwarn):
     assert len(recwarn) == 0
     with pytest.warns(ObjectiveDecreaseWarning, match="fell from 3 to 4"):
         _monotone_run([3.0, 4.0], maximize=False)
+
+
+# ---------------------------------------------------------------- audit K3
+def test_monotone_slack_is_relative_with_an_absolute_floor(recwarn):
+    # Near zero the slack is 1e-9 absolute: a 1e-12 fall to exactly 0 is rounding.
+    _monotone_run([1e-12, 0.0], maximize=True)
+    # A log-likelihood of -1e6 is negative: its slack scales with |value| (1e-3), so
+    # a 1e-4 fall (1e-10 relative) is rounding too.
+    _monotone_run([-1e6, -1e6 - 1e-4], maximize=True)
+    assert len(recwarn) == 0
+    # A fall of 1e-4 on 1000 is 1e-7 relative, a hundred times the slack: a decrease.
+    with pytest.warns(ObjectiveDecreaseWarning, match="fell"):
+        _monotone_run([1000.0, 1000.0 - 1e-4], maximize=True)
+
+
+def test_a_falling_objective_is_not_flagged_unless_monotone(recwarn):
+    init, step = _sequence([3.0, 2.0, 1.0])
+    fit_iterative(init, step, None, rng=np.random.default_rng(0), max_iter=3, tol=None)
+    assert len(recwarn) == 0
+
+
+def test_warnings_point_at_the_line_that_called_fit_iterative():
+    init, step = _halving(1.0)
+    with pytest.warns(ConvergenceWarning) as caught:
+        fit_iterative(init, step, None, rng=np.random.default_rng(0), max_iter=3, tol=1e-9)
+    assert [w.filename for w in caught] == [__file__]
+    with pytest.warns(ObjectiveDecreaseWarning) as caught:
+        _monotone_run([3.0, 4.0], maximize=False)
+    assert [w.filename for w in caught] == [__file__]
+
+
+def _restarts(sequences):
+    """Restart k's objective runs through ``sequences[k]`` (the state is (k, step))."""
+    started = []
+
+    def initialize(data, rng):
+        started.append(len(started))
+        return started[-1], 0
+
+    def step(data, state, rng):
+        k, i = state
+        return (k, i + 1), sequences[k][i]
+
+    return initialize, step
+
+
+def test_restarts_are_ranked_by_their_final_objective_not_their_first():
+    # Restart 0 starts highest (9) but ends at 1; restart 1 ends at 2.
+    init, step = _restarts([[9.0, 1.0, 1.0], [2.0, 2.0]])
+    traces = []
+    best = fit_iterative(
+        init,
+        step,
+        None,
+        rng=np.random.default_rng(0),
+        max_iter=3,
+        tol=0.5,
+        n_init=2,
+        on_init=traces.append,
+    )
+    assert best.init == 1 and best.final == 2.0
+    # on_init sees every restart, in order, whole.
+    assert [t.init for t in traces] == [0, 1]
+    np.testing.assert_array_equal(traces[0].objective, [9.0, 1.0, 1.0])
+    assert [t.converged for t in traces] == [True, True]
+
+
+def test_the_convergence_warning_is_about_the_restart_kept():
+    # The best restart (final 30) never settles, the other does: the fit kept has not
+    # converged, so it warns.
+    init, step = _restarts([[10.0, 20.0, 30.0], [1.0, 1.0]])
+    with pytest.warns(ConvergenceWarning):
+        best = fit_iterative(
+            init, step, None, rng=np.random.default_rng(0), max_iter=3, tol=0.5, n_init=2
+        )
+    assert best.init == 0 and not best.converged
+
+
+def test_an_unsettled_restart_that_lost_does_not_warn(recwarn):
+    init, step = _restarts([[10.0, 10.0], [1.0, 2.0, 3.0]])
+    best = fit_iterative(
+        init, step, None, rng=np.random.default_rng(0), max_iter=3, tol=0.5, n_init=2
+    )
+    assert best.init == 0 and best.converged and len(recwarn) == 0
+
+
+def test_a_fit_resumed_in_a_later_restart_still_keeps_an_earlier_best():
+    def initialize(data, rng):
+        return float(rng.uniform(-3, 3))
+
+    def step(data, x, rng):
+        return x, x  # the objective is the starting point
+
+    starts = np.random.default_rng(0).uniform(-3, 3, size=3)
+    assert int(np.argmax(starts)) == 0  # the first restart wins
+    kwargs = dict(max_iter=2, tol=0.5, n_init=3)
+    snapshots = []
+    whole = fit_iterative(
+        initialize, step, None, rng=np.random.default_rng(0), save=snapshots.append, **kwargs
+    )
+    assert whole.init == 0 and len(snapshots) == 6
+    # Resume in the middle of the second restart, and at the start of the third.
+    for stop_after in (3, 4):
+        assert snapshots[stop_after - 1].best is not None
+        resumed = fit_iterative(
+            initialize,
+            step,
+            None,
+            rng=np.random.default_rng(5),
+            resume=snapshots[stop_after - 1],
+            **kwargs,
+        )
+        assert resumed.init == 0 and resumed.state == whole.state
+
+
+def test_a_decrease_warning_names_the_restart_counting_from_one():
+    init, step = _restarts([[1.0, 2.0], [3.0, 2.0]])
+    with pytest.warns(ObjectiveDecreaseWarning, match=r"^em \(init 2/2\): the objective fell"):
+        fit_iterative(
+            init,
+            step,
+            None,
+            rng=np.random.default_rng(0),
+            max_iter=2,
+            tol=None,
+            n_init=2,
+            monotone=True,
+            desc="em",
+        )
+
+
+def test_tol_may_be_a_numpy_scalar():
+    # max_iter and n_init take numpy ints; tol used to refuse np.float32 and np.int64
+    # as "not a number".
+    init, step = _halving(1.0)
+    for tol in (np.float32(1e-3), np.int64(1)):
+        trace = fit_iterative(init, step, None, rng=np.random.default_rng(0), max_iter=50, tol=tol)
+        assert trace.converged
+    with pytest.raises(ValueError, match="tol must be"):
+        fit_iterative(
+            init, step, None, rng=np.random.default_rng(0), max_iter=5, tol=np.float32(-1)
+        )

@@ -151,3 +151,48 @@ def test_relabel_iterates_past_a_last_draw_that_merges_two_components():
     perm = relabel(z, 3)
     aligned = np.take_along_axis(perm, z, axis=1)[:-1]
     np.testing.assert_array_equal(aligned, np.broadcast_to(aligned[0], aligned.shape))
+
+
+# ---------------------------------------------------------------- audit K3
+def test_an_odd_middle_draw_is_dropped_by_split_rhat():
+    # The halves of 5 draws are the first 2 and the last 2: the middle 9 is not used,
+    # so this is the hand-worked example above.
+    draws = np.array([[1.0, 2.0, 9.0, 3.0, 4.0], [2.0, 3.0, 9.0, 4.0, 5.0]])[..., None]
+    var_plus = 0.5 / 2 + (10 / 3) / 2
+    assert split_rhat(draws)[0] == pytest.approx(np.sqrt(var_plus / 0.5), rel=1e-12)
+
+
+@pytest.mark.parametrize("rho", [0.0, 0.6])
+def test_ess_of_chains_of_odd_length_and_odd_halves_matches_the_textbook_sums(rho):
+    # 11 draws: the middle one is dropped and each half holds 5 (an odd number of
+    # autocorrelations, the last of which pairs with nothing).
+    draws = _ar1(np.random.default_rng(7), rho, (3, 11))
+    expected = _ess_by_hand(draws)
+    assert effective_sample_size(draws[..., None])[0] == pytest.approx(expected, rel=1e-9)
+
+
+def test_ess_when_the_first_pair_is_not_positive_is_the_cap():
+    # An alternating chain: rho_1 is about -1, so Geyer's sequence is empty (tau = -1)
+    # and the ESS is capped at the number of draws, never negative.
+    assert _ess_one(np.array([1.0, -1.0, 0.5, 0.5]), 100) == 100
+    alternating = np.tile([1.0, -1.0], (2, 10)) + 1e-3 * np.random.default_rng(8).normal(
+        size=(2, 20)
+    )
+    assert effective_sample_size(alternating[..., None])[0] == 40
+
+
+def test_float32_draws_are_judged_in_double_precision():
+    # Draws are stored in float32 (coefficients): around 1e4 a float32 mean or
+    # variance would lose the spread of 1e-2 that R-hat and the ESS measure.
+    draws = (1e4 + 1e-2 * np.random.default_rng(9).normal(size=(4, 1000, 2))).astype(np.float32)
+    exact = draws.astype(np.float64)
+    np.testing.assert_allclose(split_rhat(draws), split_rhat(exact), rtol=1e-12)
+    np.testing.assert_allclose(
+        effective_sample_size(draws), effective_sample_size(exact), rtol=1e-9
+    )
+
+
+def test_draws_without_a_chain_axis_are_an_error():
+    for function in (split_rhat, effective_sample_size):
+        with pytest.raises(ValueError, match="n_chains, >= 4 draws"):
+            function(np.arange(10.0))
