@@ -101,7 +101,7 @@ def check_driver_params(max_iter: Any, tol: Any, n_init: Any) -> tuple[int, floa
     max_iter = check_positive_int(max_iter, name="max_iter")
     n_init = check_positive_int(n_init, name="n_init")
     if tol is not None:
-        if isinstance(tol, bool) or not isinstance(tol, numbers.Real) or not tol >= 0:
+        if isinstance(tol, bool) or not isinstance(tol, numbers.Real) or not float(tol) >= 0:
             raise ValueError(f"tol must be a non-negative number or None, got {tol!r}")
         tol = float(tol)
     return max_iter, tol, n_init

@@ -185,9 +185,9 @@ def load(path: str | os.PathLike) -> ZooModel:
     # load_state_dict casts silently: complex weights lost their imaginary part, and
     # bool or int ones became float. Another precision (float64, float16) is fine.
     kinds = {k: _kind(v) for k, v in skeleton.state_dict().items()}
-    wrong = [f"{k} ({tensors[k].dtype})" for k in sorted(tensors) if _kind(tensors[k]) != kinds[k]]
-    if wrong:
-        raise ValueError(f"{folder}: the weights have the wrong type: {', '.join(wrong[:3])}")
+    mistyped = [f"{k} ({v.dtype})" for k, v in sorted(tensors.items()) if _kind(v) != kinds[k]]
+    if mistyped:
+        raise ValueError(f"{folder}: the weights have the wrong type: {', '.join(mistyped[:3])}")
     stored = tensor_metadata(folder / WEIGHTS).get("config_sha256")  # None: an older save
     if stored is not None and stored != _config_digest(config):
         raise ValueError(
