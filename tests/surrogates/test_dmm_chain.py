@@ -192,16 +192,23 @@ def test_ess_is_the_smallest_over_the_monitored_quantities():
     assert iid > 1000 and post.ess < iid / 5
 
 
+def _opposite_sign_betas(n_draws, rng):
+    """Two chains' draws of 3 components x 2 coefficients, near 1 except the third
+    component's, near +5 in the first chain and -5 in the second."""
+    betas = []
+    for sign in (1.0, -1.0):
+        beta = 1.0 + 0.05 * rng.normal(size=(n_draws, 3, 2))
+        beta[:, 2] = sign * 5.0 + 0.05 * rng.normal(size=(n_draws, 2))
+        betas.append(beta)
+    return betas
+
+
 def test_insight_monitored_by_rhat_is_the_magnitude():
     """A light component whose coefficient has opposite signs in the two chains: the
     insight sum_j pi_j |beta_j| is the same in both, so the chains count as mixed."""
     rng = np.random.default_rng(0)
     n_draws, J = 400, 3
-    betas = []
-    for sign in (1.0, -1.0):
-        beta = 1.0 + 0.05 * rng.normal(size=(n_draws, J, 2))
-        beta[:, 2] = sign * 5.0 + 0.05 * rng.normal(size=(n_draws, 2))
-        betas.append(beta)
+    betas = _opposite_sign_betas(n_draws, rng)
     chains = _fixed_allocation_chains(betas, np.log([0.6, 0.38, 0.02]), n_draws, rng=rng)
     post = summarise(chains, ChainSettings(J, 1, 2 * n_draws, n_draws, 1, 2, Prior()))
     assert post.rhat_groups[1] < 1.05 and post.rhat < 1.05
@@ -427,11 +434,7 @@ def test_a_component_is_monitored_from_five_percent_of_the_weight(weight, monito
     insight agrees): R-hat flags it if it holds 5% or more of the weight."""
     rng = np.random.default_rng(3)
     n_draws, J = 200, 3
-    betas = []
-    for sign in (1.0, -1.0):
-        beta = 1.0 + 0.05 * rng.normal(size=(n_draws, J, 2))
-        beta[:, 2] = sign * 5.0 + 0.05 * rng.normal(size=(n_draws, 2))
-        betas.append(beta)
+    betas = _opposite_sign_betas(n_draws, rng)
     weights = np.log([0.6, 0.4 - weight, weight])
     chains = _fixed_allocation_chains(betas, weights, n_draws, rng=rng)
     post = summarise(chains, ChainSettings(J, 1, 2 * n_draws, n_draws, 1, 2, Prior()))
