@@ -298,7 +298,8 @@ def test_explain_local_options_are_checked(planted, planted_blackbox):
         short().explain_local(planted.X_test[:2], blackbox=planted_blackbox, scale="odds")
     with pytest.raises(ValueError, match="component must be"):
         short().explain_local(planted.X_test[:2], blackbox=planted_blackbox, component="all")
-    for width in (0, -1.0, float("nan")):
+    # Not "1.0" or True either: float() took them as widths.
+    for width in (0, -1.0, float("nan"), "1.0", True):
         with pytest.raises(ValueError, match="kernel_width must be"):
             short().explain_local(planted.X_test[:2], blackbox=planted_blackbox, kernel_width=width)
     with pytest.raises(ValueError, match="by must be"):
@@ -566,7 +567,7 @@ def test_hard_zero_one_probabilities_are_clipped_not_nan(planted):
     [
         ({"n_components": 1}, "n_components"),
         ({"n_iter": 10, "burn_in": 9}, "fewer than 4 draws"),
-        ({"lambda_rate": 0}, "lambda_rate must be a positive number"),
+        ({"lambda_rate": 0}, "lambda_rate must be a finite number > 0"),
         ({"test_size": 1.0}, "test_size"),
         ({"n_init": 0}, "n_init"),
         ({"n_init": 2, "init_sweeps": 1}, "init_sweeps"),
@@ -1074,12 +1075,12 @@ def test_r2_scores_the_posterior_predictive_mean_with_its_offset(
         ({"n_chains": 0}, "n_chains must be an int >= 1"),
         ({"thin": 0}, "thin must be an int >= 1"),
         ({"checkpoint_every": 0}, "checkpoint_every must be an int >= 1"),
-        ({"alpha_shape": True}, "alpha_shape must be a positive number"),
-        ({"sigma_scale": "0.5"}, "sigma_scale must be a positive number"),
+        ({"alpha_shape": True}, "alpha_shape must be a finite number > 0"),
+        ({"sigma_scale": "0.5"}, "sigma_scale must be a finite number > 0"),
         # An infinite prior parameter fitted silently (alpha) or crashed in numpy (sigma).
-        ({"alpha_shape": float("inf")}, "alpha_shape must be a positive number"),
-        ({"sigma_scale": float("inf")}, "sigma_scale must be a positive number"),
-        ({"lambda1_shape": float("nan")}, "lambda1_shape must be a positive number"),
+        ({"alpha_shape": float("inf")}, "alpha_shape must be a finite number > 0"),
+        ({"sigma_scale": float("inf")}, "sigma_scale must be a finite number > 0"),
+        ({"lambda1_shape": float("nan")}, "lambda1_shape must be a finite number > 0"),
         ({"n_features": 0}, "n_features must be an int >= 1"),
     ],
 )
@@ -1372,3 +1373,14 @@ def test_explanations_of_a_grayscale_image_box_carry_its_image_shape(planted, pl
     m = short(n_iter=8).fit(planted.X_train[:200], box)
     for explanation in (m.insights(1, k=4), m.class_insights(4), m.explain(planted.X_test[:2])):
         assert explanation.image_shape == (4, 5)
+
+
+def test_numpy_hyperparameters_fit_like_plain_numbers(planted, planted_blackbox):
+    # np.float32(2.0) was refused as "not a positive number" while fit_iterative's tol
+    # took numpy numbers; they are the same prior, so the same draws.
+    X = planted.X_train[:200]
+    plain = short(n_iter=12, alpha_shape=2.0, sigma_scale=0.5).fit(X, planted_blackbox)
+    numpy = short(n_iter=12, alpha_shape=np.float32(2.0), sigma_scale=np.float64(0.5))
+    numpy.fit(X, planted_blackbox)
+    np.testing.assert_array_equal(numpy.coef_, plain.coef_)
+    assert numpy.insights(0, k=3).meta["parameters"]["alpha_shape"] == 2.0

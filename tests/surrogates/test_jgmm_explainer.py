@@ -630,7 +630,8 @@ def test_more_bad_validation_fractions(digits, digits_blackbox):
 
 
 def test_radius_must_be_positive(explainer, digits):
-    for radius in (0, 0.0, -1.0, True):
+    # A string, a list and NaN too: float() took "1" and raised a bare TypeError on a list.
+    for radius in (0, 0.0, -1.0, True, "1", [1.0], float("nan")):
         with pytest.raises(ValueError, match="radius"):
             explainer.counterfactuals(digits.X_test[:2], radius=radius)
 

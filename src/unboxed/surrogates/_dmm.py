@@ -31,6 +31,7 @@ from .._validation import (
     RandomState,
     check_checkpoint,
     check_fraction,
+    check_number,
     check_positive_int,
     int_seed,
 )
@@ -325,14 +326,8 @@ class DMMMEN:
                 "lambda_rate",
             )
         }
-        for name, value in hyper.items():
-            # Finite too: an infinite shape or scale fitted silently or failed in numpy.
-            if (
-                isinstance(value, bool)
-                or not isinstance(value, int | float)
-                or not 0 < value < math.inf
-            ):
-                raise ValueError(f"{name} must be a positive number, got {value!r}")
+        # Finite too: an infinite shape or scale fitted silently or failed in numpy.
+        hyper = {name: check_number(value, name=name) for name, value in hyper.items()}
         return ChainSettings(
             n_components=J,
             n_priors=K,
@@ -340,7 +335,7 @@ class DMMMEN:
             burn_in=burn_in,
             thin=thin,
             n_chains=check_positive_int(self.n_chains, name="n_chains"),
-            prior=Prior(**{k: float(v) for k, v in hyper.items()}),
+            prior=Prior(**hyper),
             n_init=check_positive_int(self.n_init, name="n_init"),
             init_sweeps=check_positive_int(self.init_sweeps, name="init_sweeps", minimum=2),
             collapse_every=check_positive_int(
@@ -756,10 +751,8 @@ class DMMMEN:
             raise ValueError(f"scale must be 'logit' or 'probability', got {scale!r}")
         if component not in ("responsible", "average"):
             raise ValueError(f"component must be 'responsible' or 'average', got {component!r}")
-        if kernel_width is not None and not 0 < float(kernel_width) < math.inf:
-            raise ValueError(
-                f"kernel_width must be a positive number or None, got {kernel_width!r}"
-            )
+        if kernel_width is not None:
+            kernel_width = check_number(kernel_width, name="kernel_width")
         local = _LocalDMM(
             blackbox,
             dmm=self,

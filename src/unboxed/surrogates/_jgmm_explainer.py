@@ -9,6 +9,7 @@ black box is its faithfulness (Table 1). Explanatory examples follow Sec. 3.2.
 
 from __future__ import annotations
 
+import numbers
 import os
 import warnings
 from pathlib import Path
@@ -775,7 +776,10 @@ class JGMMExplainer:
             self._check_tied(f"select={select!r}")
         n_per_query = check_positive_int(n_per_query, name="n_per_query")
         n_samples = check_positive_int(n_samples, name="n_samples")
-        if radius is not None and (isinstance(radius, bool) or not float(radius) > 0):
+        # Not float(radius): that took the string "1", and raised a bare TypeError on a list.
+        if radius is not None and (
+            isinstance(radius, bool) or not isinstance(radius, numbers.Real) or not radius > 0
+        ):
             raise ValueError(f"radius must be a positive number or None, got {radius!r}")
         q_inputs = self.blackbox.check_X(queries)
         Zq = self.jgmm_.transform_x(self.lower_features(q_inputs))
