@@ -153,6 +153,12 @@ def test_bad_select_is_rejected(tiny):
         jx.local_examples(model, Z[:1], "counterfactual", 1, source="mined", Z_pool=Z, select="x")
 
 
+def test_no_queries_is_an_error(tiny):
+    model, Z = tiny
+    with pytest.raises(ValueError, match="no queries"):
+        jx.local_examples(model, Z[:0], "counterfactual", 1, source="mined", Z_pool=Z)
+
+
 def test_local_sampler_finds_candidates_where_the_gmm_sampler_finds_none(tiny):
     """At a radius far below a component's width, plain draws are all rejected; the
     localised ones land inside it."""

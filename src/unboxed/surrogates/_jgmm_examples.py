@@ -323,6 +323,8 @@ def local_examples(
     if sampler in RADIUS_SAMPLERS and (radius is None or not np.isfinite(radius)):
         # An infinite radius gave infinite moves and, silently, no candidates.
         raise ValueError(f"sampler={sampler!r} draws within a radius; give a finite radius=")
+    if Zq.shape[0] == 0:  # else np.stack below fails on an empty list
+        raise ValueError("no queries: Zq has no rows")
     near = sampler == "local" and source == "generated"
     c = local_weights(model, Zq, kind)
     alphas = np.stack([jm.optimal_alpha(row) for row in c])
