@@ -389,3 +389,228 @@ def test_a_student_sees_every_row_each_epoch_at_a_cosine_learning_rate(monkeypat
     logp[0, 0] = float("nan")  # stops at the first bad loss, saying so
     with pytest.raises(FloatingPointError, match="the distillation loss became nan"):
         _train_student(student, X, logp.log_softmax(1), y, seed=0, **kwargs)
+
+
+def _recording(monkeypatch):
+    """Record what each grid point's student is trained on: (X, teacher_logp, y)."""
+    from unboxed.piecewise import _distill
+
+    seen, train = [], _distill._train_student
+
+    def recording(student, X, logp, y, **kwargs):
+        seen.append((X.numpy().copy(), logp.numpy().copy(), y.numpy().copy()))
+        return train(student, X, logp, y, **kwargs)
+
+    monkeypatch.setattr(_distill, "_train_student", recording)
+    return seen
+
+
+def test_labels_are_checked_before_training(weak_teacher, digits):
+    X = digits.X_train[:100]
+    for y, message in (
+        (digits.y_train[:99], r"y must have shape \(100,\)"),
+        (np.full(100, 10), "y holds class 10 but there are only 10 classes"),
+        (np.full(100, 1.5), "integer class labels"),
+    ):
+        with pytest.raises(ValueError, match=message):
+            _small(epochs=1).fit(weak_teacher, X, y)
+
+
+def test_mixes_come_from_the_training_rows_and_carry_the_teachers_targets(
+    weak_teacher, digits, monkeypatch
+):
+    from unboxed.piecewise import _distill
+
+    mixed_from, mixup = [], _distill._mixup
+    monkeypatch.setattr(
+        _distill, "_mixup", lambda X, n, rng: (mixed_from.append(X.copy()), mixup(X, n, rng))[1]
+    )
+    seen = _recording(monkeypatch)
+    X, y = digits.X_train[:100], digits.y_train[:100]
+    _small(epochs=1, n_mixup=30, validation_fraction=0.2).fit(weak_teacher, X, y)
+    ((X_fit, logp, y_fit),) = seen
+    # The validation rows pick the grid point: no mix may be made from them.
+    np.testing.assert_array_equal(mixed_from[0], X_fit[:80])
+    assert X_fit.shape == (110, 64)
+    # Given labels for the rows of X; the teacher's own for the mixes.
+    rows = {row.tobytes(): label for row, label in zip(X.astype(np.float32), y, strict=True)}
+    assert [rows[row.tobytes()] for row in X_fit[:80]] == list(y_fit[:80])
+    np.testing.assert_array_equal(y_fit[80:], weak_teacher.predict(X_fit[80:]))
+    # The soft targets are the teacher's log-probabilities, floored at 1e-12 only.
+    proba = weak_teacher.predict_proba(X_fit)
+    assert (proba < 1e-3).any()  # so a higher floor would show
+    expected = np.log(np.maximum(proba, 1e-12))
+    np.testing.assert_allclose(logp, expected, rtol=1e-5, atol=1e-5)
+
+
+def test_the_validation_share_is_rounded_to_the_nearest_row(weak_teacher, digits, monkeypatch):
+    seen = _recording(monkeypatch)
+    # 25% of 30 rows is 7.5: 8 rows are held out (floor would hold out 7)
+    _small(epochs=1, validation_fraction=0.25).fit(weak_teacher, digits.X_train[:30])
+    assert seen[0][0].shape == (22, 64)
+
+
+@pytest.mark.parametrize("other", [{"widths": (8,)}, {"random_state": 1}, {"labels": "shifted"}])
+def test_a_checkpoint_of_other_widths_seed_or_labels_is_refused(
+    weak_teacher, digits, tmp_path, other
+):
+    X, y, path = digits.X_train[:200], digits.y_train[:200], tmp_path / "distil.safetensors"
+    one_point = {"grid": {"temperature": (2.0,)}, "epochs": 1}
+    _checkpointed(path, **one_point).fit(weak_teacher, X, y)
+    other = dict(other)
+    labels = (y + 1) % 10 if other.pop("labels", None) else y
+    with pytest.raises(ValueError, match="made with other settings or data"):
+        _checkpointed(path, **one_point, **other).fit(weak_teacher, X, labels)
+
+
+def test_the_best_point_is_kept_when_it_is_not_the_first(weak_teacher, digits):
+    # A learning rate of 1e-7 leaves the first student at its initial weights.
+    fitted = _small(grid={"lr": (1e-7, 5e-3)}, epochs=5).fit(weak_teacher, digits.X_train[:400])
+    first, second = (r["validation_agreement"] for r in fitted.cv_results_)
+    assert second > first + 0.3
+    assert fitted.best_params_["lr"] == 5e-3
+    again = _small(grid={"lr": (5e-3,)}, epochs=5).fit(weak_teacher, digits.X_train[:400])
+    for a, b in zip(fitted.student_.parameters(), again.student_.parameters(), strict=True):
+        assert torch.equal(a, b)  # the second point's student, as trained alone
+
+
+def test_mixup_weights_are_drawn_per_row():
+    from unboxed.piecewise._distill import _mixup
+
+    mixed = _mixup(np.eye(2, dtype=np.float32), 400, np.random.default_rng(0))
+    two = (mixed > 0).sum(1) == 2  # rows mixing row 0 with row 1: (lam, 1 - lam)
+    lam = mixed[two, 0]
+    assert two.sum() > 100 and np.unique(lam).size == two.sum()
+    # lam ~ U(0, 1): mean 1/2, spread 1/sqrt(12)
+    assert abs(lam.mean() - 0.5) < 0.06 and abs(lam.std() - 12**-0.5) < 0.04
+
+
+def test_a_last_step_that_diverges_is_caught(monkeypatch):
+    from unboxed import zoo
+    from unboxed.piecewise._distill import _train_student
+
+    class Diverging(torch.optim.Adam):
+        def step(self, closure=None):
+            out = super().step(closure)
+            with torch.no_grad():  # the loss before this step was finite
+                self.param_groups[0]["params"][0].fill_(float("inf"))
+            return out
+
+    monkeypatch.setattr(torch.optim, "Adam", Diverging)
+    student = zoo.mlp((4,), n_features=3, n_classes=2, random_state=0)
+    X, logp = torch.randn(8, 3), torch.randn(8, 2).log_softmax(1)
+    kwargs = {"temperature": 2.0, "alpha": 0.5, "lr": 0.01, "batch_size": 8, "epochs": 1}
+    with pytest.raises(FloatingPointError, match="training diverged"):
+        _train_student(student, X, logp, logp.argmax(1), seed=0, **kwargs)
+
+
+def test_each_epoch_shuffles_the_rows_anew(monkeypatch):
+    from unboxed import zoo
+    from unboxed.piecewise._distill import _train_student
+
+    student = zoo.mlp((4,), n_features=1, n_classes=2, random_state=0)
+    batches, forward = [], student.forward
+    monkeypatch.setattr(
+        student, "forward", lambda x: (batches.append(x[:, 0].tolist()), forward(x))[1]
+    )
+    X = torch.arange(12, dtype=torch.float32)[:, None]  # each row names itself
+    logp = torch.zeros(12, 2).log_softmax(1)
+    kwargs = {"temperature": 1.0, "alpha": 0.5, "lr": 1e-3, "batch_size": 4, "epochs": 3}
+    _train_student(student, X, logp, torch.zeros(12, dtype=torch.long), seed=0, **kwargs)
+    epochs = [[row for batch in batches[k : k + 3] for row in batch] for k in (0, 3, 6)]
+    assert all(sorted(e) == list(range(12)) for e in epochs)  # every row once per epoch
+    assert epochs[0] != epochs[1] != epochs[2] != epochs[0]
+
+
+@pytest.fixture(scope="module")
+def three_class():
+    """A tiny 5-feature, 3-class teacher and a student distilled from it."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(300, 5))
+    model = LogisticRegression(max_iter=1000).fit(X, np.digitize(X[:, 0] + X[:, 1], [-0.5, 0.5]))
+    teacher = BlackBox.from_sklearn(model)
+    return teacher, X, _small(widths=(8,), epochs=3).fit(teacher, X)
+
+
+def test_the_fitted_sizes_are_the_teachers(three_class):
+    _, X, distiller = three_class
+    assert distiller.n_features_in_ == 5 and distiller.n_classes_ == 3
+    assert distiller.predict_proba(X[:4]).shape == (4, 3)
+
+
+def test_probabilities_are_float64_and_sum_to_one(three_class):
+    _, X, distiller = three_class
+    proba = distiller.predict_proba(X)
+    assert proba.dtype == np.float64
+    np.testing.assert_allclose(proba.sum(1), 1.0, rtol=0, atol=1e-12)
+
+
+def test_rows_of_another_shape_are_refused_not_flattened(three_class, digits):
+    _, X, distiller = three_class
+    with pytest.raises(ValueError):
+        distiller.predict(X[:4].reshape(4, 5, 1))  # 5 features, but not as a flat row
+    model = LogisticRegression(max_iter=1000).fit(digits.X_train, digits.y_train)
+    teacher = BlackBox.from_callable(
+        lambda Z: model.predict_proba(np.asarray(Z).reshape(len(Z), -1)),
+        n_classes=10,
+        input_shape=(1, 8, 8),
+    )
+    images = digits.X_train[:100].reshape(-1, 1, 8, 8)
+    fitted = _small(widths=(8,), epochs=1).fit(teacher, images)
+    with pytest.raises(ValueError):
+        fitted.predict(digits.X_test[:4].reshape(4, 2, 32))  # 64 values, not a 1x8x8 image
+
+
+def test_explain_passes_its_target_on(three_class):
+    _, X, distiller = three_class
+    rows = X[:6]
+    default = distiller.explain(rows).values
+    for target in (0, 2):
+        values = distiller.explain(rows, target=target).values
+        expected = distiller.linear_regions().explain(rows, target=target).values
+        np.testing.assert_array_equal(values, expected)
+    # the default explains each row's predicted class, so some target differs from it
+    assert any(
+        not np.array_equal(distiller.explain(rows, target=t).values, default) for t in range(3)
+    )
+
+
+def test_the_search_record_is_plain_json_for_numpy_grid_values(three_class):
+    import json
+
+    teacher, X, _ = three_class
+    grid = {"batch_size": (np.int64(64),), "temperature": (np.float64(2.0),)}
+    fitted = _small(widths=(4,), epochs=1, grid=grid).fit(teacher, X)
+    assert type(fitted.best_params_["batch_size"]) is int
+    json.dumps({"best": fitted.best_params_, "results": fitted.cv_results_})  # np.int64 raised
+
+
+def test_a_two_axis_image_keeps_its_shape_in_the_explanation(digits):
+    # (8, 8) is an image as much as (1, 8, 8) is: the attribution must say so to be plotted
+    model = LogisticRegression(max_iter=1000).fit(digits.X_train, digits.y_train)
+    teacher = BlackBox.from_callable(
+        lambda Z: model.predict_proba(np.asarray(Z).reshape(len(Z), -1)),
+        n_classes=10,
+        input_shape=(8, 8),
+    )
+    fitted = _small(widths=(8,), epochs=1).fit(teacher, digits.X_train[:100].reshape(-1, 8, 8))
+    assert fitted.explain(digits.X_test[:3].reshape(-1, 8, 8)).image_shape == (8, 8)
+
+
+def test_bad_widths_and_n_mixup_are_refused_before_the_teacher_is_queried(weak_teacher, digits):
+    # A costly black box was queried on all of X first; widths="ab" then raised int()'s
+    # bare "invalid literal for int() with base 10".
+    X = digits.X_train[:50]
+    for kwargs, message in (
+        ({"widths": "ab"}, "widths must be a sequence of ints"),
+        ({"widths": 16}, "widths must be a sequence of ints"),
+        ({"widths": (16, 0)}, "widths must be an int >= 1, got 0"),
+        ({"n_mixup": -1}, "n_mixup must be an int >= 0"),
+    ):
+        before = weak_teacher.n_queries
+        with pytest.raises(ValueError, match=message):
+            _small(epochs=1, **kwargs).fit(weak_teacher, X)
+        assert weak_teacher.n_queries == before, kwargs
+    # a numpy array of widths is a sequence like any other
+    fitted = _small(widths=np.array([8]), epochs=1).fit(weak_teacher, X)
+    assert fitted.student_.fc1.out_features == 8

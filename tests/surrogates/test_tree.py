@@ -138,6 +138,12 @@ def test_not_fitted_and_bad_input(planted, planted_blackbox):
         {"held_out": 0},
         {"held_out": 1.0},
         {"depths": []},
+        # Refused when the surrogate is built, not later in fit. A tolerance of 1
+        # would take the shallowest depth whatever its fidelity.
+        {"tolerance": 1},
+        {"n_boot": 0},
+        {"min_samples_leaf": 0},
+        {"depths": [2, 0]},
     ],
 )
 def test_bad_hyperparameters(planted_blackbox, kwargs):
@@ -250,3 +256,79 @@ def test_random_state_breaks_ties_between_identical_features():
         for s in range(8)
     }
     assert roots == {0, 1}
+
+
+def test_an_explicit_depth_is_reported_as_the_depth_used(planted, planted_blackbox):
+    X = planted.X_train[:400]
+    two = TreeSurrogate(planted_blackbox, max_depth=2, n_boot=10, random_state=0).fit(X)
+    assert two.max_depth_ == 2 and two.curve_ is None and two.depth_ <= 2
+    full = TreeSurrogate(planted_blackbox, n_boot=10, random_state=0).fit(X)
+    assert full.max_depth_ is None and full.depth_ > 2
+
+
+def test_the_held_out_share_is_rounded_to_the_nearest_row(planted, planted_blackbox):
+    # 25% of 30 rows is 7.5: 8 rows are held out (floor would give 7); 35% of 10 is 3.5
+    X = planted.X_train
+    for n, share, held in ((30, 0.25, 8), (10, 0.35, 4), (11, 0.25, 3)):
+        s = TreeSurrogate(planted_blackbox, held_out=share, n_boot=10, random_state=0)
+        assert s.fit(X[:n]).fidelity_.n == held, (n, share)
+
+
+def test_the_curve_is_measured_on_the_held_out_rows_with_n_boot_draws(planted, planted_blackbox):
+    # With one bootstrap draw the CI collapses to a point: the curve used n_boot too.
+    s = TreeSurrogate(
+        planted_blackbox, max_depth="auto", depths=[1, 2, 3], n_boot=1, random_state=0
+    ).fit(planted.X_train[:400])
+    for point in s.curve_:
+        assert point["fidelity"]["n"] == 100
+        assert point["fidelity"]["ci"][0] == point["fidelity"]["ci"][1]
+    assert s.fidelity_.n == 100 and s.fidelity_.ci[0] == s.fidelity_.ci[1]
+
+
+def test_fidelity_draws_the_surrogates_own_n_boot_by_default(planted, planted_blackbox):
+    s = TreeSurrogate(planted_blackbox, max_depth=2, n_boot=30, random_state=0)
+    s.fit(planted.X_train[:400])
+    X = planted.X_test
+    assert s.fidelity(X) == s.fidelity(X, n_boot=30)
+    assert s.fidelity(X) != s.fidelity(X, n_boot=1000)  # so the default is not 1000
+    one = TreeSurrogate(planted_blackbox, max_depth=2, n_boot=1, random_state=0)
+    assert one.fit(planted.X_train[:400]).fidelity(X).ci[0] == one.fidelity(X).ci[1]
+
+
+def test_every_method_after_fit_checks_it_is_fitted(planted, planted_blackbox):
+    surrogate = TreeSurrogate(planted_blackbox)
+    for method in (surrogate.fidelity, surrogate.path_length):
+        with pytest.raises(ValueError, match="not fitted"):
+            method(planted.X_test)
+    fitted = TreeSurrogate(planted_blackbox, max_depth=2, n_boot=10, random_state=0)
+    fitted.fit(planted.X_train[:400])
+    for method in (fitted.fidelity, fitted.path_length):
+        with pytest.raises(ValueError, match="expects"):  # the black box's own check
+            method(planted.X_test[:, :5])
+
+
+def test_export_text_rounds_thresholds_to_the_decimals_asked():
+    import re
+
+    X = np.random.default_rng(0).uniform(size=(300, 1))
+    box = BlackBox.from_callable(
+        lambda Z: np.stack([Z[:, 0] <= 0.3, Z[:, 0] > 0.3], 1).astype(float),
+        n_classes=2,
+        input_shape=(1,),
+    )
+    s = TreeSurrogate(box, max_depth=1, n_boot=10, random_state=0).fit(X)
+    for decimals in (0, 1, 4):
+        thresholds = re.findall(r"[<>]=? +(-?\d+(?:\.\d+)?)", s.export_text(decimals=decimals))
+        assert len(thresholds) == 2
+        for t in thresholds:
+            assert len(t.partition(".")[2]) == decimals, (decimals, t)
+
+
+def test_path_length_takes_a_regression_tree_too(rng):
+    from sklearn.tree import DecisionTreeRegressor
+
+    X = rng.uniform(size=(200, 2))
+    tree = DecisionTreeRegressor(max_depth=3, random_state=0).fit(X, X[:, 0] + X[:, 1])
+    assert tree.get_depth() == 3
+    # a regression tree this shallow is full: every path visits 3 + 1 nodes
+    assert path_length(tree, X) == 4.0

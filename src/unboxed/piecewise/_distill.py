@@ -46,7 +46,7 @@ from .._validation import (
 from ..blackbox import BlackBox, check_blackbox
 from ..explanation import Attribution
 from ..zoo._io import load_with_record, save_with_record
-from ..zoo._models import DIVERGED, ZooModel, check_finite_weights, mlp
+from ..zoo._models import DIVERGED, ZooModel, check_finite_weights, check_widths, mlp
 from ._regions import LinearRegions
 
 #: A few fits: the default.
@@ -207,6 +207,10 @@ class Distiller:
         fraction = check_fraction(self.validation_fraction, name="validation_fraction")
         if fraction >= 1:
             raise ValueError("validation_fraction must be below 1")
+        # Checked before the teacher is queried on all of X: a bad width raised only
+        # after that, and a string of widths raised int()'s bare "invalid literal".
+        widths = check_widths(self.widths)
+        n_mix = check_positive_int(self.n_mixup, name="n_mixup", minimum=0)
         check_checkpoint(self.checkpoint, self.random_state)
         rng = check_random_state(self.random_state)
         X = teacher.check_X(X).astype(np.float32)
@@ -219,7 +223,6 @@ class Distiller:
             raise ValueError(f"X has {X.shape[0]} rows; too few to hold out a validation split")
         val, train = order[:n_val], order[n_val:]
         X_fit, proba_fit, y_fit = X[train], proba[train], y[train]
-        n_mix = check_positive_int(self.n_mixup, name="n_mixup", minimum=0)
         if n_mix:
             X_mix = _mixup(X_fit, n_mix, rng)
             proba_mix = teacher.predict_proba(X_mix)
@@ -238,7 +241,7 @@ class Distiller:
             # Every grid point starts from the same weights and shuffles alike, so a
             # point's student does not depend on the points before it.
             return mlp(
-                self.widths,
+                widths,
                 "relu",
                 n_features=X.shape[1],
                 n_classes=n_classes,
@@ -250,7 +253,7 @@ class Distiller:
             for values in itertools.product(*(grid[k] for k in GRID_KEYS))
         ]
         settings = {
-            "widths": [int(w) for w in self.widths],
+            "widths": list(widths),
             "grid": {k: [float(v) for v in grid[k]] for k in GRID_KEYS},
             "epochs": epochs,
             "validation_fraction": float(fraction),

@@ -89,6 +89,13 @@ def _activation(name: str) -> nn.Module:
     return ACTIVATIONS[name]()
 
 
+def check_widths(widths: object) -> tuple[int, ...]:
+    """Check a sequence of hidden-layer widths (ints >= 1) and return it as a tuple."""
+    if not isinstance(widths, Sequence | np.ndarray) or isinstance(widths, str):
+        raise ValueError(f"widths must be a sequence of ints (e.g. (256, 64)), got {widths!r}")
+    return tuple(check_positive_int(w, name="widths") for w in widths)
+
+
 def mlp(
     widths: Sequence[int] = (256, 64),
     activation: str = "relu",
@@ -111,9 +118,7 @@ def mlp(
     random_state : int or numpy.random.Generator
         Seed for the initial weights.
     """
-    if not isinstance(widths, Sequence | np.ndarray) or isinstance(widths, str):
-        raise ValueError(f"widths must be a sequence of ints (e.g. (256, 64)), got {widths!r}")
-    widths = [check_positive_int(w, name="widths") for w in widths]
+    widths = list(check_widths(widths))
     n_features = check_positive_int(n_features, name="n_features")
     n_classes = check_positive_int(n_classes, name="n_classes", minimum=2)
     _activation(activation)
