@@ -655,3 +655,213 @@ def test_sweep_counts_lambda_moves_in_order_and_only_for_priors_in_use(monkeypat
     assert state.accepted[1] == 0
     assert state.accepted[2] == state.proposed[2] == state.proposed[1] == used
     assert state.proposed[0] == 5 * 2  # one sigma^2 proposal per component and sweep
+
+
+# ---------------------------------------------------------------- audit L3
+def test_initial_state_cuts_along_y_and_fits_a_ridge_to_each_bin():
+    """The documented start: J bins of y (so z is monotone in y), equal weights
+    pi_j = 1 / J, alpha at its prior mean, and each bin's beta the ridge fit
+    (X^T X + I)^-1 X^T y with sigma^2 its residual variance."""
+    rng = np.random.default_rng(23)
+    X = rng.normal(size=(60, 3))
+    y = X @ np.array([1.0, -2.0, 0.5]) + rng.normal(size=60)
+    prior = dm.Prior(alpha_shape=3.0, alpha_rate=2.0)
+    state = dm.initial_state(X, y, 4, 2, prior, np.random.default_rng(1))
+    assert np.all(np.diff(state.z[np.argsort(y)]) >= 0)
+    np.testing.assert_allclose(np.exp(state.log_pi), np.full(4, 0.25))
+    assert state.alpha == pytest.approx(1.5)  # Gamma(3, rate 2)'s mean
+    fitted = 0
+    for j in range(4):
+        rows = state.z == j
+        if rows.sum() < 2:
+            continue
+        fitted += 1
+        ridge = np.linalg.solve(X[rows].T @ X[rows] + np.eye(3), X[rows].T @ y[rows])
+        np.testing.assert_allclose(state.beta[j], ridge, rtol=1e-10)
+        resid = y[rows] - X[rows] @ ridge
+        assert state.sigma2[j] == pytest.approx(max(resid.var(), 1e-3), rel=1e-10)
+    assert fitted >= 3  # the check has power
+
+
+@pytest.mark.parametrize(("shape", "a", "b"), [(0.5, 1e4, 1.0), (4.0, 1e6, 5.0)])
+def test_gig_draws_with_small_b_over_a_are_not_the_gamma_limit(shape, a, b):
+    # b / a is small but omega = sqrt(a b) is large: the b / x term still matters, so
+    # the b -> 0 shortcut must be kept for b that is negligible in absolute terms.
+    rng = np.random.default_rng(24)
+    draws = np.array([dm.sample_gig(shape, a, b, rng) for _ in range(3000)])
+    law = stats.geninvgauss(shape, math.sqrt(a * b), scale=math.sqrt(b / a))
+    assert stats.kstest(draws, law.cdf).pvalue > P_FLOOR
+
+
+def test_sweep_counts_split_merge_moves_as_the_fourth_mh_move(monkeypatch):
+    """With ``split``, each sweep proposes one split-merge move and counts it as accepted
+    only when it is (MH_MOVES[3])."""
+    rng = np.random.default_rng(25)
+    X, y = rng.normal(size=(30, 2)), rng.normal(size=30)
+    state = dm.initial_state(X, y, 3, 1, PRIOR, rng)
+    outcomes = iter([True, False, True, True, False])
+    monkeypatch.setattr(dm, "split_merge", lambda X, y, s, rng: (s.z, next(outcomes)))
+    for _ in range(5):
+        state, _ = dm.sweep(X, y, state, PRIOR, rng, split=True)
+    assert dm.MH_MOVES[3] == "split_merge"
+    assert (state.accepted[3], state.proposed[3]) == (3, 5)
+
+
+def test_a_state_survives_its_checkpoint_arrays():
+    rng = np.random.default_rng(26)
+    X, y = rng.normal(size=(30, 2)), rng.normal(size=30)
+    state, _ = dm.sweep(X, y, dm.initial_state(X, y, 3, 2, PRIOR, rng), PRIOR, rng)
+    back = dm.State.from_arrays(state.arrays())
+    assert type(back.alpha) is float and back.alpha == state.alpha
+    for name, value in state.arrays().items():
+        np.testing.assert_array_equal(getattr(back, name), value)
+    # the restored state continues the chain exactly as the original does
+    a, _ = dm.sweep(X, y, state, PRIOR, np.random.default_rng(0))
+    b, _ = dm.sweep(X, y, back, PRIOR, np.random.default_rng(0))
+    np.testing.assert_array_equal(a.beta, b.beta)
+
+
+def test_log_lambda_posterior_is_the_joint_density_in_both_lambdas():
+    """Step 9's log conditional, up to one constant, at several (lam1, lam2): the Gamma
+    priors times each coefficient's N(beta | 0, sigma^2 (1 - t) / lam2) and normalised
+    t prior, written out from the model. The lam2-only terms matter to a caller even
+    where the lam1 random walk cancels them."""
+    rng = np.random.default_rng(27)
+    p = 3
+    beta = rng.normal(size=(2, p)) * 0.4
+    t = rng.uniform(0.2, 0.8, size=(2, p))
+    sigma2 = np.array([0.4, 1.3])
+    Q, T = (beta**2 / (1 - t)).sum(axis=1), (1 / t).sum(axis=1)
+
+    def reference(lam1, lam2):
+        total = stats.gamma.logpdf(lam1, PRIOR.lambda1_shape, scale=1 / PRIOR.lambda_rate)
+        total += stats.gamma.logpdf(lam2, PRIOR.lambda2_shape, scale=1 / PRIOR.lambda_rate)
+        for j in range(2):
+            C = lam1**2 / (8 * lam2 * sigma2[j])
+            sd = np.sqrt(sigma2[j] * (1 - t[j]) / lam2)
+            total += stats.norm.logpdf(beta[j], 0, sd).sum()
+            total += np.sum(-1.5 * np.log(t[j]) - C / t[j]) - p * log_t_normaliser(C)
+        return total
+
+    points = [(1.0, 4.0), (0.3, 9.0), (2.5, 0.7), (1.0, 1.5), (4.0, 4.0)]
+    got = [dm.log_lambda_posterior(a, b, Q, T, sigma2, p, PRIOR) for a, b in points]
+    want = [reference(a, b) for a, b in points]
+    np.testing.assert_allclose(np.diff(got), np.diff(want), rtol=1e-9, atol=1e-9)
+
+
+def test_sweep_draws_an_empty_component_from_its_prior(monkeypatch):
+    """The note's trap: an empty component must be redrawn from its prior (under its own
+    prior's lambdas), or its beta stays where it was and the component never revives."""
+    rng = np.random.default_rng(28)
+    J, p = 3, 4
+    X, y = rng.normal(size=(40, p)), rng.normal(size=40)
+    state = dm.initial_state(X, y, J, 2, PRIOR, rng)
+    state = dataclasses.replace(
+        state, beta=np.full((J, p), 123.0), c=np.array([0, 0, 1]), lam1=np.array([1.0, 7.0])
+    )
+    z = np.arange(40) % 2  # component 2 is empty
+    monkeypatch.setattr(dm, "sample_z", lambda X, y, s, rng: (z, 0.0))
+    calls = []
+    real = dm.sample_prior_component
+
+    def record(p, lam1, lam2, prior, rng):
+        calls.append((p, lam1, lam2))
+        out = real(p, lam1, lam2, prior, rng)
+        calls.append(out[2].copy())
+        return out
+
+    monkeypatch.setattr(dm, "sample_prior_component", record)
+    new, _ = dm.sweep(X, y, state, PRIOR, rng)
+    assert calls[0] == (p, 7.0, state.lam2[1])  # component 2 uses prior 1
+    np.testing.assert_array_equal(new.beta[2], calls[1])
+    assert np.all(np.abs(new.beta) < 100)  # no component kept the stale beta
+
+
+def test_sweep_draws_c_with_the_current_w_and_lambda_with_the_new_beta_and_t(monkeypatch):
+    """Steps 7 and 9 condition on the current state: c on w (two priors with the same
+    lambdas, so w alone decides), lambda_k on Q and T of the beta and t just drawn."""
+    rng = np.random.default_rng(29)
+    J, p = 3, 4
+    X, y = rng.normal(size=(45, p)), rng.normal(size=45)
+    state = dm.initial_state(X, y, J, 2, PRIOR, rng)
+    state = dataclasses.replace(
+        state, w=np.array([1 - 1e-6, 1e-6]), lam1=np.array([2.0, 2.0]), lam2=np.array([3.0, 3.0])
+    )
+    seen = []
+    real = dm.sample_lambda
+
+    def record(lam1, lam2, Q, T, sigma2, p, prior, rng):
+        seen.append((Q.copy(), T.copy()))
+        return real(lam1, lam2, Q, T, sigma2, p, prior, rng)
+
+    monkeypatch.setattr(dm, "sample_lambda", record)
+    for seed in range(5):
+        seen.clear()
+        new, _ = dm.sweep(X, y, state, PRIOR, np.random.default_rng(seed))
+        assert np.all(new.c == 0)  # P(c_j = 1) is about 1e-6 under w
+        Q, T = seen[0]
+        np.testing.assert_allclose(Q, (new.beta**2 / (1 - new.t)).sum(axis=1), rtol=1e-12)
+        np.testing.assert_allclose(T, (1 / new.t).sum(axis=1), rtol=1e-12)
+
+
+def test_sweep_draws_alpha_given_the_sticks_just_drawn(monkeypatch):
+    """Step 3 conditions on step 2's sticks; last sweep's sticks make another chain."""
+    rng = np.random.default_rng(30)
+    X, y = rng.normal(size=(40, 2)), rng.normal(size=40)
+    state = dm.initial_state(X, y, 4, 1, PRIOR, rng)
+    seen = []
+    real = dm.sample_alpha
+
+    def record(u, prior, rng):
+        seen.append(u.copy())
+        return real(u, prior, rng)
+
+    monkeypatch.setattr(dm, "sample_alpha", record)
+    new, _ = dm.sweep(X, y, state, PRIOR, rng)
+    assert not np.allclose(new.u, state.u)  # the sticks moved, so stale ones differ
+    np.testing.assert_array_equal(seen[0], new.u)
+
+
+def test_split_merge_without_an_empty_component_proposes_nothing():
+    # One component: every pair shares it and there is nowhere to split to. No move is
+    # made, and none may be reported as accepted (it would inflate the reported rate).
+    rng = np.random.default_rng(31)
+    X, y = rng.normal(size=(6, 2)), rng.normal(size=6)
+    state = dm.initial_state(X, y, 1, 1, PRIOR, rng)
+    for _ in range(10):
+        z, accepted = dm.split_merge(X, y, state, rng)
+        assert not accepted
+        np.testing.assert_array_equal(z, state.z)
+
+
+def test_sweep_draws_each_beta_from_its_own_members_t_sigma2_and_prior(monkeypatch):
+    """Step 4 for component j: its members' rows, its sigma_j^2, its prior's lambda2 and
+    its own t_j (not a default)."""
+    rng = np.random.default_rng(32)
+    J, p = 3, 4
+    X, y = rng.normal(size=(45, p)), rng.normal(size=45)
+    state = dm.initial_state(X, y, J, 2, PRIOR, rng)
+    state = dataclasses.replace(
+        state,
+        t=rng.uniform(0.1, 0.9, size=(J, p)),
+        sigma2=np.array([0.3, 0.7, 1.9]),
+        c=np.array([1, 0, 1]),
+        lam2=np.array([2.0, 5.0]),
+    )
+    z = np.arange(45) % J
+    monkeypatch.setattr(dm, "sample_z", lambda X, y, s, rng: (z, 0.0))
+    calls = []
+    real = dm.sample_beta
+
+    def record(Xj, yj, sigma2, lam2, t, rng):
+        calls.append((Xj.copy(), yj.copy(), sigma2, lam2, t.copy()))
+        return real(Xj, yj, sigma2, lam2, t, rng)
+
+    monkeypatch.setattr(dm, "sample_beta", record)
+    dm.sweep(X, y, state, PRIOR, rng)
+    assert len(calls) == J
+    for j, (Xj, yj, sigma2, lam2, t) in enumerate(calls):
+        np.testing.assert_array_equal(Xj, X[z == j])
+        np.testing.assert_array_equal(yj, y[z == j])
+        assert sigma2 == state.sigma2[j] and lam2 == state.lam2[state.c[j]]
+        np.testing.assert_array_equal(t, state.t[j])

@@ -520,3 +520,128 @@ def test_a_zero_in_q_or_pi_stays_a_zero_hundreds_of_nats_away(rng):
     # p(w | x) with pi_0 = 0: w = 0 is impossible, whatever the densities
     log_pw = jm.log_proba_w_given_x(log_gx, Q, np.array([0.0, 1.0]))
     assert np.exp(log_pw[0, 0]) < 1e-250
+
+
+# ---------------------------------------------------------------- audit L3
+@pytest.mark.parametrize("keepdims", [False, True])
+def test_logsumexp_matches_scipy_on_a_non_square_array(rng, keepdims):
+    # Non-square, so that a result of the wrong shape cannot broadcast into the right one.
+    from scipy.special import logsumexp
+
+    a = rng.normal(size=(3, 5)) * 50
+    for axis in (0, 1, -1):
+        got = jm.logsumexp(a, axis=axis, keepdims=keepdims)
+        want = logsumexp(a, axis=axis, keepdims=keepdims)
+        assert got.shape == want.shape and np.allclose(got, want)
+
+
+def test_posterior_of_z_given_x_is_bayes_rule_per_position(rng):
+    """p(z^(r) = i | x^(r)) = lambda^(r)_i G_i(x^(r)) / sum_k lambda^(r)_k G_k(x^(r)), with
+    each position's own prior lambda^(r) = Q[r] pi."""
+    m = _model(rng, R=2)
+    X = rng.normal(size=(3, 2, 2))
+    log_gx = jm.log_gaussian_diag(X, m["mx"], m["vx"])
+    got = np.exp(jm.log_proba_z_given_x(log_gx, m["Q"], m["pi"]))
+    for n, r in itertools.product(range(3), range(2)):
+        prior = m["Q"][r] @ m["pi"]
+        joint = prior * [_pdf(X[n, r], m["mx"][i], m["vx"][i]) for i in range(3)]
+        assert np.allclose(got[n, r], joint / joint.sum())
+
+
+def test_joint_density_multiplies_the_positions_as_eq10(rng):
+    """p({x^(r)}, y) = sum_j pi_j G_j(y) prod_r sum_i G_i(x^(r)) Q[r, i, j]."""
+    m = _model(rng, R=2)
+    X, Y = rng.normal(size=(4, 2, 2)), rng.normal(size=(4, 2))
+    log_gx = jm.log_gaussian_diag(X, m["mx"], m["vx"])
+    log_gy = jm.log_gaussian_diag(Y, m["my"], m["vy"])
+    got = jm.log_joint_density(log_gx, log_gy, m["Q"], m["pi"])
+    for n in range(4):
+        gx = [[_pdf(X[n, r], m["mx"][i], m["vx"][i]) for i in range(3)] for r in range(2)]
+        want = sum(
+            m["pi"][j]
+            * _pdf(Y[n], m["my"][j], m["vy"][j])
+            * np.prod([np.dot(gx[r], m["Q"][r, :, j]) for r in range(2)])
+            for j in range(2)
+        )
+        assert np.isclose(got[n], np.log(want))
+    # the same as the joint E-step's log-likelihood, the mean of these
+    assert np.isclose(jm.e_step_joint(log_gx, log_gy, m["Q"], m["pi"])[3], got.mean())
+
+
+@pytest.mark.parametrize("full", [False, True])
+def test_m_step_keeps_a_component_without_responsibility_finite(rng, full):
+    """A lower component no row belongs to gets a finite mean and a floored covariance
+    (0 / 0 would make it NaN and every density after it)."""
+    X = rng.normal(size=(10, 1, 3))
+    resp = np.zeros((10, 1, 2))
+    resp[:, 0, 0] = 1.0  # component 1 is empty
+    means, covariances = jm.m_step_gaussians(X, resp, 1e-3, full=full)
+    assert np.all(np.isfinite(means)) and np.all(np.isfinite(covariances))
+    np.testing.assert_allclose(means[0], X[:, 0].mean(axis=0))
+    floor = 1e-3 * np.eye(3) if full else np.full(3, 1e-3)
+    np.testing.assert_allclose(covariances[1], floor, atol=1e-12)
+
+
+def test_px_given_w_gradient_keeps_zeros_of_q_exact_far_from_the_class():
+    """x sits on component 0 (class 0) and 1250 nats from component 1 (class 1's only
+    one). log p(x | w = 1) is component 1's log density, and its gradient pulls towards
+    component 1: a floored log Q[0, 1] (-708) would leak component 0 into class 1."""
+    means, variances = np.array([[0.0], [50.0]]), np.ones((2, 1))
+    Q = np.eye(2)
+    x = np.array([0.0])
+    log_p, grad = jm.log_px_given_w_with_gradient(x, means, *jm.gaussian_precisions(variances), Q)
+    log_g = jm.log_gaussian(x[None], means, variances)[0]
+    np.testing.assert_allclose(log_p, log_g, rtol=1e-12)
+    np.testing.assert_allclose(grad[:, 0], [0.0, 50.0])  # -(x - mu) / var per class
+
+
+def test_whitening_floor_is_relative_so_tiny_data_is_still_whitened(rng):
+    """Data in units of 1e-6 (eigenvalues about 1e-12): the floor is 1e-10 of the largest
+    eigenvalue, not 1e-10 absolute, so these directions are whitened, not floored."""
+    X = (rng.normal(size=(300, 3)) @ rng.normal(size=(3, 3))) * 1e-6
+    params = jm.fit_whitening(X)
+    Z = jm.whiten(X, *params)
+    np.testing.assert_allclose(np.cov(Z, rowvar=False), np.eye(3), atol=1e-8)
+
+
+def test_sample_gmm_draws_components_in_proportion_to_unnormalised_weights(rng):
+    from scipy.stats import binomtest
+
+    weights = np.array([1.0, 3.0])  # counts, say: 1/4 and 3/4
+    means, variances = np.array([[0.0], [10.0]]), np.ones((2, 1))
+    X, comps = jm.sample_gmm(weights, means, variances, 4000, rng)
+    assert binomtest(int((comps == 1).sum()), comps.size, 0.75).pvalue > 0.01
+    assert np.all(np.abs(X[comps == 1] - 10) < 6) and np.all(np.abs(X[comps == 0]) < 6)
+
+
+@pytest.mark.parametrize("full", [False, True])
+def test_localised_samples_of_two_components_each_follow_their_product(rng, full):
+    """Every component, not only the first, is multiplied by G(center, s^2 I); a center
+    off the origin and a scale other than 1 weight it by 1 / s^2 in the mean."""
+    means = np.array([[4.0, -2.0], [-3.0, 1.0]])
+    covariances = np.array([[[1.0, 0.4], [0.4, 0.5]], [[0.6, -0.2], [-0.2, 2.0]]])
+    if not full:
+        covariances = np.stack([np.diag(c) for c in covariances])
+    center, scale = np.array([1.0, -1.0]), 0.7
+    X, comps = jm.sample_gmm(np.ones(2), means, covariances, 40000, rng, center=center, scale=scale)
+    for k in range(2):
+        dense = covariances[k] if full else np.diag(covariances[k])
+        precision = np.linalg.inv(dense) + np.eye(2) / scale**2
+        cov = np.linalg.inv(precision)
+        mean = cov @ (np.linalg.inv(dense) @ means[k] + center / scale**2)
+        rows = X[comps == k]
+        assert np.allclose(rows.mean(axis=0), mean, atol=0.015)
+        assert np.allclose(np.cov(rows, rowvar=False), cov, atol=0.01)
+
+
+def test_posterior_of_z_given_y_uses_each_positions_own_q(rng):
+    """p(z^(r) = i | y) = sum_j Q[r, i, j] pi_j G_j(y) / sum_k sum_j Q[r, k, j] pi_j G_j(y)."""
+    m = _model(rng, R=2)
+    Y = rng.normal(size=(3, 2))
+    log_gy = jm.log_gaussian_diag(Y, m["my"], m["vy"])
+    got = np.exp(jm.log_proba_z_given_y(log_gy, m["Q"], m["pi"]))
+    assert got.shape == (3, 2, 3)
+    for n, r in itertools.product(range(3), range(2)):
+        gy = np.array([_pdf(Y[n], m["my"][j], m["vy"][j]) for j in range(2)])
+        joint = m["Q"][r] @ (m["pi"] * gy)
+        assert np.allclose(got[n, r], joint / joint.sum())
