@@ -154,3 +154,131 @@ def test_a_zero_width_is_refused(tmp_path, capsys):
     with pytest.raises(SystemExit) as exited:
         main([*argv, "--widths", "8,0"])
     assert exited.value.code == 2 and "--widths" in capsys.readouterr().err
+
+
+def _recording_zoo(monkeypatch):
+    """Record what ``train`` hands to ``zoo.build`` and ``zoo.train``; the training
+    itself is skipped (an untrained model is saved) so the test stays fast."""
+    from types import SimpleNamespace
+
+    from unboxed import zoo as zoo_module
+
+    calls = {}
+    real_build = zoo_module.build
+
+    def build(name, **kwargs):
+        calls["build"] = {"name": name, **kwargs}
+        return real_build(name, **kwargs)
+
+    def train(model, dataset, **kwargs):
+        calls["train"] = dict(kwargs)
+        return SimpleNamespace(
+            test_accuracy=0.5, epoch_test_accuracy=[0.5], settings={}, seconds=0.0
+        )
+
+    monkeypatch.setattr(zoo_module, "build", build)
+    monkeypatch.setattr(zoo_module, "train", train)
+    return calls
+
+
+def test_train_defaults_are_the_documented_ones(monkeypatch, tmp_path, capsys):
+    calls = _recording_zoo(monkeypatch)
+    argv = ["train", "--model", "mlp", "--dataset", "planted", "--out", str(tmp_path / "m")]
+    assert main(argv) == 0
+    assert calls["build"] == {
+        "name": "mlp",
+        "input_shape": (20,),
+        "n_classes": 2,
+        "activation": "relu",
+        "random_state": 0,
+        "widths": [256, 64],
+    }
+    assert calls["train"] == {
+        "epochs": 10,
+        "batch_size": 128,
+        "lr": 2e-3,
+        "weight_decay": 0.0,
+        "random_state": 0,
+        "checkpoint": None,
+        "verbose": True,  # a progress bar unless --quiet
+    }
+    # the summary counts the test split (planted holds 1000 test rows)
+    assert "(1000 test samples, 10 epochs" in capsys.readouterr().out
+
+
+def test_quiet_silences_training_and_lenet_gets_its_activation(monkeypatch, tmp_path, capsys):
+    calls = _recording_zoo(monkeypatch)
+    argv = ["train", "--model", "lenet", "--dataset", "digits", "--activation", "tanh"]
+    assert main([*argv, "--out", str(tmp_path / "m"), "--quiet"]) == 0
+    assert calls["train"]["verbose"] is False
+    assert calls["build"]["activation"] == "tanh" and "widths" not in calls["build"]
+
+
+def test_the_recorded_command_replays_a_path_with_spaces(monkeypatch, tmp_path, capsys):
+    import shlex
+
+    _recording_zoo(monkeypatch)
+    out = tmp_path / "my model"
+    argv = ["train", "--model", "mlp", "--dataset", "planted", "--epochs", "1", "--widths", "4"]
+    argv += ["--out", str(out), "--quiet"]
+    assert main(argv) == 0
+    command = json.loads((out / "model.json").read_text())["metadata"]["command"]
+    assert shlex.split(command) == ["unboxed", *argv]
+
+
+@pytest.mark.parametrize("widths", [",,", "abc"])
+def test_bad_widths_say_what_is_expected(tmp_path, capsys, widths):
+    argv = ["train", "--model", "mlp", "--dataset", "digits", "--out", str(tmp_path)]
+    with pytest.raises(SystemExit):
+        main([*argv, "--widths", widths])
+    assert f"expected positive ints such as 256,64, got {widths!r}" in capsys.readouterr().err
+
+
+def test_main_reads_sys_argv_without_the_program_name(monkeypatch, capsys):
+    monkeypatch.setattr("sys.argv", ["unboxed", "datasets"])
+    assert main() == 0
+    assert "installed" in capsys.readouterr().out
+
+
+def test_no_command_prints_the_help_and_succeeds(capsys):
+    assert main([]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("usage: unboxed") and "train" in out
+
+
+@pytest.mark.parametrize(
+    "error", [FloatingPointError("overflow"), RuntimeError("gone"), TypeError("bad type")]
+)
+def test_training_errors_exit_with_status_2_and_a_message(monkeypatch, tmp_path, capsys, error):
+    from unboxed import zoo as zoo_module
+
+    def fail(*args, **kwargs):
+        raise error
+
+    monkeypatch.setattr(zoo_module, "train", fail)
+    argv = ["train", "--model", "mlp", "--dataset", "planted", "--out", str(tmp_path / "m")]
+    assert main(argv) == 2
+    assert capsys.readouterr().err == f"unboxed: error: {error}\n"
+
+
+def test_datasets_aligns_its_columns_and_gives_install_hints(monkeypatch, capsys):
+    import unboxed.data
+    from unboxed.data._dataset import DatasetInfo
+
+    infos = [
+        DatasetInfo("a-long-name", "first", load=None),
+        DatasetInfo("b", "second", load=None, is_installed=lambda: False, install=lambda: "do X"),
+        DatasetInfo("c", "third", load=None, is_installed=lambda: False),
+    ]
+    monkeypatch.setattr(unboxed.data, "available_datasets", lambda: infos)
+    assert main(["datasets"]) == 0
+    assert capsys.readouterr().out.splitlines() == [
+        "name         installed  description",
+        "a-long-name  yes        first",
+        "b            no         second",
+        "c            no         third",
+        "",
+        "To install b: do X",
+        "",
+        "To install c: ?",
+    ]

@@ -114,3 +114,105 @@ def test_a_linear_network_has_one_unit_whose_positive_side_is_class_1():
     side = X @ dnet.hidden_weights_[0] + dnet.hidden_bias_[0] > 0
     np.testing.assert_array_equal(side, (X @ W.T + b).argmax(1) == 1)
     assert dnet.n_regions_ == 1 and dnet.n_neurons_ == 1
+
+
+def _linear_net(w, b):
+    """A linear two-class network whose logit difference is ``w x + b``."""
+    net = nn.Sequential(nn.Linear(len(w), 2)).double()
+    with torch.no_grad():
+        net[0].weight.copy_(torch.tensor([[0.0] * len(w), list(w)]))
+        net[0].bias.copy_(torch.tensor([0.0, b]))
+    return net
+
+
+def test_a_boundary_outside_the_data_s_box_is_not_a_unit():
+    # The decision line x0 = 5 never meets the data in [0, 1]^2: boundary_only drops
+    # it (its LP is bounded by the data's box, not by x >= 0 nor unbounded), every
+    # input then shares one state, labelled class 0 without falling back.
+    X = np.random.default_rng(0).uniform(size=(30, 2))
+    net = _linear_net([1.0, 0.0], -5.0)
+    dnet = DecisionNet(net, verbose=False).fit(X)
+    assert dnet.n_neurons_ == 0 and dnet.n_regions_ == 1
+    assert dnet.hidden_weights_.shape == (0, 2)
+    labels, fallback = dnet.predict(X, return_fallback=True)
+    assert labels.tolist() == [0] * 30 and not fallback.any()
+    assert dnet.n_ambiguous_states_ == 0 and dnet.states_ == {b"": 0}
+    assert DecisionNet(net, boundary_only=False, verbose=False).fit(X).n_neurons_ == 1
+
+
+def test_a_boundary_crossing_the_box_below_zero_is_a_unit():
+    # Data in [-2, -1]^2, boundary x0 = -1.5 inside it: found even though x < 0.
+    X = np.random.default_rng(0).uniform(-2, -1, size=(30, 2))
+    dnet = DecisionNet(_linear_net([1.0, 0.0], 1.5), verbose=False).fit(X)
+    assert dnet.n_neurons_ == 1
+    np.testing.assert_array_equal(dnet.predict(X), (X[:, 0] > -1.5).astype(int))
+
+
+def test_regions_sharing_one_decision_line_give_one_unit():
+    # u0 = relu(x0 + 10) is x0 + 10 on the data, u1 = relu(x1) splits it at x1 = 0,
+    # and logit_1 - logit_0 = u0 - 10.5 in both regions: one line x0 = 0.5, two regions.
+    net = nn.Sequential(nn.Linear(2, 2), nn.ReLU(), nn.Linear(2, 2)).double()
+    with torch.no_grad():
+        net[0].weight.copy_(torch.tensor([[1.0, 0.0], [0.0, 1.0]]))
+        net[0].bias.copy_(torch.tensor([10.0, 0.0]))
+        net[2].weight.copy_(torch.tensor([[0.0, 1.0], [1.0, 1.0]]))
+        net[2].bias.copy_(torch.tensor([0.0, -10.5]))
+    X = np.random.default_rng(0).uniform([0, -1], [1, 1], size=(40, 2))
+    dnet = DecisionNet(net, verbose=False).fit(X)
+    assert dnet.n_regions_ == 2 and dnet.n_neurons_ == 1
+    np.testing.assert_allclose(dnet.hidden_weights_, [[1.0, 0.0]] / np.hypot(1, 0.5))
+    assert repr(dnet) == "DecisionNet(n_neurons=1)"
+    assert repr(DecisionNet(net)) == "DecisionNet(not fitted)"
+
+
+def test_hyperplanes_equal_but_for_rounding_noise_are_one_unit():
+    w, b = _unit_hyperplanes(np.array([[1.0, 2.0], [1.0 + 1e-12, 2.0]]), np.array([0.5, 0.5]))
+    assert w.shape == (1, 2) and b.shape == (1,)
+
+
+def test_a_zero_hyperplane_stays_finite():
+    # a region where both logits are equal everywhere gives w = 0, b = 0 (boundary_only
+    # off keeps it): no NaN from dividing by its zero norm
+    w, b = _unit_hyperplanes(np.array([[0.0, 0.0], [3.0, 4.0]]), np.array([0.0, 0.0]))
+    np.testing.assert_array_equal(np.column_stack([w, b]), [[0, 0, 0], [0.6, 0.8, 0]])
+
+
+def test_predict_checks_its_input_and_fit_records_the_width():
+    X = np.random.default_rng(0).uniform(size=(10, 3))
+    dnet = DecisionNet(_linear_net([1.0, 0.0, 0.0], -0.5), verbose=False).fit(X)
+    assert dnet.n_features_in_ == 3
+    with pytest.raises(ValueError, match="expected"):
+        dnet.predict(X[:, :2])
+
+
+def test_a_single_output_network_is_refused_as_not_binary():
+    with pytest.raises(ValueError, match="binary classifiers; the network has 1 outputs"):
+        DecisionNet(nn.Linear(2, 1), verbose=False).fit(np.zeros((3, 2)))
+
+
+@pytest.mark.parametrize("verbose", [True, False])
+def test_verbose_shows_the_progress_over_regions(verbose, capsys):
+    X = np.random.default_rng(0).uniform(size=(10, 2))
+    DecisionNet(_linear_net([1.0, 0.0], -0.5), verbose=verbose).fit(X)
+    assert ("regions" in capsys.readouterr().err) == verbose
+
+
+def test_a_line_that_misses_its_own_region_is_not_a_unit():
+    # u0 = relu(x0), u1 = relu(-x0); logit_1 - logit_0 = u0 - 2 u1 + 0.5, which is
+    # x0 + 0.5 for x0 > 0 (zero at -0.5: inside the data's box, outside the region)
+    # and 2 x0 + 0.5 for x0 < 0 (zero at -0.25, inside): one unit, not two.
+    net = nn.Sequential(nn.Linear(2, 2), nn.ReLU(), nn.Linear(2, 2)).double()
+    with torch.no_grad():
+        net[0].weight.copy_(torch.tensor([[1.0, 0.0], [-1.0, 0.0]]))
+        net[0].bias.zero_()
+        net[2].weight.copy_(torch.tensor([[0.0, 0.0], [1.0, -2.0]]))
+        net[2].bias.copy_(torch.tensor([0.0, 0.5]))
+    X = np.random.default_rng(0).uniform(-1, 1, size=(40, 2))
+    dnet = DecisionNet(net, verbose=False).fit(X)
+    assert dnet.n_regions_ == 2 and dnet.n_neurons_ == 1
+    np.testing.assert_allclose(
+        np.append(dnet.hidden_weights_[0], dnet.hidden_bias_[0]), [2, 0, 0.5] / np.hypot(2, 0.5)
+    )
+    labels, fallback = dnet.predict(X, return_fallback=True)
+    np.testing.assert_array_equal(labels, (X[:, 0] > -0.25).astype(int))
+    assert not fallback.any()

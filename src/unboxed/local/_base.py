@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from .._validation import check_array
+from .._validation import check_array, check_shape
 from ..blackbox import BlackBox, check_blackbox, grayscale_shape
 from ..explanation import Attribution, hand_over, make_meta
 
@@ -42,11 +42,15 @@ class LocalExplainer:
     def __init__(self, blackbox: BlackBox, *, image_shape: tuple[int, int] | None = None) -> None:
         check_blackbox(blackbox)
         self.blackbox = blackbox
-        self.image_shape = image_shape
+        # Checked now, before any query: int() once turned (2.5, 3.0) into (2, 3) and
+        # True into 1, and (-2, -3) passed the H*W test below.
+        self.image_shape = (
+            None if image_shape is None else check_shape(image_shape, name="image_shape")
+        )
 
     def _image_shape(self, d: int) -> tuple[int, int] | None:
         if self.image_shape is not None:
-            shape = tuple(int(s) for s in self.image_shape)
+            shape = self.image_shape
             if len(shape) != 2 or math.prod(shape) != d:
                 raise ValueError(f"image_shape must be (H, W) with H*W = {d}, got {shape}")
             return shape  # type: ignore[return-value]
