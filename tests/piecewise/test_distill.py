@@ -335,7 +335,9 @@ def test_grid_points_are_scored_by_agreement_with_the_teacher(weak_teacher, digi
     X, X_test = digits.X_train[:400], digits.X_test
     never = (weak_teacher.predict(X) + 1) % 10
     soft = _small(grid={"alpha": (1.0,)}).fit(weak_teacher, X, never)
-    assert soft.cv_results_[0]["validation_agreement"] > 0.6
+    # Seeds 0-5 score 0.50-0.83 on these 40 validation rows (seed 0: 0.825). A student
+    # trained on the `never` labels, or scored by them, is near 0.
+    assert soft.cv_results_[0]["validation_agreement"] > 0.3
     hard = _small(grid={"alpha": (0.0,), "temperature": (1.0,)}).fit(weak_teacher, X)
     assert np.mean(hard.predict(X_test) == weak_teacher.predict(X_test)) > 0.6
 
