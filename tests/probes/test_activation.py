@@ -372,3 +372,161 @@ def test_a_float32_generator_drives_a_float64_model():
     np.testing.assert_allclose(found[1].latent, found[0].latent, atol=1e-5)
     np.testing.assert_allclose(found[1].values, found[0].values, atol=1e-5)
     np.testing.assert_allclose(found[1].activation, found[0].activation, atol=1e-5)
+
+
+class _Recorder(torch.nn.Module):
+    """Blind logits (the search never moves) that record every image it is shown."""
+
+    def __init__(self):
+        super().__init__()
+        self.seen = []
+
+    def forward(self, x):
+        if x.requires_grad:
+            self.seen.append(x.detach().clone())
+        zero = 0.0 * x.reshape(len(x), -1).sum(1)
+        return torch.stack([zero, zero], 1)
+
+
+def test_jitter_shifts_both_ways_by_at_most_jitter_pixels():
+    model = _Recorder()
+    box = BlackBox.from_torch(model, input_shape=(1, 7, 7))
+    found = ActivationMaximization(
+        box, regularizer="jitter", jitter=2, blur_every=1000, steps=40, random_state=0
+    ).explain([0, 1])
+    start = torch.tensor(found.values, dtype=torch.float32).reshape(2, 7, 7)
+    shifts = set()
+    for image in model.seen:
+        image = image.reshape(2, 7, 7)
+        # where the (unique, noisy) top-left pixel went: the shift, modulo 7
+        dy, dx = (int(i) for i in torch.nonzero(image[0] == start[0, 0, 0])[0])
+        dy, dx = (dy + 3) % 7 - 3, (dx + 3) % 7 - 3
+        assert torch.equal(torch.roll(start, (dy, dx), dims=(1, 2)), image)
+        shifts.add((dy, dx))
+    rows, cols = {dy for dy, _ in shifts}, {dx for _, dx in shifts}
+    # every shift from -2 to 2 along each axis is drawn, and none further
+    assert rows == cols == {-2, -1, 0, 1, 2}
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [({"jitter": -1}, "jitter must be an int >= 0"), ({"blur_every": 0}, "blur_every must be")],
+)
+def test_bad_jitter_settings_are_refused_up_front(kwargs, message):
+    box = BlackBox.from_torch(_Recorder(), input_shape=(1, 4, 4))
+    with pytest.raises(ValueError, match=message):
+        ActivationMaximization(box, regularizer="jitter", **kwargs)
+    # jitter=0 is allowed: the blur alone, no shift
+    ActivationMaximization(box, regularizer="jitter", jitter=0, steps=2).explain([0])
+
+
+def _linear_decoder_vae():
+    """A 1-d latent whose decoding is G(z) = (sigmoid(z), sigmoid(z)) for z > -10."""
+    vae = zoo.vae(n_features=2, latent_dim=1, hidden=(1,), random_state=0)
+    with torch.no_grad():
+        vae.decoder.fc1.weight.fill_(1.0), vae.decoder.fc1.bias.fill_(10.0)
+        vae.decoder.out.weight.fill_(1.0), vae.decoder.out.bias.fill_(-10.0)
+    return vae
+
+
+def test_the_latent_prior_is_log_normal_weighted_by_prior_strength():
+    # z* maximises log p_0(G(z)) + s * log N(z; 0, 1) = log s(4 s(z)) - s z^2 / 2,
+    # found here by brute force on a grid.
+    vae = _linear_decoder_vae()
+    box = BlackBox.from_torch(_Parameterless(), input_shape=(2,))
+    s = 0.1
+    z = torch.linspace(-3, 3, 60001, dtype=torch.float64)
+    objective = torch.nn.functional.logsigmoid(4 * torch.sigmoid(z)) - 0.5 * s * z**2
+    z_best = float(z[objective.argmax()])
+    found = ActivationMaximization(
+        box,
+        regularizer="none",
+        generator=vae,
+        prior_strength=s,
+        steps=400,
+        lr=0.01,
+        random_state=0,
+    ).explain([0])
+    assert found.latent[0, 0] == pytest.approx(z_best, abs=0.03)
+
+
+class _Dropout(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.linear, self.drop = torch.nn.Linear(4, 2), torch.nn.Dropout(0.5)
+
+    def forward(self, x):
+        return self.drop(self.linear(x))
+
+
+def test_the_search_runs_the_model_in_eval_mode():
+    # A model left in training mode would drop units at random under the search.
+    torch.manual_seed(0)
+    box = BlackBox.from_torch(_Dropout(), input_shape=(4,))
+    box.module.train()  # as a user's training loop may leave it
+    found = ActivationMaximization(box, steps=20, lr=0.1, random_state=0).explain([0, 1])
+    np.testing.assert_allclose(found.activation, np.log(found.probability), atol=1e-6)
+
+
+class _OneHot(torch.nn.Module):
+    """Probabilities (1, 0) whatever the input: class 1 has p = 0 exactly."""
+
+    def forward(self, x):
+        zero = 0.0 * x.reshape(len(x), -1).sum(1)
+        return torch.stack([zero + 1.0, zero], 1)
+
+
+def test_a_class_of_probability_zero_is_scored_not_refused():
+    box = BlackBox.from_torch(_OneHot(), input_shape=(3,), output="probabilities")
+    found = ActivationMaximization(box, steps=3, random_state=0).explain([1])
+    assert found.probability[0] == 0.0
+    assert found.activation[0] == pytest.approx(np.log(1e-12))
+
+
+def test_nearest_distance_of_a_reference_row_is_zero_not_nan():
+    # |a|^2 + |b|^2 - 2 a.b rounds to -1e-14 for some a = b: its root was NaN.
+    ref = np.random.default_rng(0).uniform(size=(30, 64))
+    np.testing.assert_allclose(nearest_distance(ref, ref), 0.0, atol=1e-6)
+
+
+def test_prototypes_refuse_fields_of_the_wrong_length():
+    values, target = np.zeros((2, 4)), np.array([0, 1])
+    with pytest.raises(ValueError, match=r"activation has shape \(3,\); expected \(2,\)"):
+        Prototypes(values, target, np.zeros(3))
+    with pytest.raises(ValueError, match=r"probability has shape \(1,\); expected \(2,\)"):
+        Prototypes(values, target, np.zeros(2), probability=np.zeros(1))
+    with pytest.raises(ValueError, match="latent has 3 rows; expected 2"):
+        Prototypes(values, target, np.zeros(2), latent=np.zeros((3, 5)))
+    kept = Prototypes(values, target, np.zeros(2), latent=np.ones((2, 5)))
+    assert kept.latent.shape == (2, 5)
+
+
+def test_prototypes_stay_within_bounds_that_float32_cannot_hold():
+    # float32(0.3) is 0.3000000119: the search clamps in float32, the result must
+    # still lie in the documented range.
+    box = BlackBox.from_torch(_Parameterless(), input_shape=(4,))
+    found = ActivationMaximization(
+        box, regularizer="none", steps=30, lr=0.1, bounds=(0.1, 0.3), random_state=0
+    ).explain([0, 1])
+    assert found.values.max() <= 0.3 and found.values.min() >= 0.1
+    np.testing.assert_allclose(found.values[0], 0.3, atol=1e-6)  # class 0 wants large sums
+    np.testing.assert_allclose(found.values[1], 0.1, atol=1e-6)
+
+
+def test_nearest_distance_across_several_blocks_of_rows():
+    # Past 2**22 / len(reference) rows X is handled in blocks (here of 3 rows).
+    rng = np.random.default_rng(0)
+    reference, X = rng.uniform(size=(2**20 + 1, 1)), rng.uniform(size=(4, 1))
+    brute = np.abs(X - reference.T).min(1)
+    np.testing.assert_allclose(nearest_distance(X, reference), brute, atol=1e-7)
+
+
+def test_the_first_adam_step_moves_each_pixel_by_lr():
+    # Adam's first step is lr * sign(gradient); a blind model (gradient 0) shows the start.
+    def after_one_step(model, lr):
+        box = BlackBox.from_torch(model, input_shape=(4,))
+        am = ActivationMaximization(box, regularizer="none", steps=1, lr=lr, random_state=0)
+        return am.explain([0]).values
+
+    start = after_one_step(_Blind(), 0.01)
+    np.testing.assert_allclose(after_one_step(_Parameterless(), 0.01) - start, 0.01, atol=1e-6)

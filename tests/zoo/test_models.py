@@ -114,3 +114,111 @@ def test_lenet_needs_4x4_images_and_uses_its_activation_throughout():
     assert model(torch.zeros(2, 1, 4, 4)).shape == (2, 10)
     acts = [m for name, m in model.named_children() if name.startswith("act")]
     assert len(acts) == 4 and all(isinstance(m, torch.nn.Tanh) for m in acts)
+
+
+@pytest.mark.parametrize(
+    ("activation", "reference"),
+    [
+        ("relu", torch.relu),
+        ("sigmoid", torch.sigmoid),
+        ("tanh", torch.tanh),
+        ("elu", torch.nn.functional.elu),
+    ],
+)
+def test_each_activation_name_computes_its_own_function(activation, reference):
+    # Checked against torch's functions, not against ACTIVATIONS itself: a swapped
+    # entry in that table would pass a test that reads the table.
+    model = zoo.mlp((3,), activation, n_features=2, n_classes=2)
+    x = torch.linspace(-2.0, 2.0, 7)
+    torch.testing.assert_close(model.act1(x), reference(x))
+    torch.testing.assert_close(
+        zoo.lenet(input_shape=(1, 4, 4), activation=activation).act4(x), reference(x)
+    )
+
+
+def test_check_finite_weights_checks_parameters_for_nan_and_inf():
+    from unboxed.zoo._models import check_finite_weights
+
+    model = zoo.mlp((3,), n_features=2, n_classes=2)
+    check_finite_weights(model, what="fresh")
+    for bad in (float("nan"), float("inf")):
+        broken = zoo.mlp((3,), n_features=2, n_classes=2)
+        with torch.no_grad():
+            broken.fc2.bias[0] = bad
+        with pytest.raises(FloatingPointError, match="diverged: fc2.bias holds NaN or infinite"):
+            check_finite_weights(broken, what="diverged")
+
+
+def test_lenet_sizes_each_side_of_a_non_square_image_on_its_own():
+    # 28x12: the narrow side is under 20 pixels, so conv2 pads; the second block is
+    # (14 + 4 - 4) // 2 = 7 rows by (6 + 4 - 4) // 2 = 3 columns.
+    model = zoo.lenet(input_shape=(1, 28, 12))
+    assert model.conv2.padding == (2, 2) and model.fc1.in_features == 16 * 7 * 3
+    x = torch.zeros(2, 1, 28, 12)
+    assert model[:6](x).shape == (2, 16, 7, 3)
+    assert model(x).shape == (2, 10)
+    assert zoo.lenet(input_shape=(1, 8, 24))(torch.zeros(2, 1, 8, 24)).shape == (2, 10)
+    with pytest.raises(ValueError, match="at least 4x4 pixels, got 8x3"):
+        zoo.lenet(input_shape=(1, 8, 3))
+
+
+def test_lenet_takes_colour_images_and_any_number_of_classes():
+    model = zoo.lenet(input_shape=(3, 8, 8), n_classes=3)
+    assert model.conv1.in_channels == 3
+    assert model(torch.zeros(2, 3, 8, 8)).shape == (2, 3)
+    assert zoo.as_blackbox(model).n_classes == 3
+    built = zoo.build("lenet", input_shape=(3, 8, 8), n_classes=4)
+    assert built(torch.zeros(1, 3, 8, 8)).shape == (1, 4)
+
+
+def test_mlp_accepts_a_numpy_array_of_widths():
+    # zoo configs and benchmark grids hand widths over as arrays
+    model = zoo.mlp(np.array([4, 2]), n_features=3, n_classes=2)
+    assert [m.out_features for m in model if isinstance(m, torch.nn.Linear)] == [4, 2, 2]
+
+
+@pytest.mark.parametrize(
+    ("build", "message"),
+    [
+        (lambda: zoo.mlp(n_features=0), "n_features must be an int >= 1"),
+        (lambda: zoo.lenet(input_shape=(1, 8, 8), n_classes=1), "n_classes must be an int >= 2"),
+        (lambda: zoo.lenet(activation="swish"), "activation must be one of"),
+        (lambda: zoo.lenet(input_shape=(1, 1, 8, 8)), r"input_shape \(C, H, W\)"),
+        (
+            lambda: zoo.build("lenet", input_shape=(1, 1, 8, 8), n_classes=2),
+            "lenet needs image data",
+        ),
+    ],
+)
+def test_builders_refuse_bad_arguments_up_front(build, message):
+    with pytest.raises(ValueError, match=message):
+        build()
+
+
+def test_as_blackbox_reads_the_models_logits_and_refuses_other_modules():
+    model = zoo.mlp((4,), n_features=3, n_classes=3, random_state=0)
+    X = np.random.default_rng(0).normal(size=(5, 3))
+    with torch.no_grad():
+        expected = torch.softmax(model(torch.tensor(X, dtype=torch.float32)), 1).numpy()
+    np.testing.assert_allclose(zoo.as_blackbox(model).predict_proba(X), expected, atol=1e-6)
+    with pytest.raises(TypeError, match="as_blackbox takes a ZooModel, got Linear"):
+        zoo.as_blackbox(torch.nn.Linear(3, 2))
+
+
+def test_lenet_layers_are_the_documented_ones():
+    model = zoo.lenet(input_shape=(1, 8, 8))
+    kinds = {name: type(m).__name__ for name, m in model.named_children()}
+    assert kinds == {
+        "conv1": "Conv2d",
+        "act1": "ReLU",
+        "pool1": "MaxPool2d",
+        "conv2": "Conv2d",
+        "act2": "ReLU",
+        "pool2": "MaxPool2d",
+        "flatten": "Flatten",
+        "fc1": "Linear",
+        "act3": "ReLU",
+        "fc2": "Linear",
+        "act4": "ReLU",
+        "fc3": "Linear",
+    }

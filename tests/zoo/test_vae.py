@@ -221,3 +221,114 @@ def test_a_float64_vae_trains_scores_and_samples_as_the_float32_one(digits):
         runs.append((result.epoch_loss, vae.elbo(digits.X_test[:20]), vae.sample(5)))
     for single, double in zip(*runs, strict=True):
         np.testing.assert_allclose(double, single, rtol=1e-4, atol=1e-5)
+
+
+def test_decode_is_the_sigmoid_of_the_decoder_logits():
+    model = zoo.vae(n_features=6, latent_dim=2, hidden=(5,), random_state=0)
+    z = 3.0 * torch.randn((8, 2), generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        probabilities = model.decode(z)
+        torch.testing.assert_close(probabilities, torch.sigmoid(model.decode_logits(z)))
+    assert probabilities.min() > 0.0 and probabilities.max() < 1.0
+    samples = model.sample(50, random_state=0)
+    assert samples.min() > 0.0 and samples.max() < 1.0
+
+
+def test_the_reconstruction_term_is_bernoulli_cross_entropy_of_gray_pixels():
+    # Gray pixels are targets in their own right: -x log s(l) - (1 - x) log(1 - s(l)).
+    logits = torch.tensor([[2.0, -1.0, 0.5]], dtype=torch.float64)
+    x = torch.tensor([[0.25, 0.6, 1.0]], dtype=torch.float64)
+    zeros = torch.zeros((1, 2), dtype=torch.float64)
+    s = 1.0 / (1.0 + np.exp(-logits.numpy()))
+    expected = -(x.numpy() * np.log(s) + (1 - x.numpy()) * np.log(1 - s)).sum()
+    assert _negative_elbo(logits, x, zeros, zeros).item() == pytest.approx(expected, rel=1e-12)
+
+
+def test_each_epoch_visits_every_image_once_in_a_fresh_order(digits, monkeypatch):
+    from unboxed.zoo import _vae
+
+    X = digits.X_train[:50]
+    seen = []
+    real_loss = _vae.VAE.loss
+
+    def recording_loss(self, batch, generator=None):
+        seen.append(batch.detach().clone())
+        return real_loss(self, batch, generator)
+
+    monkeypatch.setattr(_vae.VAE, "loss", recording_loss)
+    model = zoo.vae(n_features=64, latent_dim=2, hidden=(8,), random_state=0)
+    zoo.train_vae(model, X, epochs=2, batch_size=16, random_state=0, verbose=False)
+    assert [len(b) for b in seen] == [16, 16, 16, 2] * 2
+    x = torch.as_tensor(X, dtype=torch.float32)
+    orders = []
+    for epoch in range(2):
+        rows = torch.cat(seen[4 * epoch : 4 * epoch + 4])
+        # each batch row is one training image; find which
+        order = [int(torch.nonzero((x == row).all(1))[0, 0]) for row in rows]
+        assert sorted(order) == list(range(50))
+        orders.append(order)
+    assert orders[0] != list(range(50)) and orders[0] != orders[1]  # shuffled, anew
+
+
+def test_the_learning_rate_is_used(digits):
+    X = digits.X_train[:64]
+
+    def moved(lr):
+        model = zoo.vae(n_features=64, latent_dim=2, hidden=(8,), random_state=0)
+        before = [p.detach().clone() for p in model.parameters()]
+        zoo.train_vae(model, X, epochs=1, batch_size=64, lr=lr, random_state=0, verbose=False)
+        return max(
+            float((p.detach() - b).abs().max())
+            for p, b in zip(model.parameters(), before, strict=True)
+        )
+
+    # Adam moves each weight by about lr on its first step
+    assert moved(1e-6) < 2e-6 and 5e-3 < moved(1e-2) < 2e-2
+
+
+def test_a_diverging_vae_training_raises(digits):
+    model = zoo.vae(n_features=64, latent_dim=2, hidden=(8,), random_state=0)
+    with torch.no_grad():
+        model.logvar.bias.fill_(1e4)  # exp(logvar) overflows: the loss is infinite
+    with pytest.raises(FloatingPointError, match="VAE loss became"):
+        zoo.train_vae(model, digits.X_train[:20], epochs=1, verbose=False)
+
+
+def test_a_last_step_that_diverges_is_caught_by_the_weight_check(digits, monkeypatch):
+    # A finite loss whose step leaves NaN weights: only the end-of-epoch check sees it.
+    model = zoo.vae(n_features=64, latent_dim=2, hidden=(8,), random_state=0)
+    real_step = torch.optim.Adam.step
+
+    def poisoned_step(self, *args, **kwargs):
+        out = real_step(self, *args, **kwargs)
+        with torch.no_grad():
+            model.mu.bias.fill_(float("nan"))
+        return out
+
+    monkeypatch.setattr(torch.optim.Adam, "step", poisoned_step)
+    with pytest.raises(FloatingPointError, match="training diverged .* at epoch 0"):
+        zoo.train_vae(model, digits.X_train[:20], epochs=1, batch_size=20, verbose=False)
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (lambda m, X: zoo.train_vae(m, X, batch_size=0, verbose=False), "batch_size must be"),
+        (lambda m, X: zoo.train_vae(m, X, epochs=0, verbose=False), "epochs must be"),
+        (lambda m, X: m.elbo(X, n_samples=0), "n_samples must be"),
+        (lambda m, X: m.sample(0), "n must be"),
+        (lambda m, X: zoo.vae(n_features=0), "n_features must be"),
+        (lambda m, X: zoo.vae(latent_dim=2.5), "latent_dim must be"),
+    ],
+)
+def test_bad_counts_are_refused(call, message):
+    model = zoo.vae(n_features=4, latent_dim=2, hidden=(3,))
+    with pytest.raises(ValueError, match=message):
+        call(model, np.full((5, 4), 0.5))
+
+
+def test_encoder_and_decoder_are_relu_stacks_ending_in_linear_layers():
+    model = zoo.vae(n_features=6, latent_dim=2, hidden=(5, 4), random_state=0)
+    kinds = [type(m).__name__ for m in model.decoder]
+    assert kinds == ["Linear", "ReLU", "Linear", "ReLU", "Linear"]  # logits, unbounded
+    assert [type(m).__name__ for m in model.encoder] == ["Linear", "ReLU", "Linear", "ReLU"]
