@@ -1,5 +1,7 @@
 """Exact linear regions and decision boundaries of 2-input networks."""
 
+import warnings
+
 import numpy as np
 import pytest
 import torch
@@ -226,3 +228,65 @@ def test_the_plot_draws_the_data_box_widened_by_the_margin():
     np.testing.assert_allclose(ax.get_ylim(), (lo[1], hi[1]))
     n = len(regions_in_box(LinearRegions(model), (lo[0], hi[0], lo[1], hi[1])))
     assert f"{n} regions in view" in ax.get_title()
+
+
+def test_the_plot_draws_the_exact_segments_and_the_zero_contour_of_the_difference():
+    """The exact panel's lines are the boundary segments; the smooth panel's contour
+    lies where its two logits are equal (not where one of them is zero)."""
+    from unboxed.piecewise import plot_decision_boundaries
+
+    X = np.random.default_rng(0).normal(size=(30, 2))
+    relu = zoo.mlp((6,), n_features=2, n_classes=2, random_state=0)
+    tanh = zoo.mlp((6,), "tanh", n_features=2, n_classes=2, random_state=1)
+    fig = plot_decision_boundaries([("relu", relu), ("tanh", tanh)], X, X[:, 0] > 0, resolution=40)
+    lo, hi = X.min(axis=0) - 0.5, X.max(axis=0) + 0.5
+    segments = boundary_segments(LinearRegions(relu), (lo[0], hi[0], lo[1], hi[1]))
+    drawn = [np.asarray(line.get_xydata()) for line in fig.axes[0].lines]
+    assert segments and len(drawn) == len(segments)
+    for line, segment in zip(drawn, segments, strict=True):
+        np.testing.assert_allclose(line, segment)
+    (contour,) = [c for c in fig.axes[1].collections if hasattr(c, "levels")]
+    vertices = np.concatenate([path.vertices for path in contour.get_paths()])
+    assert len(vertices) > 10
+    with torch.no_grad():
+        out = tanh(torch.as_tensor(vertices, dtype=torch.float32)).double().numpy()
+    scale = np.abs(tanh(torch.as_tensor(X, dtype=torch.float32)).detach().numpy()).max()
+    # a contour of a 40 x 40 grid: equal logits up to linear interpolation
+    assert np.abs(out[:, 1] - out[:, 0]).max() < 0.02 * scale
+
+
+def test_the_plot_refuses_data_that_is_not_two_dimensional():
+    from unboxed.piecewise import plot_decision_boundaries
+
+    X = np.random.default_rng(0).normal(size=(10, 3))
+    model = zoo.mlp((6,), n_features=2, n_classes=2, random_state=0)
+    with pytest.raises(ValueError, match="X must have 2 features, got 3"):
+        plot_decision_boundaries([("relu", model)], X, X[:, 0] > 0, resolution=10)
+
+
+@pytest.mark.parametrize("resolution", [0, 1, -3, 2.5])
+def test_the_plot_refuses_a_grid_resolution_that_is_no_count(resolution):
+    from unboxed.piecewise import plot_decision_boundaries
+
+    X = np.random.default_rng(0).normal(size=(10, 2))
+    model = zoo.mlp((6,), n_features=2, n_classes=2, random_state=0)
+    with pytest.raises(ValueError, match="resolution must be an int >= 2"):
+        plot_decision_boundaries([("relu", model)], X, X[:, 0] > 0, resolution=resolution)
+
+
+def test_even_a_small_jump_warns_and_a_continuous_kink_does_not():
+    # A step of 1e-6 at x = 1 is still a facet the boundary may run along undrawn.
+    def net(step):
+        function = PiecewiseLinear(
+            np.array([0.0, 1.0]), np.array([0.0, 1.0, 0.0]), np.array([0.0, 0.0, 1.0 + step]), 0.0
+        )
+        torch.manual_seed(0)
+        return nn.Sequential(
+            nn.Linear(2, 3), PiecewiseActivation(function), nn.Linear(3, 2)
+        ).double()
+
+    with pytest.warns(UserWarning, match="jumps \\(by up to 1e-06\\)"):
+        boundary_segments(LinearRegions(net(1e-6)), BOX, resolution=5)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        boundary_segments(LinearRegions(net(0.0)), BOX, resolution=5)

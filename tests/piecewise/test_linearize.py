@@ -310,3 +310,40 @@ def test_the_worst_point_at_a_tangent_point_stops_the_search():
     )
     assert p.n_pieces == 24
     assert np.all(np.diff(p.tangent_points) > 0)
+
+
+def test_to_plnn_passes_its_options_to_linearize():
+    kwargs = {"search_range": (-1.0, 1.3), "resolution": 10, "verbose": False}
+    plnn = to_plnn(nn.Sequential(nn.Linear(2, 3), nn.Tanh()), 5, **kwargs)
+    expected = linearize("tanh", 5, **kwargs)
+    for field in ("breakpoints", "slopes", "intercepts"):
+        np.testing.assert_array_equal(getattr(plnn[1].function, field), getattr(expected, field))
+    # the default search differs: the options did make a difference
+    assert not np.array_equal(linearize("tanh", 5, verbose=False).breakpoints, expected.breakpoints)
+
+
+def test_to_plnn_replaces_activations_inside_nested_containers():
+    torch.manual_seed(0)
+    inner = nn.Sequential(nn.Linear(3, 4), nn.Tanh())
+    net = nn.Sequential(inner, nn.Linear(4, 2)).double()
+    plnn = to_plnn(net, 9, verbose=False)
+    assert isinstance(plnn[0][1], PiecewiseActivation) and isinstance(plnn[1], nn.Linear)
+    x = torch.randn(50, 3, dtype=torch.float64)
+    with torch.no_grad():
+        hidden, approx = net[0][0](x), plnn[0](x)
+        assert float((torch.tanh(hidden) - approx).abs().max()) <= plnn[0][1].function.max_error
+        assert plnn(x).shape == (50, 2)
+
+
+def test_a_subclass_of_a_known_activation_is_not_taken_for_it():
+    """A subclass may compute something else (here 2 tanh, with asymptotes -2 and 2):
+    its parent's asymptotes would be silently wrong, so they must be given."""
+
+    class ScaledTanh(nn.Tanh):
+        def forward(self, x):
+            return 2 * torch.tanh(x)
+
+    with pytest.raises(ValueError, match="asymptotes of ScaledTanh"):
+        linearize(ScaledTanh(), 3, verbose=False)
+    p = linearize(ScaledTanh(), 6, asymptotes=((0.0, -2.0), (0.0, 2.0)), verbose=False)
+    assert _sup_error(p, ScaledTanh()) <= p.max_error + 1e-4

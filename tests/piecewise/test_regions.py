@@ -381,3 +381,95 @@ def test_a_one_piece_activation_bounds_nothing():
     W2, b2 = net[2].weight.detach().numpy(), net[2].bias.detach().numpy()
     np.testing.assert_allclose(W[0], 2 * W2 @ W1)
     np.testing.assert_allclose(b[0], W2 @ (2 * b1 + 1) + b2)
+
+
+def test_dilated_max_pooling_is_linearised_exactly(rng):
+    # Each window picks from inputs 2 apart: a pattern read without the dilation
+    # points at the wrong inputs.
+    torch.manual_seed(0)
+    net = nn.Sequential(
+        nn.Linear(3, 9),
+        nn.Unflatten(1, (1, 9)),
+        nn.MaxPool1d(2, stride=1, dilation=3),
+        nn.Flatten(),
+        nn.Linear(6, 2),
+    ).double()
+    X = rng.normal(size=(20, 3))
+    regions = LinearRegions(net)
+    W, b = regions.local_linear(X)
+    np.testing.assert_allclose(W, _jacobian(net, X, (3,)), atol=1e-9)
+    with torch.no_grad():
+        logits = net(torch.as_tensor(X)).numpy()
+    np.testing.assert_allclose(np.einsum("nkd,nd->nk", W, X) + b, logits, atol=1e-9)
+
+
+def test_a_network_left_in_training_mode_is_read_in_eval_mode(rng):
+    """Dropout and batch norm are affine only in eval mode: the regions are those of the
+    eval-mode network, and the caller's network keeps its own mode."""
+    torch.manual_seed(0)
+    net = nn.Sequential(
+        nn.Linear(3, 6), nn.BatchNorm1d(6), nn.ReLU(), nn.Dropout(0.5), nn.Linear(6, 2)
+    ).double()
+    with torch.no_grad():  # running statistics far from the defaults 0 and 1
+        net[1].running_mean.copy_(torch.linspace(-1, 1, 6, dtype=torch.float64))
+        net[1].running_var.copy_(torch.linspace(0.5, 3, 6, dtype=torch.float64))
+    assert net.training
+    regions = LinearRegions(net)
+    assert net.training
+    X = rng.normal(size=(10, 3))
+    W, b = regions.local_linear(X)
+    net.eval()
+    with torch.no_grad():
+        logits = net(torch.as_tensor(X)).numpy()
+    np.testing.assert_allclose(np.einsum("nkd,nd->nk", W, X) + b, logits, atol=1e-9)
+    np.testing.assert_allclose(W, _jacobian(net, X, (3,)), atol=1e-9)
+
+
+def test_an_output_that_is_not_a_batch_of_logit_vectors_is_refused():
+    net = nn.Sequential(nn.Linear(4, 6), nn.ReLU(), nn.Linear(6, 4), nn.Unflatten(1, (2, 2)))
+    with pytest.raises(ValueError, match=r"must return \(n, n_outputs\) logits, got \(1, 2, 2\)"):
+        LinearRegions(net)
+
+
+def test_a_layer_inside_nested_sequentials_is_named_by_its_full_path():
+    net = nn.Sequential(nn.Sequential(nn.Linear(3, 4), nn.Sequential(nn.Tanh())), nn.Linear(4, 2))
+    with pytest.raises(ValueError, match=r"layer '0\.1\.0' \(Tanh\)"):
+        LinearRegions(net)
+
+
+def test_a_two_dimensional_input_is_explained_as_an_image(rng):
+    net = nn.Sequential(nn.Flatten(), nn.Linear(12, 5), nn.ReLU(), nn.Linear(5, 3)).double()
+    attribution = LinearRegions(net, input_shape=(3, 4)).explain(rng.normal(size=(2, 3, 4)))
+    assert attribution.image_shape == (3, 4)
+    flat = LinearRegions(net, input_shape=(12,)).explain(rng.normal(size=(2, 12)))
+    assert flat.image_shape is None
+
+
+def test_region_indices_hold_for_three_regions_ranked_out_of_pattern_order():
+    """Units relu(x) and relu(x - 1): patterns (0, 0), (1, 0), (1, 1) from left to right,
+    visited 2, 1 and 3 times, so ranked 1, 2, 0. With two regions the ranking is its
+    own inverse and a mix-up between the two cannot show."""
+    net = nn.Sequential(nn.Linear(1, 2), nn.ReLU(), nn.Linear(2, 2)).double()
+    with torch.no_grad():
+        net[0].weight.copy_(torch.tensor([[1.0], [1.0]]))
+        net[0].bias.copy_(torch.tensor([0.0, -1.0]))
+    regions = LinearRegions(net)
+    X = np.array([[-2.0], [0.5], [2.0], [-1.0], [3.0], [4.0]])
+    counts = regions.regions(X)
+    np.testing.assert_array_equal(counts.patterns, [[1, 1], [0, 0], [1, 0]])
+    np.testing.assert_array_equal(counts.counts, [3, 2, 1])
+    np.testing.assert_array_equal(counts.region, [1, 2, 0, 1, 0, 0])
+    np.testing.assert_array_equal(counts.patterns[counts.region], regions.activation_pattern(X))
+
+
+def test_an_input_shape_passed_with_a_black_box_wins_over_the_black_boxs(rng):
+    """The network takes flat rows or 1 x 4 x 4 images; the black box was given flat
+    rows, the caller asks for images."""
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Flatten(), nn.Linear(16, 5), nn.ReLU(), nn.Linear(5, 2))
+    blackbox = BlackBox.from_torch(net, input_shape=(16,))
+    assert LinearRegions(blackbox).input_shape_ == (16,)
+    regions = LinearRegions(blackbox, input_shape=(1, 4, 4))
+    assert regions.input_shape_ == (1, 4, 4)
+    attribution = regions.explain(rng.normal(size=(3, 1, 4, 4)))
+    assert attribution.image_shape == (1, 4, 4)

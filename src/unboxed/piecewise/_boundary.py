@@ -343,6 +343,8 @@ def plot_decision_boundaries(
         raise ValueError(f"X must have 2 features, got {X.shape[1]}")
     y = check_labels(y, n=X.shape[0])  # one of the wrong length was drawn as it came
     margin = check_number(margin, name="margin", strict=False)
+    # 0 was blamed on X ("X is empty"), 2.5 and -3 raised from inside numpy
+    resolution = check_positive_int(resolution, name="resolution", minimum=2)
     if len(panels) == 0:
         raise ValueError("panels is empty: pass (title, network) pairs to draw")
     lo, hi = X.min(axis=0) - margin, X.max(axis=0) + margin
