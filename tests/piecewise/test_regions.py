@@ -326,14 +326,24 @@ def test_polytope_slacks_are_the_distances_of_the_pre_activations_to_the_breaks(
         np.testing.assert_allclose(h - H @ x, np.concatenate(expected), atol=1e-9)
 
 
-def test_padded_max_pooling_is_linearised_exactly(rng):
+@pytest.mark.parametrize(
+    ("pool", "n_hidden", "width"),
+    [
+        (nn.MaxPool1d(3, stride=1, padding=1), 8, 8),
+        # Each window picks from inputs 3 apart: a pattern read without the dilation
+        # points at the wrong inputs.
+        (nn.MaxPool1d(2, stride=1, dilation=3), 9, 6),
+    ],
+    ids=["padded", "dilated"],
+)
+def test_max_pooling_is_linearised_exactly(rng, pool, n_hidden, width):
     torch.manual_seed(0)
     net = nn.Sequential(
-        nn.Linear(3, 8),
-        nn.Unflatten(1, (1, 8)),
-        nn.MaxPool1d(3, stride=1, padding=1),
+        nn.Linear(3, n_hidden),
+        nn.Unflatten(1, (1, n_hidden)),
+        pool,
         nn.Flatten(),
-        nn.Linear(8, 2),
+        nn.Linear(width, 2),
     ).double()
     X = rng.normal(size=(20, 3))
     regions = LinearRegions(net)
@@ -381,26 +391,6 @@ def test_a_one_piece_activation_bounds_nothing():
     W2, b2 = net[2].weight.detach().numpy(), net[2].bias.detach().numpy()
     np.testing.assert_allclose(W[0], 2 * W2 @ W1)
     np.testing.assert_allclose(b[0], W2 @ (2 * b1 + 1) + b2)
-
-
-def test_dilated_max_pooling_is_linearised_exactly(rng):
-    # Each window picks from inputs 2 apart: a pattern read without the dilation
-    # points at the wrong inputs.
-    torch.manual_seed(0)
-    net = nn.Sequential(
-        nn.Linear(3, 9),
-        nn.Unflatten(1, (1, 9)),
-        nn.MaxPool1d(2, stride=1, dilation=3),
-        nn.Flatten(),
-        nn.Linear(6, 2),
-    ).double()
-    X = rng.normal(size=(20, 3))
-    regions = LinearRegions(net)
-    W, b = regions.local_linear(X)
-    np.testing.assert_allclose(W, _jacobian(net, X, (3,)), atol=1e-9)
-    with torch.no_grad():
-        logits = net(torch.as_tensor(X)).numpy()
-    np.testing.assert_allclose(np.einsum("nkd,nd->nk", W, X) + b, logits, atol=1e-9)
 
 
 def test_a_network_left_in_training_mode_is_read_in_eval_mode(rng):
