@@ -353,13 +353,18 @@ def test_sigma2_mh_leaves_its_conditional_invariant(p, n, beta_scale, rss):
     assert stats.kstest(draws, grid_cdf(grid, log_joint(grid))).pvalue > P_FLOOR
 
 
-def test_lambda_mh_leaves_its_conditional_invariant():
-    rng = np.random.default_rng(8)
+def _lambda_state(rng):
+    """Two components of three coefficients, with the sums Q and T that step 9 reads."""
     p = 3
     beta = rng.normal(size=(2, p)) * 0.4
     t = rng.uniform(0.2, 0.8, size=(2, p))
     sigma2 = np.array([0.4, 1.3])
-    Q, T = (beta**2 / (1 - t)).sum(axis=1), (1 / t).sum(axis=1)
+    return p, beta, t, sigma2, (beta**2 / (1 - t)).sum(axis=1), (1 / t).sum(axis=1)
+
+
+def test_lambda_mh_leaves_its_conditional_invariant():
+    rng = np.random.default_rng(8)
+    p, beta, t, sigma2, Q, T = _lambda_state(rng)
 
     def update(lams):
         lam1, lam2, _, _ = dm.sample_lambda(*lams, Q, T, sigma2, p, PRIOR, rng)
@@ -727,11 +732,7 @@ def test_log_lambda_posterior_is_the_joint_density_in_both_lambdas():
     t prior, written out from the model. The lam2-only terms matter to a caller even
     where the lam1 random walk cancels them."""
     rng = np.random.default_rng(27)
-    p = 3
-    beta = rng.normal(size=(2, p)) * 0.4
-    t = rng.uniform(0.2, 0.8, size=(2, p))
-    sigma2 = np.array([0.4, 1.3])
-    Q, T = (beta**2 / (1 - t)).sum(axis=1), (1 / t).sum(axis=1)
+    p, beta, t, sigma2, Q, T = _lambda_state(rng)
 
     def reference(lam1, lam2):
         total = stats.gamma.logpdf(lam1, PRIOR.lambda1_shape, scale=1 / PRIOR.lambda_rate)
