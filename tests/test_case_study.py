@@ -108,3 +108,34 @@ def test_case_study_figures_are_recomputed_from_its_parts():
         f"{other:.4f} [{o_low:.4f}, {o_high:.4f}]"
     ) in report
     assert other > 0 and "No other region's shuffle" not in report
+
+
+def test_cue_figure_shows_inputs_absolute_maps_and_each_groups_drop():
+    """The figure's panels, recomputed: the input, |attribution| per method, and the
+    permutation-importance map where each pixel shows its own group's drop."""
+    from unboxed import Attribution
+    from unboxed.demo import _cue_figure
+
+    rng = np.random.default_rng(0)
+    X = rng.uniform(size=(4, 64))
+    attributions = {
+        name: Attribution(rng.normal(size=(4, 64)), np.zeros(4, int)) for name in ("A", "B")
+    }
+    # the case study's groups: 2x2 cells, the 3x3 cue relabelled last, so that cell 0
+    # (all inside the cue) no longer exists and group columns are not the labels
+    region = CUE.patch_mask((8, 8))
+    labels = grid_labels((8, 8), cell=2)
+    labels[region] = labels.max() + 1
+    groups = np.unique(labels)
+    drops = np.arange(groups.size, dtype=float) / 10
+    fig = _cue_figure(X, attributions, drops, labels, (8, 8))
+    axes = np.array(fig.axes).reshape(3, 4)
+    expected_pi = drops[[list(groups).index(label) for label in labels.ravel()]].reshape(8, 8)
+    assert expected_pi[0, 0] == drops[-1]  # the cue's own drop
+    for row in range(3):
+        np.testing.assert_array_equal(axes[row, 0].images[0].get_array(), X[row].reshape(8, 8))
+        for col, name in enumerate(("A", "B"), start=1):
+            heat = np.abs(attributions[name].values[row]).reshape(8, 8)
+            np.testing.assert_array_equal(axes[row, col].images[0].get_array(), heat)
+            assert axes[row, col].get_title() == name
+        np.testing.assert_array_equal(axes[row, 3].images[0].get_array(), expected_pi)

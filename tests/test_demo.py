@@ -1,10 +1,10 @@
 import numpy as np
 import pytest
 
-from unboxed import Attribution
+from unboxed import Attribution, load_dataset
 from unboxed.demo import DEMO_KS, compare_local_methods, run_demo
 from unboxed.evaluate import deletion_curve
-from unboxed.local import KernelShap, Lime, segment
+from unboxed.local import IntegratedGradients, KernelShap, Lime, Occlusion, Saliency, segment
 
 
 def test_demo_explains_and_tests(tmp_path):
@@ -51,6 +51,16 @@ def test_compare_local_methods_reports_each_methods_own_curve(digits, digits_bla
     ):
         expected = explainer.explain(X, target=target, segments=cells)
         np.testing.assert_array_equal(result["attributions"][name].values, expected.values)
+    # the gradient methods and the occlusion (2x2 window, stride 1, zero fill) explain
+    # the predicted class too, each with its own settings
+    for name, explainer in (
+        ("Saliency", Saliency(digits_blackbox)),
+        ("IntegratedGradients", IntegratedGradients(digits_blackbox)),
+        ("Occlusion 2x2", Occlusion(digits_blackbox, window=2, stride=1, fill="zero")),
+    ):
+        expected = explainer.explain(X, target=target)
+        np.testing.assert_allclose(result["attributions"][name].values, expected.values)
+        np.testing.assert_array_equal(result["attributions"][name].target, target)
     report = "\n".join(lines)
     for name, attribution in result["attributions"].items():
         curve = deletion_curve(
@@ -65,11 +75,16 @@ def test_demo_passes_its_seed_and_folder_to_every_part(monkeypatch, tmp_path):
     import unboxed.demo as demo
 
     calls = {}
+    # one attribution per method name, to see where run_demo saves each
+    saved = {
+        name: Attribution(np.full((1, 2), float(i)), np.array([0]))
+        for i, name in enumerate(["Lime", "KernelShap", "Occlusion 2x2"])
+    }
 
     def recorder(part):
         def record(*args, **kwargs):
             calls[part] = (args, kwargs)
-            return {"compare": {"attributions": {}, "curves": "curves"}}.get(part, part)
+            return {"compare": {"attributions": saved, "curves": "curves"}}.get(part, part)
 
         return record
 
@@ -96,8 +111,21 @@ def test_demo_passes_its_seed_and_folder_to_every_part(monkeypatch, tmp_path):
     }
     assert "deletion of saliency" in lines
     assert (tmp_path / "saliency.png").stat().st_size > 0
-    (_, _, _, ks), kwargs = calls["deletion_test"]
+    (_, X, saliency, ks), kwargs = calls["deletion_test"]
     assert ks == list(DEMO_KS) and kwargs["random_state"] == 7 and kwargs["sample_frac"] == 1.0
+    # the saliency of every test image, tested by setting pixels to 0
+    digits = load_dataset("digits")
+    np.testing.assert_array_equal(X, digits.X_test)
+    assert saliency.n_samples == digits.y_test.size and saliency.image_shape == (8, 8)
+    assert kwargs["fill"] == "zero" and kwargs["n_boot"] == 200
+    # each method's attribution under its first word, lower case ("Occlusion 2x2": occlusion)
+    for stem, name in (
+        ("lime", "Lime"),
+        ("kernelshap", "KernelShap"),
+        ("occlusion", "Occlusion 2x2"),
+    ):
+        loaded = Attribution.load(tmp_path / f"{stem}.npz")
+        np.testing.assert_array_equal(loaded.values, saved[name].values)
     assert calls["compare"][1]["random_state"] == 7
     assert calls["spurious_cue_study"][1]["random_state"] == 7
     assert calls["spurious_cue_study"][1]["out"] == tmp_path

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from tests.test_example_set import _examples
+from unboxed import ExampleSet, make_meta
 from unboxed.report import plot_examples, plot_posteriors
 
 
@@ -37,3 +38,156 @@ def test_mined_examples_are_titled_by_their_two_likeliest_class_names():
     # Best score first; top_classes rows [0, 2], [1, 0], [1, 2], [0, 1].
     titles = [ax.get_title() for ax in fig.axes[:4]]
     assert titles == ["zero/two\n0.9", "one/zero\n0.5", "one/two\n0.3", "zero/one\n0.1"]
+
+
+def _counterfactuals(**changes):
+    """Four mined counterfactuals of two queries, with 2x2 input images and 3 features."""
+    rng = np.random.default_rng(1)
+    base = {
+        "kind": "counterfactual",
+        "source": "mined",
+        "values": rng.normal(size=(4, 3)),
+        "scores": np.array([0.25, 0.75, 0.5, 0.125]),
+        "components": np.array([0, 1, 1, 2]),
+        "groups": np.array([0, 0, 1, 1]),
+        "top_classes": np.array([[1, 0], [1, 0], [0, 1], [0, 1]]),
+        "top_proba": np.full((4, 2), 0.5),
+        "meta": make_meta("test", {}),
+        "indices": np.arange(4),
+        "inputs": rng.uniform(size=(4, 4)),
+        "queries": rng.normal(size=(2, 3)),
+        "query_inputs": rng.uniform(size=(2, 4)),
+        "query_classes": np.array([0, 2]),
+        "image_shape": (2, 2),
+        "class_names": ("zero", "one"),
+    }
+    return ExampleSet(**{**base, **changes})
+
+
+def test_plot_posteriors_refuses_matrices_of_different_or_wrong_shapes():
+    with pytest.raises(ValueError, match="same shape"):
+        plot_posteriors(np.full((4, 2), 0.5), np.full((4, 3), 0.5))
+    with pytest.raises(ValueError, match="2-D"):
+        plot_posteriors(np.full(4, 0.5), np.full(4, 0.5))
+
+
+def test_plot_posteriors_draws_q_then_psi_on_one_probability_scale():
+    Q = np.linspace(0.0, 0.5, 40 * 3).reshape(40, 3)
+    Psi = Q[::-1].copy()
+    fig = plot_posteriors(Q, Psi)
+    left, right = fig.axes[:2]
+    np.testing.assert_array_equal(left.images[0].get_array(), Q)
+    np.testing.assert_array_equal(right.images[0].get_array(), Psi)
+    # both on [0, 1], so that the two maps and two figures compare by colour
+    assert left.images[0].get_clim() == right.images[0].get_clim() == (0.0, 1.0)
+    assert [t.get_text() for t in left.get_xticklabels()] == ["0", "1", "2"]
+    # 40 lower components: every second one is labelled (at most about 16-20 labels)
+    assert [t.get_text() for t in left.get_yticklabels()] == [str(i) for i in range(0, 40, 2)]
+
+
+def test_counterfactuals_sit_next_to_their_query_picture_and_class():
+    examples = _counterfactuals()
+    fig = plot_examples(examples, [1], max_per_group=2)
+    axes = fig.axes
+    assert len(axes) == 3  # the query, then two counterfactuals
+    # query 1's picture is its input image, titled by its own class (2 has no name)
+    assert axes[0].get_title() == "query 1 (2)"
+    np.testing.assert_array_equal(
+        axes[0].images[0].get_array(), examples.query_inputs[1].reshape(2, 2)
+    )
+    # then group 1's rows, best first: row 2 (0.5), row 3 (0.125), as their input images
+    assert [ax.get_title() for ax in axes[1:]] == ["zero/one\n0.5", "zero/one\n0.125"]
+    for ax, row in zip(axes[1:], [2, 3], strict=True):
+        np.testing.assert_array_equal(ax.images[0].get_array(), examples.inputs[row].reshape(2, 2))
+    assert [ax.axison for ax in axes] == [False] * 3
+    assert fig._suptitle.get_text() == "counterfactuals (mined)"
+
+
+def test_query_classes_are_named_when_they_have_names():
+    fig = plot_examples(_counterfactuals(), [0], max_per_group=1)
+    assert fig.axes[0].get_title() == "query 0 (zero)"
+
+
+def test_examples_without_a_query_get_no_query_column():
+    # influentials explain no query (group -1), even in a set that carries queries
+    examples = _counterfactuals(kind="influential", groups=np.full(4, -1))
+    fig = plot_examples(examples, max_per_group=4)
+    titles = [ax.get_title() for ax in fig.axes]
+    assert not any(t.startswith("query") for t in titles)
+    assert titles[:4] == ["one/zero\n0.75", "zero/one\n0.5", "one/zero\n0.25", "zero/one\n0.125"]
+
+
+def test_prototypes_are_titled_by_component_and_score_and_laid_out_per_group():
+    examples = _examples(scores=np.array([0.125, 0.875, 0.5, 0.3125]))
+    fig = plot_examples(examples, max_per_group=2)
+    titles = [ax.get_title() for ax in fig.axes]
+    # group 0 holds rows 1 (z=1) then 0 (z=0); group 1 rows 2 then 3
+    assert titles == ["w=0 z=1\n0.875", "w=0 z=0\n0.125", "w=1 z=1\n0.5", "w=1 z=2\n0.312"]
+    assert fig.get_size_inches()[1] == pytest.approx(2 * 1.7)  # one row per group
+    assert fig._suptitle.get_text() == "prototypes (generated)"
+
+
+def test_the_default_gallery_shows_at_most_ten_groups():
+    n = 12
+    examples = _examples(
+        values=np.zeros((n, 9)),
+        scores=np.arange(n, dtype=float),
+        components=np.zeros(n, int),
+        groups=np.arange(n),
+        top_classes=np.zeros((n, 2), int),
+        top_proba=np.zeros((n, 2)),
+        indices=-np.ones(n, int),
+    )
+    fig = plot_examples(examples, max_per_group=1)
+    assert [ax.get_title() for ax in fig.axes] == [f"w={g} z=0\n{g}" for g in range(10)]
+
+
+def test_an_empty_selection_of_groups_is_a_clear_error():
+    with pytest.raises(ValueError, match="nothing to plot"):
+        plot_examples(_examples(), [])
+
+
+def test_features_that_are_pixels_show_as_an_image_and_others_as_a_strip():
+    pixels = _examples()  # 9 features, image_shape (3, 3), no inputs
+    image = plot_examples(pixels, [0], max_per_group=1).axes[0].images[0]
+    np.testing.assert_array_equal(image.get_array(), pixels.values[1].reshape(3, 3))
+    assert image.get_cmap().name == "gray"
+    # five features and no image shape: a 3x3 strip padded with NaN (drawn blank)
+    strip = _examples(values=np.arange(20.0).reshape(4, 5), image_shape=None)
+    drawn = plot_examples(strip, [0], max_per_group=1).axes[0].images[0]
+    assert drawn.get_cmap().name == "magma"
+    expected = np.r_[np.arange(5.0, 10.0), np.full(4, np.nan)].reshape(3, 3)
+    np.testing.assert_array_equal(drawn.get_array().filled(np.nan), expected)
+
+
+def test_inputs_are_preferred_to_features_and_colour_is_averaged():
+    rng = np.random.default_rng(2)
+    values = rng.normal(size=(4, 12))
+    inputs = rng.uniform(size=(4, 12))
+    # the features also have 12 entries: the picture must still be the input
+    examples = _examples(values=values, inputs=inputs, image_shape=(3, 2, 2))
+    image = plot_examples(examples, [0], max_per_group=1).axes[0].images[0]
+    np.testing.assert_allclose(image.get_array(), inputs[1].reshape(3, 2, 2).mean(axis=0))
+
+
+def test_a_query_without_its_input_shows_its_features_as_a_strip():
+    # the images describe the inputs (4 pixels); the query's 3 features are no image
+    examples = _counterfactuals(query_inputs=None)
+    query = plot_examples(examples, [0], max_per_group=1).axes[0].images[0]
+    assert query.get_cmap().name == "magma"
+    expected = np.r_[examples.queries[0], np.nan].reshape(2, 2)
+    np.testing.assert_array_equal(query.get_array().filled(np.nan), expected)
+
+
+def test_a_square_number_of_features_fills_a_square_strip_and_blank_panels_hide():
+    examples = _examples(values=np.arange(16.0).reshape(4, 4), image_shape=None)
+    fig = plot_examples(examples, max_per_group=3)  # two per group: one blank column
+    np.testing.assert_array_equal(fig.axes[0].images[0].get_array(), [[4.0, 5.0], [6.0, 7.0]])
+    assert len(fig.axes) == 6 and [ax.axison for ax in fig.axes] == [False] * 6
+
+
+@pytest.mark.parametrize("max_per_group", [0, -1, 2.5])
+def test_a_bad_number_of_examples_per_group_is_a_clear_error(max_per_group):
+    # matplotlib refused these with messages about columns or the figure size
+    with pytest.raises(ValueError, match="max_per_group must be an int >= 1"):
+        plot_examples(_examples(), max_per_group=max_per_group)

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from matplotlib.colors import to_rgba
 
-from unboxed import Attribution, FeatureImportance
+from unboxed import Attribution, FeatureImportance, make_meta
 
 
 @pytest.fixture()
@@ -193,3 +193,36 @@ def test_a_bad_number_of_bars_is_a_clear_error(importance, top):
         att.plot(0, top=top)
     with pytest.raises(ValueError, match="top must be an int >= 1"):
         importance.plot(top=top)
+
+
+def test_a_strictly_positive_heat_map_still_starts_at_zero():
+    # the colour scale is anchored at 0: a map of values in [1, 4] must not paint its
+    # smallest value as if it were no attribution at all
+    values = np.linspace(1, 4, 64)[None]
+    image = FeatureImportance(values, image_shape=(8, 8)).plot().axes[0].images[0]
+    assert image.get_clim() == (0.0, 4.0)
+
+
+def test_attribution_panels_are_titled_by_their_method():
+    att = Attribution(np.ones((1, 3)), np.array([2]), meta=make_meta("saliency", {}))
+    assert att.plot(0).axes[0].get_title() == "saliency: row 0, class 2"
+
+
+def test_importance_bars_carry_the_feature_names(importance):
+    ax = importance.plot(0, top=2).axes[0]
+    row = importance.values[0]
+    expected = [importance.feature_names[i] for i in np.argsort(-np.abs(row))[:2][::-1]]
+    assert [t.get_text() for t in ax.get_yticklabels()] == expected
+
+
+def test_colour_importance_maps_are_averaged_over_their_channels(rng):
+    values = rng.uniform(size=(1, 3 * 4 * 6))
+    fig = FeatureImportance(values, image_shape=(3, 4, 6)).plot()
+    np.testing.assert_allclose(fig.axes[0].images[0].get_array(), values.reshape(3, 4, 6).mean(0))
+
+
+def test_panels_are_laid_out_so_that_their_titles_do_not_overlap(attribution, importance):
+    # tight_layout moves the panels off matplotlib's default margins (left 0.125)
+    default = plt.rcParams["figure.subplot.left"]
+    assert attribution.plot([0, 1]).subplotpars.left != default
+    assert importance.plot().subplotpars.left != default

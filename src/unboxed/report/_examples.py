@@ -10,6 +10,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from .._validation import check_positive_int
+
 if TYPE_CHECKING:
     from ..example_set import ExampleSet
 
@@ -101,6 +103,7 @@ def plot_examples(
     groups : list of int, optional
         The groups to show; default all (at most 10).
     max_per_group : int
+        At most this many examples per group, at least 1.
 
     Returns
     -------
@@ -108,6 +111,8 @@ def plot_examples(
     """
     from matplotlib.figure import Figure
 
+    # matplotlib's own errors named columns or the figure size, not this argument
+    max_per_group = check_positive_int(max_per_group, name="max_per_group")
     all_groups = sorted(set(examples.groups.tolist()))
     chosen = all_groups[:10] if groups is None else list(groups)
     if not chosen:
