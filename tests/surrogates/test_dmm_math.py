@@ -866,3 +866,115 @@ def test_sweep_draws_each_beta_from_its_own_members_t_sigma2_and_prior(monkeypat
         np.testing.assert_array_equal(yj, y[z == j])
         assert sigma2 == state.sigma2[j] and lam2 == state.lam2[state.c[j]]
         np.testing.assert_array_equal(t, state.t[j])
+
+
+class _ScriptedRng:
+    """Stands in for the Generator in :func:`dm.split_merge`: the pair, the empty
+    component, the members' order, the split's uniforms and the acceptance uniform are
+    the test's, so the test knows exactly which move was proposed and against what."""
+
+    def __init__(self, pair, order, accept_u, split_to_b=(), empty=None):
+        self.pair, self.order, self.accept_u, self.empty = pair, order, accept_u, empty
+        # Sent to b when the uniform is 0 (below any q_b / (q_a + q_b) > 0), to a when 1.
+        self.split_uniforms = np.where(np.asarray(split_to_b, dtype=bool), 0.0, 1.0)
+        self.drew_u = False
+
+    def choice(self, a, size=None, replace=True):
+        if size is None:  # the empty component to split into
+            assert self.empty in a
+            return self.empty
+        return np.array(self.pair)
+
+    def permutation(self, x):
+        assert sorted(x.tolist()) == sorted(self.order)  # the members other than i, k
+        return np.array(self.order)
+
+    def random(self, size=None):
+        if size is None:
+            self.drew_u = True
+            return self.accept_u
+        return self.split_uniforms[:size] if self.split_uniforms.size else np.full(size, 0.5)
+
+
+def test_split_merge_accepts_with_the_metropolis_hastings_ratio_of_an_independent_reference():
+    """The split's and the merge's log acceptance ratio, against one written here from
+    the model: ``p(z)`` from Gaussian densities with beta integrated out, and the
+    sequential-allocation probability of the split as a product over the members in
+    the move's order, each member's predictive a ratio of those same densities.
+
+    A stationarity test cannot see a ratio that is wrong only in how later members are
+    conditioned (e.g. the merge scoring its reverse split with the two sides swapped):
+    here the move must accept just below ``exp(ratio)`` and reject just above it.
+    """
+    rng = np.random.default_rng(2)
+    X = rng.normal(size=(7, 2))
+    y = X @ np.array([1.0, -0.7]) + 0.6 * rng.normal(size=7)
+    state = dm.initial_state(X, y, 4, 2, PRIOR, rng)
+    state = dataclasses.replace(
+        state,
+        # Every component differs in weight, t, sigma^2 and prior, so a swap of a and b
+        # or of their members changes the ratio; u[2] sets the ratios about 0, so that
+        # some splits and some merges are unfavourable and their threshold is tested.
+        u=np.array([0.2, 0.5, 0.65, 1.0]),
+        t=np.array([[0.3, 0.8], [0.6, 0.1], [0.5, 0.5], [0.9, 0.2]]),
+        sigma2=np.array([0.5, 0.4, 0.9, 0.6]),
+        beta=np.full((4, 2), 50.0),  # far off: a move that uses beta fails
+        c=np.array([0, 1, 0, 0]),
+        lam2=np.array([0.3, 2.0]),
+    )
+
+    def log_marginal(j, S):
+        if not S:
+            return 0.0
+        prior_cov = np.diag((1 - state.t[j]) / state.lam2[state.c[j]])
+        cov = state.sigma2[j] * (np.eye(len(S)) + X[S] @ prior_cov @ X[S].T)
+        return stats.multivariate_normal(np.zeros(len(S)), cov).logpdf(y[S])
+
+    def log_p(z):
+        return sum(
+            np.sum(z == j) * state.log_pi[j] + log_marginal(j, list(np.flatnonzero(z == j)))
+            for j in range(4)
+        )
+
+    def log_q_split(a, b, i, k, order, to_b):
+        # Member s goes to j with probability q_j / (q_a + q_b), q_j = pi_j p(y_s | j's
+        # members so far), starting from the anchors i in a and k in b.
+        sides, total = {a: [i], b: [k]}, 0.0
+        for s, d in zip(order, to_b, strict=True):
+            log_q = {
+                j: state.log_pi[j] + log_marginal(j, [*S, s]) - log_marginal(j, S)
+                for j, S in sides.items()
+            }
+            total += log_q[b if d else a] - np.logaddexp(log_q[a], log_q[b])
+            sides[b if d else a].append(s)
+        return total
+
+    # Component 1 holds samples 0-5, component 0 sample 6, components 2 and 3 are empty.
+    a, b, i, k, order = 1, 3, 2, 4, [5, 0, 3, 1]
+    merged = np.array([1, 1, 1, 1, 1, 1, 0])
+    n_empty = 2  # in the merged state: the split picks b with probability 1/2
+    tested = {"split": [], "merge": []}
+    for to_b in itertools.product([False, True], repeat=len(order)):
+        split = merged.copy()
+        split[[k, *np.array(order)[list(to_b)]]] = b
+        # Split: p(split) / p(merged) / q(split | merged); the merge is deterministic.
+        log_ratio = (
+            log_p(split) - log_p(merged) + math.log(n_empty) - log_q_split(a, b, i, k, order, to_b)
+        )
+        # The merge of that split back, with the same pair and order: the inverse ratio.
+        for kind, start, end, ratio in [
+            ("split", merged, split, log_ratio),
+            ("merge", split, merged, -log_ratio),
+        ]:
+            if ratio >= 0:  # accepted whatever the uniform; no threshold to test
+                continue
+            tested[kind].append(ratio)
+            for shift, accepts in [(-1e-9, True), (1e-9, False)]:
+                stub = _ScriptedRng((i, k), order, math.exp(ratio + shift), to_b, b)
+                z, accepted = dm.split_merge(X, y, dataclasses.replace(state, z=start), stub)
+                assert stub.drew_u
+                assert accepted == accepts, (kind, to_b, ratio, shift)
+                np.testing.assert_array_equal(z, end if accepts else start)
+    # Both moves had unfavourable proposals, a few tenths of a nat and more below zero.
+    assert min(tested["split"]) < -0.3 and min(tested["merge"]) < -0.3
+    assert len(tested["split"]) >= 4 and len(tested["merge"]) >= 4
