@@ -362,3 +362,43 @@ def test_deletion_curve_in_blocks_scores_each_row_for_its_own_class(
     assert np.any(predicted[7:14] != predicted[:7])  # a block's classes are its own
     expected = _drops_by_hand(planted_blackbox, X, SUPPORT[:2], np.zeros(20), predicted)
     np.testing.assert_allclose(blocked.drop[:, 2], expected, atol=1e-12)
+
+
+def test_sensitivity_averages_only_over_the_draws_that_kept_the_class():
+    # Class 1 where x[5] > 0: rows with x[5] == 0 keep class 0 only for draws whose
+    # noise on x[5] is <= 0, about half. The discarded draws must not count as a drop
+    # of 0 (that would pull the mean towards 0).
+    def proba(X):
+        on = (X[:, 5] > 0).astype(float)
+        return np.stack([1 - on, on], axis=1)
+
+    X = np.array([[1.0, 1.0, 1.0, 1.0, 1.0, 0.0], [1.0, 2.0, 1.0, 1.0, 1.0, 0.0]])
+    k, radius, n_samples = 2, 0.1, 8
+    result = explanation_sensitivity(
+        _InputsAsAttribution(BlackBox.from_callable(proba, n_classes=2)),
+        X,
+        radius=radius,
+        n_samples=n_samples,
+        k=k,
+        n_boot=20,
+        random_state=0,
+    )
+    noise = np.random.default_rng(0).uniform(-radius, radius, size=(2, n_samples, 6))
+    means, worsts = [], []
+    for i in range(2):
+        top = set(np.argsort(-X[i], kind="stable")[:k])
+        kept = [e for e in noise[i] if e[5] <= 0]
+        drops = [1 - len(top & set(np.argsort(-(X[i] + e), kind="stable")[:k])) / k for e in kept]
+        means.append(np.mean(drops))
+        worsts.append(np.max(drops))
+    assert 0 < result.kept.min() and result.kept.max() < n_samples  # some draws discarded
+    assert min(means) > 0
+    assert result.mean_drop.mean == pytest.approx(np.mean(means))
+    assert result.worst_drop.mean == pytest.approx(np.mean(worsts))
+
+
+def test_sensitivity_accepts_k_equal_to_the_features_and_refuses_one_more():
+    explainer = _InputsAsAttribution(_on_zero_box())
+    with pytest.raises(ValueError, match="k=7 exceeds the 6 features"):
+        explanation_sensitivity(explainer, SENSITIVITY_X, radius=0.1, k=7)
+    assert explainer.calls == []

@@ -5,7 +5,7 @@ import pytest
 from skimage.segmentation import quickshift, slic
 
 from unboxed.local import SegmenterError, segment
-from unboxed.local._segments import Partition, Windows
+from unboxed.local._segments import SLIC_DEFAULTS, Partition, Windows, grid_labels
 
 
 def _images(n=3, seed=0):
@@ -134,3 +134,76 @@ def test_windows_cover_and_perturb_by_brute_force():
     np.testing.assert_array_equal(
         windows.perturb(masks, slice(0, 2), X, fill), np.where(covered, 0.5, X[:, None])
     )
+
+
+def test_a_batch_of_images_is_refused_with_how_to_flatten_it():
+    images = _images().reshape(3, 8, 8)
+    with pytest.raises(ValueError, match=r"X must be flat.*image_shape=\(8, 8\)"):
+        segment(images, (8, 8), method="grid")
+
+
+def test_grid_cells_match_a_brute_force_on_a_ragged_non_square_image():
+    # 5x9 with cells of 4: columns 0-3, 4-7 and 8, rows 0-3 and 4, so 3 cells per row of
+    # cells (counted along the width) and ragged edge cells that must not merge.
+    labels = grid_labels((5, 9), cell=4)
+    expected = np.array([[(r // 4) * 3 + c // 4 for c in range(9)] for r in range(5)])
+    np.testing.assert_array_equal(labels, expected.ravel())
+    # The default cell is 4: an 8x8 image has four 4x4 cells.
+    default = segment(_images(1), (8, 8), method="grid")[0].reshape(8, 8)
+    np.testing.assert_array_equal(default, np.kron([[0, 1], [2, 3]], np.ones((4, 4), int)))
+    with pytest.raises(ValueError, match=r"shape must be \(H, W\)"):
+        grid_labels((2, 2, 2))
+
+
+def test_slic_defaults_are_the_documented_ones():
+    X = _images(1)
+    ref = slic(X[0].reshape(8, 8), channel_axis=None, start_label=0, **SLIC_DEFAULTS)
+    assert SLIC_DEFAULTS == {"n_segments": 50, "compactness": 0.1}
+    expected = np.unique(ref, return_inverse=True)[1].ravel()
+    np.testing.assert_array_equal(segment(X, (8, 8)), expected[None])
+    with pytest.raises(ValueError, match="n_segments must be"):  # not a ZeroDivisionError
+        segment(X, (8, 8), n_segments=0)
+
+
+def test_partition_relabels_skipped_and_huge_ids_densely_per_row():
+    # Row 0 skips id 1; row 1 uses an id far beyond the feature count (which must not
+    # size a table); row 2 is already dense. Each row keeps its order of ids.
+    labels = np.array([[0, 2, 2, 0, 3, 3], [5, 5, 10**18, 0, 0, 5], [1, 0, 1, 0, 1, 0]])
+    expected = np.array([[0, 1, 1, 0, 2, 2], [1, 1, 2, 0, 0, 1], [1, 0, 1, 0, 1, 0]])
+    # Ids below the feature count (rows 0 and 2) take a path of their own.
+    small = Partition.from_labels(labels[[0, 2]], 2, 6)
+    np.testing.assert_array_equal(small.labels, expected[[0, 2]])
+    np.testing.assert_array_equal(small.counts, [3, 2])
+    part = Partition.from_labels(labels, 3, 6)
+    np.testing.assert_array_equal(part.labels, expected)
+    np.testing.assert_array_equal(part.counts, [3, 3, 2])
+    scores = np.array([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0], [7.0, 8.0, 9.0]])
+    np.testing.assert_array_equal(part.spread(scores), np.take_along_axis(scores, expected, 1))
+
+
+def test_windows_end_flush_with_the_edge_and_spread_the_mean_of_covering_windows():
+    # 1-D, 5 features, windows of 2 every 2: starts 0, 2 and the flush 3.
+    windows = Windows.sliding((5,), 2, 2)
+    expected = np.array([[1, 1, 0, 0, 0], [0, 0, 1, 1, 0], [0, 0, 0, 1, 1]], dtype=bool)
+    np.testing.assert_array_equal(windows.members, expected)
+    assert windows.width == 3
+    np.testing.assert_array_equal(windows.valid(2), np.ones((2, 3), dtype=bool))
+    scores = np.array([[1.0, 2.0, 4.0], [0.0, 3.0, -3.0]])
+    by_hand = np.array([[1.0, 1.0, 2.0, 3.0, 4.0], [0.0, 0.0, 3.0, 0.0, -3.0]])
+    np.testing.assert_allclose(windows.spread(scores), by_hand)
+    # A window as large as the input is allowed: one window over everything.
+    np.testing.assert_array_equal(Windows.sliding((5,), 5, 5).members, np.ones((1, 5), bool))
+
+
+@pytest.mark.parametrize(
+    ("size", "stride", "message"),
+    [
+        (2, 3, r"stride \(3,\) is larger than the window \(2,\)"),
+        (6, 1, r"window \(6,\) is larger than the input \(5,\)"),
+        ((2, 2), 1, "window must be a positive int or one per axis"),
+        (0, 1, "window must be a positive int or one per axis"),
+    ],
+)
+def test_bad_windows_are_named(size, stride, message):
+    with pytest.raises(ValueError, match=message):
+        Windows.sliding((5,), size, stride)
