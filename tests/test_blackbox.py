@@ -609,3 +609,91 @@ def test_check_blackbox_names_what_to_wrap():
 
     with pytest.raises(TypeError, match="model must be an unboxed.BlackBox, got function"):
         check_blackbox(lambda X: X, name="model")
+
+
+def test_gradient_of_a_linear_model_is_its_weight_row_in_any_batching(rng):
+    # The gradient of logit t of x @ W.T + b is W[t]: exact ground truth, which must
+    # not depend on how the rows are batched, and a scalar target means every row.
+    torch.manual_seed(0)
+    module = torch.nn.Linear(4, 3)
+    weight = module.weight.detach().double().numpy()
+    X = rng.normal(size=(7, 4))
+    target = np.array([0, 1, 2, 2, 1, 0, 1])
+    bb = BlackBox.from_torch(module, input_shape=(4,), batch_size=3)
+    np.testing.assert_allclose(bb.gradient(X, target), weight[target], rtol=1e-6)
+    assert bb.n_queries == 7
+    np.testing.assert_allclose(bb.gradient(X, 2), np.tile(weight[2], (7, 1)), rtol=1e-6)
+
+
+def test_a_module_without_parameters_gets_float32_inputs():
+    seen = []
+
+    class Recorder(torch.nn.Module):
+        def forward(self, x):
+            seen.append(x.dtype)
+            return torch.zeros(len(x), 2, dtype=x.dtype)
+
+    bb = BlackBox.from_torch(Recorder(), input_shape=(3,))
+    np.testing.assert_allclose(bb.predict_proba(np.zeros((2, 3))), 0.5)
+    assert set(seen) == {torch.float32}
+
+
+def test_logits_in_zero_one_summing_to_a_little_over_one_are_not_warned_of():
+    # Zero-input logits (0.5, 0.51) lie in [0, 1] and sum to 1.01: real logits, so no
+    # warning; only a sum of 1 within float error means a softmax is already applied.
+    module = torch.nn.Linear(4, 2)
+    with torch.no_grad():
+        module.weight.zero_()
+        module.bias.copy_(torch.tensor([0.5, 0.51]))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        BlackBox.from_torch(module, input_shape=(4,))
+
+
+def test_from_torch_refuses_what_is_not_a_module(planted_logreg):
+    with pytest.raises(
+        TypeError, match="from_torch expects a torch.nn.Module, got LogisticRegression"
+    ):
+        BlackBox.from_torch(planted_logreg, input_shape=(20,))
+
+
+class _HeadFirst(torch.nn.Module):
+    """The output layer is registered before the hidden one."""
+
+    def __init__(self):
+        super().__init__()
+        self.head = torch.nn.Linear(3, 2)
+        self.hidden = torch.nn.Linear(4, 3)
+
+    def forward(self, x):
+        return self.head(torch.relu(self.hidden(x)))
+
+
+def test_the_logits_layer_is_the_modules_own_output(rng):
+    torch.manual_seed(0)
+    module = _HeadFirst()
+    bb = BlackBox.from_torch(module, input_shape=(4,))
+    X = rng.normal(size=(5, 4)).astype(np.float32)
+    with torch.no_grad():
+        expected = module(torch.as_tensor(X)).numpy()
+    np.testing.assert_allclose(bb.features(X, "logits"), expected, rtol=1e-6)
+    assert bb.layer_names() == ["head", "hidden", "logits"]
+
+
+@pytest.mark.parametrize(
+    "output",
+    [
+        lambda X: np.full((len(X), 2), 0.5 + 0.5j),  # the imaginary part was dropped
+        lambda X: np.full((len(X), 2), "0.5"),  # the strings were parsed as numbers
+    ],
+)
+def test_complex_or_string_outputs_are_refused_not_cast(output):
+    bb = BlackBox.from_callable(output, n_classes=2, name="odd")
+    with pytest.raises(ValueError, match="'odd' returned ndarray of dtype .*not a numeric array"):
+        bb.predict_proba(np.zeros((2, 3)))
+
+
+def test_rows_of_the_right_width_but_an_extra_axis_are_refused(digits_blackbox):
+    # (2, 64, 3) starts with 64 columns but holds three times the features.
+    with pytest.raises(ValueError, match=r"X has shape \(2, 64, 3\), but .* expects"):
+        digits_blackbox.predict_proba(np.zeros((2, 64, 3)))

@@ -458,3 +458,40 @@ def test_a_subclass_loads_through_its_parent_class(tmp_path):
     assert type(Attribution.load(tmp_path / "a.npz")) is LabelledAttribution
     with pytest.raises(ValueError, match="holds a LabelledAttribution, not the FeatureImportance"):
         FeatureImportance.load(tmp_path / "a.npz")
+
+
+def test_top_k_breaks_ties_by_the_lower_index_on_wide_rows():
+    # Small rows sort stably by accident; numpy's default sort is not stable on wide
+    # ones, so only a wide row with many ties pins the documented tie-break.
+    values = np.random.default_rng(0).integers(0, 3, size=(3, 200)).astype(float)
+    expected = np.array([sorted(range(200), key=lambda j: (-row[j], j)) for row in values])
+    att = Attribution(values, np.zeros(3, dtype=int))
+    np.testing.assert_array_equal(att.top_k(200), expected)
+    np.testing.assert_array_equal(FeatureImportance(values).top_k(50, class_=2), expected[2, :50])
+
+
+def test_non_finite_inputs_and_ci_are_refused():
+    # A NaN in the plotted inputs or in an interval would poison every later plot
+    # and comparison as silently as one in values.
+    with pytest.raises(ValueError, match="inputs contains NaN"):
+        Attribution(np.zeros((2, 3)), [0, 1], inputs=np.full((2, 3), np.nan))
+    with pytest.raises(ValueError, match="inputs contains infinity"):
+        Attribution(np.zeros((1, 2)), [0], inputs=np.array([[0.0, np.inf]]))
+    ci = np.zeros((1, 2, 2))
+    ci[0, 1, 1] = np.nan
+    with pytest.raises(ValueError, match="ci contains NaN"):
+        FeatureImportance(np.zeros((1, 2)), ci=ci)
+
+
+def test_an_interval_inverted_by_a_little_is_refused():
+    # Not only a grossly swapped interval: low above high by any amount is wrong.
+    with pytest.raises(ValueError, match="low end is above its high end"):
+        FeatureImportance(np.array([[0.5]]), ci=np.array([[[0.5001, 0.5]]]))
+
+
+def test_a_single_string_of_names_is_one_name_not_its_letters():
+    # "abc" is one name: split into letters it would pass as three class names.
+    with pytest.raises(ValueError, match="class_names has 1 entries; expected 3"):
+        FeatureImportance(np.zeros((3, 2)), class_names="abc")
+    att = Attribution(np.zeros((1, 1)), [0], feature_names="age")
+    assert att.feature_names == ("age",)

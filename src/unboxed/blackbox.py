@@ -517,11 +517,19 @@ def _warn_if_softmaxed(forward: _TorchForward, shape: tuple[int, ...], name: str
 def _check_probabilities(raw: Any, n_rows: int, n_classes: int, name: str) -> np.ndarray:
     """Check a model's output and return it as float64 rows that sum exactly to 1."""
     try:
-        proba = np.asarray(raw, dtype=np.float64)
+        given = np.asarray(raw)
+        # Complex values or strings would be cast quietly (dropping the imaginary part,
+        # parsing "0.5"), so only real numbers (and objects holding them) are read.
+        proba = given.astype(np.float64) if given.dtype.kind in "biufO" else None
     except (TypeError, ValueError, RuntimeError) as err:
         raise ValueError(
             f"black box {name!r} returned {type(raw).__name__}, which is not a numeric array"
         ) from err
+    if proba is None:
+        raise ValueError(
+            f"black box {name!r} returned {type(raw).__name__} of dtype {given.dtype}, "
+            "which is not a numeric array of real numbers"
+        )
     if proba.shape != (n_rows, n_classes):
         raise ValueError(
             f"black box {name!r} returned shape {proba.shape}; expected ({n_rows}, {n_classes})"
