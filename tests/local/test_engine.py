@@ -9,6 +9,7 @@ from unboxed import BlackBox
 from unboxed.local import _engine
 from unboxed.local._engine import (
     Engine,
+    _largest_eigenvalue,
     bernoulli_masks,
     constrained_wls,
     exponential_kernel,
@@ -312,3 +313,12 @@ def test_top_k_active_breaks_many_ties_to_the_lower_indices():
     coef = np.tile([0.3, -0.3, 0.1], 8)[None]  # 16 tied at 0.3
     chosen = top_k_active(coef, np.ones_like(coef, dtype=bool), 5)
     assert np.flatnonzero(chosen[0]).tolist() == [0, 1, 3, 4, 6]
+
+
+def test_largest_eigenvalue_matches_numpy(rng):
+    # The lasso's FISTA step is 1 / (1.01 x the largest eigenvalue): an underestimate
+    # past that margin makes it diverge. Scales from 25 down to 1e-4, one per problem.
+    A = rng.normal(size=(4, 30, 7)) * np.array([5.0, 1.0, 0.2, 0.01])[:, None, None]
+    gram = A.transpose(0, 2, 1) @ A
+    expected = np.linalg.eigvalsh(gram)[:, -1]
+    np.testing.assert_allclose(_largest_eigenvalue(gram), expected, rtol=1e-3)

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from scipy import special
 from scipy.ndimage import gaussian_filter
+from sklearn.linear_model import Lasso, Ridge
 
 from tests.helpers import requires_fashion_mnist
 from unboxed import BlackBox, load_dataset
@@ -478,3 +479,65 @@ def test_verbose_shows_the_perturbation_progress(verbose, capsys):
     X = np.random.default_rng(7).uniform(size=(2, 6))
     Lime(box, n_samples=20, verbose=verbose, random_state=0).explain(X, target=1)
     assert ("perturbing" in capsys.readouterr().err) is verbose
+
+
+def test_lime_auto_segmenter_takes_slic_superpixels_of_images():
+    # "auto" means SLIC for a black box with an image shape, not one pixel per component.
+    w = np.random.default_rng(1).normal(scale=0.01, size=784)
+    X = np.random.default_rng(2).uniform(size=(1, 784))
+
+    def proba(X):
+        p1 = 0.5 + X.reshape(len(X), -1) @ w
+        return np.stack([1 - p1, p1], axis=1)
+
+    box = BlackBox.from_callable(proba, n_classes=2, input_shape=(28, 28))
+    auto = Lime(box, n_samples=20, random_state=0).explain(X, target=1)
+    slic = segment(X, (28, 28), method="slic")
+    assert slic.max() < 100  # superpixels, far fewer than the 784 pixels
+    given = Lime(box, n_samples=20, random_state=0).explain(X, target=1, segments=slic)
+    np.testing.assert_array_equal(auto.values, given.values)
+
+
+@pytest.mark.parametrize(
+    ("regression", "n_features"), [("ridge", None), ("lasso", None), ("lasso", 3)]
+)
+def test_lime_passes_its_kernel_width_and_alpha_to_both_fits(regression, n_features):
+    # The defaults test pins width 0.25 and alpha 1; other values must reach the first
+    # fit (sklearn's Ridge or Lasso on the queried masks) and the ridge refit on the K
+    # largest weights, which takes the same alpha.
+    queries = []
+
+    def proba(X):
+        queries.append(X.copy())
+        p1 = 1 / (1 + np.exp(-(3 * X[:, 0] * X[:, 1] - 2 * X[:, 2] + X[:, 3] - 1)))
+        return np.stack([1 - p1, p1], axis=1)
+
+    X = np.random.default_rng(5).uniform(0.5, 1.5, size=(2, 6))
+    width, alpha = 0.7, (0.3 if regression == "ridge" else 0.002)
+    result = Lime(
+        BlackBox.from_callable(proba, n_classes=2),
+        n_samples=300,
+        kernel_width=width,
+        alpha=alpha,
+        regression=regression,
+        n_features=n_features,
+        random_state=0,
+    ).explain(X, target=1)
+    seen = np.concatenate(queries).reshape(2, -1, 6)
+    for row in range(2):
+        Z = (seen[row] != 0).astype(float)  # zero fill: a feature is on iff it is nonzero
+        weight = np.exp(-((1 - np.sqrt(Z.sum(axis=1) / 6)) ** 2) / (2 * width**2))
+        y = proba(seen[row])[:, 1]
+        if regression == "ridge":
+            ref = Ridge(alpha=alpha).fit(Z, y, sample_weight=weight)
+        else:  # sklearn's Lasso rescales the weights to sum to n_samples
+            ref = Lasso(alpha=alpha, tol=1e-12, max_iter=100000)
+            ref.fit(Z, y, sample_weight=weight * len(y) / weight.sum())
+        coef = ref.coef_
+        if n_features is not None:
+            keep = np.sort(np.argsort(-np.abs(coef), kind="stable")[:n_features])
+            ref = Ridge(alpha=alpha).fit(Z[:, keep], y, sample_weight=weight)
+            coef = np.zeros(6)
+            coef[keep] = ref.coef_
+        np.testing.assert_allclose(result.values[row], coef, atol=1e-6)
+        assert result.meta["intercept"][row] == pytest.approx(ref.intercept_, abs=1e-6)
