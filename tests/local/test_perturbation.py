@@ -399,6 +399,23 @@ def test_bad_numbers_are_refused_when_the_explainer_is_made(cls, kwargs, message
         cls(_linear_box(np.zeros(6)), **kwargs)
 
 
+def _interaction_proba(X):
+    """Two classes whose logit has an interaction (x0 * x1), so LIME's fit is not exact."""
+    p1 = 1 / (1 + np.exp(-(3 * X[:, 0] * X[:, 1] - 2 * X[:, 2] + X[:, 3] - 1)))
+    return np.stack([1 - p1, p1], axis=1)
+
+
+def _recording(proba):
+    """A black box over ``proba`` that keeps every batch it is asked about."""
+    queries = []
+
+    def record(X):
+        queries.append(X.copy())
+        return proba(X)
+
+    return BlackBox.from_callable(record, n_classes=2), queries
+
+
 @pytest.mark.parametrize("n_features", [None, 3])
 def test_lime_defaults_match_lime_s_weighted_ridge_on_the_queried_samples(n_features):
     """Default LIME (1000 samples, zero fill, width 0.25, ridge alpha 1) against sklearn's
@@ -406,17 +423,9 @@ def test_lime_defaults_match_lime_s_weighted_ridge_on_the_queried_samples(n_feat
     with ``n_features``, a second weighted Ridge on the K largest weights of the first."""
     from sklearn.linear_model import Ridge
 
-    queries = []
-
-    def proba(X):
-        queries.append(X.copy())
-        p1 = 1 / (1 + np.exp(-(3 * X[:, 0] * X[:, 1] - 2 * X[:, 2] + X[:, 3] - 1)))
-        return np.stack([1 - p1, p1], axis=1)
-
+    box, queries = _recording(_interaction_proba)
     X = np.random.default_rng(5).uniform(0.5, 1.5, size=(2, 6))
-    result = Lime(
-        BlackBox.from_callable(proba, n_classes=2), n_features=n_features, random_state=0
-    ).explain(X, target=1)
+    result = Lime(box, n_features=n_features, random_state=0).explain(X, target=1)
     seen = np.concatenate(queries).reshape(2, -1, 6)
     assert seen.shape[1] == 1000
     for row in range(2):
@@ -425,7 +434,7 @@ def test_lime_defaults_match_lime_s_weighted_ridge_on_the_queried_samples(n_feat
         # Cosine distance to the all-on mask, z.1 / (|z| |1|), 1 for z = 0 as in sklearn.
         distance = 1 - np.sqrt(Z.sum(axis=1) / 6)
         weight = np.exp(-(distance**2) / (2 * 0.25**2))
-        y = proba(seen[row])[:, 1]
+        y = _interaction_proba(seen[row])[:, 1]
         ridge = Ridge(alpha=1.0).fit(Z, y, sample_weight=weight)
         coef, keep = ridge.coef_, np.arange(6)
         if n_features is not None:
@@ -505,17 +514,11 @@ def test_lime_passes_its_kernel_width_and_alpha_to_both_fits(regression, n_featu
     # The defaults test pins width 0.25 and alpha 1; other values must reach the first
     # fit (sklearn's Ridge or Lasso on the queried masks) and the ridge refit on the K
     # largest weights, which takes the same alpha.
-    queries = []
-
-    def proba(X):
-        queries.append(X.copy())
-        p1 = 1 / (1 + np.exp(-(3 * X[:, 0] * X[:, 1] - 2 * X[:, 2] + X[:, 3] - 1)))
-        return np.stack([1 - p1, p1], axis=1)
-
+    box, queries = _recording(_interaction_proba)
     X = np.random.default_rng(5).uniform(0.5, 1.5, size=(2, 6))
     width, alpha = 0.7, (0.3 if regression == "ridge" else 0.002)
     result = Lime(
-        BlackBox.from_callable(proba, n_classes=2),
+        box,
         n_samples=300,
         kernel_width=width,
         alpha=alpha,
@@ -527,7 +530,7 @@ def test_lime_passes_its_kernel_width_and_alpha_to_both_fits(regression, n_featu
     for row in range(2):
         Z = (seen[row] != 0).astype(float)  # zero fill: a feature is on iff it is nonzero
         weight = np.exp(-((1 - np.sqrt(Z.sum(axis=1) / 6)) ** 2) / (2 * width**2))
-        y = proba(seen[row])[:, 1]
+        y = _interaction_proba(seen[row])[:, 1]
         if regression == "ridge":
             ref = Ridge(alpha=alpha).fit(Z, y, sample_weight=weight)
         else:  # sklearn's Lasso rescales the weights to sum to n_samples
