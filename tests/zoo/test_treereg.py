@@ -112,7 +112,15 @@ def test_not_fitted_and_bad_input(moons):
 
 
 @pytest.mark.parametrize(
-    "kwargs", [{"strength": -1}, {"lr": 0}, {"epochs": 0}, {"hidden": (0,)}, {"n_jitter": -1}]
+    "kwargs",
+    [
+        {"strength": -1},
+        {"lr": 0},
+        {"epochs": 0},
+        {"hidden": (0,)},
+        {"hidden": 16},
+        {"n_jitter": -1},
+    ],
 )
 def test_bad_hyperparameters(kwargs):
     with pytest.raises(ValueError, match=next(iter(kwargs))):

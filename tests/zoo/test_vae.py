@@ -73,6 +73,9 @@ def test_bad_architecture():
         zoo.vae(latent_dim=0)
     with pytest.raises(ValueError, match="hidden"):
         zoo.vae(hidden=())
+    # One width, not a sequence of them: once a bare "'int' object is not iterable".
+    with pytest.raises(ValueError, match="hidden must be a sequence of ints"):
+        zoo.vae(hidden=64)
     with pytest.raises(TypeError, match="VAE"):
         zoo.train_vae(zoo.mlp(), np.zeros((2, 784)))
 

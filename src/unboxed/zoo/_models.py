@@ -89,11 +89,11 @@ def _activation(name: str) -> nn.Module:
     return ACTIVATIONS[name]()
 
 
-def check_widths(widths: object) -> tuple[int, ...]:
+def check_widths(widths: object, *, name: str = "widths") -> tuple[int, ...]:
     """Check a sequence of hidden-layer widths (ints >= 1) and return it as a tuple."""
     if not isinstance(widths, Sequence | np.ndarray) or isinstance(widths, str):
-        raise ValueError(f"widths must be a sequence of ints (e.g. (256, 64)), got {widths!r}")
-    return tuple(check_positive_int(w, name="widths") for w in widths)
+        raise ValueError(f"{name} must be a sequence of ints (e.g. (256, 64)), got {widths!r}")
+    return tuple(check_positive_int(w, name=name) for w in widths)
 
 
 def mlp(

@@ -47,7 +47,7 @@ from .._validation import (
     int_seed,
 )
 from ..blackbox import BlackBox
-from ._models import DIVERGED, ZooModel, as_blackbox, check_finite_weights, mlp
+from ._models import DIVERGED, ZooModel, as_blackbox, check_finite_weights, check_widths, mlp
 from ._train import restore_training_state, save_training_state
 
 
@@ -198,7 +198,7 @@ class TreeRegularizedMLP:
         ):
             check_number(value, name=name, strict=False)
         check_number(lr, name="lr")
-        self.hidden = tuple(check_positive_int(h, name="hidden") for h in hidden)
+        self.hidden = check_widths(hidden, name="hidden")
         self.activation = activation
         self.strength = float(strength)
         self.epochs = check_positive_int(epochs, name="epochs")

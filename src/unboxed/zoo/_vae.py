@@ -39,7 +39,7 @@ from .._validation import (
     int_seed,
 )
 from ..blackbox import module_input
-from ._models import DIVERGED, ZooModel, _seeded, check_finite_weights
+from ._models import DIVERGED, ZooModel, _seeded, check_finite_weights, check_widths
 
 
 class VAE(ZooModel):
@@ -176,7 +176,7 @@ def vae(
     """
     n_features = check_positive_int(n_features, name="n_features")
     latent_dim = check_positive_int(latent_dim, name="latent_dim")
-    hidden = [check_positive_int(h, name="hidden") for h in hidden]
+    hidden = list(check_widths(hidden, name="hidden"))
     if not hidden:
         raise ValueError("hidden must hold at least one width")
 
