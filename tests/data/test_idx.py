@@ -48,6 +48,8 @@ def test_bad_magic_is_rejected():
         parse_idx(b"\x89PNG\r\n\x1a\n" + bytes(100))
     with pytest.raises(ValueError, match="not an IDX file"):
         parse_idx(b"")
+    with pytest.raises(TypeError, match="raw must be bytes, got str"):
+        parse_idx("train-images-idx3-ubyte")  # a path by mistake: an AttributeError before
 
 
 def test_corrupt_gzip_is_rejected(tmp_path):

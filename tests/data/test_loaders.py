@@ -249,6 +249,16 @@ def test_a_dataset_refuses_inconsistent_arrays(digits):
         dataclasses.replace(digits, y_train=y)
 
 
+def test_a_dataset_refuses_a_support_that_names_no_feature(planted):
+    # kept unchecked before: index 20 of 20 features failed only where a test used it
+    for support in ([2, 20], [-1, 3], [1.5], [[2, 5]]):
+        with pytest.raises(
+            ValueError, match=r"support must be a vector of feature indices in \[0, 20\)"
+        ):
+            dataclasses.replace(planted, support=np.array(support))
+    assert dataclasses.replace(planted, support=[17, 2]).support.tolist() == [17, 2]
+
+
 def test_pixel_names_are_in_c_order():
     from unboxed.data._dataset import pixel_names
 

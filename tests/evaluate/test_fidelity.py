@@ -255,6 +255,16 @@ def test_agreement():
         agreement(proba, a)
 
 
+def test_agreement_refuses_a_single_column():
+    # Labels passed as a column (n, 1) were read as one-class probabilities: argmax gave
+    # 0 on every row, so any two predictors agreed perfectly.
+    a = np.array([0, 1, 2, 2, 1, 0])
+    b = np.array([1, 0, 0, 1, 2, 2])  # agrees with a nowhere
+    assert agreement(a, b, random_state=0).mean == 0.0
+    with pytest.raises(ValueError, match=r"pred_a has shape \(6, 1\).*at least 2 columns"):
+        agreement(a[:, None], b[:, None], random_state=0)
+
+
 def test_same_seed_same_result(planted, planted_blackbox):
     def run(seed):
         return deletion_test(
@@ -719,6 +729,9 @@ def test_keep_top_k_checks_k_and_segments(planted, planted_blackbox):
             keep_top_k(planted_blackbox, X, y, att, 1, segments=segments)
     with pytest.raises(ValueError, match="segment_score must be 'mean' or 'sum'"):
         keep_top_k(planted_blackbox, X, y, att, 1, segments=np.arange(20) // 2, segment_score="max")
+    # checked on arrival, not only when segments use it: a typo was silently ignored
+    with pytest.raises(ValueError, match="segment_score must be 'mean' or 'sum'"):
+        keep_top_k(planted_blackbox, X, y, planted.support, 1, segment_score="max")
 
 
 def test_segments_can_score_their_sum(planted, planted_blackbox):

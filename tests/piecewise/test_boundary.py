@@ -91,6 +91,10 @@ def test_regions_in_box_needs_two_inputs_and_a_box():
         regions_in_box(regions, (1.0, 0.0, 0.0, 1.0))
     with pytest.raises(ValueError, match="resolution"):
         regions_in_box(regions, BOX, resolution=1)
+    # an AttributeError on n_features_in_ before
+    for function in (regions_in_box, boundary_segments):
+        with pytest.raises(TypeError, match="regions must be a LinearRegions"):
+            function(zoo.mlp((4,), n_features=2, n_classes=2), BOX)
 
 
 def _t_junction_network(mirror: float = 1.0) -> nn.Module:
@@ -262,6 +266,16 @@ def test_the_plot_refuses_data_that_is_not_two_dimensional():
     model = zoo.mlp((6,), n_features=2, n_classes=2, random_state=0)
     with pytest.raises(ValueError, match="X must have 2 features, got 3"):
         plot_decision_boundaries([("relu", model)], X, X[:, 0] > 0, resolution=10)
+
+
+def test_the_plot_names_a_panel_whose_network_takes_other_than_two_inputs():
+    from unboxed.piecewise import plot_decision_boundaries
+
+    X = np.random.default_rng(0).normal(size=(10, 2))
+    model = zoo.mlp((6,), "tanh", n_features=3, n_classes=2, random_state=0)
+    # torch's "mat1 and mat2 shapes cannot be multiplied" before, naming no panel
+    with pytest.raises(ValueError, match="panel 'wide' failed on 2-D inputs"):
+        plot_decision_boundaries([("wide", model)], X, X[:, 0] > 0, resolution=10)
 
 
 @pytest.mark.parametrize("resolution", [0, 1, -3, 2.5])

@@ -96,6 +96,21 @@ def test_mass_share():
         mass_share(np.array([[np.nan, 1.0]]), np.array([True, False]))  # gave [0.]
 
 
+def test_mass_share_takes_only_a_bool_mask_of_the_right_shape():
+    values = np.array([[1.0, -3.0, 0.0, 4.0]])
+    # Feature indices cast to bool marked every feature but 0: a share of 7/8, not 3/8.
+    with pytest.raises(ValueError, match=r"region must be a bool mask of shape \(4,\)"):
+        mass_share(values, np.array([1, 2, 3, 0]))
+    with pytest.raises(ValueError, match="region must be a bool mask"):
+        mass_share(values, np.array([True, False]))  # numpy's broadcast error before
+    assert mass_share(values, np.array([False, True, False, False])) == pytest.approx([3 / 8])
+
+
+def test_spread_groups_refuses_what_is_not_an_importance():
+    with pytest.raises(TypeError, match="importance must be a FeatureImportance"):
+        spread_groups(None, 5)  # an AttributeError on .meta before
+
+
 @pytest.mark.parametrize(
     "kwargs, message",
     [

@@ -145,6 +145,8 @@ def test_the_default_gallery_shows_at_most_ten_groups():
 def test_an_empty_selection_of_groups_is_a_clear_error():
     with pytest.raises(ValueError, match="nothing to plot"):
         plot_examples(_examples(), [])
+    with pytest.raises(TypeError, match="examples must be an ExampleSet, got NoneType"):
+        plot_examples(None)  # an AttributeError on .groups before
 
 
 def test_features_that_are_pixels_show_as_an_image_and_others_as_a_strip():

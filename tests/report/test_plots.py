@@ -79,6 +79,24 @@ def test_the_row_one_past_the_end_is_named_out_of_range(attribution):
         attribution.plot(4)
 
 
+def test_a_row_index_must_be_an_int(attribution):
+    # 1.5 passed the range check (int(1.5) is 1) and failed inside numpy; True indexed
+    # a mask and broke the image reshape; "a" raised int()'s own message
+    for index in (1.5, True, [0, 2.0], "a", None):
+        with pytest.raises(ValueError, match="index must be an int or a list of ints"):
+            attribution.plot(index)
+
+
+def test_the_plot_functions_refuse_other_objects(attribution):
+    from unboxed.report import plot_attribution, plot_feature_importance
+
+    # AttributeErrors (on n_samples, n_classes) before
+    with pytest.raises(TypeError, match="attribution must be an Attribution"):
+        plot_attribution(None)
+    with pytest.raises(TypeError, match="importance must be a FeatureImportance"):
+        plot_feature_importance(attribution)
+
+
 def test_colour_images_are_averaged_over_their_channels(rng):
     values = rng.normal(size=(1, 3 * 4 * 6))
     inputs = rng.uniform(size=(1, 3 * 4 * 6))

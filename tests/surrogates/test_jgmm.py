@@ -618,6 +618,14 @@ def test_fit_refuses_x_of_another_rank(rng):
             JGMM(2, 2).fit(X, Y)
 
 
+def test_fit_refuses_x_or_y_without_features(rng):
+    # Y with no column raised an IndexError inside k-means, X one numpy's reshape error.
+    X, Y = rng.normal(size=(20, 3)), rng.normal(size=(20, 2))
+    for bad_x, bad_y in ((X, Y[:, :0]), (X[:, :0], Y), (rng.normal(size=(20, 0, 3)), Y)):
+        with pytest.raises(ValueError, match="X and Y need at least one feature"):
+            JGMM(2, 2, random_state=0).fit(bad_x, bad_y)
+
+
 def test_fitted_layout_is_enforced_on_new_x(rng):
     """A plain model refuses a 3-d X (even with one position), a spatial model a 2-d
     X or another number of positions, each with the shape it expects."""

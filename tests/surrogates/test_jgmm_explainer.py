@@ -627,6 +627,12 @@ def test_more_bad_validation_fractions(digits, digits_blackbox):
                 n_components_x=[2, 4],
                 validation_fraction=fraction,
             ).fit(digits.X_train[:100])
+    # one K_x, so nothing is chosen by validation: the fraction was silently ignored
+    for fraction in (1.5, -0.2, float("nan")):
+        with pytest.raises(ValueError, match="validation_fraction must be in"):
+            JGMMExplainer(digits_blackbox, lower_layer="pool2", validation_fraction=fraction).fit(
+                digits.X_train[:100]
+            )
 
 
 def test_radius_must_be_positive(explainer, digits):

@@ -62,6 +62,15 @@ def test_whitening_survives_constant_and_duplicated_columns(rng):
     assert np.all(np.isfinite(Z)) and np.allclose(jm.unwhiten(Z, *params), X)
 
 
+def test_whitening_names_features_whose_covariance_overflows(rng):
+    # finite values whose squares overflow: eigh raised "Eigenvalues did not converge"
+    X = rng.normal(size=(20, 3)) * 1e160
+    with pytest.raises(ValueError, match="too large to whiten"):
+        jm.fit_whitening(X)
+    mean, _, scales = jm.fit_whitening(X / 1e160 * 1e150)  # still fine at 1e150
+    assert np.all(np.isfinite(mean)) and np.all(np.isfinite(scales))
+
+
 def test_lambda_and_psi_follow_eq2(rng):
     m = _model(rng)
     Q, pi = m["Q"][0], m["pi"]

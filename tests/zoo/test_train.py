@@ -106,6 +106,15 @@ def test_bad_data_is_refused(digits):
             zoo.train(model, digits, epochs=1, lr=lr, weight_decay=weight_decay, verbose=False)
 
 
+def test_train_refuses_what_is_not_a_zoo_model_or_a_dataset(digits):
+    model = zoo.build("mlp", input_shape=(64,), n_classes=10, widths=(8,))
+    # both were AttributeErrors (on input_shape, n_features) before
+    with pytest.raises(TypeError, match="model must be a ZooModel"):
+        zoo.train(None, digits, epochs=1, verbose=False)
+    with pytest.raises(TypeError, match="dataset must be an unboxed Dataset"):
+        zoo.train(model, (digits.X_train, digits.y_train), epochs=1, verbose=False)
+
+
 def test_a_last_step_that_diverges_is_an_error_not_a_nan_model(digits):
     """One batch per epoch: the loss is checked before each step, the weights after.
     A NaN gradient (as a step overflowing would give) makes the only step diverge."""
@@ -260,6 +269,17 @@ def test_accuracy_in_batches_agrees_with_one_pass(digits, batch_size):
     assert zoo.accuracy(model, X, y, batch_size=batch_size) == pytest.approx(expected, abs=1e-12)
     # every row counts, the last batch's last one too
     assert zoo.accuracy(model, X, predicted, batch_size=batch_size) == 1.0
+
+
+def test_accuracy_takes_arrays_and_refuses_empty_or_mismatched_rows(digits):
+    model = zoo.build("mlp", input_shape=(64,), n_classes=10, widths=(8,), random_state=2)
+    X, y = digits.X_test[:50], digits.y_test[:50]
+    expected = zoo.accuracy(model, torch.as_tensor(X), torch.as_tensor(y))
+    assert zoo.accuracy(model, X, y) == expected  # an AttributeError on .cpu before
+    with pytest.raises(ValueError, match="X is empty"):
+        zoo.accuracy(model, X[:0], y[:0])  # a ZeroDivisionError before
+    with pytest.raises(ValueError, match=r"y must have shape \(50,\)"):
+        zoo.accuracy(model, X, y[:10])
 
 
 def test_each_epoch_sees_every_sample_once_on_a_cosine_schedule(digits, monkeypatch):

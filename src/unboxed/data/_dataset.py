@@ -73,6 +73,18 @@ class Dataset:
             raise ValueError(f"{len(self.feature_names)} feature names for {self.n_features}")
         if self.image_shape is not None and math.prod(self.image_shape) != self.n_features:
             raise ValueError(f"image_shape {self.image_shape} does not match {self.n_features}")
+        if self.support is not None:  # fidelity tests index features with it
+            support = np.asarray(self.support)
+            if (
+                support.ndim != 1
+                or support.dtype.kind not in "iu"
+                or (support.size and (support.min() < 0 or support.max() >= self.n_features))
+            ):
+                raise ValueError(
+                    f"support must be a vector of feature indices in [0, {self.n_features}), "
+                    f"got {support.dtype} {support.shape} {support.tolist()!r:.60}"
+                )
+            object.__setattr__(self, "support", support)
 
     @property
     def n_features(self) -> int:

@@ -554,6 +554,8 @@ def keep_top_k(
     rng = check_random_state(random_state)
     _check_fill(fill)
     check_positive_int(n_boot, name="n_boot")
+    if segment_score not in ("mean", "sum"):  # checked here too: unused without segments
+        raise ValueError(f"segment_score must be 'mean' or 'sum', got {segment_score!r}")
     k = check_positive_int(k, name="k", minimum=0)
     X = blackbox.check_X(X)
     n = X.shape[0]
@@ -670,6 +672,11 @@ def agreement(
         if arr.ndim not in (1, 2):
             raise ValueError(f"{name} must be labels (n,) or probabilities (n, C), got {arr.shape}")
         if arr.ndim == 2:
+            if arr.shape[1] < 2:  # argmax of one column is 0 on every row: a sure 1.0
+                raise ValueError(
+                    f"{name} has shape {arr.shape}: probabilities need at least 2 columns; "
+                    "pass labels as a vector of shape (n,)"
+                )
             arr = check_array(arr, name=name).argmax(axis=1)
         labels.append(check_labels(arr, n=arr.shape[0], name=name))
     if labels[0].shape != labels[1].shape:

@@ -241,6 +241,7 @@ def regions_in_box(
     list of Region
         Their polygons (``Region.polygon``) tile the box.
     """
+    _check_regions(regions)
     if regions.n_features_in_ != 2:
         raise ValueError("regions_in_box needs a network with 2 inputs")
     resolution = check_positive_int(resolution, name="resolution", minimum=2)
@@ -250,6 +251,13 @@ def regions_in_box(
         np.meshgrid(np.linspace(x0, x1, resolution), np.linspace(y0, y1, resolution)), -1
     ).reshape(-1, 2)
     return _RegionWalk(regions, tuple(float(v) for v in box)).run(grid)
+
+
+def _check_regions(regions: object) -> None:
+    if not isinstance(regions, LinearRegions):  # an AttributeError on n_features_in_ before
+        raise TypeError(
+            f"regions must be a LinearRegions (of a 2-input network), got {type(regions).__name__}"
+        )
 
 
 def boundary_segments(
@@ -278,6 +286,7 @@ def _boundary(
     regions: LinearRegions, bounds: Sequence[float], resolution: int
 ) -> tuple[list[Region], list[np.ndarray]]:
     """The regions in the box, and the zero line of the logit difference in each."""
+    _check_regions(regions)
     if regions.n_features_in_ != 2 or regions.n_outputs_ != 2:
         raise ValueError("boundary_segments needs a network with 2 inputs and 2 outputs")
     _warn_of_jumps(regions)
@@ -375,8 +384,14 @@ def plot_decision_boundaries(
                 ax.plot(segment[:, 0], segment[:, 1], color="black", lw=1.5)
             title = f"{title}\n{len(found)} regions in view (exact)"
         else:
-            with torch.no_grad():
-                out = module(module_input(module, grid)).double().cpu().numpy()
+            try:
+                with torch.no_grad():
+                    out = module(module_input(module, grid)).double().cpu().numpy()
+            except RuntimeError as err:  # torch's shape error, naming no panel
+                raise ValueError(
+                    f"panel {title!r} failed on 2-D inputs; plot_decision_boundaries draws "
+                    f"networks with 2 inputs: {err}"
+                ) from err
             if out.shape[1] != 2:
                 raise ValueError(
                     f"panel {title!r} has {out.shape[1]} outputs; plot_decision_boundaries "

@@ -249,6 +249,8 @@ def spread_groups(importance: FeatureImportance, n_features: int) -> np.ndarray:
     ndarray of shape (n_classes, n_features)
         Features in no group get 0.
     """
+    if not isinstance(importance, FeatureImportance):
+        raise TypeError(f"importance must be a FeatureImportance, got {type(importance).__name__}")
     groups = importance.meta.get("groups")
     if not isinstance(groups, Mapping):
         raise ValueError("this importance was not computed over groups")
@@ -278,7 +280,14 @@ def mass_share(values: np.ndarray, region: np.ndarray) -> np.ndarray:
         In [0, 1]; 0 for a row whose attributions are all zero.
     """
     values = np.abs(check_array(values, name="values", ndim=2))
-    region = np.broadcast_to(np.asarray(region, dtype=bool), values.shape)
+    mask = np.asarray(region)
+    # An index array such as [3, 4, 5] cast to bool would mark every feature but 0.
+    if mask.dtype != np.bool_ or mask.shape not in (values.shape[1:], values.shape):
+        raise ValueError(
+            f"region must be a bool mask of shape ({values.shape[1]},) or {values.shape}, "
+            f"got {mask.dtype} {mask.shape}"
+        )
+    region = np.broadcast_to(mask, values.shape)
     total = values.sum(axis=1)
     inside = np.where(region, values, 0.0).sum(axis=1)
     return np.divide(inside, total, out=np.zeros_like(total), where=total > 0)

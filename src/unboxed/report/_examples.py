@@ -111,6 +111,10 @@ def plot_examples(
     """
     from matplotlib.figure import Figure
 
+    from ..example_set import ExampleSet  # here, as the type hint is under TYPE_CHECKING
+
+    if not isinstance(examples, ExampleSet):  # an AttributeError on .groups before
+        raise TypeError(f"examples must be an ExampleSet, got {type(examples).__name__}")
     # matplotlib's own errors named columns or the figure size, not this argument
     max_per_group = check_positive_int(max_per_group, name="max_per_group")
     all_groups = sorted(set(examples.groups.tolist()))

@@ -288,6 +288,11 @@ class JGMM:
             raise ValueError(f"X has {X.shape[0]} rows but Y has {Y.shape[0]}; expected equal")
         spatial = X.ndim == 3
         X3 = X if spatial else X[:, None, :]
+        if 0 in X3.shape[1:] or Y.shape[1] == 0:  # an IndexError deep in k-means before
+            raise ValueError(
+                f"X and Y need at least one feature (and position), got shapes {X.shape} "
+                f"and {Y.shape}"
+            )
         n = X.shape[0]
         if n < max(kx, ky):
             raise ValueError(

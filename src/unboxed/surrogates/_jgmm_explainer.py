@@ -208,18 +208,18 @@ class JGMMExplainer:
             )
         check_checkpoint(self.checkpoint, self.random_state)
         candidates = self._candidates()
-        if len(candidates) > 1:
-            if not self._tied:
-                raise ValueError(
-                    "choosing n_components_x or var_floor by validation needs "
-                    "higher_layer='logits' (it compares the proxy's agreement with the "
-                    "black box)"
-                )
-            fraction = self.validation_fraction
-            if isinstance(fraction, bool) or not isinstance(fraction, float | int):
-                raise TypeError(f"validation_fraction must be a number, got {fraction!r}")
-            if not 0 < fraction < 1:
-                raise ValueError(f"validation_fraction must be in (0, 1), got {fraction!r}")
+        if len(candidates) > 1 and not self._tied:
+            raise ValueError(
+                "choosing n_components_x or var_floor by validation needs "
+                "higher_layer='logits' (it compares the proxy's agreement with the "
+                "black box)"
+            )
+        # Checked with one candidate too, where it is unused: a typo is not silently kept.
+        fraction = self.validation_fraction
+        if isinstance(fraction, bool) or not isinstance(fraction, float | int):
+            raise TypeError(f"validation_fraction must be a number, got {fraction!r}")
+        if not 0 < fraction < 1:
+            raise ValueError(f"validation_fraction must be in (0, 1), got {fraction!r}")
 
     def _candidates(self) -> list[tuple[int, float]]:
         """Every candidate ``(K_x, var_floor)`` pair."""

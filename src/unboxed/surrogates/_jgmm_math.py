@@ -69,7 +69,13 @@ def fit_whitening(X: np.ndarray, *, rel_floor: float = 1e-10) -> tuple[np.ndarra
     """
     mean = X.mean(axis=0)
     centred = X - mean
-    cov = centred.T @ centred / max(X.shape[0] - 1, 1)
+    with np.errstate(over="ignore", invalid="ignore"):
+        cov = centred.T @ centred / max(X.shape[0] - 1, 1)
+    if not np.all(np.isfinite(cov)):  # eigh's LinAlgError "did not converge" before
+        raise ValueError(
+            "the features are too large to whiten: their covariance overflows float64 "
+            f"(largest magnitude {np.abs(X).max():.3g}); rescale them"
+        )
     eigvals, eigvecs = np.linalg.eigh(cov)
     order = np.argsort(eigvals)[::-1]
     eigvals, eigvecs = eigvals[order], eigvecs[:, order]

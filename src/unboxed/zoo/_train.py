@@ -85,7 +85,20 @@ def _tensors(model: ZooModel, dataset: Dataset) -> tuple[torch.Tensor, ...]:
 
 
 def accuracy(model: nn.Module, X: torch.Tensor, y: torch.Tensor, batch_size: int = 2048) -> float:
-    """The share of rows of ``X`` that ``model`` classifies as ``y``."""
+    """The share of rows of ``X`` that ``model`` classifies as ``y``.
+
+    ``X`` and ``y`` may be tensors or arrays; ``y`` holds one label per row of ``X``.
+    """
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    batch_size = check_positive_int(batch_size, name="batch_size")
+    X, y = torch.as_tensor(X), torch.as_tensor(y)
+    if X.ndim == 0 or X.shape[0] == 0:  # a ZeroDivisionError before
+        raise ValueError(f"X is empty or a scalar (shape {tuple(X.shape)}); expected rows")
+    if y.shape != (X.shape[0],):
+        raise ValueError(
+            f"y must have shape ({X.shape[0]},), one label per row, got {tuple(y.shape)}"
+        )
     model.eval()
     correct = 0
     with torch.inference_mode():
@@ -136,6 +149,10 @@ def train(
     -------
     TrainingResult
     """
+    if not isinstance(model, ZooModel):  # AttributeErrors on input_shape before
+        raise TypeError(f"model must be a ZooModel (from unboxed.zoo), got {type(model).__name__}")
+    if not isinstance(dataset, Dataset):
+        raise TypeError(f"dataset must be an unboxed Dataset, got {type(dataset).__name__}")
     epochs = check_positive_int(epochs, name="epochs")
     batch_size = check_positive_int(batch_size, name="batch_size")
     check_checkpoint(checkpoint, random_state)
