@@ -524,6 +524,34 @@ def test_a_module_in_training_mode_is_put_in_eval_mode(rng):
     np.testing.assert_array_equal(bb.predict_proba(X), bb.predict_proba(X))
 
 
+def test_a_module_set_back_to_training_is_queried_in_eval_mode(rng):
+    # A user who trains on after wrapping: queries must not apply dropout or teach
+    # BatchNorm the statistics of perturbed inputs, and the module keeps its own mode.
+    torch.manual_seed(0)
+    module = torch.nn.Sequential(
+        torch.nn.Linear(4, 8), torch.nn.BatchNorm1d(8), torch.nn.Dropout(0.5), torch.nn.Linear(8, 3)
+    )
+    bb = BlackBox.from_torch(module, input_shape=(4,))
+    X = rng.normal(size=(20, 4))
+    expected = bb.predict_proba(X)
+    module.train()
+    module[2].eval()  # a mixed mode, given back as it was
+    running_mean = module[1].running_mean.clone()
+    np.testing.assert_array_equal(bb.predict_proba(X * 5.0 + 3.0), bb.predict_proba(X * 5.0 + 3.0))
+    bb.gradient(X, target=0)
+    bb.features(X, layer="1")
+    np.testing.assert_array_equal(bb.predict_proba(X), expected)
+    assert torch.equal(module[1].running_mean, running_mean)
+    assert [m.training for m in module.modules()] == [True, True, True, False, True]
+
+
+def test_a_direct_blackbox_names_an_unknown_kind_or_output():
+    with pytest.raises(ValueError, match="kind must be 'torch', 'sklearn' or 'callable'"):
+        BlackBox(np.ones, n_classes=2, input_shape=None, name="m", kind="keras")
+    with pytest.raises(ValueError, match="output must be 'logits' or 'probabilities', got 'x'"):
+        BlackBox(np.ones, n_classes=2, input_shape=None, name="m", kind="callable", output="x")
+
+
 class _MixesTheBatch(torch.nn.Module):
     """Averages over the batch: one output row, whatever the number of inputs."""
 
@@ -697,3 +725,88 @@ def test_rows_of_the_right_width_but_an_extra_axis_are_refused(digits_blackbox):
     # (2, 64, 3) starts with 64 columns but holds three times the features.
     with pytest.raises(ValueError, match=r"X has shape \(2, 64, 3\), but .* expects"):
         digits_blackbox.predict_proba(np.zeros((2, 64, 3)))
+
+
+def test_a_value_just_above_one_within_tolerance_is_accepted_and_clipped():
+    # 1 + 5e-5 is float error, as -5e-5 is (the test above): both are let through and
+    # clipped, so that a row such as a float32 softmax's is never refused.
+    bb = BlackBox.from_callable(lambda X: np.tile([1 + 5e-5, -5e-5], (len(X), 1)), n_classes=2)
+    np.testing.assert_array_equal(bb.predict_proba(np.zeros((2, 3))), [[1.0, 0.0], [1.0, 0.0]])
+
+
+def test_a_tensor_that_requires_grad_is_read_as_its_values(rng):
+    # torch refuses numpy() on such a tensor; its values are what the model is asked about
+    torch.manual_seed(0)
+    module = torch.nn.Linear(4, 3)
+    X = torch.as_tensor(rng.normal(size=(5, 4)), dtype=torch.float32).requires_grad_(True)
+    bb = BlackBox.from_torch(module, input_shape=(4,))
+    with torch.no_grad():
+        expected = softmax(module(X).double().numpy())
+    np.testing.assert_allclose(bb.predict_proba(X), expected, rtol=1e-12)
+    assert bb.gradient(X, 1).shape == (5, 4) and X.grad is None
+
+
+def test_module_input_follows_the_modules_device_and_dtype():
+    # The meta device stands in for a GPU: inputs must go where the parameters live,
+    # in their dtype, or the forward pass fails on a CUDA model.
+    from unboxed.blackbox import module_input
+
+    module = torch.nn.Linear(3, 2, device="meta", dtype=torch.float16)
+    x = module_input(module, np.zeros((2, 3)))
+    assert x.device.type == "meta" and x.dtype == torch.float16 and x.shape == (2, 3)
+    x = module_input(torch.nn.ReLU(), np.zeros((2, 3)))  # no parameters: float32, CPU
+    assert x.device.type == "cpu" and x.dtype == torch.float32
+
+
+def test_every_builder_passes_batch_size_on_and_defaults_to_4096(planted_logreg):
+    sizes = []
+
+    def model(X):
+        sizes.append(len(X))
+        return np.full((len(X), 2), 0.5)
+
+    bb = BlackBox.from_callable(model, n_classes=2, batch_size=3)
+    bb.predict_proba(np.zeros((7, 2)))
+    assert bb.batch_size == 3 and sizes == [3, 3, 1] and bb.n_queries == 7
+    sizes.clear()
+    BlackBox.from_callable(model, n_classes=2).predict_proba(np.zeros((5000, 1)))
+    assert sizes == [4096, 904]  # large inputs go in default batches of 4096
+    assert BlackBox.from_sklearn(planted_logreg, batch_size=3).batch_size == 3
+    assert BlackBox.from_sklearn(planted_logreg).batch_size == 4096
+    torch_bb = BlackBox.from_torch(torch.nn.Linear(2, 2), input_shape=(2,))
+    assert torch_bb.batch_size == 4096
+
+
+def test_a_given_name_is_kept_by_every_builder(planted_logreg):
+    assert BlackBox.from_sklearn(planted_logreg, name="credit").name == "credit"
+    assert BlackBox.from_callable(lambda X: X, n_classes=2, name="fn").name == "fn"
+    bb = BlackBox.from_torch(_Sqrt(), input_shape=(3,), name="root")
+    assert bb.name == "root" and repr(bb).startswith("BlackBox('root', kind='torch'")
+    with pytest.raises(ValueError, match="'root' produced a NaN or infinite gradient"):
+        bb.gradient(np.zeros((1, 3)), 0)
+
+
+@pytest.mark.parametrize("batch_size", [0, -1, 2.5, True])
+def test_a_batch_size_that_is_not_a_positive_int_is_refused(batch_size):
+    # range() would refuse 0 only at the first query, and 2.5 would slice with floats
+    with pytest.raises(ValueError, match=r"batch_size must be an int >= 1, got"):
+        BlackBox.from_callable(lambda X: X, n_classes=2, batch_size=batch_size)
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_a_half_precision_softmax_is_read_as_probabilities(dtype, rng):
+    # Its rows sum to 1 only within its own rounding (float16: about 2e-4 here), which
+    # the float32 tolerance of 1e-4 refused: "row 9 sums to 0.999832, not 1".
+    torch.manual_seed(0)
+    module = torch.nn.Sequential(torch.nn.Linear(4, 10), torch.nn.Softmax(dim=1)).to(dtype)
+    X = rng.normal(size=(50, 4))
+    bb = BlackBox.from_torch(module, input_shape=(4,), output="probabilities")
+    with torch.no_grad():
+        expected = module(torch.as_tensor(X, dtype=dtype)).double().numpy()
+    np.testing.assert_allclose(bb.predict_proba(X), expected / expected.sum(1, keepdims=True))
+    # still no licence for raw scores
+    raw = BlackBox.from_torch(
+        torch.nn.Linear(4, 10).to(dtype), input_shape=(4,), output="probabilities"
+    )
+    with pytest.raises(ValueError, match=r"outside \[0, 1\]"):
+        raw.predict_proba(X)

@@ -2,7 +2,7 @@
 
 import numpy as np
 import pytest
-import torch  # noqa: F401  (loaded, so all_finite takes its torch path)
+import torch  # loaded, so all_finite takes its torch path
 
 from unboxed._validation import (
     TORCH_SCAN_SIZE,
@@ -105,6 +105,12 @@ def test_check_labels_refuses_fractional_labels():
     with pytest.raises(ValueError, match="must hold integer class labels, got dtype float64"):
         check_labels(np.array([0.0, 1.5]), n=2)  # 1.5 would have been read as class 1
     assert check_labels(np.array([0.0, 2.0]), n=2).tolist() == [0, 2]
+
+
+def test_a_bool_random_state_is_refused():
+    for flag in (True, np.bool_(False)):  # True would quietly seed 1
+        with pytest.raises(TypeError, match="random_state must be None, an int or a Generator"):
+            check_random_state(flag)
 
 
 def test_a_negative_random_state_is_named():
@@ -247,3 +253,24 @@ def test_checks_return_plain_floats():
     assert bounds == (0.0, 1.5) and all(type(b) is float for b in bounds)
     with pytest.raises(ValueError, match="bounds must be 2 finite numbers"):
         check_bounds((0, 1, 2))  # one axis takes exactly two numbers
+
+
+def test_check_array_reads_a_tensor_that_requires_grad():
+    """numpy's conversion raised torch's own RuntimeError ("Can't call numpy() on
+    Tensor that requires grad"); the values are read without the graph."""
+    X = torch.arange(6.0).reshape(2, 3).requires_grad_(True)
+    arr = check_array(X)
+    np.testing.assert_array_equal(arr, [[0.0, 1.0, 2.0], [3.0, 4.0, 5.0]])
+    assert arr.dtype == np.float64 and X.requires_grad  # the caller's tensor is left alone
+    assert check_array(X, dtype=None).dtype == np.float32
+    with pytest.raises(ValueError, match=r"X contains NaN \(first at index \(0, 1\)\)"):
+        check_array(torch.tensor([[0.0, float("nan")]], requires_grad=True))
+
+
+def test_check_array_names_an_input_whose_conversion_raises_a_runtime_error():
+    class Broken:
+        def __array__(self, dtype=None, copy=None):
+            raise RuntimeError("device lost")
+
+    with pytest.raises(TypeError, match="X could not be converted to an array: device lost"):
+        check_array(Broken())

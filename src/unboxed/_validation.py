@@ -29,6 +29,8 @@ def check_random_state(random_state: RandomState) -> np.random.Generator:
         An int seeds a new generator; a generator is used as is; None draws fresh
         entropy, so results are not reproducible.
     """
+    if isinstance(random_state, bool | np.bool_):  # True would seed 1, a likely slip
+        raise TypeError(f"random_state must be None, an int or a Generator, got {random_state!r}")
     if random_state is None or isinstance(random_state, numbers.Integral):
         if random_state is not None and int(random_state) < 0:
             raise ValueError(f"random_state must be a non-negative int, got {random_state}")
@@ -118,9 +120,14 @@ def check_array(
     """
     if X is None:
         raise ValueError(f"{name} is None; expected an array")
+    detach = getattr(X, "detach", None)
+    if getattr(X, "requires_grad", False) and callable(detach):
+        # A torch tensor that requires grad refuses numpy's conversion; only its
+        # values are read here, so they are taken without the autograd graph.
+        X = detach()
     try:
         arr = np.asarray(X)
-    except (TypeError, ValueError) as err:
+    except (TypeError, ValueError, RuntimeError) as err:
         raise TypeError(f"{name} could not be converted to an array: {err}") from err
     if arr.dtype == object or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == np.bool_):
         raise TypeError(f"{name} must be numeric, got dtype {arr.dtype}")

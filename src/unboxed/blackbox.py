@@ -23,7 +23,8 @@ from ._validation import check_array, check_labels, check_positive_int, check_sh
 ArrayFn = Callable[[np.ndarray], Any]
 
 #: How far a probability may stray from [0, 1], and a row's sum from 1, before the
-#: output is rejected. float32 softmax rows sum to 1 within about 1e-6.
+#: output is rejected. float32 softmax rows sum to 1 within about 1e-6; a torch module
+#: in half precision gets 4 eps of its dtype instead (``_TorchForward.tolerance``).
 PROBABILITY_TOLERANCE = 1e-4
 
 
@@ -71,6 +72,10 @@ class BlackBox:
             raise ValueError(
                 f"a classifier needs at least 2 classes; {name!r} has n_classes={n_classes!r}"
             )
+        if kind not in ("torch", "sklearn", "callable"):
+            raise ValueError(f"kind must be 'torch', 'sklearn' or 'callable', got {kind!r}")
+        if output not in ("logits", "probabilities"):
+            raise ValueError(f"output must be 'logits' or 'probabilities', got {output!r}")
         self._predict_fn = predict_fn
         self.n_classes = int(n_classes)
         self.input_shape = None if input_shape is None else check_shape(input_shape)
@@ -94,8 +99,10 @@ class BlackBox:
     ) -> BlackBox:
         """Wrap a torch module that maps a batch of inputs to logits or probabilities.
 
-        The module is put in eval mode. It runs on the device of its parameters, in
-        their dtype, under ``torch.inference_mode``.
+        The module is put in eval mode, and every query runs in eval mode even if it is
+        set back to training later (each submodule's mode is restored after the query).
+        It runs on the device of its parameters, in their dtype, under
+        ``torch.inference_mode``.
 
         Parameters
         ----------
@@ -272,13 +279,20 @@ class BlackBox:
         with self._guard(batch.shape[0]):
             raw = self._predict_fn(shaped)
         self.n_queries += batch.shape[0]
-        return _check_probabilities(raw, batch.shape[0], self.n_classes, self.name)
+        forward = self._predict_fn
+        tol = forward.tolerance if isinstance(forward, _TorchForward) else PROBABILITY_TOLERANCE
+        return _check_probabilities(raw, batch.shape[0], self.n_classes, self.name, tol)
 
     @contextlib.contextmanager
     def _guard(self, n_rows: int) -> Iterator[None]:
-        """Report any exception the model raises as a :class:`BlackBoxError` naming it."""
+        """Report any exception the model raises as a :class:`BlackBoxError` naming it.
+
+        A torch module runs in eval mode here, whatever mode it was left in since
+        wrapping (see :func:`_eval_mode`).
+        """
         try:
-            yield
+            with _eval_mode(self.module if self.kind == "torch" else None):
+                yield
         except Exception as err:
             raise BlackBoxError(
                 f"black box {self.name!r} raised {type(err).__name__} on a batch of "
@@ -438,6 +452,18 @@ class _TorchForward:
         """``X`` as a tensor on the module's device, in its dtype."""
         return module_input(self.module, X)
 
+    @property
+    def tolerance(self) -> float:
+        """How far the module's probabilities may stray: a half-precision softmax
+        (float16 eps ~1e-3, bfloat16 ~8e-3) rounds its rows off 1 by more than
+        :data:`PROBABILITY_TOLERANCE`."""
+        param = next(self.module.parameters(), None)
+        if param is None or not param.is_floating_point():
+            return PROBABILITY_TOLERANCE
+        import torch
+
+        return max(PROBABILITY_TOLERANCE, 4 * torch.finfo(param.dtype).eps)
+
     def __call__(self, X: np.ndarray) -> np.ndarray:
         import torch
 
@@ -449,6 +475,26 @@ class _TorchForward:
             if self.output == "logits" and raw.ndim == 2 and bool(torch.isfinite(raw).all()):
                 raw = torch.softmax(raw, dim=1)
             return raw.cpu().numpy()
+
+
+@contextlib.contextmanager
+def _eval_mode(module: Any) -> Iterator[None]:
+    """Run ``module`` in eval mode, then give each submodule back its own mode.
+
+    A module put back in training mode after wrapping would apply dropout to the
+    queries, and its BatchNorm layers would learn running statistics from perturbed
+    inputs.
+    """
+    if module is None:
+        yield
+        return
+    modes = [(sub, sub.training) for sub in module.modules()]
+    module.eval()
+    try:
+        yield
+    finally:
+        for sub, training in modes:  # set directly: .train() would recurse into children
+            sub.training = training
 
 
 def module_input(module: Any, X: Any) -> Any:
@@ -514,8 +560,11 @@ def _warn_if_softmaxed(forward: _TorchForward, shape: tuple[int, ...], name: str
         )
 
 
-def _check_probabilities(raw: Any, n_rows: int, n_classes: int, name: str) -> np.ndarray:
-    """Check a model's output and return it as float64 rows that sum exactly to 1."""
+def _check_probabilities(
+    raw: Any, n_rows: int, n_classes: int, name: str, tol: float = PROBABILITY_TOLERANCE
+) -> np.ndarray:
+    """Check a model's output and return it as float64 rows that sum exactly to 1,
+    within ``tol``."""
     try:
         given = np.asarray(raw)
         # Complex values or strings would be cast quietly (dropping the imaginary part,
@@ -536,7 +585,6 @@ def _check_probabilities(raw: Any, n_rows: int, n_classes: int, name: str) -> np
         )
     if not np.all(np.isfinite(proba)):
         raise ValueError(f"black box {name!r} returned NaN or infinite values")
-    tol = PROBABILITY_TOLERANCE
     if proba.min() < -tol or proba.max() > 1 + tol:
         raise ValueError(
             f"black box {name!r} returned values outside [0, 1] "

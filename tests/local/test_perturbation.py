@@ -184,6 +184,8 @@ def test_superpixels_follow_fashion_mnist_images():
         ({"fill": "purple"}, "fill must be"),
         ({"n_samples": 2}, "n_samples"),
         ({"kernel_width": 0}, "kernel_width"),
+        # the kernel squares d / width, so a negative width would pass for its absolute value
+        ({"kernel_width": -0.25}, r"kernel_width must be a finite number > 0, got -0.25"),
         ({"regression": "elastic"}, "regression"),
     ],
 )
@@ -544,3 +546,19 @@ def test_lime_passes_its_kernel_width_and_alpha_to_both_fits(regression, n_featu
             coef[keep] = ref.coef_
         np.testing.assert_allclose(result.values[row], coef, atol=1e-6)
         assert result.meta["intercept"][row] == pytest.approx(ref.intercept_, abs=1e-6)
+
+
+def test_each_method_asks_the_black_box_its_budget_of_queries_per_row(rng):
+    # Occlusion: the instance once, then one box per window (16 boxes of 2x2 on 8x8,
+    # or 3 x 3 of the default 4 moved by 2); LIME and KernelSHAP: n_samples per row,
+    # the instance (and KernelSHAP's baseline) included.
+    X = rng.uniform(size=(3, 64))
+    for explainer, per_row in [
+        (lambda box: Occlusion(box, window=2, stride=2), 16 + 1),
+        (lambda box: Occlusion(box), 9 + 1),
+        (lambda box: Lime(box, n_samples=40, segmenter="grid", random_state=0), 40),
+        (lambda box: KernelShap(box, n_samples=40, segmenter="grid", random_state=0), 40),
+    ]:
+        box = _patch_box()
+        explainer(box).explain(X, target=1)
+        assert box.n_queries == 3 * per_row
