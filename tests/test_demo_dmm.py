@@ -4,6 +4,7 @@ import numpy as np
 
 from unboxed import Attribution
 from unboxed.demo import dmm_men_demo
+from unboxed.evaluate import deletion_test
 from unboxed.local import segment
 from unboxed.surrogates import DMMMEN, ConvergenceWarning
 from unboxed.surrogates._mcmc import RHAT_LIMIT
@@ -61,3 +62,66 @@ def test_dmm_demo_runs_the_deletion_test_on_the_positive_insights(
     cells = segment(X, (8, 8), method="grid", cell=2)
     expected = model.explain_local(X, segments=cells, n_samples=300)
     np.testing.assert_array_equal(result["local"].values, expected.values)
+
+
+def test_dmm_demo_fits_on_the_training_split_and_tests_on_the_test_split(
+    monkeypatch, tmp_path, digits, digits_blackbox
+):
+    """The mixture is fitted on the training images with the demo's seed and the
+    settings its report names (48 pixels, 2 chains of 400 sweeps); the deletion test of
+    the insights runs on every test image with the demo's settings and seed, and the
+    report's components per digit are counted per digit and its R-hat is the worst
+    digit's. Recomputed with seed 5."""
+    import unboxed.demo as demo
+    import unboxed.surrogates as surrogates
+
+    asked, fitted, plotted = [], [], []
+
+    class Quick(DMMMEN):  # records what the demo asks for, then runs short chains
+        def __init__(self, **kwargs):
+            asked.append(kwargs)
+            super().__init__(**{**kwargs, "n_iter": 16, "n_chains": 1})
+
+        def fit(self, X, blackbox, **kwargs):
+            fitted.append(X)
+            return super().fit(X, blackbox, **kwargs)
+
+        def plot(self, *args, **kwargs):
+            plotted.append(kwargs)
+            return super().plot(*args, **kwargs)
+
+    monkeypatch.setattr(surrogates, "DMMMEN", Quick)
+    lines = []
+    result = demo.dmm_men_demo(digits_blackbox, digits, tmp_path, random_state=5, echo=lines.append)
+    [kwargs], [X] = asked, fitted
+    assert (kwargs["n_features"], kwargs["random_state"]) == (48, 5)
+    np.testing.assert_array_equal(X, digits.X_train)
+    report = "\n".join(lines)
+    assert f"{kwargs['n_chains']} chains of {kwargs['n_iter']} sweeps" in report
+    model = result["model"]
+    assert f"split R-hat of the coefficients {model.rhat_.max():.2f} at worst" in report
+    assert [p["k"] for p in plotted] == [12]  # the figure shows the 12 insights tested
+    per_digit = np.mean(np.sum(model.weights_ >= 0.05, axis=1))
+    assert model.weights_.shape[0] == 10  # one row per digit
+    assert f"{per_digit:.1f} components per digit" in report
+    expected = deletion_test(
+        digits_blackbox,
+        digits.X_test,
+        model.class_insights(12, by="positive"),
+        [4, 8, 12],
+        fill="zero",
+        n_boot=200,
+        sample_frac=1.0,
+        random_state=5,
+        verbose=False,
+    )
+    deletion = result["deletion"]
+    assert list(deletion.ks) == [4, 8, 12]
+    np.testing.assert_array_equal(deletion.pcr, expected.pcr)
+    np.testing.assert_array_equal(deletion.random_pcr, expected.random_pcr)
+    # the intervals and the random pixels follow the seed
+    np.testing.assert_array_equal(deletion.pcr_ci, expected.pcr_ci)
+    np.testing.assert_array_equal(deletion.random_pcr_ci, expected.random_pcr_ci)
+    assert expected.to_markdown(label="insight") in report
+    # the local fits' R^2, averaged over the four explained images
+    assert f"in-sample R^2 {np.mean(result['local'].meta['r2']):.2f};" in report
