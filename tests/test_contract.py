@@ -329,6 +329,64 @@ def test_same_random_state_same_result(name, planted, planted_blackbox):
     assert_same(first, second)
 
 
+def _global_generators() -> tuple[tuple, torch.Tensor]:
+    """numpy's and torch's global generator states, to check that a call with an explicit
+    random_state neither seeds nor draws from them (DESIGN.md, convention 3)."""
+    # The legacy global state is the very thing checked: key, position and the cached
+    # Gaussian (one draw moves the position alone).
+    _, key, pos, has_gauss, gauss = np.random.get_state()  # noqa: NPY002
+    return (key.copy(), pos, has_gauss, gauss), torch.get_rng_state()
+
+
+def assert_global_generators_untouched(before: tuple[tuple, torch.Tensor]) -> None:
+    after = _global_generators()
+    assert np.array_equal(before[0][0], after[0][0]) and before[0][1:] == after[0][1:], (
+        "numpy's global generator was used"
+    )
+    assert torch.equal(before[1], after[1]), "torch's global generator was used"
+
+
+def _drop_meta(result):
+    """``result`` without its ``meta`` fields, which record the seed and so always
+    differ between seeds."""
+    if dataclasses.is_dataclass(result):
+        return {
+            f.name: _drop_meta(getattr(result, f.name))
+            for f in dataclasses.fields(result)
+            if f.name != "meta"
+        }
+    if isinstance(result, dict):
+        return {key: _drop_meta(value) for key, value in result.items()}
+    return result
+
+
+def assert_differ(a, b) -> None:
+    """Some figure of ``a`` and ``b`` differs, the records of their seeds aside."""
+    with pytest.raises(AssertionError):
+        assert_same(_drop_meta(a), _drop_meta(b))
+
+
+@pytest.mark.parametrize("name", sorted(PROCEDURES))
+# JGMM's 30 EM steps are the procedure's short budget, not what is tested here.
+@pytest.mark.filterwarnings("ignore:JGMM EM did not converge")
+def test_a_seeded_procedure_keeps_off_the_global_generators_and_follows_its_seed(
+    name, planted, planted_blackbox
+):
+    X = planted.X_test[:300]
+    before = _global_generators()
+    first = PROCEDURES[name](planted_blackbox, X, 11)
+    assert_global_generators_untouched(before)
+    # Another seed gives another result: a procedure that ignored its seed would pass
+    # test_same_random_state_same_result.
+    assert_differ(first, PROCEDURES[name](planted_blackbox, X, 12))
+    if name != "Distiller":  # the slowest, and it takes a Generator as the others do
+        # A Generator in the same state twice gives the same result too.
+        assert_same(
+            PROCEDURES[name](planted_blackbox, X, np.random.default_rng(5)),
+            PROCEDURES[name](planted_blackbox, X, np.random.default_rng(5)),
+        )
+
+
 @pytest.mark.parametrize("name", sorted(PROCEDURES))
 @pytest.mark.parametrize("case", ["nan", "inf", "empty", "wrong width"])
 def test_procedure_bad_input(name, case, planted, planted_blackbox):
@@ -403,6 +461,17 @@ def test_local_explainer_is_deterministic_and_round_trips(
 
 
 @pytest.mark.parametrize("name", sorted(LOCAL_EXPLAINERS))
+def test_local_explainer_keeps_off_the_global_generators(name, planted, planted_torch_box):
+    X = planted.X_test[:6]
+    before = _global_generators()
+    first = LOCAL_EXPLAINERS[name](planted_torch_box, 3).explain(X)
+    assert_global_generators_untouched(before)
+    other = LOCAL_EXPLAINERS[name](planted_torch_box, 4).explain(X)
+    if name in ("SmoothGrad", "Lime", "KernelShap"):  # the ones that sample
+        assert not np.array_equal(first.values, other.values)
+
+
+@pytest.mark.parametrize("name", sorted(LOCAL_EXPLAINERS))
 @pytest.mark.parametrize("case", ["nan", "inf", "empty", "wrong width"])
 def test_local_explainer_bad_input(name, case, planted, planted_torch_box):
     X, message = _bad_inputs(planted.X_test[:10])[case]
@@ -449,6 +518,14 @@ def test_global_torch_probe_is_deterministic_and_round_trips(name, planted_torch
 
 
 @pytest.mark.parametrize("name", sorted(GLOBAL_TORCH_PROBES))
+def test_global_torch_probe_keeps_off_the_global_generators(name, planted_torch_box):
+    before = _global_generators()
+    first = GLOBAL_TORCH_PROBES[name](planted_torch_box, 3)
+    assert_global_generators_untouched(before)
+    assert_differ(first, GLOBAL_TORCH_PROBES[name](planted_torch_box, 4))
+
+
+@pytest.mark.parametrize("name", sorted(GLOBAL_TORCH_PROBES))
 def test_global_torch_probe_rejects_a_bad_random_state(name, planted_torch_box):
     with pytest.raises((TypeError, ValueError), match="random_state"):
         GLOBAL_TORCH_PROBES[name](planted_torch_box, "seed")
@@ -483,3 +560,17 @@ def test_zoo_generator_round_trip(tmp_path, digits):
     loaded = zoo.load(zoo.save(vae, tmp_path))
     assert type(loaded) is zoo.VAE
     assert np.array_equal(vae.elbo(digits.X_test[:5]), loaded.elbo(digits.X_test[:5]))
+
+
+def test_zoo_training_and_sampling_keep_off_the_global_generators(digits):
+    X = digits.X_train[:100]
+    before = _global_generators()
+    model = zoo.build("mlp", input_shape=(1, 8, 8), n_classes=10, widths=(8,), random_state=3)
+    zoo.train(model, digits, epochs=1, random_state=3, verbose=False)
+    vae = zoo.vae(n_features=64, latent_dim=2, hidden=(8,), random_state=3)
+    zoo.train_vae(vae, X, X_test=X[:5], epochs=1, random_state=3, verbose=False)
+    elbo, images = vae.elbo(X[:5], random_state=3), vae.sample(3, random_state=3)
+    assert_global_generators_untouched(before)
+    # and the seeds are the ones used: other seeds draw other noise
+    assert not np.array_equal(elbo, vae.elbo(X[:5], random_state=4))
+    assert not np.array_equal(images, vae.sample(3, random_state=4))

@@ -446,6 +446,8 @@ def test_a_checkpoint_from_other_settings_or_a_corrupt_file_is_refused(
     short(n_iter=20, checkpoint=path).fit(X, planted_blackbox)
     with pytest.raises(ValueError, match="other settings or data"):
         short(n_iter=24, checkpoint=path).fit(X, planted_blackbox)
+    with pytest.raises(ValueError, match="other settings or data"):  # other draws
+        short(n_iter=20, random_state=1, checkpoint=path).fit(X, planted_blackbox)
     path.write_bytes(b"not a zip file")
     with pytest.raises(ValueError, match="not a DMM-MEN checkpoint"):
         short(n_iter=20, checkpoint=path).fit(X, planted_blackbox)

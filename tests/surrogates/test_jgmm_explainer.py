@@ -850,6 +850,12 @@ def test_candidates_as_an_array_and_a_validation_checkpoint_of_other_fit_setting
 ):
     """An ndarray of candidates is a set of candidates as a list is; the validation
     checkpoint records every setting its scores depend on, so a change is refused."""
+    import copy
+
+    import torch
+
+    from unboxed import zoo
+
     fitted, real = [], JGMM.fit
 
     def fit(self, X, Y, *, labels_y=None):
@@ -877,10 +883,20 @@ def test_candidates_as_an_array_and_a_validation_checkpoint_of_other_fit_setting
         {"n_init": 2},
         {"max_iter": 6},
         {"lower_layer": "act3"},
+        {"random_state": 1},  # another split and other restarts
     ):
         other = JGMMExplainer(digits_blackbox, n_components_x=[2, 3], **{**settings, **change})
         with pytest.raises(ValueError, match="made with other settings or data"):
             other.fit(digits.X_train[:99])
+    # The same act4 features under another head (classes 0 and 1 swapped): the same
+    # lower features but other higher ones, so other scores.
+    swapped = copy.deepcopy(digits_blackbox.module)
+    with torch.no_grad():
+        swapped.fc3.weight[[0, 1]] = swapped.fc3.weight[[1, 0]].clone()
+        swapped.fc3.bias[[0, 1]] = swapped.fc3.bias[[1, 0]].clone()
+    other = JGMMExplainer(zoo.as_blackbox(swapped), n_components_x=[2, 3], **settings)
+    with pytest.raises(ValueError, match="made with other settings or data"):
+        other.fit(digits.X_train[:99])
 
 
 def test_pool_must_be_one_of_the_papers_windows(digits, digits_blackbox):

@@ -190,9 +190,18 @@ def test_a_checkpoint_of_other_settings_or_data_or_a_damaged_one_is_refused(moon
     X, y, path = moons.X_train[:200], moons.y_train[:200], tmp_path / "treereg.safetensors"
     settings = dict(epochs=3, snapshot_every=2, n_jitter=1, random_state=0)
     zoo.TreeRegularizedMLP(**settings, checkpoint=path).fit(X, y)
-    for other, rows in (({"n_jitter": 2}, slice(None)), ({}, slice(1, None))):
+    # Another seed starts from other weights of the same shapes, and the same rows with
+    # other labels train towards another target: neither may take up this run.
+    for other, rows, labels in (
+        ({"n_jitter": 2}, slice(None), y),
+        ({}, slice(1, None), y),
+        ({"random_state": 1}, slice(None), y),
+        ({}, slice(None), 1 - y),
+    ):
         with pytest.raises(ValueError, match="different settings"):
-            zoo.TreeRegularizedMLP(**{**settings, **other}, checkpoint=path).fit(X[rows], y[rows])
+            zoo.TreeRegularizedMLP(**{**settings, **other}, checkpoint=path).fit(
+                X[rows], labels[rows]
+            )
     tensors, record = load_with_record(path, what="training checkpoint")
     for damage in (
         {"extra.apls": tensors["extra.apls"][:-1]},  # a record missing

@@ -150,6 +150,10 @@ def test_a_checkpoint_of_another_batch_size_or_initial_model_is_refused(digits, 
         zoo.train_vae(fresh(seed=4), X, checkpoint=checkpoint, **settings)
     with pytest.raises(ValueError, match="different settings"):  # as many rows, other images
         zoo.train_vae(fresh(), digits.X_train[200:400], checkpoint=checkpoint, **settings)
+    # The same model and images, another seed: other batches and noise, so resuming
+    # would end with weights no uninterrupted run of either seed gives.
+    with pytest.raises(ValueError, match="different settings"):
+        zoo.train_vae(fresh(), X, checkpoint=checkpoint, **{**settings, "random_state": 4})
 
 
 @pytest.mark.parametrize("seed", [None, np.random.default_rng(0)])

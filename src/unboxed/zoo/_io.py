@@ -161,7 +161,7 @@ def read_record(path: str | os.PathLike) -> dict[str, Any]:
 
 
 def load(path: str | os.PathLike) -> ZooModel:
-    """Load a zoo model saved by :func:`save`, in eval mode.
+    """Load a zoo model saved by :func:`save`, in eval mode and in its saved precision.
 
     Raises
     ------
@@ -195,6 +195,11 @@ def load(path: str | os.PathLike) -> ZooModel:
             "save the model again"
         )
     model = _build(config, folder)
+    # load_state_dict casts into the float32 model: a float64 save would come back
+    # rounded. A save in one floating precision is loaded in that precision.
+    precisions = {v.dtype for v in tensors.values() if v.is_floating_point()}
+    if len(precisions) == 1:
+        model = model.to(precisions.pop())
     try:
         model.load_state_dict(tensors, strict=True)  # same shapes; a dtype may still fail
         check_finite_weights(model, what=f"{folder}")
