@@ -11,7 +11,7 @@ def test_version_and_help(capsys):
     with pytest.raises(SystemExit) as info:
         main(["--version"])
     assert info.value.code == 0
-    assert __version__ in capsys.readouterr().out
+    assert capsys.readouterr().out == f"unboxed {__version__}\n"  # names the program
     with pytest.raises(SystemExit):
         main(["--help"])
     out = capsys.readouterr().out

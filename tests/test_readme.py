@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import re
+import warnings
 from pathlib import Path
 
 import matplotlib
+import numpy as np
 import pytest
 
 README = Path(__file__).resolve().parents[1] / "README.md"
@@ -32,3 +34,150 @@ def test_a_self_contained_example_runs(marker, tmp_path, monkeypatch):
     matplotlib.use("Agg")
     monkeypatch.chdir(tmp_path)  # the examples save files
     exec(compile(block_with(marker), f"README.md ({marker})", "exec"), {})
+
+
+def test_the_black_box_constructors_run(digits):
+    """The three constructors of the 'Black boxes' section, on stand-ins of the names
+    the snippet leaves to the reader."""
+    from sklearn.linear_model import LogisticRegression
+    from torch import nn
+
+    from unboxed import BlackBox
+
+    namespace = {
+        "BlackBox": BlackBox,
+        "module": nn.Sequential(nn.Flatten(), nn.Linear(784, 10)),
+        "fitted_classifier": LogisticRegression(max_iter=200).fit(
+            digits.X_train[:200], digits.y_train[:200]
+        ),
+        "fn": lambda X: np.full((len(X), 10), 0.1),
+    }
+    block = block_with("BlackBox.from_torch(module")
+    exec(compile(block, "README.md (black boxes)", "exec"), namespace)
+
+
+def test_the_jgmm_example_runs_after_the_quick_start(
+    digits, digits_blackbox, tmp_path, monkeypatch
+):
+    """The JGMM block continues the quick start (``blackbox``, ``data``, ``X``: digits).
+    Its counterfactuals must not come back empty, or ``cf.plot()`` raises."""
+    matplotlib.use("Agg")
+    monkeypatch.chdir(tmp_path)  # the example saves cf.npz
+    features = digits_blackbox.features(digits.X_train[:300], "pool2")
+    namespace = {
+        "blackbox": digits_blackbox,
+        "data": digits,
+        "X": digits.X_test[:20],
+        "X_lower": features.reshape(len(features), -1),
+        "Y_higher": digits_blackbox.features(digits.X_train[:300], "logits"),
+    }
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # a poorly matched component is warned about
+        block = block_with("explainer.counterfactuals(X[:5]")
+        exec(compile(block, "README.md (JGMM)", "exec"), namespace)
+    assert len(namespace["cf"].scores) > 0
+    assert (tmp_path / "cf.npz").is_file()
+    # The most faithful proxy's settings are accepted as written.
+    exec(compile(block_with('e_step="labelled"'), "README.md (proxy)", "exec"), namespace)
+
+
+def test_the_clime_example_runs(tmp_path, monkeypatch):
+    """The CLIME block on stand-ins: 28x28 inputs for ``zoo.lenet()``, a small binary
+    ReLU net for DecisionNet, and a small transfer set for the Distiller."""
+    import torch
+    from torch import nn
+
+    from unboxed import BlackBox
+
+    monkeypatch.chdir(tmp_path)
+    rng = np.random.default_rng(0)
+    torch.manual_seed(0)
+    X_train = rng.uniform(size=(60, 784))
+    teacher = nn.Sequential(nn.Linear(784, 10))
+    namespace = {
+        "X": rng.uniform(size=(3, 784)),
+        "X_train": X_train,
+        "y_train": rng.integers(0, 10, size=60),
+        "X_test": rng.uniform(size=(10, 784)),
+        "binary_relu_net": nn.Sequential(nn.Linear(784, 4), nn.ReLU(), nn.Linear(4, 2)),
+        "teacher_blackbox": BlackBox.from_torch(teacher, input_shape=(784,)),
+    }
+    block = block_with("LinearRegions(zoo.lenet())")
+    small = 'Distiller(grid="small", widths=(16,), epochs=1, verbose=False)'  # fast
+    block = block.replace('Distiller(grid="small")', small)
+    exec(compile(block, "README.md (CLIME)", "exec"), namespace)
+    regions = namespace["regions"]
+    assert namespace["W"].shape == (3, 10, 784)
+    assert regions.regions(namespace["X"]).counts.sum() == 3  # the comment's regions.regions(X)
+    assert namespace["H"].shape[1] == 784
+    # The shapes the comments give: W~_3 - W~_5 per row, and a label and flag per row.
+    assert namespace["w"].shape == (3, 784) and namespace["c"].shape == (3,)
+    assert namespace["labels"].shape == namespace["fallback"].shape == (10,)
+
+
+def test_every_command_line_in_the_readme_parses():
+    """Each ``unboxed ...`` command the README shows (the 'Command line' block, the zoo
+    table's reproduce column) parses, and every option it names for ``train`` and
+    ``demo`` exists."""
+    from unboxed.cli import _parser
+
+    text = README.read_text()
+    section = text.split("## Command line", 1)[1].split("\n## ", 1)[0]
+    block = re.search(r"```sh\n(.*?)```", section, flags=re.S).group(1)
+    commands = [line.split("#")[0].strip() for line in block.splitlines()]
+    commands += re.findall(r"`(unboxed train [^`]+)`", text)
+    commands = [c.replace("[", "").replace("]", "") for c in commands if c]
+    assert len(commands) >= 9
+    parser = _parser()
+    for command in commands:
+        argv = command.split()[1:]
+        if argv[0] in ("--help", "--version"):
+            with pytest.raises(SystemExit) as exit_:
+                parser.parse_args(argv)
+            assert exit_.value.code == 0
+        else:
+            parser.parse_args(argv)
+    # The options the prose lists for train and demo (their values made up here).
+    named = re.findall(r"`(--[a-z-]+)", section.split("```", 2)[2])
+    assert "--weight-decay" in named
+    actions = parser._subparsers._group_actions[0].choices
+    known = {
+        option
+        for name in ("train", "demo")
+        for action in actions[name]._actions
+        for option in action.option_strings
+    }
+    assert set(named) <= known, set(named) - known
+
+
+def test_the_dmm_men_example_runs_on_a_small_budget(digits, digits_blackbox, tmp_path, monkeypatch):
+    """The DMM-MEN block with its budget cut down (sweeps, features, k, one process)
+    so that it runs in a test; every name and keyword it shows is used as written."""
+    from unboxed.local import grid_labels
+
+    matplotlib.use("Agg")
+    monkeypatch.chdir(tmp_path)  # the example checkpoints to dmm.npz
+    block = block_with("dmm = DMMMEN(")
+    for full, small in [
+        ("n_features=300, n_iter=3000", "n_features=10, n_iter=16"),
+        ("n_jobs=2", "n_jobs=1, verbose=False"),
+        ("k=150", "k=5"),
+        ("class_insights(150", "class_insights(5"),
+        ("n_samples=1000", "n_samples=40"),
+    ]:
+        assert full in block, full
+        block = block.replace(full, small)
+    X = digits.X_test[:2]
+    namespace = {
+        "X_train": digits.X_train[:400],
+        "blackbox": digits_blackbox,
+        "X": X,
+        "labels": np.tile(grid_labels((8, 8), cell=4), (len(X), 1)),
+    }
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # 16 sweeps do not mix
+        exec(compile(block, "README.md (DMM-MEN)", "exec"), namespace)
+    dmm = namespace["dmm"]
+    assert dmm.weights_.shape == (10, 6)
+    assert dmm.coef_.shape == (10, 6, 64)  # every pixel, 0 off the kept ones
+    assert (tmp_path / "dmm.npz").is_file()

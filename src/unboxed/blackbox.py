@@ -54,6 +54,12 @@ class BlackBox:
         The shape of one input. None for a callable that takes any number of features.
     n_queries : int
         The number of rows the model has evaluated so far.
+    batch_size : int
+        Rows per call of the model.
+    module : torch.nn.Module or None
+        The wrapped module of a torch black box; None otherwise.
+    output : {"logits", "probabilities"}
+        What the torch module returns ("probabilities" for the other kinds).
     """
 
     def __init__(
@@ -149,6 +155,15 @@ class BlackBox:
 
         Column ``j`` of :meth:`predict_proba` is ``estimator.classes_[j]``; class
         indices used across the library are these column indices.
+
+        Parameters
+        ----------
+        estimator : sklearn classifier
+            Fitted, with ``predict_proba``, ``n_features_in_`` and ``classes_``.
+        batch_size : int
+            Rows per call of ``predict_proba``.
+        name : str, optional
+            The name used in error messages; defaults to the estimator's class name.
         """
         from sklearn.exceptions import NotFittedError
         from sklearn.utils.validation import check_is_fitted
@@ -194,9 +209,13 @@ class BlackBox:
             ``(batch, n_features)`` when ``input_shape`` is None); must return
             probabilities of shape ``(batch, n_classes)``.
         n_classes : int
-            The number of classes.
+            The number of classes, at least 2.
         input_shape : sequence of int, optional
             The shape of one input. None accepts any number of features.
+        batch_size : int
+            Rows per call of ``fn``.
+        name : str, optional
+            The name used in error messages; defaults to ``fn.__name__``.
         """
         if not callable(fn):
             raise TypeError(f"fn must be callable, got {type(fn).__name__}")

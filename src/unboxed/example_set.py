@@ -183,12 +183,19 @@ class ExampleSet(Explanation):
         rows = np.flatnonzero(self.groups == g)
         return rows[np.argsort(-self.scores[rows], kind="stable")]
 
-    def plot(self, groups: list[int] | None = None, *, max_per_group: int = 6, **kwargs: Any):
+    def plot(
+        self, groups: list[int] | None = None, *, max_per_group: int = 6, **kwargs: Any
+    ) -> Any:
         """A gallery: one row per group (next to its query, if any), best first.
 
         Returns
         -------
         matplotlib.figure.Figure
+
+        Raises
+        ------
+        ValueError
+            If the set holds no example, or ``groups`` names a group it lacks.
         """
         from .report import plot_examples
 

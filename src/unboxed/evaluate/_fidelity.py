@@ -661,10 +661,21 @@ def agreement(
     ----------
     pred_a, pred_b : array-like of shape (n_samples,) or (n_samples, n_classes)
         Class labels, or probabilities (reduced by argmax).
+    n_boot : int
+        Bootstrap repeats for the confidence interval.
+    random_state : int, Generator or None
+        Seeds the bootstrap.
 
     Returns
     -------
     Estimate
+        The share of rows with the same class, with its 95% bootstrap interval.
+
+    Raises
+    ------
+    ValueError
+        If either is not 1-D or 2-D, has fewer than 2 columns of probabilities, or
+        they differ in length or are empty.
     """
     labels = []
     for name, pred in (("pred_a", pred_a), ("pred_b", pred_b)):

@@ -171,6 +171,9 @@ class IntegratedGradients(_BaselineExplainer):
         The reference input (0 by default).
     background : array-like, optional
         Data for the "mean" baseline.
+    image_shape : (H, W), optional
+        The image's shape, for the "blur" baseline and for plots; by default read from
+        the black box's ``input_shape``.
 
     Notes
     -----
@@ -245,6 +248,9 @@ class SmoothGrad(_GradientExplainer):
         Standard deviation of the Gaussian noise, as a fraction of each input's range
         ``max(x) - min(x)`` (the paper suggests 0.1-0.2).
     random_state : int, Generator or None
+    image_shape : (H, W), optional
+        The image's shape, for plots; by default read from the black box's
+        ``input_shape``.
     """
 
     method = "smoothgrad"

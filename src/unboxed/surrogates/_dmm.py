@@ -722,6 +722,18 @@ class DMMMEN:
 
         Parameters
         ----------
+        X : array-like of shape (n_samples, n_features) or (n_samples, *input_shape)
+            The instances to explain.
+        blackbox : BlackBox, optional
+            The model explained; by default the one given to :meth:`fit`.
+        target : int or array-like of shape (n_samples,), optional
+            The class explained per row; by default the black box's prediction.
+        segments : ndarray of shape (n_samples, n_features), optional
+            Precomputed component labels per row; by default from ``segmenter``.
+        n_samples : int
+            Perturbed samples per instance.
+        segmenter, segment_params, fill, image_shape
+            As for :class:`unboxed.local.Lime`.
         scale : {"logit", "probability"}
             The response regressed: the logit of the class probability (as in the
             global fit) or the probability itself (as LIME does).
