@@ -765,3 +765,27 @@ def test_positive_mean_fills_each_tested_case_with_its_own_class_mean(planted, p
     )
     assert result.n_cases == np.sum(planted_blackbox.predict(X) == y) < len(y)
     assert result.pcr[0] == 1.0
+
+
+def test_keep_top_k_scores_y_not_the_class_an_attribution_explains(planted, planted_blackbox):
+    """With an attribution for class 1 on every row, the accuracy is still the share of
+    rows classified as y and the probability that of y (the docstring's figures),
+    recomputed with sklearn and a hand percentile bootstrap."""
+    from sklearn.metrics import accuracy_score
+
+    X, y = planted.X_test[:300], planted.y_test[:300]
+    scores = np.random.default_rng(0).normal(size=X.shape)
+    attribution = Attribution(scores, target=np.ones(300, dtype=np.int64))
+    kept = keep_top_k(planted_blackbox, X, y, attribution, 5, n_boot=200, random_state=3)
+    order = np.argsort(-scores, axis=1, kind="stable")[:, :5]
+    mask = np.zeros(X.shape, dtype=bool)
+    np.put_along_axis(mask, order, True, axis=1)
+    proba = planted_blackbox.predict_proba(np.where(mask, X, 0.0))
+    hits = proba.argmax(axis=1) == y
+    assert kept.accuracy.mean == accuracy_score(y, proba.argmax(axis=1))
+    assert kept.probability.mean == pytest.approx(proba[np.arange(300), y].mean(), abs=1e-12)
+    # the accuracy's interval: the first 200 draws of the seed, 2.5th and 97.5th percentiles
+    rng = np.random.default_rng(3)
+    draws = hits[rng.integers(0, 300, size=(200, 300))].mean(axis=1)
+    np.testing.assert_allclose(kept.accuracy.ci, np.percentile(draws, [2.5, 97.5]), atol=1e-12)
+    assert kept.accuracy.n == kept.probability.n == 300

@@ -616,3 +616,23 @@ def test_bad_widths_and_n_mixup_are_refused_before_the_teacher_is_queried(weak_t
     # a numpy array of widths is a sequence like any other
     fitted = _small(widths=np.array([8]), epochs=1).fit(weak_teacher, X)
     assert fitted.student_.fc1.out_features == 8
+
+
+def test_the_validation_agreement_is_the_students_with_the_teacher_on_the_held_out_rows(
+    weak_teacher, digits
+):
+    """A grid point's score is the share of held-out rows on which its student gives the
+    teacher's class: not the training rows, and not the labels passed to fit (here
+    never the teacher's, and alpha = 1 keeps them out of training)."""
+    from sklearn.metrics import accuracy_score
+
+    X = digits.X_train[:200]
+    never = (weak_teacher.predict(X) + 1) % 10
+    fitted = _small(grid={"alpha": (1.0,)}, validation_fraction=0.25, epochs=3)
+    fitted.fit(weak_teacher, X, never)
+    # random_state=0: the split is the first draw of the seed's generator
+    val = np.random.default_rng(0).permutation(200)[:50]
+    expected = accuracy_score(weak_teacher.predict(X[val]), fitted.predict(X[val]))
+    assert fitted.cv_results_[0]["validation_agreement"] == expected
+    train = np.setdiff1d(np.arange(200), val)
+    assert expected != accuracy_score(weak_teacher.predict(X[train]), fitted.predict(X[train]))

@@ -1386,3 +1386,40 @@ def test_numpy_hyperparameters_fit_like_plain_numbers(planted, planted_blackbox)
     numpy.fit(X, planted_blackbox)
     np.testing.assert_array_equal(numpy.coef_, plain.coef_)
     assert numpy.insights(0, k=3).meta["parameters"]["alpha_shape"] == 2.0
+
+
+def test_explain_local_r2_is_the_weighted_r2_of_each_samples_likeliest_component(monkeypatch):
+    """meta["r2"] is documented as the in-sample R^2 of each perturbation predicted by
+    its most responsible component, weighted by the kernel: sklearn's weighted r2_score
+    of those predictions, with the responsibilities of the weighted model
+    y_i ~ N(x_i beta_j, sigma_j^2 / w_i) computed here by scipy."""
+    from sklearn.metrics import r2_score
+
+    rng = np.random.default_rng(0)
+    Z = (rng.random((150, 4)) < 0.5).astype(float)
+    # two regimes (feature 3 switches feature 0's effect), so two components differ
+    y = Z @ [1.0, -2.0, 0.5, 0.0] + 3.0 * Z[:, 0] * Z[:, 3] + 0.1 * rng.normal(size=150)
+    w = np.exp(-3.0 * rng.random(150))
+    posteriors = []
+    real = dmm_module.sample_posterior
+
+    def recording(*args, **kwargs):
+        posteriors.append(real(*args, **kwargs))
+        return posteriors[-1]
+
+    monkeypatch.setattr(dmm_module, "sample_posterior", recording)
+    settings = ChainSettings(3, 2, 60, 30, 1, 1, Prior())
+    _, r2, _ = dmm_module._fit_local(
+        Z, y, settings, [np.random.default_rng(1)], average=False, weights=w
+    )
+    post = posteriors[0]
+    x_mean, y_mean = np.average(Z, axis=0, weights=w), np.average(y, weights=w)
+    pred = y_mean + post.coef[:, 0] + (Z - x_mean) @ post.coef[:, 1:].T  # (S, J)
+    # the weights are scaled to mean 1 in the fit; the factor is shared by a row's components
+    scale = np.sqrt(post.sigma2[None, :] * w.mean() / w[:, None])
+    with np.errstate(divide="ignore"):
+        log_r = np.log(post.weights) + stats.norm.logpdf(y[:, None], pred, scale)
+    fitted = pred[np.arange(y.size), log_r.argmax(axis=1)]
+    assert r2 == pytest.approx(r2_score(y, fitted, sample_weight=w), abs=1e-10)
+    # and not the unweighted figure, which differs here
+    assert abs(r2_score(y, fitted) - r2) > 1e-4

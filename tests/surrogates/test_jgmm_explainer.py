@@ -961,3 +961,40 @@ def test_counterfactuals_judge_other_classes_through_the_component_classes(expla
     queries = digits.X_test[e.predict(digits.X_test) == 0][:10]
     found = e.counterfactuals(queries, n_per_query=5, source="mined", select="margin")
     assert len(found) == 50 and np.all(found.top_classes[:, 0] != 0)
+
+
+def test_validation_agreement_is_each_candidates_proxy_against_the_black_box_on_held_out_rows(
+    digits, digits_blackbox, monkeypatch
+):
+    """Each candidate's score is the agreement of its proxy (fitted without the held-out
+    rows) with the black box's classes on the held-out rows, recomputed here with
+    sklearn from the candidate models themselves."""
+    from sklearn.metrics import accuracy_score
+
+    models = []
+    real = JGMM.fit
+
+    def fit(self, X, Y, *, labels_y=None):
+        models.append((self, np.asarray(Y), np.asarray(labels_y)))
+        return real(self, X, Y, labels_y=labels_y)
+
+    monkeypatch.setattr(JGMM, "fit", fit)
+    X = digits.X_train[:300]
+    e = JGMMExplainer(
+        digits_blackbox,
+        lower_layer="act4",
+        n_components_x=[2, 6],
+        validation_fraction=0.3,
+        random_state=0,
+        verbose=False,
+    ).fit(X)
+    # random_state=0: the split is the first draw of the seed's generator
+    val = np.random.default_rng(0).permutation(300)[:90]
+    train = np.setdiff1d(np.arange(300), val)
+    F, truth = e.lower_features(X), digits_blackbox.predict(X)
+    for (model, Y, labels), kx in zip(models[:2], (2, 6), strict=True):
+        classes = _component_classes(model, Y, labels, 10)
+        proxy = _class_proba(model.predict_proba_w(F[val]), classes, 10).argmax(axis=1)
+        assert e.validation_agreement_[kx, 1e-3] == accuracy_score(truth[val], proxy)
+        on_train = _class_proba(model.predict_proba_w(F[train]), classes, 10).argmax(axis=1)
+        assert accuracy_score(truth[train], on_train) != accuracy_score(truth[val], proxy)

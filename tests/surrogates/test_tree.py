@@ -332,3 +332,31 @@ def test_path_length_takes_a_regression_tree_too(rng):
     assert tree.get_depth() == 3
     # a regression tree this shallow is full: every path visits 3 + 1 nodes
     assert path_length(tree, X) == 4.0
+
+
+def test_every_curve_point_is_its_trees_agreement_on_the_held_out_rows(planted, planted_blackbox):
+    """Each depth's curve fidelity is the agreement, on the held-out rows, of a tree of
+    that depth fitted to the black box's classes of the other rows (rebuilt here with
+    sklearn), not its agreement on the rows it learnt from."""
+    from sklearn.metrics import accuracy_score
+
+    X = planted.X_train[:400]
+    s = TreeSurrogate(
+        planted_blackbox, max_depth="auto", depths=[1, 3, 8], n_boot=10, random_state=0
+    ).fit(X)
+    # random_state=0: the split, then the trees' seed, are the generator's first draws
+    rng = np.random.default_rng(0)
+    order = rng.permutation(400)
+    test, train = order[:100], order[100:]
+    seed = int(rng.integers(0, 2**31 - 1))
+    y = planted_blackbox.predict(X)
+    differ = []
+    for point in s.curve_:
+        tree = DecisionTreeClassifier(
+            max_depth=point["max_depth"], min_samples_leaf=s.min_samples_leaf, random_state=seed
+        ).fit(X[train], y[train])
+        held_out = accuracy_score(y[test], tree.predict(X[test]))
+        assert point["fidelity"]["mean"] == held_out
+        assert point["n_leaves"] == tree.get_n_leaves()
+        differ.append(held_out != accuracy_score(y[train[:100]], tree.predict(X[train[:100]])))
+    assert any(differ)  # so the training rows would give other figures
