@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from unboxed.data import _fashion_mnist, _mnist
@@ -49,3 +51,13 @@ def interrupt_at(monkeypatch, owner, name, stop=None):
 
     monkeypatch.setattr(owner, name, counted)
     return calls
+
+
+def half_an_image_then_ctrl_c(figure, fname, **kwargs):
+    """Stands in for ``Figure.savefig``: an interrupt mid-write, after some bytes."""
+    if isinstance(fname, str | os.PathLike):
+        with open(fname, "wb") as handle:
+            handle.write(b"\x89PNG half")
+    else:
+        fname.write(b"\x89PNG half")
+    raise KeyboardInterrupt

@@ -810,3 +810,34 @@ def test_a_half_precision_softmax_is_read_as_probabilities(dtype, rng):
     )
     with pytest.raises(ValueError, match=r"outside \[0, 1\]"):
         raw.predict_proba(X)
+
+
+def test_ctrl_c_inside_the_model_is_not_turned_into_a_black_box_error():
+    # Only the model's own errors become BlackBoxError: a KeyboardInterrupt reaching
+    # it must stop the user's work as Ctrl-C does, whatever the call.
+    def interrupted(X):
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        BlackBox.from_callable(interrupted, n_classes=2).predict_proba(np.zeros((2, 3)))
+
+    class Interrupted(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc = torch.nn.Linear(3, 2)
+            self.calls = 0
+
+        def forward(self, x):
+            self.calls += 1
+            if self.calls > 2:  # the probes at construction succeed
+                raise KeyboardInterrupt
+            return self.fc(x)
+
+    bb = BlackBox.from_torch(Interrupted(), input_shape=(3,))
+    with pytest.raises(KeyboardInterrupt):
+        bb.gradient(np.zeros((2, 3)), 0)
+    assert bb.n_queries == 0
+    always = Interrupted()
+    always.calls = 2
+    with pytest.raises(KeyboardInterrupt):  # the probe for the number of classes
+        BlackBox.from_torch(always, input_shape=(3,))

@@ -1,6 +1,7 @@
 import numpy as np
 import pytest
 
+from tests.helpers import half_an_image_then_ctrl_c
 from unboxed import Attribution, load_dataset
 from unboxed.demo import DEMO_KS, compare_local_methods, run_demo
 from unboxed.evaluate import deletion_curve
@@ -136,3 +137,38 @@ def test_demo_passes_its_seed_and_folder_to_every_part(monkeypatch, tmp_path):
     for part in ("run_jgmm_demo", "dmm_men_demo"):
         assert calls[part][1]["random_state"] == 7
     assert calls["dmm_men_demo"][0][2] == tmp_path
+
+
+def test_an_interrupted_figure_save_keeps_the_earlier_figure(monkeypatch, tmp_path):
+    # A rerun into the same folder that is stopped while writing a picture must leave
+    # the earlier picture whole, never a truncated PNG.
+    from matplotlib.figure import Figure
+
+    import unboxed.demo as demo
+
+    class Trained:
+        test_accuracy = 0.5
+
+    monkeypatch.setattr(demo.zoo, "train", lambda *args, **kwargs: Trained())
+
+    class Deletion:
+        def to_markdown(self, label):
+            return label
+
+    monkeypatch.setattr(demo, "deletion_test", lambda *args, **kwargs: Deletion())
+    monkeypatch.setattr(demo, "compare_local_methods", lambda *args, **kwargs: {})
+
+    class Saliency:  # ten images are all the figure shows; no need for the 360 tests
+        def __init__(self, blackbox):
+            pass
+
+        def explain(self, X):
+            return Attribution(np.ones((10, 64)), np.arange(10), image_shape=(8, 8))
+
+    monkeypatch.setattr(demo, "Saliency", Saliency)
+    monkeypatch.setattr(Figure, "savefig", half_an_image_then_ctrl_c)
+    (tmp_path / "saliency.png").write_bytes(b"the earlier picture")
+    with pytest.raises(KeyboardInterrupt):
+        run_demo(out=tmp_path, epochs=1, verbose=False, echo=lambda line: None)
+    assert (tmp_path / "saliency.png").read_bytes() == b"the earlier picture"
+    assert [p.name for p in tmp_path.iterdir()] == ["saliency.png"]

@@ -495,3 +495,25 @@ def test_a_single_string_of_names_is_one_name_not_its_letters():
         FeatureImportance(np.zeros((3, 2)), class_names="abc")
     att = Attribution(np.zeros((1, 1)), [0], feature_names="age")
     assert att.feature_names == ("age",)
+
+
+def test_a_save_interrupted_mid_write_keeps_the_earlier_file(tmp_path, attribution, monkeypatch):
+    path = tmp_path / "a.npz"
+    attribution.save(path)
+    before = path.read_bytes()
+
+    def half_then_ctrl_c(file, **arrays):
+        if isinstance(file, str | os.PathLike):
+            with open(file, "wb") as handle:
+                handle.write(b"PK\x03\x04 half an archive")
+        else:
+            file.write(b"PK\x03\x04 half an archive")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(np, "savez_compressed", half_then_ctrl_c)
+    monkeypatch.setattr(np, "savez", half_then_ctrl_c)
+    with pytest.raises(KeyboardInterrupt):
+        dataclasses.replace(attribution, values=attribution.values + 1).save(path)
+    assert path.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.npz"]
+    np.testing.assert_array_equal(Attribution.load(path).values, attribution.values)

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tests.helpers import half_an_image_then_ctrl_c
 from unboxed._io import (
     array_digest,
     as_recorded,
@@ -18,6 +19,7 @@ from unboxed._io import (
     read_json,
     read_npz,
     read_npz_with_header,
+    save_figure,
     to_json,
     write_json,
     write_npz,
@@ -225,3 +227,22 @@ def test_npy_versions_1_and_2_are_read_and_others_refused(tmp_path):
     path = _zip(tmp_path / "b.npz", {"a.npy": bytes(member)})
     with pytest.raises(ValueError, match=r"its member 'a.npy' is npy version \(3, 0\)"):
         read_npz(path, what="arrays")
+
+
+def test_a_figure_is_saved_in_its_suffixs_format_and_an_interrupted_save_keeps_the_earlier(
+    tmp_path, monkeypatch
+):
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(1, 1))
+    figure.add_subplot().plot([0, 1])
+    save_figure(figure, tmp_path / "f.svg")
+    assert b"<svg" in (tmp_path / "f.svg").read_bytes()
+    save_figure(figure, tmp_path / "f.png", dpi=20)
+    before = (tmp_path / "f.png").read_bytes()
+    assert before.startswith(b"\x89PNG\r\n")
+    monkeypatch.setattr(Figure, "savefig", half_an_image_then_ctrl_c)
+    with pytest.raises(KeyboardInterrupt):
+        save_figure(figure, tmp_path / "f.png")
+    assert (tmp_path / "f.png").read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["f.png", "f.svg"]

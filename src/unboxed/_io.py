@@ -109,6 +109,17 @@ def _finite(obj: Any) -> Any:
     raise TypeError(f"{type(obj).__name__} is not JSON serialisable")
 
 
+def save_figure(figure: Any, path: str | os.PathLike, **kwargs: Any) -> None:
+    """Save a matplotlib ``figure`` atomically, in the format ``path``'s suffix names.
+
+    ``figure.savefig(path)`` writes in place: an interrupted save would leave a
+    truncated image where an earlier, complete one was.
+    """
+    path = Path(path)
+    with atomic_write(path, "wb") as handle:
+        figure.savefig(handle, format=path.suffix.lstrip(".") or None, **kwargs)
+
+
 def write_npz(path: str | os.PathLike, arrays: dict[str, np.ndarray]) -> None:
     """Write ``arrays`` to a compressed ``.npz`` file, atomically."""
     with atomic_write(path, "wb") as handle:

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from . import zoo
+from ._io import save_figure
 from ._validation import check_positive_int
 from .data import Cue, load_dataset, select_classes, with_spurious_cue
 from .evaluate import Estimate, agreement, deletion_curve, deletion_test
@@ -203,7 +204,7 @@ def spurious_cue_study(
         figure = _cue_figure(X, attributions, mean_drop, labels, shape)
         folder = Path(out)
         folder.mkdir(parents=True, exist_ok=True)
-        figure.savefig(folder / "spurious_cue.png", dpi=100)
+        save_figure(figure, folder / "spurious_cue.png", dpi=100)
     return {
         "accuracy": accuracy,
         "mass": mass,
@@ -346,7 +347,7 @@ def run_demo(
     folder = Path(out)
     folder.mkdir(parents=True, exist_ok=True)
     figure = saliency.plot(list(range(10)))
-    figure.savefig(folder / "saliency.png", dpi=100)
+    save_figure(figure, folder / "saliency.png", dpi=100)
     seconds = time.perf_counter() - start
     for name, attribution in local["attributions"].items():
         stem = name.split()[0].lower()
@@ -428,10 +429,10 @@ def run_jgmm_demo(
         "semifactuals": explainer.semifactuals(queries, n_per_query=5, source="mined"),
     }
     figure = explainer.plot_posteriors()
-    figure.savefig(folder / "jgmm_posteriors.png", dpi=100)
+    save_figure(figure, folder / "jgmm_posteriors.png", dpi=100)
     for name, found in examples.items():
         found.save(folder / f"jgmm_{name}.npz")
-        found.plot().savefig(folder / f"jgmm_{name}.png", dpi=80)
+        save_figure(found.plot(), folder / f"jgmm_{name}.png", dpi=80)
     flips = examples["counterfactuals"]
     assert flips.query_classes is not None  # counterfactuals keep their queries' classes
     changed = float(np.mean(flips.top_classes[:, 0] != flips.query_classes[flips.groups]))
@@ -567,7 +568,7 @@ def dmm_men_demo(
     )
     path = Path(folder) / "dmm_men_local.npz"
     local.save(path)
-    model.plot(k=12).savefig(Path(folder) / "dmm_men_insights.png", dpi=80)
+    save_figure(model.plot(k=12), Path(folder) / "dmm_men_insights.png", dpi=80)
     seconds = time.perf_counter() - start
     echo(
         f"13. Local DMM-MEN over 2x2 cells for 4 test images: in-sample R^2 "

@@ -789,3 +789,18 @@ def test_keep_top_k_scores_y_not_the_class_an_attribution_explains(planted, plan
     draws = hits[rng.integers(0, 300, size=(200, 300))].mean(axis=1)
     np.testing.assert_allclose(kept.accuracy.ci, np.percentile(draws, [2.5, 97.5]), atol=1e-12)
     assert kept.accuracy.n == kept.probability.n == 300
+
+
+@pytest.mark.parametrize("verbose", [True, False])
+def test_verbose_shows_the_bootstrap_bars_and_false_prints_nothing(
+    verbose, planted, planted_blackbox, capfd
+):
+    args = {"target": 1, "n_boot": 5, "random_state": 0, "verbose": verbose}
+    deletion_test(planted_blackbox, planted.X_test[:100], planted.support, [1, 2], **args)
+    crafted_cases(planted_blackbox, planted.X_test[:100], planted.support, [1, 2], **args)
+    out, err = capfd.readouterr()
+    assert out == ""
+    if verbose:
+        assert "deletion test" in err and "crafted cases" in err
+    else:
+        assert err == ""

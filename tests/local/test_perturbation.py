@@ -562,3 +562,23 @@ def test_each_method_asks_the_black_box_its_budget_of_queries_per_row(rng):
         box = _patch_box()
         explainer(box).explain(X, target=1)
         assert box.n_queries == 3 * per_row
+
+
+@pytest.mark.parametrize("explainer", [Lime, KernelShap])
+def test_ctrl_c_in_the_black_box_stops_the_explanation_as_it_is(explainer):
+    # An explanation of many rows queries in batches; an interrupt in a later batch
+    # reaches the caller unchanged, not as an error of the black box.
+    calls = {"n": 0}
+
+    def model(rows):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise KeyboardInterrupt
+        p = 1 / (1 + np.exp(-rows.sum(axis=1)))
+        return np.c_[1 - p, p]
+
+    box = BlackBox.from_callable(model, n_classes=2, input_shape=(4,), batch_size=16)
+    X = np.random.default_rng(0).uniform(size=(6, 4))
+    with pytest.raises(KeyboardInterrupt):
+        explainer(box, n_samples=20, random_state=0, verbose=False).explain(X, target=1)
+    assert calls["n"] == 3  # nothing retried or swallowed after the interrupt

@@ -207,3 +207,11 @@ def test_windows_end_flush_with_the_edge_and_spread_the_mean_of_covering_windows
 def test_bad_windows_are_named(size, stride, message):
     with pytest.raises(ValueError, match=message):
         Windows.sliding((5,), size, stride)
+
+
+def test_ctrl_c_in_a_user_segmenter_is_not_wrapped():
+    def interrupted(image):
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        segment(_images(), (8, 8), method=interrupted)

@@ -636,3 +636,16 @@ def test_the_validation_agreement_is_the_students_with_the_teacher_on_the_held_o
     assert fitted.cv_results_[0]["validation_agreement"] == expected
     train = np.setdiff1d(np.arange(200), val)
     assert expected != accuracy_score(weak_teacher.predict(X[train]), fitted.predict(X[train]))
+
+
+@pytest.mark.parametrize("verbose", [True, False])
+def test_verbose_shows_the_grid_bar_and_false_prints_nothing(
+    verbose, planted, planted_blackbox, capfd
+):
+    grid = {"lr": (5e-3,), "batch_size": (64,), "alpha": (0.0, 1.0)}
+    Distiller(widths=(4,), grid=grid, epochs=1, random_state=0, verbose=verbose).fit(
+        planted_blackbox, planted.X_train[:200]
+    )
+    out, err = capfd.readouterr()
+    assert out == ""
+    assert ("distil grid" in err) if verbose else err == ""

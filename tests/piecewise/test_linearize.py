@@ -347,3 +347,11 @@ def test_a_subclass_of_a_known_activation_is_not_taken_for_it():
         linearize(ScaledTanh(), 3, verbose=False)
     p = linearize(ScaledTanh(), 6, asymptotes=((0.0, -2.0), (0.0, 2.0)), verbose=False)
     assert _sup_error(p, ScaledTanh()) <= p.max_error + 1e-4
+
+
+@pytest.mark.parametrize("verbose", [True, False])
+def test_verbose_shows_the_bar_and_false_prints_nothing(verbose, capfd):
+    linearize("sigmoid", 4, resolution=50, verbose=verbose)
+    out, err = capfd.readouterr()
+    assert out == ""
+    assert ("linearize" in err) if verbose else err == ""

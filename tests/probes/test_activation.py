@@ -530,3 +530,11 @@ def test_the_first_adam_step_moves_each_pixel_by_lr():
 
     start = after_one_step(_Blind(), 0.01)
     np.testing.assert_allclose(after_one_step(_Parameterless(), 0.01) - start, 0.01, atol=1e-6)
+
+
+@pytest.mark.parametrize("verbose", [True, False])
+def test_verbose_shows_the_bar_and_false_prints_nothing(verbose, digits_blackbox, capfd):
+    ActivationMaximization(digits_blackbox, steps=3, random_state=0, verbose=verbose).explain()
+    out, err = capfd.readouterr()
+    assert out == ""
+    assert ("activation maximization" in err) if verbose else err == ""

@@ -333,3 +333,13 @@ def test_mass_share_with_a_region_per_row():
 def test_labels_of_another_length_than_X_are_refused(planted, planted_blackbox):
     with pytest.raises(ValueError, match=r"y must have shape \(10,\)"):
         PermutationImportance(planted_blackbox).explain(planted.X_test[:10], [0, 1, 0])
+
+
+@pytest.mark.parametrize("verbose", [True, False])
+def test_verbose_shows_the_bar_and_false_prints_nothing(verbose, planted, planted_blackbox, capfd):
+    PermutationImportance(
+        planted_blackbox, n_repeats=1, n_boot=10, random_state=0, verbose=verbose
+    ).explain(planted.X_test[:50])
+    out, err = capfd.readouterr()
+    assert out == ""
+    assert ("permutation importance" in err) if verbose else err == ""

@@ -367,6 +367,26 @@ def test_an_interrupted_fit_resumes_to_the_same_draws(
         np.testing.assert_array_equal(getattr(resumed, name), getattr(reference, name), name)
 
 
+def test_an_interrupted_fit_keeps_every_finished_sweep(
+    tmp_path, monkeypatch, planted, planted_blackbox
+):
+    # Resuming from the last periodic save also gives the same draws, only later: the
+    # save on the way out must keep every sweep that finished before the interrupt.
+    X = planted.X_train[:400]
+    settings = {"n_iter": 30, "n_chains": 1, "checkpoint_every": 10}
+    sweeps = Interrupt(monkeypatch, at=0)
+    reference = short(**settings).fit(X, planted_blackbox, classes=[1])
+    sweeps.calls, sweeps.at = 0, sweeps.calls - 3  # in the fourth last sweep, past sweep 20
+    path = tmp_path / "chain.npz"
+    with pytest.raises(KeyboardInterrupt):
+        short(checkpoint=path, **settings).fit(X, planted_blackbox, classes=[1])
+    sweeps.calls, sweeps.at = 0, 0
+    resumed = short(checkpoint=path, **settings).fit(X, planted_blackbox, classes=[1])
+    assert sweeps.calls == 4  # the interrupted sweep again and the three after it
+    for name in FITTED:
+        np.testing.assert_array_equal(getattr(resumed, name), getattr(reference, name), name)
+
+
 @pytest.mark.parametrize("moves", [{"thin": 1}, {"thin": 2}, {"thin": 1, "collapse_every": 3}])
 def test_an_interrupt_during_a_periodic_save_resumes_to_the_same_draws(
     moves, tmp_path, monkeypatch, planted, planted_blackbox
@@ -1423,3 +1443,19 @@ def test_explain_local_r2_is_the_weighted_r2_of_each_samples_likeliest_component
     assert r2 == pytest.approx(r2_score(y, fitted, sample_weight=w), abs=1e-10)
     # and not the unweighted figure, which differs here
     assert abs(r2_score(y, fitted) - r2) > 1e-4
+
+
+@pytest.mark.parametrize("verbose", [True, False])
+def test_verbose_shows_the_chain_bar_and_false_prints_nothing(
+    verbose, planted, planted_blackbox, capfd
+):
+    model = short(n_iter=8, n_components=2, verbose=verbose)
+    model.fit(planted.X_train[:100], planted_blackbox, classes=[1])
+    out, err = capfd.readouterr()
+    assert out == ""
+    assert ("DMM-MEN class 1" in err) if verbose else err == ""
+    model.explain_local(planted.X_test[:2], blackbox=planted_blackbox, n_samples=20, target=1)
+    out, err = capfd.readouterr()
+    assert out == ""
+    # local fits perturb through the shared engine, whose bar says "perturbing"
+    assert ("perturbing" in err) if verbose else err == ""

@@ -891,3 +891,13 @@ def test_more_damaged_checkpoints_are_refused(tmp_path):
         write_npz_with_header(path, bad_header, bad_arrays)
         with pytest.raises(ValueError, match="damaged JGMM checkpoint"):
             JGMM(**settings, checkpoint=path).fit(X, Y)
+
+
+@pytest.mark.filterwarnings("ignore:JGMM EM did not converge")
+@pytest.mark.parametrize("verbose", [True, False])
+def test_verbose_shows_the_em_bar_and_false_prints_nothing(verbose, capfd):
+    X, Y = sample_jgmm(200, np.random.default_rng(0))
+    JGMM(2, 2, max_iter=3, random_state=0, verbose=verbose).fit(X, Y)
+    out, err = capfd.readouterr()
+    assert out == ""
+    assert ("JGMM EM" in err) if verbose else err == ""

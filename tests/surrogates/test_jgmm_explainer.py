@@ -998,3 +998,22 @@ def test_validation_agreement_is_each_candidates_proxy_against_the_black_box_on_
         assert e.validation_agreement_[kx, 1e-3] == accuracy_score(truth[val], proxy)
         on_train = _class_proba(model.predict_proba_w(F[train]), classes, 10).argmax(axis=1)
         assert accuracy_score(truth[train], on_train) != accuracy_score(truth[val], proxy)
+
+
+@pytest.mark.filterwarnings("ignore:JGMM EM did not converge")
+@pytest.mark.parametrize("verbose", [True, False])
+def test_verbose_shows_the_em_bars_and_false_prints_nothing(verbose, digits, digits_lenet, capfd):
+    from unboxed import zoo
+
+    # two candidates: the validation fits and the final fit all report progress
+    JGMMExplainer(
+        zoo.as_blackbox(digits_lenet),
+        lower_layer="pool2",
+        n_components_x=(2, 3),
+        max_iter=2,
+        random_state=0,
+        verbose=verbose,
+    ).fit(digits.X_train[:200])
+    out, err = capfd.readouterr()
+    assert out == ""
+    assert ("JGMM EM" in err) if verbose else err == ""

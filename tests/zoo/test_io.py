@@ -236,3 +236,24 @@ def test_a_checkpoint_without_a_record_is_refused_and_the_record_is_not_a_tensor
     save_tensors(path, {"w": torch.zeros(2)})
     with pytest.raises(ValueError, match="is not an unboxed training checkpoint"):
         load_with_record(path, what="training checkpoint")
+
+
+def test_ctrl_c_while_reading_is_not_reported_as_a_damaged_file(tmp_path, monkeypatch):
+    # safetensors' own errors mean a bad file; an interrupt says nothing of the file.
+    import safetensors
+    import safetensors.torch
+
+    from unboxed.zoo._io import load_tensors, save_tensors, tensor_metadata
+
+    path = tmp_path / "w.safetensors"
+    save_tensors(path, {"w": torch.ones(2)})
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(safetensors.torch, "load", interrupted)
+    monkeypatch.setattr(safetensors, "safe_open", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        load_tensors(path)
+    with pytest.raises(KeyboardInterrupt):
+        tensor_metadata(path)

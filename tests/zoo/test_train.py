@@ -395,3 +395,12 @@ def test_resuming_a_finished_run_trains_nothing_and_returns_it_ready_to_predict(
     assert again.epoch_loss == first.epoch_loss and again.test_accuracy == first.test_accuracy
     for key, value in _weights(trained).items():
         assert torch.equal(value, fresh.state_dict()[key]), key
+
+
+@pytest.mark.parametrize("verbose", [True, False])
+def test_verbose_shows_the_training_bar_and_false_prints_nothing(verbose, planted, capfd):
+    model = zoo.build("mlp", input_shape=(20,), n_classes=2, widths=(4,), random_state=0)
+    zoo.train(model, planted, epochs=1, batch_size=512, random_state=0, verbose=verbose)
+    out, err = capfd.readouterr()
+    assert out == ""  # a bar goes to stderr, never into a user's piped output
+    assert ("train mlp" in err) if verbose else err == ""

@@ -331,3 +331,12 @@ def test_the_penalty_descends_omega_hat(moons):
         before = float(two.surrogate_(_flat(one.module_)))
         after = float(two.surrogate_(_flat(two.module_)))
     assert after < before - 1.0, (before, after)  # 3.23 -> 1.02 nodes; reversed: 4.10 -> 9.03
+
+
+@pytest.mark.parametrize("verbose", [True, False])
+def test_verbose_shows_the_fit_bar_and_false_prints_nothing(verbose, moons, capfd):
+    settings = {"epochs": 1, "snapshot_every": 1, "n_jitter": 1, "surrogate_steps": 2}
+    zoo.TreeRegularizedMLP(**settings, verbose=verbose).fit(moons.X_train, moons.y_train)
+    out, err = capfd.readouterr()
+    assert out == ""
+    assert ("tree-regularized mlp" in err) if verbose else err == ""

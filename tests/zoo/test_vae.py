@@ -339,3 +339,12 @@ def test_encoder_and_decoder_are_relu_stacks_ending_in_linear_layers():
     kinds = [type(m).__name__ for m in model.decoder]
     assert kinds == ["Linear", "ReLU", "Linear", "ReLU", "Linear"]  # logits, unbounded
     assert [type(m).__name__ for m in model.encoder] == ["Linear", "ReLU", "Linear", "ReLU"]
+
+
+@pytest.mark.parametrize("verbose", [True, False])
+def test_verbose_shows_the_vae_bar_and_false_prints_nothing(verbose, digits, capfd):
+    vae = zoo.vae(n_features=64, latent_dim=2, hidden=(8,), random_state=0)
+    zoo.train_vae(vae, digits.X_train[:100], epochs=1, batch_size=50, verbose=verbose)
+    out, err = capfd.readouterr()
+    assert out == ""
+    assert ("train vae" in err) if verbose else err == ""
