@@ -53,11 +53,20 @@ def interrupt_at(monkeypatch, owner, name, stop=None):
     return calls
 
 
-def half_an_image_then_ctrl_c(figure, fname, **kwargs):
-    """Stands in for ``Figure.savefig``: an interrupt mid-write, after some bytes."""
-    if isinstance(fname, str | os.PathLike):
-        with open(fname, "wb") as handle:
-            handle.write(b"\x89PNG half")
-    else:
-        fname.write(b"\x89PNG half")
-    raise KeyboardInterrupt
+def cut_off_mid_write(partial: bytes):
+    """A stand-in for a writer (``Figure.savefig``, ``np.savez``) that is interrupted
+    after writing ``partial``: its file is the last positional argument."""
+
+    def write(*args, **kwargs):
+        target = args[-1]
+        if isinstance(target, str | os.PathLike):
+            with open(target, "wb") as handle:
+                handle.write(partial)
+        else:
+            target.write(partial)
+        raise KeyboardInterrupt
+
+    return write
+
+
+half_an_image_then_ctrl_c = cut_off_mid_write(b"\x89PNG half")

@@ -289,20 +289,25 @@ def test_features_refuse_a_layer_that_runs_twice_and_keep_real_names():
     assert raw.shape == (5, 3) and not np.allclose(raw.sum(axis=1), 1.0)
 
 
+class _FailsAfterTheProbes(torch.nn.Module):
+    """A linear model that raises ``error`` from its third call on: the two probes at
+    construction (the number of classes, the softmax check) succeed."""
+
+    def __init__(self, error: BaseException):
+        super().__init__()
+        self.fc = torch.nn.Linear(3, 2)
+        self.calls = 0
+        self.error = error
+
+    def forward(self, x):
+        self.calls += 1
+        if self.calls > 2:
+            raise self.error
+        return self.fc(x)
+
+
 def test_gradient_reports_a_failing_model():
-    class Fails(torch.nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.fc = torch.nn.Linear(3, 2)
-            self.calls = 0
-
-        def forward(self, x):
-            self.calls += 1
-            if self.calls > 2:  # the probes at construction succeed (classes, softmax)
-                raise RuntimeError("device lost")
-            return self.fc(x)
-
-    bb = BlackBox.from_torch(Fails(), input_shape=(3,))
+    bb = BlackBox.from_torch(_FailsAfterTheProbes(RuntimeError("device lost")), input_shape=(3,))
     with pytest.raises(BlackBoxError, match="raised RuntimeError.*device lost"):
         bb.gradient(np.zeros((2, 3)), 0)
 
@@ -821,23 +826,11 @@ def test_ctrl_c_inside_the_model_is_not_turned_into_a_black_box_error():
     with pytest.raises(KeyboardInterrupt):
         BlackBox.from_callable(interrupted, n_classes=2).predict_proba(np.zeros((2, 3)))
 
-    class Interrupted(torch.nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.fc = torch.nn.Linear(3, 2)
-            self.calls = 0
-
-        def forward(self, x):
-            self.calls += 1
-            if self.calls > 2:  # the probes at construction succeed
-                raise KeyboardInterrupt
-            return self.fc(x)
-
-    bb = BlackBox.from_torch(Interrupted(), input_shape=(3,))
+    bb = BlackBox.from_torch(_FailsAfterTheProbes(KeyboardInterrupt()), input_shape=(3,))
     with pytest.raises(KeyboardInterrupt):
         bb.gradient(np.zeros((2, 3)), 0)
     assert bb.n_queries == 0
-    always = Interrupted()
+    always = _FailsAfterTheProbes(KeyboardInterrupt())
     always.calls = 2
     with pytest.raises(KeyboardInterrupt):  # the probe for the number of classes
         BlackBox.from_torch(always, input_shape=(3,))

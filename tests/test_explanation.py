@@ -11,6 +11,7 @@ import zipfile
 import numpy as np
 import pytest
 
+from tests.helpers import cut_off_mid_write
 from unboxed import Attribution, Explanation, FeatureImportance, make_meta
 from unboxed._io import atomic_write, read_npz
 from unboxed.explanation import hand_over
@@ -502,14 +503,7 @@ def test_a_save_interrupted_mid_write_keeps_the_earlier_file(tmp_path, attributi
     attribution.save(path)
     before = path.read_bytes()
 
-    def half_then_ctrl_c(file, **arrays):
-        if isinstance(file, str | os.PathLike):
-            with open(file, "wb") as handle:
-                handle.write(b"PK\x03\x04 half an archive")
-        else:
-            file.write(b"PK\x03\x04 half an archive")
-        raise KeyboardInterrupt
-
+    half_then_ctrl_c = cut_off_mid_write(b"PK\x03\x04 half an archive")
     monkeypatch.setattr(np, "savez_compressed", half_then_ctrl_c)
     monkeypatch.setattr(np, "savez", half_then_ctrl_c)
     with pytest.raises(KeyboardInterrupt):
