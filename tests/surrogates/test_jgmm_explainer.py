@@ -429,17 +429,22 @@ def test_a_call_with_its_own_random_state_repeats_on_its_own(explainer):
     np.testing.assert_array_equal(first.scores, again.scores)
 
 
+def _record_jgmm_fits(monkeypatch, record):
+    """Call ``record(model, X, Y, labels_y)`` on every JGMM fit, then fit as usual."""
+    real = JGMM.fit
+
+    def fit(self, X, Y, *, labels_y=None):
+        record(self, X, Y, labels_y)
+        return real(self, X, Y, labels_y=labels_y)
+
+    monkeypatch.setattr(JGMM, "fit", fit)
+
+
 def test_validation_fits_the_candidates_without_the_held_out_rows(
     digits, digits_blackbox, monkeypatch
 ):
     fitted = []
-    real = JGMM.fit
-
-    def fit(self, X, Y, *, labels_y=None):
-        fitted.append(np.asarray(X))
-        return real(self, X, Y, labels_y=labels_y)
-
-    monkeypatch.setattr(JGMM, "fit", fit)
+    _record_jgmm_fits(monkeypatch, lambda model, X, Y, labels_y: fitted.append(np.asarray(X)))
     X = digits.X_train[:400]
     e = JGMMExplainer(
         digits_blackbox,
@@ -972,13 +977,10 @@ def test_validation_agreement_is_each_candidates_proxy_against_the_black_box_on_
     from sklearn.metrics import accuracy_score
 
     models = []
-    real = JGMM.fit
-
-    def fit(self, X, Y, *, labels_y=None):
-        models.append((self, np.asarray(Y), np.asarray(labels_y)))
-        return real(self, X, Y, labels_y=labels_y)
-
-    monkeypatch.setattr(JGMM, "fit", fit)
+    _record_jgmm_fits(
+        monkeypatch,
+        lambda model, X, Y, labels_y: models.append((model, np.asarray(Y), np.asarray(labels_y))),
+    )
     X = digits.X_train[:300]
     e = JGMMExplainer(
         digits_blackbox,
