@@ -289,3 +289,21 @@ def test_bad_settings_are_refused_when_the_explainer_is_made(make, message):
     box, _ = _linear_torch_box()
     with pytest.raises(ValueError, match=message):
         make(box)
+
+
+@pytest.mark.parametrize(
+    "cls", [Saliency, InputXGradient, IntegratedGradients, DeepLift, SmoothGrad]
+)
+@pytest.mark.parametrize("verbose", [True, False])
+def test_verbose_shows_a_bar_over_the_chunks_and_false_prints_nothing(cls, verbose, digits, capfd):
+    # Long runs (integrated gradients on thousands of images) show their progress; the
+    # bar is named after the method and silenced by verbose=False, the default.
+    box, _ = _linear_torch_box(batch_size=20)
+    X = digits.X_test[:5]
+    result = cls(box, verbose=verbose).explain(X, target=0)
+    out, err = capfd.readouterr()
+    assert out == ""
+    assert (result.meta["method"] in err) is verbose
+    if not verbose:
+        assert err == ""
+    assert cls(box).verbose is False

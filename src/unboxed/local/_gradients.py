@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from .._progress import progress
 from .._validation import (
     RandomState,
     check_finite,
@@ -36,8 +37,15 @@ class _GradientExplainer(LocalExplainer):
     #: ``blackbox.batch_size`` rows through the network.
     evals_per_row = 1
 
-    def __init__(self, blackbox: BlackBox, *, image_shape: tuple[int, int] | None = None) -> None:
+    def __init__(
+        self,
+        blackbox: BlackBox,
+        *,
+        image_shape: tuple[int, int] | None = None,
+        verbose: bool = False,
+    ) -> None:
         super().__init__(blackbox, image_shape=image_shape)
+        self.verbose = verbose
         if blackbox.kind != "torch":
             raise TypeError(
                 f"{type(self).__name__} needs gradients, so it needs a torch black box "
@@ -66,7 +74,8 @@ class _GradientExplainer(LocalExplainer):
         extra = self._prepare(X)
         per_chunk = max(1, self.blackbox.batch_size // self.evals_per_row)
         values, deltas = [], []
-        for start in range(0, X.shape[0], per_chunk):
+        starts = range(0, X.shape[0], per_chunk)
+        for start in progress(starts, verbose=self.verbose, desc=self.method, total=len(starts)):
             rows = slice(start, min(start + per_chunk, X.shape[0]))
             # Inputs that already require gradients spare Captum's warning about it.
             x = self.blackbox._tensor(X[rows]).requires_grad_(True)
@@ -137,8 +146,9 @@ class _BaselineExplainer(_GradientExplainer):
         baseline: Fill = 0.0,
         background: object = None,
         image_shape: tuple[int, int] | None = None,
+        verbose: bool = False,
     ) -> None:
-        super().__init__(blackbox, image_shape=image_shape)
+        super().__init__(blackbox, image_shape=image_shape, verbose=verbose)
         check_fill_name(baseline, "baseline")
         self.baseline = baseline
         self.background = check_background(background, blackbox.n_features)
@@ -174,6 +184,8 @@ class IntegratedGradients(_BaselineExplainer):
     image_shape : (H, W), optional
         The image's shape, for the "blur" baseline and for plots; by default read from
         the black box's ``input_shape``.
+    verbose : bool
+        Show a progress bar over the chunks of rows.
 
     Notes
     -----
@@ -191,9 +203,14 @@ class IntegratedGradients(_BaselineExplainer):
         baseline: Fill = 0.0,
         background: object = None,
         image_shape: tuple[int, int] | None = None,
+        verbose: bool = False,
     ) -> None:
         super().__init__(
-            blackbox, baseline=baseline, background=background, image_shape=image_shape
+            blackbox,
+            baseline=baseline,
+            background=background,
+            image_shape=image_shape,
+            verbose=verbose,
         )
         self.n_steps = check_positive_int(n_steps, name="n_steps")
         self.evals_per_row = self.n_steps
@@ -251,6 +268,8 @@ class SmoothGrad(_GradientExplainer):
     image_shape : (H, W), optional
         The image's shape, for plots; by default read from the black box's
         ``input_shape``.
+    verbose : bool
+        Show a progress bar over the chunks of rows.
     """
 
     method = "smoothgrad"
@@ -263,8 +282,9 @@ class SmoothGrad(_GradientExplainer):
         noise_level: float = 0.15,
         random_state: RandomState = None,
         image_shape: tuple[int, int] | None = None,
+        verbose: bool = False,
     ) -> None:
-        super().__init__(blackbox, image_shape=image_shape)
+        super().__init__(blackbox, image_shape=image_shape, verbose=verbose)
         self.n_samples = check_positive_int(n_samples, name="n_samples")
         noise_level = check_number(noise_level, name="noise_level", strict=False)
         self.noise_level = float(noise_level)
