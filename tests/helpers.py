@@ -70,3 +70,14 @@ def cut_off_mid_write(partial: bytes):
 
 
 half_an_image_then_ctrl_c = cut_off_mid_write(b"\x89PNG half")
+
+
+def assert_progress_shown(capfd, verbose: bool, *labels: str) -> None:
+    """What the call before printed: with ``verbose`` a bar per label on stderr, without
+    it nothing at all; never anything on stdout, where a user's piped output goes."""
+    out, err = capfd.readouterr()
+    assert out == ""
+    if verbose:
+        assert all(label in err for label in labels), err
+    else:
+        assert err == ""

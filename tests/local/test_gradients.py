@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 
+from tests.helpers import assert_progress_shown
 from unboxed import BlackBox, zoo
 from unboxed.local import (
     DeepLift,
@@ -301,9 +302,5 @@ def test_verbose_shows_a_bar_over_the_chunks_and_false_prints_nothing(cls, verbo
     box, _ = _linear_torch_box(batch_size=20)
     X = digits.X_test[:5]
     result = cls(box, verbose=verbose).explain(X, target=0)
-    out, err = capfd.readouterr()
-    assert out == ""
-    assert (result.meta["method"] in err) is verbose
-    if not verbose:
-        assert err == ""
+    assert_progress_shown(capfd, verbose, result.meta["method"])
     assert cls(box).verbose is False

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 
+from tests.helpers import assert_progress_shown
 from unboxed import BlackBox, zoo
 from unboxed.blackbox import BlackBoxError
 from unboxed.probes import REGULARIZERS, ActivationMaximization, Prototypes, nearest_distance
@@ -535,6 +536,4 @@ def test_the_first_adam_step_moves_each_pixel_by_lr():
 @pytest.mark.parametrize("verbose", [True, False])
 def test_verbose_shows_the_bar_and_false_prints_nothing(verbose, digits_blackbox, capfd):
     ActivationMaximization(digits_blackbox, steps=3, random_state=0, verbose=verbose).explain()
-    out, err = capfd.readouterr()
-    assert out == ""
-    assert ("activation maximization" in err) if verbose else err == ""
+    assert_progress_shown(capfd, verbose, "activation maximization")
