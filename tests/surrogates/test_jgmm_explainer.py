@@ -976,11 +976,21 @@ def test_validation_agreement_is_each_candidates_proxy_against_the_black_box_on_
     sklearn from the candidate models themselves."""
     from sklearn.metrics import accuracy_score
 
-    models = []
+    from unboxed.surrogates import _jgmm_explainer
+
+    models, voters = [], []
     _record_jgmm_fits(
         monkeypatch,
         lambda model, X, Y, labels_y: models.append((model, np.asarray(Y), np.asarray(labels_y))),
     )
+    real_vote = _jgmm_explainer._component_classes
+
+    def vote(model, Y, labels, n_classes):
+        voters.append(np.asarray(labels))
+        return real_vote(model, Y, labels, n_classes)
+
+    # a vote over all rows would agree on almost any fit, so check who votes directly
+    monkeypatch.setattr(_jgmm_explainer, "_component_classes", vote)
     X = digits.X_train[:300]
     e = JGMMExplainer(
         digits_blackbox,
@@ -991,9 +1001,12 @@ def test_validation_agreement_is_each_candidates_proxy_against_the_black_box_on_
         verbose=False,
     ).fit(X)
     # random_state=0: the split is the first draw of the seed's generator
-    val = np.random.default_rng(0).permutation(300)[:90]
-    train = np.setdiff1d(np.arange(300), val)
+    order = np.random.default_rng(0).permutation(300)
+    val, train = order[:90], np.sort(order[90:])
     F, truth = e.lower_features(X), digits_blackbox.predict(X)
+    # the components get their classes from the training rows only, then all rows
+    assert [len(v) for v in voters] == [210, 210, 300]
+    np.testing.assert_array_equal(voters[0], truth[order[90:]])
     for (model, Y, labels), kx in zip(models[:2], (2, 6), strict=True):
         classes = _component_classes(model, Y, labels, 10)
         proxy = _class_proba(model.predict_proba_w(F[val]), classes, 10).argmax(axis=1)
