@@ -4,6 +4,8 @@ import json
 import os
 import stat
 import struct
+import subprocess
+import sys
 import zipfile
 from pathlib import Path
 
@@ -71,6 +73,26 @@ def test_a_written_file_gets_the_mode_of_any_new_file(tmp_path):
     (tmp_path / "plain").write_bytes(b"")  # mkstemp alone would give 0o600
     mode = stat.S_IMODE((tmp_path / "a.npz").stat().st_mode)
     assert mode == stat.S_IMODE((tmp_path / "plain").stat().st_mode) == 0o666 & ~umask
+
+
+def test_the_mode_follows_the_umask_the_process_had_at_import(tmp_path):
+    # The umask is read once at import; a fresh interpreter with an unusual umask shows
+    # it is the process's own and not a fixed 0o022 (the usual default, as under pytest).
+    script = (
+        "import os, stat, sys; os.umask(0o027)\n"
+        "from unboxed._io import write_json\n"
+        "write_json(sys.argv[1], {})\n"
+        "print(oct(stat.S_IMODE(os.stat(sys.argv[1]).st_mode)), oct(os.umask(0)))\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[1] / "src")}
+    run = subprocess.run(
+        [sys.executable, "-c", script, str(tmp_path / "r.json")],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=True,
+    )
+    assert run.stdout.split() == ["0o640", "0o27"]  # and importing left the umask as it was
 
 
 @pytest.mark.parametrize("error", [RuntimeError, KeyboardInterrupt])
