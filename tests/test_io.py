@@ -225,6 +225,15 @@ def test_truncated_and_corrupt_archives_are_clear_errors(tmp_path):
     bad = _zip(tmp_path / "b.npz", {"a.npy": _npy_member(h, bytes(8))})
     with pytest.raises(ValueError, match="could not be read safely \\(TokenError"):
         read_npz(bad, what="arrays")
+    # A member whose recorded sizes overrun the archive (its header within them): the
+    # zip reader runs off the end of the file, EOFError.
+    h = b"{'descr': '<f8', 'fortran_order': False, 'shape': (9000,), }"
+    blob = bytearray(_zip(tmp_path / "c.npz", {"a.npy": _npy_member(h, bytes(8000))}).read_bytes())
+    entry = blob.find(b"PK\x01\x02")  # the central directory's record of the member
+    blob[entry + 20 : entry + 28] = struct.pack("<II", 10**6, 10**6)
+    path.write_bytes(bytes(blob))
+    with pytest.raises(ValueError, match="could not be read safely \\(EOFError"):
+        read_npz(path, what="arrays")
 
 
 def test_a_header_declaring_more_data_than_the_member_holds_is_refused(tmp_path):
