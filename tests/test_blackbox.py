@@ -67,6 +67,17 @@ def test_a_module_that_ends_in_a_softmax_read_as_logits_is_warned_of():
         BlackBox.from_torch(torch.nn.Linear(4, 3), input_shape=(4,))
 
 
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_a_half_precision_module_that_ends_in_a_softmax_is_warned_of(dtype):
+    # Seed 3: its row sums to 1 - 1.8e-4 in float16 (1 + 4.9e-4 in bfloat16), off by
+    # more than a float32 softmax's 1e-6, which a fixed 1e-5 threshold took for
+    # logits; the warning allows the module's own rounding, as predict_proba does.
+    torch.manual_seed(3)
+    softmaxed = torch.nn.Sequential(torch.nn.Linear(4, 10), torch.nn.Softmax(dim=1)).to(dtype)
+    with pytest.warns(UserWarning, match="output='probabilities'"):
+        BlackBox.from_torch(softmaxed, input_shape=(4,))
+
+
 class _Shifts(torch.nn.Module):
     """A model that changes its input in place before reading it."""
 

@@ -569,7 +569,7 @@ def _warn_if_softmaxed(forward: _TorchForward, shape: tuple[int, ...], name: str
     if not isinstance(raw, torch.Tensor) or raw.ndim != 2:
         return
     raw = raw.double()
-    if bool(((raw >= 0) & (raw <= 1)).all()) and abs(float(raw.sum()) - 1.0) < 1e-5:
+    if bool(((raw >= 0) & (raw <= 1)).all()) and abs(float(raw.sum()) - 1.0) < forward.tolerance:
         warnings.warn(
             f"the output of {name!r} already looks like probabilities (non-negative, "
             "summing to 1); if the module ends in a softmax, pass output='probabilities', "
