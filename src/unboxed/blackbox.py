@@ -42,6 +42,26 @@ class BlackBox:
     before calling the model. Flat feature indices used across the library refer to
     the C-order flattening of ``input_shape``.
 
+    Parameters
+    ----------
+    predict_fn : callable
+        Maps an array of shape ``(batch, *input_shape)`` to probabilities of shape
+        ``(batch, n_classes)`` (a torch black box's forward pass also returns logits).
+    n_classes : int
+        The number of classes, at least 2.
+    input_shape : tuple of int or None
+        The shape of one input; None accepts any number of features.
+    name : str
+        The model's name, used in error messages.
+    kind : {"torch", "sklearn", "callable"}
+        What is wrapped.
+    batch_size : int, default=4096
+        Rows per call of the model, at least 1.
+    module : torch.nn.Module, optional
+        The wrapped module of a torch black box.
+    output : {"logits", "probabilities"}, default="probabilities"
+        What ``predict_fn`` returns.
+
     Attributes
     ----------
     name : str
@@ -122,6 +142,10 @@ class BlackBox:
             Rows per forward pass.
         name : str, optional
             The name used in error messages; defaults to the module's class name.
+
+        Returns
+        -------
+        BlackBox
         """
         import torch
 
@@ -164,6 +188,10 @@ class BlackBox:
             Rows per call of ``predict_proba``.
         name : str, optional
             The name used in error messages; defaults to the estimator's class name.
+
+        Returns
+        -------
+        BlackBox
         """
         from sklearn.exceptions import NotFittedError
         from sklearn.utils.validation import check_is_fitted
@@ -216,6 +244,10 @@ class BlackBox:
             Rows per call of ``fn``.
         name : str, optional
             The name used in error messages; defaults to ``fn.__name__``.
+
+        Returns
+        -------
+        BlackBox
         """
         if not callable(fn):
             raise TypeError(f"fn must be callable, got {type(fn).__name__}")
@@ -238,6 +270,14 @@ class BlackBox:
         """Validate inputs and return them flat, shape ``(n_samples, n_features)``.
 
         Floating inputs keep their dtype; anything else becomes float64.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features) or (n_samples, *input_shape)
+
+        Returns
+        -------
+        ndarray of shape (n_samples, n_features)
 
         Raises
         ------
@@ -289,7 +329,17 @@ class BlackBox:
         return out
 
     def predict(self, X: object) -> np.ndarray:
-        """The most probable class per row, shape ``(n_samples,)``."""
+        """The most probable class per row.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features) or (n_samples, *input_shape)
+
+        Returns
+        -------
+        ndarray of int of shape (n_samples,)
+            Column indices of :meth:`predict_proba`.
+        """
         return self.predict_proba(X).argmax(axis=1)
 
     def _evaluate(self, batch: np.ndarray) -> np.ndarray:
@@ -382,7 +432,13 @@ class BlackBox:
     def layer_names(self) -> list[str]:
         """Names accepted by :meth:`features`: the named submodules, then "logits"
         ("output" for a module that returns probabilities) for the module's own output.
-        A submodule that already bears that name keeps it."""
+        A submodule that already bears that name keeps it.
+
+        Returns
+        -------
+        list of str
+            Dotted submodule names, as in ``module.named_modules()``.
+        """
         self._require_torch("layer_names")
         names = [name for name, _ in self.module.named_modules() if name]
         alias = self._output_alias()
@@ -447,7 +503,20 @@ class BlackBox:
 
 def check_blackbox(blackbox: object, *, name: str = "blackbox") -> BlackBox:
     """Return ``blackbox`` if it is a :class:`BlackBox`; else a ``TypeError`` that says
-    how to make one (a bare model or function would fail later on a missing method)."""
+    how to make one (a bare model or function would fail later on a missing method).
+
+    Parameters
+    ----------
+    blackbox : object
+        The value to check.
+    name : str, default="blackbox"
+        The argument's name, for the error message.
+
+    Returns
+    -------
+    BlackBox
+        ``blackbox`` itself.
+    """
     if not isinstance(blackbox, BlackBox):
         raise TypeError(
             f"{name} must be an unboxed.BlackBox, got {type(blackbox).__name__}; wrap the "
@@ -522,6 +591,16 @@ def module_input(module: Any, X: Any) -> Any:
     A module without parameters takes float32 on the CPU. A read-only ``X`` (an
     explanation's ``inputs``, say) is shared as well: the models and Captum only read
     their inputs, so torch's warning about it is muted.
+
+    Parameters
+    ----------
+    module : torch.nn.Module
+    X : array-like or torch.Tensor
+
+    Returns
+    -------
+    torch.Tensor
+        Shares ``X``'s memory where dtype and device already match.
     """
     import torch
 
@@ -534,7 +613,17 @@ def module_input(module: Any, X: Any) -> Any:
 
 def grayscale_shape(input_shape: tuple[int, ...] | None) -> tuple[int, int] | None:
     """``(H, W)`` of a grayscale image input, ``(H, W)``, ``(1, H, W)`` or ``(H, W, 1)``
-    (the same row-major pixels), else None."""
+    (the same row-major pixels), else None.
+
+    Parameters
+    ----------
+    input_shape : tuple of int or None
+        A black box's ``input_shape``.
+
+    Returns
+    -------
+    tuple of (int, int) or None
+    """
     shape = tuple(input_shape or ())
     if len(shape) == 3 and shape[0] == 1:
         shape = shape[1:]

@@ -39,6 +39,23 @@ def compare_local_methods(
     Every method explains the predicted class. LIME and KernelSHAP switch 2x2 cells
     on and off (500 samples each); every method's attribution is then scored per
     cell, and the cells are removed (set to 0) in that order.
+
+    Parameters
+    ----------
+    blackbox : BlackBox
+        A torch black box of 8x8 images (the gradient methods need torch).
+    X : ndarray of shape (n_samples, 64)
+        The images explained.
+    random_state : int
+        Seeds LIME, KernelSHAP and the bootstrap of the curves.
+    echo : callable
+        Called with each line of the report (a markdown table).
+
+    Returns
+    -------
+    dict
+        ``attributions`` and ``curves`` (:class:`~unboxed.evaluate.DeletionCurve`),
+        each by method name.
     """
     cells = segment(X, (8, 8), method="grid", cell=DEMO_CELL)
     target = blackbox.predict(X)
@@ -108,6 +125,28 @@ def spurious_cue_study(
       reported (the cue covers ``area`` of the image);
     - the test accuracy is measured with the cue in place, on clean images, and with
       the cue moved to the other class.
+
+    Parameters
+    ----------
+    classes : (int, int), default=CUE_CLASSES
+        Two digits; the first carries the cue.
+    cue : Cue, default=CUE
+        The planted cue; it must be a patch, whose region is the same in every image.
+    arch : {"mlp", "lenet"}, default="mlp"
+    weight_decay : float, default=1e-2
+        Adam's weight decay.
+    epochs : int, default=30
+        Training epochs.
+    n_repeats : int, default=5
+        Shuffles per group of permutation importance.
+    n_boot : int, default=500
+        Bootstrap draws for every confidence interval.
+    random_state : int, default=0
+        Seeds the model, its training, the importance and the bootstraps.
+    out : path-like, optional
+        Folder for ``spurious_cue.png``; None writes nothing.
+    echo : callable, default=print
+        Called with each line of the report.
 
     Returns
     -------
@@ -396,6 +435,21 @@ def run_jgmm_demo(
     box on the test split, and writes the Q/Psi heat maps (Fig. 4a) and galleries of
     prototypes, criticisms, influentials, counterfactuals and semi-factuals (Fig. 4b, 6).
 
+    Parameters
+    ----------
+    blackbox : BlackBox
+        The demo's LeNet as a torch black box (it reads the layer ``pool2``).
+    dataset : Dataset
+        Digits: the JGMM is fitted on ``X_train``, tested on ``X_test``.
+    out : path-like
+        Folder for ``jgmm_*.npz`` and ``jgmm_*.png``, created if needed.
+    random_state : int, default=0
+        Seeds the fit, the examples and the bootstrap.
+    verbose : bool, default=True
+        Show the fit's progress bars.
+    echo : callable, default=print
+        Called with each line of the report.
+
     Returns
     -------
     dict
@@ -461,6 +515,19 @@ def clime_demo(
     image gets its exact local linear model ``W~ x + b~`` (eq. 5). The LeNet is then
     distilled into a ReLU MLP (Sec. 6), which is explained exactly in turn.
 
+    Parameters
+    ----------
+    model : ZooModel
+        The demo's ReLU LeNet.
+    dataset : Dataset
+        Digits: the student is distilled on the training split, tested on ``X_test``.
+    folder : path-like
+        Where ``clime_student.npz`` goes.
+    random_state : int, default=0
+        Seeds the distillation and the bootstrap.
+    echo : callable, default=print
+        Called with each line of the report.
+
     Returns
     -------
     dict
@@ -523,6 +590,19 @@ def dmm_men_demo(
     Fits a mixture of elastic-net regressions to the LeNet's logits for every digit,
     tests the insights by the deletion test against random pixels, and explains four
     test images locally over 2x2 cells.
+
+    Parameters
+    ----------
+    blackbox : BlackBox
+        The demo's LeNet.
+    dataset : Dataset
+        Digits: the mixture is fitted on ``X_train``, tested on ``X_test``.
+    folder : path-like
+        Where ``dmm_men_local.npz`` and ``dmm_men_insights.png`` go.
+    random_state : int, default=0
+        Seeds the DMM-MEN and the deletion test.
+    echo : callable, default=print
+        Called with each line of the report.
 
     Returns
     -------

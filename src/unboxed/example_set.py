@@ -162,13 +162,25 @@ class ExampleSet(Explanation):
 
     @property
     def n_examples(self) -> int:
+        """The number of examples: rows of ``values``."""
         return int(self.values.shape[0])
 
     def __len__(self) -> int:
         return self.n_examples
 
     def top_k(self, k: int) -> np.ndarray:
-        """Rows of the ``k`` best-scoring examples, best first, shape ``(k,)``."""
+        """Rows of the ``k`` best-scoring examples, best first.
+
+        Parameters
+        ----------
+        k : int
+            How many examples, from 1 to ``n_examples``.
+
+        Returns
+        -------
+        ndarray of int of shape (k,)
+            Row indices; ties keep their order in the set.
+        """
         from ._validation import check_positive_int
 
         k = check_positive_int(k, name="k")
@@ -177,7 +189,18 @@ class ExampleSet(Explanation):
         return np.argsort(-self.scores, kind="stable")[:k]
 
     def group(self, g: int) -> np.ndarray:
-        """Row indices of the examples in group ``g``, best first (none if it is empty)."""
+        """Row indices of the examples in group ``g``, best first (none if it is empty).
+
+        Parameters
+        ----------
+        g : int
+            A group id, as in ``groups``: a class for prototypes, a query row for
+            counterfactuals and semi-factuals, -1 for criticisms and influentials.
+
+        Returns
+        -------
+        ndarray of int of shape (n_in_group,)
+        """
         if not is_int(g):
             raise ValueError(f"g must be an int group id, got {g!r}")  # "a" matched nothing
         rows = np.flatnonzero(self.groups == g)
@@ -187,6 +210,16 @@ class ExampleSet(Explanation):
         self, groups: list[int] | None = None, *, max_per_group: int = 6, **kwargs: Any
     ) -> Any:
         """A gallery: one row per group (next to its query, if any), best first.
+
+        Parameters
+        ----------
+        groups : list of int, optional
+            The groups to show; default all (at most 10).
+        max_per_group : int, default=6
+            At most this many examples per group, at least 1.
+        **kwargs
+            Passed to :func:`unboxed.report.plot_examples`, which takes no other
+            options today.
 
         Returns
         -------

@@ -32,7 +32,23 @@ E = TypeVar("E", bound="Explanation")
 
 
 def make_meta(method: str, parameters: Mapping[str, Any], *, seed: Any = None) -> dict[str, Any]:
-    """The ``meta`` dict every explanation carries: method, parameters, version, seed."""
+    """The ``meta`` dict every explanation carries: method, parameters, version, seed.
+
+    Parameters
+    ----------
+    method : str
+        The explainer's name, e.g. ``"lime"``.
+    parameters : mapping
+        Its settings; stored as a plain dict, so they must be JSON-serialisable.
+    seed : int, numpy.random.Generator or None, default=None
+        The seed the explanation came from. An int is kept; a generator (whose state
+        is not one number) is recorded by its type name.
+
+    Returns
+    -------
+    dict
+        Keys ``method``, ``parameters``, ``library_version`` and ``seed``.
+    """
     return {
         "method": method,
         "parameters": dict(parameters),
@@ -63,6 +79,16 @@ def hand_over(array: np.ndarray) -> np.ndarray:
     Only for finite arrays an explainer has just made and then drops (a view of a
     torch result, say): copying and scanning them again cost the MLP's gradient
     methods a tenth of their time.
+
+    Parameters
+    ----------
+    array : ndarray
+        A finite array that the caller will not use or change afterwards.
+
+    Returns
+    -------
+    ndarray
+        A view of ``array`` (same buffer) marked as handed over.
     """
     return array.view(_HandedOver)
 
@@ -146,6 +172,12 @@ class Explanation:
 
         The arrays are stored as they are; ``meta`` and the other fields go into a
         JSON header with the class name, format version and library version.
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+            The file to write; an existing file is replaced only once the new one is
+            complete.
         """
         arrays, scalars = self._fields()
         header = {
@@ -161,6 +193,17 @@ class Explanation:
     @classmethod
     def load(cls: type[E], path: str | os.PathLike) -> E:
         """Read an explanation written by :meth:`save`.
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+            An ``.npz`` file written by :meth:`save`.
+
+        Returns
+        -------
+        Explanation
+            An instance of the class named in the file, which must be ``cls`` or a
+            subclass of it.
 
         Raises
         ------
@@ -265,10 +308,16 @@ class Attribution(Explanation):
 
     @property
     def n_samples(self) -> int:
+        """The number of explained rows: rows of ``values``."""
         return int(self.values.shape[0])
 
     def top_k(self, k: int) -> np.ndarray:
         """The ``k`` most important flat feature indices per row, most important first.
+
+        Parameters
+        ----------
+        k : int
+            How many features, from 1 to ``n_features``.
 
         Returns
         -------
@@ -278,6 +327,14 @@ class Attribution(Explanation):
 
     def plot(self, index: int | list[int] = 0, **kwargs: Any) -> Any:
         """Plot rows ``index``: a heat-map overlay for images, bars for tabular data.
+
+        Parameters
+        ----------
+        index : int or list of int, default=0
+            The rows to show, one panel each.
+        **kwargs
+            Passed to :func:`unboxed.report.plot_attribution` (``top``: the number of
+            bars for tabular data).
 
         Returns
         -------
@@ -333,6 +390,7 @@ class FeatureImportance(Explanation):
 
     @property
     def n_classes(self) -> int:
+        """The number of rankings: rows of ``values`` (1 for one whole-model ranking)."""
         return int(self.values.shape[0])
 
     def _row(self, class_: int | None) -> int:
@@ -351,6 +409,13 @@ class FeatureImportance(Explanation):
     def top_k(self, k: int, *, class_: int | None = None) -> np.ndarray:
         """The ``k`` most important flat feature indices for ``class_``, most important first.
 
+        Parameters
+        ----------
+        k : int
+            How many features, from 1 to ``n_features``.
+        class_ : int or None, default=None
+            The ranking's row, in ``[0, n_classes)``; None only when there is one row.
+
         Returns
         -------
         ndarray of shape (k,)
@@ -359,6 +424,14 @@ class FeatureImportance(Explanation):
 
     def plot(self, class_: int | list[int] | None = None, **kwargs: Any) -> Any:
         """Plot the importance: a heat map per class for images, bars for tabular data.
+
+        Parameters
+        ----------
+        class_ : int, list of int or None, default=None
+            The rows (classes) to show, one panel each; None shows all.
+        **kwargs
+            Passed to :func:`unboxed.report.plot_feature_importance` (``top``: the
+            number of bars for tabular data).
 
         Returns
         -------

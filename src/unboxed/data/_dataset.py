@@ -88,10 +88,12 @@ class Dataset:
 
     @property
     def n_features(self) -> int:
+        """The number of features: columns of ``X_train``."""
         return int(self.X_train.shape[1])
 
     @property
     def n_classes(self) -> int:
+        """The number of classes: entries of ``class_names``."""
         return len(self.class_names)
 
     @property
@@ -129,9 +131,19 @@ def stratified_split(
     first ``round(test_fraction * n_c)`` go to the test split. Both splits are then
     shuffled, so that a prefix of either holds every class.
 
+    Parameters
+    ----------
+    y : ndarray of shape (n_samples,)
+        Integer class labels.
+    test_fraction : float in (0, 1)
+        The share of each class that goes to the test split (rounded per class).
+    seed : int
+        Seeds the permutations, at least 0; the same seed gives the same split.
+
     Returns
     -------
     train, test : ndarray of int
+        Row indices into ``y``; together they hold every row once.
 
     Raises
     ------
@@ -179,7 +191,13 @@ def not_installed(
 
 
 def data_home() -> Path:
-    """Where ``make data`` puts downloaded data: ``$UNBOXED_DATA`` or ``~/.cache/unboxed/data``."""
+    """Where ``make data`` puts downloaded data: ``$UNBOXED_DATA`` or ``~/.cache/unboxed/data``.
+
+    Returns
+    -------
+    pathlib.Path
+        The folder; it need not exist.
+    """
     env = os.environ.get("UNBOXED_DATA")
     return Path(env) if env else Path.home() / ".cache" / "unboxed" / "data"
 
@@ -198,7 +216,23 @@ def candidate_dirs(subdir: str, path: str | os.PathLike | None, system: str | No
 
 @dataclasses.dataclass(frozen=True)
 class DatasetInfo:
-    """A registry entry: how to load a named data set and how to install it."""
+    """A registry entry: how to load a named data set and how to install it.
+
+    Attributes
+    ----------
+    name : str
+        The name :func:`load_dataset` takes.
+    description : str
+        One line for ``unboxed datasets``.
+    load : callable
+        Called with a folder (or None: search the usual places); returns the
+        :class:`Dataset`.
+    is_installed : callable, optional
+        Called without arguments; whether the files are found (default: always).
+    install : callable or None, default=None
+        Called without arguments; the command that installs the files. None for a
+        data set built in, which reads no files.
+    """
 
     name: str
     description: str
@@ -224,6 +258,10 @@ def load_dataset(name: str, *, path: str | os.PathLike | None = None) -> Dataset
         A folder holding the data set's files, searched before ``$UNBOXED_DATA`` and
         the standard install location.
 
+    Returns
+    -------
+    Dataset
+
     Raises
     ------
     DatasetNotInstalledError
@@ -245,5 +283,10 @@ def load_dataset(name: str, *, path: str | os.PathLike | None = None) -> Dataset
 
 
 def available_datasets() -> list[DatasetInfo]:
-    """Every registered data set, in registration order."""
+    """Every registered data set, in registration order.
+
+    Returns
+    -------
+    list of DatasetInfo
+    """
     return list(REGISTRY.values())

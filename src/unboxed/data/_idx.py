@@ -55,7 +55,25 @@ def read_idx(path: str | os.PathLike) -> np.ndarray:
 
 
 def parse_idx(raw: bytes, *, source: str = "<bytes>") -> np.ndarray:
-    """Parse the bytes of an (uncompressed) IDX file; see :func:`read_idx`."""
+    """Parse the bytes of an (uncompressed) IDX file; see :func:`read_idx`.
+
+    Parameters
+    ----------
+    raw : bytes, bytearray or memoryview
+        The whole file.
+    source : str, default="<bytes>"
+        Where the bytes came from, for error messages.
+
+    Returns
+    -------
+    ndarray
+        The data in native byte order, shaped as the header says.
+
+    Raises
+    ------
+    ValueError
+        If the bytes are not IDX, are truncated, or have trailing bytes.
+    """
     if not isinstance(raw, bytes | bytearray | memoryview):  # an AttributeError before
         raise TypeError(f"raw must be bytes, got {type(raw).__name__}; use read_idx for a path")
     if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] not in _TYPES:

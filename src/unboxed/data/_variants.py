@@ -80,7 +80,23 @@ class Cue:
         return np.broadcast_to(self.patch_mask(image_shape), X.shape).copy()
 
     def patch_mask(self, image_shape: tuple[int, int]) -> np.ndarray:
-        """The patch's pixels, flat, shape ``(H*W,)``; the same for every image."""
+        """The patch's pixels, flat; the same for every image.
+
+        Parameters
+        ----------
+        image_shape : (H, W)
+            Must be at least ``size`` pixels each way.
+
+        Returns
+        -------
+        ndarray of bool, shape (H*W,)
+
+        Raises
+        ------
+        ValueError
+            For a background cue, whose region depends on the image, or a patch
+            larger than the image.
+        """
         if self.kind != "patch":
             raise ValueError("a background cue has no fixed region; use mask(X, image_shape)")
         height, width = image_shape
@@ -99,7 +115,19 @@ class Cue:
         return grid.ravel()
 
     def plant(self, X: np.ndarray, image_shape: tuple[int, int]) -> np.ndarray:
-        """A copy of ``X`` with the cue planted in every image, shape ``(n, H*W)``."""
+        """A copy of ``X`` with the cue planted in every image.
+
+        Parameters
+        ----------
+        X : ndarray of shape (n, H*W)
+            Images without the cue.
+        image_shape : (H, W)
+
+        Returns
+        -------
+        ndarray of shape (n, H*W)
+            ``X`` with the pixels of :meth:`mask` set to ``value``.
+        """
         X = _check_images(X, image_shape)
         out = X.copy()
         out[self.mask(X, image_shape)] = self.value

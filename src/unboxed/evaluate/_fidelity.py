@@ -80,13 +80,29 @@ class PCRResult:
     meta: dict[str, Any]
 
     def separated(self) -> np.ndarray:
-        """Per k, whether the two confidence intervals do not overlap."""
+        """Per k, whether the two confidence intervals do not overlap.
+
+        Returns
+        -------
+        ndarray of bool of shape (n_ks,)
+        """
         return (self.pcr_ci[:, 1] < self.random_pcr_ci[:, 0]) | (
             self.random_pcr_ci[:, 1] < self.pcr_ci[:, 0]
         )
 
     def to_markdown(self, label: str = "ranked") -> str:
-        """A markdown table: k, the ranked PCR and the random PCR with their CIs."""
+        """A markdown table: k, the ranked PCR and the random PCR with their CIs.
+
+        Parameters
+        ----------
+        label : str, default="ranked"
+            What the ranked features are called in the PCR column's header.
+
+        Returns
+        -------
+        str
+            One header row, one separator row and one row per k, figures to 3 decimals.
+        """
         lines = [
             f"| k | PCR, {label} features [95% CI] | PCR, random features [95% CI] | separated |",
             "|---:|---|---|:---:|",
@@ -100,6 +116,13 @@ class PCRResult:
         return "\n".join(lines)
 
     def as_dict(self) -> dict[str, Any]:
+        """The result as JSON-ready plain types.
+
+        Returns
+        -------
+        dict
+            Every field, arrays as nested lists.
+        """
         return {
             "ks": self.ks.tolist(),
             "pcr": self.pcr.tolist(),
@@ -117,6 +140,18 @@ class KeepTopKResult:
 
     ``predicted`` is the black box's class for each row with only its top k kept, for
     paired comparisons of two rankings on the same rows (not in ``as_dict``).
+
+    Attributes
+    ----------
+    k : int
+        The number of features (or segments) kept.
+    accuracy : Estimate
+        The share of rows the black box still classifies as their ``y``.
+    probability : Estimate
+        The mean probability of ``y``.
+    meta : dict
+        The test and its settings.
+    predicted : ndarray of int of shape (n_samples,)
     """
 
     k: int
@@ -126,6 +161,14 @@ class KeepTopKResult:
     predicted: np.ndarray
 
     def as_dict(self) -> dict[str, Any]:
+        """The result as JSON-ready plain types, without ``predicted``.
+
+        Returns
+        -------
+        dict
+            Keys ``k``, ``accuracy``, ``probability`` (each an :meth:`Estimate.as_dict`)
+            and ``meta``.
+        """
         return {
             "k": self.k,
             "accuracy": self.accuracy.as_dict(),

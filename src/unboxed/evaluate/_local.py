@@ -46,7 +46,12 @@ class DeletionCurve:
     meta: dict[str, Any]
 
     def curve(self) -> np.ndarray:
-        """The mean drop per k, shape ``(max_k + 1,)``."""
+        """The mean drop per k, over rows.
+
+        Returns
+        -------
+        ndarray of shape (max_k + 1,)
+        """
         return self.drop.mean(axis=0)
 
 

@@ -41,6 +41,13 @@ class Estimate:
         return f"{self.mean:.4f} [{self.ci[0]:.4f}, {self.ci[1]:.4f}]"
 
     def as_dict(self) -> dict[str, float | int | list[float]]:
+        """The estimate as JSON-ready plain types.
+
+        Returns
+        -------
+        dict
+            Keys ``mean``, ``ci`` (a list of two floats) and ``n``.
+        """
         return {"mean": self.mean, "ci": list(self.ci), "n": self.n}
 
 

@@ -115,7 +115,18 @@ class _GradientExplainer(LocalExplainer):
 
 
 class Saliency(_GradientExplainer):
-    """Saliency map |dy_k/dx| (Simonyan et al. 2014, as in the lecture slides)."""
+    """Saliency map |dy_k/dx| (Simonyan et al. 2014, as in the lecture slides).
+
+    Parameters
+    ----------
+    blackbox : BlackBox
+        A torch black box (``BlackBox.from_torch``).
+    image_shape : (H, W), optional
+        The image's shape, for plots; by default read from the black box's
+        ``input_shape``.
+    verbose : bool, default=False
+        Show a progress bar over the chunks of rows.
+    """
 
     method = "saliency"
 
@@ -126,7 +137,18 @@ class Saliency(_GradientExplainer):
 
 
 class InputXGradient(_GradientExplainer):
-    """x * dy_k/dx: the gradient scaled by the input."""
+    """x * dy_k/dx: the gradient scaled by the input.
+
+    Parameters
+    ----------
+    blackbox : BlackBox
+        A torch black box (``BlackBox.from_torch``).
+    image_shape : (H, W), optional
+        The image's shape, for plots; by default read from the black box's
+        ``input_shape``.
+    verbose : bool, default=False
+        Show a progress bar over the chunks of rows.
+    """
 
     method = "input_x_gradient"
 
@@ -232,6 +254,20 @@ class DeepLift(_BaselineExplainer):
 
     Captum needs each nonlinearity to be its own module, used once per forward pass
     (true of the zoo's models). ``meta["delta"]`` is the summation-to-delta gap.
+
+    Parameters
+    ----------
+    blackbox : BlackBox
+        A torch black box (``BlackBox.from_torch``).
+    baseline : float, {"zero", "gray", "mean", "blur"} or ndarray, default=0.0
+        The reference input.
+    background : array-like, optional
+        Data for the "mean" baseline.
+    image_shape : (H, W), optional
+        The image's shape, for the "blur" baseline and for plots; by default read from
+        the black box's ``input_shape``.
+    verbose : bool, default=False
+        Show a progress bar over the chunks of rows.
     """
 
     method = "deeplift"

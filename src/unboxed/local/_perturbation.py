@@ -295,7 +295,22 @@ class KernelShap(_SegmentExplainer):
         self.alpha = float(alpha)
 
     def explain(self, X: object, *, target: Any = None, segments: object = None) -> Attribution:
-        """Explain each row of ``X``; parameters and returns as :meth:`Lime.explain`."""
+        """Explain each row of ``X``, as :meth:`Lime.explain` does.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features) or (n_samples, *input_shape)
+        target : int or array-like of shape (n_samples,), optional
+            The class explained per row; by default the black box's prediction.
+        segments : ndarray of int, shape (n_samples, n_features) or (n_features,), optional
+            Precomputed components, e.g. to give several methods the same superpixels.
+
+        Returns
+        -------
+        Attribution
+            Each feature carries the Shapley value of its component, for the
+            probability of the target class.
+        """
         return self._explain(Engine(shapley_masks, shapley_kernel, self._fit), X, target, segments)
 
     def _fit(self, masks, y, w, valid):
@@ -355,7 +370,20 @@ class Occlusion(_PerturbationExplainer):
         self.stride = stride
 
     def explain(self, X: object, *, target: Any = None) -> Attribution:
-        """Explain each row of ``X``; parameters and returns as :meth:`Lime.explain`."""
+        """Explain each row of ``X``, as :meth:`Lime.explain` does.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features) or (n_samples, *input_shape)
+        target : int or array-like of shape (n_samples,), optional
+            The class explained per row; by default the black box's prediction.
+
+        Returns
+        -------
+        Attribution
+            Each feature's mean drop in the target class's probability over the boxes
+            that cover it.
+        """
         X = self.blackbox.check_X(X)
         shape = self._image_shape(X.shape[1])
         if shape is None and len(self.blackbox.input_shape or ()) == 3:

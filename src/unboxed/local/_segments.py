@@ -99,7 +99,21 @@ def segment(
 
 
 def grid_labels(shape: tuple[int, int], *, cell: int = 4) -> np.ndarray:
-    """Square cells of side ``cell`` over an ``(H, W)`` image, flat labels ``(H*W,)``."""
+    """Square cells of side ``cell`` over an ``(H, W)`` image, as flat labels.
+
+    Parameters
+    ----------
+    shape : (H, W)
+        The image's shape, in pixels.
+    cell : int, default=4
+        The cells' side, in pixels, at least 1; cells on the right and bottom edges
+        are cut off where ``cell`` does not divide ``W`` or ``H``.
+
+    Returns
+    -------
+    ndarray of int of shape (H*W,)
+        Each pixel's cell, numbered row by row from 0.
+    """
     cell = check_positive_int(cell, name="cell")
     checked = check_shape(shape, name="shape")
     if len(checked) != 2:

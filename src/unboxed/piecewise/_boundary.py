@@ -89,7 +89,21 @@ class Region:
     h: np.ndarray
 
     def polygon(self, tol: float) -> np.ndarray:
-        """The region's corners in counter-clockwise order, shape ``(n_corners, 2)``."""
+        """The region's corners in counter-clockwise order.
+
+        Parameters
+        ----------
+        tol : float
+            A length in input units, above 0: how far a constraint may be violated,
+            and the shortest stretch of a line that counts as an edge (the region
+            walk uses ``RELATIVE_TOL`` times the box's larger side).
+            Corners are also rounded to multiples of it.
+
+        Returns
+        -------
+        ndarray of shape (n_corners, 2)
+            Empty, shape ``(0, 2)``, when the region has no edge.
+        """
         points, directions, lo, _, edge = self.edges(tol)
         # Each corner starts one edge (counter-clockwise); the edge before ends there too,
         # but only to within tol (the edges' slack), so its end would be a second corner.
@@ -103,6 +117,13 @@ class Region:
 
     def edges(self, tol: float) -> tuple[np.ndarray, ...]:
         """Where each constraint's line bounds the region, all rows at once.
+
+        Parameters
+        ----------
+        tol : float
+            A length in input units, above 0: how far a constraint may be violated,
+            and the shortest stretch of a line that counts as an edge (the region
+            walk uses ``RELATIVE_TOL`` times the box's larger side).
 
         Returns
         -------

@@ -299,23 +299,63 @@ class Distiller:
         return regions._check_X(arr)
 
     def linear_regions(self) -> LinearRegions:
-        """The exact explainer of the student (:class:`LinearRegions`)."""
+        """The exact explainer of the student (:class:`LinearRegions`).
+
+        Returns
+        -------
+        LinearRegions
+            Built once at fit time; the same object on every call.
+        """
         self._check_fitted()
         return self._regions
 
     def predict_proba(self, X: object) -> np.ndarray:
-        """The student's class probabilities, shape ``(n_samples, n_classes)``."""
+        """The student's class probabilities.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features) or (n_samples, *input_shape)
+            Rows as the teacher took them, flat or in its ``input_shape``.
+
+        Returns
+        -------
+        ndarray of shape (n_samples, n_classes)
+            A float64 softmax of the student's logits.
+        """
         X = self._check_X(X)
         with torch.inference_mode():
             logits = self.student_(torch.as_tensor(X, dtype=torch.float32)).double()
         return torch.softmax(logits, dim=1).numpy()
 
     def predict(self, X: object) -> np.ndarray:
-        """The student's labels, shape ``(n_samples,)``."""
+        """The student's labels.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features) or (n_samples, *input_shape)
+            Rows as the teacher took them, flat or in its ``input_shape``.
+
+        Returns
+        -------
+        ndarray of int of shape (n_samples,)
+        """
         return self.predict_proba(X).argmax(axis=1)
 
     def explain(self, X: object, *, target: object = None) -> Attribution:
-        """The student's exact per-feature contributions (:meth:`LinearRegions.explain`)."""
+        """The student's exact per-feature contributions (:meth:`LinearRegions.explain`).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features) or (n_samples, *input_shape)
+            Rows as the teacher took them, flat or in its ``input_shape``.
+        target : int or array-like of shape (n_samples,), optional
+            The class explained per row; the student's predicted class by default.
+
+        Returns
+        -------
+        Attribution
+            ``W~_c,j * x_j`` per feature, with the teacher's image shape when it has one.
+        """
         attribution = self.linear_regions().explain(self._check_X(X), target=target)
         shape = self.input_shape_
         if shape is not None and len(shape) in (2, 3):

@@ -89,6 +89,7 @@ class PiecewiseLinear:
 
     @property
     def n_pieces(self) -> int:
+        """The number of linear pieces: entries of ``slopes``."""
         return int(self.slopes.size)
 
     @property
@@ -102,7 +103,18 @@ class PiecewiseLinear:
         return (self.slopes[1:] - self.slopes[:-1]) * b + self.intercepts[1:] - self.intercepts[:-1]
 
     def piece_index(self, x: Any) -> Any:
-        """The piece each element of ``x`` falls in: ints in ``[0, n_pieces)``, same shape."""
+        """The piece each element of ``x`` falls in.
+
+        Parameters
+        ----------
+        x : torch.Tensor or array-like
+            Any shape. A point on a breakpoint belongs to the piece on its left.
+
+        Returns
+        -------
+        torch.Tensor or ndarray of int
+            Piece indices in ``[0, n_pieces)``, of ``x``'s shape; a tensor for a tensor.
+        """
         if isinstance(x, torch.Tensor):
             breaks = torch.tensor(self.breakpoints, dtype=x.dtype, device=x.device)
             return torch.bucketize(x, breaks)
@@ -126,7 +138,13 @@ class PiecewiseLinear:
 
 class PiecewiseActivation(nn.Module):
     """A :class:`PiecewiseLinear` as a torch layer, so a network can use it in place of
-    a smooth activation (:func:`to_plnn`)."""
+    a smooth activation (:func:`to_plnn`).
+
+    Parameters
+    ----------
+    function : PiecewiseLinear
+        The function applied element-wise.
+    """
 
     def __init__(self, function: PiecewiseLinear) -> None:
         super().__init__()
@@ -135,9 +153,27 @@ class PiecewiseActivation(nn.Module):
         self.function = function
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Apply the function to every element of ``x``.
+
+        Parameters
+        ----------
+        x : torch.Tensor
+            Any shape.
+
+        Returns
+        -------
+        torch.Tensor
+            Of ``x``'s shape, dtype and device.
+        """
         return self.function(x)
 
     def extra_repr(self) -> str:
+        """The function's repr, shown inside the layer's own (torch's hook).
+
+        Returns
+        -------
+        str
+        """
         return repr(self.function)
 
 

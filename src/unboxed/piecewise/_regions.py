@@ -284,6 +284,7 @@ class RegionCounts:
 
     @property
     def n_regions(self) -> int:
+        """The number of distinct regions visited: entries of ``counts``."""
         return int(self.counts.size)
 
 
@@ -438,7 +439,16 @@ class LinearRegions:
         return W, b
 
     def logits(self, X: object) -> np.ndarray:
-        """The network's logits, in float64, shape ``(n_samples, n_outputs)``."""
+        """The network's logits, computed in float64.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features) or (n_samples, *input_shape)
+
+        Returns
+        -------
+        ndarray of shape (n_samples, n_outputs)
+        """
         X = self._check_X(X)
         x = torch.as_tensor(X, dtype=torch.float64).reshape(-1, *self.input_shape_)
         with torch.no_grad():
@@ -448,6 +458,10 @@ class LinearRegions:
         """The region of each input: the piece every unit is on, and each max-pool choice.
 
         Inputs with equal rows share ``W~`` and ``b~``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features) or (n_samples, *input_shape)
 
         Returns
         -------
@@ -462,7 +476,18 @@ class LinearRegions:
         return torch.cat(flat, dim=1).numpy() if flat else np.zeros((X.shape[0], 0), np.int64)
 
     def regions(self, X: object) -> RegionCounts:
-        """The distinct regions ``X`` visits, with how many inputs fall in each."""
+        """The distinct regions ``X`` visits, with how many inputs fall in each.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features) or (n_samples, *input_shape)
+
+        Returns
+        -------
+        RegionCounts
+            The regions ordered by how many inputs they hold, most first (ties in
+            the lexicographic order of their patterns).
+        """
         patterns = self.activation_pattern(X)
         unique, region, counts = np.unique(
             patterns, axis=0, return_inverse=True, return_counts=True
@@ -478,6 +503,12 @@ class LinearRegions:
         """The decision hyperplane between two classes in each input's region.
 
         ``(W~_a - W~_b) x + (b~_a - b~_b) > 0`` where the network prefers ``class_a``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features) or (n_samples, *input_shape)
+        class_a, class_b : int
+            Two output classes, each in ``[0, n_outputs)``.
 
         Returns
         -------

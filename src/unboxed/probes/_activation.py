@@ -99,10 +99,16 @@ class Prototypes(Explanation):
 
     @property
     def n_samples(self) -> int:
+        """The number of prototypes: rows of ``values``."""
         return int(self.values.shape[0])
 
     def top_k(self, k: int) -> np.ndarray:
         """The ``k`` largest features of each prototype (its brightest pixels), largest first.
+
+        Parameters
+        ----------
+        k : int
+            How many features, from 1 to ``n_features``.
 
         Returns
         -------
@@ -112,6 +118,12 @@ class Prototypes(Explanation):
 
     def plot(self, **kwargs: Any) -> Any:
         """The prototypes as images (bars for tabular data), titled with their probability.
+
+        Parameters
+        ----------
+        **kwargs
+            ``panel_size`` (inches per panel, default 1.8) and, for tabular data,
+            ``top`` (bars per panel, default 10). Other keys are ignored.
 
         Returns
         -------

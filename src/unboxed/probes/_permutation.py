@@ -171,7 +171,14 @@ class PermutationImportance:
         """Each row's drop of the score per feature (or group), averaged over the repeats.
 
         The raw material of :meth:`explain`, for statistics of one's own (the share
-        of a region, a per-class breakdown). Parameters as for :meth:`explain`.
+        of a region, a per-class breakdown).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features) or (n_samples, *input_shape)
+            Held-out data, at least 2 rows.
+        y : array-like of shape (n_samples,), optional
+            The labels to score against; None uses the black box's own predictions.
 
         Returns
         -------

@@ -597,6 +597,16 @@ class DMMMEN:
         feature's mean contribution to the logit over the class's samples, i.e. the
         mean of the local explanations of :meth:`explain`.
 
+        Parameters
+        ----------
+        class_ : int
+            A fitted class (in ``classes_``).
+        k : int, optional
+            Features kept per row, from 1 to the number of fitted features; by
+            default 150, or every fitted feature if fewer.
+        by : {"magnitude", "positive", "contribution"}, default="magnitude"
+            What ranks the features (above).
+
         Returns
         -------
         FeatureImportance
@@ -641,6 +651,15 @@ class DMMMEN:
         self, X: object, *, target: object = None
     ) -> tuple[np.ndarray, np.ndarray]:
         """Each row's responsibilities ``pi_j N(g(x) | x^T beta_j, sigma_j^2)``, normalised.
+
+        ``g(x)`` is the black box's logit of the target class, as in the fit.
+
+        Parameters
+        ----------
+        X : array-like of shape (n, n_features) or (n, *input_shape)
+        target : int or array of int, optional
+            The class per row, which must have been fitted; the black box's prediction
+            by default.
 
         Returns
         -------
@@ -800,6 +819,22 @@ class DMMMEN:
         Row i belongs to ``classes[i]`` (all fitted classes by default), so when every
         class was fitted, row c is class c, as the fidelity tests of
         :mod:`unboxed.evaluate` read a per-class ranking.
+
+        Parameters
+        ----------
+        k : int, optional
+            Features kept per row, from 1 to the number of fitted features; by
+            default 150, or every fitted feature if fewer.
+        by : {"magnitude", "positive", "contribution"}, default="magnitude"
+            What ranks the features (above).
+        classes : int or array-like of int, optional
+            Fitted classes, one row each; all of ``classes_`` by default.
+
+        Returns
+        -------
+        FeatureImportance
+            One row per class, named ``"class c"``; ``meta`` holds ``k``, ``by`` and
+            ``classes``.
         """
         self._check_fitted()
         k = self._resolve_k(k)
@@ -818,7 +853,22 @@ class DMMMEN:
         """Heat maps of the insights: one panel per class (row 0 of :meth:`insights`).
 
         For tabular data, bars of the ``k`` insight features (``top`` in ``kwargs`` may
-        change that); the other features are 0 in an insight."""
+        change that); the other features are 0 in an insight.
+
+        Parameters
+        ----------
+        class_ : int, list of int or None, default=None
+            The fitted classes shown; None shows all.
+        k : int, optional
+            Features kept per insight, as for :meth:`insights`.
+        **kwargs
+            Passed to :meth:`~unboxed.FeatureImportance.plot` (``top``: bars per
+            panel for tabular data).
+
+        Returns
+        -------
+        matplotlib.figure.Figure
+        """
         importance = self.class_insights(k, classes=class_)
         kwargs.setdefault("top", importance.meta["k"])
         return importance.plot(list(range(importance.n_classes)), **kwargs)

@@ -535,14 +535,35 @@ class JGMM:
 
     # ------------------------------------------------------------------ transforms
     def transform_x(self, X: object) -> np.ndarray:
-        """Lower features in the model's (whitened) coordinates, same shape as ``X``."""
+        """Lower features in the model's (whitened) coordinates.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, D_x) or (n_samples, R, D_x)
+
+        Returns
+        -------
+        ndarray of ``X``'s shape
+            Unchanged (but as float64) when the model does not whiten.
+        """
         self._check_fitted()
         X3 = self._check_x(X)
         out = X3 if self.whitening_x_ is None else jm.whiten(X3, *self.whitening_x_)
         return out if self.spatial_ else out[:, 0]
 
     def inverse_transform_x(self, Z: object) -> np.ndarray:
-        """Map whitened lower features (e.g. samples, means) back to feature space."""
+        """Map whitened lower features (e.g. samples, means) back to feature space.
+
+        Parameters
+        ----------
+        Z : array-like of shape (..., D_x)
+            In the model's coordinates, as :meth:`transform_x` gives them.
+
+        Returns
+        -------
+        ndarray of ``Z``'s shape
+            Unchanged (but as float64) when the model does not whiten.
+        """
         self._check_fitted()
         Z = check_array(Z, name="Z", ndim=None)
         if Z.shape[-1] != self.n_features_x_in_:
@@ -577,11 +598,25 @@ class JGMM:
         return np.exp(jm.log_proba_w_given_x(self._log_gx(X), self._Q, self.pi_))
 
     def predict_w(self, X: object) -> np.ndarray:
-        """The most probable higher component per row, shape ``(n_samples,)``."""
+        """The most probable higher component per row.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, D_x) or (n_samples, R, D_x)
+
+        Returns
+        -------
+        ndarray of int of shape (n_samples,)
+            The argmax of :meth:`predict_proba_w`.
+        """
         return self.predict_proba_w(X).argmax(axis=1)
 
     def predict_proba_z(self, Y: object) -> np.ndarray:
         """``p(z | y)`` (eq. 3).
+
+        Parameters
+        ----------
+        Y : array-like of shape (n_samples, D_y)
 
         Returns
         -------
@@ -593,6 +628,10 @@ class JGMM:
 
     def predict_proba_z_given_x(self, X: object) -> np.ndarray:
         """``p(z | x)``, the lower component's posterior (``g`` of eq. 15).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, D_x) or (n_samples, R, D_x)
 
         Returns
         -------
@@ -607,6 +646,10 @@ class JGMM:
 
         For the spatial model, the sum over positions of eq. 10.
 
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, D_x) or (n_samples, R, D_x)
+
         Returns
         -------
         ndarray of shape (n_samples, K_y)
@@ -616,6 +659,12 @@ class JGMM:
 
     def score_samples(self, X: object, Y: object) -> np.ndarray:
         """``log p(x, y)`` of eq. 1 per sample, in whitened coordinates.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, D_x) or (n_samples, R, D_x)
+        Y : array-like of shape (n_samples, D_y)
+            The same rows as ``X``.
 
         Returns
         -------
@@ -666,7 +715,13 @@ class JGMM:
         return self.inverse_transform_x(Z), comps
 
     def get_params(self) -> dict[str, Any]:
-        """The hyperparameters, as scikit-learn's ``get_params``."""
+        """The hyperparameters, as scikit-learn's ``get_params``.
+
+        Returns
+        -------
+        dict
+            Each constructor argument by name, as stored.
+        """
         return {
             "n_components_x": self.n_components_x,
             "n_components_y": self.n_components_y,

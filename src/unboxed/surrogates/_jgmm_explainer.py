@@ -238,6 +238,11 @@ class JGMMExplainer:
     def lower_features(self, X: object) -> np.ndarray:
         """The lower feature of the model's inputs, pooled, in the JGMM's layout.
 
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features) or (n_samples, *input_shape)
+            The black box's inputs.
+
         Returns
         -------
         ndarray of shape (n_samples, D), or (n_samples, R, C) for the spatial model
@@ -264,6 +269,13 @@ class JGMMExplainer:
     # ------------------------------------------------------------------ fit
     def fit(self, X: object) -> JGMMExplainer:
         """Extract both layers' features of ``X`` (a training split) and fit the JGMM.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features) or (n_samples, *input_shape)
+            The black box's inputs.
+            With the logits as higher feature, the black box must predict at least
+            two classes on them.
 
         Returns
         -------
@@ -421,6 +433,13 @@ class JGMMExplainer:
     def predict_proba(self, X: object) -> np.ndarray:
         """The proxy's class probabilities from the lower features: ``p(w | x)`` (eq. 3).
 
+        Needs ``higher_layer="logits"``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features) or (n_samples, *input_shape)
+            The black box's inputs.
+
         Returns
         -------
         ndarray of shape (n_samples, n_classes)
@@ -430,13 +449,40 @@ class JGMMExplainer:
         return self._class_proba(self.jgmm_.predict_proba_w(self.lower_features(X)))
 
     def predict(self, X: object) -> np.ndarray:
-        """The proxy's class per row, shape ``(n_samples,)``."""
+        """The proxy's class per row.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features) or (n_samples, *input_shape)
+            The black box's inputs.
+
+        Returns
+        -------
+        ndarray of int of shape (n_samples,)
+            The argmax of :meth:`predict_proba`.
+        """
         return self.predict_proba(X).argmax(axis=1)
 
     def fidelity(
         self, X: object, *, n_boot: int = 1000, random_state: RandomState = None
     ) -> Estimate:
-        """Agreement of the proxy with the black box on ``X`` (Table 1), with a 95% CI."""
+        """Agreement of the proxy with the black box on ``X`` (Table 1), with a 95% CI.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features) or (n_samples, *input_shape)
+            The black box's inputs.
+            Pass rows the explainer was not fitted on.
+        n_boot : int, default=1000
+            Bootstrap draws for the interval, at least 1.
+        random_state : int, numpy.random.Generator or None, default=None
+            Seeds the bootstrap; None draws from the explainer's own generator.
+
+        Returns
+        -------
+        Estimate
+            The share of rows on which the proxy and the black box give the same class.
+        """
         self._check_fitted()
         X = self.blackbox.check_X(X)
         rng = self.rng_ if random_state is None else check_random_state(random_state)
@@ -577,6 +623,24 @@ class JGMMExplainer:
         from ``p(x | w = j)`` (keeping the best of ``n_candidates`` per component).
 
         ``X`` defaults to the inputs ``fit`` saw. Scores are ``log p(x | w = j)``.
+
+        Parameters
+        ----------
+        X : array-like of inputs, optional
+            The mining pool; default the inputs ``fit`` saw. Unused when generated.
+        n_per_class : int, default=5
+            Prototypes per higher component, at least 1.
+        source : {"mined", "generated"}, default="mined"
+        n_candidates : int, default=200
+            Generated only: samples drawn per component, of which the best are kept.
+        random_state : int, numpy.random.Generator or None, default=None
+            Seeds the generation; None draws from the explainer's own generator.
+            Generated only.
+
+        Returns
+        -------
+        ExampleSet
+            ``groups`` holds each prototype's higher component.
         """
         self._examples_ready(source)
         n = check_positive_int(n_per_class, name="n_per_class")
@@ -601,7 +665,19 @@ class JGMMExplainer:
 
     def criticisms(self, X: object | None = None, *, n: int = 10) -> ExampleSet:
         """The ``n`` rows of ``X`` least represented by any component (eq. 5); mined only,
-        as in the paper. Scores are ``-max_j log p(x | w = j)``."""
+        as in the paper. Scores are ``-max_j log p(x | w = j)``.
+
+        Parameters
+        ----------
+        X : array-like of inputs, optional
+            The mining pool; default the inputs ``fit`` saw.
+        n : int, default=10
+            How many criticisms, at least 1.
+
+        Returns
+        -------
+        ExampleSet
+        """
         self._examples_ready("mined")
         n = check_positive_int(n, name="n")
         inputs, Z = self._pool(X)
@@ -625,7 +701,26 @@ class JGMMExplainer:
         random_state: RandomState = None,
     ) -> ExampleSet:
         """Rows (or samples of every lower component) of highest entropy of ``p(w | x)``
-        (eq. 6)."""
+        (eq. 6).
+
+        Parameters
+        ----------
+        X : array-like of inputs, optional
+            The mining pool; default the inputs ``fit`` saw. Unused when generated.
+        n : int, default=10
+            How many examples, at least 1.
+        source : {"mined", "generated"}, default="mined"
+        n_per_component : int, default=50
+            Generated only: samples drawn from each lower component.
+        random_state : int, numpy.random.Generator or None, default=None
+            Seeds the generation; None draws from the explainer's own generator.
+            Generated only.
+
+        Returns
+        -------
+        ExampleSet
+            Scores are the entropies, in nats.
+        """
         self._examples_ready(source)
         n = check_positive_int(n, name="n")
         params: dict[str, Any] = {"n": n}
@@ -713,6 +808,12 @@ class JGMMExplainer:
             kept candidates are ranked by their scores.
         random_state : int, Generator or None
             Default: the explainer's generator.
+
+        Returns
+        -------
+        ExampleSet
+            ``groups`` holds each example's query row; ``queries``, ``query_inputs``
+            and ``query_classes`` describe the queries.
         """
         return self._local(
             "counterfactual",
@@ -742,7 +843,35 @@ class JGMMExplainer:
     ) -> ExampleSet:
         """Semi-factuals for each query (eq. 9), found as :meth:`counterfactuals` are;
         ``select="proxy"`` keeps the candidates the proxy puts in the query's class, and
-        ``sampler="boundary"`` the last point before the proxy's class changes."""
+        ``sampler="boundary"`` the last point before the proxy's class changes.
+
+        Parameters
+        ----------
+        queries : array-like of inputs, shape (n_queries, n_features)
+        n_per_query : int, default=5
+            Semi-factuals kept per query, at least 1.
+        source : {"generated", "mined"}, default="generated"
+        radius : float, optional
+            The l2 constraint, as an RMS distance over the whitened lower-feature
+            dimensions, ``||z - z_q|| / sqrt(D)``; above 0. None rejects nothing.
+        X : array-like of inputs, optional
+            The mining pool; default the inputs ``fit`` saw.
+        n_samples : int, default=1000
+            Draws per query before rejection.
+        select : {"proxy", "score"}, default="proxy"
+            "proxy" keeps only the candidates in the query's class, then ranks them
+            by eq. 9; "score" ranks by eq. 9 alone. ("margin" is for counterfactuals.)
+        sampler : {"gmm", "local", "boundary"}, default="gmm"
+            Generated only, as for :meth:`counterfactuals`; "local" needs ``radius``.
+            The other samplers find counterfactuals only.
+        random_state : int, Generator or None
+            Default: the explainer's generator.
+
+        Returns
+        -------
+        ExampleSet
+            Scored by eq. 9; ``groups`` holds each example's query row.
+        """
         return self._local(
             "semifactual",
             queries,

@@ -213,7 +213,17 @@ class TreeSurrogate:
         return self.blackbox.check_X(X)
 
     def predict(self, X: object) -> np.ndarray:
-        """The tree's class for each row, shape ``(n_samples,)``."""
+        """The tree's class for each row.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features) or (n_samples, *input_shape)
+
+        Returns
+        -------
+        ndarray of int of shape (n_samples,)
+            Class indices of the black box's :meth:`~unboxed.BlackBox.predict_proba`.
+        """
         X = self._check_X(X)
         return self.tree_.predict(X).astype(np.int64)
 
@@ -221,8 +231,22 @@ class TreeSurrogate:
         self, X: object, *, n_boot: int | None = None, random_state: RandomState = None
     ) -> Estimate:
         """The share of rows of ``X`` on which the tree agrees with the black box, with a
-        95% bootstrap CI. Pass data the surrogate has not seen. The bootstrap is seeded
-        by the surrogate's own ``random_state`` unless one is passed."""
+        95% bootstrap CI. Pass data the surrogate has not seen.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features) or (n_samples, *input_shape)
+        n_boot : int, optional
+            Bootstrap draws, at least 1; by default the surrogate's ``n_boot``.
+        random_state : int, numpy.random.Generator or None, default=None
+            Seeds the bootstrap; None uses a seed drawn at fit time from the
+            surrogate's own ``random_state``, so repeated calls agree.
+
+        Returns
+        -------
+        Estimate
+            The agreement in [0, 1] with its 95% bootstrap interval.
+        """
         X = self._check_X(X)
         return agreement(
             self.tree_.predict(X),
@@ -232,12 +256,35 @@ class TreeSurrogate:
         )
 
     def path_length(self, X: object) -> float:
-        """Mean number of nodes on the decision paths of the rows of ``X``."""
+        """Mean number of nodes on the decision paths of the rows of ``X``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features) or (n_samples, *input_shape)
+
+        Returns
+        -------
+        float
+            At least 1 (a single leaf); see :func:`path_length`.
+        """
         X = self._check_X(X)
         return path_length(self.tree_, X)
 
     def export_text(self, *, feature_names: Sequence[str] | None = None, decimals: int = 3) -> str:
-        """The tree's rules as indented text (scikit-learn's ``export_text``)."""
+        """The tree's rules as indented text (scikit-learn's ``export_text``).
+
+        Parameters
+        ----------
+        feature_names : sequence of str, optional
+            One name per feature (``n_features_in_``); by default ``feature_0``, ...
+        decimals : int, default=3
+            Decimal places of the thresholds, at least 0.
+
+        Returns
+        -------
+        str
+            The whole tree, however deep.
+        """
         from sklearn.tree import export_text
 
         self._check_fitted()

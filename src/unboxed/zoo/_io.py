@@ -163,6 +163,16 @@ def read_record(path: str | os.PathLike) -> dict[str, Any]:
 def load(path: str | os.PathLike) -> ZooModel:
     """Load a zoo model saved by :func:`save`, in eval mode and in its saved precision.
 
+    Parameters
+    ----------
+    path : path-like
+        The folder :func:`save` wrote.
+
+    Returns
+    -------
+    ZooModel
+        The same architecture and weights, on the CPU.
+
     Raises
     ------
     FileNotFoundError

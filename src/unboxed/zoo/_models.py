@@ -26,6 +26,16 @@ ACTIVATIONS = {"relu": nn.ReLU, "sigmoid": nn.Sigmoid, "tanh": nn.Tanh, "elu": n
 class ZooModel(nn.Sequential):
     """An ``nn.Sequential`` that remembers how it was built.
 
+    Build one with :func:`mlp`, :func:`lenet` or :func:`build`, which fill ``config``.
+
+    Parameters
+    ----------
+    layers : OrderedDict of str to torch.nn.Module
+        The layers in order, by name.
+    config : dict
+        How to rebuild it, as under Attributes, plus ``"input_shape"`` (a list of
+        int) and ``"n_classes"``.
+
     Attributes
     ----------
     config : dict
@@ -50,6 +60,7 @@ class ZooModel(nn.Sequential):
 
     @property
     def n_classes(self) -> int:
+        """The number of outputs (logits) per sample."""
         return int(self.config["n_classes"])
 
 
@@ -117,6 +128,10 @@ def mlp(
     n_features, n_classes : int
     random_state : int or numpy.random.Generator
         Seed for the initial weights.
+
+    Returns
+    -------
+    ZooModel
     """
     widths = list(check_widths(widths))
     n_features = check_positive_int(n_features, name="n_features")
@@ -170,6 +185,10 @@ def lenet(
     activation : {"relu", "sigmoid", "tanh", "elu"}
     random_state : int or numpy.random.Generator
         Seed for the initial weights.
+
+    Returns
+    -------
+    ZooModel
     """
     shape = [check_positive_int(s, name="input_shape") for s in input_shape]
     if len(shape) != 3:
@@ -229,6 +248,10 @@ def build(
     n_classes : int
     **kwargs
         Passed to the builder (``widths``, ``activation``, ``random_state``).
+
+    Returns
+    -------
+    ZooModel
     """
     shape = check_shape(input_shape)
     if architecture == "mlp":
@@ -245,7 +268,17 @@ def build(
 def as_blackbox(model: ZooModel, **kwargs: Any) -> BlackBox:
     """Wrap a zoo model, which returns logits, as a :class:`~unboxed.BlackBox`.
 
-    ``kwargs`` go to :meth:`BlackBox.from_torch` (``batch_size``, ``name``).
+    Parameters
+    ----------
+    model : ZooModel
+        A classifier (a VAE is refused).
+    **kwargs
+        Passed to :meth:`BlackBox.from_torch` (``batch_size``, ``name``).
+
+    Returns
+    -------
+    BlackBox
+        A torch black box with ``output="logits"`` and the model's ``input_shape``.
     """
     if not isinstance(model, ZooModel):
         raise TypeError(f"as_blackbox takes a ZooModel, got {type(model).__name__}")

@@ -87,7 +87,23 @@ def _tensors(model: ZooModel, dataset: Dataset) -> tuple[torch.Tensor, ...]:
 def accuracy(model: nn.Module, X: torch.Tensor, y: torch.Tensor, batch_size: int = 2048) -> float:
     """The share of rows of ``X`` that ``model`` classifies as ``y``.
 
-    ``X`` and ``y`` may be tensors or arrays; ``y`` holds one label per row of ``X``.
+    The model is left in eval mode.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        A classifier that maps a batch of ``X`` to one logit (or score) per class.
+    X : torch.Tensor or ndarray of shape (n_samples, ...)
+        The model's inputs, at least one row; sent in the model's dtype and device.
+    y : torch.Tensor or ndarray of shape (n_samples,)
+        One class label per row of ``X``.
+    batch_size : int, default=2048
+        Rows per forward pass, at least 1.
+
+    Returns
+    -------
+    float
+        In [0, 1].
     """
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")

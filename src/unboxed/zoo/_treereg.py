@@ -407,24 +407,64 @@ class TreeRegularizedMLP:
         return X
 
     def predict_proba(self, X: object) -> np.ndarray:
-        """Class probabilities, shape ``(n_samples, n_classes)``."""
+        """Class probabilities.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        ndarray of shape (n_samples, n_classes)
+            A float64 softmax of the network's logits; columns follow ``classes_``.
+        """
         X = self._check_X(X)
         with torch.inference_mode():
             logits = self.module_(torch.as_tensor(X, dtype=torch.float32))
             return torch.softmax(logits.double(), 1).numpy()
 
     def predict(self, X: object) -> np.ndarray:
-        """The most probable class label per row."""
+        """The most probable class label per row.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        ndarray of shape (n_samples,)
+            Labels from ``classes_``, as ``fit``'s ``y`` gave them.
+        """
         proba = self.predict_proba(X)
         return self.classes_[proba.argmax(1)]
 
     def path_length(self, X: object) -> float:
         """The true APL on ``X``: mean decision-path length (nodes) of a tree fitted to the
-        network's predictions on ``X``, with ``min_samples_leaf`` as in training."""
+        network's predictions on ``X``, with ``min_samples_leaf`` as in training.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        float
+            Nodes per path, root and leaf included; at least 1.
+        """
         X = self._check_X(X)
         return _apl(X, self.predict_proba(X).argmax(1), self.min_samples_leaf)
 
     def blackbox(self, **kwargs: Any) -> BlackBox:
-        """The trained network as a :class:`~unboxed.BlackBox` (columns follow ``classes_``)."""
+        """The trained network as a :class:`~unboxed.BlackBox` (columns follow ``classes_``).
+
+        Parameters
+        ----------
+        **kwargs
+            Passed to :meth:`BlackBox.from_torch` (``batch_size``, ``name``).
+
+        Returns
+        -------
+        BlackBox
+        """
         self._check_fitted()
         return as_blackbox(self.module_, **kwargs)

@@ -47,6 +47,14 @@ class VAE(ZooModel):
 
     Build it with :func:`vae`, train it with :func:`train_vae`. Save and load it with
     :func:`unboxed.zoo.save` and :func:`unboxed.zoo.load` like any zoo model.
+
+    Parameters
+    ----------
+    layers : OrderedDict of str to torch.nn.Module
+        ``encoder``, ``mu``, ``logvar`` and ``decoder``, as :func:`vae` makes them.
+    config : dict
+        How to rebuild it (see :class:`ZooModel`); its ``kwargs`` hold
+        ``n_features`` and ``latent_dim``.
     """
 
     # modules, added by :func:`vae`
@@ -57,32 +65,85 @@ class VAE(ZooModel):
 
     @property
     def latent_dim(self) -> int:
+        """The size of the latent code z."""
         return int(self.config["kwargs"]["latent_dim"])
 
     @property
     def n_features(self) -> int:
+        """Pixels per image, in and out."""
         return int(self.config["kwargs"]["n_features"])
 
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """The mean and log-variance of q(z | x), each of shape ``(n, latent_dim)``."""
+        """The mean and log-variance of q(z | x).
+
+        Parameters
+        ----------
+        x : torch.Tensor of shape (n, n_features) or (n, ...) with n_features per row
+            Images with values in [0, 1], flattened here.
+
+        Returns
+        -------
+        mu, logvar : torch.Tensor of shape (n, latent_dim)
+        """
         h = self.encoder(x.reshape(x.shape[0], -1))
         return self.mu(h), self.logvar(h)
 
     def decode_logits(self, z: torch.Tensor) -> torch.Tensor:
-        """The logits of p(x | z), shape ``(n, n_features)``."""
+        """The logits of p(x | z).
+
+        Parameters
+        ----------
+        z : torch.Tensor of shape (n, latent_dim)
+
+        Returns
+        -------
+        torch.Tensor of shape (n, n_features)
+        """
         return self.decoder(z)
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
-        """G(z): pixel probabilities in (0, 1), shape ``(n, n_features)``."""
+        """G(z): pixel probabilities in (0, 1).
+
+        Parameters
+        ----------
+        z : torch.Tensor of shape (n, latent_dim)
+
+        Returns
+        -------
+        torch.Tensor of shape (n, n_features)
+        """
         return torch.sigmoid(self.decoder(z))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """The reconstruction of ``x`` through the posterior mean (no sampling)."""
+        """The reconstruction of ``x`` through the posterior mean (no sampling).
+
+        Parameters
+        ----------
+        x : torch.Tensor of shape (n, n_features) or (n, ...) with n_features per row
+
+        Returns
+        -------
+        torch.Tensor of shape (n, n_features)
+            Pixel probabilities in (0, 1).
+        """
         mu, _ = self.encode(x)
         return self.decode(mu)
 
     def loss(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
-        """Per-row negative ELBO with one reparameterised sample, shape ``(n,)``."""
+        """Per-row negative ELBO with one reparameterised sample, in nats.
+
+        Parameters
+        ----------
+        x : torch.Tensor of shape (n, n_features) or (n, ...) with n_features per row
+            Images with values in [0, 1].
+        generator : torch.Generator, optional
+            A CPU generator for the noise; None uses torch's global one.
+
+        Returns
+        -------
+        torch.Tensor of shape (n,)
+            Differentiable, for training.
+        """
         mu, logvar = self.encode(x)
         # Drawn in float32 on the CPU, where the generator is, so a seed gives the same
         # noise on any device and in any dtype.
@@ -119,7 +180,20 @@ class VAE(ZooModel):
         return (total / n_samples).numpy()
 
     def sample(self, n: int, *, random_state: RandomState = 0) -> np.ndarray:
-        """``n`` images G(z) for z drawn from the prior N(0, I), shape ``(n, n_features)``."""
+        """``n`` images G(z) for z drawn from the prior N(0, I).
+
+        Parameters
+        ----------
+        n : int
+            How many images, at least 1.
+        random_state : int, numpy.random.Generator or None, default=0
+            Seeds the draws of z.
+
+        Returns
+        -------
+        ndarray of shape (n, n_features)
+            Pixel probabilities in (0, 1), float64.
+        """
         n = check_positive_int(n, name="n")
         generator = torch.Generator().manual_seed(int_seed(random_state))
         z = module_input(self, torch.randn((n, self.latent_dim), generator=generator))
@@ -173,6 +247,10 @@ def vae(
         Hidden widths of the encoder; the decoder mirrors them.
     random_state : int or numpy.random.Generator
         Seed for the initial weights.
+
+    Returns
+    -------
+    VAE
     """
     n_features = check_positive_int(n_features, name="n_features")
     latent_dim = check_positive_int(latent_dim, name="latent_dim")
@@ -267,6 +345,10 @@ def train_vae(
         settings or images is refused.
     verbose : bool
         Show a progress bar.
+
+    Returns
+    -------
+    VAETrainingResult
     """
     # Not at the top: _train imports _io, which imports this module.
     from ._train import restore_training_state, save_training_state
