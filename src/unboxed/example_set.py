@@ -206,9 +206,7 @@ class ExampleSet(Explanation):
         rows = np.flatnonzero(self.groups == g)
         return rows[np.argsort(-self.scores[rows], kind="stable")]
 
-    def plot(
-        self, groups: list[int] | None = None, *, max_per_group: int = 6, **kwargs: Any
-    ) -> Any:
+    def plot(self, groups: list[int] | None = None, *, max_per_group: int = 6) -> Any:
         """A gallery: one row per group (next to its query, if any), best first.
 
         Parameters
@@ -217,9 +215,6 @@ class ExampleSet(Explanation):
             The groups to show; default all (at most 10).
         max_per_group : int, default=6
             At most this many examples per group, at least 1.
-        **kwargs
-            Passed to :func:`unboxed.report.plot_examples`, which takes no other
-            options today.
 
         Returns
         -------
@@ -232,4 +227,4 @@ class ExampleSet(Explanation):
         """
         from .report import plot_examples
 
-        return plot_examples(self, groups, max_per_group=max_per_group, **kwargs)
+        return plot_examples(self, groups, max_per_group=max_per_group)

@@ -502,6 +502,22 @@ def test_prototypes_refuse_fields_of_the_wrong_length():
     assert kept.latent.shape == (2, 5)
 
 
+def test_prototype_plots_take_their_two_options_and_refuse_others():
+    values = np.array([[0.5, -2.0, 1.0, 0.1], [3.0, 0.0, -0.2, 0.4]])
+    tabular = Prototypes(values, np.array([0, 1]), np.zeros(2), feature_names=tuple("abcd"))
+    fig = tabular.plot(top=2, panel_size=1.0)
+    labels = [[t.get_text() for t in ax.get_yticklabels()] for ax in fig.axes if ax.has_data()]
+    assert labels == [["c", "b"], ["d", "a"]]  # the two largest magnitudes, largest on top
+    assert fig.get_size_inches()[1] == pytest.approx(1.0)
+    # a typo was silently ignored: options were read from **kwargs with defaults
+    with pytest.raises(TypeError, match="unexpected keyword argument 'tpo'"):
+        tabular.plot(tpo=2)
+    with pytest.raises(ValueError, match="top must be an int >= 1"):
+        tabular.plot(top=0)
+    with pytest.raises(ValueError, match="panel_size must be"):
+        tabular.plot(panel_size=-1.0)
+
+
 def test_prototypes_stay_within_bounds_that_float32_cannot_hold():
     # float32(0.3) is 0.3000000119: the search clamps in float32, the result must
     # still lie in the documented range.

@@ -116,14 +116,15 @@ class Prototypes(Explanation):
         """
         return _top_k_order(self.values, k)
 
-    def plot(self, **kwargs: Any) -> Any:
+    def plot(self, *, panel_size: float = 1.8, top: int = 10) -> Any:
         """The prototypes as images (bars for tabular data), titled with their probability.
 
         Parameters
         ----------
-        **kwargs
-            ``panel_size`` (inches per panel, default 1.8) and, for tabular data,
-            ``top`` (bars per panel, default 10). Other keys are ignored.
+        panel_size : float, default=1.8
+            Inches per panel.
+        top : int, default=10
+            For tabular data, the bars per panel: the features of largest magnitude.
 
         Returns
         -------
@@ -131,14 +132,16 @@ class Prototypes(Explanation):
         """
         from ..report._plots import _as_image, _bars, _figure
 
-        fig, axes = _figure(self.n_samples, panel_size=kwargs.pop("panel_size", 1.8))
+        panel_size = check_number(panel_size, name="panel_size")
+        top = check_positive_int(top, name="top")
+        fig, axes = _figure(self.n_samples, panel_size=panel_size)
         names = list(self.feature_names or [f"x{j}" for j in range(self.n_features)])
         for row, ax in zip(range(self.n_samples), axes, strict=False):
             title = f"{self.target[row]}"
             if self.probability is not None:
                 title += f": p={self.probability[row]:.2f}"
             if self.image_shape is None:
-                _bars(ax, self.values[row], names, title, kwargs.get("top", 10))
+                _bars(ax, self.values[row], names, title, top)
                 continue
             ax.imshow(_as_image(self.values[row], self.image_shape), cmap="gray")
             ax.set_title(title, fontsize=8)
