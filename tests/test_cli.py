@@ -1,7 +1,9 @@
 import json
+from pathlib import Path
 
 import pytest
 
+from tests.helpers import interrupt_at
 from unboxed import __version__, zoo
 from unboxed.cli import main
 from unboxed.data import available_datasets
@@ -247,9 +249,12 @@ def test_no_command_prints_the_help_and_succeeds(capsys):
 
 
 @pytest.mark.parametrize(
-    "error", [FloatingPointError("overflow"), RuntimeError("gone"), TypeError("bad type")]
+    ("error", "status"),
+    [(FloatingPointError("overflow"), 1), (RuntimeError("gone"), 1), (TypeError("bad type"), 2)],
 )
-def test_training_errors_exit_with_status_2_and_a_message(monkeypatch, tmp_path, capsys, error):
+def test_training_errors_exit_with_a_message(monkeypatch, tmp_path, capsys, error, status):
+    """A bad value is the command line's fault (2, as argparse); diverged training or a
+    model that fails is not (1)."""
     from unboxed import zoo as zoo_module
 
     def fail(*args, **kwargs):
@@ -257,7 +262,7 @@ def test_training_errors_exit_with_status_2_and_a_message(monkeypatch, tmp_path,
 
     monkeypatch.setattr(zoo_module, "train", fail)
     argv = ["train", "--model", "mlp", "--dataset", "planted", "--out", str(tmp_path / "m")]
-    assert main(argv) == 2
+    assert main(argv) == status
     assert capsys.readouterr().err == f"unboxed: error: {error}\n"
 
 
@@ -282,3 +287,142 @@ def test_datasets_aligns_its_columns_and_gives_install_hints(monkeypatch, capsys
         "",
         "To install c: ?",
     ]
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (["train", "--epochs", "0"], "argument --epochs: expected an int >= 1, got '0'"),
+        (["train", "--epochs", "-3"], "argument --epochs: expected an int >= 1, got '-3'"),
+        (["train", "--epochs", "2.5"], "argument --epochs: expected an int >= 1, got '2.5'"),
+        (["train", "--batch-size", "0"], "argument --batch-size: expected an int >= 1, got '0'"),
+        (["train", "--seed", "-1"], "argument --seed: expected an int >= 0, got '-1'"),
+        (["demo", "--epochs", "0"], "argument --epochs: expected an int >= 1, got '0'"),
+        (["demo", "--seed", "-1"], "argument --seed: expected an int >= 0, got '-1'"),
+    ],
+)
+def test_bad_counts_and_seeds_are_refused_by_option_before_any_work(
+    monkeypatch, tmp_path, capsys, argv, expected
+):
+    """They were refused by the library, after the data set was loaded (the demo's seed
+    after its first report line), in a message naming ``epochs`` and not ``--epochs``."""
+    import unboxed.data
+    import unboxed.demo
+
+    def no_work(*args, **kwargs):
+        raise AssertionError("work started")
+
+    monkeypatch.setattr(unboxed.data, "load_dataset", no_work)
+    monkeypatch.setattr(unboxed.demo, "run_demo", no_work)
+    if argv[0] == "train":
+        argv += ["--model", "mlp", "--dataset", "planted", "--out", str(tmp_path / "m")]
+    with pytest.raises(SystemExit) as exited:
+        main(argv)
+    assert exited.value.code == 2
+    assert capsys.readouterr().err.splitlines()[-1] == f"unboxed {argv[0]}: error: {expected}"
+
+
+@pytest.mark.parametrize("option", ["train --out", "train --checkpoint", "demo --out"])
+def test_an_output_path_that_cannot_be_written_is_refused_before_any_work(
+    monkeypatch, tmp_path, capsys, option
+):
+    """Found only when the first file was saved: ``--out`` below a file after training
+    (the demo's ``--out`` naming a file, after 40 epochs), ``--checkpoint`` below a
+    file after an epoch, with the message 'File exists'."""
+    import unboxed.demo
+    from unboxed import zoo as zoo_module
+
+    def no_work(*args, **kwargs):
+        raise AssertionError("work started")
+
+    monkeypatch.setattr(zoo_module, "train", no_work)
+    monkeypatch.setattr(unboxed.demo, "run_demo", no_work)
+    command, flag = option.split()
+    argv = [command]
+    if command == "train":
+        argv += ["--model", "mlp", "--dataset", "planted"]
+        if flag == "--checkpoint":
+            argv += ["--out", str(tmp_path / "m")]
+    a_file = tmp_path / "a_file"
+    a_file.write_text("")
+    bad = [a_file / "m"] if flag == "--checkpoint" else [a_file, a_file / "m"]
+    for path in bad:
+        assert main([*argv, flag, str(path)]) == 2
+        err = capsys.readouterr().err
+        assert err == f"unboxed: error: {flag} {path}: {a_file} is a file, not a folder\n"
+    assert main([*argv, flag, ""]) == 2  # --out "" saved to the current folder
+    assert capsys.readouterr().err.startswith(f"unboxed: error: {flag} is empty; name a ")
+    locked = tmp_path / "locked"  # read-only in effect: chmod does not stop root
+    locked.mkdir()
+    monkeypatch.setattr("unboxed.cli.os.access", lambda path, mode: Path(path) != locked)
+    new = locked / "new" / "m"
+    assert main([*argv, flag, str(new)]) == 2
+    assert capsys.readouterr().err == (
+        f"unboxed: error: {flag} {new}: no permission to write in {locked}\n"
+    )
+    assert not (tmp_path / "m").exists()
+
+
+def test_a_data_set_that_is_not_installed_exits_with_status_1(monkeypatch, tmp_path, capsys):
+    """Installing it, not another command line, is the fix: the message says how."""
+    monkeypatch.setenv("UNBOXED_DATA", str(tmp_path))
+    monkeypatch.setenv("HOME", str(tmp_path))
+    argv = ["train", "--model", "lenet", "--dataset", "mnist", "--out", str(tmp_path / "m")]
+    assert main(argv) == 1
+    [line] = capsys.readouterr().err.splitlines()
+    assert line.startswith("unboxed: error: MNIST is not installed") and "make data" in line
+    assert not (tmp_path / "m").exists()
+
+
+@pytest.mark.parametrize("command", ["train", "demo"])
+def test_ctrl_c_exits_with_130_and_one_line(monkeypatch, tmp_path, capsys, command):
+    import unboxed.demo
+    from unboxed import zoo as zoo_module
+
+    def ctrl_c(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(zoo_module, "train", ctrl_c)
+    monkeypatch.setattr(unboxed.demo, "run_demo", ctrl_c)
+    out = tmp_path / "m"
+    argv = [command] if command == "demo" else ["train", "--model", "mlp", "--dataset", "planted"]
+    assert main([*argv, "--out", str(out)]) == 130
+    assert capsys.readouterr() == ("", "unboxed: interrupted\n")
+    assert not out.exists()
+
+
+def test_ctrl_c_while_saving_leaves_no_half_saved_model(monkeypatch, tmp_path, capsys):
+    """The weights are written before model.json; cut off between them, the new folder
+    held weights that ``zoo.load`` refuses. A folder that was there already is kept."""
+    import unboxed.zoo._io
+
+    _recording_zoo(monkeypatch)
+    calls = interrupt_at(monkeypatch, unboxed.zoo._io, "write_json", stop=1)
+    argv = ["train", "--model", "mlp", "--dataset", "planted", "--widths", "4", "--quiet"]
+    assert main([*argv, "--out", str(tmp_path / "new")]) == 130
+    assert not (tmp_path / "new").exists()
+    (tmp_path / "old").mkdir()
+    (tmp_path / "old" / "notes.txt").write_text("mine")
+    calls["n"] = 0
+    assert main([*argv, "--out", str(tmp_path / "old")]) == 130
+    assert (tmp_path / "old" / "notes.txt").read_text() == "mine"
+    assert capsys.readouterr().err == "unboxed: interrupted\n" * 2
+
+
+@pytest.mark.parametrize(
+    ("command", "defaults"),
+    [
+        ("train", ["epochs (default 10)", "step (default 128)", "rate (default 0.002)"]),
+        ("train", ["decay (default 0.0)", "shuffling (default 0)", "(default 256,64)"]),
+        ("train", ["activation (default relu)"]),
+        ("demo", ["results (default demo-output)", "epochs (default 40)", "tests (default 0)"]),
+    ],
+)
+def test_each_option_says_its_default_in_the_help(capsys, command, defaults):
+    """``--epochs``, ``--lr`` and the others were listed with no word of what they do."""
+    with pytest.raises(SystemExit) as exited:
+        main([command, "--help"])
+    assert exited.value.code == 0
+    text = " ".join(capsys.readouterr().out.split())  # argparse wraps to the terminal
+    for default in defaults:
+        assert default in text

@@ -238,7 +238,7 @@ PROCEDURES = {
         bb, X, SUPPORT, [0, 4], target=1, n_cases=50, random_state=rs, verbose=False
     ),
     "keep_top_k": lambda bb, X, rs: keep_top_k(
-        bb, X, np.zeros(len(X), int), SUPPORT, 2, n_boot=50, random_state=rs
+        bb, X, np.zeros(len(X), int), SUPPORT, 2, n_boot=50, random_state=rs, verbose=False
     ),
     "agreement": lambda bb, X, rs: agreement(
         bb.predict(X), (X[:, 2] > 0.5).astype(int), n_boot=50, random_state=rs

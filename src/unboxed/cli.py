@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import os
 import shlex
+import shutil
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from ._version import __version__
@@ -22,21 +24,42 @@ def _parser() -> argparse.ArgumentParser:
     commands.add_parser("datasets", help="list the data sets and whether each is installed")
 
     train = commands.add_parser("train", help="train a reference black box from the zoo")
-    train.add_argument("--model", required=True, choices=["mlp", "lenet"])
+    train.add_argument("--model", required=True, choices=["mlp", "lenet"], help="an MLP or LeNet-5")
     train.add_argument("--dataset", required=True, help="a name from `unboxed datasets`")
     train.add_argument("--out", required=True, help="folder to save the model to")
-    train.add_argument("--epochs", type=int, default=10)
-    train.add_argument("--batch-size", type=int, default=128)
-    train.add_argument("--lr", type=float, default=2e-3)
-    train.add_argument("--weight-decay", type=float, default=0.0)
-    train.add_argument("--seed", type=int, default=0, help="random_state for weights and shuffling")
+    train.add_argument(
+        "--epochs", type=_int_at_least(1), default=10, help="training epochs (default %(default)s)"
+    )
+    train.add_argument(
+        "--batch-size",
+        type=_int_at_least(1),
+        default=128,
+        help="rows per training step (default %(default)s)",
+    )
+    train.add_argument(
+        "--lr", type=float, default=2e-3, help="Adam's learning rate (default %(default)s)"
+    )
+    train.add_argument(
+        "--weight-decay", type=float, default=0.0, help="Adam's weight decay (default %(default)s)"
+    )
+    train.add_argument(
+        "--seed",
+        type=_int_at_least(0),
+        default=0,
+        help="random_state for weights and shuffling (default %(default)s)",
+    )
     train.add_argument(
         "--widths",
         type=_widths,
         default="256,64",
-        help="MLP hidden widths, comma-separated (default 256,64)",
+        help="MLP hidden widths, comma-separated (default %(default)s)",
     )
-    train.add_argument("--activation", default="relu", choices=["relu", "sigmoid", "tanh", "elu"])
+    train.add_argument(
+        "--activation",
+        default="relu",
+        choices=["relu", "sigmoid", "tanh", "elu"],
+        help="hidden-layer activation (default %(default)s)",
+    )
     train.add_argument("--data-path", default=None, help="folder holding the data set's files")
     train.add_argument(
         "--checkpoint", default=None, help="file to save progress to and resume from"
@@ -44,9 +67,21 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--quiet", action="store_true", help="no progress bar")
 
     demo = commands.add_parser("demo", help="train a LeNet on digits, explain it and test it")
-    demo.add_argument("--out", default="demo-output", help="folder for figures and results")
-    demo.add_argument("--epochs", type=int, default=40)
-    demo.add_argument("--seed", type=int, default=0)
+    demo.add_argument(
+        "--out", default="demo-output", help="folder for figures and results (default %(default)s)"
+    )
+    demo.add_argument(
+        "--epochs",
+        type=_int_at_least(1),
+        default=40,
+        help="LeNet training epochs (default %(default)s)",
+    )
+    demo.add_argument(
+        "--seed",
+        type=_int_at_least(0),
+        default=0,
+        help="seeds the model, the training and the tests (default %(default)s)",
+    )
     demo.add_argument("--quiet", action="store_true", help="no progress bars")
     return parser
 
@@ -79,13 +114,45 @@ def _widths(text: str) -> list[int]:
     return widths
 
 
+def _int_at_least(minimum: int) -> Callable[[str], int]:
+    """An argparse type for ints >= ``minimum``, so that a bad ``--epochs`` or ``--seed``
+    is refused by its option's name before any data is loaded."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = minimum - 1
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"expected an int >= {minimum}, got {text!r}")
+        return value
+
+    return parse
+
+
+def _check_writable(path: str, option: str, *, folder: bool) -> Path:
+    """Refuse an output ``path`` (a folder, or a file) that cannot be written, before
+    the work: the model, a checkpoint or the demo's figures are first saved after
+    minutes of training."""
+    if not path:  # Path("") is the current folder, which would silently get the files
+        raise ValueError(f"{option} is empty; name a {'folder' if folder else 'file'}")
+    target = Path(path)
+    existing = next((p for p in (target, *target.parents) if p.exists()), Path("."))
+    if not existing.is_dir() and (folder or existing != target):
+        raise ValueError(f"{option} {target}: {existing} is a file, not a folder")
+    parent = existing if existing.is_dir() else existing.parent
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise PermissionError(f"{option} {target}: no permission to write in {parent}")
+    return target
+
+
 def _train(args: argparse.Namespace, argv: Sequence[str]) -> int:
     from . import zoo
     from .data import load_dataset
 
-    out = Path(args.out)
-    if out.exists() and not out.is_dir():  # found only after training, before
-        raise ValueError(f"--out {out} is a file; name a folder to save the model in")
+    out = _check_writable(args.out, "--out", folder=True)
+    if args.checkpoint is not None:
+        _check_writable(args.checkpoint, "--checkpoint", folder=False)
     dataset = load_dataset(args.dataset, path=args.data_path)
     kwargs: dict[str, object] = {"activation": args.activation, "random_state": args.seed}
     if args.model == "mlp":
@@ -105,17 +172,25 @@ def _train(args: argparse.Namespace, argv: Sequence[str]) -> int:
         verbose=not args.quiet,
     )
     command = "unboxed " + " ".join(shlex.quote(a) for a in argv)
-    folder = zoo.save(
-        model,
-        args.out,
-        metadata={
-            "dataset": dataset.name,
-            "test_accuracy": result.test_accuracy,
-            "epoch_test_accuracy": list(result.epoch_test_accuracy),
-            "training": result.settings,
-            "command": command,
-        },
-    )
+    created = not out.exists()
+    try:
+        folder = zoo.save(
+            model,
+            out,
+            metadata={
+                "dataset": dataset.name,
+                "test_accuracy": result.test_accuracy,
+                "epoch_test_accuracy": list(result.epoch_test_accuracy),
+                "training": result.settings,
+                "command": command,
+            },
+        )
+    except BaseException:
+        # The weights and model.json are two files: cut off between them (Ctrl-C, a
+        # full disk), a folder made here would hold a model that does not load.
+        if created:
+            shutil.rmtree(out, ignore_errors=True)
+        raise
     print(
         f"{args.model} on {dataset.name}: test accuracy {result.test_accuracy:.4f} "
         f"({len(dataset.y_test)} test samples, {args.epochs} epochs, {result.seconds:.0f} s); "
@@ -124,8 +199,31 @@ def _train(args: argparse.Namespace, argv: Sequence[str]) -> int:
     return 0
 
 
+def _exit_status(err: BaseException) -> int:
+    """2 for what the command line asked (a bad value, a path that cannot be used), as
+    argparse exits; 1 when the work itself failed: a model error (``BlackBoxError`` is a
+    RuntimeError), diverged training, or a data set that is not installed."""
+    from .data import DatasetNotInstalledError
+
+    if isinstance(err, RuntimeError | FloatingPointError | DatasetNotInstalledError):
+        return 1
+    return 2
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; returns the exit status."""
+    """Run the command line.
+
+    Parameters
+    ----------
+    argv : sequence of str, optional
+        The arguments after the program name; None reads ``sys.argv``.
+
+    Returns
+    -------
+    int
+        The exit status: 0 on success, 2 for a bad argument (argparse exits with 2 on
+        its own), 1 when the work failed, 130 after Ctrl-C.
+    """
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = _parser()
     args = parser.parse_args(argv)
@@ -137,13 +235,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "demo":
             from .demo import run_demo
 
+            _check_writable(args.out, "--out", folder=True)
             run_demo(
                 out=args.out, epochs=args.epochs, random_state=args.seed, verbose=not args.quiet
             )
             return 0
+    except KeyboardInterrupt:
+        # 128 + SIGINT, as a shell reports a command stopped by Ctrl-C; a checkpoint
+        # already written stays, so the same command resumes.
+        print("unboxed: interrupted", file=sys.stderr)
+        return 130
     except (ValueError, TypeError, OSError, RuntimeError, FloatingPointError) as err:
-        # BlackBoxError is a RuntimeError; FileNotFoundError an OSError.
         print(f"unboxed: error: {err}", file=sys.stderr)
-        return 2
+        return _exit_status(err)
     parser.print_help()
     return 0

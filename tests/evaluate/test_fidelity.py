@@ -799,4 +799,7 @@ def test_verbose_shows_the_bootstrap_bars_and_false_prints_nothing(
     args = {"target": 1, "n_boot": 5, "random_state": 0, "verbose": verbose}
     deletion_test(planted_blackbox, planted.X_test[:100], planted.support, [1, 2], **args)
     crafted_cases(planted_blackbox, planted.X_test[:100], planted.support, [1, 2], **args)
-    assert_progress_shown(capfd, verbose, "deletion test", "crafted cases")
+    y = planted.y_test[:100]
+    del args["target"]
+    keep_top_k(planted_blackbox, planted.X_test[:100], y, planted.support, 2, **args)
+    assert_progress_shown(capfd, verbose, "deletion test", "crafted cases", "keep top k")

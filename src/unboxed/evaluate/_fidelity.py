@@ -559,6 +559,7 @@ def keep_top_k(
     fill: Fill = "zero",
     n_boot: int = 1000,
     random_state: RandomState = None,
+    verbose: bool = True,
 ) -> KeepTopKResult:
     """Keep only the top-k features or segments, fill the rest, and score the model.
 
@@ -586,6 +587,8 @@ def keep_top_k(
         Bootstrap repeats for the confidence intervals.
     random_state : int, Generator or None
         Seeds the bootstrap.
+    verbose : bool
+        Show a progress bar over the rows sent to the model.
 
     Returns
     -------
@@ -608,12 +611,12 @@ def keep_top_k(
     classes = ranking.target if isinstance(ranking, Attribution) else y
     fills = _make_fill(fill, X, y, lambda: blackbox.predict(X), blackbox.n_classes)
     keep = _keep_masks(ranking, classes, segments, k, X.shape, segment_score)
-    proba = np.concatenate(
-        [
-            blackbox.predict_proba(np.where(keep(rows), X[rows], fills.rows(rows)))
-            for rows in _blocks(n)
-        ]
-    )
+    blocks = []
+    with progress(total=n, verbose=verbose, desc="keep top k", unit="row") as bar:
+        for rows in _blocks(n):
+            blocks.append(blackbox.predict_proba(np.where(keep(rows), X[rows], fills.rows(rows))))
+            bar.update(rows.size)
+    proba = np.concatenate(blocks)
     meta = {
         "test": "keep_top_k",
         "unit": "feature" if segments is None else "segment",
