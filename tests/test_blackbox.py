@@ -6,7 +6,7 @@ import torch
 from sklearn.base import BaseEstimator
 from sklearn.tree import DecisionTreeClassifier
 
-from unboxed import BlackBox, BlackBoxError, zoo
+from unboxed import BlackBox, BlackBoxError, NotFittedError, zoo
 
 
 def softmax(z):
@@ -231,7 +231,7 @@ def test_single_class_is_rejected(planted):
 
 
 def test_unfitted_or_unsuitable_estimators():
-    with pytest.raises(ValueError, match="not fitted"):
+    with pytest.raises(NotFittedError, match="DecisionTreeClassifier is not fitted"):
         BlackBox.from_sklearn(DecisionTreeClassifier())
     with pytest.raises(TypeError, match="has no predict_proba"):
         BlackBox.from_sklearn(object())

@@ -7,6 +7,8 @@ save/load round trip, determinism under ``random_state`` and the bad-input error
 from __future__ import annotations
 
 import dataclasses
+import importlib
+import inspect
 import pickle
 
 import numpy as np
@@ -21,6 +23,7 @@ from unboxed import (
     ExampleSet,
     Explanation,
     FeatureImportance,
+    NotFittedError,
     local,
     make_meta,
     zoo,
@@ -33,7 +36,7 @@ from unboxed.evaluate import (
     explanation_sensitivity,
     keep_top_k,
 )
-from unboxed.piecewise import Distiller
+from unboxed.piecewise import DecisionNet, Distiller
 from unboxed.probes import ActivationMaximization, PermutationImportance, Prototypes
 from unboxed.surrogates import DMMMEN, JGMM, JGMMExplainer, TreeSurrogate
 
@@ -401,6 +404,95 @@ def test_procedure_rejects_a_bad_random_state(name, planted, planted_blackbox):
         PROCEDURES[name](planted_blackbox, planted.X_test[:50], "seed")
 
 
+# ----------------------------------------------------------------- not fitted
+# name -> (build(blackbox, torch_blackbox), {method: its arguments, "X" for the data}).
+# Every public class with a fit goes here, with each method that needs the fit.
+UNFITTED = {
+    "DecisionNet": (lambda bb, tb: DecisionNet(tb), {"predict": ("X",)}),
+    "Distiller": (
+        lambda bb, tb: Distiller(),
+        {"explain": ("X",), "linear_regions": (), "predict": ("X",), "predict_proba": ("X",)},
+    ),
+    "DMMMEN": (
+        lambda bb, tb: DMMMEN(),
+        {
+            "class_insights": (),
+            "explain": ("X",),
+            "explain_local": ("X",),
+            "insights": (0,),
+            "plot": (),
+            "responsibilities": ("X",),
+        },
+    ),
+    "JGMM": (
+        lambda bb, tb: JGMM(2, 2),
+        {
+            "inverse_transform_x": ("X",),
+            "log_px_given_w": ("X",),
+            "predict_proba_w": ("X",),
+            "predict_proba_z": ("X",),
+            "predict_proba_z_given_x": ("X",),
+            "predict_w": ("X",),
+            "sample_x": (3,),
+            "score_samples": ("X", "X"),
+            "transform_x": ("X",),
+        },
+    ),
+    "JGMMExplainer": (
+        lambda bb, tb: JGMMExplainer(tb, lower_layer="act1"),
+        {
+            "counterfactuals": ("X",),
+            "criticisms": (),
+            "fidelity": ("X",),
+            "head_predict": ("X",),
+            "influentials": ("X",),
+            "plot_posteriors": (),
+            "predict": ("X",),
+            "predict_proba": ("X",),
+            "prototypes": (),
+            "semifactuals": ("X",),
+        },
+    ),
+    "TreeRegularizedMLP": (
+        lambda bb, tb: zoo.TreeRegularizedMLP(),
+        {"blackbox": (), "path_length": ("X",), "predict": ("X",), "predict_proba": ("X",)},
+    ),
+    "TreeSurrogate": (
+        lambda bb, tb: TreeSurrogate(bb),
+        {"export_text": (), "fidelity": ("X",), "path_length": ("X",), "predict": ("X",)},
+    ),
+}
+# Methods that work before fit: they read the constructor's arguments alone.
+BEFORE_FIT = {"fit", "get_params", "lower_features"}
+
+
+def test_every_estimator_is_registered_with_every_method():
+    found = {}
+    for package in ("piecewise", "probes", "surrogates", "zoo", "local", "evaluate", "data"):
+        module = importlib.import_module(f"unboxed.{package}")
+        for name in module.__all__:
+            cls = getattr(module, name)
+            if inspect.isclass(cls) and hasattr(cls, "fit"):
+                methods = inspect.getmembers(cls, inspect.isfunction)
+                found[name] = {m for m, _ in methods if not m.startswith("_")} - BEFORE_FIT
+    assert found == {name: set(methods) for name, (_, methods) in UNFITTED.items()}
+
+
+@pytest.mark.parametrize(
+    ("name", "method"), [(name, m) for name, (_, methods) in UNFITTED.items() for m in methods]
+)
+def test_a_method_before_fit_raises_the_one_not_fitted_error(
+    name, method, planted, planted_blackbox, planted_torch_box
+):
+    build, methods = UNFITTED[name]
+    X = planted.X_test[:5]
+    args = [X if arg == "X" else arg for arg in methods[method]]
+    with pytest.raises(NotFittedError, match=rf"{name} is not fitted yet|fit this {name}") as info:
+        getattr(build(planted_blackbox, planted_torch_box), method)(*args)
+    assert type(info.value) is NotFittedError
+    assert isinstance(info.value, ValueError)  # as sklearn's: `except ValueError` catches it
+
+
 # ----------------------------------------------------------------- zoo models
 @pytest.mark.parametrize("architecture", sorted(zoo.BUILDERS))
 def test_zoo_model_determinism_and_round_trip(architecture, tmp_path, digits):
@@ -537,7 +629,7 @@ def _tree_regularized(rs):
 
 def test_tree_regularized_mlp_contract(planted):
     X, y = planted.X_train[:200], planted.y_train[:200]
-    with pytest.raises(ValueError, match="not fitted"):
+    with pytest.raises(NotFittedError, match="not fitted"):
         _tree_regularized(0).predict(X)
     first, second = _tree_regularized(4).fit(X, y), _tree_regularized(4).fit(X, y)
     assert first.fit(X, y) is first

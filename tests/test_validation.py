@@ -1,17 +1,25 @@
 """The shared input checks."""
 
+import pickle
+
 import numpy as np
 import pytest
 import torch  # loaded, so all_finite takes its torch path
 
+import unboxed
+import unboxed.surrogates
+from unboxed import NotFittedError
 from unboxed._validation import (
     TORCH_SCAN_SIZE,
     all_finite,
     check_array,
     check_bounds,
     check_checkpoint,
+    check_feature_indices,
     check_finite,
     check_fraction,
+    check_instance,
+    check_is_fitted,
     check_ks,
     check_labels,
     check_number,
@@ -274,3 +282,49 @@ def test_check_array_names_an_input_whose_conversion_raises_a_runtime_error():
 
     with pytest.raises(TypeError, match="X could not be converted to an array: device lost"):
         check_array(Broken())
+
+
+def test_the_one_not_fitted_error_is_exported_everywhere_and_pickles():
+    assert unboxed.NotFittedError is unboxed.surrogates.NotFittedError is NotFittedError
+    assert issubclass(NotFittedError, ValueError) and issubclass(NotFittedError, AttributeError)
+    err = pickle.loads(pickle.dumps(NotFittedError("this X is not fitted yet")))
+    assert type(err) is NotFittedError and str(err) == "this X is not fitted yet"
+
+
+def test_check_is_fitted_names_the_class_and_the_call():
+    class Model:
+        pass
+
+    model = Model()
+    with pytest.raises(
+        NotFittedError, match=r"^this Model is not fitted yet; call fit\(X, y\) first$"
+    ):
+        check_is_fitted(model, "coef_", how="fit(X, y)")
+    with pytest.raises(NotFittedError, match=r"call fit\(X\) first$"):
+        check_is_fitted(model, "coef_")
+    model.coef_ = np.zeros(2)
+    check_is_fitted(model, "coef_")
+
+
+def test_check_instance_returns_the_value_or_names_the_argument():
+    value = np.zeros(2)
+    assert check_instance(value, np.ndarray, name="a", what="an array") is value
+    with pytest.raises(TypeError, match="^a must be an array, got list$"):
+        check_instance([0.0], np.ndarray, name="a", what="an array")
+
+
+def test_a_fraction_below_one_refuses_one_and_takes_numpy_floats():
+    assert check_fraction(np.float32(0.25), name="f", below_one=True) == 0.25
+    for bad in (1, 1.0, 0, -0.5, True, "0.2", float("nan")):
+        with pytest.raises(ValueError, match=r"^f must lie in \(0, 1\), got"):
+            check_fraction(bad, name="f", below_one=True)
+
+
+def test_feature_indices_lie_in_range_and_a_negative_one_is_not_the_last():
+    assert check_feature_indices(np.array([3, 0, 3]), n_features=4, name="s").tolist() == [3, 0, 3]
+    assert check_feature_indices(np.array([], dtype=int), n_features=4, name="s").size == 0
+    for bad in ([4], [-1], [0.5], [[0, 1]]):
+        with pytest.raises(ValueError, match=r"^s must be a vector of feature indices in \[0, 4\)"):
+            check_feature_indices(bad, n_features=4, name="s")
+    with pytest.raises(ValueError, match=r"^s must be a non-empty list of feature indices"):
+        check_feature_indices(np.array([], dtype=int), n_features=4, name="s", allow_empty=False)

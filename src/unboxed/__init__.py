@@ -3,6 +3,7 @@
 Every explanation comes with a measure of how faithful it is to the black box.
 """
 
+from ._validation import NotFittedError
 from ._version import __version__
 from .blackbox import BlackBox, BlackBoxError
 from .data import Dataset, DatasetNotInstalledError, available_datasets, load_dataset
@@ -18,6 +19,7 @@ __all__ = [
     "ExampleSet",
     "Explanation",
     "FeatureImportance",
+    "NotFittedError",
     "__version__",
     "available_datasets",
     "load_dataset",

@@ -1,7 +1,8 @@
 """Input checks shared by every public entry point.
 
 Each check raises ``ValueError`` or ``TypeError`` with a message that says what was
-expected, so that bad input never reaches numpy or torch internals.
+expected, so that bad input never reaches numpy or torch internals. A method called
+before ``fit`` raises :class:`NotFittedError`.
 """
 
 from __future__ import annotations
@@ -12,12 +13,71 @@ import sys
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, TypeGuard
+from typing import Any, TypeGuard, TypeVar
 
 import numpy as np
 from numpy.typing import DTypeLike
 
 RandomState = int | np.random.Generator | None
+T = TypeVar("T")
+
+
+class NotFittedError(ValueError, AttributeError):
+    """A method that needs a fitted estimator was called before ``fit``.
+
+    A ``ValueError`` and an ``AttributeError``, as scikit-learn's ``NotFittedError``
+    is, so that ``except ValueError`` catches it.
+    """
+
+
+def check_is_fitted(estimator: object, attribute: str, *, how: str = "fit(X)") -> None:
+    """Raise :class:`NotFittedError` unless ``fit`` has set ``attribute``.
+
+    Parameters
+    ----------
+    estimator : object
+        The estimator a method was called on.
+    attribute : str
+        A learned attribute that ``fit`` sets.
+    how : str
+        The call that fits it, for the message.
+
+    Raises
+    ------
+    NotFittedError
+        If ``estimator`` has no ``attribute``.
+    """
+    if not hasattr(estimator, attribute):
+        raise NotFittedError(f"this {type(estimator).__name__} is not fitted yet; call {how} first")
+
+
+def check_instance(value: object, kind: type[T], *, name: str, what: str) -> T:
+    """Return ``value`` if it is a ``kind``, else raise ``TypeError`` naming ``name``.
+
+    Parameters
+    ----------
+    value : object
+        The argument.
+    kind : type
+        The class it must be an instance of.
+    name : str
+        The argument's name, for the message.
+    what : str
+        What it must be, for the message ("an Attribution").
+
+    Returns
+    -------
+    object
+        ``value``, typed as a ``kind``.
+
+    Raises
+    ------
+    TypeError
+        If ``value`` is not a ``kind``.
+    """
+    if not isinstance(value, kind):
+        raise TypeError(f"{name} must be {what}, got {type(value).__name__}")
+    return value
 
 
 def check_random_state(random_state: RandomState) -> np.random.Generator:
@@ -271,8 +331,56 @@ def check_bounds(value: object, *, name: str = "bounds", n_axes: int = 1) -> tup
     return tuple(float(v) for v in items)
 
 
-def check_fraction(value: object, *, name: str) -> float:
-    """Check that ``value`` is a float in (0, 1]."""
-    if not _is_finite_real(value) or not 0.0 < float(value) <= 1.0:
+def check_fraction(value: object, *, name: str, below_one: bool = False) -> float:
+    """Check that ``value`` is a number in (0, 1], or in (0, 1) with ``below_one`` (a
+    share held out, which must leave some rows on both sides)."""
+    if below_one:
+        if not _is_finite_real(value) or not 0.0 < float(value) < 1.0:
+            raise ValueError(f"{name} must lie in (0, 1), got {value!r}")
+    elif not _is_finite_real(value) or not 0.0 < float(value) <= 1.0:
         raise ValueError(f"{name} must be a number in (0, 1], got {value!r}")
     return float(value)
+
+
+def check_feature_indices(
+    indices: object, *, n_features: int, name: str, allow_empty: bool = True
+) -> np.ndarray:
+    """Check a vector of integer feature indices in ``[0, n_features)``.
+
+    A negative index is refused, not read from the end as numpy would.
+
+    Parameters
+    ----------
+    indices : array-like of int
+        The indices.
+    n_features : int
+        The number of features they index.
+    name : str
+        The name used in the message.
+    allow_empty : bool
+        Whether no index at all is accepted.
+
+    Returns
+    -------
+    ndarray
+        ``indices`` as an array, its integer dtype kept.
+
+    Raises
+    ------
+    ValueError
+        If ``indices`` is not one-dimensional, not integer, empty (without
+        ``allow_empty``) or holds an index outside the range.
+    """
+    arr = np.asarray(indices)
+    if (
+        arr.ndim != 1
+        or arr.dtype.kind not in "iu"
+        or (arr.size == 0 and not allow_empty)
+        or (arr.size and (arr.min() < 0 or arr.max() >= n_features))
+    ):
+        what = "a vector" if allow_empty else "a non-empty list"
+        raise ValueError(
+            f"{name} must be {what} of feature indices in [0, {n_features}), "
+            f"got {arr.dtype} {arr.shape} {arr.tolist()!r:.60}"
+        )
+    return arr

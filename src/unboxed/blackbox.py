@@ -18,6 +18,7 @@ from typing import Any, Literal, cast
 import numpy as np
 from numpy.typing import ArrayLike
 
+from . import _validation
 from ._validation import check_array, check_labels, check_positive_int, check_shape, is_int
 
 ArrayFn = Callable[[np.ndarray], Any]
@@ -201,7 +202,9 @@ class BlackBox:
         try:
             check_is_fitted(estimator)
         except NotFittedError as err:
-            raise ValueError(f"{type(estimator).__name__} is not fitted: {err}") from err
+            raise _validation.NotFittedError(
+                f"{type(estimator).__name__} is not fitted: {err}"
+            ) from err
         n_features = getattr(estimator, "n_features_in_", None)
         classes = getattr(estimator, "classes_", None)
         if n_features is None or classes is None:

@@ -134,9 +134,9 @@ def test_select_classes_refuses_bad_classes(digits):
 
 
 def test_a_dataset_is_required(digits):
-    with pytest.raises(TypeError, match="expected a Dataset, got ndarray"):
+    with pytest.raises(TypeError, match="dataset must be an unboxed Dataset, got ndarray"):
         select_classes(digits.X_train, [0, 1])
-    with pytest.raises(TypeError, match="expected a Dataset, got ndarray"):
+    with pytest.raises(TypeError, match="dataset must be an unboxed Dataset, got ndarray"):
         with_spurious_cue(digits.X_train, 0)
 
 

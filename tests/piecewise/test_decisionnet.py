@@ -3,7 +3,7 @@ import pytest
 import torch
 from torch import nn
 
-from unboxed import load_dataset, zoo
+from unboxed import NotFittedError, load_dataset, zoo
 from unboxed.piecewise import DecisionNet
 from unboxed.piecewise._decisionnet import _crosses, _states, _unit_hyperplanes
 
@@ -56,7 +56,7 @@ def test_states_and_hyperplane_helpers():
 
 def test_errors(moons_net):
     model, moons = moons_net
-    with pytest.raises(RuntimeError, match="not fitted"):
+    with pytest.raises(NotFittedError, match=r"DecisionNet is not fitted yet; call fit\(X\)"):
         DecisionNet(model).predict(moons.X_test)
     three = zoo.mlp((4,), n_features=2, n_classes=3)
     with pytest.raises(ValueError, match="binary"):

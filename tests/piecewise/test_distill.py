@@ -4,7 +4,7 @@ import torch
 from sklearn.linear_model import LogisticRegression
 
 from tests.helpers import assert_progress_shown
-from unboxed import Attribution, BlackBox
+from unboxed import Attribution, BlackBox, NotFittedError
 from unboxed.piecewise import PAPER_GRID, Distiller, LinearRegions
 from unboxed.piecewise._distill import _check_grid, _kd_loss
 
@@ -81,7 +81,7 @@ def test_grids_and_errors(weak_teacher, digits):
     for bad, message in (({"lr": (np.inf,)}, "finite number"), ({"lr": 0.01}, "sequence")):
         with pytest.raises(ValueError, match=message):
             _check_grid(bad)
-    with pytest.raises(RuntimeError, match="not fitted"):
+    with pytest.raises(NotFittedError, match=r"Distiller is not fitted yet; call fit\(teacher"):
         Distiller().predict(digits.X_test)
     with pytest.raises(TypeError, match="BlackBox"):
         Distiller().fit(object(), digits.X_train)
@@ -321,7 +321,7 @@ def _small(**kwargs):
 
 def test_the_split_must_leave_rows_on_both_sides(weak_teacher, digits):
     X = digits.X_train[:100]
-    with pytest.raises(ValueError, match="validation_fraction must be below 1"):
+    with pytest.raises(ValueError, match=r"validation_fraction must lie in \(0, 1\), got 1.0"):
         _small(validation_fraction=1.0).fit(weak_teacher, X)
     with pytest.raises(ValueError, match="X has 1 rows; too few to hold out"):
         _small().fit(weak_teacher, X[:1])

@@ -279,7 +279,7 @@ def test_to_plnn_and_piecewise_activation_check_their_arguments():
     relu = zoo.mlp((4,), n_features=3, n_classes=2)
     with pytest.raises(ValueError, match="n_pieces must be an int >= 2"):
         to_plnn(relu, 1)  # nothing to linearise, but still a bad argument
-    with pytest.raises(TypeError, match="expected a PiecewiseLinear, got str"):
+    with pytest.raises(TypeError, match="function must be a PiecewiseLinear, got str"):
         PiecewiseActivation("relu")
 
 

@@ -129,11 +129,11 @@ def test_bad_hyperparameters(planted_blackbox, kwargs, message):
     "groups, message",
     [
         (np.zeros(7, dtype=int), "groups must be"),
-        ({"a": [25]}, "outside"),
-        ({"a": [20]}, "outside"),  # one past the last of the 20 features
+        ({"a": [25]}, r"group 'a' must be a non-empty list of feature indices in \[0, 20\)"),
+        ({"a": [20]}, r"feature indices in \[0, 20\)"),  # one past the last of the 20 features
         ({}, "empty"),
         ({1: [0], "1": [1]}, "both named '1'"),  # two columns named "1", one in meta
-        ({"a": [-1]}, "outside"),  # numpy read -1 as the last feature
+        ({"a": [-1]}, r"feature indices in \[0, 20\)"),  # numpy read -1 as the last feature
         ({"a": np.array([], dtype=int)}, "non-empty list"),
         ({"a": [0.5]}, "non-empty list of feature indices"),
         (np.zeros(20), "groups must be"),  # float labels

@@ -30,7 +30,7 @@ def test_plots_render(attribution, importance):
     assert len([ax for ax in fig2.axes if ax.patches]) == 3  # bars for tabular data
     heat = FeatureImportance(np.abs(attribution.values[:2]), image_shape=(8, 8)).plot()
     assert len([ax for ax in heat.axes if ax.images]) == 2
-    with pytest.raises(IndexError):
+    with pytest.raises(ValueError, match="row 10 is out of range"):
         attribution.plot(10)
     plt.close("all")
 
@@ -75,7 +75,7 @@ def test_more_panels_than_columns_wrap_onto_a_new_row(rng):
 
 
 def test_the_row_one_past_the_end_is_named_out_of_range(attribution):
-    with pytest.raises(IndexError, match="row 4 is out of range for 4 samples"):
+    with pytest.raises(ValueError, match="row 4 is out of range for 4 samples"):
         attribution.plot(4)
 
 
@@ -174,7 +174,7 @@ def test_bars_default_to_the_top_fifteen(rng):
 
 
 def test_a_negative_row_is_out_of_range_not_counted_from_the_end(attribution):
-    with pytest.raises(IndexError, match="row -1 is out of range for 4 samples"):
+    with pytest.raises(ValueError, match="row -1 is out of range for 4 samples"):
         attribution.plot(-1)
 
 

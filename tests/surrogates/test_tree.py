@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from sklearn.tree import DecisionTreeClassifier
 
-from unboxed import BlackBox
+from unboxed import BlackBox, NotFittedError
 from unboxed.surrogates import TreeSurrogate, path_length
 
 
@@ -107,9 +107,9 @@ def test_same_seed_same_tree(planted, planted_blackbox):
 
 def test_not_fitted_and_bad_input(planted, planted_blackbox):
     surrogate = TreeSurrogate(planted_blackbox)
-    with pytest.raises(ValueError, match="not fitted"):
+    with pytest.raises(NotFittedError, match="not fitted"):
         surrogate.predict(planted.X_test)
-    with pytest.raises(ValueError, match="not fitted"):
+    with pytest.raises(NotFittedError, match="not fitted"):
         surrogate.export_text()
     constant = BlackBox.from_callable(
         lambda X: np.tile([1.0, 0.0], (len(X), 1)), n_classes=2, input_shape=(20,)
@@ -298,7 +298,7 @@ def test_fidelity_draws_the_surrogates_own_n_boot_by_default(planted, planted_bl
 def test_every_method_after_fit_checks_it_is_fitted(planted, planted_blackbox):
     surrogate = TreeSurrogate(planted_blackbox)
     for method in (surrogate.fidelity, surrogate.path_length):
-        with pytest.raises(ValueError, match="not fitted"):
+        with pytest.raises(NotFittedError, match="not fitted"):
             method(planted.X_test)
     fitted = TreeSurrogate(planted_blackbox, max_depth=2, n_boot=10, random_state=0)
     fitted.fit(planted.X_train[:400])

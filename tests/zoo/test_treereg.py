@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from tests.helpers import assert_progress_shown, interrupt_at
-from unboxed import zoo
+from unboxed import NotFittedError, zoo
 from unboxed.zoo._treereg import _apl, _flat
 
 
@@ -96,7 +96,7 @@ def test_apl_of_a_constant_and_of_a_split():
 
 def test_not_fitted_and_bad_input(moons):
     model = zoo.TreeRegularizedMLP()
-    with pytest.raises(ValueError, match="not fitted"):
+    with pytest.raises(NotFittedError, match="not fitted"):
         model.predict(moons.X_test)
     with pytest.raises(ValueError, match="single class"):
         model.fit(moons.X_train, np.zeros(len(moons.X_train), int))

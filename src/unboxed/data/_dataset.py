@@ -4,14 +4,20 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import numbers
 import os
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
-from .._validation import check_array, check_labels, check_positive_int, check_shape
+from .._validation import (
+    check_array,
+    check_feature_indices,
+    check_fraction,
+    check_labels,
+    check_positive_int,
+    check_shape,
+)
 
 
 class DatasetNotInstalledError(FileNotFoundError):
@@ -74,16 +80,9 @@ class Dataset:
         if self.image_shape is not None and math.prod(self.image_shape) != self.n_features:
             raise ValueError(f"image_shape {self.image_shape} does not match {self.n_features}")
         if self.support is not None:  # fidelity tests index features with it
-            support = np.asarray(self.support)
-            if (
-                support.ndim != 1
-                or support.dtype.kind not in "iu"
-                or (support.size and (support.min() < 0 or support.max() >= self.n_features))
-            ):
-                raise ValueError(
-                    f"support must be a vector of feature indices in [0, {self.n_features}), "
-                    f"got {support.dtype} {support.shape} {support.tolist()!r:.60}"
-                )
+            support = check_feature_indices(
+                self.support, n_features=self.n_features, name="support"
+            )
             object.__setattr__(self, "support", support)
 
     @property
@@ -154,8 +153,7 @@ def stratified_split(
     if np.ndim(y) != 1 or np.size(y) == 0:
         raise ValueError(f"y must be a non-empty vector of labels, got shape {np.shape(y)}")
     y = check_labels(y, n=np.size(y))
-    if not isinstance(test_fraction, numbers.Real) or not 0 < test_fraction < 1:
-        raise ValueError(f"test_fraction must lie in (0, 1), got {test_fraction!r}")
+    check_fraction(test_fraction, name="test_fraction", below_one=True)
     rng = np.random.default_rng(check_positive_int(seed, name="seed", minimum=0))
     train, test = [], []
     for c in np.unique(y):

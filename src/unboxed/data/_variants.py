@@ -17,7 +17,7 @@ from typing import Literal
 
 import numpy as np
 
-from .._validation import _is_finite_real, check_array, is_int
+from .._validation import _is_finite_real, check_array, check_instance, is_int
 from ._dataset import Dataset
 
 CORNERS = ("top-left", "top-right", "bottom-left", "bottom-right")
@@ -163,8 +163,7 @@ def select_classes(dataset: Dataset, classes: Sequence[int]) -> Dataset:
     Dataset
         Named ``"<name>[a,b,...]"``.
     """
-    if not isinstance(dataset, Dataset):
-        raise TypeError(f"expected a Dataset, got {type(dataset).__name__}")
+    check_instance(dataset, Dataset, name="dataset", what="an unboxed Dataset")
     chosen = [_check_class(dataset, c) for c in classes]
     if len(set(chosen)) != len(chosen) or len(chosen) < 2:
         raise ValueError(f"classes must be at least two distinct classes, got {list(classes)}")
@@ -216,15 +215,13 @@ def with_spurious_cue(
         Named ``"<name>+cue"``. For a patch cue, ``support`` holds the patch's flat
         pixel indices: in the training split the label depends on them alone.
     """
-    if not isinstance(dataset, Dataset):
-        raise TypeError(f"expected a Dataset, got {type(dataset).__name__}")
+    check_instance(dataset, Dataset, name="dataset", what="an unboxed Dataset")
     if dataset.image_shape is None or len(dataset.image_shape) != 2:
         raise ValueError(f"{dataset.name!r} is not an image data set; a cue needs (H, W) images")
     class_ = _check_class(dataset, class_)
     if isinstance(cue, str):
         cue = Cue(kind=cue)  # type: ignore[arg-type]
-    if not isinstance(cue, Cue):
-        raise TypeError(f"cue must be a Cue or a kind name, got {type(cue).__name__}")
+    cue = check_instance(cue, Cue, name="cue", what="a Cue or a kind name")
     if test not in ("clean", "same", "moved"):
         raise ValueError(f"test must be 'clean', 'same' or 'moved', got {test!r}")
     shape = dataset.image_shape

@@ -16,6 +16,7 @@ import numpy as np
 from scipy.optimize import linprog
 
 from .._progress import progress
+from .._validation import check_is_fitted
 from ._regions import LinearRegions
 
 #: Hyperplanes equal after scaling to unit norm and rounding to this many decimals
@@ -185,8 +186,7 @@ class DecisionNet:
         return self
 
     def _check_fitted(self) -> None:
-        if not hasattr(self, "states_"):
-            raise RuntimeError("this DecisionNet is not fitted yet; call fit(X) first")
+        check_is_fitted(self, "states_")
 
     def predict(
         self, X: object, *, return_fallback: bool = False

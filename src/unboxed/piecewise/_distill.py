@@ -36,6 +36,7 @@ from .._validation import (
     check_array,
     check_checkpoint,
     check_fraction,
+    check_is_fitted,
     check_labels,
     check_number,
     check_positive_int,
@@ -204,9 +205,9 @@ class Distiller:
         check_blackbox(teacher, name="teacher")
         grid = _check_grid(self.grid)
         epochs = check_positive_int(self.epochs, name="epochs")
-        fraction = check_fraction(self.validation_fraction, name="validation_fraction")
-        if fraction >= 1:
-            raise ValueError("validation_fraction must be below 1")
+        fraction = check_fraction(
+            self.validation_fraction, name="validation_fraction", below_one=True
+        )
         # Checked before the teacher is queried on all of X: a bad width raised only
         # after that, and a string of widths raised int()'s bare "invalid literal".
         widths = check_widths(self.widths)
@@ -286,8 +287,7 @@ class Distiller:
         return self
 
     def _check_fitted(self) -> None:
-        if not hasattr(self, "student_"):
-            raise RuntimeError("this Distiller is not fitted yet; call fit(teacher, X) first")
+        check_is_fitted(self, "student_", how="fit(teacher, X)")
 
     def _check_X(self, X: object) -> np.ndarray:
         regions = self.linear_regions()

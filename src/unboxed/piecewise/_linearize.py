@@ -22,7 +22,13 @@ import torch
 from torch import nn
 
 from .._progress import progress
-from .._validation import check_array, check_bounds, check_number, check_positive_int
+from .._validation import (
+    check_array,
+    check_bounds,
+    check_instance,
+    check_number,
+    check_positive_int,
+)
 
 #: The inputs on which the error is searched: asymptotes make it vanish outside.
 SEARCH_RANGE = (-20.0, 20.0)
@@ -148,8 +154,7 @@ class PiecewiseActivation(nn.Module):
 
     def __init__(self, function: PiecewiseLinear) -> None:
         super().__init__()
-        if not isinstance(function, PiecewiseLinear):
-            raise TypeError(f"expected a PiecewiseLinear, got {type(function).__name__}")
+        check_instance(function, PiecewiseLinear, name="function", what="a PiecewiseLinear")
         self.function = function
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

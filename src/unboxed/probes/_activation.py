@@ -29,6 +29,7 @@ from .._validation import (
     RandomState,
     check_array,
     check_bounds,
+    check_instance,
     check_labels,
     check_number,
     check_positive_int,
@@ -255,8 +256,7 @@ class ActivationMaximization:
         if generator is not None:
             from ..zoo import VAE
 
-            if not isinstance(generator, VAE):
-                raise TypeError(f"generator must be a zoo VAE, got {type(generator).__name__}")
+            generator = check_instance(generator, VAE, name="generator", what="a zoo VAE")
             if generator.n_features != blackbox.n_features:
                 raise ValueError(
                     f"the generator makes {generator.n_features} features; the black box "

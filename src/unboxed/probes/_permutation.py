@@ -24,6 +24,8 @@ from .._progress import progress
 from .._validation import (
     RandomState,
     check_array,
+    check_feature_indices,
+    check_instance,
     check_labels,
     check_positive_int,
     check_random_state,
@@ -44,11 +46,9 @@ def _check_groups(groups: object, d: int) -> tuple[list[np.ndarray], tuple[str, 
     if isinstance(groups, Mapping):
         members, names = [], []
         for name, indices in groups.items():
-            idx = np.asarray(indices)
-            if idx.ndim != 1 or idx.size == 0 or idx.dtype.kind not in "iu":
-                raise ValueError(f"group {name!r} must be a non-empty list of feature indices")
-            if idx.min() < 0 or idx.max() >= d:
-                raise ValueError(f"group {name!r} holds an index outside [0, {d})")
+            idx = check_feature_indices(
+                indices, n_features=d, name=f"group {name!r}", allow_empty=False
+            )
             if str(name) in names:  # {1: ..., "1": ...}: two columns named "1"
                 raise ValueError(f"two groups are both named {str(name)!r}")
             members.append(np.unique(idx))
@@ -256,8 +256,7 @@ def spread_groups(importance: FeatureImportance, n_features: int) -> np.ndarray:
     ndarray of shape (n_classes, n_features)
         Features in no group get 0.
     """
-    if not isinstance(importance, FeatureImportance):
-        raise TypeError(f"importance must be a FeatureImportance, got {type(importance).__name__}")
+    check_instance(importance, FeatureImportance, name="importance", what="a FeatureImportance")
     groups = importance.meta.get("groups")
     if not isinstance(groups, Mapping):
         raise ValueError("this importance was not computed over groups")

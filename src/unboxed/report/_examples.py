@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .._validation import check_positive_int
+from .._validation import check_instance, check_positive_int
 
 if TYPE_CHECKING:
     from ..example_set import ExampleSet
@@ -113,8 +113,8 @@ def plot_examples(
 
     from ..example_set import ExampleSet  # here, as the type hint is under TYPE_CHECKING
 
-    if not isinstance(examples, ExampleSet):  # an AttributeError on .groups before
-        raise TypeError(f"examples must be an ExampleSet, got {type(examples).__name__}")
+    # checked first: a bare AttributeError on .groups before
+    check_instance(examples, ExampleSet, name="examples", what="an ExampleSet")
     # matplotlib's own errors named columns or the figure size, not this argument
     max_per_group = check_positive_int(max_per_group, name="max_per_group")
     all_groups = sorted(set(examples.groups.tolist()))

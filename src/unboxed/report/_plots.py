@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .._validation import check_positive_int, is_int
+from .._validation import check_instance, check_positive_int, is_int
 
 if TYPE_CHECKING:
     from ..explanation import Attribution, FeatureImportance
@@ -79,11 +79,16 @@ def plot_attribution(attribution: Attribution, index: int | list[int] = 0, *, to
     Returns
     -------
     matplotlib.figure.Figure
+
+    Raises
+    ------
+    ValueError
+        If a row of ``index`` is out of range.
     """
     from ..explanation import Attribution  # here, as the type hints are under TYPE_CHECKING
 
-    if not isinstance(attribution, Attribution):  # an AttributeError on n_samples before
-        raise TypeError(f"attribution must be an Attribution, got {type(attribution).__name__}")
+    # checked first: a bare AttributeError on n_samples before
+    check_instance(attribution, Attribution, name="attribution", what="an Attribution")
     top = check_positive_int(top, name="top")
     rows = np.atleast_1d(index).tolist()
     for row in rows:
@@ -91,7 +96,7 @@ def plot_attribution(attribution: Attribution, index: int | list[int] = 0, *, to
         if not is_int(row):
             raise ValueError(f"index must be an int or a list of ints, got {row!r}")
         if not 0 <= row < attribution.n_samples:
-            raise IndexError(f"row {row} is out of range for {attribution.n_samples} samples")
+            raise ValueError(f"row {row} is out of range for {attribution.n_samples} samples")
     fig, axes = _figure(len(rows))
     names = list(attribution.feature_names or [f"x{j}" for j in range(attribution.n_features)])
     method = attribution.meta.get("method", "attribution")
@@ -128,8 +133,8 @@ def plot_feature_importance(
     """
     from ..explanation import FeatureImportance  # here, as in plot_attribution
 
-    if not isinstance(importance, FeatureImportance):  # an AttributeError before
-        raise TypeError(f"importance must be a FeatureImportance, got {type(importance).__name__}")
+    # checked first: a bare AttributeError before
+    check_instance(importance, FeatureImportance, name="importance", what="a FeatureImportance")
     top = check_positive_int(top, name="top")
     if class_ is None:
         classes = list(range(importance.n_classes))

@@ -8,9 +8,10 @@ and explanatory examples. ``TreeSurrogate`` is a decision tree fitted to the bla
 box's predictions.
 """
 
+from .._validation import NotFittedError
 from ._dmm import DMMMEN
 from ._driver import ConvergenceWarning, FitTrace, ObjectiveDecreaseWarning, fit_iterative
-from ._jgmm import JGMM, NotFittedError
+from ._jgmm import JGMM
 from ._jgmm_explainer import JGMMExplainer
 from ._tree import TreeSurrogate, path_length
 

@@ -25,12 +25,14 @@ import numpy as np
 from numpy.typing import ArrayLike
 from scipy import special
 
+from .. import _validation
 from .._io import array_digest
 from .._progress import progress
 from .._validation import (
     RandomState,
     check_checkpoint,
     check_fraction,
+    check_is_fitted,
     check_number,
     check_positive_int,
     int_seed,
@@ -44,7 +46,6 @@ from ..local._segments import Segmenter
 from ._dmm_chain import RHAT_GROUPS, ChainSettings, Checkpoint, Posterior, sample_posterior
 from ._dmm_math import Prior
 from ._driver import ConvergenceWarning
-from ._jgmm import NotFittedError
 from ._mcmc import RHAT_LIMIT
 
 #: Probabilities are clipped to [CLIP, 1 - CLIP] before the logit, so a black box that
@@ -387,9 +388,7 @@ class DMMMEN:
         settings = self._settings()
         check_checkpoint(self.checkpoint, self.random_state)
         seed = int_seed(self.random_state)
-        test_size = check_fraction(self.test_size, name="test_size")
-        if not 0 < test_size < 1:
-            raise ValueError(f"test_size must lie in (0, 1), got {test_size}")
+        test_size = check_fraction(self.test_size, name="test_size", below_one=True)
         check_positive_int(self.checkpoint_every, name="checkpoint_every")
         n_jobs = check_positive_int(self.n_jobs, name="n_jobs")
         copies = 1 + check_positive_int(self.n_occlusions, name="n_occlusions", minimum=0)
@@ -552,8 +551,7 @@ class DMMMEN:
 
     # ------------------------------------------------------------ explanations
     def _check_fitted(self) -> None:
-        if not hasattr(self, "coef_"):
-            raise NotFittedError("this DMMMEN is not fitted yet; call fit(X, blackbox) first")
+        check_is_fitted(self, "coef_", how="fit(X, blackbox)")
 
     def _check_inputs(self, X: object) -> np.ndarray:
         """The black box's check, then the feature count of the fit: a black box
@@ -777,7 +775,7 @@ class DMMMEN:
         """
         blackbox = blackbox if blackbox is not None else getattr(self, "blackbox_", None)
         if blackbox is None:
-            raise NotFittedError("pass blackbox=... or fit this DMMMEN first")
+            raise _validation.NotFittedError("pass blackbox=... or fit this DMMMEN first")
         if scale not in ("logit", "probability"):
             raise ValueError(f"scale must be 'logit' or 'probability', got {scale!r}")
         if component not in ("responsible", "average"):

@@ -20,6 +20,7 @@ from .._validation import (
     RandomState,
     check_array,
     check_checkpoint,
+    check_is_fitted,
     check_labels,
     check_positive_int,
     check_random_state,
@@ -31,10 +32,6 @@ CHECKPOINT_FORMAT = "unboxed-jgmm-checkpoint"
 CHECKPOINT_VERSION = 1
 #: The fields of a state a checkpoint keeps; the log densities are recomputed.
 _SAVED = ("means_x", "vars_x", "means_y", "vars_y", "Q", "pi")
-
-
-class NotFittedError(ValueError, AttributeError):
-    """A method that needs a fitted estimator was called before ``fit``."""
 
 
 @dataclasses.dataclass
@@ -216,10 +213,7 @@ class JGMM:
         return kx, ky
 
     def _check_fitted(self) -> None:
-        if not hasattr(self, "Q_"):
-            raise NotFittedError(
-                f"this {type(self).__name__} is not fitted yet; call fit(X, Y) first"
-            )
+        check_is_fitted(self, "Q_", how="fit(X, Y)")
 
     def _check_x(self, X: object, *, name: str = "X") -> np.ndarray:
         """``X`` as a float64 (n, R, D) array matching the fitted layout."""

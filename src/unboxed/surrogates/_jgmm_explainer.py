@@ -22,6 +22,8 @@ from .._validation import (
     RandomState,
     check_array,
     check_checkpoint,
+    check_fraction,
+    check_is_fitted,
     check_positive_int,
     check_random_state,
 )
@@ -31,7 +33,7 @@ from ..example_set import ExampleSet
 from ..explanation import make_meta
 from . import _jgmm_examples as jx
 from . import _jgmm_math as jm
-from ._jgmm import JGMM, NotFittedError
+from ._jgmm import JGMM
 
 _SOURCES = ("mined", "generated")
 
@@ -215,11 +217,7 @@ class JGMMExplainer:
                 "black box)"
             )
         # Checked with one candidate too, where it is unused: a typo is not silently kept.
-        fraction = self.validation_fraction
-        if isinstance(fraction, bool) or not isinstance(fraction, float | int):
-            raise TypeError(f"validation_fraction must be a number, got {fraction!r}")
-        if not 0 < fraction < 1:
-            raise ValueError(f"validation_fraction must be in (0, 1), got {fraction!r}")
+        check_fraction(self.validation_fraction, name="validation_fraction", below_one=True)
 
     def _candidates(self) -> list[tuple[int, float]]:
         """Every candidate ``(K_x, var_floor)`` pair."""
@@ -419,8 +417,7 @@ class JGMMExplainer:
         return scores
 
     def _check_fitted(self) -> None:
-        if not hasattr(self, "jgmm_"):
-            raise NotFittedError("this JGMMExplainer is not fitted yet; call fit(X) first")
+        check_is_fitted(self, "jgmm_")
 
     def _check_tied(self, what: str) -> None:
         if not self._tied:

@@ -21,6 +21,7 @@ from .._validation import (
     RandomState,
     check_array,
     check_fraction,
+    check_is_fitted,
     check_positive_int,
     check_random_state,
 )
@@ -205,8 +206,7 @@ class TreeSurrogate:
         ).fit(X, y)
 
     def _check_fitted(self) -> None:
-        if not hasattr(self, "tree_"):
-            raise ValueError("this TreeSurrogate is not fitted yet; call fit(X) first")
+        check_is_fitted(self, "tree_")
 
     def _check_X(self, X: object) -> np.ndarray:
         self._check_fitted()

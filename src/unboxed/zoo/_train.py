@@ -27,6 +27,7 @@ from .._progress import progress
 from .._validation import (
     RandomState,
     check_checkpoint,
+    check_instance,
     check_number,
     check_positive_int,
     int_seed,
@@ -105,8 +106,7 @@ def accuracy(model: nn.Module, X: torch.Tensor, y: torch.Tensor, batch_size: int
     float
         In [0, 1].
     """
-    if not isinstance(model, nn.Module):
-        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    check_instance(model, nn.Module, name="model", what="a torch.nn.Module")
     batch_size = check_positive_int(batch_size, name="batch_size")
     X, y = torch.as_tensor(X), torch.as_tensor(y)
     if X.ndim == 0 or X.shape[0] == 0:  # a ZeroDivisionError before
@@ -165,10 +165,9 @@ def train(
     -------
     TrainingResult
     """
-    if not isinstance(model, ZooModel):  # AttributeErrors on input_shape before
-        raise TypeError(f"model must be a ZooModel (from unboxed.zoo), got {type(model).__name__}")
-    if not isinstance(dataset, Dataset):
-        raise TypeError(f"dataset must be an unboxed Dataset, got {type(dataset).__name__}")
+    # checked first: bare AttributeErrors on input_shape before
+    check_instance(model, ZooModel, name="model", what="a ZooModel (from unboxed.zoo)")
+    check_instance(dataset, Dataset, name="dataset", what="an unboxed Dataset")
     epochs = check_positive_int(epochs, name="epochs")
     batch_size = check_positive_int(batch_size, name="batch_size")
     check_checkpoint(checkpoint, random_state)

@@ -41,6 +41,7 @@ from .._validation import (
     RandomState,
     check_array,
     check_checkpoint,
+    check_is_fitted,
     check_labels,
     check_number,
     check_positive_int,
@@ -394,8 +395,7 @@ class TreeRegularizedMLP:
 
     # ------------------------------------------------------------------ using
     def _check_fitted(self) -> None:
-        if not hasattr(self, "module_"):
-            raise ValueError("this TreeRegularizedMLP is not fitted yet; call fit(X, y) first")
+        check_is_fitted(self, "module_", how="fit(X, y)")
 
     def _check_X(self, X: object) -> np.ndarray:
         self._check_fitted()
