@@ -39,6 +39,18 @@ def test_bad_epochs_are_refused_before_any_work():
     assert lines == []
 
 
+def test_a_model_that_never_predicts_a_class_is_refused_before_any_explaining(tmp_path):
+    # After 1 epoch this LeNet calls every training digit a 0; the DMM-MEN step
+    # failed on class 1 minutes later, after seven files had been written.
+    lines = []
+    with pytest.raises(
+        ValueError,
+        match=r"after 1 epochs the LeNet calls no training image class 1, 2, 3, 4, 5, 6, 7, 8, 9, ",
+    ):
+        run_demo(out=tmp_path, epochs=1, verbose=False, echo=lines.append)
+    assert len(lines) == 2 and lines[1].startswith("2. Black box") and not any(tmp_path.iterdir())
+
+
 def test_compare_local_methods_reports_each_methods_own_curve(digits, digits_blackbox):
     """Each method's curve, recomputed with the same seed and the same 2x2 cells."""
     X = digits.X_test[:6]
@@ -102,7 +114,8 @@ def test_demo_passes_its_seed_and_folder_to_every_part(monkeypatch, tmp_path):
     for part in ("spurious_cue_study", "run_jgmm_demo", "clime_demo", "dmm_men_demo"):
         monkeypatch.setattr(demo, part, recorder(part))
     lines = []
-    result = run_demo(out=tmp_path, epochs=1, random_state=7, verbose=False, echo=lines.append)
+    # 3 epochs: the fewest with which this seed's LeNet calls some image every class
+    result = run_demo(out=tmp_path, epochs=3, random_state=7, verbose=False, echo=lines.append)
     assert {key: result[key] for key in ("local", "spurious_cue", "jgmm", "clime", "dmm_men")} == {
         "local": "curves",
         "spurious_cue": "spurious_cue_study",

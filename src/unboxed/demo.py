@@ -353,6 +353,7 @@ def run_demo(
     )
     echo(f"2. Black box: LeNet, test accuracy {result.test_accuracy:.4f} after {epochs} epochs")
     blackbox = zoo.as_blackbox(model)
+    _check_every_class_predicted(blackbox, dataset, epochs)
     saliency = Saliency(blackbox).explain(dataset.X_test)
     echo(f"3. Explanation: saliency |d logit_c / dx| for {saliency.n_samples} test images")
     deletion = deletion_test(
@@ -418,6 +419,19 @@ def run_demo(
         "dmm_men": dmm,
         "seconds": seconds,
     }
+
+
+def _check_every_class_predicted(blackbox: Any, dataset: Any, epochs: int) -> None:
+    """Stop before any explaining when the model calls no training image some class: the
+    per-class steps (DMM-MEN, JGMM) would fail on it minutes later, after writing files.
+    A LeNet after 1-2 epochs often calls every digit a 0."""
+    missing = np.setdiff1d(np.arange(dataset.n_classes), blackbox.predict(dataset.X_train))
+    if missing.size:
+        raise ValueError(
+            f"after {epochs} epochs the LeNet calls no training image class "
+            f"{', '.join(map(str, missing))}, and the demo explains every class; "
+            "train it for more epochs (the default is 40)"
+        )
 
 
 def run_jgmm_demo(
