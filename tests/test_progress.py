@@ -1,5 +1,11 @@
 """Progress bars: shown only when asked for."""
 
+import numpy as np
+import pytest
+from tqdm.auto import tqdm
+
+from tests.helpers import interrupt_at
+from unboxed import BlackBox
 from unboxed._progress import progress
 
 
@@ -29,3 +35,46 @@ def test_a_finished_bar_is_erased_not_left_behind(capsys):
     list(progress(range(3), verbose=True, desc="gone-bar"))
     err = capsys.readouterr().err
     assert err.endswith("\r") and not err.endswith("\n")
+
+
+def _interrupted_training(digits, monkeypatch):
+    import torch
+
+    from unboxed import zoo
+
+    interrupt_at(monkeypatch, torch.optim.Adam, "step", stop=3)
+    model = zoo.build("mlp", input_shape=(64,), n_classes=10, widths=(8,), random_state=0)
+    zoo.train(model, digits, epochs=2, batch_size=256, verbose=True)
+
+
+def _interrupted_permutation(digits, monkeypatch):
+    from unboxed.probes import PermutationImportance
+
+    box = BlackBox.from_callable(lambda X: np.full((len(X), 2), 0.5), n_classes=2)
+    interrupt_at(monkeypatch, box, "_proba_rows", stop=1)
+    PermutationImportance(box, n_repeats=2, verbose=True).explain(
+        digits.X_test[:40], digits.y_test[:40] % 2
+    )
+
+
+def _interrupted_deletion_test(digits, monkeypatch):
+    from unboxed import Attribution
+    from unboxed.evaluate import deletion_test
+
+    box = BlackBox.from_callable(lambda X: np.full((len(X), 2), 0.5), n_classes=2)
+    interrupt_at(monkeypatch, box, "predict", stop=3)
+    saliency = Attribution(digits.X_test[:20], np.zeros(20, dtype=int))
+    deletion_test(box, digits.X_test[:20], saliency, [2, 4], n_boot=10, verbose=True)
+
+
+@pytest.mark.parametrize(
+    "interrupted", [_interrupted_training, _interrupted_permutation, _interrupted_deletion_test]
+)
+def test_an_interrupted_loop_closes_its_bar(interrupted, digits, monkeypatch, capsys):
+    # An open bar stays on the terminal line the error or "interrupted" is printed on,
+    # and a bar opened next is drawn one line lower. The traceback keeps the loop's
+    # frame alive (here in `info`, in a REPL in sys.last_traceback), so a bar closed
+    # only by its own finalizer stayed open.
+    with pytest.raises(KeyboardInterrupt) as info:
+        interrupted(digits, monkeypatch)
+    assert isinstance(info.value, KeyboardInterrupt) and len(tqdm._instances) == 0

@@ -293,18 +293,17 @@ def _hit_rates(
     hits = np.empty((n, ks.size), dtype=bool)
     random_hits = np.empty((n, ks.size), dtype=bool)
     blocks = _blocks(n)
-    bar = progress(total=len(blocks) * ks.size, verbose=verbose, desc=desc, unit="k")
-    for rows in blocks:
-        orders = (
-            descending_order(ranking.scores(rows)),
-            descending_order(rng.random((rows.size, d))),
-        )
-        manipulate = prepare(rows)
-        for j, k in enumerate(ks):
-            for out, order in zip((hits, random_hits), orders, strict=True):
-                out[rows, j] = blackbox.predict(manipulate(mask_of(order, k))) == classes[rows]
-            bar.update(1)
-    bar.close()
+    with progress(total=len(blocks) * ks.size, verbose=verbose, desc=desc, unit="k") as bar:
+        for rows in blocks:
+            orders = (
+                descending_order(ranking.scores(rows)),
+                descending_order(rng.random((rows.size, d))),
+            )
+            manipulate = prepare(rows)
+            for j, k in enumerate(ks):
+                for out, order in zip((hits, random_hits), orders, strict=True):
+                    out[rows, j] = blackbox.predict(manipulate(mask_of(order, k))) == classes[rows]
+                bar.update(1)
     return hits, random_hits
 
 

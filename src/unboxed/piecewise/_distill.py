@@ -264,17 +264,16 @@ class Distiller:
         }
         search = _Search(self.checkpoint, settings, points, new_student)
         todo = points[len(search.results) :]
-        bar = progress(total=len(points), verbose=self.verbose, desc="distil grid")
-        bar.update(len(search.results))
-        for params in todo:
-            student = new_student()
-            start = time.perf_counter()
-            _train_student(student, *tensors, epochs=epochs, seed=shuffle_seed, **params)
-            with torch.inference_mode():
-                agree = float(np.mean(student(X_val).argmax(1).numpy() == teacher_val))
-            search.add(params, agree, time.perf_counter() - start, student)
-            bar.update(1)
-        bar.close()
+        with progress(total=len(points), verbose=self.verbose, desc="distil grid") as bar:
+            bar.update(len(search.results))
+            for params in todo:
+                student = new_student()
+                start = time.perf_counter()
+                _train_student(student, *tensors, epochs=epochs, seed=shuffle_seed, **params)
+                with torch.inference_mode():
+                    agree = float(np.mean(student(X_val).argmax(1).numpy() == teacher_val))
+                search.add(params, agree, time.perf_counter() - start, student)
+                bar.update(1)
         if search.best is None:  # unreachable: _check_grid rejects empty grids
             raise RuntimeError("the grid is empty")
         self.student_: ZooModel = search.best.eval()

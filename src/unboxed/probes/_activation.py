@@ -331,38 +331,40 @@ class ActivationMaximization:
         optimizer = torch.optim.Adam([variable], lr=self.lr)
         score = self._score_fn(module, layer, targets, like.device)
         module.eval()
-        bar = progress(range(self.steps), verbose=self.verbose, desc="activation maximization")
-        for step in bar:
-            optimizer.zero_grad(set_to_none=True)
-            x = self._image(variable, like)
-            if jitter_shape is not None:
-                shifts = torch.randint(-self.jitter, self.jitter + 1, (2,), generator=gen)
-                x_in = torch.roll(
-                    x.reshape(n, *jitter_shape), tuple(int(s) for s in shifts), dims=(1, 2)
-                ).reshape(n, d)
-            else:
-                x_in = x
-            with self.blackbox._guard(n):
-                objective = score(x_in)
-            objective = objective - self.strength * _penalty(x, self.regularizer, image_shape)
-            if self.generator is not None:
-                prior = 0.5 * self.prior_strength * variable.pow(2).sum(1)
-                objective = objective - prior.to(objective)  # z is on the generator's device
-            if not bool(torch.isfinite(objective).all()):
-                raise FloatingPointError(
-                    f"the objective became NaN or infinite at step {step}: the model's "
-                    "output is not finite there (a lower lr or strength may help)"
-                )
-            # autograd.grad, not backward: the models' own .grad fields stay untouched.
-            with self.blackbox._guard(n):
-                (variable.grad,) = torch.autograd.grad(-objective.sum(), [variable])
-            optimizer.step()
-            self.blackbox.n_queries += n
-            if self.generator is None:
-                with torch.no_grad():
-                    if jitter_shape is not None and (step + 1) % self.blur_every == 0:
-                        variable.copy_(_blur(variable, jitter_shape, sigma=0.5))
-                    variable.clamp_(low, high)
+        with progress(
+            range(self.steps), verbose=self.verbose, desc="activation maximization"
+        ) as bar:
+            for step in bar:
+                optimizer.zero_grad(set_to_none=True)
+                x = self._image(variable, like)
+                if jitter_shape is not None:
+                    shifts = torch.randint(-self.jitter, self.jitter + 1, (2,), generator=gen)
+                    x_in = torch.roll(
+                        x.reshape(n, *jitter_shape), tuple(int(s) for s in shifts), dims=(1, 2)
+                    ).reshape(n, d)
+                else:
+                    x_in = x
+                with self.blackbox._guard(n):
+                    objective = score(x_in)
+                objective = objective - self.strength * _penalty(x, self.regularizer, image_shape)
+                if self.generator is not None:
+                    prior = 0.5 * self.prior_strength * variable.pow(2).sum(1)
+                    objective = objective - prior.to(objective)  # z is on the generator's device
+                if not bool(torch.isfinite(objective).all()):
+                    raise FloatingPointError(
+                        f"the objective became NaN or infinite at step {step}: the model's "
+                        "output is not finite there (a lower lr or strength may help)"
+                    )
+                # autograd.grad, not backward: the models' own .grad fields stay untouched.
+                with self.blackbox._guard(n):
+                    (variable.grad,) = torch.autograd.grad(-objective.sum(), [variable])
+                optimizer.step()
+                self.blackbox.n_queries += n
+                if self.generator is None:
+                    with torch.no_grad():
+                        if jitter_shape is not None and (step + 1) % self.blur_every == 0:
+                            variable.copy_(_blur(variable, jitter_shape, sigma=0.5))
+                        variable.clamp_(low, high)
         with torch.no_grad():
             x = self._image(variable, like)
             final = score(x).double().cpu().numpy()

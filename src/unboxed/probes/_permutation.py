@@ -213,21 +213,22 @@ class PermutationImportance:
         # go to the black box in a single call.
         per_block = max(1, _BATCH_ELEMENTS // max(1, n * d))
         jobs = [(r, g) for r in range(self.n_repeats) for g in range(len(members))]
-        bar = progress(total=len(jobs), verbose=self.verbose, desc="permutation importance")
-        for start in range(0, len(jobs), per_block):
-            block = jobs[start : start + per_block]
-            copies = np.repeat(X[None], len(block), axis=0)
-            for k, (_, g) in enumerate(block):
-                # One permutation of the rows per group keeps the group's features
-                # together, as they occur in real samples.
-                order = rng.permutation(n)
-                cols = members[g]
-                copies[k][:, cols] = X[np.ix_(order, cols)]
-            permuted = self.blackbox._proba_rows(copies.reshape(-1, d)).reshape(len(block), n, -1)
-            for k, (_, g) in enumerate(block):
-                drops[:, g] += baseline - _scores(permuted[k], y, self.metric)
-            bar.update(len(block))
-        bar.close()
+        with progress(total=len(jobs), verbose=self.verbose, desc="permutation importance") as bar:
+            for start in range(0, len(jobs), per_block):
+                block = jobs[start : start + per_block]
+                copies = np.repeat(X[None], len(block), axis=0)
+                for k, (_, g) in enumerate(block):
+                    # One permutation of the rows per group keeps the group's features
+                    # together, as they occur in real samples.
+                    order = rng.permutation(n)
+                    cols = members[g]
+                    copies[k][:, cols] = X[np.ix_(order, cols)]
+                permuted = self.blackbox._proba_rows(copies.reshape(-1, d)).reshape(
+                    len(block), n, -1
+                )
+                for k, (_, g) in enumerate(block):
+                    drops[:, g] += baseline - _scores(permuted[k], y, self.metric)
+                bar.update(len(block))
         return drops / self.n_repeats, baseline, members, names
 
     def _parameters(self) -> dict[str, Any]:

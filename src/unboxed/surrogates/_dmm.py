@@ -1012,16 +1012,16 @@ def _run_in_workers(
             ): c
             for c in todo
         }
-        bar = progress(
+        with progress(
             as_completed(futures), verbose=verbose, desc="DMM-MEN classes", total=len(todo)
-        )
-        for future in bar:
-            c = futures[future]
-            fits[c] = future.result()
-            if checkpoint is not None:
-                checkpoint.units[f"class{c}/posterior"] = fits[c]["posterior"].arrays()
-                checkpoint.save()
-                cast(Path, side_file(c)).unlink(missing_ok=True)
+        ) as bar:
+            for future in bar:
+                c = futures[future]
+                fits[c] = future.result()
+                if checkpoint is not None:
+                    checkpoint.units[f"class{c}/posterior"] = fits[c]["posterior"].arrays()
+                    checkpoint.save()
+                    cast(Path, side_file(c)).unlink(missing_ok=True)
     except BaseException:
         # Running futures cannot be cancelled: stop their workers, once each. Each saves
         # its chain's state on the way out, as on Ctrl-C, unless the signal lands where

@@ -202,40 +202,41 @@ def train(
     total_steps = epochs * steps_per_epoch
     loss_fn = nn.CrossEntropyLoss()
     start_time = time.perf_counter()
-    bar = progress(
+    with progress(
         total=total_steps,
         verbose=verbose,
         desc=f"train {model.config['architecture']}",
         unit="batch",
-    )
-    bar.update(state["epoch"] * steps_per_epoch)
-    for epoch in range(state["epoch"], epochs):
-        model.train()
-        order = torch.randperm(X.shape[0], generator=generator)
-        losses = []
-        for step in range(steps_per_epoch):
-            global_step = epoch * steps_per_epoch + step
-            for group in optimizer.param_groups:
-                group["lr"] = 0.5 * lr * (1 + math.cos(math.pi * global_step / total_steps))
-            batch = order[step * batch_size : (step + 1) * batch_size].to(X.device)
-            optimizer.zero_grad(set_to_none=True)
-            loss = loss_fn(model(X[batch]), y[batch])
-            if not torch.isfinite(loss):
-                raise FloatingPointError(f"the training loss became {loss.item()} at epoch {epoch}")
-            loss.backward()
-            optimizer.step()
-            losses.append(loss.item())
-            bar.update(1)
-        check_finite_weights(model, what=f"{DIVERGED} at epoch {epoch}")
-        state["epoch"] = epoch + 1
-        state["loss"].append(float(np.mean(losses)))
-        state["test_accuracy"].append(accuracy(model, X_test, y_test))
-        bar.set_postfix(
-            loss=f"{state['loss'][-1]:.3f}", test_acc=f"{state['test_accuracy'][-1]:.4f}"
-        )
-        if checkpoint is not None:
-            save_training_state(checkpoint, settings, state, model, optimizer, generator)
-    bar.close()
+    ) as bar:
+        bar.update(state["epoch"] * steps_per_epoch)
+        for epoch in range(state["epoch"], epochs):
+            model.train()
+            order = torch.randperm(X.shape[0], generator=generator)
+            losses = []
+            for step in range(steps_per_epoch):
+                global_step = epoch * steps_per_epoch + step
+                for group in optimizer.param_groups:
+                    group["lr"] = 0.5 * lr * (1 + math.cos(math.pi * global_step / total_steps))
+                batch = order[step * batch_size : (step + 1) * batch_size].to(X.device)
+                optimizer.zero_grad(set_to_none=True)
+                loss = loss_fn(model(X[batch]), y[batch])
+                if not torch.isfinite(loss):
+                    raise FloatingPointError(
+                        f"the training loss became {loss.item()} at epoch {epoch}"
+                    )
+                loss.backward()
+                optimizer.step()
+                losses.append(loss.item())
+                bar.update(1)
+            check_finite_weights(model, what=f"{DIVERGED} at epoch {epoch}")
+            state["epoch"] = epoch + 1
+            state["loss"].append(float(np.mean(losses)))
+            state["test_accuracy"].append(accuracy(model, X_test, y_test))
+            bar.set_postfix(
+                loss=f"{state['loss'][-1]:.3f}", test_acc=f"{state['test_accuracy'][-1]:.4f}"
+            )
+            if checkpoint is not None:
+                save_training_state(checkpoint, settings, state, model, optimizer, generator)
     model.eval()
     return TrainingResult(
         test_accuracy=state["test_accuracy"][-1],

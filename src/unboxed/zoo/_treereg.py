@@ -266,36 +266,35 @@ class TreeRegularizedMLP:
                 lambda extra, restored: self._read_records(extra, restored, n_params),
             )
         steps = math.ceil(X.shape[0] / self.batch_size)
-        bar = progress(total=self.epochs, verbose=self.verbose, desc="tree-regularized mlp")
-        bar.update(state["epoch"])
-        for epoch in range(state["epoch"], self.epochs):
-            if epoch % self.snapshot_every == 0:  # record theta, Omega_hat's guess; refit
-                theta, omega = _flat(net).detach().clone(), records.omega
-                records.apl_hat.append(float("nan") if omega is None else float(omega(theta)))
-                self._record(theta, scratch, X, x, gen, records)
-                records.omega = self._fit_omega(records.thetas, records.apls, gen)
-            net.train()
-            order = torch.randperm(X.shape[0], generator=gen)
-            total = 0.0
-            for step in range(steps):
-                batch = order[step * self.batch_size : (step + 1) * self.batch_size]
-                optimizer.zero_grad(set_to_none=True)
-                loss = F.cross_entropy(net(x[batch]), t[batch])
-                if self.strength > 0:
-                    loss = loss + self.strength * records.omega(_flat(net))  # type: ignore[misc]
-                if not torch.isfinite(loss):
-                    raise FloatingPointError(f"the loss became {loss.item()} at epoch {epoch}")
-                loss.backward()
-                optimizer.step()
-                total += loss.item() * batch.numel()
-            check_finite_weights(net, what=f"{DIVERGED} at epoch {epoch}")
-            state["epoch"] = epoch + 1
-            state["loss"].append(total / X.shape[0])
-            if checkpoint is not None:
-                extra = records.tensors()
-                save_training_state(checkpoint, settings, state, net, optimizer, gen, extra)
-            bar.update(1)
-        bar.close()
+        with progress(total=self.epochs, verbose=self.verbose, desc="tree-regularized mlp") as bar:
+            bar.update(state["epoch"])
+            for epoch in range(state["epoch"], self.epochs):
+                if epoch % self.snapshot_every == 0:  # record theta, Omega_hat's guess; refit
+                    theta, omega = _flat(net).detach().clone(), records.omega
+                    records.apl_hat.append(float("nan") if omega is None else float(omega(theta)))
+                    self._record(theta, scratch, X, x, gen, records)
+                    records.omega = self._fit_omega(records.thetas, records.apls, gen)
+                net.train()
+                order = torch.randperm(X.shape[0], generator=gen)
+                total = 0.0
+                for step in range(steps):
+                    batch = order[step * self.batch_size : (step + 1) * self.batch_size]
+                    optimizer.zero_grad(set_to_none=True)
+                    loss = F.cross_entropy(net(x[batch]), t[batch])
+                    if self.strength > 0:
+                        loss = loss + self.strength * records.omega(_flat(net))  # type: ignore[misc]
+                    if not torch.isfinite(loss):
+                        raise FloatingPointError(f"the loss became {loss.item()} at epoch {epoch}")
+                    loss.backward()
+                    optimizer.step()
+                    total += loss.item() * batch.numel()
+                check_finite_weights(net, what=f"{DIVERGED} at epoch {epoch}")
+                state["epoch"] = epoch + 1
+                state["loss"].append(total / X.shape[0])
+                if checkpoint is not None:
+                    extra = records.tensors()
+                    save_training_state(checkpoint, settings, state, net, optimizer, gen, extra)
+                bar.update(1)
         net.eval()
         self.classes_ = classes
         self.module_: ZooModel = net

@@ -381,29 +381,28 @@ def train_vae(
     losses: list[float] = state["loss"]
     steps = math.ceil(x.shape[0] / batch_size)
     start = time.perf_counter()
-    bar = progress(total=epochs * steps, verbose=verbose, desc="train vae", unit="batch")
-    bar.update(state["epoch"] * steps)
-    model.train()
-    for epoch in range(state["epoch"], epochs):
-        order = torch.randperm(x.shape[0], generator=generator)
-        total = 0.0
-        for step in range(steps):
-            batch = x[order[step * batch_size : (step + 1) * batch_size].to(x.device)]
-            optimizer.zero_grad(set_to_none=True)
-            loss = model.loss(batch, generator).mean()
-            if not torch.isfinite(loss):
-                raise FloatingPointError(f"the VAE loss became {loss.item()} at epoch {epoch}")
-            loss.backward()
-            optimizer.step()
-            total += loss.item() * batch.shape[0]
-            bar.update(1)
-        check_finite_weights(model, what=f"{DIVERGED} at epoch {epoch}")
-        losses.append(total / x.shape[0])
-        state["epoch"] = epoch + 1
-        bar.set_postfix(neg_elbo=f"{losses[-1]:.2f}")
-        if checkpoint is not None:
-            save_training_state(checkpoint, settings, state, model, optimizer, generator)
-    bar.close()
+    with progress(total=epochs * steps, verbose=verbose, desc="train vae", unit="batch") as bar:
+        bar.update(state["epoch"] * steps)
+        model.train()
+        for epoch in range(state["epoch"], epochs):
+            order = torch.randperm(x.shape[0], generator=generator)
+            total = 0.0
+            for step in range(steps):
+                batch = x[order[step * batch_size : (step + 1) * batch_size].to(x.device)]
+                optimizer.zero_grad(set_to_none=True)
+                loss = model.loss(batch, generator).mean()
+                if not torch.isfinite(loss):
+                    raise FloatingPointError(f"the VAE loss became {loss.item()} at epoch {epoch}")
+                loss.backward()
+                optimizer.step()
+                total += loss.item() * batch.shape[0]
+                bar.update(1)
+            check_finite_weights(model, what=f"{DIVERGED} at epoch {epoch}")
+            losses.append(total / x.shape[0])
+            state["epoch"] = epoch + 1
+            bar.set_postfix(neg_elbo=f"{losses[-1]:.2f}")
+            if checkpoint is not None:
+                save_training_state(checkpoint, settings, state, model, optimizer, generator)
     model.eval()
     test_elbo = None
     if X_test is not None:
