@@ -1,4 +1,5 @@
-"""Every public callable documents its parameters and its return value (numpydoc).
+"""Every public callable documents its parameters and its return value (numpydoc), and
+has type hints on both (mypy checks the hints it finds, but not that they are there).
 
 The public API is what ``unboxed`` and each subpackage list in ``__all__``, plus the
 public names of the top-level modules, and the public methods and properties of every
@@ -115,14 +116,28 @@ def compare(where: str, params: list[str], docs: set[str]) -> list[str]:
     return problems
 
 
+def unannotated(where: str, func: object, *, returns: bool = True) -> list[str]:
+    """The type hints ``func`` lacks: on parameters, and (with ``returns``) the return."""
+    signature = inspect.signature(func)  # type: ignore[arg-type]
+    bare = [
+        name
+        for name, p in signature.parameters.items()
+        if name not in ("self", "cls") and p.annotation is inspect.Parameter.empty
+    ]
+    problems = [f"{where}: no type hint for {', '.join(bare)}"] if bare else []
+    if returns and signature.return_annotation is inspect.Signature.empty:
+        problems.append(f"{where}: no return type hint")
+    return problems
+
+
 def check_callable(where: str, func: object) -> list[str]:
-    """What ``func``'s docstring lacks: a summary, parameters, a Returns section."""
+    """What ``func`` lacks: a summary, documented parameters, a Returns section, hints."""
     doc = getattr(func, "__doc__", None)  # not inspect.getdoc: it inherits a base's
     problems = [] if (doc or "").strip() else [f"{where}: no docstring"]
     problems += compare(where, parameters(func), documented(doc))
     if returns_something(func) and not {"Returns", "Yields"} & sections(doc).keys():
         problems.append(f"{where}: returns a value but has no Returns section")
-    return problems
+    return problems + unannotated(where, func)
 
 
 def check_class(name: str, cls: type, seen: set[str]) -> list[str]:
@@ -138,6 +153,7 @@ def check_class(name: str, cls: type, seen: set[str]) -> list[str]:
             headers += ("Attributes",)
             fields = {f.name for f in dataclasses.fields(cls)}
         problems += compare(name, parameters(cls), documented(cls.__doc__, headers))
+        problems += unannotated(name, cls.__init__, returns=False)  # type: ignore[misc]
     for attr in sorted(dir(cls)):
         # A field's default (a lambda, say) is data, documented with the class.
         if attr.startswith("_") or attr in fields or (owner := _own(cls, attr)) is None:
@@ -216,4 +232,9 @@ def test_checks_flag_missing_stale_and_returns():
         "f: documents c, not in the signature",
         "f: returns a value but has no Returns section",
     ]
-    assert check_callable("g", bare) == ["g: no docstring", "g: Parameters lacks x"]
+    assert check_callable("g", bare) == [
+        "g: no docstring",
+        "g: Parameters lacks x",
+        "g: no type hint for x",
+        "g: no return type hint",
+    ]
