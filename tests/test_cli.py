@@ -363,6 +363,52 @@ def test_an_output_path_that_cannot_be_written_is_refused_before_any_work(
     assert not (tmp_path / "m").exists()
 
 
+@pytest.mark.parametrize("option", ["train --out", "train --checkpoint", "demo --out"])
+def test_a_folder_as_checkpoint_or_a_broken_link_is_refused_before_any_work(
+    monkeypatch, tmp_path, capsys, option
+):
+    """Both passed the check: a folder as ``--checkpoint`` was refused once the data
+    set had loaded, and ``--out`` a link to nothing (or below one) failed with 'File
+    exists' when the model was saved, after training."""
+    import unboxed.data
+    import unboxed.demo
+
+    def no_work(*args, **kwargs):
+        raise AssertionError("work started")
+
+    monkeypatch.setattr(unboxed.data, "load_dataset", no_work)
+    monkeypatch.setattr(unboxed.demo, "run_demo", no_work)
+    command, flag = option.split()
+    argv = [command]
+    if command == "train":
+        argv += ["--model", "mlp", "--dataset", "planted", "--out", str(tmp_path / "m")]
+    broken = tmp_path / "broken"
+    broken.symlink_to(tmp_path / "nowhere")
+    cases = [(broken / "ck", f"{broken / 'ck'}: {broken} is a link to a missing path")]
+    if flag == "--checkpoint":
+        cases.append((tmp_path, f"{tmp_path} is a folder; name a file"))
+    else:
+        cases.append((broken, f"{broken}: {broken} is a link to a missing path"))
+    for path, message in cases:
+        assert main([*argv, flag, str(path)]) == 2
+        assert capsys.readouterr().err == f"unboxed: error: {flag} {message}\n"
+    if flag == "--checkpoint":  # written beside the link and renamed over it: usable
+        with pytest.raises(AssertionError, match="work started"):
+            main([*argv, flag, str(broken)])
+
+
+def test_a_tilde_in_an_output_path_is_the_home_folder(monkeypatch, tmp_path, capsys):
+    """The shell leaves ``--out=~/m`` alone; the model went to ``./~/m``."""
+    calls = _recording_zoo(monkeypatch)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.chdir(tmp_path)
+    argv = ["train", "--model", "mlp", "--dataset", "planted", "--widths", "4", "--quiet"]
+    assert main([*argv, "--out=~/m", "--checkpoint=~/ck"]) == 0
+    assert zoo.load(tmp_path / "home" / "m").config["architecture"] == "mlp"
+    assert calls["train"]["checkpoint"] == str(tmp_path / "home" / "ck")
+    assert not (tmp_path / "~").exists()
+
+
 def test_a_data_set_that_is_not_installed_exits_with_status_1(monkeypatch, tmp_path, capsys):
     """Installing it, not another command line, is the fix: the message says how."""
     monkeypatch.setenv("UNBOXED_DATA", str(tmp_path))

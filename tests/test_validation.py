@@ -328,3 +328,18 @@ def test_feature_indices_lie_in_range_and_a_negative_one_is_not_the_last():
             check_feature_indices(bad, n_features=4, name="s")
     with pytest.raises(ValueError, match=r"^s must be a non-empty list of feature indices"):
         check_feature_indices(np.array([], dtype=int), n_features=4, name="s", allow_empty=False)
+
+
+def test_feature_indices_take_an_empty_list_and_refuse_masks_and_scalars():
+    # numpy makes [] a float array, which was refused as "not integer" even where no
+    # index at all is accepted (a Dataset's support).
+    empty = check_feature_indices([], n_features=4, name="s")
+    assert empty.shape == (0,) and empty.dtype.kind == "i"
+    with pytest.raises(ValueError, match=r"^s must be a non-empty list"):
+        check_feature_indices([], n_features=4, name="s", allow_empty=False)
+    # A boolean mask would select features, not name them; a 0-d array is no vector.
+    for bad in (np.array([True, False, True, False]), np.array(2), [np.bool_(True)]):
+        with pytest.raises(ValueError, match=r"^s must be a vector of feature indices"):
+            check_feature_indices(bad, n_features=4, name="s")
+    numpy_ints = (np.int64(3), np.uint8(0))
+    assert check_feature_indices(numpy_ints, n_features=4, name="s").tolist() == [3, 0]

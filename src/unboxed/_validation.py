@@ -363,7 +363,7 @@ def check_feature_indices(
     Returns
     -------
     ndarray
-        ``indices`` as an array, its integer dtype kept.
+        ``indices`` as an array, its integer dtype kept (``intp`` when empty).
 
     Raises
     ------
@@ -372,6 +372,8 @@ def check_feature_indices(
         ``allow_empty``) or holds an index outside the range.
     """
     arr = np.asarray(indices)
+    if arr.shape == (0,) and allow_empty:  # numpy makes [] a float array
+        return arr.astype(np.intp)
     if (
         arr.ndim != 1
         or arr.dtype.kind not in "iu"

@@ -47,7 +47,8 @@ class BlackBox:
     ----------
     predict_fn : callable
         Maps an array of shape ``(batch, *input_shape)`` to probabilities of shape
-        ``(batch, n_classes)`` (a torch black box's forward pass also returns logits).
+        ``(batch, n_classes)`` (a torch black box's forward pass applies the softmax
+        itself to a module that returns logits).
     n_classes : int
         The number of classes, at least 2.
     input_shape : tuple of int or None
@@ -61,7 +62,8 @@ class BlackBox:
     module : torch.nn.Module, optional
         The wrapped module of a torch black box.
     output : {"logits", "probabilities"}, default="probabilities"
-        What ``predict_fn`` returns.
+        What the torch ``module`` returns ("probabilities" for the other kinds);
+        ``predict_fn`` returns probabilities either way.
 
     Attributes
     ----------
@@ -440,7 +442,8 @@ class BlackBox:
         Returns
         -------
         list of str
-            Dotted submodule names, as in ``module.named_modules()``.
+            Dotted submodule names, as in ``module.named_modules()``, then the
+            output's name unless a submodule already bears it.
         """
         self._require_torch("layer_names")
         names = [name for name, _ in self.module.named_modules() if name]

@@ -26,7 +26,7 @@ def _parser() -> argparse.ArgumentParser:
     train = commands.add_parser("train", help="train a reference black box from the zoo")
     train.add_argument("--model", required=True, choices=["mlp", "lenet"], help="an MLP or LeNet-5")
     train.add_argument("--dataset", required=True, help="a name from `unboxed datasets`")
-    train.add_argument("--out", required=True, help="folder to save the model to")
+    train.add_argument("--out", required=True, type=_user_path, help="folder to save the model to")
     train.add_argument(
         "--epochs", type=_int_at_least(1), default=10, help="training epochs (default %(default)s)"
     )
@@ -60,15 +60,23 @@ def _parser() -> argparse.ArgumentParser:
         choices=["relu", "sigmoid", "tanh", "elu"],
         help="hidden-layer activation (default %(default)s)",
     )
-    train.add_argument("--data-path", default=None, help="folder holding the data set's files")
     train.add_argument(
-        "--checkpoint", default=None, help="file to save progress to and resume from"
+        "--data-path", default=None, type=_user_path, help="folder holding the data set's files"
+    )
+    train.add_argument(
+        "--checkpoint",
+        default=None,
+        type=_user_path,
+        help="file to save progress to and resume from",
     )
     train.add_argument("--quiet", action="store_true", help="no progress bar")
 
     demo = commands.add_parser("demo", help="train a LeNet on digits, explain it and test it")
     demo.add_argument(
-        "--out", default="demo-output", help="folder for figures and results (default %(default)s)"
+        "--out",
+        default="demo-output",
+        type=_user_path,
+        help="folder for figures and results (default %(default)s)",
     )
     demo.add_argument(
         "--epochs",
@@ -130,6 +138,12 @@ def _int_at_least(minimum: int) -> Callable[[str], int]:
     return parse
 
 
+def _user_path(text: str) -> str:
+    """An argparse type that expands a leading ``~``: the shell leaves ``--out=~/m``
+    as it is, and the model went to a folder named ``~`` in the current one."""
+    return os.path.expanduser(text)
+
+
 def _check_writable(path: str, option: str, *, folder: bool) -> Path:
     """Refuse an output ``path`` (a folder, or a file) that cannot be written, before
     the work: the model, a checkpoint or the demo's figures are first saved after
@@ -137,7 +151,15 @@ def _check_writable(path: str, option: str, *, folder: bool) -> Path:
     if not path:  # Path("") is the current folder, which would silently get the files
         raise ValueError(f"{option} is empty; name a {'folder' if folder else 'file'}")
     target = Path(path)
-    existing = next((p for p in (target, *target.parents) if p.exists()), Path("."))
+    # A link to nothing is not there for exists(), but is for mkdir (FileExistsError,
+    # after training); a checkpoint file is written beside it and renamed over it.
+    existing = next(
+        (p for p in (target, *target.parents) if p.exists() or p.is_symlink()), Path(".")
+    )
+    if existing.is_symlink() and not existing.exists() and (folder or existing != target):
+        raise ValueError(f"{option} {target}: {existing} is a link to a missing path")
+    if not folder and existing == target and target.is_dir():
+        raise ValueError(f"{option} {target} is a folder; name a file")
     if not existing.is_dir() and (folder or existing != target):
         raise ValueError(f"{option} {target}: {existing} is a file, not a folder")
     parent = existing if existing.is_dir() else existing.parent

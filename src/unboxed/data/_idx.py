@@ -71,6 +71,8 @@ def parse_idx(raw: bytes, *, source: str = "<bytes>") -> np.ndarray:
 
     Raises
     ------
+    TypeError
+        If ``raw`` is not bytes-like (a path, say).
     ValueError
         If the bytes are not IDX, are truncated, or have trailing bytes.
     """

@@ -25,10 +25,10 @@ import numpy as np
 from numpy.typing import ArrayLike
 from scipy import special
 
-from .. import _validation
 from .._io import array_digest
 from .._progress import progress
 from .._validation import (
+    NotFittedError,
     RandomState,
     check_checkpoint,
     check_fraction,
@@ -775,7 +775,7 @@ class DMMMEN:
         """
         blackbox = blackbox if blackbox is not None else getattr(self, "blackbox_", None)
         if blackbox is None:
-            raise _validation.NotFittedError("pass blackbox=... or fit this DMMMEN first")
+            raise NotFittedError("pass blackbox=... or fit this DMMMEN first")
         if scale not in ("logit", "probability"):
             raise ValueError(f"scale must be 'logit' or 'probability', got {scale!r}")
         if component not in ("responsible", "average"):

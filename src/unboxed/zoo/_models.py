@@ -60,7 +60,7 @@ class ZooModel(nn.Sequential):
 
     @property
     def n_classes(self) -> int:
-        """The number of outputs (logits) per sample."""
+        """The number of classes: logits per sample (0 for a :class:`VAE`, a generator)."""
         return int(self.config["n_classes"])
 
 
