@@ -1458,6 +1458,33 @@ def test_verbose_shows_the_chain_bar_and_false_prints_nothing(
     assert_progress_shown(capfd, verbose, "perturbing")
 
 
+def test_explain_local_bar_moves_once_per_instance_fit(planted, planted_blackbox, monkeypatch):
+    # The engine's bar moves once per chunk of instances, and each local fit is a whole
+    # MCMC run; this bar counts the fits, one update as each ends, within a chunk.
+    bars = []
+
+    class Recorder:
+        def __init__(self, **kwargs):
+            self.kwargs, self.updates = kwargs, []
+            bars.append(self)
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return False
+
+        def update(self, k):
+            self.updates.append(k)
+
+    monkeypatch.setattr(dmm_module, "progress", Recorder)
+    model = short(n_iter=8, verbose=True)
+    model.explain_local(planted.X_test[:3], blackbox=planted_blackbox, n_samples=20, target=1)
+    (bar,) = bars
+    assert bar.kwargs["total"] == 3 and bar.kwargs["verbose"] is True
+    assert bar.updates == [1, 1, 1]
+
+
 def test_explain_local_chain_seed_follows_random_state(planted, planted_blackbox, monkeypatch):
     # Each local chain is seeded from random_state, not only the masks: with the masks
     # held fixed, two seeds must still give different chains (a seed of 0 for every

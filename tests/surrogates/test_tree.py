@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from sklearn.tree import DecisionTreeClassifier
 
+from tests.helpers import assert_progress_shown
 from unboxed import BlackBox, NotFittedError
 from unboxed.surrogates import TreeSurrogate, path_length
 
@@ -173,6 +174,22 @@ def test_zero_tolerance_takes_the_best_depth(planted):
         random_state=0,
     ).fit(planted.X_train)
     assert surrogate.max_depth_ == 1 and surrogate.fidelity_.mean == 1.0
+
+
+@pytest.mark.parametrize("verbose", [True, False])
+def test_auto_depth_search_shows_a_bar_and_false_prints_nothing(
+    verbose, planted, planted_blackbox, capfd
+):
+    # One tree per depth; on a full training split that is minutes, so it shows a bar.
+    TreeSurrogate(
+        planted_blackbox,
+        max_depth="auto",
+        depths=[1, 2],
+        n_boot=20,
+        random_state=0,
+        verbose=verbose,
+    ).fit(planted.X_train[:200])
+    assert_progress_shown(capfd, verbose, "tree depths")
 
 
 def test_path_length_is_on_the_held_out_rows(planted, planted_blackbox):

@@ -1198,6 +1198,7 @@ class _LocalDMM(_SegmentExplainer):
     def explain(self, X: object, *, target: object = None, segments: object = None) -> Attribution:
         seed = int_seed(self.random_state)
         counter = iter(range(1 << 62))
+        X = self.blackbox.check_X(X)
 
         def fit(masks, y, weights, valid):
             scores = np.zeros(valid.shape)
@@ -1217,13 +1218,20 @@ class _LocalDMM(_SegmentExplainer):
                     average=self.component == "average",
                     weights=None if self.kernel_width is None else weights[i],
                 )
+                bar.update(1)
             return scores, {"r2": r2, "rhat": rhat}
 
         kernel = (
             uniform_kernel if self.kernel_width is None else exponential_kernel(self.kernel_width)
         )
         engine = Engine(bernoulli_masks, kernel, fit)
-        return self._explain(engine, X, target, segments)
+        # The engine's bar moves once per chunk of ~32 instances, and each instance is a
+        # whole MCMC run (3 s at n_iter=50 on 784 pixels, minutes at the default): this
+        # bar moves once per instance, so a long explain_local shows it is alive.
+        with progress(
+            total=X.shape[0], verbose=self.verbose, desc="DMM-MEN local fits", unit="instance"
+        ) as bar:
+            return self._explain(engine, X, target, segments)
 
 
 def _fit_local(

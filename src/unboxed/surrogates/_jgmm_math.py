@@ -87,12 +87,22 @@ def fit_whitening(X: np.ndarray, *, rel_floor: float = 1e-10) -> tuple[np.ndarra
 
 def whiten(X: np.ndarray, mean: np.ndarray, components: np.ndarray, scales: np.ndarray):
     """Map ``X`` of shape (..., D) to whitened coordinates of the same shape."""
-    return ((X - mean) @ components) / scales
+    return _rows_times(X - mean, components) / scales
 
 
 def unwhiten(Z: np.ndarray, mean: np.ndarray, components: np.ndarray, scales: np.ndarray):
     """The exact inverse of :func:`whiten`: shape (..., D) back to feature space."""
-    return (Z * scales) @ components.T + mean
+    return _rows_times(Z * scales, components.T) + mean
+
+
+def _rows_times(X: np.ndarray, matrix: np.ndarray) -> np.ndarray:
+    """``X @ matrix`` for X of shape (..., D), as one 2-D product.
+
+    The explainer's features come as (n, 1, D), and a stacked product of n single rows
+    ran 8x slower than one (n, D) product: 17 s, not 2 s, for 2,000 rows of LeNet's act1
+    (D = 3456) in each of prototypes, criticisms and influentials.
+    """
+    return (X.reshape(-1, X.shape[-1]) @ matrix).reshape(*X.shape[:-1], matrix.shape[1])
 
 
 # ---------------------------------------------------------------------- densities

@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from .._progress import progress
 from .._validation import (
     RandomState,
     check_array,
@@ -81,6 +82,8 @@ class TreeSurrogate:
         Bootstrap draws for the fidelity's confidence interval.
     random_state : int, numpy.random.Generator or None
         Seeds the held-out split, the tree's tie-breaking and the bootstrap.
+    verbose : bool
+        Show a progress bar over the depths tried by ``max_depth="auto"``.
 
     Attributes
     ----------
@@ -111,6 +114,7 @@ class TreeSurrogate:
         held_out: float = 0.25,
         n_boot: int = 1000,
         random_state: RandomState = None,
+        verbose: bool = True,
     ) -> None:
         check_blackbox(blackbox)
         if not (max_depth is None or max_depth == "auto"):
@@ -129,6 +133,7 @@ class TreeSurrogate:
             raise ValueError("held_out must be below 1: the tree needs rows to learn from")
         self.n_boot: int = check_positive_int(n_boot, name="n_boot")
         self.random_state: RandomState = random_state
+        self.verbose: bool = verbose
 
     def fit(self, X: object) -> TreeSurrogate:
         """Label ``X`` with the black box and fit the tree to those labels.
@@ -164,7 +169,10 @@ class TreeSurrogate:
         if self.max_depth == "auto":
             # Shallowest first: the first depth within tolerance of the best is chosen.
             depths = sorted(set(self.depths))
-            trees = {depth: self._tree(depth, X[train], y[train]) for depth in depths}
+            # One tree per depth: the 12 default depths on 45,000 Fashion-MNIST rows took
+            # 100 s on 2 cores.
+            with progress(depths, verbose=self.verbose, desc="tree depths") as bar:
+                trees = {depth: self._tree(depth, X[train], y[train]) for depth in bar}
             self.curve_ = []
             for depth, tree in trees.items():
                 fid = agreement(
