@@ -845,3 +845,12 @@ def test_ctrl_c_inside_the_model_is_not_turned_into_a_black_box_error():
     always.calls = 2
     with pytest.raises(KeyboardInterrupt):  # the probe for the number of classes
         BlackBox.from_torch(always, input_shape=(3,))
+
+
+def test_sklearn_clone_keeps_the_black_box_itself(planted_blackbox):
+    from sklearn.base import clone
+
+    # clone deep-copies a parameter that is not an estimator: an explainer's clone would
+    # have explained a copy of the model's weights.
+    assert clone(planted_blackbox, safe=False) is planted_blackbox
+    assert clone({"model": planted_blackbox}, safe=False)["model"] is planted_blackbox

@@ -463,7 +463,7 @@ UNFITTED = {
     ),
 }
 # Methods that work before fit: they read the constructor's arguments alone.
-BEFORE_FIT = {"fit", "get_params", "lower_features"}
+BEFORE_FIT = {"fit", "get_params", "lower_features", "set_params"}
 
 
 def test_every_estimator_is_registered_with_every_method():
@@ -666,3 +666,77 @@ def test_zoo_training_and_sampling_keep_off_the_global_generators(digits):
     # and the seeds are the ones used: other seeds draw other noise
     assert not np.array_equal(elbo, vae.elbo(X[:5], random_state=4))
     assert not np.array_equal(images, vae.sample(3, random_state=4))
+
+
+# ----------------------------------------------------------------- sklearn estimator API
+# name -> build(blackbox, torch_blackbox). Every public explainer and surrogate, built
+# with arguments that a constructor once converted (a list, an int for a float, a dict,
+# an array), which broke sklearn's clone.
+_BACKGROUND = np.linspace(0, 1, 60).reshape(3, 20)
+ESTIMATORS = {
+    "Saliency": lambda bb, tb: local.Saliency(tb, image_shape=[4, 5]),
+    "InputXGradient": lambda bb, tb: local.InputXGradient(tb),
+    "IntegratedGradients": lambda bb, tb: local.IntegratedGradients(
+        tb, n_steps=8, baseline="mean", background=_BACKGROUND
+    ),
+    "SmoothGrad": lambda bb, tb: local.SmoothGrad(tb, n_samples=4, noise_level=1),
+    "DeepLift": lambda bb, tb: local.DeepLift(tb, background=_BACKGROUND),
+    "Lime": lambda bb, tb: local.Lime(
+        bb, n_samples=32, segment_params={}, kernel_width=1, alpha=1, random_state=0
+    ),
+    "KernelShap": lambda bb, tb: local.KernelShap(bb, n_samples=32, alpha=0),
+    "Occlusion": lambda bb, tb: local.Occlusion(bb, window=3, fill="mean", background=_BACKGROUND),
+    "PermutationImportance": lambda bb, tb: PermutationImportance(bb, n_repeats=2),
+    "ActivationMaximization": lambda bb, tb: ActivationMaximization(
+        tb, bounds=[0, 1], lr=1, prior_strength=0
+    ),
+    "TreeSurrogate": lambda bb, tb: TreeSurrogate(bb, max_depth="auto", depths=[1, 2], tolerance=0),
+    "TreeRegularizedMLP": lambda bb, tb: zoo.TreeRegularizedMLP(hidden=[4], lr=1, strength=0),
+    **{name: UNFITTED[name][0] for name in ("DecisionNet", "Distiller", "DMMMEN", "JGMM")},
+    "JGMMExplainer": UNFITTED["JGMMExplainer"][0],
+}
+
+
+def test_every_explainer_and_surrogate_is_registered_for_the_estimator_api():
+    found = set()
+    for package in ("piecewise", "probes", "surrogates", "zoo", "local"):
+        module = importlib.import_module(f"unboxed.{package}")
+        for name in module.__all__:
+            cls = getattr(module, name)
+            if inspect.isclass(cls) and (hasattr(cls, "fit") or hasattr(cls, "explain")):
+                found.add(name)
+    # LinearRegions is an analysis of one network, done when it is built, not an estimator.
+    assert found - {"LinearRegions"} == set(ESTIMATORS)
+
+
+@pytest.mark.parametrize("name", sorted(ESTIMATORS))
+def test_clone_get_params_set_params_and_repr(name, planted_blackbox, planted_torch_box):
+    from sklearn.base import clone
+
+    estimator = ESTIMATORS[name](planted_blackbox, planted_torch_box)
+    params = estimator.get_params()
+    assert list(params) == list(inspect.signature(type(estimator)).parameters)
+    # sklearn's clone rebuilds from get_params and checks that each argument is stored
+    # unchanged; the model explained stays the same object, not a deep copy of it.
+    copy = clone(estimator)
+    assert type(copy) is type(estimator) and copy is not estimator
+    for key, value in params.items():
+        if isinstance(value, BlackBox):
+            assert copy.get_params()[key] is value
+        else:
+            assert_same(copy.get_params()[key], value)
+    assert estimator.set_params(**params) is estimator
+    with pytest.raises(ValueError, match="no parameter 'not_a_parameter'"):
+        estimator.set_params(not_a_parameter=1)
+    text = repr(estimator)
+    assert text.startswith(f"{name}(") and "\n" not in text and "array(" not in text
+
+
+@pytest.mark.parametrize("name", sorted(EXPLANATIONS))
+def test_explanation_repr_is_one_line_with_arrays_by_shape(name):
+    explanation = EXPLANATIONS[name](np.random.default_rng(0))
+    text = repr(explanation)
+    # The generated dataclass repr printed every array: screens of a 10000 x 784 result.
+    assert text.startswith(f"{name}(")
+    assert f"values=<array of shape {explanation.values.shape}" in text
+    assert "\n" not in text and "'method': 'contract'" in text and len(text) < 700

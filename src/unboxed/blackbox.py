@@ -499,6 +499,11 @@ class BlackBox:
             hook.remove()
         return np.concatenate(chunks)
 
+    def __sklearn_clone__(self) -> BlackBox:
+        """The black box itself: ``sklearn.base.clone`` of an explainer explains the same
+        model, as a reference, rather than a deep copy of its weights."""
+        return self
+
     def __repr__(self) -> str:
         shape = "any" if self.input_shape is None else self.input_shape
         return (

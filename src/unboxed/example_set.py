@@ -20,7 +20,8 @@ KINDS = ("prototype", "criticism", "influential", "counterfactual", "semifactual
 SOURCES = ("mined", "generated")
 
 
-@dataclasses.dataclass(frozen=True, eq=False)
+# repr=False keeps Explanation's short repr
+@dataclasses.dataclass(frozen=True, eq=False, repr=False)
 class ExampleSet(Explanation):
     """A set of explanatory examples with their scores.
 

@@ -19,6 +19,7 @@ from typing import Any, ClassVar, TypeVar
 
 import numpy as np
 
+from ._estimator import short_repr
 from ._io import check_header, read_npz, to_json, write_npz
 from ._ranks import descending_order
 from ._validation import check_array, check_labels, check_positive_int, check_shape, is_int
@@ -108,6 +109,10 @@ class Explanation:
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         Explanation._registry[cls.__name__] = cls
+
+    def __repr__(self) -> str:
+        # Shapes and meta's scalars: the generated repr printed every array in full.
+        return short_repr(self)
 
     def _freeze(self, name: str, value: np.ndarray | None) -> None:
         """Store a read-only copy, so a frozen explanation cannot change under its owner.
@@ -264,7 +269,8 @@ def _top_k_order(values: np.ndarray, k: int) -> np.ndarray:
     return descending_order(values, k)
 
 
-@dataclasses.dataclass(frozen=True, eq=False)
+# repr=False keeps Explanation's short repr
+@dataclasses.dataclass(frozen=True, eq=False, repr=False)
 class Attribution(Explanation):
     """Per-instance feature attributions: why the model decided as it did.
 
@@ -345,7 +351,8 @@ class Attribution(Explanation):
         return plot_attribution(self, index, **kwargs)
 
 
-@dataclasses.dataclass(frozen=True, eq=False)
+# repr=False keeps Explanation's short repr
+@dataclasses.dataclass(frozen=True, eq=False, repr=False)
 class FeatureImportance(Explanation):
     """Global feature importance: one ranking per class.
 

@@ -803,3 +803,17 @@ def test_verbose_shows_the_bootstrap_bars_and_false_prints_nothing(
     del args["target"]
     keep_top_k(planted_blackbox, planted.X_test[:100], y, planted.support, 2, **args)
     assert_progress_shown(capfd, verbose, "deletion test", "crafted cases", "keep top k")
+
+
+def test_results_print_their_figures_and_per_row_arrays_by_shape(planted, planted_blackbox):
+    X = planted.X_test[:200]
+    support = np.array([2, 5, 11, 17])
+    pcr = deletion_test(planted_blackbox, X, support, [1], target=1, n_boot=20, random_state=0)
+    assert repr(pcr).startswith(f"PCRResult(ks=[1], pcr=[{pcr.pcr[0]:.4f}]")
+    kept = keep_top_k(
+        planted_blackbox, X, np.zeros(len(X), int), support, 2, n_boot=20, random_state=0
+    )
+    text = repr(kept)
+    assert text.startswith("KeepTopKResult(k=2, accuracy=Estimate(") and "\n" not in text
+    # the generated repr printed all 200 predictions
+    assert text.endswith("predicted=<array of shape (200,), int64>)")

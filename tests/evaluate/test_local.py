@@ -402,3 +402,19 @@ def test_sensitivity_accepts_k_equal_to_the_features_and_refuses_one_more():
     with pytest.raises(ValueError, match="k=7 exceeds the 6 features"):
         explanation_sensitivity(explainer, SENSITIVITY_X, radius=0.1, k=7)
     assert explainer.calls == []
+
+
+def test_a_deletion_curve_prints_its_rows_by_shape(planted, planted_blackbox):
+    X = planted.X_test[:200]
+    curve = deletion_curve(planted_blackbox, X, np.arange(4), max_k=3, n_boot=20, random_state=0)
+    text = repr(curve)
+    assert text.startswith("DeletionCurve(ks=[0, 1, 2, 3], drop=<array of shape (200, 4), float64>")
+    assert "\n" not in text and "aopc=Estimate(mean=" in text
+
+
+def test_a_sensitivity_result_prints_its_rows_by_shape(planted, planted_blackbox):
+    explainer = Lime(planted_blackbox, n_samples=16, random_state=0)
+    result = explanation_sensitivity(
+        explainer, planted.X_test[:12], radius=0.01, n_samples=2, k=4, n_boot=20, random_state=0
+    )
+    assert "kept=<array of shape (12,), int64>" in repr(result) and "\n" not in repr(result)

@@ -304,3 +304,20 @@ def test_verbose_shows_a_bar_over_the_chunks_and_false_prints_nothing(cls, verbo
     result = cls(box, verbose=verbose).explain(X, target=0)
     assert_progress_shown(capfd, verbose, result.meta["method"])
     assert cls(box).verbose is False
+
+
+def test_set_params_n_steps_changes_the_query_count_with_the_steps(digits):
+    # evals_per_row used to be a copy of n_steps made in __init__, which set_params
+    # left at the old value.
+    model = zoo.mlp((8,), n_features=64, n_classes=10, random_state=0)
+    X = digits.X_test[:3]
+
+    def queries(explainer):
+        before = explainer.blackbox.n_queries
+        explainer.explain(X, target=0)
+        return explainer.blackbox.n_queries - before
+
+    box = BlackBox.from_torch(model, input_shape=(64,))
+    changed = IntegratedGradients(box, n_steps=50).set_params(n_steps=4)
+    assert changed.evals_per_row == 4
+    assert queries(changed) == queries(IntegratedGradients(box, n_steps=4)) < 50 * 3

@@ -287,7 +287,11 @@ def test_default_strengths_follow_the_regularizer(digits_blackbox):
     for regularizer in REGULARIZERS:
         am = ActivationMaximization(digits_blackbox, regularizer=regularizer)
         expected = 0.0 if regularizer in ("none", "jitter") else 0.02
-        assert am.strength == expected and am._parameters()["strength"] == expected
+        # strength=None is kept as given (sklearn's get_params and clone) and resolved
+        # when used, so that it follows a regularizer changed later by set_params.
+        assert am.strength is None and am._parameters()["strength"] == expected
+    am = ActivationMaximization(digits_blackbox, regularizer="none", steps=1, random_state=0)
+    assert am.set_params(regularizer="l1").explain([0]).meta["parameters"]["strength"] == 0.02
 
 
 def test_jitter_shifts_each_image_within_itself():

@@ -366,3 +366,12 @@ def test_tol_may_be_a_numpy_scalar():
         fit_iterative(
             init, step, None, rng=np.random.default_rng(0), max_iter=5, tol=np.float32(-1)
         )
+
+
+def test_trace_repr_shows_the_objective_by_shape():
+    init, step = _halving(1.0)
+    trace = fit_iterative(init, step, None, rng=np.random.default_rng(0), max_iter=30, tol=None)
+    assert repr(trace) == (
+        f"FitTrace(state={trace.state!r}, objective=<array of shape (30,), float64>, "
+        "converged=False, n_iter=30, init=0)"
+    )

@@ -11,7 +11,7 @@ import pytest
 from scipy.stats import norm
 from sklearn.linear_model import LogisticRegression
 
-from tests.helpers import assert_progress_shown, interrupt_at
+from tests.helpers import assert_progress_shown, interrupt_at, torch_logistic_regression
 from unboxed import BlackBox, ExampleSet
 from unboxed.surrogates import JGMM, JGMMExplainer, NotFittedError
 from unboxed.surrogates._jgmm_examples import rms_distance
@@ -1049,3 +1049,18 @@ def test_verbose_shows_the_em_bars_and_false_prints_nothing(verbose, digits, dig
         verbose=verbose,
     ).fit(digits.X_train[:200])
     assert_progress_shown(capfd, verbose, "JGMM EM")
+
+
+@pytest.mark.filterwarnings("ignore:JGMM EM did not converge")
+def test_an_untied_refit_leaves_no_classes_of_the_tied_fit_before(planted, planted_logreg):
+    X = planted.X_test[:80]
+    box = BlackBox.from_torch(torch_logistic_regression(planted_logreg), input_shape=(20,))
+    explainer = JGMMExplainer(
+        box, lower_layer="act1", n_components_x=2, max_iter=5, random_state=0, verbose=False
+    ).fit(X)
+    assert explainer.classes_.shape == (2,)
+    explainer.higher_layer, explainer.n_components_y = "fc1", 2  # as set_params does
+    assert explainer.fit(X) is explainer and explainer.classes_ is None
+    explainer.higher_layer = "logits"  # changed after the fit: asks for another fit
+    with pytest.raises(ValueError, match="fit it again"):
+        explainer.predict(X[:2])

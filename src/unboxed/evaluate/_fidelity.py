@@ -21,6 +21,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from .._estimator import short_repr
 from .._progress import progress
 from .._ranks import descending_order, mask_of, top_k_mask
 from .._validation import (
@@ -78,6 +79,8 @@ class PCRResult:
     random_pcr_ci: np.ndarray
     n_cases: int
     meta: dict[str, Any]
+
+    __repr__ = short_repr  # shapes, not every row's figure
 
     def separated(self) -> np.ndarray:
         """Per k, whether the two confidence intervals do not overlap.
@@ -159,6 +162,8 @@ class KeepTopKResult:
     probability: Estimate
     meta: dict[str, Any]
     predicted: np.ndarray
+
+    __repr__ = short_repr  # shapes, not every row's figure
 
     def as_dict(self) -> dict[str, Any]:
         """The result as JSON-ready plain types, without ``predicted``.

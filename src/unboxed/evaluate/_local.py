@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from .._estimator import short_repr
 from .._ranks import top_k_mask
 from .._validation import RandomState, check_number, check_positive_int, check_random_state
 from ..blackbox import BlackBox, check_blackbox
@@ -44,6 +45,8 @@ class DeletionCurve:
     drop: np.ndarray
     aopc: Estimate
     meta: dict[str, Any]
+
+    __repr__ = short_repr  # shapes, not every row's figure
 
     def curve(self) -> np.ndarray:
         """The mean drop per k, over rows.
@@ -153,6 +156,8 @@ class SensitivityResult:
     max_drop: float
     kept: np.ndarray
     meta: dict[str, Any]
+
+    __repr__ = short_repr  # shapes, not every row's figure
 
 
 def explanation_sensitivity(

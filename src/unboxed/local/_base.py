@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from .._estimator import Params
 from .._validation import check_array, check_shape
 from ..blackbox import BlackBox, check_blackbox, grayscale_shape
 from ..explanation import Attribution, hand_over, make_meta
@@ -25,7 +26,7 @@ Fill = float | str | np.ndarray
 BLUR_SIGMA = 2.0
 
 
-class LocalExplainer:
+class LocalExplainer(Params):
     """Base class: a black box and hyperparameters; ``explain`` gives an Attribution.
 
     Parameters
@@ -41,16 +42,17 @@ class LocalExplainer:
 
     def __init__(self, blackbox: BlackBox, *, image_shape: tuple[int, int] | None = None) -> None:
         check_blackbox(blackbox)
-        self.blackbox = blackbox
         # Checked now, before any query: int() once turned (2.5, 3.0) into (2, 3) and
-        # True into 1, and (-2, -3) passed the H*W test below.
-        self.image_shape = (
-            None if image_shape is None else check_shape(image_shape, name="image_shape")
-        )
+        # True into 1, and (-2, -3) passed the H*W test below. Stored as given, as every
+        # argument is, so that get_params and sklearn's clone give it back.
+        if image_shape is not None:
+            check_shape(image_shape, name="image_shape")
+        self.blackbox = blackbox
+        self.image_shape = image_shape
 
     def _image_shape(self, d: int) -> tuple[int, int] | None:
         if self.image_shape is not None:
-            shape = self.image_shape
+            shape = check_shape(self.image_shape, name="image_shape")
             if len(shape) != 2 or math.prod(shape) != d:
                 raise ValueError(f"image_shape must be (H, W) with H*W = {d}, got {shape}")
             return shape  # type: ignore[return-value]
@@ -65,11 +67,14 @@ class LocalExplainer:
     def _parameters(self) -> dict[str, Any]:
         """The hyperparameters recorded in ``meta``: JSON-friendly constructor arguments."""
         plain = str | numbers.Number | bool | tuple | dict | None
-        return {
+        params = {
             k: (v if isinstance(v, plain) else type(v).__name__)
             for k, v in vars(self).items()
             if k != "blackbox" and not k.endswith("_")
         }
+        if self.image_shape is not None:  # stored as given: a list would read "list"
+            params["image_shape"] = check_shape(self.image_shape, name="image_shape")
+        return params
 
     def _attribution(
         self, values: np.ndarray, target: np.ndarray, X: np.ndarray, **extra: Any

@@ -172,12 +172,14 @@ class _BaselineExplainer(_GradientExplainer):
     ) -> None:
         super().__init__(blackbox, image_shape=image_shape, verbose=verbose)
         check_fill_name(baseline, "baseline")
+        check_background(background, blackbox.n_features)
         self.baseline = baseline
-        self.background = check_background(background, blackbox.n_features)
+        self.background = background
 
     def _prepare(self, X: np.ndarray) -> Any:
         shape = self._image_shape(X.shape[1])
-        fill = make_fill(self.baseline, X, image_shape=shape, background=self.background)
+        background = check_background(self.background, X.shape[1])
+        fill = make_fill(self.baseline, X, image_shape=shape, background=background)
         if fill.shape[0] == 1 and np.all(fill == fill.flat[0]):
             return float(fill.flat[0])  # Captum broadcasts a scalar baseline cheaply
         return np.broadcast_to(fill, X.shape)
@@ -234,8 +236,14 @@ class IntegratedGradients(_BaselineExplainer):
             image_shape=image_shape,
             verbose=verbose,
         )
-        self.n_steps = check_positive_int(n_steps, name="n_steps")
-        self.evals_per_row = self.n_steps
+        check_positive_int(n_steps, name="n_steps")
+        self.n_steps = n_steps
+
+    @property
+    def evals_per_row(self) -> int:  # type: ignore[override]
+        """Model evaluations per instance: ``n_steps``, read on each call so that
+        ``set_params(n_steps=...)`` changes it too."""
+        return int(self.n_steps)
 
     def _attribute(self, x, target, rows, extra):
         from captum.attr import IntegratedGradients as CaptumIG
@@ -321,11 +329,16 @@ class SmoothGrad(_GradientExplainer):
         verbose: bool = False,
     ) -> None:
         super().__init__(blackbox, image_shape=image_shape, verbose=verbose)
-        self.n_samples = check_positive_int(n_samples, name="n_samples")
-        noise_level = check_number(noise_level, name="noise_level", strict=False)
-        self.noise_level = float(noise_level)
+        check_positive_int(n_samples, name="n_samples")
+        check_number(noise_level, name="noise_level", strict=False)
+        self.n_samples = n_samples
+        self.noise_level = noise_level
         self.random_state = random_state
-        self.evals_per_row = self.n_samples
+
+    @property
+    def evals_per_row(self) -> int:  # type: ignore[override]
+        """Model evaluations per instance: ``n_samples``."""
+        return int(self.n_samples)
 
     def _prepare(self, X: np.ndarray) -> Any:
         return check_random_state(self.random_state)

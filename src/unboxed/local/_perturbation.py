@@ -48,8 +48,9 @@ class _PerturbationExplainer(LocalExplainer):
     ) -> None:
         super().__init__(blackbox, image_shape=image_shape)
         check_fill_name(fill)
+        check_background(background, blackbox.n_features)
         self.fill = fill
-        self.background = check_background(background, blackbox.n_features)
+        self.background = background
         self.verbose = verbose
 
     def _run(
@@ -63,7 +64,10 @@ class _PerturbationExplainer(LocalExplainer):
     ) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
         """Run the engine on inputs ``X`` already checked by ``blackbox.check_X``."""
         fill = make_fill(
-            self.fill, X, image_shape=self._image_shape(X.shape[1]), background=self.background
+            self.fill,
+            X,
+            image_shape=self._image_shape(X.shape[1]),
+            background=check_background(self.background, X.shape[1]),
         )
         targets = None if target is None else self.blackbox._check_target(target, X.shape[0])
         return engine.run(
@@ -97,9 +101,10 @@ class _SegmentExplainer(_PerturbationExplainer):
         super().__init__(
             blackbox, fill=fill, background=background, image_shape=image_shape, verbose=verbose
         )
+        check_positive_int(n_samples, name="n_samples", minimum=4)
         self.segmenter = segmenter
-        self.segment_params = dict(segment_params or {})
-        self.n_samples = check_positive_int(n_samples, name="n_samples", minimum=4)
+        self.segment_params = segment_params
+        self.n_samples = n_samples
         self.random_state = random_state
 
     def _partition(self, X: np.ndarray, segments: object) -> Partition:
@@ -109,7 +114,7 @@ class _SegmentExplainer(_PerturbationExplainer):
             method = self.segmenter
             if method == "auto":
                 method = "slic" if shape is not None else "pixels"
-            segments = segment(X, shape, method=method, **self.segment_params)
+            segments = segment(X, shape, method=method, **(self.segment_params or {}))
         return Partition.from_labels(segments, *X.shape)
 
     def _explain(self, engine: Engine, X: object, target: Any, segments: object) -> Attribution:
@@ -194,16 +199,16 @@ class Lime(_SegmentExplainer):
             random_state=random_state,
             verbose=verbose,
         )
-        kernel_width = check_number(kernel_width, name="kernel_width")
+        check_number(kernel_width, name="kernel_width")
         if regression not in ("ridge", "lasso"):
             raise ValueError(f"regression must be 'ridge' or 'lasso', got {regression!r}")
-        alpha = check_number(alpha, name="alpha", strict=False)
-        self.kernel_width = float(kernel_width)
+        check_number(alpha, name="alpha", strict=False)
+        if n_features is not None:
+            check_positive_int(n_features, name="n_features")
+        self.kernel_width = kernel_width
         self.regression = regression
-        self.alpha = float(alpha)
-        self.n_features = (
-            None if n_features is None else check_positive_int(n_features, name="n_features")
-        )
+        self.alpha = alpha
+        self.n_features = n_features
 
     def explain(self, X: object, *, target: Any = None, segments: object = None) -> Attribution:
         """Explain each row of ``X``.
@@ -291,8 +296,8 @@ class KernelShap(_SegmentExplainer):
             random_state=random_state,
             verbose=verbose,
         )
-        alpha = check_number(alpha, name="alpha", strict=False)
-        self.alpha = float(alpha)
+        check_number(alpha, name="alpha", strict=False)
+        self.alpha = alpha
 
     def explain(self, X: object, *, target: Any = None, segments: object = None) -> Attribution:
         """Explain each row of ``X``, as :meth:`Lime.explain` does.

@@ -15,6 +15,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.optimize import linprog
 
+from .._estimator import Params
 from .._progress import progress
 from .._validation import check_is_fitted
 from ._regions import LinearRegions
@@ -93,7 +94,7 @@ def _crosses(
     return result.status == 0
 
 
-class DecisionNet:
+class DecisionNet(Params):
     """A white-box twin of a binary piecewise-linear network (Sec. 5.4).
 
     Parameters

@@ -29,6 +29,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from .._estimator import Params
 from .._io import array_digest, as_recorded
 from .._progress import progress
 from .._validation import (
@@ -127,7 +128,7 @@ def _check_grid(grid: Any) -> dict[str, tuple[float, ...]]:
     return full
 
 
-class Distiller:
+class Distiller(Params):
     """Distil any black box into a ReLU MLP that :class:`LinearRegions` explains exactly.
 
     Parameters

@@ -24,6 +24,7 @@ from typing import Any, Literal, cast
 
 import numpy as np
 
+from .._estimator import Params
 from .._progress import progress
 from .._validation import (
     RandomState,
@@ -46,7 +47,8 @@ REGULARIZERS = ("none", "l2", "l1", "tv", "jitter")
 DEFAULT_STRENGTH = {"none": 0.0, "l2": 0.02, "l1": 0.02, "tv": 0.02, "jitter": 0.0}
 
 
-@dataclasses.dataclass(frozen=True, eq=False)
+# repr=False keeps Explanation's short repr
+@dataclasses.dataclass(frozen=True, eq=False, repr=False)
 class Prototypes(Explanation):
     """Synthetic inputs that maximise a class or a unit: one row per target.
 
@@ -184,7 +186,7 @@ def _blur(x: Any, image_shape: tuple[int, int], sigma: float) -> Any:
     return F.conv2d(F.pad(img, (1, 1, 1, 1), mode="replicate"), kernel).reshape(x.shape)
 
 
-class ActivationMaximization:
+class ActivationMaximization(Params):
     """Find the input that the black box finds most typical of a class or a hidden unit.
 
     Parameters
@@ -243,10 +245,10 @@ class ActivationMaximization:
         blackbox._require_torch("ActivationMaximization")
         if regularizer not in REGULARIZERS:
             raise ValueError(f"regularizer must be one of {REGULARIZERS}, got {regularizer!r}")
-        strength = DEFAULT_STRENGTH[regularizer] if strength is None else strength
-        strength = check_number(strength, name="strength", strict=False)
-        prior_strength = check_number(prior_strength, name="prior_strength", strict=False)
-        lr = check_number(lr, name="lr")
+        if strength is not None:
+            check_number(strength, name="strength", strict=False)
+        check_number(prior_strength, name="prior_strength", strict=False)
+        check_number(lr, name="lr")
         low, high = check_bounds(bounds)
         # Wider bounds overflow the search: the start and the clamp are float32 tensors.
         if not max(abs(low), abs(high), high - low) <= FLOAT32_MAX:
@@ -256,22 +258,27 @@ class ActivationMaximization:
         if generator is not None:
             from ..zoo import VAE
 
-            generator = check_instance(generator, VAE, name="generator", what="a zoo VAE")
+            check_instance(generator, VAE, name="generator", what="a zoo VAE")
             if generator.n_features != blackbox.n_features:
                 raise ValueError(
                     f"the generator makes {generator.n_features} features; the black box "
                     f"takes {blackbox.n_features}"
                 )
+        check_positive_int(steps, name="steps")
+        check_positive_int(jitter, name="jitter", minimum=0)
+        check_positive_int(blur_every, name="blur_every")
+        # Each argument as given (get_params, clone); what is derived from one is
+        # derived where it is used, so that set_params changes it too.
         self.blackbox = blackbox
         self.regularizer = regularizer
-        self.strength = float(strength)
-        self.steps = check_positive_int(steps, name="steps")
-        self.lr = float(lr)
+        self.strength = strength
+        self.steps = steps
+        self.lr = lr
         self.generator = generator
-        self.prior_strength = float(prior_strength)
-        self.bounds = (low, high)
-        self.jitter = check_positive_int(jitter, name="jitter", minimum=0)
-        self.blur_every = check_positive_int(blur_every, name="blur_every")
+        self.prior_strength = prior_strength
+        self.bounds = bounds
+        self.jitter = jitter
+        self.blur_every = blur_every
         self.random_state = random_state
         self.verbose = verbose
 
@@ -317,7 +324,7 @@ class ActivationMaximization:
         # a model without parameters).
         like = torch.zeros((), dtype=torch.float32) if param is None else param
         n, d = targets.size, self._n_features
-        low, high = self.bounds
+        low, high = check_bounds(self.bounds)
         if self.generator is not None:
             self.generator.eval()
             # z lives where the generator does; its images go to the model's device.
@@ -346,7 +353,7 @@ class ActivationMaximization:
                     x_in = x
                 with self.blackbox._guard(n):
                     objective = score(x_in)
-                objective = objective - self.strength * _penalty(x, self.regularizer, image_shape)
+                objective = objective - self._strength * _penalty(x, self.regularizer, image_shape)
                 if self.generator is not None:
                     prior = 0.5 * self.prior_strength * variable.pow(2).sum(1)
                     objective = objective - prior.to(objective)  # z is on the generator's device
@@ -392,7 +399,7 @@ class ActivationMaximization:
             return variable
         # Decoded images are held to the bounds as the pixels are without a generator:
         # the search scores the image it will return.
-        return self.generator.decode(variable).clamp(*self.bounds).to(like)
+        return self.generator.decode(variable).clamp(*check_bounds(self.bounds)).to(like)
 
     def _targets(self, target: Any, layer: str | None) -> np.ndarray:
         if layer is None:
@@ -443,15 +450,21 @@ class ActivationMaximization:
 
         return unit_score
 
+    @property
+    def _strength(self) -> float:
+        """The penalty's weight: the regularizer's default where none was given."""
+        strength = DEFAULT_STRENGTH[self.regularizer] if self.strength is None else self.strength
+        return float(strength)
+
     def _parameters(self) -> dict[str, Any]:
         return {
             "regularizer": self.regularizer,
-            "strength": self.strength,
+            "strength": self._strength,
             "steps": self.steps,
-            "lr": self.lr,
+            "lr": float(self.lr),
             "generator": None if self.generator is None else self.generator.config,
-            "prior_strength": self.prior_strength,
-            "bounds": list(self.bounds),
+            "prior_strength": float(self.prior_strength),
+            "bounds": list(check_bounds(self.bounds)),
             "jitter": self.jitter,
             "blur_every": self.blur_every,
         }

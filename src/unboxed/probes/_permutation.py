@@ -20,6 +20,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from .._estimator import Params
 from .._progress import progress
 from .._validation import (
     RandomState,
@@ -76,7 +77,7 @@ def _scores(proba: np.ndarray, y: np.ndarray, metric: Metric) -> np.ndarray:
     return proba[np.arange(y.size), y]
 
 
-class PermutationImportance:
+class PermutationImportance(Params):
     """How much the black box's score drops when a feature (or group) is shuffled.
 
     Parameters
@@ -116,11 +117,13 @@ class PermutationImportance:
         check_blackbox(blackbox)
         if metric not in ("accuracy", "probability"):
             raise ValueError(f"metric must be 'accuracy' or 'probability', got {metric!r}")
+        check_positive_int(n_repeats, name="n_repeats")
+        check_positive_int(n_boot, name="n_boot")
         self.blackbox = blackbox
-        self.n_repeats = check_positive_int(n_repeats, name="n_repeats")
+        self.n_repeats = n_repeats
         self.metric = metric
         self.groups = groups
-        self.n_boot = check_positive_int(n_boot, name="n_boot")
+        self.n_boot = n_boot
         self.random_state = random_state
         self.verbose = verbose
 

@@ -25,6 +25,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 from scipy import special
 
+from .._estimator import Params
 from .._io import array_digest
 from .._progress import progress
 from .._validation import (
@@ -85,7 +86,7 @@ def class_logit(proba: np.ndarray, target: np.ndarray) -> np.ndarray:
     return np.log(np.clip(p, CLIP, 1.0)) - np.log(np.clip(rest, CLIP, 1.0))
 
 
-class DMMMEN:
+class DMMMEN(Params):
     """Global approximation of a black box by a Dirichlet-process mixture of elastic nets.
 
     Parameters

@@ -26,6 +26,7 @@ from typing import Any, Generic, TypeVar
 
 import numpy as np
 
+from .._estimator import short_repr
 from .._progress import progress
 from .._validation import check_positive_int
 
@@ -69,6 +70,8 @@ class FitTrace(Generic[S]):
     converged: bool
     n_iter: int
     init: int = 0
+
+    __repr__ = short_repr  # the state's arrays by shape
 
     @property
     def final(self) -> float:

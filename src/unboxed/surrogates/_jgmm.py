@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from .._estimator import Params
 from .._io import array_digest, as_recorded, read_npz_with_header, write_npz_with_header
 from .._validation import (
     RandomState,
@@ -60,7 +61,7 @@ class _State:
     log_gy: np.ndarray  # (n, K_y)
 
 
-class JGMM:
+class JGMM(Params):
     """A joint Gaussian mixture between lower features ``x`` and higher features ``y``.
 
     ``p(x, y) = sum_i sum_j G(x; mu_i, Sigma_i) G(y; phi_j, Theta_j) Q[i, j] pi_j``
@@ -707,29 +708,6 @@ class JGMM:
             )
         Z, comps = jm.sample_gmm(weights, self.means_x_, self.vars_x_, n_samples, rng)
         return self.inverse_transform_x(Z), comps
-
-    def get_params(self) -> dict[str, Any]:
-        """The hyperparameters, as scikit-learn's ``get_params``.
-
-        Returns
-        -------
-        dict
-            Each constructor argument by name, as stored.
-        """
-        return {
-            "n_components_x": self.n_components_x,
-            "n_components_y": self.n_components_y,
-            "covariance": self.covariance,
-            "e_step": self.e_step,
-            "whiten": self.whiten,
-            "var_floor": self.var_floor,
-            "max_iter": self.max_iter,
-            "tol": self.tol,
-            "n_init": self.n_init,
-            "random_state": self.random_state,
-            "checkpoint": self.checkpoint,
-            "verbose": self.verbose,
-        }
 
 
 def _kmeans(X: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:

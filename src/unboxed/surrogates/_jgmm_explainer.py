@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from .._estimator import Params
 from .._io import array_digest, as_recorded, read_json, write_json
 from .._validation import (
     RandomState,
@@ -64,7 +65,7 @@ def avg_pool(F: np.ndarray, size: int) -> np.ndarray:
     return out
 
 
-class JGMMExplainer:
+class JGMMExplainer(Params):
     """A JGMM between a network's ``lower_layer`` and ``higher_layer``, with its proxy
     classifier and explanatory examples.
 
@@ -130,8 +131,8 @@ class JGMMExplainer:
     validation_agreement_ : dict of (int, float) to float, or None
         With several candidates: each ``(K_x, var_floor)`` pair's agreement with the
         black box on the held-out rows.
-    classes_ : ndarray of shape (K_y,)
-        The class of each higher component (logits only).
+    classes_ : ndarray of shape (K_y,) or None
+        The class of each higher component (logits only; None otherwise).
     n_classes_ : int
     feature_shape_ : tuple of int
         The shape of one lower feature after pooling, before flattening.
@@ -307,6 +308,8 @@ class JGMMExplainer:
         self.rng_ = rng
         self.feature_shape_ = self._feature_shape
         self.X_fit_ = X
+        # Set on every fit, so that an untied refit leaves no classes of a tied fit before.
+        self.classes_: np.ndarray | None = None
         if labels is not None:  # the higher components are tied to the classes
             self.classes_ = _component_classes(self.jgmm_, Y, labels, n_classes)
             if np.unique(self.classes_).size != n_classes:
@@ -424,8 +427,16 @@ class JGMMExplainer:
             raise ValueError(f"{what} needs higher_layer='logits' (components tied to classes)")
 
     # ------------------------------------------------------------------ proxy
+    def _fitted_classes(self) -> np.ndarray:
+        # None after a fit on an untied higher_layer, which set_params may since have changed
+        if self.classes_ is None:
+            raise ValueError(
+                "this JGMMExplainer was fitted with an untied higher_layer; fit it again"
+            )
+        return self.classes_
+
     def _class_proba(self, proba_w: np.ndarray) -> np.ndarray:
-        return _class_proba(proba_w, self.classes_, self.n_classes_)
+        return _class_proba(proba_w, self._fitted_classes(), self.n_classes_)
 
     def predict_proba(self, X: object) -> np.ndarray:
         """The proxy's class probabilities from the lower features: ``p(w | x)`` (eq. 3).
@@ -964,7 +975,7 @@ class JGMMExplainer:
             Q, Psi = self.jgmm_.Q_, self.jgmm_.psi_
         names = None
         if self._tied:
-            names = tuple(str(c) for c in self.classes_)
+            names = tuple(str(c) for c in self._fitted_classes())
         return plot_posteriors(Q, Psi, class_names=names)
 
 

@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from .._estimator import Params
 from .._progress import progress
 from .._validation import (
     RandomState,
@@ -58,7 +59,7 @@ def path_length(tree: Any, X: np.ndarray) -> float:
     return float(np.asarray(tree.decision_path(X).sum(axis=1)).mean())
 
 
-class TreeSurrogate:
+class TreeSurrogate(Params):
     """A decision tree fitted to the black box's predictions.
 
     Parameters
@@ -118,20 +119,23 @@ class TreeSurrogate:
     ) -> None:
         check_blackbox(blackbox)
         if not (max_depth is None or max_depth == "auto"):
-            max_depth = check_positive_int(max_depth, name="max_depth")
-        self.blackbox = blackbox
-        self.max_depth = max_depth
-        self.min_samples_leaf = check_positive_int(min_samples_leaf, name="min_samples_leaf")
-        self.depths = tuple(check_positive_int(d, name="depths") for d in depths)
-        if not self.depths:
+            check_positive_int(max_depth, name="max_depth")
+        check_positive_int(min_samples_leaf, name="min_samples_leaf")
+        if not [check_positive_int(d, name="depths") for d in depths]:
             raise ValueError("depths must list at least one depth")
         if not isinstance(tolerance, numbers.Real) or not 0 <= tolerance < 1:
             raise ValueError(f"tolerance must be a number in [0, 1), got {tolerance!r}")
-        self.tolerance: float = float(tolerance)
-        self.held_out: float = check_fraction(held_out, name="held_out")
-        if self.held_out >= 1:
+        if check_fraction(held_out, name="held_out") >= 1:
             raise ValueError("held_out must be below 1: the tree needs rows to learn from")
-        self.n_boot: int = check_positive_int(n_boot, name="n_boot")
+        check_positive_int(n_boot, name="n_boot")
+        # Each argument as given, so that get_params and sklearn's clone give it back.
+        self.blackbox: BlackBox = blackbox
+        self.max_depth: int | str | None = max_depth
+        self.min_samples_leaf: int = min_samples_leaf
+        self.depths: Sequence[int] = depths
+        self.tolerance: float = tolerance
+        self.held_out: float = held_out
+        self.n_boot: int = n_boot
         self.random_state: RandomState = random_state
         self.verbose: bool = verbose
 

@@ -35,6 +35,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from .._estimator import Params
 from .._io import array_digest
 from .._progress import progress
 from .._validation import (
@@ -120,7 +121,7 @@ class _Records:
         }
 
 
-class TreeRegularizedMLP:
+class TreeRegularizedMLP(Params):
     """An MLP trained with cross-entropy + ``strength`` * Omega_hat(theta) (Wu et al., 2018).
 
     Parameters
@@ -199,19 +200,31 @@ class TreeRegularizedMLP:
         ):
             check_number(value, name=name, strict=False)
         check_number(lr, name="lr")
-        self.hidden = check_widths(hidden, name="hidden")
+        check_widths(hidden, name="hidden")
+        for name, value in (
+            ("epochs", epochs),
+            ("batch_size", batch_size),
+            ("snapshot_every", snapshot_every),
+            ("min_samples_leaf", min_samples_leaf),
+            ("surrogate_hidden", surrogate_hidden),
+            ("surrogate_steps", surrogate_steps),
+        ):
+            check_positive_int(value, name=name)
+        check_positive_int(n_jitter, name="n_jitter", minimum=0)
+        # Each argument as given, so that get_params and sklearn's clone give it back.
+        self.hidden = hidden
         self.activation = activation
-        self.strength = float(strength)
-        self.epochs = check_positive_int(epochs, name="epochs")
-        self.batch_size = check_positive_int(batch_size, name="batch_size")
-        self.lr = float(lr)
-        self.weight_decay = float(weight_decay)
-        self.snapshot_every = check_positive_int(snapshot_every, name="snapshot_every")
-        self.n_jitter = check_positive_int(n_jitter, name="n_jitter", minimum=0)
-        self.jitter_scale = float(jitter_scale)
-        self.min_samples_leaf = check_positive_int(min_samples_leaf, name="min_samples_leaf")
-        self.surrogate_hidden = check_positive_int(surrogate_hidden, name="surrogate_hidden")
-        self.surrogate_steps = check_positive_int(surrogate_steps, name="surrogate_steps")
+        self.strength = strength
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.lr = lr
+        self.weight_decay = weight_decay
+        self.snapshot_every = snapshot_every
+        self.n_jitter = n_jitter
+        self.jitter_scale = jitter_scale
+        self.min_samples_leaf = min_samples_leaf
+        self.surrogate_hidden = surrogate_hidden
+        self.surrogate_steps = surrogate_steps
         self.random_state = random_state
         self.checkpoint = checkpoint
         self.verbose = verbose

@@ -1,0 +1,59 @@
+import dataclasses
+
+import numpy as np
+import pytest
+from sklearn.base import clone
+
+from unboxed._estimator import Params, short_repr
+
+
+class _Toy(Params):
+    def __init__(self, data, *, n=3, name="a", verbose=False):
+        if n < 1:
+            raise ValueError(f"n must be at least 1, got {n}")
+        self.data = data
+        self.n = n
+        self.name = name
+        self.verbose = verbose
+
+
+def test_get_params_gives_each_argument_back_as_given():
+    data = np.zeros((4, 2))
+    toy = _Toy(data, n=5)
+    params = toy.get_params()
+    assert list(params) == ["data", "n", "name", "verbose"]
+    assert params["data"] is data and params["n"] == 5
+    assert toy.get_params(deep=True) == params  # deep has no nested estimators to list
+    copy = clone(toy)
+    assert copy is not toy and copy.n == 5 and np.array_equal(copy.data, data)
+
+
+def test_set_params_meets_the_constructors_checks_and_names_unknown_arguments():
+    toy = _Toy(None, n=5)
+    assert toy.set_params(n=7, name="b") is toy and (toy.n, toy.name) == (7, "b")
+    with pytest.raises(ValueError, match="n must be at least 1"):
+        toy.set_params(n=0)
+    assert toy.n == 7  # a refused value changes nothing
+    with pytest.raises(ValueError, match=r"_Toy has no parameter 'nn'.*'n'"):
+        toy.set_params(nn=1)
+
+
+def test_repr_shows_the_arguments_that_differ_from_their_defaults_arrays_by_shape():
+    assert repr(_Toy(None)) == "_Toy(data=None)"  # no default: always shown
+    toy = _Toy(np.ones((1000, 784), dtype=np.float32), name="b", verbose=False)
+    assert repr(toy) == "_Toy(data=<array of shape (1000, 784), float32>, name='b')"
+
+
+@dataclasses.dataclass(frozen=True)
+class _Result:
+    values: np.ndarray
+    ks: np.ndarray
+    meta: dict
+
+
+def test_short_repr_shows_small_arrays_large_ones_by_shape_and_meta_scalars():
+    result = _Result(np.zeros((10000, 784)), np.array([1, 3]), {"method": "x", "p": {"a": 1}})
+    assert short_repr(result) == (
+        "_Result(values=<array of shape (10000, 784), float64>, ks=[1, 3], "
+        "meta={'method': 'x', ...})"
+    )
