@@ -53,6 +53,34 @@ def interrupt_at(monkeypatch, owner, name, stop=None):
     return calls
 
 
+def record_progress(monkeypatch, owner):
+    """Replace ``owner.progress`` with a recorder and return the list of bars it makes:
+    each keeps its ``kwargs``, its ``updates`` and the ``items`` iterated through it."""
+    bars = []
+
+    class Recorder:
+        def __init__(self, iterable=None, **kwargs):
+            self.iterable, self.kwargs, self.updates, self.items = iterable, kwargs, [], []
+            bars.append(self)
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return False
+
+        def __iter__(self):
+            for item in self.iterable:
+                self.items.append(item)
+                yield item
+
+        def update(self, k):
+            self.updates.append(k)
+
+    monkeypatch.setattr(owner, "progress", Recorder)
+    return bars
+
+
 def cut_off_mid_write(partial: bytes):
     """A stand-in for a writer (``Figure.savefig``, ``np.savez``) that is interrupted
     after writing ``partial``: its file is the last positional argument."""

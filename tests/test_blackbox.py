@@ -67,6 +67,17 @@ def test_a_module_that_ends_in_a_softmax_read_as_logits_is_warned_of():
         BlackBox.from_torch(torch.nn.Linear(4, 3), input_shape=(4,))
 
 
+def test_a_parameter_free_or_saturated_softmax_is_warned_of():
+    # Without parameters the module gets the float32 tolerance (no dtype to read one
+    # from); a confident softmax rounds its smallest probabilities to exactly 0.
+    confident = torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.Softmax(dim=1))
+    with torch.no_grad():
+        confident[0].bias.copy_(torch.tensor([200.0, 0.0, 0.0]))
+    for module in (torch.nn.Softmax(dim=1), confident):
+        with pytest.warns(UserWarning, match="output='probabilities'"):
+            BlackBox.from_torch(module, input_shape=(4,))
+
+
 @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
 def test_a_half_precision_module_that_ends_in_a_softmax_is_warned_of(dtype):
     # Seed 3: its row sums to 1 - 1.8e-4 in float16 (1 + 4.9e-4 in bfloat16), off by

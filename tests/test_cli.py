@@ -363,6 +363,29 @@ def test_an_output_path_that_cannot_be_written_is_refused_before_any_work(
     assert not (tmp_path / "m").exists()
 
 
+def test_a_folder_that_can_be_written_but_not_entered_is_refused(monkeypatch, tmp_path, capsys):
+    """Creating a file needs search (x) permission on its folder as well as write (w):
+    a folder with w but not x failed only when the model was saved."""
+    import os
+
+    from unboxed import zoo as zoo_module
+
+    def no_work(*args, **kwargs):
+        raise AssertionError("work started")
+
+    monkeypatch.setattr(zoo_module, "train", no_work)
+    no_x = tmp_path / "no_x"
+    no_x.mkdir()  # chmod does not stop root, so os.access stands in for it
+    monkeypatch.setattr(
+        "unboxed.cli.os.access", lambda path, mode: Path(path) != no_x or not mode & os.X_OK
+    )
+    argv = ["train", "--model", "mlp", "--dataset", "planted", "--out", str(no_x / "m")]
+    assert main(argv) == 2
+    assert capsys.readouterr().err == (
+        f"unboxed: error: --out {no_x / 'm'}: no permission to write in {no_x}\n"
+    )
+
+
 @pytest.mark.parametrize("option", ["train --out", "train --checkpoint", "demo --out"])
 def test_a_folder_as_checkpoint_or_a_broken_link_is_refused_before_any_work(
     monkeypatch, tmp_path, capsys, option

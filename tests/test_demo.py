@@ -51,6 +51,30 @@ def test_a_model_that_never_predicts_a_class_is_refused_before_any_explaining(tm
     assert len(lines) == 2 and lines[1].startswith("2. Black box") and not any(tmp_path.iterdir())
 
 
+def test_one_class_never_predicted_is_enough_to_refuse_and_class_0_counts():
+    """Only the training split's predictions count, and a single missing class (here 0,
+    the first) stops the demo as surely as nine do."""
+    from types import SimpleNamespace
+
+    from unboxed.demo import _check_every_class_predicted
+
+    class Lookup:  # row i of X is the number i; it is called labels[i]
+        def __init__(self, labels):
+            self.labels = np.asarray(labels)
+
+        def predict(self, X):
+            return self.labels[np.asarray(X)]
+
+    dataset = SimpleNamespace(n_classes=3, X_train=np.arange(4), X_test=np.arange(4, 6))
+    _check_every_class_predicted(Lookup([0, 1, 2, 2, 0, 0]), dataset, 5)
+    # In the second case only the test rows are called 2: class 2 is still missing.
+    for labels, missing in (([1, 2, 2, 1, 0, 0], "0"), ([0, 0, 1, 1, 2, 2], "2")):
+        with pytest.raises(
+            ValueError, match=rf"after 5 epochs the LeNet calls no training image class {missing}, "
+        ):
+            _check_every_class_predicted(Lookup(labels), dataset, 5)
+
+
 def test_compare_local_methods_reports_each_methods_own_curve(digits, digits_blackbox):
     """Each method's curve, recomputed with the same seed and the same 2x2 cells."""
     X = digits.X_test[:6]

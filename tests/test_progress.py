@@ -67,8 +67,51 @@ def _interrupted_deletion_test(digits, monkeypatch):
     deletion_test(box, digits.X_test[:20], saliency, [2, 4], n_boot=10, verbose=True)
 
 
+def _bright(X):
+    """Two classes by one pixel of the digits: varied predictions at no cost."""
+    return np.stack([X[:, 20] <= 0.5, X[:, 20] > 0.5], 1).astype(float)
+
+
+def _interrupted_keep_top_k(digits, monkeypatch):
+    from unboxed import Attribution
+    from unboxed.evaluate import keep_top_k
+
+    box = BlackBox.from_callable(_bright, n_classes=2)
+    interrupt_at(monkeypatch, box, "predict_proba", stop=1)
+    saliency = Attribution(digits.X_test[:20], np.zeros(20, dtype=int))
+    keep_top_k(box, digits.X_test[:20], np.zeros(20, dtype=int), saliency, 4, verbose=True)
+
+
+def _interrupted_tree_depths(digits, monkeypatch):
+    from unboxed.surrogates import TreeSurrogate
+
+    box = BlackBox.from_callable(_bright, n_classes=2)
+    interrupt_at(monkeypatch, TreeSurrogate, "_tree", stop=2)
+    TreeSurrogate(box, max_depth="auto", depths=[1, 2, 3], n_boot=5, verbose=True).fit(
+        digits.X_test[:100]
+    )
+
+
+def _interrupted_dmm_local_fits(digits, monkeypatch):
+    from unboxed.surrogates import DMMMEN, _dmm
+
+    box = BlackBox.from_callable(_bright, n_classes=2)
+    interrupt_at(monkeypatch, _dmm, "_fit_local", stop=1)
+    DMMMEN(n_iter=8, n_chains=1, random_state=0, verbose=True).explain_local(
+        digits.X_test[:2], blackbox=box, n_samples=20, target=1
+    )
+
+
 @pytest.mark.parametrize(
-    "interrupted", [_interrupted_training, _interrupted_permutation, _interrupted_deletion_test]
+    "interrupted",
+    [
+        _interrupted_training,
+        _interrupted_permutation,
+        _interrupted_deletion_test,
+        _interrupted_keep_top_k,
+        _interrupted_tree_depths,
+        _interrupted_dmm_local_fits,
+    ],
 )
 def test_an_interrupted_loop_closes_its_bar(interrupted, digits, monkeypatch, capsys):
     # An open bar stays on the terminal line the error or "interrupted" is printed on,

@@ -330,6 +330,12 @@ def test_feature_indices_lie_in_range_and_a_negative_one_is_not_the_last():
         check_feature_indices(np.array([], dtype=int), n_features=4, name="s", allow_empty=False)
 
 
+def test_feature_indices_may_be_unsigned_and_keep_their_dtype():
+    indices = np.array([3, 0], dtype=np.uint8)
+    checked = check_feature_indices(indices, n_features=4, name="s")
+    assert checked.dtype == np.uint8 and checked.tolist() == [3, 0]
+
+
 def test_feature_indices_take_an_empty_list_and_refuse_masks_and_scalars():
     # numpy makes [] a float array, which was refused as "not integer" even where no
     # index at all is accepted (a Dataset's support).

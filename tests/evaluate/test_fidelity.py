@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from tests.helpers import assert_progress_shown
+from tests.helpers import assert_progress_shown, record_progress
 from unboxed import Attribution, BlackBox, FeatureImportance
 from unboxed.evaluate import agreement, crafted_cases, deletion_test, keep_top_k
 from unboxed.evaluate._fidelity import PCRResult, _keep_masks
@@ -790,6 +790,22 @@ def test_keep_top_k_scores_y_not_the_class_an_attribution_explains(planted, plan
     draws = hits[rng.integers(0, 300, size=(200, 300))].mean(axis=1)
     np.testing.assert_allclose(kept.accuracy.ci, np.percentile(draws, [2.5, 97.5]), atol=1e-12)
     assert kept.accuracy.n == kept.probability.n == 300
+
+
+def test_each_bar_reaches_its_total(planted, planted_blackbox, monkeypatch):
+    """Shown by default; keep_top_k's bar counts rows, the deletion test's one step per k
+    per block."""
+    import unboxed.evaluate._fidelity as fidelity_module
+
+    bars = record_progress(monkeypatch, fidelity_module)
+    X, y = planted.X_test[:100], planted.y_test[:100]
+    keep_top_k(planted_blackbox, X, y, planted.support, 2, n_boot=5, random_state=0)
+    deletion_test(planted_blackbox, X, planted.support, [1, 2, 3], target=1, n_boot=5)
+    assert [bar.kwargs["desc"] for bar in bars] == ["keep top k", "deletion test"]
+    assert all(bar.kwargs["verbose"] is True for bar in bars)  # the default
+    assert bars[0].kwargs["total"] == 100 and bars[1].kwargs["total"] % 3 == 0
+    for bar in bars:
+        assert sum(bar.updates) == bar.kwargs["total"]
 
 
 @pytest.mark.parametrize("verbose", [True, False])

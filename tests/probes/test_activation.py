@@ -506,6 +506,13 @@ def test_prototypes_refuse_fields_of_the_wrong_length():
     assert kept.latent.shape == (2, 5)
 
 
+def test_prototype_plots_default_to_ten_bars_in_panels_of_1_8_inches():
+    values = np.arange(24.0).reshape(2, 12)
+    fig = Prototypes(values, np.array([0, 1]), np.zeros(2)).plot()
+    assert fig.get_size_inches()[1] == pytest.approx(1.8)
+    assert [len(ax.get_yticklabels()) for ax in fig.axes if ax.has_data()] == [10, 10]
+
+
 def test_prototype_plots_take_their_two_options_and_refuse_others():
     values = np.array([[0.5, -2.0, 1.0, 0.1], [3.0, 0.0, -0.2, 0.4]])
     tabular = Prototypes(values, np.array([0, 1]), np.zeros(2), feature_names=tuple("abcd"))

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 from scipy import special, stats
 
-from tests.helpers import assert_progress_shown
+from tests.helpers import assert_progress_shown, record_progress
 from unboxed import Attribution, BlackBox, FeatureImportance
 from unboxed.surrogates import DMMMEN, ConvergenceWarning, NotFittedError
 from unboxed.surrogates import _dmm as dmm_module
@@ -591,7 +591,7 @@ def test_hard_zero_one_probabilities_are_clipped_not_nan(planted):
         ({"n_components": 1}, "n_components"),
         ({"n_iter": 10, "burn_in": 9}, "fewer than 4 draws"),
         ({"lambda_rate": 0}, "lambda_rate must be a finite number > 0"),
-        ({"test_size": 1.0}, "test_size"),
+        ({"test_size": 1.0}, r"test_size must lie in \(0, 1\), got 1.0"),
         ({"n_init": 0}, "n_init"),
         ({"n_init": 2, "init_sweeps": 1}, "init_sweeps"),
         ({"collapse_every": -1}, "collapse_every"),
@@ -1461,28 +1461,20 @@ def test_verbose_shows_the_chain_bar_and_false_prints_nothing(
 def test_explain_local_bar_moves_once_per_instance_fit(planted, planted_blackbox, monkeypatch):
     # The engine's bar moves once per chunk of instances, and each local fit is a whole
     # MCMC run; this bar counts the fits, one update as each ends, within a chunk.
-    bars = []
-
-    class Recorder:
-        def __init__(self, **kwargs):
-            self.kwargs, self.updates = kwargs, []
-            bars.append(self)
-
-        def __enter__(self):
-            return self
-
-        def __exit__(self, *exc):
-            return False
-
-        def update(self, k):
-            self.updates.append(k)
-
-    monkeypatch.setattr(dmm_module, "progress", Recorder)
+    bars = record_progress(monkeypatch, dmm_module)
     model = short(n_iter=8, verbose=True)
     model.explain_local(planted.X_test[:3], blackbox=planted_blackbox, n_samples=20, target=1)
     (bar,) = bars
     assert bar.kwargs["total"] == 3 and bar.kwargs["verbose"] is True
     assert bar.updates == [1, 1, 1]
+
+
+def test_explain_local_takes_nested_lists(planted, planted_blackbox):
+    # The per-instance bar reads X.shape before the engine converts X.
+    common = {"blackbox": planted_blackbox, "n_samples": 20, "target": 1}
+    X = planted.X_test[:2]
+    as_list = short(n_iter=8).explain_local(X.tolist(), **common)
+    np.testing.assert_array_equal(as_list.values, short(n_iter=8).explain_local(X, **common).values)
 
 
 def test_explain_local_chain_seed_follows_random_state(planted, planted_blackbox, monkeypatch):

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from sklearn.tree import DecisionTreeClassifier
 
-from tests.helpers import assert_progress_shown
+from tests.helpers import assert_progress_shown, record_progress
 from unboxed import BlackBox, NotFittedError
 from unboxed.surrogates import TreeSurrogate, path_length
 
@@ -190,6 +190,20 @@ def test_auto_depth_search_shows_a_bar_and_false_prints_nothing(
         verbose=verbose,
     ).fit(planted.X_train[:200])
     assert_progress_shown(capfd, verbose, "tree depths")
+
+
+def test_auto_depth_search_shows_its_bar_by_default_and_it_moves_per_depth(
+    planted, planted_blackbox, monkeypatch
+):
+    import unboxed.surrogates._tree as tree_module
+
+    bars = record_progress(monkeypatch, tree_module)
+    surrogate = TreeSurrogate(
+        planted_blackbox, max_depth="auto", depths=[1, 2, 3], n_boot=20, random_state=0
+    ).fit(planted.X_train[:200])
+    (bar,) = bars
+    assert bar.kwargs["verbose"] is True and bar.kwargs["desc"] == "tree depths"
+    assert bar.items == [1, 2, 3] and surrogate.max_depth_ in (1, 2, 3)
 
 
 def test_path_length_is_on_the_held_out_rows(planted, planted_blackbox):
