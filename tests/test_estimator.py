@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from sklearn.base import clone
 
-from unboxed._estimator import Params, short_repr
+from unboxed._estimator import SHOWN_ELEMENTS, Params, _short, short_repr
 
 
 class _Toy(Params):
@@ -57,3 +57,37 @@ def test_short_repr_shows_small_arrays_large_ones_by_shape_and_meta_scalars():
         "_Result(values=<array of shape (10000, 784), float64>, ks=[1, 3], "
         "meta={'method': 'x', ...})"
     )
+
+
+def test_repr_shows_a_value_equal_to_its_default_but_of_another_type():
+    # 3.0 == 3 and 0 == False: hiding them would print a repr that rebuilds another object
+    assert repr(_Toy(None, n=3.0, verbose=0)) == "_Toy(data=None, n=3.0, verbose=0)"
+
+
+def test_short_repr_shows_up_to_shown_elements_and_no_more():
+    assert _short(np.arange(SHOWN_ELEMENTS)).startswith("[0, 1, 2")
+    assert _short(np.arange(SHOWN_ELEMENTS + 1)) == "<array of shape (11,), int64>"
+
+
+def test_short_shows_nested_results_short_and_long_reprs_by_type():
+    inner = _Result(np.zeros((50, 50)), np.array([1]), {})
+    assert _short(inner) == short_repr(inner)  # not the generated repr with every element
+    outer = short_repr(_Result(np.ones(2), inner, {}))  # type: ignore[arg-type]
+    assert "ks=_Result(values=<array of shape (50, 50), float64>" in outer
+    assert _short(list(range(20))) == repr(list(range(20)))  # 80 characters: kept
+    assert _short(list(range(50))) == "<list>"
+
+
+@dataclasses.dataclass(frozen=True)
+class _Hidden:
+    shown: int
+    cache: dict = dataclasses.field(repr=False, default_factory=dict)
+
+
+def test_short_repr_leaves_out_fields_marked_repr_false():
+    assert short_repr(_Hidden(1, {"a": 1})) == "_Hidden(shown=1)"
+
+
+def test_short_shows_a_dicts_int_entries_and_marks_the_rest():
+    assert _short({"n": 3, "ok": True, "a": np.zeros(2)}) == "{'n': 3, 'ok': True, ...}"
+    assert _short({"a": np.zeros(2)}) == "{...}"  # was "{, ...}"

@@ -111,8 +111,8 @@ def _short(value: object) -> str:
     if isinstance(value, dict):
         scalar = (str, int, float, bool, type(None))
         shown = [f"{k!r}: {_short(v)}" for k, v in value.items() if isinstance(v, scalar)]
-        more = [", ..."] if len(shown) < len(value) else []
-        return "{" + ", ".join(shown) + "".join(more) + "}"
+        more = ["..."] if len(shown) < len(value) else []  # "{...}" when none is shown
+        return "{" + ", ".join(shown + more) + "}"
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return short_repr(value)
     text = repr(value)

@@ -321,3 +321,25 @@ def test_set_params_n_steps_changes_the_query_count_with_the_steps(digits):
     changed = IntegratedGradients(box, n_steps=50).set_params(n_steps=4)
     assert changed.evals_per_row == 4
     assert queries(changed) == queries(IntegratedGradients(box, n_steps=4)) < 50 * 3
+
+
+def test_set_params_background_as_a_list_changes_the_next_integrated_gradients(digits):
+    model = zoo.mlp((8,), n_features=64, n_classes=10, random_state=0)
+    box = BlackBox.from_torch(model, input_shape=(64,))
+    X, old, new = digits.X_test[:3], digits.X_train[:5], digits.X_train[5:9]
+    changed = IntegratedGradients(box, n_steps=4, baseline="mean", background=old)
+    changed.set_params(background=new.tolist())  # checked and converted where it is used
+    fresh = IntegratedGradients(box, n_steps=4, baseline="mean", background=new)
+    np.testing.assert_allclose(
+        changed.explain(X, target=0).values, fresh.explain(X, target=0).values
+    )
+
+
+@pytest.mark.parametrize("cls", [IntegratedGradients, DeepLift])
+def test_background_of_the_wrong_width_is_refused_when_made_and_set(digits_blackbox, cls):
+    with pytest.raises(ValueError, match="background must have 64 features"):
+        cls(digits_blackbox, baseline="mean", background=np.zeros((3, 5)))
+    explainer = cls(digits_blackbox)
+    with pytest.raises(ValueError, match="background must have 64 features"):
+        explainer.set_params(background=np.zeros((3, 5)))
+    assert explainer.background is None  # a refused value changes nothing

@@ -582,3 +582,34 @@ def test_ctrl_c_in_the_black_box_stops_the_explanation_as_it_is(explainer):
     with pytest.raises(KeyboardInterrupt):
         explainer(box, n_samples=20, random_state=0, verbose=False).explain(X, target=1)
     assert calls["n"] == 3  # nothing retried or swallowed after the interrupt
+
+
+def test_set_params_segment_params_changes_the_next_lime_explanation(digits, digits_blackbox):
+    # segment_params is stored as given (None by default) and read at each explain
+    X = digits.X_test[:2]
+    kwargs = {"n_samples": 32, "random_state": 0}
+    fresh = Lime(digits_blackbox, segment_params={"n_segments": 4}, **kwargs).explain(X, target=0)
+    changed = Lime(digits_blackbox, **kwargs).set_params(segment_params={"n_segments": 4})
+    np.testing.assert_array_equal(changed.explain(X, target=0).values, fresh.values)
+    default = Lime(digits_blackbox, **kwargs).explain(X, target=0)
+    assert not np.array_equal(default.values, fresh.values)
+
+
+def test_lime_gives_ints_the_result_of_the_floats_they_equal(planted, planted_blackbox):
+    # alpha and kernel_width are kept as given (get_params, clone), no longer float()ed
+    X = planted.X_test[:3]
+    ints = Lime(planted_blackbox, n_samples=32, alpha=1, kernel_width=1, random_state=0)
+    floats = Lime(planted_blackbox, n_samples=32, alpha=1.0, kernel_width=1.0, random_state=0)
+    np.testing.assert_array_equal(
+        ints.explain(X, target=1).values, floats.explain(X, target=1).values
+    )
+
+
+def test_set_params_background_as_a_list_changes_the_next_occlusion(digits, digits_blackbox):
+    X, old, new = digits.X_test[:2], digits.X_train[:5], digits.X_train[5:9]
+    changed = Occlusion(digits_blackbox, window=2, fill="mean", background=old)
+    changed.set_params(background=new.tolist())  # checked and converted where it is used
+    fresh = Occlusion(digits_blackbox, window=2, fill="mean", background=new)
+    np.testing.assert_allclose(
+        changed.explain(X, target=0).values, fresh.explain(X, target=0).values
+    )

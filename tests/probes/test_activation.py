@@ -564,3 +564,28 @@ def test_the_first_adam_step_moves_each_pixel_by_lr():
 def test_verbose_shows_the_bar_and_false_prints_nothing(verbose, digits_blackbox, capfd):
     ActivationMaximization(digits_blackbox, steps=3, random_state=0, verbose=verbose).explain()
     assert_progress_shown(capfd, verbose, "activation maximization")
+
+
+def test_bounds_as_a_list_of_ints_and_set_params_bounds_match_the_float_tuple(digits_blackbox):
+    # bounds and lr are kept as given (get_params, clone) and converted where used
+    kwargs = {"steps": 3, "random_state": 0}
+    floats = ActivationMaximization(digits_blackbox, bounds=(-1.0, 2.0), lr=1.0, **kwargs)
+    expected = floats.explain([0])
+    ints = ActivationMaximization(digits_blackbox, bounds=[-1, 2], lr=1, **kwargs).explain([0])
+    np.testing.assert_array_equal(ints.values, expected.values)
+    recorded = ints.meta["parameters"]
+    assert recorded == expected.meta["parameters"]
+    # recorded as the floats they were converted to before (the JSON reads 1.0, not 1)
+    assert all(type(v) is float for v in [*recorded["bounds"], recorded["lr"]])
+    changed = ActivationMaximization(digits_blackbox, lr=1, **kwargs).set_params(bounds=[-1, 2])
+    np.testing.assert_array_equal(changed.explain([0]).values, expected.values)
+    assert expected.values.min() < 0 < 1 < expected.values.max()  # the wider bounds are used
+
+
+def test_set_params_strength_changes_the_next_search(digits_blackbox):
+    kwargs = {"regularizer": "l2", "steps": 3, "lr": 1.0, "random_state": 0}
+    fresh = ActivationMaximization(digits_blackbox, strength=5, **kwargs).explain([0])
+    changed = ActivationMaximization(digits_blackbox, **kwargs).set_params(strength=5)
+    np.testing.assert_array_equal(changed.explain([0]).values, fresh.values)
+    default = ActivationMaximization(digits_blackbox, **kwargs).explain([0])  # 0.02
+    assert np.abs(fresh.values).sum() < np.abs(default.values).sum()  # the stronger pull to 0

@@ -1064,3 +1064,5 @@ def test_an_untied_refit_leaves_no_classes_of_the_tied_fit_before(planted, plant
     explainer.higher_layer = "logits"  # changed after the fit: asks for another fit
     with pytest.raises(ValueError, match="fit it again"):
         explainer.predict(X[:2])
+    with pytest.raises(ValueError, match="fit it again"):  # not a TypeError on None
+        explainer.plot_posteriors()

@@ -391,3 +391,17 @@ def test_every_curve_point_is_its_trees_agreement_on_the_held_out_rows(planted, 
         assert point["n_leaves"] == tree.get_n_leaves()
         differ.append(held_out != accuracy_score(y[train[:100]], tree.predict(X[train[:100]])))
     assert any(differ)  # so the training rows would give other figures
+
+
+def test_set_params_depths_and_tolerance_change_the_next_fit(planted, planted_blackbox):
+    X = planted.X_train[:300]
+    kwargs = {"max_depth": "auto", "n_boot": 20, "random_state": 0, "verbose": False}
+    surrogate = TreeSurrogate(planted_blackbox, depths=(1, 2, 3), **kwargs)
+    assert surrogate.set_params(depths=[2]).fit(X).max_depth_ == 2
+    # a list and ints, kept as given, fit as the tuple and floats did
+    ints = TreeSurrogate(planted_blackbox, depths=[1, 3], tolerance=0, **kwargs).fit(X)
+    floats = TreeSurrogate(planted_blackbox, depths=(1, 3), tolerance=0.0, **kwargs).fit(X)
+    assert ints.max_depth_ == floats.max_depth_ == 3
+    loose = TreeSurrogate(planted_blackbox, depths=(1, 3), tolerance=0.5, **kwargs).fit(X)
+    assert loose.max_depth_ == 1  # the shallowest depth within 0.5 of the best
+    assert loose.set_params(tolerance=0).fit(X).max_depth_ == 3

@@ -120,6 +120,13 @@ def test_not_fitted_and_bad_input(moons):
         {"hidden": (0,)},
         {"hidden": 16},
         {"n_jitter": -1},
+        {"batch_size": 0},
+        {"snapshot_every": 0},
+        {"min_samples_leaf": 0},
+        {"surrogate_hidden": 0},
+        {"surrogate_steps": 0},
+        {"weight_decay": -1.0},
+        {"jitter_scale": -1.0},
     ],
 )
 def test_bad_hyperparameters(kwargs):
@@ -338,3 +345,17 @@ def test_verbose_shows_the_fit_bar_and_false_prints_nothing(verbose, moons, capf
     settings = {"epochs": 1, "snapshot_every": 1, "n_jitter": 1, "surrogate_steps": 2}
     zoo.TreeRegularizedMLP(**settings, verbose=verbose).fit(moons.X_train, moons.y_train)
     assert_progress_shown(capfd, verbose, "tree-regularized mlp")
+
+
+def test_set_params_and_a_list_of_ints_train_as_the_tuple_and_floats_did():
+    # hidden, strength and lr are kept as given (get_params, clone) and read at fit
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(40, 2)).astype(np.float32)
+    y = (X[:, 0] > 0).astype(int)
+    kwargs = {"epochs": 2, "n_jitter": 0, "batch_size": 20, "surrogate_steps": 5}
+    kwargs |= {"random_state": 0, "verbose": False}
+    given = zoo.TreeRegularizedMLP(hidden=[4], strength=1, lr=1e-2, **kwargs).fit(X, y)
+    changed = zoo.TreeRegularizedMLP(hidden=(8,), strength=0, **kwargs)
+    changed.set_params(hidden=(4,), strength=1.0, lr=0.01).fit(X, y)
+    assert changed.module_.fc1.out_features == 4
+    np.testing.assert_array_equal(given.predict_proba(X), changed.predict_proba(X))
