@@ -125,8 +125,8 @@ class TreeSurrogate(Params):
             raise ValueError("depths must list at least one depth")
         if not isinstance(tolerance, numbers.Real) or not 0 <= tolerance < 1:
             raise ValueError(f"tolerance must be a number in [0, 1), got {tolerance!r}")
-        if check_fraction(held_out, name="held_out") >= 1:
-            raise ValueError("held_out must be below 1: the tree needs rows to learn from")
+        # below 1: the tree needs rows to learn from
+        check_fraction(held_out, name="held_out", below_one=True)
         check_positive_int(n_boot, name="n_boot")
         # Each argument as given, so that get_params and sklearn's clone give it back.
         self.blackbox: BlackBox = blackbox
