@@ -343,7 +343,7 @@ class ActivationMaximization(Params):
         ) as bar:
             for step in bar:
                 optimizer.zero_grad(set_to_none=True)
-                x = self._image(variable, like)
+                x = self._image(variable, like, (low, high))
                 if jitter_shape is not None:
                     shifts = torch.randint(-self.jitter, self.jitter + 1, (2,), generator=gen)
                     x_in = torch.roll(
@@ -373,7 +373,7 @@ class ActivationMaximization(Params):
                             variable.copy_(_blur(variable, jitter_shape, sigma=0.5))
                         variable.clamp_(low, high)
         with torch.no_grad():
-            x = self._image(variable, like)
+            x = self._image(variable, like, (low, high))
             final = score(x).double().cpu().numpy()
         X_star = x.detach().double().cpu().numpy()
         X_star = np.clip(X_star, low, high)
@@ -392,14 +392,14 @@ class ActivationMaximization(Params):
             image_shape=image_shape,
         )
 
-    def _image(self, variable: Any, like: Any) -> Any:
+    def _image(self, variable: Any, like: Any, bounds: tuple[float, float]) -> Any:
         """The image the search scores: the variable, or its decoding on ``like``'s
-        device and in its dtype."""
+        device and in its dtype, held to ``bounds`` (the checked ``self.bounds``)."""
         if self.generator is None:
             return variable
         # Decoded images are held to the bounds as the pixels are without a generator:
         # the search scores the image it will return.
-        return self.generator.decode(variable).clamp(*check_bounds(self.bounds)).to(like)
+        return self.generator.decode(variable).clamp(*bounds).to(like)
 
     def _targets(self, target: Any, layer: str | None) -> np.ndarray:
         if layer is None:
