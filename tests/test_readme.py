@@ -181,3 +181,31 @@ def test_the_dmm_men_example_runs_on_a_small_budget(digits, digits_blackbox, tmp
     assert dmm.weights_.shape == (10, 6)
     assert dmm.coef_.shape == (10, 6, 64)  # every pixel, 0 off the kept ones
     assert (tmp_path / "dmm.npz").is_file()
+
+
+def table_breaks(text: str) -> list[int]:
+    """Line numbers of table rows that follow a blank line without a header above them:
+    a blank line inside a markdown table ends it, and the rows after it print as text."""
+    lines = text.splitlines()
+    breaks = []
+    for i, line in enumerate(lines):
+        starts_table = line.startswith("|") and (i == 0 or not lines[i - 1].startswith("|"))
+        header_next = i + 1 < len(lines) and re.match(r"^\|\s*:?-{3,}", lines[i + 1])
+        if starts_table and not header_next:
+            breaks.append(i + 1)
+    return breaks
+
+
+def test_table_breaks_finds_a_blank_line_inside_a_table():
+    table = "| a | b |\n|---|---|\n| 1 | 2 |\n\n| 3 | 4 |\n"
+    assert table_breaks(table) == [5]
+    assert table_breaks(table.replace("\n\n", "\n")) == []
+
+
+@pytest.mark.parametrize(
+    "path",
+    [README, *sorted((README.parent / "benchmarks" / "results").glob("*.md"))],
+    ids=lambda path: path.name,
+)
+def test_every_markdown_table_is_whole(path):
+    assert table_breaks(path.read_text()) == [], f"{path.name}: table rows cut off"
