@@ -285,6 +285,15 @@ def check_positive_int(value: object, *, name: str, minimum: int = 1) -> int:
     return int(value)
 
 
+def check_positive_ints(value: object, *, name: str, example: str = "(256, 64)") -> tuple[int, ...]:
+    """Check a sequence of ints >= 1 (layer widths, tree depths) and return it as a
+    tuple. A generator is refused: an estimator keeps its arguments as given, and a
+    generator would be empty by the time ``fit`` reads it a second time."""
+    if not isinstance(value, Sequence | np.ndarray) or isinstance(value, str):
+        raise ValueError(f"{name} must be a sequence of ints (e.g. {example}), got {value!r}")
+    return tuple(check_positive_int(v, name=name) for v in value)
+
+
 def _is_finite_real(value: object) -> TypeGuard[float]:
     """Whether ``value`` is a real number (not a bool) that a float holds finitely (an
     int such as 10**400 overflows a float)."""

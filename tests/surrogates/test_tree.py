@@ -145,6 +145,9 @@ def test_not_fitted_and_bad_input(planted, planted_blackbox):
         {"n_boot": 0},
         {"min_samples_leaf": 0},
         {"depths": [2, 0]},
+        # a generator would be used up by this check, and fit would find no depths
+        {"depths": (d for d in (1, 2))},
+        {"depths": 3},
     ],
 )
 def test_bad_hyperparameters(planted_blackbox, kwargs):

@@ -41,6 +41,7 @@ from .._validation import (
     check_labels,
     check_number,
     check_positive_int,
+    check_positive_ints,
     check_random_state,
     is_int,
     seed_from,
@@ -48,7 +49,7 @@ from .._validation import (
 from ..blackbox import BlackBox, check_blackbox
 from ..explanation import Attribution
 from ..zoo._io import load_with_record, save_with_record
-from ..zoo._models import DIVERGED, ZooModel, check_finite_weights, check_widths, mlp
+from ..zoo._models import DIVERGED, ZooModel, check_finite_weights, mlp
 from ._regions import LinearRegions
 
 #: A few fits: the default.
@@ -211,7 +212,7 @@ class Distiller(Params):
         )
         # Checked before the teacher is queried on all of X: a bad width raised only
         # after that, and a string of widths raised int()'s bare "invalid literal".
-        widths = check_widths(self.widths)
+        widths = check_positive_ints(self.widths, name="widths")
         n_mix = check_positive_int(self.n_mixup, name="n_mixup", minimum=0)
         check_checkpoint(self.checkpoint, self.random_state)
         rng = check_random_state(self.random_state)

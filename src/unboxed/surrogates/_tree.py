@@ -25,6 +25,7 @@ from .._validation import (
     check_fraction,
     check_is_fitted,
     check_positive_int,
+    check_positive_ints,
     check_random_state,
 )
 from ..blackbox import BlackBox, check_blackbox
@@ -121,7 +122,7 @@ class TreeSurrogate(Params):
         if not (max_depth is None or max_depth == "auto"):
             check_positive_int(max_depth, name="max_depth")
         check_positive_int(min_samples_leaf, name="min_samples_leaf")
-        if not [check_positive_int(d, name="depths") for d in depths]:
+        if not check_positive_ints(depths, name="depths", example="(1, 2, 4, 8)"):
             raise ValueError("depths must list at least one depth")
         if not isinstance(tolerance, numbers.Real) or not 0 <= tolerance < 1:
             raise ValueError(f"tolerance must be a number in [0, 1), got {tolerance!r}")

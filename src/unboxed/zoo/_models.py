@@ -13,11 +13,16 @@ from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from typing import Any
 
-import numpy as np
 import torch
 from torch import nn
 
-from .._validation import RandomState, check_positive_int, check_shape, int_seed
+from .._validation import (
+    RandomState,
+    check_positive_int,
+    check_positive_ints,
+    check_shape,
+    int_seed,
+)
 from ..blackbox import BlackBox
 
 ACTIVATIONS = {"relu": nn.ReLU, "sigmoid": nn.Sigmoid, "tanh": nn.Tanh, "elu": nn.ELU}
@@ -100,13 +105,6 @@ def _activation(name: str) -> nn.Module:
     return ACTIVATIONS[name]()
 
 
-def check_widths(widths: object, *, name: str = "widths") -> tuple[int, ...]:
-    """Check a sequence of hidden-layer widths (ints >= 1) and return it as a tuple."""
-    if not isinstance(widths, Sequence | np.ndarray) or isinstance(widths, str):
-        raise ValueError(f"{name} must be a sequence of ints (e.g. (256, 64)), got {widths!r}")
-    return tuple(check_positive_int(w, name=name) for w in widths)
-
-
 def mlp(
     widths: Sequence[int] = (256, 64),
     activation: str = "relu",
@@ -133,7 +131,7 @@ def mlp(
     -------
     ZooModel
     """
-    widths = list(check_widths(widths))
+    widths = list(check_positive_ints(widths, name="widths"))
     n_features = check_positive_int(n_features, name="n_features")
     n_classes = check_positive_int(n_classes, name="n_classes", minimum=2)
     _activation(activation)

@@ -46,10 +46,11 @@ from .._validation import (
     check_labels,
     check_number,
     check_positive_int,
+    check_positive_ints,
     int_seed,
 )
 from ..blackbox import BlackBox
-from ._models import DIVERGED, ZooModel, as_blackbox, check_finite_weights, check_widths, mlp
+from ._models import DIVERGED, ZooModel, as_blackbox, check_finite_weights, mlp
 from ._train import restore_training_state, save_training_state
 
 
@@ -200,7 +201,7 @@ class TreeRegularizedMLP(Params):
         ):
             check_number(value, name=name, strict=False)
         check_number(lr, name="lr")
-        check_widths(hidden, name="hidden")
+        check_positive_ints(hidden, name="hidden")
         for name, value in (
             ("epochs", epochs),
             ("batch_size", batch_size),

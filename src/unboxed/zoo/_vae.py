@@ -36,10 +36,11 @@ from .._validation import (
     check_checkpoint,
     check_number,
     check_positive_int,
+    check_positive_ints,
     int_seed,
 )
 from ..blackbox import module_input
-from ._models import DIVERGED, ZooModel, _seeded, check_finite_weights, check_widths
+from ._models import DIVERGED, ZooModel, _seeded, check_finite_weights
 
 
 class VAE(ZooModel):
@@ -254,7 +255,7 @@ def vae(
     """
     n_features = check_positive_int(n_features, name="n_features")
     latent_dim = check_positive_int(latent_dim, name="latent_dim")
-    hidden = list(check_widths(hidden, name="hidden"))
+    hidden = list(check_positive_ints(hidden, name="hidden"))
     if not hidden:
         raise ValueError("hidden must hold at least one width")
 
