@@ -640,7 +640,7 @@ def grayscale_shape(input_shape: tuple[int, ...] | None) -> tuple[int, int] | No
         shape = shape[1:]
     elif len(shape) == 3 and shape[2] == 1:
         shape = shape[:2]
-    return shape if len(shape) == 2 else None  # type: ignore[return-value]
+    return shape if len(shape) == 2 else None
 
 
 def _probe_n_classes(predict: ArrayFn, shape: tuple[int, ...], name: str) -> int:

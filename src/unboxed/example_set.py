@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from ._ranks import descending_order
 from ._validation import check_array, check_labels, is_int
 from .explanation import Explanation, _check_image_shape, _check_names
 
@@ -187,7 +188,7 @@ class ExampleSet(Explanation):
         k = check_positive_int(k, name="k")
         if k > self.n_examples:
             raise ValueError(f"k={k} exceeds the number of examples ({self.n_examples})")
-        return np.argsort(-self.scores, kind="stable")[:k]
+        return descending_order(self.scores, k)
 
     def group(self, g: int) -> np.ndarray:
         """Row indices of the examples in group ``g``, best first (none if it is empty).
@@ -205,7 +206,7 @@ class ExampleSet(Explanation):
         if not is_int(g):
             raise ValueError(f"g must be an int group id, got {g!r}")  # "a" matched nothing
         rows = np.flatnonzero(self.groups == g)
-        return rows[np.argsort(-self.scores[rows], kind="stable")]
+        return rows[descending_order(self.scores[rows])]
 
     def plot(self, groups: list[int] | None = None, *, max_per_group: int = 6) -> Any:
         """A gallery: one row per group (next to its query, if any), best first.

@@ -94,10 +94,10 @@ def hand_over(array: np.ndarray) -> np.ndarray:
     return array.view(_HandedOver)
 
 
-def _check_field(value: object, *, name: str, ndim: int) -> np.ndarray:
-    """A float array field, scanned for NaN/inf unless it was handed over."""
+def _check_field(value: object, *, name: str) -> np.ndarray:
+    """A 2-D float array field, scanned for NaN/inf unless it was handed over."""
     handed = isinstance(value, _HandedOver)
-    return check_array(value, name=name, ndim=ndim, dtype=None, finite=not handed)
+    return check_array(value, name=name, ndim=2, dtype=None, finite=not handed)
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -236,7 +236,7 @@ class Explanation:
         if not isinstance(scalars, dict) or not isinstance(meta, dict):
             raise ValueError(f"{path} is not a valid {kind.__name__}: malformed header")
         try:
-            return kind(**{**scalars, **arrays, "meta": meta})  # type: ignore[return-value]
+            return kind(**{**scalars, **arrays, "meta": meta})
         except (TypeError, ValueError) as err:
             raise ValueError(f"{path} is not a valid {kind.__name__}: {err}") from err
 
@@ -302,11 +302,11 @@ class Attribution(Explanation):
 
     def __post_init__(self) -> None:
         # Any float dtype is kept: a float32 model's gradients stay float32.
-        values = _check_field(self.values, name="values", ndim=2)
+        values = _check_field(self.values, name="values")
         self._freeze("values", values)
         self._freeze("target", check_labels(self.target, n=values.shape[0], name="target"))
         if self.inputs is not None:
-            inputs = _check_field(self.inputs, name="inputs", ndim=2)
+            inputs = _check_field(self.inputs, name="inputs")
             if inputs.shape != values.shape:
                 raise ValueError(f"inputs has shape {inputs.shape}; expected {values.shape}")
             self._freeze("inputs", inputs)

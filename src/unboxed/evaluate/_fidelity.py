@@ -200,7 +200,6 @@ def _explained_classes(ranking: RankingLike, preds: np.ndarray, target: int | No
     predicted class when ``target`` is None.
     """
     if isinstance(ranking, Attribution):
-        check_rows(ranking, preds.shape[0])
         if target is not None and np.any(ranking.target != target):
             raise ValueError(f"the attribution explains other classes than target={target}")
         return ranking.target
@@ -257,12 +256,6 @@ def _make_fill(
 def _check_ks_ranked(ks: np.ndarray, ranking: RowRanking) -> None:
     if ks.max() > ranking.n_ranked:
         raise ValueError(f"k={ks.max()} exceeds the {ranking.n_ranked} ranked features")
-
-
-def _check_bootstrap(n_boot: object, sample_frac: object) -> None:
-    """Check the bootstrap settings before any model query is spent."""
-    check_positive_int(n_boot, name="n_boot")
-    check_fraction(sample_frac, name="sample_frac")
 
 
 Manipulate = Callable[[np.ndarray], np.ndarray]
@@ -345,7 +338,8 @@ def _start(
     X, ks, preds, classes
     """
     check_blackbox(blackbox)
-    _check_bootstrap(n_boot, sample_frac)
+    check_positive_int(n_boot, name="n_boot")
+    check_fraction(sample_frac, name="sample_frac")
     target = _check_target(target, blackbox.n_classes)
     X = blackbox.check_X(X)
     ks = check_ks(ks, n_features=X.shape[1])
@@ -604,7 +598,7 @@ def keep_top_k(
     rng = check_random_state(random_state)
     _check_fill(fill)
     check_positive_int(n_boot, name="n_boot")
-    if segment_score not in ("mean", "sum"):  # checked here too: unused without segments
+    if segment_score not in ("mean", "sum"):  # checked even without segments, which alone use it
         raise ValueError(f"segment_score must be 'mean' or 'sum', got {segment_score!r}")
     k = check_positive_int(k, name="k", minimum=0)
     X = blackbox.check_X(X)
@@ -663,8 +657,6 @@ def _keep_masks(
             f"segments must be non-negative int labels of shape ({n}, {d}) or ({d},), "
             f"got {labels.dtype} {labels.shape}"
         )
-    if how not in ("mean", "sum"):
-        raise ValueError(f"segment_score must be 'mean' or 'sum', got {how!r}")
     by_id = not isinstance(ranking, Attribution | FeatureImportance)
     if not by_id:
         # Ids only group features here, and ids beyond d (say, 10**9) would size the

@@ -102,20 +102,12 @@ def bootstrap_mean(
     return mean, np.moveaxis(ci, 0, -1)
 
 
-def estimate(
-    values: np.ndarray,
-    *,
-    n_boot: int,
-    random_state: RandomState = None,
-    sample_frac: float = 1.0,
-) -> Estimate:
+def estimate(values: np.ndarray, *, n_boot: int, random_state: RandomState = None) -> Estimate:
     """:func:`bootstrap_mean` of a 1-D sample (a column is flattened), as an
     :class:`Estimate`."""
     values = np.asarray(values, dtype=np.float64)
     if values.ndim == 0:  # it would pass as a sample of one, with a CI of zero width
         raise ValueError(f"estimate takes a sample, got the scalar {values.item()!r}")
     values = values.ravel()
-    mean, ci = bootstrap_mean(
-        values, n_boot=n_boot, random_state=random_state, sample_frac=sample_frac
-    )
+    mean, ci = bootstrap_mean(values, n_boot=n_boot, random_state=random_state)
     return Estimate(float(mean), (float(ci[0]), float(ci[1])), int(values.size))

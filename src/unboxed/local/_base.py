@@ -55,7 +55,7 @@ class LocalExplainer(Params):
             shape = check_shape(self.image_shape, name="image_shape")
             if len(shape) != 2 or math.prod(shape) != d:
                 raise ValueError(f"image_shape must be (H, W) with H*W = {d}, got {shape}")
-            return shape  # type: ignore[return-value]
+            return shape
         return grayscale_shape(self.blackbox.input_shape)
 
     def _targets(self, target: Any, X: np.ndarray, proba: np.ndarray | None = None) -> np.ndarray:

@@ -26,6 +26,7 @@ import numpy as np
 from scipy import special
 
 from .._progress import progress
+from .._ranks import top_k_mask
 from ..blackbox import BlackBox
 
 #: Perturbed samples of the instances explained together: their masks, answers and
@@ -422,8 +423,4 @@ def constrained_wls(
 def top_k_active(coef: np.ndarray, active: np.ndarray, k: int) -> np.ndarray:
     """The ``k`` active components with the largest ``|coef|`` (ties to the lower index),
     shape ``(r, M)`` bool: LIME's feature selection by highest weights."""
-    magnitude = np.where(active, np.abs(coef), -np.inf)
-    order = np.argsort(-magnitude, axis=1, kind="stable")[:, :k]
-    chosen = np.zeros_like(active)
-    np.put_along_axis(chosen, order, True, axis=1)
-    return chosen & active
+    return top_k_mask(np.where(active, np.abs(coef), -np.inf), k) & active

@@ -129,7 +129,7 @@ def _check_image(image_shape: Any, d: int, method: Segmenter) -> tuple[int, int]
     shape = check_shape(image_shape, name="image_shape")
     if len(shape) != 2 or math.prod(shape) != d:
         raise ValueError(f"image_shape must be (H, W) with H*W = {d}, got {image_shape!r}")
-    return shape  # type: ignore[return-value]
+    return shape
 
 
 def _image_segmenter(method: Segmenter, params: dict[str, Any]) -> Callable[[np.ndarray], Any]:

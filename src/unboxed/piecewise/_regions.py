@@ -30,6 +30,7 @@ from numpy.typing import ArrayLike
 from torch import nn
 from torch.nn import functional as F
 
+from .._ranks import descending_order
 from .._validation import check_array, check_labels, check_positive_int, check_shape, is_int
 from ..explanation import Attribution, make_meta
 from ..zoo._models import check_finite_weights
@@ -492,7 +493,7 @@ class LinearRegions:
         unique, region, counts = np.unique(
             patterns, axis=0, return_inverse=True, return_counts=True
         )
-        order = np.argsort(-counts, kind="stable")
+        order = descending_order(counts)
         rank = np.empty_like(order)
         rank[order] = np.arange(order.size)
         return RegionCounts(unique[order], counts[order], rank[region.ravel()])

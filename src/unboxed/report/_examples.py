@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .._validation import check_instance, check_positive_int
+from ._plots import _as_image
 
 if TYPE_CHECKING:
     from ..example_set import ExampleSet
@@ -65,8 +66,7 @@ def _picture(examples: ExampleSet, row: np.ndarray | None, features: np.ndarray 
         return None
     for flat in (row, features):
         if flat is not None and flat.size == int(np.prod(shape)):
-            image = flat.reshape(shape)
-            return image.mean(axis=0) if image.ndim == 3 else image
+            return _as_image(flat, shape)
     return None
 
 

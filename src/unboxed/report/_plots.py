@@ -11,20 +11,21 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from .._ranks import descending_order
 from .._validation import check_instance, check_positive_int, is_int
 
 if TYPE_CHECKING:
     from ..explanation import Attribution, FeatureImportance
 
 
-def _figure(n_panels: int, *, panel_size: float = 2.4, max_cols: int = 5) -> tuple[Any, Any]:
+def _figure(n_panels: int, *, panel_size: float = 2.4) -> tuple[Any, Any]:
     # A bare Figure, not pyplot: it is freed with its last reference instead of piling
     # up in pyplot's registry, and it needs no display.
     from matplotlib.figure import Figure
 
     if n_panels == 0:
         raise ValueError("nothing to plot: pass at least one row or class")
-    cols = min(n_panels, max_cols)
+    cols = min(n_panels, 5)  # at most five panels a row
     rows = -(-n_panels // cols)
     fig = Figure(figsize=(panel_size * cols, panel_size * rows))
     axes = fig.subplots(rows, cols, squeeze=False)
@@ -59,7 +60,7 @@ def _heat(ax: Any, heat: np.ndarray, background: np.ndarray | None, title: str) 
 
 
 def _bars(ax: Any, values: np.ndarray, names: list[str], title: str, top: int) -> None:
-    order = np.argsort(-np.abs(values), kind="stable")[:top][::-1]
+    order = descending_order(np.abs(values), top)[::-1]
     ax.barh(range(len(order)), values[order], color=np.where(values[order] >= 0, "C3", "C0"))
     ax.set_yticks(range(len(order)), [names[i] for i in order], fontsize=7)
     ax.set_title(title, fontsize=8)

@@ -27,6 +27,7 @@ from .._validation import (
     check_positive_int,
     check_positive_ints,
     check_random_state,
+    seed_from,
 )
 from ..blackbox import BlackBox, check_blackbox
 from ..evaluate import Estimate, agreement
@@ -168,7 +169,7 @@ class TreeSurrogate(Params):
             )
         order = rng.permutation(n)
         test, train = order[:n_test], order[n_test:]
-        self._seed = int(rng.integers(0, 2**31 - 1))
+        self._seed = seed_from(rng)
         self.n_features_in_ = int(X.shape[1])
         self.curve_: list[dict[str, Any]] | None = None
         if self.max_depth == "auto":
