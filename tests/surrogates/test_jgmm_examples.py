@@ -950,3 +950,22 @@ def test_a_crossing_on_the_last_allowed_step_is_kept(tiny_labelled):
             one_step += 1
             np.testing.assert_allclose(short, full)
     assert one_step >= 3  # queries 2, 4, 5 and 7 of this model cross in one step
+
+
+def test_mined_prototypes_score_the_pool_under_the_lower_gaussians_once(tiny, monkeypatch):
+    """The scores and the likeliest components share one evaluation of the K_x
+    Gaussian densities over the pool (each one is n K_x densities in D dimensions)."""
+    model, Z = tiny
+    expected = jx.mine_prototypes(model, Z, 3)
+    calls: list[int] = []
+    original = jx._log_gx
+
+    def counted(model, Z):
+        calls.append(len(Z))
+        return original(model, Z)
+
+    monkeypatch.setattr(jx, "_log_gx", counted)
+    found = jx.mine_prototypes(model, Z, 3)
+    assert calls == [len(Z)]
+    for name in ("Z", "scores", "components", "groups", "indices"):
+        np.testing.assert_array_equal(getattr(found, name), getattr(expected, name))

@@ -1066,3 +1066,47 @@ def test_an_untied_refit_leaves_no_classes_of_the_tied_fit_before(planted, plant
         explainer.predict(X[:2])
     with pytest.raises(ValueError, match="fit it again"):  # not a TypeError on None
         explainer.plot_posteriors()
+
+
+@pytest.mark.filterwarnings("ignore:JGMM EM did not converge")
+def test_the_default_pool_is_featurised_once_per_fit_and_follows_refits_and_settings(
+    planted, planted_logreg, monkeypatch
+):
+    """Mining ``X_fit_`` runs the black box over it once, not at every call; a refit,
+    or another layer set after the fit, makes it run again."""
+    box = BlackBox.from_torch(torch_logistic_regression(planted_logreg), input_shape=(20,))
+    explainer = JGMMExplainer(
+        box, lower_layer="act1", n_components_x=2, max_iter=5, random_state=0, verbose=False
+    )
+    calls: list[int] = []
+    original = JGMMExplainer.lower_features
+
+    def counted(self, X):
+        calls.append(len(X))
+        return original(self, X)
+
+    monkeypatch.setattr(JGMMExplainer, "lower_features", counted)
+    first, second = planted.X_test[:80], planted.X_test[80:160]
+    explainer.fit(first)
+    calls.clear()
+    once = explainer.criticisms(n=5)
+    twice = explainer.criticisms(n=5)
+    assert calls == [80]  # the second call reuses the whitened rows of the first
+    np.testing.assert_array_equal(once.values, twice.values)
+    np.testing.assert_array_equal(once.indices, twice.indices)
+    with pytest.raises(ValueError, match="read-only"):
+        explainer._fit_pool()[0, 0] = 0.0  # no caller can change what the next one mines
+
+    explainer.fit(second)  # a refit mines the new rows, not the old ones
+    calls.clear()
+    refitted = explainer.criticisms(n=5)
+    given = explainer.criticisms(second, n=5)
+    assert calls == [80, 80]
+    np.testing.assert_array_equal(refitted.values, given.values)
+    np.testing.assert_array_equal(refitted.inputs, second[given.indices])
+
+    calls.clear()
+    explainer.set_params(lower_layer="fc1")  # the same values here: ReLU of non-negatives
+    explainer.criticisms(n=5)
+    explainer.criticisms(n=5)
+    assert calls == [80]

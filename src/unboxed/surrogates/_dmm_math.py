@@ -146,8 +146,15 @@ def component_log_density(
     X: np.ndarray, y: np.ndarray, beta: np.ndarray, sigma2: np.ndarray
 ) -> np.ndarray:
     """``log N(y_i | x_i^T beta_j, sigma_j^2)`` for every sample and component, (n, J)."""
-    resid = y[:, None] - X @ beta.T
-    return -0.5 * (LOG_2PI + np.log(sigma2) + resid**2 / sigma2)
+    # In place, one (n, J) array instead of five; the same operations in the same
+    # order (the two terms of the sum commute exactly), so the same values.
+    out = X @ beta.T
+    np.subtract(y[:, None], out, out=out)
+    np.square(out, out=out)
+    out /= sigma2
+    out += LOG_2PI + np.log(sigma2)
+    out *= -0.5
+    return out
 
 
 def _prior_precision(state: State) -> np.ndarray:
@@ -180,7 +187,8 @@ def sample_z(
 def _allocation_log_p(X: np.ndarray, y: np.ndarray, state: State) -> tuple[np.ndarray, float]:
     """``log pi_j + log N(y_i | x_i^T beta_j, sigma_j^2)``, (n, J), and its mixture
     log-likelihood ``sum_i logsumexp_j``."""
-    log_p = state.log_pi + component_log_density(X, y, state.beta, state.sigma2)
+    log_p = component_log_density(X, y, state.beta, state.sigma2)
+    log_p += state.log_pi
     top = log_p.max(axis=1, keepdims=True)  # a lean logsumexp: scipy's checks cost more
     return log_p, float(np.sum(np.log(np.exp(log_p - top).sum(axis=1)) + top[:, 0]))
 
@@ -490,7 +498,7 @@ def sample_beta(
     sigma = math.sqrt(sigma2)
     if n >= p:
         A = X.T @ X
-        A[np.diag_indices(p)] += prec
+        A.flat[:: p + 1] += prec  # the diagonal, without index arrays
         L = np.linalg.cholesky(A)
         mean = _cho_solve(L, X.T @ y)
         # L^T e = noise gives e ~ N(0, A^-1).
@@ -501,7 +509,7 @@ def sample_beta(
     u = np.sqrt(d) * rng.standard_normal(p)
     v = X @ u + rng.standard_normal(n)
     M = (X * d) @ X.T
-    M[np.diag_indices(n)] += 1.0
+    M.flat[:: n + 1] += 1.0
     w = _cho_solve(np.linalg.cholesky(M), y / sigma - v)
     return sigma * (u + d * (X.T @ w))
 
@@ -912,13 +920,16 @@ def sweep(
     lam1_j, lam2_j = state.lam1[state.c], state.lam2[state.c]
     beta, t, sigma2 = state.beta.copy(), state.t.copy(), state.sigma2.copy()
     rss = np.zeros(J)
-    for j in range(J):  # 4
-        rows = z == j
+    # Each component's rows in ascending order, as the mask z == j picks them, copied
+    # once per sweep for both the draw and the residuals (they were copied three times).
+    by_component = np.split(np.argsort(z, kind="stable"), np.cumsum(counts)[:-1])
+    for j, members in enumerate(by_component):  # 4
         if counts[j] == 0:
             sigma2[j], t[j], beta[j] = sample_prior_component(p, lam1_j[j], lam2_j[j], prior, rng)
             continue
-        beta[j] = sample_beta(X[rows], y[rows], sigma2[j], lam2_j[j], t[j], rng)
-        rss[j] = np.sum((y[rows] - X[rows] @ beta[j]) ** 2)
+        X_j, y_j = X[members], y[members]
+        beta[j] = sample_beta(X_j, y_j, sigma2[j], lam2_j[j], t[j], rng)
+        rss[j] = np.sum((y_j - X_j @ beta[j]) ** 2)
     t = sample_t(beta, sigma2, lam1_j, lam2_j, rng)  # 5, with the beta just drawn
     sigma2, accepted_sigma = sample_sigma2(
         rss, counts, beta, t, sigma2, lam1_j, lam2_j, prior, rng

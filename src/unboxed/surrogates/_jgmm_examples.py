@@ -62,19 +62,22 @@ def _check_plain(model: JGMM) -> None:
         )
 
 
-def prototype_scores(model: JGMM, Z: np.ndarray) -> np.ndarray:
+def prototype_scores(model: JGMM, Z: np.ndarray, log_gx: np.ndarray | None = None) -> np.ndarray:
     """``log f_proto^(j)(x) = log p(x | w = j) = log sum_i Q[i, j] G(x; mu_i)`` (eq. 4).
 
     Parameters
     ----------
     model : JGMM
     Z : ndarray of shape (n, D), whitened
+    log_gx : ndarray of shape (n, 1, K_x), optional
+        ``_log_gx(model, Z)``, where the caller has it already.
 
     Returns
     -------
     ndarray of shape (n, K_y)
     """
-    return jm.log_px_given_w(_log_gx(model, Z), model._Q)[:, 0]
+    log_gx = _log_gx(model, Z) if log_gx is None else log_gx
+    return jm.log_px_given_w(log_gx, model._Q)[:, 0]
 
 
 def criticism_scores(model: JGMM, Z: np.ndarray) -> np.ndarray:
@@ -141,8 +144,9 @@ def _top(scores: np.ndarray, n: int, tier: np.ndarray | None = None) -> np.ndarr
 def mine_prototypes(model: JGMM, Z: np.ndarray, n_per_component: int) -> Found:
     """The ``n`` rows with the highest eq. 4 score for each higher component."""
     _check_plain(model)
-    scores = prototype_scores(model, Z)
-    comps = proba_z(model, Z).argmax(axis=1)
+    log_gx = _log_gx(model, Z)  # once for both: n K_x Gaussian densities in D dimensions
+    scores = prototype_scores(model, Z, log_gx)
+    comps = proba_z(model, Z, log_gx).argmax(axis=1)
     rows, groups = [], []
     for j in range(scores.shape[1]):
         top = _top(scores[:, j], n_per_component)
