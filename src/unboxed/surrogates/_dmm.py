@@ -28,6 +28,7 @@ from scipy import special
 from .._estimator import Params
 from .._io import array_digest
 from .._progress import progress
+from .._ranks import descending_order
 from .._validation import (
     NotFittedError,
     RandomState,
@@ -474,7 +475,7 @@ class DMMMEN(Params):
                 "the others are constant"
             )
         if self.reduction == "variance":
-            return np.sort(np.argsort(-variance, kind="stable")[:k]), None, None
+            return np.sort(descending_order(variance, k)), None, None
         if k >= X.shape[0]:
             raise ValueError(
                 f"reduction='pca' with n_features={k} needs more than {k} samples, got {X.shape[0]}"
@@ -617,7 +618,7 @@ class DMMMEN(Params):
         if by not in ("magnitude", "positive", "contribution"):
             raise ValueError(f"by must be 'magnitude', 'positive' or 'contribution', got {by!r}")
         weights = self.weights_[row]
-        order = [j for j in np.argsort(-weights, kind="stable") if weights[j] >= 0.05]
+        order = [j for j in descending_order(weights) if weights[j] >= 0.05]
         coef = self.coef_[row]
         if by == "contribution":
             coef = coef * self.mean_input_[row]
@@ -626,7 +627,7 @@ class DMMMEN(Params):
         if by != "magnitude":
             rows[0] = np.maximum(weights @ coef, 0.0)
         kept = np.zeros_like(rows)
-        top = np.argsort(-rows, axis=1, kind="stable")[:, :k]
+        top = descending_order(rows, k)
         np.put_along_axis(kept, top, np.take_along_axis(rows, top, axis=1), axis=1)
         names = ["weighted"] + [f"component {j} (weight {weights[j]:.2f})" for j in order]
         meta = make_meta("dmm-men", self._parameters(), seed=self.seed_)

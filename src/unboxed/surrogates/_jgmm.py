@@ -25,6 +25,7 @@ from .._validation import (
     check_labels,
     check_positive_int,
     check_random_state,
+    seed_from,
 )
 from . import _jgmm_math as jm
 from ._driver import FitTrace, Snapshot, check_driver_params, fit_iterative
@@ -717,7 +718,7 @@ def _kmeans(X: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
     from sklearn.cluster import KMeans
     from sklearn.exceptions import ConvergenceWarning as SkConvergenceWarning
 
-    seed = int(rng.integers(0, 2**31 - 1))
+    seed = seed_from(rng)
     with warnings.catch_warnings():
         # Duplicated rows can leave fewer distinct points than k; the empty components
         # then start at the floor variance and EM handles them.

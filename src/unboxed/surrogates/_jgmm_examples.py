@@ -20,6 +20,7 @@ from typing import cast
 
 import numpy as np
 
+from .._ranks import descending_order
 from . import _jgmm_math as jm
 from ._jgmm import JGMM
 
@@ -136,9 +137,9 @@ def _top(scores: np.ndarray, n: int, tier: np.ndarray | None = None) -> np.ndarr
     within a tier), then ordered by score alone, as :class:`~unboxed.ExampleSet` ranks.
     """
     if tier is None:
-        return np.argsort(-scores, kind="stable")[: min(n, scores.size)]
+        return descending_order(scores, n)
     chosen = np.lexsort((-scores, tier))[: min(n, scores.size)]
-    return chosen[np.argsort(-scores[chosen], kind="stable")]
+    return chosen[descending_order(scores[chosen])]
 
 
 def mine_prototypes(model: JGMM, Z: np.ndarray, n_per_component: int) -> Found:
@@ -557,7 +558,7 @@ def sparse_moves(
     # A hair inside the budget, so that rounding cannot put the full move outside.
     move = radius * math.sqrt(d) * (1 - 1e-9) * fraction * np.sign(slope)
     rated = np.where(slope != 0, f[T] + np.abs(move * slope), -np.inf)
-    best = np.argsort(-rated, kind="stable")[:n_keep]
+    best = descending_order(rated, n_keep)
     best = best[np.isfinite(rated[best])]  # a flat direction moves nothing
     Z = np.repeat(z_query[None], best.size, axis=0)
     Z[np.arange(best.size), dim[best]] += move[best]

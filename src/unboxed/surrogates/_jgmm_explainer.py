@@ -19,6 +19,7 @@ import numpy as np
 
 from .._estimator import Params
 from .._io import array_digest, as_recorded, read_json, write_json
+from .._ranks import descending_order
 from .._validation import (
     RandomState,
     check_array,
@@ -596,7 +597,7 @@ class JGMMExplainer(Params):
         model = self.jgmm_
         log_pw = jm.log_proba_w_given_x(jx._log_gx(model, found.Z), model._Q, model.pi_)
         proba = self._class_proba(np.exp(log_pw)) if self._tied else np.exp(log_pw)
-        top = np.argsort(-proba, axis=1, kind="stable")[:, :2]
+        top = descending_order(proba, 2)
         if top.shape[1] < 2:  # pragma: no cover - K_y >= 2 whenever tied
             top = np.concatenate([top, top], axis=1)
         mined = source == "mined" and inputs is not None
