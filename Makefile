@@ -52,6 +52,7 @@ bench: venv data
 	$(BIN)/python benchmarks/zoo_accuracy.py
 	$(BIN)/python benchmarks/local_attributions.py
 	$(BIN)/python benchmarks/global_probes.py
+	$(BIN)/python benchmarks/permutation_importance.py
 	$(BIN)/python benchmarks/jgmm.py
 	$(BIN)/python benchmarks/clime.py
 	$(BIN)/python benchmarks/dmm_men.py
