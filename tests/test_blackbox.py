@@ -431,6 +431,18 @@ def test_features_in_many_batches_match_one_pass(rng):
     assert bb.n_queries == 7
 
 
+@pytest.mark.parametrize("value", [1e300, -1e300])
+def test_features_that_overflow_the_model_dtype_are_refused(value):
+    # Finite in float64, infinite in the float32 model: features returned inf.
+    torch.manual_seed(0)
+    module = torch.nn.Sequential(torch.nn.Linear(4, 5), torch.nn.ReLU(), torch.nn.Linear(5, 3))
+    bb = BlackBox.from_torch(module, input_shape=(4,))
+    X = np.zeros((2, 4))
+    X[1, 2] = value
+    with pytest.raises(ValueError, match=r"layer '0' of 'Sequential' produced NaN or infinite"):
+        bb.features(X, "0")
+
+
 class _RecordsBatches(torch.nn.Linear):
     def __init__(self):
         super().__init__(4, 2)
@@ -465,6 +477,18 @@ def test_a_callable_without_input_shape_still_needs_a_batch():
         bb.predict_proba(np.zeros(5))
     with pytest.raises(ValueError, match=r"X must be 2-dimensional, got shape \(2, 3, 4\)"):
         bb.predict_proba(np.zeros((2, 3, 4)))
+
+
+def test_a_callable_without_input_shape_needs_a_feature():
+    from unboxed.local import KernelShap, Lime
+
+    bb = BlackBox.from_callable(lambda X: np.full((len(X), 2), 0.5), n_classes=2)
+    with pytest.raises(ValueError, match=r"X has no features: got shape \(3, 0\)"):
+        bb.predict_proba(np.zeros((3, 0)))
+    for explainer in (Lime(bb, n_samples=10), KernelShap(bb, n_samples=10)):
+        # numpy's 'zero-size array to reduction operation minimum' before
+        with pytest.raises(ValueError, match="X has no features"):
+            explainer.explain(np.zeros((3, 0)), target=0)
 
 
 class _Sqrt(torch.nn.Module):

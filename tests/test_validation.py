@@ -104,6 +104,12 @@ def test_check_labels_refuses_the_label_equal_to_n_classes():
     assert check_labels(np.array([0, 2]), n=2, n_classes=3).tolist() == [0, 2]
 
 
+def test_float16_labels_are_read_without_overflowing_the_int64_bound():
+    # float16 compared with 2**63 overflowed it to inf: a RuntimeWarning.
+    labels = check_labels(np.array([0, 2, 1], dtype=np.float16), n=3, n_classes=3)
+    assert labels.dtype == np.int64 and labels.tolist() == [0, 2, 1]
+
+
 def test_boolean_labels_are_classes_0_and_1():
     labels = check_labels(np.array([True, False, True]), n=3, n_classes=2)
     assert labels.dtype == np.int64 and labels.tolist() == [1, 0, 1]
@@ -134,6 +140,11 @@ def test_bounds_and_fractions_refuse_an_empty_range():
     with pytest.raises(ValueError, match="low < high"):
         check_bounds((0, 1, 2, 2), n_axes=2)
     assert check_bounds((0, 1, 2, 3), n_axes=2) == (0.0, 1.0, 2.0, 3.0)
+    # Each end finite, the width not: linearize raised an OverflowError sizing its grid.
+    with pytest.raises(ValueError, match="a finite high - low"):
+        check_bounds((-1e308, 1e308))
+    with pytest.raises(ValueError, match="a finite high - low"):
+        check_bounds((0, 1, -1e308, 1e308), n_axes=2)
     with pytest.raises(ValueError, match=r"in \(0, 1\], got 0"):
         check_fraction(0, name="test_size")
     assert check_fraction(1, name="test_size") == 1.0
@@ -207,6 +218,20 @@ def test_check_array_dtype_conversion():
     assert check_array(np.ones((2, 2), dtype=np.float32), dtype=None).dtype == np.float32
     assert check_array(ints, dtype=None).dtype == np.float64
     assert check_array([[True, False]], dtype=None).tolist() == [[1.0, 0.0]]
+
+
+@pytest.mark.parametrize(
+    ("X", "dtype"), [(np.array([[1.0, 1e308]]), np.float32), (np.array([[70000]]), np.float16)]
+)
+def test_check_array_names_values_beyond_the_range_of_its_dtype(X, dtype):
+    # The cast raised numpy's RuntimeWarning, then the message spoke of an infinity
+    # the caller never passed.
+    with pytest.raises(ValueError, match=r"X holds values beyond the range of float"):
+        check_array(X, dtype=dtype)
+    X_nan = X.astype(np.float64)
+    X_nan[0, 0] = np.nan  # a NaN that was there is still named as one
+    with pytest.raises(ValueError, match=r"X contains NaN \(first at index \(0, 0\)\)"):
+        check_array(X_nan, dtype=dtype)
 
 
 def test_check_finite_names_the_first_bad_value_and_its_kind():
@@ -344,7 +369,15 @@ def test_feature_indices_take_an_empty_list_and_refuse_masks_and_scalars():
     with pytest.raises(ValueError, match=r"^s must be a non-empty list"):
         check_feature_indices([], n_features=4, name="s", allow_empty=False)
     # A boolean mask would select features, not name them; a 0-d array is no vector.
-    for bad in (np.array([True, False, True, False]), np.array(2), [np.bool_(True)]):
+    # An empty complex or string array is no list of indices either (a ComplexWarning
+    # casting it to int before).
+    for bad in (
+        np.array([True, False, True, False]),
+        np.array(2),
+        [np.bool_(True)],
+        np.zeros(0, dtype=complex),
+        np.array([], dtype=str),
+    ):
         with pytest.raises(ValueError, match=r"^s must be a vector of feature indices"):
             check_feature_indices(bad, n_features=4, name="s")
     numpy_ints = (np.int64(3), np.uint8(0))

@@ -199,8 +199,15 @@ def check_array(
         raise ValueError(f"{name} is empty: got shape {arr.shape}; expected at least one sample")
     if dtype is None:
         dtype = arr.dtype if np.issubdtype(arr.dtype, np.floating) else np.float64
-    arr = np.asarray(arr, dtype=dtype, order="C")  # ascontiguousarray makes a scalar 1-d
-    if finite:
+    given = arr
+    with np.errstate(over="ignore"):  # a value beyond a narrower dtype becomes inf: named below
+        arr = np.asarray(arr, dtype=dtype, order="C")  # ascontiguousarray makes a scalar 1-d
+    if finite and np.issubdtype(arr.dtype, np.floating) and not all_finite(arr):
+        if arr.dtype != given.dtype and np.all(np.isfinite(given)):
+            raise ValueError(
+                f"{name} holds values beyond the range of {arr.dtype} "
+                f"(up to {np.abs(given).max():g} in magnitude)"
+            )
         check_finite(arr, name=name)
     return arr
 
@@ -252,8 +259,8 @@ def check_labels(y: object, *, n: int, n_classes: int | None = None, name: str =
         ):
             raise ValueError(f"{name} must hold integer class labels, got dtype {arr.dtype}")
     # Only unsigned and float labels can pass int64's range (and numpy 2 will not
-    # compare a bool with 2**63).
-    if arr.size and arr.dtype.kind in "uf" and arr.max() >= 2**63:
+    # compare a bool with 2**63, nor a float16 without overflowing 2**63 to inf).
+    if arr.size and arr.dtype.kind in "uf" and int(arr.max()) >= 2**63:
         raise ValueError(f"{name} holds a class label too large for int64 ({arr.max()})")
     arr = arr.astype(np.int64)
     if arr.size and arr.min() < 0:
@@ -329,13 +336,17 @@ def _is_sequence(value: object) -> TypeGuard[Sequence[Any] | np.ndarray]:
 
 def check_bounds(value: object, *, name: str = "bounds", n_axes: int = 1) -> tuple[float, ...]:
     """Check ``(low, high)`` per axis, flat (``(x0, x1, y0, y1)`` for two): finite
-    numbers with each low below its high (reversed bounds gave empty results)."""
+    numbers with each low below its high (reversed bounds gave empty results) and a
+    finite width (``(-1e308, 1e308)`` overflowed the grids built over it)."""
     items = tuple(value) if _is_sequence(value) else ()
     numeric = len(items) == 2 * n_axes and all(_is_finite_real(v) for v in items)
-    if not numeric or any(items[i] >= items[i + 1] for i in range(0, len(items), 2)):
+    if not numeric or any(
+        not (items[i] < items[i + 1] and math.isfinite(float(items[i + 1]) - float(items[i])))
+        for i in range(0, len(items), 2)
+    ):
         raise ValueError(
             f"{name} must be {2 * n_axes} finite numbers, (low, high) per axis with low < "
-            f"high, got {value!r}"
+            f"high and a finite high - low, got {value!r}"
         )
     return tuple(float(v) for v in items)
 
@@ -381,7 +392,7 @@ def check_feature_indices(
         ``allow_empty``) or holds an index outside the range.
     """
     arr = np.asarray(indices)
-    if arr.shape == (0,) and allow_empty:  # numpy makes [] a float array
+    if arr.shape == (0,) and allow_empty and arr.dtype.kind in "biuf":  # [] is a float array
         return arr.astype(np.intp)
     if (
         arr.ndim != 1

@@ -296,6 +296,8 @@ class BlackBox:
         if self.input_shape is None:
             if arr.ndim != 2:
                 raise ValueError(f"X must be 2-dimensional, got shape {arr.shape}")
+            if arr.shape[1] == 0:  # LIME and KernelSHAP failed in numpy on no features
+                raise ValueError(f"X has no features: got shape {arr.shape}")
             return arr
         n_features = math.prod(self.input_shape)
         if arr.shape[1:] == self.input_shape or (arr.ndim == 2 and arr.shape[1] == n_features):
@@ -497,7 +499,14 @@ class BlackBox:
                 chunks.append(captured.pop().detach().cpu().numpy())
         finally:
             hook.remove()
-        return np.concatenate(chunks)
+        out = np.concatenate(chunks)
+        if np.issubdtype(out.dtype, np.floating) and not _validation.all_finite(out):
+            # An input finite in float64 may overflow the model's float32 (1e300 does).
+            raise ValueError(
+                f"layer {layer!r} of {self.name!r} produced NaN or infinite values; are X's "
+                "values beyond the range of the model's dtype?"
+            )
+        return out
 
     def __sklearn_clone__(self) -> BlackBox:
         """The black box itself: ``sklearn.base.clone`` of an explainer explains the same

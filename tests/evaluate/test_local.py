@@ -81,6 +81,14 @@ def test_noisy_explainer_moves_more_than_a_stable_one(digits, digits_blackbox):
     assert 0 <= stable.mean_drop.mean <= stable.worst_drop.mean <= stable.max_drop <= 1
 
 
+@pytest.mark.parametrize(("dtype", "radius"), [(np.float64, 1e308), (np.float32, 4e38)])
+def test_sensitivity_refuses_a_radius_whose_noise_overflows(dtype, radius):
+    # numpy refused uniform(-1e308, 1e308) with an OverflowError; 4e38 became inf in float32.
+    X = np.zeros((2, 20), dtype=dtype)
+    with pytest.raises(ValueError, match=r"radius must be at most .* for float"):
+        explanation_sensitivity(Saliency(_linear_torch_box()), X, radius=radius)
+
+
 def test_sensitivity_rejects_bad_settings(digits, digits_blackbox):
     explainer = Saliency(digits_blackbox)
     with pytest.raises(ValueError, match="radius"):

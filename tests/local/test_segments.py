@@ -43,6 +43,19 @@ def test_bad_image_shapes_and_methods_are_named(image_shape, method, message):
         segment(_images(), image_shape, method=method)
 
 
+@pytest.mark.parametrize(
+    ("X", "error", "message"),
+    [
+        ([[0.0] * 64, [0.0] * 63], TypeError, "X could not be converted"),  # numpy's error
+        (np.zeros(64), ValueError, "X must be 2-dimensional, got shape \\(64,\\)"),
+        (np.zeros((2, 8, 8)), ValueError, "got images of shape \\(2, 8, 8\\)"),
+    ],
+)
+def test_x_that_is_not_a_flat_batch_is_named(X, error, message):
+    with pytest.raises(error, match=message):
+        segment(X, (8, 8), method="grid")
+
+
 def test_grid_refuses_an_empty_cell():
     with pytest.raises(ValueError, match="cell must be an int >= 1"):
         segment(_images(), (8, 8), method="grid", cell=0)
@@ -99,6 +112,15 @@ def test_partition_refuses_float_and_negative_labels():
         Partition.from_labels(np.zeros(6), 2, 6)
     with pytest.raises(ValueError, match="non-negative"):
         Partition.from_labels(np.array([0, 0, 1, 1, -1, -1]), 2, 6)
+
+
+@pytest.mark.parametrize("big", [2**63, 2**64 - 1])
+def test_partition_keeps_uint64_labels_beyond_int64_apart(big):
+    # Cast to int64 first, 2**64 - 1 became -1 and shared the last slot of another id.
+    labels = np.array([[0, 0, 1, 1, 2, big]], dtype=np.uint64)
+    part = Partition.from_labels(labels, 1, 6)
+    np.testing.assert_array_equal(part.labels, [[0, 0, 1, 1, 2, 3]])
+    np.testing.assert_array_equal(part.counts, [4])
 
 
 def test_partition_perturb_and_spread_per_row():

@@ -89,6 +89,8 @@ def test_regions_in_box_needs_two_inputs_and_a_box():
     regions = LinearRegions(zoo.mlp((4,), n_features=2, n_classes=2))
     with pytest.raises(ValueError, match="bounds"):
         regions_in_box(regions, (1.0, 0.0, 0.0, 1.0))
+    with pytest.raises(ValueError, match="finite high - low"):  # 'X contains NaN' before
+        regions_in_box(regions, (-1e308, 1e308, 0.0, 1.0))
     with pytest.raises(ValueError, match="resolution"):
         regions_in_box(regions, BOX, resolution=1)
     # an AttributeError on n_features_in_ before

@@ -548,6 +548,17 @@ def test_probabilities_are_float64_and_sum_to_one(three_class):
     np.testing.assert_allclose(proba.sum(1), 1.0, rtol=0, atol=1e-12)
 
 
+@pytest.mark.parametrize("value", [1e300, -1e39])
+def test_values_beyond_the_students_float32_are_refused_not_nan(three_class, value):
+    # Finite in float64, infinite in the float32 student: the probabilities were NaN.
+    _, X, distiller = three_class
+    X_big = X[:3].copy()
+    X_big[1, 2] = value
+    for method in (distiller.predict_proba, distiller.predict):
+        with pytest.raises(ValueError, match="the student's logits are not finite"):
+            method(X_big)
+
+
 def test_rows_of_another_shape_are_refused_not_flattened(three_class, digits):
     _, X, distiller = three_class
     with pytest.raises(ValueError):

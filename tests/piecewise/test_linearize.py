@@ -87,6 +87,12 @@ def test_custom_activation_needs_asymptotes():
         ({"activation": "tanh", "n_pieces": 3, "search_range": (-1e12, 1e12)}, ValueError, "grid"),
         ({"activation": "tanh", "n_pieces": 3, "search_range": (5,)}, ValueError, "search_range"),
         ({"activation": "tanh", "n_pieces": 3, "search_range": (1, np.nan)}, ValueError, "finite"),
+        # finite ends, infinite width: an OverflowError sizing the grid
+        (
+            {"activation": "tanh", "n_pieces": 3, "search_range": (-1e308, 1e308)},
+            ValueError,
+            "finite high - low",
+        ),
         ({"activation": "tanh", "n_pieces": 3, "resolution": 5}, ValueError, "resolution"),
         # log is NaN left of 0, inside the search range
         (

@@ -171,6 +171,21 @@ def test_bad_inputs_and_blackbox(rng):
         regions.decision_features(rng.normal(size=(2, 4)), 1.5, 0)  # an IndexError before
 
 
+@pytest.mark.parametrize(
+    ("x", "error", "message"),
+    [
+        (np.array(["0.5", "1", "2", "3"]), TypeError, "x must be numeric"),  # parsed before
+        ([[0.5, 1.0], [2.0]], TypeError, "x could not be converted"),  # numpy's own error
+        (np.ones(4, dtype=complex), TypeError, "x must be real"),
+        (np.array([0.0, np.inf, 0.0, 0.0]), ValueError, "x contains infinity"),
+    ],
+)
+def test_polytope_checks_its_point(x, error, message):
+    regions = LinearRegions(zoo.mlp((5,), n_features=4, n_classes=3, random_state=0))
+    with pytest.raises(error, match=message):
+        regions.polytope(x)
+
+
 @pytest.mark.parametrize("input_shape", [(10,), (-1,), (4.5,), ()])
 def test_an_input_shape_the_network_cannot_take_is_refused(input_shape):
     model = zoo.mlp((5,), n_features=4, n_classes=3, random_state=0)

@@ -566,6 +566,16 @@ def test_constant_features_are_an_error_unless_reduced(planted, planted_blackbox
     assert np.all(rotated.coef_[:, :, 7] == 0)
 
 
+@pytest.mark.parametrize("reduction", ["variance", "pca"])
+def test_values_whose_variance_overflows_are_an_error(planted, planted_blackbox, reduction):
+    # 1e200 is finite but its square is not: the variance overflowed (a RuntimeWarning),
+    # and with reduction="pca" the sampler then looped forever on NaN inputs.
+    X = planted.X_train[:300].astype(np.float64)
+    X[4, 3] = 1e200
+    with pytest.raises(ValueError, match=r"the variance of feature\(s\) \[3\] overflows"):
+        short(n_features=5, reduction=reduction).fit(X, planted_blackbox)
+
+
 def test_pca_reduction_needs_more_samples_than_axes(planted, planted_blackbox):
     with pytest.raises(ValueError, match="n_features=20 needs more than 20 samples, got 15"):
         short(reduction="pca").fit(planted.X_train[:15], planted_blackbox)

@@ -501,6 +501,33 @@ def test_more_bad_inputs_are_rejected(rng):
             model.sample_x(10, weights=weights)
 
 
+def test_inverse_transform_of_a_scalar_is_refused(rng):
+    X, Y = sample_jgmm(100, rng)
+    model = JGMM(4, 2, random_state=0).fit(X, Y)
+    with pytest.raises(ValueError, match="got a scalar"):  # was an IndexError
+        model.inverse_transform_x(3.0)
+
+
+@pytest.mark.parametrize("whiten", [True, False])
+@pytest.mark.parametrize(
+    "method",
+    ["predict_proba_w", "predict_w", "predict_proba_z_given_x", "log_px_given_w", "score_samples"],
+)
+def test_values_too_large_for_the_gaussians_are_refused_not_nan(rng, whiten, method):
+    # 1e200 is finite but its square is not: every posterior came back NaN.
+    X, Y = sample_jgmm(100, rng)
+    model = JGMM(4, 2, whiten=whiten, random_state=0).fit(X, Y)
+    X_big = X[:3].copy()
+    X_big[1, 0] = 1e200
+    args = (X_big, Y[:3]) if method == "score_samples" else (X_big,)
+    with pytest.raises(ValueError, match="X holds values too large for the model's Gaussians"):
+        getattr(model, method)(*args)
+    Y_big = Y[:3].copy()
+    Y_big[0, 1] = -1e200
+    with pytest.raises(ValueError, match="Y holds values too large"):
+        model.predict_proba_z(Y_big)
+
+
 def test_sample_x_normalises_the_weights(rng):
     """weights need a positive sum, not a sum of 1."""
     X, Y = sample_jgmm(300, rng)

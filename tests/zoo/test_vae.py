@@ -55,6 +55,7 @@ def test_negative_elbo_against_closed_form():
         (np.full((4, 64), -0.5), r"\[0, 1\]"),
         (np.zeros((4, 10)), "features"),
         (np.full((4, 64), np.nan), "NaN"),
+        (np.full((4, 64), 1e308), "beyond the range of float32"),  # numpy's RuntimeWarning
     ],
 )
 def test_bad_images(X, message):

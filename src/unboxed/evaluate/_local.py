@@ -199,7 +199,8 @@ def explanation_sensitivity(
     Raises
     ------
     ValueError
-        If no draw of any row kept its class.
+        If no draw of any row kept its class, or if noise of ``radius`` would overflow
+        ``X``'s dtype.
     """
     rng = check_random_state(random_state)
     radius = check_number(radius, name="radius")
@@ -213,6 +214,10 @@ def explanation_sensitivity(
     blackbox = check_blackbox(getattr(explainer, "blackbox", None), name="explainer.blackbox")
     X = blackbox.check_X(X)
     n, d = X.shape
+    # Beyond this, numpy's uniform(-radius, radius) overflows its span, or the noise X's dtype.
+    limit = min(float(np.finfo(np.float64).max) / 2, float(np.finfo(X.dtype).max))
+    if radius > limit:
+        raise ValueError(f"radius must be at most {limit:.3g} for {X.dtype} inputs, got {radius}")
     if k > d:
         raise ValueError(f"k={k} exceeds the {d} features")
     classes = blackbox.predict(X)

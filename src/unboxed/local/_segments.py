@@ -13,10 +13,9 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import Callable
-from typing import Any, cast
+from typing import Any
 
 import numpy as np
-from numpy.typing import ArrayLike
 
 from .._validation import check_array, check_positive_int, check_shape, is_int
 
@@ -63,13 +62,14 @@ def segment(
     ndarray of shape (n_samples, n_features), int64
         Labels ``0 .. m_i - 1`` per row, contiguous.
     """
-    given = np.shape(cast(ArrayLike, X))
-    if len(given) == 3:  # a batch of (H, W) images: say how to pass them
+    X = check_array(X, name="X", ndim=None)  # np.shape raised on a ragged list
+    if X.ndim == 3:  # a batch of (H, W) images: say how to pass them
         raise ValueError(
             f"X must be flat, shape (n_samples, n_features); got images of shape "
-            f"{given}: pass X.reshape(len(X), -1) with image_shape={given[1:]}"
+            f"{X.shape}: pass X.reshape(len(X), -1) with image_shape={X.shape[1:]}"
         )
-    X = check_array(X, name="X", ndim=2)
+    if X.ndim != 2:
+        raise ValueError(f"X must be 2-dimensional, got shape {X.shape}")
     n, d = X.shape
     if method == "pixels":
         if params:
@@ -179,11 +179,12 @@ class Partition:
             )
         if n and arr.min() < 0:
             raise ValueError("segments must be non-negative")
-        arr = arr.astype(np.int64)
         if n and arr.max() >= d:
             # Ids beyond the feature count (say, 10**9) would size the table below;
-            # a row has at most d distinct ids, so rank them first.
+            # a row has at most d distinct ids, so rank them first (before the cast to
+            # int64, which would wrap a uint64 id from 2**63 up to a negative one).
             arr = np.stack([np.unique(row, return_inverse=True)[1] for row in arr])
+        arr = arr.astype(np.int64)
         width = int(arr.max()) + 1 if n else 0
         present = np.zeros((n, width), dtype=bool)
         np.put_along_axis(present, arr, True, axis=1)

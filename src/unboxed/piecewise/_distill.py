@@ -326,6 +326,11 @@ class Distiller(Params):
         X = self._check_X(X)
         with torch.inference_mode():
             logits = self.student_(torch.as_tensor(X, dtype=torch.float32)).double()
+        if not bool(torch.isfinite(logits).all()):  # a softmax of them would be NaN
+            raise ValueError(
+                "the student's logits are not finite; are X's values beyond the range of "
+                "its float32?"
+            )
         return torch.softmax(logits, dim=1).numpy()
 
     def predict(self, X: object) -> np.ndarray:

@@ -545,7 +545,7 @@ class LinearRegions:
         ValueError
             For a network with max pooling, whose window constraints are not produced.
         """
-        X = self._check_X(np.asarray(x, dtype=np.float64).reshape(1, -1))
+        X = self._check_X(check_array(x, name="x", ndim=None).reshape(1, -1))
         return self._polytopes(X)[0]
 
     def _polytopes(self, X: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:

@@ -453,7 +453,14 @@ class DMMMEN(Params):
         """
         if self.reduction not in ("variance", "pca"):
             raise ValueError(f"reduction must be 'variance' or 'pca', got {self.reduction!r}")
-        variance = X.var(axis=0)
+        with np.errstate(over="ignore", invalid="ignore"):
+            variance = X.var(axis=0)
+        if not np.all(np.isfinite(variance)):  # regressions on such values yield NaN
+            bad = np.flatnonzero(~np.isfinite(variance))
+            raise ValueError(
+                f"X's values are too large: the variance of feature(s) {bad[:5].tolist()} "
+                f"overflows {X.dtype}; rescale X"
+            )
         informative = np.flatnonzero(variance > 0)
         if (
             self.n_features is None

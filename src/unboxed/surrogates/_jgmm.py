@@ -562,21 +562,27 @@ class JGMM(Params):
         """
         self._check_fitted()
         Z = check_array(Z, name="Z", ndim=None)
+        if Z.ndim == 0:
+            raise ValueError(
+                f"Z must be an array of shape (..., {self.n_features_x_in_}), got a scalar"
+            )
         if Z.shape[-1] != self.n_features_x_in_:
             raise ValueError(f"Z has {Z.shape[-1]} features; expected {self.n_features_x_in_}")
         return Z if self.whitening_x_ is None else jm.unwhiten(Z, *self.whitening_x_)
 
     def _log_gx(self, X: object) -> np.ndarray:
         X3 = self._check_x(X)
-        if self.whitening_x_ is not None:
-            X3 = jm.whiten(X3, *self.whitening_x_)
-        return jm.log_gaussian(X3, self.means_x_, self.vars_x_)
+        with np.errstate(over="ignore", invalid="ignore"):
+            if self.whitening_x_ is not None:
+                X3 = jm.whiten(X3, *self.whitening_x_)
+            return _finite_density(jm.log_gaussian(X3, self.means_x_, self.vars_x_), "X")
 
     def _log_gy(self, Y: object) -> np.ndarray:
         Yc = self._check_y(Y)
-        if self.whitening_y_ is not None:
-            Yc = jm.whiten(Yc, *self.whitening_y_)
-        return jm.log_gaussian(Yc, self.means_y_, self.vars_y_)
+        with np.errstate(over="ignore", invalid="ignore"):
+            if self.whitening_y_ is not None:
+                Yc = jm.whiten(Yc, *self.whitening_y_)
+            return _finite_density(jm.log_gaussian(Yc, self.means_y_, self.vars_y_), "Y")
 
     # ------------------------------------------------------------------ inference
     def predict_proba_w(self, X: object) -> np.ndarray:
@@ -756,3 +762,14 @@ def _one_hot(labels: np.ndarray, k: int) -> np.ndarray:
     out = np.zeros((labels.shape[0], k))
     out[np.arange(labels.shape[0]), labels] = 1.0
     return out
+
+
+def _finite_density(log_g: np.ndarray, name: str) -> np.ndarray:
+    """``log_g`` if it is finite. For finite inputs a Gaussian's log density is finite
+    unless a squared distance overflows (``|x|`` near 1e154), which gave NaN posteriors."""
+    if not np.all(np.isfinite(log_g)):
+        raise ValueError(
+            f"{name} holds values too large for the model's Gaussians (their squared "
+            f"distances overflow); rescale {name}"
+        )
+    return log_g
