@@ -443,6 +443,29 @@ def test_features_that_overflow_the_model_dtype_are_refused(value):
         bb.features(X, "0")
 
 
+class _Log(torch.nn.Module):
+    def forward(self, x):
+        return torch.log(x)
+
+
+def test_features_name_the_cause_of_a_layer_output_that_is_not_finite():
+    # The message asked whether X overflowed the model's dtype even where it did not:
+    # here the model itself takes the log of a ReLU's zeros.
+    module = torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.ReLU(), _Log())
+    with torch.no_grad():
+        module[0].weight.zero_()
+        module[0].bias.fill_(-1.0)
+    bb = BlackBox.from_torch(module, input_shape=(4,))
+    with pytest.raises(ValueError, match=r"produced NaN or infinite values from inputs within"):
+        bb.features(np.ones((2, 4)), "2")
+    X = np.zeros((2, 4))
+    X[1, 2] = -1e300
+    with pytest.raises(
+        ValueError, match=r"beyond the range of the model's torch.float32 \(up to 1e\+300"
+    ):
+        bb.features(X, "0")
+
+
 class _RecordsBatches(torch.nn.Linear):
     def __init__(self):
         super().__init__(4, 2)

@@ -234,6 +234,18 @@ def test_check_array_names_values_beyond_the_range_of_its_dtype(X, dtype):
         check_array(X_nan, dtype=dtype)
 
 
+def test_check_array_says_how_far_its_dtype_reaches():
+    # The message named the value but not the range it was expected in.
+    with pytest.raises(
+        ValueError, match=r"up to 1e\+308 in magnitude; float32 holds up to 3.4e\+38"
+    ):
+        check_array(np.array([[1.0, 1e308]]), dtype=np.float32)
+    with pytest.raises(
+        ValueError, match=r"up to 70000 in magnitude; float16 holds up to 6.55e\+04"
+    ):
+        check_array(np.array([[70000]]), dtype=np.float16)
+
+
 def test_check_finite_names_the_first_bad_value_and_its_kind():
     X = np.zeros((3, 2))
     X[1, 1], X[2, 0] = np.inf, np.nan

@@ -205,8 +205,9 @@ def check_array(
     if finite and np.issubdtype(arr.dtype, np.floating) and not all_finite(arr):
         if arr.dtype != given.dtype and np.all(np.isfinite(given)):
             raise ValueError(
-                f"{name} holds values beyond the range of {arr.dtype} "
-                f"(up to {np.abs(given).max():g} in magnitude)"
+                f"{name} holds values beyond the range of {arr.dtype} (up to "
+                f"{np.abs(given).max():g} in magnitude; {arr.dtype} holds up to "
+                f"{float(np.finfo(arr.dtype).max):.3g})"
             )
         check_finite(arr, name=name)
     return arr

@@ -470,7 +470,9 @@ class BlackBox:
         ------
         ValueError
             If the layer is unknown, or runs more than once per forward pass (a shared
-            module), so that its output is ambiguous.
+            module), so that its output is ambiguous, or if its output holds NaN or
+            infinity (from inputs beyond the range of the model's dtype, or made by the
+            model itself).
         """
         import torch
 
@@ -501,12 +503,28 @@ class BlackBox:
             hook.remove()
         out = np.concatenate(chunks)
         if np.issubdtype(out.dtype, np.floating) and not _validation.all_finite(out):
-            # An input finite in float64 may overflow the model's float32 (1e300 does).
             raise ValueError(
-                f"layer {layer!r} of {self.name!r} produced NaN or infinite values; are X's "
-                "values beyond the range of the model's dtype?"
+                f"layer {layer!r} of {self.name!r} produced NaN or infinite values"
+                + self._input_range_note(X)
             )
         return out
+
+    def _input_range_note(self, X: np.ndarray) -> str:
+        """Why a torch layer's output is not finite, as far as ``X`` tells: an input
+        finite in float64 may overflow the model's float32 (1e300 does); otherwise the
+        model's own arithmetic made it (weights, a log of 0, an overflow inside)."""
+        dtype = self._tensor(X[:1]).dtype
+        largest = float(np.max(np.abs(X)))
+        if dtype.is_floating_point:
+            import torch
+
+            limit = float(torch.finfo(dtype).max)
+            if largest > limit:
+                return (
+                    f": X holds values beyond the range of the model's {dtype} (up to "
+                    f"{largest:g} in magnitude; it holds up to {limit:.3g})"
+                )
+        return f" from inputs within the range of the model's {dtype} (up to {largest:g})"
 
     def __sklearn_clone__(self) -> BlackBox:
         """The black box itself: ``sklearn.base.clone`` of an explainer explains the same

@@ -375,3 +375,35 @@ def test_trace_repr_shows_the_objective_by_shape():
         f"FitTrace(state={trace.state!r}, objective=<array of shape (30,), float64>, "
         "converged=False, n_iter=30, init=0)"
     )
+
+
+def test_each_redraw_of_the_bar_shows_the_objective_of_the_step_it_counts(monkeypatch):
+    # The postfix is set without a redraw of its own; set after bar.update, each
+    # redraw showed the objective of the step before the one it counted.
+    import tqdm
+
+    from unboxed import _progress
+
+    shown: list[tuple[int, str]] = []
+
+    class Recording(tqdm.tqdm):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **{**kwargs, "mininterval": 0, "miniters": 1})
+
+        def display(self, msg=None, pos=None):
+            shown.append((self.n, self.postfix or ""))
+            return super().display(msg, pos)
+
+    monkeypatch.setattr(_progress, "tqdm", Recording)
+    values = iter([1.0, 2.0, 3.0, 4.0])
+    fit_iterative(
+        lambda data, rng: 0,
+        lambda data, x, rng: (x + 1, next(values)),
+        None,
+        rng=np.random.default_rng(0),
+        max_iter=4,
+        tol=None,
+        verbose=True,
+    )
+    counted = {n: postfix for n, postfix in shown if n >= 2}
+    assert counted == {n: f"objective={n:.5g}" for n in (2, 3, 4)}, shown

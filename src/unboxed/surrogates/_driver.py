@@ -156,10 +156,11 @@ def _run_once(
                         stacklevel=3,
                     )
                 history.append(value)
-                bar.update(1)
                 # Shown at the bar's next (throttled) redraw: refreshing here redrew it
-                # at every iteration, about 30 us each, 1% of a DMM-MEN sweep.
+                # at every iteration, about 30 us each, 1% of a DMM-MEN sweep. Set before
+                # the update, whose redraw would otherwise show the step before.
                 bar.set_postfix(objective=f"{value:.5g}", refresh=False)
+                bar.update(1)
                 converged = tol is not None and abs(change) < tol
             else:
                 history.append(value)

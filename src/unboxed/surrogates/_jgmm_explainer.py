@@ -138,9 +138,12 @@ class JGMMExplainer(Params):
     feature_shape_ : tuple of int
         The shape of one lower feature after pooling, before flattening.
     X_fit_ : ndarray
-        The inputs ``fit`` saw, the default pool for mining examples. Their whitened
+        The inputs ``fit`` saw, the default pool for mining examples: the array given
+        to ``fit`` itself where it needed no conversion, not a copy. Their whitened
         lower features are computed at the first example call that mines them and kept
         for the next ones (``8 n D`` bytes: 192 MB at 60,000 rows of 400 features).
+        Those kept features do not follow a change made in place to that array or to
+        the model's weights: refit after either.
     """
 
     #: ``(key, Z)`` of :meth:`_fit_pool`; not a fitted attribute: never saved, and
@@ -570,7 +573,10 @@ class JGMMExplainer(Params):
         LeNet's pool2). It costs ``8 n D`` bytes (192 MB at 60,000 rows of pool2's 400
         features), so it is made only when asked for. The key holds the fitted objects
         themselves, so a refit or a new ``blackbox``, ``lower_layer``, ``pool`` or
-        ``spatial`` (through ``set_params`` or not) recomputes it.
+        ``spatial`` (through ``set_params`` or not) recomputes it. Identity does not
+        see a change made in place to ``X_fit_`` (the caller's array) or to the
+        module's weights, which leaves ``jgmm_`` stale too: ``X_fit_``'s entry in the
+        class docstring asks for a refit then.
         """
         key = (self.jgmm_, self.X_fit_, self.blackbox, self.lower_layer, self.pool, self.spatial)
         cached = self._fit_pool_cache
