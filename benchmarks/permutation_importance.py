@@ -34,6 +34,7 @@ Needs ``make data`` (MNIST); trains the zoo MLP into ``~/.cache/unboxed/models``
 from __future__ import annotations
 
 import argparse
+import os
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -401,7 +402,9 @@ def markdown(cases: list[dict], env: dict) -> str:
         f"`python benchmarks/permutation_importance.py` (torch threads: "
         f"{env['machine']['torch_threads']}, BLAS threads 1). Ours and sklearn alternate "
         "seed by seed in one process, so each case's two times share the machine's load; "
-        "compare times within a case, not across runs.",
+        "compare times within a case, not across runs. The machine's 1-minute load "
+        f"average was {env['load'][0]:.1f} at the start and {env['load'][1]:.1f} at the end, "
+        f"on {os.cpu_count()} cores.",
         "",
         "Agreement: each statistic's mean [min, max] over the "
         f"{N_SEEDS} pairs. 'ours vs sklearn (same seed)' should be as high as each "
@@ -512,11 +515,16 @@ def main() -> None:
     warnings.filterwarnings("ignore", category=UserWarning)  # MLP convergence etc.
     torch.set_num_threads(1)
     cases = []
+    load_at_start = os.getloadavg()[0]  # other work on the machine slows both sides
     with threadpool_limits(1):
         for case in [*tabular_cases(), *image_cases()]:
             print(f"{case.name}: {case.X.shape[0]} rows, {len(case.members)} units", flush=True)
             cases.append(run_case(case))
-    env = {"machine": machine(), "sklearn": sklearn.__version__}
+    env = {
+        "machine": machine(),
+        "sklearn": sklearn.__version__,
+        "load": (load_at_start, os.getloadavg()[0]),
+    }
     write_results(
         "permutation_importance",
         markdown(cases, env),
