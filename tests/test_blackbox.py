@@ -508,6 +508,7 @@ def test_a_callable_without_input_shape_needs_a_feature():
     bb = BlackBox.from_callable(lambda X: np.full((len(X), 2), 0.5), n_classes=2)
     with pytest.raises(ValueError, match=r"X has no features: got shape \(3, 0\)"):
         bb.predict_proba(np.zeros((3, 0)))
+    assert bb.predict_proba(np.zeros((3, 1))).shape == (3, 2)  # one feature is enough
     for explainer in (Lime(bb, n_samples=10), KernelShap(bb, n_samples=10)):
         # numpy's 'zero-size array to reduction operation minimum' before
         with pytest.raises(ValueError, match="X has no features"):

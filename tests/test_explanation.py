@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from tests.helpers import cut_off_mid_write
-from unboxed import Attribution, Explanation, FeatureImportance, make_meta
+from unboxed import Attribution, Explanation, FeatureImportance, _validation, make_meta
 from unboxed._io import atomic_write, read_npz
 from unboxed.explanation import hand_over
 
@@ -361,6 +361,18 @@ def test_a_handed_over_array_is_kept_as_it_is():
     assert np.shares_memory(att.values, values)  # no copy of a fresh result
     assert att.values.dtype == np.float32 and type(att.values) is np.ndarray
     assert not att.values.flags.writeable
+
+
+def test_a_handed_over_field_skips_the_scan_that_a_given_one_gets(monkeypatch):
+    # Skipping the NaN/inf scan is what hand_over is for: its caller checked already.
+    scanned = []
+    real = _validation.all_finite
+    monkeypatch.setattr(_validation, "all_finite", lambda a: scanned.append(a.shape) or real(a))
+    values, inputs = np.ones((2, 3)), np.zeros((2, 3))
+    Attribution(hand_over(values), np.array([0, 1]), inputs=hand_over(inputs))
+    assert scanned == []
+    Attribution(values, np.array([0, 1]), inputs=inputs)
+    assert scanned == [(2, 3), (2, 3)]
 
 
 def test_a_negative_class_is_refused():

@@ -1,6 +1,7 @@
 """The shared input checks."""
 
 import pickle
+import re
 
 import numpy as np
 import pytest
@@ -108,6 +109,10 @@ def test_float16_labels_are_read_without_overflowing_the_int64_bound():
     # float16 compared with 2**63 overflowed it to inf: a RuntimeWarning.
     labels = check_labels(np.array([0, 2, 1], dtype=np.float16), n=3, n_classes=3)
     assert labels.dtype == np.int64 and labels.tolist() == [0, 2, 1]
+    # No labels at all: the range check must not take the max of an empty array.
+    for dtype in (np.uint64, np.float16):
+        empty = check_labels(np.array([], dtype=dtype), n=0)
+        assert empty.dtype == np.int64 and empty.shape == (0,)
 
 
 def test_boolean_labels_are_classes_0_and_1():
@@ -227,6 +232,9 @@ def test_check_array_names_values_beyond_the_range_of_its_dtype(X, dtype):
     # The cast raised numpy's RuntimeWarning, then the message spoke of an infinity
     # the caller never passed.
     with pytest.raises(ValueError, match=r"X holds values beyond the range of float"):
+        check_array(X, dtype=dtype)
+    # The message names the largest value given, not the infinity the cast made of it.
+    with pytest.raises(ValueError, match=re.escape(f"(up to {np.abs(X).max():g} in magnitude;")):
         check_array(X, dtype=dtype)
     X_nan = X.astype(np.float64)
     X_nan[0, 0] = np.nan  # a NaN that was there is still named as one

@@ -55,6 +55,20 @@ def _linear_torch_box(n_features=20):
     return BlackBox.from_torch(model, input_shape=(n_features,))
 
 
+@pytest.mark.parametrize(
+    ("dtype", "radius"),
+    [
+        (np.float64, float(np.finfo(np.float64).max) / 2),
+        (np.float32, float(np.finfo(np.float32).max)),
+    ],
+)
+def test_sensitivity_takes_a_radius_at_its_limit(dtype, radius):
+    # The limit itself is allowed: the check after it (k against d) is the one to fail.
+    X = np.zeros((2, 20), dtype=dtype)
+    with pytest.raises(ValueError, match="k=21 exceeds the 20 features"):
+        explanation_sensitivity(Saliency(_linear_torch_box()), X, radius=radius, k=21)
+
+
 def test_saliency_of_a_linear_model_does_not_move(planted):
     # |d logit / dx| of a linear model is its weight vector wherever x is.
     result = explanation_sensitivity(

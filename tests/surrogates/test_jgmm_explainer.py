@@ -1110,3 +1110,20 @@ def test_the_default_pool_is_featurised_once_per_fit_and_follows_refits_and_sett
     explainer.criticisms(n=5)
     explainer.criticisms(n=5)
     assert calls == [80]
+
+    # pool and spatial are in the key as well: set after the fit, each sends mining back
+    # to the features (which refuse them on this model without a conv map), not to the
+    # rows kept for the old settings.
+    for setting in ({"pool": 2}, {"spatial": True}):
+        explainer.set_params(**setting)
+        with pytest.raises(ValueError, match="pool and spatial need a conv map"):
+            explainer.criticisms(n=5)
+        explainer.set_params(pool=None, spatial=False)
+
+    # A new black box, set after the fit, recomputes them too.
+    explainer.set_params(
+        blackbox=BlackBox.from_torch(torch_logistic_regression(planted_logreg), input_shape=(20,))
+    )
+    calls.clear()
+    explainer.criticisms(n=5)
+    assert calls == [80]
