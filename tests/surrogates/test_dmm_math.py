@@ -985,7 +985,9 @@ def test_a_fixed_seed_chain_gives_the_draws_recorded_before_the_sampler_was_sped
     at least p members (the Cholesky draw), fewer (the sample-space draw) and none (the
     prior): the values were recorded from the sampler before its speed-ups, which must
     change no draw. Allocations must match exactly; floats to 1e-10, for other BLAS
-    builds (on the machine they were recorded on they match bit for bit)."""
+    builds (on the machine they were recorded on they match bit for bit). Recorded
+    with numpy 2.4.6: a numpy release that changes one of Generator's streams (NEP 19
+    allows it) would need them recorded again, from the code before the speed-ups."""
     rng = np.random.default_rng(2024)
     n, p, J = 150, 12, 6
     X = np.hstack([np.ones((n, 1)), rng.normal(size=(n, p - 1))])
