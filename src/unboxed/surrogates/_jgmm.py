@@ -571,18 +571,10 @@ class JGMM(Params):
         return Z if self.whitening_x_ is None else jm.unwhiten(Z, *self.whitening_x_)
 
     def _log_gx(self, X: object) -> np.ndarray:
-        X3 = self._check_x(X)
-        with np.errstate(over="ignore", invalid="ignore"):
-            if self.whitening_x_ is not None:
-                X3 = jm.whiten(X3, *self.whitening_x_)
-            return _finite_density(jm.log_gaussian(X3, self.means_x_, self.vars_x_), "X")
+        return _log_densities(self._check_x(X), self.whitening_x_, self.means_x_, self.vars_x_, "X")
 
     def _log_gy(self, Y: object) -> np.ndarray:
-        Yc = self._check_y(Y)
-        with np.errstate(over="ignore", invalid="ignore"):
-            if self.whitening_y_ is not None:
-                Yc = jm.whiten(Yc, *self.whitening_y_)
-            return _finite_density(jm.log_gaussian(Yc, self.means_y_, self.vars_y_), "Y")
+        return _log_densities(self._check_y(Y), self.whitening_y_, self.means_y_, self.vars_y_, "Y")
 
     # ------------------------------------------------------------------ inference
     def predict_proba_w(self, X: object) -> np.ndarray:
@@ -764,9 +756,23 @@ def _one_hot(labels: np.ndarray, k: int) -> np.ndarray:
     return out
 
 
-def _finite_density(log_g: np.ndarray, name: str) -> np.ndarray:
-    """``log_g`` if it is finite. For finite inputs a Gaussian's log density is finite
-    unless a squared distance overflows (``|x|`` near 1e154), which gave NaN posteriors."""
+def _log_densities(
+    values: np.ndarray,
+    whitening: tuple[np.ndarray, ...] | None,
+    means: np.ndarray,
+    variances: np.ndarray,
+    name: str,
+) -> np.ndarray:
+    """``log G(v; mean_k, var_k)`` of checked ``values`` (whitened first where the fit
+    whitened), for one side of the mixture, named ``name`` in errors.
+
+    For finite inputs a Gaussian's log density is finite unless a squared distance
+    overflows (``|v|`` near 1e154), which gave NaN posteriors: that is refused instead.
+    """
+    with np.errstate(over="ignore", invalid="ignore"):
+        if whitening is not None:
+            values = jm.whiten(values, *whitening)
+        log_g = jm.log_gaussian(values, means, variances)
     if not np.all(np.isfinite(log_g)):
         raise ValueError(
             f"{name} holds values too large for the model's Gaussians (their squared "
