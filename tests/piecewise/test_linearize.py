@@ -360,3 +360,29 @@ def test_a_subclass_of_a_known_activation_is_not_taken_for_it():
 def test_verbose_shows_the_bar_and_false_prints_nothing(verbose, capfd):
     linearize("sigmoid", 4, resolution=50, verbose=verbose)
     assert_progress_shown(capfd, verbose, "linearize")
+
+
+@pytest.mark.parametrize(
+    "x, error",
+    [
+        ([0.0, np.nan], ValueError),
+        ([np.inf], ValueError),
+        (["0.5"], TypeError),
+        ([1 + 2j], TypeError),
+    ],
+)
+def test_piece_index_refuses_what_has_no_piece(x, error):
+    """NaN sorted after every breakpoint and was put in the last piece, and strings
+    were compared with the breakpoints as text."""
+    step = PiecewiseLinear(
+        breakpoints=np.array([0.0]),
+        slopes=np.array([0.0, 1.0]),
+        intercepts=np.zeros(2),
+        max_error=0.0,
+    )
+    with pytest.raises(error, match="x "):
+        step.piece_index(x)
+    with pytest.raises(error, match="x "):
+        step(x)
+    np.testing.assert_array_equal(step.piece_index(np.float32(2.0)), 1)  # a scalar still works
+    np.testing.assert_array_equal(step(np.array([], dtype=np.float32)), [])

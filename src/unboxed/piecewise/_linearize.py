@@ -120,11 +120,19 @@ class PiecewiseLinear:
         -------
         torch.Tensor or ndarray of int
             Piece indices in ``[0, n_pieces)``, of ``x``'s shape; a tensor for a tensor.
+
+        Raises
+        ------
+        TypeError, ValueError
+            If an array-like ``x`` is not real numbers, or holds NaN or infinity (NaN
+            would sort after every breakpoint and land in the last piece). A tensor is
+            not scanned, so that a network's forward pass does not wait on the device.
         """
         if isinstance(x, torch.Tensor):
             breaks = torch.tensor(self.breakpoints, dtype=x.dtype, device=x.device)
             return torch.bucketize(x, breaks)
-        return np.searchsorted(self.breakpoints, np.asarray(x), side="left")
+        x = check_array(x, name="x", ndim=None, dtype=None, allow_empty=True)
+        return np.searchsorted(self.breakpoints, x, side="left")
 
     def __call__(self, x: Any) -> Any:
         index = self.piece_index(x)
