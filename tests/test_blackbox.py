@@ -120,6 +120,47 @@ def test_sklearn_matches_the_estimator(planted, planted_logreg):
     assert bb.kind == "sklearn" and bb.input_shape == (20,) and bb.n_classes == 2
 
 
+def test_sklearn_fitted_on_a_dataframe_is_called_with_its_columns(planted):
+    # Tabular models are often fitted on a DataFrame, and a pipeline may pick its
+    # columns by name: on bare arrays it raised, and every other estimator warned on
+    # every query that X has no feature names.
+    import pandas as pd
+    from sklearn.compose import make_column_transformer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    names = [f"f{j}" for j in range(planted.n_features)]
+    frame = pd.DataFrame(planted.X_train, columns=names)
+    picked = make_column_transformer((StandardScaler(), ["f0", "f1", "f2", "f3"]))
+    pipe = make_pipeline(picked, LogisticRegression()).fit(frame, planted.y_train)
+    plain = LogisticRegression().fit(frame, planted.y_train)
+    X = planted.X_test[:30]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # sklearn's "X does not have valid feature names"
+        for estimator in (pipe, plain):
+            bb = BlackBox.from_sklearn(estimator)
+            np.testing.assert_allclose(
+                bb.predict_proba(X), estimator.predict_proba(pd.DataFrame(X, columns=names))
+            )
+            np.testing.assert_allclose(
+                bb.predict_proba(pd.DataFrame(X, columns=names)[:5]),
+                estimator.predict_proba(pd.DataFrame(X[:5], columns=names)),
+            )
+
+
+def test_a_binary_model_with_one_output_is_told_to_return_two_columns(rng):
+    # A tabular binary classifier often ends in one logit (BCEWithLogitsLoss) or one
+    # probability. Refused, as before, but the message says what to return instead.
+    one_logit = torch.nn.Sequential(torch.nn.Linear(5, 4), torch.nn.ReLU(), torch.nn.Linear(4, 1))
+    for output in ("logits", "probabilities"):
+        with pytest.raises(ValueError, match=r"at least 2 classes.*one output.*two columns"):
+            BlackBox.from_torch(one_logit, input_shape=(5,), output=output)
+    p1 = BlackBox.from_callable(lambda X: 1 / (1 + np.exp(-X[:, 0])), n_classes=2)
+    with pytest.raises(ValueError, match=r"returned shape \(3,\); expected \(3, 2\).*1 - p"):
+        p1.predict_proba(rng.normal(size=(3, 5)))
+
+
 def test_callable_with_and_without_input_shape(rng):
     W = rng.normal(size=(5, 3))
 

@@ -249,8 +249,22 @@ def check_finite(arr: np.ndarray, *, name: str) -> None:
         raise ValueError(f"{name} contains {kind} (first at index {tuple(int(i) for i in bad)})")
 
 
-def check_labels(y: object, *, n: int, n_classes: int | None = None, name: str = "y") -> np.ndarray:
-    """Check a vector of integer class labels of length ``n``."""
+#: Appended to a label error where the labels index a black box's classes: a model
+#: trained on labels 1..3, or -1/+1, or names, has other labels than these indices.
+CLASS_INDEX_HINT = (
+    "; classes are the column indices 0..n_classes-1 of the black box's predict_proba "
+    "(for a scikit-learn model, positions in its classes_: "
+    "np.searchsorted(model.classes_, y))"
+)
+
+
+def check_labels(
+    y: object, *, n: int, n_classes: int | None = None, name: str = "y", hint: str = ""
+) -> np.ndarray:
+    """Check a vector of integer class labels of length ``n``.
+
+    ``hint`` is appended to the message of a label of the wrong type or range.
+    """
     arr = np.asarray(y)
     if arr.ndim != 1 or arr.shape[0] != n:
         raise ValueError(f"{name} must have shape ({n},), got {arr.shape}")
@@ -258,16 +272,18 @@ def check_labels(y: object, *, n: int, n_classes: int | None = None, name: str =
         if not (
             arr.dtype.kind == "f" and np.all(np.isfinite(arr)) and np.all(arr == np.round(arr))
         ):
-            raise ValueError(f"{name} must hold integer class labels, got dtype {arr.dtype}")
+            raise ValueError(f"{name} must hold integer class labels, got dtype {arr.dtype}{hint}")
     # Only unsigned and float labels can pass int64's range (and numpy 2 will not
     # compare a bool with 2**63, nor a float16 without overflowing 2**63 to inf).
     if arr.size and arr.dtype.kind in "uf" and int(arr.max()) >= 2**63:
         raise ValueError(f"{name} holds a class label too large for int64 ({arr.max()})")
     arr = arr.astype(np.int64)
     if arr.size and arr.min() < 0:
-        raise ValueError(f"{name} holds a negative class label ({arr.min()})")
+        raise ValueError(f"{name} holds a negative class label ({arr.min()}){hint}")
     if n_classes is not None and arr.size and arr.max() >= n_classes:
-        raise ValueError(f"{name} holds class {arr.max()} but there are only {n_classes} classes")
+        raise ValueError(
+            f"{name} holds class {arr.max()} but there are only {n_classes} classes{hint}"
+        )
     return arr
 
 

@@ -161,6 +161,14 @@ class BlackBox:
         module.eval()
         predict = _TorchForward(module, output)
         n_classes = _probe_n_classes(predict, shape, name)
+        if n_classes == 1:  # a binary model trained with BCEWithLogitsLoss, say
+            raise ValueError(
+                f"a classifier needs at least 2 classes; {name!r} has one output. A binary "
+                "model must return two columns: for a logit z, "
+                "torch.cat([torch.zeros_like(z), z], dim=1), whose softmax is "
+                "[1 - sigmoid(z), sigmoid(z)]; for a probability p (output='probabilities'), "
+                "torch.cat([1 - p, p], dim=1)"
+            )
         if output == "logits":
             _warn_if_softmaxed(predict, shape, name)
         return cls(
@@ -182,6 +190,11 @@ class BlackBox:
 
         Column ``j`` of :meth:`predict_proba` is ``estimator.classes_[j]``; class
         indices used across the library are these column indices.
+
+        An estimator fitted on a DataFrame (one with ``feature_names_in_``) is called
+        with a pandas DataFrame of those columns, so that a pipeline that picks its
+        columns by name works and scikit-learn does not warn about missing feature
+        names; the rows stay numeric.
 
         Parameters
         ----------
@@ -214,8 +227,12 @@ class BlackBox:
                 f"{type(estimator).__name__} lacks n_features_in_ or classes_; "
                 "wrap it with BlackBox.from_callable instead"
             )
+        names = getattr(estimator, "feature_names_in_", None)
+        predict: ArrayFn = estimator.predict_proba
+        if names is not None and len(names) == n_features:
+            predict = _NamedColumns(estimator.predict_proba, [str(c) for c in names])
         return cls(
-            estimator.predict_proba,
+            predict,
             n_classes=len(classes),
             input_shape=(int(n_features),),
             name=name or type(estimator).__name__,
@@ -431,7 +448,9 @@ class BlackBox:
     def _check_target(self, target: object, n: int) -> np.ndarray:
         if np.ndim(cast(ArrayLike, target)) == 0:
             target = np.full(n, target)
-        return check_labels(target, n=n, n_classes=self.n_classes, name="target")
+        return check_labels(
+            target, n=n, n_classes=self.n_classes, name="target", hint=_validation.CLASS_INDEX_HINT
+        )
 
     def _output_alias(self) -> str:
         return "logits" if self.output == "logits" else "output"
@@ -561,6 +580,25 @@ def check_blackbox(blackbox: object, *, name: str = "blackbox") -> BlackBox:
             "model with BlackBox.from_torch, from_sklearn or from_callable"
         )
     return blackbox
+
+
+class _NamedColumns:
+    """``predict_proba`` of an estimator fitted on a DataFrame, called with its columns.
+
+    A picklable callable, as :class:`_TorchForward` is. Without pandas (an estimator
+    fitted on another data-frame library) the rows go as they are.
+    """
+
+    def __init__(self, predict: ArrayFn, columns: list[str]) -> None:
+        self.predict = predict
+        self.columns = columns
+
+    def __call__(self, X: np.ndarray) -> Any:
+        try:
+            import pandas as pd
+        except ImportError:
+            return self.predict(X)
+        return self.predict(pd.DataFrame(X, columns=self.columns, copy=False))
 
 
 class _TorchForward:
@@ -726,8 +764,10 @@ def _check_probabilities(
             "which is not a numeric array of real numbers"
         )
     if proba.shape != (n_rows, n_classes):
+        one_column = n_classes == 2 and proba.shape in ((n_rows,), (n_rows, 1))
         raise ValueError(
             f"black box {name!r} returned shape {proba.shape}; expected ({n_rows}, {n_classes})"
+            + ("; a binary model must return both columns, [1 - p, p]" if one_column else "")
         )
     if not np.all(np.isfinite(proba)):
         raise ValueError(f"black box {name!r} returned NaN or infinite values")

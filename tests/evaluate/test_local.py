@@ -49,6 +49,24 @@ def test_deletion_curve_rejects_bad_input(planted, planted_blackbox):
         deletion_curve(planted_blackbox, planted.X_test[:5], explained, target=np.zeros(5, int))
 
 
+def test_deletion_curve_refuses_more_steps_than_features_before_any_query():
+    # A 13-feature table with the default max_k=20 failed after 13 rounds of queries,
+    # naming a "k=14" the user never passed.
+    calls = []
+
+    def model(X):
+        calls.append(len(X))
+        p1 = 1 / (1 + np.exp(-X[:, 0]))
+        return np.stack([1 - p1, p1], axis=1)
+
+    box = BlackBox.from_callable(model, n_classes=2, input_shape=(13,))
+    X = np.random.default_rng(0).normal(size=(6, 13))
+    with pytest.raises(ValueError, match=r"max_k=20 exceeds the 13 features; pass max_k=13"):
+        deletion_curve(box, X, np.arange(13))
+    assert calls == []
+    assert deletion_curve(box, X, np.arange(13), max_k=13).drop.shape == (6, 14)
+
+
 def _linear_torch_box(n_features=20):
     torch.manual_seed(0)
     model = torch.nn.Linear(n_features, 2)

@@ -472,16 +472,38 @@ def test_lime_n_features_keeps_the_largest_weights_and_refits_them():
     assert np.all(np.sign(result.values[:, [0, 2]]) == [1, -1])
 
 
-def test_occlusion_defaults_are_a_gray_box_of_4_moved_by_2():
+def test_occlusion_over_a_feature_vector_slides_a_box_flush_with_the_edge():
     w = np.array([0.08, -0.05, 0.03, -0.02, 0.01, 0.04, -0.03])
     X = np.random.default_rng(6).uniform(size=(2, 7))
-    result = Occlusion(_linear_box(w)).explain(X, target=1)
+    result = Occlusion(_linear_box(w), window=4, stride=2).explain(X, target=1)
     expected, covers = np.zeros((2, 7)), np.zeros(7)
     for start in (0, 2, 3):  # 0 and 2 every 2 steps, then 3 flush with the edge
         box = slice(start, start + 4)
         expected[:, box] += ((X[:, box] - 0.5) * w[box]).sum(axis=1, keepdims=True)
         covers[box] += 1
     np.testing.assert_allclose(result.values, expected / covers, atol=1e-12)
+
+
+def test_occlusion_defaults_are_a_gray_box_of_4_moved_by_2_on_images(rng):
+    X = rng.uniform(size=(2, 64))
+    box = _patch_box()
+    default = Occlusion(box).explain(X, target=1)
+    explicit = Occlusion(box, window=4, stride=2, fill="gray").explain(X, target=1)
+    np.testing.assert_array_equal(default.values, explicit.values)
+    assert box.n_queries == 2 * 2 * (9 + 1)  # 3 x 3 boxes per image, and the image
+
+
+def test_occlusion_of_tabular_features_covers_one_feature_at_a_time():
+    # Neighbouring columns of a table have nothing in common: a box of 4 gave a
+    # feature the model ignores a share of its neighbours' drops. One at a time, each
+    # feature of a linear model gets exactly its own term, and an unused one 0.
+    w = np.array([0.08, -0.05, 0.03, 0.0, 0.01, 0.04, -0.03])
+    X = np.random.default_rng(6).normal(size=(3, 7))
+    box = _linear_box(w)
+    result = Occlusion(box).explain(X, target=1)
+    np.testing.assert_allclose(result.values, (X - 0.5) * w, atol=1e-12)
+    assert np.all(result.values[:, 3] == 0)
+    assert box.n_queries == 3 * (7 + 1)
 
 
 @pytest.mark.parametrize("verbose", [True, False])

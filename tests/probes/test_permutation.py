@@ -152,6 +152,21 @@ def test_bad_labels(planted, planted_blackbox):
         PermutationImportance(object())
 
 
+def test_labels_of_the_model_itself_are_refused_with_the_way_to_indices(planted):
+    # A tabular model is often fitted on labels 1..K, -1/+1 or names. The library's
+    # classes are predict_proba's columns; the error says how to map the labels.
+    from sklearn.linear_model import LogisticRegression
+
+    X, y = planted.X_test, planted.y_test
+    for labels in (y + 1, 2 * y - 1, np.array(["no", "yes"])[y]):
+        model = LogisticRegression().fit(X, labels)
+        probe = PermutationImportance(BlackBox.from_sklearn(model), n_repeats=2)
+        with pytest.raises(ValueError, match=r"searchsorted\(model\.classes_, y\)"):
+            probe.explain(X, labels)
+        indices = np.searchsorted(model.classes_, labels)
+        assert probe.explain(X, indices).meta["baseline_score"] > 0.9
+
+
 def test_one_row_is_refused_not_scored_zero(planted, planted_blackbox):
     probe = PermutationImportance(planted_blackbox)
     for method in (probe.explain, probe.row_drops):

@@ -307,6 +307,19 @@ def test_explain_local_options_are_checked(planted, planted_blackbox):
         short(n_iter=20).fit(planted.X_train[:200], planted_blackbox).insights(0, by="size")
 
 
+def test_explain_local_refuses_the_mean_fill_it_has_no_background_for(planted, planted_blackbox):
+    # The shared fill check told the user to pass background=, which explain_local
+    # does not take. The per-feature means as an array are the same fill.
+    with pytest.raises(ValueError, match=r"fill=X_train\.mean\(axis=0\)") as refused:
+        short().explain_local(planted.X_test[:2], blackbox=planted_blackbox, fill="mean")
+    assert "background=" not in str(refused.value)
+    means = planted.X_train.mean(axis=0)
+    attribution = short(n_iter=20).explain_local(
+        planted.X_test[:2], blackbox=planted_blackbox, fill=means, n_samples=50
+    )
+    assert attribution.values.shape == (2, planted.n_features)
+
+
 def test_plot_draws_one_panel_per_class(planted_fit):
     import matplotlib
 

@@ -286,6 +286,33 @@ def test_bad_setups_raise(digits, digits_blackbox, planted):
         JGMMExplainer(digits_blackbox, lower_layer="act4", n_components_x=2).fit(one_class)
 
 
+def test_a_tabular_user_is_told_how_to_reach_the_inputs_or_another_model(planted):
+    # A scikit-learn model has no layers, and the input is no layer of a torch one;
+    # both messages say what to do instead, and the input route works.
+    import torch
+    from sklearn.linear_model import LogisticRegression
+
+    X = planted.X_train[:300]
+    sk = BlackBox.from_sklearn(LogisticRegression().fit(X, planted.y_train[:300]))
+    with pytest.raises(TypeError, match=r"fit unboxed\.surrogates\.JGMM on feature arrays"):
+        JGMMExplainer(sk, lower_layer="x").fit(X)
+    torch.manual_seed(0)
+    mlp = torch.nn.Sequential(torch.nn.Linear(20, 8), torch.nn.ReLU(), torch.nn.Linear(8, 2))
+    optimizer = torch.optim.Adam(mlp.parameters(), lr=0.05)
+    inputs, labels = torch.as_tensor(X, dtype=torch.float32), torch.as_tensor(planted.y_train[:300])
+    for _ in range(50):  # enough for two predicted classes
+        optimizer.zero_grad()
+        torch.nn.functional.cross_entropy(mlp(inputs), labels).backward()
+        optimizer.step()
+    with pytest.raises(ValueError, match=r"nn\.Sequential\(nn\.Identity\(\), model\)"):
+        JGMMExplainer(BlackBox.from_torch(mlp, input_shape=(20,)), lower_layer="input").fit(X)
+    wrapped = BlackBox.from_torch(torch.nn.Sequential(torch.nn.Identity(), mlp), input_shape=(20,))
+    explainer = JGMMExplainer(
+        wrapped, lower_layer="0", n_components_x=4, random_state=0, verbose=False
+    ).fit(X)
+    assert explainer.feature_shape_ == (20,)
+
+
 def test_untied_higher_layer(digits, digits_blackbox):
     explainer = JGMMExplainer(
         digits_blackbox,

@@ -80,7 +80,8 @@ def deletion_curve(
         As for :func:`keep_top_k`; with ``segments`` a segment scores the mean of its
         features.
     max_k : int
-        The number of removal steps.
+        The number of removal steps; without ``segments``, at most the number of
+        features.
     segments : ndarray of int, shape (n_samples, n_features) or (n_features,), optional
     fill : {"zero", "mean"} or ndarray of shape (n_features,)
         What removed features become; "mean" is the mean of the rows of ``X``, so with
@@ -101,6 +102,12 @@ def deletion_curve(
     max_k = check_positive_int(max_k, name="max_k")
     X = check_blackbox(blackbox).check_X(X)
     n = X.shape[0]
+    if segments is None and max_k > X.shape[1]:
+        # Checked before any query: the loop below would fail only at k = d + 1.
+        raise ValueError(
+            f"max_k={max_k} exceeds the {X.shape[1]} features; pass max_k={X.shape[1]} "
+            "or fewer (the default, 20, is meant for images)"
+        )
     if isinstance(ranking, Attribution):
         check_rows(ranking, n)
     base = blackbox.predict_proba(X)

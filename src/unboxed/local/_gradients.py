@@ -307,7 +307,11 @@ class SmoothGrad(_GradientExplainer):
         Noisy copies per instance.
     noise_level : float
         Standard deviation of the Gaussian noise, as a fraction of each input's range
-        ``max(x) - min(x)`` (the paper suggests 0.1-0.2).
+        ``max(x) - min(x)`` over all its features (the paper suggests 0.1-0.2), the
+        same for every feature, as for an image's pixels. On tabular features of
+        different units standardize them first: otherwise the widest feature sets the
+        noise of all (0.15 of a breast-cancer row's range is about 100-250 in every
+        feature, most of which lie below 1).
     random_state : int, Generator or None
     image_shape : (H, W), optional
         The image's shape, for plots; by default read from the black box's

@@ -156,7 +156,9 @@ class Lime(_SegmentExplainer):
         "highest_weights" ranks them by a ridge with penalty 0.01 instead, and its
         "auto" uses forward selection for K <= 6, so its K may differ.)
     fill : float, {"zero", "gray", "mean", "blur"} or ndarray
-        The value of switched-off features.
+        The value of switched-off features: 0 by default, black on an image. On
+        tabular data 0 means "absent" only for standardized features; otherwise
+        pass ``fill="mean", background=X_train`` (or an array of per-feature values).
     background : array-like of shape (m, n_features), optional
         Data whose mean is the "mean" fill.
     image_shape : (H, W), optional
@@ -265,6 +267,9 @@ class KernelShap(_SegmentExplainer):
     -----
     ``meta["base_value"]`` holds ``f(baseline)`` and ``meta["prediction"]`` ``f(x)``
     per row; ``values`` summed over one copy of each component equal their difference.
+    The baseline is one input (the fill, e.g. the mean of ``background``), so the sum
+    is ``f(x) - f(baseline)``, not ``f(x) - E[f(X)]`` over a background set as in the
+    ``shap`` package's KernelExplainer.
     Every feature carries its component's value, so summing ``values`` over features
     counts a component once per feature.
     """
@@ -345,12 +350,17 @@ class Occlusion(_PerturbationExplainer):
     Parameters
     ----------
     blackbox : BlackBox
-    window : int or tuple of int
-        The box's size, per axis of the image (or of the feature vector).
-    stride : int or tuple of int
-        How far the box moves between positions.
+    window : int or tuple of int, optional
+        The box's size, per axis of the image (or of the feature vector). By default
+        4 on images and 1 on a feature vector: neighbouring columns of a table have
+        nothing in common, so tabular features are covered one at a time.
+    stride : int or tuple of int, optional
+        How far the box moves between positions; by default 2 on images and 1 on a
+        feature vector.
     fill : float, {"gray", "zero", "mean", "blur"} or ndarray
-        What the box shows; gray (0.5) by default.
+        What the box shows; gray (0.5, the middle of images in [0, 1]) by default.
+        On tabular data pass a value that means "absent" in its units, e.g.
+        ``fill="mean", background=X_train``.
     background, image_shape, verbose
         As for :class:`Lime`.
     """
@@ -361,8 +371,8 @@ class Occlusion(_PerturbationExplainer):
         self,
         blackbox: BlackBox,
         *,
-        window: int | tuple[int, ...] = 4,
-        stride: int | tuple[int, ...] = 2,
+        window: int | tuple[int, ...] | None = None,
+        stride: int | tuple[int, ...] | None = None,
         fill: Fill = "gray",
         background: object = None,
         image_shape: tuple[int, int] | None = None,
@@ -397,7 +407,12 @@ class Occlusion(_PerturbationExplainer):
                 f"Occlusion slides a box over grayscale images, but this black box takes "
                 f"inputs of shape {self.blackbox.input_shape} (several channels)"
             )
-        windows = Windows.sliding(shape or (X.shape[1],), self.window, self.stride)
+        # Images: a 4x4 box moved by 2. A feature vector: one feature at a time, since
+        # neighbouring columns of a table have nothing in common.
+        image = shape is not None
+        window = (4 if image else 1) if self.window is None else self.window
+        stride = (2 if image else 1) if self.stride is None else self.stride
+        windows = Windows.sliding(shape or (X.shape[1],), window, stride)
         engine = Engine(one_off_masks, uniform_kernel, _drops)
         rng = np.random.default_rng(0)  # unused: occlusion is deterministic
         values, targets, _ = self._run(engine, X, target, windows, windows.width + 1, rng)

@@ -33,6 +33,7 @@ from .._estimator import Params
 from .._io import array_digest, as_recorded
 from .._progress import progress
 from .._validation import (
+    CLASS_INDEX_HINT,
     RandomState,
     check_array,
     check_checkpoint,
@@ -219,7 +220,11 @@ class Distiller(Params):
         X = teacher.check_X(X).astype(np.float32)
         proba = teacher.predict_proba(X)
         n_classes = teacher.n_classes
-        y = proba.argmax(1) if y is None else check_labels(y, n=X.shape[0], n_classes=n_classes)
+        y = (
+            proba.argmax(1)
+            if y is None
+            else check_labels(y, n=X.shape[0], n_classes=n_classes, hint=CLASS_INDEX_HINT)
+        )
         order = rng.permutation(X.shape[0])
         n_val = max(1, round(fraction * X.shape[0]))
         if X.shape[0] - n_val < 1:

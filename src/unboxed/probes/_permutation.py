@@ -23,6 +23,7 @@ import numpy as np
 from .._estimator import Params
 from .._progress import progress
 from .._validation import (
+    CLASS_INDEX_HINT,
     RandomState,
     check_array,
     check_feature_indices,
@@ -208,7 +209,7 @@ class PermutationImportance(Params):
         y = (
             proba.argmax(axis=1)
             if y is None
-            else check_labels(y, n=n, n_classes=self.blackbox.n_classes)
+            else check_labels(y, n=n, n_classes=self.blackbox.n_classes, hint=CLASS_INDEX_HINT)
         )
         baseline = _scores(proba, y, self.metric)
         drops = np.zeros((n, len(members)))

@@ -244,6 +244,12 @@ class DMMMEN(Params):
     The regressions use centred targets and features plus a column of ones, whose
     coefficient (under the same elastic-net prior) is each component's offset from
     the class mean; ``intercept_`` maps it back to the original scale.
+
+    Features are centred, not scaled: one elastic-net prior serves every coefficient,
+    as it does for the paper's pixels, which share one scale, and
+    ``insights(by="magnitude")`` compares coefficients across features. Standardize
+    tabular features of different units before ``fit`` (the black box then takes the
+    standardized rows).
     """
 
     def __init__(
@@ -759,7 +765,9 @@ class DMMMEN(Params):
         n_samples : int
             Perturbed samples per instance.
         segmenter, segment_params, fill, image_shape
-            As for :class:`unboxed.local.Lime`.
+            As for :class:`unboxed.local.Lime`, except that there is no
+            ``background`` for ``fill="mean"``: pass the means as an array instead,
+            ``fill=X_train.mean(axis=0)``.
         scale : {"logit", "probability"}
             The response regressed: the logit of the class probability (as in the
             global fit) or the probability itself (as LIME does).
@@ -791,6 +799,12 @@ class DMMMEN(Params):
             raise ValueError(f"component must be 'responsible' or 'average', got {component!r}")
         if kernel_width is not None:
             kernel_width = check_number(kernel_width, name="kernel_width")
+        if isinstance(fill, str) and fill == "mean":
+            # Lime's check would ask for a background= that this method does not take.
+            raise ValueError(
+                "explain_local takes no background data for fill='mean'; pass the "
+                "per-feature means as an array, e.g. fill=X_train.mean(axis=0)"
+            )
         local = _LocalDMM(
             blackbox,
             dmm=self,

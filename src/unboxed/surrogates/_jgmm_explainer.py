@@ -194,11 +194,21 @@ class JGMMExplainer(Params):
     # ------------------------------------------------------------------ features
     def _check_setup(self) -> None:
         check_blackbox(self.blackbox)
-        names = self.blackbox.layer_names()  # raises TypeError for a non-torch black box
+        if self.blackbox.kind != "torch":
+            raise TypeError(
+                f"JGMMExplainer reads the layers of a torch model, but {self.blackbox.name!r} "
+                f"is a {self.blackbox.kind} black box; for another model fit "
+                "unboxed.surrogates.JGMM on feature arrays of your own (the inputs and the "
+                "black box's log-probabilities, say)"
+            )
+        names = self.blackbox.layer_names()
         for name, layer in (("lower_layer", self.lower_layer), ("higher_layer", self.higher_layer)):
             if layer not in names:
+                # The input is no layer; tabular users want examples in its units.
                 raise ValueError(
-                    f"{name}={layer!r} is not a layer of the model; choose from {names}"
+                    f"{name}={layer!r} is not a layer of the model; choose from {names} "
+                    "(for the input itself, put an nn.Identity() first: "
+                    "nn.Sequential(nn.Identity(), model), whose layer '0' is the input)"
                 )
         if self.lower_layer == self.higher_layer:
             raise ValueError(
