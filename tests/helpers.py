@@ -53,6 +53,26 @@ def interrupt_at(monkeypatch, owner, name, stop=None):
     return calls
 
 
+def spy_on_device_seeding(monkeypatch):
+    """Record, instead of running, every seeding of an accelerator's generators (CUDA,
+    MPS, XPU) and return the list of their names.
+
+    ``torch.manual_seed`` seeds every device's generator, not just the CPU's: a call
+    that reached it reseeded the user's CUDA generator on a GPU machine, which
+    ``fork_rng(devices=[])`` does not put back. The spy shows it on any machine.
+    """
+    import torch
+
+    seeded = []
+    for module, name in [
+        (torch.cuda, "manual_seed_all"),
+        (torch.mps, "manual_seed"),
+        (torch.xpu, "manual_seed_all"),
+    ]:
+        monkeypatch.setattr(module, name, lambda seed, name=name: seeded.append(name))
+    return seeded
+
+
 def record_progress(monkeypatch, owner):
     """Replace ``owner.progress`` with a recorder and return the list of bars it makes:
     each keeps its ``kwargs``, its ``updates`` and the ``items`` iterated through it."""

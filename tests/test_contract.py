@@ -7,9 +7,11 @@ save/load round trip, determinism under ``random_state`` and the bad-input error
 from __future__ import annotations
 
 import dataclasses
+import functools
 import importlib
 import inspect
 import pickle
+import random
 
 import numpy as np
 import pytest
@@ -332,21 +334,22 @@ def test_same_random_state_same_result(name, planted, planted_blackbox):
     assert_same(first, second)
 
 
-def _global_generators() -> tuple[tuple, torch.Tensor]:
-    """numpy's and torch's global generator states, to check that a call with an explicit
-    random_state neither seeds nor draws from them (DESIGN.md, convention 3)."""
+def _global_generators() -> tuple[tuple, torch.Tensor, object]:
+    """numpy's, torch's and Python's global generator states, to check that a call with
+    an explicit random_state neither seeds nor draws from them (DESIGN.md, convention 3)."""
     # The legacy global state is the very thing checked: key, position and the cached
     # Gaussian (one draw moves the position alone).
     _, key, pos, has_gauss, gauss = np.random.get_state()  # noqa: NPY002
-    return (key.copy(), pos, has_gauss, gauss), torch.get_rng_state()
+    return (key.copy(), pos, has_gauss, gauss), torch.get_rng_state(), random.getstate()
 
 
-def assert_global_generators_untouched(before: tuple[tuple, torch.Tensor]) -> None:
+def assert_global_generators_untouched(before: tuple[tuple, torch.Tensor, object]) -> None:
     after = _global_generators()
     assert np.array_equal(before[0][0], after[0][0]) and before[0][1:] == after[0][1:], (
         "numpy's global generator was used"
     )
     assert torch.equal(before[1], after[1]), "torch's global generator was used"
+    assert before[2] == after[2], "Python's random module was used"
 
 
 def _drop_meta(result):
@@ -563,6 +566,41 @@ def test_local_explainer_keeps_off_the_global_generators(name, planted, planted_
         assert not np.array_equal(first.values, other.values)
 
 
+# name -> build(blackbox, torch_blackbox) of an object whose method (called twice) draws
+# from its int random_state: local explainers, probes and DMM-MEN's local route.
+def _local_explain(build, bb, tb):
+    return build(tb, 3).explain
+
+
+ONE_OBJECT_TWICE = {
+    **{name: functools.partial(_local_explain, build) for name, build in LOCAL_EXPLAINERS.items()},
+    "PermutationImportance": lambda bb, tb: (
+        PermutationImportance(bb, n_repeats=2, n_boot=50, random_state=3).explain
+    ),
+    "ActivationMaximization": lambda bb, tb: functools.partial(
+        _ignore_X, ActivationMaximization(tb, steps=5, random_state=3).explain, [1]
+    ),
+    "DMMMEN_local": lambda bb, tb: functools.partial(
+        DMMMEN(n_iter=24, n_chains=1, random_state=3, verbose=False).explain_local,
+        blackbox=bb,
+        n_samples=64,
+    ),
+}
+
+
+def _ignore_X(method, *args, X):
+    return method(*args)
+
+
+@pytest.mark.parametrize("name", sorted(ONE_OBJECT_TWICE))
+def test_one_object_explains_alike_twice(name, planted, planted_blackbox, planted_torch_box):
+    # An int seed is resolved afresh in each call: no generator is kept and drawn on
+    # between calls, which would make the second explanation differ from the first.
+    explain = ONE_OBJECT_TWICE[name](planted_blackbox, planted_torch_box)
+    X = planted.X_test[:6]
+    assert_same(explain(X=X), explain(X=X))
+
+
 @pytest.mark.parametrize("name", sorted(LOCAL_EXPLAINERS))
 @pytest.mark.parametrize("case", ["nan", "inf", "empty", "wrong width"])
 def test_local_explainer_bad_input(name, case, planted, planted_torch_box):
@@ -631,7 +669,9 @@ def test_tree_regularized_mlp_contract(planted):
     X, y = planted.X_train[:200], planted.y_train[:200]
     with pytest.raises(NotFittedError, match="not fitted"):
         _tree_regularized(0).predict(X)
+    before = _global_generators()
     first, second = _tree_regularized(4).fit(X, y), _tree_regularized(4).fit(X, y)
+    assert_global_generators_untouched(before)
     assert first.fit(X, y) is first
     assert np.array_equal(first.predict_proba(X), second.predict_proba(X))
     for case in ("nan", "inf", "empty"):

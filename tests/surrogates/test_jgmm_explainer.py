@@ -604,6 +604,31 @@ def test_a_checkpoint_of_another_split_or_head_or_with_bad_scores_is_refused(
         JGMMExplainer(zoo.as_blackbox(digits_lenet), checkpoint=path, **settings).fit(X)
 
 
+@pytest.mark.parametrize("where", ["score", "rng"])
+def test_a_validation_checkpoint_with_a_changed_figure_is_refused(
+    digits, digits_lenet, tmp_path, where
+):
+    # JSON keeps no checksum: a score changed within [0, 1] (a flipped bit, a bad copy)
+    # silently changed which K_x won, and a changed generator state the draws after it.
+    from unboxed import zoo
+
+    X, path = digits.X_train[:300], tmp_path / "jgmm.json"
+    settings = {"lower_layer": "act4", "n_components_x": [2, 3], "random_state": 0}
+    settings["verbose"] = False
+    blackbox = zoo.as_blackbox(digits_lenet)
+    JGMMExplainer(blackbox, checkpoint=path, **settings).fit(X)
+    # As if interrupted before the final fit, whose own file would catch the generator.
+    Path(f"{path}.final.npz").unlink()
+    record = json.loads(path.read_text())
+    if where == "score":
+        record["scores"][0][2] = 1.0 - record["scores"][0][2] / 2
+    else:
+        record["rng"]["state"]["state"] += 1
+    path.write_text(json.dumps(record))
+    with pytest.raises(ValueError, match="damaged JGMM checkpoint: .*checksum"):
+        JGMMExplainer(blackbox, checkpoint=path, **settings).fit(X)
+
+
 def test_component_classes_weigh_the_responsibilities_by_pi():
     """h = p(w | y) of eq. 15 has the prior pi: a rare component whose Gaussian sits
     between the two classes' rows holds most of its (small) responsibility on the

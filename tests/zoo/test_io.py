@@ -257,3 +257,56 @@ def test_ctrl_c_while_reading_is_not_reported_as_a_damaged_file(tmp_path, monkey
         load_tensors(path)
     with pytest.raises(KeyboardInterrupt):
         tensor_metadata(path)
+
+
+def test_a_save_interrupted_between_its_files_is_refused_even_with_the_same_architecture(
+    tmp_path, monkeypatch
+):
+    # Saving over a model of the same architecture (a retrained one, say) and stopping
+    # after the weights: the new weights beside the old record, its metadata (the
+    # accuracy) then describing another model. The weights carried only the
+    # architecture's digest, which both records share.
+    from unboxed.zoo import _io
+
+    old = zoo.mlp((4,), n_features=3, n_classes=2, random_state=0)
+    folder = zoo.save(old, tmp_path, metadata={"test_accuracy": 0.9})
+    new = zoo.mlp((4,), n_features=3, n_classes=2, random_state=0)
+    with torch.no_grad():
+        new.fc1.weight.add_(1.0)  # trained further: other weights, the same config
+
+    def crash(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(_io, "write_json", crash)
+    with pytest.raises(KeyboardInterrupt):
+        zoo.save(new, folder, metadata={"test_accuracy": 0.5})
+    with pytest.raises(ValueError, match="saved with another model.json"):
+        zoo.load(folder)
+    monkeypatch.undo()
+    folder = zoo.save(new, folder, metadata={"test_accuracy": 0.5})
+    assert torch.equal(zoo.load(folder).fc1.weight, new.fc1.weight)
+    # The metadata stays the user's to edit: the record carries the weights' digest,
+    # not its own.
+    record = json.loads((folder / "model.json").read_text())
+    record["metadata"]["note"] = "retrained"
+    (folder / "model.json").write_text(json.dumps(record))
+    assert torch.equal(zoo.load(folder).fc1.weight, new.fc1.weight)
+
+
+@pytest.mark.parametrize("where", ["w", "record"])
+def test_a_checkpoint_with_a_flipped_bit_in_its_data_is_refused(tmp_path, where):
+    # safetensors keeps no checksum (an .npz has zip's CRC): a bit flipped in the data
+    # (a bad disk, a bad copy) was resumed from, silently, as other weights.
+    from unboxed.zoo._io import load_with_record, save_with_record
+
+    path = tmp_path / "state.safetensors"
+    save_with_record(path, {"w": torch.arange(8.0)}, {"epoch": 1, "note": "a"})
+    data = bytearray(path.read_bytes())
+    size = int.from_bytes(data[:8], "little")  # the data follow the JSON header
+    begin, _ = json.loads(data[8 : 8 + size])[where]["data_offsets"]
+    # In w, 1.0 becomes 1.0000001; in the record, the note "a" becomes "`": valid JSON.
+    offset = 8 + size + begin + (4 if where == "w" else len('{"epoch": 1, "note": "'))
+    data[offset] ^= 0x01
+    path.write_bytes(bytes(data))
+    with pytest.raises(ValueError, match="damaged training checkpoint.*checksum"):
+        load_with_record(path, what="training checkpoint")

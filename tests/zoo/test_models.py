@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 import torch
 
+from tests.helpers import spy_on_device_seeding
 from unboxed import zoo
 
 
@@ -222,3 +223,17 @@ def test_lenet_layers_are_the_documented_ones():
         "act4": "ReLU",
         "fc3": "Linear",
     }
+
+
+@pytest.mark.parametrize(
+    "build",
+    [
+        lambda: zoo.mlp((4,), n_features=5, n_classes=2, random_state=4),
+        lambda: zoo.lenet(input_shape=(1, 8, 8), random_state=4),
+        lambda: zoo.vae(n_features=5, latent_dim=2, hidden=(4,), random_state=4),
+    ],
+)
+def test_building_a_model_seeds_no_accelerators_generator(build, monkeypatch):
+    seeded = spy_on_device_seeding(monkeypatch)
+    build()
+    assert seeded == []

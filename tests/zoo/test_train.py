@@ -71,6 +71,30 @@ def test_interrupted_training_resumes_to_the_same_weights(digits, tmp_path, monk
         assert torch.equal(value, resumed.state_dict()[key]), key
 
 
+@pytest.mark.parametrize("stop", [5, 30])  # 23 steps an epoch: in the first, in the second
+def test_the_same_call_again_after_an_interrupt_ends_as_an_uninterrupted_run(
+    digits, tmp_path, monkeypatch, stop
+):
+    # The README's promise, with the one model object: an interrupt in the first epoch
+    # came before any checkpoint, so the call run again trained the half-trained
+    # weights from scratch and ended elsewhere. The state is now saved before the
+    # first step too.
+    def fresh():
+        return zoo.build("mlp", input_shape=(64,), n_classes=10, widths=(16,), random_state=0)
+
+    settings = {"epochs": 3, "batch_size": 64, "random_state": 5, "verbose": False}
+    straight = fresh()
+    zoo.train(straight, digits, **settings)
+    model, checkpoint = fresh(), tmp_path / "state.safetensors"
+    calls = interrupt_at(monkeypatch, torch.optim.Adam, "step", stop=stop)
+    with pytest.raises(KeyboardInterrupt):
+        zoo.train(model, digits, checkpoint=checkpoint, **settings)
+    calls["stop"] = None
+    zoo.train(model, digits, checkpoint=checkpoint, **settings)
+    for key, value in _weights(straight).items():
+        assert torch.equal(value, model.state_dict()[key]), key
+
+
 @pytest.mark.parametrize("other", [{"lr": 0.5}, {"weight_decay": 0.1}])
 def test_checkpoint_from_other_settings_is_refused(digits, tmp_path, other):
     checkpoint = tmp_path / "state.safetensors"
@@ -143,8 +167,11 @@ def test_a_damaged_checkpoint_is_a_clear_error(digits, tmp_path):
     [
         lambda record, tensors: record["state"].update(epoch=99),  # returned a stale result
         lambda record, tensors: record["state"].update(epoch=-3),  # trained extra epochs
-        # Saved only after an epoch: epoch 0 would train the saved weights from scratch.
+        # Epoch 0 (saved before the first step) with Adam's moments holds trained
+        # weights: they would be trained again from the start.
         lambda record, tensors: record["state"].update(epoch=0, loss=[], test_accuracy=[]),
+        # Epochs done but no moments: the resumed run would step without them.
+        lambda record, tensors: [tensors.pop(k) for k in list(tensors) if k[:6] == "optim."],
         # More epochs than asked, each with its history: returned a 3-epoch result.
         lambda record, tensors: record["state"].update(
             epoch=3, loss=[1.0, 0.5, 0.2], test_accuracy=[0.5, 0.8, 0.9]

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from tests.helpers import assert_progress_shown, interrupt_at
+from tests.helpers import assert_progress_shown, interrupt_at, spy_on_device_seeding
 from unboxed import NotFittedError, zoo
 from unboxed.zoo._treereg import _apl, _flat
 
@@ -362,3 +362,12 @@ def test_set_params_and_a_list_of_ints_train_as_the_tuple_and_floats_did():
     changed.set_params(hidden=(4,), strength=1.0, lr=0.01).fit(X, y)
     assert changed.module_.fc1.out_features == 4
     np.testing.assert_array_equal(given.predict_proba(X), changed.predict_proba(X))
+
+
+def test_fitting_seeds_no_accelerators_generator(moons, monkeypatch):
+    # Omega_hat's initial weights are drawn under a seed of their own.
+    seeded = spy_on_device_seeding(monkeypatch)
+    zoo.TreeRegularizedMLP(hidden=(4,), epochs=2, n_jitter=1, random_state=2).fit(
+        moons.X_train[:100], moons.y_train[:100]
+    )
+    assert seeded == []

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from tests.helpers import assert_progress_shown
+from tests.helpers import assert_progress_shown, interrupt_at
 from unboxed import zoo
 from unboxed.zoo._vae import _negative_elbo
 
@@ -136,6 +136,28 @@ def test_interrupted_training_resumes_to_the_same_weights(digits, tmp_path, monk
         assert torch.equal(value, resumed.state_dict()[key]), key
     with pytest.raises(ValueError, match="different settings"):
         zoo.train_vae(fresh(), X[1:], checkpoint=checkpoint, **settings)
+
+
+def test_the_same_call_again_after_an_interrupt_in_the_first_epoch_ends_as_without_it(
+    digits, tmp_path, monkeypatch
+):
+    # With the one model object: the interrupt came before any checkpoint, so the call
+    # run again trained the half-trained weights from scratch.
+    X, checkpoint = digits.X_train[:300], tmp_path / "vae.safetensors"
+    settings = {"epochs": 2, "batch_size": 100, "random_state": 3, "verbose": False}
+
+    def fresh():
+        return zoo.vae(n_features=64, latent_dim=2, hidden=(16,), random_state=3)
+
+    straight, model = fresh(), fresh()
+    zoo.train_vae(straight, X, **settings)
+    calls = interrupt_at(monkeypatch, torch.optim.Adam, "step", stop=2)
+    with pytest.raises(KeyboardInterrupt):
+        zoo.train_vae(model, X, checkpoint=checkpoint, **settings)
+    calls["stop"] = None
+    zoo.train_vae(model, X, checkpoint=checkpoint, **settings)
+    for key, value in straight.state_dict().items():
+        assert torch.equal(value, model.state_dict()[key]), key
 
 
 def test_a_checkpoint_of_another_batch_size_or_initial_model_is_refused(digits, tmp_path):

@@ -29,6 +29,8 @@ WEIGHTS = "model.safetensors"
 RECORD = "model.json"
 #: The tensor that holds a checkpoint's JSON record (:func:`save_with_record`).
 RECORD_KEY = "record"
+#: The header metadata that holds a checkpoint's checksum (:func:`save_with_record`).
+CHECKSUM_KEY = "sha256"
 
 
 def save_tensors(
@@ -49,10 +51,13 @@ def save_with_record(
 
     The record travels as a tensor of its JSON bytes, so that a whole checkpoint is one
     file and one atomic rename. Numpy scalars are stored as plain numbers, as
-    :func:`unboxed._io.to_json` does.
+    :func:`unboxed._io.to_json` does. The header keeps a checksum of all of it:
+    safetensors has none (an ``.npz`` has zip's CRC), and a flipped bit in the data
+    would be resumed from as other weights.
     """
     blob = torch.frombuffer(bytearray(to_json(record).encode()), dtype=torch.uint8)
-    save_tensors(path, {**tensors, RECORD_KEY: blob})
+    tensors = {**tensors, RECORD_KEY: blob}
+    save_tensors(path, tensors, metadata={CHECKSUM_KEY: _tensors_digest(tensors)})
 
 
 def load_with_record(
@@ -64,9 +69,14 @@ def load_with_record(
     ------
     ValueError
         If the file is not a safetensors file with a JSON record (``what`` names the
-        kind of file expected).
+        kind of file expected), or its data do not match their checksum.
     """
     tensors = load_tensors(path)
+    stored = tensor_metadata(path).get(CHECKSUM_KEY)  # None: saved before checksums
+    if stored is not None and stored != _tensors_digest(tensors):
+        raise ValueError(
+            f"{path} is a damaged {what}: its data do not match the checksum saved with them"
+        )
     try:
         record = json.loads(bytes(tensors.pop(RECORD_KEY).numpy()).decode())
     except (KeyError, TypeError, ValueError) as err:
@@ -90,6 +100,17 @@ def tensor_metadata(path: str | os.PathLike) -> dict[str, str]:
 def _config_digest(config: dict[str, Any]) -> str:
     """A hash of the architecture record, kept in the weights to pair the two files."""
     return hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()
+
+
+def _tensors_digest(tensors: dict[str, torch.Tensor]) -> str:
+    """A hash of the tensors (names, dtypes, shapes, values): in a saved model's record,
+    to pair its two files from the record's side; in a checkpoint, its checksum."""
+    digest = hashlib.sha256()
+    for name in sorted(tensors):
+        tensor = tensors[name].detach().cpu().contiguous()
+        digest.update(f"{name}:{tensor.dtype}{tuple(tensor.shape)};".encode())
+        digest.update(tensor.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()
 
 
 def load_tensors(path: str | os.PathLike) -> dict[str, torch.Tensor]:
@@ -129,16 +150,20 @@ def save(
         )
     folder = Path(path)
     folder.mkdir(parents=True, exist_ok=True)
-    # Two files cannot be replaced at once: the weights carry the record's hash, so a
-    # save interrupted between them is caught on load, not read as the other model.
+    # Two files cannot be replaced at once: each carries the other's hash, so a save
+    # interrupted between them is caught on load, not read as the other model. The
+    # weights' hash in the record catches it over a model of the same architecture
+    # (a retrained one), whose record the new weights would otherwise load with.
+    weights = model.state_dict()
     digest = {"config_sha256": _config_digest(model.config)}
-    save_tensors(folder / WEIGHTS, model.state_dict(), metadata=digest)
+    save_tensors(folder / WEIGHTS, weights, metadata=digest)
     record = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
         "library_version": __version__,
         "config": model.config,
         "metadata": metadata or {},
+        "weights_sha256": _tensors_digest(weights),
     }
     write_json(folder / RECORD, record)
     return folder
@@ -181,7 +206,8 @@ def load(path: str | os.PathLike) -> ZooModel:
         If the record or weights are corrupt or do not match the architecture.
     """
     folder = Path(path)
-    config = read_record(folder)["config"]
+    record = read_record(folder)
+    config = record["config"]
     tensors = load_tensors(folder / WEIGHTS)
     # The record's shapes are checked on a skeleton that allocates nothing: a tampered
     # record could otherwise ask for terabytes before the weights are compared.
@@ -198,8 +224,11 @@ def load(path: str | os.PathLike) -> ZooModel:
     mistyped = [f"{k} ({v.dtype})" for k, v in sorted(tensors.items()) if _kind(v) != kinds[k]]
     if mistyped:
         raise ValueError(f"{folder}: the weights have the wrong type: {', '.join(mistyped[:3])}")
-    stored = tensor_metadata(folder / WEIGHTS).get("config_sha256")  # None: an older save
-    if stored is not None and stored != _config_digest(config):
+    # Older saves lack one digest or both.
+    stored = tensor_metadata(folder / WEIGHTS).get("config_sha256")
+    if (stored is not None and stored != _config_digest(config)) or (
+        "weights_sha256" in record and record["weights_sha256"] != _tensors_digest(tensors)
+    ):
         raise ValueError(
             f"{folder}: {WEIGHTS} was saved with another {RECORD} (an interrupted save?); "
             "save the model again"

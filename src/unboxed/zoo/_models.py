@@ -7,10 +7,11 @@ Every model is a :class:`ZooModel`, an ``nn.Sequential`` with readable layer nam
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import math
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import torch
@@ -94,9 +95,22 @@ def _seeded(random_state: RandomState, build: Callable[[int], ZooModel]) -> ZooM
     so that :func:`unboxed.zoo.load` rebuilds the same architecture.
     """
     seed = int_seed(random_state)
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
+    with cpu_seeded(seed):
         return build(seed)
+
+
+@contextlib.contextmanager
+def cpu_seeded(seed: int) -> Iterator[None]:
+    """Seed torch's default CPU generator for the block, then restore its state.
+
+    Not ``torch.manual_seed``: it seeds every device's generator too (CUDA, MPS, XPU),
+    and ``fork_rng(devices=[])`` puts back only the CPU's, so on a GPU machine the
+    user's CUDA generator was left reseeded. Layers built on the CPU draw from the CPU
+    generator alone.
+    """
+    with torch.random.fork_rng(devices=[]):
+        torch.default_generator.manual_seed(seed)
+        yield
 
 
 def _activation(name: str) -> nn.Module:

@@ -2,9 +2,10 @@
 
 With ``checkpoint=path`` the whole training state (weights, Adam moments, the
 shuffling generator, the history) is written atomically to one safetensors file
-after every epoch. A run that is interrupted and started again with the same
-settings continues from the last finished epoch and ends with the same weights as
-an uninterrupted run.
+before the first epoch and after every epoch. A run that is interrupted and started
+again with the same settings (the same model object, or a fresh one built alike)
+continues from the last finished epoch and ends with the same weights as an
+uninterrupted run.
 """
 
 from __future__ import annotations
@@ -157,7 +158,8 @@ def train(
         ``OMP_NUM_THREADS=1``, 0.9800 with 2). Package versions or the processor can
         change them too (0.9805 with 2 threads in a later run).
     checkpoint : path-like, optional
-        A file to save the training state to after every epoch, and to resume from.
+        A file to save the training state to before the first epoch and after every
+        epoch, and to resume from.
     verbose : bool
         Show a progress bar.
 
@@ -197,6 +199,8 @@ def train(
     state: dict[str, Any] = {"epoch": 0, "loss": [], "test_accuracy": []}
     if checkpoint is not None and Path(checkpoint).is_file():
         state, _ = restore_training_state(checkpoint, settings, state, model, optimizer, generator)
+    elif checkpoint is not None:
+        save_training_state(checkpoint, settings, state, model, optimizer, generator)
 
     steps_per_epoch = math.ceil(X.shape[0] / batch_size)
     total_steps = epochs * steps_per_epoch
@@ -258,7 +262,13 @@ def save_training_state(
 ) -> None:
     """Save an epoch loop's state (weights, Adam's moments, the shuffling generator and
     ``state``: ``epoch`` and one list per history, one entry per finished epoch), and
-    ``extra`` tensors the loop keeps besides."""
+    ``extra`` tensors the loop keeps besides.
+
+    :func:`train` and :func:`unboxed.zoo.train_vae` save it before the first step too
+    (epoch 0, no moments yet): they train the caller's model in place, so the same call
+    run again after an interrupt in the first epoch would otherwise go on from the
+    half-trained weights, with no checkpoint to put them back.
+    """
     tensors = {f"model.{k}": v for k, v in model.state_dict().items()}
     for index, moments in optimizer.state_dict()["state"].items():
         for key, value in moments.items():
@@ -297,6 +307,10 @@ def restore_training_state(
     before = _copies(model, optimizer, generator)
     try:
         state = _checked_state(record.get("state"), fresh, settings["epochs"])
+        # Adam's moments exist from the first step on: a file of epoch 0 with them holds
+        # trained weights, which would be trained again from the start.
+        if any(k.startswith("optim.") for k in tensors) != (state["epoch"] > 0):
+            raise ValueError(f"its epoch {state['epoch']} does not fit its optimizer state")
         extra = {k[6:]: v for k, v in tensors.items() if k.startswith("extra.")}
         kept = None if read_extra is None else read_extra(extra, state)
         model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
@@ -318,14 +332,15 @@ def restore_training_state(
 
 def _checked_state(state: object, fresh: dict[str, Any], epochs: int) -> dict[str, Any]:
     """A saved loop state: the keys of ``fresh``, one entry per history per finished
-    epoch, and no more epochs than asked."""
+    epoch (none at epoch 0, saved before the first step), and no more epochs than
+    asked."""
     if not isinstance(state, dict) or set(state) != set(fresh):
         raise ValueError(f"its loop state must hold {sorted(fresh)}")
     epoch = state["epoch"]
     histories = [v for k, v in state.items() if k != "epoch"]
     if not (
         isinstance(epoch, int)
-        and 1 <= epoch <= epochs
+        and 0 <= epoch <= epochs
         and all(isinstance(h, list) and len(h) == epoch for h in histories)
     ):
         raise ValueError(f"its record of epochs is inconsistent (epoch {epoch!r})")

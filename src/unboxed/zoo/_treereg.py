@@ -50,7 +50,7 @@ from .._validation import (
     int_seed,
 )
 from ..blackbox import BlackBox
-from ._models import DIVERGED, ZooModel, as_blackbox, check_finite_weights, mlp
+from ._models import DIVERGED, ZooModel, as_blackbox, check_finite_weights, cpu_seeded, mlp
 from ._train import restore_training_state, save_training_state
 
 
@@ -387,8 +387,7 @@ class TreeRegularizedMLP(Params):
         """Fit Omega_hat afresh on every recorded (theta, APL) pair (full-batch Adam, MSE)."""
         inputs = torch.stack(thetas)
         targets = torch.as_tensor(apls, dtype=torch.float32)
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(int(torch.randint(0, 2**31 - 1, (), generator=gen)))
+        with cpu_seeded(int(torch.randint(0, 2**31 - 1, (), generator=gen))):
             omega = _Omega(inputs.shape[1], self.surrogate_hidden)
         omega.x_mean.copy_(inputs.mean(0))
         # One scale for all weights, not one per weight: per-weight scales blow up the

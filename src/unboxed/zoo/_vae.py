@@ -340,10 +340,10 @@ def train_vae(
     random_state : int or numpy.random.Generator
         Seeds the shuffling and the reparameterisation noise.
     checkpoint : path-like, optional
-        A safetensors file the training state is saved to, atomically, after every
-        epoch. If it exists, training resumes from it and ends with the same weights
-        as an uninterrupted run (as :func:`unboxed.zoo.train`); one made with other
-        settings or images is refused.
+        A safetensors file the training state is saved to, atomically, before the
+        first epoch and after every epoch. If it exists, training resumes from it and
+        ends with the same weights as an uninterrupted run (as
+        :func:`unboxed.zoo.train`); one made with other settings or images is refused.
     verbose : bool
         Show a progress bar.
 
@@ -379,6 +379,8 @@ def train_vae(
     state: dict[str, Any] = {"epoch": 0, "loss": []}
     if checkpoint is not None and Path(checkpoint).is_file():
         state, _ = restore_training_state(checkpoint, settings, state, model, optimizer, generator)
+    elif checkpoint is not None:  # as zoo.train: the first epoch can be resumed too
+        save_training_state(checkpoint, settings, state, model, optimizer, generator)
     losses: list[float] = state["loss"]
     steps = math.ceil(x.shape[0] / batch_size)
     start = time.perf_counter()
