@@ -313,6 +313,9 @@ class SmoothGrad(_GradientExplainer):
         noise of all (0.15 of a breast-cancer row's range is about 100-250 in every
         feature, most of which lie below 1).
     random_state : int, Generator or None
+        Seeds the samples drawn. An int gives the same result at every call; a
+        Generator is drawn from, so a second call on the same rows differs; None
+        draws fresh entropy each call.
     image_shape : (H, W), optional
         The image's shape, for plots; by default read from the black box's
         ``input_shape``.

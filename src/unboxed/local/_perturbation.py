@@ -163,6 +163,9 @@ class Lime(_SegmentExplainer):
         Data whose mean is the "mean" fill.
     image_shape : (H, W), optional
     random_state : int, Generator or None
+        Seeds the samples drawn. An int gives the same result at every call; a
+        Generator is drawn from, so a second call on the same rows differs; None
+        draws fresh entropy each call.
     verbose : bool
 
     Notes
