@@ -243,7 +243,8 @@ def test_agreement():
     assert result.mean == 0.75 and result.n == 8
     assert result.ci[0] < 0.75 < result.ci[1]
     same = agreement(a, np.eye(3)[a], random_state=0)
-    assert same.mean == 1.0 and same.ci == (1.0, 1.0)
+    # 8 agreements of 8 do not make the agreement surely 1: Wilson's interval
+    assert same.mean == 1.0 and same.ci == (pytest.approx(8 / (8 + 1.959964**2)), 1.0)
     with pytest.raises(ValueError, match="pred_a has 8 rows but pred_b has 3"):
         agreement(a, b[:3])
     with pytest.raises(ValueError, match="empty"):
@@ -771,7 +772,8 @@ def test_positive_mean_fills_each_tested_case_with_its_own_class_mean(planted, p
 def test_keep_top_k_scores_y_not_the_class_an_attribution_explains(planted, planted_blackbox):
     """With an attribution for class 1 on every row, the accuracy is still the share of
     rows classified as y and the probability that of y (the docstring's figures),
-    recomputed with sklearn and a hand percentile bootstrap."""
+    recomputed with sklearn, scipy's Wilson interval and a hand percentile bootstrap."""
+    from scipy.stats import binomtest
     from sklearn.metrics import accuracy_score
 
     X, y = planted.X_test[:300], planted.y_test[:300]
@@ -785,10 +787,14 @@ def test_keep_top_k_scores_y_not_the_class_an_attribution_explains(planted, plan
     hits = proba.argmax(axis=1) == y
     assert kept.accuracy.mean == accuracy_score(y, proba.argmax(axis=1))
     assert kept.probability.mean == pytest.approx(proba[np.arange(300), y].mean(), abs=1e-12)
-    # the accuracy's interval: the first 200 draws of the seed, 2.5th and 97.5th percentiles
+    # the accuracy, a share of 0/1 outcomes, has Wilson's score interval
+    wilson = binomtest(int(hits.sum()), 300).proportion_ci(method="wilson")
+    np.testing.assert_allclose(kept.accuracy.ci, (wilson.low, wilson.high), atol=1e-12)
+    # the probability's: the first 200 draws of the seed, 2.5th and 97.5th percentiles
     rng = np.random.default_rng(3)
-    draws = hits[rng.integers(0, 300, size=(200, 300))].mean(axis=1)
-    np.testing.assert_allclose(kept.accuracy.ci, np.percentile(draws, [2.5, 97.5]), atol=1e-12)
+    p_y = proba[np.arange(300), y]
+    draws = p_y[rng.integers(0, 300, size=(200, 300))].mean(axis=1)
+    np.testing.assert_allclose(kept.probability.ci, np.percentile(draws, [2.5, 97.5]), atol=1e-12)
     assert kept.accuracy.n == kept.probability.n == 300
 
 

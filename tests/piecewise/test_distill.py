@@ -48,6 +48,9 @@ def test_grid_search_records_every_point_and_is_deterministic(weak_teacher, digi
     X = digits.X_test[:20]
     attribution = first.explain(X)
     assert isinstance(attribution, Attribution) and attribution.image_shape is None
+    # exact for the student; how far the student stands for the teacher goes with it
+    assert attribution.meta["student_fidelity"] == first.fidelity_.as_dict()
+    assert attribution.meta["max_abs_delta"] < 1e-9
     W, b = first.linear_regions().local_linear(X)
     logits = np.log(first.predict_proba(X))
     pred = (np.einsum("nkd,nd->nk", W, X) + b).argmax(1)
@@ -659,3 +662,26 @@ def test_verbose_shows_the_grid_bar_and_false_prints_nothing(
         planted_blackbox, planted.X_train[:200]
     )
     assert_progress_shown(capfd, verbose, "distil grid")
+
+
+def test_fidelity_is_the_students_agreement_with_the_teacher(weak_teacher, digits):
+    """fidelity_ on the held-out validation rows and fidelity(X) on fresh rows are
+    the share of rows on which the student gives the teacher's class (not the labels
+    passed to fit, which the weak teacher contradicts), with Wilson's interval."""
+    from scipy.stats import binomtest
+    from sklearn.metrics import accuracy_score
+
+    X = digits.X_train[:200]
+    fitted = _small(grid={"alpha": (0.5,)}, validation_fraction=0.25, epochs=3)
+    fitted.fit(weak_teacher, X, digits.y_train[:200])
+    assert fitted.teacher_ is weak_teacher
+    val = np.random.default_rng(0).permutation(200)[:50]
+    expected = accuracy_score(weak_teacher.predict(X[val]), fitted.predict(X[val]))
+    assert fitted.fidelity_.mean == expected == fitted.cv_results_[0]["validation_agreement"]
+    assert fitted.fidelity_.n == 50
+    X_new = digits.X_test
+    fresh = fitted.fidelity(X_new)
+    agreed = int(np.sum(fitted.predict(X_new) == weak_teacher.predict(X_new)))
+    assert fresh.mean == agreed / len(X_new) != accuracy_score(digits.y_test, fitted.predict(X_new))
+    wilson = binomtest(agreed, len(X_new)).proportion_ci(method="wilson")
+    np.testing.assert_allclose(fresh.ci, (wilson.low, wilson.high), atol=1e-12)

@@ -1,4 +1,5 @@
 import warnings
+from copy import deepcopy
 
 import numpy as np
 import pytest
@@ -223,6 +224,30 @@ def test_explain_and_decision_features(rng, tmp_path):
     np.testing.assert_allclose((w * X).sum(1) + c, logits[:, 2] - logits[:, 7], atol=1e-9)
     weights = regions.explain(X, target=3, kind="weight")
     np.testing.assert_allclose(weights.values, W[:, 3])
+    assert "delta" not in weights.meta  # weights do not sum to a logit
+
+
+def test_explain_records_its_completeness_gap_against_the_forward_pass(rng, monkeypatch):
+    """meta["delta"] is sum(values) + b~_c minus the logit of the module itself (its
+    float64 copy): about 1e-14. A wrong W~ (here 0.01 added after the fact) shows
+    in the gap instead of passing a test it would build itself."""
+    model = zoo.lenet(input_shape=(1, 8, 8), random_state=0)
+    regions = LinearRegions(model)
+    X = rng.uniform(size=(6, 64))
+    attribution = regions.explain(X, target=4)
+    with torch.no_grad():
+        copy = deepcopy(model).double()
+        logits = copy(torch.as_tensor(X).reshape(-1, 1, 8, 8))[:, 4].numpy()
+    gap = attribution.values.sum(1) + np.array(attribution.meta["intercept"]) - logits
+    np.testing.assert_allclose(attribution.meta["delta"], gap, atol=1e-12)
+    assert attribution.meta["max_abs_delta"] == pytest.approx(np.abs(gap).max(), abs=1e-15)
+    assert attribution.meta["max_abs_delta"] < 1e-10
+    real = LinearRegions.local_linear
+    monkeypatch.setattr(
+        LinearRegions, "local_linear", lambda self, X: (real(self, X)[0] + 0.01, real(self, X)[1])
+    )
+    wrong = regions.explain(X, target=4)
+    assert wrong.meta["max_abs_delta"] > 0.1
 
 
 @pytest.mark.parametrize(

@@ -226,6 +226,47 @@ def test_attribution_panels_are_titled_by_their_method():
     assert att.plot(0).axes[0].get_title() == "saliency: row 0, class 2"
 
 
+def test_attribution_panels_show_each_rows_faithfulness_figure(digits, digits_blackbox):
+    """The completeness gap of integrated gradients and LIME's local R^2 go with the
+    panel they qualify, row by row, and survive a save and load."""
+    from unboxed.local import IntegratedGradients, Lime
+
+    X = digits.X_test[:3]
+    ig = IntegratedGradients(digits_blackbox, n_steps=16).explain(X)
+    titles = [ax.get_title() for ax in ig.plot([0, 2]).axes]
+    for title, row in zip(titles, [0, 2], strict=True):
+        assert title.endswith(f"\ncompleteness gap {ig.meta['delta'][row]:.3g}")
+    lime = Lime(digits_blackbox, segmenter="pixels", n_samples=64, random_state=0).explain(X)
+    assert lime.plot(1).axes[0].get_title().endswith(f"local R² {lime.meta['score'][1]:.3g}")
+    # a NaN figure is saved as null: no figure to show, and no error
+    meta = {**make_meta("lime", {}), "score": [None, 0.5]}
+    att = Attribution(np.ones((2, 3)), np.array([0, 1]), meta=meta)
+    assert [ax.get_title() for ax in att.plot([0, 1]).axes] == [
+        "lime: row 0, class 0",
+        "lime: row 1, class 1\nlocal R² 0.5",
+    ]
+
+
+def test_importance_bars_carry_their_confidence_intervals(planted, planted_blackbox):
+    """A permutation importance's bars end at its means, and their error bars span its
+    95% intervals, feature by feature; bars without intervals have none."""
+    from unboxed.probes import PermutationImportance
+
+    result = PermutationImportance(planted_blackbox, n_repeats=2, n_boot=50, random_state=0)
+    importance = result.explain(planted.X_test[:200])
+    ax = importance.plot(top=4).axes[0]
+    order = np.argsort(-np.abs(importance.values[0]), kind="stable")[:4][::-1]
+    from matplotlib.container import BarContainer
+
+    bars = next(c for c in ax.containers if isinstance(c, BarContainer))
+    np.testing.assert_allclose([b.get_width() for b in bars], importance.values[0, order])
+    spans = np.array([segment[:, 0] for segment in bars.errorbar.lines[2][0].get_segments()])
+    np.testing.assert_allclose(spans, importance.ci[0, order], atol=1e-12)
+    plain = FeatureImportance(importance.values).plot(top=4).axes[0]
+    assert [type(c) for c in plain.containers] == [BarContainer]
+    assert plain.containers[0].errorbar is None
+
+
 def test_importance_bars_carry_the_feature_names(importance):
     ax = importance.plot(0, top=2).axes[0]
     row = importance.values[0]

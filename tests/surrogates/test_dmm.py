@@ -238,6 +238,11 @@ def test_explain_is_beta_times_x_of_the_responsible_component(planted_fit, plant
     expected = planted_fit.coef_[target, component] * X
     np.testing.assert_allclose(attribution.values, expected)
     assert attribution.meta["component"] == component.tolist()
+    # each row carries the held-out R^2 of the class fit that explains it
+    classes = planted_fit.classes_.tolist()
+    expected_r2 = [float(planted_fit.r2_[classes.index(c)]) for c in target]
+    assert attribution.meta["class_r2"] == expected_r2
+    assert attribution.plot(0).axes[0].get_title().endswith(f"{expected_r2[0]:.3g}")
     mixed = planted_fit.explain(X, mode=True)
     weighted = np.einsum("nj,njd->nd", resp, planted_fit.coef_[target]) * X
     np.testing.assert_allclose(mixed.values, weighted)
@@ -605,6 +610,7 @@ def test_hard_zero_one_probabilities_are_clipped_not_nan(planted):
     for name in ("coef_", "weights_", "sigma2_", "intercept_", "rhat_"):
         assert np.all(np.isfinite(getattr(fitted, name))), name
     assert np.all(np.isnan(fitted.r2_))  # constant logits have no R^2, as documented
+    assert np.all(np.isnan(fitted.r2_ci_))  # nor an interval for it
     assert np.all(np.isfinite(fitted.explain(planted.X_test[:5]).values))
 
 
@@ -1111,6 +1117,16 @@ def test_r2_scores_the_posterior_predictive_mean_with_its_offset(
         test, train = dmm_module.held_out_split(own.size, 1, m.test_size, rng)
         expected = r2_score(y[test], np.full(test.size, y[train].mean() + 1.0))
         assert m.r2_[row] == pytest.approx(expected, rel=1e-9)
+        # its interval: the held-out samples (numbered in sorted order) resampled, each
+        # draw scored by sklearn
+        predicted = np.full(test.size, y[train].mean() + 1.0)
+        boot = np.random.default_rng([m.seed_, int(c), dmm_module._R2])
+        draws = boot.integers(0, test.size, size=(dmm_module._R2_BOOT, test.size))
+        rows = np.argsort(test)[draws]
+        scores = [r2_score(y[test][r], predicted[r]) for r in rows]
+        np.testing.assert_allclose(m.r2_ci_[row], np.percentile(scores, [2.5, 97.5]), rtol=1e-9)
+        assert m.r2_ci_[row, 0] < m.r2_[row] < m.r2_ci_[row, 1]
+    assert m.insights(int(m.classes_[0])).meta["r2_ci"] == m.r2_ci_[0].tolist()
 
 
 # ---------------------------------------------------------------- audit J2
@@ -1518,3 +1534,42 @@ def test_explain_local_chain_seed_follows_random_state(planted, planted_blackbox
     np.testing.assert_array_equal(seed0[0].values, seed0[1].values)
     assert not np.array_equal(seed0[0].values, seed1.values)
     assert not np.array_equal(first.values, seed0[0].values)  # the patch took effect
+
+
+def test_r2_interval_resamples_samples_with_their_copies():
+    """Rows of one sample (its occluded copies) are drawn together: a hand loop over
+    the drawn samples, scored by sklearn, gives the same percentiles."""
+    from sklearn.metrics import r2_score
+
+    rng = np.random.default_rng(0)
+    groups = np.tile(np.arange(30), 3)  # 30 samples, 3 rows each
+    y = rng.normal(size=90)
+    predicted = y + rng.normal(scale=0.5, size=90)
+    low, high = dmm_module._r2_interval(y, predicted, groups, np.random.default_rng(4), 200)
+    draws = np.random.default_rng(4).integers(0, 30, size=(200, 30))
+    scores = []
+    for drawn in draws:
+        rows = np.concatenate([np.flatnonzero(groups == g) for g in drawn])
+        scores.append(r2_score(y[rows], predicted[rows]))
+    np.testing.assert_allclose((low, high), np.percentile(scores, [2.5, 97.5]), rtol=1e-9)
+
+
+def test_r2_interval_leaves_out_draws_of_equal_logits():
+    # Two of three samples sit at the same clipped logit: draws of those two alone
+    # have no R^2, and counting them as rounding noise gave intervals far below 0.
+    y = np.array([27.6, 27.6, 1.0])
+    low, high = dmm_module._r2_interval(y, y + 0.1, np.arange(3), np.random.default_rng(0), 500)
+    assert 0.9 < low <= high <= 1.0
+
+
+def test_r2_interval_covers_the_true_r2_about_95_percent_of_the_time():
+    """y = s + e with s, e standard normal, scored against s: the population R^2 is
+    1 - E[e^2] / Var(y) = 0.5."""
+    rng = np.random.default_rng(3)
+    covered = 0
+    for _ in range(300):
+        s = rng.normal(size=80)
+        y = s + rng.normal(size=80)
+        low, high = dmm_module._r2_interval(y, s, np.arange(80), rng, 300)
+        covered += low <= 0.5 <= high
+    assert 0.88 <= covered / 300 <= 0.99

@@ -1179,3 +1179,38 @@ def test_the_default_pool_is_featurised_once_per_fit_and_follows_refits_and_sett
     calls.clear()
     explainer.criticisms(n=5)
     assert calls == [80]
+
+
+def test_validity_asks_the_black_box_not_the_proxy(explainer, digits, digits_lenet):
+    """Mined counterfactuals are classified from their images by the network itself,
+    generated ones by the layers above pool2; semi-factuals are valid when the class
+    stays. The interval is Wilson's with the queries as the units."""
+    import torch
+
+    from unboxed.evaluate._stats import wilson_bounds
+
+    queries = digits.X_test[:12]
+    with torch.inference_mode():
+        net = digits_lenet(torch.as_tensor(queries.reshape(-1, 1, 8, 8), dtype=torch.float32))
+    classes = net.argmax(1).numpy()
+    mined = explainer.counterfactuals(queries, n_per_query=4, source="mined", select="score")
+    with torch.inference_mode():
+        images = torch.tensor(mined.inputs.reshape(-1, 1, 8, 8), dtype=torch.float32)
+        flipped = digits_lenet(images).argmax(1).numpy() != classes[mined.groups]
+    # select="score" keeps examples the proxy may leave in the query's class: a mix
+    assert 0 < flipped.mean() < 1
+    result = explainer.validity(mined)
+    assert result.mean == flipped.mean() and result.n == len(mined)
+    assert result.ci == wilson_bounds(flipped.mean(), 12)
+    generated = explainer.counterfactuals(queries, n_per_query=3, radius=2.0, random_state=0)
+    flips = explainer.head_predict(generated.values) != classes[generated.groups]
+    assert explainer.validity(generated).mean == flips.mean()
+    semi = explainer.semifactuals(queries, n_per_query=3, source="mined")
+    with torch.inference_mode():
+        images = torch.tensor(semi.inputs.reshape(-1, 1, 8, 8), dtype=torch.float32)
+        kept = digits_lenet(images).argmax(1).numpy() == classes[semi.groups]
+    assert explainer.validity(semi).mean == kept.mean()
+    with pytest.raises(ValueError, match="counterfactuals and semi-factuals, got prototypes"):
+        explainer.validity(explainer.prototypes(n_per_class=1))
+    with pytest.raises(TypeError, match="ExampleSet"):
+        explainer.validity(flips)

@@ -308,25 +308,28 @@ def test_the_held_out_share_is_rounded_to_the_nearest_row(planted, planted_black
         assert s.fit(X[:n]).fidelity_.n == held, (n, share)
 
 
-def test_the_curve_is_measured_on_the_held_out_rows_with_n_boot_draws(planted, planted_blackbox):
-    # With one bootstrap draw the CI collapses to a point: the curve used n_boot too.
+def test_the_curve_is_measured_on_the_held_out_rows_with_wilson_intervals(
+    planted, planted_blackbox
+):
+    from scipy.stats import binomtest
+
     s = TreeSurrogate(
         planted_blackbox, max_depth="auto", depths=[1, 2, 3], n_boot=1, random_state=0
     ).fit(planted.X_train[:400])
-    for point in s.curve_:
-        assert point["fidelity"]["n"] == 100
-        assert point["fidelity"]["ci"][0] == point["fidelity"]["ci"][1]
-    assert s.fidelity_.n == 100 and s.fidelity_.ci[0] == s.fidelity_.ci[1]
+    figures = [point["fidelity"] for point in s.curve_] + [s.fidelity_.as_dict()]
+    for figure in figures:
+        assert figure["n"] == 100
+        wilson = binomtest(round(figure["mean"] * 100), 100).proportion_ci(method="wilson")
+        np.testing.assert_allclose(figure["ci"], (wilson.low, wilson.high), atol=1e-12)
 
 
-def test_fidelity_draws_the_surrogates_own_n_boot_by_default(planted, planted_blackbox):
+def test_fidelity_ci_is_wilsons_whatever_n_boot(planted, planted_blackbox):
+    # The interval of an agreement draws nothing: n_boot no longer changes it.
     s = TreeSurrogate(planted_blackbox, max_depth=2, n_boot=30, random_state=0)
     s.fit(planted.X_train[:400])
     X = planted.X_test
-    assert s.fidelity(X) == s.fidelity(X, n_boot=30)
-    assert s.fidelity(X) != s.fidelity(X, n_boot=1000)  # so the default is not 1000
-    one = TreeSurrogate(planted_blackbox, max_depth=2, n_boot=1, random_state=0)
-    assert one.fit(planted.X_train[:400]).fidelity(X).ci[0] == one.fidelity(X).ci[1]
+    assert s.fidelity(X) == s.fidelity(X, n_boot=30) == s.fidelity(X, n_boot=1000)
+    assert s.fidelity(X).ci[0] < s.fidelity(X).mean < s.fidelity(X).ci[1]
 
 
 def test_every_method_after_fit_checks_it_is_fitted(planted, planted_blackbox):

@@ -1,4 +1,5 @@
-"""Fidelity metrics as pure functions, each with a bootstrap confidence interval."""
+"""Fidelity metrics as pure functions, each with a 95% confidence interval: a bootstrap
+interval for means, Wilson's score interval for shares of 0/1 outcomes."""
 
 from ._fidelity import (
     KeepTopKResult,

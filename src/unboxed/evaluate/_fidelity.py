@@ -38,7 +38,7 @@ from ..blackbox import BlackBox, check_blackbox
 from ..explanation import Attribution, FeatureImportance
 from ..local._segments import Partition
 from ._ranking import RankingLike, RowRanking, check_rows, resolve_ranking
-from ._stats import Estimate, bootstrap_mean, estimate
+from ._stats import Estimate, bootstrap_mean, estimate, proportion
 
 #: Rows manipulated and sent to the model at once.
 CHUNK_ROWS = 2048
@@ -582,7 +582,7 @@ def keep_top_k(
     fill : {"zero", "mean", "positive_mean"} or ndarray of shape (n_features,)
         The value of the features that are not kept.
     n_boot : int
-        Bootstrap repeats for the confidence intervals.
+        Bootstrap repeats for the probability's confidence interval.
     random_state : int, Generator or None
         Seeds the bootstrap.
     verbose : bool
@@ -591,8 +591,9 @@ def keep_top_k(
     Returns
     -------
     KeepTopKResult
-        ``accuracy``: the share of rows classified as ``y``; ``probability``: the
-        mean probability of ``y``. Each with a 95% bootstrap CI.
+        ``accuracy``: the share of rows classified as ``y``, with Wilson's 95% score
+        interval; ``probability``: the mean probability of ``y``, with a 95% bootstrap
+        CI.
     """
     check_blackbox(blackbox)
     rng = check_random_state(random_state)
@@ -623,7 +624,8 @@ def keep_top_k(
     }
     return KeepTopKResult(
         k=k,
-        accuracy=estimate(proba.argmax(axis=1) == y, n_boot=n_boot, random_state=rng),
+        # A share of 0/1 outcomes: Wilson's interval, which keeps its coverage near 1.
+        accuracy=proportion(proba.argmax(axis=1) == y),
         probability=estimate(proba[np.arange(n), y], n_boot=n_boot, random_state=rng),
         meta=meta,
         predicted=proba.argmax(axis=1),
@@ -704,14 +706,19 @@ def agreement(
     pred_a, pred_b : array-like of shape (n_samples,) or (n_samples, n_classes)
         Class labels, or probabilities (reduced by argmax).
     n_boot : int
-        Bootstrap repeats for the confidence interval.
+        Checked but unused: the interval is Wilson's score interval, which draws
+        nothing. Kept so that calls written for the earlier bootstrap interval work.
     random_state : int, Generator or None
-        Seeds the bootstrap.
+        Unused, likewise; nothing is drawn from a Generator passed here.
 
     Returns
     -------
     Estimate
-        The share of rows with the same class, with its 95% bootstrap interval.
+        The share of rows with the same class, with Wilson's 95% score interval
+        (:func:`~unboxed.evaluate._stats.wilson_interval`). A percentile bootstrap of
+        the 0/1 agreements covered a true agreement of 0.99 on 100 rows in only 64% of
+        simulated samples (and gave ``[1, 1]`` whenever every row agreed); Wilson's
+        interval keeps its 95% there.
 
     Raises
     ------
@@ -736,4 +743,6 @@ def agreement(
         raise ValueError(f"pred_a has {labels[0].size} rows but pred_b has {labels[1].size}")
     if labels[0].size == 0:
         raise ValueError("pred_a and pred_b are empty")
-    return estimate(labels[0] == labels[1], n_boot=n_boot, random_state=random_state)
+    check_positive_int(n_boot, name="n_boot")
+    check_random_state(random_state)  # a bad seed still says so; a Generator is not drawn from
+    return proportion(labels[0] == labels[1])

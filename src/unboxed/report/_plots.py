@@ -59,15 +59,64 @@ def _heat(ax: Any, heat: np.ndarray, background: np.ndarray | None, title: str) 
     ax.axis("off")
 
 
-def _bars(ax: Any, values: np.ndarray, names: list[str], title: str, top: int) -> None:
+def _bars(
+    ax: Any,
+    values: np.ndarray,
+    names: list[str],
+    title: str,
+    top: int,
+    ci: np.ndarray | None = None,
+) -> None:
+    """The ``top`` largest ``|values|`` as bars, each with its interval (``ci``, shape
+    ``(n_features, 2)``) as an error bar where there is one."""
     order = descending_order(np.abs(values), top)[::-1]
-    ax.barh(range(len(order)), values[order], color=np.where(values[order] >= 0, "C3", "C0"))
+    xerr = None
+    if ci is not None:
+        # As offsets from the bar's end; a percentile interval need not hold its mean.
+        xerr = np.clip(np.abs(ci[order].T - values[order]), 0.0, None)
+    ax.barh(
+        range(len(order)),
+        values[order],
+        xerr=xerr,
+        color=np.where(values[order] >= 0, "C3", "C0"),
+        error_kw={"elinewidth": 0.8, "capsize": 1.5},
+    )
     ax.set_yticks(range(len(order)), [names[i] for i in order], fontsize=7)
     ax.set_title(title, fontsize=8)
 
 
+#: Per-row faithfulness figures an attribution's ``meta`` may hold, and how a panel's
+#: title names them: the completeness gap of integrated gradients and DeepLIFT, the
+#: weighted R^2 of LIME's local fit, the R^2 of DMM-MEN's local fit, the held-out R^2
+#: of the DMM-MEN class fit a global explanation comes from.
+_ROW_FIGURES = (
+    ("delta", "completeness gap"),
+    ("score", "local R²"),
+    ("r2", "local R²"),
+    ("class_r2", "class R² (held out)"),
+)
+
+
+def _row_figure(meta: dict[str, Any], row: int) -> str:
+    """The row's faithfulness figure for its panel's title, or "" if meta has none."""
+    for key, label in _ROW_FIGURES:
+        values = meta.get(key)
+        if isinstance(values, list) and row < len(values):
+            value = values[row]
+            # None is a NaN saved as JSON (the R^2 of a constant response)
+            if isinstance(value, int | float) and not isinstance(value, bool):
+                return f"\n{label} {value:.3g}"
+    return ""
+
+
 def plot_attribution(attribution: Attribution, index: int | list[int] = 0, *, top: int = 15) -> Any:
     """Plot rows of an :class:`~unboxed.Attribution`.
+
+    A panel's title names the method, the row and its class, and the row's own
+    faithfulness figure where the method records one in ``meta``: the completeness gap
+    (``"delta"``: integrated gradients, DeepLIFT, linear regions), the local fit's R^2
+    (``"score"``: LIME; ``"r2"``: DMM-MEN's ``explain_local``) or the held-out R^2 of
+    the DMM-MEN class fit (``"class_r2"``: its ``explain``).
 
     Parameters
     ----------
@@ -103,6 +152,7 @@ def plot_attribution(attribution: Attribution, index: int | list[int] = 0, *, to
     method = attribution.meta.get("method", "attribution")
     for ax, row in zip(axes, rows, strict=False):
         title = f"{method}: row {row}, class {attribution.target[row]}"
+        title += _row_figure(attribution.meta, row)
         values = attribution.values[row]
         if attribution.image_shape is None:
             _bars(ax, values, names, title, top)
@@ -119,6 +169,9 @@ def plot_feature_importance(
     importance: FeatureImportance, class_: int | list[int] | None = None, *, top: int = 15
 ) -> Any:
     """Plot a :class:`~unboxed.FeatureImportance`, one panel per class.
+
+    Tabular importances are bars, each with its 95% interval as an error bar when the
+    importance has ``ci`` (permutation importance); images are heat maps.
 
     Parameters
     ----------
@@ -151,7 +204,8 @@ def plot_feature_importance(
         values = importance.values[row]
         title = titles[row]
         if importance.image_shape is None:
-            _bars(ax, values, names, title, top)
+            ci = None if importance.ci is None else importance.ci[row]
+            _bars(ax, values, names, title, top, ci)
         else:
             _heat(ax, _as_image(values, importance.image_shape), None, title)
     fig.tight_layout()

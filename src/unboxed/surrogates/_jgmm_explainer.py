@@ -26,12 +26,14 @@ from .._validation import (
     check_array,
     check_checkpoint,
     check_fraction,
+    check_instance,
     check_is_fitted,
     check_positive_int,
     check_random_state,
 )
 from ..blackbox import BlackBox, check_blackbox
 from ..evaluate import Estimate, agreement
+from ..evaluate._stats import wilson_bounds
 from ..example_set import ExampleSet
 from ..explanation import make_meta
 from . import _jgmm_examples as jx
@@ -508,19 +510,74 @@ class JGMMExplainer(Params):
             The black box's inputs.
             Pass rows the explainer was not fitted on.
         n_boot : int, default=1000
-            Bootstrap draws for the interval, at least 1.
+            Checked (at least 1) but unused: the interval is Wilson's score interval
+            (see :func:`unboxed.evaluate.agreement`), which draws nothing.
         random_state : int, numpy.random.Generator or None, default=None
-            Seeds the bootstrap; None draws from the explainer's own generator.
+            Unused, likewise. (The bootstrap interval drew from the explainer's own
+            generator, so a call to ``fidelity`` changed the examples drawn after it.)
 
         Returns
         -------
         Estimate
-            The share of rows on which the proxy and the black box give the same class.
+            The share of rows on which the proxy and the black box give the same class,
+            with Wilson's 95% interval.
         """
         self._check_fitted()
         X = self.blackbox.check_X(X)
-        rng = self.rng_ if random_state is None else check_random_state(random_state)
-        return agreement(self.predict(X), self.blackbox.predict(X), n_boot=n_boot, random_state=rng)
+        return agreement(
+            self.predict(X), self.blackbox.predict(X), n_boot=n_boot, random_state=random_state
+        )
+
+    def validity(self, examples: ExampleSet) -> Estimate:
+        """The share of counterfactuals that change the black box's class (of
+        semi-factuals: that keep it), checked with the black box itself.
+
+        The examples are found with the proxy; this asks the black box. Mined examples
+        are classified from their ``inputs``; generated ones, which exist only as
+        lower-layer features, by the layers above ``lower_layer``
+        (:meth:`head_predict`, which needs a plain ``nn.Sequential`` model without
+        ``pool`` or ``spatial``).
+
+        Parameters
+        ----------
+        examples : ExampleSet
+            Counterfactuals or semi-factuals from this explainer, with their queries.
+
+        Returns
+        -------
+        Estimate
+            The share of examples whose black-box class differs from their query's
+            (counterfactuals) or equals it (semi-factuals), with Wilson's 95% interval
+            taking the queries as the independent units: the examples of one query are
+            not independent, and there are at least as many independent units as
+            queries, so the interval errs on the wide side. ``n`` is the number of
+            examples.
+
+        Raises
+        ------
+        ValueError
+            For another kind of example, a set without its query classes, or an empty
+            set.
+        """
+        self._check_fitted()
+        check_instance(examples, ExampleSet, name="examples", what="an ExampleSet")
+        if examples.kind not in ("counterfactual", "semifactual"):
+            raise ValueError(
+                f"validity checks counterfactuals and semi-factuals, got {examples.kind}s"
+            )
+        if examples.query_classes is None:
+            raise ValueError("examples has no query_classes to compare with")
+        if examples.values.shape[0] == 0:
+            raise ValueError("examples is empty: no example was found to check")
+        if examples.inputs is not None:
+            classes = self.blackbox.predict(examples.inputs)
+        else:
+            classes = self.head_predict(examples.values)
+        same = classes == examples.query_classes[examples.groups]
+        valid = ~same if examples.kind == "counterfactual" else same
+        share = float(np.mean(valid))
+        n_queries = np.unique(examples.groups).size
+        return Estimate(share, wilson_bounds(share, n_queries), int(valid.size))
 
     def head_predict(self, F: object) -> np.ndarray:
         """The black box's class for lower features ``F``, by running the layers above.

@@ -82,9 +82,11 @@ class TreeSurrogate(Params):
     held_out : float in (0, 1)
         The share of ``fit``'s rows kept out of the tree to measure its fidelity.
     n_boot : int
-        Bootstrap draws for the fidelity's confidence interval.
+        Checked but unused: a fidelity's interval is Wilson's score interval (see
+        :func:`unboxed.evaluate.agreement`), which draws nothing. Kept so that code
+        written for the earlier bootstrap interval runs.
     random_state : int, numpy.random.Generator or None
-        Seeds the held-out split, the tree's tie-breaking and the bootstrap.
+        Seeds the held-out split and the tree's tie-breaking.
     verbose : bool
         Show a progress bar over the depths tried by ``max_depth="auto"``.
 
@@ -96,7 +98,8 @@ class TreeSurrogate(Params):
     depth_, n_leaves_ : int
         The fitted tree's depth and number of leaves.
     fidelity_ : Estimate
-        Agreement with the black box on the held-out rows, with a 95% CI. With
+        Agreement with the black box on the held-out rows, with Wilson's 95% score
+        interval. With
         ``max_depth="auto"`` these rows also chose the depth, so call
         :meth:`fidelity` on fresh data for an unbiased figure.
     path_length_ : float
@@ -244,22 +247,21 @@ class TreeSurrogate(Params):
     def fidelity(
         self, X: object, *, n_boot: int | None = None, random_state: RandomState = None
     ) -> Estimate:
-        """The share of rows of ``X`` on which the tree agrees with the black box, with a
-        95% bootstrap CI. Pass data the surrogate has not seen.
+        """The share of rows of ``X`` on which the tree agrees with the black box, with
+        Wilson's 95% score interval. Pass data the surrogate has not seen.
 
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features) or (n_samples, *input_shape)
         n_boot : int, optional
-            Bootstrap draws, at least 1; by default the surrogate's ``n_boot``.
+            Checked (at least 1) but unused; see the class's ``n_boot``.
         random_state : int, numpy.random.Generator or None, default=None
-            Seeds the bootstrap; None uses a seed drawn at fit time from the
-            surrogate's own ``random_state``, so repeated calls agree.
+            Unused: Wilson's interval draws nothing, so repeated calls agree.
 
         Returns
         -------
         Estimate
-            The agreement in [0, 1] with its 95% bootstrap interval.
+            The agreement in [0, 1] with its 95% interval.
         """
         X = self._check_X(X)
         return agreement(
