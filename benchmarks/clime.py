@@ -71,7 +71,7 @@ def est(values: np.ndarray) -> dict[str, Any]:
 
 
 def agree(a: np.ndarray, b: np.ndarray) -> dict[str, Any]:
-    return agreement(a, b, n_boot=N_BOOT, random_state=0).as_dict()
+    return agreement(a, b).as_dict()
 
 
 # ---------------------------------------------------------------- Table 1

@@ -199,7 +199,7 @@ def tree_fidelity(depths: list[int], n_fit: int) -> dict[str, Any]:
         surrogate, seconds = timed(
             lambda depth=depth: TreeSurrogate(blackbox, max_depth=depth, random_state=0).fit(X_fit)
         )
-        fid = surrogate.fidelity(X_test, random_state=0)
+        fid = surrogate.fidelity(X_test)
         label_acc = estimate(surrogate.predict(X_test) == data.y_test, n_boot=1000, random_state=0)
         rows.append(
             {
@@ -221,7 +221,7 @@ def tree_fidelity(depths: list[int], n_fit: int) -> dict[str, Any]:
         "rows": rows,
         "auto": {
             "max_depth": auto.max_depth_,
-            "fidelity_test": auto.fidelity(X_test, random_state=0).as_dict(),
+            "fidelity_test": auto.fidelity(X_test).as_dict(),
             "curve": auto.curve_,
         },
     }

@@ -267,7 +267,7 @@ def run_jgmm(
             blackbox, lower_layer=layer, random_state=0, verbose=False, **kwargs
         ).fit(X_train)
     predicted = explainer.predict(X_test)
-    out = agreement(predicted, t_test, n_boot=N_BOOT, random_state=0).as_dict()
+    out = agreement(predicted, t_test).as_dict()
     out["n_iter"] = explainer.jgmm_.n_iter_
     out["n_components_x"] = explainer.n_components_x_
     out["var_floor"] = explainer.var_floor_
@@ -297,7 +297,7 @@ def run_proxy(
         warnings.simplefilter("ignore")
         clf = build().fit(F_train[rows_fit], t_train[rows_fit])
     predicted = clf.predict(F_test)
-    out = agreement(predicted, t_test, n_boot=N_BOOT, random_state=0).as_dict()
+    out = agreement(predicted, t_test).as_dict()
     out["n_fit"] = int(rows_fit.size)
     return {
         "agreement": out,
@@ -373,7 +373,7 @@ def run_study(
         explainer = JGMMExplainer(
             blackbox, lower_layer="pool2", random_state=0, verbose=False, **kwargs
         ).fit(data.X_train)
-    result = agreement(explainer.predict(data.X_test), t_test, n_boot=N_BOOT, random_state=0)
+    result = agreement(explainer.predict(data.X_test), t_test)
     return {
         "setting": name,
         "kwargs": kwargs,

@@ -183,9 +183,7 @@ def test_case_study_follows_its_arguments():
     )
     # the accuracies, each on its own test images, with the study's bootstrap
     for name, data in (("in place", in_place), ("clean", pair), ("moved", moved)):
-        expected = agreement(
-            blackbox.predict(data.X_test), data.y_test, n_boot=n_boot, random_state=seed
-        )
+        expected = agreement(blackbox.predict(data.X_test), data.y_test)
         assert result["accuracy"][name] == expected, name
     # the attributions explain the cue class's test images (digit 1, cue in place)
     X = in_place.X_test[in_place.y_test == 0]

@@ -87,9 +87,7 @@ def _interrupted_tree_depths(digits, monkeypatch):
 
     box = BlackBox.from_callable(_bright, n_classes=2)
     interrupt_at(monkeypatch, TreeSurrogate, "_tree", stop=2)
-    TreeSurrogate(box, max_depth="auto", depths=[1, 2, 3], n_boot=5, verbose=True).fit(
-        digits.X_test[:100]
-    )
+    TreeSurrogate(box, max_depth="auto", depths=[1, 2, 3], verbose=True).fit(digits.X_test[:100])
 
 
 def _interrupted_dmm_local_fits(digits, monkeypatch):

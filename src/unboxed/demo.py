@@ -140,7 +140,8 @@ def spurious_cue_study(
     n_repeats : int, default=5
         Shuffles per group of permutation importance.
     n_boot : int, default=500
-        Bootstrap draws for every confidence interval.
+        Bootstrap draws for the intervals of the mass shares and the drops (the
+        accuracies take Wilson's score interval, which draws nothing).
     random_state : int, default=0
         Seeds the model, its training, the importance and the bootstraps.
     out : path-like, optional
@@ -179,9 +180,7 @@ def spurious_cue_study(
     )
     blackbox = zoo.as_blackbox(model)
     accuracy = {
-        name: agreement(
-            blackbox.predict(data.X_test), data.y_test, n_boot=n_boot, random_state=random_state
-        )
+        name: agreement(blackbox.predict(data.X_test), data.y_test)
         for name, data in (("in place", in_place), ("clean", pair), ("moved", moved))
     }
     shape = pair.image_shape
@@ -481,7 +480,7 @@ def run_jgmm_demo(
         random_state=random_state,
         verbose=verbose,
     ).fit(dataset.X_train)
-    fidelity = explainer.fidelity(dataset.X_test, n_boot=1000, random_state=random_state)
+    fidelity = explainer.fidelity(dataset.X_test)
     echo(
         f"8. JGMM (001_7567b900ec60d912.txt) between pool2 ({explainer.jgmm_.n_features_x_in_} "
         f"features, K_x = 20) and the logits (K_y = 10): EM converged={explainer.jgmm_.converged_} "
@@ -568,9 +567,7 @@ def clime_demo(
         widths=(128,), grid=grid, epochs=20, random_state=random_state, verbose=False
     )
     distiller.fit(teacher, dataset.X_train, dataset.y_train)
-    fidelity = agreement(
-        distiller.predict(X), teacher.predict(X), n_boot=200, random_state=random_state
-    )
+    fidelity = agreement(distiller.predict(X), teacher.predict(X))
     attribution = distiller.explain(X)
     attribution = dataclasses.replace(attribution, image_shape=dataset.image_shape)
     path = Path(folder) / "clime_student.npz"

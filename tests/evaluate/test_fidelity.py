@@ -239,10 +239,10 @@ def test_keep_top_k_with_superpixels(digits, digits_blackbox):
 def test_agreement():
     a = np.array([0, 1, 2, 2, 1, 0, 0, 1])
     b = np.array([0, 1, 2, 1, 1, 0, 2, 1])
-    result = agreement(a, b, random_state=0)
+    result = agreement(a, b)
     assert result.mean == 0.75 and result.n == 8
     assert result.ci[0] < 0.75 < result.ci[1]
-    same = agreement(a, np.eye(3)[a], random_state=0)
+    same = agreement(a, np.eye(3)[a])
     # 8 agreements of 8 do not make the agreement surely 1: Wilson's interval
     assert same.mean == 1.0 and same.ci == (pytest.approx(8 / (8 + 1.959964**2)), 1.0)
     with pytest.raises(ValueError, match="pred_a has 8 rows but pred_b has 3"):
@@ -262,9 +262,9 @@ def test_agreement_refuses_a_single_column():
     # 0 on every row, so any two predictors agreed perfectly.
     a = np.array([0, 1, 2, 2, 1, 0])
     b = np.array([1, 0, 0, 1, 2, 2])  # agrees with a nowhere
-    assert agreement(a, b, random_state=0).mean == 0.0
+    assert agreement(a, b).mean == 0.0
     with pytest.raises(ValueError, match=r"pred_a has shape \(6, 1\).*at least 2 columns"):
-        agreement(a[:, None], b[:, None], random_state=0)
+        agreement(a[:, None], b[:, None])
 
 
 def test_same_seed_same_result(planted, planted_blackbox):

@@ -8,6 +8,7 @@ from sklearn.tree import DecisionTreeClassifier
 
 from tests.helpers import assert_progress_shown, record_progress
 from unboxed import BlackBox, NotFittedError
+from unboxed.evaluate._stats import wilson_interval
 from unboxed.surrogates import TreeSurrogate, path_length
 
 
@@ -25,9 +26,9 @@ def test_fidelity_is_against_the_black_box_not_the_labels(planted):
     box = _contrarian(planted)
     X = planted.X_test
     assert (box.predict(X) == planted.y_test).mean() < 0.7  # it disagrees on purpose
-    surrogate = TreeSurrogate(box, max_depth=1, n_boot=200, random_state=0).fit(planted.X_train)
+    surrogate = TreeSurrogate(box, max_depth=1, random_state=0).fit(planted.X_train)
     assert surrogate.fidelity_.mean > 0.99
-    fresh = surrogate.fidelity(X, random_state=0)
+    fresh = surrogate.fidelity(X)
     assert fresh.mean > 0.99 and fresh.ci[0] > 0.98
     # the tree copies the black box, so it is as wrong about the labels as the box is
     assert (surrogate.predict(X) == planted.y_test).mean() < 0.7
@@ -63,7 +64,7 @@ def test_path_length_counts_nodes_on_each_path(rng):
 
 def test_auto_depth_takes_the_knee_of_the_curve(planted, planted_blackbox):
     surrogate = TreeSurrogate(
-        planted_blackbox, max_depth="auto", depths=[1, 2, 4, 8], n_boot=100, random_state=0
+        planted_blackbox, max_depth="auto", depths=[1, 2, 4, 8], random_state=0
     ).fit(planted.X_train)
     curve = surrogate.curve_
     assert [point["max_depth"] for point in curve] == [1, 2, 4, 8]
@@ -81,7 +82,7 @@ def test_auto_depth_takes_the_smallest_depth_whatever_their_order(planted):
     # Depth 1 already copies this black box (it reads one feature); listed last, depth 3
     # was chosen because it came first.
     surrogate = TreeSurrogate(
-        _contrarian(planted), max_depth="auto", depths=[3, 1, 1], n_boot=50, random_state=0
+        _contrarian(planted), max_depth="auto", depths=[3, 1, 1], random_state=0
     ).fit(planted.X_train)
     assert surrogate.max_depth_ == 1
     assert [point["max_depth"] for point in surrogate.curve_] == [1, 3]
@@ -90,7 +91,7 @@ def test_auto_depth_takes_the_smallest_depth_whatever_their_order(planted):
 
 
 def test_fidelity_repeats_for_a_fitted_surrogate(planted, planted_blackbox):
-    surrogate = TreeSurrogate(planted_blackbox, max_depth=2, n_boot=100, random_state=0)
+    surrogate = TreeSurrogate(planted_blackbox, max_depth=2, random_state=0)
     surrogate.fit(planted.X_train[:800])
     first, second = (surrogate.fidelity(planted.X_test) for _ in range(2))
     assert first == second  # the CI changed on every call
@@ -98,7 +99,7 @@ def test_fidelity_repeats_for_a_fitted_surrogate(planted, planted_blackbox):
 
 def test_same_seed_same_tree(planted, planted_blackbox):
     def fit():
-        return TreeSurrogate(planted_blackbox, max_depth=4, n_boot=100, random_state=5).fit(
+        return TreeSurrogate(planted_blackbox, max_depth=4, random_state=5).fit(
             planted.X_train[:800]
         )
 
@@ -142,7 +143,6 @@ def test_not_fitted_and_bad_input(planted, planted_blackbox):
         # Refused when the surrogate is built, not later in fit. A tolerance of 1
         # would take the shallowest depth whatever its fidelity.
         {"tolerance": 1},
-        {"n_boot": 0},
         {"min_samples_leaf": 0},
         {"depths": [2, 0]},
         # a generator would be used up by this check, and fit would find no depths
@@ -159,11 +159,11 @@ def test_tree_fidelity_is_on_the_held_out_rows(planted, planted_blackbox):
     from unboxed.evaluate import agreement
 
     X = planted.X_train[:800]
-    s = TreeSurrogate(planted_blackbox, max_depth=2, n_boot=50, random_state=0).fit(X)
+    s = TreeSurrogate(planted_blackbox, max_depth=2, random_state=0).fit(X)
     assert s.fidelity_.n == round(0.25 * 800)
     order = np.random.default_rng(0).permutation(800)
     test = order[:200]
-    expected = agreement(s.predict(X[test]), planted_blackbox.predict(X[test]), n_boot=10)
+    expected = agreement(s.predict(X[test]), planted_blackbox.predict(X[test]))
     assert s.fidelity_.mean == expected.mean
 
 
@@ -173,7 +173,6 @@ def test_zero_tolerance_takes_the_best_depth(planted):
         max_depth="auto",
         depths=[1, 2],
         tolerance=0,
-        n_boot=50,
         random_state=0,
     ).fit(planted.X_train)
     assert surrogate.max_depth_ == 1 and surrogate.fidelity_.mean == 1.0
@@ -188,7 +187,6 @@ def test_auto_depth_search_shows_a_bar_and_false_prints_nothing(
         planted_blackbox,
         max_depth="auto",
         depths=[1, 2],
-        n_boot=20,
         random_state=0,
         verbose=verbose,
     ).fit(planted.X_train[:200])
@@ -202,7 +200,7 @@ def test_auto_depth_search_shows_its_bar_by_default_and_it_moves_per_depth(
 
     bars = record_progress(monkeypatch, tree_module)
     surrogate = TreeSurrogate(
-        planted_blackbox, max_depth="auto", depths=[1, 2, 3], n_boot=20, random_state=0
+        planted_blackbox, max_depth="auto", depths=[1, 2, 3], random_state=0
     ).fit(planted.X_train[:200])
     (bar,) = bars
     assert bar.kwargs["verbose"] is True and bar.kwargs["desc"] == "tree depths"
@@ -211,7 +209,7 @@ def test_auto_depth_search_shows_its_bar_by_default_and_it_moves_per_depth(
 
 def test_path_length_is_on_the_held_out_rows(planted, planted_blackbox):
     X = planted.X_train[:800]
-    s = TreeSurrogate(planted_blackbox, n_boot=50, random_state=0).fit(X)
+    s = TreeSurrogate(planted_blackbox, random_state=0).fit(X)
     order = np.random.default_rng(0).permutation(800)
     test, train = order[:200], order[200:]
     assert s.path_length_ == path_length(s.tree_, X[test])
@@ -222,29 +220,17 @@ def test_auto_depth_keeps_the_chosen_tree_and_its_curve_point(planted, planted_b
     X = planted.X_train[:800]
     # A generous tolerance: depth 1 is close enough to the best, so it is chosen.
     loose = TreeSurrogate(
-        planted_blackbox, max_depth="auto", depths=[1, 4], tolerance=0.5, n_boot=20, random_state=0
+        planted_blackbox, max_depth="auto", depths=[1, 4], tolerance=0.5, random_state=0
     ).fit(X)
     assert loose.max_depth_ == 1 and loose.depth_ == 1 and loose.n_leaves_ == 2
     # tolerance 0 keeps the deeper tree; its curve point is measured on the held-out rows
     tight = TreeSurrogate(
-        planted_blackbox, max_depth="auto", depths=[1, 6], tolerance=0, n_boot=20, random_state=0
+        planted_blackbox, max_depth="auto", depths=[1, 6], tolerance=0, random_state=0
     ).fit(X)
     test = np.random.default_rng(0).permutation(800)[:200]
     point = tight.curve_[-1]
     assert tight.max_depth_ == 6 and point["n_leaves"] == tight.n_leaves_
     assert point["path_length"] == path_length(tight.tree_, X[test]) == tight.path_length_
-
-
-def test_fidelity_passes_its_n_boot_and_random_state_on(planted, planted_blackbox):
-    from unboxed.evaluate import agreement
-
-    surrogate = TreeSurrogate(planted_blackbox, max_depth=2, n_boot=100, random_state=0)
-    surrogate.fit(planted.X_train[:800])
-    X = planted.X_test
-    expected = agreement(
-        surrogate.predict(X), planted_blackbox.predict(X), n_boot=50, random_state=3
-    )
-    assert surrogate.fidelity(X, n_boot=50, random_state=3) == expected
 
 
 def test_too_few_rows_to_learn_from_are_refused(planted, planted_blackbox):
@@ -253,7 +239,7 @@ def test_too_few_rows_to_learn_from_are_refused(planted, planted_blackbox):
 
 
 def test_min_samples_leaf_reaches_the_tree(planted, planted_blackbox):
-    s = TreeSurrogate(planted_blackbox, min_samples_leaf=30, n_boot=20, random_state=0)
+    s = TreeSurrogate(planted_blackbox, min_samples_leaf=30, random_state=0)
     tree = s.fit(planted.X_train[:800]).tree_.tree_
     assert tree.n_node_samples[tree.children_left == -1].min() >= 30
 
@@ -267,7 +253,7 @@ def test_export_text_shows_a_deep_tree_whole():
 
     box = BlackBox.from_callable(flips, n_classes=2, input_shape=(1,))
     X = np.random.default_rng(0).uniform(size=(1000, 1))
-    surrogate = TreeSurrogate(box, n_boot=10, random_state=0).fit(X)
+    surrogate = TreeSurrogate(box, random_state=0).fit(X)
     assert surrogate.depth_ > 10
     rules = surrogate.export_text()
     assert "truncated" not in rules and rules.count("class:") == surrogate.n_leaves_
@@ -284,9 +270,7 @@ def test_random_state_breaks_ties_between_identical_features():
         input_shape=(2,),
     )
     roots = {
-        int(
-            TreeSurrogate(box, max_depth=1, n_boot=10, random_state=s).fit(X).tree_.tree_.feature[0]
-        )
+        int(TreeSurrogate(box, max_depth=1, random_state=s).fit(X).tree_.tree_.feature[0])
         for s in range(8)
     }
     assert roots == {0, 1}
@@ -294,9 +278,9 @@ def test_random_state_breaks_ties_between_identical_features():
 
 def test_an_explicit_depth_is_reported_as_the_depth_used(planted, planted_blackbox):
     X = planted.X_train[:400]
-    two = TreeSurrogate(planted_blackbox, max_depth=2, n_boot=10, random_state=0).fit(X)
+    two = TreeSurrogate(planted_blackbox, max_depth=2, random_state=0).fit(X)
     assert two.max_depth_ == 2 and two.curve_ is None and two.depth_ <= 2
-    full = TreeSurrogate(planted_blackbox, n_boot=10, random_state=0).fit(X)
+    full = TreeSurrogate(planted_blackbox, random_state=0).fit(X)
     assert full.max_depth_ is None and full.depth_ > 2
 
 
@@ -304,7 +288,7 @@ def test_the_held_out_share_is_rounded_to_the_nearest_row(planted, planted_black
     # 25% of 30 rows is 7.5: 8 rows are held out (floor would give 7); 35% of 10 is 3.5
     X = planted.X_train
     for n, share, held in ((30, 0.25, 8), (10, 0.35, 4), (11, 0.25, 3)):
-        s = TreeSurrogate(planted_blackbox, held_out=share, n_boot=10, random_state=0)
+        s = TreeSurrogate(planted_blackbox, held_out=share, random_state=0)
         assert s.fit(X[:n]).fidelity_.n == held, (n, share)
 
 
@@ -313,9 +297,9 @@ def test_the_curve_is_measured_on_the_held_out_rows_with_wilson_intervals(
 ):
     from scipy.stats import binomtest
 
-    s = TreeSurrogate(
-        planted_blackbox, max_depth="auto", depths=[1, 2, 3], n_boot=1, random_state=0
-    ).fit(planted.X_train[:400])
+    s = TreeSurrogate(planted_blackbox, max_depth="auto", depths=[1, 2, 3], random_state=0).fit(
+        planted.X_train[:400]
+    )
     figures = [point["fidelity"] for point in s.curve_] + [s.fidelity_.as_dict()]
     for figure in figures:
         assert figure["n"] == 100
@@ -323,13 +307,14 @@ def test_the_curve_is_measured_on_the_held_out_rows_with_wilson_intervals(
         np.testing.assert_allclose(figure["ci"], (wilson.low, wilson.high), atol=1e-12)
 
 
-def test_fidelity_ci_is_wilsons_whatever_n_boot(planted, planted_blackbox):
-    # The interval of an agreement draws nothing: n_boot no longer changes it.
-    s = TreeSurrogate(planted_blackbox, max_depth=2, n_boot=30, random_state=0)
+def test_fidelity_ci_is_wilsons(planted, planted_blackbox):
+    s = TreeSurrogate(planted_blackbox, max_depth=2, random_state=0)
     s.fit(planted.X_train[:400])
     X = planted.X_test
-    assert s.fidelity(X) == s.fidelity(X, n_boot=30) == s.fidelity(X, n_boot=1000)
-    assert s.fidelity(X).ci[0] < s.fidelity(X).mean < s.fidelity(X).ci[1]
+    agree = s.predict(X) == planted_blackbox.predict(X)
+    fidelity = s.fidelity(X)
+    assert fidelity.ci == wilson_interval(int(agree.sum()), agree.size)
+    assert fidelity.ci[0] < fidelity.mean < fidelity.ci[1]
 
 
 def test_every_method_after_fit_checks_it_is_fitted(planted, planted_blackbox):
@@ -337,7 +322,7 @@ def test_every_method_after_fit_checks_it_is_fitted(planted, planted_blackbox):
     for method in (surrogate.fidelity, surrogate.path_length):
         with pytest.raises(NotFittedError, match="not fitted"):
             method(planted.X_test)
-    fitted = TreeSurrogate(planted_blackbox, max_depth=2, n_boot=10, random_state=0)
+    fitted = TreeSurrogate(planted_blackbox, max_depth=2, random_state=0)
     fitted.fit(planted.X_train[:400])
     for method in (fitted.fidelity, fitted.path_length):
         with pytest.raises(ValueError, match="expects"):  # the black box's own check
@@ -353,7 +338,7 @@ def test_export_text_rounds_thresholds_to_the_decimals_asked():
         n_classes=2,
         input_shape=(1,),
     )
-    s = TreeSurrogate(box, max_depth=1, n_boot=10, random_state=0).fit(X)
+    s = TreeSurrogate(box, max_depth=1, random_state=0).fit(X)
     for decimals in (0, 1, 4):
         thresholds = re.findall(r"[<>]=? +(-?\d+(?:\.\d+)?)", s.export_text(decimals=decimals))
         assert len(thresholds) == 2
@@ -378,9 +363,7 @@ def test_every_curve_point_is_its_trees_agreement_on_the_held_out_rows(planted, 
     from sklearn.metrics import accuracy_score
 
     X = planted.X_train[:400]
-    s = TreeSurrogate(
-        planted_blackbox, max_depth="auto", depths=[1, 3, 8], n_boot=10, random_state=0
-    ).fit(X)
+    s = TreeSurrogate(planted_blackbox, max_depth="auto", depths=[1, 3, 8], random_state=0).fit(X)
     # random_state=0: the split, then the trees' seed, are the generator's first draws
     rng = np.random.default_rng(0)
     order = rng.permutation(400)
@@ -401,7 +384,7 @@ def test_every_curve_point_is_its_trees_agreement_on_the_held_out_rows(planted, 
 
 def test_set_params_depths_and_tolerance_change_the_next_fit(planted, planted_blackbox):
     X = planted.X_train[:300]
-    kwargs = {"max_depth": "auto", "n_boot": 20, "random_state": 0, "verbose": False}
+    kwargs = {"max_depth": "auto", "random_state": 0, "verbose": False}
     surrogate = TreeSurrogate(planted_blackbox, depths=(1, 2, 3), **kwargs)
     assert surrogate.set_params(depths=[2]).fit(X).max_depth_ == 2
     # a list and ints, kept as given, fit as the tuple and floats did

@@ -692,24 +692,13 @@ def _keep_masks(
     return keep
 
 
-def agreement(
-    pred_a: object,
-    pred_b: object,
-    *,
-    n_boot: int = 1000,
-    random_state: RandomState = None,
-) -> Estimate:
+def agreement(pred_a: object, pred_b: object) -> Estimate:
     """The share of rows on which two predictors agree: proxy faithfulness.
 
     Parameters
     ----------
     pred_a, pred_b : array-like of shape (n_samples,) or (n_samples, n_classes)
         Class labels, or probabilities (reduced by argmax).
-    n_boot : int
-        Checked but unused: the interval is Wilson's score interval, which draws
-        nothing. Kept so that calls written for the earlier bootstrap interval work.
-    random_state : int, Generator or None
-        Unused, likewise; nothing is drawn from a Generator passed here.
 
     Returns
     -------
@@ -743,6 +732,4 @@ def agreement(
         raise ValueError(f"pred_a has {labels[0].size} rows but pred_b has {labels[1].size}")
     if labels[0].size == 0:
         raise ValueError("pred_a and pred_b are empty")
-    check_positive_int(n_boot, name="n_boot")
-    check_random_state(random_state)  # a bad seed still says so; a Generator is not drawn from
     return proportion(labels[0] == labels[1])

@@ -499,22 +499,17 @@ class JGMMExplainer(Params):
         """
         return self.predict_proba(X).argmax(axis=1)
 
-    def fidelity(
-        self, X: object, *, n_boot: int = 1000, random_state: RandomState = None
-    ) -> Estimate:
+    def fidelity(self, X: object) -> Estimate:
         """Agreement of the proxy with the black box on ``X`` (Table 1), with a 95% CI.
+
+        The interval is Wilson's score interval (:func:`unboxed.evaluate.agreement`),
+        which draws nothing: a call changes none of the examples drawn after it.
 
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features) or (n_samples, *input_shape)
             The black box's inputs.
             Pass rows the explainer was not fitted on.
-        n_boot : int, default=1000
-            Checked (at least 1) but unused: the interval is Wilson's score interval
-            (see :func:`unboxed.evaluate.agreement`), which draws nothing.
-        random_state : int, numpy.random.Generator or None, default=None
-            Unused, likewise. (The bootstrap interval drew from the explainer's own
-            generator, so a call to ``fidelity`` changed the examples drawn after it.)
 
         Returns
         -------
@@ -524,9 +519,7 @@ class JGMMExplainer(Params):
         """
         self._check_fitted()
         X = self.blackbox.check_X(X)
-        return agreement(
-            self.predict(X), self.blackbox.predict(X), n_boot=n_boot, random_state=random_state
-        )
+        return agreement(self.predict(X), self.blackbox.predict(X))
 
     def validity(self, examples: ExampleSet) -> Estimate:
         """The share of counterfactuals that change the black box's class (of

@@ -81,10 +81,6 @@ class TreeSurrogate(Params):
         How much fidelity "auto" gives up for a smaller tree.
     held_out : float in (0, 1)
         The share of ``fit``'s rows kept out of the tree to measure its fidelity.
-    n_boot : int
-        Checked but unused: a fidelity's interval is Wilson's score interval (see
-        :func:`unboxed.evaluate.agreement`), which draws nothing. Kept so that code
-        written for the earlier bootstrap interval runs.
     random_state : int, numpy.random.Generator or None
         Seeds the held-out split and the tree's tie-breaking.
     verbose : bool
@@ -118,7 +114,6 @@ class TreeSurrogate(Params):
         depths: Sequence[int] = tuple(range(1, 13)),
         tolerance: float = 0.005,
         held_out: float = 0.25,
-        n_boot: int = 1000,
         random_state: RandomState = None,
         verbose: bool = True,
     ) -> None:
@@ -132,7 +127,6 @@ class TreeSurrogate(Params):
             raise ValueError(f"tolerance must be a number in [0, 1), got {tolerance!r}")
         # below 1: the tree needs rows to learn from
         check_fraction(held_out, name="held_out", below_one=True)
-        check_positive_int(n_boot, name="n_boot")
         # Each argument as given, so that get_params and sklearn's clone give it back.
         self.blackbox: BlackBox = blackbox
         self.max_depth: int | str | None = max_depth
@@ -140,7 +134,6 @@ class TreeSurrogate(Params):
         self.depths: Sequence[int] = depths
         self.tolerance: float = tolerance
         self.held_out: float = held_out
-        self.n_boot: int = n_boot
         self.random_state: RandomState = random_state
         self.verbose: bool = verbose
 
@@ -184,9 +177,7 @@ class TreeSurrogate(Params):
                 trees = {depth: self._tree(depth, X[train], y[train]) for depth in bar}
             self.curve_ = []
             for depth, tree in trees.items():
-                fid = agreement(
-                    tree.predict(X[test]), y[test], n_boot=self.n_boot, random_state=rng
-                )
+                fid = agreement(tree.predict(X[test]), y[test])
                 self.curve_.append(
                     {
                         "max_depth": depth,
@@ -209,9 +200,7 @@ class TreeSurrogate(Params):
             self.tree_ = self._tree(self.max_depth, X[train], y[train])
         self.depth_ = int(self.tree_.get_depth())
         self.n_leaves_ = int(self.tree_.get_n_leaves())
-        self.fidelity_ = agreement(
-            self.tree_.predict(X[test]), y[test], n_boot=self.n_boot, random_state=rng
-        )
+        self.fidelity_ = agreement(self.tree_.predict(X[test]), y[test])
         self.path_length_ = path_length(self.tree_, X[test])
         return self
 
@@ -244,19 +233,13 @@ class TreeSurrogate(Params):
         X = self._check_X(X)
         return self.tree_.predict(X).astype(np.int64)
 
-    def fidelity(
-        self, X: object, *, n_boot: int | None = None, random_state: RandomState = None
-    ) -> Estimate:
+    def fidelity(self, X: object) -> Estimate:
         """The share of rows of ``X`` on which the tree agrees with the black box, with
         Wilson's 95% score interval. Pass data the surrogate has not seen.
 
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features) or (n_samples, *input_shape)
-        n_boot : int, optional
-            Checked (at least 1) but unused; see the class's ``n_boot``.
-        random_state : int, numpy.random.Generator or None, default=None
-            Unused: Wilson's interval draws nothing, so repeated calls agree.
 
         Returns
         -------
@@ -264,12 +247,7 @@ class TreeSurrogate(Params):
             The agreement in [0, 1] with its 95% interval.
         """
         X = self._check_X(X)
-        return agreement(
-            self.tree_.predict(X),
-            self.blackbox.predict(X),
-            n_boot=self.n_boot if n_boot is None else n_boot,
-            random_state=self._seed if random_state is None else random_state,
-        )
+        return agreement(self.tree_.predict(X), self.blackbox.predict(X))
 
     def path_length(self, X: object) -> float:
         """Mean number of nodes on the decision paths of the rows of ``X``.
