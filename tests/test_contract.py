@@ -311,13 +311,14 @@ PROCEDURES["JGMMExplainer"] = _jgmm_explainer
 
 
 # DMM-MEN (issue 4): the global fit (its coefficients and insights) and the local route.
-def _dmm_men(bb: BlackBox, X: np.ndarray, rs: object) -> dict[str, object]:
-    model = DMMMEN(n_iter=24, n_chains=1, random_state=rs, verbose=False)
+def _dmm_men(bb: BlackBox, X: np.ndarray, rs: object, **kwargs: object) -> dict[str, object]:
+    model = DMMMEN(n_iter=24, n_chains=1, random_state=rs, verbose=False, **kwargs)
     assert model.fit(X, bb) is model  # fit returns self
     return {"coef": model.coef_, "insight": model.insights(1, k=4), "local": model.explain(X[:5])}
 
 
 PROCEDURES["DMMMEN"] = _dmm_men
+PROCEDURES["DMMMEN_standardized"] = lambda bb, X, rs: _dmm_men(bb, X, rs, standardize=True)
 PROCEDURES["DMMMEN_local"] = lambda bb, X, rs: DMMMEN(
     n_iter=24, n_components=2, n_chains=1, random_state=rs, verbose=False
 ).explain_local(X[:3], blackbox=bb, n_samples=64)

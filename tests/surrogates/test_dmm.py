@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import dataclasses
+import json
 import os
 import signal
 import subprocess
@@ -434,7 +435,9 @@ def test_an_interrupt_during_a_periodic_save_resumes_to_the_same_draws(
         np.testing.assert_array_equal(getattr(resumed, name), getattr(reference, name), name)
 
 
-@pytest.mark.parametrize("moves", [{}, {"n_occlusions": 1}])
+# standardize=True: the checkpoint keeps the coefficients per standard deviation, and
+# each resumed class maps them back once.
+@pytest.mark.parametrize("moves", [{}, {"n_occlusions": 1}, {"standardize": True}])
 def test_classes_in_worker_processes_give_the_same_fit_and_checkpoint(
     moves, tmp_path, monkeypatch, planted, planted_blackbox
 ):
@@ -1573,3 +1576,139 @@ def test_r2_interval_covers_the_true_r2_about_95_percent_of_the_time():
         low, high = dmm_module._r2_interval(y, s, np.arange(80), rng, 300)
         covered += low <= 0.5 <= high
     assert 0.88 <= covered / 300 <= 0.99
+
+
+# ---------------------------------------------------------------- standardize
+def _raw_cancer() -> tuple[np.ndarray, BlackBox]:
+    """Breast-cancer rows in their own units (ranges from 1e-3 to 4e3), plus a planted
+    column in units of 0.01 that the black box, an MLP of the other 30, never reads."""
+    from sklearn.datasets import load_breast_cancer
+    from sklearn.neural_network import MLPClassifier
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    data = load_breast_cancer()
+    d = data.data.shape[1]
+    model = make_pipeline(StandardScaler(), MLPClassifier((8,), max_iter=2000, random_state=0)).fit(
+        data.data, data.target
+    )
+    noise = np.random.default_rng(0).normal(scale=0.01, size=(data.data.shape[0], 1))
+    box = BlackBox.from_callable(
+        lambda rows: model.predict_proba(np.asarray(rows)[:, :d]),
+        n_classes=2,
+        input_shape=(d + 1,),
+    )
+    return np.hstack([data.data, noise]), box
+
+
+def test_standardize_fits_raw_tabular_features_and_ranks_an_unread_one_last():
+    X, box = _raw_cancer()
+    raw = short(n_iter=300).fit(X, box)
+    scaled = short(n_iter=300, standardize=True).fit(X, box)
+    # One prior for coefficients per millimetre and per square millimetre shrinks some
+    # to nothing and leaves others free: -6.5 and -1081 here; least squares gets 0.98.
+    assert np.all(raw.r2_ < 0)
+    assert np.all(scaled.r2_ > 0.9)
+    assert raw.std_input_ is None
+    np.testing.assert_allclose(
+        scaled.std_input_[0, :-1], X[box.predict(X) == 0][:, :-1].std(axis=0), rtol=0.2
+    )
+    for class_ in (0, 1):
+        # Per unit of input, the planted column's noise coefficients rank 16th and 14th
+        # of 31 in this fit; per standard deviation, last (27th-31st over seeds 0-5:
+        # components left empty add prior draws to this weighted row).
+        assert scaled.insights(class_, k=31).top_k(31, class_=0)[-1] == 30
+    # explain is beta * x in the inputs' units, as without standardize.
+    attribution = scaled.explain(X[:5])
+    coef = scaled.coef_[
+        np.searchsorted(scaled.classes_, attribution.target), attribution.meta["component"]
+    ]
+    np.testing.assert_allclose(attribution.values, coef * X[:5])
+
+
+@pytest.mark.parametrize("reduction", ["variance", "pca"])
+def test_standardized_coefficients_mapped_back_predict_as_the_fit_on_scaled_inputs(
+    planted, planted_blackbox, reduction
+):
+    # The fit with standardize=True is the plain fit on its regression features (the
+    # inputs, or with pca their scores) divided by their standard deviations over the
+    # class's training rows, with the coefficients divided by them: the same
+    # predictions, in the inputs' units.
+    X = planted.X_train[:600] * np.linspace(0.01, 100.0, 20)  # units far apart
+    proba = planted_blackbox.predict_proba(planted.X_train[:600])
+    # Every feature: a choice of 8 by variance would differ between X and X / sd.
+    n_features = None if reduction == "variance" else 8
+    scaled = short(n_features=n_features, reduction=reduction, standardize=True)
+    scaled.fit(X, _lookup_blackbox(X, proba), classes=[0])
+    if reduction == "variance":
+        Z = X
+    else:
+        Z = (X - scaled.center_) @ scaled.components_.T
+    own = Z[proba.argmax(axis=1) == 0]
+    _, train = dmm_module.held_out_split(own.shape[0], 1, 0.2, np.random.default_rng([0, 0]))
+    sd = own[train].std(axis=0)
+    plain = short().fit(Z / sd, _lookup_blackbox(Z / sd, proba), classes=[0])
+    for name in ("weights_", "sigma2_", "r2_"):
+        np.testing.assert_allclose(getattr(scaled, name), getattr(plain, name), rtol=1e-6)
+    to_inputs = np.eye(20) if reduction == "variance" else scaled.components_
+    np.testing.assert_allclose(scaled.coef_, (plain.coef_ / sd) @ to_inputs, rtol=1e-6, atol=1e-12)
+    # The intercepts too: each is the offset of its own inputs' units.
+    rows = slice(0, 50)
+    np.testing.assert_allclose(
+        X[rows] @ scaled.coef_[0].T + scaled.intercept_[0],
+        (Z / sd)[rows] @ plain.coef_[0].T + plain.intercept_[0],
+        rtol=1e-6,
+        atol=1e-9,
+    )
+
+
+def test_standardized_pca_judges_rhat_on_the_coefficients_of_the_inputs(
+    planted, planted_blackbox, monkeypatch
+):
+    # R-hat is judged on what coef_ holds: each draw's coefficients on the scores,
+    # scaled back and mapped onto the inputs.
+    seen = []
+    summarise = chain_module.summarise
+
+    def recording(chains, settings, basis=None):
+        posterior = summarise(chains, settings, basis)
+        seen.append((posterior, basis))
+        return posterior
+
+    monkeypatch.setattr(chain_module, "summarise", recording)
+    X = planted.X_train[:600] * np.linspace(0.01, 100.0, 20)
+    fitted = short(n_iter=40, n_features=8, reduction="pca", standardize=True)
+    fitted.fit(X, _lookup_blackbox(X, planted_blackbox.predict_proba(planted.X_train[:600])))
+    assert len(seen) == 2
+    for row, (posterior, basis) in enumerate(seen):
+        np.testing.assert_allclose(posterior.coef[:, 1:] @ basis, fitted.coef_[row], atol=1e-12)
+
+
+def test_standardize_leaves_a_feature_constant_in_a_class_unscaled(planted, planted_blackbox):
+    X = planted.X_train[:400].copy()
+    ones = planted_blackbox.predict(X) == 1
+    # Constant among class 1's rows, not among class 0's; numpy's std of 0.1s is 1e-17.
+    X[ones, 4] = 0.1
+    fitted = short(n_iter=20, standardize=True).fit(X, planted_blackbox)
+    assert fitted.std_input_[1, 4] == 1.0 and fitted.std_input_[0, 4] != 1.0
+    assert np.all(np.isfinite(fitted.coef_)) and np.all(np.isfinite(fitted.r2_))
+
+
+def test_standardize_is_part_of_a_checkpoints_settings(tmp_path, planted, planted_blackbox):
+    X = planted.X_train[:400]
+    for first in (False, True):
+        path = tmp_path / f"{first}.npz"
+        fitted = short(n_iter=20, checkpoint=path, standardize=first).fit(X, planted_blackbox)
+        with pytest.raises(ValueError, match="other settings or data"):
+            short(n_iter=20, checkpoint=path, standardize=not first).fit(X, planted_blackbox)
+        resumed = short(n_iter=20, checkpoint=path, standardize=first).fit(X, planted_blackbox)
+        for name in FITTED:
+            np.testing.assert_array_equal(getattr(resumed, name), getattr(fitted, name), name)
+        # Without it the settings read as they did before the option: older files resume.
+        header = json.loads(bytes(np.load(path)["header"]).decode())
+        assert ("standardize" in header["fingerprint"]["parameters"]) is first
+
+
+def test_standardize_must_be_a_bool(planted, planted_blackbox):
+    with pytest.raises(TypeError, match="standardize must be True or False, got str 'yes'"):
+        short(standardize="yes").fit(planted.X_train[:100], planted_blackbox)

@@ -149,6 +149,23 @@ class DMMMEN(Params):
         than 300 pixels, in half the time per sweep, and rank pixels that matter
         more to the network; the chains converged on more Fashion-MNIST classes, not
         on more MNIST ones (``benchmarks/dmm_men_components.py --study pca``).
+    standardize : bool
+        False (the default, the paper's fit): the regressions see the centred
+        features, on their own scale. True: each class's regressions see every
+        feature divided by its standard deviation over that class's training rows
+        (occluded copies included; a feature constant there is left as it is), so one
+        elastic-net prior treats every feature alike, whatever its unit. Use it for
+        tabular features of different units: on raw breast-cancer features (398 rows,
+        2000 sweeps) the held-out R^2 of an MLP's logits was -2.4e6 and -2600 without
+        it, 0.78 and 0.99 with it (least squares: 0.80 and 0.99). The coefficients
+        are mapped back to the inputs' units, so ``coef_``, ``intercept_``,
+        :meth:`explain` (``beta * x``) and ``r2_`` mean what they mean without it; only
+        the insights' ranking changes (see ``std_input_``). ``n_features`` still keeps
+        the features of largest variance in ``X``'s own units. With
+        ``reduction="pca"`` the principal axes are still those of ``X``'s unscaled
+        covariance, and it is each component's scores that are divided by their
+        standard deviation; to take the axes of standardized features, standardize
+        ``X`` before ``fit`` instead.
     n_occlusions : int
         Occluded copies of each sample to fit alongside it (not in the paper; 0, the
         paper's fit, by default). Each copy has a random share, uniform in ``[0,
@@ -241,6 +258,12 @@ class DMMMEN(Params):
         Samples each class was fitted on, occluded copies included.
     mean_input_ : ndarray of shape (n_classes, n_features_in)
         The mean of those samples, without the copies (0 off ``features_``).
+    std_input_ : ndarray of shape (n_classes, n_features_in) or None
+        With ``standardize=True``, the standard deviation of each input over those
+        samples, without the copies (1 where it is 0 and off ``features_``):
+        :meth:`insights` then rank ``coef_ * std_input_``, the change in the logit per
+        standard deviation of each input, as a standardized regression reads. None
+        without it.
 
     Notes
     -----
@@ -248,11 +271,11 @@ class DMMMEN(Params):
     coefficient (under the same elastic-net prior) is each component's offset from
     the class mean; ``intercept_`` maps it back to the original scale.
 
-    Features are centred, not scaled: one elastic-net prior serves every coefficient,
-    as it does for the paper's pixels, which share one scale, and
-    ``insights(by="magnitude")`` compares coefficients across features. Standardize
-    tabular features of different units before ``fit`` (the black box then takes the
-    standardized rows).
+    By default features are centred, not scaled: one elastic-net prior serves every
+    coefficient, as it does for the paper's pixels, which share one scale, and
+    ``insights(by="magnitude")`` compares coefficients across features. For tabular
+    features of different units pass ``standardize=True`` (or standardize them before
+    ``fit``, and give the black box the standardized rows).
     """
 
     def __init__(
@@ -270,6 +293,7 @@ class DMMMEN(Params):
         split_merge_every: int = 0,
         n_features: int | None = None,
         reduction: Literal["variance", "pca"] = "variance",
+        standardize: bool = False,
         n_occlusions: int = 0,
         max_occluded: float = 0.3,
         test_size: float = 0.2,
@@ -298,6 +322,7 @@ class DMMMEN(Params):
         self.split_merge_every = split_merge_every
         self.n_features = n_features
         self.reduction = reduction
+        self.standardize = standardize
         self.n_occlusions = n_occlusions
         self.max_occluded = max_occluded
         self.test_size = test_size
@@ -404,6 +429,11 @@ class DMMMEN(Params):
         n_jobs = check_positive_int(self.n_jobs, name="n_jobs")
         copies = 1 + check_positive_int(self.n_occlusions, name="n_occlusions", minimum=0)
         max_occluded = check_fraction(self.max_occluded, name="max_occluded")
+        if not isinstance(self.standardize, bool):  # "no" or 0 would read as a choice
+            raise TypeError(
+                f"standardize must be True or False, got {type(self.standardize).__name__} "
+                f"{self.standardize!r}"
+            )
         X = blackbox.check_X(X)
         features, axes, center = self._reduce(X)
         classes = self._check_classes(classes, blackbox.n_classes)
@@ -424,7 +454,9 @@ class DMMMEN(Params):
             inputs = X_c[:, features] if axes is None else (X_c[:, features] - center) @ axes.T
             problems[int(c)] = (inputs, class_logit(proba_c, np.full(len(X_c), c)))
         _warn_constant_targets(problems)
-        job = _ClassJob(seed, settings, test_size, self.checkpoint_every, axes, copies)
+        job = _ClassJob(
+            seed, settings, test_size, self.checkpoint_every, axes, copies, self.standardize
+        )
         if n_jobs == 1 or len(classes) == 1:
             fits = [job.run(c, *problems[c], checkpoint, verbose=self.verbose) for c in problems]
         else:
@@ -524,6 +556,8 @@ class DMMMEN(Params):
         # under another checkpoint_every.
         parameters = {**self._parameters(), "random_state": seed}
         del parameters["checkpoint_every"]
+        if not self.standardize:  # as recorded before the option, so older files resume
+            del parameters["standardize"]
         data = array_digest(X, proba, features, classes)
         return Checkpoint(self.checkpoint, {"parameters": parameters, "data": data})
 
@@ -538,6 +572,7 @@ class DMMMEN(Params):
         self.coef_ = np.zeros((C, J, X.shape[1]))
         self.intercept_ = np.zeros((C, J))
         self.mean_input_ = np.zeros((C, X.shape[1]))
+        std_input = np.ones((C, X.shape[1]))
         for i, fit in enumerate(fits):
             coef, intercept = fit["coef"], fit["intercept"]
             if axes is not None:
@@ -547,6 +582,9 @@ class DMMMEN(Params):
             self.intercept_[i] = intercept
             own = X[predicted == classes[i]][fit["train"]]  # the rows the class was fitted on
             self.mean_input_[i, features] = own[:, features].mean(axis=0)
+            if self.standardize:
+                std_input[i, features] = _unit_scale(own[:, features])
+        self.std_input_ = std_input if self.standardize else None
         self.components_ = None
         self.center_ = None
         if axes is not None:
@@ -614,6 +652,10 @@ class DMMMEN(Params):
         feature's mean contribution to the logit over the class's samples, i.e. the
         mean of the local explanations of :meth:`explain`.
 
+        With ``standardize=True``, "magnitude" and "positive" rank ``coef_ *
+        std_input_``, the coefficients per standard deviation of each input;
+        "contribution" is in logit units already and is unchanged.
+
         Parameters
         ----------
         class_ : int
@@ -639,6 +681,11 @@ class DMMMEN(Params):
         coef = self.coef_[row]
         if by == "contribution":
             coef = coef * self.mean_input_[row]
+        elif self.std_input_ is not None:
+            # Per unit of input, a ranking would follow the units (the same feature in
+            # metres would outrank itself in millimetres); per standard deviation it
+            # does not.
+            coef = coef * self.std_input_[row]
         score = np.abs(coef) if by == "magnitude" else np.maximum(coef, 0.0)
         rows = np.vstack([weights @ score, score[order]])
         if by != "magnitude":
@@ -920,6 +967,8 @@ class _ClassJob:
     #: Rows per sample: the sample, then its occluded copies, stacked copy after copy
     #: (row ``i + k * n`` is copy ``k`` of sample ``i``).
     copies: int = 1
+    #: Divide each regression feature by its standard deviation over the training rows.
+    standardize: bool = False
 
     def run(
         self,
@@ -940,6 +989,13 @@ class _ClassJob:
         n = X.shape[0] // self.copies
         unit = f"class{class_}/"
         design, y_c, x_mean, y_mean = _design(X[train], y[train])
+        scale = None
+        basis = self.axes
+        if self.standardize:
+            scale = _unit_scale(design[:, 1:])
+            design[:, 1:] /= scale
+            if basis is not None:  # R-hat on the inputs: undo the scaling first
+                basis = basis / scale[:, None]
         if checkpoint is not None and f"{unit}posterior" in checkpoint.units:
             posterior = Posterior.from_arrays(checkpoint.units[f"{unit}posterior"])
         else:
@@ -953,13 +1009,22 @@ class _ClassJob:
                 checkpoint_every=self.checkpoint_every,
                 verbose=verbose,
                 desc=f"DMM-MEN class {class_}",
-                basis=self.axes,
+                basis=basis,
             )
             if checkpoint is not None:
                 for key in [k for k in checkpoint.units if k.startswith(unit)]:
                     del checkpoint.units[key]
                 checkpoint.units[f"{unit}posterior"] = posterior.arrays()
                 checkpoint.save()
+        sampled = posterior  # as the checkpoint keeps it: with scale, coefficients per sd
+        if scale is not None:  # per unit of the regression's features
+            posterior = dataclasses.replace(
+                posterior,
+                coef=np.hstack([posterior.coef[:, :1], posterior.coef[:, 1:] / scale]),
+                predictive_coef=np.r_[
+                    posterior.predictive_coef[:1], posterior.predictive_coef[1:] / scale
+                ],
+            )
         coef = posterior.coef[:, 1:]
         intercept = y_mean + posterior.coef[:, 0] - coef @ x_mean
         predicted = (
@@ -968,7 +1033,7 @@ class _ClassJob:
             + (X[test] - x_mean) @ posterior.predictive_coef[1:]
         )
         return {
-            "posterior": posterior,
+            "posterior": sampled,
             "coef": coef,
             "intercept": intercept,
             "r2": _r2(y[test], predicted),
@@ -1175,6 +1240,16 @@ def _design(
         root = np.sqrt(weights / weights.mean())
         design, y_c = design * root[:, None], y_c * root
     return design, y_c, x_mean, y_mean
+
+
+def _unit_scale(X: np.ndarray) -> np.ndarray:
+    """Each column's standard deviation, 1 where it is 0: shape (p,) of ``X`` (n, p).
+
+    A constant column has nothing to scale, and its coefficient stays in its own units.
+    It is told by its range, which is exactly 0: its standard deviation can be 1e-17
+    from rounding, and dividing by that would blow it up.
+    """
+    return np.where(np.ptp(X, axis=0) > 0, X.std(axis=0), 1.0)
 
 
 def _responsibility(
