@@ -7,6 +7,7 @@ import pytest
 import torch
 from sklearn.linear_model import LogisticRegression
 
+from tests.helpers import PLANTED_COLUMNS
 from unboxed import BlackBox, load_dataset, zoo
 
 torch.set_num_threads(2)
@@ -43,6 +44,20 @@ def planted_logreg(planted):
 @pytest.fixture()
 def planted_blackbox(planted_logreg):
     return BlackBox.from_sklearn(planted_logreg)
+
+
+@pytest.fixture(scope="session")
+def planted_frame_logreg(planted):
+    """The logistic regression fitted on a DataFrame, so it has ``feature_names_in_``."""
+    import pandas as pd
+
+    frame = pd.DataFrame(planted.X_train, columns=list(PLANTED_COLUMNS))
+    return LogisticRegression(C=100.0, max_iter=2000).fit(frame, planted.y_train)
+
+
+@pytest.fixture()
+def planted_named_blackbox(planted_frame_logreg):
+    return BlackBox.from_sklearn(planted_frame_logreg)
 
 
 @pytest.fixture()

@@ -8,6 +8,10 @@ import pytest
 
 from unboxed.data import _fashion_mnist, _mnist
 
+#: Column names for ``planted`` as a DataFrame: unlike ``planted.feature_names``, they
+#: can reach an explanation only through the model.
+PLANTED_COLUMNS = tuple(f"column {j}" for j in range(20))
+
 requires_fashion_mnist = pytest.mark.skipif(
     _fashion_mnist.locate() is None,
     reason="Fashion-MNIST is not installed (make data, or apt-get install dataset-fashion-mnist)",

@@ -6,6 +6,7 @@ import torch
 from sklearn.base import BaseEstimator
 from sklearn.tree import DecisionTreeClassifier
 
+from tests.helpers import PLANTED_COLUMNS
 from unboxed import BlackBox, BlackBoxError, NotFittedError, zoo
 
 
@@ -954,3 +955,55 @@ def test_sklearn_clone_keeps_the_black_box_itself(planted_blackbox):
     # have explained a copy of the model's weights.
     assert clone(planted_blackbox, safe=False) is planted_blackbox
     assert clone({"model": planted_blackbox}, safe=False)["model"] is planted_blackbox
+
+
+def test_feature_names_come_from_the_model_or_the_keyword(planted, planted_logreg):
+    # Before, check_X dropped a DataFrame's columns and nothing kept the names.
+    import pandas as pd
+
+    frame = pd.DataFrame(planted.X_train, columns=list(PLANTED_COLUMNS))
+    fitted = type(planted_logreg)(max_iter=2000).fit(frame, planted.y_train)
+    assert BlackBox.from_sklearn(fitted).feature_names == PLANTED_COLUMNS
+    assert BlackBox.from_sklearn(planted_logreg).feature_names is None  # fitted on an array
+    mine = tuple(f"m{j}" for j in range(20))
+    # The keyword relabels; the model is still called with its own columns.
+    renamed = BlackBox.from_sklearn(fitted, feature_names=mine)
+    assert renamed.feature_names == mine
+    np.testing.assert_allclose(
+        renamed.predict_proba(planted.X_test[:5]),
+        fitted.predict_proba(pd.DataFrame(planted.X_test[:5], columns=list(PLANTED_COLUMNS))),
+    )
+    assert BlackBox.from_sklearn(planted_logreg, feature_names=list(mine)).feature_names == mine
+    module = torch.nn.Linear(3, 2)
+    torch_box = BlackBox.from_torch(module, input_shape=(3,), feature_names=["a", "b", "c"])
+    assert torch_box.feature_names == ("a", "b", "c")
+    assert BlackBox.from_torch(module, input_shape=(3,)).feature_names is None
+    box = BlackBox.from_callable(
+        lambda X: np.full((len(X), 2), 0.5), n_classes=2, input_shape=(2,), feature_names=("u", "v")
+    )
+    assert box.feature_names == ("u", "v") and "\n" not in repr(box)
+
+
+@pytest.mark.parametrize(
+    "names, message",
+    [
+        (("a", "b"), "feature_names has 2 entries; expected 3"),
+        (("a", "b", "c", "d"), "feature_names has 4 entries; expected 3"),
+        (("a", 1, "c"), "feature_names must be non-empty strings; got 1"),
+        (("a", "", "c"), "feature_names must be non-empty strings; got ''"),
+        (("a", "b", "a"), "feature_names must be unique; 'a' repeat"),
+        ("abc", "feature_names has 1 entries; expected 3"),
+    ],
+)
+def test_bad_feature_names_are_refused(names, message):
+    fn = lambda X: np.full((len(X), 2), 0.5)  # noqa: E731
+    with pytest.raises(ValueError, match=message):
+        BlackBox.from_callable(fn, n_classes=2, input_shape=(3,), feature_names=names)
+    with pytest.raises(ValueError, match=message):
+        BlackBox.from_torch(torch.nn.Linear(3, 2), input_shape=(3,), feature_names=names)
+
+
+def test_feature_names_need_a_number_of_features():
+    fn = lambda X: np.full((len(X), 2), 0.5)  # noqa: E731
+    with pytest.raises(ValueError, match="feature_names needs the number of features"):
+        BlackBox.from_callable(fn, n_classes=2, feature_names=("a", "b"))

@@ -346,6 +346,45 @@ def check_shape(value: object, *, name: str = "input_shape") -> tuple[int, ...]:
     return tuple(int(s) for s in items)
 
 
+def check_names(
+    names: object, n: int, *, name: str = "feature_names", strict: bool = False
+) -> tuple[str, ...] | None:
+    """Check ``n`` names (None passes) and return them as a tuple of str.
+
+    Parameters
+    ----------
+    names : sequence or None
+        The names; a single string is one name.
+    n : int
+        How many there must be.
+    name : str, default="feature_names"
+        The argument's name, for the error message.
+    strict : bool, default=False
+        Also require str entries, none of them empty, and no duplicates. Names that
+        arrive from a user (a black box's) are held to it; an explanation's names
+        convert each entry with ``str`` (``class_names=[0, 1]`` reads "0", "1"), as
+        files saved before keep loading.
+
+    Returns
+    -------
+    tuple of str or None
+    """
+    if names is None:
+        return None
+    items = tuple(np.atleast_1d(np.asarray(names, dtype=object)))
+    if strict:
+        bad = [item for item in items if not isinstance(item, str) or not item]
+        if bad:
+            raise ValueError(f"{name} must be non-empty strings; got {bad[0]!r}")
+    items = tuple(str(item) for item in items)
+    if len(items) != n:
+        raise ValueError(f"{name} has {len(items)} entries; expected {n}")
+    if strict and len(set(items)) != n:
+        twice = sorted({item for item in items if items.count(item) > 1})
+        raise ValueError(f"{name} must be unique; {', '.join(map(repr, twice))} repeat")
+    return items
+
+
 def _is_sequence(value: object) -> TypeGuard[Sequence[Any] | np.ndarray]:
     """A sequence or an array with one axis (a 0-d array cannot be iterated)."""
     return isinstance(value, Sequence) or (isinstance(value, np.ndarray) and value.ndim == 1)

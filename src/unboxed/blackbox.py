@@ -19,7 +19,14 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from . import _validation
-from ._validation import check_array, check_labels, check_positive_int, check_shape, is_int
+from ._validation import (
+    check_array,
+    check_labels,
+    check_names,
+    check_positive_int,
+    check_shape,
+    is_int,
+)
 
 ArrayFn = Callable[[np.ndarray], Any]
 
@@ -64,6 +71,8 @@ class BlackBox:
     output : {"logits", "probabilities"}, default="probabilities"
         What the torch ``module`` returns ("probabilities" for the other kinds);
         ``predict_fn`` returns probabilities either way.
+    feature_names : sequence of str, optional
+        One distinct name per flat input feature; needs ``input_shape``.
 
     Attributes
     ----------
@@ -83,6 +92,9 @@ class BlackBox:
         The wrapped module of a torch black box; None otherwise.
     output : {"logits", "probabilities"}
         What the torch module returns ("probabilities" for the other kinds).
+    feature_names : tuple of str or None
+        The name of each flat input feature, or None. Every explanation whose columns
+        are these features carries them.
     """
 
     def __init__(
@@ -96,6 +108,7 @@ class BlackBox:
         batch_size: int = 4096,
         module: Any = None,
         output: Literal["logits", "probabilities"] = "probabilities",
+        feature_names: Sequence[str] | None = None,
     ) -> None:
         if not is_int(n_classes) or n_classes < 2:
             raise ValueError(
@@ -113,7 +126,17 @@ class BlackBox:
         self.batch_size = check_positive_int(batch_size, name="batch_size")
         self.module = module
         self.output = output
+        self.feature_names = self._check_feature_names(feature_names)
         self.n_queries = 0
+
+    def _check_feature_names(self, names: Sequence[str] | None) -> tuple[str, ...] | None:
+        if names is None:
+            return None
+        if self.input_shape is None:
+            raise ValueError(
+                f"feature_names needs the number of features: give {self.name!r} an input_shape"
+            )
+        return check_names(names, math.prod(self.input_shape), strict=True)
 
     # ------------------------------------------------------------------ builders
     @classmethod
@@ -125,6 +148,7 @@ class BlackBox:
         output: Literal["logits", "probabilities"] = "logits",
         batch_size: int = 4096,
         name: str | None = None,
+        feature_names: Sequence[str] | None = None,
     ) -> BlackBox:
         """Wrap a torch module that maps a batch of inputs to logits or probabilities.
 
@@ -145,6 +169,8 @@ class BlackBox:
             Rows per forward pass.
         name : str, optional
             The name used in error messages; defaults to the module's class name.
+        feature_names : sequence of str, optional
+            One distinct name per flat input feature, carried by the explanations.
 
         Returns
         -------
@@ -180,11 +206,17 @@ class BlackBox:
             batch_size=batch_size,
             module=module,
             output=output,
+            feature_names=feature_names,
         )
 
     @classmethod
     def from_sklearn(
-        cls, estimator: Any, *, batch_size: int = 4096, name: str | None = None
+        cls,
+        estimator: Any,
+        *,
+        batch_size: int = 4096,
+        name: str | None = None,
+        feature_names: Sequence[str] | None = None,
     ) -> BlackBox:
         """Wrap a fitted scikit-learn classifier that has ``predict_proba``.
 
@@ -194,7 +226,8 @@ class BlackBox:
         An estimator fitted on a DataFrame (one with ``feature_names_in_``) is called
         with a pandas DataFrame of those columns, so that a pipeline that picks its
         columns by name works and scikit-learn does not warn about missing feature
-        names; the rows stay numeric.
+        names; the rows stay numeric. Its ``feature_names_in_`` become the black
+        box's :attr:`feature_names`, and so the explanations' feature names.
 
         Parameters
         ----------
@@ -204,6 +237,10 @@ class BlackBox:
             Rows per call of ``predict_proba``.
         name : str, optional
             The name used in error messages; defaults to the estimator's class name.
+        feature_names : sequence of str, optional
+            One distinct name per feature; by default the estimator's
+            ``feature_names_in_``, if it has them. Only the explanations' labels
+            change: a DataFrame-fitted estimator is still called with its own columns.
 
         Returns
         -------
@@ -230,7 +267,10 @@ class BlackBox:
         names = getattr(estimator, "feature_names_in_", None)
         predict: ArrayFn = estimator.predict_proba
         if names is not None and len(names) == n_features:
-            predict = _NamedColumns(estimator.predict_proba, [str(c) for c in names])
+            columns = [str(c) for c in names]
+            predict = _NamedColumns(estimator.predict_proba, columns)
+            if feature_names is None:
+                feature_names = columns
         return cls(
             predict,
             n_classes=len(classes),
@@ -238,6 +278,7 @@ class BlackBox:
             name=name or type(estimator).__name__,
             kind="sklearn",
             batch_size=batch_size,
+            feature_names=feature_names,
         )
 
     @classmethod
@@ -249,6 +290,7 @@ class BlackBox:
         input_shape: Sequence[int] | None = None,
         batch_size: int = 4096,
         name: str | None = None,
+        feature_names: Sequence[str] | None = None,
     ) -> BlackBox:
         """Wrap a function that maps an array of inputs to class probabilities.
 
@@ -266,6 +308,9 @@ class BlackBox:
             Rows per call of ``fn``.
         name : str, optional
             The name used in error messages; defaults to ``fn.__name__``.
+        feature_names : sequence of str, optional
+            One distinct name per flat input feature (it needs ``input_shape``),
+            carried by the explanations.
 
         Returns
         -------
@@ -280,6 +325,7 @@ class BlackBox:
             name=name or str(getattr(fn, "__name__", type(fn).__name__)),
             kind="callable",
             batch_size=batch_size,
+            feature_names=feature_names,
         )
 
     # ------------------------------------------------------------------ queries

@@ -13,8 +13,8 @@ from typing import Any
 import numpy as np
 
 from ._ranks import descending_order
-from ._validation import check_array, check_labels, is_int
-from .explanation import Explanation, _check_image_shape, _check_names
+from ._validation import check_array, check_labels, check_names, is_int
+from .explanation import Explanation, _check_image_shape
 
 #: The kinds of examples, as named in Sec. 3.2 of the JGMM paper.
 KINDS = ("prototype", "criticism", "influential", "counterfactual", "semifactual")
@@ -159,7 +159,7 @@ class ExampleSet(Explanation):
             if n and top.max() >= len(names):
                 raise ValueError(f"top_classes name class {top.max()} of {len(names)}")
             object.__setattr__(self, "class_names", names)
-        object.__setattr__(self, "feature_names", _check_names(self.feature_names, values.shape[1]))
+        object.__setattr__(self, "feature_names", check_names(self.feature_names, values.shape[1]))
         self._check_meta()
 
     @property

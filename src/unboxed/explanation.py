@@ -22,7 +22,14 @@ import numpy as np
 from ._estimator import short_repr
 from ._io import check_header, read_npz, to_json, write_npz
 from ._ranks import descending_order
-from ._validation import check_array, check_labels, check_positive_int, check_shape, is_int
+from ._validation import (
+    check_array,
+    check_labels,
+    check_names,
+    check_positive_int,
+    check_shape,
+    is_int,
+)
 from ._version import __version__
 
 FORMAT = "unboxed-explanation"
@@ -148,7 +155,7 @@ class Explanation:
             "image_shape",
             _check_image_shape(self.image_shape, n_features),  # type: ignore[attr-defined]
         )
-        names = _check_names(self.feature_names, n_features)  # type: ignore[attr-defined]
+        names = check_names(self.feature_names, n_features)  # type: ignore[attr-defined]
         object.__setattr__(self, "feature_names", names)
         self._check_meta()
 
@@ -391,7 +398,7 @@ class FeatureImportance(Explanation):
                 raise ValueError("ci has an interval whose low end is above its high end")
             self._freeze("ci", ci)
         object.__setattr__(
-            self, "class_names", _check_names(self.class_names, values.shape[0], "class_names")
+            self, "class_names", check_names(self.class_names, values.shape[0], name="class_names")
         )
         self._check_features_and_meta()
 
@@ -447,12 +454,3 @@ class FeatureImportance(Explanation):
         from .report import plot_feature_importance
 
         return plot_feature_importance(self, class_, **kwargs)
-
-
-def _check_names(names: Any, n: int, what: str = "feature_names") -> tuple[str, ...] | None:
-    if names is None:
-        return None
-    names = tuple(str(name) for name in np.atleast_1d(names))
-    if len(names) != n:
-        raise ValueError(f"{what} has {len(names)} entries; expected {n}")
-    return names

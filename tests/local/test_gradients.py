@@ -2,8 +2,9 @@
 
 import numpy as np
 import pytest
+import torch
 
-from tests.helpers import assert_progress_shown
+from tests.helpers import PLANTED_COLUMNS, assert_progress_shown
 from unboxed import BlackBox, zoo
 from unboxed.local import (
     DeepLift,
@@ -343,3 +344,14 @@ def test_background_of_the_wrong_width_is_refused_when_made_and_set(digits_black
     with pytest.raises(ValueError, match="background must have 64 features"):
         explainer.set_params(background=np.zeros((3, 5)))
     assert explainer.background is None  # a refused value changes nothing
+
+
+def test_a_torch_black_box_given_names_passes_them_on(planted):
+    torch.manual_seed(0)
+    module = torch.nn.Sequential(torch.nn.Linear(20, 8), torch.nn.ReLU(), torch.nn.Linear(8, 2))
+    box = BlackBox.from_torch(module, input_shape=(20,), feature_names=PLANTED_COLUMNS)
+    X = planted.X_test[:4]
+    for explainer in (Saliency(box), IntegratedGradients(box, n_steps=8)):
+        assert explainer.explain(X).feature_names == PLANTED_COLUMNS
+    unnamed = BlackBox.from_torch(module, input_shape=(20,))
+    assert Saliency(unnamed).explain(X).feature_names is None

@@ -8,7 +8,7 @@ from scipy import special
 from scipy.ndimage import gaussian_filter
 from sklearn.linear_model import Lasso, Ridge
 
-from tests.helpers import requires_fashion_mnist
+from tests.helpers import PLANTED_COLUMNS, requires_fashion_mnist
 from unboxed import BlackBox, load_dataset
 from unboxed.local import KernelShap, Lime, Occlusion, SegmenterError, grid_labels, segment
 from unboxed.local._base import BLUR_SIGMA, make_fill
@@ -635,3 +635,33 @@ def test_set_params_background_as_a_list_changes_the_next_occlusion(digits, digi
     np.testing.assert_allclose(
         changed.explain(X, target=0).values, fresh.explain(X, target=0).values
     )
+
+
+def test_explanations_carry_the_black_boxs_feature_names(
+    tmp_path, planted, planted_named_blackbox, digits, digits_blackbox
+):
+    # A DataFrame-fitted model's columns label every perturbation explainer's
+    # attribution; before, they stopped at the black box and plots read x0, x1, ...
+    import matplotlib.pyplot as plt
+
+    X = planted.X_test[:3]
+    background = planted.X_train[:50]
+    explainers = [
+        Lime(planted_named_blackbox, n_samples=64, random_state=0),
+        KernelShap(planted_named_blackbox, n_samples=64, random_state=0),
+        Occlusion(planted_named_blackbox, fill="mean", background=background),
+    ]
+    for explainer in explainers:
+        result = explainer.explain(X, target=1)
+        assert result.feature_names == PLANTED_COLUMNS, type(explainer).__name__
+        assert result.image_shape is None
+        result.save(tmp_path / "a.npz")
+        assert type(result).load(tmp_path / "a.npz").feature_names == PLANTED_COLUMNS
+        figure = result.plot(0, top=4)
+        labels = {tick.get_text() for tick in figure.axes[0].get_yticklabels()}
+        plt.close(figure)
+        assert len(labels) == 4 and labels <= set(PLANTED_COLUMNS), labels
+    # Superpixels of an image: each pixel holds its segment's score, and a black box
+    # without names (the dataset's pixel names never reach it) gives none.
+    image = Lime(digits_blackbox, n_samples=32, random_state=0).explain(digits.X_test[:1])
+    assert image.feature_names is None and image.image_shape == (8, 8)

@@ -589,3 +589,10 @@ def test_set_params_strength_changes_the_next_search(digits_blackbox):
     np.testing.assert_array_equal(changed.explain([0]).values, fresh.values)
     default = ActivationMaximization(digits_blackbox, **kwargs).explain([0])  # 0.02
     assert np.abs(fresh.values).sum() < np.abs(default.values).sum()  # the stronger pull to 0
+
+
+def test_tabular_prototypes_carry_the_black_boxs_feature_names():
+    names = tuple(f"in {j}" for j in range(20))
+    module = zoo.mlp((4,), n_features=20, n_classes=2)
+    box = BlackBox.from_torch(module, input_shape=(20,), feature_names=names)
+    assert ActivationMaximization(box, steps=5, random_state=0).explain().feature_names == names

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tests.helpers import assert_progress_shown
+from tests.helpers import PLANTED_COLUMNS, assert_progress_shown
 from unboxed import BlackBox, FeatureImportance
 from unboxed.probes import PermutationImportance, mass_share, spread_groups
 from unboxed.probes._permutation import _scores
@@ -357,3 +357,13 @@ def test_verbose_shows_the_bar_and_false_prints_nothing(verbose, planted, plante
         planted_blackbox, n_repeats=1, n_boot=10, random_state=0, verbose=verbose
     ).explain(planted.X_test[:50])
     assert_progress_shown(capfd, verbose, "permutation importance")
+
+
+def test_features_carry_the_black_boxs_names_and_groups_their_own(planted, planted_named_blackbox):
+    X = planted.X_test[:40]
+    kwargs = {"n_repeats": 1, "n_boot": 20, "random_state": 0}
+    plain = PermutationImportance(planted_named_blackbox, **kwargs).explain(X)
+    assert plain.feature_names == PLANTED_COLUMNS
+    groups = {"first": [0, 1], "rest": list(range(2, 20))}
+    grouped = PermutationImportance(planted_named_blackbox, groups=groups, **kwargs).explain(X)
+    assert grouped.feature_names == ("first", "rest")

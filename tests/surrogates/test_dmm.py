@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 from scipy import special, stats
 
-from tests.helpers import assert_progress_shown, record_progress
+from tests.helpers import PLANTED_COLUMNS, assert_progress_shown, record_progress
 from unboxed import Attribution, BlackBox, FeatureImportance
 from unboxed.surrogates import DMMMEN, ConvergenceWarning, NotFittedError
 from unboxed.surrogates import _dmm as dmm_module
@@ -1712,3 +1712,12 @@ def test_standardize_is_part_of_a_checkpoints_settings(tmp_path, planted, plante
 def test_standardize_must_be_a_bool(planted, planted_blackbox):
     with pytest.raises(TypeError, match="standardize must be True or False, got str 'yes'"):
         short(standardize="yes").fit(planted.X_train[:100], planted_blackbox)
+
+
+def test_insights_and_explanations_carry_the_black_boxs_feature_names(
+    planted, planted_named_blackbox
+):
+    fitted = short(n_iter=20).fit(planted.X_train[:300], planted_named_blackbox)
+    assert fitted.insights(1, k=5).feature_names == PLANTED_COLUMNS
+    assert fitted.class_insights(k=5).feature_names == PLANTED_COLUMNS
+    assert fitted.explain(planted.X_test[:3]).feature_names == PLANTED_COLUMNS

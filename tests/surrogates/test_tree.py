@@ -394,3 +394,17 @@ def test_set_params_depths_and_tolerance_change_the_next_fit(planted, planted_bl
     loose = TreeSurrogate(planted_blackbox, depths=(1, 3), tolerance=0.5, **kwargs).fit(X)
     assert loose.max_depth_ == 1  # the shallowest depth within 0.5 of the best
     assert loose.set_params(tolerance=0).fit(X).max_depth_ == 3
+
+
+def test_export_text_names_the_black_boxs_features_by_default(
+    planted, planted_named_blackbox, planted_blackbox
+):
+    X = planted.X_train[:300]
+    named = TreeSurrogate(planted_named_blackbox, max_depth=2, random_state=0, verbose=False)
+    text = named.fit(X).export_text()
+    assert "column " in text and "feature_" not in text
+    # Names passed to the call win; a black box without names reads feature_j as before.
+    mine = [f"m{j}" for j in range(20)]
+    assert "column " not in named.export_text(feature_names=mine)
+    plain = TreeSurrogate(planted_blackbox, max_depth=2, random_state=0, verbose=False)
+    assert "feature_" in plain.fit(X).export_text()

@@ -89,7 +89,14 @@ class LocalExplainer(Params):
         copy = torch.from_numpy(X).clone().numpy() if X.flags.writeable else X.copy()
         inputs = hand_over(copy)
         return Attribution(
-            values, target, meta, inputs=inputs, image_shape=self._image_shape(X.shape[1])
+            values,
+            target,
+            meta,
+            inputs=inputs,
+            image_shape=self._image_shape(X.shape[1]),
+            # Each column is an input feature (a segment's score is spread over its
+            # features), so the black box's names label them.
+            feature_names=self.blackbox.feature_names,
         )
 
 

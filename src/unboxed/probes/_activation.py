@@ -32,12 +32,13 @@ from .._validation import (
     check_bounds,
     check_instance,
     check_labels,
+    check_names,
     check_number,
     check_positive_int,
     int_seed,
 )
 from ..blackbox import BlackBox, check_blackbox, grayscale_shape
-from ..explanation import Explanation, _check_names, _top_k_order, make_meta
+from ..explanation import Explanation, _top_k_order, make_meta
 
 Regularizer = Literal["none", "l2", "l1", "tv", "jitter"]
 #: The largest float32: the search's tensors are float32.
@@ -97,7 +98,7 @@ class Prototypes(Explanation):
             if latent.shape[0] != n:
                 raise ValueError(f"latent has {latent.shape[0]} rows; expected {n}")
             self._freeze("latent", latent)
-        object.__setattr__(self, "feature_names", _check_names(self.feature_names, values.shape[1]))
+        object.__setattr__(self, "feature_names", check_names(self.feature_names, values.shape[1]))
         self._check_features_and_meta()
 
     @property
@@ -390,6 +391,7 @@ class ActivationMaximization(Params):
             probability=probability,
             latent=None if self.generator is None else variable.detach().double().cpu().numpy(),
             image_shape=image_shape,
+            feature_names=self.blackbox.feature_names,
         )
 
     def _image(self, variable: Any, like: Any, bounds: tuple[float, float]) -> Any:

@@ -168,7 +168,7 @@ class PermutationImportance(Params):
             ci=ci[None],
             class_names=("all classes",),
             image_shape=None if grouped or len(shape) not in (2, 3) else shape,
-            feature_names=names if grouped else None,
+            feature_names=names if grouped else self.blackbox.feature_names,
         )
 
     def row_drops(self, X: object, y: object = None) -> np.ndarray:

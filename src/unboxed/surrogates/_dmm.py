@@ -706,7 +706,11 @@ class DMMMEN(Params):
             r2_ci=[float(v) for v in self.r2_ci_[row]],
         )
         return FeatureImportance(
-            kept, meta, class_names=tuple(names), image_shape=self._image_shape()
+            kept,
+            meta,
+            class_names=tuple(names),
+            image_shape=self._image_shape(),
+            feature_names=self.blackbox_.feature_names,
         )
 
     def _image_shape(self) -> tuple[int, ...] | None:
@@ -779,7 +783,14 @@ class DMMMEN(Params):
         meta = make_meta("dmm-men", self._parameters(), seed=self.seed_)
         # How far each row's explanation can be trusted: its class fit's held-out R^2.
         meta.update(mode=bool(mode), component=component.tolist(), class_r2=self.r2_[rows].tolist())
-        return Attribution(coef * X, target, meta, inputs=X, image_shape=self._image_shape())
+        return Attribution(
+            coef * X,
+            target,
+            meta,
+            inputs=X,
+            image_shape=self._image_shape(),
+            feature_names=self.blackbox_.feature_names,
+        )
 
     def explain_local(
         self,
@@ -922,6 +933,7 @@ class DMMMEN(Params):
             meta,
             class_names=tuple(f"class {c}" for c in chosen),
             image_shape=self._image_shape(),
+            feature_names=self.blackbox_.feature_names,
         )
 
     def plot(self, class_: int | None = None, *, k: int | None = None, **kwargs: Any) -> Any:

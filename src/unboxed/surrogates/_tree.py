@@ -270,7 +270,8 @@ class TreeSurrogate(Params):
         Parameters
         ----------
         feature_names : sequence of str, optional
-            One name per feature (``n_features_in_``); by default ``feature_0``, ...
+            One name per feature (``n_features_in_``); by default the black box's
+            ``feature_names``, or ``feature_0``, ... when it has none.
         decimals : int, default=3
             Decimal places of the thresholds, at least 0.
 
@@ -283,6 +284,8 @@ class TreeSurrogate(Params):
 
         self._check_fitted()
         decimals = check_positive_int(decimals, name="decimals", minimum=0)
+        if feature_names is None:
+            feature_names = self.blackbox.feature_names
         names = None if feature_names is None else [str(f) for f in feature_names]
         if names is not None and len(names) != self.n_features_in_:
             raise ValueError(
