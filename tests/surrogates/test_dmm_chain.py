@@ -146,14 +146,15 @@ def test_draws_record_lambda1_then_lambda2_of_each_components_prior():
 
 
 def _fixed_allocation_chains(beta_of_chain, log_pi, n_draws, n=40, rng=None):
-    """Chains whose allocation never changes (relabelling is the identity)."""
+    """Chains whose allocation never changes (relabelling is the identity) and leaves
+    no component empty (an empty one's coefficients are summarised as 0)."""
     J = log_pi.shape[-1]
     chains = []
     for k, beta in enumerate(beta_of_chain):
         d = _draws(n_draws, n, J, beta.shape[-1], rng)
         d.log_pi[:] = log_pi[k] if log_pi.ndim == 3 else log_pi
         d.beta[:] = beta
-        d.z[:] = np.arange(n) % 2  # components 0 and 1 hold the samples
+        d.z[:] = np.arange(n) % J
         chains.append(d)
     return chains
 
@@ -445,3 +446,31 @@ def test_prior_labels_are_renumbered_in_order_of_first_use():
     c = np.array([[2, 0, 1], [1, 1, 0], [0, 2, 2]])
     expected = [[0, 1, 2], [0, 0, 1], [0, 1, 1]]
     np.testing.assert_array_equal(chain_module._first_use_labels(c), expected)
+
+
+def test_an_empty_components_coefficients_are_summarised_at_their_prior_mean():
+    """A component empty in a draw has coefficients drawn from the prior, whose sigma^2
+    has no mean: |beta| of 1e4 here. The summaries count them at their conditional
+    mean 0, so such draws no longer swamp ``coef`` and ``predictive_coef``."""
+    rng = np.random.default_rng(0)
+    n_draws, n, J = 40, 30, 3
+    d = _draws(n_draws, n, J, 2, rng)
+    d.log_pi[:] = np.log([0.6, 0.3, 0.1])
+    d.beta[:] = 1e4 * rng.standard_normal(d.beta.shape)  # wild prior draws
+    d.beta[:, 0] = 1.0
+    even = np.arange(n_draws) % 2 == 0
+    d.beta[even, 1] = 2.0
+    # Component 0 holds samples in every draw, component 1 in even draws only and
+    # component 2 in none.
+    d.z[:] = 0
+    d.z[np.ix_(even, np.arange(n) % 3 == 0)] = 1
+    post = summarise([d], ChainSettings(J, 1, 2 * n_draws, n_draws, 1, 1, Prior()))
+    np.testing.assert_allclose(post.coef, [[1.0, 1.0], [1.0, 1.0], [0.0, 0.0]], atol=1e-12)
+    # E[pi_0 beta_0 + pi_1 beta_1] = 0.6 * 1 + 0.3 * (2 + 0) / 2.
+    np.testing.assert_allclose(post.predictive_coef, [0.9, 0.9], atol=1e-12)
+    assert np.isfinite(post.rhat)
+
+
+def test_component_sizes_count_each_draws_members():
+    z = np.array([[0, 0, 2, 2, 2], [1, 1, 1, 1, 1]])
+    np.testing.assert_array_equal(chain_module._component_sizes(z, 4), [[2, 0, 3, 0], [0, 5, 0, 0]])
