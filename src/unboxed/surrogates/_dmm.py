@@ -158,8 +158,7 @@ class DMMMEN(Params):
         tabular features of different units: per unit of input, a feature in metres
         would outrank itself in millimetres (on raw breast-cancer features a feature
         the model never reads ranked 19th of 31 without it, last with it). The
-        coefficients
-        are mapped back to the inputs' units, so ``coef_``, ``intercept_``,
+        coefficients are mapped back to the inputs' units, so ``coef_``, ``intercept_``,
         :meth:`explain` (``beta * x``) and ``r2_`` mean what they mean without it; only
         the insights' ranking changes (see ``std_input_``). ``n_features`` still keeps
         the features of largest variance in ``X``'s own units. With
