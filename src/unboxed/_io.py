@@ -272,6 +272,12 @@ def check_header(header: Any, *, source: object, what: str, format: str, version
     return header
 
 
+def json_digest(obj: Any) -> str:
+    """The sha256 of ``obj`` as :func:`to_json` writes it (sorted keys): a fingerprint of
+    a JSON record, kept beside it or in another file to tell a changed one."""
+    return hashlib.sha256(to_json(obj).encode()).hexdigest()
+
+
 def array_digest(*arrays: np.ndarray) -> str:
     """The sha256 of the arrays, in order: a fingerprint of the data a checkpoint was
     made on, so that one made on other data is refused.

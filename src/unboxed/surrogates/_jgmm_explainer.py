@@ -9,7 +9,6 @@ black box is its faithfulness (Table 1). Explanatory examples follow Sec. 3.2.
 
 from __future__ import annotations
 
-import hashlib
 import numbers
 import os
 import warnings
@@ -19,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from .._estimator import Params
-from .._io import array_digest, as_recorded, read_json, to_json, write_json
+from .._io import array_digest, as_recorded, json_digest, read_json, write_json
 from .._ranks import descending_order
 from .._validation import (
     RandomState,
@@ -405,7 +404,8 @@ class JGMMExplainer(Params):
                 done = [[k, f, score] for (k, f), score in scores.items()]
                 state = rng.bit_generator.state
                 record = {"settings": settings, "scores": done, "rng": state}
-                write_json(self.checkpoint, {**record, "sha256": _checksum(done, state)})
+                # JSON keeps no checksum, and a changed figure would be resumed from silently.
+                write_json(self.checkpoint, {**record, "sha256": json_digest(record)})
         return scores
 
     def _checkpoint_settings(self, candidates, F, Y) -> dict[str, Any]:
@@ -439,8 +439,8 @@ class JGMMExplainer(Params):
             scores = {pair: float(score) for pair, (*_, score) in zip(pairs, done, strict=True)}
             if pairs != candidates[: len(pairs)] or not all(0 <= v <= 1 for v in scores.values()):
                 raise ValueError("its scores are not those of a start of the candidates")
-            stored = record.get("sha256")  # None: saved before checksums
-            if stored is not None and stored != _checksum(done, record["rng"]):
+            stored = record.pop("sha256", None)  # None: saved before checksums
+            if stored is not None and stored != json_digest(record):
                 raise ValueError("its scores or generator state do not match their checksum")
             rng.bit_generator.state = record["rng"]
         except (KeyError, TypeError, ValueError) as err:
@@ -1096,12 +1096,6 @@ def _sequence(value: Any, name: str) -> tuple[Any, ...]:
     if len(set(value)) != len(value):
         raise ValueError(f"{name} repeats a candidate: {list(value)}")
     return tuple(value)
-
-
-def _checksum(scores: object, rng_state: object) -> str:
-    """The sha256 of a validation checkpoint's scores and generator state, as JSON:
-    JSON keeps no checksum, and a changed figure would be resumed from silently."""
-    return hashlib.sha256(to_json({"rng": rng_state, "scores": scores}).encode()).hexdigest()
 
 
 def _component_classes(

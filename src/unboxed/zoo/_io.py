@@ -15,7 +15,15 @@ from typing import Any
 
 import torch
 
-from .._io import atomic_write, check_header, existing_file, read_json, to_json, write_json
+from .._io import (
+    atomic_write,
+    check_header,
+    existing_file,
+    json_digest,
+    read_json,
+    to_json,
+    write_json,
+)
 from .._version import __version__
 from ._models import BUILDERS, ZooModel, check_finite_weights
 from ._vae import GENERATORS
@@ -99,7 +107,7 @@ def tensor_metadata(path: str | os.PathLike) -> dict[str, str]:
 
 def _config_digest(config: dict[str, Any]) -> str:
     """A hash of the architecture record, kept in the weights to pair the two files."""
-    return hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()
+    return json_digest(config)
 
 
 def _tensors_digest(tensors: dict[str, torch.Tensor]) -> str:
