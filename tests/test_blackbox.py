@@ -1007,3 +1007,90 @@ def test_feature_names_need_a_number_of_features():
     fn = lambda X: np.full((len(X), 2), 0.5)  # noqa: E731
     with pytest.raises(ValueError, match="feature_names needs the number of features"):
         BlackBox.from_callable(fn, n_classes=2, feature_names=("a", "b"))
+
+
+# ---------------------------------------------------------------- class labels (W7)
+def _wine(offset=1):
+    from sklearn.datasets import load_wine
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.preprocessing import StandardScaler
+
+    X, y = load_wine(return_X_y=True)
+    X = StandardScaler().fit_transform(X)
+    return X, y, LogisticRegression(max_iter=1000).fit(X, y + offset)
+
+
+def test_from_sklearn_keeps_the_model_labels_and_maps_them_to_columns():
+    model = _wine(offset=1)[2]
+    bb = BlackBox.from_sklearn(model)
+    assert bb.classes == (1, 2, 3)
+    assert all(type(c) is int for c in bb.classes)  # plain ints: JSON and titles read them
+    assert np.array_equal(bb.class_index([3, 1, 2, 2]), [2, 0, 1, 1])
+    assert np.array_equal(bb.class_labels([2, 0]), [3, 1])
+    assert bb.class_label(0) == 1
+    # A column index is not a label of this model: 0 would have been read silently.
+    with pytest.raises(ValueError, match=r"target holds 0.*pass its labels, \[1, 2, 3\]"):
+        bb.class_index([0, 1, 2])
+    # The gradient's target and every explainer read through the same method.
+    with pytest.raises(ValueError, match="not a class of"):
+        bb._check_target(0, 3)
+    assert np.array_equal(bb._check_target(3, 2), [2, 2])
+
+
+def test_a_label_map_0_to_k_is_the_identity():
+    model = _wine(offset=0)[2]
+    bb = BlackBox.from_sklearn(model)
+    assert bb.classes == (0, 1, 2)
+    target = np.array([2, 0, 1])
+    assert np.array_equal(bb._check_target(target, 3), target)
+    with pytest.raises(ValueError, match="only 3 classes"):  # the index message, as before
+        bb._check_target(3, 2)
+
+
+def test_string_labels_are_read_and_an_int_is_not_one_of_them():
+    X, y, _ = _wine()
+    from sklearn.linear_model import LogisticRegression
+
+    names = np.array(["bad", "good"])
+    model = LogisticRegression(max_iter=1000).fit(X[y < 2], names[y[y < 2]])
+    bb = BlackBox.from_sklearn(model)
+    assert bb.classes == ("bad", "good")
+    assert np.array_equal(bb.class_index(["good", "bad", "good"]), [1, 0, 1])
+    assert np.array_equal(bb._check_target("good", 2), [1, 1])
+    for wrong in ([0, 1], ["1"], ["fair"]):
+        with pytest.raises(ValueError, match=r"pass its labels, \['bad', 'good'\]"):
+            bb.class_index(wrong)
+
+
+def test_classes_keyword_on_every_constructor_and_none_for_torch_by_default():
+    module = torch.nn.Linear(3, 2)
+    assert BlackBox.from_torch(module, input_shape=(3,)).classes is None
+    torch_box = BlackBox.from_torch(module, input_shape=(3,), classes=["cat", "dog"])
+    assert torch_box.classes == ("cat", "dog")
+    assert np.array_equal(torch_box._check_target("dog", 2), [1, 1])
+    fn_box = BlackBox.from_callable(
+        lambda X: np.full((len(X), 2), 0.5), n_classes=2, classes=np.array([-1, 1])
+    )
+    assert fn_box.classes == (-1, 1) and np.array_equal(fn_box.class_index([1, -1]), [1, 0])
+    model = _wine(offset=1)[2]
+    # classes= overrides classes_; range(n) reads column indices again.
+    assert np.array_equal(
+        BlackBox.from_sklearn(model, classes=range(3))._check_target([0, 2], 2), [0, 2]
+    )
+    for bad, what in ((["a"], "one label per class"), (["a", "a"], "distinct")):
+        with pytest.raises(ValueError, match=what):
+            BlackBox.from_torch(module, input_shape=(3,), classes=bad)
+    with pytest.raises(TypeError, match="ints, floats or strings"):
+        BlackBox.from_torch(module, input_shape=(3,), classes=[None, "a"])
+
+
+def test_a_torch_model_without_labels_reads_indices_as_before(digits, digits_lenet):
+    bb = BlackBox.from_torch(digits_lenet, input_shape=(1, 8, 8))
+    X = digits.X_test[:4]
+    assert bb.classes is None
+    assert np.array_equal(bb.class_index([0, 9]), [0, 9])
+    grad = bb.gradient(X, 3)
+    labelled = BlackBox.from_torch(digits_lenet, input_shape=(1, 8, 8), classes=range(1, 11))
+    np.testing.assert_array_equal(labelled.gradient(X, 4), grad)  # label 4 is column 3
+    with pytest.raises(ValueError, match="only 10 classes"):
+        bb.gradient(X, 10)

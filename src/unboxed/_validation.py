@@ -249,12 +249,12 @@ def check_finite(arr: np.ndarray, *, name: str) -> None:
         raise ValueError(f"{name} contains {kind} (first at index {tuple(int(i) for i in bad)})")
 
 
-#: Appended to a label error where the labels index a black box's classes: a model
-#: trained on labels 1..3, or -1/+1, or names, has other labels than these indices.
+#: Appended to a label error where the labels index a black box's classes: one
+#: without ``classes`` (a torch module, a callable) reads column indices, and one
+#: whose labels are 0..n_classes-1 reads either; see ``BlackBox.class_index``.
 CLASS_INDEX_HINT = (
     "; classes are the column indices 0..n_classes-1 of the black box's predict_proba "
-    "(for a scikit-learn model, positions in its classes_: "
-    "np.searchsorted(model.classes_, y))"
+    "(give the black box classes=[...] to name them by the model's own labels)"
 )
 
 

@@ -16,7 +16,6 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any, Literal, cast
 
 import numpy as np
-from numpy.typing import ArrayLike
 
 from . import _validation
 from ._validation import (
@@ -73,6 +72,9 @@ class BlackBox:
         ``predict_fn`` returns probabilities either way.
     feature_names : sequence of str, optional
         One distinct name per flat input feature; needs ``input_shape``.
+    classes : sequence, optional
+        The model's label of each column of :meth:`predict_proba`: ``n_classes``
+        distinct ints, floats or strings (scikit-learn's ``classes_``).
 
     Attributes
     ----------
@@ -95,6 +97,28 @@ class BlackBox:
     feature_names : tuple of str or None
         The name of each flat input feature, or None. Every explanation whose columns
         are these features carries them.
+    classes : tuple or None
+        The model's label of each column of :meth:`predict_proba` (``classes[j]`` is
+        column ``j``), or None when unknown. :meth:`from_sklearn` takes the
+        estimator's ``classes_``.
+
+    Notes
+    -----
+    Every argument that names classes (``target=`` of the explainers and of
+    :meth:`gradient`, ``y`` of permutation importance, ``keep_top_k`` and
+    ``Distiller.fit``, ``classes=`` of ``DMMMEN.fit``, and so on) is read like this:
+
+    - when :attr:`classes` is set, in the model's own labels, as scikit-learn reads
+      them: a model fitted on labels 1..3, or on ``["bad", "good"]``, takes those, and
+      a label that is not among :attr:`classes` (an index 0 of the 1..3 model, say) is
+      a ``ValueError`` that lists the labels. :meth:`class_index` maps them to column
+      indices;
+    - when it is None (a torch module, a callable), as column indices
+      ``0..n_classes-1``.
+
+    With labels ``0..n_classes-1`` the two readings agree. Results keep column
+    indices (``Attribution.target``, ``predict``); ``classes[j]`` is the label of
+    index ``j``.
     """
 
     def __init__(
@@ -109,6 +133,7 @@ class BlackBox:
         module: Any = None,
         output: Literal["logits", "probabilities"] = "probabilities",
         feature_names: Sequence[str] | None = None,
+        classes: Sequence[Any] | np.ndarray | None = None,
     ) -> None:
         if not is_int(n_classes) or n_classes < 2:
             raise ValueError(
@@ -127,6 +152,7 @@ class BlackBox:
         self.module = module
         self.output = output
         self.feature_names = self._check_feature_names(feature_names)
+        self.classes = self._check_classes(classes)
         self.n_queries = 0
 
     def _check_feature_names(self, names: Sequence[str] | None) -> tuple[str, ...] | None:
@@ -137,6 +163,110 @@ class BlackBox:
                 f"feature_names needs the number of features: give {self.name!r} an input_shape"
             )
         return check_names(names, math.prod(self.input_shape), strict=True)
+
+    def _check_classes(self, classes: object) -> tuple[Any, ...] | None:
+        if classes is None:
+            return None
+        arr = np.asarray(classes)
+        if arr.ndim != 1 or arr.shape[0] != self.n_classes:
+            raise ValueError(
+                f"classes must hold one label per class of {self.name!r} "
+                f"({self.n_classes}), got shape {arr.shape}"
+            )
+        labels = tuple(c.item() if isinstance(c, np.generic) else c for c in arr.tolist())
+        for label in labels:
+            if isinstance(label, float) and not math.isfinite(label):
+                raise ValueError(f"classes holds {label!r}; labels must be finite")
+            if not isinstance(label, str | int | float):
+                raise TypeError(
+                    f"classes must hold ints, floats or strings, got {type(label).__name__}"
+                )
+        if len(set(labels)) != len(labels):
+            raise ValueError(f"classes must be distinct, got {list(labels)}")
+        return labels
+
+    def _identity_classes(self) -> bool:
+        """Whether labels and column indices coincide (no labels, or 0..n_classes-1)."""
+        return self.classes is None or all(
+            not isinstance(c, str) and c == j for j, c in enumerate(self.classes)
+        )
+
+    def class_index(self, labels: object, *, name: str = "target") -> np.ndarray:
+        """The column indices of class labels: where :attr:`classes` is set, the
+        position of each label in it; otherwise (or with labels ``0..n_classes-1``)
+        the labels as they are, for the caller to check as indices.
+
+        Every argument that names classes goes through here.
+
+        Parameters
+        ----------
+        labels : scalar or array-like
+            Class labels, in :attr:`classes` where it is set.
+        name : str, default="target"
+            The argument's name, for the error message.
+
+        Returns
+        -------
+        ndarray
+            Of ``labels``' shape: int64 column indices where :attr:`classes` is set,
+            else ``np.asarray(labels)``.
+
+        Raises
+        ------
+        ValueError
+            If a label is not among :attr:`classes`.
+        """
+        arr = np.asarray(labels)
+        if self._identity_classes():
+            return arr
+        classes = cast(tuple[Any, ...], self.classes)
+        position = {label: j for j, label in enumerate(classes)}
+        values, inverse = np.unique(arr.ravel(), return_inverse=True)
+        found = []
+        for value in values.tolist():
+            # A string is never an int label, nor an int a string label ("1" != 1);
+            # a bool is refused as numpy does not tell it from 0/1 otherwise.
+            index = None if isinstance(value, bool) else position.get(value)
+            if index is None or isinstance(value, str) != isinstance(classes[index], str):
+                raise ValueError(
+                    f"{name} holds {value!r}, which is not a class of {self.name!r}: pass "
+                    f"its labels, {list(classes)} (column j of predict_proba is "
+                    f"classes[j])"
+                )
+            found.append(index)
+        return np.asarray(found, dtype=np.int64)[inverse].reshape(arr.shape)
+
+    def class_label(self, index: int) -> Any:
+        """The label of column ``index``, for showing a class to a person.
+
+        Parameters
+        ----------
+        index : int
+            A column of :meth:`predict_proba`.
+
+        Returns
+        -------
+        label
+            ``classes[index]``, or the index itself when :attr:`classes` is None.
+        """
+        return int(index) if self.classes is None else self.classes[int(index)]
+
+    def class_labels(self, indices: object) -> np.ndarray:
+        """The labels of column ``indices``, as :meth:`class_index` reads them back:
+        the indices themselves where labels and indices coincide.
+
+        Parameters
+        ----------
+        indices : array-like of int
+
+        Returns
+        -------
+        ndarray of ``indices``' shape
+        """
+        arr = np.asarray(indices)
+        if self._identity_classes():
+            return arr
+        return np.asarray(self.classes)[arr]
 
     # ------------------------------------------------------------------ builders
     @classmethod
@@ -149,6 +279,7 @@ class BlackBox:
         batch_size: int = 4096,
         name: str | None = None,
         feature_names: Sequence[str] | None = None,
+        classes: Sequence[Any] | np.ndarray | None = None,
     ) -> BlackBox:
         """Wrap a torch module that maps a batch of inputs to logits or probabilities.
 
@@ -171,6 +302,9 @@ class BlackBox:
             The name used in error messages; defaults to the module's class name.
         feature_names : sequence of str, optional
             One distinct name per flat input feature, carried by the explanations.
+        classes : sequence, optional
+            The label of each output column; then arguments that name classes take
+            these labels (see :class:`BlackBox`). By default they take column indices.
 
         Returns
         -------
@@ -207,6 +341,7 @@ class BlackBox:
             module=module,
             output=output,
             feature_names=feature_names,
+            classes=classes,
         )
 
     @classmethod
@@ -217,11 +352,14 @@ class BlackBox:
         batch_size: int = 4096,
         name: str | None = None,
         feature_names: Sequence[str] | None = None,
+        classes: Sequence[Any] | np.ndarray | None = None,
     ) -> BlackBox:
         """Wrap a fitted scikit-learn classifier that has ``predict_proba``.
 
-        Column ``j`` of :meth:`predict_proba` is ``estimator.classes_[j]``; class
-        indices used across the library are these column indices.
+        Column ``j`` of :meth:`predict_proba` is ``estimator.classes_[j]``, and
+        ``classes_`` become the black box's :attr:`classes`: arguments that name
+        classes (``target=``, ``y``) take the estimator's own labels, as scikit-learn
+        does, and results give column indices (``classes[j]`` is the label of ``j``).
 
         An estimator fitted on a DataFrame (one with ``feature_names_in_``) is called
         with a pandas DataFrame of those columns, so that a pipeline that picks its
@@ -241,6 +379,9 @@ class BlackBox:
             One distinct name per feature; by default the estimator's
             ``feature_names_in_``, if it has them. Only the explanations' labels
             change: a DataFrame-fitted estimator is still called with its own columns.
+        classes : sequence, optional
+            The label of each column; by default the estimator's ``classes_``.
+            ``range(n_classes)`` makes arguments take column indices instead.
 
         Returns
         -------
@@ -258,8 +399,8 @@ class BlackBox:
                 f"{type(estimator).__name__} is not fitted: {err}"
             ) from err
         n_features = getattr(estimator, "n_features_in_", None)
-        classes = getattr(estimator, "classes_", None)
-        if n_features is None or classes is None:
+        classes_ = getattr(estimator, "classes_", None)
+        if n_features is None or classes_ is None:
             raise ValueError(
                 f"{type(estimator).__name__} lacks n_features_in_ or classes_; "
                 "wrap it with BlackBox.from_callable instead"
@@ -273,12 +414,13 @@ class BlackBox:
                 feature_names = columns
         return cls(
             predict,
-            n_classes=len(classes),
+            n_classes=len(classes_),
             input_shape=(int(n_features),),
             name=name or type(estimator).__name__,
             kind="sklearn",
             batch_size=batch_size,
             feature_names=feature_names,
+            classes=classes_ if classes is None else classes,
         )
 
     @classmethod
@@ -291,6 +433,7 @@ class BlackBox:
         batch_size: int = 4096,
         name: str | None = None,
         feature_names: Sequence[str] | None = None,
+        classes: Sequence[Any] | np.ndarray | None = None,
     ) -> BlackBox:
         """Wrap a function that maps an array of inputs to class probabilities.
 
@@ -311,6 +454,9 @@ class BlackBox:
         feature_names : sequence of str, optional
             One distinct name per flat input feature (it needs ``input_shape``),
             carried by the explanations.
+        classes : sequence, optional
+            The label of each output column; then arguments that name classes take
+            these labels (see :class:`BlackBox`). By default they take column indices.
 
         Returns
         -------
@@ -326,6 +472,7 @@ class BlackBox:
             kind="callable",
             batch_size=batch_size,
             feature_names=feature_names,
+            classes=classes,
         )
 
     # ------------------------------------------------------------------ queries
@@ -492,7 +639,8 @@ class BlackBox:
         return grads
 
     def _check_target(self, target: object, n: int) -> np.ndarray:
-        if np.ndim(cast(ArrayLike, target)) == 0:
+        target = self.class_index(target, name="target")
+        if target.ndim == 0:
             target = np.full(n, target)
         return check_labels(
             target, n=n, n_classes=self.n_classes, name="target", hint=_validation.CLASS_INDEX_HINT

@@ -839,3 +839,30 @@ def test_results_print_their_figures_and_per_row_arrays_by_shape(planted, plante
     assert text.startswith("KeepTopKResult(k=2, accuracy=Estimate(") and "\n" not in text
     # the generated repr printed all 200 predictions
     assert text.endswith("predicted=<array of shape (200,), int64>)")
+
+
+def _labelled(blackbox, labels):
+    """The same model, told its labels (as from_sklearn is by ``classes_``)."""
+    return BlackBox.from_callable(
+        blackbox.predict_proba, n_classes=blackbox.n_classes, input_shape=(20,), classes=labels
+    )
+
+
+def test_y_and_target_are_read_in_the_model_labels(planted, planted_blackbox):
+    # With labels -1/+1, y = 1 was read as column 1 (correct by luck) and y = -1 was
+    # refused; with labels 1/2, y = 1 scored the other class: accuracy near 0.
+    X, y = planted.X_test[:300], planted.y_test[:300]
+    for labels in ([1, 2], ["neg", "pos"]):
+        box = _labelled(planted_blackbox, labels)
+        named = np.asarray(labels)[y]
+        kept = keep_top_k(box, X, named, planted.support, 2, n_boot=10, random_state=0)
+        plain = keep_top_k(planted_blackbox, X, y, planted.support, 2, n_boot=10, random_state=0)
+        assert kept.accuracy == plain.accuracy and kept.probability == plain.probability
+        with pytest.raises(ValueError, match="not a class of"):
+            keep_top_k(box, X, y, planted.support, 2, n_boot=10)
+        args = (X, planted.support, [2])
+        one = deletion_test(box, *args, target=labels[1], random_state=0, verbose=False)
+        two = deletion_test(planted_blackbox, *args, target=1, random_state=0, verbose=False)
+        np.testing.assert_array_equal(one.pcr, two.pcr)
+        with pytest.raises(ValueError, match="not a class of"):
+            deletion_test(box, *args, target=0, verbose=False)

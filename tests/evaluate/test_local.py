@@ -458,3 +458,26 @@ def test_a_sensitivity_result_prints_its_rows_by_shape(planted, planted_blackbox
         explainer, planted.X_test[:12], radius=0.01, n_samples=2, k=4, n_boot=20, random_state=0
     )
     assert "kept=<array of shape (12,), int64>" in repr(result) and "\n" not in repr(result)
+
+
+def test_targets_are_the_model_labels_in_curves_and_sensitivity(planted, planted_blackbox):
+    # A black box that knows its labels reads target= in them; explanation_sensitivity
+    # explains each row's predicted class through the explainer's own target=, which
+    # must hand it the label, not the column index.
+    from unboxed.local import Occlusion
+
+    box = BlackBox.from_callable(
+        planted_blackbox.predict_proba, n_classes=2, input_shape=(20,), classes=["neg", "pos"]
+    )
+    X = planted.X_test[:20]
+    ranking = np.array([5, 2])
+    by_label = deletion_curve(box, X, ranking, max_k=1, target="pos", n_boot=10)
+    by_index = deletion_curve(planted_blackbox, X, ranking, max_k=1, target=1, n_boot=10)
+    np.testing.assert_array_equal(by_label.drop, by_index.drop)
+    with pytest.raises(ValueError, match=r"pass its labels, \['neg', 'pos'\]"):
+        deletion_curve(box, X, ranking, max_k=1, target=1, n_boot=10)
+    kwargs = dict(radius=0.05, n_samples=3, k=3, n_boot=10, random_state=0)
+    labelled = explanation_sensitivity(Occlusion(box, verbose=False), X, **kwargs)
+    plain = explanation_sensitivity(Occlusion(planted_blackbox, verbose=False), X, **kwargs)
+    np.testing.assert_array_equal(labelled.kept, plain.kept)
+    assert labelled.mean_drop == plain.mean_drop

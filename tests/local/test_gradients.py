@@ -355,3 +355,16 @@ def test_a_torch_black_box_given_names_passes_them_on(planted):
         assert explainer.explain(X).feature_names == PLANTED_COLUMNS
     unnamed = BlackBox.from_torch(module, input_shape=(20,))
     assert Saliency(unnamed).explain(X).feature_names is None
+
+
+def test_target_is_a_label_where_the_torch_black_box_is_given_labels(digits, digits_lenet):
+    X = digits.X_test[:4]
+    plain = BlackBox.from_torch(digits_lenet, input_shape=(1, 8, 8))
+    named = BlackBox.from_torch(
+        digits_lenet, input_shape=(1, 8, 8), classes=[f"digit {d}" for d in range(10)]
+    )
+    by_label = Saliency(named).explain(X, target="digit 7")
+    np.testing.assert_array_equal(by_label.values, Saliency(plain).explain(X, target=7).values)
+    assert np.array_equal(by_label.target, [7] * 4)
+    with pytest.raises(ValueError, match="not a class of"):
+        Saliency(named).explain(X, target=7)

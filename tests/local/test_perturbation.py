@@ -665,3 +665,20 @@ def test_explanations_carry_the_black_boxs_feature_names(
     # without names (the dataset's pixel names never reach it) gives none.
     image = Lime(digits_blackbox, n_samples=32, random_state=0).explain(digits.X_test[:1])
     assert image.feature_names is None and image.image_shape == (8, 8)
+
+
+def test_target_is_a_label_of_the_model_where_the_black_box_has_labels(planted, planted_logreg):
+    # A model fitted on -1/+1: target=1 named column 1 by luck and target=-1 was refused;
+    # with from_sklearn's classes_ both are labels, and column index 0 is refused.
+    X, y = planted.X_train[:300], planted.y_train[:300]
+    signed = BlackBox.from_sklearn(type(planted_logreg)(C=100.0, max_iter=2000).fit(X, 2 * y - 1))
+    indexed = BlackBox.from_sklearn(type(planted_logreg)(C=100.0, max_iter=2000).fit(X, y))
+    rows = planted.X_test[:5]
+    for explainer in (Occlusion, KernelShap):
+        kwargs = {"random_state": 0} if explainer is KernelShap else {}
+        by_label = explainer(signed, fill="zero", **kwargs).explain(rows, target=-1)
+        by_index = explainer(indexed, fill="zero", **kwargs).explain(rows, target=0)
+        assert np.array_equal(by_label.target, [0] * 5)  # results keep column indices
+        np.testing.assert_allclose(by_label.values, by_index.values, atol=1e-9)
+        with pytest.raises(ValueError, match=r"pass its labels, \[-1, 1\]"):
+            explainer(signed, fill="zero", **kwargs).explain(rows, target=0)

@@ -685,3 +685,29 @@ def test_fidelity_is_the_students_agreement_with_the_teacher(weak_teacher, digit
     assert fresh.mean == agreed / len(X_new) != accuracy_score(digits.y_test, fitted.predict(X_new))
     wilson = binomtest(agreed, len(X_new)).proportion_ci(method="wilson")
     np.testing.assert_allclose(fresh.ci, (wilson.low, wilson.high), atol=1e-12)
+
+
+def test_y_and_target_are_the_teacher_labels_where_it_has_them(weak_teacher, digits):
+    # The hard term's y was read as column indices: labels 1..10 trained every class
+    # on its neighbour's column, and 10 was out of range.
+    labelled = BlackBox.from_callable(
+        weak_teacher.predict_proba, n_classes=10, input_shape=(64,), classes=range(1, 11)
+    )
+    X, y = digits.X_train[:200], digits.y_train[:200]
+    grid = {"lr": (5e-3,), "batch_size": (64,), "alpha": (0.5,), "temperature": (2.0,)}
+
+    def fit(teacher, labels):
+        return Distiller(widths=(8,), grid=grid, epochs=2, random_state=0, verbose=False).fit(
+            teacher, X, labels
+        )
+
+    by_label, by_index = fit(labelled, y + 1), fit(weak_teacher, y)
+    rows = digits.X_test[:5]
+    np.testing.assert_array_equal(by_label.predict_proba(rows), by_index.predict_proba(rows))
+    explained = by_label.explain(rows, target=4)
+    assert np.array_equal(explained.target, [3] * 5)
+    np.testing.assert_array_equal(explained.values, by_index.explain(rows, target=3).values)
+    with pytest.raises(ValueError, match=r"y holds 0.*pass its labels"):
+        fit(labelled, y)
+    with pytest.raises(ValueError, match="target holds 0"):
+        by_label.explain(rows, target=0)

@@ -596,3 +596,17 @@ def test_tabular_prototypes_carry_the_black_boxs_feature_names():
     module = zoo.mlp((4,), n_features=20, n_classes=2)
     box = BlackBox.from_torch(module, input_shape=(20,), feature_names=names)
     assert ActivationMaximization(box, steps=5, random_state=0).explain().feature_names == names
+
+
+def test_target_is_a_label_where_the_black_box_is_given_labels(digits, digits_lenet):
+    plain = BlackBox.from_torch(digits_lenet, input_shape=(1, 8, 8))
+    named = BlackBox.from_torch(digits_lenet, input_shape=(1, 8, 8), classes=range(1, 11))
+
+    def prototypes(bb, target):
+        return ActivationMaximization(bb, steps=3, random_state=0).explain(target)
+
+    by_label = prototypes(named, [4, 10])
+    assert by_label.target.tolist() == [3, 9]  # column indices, as the results keep
+    np.testing.assert_array_equal(by_label.values, prototypes(plain, [3, 9]).values)
+    with pytest.raises(ValueError, match="target holds 0"):
+        prototypes(named, 0)

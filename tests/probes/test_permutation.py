@@ -152,19 +152,21 @@ def test_bad_labels(planted, planted_blackbox):
         PermutationImportance(object())
 
 
-def test_labels_of_the_model_itself_are_refused_with_the_way_to_indices(planted):
-    # A tabular model is often fitted on labels 1..K, -1/+1 or names. The library's
-    # classes are predict_proba's columns; the error says how to map the labels.
+def test_labels_of_the_model_itself_are_read_and_indices_refused(planted):
+    # A tabular model is often fitted on labels 1..K, -1/+1 or names. from_sklearn
+    # keeps classes_, so y is read in those labels, as scikit-learn reads it; the
+    # column indices, which were read silently as labels 0 and 1 of another class,
+    # are refused with the labels to pass.
     from sklearn.linear_model import LogisticRegression
 
     X, y = planted.X_test, planted.y_test
     for labels in (y + 1, 2 * y - 1, np.array(["no", "yes"])[y]):
         model = LogisticRegression().fit(X, labels)
         probe = PermutationImportance(BlackBox.from_sklearn(model), n_repeats=2)
-        with pytest.raises(ValueError, match=r"searchsorted\(model\.classes_, y\)"):
-            probe.explain(X, labels)
+        assert probe.explain(X, labels).meta["baseline_score"] > 0.9
         indices = np.searchsorted(model.classes_, labels)
-        assert probe.explain(X, indices).meta["baseline_score"] > 0.9
+        with pytest.raises(ValueError, match=r"pass its labels, \["):
+            probe.explain(X, indices)
 
 
 def test_one_row_is_refused_not_scored_zero(planted, planted_blackbox):
@@ -367,3 +369,57 @@ def test_features_carry_the_black_boxs_names_and_groups_their_own(planted, plant
     groups = {"first": [0, 1], "rest": list(range(2, 20))}
     grouped = PermutationImportance(planted_named_blackbox, groups=groups, **kwargs).explain(X)
     assert grouped.feature_names == ("first", "rest")
+
+
+def _wine_models():
+    """GradientBoosting on wine fitted on y (0..2) and on y + 1 (1..3): the same trees."""
+    from sklearn.datasets import load_wine
+    from sklearn.ensemble import GradientBoostingClassifier
+
+    X, y = load_wine(return_X_y=True)
+
+    def fit(labels):
+        return GradientBoostingClassifier(n_estimators=15, random_state=0).fit(X, labels)
+
+    return X, y, fit(y), fit(y + 1)
+
+
+def test_y_in_the_model_labels_matches_indices_on_the_0_based_model():
+    # y in {1, 2, 3} was read as column indices, so label 1 scored column 1 (label 2)
+    # and label 3 was out of range: a silent misalignment, or a misleading error.
+    X, y, indexed, labelled = _wine_models()
+
+    def probe(model):
+        return PermutationImportance(
+            BlackBox.from_sklearn(model), n_repeats=2, n_boot=20, random_state=0, verbose=False
+        )
+
+    by_index = probe(indexed).explain(X, y)
+    by_label = probe(labelled).explain(X, y + 1)
+    np.testing.assert_array_equal(by_label.values, by_index.values)
+    assert by_label.meta["baseline_score"] == by_index.meta["baseline_score"] > 0.9
+    # Indices are not labels of the 1..3 model: 0 is refused, not read as class 0.
+    with pytest.raises(ValueError, match=r"y holds 0.*pass its labels, \[1, 2, 3\]"):
+        probe(labelled).explain(X, y)
+    # Rows with labels 1 and 2 only were valid indices: now read as the labels they are.
+    two = y < 2
+    np.testing.assert_array_equal(
+        probe(labelled).row_drops(X[two], y[two] + 1), probe(indexed).row_drops(X[two], y[two])
+    )
+
+
+def test_string_labels_name_the_classes_of_permutation_importance():
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.preprocessing import StandardScaler
+
+    X, y, _, _ = _wine_models()
+    X = StandardScaler().fit_transform(X)
+    names = np.array(["barolo", "grignolino", "barbera"])
+    model = LogisticRegression(max_iter=1000).fit(X, names[y])  # classes_ sorted by name
+    bb = BlackBox.from_sklearn(model)
+    importance = PermutationImportance(bb, n_repeats=2, n_boot=20, random_state=0).explain(
+        X, names[y]
+    )
+    assert importance.meta["baseline_score"] > 0.9
+    with pytest.raises(ValueError, match="not a class of"):
+        PermutationImportance(bb, n_repeats=2).explain(X, y)

@@ -1752,3 +1752,35 @@ def test_insights_and_explanations_carry_the_black_boxs_feature_names(
     assert fitted.insights(1, k=5).feature_names == PLANTED_COLUMNS
     assert fitted.class_insights(k=5).feature_names == PLANTED_COLUMNS
     assert fitted.explain(planted.X_test[:3]).feature_names == PLANTED_COLUMNS
+
+
+def test_classes_and_targets_are_the_model_labels_and_results_keep_indices(
+    planted, planted_blackbox
+):
+    # classes=, insights(class_), explain(target=) name classes in the black box's
+    # labels where it has them; classes_ and Attribution.target stay column indices,
+    # and the insight rows are titled with the labels.
+    labelled = BlackBox.from_callable(
+        planted_blackbox.predict_proba, n_classes=2, input_shape=(20,), classes=["neg", "pos"]
+    )
+    X = planted.X_train[:200]
+    plain = short(n_iter=20).fit(X, planted_blackbox, classes=[1])
+    named = short(n_iter=20).fit(X, labelled, classes=["pos"])
+    assert named.classes_.tolist() == [1]
+    np.testing.assert_array_equal(named.coef_, plain.coef_)
+    np.testing.assert_array_equal(named.insights("pos").values, plain.insights(1).values)
+    insight = named.class_insights(5, classes="pos")
+    assert insight.class_names == ("class pos",)
+    np.testing.assert_array_equal(insight.values, plain.class_insights(5, classes=1).values)
+    rows = planted_blackbox.predict(X) == 1
+    attribution = named.explain(X[rows], target="pos")
+    assert np.all(attribution.target == 1)
+    np.testing.assert_array_equal(attribution.values, plain.explain(X[rows], target=1).values)
+    np.testing.assert_array_equal(named.explain(X[rows]).values, attribution.values)
+    for call in (
+        lambda: short(n_iter=20).fit(X, labelled, classes=[1]),
+        lambda: named.insights(1),
+        lambda: named.explain(X[rows], target=1),
+    ):
+        with pytest.raises(ValueError, match=r"pass its labels, \['neg', 'pos'\]"):
+            call()

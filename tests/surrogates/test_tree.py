@@ -408,3 +408,20 @@ def test_export_text_names_the_black_boxs_features_by_default(
     assert "column " not in named.export_text(feature_names=mine)
     plain = TreeSurrogate(planted_blackbox, max_depth=2, random_state=0, verbose=False)
     assert "feature_" in plain.fit(X).export_text()
+
+
+def test_export_text_names_the_model_labels_where_the_black_box_has_them(planted):
+    # The tree learns column indices; its leaves show the model's own labels, which
+    # are what the user's y holds (a "class: 0" read as label 0 would be wrong here).
+    names = ["fraud", "ok"]
+    box = BlackBox.from_callable(
+        lambda X: np.stack([X[:, 0] <= 0.3, X[:, 0] > 0.3], 1).astype(float),
+        n_classes=2,
+        input_shape=(20,),
+        classes=names,
+    )
+    rules = TreeSurrogate(box, max_depth=1, random_state=0).fit(planted.X_train).export_text()
+    assert "class: fraud" in rules and "class: ok" in rules
+    plain = _contrarian(planted)
+    rules = TreeSurrogate(plain, max_depth=1, random_state=0).fit(planted.X_train).export_text()
+    assert "class: 0" in rules and "class: 1" in rules  # indices where no labels are known

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import numpy as np
 
@@ -25,6 +25,7 @@ from .._estimator import short_repr
 from .._progress import progress
 from .._ranks import descending_order, mask_of, top_k_mask
 from .._validation import (
+    CLASS_INDEX_HINT,
     RandomState,
     check_array,
     check_fraction,
@@ -183,9 +184,12 @@ class KeepTopKResult:
 
 
 # ---------------------------------------------------------------------- shared pieces
-def _check_target(target: object, n_classes: int) -> int | None:
+def _check_target(target: object, blackbox: BlackBox) -> int | None:
     if target is None:
         return None
+    if np.ndim(cast(Any, target)) == 0:  # a label of the model's (BlackBox.classes)
+        target = blackbox.class_index(target, name="target").item()
+    n_classes = blackbox.n_classes
     if not is_int(target):
         raise TypeError(f"target must be an int class index or None, got {target!r}")
     if not 0 <= int(target) < n_classes:
@@ -340,7 +344,7 @@ def _start(
     check_blackbox(blackbox)
     check_positive_int(n_boot, name="n_boot")
     check_fraction(sample_frac, name="sample_frac")
-    target = _check_target(target, blackbox.n_classes)
+    target = _check_target(target, blackbox)
     X = blackbox.check_X(X)
     ks = check_ks(ks, n_features=X.shape[1])
     if isinstance(ranking, Attribution):
@@ -604,7 +608,9 @@ def keep_top_k(
     k = check_positive_int(k, name="k", minimum=0)
     X = blackbox.check_X(X)
     n = X.shape[0]
-    y = check_labels(y, n=n, n_classes=blackbox.n_classes)
+    y = check_labels(
+        blackbox.class_index(y, name="y"), n=n, n_classes=blackbox.n_classes, hint=CLASS_INDEX_HINT
+    )
     if isinstance(ranking, Attribution):
         check_rows(ranking, n)
     classes = ranking.target if isinstance(ranking, Attribution) else y

@@ -233,9 +233,10 @@ def explanation_sensitivity(
     same = (blackbox.predict(noisy) == np.repeat(classes, n_samples)).reshape(n, n_samples)
     if not same.any():
         raise ValueError(f"every noise draw within radius {radius} changed the class")
-    original = top_k_mask(explainer.explain(X, target=classes).values, k)
+    labels = blackbox.class_labels(classes)  # explain reads the model's own labels
+    original = top_k_mask(explainer.explain(X, target=labels).values, k)
     rows, draws = np.nonzero(same)
-    moved = explainer.explain(noisy[rows * n_samples + draws], target=classes[rows]).values
+    moved = explainer.explain(noisy[rows * n_samples + draws], target=labels[rows]).values
     overlap = (top_k_mask(moved, k) & original[rows]).sum(axis=1) / k
     drops = np.full((n, n_samples), np.nan)
     drops[rows, draws] = 1.0 - overlap

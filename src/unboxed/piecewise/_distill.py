@@ -231,7 +231,12 @@ class Distiller(Params):
         y = (
             proba.argmax(1)
             if y is None
-            else check_labels(y, n=X.shape[0], n_classes=n_classes, hint=CLASS_INDEX_HINT)
+            else check_labels(
+                teacher.class_index(y, name="y"),
+                n=X.shape[0],
+                n_classes=n_classes,
+                hint=CLASS_INDEX_HINT,
+            )
         )
         order = rng.permutation(X.shape[0])
         n_val = max(1, round(fraction * X.shape[0]))
@@ -399,6 +404,8 @@ class Distiller(Params):
             ``meta["delta"]`` is exact for the student; ``meta["student_fidelity"]`` (of
             :attr:`fidelity_`) says how far the student stands for the teacher.
         """
+        if target is not None:  # the teacher's labels, as the student's columns
+            target = self.teacher_.class_index(target, name="target")
         attribution = self.linear_regions().explain(self._check_X(X), target=target)
         meta = {**attribution.meta, "student_fidelity": self.fidelity_.as_dict()}
         shape = self.input_shape_

@@ -407,7 +407,7 @@ class ActivationMaximization(Params):
         if layer is None:
             if target is None:
                 return np.arange(self.blackbox.n_classes)
-            flat = np.atleast_1d(np.asarray(target))
+            flat = np.atleast_1d(self.blackbox.class_index(target, name="target"))
             return check_labels(flat, n=flat.size, n_classes=self.blackbox.n_classes, name="target")
         names = self.blackbox.layer_names()
         if layer not in names:

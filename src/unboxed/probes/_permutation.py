@@ -209,7 +209,13 @@ class PermutationImportance(Params):
         y = (
             proba.argmax(axis=1)
             if y is None
-            else check_labels(y, n=n, n_classes=self.blackbox.n_classes, hint=CLASS_INDEX_HINT)
+            else check_labels(
+                self.blackbox.class_index(y, name="y"),
+                n=n,
+                n_classes=self.blackbox.n_classes,
+                name="y",
+                hint=CLASS_INDEX_HINT,
+            )
         )
         baseline = _scores(proba, y, self.metric)
         drops = np.zeros((n, len(members)))

@@ -22,7 +22,6 @@ from pathlib import Path
 from typing import Any, Literal, cast
 
 import numpy as np
-from numpy.typing import ArrayLike
 from scipy import special
 
 from .._estimator import Params
@@ -408,8 +407,10 @@ class DMMMEN(Params):
         X : array-like of shape (n_samples, n_features)
             Inputs; each class is fitted on the rows the black box assigns to it.
         blackbox : BlackBox
-        classes : sequence of int, optional
-            The classes to fit; all of the black box's classes by default.
+        classes : sequence, optional
+            The classes to fit, in the black box's labels (:attr:`BlackBox.classes`)
+            where it has them, else as column indices; all classes by default.
+            ``classes_`` holds their column indices.
 
         Returns
         -------
@@ -436,6 +437,8 @@ class DMMMEN(Params):
             )
         X = blackbox.check_X(X)
         features, axes, center = self._reduce(X)
+        if classes is not None:
+            classes = blackbox.class_index(classes, name="classes")
         classes = self._check_classes(classes, blackbox.n_classes)
         proba = blackbox.predict_proba(X)
         predicted = proba.argmax(axis=1)
@@ -658,8 +661,9 @@ class DMMMEN(Params):
 
         Parameters
         ----------
-        class_ : int
-            A fitted class (in ``classes_``).
+        class_ : int or str
+            A fitted class, in the black box's labels where it has them
+            (:attr:`BlackBox.classes`; its column index is in ``classes_``).
         k : int, optional
             Features kept per row, from 1 to the number of fitted features; by
             default 150, or every fitted feature if fewer.
@@ -672,6 +676,15 @@ class DMMMEN(Params):
             ``meta`` holds the components' weights and the signs of the kept
             coefficients.
         """
+        self._check_fitted()
+        return self._insights(self._class_indices(class_, name="class_")[0], k, by)
+
+    def _class_indices(self, classes: object, *, name: str) -> np.ndarray:
+        """Classes named by the user (the black box's labels) as column indices."""
+        return np.atleast_1d(self.blackbox_.class_index(classes, name=name))
+
+    def _insights(self, class_: Any, k: int | None, by: str) -> FeatureImportance:
+        """:meth:`insights` of a column index."""
         row = int(self._rows(np.atleast_1d(class_))[0])
         k = self._resolve_k(k)
         if by not in ("magnitude", "positive", "contribution"):
@@ -726,14 +739,15 @@ class DMMMEN(Params):
         Parameters
         ----------
         X : array-like of shape (n, n_features) or (n, *input_shape)
-        target : int or array of int, optional
-            The class per row, which must have been fitted; the black box's prediction
-            by default.
+        target : label or array of labels, optional
+            The class per row (in :attr:`BlackBox.classes` where set), which must have
+            been fitted; the black box's prediction by default.
 
         Returns
         -------
         resp : ndarray of shape (n, J)
         target : ndarray of int, shape (n,)
+            Column indices.
         """
         self._check_fitted()
         resp, target, _ = self._responsibilities(self._check_inputs(X), target)
@@ -744,9 +758,12 @@ class DMMMEN(Params):
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """:meth:`responsibilities` of checked inputs, plus each row's class row."""
         proba = self.blackbox_.predict_proba(X)
-        if target is None:
-            target = proba.argmax(axis=1)
-        target = self.blackbox_._check_target(target, X.shape[0])
+        # The prediction is a column index already; a given target is read as a label.
+        target = (
+            proba.argmax(axis=1)
+            if target is None
+            else self.blackbox_._check_target(target, X.shape[0])
+        )
         rows = self._rows(target)
         g = class_logit(proba, target)
         mean = np.einsum("nd,njd->nj", X, self.coef_[rows]) + self.intercept_[rows]
@@ -759,8 +776,9 @@ class DMMMEN(Params):
         Parameters
         ----------
         X : array-like of shape (n, n_features)
-        target : int or array of int, optional
-            The explained class per row; the black box's prediction by default.
+        target : label or array of labels, optional
+            The explained class per row (in :attr:`BlackBox.classes` where set); the
+            black box's prediction by default.
         mode : bool
             False uses the component with the highest responsibility for each row;
             True weights every component by its responsibility (the paper's
@@ -913,8 +931,9 @@ class DMMMEN(Params):
             default 150, or every fitted feature if fewer.
         by : {"magnitude", "positive", "contribution"}, default="magnitude"
             What ranks the features (above).
-        classes : int or array-like of int, optional
-            Fitted classes, one row each; all of ``classes_`` by default.
+        classes : label or array-like of labels, optional
+            Fitted classes (in :attr:`BlackBox.classes` where set), one row each; all
+            of ``classes_`` by default.
 
         Returns
         -------
@@ -924,14 +943,14 @@ class DMMMEN(Params):
         """
         self._check_fitted()
         k = self._resolve_k(k)
-        chosen = self.classes_ if classes is None else np.atleast_1d(cast(ArrayLike, classes))
-        values = np.vstack([self.insights(c, k=k, by=by).values[0] for c in chosen])
+        chosen = self.classes_ if classes is None else self._class_indices(classes, name="classes")
+        values = np.vstack([self._insights(c, k, by).values[0] for c in chosen])
         meta = make_meta("dmm-men", self._parameters(), seed=self.seed_)
         meta.update(k=k, by=by, classes=[int(c) for c in chosen])
         return FeatureImportance(
             values,
             meta,
-            class_names=tuple(f"class {c}" for c in chosen),
+            class_names=tuple(f"class {self.blackbox_.class_label(c)}" for c in chosen),
             image_shape=self._image_shape(),
             feature_names=self.blackbox_.feature_names,
         )
@@ -944,8 +963,9 @@ class DMMMEN(Params):
 
         Parameters
         ----------
-        class_ : int, list of int or None, default=None
-            The fitted classes shown; None shows all.
+        class_ : label, list of labels or None, default=None
+            The fitted classes shown (in :attr:`BlackBox.classes` where set); None
+            shows all.
         k : int, optional
             Features kept per insight, as for :meth:`insights`.
         **kwargs

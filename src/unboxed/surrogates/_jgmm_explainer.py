@@ -672,7 +672,8 @@ class JGMMExplainer(Params):
         if top.shape[1] < 2:  # pragma: no cover - K_y >= 2 whenever tied
             top = np.concatenate([top, top], axis=1)
         mined = source == "mined" and inputs is not None
-        classes = getattr(self.blackbox, "class_names", None)
+        labels = self.blackbox.classes
+        classes = None if labels is None else tuple(str(c) for c in labels)
         meta = make_meta(
             f"JGMM {kind}s",
             {
@@ -1076,7 +1077,7 @@ class JGMMExplainer(Params):
             Q, Psi = self.jgmm_.Q_, self.jgmm_.psi_
         names = None
         if self._tied:
-            names = tuple(str(c) for c in self._fitted_classes())
+            names = tuple(str(self.blackbox.class_label(c)) for c in self._fitted_classes())
         return plot_posteriors(Q, Psi, class_names=names)
 
 

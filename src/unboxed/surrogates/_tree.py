@@ -278,7 +278,8 @@ class TreeSurrogate(Params):
         Returns
         -------
         str
-            The whole tree, however deep.
+            The whole tree, however deep; its leaves name the black box's labels
+            (:attr:`BlackBox.classes`) where it has them, else column indices.
         """
         from sklearn.tree import export_text
 
@@ -291,4 +292,8 @@ class TreeSurrogate(Params):
             raise ValueError(
                 f"feature_names has {len(names)} entries; expected {self.n_features_in_}"
             )
-        return export_text(self.tree_, feature_names=names, decimals=decimals, max_depth=1000)
+        # The tree learnt column indices; a person reads the model's own labels.
+        labels = [str(self.blackbox.class_label(c)) for c in self.tree_.classes_]
+        return export_text(
+            self.tree_, feature_names=names, class_names=labels, decimals=decimals, max_depth=1000
+        )
