@@ -9,10 +9,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from unboxed import __version__, load_dataset, zoo
-from unboxed._io import _finite
+from unboxed._io import _finite, atomic_write
 
 RESULTS = Path(__file__).parent / "results"
 CACHE = Path.home() / ".cache" / "unboxed" / "models"
@@ -78,10 +79,24 @@ def machine() -> dict[str, Any]:
 
 
 def write_results(name: str, markdown: str, data: dict[str, Any]) -> None:
-    """Write ``benchmarks/results/<name>.md`` and ``.json``."""
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / f"{name}.md").write_text(markdown)
-    (RESULTS / f"{name}.json").write_text(results_json(data))
+    """Write ``benchmarks/results/<name>.md`` and ``.json``, each atomically."""
+    write_text(RESULTS / f"{name}.md", markdown)
+    write_text(RESULTS / f"{name}.json", results_json(data))
+
+
+def write_text(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` atomically (its folder made if missing): a run
+    interrupted mid-write keeps the earlier file, not half a results table or cache
+    that the next run would read."""
+    with atomic_write(path, "w") as handle:
+        handle.write(text)
+
+
+def save_array(path: Path, array: Any) -> None:
+    """``np.save`` ``array`` to ``path`` atomically: a truncated cache file stopped every
+    later run at its ``np.load`` until someone deleted it."""
+    with atomic_write(path, "wb") as handle:
+        np.save(handle, array, allow_pickle=False)
 
 
 def results_json(data: dict[str, Any]) -> str:

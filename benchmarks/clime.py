@@ -19,9 +19,10 @@ from typing import Any
 
 import numpy as np
 import torch
-from _common import CACHE, RESULTS, results_json
+from _common import CACHE, RESULTS, results_json, save_array, write_text
 
 from unboxed import __version__, load_dataset, zoo
+from unboxed._io import save_figure
 from unboxed.data._dataset import split_dataset
 from unboxed.evaluate import agreement
 from unboxed.evaluate._stats import estimate
@@ -132,7 +133,7 @@ def figure5(moons) -> dict[str, Any]:
             ),
         }
     fig = plot_decision_boundaries(panels, moons.X_train, moons.y_train)
-    fig.savefig(RESULTS / "clime_boundaries.png", dpi=80)
+    save_figure(fig, RESULTS / "clime_boundaries.png", dpi=80)
     return out
 
 
@@ -281,7 +282,7 @@ def students(dataset, teacher_name: str, epochs: int, mixup: int) -> dict[str, A
                 "seconds": time.perf_counter() - start,
             }
             zoo.save(student, folder, metadata={"teacher": teacher_name, "epochs": kind_epochs})
-            (folder / "search.json").write_text(json.dumps(search))
+            write_text(folder / "search.json", json.dumps(search))
         pred = predict(student, dataset.X_test)
         out[kind] = {
             "accuracy": est(pred == dataset.y_test),
@@ -358,7 +359,7 @@ def table3(fmnist, students: dict, n_images: int, num_samples: int) -> dict[str,
             lime, start = np.load(file, allow_pickle=False), np.nan
         else:
             lime = lime_consistency(teacher, X[:n], segmentation, num_samples)
-            np.save(file, lime)
+            save_array(file, lime)
         out[f"lime_{segmentation}"] = {
             **agree(lime, teacher_pred[:n]),
             "seconds": time.perf_counter() - start,
@@ -566,7 +567,7 @@ def write(results: dict[str, Any], seconds: float, command: str) -> None:
         L.append(
             f"| {label} | {v['seconds']:.1f} | {v['max_abs_error']:.1e} | {v['regions_visited']} |"
         )
-    (RESULTS / "clime.md").write_text("\n".join(L) + "\n")
+    write_text(RESULTS / "clime.md", "\n".join(L) + "\n")
 
 
 def main() -> None:
@@ -621,7 +622,7 @@ def main() -> None:
     seconds = time.perf_counter() - start
     results["seconds"] = seconds
     results["command"] = command
-    (RESULTS / "clime.json").write_text(results_json(results))
+    write_text(RESULTS / "clime.json", results_json(results))
     write(results, seconds, command)
     log(f"done in {seconds / 60:.1f} min")
 

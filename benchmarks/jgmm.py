@@ -39,7 +39,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from _common import results_json
+from _common import results_json, write_text
 
 from unboxed import __version__, load_dataset, zoo
 from unboxed.evaluate import agreement
@@ -190,8 +190,7 @@ def cached(key: str, compute: Any, require: tuple[str, ...] = ()) -> dict[str, A
     store = json.loads(_CACHE_PATH.read_text()) if _CACHE_PATH.exists() else {}
     if key not in store or any(field not in store[key] for field in require):
         store[key] = compute()
-        _CACHE_PATH.parent.mkdir(parents=True, exist_ok=True)
-        _CACHE_PATH.write_text(json.dumps(store))
+        write_text(_CACHE_PATH, json.dumps(store))
     return store[key]
 
 
@@ -881,7 +880,7 @@ def median_text(median: float | None) -> str:
 
 def write(result: dict[str, Any], seconds: float, command: str, name: str = "jgmm") -> None:
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / f"{name}.json").write_text(results_json(result))
+    write_text(RESULTS / f"{name}.json", results_json(result))
     env = result["env"]
     L = [
         "# JGMM: proxy faithfulness, counterfactuals, cost",
@@ -1147,7 +1146,7 @@ def write(result: dict[str, Any], seconds: float, command: str, name: str = "jgm
         L.append("")
     if result.get("findings"):
         L += ["## Findings", "", result["findings"], ""]
-    (RESULTS / f"{name}.md").write_text("\n".join(L) + "\n")
+    write_text(RESULTS / f"{name}.md", "\n".join(L) + "\n")
 
 
 def main() -> None:

@@ -17,7 +17,15 @@ import time
 
 import numpy as np
 import torch
-from _common import CACHE, RESULTS, TRAIN_THREADS, TRAINING, results_json, train_zoo_model
+from _common import (
+    CACHE,
+    RESULTS,
+    TRAIN_THREADS,
+    TRAINING,
+    results_json,
+    train_zoo_model,
+    write_text,
+)
 
 from unboxed import __version__, load_dataset, zoo
 from unboxed.evaluate._stats import estimate
@@ -103,7 +111,7 @@ def write(rows: list[dict]) -> None:
         "threads": TRAIN_THREADS,
         "machine": platform.machine(),
     }
-    (RESULTS / "zoo_accuracy.json").write_text(results_json({"rows": rows, "env": env}))
+    write_text(RESULTS / "zoo_accuracy.json", results_json({"rows": rows, "env": env}))
     lines = [
         "# Zoo: test accuracy of the reference black boxes",
         "",
@@ -126,7 +134,7 @@ def write(rows: list[dict]) -> None:
             f"{r['seed0_ci'][1]:.4f}] | {target}{met} | {np.mean(r['seconds']):.0f} s "
             f"| `{r['command']}` |"
         )
-    (RESULTS / "zoo_accuracy.md").write_text("\n".join(lines) + "\n")
+    write_text(RESULTS / "zoo_accuracy.md", "\n".join(lines) + "\n")
 
 
 def main() -> None:

@@ -277,3 +277,52 @@ def test_a_figure_is_saved_in_its_suffixs_format_and_an_interrupted_save_keeps_t
         save_figure(figure, tmp_path / "f.png")
     assert (tmp_path / "f.png").read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["f.png", "f.svg"]
+
+
+def _directory_entry(blob: bytes, name: bytes) -> int:
+    """The offset of the central directory's record of member ``name``."""
+    entry = blob.find(b"PK\x01\x02")
+    while blob[entry + 46 : entry + 46 + len(name)] != name:
+        entry = blob.find(b"PK\x01\x02", entry + 1)
+    return entry
+
+
+@pytest.mark.parametrize(
+    ("offset", "value", "message"),
+    [
+        (8, 0x01, "is not stored as numpy stores one"),  # the 'encrypted' flag: RuntimeError
+        (10, 0x63, "is not stored as numpy stores one"),  # compression 99: NotImplementedError
+        (6, 0xFF, "could not be read safely \\(NotImplementedError"),  # zip version 25.5
+    ],
+)
+def test_a_flipped_bit_in_the_zip_directory_is_a_clear_error(tmp_path, offset, value, message):
+    # Each came out of read_npz as zipfile's own RuntimeError or NotImplementedError.
+    path = tmp_path / "a.npz"
+    write_npz(path, {"a": np.arange(5.0)})
+    blob = bytearray(path.read_bytes())
+    blob[_directory_entry(bytes(blob), b"a.npy") + offset] = value
+    path.write_bytes(bytes(blob))
+    with pytest.raises(ValueError, match=message):
+        read_npz(path, what="arrays")
+
+
+def test_writing_through_a_symbolic_link_writes_its_target_and_keeps_the_link(tmp_path):
+    # The rename replaced the link itself with a regular file, so the file it pointed at
+    # kept the old contents and the link was gone.
+    target = tmp_path / "results" / "table.md"
+    target.parent.mkdir()
+    target.write_text("old\n")
+    link = tmp_path / "latest.md"
+    link.symlink_to(Path("results") / "table.md")  # relative, as links usually are
+    with atomic_write(link, "w") as handle:
+        handle.write("new\n")
+    assert link.is_symlink() and os.readlink(link) == str(Path("results") / "table.md")
+    assert target.read_text() == "new\n"
+    assert sorted(p.name for p in target.parent.iterdir()) == ["table.md"]  # no temporary
+    # A link whose target is not there yet creates the target, as open(link, "w") would.
+    dangling = tmp_path / "next.md"
+    dangling.symlink_to(tmp_path / "results" / "next.md")
+    write_json(dangling, {"a": 1})
+    assert dangling.is_symlink() and read_json(tmp_path / "results" / "next.md", what="x") == {
+        "a": 1
+    }

@@ -34,8 +34,13 @@ def atomic_write(path: str | os.PathLike, mode: str = "wb") -> Iterator[IO[Any]]
 
     A crash or an exception leaves any earlier file at ``path`` untouched, because
     ``os.replace`` is atomic on POSIX when both names are on the same file system.
+    A ``path`` that is a symbolic link is written through to the link's target, as
+    ``open(path, "w")`` would: the link stays, and so do other links to that file.
     """
     path = Path(path)
+    if path.is_symlink():
+        # Renaming onto the link itself would replace it with a regular file.
+        path = Path(os.path.realpath(path))
     if path.is_dir():
         raise IsADirectoryError(f"cannot write {path}: it is a folder; pass a file name")
     try:
@@ -200,6 +205,8 @@ def _load_all(path: Path) -> dict[str, np.ndarray]:
         return {key: archive[key] for key in archive.files}
 
 
+_NUMPY_COMPRESSIONS = (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED)
+
 _HEADER_READERS = {
     (1, 0): np.lib.format.read_array_header_1_0,
     (2, 0): np.lib.format.read_array_header_2_0,
@@ -216,6 +223,11 @@ def _check_members(path: Path) -> None:
         for info in archive.infolist():
             if not info.filename.endswith(".npy"):
                 raise ValueError(f"its member {info.filename!r} is not a numpy array")
+            # numpy writes every member stored or deflated, unencrypted; zipfile met
+            # anything else (one flipped bit in the archive's directory) with
+            # NotImplementedError or a RuntimeError asking for a password.
+            if info.flag_bits & 0x1 or info.compress_type not in _NUMPY_COMPRESSIONS:
+                raise ValueError(f"its member {info.filename!r} is not stored as numpy stores one")
             with archive.open(info) as member:
                 version = np.lib.format.read_magic(member)
                 read_header = _HEADER_READERS.get(version)
@@ -244,6 +256,7 @@ def _read_safely(path: Path, what: str, read: Callable[[], Any]) -> Any:
         EOFError,
         tokenize.TokenError,  # numpy tokenizes an .npy header, and may raise this
         zipfile.BadZipFile,
+        NotImplementedError,  # zipfile, for a zip feature it lacks (a later zip version)
         zlib.error,
         UnicodeDecodeError,
     ) as err:

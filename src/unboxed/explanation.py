@@ -36,7 +36,7 @@ FORMAT = "unboxed-explanation"
 FORMAT_VERSION = 1
 _HEADER = "__unboxed__"
 
-E = TypeVar("E", bound="Explanation")
+S = TypeVar("S", bound="SavedResult")
 
 
 def make_meta(method: str, parameters: Mapping[str, Any], *, seed: Any = None) -> dict[str, Any]:
@@ -107,11 +107,135 @@ def _check_field(value: object, *, name: str) -> np.ndarray:
     return check_array(value, name=name, ndim=2, dtype=None, finite=not handed)
 
 
+class SavedResult:
+    """Base of the frozen result dataclasses that save to one ``.npz`` file and load back.
+
+    Every :class:`Explanation` is one, and so are results that took long to compute
+    (a :class:`~unboxed.evaluate.DeletionCurve`, say). Array fields are stored as
+    arrays; ``meta`` and the other fields go into a JSON header that names the class,
+    by which :meth:`load` finds the class to build. Nothing is pickled.
+    """
+
+    #: Every saved class by name, for :meth:`load` to build the class a file names.
+    _classes: ClassVar[dict[str, type[SavedResult]]] = {}
+    #: What a file of this class is, for error messages.
+    _what: ClassVar[str] = "an unboxed result file"
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        SavedResult._classes[cls.__name__] = cls
+
+    def _fields(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+        arrays, scalars = {}, {}
+        for field in dataclasses.fields(self):  # type: ignore[arg-type]  # subclasses are dataclasses
+            value = getattr(self, field.name)
+            if isinstance(value, np.ndarray):
+                arrays[field.name] = value
+            elif field.name != "meta":
+                scalars[field.name] = value
+        return self._encode(arrays, scalars)
+
+    def _encode(
+        self, arrays: dict[str, np.ndarray], scalars: dict[str, Any]
+    ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+        """The fields as stored: a subclass turns any field that is neither an array
+        nor plain JSON into those here, and back in :meth:`_decode`."""
+        return arrays, scalars
+
+    @classmethod
+    def _decode(cls, fields: dict[str, Any]) -> dict[str, Any]:
+        """The keyword arguments that rebuild a saved result from its stored ``fields``
+        (arrays, header fields and ``meta``); raises ``ValueError`` or ``TypeError`` on
+        fields no instance could have written."""
+        return fields
+
+    def save(self, path: str | os.PathLike) -> None:
+        """Write this result to ``path`` (an ``.npz`` file), atomically.
+
+        The arrays are stored as they are; ``meta`` and the other fields go into a
+        JSON header with the class name, format version and library version.
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+            The file to write; an existing file is replaced only once the new one is
+            complete.
+        """
+        arrays, scalars = self._fields()
+        header = {
+            "format": FORMAT,
+            "format_version": FORMAT_VERSION,
+            "class": type(self).__name__,
+            "library_version": __version__,
+            "fields": scalars,
+            "meta": self.meta,  # type: ignore[attr-defined]
+        }
+        write_npz(path, {**arrays, _HEADER: np.array(to_json(header))})
+
+    @classmethod
+    def load(cls: type[S], path: str | os.PathLike) -> S:
+        """Read a result written by :meth:`save`.
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+            An ``.npz`` file written by :meth:`save`.
+
+        Returns
+        -------
+        SavedResult
+            An instance of the class named in the file, which must be ``cls`` or a
+            subclass of it.
+
+        Raises
+        ------
+        ValueError
+            If the file is not one that unboxed saved, is damaged, holds pickled data,
+            is of a newer format, or holds another class than ``cls``.
+        """
+        what = cls._what
+        arrays = read_npz(path, what=what)
+        if _HEADER not in arrays:
+            raise ValueError(f"{path} is not {what}: it has no {_HEADER} header")
+        try:
+            header = json.loads(str(arrays.pop(_HEADER)))
+        except json.JSONDecodeError as err:
+            raise ValueError(f"{path} is not {what}: its header is not JSON ({err})") from err
+        check_header(header, source=path, what=what, format=FORMAT, version=FORMAT_VERSION)
+        kind = _saved_class(str(header.get("class")))
+        if kind is None:
+            raise ValueError(
+                f"{path} holds an unknown explanation or result class {header.get('class')!r}"
+            )
+        if not issubclass(kind, cls):
+            raise ValueError(
+                f"{path} holds a {header.get('class')}, not the {cls.__name__} asked for"
+            )
+        scalars, meta = header.get("fields", {}), header.get("meta", {})
+        if not isinstance(scalars, dict) or not isinstance(meta, dict):
+            raise ValueError(f"{path} is not a valid {kind.__name__}: malformed header")
+        try:
+            return kind(**kind._decode({**scalars, **arrays, "meta": meta}))
+        except (TypeError, ValueError) as err:
+            raise ValueError(f"{path} is not a valid {kind.__name__}: {err}") from err
+
+
+def _saved_class(name: str) -> type[SavedResult] | None:
+    """The saved class called ``name``; the modules that define the classes ``unboxed``
+    does not import itself are imported on first need."""
+    if name not in SavedResult._classes:
+        importlib.import_module("unboxed.probes")  # Prototypes
+        importlib.import_module("unboxed.evaluate")  # DeletionCurve, SensitivityResult
+    return SavedResult._classes.get(name)
+
+
 @dataclasses.dataclass(frozen=True, eq=False)
-class Explanation:
+class Explanation(SavedResult):
     """Base class: array fields, ``meta``, and ``.npz`` persistence."""
 
+    #: Every explanation class by name (the contract tests run over them all).
     _registry: ClassVar[dict[str, type[Explanation]]] = {}
+    _what: ClassVar[str] = "an unboxed explanation file"
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -167,93 +291,6 @@ class Explanation:
             object.__setattr__(self, "meta", json.loads(to_json(dict(meta))))
         except TypeError as err:
             raise TypeError(f"meta must be JSON-serialisable: {err}") from err
-
-    # ------------------------------------------------------------------ persistence
-    def _fields(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-        arrays, scalars = {}, {}
-        for field in dataclasses.fields(self):
-            value = getattr(self, field.name)
-            if isinstance(value, np.ndarray):
-                arrays[field.name] = value
-            elif field.name != "meta":
-                scalars[field.name] = value
-        return arrays, scalars
-
-    def save(self, path: str | os.PathLike) -> None:
-        """Write this explanation to ``path`` (an ``.npz`` file), atomically.
-
-        The arrays are stored as they are; ``meta`` and the other fields go into a
-        JSON header with the class name, format version and library version.
-
-        Parameters
-        ----------
-        path : str or os.PathLike
-            The file to write; an existing file is replaced only once the new one is
-            complete.
-        """
-        arrays, scalars = self._fields()
-        header = {
-            "format": FORMAT,
-            "format_version": FORMAT_VERSION,
-            "class": type(self).__name__,
-            "library_version": __version__,
-            "fields": scalars,
-            "meta": self.meta,  # type: ignore[attr-defined]
-        }
-        write_npz(path, {**arrays, _HEADER: np.array(to_json(header))})
-
-    @classmethod
-    def load(cls: type[E], path: str | os.PathLike) -> E:
-        """Read an explanation written by :meth:`save`.
-
-        Parameters
-        ----------
-        path : str or os.PathLike
-            An ``.npz`` file written by :meth:`save`.
-
-        Returns
-        -------
-        Explanation
-            An instance of the class named in the file, which must be ``cls`` or a
-            subclass of it.
-
-        Raises
-        ------
-        ValueError
-            If the file is not an unboxed explanation, holds pickled data, is of a
-            newer format, or holds a different explanation class than ``cls``.
-        """
-        what = "an unboxed explanation file"
-        arrays = read_npz(path, what=what)
-        if _HEADER not in arrays:
-            raise ValueError(f"{path} is not {what}: it has no {_HEADER} header")
-        try:
-            header = json.loads(str(arrays.pop(_HEADER)))
-        except json.JSONDecodeError as err:
-            raise ValueError(f"{path} is not {what}: its header is not JSON ({err})") from err
-        check_header(header, source=path, what=what, format=FORMAT, version=FORMAT_VERSION)
-        kind = _explanation_class(str(header.get("class")))
-        if kind is None:
-            raise ValueError(f"{path} holds an unknown explanation class {header.get('class')!r}")
-        if not issubclass(kind, cls):
-            raise ValueError(
-                f"{path} holds a {header.get('class')}, not the {cls.__name__} asked for"
-            )
-        scalars, meta = header.get("fields", {}), header.get("meta", {})
-        if not isinstance(scalars, dict) or not isinstance(meta, dict):
-            raise ValueError(f"{path} is not a valid {kind.__name__}: malformed header")
-        try:
-            return kind(**{**scalars, **arrays, "meta": meta})
-        except (TypeError, ValueError) as err:
-            raise ValueError(f"{path} is not a valid {kind.__name__}: {err}") from err
-
-
-def _explanation_class(name: str) -> type[Explanation] | None:
-    """The explanation class called ``name``; the modules that define the classes
-    ``unboxed`` does not import itself are imported on first need."""
-    if name not in Explanation._registry:
-        importlib.import_module("unboxed.probes")  # Prototypes
-    return Explanation._registry.get(name)
 
 
 def _check_image_shape(image_shape: Any, n_features: int) -> tuple[int, ...] | None:

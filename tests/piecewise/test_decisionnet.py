@@ -3,6 +3,7 @@ import pytest
 import torch
 from torch import nn
 
+from tests.helpers import interrupt_at
 from unboxed import NotFittedError, load_dataset, zoo
 from unboxed.piecewise import DecisionNet
 from unboxed.piecewise._decisionnet import _crosses, _states, _unit_hyperplanes
@@ -216,3 +217,76 @@ def test_a_line_that_misses_its_own_region_is_not_a_unit():
     labels, fallback = dnet.predict(X, return_fallback=True)
     np.testing.assert_array_equal(labels, (X[:, 0] > -0.25).astype(int))
     assert not fallback.any()
+
+
+def _same_fit(a, b):
+    np.testing.assert_array_equal(a.hidden_weights_, b.hidden_weights_)
+    np.testing.assert_array_equal(a.hidden_bias_, b.hidden_bias_)
+    assert a.states_ == b.states_ and a.n_ambiguous_states_ == b.n_ambiguous_states_
+    assert (a.n_neurons_, a.n_regions_) == (b.n_neurons_, b.n_regions_)
+
+
+def test_an_interrupted_fit_resumes_from_its_checkpoint_to_the_same_net(
+    moons_net, tmp_path, monkeypatch
+):
+    from unboxed.piecewise import _decisionnet
+
+    model, moons = moons_net
+    X = moons.X_train[:300]
+    whole = DecisionNet(model, verbose=False).fit(X)
+    path = tmp_path / "dnet.npz"
+    calls = interrupt_at(monkeypatch, _decisionnet, "_crosses", stop=25)
+    with pytest.raises(KeyboardInterrupt):
+        DecisionNet(model, verbose=False, checkpoint=path).fit(X)
+    assert path.is_file()  # saved as it stopped, though 10 s had not passed
+    calls.update(n=0, stop=None)
+    resumed = DecisionNet(model, verbose=False, checkpoint=path).fit(X)
+    assert calls["n"] == whole.n_regions_ - 24  # only the regions left were solved
+    _same_fit(resumed, whole)
+    calls.update(n=0)
+    _same_fit(DecisionNet(model, verbose=False, checkpoint=path).fit(X), whole)
+    assert calls["n"] == 0  # a finished checkpoint solves nothing again
+
+
+def test_the_checkpoint_is_saved_during_the_fit_not_only_at_its_end(
+    moons_net, tmp_path, monkeypatch
+):
+    # Saves are spaced by time; with no spacing, region r starts with r checks saved.
+    from unboxed._io import read_npz_with_header
+    from unboxed.piecewise import _decisionnet
+
+    model, moons = moons_net
+    path = tmp_path / "dnet.npz"
+    monkeypatch.setattr(_decisionnet, "_SAVE_SECONDS", 0.0)
+    seen, real = [], _decisionnet._crosses
+
+    def crosses(*args):
+        if path.is_file():
+            _, arrays = read_npz_with_header(
+                path, what="x", format=_decisionnet.CHECKPOINT_FORMAT, version=1
+            )
+            seen.append(arrays["crosses"].size)
+        return real(*args)
+
+    monkeypatch.setattr(_decisionnet, "_crosses", crosses)
+    DecisionNet(model, verbose=False, checkpoint=path).fit(moons.X_train[:100])
+    assert seen == list(range(1, len(seen) + 1)) and len(seen) > 5
+
+
+def test_a_checkpoint_of_other_data_or_a_damaged_one_is_refused(moons_net, tmp_path):
+    model, moons = moons_net
+    path = tmp_path / "dnet.npz"
+    DecisionNet(model, verbose=False, checkpoint=path).fit(moons.X_train[:100])
+    with pytest.raises(ValueError, match="made for another network, data or setting"):
+        DecisionNet(model, verbose=False, checkpoint=path).fit(moons.X_train[:120])
+    other = zoo.mlp((10, 10, 10), n_features=2, n_classes=2, random_state=1)
+    with pytest.raises(ValueError, match="made for another network, data or setting"):
+        DecisionNet(other, verbose=False, checkpoint=path).fit(moons.X_train[:100])
+    path.write_bytes(path.read_bytes()[:-10])
+    with pytest.raises(ValueError, match="not a DecisionNet checkpoint"):
+        DecisionNet(model, verbose=False, checkpoint=path).fit(moons.X_train[:100])
+    np.savez(path, crosses=np.ones(3, bool))
+    with pytest.raises(ValueError, match="not a DecisionNet checkpoint"):
+        DecisionNet(model, verbose=False, checkpoint=path).fit(moons.X_train[:100])
+    with pytest.raises(IsADirectoryError, match="is a folder"):
+        DecisionNet(model, verbose=False, checkpoint=tmp_path).fit(moons.X_train[:100])

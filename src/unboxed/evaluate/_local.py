@@ -22,12 +22,16 @@ from ..blackbox import BlackBox, check_blackbox
 from ..explanation import Attribution
 from ._fidelity import Fill, _blocks, _check_fill, _keep_masks, _make_fill
 from ._ranking import RankingLike, check_rows
+from ._saved import SavedWithEstimates, loaded_array
 from ._stats import Estimate, estimate
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
-class DeletionCurve:
+class DeletionCurve(SavedWithEstimates):
     """The probability drop after removing the top 0..max_k features or segments.
+
+    Its :meth:`save` and :meth:`load` write and read one ``.npz`` file, as an
+    :class:`~unboxed.Explanation`'s do.
 
     Attributes
     ----------
@@ -47,6 +51,15 @@ class DeletionCurve:
     meta: dict[str, Any]
 
     __repr__ = short_repr  # shapes, not every row's figure
+
+    @classmethod
+    def _decode(cls, fields: dict[str, Any]) -> dict[str, Any]:
+        fields = super()._decode(fields)
+        ks = loaded_array(fields, "ks", kind="iu", ndim=1)
+        drop = loaded_array(fields, "drop", kind="f", ndim=2)
+        if drop.shape[1] != ks.size:
+            raise ValueError(f"drop has {drop.shape[1]} columns for {ks.size} values of k")
+        return fields
 
     def curve(self) -> np.ndarray:
         """The mean drop per k, over rows.
@@ -139,8 +152,11 @@ def deletion_curve(
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
-class SensitivityResult:
+class SensitivityResult(SavedWithEstimates):
     """How much an explanation's top-k set moves under class-preserving noise.
+
+    Its :meth:`save` and :meth:`load` write and read one ``.npz`` file, as an
+    :class:`~unboxed.Explanation`'s do.
 
     Attributes
     ----------
@@ -165,6 +181,12 @@ class SensitivityResult:
     meta: dict[str, Any]
 
     __repr__ = short_repr  # shapes, not every row's figure
+
+    @classmethod
+    def _decode(cls, fields: dict[str, Any]) -> dict[str, Any]:
+        fields = super()._decode(fields)
+        loaded_array(fields, "kept", kind="iu", ndim=1)
+        return fields
 
 
 def explanation_sensitivity(

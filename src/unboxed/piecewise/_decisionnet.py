@@ -12,10 +12,16 @@ counted.
 
 from __future__ import annotations
 
+import os
+import time
+from pathlib import Path
+from typing import Any
+
 import numpy as np
 from scipy.optimize import linprog
 
 from .._estimator import Params
+from .._io import array_digest, read_npz_with_header, write_npz_with_header
 from .._progress import progress
 from .._validation import check_is_fitted
 from ._regions import LinearRegions
@@ -23,6 +29,13 @@ from ._regions import LinearRegions
 #: Hyperplanes equal after scaling to unit norm and rounding to this many decimals
 #: are one unit.
 _DECIMALS = 8
+
+CHECKPOINT_FORMAT = "unboxed-decisionnet-checkpoint"
+CHECKPOINT_VERSION = 1
+#: Seconds between two saves of a checkpoint during the fit: one linear program takes
+#: milliseconds on small inputs, so saving (and syncing) after each would cost more
+#: than the programs. An interrupted fit saves its progress as it stops, too.
+_SAVE_SECONDS = 10.0
 
 
 def _unit_hyperplanes(weights: np.ndarray, bias: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -109,6 +122,13 @@ class DecisionNet(Params):
         Passed to :class:`LinearRegions`.
     verbose : bool
         Show progress over the regions.
+    checkpoint : path-like, optional
+        A file the boundary checks (one linear program per region, the long part of
+        the fit) are saved to, atomically, every few seconds and when the fit is
+        interrupted. A fit run again on the same network and data solves only the
+        regions left, and ends with the same DecisionNet as an uninterrupted fit. A
+        checkpoint of another network, data or setting is refused. Unused with
+        ``boundary_only=False``, which solves no programs.
 
     Attributes
     ----------
@@ -131,11 +151,13 @@ class DecisionNet(Params):
         boundary_only: bool = True,
         input_shape: tuple[int, ...] | None = None,
         verbose: bool = True,
+        checkpoint: str | os.PathLike | None = None,
     ) -> None:
         self.module = module
         self.boundary_only = boundary_only
         self.input_shape = input_shape
         self.verbose = verbose
+        self.checkpoint = checkpoint
 
     def fit(self, X: object, y: object = None) -> DecisionNet:
         """Collect the decision hyperplanes of the regions ``X`` visits and label the states.
@@ -151,6 +173,8 @@ class DecisionNet(Params):
         -------
         self
         """
+        if self.checkpoint is not None and Path(self.checkpoint).is_dir():
+            raise IsADirectoryError(f"checkpoint {self.checkpoint} is a folder; pass a file name")
         regions = LinearRegions(self.module, input_shape=self.input_shape)
         if regions.n_outputs_ != 2:
             raise ValueError(
@@ -164,11 +188,24 @@ class DecisionNet(Params):
         weights, bias = regions.decision_features(X[first], 1, 0)
         if self.boundary_only:
             lower, upper = X.min(axis=0), X.max(axis=0)
-            keep = []
             polytopes = regions._polytopes(X[first])
-            for r in progress(range(visited.n_regions), verbose=self.verbose, desc="regions"):
-                H, h = polytopes[r]
-                keep.append(_crosses(H, h, weights[r], bias[r], lower, upper))
+            saved = None
+            if self.checkpoint is not None:
+                # Every program is a function of exactly these arrays.
+                problems = [a for H_h in polytopes for a in H_h]
+                digest = array_digest(lower, upper, weights, bias, *problems)
+                saved = _Checkpoint(self.checkpoint, digest, visited.n_regions)
+            keep = [] if saved is None else saved.done()
+            todo = range(len(keep), visited.n_regions)
+            try:
+                for r in progress(todo, verbose=self.verbose, desc="regions"):
+                    H, h = polytopes[r]
+                    keep.append(_crosses(H, h, weights[r], bias[r], lower, upper))
+                    if saved is not None:
+                        saved.save(keep, every=_SAVE_SECONDS)
+            finally:  # what is solved is kept, however the loop ends
+                if saved is not None:
+                    saved.save(keep)
             weights, bias = weights[np.array(keep, dtype=bool)], bias[np.array(keep, dtype=bool)]
         self.hidden_weights_, self.hidden_bias_ = _unit_hyperplanes(weights, bias)
         self.n_neurons_ = int(self.hidden_bias_.size)
@@ -218,3 +255,64 @@ class DecisionNet(Params):
     def __repr__(self) -> str:
         fitted = f"n_neurons={self.n_neurons_}" if hasattr(self, "states_") else "not fitted"
         return f"DecisionNet({fitted})"
+
+
+class _Checkpoint:
+    """The boundary checks of a :class:`DecisionNet` fit done so far, in one file.
+
+    Parameters
+    ----------
+    path : path-like
+        The checkpoint; an existing one is resumed.
+    digest : str
+        :func:`~unboxed._io.array_digest` of every array the programs depend on; a
+        checkpoint of other ones is refused.
+    n_regions : int
+    """
+
+    def __init__(self, path: str | os.PathLike, digest: str, n_regions: int) -> None:
+        self.path, self.n_regions = Path(path), n_regions
+        self.fingerprint = {"problems_sha256": digest, "n_regions": n_regions}
+        self.saved_at = time.monotonic()
+        self.n_saved = -1
+
+    def done(self) -> list[bool]:
+        """The checks a checkpoint holds, first region first (none without one)."""
+        if not self.path.is_file():
+            return []
+        header, arrays = read_npz_with_header(
+            self.path,
+            what="a DecisionNet checkpoint",
+            format=CHECKPOINT_FORMAT,
+            version=CHECKPOINT_VERSION,
+        )
+        if header.get("fingerprint") != self.fingerprint:
+            raise ValueError(
+                f"{self.path} was made for another network, data or setting; delete it or "
+                "pass another checkpoint"
+            )
+        crosses = arrays.get("crosses")
+        if (
+            set(arrays) != {"crosses"}
+            or crosses is None
+            or crosses.dtype != np.bool_
+            or crosses.ndim != 1
+            or crosses.size > self.n_regions
+        ):
+            raise ValueError(f"{self.path} is a damaged DecisionNet checkpoint")
+        self.n_saved = int(crosses.size)
+        return [bool(c) for c in crosses]
+
+    def save(self, crosses: list[bool], *, every: float = 0.0) -> None:
+        """Write ``crosses`` unless they are saved already, or ``every`` seconds have not
+        passed since the last save."""
+        now = time.monotonic()
+        if len(crosses) == self.n_saved or now - self.saved_at < every:
+            return
+        header: dict[str, Any] = {
+            "format": CHECKPOINT_FORMAT,
+            "format_version": CHECKPOINT_VERSION,
+            "fingerprint": self.fingerprint,
+        }
+        write_npz_with_header(self.path, header, {"crosses": np.array(crosses, dtype=bool)})
+        self.saved_at, self.n_saved = now, len(crosses)

@@ -1,0 +1,68 @@
+"""Saving fidelity results: the :class:`~unboxed.evaluate.Estimate` fields that
+:class:`~unboxed.explanation.SavedResult` cannot store by itself, and checks on the
+arrays read back."""
+
+from __future__ import annotations
+
+import typing
+from typing import Any
+
+import numpy as np
+
+from .._validation import is_int
+from ..explanation import SavedResult
+from ._stats import Estimate
+
+
+class SavedWithEstimates(SavedResult):
+    """A saved result whose :class:`Estimate` fields go into the file's JSON header as
+    ``mean``, ``ci`` and ``n`` (JSON writes a float so that it reads back exactly)."""
+
+    def _encode(
+        self, arrays: dict[str, np.ndarray], scalars: dict[str, Any]
+    ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+        plain = {k: v.as_dict() if isinstance(v, Estimate) else v for k, v in scalars.items()}
+        return arrays, plain
+
+    @classmethod
+    def _decode(cls, fields: dict[str, Any]) -> dict[str, Any]:
+        hints = typing.get_type_hints(cls)
+        fields = dict(fields)
+        for name, value in fields.items():
+            hint = hints.get(name)
+            if hint is Estimate:
+                fields[name] = _estimate_from_record(value, name=name)
+            elif hint is float:
+                fields[name] = _finite_float(value, name=name)
+            elif hint is int and not is_int(value):
+                raise ValueError(f"{name} must be an int, got {value!r}")
+        return fields
+
+
+def _finite_float(value: Any, *, name: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not np.isfinite(value):
+        raise ValueError(f"{name} must be a finite number, got {value!r}")
+    return float(value)
+
+
+def _estimate_from_record(record: Any, *, name: str) -> Estimate:
+    """The :class:`Estimate` that ``Estimate.as_dict`` wrote as ``record``."""
+    if not isinstance(record, dict) or set(record) != {"mean", "ci", "n"}:
+        raise ValueError(f"{name} is not an estimate (mean, ci, n): {record!r}")
+    ci = record["ci"]
+    if not isinstance(ci, list) or len(ci) != 2:
+        raise ValueError(f"{name}'s ci must be two numbers, got {ci!r}")
+    n = record["n"]
+    if not is_int(n) or n < 0:
+        raise ValueError(f"{name}'s n must be a count, got {n!r}")
+    low, high = (_finite_float(bound, name=f"{name}'s ci") for bound in ci)
+    return Estimate(_finite_float(record["mean"], name=f"{name}'s mean"), (low, high), int(n))
+
+
+def loaded_array(fields: dict[str, Any], name: str, *, kind: str, ndim: int) -> np.ndarray:
+    """The loaded array ``name``, refused unless of ``ndim`` dimensions and of a dtype of
+    ``kind`` (numpy's ``dtype.kind`` letters)."""
+    array = fields.get(name)
+    if not isinstance(array, np.ndarray) or array.ndim != ndim or array.dtype.kind not in kind:
+        raise ValueError(f"{name} must be a {ndim}-D array of kind {kind!r}")
+    return array
