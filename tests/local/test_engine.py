@@ -12,7 +12,9 @@ from unboxed.local._engine import (
     _largest_eigenvalue,
     bernoulli_masks,
     constrained_wls,
+    cross_validated_r2,
     exponential_kernel,
+    fold_labels,
     one_off_masks,
     shapley_kernel,
     shapley_masks,
@@ -322,3 +324,62 @@ def test_largest_eigenvalue_matches_numpy(rng):
     gram = A.transpose(0, 2, 1) @ A
     expected = np.linalg.eigvalsh(gram)[:, -1]
     np.testing.assert_allclose(_largest_eigenvalue(gram), expected, rtol=1e-3)
+
+
+def test_fold_labels_are_balanced_seeded_permutations():
+    folds = fold_labels(4, 23, 5, np.random.default_rng(0))
+    for row in folds:
+        assert sorted(np.bincount(row, minlength=5)) == [4, 4, 5, 5, 5]
+    assert len({tuple(row) for row in folds}) == 4  # each row its own shuffle
+    np.testing.assert_array_equal(folds, fold_labels(4, 23, 5, np.random.default_rng(0)))
+    # fewer samples than folds: leave one out
+    assert sorted(fold_labels(1, 3, 5, np.random.default_rng(0))[0]) == [0, 1, 2]
+
+
+@pytest.mark.parametrize("alpha", [0.0, 1.0])
+def test_cross_validated_r2_is_sklearn_s_k_fold_ridge_scored_on_the_held_out_samples(rng, alpha):
+    """Each fold predicted by sklearn's weighted Ridge on the others, then the pooled
+    weighted R^2 of those predictions about the weighted mean of all samples."""
+    Z, y, w = _problems(rng)
+    active = np.ones((3, 6), dtype=bool)
+    folds = fold_labels(3, 60, 5, np.random.default_rng(1))
+    cv = cross_validated_r2(Z, y, w, folds, lambda t: weighted_ridge(Z, y, t, active, alpha))
+    for i in range(3):
+        predicted = np.empty(60)
+        for k in range(5):
+            held = folds[i] == k
+            ref = Ridge(alpha=alpha).fit(Z[i][~held], y[i][~held], sample_weight=w[i][~held])
+            predicted[held] = ref.predict(Z[i][held])
+        mean = np.average(y[i], weights=w[i])
+        expected = 1 - np.sum(w[i] * (y[i] - predicted) ** 2) / np.sum(w[i] * (y[i] - mean) ** 2)
+        assert cv[i] == pytest.approx(expected, abs=1e-8)
+        # out of sample, the same model fits worse than on its own samples
+        assert cv[i] < weighted_r2(Z, y, w, *weighted_ridge(Z, y, w, active, alpha))[i]
+
+
+def test_cross_validated_r2_of_noise_is_not_above_zero_where_the_in_sample_r2_is_high(rng):
+    # 30 samples, 20 components: the fit explains much of pure noise in sample.
+    Z = (rng.random((50, 30, 20)) < 0.5).astype(float)
+    y, w = rng.normal(size=(50, 30)), np.ones((50, 30))
+    active = np.ones((50, 20), dtype=bool)
+    fit = lambda t: weighted_ridge(Z, y, t, active, 0.1)  # noqa: E731
+    folds = fold_labels(50, 30, 5, np.random.default_rng(1))
+    assert weighted_r2(Z, y, w, *fit(w)).mean() > 0.5
+    assert np.all(cross_validated_r2(Z, y, w, folds, fit) <= 0)
+
+
+def test_cross_validated_r2_is_nan_where_one_fold_holds_all_the_weight(rng):
+    """Only sample 0 carries weight (a tiny kernel width): the other folds have nothing
+    to fit, which divided 0 by 0; the row's figure is NaN, the others' unchanged."""
+    Z, y, w = _problems(rng)
+    w[1, 1:] = 0.0
+    active = np.ones((3, 6), dtype=bool)
+    folds = fold_labels(3, 60, 5, np.random.default_rng(1))
+    fit = lambda t: weighted_ridge(Z, y, t, active, 1.0)  # noqa: E731
+    cv = cross_validated_r2(Z, y, w, folds, fit)
+    assert np.isnan(cv[1]) and np.all(np.isfinite(cv[[0, 2]]))
+    Z2, y2, w2, folds2 = Z[::2], y[::2], w[::2], folds[::2]
+    alone = cross_validated_r2(
+        Z2, y2, w2, folds2, lambda t: weighted_ridge(Z2, y2, t, active[::2], 1.0)
+    )
+    np.testing.assert_allclose(cv[[0, 2]], alone)

@@ -394,6 +394,8 @@ def test_rows_with_their_own_segments_and_counts_are_exact_on_a_linear_box(cls):
         (Lime, {"alpha": -1.0}, "alpha"),
         (KernelShap, {"alpha": -1.0}, "alpha"),
         (Lime, {"n_features": 0}, "n_features"),
+        (Lime, {"cv": 1}, "cv"),
+        (KernelShap, {"cv": 0}, "cv"),
     ],
 )
 def test_bad_numbers_are_refused_when_the_explainer_is_made(cls, kwargs, message):
@@ -682,3 +684,92 @@ def test_target_is_a_label_of_the_model_where_the_black_box_has_labels(planted, 
         np.testing.assert_allclose(by_label.values, by_index.values, atol=1e-9)
         with pytest.raises(ValueError, match=r"pass its labels, \[-1, 1\]"):
             explainer(signed, fill="zero", **kwargs).explain(rows, target=0)
+
+
+def _noise_box(n_features):
+    """A black box whose answer is noise, independent of its input (seeded)."""
+    rng = np.random.default_rng(7)
+
+    def proba(X):
+        p1 = rng.uniform(0.2, 0.8, size=len(X))
+        return np.stack([1 - p1, p1], axis=1)
+
+    return BlackBox.from_callable(proba, n_classes=2, input_shape=(n_features,))
+
+
+@pytest.mark.parametrize("cls", [Lime, KernelShap])
+def test_cross_validated_score_is_one_on_a_box_linear_in_the_segments(cls):
+    w = np.array([0.08, -0.05, 0.03, -0.02, 0.01, 0.0, 0.04, -0.06])
+    X = np.random.default_rng(0).uniform(0.5, 1.5, size=(5, 8))
+    kwargs = {"alpha": 0.0} if cls is Lime else {}
+    result = cls(_linear_box(w), n_samples=200, random_state=0, **kwargs).explain(X, target=1)
+    np.testing.assert_allclose(result.meta["score_cv"], 1.0, atol=1e-8)
+    np.testing.assert_allclose(result.meta["score"], 1.0, atol=1e-8)
+
+
+@pytest.mark.parametrize(
+    ("cls", "kwargs"),
+    [
+        (Lime, {}),
+        (Lime, {"n_features": 5}),
+        (Lime, {"regression": "lasso", "alpha": 0.001}),
+        (KernelShap, {}),
+    ],
+)
+def test_cross_validated_score_of_noise_is_at_most_zero_where_the_in_sample_one_flatters(
+    cls, kwargs
+):
+    """With few samples per component LIME's in-sample R^2 of pure noise is high; held
+    out, the same model predicts no better than the mean. (KernelSHAP's fixed intercept
+    and sum keep even its in-sample R^2 of noise low.) One row's figure is noisy at 30
+    samples, so the mean over rows is tested."""
+    X = np.random.default_rng(0).uniform(0.5, 1.5, size=(40, 20))
+    result = cls(_noise_box(20), n_samples=30, random_state=0, **kwargs).explain(X, target=1)
+    score, score_cv = np.array(result.meta["score"]), np.array(result.meta["score_cv"])
+    assert score_cv.mean() < min(0.0, score.mean() - 0.3)
+    if cls is Lime:
+        assert score.mean() > 0.2
+
+
+@pytest.mark.parametrize(
+    ("cls", "kwargs"),
+    [
+        (Lime, {}),
+        (Lime, {"n_features": 3}),
+        (Lime, {"regression": "lasso", "alpha": 0.001}),
+        (KernelShap, {}),
+    ],
+)
+def test_cross_validation_leaves_the_explanation_unchanged_bit_for_bit(
+    cls, kwargs, digits, digits_blackbox, monkeypatch
+):
+    """The folds come from a child of the seeded generator: a fold drawn from the
+    generator itself would shift the masks of every later chunk of rows."""
+    from unboxed.local import _engine
+
+    monkeypatch.setattr(_engine, "CHUNK_ROWS", 2 * 60)  # chunks of two rows
+    X = digits.X_test[:6]
+    common = {"segmenter": "grid", "segment_params": {"cell": 2}, "n_samples": 60}
+    with_cv = cls(digits_blackbox, random_state=0, **common, **kwargs).explain(X)
+    without = cls(digits_blackbox, random_state=0, cv=None, **common, **kwargs).explain(X)
+    np.testing.assert_array_equal(with_cv.values, without.values)
+    for key in without.meta:
+        if key not in ("parameters",):
+            assert with_cv.meta[key] == without.meta[key], key
+    assert "score_cv" not in without.meta
+    assert len(with_cv.meta["score_cv"]) == 6
+    again = cls(digits_blackbox, random_state=0, **common, **kwargs).explain(X)
+    assert again.meta["score_cv"] == with_cv.meta["score_cv"]
+    other = cls(digits_blackbox, random_state=1, **common, **kwargs).explain(X)
+    assert other.meta["score_cv"] != with_cv.meta["score_cv"]
+
+
+def test_cross_validated_score_is_nan_when_only_the_instance_carries_weight(
+    digits, digits_blackbox
+):
+    result = Lime(digits_blackbox, n_samples=50, kernel_width=1e-300, random_state=0).explain(
+        digits.X_test[:2]
+    )
+    # every fold but the instance's has no weight to fit to: undefined (NaN, kept as None)
+    assert result.meta["score_cv"] == [None, None]
+    assert all(np.isfinite(result.meta["score"]))

@@ -237,13 +237,21 @@ def test_attribution_panels_show_each_rows_faithfulness_figure(digits, digits_bl
     for title, row in zip(titles, [0, 2], strict=True):
         assert title.endswith(f"\ncompleteness gap {ig.meta['delta'][row]:.3g}")
     lime = Lime(digits_blackbox, segmenter="pixels", n_samples=64, random_state=0).explain(X)
-    assert lime.plot(1).axes[0].get_title().endswith(f"local R² {lime.meta['score'][1]:.3g}")
-    # a NaN figure is saved as null: no figure to show, and no error
-    meta = {**make_meta("lime", {}), "score": [None, 0.5]}
-    att = Attribution(np.ones((2, 3)), np.array([0, 1]), meta=meta)
+    score, score_cv = lime.meta["score"][1], lime.meta["score_cv"][1]
+    assert lime.plot(1).axes[0].get_title().endswith(f"local R² {score:.3g} (CV {score_cv:.3g})")
+    # a NaN figure is saved as null: no figure to show, and no error; a file saved
+    # before the cross-validated score existed shows the in-sample one alone
+    meta = {**make_meta("lime", {}), "score": [None, 0.5, 0.75]}
+    att = Attribution(np.ones((3, 3)), np.array([0, 1, 2]), meta=meta)
+    with_cv = Attribution(att.values, att.target, meta={**meta, "score_cv": [0.1, None, 0.25]})
     assert [ax.get_title() for ax in att.plot([0, 1]).axes] == [
         "lime: row 0, class 0",
         "lime: row 1, class 1\nlocal R² 0.5",
+    ]
+    assert [ax.get_title() for ax in with_cv.plot([0, 1, 2]).axes] == [
+        "lime: row 0, class 0",
+        "lime: row 1, class 1\nlocal R² 0.5",
+        "lime: row 2, class 2\nlocal R² 0.75 (CV 0.25)",
     ]
 
 

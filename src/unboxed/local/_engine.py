@@ -371,15 +371,84 @@ def weighted_r2(
     import torch
 
     fitted = torch.bmm(torch.from_numpy(Z), torch.from_numpy(coef)[..., None])[..., 0].numpy()
-    resid = y - intercept[:, None] - fitted
+    return _r2_of_residuals(y, y - intercept[:, None] - fitted, w)
+
+
+def _r2_of_residuals(y: np.ndarray, resid: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """``1 - sum w resid^2 / sum w (y - weighted mean)^2`` per row, shape ``(r,)``; 1 for
+    a constant response fitted exactly, NaN for a row whose weights are all 0 (nothing
+    to score: KernelSHAP's row of one component)."""
     # Measured from the first sample, a constant response is exactly 0 and its total
     # exactly 0; around its rounded weighted mean it left ~1e-32, and R^2 came out as
     # the ratio of two rounding errors (-11 for a black box that answers 0.3 always).
     shifted = y - y[:, :1]
-    y_mean = (w * shifted).sum(axis=1, keepdims=True) / w.sum(axis=1, keepdims=True)
+    sw = w.sum(axis=1, keepdims=True)
+    y_mean = (w * shifted).sum(axis=1, keepdims=True) / np.where(sw > 0, sw, 1.0)
     total = (w * (shifted - y_mean) ** 2).sum(axis=1)
     err = (w * resid**2).sum(axis=1)
-    return np.where(total > 0, 1.0 - err / np.where(total > 0, total, 1.0), 1.0)
+    r2 = np.where(total > 0, 1.0 - err / np.where(total > 0, total, 1.0), 1.0)
+    return np.where(sw[:, 0] > 0, r2, np.nan)
+
+
+def fold_labels(n_rows: int, n_samples: int, n_folds: int, rng: np.random.Generator) -> np.ndarray:
+    """Random balanced folds of each row's samples, shape ``(n_rows, n_samples)``, int.
+
+    Row by row a permutation of ``0, 1, ..., n_folds - 1, 0, 1, ...``: the folds' sizes
+    differ by at most one. With fewer samples than folds each sample is its own fold.
+    """
+    labels = np.broadcast_to(np.arange(n_samples) % n_folds, (n_rows, n_samples))
+    return rng.permuted(labels, axis=1)
+
+
+def cross_validated_r2(
+    Z: np.ndarray,
+    y: np.ndarray,
+    w: np.ndarray,
+    folds: np.ndarray,
+    fit: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]],
+) -> np.ndarray:
+    """K-fold cross-validated weighted R^2 of a batch of local fits, shape ``(r,)``.
+
+    Each sample is predicted by the model fitted to the samples of the other folds
+    (the same fit, with the held-out fold's weights set to 0), and these predictions
+    are scored as :func:`weighted_r2` scores the in-sample ones: ``1 - sum_s w_s
+    (y_s - yhat_s)^2 / sum_s w_s (y_s - ybar)^2``, with ``ybar`` the weighted mean of
+    all samples (the pooled, "predictive" R^2, Q^2). It can be negative: a model no
+    better than the mean on unseen samples scores about 0 or below. No new queries:
+    it reuses the samples drawn for the fit.
+
+    Parameters
+    ----------
+    Z : ndarray of shape (r, S, M)
+    y, w : ndarray of shape (r, S)
+    folds : ndarray of shape (r, S), int
+        Each sample's fold, e.g. from :func:`fold_labels`.
+    fit : callable (weights (r, S)) -> (coef (r, M), intercept (r,))
+        The local model refitted on the given weights.
+
+    Returns
+    -------
+    ndarray of shape (r,)
+        NaN for a row where some fold holds all the weight (its complement has
+        nothing to fit to) or where all weights are 0.
+    """
+    import torch
+
+    predicted = np.zeros_like(y)
+    undefined = np.zeros(y.shape[0], dtype=bool)
+    Zt = torch.from_numpy(Z)
+    for fold in np.unique(folds):
+        held = folds == fold
+        train = np.where(held, 0.0, w)
+        # A row with nothing left to fit would divide by a zero weight sum (or make a
+        # singular system); it is fitted on all its samples instead and marked NaN.
+        empty = train.sum(axis=1) <= 0
+        undefined |= empty
+        train[empty] = w[empty]
+        coef, intercept = fit(train)
+        fitted = torch.bmm(Zt, torch.from_numpy(coef)[..., None])[..., 0].numpy()
+        predicted = np.where(held, intercept[:, None] + fitted, predicted)
+    return np.where(undefined, np.nan, _r2_of_residuals(y, y - predicted, w))
 
 
 def constrained_wls(

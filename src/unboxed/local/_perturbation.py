@@ -8,6 +8,7 @@ constraint (Lundberg and Lee, 2017).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -21,7 +22,9 @@ from ._engine import (
     Engine,
     bernoulli_masks,
     constrained_wls,
+    cross_validated_r2,
     exponential_kernel,
+    fold_labels,
     one_off_masks,
     shapley_kernel,
     shapley_masks,
@@ -97,14 +100,18 @@ class _SegmentExplainer(_PerturbationExplainer):
         image_shape: tuple[int, int] | None,
         random_state: RandomState,
         verbose: bool,
+        cv: int | None = None,
     ) -> None:
         super().__init__(
             blackbox, fill=fill, background=background, image_shape=image_shape, verbose=verbose
         )
         check_positive_int(n_samples, name="n_samples", minimum=4)
+        if cv is not None:
+            check_positive_int(cv, name="cv", minimum=2)
         self.segmenter = segmenter
         self.segment_params = segment_params
         self.n_samples = n_samples
+        self.cv = cv
         self.random_state = random_state
 
     def _partition(self, X: np.ndarray, segments: object) -> Partition:
@@ -117,8 +124,21 @@ class _SegmentExplainer(_PerturbationExplainer):
             segments = segment(X, shape, method=method, **(self.segment_params or {}))
         return Partition.from_labels(segments, *X.shape)
 
-    def _explain(self, engine: Engine, X: object, target: Any, segments: object) -> Attribution:
+    def _explain(
+        self,
+        engine: Engine | Callable[[np.random.Generator | None], Engine],
+        X: object,
+        target: Any,
+        segments: object,
+    ) -> Attribution:
+        """Explain ``X`` with ``engine``, or the one a factory builds around the
+        generator of its cross-validation folds (None where ``cv`` is None)."""
         rng = check_random_state(self.random_state)
+        if not isinstance(engine, Engine):
+            # The folds come from a child of the generator: spawning leaves its stream
+            # where it was, so the masks, hence the explanation, are those of a fit
+            # without cross-validation, bit for bit.
+            engine = engine(None if self.cv is None else rng.spawn(1)[0])
         X = self.blackbox.check_X(X)
         partition = self._partition(X, segments)
         values, targets, info = self._run(engine, X, target, partition, self.n_samples, rng)
@@ -155,6 +175,9 @@ class Lime(_SegmentExplainer):
         above and refit a weighted ridge on them. None keeps all. (The lime package's
         "highest_weights" ranks them by a ridge with penalty 0.01 instead, and its
         "auto" uses forward selection for K <= 6, so its K may differ.)
+    cv : int or None, default=5
+        Folds of the cross-validated score ``meta["score_cv"]`` (at least 2); None
+        skips it. It costs ``cv`` more fits per row and no queries.
     fill : float, {"zero", "gray", "mean", "blur"} or ndarray
         The value of switched-off features: 0 by default, black on an image. On
         tabular data 0 means "absent" only for standardized features; otherwise
@@ -171,7 +194,19 @@ class Lime(_SegmentExplainer):
     Notes
     -----
     ``meta["score"]`` holds each local fit's weighted R^2 (LIME's score) and
-    ``meta["intercept"]`` its intercept.
+    ``meta["intercept"]`` its intercept. That R^2 is measured on the samples the model
+    was fitted to, and it flatters: with ``n_samples`` near the number of components
+    it tends to 1 whatever the black box does. ``meta["score_cv"]`` is the honest
+    figure (:func:`~unboxed.local._engine.cross_validated_r2`): the samples already
+    drawn are split into ``cv`` random folds per row, and each sample is predicted by
+    the same local model (same kernel weights, regression, ``alpha`` and, with
+    ``n_features``, the selection redone on the other folds) fitted to the other
+    folds; the R^2 of those predictions, weighted by the kernel. It is near the
+    in-sample score when the local model generalises, about 0 or below when it only
+    fits noise, and NaN where a row's kernel puts all its weight in one fold (a
+    ``kernel_width`` so small that only the instance counts). The folds are drawn
+    from a child of the ``random_state`` generator, so the values and ``score`` are
+    those of ``cv=None`` exactly.
     """
 
     method = "lime"
@@ -187,6 +222,7 @@ class Lime(_SegmentExplainer):
         regression: str = "ridge",
         alpha: float = 1.0,
         n_features: int | None = None,
+        cv: int | None = 5,
         fill: Fill = 0.0,
         background: object = None,
         image_shape: tuple[int, int] | None = None,
@@ -201,6 +237,7 @@ class Lime(_SegmentExplainer):
             fill=fill,
             background=background,
             image_shape=image_shape,
+            cv=cv,
             random_state=random_state,
             verbose=verbose,
         )
@@ -232,11 +269,25 @@ class Lime(_SegmentExplainer):
             Each feature carries the weight of its component, for the probability of
             the target class.
         """
-        engine = Engine(bernoulli_masks, exponential_kernel(self.kernel_width), self._fit)
-        return self._explain(engine, X, target, segments)
+        kernel = exponential_kernel(self.kernel_width)
 
-    def _fit(self, masks, y, w, valid):
+        def make_engine(fold_rng: np.random.Generator | None) -> Engine:
+            return Engine(bernoulli_masks, kernel, lambda *a: self._fit(*a, fold_rng=fold_rng))
+
+        return self._explain(make_engine, X, target, segments)
+
+    def _fit(self, masks, y, w, valid, *, fold_rng):
         Z = masks.astype(np.float64)
+        coef, intercept = self._local_model(Z, y, w, valid)
+        info = {"score": weighted_r2(Z, y, w, coef, intercept), "intercept": intercept}
+        if fold_rng is not None:
+            folds = fold_labels(*y.shape, self.cv, fold_rng)
+            fit = lambda train: self._local_model(Z, y, train, valid)  # noqa: E731
+            info["score_cv"] = cross_validated_r2(Z, y, w, folds, fit)
+        return coef, info
+
+    def _local_model(self, Z, y, w, valid):
+        """LIME's regression (steps 5-7), on the samples' weights ``w``: coef, intercept."""
         if self.regression == "ridge":
             coef, intercept = weighted_ridge(Z, y, w, valid, self.alpha)
         else:
@@ -244,7 +295,7 @@ class Lime(_SegmentExplainer):
         if self.n_features is not None:
             chosen = top_k_active(coef, valid, self.n_features)
             coef, intercept = weighted_ridge(Z, y, w, chosen, self.alpha)
-        return coef, {"score": weighted_r2(Z, y, w, coef, intercept), "intercept": intercept}
+        return coef, intercept
 
 
 class KernelShap(_SegmentExplainer):
@@ -265,11 +316,23 @@ class KernelShap(_SegmentExplainer):
         As for :class:`Lime`.
     alpha : float
         Optional ridge penalty (0: plain least squares, as ``shap``'s default).
+    cv : int or None, default=5
+        Folds of ``meta["score_cv"]``, as for :class:`Lime`; None skips it.
 
     Notes
     -----
     ``meta["base_value"]`` holds ``f(baseline)`` and ``meta["prediction"]`` ``f(x)``
     per row; ``values`` summed over one copy of each component equal their difference.
+    ``meta["score"]`` is the weighted R^2 of the regression on its coalitions, each
+    predicted as ``f(baseline) + z . phi`` and weighted as in the fit (drawn
+    coalitions alike, as they follow the Shapley kernel already; an enumerated row by
+    the kernel itself), and ``meta["score_cv"]`` its cross-validated counterpart, as
+    for :class:`Lime`: the coalitions (not the all-on and all-off samples, which are
+    the fit's constraints and are known exactly) are split into ``cv`` folds and each
+    is predicted by the constrained regression on the others. Both are well defined:
+    the intercept and the sum are fixed by the constraints, so every training set
+    with any weight determines ``phi``. A row of a single component has no coalition
+    to score, and both are NaN (its value is exact by efficiency).
     The baseline is one input (the fill, e.g. the mean of ``background``), so the sum
     is ``f(x) - f(baseline)``, not ``f(x) - E[f(X)]`` over a background set as in the
     ``shap`` package's KernelExplainer.
@@ -287,6 +350,7 @@ class KernelShap(_SegmentExplainer):
         segment_params: dict[str, Any] | None = None,
         n_samples: int = 1000,
         alpha: float = 0.0,
+        cv: int | None = 5,
         fill: Fill = 0.0,
         background: object = None,
         image_shape: tuple[int, int] | None = None,
@@ -301,6 +365,7 @@ class KernelShap(_SegmentExplainer):
             fill=fill,
             background=background,
             image_shape=image_shape,
+            cv=cv,
             random_state=random_state,
             verbose=verbose,
         )
@@ -324,19 +389,33 @@ class KernelShap(_SegmentExplainer):
             Each feature carries the Shapley value of its component, for the
             probability of the target class.
         """
-        return self._explain(Engine(shapley_masks, shapley_kernel, self._fit), X, target, segments)
 
-    def _fit(self, masks, y, w, valid):
+        def make_engine(fold_rng: np.random.Generator | None) -> Engine:
+            return Engine(
+                shapley_masks, shapley_kernel, lambda *a: self._fit(*a, fold_rng=fold_rng)
+            )
+
+        return self._explain(make_engine, X, target, segments)
+
+    def _fit(self, masks, y, w, valid, *, fold_rng):
         prediction, base = y[:, 0], y[:, 1]
-        phi = constrained_wls(
-            masks[:, 2:],
-            y[:, 2:] - base[:, None],
-            w[:, 2:],
-            valid,
-            prediction - base,
-            self.alpha,
-        )
-        return phi, {"base_value": base, "prediction": prediction}
+        # Samples 0 and 1 (all on, all off) are the constraints; the rest are regressed.
+        Z, y, w = masks[:, 2:], y[:, 2:], w[:, 2:]
+
+        def fit(weights):
+            phi = constrained_wls(
+                Z, y - base[:, None], weights, valid, prediction - base, self.alpha
+            )
+            return phi, base
+
+        phi, _ = fit(w)
+        floats = Z.astype(np.float64)
+        info = {"base_value": base, "prediction": prediction}
+        info["score"] = weighted_r2(floats, y, w, phi, base)
+        if fold_rng is not None:
+            folds = fold_labels(*y.shape, self.cv, fold_rng)
+            info["score_cv"] = cross_validated_r2(floats, y, w, folds, fit)
+        return phi, info
 
 
 class Occlusion(_PerturbationExplainer):

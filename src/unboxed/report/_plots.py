@@ -87,8 +87,8 @@ def _bars(
 
 #: Per-row faithfulness figures an attribution's ``meta`` may hold, and how a panel's
 #: title names them: the completeness gap of integrated gradients and DeepLIFT, the
-#: weighted R^2 of LIME's local fit, the R^2 of DMM-MEN's local fit, the held-out R^2
-#: of the DMM-MEN class fit a global explanation comes from.
+#: weighted R^2 of LIME's and KernelSHAP's local fit, the R^2 of DMM-MEN's local fit,
+#: the held-out R^2 of the DMM-MEN class fit a global explanation comes from.
 _ROW_FIGURES = (
     ("delta", "completeness gap"),
     ("score", "local R²"),
@@ -100,13 +100,24 @@ _ROW_FIGURES = (
 def _row_figure(meta: dict[str, Any], row: int) -> str:
     """The row's faithfulness figure for its panel's title, or "" if meta has none."""
     for key, label in _ROW_FIGURES:
-        values = meta.get(key)
-        if isinstance(values, list) and row < len(values):
-            value = values[row]
-            # None is a NaN saved as JSON (the R^2 of a constant response)
-            if isinstance(value, int | float) and not isinstance(value, bool):
-                return f"\n{label} {value:.3g}"
+        value = _row_value(meta, key, row)
+        if value is not None:
+            # The in-sample R^2 flatters; its cross-validated figure goes beside it
+            # (files saved before it existed have none).
+            cv = _row_value(meta, "score_cv", row) if key == "score" else None
+            return f"\n{label} {value:.3g}" + ("" if cv is None else f" (CV {cv:.3g})")
     return ""
+
+
+def _row_value(meta: dict[str, Any], key: str, row: int) -> float | None:
+    """``meta[key][row]`` if it is a number, else None."""
+    values = meta.get(key)
+    if isinstance(values, list) and row < len(values):
+        value = values[row]
+        # None is a NaN saved as JSON (the R^2 of a constant response)
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return float(value)
+    return None
 
 
 def plot_attribution(attribution: Attribution, index: int | list[int] = 0, *, top: int = 15) -> Any:
@@ -115,8 +126,9 @@ def plot_attribution(attribution: Attribution, index: int | list[int] = 0, *, to
     A panel's title names the method, the row and its class, and the row's own
     faithfulness figure where the method records one in ``meta``: the completeness gap
     (``"delta"``: integrated gradients, DeepLIFT, linear regions), the local fit's R^2
-    (``"score"``: LIME; ``"r2"``: DMM-MEN's ``explain_local``) or the held-out R^2 of
-    the DMM-MEN class fit (``"class_r2"``: its ``explain``).
+    (``"score"``: LIME and KernelSHAP, followed by the cross-validated
+    ``"score_cv"`` where it was recorded; ``"r2"``: DMM-MEN's ``explain_local``) or
+    the held-out R^2 of the DMM-MEN class fit (``"class_r2"``: its ``explain``).
 
     Parameters
     ----------
