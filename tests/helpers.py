@@ -41,6 +41,27 @@ def torch_logistic_regression(estimator):
     return model
 
 
+def breast_cancer_box():
+    """Raw breast-cancer rows (features from 1e-3 to 4e3) and a torch black box of a
+    logistic regression fitted on them: the model is linear in the raw features, so
+    its logit's gradient is the same everywhere. Returns ``(X, box, coef)``, ``coef``
+    the raw-unit weights of class 1's logit."""
+    from types import SimpleNamespace
+
+    from sklearn.datasets import load_breast_cancer
+    from sklearn.linear_model import LogisticRegression
+
+    from unboxed import BlackBox
+
+    X, y = load_breast_cancer(return_X_y=True)
+    mean, std = X.mean(0), X.std(0)
+    fitted = LogisticRegression(max_iter=1000).fit((X - mean) / std, y)
+    coef = fitted.coef_[0] / std  # the same model on the raw features
+    raw = SimpleNamespace(coef_=coef[None], intercept_=fitted.intercept_ - coef @ mean)
+    box = BlackBox.from_torch(torch_logistic_regression(raw), input_shape=(X.shape[1],))
+    return X, box, coef
+
+
 def interrupt_at(monkeypatch, owner, name, stop=None):
     """Count the calls to ``owner.name`` and raise ``KeyboardInterrupt`` on call number
     ``calls["stop"]`` (None: never), as Ctrl-C would; the dict returned holds the count

@@ -407,6 +407,58 @@ def check_bounds(value: object, *, name: str = "bounds", n_axes: int = 1) -> tup
     return tuple(float(v) for v in items)
 
 
+def check_per_feature(
+    value: object,
+    *,
+    name: str,
+    n_features: int,
+    input_shape: tuple[int, ...] | None = None,
+    minimum: float | None = 0.0,
+) -> float | np.ndarray:
+    """Check a setting given in the features' own units: one number for every feature,
+    or one per feature (a noise scale ``0.15 * X_train.std(0)``, a bound ``X.min(0)``).
+
+    Parameters
+    ----------
+    value : float or array-like
+        A number, or an array broadcastable to one input: shape ``(n_features,)``,
+        ``(1, n_features)`` or ``input_shape``.
+    name : str
+        The argument's name, for the error message.
+    n_features : int
+        The number of flat input features.
+    input_shape : tuple of int, optional
+        The shape of one input (``(1, 8, 8)``), for arrays shaped like an image.
+    minimum : float or None, default=0.0
+        The smallest value allowed (a scale or a radius is not negative); None for any.
+
+    Returns
+    -------
+    float or ndarray of shape (n_features,)
+        A number stays a float, so that the one-scale path computes exactly what it
+        did before; an array comes back flat, in float64.
+    """
+    if isinstance(value, bool) or value is None:
+        raise TypeError(f"{name} must be a number or an array of numbers, got {value!r}")
+    arr = check_array(value, name=name, ndim=None, finite=False, allow_empty=True)
+    if not np.all(np.isfinite(arr)):
+        raise ValueError(f"{name} must be finite in every feature, got NaN or infinity")
+    if minimum is not None and np.any(arr < minimum):
+        raise ValueError(f"{name} must be >= {minimum:g} in every feature, got {arr.min():g}")
+    if arr.ndim == 0:
+        return float(arr)
+    shapes = [(n_features,), (1, n_features)] + ([tuple(input_shape)] if input_shape else [])
+    for shape in shapes:
+        try:
+            return np.broadcast_to(arr, shape).reshape(n_features).copy()
+        except ValueError:
+            continue
+    raise ValueError(
+        f"{name} has shape {arr.shape}; expected a number or one value per feature, "
+        f"shape ({n_features},)" + (f" or {tuple(input_shape)}" if input_shape else "")
+    )
+
+
 def check_fraction(value: object, *, name: str, below_one: bool = False) -> float:
     """Check that ``value`` is a number in (0, 1], or in (0, 1) with ``below_one`` (a
     share held out, which must leave some rows on both sides)."""

@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from unboxed import Attribution, BlackBox
+from tests.helpers import breast_cancer_box
+from unboxed import Attribution, BlackBox, zoo
 from unboxed.evaluate import deletion_curve, explanation_sensitivity
 from unboxed.local import Lime, Saliency
 
@@ -481,3 +482,79 @@ def test_targets_are_the_model_labels_in_curves_and_sensitivity(planted, planted
     plain = explanation_sensitivity(Occlusion(planted_blackbox, verbose=False), X, **kwargs)
     np.testing.assert_array_equal(labelled.kept, plain.kept)
     assert labelled.mean_drop == plain.mean_drop
+
+
+def test_sensitivity_perturbs_each_feature_within_its_own_radius(monkeypatch):
+    # Raw breast cancer: one radius for all would be noise of 0.1 on features whose
+    # spread is 0.003 and on one whose spread is 569 alike.
+    X_all, box, _ = breast_cancer_box()
+    X, radius = X_all[:8], 0.1 * X_all.std(0)
+    radius[3] = 0.0  # mean area stays put
+    sent = []
+    real = box.predict
+    monkeypatch.setattr(box, "predict", lambda rows: sent.append(np.array(rows)) or real(rows))
+    result = explanation_sensitivity(
+        Saliency(box), X, radius=radius, n_samples=50, k=5, n_boot=50, random_state=0
+    )
+    noise = sent[1].reshape(8, 50, 30) - np.asarray(X, dtype=sent[1].dtype)[:, None, :]
+    reach = np.abs(noise).max(axis=(0, 1))
+    # float32 rounding of the rows adds up to 2**-24 of each value
+    assert np.all(reach <= radius + 1e-7 * np.abs(X).max(0))
+    keep = radius > 0
+    assert np.all(reach[keep] > 0.9 * radius[keep])  # each feature's own radius, all of it
+    assert reach[3] == 0
+    np.testing.assert_array_equal(result.radius, radius)
+    assert result.kept.sum() > 0
+
+
+def test_one_radius_per_feature_equal_to_a_number_gives_the_number_s_result(digits):
+    lenet = zoo.build("lenet", input_shape=digits.input_shape, n_classes=10, random_state=0)
+    box = zoo.as_blackbox(lenet)  # an image model: (8, 8) radii are images too
+    settings = {"n_samples": 4, "k": 5, "n_boot": 50, "random_state": 0}
+    one = explanation_sensitivity(Saliency(box), digits.X_test[:6], radius=0.2, **settings)
+    for radius in (np.full(64, 0.2), np.full((8, 8), 0.2)):
+        each = explanation_sensitivity(Saliency(box), digits.X_test[:6], radius=radius, **settings)
+        np.testing.assert_array_equal(each.kept, one.kept)
+        assert (each.mean_drop, each.worst_drop) == (one.mean_drop, one.worst_drop)
+        assert each.radius.shape == (64,) and not each.radius.flags.writeable
+
+
+def test_sensitivity_s_defaults_are_unchanged_on_digits(digits, monkeypatch):
+    # Pinned from the release before per-feature radii: the same noisy rows, the same
+    # figures.
+    model = zoo.mlp((32, 16), n_features=64, n_classes=10, random_state=0)
+    box = BlackBox.from_torch(model, input_shape=(64,))
+    sent = []
+    real = box.predict
+    monkeypatch.setattr(box, "predict", lambda rows: sent.append(np.array(rows)) or real(rows))
+    result = explanation_sensitivity(
+        Saliency(box), digits.X_test[:6], radius=0.2, n_samples=4, k=5, n_boot=50, random_state=0
+    )
+    np.testing.assert_allclose(
+        sent[1][[0, 23], :3],
+        [[0.05478467, -0.09208532, 0.2538894], [-0.12499347, -0.04807964, 0.5637592]],
+        rtol=1e-6,
+    )
+    np.testing.assert_array_equal(result.kept, [4, 4, 4, 3, 4, 4])
+    assert result.mean_drop.mean == pytest.approx(0.25555556, rel=1e-6)
+    assert result.mean_drop.ci == pytest.approx((0.14784722, 0.36013889), rel=1e-6)
+    assert result.radius == 0.2 and type(result.radius) is float
+
+
+@pytest.mark.parametrize(
+    ("radius", "error", "message"),
+    [
+        (np.full(5, 0.1), ValueError, r"radius has shape \(5,\); expected .* \(20,\)"),
+        (np.full((20, 2), 0.1), ValueError, "radius has shape"),
+        (np.r_[-0.1, np.full(19, 0.1)], ValueError, "radius must be >= 0"),
+        (np.r_[np.nan, np.full(19, 0.1)], ValueError, "radius must be finite"),
+        (np.zeros(20), ValueError, "radius must be positive in at least one feature"),
+        (["a"] * 20, TypeError, "radius must be numeric"),
+        (np.r_[1e308, np.zeros(19)], ValueError, "radius must be at most"),
+    ],
+)
+def test_sensitivity_refuses_bad_radii_per_feature(radius, error, message):
+    explainer = _InputsAsAttribution(_linear_torch_box())
+    with pytest.raises(error, match=message):
+        explanation_sensitivity(explainer, np.zeros((2, 20)), radius=radius)
+    assert explainer.calls == []

@@ -64,6 +64,20 @@ def test_a_sensitivity_result_round_trips_exactly(tmp_path, sensitivity):
     assert loaded.meta == {"test": "explanation_sensitivity", "norm": "linf", "n_samples": 4}
 
 
+def test_a_sensitivity_result_with_per_feature_radii_round_trips_exactly(
+    tmp_path, digits, digits_blackbox
+):
+    radius = np.linspace(0.0, 0.4, 64)  # one radius per pixel, the first held still
+    result = explanation_sensitivity(
+        Saliency(digits_blackbox), digits.X_test[:6], radius=radius, n_samples=4, k=5,
+        n_boot=50, random_state=0,
+    )  # fmt: skip
+    result.save(tmp_path / "s.npz")
+    loaded = SensitivityResult.load(tmp_path / "s.npz")
+    _assert_same(loaded, result)
+    np.testing.assert_array_equal(loaded.radius, radius)
+
+
 def test_a_saved_result_loads_in_a_fresh_session_through_the_shared_loader(tmp_path, curve):
     # SavedResult.load finds the class the file names, importing unboxed.evaluate itself.
     path = tmp_path / "curve.npz"

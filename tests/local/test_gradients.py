@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from tests.helpers import PLANTED_COLUMNS, assert_progress_shown
+from tests.helpers import PLANTED_COLUMNS, assert_progress_shown, breast_cancer_box
 from unboxed import BlackBox, zoo
 from unboxed.local import (
     DeepLift,
@@ -368,3 +368,103 @@ def test_target_is_a_label_where_the_torch_black_box_is_given_labels(digits, dig
     assert np.array_equal(by_label.target, [7] * 4)
     with pytest.raises(ValueError, match="not a class of"):
         Saliency(named).explain(X, target=7)
+
+
+def _noisy_inputs(monkeypatch):
+    """The rows SmoothGrad sends to Captum's saliency, recorded."""
+    import captum.attr
+
+    seen = []
+    real = captum.attr.Saliency.attribute
+
+    def spy(self, inputs, *args, **kwargs):
+        seen.append(inputs.detach().double().numpy().copy())
+        return real(self, inputs, *args, **kwargs)
+
+    monkeypatch.setattr(captum.attr.Saliency, "attribute", spy)
+    return seen
+
+
+def test_smoothgrad_noise_scale_sets_each_feature_s_std_on_raw_tabular_data(monkeypatch):
+    # Breast cancer's raw features range from 1e-3 to 4e3: 0.15 of a row's range is a
+    # noise of 28 to 638 in every feature. noise_scale gives each feature its own.
+    X_all, box, _ = breast_cancer_box()
+    X, scale = X_all[:5], 0.15 * X_all.std(0)
+    seen = _noisy_inputs(monkeypatch)
+    SmoothGrad(box, n_samples=2000, noise_scale=scale, random_state=0).explain(X)
+    noise = np.concatenate(seen).reshape(5, 2000, 30) - X[:, None, :]
+    np.testing.assert_allclose(noise.std(axis=(0, 1)), scale, rtol=0.03)
+    assert np.all(np.abs(noise.mean(axis=(0, 1))) < 0.05 * scale)
+
+
+def test_smoothgrad_noise_scale_averages_the_gradient_at_each_feature_s_own_spread():
+    """d(x_j^2)/dx_j = 2 x_j: at x = 0 SmoothGrad averages |2 sigma_j e|, whose mean is
+    2 sigma_j sqrt(2 / pi), with sigma_j the feature's own noise scale."""
+
+    class Squares(torch.nn.Module):
+        def forward(self, x):
+            return torch.stack([(x**2).sum(1), -(x**2).sum(1)], dim=1)
+
+    box = BlackBox.from_torch(Squares().double(), input_shape=(3,))
+    scale = np.array([1e-3, 1.0, 1e3])
+    values = SmoothGrad(box, n_samples=4000, noise_scale=scale, random_state=0).explain(
+        np.zeros((2, 3)), target=0
+    )
+    np.testing.assert_allclose(
+        values.values, 2 * scale * np.sqrt(2 / np.pi) * np.ones((2, 1)), rtol=0.05
+    )
+    assert values.meta["parameters"]["noise_scale"] == scale.tolist()
+    assert values.meta["parameters"]["noise_level"] is None
+
+
+def test_smoothgrad_noise_scale_as_a_number_an_image_or_a_flat_row_is_the_same(
+    digits, digits_blackbox
+):
+    X = digits.X_test[:4]
+
+    def explain(noise_scale):
+        explainer = SmoothGrad(
+            digits_blackbox, n_samples=8, noise_scale=noise_scale, random_state=0
+        )
+        return explainer.explain(X, target=1).values
+
+    flat = explain(np.full(64, 0.1))
+    np.testing.assert_array_equal(explain(0.1), flat)
+    np.testing.assert_array_equal(explain(np.full((8, 8), 0.1)), flat)
+    np.testing.assert_array_equal(explain(np.full((1, 8, 8), 0.1)), flat)
+    assert not np.array_equal(explain(np.linspace(0.0, 0.2, 64)), flat)
+
+
+@pytest.mark.parametrize(
+    ("settings", "error", "message"),
+    [
+        ({"noise_scale": np.ones(5)}, ValueError, r"noise_scale has shape \(5,\); expected"),
+        ({"noise_scale": np.ones((64, 2))}, ValueError, "noise_scale has shape"),
+        ({"noise_scale": -0.1}, ValueError, "noise_scale must be >= 0"),
+        ({"noise_scale": np.r_[-1.0, np.ones(63)]}, ValueError, "noise_scale must be >= 0"),
+        ({"noise_scale": np.r_[np.nan, np.ones(63)]}, ValueError, "noise_scale must be finite"),
+        ({"noise_scale": [np.inf] * 64}, ValueError, "noise_scale must be finite"),
+        ({"noise_scale": "wide"}, TypeError, "noise_scale must be numeric"),
+        ({"noise_scale": True}, TypeError, "noise_scale must be a number"),
+        ({"noise_scale": 0.1, "noise_level": 0.1}, ValueError, "not both"),
+    ],
+)
+def test_a_bad_noise_scale_is_refused_when_made_and_set(digits_blackbox, settings, error, message):
+    with pytest.raises(error, match=message):
+        SmoothGrad(digits_blackbox, **settings)
+    explainer = SmoothGrad(digits_blackbox)
+    with pytest.raises(error, match=message):
+        explainer.set_params(**settings)
+
+
+def test_smoothgrad_s_default_noise_is_unchanged_on_digits(digits):
+    # Pinned from the release before noise_scale: the default is still 0.15 of each
+    # row's range, drawn from the same stream.
+    model = zoo.mlp((32, 16), n_features=64, n_classes=10, random_state=0)
+    box = BlackBox.from_torch(model, input_shape=(64,))
+    result = SmoothGrad(box, random_state=0).explain(digits.X_test[:6])
+    np.testing.assert_allclose(
+        result.values[0, :4], [0.00482759, 0.00429905, 0.01946798, 0.01484578], rtol=1e-5
+    )
+    assert result.meta["parameters"]["noise_level"] == 0.15
+    assert result.meta["parameters"]["noise_scale"] is None

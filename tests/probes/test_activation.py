@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from tests.helpers import assert_progress_shown
+from tests.helpers import assert_progress_shown, breast_cancer_box
 from unboxed import BlackBox, zoo
 from unboxed.blackbox import BlackBoxError
 from unboxed.probes import REGULARIZERS, ActivationMaximization, Prototypes, nearest_distance
@@ -610,3 +610,108 @@ def test_target_is_a_label_where_the_black_box_is_given_labels(digits, digits_le
     np.testing.assert_array_equal(by_label.values, prototypes(plain, [3, 9]).values)
     with pytest.raises(ValueError, match="target holds 0"):
         prototypes(named, 0)
+
+
+def test_per_feature_bounds_hold_raw_tabular_features_to_their_own_ranges():
+    # Breast cancer's raw features range from 1e-3 to 4e3: the default bounds (0, 1)
+    # would hold mean area (143 to 2501) below 1, far outside the data.
+    X, box, coef = breast_cancer_box()
+    low, high = X.min(0), X.max(0)
+    found = ActivationMaximization(
+        box, regularizer="none", steps=50, lr=1.0, bounds=(low, high), random_state=0
+    ).explain([1])
+    x = found.values[0]
+    assert np.all((low <= x) & (x <= high))
+    assert x[3] >= 143.5  # mean area, which (0, 1) held below 1
+    # The model is linear, so the search pushes each feature to the bound its weight
+    # points to; one Adam step of lr = 1 crosses any range narrower than 1, which the
+    # clamp then holds at that feature's own bound (in float32).
+    narrow = np.ptp(X, 0) < 1.0
+    np.testing.assert_allclose(x[narrow], np.where(coef > 0, high, low)[narrow], rtol=1e-7)
+    assert found.probability[0] > 0.99
+    recorded = found.meta["parameters"]["bounds"]
+    np.testing.assert_array_equal(recorded, [low.tolist(), high.tolist()])
+
+
+def test_bounds_per_feature_as_arrays_or_images_equal_to_numbers_give_the_same_search(
+    digits_blackbox,
+):
+    kwargs = {"steps": 5, "lr": 0.2, "random_state": 0}
+    numbers = ActivationMaximization(digits_blackbox, **kwargs).explain([0, 7])
+    for bounds in [
+        (np.zeros(64), np.ones(64)),
+        (0.0, np.ones((8, 8))),
+        (np.zeros((1, 8, 8)), 1),
+    ]:
+        each = ActivationMaximization(digits_blackbox, bounds=bounds, **kwargs).explain([0, 7])
+        np.testing.assert_array_equal(each.values, numbers.values)
+        np.testing.assert_array_equal(each.activation, numbers.activation)
+
+
+def test_the_search_starts_mid_range_and_stays_in_each_feature_s_bounds():
+    box = BlackBox.from_torch(_Blind(), input_shape=(1, 4, 4))
+    low = np.linspace(-100.0, 0.0, 16)
+    high = low + np.r_[np.logspace(-3, 3, 15), 0.0]  # the last feature is fixed
+    values = (
+        ActivationMaximization(box, regularizer="none", steps=3, bounds=(low, high), random_state=0)
+        .explain([0, 1])
+        .values
+    )
+    start = (values - low) / np.where(high > low, high - low, 1.0)
+    assert np.all((start[:, :15] >= 0.45 - 1e-6) & (start[:, :15] <= 0.55 + 1e-6))
+    np.testing.assert_array_equal(values[:, 15], 0.0)
+
+
+def test_a_generators_images_are_held_to_per_feature_bounds():
+    torch.manual_seed(0)
+    linear = torch.nn.Linear(16, 4, bias=False)
+    box = BlackBox.from_torch(linear, input_shape=(16,))
+    vae = zoo.vae(n_features=16, latent_dim=2, hidden=(8,))
+    low, high = np.zeros(16), np.linspace(0.1, 0.9, 16)
+    found = ActivationMaximization(
+        box, regularizer="none", steps=30, lr=0.1, generator=vae, bounds=(low, high), random_state=0
+    ).explain([1, 2])
+    decoded = vae.decode(torch.tensor(found.latent, dtype=torch.float32))
+    held = decoded.clamp(torch.zeros(16), torch.tensor(high, dtype=torch.float32))
+    np.testing.assert_allclose(found.values, held.detach().double().numpy(), atol=1e-6)
+    assert np.all(found.values <= high) and np.any(found.values[:, 0] == 0.1)
+
+
+def test_activation_maximization_s_defaults_are_unchanged_on_digits():
+    # Pinned from the release before per-feature bounds.
+    model = zoo.mlp((32, 16), n_features=64, n_classes=10, random_state=0)
+    box = BlackBox.from_torch(model, input_shape=(64,))
+    found = ActivationMaximization(box, steps=30, random_state=0).explain([0, 3])
+    np.testing.assert_allclose(
+        found.values[0, :4], [0.01275319, 0.0660583, 0.0, 0.18863684], rtol=1e-5, atol=1e-7
+    )
+    np.testing.assert_allclose(found.activation, [-2.29907966, -2.15949082], rtol=1e-6)
+    assert found.meta["parameters"]["bounds"] == [0.0, 1.0]
+
+
+@pytest.mark.parametrize(
+    ("bounds", "error", "message"),
+    [
+        (
+            (np.zeros(64), np.r_[np.ones(63), -1.0]),
+            ValueError,
+            "bounds' low exceeds its high in 1 feature.*first feature 63",
+        ),
+        ((np.zeros(5), np.ones(5)), ValueError, r"bounds' low has shape \(5,\); expected"),
+        ((0.0, np.ones((64, 2))), ValueError, "bounds' high has shape"),
+        ((np.r_[np.nan, np.zeros(63)], 1.0), ValueError, "bounds' low must be finite"),
+        ((0.0, np.r_[np.inf, np.ones(63)]), ValueError, "bounds' high must be finite"),
+        ((np.zeros(64), np.full(64, 4e38)), ValueError, "bounds must lie within float32"),
+        ((np.zeros(64), np.ones(64), 1.0), ValueError, "bounds must be 2 finite numbers"),
+        ((np.zeros(64), ["a"] * 64), TypeError, "bounds' high must be numeric"),
+    ],
+)
+def test_bad_per_feature_bounds_are_refused_when_made_and_set(
+    digits_blackbox, bounds, error, message
+):
+    with pytest.raises(error, match=message):
+        ActivationMaximization(digits_blackbox, bounds=bounds)
+    am = ActivationMaximization(digits_blackbox)
+    with pytest.raises(error, match=message):
+        am.set_params(bounds=bounds)
+    assert am.bounds == (0.0, 1.0)

@@ -17,7 +17,13 @@ import numpy as np
 
 from .._estimator import short_repr
 from .._ranks import top_k_mask
-from .._validation import RandomState, check_number, check_positive_int, check_random_state
+from .._validation import (
+    RandomState,
+    check_number,
+    check_per_feature,
+    check_positive_int,
+    check_random_state,
+)
 from ..blackbox import BlackBox, check_blackbox
 from ..explanation import Attribution
 from ._fidelity import Fill, _blocks, _check_fill, _keep_masks, _make_fill
@@ -160,7 +166,9 @@ class SensitivityResult(SavedWithEstimates):
 
     Attributes
     ----------
-    k, radius : int, float
+    k : int
+    radius : float or ndarray of shape (n_features,)
+        The noise bound: one for every feature, or one per feature.
     mean_drop : Estimate
         Over rows, the mean over noise draws of ``1 - |top_k(x) & top_k(x')| / k``.
     worst_drop : Estimate
@@ -173,7 +181,7 @@ class SensitivityResult(SavedWithEstimates):
     """
 
     k: int
-    radius: float
+    radius: float | np.ndarray
     mean_drop: Estimate
     worst_drop: Estimate
     max_drop: float
@@ -193,7 +201,7 @@ def explanation_sensitivity(
     explainer: Any,
     X: object,
     *,
-    radius: float,
+    radius: float | np.ndarray,
     n_samples: int = 10,
     k: int = 10,
     n_boot: int = 1000,
@@ -201,7 +209,8 @@ def explanation_sensitivity(
 ) -> SensitivityResult:
     """Perturb each input within an l-infinity ball and compare the explanations.
 
-    Noise is uniform in ``[-radius, radius]`` per feature. Draws that change the black
+    Noise is uniform in ``[-radius, radius]`` per feature (``[-radius[j], radius[j]]``
+    with one radius per feature). Draws that change the black
     box's class are discarded, so only noise that leaves the decision unchanged
     counts; every noisy copy is explained for the original class, in one batched call.
     A stochastic explainer's own sampling noise is part of what is measured.
@@ -211,8 +220,10 @@ def explanation_sensitivity(
     explainer : object with ``blackbox`` and ``explain(X, *, target=...)``
         Any explainer of :mod:`unboxed.local`.
     X : array-like of shape (n_samples, n_features)
-    radius : float
-        The noise bound per feature.
+    radius : float or array-like of shape (n_features,)
+        The noise bound, in the features' own units: one number for every feature
+        (pixels of one range), or one per feature for features of different units
+        (``0.1 * X_train.std(0)``; 0 leaves a feature unperturbed).
     n_samples : int
         Noise draws per row.
     k : int
@@ -232,7 +243,8 @@ def explanation_sensitivity(
         ``X``'s dtype.
     """
     rng = check_random_state(random_state)
-    radius = check_number(radius, name="radius")
+    if np.ndim(radius) == 0:  # type: ignore[arg-type]
+        radius = check_number(radius, name="radius")
     n_samples = check_positive_int(n_samples, name="n_samples")
     k = check_positive_int(k, name="k")
     if not callable(getattr(explainer, "explain", None)):
@@ -243,10 +255,19 @@ def explanation_sensitivity(
     blackbox = check_blackbox(getattr(explainer, "blackbox", None), name="explainer.blackbox")
     X = blackbox.check_X(X)
     n, d = X.shape
+    if not isinstance(radius, float):
+        radius = np.asarray(
+            check_per_feature(radius, name="radius", n_features=d, input_shape=blackbox.input_shape)
+        )
+        if not np.any(radius > 0):  # no noise at all would measure nothing
+            raise ValueError("radius must be positive in at least one feature, got all zeros")
+        radius.setflags(write=False)  # the result holds it
     # Beyond this, numpy's uniform(-radius, radius) overflows its span, or the noise X's dtype.
     limit = min(float(np.finfo(np.float64).max) / 2, float(np.finfo(X.dtype).max))
-    if radius > limit:
-        raise ValueError(f"radius must be at most {limit:.3g} for {X.dtype} inputs, got {radius}")
+    if np.max(radius) > limit:
+        raise ValueError(
+            f"radius must be at most {limit:.3g} for {X.dtype} inputs, got {np.max(radius)}"
+        )
     if k > d:
         raise ValueError(f"k={k} exceeds the {d} features")
     classes = blackbox.predict(X)
@@ -254,7 +275,8 @@ def explanation_sensitivity(
     noisy = noisy.reshape(n * n_samples, d)
     same = (blackbox.predict(noisy) == np.repeat(classes, n_samples)).reshape(n, n_samples)
     if not same.any():
-        raise ValueError(f"every noise draw within radius {radius} changed the class")
+        within = f"radius {radius}" if isinstance(radius, float) else "the per-feature radii"
+        raise ValueError(f"every noise draw within {within} changed the class")
     labels = blackbox.class_labels(classes)  # explain reads the model's own labels
     original = top_k_mask(explainer.explain(X, target=labels).values, k)
     rows, draws = np.nonzero(same)
@@ -269,7 +291,7 @@ def explanation_sensitivity(
     meta = {"test": "explanation_sensitivity", "norm": "linf", "n_samples": n_samples}
     return SensitivityResult(
         k=k,
-        radius=float(radius),
+        radius=radius,
         mean_drop=estimate(mean_drop, n_boot=n_boot, random_state=rng),
         worst_drop=estimate(worst, n_boot=n_boot, random_state=rng),
         max_drop=float(worst.max()),

@@ -34,6 +34,7 @@ from .._validation import (
     check_labels,
     check_names,
     check_number,
+    check_per_feature,
     check_positive_int,
     int_seed,
 )
@@ -41,6 +42,8 @@ from ..blackbox import BlackBox, check_blackbox, grayscale_shape
 from ..explanation import Explanation, _top_k_order, make_meta
 
 Regularizer = Literal["none", "l2", "l1", "tv", "jitter"]
+#: Checked search bounds: two numbers, or two arrays of one value per feature.
+Bounds = tuple[float | np.ndarray, float | np.ndarray]
 #: The largest float32: the search's tensors are float32.
 FLOAT32_MAX = float(np.finfo(np.float32).max)
 REGULARIZERS = ("none", "l2", "l1", "tv", "jitter")
@@ -214,8 +217,13 @@ class ActivationMaximization(Params):
         (generator only). 0 by default: on digits and MNIST the prior pulled z towards
         the origin, whose decoding is a blurred average digit, and made x* less
         realistic by both realism scores (benchmarks/global_probes.py).
-    bounds : (float, float)
-        The range of valid pixel values; x is projected onto it after every step.
+    bounds : (low, high), default=(0.0, 1.0)
+        The valid input values; x is projected onto them after every step. Each of
+        ``low`` and ``high`` is a number, the same for every feature (an image's
+        pixels in [0, 1]), or one value per feature (an array broadcastable to one
+        input), such as ``(X_train.min(0), X_train.max(0))`` for tabular features of
+        different units. Numbers need ``low < high``; per feature ``low <= high``, and
+        a feature whose two bounds are equal stays fixed at that value.
     jitter, blur_every : int
         The jitter regularizer's largest shift (pixels) and blur period (steps).
     random_state : int, numpy.random.Generator or None
@@ -236,7 +244,7 @@ class ActivationMaximization(Params):
         lr: float = 0.05,
         generator: Any = None,
         prior_strength: float = 0.0,
-        bounds: tuple[float, float] = (0.0, 1.0),
+        bounds: tuple[float | np.ndarray, float | np.ndarray] = (0.0, 1.0),
         jitter: int = 1,
         blur_every: int = 10,
         random_state: RandomState = None,
@@ -250,12 +258,7 @@ class ActivationMaximization(Params):
             check_number(strength, name="strength", strict=False)
         check_number(prior_strength, name="prior_strength", strict=False)
         check_number(lr, name="lr")
-        low, high = check_bounds(bounds)
-        # Wider bounds overflow the search: the start and the clamp are float32 tensors.
-        if not max(abs(low), abs(high), high - low) <= FLOAT32_MAX:
-            raise ValueError(
-                f"bounds must lie within float32's range (±{FLOAT32_MAX:.3g}), got {bounds!r}"
-            )
+        _check_search_bounds(bounds, blackbox)
         if generator is not None:
             from ..zoo import VAE
 
@@ -325,7 +328,7 @@ class ActivationMaximization(Params):
         # a model without parameters).
         like = torch.zeros((), dtype=torch.float32) if param is None else param
         n, d = targets.size, self._n_features
-        low, high = check_bounds(self.bounds)
+        low, high = _check_search_bounds(self.bounds, self.blackbox)
         if self.generator is not None:
             self.generator.eval()
             # z lives where the generator does; its images go to the model's device.
@@ -333,7 +336,8 @@ class ActivationMaximization(Params):
             variable = (0.5 * torch.randn((n, self.generator.latent_dim), generator=gen)).to(z_like)
         else:
             # Start from a dim, slightly noisy image in the middle of the valid range.
-            start = low + (high - low) * (0.45 + 0.1 * torch.rand((n, d), generator=gen))
+            lo, hi = (b if isinstance(b, float) else torch.as_tensor(b) for b in (low, high))
+            start = lo + (hi - lo) * (0.45 + 0.1 * torch.rand((n, d), generator=gen))
             variable = start.to(like)
         variable.requires_grad_(True)
         optimizer = torch.optim.Adam([variable], lr=self.lr)
@@ -372,7 +376,7 @@ class ActivationMaximization(Params):
                     with torch.no_grad():
                         if jitter_shape is not None and (step + 1) % self.blur_every == 0:
                             variable.copy_(_blur(variable, jitter_shape, sigma=0.5))
-                        variable.clamp_(low, high)
+                        variable.copy_(_clamp(variable, low, high))
         with torch.no_grad():
             x = self._image(variable, like, (low, high))
             final = score(x).double().cpu().numpy()
@@ -394,14 +398,14 @@ class ActivationMaximization(Params):
             feature_names=self.blackbox.feature_names,
         )
 
-    def _image(self, variable: Any, like: Any, bounds: tuple[float, float]) -> Any:
+    def _image(self, variable: Any, like: Any, bounds: Bounds) -> Any:
         """The image the search scores: the variable, or its decoding on ``like``'s
         device and in its dtype, held to ``bounds`` (the checked ``self.bounds``)."""
         if self.generator is None:
             return variable
         # Decoded images are held to the bounds as the pixels are without a generator:
         # the search scores the image it will return.
-        return self.generator.decode(variable).clamp(*bounds).to(like)
+        return _clamp(self.generator.decode(variable), *bounds).to(like)
 
     def _targets(self, target: Any, layer: str | None) -> np.ndarray:
         if layer is None:
@@ -466,10 +470,66 @@ class ActivationMaximization(Params):
             "lr": float(self.lr),
             "generator": None if self.generator is None else self.generator.config,
             "prior_strength": float(self.prior_strength),
-            "bounds": list(check_bounds(self.bounds)),
+            "bounds": [
+                b if isinstance(b, float) else b.tolist()
+                for b in _check_search_bounds(self.bounds, self.blackbox)
+            ],
             "jitter": self.jitter,
             "blur_every": self.blur_every,
         }
+
+
+def _check_search_bounds(bounds: object, blackbox: BlackBox) -> Bounds:
+    """The checked ``(low, high)``: two floats, or where either is given per feature,
+    two arrays of shape (n_features,)."""
+    n_features = cast(int, blackbox.n_features)  # a torch black box has an input shape
+    items: tuple[Any, ...] = ()
+    if (isinstance(bounds, np.ndarray) and bounds.ndim) or isinstance(bounds, Sequence):
+        items = tuple(bounds)
+    low: Any
+    high: Any
+    if len(items) != 2 or all(np.ndim(b) == 0 for b in items):
+        low, high = check_bounds(bounds)  # explains a wrong number of bounds too
+    else:
+        low, high = (
+            np.broadcast_to(
+                check_per_feature(
+                    b,
+                    name=f"bounds' {side}",
+                    n_features=n_features,
+                    input_shape=blackbox.input_shape,
+                    minimum=None,
+                ),
+                (n_features,),
+            ).copy()  # writeable, as torch.as_tensor wants it
+            for b, side in zip(items, ("low", "high"), strict=True)
+        )
+        above = np.flatnonzero(low > high)
+        if above.size:
+            j = int(above[0])
+            raise ValueError(
+                f"bounds' low exceeds its high in {above.size} feature(s), first feature {j} "
+                f"({low[j]:g} > {high[j]:g})"
+            )
+    # Wider bounds overflow the search: the start and the clamp are float32 tensors.
+    with np.errstate(over="ignore"):  # a width beyond float64 is inf: refused below
+        widest = np.max(np.maximum(np.maximum(abs(low), abs(high)), high - low))
+    if not widest <= FLOAT32_MAX:
+        raise ValueError(
+            f"bounds must lie within float32's range (±{FLOAT32_MAX:.3g}), got {bounds!r}"
+        )
+    return low, high
+
+
+def _clamp(x: Any, low: float | np.ndarray, high: float | np.ndarray) -> Any:
+    """``x`` held to the bounds: numbers, or per-feature arrays on ``x``'s device, in its
+    dtype (rows of ``x`` are flat inputs)."""
+    if isinstance(low, float) and isinstance(high, float):
+        return x.clamp(low, high)
+    import torch
+
+    lo, hi = (torch.as_tensor(b, dtype=x.dtype, device=x.device) for b in (low, high))
+    return torch.clamp(x, lo, hi)
 
 
 def nearest_distance(
