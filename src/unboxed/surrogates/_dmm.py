@@ -773,6 +773,12 @@ class DMMMEN(Params):
     def explain(self, X: object, *, target: object = None, mode: bool = False) -> Attribution:
         """Local explanations from the fitted mixture: ``beta_j * x`` per feature.
 
+        Each value is measured from ``x = 0``, not from the data's mean: a feature
+        whose values sit far from 0 (a raw area of 650, say) scores large whatever
+        the model reads in its variation. For contributions relative to a typical
+        row, center the inputs before fitting (``standardize=True`` does not: it
+        maps the coefficients back to the inputs' units).
+
         Parameters
         ----------
         X : array-like of shape (n, n_features)
