@@ -39,6 +39,7 @@ from ..blackbox import BlackBox, check_blackbox
 from ..explanation import Attribution, FeatureImportance
 from ..local._segments import Partition
 from ._ranking import RankingLike, RowRanking, check_rows, resolve_ranking
+from ._saved import SavedWithEstimates, loaded_array
 from ._stats import Estimate, bootstrap_mean, estimate, proportion
 
 #: Rows manipulated and sent to the model at once.
@@ -57,8 +58,11 @@ def _check_fill(fill: object) -> None:
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
-class PCRResult:
+class PCRResult(SavedWithEstimates):
     """Positive classification rates per k: ranked features against random ones.
+
+    Its :meth:`save` and :meth:`load` write and read one ``.npz`` file, as an
+    :class:`~unboxed.Explanation`'s do.
 
     Attributes
     ----------
@@ -82,6 +86,18 @@ class PCRResult:
     meta: dict[str, Any]
 
     __repr__ = short_repr  # shapes, not every row's figure
+
+    @classmethod
+    def _decode(cls, fields: dict[str, Any]) -> dict[str, Any]:
+        fields = super()._decode(fields)
+        n_ks = loaded_array(fields, "ks", kind="iu", ndim=1).size
+        for name in ("pcr", "random_pcr"):
+            if loaded_array(fields, name, kind="f", ndim=1).size != n_ks:
+                raise ValueError(f"{name} must hold one rate per k ({n_ks})")
+        for name in ("pcr_ci", "random_pcr_ci"):
+            if loaded_array(fields, name, kind="f", ndim=2).shape != (n_ks, 2):
+                raise ValueError(f"{name} must hold one interval per k, shape ({n_ks}, 2)")
+        return fields
 
     def separated(self) -> np.ndarray:
         """Per k, whether the two confidence intervals do not overlap.
@@ -139,8 +155,11 @@ class PCRResult:
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
-class KeepTopKResult:
+class KeepTopKResult(SavedWithEstimates):
     """Accuracy and class probability when only the top-k features or segments are kept.
+
+    Its :meth:`save` and :meth:`load` write and read one ``.npz`` file, as an
+    :class:`~unboxed.Explanation`'s do.
 
     ``predicted`` is the black box's class for each row with only its top k kept, for
     paired comparisons of two rankings on the same rows (not in ``as_dict``).
@@ -165,6 +184,12 @@ class KeepTopKResult:
     predicted: np.ndarray
 
     __repr__ = short_repr  # shapes, not every row's figure
+
+    @classmethod
+    def _decode(cls, fields: dict[str, Any]) -> dict[str, Any]:
+        fields = super()._decode(fields)
+        loaded_array(fields, "predicted", kind="iu", ndim=1)
+        return fields
 
     def as_dict(self) -> dict[str, Any]:
         """The result as JSON-ready plain types, without ``predicted``.

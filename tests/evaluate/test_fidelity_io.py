@@ -1,0 +1,71 @@
+"""PCR and keep-top-k results save to one ``.npz`` file and load back exactly."""
+
+import numpy as np
+import pytest
+
+from tests.evaluate.test_local_io import _assert_same, _rewrite
+from unboxed.evaluate import KeepTopKResult, PCRResult, deletion_test, keep_top_k
+
+KS = [1, 2, 4]
+
+
+@pytest.fixture()
+def pcr(planted, planted_blackbox):
+    return deletion_test(
+        planted_blackbox, planted.X_test[:200], planted.support, KS, target=1, n_boot=20,
+        random_state=0, verbose=False,
+    )  # fmt: skip
+
+
+@pytest.fixture()
+def kept(planted, planted_blackbox):
+    X, y = planted.X_test[:100], planted.y_test[:100]
+    return keep_top_k(planted_blackbox, X, y, planted.support, 4, fill="mean", random_state=0)
+
+
+def test_a_pcr_result_round_trips_exactly(tmp_path, pcr):
+    pcr.save(tmp_path / "pcr.npz")
+    loaded = PCRResult.load(tmp_path / "pcr.npz")
+    _assert_same(loaded, pcr)
+    np.testing.assert_array_equal(loaded.separated(), pcr.separated())
+    assert loaded.to_markdown() == pcr.to_markdown()
+
+
+def test_a_keep_top_k_result_round_trips_exactly(tmp_path, kept):
+    kept.save(tmp_path / "kept.npz")
+    loaded = KeepTopKResult.load(tmp_path / "kept.npz")
+    _assert_same(loaded, kept)
+    assert loaded.as_dict() == kept.as_dict()
+
+
+def test_a_pcr_file_whose_arrays_disagree_on_k_is_refused(tmp_path, pcr):
+    path = tmp_path / "pcr.npz"
+    pcr.save(path)
+    _rewrite(path, lambda header, arrays: arrays.update(pcr_ci=arrays["pcr_ci"][:-1]))
+    with pytest.raises(ValueError, match=r"pcr_ci must hold one interval per k, shape \(3, 2\)"):
+        PCRResult.load(path)
+    pcr.save(path)
+    _rewrite(path, lambda header, arrays: arrays.update(random_pcr=arrays["random_pcr"][:2]))
+    with pytest.raises(ValueError, match=r"random_pcr must hold one rate per k \(3\)"):
+        PCRResult.load(path)
+
+
+def test_a_keep_top_k_file_with_a_text_estimate_or_float_predictions_is_refused(tmp_path, kept):
+    path = tmp_path / "kept.npz"
+    kept.save(path)
+    _rewrite(path, lambda header, arrays: header["fields"]["accuracy"].update(mean="0.9"))
+    with pytest.raises(ValueError, match="accuracy's mean must be a finite number"):
+        KeepTopKResult.load(path)
+    kept.save(path)
+    _rewrite(path, lambda header, arrays: arrays.update(predicted=arrays["predicted"] + 0.5))
+    with pytest.raises(ValueError, match="predicted must be a 1-D array"):
+        KeepTopKResult.load(path)
+
+
+def test_one_result_type_is_not_loaded_as_another(tmp_path, pcr, kept):
+    pcr.save(tmp_path / "pcr.npz")
+    kept.save(tmp_path / "kept.npz")
+    with pytest.raises(ValueError, match="holds a PCRResult, not the KeepTopKResult"):
+        KeepTopKResult.load(tmp_path / "pcr.npz")
+    with pytest.raises(ValueError, match="holds a KeepTopKResult, not the PCRResult"):
+        PCRResult.load(tmp_path / "kept.npz")
