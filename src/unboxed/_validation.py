@@ -141,7 +141,12 @@ def check_checkpoint(
             f"a checkpoint needs a reproducible random_state ({kinds}), got "
             f"{random_state!r}: a rerun would fit other models, so it could never resume"
         )
-    if Path(checkpoint).is_dir():  # type: ignore[arg-type]
+    check_checkpoint_file(checkpoint)
+
+
+def check_checkpoint_file(checkpoint: object) -> None:
+    """Refuse, before any work, a checkpoint that names a folder (None passes)."""
+    if checkpoint is not None and Path(checkpoint).is_dir():  # type: ignore[arg-type]
         raise IsADirectoryError(f"checkpoint {checkpoint} is a folder; pass a file name")
 
 

@@ -23,7 +23,7 @@ from scipy.optimize import linprog
 from .._estimator import Params
 from .._io import array_digest, read_npz_with_header, write_npz_with_header
 from .._progress import progress
-from .._validation import check_is_fitted
+from .._validation import check_checkpoint_file, check_is_fitted
 from ._regions import LinearRegions
 
 #: Hyperplanes equal after scaling to unit norm and rounding to this many decimals
@@ -173,8 +173,7 @@ class DecisionNet(Params):
         -------
         self
         """
-        if self.checkpoint is not None and Path(self.checkpoint).is_dir():
-            raise IsADirectoryError(f"checkpoint {self.checkpoint} is a folder; pass a file name")
+        check_checkpoint_file(self.checkpoint)  # the fit draws nothing: no seed needed
         regions = LinearRegions(self.module, input_shape=self.input_shape)
         if regions.n_outputs_ != 2:
             raise ValueError(
