@@ -236,6 +236,31 @@ class BlackBox:
             found.append(index)
         return np.asarray(found, dtype=np.int64)[inverse].reshape(arr.shape)
 
+    def class_indices(self, labels: object, *, n: int, name: str = "y") -> np.ndarray:
+        """``n`` class labels as checked column indices: :meth:`class_index`, then the
+        checks of a label vector (length, integer type, range).
+
+        Parameters
+        ----------
+        labels : array-like of shape (n,)
+            Class labels, in :attr:`classes` where it is set.
+        n : int
+            The number of rows they label.
+        name : str, default="y"
+            The argument's name, for the error message.
+
+        Returns
+        -------
+        ndarray of int of shape (n,)
+        """
+        return check_labels(
+            self.class_index(labels, name=name),
+            n=n,
+            n_classes=self.n_classes,
+            name=name,
+            hint=_validation.CLASS_INDEX_HINT,
+        )
+
     def class_label(self, index: int) -> Any:
         """The label of column ``index``, for showing a class to a person.
 
@@ -639,12 +664,9 @@ class BlackBox:
         return grads
 
     def _check_target(self, target: object, n: int) -> np.ndarray:
-        target = self.class_index(target, name="target")
-        if target.ndim == 0:
+        if np.ndim(cast(Any, target)) == 0:
             target = np.full(n, target)
-        return check_labels(
-            target, n=n, n_classes=self.n_classes, name="target", hint=_validation.CLASS_INDEX_HINT
-        )
+        return self.class_indices(target, n=n, name="target")
 
     def _output_alias(self) -> str:
         return "logits" if self.output == "logits" else "output"

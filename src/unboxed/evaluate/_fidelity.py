@@ -25,7 +25,6 @@ from .._estimator import short_repr
 from .._progress import progress
 from .._ranks import descending_order, mask_of, top_k_mask
 from .._validation import (
-    CLASS_INDEX_HINT,
     RandomState,
     check_array,
     check_fraction,
@@ -633,9 +632,7 @@ def keep_top_k(
     k = check_positive_int(k, name="k", minimum=0)
     X = blackbox.check_X(X)
     n = X.shape[0]
-    y = check_labels(
-        blackbox.class_index(y, name="y"), n=n, n_classes=blackbox.n_classes, hint=CLASS_INDEX_HINT
-    )
+    y = blackbox.class_indices(y, n=n)
     if isinstance(ranking, Attribution):
         check_rows(ranking, n)
     classes = ranking.target if isinstance(ranking, Attribution) else y

@@ -33,13 +33,11 @@ from .._estimator import Params
 from .._io import array_digest, as_recorded
 from .._progress import progress
 from .._validation import (
-    CLASS_INDEX_HINT,
     RandomState,
     check_array,
     check_checkpoint,
     check_fraction,
     check_is_fitted,
-    check_labels,
     check_number,
     check_positive_int,
     check_positive_ints,
@@ -228,16 +226,7 @@ class Distiller(Params):
         X = teacher.check_X(X).astype(np.float32)
         proba = teacher.predict_proba(X)
         n_classes = teacher.n_classes
-        y = (
-            proba.argmax(1)
-            if y is None
-            else check_labels(
-                teacher.class_index(y, name="y"),
-                n=X.shape[0],
-                n_classes=n_classes,
-                hint=CLASS_INDEX_HINT,
-            )
-        )
+        y = proba.argmax(1) if y is None else teacher.class_indices(y, n=X.shape[0])
         order = rng.permutation(X.shape[0])
         n_val = max(1, round(fraction * X.shape[0]))
         if X.shape[0] - n_val < 1:

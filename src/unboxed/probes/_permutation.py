@@ -23,12 +23,10 @@ import numpy as np
 from .._estimator import Params
 from .._progress import progress
 from .._validation import (
-    CLASS_INDEX_HINT,
     RandomState,
     check_array,
     check_feature_indices,
     check_instance,
-    check_labels,
     check_positive_int,
     check_random_state,
 )
@@ -206,17 +204,7 @@ class PermutationImportance(Params):
         n, d = X.shape
         members, names = _check_groups(self.groups, d)
         proba = self.blackbox.predict_proba(X)
-        y = (
-            proba.argmax(axis=1)
-            if y is None
-            else check_labels(
-                self.blackbox.class_index(y, name="y"),
-                n=n,
-                n_classes=self.blackbox.n_classes,
-                name="y",
-                hint=CLASS_INDEX_HINT,
-            )
-        )
+        y = proba.argmax(axis=1) if y is None else self.blackbox.class_indices(y, n=n)
         baseline = _scores(proba, y, self.metric)
         drops = np.zeros((n, len(members)))
         # Batched over permutations: as many permuted copies of X as fit in one block
