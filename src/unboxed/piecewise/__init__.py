@@ -4,7 +4,14 @@ activation linearisation, linear regions, decision boundaries, DecisionNet, dist
 from ._boundary import Region, boundary_segments, plot_decision_boundaries, regions_in_box
 from ._decisionnet import DecisionNet
 from ._distill import PAPER_GRID, SMALL_GRID, Distiller
-from ._linearize import PiecewiseActivation, PiecewiseLinear, linearize, to_plnn
+from ._linearize import (
+    PiecewiseActivation,
+    PiecewiseLinear,
+    PLNNFidelity,
+    linearize,
+    plnn_fidelity,
+    to_plnn,
+)
 from ._regions import LinearRegions, RegionCounts
 
 __all__ = [
@@ -13,12 +20,14 @@ __all__ = [
     "DecisionNet",
     "Distiller",
     "LinearRegions",
+    "PLNNFidelity",
     "PiecewiseActivation",
     "PiecewiseLinear",
     "Region",
     "RegionCounts",
     "boundary_segments",
     "linearize",
+    "plnn_fidelity",
     "plot_decision_boundaries",
     "regions_in_box",
     "to_plnn",

@@ -23,12 +23,16 @@ from torch import nn
 
 from .._progress import progress
 from .._validation import (
+    RandomState,
     check_array,
     check_bounds,
     check_instance,
     check_number,
     check_positive_int,
 )
+from ..blackbox import BlackBox
+from ..evaluate import Estimate, agreement
+from ..evaluate._stats import estimate
 
 #: The inputs on which the error is searched: asymptotes make it vanish outside.
 SEARCH_RANGE = (-20.0, 20.0)
@@ -588,3 +592,130 @@ def _set_submodule(root: nn.Module, name: str, new: nn.Module) -> None:
     parent_name, _, child = name.rpartition(".")
     parent = root.get_submodule(parent_name) if parent_name else root
     setattr(parent, child, new)
+
+
+@dataclasses.dataclass(frozen=True)
+class PLNNFidelity:
+    """How closely a piecewise-linear copy (:func:`to_plnn`) follows its original
+    network on given inputs: :func:`plnn_fidelity`.
+
+    Attributes
+    ----------
+    agreement : Estimate
+        The share of inputs on which both give the same class, with Wilson's 95%
+        score interval (:func:`unboxed.evaluate.agreement`).
+    mean_gap : Estimate
+        The mean over inputs of ``max_c |p_c - q_c|``, the largest change of any class
+        probability, with a 95% bootstrap interval.
+    max_gap : float
+        The largest ``|p_c - q_c|`` over all inputs and classes: the worst case, which
+        has no interval.
+    n_pieces : int or None
+        The pieces per activation, when known.
+    """
+
+    agreement: Estimate
+    mean_gap: Estimate
+    max_gap: float
+    n_pieces: int | None = None
+
+    def __str__(self) -> str:
+        return (
+            f"agreement {self.agreement}, mean probability gap {self.mean_gap}, "
+            f"max probability gap {self.max_gap:.4f}"
+        )
+
+    def as_dict(self) -> dict[str, Any]:
+        """The figures as JSON-ready plain types.
+
+        Returns
+        -------
+        dict
+            Keys ``agreement`` and ``mean_gap`` (each :meth:`Estimate.as_dict`),
+            ``max_gap`` and ``n_pieces``.
+        """
+        return {
+            "agreement": self.agreement.as_dict(),
+            "mean_gap": self.mean_gap.as_dict(),
+            "max_gap": self.max_gap,
+            "n_pieces": self.n_pieces,
+        }
+
+
+def plnn_fidelity(
+    module: nn.Module,
+    plnn: nn.Module,
+    X: Any,
+    *,
+    input_shape: Any = None,
+    output: str = "logits",
+    n_boot: int = 1000,
+    random_state: RandomState = None,
+) -> PLNNFidelity:
+    """Measure on inputs ``X`` how faithful a piecewise-linear network is to the smooth
+    one it was made from: ``g`` against ``f`` of ``003_9368caac562d9b13.txt`` Sec. 5.2.
+
+    :attr:`PiecewiseLinear.max_error` bounds each activation's error, not the network's:
+    errors pass through the weights and add up over layers, so only the outputs tell
+    how far an explanation of ``plnn`` (through :class:`LinearRegions`) holds for
+    ``module``.
+
+    Parameters
+    ----------
+    module : torch.nn.Module
+        The original network.
+    plnn : torch.nn.Module
+        Its piecewise-linear copy, ``to_plnn(module, n_pieces)``.
+    X : array-like of shape (n_samples, *input_shape) or (n_samples, n_features)
+        Inputs the networks take, e.g. held-out images; at least 1 row.
+    input_shape : sequence of int, optional
+        The shape of one input; by default a zoo model's own ``input_shape``, else
+        ``X.shape[1:]``.
+    output : {"logits", "probabilities"}, default="logits"
+        What both networks return; logits go through a float64 softmax.
+    n_boot : int, default=1000
+        Bootstrap draws for the interval of ``mean_gap``.
+    random_state : int, numpy.random.Generator or None
+        Seeds the bootstrap.
+
+    Returns
+    -------
+    PLNNFidelity
+        Class agreement (Wilson's 95% interval) and the mean and maximum absolute gap
+        between the two networks' class probabilities.
+
+    Raises
+    ------
+    TypeError
+        If either network is not a torch module.
+    ValueError
+        For a bad ``output``, empty or non-finite ``X``, or networks whose outputs
+        differ in shape.
+    """
+    for name, net in (("module", module), ("plnn", plnn)):
+        check_instance(net, nn.Module, name=name, what="a torch.nn.Module")
+    if output not in ("logits", "probabilities"):
+        raise ValueError(f"output must be 'logits' or 'probabilities', got {output!r}")
+    n_boot = check_positive_int(n_boot, name="n_boot")
+    X = check_array(X, name="X", ndim=None)
+    if X.ndim < 2:
+        raise ValueError(f"X must hold one input per row, shape (n_samples, ...), got {X.shape}")
+    if input_shape is None:
+        input_shape = getattr(module, "input_shape", X.shape[1:])
+    # Both through BlackBox: the same batching, eval mode and float64 softmax, and
+    # the same check of X against input_shape.
+    boxes = [
+        BlackBox.from_torch(net, input_shape=input_shape, output=output)  # type: ignore[arg-type]
+        for net in (module, plnn)
+    ]
+    p, q = (box.predict_proba(X) for box in boxes)
+    if p.shape != q.shape:
+        raise ValueError(f"module gives {p.shape[1]} classes but plnn gives {q.shape[1]}")
+    gap = np.abs(p - q).max(axis=1)
+    pieces = [m.function.n_pieces for m in plnn.modules() if isinstance(m, PiecewiseActivation)]
+    return PLNNFidelity(
+        agreement=agreement(p, q),
+        mean_gap=estimate(gap, n_boot=n_boot, random_state=random_state),
+        max_gap=float(gap.max()),
+        n_pieces=max(pieces) if pieces else None,
+    )
