@@ -223,14 +223,17 @@ def test_auto_depth_keeps_the_chosen_tree_and_its_curve_point(planted, planted_b
         planted_blackbox, max_depth="auto", depths=[1, 4], tolerance=0.5, random_state=0
     ).fit(X)
     assert loose.max_depth_ == 1 and loose.depth_ == 1 and loose.n_leaves_ == 2
-    # tolerance 0 keeps the deeper tree; its curve point is measured on the held-out rows
+    # tolerance 0 keeps the deeper tree; its curve point is measured on the selection
+    # rows (the first half of the held-out ones), its path_length_ on the test rows
     tight = TreeSurrogate(
         planted_blackbox, max_depth="auto", depths=[1, 6], tolerance=0, random_state=0
     ).fit(X)
-    test = np.random.default_rng(0).permutation(800)[:200]
+    held = np.random.default_rng(0).permutation(800)[:200]
+    select, test = held[:100], held[100:]
     point = tight.curve_[-1]
     assert tight.max_depth_ == 6 and point["n_leaves"] == tight.n_leaves_
-    assert point["path_length"] == path_length(tight.tree_, X[test]) == tight.path_length_
+    assert point["path_length"] == path_length(tight.tree_, X[select])
+    assert tight.path_length_ == path_length(tight.tree_, X[test])
 
 
 def test_too_few_rows_to_learn_from_are_refused(planted, planted_blackbox):
@@ -300,10 +303,11 @@ def test_the_curve_is_measured_on_the_held_out_rows_with_wilson_intervals(
     s = TreeSurrogate(planted_blackbox, max_depth="auto", depths=[1, 2, 3], random_state=0).fit(
         planted.X_train[:400]
     )
+    # 100 held-out rows: 50 choose the depth (the curve), 50 measure the chosen tree
     figures = [point["fidelity"] for point in s.curve_] + [s.fidelity_.as_dict()]
     for figure in figures:
-        assert figure["n"] == 100
-        wilson = binomtest(round(figure["mean"] * 100), 100).proportion_ci(method="wilson")
+        assert figure["n"] == 50
+        wilson = binomtest(round(figure["mean"] * 50), 50).proportion_ci(method="wilson")
         np.testing.assert_allclose(figure["ci"], (wilson.low, wilson.high), atol=1e-12)
 
 
@@ -357,9 +361,10 @@ def test_path_length_takes_a_regression_tree_too(rng):
 
 
 def test_every_curve_point_is_its_trees_agreement_on_the_held_out_rows(planted, planted_blackbox):
-    """Each depth's curve fidelity is the agreement, on the held-out rows, of a tree of
-    that depth fitted to the black box's classes of the other rows (rebuilt here with
-    sklearn), not its agreement on the rows it learnt from."""
+    """Each depth's curve fidelity is the agreement, on the selection half of the
+    held-out rows, of a tree of that depth fitted to the black box's classes of the
+    training rows (rebuilt here with sklearn), not its agreement on the rows it learnt
+    from."""
     from sklearn.metrics import accuracy_score
 
     X = planted.X_train[:400]
@@ -367,7 +372,7 @@ def test_every_curve_point_is_its_trees_agreement_on_the_held_out_rows(planted, 
     # random_state=0: the split, then the trees' seed, are the generator's first draws
     rng = np.random.default_rng(0)
     order = rng.permutation(400)
-    test, train = order[:100], order[100:]
+    test, train = order[:50], order[100:]
     seed = int(rng.integers(0, 2**31 - 1))
     y = planted_blackbox.predict(X)
     differ = []
@@ -383,7 +388,8 @@ def test_every_curve_point_is_its_trees_agreement_on_the_held_out_rows(planted, 
 
 
 def test_set_params_depths_and_tolerance_change_the_next_fit(planted, planted_blackbox):
-    X = planted.X_train[:300]
+    # 600 rows: at 300, the 37 rows that choose the depth tie depths 1 and 3
+    X = planted.X_train[:600]
     kwargs = {"max_depth": "auto", "random_state": 0, "verbose": False}
     surrogate = TreeSurrogate(planted_blackbox, depths=(1, 2, 3), **kwargs)
     assert surrogate.set_params(depths=[2]).fit(X).max_depth_ == 2
@@ -425,3 +431,50 @@ def test_export_text_names_the_model_labels_where_the_black_box_has_them(planted
     plain = _contrarian(planted)
     rules = TreeSurrogate(plain, max_depth=1, random_state=0).fit(planted.X_train).export_text()
     assert "class: 0" in rules and "class: 1" in rules  # indices where no labels are known
+
+
+def test_auto_measures_fidelity_on_rows_that_neither_trained_nor_chose_the_tree(
+    planted, planted_blackbox
+):
+    """fidelity_ under "auto" was the agreement on the held-out rows that had also
+    chosen the depth: the best of several noisy figures, biased upwards. Now half the
+    held-out rows choose and the other half measure."""
+    from unboxed.evaluate import agreement
+
+    X = planted.X_train[:400]
+    s = TreeSurrogate(
+        planted_blackbox, max_depth="auto", depths=[1, 2, 4, 8], random_state=0
+    ).fit(X)
+    train, select, test = s.train_indices_, s.select_indices_, s.test_indices_
+    for a, b in ((train, select), (train, test), (select, test)):
+        assert np.intersect1d(a, b).size == 0
+    np.testing.assert_array_equal(np.sort(np.concatenate([train, select, test])), np.arange(400))
+    # by construction: the split is the generator's first draw; the 100 held-out rows
+    # are its first 100, the first 50 choose the depth and the next 50 measure the tree
+    order = np.random.default_rng(0).permutation(400)
+    np.testing.assert_array_equal(select, np.sort(order[:50]))
+    np.testing.assert_array_equal(test, np.sort(order[50:100]))
+    np.testing.assert_array_equal(train, np.sort(order[100:]))
+    y = planted_blackbox.predict(X)
+    assert s.fidelity_ == agreement(s.predict(X[test]), y[test]) and s.fidelity_.n == 50
+    assert s.path_length_ == path_length(s.tree_, X[test])
+    chosen = next(p for p in s.curve_ if p["max_depth"] == s.max_depth_)
+    assert chosen["fidelity"] == agreement(s.predict(X[select]), y[select]).as_dict()
+    assert chosen["fidelity"]["n"] == 50
+
+
+def test_a_fixed_depth_measures_on_every_held_out_row(planted, planted_blackbox):
+    X = planted.X_train[:400]
+    s = TreeSurrogate(planted_blackbox, max_depth=3, random_state=0).fit(X)
+    order = np.random.default_rng(0).permutation(400)
+    assert s.select_indices_ is None and s.fidelity_.n == 100
+    np.testing.assert_array_equal(s.test_indices_, np.sort(order[:100]))
+    np.testing.assert_array_equal(s.train_indices_, np.sort(order[100:]))
+
+
+def test_auto_needs_two_held_out_rows(planted, planted_blackbox):
+    # 25% of 5 rows is 1 row: enough for a fixed depth, not to choose and measure
+    X = planted.X_train[:5]
+    assert TreeSurrogate(planted_blackbox, max_depth=2, random_state=0).fit(X).fidelity_.n == 1
+    with pytest.raises(ValueError, match="needs at least 2 held-out rows"):
+        TreeSurrogate(planted_blackbox, max_depth="auto", random_state=0).fit(X)

@@ -71,8 +71,10 @@ class TreeSurrogate(Params):
     max_depth : int, None or "auto"
         The tree's depth limit. None grows the tree until it fits the black box's
         predictions on the training part. "auto" picks the smallest depth in
-        ``depths`` whose held-out fidelity is within ``tolerance`` of the best: the
-        knee of the fidelity/complexity curve, kept in ``curve_``.
+        ``depths`` whose fidelity on the selection rows (half the held-out rows,
+        rounded down) is within ``tolerance`` of the best: the knee of the
+        fidelity/complexity curve, kept in ``curve_``. The other held-out rows, which
+        neither trained a tree nor chose the depth, give ``fidelity_``.
     min_samples_leaf : int
         Passed to scikit-learn's tree.
     depths : sequence of int
@@ -80,7 +82,8 @@ class TreeSurrogate(Params):
     tolerance : float
         How much fidelity "auto" gives up for a smaller tree.
     held_out : float in (0, 1)
-        The share of ``fit``'s rows kept out of the tree to measure its fidelity.
+        The share of ``fit``'s rows kept out of the tree to measure its fidelity (and,
+        for "auto", to choose its depth: half of them each).
     random_state : int, numpy.random.Generator or None
         Seeds the held-out split and the tree's tie-breaking.
     verbose : bool
@@ -94,14 +97,22 @@ class TreeSurrogate(Params):
     depth_, n_leaves_ : int
         The fitted tree's depth and number of leaves.
     fidelity_ : Estimate
-        Agreement with the black box on the held-out rows, with Wilson's 95% score
-        interval. With
-        ``max_depth="auto"`` these rows also chose the depth, so call
-        :meth:`fidelity` on fresh data for an unbiased figure.
+        Agreement with the black box on the test rows (``test_indices_``), with
+        Wilson's 95% score interval. These rows neither trained the tree nor, with
+        ``max_depth="auto"``, chose its depth, so the figure is not biased upwards by
+        the choice; with "auto" they are half the held-out rows, so its interval is
+        wider than a fixed depth's.
     path_length_ : float
-        Mean decision-path length (nodes per path) on the held-out rows.
+        Mean decision-path length (nodes per path) on the test rows.
     curve_ : list of dict or None
-        For "auto": per depth, the fidelity (mean, CI), leaves and path length.
+        For "auto": per depth, the fidelity (mean, CI), leaves and path length on the
+        selection rows (``select_indices_``). The chosen depth's point there is the
+        best of several noisy figures: read ``fidelity_`` for the chosen tree.
+    train_indices_, test_indices_ : ndarray of int
+        The rows of ``fit``'s ``X`` that trained the tree and that measure
+        ``fidelity_``, sorted.
+    select_indices_ : ndarray of int or None
+        For "auto", the rows that chose the depth (disjoint from both); None otherwise.
     n_features_in_ : int
     """
 
@@ -163,12 +174,25 @@ class TreeSurrogate(Params):
                 f"the black box predicts a single class ({y[0]}) on all {n} rows of X; "
                 "a surrogate needs inputs on which it predicts at least two classes"
             )
+        if self.max_depth == "auto" and n_test < 2:
+            raise ValueError(
+                f"X has {n} rows; max_depth='auto' needs at least 2 held-out rows "
+                f"(one to choose the depth, one to measure it), {self.held_out:.0%} gives {n_test}"
+            )
         order = rng.permutation(n)
-        test, train = order[:n_test], order[n_test:]
+        held, train = order[:n_test], order[n_test:]
+        # "auto" chooses the depth on part of the held-out rows and measures the chosen
+        # tree on the rest: a figure taken on the rows that picked the best of several
+        # trees is the best of several noisy figures, biased upwards.
+        select = held[: n_test // 2] if self.max_depth == "auto" else None
+        test = held[n_test // 2 :] if self.max_depth == "auto" else held
         self._seed = seed_from(rng)
         self.n_features_in_ = int(X.shape[1])
+        self.train_indices_ = np.sort(train)
+        self.select_indices_ = None if select is None else np.sort(select)
+        self.test_indices_ = np.sort(test)
         self.curve_: list[dict[str, Any]] | None = None
-        if self.max_depth == "auto":
+        if select is not None:
             # Shallowest first: the first depth within tolerance of the best is chosen.
             depths = sorted(set(self.depths))
             # One tree per depth: the 12 default depths on 45,000 Fashion-MNIST rows took
@@ -177,14 +201,14 @@ class TreeSurrogate(Params):
                 trees = {depth: self._tree(depth, X[train], y[train]) for depth in bar}
             self.curve_ = []
             for depth, tree in trees.items():
-                fid = agreement(tree.predict(X[test]), y[test])
+                fid = agreement(tree.predict(X[select]), y[select])
                 self.curve_.append(
                     {
                         "max_depth": depth,
                         "depth": int(tree.get_depth()),
                         "fidelity": fid.as_dict(),
                         "n_leaves": int(tree.get_n_leaves()),
-                        "path_length": path_length(tree, X[test]),
+                        "path_length": path_length(tree, X[select]),
                     }
                 )
             best = max(point["fidelity"]["mean"] for point in self.curve_)
