@@ -442,9 +442,8 @@ def test_auto_measures_fidelity_on_rows_that_neither_trained_nor_chose_the_tree(
     from unboxed.evaluate import agreement
 
     X = planted.X_train[:400]
-    s = TreeSurrogate(
-        planted_blackbox, max_depth="auto", depths=[1, 2, 4, 8], random_state=0
-    ).fit(X)
+    kwargs = {"max_depth": "auto", "depths": [1, 2, 4, 8], "random_state": 0}
+    s = TreeSurrogate(planted_blackbox, **kwargs).fit(X)
     train, select, test = s.train_indices_, s.select_indices_, s.test_indices_
     for a, b in ((train, select), (train, test), (select, test)):
         assert np.intersect1d(a, b).size == 0
