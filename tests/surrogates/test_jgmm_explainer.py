@@ -332,6 +332,9 @@ def test_untied_higher_layer(digits, digits_blackbox):
                 digits.X_test[:2], select=select, sampler="sparse", radius=0.5
             )
     assert len(explainer.prototypes(n_per_class=1)) == 4
+    # an untied component has no class to check a prototype against
+    with pytest.raises(ValueError, match="faithfulness needs higher_layer='logits'"):
+        explainer.faithfulness(explainer.prototypes(n_per_class=1))
 
 
 def test_n_components_x_chosen_by_validation(digits, digits_blackbox):
@@ -1215,3 +1218,98 @@ def test_validity_asks_the_black_box_not_the_proxy(explainer, digits, digits_len
         explainer.validity(explainer.prototypes(n_per_class=1))
     with pytest.raises(TypeError, match="ExampleSet"):
         explainer.validity(flips)
+
+
+def _network_proba(digits_lenet, images):
+    import torch
+
+    with torch.inference_mode():
+        x = torch.tensor(np.asarray(images).reshape(-1, 1, 8, 8), dtype=torch.float32)
+        return torch.softmax(digits_lenet(x).double(), dim=1).numpy()
+
+
+def _margin(proba):
+    top2 = np.sort(proba, axis=1)[:, -2:]
+    return top2[:, 1] - top2[:, 0]
+
+
+def test_faithfulness_checks_each_kind_of_example_against_the_black_box(
+    explainer, digits, digits_lenet
+):
+    """Prototypes against their component's class, criticisms against the proxy's
+    agreement, influentials against the network's own margin; each beside the same
+    share on the pool, with Wilson's intervals. Recomputed here with the network."""
+    from unboxed.evaluate._stats import wilson_interval
+
+    pool = _network_proba(digits_lenet, digits.X_train)
+    pool_agrees = explainer.predict(digits.X_train) == pool.argmax(1)
+
+    def check(result, hits, reference, kind):
+        assert result.kind == kind and result.examples.n == hits.size
+        assert result.examples.mean == hits.mean()
+        assert result.examples.ci == wilson_interval(int(hits.sum()), hits.size)
+        assert result.reference.mean == reference.mean()
+        assert result.reference.ci == wilson_interval(int(reference.sum()), reference.size)
+
+    criticisms = explainer.criticisms(n=30)
+    result = explainer.faithfulness(criticisms)
+    agrees = _network_proba(digits_lenet, criticisms.inputs).argmax(1)
+    check(result, agrees == criticisms.top_classes[:, 0], pool_agrees, "criticism")
+    # rows no component represents are where the proxy fails: 0.20 against 0.86
+    assert result.expected == "lower" and result.holds and result.examples.mean < 0.5
+
+    influentials = explainer.influentials(n=30)
+    result = explainer.faithfulness(influentials)
+    median = np.median(_margin(pool))
+    low = _margin(_network_proba(digits_lenet, influentials.inputs)) < median
+    check(result, low, _margin(pool) < median, "influential")
+    # the network hesitates where the proxy does: 0.80 below its median margin
+    assert result.expected == "higher" and result.holds
+
+    mined = explainer.prototypes(n_per_class=5)
+    result = explainer.faithfulness(mined)
+    in_class = _network_proba(digits_lenet, mined.inputs).argmax(1) == mined.groups
+    check(result, in_class, pool_agrees, "prototype")
+    # Eq. 4 ranks rows by the density p(x | w = j), and the densest rows of a class's
+    # mixture are often rows of another class near a tight component: the network (and
+    # the proxy) puts only 0.62 of them in j, below the proxy's agreement on the pool.
+    assert result.examples.mean < result.reference.mean and not result.holds
+    generated = explainer.prototypes(n_per_class=20, source="generated", random_state=0)
+    result = explainer.faithfulness(generated)
+    # generated prototypes go through the layers above pool2 and their softmax
+    in_class = explainer.head_predict(generated.values) == generated.groups
+    check(result, in_class, pool_agrees, "prototype")
+    assert result.holds and result.examples.mean > 0.95
+
+
+def test_faithfulness_measures_on_the_pool_given(explainer, digits, digits_lenet):
+    influentials = explainer.influentials(digits.X_test, n=20)
+    result = explainer.faithfulness(influentials, digits.X_test)
+    pool = _network_proba(digits_lenet, digits.X_test)
+    median = np.median(_margin(pool))
+    assert result.reference.n == 359
+    assert result.reference.mean == np.mean(_margin(pool) < median)
+    low = _margin(_network_proba(digits_lenet, influentials.inputs)) < median
+    assert result.examples.mean == low.mean()
+    # generated influentials are read through the head's softmax, as the network's own
+    generated = explainer.influentials(n=10, source="generated", random_state=0)
+    proba = explainer._head_proba(generated.values)
+    F = explainer.lower_features(digits.X_test[:5])
+    np.testing.assert_allclose(
+        explainer._head_proba(F), _network_proba(digits_lenet, digits.X_test[:5]), atol=1e-6
+    )
+    assert explainer.faithfulness(generated).examples.mean == np.mean(
+        _margin(proba) < np.median(_margin(_network_proba(digits_lenet, digits.X_train)))
+    )
+    assert json.loads(json.dumps(result.as_dict()))["kind"] == "influential"
+    assert "influentials" in str(result)
+
+
+def test_faithfulness_refuses_what_it_does_not_check(explainer, digits):
+    queries = digits.X_test[:2]
+    with pytest.raises(ValueError, match="got counterfactuals; use validity"):
+        explainer.faithfulness(explainer.counterfactuals(queries, n_per_query=1, random_state=0))
+    with pytest.raises(TypeError, match="ExampleSet"):
+        explainer.faithfulness(np.zeros((2, 64)))
+    with pytest.raises(ValueError, match="expects"):
+        explainer.faithfulness(explainer.criticisms(n=2), digits.X_test[:, :5])

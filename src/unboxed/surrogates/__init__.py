@@ -12,13 +12,14 @@ from .._validation import NotFittedError
 from ._dmm import DMMMEN
 from ._driver import ConvergenceWarning, FitTrace, ObjectiveDecreaseWarning, fit_iterative
 from ._jgmm import JGMM
-from ._jgmm_explainer import JGMMExplainer
+from ._jgmm_explainer import ExampleFaithfulness, JGMMExplainer
 from ._tree import TreeSurrogate, path_length
 
 __all__ = [
     "DMMMEN",
     "JGMM",
     "ConvergenceWarning",
+    "ExampleFaithfulness",
     "FitTrace",
     "JGMMExplainer",
     "NotFittedError",

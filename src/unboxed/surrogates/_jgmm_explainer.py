@@ -9,6 +9,7 @@ black box is its faithfulness (Table 1). Explanatory examples follow Sec. 3.2.
 
 from __future__ import annotations
 
+import dataclasses
 import numbers
 import os
 import warnings
@@ -32,7 +33,7 @@ from .._validation import (
 )
 from ..blackbox import BlackBox, check_blackbox
 from ..evaluate import Estimate, agreement
-from ..evaluate._stats import wilson_bounds
+from ..evaluate._stats import proportion, wilson_bounds
 from ..example_set import ExampleSet
 from ..explanation import make_meta
 from . import _jgmm_examples as jx
@@ -66,6 +67,87 @@ def avg_pool(F: np.ndarray, size: int) -> np.ndarray:
         shape[axis] = counts.size
         out = sums / counts.reshape(shape)
     return out
+
+
+@dataclasses.dataclass(frozen=True)
+class ExampleFaithfulness:
+    """Whether explanatory examples found with the JGMM proxy say something true of the
+    black box: :meth:`JGMMExplainer.faithfulness`.
+
+    Attributes
+    ----------
+    kind : str
+        The examples' kind: "prototype", "criticism" or "influential".
+    measure : str
+        What ``examples`` and ``reference`` are shares of.
+    examples : Estimate
+        The share among the examples, with Wilson's 95% score interval.
+    reference : Estimate
+        The same share among the rows of the mining pool, with Wilson's 95% interval.
+    expected : {"higher", "lower"}
+        Where ``examples`` stands against ``reference`` when the examples are faithful.
+    """
+
+    kind: str
+    measure: str
+    examples: Estimate
+    reference: Estimate
+    expected: str
+
+    @property
+    def holds(self) -> bool:
+        """Whether the two 95% intervals are apart, ``examples`` on the ``expected``
+        side: a difference that sampling alone would rarely give.
+
+        Returns
+        -------
+        bool
+        """
+        if self.expected == "higher":
+            return self.examples.ci[0] > self.reference.ci[1]
+        return self.examples.ci[1] < self.reference.ci[0]
+
+    def __str__(self) -> str:
+        return (
+            f"{self.kind}s: {self.measure}: {self.examples} against {self.reference} on the "
+            f"pool (expected {self.expected}; holds: {self.holds})"
+        )
+
+    def as_dict(self) -> dict[str, Any]:
+        """The figures as JSON-ready plain types.
+
+        Returns
+        -------
+        dict
+            Keys ``kind``, ``measure``, ``expected``, ``holds`` and ``examples`` and
+            ``reference`` (each :meth:`Estimate.as_dict`).
+        """
+        return {
+            "kind": self.kind,
+            "measure": self.measure,
+            "examples": self.examples.as_dict(),
+            "reference": self.reference.as_dict(),
+            "expected": self.expected,
+            "holds": self.holds,
+        }
+
+
+#: What :meth:`JGMMExplainer.faithfulness` measures per kind, and which way a faithful
+#: set of examples leans.
+_FAITHFULNESS = {
+    "prototype": ("the black box puts the row in its component's class", "higher"),
+    "criticism": ("the proxy's class is the black box's", "lower"),
+    "influential": (
+        "the black box's margin (top-1 minus top-2 probability) is below the pool's median",
+        "higher",
+    ),
+}
+
+
+def _margin(proba: np.ndarray) -> np.ndarray:
+    """Top-1 minus top-2 probability per row, shape ``(n,)`` of ``(n, C)``."""
+    top2 = np.sort(proba, axis=1)[:, -2:]
+    return top2[:, 1] - top2[:, 0]
 
 
 class JGMMExplainer(Params):
@@ -572,6 +654,79 @@ class JGMMExplainer(Params):
         n_queries = np.unique(examples.groups).size
         return Estimate(share, wilson_bounds(share, n_queries), int(valid.size))
 
+    def faithfulness(self, examples: ExampleSet, X: object | None = None) -> ExampleFaithfulness:
+        """Check prototypes, criticisms or influentials, found with the proxy, against
+        the black box itself, beside the same figure on the mining pool.
+
+        - A prototype of higher component ``j`` (class ``classes_[j]``) should be a row
+          the black box puts in that class: the share that it does, against the share
+          of pool rows whose class the proxy gives (its agreement there). Faithful
+          prototypes score higher.
+        - A criticism is a row no component represents: the share on which the proxy's
+          class (``top_classes[:, 0]``) is the black box's, against the proxy's
+          agreement on the pool. Faithful criticisms score lower: they show where the
+          proxy fails.
+        - An influential row has an uncertain proxy posterior (eq. 6): the share whose
+          black-box margin, top-1 minus top-2 class probability, is below the pool's
+          median margin, against the same share on the pool (about one half).
+          Faithful influentials score higher: the black box hesitates there too.
+
+        Mined examples are classified from their ``inputs``; generated ones by the
+        layers above ``lower_layer``, as :meth:`validity` does. It draws nothing.
+
+        Parameters
+        ----------
+        examples : ExampleSet
+            Prototypes, criticisms or influentials from this explainer.
+        X : array-like of inputs, optional
+            The pool they were mined from; default the inputs ``fit`` saw.
+
+        Returns
+        -------
+        ExampleFaithfulness
+            The share among the examples and on the pool, each with Wilson's 95% score
+            interval (the examples as independent units), and whether they stand
+            apart on the side faithful examples should.
+
+        Raises
+        ------
+        ValueError
+            For another kind of example (counterfactuals and semi-factuals have
+            :meth:`validity`), an empty set, or a model whose higher layer is not the
+            logits.
+        """
+        self._check_fitted()
+        check_instance(examples, ExampleSet, name="examples", what="an ExampleSet")
+        if examples.kind not in _FAITHFULNESS:
+            hint = "; use validity" if examples.kind in ("counterfactual", "semifactual") else ""
+            raise ValueError(
+                f"faithfulness checks prototypes, criticisms and influentials, got "
+                f"{examples.kind}s{hint}"
+            )
+        self._check_tied("faithfulness")
+        if examples.values.shape[0] == 0:
+            raise ValueError("examples is empty: no example was found to check")
+        measure, expected = _FAITHFULNESS[examples.kind]
+        if examples.inputs is not None:
+            proba = self.blackbox.predict_proba(examples.inputs)
+        else:
+            proba = self._head_proba(examples.values)
+        pool = self.X_fit_ if X is None else self.blackbox.check_X(X)
+        pool_proba = self.blackbox.predict_proba(pool)
+        if examples.kind == "influential":
+            median = np.median(_margin(pool_proba))
+            hits, reference = _margin(proba) < median, _margin(pool_proba) < median
+        else:
+            reference = self.predict(pool) == pool_proba.argmax(axis=1)
+            if examples.kind == "prototype":
+                claimed = self._fitted_classes()[examples.groups]
+            else:
+                claimed = examples.top_classes[:, 0]
+            hits = proba.argmax(axis=1) == claimed
+        return ExampleFaithfulness(
+            examples.kind, measure, proportion(hits), proportion(reference), expected
+        )
+
     def head_predict(self, F: object) -> np.ndarray:
         """The black box's class for lower features ``F``, by running the layers above.
 
@@ -586,6 +741,11 @@ class JGMMExplainer(Params):
         -------
         ndarray of shape (n_samples,)
         """
+        return self._head_outputs(F).argmax(axis=1)
+
+    def _head_outputs(self, F: object) -> np.ndarray:
+        """The network's outputs (logits or probabilities, as it returns them) for flat
+        lower features ``F``, shape ``(n, n_classes)``, in float64."""
         import torch
 
         self._check_fitted()
@@ -602,8 +762,17 @@ class JGMMExplainer(Params):
             for start in range(0, F.shape[0], 4096):
                 # A copy: F may be a read-only array (an ExampleSet's values).
                 batch = torch.tensor(np.array(F[start : start + 4096]), dtype=dtype)
-                out.append(head(batch.reshape(-1, *self.feature_shape_)).argmax(dim=1).numpy())
+                out.append(head(batch.reshape(-1, *self.feature_shape_)).double().numpy())
         return np.concatenate(out)
+
+    def _head_proba(self, F: object) -> np.ndarray:
+        """:meth:`_head_outputs` as class probabilities: a float64 softmax of logits, as
+        :meth:`BlackBox.predict_proba` takes them."""
+        out = self._head_outputs(F)
+        if self.blackbox.output != "logits":
+            return out
+        out = np.exp(out - out.max(axis=1, keepdims=True))
+        return out / out.sum(axis=1, keepdims=True)
 
     def _head(self) -> Any:
         from torch import nn
