@@ -71,6 +71,18 @@ def test_a_relu_network_is_its_own_plnn(digits):
     assert result.mean_gap.mean == 0.0
 
 
+def test_the_networks_keep_their_training_mode(smooth_mlp, digits):
+    # BlackBox.from_torch puts a module in eval mode for good; the measurement must not
+    plnn = to_plnn(smooth_mlp, 4, verbose=False)
+    smooth_mlp.train()
+    try:
+        result = plnn_fidelity(smooth_mlp, plnn, digits.X_test[:30])
+        assert smooth_mlp.training and all(m.training for m in smooth_mlp.modules())
+        assert not plnn.training and result.agreement.n == 30
+    finally:
+        smooth_mlp.eval()
+
+
 def test_bad_arguments(smooth_mlp, digits):
     plnn = to_plnn(smooth_mlp, 4, verbose=False)
     X = digits.X_test[:20]

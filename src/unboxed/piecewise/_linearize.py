@@ -15,7 +15,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -553,6 +553,8 @@ def to_plnn(module: nn.Module, n_pieces: int, **kwargs: Any) -> nn.Module:
         A deep copy in eval mode. A ``ZooModel`` stays a ``ZooModel``, but its config
         still names the smooth activation: ``zoo.save`` does not record the
         linearisation, so call ``to_plnn`` again after ``zoo.load``.
+        :func:`plnn_fidelity` measures how closely it follows ``module`` on given
+        inputs.
 
     Raises
     ------
@@ -648,7 +650,7 @@ def plnn_fidelity(
     X: Any,
     *,
     input_shape: Any = None,
-    output: str = "logits",
+    output: Literal["logits", "probabilities"] = "logits",
     n_boot: int = 1000,
     random_state: RandomState = None,
 ) -> PLNNFidelity:
@@ -703,12 +705,17 @@ def plnn_fidelity(
     if input_shape is None:
         input_shape = getattr(module, "input_shape", X.shape[1:])
     # Both through BlackBox: the same batching, eval mode and float64 softmax, and
-    # the same check of X against input_shape.
-    boxes = [
-        BlackBox.from_torch(net, input_shape=input_shape, output=output)  # type: ignore[arg-type]
-        for net in (module, plnn)
-    ]
-    p, q = (box.predict_proba(X) for box in boxes)
+    # the same check of X against input_shape. Wrapping puts a module in eval mode for
+    # good; a measurement must not change the caller's network, so its modes go back.
+    modes = [(m, m.training) for net in (module, plnn) for m in net.modules()]
+    try:
+        p, q = (
+            BlackBox.from_torch(net, input_shape=input_shape, output=output).predict_proba(X)
+            for net in (module, plnn)
+        )
+    finally:
+        for m, training in modes:
+            m.training = training
     if p.shape != q.shape:
         raise ValueError(f"module gives {p.shape[1]} classes but plnn gives {q.shape[1]}")
     gap = np.abs(p - q).max(axis=1)
