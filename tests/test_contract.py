@@ -450,6 +450,7 @@ UNFITTED = {
         {
             "counterfactuals": ("X",),
             "criticisms": (),
+            "faithfulness": ("X",),
             "fidelity": ("X",),
             "head_predict": ("X",),
             "influentials": ("X",),
