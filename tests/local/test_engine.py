@@ -11,20 +11,27 @@ from unboxed.local._engine import (
     Engine,
     _largest_eigenvalue,
     bernoulli_masks,
+    centred,
+    constrained_solve,
     constrained_wls,
     cross_validated_r2,
     exponential_kernel,
     fold_labels,
+    lasso_solve,
     one_off_masks,
+    ridge_solve,
     shapley_kernel,
     shapley_masks,
     top_k_active,
     uniform_kernel,
     weighted_lasso,
+    weighted_moments,
     weighted_r2,
     weighted_ridge,
 )
 from unboxed.local._segments import Partition
+
+from . import _refit
 
 
 def _problems(rng, r=3, s=60, m=6):
@@ -343,7 +350,7 @@ def test_cross_validated_r2_is_sklearn_s_k_fold_ridge_scored_on_the_held_out_sam
     Z, y, w = _problems(rng)
     active = np.ones((3, 6), dtype=bool)
     folds = fold_labels(3, 60, 5, np.random.default_rng(1))
-    cv = cross_validated_r2(Z, y, w, folds, lambda t: weighted_ridge(Z, y, t, active, alpha))
+    cv = cross_validated_r2(Z, y, w, folds, _ridge(active, alpha), weighted_moments(Z, y, w))
     for i in range(3):
         predicted = np.empty(60)
         for k in range(5):
@@ -362,10 +369,10 @@ def test_cross_validated_r2_of_noise_is_not_above_zero_where_the_in_sample_r2_is
     Z = (rng.random((50, 30, 20)) < 0.5).astype(float)
     y, w = rng.normal(size=(50, 30)), np.ones((50, 30))
     active = np.ones((50, 20), dtype=bool)
-    fit = lambda t: weighted_ridge(Z, y, t, active, 0.1)  # noqa: E731
     folds = fold_labels(50, 30, 5, np.random.default_rng(1))
-    assert weighted_r2(Z, y, w, *fit(w)).mean() > 0.5
-    assert np.all(cross_validated_r2(Z, y, w, folds, fit) <= 0)
+    assert weighted_r2(Z, y, w, *weighted_ridge(Z, y, w, active, 0.1)).mean() > 0.5
+    cv = cross_validated_r2(Z, y, w, folds, _ridge(active, 0.1), weighted_moments(Z, y, w))
+    assert np.all(cv <= 0)
 
 
 def test_cross_validated_r2_is_nan_where_one_fold_holds_all_the_weight(rng):
@@ -375,11 +382,163 @@ def test_cross_validated_r2_is_nan_where_one_fold_holds_all_the_weight(rng):
     w[1, 1:] = 0.0
     active = np.ones((3, 6), dtype=bool)
     folds = fold_labels(3, 60, 5, np.random.default_rng(1))
-    fit = lambda t: weighted_ridge(Z, y, t, active, 1.0)  # noqa: E731
-    cv = cross_validated_r2(Z, y, w, folds, fit)
+    cv = cross_validated_r2(Z, y, w, folds, _ridge(active, 1.0), weighted_moments(Z, y, w))
     assert np.isnan(cv[1]) and np.all(np.isfinite(cv[[0, 2]]))
     Z2, y2, w2, folds2 = Z[::2], y[::2], w[::2], folds[::2]
-    alone = cross_validated_r2(
-        Z2, y2, w2, folds2, lambda t: weighted_ridge(Z2, y2, t, active[::2], 1.0)
-    )
+    moments = weighted_moments(Z2, y2, w2)
+    alone = cross_validated_r2(Z2, y2, w2, folds2, _ridge(active[::2], 1.0), moments)
     np.testing.assert_allclose(cv[[0, 2]], alone)
+
+
+def _ridge(active, alpha):
+    """Lime's ridge as a fit on sums, for :func:`cross_validated_r2`."""
+    return lambda sums, probe: ridge_solve(centred(sums), active, alpha, probe=probe)
+
+
+def _cv_pair(kind, Z, y, w, folds, active, alpha):
+    """``score_cv`` computed from the folds' downdated sums and by the slow reference
+    (a refit per fold on all samples with the held-out weights set to 0)."""
+    if kind == "constrained":
+        base = y[:, 0].copy()
+        total = y[:, 1] - base
+
+        def fit(sums, probe):
+            phi, firmness = constrained_solve(
+                sums.gram, sums.rhs, active, total, alpha, probe=probe
+            )
+            return phi, base, firmness
+
+        moments = weighted_moments(Z, y, w, shift=base)
+        fast = cross_validated_r2(Z, y, w, folds, fit, moments, shift=base)
+        slow = _refit.cross_validated_r2(
+            Z,
+            y,
+            w,
+            folds,
+            lambda t: (_refit.constrained(Z, y - base[:, None], t, active, total, alpha), base),
+        )
+        return fast, slow
+    regression, _, k = kind.partition("-top")
+    n_features = int(k) if k else None
+
+    def model(sums, probe):
+        problem = centred(sums)
+        solve = ridge_solve if regression == "ridge" else lasso_solve
+        coef, intercept, firmness = solve(problem, active, alpha, probe=probe)
+        if n_features is not None:
+            chosen = top_k_active(coef, active, n_features)
+            coef, intercept, refit = ridge_solve(problem, chosen, alpha, probe=probe)
+            firmness = np.minimum(firmness, refit) if probe else None
+        return coef, intercept, firmness
+
+    fast = cross_validated_r2(Z, y, w, folds, model, weighted_moments(Z, y, w))
+    reference = dict(regression=regression, alpha=alpha, n_features=n_features)
+    slow = _refit.cross_validated_r2(
+        Z, y, w, folds, lambda t: _refit.lime_model(Z, y, t, active, **reference)
+    )
+    return fast, slow
+
+
+def _local_problems(rng, r, s, m):
+    """LIME-like problems: on/off components, an answer in [0, 1], kernel weights, some
+    samples of weight 0."""
+    Z = (rng.random((r, s, m)) < 0.5).astype(float)
+    y = special.expit(Z @ rng.normal(size=m) / np.sqrt(m) + 0.3 * rng.normal(size=(r, s)))
+    w = np.exp(-rng.uniform(0, 3, size=(r, s)))
+    w[:, 1::7] = 0.0
+    return Z, y, w
+
+
+KINDS = [
+    ("ridge", 1.0),
+    ("ridge", 1e-3),
+    ("ridge", 0.0),
+    ("lasso", 0.01),
+    ("ridge-top3", 1.0),
+    ("ridge-top3", 0.0),
+    ("lasso-top4", 0.005),
+    ("constrained", 0.0),
+    ("constrained", 0.5),
+]
+
+
+@pytest.mark.parametrize(("kind", "alpha"), KINDS)
+@pytest.mark.parametrize(
+    ("s", "m", "n_folds"), [(400, 12, 5), (120, 30, 5), (36, 30, 5), (60, 8, 3)]
+)
+def test_cross_validated_r2_from_downdated_sums_matches_refitting_each_fold(
+    kind, alpha, s, m, n_folds
+):
+    """The folds' fits read the total sums minus the held-out fold's; refitted on all
+    samples with the held-out weights set to 0 (the reference), the same figures to
+    rounding: also with fewer samples than components and no penalty, where the
+    rounding of the sums decides the fit and they are taken from the samples."""
+    rng = np.random.default_rng(s + m)
+    Z, y, w = _local_problems(rng, 12, s, m)
+    active = np.ones((12, m), dtype=bool)
+    active[3, m // 2 :] = False  # a row with fewer components, its columns zero
+    Z[3, :, m // 2 :] = 0.0
+    folds = fold_labels(12, s, n_folds, np.random.default_rng(1))
+    fast, slow = _cv_pair(kind, Z, y, w, folds, active, alpha)
+    assert np.all(np.isfinite(slow))
+    np.testing.assert_allclose(fast, slow, rtol=0, atol=1e-8)
+
+
+EDGE_FITS = [("ridge", 1.0), ("ridge", 0.0), ("lasso", 0.01), ("constrained", 0.0)]
+EDGES = ["one component", "coinciding columns", "tiny training weight", "unequal folds"]
+
+
+@pytest.mark.parametrize(
+    ("kind", "alpha", "edge"),
+    [(kind, alpha, edge) for kind, alpha in EDGE_FITS for edge in EDGES]
+    # LIME weighs the instance 1: a centred fit of no weight, which divides by 0, does
+    # not occur; nor does ridge without penalty on the instance alone (its centred gram
+    # is 0: singular in the full fit as well).
+    + [(kind, a, "all weight in one fold") for kind, a in EDGE_FITS if (kind, a) != ("ridge", 0.0)]
+    + [("constrained", 0.0, "no weight"), ("constrained", 0.5, "no weight")],
+)
+def test_cross_validated_r2_from_downdated_sums_matches_refitting_at_the_edges(kind, alpha, edge):
+    """Row 1 carries the edge; NaN where the reference is NaN (a fold with all the
+    weight, no weight at all), the same figure elsewhere (to rounding: a kernel that
+    dwarfs all samples but the instance gives figures like -3e197)."""
+    rng = np.random.default_rng(3)
+    Z, y, w = _local_problems(rng, 4, 80, 6)
+    active = np.ones((4, 6), dtype=bool)
+    folds = fold_labels(4, 80, 5, np.random.default_rng(2))
+    if edge == "all weight in one fold":  # a tiny kernel width: only the instance
+        w[1, 1:] = 0.0
+    elif edge == "no weight":  # KernelSHAP's row of one component
+        w[1] = 0.0
+        active[1, 1:] = False
+        Z[1, :, 1:] = 0.0
+    elif edge == "one component":
+        active[1, 1:] = False
+        Z[1, :, 1:] = 0.0
+    elif edge == "coinciding columns":  # the 1e-12 jitter alone makes alpha = 0 solvable
+        Z[1, :, 2] = Z[1, :, 1]
+        Z[:, :, 4] = Z[:, :, 3]
+    elif edge == "tiny training weight":  # the instance dwarfs every other sample
+        w[1] = 1e-200
+        w[1, 0] = 1.0
+    else:  # folds of unequal sizes: padded with weightless copies
+        folds[1] = np.where(folds[1] == 4, 3, folds[1])
+        folds[2] = np.where(folds[2] == 0, 1, folds[2])
+    fast, slow = _cv_pair(kind, Z, y, w, folds, active, alpha)
+    nan = edge in ("all weight in one fold", "no weight")
+    assert np.isnan(slow[1]) == nan and np.all(np.isfinite(slow[[0, 2, 3]]))
+    np.testing.assert_allclose(fast, slow, rtol=1e-12, atol=1e-8)
+
+
+def test_cross_validated_r2_takes_the_sums_of_an_unstable_fit_from_its_samples(monkeypatch):
+    """Without a penalty and with fewer samples than components, the fit is the jitter's
+    and the rounding of its sums moves it far beyond 1e-8: then the sums are those of
+    the reference, taken from the samples, and so is the figure."""
+    rng = np.random.default_rng(0)
+    Z, y, w = _local_problems(rng, 6, 30, 40)
+    active = np.ones((6, 40), dtype=bool)
+    folds = fold_labels(6, 30, 5, np.random.default_rng(1))
+    fast, slow = _cv_pair("ridge", Z, y, w, folds, active, 0.0)
+    np.testing.assert_allclose(fast, slow, rtol=0, atol=1e-8)
+    monkeypatch.setattr(_engine, "DIRECT_FIRMNESS", 0.0)
+    downdated, _ = _cv_pair("ridge", Z, y, w, folds, active, 0.0)
+    assert np.max(np.abs(downdated - slow)) > 1e-6

@@ -13,6 +13,8 @@ from unboxed import BlackBox, load_dataset
 from unboxed.local import KernelShap, Lime, Occlusion, SegmenterError, grid_labels, segment
 from unboxed.local._base import BLUR_SIGMA, make_fill
 
+from . import _refit
+
 
 def _linear_box(w):
     """p(class 1) = 0.5 + x . w: a black box that is exactly linear in its input."""
@@ -773,3 +775,79 @@ def test_cross_validated_score_is_nan_when_only_the_instance_carries_weight(
     # every fold but the instance's has no weight to fit to: undefined (NaN, kept as None)
     assert result.meta["score_cv"] == [None, None]
     assert all(np.isfinite(result.meta["score"]))
+
+
+class _RefittingLime(Lime):
+    """Lime as it was before the folds' sums were downdated: a refit per fold."""
+
+    _fit = _refit.lime_fit
+
+
+class _RefittingKernelShap(KernelShap):
+    """KernelShap as it was before the folds' sums were downdated: a refit per fold."""
+
+    _fit = _refit.kernel_shap_fit
+
+
+@pytest.mark.parametrize(
+    ("cls", "kwargs"),
+    [
+        (Lime, {}),
+        (Lime, {"alpha": 0.0}),
+        (Lime, {"regression": "lasso", "alpha": 0.001}),
+        (Lime, {"n_features": 3}),
+        (Lime, {"regression": "lasso", "alpha": 0.01, "n_features": 4}),
+        (Lime, {"kernel_width": 0.05}),
+        (Lime, {"kernel_width": 1e-300}),
+        (Lime, {"cv": 3}),
+        (KernelShap, {}),
+        (KernelShap, {"alpha": 0.5}),
+        (KernelShap, {"cv": 7}),
+    ],
+)
+@pytest.mark.parametrize(("segmenter", "n_samples"), [("grid", 200), ("pixels", 40)])
+def test_cross_validation_from_downdated_sums_matches_refitting_each_fold(
+    cls, kwargs, segmenter, n_samples, digits, digits_blackbox
+):
+    """The values, ``score`` and every other figure bit for bit, ``score_cv`` to 1e-8,
+    against the fits of commit ae924ac (tests/local/_refit.py): also with fewer samples
+    than the 64 pixels, where KernelSHAP's and unpenalised LIME's folds are singular
+    but for the jitter and their sums are taken from the samples."""
+    refitting = _RefittingLime if cls is Lime else _RefittingKernelShap
+    common = {"segmenter": segmenter, "n_samples": n_samples, "random_state": 3, **kwargs}
+    if segmenter == "grid":
+        common["segment_params"] = {"cell": 2}
+    X = digits.X_test[:12]
+    new = cls(digits_blackbox, **common).explain(X)
+    old = refitting(digits_blackbox, **common).explain(X)
+    np.testing.assert_array_equal(new.values, old.values)
+    assert set(new.meta) == set(old.meta)
+    for key in set(new.meta) - {"score_cv", "parameters"}:
+        assert new.meta[key] == old.meta[key], key
+    fast, slow = (np.array(r.meta["score_cv"], dtype=float) for r in (new, old))
+    np.testing.assert_array_equal(np.isnan(fast), np.isnan(slow))
+    np.testing.assert_allclose(fast, slow, rtol=0, atol=1e-8)
+
+
+@pytest.mark.parametrize("cls", [Lime, KernelShap])
+def test_cross_validation_reads_the_samples_once_more_not_once_per_fold(
+    cls, digits, digits_blackbox, monkeypatch
+):
+    """Each fold's training sums are the total minus its own: the products Z' W Z run
+    over every sample once for the fit and once more for all 5 folds together, where a
+    refit per fold ran over all of them 5 more times."""
+    from unboxed.local import _engine
+
+    seen = []
+    gram = _engine._gram
+
+    def counting(Z, y, w):
+        seen.append(Z.shape[0] * Z.shape[1])
+        return gram(Z, y, w)
+
+    monkeypatch.setattr(_engine, "_gram", counting)
+    common = {"segmenter": "grid", "segment_params": {"cell": 2}, "n_samples": 200}
+    cls(digits_blackbox, random_state=0, cv=None, **common).explain(digits.X_test[:6])
+    alone, seen[:] = sum(seen), []
+    cls(digits_blackbox, random_state=0, cv=5, **common).explain(digits.X_test[:6])
+    assert sum(seen) == 2 * alone

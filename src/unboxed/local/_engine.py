@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 import numpy as np
 from scipy import special
@@ -275,19 +275,113 @@ def _gram(Z, y, w):
     return gram, rhs
 
 
-def _centred_gram(Z, y, w):
-    """The normal equations of a weighted fit with an intercept, without a centred copy
-    of ``Z``: ``Zc' W Zc = Z' W Z - sw m m'`` for the weighted column means ``m``, and
-    ``Zc' W yc = Z' W yc`` once ``y`` is centred. Z (r, S, M) 0/1 or small values.
+class Moments(NamedTuple):
+    """Weighted sums over each row's samples: all that a linear least-squares fit of
+    ``y`` on ``Z`` reads from them. Sums over disjoint sets of samples add, so those of
+    a cross-validation fold's training samples are those of all samples minus those
+    of the held-out ones (:func:`cross_validated_r2`).
 
-    Returns gram (r, M, M), rhs (r, M), z_mean (r, M), y_mean (r,), sw (r,).
+    Attributes
+    ----------
+    gram : ndarray of shape (r, M, M)
+        ``Z' W Z``.
+    rhs : ndarray of shape (r, M)
+        ``Z' W (y - shift)``.
+    z_sum : ndarray of shape (r, M)
+        ``Z' w``.
+    y_sum : ndarray of shape (r,)
+        ``w' (y - shift)``.
+    sw : ndarray of shape (r,)
+        ``sum w``.
+    shift : ndarray of shape (r,)
+        The offset taken off ``y``: its weighted mean, or a fixed intercept.
+    """
+
+    gram: np.ndarray
+    rhs: np.ndarray
+    z_sum: np.ndarray
+    y_sum: np.ndarray
+    sw: np.ndarray
+    shift: np.ndarray
+
+    def __sub__(self, other: object) -> Moments:
+        """The sums over the samples of ``self`` that are not in ``other`` (same shift)."""
+        if not isinstance(other, Moments):
+            return NotImplemented
+        return Moments(
+            self.gram - other.gram,
+            self.rhs - other.rhs,
+            self.z_sum - other.z_sum,
+            self.y_sum - other.y_sum,
+            self.sw - other.sw,
+            self.shift,
+        )
+
+    def put(self, rows: np.ndarray, part: Moments) -> Moments:
+        """These sums with those of ``part`` in the rows where ``rows`` (r,) is True
+        (``part`` holds those rows alone, or all ``r``)."""
+        sums = [a.copy() for a in self]
+        for a, b in zip(sums, part, strict=True):
+            a[rows] = b if len(b) == rows.sum() else b[rows]
+        return Moments(*sums)
+
+
+def weighted_moments(
+    Z: np.ndarray, y: np.ndarray, w: np.ndarray, shift: np.ndarray | None = None
+) -> Moments:
+    """The :class:`Moments` of each row's samples: one batched product ``Z' W Z``.
+
+    Parameters
+    ----------
+    Z : ndarray of shape (r, S, M), float
+    y, w : ndarray of shape (r, S)
+    shift : ndarray of shape (r,), optional
+        The offset to take off ``y``; by default its weighted mean, whose ``y_sum`` is
+        then 0 by definition (a fit with an intercept centres on it).
     """
     sw = w.sum(axis=1)
-    y_mean = (w * y).sum(axis=1) / sw
-    gram, rhs = _gram(Z, y - y_mean[:, None], w)
-    z_mean = np.einsum("rs,rsm->rm", w, Z) / sw[:, None]
+    if shift is None:
+        shift = (w * y).sum(axis=1) / sw
+        y_sum = np.zeros_like(sw)
+    else:
+        y_sum = (w * (y - shift[:, None])).sum(axis=1)
+    gram, rhs = _gram(Z, y - shift[:, None], w)
+    return Moments(gram, rhs, np.einsum("rs,rsm->rm", w, Z), y_sum, sw, shift)
+
+
+class Centred(NamedTuple):
+    """The normal equations of a weighted fit with an intercept, centred on the weighted
+    means: gram (r, M, M), rhs (r, M), z_mean (r, M), y_mean (r,), sw (r,)."""
+
+    gram: np.ndarray
+    rhs: np.ndarray
+    z_mean: np.ndarray
+    y_mean: np.ndarray
+    sw: np.ndarray
+
+
+def centred(moments: Moments) -> Centred:
+    """The centred normal equations, without a centred copy of ``Z``:
+    ``Zc' W Zc = Z' W Z - sw m m'`` for the weighted column means ``m``, and
+    ``Zc' W yc = Z' W (y - shift) - c Z' w`` for ``c`` the weighted mean of
+    ``y - shift`` (exactly 0 where ``shift`` is the mean itself, so the rhs is taken
+    as it is)."""
+    gram, rhs, z_sum, y_sum, sw, shift = moments
+    z_mean = z_sum / sw[:, None]
+    offset = y_sum / sw
     gram = gram - sw[:, None, None] * z_mean[:, :, None] * z_mean[:, None, :]
-    return gram, rhs, z_mean, y_mean, sw
+    return Centred(gram, rhs - offset[:, None] * z_sum, z_mean, shift + offset, sw)
+
+
+def _restrict(problem: Centred, active: np.ndarray) -> Centred:
+    """The normal equations of the columns in ``active`` (r, M) alone: those of ``Z``
+    with the other columns set to 0."""
+    pair = active[:, :, None] & active[:, None, :]
+    return problem._replace(
+        gram=np.where(pair, problem.gram, 0.0),
+        rhs=np.where(active, problem.rhs, 0.0),
+        z_mean=np.where(active, problem.z_mean, 0.0),
+    )
 
 
 def weighted_ridge(
@@ -311,15 +405,61 @@ def weighted_ridge(
     intercept : ndarray of shape (r,)
     """
     Z = np.where(active[:, None, :], Z, 0.0)
-    gram, rhs, z_mean, y_mean, _ = _centred_gram(Z, y, w)
-    m = Z.shape[2]
+    return ridge_solve(centred(weighted_moments(Z, y, w)), active, alpha)[:2]
+
+
+def ridge_solve(
+    problem: Centred, active: np.ndarray, alpha: float, *, probe: bool = False
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """:func:`weighted_ridge` on its centred normal equations (of any superset of the
+    ``active`` columns).
+
+    Returns
+    -------
+    coef : ndarray of shape (r, M)
+    intercept : ndarray of shape (r,)
+    firmness : ndarray of shape (r,) or None
+        With ``probe``, an estimate of the smallest eigenvalue of the system solved
+        (see :func:`_solve`); else None.
+    """
+    gram, rhs, z_mean, y_mean, _ = _restrict(problem, active)
+    m = gram.shape[2]
     # Inactive columns are all zero; a unit diagonal there pins their coefficient to 0.
     # A jitter relative to the scale keeps alpha = 0 solvable when columns coincide.
     scale = np.trace(gram, axis1=1, axis2=2)[:, None] / m
     diag = np.where(active, alpha + 1e-12 * scale, 1.0)
     gram = gram + diag[:, :, None] * np.eye(m)
-    coef = np.linalg.solve(gram, rhs[..., None])[..., 0] * active
-    return coef, y_mean - np.einsum("rm,rm->r", z_mean, coef)
+    coef, firmness = _solve(gram, rhs, active, probe)
+    coef = coef * active
+    return coef, y_mean - np.einsum("rm,rm->r", z_mean, coef), firmness
+
+
+def _solve(
+    a: np.ndarray, b: np.ndarray, active: np.ndarray, probe: bool
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """The solutions of the systems ``a x = b``, a (r, n, n), b (r, n).
+
+    With ``probe``, also the firmness of each system (r,): ``|p| / |(a^-1 p)[:M]|`` for
+    a fixed generic ``p`` on the first ``M`` unknowns where ``active`` (r, M) holds,
+    from the same factorisation. It is at least, and for a generic ``p`` near, the
+    smallest eigenvalue (in modulus) of ``a`` on those unknowns: an error ``e`` in
+    ``a`` may move the solution by about ``e / firmness`` times its size. (The other
+    unknowns are pinned by a unit diagonal or are a constraint's multiplier.)
+    """
+    if not probe:
+        return np.linalg.solve(a, b[..., None])[..., 0], None
+    m = active.shape[1]
+    # Distinct values, so that neither a single unknown nor the difference of two
+    # (coinciding columns) is orthogonal to it; scaled as ``a``, so that ``a^-1 p``
+    # stays near the condition number, far from overflow, when ``a`` is tiny.
+    scale = np.abs(np.diagonal(a, axis1=1, axis2=2)[:, :m]).sum(axis=1, where=active)
+    scale = np.where(scale > 0, scale / np.maximum(active.sum(axis=1), 1), 1.0)
+    p = np.zeros_like(b)
+    p[:, :m] = np.where(active, 1.0 + (np.arange(m) * 0.6180339887498949) % 1.0, 0.0)
+    x = np.linalg.solve(a, np.stack([b, p * scale[:, None]], axis=2))
+    moved = np.linalg.norm(x[:, :m, 1], axis=1)
+    size = np.linalg.norm(p, axis=1) * scale
+    return x[..., 0], np.where(moved > 0, size / np.where(moved > 0, moved, 1.0), np.inf)
 
 
 def weighted_lasso(
@@ -339,9 +479,22 @@ def weighted_lasso(
     Parameters and returns as :func:`weighted_ridge`.
     """
     Z = np.where(active[:, None, :], Z, 0.0)
-    gram, rhs, z_mean, y_mean, sw = _centred_gram(Z, y, w)
+    return lasso_solve(centred(weighted_moments(Z, y, w)), active, alpha, n_iter=n_iter)[:2]
+
+
+def lasso_solve(
+    problem: Centred, active: np.ndarray, alpha: float, *, n_iter: int = 500, probe: bool = False
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """:func:`weighted_lasso` on its centred normal equations (of any superset of the
+    ``active`` columns): coef (r, M), intercept (r,) and, with ``probe``, the largest
+    eigenvalue of the centred gram (r,), else None. Its fixed number of steps, each of
+    a length set by that eigenvalue, moves the coefficients about as much as an error
+    in the gram relative to that eigenvalue, so that is its firmness (see
+    :func:`ridge_solve`)."""
+    gram, rhs, z_mean, y_mean, sw = _restrict(problem, active)
     gram, rhs = gram / sw[:, None, None], rhs / sw[:, None]
-    step = 1.0 / np.maximum(_largest_eigenvalue(gram) * 1.01, 1e-12)
+    largest = _largest_eigenvalue(gram)
+    step = 1.0 / np.maximum(largest * 1.01, 1e-12)
     coef = np.zeros_like(rhs)
     momentum, t = coef.copy(), 1.0
     for _ in range(n_iter):
@@ -351,7 +504,8 @@ def weighted_lasso(
         t_new = (1 + np.sqrt(1 + 4 * t * t)) / 2
         momentum = new + ((t - 1) / t_new) * (new - coef)
         coef, t = new, t_new
-    return coef, y_mean - np.einsum("rm,rm->r", z_mean, coef)
+    firmness = largest * sw if probe else None
+    return coef, y_mean - np.einsum("rm,rm->r", z_mean, coef), firmness
 
 
 def _largest_eigenvalue(gram: np.ndarray, n_iter: int = 50) -> np.ndarray:
@@ -400,12 +554,33 @@ def fold_labels(n_rows: int, n_samples: int, n_folds: int, rng: np.random.Genera
     return rng.permuted(labels, axis=1)
 
 
+#: A fold's training samples whose weight is below this share of the row's total get
+#: their sums directly: subtracting the held-out sums from the total leaves rounding
+#: errors of the total's size, large against a small remainder.
+DIRECT_SHARE = 0.05
+#: A fit whose firmness (the smallest eigenvalue of the system it solves, as the fit
+#: estimates it) is below this share of the row's total weight (the size of the
+#: subtraction's rounding errors over eps) is redone on sums taken directly. Well posed
+#: fits stay above 1e-2; a system left singular but for the 1e-12 jitter (fewer
+#: training samples than components, or components that coincide on them), whose
+#: solution the rounding of its sums decides, is near 1e-9 and below.
+DIRECT_FIRMNESS = 1e-5
+
+#: A local fit on the sums of its samples, for :func:`cross_validated_r2`: (Moments of
+#: r rows, probe) -> (coef (r, M), intercept (r,), firmness (r,) or None), the last
+#: given where ``probe`` is True (see :func:`ridge_solve`).
+SumsFit = Callable[..., tuple[np.ndarray, np.ndarray, np.ndarray | None]]
+
+
 def cross_validated_r2(
     Z: np.ndarray,
     y: np.ndarray,
     w: np.ndarray,
     folds: np.ndarray,
-    fit: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]],
+    fit: SumsFit,
+    moments: Moments,
+    *,
+    shift: np.ndarray | None = None,
 ) -> np.ndarray:
     """K-fold cross-validated weighted R^2 of a batch of local fits, shape ``(r,)``.
 
@@ -417,14 +592,30 @@ def cross_validated_r2(
     better than the mean on unseen samples scores about 0 or below. No new queries:
     it reuses the samples drawn for the fit.
 
+    The fits read the samples only through their :class:`Moments`, and those of a
+    fold's training samples are ``moments`` (of all samples) minus those of the
+    held-out ones. So all folds together cost one more pass over the samples, each on
+    its own fold's, and one small solve each, where a refit from the samples cost a
+    pass over all of them per fold. Where the subtraction's rounding errors (of the
+    size of the totals) could show in a fold's fit, i.e. where its training samples
+    hold under :data:`DIRECT_SHARE` of the weight or the fit's firmness is under
+    :data:`DIRECT_FIRMNESS` of it, that row's training sums are taken from its
+    samples, as a refit on the held-out weights set to 0 takes them.
+
     Parameters
     ----------
-    Z : ndarray of shape (r, S, M)
+    Z : ndarray of shape (r, S, M), float
     y, w : ndarray of shape (r, S)
     folds : ndarray of shape (r, S), int
         Each sample's fold, e.g. from :func:`fold_labels`.
-    fit : callable (weights (r, S)) -> (coef (r, M), intercept (r,))
-        The local model refitted on the given weights.
+    fit : callable (Moments, probe) -> (coef (r, M), intercept (r,), firmness)
+        The local model fitted to the samples whose sums are given, as
+        :func:`ridge_solve`; the firmness (r,) is read where ``probe`` is True.
+    moments : Moments
+        Those of all samples, ``weighted_moments(Z, y, w, shift)``.
+    shift : ndarray of shape (r,), optional
+        The ``shift`` of ``moments``: a fixed offset of ``y`` (KernelSHAP's intercept),
+        or None where each fit centres on the weighted mean of its own samples.
 
     Returns
     -------
@@ -436,18 +627,48 @@ def cross_validated_r2(
 
     predicted = np.zeros_like(y)
     undefined = np.zeros(y.shape[0], dtype=bool)
-    Zt = torch.from_numpy(Z)
+
+    def direct(train: Moments, rows: np.ndarray, train_w: np.ndarray) -> Moments:
+        """``train`` with the sums of ``rows`` (r,) taken from their samples."""
+        own = None if shift is None else shift[rows]
+        return train.put(rows, weighted_moments(Z[rows], y[rows], train_w[rows], own))
+
     for fold in np.unique(folds):
         held = folds == fold
-        train = np.where(held, 0.0, w)
+        train_w = np.where(held, 0.0, w)
+        train_sw = train_w.sum(axis=1)
         # A row with nothing left to fit would divide by a zero weight sum (or make a
         # singular system); it is fitted on all its samples instead and marked NaN.
-        empty = train.sum(axis=1) <= 0
+        empty = train_sw <= 0
         undefined |= empty
-        train[empty] = w[empty]
-        coef, intercept = fit(train)
-        fitted = torch.bmm(Zt, torch.from_numpy(coef)[..., None])[..., 0].numpy()
-        predicted = np.where(held, intercept[:, None] + fitted, predicted)
+        # Each row's held-out samples, padded with copies of its first to the largest
+        # fold's size (weight 0): balanced folds need no padding.
+        count = held.sum(axis=1)
+        order = np.argsort(~held, axis=1, kind="stable")[:, : max(1, count.max())]
+        present = np.arange(order.shape[1]) < count[:, None]
+        order = np.where(present, order, order[:, :1])
+        # Whole rows of Z by their flat index: several times faster than
+        # take_along_axis, whose index spans every element.
+        flat = order + np.arange(len(order))[:, None] * Z.shape[1]
+        Z_held = Z.reshape(-1, Z.shape[2])[flat.ravel()].reshape(*order.shape, Z.shape[2])
+        w_held = np.where(present, np.take_along_axis(w, order, axis=1), 0.0)
+        y_held = np.take_along_axis(y, order, axis=1)
+        train = moments - weighted_moments(Z_held, y_held, w_held, moments.shift)
+        exact = ~empty & (train_sw < DIRECT_SHARE * moments.sw)
+        if exact.any():
+            train = direct(train, exact, train_w)
+        coef, intercept, firmness = fit(train.put(empty, moments), True)
+        soft = np.zeros(len(y), dtype=bool)
+        if firmness is not None:
+            soft = firmness < DIRECT_FIRMNESS * moments.sw
+        unstable = ~empty & ~exact & soft
+        if unstable.any():
+            train = direct(train, unstable, train_w)
+            coef, intercept, _ = fit(train.put(empty, moments), False)
+        fitted = torch.bmm(torch.from_numpy(Z_held), torch.from_numpy(coef)[..., None])
+        values = intercept[:, None] + fitted[..., 0].numpy()
+        rows = np.broadcast_to(np.arange(y.shape[0])[:, None], order.shape)
+        predicted[rows[present], order[present]] = values[present]
     return np.where(undefined, np.nan, _r2_of_residuals(y, y - predicted, w))
 
 
@@ -477,16 +698,31 @@ def constrained_wls(
     -------
     ndarray of shape (r, M)
     """
-    r, _, m = Z.shape
     Z = np.where(active[:, None, :], Z, 0.0)  # also turns boolean masks into floats
     gram, rhs = _gram(Z, y, w)
+    return constrained_solve(gram, rhs, active, total, alpha)[0]
+
+
+def constrained_solve(
+    gram: np.ndarray,
+    rhs: np.ndarray,
+    active: np.ndarray,
+    total: np.ndarray,
+    alpha: float,
+    *,
+    probe: bool = False,
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """:func:`constrained_wls` on its normal equations ``Z' W Z`` (r, M, M) and
+    ``Z' W y`` (r, M), ``Z`` zero outside ``active``: phi (r, M) and, with ``probe``,
+    the firmness of :func:`ridge_solve` (else None)."""
+    r, m = rhs.shape
     scale = np.trace(gram, axis1=1, axis2=2)[:, None] / m
     diag = np.where(active, alpha + 1e-12 * scale, 1.0)
     kkt = np.zeros((r, m + 1, m + 1))
     kkt[:, :m, :m] = gram + diag[:, :, None] * np.eye(m)
     kkt[:, :m, m] = kkt[:, m, :m] = active
-    solution = np.linalg.solve(kkt, np.concatenate([rhs, total[:, None]], axis=1)[..., None])
-    return solution[:, :m, 0] * active
+    solution, firmness = _solve(kkt, np.concatenate([rhs, total[:, None]], axis=1), active, probe)
+    return solution[:, :m] * active, firmness
 
 
 def top_k_active(coef: np.ndarray, active: np.ndarray, k: int) -> np.ndarray:

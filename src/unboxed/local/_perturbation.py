@@ -21,18 +21,20 @@ from ._engine import (
     Components,
     Engine,
     bernoulli_masks,
-    constrained_wls,
+    centred,
+    constrained_solve,
     cross_validated_r2,
     exponential_kernel,
     fold_labels,
+    lasso_solve,
     one_off_masks,
+    ridge_solve,
     shapley_kernel,
     shapley_masks,
     top_k_active,
     uniform_kernel,
-    weighted_lasso,
+    weighted_moments,
     weighted_r2,
-    weighted_ridge,
 )
 from ._segments import Partition, Segmenter, Windows, segment
 
@@ -177,7 +179,8 @@ class Lime(_SegmentExplainer):
         "auto" uses forward selection for K <= 6, so its K may differ.)
     cv : int or None, default=5
         Folds of the cross-validated score ``meta["score_cv"]`` (at least 2); None
-        skips it. It costs ``cv`` more fits per row and no queries.
+        skips it. It costs no queries, one more pass over the samples (each fold's
+        sums, subtracted from the fit's) and ``cv`` more solves per row.
     fill : float, {"zero", "gray", "mean", "blur"} or ndarray
         The value of switched-off features: 0 by default, black on an image. On
         tabular data 0 means "absent" only for standardized features; otherwise
@@ -277,25 +280,30 @@ class Lime(_SegmentExplainer):
         return self._explain(make_engine, X, target, segments)
 
     def _fit(self, masks, y, w, valid, *, fold_rng):
-        Z = masks.astype(np.float64)
-        coef, intercept = self._local_model(Z, y, w, valid)
+        Z = np.where(valid[:, None, :], masks, 0.0)
+        moments = weighted_moments(Z, y, w)
+        coef, intercept, _ = self._local_model(moments, valid)
         info = {"score": weighted_r2(Z, y, w, coef, intercept), "intercept": intercept}
         if fold_rng is not None:
             folds = fold_labels(*y.shape, self.cv, fold_rng)
-            fit = lambda train: self._local_model(Z, y, train, valid)  # noqa: E731
-            info["score_cv"] = cross_validated_r2(Z, y, w, folds, fit)
+            fit = lambda train, probe: self._local_model(train, valid, probe)  # noqa: E731
+            info["score_cv"] = cross_validated_r2(Z, y, w, folds, fit, moments)
         return coef, info
 
-    def _local_model(self, Z, y, w, valid):
-        """LIME's regression (steps 5-7), on the samples' weights ``w``: coef, intercept."""
-        if self.regression == "ridge":
-            coef, intercept = weighted_ridge(Z, y, w, valid, self.alpha)
-        else:
-            coef, intercept = weighted_lasso(Z, y, w, valid, self.alpha)
+    def _local_model(self, moments, valid, probe=False):
+        """LIME's regression (steps 5-7) on the samples whose sums are ``moments``:
+        coef, intercept and, with ``probe``, the firmness of its solves (as
+        :func:`~unboxed.local._engine.ridge_solve`). With ``n_features`` the selection
+        and the refit read the same sums, restricted to the chosen components."""
+        problem = centred(moments)
+        solve = ridge_solve if self.regression == "ridge" else lasso_solve
+        coef, intercept, firmness = solve(problem, valid, self.alpha, probe=probe)
         if self.n_features is not None:
             chosen = top_k_active(coef, valid, self.n_features)
-            coef, intercept = weighted_ridge(Z, y, w, chosen, self.alpha)
-        return coef, intercept
+            coef, intercept, refit = ridge_solve(problem, chosen, self.alpha, probe=probe)
+            if probe:
+                firmness = np.minimum(firmness, refit)
+        return coef, intercept, firmness
 
 
 class KernelShap(_SegmentExplainer):
@@ -399,22 +407,23 @@ class KernelShap(_SegmentExplainer):
 
     def _fit(self, masks, y, w, valid, *, fold_rng):
         prediction, base = y[:, 0], y[:, 1]
-        # Samples 0 and 1 (all on, all off) are the constraints; the rest are regressed.
-        Z, y, w = masks[:, 2:], y[:, 2:], w[:, 2:]
+        # Samples 0 and 1 (all on, all off) are the constraints; the rest are regressed,
+        # on y - f(baseline), with no intercept.
+        Z, y, w = np.where(valid[:, None, :], masks[:, 2:], 0.0), y[:, 2:], w[:, 2:]
+        moments = weighted_moments(Z, y, w, shift=base)
 
-        def fit(weights):
-            phi = constrained_wls(
-                Z, y - base[:, None], weights, valid, prediction - base, self.alpha
+        def fit(sums, probe=False):
+            phi, firmness = constrained_solve(
+                sums.gram, sums.rhs, valid, prediction - base, self.alpha, probe=probe
             )
-            return phi, base
+            return phi, base, firmness
 
-        phi, _ = fit(w)
-        floats = Z.astype(np.float64)
+        phi, _, _ = fit(moments)
         info = {"base_value": base, "prediction": prediction}
-        info["score"] = weighted_r2(floats, y, w, phi, base)
+        info["score"] = weighted_r2(Z, y, w, phi, base)
         if fold_rng is not None:
             folds = fold_labels(*y.shape, self.cv, fold_rng)
-            info["score_cv"] = cross_validated_r2(floats, y, w, folds, fit)
+            info["score_cv"] = cross_validated_r2(Z, y, w, folds, fit, moments, shift=base)
         return phi, info
 
 
