@@ -320,6 +320,8 @@ class Moments(NamedTuple):
     def put(self, rows: np.ndarray, part: Moments) -> Moments:
         """These sums with those of ``part`` in the rows where ``rows`` (r,) is True
         (``part`` holds those rows alone, or all ``r``)."""
+        if not rows.any():
+            return self
         sums = [a.copy() for a in self]
         for a, b in zip(sums, part, strict=True):
             a[rows] = b if len(b) == rows.sum() else b[rows]
