@@ -5,17 +5,21 @@ shuffling generator, the history) is written atomically to one safetensors file
 before the first epoch and after every epoch. A run that is interrupted and started
 again with the same settings (the same model object, or a fresh one built alike)
 continues from the last finished epoch and ends with the same weights as an
-uninterrupted run.
+uninterrupted run. The checkpoint records a hash of the starting weights: a model with
+other ones (another initialisation, a model loaded to be fine-tuned) is refused, not
+silently replaced by the checkpoint's run; an interrupted call leaves its model at the
+last saved epoch, so that the same object resumes too.
 """
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import dataclasses
 import math
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +39,7 @@ from .._validation import (
 )
 from ..blackbox import module_input
 from ..data import Dataset
-from ._io import load_with_record, save_with_record
+from ._io import _tensors_digest, load_with_record, save_with_record
 from ._models import DIVERGED, ZooModel, check_finite_weights
 
 
@@ -79,11 +83,25 @@ def _tensors(model: ZooModel, dataset: Dataset) -> tuple[torch.Tensor, ...]:
         raise ValueError(f"{dataset.name!r} has a single class in its training split")
     shape = (-1, *model.input_shape)
     return (
-        torch.as_tensor(dataset.X_train, dtype=torch.float32).reshape(shape),
-        torch.as_tensor(dataset.y_train),
-        torch.as_tensor(dataset.X_test, dtype=torch.float32).reshape(shape),
-        torch.as_tensor(dataset.y_test),
+        _tensor(dataset.X_train, torch.float32).reshape(shape),
+        _tensor(dataset.y_train),
+        _tensor(dataset.X_test, torch.float32).reshape(shape),
+        _tensor(dataset.y_test),
     )
+
+
+def _tensor(arr: np.ndarray, dtype: torch.dtype | None = None) -> torch.Tensor:
+    """``arr`` as a tensor, sharing its memory where torch can.
+
+    torch warns (once per process) when it shares a read-only array, as a user's
+    Dataset may hold one (a memory map, a frozen array); training never writes to its
+    data, but a copy of that array alone keeps the warning away and the built-in data
+    sets, which are writable, uncopied.
+    """
+    shared = dtype is None or arr.dtype == np.float32  # else as_tensor converts, a copy
+    if shared and not arr.flags.writeable:
+        arr = np.array(arr)
+    return torch.as_tensor(arr, dtype=dtype)
 
 
 def accuracy(model: nn.Module, X: torch.Tensor, y: torch.Tensor, batch_size: int = 2048) -> float:
@@ -159,7 +177,9 @@ def train(
         change them too (0.9805 with 2 threads in a later run).
     checkpoint : path-like, optional
         A file to save the training state to before the first epoch and after every
-        epoch, and to resume from.
+        epoch, and to resume from. One made with other settings, data or starting
+        weights is refused. An interrupted call leaves ``model`` at the last epoch
+        saved.
     verbose : bool
         Show a progress bar.
 
@@ -197,21 +217,27 @@ def train(
     optimizer = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
     generator = torch.Generator().manual_seed(random_state)
     state: dict[str, Any] = {"epoch": 0, "loss": [], "test_accuracy": []}
+    if checkpoint is not None:
+        settings[START_WEIGHTS] = weights_digest(model)
     if checkpoint is not None and Path(checkpoint).is_file():
         state, _ = restore_training_state(checkpoint, settings, state, model, optimizer, generator)
     elif checkpoint is not None:
         save_training_state(checkpoint, settings, state, model, optimizer, generator)
+    saved = copy.deepcopy(model.state_dict()) if checkpoint is not None else {}
 
     steps_per_epoch = math.ceil(X.shape[0] / batch_size)
     total_steps = epochs * steps_per_epoch
     loss_fn = nn.CrossEntropyLoss()
     start_time = time.perf_counter()
-    with progress(
-        total=total_steps,
-        verbose=verbose,
-        desc=f"train {model.config['architecture']}",
-        unit="batch",
-    ) as bar:
+    with (
+        progress(
+            total=total_steps,
+            verbose=verbose,
+            desc=f"train {model.config['architecture']}",
+            unit="batch",
+        ) as bar,
+        back_to_saved(model, saved, checkpoint),
+    ):
         bar.update(state["epoch"] * steps_per_epoch)
         for epoch in range(state["epoch"], epochs):
             model.train()
@@ -241,6 +267,7 @@ def train(
             )
             if checkpoint is not None:
                 save_training_state(checkpoint, settings, state, model, optimizer, generator)
+                saved.update(copy.deepcopy(model.state_dict()))
     model.eval()
     return TrainingResult(
         test_accuracy=state["test_accuracy"][-1],
@@ -249,6 +276,34 @@ def train(
         seconds=time.perf_counter() - start_time,
         settings=settings,
     )
+
+
+#: The key of ``settings`` that holds a hash of the model's weights when its run began.
+START_WEIGHTS = "start_weights_sha256"
+
+
+def weights_digest(model: nn.Module) -> str:
+    """A hash of ``model``'s weights and buffers (names, dtypes, shapes, values)."""
+    return _tensors_digest(model.state_dict())
+
+
+@contextlib.contextmanager
+def back_to_saved(
+    model: nn.Module, saved: dict[str, torch.Tensor], checkpoint: object
+) -> Iterator[None]:
+    """On any exception in the block, put ``model`` back to ``saved``, the weights of
+    the last checkpoint, when there is one.
+
+    The loop trains the caller's model in place: interrupted mid-epoch it would hold
+    weights no checkpoint knows, and the same object could not be told from a model
+    with other starting weights when the call is run again.
+    """
+    try:
+        yield
+    except BaseException:
+        if checkpoint is not None:
+            model.load_state_dict(saved)
+        raise
 
 
 def save_training_state(
@@ -291,6 +346,10 @@ def restore_training_state(
     ``generator``, and return its ``state``, which must hold the keys of ``fresh`` (the
     state before the first epoch); a clear error for other settings or a damaged file.
 
+    With :data:`START_WEIGHTS` in ``settings`` (the hash of the model's weights now),
+    the model must hold the weights the checkpoint's run started from or the ones it
+    saved; ``settings`` then takes the run's start.
+
     ``read_extra(extra, state)``, given the saved ``extra`` tensors, returns what the
     caller keeps of them (the second value returned; None without it), or raises
     ValueError if they are damaged. It runs before anything is loaded.
@@ -298,10 +357,25 @@ def restore_training_state(
     tensors, record = load_with_record(path, what="training checkpoint")
     if "settings" not in record:
         raise ValueError(f"{path} is not an unboxed training checkpoint")
-    if record["settings"] != as_recorded(settings):
+    ours, theirs = dict(as_recorded(settings)), record["settings"]
+    start = ours.pop(START_WEIGHTS, None)
+    if isinstance(theirs, dict) and start is not None:
+        theirs = {k: v for k, v in theirs.items() if k != START_WEIGHTS}
+    if theirs != ours:
         raise ValueError(
             f"{path} was made with different settings; delete it or pass another checkpoint"
         )
+    if start is not None:
+        # The model passed must be the one the run started from (built alike) or the
+        # one it saved (the same object, put back to its last epoch by the interrupt).
+        begun = record["settings"].get(START_WEIGHTS)
+        model_tensors = {k[6:]: v for k, v in tensors.items() if k.startswith("model.")}
+        if start != begun and start != _tensors_digest(model_tensors):
+            raise ValueError(
+                f"{path} was made from other starting weights than the model's: resuming "
+                "would replace them; delete it or pass another checkpoint"
+            )
+        settings[START_WEIGHTS] = begun  # the later saves keep the run's start
     # A refused checkpoint must leave the caller's model as it was: the record is
     # checked before anything is loaded, and a failed load is rolled back.
     before = _copies(model, optimizer, generator)

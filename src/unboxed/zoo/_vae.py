@@ -13,6 +13,7 @@ Images are modelled with independent Bernoulli pixels, the usual choice for imag
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import itertools
 import math
@@ -343,7 +344,8 @@ def train_vae(
         A safetensors file the training state is saved to, atomically, before the
         first epoch and after every epoch. If it exists, training resumes from it and
         ends with the same weights as an uninterrupted run (as
-        :func:`unboxed.zoo.train`); one made with other settings or images is refused.
+        :func:`unboxed.zoo.train`); one made with other settings, images or starting
+        weights is refused.
     verbose : bool
         Show a progress bar.
 
@@ -352,7 +354,13 @@ def train_vae(
     VAETrainingResult
     """
     # Not at the top: _train imports _io, which imports this module.
-    from ._train import restore_training_state, save_training_state
+    from ._train import (
+        START_WEIGHTS,
+        back_to_saved,
+        restore_training_state,
+        save_training_state,
+        weights_digest,
+    )
 
     if not isinstance(model, VAE):
         raise TypeError(f"train_vae takes a VAE from zoo.vae, got {type(model).__name__}")
@@ -377,14 +385,20 @@ def train_vae(
         "random_state": seed,
     }
     state: dict[str, Any] = {"epoch": 0, "loss": []}
+    if checkpoint is not None:  # as zoo.train: other starting weights are refused
+        settings[START_WEIGHTS] = weights_digest(model)
     if checkpoint is not None and Path(checkpoint).is_file():
         state, _ = restore_training_state(checkpoint, settings, state, model, optimizer, generator)
     elif checkpoint is not None:  # as zoo.train: the first epoch can be resumed too
         save_training_state(checkpoint, settings, state, model, optimizer, generator)
+    saved = copy.deepcopy(model.state_dict()) if checkpoint is not None else {}
     losses: list[float] = state["loss"]
     steps = math.ceil(x.shape[0] / batch_size)
     start = time.perf_counter()
-    with progress(total=epochs * steps, verbose=verbose, desc="train vae", unit="batch") as bar:
+    with (
+        progress(total=epochs * steps, verbose=verbose, desc="train vae", unit="batch") as bar,
+        back_to_saved(model, saved, checkpoint),
+    ):
         bar.update(state["epoch"] * steps)
         model.train()
         for epoch in range(state["epoch"], epochs):
@@ -406,6 +420,7 @@ def train_vae(
             bar.set_postfix(neg_elbo=f"{losses[-1]:.2f}")
             if checkpoint is not None:
                 save_training_state(checkpoint, settings, state, model, optimizer, generator)
+                saved.update(copy.deepcopy(model.state_dict()))
     model.eval()
     test_elbo = None
     if X_test is not None:
