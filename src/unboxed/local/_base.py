@@ -70,7 +70,9 @@ class LocalExplainer(Params):
         params = {
             k: (v if isinstance(v, plain) else type(v).__name__)
             for k, v in vars(self).items()
-            if k != "blackbox" and not k.endswith("_")
+            # verbose shows a bar and changes nothing in the result, so a saved
+            # explanation must not differ by it
+            if k not in ("blackbox", "verbose") and not k.endswith("_")
         }
         if self.image_shape is not None:  # stored as given: a list would read "list"
             params["image_shape"] = check_shape(self.image_shape, name="image_shape")
