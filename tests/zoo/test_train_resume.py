@@ -87,6 +87,8 @@ def test_the_model_interrupted_anywhere_resumes_to_the_uninterrupted_weights(
         result = zoo.train(again, digits, checkpoint=checkpoint, **SETTINGS)
         _assert_same(_weights(straight), _weights(again))
     assert len(result.epoch_loss) == 3
+    # The record of the settings (saved with the model by the CLI) is the same too.
+    assert result.settings == zoo.train(_mlp(), digits, **SETTINGS).settings
 
 
 @pytest.mark.parametrize("save", [1, 2, 3])  # before the first epoch, after the first, second
@@ -146,3 +148,30 @@ def test_training_on_a_users_read_only_dataset_raises_no_warning():
         [sys.executable, "-c", script], capture_output=True, text=True, check=False
     )
     assert done.returncode == 0, done.stderr[-2000:]
+
+
+@pytest.mark.parametrize("save", [1, 2, 4])  # before the first epoch, after the first, the last
+@pytest.mark.parametrize("after", [False, True], ids=["before-rename", "after-rename"])
+def test_the_same_model_resumes_after_a_crash_at_any_point_of_a_save(
+    digits, tmp_path, monkeypatch, save, after
+):
+    straight = _mlp()
+    zoo.train(straight, digits, **SETTINGS)
+    checkpoint = tmp_path / "state.safetensors"
+    real_replace, calls = _io.os.replace, {"n": 0}
+
+    def crash(src, dst):
+        calls["n"] += 1
+        if calls["n"] == save and not after:
+            raise KeyboardInterrupt
+        real_replace(src, dst)
+        if calls["n"] == save:
+            raise KeyboardInterrupt  # renamed: the file is the newer one
+
+    monkeypatch.setattr(_io.os, "replace", crash)
+    model = _mlp()
+    with pytest.raises(KeyboardInterrupt):
+        zoo.train(model, digits, checkpoint=checkpoint, **SETTINGS)
+    monkeypatch.setattr(_io.os, "replace", real_replace)
+    zoo.train(model, digits, checkpoint=checkpoint, **SETTINGS)
+    _assert_same(_weights(straight), _weights(model))

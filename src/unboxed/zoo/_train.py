@@ -223,7 +223,6 @@ def train(
         state, _ = restore_training_state(checkpoint, settings, state, model, optimizer, generator)
     elif checkpoint is not None:
         save_training_state(checkpoint, settings, state, model, optimizer, generator)
-    saved = copy.deepcopy(model.state_dict()) if checkpoint is not None else {}
 
     steps_per_epoch = math.ceil(X.shape[0] / batch_size)
     total_steps = epochs * steps_per_epoch
@@ -236,7 +235,7 @@ def train(
             desc=f"train {model.config['architecture']}",
             unit="batch",
         ) as bar,
-        back_to_saved(model, saved, checkpoint),
+        back_to_saved(model, checkpoint),
     ):
         bar.update(state["epoch"] * steps_per_epoch)
         for epoch in range(state["epoch"], epochs):
@@ -267,14 +266,14 @@ def train(
             )
             if checkpoint is not None:
                 save_training_state(checkpoint, settings, state, model, optimizer, generator)
-                saved.update(copy.deepcopy(model.state_dict()))
     model.eval()
     return TrainingResult(
         test_accuracy=state["test_accuracy"][-1],
         epoch_loss=tuple(state["loss"]),
         epoch_test_accuracy=tuple(state["test_accuracy"]),
         seconds=time.perf_counter() - start_time,
-        settings=settings,
+        # the same record with a checkpoint or without
+        settings={k: v for k, v in settings.items() if k != START_WEIGHTS},
     )
 
 
@@ -288,21 +287,26 @@ def weights_digest(model: nn.Module) -> str:
 
 
 @contextlib.contextmanager
-def back_to_saved(
-    model: nn.Module, saved: dict[str, torch.Tensor], checkpoint: object
-) -> Iterator[None]:
-    """On any exception in the block, put ``model`` back to ``saved``, the weights of
-    the last checkpoint, when there is one.
+def back_to_saved(model: nn.Module, checkpoint: str | os.PathLike | None) -> Iterator[None]:
+    """On any exception in the block, put ``model`` back to the weights in
+    ``checkpoint`` (None: leave it), which the block's loop keeps saved.
 
     The loop trains the caller's model in place: interrupted mid-epoch it would hold
     weights no checkpoint knows, and the same object could not be told from a model
-    with other starting weights when the call is run again.
+    with other starting weights when the call is run again. The file is read, not a
+    copy kept in memory: a crash just after a save's rename leaves the newer weights
+    there, and they are the ones a resume starts from.
     """
     try:
         yield
     except BaseException:
         if checkpoint is not None:
-            model.load_state_dict(saved)
+            # Unreadable, the model stays as it is, and a rerun refuses it clearly.
+            with contextlib.suppress(ValueError, OSError, RuntimeError):
+                tensors, _ = load_with_record(checkpoint, what="training checkpoint")
+                model.load_state_dict(
+                    {k[6:]: v for k, v in tensors.items() if k.startswith("model.")}
+                )
         raise
 
 

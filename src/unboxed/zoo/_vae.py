@@ -13,7 +13,6 @@ Images are modelled with independent Bernoulli pixels, the usual choice for imag
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 import itertools
 import math
@@ -391,13 +390,12 @@ def train_vae(
         state, _ = restore_training_state(checkpoint, settings, state, model, optimizer, generator)
     elif checkpoint is not None:  # as zoo.train: the first epoch can be resumed too
         save_training_state(checkpoint, settings, state, model, optimizer, generator)
-    saved = copy.deepcopy(model.state_dict()) if checkpoint is not None else {}
     losses: list[float] = state["loss"]
     steps = math.ceil(x.shape[0] / batch_size)
     start = time.perf_counter()
     with (
         progress(total=epochs * steps, verbose=verbose, desc="train vae", unit="batch") as bar,
-        back_to_saved(model, saved, checkpoint),
+        back_to_saved(model, checkpoint),
     ):
         bar.update(state["epoch"] * steps)
         model.train()
@@ -420,11 +418,11 @@ def train_vae(
             bar.set_postfix(neg_elbo=f"{losses[-1]:.2f}")
             if checkpoint is not None:
                 save_training_state(checkpoint, settings, state, model, optimizer, generator)
-                saved.update(copy.deepcopy(model.state_dict()))
     model.eval()
     test_elbo = None
     if X_test is not None:
         test_elbo = float(model.elbo(X_test, random_state=seed).mean())
+    settings.pop(START_WEIGHTS, None)  # the same record with a checkpoint or without
     return VAETrainingResult(tuple(losses), test_elbo, time.perf_counter() - start, settings)
 
 
