@@ -175,3 +175,25 @@ def test_the_same_model_resumes_after_a_crash_at_any_point_of_a_save(
     monkeypatch.setattr(_io.os, "replace", real_replace)
     zoo.train(model, digits, checkpoint=checkpoint, **SETTINGS)
     _assert_same(_weights(straight), _weights(model))
+
+
+def test_a_checkpoint_saved_before_the_start_was_recorded_still_resumes(
+    digits, tmp_path, monkeypatch
+):
+    # Files written by earlier versions hold no start hash: they cannot be checked, and
+    # refusing them would lose the epochs they hold.
+    from unboxed.zoo._io import load_with_record, save_with_record
+
+    straight = _mlp()
+    zoo.train(straight, digits, **SETTINGS)
+    checkpoint = tmp_path / "state.safetensors"
+    calls = interrupt_at(monkeypatch, torch.optim.Adam, "step", stop=30)
+    with pytest.raises(KeyboardInterrupt):
+        zoo.train(_mlp(), digits, checkpoint=checkpoint, **SETTINGS)
+    calls["stop"] = None
+    tensors, record = load_with_record(checkpoint, what="training checkpoint")
+    del record["settings"][_train.START_WEIGHTS]
+    save_with_record(checkpoint, tensors, record)
+    model = _mlp()
+    zoo.train(model, digits, checkpoint=checkpoint, **SETTINGS)
+    _assert_same(_weights(straight), _weights(model))

@@ -372,9 +372,10 @@ def restore_training_state(
     if start is not None:
         # The model passed must be the one the run started from (built alike) or the
         # one it saved (the same object, put back to its last epoch by the interrupt).
+        # A checkpoint from before the start was recorded (None) resumes unchecked.
         begun = record["settings"].get(START_WEIGHTS)
         model_tensors = {k[6:]: v for k, v in tensors.items() if k.startswith("model.")}
-        if start != begun and start != _tensors_digest(model_tensors):
+        if begun is not None and start not in (begun, _tensors_digest(model_tensors)):
             raise ValueError(
                 f"{path} was made from other starting weights than the model's: resuming "
                 "would replace them; delete it or pass another checkpoint"
