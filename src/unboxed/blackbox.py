@@ -220,21 +220,7 @@ class BlackBox:
         if self._identity_classes():
             return arr
         classes = cast(tuple[Any, ...], self.classes)
-        position = {label: j for j, label in enumerate(classes)}
-        values, inverse = np.unique(arr.ravel(), return_inverse=True)
-        found = []
-        for value in values.tolist():
-            # A string is never an int label, nor an int a string label ("1" != 1);
-            # a bool is refused as numpy does not tell it from 0/1 otherwise.
-            index = None if isinstance(value, bool) else position.get(value)
-            if index is None or isinstance(value, str) != isinstance(classes[index], str):
-                raise ValueError(
-                    f"{name} holds {value!r}, which is not a class of {self.name!r}: pass "
-                    f"its labels, {list(classes)} (column j of predict_proba is "
-                    f"classes[j])"
-                )
-            found.append(index)
-        return np.asarray(found, dtype=np.int64)[inverse].reshape(arr.shape)
+        return label_positions(arr, classes, name=name, whose=repr(self.name))
 
     def class_indices(self, labels: object, *, n: int, name: str = "y") -> np.ndarray:
         """``n`` class labels as checked column indices: :meth:`class_index`, then the
@@ -772,6 +758,50 @@ class BlackBox:
             f"BlackBox({self.name!r}, kind={self.kind!r}, n_classes={self.n_classes}, "
             f"input_shape={shape})"
         )
+
+
+def label_positions(
+    labels: np.ndarray, classes: Sequence[Any], *, name: str, whose: str, hint: str = ""
+) -> np.ndarray:
+    """The position of each of ``labels`` in ``classes``: the lookup behind
+    :meth:`BlackBox.class_index`.
+
+    Parameters
+    ----------
+    labels : ndarray
+        Class labels, of any shape.
+    classes : sequence
+        Distinct labels, column ``j`` of the probabilities being ``classes[j]``.
+    name : str
+        The argument's name, for the error message.
+    whose : str
+        Whose classes they are, for the error message (a black box's name).
+    hint : str, default=""
+        Appended to the error message.
+
+    Returns
+    -------
+    ndarray of int64 of ``labels``' shape
+
+    Raises
+    ------
+    ValueError
+        If a label is not among ``classes``.
+    """
+    position = {label: j for j, label in enumerate(classes)}
+    values, inverse = np.unique(labels.ravel(), return_inverse=True)
+    found = []
+    for value in values.tolist():
+        # A string is never an int label, nor an int a string label ("1" != 1);
+        # a bool is refused as numpy does not tell it from 0/1 otherwise.
+        index = None if isinstance(value, bool) else position.get(value)
+        if index is None or isinstance(value, str) != isinstance(classes[index], str):
+            raise ValueError(
+                f"{name} holds {value!r}, which is not a class of {whose}: pass its "
+                f"labels, {list(classes)} (column j of predict_proba is classes[j]){hint}"
+            )
+        found.append(index)
+    return np.asarray(found, dtype=np.int64)[inverse].reshape(labels.shape)
 
 
 def check_blackbox(blackbox: object, *, name: str = "blackbox") -> BlackBox:

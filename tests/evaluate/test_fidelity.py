@@ -267,6 +267,73 @@ def test_agreement_refuses_a_single_column():
         agreement(a[:, None], b[:, None])
 
 
+def _digits_1_to_3(digits):
+    """A logistic regression on the digits 1, 2 and 3, whose own labels are 1..3."""
+    from sklearn.linear_model import LogisticRegression
+
+    rows = np.isin(digits.y_train, [1, 2, 3])
+    model = LogisticRegression(max_iter=500).fit(digits.X_train[rows], digits.y_train[rows])
+    X = digits.X_test[np.isin(digits.y_test, [1, 2, 3])]
+    return model, BlackBox.from_sklearn(model), X
+
+
+def test_agreement_refuses_labels_against_column_indices(digits):
+    # model.predict gives the labels 1..3 and BlackBox.predict the column indices 0..2:
+    # the same model agreed with itself on no row (0.0), silently.
+    model, bb, X = _digits_1_to_3(digits)
+    assert set(model.predict(X)) == {1, 2, 3} and set(bb.predict(X)) == {0, 1, 2}
+    with pytest.raises(ValueError, match=r"\{1, 2, 3\} and pred_b \{0, 1, 2\}.*class_labels"):
+        agreement(model.predict(X), bb.predict(X))
+    with pytest.raises(
+        ValueError, match=r"pred_a holds the labels \{0, 1, 2\} and pred_b \{1, 2, 3\}"
+    ):
+        agreement(bb.predict(X), model.predict(X))
+    # each fix the message names gives the full agreement
+    assert agreement(model.predict(X), bb.class_labels(bb.predict(X))).mean == 1.0
+    assert agreement(model.predict_proba(X), bb.predict_proba(X)).mean == 1.0
+    same = agreement(model.predict(X), bb.predict_proba(X), classes=bb.classes)
+    assert same.mean == 1.0 and same.n == X.shape[0]
+    # labels against probabilities over 3 classes: 3 is no column index
+    with pytest.raises(ValueError, match=r"pred_a holds class 3 .*column indices 0..2"):
+        agreement(model.predict(X), bb.predict_proba(X))
+    # with classes=, an index vector is refused: 0 is no label of the model
+    with pytest.raises(ValueError, match=r"pred_b holds 0, .*\[1, 2, 3\].*class_labels"):
+        agreement(model.predict(X), bb.predict(X), classes=model.classes_)
+
+
+def test_agreement_of_string_labels():
+    # String labels were refused outright ("must hold integer class labels"), and
+    # against indices they must be refused with the way out.
+    a = np.array(["cat", "dog", "dog", "cat"])
+    assert agreement(a, np.array(["cat", "dog", "cat", "cat"])).mean == 0.75
+    assert agreement(a, a.astype(object)).mean == 1.0
+    with pytest.raises(ValueError, match=r"pred_a holds string labels .*pred_b holds labels"):
+        agreement(a, np.array([0, 1, 1, 0]))
+    with pytest.raises(ValueError, match=r"pred_b holds string labels .*holds probabilities"):
+        agreement(np.eye(2)[[0, 1, 1, 0]], a)
+    proba = np.eye(2)[[0, 1, 1, 1]]
+    assert agreement(a, proba, classes=["cat", "dog"]).mean == 0.75
+    with pytest.raises(ValueError, match=r"over 2 classes but classes has 3 labels"):
+        agreement(a, proba, classes=["cat", "dog", "eel"])
+
+
+def test_agreement_refuses_disjoint_labels_and_keeps_legitimate_ones():
+    with pytest.raises(ValueError, match=r"\{10, 20\} and pred_b \{0, 1\}"):
+        agreement([10, 20, 10], [0, 1, 1])
+    # two predictors that both use indices agree where they agree, even when one of
+    # them never predicts some class, or both predict a single, different class
+    assert agreement([0, 1, 1, 2], [0, 1, 3, 3]).mean == 0.5
+    assert agreement([0, 0, 0], [1, 1, 1]).mean == 0.0
+    # -1/1 labels need classes=, which reads them as labels
+    with pytest.raises(ValueError, match=r"negative class label.*classes=estimator.classes_"):
+        agreement([-1, 1, 1], [1, 1, 1])
+    assert agreement([-1, 1, 1], [1, 1, 1], classes=[-1, 1]).mean == pytest.approx(2 / 3)
+    with pytest.raises(ValueError, match=r"over 2 classes but pred_b over 3"):
+        agreement(np.eye(2)[[0, 1]], np.eye(3)[[0, 1]])
+    with pytest.raises(ValueError, match=r"classes must be 2 or more distinct labels"):
+        agreement([0, 1], [0, 1], classes=[0, 0])
+
+
 def test_same_seed_same_result(planted, planted_blackbox):
     def run(seed):
         return deletion_test(

@@ -16,7 +16,7 @@ The tests follow ``000_cf0c09d2d9cd2a13.txt``:
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, Literal, cast
 
 import numpy as np
@@ -34,7 +34,7 @@ from .._validation import (
     check_random_state,
     is_int,
 )
-from ..blackbox import BlackBox, check_blackbox
+from ..blackbox import BlackBox, check_blackbox, label_positions
 from ..explanation import Attribution, FeatureImportance
 from ..local._segments import Partition
 from ._ranking import RankingLike, RowRanking, check_rows, resolve_ranking
@@ -720,13 +720,32 @@ def _keep_masks(
     return keep
 
 
-def agreement(pred_a: object, pred_b: object) -> Estimate:
+def agreement(
+    pred_a: object, pred_b: object, *, classes: Sequence[Any] | np.ndarray | None = None
+) -> Estimate:
     """The share of rows on which two predictors agree: proxy faithfulness.
+
+    Each side is a vector of class labels, or probabilities (reduced by argmax to a
+    column index). Labels are compared as they are, so both sides must name classes
+    the same way: :meth:`BlackBox.predict <unboxed.BlackBox.predict>` and an argmax
+    give column indices ``0..n_classes-1``, while a scikit-learn estimator's
+    ``predict`` gives its own labels (its ``classes_``: 1..3, say, or strings).
+    Compared with each other they would agree on no row, so the mismatches that give
+    themselves away are refused (see Raises). To compare an estimator's labels with
+    a black box's indices, map the indices with
+    :meth:`BlackBox.class_labels <unboxed.BlackBox.class_labels>`, or pass both
+    sides' probabilities.
 
     Parameters
     ----------
     pred_a, pred_b : array-like of shape (n_samples,) or (n_samples, n_classes)
-        Class labels, or probabilities (reduced by argmax).
+        Class labels (non-negative ints, or strings), or probabilities (reduced by
+        argmax).
+    classes : sequence, optional
+        The label of each column of the probabilities: a black box's ``classes``, an
+        estimator's ``classes_``. Then probabilities are read as ``classes[argmax]``,
+        and label vectors must hold labels from ``classes`` (any ints, floats or
+        strings, negative ones too). By default probabilities give column indices.
 
     Returns
     -------
@@ -741,23 +760,134 @@ def agreement(pred_a: object, pred_b: object) -> Estimate:
     ------
     ValueError
         If either is not 1-D or 2-D, has fewer than 2 columns of probabilities, or
-        they differ in length or are empty.
+        they differ in length or are empty. If the two sides do not name classes the
+        same way: probabilities over different numbers of classes (or other than
+        ``len(classes)``); a label not in ``classes``; without ``classes``, string
+        labels against ints or probabilities, labels outside ``0..C-1`` against
+        probabilities over ``C`` classes, or two vectors of int labels, each taking
+        two or more values, that share none or where one set is the other plus one
+        (an estimator's labels 1..3 against a black box's indices 0..2).
     """
-    labels = []
-    for name, pred in (("pred_a", pred_a), ("pred_b", pred_b)):
-        arr = np.asarray(pred)
-        if arr.ndim not in (1, 2):
-            raise ValueError(f"{name} must be labels (n,) or probabilities (n, C), got {arr.shape}")
-        if arr.ndim == 2:
-            if arr.shape[1] < 2:  # argmax of one column is 0 on every row: a sure 1.0
-                raise ValueError(
-                    f"{name} has shape {arr.shape}: probabilities need at least 2 columns; "
-                    "pass labels as a vector of shape (n,)"
-                )
-            arr = check_array(arr, name=name).argmax(axis=1)
-        labels.append(check_labels(arr, n=arr.shape[0], name=name))
-    if labels[0].shape != labels[1].shape:
-        raise ValueError(f"pred_a has {labels[0].size} rows but pred_b has {labels[1].size}")
-    if labels[0].size == 0:
+    sides = [_predictions(name, pred) for name, pred in zip(_SIDES, (pred_a, pred_b), strict=True)]
+    (a, width_a), (b, width_b) = sides
+    if a.shape != b.shape:
+        raise ValueError(f"pred_a has {a.size} rows but pred_b has {b.size}")
+    if a.size == 0:
         raise ValueError("pred_a and pred_b are empty")
-    return proportion(labels[0] == labels[1])
+    if width_a is not None and width_b is not None and width_a != width_b:
+        raise ValueError(
+            f"pred_a holds probabilities over {width_a} classes but pred_b over {width_b}; "
+            "they must be over the same classes"
+        )
+    if classes is None:
+        a, b = _alike_labels(sides)
+    else:
+        a, b = (
+            _class_positions(name, *side, classes) for name, side in zip(_SIDES, sides, strict=True)
+        )
+    return proportion(a == b)
+
+
+_SIDES = ("pred_a", "pred_b")
+
+#: How to fix a call of :func:`agreement` that names classes two ways.
+_LIKE_WITH_LIKE = (
+    "compare like with like: map a black box's column indices to its labels with "
+    "blackbox.class_labels(indices), or pass both sides' probabilities (predict_proba; "
+    "with classes=estimator.classes_ an estimator's labels are compared with them)"
+)
+
+
+def _predictions(name: str, pred: object) -> tuple[np.ndarray, int | None]:
+    """One side of :func:`agreement` as a vector, with the number of columns of its
+    probabilities (None for labels): labels as given, or their argmax."""
+    arr = np.asarray(pred)
+    if arr.ndim not in (1, 2):
+        raise ValueError(f"{name} must be labels (n,) or probabilities (n, C), got {arr.shape}")
+    if arr.ndim == 1:
+        return arr, None
+    if arr.shape[1] < 2:  # argmax of one column is 0 on every row: a sure 1.0
+        raise ValueError(
+            f"{name} has shape {arr.shape}: probabilities need at least 2 columns; "
+            "pass labels as a vector of shape (n,)"
+        )
+    return check_array(arr, name=name).argmax(axis=1), int(arr.shape[1])
+
+
+def _is_text(arr: np.ndarray) -> bool:
+    """Whether a vector holds string labels."""
+    return arr.dtype.kind in "US" or (
+        arr.dtype == object and all(isinstance(v, str) for v in arr.tolist())
+    )
+
+
+def _shown(values: np.ndarray) -> str:
+    """The set of labels in ``values``, the first few of them, for a message."""
+    unique = np.unique(values).tolist()
+    return "{" + ", ".join(map(repr, unique[:6])) + (", ...}" if len(unique) > 6 else "}")
+
+
+def _alike_labels(sides: list[tuple[np.ndarray, int | None]]) -> list[np.ndarray]:
+    """Both sides of :func:`agreement` without ``classes``, checked to name classes
+    the same way: column indices of probabilities, non-negative ints, or strings."""
+    width = next((w for _, w in sides if w is not None), None)
+    text = [w is None and _is_text(v) for v, w in sides]
+    if any(text):
+        if not all(text):
+            i = text.index(True)
+            other, other_width = sides[1 - i]
+            held = "probabilities" if other_width is not None else f"labels {_shown(other)}"
+            raise ValueError(
+                f"{_SIDES[i]} holds string labels {_shown(sides[i][0])} but {_SIDES[1 - i]} "
+                f"holds {held}; {_LIKE_WITH_LIKE}"
+            )
+        return [v.astype(str) for v, _ in sides]
+    labels = []
+    for name, (values, w) in zip(_SIDES, sides, strict=True):
+        if w is not None:
+            labels.append(values)  # an argmax: a column index
+            continue
+        hint = (
+            f" (the other side's probabilities give column indices 0..{width - 1}); "
+            + _LIKE_WITH_LIKE
+            if width is not None
+            else "; for a model's own labels (-1 and 1, say) pass classes=estimator.classes_"
+        )
+        labels.append(check_labels(values, n=values.size, n_classes=width, name=name, hint=hint))
+    if width is None:
+        seen = [set(np.unique(v).tolist()) for v in labels]
+        if min(map(len, seen)) >= 2 and seen[0] != seen[1]:
+            a, b = seen
+            if a.isdisjoint(b) or {v + 1 for v in a} == b or {v + 1 for v in b} == a:
+                raise ValueError(
+                    f"pred_a holds the labels {_shown(labels[0])} and pred_b "
+                    f"{_shown(labels[1])}: one side looks like column indices 0..C-1 "
+                    "(BlackBox.predict, an argmax) and the other like a model's own "
+                    "labels (an sklearn estimator's predict), which agree on no row; "
+                    + _LIKE_WITH_LIKE
+                )
+    return labels
+
+
+def _class_positions(
+    name: str, values: np.ndarray, width: int | None, classes: Sequence[Any] | np.ndarray
+) -> np.ndarray:
+    """One side of :func:`agreement` as column indices of ``classes``."""
+    labels = np.asarray(classes)
+    if labels.ndim != 1 or labels.size < 2 or np.unique(labels).size != labels.size:
+        raise ValueError(f"classes must be 2 or more distinct labels, got {classes!r}")
+    if width is not None:
+        if width != labels.size:
+            raise ValueError(
+                f"{name} holds probabilities over {width} classes but classes has "
+                f"{labels.size} labels"
+            )
+        return values
+    return label_positions(
+        values,
+        tuple(labels.tolist()),
+        name=name,
+        whose="the model that classes= names",
+        hint=f"; if {name} holds column indices, map them to labels with "
+        "blackbox.class_labels(indices)",
+    )
