@@ -572,6 +572,26 @@ def test_local_explainer_keeps_off_the_global_generators(name, planted, planted_
         assert not np.array_equal(first.values, other.values)
 
 
+@pytest.mark.parametrize("name", [*sorted(LOCAL_EXPLAINERS), "DMMMEN_local"])
+def test_local_explainer_records_the_black_boxs_labels(name, planted, tmp_path):
+    # Plots titled a row by its column index ("class 0") even where the black box names
+    # its classes; every explainer now hands the labels to the attribution.
+    model = zoo.mlp((8,), n_features=20, n_classes=2)
+    labelled = BlackBox.from_torch(model, input_shape=(20,), classes=["neg", "pos"])
+    X = planted.X_test[:3]
+    if name == "DMMMEN_local":
+        dmm = DMMMEN(n_iter=24, n_chains=1, random_state=3, verbose=False)
+        att = dmm.explain_local(X, blackbox=labelled, n_samples=64)
+    else:
+        att = LOCAL_EXPLAINERS[name](labelled, 3).explain(X)
+    assert att.class_names == ("neg", "pos")
+    label = ("neg", "pos")[att.target[0]]
+    assert f"row 0, class {label}" in att.plot(0).axes[0].get_title()
+    att.save(tmp_path / "a.npz")
+    assert Attribution.load(tmp_path / "a.npz").class_names == ("neg", "pos")
+    assert LOCAL_EXPLAINERS["Saliency"](_torch_box(None), 3).explain(X).class_names is None
+
+
 # name -> build(blackbox, torch_blackbox) of an object whose method (called twice) draws
 # from its int random_state: local explainers, probes and DMM-MEN's local route.
 def _local_explain(build, bb, tb):

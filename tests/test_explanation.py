@@ -527,3 +527,20 @@ def test_a_save_interrupted_mid_write_keeps_the_earlier_file(tmp_path, attributi
     assert path.read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.npz"]
     np.testing.assert_array_equal(Attribution.load(path).values, attribution.values)
+
+
+def test_an_attribution_keeps_its_class_names_and_loads_files_saved_without(tmp_path):
+    att = Attribution(np.ones((2, 3)), np.array([1, 0]), class_names=("neg", "pos"))
+    att.save(tmp_path / "a.npz")
+    loaded = Attribution.load(tmp_path / "a.npz")
+    assert loaded.class_names == ("neg", "pos") and loaded.class_name(0) == "pos"
+    # A file written before attributions had class names: its header has no such field.
+    arrays = dict(np.load(tmp_path / "a.npz", allow_pickle=False))
+    header = json.loads(str(arrays["__unboxed__"]))
+    del header["fields"]["class_names"]
+    arrays["__unboxed__"] = np.array(json.dumps(header))
+    np.savez(tmp_path / "old.npz", **arrays)
+    old = Attribution.load(tmp_path / "old.npz")
+    assert old.class_names is None and old.class_name(0) == "1"
+    with pytest.raises(ValueError, match="target names class 1 but class_names has 1 names"):
+        Attribution(np.ones((2, 3)), np.array([1, 0]), class_names=("neg",))

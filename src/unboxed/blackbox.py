@@ -247,6 +247,12 @@ class BlackBox:
             hint=_validation.CLASS_INDEX_HINT,
         )
 
+    @property
+    def class_names(self) -> tuple[str, ...] | None:
+        """:attr:`classes` as text, for showing classes to a person (an
+        explanation's ``class_names``); None when :attr:`classes` is None."""
+        return None if self.classes is None else tuple(str(c) for c in self.classes)
+
     def class_label(self, index: int) -> Any:
         """The label of column ``index``, for showing a class to a person.
 

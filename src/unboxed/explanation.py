@@ -335,6 +335,13 @@ class Attribution(Explanation):
         ``(H, W)`` or ``(C, H, W)`` for image data; None for tabular data.
     feature_names : tuple of str, optional
         Names of the features, for tabular plots.
+    class_names : tuple of str, optional
+        The model's label of each class, as text (``class_names[c]`` names
+        ``target`` c), for plots: an explainer that knows its black box records the
+        black box's :attr:`~unboxed.BlackBox.classes` here, so that a model fitted on
+        ``["benign", "malignant"]`` or on 1..3 is shown by its own labels, while
+        ``target`` keeps the column indices. None (files saved before it existed, a
+        model without labels) shows the indices.
     """
 
     values: np.ndarray
@@ -343,18 +350,42 @@ class Attribution(Explanation):
     inputs: np.ndarray | None = None
     image_shape: tuple[int, ...] | None = None
     feature_names: tuple[str, ...] | None = None
+    class_names: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
         # Any float dtype is kept: a float32 model's gradients stay float32.
         values = _check_field(self.values, name="values")
         self._freeze("values", values)
-        self._freeze("target", check_labels(self.target, n=values.shape[0], name="target"))
+        target = check_labels(self.target, n=values.shape[0], name="target")
+        self._freeze("target", target)
         if self.inputs is not None:
             inputs = _check_field(self.inputs, name="inputs")
             if inputs.shape != values.shape:
                 raise ValueError(f"inputs has shape {inputs.shape}; expected {values.shape}")
             self._freeze("inputs", inputs)
+        if self.class_names is not None:
+            names = tuple(str(c) for c in np.atleast_1d(np.asarray(self.class_names, object)))
+            if target.size and target.max() >= len(names):
+                raise ValueError(
+                    f"target names class {target.max()} but class_names has {len(names)} names"
+                )
+            object.__setattr__(self, "class_names", names)
         self._check_features_and_meta()
+
+    def class_name(self, row: int) -> str:
+        """How row ``row``'s target is shown: its label in :attr:`class_names`, or
+        its column index where there are none.
+
+        Parameters
+        ----------
+        row : int
+
+        Returns
+        -------
+        str
+        """
+        target = int(self.target[row])
+        return str(target) if self.class_names is None else self.class_names[target]
 
     @property
     def n_samples(self) -> int:

@@ -706,6 +706,10 @@ def test_y_and_target_are_the_teacher_labels_where_it_has_them(weak_teacher, dig
     np.testing.assert_array_equal(by_label.predict_proba(rows), by_index.predict_proba(rows))
     explained = by_label.explain(rows, target=4)
     assert np.array_equal(explained.target, [3] * 5)
+    # plots show the teacher's label of column 3, 4, not the column
+    assert explained.class_names == tuple(str(c) for c in range(1, 11))
+    assert explained.plot(0).axes[0].get_title().startswith("linear regions")
+    assert "class 4" in explained.plot(0).axes[0].get_title()
     np.testing.assert_array_equal(explained.values, by_index.explain(rows, target=3).values)
     with pytest.raises(ValueError, match=r"y holds 0.*pass its labels"):
         fit(labelled, y)

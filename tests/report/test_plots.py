@@ -293,3 +293,15 @@ def test_panels_are_laid_out_so_that_their_titles_do_not_overlap(attribution, im
     default = plt.rcParams["figure.subplot.left"]
     assert attribution.plot([0, 1]).subplotpars.left != default
     assert importance.plot().subplotpars.left != default
+
+
+def test_attribution_panels_show_the_models_labels():
+    # A model fitted on ["benign", "malignant"] (or on 1..3) had its first class titled
+    # "class 0": its column index, not its label.
+    values, meta = np.ones((2, 3)), make_meta("lime", {})
+    att = Attribution(values, np.array([1, 0]), meta, class_names=("benign", "malignant"))
+    titles = [ax.get_title() for ax in att.plot([0, 1]).axes]
+    assert titles == ["lime: row 0, class malignant", "lime: row 1, class benign"]
+    numbered = Attribution(values, np.array([0, 2]), meta, class_names=[1, 2, 3])
+    assert numbered.class_names == ("1", "2", "3")
+    assert numbered.plot(1).axes[0].get_title() == "lime: row 1, class 3"

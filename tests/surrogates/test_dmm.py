@@ -1775,6 +1775,7 @@ def test_classes_and_targets_are_the_model_labels_and_results_keep_indices(
     rows = planted_blackbox.predict(X) == 1
     attribution = named.explain(X[rows], target="pos")
     assert np.all(attribution.target == 1)
+    assert attribution.class_names == ("neg", "pos")  # the plots' "class pos"
     np.testing.assert_array_equal(attribution.values, plain.explain(X[rows], target=1).values)
     np.testing.assert_array_equal(named.explain(X[rows]).values, attribution.values)
     for call in (

@@ -99,6 +99,7 @@ class LocalExplainer(Params):
             # Each column is an input feature (a segment's score is spread over its
             # features), so the black box's names label them.
             feature_names=self.blackbox.feature_names,
+            class_names=self.blackbox.class_names,
         )
 
 

@@ -400,7 +400,11 @@ class Distiller(Params):
         shape = self.input_shape_
         image_shape = shape if shape is not None and len(shape) in (2, 3) else None
         return dataclasses.replace(
-            attribution, meta=meta, image_shape=image_shape or attribution.image_shape
+            attribution,
+            meta=meta,
+            image_shape=image_shape or attribution.image_shape,
+            # The student's columns are the teacher's classes.
+            class_names=self.teacher_.class_names,
         )
 
 

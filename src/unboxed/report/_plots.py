@@ -123,9 +123,11 @@ def _row_value(meta: dict[str, Any], key: str, row: int) -> float | None:
 def plot_attribution(attribution: Attribution, index: int | list[int] = 0, *, top: int = 15) -> Any:
     """Plot rows of an :class:`~unboxed.Attribution`.
 
-    A panel's title names the method, the row and its class, and the row's own
-    faithfulness figure where the method records one in ``meta``: the completeness gap
-    (``"delta"``: integrated gradients, DeepLIFT, linear regions), the local fit's R^2
+    A panel's title names the method, the row and its class (by the model's label in
+    ``class_names`` where the explanation has them, else its column index in
+    ``target``), and the row's own faithfulness figure where the method records one in
+    ``meta``: the completeness gap (``"delta"``: integrated gradients, DeepLIFT,
+    linear regions), the local fit's R^2
     (``"score"``: LIME and KernelSHAP, followed by the cross-validated
     ``"score_cv"`` where it was recorded; ``"r2"``: DMM-MEN's ``explain_local``) or
     the held-out R^2 of the DMM-MEN class fit (``"class_r2"``: its ``explain``).
@@ -163,7 +165,9 @@ def plot_attribution(attribution: Attribution, index: int | list[int] = 0, *, to
     names = list(attribution.feature_names or [f"x{j}" for j in range(attribution.n_features)])
     method = attribution.meta.get("method", "attribution")
     for ax, row in zip(axes, rows, strict=False):
-        title = f"{method}: row {row}, class {attribution.target[row]}"
+        # The model's own label where the explainer recorded it (a model fitted on
+        # 1..3 showed "class 0" for its first class), else the column index.
+        title = f"{method}: row {row}, class {attribution.class_name(row)}"
         title += _row_figure(attribution.meta, row)
         values = attribution.values[row]
         if attribution.image_shape is None:

@@ -814,6 +814,7 @@ class DMMMEN(Params):
             inputs=X,
             image_shape=self._image_shape(),
             feature_names=self.blackbox_.feature_names,
+            class_names=self.blackbox_.class_names,
         )
 
     def explain_local(
