@@ -1094,3 +1094,18 @@ def test_a_torch_model_without_labels_reads_indices_as_before(digits, digits_len
     np.testing.assert_array_equal(labelled.gradient(X, 4), grad)  # label 4 is column 3
     with pytest.raises(ValueError, match="only 10 classes"):
         bb.gradient(X, 10)
+
+
+@pytest.mark.parametrize("classes", [[0, "cat"], ("dog", 1.5), np.array([0, "cat"], dtype=object)])
+def test_classes_that_mix_strings_and_numbers_are_refused(classes):
+    # numpy read [0, "cat"] as ["0", "cat"]: the int label 0 then named no class, and
+    # results showed the string "0".
+    module = torch.nn.Linear(3, 2)
+    with pytest.raises(TypeError, match=r"classes mixes strings and numbers.*one kind"):
+        BlackBox.from_torch(module, input_shape=(3,), classes=classes)
+    # one kind is fine, numbers of both kinds included
+    assert BlackBox.from_torch(module, input_shape=(3,), classes=["0", "cat"]).classes == (
+        "0",
+        "cat",
+    )
+    assert BlackBox.from_torch(module, input_shape=(3,), classes=[0, 1.5]).classes == (0.0, 1.5)
