@@ -44,6 +44,12 @@ from ._stats import Estimate, bootstrap_mean, estimate, proportion
 #: Rows manipulated and sent to the model at once.
 CHUNK_ROWS = 2048
 
+#: What a removed feature becomes in this module's tests and in ``deletion_curve``.
+#: "mean" is the per-feature mean (in float64) of every row of the ``X`` passed to
+#: that call, tested cases or not; it is not the explainers' ``fill="mean"``, which is
+#: the mean of their ``background`` (see :func:`unboxed.local._base.make_fill`). To
+#: remove features as an explanation made with ``background=X_train`` switched them
+#: off, pass ``fill=X_train.mean(axis=0)``.
 Fill = Literal["zero", "mean", "positive_mean"] | np.ndarray
 FILLS = ("zero", "mean", "positive_mean")
 #: What the top-k features of a crafted case may take (besides an array).
@@ -408,8 +414,11 @@ def deletion_test(
     ks : int or sequence of int
         The numbers of features to nullify.
     fill : {"zero", "mean", "positive_mean"} or ndarray of shape (n_features,)
-        The value nullified features take: 0, the mean of ``X``, the mean of the
-        features among the cases the model assigns to the tested class, or given values.
+        The value nullified features take: 0; "mean", each feature's mean over every
+        row of ``X`` (the tested cases and the others alike); "positive_mean", its
+        mean over the rows of ``X`` the model assigns to the tested class; or given
+        values. Neither mean is that of an explainer's ``background`` (which its
+        ``fill="mean"`` uses): pass ``fill=X_train.mean(axis=0)`` for that one.
     target : int, optional
         The positive class. None tests each case for its own predicted class (or, for
         an attribution, for the class it explains).
@@ -608,7 +617,11 @@ def keep_top_k(
         is the mean (or sum) of its features' scores.
     segment_score : {"mean", "sum"}
     fill : {"zero", "mean", "positive_mean"} or ndarray of shape (n_features,)
-        The value of the features that are not kept.
+        The value of the features that are not kept: 0; "mean", each feature's mean
+        over every row of ``X``; "positive_mean", its mean over the rows of ``X``
+        the model assigns to each row's class ``y``; or given values. An explainer's
+        ``fill="mean"`` is the mean of its ``background`` instead: pass
+        ``fill=X_train.mean(axis=0)`` to fill as it did.
     n_boot : int
         Bootstrap repeats for the probability's confidence interval.
     random_state : int, Generator or None

@@ -103,8 +103,11 @@ def deletion_curve(
         features.
     segments : ndarray of int, shape (n_samples, n_features) or (n_features,), optional
     fill : {"zero", "mean"} or ndarray of shape (n_features,)
-        What removed features become; "mean" is the mean of the rows of ``X``, so with
-        few rows pass a reference set's mean as an array instead.
+        What removed features become; "mean" is each feature's mean over the rows of
+        ``X`` (so with few rows pass a reference set's mean as an array instead). It
+        is not an explainer's ``fill="mean"``, the mean of its ``background``: pass
+        ``fill=X_train.mean(axis=0)`` to remove features as an explanation made with
+        ``background=X_train`` switched them off.
     target : array-like of shape (n_samples,), optional
         The class per row; by default the attribution's target (an attribution's own
         classes must agree with it), else the prediction.

@@ -4,6 +4,12 @@ A *fill* is what a switched-off feature becomes: a constant (``0.0``, "zero",
 "gray"), the mean of a background data set ("mean"), a blurred copy of the
 instance ("blur") or a given array. The gradient family uses the same notion as its
 baseline.
+
+"mean" is always the per-feature mean of the explainer's ``background`` rows, never
+of the rows being explained, and without ``background`` it is refused: an
+explanation does not depend on which other rows share its call. ``unboxed.evaluate``'s
+``fill="mean"`` is the mean of the ``X`` passed to the test instead; the two agree
+when that ``X`` is the background.
 """
 
 from __future__ import annotations
@@ -116,8 +122,8 @@ def make_fill(
     ----------
     fill : float, {"zero", "gray", "mean", "blur"} or ndarray of shape (n_features,)
         "gray" is 0.5, the middle of images scaled to [0, 1]. "mean" is the per-feature
-        mean of ``background``. "blur" is a Gaussian blur (sigma :data:`BLUR_SIGMA`) of
-        each image.
+        mean of ``background`` (required; never of ``X``), in ``X``'s dtype. "blur" is
+        a Gaussian blur (sigma :data:`BLUR_SIGMA`) of each image.
     X : ndarray of shape (n, d)
     image_shape : (H, W) or None
     background : ndarray of shape (m, d) or None

@@ -207,7 +207,9 @@ class IntegratedGradients(_BaselineExplainer):
     baseline : float, {"zero", "gray", "mean", "blur"} or ndarray
         The reference input (0 by default).
     background : array-like, optional
-        Data for the "mean" baseline.
+        Rows whose per-feature mean is the "mean" baseline, which needs them (it is
+        never the mean of the explained rows; the same meaning as the perturbation
+        explainers' ``fill="mean"``).
     image_shape : (H, W), optional
         The image's shape, for the "blur" baseline and for plots; by default read from
         the black box's ``input_shape``.
@@ -273,7 +275,9 @@ class DeepLift(_BaselineExplainer):
     baseline : float, {"zero", "gray", "mean", "blur"} or ndarray, default=0.0
         The reference input.
     background : array-like, optional
-        Data for the "mean" baseline.
+        Rows whose per-feature mean is the "mean" baseline, which needs them (it is
+        never the mean of the explained rows; the same meaning as the perturbation
+        explainers' ``fill="mean"``).
     image_shape : (H, W), optional
         The image's shape, for the "blur" baseline and for plots; by default read from
         the black box's ``input_shape``.
