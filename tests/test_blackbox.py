@@ -1109,3 +1109,38 @@ def test_classes_that_mix_strings_and_numbers_are_refused(classes):
         "cat",
     )
     assert BlackBox.from_torch(module, input_shape=(3,), classes=[0, 1.5]).classes == (0.0, 1.5)
+
+
+@pytest.mark.parametrize("target", [True, np.True_, [True, False, True], np.array([1, 0, 1]) == 1])
+@pytest.mark.parametrize("classes", [None, range(2), ["neg", "pos"]])
+def test_a_bool_names_no_class(target, classes):
+    # target=True explained class 1 without a word (numpy reads True as 1), except in
+    # deletion_test, which refused it: every argument that names classes refuses it now.
+    box = BlackBox.from_torch(torch.nn.Linear(3, 2), input_shape=(3,), classes=classes)
+    with pytest.raises(TypeError, match=r"target holds a bool, which names no class"):
+        box.class_index(target)
+    with pytest.raises(TypeError, match=r"target holds a bool"):
+        box.gradient(np.zeros((3, 3)), target)
+
+
+def test_a_list_that_mixes_bools_and_ints_is_refused_too():
+    box = BlackBox.from_torch(torch.nn.Linear(3, 2), input_shape=(3,))
+    assert np.asarray([True, 1]).dtype.kind == "i"  # numpy drops the bool
+    with pytest.raises(TypeError, match=r"y holds a bool"):
+        box.class_indices([True, 1], n=2)
+
+
+def test_an_integral_float_names_its_int_class_and_bool_labels_take_bools():
+    box = BlackBox.from_torch(torch.nn.Linear(3, 2), input_shape=(3,))
+    assert box.class_index(1.0).dtype == np.int64 and box.class_index(1.0) == 1
+    np.testing.assert_array_equal(box._check_target(np.float32(1.0), 2), [1, 1])
+    labelled = BlackBox.from_torch(torch.nn.Linear(3, 3), input_shape=(3,), classes=[1, 2, 3])
+    np.testing.assert_array_equal(labelled.class_index([3.0, 1.0]), [2, 0])
+    with pytest.raises(ValueError, match="integer class labels"):
+        box._check_target(1.5, 2)
+    # A model fitted on bool labels names its classes by them.
+    X = np.random.default_rng(0).normal(size=(40, 3))
+    model = DecisionTreeClassifier(max_depth=1).fit(X, X[:, 0] > 0)
+    bools = BlackBox.from_sklearn(model)
+    assert bools.classes == (False, True)
+    np.testing.assert_array_equal(bools._check_target(True, 2), [1, 1])

@@ -292,6 +292,37 @@ def check_labels(
     return arr
 
 
+def check_not_bool(labels: object, *, name: str) -> None:
+    """Refuse a bool where a class (or a unit) is named.
+
+    numpy reads True as 1, so ``target=True`` explained class 1 without a word. The
+    items of a list are read one by one, as ``np.asarray([True, 2])`` holds no bool.
+
+    Parameters
+    ----------
+    labels : scalar or array-like
+        The classes named.
+    name : str
+        The argument's name, for the error message.
+
+    Raises
+    ------
+    TypeError
+        If ``labels`` is or holds a bool.
+    """
+    if isinstance(labels, np.ndarray) and labels.dtype != object:
+        found = labels.dtype == np.bool_
+    else:
+        items = labels.tolist() if isinstance(labels, np.ndarray) else labels
+        items = items if isinstance(items, list | tuple) else [items]
+        found = any(isinstance(v, bool | np.bool_) for v in np.ravel(np.array(items, object)))
+    if found:
+        raise TypeError(
+            f"{name} holds a bool, which names no class (True would read as class 1): pass "
+            "the class itself, an int column index or the model's own label"
+        )
+
+
 def check_ks(ks: object, *, n_features: int, name: str = "ks") -> np.ndarray:
     """Check feature counts: integers in ``[0, n_features]``."""
     arr = np.atleast_1d(np.asarray(ks))

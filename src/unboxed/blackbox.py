@@ -120,7 +120,11 @@ class BlackBox:
 
     With labels ``0..n_classes-1`` the two readings agree. Results keep column
     indices (``Attribution.target``, ``predict``); ``classes[j]`` is the label of
-    index ``j``.
+    index ``j``. A bool never names a class (``target=True`` is a ``TypeError``,
+    unless the model's own labels are bools), and an integral float names the int
+    class (``target=1.0`` is class 1, as a label vector loaded as floats is read);
+    a fractional one (1.5) is a ``ValueError``, or a ``TypeError`` where one int is
+    expected.
     """
 
     def __init__(
@@ -223,17 +227,27 @@ class BlackBox:
         -------
         ndarray
             Of ``labels``' shape: int64 column indices where :attr:`classes` is set,
-            else ``np.asarray(labels)``.
+            else ``np.asarray(labels)`` (an integral float such as 1.0 as the int).
 
         Raises
         ------
+        TypeError
+            If ``labels`` is or holds a bool (unless the model's labels are bools):
+            numpy would read True as class 1.
         ValueError
             If a label is not among :attr:`classes`.
         """
         arr = np.asarray(labels)
+        classes = cast(tuple[Any, ...], self.classes or ())
+        if not any(isinstance(c, bool) for c in classes):  # a model fitted on bools takes them
+            _validation.check_not_bool(labels, name=name)
         if self._identity_classes():
+            # An integral float reads as its int (1.0 is class 1), as a label vector
+            # loaded as floats does; a fractional one is left to the caller's check.
+            integral = arr.dtype.kind == "f" and _validation.all_finite(arr)
+            if integral and np.all(arr == np.round(arr)):
+                return arr.astype(np.int64)
             return arr
-        classes = cast(tuple[Any, ...], self.classes)
         return label_positions(arr, classes, name=name, whose=repr(self.name))
 
     def class_indices(self, labels: object, *, n: int, name: str = "y") -> np.ndarray:

@@ -386,6 +386,7 @@ def test_blocks_of_rows_give_the_same_answer_as_one(planted, planted_blackbox, m
         ({"target": 2}, ValueError, r"target must lie in \[0, 2\)"),
         ({"target": -1}, ValueError, r"target must lie in \[0, 2\), got -1"),
         ({"target": 1.5}, TypeError, "target must be an int class index"),
+        ({"target": True}, TypeError, "target holds a bool, which names no class"),
         ({"ranking": np.array([1, 1, 2])}, ValueError, "repeats a feature index"),
         ({"ranking": np.array([0.5, 0.2])}, TypeError, "integer feature indices"),
         ({"ranking": np.array([25])}, ValueError, r"indices must lie in \[0, 20\), got 25"),
@@ -933,3 +934,25 @@ def test_y_and_target_are_read_in_the_model_labels(planted, planted_blackbox):
         np.testing.assert_array_equal(one.pcr, two.pcr)
         with pytest.raises(ValueError, match="not a class of"):
             deletion_test(box, *args, target=0, verbose=False)
+
+
+@pytest.mark.parametrize("test", [deletion_test, crafted_cases])
+def test_an_integral_float_target_is_its_int_class_as_everywhere_else(
+    test, planted, planted_blackbox
+):
+    # deletion_test and crafted_cases refused target=1.0 ("must be an int class
+    # index"), where every explainer and deletion_curve read it as class 1.
+    def run(target):
+        return test(
+            planted_blackbox,
+            planted.X_test[:80],
+            planted.support,
+            [1, 2],
+            target=target,
+            random_state=0,
+            verbose=False,
+        )
+
+    as_float, as_int = run(1.0), run(1)
+    np.testing.assert_array_equal(as_float.pcr, as_int.pcr)
+    assert as_float.n_cases == as_int.n_cases

@@ -170,6 +170,11 @@ def test_bad_inputs_and_blackbox(rng):
         regions.decision_features(rng.normal(size=(2, 4)), 0, 3)
     with pytest.raises(ValueError, match="classes must be ints"):
         regions.decision_features(rng.normal(size=(2, 4)), 1.5, 0)  # an IndexError before
+    # target=True explained class 1; 1.0 stays class 1, as in every explainer
+    X = rng.normal(size=(2, 4))
+    with pytest.raises(TypeError, match="target holds a bool"):
+        regions.explain(X, target=True)
+    np.testing.assert_array_equal(regions.explain(X, target=1.0).target, [1, 1])
 
 
 @pytest.mark.parametrize(

@@ -281,6 +281,10 @@ def test_a_unit_beyond_the_layer_is_refused(digits_blackbox):
     width = digits_blackbox.features(np.zeros((1, 64)), "fc1").shape[1]
     with pytest.raises(ValueError, match=f"holds class {width} but there are only {width}"):
         am.explain([width], layer="fc1")
+    with pytest.raises(TypeError, match="target holds a bool"):  # it maximised unit 1
+        am.explain([True], layer="fc1")
+    with pytest.raises(TypeError, match="target holds a bool"):  # it maximised class 1
+        am.explain(True)
 
 
 def test_default_strengths_follow_the_regularizer(digits_blackbox):

@@ -31,7 +31,14 @@ from torch import nn
 from torch.nn import functional as F
 
 from .._ranks import descending_order
-from .._validation import check_array, check_labels, check_positive_int, check_shape, is_int
+from .._validation import (
+    check_array,
+    check_labels,
+    check_not_bool,
+    check_positive_int,
+    check_shape,
+    is_int,
+)
 from ..explanation import Attribution, make_meta
 from ..zoo._models import check_finite_weights
 from ._linearize import PiecewiseActivation, PiecewiseLinear
@@ -631,6 +638,7 @@ class LinearRegions:
             target = logits.argmax(axis=1)
         elif np.ndim(cast(ArrayLike, target)) == 0:
             target = np.full(X.shape[0], target)
+        check_not_bool(target, name="target")  # True read as class 1
         target = check_labels(target, n=X.shape[0], n_classes=self.n_outputs_, name="target")
         weights = W[np.arange(X.shape[0]), target]
         values = weights * X if kind == "contribution" else weights

@@ -33,6 +33,7 @@ from .._validation import (
     check_instance,
     check_labels,
     check_names,
+    check_not_bool,
     check_number,
     check_per_feature,
     check_positive_int,
@@ -421,6 +422,7 @@ class ActivationMaximization(Params):
         )
         if target is None:
             raise ValueError(f"pass target: the units of {layer!r} to maximise (0..{width - 1})")
+        check_not_bool(target, name="target")  # True read as unit 1
         flat = np.atleast_1d(np.asarray(target))
         return check_labels(flat, n=flat.size, n_classes=width, name="target")
 
