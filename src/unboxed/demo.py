@@ -180,7 +180,9 @@ def spurious_cue_study(
     )
     blackbox = zoo.as_blackbox(model)
     accuracy = {
-        name: agreement(blackbox.predict(data.X_test), data.y_test)
+        name: agreement(
+            blackbox.predict(data.X_test), data.y_test, classes=range(blackbox.n_classes)
+        )
         for name, data in (("in place", in_place), ("clean", pair), ("moved", moved))
     }
     shape = pair.image_shape
@@ -567,7 +569,7 @@ def clime_demo(
         widths=(128,), grid=grid, epochs=20, random_state=random_state, verbose=False
     )
     distiller.fit(teacher, dataset.X_train, dataset.y_train)
-    fidelity = agreement(distiller.predict(X), teacher.predict(X))
+    fidelity = agreement(distiller.predict(X), teacher.predict(X), classes=range(teacher.n_classes))
     attribution = distiller.explain(X)
     attribution = dataclasses.replace(attribution, image_shape=dataset.image_shape)
     path = Path(folder) / "clime_student.npz"

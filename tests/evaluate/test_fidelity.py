@@ -324,6 +324,10 @@ def test_agreement_refuses_disjoint_labels_and_keeps_legitimate_ones():
     # them never predicts some class, or both predict a single, different class
     assert agreement([0, 1, 1, 2], [0, 1, 3, 3]).mean == 0.5
     assert agreement([0, 0, 0], [1, 1, 1]).mean == 0.0
+    # two index predictors that share no class on a few rows say so with classes=
+    with pytest.raises(ValueError, match=r"classes=range\(n_classes\)"):
+        agreement([2, 4, 8], [0, 1, 3])
+    assert agreement([2, 4, 8], [0, 1, 3], classes=range(10)).mean == 0.0
     # -1/1 labels need classes=, which reads them as labels
     with pytest.raises(ValueError, match=r"negative class label.*classes=estimator.classes_"):
         agreement([-1, 1, 1], [1, 1, 1])

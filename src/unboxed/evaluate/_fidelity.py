@@ -779,7 +779,9 @@ def agreement(
         labels against ints or probabilities, labels outside ``0..C-1`` against
         probabilities over ``C`` classes, or two vectors of int labels, each taking
         two or more values, that share none or where one set is the other plus one
-        (an estimator's labels 1..3 against a black box's indices 0..2).
+        (an estimator's labels 1..3 against a black box's indices 0..2). Two
+        predictors that do both give column indices, but share no class on a few
+        rows, pass ``classes=range(n_classes)``, as the library's own callers do.
     """
     sides = [_predictions(name, pred) for name, pred in zip(_SIDES, (pred_a, pred_b), strict=True)]
     (a, width_a), (b, width_b) = sides
@@ -878,6 +880,8 @@ def _alike_labels(sides: list[tuple[np.ndarray, int | None]]) -> list[np.ndarray
                     "(BlackBox.predict, an argmax) and the other like a model's own "
                     "labels (an sklearn estimator's predict), which agree on no row; "
                     + _LIKE_WITH_LIKE
+                    + ". If both do hold column indices (two predictors that share no "
+                    "class on these rows), say so with classes=range(n_classes)"
                 )
     return labels
 

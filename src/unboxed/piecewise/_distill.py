@@ -293,7 +293,7 @@ class Distiller(Params):
             chosen = self.student_(X_val).argmax(1).numpy()
         # The student explains the teacher only as far as it agrees with it: the
         # figure every Distiller explanation is judged by, measured on rows it never saw.
-        self.fidelity_: Estimate = agreement(chosen, teacher_val)
+        self.fidelity_: Estimate = agreement(chosen, teacher_val, classes=range(n_classes))
         self.n_features_in_ = X.shape[1]
         self.n_classes_ = n_classes
         self.input_shape_ = teacher.input_shape
@@ -360,7 +360,7 @@ class Distiller(Params):
             The agreement in [0, 1], with Wilson's 95% score interval.
         """
         X = self._check_X(X)
-        return agreement(self.predict(X), self.teacher_.predict(X))
+        return agreement(self.predict(X), self.teacher_.predict(X), classes=range(self.n_classes_))
 
     def predict(self, X: object) -> np.ndarray:
         """The student's labels.

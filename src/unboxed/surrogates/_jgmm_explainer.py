@@ -601,7 +601,9 @@ class JGMMExplainer(Params):
         """
         self._check_fitted()
         X = self.blackbox.check_X(X)
-        return agreement(self.predict(X), self.blackbox.predict(X))
+        return agreement(
+            self.predict(X), self.blackbox.predict(X), classes=range(self.blackbox.n_classes)
+        )
 
     def validity(self, examples: ExampleSet) -> Estimate:
         """The share of counterfactuals that change the black box's class (of

@@ -169,6 +169,10 @@ class TreeSurrogate(Params):
         # The tree learns what the black box says, never the labels (the slides'
         # y_1..y_N are the black box's outputs).
         y = self.blackbox.predict(X)
+        # Both sides of every agreement below are column indices: saying so spares
+        # agreement's guess at labels compared with indices, which a tree that
+        # predicts none of a few held-out rows' classes would trip.
+        indices = range(self.blackbox.n_classes)
         if np.unique(y).size < 2:
             raise ValueError(
                 f"the black box predicts a single class ({y[0]}) on all {n} rows of X; "
@@ -201,7 +205,7 @@ class TreeSurrogate(Params):
                 trees = {depth: self._tree(depth, X[train], y[train]) for depth in bar}
             self.curve_ = []
             for depth, tree in trees.items():
-                fid = agreement(tree.predict(X[select]), y[select])
+                fid = agreement(tree.predict(X[select]), y[select], classes=indices)
                 self.curve_.append(
                     {
                         "max_depth": depth,
@@ -224,7 +228,7 @@ class TreeSurrogate(Params):
             self.tree_ = self._tree(self.max_depth, X[train], y[train])
         self.depth_ = int(self.tree_.get_depth())
         self.n_leaves_ = int(self.tree_.get_n_leaves())
-        self.fidelity_ = agreement(self.tree_.predict(X[test]), y[test])
+        self.fidelity_ = agreement(self.tree_.predict(X[test]), y[test], classes=indices)
         self.path_length_ = path_length(self.tree_, X[test])
         return self
 
@@ -271,7 +275,9 @@ class TreeSurrogate(Params):
             The agreement in [0, 1] with its 95% interval.
         """
         X = self._check_X(X)
-        return agreement(self.tree_.predict(X), self.blackbox.predict(X))
+        return agreement(
+            self.tree_.predict(X), self.blackbox.predict(X), classes=range(self.blackbox.n_classes)
+        )
 
     def path_length(self, X: object) -> float:
         """Mean number of nodes on the decision paths of the rows of ``X``.
