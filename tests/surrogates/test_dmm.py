@@ -1161,10 +1161,22 @@ def test_a_test_size_of_one_is_refused_as_such(planted, planted_blackbox):
         short(test_size=1.0).fit(planted.X_train[:100], planted_blackbox)
 
 
-@pytest.mark.parametrize("classes", [[0.0], [-1], [], np.array([], dtype=int), [True]])
+@pytest.mark.parametrize("classes", [[-1], [], np.array([], dtype=int)])
 def test_classes_that_are_not_class_ints_are_errors(classes, planted, planted_blackbox):
     with pytest.raises(ValueError, match=r"classes must be ints in \[0, 2\)"):
         short().fit(planted.X_train[:100], planted_blackbox, classes=classes)
+
+
+def test_classes_read_an_integral_float_as_its_int_and_refuse_a_bool(planted, planted_blackbox):
+    # As every argument that names classes reads them (BlackBox.class_index): 0.0 is
+    # class 0 (it was refused here alone), and True names no class.
+    X = planted.X_train[:100]
+    with pytest.raises(TypeError, match="classes holds a bool, which names no class"):
+        short().fit(X, planted_blackbox, classes=[True])
+    as_float = short(n_iter=8).fit(X, planted_blackbox, classes=[0.0])
+    as_int = short(n_iter=8).fit(X, planted_blackbox, classes=[0])
+    assert as_float.classes_.tolist() == [0]
+    np.testing.assert_array_equal(as_float.coef_, as_int.coef_)
 
 
 def test_classes_given_out_of_order_are_fitted_in_order(planted, planted_blackbox):
