@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 
 import pytest
@@ -11,6 +12,21 @@ from unboxed.data import _fashion_mnist, _mnist
 #: Column names for ``planted`` as a DataFrame: unlike ``planted.feature_names``, they
 #: can reach an explanation only through the model.
 PLANTED_COLUMNS = tuple(f"column {j}" for j in range(20))
+
+
+def drop_meta(result):
+    """``result`` without its ``meta`` fields, which record the seed and so always
+    differ between seeds: dataclasses and dicts become dicts, recursively."""
+    if dataclasses.is_dataclass(result):
+        return {
+            f.name: drop_meta(getattr(result, f.name))
+            for f in dataclasses.fields(result)
+            if f.name != "meta"
+        }
+    if isinstance(result, dict):
+        return {key: drop_meta(value) for key, value in result.items()}
+    return result
+
 
 requires_fashion_mnist = pytest.mark.skipif(
     _fashion_mnist.locate() is None,

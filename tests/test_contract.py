@@ -18,7 +18,7 @@ import pytest
 import torch
 from sklearn.linear_model import LogisticRegression
 
-from tests.helpers import torch_logistic_regression
+from tests.helpers import drop_meta, torch_logistic_regression
 from unboxed import (
     Attribution,
     BlackBox,
@@ -350,24 +350,10 @@ def assert_global_generators_untouched(before: tuple[tuple, torch.Tensor, object
     assert before[2] == after[2], "Python's random module was used"
 
 
-def _drop_meta(result):
-    """``result`` without its ``meta`` fields, which record the seed and so always
-    differ between seeds."""
-    if dataclasses.is_dataclass(result):
-        return {
-            f.name: _drop_meta(getattr(result, f.name))
-            for f in dataclasses.fields(result)
-            if f.name != "meta"
-        }
-    if isinstance(result, dict):
-        return {key: _drop_meta(value) for key, value in result.items()}
-    return result
-
-
 def assert_differ(a, b) -> None:
     """Some figure of ``a`` and ``b`` differs, the records of their seeds aside."""
     with pytest.raises(AssertionError):
-        assert_same(_drop_meta(a), _drop_meta(b))
+        assert_same(drop_meta(a), drop_meta(b))
 
 
 @pytest.mark.parametrize("name", sorted(PROCEDURES))

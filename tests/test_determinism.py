@@ -19,6 +19,7 @@ import pytest
 import torch
 from sklearn.linear_model import LogisticRegression
 
+from tests.helpers import drop_meta
 from unboxed import BlackBox, Dataset, local, zoo
 from unboxed.evaluate import (
     bootstrap_mean,
@@ -299,25 +300,12 @@ def test_verbose_changes_nothing_but_the_output(name, problem, capsys):
     assert_same(quiet, loud)
 
 
-def _drop_meta(result):
-    """``result`` without its ``meta`` records, which name the seed."""
-    if dataclasses.is_dataclass(result):
-        return {
-            f.name: _drop_meta(getattr(result, f.name))
-            for f in dataclasses.fields(result)
-            if f.name != "meta"
-        }
-    if isinstance(result, dict):
-        return {key: _drop_meta(value) for key, value in result.items()}
-    return result
-
-
 @pytest.mark.parametrize("name", sorted(set(CASES) - {"Occlusion"}))  # draws nothing
 def test_another_seed_gives_another_result(name, problem):
     # Else the tests above would pass for a case that ignored its seed.
     with pytest.raises(AssertionError):
         assert_same(
-            _drop_meta(CASES[name](problem, 7, False)), _drop_meta(CASES[name](problem, 8, False))
+            drop_meta(CASES[name](problem, 7, False)), drop_meta(CASES[name](problem, 8, False))
         )
 
 
