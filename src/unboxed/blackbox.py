@@ -823,12 +823,14 @@ def label_positions(
         If a label is not among ``classes``.
     """
     position = {label: j for j, label in enumerate(classes)}
+    # A model fitted on bools (scikit-learn's classes_ [False, True]) names its classes so.
+    bools = any(isinstance(c, bool | np.bool_) for c in classes)
     values, inverse = np.unique(labels.ravel(), return_inverse=True)
     found = []
     for value in values.tolist():
         # A string is never an int label, nor an int a string label ("1" != 1);
         # a bool is refused as numpy does not tell it from 0/1 otherwise.
-        index = None if isinstance(value, bool) else position.get(value)
+        index = None if isinstance(value, bool) and not bools else position.get(value)
         if index is None or isinstance(value, str) != isinstance(classes[index], str):
             raise ValueError(
                 f"{name} holds {value!r}, which is not a class of {whose}: pass its "

@@ -317,6 +317,24 @@ def test_agreement_of_string_labels():
         agreement(a, proba, classes=["cat", "dog", "eel"])
 
 
+def test_agreement_reads_the_bool_labels_of_a_model_fitted_on_bools():
+    # classes=estimator.classes_ is the documented way to compare an estimator's own
+    # labels; for one fitted on bools they were refused ("holds False, which is not a
+    # class"), as bools are where the classes are numbers.
+    from sklearn.linear_model import LogisticRegression
+
+    X = np.random.default_rng(0).normal(size=(40, 3))
+    model = LogisticRegression().fit(X, X[:, 0] > 0)
+    assert model.classes_.dtype == bool
+    bb = BlackBox.from_sklearn(model)
+    same = agreement(model.predict(X), bb.predict_proba(X), classes=model.classes_)
+    assert same.mean == 1.0 and same.n == 40
+    assert agreement(model.predict(X), ~model.predict(X), classes=model.classes_).mean == 0.0
+    # where the classes are numbers, a bool still names none of them
+    with pytest.raises(ValueError, match="holds False, which is not a class"):
+        agreement([True, False], [1, 0], classes=[0, 1])
+
+
 def test_agreement_refuses_disjoint_labels_and_keeps_legitimate_ones():
     with pytest.raises(ValueError, match=r"\{10, 20\} and pred_b \{0, 1\}"):
         agreement([10, 20, 10], [0, 1, 1])
