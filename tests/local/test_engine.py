@@ -54,6 +54,32 @@ def test_weighted_ridge_matches_sklearn(rng, alpha):
         np.testing.assert_allclose(weighted_r2(Z, y, w, coef, intercept)[i], r2, atol=1e-8)
 
 
+def test_a_fit_that_weighs_one_sample_alone_has_zero_slopes(rng):
+    """Without alpha the centred gram and its trace (the jitter's scale) were exactly
+    0, and the solve raised numpy's LinAlgError("Singular matrix")."""
+    Z, y, w = _problems(rng)
+    w = np.zeros_like(w)
+    w[:, 0] = 1.0
+    active = np.ones((3, 6), dtype=bool)
+    coef, intercept = weighted_ridge(Z, y, w, active, 0.0)
+    np.testing.assert_array_equal(coef, 0.0)
+    np.testing.assert_allclose(intercept, y[:, 0])
+    np.testing.assert_array_equal(weighted_r2(Z, y, w, coef, intercept), 1.0)
+    coef, intercept = weighted_lasso(Z, y, w, active, 0.0)
+    np.testing.assert_array_equal(coef, 0.0)
+    np.testing.assert_allclose(intercept, y[:, 0])
+
+
+def test_constrained_wls_without_weight_splits_the_total_equally(rng):
+    """No weighed coalition: the gram and the jitter's scale were 0 and the KKT system
+    singular; the minimum-norm answer is the equal split (as alpha's limit)."""
+    Z, y, _ = _problems(rng)
+    active = np.ones((3, 6), dtype=bool)
+    total = np.array([0.5, -1.0, 0.0])
+    phi = constrained_wls(Z, y, np.zeros_like(y), active, total)
+    np.testing.assert_allclose(phi, np.broadcast_to(total[:, None] / 6, (3, 6)))
+
+
 @pytest.mark.parametrize("alpha", [0.0, 1.0])  # alpha = 0: the inactive block must stay solvable
 def test_inactive_columns_are_zero_and_ignored(rng, alpha):
     Z, y, w = _problems(rng)

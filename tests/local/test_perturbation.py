@@ -243,6 +243,33 @@ def test_a_tiny_kernel_width_weighs_only_the_instance_without_nan(digits, digits
     assert np.all(np.isfinite(result.values))
 
 
+@pytest.mark.parametrize("cv", [None, 5])
+@pytest.mark.parametrize(
+    ("regression", "n_features"), [("ridge", None), ("ridge", 3), ("lasso", 3)]
+)
+def test_a_tiny_kernel_width_without_alpha_gives_zero_weights(
+    digits, digits_blackbox, cv, regression, n_features
+):
+    """alpha = 0 and only the instance weighed: the centred gram and the jitter's scale
+    were both 0, and numpy's solve raised LinAlgError("Singular matrix")."""
+    lime = Lime(
+        digits_blackbox,
+        n_samples=50,
+        kernel_width=1e-300,
+        alpha=0,
+        regression=regression,
+        n_features=n_features,
+        cv=cv,
+        random_state=0,
+    )
+    result = lime.explain(digits.X_test[:2])
+    # one weighed sample determines no slope: all 0, and its constant fitted exactly
+    np.testing.assert_array_equal(result.values, 0.0)
+    assert result.meta["score"] == [1.0, 1.0]
+    if cv is not None:
+        assert result.meta["score_cv"] == [None, None]
+
+
 def test_bad_segmenter_settings_are_named(digits, digits_blackbox):
     X = digits.X_test[:2]
     with pytest.raises(ValueError, match="n_segments must be an int >= 1"):

@@ -424,11 +424,13 @@ def ridge_solve(
         With ``probe``, an estimate of the smallest eigenvalue of the system solved
         (see :func:`_solve`); else None.
     """
-    gram, rhs, z_mean, y_mean, _ = _restrict(problem, active)
+    gram, rhs, z_mean, y_mean, sw = _restrict(problem, active)
     m = gram.shape[2]
     # Inactive columns are all zero; a unit diagonal there pins their coefficient to 0.
     # A jitter relative to the scale keeps alpha = 0 solvable when columns coincide.
-    scale = np.trace(gram, axis1=1, axis2=2)[:, None] / m
+    # Its floor, relative to the weight, keeps it so where the kernel weighs only the
+    # instance: the centred gram and the rhs are then exactly 0, and the coef 0.
+    scale = np.maximum(np.trace(gram, axis1=1, axis2=2) / m, 1e-12 * sw)[:, None]
     diag = np.where(active, alpha + 1e-12 * scale, 1.0)
     gram = gram + diag[:, :, None] * np.eye(m)
     coef, firmness = _solve(gram, rhs, active, probe)
@@ -719,6 +721,8 @@ def constrained_solve(
     the firmness of :func:`ridge_solve` (else None)."""
     r, m = rhs.shape
     scale = np.trace(gram, axis1=1, axis2=2)[:, None] / m
+    # No weighed coalition: any jitter gives the minimum-norm, equal split.
+    scale = np.where(scale > 0, scale, 1.0)
     diag = np.where(active, alpha + 1e-12 * scale, 1.0)
     kkt = np.zeros((r, m + 1, m + 1))
     kkt[:, :m, :m] = gram + diag[:, :, None] * np.eye(m)
