@@ -1197,6 +1197,29 @@ def test_a_class_that_was_not_fitted_is_an_error(planted, planted_blackbox):
         one.explain(Xq)  # the black box's prediction is class 0
 
 
+@pytest.mark.parametrize(
+    ("bad", "message"),
+    [
+        (1.5, "must hold integer class labels, got dtype float64"),
+        ("zz", "must hold integer class labels, got dtype <U2"),
+        (-1, r"holds a negative class label \(-1\)"),
+    ],
+)
+def test_a_class_that_is_no_label_gets_the_black_box_s_message(planted, planted_fit, bad, message):
+    """insights(1.5) was refused as "classes [1.5] were not fitted"; every class
+    argument now names the fault as explain's target (and the black box) does."""
+    X = planted.X_test[:2]
+    hint = "classes are the column indices 0..n_classes-1"
+    with pytest.raises(ValueError, match=f"class_ {message}.*{hint}"):
+        planted_fit.insights(bad)
+    with pytest.raises(ValueError, match=f"classes {message}.*{hint}"):
+        planted_fit.class_insights(classes=[bad])
+    with pytest.raises(ValueError, match=f"target {message}.*{hint}"):
+        planted_fit.explain(X, target=bad)
+    with pytest.raises(ValueError, match=f"target {message}.*{hint}"):
+        planted_fit.explain_local(X, target=bad, n_samples=20)
+
+
 def test_one_occluded_copy_is_fitted_alongside_each_sample(planted, planted_blackbox):
     X = planted.X_train[:200]
     plain = short(n_iter=8).fit(X, planted_blackbox)

@@ -29,11 +29,13 @@ from .._io import array_digest
 from .._progress import progress
 from .._ranks import descending_order
 from .._validation import (
+    CLASS_INDEX_HINT,
     NotFittedError,
     RandomState,
     check_checkpoint,
     check_fraction,
     check_is_fitted,
+    check_labels,
     check_number,
     check_positive_int,
     int_seed,
@@ -681,7 +683,16 @@ class DMMMEN(Params):
 
     def _class_indices(self, classes: object, *, name: str) -> np.ndarray:
         """Classes named by the user (the black box's labels) as column indices."""
-        return np.atleast_1d(self.blackbox_.class_index(classes, name=name))
+        index = np.atleast_1d(self.blackbox_.class_index(classes, name=name))
+        # Checked as the black box checks a target, so that 1.5, "a" or -1 get its
+        # message (not "classes [1.5] were not fitted") where it has no labels.
+        return check_labels(
+            index,
+            n=index.size,
+            n_classes=self.blackbox_.n_classes,
+            name=name,
+            hint=CLASS_INDEX_HINT,
+        )
 
     def _insights(self, class_: Any, k: int | None, by: str) -> FeatureImportance:
         """:meth:`insights` of a column index."""
