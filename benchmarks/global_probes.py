@@ -249,7 +249,8 @@ def tree_markdown(result: dict[str, Any]) -> str:
     f = auto["fidelity_test"]
     lines += [
         "",
-        f'`max_depth="auto"` (smallest depth within 0.005 of the best held-out fidelity) '
+        '`max_depth="auto"` (smallest depth within 0.005 of the best fidelity on half of '
+        "its held-out rows; the other half gives its `fidelity_`) "
         f"picks depth {auto['max_depth']}: test fidelity {f['mean']:.4f} "
         f"[{f['ci'][0]:.4f}, {f['ci'][1]:.4f}].",
     ]
