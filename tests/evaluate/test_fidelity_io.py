@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from tests.evaluate.test_local_io import _assert_same, _rewrite
-from unboxed.evaluate import KeepTopKResult, PCRResult, deletion_test, keep_top_k
+from unboxed.evaluate import KeepTopKResult, PCRResult, crafted_cases, deletion_test, keep_top_k
 
 KS = [1, 2, 4]
 
@@ -36,6 +36,23 @@ def test_a_keep_top_k_result_round_trips_exactly(tmp_path, kept):
     loaded = KeepTopKResult.load(tmp_path / "kept.npz")
     _assert_same(loaded, kept)
     assert loaded.as_dict() == kept.as_dict()
+
+
+def test_results_record_their_seed_and_older_files_without_it_load(
+    tmp_path, planted, planted_blackbox, pcr, kept
+):
+    """The seed was missing from meta, unlike an Explanation's."""
+    crafted = crafted_cases(
+        planted_blackbox, planted.X_test[:200], planted.support, KS, target=1, n_boot=20,
+        random_state=np.random.default_rng(3), verbose=False,
+    )  # fmt: skip
+    assert (pcr.meta["seed"], kept.meta["seed"], crafted.meta["seed"]) == (0, 0, "Generator")
+    for result, cls in ((pcr, PCRResult), (kept, KeepTopKResult)):
+        path = tmp_path / "result.npz"
+        result.save(path)
+        assert cls.load(path).meta["seed"] == 0
+        _rewrite(path, lambda header, arrays: header["meta"].pop("seed"))
+        assert "seed" not in cls.load(path).meta
 
 
 def test_a_pcr_file_whose_arrays_disagree_on_k_is_refused(tmp_path, pcr):

@@ -35,7 +35,7 @@ from .._validation import (
     is_int,
 )
 from ..blackbox import BlackBox, check_blackbox, label_positions
-from ..explanation import Attribution, FeatureImportance
+from ..explanation import Attribution, FeatureImportance, _json_seed
 from ..local._segments import Partition
 from ._ranking import RankingLike, RowRanking, check_rows, resolve_ranking
 from ._saved import SavedWithEstimates, loaded_array
@@ -79,7 +79,8 @@ class PCRResult(SavedWithEstimates):
     n_cases : int
         The number of cases tested.
     meta : dict
-        The test and its settings.
+        The test, its settings and ``seed``, as an Explanation's (absent from files
+        saved before it was recorded).
     """
 
     ks: np.ndarray
@@ -178,7 +179,8 @@ class KeepTopKResult(SavedWithEstimates):
     probability : Estimate
         The mean probability of ``y``.
     meta : dict
-        The test and its settings.
+        The test, its settings and ``seed``, as an Explanation's (absent from files
+        saved before it was recorded).
     predicted : ndarray of int of shape (n_samples,)
     """
 
@@ -466,6 +468,7 @@ def deletion_test(
         "cases": cases,
         "fill": fill if isinstance(fill, str) else "array",
         "target": target,
+        "seed": _json_seed(random_state),
     }
     return _pcr_result(
         ks, hits, random_hits, n_boot=n_boot, sample_frac=sample_frac, rng=rng, meta=meta
@@ -576,6 +579,7 @@ def crafted_cases(
         "target": target,
         "noise": noise,
         "values": values if isinstance(values, str) else "array",
+        "seed": _json_seed(random_state),
     }
     return _pcr_result(
         ks, hits, random_hits, n_boot=n_boot, sample_frac=sample_frac, rng=rng, meta=meta
@@ -662,6 +666,7 @@ def keep_top_k(
         "unit": "feature" if segments is None else "segment",
         "fill": fill if isinstance(fill, str) else "array",
         "n_boot": n_boot,
+        "seed": _json_seed(random_state),
     }
     return KeepTopKResult(
         k=k,
