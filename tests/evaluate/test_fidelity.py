@@ -711,6 +711,7 @@ def test_deletion_meta_and_the_sample_fraction_of_both_intervals(planted, plante
         "cases": "positive",
         "fill": "array",
         "target": 1,
+        "seed": 0,
         "n_boot": 200,
         "sample_frac": 1.0,
     }
@@ -808,6 +809,7 @@ def test_keep_top_k_positive_mean_is_over_the_predicted_classes(planted, planted
         "unit": "feature",
         "fill": "positive_mean",
         "n_boot": 10,
+        "seed": None,
     }
 
 
