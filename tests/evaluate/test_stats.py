@@ -1,6 +1,9 @@
+import json
+
 import numpy as np
 import pytest
 
+from unboxed import Attribution
 from unboxed.evaluate import agreement, bootstrap_mean
 from unboxed.evaluate._stats import Estimate, estimate, proportion, wilson_interval
 
@@ -187,3 +190,44 @@ def test_a_mean_of_continuous_values_keeps_its_coverage():
         )
     )
     assert 0.88 <= covered / 300 <= 0.99
+
+
+def test_an_estimate_saves_and_loads_back_exactly(tmp_path):
+    """An Estimate (from agreement, fidelity(), ...) could not be saved on its own."""
+    path = tmp_path / "agreement.json"
+    result = agreement(np.r_[np.zeros(90, int), np.ones(10, int)], np.zeros(100, int))
+    result.save(path)
+    loaded = Estimate.load(path)
+    assert loaded == result and type(loaded.n) is int and type(loaded.ci) is tuple
+    assert json.loads(path.read_text())["format"] == "unboxed-estimate"
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ('{"mean": 0.5, "ci": [0.4, 0.6]', "could not be read safely"),  # cut off
+        ('{"format": "unboxed-model", "format_version": 1}', "unknown format"),  # foreign
+        ('{"format": "unboxed-estimate", "format_version": 2}', "format version 2"),
+        (
+            '{"format": "unboxed-estimate", "format_version": 1, "mean": "0.5", '
+            '"ci": [0.4, 0.6], "n": 3}',
+            "mean must be a finite number",
+        ),
+        ('{"format": "unboxed-estimate", "format_version": 1, "mean": 0.5}', "not an estimate"),
+    ],
+)
+def test_a_damaged_or_foreign_estimate_file_is_refused(tmp_path, content, message):
+    path = tmp_path / "estimate.json"
+    path.write_text(content)
+    with pytest.raises(ValueError, match=message):
+        Estimate.load(path)
+
+
+def test_an_explanation_file_is_not_an_estimate(tmp_path):
+    path = tmp_path / "estimate.npz"
+    Estimate(0.5, (0.4, 0.6), 3).save(path)
+    with pytest.raises(ValueError, match="is not an unboxed explanation file"):
+        Attribution.load(path)
+    np.savez(path, values=np.zeros(3))  # an .npz, never unpickled
+    with pytest.raises(ValueError, match="is not an unboxed estimate file"):
+        Estimate.load(path)

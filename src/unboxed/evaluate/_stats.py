@@ -4,10 +4,12 @@ score interval for proportions."""
 from __future__ import annotations
 
 import dataclasses
+import os
 
 import numpy as np
 from scipy import special
 
+from .._io import check_header, read_json, write_json
 from .._validation import (
     RandomState,
     check_array,
@@ -15,6 +17,12 @@ from .._validation import (
     check_positive_int,
     check_random_state,
 )
+
+#: The JSON file an :class:`Estimate` saves to: its own format, so that neither an
+#: explanation's header nor a model's record reads as one.
+_FORMAT = "unboxed-estimate"
+_FORMAT_VERSION = 1
+_WHAT = "an unboxed estimate file"
 
 #: Bootstrap draws are processed in blocks of at most this many gathered values, to
 #: keep memory bounded on large data sets.
@@ -52,6 +60,50 @@ class Estimate:
             Keys ``mean``, ``ci`` (a list of two floats) and ``n``.
         """
         return {"mean": self.mean, "ci": list(self.ci), "n": self.n}
+
+    def save(self, path: str | os.PathLike) -> None:
+        """Write this estimate to ``path`` as JSON, atomically: :meth:`as_dict` with a
+        header naming the format, its version and the library version.
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+            The file to write; an existing file is replaced only once the new one is
+            complete.
+        """
+        from .._version import __version__
+
+        header = {"format": _FORMAT, "format_version": _FORMAT_VERSION}
+        write_json(path, {**header, "library_version": __version__, **self.as_dict()})
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> Estimate:
+        """Read an estimate written by :meth:`save`.
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+
+        Returns
+        -------
+        Estimate
+
+        Raises
+        ------
+        ValueError
+            If the file is not one that :meth:`save` wrote, is damaged, is of a newer
+            format, or holds no finite mean, two finite bounds and a count.
+        """
+        # Imported here: _saved imports this module for the Estimate class.
+        from ._saved import _estimate_from_record
+
+        record = read_json(path, what=_WHAT)
+        check_header(record, source=path, what=_WHAT, format=_FORMAT, version=_FORMAT_VERSION)
+        fields = {key: record[key] for key in ("mean", "ci", "n") if key in record}
+        try:
+            return _estimate_from_record(fields, name="the estimate")
+        except ValueError as err:
+            raise ValueError(f"{path} is not a valid Estimate: {err}") from err
 
 
 def bootstrap_mean(
