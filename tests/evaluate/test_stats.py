@@ -203,6 +203,17 @@ def test_an_estimate_saves_and_loads_back_exactly(tmp_path):
 
 
 @pytest.mark.parametrize(
+    "estimate", [Estimate(np.nan, (0.0, 1.0), 3), Estimate(0.5, (0.0, np.inf), 3)]
+)
+def test_an_estimate_that_is_not_finite_is_refused_before_a_file_is_written(tmp_path, estimate):
+    """JSON writes NaN as null, which load refuses: such a file could not be read back."""
+    path = tmp_path / "nan.json"
+    with pytest.raises(ValueError, match="not finite"):
+        estimate.save(path)
+    assert not path.exists()
+
+
+@pytest.mark.parametrize(
     ("content", "message"),
     [
         ('{"mean": 0.5, "ci": [0.4, 0.6]', "could not be read safely"),  # cut off

@@ -70,9 +70,19 @@ class Estimate:
         path : str or os.PathLike
             The file to write; an existing file is replaced only once the new one is
             complete.
+
+        Raises
+        ------
+        ValueError
+            If the mean or a bound is not finite (NaN or inf), which the file could not
+            give back.
         """
         from .._version import __version__
 
+        # JSON has no NaN (it would be written as null), and load refuses what is not
+        # finite: refused here, so that no file is written that cannot be read back.
+        if not np.all(np.isfinite([self.mean, *self.ci])):
+            raise ValueError(f"cannot save an estimate that is not finite: {self}")
         header = {"format": _FORMAT, "format_version": _FORMAT_VERSION}
         write_json(path, {**header, "library_version": __version__, **self.as_dict()})
 
