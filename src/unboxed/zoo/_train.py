@@ -217,12 +217,7 @@ def train(
     optimizer = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
     generator = torch.Generator().manual_seed(random_state)
     state: dict[str, Any] = {"epoch": 0, "loss": [], "test_accuracy": []}
-    if checkpoint is not None:
-        settings[START_WEIGHTS] = weights_digest(model)
-    if checkpoint is not None and Path(checkpoint).is_file():
-        state, _ = restore_training_state(checkpoint, settings, state, model, optimizer, generator)
-    elif checkpoint is not None:
-        save_training_state(checkpoint, settings, state, model, optimizer, generator)
+    state = start_or_resume(checkpoint, settings, state, model, optimizer, generator)
 
     steps_per_epoch = math.ceil(X.shape[0] / batch_size)
     total_steps = epochs * steps_per_epoch
@@ -279,6 +274,36 @@ def train(
 
 #: The key of ``settings`` that holds a hash of the model's weights when its run began.
 START_WEIGHTS = "start_weights_sha256"
+
+
+def start_or_resume(
+    checkpoint: str | os.PathLike | None,
+    settings: dict[str, Any],
+    state: dict[str, Any],
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    generator: torch.Generator,
+) -> dict[str, Any]:
+    """The training state to begin from: ``state`` (before the first epoch), saved to
+    ``checkpoint`` so that the first epoch can be resumed too, or the state of an
+    existing ``checkpoint``, restored into ``model``, ``optimizer`` and ``generator``.
+
+    ``settings`` gains the hash of the model's starting weights (:data:`START_WEIGHTS`),
+    so that a checkpoint made from other starting weights is refused; without a
+    checkpoint it returns ``state`` and changes nothing.
+
+    Returns
+    -------
+    dict
+        The state to train from.
+    """
+    if checkpoint is None:
+        return state
+    settings[START_WEIGHTS] = weights_digest(model)
+    if Path(checkpoint).is_file():
+        return restore_training_state(checkpoint, settings, state, model, optimizer, generator)[0]
+    save_training_state(checkpoint, settings, state, model, optimizer, generator)
+    return state
 
 
 def weights_digest(model: nn.Module) -> str:

@@ -20,7 +20,6 @@ import os
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -353,13 +352,7 @@ def train_vae(
     VAETrainingResult
     """
     # Not at the top: _train imports _io, which imports this module.
-    from ._train import (
-        START_WEIGHTS,
-        back_to_saved,
-        restore_training_state,
-        save_training_state,
-        weights_digest,
-    )
+    from ._train import START_WEIGHTS, back_to_saved, save_training_state, start_or_resume
 
     if not isinstance(model, VAE):
         raise TypeError(f"train_vae takes a VAE from zoo.vae, got {type(model).__name__}")
@@ -384,12 +377,7 @@ def train_vae(
         "random_state": seed,
     }
     state: dict[str, Any] = {"epoch": 0, "loss": []}
-    if checkpoint is not None:  # as zoo.train: other starting weights are refused
-        settings[START_WEIGHTS] = weights_digest(model)
-    if checkpoint is not None and Path(checkpoint).is_file():
-        state, _ = restore_training_state(checkpoint, settings, state, model, optimizer, generator)
-    elif checkpoint is not None:  # as zoo.train: the first epoch can be resumed too
-        save_training_state(checkpoint, settings, state, model, optimizer, generator)
+    state = start_or_resume(checkpoint, settings, state, model, optimizer, generator)
     losses: list[float] = state["loss"]
     steps = math.ceil(x.shape[0] / batch_size)
     start = time.perf_counter()
