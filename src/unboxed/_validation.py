@@ -292,6 +292,35 @@ def check_labels(
     return arr
 
 
+def check_one_kind(labels: object, *, name: str) -> None:
+    """Refuse class labels that mix strings and numbers.
+
+    numpy would turn ``[0, "cat"]`` into ``["0", "cat"]`` without a word, and then
+    ``target=0`` (an int) would name no class; so each label's kind is read first.
+
+    Parameters
+    ----------
+    labels : array-like
+        The labels, one per class.
+    name : str
+        The argument's name, for the error message.
+
+    Raises
+    ------
+    TypeError
+        If ``labels`` is 1-D and holds both strings and numbers.
+    """
+    raw = np.asarray(labels, dtype=object)
+    if raw.ndim != 1:
+        return  # the caller's shape check names that fault
+    items = raw.tolist()
+    if any(isinstance(c, str) for c in items) and any(isinstance(c, numbers.Number) for c in items):
+        raise TypeError(
+            f"{name} mixes strings and numbers, {items}; give labels of one kind: all "
+            "strings (str(label) for each) or all numbers"
+        )
+
+
 def check_not_bool(labels: object, *, name: str) -> None:
     """Refuse a bool where a class (or a unit) is named.
 

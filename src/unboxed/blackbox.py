@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import math
-import numbers
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, Literal, cast
@@ -173,18 +172,7 @@ class BlackBox:
     def _check_classes(self, classes: object) -> tuple[Any, ...] | None:
         if classes is None:
             return None
-        # numpy would turn [0, "cat"] into ["0", "cat"] without a word, and then
-        # target=0 (an int) would name no class; so each label's kind is read first.
-        raw = np.asarray(classes, dtype=object)
-        if raw.ndim == 1:
-            labels = raw.tolist()
-            if any(isinstance(c, str) for c in labels) and any(
-                isinstance(c, numbers.Number) for c in labels
-            ):
-                raise TypeError(
-                    f"classes mixes strings and numbers, {raw.tolist()}; give labels of "
-                    "one kind: all strings (str(label) for each) or all numbers"
-                )
+        _validation.check_one_kind(classes, name="classes")
         arr = np.asarray(classes)
         if arr.ndim != 1 or arr.shape[0] != self.n_classes:
             raise ValueError(

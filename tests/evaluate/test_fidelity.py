@@ -980,3 +980,10 @@ def test_an_integral_float_target_is_its_int_class_as_everywhere_else(
     as_float, as_int = run(1.0), run(1)
     np.testing.assert_array_equal(as_float.pcr, as_int.pcr)
     assert as_float.n_cases == as_int.n_cases
+
+
+def test_agreement_refuses_classes_that_mix_strings_and_numbers():
+    """numpy read [0, "cat"] as ["0", "cat"], and the int label 0 matched no class."""
+    proba = np.array([[0.9, 0.1], [0.2, 0.8]])
+    with pytest.raises(TypeError, match="mixes strings and numbers"):
+        agreement(np.array([0, 0], dtype=object), proba, classes=[0, "cat"])

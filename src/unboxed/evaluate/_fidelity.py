@@ -30,6 +30,7 @@ from .._validation import (
     check_fraction,
     check_ks,
     check_labels,
+    check_one_kind,
     check_positive_int,
     check_random_state,
     is_int,
@@ -787,6 +788,9 @@ def agreement(
         (an estimator's labels 1..3 against a black box's indices 0..2). Two
         predictors that do both give column indices, but share no class on a few
         rows, pass ``classes=range(n_classes)``, as the library's own callers do.
+    TypeError
+        If ``classes`` mixes strings and numbers (numpy would read ``[0, "cat"]``
+        as ``["0", "cat"]``, so that the int label 0 matched no class).
     """
     sides = [_predictions(name, pred) for name, pred in zip(_SIDES, (pred_a, pred_b), strict=True)]
     (a, width_a), (b, width_b) = sides
@@ -895,6 +899,7 @@ def _class_positions(
     name: str, values: np.ndarray, width: int | None, classes: Sequence[Any] | np.ndarray
 ) -> np.ndarray:
     """One side of :func:`agreement` as column indices of ``classes``."""
+    check_one_kind(classes, name="classes")
     labels = np.asarray(classes)
     if labels.ndim != 1 or labels.size < 2 or np.unique(labels).size != labels.size:
         raise ValueError(f"classes must be 2 or more distinct labels, got {classes!r}")
