@@ -159,6 +159,45 @@ def read_npz_with_header(
     return header, arrays
 
 
+def read_checkpoint(
+    path: str | os.PathLike,
+    *,
+    what: str,
+    format: str,
+    version: int,
+    fingerprint: object,
+    mismatch: str,
+) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """Read a checkpoint of :func:`write_npz_with_header` whose header must hold
+    ``fingerprint``: the settings and data it was made for, which a resumed fit must
+    share.
+
+    Parameters
+    ----------
+    path : path-like
+    what, format, version
+        As for :func:`read_npz_with_header`.
+    fingerprint : object
+        What the header's ``"fingerprint"`` must equal.
+    mismatch : str
+        The error message's text after the path, for a checkpoint made for another fit.
+
+    Returns
+    -------
+    header : dict
+    arrays : dict of ndarray
+
+    Raises
+    ------
+    ValueError
+        If the file is not such a checkpoint, or was made for another fit.
+    """
+    header, arrays = read_npz_with_header(path, what=what, format=format, version=version)
+    if header.get("fingerprint") != fingerprint:
+        raise ValueError(f"{path} {mismatch}")
+    return header, arrays
+
+
 def read_npz(path: str | os.PathLike, *, what: str) -> dict[str, np.ndarray]:
     """Read every array of an ``.npz`` file without unpickling anything.
 

@@ -21,7 +21,7 @@ import numpy as np
 from scipy.optimize import linprog
 
 from .._estimator import Params
-from .._io import array_digest, read_npz_with_header, write_npz_with_header
+from .._io import array_digest, read_checkpoint, write_npz_with_header
 from .._progress import progress
 from .._validation import check_checkpoint_file, check_is_fitted
 from ._regions import LinearRegions
@@ -279,17 +279,15 @@ class _Checkpoint:
         """The checks a checkpoint holds, first region first (none without one)."""
         if not self.path.is_file():
             return []
-        header, arrays = read_npz_with_header(
+        _, arrays = read_checkpoint(
             self.path,
             what="a DecisionNet checkpoint",
             format=CHECKPOINT_FORMAT,
             version=CHECKPOINT_VERSION,
+            fingerprint=self.fingerprint,
+            mismatch="was made for another network, data or setting; delete it or pass "
+            "another checkpoint",
         )
-        if header.get("fingerprint") != self.fingerprint:
-            raise ValueError(
-                f"{self.path} was made for another network, data or setting; delete it or "
-                "pass another checkpoint"
-            )
         crosses = arrays.get("crosses")
         if (
             set(arrays) != {"crosses"}

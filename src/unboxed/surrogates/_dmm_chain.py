@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from .._io import as_recorded, read_npz_with_header, write_npz_with_header
+from .._io import as_recorded, read_checkpoint, write_npz_with_header
 from ._dmm_math import N_MH, Prior, State, initial_state, sweep
 from ._driver import fit_iterative
 from ._mcmc import apply_permutation, effective_sample_size, relabel, split_rhat
@@ -179,17 +179,15 @@ class Checkpoint:
             self._load()
 
     def _load(self) -> None:
-        header, arrays = read_npz_with_header(
+        header, arrays = read_checkpoint(
             self.path,
             what="a DMM-MEN checkpoint",
             format=CHECKPOINT_FORMAT,
             version=CHECKPOINT_VERSION,
+            fingerprint=self.fingerprint,
+            mismatch="was written by a fit with other settings or data; delete it or pass "
+            "another checkpoint path",
         )
-        if header.get("fingerprint") != self.fingerprint:
-            raise ValueError(
-                f"{self.path} was written by a fit with other settings or data; delete it "
-                "or pass another checkpoint path"
-            )
         for key, value in arrays.items():
             unit, _, name = key.rpartition("/")
             self.units.setdefault(unit, {})[name] = value

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from .._estimator import Params
-from .._io import array_digest, as_recorded, read_npz_with_header, write_npz_with_header
+from .._io import array_digest, as_recorded, read_checkpoint, write_npz_with_header
 from .._validation import (
     RandomState,
     check_array,
@@ -395,19 +395,17 @@ class JGMM(Params):
         """The snapshot a checkpoint holds, or None to start afresh."""
         if self.checkpoint is None or not Path(self.checkpoint).is_file():
             return None
-        header, arrays = read_npz_with_header(
+        generator = isinstance(self.random_state, np.random.Generator)
+        header, arrays = read_checkpoint(
             self.checkpoint,
             what="a JGMM checkpoint",
             format=CHECKPOINT_FORMAT,
             version=CHECKPOINT_VERSION,
+            fingerprint=fingerprint,
+            mismatch="was made with other settings or data"
+            + (" or a generator in another state" if generator else "")
+            + "; delete it or pass another checkpoint",
         )
-        if header.get("fingerprint") != fingerprint:
-            generator = isinstance(self.random_state, np.random.Generator)
-            raise ValueError(
-                f"{self.checkpoint} was made with other settings or data"
-                + (" or a generator in another state" if generator else "")
-                + "; delete it or pass another checkpoint"
-            )
         try:
             current, best = (
                 self._saved_trace(data, header[n], arrays, n) for n in ("current", "best")
