@@ -7,7 +7,7 @@ DATA ?= $(or $(UNBOXED_DATA),$(HOME)/.cache/unboxed/data)
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 TORCH := torch==2.13.0
 
-.PHONY: venv test demo data bench lint typecheck clean
+.PHONY: venv test demo data bench bench-studies lint typecheck clean
 
 venv: $(BIN)/.installed
 
@@ -58,6 +58,19 @@ bench: venv data
 	$(BIN)/python benchmarks/dmm_men.py
 	$(BIN)/python benchmarks/dmm_men_components.py
 	$(BIN)/python benchmarks/dmm_men_local.py
+
+# The DMM-MEN studies behind the README's cost and convergence figures: one results
+# file each (benchmarks/results/dmm_men_<study>.md), tens of minutes each on 2 cores.
+# gpu_paths.py needs a GPU and is run by hand (see its docstring).
+DMM_STUDIES := collapsed images_2000 occlusion occlusion_seeds pca pca_long pilots \
+	pixels_48k pixels_long splitmerge splitmerge5 splitmerge_seed1 workers workers_seed1
+bench-studies: venv data
+	$(BIN)/pip install --quiet -e '.[bench]'
+	for study in $(DMM_STUDIES); do \
+		$(BIN)/python benchmarks/dmm_men_components.py --study $$study || exit 1; \
+	done
+	OMP_NUM_THREADS=1 $(BIN)/python benchmarks/dmm_men_sweep.py
+	$(BIN)/python benchmarks/scrutability_floor.py
 
 clean:
 	rm -rf $(VENV) demo-output .pytest_cache .ruff_cache
