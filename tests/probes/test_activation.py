@@ -719,3 +719,36 @@ def test_bad_per_feature_bounds_are_refused_when_made_and_set(
     with pytest.raises(error, match=message):
         am.set_params(bounds=bounds)
     assert am.bounds == (0.0, 1.0)
+
+
+class _Rescaled(torch.nn.Module):
+    """``module`` on inputs ``scale`` times larger: the same model in other units."""
+
+    def __init__(self, module: torch.nn.Module, scale: float) -> None:
+        super().__init__()
+        self.module, self.scale = module, scale
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.module(x / self.scale)
+
+
+def test_lr_is_a_fraction_of_the_range_so_units_do_not_change_the_search():
+    # lr was in input units: on digits in [0, 16] the same lr moved each pixel 16 times
+    # less of its range than in [0, 1], and the prototypes stopped short.
+    model = zoo.mlp((16,), n_features=64, n_classes=10, random_state=0)
+    found = {}
+    for scale in (1.0, 16.0):
+        box = BlackBox.from_torch(_Rescaled(model, scale), input_shape=(64,))
+        search = ActivationMaximization(
+            box, regularizer="none", steps=40, lr=0.05, bounds=(0.0, scale), random_state=0
+        )
+        found[scale] = search.explain([0, 5])
+    np.testing.assert_allclose(found[16.0].values / 16.0, found[1.0].values, atol=1e-4)
+    np.testing.assert_allclose(found[16.0].activation, found[1.0].activation, atol=1e-4)
+    # per feature too: each feature moves by lr of its own range
+    box = BlackBox.from_torch(_Rescaled(model, 16.0), input_shape=(64,))
+    wide = np.full(64, 16.0)
+    per_feature = ActivationMaximization(
+        box, regularizer="none", steps=40, lr=0.05, bounds=(np.zeros(64), wide), random_state=0
+    ).explain([0, 5])
+    np.testing.assert_allclose(per_feature.values, found[16.0].values, atol=1e-4)
