@@ -305,6 +305,19 @@ def _check_image_shape(image_shape: Any, n_features: int) -> tuple[int, ...] | N
     return shape
 
 
+def _check_class_names(class_names: Any, target: np.ndarray) -> tuple[str, ...] | None:
+    """``class_names`` as a tuple of text, one per class, enough for every ``target``
+    (column indices); None stays None."""
+    if class_names is None:
+        return None
+    names = tuple(str(c) for c in np.atleast_1d(np.asarray(class_names, object)))
+    if target.size and target.max() >= len(names):
+        raise ValueError(
+            f"target names class {target.max()} but class_names has {len(names)} names"
+        )
+    return names
+
+
 def _top_k_order(values: np.ndarray, k: int) -> np.ndarray:
     """Indices of the ``k`` largest values along the last axis, largest first."""
     k = check_positive_int(k, name="k")
@@ -363,13 +376,7 @@ class Attribution(Explanation):
             if inputs.shape != values.shape:
                 raise ValueError(f"inputs has shape {inputs.shape}; expected {values.shape}")
             self._freeze("inputs", inputs)
-        if self.class_names is not None:
-            names = tuple(str(c) for c in np.atleast_1d(np.asarray(self.class_names, object)))
-            if target.size and target.max() >= len(names):
-                raise ValueError(
-                    f"target names class {target.max()} but class_names has {len(names)} names"
-                )
-            object.__setattr__(self, "class_names", names)
+        object.__setattr__(self, "class_names", _check_class_names(self.class_names, target))
         self._check_features_and_meta()
 
     def class_name(self, row: int) -> str:

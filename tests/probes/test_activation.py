@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 
 import numpy as np
 import pytest
@@ -752,3 +753,37 @@ def test_lr_is_a_fraction_of_the_range_so_units_do_not_change_the_search():
         box, regularizer="none", steps=40, lr=0.05, bounds=(np.zeros(64), wide), random_state=0
     ).explain([0, 5])
     np.testing.assert_allclose(per_feature.values, found[16.0].values, atol=1e-4)
+
+
+def test_prototype_panels_name_the_class_by_its_label_and_a_unit_as_a_unit(tmp_path):
+    # Every panel was titled by the bare target index: class 0 of a model fitted on
+    # ["neg", "pos"] read "0", and so did unit 0 of a hidden layer.
+    module = zoo.mlp((4,), n_features=20, n_classes=2, random_state=0)
+    box = BlackBox.from_torch(module, input_shape=(20,), classes=["neg", "pos"])
+    search = ActivationMaximization(box, steps=3, random_state=0)
+    found = search.explain("pos")
+    assert found.class_names == ("neg", "pos")
+    assert found.plot().axes[0].get_title().startswith("class pos: p=")
+    found.save(tmp_path / "p.npz")
+    assert Prototypes.load(tmp_path / "p.npz").class_names == ("neg", "pos")
+    layer = box.layer_names()[0]
+    units = search.explain([1, 3], layer=layer)
+    assert units.class_names is None
+    assert [ax.get_title() for ax in units.plot().axes if ax.has_data()] == ["unit 1", "unit 3"]
+    plain = BlackBox.from_torch(module, input_shape=(20,))
+    unnamed = ActivationMaximization(plain, steps=3, random_state=0).explain(1)
+    assert unnamed.class_names is None
+    assert unnamed.plot().axes[0].get_title().startswith("class 1: p=")
+    with pytest.raises(ValueError, match="target names class 1 but class_names has 1 names"):
+        Prototypes(np.zeros((1, 3)), np.array([1]), np.zeros(1), class_names=("neg",))
+
+
+def test_prototypes_saved_before_class_names_existed_still_load(tmp_path):
+    Prototypes(np.zeros((1, 4)), np.array([2]), np.array([-0.5])).save(tmp_path / "p.npz")
+    arrays = dict(np.load(tmp_path / "p.npz", allow_pickle=False))
+    header = json.loads(str(arrays["__unboxed__"]))
+    del header["fields"]["class_names"]  # as written before the field existed
+    arrays["__unboxed__"] = np.array(json.dumps(header))
+    np.savez(tmp_path / "old.npz", **arrays)
+    old = Prototypes.load(tmp_path / "old.npz")
+    assert old.class_names is None and old.plot().axes[0].get_title() == "class 2"

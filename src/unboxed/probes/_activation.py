@@ -40,7 +40,7 @@ from .._validation import (
     int_seed,
 )
 from ..blackbox import BlackBox, check_blackbox, grayscale_shape
-from ..explanation import Explanation, _top_k_order, make_meta
+from ..explanation import Explanation, _check_class_names, _top_k_order, make_meta
 
 Regularizer = Literal["none", "l2", "l1", "tv", "jitter"]
 #: Checked search bounds: two numbers, or two arrays of one value per feature.
@@ -73,6 +73,11 @@ class Prototypes(Explanation):
     meta : dict
     image_shape : tuple of int, optional
     feature_names : tuple of str, optional
+    class_names : tuple of str, optional
+        The model's label of each class, as text (``class_names[c]`` names ``target``
+        c), for plots; recorded for class targets of a black box with
+        :attr:`~unboxed.BlackBox.classes`. None (units, a model without labels, files
+        saved before it existed) shows the indices.
     """
 
     values: np.ndarray
@@ -83,12 +88,15 @@ class Prototypes(Explanation):
     latent: np.ndarray | None = None
     image_shape: tuple[int, ...] | None = None
     feature_names: tuple[str, ...] | None = None
+    class_names: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
         values = check_array(self.values, name="values", ndim=2)
         n = values.shape[0]
         self._freeze("values", values)
-        self._freeze("target", check_labels(self.target, n=n, name="target"))
+        target = check_labels(self.target, n=n, name="target")
+        self._freeze("target", target)
+        object.__setattr__(self, "class_names", _check_class_names(self.class_names, target))
         for name in ("activation", "probability"):
             field = getattr(self, name)
             if field is None:
@@ -125,7 +133,9 @@ class Prototypes(Explanation):
         return _top_k_order(self.values, k)
 
     def plot(self, *, panel_size: float = 1.8, top: int = 10) -> Any:
-        """The prototypes as images (bars for tabular data), titled with their probability.
+        """The prototypes as images (bars for tabular data), titled with their target
+        ("class" and its label in :attr:`class_names`, or "unit" and its index for a
+        layer's units) and probability.
 
         Parameters
         ----------
@@ -145,7 +155,11 @@ class Prototypes(Explanation):
         fig, axes = _figure(self.n_samples, panel_size=panel_size)
         names = list(self.feature_names or [f"x{j}" for j in range(self.n_features)])
         for row, ax in zip(range(self.n_samples), axes, strict=False):
-            title = f"{self.target[row]}"
+            target = int(self.target[row])
+            if self.meta.get("layer") is not None:
+                title = f"unit {target}"
+            else:
+                title = f"class {target if self.class_names is None else self.class_names[target]}"
             if self.probability is not None:
                 title += f": p={self.probability[row]:.2f}"
             if self.image_shape is None:
@@ -403,6 +417,7 @@ class ActivationMaximization(Params):
             latent=None if self.generator is None else variable.detach().double().cpu().numpy(),
             image_shape=image_shape,
             feature_names=self.blackbox.feature_names,
+            class_names=self.blackbox.class_names if layer is None else None,
         )
 
     def _image(self, variable: Any, like: Any, bounds: Bounds) -> Any:
