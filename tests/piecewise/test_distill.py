@@ -710,6 +710,8 @@ def test_y_and_target_are_the_teacher_labels_where_it_has_them(weak_teacher, dig
     assert explained.class_names == tuple(str(c) for c in range(1, 11))
     assert explained.plot(0).axes[0].get_title().startswith("linear regions")
     assert "class 4" in explained.plot(0).axes[0].get_title()
+    # and so do the student's own regions, which had none
+    assert by_label.linear_regions().explain(rows).class_names == explained.class_names
     np.testing.assert_array_equal(explained.values, by_index.explain(rows, target=3).values)
     with pytest.raises(ValueError, match=r"y holds 0.*pass its labels"):
         fit(labelled, y)

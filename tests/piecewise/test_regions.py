@@ -508,3 +508,22 @@ def test_an_input_shape_passed_with_a_black_box_wins_over_the_black_boxs(rng):
     assert regions.input_shape_ == (1, 4, 4)
     attribution = regions.explain(rng.normal(size=(3, 1, 4, 4)))
     assert attribution.image_shape == (1, 4, 4)
+
+
+def test_attributions_name_the_classes_given_or_the_black_boxs(rng, tmp_path):
+    # With no black box to ask, the attributions had no class_names: plots read
+    # "class 0" for a model fitted on ["cat", "dog", "eel"].
+    model = zoo.mlp((5,), n_features=4, n_classes=3, random_state=0)
+    X = rng.normal(size=(2, 4))
+    named = LinearRegions(model, class_names=["cat", "dog", "eel"]).explain(X, target=2)
+    assert named.class_names == ("cat", "dog", "eel")
+    assert named.target.tolist() == [2, 2]  # target stays the output's index
+    assert "row 0, class eel" in named.plot(0).axes[0].get_title()
+    named.save(tmp_path / "a.npz")
+    assert Attribution.load(tmp_path / "a.npz").class_names == ("cat", "dog", "eel")
+    box = BlackBox.from_torch(model, input_shape=(4,), classes=[1, 2, 3])
+    assert LinearRegions(box).explain(X, target=0).class_names == ("1", "2", "3")
+    assert LinearRegions(box, class_names=("a", "b", "c")).class_names_ == ("a", "b", "c")
+    assert LinearRegions(model).explain(X).class_names is None
+    with pytest.raises(ValueError, match="class_names has 2 entries; expected 3"):
+        LinearRegions(model, class_names=["cat", "dog"])

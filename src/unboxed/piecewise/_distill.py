@@ -297,7 +297,8 @@ class Distiller(Params):
         self.n_features_in_ = X.shape[1]
         self.n_classes_ = n_classes
         self.input_shape_ = teacher.input_shape
-        self._regions = LinearRegions(self.student_)
+        # The student's columns are the teacher's classes.
+        self._regions = LinearRegions(self.student_, class_names=teacher.class_names)
         return self
 
     def _check_fitted(self) -> None:
@@ -403,8 +404,6 @@ class Distiller(Params):
             attribution,
             meta=meta,
             image_shape=image_shape or attribution.image_shape,
-            # The student's columns are the teacher's classes.
-            class_names=self.teacher_.class_names,
         )
 
 

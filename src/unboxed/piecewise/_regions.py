@@ -34,6 +34,7 @@ from .._ranks import descending_order
 from .._validation import (
     check_array,
     check_labels,
+    check_names,
     check_not_bool,
     check_positive_int,
     check_shape,
@@ -311,11 +312,17 @@ class LinearRegions:
         linear layer of a fully connected network.
     batch_size : int
         Inputs processed at once.
+    class_names : sequence, optional
+        A name for each output (its class), for the plots of :meth:`explain`'s
+        attributions; taken from a black box's :attr:`~unboxed.BlackBox.classes` when
+        ``module`` is one and this is None.
 
     Attributes
     ----------
     n_features_in_ : int
     n_outputs_ : int
+    class_names_ : tuple of str or None
+        ``class_names`` as text, one per output.
     input_shape_ : tuple of int
     layers_ : list of (name, module)
         The flattened layers, a float64 copy of the network's on the CPU (whatever
@@ -323,7 +330,12 @@ class LinearRegions:
     """
 
     def __init__(
-        self, module: Any, *, input_shape: tuple[int, ...] | None = None, batch_size: int = 256
+        self,
+        module: Any,
+        *,
+        input_shape: tuple[int, ...] | None = None,
+        batch_size: int = 256,
+        class_names: Any = None,
     ) -> None:
         from ..blackbox import BlackBox
 
@@ -334,6 +346,8 @@ class LinearRegions:
                     f"{module!r} with output={module.output!r}"
                 )
             input_shape = input_shape or module.input_shape
+            if class_names is None:
+                class_names = module.class_names
             module = module.module
         if not isinstance(module, nn.Module):
             raise TypeError(f"LinearRegions takes a torch.nn.Module, got {type(module).__name__}")
@@ -371,6 +385,7 @@ class LinearRegions:
                 f"the network must return (n, n_outputs) logits, got {tuple(out.shape)}"
             )
         self.n_outputs_ = int(out.shape[1])
+        self.class_names_ = check_names(class_names, self.n_outputs_, name="class_names")
 
     # ------------------------------------------------------------------ internals
     def _check_X(self, X: object) -> np.ndarray:
@@ -616,7 +631,8 @@ class LinearRegions:
         ----------
         X : array-like of shape (n_samples, n_features) or (n_samples, *input_shape)
         target : int or array-like of shape (n_samples,), optional
-            The class explained per row; the predicted class by default.
+            The class explained per row (an output's index); the predicted class by
+            default.
         kind : {"contribution", "weight"}
             ``W~_c * x`` or the local weights ``W~_c`` themselves.
 
@@ -659,7 +675,14 @@ class LinearRegions:
                 delta=delta.tolist(),
                 max_abs_delta=float(np.abs(delta).max()) if delta.size else 0.0,
             )
-        return Attribution(values, target, meta, inputs=X, image_shape=image_shape)
+        return Attribution(
+            values,
+            target,
+            meta,
+            inputs=X,
+            image_shape=image_shape,
+            class_names=self.class_names_,
+        )
 
     def __repr__(self) -> str:
         return (
