@@ -174,3 +174,8 @@ def test_ties_keep_the_order_of_the_rows():
     expected = sorted(range(n), key=lambda i: (-scores[i], i))
     assert list(examples.top_k(n)) == expected
     assert list(examples.group(1)) == [i for i in expected if i % 2 == 1]
+
+
+def test_bool_query_classes_are_refused_as_they_name_no_class():
+    with pytest.raises(TypeError, match="query_classes holds a bool"):
+        _examples(queries=np.zeros((2, 9)), query_classes=np.array([True, False]))

@@ -544,3 +544,16 @@ def test_an_attribution_keeps_its_class_names_and_loads_files_saved_without(tmp_
     assert old.class_names is None and old.class_name(0) == "1"
     with pytest.raises(ValueError, match="target names class 1 but class_names has 1 names"):
         Attribution(np.ones((2, 3)), np.array([1, 0]), class_names=("neg",))
+
+
+def test_a_bool_target_is_refused_as_it_names_no_class(tmp_path):
+    # Attribution.target is a column index: [True, False] was read as classes 1 and 0.
+    with pytest.raises(TypeError, match="target holds a bool"):
+        Attribution(np.ones((2, 3)), np.array([True, False]))
+    # nor does a file holding one load
+    Attribution(np.ones((2, 3)), np.array([1, 0])).save(tmp_path / "a.npz")
+    arrays = dict(np.load(tmp_path / "a.npz", allow_pickle=False))
+    arrays["target"] = arrays["target"].astype(bool)
+    np.savez(tmp_path / "bool.npz", **arrays)
+    with pytest.raises(ValueError, match="not a valid Attribution: target holds a bool"):
+        Attribution.load(tmp_path / "bool.npz")

@@ -402,3 +402,13 @@ def test_feature_indices_take_an_empty_list_and_refuse_masks_and_scalars():
             check_feature_indices(bad, n_features=4, name="s")
     numpy_ints = (np.int64(3), np.uint8(0))
     assert check_feature_indices(numpy_ints, n_features=4, name="s").tolist() == [3, 0]
+
+
+def test_bools_are_refused_where_labels_are_column_indices():
+    # A data set's binary label may be a bool; an explanation's target is a column
+    # index, where True read as class 1 without a word (check_not_bool's rule).
+    for flags in (np.array([True, False]), [True, False], [np.bool_(True), 0]):
+        with pytest.raises(TypeError, match="target holds a bool, which names no class"):
+            check_labels(flags, n=2, name="target", allow_bool=False)
+    assert check_labels(np.array([1, 0]), n=2, allow_bool=False).tolist() == [1, 0]
+    assert check_labels([True, False], n=2).tolist() == [1, 0]  # labels: classes 1 and 0

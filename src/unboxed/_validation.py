@@ -264,12 +264,25 @@ CLASS_INDEX_HINT = (
 
 
 def check_labels(
-    y: object, *, n: int, n_classes: int | None = None, name: str = "y", hint: str = ""
+    y: object,
+    *,
+    n: int,
+    n_classes: int | None = None,
+    name: str = "y",
+    hint: str = "",
+    allow_bool: bool = True,
 ) -> np.ndarray:
     """Check a vector of integer class labels of length ``n``.
 
     ``hint`` is appended to the message of a label of the wrong type or range.
+
+    Bools are classes 0 and 1 where ``y`` holds labels (a data set's ``y``: a binary
+    label may be a bool). Where it holds column indices (an explanation's ``target``),
+    pass ``allow_bool=False``: a bool names no column, and is refused with
+    :func:`check_not_bool`'s ``TypeError``, as a bool ``target`` is everywhere else.
     """
+    if not allow_bool:
+        check_not_bool(y, name=name)
     arr = np.asarray(y)
     if arr.ndim != 1 or arr.shape[0] != n:
         raise ValueError(f"{name} must have shape ({n},), got {arr.shape}")

@@ -147,7 +147,8 @@ class ExampleSet(Explanation):
         if self.query_classes is not None:
             count = n_queries if n_queries is not None else len(np.atleast_1d(self.query_classes))
             self._freeze(
-                "query_classes", check_labels(self.query_classes, n=count, name="query_classes")
+                "query_classes",
+                check_labels(self.query_classes, n=count, name="query_classes", allow_bool=False),
             )
         # image_shape describes the inputs; without any, the features themselves.
         pixels = next((a for a in (self.inputs, self.query_inputs) if a is not None), values)

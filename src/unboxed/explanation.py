@@ -369,7 +369,8 @@ class Attribution(Explanation):
         # Any float dtype is kept: a float32 model's gradients stay float32.
         values = _check_field(self.values, name="values")
         self._freeze("values", values)
-        target = check_labels(self.target, n=values.shape[0], name="target")
+        # A column index: True read as class 1 (a data set's y may be bool, a target not).
+        target = check_labels(self.target, n=values.shape[0], name="target", allow_bool=False)
         self._freeze("target", target)
         if self.inputs is not None:
             inputs = _check_field(self.inputs, name="inputs")

@@ -440,3 +440,14 @@ def test_moons_are_sklearns_with_the_documented_settings():
 
 def test_digits_labels_are_int64(digits):
     assert digits.y_train.dtype == np.int64 and digits.X_train.dtype == np.float32
+
+
+def test_a_data_set_takes_bool_labels_as_classes_0_and_1():
+    # A binary label may be a bool; only an index (an explanation's target) may not.
+    from unboxed.data import Dataset
+
+    X = np.arange(8.0).reshape(4, 2)
+    y = np.array([True, False, True, False])
+    data = Dataset("flags", X, y, X, y[::-1], ("no", "yes"), ("a", "b"))
+    assert data.y_train.dtype == np.int64 and data.y_train.tolist() == [1, 0, 1, 0]
+    assert data.y_test.tolist() == [0, 1, 0, 1]

@@ -787,3 +787,8 @@ def test_prototypes_saved_before_class_names_existed_still_load(tmp_path):
     np.savez(tmp_path / "old.npz", **arrays)
     old = Prototypes.load(tmp_path / "old.npz")
     assert old.class_names is None and old.plot().axes[0].get_title() == "class 2"
+
+
+def test_a_bool_prototype_target_is_refused():
+    with pytest.raises(TypeError, match="target holds a bool"):
+        Prototypes(np.zeros((2, 3)), np.array([True, False]), np.zeros(2))

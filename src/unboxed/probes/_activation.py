@@ -94,7 +94,7 @@ class Prototypes(Explanation):
         values = check_array(self.values, name="values", ndim=2)
         n = values.shape[0]
         self._freeze("values", values)
-        target = check_labels(self.target, n=n, name="target")
+        target = check_labels(self.target, n=n, name="target", allow_bool=False)  # an index
         self._freeze("target", target)
         object.__setattr__(self, "class_names", _check_class_names(self.class_names, target))
         for name in ("activation", "probability"):
