@@ -45,7 +45,9 @@ class ExampleSet(Explanation):
         What the example explains: the higher component (class) of a prototype, the
         query row of a counterfactual or semi-factual, -1 otherwise.
     top_classes : ndarray of int of shape (n_examples, 2)
-        The example's two likeliest classes under the model, likeliest first.
+        The example's two likeliest classes under the model, likeliest first (for a
+        JGMM whose higher layer is a hidden one, its two likeliest higher components
+        w, which ``class_names`` does not name).
     top_proba : ndarray of shape (n_examples, 2)
         Their probabilities.
     meta : dict

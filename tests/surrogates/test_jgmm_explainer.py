@@ -337,6 +337,25 @@ def test_untied_higher_layer(digits, digits_blackbox):
         explainer.faithfulness(explainer.prototypes(n_per_class=1))
 
 
+def test_untied_examples_do_not_name_components_by_the_black_boxs_classes(digits, digits_lenet):
+    # Untied, an example's two likeliest are higher components of a hidden layer; a
+    # labelled black box's names titled them as classes ("digit 0/digit 1").
+    names = [f"digit {c}" for c in range(10)]
+    labelled = BlackBox.from_torch(digits_lenet, input_shape=(1, 8, 8), classes=names)
+    explainer = JGMMExplainer(
+        labelled,
+        lower_layer="pool2",
+        higher_layer="act4",
+        n_components_x=6,
+        n_components_y=4,
+        random_state=0,
+        verbose=False,
+    ).fit(digits.X_train[:300])
+    criticisms = explainer.criticisms()
+    assert criticisms.class_names is None
+    assert not any("digit" in ax.get_title() for ax in criticisms.plot().axes)
+
+
 def test_n_components_x_chosen_by_validation(digits, digits_blackbox):
     """With several candidate K_x, fit keeps the one whose proxy agrees best with the
     black box on held-out rows (the paper's choice), then refits it on all rows. One

@@ -845,6 +845,10 @@ class JGMMExplainer(Params):
         mined = source == "mined" and inputs is not None
         labels = self.blackbox.classes
         classes = None if labels is None else tuple(str(c) for c in labels)
+        if not self._tied:
+            # top_classes are then higher components w of a hidden layer: the black
+            # box's labels named them as classes in the plots ("digit 0/digit 1").
+            classes = None
         meta = make_meta(
             f"JGMM {kind}s",
             {
