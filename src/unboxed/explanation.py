@@ -454,6 +454,10 @@ class FeatureImportance(Explanation):
         ``(H, W)`` or ``(C, H, W)`` for image data.
     feature_names : tuple of str, optional
         Names of the features.
+    repeats : ndarray of shape (n_repeats, n_classes, n_features), optional
+        The value each independent repeat gave (one shuffle per repeat for
+        permutation importance), whose mean is ``values``. Files saved before this
+        field load with None.
     """
 
     values: np.ndarray
@@ -462,6 +466,7 @@ class FeatureImportance(Explanation):
     class_names: tuple[str, ...] | None = None
     image_shape: tuple[int, ...] | None = None
     feature_names: tuple[str, ...] | None = None
+    repeats: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         values = check_array(self.values, name="values", ndim=2)
@@ -473,6 +478,13 @@ class FeatureImportance(Explanation):
             if np.any(ci[..., 0] > ci[..., 1]):
                 raise ValueError("ci has an interval whose low end is above its high end")
             self._freeze("ci", ci)
+        if self.repeats is not None:
+            repeats = check_array(self.repeats, name="repeats", ndim=3)
+            if repeats.shape[1:] != values.shape or repeats.shape[0] == 0:
+                raise ValueError(
+                    f"repeats has shape {repeats.shape}; expected (n_repeats, *{values.shape})"
+                )
+            self._freeze("repeats", repeats)
         object.__setattr__(
             self, "class_names", check_names(self.class_names, values.shape[0], name="class_names")
         )

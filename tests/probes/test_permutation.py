@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import zipfile
+
 import numpy as np
 import pytest
 
@@ -423,3 +426,81 @@ def test_string_labels_name_the_classes_of_permutation_importance():
     assert importance.meta["baseline_score"] > 0.9
     with pytest.raises(ValueError, match="not a class of"):
         PermutationImportance(bb, n_repeats=2).explain(X, y)
+
+
+def _gated(n=100, k=2):
+    """Class 1 only where x1 > 0.99 (row 0 alone) and x0 > 0.5; k rows have x0 <= 0.5.
+
+    Shuffling x0 changes row 0's prediction only when it draws one of the k low x0
+    (chance k / n), so over the permutations the mean drop of accuracy is exactly
+    k / n**2: a rare change that a few repeats mostly miss. Shuffling x1 moves the
+    gate off row 0 (unless it stays, chance 1 / n) and onto a row with high x0 (one of
+    n - k - 1 besides row 0): a mean drop of ((n - 1) + (n - k - 1)) / n**2.
+    """
+    X = np.full((n, 2), 0.0)
+    X[:, 0] = np.linspace(0.6, 1.0, n)
+    X[1 : 1 + k, 0] = 0.1
+    X[0, 1] = 1.0
+    box = BlackBox.from_callable(
+        lambda Z: np.stack(
+            [~((Z[:, 1] > 0.99) & (Z[:, 0] > 0.5)), (Z[:, 1] > 0.99) & (Z[:, 0] > 0.5)], 1
+        ).astype(float),
+        n_classes=2,
+        input_shape=(2,),
+    )
+    return X, box, np.array([k / n**2, ((n - 1) + (n - k - 1)) / n**2])
+
+
+def test_the_ci_covers_the_long_run_mean_of_rare_and_common_changes():
+    # Before, the CI was a bootstrap of the rows alone: when no repeat changed a
+    # score it was [0, 0] and missed a small but nonzero importance most times.
+    X, box, truth = _gated()
+    covered = []
+    for seed in range(40):
+        res = PermutationImportance(box, n_repeats=5, n_boot=300, random_state=seed).explain(X)
+        covered.append((res.ci[0, :, 0] <= truth) & (truth <= res.ci[0, :, 1]))
+    coverage = np.mean(covered, axis=0)
+    assert coverage[0] >= 0.9  # 0.98 ** 5: about 90% of the runs see no change at all
+    assert coverage[1] >= 0.9
+
+
+def test_a_ci_with_no_change_seen_is_the_exact_bound_and_a_constant_feature_is_exactly_0():
+    X, box, _ = _gated()
+    X = np.column_stack([X, np.full(len(X), 0.3)])
+    wide = BlackBox.from_callable(
+        lambda Z: box.predict_proba(Z[:, :2]), n_classes=2, input_shape=(3,)
+    )
+    res = PermutationImportance(wide, n_repeats=4, n_boot=100, random_state=3).explain(X)
+    # seed 3 sees no change from x0 in 4 repeats: 1 - 0.025 ** (1 / 400) either side
+    assert not np.any(res.repeats[:, 0, 0])
+    bound = 1 - 0.025 ** (1 / 400)
+    np.testing.assert_allclose(res.ci[0, 0], [-bound, bound])
+    np.testing.assert_array_equal(res.ci[0, 2], [0.0, 0.0])  # nothing to shuffle
+
+
+def test_the_per_repeat_drops_are_kept_and_saved(tmp_path, planted, planted_blackbox):
+    X = planted.X_test[:150]
+    probe = PermutationImportance(planted_blackbox, n_repeats=3, n_boot=50, random_state=0)
+    res = probe.explain(X)
+    assert res.repeats.shape == (3, 1, X.shape[1])
+    np.testing.assert_allclose(res.repeats.mean(axis=0), res.values)
+    np.testing.assert_allclose(res.values[0], probe.row_drops(X).mean(axis=0))
+    res.save(tmp_path / "p.npz")
+    back = FeatureImportance.load(tmp_path / "p.npz")
+    np.testing.assert_array_equal(back.repeats, res.repeats)
+    np.testing.assert_array_equal(back.ci, res.ci)
+
+
+def test_a_file_saved_before_the_repeats_loads_without_them(tmp_path):
+    FeatureImportance(np.ones((1, 3)), {"method": "x"}).save(tmp_path / "new.npz")
+    with zipfile.ZipFile(tmp_path / "new.npz") as archive:
+        arrays = {n[:-4]: np.load(archive.open(n)) for n in archive.namelist()}
+    header = json.loads(str(arrays["__unboxed__"]))
+    del header["fields"]["repeats"]  # as the files of unboxed before the field
+    arrays["__unboxed__"] = np.array(json.dumps(header))
+    np.savez(tmp_path / "old.npz", **arrays)
+    old = FeatureImportance.load(tmp_path / "old.npz")
+    assert old.repeats is None
+    np.testing.assert_array_equal(old.values, np.ones((1, 3)))
+    with pytest.raises(ValueError, match="repeats has shape"):
+        FeatureImportance(np.ones((1, 3)), repeats=np.ones((2, 1, 4)))

@@ -15,6 +15,7 @@ leaves the others to carry the signal, so a group is the honest unit for images.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from typing import Any, Literal
 
@@ -31,7 +32,6 @@ from .._validation import (
     check_random_state,
 )
 from ..blackbox import BlackBox, check_blackbox
-from ..evaluate import bootstrap_mean
 from ..explanation import FeatureImportance, make_meta
 
 Metric = Literal["accuracy", "probability"]
@@ -76,6 +76,20 @@ def _scores(proba: np.ndarray, y: np.ndarray, metric: Metric) -> np.ndarray:
     return proba[np.arange(y.size), y]
 
 
+@dataclasses.dataclass(frozen=True)
+class _Run:
+    """What one pass of shuffles gives :meth:`PermutationImportance.explain`."""
+
+    drops: np.ndarray  # (n, n_groups): each row's drop, averaged over the repeats
+    repeat_means: np.ndarray  # (n_repeats, n_groups): each repeat's drop, averaged over the rows
+    boot: np.ndarray  # (n_boot, n_groups): two-way bootstrap means
+    changed: np.ndarray  # (n_groups,) bool: some shuffle changed some row's score
+    moved: np.ndarray  # (n_groups,) bool: the group's values differ between rows
+    baseline: np.ndarray  # (n,): each row's unshuffled score
+    members: list[np.ndarray]
+    names: tuple[str, ...]
+
+
 class PermutationImportance(Params):
     """How much the black box's score drops when a feature (or group) is shuffled.
 
@@ -93,7 +107,8 @@ class PermutationImportance(Params):
         indices. An int label per feature (superpixels, patches from
         :func:`unboxed.local.grid_labels`) shuffles each label's features together.
     n_boot : int
-        Bootstrap draws for the confidence intervals.
+        Bootstrap draws for the confidence intervals (see :meth:`explain`). The
+        draws hold ``n_boot * n_samples`` row weights in memory at once.
     random_state : int, numpy.random.Generator or None
         Seeds the shuffles and the bootstrap.
     verbose : bool
@@ -141,16 +156,51 @@ class PermutationImportance(Params):
         Returns
         -------
         FeatureImportance
-            One row: the mean drop of the score per feature (or group), with a 95%
-            bootstrap CI over the rows of ``X`` of each row's drop averaged over the
-            repeats. With groups, the columns are the groups and ``feature_names``
-            their names; ``meta["groups"]`` lists each group's feature indices.
+            One row: the mean drop of the score per feature (or group) over the rows
+            and the repeats, with a 95% CI and ``repeats`` of shape
+            ``(n_repeats, 1, n_groups)``, each repeat's mean drop over the rows (as
+            scikit-learn's ``importances``). With groups, the columns are the groups
+            and ``feature_names`` their names; ``meta["groups"]`` lists each group's
+            feature indices.
+
+        Notes
+        -----
+        The CI is a two-way percentile bootstrap that resamples the rows of ``X``
+        and the repeats together: draw ``b`` weighs the drop of row ``i`` in repeat
+        ``r`` by ``w_bi * v_br``, multinomial counts over the rows and over the
+        repeats, so it holds both the spread over the rows and the randomness of
+        the shuffles. A bootstrap over the rows alone (before) read the few
+        changes a rarely used feature makes as a near-certain value, and read
+        ``[0, 0]`` whenever no repeat changed a score. When no shuffle changed a
+        score but the feature does vary over the rows, the interval is
+        ``[-u, u]`` with ``u = 1 - 0.025 ** (1 / (n_repeats * n_samples))``: the
+        97.5% upper bound on the chance that a shuffled row's score changes,
+        having seen none in ``n_repeats * n_samples`` (scores lie in [0, 1]). A
+        feature that takes one value on every row cannot move a score: ``[0, 0]``.
+        On digits with a logistic regression the intervals covered the mean over
+        400 repeats in 98.5% (importances below 0.001) and 99.8-100% (above) of
+        the runs with 5 repeats, where the rows-only bootstrap covered 76% of
+        the small ones.
         """
         rng = check_random_state(self.random_state)
         X = self._check_X(X)
-        drops, baseline, members, names = self._drops(X, y, rng)
+        run = self._drops(X, y, rng, n_boot=self.n_boot)
         n = X.shape[0]
-        mean, ci = bootstrap_mean(drops, n_boot=self.n_boot, random_state=rng)
+        mean = run.drops.mean(axis=0)
+        ci = np.moveaxis(np.percentile(run.boot, [2.5, 97.5], axis=0), 0, -1)
+        # The bootstrap reweights the same drops, so its percentiles can sit a rounding
+        # error off an interval that should hold the mean exactly (all drops equal).
+        ci = np.stack([np.minimum(ci[..., 0], mean), np.maximum(ci[..., 1], mean)], axis=-1)
+        # No shuffle changed a score, though the shuffles moved the feature: the
+        # bootstrap has nothing to resample, yet a rare change may have been missed.
+        # With no change in n_repeats * n shuffled rows, the chance that a shuffled
+        # row's score changes is below 1 - 0.025 ** (1 / (n_repeats * n)) (97.5%,
+        # the rule of three's exact form), and a score lies in [0, 1], so the mean
+        # drop lies within that bound of 0 either way.
+        unseen = run.moved & ~run.changed
+        bound = -np.expm1(np.log(0.025) / (self.n_repeats * X.shape[0]))
+        ci[unseen] = [-bound, bound]
+        baseline, members, names = run.baseline, run.members, run.names
         shape = self.blackbox.input_shape or ()
         if len(shape) == 3 and shape[0] == 1:
             shape = shape[1:]
@@ -164,6 +214,7 @@ class PermutationImportance(Params):
             mean[None],
             meta,
             ci=ci[None],
+            repeats=run.repeat_means[:, None],
             class_names=("all classes",),
             image_shape=None if grouped or len(shape) not in (2, 3) else shape,
             feature_names=names if grouped else self.blackbox.feature_names,
@@ -187,7 +238,7 @@ class PermutationImportance(Params):
         ndarray of shape (n_samples, n_groups)
         """
         X = self._check_X(X)
-        return self._drops(X, y, check_random_state(self.random_state))[0]
+        return self._drops(X, y, check_random_state(self.random_state)).drops
 
     def _check_X(self, X: object) -> np.ndarray:
         X = self.blackbox.check_X(X)
@@ -199,18 +250,35 @@ class PermutationImportance(Params):
         return X
 
     def _drops(
-        self, X: np.ndarray, y: object, rng: np.random.Generator
-    ) -> tuple[np.ndarray, np.ndarray, list[np.ndarray], tuple[str, ...]]:
+        self, X: np.ndarray, y: object, rng: np.random.Generator, *, n_boot: int = 0
+    ) -> _Run:
         n, d = X.shape
         members, names = _check_groups(self.groups, d)
+        n_groups, n_repeats = len(members), self.n_repeats
+        # Two streams, so that explain and row_drops shuffle alike whatever the
+        # bootstrap draws.
+        shuffle_rng, boot_rng = rng.spawn(2)
         proba = self.blackbox.predict_proba(X)
         y = proba.argmax(axis=1) if y is None else self.blackbox.class_indices(y, n=n)
         baseline = _scores(proba, y, self.metric)
-        drops = np.zeros((n, len(members)))
+        drops = np.zeros((n, n_groups))
+        repeat_means = np.zeros((n_repeats, n_groups))
+        # The two-way bootstrap draws rows and repeats at once: a draw's mean is
+        # sum_r v_r sum_i w_i drop[r, i] with multinomial weights w over the rows and v
+        # over the repeats, folded in as each repeat completes so that the
+        # (n_repeats, n, n_groups) drops are never held together.
+        row_weights = boot_rng.multinomial(n, np.full(n, 1 / n), size=n_boot) / n
+        repeat_weights = boot_rng.multinomial(
+            n_repeats, np.full(n_repeats, 1 / n_repeats), size=n_boot
+        )
+        boot = np.zeros((n_boot, n_groups))
+        changed = np.zeros(n_groups, dtype=bool)
+        pending: dict[int, np.ndarray] = {}
+        left = dict.fromkeys(range(n_repeats), n_groups)
         # Batched over permutations: as many permuted copies of X as fit in one block
         # go to the black box in a single call.
         per_block = max(1, _BATCH_ELEMENTS // max(1, n * d))
-        jobs = [(r, g) for r in range(self.n_repeats) for g in range(len(members))]
+        jobs = [(r, g) for r in range(n_repeats) for g in range(n_groups)]
         with progress(total=len(jobs), verbose=self.verbose, desc="permutation importance") as bar:
             for start in range(0, len(jobs), per_block):
                 block = jobs[start : start + per_block]
@@ -218,16 +286,27 @@ class PermutationImportance(Params):
                 for k, (_, g) in enumerate(block):
                     # One permutation of the rows per group keeps the group's features
                     # together, as they occur in real samples.
-                    order = rng.permutation(n)
+                    order = shuffle_rng.permutation(n)
                     cols = members[g]
                     copies[k][:, cols] = X[np.ix_(order, cols)]
                 permuted = self.blackbox._proba_rows(copies.reshape(-1, d)).reshape(
                     len(block), n, -1
                 )
-                for k, (_, g) in enumerate(block):
-                    drops[:, g] += baseline - _scores(permuted[k], y, self.metric)
+                for k, (r, g) in enumerate(block):
+                    if r not in pending:
+                        pending[r] = np.zeros((n, n_groups))
+                    pending[r][:, g] = baseline - _scores(permuted[k], y, self.metric)
+                    left[r] -= 1
+                    if left[r] == 0:
+                        done = pending.pop(r)
+                        drops += done
+                        repeat_means[r] = done.mean(axis=0)
+                        changed |= np.any(done != 0, axis=0)
+                        if n_boot:
+                            boot += repeat_weights[:, r, None] / n_repeats * (row_weights @ done)
                 bar.update(len(block))
-        return drops / self.n_repeats, baseline, members, names
+        moved = np.array([np.any(X[:, m] != X[:1, m]) for m in members])
+        return _Run(drops / n_repeats, repeat_means, boot, changed, moved, baseline, members, names)
 
     def _parameters(self) -> dict[str, Any]:
         groups: Any = self.groups
