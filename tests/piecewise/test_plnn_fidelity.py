@@ -41,6 +41,26 @@ def test_more_pieces_agree_more_and_close_the_probability_gap(smooth_mlp, digits
     assert figures[0].agreement.ci[1] < 1.0
 
 
+@pytest.mark.parametrize("activation", [nn.GELU, nn.SiLU])
+def test_a_gelu_or_silu_network_is_copied_as_closely(activation, digits):
+    """The same 64-32-10 MLP with GELU (SiLU): 98.9% (98.3%) agreement and a mean
+    probability gap of 0.021 (0.023) with 2 pieces, 100% and 0.008 (0.003) with 8,
+    100% and 0.0001 with 32."""
+    model = zoo.mlp((32,), "relu", n_features=64, n_classes=10, random_state=0)
+    model.act1 = activation()
+    zoo.train(model, digits, epochs=10, batch_size=64, lr=5e-3, random_state=0, verbose=False)
+    figures = [
+        plnn_fidelity(model, to_plnn(model, n, verbose=False), digits.X_test, random_state=0)
+        for n in (2, 8, 32)
+    ]
+    assert [f.n_pieces for f in figures] == [2, 8, 32]
+    assert [f.agreement.mean for f in figures][1:] == [1.0, 1.0]
+    assert figures[0].agreement.mean < 0.995
+    mean_gaps = [f.mean_gap.mean for f in figures]
+    assert mean_gaps[0] > 0.01 and mean_gaps[0] > 2 * mean_gaps[1] > 20 * mean_gaps[2]
+    assert mean_gaps[2] < 3e-4 and figures[2].max_gap < 2e-3
+
+
 def test_the_figures_are_those_of_the_two_networks_outputs(smooth_mlp, digits):
     X = digits.X_test[:120]
     plnn = to_plnn(smooth_mlp, 3, verbose=False)

@@ -207,6 +207,8 @@ def _resolve(activation: Any, asymptotes: Any) -> tuple[Callable, tuple[Line, Li
             "tanh": (torch.tanh, ((0.0, -1.0), (0.0, 1.0))),
             "elu": (nn.functional.elu, _elu_asymptotes(1.0)),
             "relu": (torch.relu, ((0.0, 0.0), (1.0, 0.0))),
+            "gelu": (nn.functional.gelu, ((0.0, 0.0), (1.0, 0.0))),
+            "silu": (nn.functional.silu, ((0.0, 0.0), (1.0, 0.0))),
         }
         if activation not in named:
             raise ValueError(
@@ -224,6 +226,9 @@ def _resolve(activation: Any, asymptotes: Any) -> tuple[Callable, tuple[Line, Li
             nn.LeakyReLU: lambda m: ((float(m.negative_slope), 0.0), (1.0, 0.0)),
             nn.Hardtanh: lambda m: ((0.0, float(m.min_val)), (0.0, float(m.max_val))),
             nn.Softplus: lambda m: ((0.0, 0.0), (1.0, 0.0)),
+            # x * Phi(x) (either approximation) and x * sigmoid(x): 0 at -inf, x at +inf
+            nn.GELU: lambda m: ((0.0, 0.0), (1.0, 0.0)),
+            nn.SiLU: lambda m: ((0.0, 0.0), (1.0, 0.0)),
         }
         if asymptotes is not None:
             return activation, _check_asymptotes(asymptotes), type(activation).__name__
@@ -439,10 +444,13 @@ def linearize(
 
     Parameters
     ----------
-    activation : {"sigmoid", "tanh", "elu", "relu"}, torch module or callable
+    activation : {"sigmoid", "tanh", "elu", "relu", "gelu", "silu"}, torch module or callable
         Modules ``nn.Sigmoid``, ``nn.Tanh``, ``nn.ELU`` (any ``alpha``), ``nn.ReLU``,
-        ``nn.LeakyReLU``, ``nn.Hardtanh`` and ``nn.Softplus`` are known; anything else,
-        including a plain function of torch tensors, needs ``asymptotes``.
+        ``nn.LeakyReLU``, ``nn.Hardtanh``, ``nn.Softplus``, ``nn.GELU`` (either
+        ``approximate``) and ``nn.SiLU`` are known; anything else, including a plain
+        function of torch tensors, needs ``asymptotes``. GELU and SiLU dip below 0
+        (to about -0.17 and -0.28) before they rise: the tangents follow the dip as
+        they follow any bend, and ``max_error`` bounds the error the same way.
     n_pieces : int
         The number of lines, at least the 2 asymptotes. When the fit becomes exact
         (a piecewise-linear activation) no more lines are added, so the result may have
@@ -524,10 +532,10 @@ def linearize(
 
 #: Activations that :func:`to_plnn` replaces, and those it keeps because they are
 #: piecewise linear already.
-SMOOTH = (nn.Sigmoid, nn.Tanh, nn.ELU, nn.Softplus)
+SMOOTH = (nn.Sigmoid, nn.Tanh, nn.ELU, nn.Softplus, nn.GELU, nn.SiLU)
 PIECEWISE = (nn.ReLU, nn.LeakyReLU, nn.Hardtanh, PiecewiseActivation)
 #: The attributes of the SMOOTH modules that change the function they compute.
-FUNCTION_SETTINGS = ("alpha", "beta", "threshold")
+FUNCTION_SETTINGS = ("alpha", "beta", "threshold", "approximate")
 #: Output layers left as they are (they are not hidden activations).
 OUTPUTS = (nn.Softmax, nn.LogSoftmax)
 
