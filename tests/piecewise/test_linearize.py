@@ -413,3 +413,83 @@ def test_piece_index_refuses_what_has_no_piece(x, error):
         step(x)
     np.testing.assert_array_equal(step.piece_index(np.float32(2.0)), 1)  # a scalar still works
     np.testing.assert_array_equal(step(np.array([], dtype=np.float32)), [])
+
+
+def _old_linearize(activation, n_pieces, *, resolution, asymptotes=None):
+    """Algorithm 1 as linearize ran it before the incremental update: every pair's
+    break looked up again (through a memo) each step, and the equal trailing breaks
+    counted one by one; quadratic in n_pieces. The reference for the new one."""
+    fn, (left, right), _ = _linearize._resolve(activation, asymptotes)
+    lo, hi = _linearize.SEARCH_RANGE
+    grid = np.linspace(lo, hi, int((hi - lo) * resolution) + 1)
+    target, _ = _linearize._evaluate(fn, grid)
+
+    def assemble(lines, touch, memo):
+        breaks = []
+        for i in range(len(lines) - 1):
+            key = (lines[i], lines[i + 1], touch[i], touch[i + 1])
+            if key not in memo:
+                memo[key] = _linearize._pair_break(fn, *key, (lo, hi))
+            breaks.append(memo[key])
+        slopes = np.array([a for a, _ in lines])
+        intercepts = np.array([b for _, b in lines])
+        return np.maximum.accumulate(np.array(breaks, dtype=np.float64)), slopes, intercepts
+
+    def changed_span(old, new, position):
+        left = position - 1
+        n_after = new.size - position - 1
+        right = 0
+        while right < n_after and new[new.size - 1 - right] == old[old.size - 1 - right]:
+            right += 1
+        start = -np.inf if left == 0 else new[left - 1]
+        stop = np.inf if right == 0 else new[new.size - right]
+        return slice(
+            int(np.searchsorted(grid, start, side="left")),
+            int(np.searchsorted(grid, stop, side="right")),
+        )
+
+    lines, touch, memo = [left, right], [-np.inf, np.inf], {}
+    breaks, slopes, intercepts = assemble(lines, touch, memo)
+    grid_errors = np.abs(target - _pl_eval(breaks, slopes, intercepts, grid))
+    for _ in range(n_pieces - 2):
+        at = _linearize._evaluate(fn, breaks)[0]
+        break_errors = np.abs(at - _pl_eval(breaks, slopes, intercepts, breaks))
+        x0, worst = _worst_of_both(grid_errors, grid, break_errors, breaks)
+        if worst == 0.0:
+            break
+        (value,), (slope,) = _linearize._evaluate(fn, np.array([x0]))
+        position = int(np.searchsorted(touch, x0, side="right"))
+        if touch[position - 1] == x0:
+            break
+        lines.insert(position, (float(slope), float(value - slope * x0)))
+        touch.insert(position, x0)
+        old_breaks = breaks
+        breaks, slopes, intercepts = assemble(lines, touch, memo)
+        changed = changed_span(old_breaks, breaks, position)
+        grid_errors[changed] = np.abs(
+            target[changed] - _pl_eval(breaks, slopes, intercepts, grid[changed])
+        )
+    return breaks, slopes, intercepts, np.array(touch)
+
+
+@pytest.mark.parametrize(
+    ("activation", "asymptotes"),
+    [
+        ("sigmoid", None),
+        ("tanh", None),
+        ("elu", None),
+        ("relu", None),
+        (nn.Softplus(beta=0.2), None),
+        (nn.GELU(), None),
+        (nn.SiLU(), None),
+        (torch.atan, ((0.0, -np.pi / 2), (0.0, np.pi / 2))),
+    ],
+)
+def test_adding_one_line_at_a_time_gives_the_old_quadratic_result(activation, asymptotes):
+    for n_pieces in (2, 3, 7, 40, 150):
+        new = linearize(activation, n_pieces, asymptotes=asymptotes, resolution=100, verbose=False)
+        old = _old_linearize(activation, n_pieces, resolution=100, asymptotes=asymptotes)
+        for field, expected in zip(
+            ("breakpoints", "slopes", "intercepts", "tangent_points"), old, strict=True
+        ):
+            np.testing.assert_array_equal(getattr(new, field), expected, err_msg=field)

@@ -289,43 +289,82 @@ def _evaluate(fn: Callable, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def _assemble(
     fn: Callable,
     lines: list[Line],
-    touch: list[float],
+    touch: np.ndarray,
     search_range: tuple[float, float],
-    memo: dict | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Turn lines sorted by their touching points into breakpoints, slopes, intercepts.
+    """Turn lines sorted by their touching points into raw breaks, slopes, intercepts.
 
     Neighbouring lines ``i`` and ``i + 1`` meet where they cross, if that crossing lies
     between the points they touch (so each line is used near where it is accurate);
     otherwise (parallel asymptotes, or a crossing outside) the break is where the
-    activation passes half-way between the two lines, found by bisection.
+    activation passes half-way between the two lines, found by bisection. The
+    breakpoints are ``np.maximum.accumulate`` of the raw breaks.
 
     Parameters
     ----------
     fn : callable on torch tensors
     lines : list of (slope, intercept), length k
-    touch : list of float, length k, increasing (may hold -inf and +inf)
+    touch : ndarray of shape (k,), increasing (may hold -inf and +inf)
     search_range : (lo, hi)
-    memo : dict, optional
-        Breaks of neighbouring pairs already found: Algorithm 1 adds one line at a
-        time, so all pairs but two are the same as in the call before. Valid for one
-        ``fn`` and ``search_range`` only.
 
     Returns
     -------
-    breakpoints : ndarray of shape (k - 1,)
+    raw_breaks : ndarray of shape (k - 1,)
+        One break per neighbouring pair, before they are made non-decreasing.
     slopes, intercepts : ndarray of shape (k,)
     """
-    memo = {} if memo is None else memo
-    breaks = []
-    for i in range(len(lines) - 1):
-        key = (lines[i], lines[i + 1], touch[i], touch[i + 1])
-        if key not in memo:
-            memo[key] = _pair_break(fn, *key, search_range)
-        breaks.append(memo[key])
-    slopes = np.array([a for a, _ in lines])
-    intercepts = np.array([b for _, b in lines])
-    return np.maximum.accumulate(np.array(breaks, dtype=np.float64)), slopes, intercepts
+    raw = [
+        _pair_break(fn, lines[i], lines[i + 1], touch[i], touch[i + 1], search_range)
+        for i in range(len(lines) - 1)
+    ]
+    slopes = np.array([a for a, _ in lines], dtype=np.float64)
+    intercepts = np.array([b for _, b in lines], dtype=np.float64)
+    return np.array(raw, dtype=np.float64), slopes, intercepts
+
+
+def _insert_line(
+    fn: Callable,
+    raw: np.ndarray,
+    slopes: np.ndarray,
+    intercepts: np.ndarray,
+    touch: np.ndarray,
+    position: int,
+    line: Line,
+    x0: float,
+    search_range: tuple[float, float],
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Put ``line``, touching at ``x0``, between lines ``position - 1`` and ``position``.
+
+    Only the pair the new line splits changes: its raw break gives way to the breaks
+    of the two new pairs, and every other pair keeps its own (:func:`_assemble` finds
+    the same ones over all pairs). Recomputing every pair, even through a memo, made
+    Algorithm 1 quadratic in the number of lines.
+
+    Parameters
+    ----------
+    raw : ndarray of shape (k - 1,)
+    slopes, intercepts, touch : ndarray of shape (k,)
+    position : int in [1, k - 1]
+    line : (slope, intercept)
+    x0 : float
+        Strictly between ``touch[position - 1]`` and ``touch[position]``.
+
+    Returns
+    -------
+    raw, slopes, intercepts, touch : ndarrays one longer
+    """
+    left = (float(slopes[position - 1]), float(intercepts[position - 1]))
+    right = (float(slopes[position]), float(intercepts[position]))
+    new = [
+        _pair_break(fn, left, line, touch[position - 1], x0, search_range),
+        _pair_break(fn, line, right, x0, touch[position], search_range),
+    ]
+    return (
+        np.concatenate([raw[: position - 1], new, raw[position:]]),
+        np.insert(slopes, position, line[0]),
+        np.insert(intercepts, position, line[1]),
+        np.insert(touch, position, x0),
+    )
 
 
 def _pair_break(
@@ -392,9 +431,10 @@ def _changed_span(old: np.ndarray, new: np.ndarray, position: int, grid: np.ndar
     """
     left = position - 1
     n_after = new.size - position - 1  # breaks between lines that both functions have
-    right = 0
-    while right < n_after and new[new.size - 1 - right] == old[old.size - 1 - right]:
-        right += 1
+    # How many of those, counted from the end, are equal in both (a vectorised scan:
+    # a loop over them made each step linear in the number of lines).
+    differ = np.flatnonzero(new[new.size - n_after :] != old[old.size - n_after :])
+    right = n_after if differ.size == 0 else n_after - 1 - int(differ[-1])
     start = -np.inf if left == 0 else new[left - 1]
     stop = np.inf if right == 0 else new[new.size - right]
     return slice(
@@ -483,10 +523,9 @@ def linearize(
     if not np.all(np.isfinite(target)):
         raise ValueError(f"the activation {name!r} is not finite on {search_range}")
 
-    lines: list[Line] = [left, right]
-    touch = [-np.inf, np.inf]
-    memo: dict = {}
-    breaks, slopes, intercepts = _assemble(fn, lines, touch, (lo, hi), memo)
+    touch = np.array([-np.inf, np.inf])
+    raw, slopes, intercepts = _assemble(fn, [left, right], touch, (lo, hi))
+    breaks = np.maximum.accumulate(raw)
     grid_errors = np.abs(target - _pl_eval(breaks, slopes, intercepts, grid))
     for _ in progress(range(n_pieces - 2), verbose=verbose, desc="linearize", unit="line"):
         # The maximum of |sigma - p| is often at a break, which may fall between grid
@@ -501,10 +540,12 @@ def linearize(
         position = int(np.searchsorted(touch, x0, side="right"))
         if touch[position - 1] == x0:  # the same tangent again would add nothing
             break
-        lines.insert(position, (float(slope), float(value - slope * x0)))
-        touch.insert(position, x0)
+        line = (float(slope), float(value - slope * x0))
+        raw, slopes, intercepts, touch = _insert_line(
+            fn, raw, slopes, intercepts, touch, position, line, x0, (lo, hi)
+        )
         old_breaks = breaks
-        breaks, slopes, intercepts = _assemble(fn, lines, touch, (lo, hi), memo)
+        breaks = np.maximum.accumulate(raw)
         # p changed only between the breaks that moved: update the grid there alone.
         changed = _changed_span(old_breaks, breaks, position, grid)
         grid_errors[changed] = np.abs(
@@ -526,7 +567,7 @@ def linearize(
         intercepts=intercepts,
         max_error=float(errors.max()),
         name=name,
-        tangent_points=np.array(touch),
+        tangent_points=touch,
     )
 
 
