@@ -1405,18 +1405,26 @@ def test_responsibilities_of_a_nearly_empty_component_keep_its_tiny_weight(plant
 
 def test_explain_local_of_a_logit_linear_box_is_beta_times_the_step_to_the_fill():
     """Switching segment j off moves the logit by beta_j (x_j - fill) exactly, so that is
-    its coefficient, for any fill; each instance costs n_samples queries."""
+    its coefficient, for any fill; each instance costs n_samples queries, plus n_score
+    (n_samples // 5 by default) for the held-out R^2."""
     beta = np.array([2.0, -1.0, 1.5, 0.5])
     box = _linear_box(beta)
     x = np.array([[1.0, 2.0, -1.0, 0.5]])
     model = short(n_iter=20, n_components=2)
     for fill in (0.0, 0.5):
-        box.n_queries = 0
-        att = model.explain_local(
-            x, blackbox=box, target=1, segments=np.arange(4)[None], n_samples=100, fill=fill
-        )
-        np.testing.assert_allclose(att.values[0], beta * (x[0] - fill), atol=0.02)
-        assert box.n_queries == 100
+        for n_score, queries in (("auto", 120), (0, 100), (None, 100), (7, 107)):
+            box.n_queries = 0
+            att = model.explain_local(
+                x,
+                blackbox=box,
+                target=1,
+                segments=np.arange(4)[None],
+                n_samples=100,
+                fill=fill,
+                n_score=n_score,
+            )
+            np.testing.assert_allclose(att.values[0], beta * (x[0] - fill), atol=0.02)
+            assert box.n_queries == queries
 
 
 def test_explain_local_of_a_constant_response_has_no_r2():
@@ -1507,9 +1515,9 @@ def test_explain_local_r2_is_the_weighted_r2_of_each_samples_likeliest_component
 
     monkeypatch.setattr(dmm_module, "sample_posterior", recording)
     settings = ChainSettings(3, 2, 60, 30, 1, 1, Prior())
-    _, r2, _ = dmm_module._fit_local(
+    r2 = dmm_module._fit_local(
         Z, y, settings, [np.random.default_rng(1)], average=False, weights=w
-    )
+    ).r2
     post = posteriors[0]
     x_mean, y_mean = np.average(Z, axis=0, weights=w), np.average(y, weights=w)
     pred = y_mean + post.coef[:, 0] + (Z - x_mean) @ post.coef[:, 1:].T  # (S, J)
