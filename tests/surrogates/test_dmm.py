@@ -1617,20 +1617,20 @@ def test_explain_local_held_out_r2_is_the_kernel_weighted_r2_of_the_posterior_me
     from sklearn.metrics import r2_score
 
     beta = np.array([2.0, -1.0, 1.5, 0.5, -0.7, 1.1, 0.3, -2.0])
-    box = _linear_box(beta)
     x = np.ones((1, 8))
 
-    def bumpy(rows):  # not linear, so that the score is not 1
-        return box.predict_proba(rows**2 * (1 + rows[:, :1]) + 0.5 * rows[:, 1:2] * rows)
+    def bumpy(rows):  # two regimes (segment 7 switches segment 0's effect), and noise
+        logit = rows @ beta - 4.0 * rows[:, 0] * rows[:, 7] + np.sin(7.0 * rows.sum(axis=1))
+        return np.c_[1.0 - special.expit(logit), special.expit(logit)]
 
     bumpy_box = BlackBox.from_callable(bumpy, n_classes=2, input_shape=None)
-    drawn, fits = [], []
-    draw, fit_local = dmm_module.bernoulli_masks, dmm_module._fit_local
+    drawn, posteriors = [], []
+    draw, real = dmm_module.bernoulli_masks, dmm_module.sample_posterior
     monkeypatch.setattr(
         dmm_module, "bernoulli_masks", lambda *a: drawn.append(draw(*a)) or drawn[-1]
     )
     monkeypatch.setattr(
-        dmm_module, "_fit_local", lambda *a, **k: fits.append(fit_local(*a, **k)) or fits[-1]
+        dmm_module, "sample_posterior", lambda *a: posteriors.append(real(*a)) or posteriors[-1]
     )
     att = short(n_iter=40, n_components=2).explain_local(
         x,
@@ -1641,18 +1641,27 @@ def test_explain_local_held_out_r2_is_the_kernel_weighted_r2_of_the_posterior_me
         n_score=50,
         kernel_width=0.5,
     )
-    (fitted, held), (fit,) = drawn, fits
+    (fitted, held), (post,) = drawn, posteriors
     assert fitted.shape == (1, 100, 8) and held.shape == (1, 51, 8)
+
+    def logits_and_weights(masks):
+        y = special.logit(bumpy(x * masks)[:, 1])
+        return y, np.sqrt(np.exp(-((1 - np.sqrt(masks.mean(axis=1))) ** 2) / 0.5**2))
+
+    # the fit's design is centred at the weighted means of its own samples
+    Z_fit = fitted[0].astype(float)
+    y_fit, w_fit = logits_and_weights(Z_fit)
+    x_mean, y_mean = np.average(Z_fit, axis=0, weights=w_fit), np.average(y_fit, weights=w_fit)
     Z = held[0, 1:].astype(float)
-    y = special.logit(bumpy(x * Z)[:, 1])
-    w = np.sqrt(np.exp(-((1 - np.sqrt(Z.mean(axis=1))) ** 2) / 0.5**2))
-    pred = fit.predict(Z)
+    y, w = logits_and_weights(Z)
+    pred = y_mean + post.predictive_coef[0] + (Z - x_mean) @ post.predictive_coef[1:]
     expected = r2_score(y, pred, sample_weight=w)
     assert att.meta["r2_held_out"][0] == pytest.approx(expected, abs=1e-10)
     # weighted, not the plain figure, which differs here
     assert abs(r2_score(y, pred) - expected) > 1e-3
-    # the posterior-predictive mean, not the responsible component alone
-    one = fit.y_mean + (Z - fit.x_mean) @ fit.coef
+    # the posterior-predictive mean, not the heaviest component alone
+    heavy = post.coef[np.argmax(post.weights)]
+    one = y_mean + heavy[0] + (Z - x_mean) @ heavy[1:]
     assert abs(r2_score(y, one, sample_weight=w) - expected) > 1e-3
 
 
