@@ -1443,6 +1443,7 @@ def test_explain_local_of_a_constant_response_has_no_r2():
             segments=np.tile(np.arange(4), (2, 1)),
         )
         assert att.meta["r2"] == [None, None]  # NaN, as the meta's JSON holds it
+        assert att.meta["r2_held_out"] == [None, None]
         assert np.all(np.isfinite(att.values))
 
 
@@ -1663,6 +1664,27 @@ def test_explain_local_held_out_r2_is_the_kernel_weighted_r2_of_the_posterior_me
     heavy = post.coef[np.argmax(post.weights)]
     one = y_mean + heavy[0] + (Z - x_mean) @ heavy[1:]
     assert abs(r2_score(y, one, sample_weight=w) - expected) > 1e-3
+
+
+@pytest.mark.parametrize("classes", [[2, 1, 0], ["a", "b", "c"]])
+def test_explain_local_held_out_r2_scores_the_explained_class_of_a_labelled_box(classes):
+    """The held-out pass queries the class the fit explained: with labels that are not
+    the column indices it read the fit's column indices as labels, and scored label 0
+    (column 2) or refused them."""
+
+    def answer(rows):
+        logits = np.c_[rows[:, :3] @ [2.0, -1.0, 1.5], np.sin(5.0 * rows.sum(axis=1)), rows[:, 3]]
+        return special.softmax(logits, axis=1)
+
+    common = {"segments": np.arange(6), "n_samples": 60}
+    plain = BlackBox.from_callable(answer, n_classes=3, input_shape=None)
+    labelled = BlackBox.from_callable(answer, n_classes=3, input_shape=None, classes=classes)
+    X = np.ones((2, 6))
+    expected = short(n_iter=30, n_components=2).explain_local(X, blackbox=plain, **common)
+    att = short(n_iter=30, n_components=2).explain_local(X, blackbox=labelled, **common)
+    np.testing.assert_array_equal(att.target, expected.target)
+    assert att.meta["r2_held_out"] == expected.meta["r2_held_out"]
+    assert all(np.isfinite(att.meta["r2_held_out"]))
 
 
 @pytest.mark.parametrize("n_score", [1, -1, 2.5, "all", True, "auto "])

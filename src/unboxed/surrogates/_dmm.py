@@ -1533,7 +1533,9 @@ class _LocalDMM(_SegmentExplainer):
             return np.zeros(valid.shape), {"r2_held_out": r2}
 
         engine = Engine(_held_out_masks, self._kernel(), score)
-        _, _, info = self._run(engine, X, targets, partition, self.n_score, rng)
+        # _run reads targets as labels; the fit's are column indices
+        labels = self.blackbox.class_labels(targets)
+        _, _, info = self._run(engine, X, labels, partition, self.n_score, rng)
         return info["r2_held_out"]
 
 
