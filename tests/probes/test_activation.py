@@ -345,6 +345,20 @@ def test_jitter_blurs_once_every_blur_every_steps():
     np.testing.assert_allclose(jittered.values, once, atol=1e-6)
 
 
+def test_jitter_blurs_the_image_not_each_feature_s_place_between_per_feature_bounds():
+    # The search runs over each feature's place u between its bounds; blurring u
+    # rather than the image mixed places of different ranges (a pixel at the top of
+    # [0, 1] beside one at the bottom of [0, 16] blurred to 1/4 of the way up [0, 16]).
+    box = BlackBox.from_torch(_Blind(), input_shape=(1, 4, 4))
+    low, high = np.zeros(16), np.linspace(1.0, 16.0, 16)
+    high[5] = 0.0  # a fixed pixel, whose range is empty
+    settings = {"steps": 3, "blur_every": 3, "bounds": (low, high), "random_state": 0}
+    plain = ActivationMaximization(box, regularizer="none", **settings).explain([0, 1])
+    jittered = ActivationMaximization(box, regularizer="jitter", **settings).explain([0, 1])
+    once = _blur(torch.tensor(plain.values), (4, 4), 0.5).numpy()
+    np.testing.assert_allclose(jittered.values, np.clip(once, low, high), rtol=1e-5, atol=1e-5)
+
+
 def test_the_generator_search_starts_from_z_with_variance_a_quarter():
     box = BlackBox.from_torch(_Blind(), input_shape=(16,))
     vae = zoo.vae(n_features=16, latent_dim=500, hidden=(4,))

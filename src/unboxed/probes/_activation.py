@@ -348,7 +348,7 @@ class ActivationMaximization(Params):
         # a model without parameters).
         like = torch.zeros((), dtype=torch.float32) if param is None else param
         n, d = targets.size, self._n_features
-        low, high = _check_search_bounds(self.bounds, self.blackbox)
+        bounds = low, high = _check_search_bounds(self.bounds, self.blackbox)
         if self.generator is not None:
             self.generator.eval()
             # z lives where the generator does; its images go to the model's device.
@@ -369,7 +369,7 @@ class ActivationMaximization(Params):
         ) as bar:
             for step in bar:
                 optimizer.zero_grad(set_to_none=True)
-                x = self._image(variable, like, (low, high))
+                x = self._image(variable, like, bounds)
                 if jitter_shape is not None:
                     shifts = torch.randint(-self.jitter, self.jitter + 1, (2,), generator=gen)
                     x_in = torch.roll(
@@ -396,10 +396,11 @@ class ActivationMaximization(Params):
                 if self.generator is None:
                     with torch.no_grad():
                         if jitter_shape is not None and (step + 1) % self.blur_every == 0:
-                            variable.copy_(_blur(variable, jitter_shape, sigma=0.5))
+                            blurred = _blur(self._image(variable, like, bounds), jitter_shape, 0.5)
+                            variable.copy_(_place(blurred, variable, bounds))
                         variable.clamp_(0.0, 1.0)
         with torch.no_grad():
-            x = self._image(variable, like, (low, high))
+            x = self._image(variable, like, bounds)
             final = score(x).double().cpu().numpy()
         X_star = x.detach().double().cpu().numpy()
         X_star = np.clip(X_star, low, high)
@@ -548,6 +549,17 @@ def _check_search_bounds(bounds: object, blackbox: BlackBox) -> Bounds:
             f"bounds must lie within float32's range (±{FLOAT32_MAX:.3g}), got {bounds!r}"
         )
     return low, high
+
+
+def _place(x: Any, variable: Any, bounds: Bounds) -> Any:
+    """Each feature's place in ``[low, high]`` of the image ``x``, the inverse of
+    :meth:`ActivationMaximization._image` without a generator; where a feature's range
+    is empty its place is its ``variable``'s (any place gives its one value)."""
+    import torch
+
+    lo, hi = (torch.as_tensor(b).to(variable).expand_as(variable) for b in bounds)
+    width = hi - lo
+    return torch.where(width > 0, (x - lo) / torch.where(width > 0, width, 1.0), variable)
 
 
 def _clamp(x: Any, low: float | np.ndarray, high: float | np.ndarray) -> Any:
