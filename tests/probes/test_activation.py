@@ -347,8 +347,8 @@ def test_jitter_blurs_once_every_blur_every_steps():
 
 def test_jitter_blurs_the_image_not_each_feature_s_place_between_per_feature_bounds():
     # The search runs over each feature's place u between its bounds; blurring u
-    # rather than the image mixed places of different ranges (a pixel at the top of
-    # [0, 1] beside one at the bottom of [0, 16] blurred to 1/4 of the way up [0, 16]).
+    # rather than the image averaged places in ranges of different widths, which is
+    # not the blur of the image (0.29 off here).
     box = BlackBox.from_torch(_Blind(), input_shape=(1, 4, 4))
     low, high = np.zeros(16), np.linspace(1.0, 16.0, 16)
     high[5] = 0.0  # a fixed pixel, whose range is empty
