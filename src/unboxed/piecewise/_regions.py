@@ -35,7 +35,6 @@ from .._validation import (
     check_array,
     check_labels,
     check_names,
-    check_not_bool,
     check_positive_int,
     check_shape,
     is_int,
@@ -654,8 +653,9 @@ class LinearRegions:
             target = logits.argmax(axis=1)
         elif np.ndim(cast(ArrayLike, target)) == 0:
             target = np.full(X.shape[0], target)
-        check_not_bool(target, name="target")  # True read as class 1
-        target = check_labels(target, n=X.shape[0], n_classes=self.n_outputs_, name="target")
+        target = check_labels(
+            target, n=X.shape[0], n_classes=self.n_outputs_, name="target", allow_bool=False
+        )
         weights = W[np.arange(X.shape[0]), target]
         values = weights * X if kind == "contribution" else weights
         shape = self.input_shape_
