@@ -273,8 +273,7 @@ class PermutationImportance(Params):
         )
         boot = np.zeros((n_boot, n_groups))
         changed = np.zeros(n_groups, dtype=bool)
-        pending: dict[int, np.ndarray] = {}
-        left = dict.fromkeys(range(n_repeats), n_groups)
+        current = np.zeros((n, n_groups))  # the repeat in progress: each row's drops
         # Batched over permutations: as many permuted copies of X as fit in one block
         # go to the black box in a single call.
         per_block = max(1, _BATCH_ELEMENTS // max(1, n * d))
@@ -293,17 +292,15 @@ class PermutationImportance(Params):
                     len(block), n, -1
                 )
                 for k, (r, g) in enumerate(block):
-                    if r not in pending:
-                        pending[r] = np.zeros((n, n_groups))
-                    pending[r][:, g] = baseline - _scores(permuted[k], y, self.metric)
-                    left[r] -= 1
-                    if left[r] == 0:
-                        done = pending.pop(r)
-                        drops += done
-                        repeat_means[r] = done.mean(axis=0)
-                        changed |= np.any(done != 0, axis=0)
-                        if n_boot:
-                            boot += repeat_weights[:, r, None] / n_repeats * (row_weights @ done)
+                    current[:, g] = baseline - _scores(permuted[k], y, self.metric)
+                    if g < n_groups - 1:
+                        continue
+                    # The jobs run repeat by repeat: its last group completes repeat r.
+                    drops += current
+                    repeat_means[r] = current.mean(axis=0)
+                    changed |= np.any(current != 0, axis=0)
+                    if n_boot:
+                        boot += repeat_weights[:, r, None] / n_repeats * (row_weights @ current)
                 bar.update(len(block))
         moved = np.array([np.any(X[:, m] != X[:1, m]) for m in members])
         return _Run(drops / n_repeats, repeat_means, boot, changed, moved, baseline, members, names)
