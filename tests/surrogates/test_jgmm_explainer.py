@@ -313,9 +313,10 @@ def test_a_tabular_user_is_told_how_to_reach_the_inputs_or_another_model(planted
     assert explainer.feature_shape_ == (20,)
 
 
-def test_untied_higher_layer(digits, digits_blackbox):
-    explainer = JGMMExplainer(
-        digits_blackbox,
+def _untied(blackbox, digits):
+    """A JGMM whose higher layer is LeNet's hidden act4, fitted on 300 digits."""
+    return JGMMExplainer(
+        blackbox,
         lower_layer="pool2",
         higher_layer="act4",
         n_components_x=6,
@@ -323,6 +324,10 @@ def test_untied_higher_layer(digits, digits_blackbox):
         random_state=0,
         verbose=False,
     ).fit(digits.X_train[:300])
+
+
+def test_untied_higher_layer(digits, digits_blackbox):
+    explainer = _untied(digits_blackbox, digits)
     assert explainer.jgmm_.Q_.shape == (6, 4)
     with pytest.raises(ValueError, match="logits"):
         explainer.predict(digits.X_test[:5])
@@ -342,15 +347,7 @@ def test_untied_examples_do_not_name_components_by_the_black_boxs_classes(digits
     # labelled black box's names titled them as classes ("digit 0/digit 1").
     names = [f"digit {c}" for c in range(10)]
     labelled = BlackBox.from_torch(digits_lenet, input_shape=(1, 8, 8), classes=names)
-    explainer = JGMMExplainer(
-        labelled,
-        lower_layer="pool2",
-        higher_layer="act4",
-        n_components_x=6,
-        n_components_y=4,
-        random_state=0,
-        verbose=False,
-    ).fit(digits.X_train[:300])
+    explainer = _untied(labelled, digits)
     criticisms = explainer.criticisms()
     assert criticisms.class_names is None
     assert not any("digit" in ax.get_title() for ax in criticisms.plot().axes)
