@@ -1447,6 +1447,32 @@ def test_explain_local_of_a_constant_response_has_no_r2():
         assert np.all(np.isfinite(att.values))
 
 
+def test_explain_local_with_a_kernel_that_weighs_the_instance_alone_has_no_r2():
+    # With kernel_width=1e-3 every perturbation but the instance weighs exactly 0
+    # (the exponential underflows): the weighted total sum of squares is 0, and the
+    # in-sample R^2 raised ZeroDivisionError.
+    beta = np.array([2.0, -1.0, 1.5, 0.5, -0.7, 1.1, 0.3, -2.0])
+    att = short(n_iter=8, n_components=2).explain_local(
+        np.ones((2, 8)),
+        blackbox=_linear_box(beta),
+        target=1,
+        segments=np.arange(8),
+        n_samples=60,
+        kernel_width=1e-3,
+    )
+    assert att.meta["r2"] == [None, None]  # NaN, as the meta's JSON holds it
+    assert att.meta["r2_held_out"] == [None, None]
+    assert np.all(np.isfinite(att.values))
+
+
+def test_weighted_r2_of_weights_whose_squares_underflow_is_nan():
+    # Two responses with weight, but weights so near the smallest float that every
+    # weighted square rounds to 0: a total of 0 raised ZeroDivisionError.
+    tiny = np.array([5e-324, 5e-324, 0.0])
+    assert np.isnan(dmm_module._weighted_r2(np.array([0.0, 1.0, 3.0]), np.zeros(3), tiny))
+    assert dmm_module._weighted_r2(np.array([0.0, 2.0]), np.array([0.0, 1.0]), None) == 0.5
+
+
 def test_inputs_with_nan_are_refused_by_the_black_boxs_check(planted, planted_blackbox):
     X = planted.X_train[:100].copy()
     X[3, 4] = np.nan

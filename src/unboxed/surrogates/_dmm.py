@@ -1561,8 +1561,9 @@ def _held_out_masks(valid: np.ndarray, n_samples: int, rng: np.random.Generator)
 
 def _weighted_r2(y: np.ndarray, predicted: np.ndarray, weights: np.ndarray | None) -> float:
     """``1 - sum w (y - predicted)^2 / sum w (y - ybar)^2``, ``ybar`` the weighted mean
-    of ``y`` (n,); NaN where the responses with weight are all equal or no weight is
-    left (a kernel so narrow that only the instance counts)."""
+    of ``y`` (n,); NaN where the responses with weight are all equal, no weight is
+    left (a kernel so narrow that only the instance counts) or the weighted total
+    rounds to 0."""
     w = np.ones(y.shape) if weights is None else weights
     weighed = w > 0
     # As in _r2: the mean of equal values is off by rounding, and the ratio noise.
@@ -1570,6 +1571,8 @@ def _weighted_r2(y: np.ndarray, predicted: np.ndarray, weights: np.ndarray | Non
         return math.nan
     mean = np.average(y, weights=w)
     total = float(np.sum(w * (y - mean) ** 2))
+    if total == 0:  # weights near the smallest float
+        return math.nan
     return 1.0 - float(np.sum(w * (y - predicted) ** 2)) / total
 
 
@@ -1631,7 +1634,11 @@ def _fit_local(
         coef = posterior.coef[int(np.argmax(resp[0])), 1:]
     # y_c is centred at the (weighted) mean, so sum(y_c^2) is the total sum of squares.
     # A constant response has none, but its mean can be off by rounding (as in _r2), so
-    # that total > 0 let an R^2 of -5e27 through.
+    # that total > 0 let an R^2 of -5e27 through. Only the responses with weight count:
+    # a kernel so narrow that the instance alone weighs anything leaves a total of 0
+    # (and weights near the smallest float can round one to 0 too).
     total = float(np.sum(y_c**2))
-    r2 = 1.0 - float(np.sum((y_c - fitted) ** 2)) / total if np.ptp(y) > 0 else math.nan
+    weighed = y if weights is None else y[weights > 0]
+    varied = np.ptp(weighed) > 0 and total > 0
+    r2 = 1.0 - float(np.sum((y_c - fitted) ** 2)) / total if varied else math.nan
     return _LocalFit(coef, r2, posterior.rhat, x_mean, y_mean, posterior.predictive_coef)
