@@ -665,7 +665,8 @@ def dmm_men_demo(
     seconds = time.perf_counter() - start
     echo(
         f"13. Local DMM-MEN over 2x2 cells for 4 test images: in-sample R^2 "
-        f"{np.mean(local.meta['r2']):.2f}; wrote {path} and dmm_men_insights.png "
+        f"{np.mean(local.meta['r2']):.2f}, held out {np.mean(local.meta['r2_held_out']):.2f}; "
+        f"wrote {path} and dmm_men_insights.png "
         f"({seconds:.1f} s)"
     )
     return {"model": model, "deletion": deletion, "local": local, "seconds": seconds}
