@@ -843,12 +843,9 @@ class JGMMExplainer(Params):
         if top.shape[1] < 2:  # pragma: no cover - K_y >= 2 whenever tied
             top = np.concatenate([top, top], axis=1)
         mined = source == "mined" and inputs is not None
-        labels = self.blackbox.classes
-        classes = None if labels is None else tuple(str(c) for c in labels)
-        if not self._tied:
-            # top_classes are then higher components w of a hidden layer: the black
-            # box's labels named them as classes in the plots ("digit 0/digit 1").
-            classes = None
+        # Untied, top_classes are higher components w of a hidden layer, which the
+        # black box's labels would title as classes in the plots ("digit 0/digit 1").
+        classes = self.blackbox.class_names if self._tied else None
         meta = make_meta(
             f"JGMM {kind}s",
             {
