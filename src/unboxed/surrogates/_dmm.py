@@ -1452,7 +1452,7 @@ class _LocalDMM(_SegmentExplainer):
         counter = iter(range(1 << 62))
         X = self.blackbox.check_X(X)
         # Each instance's fit, in the engine's order, for the held-out pass to score.
-        fits: list[tuple[np.ndarray, _LocalFit]] = []
+        fits: list[_LocalFit] = []
 
         def fit(masks, y, weights, valid):
             scores = np.zeros(valid.shape)
@@ -1473,7 +1473,7 @@ class _LocalDMM(_SegmentExplainer):
                 )
                 scores[i, on], r2[i], rhat[i] = local.coef, local.r2, local.rhat
                 if self.n_score:
-                    fits.append((on, local))
+                    fits.append(local)
                 bar.update(1)
             return scores, {"r2": r2, "rhat": rhat}
 
@@ -1506,7 +1506,7 @@ class _LocalDMM(_SegmentExplainer):
         X: np.ndarray,
         targets: np.ndarray,
         partition: Partition,
-        fits: list[tuple[np.ndarray, _LocalFit]],
+        fits: list[_LocalFit],
         rng: np.random.Generator,
     ) -> np.ndarray:
         """Each instance's R^2 on ``n_score`` new perturbations, shape (n,); NaN if off.
@@ -1524,10 +1524,10 @@ class _LocalDMM(_SegmentExplainer):
         def score(masks, y, weights, valid):
             r2 = np.empty(valid.shape[0])
             for i in range(valid.shape[0]):
-                on, local = next(pending)
+                on = np.flatnonzero(valid[i])  # the segments the fit regressed on
                 r2[i] = _weighted_r2(
                     self._response(y[i]),
-                    local.predict(masks[i][:, on].astype(np.float64)),
+                    next(pending).predict(masks[i][:, on].astype(np.float64)),
                     None if self.kernel_width is None else weights[i],
                 )
             return np.zeros(valid.shape), {"r2_held_out": r2}
