@@ -1,7 +1,9 @@
 """Slow references for the cross-validated score: the local fits as they stood before
 the folds' sums were downdated (commit ae924ac), each fold refitted on all samples
-with the held-out weights set to 0. Kept verbatim, so that the explainers' full fits
-can be compared with them bit for bit and their ``score_cv`` to rounding."""
+with the held-out weights set to 0. Kept verbatim but for the order of the sums
+``Z' W y`` and the seeding of the folds, which follow the engine's (round Z1), so that
+the explainers' full fits can be compared with them bit for bit and their
+``score_cv`` to rounding."""
 
 import numpy as np
 import torch
@@ -12,7 +14,9 @@ def gram(Z, y, w):
     equal = bool(np.all(w == w[:, :1]))
     Zw = Zt if equal else Zt * torch.from_numpy(w)[..., None]
     g = torch.bmm(Zw.transpose(1, 2), Zt).numpy()
-    rhs = torch.bmm(Zw.transpose(1, 2), torch.from_numpy(y)[..., None])[..., 0].numpy()
+    # As the engine sums Z' W y since round Z1 (einsum: the same order for a row alone
+    # as in a batch), so that the values still compare bit for bit.
+    rhs = np.einsum("rsm,rs->rm", Zw.numpy(), y)
     if equal:
         g, rhs = g * w[:, :1, None], rhs * w[:, :1]
     return g, rhs
@@ -103,24 +107,24 @@ def lime_model(Z, y, w, valid, *, regression, alpha, n_features):
     return coef, intercept
 
 
-def lime_fit(self, masks, y, w, valid, *, fold_rng):
+def lime_fit(self, masks, y, w, valid, *, fold_seed):
     """``Lime._fit`` as it was: bind it to a subclass of ``Lime``."""
-    from unboxed.local._engine import fold_labels, weighted_r2
+    from unboxed.local._engine import row_folds, weighted_r2
 
     Z = masks.astype(np.float64)
     params = {"regression": self.regression, "alpha": self.alpha, "n_features": self.n_features}
     coef, intercept = lime_model(Z, y, w, valid, **params)
     info = {"score": weighted_r2(Z, y, w, coef, intercept), "intercept": intercept}
-    if fold_rng is not None:
-        folds = fold_labels(*y.shape, self.cv, fold_rng)
+    if fold_seed is not None:
+        folds = row_folds(*y.shape, self.cv, fold_seed)
         fit = lambda train: lime_model(Z, y, train, valid, **params)  # noqa: E731
         info["score_cv"] = cross_validated_r2(Z, y, w, folds, fit)
     return coef, info
 
 
-def kernel_shap_fit(self, masks, y, w, valid, *, fold_rng):
+def kernel_shap_fit(self, masks, y, w, valid, *, fold_seed):
     """``KernelShap._fit`` as it was: bind it to a subclass of ``KernelShap``."""
-    from unboxed.local._engine import fold_labels, weighted_r2
+    from unboxed.local._engine import row_folds, weighted_r2
 
     prediction, base = y[:, 0], y[:, 1]
     Z, y, w = masks[:, 2:], y[:, 2:], w[:, 2:]
@@ -133,7 +137,7 @@ def kernel_shap_fit(self, masks, y, w, valid, *, fold_rng):
     floats = Z.astype(np.float64)
     info = {"base_value": base, "prediction": prediction}
     info["score"] = weighted_r2(floats, y, w, phi, base)
-    if fold_rng is not None:
-        folds = fold_labels(*y.shape, self.cv, fold_rng)
+    if fold_seed is not None:
+        folds = row_folds(*y.shape, self.cv, fold_seed)
         info["score_cv"] = cross_validated_r2(floats, y, w, folds, fit)
     return phi, info

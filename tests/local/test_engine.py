@@ -311,7 +311,7 @@ def test_engine_keeps_rows_fills_and_targets_together_across_chunks(
         return y[:, :1] - y[:, 1:], {"f": y[:, 0]}
 
     engine = Engine(one_off_masks, uniform_kernel, drops)
-    values, targets, info = engine.run(box, X, fill, partition, target, n_samples=7, rng=rng)
+    values, targets, info = engine.run(box, X, fill, partition, target, n_samples=7, seed=0)
     expected = np.zeros((n, d))
     for i in range(n):
         f = proba(X[i : i + 1])[0, target[i]]
@@ -321,7 +321,7 @@ def test_engine_keeps_rows_fills_and_targets_together_across_chunks(
     np.testing.assert_allclose(values, expected, atol=1e-12)
     np.testing.assert_array_equal(targets, target)
     np.testing.assert_allclose(info["f"], proba(X)[np.arange(n), target], atol=1e-12)
-    _, default, _ = engine.run(box, X, fill, partition, None, n_samples=7, rng=rng)
+    _, default, _ = engine.run(box, X, fill, partition, None, n_samples=7, seed=0)
     np.testing.assert_array_equal(default, proba(X).argmax(axis=1))
 
 

@@ -878,3 +878,75 @@ def test_cross_validation_reads_the_samples_once_more_not_once_per_fold(
     alone, seen[:] = sum(seen), []
     cls(digits_blackbox, random_state=0, cv=5, **common).explain(digits.X_test[:6])
     assert sum(seen) == 2 * alone
+
+
+def _row_exact_box(n_features=64, n_classes=10):
+    """A softmax black box whose answer for a row is the same bit for bit in any batch
+    (elementwise products summed over a strided axis: no BLAS blocking that depends on
+    the number of rows), so that a row's explanation alone and in a batch can be
+    compared exactly."""
+    rng = np.random.default_rng(5)
+    A, b = rng.normal(scale=0.2, size=(n_features, n_classes)), rng.normal(size=n_classes)
+
+    def proba(X):
+        z = (X.reshape(len(X), -1)[:, :, None] * A[None]).sum(axis=1) + b
+        z = np.exp(z - z.max(axis=1, keepdims=True))
+        return z / z.sum(axis=1, keepdims=True)
+
+    return BlackBox.from_callable(proba, n_classes=n_classes, input_shape=(8, 8))
+
+
+def _same_row(batch, alone, i):
+    """Row ``i`` of ``batch`` and row 0 of ``alone`` agree in values and in every
+    per-row figure of ``meta`` (score, score_cv, intercept, ...), exactly."""
+    assert np.array_equal(batch.values[i], alone.values[0]), i
+    assert batch.target[i] == alone.target[0]
+    for key, value in batch.meta.items():
+        if isinstance(value, list) and len(value) == len(batch.values):
+            got = np.array(value[i], dtype=float)
+            assert np.array_equal(got, np.array(alone.meta[key][0], dtype=float), equal_nan=True), (
+                key,
+                i,
+            )
+
+
+# Per-row segment counts of 32, 16, 11, 8, 7 and 5: the batch pads each row to 32.
+_MIXED = np.stack([np.arange(64) // (2 + 2 * i) for i in range(6)])
+
+
+@pytest.mark.parametrize("cv", [5, None])
+@pytest.mark.parametrize("segments", ["auto", "grid", "mixed"])
+@pytest.mark.parametrize(
+    ("cls", "kwargs"),
+    [
+        (Lime, {}),
+        (Lime, {"regression": "lasso", "alpha": 0.001, "n_features": 4}),
+        (KernelShap, {}),
+    ],
+)
+def test_a_row_s_explanation_does_not_depend_on_the_rest_of_the_batch(
+    cls, kwargs, segments, cv, digits
+):
+    """Row i of explain(X) is explain(X[i:i+1]) bit for bit, values and meta, with the
+    same int seed: each row's masks and folds come from the seed alone. Before, rows
+    after the first got the draws of their place, KernelSHAP's first row too (every
+    row's coalition sizes were drawn before any masks), and a row padded to a wider
+    row's segments got other masks and a solve of another size."""
+    box, X = _row_exact_box(), digits.X_test[:6]
+    labels = {"auto": None, "grid": np.arange(64) // 4, "mixed": _MIXED}[segments]
+    make = lambda: cls(box, n_samples=150, cv=cv, random_state=7, **kwargs)  # noqa: E731
+    batch = make().explain(X, segments=labels)
+    for i in range(len(X)):
+        own = None if labels is None else labels if labels.ndim == 1 else labels[i : i + 1]
+        _same_row(batch, make().explain(X[i : i + 1], segments=own), i)
+
+
+@pytest.mark.parametrize("cls", [Lime, KernelShap])
+def test_a_generator_seeds_every_row_of_a_call_alike(cls, digits):
+    """A Generator gives one seed per call, from which every row starts: row i of a
+    batch is that row alone from a generator in the same state."""
+    box, X = _row_exact_box(), digits.X_test[:4]
+    make = lambda: cls(box, n_samples=100, random_state=np.random.default_rng(11))  # noqa: E731
+    batch = make().explain(X, segments=_MIXED[:4])
+    for i in range(len(X)):
+        _same_row(batch, make().explain(X[i : i + 1], segments=_MIXED[i : i + 1]), i)

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from .._validation import RandomState, check_number, check_positive_int, check_random_state
+from .._validation import RandomState, check_number, check_positive_int
 from ..blackbox import BlackBox
 from ..explanation import Attribution
 from ._base import Fill, LocalExplainer, check_background, check_fill_name, make_fill
@@ -21,14 +21,15 @@ from ._engine import (
     Components,
     Engine,
     bernoulli_masks,
+    call_seed,
     centred,
     constrained_solve,
     cross_validated_r2,
     exponential_kernel,
-    fold_labels,
     lasso_solve,
     one_off_masks,
     ridge_solve,
+    row_folds,
     shapley_kernel,
     shapley_masks,
     top_k_active,
@@ -65,9 +66,10 @@ class _PerturbationExplainer(LocalExplainer):
         target: Any,
         components: Components,
         n_samples: int,
-        rng: np.random.Generator,
+        seed: int,
     ) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
-        """Run the engine on inputs ``X`` already checked by ``blackbox.check_X``."""
+        """Run the engine on inputs ``X`` already checked by ``blackbox.check_X``; every
+        row's draws start from ``seed``."""
         fill = make_fill(
             self.fill,
             X,
@@ -82,7 +84,7 @@ class _PerturbationExplainer(LocalExplainer):
             components,
             targets,
             n_samples=n_samples,
-            rng=rng,
+            seed=seed,
             verbose=self.verbose,
         )
 
@@ -128,22 +130,25 @@ class _SegmentExplainer(_PerturbationExplainer):
 
     def _explain(
         self,
-        engine: Engine | Callable[[np.random.Generator | None], Engine],
+        engine: Engine | Callable[[int | None], Engine],
         X: object,
         target: Any,
         segments: object,
+        *,
+        seed: int | None = None,
     ) -> Attribution:
-        """Explain ``X`` with ``engine``, or the one a factory builds around the
-        generator of its cross-validation folds (None where ``cv`` is None)."""
-        rng = check_random_state(self.random_state)
+        """Explain ``X`` with ``engine``, or the one a factory builds around the seed of
+        its cross-validation folds (None where ``cv`` is None). ``seed`` is that of
+        ``random_state`` (:func:`~._engine.call_seed`) unless given."""
+        seed = call_seed(self.random_state) if seed is None else seed
         if not isinstance(engine, Engine):
-            # The folds come from a child of the generator: spawning leaves its stream
-            # where it was, so the masks, hence the explanation, are those of a fit
-            # without cross-validation, bit for bit.
-            engine = engine(None if self.cv is None else rng.spawn(1)[0])
+            # The folds come from a child of each row's generator (row_folds): spawning
+            # leaves its stream where it was, so the masks, hence the explanation, are
+            # those of a fit without cross-validation, bit for bit.
+            engine = engine(None if self.cv is None else seed)
         X = self.blackbox.check_X(X)
         partition = self._partition(X, segments)
-        values, targets, info = self._run(engine, X, target, partition, self.n_samples, rng)
+        values, targets, info = self._run(engine, X, target, partition, self.n_samples, seed)
         return self._attribution(values, targets, X, **{k: v.tolist() for k, v in info.items()})
 
 
@@ -197,8 +202,12 @@ class Lime(_SegmentExplainer):
     image_shape : (H, W), optional
     random_state : int, Generator or None
         Seeds the samples drawn. An int gives the same result at every call; a
-        Generator is drawn from, so a second call on the same rows differs; None
-        draws fresh entropy each call.
+        Generator is drawn from, one seed per call, so a second call on the same rows
+        differs; None draws fresh entropy each call. Every row of a call starts from
+        that one seed: a row's masks and folds depend on the seed and on its number of
+        components alone, so row ``i`` of ``explain(X)`` is ``explain(X[i:i+1])``
+        (bit for bit where the black box's answer for a row does not depend on the
+        rows sent with it). Rows with as many components get the same masks.
     verbose : bool
 
     Notes
@@ -281,18 +290,18 @@ class Lime(_SegmentExplainer):
         """
         kernel = exponential_kernel(self.kernel_width)
 
-        def make_engine(fold_rng: np.random.Generator | None) -> Engine:
-            return Engine(bernoulli_masks, kernel, lambda *a: self._fit(*a, fold_rng=fold_rng))
+        def make_engine(fold_seed: int | None) -> Engine:
+            return Engine(bernoulli_masks, kernel, lambda *a: self._fit(*a, fold_seed=fold_seed))
 
         return self._explain(make_engine, X, target, segments)
 
-    def _fit(self, masks, y, w, valid, *, fold_rng):
+    def _fit(self, masks, y, w, valid, *, fold_seed):
         Z = np.where(valid[:, None, :], masks, 0.0)
         moments = weighted_moments(Z, y, w)
         coef, intercept, _ = self._local_model(moments, valid)
         info = {"score": weighted_r2(Z, y, w, coef, intercept), "intercept": intercept}
-        if fold_rng is not None:
-            folds = fold_labels(*y.shape, self.cv, fold_rng)
+        if fold_seed is not None:
+            folds = row_folds(*y.shape, self.cv, fold_seed)
             fit = lambda train, probe: self._local_model(train, valid, probe)  # noqa: E731
             info["score_cv"] = cross_validated_r2(Z, y, w, folds, fit, moments)
         return coef, info
@@ -405,14 +414,14 @@ class KernelShap(_SegmentExplainer):
             probability of the target class.
         """
 
-        def make_engine(fold_rng: np.random.Generator | None) -> Engine:
+        def make_engine(fold_seed: int | None) -> Engine:
             return Engine(
-                shapley_masks, shapley_kernel, lambda *a: self._fit(*a, fold_rng=fold_rng)
+                shapley_masks, shapley_kernel, lambda *a: self._fit(*a, fold_seed=fold_seed)
             )
 
         return self._explain(make_engine, X, target, segments)
 
-    def _fit(self, masks, y, w, valid, *, fold_rng):
+    def _fit(self, masks, y, w, valid, *, fold_seed):
         prediction, base = y[:, 0], y[:, 1]
         # Samples 0 and 1 (all on, all off) are the constraints; the rest are regressed,
         # on y - f(baseline), with no intercept.
@@ -428,8 +437,8 @@ class KernelShap(_SegmentExplainer):
         phi, _, _ = fit(moments)
         info = {"base_value": base, "prediction": prediction}
         info["score"] = weighted_r2(Z, y, w, phi, base)
-        if fold_rng is not None:
-            folds = fold_labels(*y.shape, self.cv, fold_rng)
+        if fold_seed is not None:
+            folds = row_folds(*y.shape, self.cv, fold_seed)
             info["score_cv"] = cross_validated_r2(Z, y, w, folds, fit, moments, shift=base)
         return phi, info
 
@@ -512,8 +521,8 @@ class Occlusion(_PerturbationExplainer):
         stride = (2 if image else 1) if self.stride is None else self.stride
         windows = Windows.sliding(shape or (X.shape[1],), window, stride)
         engine = Engine(one_off_masks, uniform_kernel, _drops)
-        rng = np.random.default_rng(0)  # unused: occlusion is deterministic
-        values, targets, _ = self._run(engine, X, target, windows, windows.width + 1, rng)
+        # The seed is unused: occlusion is deterministic.
+        values, targets, _ = self._run(engine, X, target, windows, windows.width + 1, 0)
         return self._attribution(values, targets, X)
 
 
