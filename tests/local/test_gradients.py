@@ -389,10 +389,12 @@ def test_smoothgrad_noise_scale_sets_each_feature_s_std_on_raw_tabular_data(monk
     # Breast cancer's raw features range from 1e-3 to 4e3: 0.15 of a row's range is a
     # noise of 28 to 638 in every feature. noise_scale gives each feature its own.
     X_all, box, _ = breast_cancer_box()
-    X, scale = X_all[:5], 0.15 * X_all.std(0)
+    # Every row gets the same standard normal draws (each row's map depends on it
+    # alone), so the draws are one row's samples: 10000 of them.
+    X, scale = X_all[:2], 0.15 * X_all.std(0)
     seen = _noisy_inputs(monkeypatch)
-    SmoothGrad(box, n_samples=2000, noise_scale=scale, random_state=0).explain(X)
-    noise = np.concatenate(seen).reshape(5, 2000, 30) - X[:, None, :]
+    SmoothGrad(box, n_samples=10000, noise_scale=scale, random_state=0).explain(X)
+    noise = np.concatenate(seen).reshape(2, 10000, 30) - X[:, None, :]
     np.testing.assert_allclose(noise.std(axis=(0, 1)), scale, rtol=0.03)
     assert np.all(np.abs(noise.mean(axis=(0, 1))) < 0.05 * scale)
 
@@ -468,3 +470,50 @@ def test_smoothgrad_s_default_noise_is_unchanged_on_digits(digits):
     )
     assert result.meta["parameters"]["noise_level"] == 0.15
     assert result.meta["parameters"]["noise_scale"] is None
+
+
+@pytest.mark.parametrize("noise", [{}, {"noise_scale": 0.5}])
+@pytest.mark.parametrize("seed", [3, "generator"])
+def test_smoothgrad_gives_a_row_the_same_noise_alone_or_in_a_batch(
+    noise, seed, digits, digits_blackbox, monkeypatch
+):
+    """Row i of explain(X) gets the noise that explain(X[i:i+1]) gets, from the same int
+    seed or a Generator in the same state: one seed per call, from which every row's
+    noise starts. Before, the noise was drawn for the whole chunk, so a row's depended
+    on its place in the batch."""
+    X = digits.X_test[:5]
+
+    def make():
+        state = np.random.default_rng(8) if seed == "generator" else seed
+        return SmoothGrad(digits_blackbox, n_samples=6, random_state=state, **noise)
+
+    seen = _noisy_inputs(monkeypatch)
+    make().explain(X)
+    batch = np.concatenate(seen).reshape(5, 6, 64)
+    for i in range(len(X)):
+        seen.clear()
+        make().explain(X[i : i + 1])
+        assert np.array_equal(np.concatenate(seen).reshape(6, 64), batch[i]), i
+
+
+class _RowExact(torch.nn.Module):
+    """tanh of elementwise products summed over a strided axis: a row's output and
+    gradient are the same bit for bit whatever rows it is sent with (no BLAS product,
+    whose blocking depends on the number of rows)."""
+
+    def __init__(self):
+        super().__init__()
+        generator = torch.Generator().manual_seed(0)
+        self.weight = torch.nn.Parameter(torch.randn(64, 10, generator=generator) / 4)
+
+    def forward(self, x):
+        return torch.tanh((x.reshape(len(x), -1, 1) * self.weight).sum(dim=1))
+
+
+def test_smoothgrad_explains_a_row_alike_alone_or_in_a_batch(digits):
+    box = BlackBox.from_torch(_RowExact().double(), input_shape=(64,))
+    X = digits.X_test[:5].reshape(5, -1)
+    batch = SmoothGrad(box, n_samples=6, random_state=3).explain(X)
+    for i in range(len(X)):
+        alone = SmoothGrad(box, n_samples=6, random_state=3).explain(X[i : i + 1])
+        assert np.array_equal(batch.values[i], alone.values[0]), i

@@ -326,9 +326,13 @@ class SmoothGrad(_GradientExplainer):
         ``0.15 * X_train.std(0)``; 0 leaves a feature unperturbed). Replaces
         ``noise_level``; pass one of the two.
     random_state : int, Generator or None
-        Seeds the samples drawn. An int gives the same result at every call; a
-        Generator is drawn from, so a second call on the same rows differs; None
-        draws fresh entropy each call.
+        Seeds the noise. An int gives the same result at every call; a Generator is
+        drawn from, one seed per call, so a second call on the same rows differs;
+        None draws fresh entropy each call. Every row of a call starts from that one
+        seed: each row gets the same standard normal draws, scaled by its own
+        standard deviation, so row ``i`` of ``explain(X)`` is ``explain(X[i:i+1])``
+        (bit for bit where the module's gradient for a row does not depend on the
+        rows sent with it).
     image_shape : (H, W), optional
         The image's shape, for plots; by default read from the black box's
         ``input_shape``.
@@ -382,24 +386,29 @@ class SmoothGrad(_GradientExplainer):
         return int(self.n_samples)
 
     def _prepare(self, X: np.ndarray) -> Any:
-        return check_random_state(self.random_state), *self._sigma(X.shape[1])
+        # One torch seed per call, from which every row's noise starts (an int seed's
+        # is that of its first row before, so a single row's map is unchanged).
+        return seed_from(check_random_state(self.random_state)), *self._sigma(X.shape[1])
 
     def _attribute(self, x, target, rows, extra):
         import torch
         from captum.attr import Saliency as CaptumSaliency
 
-        rng, level, scale = extra
+        seed, level, scale = extra
         n, s = x.shape[0], self.n_samples
         flat = x.reshape(n, -1)
         # torch draws the noise several times faster than numpy; its generator is seeded
-        # from ours, so the same random_state still gives the same map.
-        generator = torch.Generator().manual_seed(seed_from(rng))
-        noise = torch.randn((n, s, flat.shape[1]), generator=generator, dtype=x.dtype)
+        # from ours, so the same random_state still gives the same map. Every row gets
+        # the same standard normal draws (scaled by its own sigma): drawn for the whole
+        # chunk, a row's noise depended on its place in the batch.
+        generator = torch.Generator().manual_seed(seed)
+        noise = torch.randn((1, s, flat.shape[1]), generator=generator, dtype=x.dtype)
         if scale is None:
             sigma = level * (flat.max(dim=1).values - flat.min(dim=1).values)
             noise = sigma[:, None, None] * noise.to(x.device)
         else:
-            noise = torch.as_tensor(scale, dtype=x.dtype).to(x.device) * noise.to(x.device)
+            scale = torch.as_tensor(scale, dtype=x.dtype).to(x.device)
+            noise = (scale * noise.to(x.device)).expand(n, -1, -1)
         noisy = (flat[:, None, :] + noise).reshape(n * s, *x.shape[1:])
         grads = CaptumSaliency(self.blackbox.module).attribute(
             noisy, target=target.repeat_interleave(s), abs=True
