@@ -2038,3 +2038,27 @@ def test_classes_and_targets_are_the_model_labels_and_results_keep_indices(
     ):
         with pytest.raises(ValueError, match=r"pass its labels, \['neg', 'pos'\]"):
             call()
+
+
+def test_explain_local_gives_a_row_the_same_fit_alone_or_in_a_batch(planted):
+    """Row i of explain_local(X) is explain_local(X[i:i+1]) bit for bit: its masks and
+    its chains' seeds come from random_state alone, not from its place in the batch
+    (a counter over the rows seeded the chains), also where the rows have different
+    numbers of segments."""
+    X = planted.X_test[:3]
+    d = X.shape[1]
+    A = np.random.default_rng(2).normal(size=(d, 2))
+
+    def proba(X):  # the same answer for a row in any batch: no BLAS product
+        z = (X[:, :, None] * A[None]).sum(axis=1)
+        return special.softmax(z, axis=1)
+
+    box = BlackBox.from_callable(proba, n_classes=2)
+    segments = np.stack([np.arange(d) // (1 + i) for i in range(3)])  # 20, 10, 7
+    common = {"blackbox": box, "n_samples": 40, "target": 1}
+    batch = short(n_iter=8).explain_local(X, segments=segments, **common)
+    for i in range(len(X)):
+        alone = short(n_iter=8).explain_local(X[i : i + 1], segments=segments[i : i + 1], **common)
+        assert np.array_equal(batch.values[i], alone.values[0]), i
+        for key in ("r2", "rhat"):
+            assert np.array_equal(batch.meta[key][i], alone.meta[key][0], equal_nan=True), key

@@ -38,7 +38,6 @@ from .._validation import (
     check_labels,
     check_number,
     check_positive_int,
-    check_random_state,
     int_seed,
     is_int,
 )
@@ -73,6 +72,9 @@ DEFAULT_K = 150
 #: The last entry of the seed key of a class's occlusions: no chain index reaches it,
 #: so the occlusions draw from a stream of their own.
 OCCLUSION_STREAM = 2**32 - 1
+#: The last entry of the seed key of ``explain_local``'s held-out masks: no chain of
+#: the fit is seeded with it, so they come from a stream of their own.
+HELD_OUT_STREAM = 2**32 - 2
 #: Seconds a worker has to save its chain after an interrupt before it is killed.
 STOP_GRACE = 10.0
 
@@ -219,7 +221,9 @@ class DMMMEN(Params):
         ``n_jobs``; a class in flight resumes from its own file only with ``n_jobs >
         1``.
     random_state : int, Generator or None
-        Seeds every chain (each class and chain gets its own stream).
+        Seeds every chain (each class and chain gets its own stream). In
+        :meth:`explain_local`, every row of a call starts from the same seed (masks
+        and chains), so a row's fit does not depend on the rows explained with it.
     verbose : bool
         A progress bar per chain.
 
@@ -1449,7 +1453,6 @@ class _LocalDMM(_SegmentExplainer):
 
     def explain(self, X: object, *, target: object = None, segments: object = None) -> Attribution:
         seed = int_seed(self.random_state)
-        counter = iter(range(1 << 62))
         X = self.blackbox.check_X(X)
         # Each instance's fit, in the engine's order, for the held-out pass to score.
         fits: list[_LocalFit] = []
@@ -1459,8 +1462,12 @@ class _LocalDMM(_SegmentExplainer):
             r2, rhat = np.zeros(valid.shape[0]), np.zeros(valid.shape[0])
             for i in range(valid.shape[0]):
                 on = np.flatnonzero(valid[i])
+                # The same chain seeds for every row, as the engine gives every row the
+                # same seed for its masks: a row's fit does not depend on its place in
+                # the batch (a counter over the rows' chains made it so). [seed, chain,
+                # chain] are the seeds that counter gave a single instance's chains.
                 rngs = [
-                    np.random.default_rng([seed, next(counter), chain])
+                    np.random.default_rng([seed, chain, chain])
                     for chain in range(self.settings.n_chains)
                 ]
                 local = _fit_local(
@@ -1479,7 +1486,6 @@ class _LocalDMM(_SegmentExplainer):
 
         engine = Engine(bernoulli_masks, self._kernel(), fit)
         # As _SegmentExplainer._explain, with the held-out pass after the fit.
-        rng = check_random_state(self.random_state)
         partition = self._partition(X, segments)
         # The engine's bar moves once per chunk of ~32 instances, and each instance is a
         # whole MCMC run (3 s at n_iter=50 on 784 pixels, minutes at the default): this
@@ -1487,8 +1493,8 @@ class _LocalDMM(_SegmentExplainer):
         with progress(
             total=X.shape[0], verbose=self.verbose, desc="DMM-MEN local fits", unit="instance"
         ) as bar:
-            values, targets, info = self._run(engine, X, target, partition, self.n_samples, rng)
-        info["r2_held_out"] = self._held_out_r2(X, targets, partition, fits, rng)
+            values, targets, info = self._run(engine, X, target, partition, self.n_samples, seed)
+        info["r2_held_out"] = self._held_out_r2(X, targets, partition, fits, seed)
         return self._attribution(values, targets, X, **{k: v.tolist() for k, v in info.items()})
 
     def _response(self, y: np.ndarray) -> np.ndarray:
@@ -1507,15 +1513,17 @@ class _LocalDMM(_SegmentExplainer):
         targets: np.ndarray,
         partition: Partition,
         fits: list[_LocalFit],
-        rng: np.random.Generator,
+        seed: int,
     ) -> np.ndarray:
         """Each instance's R^2 on ``n_score`` new perturbations, shape (n,); NaN if off.
 
-        A second pass of the engine, after the fit's: its masks come from ``rng``
-        where the fit's left off, so they leave the fit's as they were, and its
+        A second pass of the engine, after the fit's: its masks come from a seed of
+        their own, drawn from the fit's ``seed`` (the fit's seed would give a row the
+        fit's first masks again), so they leave the fit's as they were, and its
         queries go to the black box in blocks of their own, so the fit's rows keep
         the batches they had (a network's output can change in the last bits with
-        the batch a row is in).
+        the batch a row is in). Both passes meet the rows in the same order, as
+        ``fits`` lists them: the same partition makes the same chunks and groups.
         """
         if not self.n_score:
             return np.full(X.shape[0], math.nan)
@@ -1535,7 +1543,8 @@ class _LocalDMM(_SegmentExplainer):
         engine = Engine(_held_out_masks, self._kernel(), score)
         # _run reads targets as labels; the fit's are column indices
         labels = self.blackbox.class_labels(targets)
-        _, _, info = self._run(engine, X, labels, partition, self.n_score, rng)
+        held_out_seed = int(np.random.default_rng([seed, HELD_OUT_STREAM]).integers(2**63))
+        _, _, info = self._run(engine, X, labels, partition, self.n_score, held_out_seed)
         return info["r2_held_out"]
 
 
