@@ -2056,9 +2056,11 @@ def test_explain_local_gives_a_row_the_same_fit_alone_or_in_a_batch(planted):
     box = BlackBox.from_callable(proba, n_classes=2)
     segments = np.stack([np.arange(d) // (1 + i) for i in range(3)])  # 20, 10, 7
     common = {"blackbox": box, "n_samples": 40, "target": 1}
-    batch = short(n_iter=8).explain_local(X, segments=segments, **common)
+    batch = short(n_iter=8, n_chains=2).explain_local(X, segments=segments, **common)
     for i in range(len(X)):
-        alone = short(n_iter=8).explain_local(X[i : i + 1], segments=segments[i : i + 1], **common)
+        alone = short(n_iter=8, n_chains=2).explain_local(
+            X[i : i + 1], segments=segments[i : i + 1], **common
+        )
         assert np.array_equal(batch.values[i], alone.values[0]), i
         for key in ("r2", "rhat"):
             assert np.array_equal(batch.meta[key][i], alone.meta[key][0], equal_nan=True), key
