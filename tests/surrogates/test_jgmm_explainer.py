@@ -1348,3 +1348,21 @@ def test_mined_prototypes_come_from_other_components_only_when_short(explainer, 
     # each component's own rows first: every component with n rows gets only its own
     for j in np.flatnonzero(counts >= n):
         assert np.all(proxy[found.indices[found.groups == j]] == j)
+
+
+@pytest.mark.parametrize("sampler", ["gmm", "local", "boundary"])
+def test_a_query_s_generated_examples_do_not_depend_on_the_other_queries(
+    explainer, digits, sampler
+):
+    """Query i's counterfactuals among several are those it gets alone, from the same
+    seed: every query draws from the generator's state at the call. Before, the draws
+    ran on from query to query, so a query's candidates were those of its place. (The
+    same draws; to rounding, since the LeNet's features of a query, which whiten and
+    centre them, round otherwise in a batch of another size.)"""
+    queries = digits.X_test[:4]
+    settings = {"n_per_query": 3, "select": "score", "sampler": sampler, "radius": 3.0}
+    batch = explainer.counterfactuals(queries, random_state=0, **settings)
+    for i in range(len(queries)):
+        alone = explainer.counterfactuals(queries[i : i + 1], random_state=0, **settings)
+        np.testing.assert_allclose(batch.values[batch.groups == i], alone.values, rtol=1e-5)
+        np.testing.assert_allclose(batch.scores[batch.groups == i], alone.scores, rtol=1e-5)

@@ -276,7 +276,9 @@ def local_examples(
     n_per_query : int
     source : {"mined", "generated"}
     rng : numpy.random.Generator
-        For generation.
+        For generation. Every query draws from a copy of it in its state at the call,
+        so a query's candidates do not depend on the other queries of the call (nor
+        on their order); ``rng`` then stands where the last query's draws left it.
     Z_pool : ndarray of shape (n_pool, D), whitened
         For mining.
     radius : float, optional
@@ -354,6 +356,9 @@ def local_examples(
     if sampler in COUNTERFACTUAL_ONLY["sampler"] and source == "generated":
         gaussians = jm.gaussian_precisions(model.vars_x_)
     out = []
+    # One start for every query's draws: drawn in turn from rng, a query's candidates
+    # were those of its place in the batch, not of the query alone.
+    start = None if rng is None else rng.bit_generator.state
     for q in range(Zq.shape[0]):
         comps = None  # None: each candidate's likeliest component, below
         tier = None  # None: one tier; else the candidates of a lower tier are taken first
@@ -362,7 +367,8 @@ def local_examples(
                 model, Zq[q], to_class, query_class[q], gaussians, sampler, radius, n_samples
             )
         elif source == "generated":
-            assert rng is not None
+            assert rng is not None and start is not None
+            rng.bit_generator.state = start
             Zs, comps = jm.sample_gmm(
                 alphas[q],
                 model.means_x_,
