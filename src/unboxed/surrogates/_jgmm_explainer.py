@@ -1094,7 +1094,8 @@ class JGMMExplainer(Params):
             "sparse" moves, which reach radii too small for any nearest point; the
             kept candidates are ranked by their scores.
         random_state : int, Generator or None
-            Default: the explainer's generator.
+            Default: the explainer's generator. Every query draws from its state at
+            the call, so a query's examples do not depend on the other queries.
 
         Returns
         -------
@@ -1152,7 +1153,8 @@ class JGMMExplainer(Params):
             Generated only, as for :meth:`counterfactuals`; "local" needs ``radius``.
             The other samplers find counterfactuals only.
         random_state : int, Generator or None
-            Default: the explainer's generator.
+            Default: the explainer's generator. Every query draws from its state at
+            the call, so a query's examples do not depend on the other queries.
 
         Returns
         -------
