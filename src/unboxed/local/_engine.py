@@ -10,7 +10,8 @@ An explanation by perturbation has three parts (DESIGN.md, convention 7):
 
 The engine builds the perturbed inputs for many instances at once, sends them to
 the black box in large batches, and solves the weighted least-squares problems of a
-whole chunk of instances in one batched call. No Python loop runs over instances.
+whole chunk of instances in one batched call per number of components. No Python
+loop runs over instances.
 
 Every sampler puts the all-on mask (the instance itself) first, so ``f(x)`` is
 always sample 0, and the explained class defaults to its argmax.
