@@ -253,6 +253,13 @@ def test_attribution_panels_show_each_rows_faithfulness_figure(digits, digits_bl
         "lime: row 1, class 1\nlocal R² 0.5",
         "lime: row 2, class 2\nlocal R² 0.75 (CV 0.25)",
     ]
+    # DMM-MEN's explain_local: its held-out R^2 beside the in-sample one
+    dmm = {**make_meta("dmm-men-local", {}), "r2": [0.9, 0.8], "r2_held_out": [None, 0.5]}
+    local = Attribution(np.ones((2, 3)), np.array([0, 1]), meta=dmm)
+    assert [ax.get_title() for ax in local.plot([0, 1]).axes] == [
+        "dmm-men-local: row 0, class 0\nlocal R² 0.9",
+        "dmm-men-local: row 1, class 1\nlocal R² 0.8 (held out 0.5)",
+    ]
 
 
 def test_importance_bars_carry_their_confidence_intervals(planted, planted_blackbox):

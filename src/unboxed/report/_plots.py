@@ -95,6 +95,9 @@ _ROW_FIGURES = (
     ("r2", "local R²"),
     ("class_r2", "class R² (held out)"),
 )
+#: The out-of-sample figure that goes beside an in-sample one, and its label: the
+#: cross-validated R^2 of LIME's and KernelSHAP's fit, the held-out R^2 of DMM-MEN's.
+_OUT_OF_SAMPLE = {"score": ("score_cv", "CV"), "r2": ("r2_held_out", "held out")}
 
 
 def _row_figure(meta: dict[str, Any], row: int) -> str:
@@ -102,10 +105,13 @@ def _row_figure(meta: dict[str, Any], row: int) -> str:
     for key, label in _ROW_FIGURES:
         value = _row_value(meta, key, row)
         if value is not None:
-            # The in-sample R^2 flatters; its cross-validated figure goes beside it
+            # The in-sample R^2 flatters; its out-of-sample figure goes beside it
             # (files saved before it existed have none).
-            cv = _row_value(meta, "score_cv", row) if key == "score" else None
-            return f"\n{label} {value:.3g}" + ("" if cv is None else f" (CV {cv:.3g})")
+            other_key, other_label = _OUT_OF_SAMPLE.get(key, (None, ""))
+            other = None if other_key is None else _row_value(meta, other_key, row)
+            return f"\n{label} {value:.3g}" + (
+                "" if other is None else f" ({other_label} {other:.3g})"
+            )
     return ""
 
 
@@ -129,7 +135,8 @@ def plot_attribution(attribution: Attribution, index: int | list[int] = 0, *, to
     ``meta``: the completeness gap (``"delta"``: integrated gradients, DeepLIFT,
     linear regions), the local fit's R^2
     (``"score"``: LIME and KernelSHAP, followed by the cross-validated
-    ``"score_cv"`` where it was recorded; ``"r2"``: DMM-MEN's ``explain_local``) or
+    ``"score_cv"`` where it was recorded; ``"r2"``: DMM-MEN's ``explain_local``,
+    followed by its held-out ``"r2_held_out"`` where it was recorded) or
     the held-out R^2 of the DMM-MEN class fit (``"class_r2"``: its ``explain``).
 
     Parameters
