@@ -1355,10 +1355,20 @@ def _responsibility(
 
 
 def _r2(y: np.ndarray, predicted: np.ndarray) -> float:
-    if np.ptp(y) == 0:  # the mean of equal values can be off by rounding: -5e23, not NaN
+    return _r2_of_sums(np.sum((y - predicted) ** 2), np.sum((y - y.mean()) ** 2), y)
+
+
+def _r2_of_sums(residual: float, total: float, responses: np.ndarray) -> float:
+    """``1 - residual / total``; NaN where the ``responses`` that count (those with
+    weight) are all equal or none is left, or the total rounds to 0.
+
+    The range decides, not the total: the mean of equal values can be off by rounding,
+    so their total is not exactly 0 and the ratio would be noise (-5e23, not NaN).
+    Weights near the smallest float can round a varied total to 0.
+    """
+    if responses.size == 0 or np.ptp(responses) == 0 or total == 0:
         return math.nan
-    total = np.sum((y - y.mean()) ** 2)
-    return float(1.0 - np.sum((y - predicted) ** 2) / total)
+    return float(1.0 - residual / total)
 
 
 #: The last word of the seed of the R^2 bootstrap's generator (``[seed, class, _R2]``),
@@ -1574,15 +1584,11 @@ def _weighted_r2(y: np.ndarray, predicted: np.ndarray, weights: np.ndarray | Non
     left (a kernel so narrow that only the instance counts) or the weighted total
     rounds to 0."""
     w = np.ones(y.shape) if weights is None else weights
-    weighed = w > 0
-    # As in _r2: the mean of equal values is off by rounding, and the ratio noise.
-    if not weighed.any() or np.ptp(y[weighed]) == 0:
+    weighed = y[w > 0]
+    if weighed.size == 0:  # no weight left: np.average would divide by 0
         return math.nan
-    mean = np.average(y, weights=w)
-    total = float(np.sum(w * (y - mean) ** 2))
-    if total == 0:  # weights near the smallest float
-        return math.nan
-    return 1.0 - float(np.sum(w * (y - predicted) ** 2)) / total
+    total = float(np.sum(w * (y - np.average(y, weights=w)) ** 2))
+    return _r2_of_sums(float(np.sum(w * (y - predicted) ** 2)), total, weighed)
 
 
 class _LocalFit(NamedTuple):
@@ -1641,13 +1647,9 @@ def _fit_local(
         coef = posterior.predictive_coef[1:]
     else:
         coef = posterior.coef[int(np.argmax(resp[0])), 1:]
-    # y_c is centred at the (weighted) mean, so sum(y_c^2) is the total sum of squares.
-    # A constant response has none, but its mean can be off by rounding (as in _r2), so
-    # that total > 0 let an R^2 of -5e27 through. Only the responses with weight count:
-    # a kernel so narrow that the instance alone weighs anything leaves a total of 0
-    # (and weights near the smallest float can round one to 0 too).
-    total = float(np.sum(y_c**2))
+    # y_c is centred at the (weighted) mean, so sum(y_c^2) is the total sum of squares;
+    # only the responses with weight count (a kernel so narrow that the instance alone
+    # weighs anything leaves a total of 0).
     weighed = y if weights is None else y[weights > 0]
-    varied = np.ptp(weighed) > 0 and total > 0
-    r2 = 1.0 - float(np.sum((y_c - fitted) ** 2)) / total if varied else math.nan
+    r2 = _r2_of_sums(float(np.sum((y_c - fitted) ** 2)), float(np.sum(y_c**2)), weighed)
     return _LocalFit(coef, r2, posterior.rhat, x_mean, y_mean, posterior.predictive_coef)
