@@ -30,6 +30,24 @@ def _assert_same(a, b):
         assert torch.equal(a[key], b[key]), key
 
 
+def _crash_at_save(monkeypatch, save: int, *, after_rename: bool):
+    """Make the ``save``-th atomic save raise KeyboardInterrupt: before its rename (the
+    temporary file written, the previous checkpoint intact) or just after it (the file
+    is the newer one). Returns the real ``os.replace``, to put back."""
+    real_replace, calls = _io.os.replace, {"n": 0}
+
+    def crash(src, dst):
+        calls["n"] += 1
+        if calls["n"] == save and not after_rename:
+            raise KeyboardInterrupt
+        real_replace(src, dst)
+        if calls["n"] == save:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(_io.os, "replace", crash)
+    return real_replace
+
+
 def _other_start(model):
     """The same architecture and config, other starting weights: a user's own
     initialisation, or a model loaded to be fine-tuned."""
@@ -98,15 +116,7 @@ def test_a_crash_while_saving_keeps_the_previous_checkpoint_and_resumes(
     straight = _mlp()
     zoo.train(straight, digits, **SETTINGS)
     checkpoint = tmp_path / "state.safetensors"
-    real_replace, calls = _io.os.replace, {"n": 0}
-
-    def crash_before_rename(src, dst):
-        calls["n"] += 1
-        if calls["n"] == save:
-            raise KeyboardInterrupt  # the temporary file is written, not yet renamed
-        return real_replace(src, dst)
-
-    monkeypatch.setattr(_io.os, "replace", crash_before_rename)
+    real_replace = _crash_at_save(monkeypatch, save, after_rename=False)
     with pytest.raises(KeyboardInterrupt):
         zoo.train(_mlp(), digits, checkpoint=checkpoint, **SETTINGS)
     assert checkpoint.is_file() == (save > 1)
@@ -158,17 +168,7 @@ def test_the_same_model_resumes_after_a_crash_at_any_point_of_a_save(
     straight = _mlp()
     zoo.train(straight, digits, **SETTINGS)
     checkpoint = tmp_path / "state.safetensors"
-    real_replace, calls = _io.os.replace, {"n": 0}
-
-    def crash(src, dst):
-        calls["n"] += 1
-        if calls["n"] == save and not after:
-            raise KeyboardInterrupt
-        real_replace(src, dst)
-        if calls["n"] == save:
-            raise KeyboardInterrupt  # renamed: the file is the newer one
-
-    monkeypatch.setattr(_io.os, "replace", crash)
+    real_replace = _crash_at_save(monkeypatch, save, after_rename=after)
     model = _mlp()
     with pytest.raises(KeyboardInterrupt):
         zoo.train(model, digits, checkpoint=checkpoint, **SETTINGS)
