@@ -92,7 +92,7 @@ def test_custom_activation_needs_asymptotes():
         ({"activation": "mish", "n_pieces": 3}, ValueError, "unknown activation"),
         ({"activation": "sigmoid", "n_pieces": 1}, ValueError, "n_pieces"),
         ({"activation": 3, "n_pieces": 3}, TypeError, "activation must be"),
-        ({"activation": nn.Mish(), "n_pieces": 3}, ValueError, "asymptotes of Mish"),
+        ({"activation": nn.Softsign(), "n_pieces": 3}, ValueError, "asymptotes of Softsign"),
         # A grid of 2e13 points raised MemoryError inside numpy.
         ({"activation": "tanh", "n_pieces": 3, "search_range": (-1e12, 1e12)}, ValueError, "grid"),
         ({"activation": "tanh", "n_pieces": 3, "search_range": (5,)}, ValueError, "search_range"),
@@ -209,8 +209,8 @@ def test_gelu_and_silu_modules_keep_their_error_bound_far_outside_the_search(n_p
 
 
 def test_to_plnn_names_an_unsupported_activation():
-    model = nn.Sequential(nn.Linear(3, 4), nn.Mish(), nn.Linear(4, 2))
-    with pytest.raises(ValueError, match="'1'.*Mish"):
+    model = nn.Sequential(nn.Linear(3, 4), nn.Softsign(), nn.Linear(4, 2))
+    with pytest.raises(ValueError, match="'1'.*Softsign"):
         to_plnn(model, 3)
     with pytest.raises(TypeError, match="takes a torch.nn.Module"):
         to_plnn("model", 3)
@@ -493,3 +493,96 @@ def test_adding_one_line_at_a_time_gives_the_old_quadratic_result(activation, as
             ("breakpoints", "slopes", "intercepts", "tangent_points"), old, strict=True
         ):
             np.testing.assert_array_equal(getattr(new, field), expected, err_msg=field)
+
+
+SELU_ALPHA, SELU_SCALE = 1.6732632423543772848170429916717, 1.0507009873554804934193349852946
+
+
+@pytest.mark.parametrize(
+    ("activation", "left", "right"),
+    [
+        (nn.Mish(), (0.0, 0.0), (1.0, 0.0)),
+        (nn.SELU(), (0.0, -SELU_SCALE * SELU_ALPHA), (SELU_SCALE, 0.0)),
+        (nn.CELU(), (0.0, -1.0), (1.0, 0.0)),
+        (nn.CELU(alpha=0.5), (0.0, -0.5), (1.0, 0.0)),
+        (nn.CELU(alpha=2.5), (0.0, -2.5), (1.0, 0.0)),
+        (nn.Hardswish(), (0.0, 0.0), (1.0, 0.0)),
+        (nn.Hardsigmoid(), (0.0, 0.0), (0.0, 1.0)),
+        (nn.ReLU6(), (0.0, 0.0), (0.0, 6.0)),
+    ],
+    ids=lambda v: type(v).__name__ if isinstance(v, nn.Module) else None,
+)
+def test_new_modules_have_the_asymptotes_they_reach_far_out(activation, left, right):
+    """The first and last lines are the asymptotes, which the module itself reaches at
+    -50 and 50: slopes and intercepts from its values at +-50 and +-60 (CELU(2.5) is
+    1e-8 from its asymptote at -50, e^-20 of 2.5)."""
+    p = linearize(activation, 2, verbose=False)
+    x = torch.tensor([-60.0, -50.0, 50.0, 60.0], dtype=torch.float64)
+    y = activation(x).numpy()
+    for (slope, intercept), (a, b) in zip(
+        [(p.slopes[0], p.intercepts[0]), (p.slopes[-1], p.intercepts[-1])],
+        [(0, 1), (2, 3)],
+        strict=True,
+    ):
+        measured = (y[b] - y[a]) / 10.0
+        assert slope == pytest.approx(measured, abs=1e-9)
+        assert intercept == pytest.approx(y[b] - measured * float(x[b]), abs=1e-7)
+    assert (p.slopes[0], p.intercepts[0]) == pytest.approx(left, abs=1e-15)
+    assert (p.slopes[-1], p.intercepts[-1]) == pytest.approx(right, abs=1e-15)
+
+
+@pytest.mark.parametrize(
+    "activation",
+    [nn.Mish(), nn.SELU(), nn.CELU(alpha=0.5), nn.CELU(alpha=2.0), nn.Hardswish()],
+    ids=lambda m: f"{type(m).__name__}{getattr(m, 'alpha', '')}",
+)
+def test_new_smooth_modules_are_linearised_within_their_error_bound(activation):
+    """to_plnn replaces them; each copy stays within its max_error on [-200, 200], far
+    outside the search range, and more lines bring the error down."""
+    x = torch.linspace(-200, 200, 400_001, dtype=torch.float64)
+    errors = []
+    for n_pieces in (4, 32):
+        plnn = to_plnn(nn.Sequential(activation), n_pieces, verbose=False)[0]
+        assert isinstance(plnn, PiecewiseActivation)
+        assert plnn.function.n_pieces == n_pieces
+        error = float((activation(x) - plnn(x)).abs().max())
+        assert error <= plnn.function.max_error + 1e-9
+        errors.append(error)
+    assert errors[1] < errors[0] / 20 and errors[1] < 0.01
+
+
+def test_hardswish_is_linearised_not_kept_as_it_is_a_parabola_between_its_kinks():
+    """x (x + 3) / 6 on [-3, 3]: up to 4 lines miss its dip of -0.375 at -1.5 by all
+    of it, and from there each doubling of the lines quarters the error (tangents of a
+    parabola), never reaching 0 as Hardsigmoid's 3 lines do."""
+    errors = [linearize(nn.Hardswish(), n, verbose=False).max_error for n in (2, 4, 8, 16, 32)]
+    assert errors[:2] == pytest.approx([0.375, 0.375])
+    assert all(b == pytest.approx(a / 4) for a, b in itertools.pairwise(errors[1:]))
+
+
+def test_hardsigmoid_is_fitted_exactly_by_three_lines():
+    """0 up to -3, x / 6 + 1/2 up to 3, 1 above: Algorithm 1 finds these three lines
+    and stops. torch's own derivative of Hardsigmoid is 1/6 rounded to float32
+    (0.1666666716), which made the tangent, and so the fit, off by 1.5e-8."""
+    p = linearize(nn.Hardsigmoid(), 8, verbose=False)
+    assert p.n_pieces == 3 and p.max_error < 1e-15
+    np.testing.assert_allclose(p.breakpoints, [-3.0, 3.0], rtol=0, atol=1e-15)
+    np.testing.assert_allclose(p.slopes, [0.0, 1 / 6, 0.0], rtol=0, atol=1e-16)
+    np.testing.assert_allclose(p.intercepts, [0.0, 0.5, 1.0], rtol=0, atol=1e-15)
+    assert _sup_error(p, nn.Hardsigmoid(), -200, 200) < 1e-15
+
+
+@pytest.mark.parametrize(
+    "activation", [nn.Hardsigmoid(), nn.ReLU6(), nn.PReLU(init=0.2), nn.Threshold(0.1, -1.0)]
+)
+def test_to_plnn_keeps_the_new_piecewise_linear_modules(activation):
+    plnn = to_plnn(nn.Sequential(nn.Linear(2, 3), activation, nn.Linear(3, 2)), 4)
+    assert type(plnn[1]) is type(activation)
+    assert not isinstance(plnn[1], PiecewiseActivation)
+
+
+def test_to_plnn_linearises_each_celu_alpha_apart():
+    net = nn.Sequential(nn.CELU(alpha=0.5), nn.CELU(alpha=2.0))
+    plnn = to_plnn(net, 6, verbose=False)
+    assert plnn[0].function.intercepts[0] == pytest.approx(-0.5)
+    assert plnn[1].function.intercepts[0] == pytest.approx(-2.0)

@@ -42,6 +42,10 @@ MAX_GRID = 10**7
 RESOLUTION = 5000
 #: Errors within this much of the maximum count as ties (Algorithm 1, line 4).
 TIE_TOLERANCE = 1e-12
+#: An error within this many machine epsilons of the activation's largest value is
+#: rounding: the fit is exact and no more lines are added (Hardsigmoid's x / 6 + 1/2
+#: and torch's (x + 3) / 6 differ in the last bit).
+EXACT_ULPS = 8
 
 Line = tuple[float, float]  # (slope, intercept)
 
@@ -199,6 +203,12 @@ def _elu_asymptotes(alpha: float) -> tuple[Line, Line]:
     return (0.0, -alpha), (1.0, 0.0)
 
 
+#: SELU's fixed constants (Klambauer et al. 2017, eq. 14), as torch uses them: nn.SELU
+#: has no attributes to read them from.
+SELU_ALPHA = 1.6732632423543772848170429916717
+SELU_SCALE = 1.0507009873554804934193349852946
+
+
 def _resolve(activation: Any, asymptotes: Any) -> tuple[Callable, tuple[Line, Line], str]:
     """The activation as a float64 torch function, its two asymptotes, and its name."""
     if isinstance(activation, str):
@@ -225,16 +235,28 @@ def _resolve(activation: Any, asymptotes: Any) -> tuple[Callable, tuple[Line, Li
             nn.ReLU: lambda m: ((0.0, 0.0), (1.0, 0.0)),
             nn.LeakyReLU: lambda m: ((float(m.negative_slope), 0.0), (1.0, 0.0)),
             nn.Hardtanh: lambda m: ((0.0, float(m.min_val)), (0.0, float(m.max_val))),
+            nn.ReLU6: lambda m: ((0.0, 0.0), (0.0, 6.0)),
+            # relu6(x + 3) / 6: 0 up to -3 and 1 from 3
+            nn.Hardsigmoid: lambda m: ((0.0, 0.0), (0.0, 1.0)),
             nn.Softplus: lambda m: ((0.0, 0.0), (1.0, 0.0)),
             # x * Phi(x) (either approximation) and x * sigmoid(x): 0 at -inf, x at +inf
             nn.GELU: lambda m: ((0.0, 0.0), (1.0, 0.0)),
             nn.SiLU: lambda m: ((0.0, 0.0), (1.0, 0.0)),
+            # x * tanh(softplus(x)): 0 at -inf, x at +inf, like SiLU
+            nn.Mish: lambda m: ((0.0, 0.0), (1.0, 0.0)),
+            # scale * alpha * (e^x - 1) below 0, scale * x above
+            nn.SELU: lambda m: ((0.0, -SELU_SCALE * SELU_ALPHA), (SELU_SCALE, 0.0)),
+            # alpha * (e^(x / alpha) - 1) below 0, x above
+            nn.CELU: lambda m: _elu_asymptotes(float(m.alpha)),
+            # x * relu6(x + 3) / 6: exactly 0 up to -3 and x from 3
+            nn.Hardswish: lambda m: ((0.0, 0.0), (1.0, 0.0)),
         }
         if asymptotes is not None:
             return activation, _check_asymptotes(asymptotes), type(activation).__name__
         for kind, lines in modules.items():
             if type(activation) is kind:
-                return activation, lines(activation), type(activation).__name__.lower()
+                fn = _hardsigmoid if kind is nn.Hardsigmoid else activation
+                return fn, lines(activation), type(activation).__name__.lower()
         raise ValueError(
             f"linearize does not know the asymptotes of {type(activation).__name__}; "
             "pass asymptotes=((slope, intercept) at -inf, (slope, intercept) at +inf)"
@@ -250,6 +272,15 @@ def _resolve(activation: Any, asymptotes: Any) -> tuple[Callable, tuple[Line, Li
     raise TypeError(
         f"activation must be a name, a torch module or a callable, got {type(activation).__name__}"
     )
+
+
+def _hardsigmoid(x: torch.Tensor) -> torch.Tensor:
+    """``nn.Hardsigmoid`` with an exact float64 derivative.
+
+    torch's own backward multiplies by 1/6 rounded to float32 (0.1666666716) even in
+    float64, so Algorithm 1's tangent missed the exact fit by 1.5e-8.
+    """
+    return nn.functional.relu6(x + 3.0) / 6.0
 
 
 def _check_asymptotes(asymptotes: Any) -> tuple[Line, Line]:
@@ -485,12 +516,14 @@ def linearize(
     Parameters
     ----------
     activation : {"sigmoid", "tanh", "elu", "relu", "gelu", "silu"}, torch module or callable
-        Modules ``nn.Sigmoid``, ``nn.Tanh``, ``nn.ELU`` (any ``alpha``), ``nn.ReLU``,
-        ``nn.LeakyReLU``, ``nn.Hardtanh``, ``nn.Softplus``, ``nn.GELU`` (either
-        ``approximate``) and ``nn.SiLU`` are known; anything else, including a plain
-        function of torch tensors, needs ``asymptotes``. GELU and SiLU dip below 0
-        (to about -0.17 and -0.28) before they rise: the tangents follow the dip as
-        they follow any bend, and ``max_error`` bounds the error the same way.
+        Modules ``nn.Sigmoid``, ``nn.Tanh``, ``nn.ELU`` and ``nn.CELU`` (any
+        ``alpha``), ``nn.SELU``, ``nn.ReLU``, ``nn.LeakyReLU``, ``nn.Hardtanh``,
+        ``nn.ReLU6``, ``nn.Hardsigmoid``, ``nn.Softplus``, ``nn.GELU`` (either
+        ``approximate``), ``nn.SiLU``, ``nn.Mish`` and ``nn.Hardswish`` are known;
+        anything else, including a plain function of torch tensors, needs
+        ``asymptotes``. GELU, SiLU, Mish and Hardswish dip below 0 (to about -0.17,
+        -0.28, -0.31 and -0.375) before they rise: the tangents follow the dip as they
+        follow any bend, and ``max_error`` bounds the error the same way.
     n_pieces : int
         The number of lines, at least the 2 asymptotes. When the fit becomes exact
         (a piecewise-linear activation) no more lines are added, so the result may have
@@ -523,6 +556,7 @@ def linearize(
     if not np.all(np.isfinite(target)):
         raise ValueError(f"the activation {name!r} is not finite on {search_range}")
 
+    exact = EXACT_ULPS * np.finfo(np.float64).eps * max(1.0, float(np.abs(target).max()))
     touch = np.array([-np.inf, np.inf])
     raw, slopes, intercepts = _assemble(fn, [left, right], touch, (lo, hi))
     breaks = np.maximum.accumulate(raw)
@@ -534,7 +568,7 @@ def linearize(
             _evaluate(fn, breaks)[0] - _pl_eval(breaks, slopes, intercepts, breaks)
         )
         x0, worst = _worst_of_both(grid_errors, grid, break_errors, breaks)
-        if worst == 0.0:
+        if worst <= exact:
             break
         (value,), (slope,) = _evaluate(fn, np.array([x0]))
         position = int(np.searchsorted(touch, x0, side="right"))
@@ -572,9 +606,32 @@ def linearize(
 
 
 #: Activations that :func:`to_plnn` replaces, and those it keeps because they are
-#: piecewise linear already.
-SMOOTH = (nn.Sigmoid, nn.Tanh, nn.ELU, nn.Softplus, nn.GELU, nn.SiLU)
-PIECEWISE = (nn.ReLU, nn.LeakyReLU, nn.Hardtanh, PiecewiseActivation)
+#: piecewise linear already. "Smooth" means "not piecewise linear": Hardswish has kinks
+#: at -3 and 3 but is x (x + 3) / 6 between them, a parabola no finite set of lines
+#: matches, so it is linearised; Hardsigmoid is a line between its kinks, so it is kept
+#: exactly, as are ReLU6 (a Hardtanh), PReLU and Threshold (a step where its value
+#: differs from its threshold).
+SMOOTH = (
+    nn.Sigmoid,
+    nn.Tanh,
+    nn.ELU,
+    nn.CELU,
+    nn.SELU,
+    nn.Softplus,
+    nn.GELU,
+    nn.SiLU,
+    nn.Mish,
+    nn.Hardswish,
+)
+PIECEWISE = (
+    nn.ReLU,
+    nn.LeakyReLU,
+    nn.PReLU,
+    nn.Hardtanh,
+    nn.Hardsigmoid,
+    nn.Threshold,
+    PiecewiseActivation,
+)
 #: The attributes of the SMOOTH modules that change the function they compute.
 FUNCTION_SETTINGS = ("alpha", "beta", "threshold", "approximate")
 #: Output layers left as they are (they are not hidden activations).
