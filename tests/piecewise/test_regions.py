@@ -527,3 +527,70 @@ def test_attributions_name_the_classes_given_or_the_black_boxs(rng, tmp_path):
     assert LinearRegions(model).explain(X).class_names is None
     with pytest.raises(ValueError, match="class_names has 2 entries; expected 3"):
         LinearRegions(model, class_names=["cat", "dog"])
+
+
+@pytest.mark.parametrize(
+    "activation",
+    [
+        nn.Hardsigmoid(),
+        nn.ReLU6(),
+        nn.PReLU(init=-0.3),
+        nn.Threshold(0.2, -0.5),  # a step of 0.7 at 0.2
+        nn.Threshold(0.4, 0.4),  # continuous: ReLU moved to (0.4, 0.4)
+    ],
+    ids=["hardsigmoid", "relu6", "prelu", "threshold-jump", "threshold"],
+)
+def test_more_piecewise_linear_activations_are_linearised_exactly(activation):
+    """Each is piecewise linear, so W~ x + b~ of every region is the torch model's
+    output, and to_plnn keeps the layer as it is."""
+    torch.manual_seed(0)
+    net = nn.Sequential(
+        nn.Linear(3, 12), activation, nn.Linear(12, 12), deepcopy(activation), nn.Linear(12, 2)
+    ).double()
+    X = np.random.default_rng(0).normal(scale=4.0, size=(300, 3))
+    regions = LinearRegions(net)
+    W, b = regions.local_linear(X)
+    with torch.no_grad():
+        logits = net(torch.as_tensor(X)).numpy()
+    np.testing.assert_allclose(np.einsum("nkd,nd->nk", W, X) + b, logits, atol=1e-9)
+    np.testing.assert_allclose(regions.logits(X), logits, atol=1e-9)
+    assert regions.regions(X).n_regions > 3  # the inputs span several pieces
+    assert isinstance(to_plnn(net, 4, verbose=False)[1], type(activation))
+
+
+def test_hardsigmoid_has_three_regions_with_their_own_slopes():
+    """On one input through Hardsigmoid alone: 0 up to -3, x / 6 + 1/2 up to 3, then 1;
+    the polytope of each region is its interval."""
+    net = nn.Sequential(nn.Linear(1, 1), nn.Hardsigmoid(), nn.Linear(1, 1)).double()
+    with torch.no_grad():
+        for layer in (net[0], net[2]):
+            layer.weight.fill_(1.0)
+            layer.bias.fill_(0.0)
+    regions = LinearRegions(net)
+    X = np.linspace(-6.0, 6.0, 121)[:, None]
+    counts = regions.regions(X)
+    assert counts.n_regions == 3
+    W, b = regions.local_linear([[-4.0], [0.5], [4.0]])
+    np.testing.assert_allclose(W[:, 0, 0], [0.0, 1 / 6, 0.0], atol=1e-15)
+    np.testing.assert_allclose(b[:, 0], [0.0, 0.5, 1.0], atol=1e-15)
+    H, h = regions.polytope([0.5])  # -3 <= x <= 3
+    np.testing.assert_allclose(np.sort(h / np.abs(H[:, 0])), [3.0, 3.0])
+    # -3 belongs to the piece on its left, as torch's relu6(x + 3) / 6 gives 0 there
+    assert regions.activation_pattern([[-3.0], [3.0]]).tolist() == [[0], [1]]
+
+
+def test_a_prelu_with_a_slope_per_channel_is_refused_with_the_reason():
+    net = nn.Sequential(nn.Linear(3, 4), nn.PReLU(4), nn.Linear(4, 2))
+    with pytest.raises(ValueError, match=r"'1' is a PReLU with 4 learned slopes.*num_parameters=1"):
+        LinearRegions(net)
+
+
+@pytest.mark.parametrize("layer", [nn.Mish(), nn.SELU(), nn.CELU(), nn.Hardswish()])
+def test_the_new_smooth_activations_point_to_to_plnn(layer):
+    module = nn.Sequential(nn.Linear(4, 4), layer, nn.Linear(4, 2))
+    with pytest.raises(ValueError, match=f"'1' \\({type(layer).__name__}\\).*to_plnn"):
+        LinearRegions(module)
+    regions = LinearRegions(to_plnn(module, 6, verbose=False))
+    X = np.random.default_rng(0).normal(size=(20, 4))
+    W, b = regions.local_linear(X)
+    np.testing.assert_allclose(np.einsum("nkd,nd->nk", W, X) + b, regions.logits(X), atol=1e-9)

@@ -41,7 +41,7 @@ from .._validation import (
 )
 from ..explanation import Attribution, make_meta
 from ..zoo._models import check_finite_weights
-from ._linearize import PiecewiseActivation, PiecewiseLinear
+from ._linearize import SMOOTH, PiecewiseActivation, PiecewiseLinear
 
 #: Layers that are affine in eval mode and pass through by their VJP.
 AFFINE = (
@@ -57,8 +57,19 @@ AFFINE = (
     nn.BatchNorm1d,
     nn.BatchNorm2d,
 )
-ELEMENTWISE = (nn.ReLU, nn.LeakyReLU, nn.Hardtanh, PiecewiseActivation)
-SMOOTH_HINT = (nn.Sigmoid, nn.Tanh, nn.ELU, nn.Softplus, nn.GELU, nn.SiLU)
+#: Element-wise activations that are exactly piecewise linear (ReLU6 is a Hardtanh).
+#: A PReLU only with one learned slope: :func:`_check_layers` refuses one per channel.
+ELEMENTWISE = (
+    nn.ReLU,
+    nn.LeakyReLU,
+    nn.PReLU,
+    nn.Hardtanh,
+    nn.Hardsigmoid,
+    nn.Threshold,
+    PiecewiseActivation,
+)
+#: Activations that :func:`to_plnn` linearises: named in the error as its job.
+SMOOTH_HINT = SMOOTH
 
 
 def _exact_piecewise(layer: nn.Module) -> PiecewiseLinear:
@@ -69,20 +80,44 @@ def _exact_piecewise(layer: nn.Module) -> PiecewiseLinear:
         return _known_piecewise("relu")
     if isinstance(layer, nn.LeakyReLU):
         return _known_piecewise("leaky", float(layer.negative_slope))
+    if isinstance(layer, nn.PReLU):
+        # One learned slope (_check_layers refuses one per channel): a LeakyReLU.
+        return _known_piecewise("leaky", float(layer.weight.detach().reshape(())))
     if isinstance(layer, nn.Hardtanh):
         return _known_piecewise("hardtanh", float(layer.min_val), float(layer.max_val))
+    if isinstance(layer, nn.Hardsigmoid):
+        return _known_piecewise("hardsigmoid")
+    if isinstance(layer, nn.Threshold):
+        return _known_piecewise("threshold", float(layer.threshold), float(layer.value))
     raise TypeError(f"{type(layer).__name__} is not a piecewise-linear activation")
 
 
 @functools.lru_cache(maxsize=64)
 def _known_piecewise(name: str, *params: float) -> PiecewiseLinear:
-    """ReLU, LeakyReLU (slope) or Hardtanh (min, max), built once per setting: every
-    forward pass asks for it, and building and checking one cost more than a small
-    network's layer (its arrays are read-only, so sharing it is safe)."""
+    """ReLU, LeakyReLU (slope), Hardtanh (min, max), Hardsigmoid or Threshold
+    (threshold, value), built once per setting: every forward pass asks for it, and
+    building and checking one cost more than a small network's layer (its arrays are
+    read-only, so sharing it is safe)."""
     if name == "relu":
         return PiecewiseLinear(np.array([0.0]), np.array([0.0, 1.0]), np.zeros(2), 0.0, name)
     if name == "leaky":
         return PiecewiseLinear(np.array([0.0]), np.array([params[0], 1.0]), np.zeros(2), 0.0, name)
+    if name == "hardsigmoid":
+        # relu6(x + 3) / 6: 0 up to -3, x / 6 + 1/2 up to 3, then 1 (torch's definition).
+        return PiecewiseLinear(
+            np.array([-3.0, 3.0]),
+            np.array([0.0, 1.0 / 6.0, 0.0]),
+            np.array([0.0, 0.5, 1.0]),
+            0.0,
+            name,
+        )
+    if name == "threshold":
+        # x if x > threshold else value: the threshold itself is on the left piece, as
+        # PiecewiseLinear puts a breakpoint; it jumps there unless value == threshold.
+        threshold, value = params
+        return PiecewiseLinear(
+            np.array([threshold]), np.array([0.0, 1.0]), np.array([value, 0.0]), 0.0, name
+        )
     lo, hi = params
     return PiecewiseLinear(
         np.array([lo, hi]), np.array([0.0, 1.0, 0.0]), np.array([lo, 0.0, hi]), 0.0, name
@@ -102,6 +137,12 @@ def _flatten_layers(module: nn.Module, prefix: str = "") -> list[tuple[str, nn.M
 def _check_layers(layers: list[tuple[str, nn.Module]]) -> None:
     """Raise a ``ValueError`` naming the first layer that is not (piecewise) linear."""
     for name, layer in layers:
+        if isinstance(layer, nn.PReLU) and layer.weight.numel() != 1:
+            raise ValueError(
+                f"layer {name!r} is a PReLU with {layer.weight.numel()} learned slopes, one per "
+                "channel; LinearRegions applies one function to every unit of a layer, so it "
+                "takes PReLU(num_parameters=1) only"
+            )
         if isinstance(layer, AFFINE + ELEMENTWISE + (nn.MaxPool1d, nn.MaxPool2d)):
             if isinstance(layer, (nn.MaxPool1d, nn.MaxPool2d)) and layer.ceil_mode:
                 raise ValueError(f"LinearRegions does not support ceil_mode in layer {name!r}")
@@ -127,7 +168,8 @@ def _check_layers(layers: list[tuple[str, nn.Module]]) -> None:
         raise ValueError(
             f"LinearRegions cannot handle layer {name!r} ({type(layer).__name__}); it supports "
             "Linear, Conv1d/2d, AvgPool1d/2d, MaxPool1d/2d, Flatten, Dropout, BatchNorm (eval), "
-            "ReLU, LeakyReLU, Hardtanh and PiecewiseActivation inside nn.Sequential"
+            "ReLU, LeakyReLU, PReLU (one slope), Hardtanh, ReLU6, Hardsigmoid, Threshold and "
+            "PiecewiseActivation inside nn.Sequential"
         )
 
 
@@ -303,8 +345,10 @@ class LinearRegions:
     ----------
     module : torch.nn.Module or unboxed.BlackBox
         An ``nn.Sequential`` (nesting allowed) of Linear, Conv1d/2d, AvgPool, MaxPool,
-        Flatten, Dropout, BatchNorm (all in eval mode), ReLU, LeakyReLU, Hardtanh and
-        :class:`PiecewiseActivation` layers, returning logits. A torch ``BlackBox`` is
+        Flatten, Dropout, BatchNorm (all in eval mode), ReLU, LeakyReLU, PReLU (with one
+        learned slope, not one per channel), Hardtanh, ReLU6, Hardsigmoid, Threshold (a
+        jump where ``value`` differs from ``threshold``) and :class:`PiecewiseActivation`
+        layers, returning logits. A torch ``BlackBox`` is
         unwrapped. Smooth networks go through :func:`to_plnn` first.
     input_shape : tuple of int, optional
         The shape of one input; read from a zoo model or black box, or from the first
