@@ -216,6 +216,19 @@ def test_quiet_silences_training_and_lenet_gets_its_activation(monkeypatch, tmp_
     assert calls["build"]["activation"] == "tanh" and "widths" not in calls["build"]
 
 
+def test_train_offers_every_zoo_activation(monkeypatch, tmp_path, capsys):
+    from unboxed import zoo
+
+    for activation in zoo.ACTIVATIONS:
+        calls = _recording_zoo(monkeypatch)
+        argv = ["train", "--model", "mlp", "--dataset", "planted", "--activation", activation]
+        assert main([*argv, "--out", str(tmp_path / activation), "--quiet"]) == 0
+        assert calls["build"]["activation"] == activation
+    with pytest.raises(SystemExit):
+        main([*argv[:5], "--activation", "mish", "--out", str(tmp_path / "m")])
+    assert "invalid choice: 'mish'" in capsys.readouterr().err
+
+
 def test_the_recorded_command_replays_a_path_with_spaces(monkeypatch, tmp_path, capsys):
     import shlex
 

@@ -57,7 +57,8 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument(
         "--activation",
         default="relu",
-        choices=["relu", "sigmoid", "tanh", "elu"],
+        # zoo.ACTIVATIONS, written out so that --help need not import torch
+        choices=["relu", "sigmoid", "tanh", "elu", "gelu", "silu", "leaky_relu"],
         help="hidden-layer activation (default %(default)s)",
     )
     train.add_argument(

@@ -27,6 +27,22 @@ def test_mlp_round_trip(tmp_path):
     assert torch.equal(model(x), loaded(x))
 
 
+@pytest.mark.parametrize("activation", ["gelu", "silu", "leaky_relu"])
+def test_a_trained_gelu_silu_or_leaky_relu_mlp_round_trips(tmp_path, digits, activation):
+    """The config names the activation alone, and the name rebuilds the same function
+    (torch's defaults: exact GELU, slope 0.01)."""
+    model = zoo.build(
+        "mlp", input_shape=digits.input_shape, n_classes=10, widths=(16,), activation=activation
+    )
+    zoo.train(model, digits, epochs=1, batch_size=64, random_state=0, verbose=False)
+    loaded = zoo.load(zoo.save(model, tmp_path / activation))
+    assert loaded.config == model.config and loaded.config["kwargs"]["activation"] == activation
+    assert repr(loaded.act1) == repr(model.act1)
+    before = zoo.as_blackbox(model).predict_proba(digits.X_test)
+    after = zoo.as_blackbox(loaded).predict_proba(digits.X_test)
+    assert np.array_equal(before, after)
+
+
 def test_corrupt_weights_are_rejected(tmp_path):
     folder = zoo.save(zoo.mlp((4,), n_features=3, n_classes=2), tmp_path)
     blob = (folder / "model.safetensors").read_bytes()

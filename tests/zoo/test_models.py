@@ -17,7 +17,9 @@ def test_mlp_default_is_the_papers_784_256_64_10():
     assert model.input_shape == (784,)
 
 
-@pytest.mark.parametrize("activation", ["relu", "sigmoid", "tanh", "elu"])
+@pytest.mark.parametrize(
+    "activation", ["relu", "sigmoid", "tanh", "elu", "gelu", "silu", "leaky_relu"]
+)
 def test_mlp_activations(activation):
     model = zoo.mlp((8,), activation, n_features=5, n_classes=3)
     assert isinstance(model.act1, zoo.ACTIVATIONS[activation])
@@ -124,6 +126,9 @@ def test_lenet_needs_4x4_images_and_uses_its_activation_throughout():
         ("sigmoid", torch.sigmoid),
         ("tanh", torch.tanh),
         ("elu", torch.nn.functional.elu),
+        ("gelu", torch.nn.functional.gelu),
+        ("silu", torch.nn.functional.silu),
+        ("leaky_relu", torch.nn.functional.leaky_relu),
     ],
 )
 def test_each_activation_name_computes_its_own_function(activation, reference):

@@ -26,7 +26,17 @@ from .._validation import (
 )
 from ..blackbox import BlackBox
 
-ACTIVATIONS = {"relu": nn.ReLU, "sigmoid": nn.Sigmoid, "tanh": nn.Tanh, "elu": nn.ELU}
+#: Hidden-layer activations by the name a model's config records; each is built with
+#: torch's defaults (GELU exact, LeakyReLU's slope 0.01), so the name alone rebuilds it.
+ACTIVATIONS: dict[str, type[nn.Module]] = {
+    "relu": nn.ReLU,
+    "sigmoid": nn.Sigmoid,
+    "tanh": nn.Tanh,
+    "elu": nn.ELU,
+    "gelu": nn.GELU,
+    "silu": nn.SiLU,
+    "leaky_relu": nn.LeakyReLU,
+}
 
 
 class ZooModel(nn.Sequential):
@@ -136,7 +146,7 @@ def mlp(
     ----------
     widths : sequence of int
         Hidden layer widths.
-    activation : {"relu", "sigmoid", "tanh", "elu"}
+    activation : {"relu", "sigmoid", "tanh", "elu", "gelu", "silu", "leaky_relu"}
     n_features, n_classes : int
     random_state : int or numpy.random.Generator
         Seed for the initial weights.
@@ -194,7 +204,7 @@ def lenet(
     ----------
     input_shape : (C, H, W)
     n_classes : int
-    activation : {"relu", "sigmoid", "tanh", "elu"}
+    activation : {"relu", "sigmoid", "tanh", "elu", "gelu", "silu", "leaky_relu"}
     random_state : int or numpy.random.Generator
         Seed for the initial weights.
 
