@@ -413,6 +413,24 @@ def test_boundary_segments_warn_when_any_break_jumps():
         boundary_segments(LinearRegions(net), (-2, 2, -2, 2), resolution=10)
 
 
+def test_boundary_segments_warn_when_a_threshold_layer_jumps():
+    """Threshold(0.2, -0.5) steps by 0.7 at 0.2, as a linearised activation may; with
+    its value equal to its threshold it is continuous and nothing is said."""
+    from unboxed.piecewise import boundary_segments
+
+    torch.manual_seed(0)
+    for layer, jump in ((nn.Threshold(0.2, -0.5), 0.7), (nn.Threshold(0.4, 0.4), None)):
+        net = nn.Sequential(nn.Linear(2, 3), layer, nn.Linear(3, 2)).double()
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            boundary_segments(LinearRegions(net), (-2, 2, -2, 2), resolution=10)
+        messages = [str(w.message) for w in caught]
+        if jump is None:
+            assert messages == []
+        else:
+            assert len(messages) == 1 and f"jumps (by up to {jump:.3g})" in messages[0]
+
+
 def test_input_shape_is_read_only_from_a_network_that_starts_fully_connected():
     # The first Linear layer here takes the convolution's 8 outputs, not the 6 inputs.
     conv = nn.Sequential(nn.Unflatten(1, (1, 6)), nn.Conv1d(1, 2, 3), nn.Flatten(), nn.Linear(8, 2))
@@ -579,10 +597,47 @@ def test_hardsigmoid_has_three_regions_with_their_own_slopes():
     assert regions.activation_pattern([[-3.0], [3.0]]).tolist() == [[0], [1]]
 
 
-def test_a_prelu_with_a_slope_per_channel_is_refused_with_the_reason():
-    net = nn.Sequential(nn.Linear(3, 4), nn.PReLU(4), nn.Linear(4, 2))
-    with pytest.raises(ValueError, match=r"'1' is a PReLU with 4 learned slopes.*num_parameters=1"):
-        LinearRegions(net)
+def test_a_prelu_with_a_slope_per_channel_is_linearised_exactly():
+    """One learned slope per channel (dimension 1, as torch applies it), after a linear
+    layer and after a convolution, with slopes of both signs: W~ x + b~ is the model's
+    output, and the polytope of an input holds the points that share its pattern."""
+    torch.manual_seed(0)
+    dense = nn.Sequential(
+        nn.Linear(3, 5), nn.PReLU(5), nn.Linear(5, 4), nn.PReLU(4), nn.Linear(4, 2)
+    ).double()
+    conv = nn.Sequential(
+        nn.Conv2d(1, 3, 3), nn.PReLU(3), nn.Flatten(), nn.Linear(3 * 4 * 4, 3)
+    ).double()
+    with torch.no_grad():
+        dense[1].weight.copy_(torch.tensor([-0.5, 0.0, 0.1, 0.7, 2.0]))
+        dense[3].weight.copy_(torch.tensor([3.0, -1.0, 0.2, 0.05]))
+        conv[1].weight.copy_(torch.tensor([-0.3, 0.4, 1.5]))
+    rng = np.random.default_rng(0)
+    for net, shape in ((dense, (3,)), (conv, (1, 6, 6))):
+        X = rng.normal(scale=2.0, size=(50, *shape))
+        regions = LinearRegions(net, input_shape=shape)
+        W, b = regions.local_linear(X)
+        flat = X.reshape(len(X), -1)
+        with torch.no_grad():
+            logits = net(torch.as_tensor(X)).numpy()
+        np.testing.assert_allclose(np.einsum("nkd,nd->nk", W, flat) + b, logits, atol=1e-9)
+        np.testing.assert_allclose(regions.logits(X), logits, atol=1e-9)
+        for i in range(5):  # autograd's Jacobian, row by row (vmap trips on PReLU)
+            jac = torch.autograd.functional.jacobian(
+                lambda v, net=net, shape=shape: net(v.reshape(1, *shape))[0],
+                torch.as_tensor(flat[i]),
+            )
+            np.testing.assert_allclose(W[i], jac.numpy(), atol=1e-9)
+    # Points near an input lie in its polytope exactly when they share its pattern: the
+    # second layer's constraints go through the first layer's per-channel slopes.
+    regions, x = LinearRegions(dense), rng.normal(scale=2.0, size=(1, 3))
+    near = x + rng.normal(scale=0.5, size=(2000, 3))
+    H, h = regions.polytope(x[0])
+    inside = np.all(near @ H.T <= h, axis=1)
+    patterns = regions.activation_pattern(near)
+    same = np.all(patterns == regions.activation_pattern(x), axis=1)
+    assert 100 < same.sum() < 1900
+    np.testing.assert_array_equal(inside, same)
 
 
 @pytest.mark.parametrize("layer", [nn.Mish(), nn.SELU(), nn.CELU(), nn.Hardswish()])

@@ -58,7 +58,6 @@ AFFINE = (
     nn.BatchNorm2d,
 )
 #: Element-wise activations that are exactly piecewise linear (ReLU6 is a Hardtanh).
-#: A PReLU only with one learned slope: :func:`_check_layers` refuses one per channel.
 ELEMENTWISE = (
     nn.ReLU,
     nn.LeakyReLU,
@@ -81,8 +80,10 @@ def _exact_piecewise(layer: nn.Module) -> PiecewiseLinear:
     if isinstance(layer, nn.LeakyReLU):
         return _known_piecewise("leaky", float(layer.negative_slope))
     if isinstance(layer, nn.PReLU):
-        # One learned slope (_check_layers refuses one per channel): a LeakyReLU.
-        return _known_piecewise("leaky", float(layer.weight.detach().reshape(())))
+        # One learned slope: a LeakyReLU. With one per channel, _channel_slopes holds
+        # them, and they replace this function's slope left of 0 (_piece_lines).
+        slope = float(layer.weight.detach().reshape(-1)[0]) if layer.weight.numel() == 1 else 0.0
+        return _known_piecewise("leaky", slope)
     if isinstance(layer, nn.Hardtanh):
         return _known_piecewise("hardtanh", float(layer.min_val), float(layer.max_val))
     if isinstance(layer, nn.Hardsigmoid):
@@ -90,6 +91,53 @@ def _exact_piecewise(layer: nn.Module) -> PiecewiseLinear:
     if isinstance(layer, nn.Threshold):
         return _known_piecewise("threshold", float(layer.threshold), float(layer.value))
     raise TypeError(f"{type(layer).__name__} is not a piecewise-linear activation")
+
+
+def _channel_slopes(layer: nn.Module, ndim: int) -> torch.Tensor | None:
+    """A PReLU's learned slopes when it has one per channel, else None.
+
+    Parameters
+    ----------
+    layer : nn.Module
+    ndim : int
+        The dimensions of the layer's input, ``(n, C, *spatial)``.
+
+    Returns
+    -------
+    tensor of shape (1, C, 1, ...) with ``ndim`` dimensions, or None
+        Broadcast over the input as torch's PReLU does: channels along dimension 1.
+    """
+    if not isinstance(layer, nn.PReLU) or layer.weight.numel() == 1:
+        return None
+    return layer.weight.detach().reshape(1, -1, *[1] * (ndim - 2))
+
+
+def _piece_lines(
+    function: PiecewiseLinear,
+    pattern: torch.Tensor,
+    dtype: torch.dtype,
+    channel_slopes: torch.Tensor | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The slope and intercept of the piece each unit is on.
+
+    Parameters
+    ----------
+    function : PiecewiseLinear
+    pattern : long tensor of shape (n, *shape)
+    dtype : torch.dtype
+    channel_slopes : tensor broadcastable to (n, *shape), optional
+        Slopes on piece 0 per channel (:func:`_channel_slopes`), in place of
+        ``function.slopes[0]``.
+
+    Returns
+    -------
+    slopes, intercepts : tensor of shape (n, *shape)
+    """
+    slopes = torch.tensor(function.slopes, dtype=dtype)[pattern]
+    intercepts = torch.tensor(function.intercepts, dtype=dtype)[pattern]
+    if channel_slopes is not None:
+        slopes = torch.where(pattern == 0, channel_slopes.to(dtype), slopes)
+    return slopes, intercepts
 
 
 @functools.lru_cache(maxsize=64)
@@ -137,12 +185,6 @@ def _flatten_layers(module: nn.Module, prefix: str = "") -> list[tuple[str, nn.M
 def _check_layers(layers: list[tuple[str, nn.Module]]) -> None:
     """Raise a ``ValueError`` naming the first layer that is not (piecewise) linear."""
     for name, layer in layers:
-        if isinstance(layer, nn.PReLU) and layer.weight.numel() != 1:
-            raise ValueError(
-                f"layer {name!r} is a PReLU with {layer.weight.numel()} learned slopes, one per "
-                "channel; LinearRegions applies one function to every unit of a layer, so it "
-                "takes PReLU(num_parameters=1) only"
-            )
         if isinstance(layer, AFFINE + ELEMENTWISE + (nn.MaxPool1d, nn.MaxPool2d)):
             if isinstance(layer, (nn.MaxPool1d, nn.MaxPool2d)) and layer.ceil_mode:
                 raise ValueError(f"LinearRegions does not support ceil_mode in layer {name!r}")
@@ -168,14 +210,17 @@ def _check_layers(layers: list[tuple[str, nn.Module]]) -> None:
         raise ValueError(
             f"LinearRegions cannot handle layer {name!r} ({type(layer).__name__}); it supports "
             "Linear, Conv1d/2d, AvgPool1d/2d, MaxPool1d/2d, Flatten, Dropout, BatchNorm (eval), "
-            "ReLU, LeakyReLU, PReLU (one slope), Hardtanh, ReLU6, Hardsigmoid, Threshold and "
+            "ReLU, LeakyReLU, PReLU, Hardtanh, ReLU6, Hardsigmoid, Threshold and "
             "PiecewiseActivation inside nn.Sequential"
         )
 
 
 # ---------------------------------------------------------------- the math
 def _elementwise_forward(
-    function: PiecewiseLinear, z: torch.Tensor, offset: torch.Tensor
+    function: PiecewiseLinear,
+    z: torch.Tensor,
+    offset: torch.Tensor,
+    channel_slopes: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """One piecewise-linear activation on values and on the offset pass.
 
@@ -186,6 +231,8 @@ def _elementwise_forward(
         The pre-activations.
     offset : tensor of shape (n, *shape)
         The offset pass ``b~`` so far (the network's value at input 0 along the region).
+    channel_slopes : tensor, optional
+        A PReLU's slopes per channel (:func:`_channel_slopes`).
 
     Returns
     -------
@@ -197,13 +244,15 @@ def _elementwise_forward(
         ``slope[pattern] * offset + intercept[pattern]``.
     """
     pattern = function.piece_index(z)
-    slopes = torch.tensor(function.slopes, dtype=z.dtype)[pattern]
-    intercepts = torch.tensor(function.intercepts, dtype=z.dtype)[pattern]
+    slopes, intercepts = _piece_lines(function, pattern, z.dtype, channel_slopes)
     return pattern, slopes * z + intercepts, slopes * offset + intercepts
 
 
 def _elementwise_backward(
-    function: PiecewiseLinear, pattern: torch.Tensor, grad: torch.Tensor
+    function: PiecewiseLinear,
+    pattern: torch.Tensor,
+    grad: torch.Tensor,
+    channel_slopes: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Multiply the output-row map by ``D`` (eq. 5): ``grad * slope[pattern]``.
 
@@ -213,12 +262,14 @@ def _elementwise_backward(
     pattern : long tensor of shape (n, *shape)
     grad : tensor of shape (n, k, *shape)
         Row ``k`` is the map from this layer's output to output ``k``.
+    channel_slopes : tensor, optional
+        A PReLU's slopes per channel (:func:`_channel_slopes`).
 
     Returns
     -------
     tensor of shape (n, k, *shape)
     """
-    slopes = torch.tensor(function.slopes, dtype=grad.dtype)[pattern]
+    slopes, _ = _piece_lines(function, pattern, grad.dtype, channel_slopes)
     return grad * slopes.unsqueeze(1)
 
 
@@ -345,10 +396,10 @@ class LinearRegions:
     ----------
     module : torch.nn.Module or unboxed.BlackBox
         An ``nn.Sequential`` (nesting allowed) of Linear, Conv1d/2d, AvgPool, MaxPool,
-        Flatten, Dropout, BatchNorm (all in eval mode), ReLU, LeakyReLU, PReLU (with one
-        learned slope, not one per channel), Hardtanh, ReLU6, Hardsigmoid, Threshold (a
-        jump where ``value`` differs from ``threshold``) and :class:`PiecewiseActivation`
-        layers, returning logits. A torch ``BlackBox`` is
+        Flatten, Dropout, BatchNorm (all in eval mode), ReLU, LeakyReLU, PReLU (one learned
+        slope, or one per channel), Hardtanh, ReLU6, Hardsigmoid, Threshold (a jump where
+        ``value`` differs from ``threshold``) and :class:`PiecewiseActivation` layers,
+        returning logits. A torch ``BlackBox`` is
         unwrapped. Smooth networks go through :func:`to_plnn` first.
     input_shape : tuple of int, optional
         The shape of one input; read from a zoo model or black box, or from the first
@@ -452,7 +503,9 @@ class LinearRegions:
         for _, layer in self.layers_:
             shapes.append(tuple(x.shape[1:]))
             if isinstance(layer, ELEMENTWISE):
-                pattern, x, offset = _elementwise_forward(_exact_piecewise(layer), x, offset)
+                pattern, x, offset = _elementwise_forward(
+                    _exact_piecewise(layer), x, offset, _channel_slopes(layer, x.ndim)
+                )
             elif isinstance(layer, (nn.MaxPool1d, nn.MaxPool2d)):
                 pattern, x, offset = _maxpool_forward(layer, x, offset)
             else:
@@ -471,7 +524,10 @@ class LinearRegions:
             ):
                 if isinstance(layer, ELEMENTWISE):
                     grad = _elementwise_backward(
-                        _exact_piecewise(layer), cast(torch.Tensor, pattern), grad
+                        _exact_piecewise(layer),
+                        cast(torch.Tensor, pattern),
+                        grad,
+                        _channel_slopes(layer, len(shape) + 1),
                     )
                 elif isinstance(layer, (nn.MaxPool1d, nn.MaxPool2d)):
                     grad = _maxpool_backward(cast(torch.Tensor, pattern), shape, grad)
@@ -639,7 +695,16 @@ class LinearRegions:
                     )
                 if isinstance(layer, ELEMENTWISE):
                     function = _exact_piecewise(layer)
-                    pattern = function.piece_index(value).reshape(n, -1)
+                    unit_pattern = function.piece_index(value)
+                    slopes, icpt = _piece_lines(
+                        function,
+                        unit_pattern,
+                        torch.float64,
+                        _channel_slopes(layer, value.ndim),
+                    )
+                    value = slopes * value + icpt
+                    slopes, icpt = slopes.reshape(n, -1), icpt.reshape(n, -1)
+                    pattern = unit_pattern.reshape(n, -1)
                     lin, const = A.reshape(n, d, -1).transpose(1, 2), c.reshape(n, -1)
                     if function.n_pieces > 1:
                         breaks = torch.tensor(function.breakpoints, dtype=torch.float64)
@@ -648,11 +713,8 @@ class LinearRegions:
                         bounds.append(const - breaks[(pattern - 1).clamp(0, last)])
                         bounds.append(breaks[pattern.clamp(0, last)] - const)
                         kept += [pattern > 0, pattern < function.n_pieces - 1]
-                    slopes = torch.tensor(function.slopes, dtype=torch.float64)[pattern]
-                    icpt = torch.tensor(function.intercepts, dtype=torch.float64)[pattern]
                     A = (A.reshape(n, d, -1) * slopes[:, None]).reshape(A.shape)
                     c = c * slopes.reshape(c.shape) + icpt.reshape(c.shape)
-                    value = function(value)
                 else:
                     zero = layer(torch.zeros_like(c[:1]))
                     A = layer(A) - zero
