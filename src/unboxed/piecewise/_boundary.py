@@ -25,8 +25,7 @@ from .._validation import (
     check_positive_int,
 )
 from ..blackbox import module_input
-from ._linearize import PiecewiseActivation
-from ._regions import LinearRegions
+from ._regions import ELEMENTWISE, LinearRegions, _exact_piecewise
 
 
 def _clip_line(w: np.ndarray, b: float, H: np.ndarray, h: np.ndarray) -> np.ndarray | None:
@@ -324,10 +323,11 @@ def _boundary(
 def _warn_of_jumps(regions: LinearRegions) -> None:
     """Warn when an activation is discontinuous: the network's output jumps across some
     region facets, and a boundary along such a facet is no region's zero line."""
+    # Every piecewise-linear layer, not only linearised ones: a Threshold steps too.
     steps = [
-        np.abs(layer.function.jumps)
+        np.abs(_exact_piecewise(layer).jumps)
         for _, layer in regions.layers_
-        if isinstance(layer, PiecewiseActivation)
+        if isinstance(layer, ELEMENTWISE)
     ]
     worst = max((float(step.max()) for step in steps if step.size), default=0.0)
     if worst > 1e-9:
