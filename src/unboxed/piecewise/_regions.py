@@ -399,8 +399,8 @@ class LinearRegions:
         Flatten, Dropout, BatchNorm (all in eval mode), ReLU, LeakyReLU, PReLU (one learned
         slope, or one per channel), Hardtanh, ReLU6, Hardsigmoid, Threshold (a jump where
         ``value`` differs from ``threshold``) and :class:`PiecewiseActivation` layers,
-        returning logits. A torch ``BlackBox`` is
-        unwrapped. Smooth networks go through :func:`to_plnn` first.
+        returning logits. A torch ``BlackBox`` is unwrapped. Smooth networks go through
+        :func:`to_plnn` first.
     input_shape : tuple of int, optional
         The shape of one input; read from a zoo model or black box, or from the first
         linear layer of a fully connected network.
