@@ -179,3 +179,9 @@ def test_ties_keep_the_order_of_the_rows():
 def test_bool_query_classes_are_refused_as_they_name_no_class():
     with pytest.raises(TypeError, match="query_classes holds a bool"):
         _examples(queries=np.zeros((2, 9)), query_classes=np.array([True, False]))
+
+
+def test_bool_components_are_refused_as_they_name_no_component():
+    # True was read as component 1
+    with pytest.raises(TypeError, match="components holds a bool"):
+        _examples(components=np.array([True, False, True, True]))

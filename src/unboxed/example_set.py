@@ -102,7 +102,11 @@ class ExampleSet(Explanation):
         if scores.shape[0] != n:
             raise ValueError(f"scores has {scores.shape[0]} entries; expected {n}")
         self._freeze("scores", scores)
-        self._freeze("components", check_labels(self.components, n=n, name="components"))
+        # A component index: numpy read True as component 1 (groups and top_classes
+        # already refuse a bool dtype).
+        self._freeze(
+            "components", check_labels(self.components, n=n, name="components", allow_bool=False)
+        )
         groups = np.asarray(self.groups)
         if groups.shape != (n,) or groups.dtype.kind not in "iu" or (n and groups.min() < -1):
             raise ValueError(f"groups must be {n} ints >= -1, got {groups.dtype} {groups.shape}")
