@@ -1084,6 +1084,25 @@ def test_classes_keyword_on_every_constructor_and_none_for_torch_by_default():
         BlackBox.from_torch(module, input_shape=(3,), classes=[None, "a"])
 
 
+def test_class_names_show_classes_and_leave_targets_as_indices():
+    module = torch.nn.Linear(3, 2)
+    box = BlackBox.from_torch(module, input_shape=(3,), class_names=["cat", "dog"])
+    assert box.class_names == ("cat", "dog") and box.class_name(1) == "dog"
+    # display names only: target=1 is still column 1, and a name is no label
+    assert box.classes is None and np.array_equal(box._check_target(1, 2), [1, 1])
+    fn_box = BlackBox.from_callable(
+        lambda X: np.full((len(X), 2), 0.5), n_classes=2, classes=[3, 7], class_names=["a", "b"]
+    )
+    assert fn_box.class_names == ("a", "b") and np.array_equal(fn_box.class_index(7), 1)
+    model = _wine(offset=1)[2]
+    assert BlackBox.from_sklearn(model).class_names == ("1", "2", "3")  # labels as text
+    assert BlackBox.from_sklearn(model, class_names=list("xyz")).class_name(2) == "z"
+    assert BlackBox.from_torch(module, input_shape=(3,)).class_name(1) == "1"
+    for bad, what in ((["a"], "expected 2"), (["a", "a"], "unique"), (["a", ""], "non-empty")):
+        with pytest.raises(ValueError, match=what):
+            BlackBox.from_torch(module, input_shape=(3,), class_names=bad)
+
+
 def test_a_torch_model_without_labels_reads_indices_as_before(digits, digits_lenet):
     bb = BlackBox.from_torch(digits_lenet, input_shape=(1, 8, 8))
     X = digits.X_test[:4]

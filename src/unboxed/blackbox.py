@@ -76,6 +76,11 @@ class BlackBox:
         The model's label of each column of :meth:`predict_proba`: ``n_classes``
         distinct ints, floats or strings (scikit-learn's ``classes_``), not strings
         and numbers mixed (``TypeError``).
+    class_names : sequence of str, optional
+        How each class is shown to a person (plot titles, legends): ``n_classes``
+        distinct, non-empty names, by column. Unlike ``classes`` they change no
+        argument: a Fashion-MNIST model named "T-shirt/top", "Trouser", ... still
+        takes ``target=1``. By default the labels in ``classes``, as text.
 
     Attributes
     ----------
@@ -102,6 +107,9 @@ class BlackBox:
         The model's label of each column of :meth:`predict_proba` (``classes[j]`` is
         column ``j``), or None when unknown. :meth:`from_sklearn` takes the
         estimator's ``classes_``.
+    class_names : tuple of str or None
+        How each class is shown: ``class_names`` as given, else :attr:`classes` as
+        text, else None.
 
     Notes
     -----
@@ -139,6 +147,7 @@ class BlackBox:
         output: Literal["logits", "probabilities"] = "probabilities",
         feature_names: Sequence[str] | None = None,
         classes: Sequence[Any] | np.ndarray | None = None,
+        class_names: Sequence[str] | None = None,
     ) -> None:
         if not is_int(n_classes) or n_classes < 2:
             raise ValueError(
@@ -158,6 +167,11 @@ class BlackBox:
         self.output = output
         self.feature_names = self._check_feature_names(feature_names)
         self.classes = self._check_classes(classes)
+        # Display names only: labels (classes) decide how arguments are read, and a
+        # data set's names ("Trouser") must not turn target=1 into an unknown label.
+        self._class_names = check_names(
+            class_names, self.n_classes, name="class_names", strict=True
+        )
         self.n_queries = 0
 
     def _check_feature_names(self, names: Sequence[str] | None) -> tuple[str, ...] | None:
@@ -265,9 +279,27 @@ class BlackBox:
 
     @property
     def class_names(self) -> tuple[str, ...] | None:
-        """:attr:`classes` as text, for showing classes to a person (an
-        explanation's ``class_names``); None when :attr:`classes` is None."""
+        """How each class is shown to a person (an explanation's ``class_names``): the
+        ``class_names`` given, else :attr:`classes` as text; None when neither is set."""
+        if self._class_names is not None:
+            return self._class_names
         return None if self.classes is None else tuple(str(c) for c in self.classes)
+
+    def class_name(self, index: int) -> str:
+        """How column ``index`` is shown to a person: its entry in :attr:`class_names`,
+        or the index as text where there are none.
+
+        Parameters
+        ----------
+        index : int
+            A column of :meth:`predict_proba`.
+
+        Returns
+        -------
+        str
+        """
+        names = self.class_names
+        return str(int(index)) if names is None else names[int(index)]
 
     def class_label(self, index: int) -> Any:
         """The label of column ``index``, for showing a class to a person.
@@ -313,6 +345,7 @@ class BlackBox:
         name: str | None = None,
         feature_names: Sequence[str] | None = None,
         classes: Sequence[Any] | np.ndarray | None = None,
+        class_names: Sequence[str] | None = None,
     ) -> BlackBox:
         """Wrap a torch module that maps a batch of inputs to logits or probabilities.
 
@@ -338,6 +371,9 @@ class BlackBox:
         classes : sequence, optional
             The label of each output column; then arguments that name classes take
             these labels (see :class:`BlackBox`). By default they take column indices.
+        class_names : sequence of str, optional
+            How each class is shown in plots (see :class:`BlackBox`); by default the
+            labels in ``classes``.
 
         Returns
         -------
@@ -375,6 +411,7 @@ class BlackBox:
             output=output,
             feature_names=feature_names,
             classes=classes,
+            class_names=class_names,
         )
 
     @classmethod
@@ -386,6 +423,7 @@ class BlackBox:
         name: str | None = None,
         feature_names: Sequence[str] | None = None,
         classes: Sequence[Any] | np.ndarray | None = None,
+        class_names: Sequence[str] | None = None,
     ) -> BlackBox:
         """Wrap a fitted scikit-learn classifier that has ``predict_proba``.
 
@@ -415,6 +453,9 @@ class BlackBox:
         classes : sequence, optional
             The label of each column; by default the estimator's ``classes_``.
             ``range(n_classes)`` makes arguments take column indices instead.
+        class_names : sequence of str, optional
+            How each class is shown in plots (see :class:`BlackBox`); by default the
+            labels in ``classes``.
 
         Returns
         -------
@@ -454,6 +495,7 @@ class BlackBox:
             batch_size=batch_size,
             feature_names=feature_names,
             classes=classes_ if classes is None else classes,
+            class_names=class_names,
         )
 
     @classmethod
@@ -467,6 +509,7 @@ class BlackBox:
         name: str | None = None,
         feature_names: Sequence[str] | None = None,
         classes: Sequence[Any] | np.ndarray | None = None,
+        class_names: Sequence[str] | None = None,
     ) -> BlackBox:
         """Wrap a function that maps an array of inputs to class probabilities.
 
@@ -490,6 +533,9 @@ class BlackBox:
         classes : sequence, optional
             The label of each output column; then arguments that name classes take
             these labels (see :class:`BlackBox`). By default they take column indices.
+        class_names : sequence of str, optional
+            How each class is shown in plots (see :class:`BlackBox`); by default the
+            labels in ``classes``.
 
         Returns
         -------
@@ -506,6 +552,7 @@ class BlackBox:
             batch_size=batch_size,
             feature_names=feature_names,
             classes=classes,
+            class_names=class_names,
         )
 
     # ------------------------------------------------------------------ queries

@@ -1256,7 +1256,7 @@ class JGMMExplainer(Params):
             Q, Psi = self.jgmm_.Q_, self.jgmm_.psi_
         names = None
         if self._tied:
-            names = tuple(str(self.blackbox.class_label(c)) for c in self._fitted_classes())
+            names = tuple(self.blackbox.class_name(c) for c in self._fitted_classes())
         return plot_posteriors(Q, Psi, class_names=names)
 
 

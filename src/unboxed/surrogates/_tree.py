@@ -322,8 +322,8 @@ class TreeSurrogate(Params):
             raise ValueError(
                 f"feature_names has {len(names)} entries; expected {self.n_features_in_}"
             )
-        # The tree learnt column indices; a person reads the model's own labels.
-        labels = [str(self.blackbox.class_label(c)) for c in self.tree_.classes_]
+        # The tree learnt column indices; a person reads the model's own names.
+        labels = [self.blackbox.class_name(c) for c in self.tree_.classes_]
         return export_text(
             self.tree_, feature_names=names, class_names=labels, decimals=decimals, max_depth=1000
         )
