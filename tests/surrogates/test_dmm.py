@@ -128,7 +128,7 @@ def test_insights_rank_the_planted_support_first(planted_fit):
         insight = planted_fit.insights(class_, k=4)
         assert isinstance(insight, FeatureImportance)
         assert set(insight.top_k(4, class_=0).tolist()) == SUPPORT
-        assert insight.class_names[0] == "weighted"
+        assert insight.class_names[0] == f"class {class_}: weighted"
         # Only the top k features keep a value.
         assert np.count_nonzero(insight.values[0]) == 4
 
@@ -1268,6 +1268,18 @@ def test_a_checkpoint_of_another_black_box_or_data_is_refused(
         short(n_iter=8, checkpoint=path).fit(X + 1.0, class_of_0, classes=[1])
 
 
+def test_insight_panels_name_their_class_by_the_black_box_names(planted_fit, planted_logreg):
+    # The panels read "weighted" and "component j (weight w)", naming no class.
+    m = copy.copy(planted_fit)
+    m.blackbox_ = BlackBox.from_sklearn(planted_logreg, class_names=["no", "yes"])
+    titles = [ax.get_title() for ax in m.insights(1, k=4).plot().axes]
+    assert titles[0] == "class yes: weighted"
+    assert len(titles) > 1 and all(t.startswith("class yes: component ") for t in titles[1:])
+    assert m.plot(k=4).axes[0].get_title() == "class no"  # the per-class figure too
+    # without names, the column index
+    assert planted_fit.insights(0, k=4).plot().axes[0].get_title() == "class 0: weighted"
+
+
 def test_insight_rows_are_the_occupied_components_heaviest_first(planted_fit):
     """Rows 1, 2, ... are the components of weight at least 5%, heaviest first, each the
     top k of its own |beta_j|; meta names them and holds the signs of the coefficients."""
@@ -1279,7 +1291,7 @@ def test_insight_rows_are_the_occupied_components_heaviest_first(planted_fit):
     assert insight.meta["components"] == order
     assert insight.meta["weights"] == [0.5, 0.3, 0.1, 0.05]
     assert insight.class_names[1:] == tuple(
-        f"component {j} (weight {m.weights_[1, j]:.2f})" for j in order
+        f"class 1: component {j} (weight {m.weights_[1, j]:.2f})" for j in order
     )
     assert insight.meta["k"] == 5 and insight.meta["r2"] == float(m.r2_[1])
     for i, j in enumerate(order):

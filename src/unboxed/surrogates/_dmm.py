@@ -687,7 +687,9 @@ class DMMMEN(Params):
         Returns
         -------
         FeatureImportance
-            ``meta`` holds the components' weights and the signs of the kept
+            Rows named ``"class c: weighted"`` and ``"class c: component j (weight
+            w)"``, ``c`` by the black box's :attr:`~BlackBox.class_names` where it has
+            them; ``meta`` holds the components' weights and the signs of the kept
             coefficients.
         """
         self._check_fitted()
@@ -729,7 +731,12 @@ class DMMMEN(Params):
         kept = np.zeros_like(rows)
         top = descending_order(rows, k)
         np.put_along_axis(kept, top, np.take_along_axis(rows, top, axis=1), axis=1)
-        names = ["weighted"] + [f"component {j} (weight {weights[j]:.2f})" for j in order]
+        # Each row names its class: the plot's panels showed "weighted" and "component
+        # 3 (weight 0.40)" without saying which class they explain.
+        label = f"class {self.blackbox_.class_name(int(class_))}"
+        names = [f"{label}: weighted"] + [
+            f"{label}: component {j} (weight {weights[j]:.2f})" for j in order
+        ]
         meta = make_meta("dmm-men", self._parameters(), seed=self.seed_)
         meta.update(
             class_=int(class_),
@@ -1009,7 +1016,7 @@ class DMMMEN(Params):
         return FeatureImportance(
             values,
             meta,
-            class_names=tuple(f"class {self.blackbox_.class_label(c)}" for c in chosen),
+            class_names=tuple(f"class {self.blackbox_.class_name(c)}" for c in chosen),
             image_shape=self._image_shape(),
             feature_names=self.blackbox_.feature_names,
         )
