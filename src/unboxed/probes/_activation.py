@@ -135,7 +135,7 @@ class Prototypes(Explanation):
     def plot(self, *, panel_size: float = 1.8, top: int = 10) -> Any:
         """The prototypes as images (bars for tabular data), titled with their target
         ("class" and its label in :attr:`class_names`, or "unit" and its index for a
-        layer's units) and probability.
+        hidden layer's units; the output layer's units are classes) and probability.
 
         Parameters
         ----------
@@ -156,7 +156,8 @@ class Prototypes(Explanation):
         names = list(self.feature_names or [f"x{j}" for j in range(self.n_features)])
         for row, ax in zip(range(self.n_samples), axes, strict=False):
             target = int(self.target[row])
-            if self.meta.get("layer") is not None:
+            # Files saved before "output_layer" was recorded show units as before.
+            if self.meta.get("layer") is not None and not self.meta.get("output_layer"):
                 title = f"unit {target}"
             else:
                 title = f"class {target if self.class_names is None else self.class_names[target]}"
@@ -325,7 +326,9 @@ class ActivationMaximization(Params):
             flat indices of the layer's units.
         layer : str, optional
             A name from :meth:`BlackBox.layer_names`: maximise hidden units of that
-            layer instead of class probabilities.
+            layer instead of class probabilities. "logits" (or "output") maximises the
+            model's raw output, whose units are the classes: they are named as
+            classes, and ``meta["output_layer"]`` is True.
 
         Returns
         -------
@@ -409,6 +412,11 @@ class ActivationMaximization(Params):
             probability = self.blackbox.predict_proba(X_star)[np.arange(n), targets]
         meta = make_meta(self.method, self._parameters(), seed=self.random_state)
         meta["layer"] = layer
+        # The output layer's units are the classes (the score is the model's own
+        # output there): its panels read "unit 3" where "class 3" was meant.
+        output_layer = layer is not None and layer == self.blackbox._output_alias()
+        if layer is not None:
+            meta["output_layer"] = output_layer
         return Prototypes(
             X_star,
             targets,
@@ -418,7 +426,7 @@ class ActivationMaximization(Params):
             latent=None if self.generator is None else variable.detach().double().cpu().numpy(),
             image_shape=image_shape,
             feature_names=self.blackbox.feature_names,
-            class_names=self.blackbox.class_names if layer is None else None,
+            class_names=self.blackbox.class_names if layer is None or output_layer else None,
         )
 
     def _image(self, variable: Any, like: Any, bounds: Bounds) -> Any:
