@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 
 import numpy as np
 import pytest
@@ -185,3 +186,21 @@ def test_bool_components_are_refused_as_they_name_no_component():
     # True was read as component 1
     with pytest.raises(TypeError, match="components holds a bool"):
         _examples(components=np.array([True, False, True, True]))
+
+
+def test_query_class_names_are_checked_and_round_trip(tmp_path):
+    queried = {"queries": np.zeros((2, 9)), "query_classes": np.array([0, 2])}
+    with pytest.raises(ValueError, match="query_classes name class 2 of 2"):
+        _examples(**queried, query_class_names=("a", "b"))
+    examples = _examples(**queried, query_class_names=["a", "b", "c"])
+    assert examples.query_class_names == ("a", "b", "c")
+    examples.save(tmp_path / "e.npz")
+    assert ExampleSet.load(tmp_path / "e.npz").query_class_names == ("a", "b", "c")
+    # a file saved before the field existed loads with None
+    _examples(**queried).save(tmp_path / "old.npz")
+    arrays = dict(np.load(tmp_path / "old.npz", allow_pickle=False))
+    header = json.loads(str(arrays["__unboxed__"]))
+    del header["fields"]["query_class_names"]
+    arrays["__unboxed__"] = np.array(json.dumps(header))
+    np.savez(tmp_path / "old.npz", **arrays)
+    assert ExampleSet.load(tmp_path / "old.npz").query_class_names is None

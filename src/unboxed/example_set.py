@@ -65,7 +65,19 @@ class ExampleSet(Explanation):
         ``(H, W)`` or ``(C, H, W)`` of ``inputs`` (or of ``values`` when there are no
         inputs and the features are pixels).
     class_names : tuple of str, optional
+        The name of each class of ``top_classes`` (and of ``query_classes`` unless
+        ``query_class_names`` is given), for plots.
     feature_names : tuple of str, optional
+    query_class_names : tuple of str, optional
+        The black box's name of each class of ``query_classes``, where
+        ``class_names`` does not name them (an untied JGMM, whose ``top_classes`` are
+        hidden components). Files saved before it existed load with None.
+
+    Notes
+    -----
+    Prototypes whose ``groups`` are higher components tied to classes record
+    ``meta["component_classes"]``, the class each component stands for; plots title
+    them by that class.
     """
 
     kind: str
@@ -85,6 +97,7 @@ class ExampleSet(Explanation):
     image_shape: tuple[int, ...] | None = None
     class_names: tuple[str, ...] | None = None
     feature_names: tuple[str, ...] | None = None
+    query_class_names: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -167,6 +180,12 @@ class ExampleSet(Explanation):
                 raise ValueError(f"top_classes name class {top.max()} of {len(names)}")
             object.__setattr__(self, "class_names", names)
         object.__setattr__(self, "feature_names", check_names(self.feature_names, values.shape[1]))
+        if self.query_class_names is not None:
+            names = tuple(str(c) for c in np.atleast_1d(self.query_class_names))
+            classes = self.query_classes
+            if classes is not None and classes.size and classes.max() >= len(names):
+                raise ValueError(f"query_classes name class {classes.max()} of {len(names)}")
+            object.__setattr__(self, "query_class_names", names)
         self._check_meta()
 
     @property

@@ -127,6 +127,29 @@ def test_prototypes_are_titled_by_component_and_score_and_laid_out_per_group():
     assert fig._suptitle.get_text() == "prototypes (generated)"
 
 
+def test_tied_prototypes_are_titled_by_the_class_their_component_stands_for():
+    # Tied components were titled "w=0 z=1": a component number, not the class.
+    meta = {**make_meta("test", {}), "component_classes": [2, 0]}
+    named = _examples(meta=meta, class_names=("zero", "one", "two"))
+    titles = [ax.get_title() for ax in plot_examples(named, max_per_group=2).axes]
+    # group 0 (component 0, class 2) holds rows 1 (z=1) then 0 (z=0); group 1 rows 2, 3
+    assert titles[:2] == ["class two\nz=1, 0.9", "class two\nz=0, 0.1"]
+    assert titles[2:] == ["class zero\nz=1, 0.5", "class zero\nz=2, 0.3"]
+    unnamed = plot_examples(_examples(meta=meta), [1], max_per_group=1)
+    assert unnamed.axes[0].get_title() == "class 0\nz=1, 0.5"
+
+
+def test_untied_query_classes_are_named_by_query_class_names():
+    # An untied set's class_names are None (its top_classes are hidden components);
+    # its queries showed the class index.
+    examples = _counterfactuals(class_names=None, query_class_names=("a", "b", "c"))
+    fig = plot_examples(examples, [1], max_per_group=1)
+    assert fig.axes[0].get_title() == "query 1 (c)"
+    assert fig.axes[1].get_title() == "0/1\n0.5"  # top_classes stay unnamed
+    both = _counterfactuals(query_class_names=("a", "b", "c"))  # they win over class_names
+    assert plot_examples(both, [0], max_per_group=1).axes[0].get_title() == "query 0 (a)"
+
+
 def test_the_default_gallery_shows_at_most_ten_groups():
     n = 12
     examples = _examples(

@@ -353,6 +353,27 @@ def test_untied_examples_do_not_name_components_by_the_black_boxs_classes(digits
     assert not any("digit" in ax.get_title() for ax in criticisms.plot().axes)
 
 
+def test_untied_counterfactual_queries_are_named_by_the_black_box(digits, digits_lenet):
+    # Their queries are the black box's classes, shown as bare indices untied.
+    names = [f"digit {c}" for c in range(10)]
+    labelled = BlackBox.from_torch(digits_lenet, input_shape=(1, 8, 8), class_names=names)
+    found = _untied(labelled, digits).counterfactuals(
+        digits.X_test[:1], select="score", sampler="sparse", radius=0.5, n_per_query=1
+    )
+    assert found.class_names is None and found.query_class_names == tuple(names)
+    query = labelled.predict(digits.X_test[:1])[0]
+    assert found.plot().axes[0].get_title() == f"query 0 (digit {query})"
+
+
+def test_tied_prototypes_are_titled_by_their_class(explainer, digits_lenet):
+    # Titled "w=3 z=12" before: the component, not the class it stands for.
+    prototypes = explainer.prototypes(n_per_class=1, source="generated", random_state=0)
+    classes = explainer.classes_.tolist()
+    assert prototypes.meta["component_classes"] == classes
+    titles = [ax.get_title().split("\n")[0] for ax in prototypes.plot(max_per_group=1).axes]
+    assert titles == [f"class {c}" for c in classes]
+
+
 def test_n_components_x_chosen_by_validation(digits, digits_blackbox):
     """With several candidate K_x, fit keeps the one whose proxy agrees best with the
     black box on held-out rows (the paper's choice), then refits it on all rows. One

@@ -83,9 +83,20 @@ def _draw(ax: Any, image: np.ndarray | None, features: np.ndarray, title: str) -
     ax.axis("off")
 
 
-def _class(examples: ExampleSet, c: int) -> str:
-    names = examples.class_names
+def _class(examples: ExampleSet, c: int, names: tuple[str, ...] | None = None) -> str:
+    names = examples.class_names if names is None else names
     return names[c] if names is not None and c < len(names) else str(c)
+
+
+def _component_class(examples: ExampleSet, g: int) -> int | None:
+    """The class higher component ``g`` stands for, where the components are tied to
+    classes (``meta["component_classes"]``); None otherwise."""
+    classes = examples.meta.get("component_classes")
+    if isinstance(classes, list) and 0 <= g < len(classes):
+        c = classes[g]
+        if isinstance(c, int) and not isinstance(c, bool) and c >= 0:
+            return c
+    return None
 
 
 def plot_examples(
@@ -93,9 +104,12 @@ def plot_examples(
 ) -> Any:
     """A gallery of examples: one row per group, best score first (Fig. 4b, 6).
 
-    Prototypes are grouped by higher component; counterfactuals and semi-factuals by
-    query, with the query in the first column. Criticisms and influentials form one
-    row and show their two likeliest classes.
+    Prototypes are grouped by higher component, titled by the class it stands for
+    where the components are tied to classes (``meta["component_classes"]``), the
+    lower component ``z`` below; counterfactuals and semi-factuals by query, with the
+    query in the first column, titled by its class (``query_class_names``, else
+    ``class_names``). Criticisms and influentials form one row and show their two
+    likeliest classes.
 
     Parameters
     ----------
@@ -135,21 +149,26 @@ def plot_examples(
         if examples.queries is not None and g >= 0:
             q_in = None if examples.query_inputs is None else examples.query_inputs[g]
             q = examples.queries[g]
-            label = (
-                ""
-                if examples.query_classes is None
-                else f" ({_class(examples, int(examples.query_classes[g]))})"
-            )
+            # The black box's names: an untied set's class_names are None (its
+            # top_classes are hidden components), and its queries showed an index.
+            label = ""
+            if examples.query_classes is not None:
+                c = int(examples.query_classes[g])
+                label = f" ({_class(examples, c, examples.query_class_names)})"
             _draw(axes[r, 0], _picture(examples, q_in, q), q, f"query {g}{label}")
             start = 1
         for c, row in enumerate(examples.group(g)[:max_per_group]):
             inputs = None if examples.inputs is None else examples.inputs[row]
             top = examples.top_classes[row]
-            if examples.kind == "prototype":
-                title = f"w={g} z={examples.components[row]}"
+            tied = _component_class(examples, g) if examples.kind == "prototype" else None
+            if tied is not None:
+                # A tied component stands for a class: "w=3" named none.
+                title = f"class {_class(examples, tied)}\nz={examples.components[row]}, "
+            elif examples.kind == "prototype":
+                title = f"w={g} z={examples.components[row]}\n"
             else:
-                title = f"{_class(examples, int(top[0]))}/{_class(examples, int(top[1]))}"
-            title += f"\n{examples.scores[row]:.3g}"
+                title = f"{_class(examples, int(top[0]))}/{_class(examples, int(top[1]))}\n"
+            title += f"{examples.scores[row]:.3g}"
             _draw(
                 axes[r, start + c],
                 _picture(examples, inputs, examples.values[row]),

@@ -846,6 +846,8 @@ class JGMMExplainer(Params):
         # Untied, top_classes are higher components w of a hidden layer, which the
         # black box's labels would title as classes in the plots ("digit 0/digit 1").
         classes = self.blackbox.class_names if self._tied else None
+        if extra.get("query_classes") is not None and not self._tied:
+            extra["query_class_names"] = self.blackbox.class_names  # the black box's own
         meta = make_meta(
             f"JGMM {kind}s",
             {
@@ -857,6 +859,9 @@ class JGMMExplainer(Params):
             },
             seed=self.random_state,
         )
+        if kind == "prototype" and self._tied:
+            # groups are higher components; the plots title each by its class
+            meta["component_classes"] = [int(c) for c in self._fitted_classes()]
         return ExampleSet(
             kind=kind,
             source=source,
