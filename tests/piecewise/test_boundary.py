@@ -236,6 +236,35 @@ def test_the_plot_draws_the_data_box_widened_by_the_margin():
     assert f"{n} regions in view" in ax.get_title()
 
 
+def test_the_plot_has_a_legend_that_names_each_colour_by_its_class():
+    from matplotlib import colormaps
+    from matplotlib.colors import to_rgba
+
+    from unboxed.piecewise import plot_decision_boundaries
+
+    X = np.random.default_rng(0).normal(size=(30, 2))
+    y = (X[:, 0] > 0).astype(int)
+    model = zoo.mlp((6,), n_features=2, n_classes=2, random_state=0)
+    fig = plot_decision_boundaries([("relu", model)], X, y, resolution=10)
+    legend = fig.axes[0].get_legend()  # there was none: the colours named no class
+    assert [t.get_text() for t in legend.get_texts()] == ["class 0", "class 1"]
+    named = plot_decision_boundaries(
+        [("a", model), ("b", model)], X, y, resolution=10, class_names=("left", "right")
+    )
+    legend = named.axes[0].get_legend()
+    assert [t.get_text() for t in legend.get_texts()] == ["left", "right"]
+    assert named.axes[1].get_legend() is None  # one legend for the figure
+    # each name's colour is that of its own points, coolwarm's ends as before
+    for k, handle in enumerate(legend.legend_handles):
+        colour = to_rgba(colormaps["coolwarm"](float(k)), 0.5)
+        np.testing.assert_allclose(handle.get_facecolor()[0], colour)
+        (points,) = [c for c in named.axes[0].collections if c.get_label() == ("left", "right")[k]]
+        np.testing.assert_allclose(points.get_offsets(), X[y == k])
+        np.testing.assert_allclose(points.get_facecolor()[0], colour)
+    with pytest.raises(ValueError, match="y holds class 1, but class_names has 1 names"):
+        plot_decision_boundaries([("a", model)], X, y, resolution=10, class_names=("left",))
+
+
 def test_the_plot_draws_the_exact_segments_and_the_zero_contour_of_the_difference():
     """The exact panel's lines are the boundary segments; the smooth panel's contour
     lies where its two logits are equal (not where one of them is zero)."""

@@ -346,6 +346,7 @@ def plot_decision_boundaries(
     *,
     resolution: int = 200,
     margin: float = 0.5,
+    class_names: Sequence[str] | None = None,
 ) -> Any:
     """Side-by-side decision boundaries of 2-D binary networks (Fig. 5).
 
@@ -361,11 +362,15 @@ def plot_decision_boundaries(
     resolution : int
     margin : float
         Added around the data's bounding box.
+    class_names : sequence of str, optional
+        The name of each class of ``y``, shown in the first panel's legend; by
+        default "class 0", "class 1", ...
 
     Returns
     -------
     matplotlib.figure.Figure
     """
+    import matplotlib
     from matplotlib.figure import Figure
 
     X = check_array(X, ndim=2)
@@ -377,6 +382,15 @@ def plot_decision_boundaries(
     resolution = check_positive_int(resolution, name="resolution", minimum=2)
     if len(panels) == 0:
         raise ValueError("panels is empty: pass (title, network) pairs to draw")
+    n_classes = max(2, int(y.max()) + 1)
+    if class_names is None:
+        class_names = [f"class {k}" for k in range(n_classes)]
+    names = tuple(str(c) for c in np.atleast_1d(np.asarray(class_names, dtype=object)))
+    if len(names) < n_classes:
+        raise ValueError(f"y holds class {n_classes - 1}, but class_names has {len(names)} names")
+    # The colour of class k, as scatter(c=y, cmap="coolwarm") gave it, for the legend.
+    cmap = matplotlib.colormaps["coolwarm"]
+    colours = {k: cmap(k / (len(names) - 1)) for k in np.unique(y).tolist()}
     lo, hi = X.min(axis=0) - margin, X.max(axis=0) + margin
     bounds = (lo[0], hi[0], lo[1], hi[1])
     fig = Figure(figsize=(4 * len(panels), 4))
@@ -384,7 +398,9 @@ def plot_decision_boundaries(
     xs, ys = np.linspace(lo[0], hi[0], resolution), np.linspace(lo[1], hi[1], resolution)
     grid = np.stack(np.meshgrid(xs, ys), -1).reshape(-1, 2)
     for ax, (title, module) in zip(axes, panels, strict=True):
-        ax.scatter(X[:, 0], X[:, 1], c=y, s=4, cmap="coolwarm", alpha=0.5)
+        for k, colour in colours.items():
+            mask = y == k
+            ax.scatter(X[mask, 0], X[mask, 1], color=colour, s=4, alpha=0.5, label=names[k])
         try:
             regions = LinearRegions(module, input_shape=(2,))
             found, segments = _boundary(regions, bounds, resolution=50)
@@ -424,5 +440,7 @@ def plot_decision_boundaries(
         ax.set_xlim(lo[0], hi[0])
         ax.set_ylim(lo[1], hi[1])
         ax.set_title(title, fontsize=9)
+    # Which colour is which class: the dots named none.
+    axes[0].legend(fontsize=7, markerscale=3, loc="best")
     fig.tight_layout()
     return fig
