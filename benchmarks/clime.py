@@ -132,7 +132,9 @@ def figure5(moons) -> dict[str, Any]:
                 np.mean(predict(plnn, moons.X_test) == predict(model, moons.X_test))
             ),
         }
-    fig = plot_decision_boundaries(panels, moons.X_train, moons.y_train)
+    fig = plot_decision_boundaries(
+        panels, moons.X_train, moons.y_train, class_names=moons.class_names
+    )
     save_figure(fig, RESULTS / "clime_boundaries.png", dpi=80)
     return out
 

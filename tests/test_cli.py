@@ -58,6 +58,8 @@ def test_train_saves_a_loadable_model(tmp_path, capsys, digits):
     assert "test accuracy" in capsys.readouterr().out
     model = zoo.load(out)
     assert model.input_shape == (1, 8, 8)
+    # the data set's names come back with the model, for its black box's plots
+    assert zoo.as_blackbox(model).class_names == digits.class_names == tuple("0123456789")
     record = json.loads((out / "model.json").read_text())
     assert record["metadata"]["dataset"] == "digits"
     assert record["metadata"]["command"].startswith("unboxed train --model lenet")

@@ -20,6 +20,24 @@ def test_round_trip_gives_identical_predictions(tmp_path, digits, digits_lenet):
     assert sorted(p.name for p in folder.iterdir()) == ["model.json", "model.safetensors"]
 
 
+def test_class_names_round_trip_and_older_records_load_without(tmp_path):
+    model = zoo.mlp((4,), n_features=3, n_classes=2, random_state=0)
+    folder = zoo.save(model, tmp_path / "plain")
+    # no names: the record is as before, and the model loads without any
+    assert "class_names" not in json.loads((folder / "model.json").read_text())
+    assert zoo.load(folder).class_names is None
+    model.class_names = ("cat", "dog")
+    folder = zoo.save(model, tmp_path / "named")
+    loaded = zoo.load(folder)
+    assert loaded.class_names == ("cat", "dog")
+    assert zoo.as_blackbox(loaded).class_names == ("cat", "dog")
+    record = json.loads((folder / "model.json").read_text())
+    record["class_names"] = ["cat"]
+    (folder / "model.json").write_text(json.dumps(record))
+    with pytest.raises(ValueError, match="class_names are invalid: class_names has 1 entries"):
+        zoo.load(folder)
+
+
 def test_mlp_round_trip(tmp_path):
     model = zoo.mlp((7, 5), "tanh", n_features=6, n_classes=3, random_state=2)
     loaded = zoo.load(zoo.save(model, tmp_path))

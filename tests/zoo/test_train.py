@@ -429,3 +429,25 @@ def test_verbose_shows_the_training_bar_and_false_prints_nothing(verbose, plante
     model = zoo.build("mlp", input_shape=(20,), n_classes=2, widths=(4,), random_state=0)
     zoo.train(model, planted, epochs=1, batch_size=512, random_state=0, verbose=verbose)
     assert_progress_shown(capfd, verbose, "train mlp")
+
+
+def test_training_gives_the_model_its_data_sets_class_names(digits):
+    # A zoo model of Fashion-MNIST wrapped as a black box had no names: its plots
+    # read "class 1" for a trouser.
+    from unboxed.data._fashion_mnist import CLASS_NAMES
+    from unboxed.local import Saliency
+
+    fashion = dataclasses.replace(digits, name="fashion-like", class_names=CLASS_NAMES)
+    model = zoo.build("mlp", input_shape=(64,), n_classes=10, widths=(8,), random_state=0)
+    assert model.class_names is None
+    zoo.train(model, fashion, epochs=1, verbose=False)
+    assert model.class_names == CLASS_NAMES
+    box = zoo.as_blackbox(model)
+    assert box.class_names == CLASS_NAMES and box.classes is None  # targets stay indices
+    title = Saliency(box).explain(digits.X_test[:1], target=1).plot().axes[0].get_title()
+    assert "class Trouser" in title
+    assert zoo.as_blackbox(model, class_names=list("abcdefghij")).class_name(1) == "b"
+    # more outputs than the data set has classes: no name for the rest
+    wide = zoo.build("mlp", input_shape=(64,), n_classes=12, widths=(8,), random_state=0)
+    zoo.train(wide, fashion, epochs=1, verbose=False)
+    assert wide.class_names is None and zoo.as_blackbox(wide).class_names is None

@@ -24,6 +24,7 @@ from .._io import (
     to_json,
     write_json,
 )
+from .._validation import check_names
 from .._version import __version__
 from ._models import BUILDERS, ZooModel, check_finite_weights
 from ._vae import GENERATORS
@@ -145,6 +146,7 @@ def save(
         A folder, created if needed.
     metadata : dict, optional
         JSON-serialisable facts to keep with the model (data set, accuracy, command).
+        The model's :attr:`~ZooModel.class_names`, where it has them, are kept too.
 
     Returns
     -------
@@ -173,6 +175,8 @@ def save(
         "metadata": metadata or {},
         "weights_sha256": _tensors_digest(weights),
     }
+    if model.class_names is not None:  # absent otherwise, as in files saved before
+        record["class_names"] = list(model.class_names)
     write_json(folder / RECORD, record)
     return folder
 
@@ -242,6 +246,11 @@ def load(path: str | os.PathLike) -> ZooModel:
             "save the model again"
         )
     model = _build(config, folder)
+    names = record.get("class_names")  # older saves have none
+    try:
+        model.class_names = check_names(names, model.n_classes, name="class_names", strict=True)
+    except ValueError as err:
+        raise ValueError(f"{folder}: the record's class_names are invalid: {err}") from err
     # load_state_dict casts into the float32 model: a float64 save would come back
     # rounded. A save in one floating precision is loaded in that precision.
     precisions = {v.dtype for v in tensors.values() if v.is_floating_point()}

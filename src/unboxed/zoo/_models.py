@@ -57,7 +57,14 @@ class ZooModel(nn.Sequential):
     config : dict
         ``{"architecture": ..., "kwargs": {...}}``; ``BUILDERS[architecture](**kwargs)``
         rebuilds the same network.
+    class_names : tuple of str or None
+        The name of each class (output), or None: :func:`train` records its data
+        set's, :func:`save` and :func:`load` keep them, and :func:`as_blackbox` passes
+        them on, so that plots of a Fashion-MNIST model read "Trouser", not "class 1".
     """
+
+    #: Not part of ``config``: the same architecture serves any data set.
+    class_names: tuple[str, ...] | None = None
 
     def __init__(self, layers: OrderedDict[str, nn.Module], config: dict[str, Any]) -> None:
         super().__init__(layers)
@@ -295,7 +302,8 @@ def as_blackbox(model: ZooModel, **kwargs: Any) -> BlackBox:
     model : ZooModel
         A classifier (a VAE is refused).
     **kwargs
-        Passed to :meth:`BlackBox.from_torch` (``batch_size``, ``name``).
+        Passed to :meth:`BlackBox.from_torch` (``batch_size``, ``name``,
+        ``class_names``: by default the model's :attr:`ZooModel.class_names`).
 
     Returns
     -------
@@ -306,4 +314,5 @@ def as_blackbox(model: ZooModel, **kwargs: Any) -> BlackBox:
         raise TypeError(f"as_blackbox takes a ZooModel, got {type(model).__name__}")
     if model.n_classes < 2:
         raise TypeError(f"{model.config['architecture']} is a generator, not a classifier")
+    kwargs.setdefault("class_names", model.class_names)
     return BlackBox.from_torch(model, input_shape=model.input_shape, output="logits", **kwargs)

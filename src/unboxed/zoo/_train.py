@@ -159,6 +159,8 @@ def train(
     """Train ``model`` in place on ``dataset`` with cross-entropy and Adam.
 
     The learning rate follows a cosine schedule from ``lr`` to 0 over all steps.
+    ``model.class_names`` becomes the data set's (None unless it has one class per
+    output).
 
     Parameters
     ----------
@@ -197,6 +199,10 @@ def train(
     lr = check_number(lr, name="lr")
     weight_decay = check_number(weight_decay, name="weight_decay", strict=False)
     X, y, X_test, y_test = _tensors(model, dataset)
+    # The data set's names go with the model (to its black box and its saved folder);
+    # a model with more outputs than the data set has classes has no name for the rest.
+    same = model.n_classes == dataset.n_classes
+    model.class_names = tuple(dataset.class_names) if same else None
     settings = {
         "dataset": dataset.name,
         "n_train": int(X.shape[0]),
