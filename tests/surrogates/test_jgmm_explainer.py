@@ -940,6 +940,13 @@ def test_plot_posteriors_labels_components_by_their_classes(explainer):
     labels = [t.get_text() for t in fig.axes[0].get_xticklabels()]
     assert labels == [str(c) for c in e.classes_]
     plt.close(fig)
+    # by the black box's names where it has them (it showed the label)
+    names = [f"digit {c}" for c in range(10)]
+    e.blackbox = BlackBox.from_torch(e.blackbox.module, input_shape=(1, 8, 8), class_names=names)
+    fig = e.plot_posteriors()
+    labels = [t.get_text() for t in fig.axes[0].get_xticklabels()]
+    assert labels == [f"digit {c}" for c in e.classes_]
+    plt.close(fig)
 
 
 def test_image_shape_keeps_several_channels():

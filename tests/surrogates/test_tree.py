@@ -431,6 +431,12 @@ def test_export_text_names_the_model_labels_where_the_black_box_has_them(planted
     plain = _contrarian(planted)
     rules = TreeSurrogate(plain, max_depth=1, random_state=0).fit(planted.X_train).export_text()
     assert "class: 0" in rules and "class: 1" in rules  # indices where no labels are known
+    # display names win over labels (the leaves showed the bare label)
+    named = BlackBox.from_callable(
+        box._predict_fn, n_classes=2, input_shape=(20,), classes=[0, 1], class_names=names
+    )
+    rules = TreeSurrogate(named, max_depth=1, random_state=0).fit(planted.X_train).export_text()
+    assert "class: fraud" in rules and "class: ok" in rules
 
 
 def test_auto_measures_fidelity_on_rows_that_neither_trained_nor_chose_the_tree(
