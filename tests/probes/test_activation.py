@@ -795,6 +795,9 @@ def test_prototype_panels_name_the_class_by_its_label_and_a_unit_as_a_unit(tmp_p
 def test_prototypes_of_the_logits_layer_are_named_as_classes(tmp_path):
     # On the logits layer a unit is a class, and its panels read "unit 1".
     module = zoo.mlp((4,), n_features=20, n_classes=3, random_state=0)
+    plain = BlackBox.from_torch(module, input_shape=(20,))
+    unnamed = ActivationMaximization(plain, steps=3, random_state=0).explain(0, layer="logits")
+    assert unnamed.class_names is None and unnamed.plot().axes[0].get_title() == "class 0"
     box = BlackBox.from_torch(module, input_shape=(20,), class_names=["a", "b", "c"])
     search = ActivationMaximization(box, steps=3, random_state=0)
     logits = search.explain([1, 2], layer="logits")
@@ -805,9 +808,6 @@ def test_prototypes_of_the_logits_layer_are_named_as_classes(tmp_path):
     ]
     logits.save(tmp_path / "p.npz")
     assert Prototypes.load(tmp_path / "p.npz").plot().axes[0].get_title() == "class b"
-    plain = BlackBox.from_torch(module, input_shape=(20,))
-    unnamed = ActivationMaximization(plain, steps=3, random_state=0).explain(0, layer="logits")
-    assert unnamed.class_names is None and unnamed.plot().axes[0].get_title() == "class 0"
     hidden = search.explain(0, layer=box.layer_names()[0])
     assert hidden.meta["output_layer"] is False
     assert hidden.plot().axes[0].get_title() == "unit 0"
