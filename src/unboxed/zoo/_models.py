@@ -60,7 +60,8 @@ class ZooModel(nn.Sequential):
     class_names : tuple of str or None
         The name of each class (output), or None: :func:`train` records its data
         set's, :func:`save` and :func:`load` keep them, and :func:`as_blackbox` passes
-        them on, so that plots of a Fashion-MNIST model read "Trouser", not "class 1".
+        them on, so that plots of a Fashion-MNIST model read "class Trouser", not
+        "class 1".
     """
 
     #: Not part of ``config``: the same architecture serves any data set.
