@@ -1732,6 +1732,46 @@ def test_explain_local_n_score_is_checked(n_score, planted, planted_blackbox):
         short().explain_local(planted.X_test[:1], blackbox=planted_blackbox, n_score=n_score)
 
 
+def _bumpy(rows):
+    """Two regimes (segment 7 switches segment 0's effect) and noise, as probabilities."""
+    beta = np.array([2.0, -1.0, 1.5, 0.5, -0.7, 1.1, 0.3, -2.0])
+    logit = rows @ beta - 4.0 * rows[:, 0] * rows[:, 7] + np.sin(7.0 * rows.sum(axis=1))
+    return np.c_[1.0 - special.expit(logit), special.expit(logit)]
+
+
+def test_explain_local_goes_the_segment_explainers_path_with_its_values_as_before():
+    """explain_local runs through _SegmentExplainer._explain, with its held-out pass
+    around the engine's: the attributions, R-hats and held-out R^2 are those the method
+    gave when it wrote that path out itself (printed at f77f1e7 with this call; the
+    averaged variant, whose figures the change to the responsible one's R^2 leaves
+    alone). A change of the seeding, not of the path, re-prints them."""
+    box = BlackBox.from_callable(_bumpy, n_classes=2, input_shape=None)
+    X = np.array([np.ones(8), np.linspace(0.5, 1.5, 8)])
+    att = short(n_iter=40, n_components=2).explain_local(
+        X,
+        blackbox=box,
+        target=1,
+        segments=np.arange(8),
+        n_samples=100,
+        n_score=50,
+        kernel_width=0.5,
+        component="average",
+    )
+    before = [
+        [-0.17874780907046808, -1.4009912596854905, 1.1409415466064776, 0.07383647853244513],
+        [-1.1357494664792862, 0.6669617987667362, -0.11067997123874411, -2.340709112728857],
+        [0.4487851539884817, -0.27231131144108234, 1.559332678543002, 0.7302307593569725],
+        [-0.9451125480589339, 0.8794988553165499, 0.6578311496731362, -3.543172214080303],
+    ]
+    np.testing.assert_allclose(att.values, np.reshape(before, (2, 8)), rtol=1e-12, atol=0)
+    np.testing.assert_allclose(
+        att.meta["rhat"], [1.5110303811390506, 1.406686305939517], rtol=1e-12
+    )
+    np.testing.assert_allclose(
+        att.meta["r2_held_out"], [0.6795444013548597, 0.6901449417871617], rtol=1e-12
+    )
+
+
 def test_explain_local_held_out_r2_saves_and_loads(tmp_path, planted, planted_blackbox):
     """It is meta: a NaN is saved as null, and a file saved before it existed still
     loads, without it."""

@@ -39,6 +39,13 @@ from ._engine import (
 )
 from ._segments import Partition, Segmenter, Windows, segment
 
+#: :meth:`_PerturbationExplainer._run`: (engine, X, target, components, n_samples, seed)
+#: -> (values, targets, info).
+Run = Callable[
+    [Engine, np.ndarray, Any, Components, int, int],
+    tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]],
+]
+
 
 class _PerturbationExplainer(LocalExplainer):
     """Shared set-up: inputs, fill, components; subclasses give the engine."""
@@ -136,10 +143,14 @@ class _SegmentExplainer(_PerturbationExplainer):
         segments: object,
         *,
         seed: int | None = None,
+        run: Run | None = None,
     ) -> Attribution:
         """Explain ``X`` with ``engine``, or the one a factory builds around the seed of
         its cross-validation folds (None where ``cv`` is None). ``seed`` is that of
-        ``random_state`` (:func:`~._engine.call_seed`) unless given."""
+        ``random_state`` (:func:`~._engine.call_seed`) unless given. ``run``, with
+        :meth:`_run`'s arguments and result, replaces it: a caller that adds a pass of
+        its own around the engine's (``DMMMEN.explain_local``'s held-out R^2) keeps
+        this one path from the inputs to the explanation."""
         seed = call_seed(self.random_state) if seed is None else seed
         if not isinstance(engine, Engine):
             # The folds come from a child of each row's generator (row_folds): spawning
@@ -148,7 +159,8 @@ class _SegmentExplainer(_PerturbationExplainer):
             engine = engine(None if self.cv is None else seed)
         X = self.blackbox.check_X(X)
         partition = self._partition(X, segments)
-        values, targets, info = self._run(engine, X, target, partition, self.n_samples, seed)
+        run = self._run if run is None else run
+        values, targets, info = run(engine, X, target, partition, self.n_samples, seed)
         return self._attribution(values, targets, X, **{k: v.tolist() for k, v in info.items()})
 
 

@@ -1470,9 +1470,9 @@ class _LocalDMM(_SegmentExplainer):
 
     def explain(self, X: object, *, target: object = None, segments: object = None) -> Attribution:
         seed = int_seed(self.random_state)
-        X = self.blackbox.check_X(X)
         # Each instance's fit, in the engine's order, for the held-out pass to score.
         fits: list[_LocalFit] = []
+        bar: Any = None  # opened by run(), moved by fit()
 
         def fit(masks, y, weights, valid):
             scores = np.zeros(valid.shape)
@@ -1501,18 +1501,22 @@ class _LocalDMM(_SegmentExplainer):
                 bar.update(1)
             return scores, {"r2": r2, "rhat": rhat}
 
+        def run(engine, X, target, partition, n_samples, seed):
+            """The engine's pass, then the held-out one."""
+            nonlocal bar
+            # The engine's bar moves once per chunk of ~32 instances, and each instance
+            # is a whole MCMC run (3 s at n_iter=50 on 784 pixels, minutes at the
+            # default): this bar moves once per instance, so a long explain_local shows
+            # it is alive.
+            with progress(
+                total=X.shape[0], verbose=self.verbose, desc="DMM-MEN local fits", unit="instance"
+            ) as bar:
+                values, targets, info = self._run(engine, X, target, partition, n_samples, seed)
+            info["r2_held_out"] = self._held_out_r2(X, targets, partition, fits, seed)
+            return values, targets, info
+
         engine = Engine(bernoulli_masks, self._kernel(), fit)
-        # As _SegmentExplainer._explain, with the held-out pass after the fit.
-        partition = self._partition(X, segments)
-        # The engine's bar moves once per chunk of ~32 instances, and each instance is a
-        # whole MCMC run (3 s at n_iter=50 on 784 pixels, minutes at the default): this
-        # bar moves once per instance, so a long explain_local shows it is alive.
-        with progress(
-            total=X.shape[0], verbose=self.verbose, desc="DMM-MEN local fits", unit="instance"
-        ) as bar:
-            values, targets, info = self._run(engine, X, target, partition, self.n_samples, seed)
-        info["r2_held_out"] = self._held_out_r2(X, targets, partition, fits, seed)
-        return self._attribution(values, targets, X, **{k: v.tolist() for k, v in info.items()})
+        return self._explain(engine, X, target, segments, seed=seed, run=run)
 
     def _response(self, y: np.ndarray) -> np.ndarray:
         """The response regressed on the masks: the logit or the probability itself."""
