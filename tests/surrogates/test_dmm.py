@@ -296,8 +296,6 @@ def test_explain_local_kernel_weighs_the_perturbations_near_the_instance():
     # Seeds 0-3 gave 0.043-0.048 and 0.077-0.081 for feature 0.
     assert plain.values[0, 0] < 0.06 < near.values[0, 0]
     np.testing.assert_allclose([plain.values[0, 1], near.values[0, 1]], 0.1, atol=0.01)
-    # The linear fit is closer where the kernel looks.
-    assert near.meta["r2"][0] > plain.meta["r2"][0]
 
 
 def test_explain_local_options_are_checked(planted, planted_blackbox):
@@ -1533,15 +1531,20 @@ def test_numpy_hyperparameters_fit_like_plain_numbers(planted, planted_blackbox)
     assert numpy.insights(0, k=3).meta["parameters"]["alpha_shape"] == 2.0
 
 
-def test_explain_local_r2_is_the_weighted_r2_of_each_samples_likeliest_component(monkeypatch):
-    """meta["r2"] is documented as the in-sample R^2 of each perturbation predicted by
-    its most responsible component, weighted by the kernel: sklearn's weighted r2_score
-    of those predictions, with the responsibilities of the weighted model
-    y_i ~ N(x_i beta_j, sigma_j^2 / w_i) computed here by scipy."""
+@pytest.mark.parametrize("average", [False, True])
+def test_explain_local_r2_is_the_weighted_r2_of_the_linear_model_shown(monkeypatch, average):
+    """meta["r2"] is the in-sample R^2 of the linear model the attribution is, weighted
+    by the kernel: the component responsible for sample 0 (the instance), its
+    responsibilities those of the weighted model y_i ~ N(x_i beta_j, sigma_j^2 / w_i)
+    computed here by scipy, or the averaged coefficients (the posterior-predictive
+    mean); sklearn's weighted r2_score of its predictions. It was the R^2 of each
+    perturbation predicted by its own likeliest component, a model no attribution
+    shows."""
     from sklearn.metrics import r2_score
 
     rng = np.random.default_rng(0)
     Z = (rng.random((150, 4)) < 0.5).astype(float)
+    Z[0] = 1.0  # the instance
     # two regimes (feature 3 switches feature 0's effect), so two components differ
     y = Z @ [1.0, -2.0, 0.5, 0.0] + 3.0 * Z[:, 0] * Z[:, 3] + 0.1 * rng.normal(size=150)
     w = np.exp(-3.0 * rng.random(150))
@@ -1554,20 +1557,33 @@ def test_explain_local_r2_is_the_weighted_r2_of_each_samples_likeliest_component
 
     monkeypatch.setattr(dmm_module, "sample_posterior", recording)
     settings = ChainSettings(3, 2, 60, 30, 1, 1, Prior())
-    r2 = dmm_module._fit_local(
-        Z, y, settings, [np.random.default_rng(1)], average=False, weights=w
-    ).r2
+    fit = dmm_module._fit_local(
+        Z, y, settings, [np.random.default_rng(1)], average=average, weights=w
+    )
     post = posteriors[0]
     x_mean, y_mean = np.average(Z, axis=0, weights=w), np.average(y, weights=w)
     pred = y_mean + post.coef[:, 0] + (Z - x_mean) @ post.coef[:, 1:].T  # (S, J)
-    # the weights are scaled to mean 1 in the fit; the factor is shared by a row's components
-    scale = np.sqrt(post.sigma2[None, :] * w.mean() / w[:, None])
+    if average:
+        shown = post.predictive_coef
+    else:
+        # the weights are scaled to mean 1 in the fit; the factor is shared by a row's
+        # components
+        scale = np.sqrt(post.sigma2 * w.mean() / w[0])
+        with np.errstate(divide="ignore"):
+            log_r = np.log(post.weights) + stats.norm.logpdf(y[0], pred[0], scale)
+        shown = post.coef[np.argmax(log_r)]
+    intercept = y_mean + shown[0] - x_mean @ shown[1:]
+    expected = r2_score(y, intercept + Z @ shown[1:], sample_weight=w)
+    assert fit.r2 == pytest.approx(expected, abs=1e-10)
+    np.testing.assert_array_equal(fit.coef, shown[1:])
+    assert fit.intercept == pytest.approx(intercept, abs=1e-12)
+    # and not the figure of each sample's likeliest component, which is higher here
     with np.errstate(divide="ignore"):
-        log_r = np.log(post.weights) + stats.norm.logpdf(y[:, None], pred, scale)
-    fitted = pred[np.arange(y.size), log_r.argmax(axis=1)]
-    assert r2 == pytest.approx(r2_score(y, fitted, sample_weight=w), abs=1e-10)
-    # and not the unweighted figure, which differs here
-    assert abs(r2_score(y, fitted) - r2) > 1e-4
+        log_r = np.log(post.weights) + stats.norm.logpdf(
+            y[:, None], pred, np.sqrt(post.sigma2[None, :] * w.mean() / w[:, None])
+        )
+    likeliest = pred[np.arange(y.size), log_r.argmax(axis=1)]
+    assert r2_score(y, likeliest, sample_weight=w) > fit.r2 + 0.01
 
 
 # ---------------------------------------------------------------- explain_local's held-out R^2
@@ -1601,18 +1617,22 @@ def test_explain_local_held_out_score_leaves_the_fit_as_it_was(
     assert scored.meta["parameters"]["n_score"] == 16 and plain.meta["parameters"]["n_score"] == 0
 
 
-def test_explain_local_held_out_r2_is_below_the_flattering_in_sample_one(digits, digits_blackbox):
-    """On digits the local mixture underfits the LeNet; the in-sample R^2, which also
-    picks each perturbation's component by its own response, is above the held-out
-    one on most images (here 7 of 8; medians 0.81 against 0.76, and at seed 1 0.91
-    against 0.72 on all 8), though not on every one."""
+def test_explain_local_held_out_r2_is_near_the_in_sample_one_of_the_same_model(
+    digits, digits_blackbox
+):
+    """On digits the responsible component's regression (17 parameters on 300
+    perturbations) underfits the LeNet about as much on new perturbations as on its
+    own: in sample 0.48-0.84 (median 0.76), held out 0.55-0.83 (0.74), at most 0.14
+    apart. The in-sample R^2 of each perturbation's likeliest component, which
+    meta["r2"] was, stood above the held-out one on 7 of 8."""
     X, cells = _digit_cells(digits, n=8)
     att = short(n_iter=50, n_components=3).explain_local(
         X, blackbox=digits_blackbox, segments=cells, n_samples=300
     )
     r2, held_out = np.array(att.meta["r2"]), np.array(att.meta["r2_held_out"])
     assert np.all(np.isfinite(held_out)) and np.all(held_out > 0.3)
-    assert np.sum(held_out < r2) >= 6 and np.median(held_out) < np.median(r2)
+    assert np.abs(r2 - held_out).max() < 0.2
+    assert abs(np.median(r2) - np.median(held_out)) < 0.04
 
 
 def test_explain_local_held_out_r2_of_a_box_linear_in_the_segments_is_one():
@@ -1628,7 +1648,8 @@ def test_explain_local_held_out_r2_of_a_box_linear_in_the_segments_is_one():
 @pytest.mark.parametrize("scale", ["logit", "probability"])
 def test_explain_local_held_out_r2_of_noise_is_not_above_zero(scale):
     """A black box that answers at random has nothing to explain: the fit still finds
-    some in-sample R^2, but none of it holds on new perturbations."""
+    a little in-sample R^2 (0.01-0.16 on the logits), but none of it holds on new
+    perturbations."""
     noise = np.random.default_rng(0)
 
     def answer(rows):
@@ -1647,23 +1668,12 @@ def test_explain_local_held_out_r2_of_noise_is_not_above_zero(scale):
     )
     r2, held_out = np.array(att.meta["r2"]), np.array(att.meta["r2_held_out"])
     assert np.all(held_out < 0.05)
-    assert np.all(r2 > held_out + 0.05)
+    assert np.all(r2 > held_out)
 
 
-def test_explain_local_held_out_r2_is_the_kernel_weighted_r2_of_the_posterior_mean(monkeypatch):
-    """meta["r2_held_out"] by hand: the n_score masks drawn after the fit's (without the
-    instance), the black box's logits on them, each predicted by the fit's
-    posterior-predictive mean and scored by sklearn's r2_score weighted by LIME's kernel."""
-    from sklearn.metrics import r2_score
-
-    beta = np.array([2.0, -1.0, 1.5, 0.5, -0.7, 1.1, 0.3, -2.0])
-    x = np.ones((1, 8))
-
-    def bumpy(rows):  # two regimes (segment 7 switches segment 0's effect), and noise
-        logit = rows @ beta - 4.0 * rows[:, 0] * rows[:, 7] + np.sin(7.0 * rows.sum(axis=1))
-        return np.c_[1.0 - special.expit(logit), special.expit(logit)]
-
-    bumpy_box = BlackBox.from_callable(bumpy, n_classes=2, input_shape=None)
+def _recorded_local_fit(monkeypatch, box, x, **options):
+    """explain_local of ``x`` (one row, one segment per feature) with the masks drawn
+    (the fit's, then the held-out ones) and the posterior recorded."""
     drawn, posteriors = [], []
     draw, real = dmm_module.bernoulli_masks, dmm_module.sample_posterior
     monkeypatch.setattr(
@@ -1672,37 +1682,89 @@ def test_explain_local_held_out_r2_is_the_kernel_weighted_r2_of_the_posterior_me
     monkeypatch.setattr(
         dmm_module, "sample_posterior", lambda *a: posteriors.append(real(*a)) or posteriors[-1]
     )
-    att = short(n_iter=40, n_components=2).explain_local(
-        x,
-        blackbox=bumpy_box,
-        target=1,
-        segments=np.arange(8)[None],
-        n_samples=100,
-        n_score=50,
-        kernel_width=0.5,
-    )
+    common = {"target": 1, "segments": np.arange(x.shape[1])[None], "kernel_width": 0.5}
+    att = short(n_iter=40, n_components=2).explain_local(x, blackbox=box, **common, **options)
     (fitted, held), (post,) = drawn, posteriors
-    assert fitted.shape == (1, 100, 8) and held.shape == (1, 51, 8)
+    return att, fitted[0].astype(float), held[0, 1:].astype(float), post
 
-    def logits_and_weights(masks):
-        y = special.logit(bumpy(x * masks)[:, 1])
-        return y, np.sqrt(np.exp(-((1 - np.sqrt(masks.mean(axis=1))) ** 2) / 0.5**2))
 
+def _logits_and_weights(box, x, masks):
+    """The black box's logit of class 1 on ``x``'s masked copies, and LIME's kernel
+    of width 0.5 on the masks' cosine distance to the instance."""
+    y = special.logit(box.predict_proba(x * masks)[:, 1])
+    return y, np.sqrt(np.exp(-((1 - np.sqrt(masks.mean(axis=1))) ** 2) / 0.5**2))
+
+
+def test_explain_local_held_out_r2_of_the_average_is_the_posterior_means(monkeypatch):
+    """meta["r2_held_out"] by hand: the n_score masks drawn after the fit's (without the
+    instance), the black box's logits on them, each predicted by the fit's
+    posterior-predictive mean, which is the averaged linear model the attribution
+    shows, and scored by sklearn's r2_score weighted by LIME's kernel."""
+    from sklearn.metrics import r2_score
+
+    box, x = BlackBox.from_callable(_bumpy, n_classes=2, input_shape=None), np.ones((1, 8))
+    att, Z_fit, Z, post = _recorded_local_fit(
+        monkeypatch, box, x, n_samples=100, n_score=50, component="average"
+    )
+    assert Z_fit.shape == (100, 8) and Z.shape == (50, 8)
     # the fit's design is centred at the weighted means of its own samples
-    Z_fit = fitted[0].astype(float)
-    y_fit, w_fit = logits_and_weights(Z_fit)
+    y_fit, w_fit = _logits_and_weights(box, x, Z_fit)
     x_mean, y_mean = np.average(Z_fit, axis=0, weights=w_fit), np.average(y_fit, weights=w_fit)
-    Z = held[0, 1:].astype(float)
-    y, w = logits_and_weights(Z)
+    y, w = _logits_and_weights(box, x, Z)
     pred = y_mean + post.predictive_coef[0] + (Z - x_mean) @ post.predictive_coef[1:]
     expected = r2_score(y, pred, sample_weight=w)
     assert att.meta["r2_held_out"][0] == pytest.approx(expected, abs=1e-10)
+    # the attribution and its intercept are that model
+    np.testing.assert_array_equal(att.values[0], post.predictive_coef[1:])
+    intercept = att.meta["intercept"][0]
+    assert r2_score(y, intercept + Z @ att.values[0], sample_weight=w) == pytest.approx(expected)
     # weighted, not the plain figure, which differs here
     assert abs(r2_score(y, pred) - expected) > 1e-3
     # the posterior-predictive mean, not the heaviest component alone
     heavy = post.coef[np.argmax(post.weights)]
     one = y_mean + heavy[0] + (Z - x_mean) @ heavy[1:]
     assert abs(r2_score(y, one, sample_weight=w) - expected) > 1e-3
+
+
+def test_explain_local_r2_of_the_responsible_component_scores_its_regression(monkeypatch):
+    """With component="responsible" the attribution is one component's coefficients, so
+    both R^2 score that component's regression, by hand here from the returned
+    coefficients and an intercept rebuilt from the recorded posterior: on the held-out
+    masks and on the fitting ones, weighted by LIME's kernel. The black box is one
+    linear function of the segments where segment 7 is on and another where it is
+    off: the instance's component fits the half where it is on (its slopes are that
+    function's), and on all the masks its R^2 is -0.85 held out and -0.60 in sample,
+    where the held-out R^2 of the mixture's posterior-predictive mean was 0.19 and the
+    in-sample R^2 of each mask's likeliest component 1.00."""
+    from sklearn.metrics import r2_score
+
+    on = np.array([2.0, -1.0, 1.5, 0.5, -0.7, 1.1, 0.3, 0.0])
+    off = np.array([-1.0, 1.5, -0.5, 1.0, 0.8, -1.2, 0.6, 0.0])
+
+    def two_regimes(rows):
+        logit = np.where(rows[:, 7] > 0.5, rows @ on - 2.0, rows @ off)
+        return np.c_[1.0 - special.expit(logit), special.expit(logit)]
+
+    box, x = BlackBox.from_callable(two_regimes, n_classes=2, input_shape=None), np.ones((1, 8))
+    att, Z_fit, Z, post = _recorded_local_fit(
+        monkeypatch, box, x, n_samples=300, n_score=100, component="responsible"
+    )
+    coef = att.values[0]
+    (j,) = np.flatnonzero(np.all(post.coef[:, 1:] == coef, axis=1))  # the one shown
+    y_fit, w_fit = _logits_and_weights(box, x, Z_fit)
+    x_mean, y_mean = np.average(Z_fit, axis=0, weights=w_fit), np.average(y_fit, weights=w_fit)
+    intercept = y_mean + post.coef[j, 0] - x_mean @ coef
+    y, w = _logits_and_weights(box, x, Z)
+    expected = r2_score(y, intercept + Z @ coef, sample_weight=w)
+    assert att.meta["r2_held_out"][0] == pytest.approx(expected, abs=1e-10)
+    in_sample = r2_score(y_fit, intercept + Z_fit @ coef, sample_weight=w_fit)
+    assert att.meta["r2"][0] == pytest.approx(in_sample, abs=1e-10)
+    assert att.meta["intercept"][0] == pytest.approx(intercept, abs=1e-10)
+    # The regime of the instance: its slopes, where segment 7 is on, are the component's.
+    assert np.abs(coef[:7] - on[:7]).max() < 0.2
+    # Not the mixture's posterior-predictive mean, whose R^2 differs here.
+    mean = y_mean + post.predictive_coef[0] + (Z - x_mean) @ post.predictive_coef[1:]
+    assert abs(r2_score(y, mean, sample_weight=w) - expected) > 0.05
 
 
 @pytest.mark.parametrize("classes", [[2, 1, 0], ["a", "b", "c"]])

@@ -896,7 +896,10 @@ class DMMMEN(Params):
             A segment's attribution is its coefficient in the component responsible
             for the instance itself (the all-on mask), or its posterior-mean
             coefficient averaged over the components by their weights (the mixture's
-            average linear effect over all the perturbations).
+            average linear effect over all the perturbations). Either way the
+            explanation is one linear model of the masks, ``meta["intercept"] + z @
+            coef``, and the R^2 figures score that model: the component's regression,
+            or the averaged one, which is also the mixture's posterior-predictive mean.
         kernel_width : float, optional
             None weighs every perturbation alike. A width weighs perturbation ``i`` by
             LIME's kernel ``w_i = sqrt(exp(-d_i^2 / width^2))`` of its mask's cosine
@@ -912,24 +915,32 @@ class DMMMEN(Params):
         Returns
         -------
         Attribution
-            ``meta["r2"]`` holds each local fit's in-sample R^2 (each perturbation
-            predicted by its most responsible component), ``meta["r2_held_out"]`` its
-            held-out R^2 (below) and ``meta["rhat"]`` its worst R-hat.
+            ``meta["intercept"]`` holds each local model's response to the all-off
+            mask (the mask ``z`` of 0/1 per segment is predicted as ``intercept + z @
+            coef``, ``coef`` the segments' attributions, as LIME's
+            ``meta["intercept"]``), ``meta["r2"]`` its in-sample R^2 on the fitting
+            perturbations, ``meta["r2_held_out"]`` its held-out R^2 (below) and
+            ``meta["rhat"]`` the fit's worst R-hat.
 
         Notes
         -----
-        The in-sample R^2 flatters: it scores the perturbations the chain was fitted
-        to, and picks each one's component by its own response, which a new
-        perturbation does not come with. ``meta["r2_held_out"]`` is the honest
-        figure, the counterpart of LIME's ``score_cv``: after all the fitting
-        perturbations, ``n_score`` more per instance are drawn from the same
-        generator and sampler (each segment on with probability 1/2; the instance
-        itself, which the fit saw, is not among them), the black box is queried on
-        them, and each is predicted by the fit's posterior-predictive mean (as
-        ``r2_`` predicts the global fit's held-out samples). Their R^2 of the same
-        response (logit or probability, as ``scale``) is weighted by the same kernel
-        as the fit where ``kernel_width`` is given: ``1 - sum_i w_i (y_i - yhat_i)^2 /
-        sum_i w_i (y_i - ybar)^2``, ``ybar`` their weighted mean. It is near the
+        Both R^2 score the linear model the attribution is (``component``): with
+        "responsible" one component's regression, not the mixture, whose other
+        components the explanation does not show (nor each perturbation's likeliest
+        component, picked by its own response, which a new perturbation does not
+        come with); with "average" the averaged regression, which is the mixture's
+        posterior-predictive mean (as ``r2_`` predicts the global fit's held-out
+        samples). The in-sample R^2 flatters: it scores the perturbations the chain
+        was fitted to. ``meta["r2_held_out"]`` is the honest figure, the counterpart
+        of LIME's ``score_cv``: after all the fitting perturbations, ``n_score``
+        more per instance are drawn from the same generator and sampler (each
+        segment on with probability 1/2; the instance itself, which the fit saw, is
+        not among them), the black box is queried on them, and each is predicted by
+        that linear model. Their R^2 of the same response (logit or probability, as
+        ``scale``) is weighted by the same kernel as the fit where ``kernel_width``
+        is given: ``1 - sum_i w_i (y_i - yhat_i)^2 / sum_i w_i (y_i - ybar)^2``,
+        ``ybar`` their weighted mean. The in-sample R^2 is the same sum over the
+        fitting perturbations, the instance among them. The held-out one is near the
         in-sample figure where the local model generalises, about 0 or below where
         it fits noise, and NaN where ``n_score`` is 0 or None, or where the held-out
         responses with weight are all equal. Drawn after the fit's, the held-out
@@ -1477,6 +1488,7 @@ class _LocalDMM(_SegmentExplainer):
         def fit(masks, y, weights, valid):
             scores = np.zeros(valid.shape)
             r2, rhat = np.zeros(valid.shape[0]), np.zeros(valid.shape[0])
+            intercept = np.zeros(valid.shape[0])
             for i in range(valid.shape[0]):
                 on = np.flatnonzero(valid[i])
                 # The same chain seeds for every row, as the engine gives every row the
@@ -1496,10 +1508,11 @@ class _LocalDMM(_SegmentExplainer):
                     weights=None if self.kernel_width is None else weights[i],
                 )
                 scores[i, on], r2[i], rhat[i] = local.coef, local.r2, local.rhat
+                intercept[i] = local.intercept
                 if self.n_score:
                     fits.append(local)
                 bar.update(1)
-            return scores, {"r2": r2, "rhat": rhat}
+            return scores, {"r2": r2, "rhat": rhat, "intercept": intercept}
 
         def run(engine, X, target, partition, n_samples, seed):
             """The engine's pass, then the held-out one."""
@@ -1610,15 +1623,16 @@ class _LocalFit(NamedTuple):
     coef : ndarray of shape (M,)
         The attribution of each segment.
     r2 : float
-        The in-sample R^2.
+        The in-sample R^2 of the shown linear model (:meth:`predict`).
     rhat : float
         The worst R-hat.
     x_mean : ndarray of shape (M,)
     y_mean : float
         The (weighted) means the design was centred at.
-    predictive_coef : ndarray of shape (M + 1,)
-        The posterior mean of ``sum_j pi_j beta_j`` on the centred design (intercept
-        first).
+    shown_coef : ndarray of shape (M + 1,)
+        The linear model whose slopes are ``coef``, on the centred design (intercept
+        first): the responsible component's posterior-mean ``beta_j``, or the
+        posterior mean of ``sum_j pi_j beta_j``.
     """
 
     coef: np.ndarray
@@ -1626,11 +1640,17 @@ class _LocalFit(NamedTuple):
     rhat: float
     x_mean: np.ndarray
     y_mean: float
-    predictive_coef: np.ndarray
+    shown_coef: np.ndarray
 
     def predict(self, Z: np.ndarray) -> np.ndarray:
-        """The posterior-predictive mean response of masks ``Z`` (S, M), shape (S,)."""
-        return self.y_mean + self.predictive_coef[0] + (Z - self.x_mean) @ self.predictive_coef[1:]
+        """The shown linear model's response to masks ``Z`` (S, M), shape (S,)."""
+        return self.y_mean + self.shown_coef[0] + (Z - self.x_mean) @ self.shown_coef[1:]
+
+    @property
+    def intercept(self) -> float:
+        """The shown model's response to the all-off mask: it predicts mask ``z`` as
+        ``intercept + z @ coef``."""
+        return float(self.y_mean + self.shown_coef[0] - self.x_mean @ self.shown_coef[1:])
 
 
 def _fit_local(
@@ -1644,23 +1664,26 @@ def _fit_local(
 ) -> _LocalFit:
     """Fit a DMM-MEN to one instance's perturbations; sample 0 is the instance itself.
 
-    Returns the coefficients of the component responsible for sample 0 (or, with
-    ``average``, the weight-averaged coefficients), the in-sample R^2 of each sample
-    predicted by its most responsible component (weighted, with ``weights``), the
-    worst R-hat, and what the posterior-predictive mean of new samples needs.
+    Returns the linear model shown: the coefficients (and intercept) of the component
+    responsible for sample 0, or, with ``average``, the posterior mean of the
+    weight-averaged ones, which is the posterior-predictive mean; its in-sample R^2
+    (weighted, with ``weights``); and the worst R-hat.
     """
     design, y_c, x_mean, y_mean = _design(Z, y, weights)
     posterior = sample_posterior(design, y_c, settings, rngs)
-    mean = design @ posterior.coef.T  # (S, J) centred (and scaled) predictions
-    resp = _responsibility(y_c, mean, posterior.weights, posterior.sigma2)
-    fitted = mean[np.arange(y.size), resp.argmax(axis=1)]
     if average:
-        coef = posterior.predictive_coef[1:]
+        shown = posterior.predictive_coef
     else:
-        coef = posterior.coef[int(np.argmax(resp[0])), 1:]
-    # y_c is centred at the (weighted) mean, so sum(y_c^2) is the total sum of squares;
-    # only the responses with weight count (a kernel so narrow that the instance alone
-    # weighs anything leaves a total of 0).
+        mean = design @ posterior.coef.T  # (S, J) centred (and scaled) predictions
+        resp = _responsibility(y_c, mean, posterior.weights, posterior.sigma2)
+        shown = posterior.coef[int(np.argmax(resp[0]))]  # responsible for the instance
+    # The R^2 of the model the attribution is, not of each sample's likeliest
+    # component, which a reader of the attribution does not have (and which a new
+    # perturbation, without its response, could not pick). y_c is centred at the
+    # (weighted) mean and the design's rows carry the root weights, so these are the
+    # weighted sums of squares; only the responses with weight count (a kernel so
+    # narrow that the instance alone weighs anything leaves a total of 0).
     weighed = y if weights is None else y[weights > 0]
-    r2 = _r2_of_sums(float(np.sum((y_c - fitted) ** 2)), float(np.sum(y_c**2)), weighed)
-    return _LocalFit(coef, r2, posterior.rhat, x_mean, y_mean, posterior.predictive_coef)
+    residual = float(np.sum((y_c - design @ shown) ** 2))
+    r2 = _r2_of_sums(residual, float(np.sum(y_c**2)), weighed)
+    return _LocalFit(shown[1:], r2, posterior.rhat, x_mean, y_mean, shown)
