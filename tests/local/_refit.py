@@ -107,7 +107,7 @@ def lime_model(Z, y, w, valid, *, regression, alpha, n_features):
     return coef, intercept
 
 
-def lime_fit(self, masks, y, w, valid, *, fold_seed):
+def lime_fit(self, masks, y, w, valid, keys):
     """``Lime._fit`` as it was: bind it to a subclass of ``Lime``."""
     from unboxed.local._engine import row_folds, weighted_r2
 
@@ -115,14 +115,14 @@ def lime_fit(self, masks, y, w, valid, *, fold_seed):
     params = {"regression": self.regression, "alpha": self.alpha, "n_features": self.n_features}
     coef, intercept = lime_model(Z, y, w, valid, **params)
     info = {"score": weighted_r2(Z, y, w, coef, intercept), "intercept": intercept}
-    if fold_seed is not None:
-        folds = row_folds(*y.shape, self.cv, fold_seed)
+    if self.cv is not None:
+        folds = row_folds(keys, y.shape[1], self.cv)
         fit = lambda train: lime_model(Z, y, train, valid, **params)  # noqa: E731
         info["score_cv"] = cross_validated_r2(Z, y, w, folds, fit)
     return coef, info
 
 
-def kernel_shap_fit(self, masks, y, w, valid, *, fold_seed):
+def kernel_shap_fit(self, masks, y, w, valid, keys):
     """``KernelShap._fit`` as it was: bind it to a subclass of ``KernelShap``."""
     from unboxed.local._engine import row_folds, weighted_r2
 
@@ -137,7 +137,7 @@ def kernel_shap_fit(self, masks, y, w, valid, *, fold_seed):
     floats = Z.astype(np.float64)
     info = {"base_value": base, "prediction": prediction}
     info["score"] = weighted_r2(floats, y, w, phi, base)
-    if fold_seed is not None:
-        folds = row_folds(*y.shape, self.cv, fold_seed)
+    if self.cv is not None:
+        folds = row_folds(keys, y.shape[1], self.cv)
         info["score_cv"] = cross_validated_r2(floats, y, w, folds, fit)
     return phi, info

@@ -307,7 +307,7 @@ def test_engine_keeps_rows_fills_and_targets_together_across_chunks(
     partition = Partition.from_labels(labels, n, d)
     target = np.arange(n) % 3
 
-    def drops(masks, y, w, valid):
+    def drops(masks, y, w, valid, keys):
         return y[:, :1] - y[:, 1:], {"f": y[:, 0]}
 
     engine = Engine(one_off_masks, uniform_kernel, drops)
@@ -568,3 +568,68 @@ def test_cross_validated_r2_takes_the_sums_of_an_unstable_fit_from_its_samples(m
     monkeypatch.setattr(_engine, "DIRECT_FIRMNESS", 0.0)
     downdated, _ = _cv_pair("ridge", Z, y, w, folds, active, 0.0)
     assert np.max(np.abs(downdated - slow)) > 1e-6
+
+
+def test_row_seed_is_the_call_s_seed_and_a_hash_of_the_row_s_content(rng):
+    """[seed, *4 words of a BLAKE2b hash]: the same for the same values in any dtype or
+    memory layout, different for a different value, segmentation or shape."""
+    x = rng.uniform(size=64)
+    labels = np.arange(64) // 4
+    key = _engine.row_seed(7, x, labels)
+    assert len(key) == 1 + _engine.DIGEST_WORDS and key[0] == 7
+    assert all(isinstance(word, int) and 0 <= word < 2**32 for word in key[1:])
+    assert _engine.row_seed(7, x.copy(), labels.astype(np.int32)) == key
+    assert _engine.row_seed(7, np.repeat(x, 2)[::2], labels) == key  # a strided view
+    grid = rng.integers(0, 256, size=64)  # float32 holds these exactly
+    assert _engine.row_seed(0, grid.astype(np.float32)) == _engine.row_seed(0, grid / 1.0)
+    other = x.copy()
+    other[5] += 1e-12
+    different = [
+        _engine.row_seed(8, x, labels),
+        _engine.row_seed(7, other, labels),
+        _engine.row_seed(7, x, np.arange(64) // 2),
+        _engine.row_seed(7, x),
+        _engine.row_seed(7, x.reshape(8, 8), labels.reshape(8, 8)),
+    ]
+    assert all(k[1:] != key[1:] or k[0] != key[0] for k in different)
+    assert len({tuple(k[1:]) for k in different[1:]}) == 4
+
+
+@pytest.mark.parametrize("sampler", [bernoulli_masks, shapley_masks])
+def test_row_masks_are_the_row_s_own_draws_and_differ_between_rows(rng, sampler):
+    """Each row's masks come from its own key: two rows of as many components get
+    different masks (from the seed and the count alone they got the same), a row gets
+    the same masks at any place in the batch, and rows are padded (components off,
+    samples as copies of sample 0) to the widest."""
+    X = rng.uniform(size=(3, 16))
+    keys = [_engine.row_seed(0, x) for x in X]
+    counts = np.array([12, 12, 5])
+    masks, sizes = _engine.row_masks(sampler, counts, 40, keys, 16)
+    assert masks.shape == (3, 40, 16) and sizes.tolist() == [40, 40, 40]
+    assert not np.array_equal(masks[0], masks[1])
+    assert not masks[:, :, 12:].any() and not masks[2, :, 5:].any()
+    alone, _ = _engine.row_masks(sampler, counts[1:2], 40, keys[1:2], 12)
+    np.testing.assert_array_equal(alone[0], masks[1, :, :12])
+    own = sampler(np.ones((1, 5), dtype=bool), 40, np.random.default_rng(keys[2]))[0]
+    np.testing.assert_array_equal(masks[2, :, :5], own)
+
+
+def test_row_masks_pad_a_shorter_row_with_copies_of_its_instance(rng):
+    keys = [_engine.row_seed(0, x) for x in rng.uniform(size=(2, 6))]
+    masks, sizes = _engine.row_masks(one_off_masks, np.array([5, 2]), 0, keys, 5)
+    assert sizes.tolist() == [6, 3] and masks.shape == (2, 6, 5)
+    np.testing.assert_array_equal(masks[1, 3:, :2], np.ones((3, 2), dtype=bool))
+    assert not masks[1, :, 2:].any()
+
+
+def test_row_folds_are_each_row_s_own_and_balanced(rng):
+    X = rng.uniform(size=(3, 8))
+    keys = [_engine.row_seed(4, x) for x in X] + [_engine.row_seed(4, X[0])]
+    folds = _engine.row_folds(keys, 23, 5)
+    assert folds.shape == (4, 23)
+    for row in folds:
+        sizes = np.bincount(row, minlength=5)
+        assert sizes.max() - sizes.min() <= 1
+    assert not np.array_equal(folds[0], folds[1])
+    np.testing.assert_array_equal(folds[0], folds[3])
+    np.testing.assert_array_equal(_engine.row_folds(keys[1:2], 23, 5)[0], folds[1])

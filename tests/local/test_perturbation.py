@@ -950,3 +950,100 @@ def test_a_generator_seeds_every_row_of_a_call_alike(cls, digits):
     batch = make().explain(X, segments=_MIXED[:4])
     for i in range(len(X)):
         _same_row(batch, make().explain(X[i : i + 1], segments=_MIXED[i : i + 1]), i)
+
+
+@pytest.mark.parametrize("cv", [5, None])
+@pytest.mark.parametrize(
+    ("cls", "kwargs"),
+    [
+        (Lime, {}),
+        (Lime, {"regression": "lasso", "alpha": 0.001, "n_features": 4}),
+        (KernelShap, {}),
+    ],
+)
+def test_a_row_s_explanation_is_the_same_at_any_place_in_a_shuffled_batch(cls, kwargs, cv, digits):
+    """Row i of explain(X) is row perm^-1(i) of explain(X[perm]), bit for bit, with
+    mixed segment counts: a row's seed is the call's seed and its own content."""
+    box, X = _row_exact_box(), digits.X_test[:6]
+    make = lambda: cls(box, n_samples=120, cv=cv, random_state=7, **kwargs)  # noqa: E731
+    batch = make().explain(X, segments=_MIXED)
+    perm = np.array([3, 5, 0, 2, 4, 1])
+    shuffled = make().explain(X[perm], segments=_MIXED[perm])
+    for place, i in enumerate(perm):
+        assert np.array_equal(batch.values[i], shuffled.values[place]), i
+        assert batch.target[i] == shuffled.target[place]
+        for key in ("score", "score_cv", "intercept", "base_value", "prediction"):
+            if key in batch.meta:
+                got = np.array(shuffled.meta[key][place], dtype=float)
+                assert np.array_equal(got, float(batch.meta[key][i]), equal_nan=True), (key, i)
+
+
+def _on_off_box():
+    """A black box that reads only which pixels are non-zero, through a non-linear
+    link: two rows without a zero are the same to it, so their explanations can differ
+    only by the draws that made them."""
+    w = np.linspace(-1.0, 1.0, 64)
+
+    def proba(X):
+        on = X.reshape(len(X), -1) != 0
+        z = 3.0 * np.where(on, w, 0.0).sum(axis=1) + 2.0 * (on[:, 3] & on[:, 40])
+        p = special.expit(z)
+        return np.stack([1 - p, p], axis=1)
+
+    return BlackBox.from_callable(proba, n_classes=2, input_shape=(8, 8))
+
+
+@pytest.mark.parametrize("cls", [Lime, KernelShap])
+def test_different_rows_with_as_many_segments_get_independent_draws(cls):
+    """Two rows that the black box cannot tell apart, with the same 16 segments, get
+    different masks, so different sampling errors: from the seed and the segment count
+    alone they drew the same masks and got identical explanations, whose errors did
+    not average out over the rows. The same row twice gets the same explanation."""
+    rng = np.random.default_rng(0)
+    a, b = rng.uniform(0.1, 1.0, size=(2, 64))
+    X = np.stack([a, b, a])
+    explainer = cls(_on_off_box(), segmenter="grid", segment_params={"cell": 2}, n_samples=60)
+    result = explainer.set_params(random_state=3).explain(X)
+    assert not np.array_equal(result.values[0], result.values[1])
+    assert result.meta["score"][0] != result.meta["score"][1]
+    np.testing.assert_array_equal(result.values[0], result.values[2])
+    assert result.meta["score"][0] == result.meta["score"][2]
+    assert result.meta["score_cv"][0] == result.meta["score_cv"][2]
+
+
+@pytest.mark.parametrize("cls", [Lime, KernelShap])
+def test_the_masks_of_two_rows_with_as_many_segments_differ(cls, digits):
+    """Read from the queries: with a zero fill, a switched-off pixel of a row without
+    zeros reads 0, so each perturbed input shows its mask."""
+    rng = np.random.default_rng(1)
+    X = rng.uniform(0.1, 1.0, size=(2, 64))
+    seen = []
+    box = BlackBox.from_callable(
+        lambda Z: seen.append(Z.copy()) or _row_exact_box().predict_proba(Z),
+        n_classes=10,
+        input_shape=(8, 8),
+    )
+    cls(box, segmenter="pixels", n_samples=50, random_state=0, cv=None).explain(X)
+    masks = np.concatenate(seen).reshape(2, 50, 64) != 0
+    assert not np.array_equal(masks[0], masks[1])
+
+
+@pytest.mark.parametrize("cls", [Lime, KernelShap])
+@pytest.mark.parametrize("random_state", ["generator", None])
+def test_meta_records_the_call_s_seed_and_it_gives_the_call_again(cls, random_state, digits):
+    """With a Generator (or None) the call draws one int seed; meta["seed"] records it
+    (it recorded the word 'Generator'), and random_state=meta["seed"] gives the same
+    explanation. An int seed is recorded as it is."""
+    box, X = _row_exact_box(), digits.X_test[:3]
+    state = np.random.default_rng(5) if random_state == "generator" else None
+    first = cls(box, n_samples=60, random_state=state).explain(X)
+    seed = first.meta["seed"]
+    assert isinstance(seed, int) and not isinstance(seed, bool)
+    again = cls(box, n_samples=60, random_state=seed).explain(X)
+    np.testing.assert_array_equal(again.values, first.values)
+    assert again.meta["seed"] == seed
+    for key in ("score", "score_cv"):
+        np.testing.assert_array_equal(
+            np.array(again.meta[key], dtype=float), np.array(first.meta[key], dtype=float)
+        )
+    assert cls(box, n_samples=60, random_state=12).explain(X).meta["seed"] == 12

@@ -85,10 +85,21 @@ class LocalExplainer(Params):
         return params
 
     def _attribution(
-        self, values: np.ndarray, target: np.ndarray, X: np.ndarray, **extra: Any
+        self,
+        values: np.ndarray,
+        target: np.ndarray,
+        X: np.ndarray,
+        *,
+        seed: int | None = None,
+        **extra: Any,
     ) -> Attribution:
-        """The result; ``X`` has passed ``check_X``, so its copy needs no second scan."""
-        meta = make_meta(self.method, self._parameters(), seed=getattr(self, "random_state", None))
+        """The result; ``X`` has passed ``check_X``, so its copy needs no second scan.
+        ``seed`` is the int seed the call drew from (:func:`~._engine.call_seed`), which
+        ``meta["seed"]`` records where given: with it a call made from a Generator or
+        None can be made again. Else ``meta["seed"]`` records ``random_state``."""
+        if seed is None:
+            seed = getattr(self, "random_state", None)
+        meta = make_meta(self.method, self._parameters(), seed=seed)
         meta.update(extra)
         import torch
 

@@ -17,15 +17,20 @@ Every sampler puts the all-on mask (the instance itself) first, so ``f(x)`` is
 always sample 0, and the explained class defaults to its argmax.
 
 A row's draws depend on the seed and on that row alone: each row's masks come from a
-generator of its own, built from the call's seed (:func:`count_masks`), and so do its
-cross-validation folds (:func:`row_folds`). So a row explained alone or at any place
-in any batch gets the same masks, folds and explanation. Rows with as many components
-share their masks, their kernel weights and their folds.
+generator of its own, seeded with the call's seed and a hash of the row's content, its
+values and its segments (:func:`row_seed`), and so do its cross-validation folds
+(:func:`row_folds`). So a row explained alone or at any place in any batch gets the
+same masks, folds and explanation, and two different rows get independent draws (so
+the sampling errors of a mean over many rows average out). Identical rows (same
+values, same segments) get identical draws, hence identical explanations. Drawing
+the masks is the one step that loops over the rows; their queries and fits stay
+batched.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import numbers
 from collections.abc import Callable
 from typing import Any, NamedTuple, Protocol
@@ -48,10 +53,17 @@ CHUNK_ROWS = 32768
 #: of 4 instances x 1000 samples).
 QUERY_ROWS = 4096
 
+#: Words of the hash of a row's content in its seed (:func:`row_seed`). Four 32-bit
+#: words: with the call's seed, more than a SeedSequence's pool of 4 words, whose
+#: shorter entropy reads as if padded with zeros ([s, 0] seeds as [s] does).
+DIGEST_WORDS = 4
+
 Masks = np.ndarray  # (r, S, M) bool
 Sampler = Callable[[np.ndarray, int, np.random.Generator], Masks]
 Kernel = Callable[[Masks, np.ndarray], np.ndarray]
-Fit = Callable[[Masks, np.ndarray, np.ndarray, np.ndarray], tuple[np.ndarray, dict[str, Any]]]
+#: Each row's seed words, ``[seed, *digest]`` (:func:`row_seed`).
+Keys = list[list[int]]
+Fit = Callable[[Masks, np.ndarray, np.ndarray, np.ndarray, Keys], tuple[np.ndarray, dict[str, Any]]]
 
 
 class Components(Protocol):
@@ -68,6 +80,8 @@ class Components(Protocol):
 
     def spread(self, scores: np.ndarray) -> np.ndarray: ...
 
+    def labelling(self, row: int) -> np.ndarray | None: ...
+
 
 @dataclasses.dataclass(frozen=True)
 class Engine:
@@ -77,8 +91,10 @@ class Engine:
     ----------
     sampler : callable (valid (r, M) bool, n_samples, rng) -> masks (r, S, M) bool
     kernel : callable (masks, valid) -> weights (r, S)
-    fit : callable (masks, y (r, S), weights, valid) -> (scores (r, M), info)
-        ``info`` maps names to per-instance arrays ``(r,)``.
+    fit : callable (masks, y (r, S), weights, valid, keys) -> (scores (r, M), info)
+        ``keys`` holds each row's seed words (:func:`row_seed`), for a fit that draws
+        (cross-validation folds, chains). ``info`` maps names to per-instance arrays
+        ``(r,)``.
     """
 
     sampler: Sampler
@@ -107,8 +123,9 @@ class Engine:
         target : ndarray of shape (n,) or None (the black box's class for each row)
         n_samples : int
         seed : int
-            Every row's masks are drawn from a generator of its own seeded with it
-            (:func:`count_masks`), so a row's explanation does not depend on the others.
+            Every row's masks are drawn from a generator of its own seeded with it and
+            with the row's content (:func:`row_seed`), so a row's explanation does not
+            depend on the others, and different rows' draws are independent.
 
         Returns
         -------
@@ -126,22 +143,23 @@ class Engine:
         starts = range(0, n, per_chunk)
         for start in progress(starts, verbose=verbose, desc="perturbing", total=len(starts)):
             rows = slice(start, min(start + per_chunk, n))
+            keys = [row_seed(seed, X[i], components.labelling(i)) for i in range(n)[rows]]
             counts = valid[rows].sum(axis=1)
-            draws = count_masks(self.sampler, counts, n_samples, seed)
-            masks = pad_masks(draws, counts, components.width)
+            masks, sizes = row_masks(self.sampler, counts, n_samples, keys, components.width)
             y, targets[rows] = self._query(blackbox, X, fill, components, masks, rows, target)
-            scores[rows], info = self._fit_by_count(draws, counts, masks, y, valid[rows])
+            scores[rows], info = self._fit_by_count(counts, sizes, masks, y, valid[rows], keys)
             infos.append(info)
         info = {key: np.concatenate([i[key] for i in infos]) for key in infos[0]}
         return components.spread(scores), targets, info
 
     def _fit_by_count(
         self,
-        draws: dict[int, Masks],
         counts: np.ndarray,
+        sizes: np.ndarray,
         masks: Masks,
         y: np.ndarray,
         valid: np.ndarray,
+        keys: Keys,
     ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         """The kernel and the fit, on the rows of each number of components apart.
 
@@ -153,23 +171,27 @@ class Engine:
 
         Parameters
         ----------
-        draws : dict of int to ndarray of shape (S_c, c), bool
-            From :func:`count_masks`.
         counts : ndarray of shape (r,), int
+        sizes : ndarray of shape (r,), int
+            Each row's number of samples drawn, from :func:`row_masks`.
         masks : ndarray of shape (r, S, M), bool
-            From :func:`pad_masks`.
+            From :func:`row_masks`.
         y : ndarray of shape (r, S)
         valid : ndarray of shape (r, M), bool
+        keys : list of list of int
+            Each row's seed words.
         """
-        if len(draws) == 1 and next(iter(draws)) == valid.shape[1]:
-            return self.fit(masks, y, self.kernel(masks, valid), valid)
+        if np.all(counts == valid.shape[1]):
+            return self.fit(masks, y, self.kernel(masks, valid), valid, keys)
         scores = np.zeros(valid.shape)
         info: dict[str, np.ndarray] = {}
-        for c, drawn in draws.items():
+        for c in np.unique(counts):
             group = np.flatnonzero(counts == c)
-            own = np.repeat(drawn[None], group.size, axis=0)
+            s = int(sizes[group[0]])  # a sampler's number of samples is one per count
+            own = masks[group, :s, :c]
             ones = np.ones((group.size, c), dtype=bool)
-            found = self.fit(own, y[group, : drawn.shape[0]], self.kernel(own, ones), ones)
+            own_keys = [keys[i] for i in group]
+            found = self.fit(own, y[group, :s], self.kernel(own, ones), ones, own_keys)
             scores[group, :c], part = found
             for key, value in part.items():
                 info.setdefault(key, np.empty(len(counts), dtype=value.dtype))[group] = value
@@ -194,25 +216,65 @@ class Engine:
 # ---------------------------------------------------------------- samplers
 def call_seed(random_state: RandomState) -> int:
     """The seed of one call: an int as it is, else one drawn from the generator (or from
-    fresh entropy for None). Every row of the call starts from it (:func:`count_masks`),
-    so a Generator is drawn from once per call, whatever the number of rows."""
+    fresh entropy for None). Every row of the call starts from it (:func:`row_seed`),
+    so a Generator is drawn from once per call, whatever the number of rows; an
+    explanation records it in ``meta["seed"]``, so that call can be made again."""
     rng = check_random_state(random_state)  # refuses a bool, a negative int, a float
     if isinstance(random_state, numbers.Integral):
         return int(random_state)
     return int(rng.integers(2**63))
 
 
-def count_masks(
-    sampler: Sampler, counts: np.ndarray, n_samples: int, seed: int
-) -> dict[int, Masks]:
-    """``sampler``'s masks for a row of each number of components, drawn alone.
+def row_seed(seed: int, x: np.ndarray, labels: np.ndarray | None = None) -> list[int]:
+    """The seed words of one row's generator: ``[seed, *digest]``.
+
+    ``digest`` is :data:`DIGEST_WORDS` 32-bit words of a BLAKE2b hash of the row's
+    content: its shape and its values as little-endian float64 bytes, and, where
+    given, its components' labels as little-endian int64. So the same row (same
+    values, same segments) gets the same draws alone or at any place in any batch,
+    on any platform, and two different rows get independent draws. (From the seed
+    alone, every row with as many components drew the same masks, and their sampling
+    errors added up instead of averaging out over the rows.)
+    ``np.random.default_rng(row_seed(...))`` is the row's generator; a further word
+    appended gives a stream of its own (e.g. a chain's).
+
+    Parameters
+    ----------
+    seed : int
+        The call's seed (:func:`call_seed`).
+    x : ndarray
+        The row's values.
+    labels : ndarray of int, optional
+        Its components, one label per value.
+
+    Returns
+    -------
+    list of int
+        ``1 + DIGEST_WORDS`` non-negative ints.
+    """
+    digest = hashlib.blake2b(digest_size=4 * DIGEST_WORDS)
+    values = np.ascontiguousarray(x, dtype="<f8")
+    digest.update(np.asarray(values.shape, dtype="<i8").tobytes())
+    digest.update(values.tobytes())
+    if labels is not None:
+        ids = np.ascontiguousarray(labels, dtype="<i8")
+        digest.update(b"labels")
+        digest.update(np.asarray(ids.shape, dtype="<i8").tobytes())
+        digest.update(ids.tobytes())
+    return [int(seed), *np.frombuffer(digest.digest(), dtype="<u4").tolist()]
+
+
+def row_masks(
+    sampler: Sampler, counts: np.ndarray, n_samples: int, keys: Keys, width: int
+) -> tuple[Masks, np.ndarray]:
+    """``sampler``'s masks for each row, drawn alone from the row's own generator.
 
     A row's masks are those ``sampler`` draws for that row alone with
-    ``np.random.default_rng(seed)``: a function of the seed and of the row's number of
-    components, not of its place in the batch nor of the other rows. (Drawn for all
-    rows from one generator, a row got the masks of its place, and padded to the
-    widest row's width even the first row's changed with the others.) So the rows
-    with as many components share their masks, drawn once.
+    ``np.random.default_rng(key)``, ``key`` its :func:`row_seed`: a function of the
+    seed, of the row's content and of its number of components, not of its place in
+    the batch nor of the other rows. (Drawn for all rows from one generator, a row got
+    the masks of its place, and padded to the widest row's width even the first row's
+    changed with the others.)
 
     Parameters
     ----------
@@ -220,30 +282,30 @@ def count_masks(
     counts : ndarray of shape (r,), int
         Each row's number of components.
     n_samples : int
-    seed : int
+    keys : list of list of int
+        Each row's seed words.
+    width : int
+        The padded number of components.
 
     Returns
     -------
-    dict of int to ndarray of shape (S_c, c), bool
-        The masks of a row of ``c`` components, for each ``c`` in ``counts``.
+    masks : ndarray of shape (r, S, width), bool
+        Each row's masks, padded with components switched off and, to the largest
+        number of samples, with copies of its sample 0 (the instance: a sampler such
+        as :func:`one_off_masks` draws fewer for fewer components).
+    sizes : ndarray of shape (r,), int
+        The number of samples drawn for each row.
     """
-    return {
-        int(c): sampler(np.ones((1, c), dtype=bool), n_samples, np.random.default_rng(seed))[0]
-        for c in np.unique(counts)
-    }
-
-
-def pad_masks(draws: dict[int, Masks], counts: np.ndarray, width: int) -> Masks:
-    """Each row's masks of :func:`count_masks`, padded to ``width`` components (off)
-    and to the largest number of samples (copies of sample 0, the instance: a sampler
-    such as :func:`one_off_masks` draws fewer for fewer components), (r, S, width)."""
-    s = max(drawn.shape[0] for drawn in draws.values())
-    masks = np.zeros((counts.size, s, width), dtype=bool)
-    for c, drawn in draws.items():
-        rows = counts == c
-        masks[rows, : drawn.shape[0], :c] = drawn
-        masks[rows, drawn.shape[0] :, :c] = drawn[0]
-    return masks
+    drawn = [
+        sampler(np.ones((1, int(c)), dtype=bool), n_samples, np.random.default_rng(key))[0]
+        for c, key in zip(counts, keys, strict=True)
+    ]
+    sizes = np.array([own.shape[0] for own in drawn], dtype=np.int64)
+    masks = np.zeros((len(drawn), int(sizes.max(initial=0)), width), dtype=bool)
+    for row, own in enumerate(drawn):
+        masks[row, : own.shape[0], : own.shape[1]] = own
+        masks[row, own.shape[0] :, : own.shape[1]] = own[0]
+    return masks, sizes
 
 
 def bernoulli_masks(valid: np.ndarray, n_samples: int, rng: np.random.Generator) -> Masks:
@@ -678,16 +740,19 @@ def fold_labels(n_rows: int, n_samples: int, n_folds: int, rng: np.random.Genera
     return rng.permuted(labels, axis=1)
 
 
-def row_folds(n_rows: int, n_samples: int, n_folds: int, seed: int) -> np.ndarray:
-    """The cross-validation folds of each row, shape ``(n_rows, n_samples)``, int.
+def row_folds(keys: Keys, n_samples: int, n_folds: int) -> np.ndarray:
+    """The cross-validation folds of each row, shape ``(len(keys), n_samples)``, int.
 
-    Each row's are :func:`fold_labels` of that row alone from the first child of
-    ``np.random.default_rng(seed)`` (spawning leaves the masks' stream alone), so they
-    depend on the seed alone, not on the row's place in the batch: every row gets the
-    same folds (a read-only broadcast view).
+    Each row's are :func:`fold_labels` of that row alone from the first child of its
+    own generator, ``np.random.default_rng(key)`` for its :func:`row_seed` ``key``
+    (spawning leaves the masks' stream alone): they depend on the seed and on the
+    row's content, not on its place in the batch.
     """
-    rng = np.random.default_rng(seed).spawn(1)[0]
-    return np.broadcast_to(fold_labels(1, n_samples, n_folds, rng), (n_rows, n_samples))
+    folds = np.empty((len(keys), n_samples), dtype=np.int64)
+    for row, key in enumerate(keys):
+        rng = np.random.default_rng(key).spawn(1)[0]
+        folds[row] = fold_labels(1, n_samples, n_folds, rng)[0]
+    return folds
 
 
 #: A fold's training samples whose weight is below this share of the row's total get

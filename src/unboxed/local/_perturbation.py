@@ -8,7 +8,6 @@ constraint (Lundberg and Lee, 2017).
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -76,7 +75,7 @@ class _PerturbationExplainer(LocalExplainer):
         seed: int,
     ) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
         """Run the engine on inputs ``X`` already checked by ``blackbox.check_X``; every
-        row's draws start from ``seed``."""
+        row's draws start from ``seed`` and its own content (:func:`~._engine.row_seed`)."""
         fill = make_fill(
             self.fill,
             X,
@@ -137,7 +136,7 @@ class _SegmentExplainer(_PerturbationExplainer):
 
     def _explain(
         self,
-        engine: Engine | Callable[[int | None], Engine],
+        engine: Engine,
         X: object,
         target: Any,
         segments: object,
@@ -145,23 +144,19 @@ class _SegmentExplainer(_PerturbationExplainer):
         seed: int | None = None,
         run: Run | None = None,
     ) -> Attribution:
-        """Explain ``X`` with ``engine``, or the one a factory builds around the seed of
-        its cross-validation folds (None where ``cv`` is None). ``seed`` is that of
-        ``random_state`` (:func:`~._engine.call_seed`) unless given. ``run``, with
-        :meth:`_run`'s arguments and result, replaces it: a caller that adds a pass of
-        its own around the engine's (``DMMMEN.explain_local``'s held-out R^2) keeps
-        this one path from the inputs to the explanation."""
+        """Explain ``X`` with ``engine``, every row's draws starting from one seed,
+        ``random_state``'s (:func:`~._engine.call_seed`) unless given, which
+        ``meta["seed"]`` records. ``run``, with :meth:`_run`'s arguments and result,
+        replaces it: a caller that adds a pass of its own around the engine's
+        (``DMMMEN.explain_local``'s held-out R^2) keeps this one path from the inputs to
+        the explanation."""
         seed = call_seed(self.random_state) if seed is None else seed
-        if not isinstance(engine, Engine):
-            # The folds come from a child of each row's generator (row_folds): spawning
-            # leaves its stream where it was, so the masks, hence the explanation, are
-            # those of a fit without cross-validation, bit for bit.
-            engine = engine(None if self.cv is None else seed)
         X = self.blackbox.check_X(X)
         partition = self._partition(X, segments)
         run = self._run if run is None else run
         values, targets, info = run(engine, X, target, partition, self.n_samples, seed)
-        return self._attribution(values, targets, X, **{k: v.tolist() for k, v in info.items()})
+        extra = {k: v.tolist() for k, v in info.items()}
+        return self._attribution(values, targets, X, seed=seed, **extra)
 
 
 class Lime(_SegmentExplainer):
@@ -215,11 +210,14 @@ class Lime(_SegmentExplainer):
     random_state : int, Generator or None
         Seeds the samples drawn. An int gives the same result at every call; a
         Generator is drawn from, one seed per call, so a second call on the same rows
-        differs; None draws fresh entropy each call. Every row of a call starts from
-        that one seed: a row's masks and folds depend on the seed and on its number of
-        components alone, so row ``i`` of ``explain(X)`` is ``explain(X[i:i+1])``
-        (bit for bit where the black box's answer for a row does not depend on the
-        rows sent with it). Rows with as many components get the same masks.
+        differs; None draws fresh entropy each call. ``meta["seed"]`` records the
+        call's seed, so ``random_state=meta["seed"]`` gives that call again. Every row
+        of a call starts from that one seed and from a hash of its own values and
+        segments (:func:`~unboxed.local._engine.row_seed`): row ``i`` of
+        ``explain(X)`` is ``explain(X[i:i+1])`` (bit for bit where the black box's
+        answer for a row does not depend on the rows sent with it), different rows
+        get independent masks and folds, and identical rows (same values, same
+        segments) get identical explanations.
     verbose : bool
 
     Notes
@@ -236,8 +234,8 @@ class Lime(_SegmentExplainer):
     in-sample score when the local model generalises, about 0 or below when it only
     fits noise, and NaN where a row's kernel puts all its weight in one fold (a
     ``kernel_width`` so small that only the instance counts). The folds are drawn
-    from a child of the ``random_state`` generator, so the values and ``score`` are
-    those of ``cv=None`` exactly.
+    from a child of each row's generator, so the values and ``score`` are those of
+    ``cv=None`` exactly.
     """
 
     method = "lime"
@@ -300,20 +298,18 @@ class Lime(_SegmentExplainer):
             Each feature carries the weight of its component, for the probability of
             the target class.
         """
-        kernel = exponential_kernel(self.kernel_width)
+        engine = Engine(bernoulli_masks, exponential_kernel(self.kernel_width), self._fit)
+        return self._explain(engine, X, target, segments)
 
-        def make_engine(fold_seed: int | None) -> Engine:
-            return Engine(bernoulli_masks, kernel, lambda *a: self._fit(*a, fold_seed=fold_seed))
-
-        return self._explain(make_engine, X, target, segments)
-
-    def _fit(self, masks, y, w, valid, *, fold_seed):
+    def _fit(self, masks, y, w, valid, keys):
         Z = np.where(valid[:, None, :], masks, 0.0)
         moments = weighted_moments(Z, y, w)
         coef, intercept, _ = self._local_model(moments, valid)
         info = {"score": weighted_r2(Z, y, w, coef, intercept), "intercept": intercept}
-        if fold_seed is not None:
-            folds = row_folds(*y.shape, self.cv, fold_seed)
+        if self.cv is not None:
+            # From a child of each row's generator: spawning leaves its stream where it
+            # was, so the masks, hence the values, are those of cv=None bit for bit.
+            folds = row_folds(keys, y.shape[1], self.cv)
             fit = lambda train, probe: self._local_model(train, valid, probe)  # noqa: E731
             info["score_cv"] = cross_validated_r2(Z, y, w, folds, fit, moments)
         return coef, info
@@ -425,15 +421,10 @@ class KernelShap(_SegmentExplainer):
             Each feature carries the Shapley value of its component, for the
             probability of the target class.
         """
+        engine = Engine(shapley_masks, shapley_kernel, self._fit)
+        return self._explain(engine, X, target, segments)
 
-        def make_engine(fold_seed: int | None) -> Engine:
-            return Engine(
-                shapley_masks, shapley_kernel, lambda *a: self._fit(*a, fold_seed=fold_seed)
-            )
-
-        return self._explain(make_engine, X, target, segments)
-
-    def _fit(self, masks, y, w, valid, *, fold_seed):
+    def _fit(self, masks, y, w, valid, keys):
         prediction, base = y[:, 0], y[:, 1]
         # Samples 0 and 1 (all on, all off) are the constraints; the rest are regressed,
         # on y - f(baseline), with no intercept.
@@ -449,8 +440,8 @@ class KernelShap(_SegmentExplainer):
         phi, _, _ = fit(moments)
         info = {"base_value": base, "prediction": prediction}
         info["score"] = weighted_r2(Z, y, w, phi, base)
-        if fold_seed is not None:
-            folds = row_folds(*y.shape, self.cv, fold_seed)
+        if self.cv is not None:
+            folds = row_folds(keys, y.shape[1], self.cv)
             info["score_cv"] = cross_validated_r2(Z, y, w, folds, fit, moments, shift=base)
         return phi, info
 
@@ -538,6 +529,6 @@ class Occlusion(_PerturbationExplainer):
         return self._attribution(values, targets, X)
 
 
-def _drops(masks, y, w, valid):
+def _drops(masks, y, w, valid, keys):
     """Occlusion's "fit": the drop in probability when each window is covered."""
     return y[:, :1] - y[:, 1:], {}

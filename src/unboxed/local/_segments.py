@@ -232,6 +232,10 @@ class Partition:
         """Per-feature values ``(n, d)``: each feature takes its component's score."""
         return np.take_along_axis(scores, self.labels, axis=1)
 
+    def labelling(self, row: int) -> np.ndarray:
+        """Row ``row``'s labels ``(d,)``, part of what seeds its draws."""
+        return self.labels[row]
+
 
 @dataclasses.dataclass(frozen=True)
 class Windows:
@@ -288,6 +292,10 @@ class Windows:
         """Each feature gets the mean score of the windows that cover it (as Captum)."""
         members = self.members.astype(np.float64)
         return (scores @ members) / members.sum(axis=0)
+
+    def labelling(self, row: int) -> None:
+        """None: the windows are the same for every row, so they add nothing to its seed."""
+        return None
 
 
 def _per_axis(value: int | tuple[int, ...], shape: tuple[int, ...], name: str) -> tuple[int, ...]:
