@@ -389,8 +389,7 @@ def test_smoothgrad_noise_scale_sets_each_feature_s_std_on_raw_tabular_data(monk
     # Breast cancer's raw features range from 1e-3 to 4e3: 0.15 of a row's range is a
     # noise of 28 to 638 in every feature. noise_scale gives each feature its own.
     X_all, box, _ = breast_cancer_box()
-    # Every row gets the same standard normal draws (each row's map depends on it
-    # alone), so the draws are one row's samples: 10000 of them.
+    # Each row gets standard normal draws of its own: 2 x 10000 of them.
     X, scale = X_all[:2], 0.15 * X_all.std(0)
     seen = _noisy_inputs(monkeypatch)
     SmoothGrad(box, n_samples=10000, noise_scale=scale, random_state=0).explain(X)
@@ -460,13 +459,13 @@ def test_a_bad_noise_scale_is_refused_when_made_and_set(digits_blackbox, setting
 
 
 def test_smoothgrad_s_default_noise_is_unchanged_on_digits(digits):
-    # Pinned from the release before noise_scale: the default is still 0.15 of each
-    # row's range, drawn from the same stream.
+    # Pinned since each row's noise is seeded from its own values (it was pinned from
+    # the release before noise_scale): the default is still 0.15 of each row's range.
     model = zoo.mlp((32, 16), n_features=64, n_classes=10, random_state=0)
     box = BlackBox.from_torch(model, input_shape=(64,))
     result = SmoothGrad(box, random_state=0).explain(digits.X_test[:6])
     np.testing.assert_allclose(
-        result.values[0, :4], [0.00482759, 0.00429905, 0.01946798, 0.01484578], rtol=1e-5
+        result.values[0, :4], [0.00407089, 0.0042304, 0.01872702, 0.01364699], rtol=1e-5
     )
     assert result.meta["parameters"]["noise_level"] == 0.15
     assert result.meta["parameters"]["noise_scale"] is None
@@ -517,3 +516,44 @@ def test_smoothgrad_explains_a_row_alike_alone_or_in_a_batch(digits):
     for i in range(len(X)):
         alone = SmoothGrad(box, n_samples=6, random_state=3).explain(X[i : i + 1])
         assert np.array_equal(batch.values[i], alone.values[0]), i
+
+
+def test_smoothgrad_explains_a_row_alike_at_any_place_in_a_shuffled_batch(digits):
+    box = BlackBox.from_torch(_RowExact().double(), input_shape=(64,))
+    X = digits.X_test[:5].reshape(5, -1)
+    batch = SmoothGrad(box, n_samples=6, random_state=3).explain(X)
+    perm = np.array([2, 4, 0, 3, 1])
+    shuffled = SmoothGrad(box, n_samples=6, random_state=3).explain(X[perm])
+    for place, i in enumerate(perm):
+        assert np.array_equal(shuffled.values[place], batch.values[i]), i
+
+
+def test_smoothgrad_gives_different_rows_their_own_noise_and_equal_rows_the_same(
+    digits, digits_blackbox, monkeypatch
+):
+    """Each row's noise comes from the call's seed and the row's values: two different
+    rows get independent standard normal draws (from the seed alone they got the same
+    ones, so their errors did not average out over the rows), the same row twice the
+    same draws and the same map."""
+    X = digits.X_test[[0, 1, 0]]
+    seen = _noisy_inputs(monkeypatch)
+    result = SmoothGrad(digits_blackbox, n_samples=6, random_state=3).explain(X)
+    noise = np.concatenate(seen).reshape(3, 6, 64) - X[:, None, :]
+    standard = noise / (0.15 * np.ptp(X, axis=1))[:, None, None]
+    assert np.abs(standard[0] - standard[1]).max() > 0.1
+    np.testing.assert_array_equal(noise[0], noise[2])
+    np.testing.assert_array_equal(result.values[0], result.values[2])
+
+
+@pytest.mark.parametrize("random_state", ["generator", None])
+def test_smoothgrad_records_the_call_s_seed_and_it_gives_the_call_again(
+    random_state, digits, digits_blackbox
+):
+    X = digits.X_test[:3]
+    state = np.random.default_rng(5) if random_state == "generator" else None
+    first = SmoothGrad(digits_blackbox, n_samples=6, random_state=state).explain(X)
+    seed = first.meta["seed"]
+    assert isinstance(seed, int) and not isinstance(seed, bool)
+    again = SmoothGrad(digits_blackbox, n_samples=6, random_state=seed).explain(X)
+    np.testing.assert_array_equal(again.values, first.values)
+    assert SmoothGrad(digits_blackbox, random_state=4).explain(X).meta["seed"] == 4

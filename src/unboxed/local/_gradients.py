@@ -21,12 +21,11 @@ from .._validation import (
     check_number,
     check_per_feature,
     check_positive_int,
-    check_random_state,
-    seed_from,
 )
 from ..blackbox import BlackBox
 from ..explanation import Attribution, hand_over
 from ._base import Fill, LocalExplainer, check_background, check_fill_name, make_fill
+from ._engine import call_seed, row_seed
 
 PERTURBATION_METHODS = "Lime, KernelShap or Occlusion"
 #: SmoothGrad's noise, as a fraction of each row's range, where no scale is given.
@@ -97,7 +96,7 @@ class _GradientExplainer(LocalExplainer):
         if deltas:
             delta_arr = np.concatenate(deltas)
             info = {"delta": delta_arr.tolist(), "max_abs_delta": float(np.abs(delta_arr).max())}
-        return self._attribution(hand_over(values_arr), targets, X, **info)
+        return self._attribution(hand_over(values_arr), targets, X, seed=self._seed(extra), **info)
 
     def _check_finite(self, values: np.ndarray) -> None:
         """Refuse NaN/inf attributions (a gradient that overflowed or is undefined)."""
@@ -111,6 +110,11 @@ class _GradientExplainer(LocalExplainer):
 
     def _prepare(self, X: np.ndarray) -> Any:
         """Per-call set-up shared by all chunks (baselines, noise generator)."""
+        return None
+
+    def _seed(self, extra: Any) -> int | None:
+        """The int seed the call drew from, for ``meta["seed"]``; None where it draws
+        nothing."""
         return None
 
     def _attribute(self, x: Any, target: Any, rows: slice, extra: Any) -> Any:
@@ -328,11 +332,13 @@ class SmoothGrad(_GradientExplainer):
     random_state : int, Generator or None
         Seeds the noise. An int gives the same result at every call; a Generator is
         drawn from, one seed per call, so a second call on the same rows differs;
-        None draws fresh entropy each call. Every row of a call starts from that one
-        seed: each row gets the same standard normal draws, scaled by its own
-        standard deviation, so row ``i`` of ``explain(X)`` is ``explain(X[i:i+1])``
-        (bit for bit where the module's gradient for a row does not depend on the
-        rows sent with it).
+        None draws fresh entropy each call. ``meta["seed"]`` records the call's seed,
+        so ``random_state=meta["seed"]`` gives that call again. Every row's noise
+        comes from that one seed and a hash of the row's values
+        (:func:`~unboxed.local._engine.row_seed`): row ``i`` of ``explain(X)`` is
+        ``explain(X[i:i+1])`` (bit for bit where the module's gradient for a row does
+        not depend on the rows sent with it), different rows get independent noise,
+        and identical rows get identical maps.
     image_shape : (H, W), optional
         The image's shape, for plots; by default read from the black box's
         ``input_shape``.
@@ -386,29 +392,41 @@ class SmoothGrad(_GradientExplainer):
         return int(self.n_samples)
 
     def _prepare(self, X: np.ndarray) -> Any:
-        # One torch seed per call, from which every row's noise starts (an int seed's
-        # is that of its first row before, so a single row's map is unchanged).
-        return seed_from(check_random_state(self.random_state)), *self._sigma(X.shape[1])
+        # One seed per call, and from it and each row's values a torch seed per row:
+        # drawn for the whole chunk, a row's noise depended on its place in the batch,
+        # and from the call's seed alone every row got the same standard normal draws.
+        seed = call_seed(self.random_state)
+        keys = (np.random.SeedSequence(row_seed(seed, x)) for x in X)
+        torch_seeds = [int(key.generate_state(1, np.uint64)[0]) for key in keys]
+        return seed, torch_seeds, *self._sigma(X.shape[1])
+
+    def _seed(self, extra: Any) -> int | None:
+        return int(extra[0])
 
     def _attribute(self, x, target, rows, extra):
         import torch
         from captum.attr import Saliency as CaptumSaliency
 
-        seed, level, scale = extra
+        _, torch_seeds, level, scale = extra
         n, s = x.shape[0], self.n_samples
         flat = x.reshape(n, -1)
-        # torch draws the noise several times faster than numpy; its generator is seeded
-        # from ours, so the same random_state still gives the same map. Every row gets
-        # the same standard normal draws (scaled by its own sigma): drawn for the whole
-        # chunk, a row's noise depended on its place in the batch.
-        generator = torch.Generator().manual_seed(seed)
-        noise = torch.randn((1, s, flat.shape[1]), generator=generator, dtype=x.dtype)
+        # torch draws the noise several times faster than numpy; each row's generator
+        # is seeded from the row's own seed, so the same random_state still gives the
+        # same map.
+        noise = torch.stack(
+            [
+                torch.randn(
+                    (s, flat.shape[1]), generator=torch.Generator().manual_seed(seed), dtype=x.dtype
+                )
+                for seed in torch_seeds[rows]
+            ]
+        )
         if scale is None:
             sigma = level * (flat.max(dim=1).values - flat.min(dim=1).values)
             noise = sigma[:, None, None] * noise.to(x.device)
         else:
             scale = torch.as_tensor(scale, dtype=x.dtype).to(x.device)
-            noise = (scale * noise.to(x.device)).expand(n, -1, -1)
+            noise = scale * noise.to(x.device)
         noisy = (flat[:, None, :] + noise).reshape(n * s, *x.shape[1:])
         grads = CaptumSaliency(self.blackbox.module).attribute(
             noisy, target=target.repeat_interleave(s), abs=True
