@@ -222,8 +222,11 @@ class DMMMEN(Params):
         1``.
     random_state : int, Generator or None
         Seeds every chain (each class and chain gets its own stream). In
-        :meth:`explain_local`, every row of a call starts from the same seed (masks
-        and chains), so a row's fit does not depend on the rows explained with it.
+        :meth:`explain_local`, every row's masks, chains and held-out masks come from
+        the call's seed (``meta["seed"]``) and a hash of the row's values and segments
+        (:func:`~unboxed.local._engine.row_seed`), so a row's fit does not depend on
+        the rows explained with it, different rows' draws are independent, and
+        identical rows get identical fits.
     verbose : bool
         A progress bar per chain.
 
@@ -1485,18 +1488,18 @@ class _LocalDMM(_SegmentExplainer):
         fits: list[_LocalFit] = []
         bar: Any = None  # opened by run(), moved by fit()
 
-        def fit(masks, y, weights, valid):
+        def fit(masks, y, weights, valid, keys):
             scores = np.zeros(valid.shape)
             r2, rhat = np.zeros(valid.shape[0]), np.zeros(valid.shape[0])
             intercept = np.zeros(valid.shape[0])
             for i in range(valid.shape[0]):
                 on = np.flatnonzero(valid[i])
-                # The same chain seeds for every row, as the engine gives every row the
-                # same seed for its masks: a row's fit does not depend on its place in
-                # the batch (a counter over the rows' chains made it so). [seed, chain,
-                # chain] are the seeds that counter gave a single instance's chains.
+                # Each chain's seed is the row's (row_seed: the call's seed and the
+                # row's content) and the chain: a row's fit depends neither on its place
+                # in the batch nor on the other rows, and different rows' chains are
+                # independent. Longer than the masks' key, so a stream of its own.
                 rngs = [
-                    np.random.default_rng([seed, chain, chain])
+                    np.random.default_rng([*keys[i], chain])
                     for chain in range(self.settings.n_chains)
                 ]
                 local = _fit_local(
@@ -1563,7 +1566,7 @@ class _LocalDMM(_SegmentExplainer):
             return np.full(X.shape[0], math.nan)
         pending = iter(fits)
 
-        def score(masks, y, weights, valid):
+        def score(masks, y, weights, valid, keys):
             r2 = np.empty(valid.shape[0])
             for i in range(valid.shape[0]):
                 on = np.flatnonzero(valid[i])  # the segments the fit regressed on
