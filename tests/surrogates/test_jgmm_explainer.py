@@ -1394,3 +1394,28 @@ def test_a_query_s_generated_examples_do_not_depend_on_the_other_queries(
         alone = explainer.counterfactuals(queries[i : i + 1], random_state=0, **settings)
         np.testing.assert_allclose(batch.values[batch.groups == i], alone.values, rtol=1e-5)
         np.testing.assert_allclose(batch.scores[batch.groups == i], alone.scores, rtol=1e-5)
+
+
+def test_different_queries_draw_independently_and_equal_queries_alike(
+    explainer, digits, monkeypatch
+):
+    """Each query's generator is seeded with the call's seed and a hash of the query's
+    inputs: two different queries start from different states (they all started from
+    the generator's state at the call, so shared their draws), the same query twice
+    from the same state, with the same examples."""
+    from unboxed.surrogates import _jgmm_math
+
+    starts = []
+    real = _jgmm_math.sample_gmm
+
+    def spy(*args, **kwargs):
+        starts.append(args[4].bit_generator.state["state"]["state"])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(_jgmm_math, "sample_gmm", spy)
+    settings = {"n_per_query": 3, "select": "score", "sampler": "gmm", "radius": 3.0}
+    found = explainer.counterfactuals(digits.X_test[[0, 1, 0]], random_state=0, **settings)
+    assert len(starts) == 3 and starts[0] != starts[1] and starts[0] == starts[2]
+    np.testing.assert_allclose(
+        found.values[found.groups == 0], found.values[found.groups == 2], rtol=1e-5
+    )

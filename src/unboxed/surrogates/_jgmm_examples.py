@@ -21,6 +21,7 @@ from typing import cast
 import numpy as np
 
 from .._ranks import descending_order
+from ..local._engine import row_seed
 from . import _jgmm_math as jm
 from ._jgmm import JGMM
 
@@ -260,6 +261,7 @@ def local_examples(
     select: str = "proxy",
     component_classes: np.ndarray | None = None,
     sampler: str = "gmm",
+    query_inputs: np.ndarray | None = None,
 ) -> tuple[Found, np.ndarray]:
     """Counterfactuals (eq. 7-8) or semi-factuals (eq. 9) for each query.
 
@@ -276,9 +278,11 @@ def local_examples(
     n_per_query : int
     source : {"mined", "generated"}
     rng : numpy.random.Generator
-        For generation. Every query draws from a copy of it in its state at the call,
-        so a query's candidates do not depend on the other queries of the call (nor
-        on their order); ``rng`` then stands where the last query's draws left it.
+        For generation. One seed is drawn from it per call, and each query draws
+        from a generator of its own seeded with that seed and a hash of the query
+        (:func:`~unboxed.local._engine.row_seed`): a query's candidates do not
+        depend on the other queries of the call nor on their order, different
+        queries draw independently, and identical queries get identical candidates.
     Z_pool : ndarray of shape (n_pool, D), whitened
         For mining.
     radius : float, optional
@@ -319,6 +323,10 @@ def local_examples(
         The nearest points are what the black box most often agrees with, and the
         sparse moves reach radii too small for any of them. The samplers other than
         "gmm" apply to generated examples only.
+    query_inputs : ndarray of shape (n_queries, ...), optional
+        The queries as given, whose values seed each query's draws (with a seed of
+        ``rng``); by default ``Zq``. Features that a network computes can round
+        otherwise in a batch of another size; the inputs do not.
 
     Returns
     -------
@@ -356,9 +364,11 @@ def local_examples(
     if sampler in COUNTERFACTUAL_ONLY["sampler"] and source == "generated":
         gaussians = jm.gaussian_precisions(model.vars_x_)
     out = []
-    # One start for every query's draws: drawn in turn from rng, a query's candidates
-    # were those of its place in the batch, not of the query alone.
-    start = None if rng is None else rng.bit_generator.state
+    # One seed per call, and from it and each query's own values the query's generator:
+    # drawn in turn from rng, a query's candidates were those of its place in the
+    # batch; from one start for all, different queries shared their draws.
+    seed = None if rng is None else int(rng.integers(2**63))
+    own = Zq if query_inputs is None else query_inputs
     for q in range(Zq.shape[0]):
         comps = None  # None: each candidate's likeliest component, below
         tier = None  # None: one tier; else the candidates of a lower tier are taken first
@@ -367,14 +377,13 @@ def local_examples(
                 model, Zq[q], to_class, query_class[q], gaussians, sampler, radius, n_samples
             )
         elif source == "generated":
-            assert rng is not None and start is not None
-            rng.bit_generator.state = start
+            assert seed is not None
             Zs, comps = jm.sample_gmm(
                 alphas[q],
                 model.means_x_,
                 model.vars_x_,
                 n_samples,
-                rng,
+                np.random.default_rng(row_seed(seed, own[q])),
                 center=Zq[q] if near else None,
                 scale=radius / 2 if near and radius is not None else None,
             )

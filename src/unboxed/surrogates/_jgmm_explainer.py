@@ -1099,8 +1099,10 @@ class JGMMExplainer(Params):
             "sparse" moves, which reach radii too small for any nearest point; the
             kept candidates are ranked by their scores.
         random_state : int, Generator or None
-            Default: the explainer's generator. Every query draws from its state at
-            the call, so a query's examples do not depend on the other queries.
+            Default: the explainer's generator. One seed is drawn per call, and each
+            query draws from it and a hash of the query itself, so a query's examples
+            do not depend on the other queries, different queries draw independently
+            and identical queries get identical examples.
 
         Returns
         -------
@@ -1158,8 +1160,10 @@ class JGMMExplainer(Params):
             Generated only, as for :meth:`counterfactuals`; "local" needs ``radius``.
             The other samplers find counterfactuals only.
         random_state : int, Generator or None
-            Default: the explainer's generator. Every query draws from its state at
-            the call, so a query's examples do not depend on the other queries.
+            Default: the explainer's generator. One seed is drawn per call, and each
+            query draws from it and a hash of the query itself, so a query's examples
+            do not depend on the other queries, different queries draw independently
+            and identical queries get identical examples.
 
         Returns
         -------
@@ -1220,6 +1224,7 @@ class JGMMExplainer(Params):
             select=select,
             component_classes=self.classes_ if self._tied else None,
             sampler=sampler,
+            query_inputs=q_inputs,
         )
         params = {
             "n_per_query": n_per_query,
