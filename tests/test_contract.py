@@ -580,9 +580,7 @@ SEEDED_LOCAL_EXPLAINERS = sorted(
 
 
 @pytest.mark.parametrize("name", SEEDED_LOCAL_EXPLAINERS)
-def test_a_seeded_local_explainer_explains_a_row_alike_alone_or_anywhere_in_a_batch(
-    name, planted
-):
+def test_a_seeded_local_explainer_explains_a_row_alike_alone_or_anywhere_in_a_batch(name, planted):
     """Row i of explain(X) is explain(X[i:i+1]) and its row in a shuffled batch, bit for
     bit, values and per-row meta, with the same int seed; a different row gets draws of
     its own (tested per explainer)."""
