@@ -11,7 +11,7 @@ An explanation by perturbation has three parts (DESIGN.md, convention 7):
 The engine builds the perturbed inputs for many instances at once, sends them to
 the black box in large batches, and solves the weighted least-squares problems of a
 whole chunk of instances in one batched call per number of components. No Python
-loop runs over instances.
+loop runs over instances' queries or fits (only over their seeds and masks, below).
 
 Every sampler puts the all-on mask (the instance itself) first, so ``f(x)`` is
 always sample 0, and the explained class defaults to its argmax.
@@ -22,9 +22,9 @@ values and its segments (:func:`row_seed`), and so do its cross-validation folds
 (:func:`row_folds`). So a row explained alone or at any place in any batch gets the
 same masks, folds and explanation, and two different rows get independent draws (so
 the sampling errors of a mean over many rows average out). Identical rows (same
-values, same segments) get identical draws, hence identical explanations. Drawing
-the masks is the one step that loops over the rows; their queries and fits stay
-batched.
+values, same segments) get identical draws, hence identical explanations. Hashing
+each row and drawing its masks loop over the rows (about 0.03 s of 0.2 s for
+KernelSHAP on 60 digits rows at 1000 samples and 64 pixels).
 """
 
 from __future__ import annotations
