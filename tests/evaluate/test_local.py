@@ -102,8 +102,8 @@ def test_noisy_explainer_moves_more_than_a_stable_one(digits, digits_blackbox, r
     stable = explanation_sensitivity(
         Saliency(digits_blackbox), X, radius=0.02, n_samples=5, k=8, random_state=0
     )
-    # A Generator: each call draws its own seed, so the copies' masks differ from the
-    # original's. (From an int seed a row and its noisy copies share their masks.)
+    # A Generator: each call draws its own seed. (An int seed would do too: a noisy
+    # copy's masks are seeded by its own values, so they differ from its row's.)
     shaky = explanation_sensitivity(
         Lime(digits_blackbox, segmenter="pixels", n_samples=20, random_state=rng),
         X,

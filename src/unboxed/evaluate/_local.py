@@ -216,10 +216,10 @@ def explanation_sensitivity(
     with one radius per feature). Draws that change the black
     box's class are discarded, so only noise that leaves the decision unchanged
     counts; every noisy copy is explained for the original class, in one batched call.
-    A stochastic explainer's own sampling noise is part of what is measured where its
-    ``random_state`` is a Generator or None (each call draws a new seed); from an int
-    seed both calls start alike, and a row's noisy copies get its own draws, so only
-    the input's noise is measured.
+    A stochastic explainer's own sampling noise is part of what is measured, whatever
+    its ``random_state``: a noisy copy differs from its row, and a local explainer
+    seeds each row's draws with its content as well as the seed
+    (:func:`~unboxed.local._engine.row_seed`), so the copy draws its own.
 
     Parameters
     ----------
