@@ -367,7 +367,11 @@ def local_examples(
     # One seed per call, and from it and each query's own values the query's generator:
     # drawn in turn from rng, a query's candidates were those of its place in the
     # batch; from one start for all, different queries shared their draws.
-    seed = None if rng is None else int(rng.integers(2**63))
+    # Only where a query samples: mined examples and the deterministic searches leave
+    # rng as it was.
+    seed = None
+    if source == "generated" and gaussians is None and rng is not None:
+        seed = int(rng.integers(2**63))
     own = Zq if query_inputs is None else query_inputs
     for q in range(Zq.shape[0]):
         comps = None  # None: each candidate's likeliest component, below
