@@ -1624,17 +1624,21 @@ def test_explain_local_held_out_r2_is_near_the_in_sample_one_of_the_same_model(
 ):
     """On digits the responsible component's regression (17 parameters on 300
     perturbations) underfits the LeNet about as much on new perturbations as on its
-    own: in sample 0.48-0.84 (median 0.76), held out 0.55-0.83 (0.74), at most 0.14
-    apart. The in-sample R^2 of each perturbation's likeliest component, which
-    meta["r2"] was, stood above the held-out one on 7 of 8."""
+    own. One image's two figures can be far apart (the held-out one is read on 60
+    perturbations, and a chain may settle otherwise): over 8 images and 3 seeds the
+    median gap is 0.04 (gaps from -0.50 to 0.34). The in-sample R^2 of each
+    perturbation's likeliest component, which meta["r2"] was, stood above: a median
+    gap of 0.21 on the same images and seeds (0.06 to 0.47)."""
     X, cells = _digit_cells(digits, n=8)
-    att = short(n_iter=50, n_components=3).explain_local(
-        X, blackbox=digits_blackbox, segments=cells, n_samples=300
-    )
-    r2, held_out = np.array(att.meta["r2"]), np.array(att.meta["r2_held_out"])
-    assert np.all(np.isfinite(held_out)) and np.all(held_out > 0.3)
-    assert np.abs(r2 - held_out).max() < 0.2
-    assert abs(np.median(r2) - np.median(held_out)) < 0.04
+    gaps, held_out = [], []
+    for seed in range(3):
+        att = short(n_iter=50, n_components=3, random_state=seed).explain_local(
+            X, blackbox=digits_blackbox, segments=cells, n_samples=300
+        )
+        held_out.append(np.array(att.meta["r2_held_out"]))
+        gaps.append(np.array(att.meta["r2"]) - held_out[-1])
+    assert np.all(np.isfinite(held_out)) and np.median(held_out) > 0.4
+    assert abs(np.median(gaps)) < 0.1
 
 
 def test_explain_local_held_out_r2_of_a_box_linear_in_the_segments_is_one():
@@ -1673,9 +1677,9 @@ def test_explain_local_held_out_r2_of_noise_is_not_above_zero(scale):
     assert np.all(r2 > held_out)
 
 
-def _recorded_local_fit(monkeypatch, box, x, **options):
-    """explain_local of ``x`` (one row, one segment per feature) with the masks drawn
-    (the fit's, then the held-out ones) and the posterior recorded."""
+def _recorded_local_fit(monkeypatch, box, x, seed, **options):
+    """explain_local of ``x`` (one row, one segment per feature) from ``seed``, with the
+    masks drawn (the fit's, then the held-out ones) and the posterior recorded."""
     drawn, posteriors = [], []
     draw, real = dmm_module.bernoulli_masks, dmm_module.sample_posterior
     monkeypatch.setattr(
@@ -1685,7 +1689,8 @@ def _recorded_local_fit(monkeypatch, box, x, **options):
         dmm_module, "sample_posterior", lambda *a: posteriors.append(real(*a)) or posteriors[-1]
     )
     common = {"target": 1, "segments": np.arange(x.shape[1])[None], "kernel_width": 0.5}
-    att = short(n_iter=40, n_components=2).explain_local(x, blackbox=box, **common, **options)
+    model = short(n_iter=40, n_components=2, random_state=seed)
+    att = model.explain_local(x, blackbox=box, **common, **options)
     (fitted, held), (post,) = drawn, posteriors
     return att, fitted[0].astype(float), held[0, 1:].astype(float), post
 
@@ -1701,12 +1706,14 @@ def test_explain_local_held_out_r2_of_the_average_is_the_posterior_means(monkeyp
     """meta["r2_held_out"] by hand: the n_score masks drawn after the fit's (without the
     instance), the black box's logits on them, each predicted by the fit's
     posterior-predictive mean, which is the averaged linear model the attribution
-    shows, and scored by sklearn's r2_score weighted by LIME's kernel."""
+    shows, and scored by sklearn's r2_score weighted by LIME's kernel. Seed 1: a
+    posterior that splits its weight, so that the heaviest component alone predicts
+    otherwise (at 3 seeds in 10 the chain keeps one component)."""
     from sklearn.metrics import r2_score
 
     box, x = BlackBox.from_callable(_bumpy, n_classes=2, input_shape=None), np.ones((1, 8))
     att, Z_fit, Z, post = _recorded_local_fit(
-        monkeypatch, box, x, n_samples=100, n_score=50, component="average"
+        monkeypatch, box, x, 1, n_samples=100, n_score=50, component="average"
     )
     assert Z_fit.shape == (100, 8) and Z.shape == (50, 8)
     # the fit's design is centred at the weighted means of its own samples
@@ -1735,9 +1742,10 @@ def test_explain_local_r2_of_the_responsible_component_scores_its_regression(mon
     masks and on the fitting ones, weighted by LIME's kernel. The black box is one
     linear function of the segments where segment 7 is on and another where it is
     off: the instance's component fits the half where it is on (its slopes are that
-    function's), and on all the masks its R^2 is -0.85 held out and -0.60 in sample,
-    where the held-out R^2 of the mixture's posterior-predictive mean was 0.19 and the
-    in-sample R^2 of each mask's likeliest component 1.00."""
+    function's), and on all the masks its R^2 is -0.19 held out and -0.78 in sample,
+    where the mixture's posterior-predictive mean has 0.23 held out. (At f77f1e7's
+    draws, meta["r2"], each mask's likeliest component in sample, read 1.00.) Seed 1:
+    at 2 seeds in 10 the chain keeps one component, which the slopes' check refuses."""
     from sklearn.metrics import r2_score
 
     on = np.array([2.0, -1.0, 1.5, 0.5, -0.7, 1.1, 0.3, 0.0])
@@ -1749,7 +1757,7 @@ def test_explain_local_r2_of_the_responsible_component_scores_its_regression(mon
 
     box, x = BlackBox.from_callable(two_regimes, n_classes=2, input_shape=None), np.ones((1, 8))
     att, Z_fit, Z, post = _recorded_local_fit(
-        monkeypatch, box, x, n_samples=300, n_score=100, component="responsible"
+        monkeypatch, box, x, 1, n_samples=300, n_score=100, component="responsible"
     )
     coef = att.values[0]
     (j,) = np.flatnonzero(np.all(post.coef[:, 1:] == coef, axis=1))  # the one shown
@@ -1806,9 +1814,10 @@ def _bumpy(rows):
 def test_explain_local_goes_the_segment_explainers_path_with_its_values_as_before():
     """explain_local runs through _SegmentExplainer._explain, with its held-out pass
     around the engine's: the attributions, R-hats and held-out R^2 are those the method
-    gave when it wrote that path out itself (printed at f77f1e7 with this call; the
-    averaged variant, whose figures the change to the responsible one's R^2 leaves
-    alone). A change of the seeding, not of the path, re-prints them."""
+    gave when it wrote that path out itself (printed with this call on that code, once
+    rows were seeded by their content; the averaged variant, whose figures the change
+    to the responsible one's R^2 leaves alone). A change of the seeding, not of the
+    path, re-prints them."""
     box = BlackBox.from_callable(_bumpy, n_classes=2, input_shape=None)
     X = np.array([np.ones(8), np.linspace(0.5, 1.5, 8)])
     att = short(n_iter=40, n_components=2).explain_local(
@@ -1822,17 +1831,17 @@ def test_explain_local_goes_the_segment_explainers_path_with_its_values_as_befor
         component="average",
     )
     before = [
-        [-0.17874780907046808, -1.4009912596854905, 1.1409415466064776, 0.07383647853244513],
-        [-1.1357494664792862, 0.6669617987667362, -0.11067997123874411, -2.340709112728857],
-        [0.4487851539884817, -0.27231131144108234, 1.559332678543002, 0.7302307593569725],
-        [-0.9451125480589339, 0.8794988553165499, 0.6578311496731362, -3.543172214080303],
+        [-0.6449673301130996, -1.4144902431976183, 0.7349913910583918, -0.0361760399206389],
+        [-1.4786239547645883, 0.4700521808050639, -0.12023115111485619, -4.684472700072438],
+        [-0.12300722721025759, -0.48736793743003315, 1.1936594694352034, 0.2203088407756372],
+        [-0.7368090129627158, 1.256636072433836, 0.22230667578724997, -3.255090314007222],
     ]
     np.testing.assert_allclose(att.values, np.reshape(before, (2, 8)), rtol=1e-12, atol=0)
     np.testing.assert_allclose(
-        att.meta["rhat"], [1.5110303811390506, 1.406686305939517], rtol=1e-12
+        att.meta["rhat"], [1.1826641486098008, 1.2589095012034275], rtol=1e-12
     )
     np.testing.assert_allclose(
-        att.meta["r2_held_out"], [0.6795444013548597, 0.6901449417871617], rtol=1e-12
+        att.meta["r2_held_out"], [0.8728625698618007, 0.7715694886283931], rtol=1e-12
     )
 
 

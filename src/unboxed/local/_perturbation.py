@@ -8,6 +8,7 @@ constraint (Lundberg and Lee, 2017).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
