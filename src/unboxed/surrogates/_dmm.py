@@ -936,9 +936,10 @@ class DMMMEN(Params):
         samples). The in-sample R^2 flatters: it scores the perturbations the chain
         was fitted to. ``meta["r2_held_out"]`` is the honest figure, the counterpart
         of LIME's ``score_cv``: after all the fitting perturbations, ``n_score``
-        more per instance are drawn from the same generator and sampler (each
-        segment on with probability 1/2; the instance itself, which the fit saw, is
-        not among them), the black box is queried on them, and each is predicted by
+        more per instance are drawn by the same sampler from a stream of their own
+        (seeded by the call's seed and ``HELD_OUT_STREAM``, then each row's content;
+        each segment on with probability 1/2; the instance itself, which the fit
+        saw, is not among them), the black box is queried on them, and each is predicted by
         that linear model. Their R^2 of the same response (logit or probability, as
         ``scale``) is weighted by the same kernel as the fit where ``kernel_width``
         is given: ``1 - sum_i w_i (y_i - yhat_i)^2 / sum_i w_i (y_i - ybar)^2``,
