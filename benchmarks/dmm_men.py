@@ -259,6 +259,13 @@ LOCAL_VARIANTS = {
         "scale": "probability",
         "component": "average",
     },
+    # The mixture's degenerate case, on the same scale: the 300-image diagnostic of 5
+    # Dec put the gap to lime in the mixture (J=3), not in the elastic-net prior.
+    "DMM-MEN J=1 (probability; one Bayesian elastic net)": {
+        "n_components": 1,
+        "scale": "probability",
+        "component": "average",
+    },
 }
 
 

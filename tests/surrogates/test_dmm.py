@@ -133,6 +133,22 @@ def test_insights_rank_the_planted_support_first(planted_fit):
         assert np.count_nonzero(insight.values[0]) == 4
 
 
+def test_one_component_is_a_bayesian_elastic_net_per_class(planted, planted_blackbox):
+    """J = 1, the mixture's degenerate case (n_components=2 was the least before): one
+    elastic net per class, of weight 1, which still ranks the planted support first;
+    locally the responsible component and the average are the same regression."""
+    m = short(n_components=1, random_state=0).fit(planted.X_train[:1500], planted_blackbox)
+    assert m.coef_.shape == (2, 1, planted.X_train.shape[1])
+    np.testing.assert_array_equal(m.weights_, 1.0)
+    for class_ in (0, 1):
+        assert set(m.insights(class_, k=4).top_k(4, class_=0).tolist()) == SUPPORT
+    common = {"blackbox": planted_blackbox, "target": 1, "n_samples": 200}
+    one = short(n_iter=40, n_components=1)
+    responsible = one.explain_local(planted.X_test[:2], component="responsible", **common)
+    average = one.explain_local(planted.X_test[:2], component="average", **common)
+    np.testing.assert_allclose(responsible.values, average.values, rtol=1e-12, atol=1e-12)
+
+
 def _lookup_blackbox(Z: np.ndarray, proba: np.ndarray) -> BlackBox:
     """A black box on ``Z`` that returns ``proba`` for each of its rows."""
     index = {row.tobytes(): i for i, row in enumerate(Z)}
@@ -1136,6 +1152,7 @@ def test_r2_scores_the_posterior_predictive_mean_with_its_offset(
     [
         ({"n_iter": 7, "burn_in": 0}, "n_iter must be an int >= 8"),  # 7 draws, still too few
         ({"n_chains": 0}, "n_chains must be an int >= 1"),
+        ({"n_components": 0}, "n_components must be an int >= 1"),
         ({"thin": 0}, "thin must be an int >= 1"),
         ({"checkpoint_every": 0}, "checkpoint_every must be an int >= 1"),
         ({"alpha_shape": True}, "alpha_shape must be a finite number > 0"),

@@ -105,7 +105,8 @@ class DMMMEN(Params):
     ----------
     n_components : int
         J, the truncation of the stick-breaking prior (raise it if the last
-        component keeps weight).
+        component keeps weight). 1 is the mixture's degenerate case: one Bayesian
+        elastic net per class (for ``explain_local``, per instance).
     n_priors : int
         K, the number of elastic-net priors the components choose from.
     n_iter : int
@@ -357,7 +358,7 @@ class DMMMEN(Params):
 
     # ------------------------------------------------------------ settings
     def _settings(self) -> ChainSettings:
-        J = check_positive_int(self.n_components, name="n_components", minimum=2)
+        J = check_positive_int(self.n_components, name="n_components")
         K = check_positive_int(self.n_priors, name="n_priors")
         n_iter = check_positive_int(self.n_iter, name="n_iter", minimum=8)
         burn_in = n_iter // 2 if self.burn_in is None else self.burn_in
