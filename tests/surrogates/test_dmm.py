@@ -634,7 +634,6 @@ def test_hard_zero_one_probabilities_are_clipped_not_nan(planted):
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"n_components": 1}, "n_components"),
         ({"n_iter": 10, "burn_in": 9}, "fewer than 4 draws"),
         ({"lambda_rate": 0}, "lambda_rate must be a finite number > 0"),
         ({"test_size": 1.0}, r"test_size must lie in \(0, 1\), got 1.0"),
