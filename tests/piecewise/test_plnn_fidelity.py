@@ -41,18 +41,24 @@ def test_more_pieces_agree_more_and_close_the_probability_gap(smooth_mlp, digits
     assert figures[0].agreement.ci[1] < 1.0
 
 
+def _copies_of_a_digits_mlp(activation, digits):
+    """plnn_fidelity of to_plnn's 2-, 8- and 32-piece copies of a 64-32-10 MLP with
+    ``activation``, trained on digits."""
+    model = zoo.mlp((32,), "relu", n_features=64, n_classes=10, random_state=0)
+    model.act1 = activation()
+    zoo.train(model, digits, epochs=10, batch_size=64, lr=5e-3, random_state=0, verbose=False)
+    return [
+        plnn_fidelity(model, to_plnn(model, n, verbose=False), digits.X_test, random_state=0)
+        for n in (2, 8, 32)
+    ]
+
+
 @pytest.mark.parametrize("activation", [nn.GELU, nn.SiLU])
 def test_a_gelu_or_silu_network_is_copied_as_closely(activation, digits):
     """The same 64-32-10 MLP with GELU (SiLU): 98.9% (98.3%) agreement and a mean
     probability gap of 0.021 (0.023) with 2 pieces, 100% and 0.008 (0.003) with 8,
     100% and 0.0001 with 32."""
-    model = zoo.mlp((32,), "relu", n_features=64, n_classes=10, random_state=0)
-    model.act1 = activation()
-    zoo.train(model, digits, epochs=10, batch_size=64, lr=5e-3, random_state=0, verbose=False)
-    figures = [
-        plnn_fidelity(model, to_plnn(model, n, verbose=False), digits.X_test, random_state=0)
-        for n in (2, 8, 32)
-    ]
+    figures = _copies_of_a_digits_mlp(activation, digits)
     assert [f.n_pieces for f in figures] == [2, 8, 32]
     assert [f.agreement.mean for f in figures][1:] == [1.0, 1.0]
     assert figures[0].agreement.mean < 0.995
@@ -68,13 +74,7 @@ def test_a_mish_selu_celu_or_hardswish_network_is_copied_closely_with_more_piece
     """The same 64-32-10 MLP with Mish, SELU, CELU or Hardswish: with 2 pieces 97.8-99.7%
     agreement and a mean probability gap of 0.005-0.045; with 8, 99.4-100% and
     0.0004-0.007; with 32, 100% and under 0.0002 (largest gap 0.0012, Hardswish)."""
-    model = zoo.mlp((32,), "relu", n_features=64, n_classes=10, random_state=0)
-    model.act1 = activation()
-    zoo.train(model, digits, epochs=10, batch_size=64, lr=5e-3, random_state=0, verbose=False)
-    figures = [
-        plnn_fidelity(model, to_plnn(model, n, verbose=False), digits.X_test, random_state=0)
-        for n in (2, 8, 32)
-    ]
+    figures = _copies_of_a_digits_mlp(activation, digits)
     assert [f.n_pieces for f in figures] == [2, 8, 32]
     agreements = [f.agreement.mean for f in figures]
     assert agreements[0] <= agreements[1] <= agreements[2] == 1.0

@@ -41,7 +41,7 @@ from .._validation import (
 )
 from ..explanation import Attribution, make_meta
 from ..zoo._models import check_finite_weights
-from ._linearize import SMOOTH, PiecewiseActivation, PiecewiseLinear
+from ._linearize import PIECEWISE, SMOOTH, PiecewiseActivation, PiecewiseLinear
 
 #: Layers that are affine in eval mode and pass through by their VJP.
 AFFINE = (
@@ -57,16 +57,9 @@ AFFINE = (
     nn.BatchNorm1d,
     nn.BatchNorm2d,
 )
-#: Element-wise activations that are exactly piecewise linear (ReLU6 is a Hardtanh).
-ELEMENTWISE = (
-    nn.ReLU,
-    nn.LeakyReLU,
-    nn.PReLU,
-    nn.Hardtanh,
-    nn.Hardsigmoid,
-    nn.Threshold,
-    PiecewiseActivation,
-)
+#: Element-wise activations that are exactly piecewise linear (ReLU6 is a Hardtanh):
+#: those linearize keeps as they are.
+ELEMENTWISE = PIECEWISE
 #: Activations that :func:`to_plnn` linearises: named in the error as its job.
 SMOOTH_HINT = SMOOTH
 
