@@ -2301,3 +2301,24 @@ def test_explain_local_held_out_perturbations_are_not_the_fits_own():
     seen = {row.tobytes() for row in fit}
     # 12 segments give 4096 masks; 20 fresh draws repeat few of the fit's 100.
     assert sum(row.tobytes() in seen for row in held_out) <= 5
+
+
+def test_explain_local_held_out_r2_pairs_each_row_with_its_own_fit_across_chunks(
+    planted, monkeypatch
+):
+    """The held-out pass draws fewer perturbations per row than the fit, so its chunks
+    hold more rows, and the engine fits a chunk's rows grouped by their number of
+    segments: with mixed counts the two passes meet the rows in different orders. Each
+    row's held-out R^2 is that of its own fit, as when it is explained alone (taken in
+    turn, the fits went to other rows: one of 10 segments scored masks of 5)."""
+    from unboxed.local import _engine
+
+    monkeypatch.setattr(_engine, "CHUNK_ROWS", 80)  # the fit: 2 rows a chunk, 8 held out
+    X = planted.X_test[:4]
+    d = X.shape[1]
+    segments = np.stack([np.arange(d) // (1 + i) for i in range(4)])  # 20, 10, 7, 5
+    common = {"blackbox": _row_exact_softmax(d), "n_samples": 40, "target": 1, "n_score": 10}
+    batch = short(n_iter=8).explain_local(X, segments=segments, **common)
+    for i in range(len(X)):
+        alone = short(n_iter=8).explain_local(X[i : i + 1], segments=segments[i : i + 1], **common)
+        assert batch.meta["r2_held_out"][i] == alone.meta["r2_held_out"][0], i

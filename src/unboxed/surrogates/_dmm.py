@@ -1486,8 +1486,12 @@ class _LocalDMM(_SegmentExplainer):
 
     def explain(self, X: object, *, target: object = None, segments: object = None) -> Attribution:
         seed = int_seed(self.random_state)
-        # Each instance's fit, in the engine's order, for the held-out pass to score.
-        fits: list[_LocalFit] = []
+        # Each instance's fit, by the hash of its content (its row_seed without the
+        # seed), for the held-out pass to score: that pass's chunks are larger (fewer
+        # samples a row) and the engine fits a chunk's rows grouped by their number of
+        # segments, so the two passes meet mixed rows in different orders. Identical
+        # rows (one hash) have identical fits.
+        fits: dict[tuple[int, ...], _LocalFit] = {}
         bar: Any = None  # opened by run(), moved by fit()
 
         def fit(masks, y, weights, valid, keys):
@@ -1515,7 +1519,7 @@ class _LocalDMM(_SegmentExplainer):
                 scores[i, on], r2[i], rhat[i] = local.coef, local.r2, local.rhat
                 intercept[i] = local.intercept
                 if self.n_score:
-                    fits.append(local)
+                    fits[tuple(keys[i][1:])] = local
                 bar.update(1)
             return scores, {"r2": r2, "rhat": rhat, "intercept": intercept}
 
@@ -1551,7 +1555,7 @@ class _LocalDMM(_SegmentExplainer):
         X: np.ndarray,
         targets: np.ndarray,
         partition: Partition,
-        fits: list[_LocalFit],
+        fits: dict[tuple[int, ...], _LocalFit],
         seed: int,
     ) -> np.ndarray:
         """Each instance's R^2 on ``n_score`` new perturbations, shape (n,); NaN if off.
@@ -1561,12 +1565,12 @@ class _LocalDMM(_SegmentExplainer):
         fit's first masks again), so they leave the fit's as they were, and its
         queries go to the black box in blocks of their own, so the fit's rows keep
         the batches they had (a network's output can change in the last bits with
-        the batch a row is in). Both passes meet the rows in the same order, as
-        ``fits`` lists them: the same partition makes the same chunks and groups.
+        the batch a row is in). Each row finds its fit in ``fits`` by the hash of its
+        content, which the two passes' row seeds share (the order in which they meet
+        the rows can differ).
         """
         if not self.n_score:
             return np.full(X.shape[0], math.nan)
-        pending = iter(fits)
 
         def score(masks, y, weights, valid, keys):
             r2 = np.empty(valid.shape[0])
@@ -1574,7 +1578,7 @@ class _LocalDMM(_SegmentExplainer):
                 on = np.flatnonzero(valid[i])  # the segments the fit regressed on
                 r2[i] = _weighted_r2(
                     self._response(y[i]),
-                    next(pending).predict(masks[i][:, on].astype(np.float64)),
+                    fits[tuple(keys[i][1:])].predict(masks[i][:, on].astype(np.float64)),
                     None if self.kernel_width is None else weights[i],
                 )
             return np.zeros(valid.shape), {"r2_held_out": r2}
