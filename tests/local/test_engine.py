@@ -633,3 +633,17 @@ def test_row_folds_are_each_row_s_own_and_balanced(rng):
     assert not np.array_equal(folds[0], folds[1])
     np.testing.assert_array_equal(folds[0], folds[3])
     np.testing.assert_array_equal(_engine.row_folds(keys[1:2], 23, 5)[0], folds[1])
+
+
+def test_row_seed_reads_minus_zero_as_zero(rng):
+    """-0.0 == 0.0: a row holding one is the same row to the black box and to the
+    docs' "identical rows get identical draws", but its bytes differ (a negated or
+    rounded-up feature gives it), and it drew other masks."""
+    x = rng.uniform(size=16)
+    x[[2, 9]] = 0.0
+    negated = x.copy()
+    negated[[2, 9]] = -0.0
+    assert _engine.row_seed(3, negated) == _engine.row_seed(3, x)
+    assert _engine.row_seed(3, negated.astype(np.float32)) == _engine.row_seed(
+        3, x.astype(np.float32)
+    )

@@ -229,9 +229,9 @@ def row_seed(seed: int, x: np.ndarray, labels: np.ndarray | None = None) -> list
     """The seed words of one row's generator: ``[seed, *digest]``.
 
     ``digest`` is :data:`DIGEST_WORDS` 32-bit words of a BLAKE2b hash of the row's
-    content: its shape and its values as little-endian float64 bytes, and, where
-    given, its components' labels as little-endian int64. So the same row (same
-    values, same segments) gets the same draws alone or at any place in any batch,
+    content: its shape and its values as little-endian float64 bytes (-0.0 as 0.0),
+    and, where given, its components' labels as little-endian int64. So the same row
+    (same values, same segments) gets the same draws alone or at any place in any batch,
     on any platform, and two different rows get independent draws. (From the seed
     alone, every row with as many components drew the same masks, and their sampling
     errors added up instead of averaging out over the rows.)
@@ -253,7 +253,9 @@ def row_seed(seed: int, x: np.ndarray, labels: np.ndarray | None = None) -> list
         ``1 + DIGEST_WORDS`` non-negative ints.
     """
     digest = hashlib.blake2b(digest_size=4 * DIGEST_WORDS)
-    values = np.ascontiguousarray(x, dtype="<f8")
+    # + 0.0 turns -0.0 into 0.0: equal values, which the black box answers alike, whose
+    # bytes differ.
+    values = np.ascontiguousarray(np.asarray(x, dtype=np.float64) + 0.0, dtype="<f8")
     digest.update(np.asarray(values.shape, dtype="<i8").tobytes())
     digest.update(values.tobytes())
     if labels is not None:
