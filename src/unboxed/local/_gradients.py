@@ -338,7 +338,9 @@ class SmoothGrad(_GradientExplainer):
         (:func:`~unboxed.local._engine.row_seed`): row ``i`` of ``explain(X)`` is
         ``explain(X[i:i+1])`` (bit for bit where the module's gradient for a row does
         not depend on the rows sent with it), different rows get independent noise,
-        and identical rows get identical maps.
+        and identical rows get identical maps. The noise is drawn by torch, whose
+        generator takes a 32-bit seed: of ``n`` different rows, two share their
+        standard normal draws with probability about ``n^2 / 2^33`` (1% at 10,000).
     image_shape : (H, W), optional
         The image's shape, for plots; by default read from the black box's
         ``input_shape``.
@@ -395,9 +397,12 @@ class SmoothGrad(_GradientExplainer):
         # One seed per call, and from it and each row's values a torch seed per row:
         # drawn for the whole chunk, a row's noise depended on its place in the batch,
         # and from the call's seed alone every row got the same standard normal draws.
+        # torch's CPU generator keeps the low 32 bits of a seed (manual_seed(5) and
+        # manual_seed(5 + 2**40) draw alike), so a row's seed is one 32-bit word: the
+        # same the 64-bit word gave, said as it is.
         seed = call_seed(self.random_state)
         keys = (np.random.SeedSequence(row_seed(seed, x)) for x in X)
-        torch_seeds = [int(key.generate_state(1, np.uint64)[0]) for key in keys]
+        torch_seeds = [int(key.generate_state(1, np.uint32)[0]) for key in keys]
         return seed, torch_seeds, *self._sigma(X.shape[1])
 
     def _seed(self, extra: Any) -> int | None:
