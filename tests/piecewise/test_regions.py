@@ -547,6 +547,18 @@ def test_attributions_name_the_classes_given_or_the_black_boxs(rng, tmp_path):
         LinearRegions(model, class_names=["cat", "dog"])
 
 
+def test_a_zoo_model_s_class_names_name_the_attributions(rng):
+    """zoo.train and zoo.load name a zoo model's classes (and to_plnn's copy keeps
+    them): LinearRegions reads them as it reads the model's input_shape, where its
+    attributions had none ("class 1")."""
+    model = zoo.mlp((5,), n_features=4, n_classes=3, activation="tanh", random_state=0)
+    model.class_names = ("cat", "dog", "eel")
+    X = rng.normal(size=(2, 4))
+    plnn = to_plnn(model, 4, verbose=False)
+    assert LinearRegions(plnn).explain(X, target=1).class_names == ("cat", "dog", "eel")
+    assert LinearRegions(plnn, class_names=("a", "b", "c")).class_names_ == ("a", "b", "c")
+
+
 @pytest.mark.parametrize(
     "activation",
     [

@@ -40,7 +40,7 @@ from .._validation import (
     is_int,
 )
 from ..explanation import Attribution, make_meta
-from ..zoo._models import check_finite_weights
+from ..zoo._models import ZooModel, check_finite_weights
 from ._linearize import PIECEWISE, SMOOTH, PiecewiseActivation, PiecewiseLinear
 
 #: Layers that are affine in eval mode and pass through by their VJP.
@@ -401,8 +401,9 @@ class LinearRegions:
         Inputs processed at once.
     class_names : sequence, optional
         A name for each output (its class), for the plots of :meth:`explain`'s
-        attributions; taken from a black box's :attr:`~unboxed.BlackBox.classes` when
-        ``module`` is one and this is None.
+        attributions; where this is None, a black box's
+        :attr:`~unboxed.BlackBox.class_names` or a zoo model's
+        :attr:`~unboxed.zoo.ZooModel.class_names`.
 
     Attributes
     ----------
@@ -438,6 +439,10 @@ class LinearRegions:
             module = module.module
         if not isinstance(module, nn.Module):
             raise TypeError(f"LinearRegions takes a torch.nn.Module, got {type(module).__name__}")
+        if class_names is None and isinstance(module, ZooModel):
+            # zoo.train and zoo.load name a zoo model's classes, and to_plnn's copy keeps
+            # them: read, as its input_shape is, where the attributions titled "class 1".
+            class_names = module.class_names
         self.module = module
         self.batch_size = check_positive_int(batch_size, name="batch_size")
         layers = _flatten_layers(module)
