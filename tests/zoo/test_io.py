@@ -38,6 +38,24 @@ def test_class_names_round_trip_and_older_records_load_without(tmp_path):
         zoo.load(folder)
 
 
+@pytest.mark.parametrize(
+    ("names", "message"),
+    [
+        (("cat",), "class_names has 1 entries; expected 2"),
+        (("cat", "cat"), "class_names must be unique"),
+        ((0, 1), "class_names must be non-empty strings"),
+    ],
+)
+def test_save_refuses_class_names_that_load_would_refuse(tmp_path, names, message):
+    """Checked before anything is written: they were saved, and the folder did not
+    load (a data set whose names are numbers gave zoo.train's model such names)."""
+    model = zoo.mlp((4,), n_features=3, n_classes=2, random_state=0)
+    model.class_names = names
+    with pytest.raises(ValueError, match=message):
+        zoo.save(model, tmp_path / "bad")
+    assert not (tmp_path / "bad").exists()
+
+
 def test_mlp_round_trip(tmp_path):
     model = zoo.mlp((7, 5), "tanh", n_features=6, n_classes=3, random_state=2)
     loaded = zoo.load(zoo.save(model, tmp_path))

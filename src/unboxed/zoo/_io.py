@@ -146,7 +146,8 @@ def save(
         A folder, created if needed.
     metadata : dict, optional
         JSON-serialisable facts to keep with the model (data set, accuracy, command).
-        The model's :attr:`~ZooModel.class_names`, where it has them, are kept too.
+        The model's :attr:`~ZooModel.class_names`, where it has them, are kept too
+        (``n_classes`` distinct, non-empty strings, else ``ValueError``).
 
     Returns
     -------
@@ -158,6 +159,9 @@ def save(
             f"zoo.save takes a ZooModel (from unboxed.zoo), got {type(model).__name__}; "
             "save other modules with safetensors directly"
         )
+    # Checked as load checks them, before anything is written: names that load
+    # refuses (a wrong count, a repeat, a number) left a folder that would not load.
+    names = check_names(model.class_names, model.n_classes, name="class_names", strict=True)
     folder = Path(path)
     folder.mkdir(parents=True, exist_ok=True)
     # Two files cannot be replaced at once: each carries the other's hash, so a save
@@ -175,8 +179,8 @@ def save(
         "metadata": metadata or {},
         "weights_sha256": _tensors_digest(weights),
     }
-    if model.class_names is not None:  # absent otherwise, as in files saved before
-        record["class_names"] = list(model.class_names)
+    if names is not None:  # absent otherwise, as in files saved before
+        record["class_names"] = list(names)
     write_json(folder / RECORD, record)
     return folder
 
