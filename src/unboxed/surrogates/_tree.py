@@ -308,8 +308,9 @@ class TreeSurrogate(Params):
         Returns
         -------
         str
-            The whole tree, however deep; its leaves name the black box's labels
-            (:attr:`BlackBox.classes`) where it has them, else column indices.
+            The whole tree, however deep; its leaves name the black box's classes
+            by :meth:`BlackBox.class_name` (its ``class_names``, else its labels in
+            :attr:`BlackBox.classes`, else column indices).
         """
         from sklearn.tree import export_text
 
