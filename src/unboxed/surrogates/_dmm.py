@@ -1489,9 +1489,10 @@ class _LocalDMM(_SegmentExplainer):
         # Each instance's fit, by the hash of its content (its row_seed without the
         # seed), for the held-out pass to score: that pass's chunks are larger (fewer
         # samples a row) and the engine fits a chunk's rows grouped by their number of
-        # segments, so the two passes meet mixed rows in different orders. Identical
-        # rows (one hash) have identical fits.
-        fits: dict[tuple[int, ...], _LocalFit] = {}
+        # segments, so the two passes meet mixed rows in different orders. Rows of one
+        # hash (identical rows, one number of segments) come in the order of the batch
+        # in both passes, so each takes the first fit of its hash not yet taken.
+        fits: dict[tuple[int, ...], list[_LocalFit]] = {}
         bar: Any = None  # opened by run(), moved by fit()
 
         def fit(masks, y, weights, valid, keys):
@@ -1519,7 +1520,7 @@ class _LocalDMM(_SegmentExplainer):
                 scores[i, on], r2[i], rhat[i] = local.coef, local.r2, local.rhat
                 intercept[i] = local.intercept
                 if self.n_score:
-                    fits[tuple(keys[i][1:])] = local
+                    fits.setdefault(tuple(keys[i][1:]), []).append(local)
                 bar.update(1)
             return scores, {"r2": r2, "rhat": rhat, "intercept": intercept}
 
@@ -1555,7 +1556,7 @@ class _LocalDMM(_SegmentExplainer):
         X: np.ndarray,
         targets: np.ndarray,
         partition: Partition,
-        fits: dict[tuple[int, ...], _LocalFit],
+        fits: dict[tuple[int, ...], list[_LocalFit]],
         seed: int,
     ) -> np.ndarray:
         """Each instance's R^2 on ``n_score`` new perturbations, shape (n,); NaN if off.
@@ -1567,18 +1568,20 @@ class _LocalDMM(_SegmentExplainer):
         the batches they had (a network's output can change in the last bits with
         the batch a row is in). Each row finds its fit in ``fits`` by the hash of its
         content, which the two passes' row seeds share (the order in which they meet
-        the rows can differ).
+        the rows can differ), the first of that hash not yet scored.
         """
         if not self.n_score:
             return np.full(X.shape[0], math.nan)
+        pending = {digest: iter(found) for digest, found in fits.items()}
 
         def score(masks, y, weights, valid, keys):
             r2 = np.empty(valid.shape[0])
             for i in range(valid.shape[0]):
                 on = np.flatnonzero(valid[i])  # the segments the fit regressed on
+                own = next(pending[tuple(keys[i][1:])])
                 r2[i] = _weighted_r2(
                     self._response(y[i]),
-                    fits[tuple(keys[i][1:])].predict(masks[i][:, on].astype(np.float64)),
+                    own.predict(masks[i][:, on].astype(np.float64)),
                     None if self.kernel_width is None else weights[i],
                 )
             return np.zeros(valid.shape), {"r2_held_out": r2}
