@@ -129,7 +129,7 @@ class TreeRegularizedMLP(Params):
     ----------
     hidden : sequence of int
         Hidden widths of the network.
-    activation : {"relu", "sigmoid", "tanh", "elu"}
+    activation : {"relu", "sigmoid", "tanh", "elu", "gelu", "silu", "leaky_relu"}
     strength : float
         lambda, the weight of the tree penalty; 0 trains a plain MLP (the surrogate
         is still fitted, to report its predictions).
