@@ -601,6 +601,29 @@ def test_a_seeded_local_explainer_explains_a_row_alike_alone_or_anywhere_in_a_ba
                     assert np.array_equal(got, np.array(value[i], dtype=float), equal_nan=True)
 
 
+@pytest.mark.parametrize("name", SEEDED_LOCAL_EXPLAINERS)
+@pytest.mark.parametrize("random_state", ["generator", None])
+def test_a_seeded_local_explainer_records_the_call_s_seed_which_gives_the_call_again(
+    name, random_state, planted
+):
+    """With a Generator (or None) a call draws one int seed: meta["seed"] records it (it
+    recorded the word 'Generator'), and random_state=meta["seed"] gives the same
+    explanation, values and per-row meta. An int seed is recorded as it is."""
+    box = BlackBox.from_torch(_RowExact().double(), input_shape=(20,))
+    X, build = planted.X_test[:3], LOCAL_EXPLAINERS[name]
+    state = np.random.default_rng(5) if random_state == "generator" else None
+    first = build(box, state).explain(X)
+    seed = first.meta["seed"]
+    assert isinstance(seed, int) and not isinstance(seed, bool)
+    again = build(box, seed).explain(X)
+    assert np.array_equal(again.values, first.values)
+    for key, value in first.meta.items():
+        if isinstance(value, list) and len(value) == len(X):
+            got = np.array(again.meta[key], dtype=float)
+            assert np.array_equal(got, np.array(value, dtype=float), equal_nan=True), key
+    assert build(box, 12).explain(X).meta["seed"] == 12
+
+
 @pytest.mark.parametrize("name", [*sorted(LOCAL_EXPLAINERS), "DMMMEN_local"])
 def test_local_explainer_records_the_black_boxs_labels(name, planted, tmp_path):
     # Plots titled a row by its column index ("class 0") even where the black box names

@@ -543,17 +543,3 @@ def test_smoothgrad_gives_different_rows_their_own_noise_and_equal_rows_the_same
     assert np.abs(standard[0] - standard[1]).max() > 0.1
     np.testing.assert_array_equal(noise[0], noise[2])
     np.testing.assert_array_equal(result.values[0], result.values[2])
-
-
-@pytest.mark.parametrize("random_state", ["generator", None])
-def test_smoothgrad_records_the_call_s_seed_and_it_gives_the_call_again(
-    random_state, digits, digits_blackbox
-):
-    X = digits.X_test[:3]
-    state = np.random.default_rng(5) if random_state == "generator" else None
-    first = SmoothGrad(digits_blackbox, n_samples=6, random_state=state).explain(X)
-    seed = first.meta["seed"]
-    assert isinstance(seed, int) and not isinstance(seed, bool)
-    again = SmoothGrad(digits_blackbox, n_samples=6, random_state=seed).explain(X)
-    np.testing.assert_array_equal(again.values, first.values)
-    assert SmoothGrad(digits_blackbox, random_state=4).explain(X).meta["seed"] == 4

@@ -1026,24 +1026,3 @@ def test_the_masks_of_two_rows_with_as_many_segments_differ(cls, digits):
     cls(box, segmenter="pixels", n_samples=50, random_state=0, cv=None).explain(X)
     masks = np.concatenate(seen).reshape(2, 50, 64) != 0
     assert not np.array_equal(masks[0], masks[1])
-
-
-@pytest.mark.parametrize("cls", [Lime, KernelShap])
-@pytest.mark.parametrize("random_state", ["generator", None])
-def test_meta_records_the_call_s_seed_and_it_gives_the_call_again(cls, random_state, digits):
-    """With a Generator (or None) the call draws one int seed; meta["seed"] records it
-    (it recorded the word 'Generator'), and random_state=meta["seed"] gives the same
-    explanation. An int seed is recorded as it is."""
-    box, X = _row_exact_box(), digits.X_test[:3]
-    state = np.random.default_rng(5) if random_state == "generator" else None
-    first = cls(box, n_samples=60, random_state=state).explain(X)
-    seed = first.meta["seed"]
-    assert isinstance(seed, int) and not isinstance(seed, bool)
-    again = cls(box, n_samples=60, random_state=seed).explain(X)
-    np.testing.assert_array_equal(again.values, first.values)
-    assert again.meta["seed"] == seed
-    for key in ("score", "score_cv"):
-        np.testing.assert_array_equal(
-            np.array(again.meta[key], dtype=float), np.array(first.meta[key], dtype=float)
-        )
-    assert cls(box, n_samples=60, random_state=12).explain(X).meta["seed"] == 12
