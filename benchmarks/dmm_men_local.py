@@ -9,8 +9,9 @@ test images, SLIC segments and budget (1000 perturbations), the variants of
 - the main benchmark's best (probability scale, components averaged, J = 3);
 - the same with LIME's kernel (``kernel_width=0.25``, the lime package's default),
   which weighs the perturbations near the instance more;
-- J = 2, the fewest components, with and without the kernel: with it, the nearest
-  DMM-MEN gets to lime's single weighted ridge regression.
+- J = 2, the fewest components of a mixture, with and without the kernel;
+- J = 1, the mixture's degenerate case: one Bayesian elastic net per image, the
+  nearest DMM-MEN gets to lime's single weighted ridge regression.
 
 Run: ``.venv/bin/python benchmarks/dmm_men_local.py`` (about 15 minutes on 2 cores
 for 300 images). Writes ``benchmarks/results/dmm_men_local.md`` and ``.json``.
@@ -34,6 +35,7 @@ VARIANTS = {
     "DMM-MEN J=3, LIME kernel 0.25": {**AVERAGE, "n_components": 3, "kernel_width": 0.25},
     "DMM-MEN J=2": {**AVERAGE, "n_components": 2},
     "DMM-MEN J=2, LIME kernel 0.25": {**AVERAGE, "n_components": 2, "kernel_width": 0.25},
+    "DMM-MEN J=1 (one Bayesian elastic net)": {**AVERAGE, "n_components": 1},
 }
 
 
