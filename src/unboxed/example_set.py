@@ -174,18 +174,13 @@ class ExampleSet(Explanation):
         object.__setattr__(
             self, "image_shape", _check_image_shape(self.image_shape, int(pixels.shape[1]))
         )
-        if self.class_names is not None:
-            names = tuple(str(c) for c in np.atleast_1d(self.class_names))
-            if n and top.max() >= len(names):
-                raise ValueError(f"top_classes name class {top.max()} of {len(names)}")
-            object.__setattr__(self, "class_names", names)
+        object.__setattr__(self, "class_names", _names_of(self.class_names, top, "top_classes"))
         object.__setattr__(self, "feature_names", check_names(self.feature_names, values.shape[1]))
-        if self.query_class_names is not None:
-            names = tuple(str(c) for c in np.atleast_1d(self.query_class_names))
-            classes = self.query_classes
-            if classes is not None and classes.size and classes.max() >= len(names):
-                raise ValueError(f"query_classes name class {classes.max()} of {len(names)}")
-            object.__setattr__(self, "query_class_names", names)
+        object.__setattr__(
+            self,
+            "query_class_names",
+            _names_of(self.query_class_names, self.query_classes, "query_classes"),
+        )
         self._check_meta()
 
     @property
@@ -256,3 +251,14 @@ class ExampleSet(Explanation):
         from .report import plot_examples
 
         return plot_examples(self, groups, max_per_group=max_per_group)
+
+
+def _names_of(names: Any, classes: np.ndarray | None, what: str) -> tuple[str, ...] | None:
+    """``names`` as a tuple of str (None passes), refused where it is too short to name
+    every class index in ``classes`` (``what``, for the message)."""
+    if names is None:
+        return None
+    names = tuple(str(c) for c in np.atleast_1d(names))
+    if classes is not None and classes.size and classes.max() >= len(names):
+        raise ValueError(f"{what} name class {classes.max()} of {len(names)}")
+    return names
