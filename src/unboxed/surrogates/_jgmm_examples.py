@@ -21,7 +21,7 @@ from typing import cast
 import numpy as np
 
 from .._ranks import descending_order
-from ..local._engine import row_seed
+from ..local._engine import call_seed, row_seed
 from . import _jgmm_math as jm
 from ._jgmm import JGMM
 
@@ -371,7 +371,7 @@ def local_examples(
     # rng as it was.
     seed = None
     if source == "generated" and gaussians is None and rng is not None:
-        seed = int(rng.integers(2**63))
+        seed = call_seed(rng)  # one draw from the Generator, as the local explainers
     own = Zq if query_inputs is None else query_inputs
     for q in range(Zq.shape[0]):
         comps = None  # None: each candidate's likeliest component, below
