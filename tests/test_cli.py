@@ -1,12 +1,15 @@
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from tests.helpers import interrupt_at
-from unboxed import __version__, zoo
-from unboxed.cli import main
+from unboxed import Attribution, __version__, local, zoo
+from unboxed.cli import EXPLAIN_METHODS, main
 from unboxed.data import available_datasets
+from unboxed.evaluate import deletion_curve
+from unboxed.local import segment
 
 
 def test_version_and_help(capsys):
@@ -500,6 +503,8 @@ def test_ctrl_c_while_saving_leaves_no_half_saved_model(monkeypatch, tmp_path, c
         ("train", ["decay (default 0.0)", "shuffling (default 0)", "(default 256,64)"]),
         ("train", ["activation (default relu)"]),
         ("demo", ["results (default demo-output)", "epochs (default 40)", "tests (default 0)"]),
+        ("explain", ["(default lime)", "(default 0:10)", "(default auto)", "(default 1000)"]),
+        ("explain", ["one at a time (default 10)", "bootstrap (default 0)"]),
     ],
 )
 def test_each_option_says_its_default_in_the_help(capsys, command, defaults):
@@ -510,3 +515,96 @@ def test_each_option_says_its_default_in_the_help(capsys, command, defaults):
     text = " ".join(capsys.readouterr().out.split())  # argparse wraps to the terminal
     for default in defaults:
         assert default in text
+
+
+# ------------------------------------------------------------------------ explain
+@pytest.fixture(scope="module")
+def saved_lenet(tmp_path_factory, digits_lenet):
+    """The session's digits LeNet, saved as `unboxed train` saves it."""
+    folder = tmp_path_factory.mktemp("explain") / "lenet"
+    zoo.save(digits_lenet, folder, metadata={"dataset": "digits"})
+    return folder
+
+
+def _explain(saved, out, *options):
+    return main(["explain", "--model", str(saved), "--out", str(out), "--quiet", *options])
+
+
+def test_explain_saves_the_attributions_and_prints_their_faithfulness(
+    saved_lenet, tmp_path, capsys, digits, digits_lenet
+):
+    out = tmp_path / "lime.npz"
+    assert _explain(saved_lenet, out, "--rows", "3:7", "--n-samples", "300", "--max-k", "6") == 0
+    printed = capsys.readouterr().out
+    attribution = Attribution.load(out)
+    blackbox = zoo.as_blackbox(digits_lenet)
+    X = digits.X_test[3:7]
+    np.testing.assert_array_equal(attribution.target, blackbox.predict(X))
+    np.testing.assert_array_equal(attribution.inputs, X)
+    # the printed figures are the library's: the deletion curve over the same 2x2
+    # cells (a 4x4 grid on 8x8 digits), and Lime's own cross-validated R2 per row
+    cells = segment(X, (8, 8), method="grid", cell=2)
+    curve = deletion_curve(blackbox, X, attribution, max_k=6, segments=cells, random_state=0)
+    assert f"top 1..6 components are set to 0 (higher is more faithful): {curve.aopc}" in printed
+    rows = [line.split() for line in printed.splitlines() if line.split()[0] in "3456"]
+    assert [int(r[0]) for r in rows] == [3, 4, 5, 6]
+    assert [r[1] for r in rows] == [str(y) for y in digits.y_test[3:7]]
+    assert [r[2] for r in rows] == [str(t) for t in attribution.target]
+    np.testing.assert_allclose([float(r[4]) for r in rows], curve.drop.mean(axis=1), atol=5e-4)
+    np.testing.assert_allclose([float(r[5]) for r in rows], attribution.meta["score_cv"], atol=5e-4)
+    # the same seed gives the same file
+    again = tmp_path / "again.npz"
+    assert _explain(saved_lenet, again, "--rows", "3:7", "--n-samples", "300") == 0
+    np.testing.assert_array_equal(Attribution.load(again).values, attribution.values)
+
+
+@pytest.mark.parametrize("method", list(EXPLAIN_METHODS))
+def test_explain_runs_every_method_it_offers(saved_lenet, tmp_path, capsys, method):
+    out, figure = tmp_path / "a.npz", tmp_path / "a.png"
+    options = ["--method", method, "--rows", "0:2", "--n-samples", "40", "--plot", str(figure)]
+    assert _explain(saved_lenet, out, *options) == 0
+    assert Attribution.load(out).meta["method"] == getattr(local, EXPLAIN_METHODS[method]).method
+    assert figure.stat().st_size > 0
+    assert "deletion AOPC" in capsys.readouterr().out
+
+
+def test_explain_reads_the_data_set_from_the_model_or_is_told(
+    saved_lenet, tmp_path, capsys, digits_lenet
+):
+    bare = tmp_path / "bare"
+    zoo.save(digits_lenet, bare)  # saved without metadata: no data set recorded
+    assert _explain(bare, tmp_path / "a.npz") == 2
+    assert "does not record its data set; pass --dataset" in capsys.readouterr().err
+    assert _explain(bare, tmp_path / "a.npz", "--dataset", "digits", "--rows", "0:1") == 0
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (["--rows", "350:360"], "--rows 350:360 runs past the 359 test rows of digits"),
+        (["--dataset", "planted"], "planted's inputs have shape (20,), but the model in"),
+    ],
+)
+def test_explain_refuses_rows_or_data_the_model_cannot_take(
+    saved_lenet, tmp_path, capsys, options, message
+):
+    assert _explain(saved_lenet, tmp_path / "a.npz", *options) == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "a.npz").exists()
+
+
+@pytest.mark.parametrize("rows", ["5:2", "3", "-1:4", "a:b", "2:2"])
+def test_explain_refuses_a_bad_row_range_by_option(saved_lenet, tmp_path, capsys, rows):
+    with pytest.raises(SystemExit) as exited:
+        _explain(saved_lenet, tmp_path / "a.npz", f"--rows={rows}")
+    assert exited.value.code == 2
+    assert "argument --rows: expected START:STOP" in capsys.readouterr().err
+
+
+def test_explain_refuses_an_unwritable_plot_before_any_work(
+    monkeypatch, saved_lenet, tmp_path, capsys
+):
+    monkeypatch.setattr(zoo, "load", lambda path: pytest.fail("loaded before the check"))
+    code = _explain(saved_lenet, tmp_path / "a.npz", "--plot", str(tmp_path))
+    assert code == 2
+    assert "is a folder; name a file" in capsys.readouterr().err

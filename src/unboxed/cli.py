@@ -1,4 +1,4 @@
-"""The ``unboxed`` command: ``datasets``, ``train`` and ``demo``."""
+"""The ``unboxed`` command: ``datasets``, ``train``, ``explain`` and ``demo``."""
 
 from __future__ import annotations
 
@@ -9,8 +9,24 @@ import shutil
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from ._version import __version__
+
+#: ``unboxed explain --method``: each name's explainer in :mod:`unboxed.local`, by name
+#: so that ``--help`` need not import torch.
+EXPLAIN_METHODS = {
+    "lime": "Lime",
+    "kernel-shap": "KernelShap",
+    "occlusion": "Occlusion",
+    "saliency": "Saliency",
+    "input-x-gradient": "InputXGradient",
+    "integrated-gradients": "IntegratedGradients",
+    "deeplift": "DeepLift",
+    "smoothgrad": "SmoothGrad",
+}
+#: The methods that take ``n_samples``, ``random_state`` and, for the first two, segments.
+SAMPLED_METHODS = ("lime", "kernel-shap", "smoothgrad")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -72,6 +88,70 @@ def _parser() -> argparse.ArgumentParser:
     )
     train.add_argument("--quiet", action="store_true", help="no progress bar")
 
+    explain = commands.add_parser(
+        "explain",
+        help="explain a saved model's decisions on test images, with how faithful each is",
+    )
+    explain.add_argument(
+        "--model", required=True, type=_user_path, help="a folder saved by `unboxed train`"
+    )
+    explain.add_argument(
+        "--out", required=True, type=_user_path, help="the attributions' .npz file to write"
+    )
+    explain.add_argument(
+        "--method",
+        default="lime",
+        choices=list(EXPLAIN_METHODS),
+        help="the local explainer (default %(default)s)",
+    )
+    explain.add_argument(
+        "--dataset",
+        default=None,
+        help="a name from `unboxed datasets` (default: the one the model was trained on)",
+    )
+    explain.add_argument(
+        "--rows",
+        type=_row_range,
+        default="0:10",
+        help="test rows START:STOP to explain (default %(default)s)",
+    )
+    explain.add_argument(
+        "--segments",
+        default="auto",
+        choices=["auto", "slic", "quickshift", "grid", "pixels"],
+        help="the components that perturbation methods switch off and the deletion test "
+        "removes; auto is SLIC superpixels on images of 16 pixels a side or more, a 4x4 "
+        "grid of cells on smaller ones (default %(default)s)",
+    )
+    explain.add_argument(
+        "--n-samples",
+        type=_int_at_least(1),
+        default=1000,
+        help="samples per row for lime, kernel-shap and smoothgrad (default %(default)s)",
+    )
+    explain.add_argument(
+        "--max-k",
+        type=_int_at_least(1),
+        default=10,
+        help="components the deletion test removes, one at a time (default %(default)s)",
+    )
+    explain.add_argument(
+        "--seed",
+        type=_int_at_least(0),
+        default=0,
+        help="random_state of the explainer and of the bootstrap (default %(default)s)",
+    )
+    explain.add_argument(
+        "--plot",
+        default=None,
+        type=_user_path,
+        help="a figure file to write: the first 10 rows, numbered from 0 within --rows",
+    )
+    explain.add_argument(
+        "--data-path", default=None, type=_user_path, help="folder holding the data set's files"
+    )
+    explain.add_argument("--quiet", action="store_true", help="no progress bar")
+
     demo = commands.add_parser("demo", help="train a LeNet on digits, explain it and test it")
     demo.add_argument(
         "--out",
@@ -121,6 +201,21 @@ def _widths(text: str) -> list[int]:
     if not widths or min(widths) < 1:
         raise argparse.ArgumentTypeError(f"expected positive ints such as 256,64, got {text!r}")
     return widths
+
+
+def _row_range(text: str) -> tuple[int, int]:
+    """``--rows``: ``START:STOP``, ints with 0 <= START < STOP (checked against the
+    data set's test split once it is loaded)."""
+    start, sep, stop = text.partition(":")
+    try:
+        bounds = (int(start), int(stop))
+    except ValueError:
+        bounds = (-1, -1)
+    if not sep or bounds[0] < 0 or bounds[1] <= bounds[0]:
+        raise argparse.ArgumentTypeError(
+            f"expected START:STOP with 0 <= START < STOP, such as 0:10, got {text!r}"
+        )
+    return bounds
 
 
 def _int_at_least(minimum: int) -> Callable[[str], int]:
@@ -222,6 +317,92 @@ def _train(args: argparse.Namespace, argv: Sequence[str]) -> int:
     return 0
 
 
+def _explain(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from . import local, zoo
+    from ._io import save_figure
+    from .data import load_dataset
+    from .evaluate import deletion_curve
+    from .zoo._io import read_record
+
+    out = _check_writable(args.out, "--out", folder=False)
+    if args.plot is not None:
+        _check_writable(args.plot, "--plot", folder=False)
+    model = zoo.load(args.model)
+    name = args.dataset or read_record(args.model).get("metadata", {}).get("dataset")
+    if not name:
+        raise ValueError(f"{args.model} does not record its data set; pass --dataset")
+    dataset = load_dataset(name, path=args.data_path)
+    if dataset.input_shape != model.input_shape:
+        raise ValueError(
+            f"{name}'s inputs have shape {dataset.input_shape}, but the model in "
+            f"{args.model} takes {model.input_shape}; pass the --dataset it was trained on"
+        )
+    start, stop = args.rows
+    if stop > len(dataset.X_test):
+        raise ValueError(
+            f"--rows {start}:{stop} runs past the {len(dataset.X_test)} test rows of {name}"
+        )
+    blackbox = zoo.as_blackbox(model)
+    X = blackbox.check_X(dataset.X_test[start:stop])
+    segments = _explain_segments(X, dataset.image_shape, args.segments)
+    kwargs: dict[str, object] = {"verbose": not args.quiet}
+    if args.method in SAMPLED_METHODS:
+        kwargs.update(n_samples=args.n_samples, random_state=args.seed)
+    explainer = getattr(local, EXPLAIN_METHODS[args.method])(blackbox, **kwargs)
+    by_segment = {"segments": segments} if args.method in ("lime", "kernel-shap") else {}
+    attribution = explainer.explain(X, **by_segment)
+    attribution.save(out)
+    # The same components for every method, so that their figures compare.
+    max_k = min(args.max_k, int(segments.max(axis=1).min()) + 1)
+    curve = deletion_curve(
+        blackbox, X, attribution, max_k=max_k, segments=segments, random_state=args.seed
+    )
+    proba = blackbox.predict_proba(X)[np.arange(len(X)), attribution.target]
+    print(f"{args.method} on test rows {start}:{stop} of {name}; saved to {out}")
+    labels = [blackbox.class_name(int(y)) for y in dataset.y_test[start:stop]]
+    _print_explained_rows(attribution, labels, proba, curve, start)
+    print(
+        f"deletion AOPC, the mean drop in the explained class's probability as the top "
+        f"1..{max_k} components are set to 0 (higher is more faithful): {curve.aopc}"
+    )
+    if args.plot is not None:
+        save_figure(attribution.plot(list(range(min(len(X), 10)))), args.plot, dpi=80)
+        print(f"figure of the first {min(len(X), 10)} rows: {args.plot}")
+    return 0
+
+
+def _explain_segments(X: Any, image_shape: tuple[int, int] | None, method: str) -> Any:
+    """``--segments``' components of each row of ``X``."""
+    from .local import segment
+
+    if image_shape is None or method == "pixels":
+        return segment(X, method="pixels")
+    if method == "auto":
+        method = "slic" if min(image_shape) >= 16 else "grid"
+    params = {"cell": max(1, min(image_shape) // 4)} if method == "grid" else {}
+    return segment(X, image_shape, method=method, **params)
+
+
+def _print_explained_rows(
+    attribution: Any, labels: Any, proba: Any, curve: Any, start: int
+) -> None:
+    """A table of the rows explained: the class, its probability, the method's own
+    figure of fit where it has one and the row's deletion AOPC."""
+    meta = attribution.meta
+    own = next((key for key in ("score_cv", "score", "delta") if key in meta), None)
+    header = {"score_cv": "R2 (CV)", "score": "R2", "delta": "completeness gap"}.get(own, "")
+    print(f"{'row':>6}  {'label':>10}  {'explained class':>16}  {'p':>6}  {'AOPC':>6}  {header}")
+    aopc = curve.drop.mean(axis=1)  # each row's term of curve.aopc
+    for i, label in enumerate(labels):
+        figure = f"{float(meta[own][i]):.3f}" if own else ""
+        print(
+            f"{start + i:>6}  {label:>10}  {attribution.class_name(i):>16}  "
+            f"{proba[i]:>6.3f}  {aopc[i]:>6.3f}  {figure}"
+        )
+
+
 def _exit_status(err: BaseException) -> int:
     """2 for what the command line asked (a bad value, a path that cannot be used), as
     argparse exits; 1 when the work itself failed: a model error (``BlackBoxError`` is a
@@ -255,6 +436,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _datasets()
         if args.command == "train":
             return _train(args, argv)
+        if args.command == "explain":
+            return _explain(args)
         if args.command == "demo":
             from .demo import run_demo
 
