@@ -210,3 +210,19 @@ def test_table_breaks_finds_a_blank_line_inside_a_table():
 )
 def test_every_markdown_table_is_whole(path):
     assert table_breaks(path.read_text()) == [], f"{path.name}: table rows cut off"
+
+
+def test_every_benchmark_result_and_study_has_a_row_in_the_benchmarks_table():
+    """Each results file in benchmarks/results/ and each study that `make bench-studies`
+    runs is named in the README's Benchmarks section (pixels_48k had neither)."""
+    section = README.read_text().split("\n## Benchmarks\n", 1)[1].split("\n## ", 1)[0]
+    results = sorted((README.parent / "benchmarks" / "results").glob("*.md"))
+    assert len(results) > 10
+    missing = [path.name for path in results if path.name not in section]
+    assert missing == [], f"results files the Benchmarks table does not name: {missing}"
+    makefile = (README.parent / "Makefile").read_text()
+    studies = re.search(r"DMM_STUDIES := (.*?)\nbench-studies", makefile, flags=re.S).group(1)
+    studies = studies.replace("\\", " ").split()
+    assert "pixels_48k" in studies
+    missing = [study for study in studies if f"--study {study}`" not in section]
+    assert missing == [], f"studies the Benchmarks table does not name: {missing}"
