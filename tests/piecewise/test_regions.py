@@ -661,3 +661,69 @@ def test_the_new_smooth_activations_point_to_to_plnn(layer):
     X = np.random.default_rng(0).normal(size=(20, 4))
     W, b = regions.local_linear(X)
     np.testing.assert_allclose(np.einsum("nkd,nd->nk", W, X) + b, regions.logits(X), atol=1e-9)
+
+
+class _ShiftedReLU(nn.ReLU):
+    """A user's ReLU that computes relu(x - 1): read as an nn.ReLU, its regions were
+    wrong without a word."""
+
+    def forward(self, x):
+        return torch.relu(x - 1.0)
+
+
+class _SquaredLinear(nn.Linear):
+    def forward(self, x):
+        return super().forward(x) ** 2
+
+
+class _NamedReLU(nn.ReLU):
+    """A subclass that keeps torch's forward computes a ReLU: still read exactly."""
+
+
+class _NamedHardtanh(nn.Hardtanh):
+    def __init__(self):
+        super().__init__(-0.5, 2.0)
+
+
+@pytest.mark.parametrize(
+    ("layer", "parent"),
+    [
+        (_ShiftedReLU(), "ReLU"),
+        (_SquaredLinear(4, 4), "Linear"),
+        (
+            type("MyHardtanh", (nn.Hardtanh,), {"forward": lambda self, x: x.clamp(-2.0, 2.0)})(),
+            "Hardtanh",
+        ),
+    ],
+)
+def test_a_subclass_that_overrides_forward_is_refused_by_name(layer, parent):
+    module = nn.Sequential(nn.Linear(4, 4), layer, nn.Linear(4, 2))
+    name = type(layer).__name__
+    with pytest.raises(ValueError, match=f"'1' \\({name}\\).*{parent}.*forward"):
+        LinearRegions(module)
+
+
+def test_a_subclass_that_keeps_torchs_forward_is_read_exactly(rng):
+    torch.manual_seed(0)
+    module = nn.Sequential(
+        nn.Linear(3, 6), _NamedReLU(), nn.Linear(6, 5), _NamedHardtanh(), nn.Linear(5, 2)
+    ).double()
+    X = rng.normal(scale=2.0, size=(40, 3))
+    regions = LinearRegions(module)
+    W, b = regions.local_linear(X)
+    with torch.no_grad():
+        logits = module(torch.as_tensor(X)).numpy()
+    np.testing.assert_allclose(np.einsum("nkd,nd->nk", W, X) + b, logits, atol=1e-12, rtol=0)
+
+
+class _Residual(nn.Sequential):
+    """x + layers(x): flattened as a plain Sequential, its skip was lost without a word."""
+
+    def forward(self, x):
+        return x + super().forward(x)
+
+
+def test_a_sequential_that_overrides_forward_is_refused_by_name():
+    module = nn.Sequential(nn.Linear(4, 4), _Residual(nn.Linear(4, 4), nn.ReLU()), nn.Linear(4, 2))
+    with pytest.raises(ValueError, match=r"'1' \(_Residual\).*Sequential.*forward"):
+        LinearRegions(module)

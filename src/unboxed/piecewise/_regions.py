@@ -168,6 +168,14 @@ def _known_piecewise(name: str, *params: float) -> PiecewiseLinear:
 def _flatten_layers(module: nn.Module, prefix: str = "") -> list[tuple[str, nn.Module]]:
     """The leaf layers of nested ``nn.Sequential`` containers, in order, with their names."""
     if isinstance(module, nn.Sequential):
+        if type(module).forward is not nn.Sequential.forward:
+            # A residual block written as a Sequential subclass: its layers in a row
+            # would drop what its own forward adds.
+            raise ValueError(
+                f"layer {prefix.rstrip('.') or type(module).__name__!r} "
+                f"({type(module).__name__}) subclasses Sequential but overrides its forward, "
+                "so LinearRegions cannot read it as its layers in a row"
+            )
         layers = []
         for name, child in module.named_children():
             layers.extend(_flatten_layers(child, f"{prefix}{name}."))
@@ -175,10 +183,43 @@ def _flatten_layers(module: nn.Module, prefix: str = "") -> list[tuple[str, nn.M
     return [(prefix.rstrip(".") or type(module).__name__, module)]
 
 
+#: Every layer class LinearRegions reads: by its type, never by running it alone.
+KNOWN = AFFINE + ELEMENTWISE + (nn.MaxPool1d, nn.MaxPool2d)
+
+
+def _overridden_forward(layer: nn.Module) -> type | None:
+    """The known class a layer subclasses, when the subclass replaces its ``forward``.
+
+    LinearRegions reads a layer by its class (a ReLU's pieces, a Linear's weight), so a
+    user's ``class MyReLU(nn.ReLU)`` with a forward of its own would be explained as a
+    ReLU while the network computes something else. A subclass that keeps torch's
+    forward (a new name, other defaults in ``__init__``) computes what its class does.
+
+    Returns
+    -------
+    type or None
+        The first known class in the layer's MRO, if ``forward`` differs from its
+        ``forward``; None for a known class itself or a subclass that keeps its forward.
+    """
+    known = next(cls for cls in type(layer).__mro__ if cls in KNOWN)
+    return None if type(layer).forward is known.forward else known
+
+
 def _check_layers(layers: list[tuple[str, nn.Module]]) -> None:
     """Raise a ``ValueError`` naming the first layer that is not (piecewise) linear."""
     for name, layer in layers:
-        if isinstance(layer, AFFINE + ELEMENTWISE + (nn.MaxPool1d, nn.MaxPool2d)):
+        if isinstance(layer, KNOWN):
+            parent = _overridden_forward(layer)
+            if parent is not None:
+                qualified = ("nn." if parent.__module__.startswith("torch.") else "") + (
+                    parent.__name__
+                )
+                raise ValueError(
+                    f"layer {name!r} ({type(layer).__name__}) subclasses {parent.__name__} "
+                    "but overrides its forward, so LinearRegions cannot know the function it "
+                    f"computes (it reads a {parent.__name__} by its class); use "
+                    f"{qualified} itself, or a subclass that keeps its forward"
+                )
             if isinstance(layer, (nn.MaxPool1d, nn.MaxPool2d)) and layer.ceil_mode:
                 raise ValueError(f"LinearRegions does not support ceil_mode in layer {name!r}")
             if isinstance(layer, (nn.MaxPool1d, nn.MaxPool2d)) and layer.return_indices:
@@ -392,7 +433,9 @@ class LinearRegions:
         Flatten, Dropout, BatchNorm (all in eval mode), ReLU, LeakyReLU, PReLU (one learned
         slope, or one per channel), Hardtanh, ReLU6, Hardsigmoid, Threshold (a jump where
         ``value`` differs from ``threshold``) and :class:`PiecewiseActivation` layers,
-        returning logits. A torch ``BlackBox`` is unwrapped. Smooth networks go through
+        returning logits. A subclass of one of these counts as it only if it keeps
+        its ``forward``: one that overrides it is refused, as its function is not
+        known. A torch ``BlackBox`` is unwrapped. Smooth networks go through
         :func:`to_plnn` first.
     input_shape : tuple of int, optional
         The shape of one input; read from a zoo model or black box, or from the first
