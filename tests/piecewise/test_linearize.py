@@ -586,3 +586,44 @@ def test_to_plnn_linearises_each_celu_alpha_apart():
     plnn = to_plnn(net, 6, verbose=False)
     assert plnn[0].function.intercepts[0] == pytest.approx(-0.5)
     assert plnn[1].function.intercepts[0] == pytest.approx(-2.0)
+
+
+@pytest.mark.parametrize(
+    "activation",
+    [
+        nn.PReLU(init=0.2),
+        nn.PReLU(init=-0.3),
+        nn.Threshold(0.1, -1.0),  # a step of 1.1 up at 0.1
+        nn.Threshold(0.1, 2.0),  # a step of 1.9 down at 0.1
+        nn.Threshold(-0.3, -0.3),  # continuous: ReLU moved to (-0.3, -0.3)
+    ],
+)
+def test_prelu_and_threshold_are_linearised_exactly_as_linear_regions_reads_them(activation):
+    """Two exact pieces for any n_pieces, equal to the module's own float64 outputs
+    everywhere, the threshold itself and its float neighbours included, and the very
+    function LinearRegions reads the layer as. Algorithm 1 alone put Threshold(0.1, -1)'s
+    break where its asymptotes cross, at -1 (an error of 1.1), and more lines reached
+    the step only with a redundant piece and a max_error of its height."""
+    from unboxed.piecewise._regions import _exact_piecewise
+
+    module = activation.double()
+    edge = float(getattr(activation, "threshold", 0.0))
+    x = torch.cat(
+        [
+            torch.linspace(-200, 200, 400_001, dtype=torch.float64),
+            torch.tensor([edge, np.nextafter(edge, -1.0), np.nextafter(edge, 1.0)]),
+        ]
+    )
+    exact = _exact_piecewise(activation)
+    for n_pieces in (2, 6):
+        p = linearize(activation, n_pieces, verbose=False)
+        assert p.n_pieces == 2 and p.max_error == 0.0
+        with torch.no_grad():
+            assert float((module(x) - p(x)).abs().max()) == 0.0
+        for field in ("breakpoints", "slopes", "intercepts"):
+            np.testing.assert_array_equal(getattr(p, field), getattr(exact, field))
+
+
+def test_a_prelu_with_one_slope_per_channel_is_refused_as_no_single_function():
+    with pytest.raises(ValueError, match="one slope per channel.*LinearRegions"):
+        linearize(nn.PReLU(3), 4, verbose=False)

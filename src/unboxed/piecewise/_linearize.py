@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import functools
 from collections.abc import Callable
 from typing import Any, Literal
 
@@ -228,12 +229,28 @@ def _resolve(activation: Any, asymptotes: Any) -> tuple[Callable, tuple[Line, Li
         fn, known = named[activation]
         return fn, known if asymptotes is None else _check_asymptotes(asymptotes), activation
     if isinstance(activation, nn.Module):
+        fn = activation
+        if type(activation) is nn.PReLU:
+            if activation.weight.numel() != 1:
+                raise ValueError(
+                    f"PReLU(num_parameters={activation.weight.numel()}) has one slope per "
+                    "channel, not one function of a number, which linearize approximates; "
+                    "it is piecewise linear already: to_plnn keeps it and LinearRegions "
+                    "reads it exactly"
+                )
+            # Its learned slope is a float32 parameter, which torch's prelu refuses to
+            # mix with the float64 inputs the fit evaluates: the same LeakyReLU in float64.
+            slope = float(activation.weight.detach().reshape(-1)[0])
+            fn = functools.partial(nn.functional.leaky_relu, negative_slope=slope)
         modules: dict[type, Callable[[Any], tuple[Line, Line]]] = {
             nn.Sigmoid: lambda m: ((0.0, 0.0), (0.0, 1.0)),
             nn.Tanh: lambda m: ((0.0, -1.0), (0.0, 1.0)),
             nn.ELU: lambda m: _elu_asymptotes(float(m.alpha)),
             nn.ReLU: lambda m: ((0.0, 0.0), (1.0, 0.0)),
             nn.LeakyReLU: lambda m: ((float(m.negative_slope), 0.0), (1.0, 0.0)),
+            nn.PReLU: lambda m: ((float(m.weight.detach().reshape(-1)[0]), 0.0), (1.0, 0.0)),
+            # value up to threshold, x above: exact by _exact_threshold, not these lines
+            nn.Threshold: lambda m: ((0.0, float(m.value)), (1.0, 0.0)),
             nn.Hardtanh: lambda m: ((0.0, float(m.min_val)), (0.0, float(m.max_val))),
             nn.ReLU6: lambda m: ((0.0, 0.0), (0.0, 6.0)),
             # relu6(x + 3) / 6: 0 up to -3 and 1 from 3
@@ -252,10 +269,10 @@ def _resolve(activation: Any, asymptotes: Any) -> tuple[Callable, tuple[Line, Li
             nn.Hardswish: lambda m: ((0.0, 0.0), (1.0, 0.0)),
         }
         if asymptotes is not None:
-            return activation, _check_asymptotes(asymptotes), type(activation).__name__
+            return fn, _check_asymptotes(asymptotes), type(activation).__name__
         for kind, lines in modules.items():
             if type(activation) is kind:
-                fn = _hardsigmoid if kind is nn.Hardsigmoid else activation
+                fn = _hardsigmoid if kind is nn.Hardsigmoid else fn
                 return fn, lines(activation), type(activation).__name__.lower()
         raise ValueError(
             f"linearize does not know the asymptotes of {type(activation).__name__}; "
@@ -271,6 +288,28 @@ def _resolve(activation: Any, asymptotes: Any) -> tuple[Callable, tuple[Line, Li
         return activation, _check_asymptotes(asymptotes), name
     raise TypeError(
         f"activation must be a name, a torch module or a callable, got {type(activation).__name__}"
+    )
+
+
+def _exact_threshold(activation: nn.Threshold) -> PiecewiseLinear:
+    """``nn.Threshold`` as its two exact pieces: ``value`` up to ``threshold`` (the
+    threshold itself included, as torch's ``x > threshold`` and a breakpoint agree),
+    then ``x``.
+
+    Algorithm 1 cannot find it: its lines hand over where they cross, and the
+    asymptotes ``y = value`` and ``y = x`` cross at ``value``, not at the threshold,
+    unless the two are equal. Threshold(0.1, -1) with 2 lines had its break at -1 (an
+    error of 1.1); more lines reached the step only through a redundant copy of the
+    left line, with a ``max_error`` of the step's height, though the fit was exact.
+    """
+    threshold, value = float(activation.threshold), float(activation.value)
+    return PiecewiseLinear(
+        breakpoints=np.array([threshold]),
+        slopes=np.array([0.0, 1.0]),
+        intercepts=np.array([value, 0.0]),
+        max_error=0.0,
+        name="threshold",
+        tangent_points=np.array([-np.inf, np.inf]),  # both lines are asymptotes
     )
 
 
@@ -519,11 +558,14 @@ def linearize(
         Modules ``nn.Sigmoid``, ``nn.Tanh``, ``nn.ELU`` and ``nn.CELU`` (any
         ``alpha``), ``nn.SELU``, ``nn.ReLU``, ``nn.LeakyReLU``, ``nn.Hardtanh``,
         ``nn.ReLU6``, ``nn.Hardsigmoid``, ``nn.Softplus``, ``nn.GELU`` (either
-        ``approximate``), ``nn.SiLU``, ``nn.Mish`` and ``nn.Hardswish`` are known;
-        anything else, including a plain function of torch tensors, needs
-        ``asymptotes``. GELU, SiLU, Mish and Hardswish dip below 0 (to about -0.17,
-        -0.28, -0.31 and -0.375) before they rise: the tangents follow the dip as they
-        follow any bend, and ``max_error`` bounds the error the same way.
+        ``approximate``), ``nn.SiLU``, ``nn.Mish``, ``nn.Hardswish``, ``nn.PReLU``
+        (one learned slope: one per channel is no single function, and is refused) and
+        ``nn.Threshold`` (its two exact pieces, even where it jumps, which Algorithm 1's
+        tangents cannot place) are known; anything else, including a subclass of these
+        and a plain function of torch tensors, needs ``asymptotes``. GELU, SiLU, Mish
+        and Hardswish dip below 0 (to about -0.17, -0.28, -0.31 and -0.375) before they
+        rise: the tangents follow the dip as they follow any bend, and ``max_error``
+        bounds the error the same way.
     n_pieces : int
         The number of lines, at least the 2 asymptotes. When the fit becomes exact
         (a piecewise-linear activation) no more lines are added, so the result may have
@@ -551,6 +593,8 @@ def linearize(
             f"search_range {search_range} at resolution {resolution} asks for {n_grid:.3g} grid "
             f"points; at most {MAX_GRID:.0e}: narrow the range or lower the resolution"
         )
+    if type(activation) is nn.Threshold and asymptotes is None:
+        return _exact_threshold(activation)
     grid = np.linspace(lo, hi, n_grid)
     target, _ = _evaluate(fn, grid)
     if not np.all(np.isfinite(target)):
