@@ -1163,3 +1163,24 @@ def test_an_integral_float_names_its_int_class_and_bool_labels_take_bools():
     bools = BlackBox.from_sklearn(model)
     assert bools.classes == (False, True)
     np.testing.assert_array_equal(bools._check_target(True, 2), [1, 1])
+
+
+@pytest.mark.parametrize("class_names", [None, ["cat", "dog", "owl"]])
+def test_class_name_and_label_take_only_a_column_index(class_names):
+    """A class index lies in [0, n_classes): -1 named the last class (Python's indexing)
+    and, without names, came back as "-1"; 3 raised a bare IndexError or came back "3"."""
+    box = BlackBox.from_callable(
+        lambda X: np.full((len(X), 3), 1 / 3), n_classes=3, class_names=class_names
+    )
+    assert box.class_name(2) == ("2" if class_names is None else "owl")
+    assert box.class_name(np.int64(1)) == box.class_name(1.0) == box.class_name(1)
+    assert box.class_label(np.int64(2)) == 2
+    for method in (box.class_name, box.class_label):
+        with pytest.raises(ValueError, match="negative"):
+            method(-1)
+        with pytest.raises(ValueError, match="class 3 but there are only 3"):
+            method(3)
+        with pytest.raises(ValueError, match="integer"):
+            method(1.5)
+        with pytest.raises(TypeError, match="bool"):
+            method(True)

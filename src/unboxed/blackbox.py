@@ -292,14 +292,22 @@ class BlackBox:
         Parameters
         ----------
         index : int
-            A column of :meth:`predict_proba`.
+            A column of :meth:`predict_proba`, in ``[0, n_classes)``.
 
         Returns
         -------
         str
+
+        Raises
+        ------
+        ValueError
+            For an index that is no integer, negative, or ``n_classes`` or more.
+        TypeError
+            For a bool.
         """
+        index = self._column(index)
         names = self.class_names
-        return str(int(index)) if names is None else names[int(index)]
+        return str(index) if names is None else names[index]
 
     def class_label(self, index: int) -> Any:
         """The label of column ``index``, for showing a class to a person.
@@ -307,14 +315,30 @@ class BlackBox:
         Parameters
         ----------
         index : int
-            A column of :meth:`predict_proba`.
+            A column of :meth:`predict_proba`, in ``[0, n_classes)``.
 
         Returns
         -------
         label
             ``classes[index]``, or the index itself when :attr:`classes` is None.
+
+        Raises
+        ------
+        ValueError, TypeError
+            As :meth:`class_name`.
         """
-        return int(index) if self.classes is None else self.classes[int(index)]
+        index = self._column(index)
+        return index if self.classes is None else self.classes[index]
+
+    def _column(self, index: object) -> int:
+        """``index`` as a column of :meth:`predict_proba`: Python's indexing would read
+        -1 as the last class, and a name list's IndexError names no argument."""
+        _validation.check_not_bool(index, name="index")
+        shape = np.shape(cast(Any, index))
+        if shape:
+            raise ValueError(f"index must be one class index, got shape {shape}")
+        hint = f" (a column of predict_proba, in [0, {self.n_classes}))"
+        return int(check_labels([index], n=1, n_classes=self.n_classes, name="index", hint=hint)[0])
 
     def class_labels(self, indices: object) -> np.ndarray:
         """The labels of column ``indices``, as :meth:`class_index` reads them back:
