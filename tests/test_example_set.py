@@ -204,3 +204,25 @@ def test_query_class_names_are_checked_and_round_trip(tmp_path):
     arrays["__unboxed__"] = np.array(json.dumps(header))
     np.savez(tmp_path / "old.npz", **arrays)
     assert ExampleSet.load(tmp_path / "old.npz").query_class_names is None
+
+
+def test_class_names_must_name_the_query_classes_unless_query_class_names_do(tmp_path):
+    """class_names names query_classes where query_class_names is None: a query of
+    class 5 beside 3 names was accepted, and the plot titled it "5" among the names."""
+    queried = {"queries": np.zeros((2, 9)), "query_classes": np.array([0, 5])}
+    with pytest.raises(ValueError, match="query_classes name class 5 of 3"):
+        _examples(**queried, class_names=("a", "b", "c"))
+    # query_class_names name them instead: class_names answer for top_classes alone
+    named = _examples(**queried, class_names=("a", "b", "c"), query_class_names=list("abcdef"))
+    assert named.class_names == ("a", "b", "c")
+    # a file saved without names, and one from before query_class_names, load as saved
+    for names in (None, ("a", "b", "c", "d", "e", "f")):
+        _examples(**queried, class_names=names).save(tmp_path / "e.npz")
+        arrays = dict(np.load(tmp_path / "e.npz", allow_pickle=False))
+        header = json.loads(str(arrays["__unboxed__"]))
+        del header["fields"]["query_class_names"]
+        arrays["__unboxed__"] = np.array(json.dumps(header))
+        np.savez(tmp_path / "e.npz", **arrays)
+        loaded = ExampleSet.load(tmp_path / "e.npz")
+        assert loaded.class_names == names and loaded.query_class_names is None
+        np.testing.assert_array_equal(loaded.query_classes, [0, 5])

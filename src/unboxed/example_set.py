@@ -175,6 +175,9 @@ class ExampleSet(Explanation):
             self, "image_shape", _check_image_shape(self.image_shape, int(pixels.shape[1]))
         )
         object.__setattr__(self, "class_names", _names_of(self.class_names, top, "top_classes"))
+        if self.query_class_names is None:
+            # Then class_names name the queries too (plots title them by it).
+            _names_of(self.class_names, self.query_classes, "query_classes")
         object.__setattr__(self, "feature_names", check_names(self.feature_names, values.shape[1]))
         object.__setattr__(
             self,

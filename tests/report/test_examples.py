@@ -59,7 +59,8 @@ def _counterfactuals(**changes):
         "query_inputs": rng.uniform(size=(2, 4)),
         "query_classes": np.array([0, 2]),
         "image_shape": (2, 2),
-        "class_names": ("zero", "one"),
+        # enough to name query class 2 too: ExampleSet refuses fewer
+        "class_names": ("zero", "one", "two"),
     }
     return ExampleSet(**{**base, **changes})
 
@@ -90,8 +91,8 @@ def test_counterfactuals_sit_next_to_their_query_picture_and_class():
     fig = plot_examples(examples, [1], max_per_group=2)
     axes = fig.axes
     assert len(axes) == 3  # the query, then two counterfactuals
-    # query 1's picture is its input image, titled by its own class (2 has no name)
-    assert axes[0].get_title() == "query 1 (2)"
+    # query 1's picture is its input image, titled by its own class
+    assert axes[0].get_title() == "query 1 (two)"
     np.testing.assert_array_equal(
         axes[0].images[0].get_array(), examples.query_inputs[1].reshape(2, 2)
     )
