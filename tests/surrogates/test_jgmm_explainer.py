@@ -1419,3 +1419,38 @@ def test_different_queries_draw_independently_and_equal_queries_alike(
     np.testing.assert_allclose(
         found.values[found.groups == 0], found.values[found.groups == 2], rtol=1e-5
     )
+
+
+def test_generated_examples_record_the_call_s_seed_and_it_gives_the_call_again(explainer, digits):
+    """meta["seed"] is the int each sampling call drew from a Generator (or from the
+    explainer's own), as the local explainers record it; passing it back as
+    random_state makes the same examples. It recorded the explainer's random_state (0),
+    with which no call made from a Generator could be made again."""
+    e, queries = explainer, digits.X_test[:2]
+    calls = {
+        "prototypes": lambda r: e.prototypes(
+            source="generated", n_per_class=2, n_candidates=10, random_state=r
+        ),
+        "influentials": lambda r: e.influentials(
+            source="generated", n=3, n_per_component=5, random_state=r
+        ),
+        "counterfactuals": lambda r: e.counterfactuals(
+            queries, n_per_query=2, n_samples=50, random_state=r
+        ),
+        "semifactuals": lambda r: e.semifactuals(
+            queries, n_per_query=2, n_samples=50, sampler="local", radius=3.0, random_state=r
+        ),
+    }
+    for name, call in calls.items():
+        for random_state in (np.random.default_rng(7), None):  # None: the explainer's
+            first = call(random_state)
+            seed = first.meta["seed"]
+            assert isinstance(seed, int) and not isinstance(seed, bool), name
+            again = call(seed)
+            assert again.meta["seed"] == seed, name
+            np.testing.assert_array_equal(again.values, first.values, err_msg=name)
+            np.testing.assert_array_equal(again.scores, first.scores, err_msg=name)
+    # calls that draw nothing keep the explainer's random_state, as before
+    assert e.criticisms(n=2).meta["seed"] == 0
+    mined = e.counterfactuals(queries, n_per_query=1, source="mined")
+    assert mined.meta["seed"] == 0

@@ -247,6 +247,27 @@ COUNTERFACTUAL_ONLY = {
 }
 
 
+def check_local_options(kind: str, select: str, sampler: str, radius: float | None) -> None:
+    """Refuse a ``select``, ``sampler`` or ``radius`` that :func:`local_examples` cannot
+    use for ``kind``: a ``ValueError`` naming it."""
+    if select not in SELECTS:
+        raise ValueError(f"select must be one of {SELECTS}, got {select!r}")
+    if sampler not in SAMPLERS:
+        raise ValueError(f"sampler must be one of {SAMPLERS}, got {sampler!r}")
+    for name, value in (("sampler", sampler), ("select", select)):
+        if value in COUNTERFACTUAL_ONLY[name] and kind != "counterfactual":
+            raise ValueError(f"{name}={value!r} finds counterfactuals only")
+    if sampler in RADIUS_SAMPLERS and (radius is None or not np.isfinite(radius)):
+        # An infinite radius gave infinite moves and, silently, no candidates.
+        raise ValueError(f"sampler={sampler!r} draws within a radius; give a finite radius=")
+
+
+def samples(source: str, sampler: str) -> bool:
+    """Whether :func:`local_examples` draws at random: generated examples, but for the
+    deterministic searches ("nearest", "sparse" and "nearest_then_sparse")."""
+    return source == "generated" and sampler not in COUNTERFACTUAL_ONLY["sampler"]
+
+
 def local_examples(
     model: JGMM,
     Zq: np.ndarray,
@@ -254,7 +275,7 @@ def local_examples(
     n_per_query: int,
     *,
     source: str,
-    rng: np.random.Generator | None = None,
+    rng: np.random.Generator | int | None = None,
     Z_pool: np.ndarray | None = None,
     radius: float | None = None,
     n_samples: int = 1000,
@@ -277,8 +298,9 @@ def local_examples(
     kind : {"counterfactual", "semifactual"}
     n_per_query : int
     source : {"mined", "generated"}
-    rng : numpy.random.Generator
-        For generation. One seed is drawn from it per call, and each query draws
+    rng : numpy.random.Generator or int
+        For generation. One seed is drawn from it per call (an int is that seed
+        itself, :func:`~unboxed.local._engine.call_seed`), and each query draws
         from a generator of its own seeded with that seed and a hash of the query
         (:func:`~unboxed.local._engine.row_seed`): a query's candidates do not
         depend on the other queries of the call nor on their order, different
@@ -336,16 +358,7 @@ def local_examples(
         The LP optimum per query.
     """
     _check_plain(model)
-    if select not in SELECTS:
-        raise ValueError(f"select must be one of {SELECTS}, got {select!r}")
-    if sampler not in SAMPLERS:
-        raise ValueError(f"sampler must be one of {SAMPLERS}, got {sampler!r}")
-    for name, value in (("sampler", sampler), ("select", select)):
-        if value in COUNTERFACTUAL_ONLY[name] and kind != "counterfactual":
-            raise ValueError(f"{name}={value!r} finds counterfactuals only")
-    if sampler in RADIUS_SAMPLERS and (radius is None or not np.isfinite(radius)):
-        # An infinite radius gave infinite moves and, silently, no candidates.
-        raise ValueError(f"sampler={sampler!r} draws within a radius; give a finite radius=")
+    check_local_options(kind, select, sampler, radius)
     if Zq.shape[0] == 0:  # else np.stack below fails on an empty list
         raise ValueError("no queries: Zq has no rows")
     near = sampler == "local" and source == "generated"
@@ -361,7 +374,7 @@ def local_examples(
         pool_pz = proba_z(model, Z_pool)
         pool_class = to_class[_proxy_w(model, Z_pool)]
     gaussians = None
-    if sampler in COUNTERFACTUAL_ONLY["sampler"] and source == "generated":
+    if source == "generated" and not samples(source, sampler):
         gaussians = jm.gaussian_precisions(model.vars_x_)
     out = []
     # One seed per call, and from it and each query's own values the query's generator:

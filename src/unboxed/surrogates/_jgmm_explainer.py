@@ -36,6 +36,7 @@ from ..evaluate import Estimate, agreement
 from ..evaluate._stats import proportion, wilson_bounds
 from ..example_set import ExampleSet
 from ..explanation import make_meta
+from ..local._engine import call_seed
 from . import _jgmm_examples as jx
 from . import _jgmm_math as jm
 from ._jgmm import JGMM
@@ -826,6 +827,13 @@ class JGMMExplainer(Params):
     def _rng(self, random_state: RandomState) -> np.random.Generator:
         return self.rng_ if random_state is None else check_random_state(random_state)
 
+    def _call_seed(self, random_state: RandomState) -> int:
+        """The int seed of one sampling call, as the local explainers draw it: an int
+        as it is, else one draw from the Generator (the explainer's own for None).
+        ``meta["seed"]`` records it, so ``random_state=meta["seed"]`` makes the call
+        again; recording ``random_state`` could not, for a Generator."""
+        return call_seed(self.rng_ if random_state is None else random_state)
+
     def _example_set(
         self,
         kind: str,
@@ -834,6 +842,7 @@ class JGMMExplainer(Params):
         inputs: np.ndarray | None,
         params: dict[str, Any],
         score: str,
+        seed: int | None = None,
         **extra: Any,
     ) -> ExampleSet:
         model = self.jgmm_
@@ -857,7 +866,8 @@ class JGMMExplainer(Params):
                 "pool": self.pool,
                 "score": score,
             },
-            seed=self.random_state,
+            # The call's own seed where it drew one; else the explainer's, as before.
+            seed=self.random_state if seed is None else seed,
         )
         if kind == "prototype" and self._tied:
             # groups are higher components; the plots title each by its class
@@ -927,7 +937,8 @@ class JGMMExplainer(Params):
             Generated only: samples drawn per component, of which the best are kept.
         random_state : int, numpy.random.Generator or None, default=None
             Seeds the generation; None draws from the explainer's own generator.
-            Generated only.
+            Generated only: ``meta["seed"]`` records the int seed of the call (this
+            int, or one drawn from the generator), which makes it again.
 
         Returns
         -------
@@ -937,14 +948,16 @@ class JGMMExplainer(Params):
         self._examples_ready(source)
         n = check_positive_int(n_per_class, name="n_per_class")
         params = {"n_per_class": n}
+        seed = None
         if source == "mined":
             inputs, Z = self._pool(X)
             found = jx.mine_prototypes(self.jgmm_, Z, n)
         else:
             inputs = None
             params["n_candidates"] = check_positive_int(n_candidates, name="n_candidates")
+            seed = self._call_seed(random_state)
             found = jx.generate_prototypes(
-                self.jgmm_, n, self._rng(random_state), n_candidates=n_candidates
+                self.jgmm_, n, np.random.default_rng(seed), n_candidates=n_candidates
             )
         return self._example_set(
             "prototype",
@@ -953,6 +966,7 @@ class JGMMExplainer(Params):
             inputs,
             params,
             "log p(x | w = j), eq. 4",
+            seed=seed,
         )
 
     def criticisms(self, X: object | None = None, *, n: int = 10) -> ExampleSet:
@@ -1006,7 +1020,8 @@ class JGMMExplainer(Params):
             Generated only: samples drawn from each lower component.
         random_state : int, numpy.random.Generator or None, default=None
             Seeds the generation; None draws from the explainer's own generator.
-            Generated only.
+            Generated only: ``meta["seed"]`` records the int seed of the call (this
+            int, or one drawn from the generator), which makes it again.
 
         Returns
         -------
@@ -1016,14 +1031,16 @@ class JGMMExplainer(Params):
         self._examples_ready(source)
         n = check_positive_int(n, name="n")
         params: dict[str, Any] = {"n": n}
+        seed = None
         if source == "mined":
             inputs, Z = self._pool(X)
             found = jx.mine_influentials(self.jgmm_, Z, n)
         else:
             inputs = None
             params["n_per_component"] = check_positive_int(n_per_component, name="n_per_component")
+            seed = self._call_seed(random_state)
             found = jx.generate_influentials(
-                self.jgmm_, n, self._rng(random_state), n_per_component=n_per_component
+                self.jgmm_, n, np.random.default_rng(seed), n_per_component=n_per_component
             )
         return self._example_set(
             "influential",
@@ -1032,6 +1049,7 @@ class JGMMExplainer(Params):
             inputs,
             params,
             "entropy of p(w | x), eq. 6",
+            seed=seed,
         )
 
     def counterfactuals(
@@ -1102,7 +1120,8 @@ class JGMMExplainer(Params):
             Default: the explainer's generator. One seed is drawn per call, and each
             query draws from it and a hash of the query itself, so a query's examples
             do not depend on the other queries, different queries draw independently
-            and identical queries get identical examples.
+            and identical queries get identical examples. ``meta["seed"]`` records
+            the seed of a call that samples (an int is its own), which makes it again.
 
         Returns
         -------
@@ -1163,7 +1182,8 @@ class JGMMExplainer(Params):
             Default: the explainer's generator. One seed is drawn per call, and each
             query draws from it and a hash of the query itself, so a query's examples
             do not depend on the other queries, different queries draw independently
-            and identical queries get identical examples.
+            and identical queries get identical examples. ``meta["seed"]`` records
+            the seed of a call that samples (an int is its own), which makes it again.
 
         Returns
         -------
@@ -1208,16 +1228,20 @@ class JGMMExplainer(Params):
             isinstance(radius, bool) or not isinstance(radius, numbers.Real) or not radius > 0
         ):
             raise ValueError(f"radius must be a positive number or None, got {radius!r}")
+        jx.check_local_options(kind, select, sampler, None if radius is None else float(radius))
         q_inputs = self.blackbox.check_X(queries)
         Zq = self.jgmm_.transform_x(self.lower_features(q_inputs))
         inputs, Z_pool = (None, None) if source == "generated" else self._pool(X)
+        # Drawn only where the call samples: mined examples and the deterministic
+        # searches leave the explainer's generator as it was.
+        seed = self._call_seed(random_state) if jx.samples(source, sampler) else None
         found, alpha = jx.local_examples(
             self.jgmm_,
             Zq,
             kind,
             n_per_query,
             source=source,
-            rng=self._rng(random_state),
+            rng=self._rng(random_state) if seed is None else seed,
             Z_pool=Z_pool,
             radius=None if radius is None else float(radius),
             n_samples=n_samples,
@@ -1244,6 +1268,7 @@ class JGMMExplainer(Params):
             inputs,
             params,
             score,
+            seed=seed,
             queries=self.jgmm_.inverse_transform_x(Zq),
             query_inputs=q_inputs,
             query_classes=self.blackbox.predict(q_inputs),
