@@ -750,10 +750,21 @@ class BlackBox:
     def _output_alias(self) -> str:
         return "logits" if self.output == "logits" else "output"
 
+    def _is_output(self, layer: str | None) -> bool:
+        """Whether ``layer`` names the module's own output: its alias, unless a
+        submodule bears that name (then ``layer`` is that submodule, everywhere:
+        :meth:`layer_names`, :meth:`features`, the probes and surrogates)."""
+        return layer == self._output_alias() and layer not in dict(self.module.named_modules())
+
     def layer_names(self) -> list[str]:
         """Names accepted by :meth:`features`: the named submodules, then "logits"
         ("output" for a module that returns probabilities) for the module's own output.
-        A submodule that already bears that name keeps it.
+
+        A submodule that already bears that name keeps it, here and wherever a layer
+        is named (:meth:`features`, ``ActivationMaximization(layer=)``,
+        ``JGMMExplainer(higher_layer=)``): "logits" is then that submodule, a hidden
+        layer if it is one, and the output has no alias; its own last layer's name
+        reaches it where the forward pass ends there.
 
         Returns
         -------

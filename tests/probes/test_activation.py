@@ -827,3 +827,24 @@ def test_prototypes_saved_before_class_names_existed_still_load(tmp_path):
 def test_a_bool_prototype_target_is_refused():
     with pytest.raises(TypeError, match="target holds a bool"):
         Prototypes(np.zeros((2, 3)), np.array([True, False]), np.zeros(2))
+
+
+def test_a_submodule_named_logits_is_that_submodule_here_as_in_features():
+    """layer_names and features read "logits" as the submodule that bears the name (a
+    hidden layer of 6 units here), and so does the search now: it maximised the model's
+    output under that name, unit 1 being class 1 of the head, and unit 4, valid for
+    features, failed inside the model with an IndexError."""
+    from collections import OrderedDict
+
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(
+        OrderedDict(logits=torch.nn.Linear(4, 6), act=torch.nn.ReLU(), head=torch.nn.Linear(6, 3))
+    )
+    box = BlackBox.from_torch(net, input_shape=(4,), output="logits", class_names=list("abc"))
+    assert box.layer_names() == ["logits", "act", "head"]
+    assert box.features(np.zeros((1, 4)), "logits").shape == (1, 6)
+    search = ActivationMaximization(box, regularizer="none", steps=5, random_state=0)
+    found = search.explain([1, 4], layer="logits")
+    hidden = box.features(found.values, "logits")
+    np.testing.assert_allclose(found.activation, hidden[[0, 1], [1, 4]], rtol=1e-5, atol=1e-6)
+    assert found.meta["output_layer"] is False and found.class_names is None

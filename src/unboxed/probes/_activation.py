@@ -328,7 +328,8 @@ class ActivationMaximization(Params):
             A name from :meth:`BlackBox.layer_names`: maximise hidden units of that
             layer instead of class probabilities. "logits" (or "output") maximises the
             model's raw output, whose units are the classes: they are named as
-            classes, and ``meta["output_layer"]`` is True.
+            classes, and ``meta["output_layer"]`` is True; where a submodule bears
+            that name, it is that submodule, as in :meth:`BlackBox.features`.
 
         Returns
         -------
@@ -414,7 +415,7 @@ class ActivationMaximization(Params):
         meta["layer"] = layer
         # The output layer's units are the classes (the score is the model's own
         # output there): its panels read "unit 3" where "class 3" was meant.
-        output_layer = layer is not None and layer == self.blackbox._output_alias()
+        output_layer = self.blackbox._is_output(layer)
         if layer is not None:
             meta["output_layer"] = output_layer
         return Prototypes(
@@ -470,7 +471,8 @@ class ActivationMaximization(Params):
         input_shape = cast(tuple[int, ...], self.blackbox.input_shape)  # a torch model's
         logits = self.blackbox.output == "logits"
 
-        if layer is None or layer == self.blackbox._output_alias():
+        # A submodule named "logits" is that submodule, as features reads it.
+        if layer is None or self.blackbox._is_output(layer):
 
             def class_score(x: Any) -> Any:
                 out = module(x.reshape(-1, *input_shape))
