@@ -9,12 +9,14 @@ from ._fidelity import (
     deletion_test,
     keep_top_k,
 )
+from ._infidelity import InfidelityResult, infidelity
 from ._local import DeletionCurve, SensitivityResult, deletion_curve, explanation_sensitivity
 from ._stats import Estimate, bootstrap_mean
 
 __all__ = [
     "DeletionCurve",
     "Estimate",
+    "InfidelityResult",
     "KeepTopKResult",
     "PCRResult",
     "SensitivityResult",
@@ -24,5 +26,6 @@ __all__ = [
     "deletion_curve",
     "deletion_test",
     "explanation_sensitivity",
+    "infidelity",
     "keep_top_k",
 ]

@@ -1,0 +1,478 @@
+"""Infidelity: how well an attribution predicts the black box's response to perturbations.
+
+Yeh, Hsieh, Suggala, Inouye and Ravikumar (2019), "On the (In)fidelity and Sensitivity
+of Explanations", NeurIPS, eq. 1:
+
+    INFD(a, f, x) = E_I[(I . a - (f(x) - f(x - I)))^2]
+
+with ``f`` the black box's probability of the explained class and ``I`` a random
+perturbation. An attribution that reads as a linear model of the black box around
+``x`` predicts each perturbation's effect ``f(x) - f(x - I)`` by ``I . a``; the
+infidelity is the mean squared error of that prediction. It gives every attribution a
+per-row figure, whatever made it (gradients, occlusion, LIME), where
+:func:`~unboxed.evaluate.deletion_curve` ranks features and ignores the values.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from typing import Any, Literal
+
+import numpy as np
+
+from .._estimator import short_repr
+from .._validation import (
+    RandomState,
+    check_array,
+    check_fraction,
+    check_number,
+    check_per_feature,
+    check_positive_int,
+    check_random_state,
+)
+from ..blackbox import BlackBox, check_blackbox
+from ..explanation import Attribution, _json_seed
+from ..local._segments import Partition
+from ._fidelity import Fill, _check_fill, _make_fill
+from ._ranking import check_rows
+from ._saved import SavedWithEstimates, loaded_array
+from ._stats import Estimate, estimate
+
+Perturbation = Literal["gaussian", "removal"]
+PERTURBATIONS = ("gaussian", "removal")
+
+#: Perturbed values built and sent to the black box at once (32 MiB of float64), so
+#: that 1000 images times 50 perturbations never need one (50000, 784) array.
+CHUNK_ELEMENTS = 1 << 22
+
+#: From a block of row indices to their perturbations ``I`` and perturbed inputs
+#: ``x - I``, each of shape ``(n_rows, n_perturb, n_features)``.
+Draw = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class InfidelityResult(SavedWithEstimates):
+    """Per-row infidelity of an attribution (Yeh et al. 2019, eq. 1).
+
+    Its :meth:`save` and :meth:`load` write and read one ``.npz`` file, as an
+    :class:`~unboxed.Explanation`'s do.
+
+    Attributes
+    ----------
+    infidelity : ndarray of shape (n_samples,)
+        ``mean_I (beta * I . a - (f(x) - f(x - I)))^2`` over the row's perturbations,
+        in squared probability units.
+    relative : ndarray of shape (n_samples,)
+        ``infidelity / response``: the infidelity against that of the zero
+        attribution, which predicts no effect at all. With ``normalize=True`` it lies
+        in [0, 1]: 0 when ``beta * I . a`` predicts every perturbation's effect
+        exactly, 1 when it predicts nothing (it is one minus the squared uncentred
+        correlation of ``I . a`` with the effect). Without normalizing it exceeds 1
+        for an attribution of the wrong scale. NaN on a row whose probability no
+        perturbation moved (``response`` 0).
+    beta : ndarray of shape (n_samples,)
+        The scale applied to each row's attribution: the least-squares
+        ``sum (I . a) dF / sum (I . a)^2`` with ``normalize=True`` (0 for an
+        attribution that is zero on every perturbation), else 1.
+    response : ndarray of shape (n_samples,)
+        ``mean_I (f(x) - f(x - I))^2``: how much the perturbations move the row's
+        probability at all.
+    mean_infidelity : Estimate
+        The mean of ``infidelity`` over rows, with a 95% bootstrap CI over rows.
+    mean_relative : Estimate
+        The mean of ``relative`` over the rows where it is defined.
+    meta : dict
+        The settings (perturbation, scale or p_remove, n_perturb, normalize, fill,
+        unit), the seed, and ``n_flat``, the rows left out of ``mean_relative``.
+    """
+
+    infidelity: np.ndarray
+    relative: np.ndarray
+    beta: np.ndarray
+    response: np.ndarray
+    mean_infidelity: Estimate
+    mean_relative: Estimate
+    meta: dict[str, Any]
+
+    __repr__ = short_repr  # shapes, not every row's figure
+
+    @classmethod
+    def _decode(cls, fields: dict[str, Any]) -> dict[str, Any]:
+        fields = super()._decode(fields)
+        names = ("infidelity", "relative", "beta", "response")
+        sizes = {loaded_array(fields, name, kind="f", ndim=1).size for name in names}
+        if len(sizes) != 1:
+            raise ValueError(f"{', '.join(names)} must have one value per row each")
+        return fields
+
+
+def infidelity(
+    blackbox: BlackBox,
+    X: object,
+    attribution: Attribution | np.ndarray,
+    *,
+    perturbation: Perturbation = "gaussian",
+    scale: float | np.ndarray | None = None,
+    p_remove: float | None = None,
+    n_perturb: int = 50,
+    normalize: bool = True,
+    segments: np.ndarray | None = None,
+    fill: Fill | None = None,
+    target: object = None,
+    n_boot: int = 1000,
+    random_state: RandomState = None,
+) -> InfidelityResult:
+    """How well each row's attribution predicts the black box's response to perturbations.
+
+    For each row ``x`` with attribution ``a`` and explained class ``c``, draws
+    ``n_perturb`` perturbations ``I`` and reports the infidelity of Yeh et al. (2019),
+    eq. 1: the mean of ``(beta * I . a - (f_c(x) - f_c(x - I)))^2``, with ``f_c`` the
+    black box's probability of class ``c``. Two families of ``I``, the paper's:
+
+    - ``"gaussian"`` (its "noisy baseline"): ``I ~ N(0, scale^2)`` in every feature,
+      so ``x - I`` is ``x`` plus noise. It asks whether ``a`` is the black box's local
+      linear behaviour: the gradient family's claim.
+    - ``"removal"`` (its "square removal", generalised to any subset): each feature,
+      or each segment with ``segments``, is removed (set to ``fill``) independently
+      with probability ``p_remove``, so ``I = x - x_removed`` and ``I . a`` is the
+      summed attribution of the removed features times their distance to the fill. It
+      asks whether ``a`` adds up to the effect of switching features off: the claim of
+      occlusion, LIME and KernelSHAP. With ``segments``, the attribution stays one
+      value per feature (pixel); only whole segments are removed.
+
+    The same perturbations serve every row's figure and are sent to the black box in
+    chunks, one query per row and perturbation; ``f(x)`` costs one more per row.
+
+    Parameters
+    ----------
+    blackbox : BlackBox
+    X : array-like of shape (n_samples, n_features) or (n_samples, *input_shape)
+        The explained rows.
+    attribution : Attribution or ndarray of float, shape (n_samples, n_features)
+        One attribution per row of ``X``, in any units (probability, logit): with
+        ``normalize=True`` the figure does not depend on its scale. An array explains
+        ``target``, else each row's predicted class.
+    perturbation : {"gaussian", "removal"}
+    scale : float or array-like of shape (n_features,) or input_shape
+        ``"gaussian"`` only, and required there: the noise's standard deviation, in
+        the features' own units: one number for every feature (pixels of one range)
+        or one per feature (``0.1 * X_train.std(0)``; 0 holds a feature still).
+    p_remove : float in (0, 1]
+        ``"removal"`` only: the probability that each feature or segment is removed;
+        default 0.5, which makes every subset equally likely.
+    n_perturb : int
+        Perturbations per row.
+    normalize : bool
+        Scale each row's attribution by the least-squares ``beta`` first (as Captum's
+        ``infidelity(normalize=True)``), so that the figure measures the attribution's
+        shape, not its units. Without it an attribution of logits is scored against
+        probabilities as it is.
+    segments : ndarray of int, shape (n_samples, n_features) or (n_features,), optional
+        ``"removal"`` only: remove whole segments (superpixels) rather than features.
+    fill : {"zero", "mean"} or ndarray of shape (n_features,), optional
+        ``"removal"`` only: what removed features become; default "zero". "mean" is
+        each feature's mean over the rows of ``X``, as in
+        :func:`~unboxed.evaluate.deletion_curve`.
+    target : array-like of shape (n_samples,) or a class, optional
+        The class per row; an :class:`~unboxed.Attribution`'s own classes must agree
+        with it.
+    n_boot : int
+    random_state : int, Generator or None
+        Seeds the perturbations and the bootstrap; the same seed gives the same figures.
+
+    Returns
+    -------
+    InfidelityResult
+
+    Raises
+    ------
+    ValueError
+        On a setting that does not belong to ``perturbation``, an attribution of
+        another shape than ``X`` or made for other inputs or classes, NaN or infinity
+        in ``X`` or the attribution, or when no perturbation of any row moved the
+        probability (``relative`` would be undefined everywhere).
+    """
+    rng = check_random_state(random_state)
+    n_perturb = check_positive_int(n_perturb, name="n_perturb")
+    n_boot = check_positive_int(n_boot, name="n_boot")
+    if not isinstance(normalize, bool | np.bool_):
+        raise TypeError(f"normalize must be True or False, got {normalize!r}")
+    _check_family(perturbation, scale=scale, p_remove=p_remove, segments=segments, fill=fill)
+    X = check_blackbox(blackbox).check_X(X)
+    n, d = X.shape
+    values = _attribution_values(attribution, X, blackbox.input_shape)
+    classes = _explained_classes(blackbox, attribution, target, X)
+    meta: dict[str, Any] = {
+        "test": "infidelity",
+        "perturbation": perturbation,
+        "n_perturb": n_perturb,
+        "normalize": bool(normalize),
+    }
+    if perturbation == "gaussian":
+        sd = _check_scale(scale, d, blackbox.input_shape)
+        meta["scale"] = sd if isinstance(sd, float) else sd.tolist()
+        draw = _gaussian(X, sd, n_perturb, rng)
+    else:
+        p = 0.5 if p_remove is None else check_fraction(p_remove, name="p_remove")
+        fill = "zero" if fill is None else fill
+        # "positive_mean" (refused above) is the only fill that would call for predictions.
+        fills = _make_fill(fill, X, classes, lambda: classes, blackbox.n_classes)
+        labels = None if segments is None else Partition.from_labels(segments, n, d)
+        meta.update(
+            p_remove=p,
+            fill=fill if isinstance(fill, str) else "array",
+            unit="feature" if labels is None else "segment",
+        )
+        draw = _removal(X, fills.table[0], p, n_perturb, labels, rng)
+    f = blackbox.predict_proba(X)[np.arange(n), classes]
+    sums = np.zeros((4, n))  # sum s^2, sum s dF, sum dF^2, sum (s - dF)^2 per row
+    rows_per_chunk = max(1, CHUNK_ELEMENTS // (n_perturb * d))
+    for start in range(0, n, rows_per_chunk):
+        rows = np.arange(start, min(start + rows_per_chunk, n))
+        perturbation_, perturbed = draw(rows)
+        # Row-major, perturbations of one row together: Captum's repeat_interleave order.
+        proba = blackbox._proba_rows(perturbed.reshape(-1, d))
+        picked = proba[np.arange(proba.shape[0]), np.repeat(classes[rows], n_perturb)]
+        effect = f[rows, None] - picked.reshape(rows.size, n_perturb)
+        predicted = np.einsum("rpd,rd->rp", perturbation_, values[rows])
+        sums[:, rows] = _sums(predicted, effect)
+    infid, beta, response = _infidelity_from_sums(sums, n_perturb, normalize=normalize)
+    moved = response > 0
+    if not moved.any():
+        raise ValueError(
+            "no perturbation of any row moved the probability of the explained class "
+            "(saturated at 0 or 1?), so the relative infidelity is undefined; perturb "
+            "more (a larger scale or p_remove)"
+        )
+    relative = np.full(n, np.nan)
+    relative[moved] = infid[moved] / response[moved]
+    meta.update(seed=_json_seed(random_state), n_flat=int(n - moved.sum()))
+    return InfidelityResult(
+        infidelity=infid,
+        relative=relative,
+        beta=beta,
+        response=response,
+        mean_infidelity=estimate(infid, n_boot=n_boot, random_state=rng),
+        mean_relative=estimate(relative[moved], n_boot=n_boot, random_state=rng),
+        meta=meta,
+    )
+
+
+# ---------------------------------------------------------------------- math
+def _sums(predicted: np.ndarray, effect: np.ndarray) -> np.ndarray:
+    """The per-row sums that both forms of the infidelity are made of.
+
+    Parameters
+    ----------
+    predicted : ndarray of shape (n_rows, n_perturb)
+        ``I . a`` per perturbation.
+    effect : ndarray of shape (n_rows, n_perturb)
+        ``f(x) - f(x - I)`` per perturbation.
+
+    Returns
+    -------
+    ndarray of shape (4, n_rows)
+        ``sum s^2``, ``sum s dF``, ``sum dF^2`` and ``sum (s - dF)^2`` over
+        perturbations, ``s`` the predicted and ``dF`` the actual effect. The last is
+        summed as it is rather than expanded from the first three, which would cancel
+        to rounding noise for a faithful attribution.
+    """
+    return np.stack(
+        [
+            np.sum(predicted**2, axis=1),
+            np.sum(predicted * effect, axis=1),
+            np.sum(effect**2, axis=1),
+            np.sum((predicted - effect) ** 2, axis=1),
+        ]
+    )
+
+
+def _infidelity_from_sums(
+    sums: np.ndarray, n_perturb: int, *, normalize: bool
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per-row infidelity, beta and response from :func:`_sums`' ``(4, n)`` array.
+
+    With ``normalize``, ``beta = sum s dF / sum s^2`` minimises the squared error of
+    ``beta * s`` (Yeh et al. 2019, Sec. 2.1; Captum's ``normalize=True``), and the
+    infidelity is ``(beta^2 sum s^2 - 2 beta sum s dF + sum dF^2) / n_perturb``, which
+    is ``(sum dF^2 - (sum s dF)^2 / sum s^2) / n_perturb``: never negative, so a
+    rounding error below zero is clipped. An attribution with ``s`` zero on every
+    perturbation gets ``beta = 0``, as Captum's ``safe_div`` gives.
+
+    Returns
+    -------
+    infidelity, beta, response : ndarray of shape (n,)
+    """
+    ss, sdf, dfdf, err = sums
+    response = dfdf / n_perturb
+    if not normalize:
+        return err / n_perturb, np.ones_like(ss), response
+    beta = np.divide(sdf, ss, out=np.zeros_like(ss), where=ss > 0)
+    infid = (beta * beta * ss - 2 * beta * sdf + dfdf) / n_perturb
+    return np.maximum(infid, 0.0), beta, response
+
+
+# ---------------------------------------------------------------------- draws
+def _gaussian(
+    X: np.ndarray, sd: float | np.ndarray, n_perturb: int, rng: np.random.Generator
+) -> Draw:
+    """A function from a block of rows to their ``(I, x - I)``, each ``(r, P, d)``.
+
+    The noise is drawn block after block from one generator in row order, which is
+    the same stream as one draw for every row: the figures do not depend on the block
+    size.
+    """
+    d = X.shape[1]
+
+    def draw(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        noise = rng.standard_normal((rows.size, n_perturb, d)) * sd
+        with np.errstate(over="ignore"):  # an overflow to inf is named below
+            perturbed = (X[rows, None, :] - noise).astype(X.dtype, copy=False)
+        if not np.all(np.isfinite(perturbed)):
+            raise ValueError(
+                f"scale is too large for {X.dtype} inputs: x - noise overflows to infinity"
+            )
+        # The perturbation that reached the black box, after rounding to X's dtype.
+        return X[rows, None, :] - perturbed.astype(np.float64), perturbed
+
+    return draw
+
+
+def _removal(
+    X: np.ndarray,
+    fill: np.ndarray,
+    p: float,
+    n_perturb: int,
+    labels: Partition | None,
+    rng: np.random.Generator,
+) -> Draw:
+    """A function from a block of rows to their ``(I, x_removed)``, each ``(r, P, d)``.
+
+    Every row draws one coin per slot of the widest row (features, or segments), so
+    the stream, and the figures, do not depend on the block size.
+    """
+    d = X.shape[1]
+    width = d if labels is None else labels.width
+
+    def draw(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        removed = rng.random((rows.size, n_perturb, width)) < p
+        if labels is not None:
+            index = np.broadcast_to(labels.labels[rows][:, None, :], (rows.size, n_perturb, d))
+            removed = np.take_along_axis(removed, index, axis=2)
+        perturbed = np.where(removed, fill.astype(X.dtype), X[rows, None, :])
+        return X[rows, None, :] - perturbed.astype(np.float64), perturbed
+
+    return draw
+
+
+# ---------------------------------------------------------------------- checks
+def _check_family(
+    perturbation: object,
+    *,
+    scale: object,
+    p_remove: object,
+    segments: object,
+    fill: object,
+) -> None:
+    """Refuse a setting of the other family: it would be silently ignored."""
+    if perturbation not in PERTURBATIONS:
+        raise ValueError(f"perturbation must be one of {PERTURBATIONS}, got {perturbation!r}")
+    if perturbation == "gaussian":
+        if scale is None:
+            raise ValueError(
+                "perturbation='gaussian' needs scale, the noise's standard deviation in "
+                "the features' units (say 0.1 for pixels in [0, 1])"
+            )
+        given = [name for name, value in _removal_settings(p_remove, segments, fill) if value]
+        if given:
+            raise ValueError(
+                f"{', '.join(given)} only apply to perturbation='removal', not 'gaussian'"
+            )
+    else:
+        if scale is not None:
+            raise ValueError("scale only applies to perturbation='gaussian'; use p_remove")
+        if fill is not None:
+            _check_fill(fill)
+            if isinstance(fill, str) and fill == "positive_mean":
+                raise ValueError("fill must be 'zero', 'mean' or an array, got 'positive_mean'")
+
+
+def _removal_settings(p_remove: object, segments: object, fill: object) -> list[tuple[str, bool]]:
+    return [
+        ("p_remove", p_remove is not None),
+        ("segments", segments is not None),
+        ("fill", fill is not None),
+    ]
+
+
+def _check_scale(scale: object, d: int, input_shape: tuple[int, ...] | None) -> float | np.ndarray:
+    if np.ndim(scale) == 0:  # type: ignore[arg-type]
+        return check_number(scale, name="scale")
+    sd = np.asarray(check_per_feature(scale, name="scale", n_features=d, input_shape=input_shape))
+    if not np.any(sd > 0):  # no noise at all would measure nothing
+        raise ValueError("scale must be positive in at least one feature, got all zeros")
+    return sd
+
+
+def _attribution_values(
+    attribution: object, X: np.ndarray, input_shape: tuple[int, ...] | None
+) -> np.ndarray:
+    """The attribution's values as float64 of ``X``'s shape ``(n, d)``."""
+    n, d = X.shape
+    if isinstance(attribution, Attribution):
+        check_rows(attribution, n)
+        if attribution.values.shape[1] != d:
+            raise ValueError(
+                f"the attribution covers {attribution.values.shape[1]} features but X has {d}"
+            )
+        inputs = attribution.inputs
+        if inputs is not None and not np.allclose(inputs, X, rtol=1e-5, atol=1e-8):
+            raise ValueError(
+                "the attribution explains other inputs than X (its inputs differ); pass "
+                "the rows it was made for, in the same order"
+            )
+        return np.asarray(attribution.values, dtype=np.float64)
+    if not isinstance(attribution, np.ndarray | list | tuple) and not hasattr(
+        attribution, "__array__"
+    ):
+        raise TypeError(
+            "attribution must be an Attribution or an array of shape (n_samples, "
+            f"n_features), got {type(attribution).__name__}"
+        )
+    arr = np.asarray(attribution)
+    if arr.dtype.kind in "iub":
+        raise TypeError(
+            f"attribution must hold float scores, got dtype {arr.dtype} (an integer array "
+            "reads as a ranking of feature indices elsewhere in unboxed.evaluate)"
+        )
+    arr = check_array(arr, name="attribution", ndim=None)
+    shapes = [(n, d)] + ([(n, *input_shape)] if input_shape else [])
+    if arr.shape not in shapes:
+        expected = " or ".join(str(s) for s in shapes)
+        raise ValueError(f"attribution has shape {arr.shape}; expected {expected}, as X")
+    return arr.reshape(n, d)
+
+
+def _explained_classes(
+    blackbox: BlackBox, attribution: object, target: object, X: np.ndarray
+) -> np.ndarray:
+    """The class each row is scored for: ``target``, else the attribution's, else the
+    prediction."""
+    n = X.shape[0]
+    if target is not None:
+        classes = blackbox._check_target(target, n)
+        if isinstance(attribution, Attribution) and np.any(attribution.target != classes):
+            raise ValueError(
+                "target names other classes than the attribution explains; it would be "
+                "scored against another class's probability"
+            )
+        return classes
+    if isinstance(attribution, Attribution):
+        if attribution.target.max() >= blackbox.n_classes:
+            raise ValueError(
+                f"the attribution explains class {attribution.target.max()}, but the black "
+                f"box has {blackbox.n_classes} classes"
+            )
+        return attribution.target
+    return blackbox.predict(X)
