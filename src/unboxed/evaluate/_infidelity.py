@@ -131,15 +131,24 @@ def infidelity(
     black box's probability of class ``c``. Two families of ``I``, the paper's:
 
     - ``"gaussian"`` (its "noisy baseline"): ``I ~ N(0, scale^2)`` in every feature,
-      so ``x - I`` is ``x`` plus noise. It asks whether ``a`` is the black box's local
-      linear behaviour: the gradient family's claim.
+      so ``x - I`` is ``x`` plus noise and ``I . a`` is the first-order prediction of
+      a per-unit attribution: a signed gradient (``blackbox.gradient(X, target)``).
+      :class:`~unboxed.local.Saliency` and :class:`~unboxed.local.SmoothGrad` map
+      ``|gradient|``, which has lost the sign this figure needs: their infidelity
+      says how far the magnitude map is from the model's local behaviour.
     - ``"removal"`` (its "square removal", generalised to any subset): each feature,
       or each segment with ``segments``, is removed (set to ``fill``) independently
-      with probability ``p_remove``, so ``I = x - x_removed`` and ``I . a`` is the
-      summed attribution of the removed features times their distance to the fill. It
-      asks whether ``a`` adds up to the effect of switching features off: the claim of
-      occlusion, LIME and KernelSHAP. With ``segments``, the attribution stays one
-      value per feature (pixel); only whole segments are removed.
+      with probability ``p_remove``, and ``I`` is the 0/1 indicator of the features
+      the removal changed, so ``I . a`` is the summed attribution of the removed
+      features. This is the paper's own code for square removal (its ``binary_I``)
+      and Captum's ``infidelity_perturb_func_decorator(multiply_by_inputs=True)``:
+      ``(x - x_removed) / (x - fill)``, 0 where ``x`` already equals the fill. It
+      suits attributions that share an effect out among the features (occlusion,
+      LIME, KernelSHAP, integrated gradients, DeepLift, input times gradient): each
+      claims what removing a feature costs. A gradient predicts removal by
+      ``gradient * (x - fill)``: pass that product. With ``segments`` the
+      attribution stays one value per feature (pixel); only whole segments are
+      removed.
 
     The same perturbations serve every row's figure and are sent to the black box in
     chunks, one query per row and perturbation; ``f(x)`` costs one more per row.
@@ -202,7 +211,7 @@ def infidelity(
     X = check_blackbox(blackbox).check_X(X)
     n, d = X.shape
     values = _attribution_values(attribution, X, blackbox.input_shape)
-    classes = _explained_classes(blackbox, attribution, target, X)
+    classes = _explained_classes(blackbox, attribution, target, n)
     meta: dict[str, Any] = {
         "test": "infidelity",
         "perturbation": perturbation,
@@ -216,8 +225,8 @@ def infidelity(
     else:
         p = 0.5 if p_remove is None else check_fraction(p_remove, name="p_remove")
         fill = "zero" if fill is None else fill
-        # "positive_mean" (refused above) is the only fill that would call for predictions.
-        fills = _make_fill(fill, X, classes, lambda: classes, blackbox.n_classes)
+        # No class enters: "positive_mean", the fill by class, is refused above.
+        fills = _make_fill(fill, X, np.zeros(n, int), lambda: np.zeros(n, int), 1)
         labels = None if segments is None else Partition.from_labels(segments, n, d)
         meta.update(
             p_remove=p,
@@ -225,8 +234,13 @@ def infidelity(
             unit="feature" if labels is None else "segment",
         )
         draw = _removal(X, fills.table[0], p, n_perturb, labels, rng)
-    f = blackbox.predict_proba(X)[np.arange(n), classes]
-    sums = np.zeros((4, n))  # sum s^2, sum s dF, sum dF^2, sum (s - dF)^2 per row
+    # Every setting is checked: from here on the black box is queried.
+    base = blackbox.predict_proba(X)
+    if classes is None:
+        classes = base.argmax(axis=1)
+    f = base[np.arange(n), classes]
+    predicted = np.empty((n, n_perturb))  # I . a per row and perturbation
+    effect = np.empty((n, n_perturb))  # f(x) - f(x - I)
     rows_per_chunk = max(1, CHUNK_ELEMENTS // (n_perturb * d))
     for start in range(0, n, rows_per_chunk):
         rows = np.arange(start, min(start + rows_per_chunk, n))
@@ -234,10 +248,9 @@ def infidelity(
         # Row-major, perturbations of one row together: Captum's repeat_interleave order.
         proba = blackbox._proba_rows(perturbed.reshape(-1, d))
         picked = proba[np.arange(proba.shape[0]), np.repeat(classes[rows], n_perturb)]
-        effect = f[rows, None] - picked.reshape(rows.size, n_perturb)
-        predicted = np.einsum("rpd,rd->rp", perturbation_, values[rows])
-        sums[:, rows] = _sums(predicted, effect)
-    infid, beta, response = _infidelity_from_sums(sums, n_perturb, normalize=normalize)
+        effect[rows] = f[rows, None] - picked.reshape(rows.size, n_perturb)
+        predicted[rows] = np.einsum("rpd,rd->rp", perturbation_, values[rows])
+    infid, beta, response = _infidelity_terms(predicted, effect, normalize=normalize)
     moved = response > 0
     if not moved.any():
         raise ValueError(
@@ -260,57 +273,39 @@ def infidelity(
 
 
 # ---------------------------------------------------------------------- math
-def _sums(predicted: np.ndarray, effect: np.ndarray) -> np.ndarray:
-    """The per-row sums that both forms of the infidelity are made of.
+def _infidelity_terms(
+    predicted: np.ndarray, effect: np.ndarray, *, normalize: bool
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per-row infidelity, beta and response (Yeh et al. 2019, eq. 1 and Sec. 2.1).
 
     Parameters
     ----------
     predicted : ndarray of shape (n_rows, n_perturb)
-        ``I . a`` per perturbation.
+        ``s = I . a`` per perturbation.
     effect : ndarray of shape (n_rows, n_perturb)
-        ``f(x) - f(x - I)`` per perturbation.
+        ``dF = f(x) - f(x - I)`` per perturbation.
+    normalize : bool
+        Scale ``s`` by ``beta = sum s dF / sum s^2`` first, the least-squares fit of
+        ``dF`` by ``beta * s`` (Captum's ``normalize=True``); 0 for an ``s`` that is
+        zero throughout, as Captum's ``safe_div`` gives. Else ``beta = 1``.
 
     Returns
     -------
-    ndarray of shape (4, n_rows)
-        ``sum s^2``, ``sum s dF``, ``sum dF^2`` and ``sum (s - dF)^2`` over
-        perturbations, ``s`` the predicted and ``dF`` the actual effect. The last is
-        summed as it is rather than expanded from the first three, which would cancel
-        to rounding noise for a faithful attribution.
+    infidelity : ndarray of shape (n_rows,)
+        ``mean (beta * s - dF)^2``. Summed over the residuals themselves, not expanded
+        into ``beta^2 sum s^2 - 2 beta sum s dF + sum dF^2`` as Captum does: that
+        cancels to rounding noise (and below zero) for a faithful attribution.
+    beta : ndarray of shape (n_rows,)
+    response : ndarray of shape (n_rows,)
+        ``mean dF^2``.
     """
-    return np.stack(
-        [
-            np.sum(predicted**2, axis=1),
-            np.sum(predicted * effect, axis=1),
-            np.sum(effect**2, axis=1),
-            np.sum((predicted - effect) ** 2, axis=1),
-        ]
-    )
-
-
-def _infidelity_from_sums(
-    sums: np.ndarray, n_perturb: int, *, normalize: bool
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per-row infidelity, beta and response from :func:`_sums`' ``(4, n)`` array.
-
-    With ``normalize``, ``beta = sum s dF / sum s^2`` minimises the squared error of
-    ``beta * s`` (Yeh et al. 2019, Sec. 2.1; Captum's ``normalize=True``), and the
-    infidelity is ``(beta^2 sum s^2 - 2 beta sum s dF + sum dF^2) / n_perturb``, which
-    is ``(sum dF^2 - (sum s dF)^2 / sum s^2) / n_perturb``: never negative, so a
-    rounding error below zero is clipped. An attribution with ``s`` zero on every
-    perturbation gets ``beta = 0``, as Captum's ``safe_div`` gives.
-
-    Returns
-    -------
-    infidelity, beta, response : ndarray of shape (n,)
-    """
-    ss, sdf, dfdf, err = sums
-    response = dfdf / n_perturb
-    if not normalize:
-        return err / n_perturb, np.ones_like(ss), response
-    beta = np.divide(sdf, ss, out=np.zeros_like(ss), where=ss > 0)
-    infid = (beta * beta * ss - 2 * beta * sdf + dfdf) / n_perturb
-    return np.maximum(infid, 0.0), beta, response
+    beta = np.ones(predicted.shape[0])
+    if normalize:
+        squares = np.sum(predicted**2, axis=1)
+        cross = np.sum(predicted * effect, axis=1)
+        beta = np.divide(cross, squares, out=np.zeros_like(squares), where=squares > 0)
+    residual = beta[:, None] * predicted - effect
+    return np.mean(residual**2, axis=1), beta, np.mean(effect**2, axis=1)
 
 
 # ---------------------------------------------------------------------- draws
@@ -326,8 +321,8 @@ def _gaussian(
     d = X.shape[1]
 
     def draw(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        noise = rng.standard_normal((rows.size, n_perturb, d)) * sd
-        with np.errstate(over="ignore"):  # an overflow to inf is named below
+        with np.errstate(over="ignore", invalid="ignore"):  # an overflow is named below
+            noise = rng.standard_normal((rows.size, n_perturb, d)) * sd
             perturbed = (X[rows, None, :] - noise).astype(X.dtype, copy=False)
         if not np.all(np.isfinite(perturbed)):
             raise ValueError(
@@ -347,7 +342,8 @@ def _removal(
     labels: Partition | None,
     rng: np.random.Generator,
 ) -> Draw:
-    """A function from a block of rows to their ``(I, x_removed)``, each ``(r, P, d)``.
+    """A function from a block of rows to their ``(I, x_removed)``, each ``(r, P, d)``,
+    ``I`` the 0/1 indicator of the features that a removal changed.
 
     Every row draws one coin per slot of the widest row (features, or segments), so
     the stream, and the figures, do not depend on the block size.
@@ -361,7 +357,9 @@ def _removal(
             index = np.broadcast_to(labels.labels[rows][:, None, :], (rows.size, n_perturb, d))
             removed = np.take_along_axis(removed, index, axis=2)
         perturbed = np.where(removed, fill.astype(X.dtype), X[rows, None, :])
-        return X[rows, None, :] - perturbed.astype(np.float64), perturbed
+        # A feature that already held its fill value is not perturbed by removing it:
+        # its attribution predicts nothing (Captum's safe_div gives 0 there too).
+        return (perturbed != X[rows, None, :]).astype(np.float64), perturbed
 
     return draw
 
@@ -455,11 +453,10 @@ def _attribution_values(
 
 
 def _explained_classes(
-    blackbox: BlackBox, attribution: object, target: object, X: np.ndarray
-) -> np.ndarray:
-    """The class each row is scored for: ``target``, else the attribution's, else the
-    prediction."""
-    n = X.shape[0]
+    blackbox: BlackBox, attribution: object, target: object, n: int
+) -> np.ndarray | None:
+    """The class each row is scored for: ``target``, else the attribution's, else None
+    for the prediction (which the caller reads off the probabilities it needs anyway)."""
     if target is not None:
         classes = blackbox._check_target(target, n)
         if isinstance(attribution, Attribution) and np.any(attribution.target != classes):
@@ -475,4 +472,4 @@ def _explained_classes(
                 f"box has {blackbox.n_classes} classes"
             )
         return attribution.target
-    return blackbox.predict(X)
+    return None
