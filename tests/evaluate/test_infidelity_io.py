@@ -1,0 +1,117 @@
+"""Infidelity results save to one ``.npz`` file and load back exactly."""
+
+import dataclasses
+import json
+import zipfile
+
+import numpy as np
+import pytest
+
+from unboxed import BlackBox
+from unboxed.evaluate import DeletionCurve, InfidelityResult, infidelity
+
+
+def _saturating_box():
+    def predict(X):
+        # Exactly 1 wherever the first feature is above 5: no perturbation moves it.
+        p1 = np.where(X[:, 0] > 5, 1.0, 1 / (1 + np.exp(-X.sum(axis=1))))
+        return np.stack([1 - p1, p1], axis=1)
+
+    return BlackBox.from_callable(predict, n_classes=2, input_shape=(3,))
+
+
+@pytest.fixture()
+def result():
+    X = np.array([[10.0, 0, 0], [0.1, 0.2, 0.3], [0.0, -0.5, 0.2], [1.0, 1.0, -1.0]])
+    values = np.random.default_rng(0).normal(size=(4, 3))
+    return infidelity(
+        _saturating_box(), X, values, scale=np.array([0.1, 0.2, 0.0]), n_perturb=6,
+        n_boot=50, target=1, random_state=0,
+    )  # fmt: skip
+
+
+def _assert_same(loaded, saved):
+    assert type(loaded) is type(saved)
+    for field in dataclasses.fields(saved):
+        got, want = getattr(loaded, field.name), getattr(saved, field.name)
+        if isinstance(want, np.ndarray):
+            assert got.dtype == want.dtype and got.shape == want.shape, field.name
+            np.testing.assert_array_equal(got, want)
+        else:
+            assert got == want and type(got) is type(want), field.name
+
+
+def test_an_infidelity_result_round_trips_exactly(tmp_path, result):
+    assert np.isnan(result.relative[0])  # a flat row's NaN is kept, not refused
+    result.save(tmp_path / "infid.npz")
+    loaded = InfidelityResult.load(tmp_path / "infid.npz")
+    _assert_same(loaded, result)
+    assert type(loaded.mean_relative.ci) is tuple
+    assert loaded.meta == {
+        "test": "infidelity",
+        "perturbation": "gaussian",
+        "n_perturb": 6,
+        "normalize": True,
+        "scale": [0.1, 0.2, 0.0],
+        "seed": 0,
+        "n_flat": 1,
+    }
+
+
+def test_a_removal_result_records_its_settings(tmp_path):
+    X = np.random.default_rng(1).normal(size=(5, 3))
+    saved = infidelity(
+        _saturating_box(), X, np.ones((5, 3)), perturbation="removal", p_remove=0.25,
+        fill=np.full(3, 0.5), segments=np.array([0, 0, 1]), n_boot=20, random_state=3,
+    )  # fmt: skip
+    saved.save(tmp_path / "r.npz")
+    loaded = InfidelityResult.load(tmp_path / "r.npz")
+    _assert_same(loaded, saved)
+    assert {k: loaded.meta[k] for k in ("p_remove", "fill", "unit")} == {
+        "p_remove": 0.25,
+        "fill": "array",
+        "unit": "segment",
+    }
+
+
+def _rewrite(path, change):
+    with zipfile.ZipFile(path) as archive:
+        arrays = {n[:-4]: np.load(archive.open(n)) for n in archive.namelist()}
+    header = json.loads(str(arrays["__unboxed__"]))
+    change(header, arrays)
+    arrays["__unboxed__"] = np.array(json.dumps(header))
+    np.savez(path, **arrays)
+
+
+def _short_beta(header, arrays):
+    arrays["beta"] = arrays["beta"][:-1]
+
+
+def _int_response(header, arrays):
+    arrays["response"] = arrays["response"].astype(int)
+
+
+def _no_ci(header, arrays):
+    del header["fields"]["mean_relative"]["ci"]
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (_short_beta, "infidelity, relative, beta, response must have one value per row"),
+        (_int_response, "response must be a 1-D array"),
+        (_no_ci, "mean_relative is not an estimate"),
+    ],
+)
+def test_a_malformed_file_is_a_clear_error(tmp_path, result, change, message):
+    path = tmp_path / "infid.npz"
+    result.save(path)
+    _rewrite(path, change)
+    with pytest.raises(ValueError, match=f"not a valid InfidelityResult: {message}"):
+        InfidelityResult.load(path)
+
+
+def test_a_file_of_another_class_is_refused(tmp_path, result):
+    result.save(tmp_path / "infid.npz")
+    with pytest.raises(ValueError, match="holds a InfidelityResult, not the DeletionCurve"):
+        DeletionCurve.load(tmp_path / "infid.npz")
