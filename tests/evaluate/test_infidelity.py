@@ -281,10 +281,12 @@ def _box_and_rows():
     ("settings", "error", "message"),
     [
         ({"perturbation": "blur", "scale": 0.1}, ValueError, "perturbation must be one of"),
+        ({"perturbation": np.array([1, 2]), "scale": 0.1}, ValueError, "perturbation must be"),
+        ({"scale": 0.1, "p_remove": 0.5, "fill": 0.0}, ValueError, "p_remove, fill only apply"),
         ({}, ValueError, "'gaussian' needs scale"),
-        ({"scale": 0.1, "p_remove": 0.5}, ValueError, "p_remove only apply to .*removal"),
-        ({"scale": 0.1, "fill": "mean"}, ValueError, "fill only apply"),
-        ({"scale": 0.1, "segments": np.arange(6)}, ValueError, "segments only apply"),
+        ({"scale": 0.1, "p_remove": 0.5}, ValueError, "p_remove only applies to .*removal"),
+        ({"scale": 0.1, "fill": "mean"}, ValueError, "fill only applies"),
+        ({"scale": 0.1, "segments": np.arange(6)}, ValueError, "segments only applies"),
         ({"perturbation": "removal", "scale": 0.1}, ValueError, "scale only applies"),
         ({"scale": 0.0}, ValueError, "scale must be a finite number > 0"),
         ({"scale": np.nan}, ValueError, "scale must be a finite number"),
@@ -310,7 +312,7 @@ def test_bad_settings_are_refused_before_any_query(settings, error, message):
     box, X = _box_and_rows()
     with pytest.raises(error, match=message):
         infidelity(box, X, np.ones((4, 6)), **settings)
-    if "1e308" not in message and "too large" not in message:
+    if "too large" not in message:  # the overflow shows only in the draws, after f(x)
         assert box.n_queries == 0
 
 

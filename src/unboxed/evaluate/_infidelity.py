@@ -374,7 +374,7 @@ def _check_family(
     fill: object,
 ) -> None:
     """Refuse a setting of the other family: it would be silently ignored."""
-    if perturbation not in PERTURBATIONS:
+    if not isinstance(perturbation, str) or perturbation not in PERTURBATIONS:
         raise ValueError(f"perturbation must be one of {PERTURBATIONS}, got {perturbation!r}")
     if perturbation == "gaussian":
         if scale is None:
@@ -382,10 +382,12 @@ def _check_family(
                 "perturbation='gaussian' needs scale, the noise's standard deviation in "
                 "the features' units (say 0.1 for pixels in [0, 1])"
             )
-        given = [name for name, value in _removal_settings(p_remove, segments, fill) if value]
+        settings = {"p_remove": p_remove, "segments": segments, "fill": fill}
+        given = [name for name, value in settings.items() if value is not None]
         if given:
+            verb = "applies" if len(given) == 1 else "apply"
             raise ValueError(
-                f"{', '.join(given)} only apply to perturbation='removal', not 'gaussian'"
+                f"{', '.join(given)} only {verb} to perturbation='removal', not 'gaussian'"
             )
     else:
         if scale is not None:
@@ -394,14 +396,6 @@ def _check_family(
             _check_fill(fill)
             if isinstance(fill, str) and fill == "positive_mean":
                 raise ValueError("fill must be 'zero', 'mean' or an array, got 'positive_mean'")
-
-
-def _removal_settings(p_remove: object, segments: object, fill: object) -> list[tuple[str, bool]]:
-    return [
-        ("p_remove", p_remove is not None),
-        ("segments", segments is not None),
-        ("fill", fill is not None),
-    ]
 
 
 def _check_scale(scale: object, d: int, input_shape: tuple[int, ...] | None) -> float | np.ndarray:
