@@ -8,7 +8,7 @@ from tests.helpers import interrupt_at
 from unboxed import Attribution, __version__, local, zoo
 from unboxed.cli import EXPLAIN_METHODS, main
 from unboxed.data import available_datasets
-from unboxed.evaluate import deletion_curve
+from unboxed.evaluate import deletion_curve, infidelity
 from unboxed.local import segment
 
 
@@ -551,7 +551,12 @@ def test_explain_saves_the_attributions_and_prints_their_faithfulness(
     assert [r[1] for r in rows] == [str(y) for y in digits.y_test[3:7]]
     assert [r[2] for r in rows] == [str(t) for t in attribution.target]
     np.testing.assert_allclose([float(r[4]) for r in rows], curve.drop.mean(axis=1), atol=5e-4)
-    np.testing.assert_allclose([float(r[5]) for r in rows], attribution.meta["score_cv"], atol=5e-4)
+    misfit = infidelity(
+        blackbox, X, attribution, perturbation="removal", segments=cells, random_state=0
+    )
+    assert f"1 predicts nothing): {misfit.mean_relative}" in printed
+    np.testing.assert_allclose([float(r[5]) for r in rows], misfit.relative, atol=5e-4)
+    np.testing.assert_allclose([float(r[6]) for r in rows], attribution.meta["score_cv"], atol=5e-4)
     # the same seed gives the same file
     again = tmp_path / "again.npz"
     assert _explain(saved_lenet, again, "--rows", "3:7", "--n-samples", "300") == 0
@@ -565,7 +570,12 @@ def test_explain_runs_every_method_it_offers(saved_lenet, tmp_path, capsys, meth
     assert _explain(saved_lenet, out, *options) == 0
     assert Attribution.load(out).meta["method"] == getattr(local, EXPLAIN_METHODS[method]).method
     assert figure.stat().st_size > 0
-    assert "deletion AOPC" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "deletion AOPC" in printed
+    # removal infidelity for the methods that share out an effect, not for |gradient|
+    shared = method not in ("saliency", "smoothgrad")
+    assert ("relative infidelity" in printed) == shared
+    assert ("maps |gradient|, which predicts no removal" in printed) != shared
 
 
 def test_explain_reads_the_data_set_from_the_model_or_is_told(

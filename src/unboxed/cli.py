@@ -27,6 +27,16 @@ EXPLAIN_METHODS = {
 }
 #: The methods that take ``n_samples``, ``random_state`` and, for the first two, segments.
 SAMPLED_METHODS = ("lime", "kernel-shap", "smoothgrad")
+#: The methods whose values share out the effect of removing features, so that
+#: removal infidelity scores them; Saliency and SmoothGrad map ``|gradient|``.
+SHARED_OUT_METHODS = (
+    "lime",
+    "kernel-shap",
+    "occlusion",
+    "input-x-gradient",
+    "integrated-gradients",
+    "deeplift",
+)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -323,7 +333,7 @@ def _explain(args: argparse.Namespace) -> int:
     from . import local, zoo
     from ._io import save_figure
     from .data import load_dataset
-    from .evaluate import deletion_curve
+    from .evaluate import deletion_curve, infidelity
     from .zoo._io import read_record
 
     out = _check_writable(args.out, "--out", folder=False)
@@ -359,14 +369,32 @@ def _explain(args: argparse.Namespace) -> int:
     curve = deletion_curve(
         blackbox, X, attribution, max_k=max_k, segments=segments, random_state=args.seed
     )
+    misfit = None
+    if args.method in SHARED_OUT_METHODS:
+        misfit = infidelity(
+            blackbox,
+            X,
+            attribution,
+            perturbation="removal",
+            segments=segments,
+            random_state=args.seed,
+        )
     proba = blackbox.predict_proba(X)[np.arange(len(X)), attribution.target]
     print(f"{args.method} on test rows {start}:{stop} of {name}; saved to {out}")
     labels = [blackbox.class_name(int(y)) for y in dataset.y_test[start:stop]]
-    _print_explained_rows(attribution, labels, proba, curve, start)
+    _print_explained_rows(attribution, labels, proba, curve, misfit, start)
     print(
         f"deletion AOPC, the mean drop in the explained class's probability as the top "
         f"1..{max_k} components are set to 0 (higher is more faithful): {curve.aopc}"
     )
+    if misfit is not None:
+        print(
+            f"relative infidelity, the share of the drops from removing random halves of "
+            f"the components that the summed attributions fail to predict (0 is exact, "
+            f"1 predicts nothing): {misfit.mean_relative}"
+        )
+    else:
+        print(f"{args.method} maps |gradient|, which predicts no removal: no infidelity")
     if args.plot is not None:
         save_figure(attribution.plot(list(range(min(len(X), 10)))), args.plot, dpi=80)
         print(f"figure of the first {min(len(X), 10)} rows: {args.plot}")
@@ -386,20 +414,25 @@ def _explain_segments(X: Any, image_shape: tuple[int, int] | None, method: str) 
 
 
 def _print_explained_rows(
-    attribution: Any, labels: Any, proba: Any, curve: Any, start: int
+    attribution: Any, labels: Any, proba: Any, curve: Any, misfit: Any, start: int
 ) -> None:
-    """A table of the rows explained: the class, its probability, the method's own
-    figure of fit where it has one and the row's deletion AOPC."""
+    """A table of the rows explained: the class, its probability, the row's deletion
+    AOPC, its relative infidelity where the method has one and the method's own
+    figure of fit where it has one."""
     meta = attribution.meta
     own = next((key for key in ("score_cv", "score", "delta") if key in meta), None)
     header = {"score_cv": "R2 (CV)", "score": "R2", "delta": "completeness gap"}.get(own, "")
-    print(f"{'row':>6}  {'label':>10}  {'explained class':>16}  {'p':>6}  {'AOPC':>6}  {header}")
+    print(
+        f"{'row':>6}  {'label':>10}  {'explained class':>16}  {'p':>6}  {'AOPC':>6}  "
+        f"{'infid.':>6}  {header}"
+    )
     aopc = curve.drop.mean(axis=1)  # each row's term of curve.aopc
     for i, label in enumerate(labels):
+        relative = f"{misfit.relative[i]:>6.3f}" if misfit is not None else f"{'-':>6}"
         figure = f"{float(meta[own][i]):.3f}" if own else ""
         print(
             f"{start + i:>6}  {label:>10}  {attribution.class_name(i):>16}  "
-            f"{proba[i]:>6.3f}  {aopc[i]:>6.3f}  {figure}"
+            f"{proba[i]:>6.3f}  {aopc[i]:>6.3f}  {relative}  {figure}"
         )
 
 
