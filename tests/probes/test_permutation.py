@@ -11,7 +11,7 @@ import pytest
 from tests.helpers import PLANTED_COLUMNS, assert_progress_shown
 from unboxed import BlackBox, FeatureImportance
 from unboxed.probes import PermutationImportance, mass_share, spread_groups
-from unboxed.probes._permutation import _scores
+from unboxed.probes._permutation import _row_counts, _scores
 
 
 def test_planted_support_ranks_first_with_separated_cis(planted, planted_blackbox):
@@ -84,6 +84,55 @@ def test_batched_blocks_match_a_per_feature_loop(planted, planted_blackbox, monk
     monkeypatch.setattr("unboxed.probes._permutation._BATCH_ELEMENTS", 1)
     single = PermutationImportance(planted_blackbox, n_repeats=2, random_state=3).row_drops(X)
     assert np.array_equal(full, single)
+
+
+def test_bootstrap_counts_drawn_in_chunks_are_the_draws_of_one_call(monkeypatch):
+    # multinomial draws its rows one after the other: chunks of 3 bootstraps (a
+    # boundary inside the 8) give the draws of one call, and leave the generator where
+    # that call did, so the repeats' weights drawn next are the same too
+    monkeypatch.setattr("unboxed.probes._permutation._BOOT_ELEMENTS", 3 * 50)
+    chunked_rng, whole_rng = np.random.default_rng(5), np.random.default_rng(5)
+    counts, chunk = _row_counts(chunked_rng, 50, 8)
+    whole = whole_rng.multinomial(50, np.full(50, 1 / 50), size=8)
+    assert chunk == 3
+    assert counts.dtype == np.uint8
+    np.testing.assert_array_equal(counts, whole)
+    assert chunked_rng.bit_generator.state == whole_rng.bit_generator.state
+
+
+def test_bootstrap_counts_widen_for_a_count_above_a_byte():
+    class Lopsided:  # every row drawn into one bootstrap: a count of 300
+        def multinomial(self, n, pvals, size):
+            out = np.zeros((size, len(pvals)), dtype=np.int64)
+            out[:, 0] = n
+            return out
+
+    counts, _ = _row_counts(Lopsided(), 300, 4)
+    assert counts.dtype == np.uint16
+    np.testing.assert_array_equal(counts[:, 0], 300)
+
+
+@pytest.mark.parametrize("metric", ["accuracy", "probability"])
+def test_cis_from_chunked_bootstraps_match_the_unchunked_ones(
+    planted, planted_blackbox, monkeypatch, metric
+):
+    X = planted.X_test[:60]
+
+    def explain():
+        probe = PermutationImportance(
+            planted_blackbox, n_repeats=3, metric=metric, n_boot=50, random_state=2
+        )
+        return probe.explain(X)
+
+    whole = explain()  # 50 x 60 weights: one chunk
+    monkeypatch.setattr("unboxed.probes._permutation._BOOT_ELEMENTS", 7 * 60)
+    chunked = explain()  # chunks of 7 bootstraps, a boundary inside the 50
+    np.testing.assert_array_equal(chunked.values, whole.values)
+    np.testing.assert_array_equal(chunked.repeats, whole.repeats)
+    # The same weights and drops; a matrix product of fewer rows may add in another
+    # order (OpenBLAS's kernels depend on the shape), so the last bits may differ.
+    np.testing.assert_allclose(chunked.ci, whole.ci, rtol=0, atol=1e-13)
+    assert np.ptp(whole.ci[0], axis=1).max() > 0.01  # some intervals are real ones
 
 
 def test_scores_function():
