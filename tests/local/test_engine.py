@@ -622,6 +622,52 @@ def test_row_masks_pad_a_shorter_row_with_copies_of_its_instance(rng):
     assert not masks[1, :, 2:].any()
 
 
+def _row_masks_from_a_list(sampler, counts, n_samples, keys, width):
+    """row_masks as it was built before: every row's masks drawn into a list, then
+    copied into the padded array."""
+    drawn = [
+        sampler(np.ones((1, int(c)), dtype=bool), n_samples, np.random.default_rng(key))[0]
+        for c, key in zip(counts, keys, strict=True)
+    ]
+    sizes = np.array([own.shape[0] for own in drawn], dtype=np.int64)
+    masks = np.zeros((len(drawn), int(sizes.max(initial=0)), width), dtype=bool)
+    for row, own in enumerate(drawn):
+        masks[row, : own.shape[0], : own.shape[1]] = own
+        masks[row, own.shape[0] :, : own.shape[1]] = own[0]
+    return masks, sizes
+
+
+def _fewer_samples_for_more_components(valid, n_samples, rng):
+    """A sampler whose number of samples falls as the number of components grows."""
+    r, m = valid.shape
+    masks = rng.random((r, 20 - m, m)) < 0.5
+    masks[:, 0] = True
+    return masks & valid[:, None, :]
+
+
+@pytest.mark.parametrize(
+    ("sampler", "counts"),
+    [
+        (bernoulli_masks, [12, 5, 16, 12]),
+        (shapley_masks, [3, 16, 12, 2]),  # rows of 3 and 2 components enumerate theirs
+        (one_off_masks, [2, 5, 3, 9, 9, 1]),
+        (one_off_masks, [9, 5, 2]),
+        (one_off_masks, []),
+        ("fewer_for_more", [2, 5, 3, 9, 9, 1]),  # more samples than the rows before
+    ],
+)
+def test_row_masks_written_as_drawn_are_those_of_the_list(rng, sampler, counts):
+    if sampler == "fewer_for_more":
+        sampler = _fewer_samples_for_more_components
+    X = rng.uniform(size=(len(counts), 16))
+    keys = [_engine.row_seed(3, x) for x in X]
+    masks, sizes = _engine.row_masks(sampler, np.array(counts, dtype=int), 40, keys, 16)
+    expected, expected_sizes = _row_masks_from_a_list(sampler, counts, 40, keys, 16)
+    assert masks.dtype == expected.dtype and masks.flags.c_contiguous
+    np.testing.assert_array_equal(masks, expected, strict=True)
+    np.testing.assert_array_equal(sizes, expected_sizes, strict=True)
+
+
 def test_row_folds_are_each_row_s_own_and_balanced(rng):
     X = rng.uniform(size=(3, 8))
     keys = [_engine.row_seed(4, x) for x in X] + [_engine.row_seed(4, X[0])]

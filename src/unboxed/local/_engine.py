@@ -298,13 +298,33 @@ def row_masks(
     sizes : ndarray of shape (r,), int
         The number of samples drawn for each row.
     """
-    drawn = [
-        sampler(np.ones((1, int(c)), dtype=bool), n_samples, np.random.default_rng(key))[0]
-        for c, key in zip(counts, keys, strict=True)
-    ]
-    sizes = np.array([own.shape[0] for own in drawn], dtype=np.int64)
-    masks = np.zeros((len(drawn), int(sizes.max(initial=0)), width), dtype=bool)
-    for row, own in enumerate(drawn):
+    # Each row's masks go into the padded array as they are drawn: held in a list
+    # first, a chunk's masks were in memory twice (about 50 MB at 784 pixels). Rows of
+    # more components first, as a sampler draws more samples for more (occlusion) or
+    # as many (a fixed budget): the array is then made once, at the first row. (Each
+    # row draws from its own generator, so the order changes no draw.)
+    counts = np.asarray(counts, dtype=np.int64)
+    if counts.shape != (len(keys),):
+        raise ValueError(f"{len(keys)} keys for counts of shape {counts.shape}")
+    order = np.argsort(-counts, kind="stable")
+    sizes = np.zeros(len(keys), dtype=np.int64)
+    masks = np.zeros((len(keys), 0, width), dtype=bool)
+    for k, row in enumerate(order):
+        key = keys[row]
+        own = sampler(
+            np.ones((1, int(counts[row])), dtype=bool), n_samples, np.random.default_rng(key)
+        )[0]
+        sizes[row] = own.shape[0]
+        if own.shape[0] > masks.shape[1]:
+            # A sampler that draws more samples for fewer components: the rows drawn
+            # so far are padded to the new size with their sample 0 (all of it,
+            # padded components included).
+            wider = np.zeros((len(keys), own.shape[0], width), dtype=bool)
+            if k:
+                done = order[:k]
+                wider[done, : masks.shape[1]] = masks[done]
+                wider[done, masks.shape[1] :] = masks[done, :1]
+            masks = wider
         masks[row, : own.shape[0], : own.shape[1]] = own
         masks[row, own.shape[0] :, : own.shape[1]] = own[0]
     return masks, sizes
