@@ -104,6 +104,37 @@ def test_weighted_lasso_matches_sklearn(rng):
         np.testing.assert_allclose(intercept[i], ref.intercept_, atol=1e-6)
 
 
+def test_lasso_solve_with_tol_stops_each_row_near_the_optimum_by_itself(monkeypatch):
+    # The folds' fits of LIME's cross-validation stop a row once its step moves it by
+    # 1e-12 of its size: near the optimum (5000 steps), in far fewer steps, and where
+    # a row stops is its own (alone, it stops alike, bit for bit).
+    Z, y, w = _local_problems(np.random.default_rng(4), 6, 300, 10)
+    active = np.ones((6, 10), dtype=bool)
+    active[2, 7:] = False
+    Z[2, :, 7:] = 0.0
+    problem = centred(weighted_moments(Z, y, w))
+    steps = []
+    einsum = np.einsum
+
+    def counting(subscripts, *operands, **kwargs):
+        steps.append(subscripts)
+        return einsum(subscripts, *operands, **kwargs)
+
+    converged = lasso_solve(problem, active, 0.01, n_iter=5000)[:2]
+    monkeypatch.setattr(np, "einsum", counting)
+    coef, intercept, _ = lasso_solve(problem, active, 0.01, n_iter=5000, tol=1e-12)
+    monkeypatch.undo()
+    assert steps.count("rmk,rk->rm") < 50 + 500  # the power iteration's 50, then the steps
+    np.testing.assert_allclose(coef, converged[0], rtol=0, atol=1e-10)
+    np.testing.assert_allclose(intercept, converged[1], rtol=0, atol=1e-10)
+    assert np.count_nonzero(coef[active] == 0) > 5  # a lasso's zeros, kept exactly
+    for row in range(6):
+        alone = centred(weighted_moments(Z[row : row + 1], y[row : row + 1], w[row : row + 1]))
+        own = lasso_solve(alone, active[row : row + 1], 0.01, n_iter=5000, tol=1e-12)
+        np.testing.assert_array_equal(own[0][0], coef[row])
+        np.testing.assert_array_equal(own[1][0], intercept[row])
+
+
 def test_constrained_wls_meets_the_constraint_and_is_optimal(rng):
     Z, y, w = _problems(rng)
     active = np.ones((3, 6), dtype=bool)

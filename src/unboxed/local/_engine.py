@@ -684,27 +684,49 @@ def weighted_lasso(
 
 
 def lasso_solve(
-    problem: Centred, active: np.ndarray, alpha: float, *, n_iter: int = 500, probe: bool = False
+    problem: Centred,
+    active: np.ndarray,
+    alpha: float,
+    *,
+    n_iter: int = 500,
+    tol: float | None = None,
+    probe: bool = False,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     """:func:`weighted_lasso` on its centred normal equations (of any superset of the
     ``active`` columns): coef (r, M), intercept (r,) and, with ``probe``, the largest
     eigenvalue of the centred gram (r,), else None. Its fixed number of steps, each of
     a length set by that eigenvalue, moves the coefficients about as much as an error
     in the gram relative to that eigenvalue, so that is its firmness (see
-    :func:`ridge_solve`)."""
+    :func:`ridge_solve`).
+
+    With ``tol``, a row stops at the first step whose proximal-gradient move from the
+    extrapolated point (the gradient mapping times the step, zero exactly at the
+    optimum) is at most ``tol`` times its largest coefficient, and keeps those
+    coefficients; the loop ends when every row has stopped or after ``n_iter`` steps.
+    A row's steps read that row alone, so where it stops does not depend on the others.
+    """
     gram, rhs, z_mean, y_mean, sw = _restrict(problem, active)
     gram, rhs = gram / sw[:, None, None], rhs / sw[:, None]
     largest = _largest_eigenvalue(gram)
     step = 1.0 / np.maximum(largest * 1.01, 1e-12)
     coef = np.zeros_like(rhs)
     momentum, t = coef.copy(), 1.0
+    stopped = np.zeros(len(coef), dtype=bool)
     for _ in range(n_iter):
         grad = np.einsum("rmk,rk->rm", gram, momentum) - rhs
         moved = momentum - step[:, None] * grad
         new = np.sign(moved) * np.maximum(np.abs(moved) - alpha * step[:, None], 0.0) * active
         t_new = (1 + np.sqrt(1 + 4 * t * t)) / 2
+        if tol is not None:
+            new = np.where(stopped[:, None], coef, new)
+            size = np.abs(new).max(axis=1, initial=0.0)
+            stopped |= np.abs(new - momentum).max(axis=1, initial=0.0) <= tol * size
         momentum = new + ((t - 1) / t_new) * (new - coef)
         coef, t = new, t_new
+        if tol is not None:
+            if stopped.all():
+                break
+            momentum = np.where(stopped[:, None], coef, momentum)
     firmness = largest * sw if probe else None
     return coef, y_mean - np.einsum("rm,rm->r", z_mean, coef), firmness
 

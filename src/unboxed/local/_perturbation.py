@@ -39,6 +39,13 @@ from ._engine import (
 )
 from ._segments import Partition, Segmenter, Windows, segment
 
+#: The cross-validation folds' lasso fits stop a row once a step moves its
+#: coefficients by at most this share of their largest (:func:`lasso_solve`); the fit
+#: whose coefficients are the explanation runs all its steps. On 100 digits rows (64
+#: pixels, alpha 1e-4 to 1e-2, with and without n_features) the folds ran about 2.8
+#: times faster and ``score_cv`` moved by at most 2.3e-13, as far from 5000 steps as
+#: 500 were; on MNIST's 784 pixels no row stopped before its 500 steps.
+CV_LASSO_TOL = 1e-12
 #: :meth:`_PerturbationExplainer._run`: (engine, X, target, components, n_samples, seed)
 #: -> (values, targets, info).
 Run = Callable[
@@ -311,18 +318,26 @@ class Lime(_SegmentExplainer):
             # From a child of each row's generator: spawning leaves its stream where it
             # was, so the masks, hence the values, are those of cv=None bit for bit.
             folds = row_folds(keys, y.shape[1], self.cv)
-            fit = lambda train, probe: self._local_model(train, valid, probe)  # noqa: E731
+
+            def fit(train, probe):
+                return self._local_model(train, valid, probe, CV_LASSO_TOL)
+
             info["score_cv"] = cross_validated_r2(Z, y, w, folds, fit, moments)
         return coef, info
 
-    def _local_model(self, moments, valid, probe=False):
+    def _local_model(self, moments, valid, probe=False, tol=None):
         """LIME's regression (steps 5-7) on the samples whose sums are ``moments``:
         coef, intercept and, with ``probe``, the firmness of its solves (as
         :func:`~unboxed.local._engine.ridge_solve`). With ``n_features`` the selection
-        and the refit read the same sums, restricted to the chosen components."""
+        and the refit read the same sums, restricted to the chosen components. ``tol``
+        goes to :func:`~unboxed.local._engine.lasso_solve`."""
         problem = centred(moments)
-        solve = ridge_solve if self.regression == "ridge" else lasso_solve
-        coef, intercept, firmness = solve(problem, valid, self.alpha, probe=probe)
+        if self.regression == "ridge":
+            coef, intercept, firmness = ridge_solve(problem, valid, self.alpha, probe=probe)
+        else:
+            coef, intercept, firmness = lasso_solve(
+                problem, valid, self.alpha, tol=tol, probe=probe
+            )
         if self.n_features is not None:
             chosen = top_k_active(coef, valid, self.n_features)
             coef, intercept, refit = ridge_solve(problem, chosen, self.alpha, probe=probe)
