@@ -205,6 +205,34 @@ def test_convergence_warning(rng):
     assert not model.converged_ and model.n_iter_ == 2
 
 
+def test_full_covariances_are_factorised_once_per_fit(monkeypatch):
+    """A fitted full-covariance model keeps its Cholesky factors: predictions factorise
+    each side once, give what a factorisation at every call gives, bit for bit, and
+    follow a refit."""
+    from unboxed.surrogates import _jgmm_math as jm
+
+    X, Y = sample_jgmm(300, np.random.default_rng(1))
+    model = JGMM(3, 2, covariance="full", max_iter=20, random_state=0).fit(X, Y)
+    calls = []
+    factorise = jm.inverse_choleskys
+    monkeypatch.setattr(jm, "inverse_choleskys", lambda c: calls.append(c) or factorise(c))
+    first = model.predict_proba_w(X)
+    again = model.predict_proba_w(X[:50])
+    assert len(calls) == 1 and calls[0] is model.vars_x_
+    model.predict_proba_z(Y)
+    model.score_samples(X, Y)
+    assert [c is model.vars_y_ for c in calls] == [False, True]
+    fresh = JGMM(3, 2, covariance="full", max_iter=20, random_state=0).fit(X, Y)
+    fresh._factors = lambda covariances: None  # factorised at every call, as before
+    np.testing.assert_array_equal(first, fresh.predict_proba_w(X))
+    np.testing.assert_array_equal(again, first[:50])
+    refit = model.fit(X[::-1][:200], Y[::-1][:200])
+    fresh = JGMM(3, 2, covariance="full", max_iter=20, random_state=0).fit(
+        X[::-1][:200], Y[::-1][:200]
+    )
+    np.testing.assert_array_equal(refit.predict_proba_w(X), fresh.predict_proba_w(X))
+
+
 def test_full_covariances_match_sklearn():
     """With one higher component, the JGMM's lower layer is a plain GMM and its EM is
     scikit-learn's: both land on the same means, covariances and weights."""

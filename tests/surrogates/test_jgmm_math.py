@@ -365,6 +365,21 @@ def test_log_gaussian_full_matches_scipy(rng):
     assert np.allclose(jm.log_gaussian(X, means, diagonal), jm.log_gaussian(X, means, variances))
 
 
+def test_log_gaussian_reads_kept_factors_as_it_computes_them(rng):
+    # A fitted model keeps inverse_choleskys and passes them: the same densities, bit
+    # for bit, and the ones passed are those read (not recomputed).
+    X = rng.normal(size=(7, 3))
+    means, covariances = rng.normal(size=(4, 3)), _spd(rng, 4, 3)
+    factors = jm.inverse_choleskys(covariances)
+    assert len(factors) == 4 and factors[0][0].shape == (3, 3)
+    got = jm.log_gaussian(X, means, covariances, factors)
+    np.testing.assert_array_equal(got, jm.log_gaussian(X, means, covariances))
+    other = jm.inverse_choleskys(2.0 * covariances)
+    np.testing.assert_array_equal(
+        jm.log_gaussian(X, means, covariances, other), jm.log_gaussian(X, means, 2.0 * covariances)
+    )
+
+
 def test_full_m_step_is_the_weighted_covariance_plus_the_floor(rng):
     X = rng.normal(size=(40, 2, 3))  # two positions, pooled as in Sec. 3.3
     resp = rng.dirichlet(np.ones(2), size=(40, 2))

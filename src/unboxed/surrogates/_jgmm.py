@@ -163,6 +163,10 @@ class JGMM(Params):
         ``(mean, components, scales)`` of the PCA whitening.
     """
 
+    #: ``(covariances, factors)`` pairs of :meth:`_factors`: not a fitted attribute,
+    #: never saved, and dropped when the model no longer holds those covariances.
+    _factors_cache: tuple[tuple[np.ndarray, jm.Factors], ...] = ()
+
     def __init__(
         self,
         n_components_x: int = 32,
@@ -348,6 +352,7 @@ class JGMM(Params):
             resume=self._resume(data, fingerprint),
         )
         state = trace.state
+        self._factors_cache = ()  # of the fit before, if any: free them now
         self.means_x_, self.vars_x_ = state.means_x, state.vars_x
         self.means_y_, self.vars_y_ = state.means_y, state.vars_y
         self._Q, self.pi_ = state.Q, state.pi
@@ -569,10 +574,29 @@ class JGMM(Params):
         return Z if self.whitening_x_ is None else jm.unwhiten(Z, *self.whitening_x_)
 
     def _log_gx(self, X: object) -> np.ndarray:
-        return _log_densities(self._check_x(X), self.whitening_x_, self.means_x_, self.vars_x_, "X")
+        X = self._check_x(X)
+        factors = self._factors(self.vars_x_)
+        return _log_densities(X, self.whitening_x_, self.means_x_, self.vars_x_, "X", factors)
 
     def _log_gy(self, Y: object) -> np.ndarray:
-        return _log_densities(self._check_y(Y), self.whitening_y_, self.means_y_, self.vars_y_, "Y")
+        Y = self._check_y(Y)
+        factors = self._factors(self.vars_y_)
+        return _log_densities(Y, self.whitening_y_, self.means_y_, self.vars_y_, "Y", factors)
+
+    def _factors(self, covariances: np.ndarray) -> jm.Factors | None:
+        """:func:`~._jgmm_math.inverse_choleskys` of the fitted full ``covariances``
+        (``vars_x_`` or ``vars_y_``), for :func:`~._jgmm_math.log_gaussian`; None for
+        diagonal ones. Computed at the first call and kept while the model holds that
+        array: a change made to it in place is not followed (refit instead)."""
+        if covariances.ndim != 3:
+            return None
+        held = [(a, f) for a, f in self._factors_cache if a is self.vars_x_ or a is self.vars_y_]
+        for array, factors in held:
+            if array is covariances:
+                return factors
+        factors = jm.inverse_choleskys(covariances)
+        self._factors_cache = (*held, (covariances, factors))
+        return factors
 
     # ------------------------------------------------------------------ inference
     def predict_proba_w(self, X: object) -> np.ndarray:
@@ -760,9 +784,11 @@ def _log_densities(
     means: np.ndarray,
     variances: np.ndarray,
     name: str,
+    factors: jm.Factors | None = None,
 ) -> np.ndarray:
     """``log G(v; mean_k, var_k)`` of checked ``values`` (whitened first where the fit
-    whitened), for one side of the mixture, named ``name`` in errors.
+    whitened), for one side of the mixture, named ``name`` in errors; ``factors`` as
+    :func:`~._jgmm_math.log_gaussian` takes them.
 
     For finite inputs a Gaussian's log density is finite unless a squared distance
     overflows (``|v|`` near 1e154), which gave NaN posteriors: that is refused instead.
@@ -770,7 +796,7 @@ def _log_densities(
     with np.errstate(over="ignore", invalid="ignore"):
         if whitening is not None:
             values = jm.whiten(values, *whitening)
-        log_g = jm.log_gaussian(values, means, variances)
+        log_g = jm.log_gaussian(values, means, variances, factors)
     if not np.all(np.isfinite(log_g)):
         raise ValueError(
             f"{name} holds values too large for the model's Gaussians (their squared "

@@ -53,7 +53,8 @@ class Found:
 
 def _log_gx(model: JGMM, Z: np.ndarray) -> np.ndarray:
     """``log G(z; mu_i, Sigma_i)`` of whitened rows, shape (n, 1, K_x)."""
-    return jm.log_gaussian(Z[:, None, :], model.means_x_, model.vars_x_)
+    factors = model._factors(model.vars_x_)
+    return jm.log_gaussian(Z[:, None, :], model.means_x_, model.vars_x_, factors)
 
 
 def _check_plain(model: JGMM) -> None:
