@@ -420,8 +420,9 @@ def _print_explained_rows(
     AOPC, its relative infidelity where the method has one and the method's own
     figure of fit where it has one."""
     meta = attribution.meta
-    own = next((key for key in ("score_cv", "score", "delta") if key in meta), None)
-    header = {"score_cv": "R2 (CV)", "score": "R2", "delta": "completeness gap"}.get(own, "")
+    headers = {"score_cv": "R2 (CV)", "score": "R2", "delta": "completeness gap"}
+    own = next((key for key in headers if key in meta), "")
+    header = headers.get(own, "")
     print(
         f"{'row':>6}  {'label':>10}  {'explained class':>16}  {'p':>6}  {'AOPC':>6}  "
         f"{'infid.':>6}  {header}"
