@@ -1,15 +1,17 @@
 import json
+import warnings
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from tests.helpers import interrupt_at
-from unboxed import Attribution, __version__, local, zoo
+from unboxed import Attribution, FeatureImportance, __version__, local, zoo
 from unboxed.cli import EXPLAIN_METHODS, main
 from unboxed.data import available_datasets
-from unboxed.evaluate import deletion_curve, infidelity
+from unboxed.evaluate import agreement, deletion_curve, deletion_test, infidelity
 from unboxed.local import segment
+from unboxed.surrogates import DMMMEN, ConvergenceWarning, TreeSurrogate
 
 
 def test_version_and_help(capsys):
@@ -505,6 +507,8 @@ def test_ctrl_c_while_saving_leaves_no_half_saved_model(monkeypatch, tmp_path, c
         ("demo", ["results (default demo-output)", "epochs (default 40)", "tests (default 0)"]),
         ("explain", ["(default lime)", "(default 0:10)", "(default auto)", "(default 1000)"]),
         ("explain", ["one at a time (default 10)", "bootstrap (default 0)"]),
+        ("approximate", ["(default tree)", "(default 5000)", "(default auto)", "(default 20)"]),
+        ("approximate", ["sweeps per chain (default 1000)", "models (default 100)"]),
     ],
 )
 def test_each_option_says_its_default_in_the_help(capsys, command, defaults):
@@ -618,3 +622,88 @@ def test_explain_refuses_an_unwritable_plot_before_any_work(
     code = _explain(saved_lenet, tmp_path / "a.npz", "--plot", str(tmp_path))
     assert code == 2
     assert "is a folder; name a file" in capsys.readouterr().err
+
+
+# -------------------------------------------------------------------- approximate
+def _approximate(saved, out, *options):
+    return main(["approximate", "--model", str(saved), "--out", str(out), "--quiet", *options])
+
+
+def test_approximate_by_a_tree_writes_its_rules_and_prints_its_fidelity(
+    saved_lenet, tmp_path, capsys, digits, digits_lenet
+):
+    out = tmp_path / "rules.txt"
+    assert _approximate(saved_lenet, out, "--max-depth", "3", "--n-train", "1000") == 0
+    printed = capsys.readouterr().out
+    blackbox = zoo.as_blackbox(digits_lenet)
+    tree = TreeSurrogate(blackbox, max_depth=3, random_state=0, verbose=False)
+    tree.fit(digits.X_train[:1000])
+    assert out.read_text() == tree.export_text(feature_names=digits.feature_names)
+    assert "tree of depth 3 with" in printed
+    assert f"on the test rows: {tree.fidelity(digits.X_test)}" in printed
+    truth = agreement(tree.predict(digits.X_test), digits.y_test)
+    assert f"against the true labels: {truth}" in printed
+
+
+def test_approximate_by_dmm_men_saves_insights_and_tests_them_per_class(
+    saved_lenet, tmp_path, capsys, digits, digits_lenet
+):
+    out, figure = tmp_path / "insights.npz", tmp_path / "insights.png"
+    options = ["--surrogate", "dmm-men", "--n-iter", "40", "--n-features", "16", "--k", "4"]
+    assert _approximate(saved_lenet, out, *options, "--plot", str(figure)) == 0
+    printed = capsys.readouterr().out
+    assert figure.stat().st_size > 0
+    blackbox = zoo.as_blackbox(digits_lenet)
+    model = DMMMEN(n_iter=40, n_features=16, random_state=0, verbose=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        model.fit(digits.X_train, blackbox, classes=list(range(10)))
+    insights = FeatureImportance.load(out)
+    np.testing.assert_array_equal(insights.values, model.class_insights(4, by="positive").values)
+    rows = [line.split() for line in printed.splitlines() if line.split()[0] in "0123456789"]
+    assert [r[0] for r in rows] == list("0123456789")
+    np.testing.assert_allclose([float(r[1]) for r in rows], model.r2_, atol=5e-4)
+    test = deletion_test(
+        blackbox,
+        digits.X_test,
+        model.class_insights(4, by="positive", classes=[7]),
+        [4],
+        target=7,
+        n_boot=200,
+        sample_frac=1.0,
+        random_state=0,
+        verbose=False,
+    )
+    assert rows[7][4:6] == [f"{test.pcr[0]:.3f}", f"[{test.pcr_ci[0, 0]:.3f},"]
+    assert rows[7][7:9] == [f"{test.random_pcr[0]:.3f}", f"[{test.random_pcr_ci[0, 0]:.3f},"]
+
+
+def test_approximate_by_dmm_men_leaves_out_classes_too_small_to_fit(saved_lenet, tmp_path, capsys):
+    options = ["--surrogate", "dmm-men", "--n-iter", "8", "--n-features", "8", "--k", "2"]
+    assert _approximate(saved_lenet, tmp_path / "a.npz", *options, "--n-train", "100") == 2
+    assert "no class has enough of the 100 rows; raise --n-train" in capsys.readouterr().err
+    assert _approximate(saved_lenet, tmp_path / "a.npz", *options, "--n-train", "250") == 0
+    printed = capsys.readouterr().out
+    left_out = printed.split("left out, with too few rows the model assigns them: ")[1]
+    names = left_out.splitlines()[0].split(", ")
+    assert names and len(FeatureImportance.load(tmp_path / "a.npz").values) == 10 - len(names)
+
+
+@pytest.mark.parametrize("depth", ["0", "deep", "1.5"])
+def test_approximate_refuses_a_bad_depth_by_option(saved_lenet, tmp_path, capsys, depth):
+    with pytest.raises(SystemExit) as exited:
+        _approximate(saved_lenet, tmp_path / "r.txt", "--max-depth", depth)
+    assert exited.value.code == 2
+    assert "argument --max-depth: expected a positive int or auto" in capsys.readouterr().err
+
+
+def test_a_model_saved_without_class_names_takes_its_data_sets(tmp_path, capsys, planted):
+    """Models saved before zoo models kept names printed "0"/"1" for planted's
+    "negative"/"positive"."""
+    model = zoo.build("mlp", input_shape=planted.input_shape, n_classes=2, random_state=0)
+    assert model.class_names is None
+    zoo.save(model, tmp_path / "mlp", metadata={"dataset": "planted"})
+    assert _explain(tmp_path / "mlp", tmp_path / "a.npz", "--rows", "0:3") == 0
+    rows = [line.split() for line in capsys.readouterr().out.splitlines()[2:5]]
+    assert [r[1] for r in rows] == [planted.class_names[y] for y in planted.y_test[:3]]
+    assert Attribution.load(tmp_path / "a.npz").class_names == planted.class_names

@@ -1,4 +1,5 @@
-"""The ``unboxed`` command: ``datasets``, ``train``, ``explain`` and ``demo``."""
+"""The ``unboxed`` command: ``datasets``, ``train``, ``explain``, ``approximate`` and
+``demo``."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import os
 import shlex
 import shutil
 import sys
+import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -162,6 +164,77 @@ def _parser() -> argparse.ArgumentParser:
     )
     explain.add_argument("--quiet", action="store_true", help="no progress bar")
 
+    approximate = commands.add_parser(
+        "approximate",
+        help="approximate a saved model globally by a readable surrogate, with its fidelity",
+    )
+    approximate.add_argument(
+        "--model", required=True, type=_user_path, help="a folder saved by `unboxed train`"
+    )
+    approximate.add_argument(
+        "--out",
+        required=True,
+        type=_user_path,
+        help="file to write: the tree's rules (text), or DMM-MEN's insights (.npz)",
+    )
+    approximate.add_argument(
+        "--surrogate",
+        default="tree",
+        choices=["tree", "dmm-men"],
+        help="a decision tree on the model's predictions, or a Dirichlet-process mixture "
+        "of elastic nets per class on its logits (default %(default)s)",
+    )
+    approximate.add_argument(
+        "--dataset",
+        default=None,
+        help="a name from `unboxed datasets` (default: the one the model was trained on)",
+    )
+    approximate.add_argument(
+        "--n-train",
+        type=_int_at_least(2),
+        default=5000,
+        help="training rows the surrogate learns from (default %(default)s)",
+    )
+    approximate.add_argument(
+        "--max-depth",
+        type=_depth,
+        default="auto",
+        help="tree: its depth, or auto for the knee of fidelity against depth "
+        "(default %(default)s)",
+    )
+    approximate.add_argument(
+        "--n-iter",
+        type=_int_at_least(4),
+        default=1000,
+        help="dmm-men: sweeps per chain (default %(default)s)",
+    )
+    approximate.add_argument(
+        "--n-features",
+        type=_int_at_least(1),
+        default=100,
+        help="dmm-men: the features of largest variance it models (default %(default)s)",
+    )
+    approximate.add_argument(
+        "--k",
+        type=_int_at_least(1),
+        default=20,
+        help="dmm-men: insight features per class, set to 0 by the deletion test "
+        "(default %(default)s)",
+    )
+    approximate.add_argument(
+        "--seed",
+        type=_int_at_least(0),
+        default=0,
+        help="random_state of the surrogate and of the tests (default %(default)s)",
+    )
+    approximate.add_argument(
+        "--plot", default=None, type=_user_path, help="dmm-men: a figure of the insights"
+    )
+    approximate.add_argument(
+        "--data-path", default=None, type=_user_path, help="folder holding the data set's files"
+    )
+    approximate.add_argument("--quiet", action="store_true", help="no progress bars")
+
     demo = commands.add_parser("demo", help="train a LeNet on digits, explain it and test it")
     demo.add_argument(
         "--out",
@@ -226,6 +299,16 @@ def _row_range(text: str) -> tuple[int, int]:
             f"expected START:STOP with 0 <= START < STOP, such as 0:10, got {text!r}"
         )
     return bounds
+
+
+def _depth(text: str) -> int | str:
+    """``--max-depth``: a positive int, or ``auto``."""
+    if text == "auto":
+        return text
+    try:
+        return _int_at_least(1)(text)
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(f"expected a positive int or auto, got {text!r}") from None
 
 
 def _int_at_least(minimum: int) -> Callable[[str], int]:
@@ -330,31 +413,20 @@ def _train(args: argparse.Namespace, argv: Sequence[str]) -> int:
 def _explain(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from . import local, zoo
+    from . import local
     from ._io import save_figure
-    from .data import load_dataset
     from .evaluate import deletion_curve, infidelity
-    from .zoo._io import read_record
 
     out = _check_writable(args.out, "--out", folder=False)
     if args.plot is not None:
         _check_writable(args.plot, "--plot", folder=False)
-    model = zoo.load(args.model)
-    name = args.dataset or read_record(args.model).get("metadata", {}).get("dataset")
-    if not name:
-        raise ValueError(f"{args.model} does not record its data set; pass --dataset")
-    dataset = load_dataset(name, path=args.data_path)
-    if dataset.input_shape != model.input_shape:
-        raise ValueError(
-            f"{name}'s inputs have shape {dataset.input_shape}, but the model in "
-            f"{args.model} takes {model.input_shape}; pass the --dataset it was trained on"
-        )
+    blackbox, dataset = _saved_model_and_data(args)
+    name = dataset.name
     start, stop = args.rows
     if stop > len(dataset.X_test):
         raise ValueError(
             f"--rows {start}:{stop} runs past the {len(dataset.X_test)} test rows of {name}"
         )
-    blackbox = zoo.as_blackbox(model)
     X = blackbox.check_X(dataset.X_test[start:stop])
     segments = _explain_segments(X, dataset.image_shape, args.segments)
     kwargs: dict[str, object] = {"verbose": not args.quiet}
@@ -399,6 +471,154 @@ def _explain(args: argparse.Namespace) -> int:
         save_figure(attribution.plot(list(range(min(len(X), 10)))), args.plot, dpi=80)
         print(f"figure of the first {min(len(X), 10)} rows: {args.plot}")
     return 0
+
+
+def _saved_model_and_data(args: argparse.Namespace) -> tuple[Any, Any]:
+    """``--model``'s black box and ``--dataset``'s data (by default the data set the
+    model records it was trained on), checked to fit each other; the black box names
+    its classes by the model's names, else by the data set's."""
+    from . import zoo
+    from .data import load_dataset
+    from .zoo._io import read_record
+
+    model = zoo.load(args.model)
+    name = args.dataset or read_record(args.model).get("metadata", {}).get("dataset")
+    if not name:
+        raise ValueError(f"{args.model} does not record its data set; pass --dataset")
+    dataset = load_dataset(name, path=args.data_path)
+    if dataset.input_shape != model.input_shape:
+        raise ValueError(
+            f"{name}'s inputs have shape {dataset.input_shape}, but the model in "
+            f"{args.model} takes {model.input_shape}; pass the --dataset it was trained on"
+        )
+    # A model saved before zoo models kept names takes its data set's.
+    return zoo.as_blackbox(model, class_names=model.class_names or dataset.class_names), dataset
+
+
+def _approximate(args: argparse.Namespace) -> int:
+    out = _check_writable(args.out, "--out", folder=False)
+    if args.plot is not None:
+        _check_writable(args.plot, "--plot", folder=False)
+    blackbox, dataset = _saved_model_and_data(args)
+    X_train = dataset.X_train[: args.n_train]
+    print(
+        f"{args.surrogate} approximating {args.model} from {len(X_train)} training rows "
+        f"of {dataset.name}; tested on its {len(dataset.X_test)} test rows"
+    )
+    if args.surrogate == "tree":
+        _approximate_by_tree(args, blackbox, dataset, X_train, out)
+    else:
+        _approximate_by_dmm_men(args, blackbox, dataset, X_train, out)
+    return 0
+
+
+def _approximate_by_tree(
+    args: argparse.Namespace, blackbox: Any, dataset: Any, X_train: Any, out: Path
+) -> None:
+    """Fit a :class:`~unboxed.surrogates.TreeSurrogate`, print its fidelity and write
+    its rules."""
+    from ._io import atomic_write
+    from .evaluate import agreement
+    from .surrogates import TreeSurrogate
+
+    tree = TreeSurrogate(
+        blackbox, max_depth=args.max_depth, random_state=args.seed, verbose=not args.quiet
+    ).fit(X_train)
+    rules = tree.export_text(feature_names=dataset.feature_names)
+    with atomic_write(out, "w") as handle:
+        handle.write(rules)
+    fidelity = tree.fidelity(dataset.X_test)
+    accuracy = agreement(tree.predict(dataset.X_test), blackbox.class_labels(dataset.y_test))
+    print(
+        f"tree of depth {tree.depth_} with {tree.n_leaves_} leaves; mean decision path "
+        f"{tree.path_length(dataset.X_test):.1f} nodes\n"
+        f"fidelity, its agreement with the model's class on the test rows: {fidelity}\n"
+        f"its accuracy against the true labels: {accuracy}\n"
+        f"rules written to {out}"
+    )
+
+
+def _approximate_by_dmm_men(
+    args: argparse.Namespace, blackbox: Any, dataset: Any, X_train: Any, out: Path
+) -> None:
+    """Fit a :class:`~unboxed.surrogates.DMMMEN`, print its fit per class and the
+    deletion test of its insights, and save them."""
+    import numpy as np
+
+    from ._io import save_figure
+    from .evaluate import deletion_test
+    from .surrogates import DMMMEN, ConvergenceWarning
+
+    model = DMMMEN(
+        n_iter=args.n_iter,
+        n_features=min(args.n_features, X_train.shape[1]),
+        random_state=args.seed,
+        verbose=not args.quiet,
+    )
+    # Classes the model gives too few rows to fit are left out, and said so, rather
+    # than refusing the whole fit.
+    counts = np.bincount(blackbox.predict(X_train), minlength=blackbox.n_classes)
+    classes = [c for c, n in enumerate(counts) if _dmm_can_fit(n, len(X_train), model)]
+    if not classes:
+        raise ValueError(f"no class has enough of the {len(X_train)} rows; raise --n-train")
+    left_out = sorted(set(range(blackbox.n_classes)) - set(classes))
+    if left_out:
+        names = ", ".join(blackbox.class_name(c) for c in left_out)
+        print(f"left out, with too few rows the model assigns them: {names}")
+    with warnings.catch_warnings():
+        # The table gives every class's R-hat, with what it means.
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        model.fit(X_train, blackbox, classes=classes)
+    print(
+        f"Per class: the held-out R2 of the logits, the chains' R-hat (below 1.1 they "
+        f"mixed), the components of weight >= 0.05, and the deletion test: the rate at "
+        f"which the model keeps the class once the top {args.k} insight features are set "
+        f"to 0, against {args.k} random ones (well below random is faithful)."
+    )
+    print(
+        f"{'class':>16}  {'R2':>6}  {'R-hat':>6}  {'comp.':>5}  "
+        f"{'kept, insights [95% CI]':>25}  {'kept, random [95% CI]':>25}"
+    )
+    for row, c in enumerate(model.classes_):
+        test = deletion_test(
+            blackbox,
+            dataset.X_test,
+            model.class_insights(args.k, by="positive", classes=[int(c)]),
+            [args.k],
+            fill="zero",
+            target=int(c),
+            n_boot=200,
+            sample_frac=1.0,
+            random_state=args.seed,
+            verbose=False,
+        )
+        print(
+            f"{blackbox.class_name(int(c)):>16}  {model.r2_[row]:>6.3f}  "
+            f"{model.rhat_[row]:>6.2f}  {int(np.sum(model.weights_[row] >= 0.05)):>5}  "
+            f"{_rate(test.pcr[0], test.pcr_ci[0]):>25}  "
+            f"{_rate(test.random_pcr[0], test.random_pcr_ci[0]):>25}"
+        )
+    model.class_insights(args.k, by="positive").save(out)
+    print(f"insights written to {out}")
+    if args.plot is not None:
+        save_figure(model.plot(k=args.k), args.plot, dpi=80)
+        print(f"figure of the insights: {args.plot}")
+
+
+def _rate(value: float, ci: Any) -> str:
+    """A rate with its interval, as a table cell."""
+    return f"{value:.3f} [{ci[0]:.3f}, {ci[1]:.3f}]"
+
+
+def _dmm_can_fit(count: int, n_rows: int, model: Any) -> bool:
+    """Whether ``model`` can fit a class of ``count`` rows (DMM-MEN's own check)."""
+    from .surrogates._dmm import _check_class_size
+
+    try:
+        _check_class_size(int(count), n_rows, 0, model.test_size)
+    except ValueError:
+        return False
+    return True
 
 
 def _explain_segments(X: Any, image_shape: tuple[int, int] | None, method: str) -> Any:
@@ -472,6 +692,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _train(args, argv)
         if args.command == "explain":
             return _explain(args)
+        if args.command == "approximate":
+            return _approximate(args)
         if args.command == "demo":
             from .demo import run_demo
 
