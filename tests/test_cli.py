@@ -707,3 +707,35 @@ def test_a_model_saved_without_class_names_takes_its_data_sets(tmp_path, capsys,
     rows = [line.split() for line in capsys.readouterr().out.splitlines()[2:5]]
     assert [r[1] for r in rows] == [planted.class_names[y] for y in planted.y_test[:3]]
     assert Attribution.load(tmp_path / "a.npz").class_names == planted.class_names
+
+
+def test_approximate_by_dmm_men_resumes_from_its_checkpoint_after_ctrl_c(
+    saved_lenet, tmp_path, capsys, monkeypatch
+):
+    from unboxed.surrogates import _dmm_chain as chain_module
+
+    options = ["--surrogate", "dmm-men", "--n-iter", "20", "--n-features", "8", "--k", "2"]
+    options += ["--n-train", "600"]
+    assert _approximate(saved_lenet, tmp_path / "whole.npz", *options) == 0
+    whole = capsys.readouterr().out.replace("whole.npz", "")
+    checkpoint = tmp_path / "chains.npz"
+    real, calls = chain_module.sweep, {"n": 0}
+
+    def sweep(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 50:  # in the second class's chains
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(chain_module, "sweep", sweep)
+    resumed = ["--checkpoint", str(checkpoint)]
+    assert _approximate(saved_lenet, tmp_path / "resumed.npz", *options, *resumed) == 130
+    assert capsys.readouterr().err == "unboxed: interrupted\n"
+    assert checkpoint.is_file() and not (tmp_path / "resumed.npz").exists()
+    monkeypatch.setattr(chain_module, "sweep", real)
+    assert _approximate(saved_lenet, tmp_path / "resumed.npz", *options, *resumed) == 0
+    assert capsys.readouterr().out.replace("resumed.npz", "") == whole
+    np.testing.assert_array_equal(
+        FeatureImportance.load(tmp_path / "resumed.npz").values,
+        FeatureImportance.load(tmp_path / "whole.npz").values,
+    )

@@ -228,6 +228,12 @@ def _parser() -> argparse.ArgumentParser:
         help="random_state of the surrogate and of the tests (default %(default)s)",
     )
     approximate.add_argument(
+        "--checkpoint",
+        default=None,
+        type=_user_path,
+        help="dmm-men: .npz file to save the chains to and resume from",
+    )
+    approximate.add_argument(
         "--plot", default=None, type=_user_path, help="dmm-men: a figure of the insights"
     )
     approximate.add_argument(
@@ -497,8 +503,9 @@ def _saved_model_and_data(args: argparse.Namespace) -> tuple[Any, Any]:
 
 def _approximate(args: argparse.Namespace) -> int:
     out = _check_writable(args.out, "--out", folder=False)
-    if args.plot is not None:
-        _check_writable(args.plot, "--plot", folder=False)
+    for option in ("plot", "checkpoint"):
+        if getattr(args, option) is not None:
+            _check_writable(getattr(args, option), f"--{option}", folder=False)
     blackbox, dataset = _saved_model_and_data(args)
     X_train = dataset.X_train[: args.n_train]
     print(
@@ -552,6 +559,7 @@ def _approximate_by_dmm_men(
     model = DMMMEN(
         n_iter=args.n_iter,
         n_features=min(args.n_features, X_train.shape[1]),
+        checkpoint=args.checkpoint,
         random_state=args.seed,
         verbose=not args.quiet,
     )
