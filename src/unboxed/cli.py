@@ -104,9 +104,7 @@ def _parser() -> argparse.ArgumentParser:
         "explain",
         help="explain a saved model's decisions on test images, with how faithful each is",
     )
-    explain.add_argument(
-        "--model", required=True, type=_user_path, help="a folder saved by `unboxed train`"
-    )
+    _add_saved_model_arguments(explain, seeds="the explainer and the bootstrap")
     explain.add_argument(
         "--out", required=True, type=_user_path, help="the attributions' .npz file to write"
     )
@@ -115,11 +113,6 @@ def _parser() -> argparse.ArgumentParser:
         default="lime",
         choices=list(EXPLAIN_METHODS),
         help="the local explainer (default %(default)s)",
-    )
-    explain.add_argument(
-        "--dataset",
-        default=None,
-        help="a name from `unboxed datasets` (default: the one the model was trained on)",
     )
     explain.add_argument(
         "--rows",
@@ -148,29 +141,17 @@ def _parser() -> argparse.ArgumentParser:
         help="components the deletion test removes, one at a time (default %(default)s)",
     )
     explain.add_argument(
-        "--seed",
-        type=_int_at_least(0),
-        default=0,
-        help="random_state of the explainer and of the bootstrap (default %(default)s)",
-    )
-    explain.add_argument(
         "--plot",
         default=None,
         type=_user_path,
         help="a figure file to write: the first 10 rows, numbered from 0 within --rows",
     )
-    explain.add_argument(
-        "--data-path", default=None, type=_user_path, help="folder holding the data set's files"
-    )
-    explain.add_argument("--quiet", action="store_true", help="no progress bar")
 
     approximate = commands.add_parser(
         "approximate",
         help="approximate a saved model globally by a readable surrogate, with its fidelity",
     )
-    approximate.add_argument(
-        "--model", required=True, type=_user_path, help="a folder saved by `unboxed train`"
-    )
+    _add_saved_model_arguments(approximate, seeds="the surrogate and the tests")
     approximate.add_argument(
         "--out",
         required=True,
@@ -183,11 +164,6 @@ def _parser() -> argparse.ArgumentParser:
         choices=["tree", "dmm-men"],
         help="a decision tree on the model's predictions, or a Dirichlet-process mixture "
         "of elastic nets per class on its logits (default %(default)s)",
-    )
-    approximate.add_argument(
-        "--dataset",
-        default=None,
-        help="a name from `unboxed datasets` (default: the one the model was trained on)",
     )
     approximate.add_argument(
         "--n-train",
@@ -222,12 +198,6 @@ def _parser() -> argparse.ArgumentParser:
         "(default %(default)s)",
     )
     approximate.add_argument(
-        "--seed",
-        type=_int_at_least(0),
-        default=0,
-        help="random_state of the surrogate and of the tests (default %(default)s)",
-    )
-    approximate.add_argument(
         "--checkpoint",
         default=None,
         type=_user_path,
@@ -236,10 +206,6 @@ def _parser() -> argparse.ArgumentParser:
     approximate.add_argument(
         "--plot", default=None, type=_user_path, help="dmm-men: a figure of the insights"
     )
-    approximate.add_argument(
-        "--data-path", default=None, type=_user_path, help="folder holding the data set's files"
-    )
-    approximate.add_argument("--quiet", action="store_true", help="no progress bars")
 
     demo = commands.add_parser("demo", help="train a LeNet on digits, explain it and test it")
     demo.add_argument(
@@ -262,6 +228,29 @@ def _parser() -> argparse.ArgumentParser:
     )
     demo.add_argument("--quiet", action="store_true", help="no progress bars")
     return parser
+
+
+def _add_saved_model_arguments(command: argparse.ArgumentParser, *, seeds: str) -> None:
+    """The options of a command that works on a saved model and its data set:
+    ``--model``, ``--dataset``, ``--data-path``, ``--seed`` and ``--quiet``."""
+    command.add_argument(
+        "--model", required=True, type=_user_path, help="a folder saved by `unboxed train`"
+    )
+    command.add_argument(
+        "--dataset",
+        default=None,
+        help="a name from `unboxed datasets` (default: the one the model was trained on)",
+    )
+    command.add_argument(
+        "--data-path", default=None, type=_user_path, help="folder holding the data set's files"
+    )
+    command.add_argument(
+        "--seed",
+        type=_int_at_least(0),
+        default=0,
+        help=f"random_state of {seeds} (default %(default)s)",
+    )
+    command.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
 def _datasets() -> int:
