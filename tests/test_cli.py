@@ -558,7 +558,7 @@ def test_explain_saves_the_attributions_and_prints_their_faithfulness(
     misfit = infidelity(
         blackbox, X, attribution, perturbation="removal", segments=cells, random_state=0
     )
-    assert f"1 predicts nothing): {misfit.mean_relative}" in printed
+    assert f"exact, 1 predicts nothing): {misfit.mean_relative}" in printed
     np.testing.assert_allclose([float(r[5]) for r in rows], misfit.relative, atol=5e-4)
     np.testing.assert_allclose([float(r[6]) for r in rows], attribution.meta["score_cv"], atol=5e-4)
     # the same seed gives the same file

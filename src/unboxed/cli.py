@@ -456,9 +456,9 @@ def _explain(args: argparse.Namespace) -> int:
     )
     if misfit is not None:
         print(
-            f"relative infidelity, the share of the drops from removing random halves of "
-            f"the components that the summed attributions fail to predict (0 is exact, "
-            f"1 predicts nothing): {misfit.mean_relative}"
+            f"relative infidelity, the share of the drops from removing each component "
+            f"with probability 1/2 that the summed attributions fail to predict (0 is "
+            f"exact, 1 predicts nothing): {misfit.mean_relative}"
         )
     else:
         print(f"{args.method} maps |gradient|, which predicts no removal: no infidelity")
