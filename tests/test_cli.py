@@ -739,3 +739,16 @@ def test_approximate_by_dmm_men_resumes_from_its_checkpoint_after_ctrl_c(
         FeatureImportance.load(tmp_path / "resumed.npz").values,
         FeatureImportance.load(tmp_path / "whole.npz").values,
     )
+
+
+@pytest.mark.parametrize("command", [_explain, _approximate])
+def test_a_plot_format_matplotlib_cannot_write_is_refused_before_any_work(
+    monkeypatch, saved_lenet, tmp_path, capsys, command
+):
+    # matplotlib names the format by the suffix: an unknown one failed after the
+    # explanations were made and written (here --plot repeats --out's .npz)
+    monkeypatch.setattr(zoo, "load", lambda path: pytest.fail("loaded before the check"))
+    for plot in ("a.xyz", "a.npz"):
+        assert command(saved_lenet, tmp_path / "a.npz", "--plot", str(tmp_path / plot)) == 2
+        assert f"--plot {tmp_path / plot}: matplotlib writes no" in capsys.readouterr().err
+    assert not (tmp_path / "a.npz").exists()

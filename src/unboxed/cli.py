@@ -352,6 +352,22 @@ def _check_writable(path: str, option: str, *, folder: bool) -> Path:
     return target
 
 
+def _check_figure_path(path: str) -> None:
+    """Refuse a ``--plot`` file that cannot be written or whose suffix matplotlib
+    writes no format for (none: png), before the work: ``savefig`` reads the format
+    off the suffix, and an unknown one failed only after the results were made."""
+    from matplotlib.backend_bases import FigureCanvasBase
+
+    _check_writable(path, "--plot", folder=False)
+    formats = FigureCanvasBase.get_supported_filetypes()
+    suffix = Path(path).suffix.lstrip(".").lower()
+    if suffix and suffix not in formats:
+        raise ValueError(
+            f"--plot {path}: matplotlib writes no .{suffix} files; name one of "
+            f"{', '.join(sorted(formats))}"
+        )
+
+
 def _train(args: argparse.Namespace, argv: Sequence[str]) -> int:
     from . import zoo
     from .data import load_dataset
@@ -414,7 +430,7 @@ def _explain(args: argparse.Namespace) -> int:
 
     out = _check_writable(args.out, "--out", folder=False)
     if args.plot is not None:
-        _check_writable(args.plot, "--plot", folder=False)
+        _check_figure_path(args.plot)
     blackbox, dataset = _saved_model_and_data(args)
     name = dataset.name
     start, stop = args.rows
@@ -492,9 +508,10 @@ def _saved_model_and_data(args: argparse.Namespace) -> tuple[Any, Any]:
 
 def _approximate(args: argparse.Namespace) -> int:
     out = _check_writable(args.out, "--out", folder=False)
-    for option in ("plot", "checkpoint"):
-        if getattr(args, option) is not None:
-            _check_writable(getattr(args, option), f"--{option}", folder=False)
+    if args.plot is not None:
+        _check_figure_path(args.plot)
+    if args.checkpoint is not None:
+        _check_writable(args.checkpoint, "--checkpoint", folder=False)
     blackbox, dataset = _saved_model_and_data(args)
     X_train = dataset.X_train[: args.n_train]
     print(
