@@ -4,6 +4,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from tests.helpers import interrupt_at
 from unboxed import Attribution, FeatureImportance, __version__, local, zoo
@@ -580,6 +581,37 @@ def test_explain_runs_every_method_it_offers(saved_lenet, tmp_path, capsys, meth
     shared = method not in ("saliency", "smoothgrad")
     assert ("relative infidelity" in printed) == shared
     assert ("maps |gradient|, which predicts no removal" in printed) != shared
+
+
+@pytest.fixture(scope="module")
+def saturated_moons(tmp_path_factory):
+    """A moons MLP whose class-0 probability is exactly 1 wherever x0 <= 0, which
+    removing features (setting them to 0) cannot change: test rows 0 and 2 of moons."""
+    model = zoo.build("mlp", input_shape=(2,), n_classes=2, widths=(2,), random_state=0)
+    with torch.no_grad():
+        model.fc1.weight.copy_(torch.tensor([[1.0, 0.0], [0.0, 0.0]]))
+        model.fc1.bias.zero_()
+        model.fc2.weight.copy_(torch.tensor([[-40.0, 0.0], [0.0, 0.0]]))
+        model.fc2.bias.copy_(torch.tensor([40.0, 0.0]))
+    folder = tmp_path_factory.mktemp("explain") / "saturated"
+    zoo.save(model, folder, metadata={"dataset": "moons"})
+    return folder
+
+
+def test_explain_gives_no_infidelity_for_rows_that_no_removal_moves(
+    saturated_moons, tmp_path, capsys
+):
+    out = tmp_path / "a.npz"
+    assert _explain(saturated_moons, out, "--method", "occlusion", "--rows", "0:2") == 0
+    printed = capsys.readouterr().out
+    rows = {line.split()[0]: line.split() for line in printed.splitlines()}
+    assert rows["0"][5] == "-" and float(rows["1"][5]) >= 0  # was "nan" for row 0
+    assert "over the 1 row of 2 that a removal moved" in printed
+    # no row moved: the figure is missing, the command's work is not a failure
+    assert _explain(saturated_moons, out, "--method", "occlusion", "--rows", "0:1") == 0
+    printed = capsys.readouterr().out
+    assert "no removal moved the explained class's probability on any row" in printed
+    assert Attribution.load(out).values.shape == (1, 2)
 
 
 def test_explain_reads_the_data_set_from_the_model_or_is_told(

@@ -453,15 +453,24 @@ def _explain(args: argparse.Namespace) -> int:
         blackbox, X, attribution, max_k=max_k, segments=segments, random_state=args.seed
     )
     misfit = None
+    unmoved = False  # no removal moved any row's probability
     if args.method in SHARED_OUT_METHODS:
-        misfit = infidelity(
-            blackbox,
-            X,
-            attribution,
-            perturbation="removal",
-            segments=segments,
-            random_state=args.seed,
-        )
+        try:
+            misfit = infidelity(
+                blackbox,
+                X,
+                attribution,
+                perturbation="removal",
+                segments=segments,
+                random_state=args.seed,
+            )
+        except ValueError as err:
+            # Rows saturated at 0 or 1 whatever is removed have no relative figure:
+            # a finding about them, not a bad option (it exited 2, the attributions
+            # saved, advising a p_remove that the command does not take).
+            if "moved the probability" not in str(err):
+                raise
+            unmoved = True
     proba = blackbox.predict_proba(X)[np.arange(len(X)), attribution.target]
     print(f"{args.method} on test rows {start}:{stop} of {name}; saved to {out}")
     labels = [blackbox.class_name(int(y)) for y in dataset.y_test[start:stop]]
@@ -471,10 +480,21 @@ def _explain(args: argparse.Namespace) -> int:
         f"1..{max_k} components are set to 0 (higher is more faithful): {curve.aopc}"
     )
     if misfit is not None:
+        moved = len(X) - misfit.meta["n_flat"]
+        over = (
+            f" over the {moved} row{'s' * (moved != 1)} of {len(X)} that a removal moved"
+            if moved < len(X)
+            else ""
+        )
         print(
             f"relative infidelity, the share of the drops from removing each component "
             f"with probability 1/2 that the summed attributions fail to predict (0 is "
-            f"exact, 1 predicts nothing): {misfit.mean_relative}"
+            f"exact, 1 predicts nothing){over}: {misfit.mean_relative}"
+        )
+    elif unmoved:
+        print(
+            "relative infidelity: no removal moved the explained class's probability on "
+            "any row (saturated at 0 or 1), so there is none"
         )
     else:
         print(f"{args.method} maps |gradient|, which predicts no removal: no infidelity")
@@ -653,6 +673,8 @@ def _print_explained_rows(
     """A table of the rows explained: the class, its probability, the row's deletion
     AOPC, its relative infidelity where the method has one and the method's own
     figure of fit where it has one."""
+    import numpy as np
+
     meta = attribution.meta
     headers = {"score_cv": "R2 (CV)", "score": "R2", "delta": "completeness gap"}
     own = next((key for key in headers if key in meta), "")
@@ -663,7 +685,9 @@ def _print_explained_rows(
     )
     aopc = curve.drop.mean(axis=1)  # each row's term of curve.aopc
     for i, label in enumerate(labels):
-        relative = f"{misfit.relative[i]:>6.3f}" if misfit is not None else f"{'-':>6}"
+        # NaN: no removal moved the row's probability, so it has no relative figure
+        known = misfit is not None and not np.isnan(misfit.relative[i])
+        relative = f"{misfit.relative[i]:>6.3f}" if known else f"{'-':>6}"
         figure = f"{float(meta[own][i]):.3f}" if own else ""
         print(
             f"{start + i:>6}  {label:>10}  {attribution.class_name(i):>16}  "
