@@ -614,6 +614,19 @@ def test_explain_gives_no_infidelity_for_rows_that_no_removal_moves(
     assert Attribution.load(out).values.shape == (1, 2)
 
 
+@pytest.mark.parametrize("method", ["slic", "quickshift", "grid"])
+def test_explain_refuses_image_segments_on_rows_that_are_not_images(
+    saturated_moons, tmp_path, capsys, method
+):
+    # moons has no image shape: these were silently replaced by single features
+    out = tmp_path / "a.npz"
+    assert _explain(saturated_moons, out, "--segments", method) == 2
+    message = f"--segments {method} cuts images, and the rows of moons are not"
+    assert message in capsys.readouterr().err
+    assert not out.exists()
+    assert _explain(saturated_moons, out, "--segments", "pixels", "--rows", "1:2") == 0
+
+
 def test_explain_reads_the_data_set_from_the_model_or_is_told(
     saved_lenet, tmp_path, capsys, digits_lenet
 ):

@@ -433,6 +433,13 @@ def _explain(args: argparse.Namespace) -> int:
         _check_figure_path(args.plot)
     blackbox, dataset = _saved_model_and_data(args)
     name = dataset.name
+    if dataset.image_shape is None and args.segments not in ("auto", "pixels"):
+        # _explain_segments falls back to single features there, which this option
+        # did not ask for
+        raise ValueError(
+            f"--segments {args.segments} cuts images, and the rows of {name} are not; their "
+            "components are single features (--segments pixels or auto)"
+        )
     start, stop = args.rows
     if stop > len(dataset.X_test):
         raise ValueError(
