@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import os
 
+import numpy as np
 import pytest
 
 from unboxed.data import _fashion_mnist, _mnist
@@ -12,6 +13,19 @@ from unboxed.data import _fashion_mnist, _mnist
 #: Column names for ``planted`` as a DataFrame: unlike ``planted.feature_names``, they
 #: can reach an explanation only through the model.
 PLANTED_COLUMNS = tuple(f"column {j}" for j in range(20))
+
+
+def assert_same_result(loaded, saved):
+    """``loaded`` is ``saved`` field by field: same type, arrays of the same dtype,
+    shape and values, other fields equal and of the same type."""
+    assert type(loaded) is type(saved)
+    for field in dataclasses.fields(saved):
+        got, want = getattr(loaded, field.name), getattr(saved, field.name)
+        if isinstance(want, np.ndarray):
+            assert got.dtype == want.dtype and got.shape == want.shape, field.name
+            np.testing.assert_array_equal(got, want)
+        else:
+            assert got == want and type(got) is type(want), field.name
 
 
 def drop_meta(result):

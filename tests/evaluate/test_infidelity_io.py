@@ -1,12 +1,12 @@
 """Infidelity results save to one ``.npz`` file and load back exactly."""
 
-import dataclasses
 import json
 import zipfile
 
 import numpy as np
 import pytest
 
+from tests.helpers import assert_same_result
 from unboxed import BlackBox
 from unboxed.evaluate import DeletionCurve, InfidelityResult, infidelity
 
@@ -30,22 +30,11 @@ def result():
     )  # fmt: skip
 
 
-def _assert_same(loaded, saved):
-    assert type(loaded) is type(saved)
-    for field in dataclasses.fields(saved):
-        got, want = getattr(loaded, field.name), getattr(saved, field.name)
-        if isinstance(want, np.ndarray):
-            assert got.dtype == want.dtype and got.shape == want.shape, field.name
-            np.testing.assert_array_equal(got, want)
-        else:
-            assert got == want and type(got) is type(want), field.name
-
-
 def test_an_infidelity_result_round_trips_exactly(tmp_path, result):
     assert np.isnan(result.relative[0])  # a flat row's NaN is kept, not refused
     result.save(tmp_path / "infid.npz")
     loaded = InfidelityResult.load(tmp_path / "infid.npz")
-    _assert_same(loaded, result)
+    assert_same_result(loaded, result)
     assert type(loaded.mean_relative.ci) is tuple
     assert loaded.meta == {
         "test": "infidelity",
@@ -66,7 +55,7 @@ def test_a_removal_result_records_its_settings(tmp_path):
     )  # fmt: skip
     saved.save(tmp_path / "r.npz")
     loaded = InfidelityResult.load(tmp_path / "r.npz")
-    _assert_same(loaded, saved)
+    assert_same_result(loaded, saved)
     assert {k: loaded.meta[k] for k in ("p_remove", "fill", "unit")} == {
         "p_remove": 0.25,
         "fill": "array",

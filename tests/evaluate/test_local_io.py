@@ -9,7 +9,7 @@ import zipfile
 import numpy as np
 import pytest
 
-from tests.helpers import cut_off_mid_write
+from tests.helpers import assert_same_result, cut_off_mid_write
 from unboxed import Attribution, Explanation
 from unboxed.evaluate import (
     DeletionCurve,
@@ -37,21 +37,10 @@ def sensitivity(digits, digits_blackbox):
     )  # fmt: skip
 
 
-def _assert_same(loaded, saved):
-    assert type(loaded) is type(saved)
-    for field in dataclasses.fields(saved):
-        got, want = getattr(loaded, field.name), getattr(saved, field.name)
-        if isinstance(want, np.ndarray):
-            assert got.dtype == want.dtype and got.shape == want.shape, field.name
-            np.testing.assert_array_equal(got, want)
-        else:
-            assert got == want and type(got) is type(want), field.name
-
-
 def test_a_deletion_curve_round_trips_exactly(tmp_path, curve):
     curve.save(tmp_path / "curve.npz")
     loaded = DeletionCurve.load(tmp_path / "curve.npz")
-    _assert_same(loaded, curve)
+    assert_same_result(loaded, curve)
     assert type(loaded.aopc.ci) is tuple and loaded.aopc.ci == curve.aopc.ci  # the CI too
     np.testing.assert_array_equal(loaded.curve(), curve.curve())
 
@@ -59,7 +48,7 @@ def test_a_deletion_curve_round_trips_exactly(tmp_path, curve):
 def test_a_sensitivity_result_round_trips_exactly(tmp_path, sensitivity):
     sensitivity.save(tmp_path / "s.npz")
     loaded = SensitivityResult.load(tmp_path / "s.npz")
-    _assert_same(loaded, sensitivity)
+    assert_same_result(loaded, sensitivity)
     assert loaded.worst_drop.ci == sensitivity.worst_drop.ci
     assert loaded.meta == {"test": "explanation_sensitivity", "norm": "linf", "n_samples": 4}
 
@@ -74,7 +63,7 @@ def test_a_sensitivity_result_with_per_feature_radii_round_trips_exactly(
     )  # fmt: skip
     result.save(tmp_path / "s.npz")
     loaded = SensitivityResult.load(tmp_path / "s.npz")
-    _assert_same(loaded, result)
+    assert_same_result(loaded, result)
     np.testing.assert_array_equal(loaded.radius, radius)
 
 
@@ -117,7 +106,7 @@ def test_no_flipped_byte_loads_as_another_result(tmp_path, curve):
         except ValueError:
             refused += 1
         else:
-            _assert_same(loaded, curve)
+            assert_same_result(loaded, curve)
     assert refused > 0.5 * len(blob)  # the data bytes are most of the file
 
 
