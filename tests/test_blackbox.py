@@ -1184,3 +1184,26 @@ def test_class_name_and_label_take_only_a_column_index(class_names):
             method(1.5)
         with pytest.raises(TypeError, match="bool"):
             method(True)
+
+
+@pytest.mark.parametrize("classes", [None, [0, 1, 2], [1, 2, 3]])
+def test_class_labels_take_only_column_indices(classes):
+    """As class_label, for every entry: -1 wrapped to the last class, and where labels
+    equal indices, -1 and 3 came back unchecked."""
+    box = BlackBox.from_callable(
+        lambda X: np.full((len(X), 3), 1 / 3), n_classes=3, classes=classes
+    )
+    first = 0 if classes is None else classes[0]
+    np.testing.assert_array_equal(
+        box.class_labels([[2, 0], [1, 1]]), np.add([[2, 0], [1, 1]], first)
+    )
+    assert box.class_labels(np.array([], dtype=np.int64)).shape == (0,)
+    assert box.class_labels(1).shape == ()
+    with pytest.raises(ValueError, match=r"indices holds a negative class label \(-1\)"):
+        box.class_labels([0, -1])
+    with pytest.raises(ValueError, match=r"class 3 but there are only 3 classes.*\[0, 3\)"):
+        box.class_labels(np.array([[3], [0]]))
+    with pytest.raises(ValueError, match="integer"):
+        box.class_labels([0.5])
+    with pytest.raises(TypeError, match="bool"):
+        box.class_labels([True, 0])

@@ -347,12 +347,26 @@ class BlackBox:
         Parameters
         ----------
         indices : array-like of int
+            Columns of :meth:`predict_proba`, each in ``[0, n_classes)``.
 
         Returns
         -------
         ndarray of ``indices``' shape
+
+        Raises
+        ------
+        ValueError, TypeError
+            As :meth:`class_name`, for any entry.
         """
-        arr = np.asarray(indices)
+        _validation.check_not_bool(indices, name="indices")
+        shape = np.shape(cast(Any, indices))
+        hint = f" (columns of predict_proba, in [0, {self.n_classes}))"
+        # Checked as :meth:`_column` checks one index: numpy would read -1 as the last
+        # class, and labels equal to indices would come back unchecked.
+        flat = np.ravel(cast(Any, indices))
+        arr = check_labels(
+            flat, n=flat.size, n_classes=self.n_classes, name="indices", hint=hint
+        ).reshape(shape)
         if self._identity_classes():
             return arr
         return np.asarray(self.classes)[arr]
