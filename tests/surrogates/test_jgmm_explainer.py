@@ -1454,3 +1454,42 @@ def test_generated_examples_record_the_call_s_seed_and_it_gives_the_call_again(e
     assert e.criticisms(n=2).meta["seed"] == 0
     mined = e.counterfactuals(queries, n_per_query=1, source="mined")
     assert mined.meta["seed"] == 0
+
+
+def test_a_hidden_submodule_named_logits_is_that_layer_and_untied(digits):
+    """The black box decides what names its output (BlackBox._is_output): a hidden
+    submodule called "logits" is that layer, so the JGMM on it is untied; "output" is
+    the output of a model that returns probabilities, and ties components to classes."""
+    from collections import OrderedDict
+
+    import torch
+
+    torch.manual_seed(0)
+    hidden = torch.nn.Sequential(
+        OrderedDict(
+            lower=torch.nn.Linear(64, 6),
+            act=torch.nn.ReLU(),
+            logits=torch.nn.Linear(6, 5),  # hidden, despite its name
+            act2=torch.nn.ReLU(),
+            head=torch.nn.Linear(5, 10),
+        )
+    )
+    X = digits.X_train[:200]
+    blackbox = BlackBox.from_torch(hidden, input_shape=(64,))
+    assert blackbox.layer_names()[-1] == "head"  # the output has no alias left
+    kwargs = {"lower_layer": "lower", "n_components_x": 3, "random_state": 0, "verbose": False}
+    with pytest.raises(ValueError, match="higher_layer='logits' needs n_components_y"):
+        JGMMExplainer(blackbox, higher_layer="logits", **kwargs).fit(X)
+    untied = JGMMExplainer(blackbox, higher_layer="logits", n_components_y=2, **kwargs).fit(X)
+    assert untied.classes_ is None and untied.jgmm_.Q_.shape == (3, 2)
+    with pytest.raises(ValueError, match="components tied to classes"):
+        untied.predict(X[:2])
+
+    probabilities = torch.nn.Sequential(hidden, torch.nn.Softmax(dim=1))
+    blackbox = BlackBox.from_torch(probabilities, input_shape=(64,), output="probabilities")
+    lower = {**kwargs, "lower_layer": "0.lower"}
+    with pytest.warns(UserWarning, match="one-to-one"):  # an untrained model's classes
+        tied = JGMMExplainer(blackbox, higher_layer="output", **lower).fit(X)
+    assert tied.predict(X[:2]).shape == (2,)
+    with pytest.raises(ValueError, match="'logits' is not a layer of the model"):
+        JGMMExplainer(blackbox, higher_layer="logits", **lower).fit(X)

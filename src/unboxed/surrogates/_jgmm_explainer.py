@@ -335,9 +335,9 @@ class JGMMExplainer(Params):
 
     @property
     def _tied(self) -> bool:
-        return self.higher_layer in ("logits", "output") and self.higher_layer not in dict(
-            self.blackbox.module.named_modules()
-        )
+        # The black box's rule: its own alias ("logits", or "output" for probabilities)
+        # unless a submodule bears that name, which is then that (maybe hidden) layer.
+        return self.blackbox._is_output(self.higher_layer)
 
     def lower_features(self, X: object) -> np.ndarray:
         """The lower feature of the model's inputs, pooled, in the JGMM's layout.
