@@ -627,3 +627,36 @@ def test_prelu_and_threshold_are_linearised_exactly_as_linear_regions_reads_them
 def test_a_prelu_with_one_slope_per_channel_is_refused_as_no_single_function():
     with pytest.raises(ValueError, match="one slope per channel.*LinearRegions"):
         linearize(nn.PReLU(3), 4, verbose=False)
+
+
+class _ShiftedReLU(nn.ReLU):
+    def forward(self, x):
+        return torch.relu(x - 1.0)
+
+
+class _SteepSigmoid(nn.Sigmoid):
+    def forward(self, x):
+        return torch.sigmoid(4.0 * x)
+
+
+class _NamedReLU(nn.ReLU):
+    """Keeps torch's forward: a ReLU by another name."""
+
+
+@pytest.mark.parametrize(
+    ("layer", "parent"), [(_ShiftedReLU(), "ReLU"), (_SteepSigmoid(), "Sigmoid")]
+)
+def test_to_plnn_refuses_a_subclass_that_overrides_forward_by_name(layer, parent):
+    """The ReLU subclass was kept and refused only later by LinearRegions; the Sigmoid
+    one went to linearize, which asked for its asymptotes without naming the layer."""
+    module = nn.Sequential(nn.Linear(3, 4), nn.Sequential(layer), nn.Linear(4, 2))
+    name = type(layer).__name__
+    with pytest.raises(ValueError, match=rf"layer '1\.0' \({name}\) subclasses {parent}.*to_plnn"):
+        to_plnn(module, 3, verbose=False)
+    with pytest.raises(ValueError, match=rf"layer '{name}' \({name}\)"):
+        to_plnn(layer, 3, verbose=False)
+
+
+def test_to_plnn_keeps_a_subclass_that_keeps_torchs_forward():
+    plnn = to_plnn(nn.Sequential(nn.Linear(3, 4), _NamedReLU(), nn.Tanh()), 4, verbose=False)
+    assert type(plnn[1]) is _NamedReLU and isinstance(plnn[2], PiecewiseActivation)

@@ -16,7 +16,7 @@ import copy
 import dataclasses
 import functools
 from collections.abc import Callable
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import numpy as np
 import torch
@@ -682,6 +682,45 @@ FUNCTION_SETTINGS = ("alpha", "beta", "threshold", "approximate")
 OUTPUTS = (nn.Softmax, nn.LogSoftmax)
 
 
+def check_forward_kept(
+    name: str, layer: nn.Module, known: tuple[type[nn.Module], ...], reader: str
+) -> None:
+    """Refuse a subclass of a known layer class that replaces its ``forward``.
+
+    The piecewise tools read a layer by its class (a ReLU's pieces, a Linear's weight,
+    a Sigmoid's asymptotes), so a user's ``class MyReLU(nn.ReLU)`` with a forward of
+    its own would be explained as a ReLU while the network computes something else. A
+    subclass that keeps torch's forward (a new name, other defaults in ``__init__``)
+    computes what its class does, and passes.
+
+    Parameters
+    ----------
+    name : str
+        The layer's name in its network, for the message.
+    layer : torch.nn.Module
+    known : tuple of type
+        The classes ``reader`` reads; a layer that is none of them passes.
+    reader : str
+        Who reads the layer, for the message (``"LinearRegions"``, ``"to_plnn"``).
+
+    Raises
+    ------
+    ValueError
+        Naming the layer, its class and the known class whose forward it replaces.
+    """
+    # The nearest known class in the MRO (ReLU6 is read as the Hardtanh it is).
+    parent = next((cast(type[nn.Module], c) for c in type(layer).__mro__ if c in known), None)
+    if parent is None or type(layer).forward is parent.forward:
+        return
+    qualified = ("nn." if parent.__module__.startswith("torch.") else "") + parent.__name__
+    raise ValueError(
+        f"layer {name!r} ({type(layer).__name__}) subclasses {parent.__name__} but "
+        f"overrides its forward, so {reader} cannot know the function it computes (it "
+        f"reads a {parent.__name__} by its class); use {qualified} itself, or a subclass "
+        "that keeps its forward"
+    )
+
+
 def to_plnn(module: nn.Module, n_pieces: int, **kwargs: Any) -> nn.Module:
     """A copy of ``module`` whose smooth activations are replaced by :func:`linearize`-d ones.
 
@@ -710,7 +749,9 @@ def to_plnn(module: nn.Module, n_pieces: int, **kwargs: Any) -> nn.Module:
     ------
     ValueError
         For an activation that is neither piecewise linear nor known to
-        :func:`linearize`, naming the layer.
+        :func:`linearize`, or a subclass of one that overrides its ``forward``
+        (linearise that one alone, ``linearize(layer, n_pieces, asymptotes=...)``),
+        naming the layer.
     """
     if not isinstance(module, nn.Module):
         raise TypeError(f"to_plnn takes a torch.nn.Module, got {type(module).__name__}")
@@ -718,6 +759,9 @@ def to_plnn(module: nn.Module, n_pieces: int, **kwargs: Any) -> nn.Module:
     plnn = copy.deepcopy(module).eval()
     cache: dict[tuple, PiecewiseLinear] = {}
     for name, child in list(plnn.named_modules()):
+        # Before any layer is linearised: a kept ReLU subclass was refused only later by
+        # LinearRegions, and a Sigmoid subclass failed in linearize without its name.
+        check_forward_kept(name or type(child).__name__, child, SMOOTH + PIECEWISE, "to_plnn")
         if not isinstance(child, SMOOTH):
             if _is_activation(child) and not isinstance(child, PIECEWISE + OUTPUTS):
                 raise ValueError(

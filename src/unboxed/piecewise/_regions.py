@@ -41,7 +41,13 @@ from .._validation import (
 )
 from ..explanation import Attribution, make_meta
 from ..zoo._models import ZooModel, check_finite_weights
-from ._linearize import PIECEWISE, SMOOTH, PiecewiseActivation, PiecewiseLinear
+from ._linearize import (
+    PIECEWISE,
+    SMOOTH,
+    PiecewiseActivation,
+    PiecewiseLinear,
+    check_forward_kept,
+)
 
 #: Layers that are affine in eval mode and pass through by their VJP.
 AFFINE = (
@@ -187,39 +193,11 @@ def _flatten_layers(module: nn.Module, prefix: str = "") -> list[tuple[str, nn.M
 KNOWN = AFFINE + ELEMENTWISE + (nn.MaxPool1d, nn.MaxPool2d)
 
 
-def _overridden_forward(layer: nn.Module) -> type | None:
-    """The known class a layer subclasses, when the subclass replaces its ``forward``.
-
-    LinearRegions reads a layer by its class (a ReLU's pieces, a Linear's weight), so a
-    user's ``class MyReLU(nn.ReLU)`` with a forward of its own would be explained as a
-    ReLU while the network computes something else. A subclass that keeps torch's
-    forward (a new name, other defaults in ``__init__``) computes what its class does.
-
-    Returns
-    -------
-    type or None
-        The first known class in the layer's MRO, if ``forward`` differs from its
-        ``forward``; None for a known class itself or a subclass that keeps its forward.
-    """
-    known = next(cls for cls in type(layer).__mro__ if cls in KNOWN)
-    return None if type(layer).forward is known.forward else known
-
-
 def _check_layers(layers: list[tuple[str, nn.Module]]) -> None:
     """Raise a ``ValueError`` naming the first layer that is not (piecewise) linear."""
     for name, layer in layers:
         if isinstance(layer, KNOWN):
-            parent = _overridden_forward(layer)
-            if parent is not None:
-                qualified = ("nn." if parent.__module__.startswith("torch.") else "") + (
-                    parent.__name__
-                )
-                raise ValueError(
-                    f"layer {name!r} ({type(layer).__name__}) subclasses {parent.__name__} "
-                    "but overrides its forward, so LinearRegions cannot know the function it "
-                    f"computes (it reads a {parent.__name__} by its class); use "
-                    f"{qualified} itself, or a subclass that keeps its forward"
-                )
+            check_forward_kept(name, layer, KNOWN, "LinearRegions")
             if isinstance(layer, (nn.MaxPool1d, nn.MaxPool2d)) and layer.ceil_mode:
                 raise ValueError(f"LinearRegions does not support ceil_mode in layer {name!r}")
             if isinstance(layer, (nn.MaxPool1d, nn.MaxPool2d)) and layer.return_indices:
