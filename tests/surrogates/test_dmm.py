@@ -41,11 +41,11 @@ def short(**kwargs) -> DMMMEN:
 
 @pytest.fixture(scope="module")
 def planted_fit(planted, planted_logreg):
-    # Seed 1: with 200 sweeps, about one seed in ten leaves a chain where a component
-    # fitting the logits saturated at the clip has noisy coefficients that outrank a
-    # support feature in the class's positive insight (of seeds 8-27, 19 rank the
-    # support first with scipy's GIG sampler and 18 with ours); since the sampler
-    # draws GIG variates itself, seed 0 is such a seed.
+    # Any seed: with 200 sweeps, about one seed in ten once left a chain where a
+    # component fitting the logits saturated at the clip had noisy coefficients that
+    # outranked a support feature in the class's positive insight (of seeds 8-27, 19
+    # ranked the support first), so it was pinned to seed 1. Now seeds 0-39 all rank
+    # it first, and at seeds 0-19 all 11 tests on this fit pass.
     blackbox = BlackBox.from_sklearn(planted_logreg)
     return short(n_chains=2, random_state=1).fit(planted.X_train[:1500], blackbox)
 
@@ -1722,46 +1722,64 @@ def test_explain_local_held_out_r2_of_the_average_is_the_posterior_means(monkeyp
     """meta["r2_held_out"] by hand: the n_score masks drawn after the fit's (without the
     instance), the black box's logits on them, each predicted by the fit's
     posterior-predictive mean, which is the averaged linear model the attribution
-    shows, and scored by sklearn's r2_score weighted by LIME's kernel. Seed 1: a
-    posterior that splits its weight, so that the heaviest component alone predicts
-    otherwise (at 3 seeds in 10 the chain keeps one component)."""
+    shows, and scored by sklearn's r2_score weighted by LIME's kernel; at each of 6
+    seeds. Only a posterior that splits its weight tells the heaviest component alone
+    from the average, and about 3 chains in 10 keep one component (then the two agree
+    to 1e-3): so the by-hand figures are checked at every seed, and the alternatives
+    must miss them at one seed at least (over seeds 0-19, 14 missed by 0.0016-0.44,
+    and the unweighted figure 19 by 0.0013-0.033; of 20 blocks of 6 seeds in 0-119,
+    the weakest still missed by 0.0044 and 0.011)."""
     from sklearn.metrics import r2_score
 
     box, x = BlackBox.from_callable(_bumpy, n_classes=2, input_shape=None), np.ones((1, 8))
-    att, Z_fit, Z, post = _recorded_local_fit(
-        monkeypatch, box, x, 1, n_samples=100, n_score=50, component="average"
-    )
-    assert Z_fit.shape == (100, 8) and Z.shape == (50, 8)
-    # the fit's design is centred at the weighted means of its own samples
-    y_fit, w_fit = _logits_and_weights(box, x, Z_fit)
-    x_mean, y_mean = np.average(Z_fit, axis=0, weights=w_fit), np.average(y_fit, weights=w_fit)
-    y, w = _logits_and_weights(box, x, Z)
-    pred = y_mean + post.predictive_coef[0] + (Z - x_mean) @ post.predictive_coef[1:]
-    expected = r2_score(y, pred, sample_weight=w)
-    assert att.meta["r2_held_out"][0] == pytest.approx(expected, abs=1e-10)
-    # the attribution and its intercept are that model
-    np.testing.assert_array_equal(att.values[0], post.predictive_coef[1:])
-    intercept = att.meta["intercept"][0]
-    assert r2_score(y, intercept + Z @ att.values[0], sample_weight=w) == pytest.approx(expected)
-    # weighted, not the plain figure, which differs here
-    assert abs(r2_score(y, pred) - expected) > 1e-3
-    # the posterior-predictive mean, not the heaviest component alone
-    heavy = post.coef[np.argmax(post.weights)]
-    one = y_mean + heavy[0] + (Z - x_mean) @ heavy[1:]
-    assert abs(r2_score(y, one, sample_weight=w) - expected) > 1e-3
+    heavy_gaps, plain_gaps = [], []
+    for seed in range(6):
+        with monkeypatch.context() as patch:
+            att, Z_fit, Z, post = _recorded_local_fit(
+                patch, box, x, seed, n_samples=100, n_score=50, component="average"
+            )
+        assert Z_fit.shape == (100, 8) and Z.shape == (50, 8)
+        # the fit's design is centred at the weighted means of its own samples
+        y_fit, w_fit = _logits_and_weights(box, x, Z_fit)
+        x_mean = np.average(Z_fit, axis=0, weights=w_fit)
+        y_mean = np.average(y_fit, weights=w_fit)
+        y, w = _logits_and_weights(box, x, Z)
+        pred = y_mean + post.predictive_coef[0] + (Z - x_mean) @ post.predictive_coef[1:]
+        expected = r2_score(y, pred, sample_weight=w)
+        assert att.meta["r2_held_out"][0] == pytest.approx(expected, abs=1e-10)
+        # the attribution and its intercept are that model
+        np.testing.assert_array_equal(att.values[0], post.predictive_coef[1:])
+        fitted = att.meta["intercept"][0] + Z @ att.values[0]
+        assert r2_score(y, fitted, sample_weight=w) == pytest.approx(expected)
+        # weighted, not the plain figure
+        plain_gaps.append(abs(r2_score(y, pred) - expected))
+        # the posterior-predictive mean, not the heaviest component alone
+        heavy = post.coef[np.argmax(post.weights)]
+        one = y_mean + heavy[0] + (Z - x_mean) @ heavy[1:]
+        heavy_gaps.append(abs(r2_score(y, one, sample_weight=w) - expected))
+    assert max(plain_gaps) > 1e-3
+    assert max(heavy_gaps) > 1e-3
 
 
 def test_explain_local_r2_of_the_responsible_component_scores_its_regression(monkeypatch):
     """With component="responsible" the attribution is one component's coefficients, so
     both R^2 score that component's regression, by hand here from the returned
     coefficients and an intercept rebuilt from the recorded posterior: on the held-out
-    masks and on the fitting ones, weighted by LIME's kernel. The black box is one
-    linear function of the segments where segment 7 is on and another where it is
-    off: the instance's component fits the half where it is on (its slopes are that
-    function's), and on all the masks its R^2 is -0.19 held out and -0.78 in sample,
-    where the mixture's posterior-predictive mean has 0.23 held out. (At f77f1e7's
-    draws, meta["r2"], each mask's likeliest component in sample, read 1.00.) Seed 1:
-    at 2 seeds in 10 the chain keeps one component, which the slopes' check refuses."""
+    masks and on the fitting ones, weighted by LIME's kernel; at each of 20 seeds. The
+    black box is one linear function of the segments where segment 7 is on and another
+    where it is off: the instance's component fits the half where it is on (its slopes
+    are that function's), and at seed 1 on all the masks its R^2 is -0.19 held out and
+    -0.78 in sample, where the mixture's posterior-predictive mean has 0.23. (At
+    f77f1e7's draws, meta["r2"], each mask's likeliest component in sample, read 1.00.)
+
+    Not at every seed: the "off" component never sees segment 7 on, so its prediction
+    at the instance is free along that direction, and where the chain lets it take the
+    instance it fits it as well (over seeds 0-19, 2 showed the "off" slopes and 2 kept
+    one component; 16 showed the "on" ones, within 0.03; over seeds 0-399, 81%). So
+    the slopes are asked of half the seeds at least: of 20 blocks of 20 seeds in
+    0-399, the fewest was 10 (the median 17). The gap to the posterior-predictive
+    mean is read at those seeds, by its median (the smallest of 324 was 0.035, the
+    next 0.11)."""
     from sklearn.metrics import r2_score
 
     on = np.array([2.0, -1.0, 1.5, 0.5, -0.7, 1.1, 0.3, 0.0])
@@ -1772,25 +1790,32 @@ def test_explain_local_r2_of_the_responsible_component_scores_its_regression(mon
         return np.c_[1.0 - special.expit(logit), special.expit(logit)]
 
     box, x = BlackBox.from_callable(two_regimes, n_classes=2, input_shape=None), np.ones((1, 8))
-    att, Z_fit, Z, post = _recorded_local_fit(
-        monkeypatch, box, x, 1, n_samples=300, n_score=100, component="responsible"
-    )
-    coef = att.values[0]
-    (j,) = np.flatnonzero(np.all(post.coef[:, 1:] == coef, axis=1))  # the one shown
-    y_fit, w_fit = _logits_and_weights(box, x, Z_fit)
-    x_mean, y_mean = np.average(Z_fit, axis=0, weights=w_fit), np.average(y_fit, weights=w_fit)
-    intercept = y_mean + post.coef[j, 0] - x_mean @ coef
-    y, w = _logits_and_weights(box, x, Z)
-    expected = r2_score(y, intercept + Z @ coef, sample_weight=w)
-    assert att.meta["r2_held_out"][0] == pytest.approx(expected, abs=1e-10)
-    in_sample = r2_score(y_fit, intercept + Z_fit @ coef, sample_weight=w_fit)
-    assert att.meta["r2"][0] == pytest.approx(in_sample, abs=1e-10)
-    assert att.meta["intercept"][0] == pytest.approx(intercept, abs=1e-10)
-    # The regime of the instance: its slopes, where segment 7 is on, are the component's.
-    assert np.abs(coef[:7] - on[:7]).max() < 0.2
-    # Not the mixture's posterior-predictive mean, whose R^2 differs here.
-    mean = y_mean + post.predictive_coef[0] + (Z - x_mean) @ post.predictive_coef[1:]
-    assert abs(r2_score(y, mean, sample_weight=w) - expected) > 0.05
+    mean_gaps = []
+    for seed in range(20):
+        with monkeypatch.context() as patch:
+            att, Z_fit, Z, post = _recorded_local_fit(
+                patch, box, x, seed, n_samples=300, n_score=100, component="responsible"
+            )
+        coef = att.values[0]
+        (j,) = np.flatnonzero(np.all(post.coef[:, 1:] == coef, axis=1))  # the one shown
+        y_fit, w_fit = _logits_and_weights(box, x, Z_fit)
+        x_mean = np.average(Z_fit, axis=0, weights=w_fit)
+        y_mean = np.average(y_fit, weights=w_fit)
+        intercept = y_mean + post.coef[j, 0] - x_mean @ coef
+        y, w = _logits_and_weights(box, x, Z)
+        expected = r2_score(y, intercept + Z @ coef, sample_weight=w)
+        assert att.meta["r2_held_out"][0] == pytest.approx(expected, abs=1e-10)
+        in_sample = r2_score(y_fit, intercept + Z_fit @ coef, sample_weight=w_fit)
+        assert att.meta["r2"][0] == pytest.approx(in_sample, abs=1e-10)
+        assert att.meta["intercept"][0] == pytest.approx(intercept, abs=1e-10)
+        # The regime of the instance: its slopes, where segment 7 is on, are the
+        # component's; and then not the mixture's posterior-predictive mean, whose R^2
+        # differs.
+        if np.abs(coef[:7] - on[:7]).max() < 0.2:
+            mean = y_mean + post.predictive_coef[0] + (Z - x_mean) @ post.predictive_coef[1:]
+            mean_gaps.append(abs(r2_score(y, mean, sample_weight=w) - expected))
+    assert len(mean_gaps) >= 10
+    assert np.median(mean_gaps) > 0.05
 
 
 @pytest.mark.parametrize("classes", [[2, 1, 0], ["a", "b", "c"]])
