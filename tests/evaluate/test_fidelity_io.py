@@ -3,7 +3,8 @@
 import numpy as np
 import pytest
 
-from tests.evaluate.test_local_io import _assert_same, _rewrite
+from tests.evaluate.test_local_io import _rewrite
+from tests.helpers import assert_same_result
 from unboxed.evaluate import KeepTopKResult, PCRResult, crafted_cases, deletion_test, keep_top_k
 
 KS = [1, 2, 4]
@@ -26,7 +27,7 @@ def kept(planted, planted_blackbox):
 def test_a_pcr_result_round_trips_exactly(tmp_path, pcr):
     pcr.save(tmp_path / "pcr.npz")
     loaded = PCRResult.load(tmp_path / "pcr.npz")
-    _assert_same(loaded, pcr)
+    assert_same_result(loaded, pcr)
     np.testing.assert_array_equal(loaded.separated(), pcr.separated())
     assert loaded.to_markdown() == pcr.to_markdown()
 
@@ -34,7 +35,7 @@ def test_a_pcr_result_round_trips_exactly(tmp_path, pcr):
 def test_a_keep_top_k_result_round_trips_exactly(tmp_path, kept):
     kept.save(tmp_path / "kept.npz")
     loaded = KeepTopKResult.load(tmp_path / "kept.npz")
-    _assert_same(loaded, kept)
+    assert_same_result(loaded, kept)
     assert loaded.as_dict() == kept.as_dict()
 
 
