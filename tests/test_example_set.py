@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 
 import numpy as np
 import pytest
 
+from tests.helpers import save_without_field
 from unboxed import ExampleSet, make_meta
 
 
@@ -198,11 +198,7 @@ def test_query_class_names_are_checked_and_round_trip(tmp_path):
     assert ExampleSet.load(tmp_path / "e.npz").query_class_names == ("a", "b", "c")
     # a file saved before the field existed loads with None
     _examples(**queried).save(tmp_path / "old.npz")
-    arrays = dict(np.load(tmp_path / "old.npz", allow_pickle=False))
-    header = json.loads(str(arrays["__unboxed__"]))
-    del header["fields"]["query_class_names"]
-    arrays["__unboxed__"] = np.array(json.dumps(header))
-    np.savez(tmp_path / "old.npz", **arrays)
+    save_without_field(tmp_path / "old.npz", "query_class_names")
     assert ExampleSet.load(tmp_path / "old.npz").query_class_names is None
 
 
@@ -218,11 +214,7 @@ def test_class_names_must_name_the_query_classes_unless_query_class_names_do(tmp
     # a file saved without names, and one from before query_class_names, load as saved
     for names in (None, ("a", "b", "c", "d", "e", "f")):
         _examples(**queried, class_names=names).save(tmp_path / "e.npz")
-        arrays = dict(np.load(tmp_path / "e.npz", allow_pickle=False))
-        header = json.loads(str(arrays["__unboxed__"]))
-        del header["fields"]["query_class_names"]
-        arrays["__unboxed__"] = np.array(json.dumps(header))
-        np.savez(tmp_path / "e.npz", **arrays)
+        save_without_field(tmp_path / "e.npz", "query_class_names")
         loaded = ExampleSet.load(tmp_path / "e.npz")
         assert loaded.class_names == names and loaded.query_class_names is None
         np.testing.assert_array_equal(loaded.query_classes, [0, 5])

@@ -11,7 +11,7 @@ import zipfile
 import numpy as np
 import pytest
 
-from tests.helpers import cut_off_mid_write
+from tests.helpers import cut_off_mid_write, save_without_field
 from unboxed import Attribution, Explanation, FeatureImportance, _validation, make_meta
 from unboxed._io import atomic_write, read_npz
 from unboxed.explanation import hand_over
@@ -535,11 +535,7 @@ def test_an_attribution_keeps_its_class_names_and_loads_files_saved_without(tmp_
     loaded = Attribution.load(tmp_path / "a.npz")
     assert loaded.class_names == ("neg", "pos") and loaded.class_name(0) == "pos"
     # A file written before attributions had class names: its header has no such field.
-    arrays = dict(np.load(tmp_path / "a.npz", allow_pickle=False))
-    header = json.loads(str(arrays["__unboxed__"]))
-    del header["fields"]["class_names"]
-    arrays["__unboxed__"] = np.array(json.dumps(header))
-    np.savez(tmp_path / "old.npz", **arrays)
+    save_without_field(tmp_path / "a.npz", "class_names", tmp_path / "old.npz")
     old = Attribution.load(tmp_path / "old.npz")
     assert old.class_names is None and old.class_name(0) == "1"
     with pytest.raises(ValueError, match="target names class 1 but class_names has 1 names"):

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import copy
-import json
 
 import numpy as np
 import pytest
 import torch
 
-from tests.helpers import assert_progress_shown, breast_cancer_box
+from tests.helpers import assert_progress_shown, breast_cancer_box, save_without_field
 from unboxed import BlackBox, zoo
 from unboxed.blackbox import BlackBoxError
 from unboxed.probes import REGULARIZERS, ActivationMaximization, Prototypes, nearest_distance
@@ -815,11 +814,7 @@ def test_prototypes_of_the_logits_layer_are_named_as_classes(tmp_path):
 
 def test_prototypes_saved_before_class_names_existed_still_load(tmp_path):
     Prototypes(np.zeros((1, 4)), np.array([2]), np.array([-0.5])).save(tmp_path / "p.npz")
-    arrays = dict(np.load(tmp_path / "p.npz", allow_pickle=False))
-    header = json.loads(str(arrays["__unboxed__"]))
-    del header["fields"]["class_names"]  # as written before the field existed
-    arrays["__unboxed__"] = np.array(json.dumps(header))
-    np.savez(tmp_path / "old.npz", **arrays)
+    save_without_field(tmp_path / "p.npz", "class_names", tmp_path / "old.npz")
     old = Prototypes.load(tmp_path / "old.npz")
     assert old.class_names is None and old.plot().axes[0].get_title() == "class 2"
 
