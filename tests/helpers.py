@@ -32,8 +32,6 @@ def assert_same_result(loaded, saved):
 def save_without_field(source, field, target=None):
     """Rewrite the result file ``source`` (to ``target``, by default in place) with
     ``field`` taken out of its JSON header, as a file written before the field existed."""
-    import json
-
     arrays = dict(np.load(source, allow_pickle=False))
     header = json.loads(str(arrays["__unboxed__"]))
     del header["fields"][field]
