@@ -794,7 +794,18 @@ def test_a_plot_format_matplotlib_cannot_write_is_refused_before_any_work(
     # matplotlib names the format by the suffix: an unknown one failed after the
     # explanations were made and written (here --plot repeats --out's .npz)
     monkeypatch.setattr(zoo, "load", lambda path: pytest.fail("loaded before the check"))
+    options = ["--surrogate", "dmm-men"] if command is _approximate else []
     for plot in ("a.xyz", "a.npz"):
-        assert command(saved_lenet, tmp_path / "a.npz", "--plot", str(tmp_path / plot)) == 2
+        assert (
+            command(saved_lenet, tmp_path / "a.npz", *options, "--plot", str(tmp_path / plot)) == 2
+        )
         assert f"--plot {tmp_path / plot}: matplotlib writes no" in capsys.readouterr().err
     assert not (tmp_path / "a.npz").exists()
+
+
+def test_approximate_by_a_tree_refuses_the_options_of_dmm_men(saved_lenet, tmp_path, capsys):
+    # they were ignored: --plot made no figure, without a word
+    for option in ("--plot", "--checkpoint"):
+        assert _approximate(saved_lenet, tmp_path / "r.txt", option, str(tmp_path / "f.png")) == 2
+        assert f"{option} applies to --surrogate dmm-men only" in capsys.readouterr().err
+    assert not (tmp_path / "r.txt").exists()

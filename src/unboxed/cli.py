@@ -534,6 +534,14 @@ def _saved_model_and_data(args: argparse.Namespace) -> tuple[Any, Any]:
 
 
 def _approximate(args: argparse.Namespace) -> int:
+    if args.surrogate == "tree":
+        # Refused rather than ignored: the tree would silently make no figure.
+        given = [f"--{o}" for o in ("plot", "checkpoint") if getattr(args, o) is not None]
+        if given:
+            raise ValueError(
+                f"{' and '.join(given)} {'apply' if len(given) > 1 else 'applies'} to "
+                "--surrogate dmm-men only; a tree's rules go to --out"
+            )
     out = _check_writable(args.out, "--out", folder=False)
     if args.plot is not None:
         _check_figure_path(args.plot)
