@@ -660,3 +660,57 @@ def test_to_plnn_refuses_a_subclass_that_overrides_forward_by_name(layer, parent
 def test_to_plnn_keeps_a_subclass_that_keeps_torchs_forward():
     plnn = to_plnn(nn.Sequential(nn.Linear(3, 4), _NamedReLU(), nn.Tanh()), 4, verbose=False)
     assert type(plnn[1]) is _NamedReLU and isinstance(plnn[2], PiecewiseActivation)
+
+
+class _NamedSigmoid(nn.Sigmoid):
+    """Keeps torch's forward: a Sigmoid by another name."""
+
+
+class _HalfELU(nn.ELU):
+    """Keeps torch's forward, with another default alpha."""
+
+    def __init__(self) -> None:
+        super().__init__(alpha=0.5)
+
+
+class _NamedReLU6(nn.ReLU6):
+    """Keeps torch's forward: read as ReLU6, the nearest known class, not its Hardtanh."""
+
+
+class _NamedThreshold(nn.Threshold):
+    """Keeps torch's forward: its two exact pieces, as a Threshold's."""
+
+
+class _NamedPReLU(nn.PReLU):
+    """Keeps torch's forward: its float32 slope goes through the float64 LeakyReLU."""
+
+
+@pytest.mark.parametrize(
+    ("layer", "parent"),
+    [
+        (_NamedSigmoid(), nn.Sigmoid()),
+        (_HalfELU(), nn.ELU(alpha=0.5)),
+        (_NamedReLU6(), nn.ReLU6()),
+        (_NamedThreshold(0.1, -1.0), nn.Threshold(0.1, -1.0)),
+        (_NamedPReLU(init=0.3), nn.PReLU(init=0.3)),
+    ],
+)
+def test_a_subclass_that_keeps_torchs_forward_linearises_as_its_parent(layer, parent):
+    """linearize refused every subclass, asking for asymptotes, against the rule of
+    check_forward_kept that to_plnn and LinearRegions follow."""
+    p = linearize(layer, 5, resolution=200, verbose=False)
+    expected = linearize(parent, 5, resolution=200, verbose=False)
+    for field in ("breakpoints", "slopes", "intercepts", "tangent_points"):
+        np.testing.assert_array_equal(getattr(p, field), getattr(expected, field))
+    assert p.max_error == expected.max_error
+
+
+def test_to_plnn_linearises_a_smooth_subclass_that_keeps_torchs_forward():
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Linear(3, 4), _NamedSigmoid(), nn.Linear(4, 2)).double()
+    plnn = to_plnn(net, 6, verbose=False)
+    reference = to_plnn(nn.Sequential(net[0], nn.Sigmoid(), net[2]), 6, verbose=False)
+    assert isinstance(plnn[1], PiecewiseActivation)
+    x = torch.randn(20, 3, dtype=torch.float64)
+    with torch.no_grad():
+        torch.testing.assert_close(plnn(x), reference(x), rtol=0, atol=0)

@@ -16,7 +16,7 @@ import copy
 import dataclasses
 import functools
 from collections.abc import Callable
-from typing import Any, Literal, cast
+from typing import Any, Literal, TypeGuard, TypeVar, cast
 
 import numpy as np
 import torch
@@ -49,6 +49,7 @@ TIE_TOLERANCE = 1e-12
 EXACT_ULPS = 8
 
 Line = tuple[float, float]  # (slope, intercept)
+_M = TypeVar("_M", bound=nn.Module)
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -230,7 +231,7 @@ def _resolve(activation: Any, asymptotes: Any) -> tuple[Callable, tuple[Line, Li
         return fn, known if asymptotes is None else _check_asymptotes(asymptotes), activation
     if isinstance(activation, nn.Module):
         fn = activation
-        if type(activation) is nn.PReLU:
+        if _read_as(activation, nn.PReLU):
             if activation.weight.numel() != 1:
                 raise ValueError(
                     f"PReLU(num_parameters={activation.weight.numel()}) has one slope per "
@@ -270,10 +271,12 @@ def _resolve(activation: Any, asymptotes: Any) -> tuple[Callable, tuple[Line, Li
         }
         if asymptotes is not None:
             return fn, _check_asymptotes(asymptotes), type(activation).__name__
-        for kind, lines in modules.items():
-            if type(activation) is kind:
-                fn = _hardsigmoid if kind is nn.Hardsigmoid else fn
-                return fn, lines(activation), type(activation).__name__.lower()
+        # The nearest known class in the MRO (ReLU6 before Hardtanh), read as itself
+        # only where the subclass keeps its forward, as check_forward_kept rules.
+        kind = next((c for c in type(activation).__mro__ if c in modules), None)
+        if kind is not None and _read_as(activation, kind):
+            fn = _hardsigmoid if kind is nn.Hardsigmoid else fn
+            return fn, modules[kind](activation), type(activation).__name__.lower()
         raise ValueError(
             f"linearize does not know the asymptotes of {type(activation).__name__}; "
             "pass asymptotes=((slope, intercept) at -inf, (slope, intercept) at +inf)"
@@ -289,6 +292,15 @@ def _resolve(activation: Any, asymptotes: Any) -> tuple[Callable, tuple[Line, Li
     raise TypeError(
         f"activation must be a name, a torch module or a callable, got {type(activation).__name__}"
     )
+
+
+def _read_as(activation: Any, kind: type[_M]) -> TypeGuard[_M]:
+    """Whether ``activation`` computes what ``kind`` does: an instance of ``kind`` or of a
+    subclass that keeps its ``forward`` (a new name, other defaults), as
+    :func:`check_forward_kept` rules. A subclass with a forward of its own may compute
+    anything, and is not read as its parent.
+    """
+    return isinstance(activation, kind) and type(activation).forward is kind.forward
 
 
 def _exact_threshold(activation: nn.Threshold) -> PiecewiseLinear:
@@ -561,11 +573,12 @@ def linearize(
         ``approximate``), ``nn.SiLU``, ``nn.Mish``, ``nn.Hardswish``, ``nn.PReLU``
         (one learned slope: one per channel is no single function, and is refused) and
         ``nn.Threshold`` (its two exact pieces, even where it jumps, which Algorithm 1's
-        tangents cannot place) are known; anything else, including a subclass of these
-        and a plain function of torch tensors, needs ``asymptotes``. GELU, SiLU, Mish
-        and Hardswish dip below 0 (to about -0.17, -0.28, -0.31 and -0.375) before they
-        rise: the tangents follow the dip as they follow any bend, and ``max_error``
-        bounds the error the same way.
+        tangents cannot place) are known, and so is a subclass of one that keeps its
+        ``forward`` (read as its parent); anything else, including a subclass that
+        overrides ``forward`` and a plain function of torch tensors, needs
+        ``asymptotes``. GELU, SiLU, Mish and Hardswish dip below 0 (to about -0.17,
+        -0.28, -0.31 and -0.375) before they rise: the tangents follow the dip as they
+        follow any bend, and ``max_error`` bounds the error the same way.
     n_pieces : int
         The number of lines, at least the 2 asymptotes. When the fit becomes exact
         (a piecewise-linear activation) no more lines are added, so the result may have
@@ -593,7 +606,7 @@ def linearize(
             f"search_range {search_range} at resolution {resolution} asks for {n_grid:.3g} grid "
             f"points; at most {MAX_GRID:.0e}: narrow the range or lower the resolution"
         )
-    if type(activation) is nn.Threshold and asymptotes is None:
+    if _read_as(activation, nn.Threshold) and asymptotes is None:
         return _exact_threshold(activation)
     grid = np.linspace(lo, hi, n_grid)
     target, _ = _evaluate(fn, grid)
