@@ -715,6 +715,47 @@ def test_probabilities_output_is_tied_as_the_logits_are(planted, planted_logreg)
     assert proba.shape == (300, 2) and np.allclose(proba.sum(axis=1), 1)
 
 
+@pytest.mark.parametrize("output", ["logits", "probabilities"])
+def test_refusals_of_an_untied_layer_name_the_output_as_this_model_calls_it(
+    output, planted, planted_logreg
+):
+    """The messages told every user to set higher_layer='logits', a name a model
+    returning probabilities does not have: its output is "output"."""
+    from torch import nn
+
+    net = torch_logistic_regression(planted_logreg)
+    module, prefix = (net, "") if output == "logits" else (nn.Sequential(net, nn.Softmax(1)), "0.")
+    bb = BlackBox.from_torch(module, input_shape=(20,), output=output)
+    name = "logits" if output == "logits" else "output"
+    assert bb.layer_names()[-1] == name
+    layers = {"lower_layer": prefix + "fc1", "higher_layer": prefix + "fc2"}
+    kw = {"n_components_y": 2, "random_state": 0, "verbose": False, **layers}
+    needs = rf"needs higher_layer='{name}'"
+    with pytest.raises(ValueError, match=rf"e_step='labelled'.*{needs}"):
+        JGMMExplainer(bb, n_components_x=2, e_step="labelled", **kw).fit(planted.X_train[:100])
+    with pytest.raises(ValueError, match=rf"by validation {needs}"):
+        JGMMExplainer(bb, n_components_x=[2, 3], **kw).fit(planted.X_train[:100])
+    explainer = JGMMExplainer(bb, n_components_x=2, **kw).fit(planted.X_train[:100])
+    with pytest.raises(ValueError, match=rf"predict_proba {needs}"):
+        explainer.predict_proba(planted.X_train[:5])
+
+
+def test_refusals_of_an_untied_layer_do_not_name_a_submodule_as_the_output():
+    """Where a hidden submodule is called "logits", higher_layer='logits' is that
+    layer, which the message must not offer as the output."""
+    from collections import OrderedDict
+
+    from torch import nn
+
+    layers = OrderedDict(fc1=nn.Linear(4, 3), logits=nn.ReLU(), fc2=nn.Linear(3, 2))
+    bb = BlackBox.from_torch(nn.Sequential(layers), input_shape=(4,))
+    explainer = JGMMExplainer(
+        bb, lower_layer="fc1", higher_layer="logits", n_components_y=2, e_step="labelled"
+    )
+    with pytest.raises(ValueError, match=r"needs the model's output .*'logits' is a submodule"):
+        explainer.fit(np.random.default_rng(0).standard_normal((20, 4)))
+
+
 def test_more_bad_validation_fractions(digits, digits_blackbox):
     for fraction in (True, 0.0, 0):
         with pytest.raises(ValueError, match="validation_fraction"):

@@ -304,23 +304,21 @@ class JGMMExplainer(Params):
             raise ValueError(f"pool must be None, 2 or 3 (the paper's windows), got {self.pool!r}")
         if self._tied and self.n_components_y is not None:
             raise ValueError(
-                "with the logits as the higher feature, K_y is the number of classes; "
+                "with the output as the higher feature, K_y is the number of classes; "
                 "leave n_components_y=None"
             )
         if not self._tied and self.n_components_y is None:
             raise ValueError(f"higher_layer={self.higher_layer!r} needs n_components_y")
         if not self._tied and self.e_step == "labelled":
             raise ValueError(
-                "e_step='labelled' observes the black box's class as w; it needs "
-                "higher_layer='logits'"
+                f"e_step='labelled' observes the black box's class as w; it needs {self._tie}"
             )
         check_checkpoint(self.checkpoint, self.random_state)
         candidates = self._candidates()
         if len(candidates) > 1 and not self._tied:
             raise ValueError(
-                "choosing n_components_x or var_floor by validation needs "
-                "higher_layer='logits' (it compares the proxy's agreement with the "
-                "black box)"
+                f"choosing n_components_x or var_floor by validation needs {self._tie} "
+                "(it compares the proxy's agreement with the black box)"
             )
         # Checked with one candidate too, where it is unused: a typo is not silently kept.
         check_fraction(self.validation_fraction, name="validation_fraction", below_one=True)
@@ -338,6 +336,16 @@ class JGMMExplainer(Params):
         # The black box's rule: its own alias ("logits", or "output" for probabilities)
         # unless a submodule bears that name, which is then that (maybe hidden) layer.
         return self.blackbox._is_output(self.higher_layer)
+
+    @property
+    def _tie(self) -> str:
+        """The setting that ties components to classes, for messages: the output's own
+        name, "logits" or, for a model returning probabilities, "output"."""
+        alias = self.blackbox._output_alias()
+        if self.blackbox._is_output(alias):
+            return f"higher_layer={alias!r}"
+        # A submodule bears the alias, so the output has no name to give.
+        return f"the model's output as higher_layer (its name {alias!r} is a submodule's here)"
 
     def lower_features(self, X: object) -> np.ndarray:
         """The lower feature of the model's inputs, pooled, in the JGMM's layout.
@@ -535,7 +543,7 @@ class JGMMExplainer(Params):
 
     def _check_tied(self, what: str) -> None:
         if not self._tied:
-            raise ValueError(f"{what} needs higher_layer='logits' (components tied to classes)")
+            raise ValueError(f"{what} needs {self._tie} (components tied to classes)")
 
     # ------------------------------------------------------------------ proxy
     def _fitted_classes(self) -> np.ndarray:
