@@ -978,3 +978,47 @@ def test_mined_prototypes_score_the_pool_under_the_lower_gaussians_once(tiny, mo
     assert calls == [len(Z)]
     for name in ("Z", "scores", "components", "groups", "indices"):
         np.testing.assert_array_equal(getattr(found, name), getattr(expected, name))
+
+
+def _local(model, Z, rng, kind="counterfactual", n_per_query=2, **kwargs):
+    return jx.local_examples(model, Z, kind, n_per_query, source="generated", rng=rng, **kwargs)
+
+
+@pytest.mark.parametrize(
+    ("refused", "valid"),
+    [
+        (
+            lambda m, Z, r: jx.generate_prototypes(m, 0, r),
+            lambda m, Z, r: jx.generate_prototypes(m, 2, r),
+        ),
+        (
+            lambda m, Z, r: jx.generate_prototypes(m, 2, r, n_candidates=0),
+            lambda m, Z, r: jx.generate_prototypes(m, 2, r),
+        ),
+        (
+            lambda m, Z, r: jx.generate_influentials(m, 0, r),
+            lambda m, Z, r: jx.generate_influentials(m, 2, r),
+        ),
+        (lambda m, Z, r: _local(m, Z, r, n_samples=-1), lambda m, Z, r: _local(m, Z, r)[0]),
+        (lambda m, Z, r: _local(m, Z, r, n_per_query=0), lambda m, Z, r: _local(m, Z, r)[0]),
+        (lambda m, Z, r: _local(m, Z, r, kind="counter"), lambda m, Z, r: _local(m, Z, r)[0]),
+        (lambda m, Z, r: _local(m, Z, r, radius=-1.0), lambda m, Z, r: _local(m, Z, r)[0]),
+        (lambda m, Z, r: _local(m, Z, r, radius=np.nan), lambda m, Z, r: _local(m, Z, r)[0]),
+        (
+            lambda m, Z, r: _local(m, Z, r, query_inputs=np.zeros((1, 5))),
+            lambda m, Z, r: _local(m, Z, r)[0],
+        ),
+    ],
+)
+def test_a_refused_call_leaves_the_generator_as_it_was(tiny, refused, valid):
+    """Options were checked after the call's seed was drawn, or not at all (an empty
+    result for n_per_component=0): a refused call then a valid one must give what the
+    valid one gives alone."""
+    model, Z = tiny
+    rng = np.random.default_rng(3)
+    with pytest.raises(ValueError, match="must be|has 1 rows"):
+        refused(model, Z[:2], rng)
+    after = valid(model, Z[:2], rng)
+    alone = valid(model, Z[:2], np.random.default_rng(3))
+    assert after.Z.size > 0
+    np.testing.assert_array_equal(after.Z, alone.Z)

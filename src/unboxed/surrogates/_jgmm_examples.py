@@ -21,6 +21,7 @@ from typing import cast
 import numpy as np
 
 from .._ranks import descending_order
+from .._validation import check_positive_int
 from ..local._engine import call_seed, row_seed
 from . import _jgmm_math as jm
 from ._jgmm import JGMM
@@ -176,6 +177,9 @@ def generate_prototypes(
     ``n_per_component`` with the highest eq. 4 score are kept.
     """
     _check_plain(model)
+    # Before any draw: a refused call leaves rng as it was.
+    n_per_component = check_positive_int(n_per_component, name="n_per_component")
+    n_candidates = check_positive_int(n_candidates, name="n_candidates")
     out = []
     for j in range(model.pi_.shape[0]):
         Zs, comps = jm.sample_gmm(
@@ -213,6 +217,9 @@ def generate_influentials(
 ) -> Found:
     """Sample every lower component, keep the ``n`` samples of highest eq. 6 score."""
     _check_plain(model)
+    # Before any draw: a refused call leaves rng as it was.
+    n = check_positive_int(n, name="n")
+    n_per_component = check_positive_int(n_per_component, name="n_per_component")
     kx = model.means_x_.shape[0]
     comps = np.repeat(np.arange(kx), n_per_component)
     noise = rng.standard_normal((comps.size, model.means_x_.shape[1]))
@@ -250,7 +257,12 @@ COUNTERFACTUAL_ONLY = {
 
 def check_local_options(kind: str, select: str, sampler: str, radius: float | None) -> None:
     """Refuse a ``select``, ``sampler`` or ``radius`` that :func:`local_examples` cannot
-    use for ``kind``: a ``ValueError`` naming it."""
+    use for ``kind``, or a ``kind`` or ``radius`` of no meaning: a ``ValueError`` naming
+    it."""
+    if kind not in ("counterfactual", "semifactual"):
+        raise ValueError(f"kind must be 'counterfactual' or 'semifactual', got {kind!r}")
+    if radius is not None and not radius > 0:  # NaN too
+        raise ValueError(f"radius must be a positive number or None, got {radius!r}")
     if select not in SELECTS:
         raise ValueError(f"select must be one of {SELECTS}, got {select!r}")
     if sampler not in SAMPLERS:
@@ -358,10 +370,19 @@ def local_examples(
     alpha : ndarray of shape (n_queries, K_x)
         The LP optimum per query.
     """
+    # Every option before the call's seed is drawn: a refused call leaves rng as it was.
     _check_plain(model)
     check_local_options(kind, select, sampler, radius)
+    if source not in ("mined", "generated"):
+        raise ValueError(f"source must be 'mined' or 'generated', got {source!r}")
+    n_per_query = check_positive_int(n_per_query, name="n_per_query")
+    n_samples = check_positive_int(n_samples, name="n_samples")
     if Zq.shape[0] == 0:  # else np.stack below fails on an empty list
         raise ValueError("no queries: Zq has no rows")
+    if query_inputs is not None and len(query_inputs) != Zq.shape[0]:
+        raise ValueError(
+            f"query_inputs has {len(query_inputs)} rows for {Zq.shape[0]} queries in Zq"
+        )
     near = sampler == "local" and source == "generated"
     c = local_weights(model, Zq, kind)
     alphas = np.stack([jm.optimal_alpha(row) for row in c])
