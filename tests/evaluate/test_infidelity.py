@@ -271,6 +271,26 @@ def test_a_row_the_perturbations_do_not_move_has_no_relative_figure():
         infidelity(box, X[:1], np.ones((1, 3)), scale=0.1, target=1)
 
 
+def test_a_perturbation_that_changes_nothing_has_no_effect_whatever_the_batch():
+    """f(x) and f(x - I) come from batches of other sizes; a model whose output moves
+    with the batch size in the last bits (as float32 rounding does) showed an effect
+    of about 1e-8 for a removal that changed nothing, and a row already at the fill
+    got a relative figure of 1 instead of NaN."""
+
+    def predict(X):
+        p1 = 1 / (1 + np.exp(-X.sum(axis=1))) * 0.5 + len(X) * 1e-9
+        return np.stack([1 - p1, p1], axis=1)
+
+    box = BlackBox.from_callable(predict, n_classes=2, input_shape=(3,))
+    X = np.array([[0.0, 0.0, 0.0], [0.5, -1.0, 2.0]])  # the first is all fill already
+    result = infidelity(
+        box, X, np.ones((2, 3)), perturbation="removal", target=1, n_perturb=20, random_state=0
+    )
+    assert result.response[0] == 0 and np.isnan(result.relative[0])
+    assert result.infidelity[0] == 0 and result.meta["n_flat"] == 1
+    assert result.response[1] > 0.01 and np.isfinite(result.relative[1])
+
+
 # ---------------------------------------------------------------------- bad input
 def _box_and_rows():
     w = 0.01 * np.arange(1.0, 7.0)

@@ -77,7 +77,7 @@ class InfidelityResult(SavedWithEstimates):
         attribution that is zero on every perturbation), else 1.
     response : ndarray of shape (n_samples,)
         ``mean_I (f(x) - f(x - I))^2``: how much the perturbations move the row's
-        probability at all.
+        probability at all (a perturbed row equal to ``x`` counts 0).
     mean_infidelity : Estimate
         The mean of ``infidelity`` over rows, with a 95% bootstrap CI over rows.
     mean_relative : Estimate
@@ -151,7 +151,11 @@ def infidelity(
       removed.
 
     The same perturbations serve every row's figure and are sent to the black box in
-    chunks, one query per row and perturbation; ``f(x)`` costs one more per row.
+    chunks, one query per row and perturbation; ``f(x)`` costs one more per row. A
+    perturbed row equal to ``x`` (every removed feature already at the fill) has an
+    effect of exactly 0, whatever the black box returns for it: ``f(x)`` and
+    ``f(x - I)`` come from batches of other sizes, which a float32 model may round
+    differently.
 
     Parameters
     ----------
@@ -248,7 +252,12 @@ def infidelity(
         # Row-major, perturbations of one row together: Captum's repeat_interleave order.
         proba = blackbox._proba_rows(perturbed.reshape(-1, d))
         picked = proba[np.arange(proba.shape[0]), np.repeat(classes[rows], n_perturb)]
-        effect[rows] = f[rows, None] - picked.reshape(rows.size, n_perturb)
+        change = f[rows, None] - picked.reshape(rows.size, n_perturb)
+        # f(x) and f(x - I) come from batches of other sizes, which a float32 model can
+        # round apart (1e-8): an x - I equal to x is no perturbation, and its effect is
+        # exactly 0, or a row nothing moves got a relative figure of 1, not NaN.
+        change[np.all(perturbed == X[rows, None, :], axis=2)] = 0.0
+        effect[rows] = change
         predicted[rows] = np.einsum("rpd,rd->rp", perturbation_, values[rows])
     infid, beta, response = _infidelity_terms(predicted, effect, normalize=normalize)
     moved = response > 0
