@@ -162,8 +162,9 @@ class JGMMExplainer(Params):
     lower_layer : str
         The lower feature ``x``: a name from ``blackbox.layer_names()``.
     higher_layer : str
-        The higher feature ``y``; "logits" (the paper's choice) ties component ``j``
-        to class ``j``.
+        The higher feature ``y``; the model's output, "logits" (the paper's choice;
+        "output" for a black box that returns probabilities), ties component ``j`` to
+        class ``j``.
     pool : {None, 2, 3}
         Average-pool a conv map ``(C, H, W)`` in 2x2 or 3x3 windows first.
     spatial : bool
@@ -560,7 +561,8 @@ class JGMMExplainer(Params):
     def predict_proba(self, X: object) -> np.ndarray:
         """The proxy's class probabilities from the lower features: ``p(w | x)`` (eq. 3).
 
-        Needs ``higher_layer="logits"``.
+        Needs ``higher_layer`` tied to the classes: the model's output ("logits", or
+        "output" for a black box that returns probabilities).
 
         Parameters
         ----------
