@@ -904,10 +904,10 @@ class DMMMEN(Params):
             explanation is one linear model of the masks, ``meta["intercept"] + z @
             coef``, and the R^2 figures score that model: the component's regression,
             or the averaged one, which is also the mixture's posterior-predictive mean.
-            Which component is responsible is itself a posterior draw: where the
-            instance lies outside every component's perturbations (a regime only the
-            all-on mask reaches), a component whose slopes never saw it may claim it,
-            and the choice can change with the seed; "average" does not depend on it.
+            Which component is responsible is itself a posterior draw: a component
+            whose perturbations never reach the instance (a segment that is on in
+            none of them) predicts it without constraint and may claim it, so the
+            choice can change with the seed; "average" does not depend on it.
         kernel_width : float, optional
             None weighs every perturbation alike. A width weighs perturbation ``i`` by
             LIME's kernel ``w_i = sqrt(exp(-d_i^2 / width^2))`` of its mask's cosine
