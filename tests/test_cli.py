@@ -538,8 +538,9 @@ def _explain(saved, out, *options):
 def test_explain_saves_the_attributions_and_prints_their_faithfulness(
     saved_lenet, tmp_path, capsys, digits, digits_lenet
 ):
-    out = tmp_path / "lime.npz"
-    assert _explain(saved_lenet, out, "--rows", "3:7", "--n-samples", "300", "--max-k", "6") == 0
+    out, figures = tmp_path / "lime.npz", tmp_path / "figures.json"
+    options = ["--rows", "3:7", "--n-samples", "300", "--max-k", "6", "--json", str(figures)]
+    assert _explain(saved_lenet, out, *options) == 0
     printed = capsys.readouterr().out
     attribution = Attribution.load(out)
     blackbox = zoo.as_blackbox(digits_lenet)
@@ -562,6 +563,19 @@ def test_explain_saves_the_attributions_and_prints_their_faithfulness(
     assert f"exact, 1 predicts nothing): {misfit.mean_relative}" in printed
     np.testing.assert_allclose([float(r[5]) for r in rows], misfit.relative, atol=5e-4)
     np.testing.assert_allclose([float(r[6]) for r in rows], attribution.meta["score_cv"], atol=5e-4)
+    # --json holds the same figures, whole
+    record = json.loads(figures.read_text())
+    assert record["command"] == "explain" and record["method"] == "lime"
+    assert record["aopc"] == json.loads(json.dumps(curve.aopc.as_dict()))
+    assert record["relative_infidelity"]["mean"] == misfit.mean_relative.mean
+    assert [r["row"] for r in record["rows"]] == [3, 4, 5, 6]
+    np.testing.assert_array_equal([r["aopc"] for r in record["rows"]], curve.drop.mean(axis=1))
+    np.testing.assert_array_equal(
+        [r["relative_infidelity"] for r in record["rows"]], misfit.relative
+    )
+    np.testing.assert_array_equal(
+        [r["score_cv"] for r in record["rows"]], attribution.meta["score_cv"]
+    )
     # the same seed gives the same file
     again = tmp_path / "again.npz"
     assert _explain(saved_lenet, again, "--rows", "3:7", "--n-samples", "300") == 0
@@ -602,8 +616,12 @@ def test_explain_gives_no_infidelity_for_rows_that_no_removal_moves(
     saturated_moons, tmp_path, capsys
 ):
     out = tmp_path / "a.npz"
-    assert _explain(saturated_moons, out, "--method", "occlusion", "--rows", "0:2") == 0
+    figures = tmp_path / "f.json"
+    options = ["--method", "occlusion", "--rows", "0:2", "--json", str(figures)]
+    assert _explain(saturated_moons, out, *options) == 0
     printed = capsys.readouterr().out
+    record = json.loads(figures.read_text())
+    assert [r["relative_infidelity"] is None for r in record["rows"]] == [True, False]
     rows = {line.split()[0]: line.split() for line in printed.splitlines()}
     # infid. is the last column (occlusion has no figure of its own); "nan" for row 0
     assert rows["0"][-1] == "-" and float(rows["1"][-1]) >= 0
@@ -678,8 +696,9 @@ def _approximate(saved, out, *options):
 def test_approximate_by_a_tree_writes_its_rules_and_prints_its_fidelity(
     saved_lenet, tmp_path, capsys, digits, digits_lenet
 ):
-    out = tmp_path / "rules.txt"
-    assert _approximate(saved_lenet, out, "--max-depth", "3", "--n-train", "1000") == 0
+    out, figures = tmp_path / "rules.txt", tmp_path / "tree.json"
+    options = ["--max-depth", "3", "--n-train", "1000", "--json", str(figures)]
+    assert _approximate(saved_lenet, out, *options) == 0
     printed = capsys.readouterr().out
     blackbox = zoo.as_blackbox(digits_lenet)
     tree = TreeSurrogate(blackbox, max_depth=3, random_state=0, verbose=False)
@@ -689,6 +708,10 @@ def test_approximate_by_a_tree_writes_its_rules_and_prints_its_fidelity(
     assert f"on the test rows: {tree.fidelity(digits.X_test)}" in printed
     truth = agreement(tree.predict(digits.X_test), digits.y_test)
     assert f"against the true labels: {truth}" in printed
+    record = json.loads(figures.read_text())
+    assert record["depth"] == 3 and record["leaves"] == tree.n_leaves_
+    assert record["fidelity"] == json.loads(json.dumps(tree.fidelity(digits.X_test).as_dict()))
+    assert record["accuracy"]["mean"] == truth.mean
 
 
 def test_approximate_by_dmm_men_saves_insights_and_tests_them_per_class(
@@ -696,6 +719,7 @@ def test_approximate_by_dmm_men_saves_insights_and_tests_them_per_class(
 ):
     out, figure = tmp_path / "insights.npz", tmp_path / "insights.png"
     options = ["--surrogate", "dmm-men", "--n-iter", "40", "--n-features", "16", "--k", "4"]
+    options += ["--json", str(tmp_path / "dmm.json")]
     assert _approximate(saved_lenet, out, *options, "--plot", str(figure)) == 0
     printed = capsys.readouterr().out
     assert figure.stat().st_size > 0
@@ -722,6 +746,15 @@ def test_approximate_by_dmm_men_saves_insights_and_tests_them_per_class(
     )
     assert rows[7][4:6] == [f"{test.pcr[0]:.3f}", f"[{test.pcr_ci[0, 0]:.3f},"]
     assert rows[7][7:9] == [f"{test.random_pcr[0]:.3f}", f"[{test.random_pcr_ci[0, 0]:.3f},"]
+    record = json.loads((tmp_path / "dmm.json").read_text())
+    assert record["left_out"] == [] and [c["class"] for c in record["classes"]] == list(
+        "0123456789"
+    )
+    np.testing.assert_array_equal([c["r2"] for c in record["classes"]], model.r2_)
+    assert record["classes"][7]["kept_insights"] == {
+        "mean": test.pcr[0],
+        "ci": test.pcr_ci[0].tolist(),
+    }
 
 
 def test_approximate_by_dmm_men_leaves_out_classes_too_small_to_fit(saved_lenet, tmp_path, capsys):
@@ -809,3 +842,12 @@ def test_approximate_by_a_tree_refuses_the_options_of_dmm_men(saved_lenet, tmp_p
         assert _approximate(saved_lenet, tmp_path / "r.txt", option, str(tmp_path / "f.png")) == 2
         assert f"{option} applies to --surrogate dmm-men only" in capsys.readouterr().err
     assert not (tmp_path / "r.txt").exists()
+
+
+@pytest.mark.parametrize("command", [_explain, _approximate])
+def test_an_unwritable_json_file_is_refused_before_any_work(
+    monkeypatch, saved_lenet, tmp_path, capsys, command
+):
+    monkeypatch.setattr(zoo, "load", lambda path: pytest.fail("loaded before the check"))
+    assert command(saved_lenet, tmp_path / "a.npz", "--json", str(tmp_path)) == 2
+    assert f"--json {tmp_path} is a folder; name a file" in capsys.readouterr().err

@@ -251,6 +251,12 @@ def _add_saved_model_arguments(command: argparse.ArgumentParser, *, seeds: str) 
         help=f"random_state of {seeds} (default %(default)s)",
     )
     command.add_argument("--quiet", action="store_true", help="no progress bars")
+    command.add_argument(
+        "--json",
+        default=None,
+        type=_user_path,
+        help="a file to write the printed figures to, as JSON (NaN as null)",
+    )
 
 
 def _datasets() -> int:
@@ -481,7 +487,8 @@ def _explain(args: argparse.Namespace) -> int:
     proba = blackbox.predict_proba(X)[np.arange(len(X)), attribution.target]
     print(f"{args.method} on test rows {start}:{stop} of {name}; saved to {out}")
     labels = [blackbox.class_name(int(y)) for y in dataset.y_test[start:stop]]
-    _print_explained_rows(attribution, labels, proba, curve, misfit, start)
+    own, rows = _explained_rows(attribution, labels, proba, curve, misfit, start)
+    _print_explained_rows(own, rows)
     print(
         f"deletion AOPC, the mean drop in the explained class's probability as the top "
         f"1..{max_k} components are set to 0 (higher is more faithful): {curve.aopc}"
@@ -508,7 +515,24 @@ def _explain(args: argparse.Namespace) -> int:
     if args.plot is not None:
         save_figure(attribution.plot(list(range(min(len(X), 10)))), args.plot, dpi=80)
         print(f"figure of the first {min(len(X), 10)} rows: {args.plot}")
+    _write_figures(
+        args,
+        method=args.method,
+        dataset=name,
+        rows=rows,
+        aopc=curve.aopc.as_dict(),
+        relative_infidelity=None if misfit is None else misfit.mean_relative.as_dict(),
+    )
     return 0
+
+
+def _write_figures(args: argparse.Namespace, **figures: Any) -> None:
+    """With ``--json``, write the figures the command printed, and say so."""
+    if args.json is not None:
+        from ._io import write_json
+
+        write_json(args.json, {"command": args.command, **figures})
+        print(f"figures written to {args.json}")
 
 
 def _saved_model_and_data(args: argparse.Namespace) -> tuple[Any, Any]:
@@ -519,6 +543,8 @@ def _saved_model_and_data(args: argparse.Namespace) -> tuple[Any, Any]:
     from .data import load_dataset
     from .zoo._io import read_record
 
+    if args.json is not None:
+        _check_writable(args.json, "--json", folder=False)
     model = zoo.load(args.model)
     name = args.dataset or read_record(args.model).get("metadata", {}).get("dataset")
     if not name:
@@ -577,12 +603,23 @@ def _approximate_by_tree(
         handle.write(rules)
     fidelity = tree.fidelity(dataset.X_test)
     accuracy = agreement(tree.predict(dataset.X_test), blackbox.class_labels(dataset.y_test))
+    path_length = tree.path_length(dataset.X_test)
     print(
         f"tree of depth {tree.depth_} with {tree.n_leaves_} leaves; mean decision path "
-        f"{tree.path_length(dataset.X_test):.1f} nodes\n"
+        f"{path_length:.1f} nodes\n"
         f"fidelity, its agreement with the model's class on the test rows: {fidelity}\n"
         f"its accuracy against the true labels: {accuracy}\n"
         f"rules written to {out}"
+    )
+    _write_figures(
+        args,
+        surrogate="tree",
+        dataset=dataset.name,
+        depth=tree.depth_,
+        leaves=tree.n_leaves_,
+        path_length=path_length,
+        fidelity=fidelity.as_dict(),
+        accuracy=accuracy.as_dict(),
     )
 
 
@@ -628,6 +665,7 @@ def _approximate_by_dmm_men(
         f"{'class':>16}  {'R2':>6}  {'R-hat':>6}  {'comp.':>5}  "
         f"{'kept, insights [95% CI]':>25}  {'kept, random [95% CI]':>25}"
     )
+    per_class = []
     for row, c in enumerate(model.classes_):
         test = deletion_test(
             blackbox,
@@ -647,11 +685,29 @@ def _approximate_by_dmm_men(
             f"{_rate(test.pcr[0], test.pcr_ci[0]):>25}  "
             f"{_rate(test.random_pcr[0], test.random_pcr_ci[0]):>25}"
         )
+        per_class.append(
+            {
+                "class": blackbox.class_name(int(c)),
+                "r2": model.r2_[row],
+                "rhat": model.rhat_[row],
+                "components": int(np.sum(model.weights_[row] >= 0.05)),
+                "kept_insights": {"mean": test.pcr[0], "ci": test.pcr_ci[0]},
+                "kept_random": {"mean": test.random_pcr[0], "ci": test.random_pcr_ci[0]},
+            }
+        )
     model.class_insights(args.k, by="positive").save(out)
     print(f"insights written to {out}")
     if args.plot is not None:
         save_figure(model.plot(k=args.k), args.plot, dpi=80)
         print(f"figure of the insights: {args.plot}")
+    _write_figures(
+        args,
+        surrogate="dmm-men",
+        dataset=dataset.name,
+        k=args.k,
+        left_out=[blackbox.class_name(c) for c in left_out],
+        classes=per_class,
+    )
 
 
 def _rate(value: float, ci: Any) -> str:
@@ -682,31 +738,51 @@ def _explain_segments(X: Any, image_shape: tuple[int, int] | None, method: str) 
     return segment(X, image_shape, method=method, **params)
 
 
-def _print_explained_rows(
+#: The figure of fit each method records per row in ``meta``, and its column title.
+OWN_FIGURES = {"score_cv": "R2 (CV)", "score": "R2", "delta": "completeness gap"}
+
+
+def _explained_rows(
     attribution: Any, labels: Any, proba: Any, curve: Any, misfit: Any, start: int
-) -> None:
-    """A table of the rows explained: the class, its probability, the row's deletion
-    AOPC, its relative infidelity where the method has one and the method's own
-    figure of fit where it has one."""
+) -> tuple[str, list[dict[str, Any]]]:
+    """Each row explained: its class, its probability, its deletion AOPC, its relative
+    infidelity (None where the method has none or no removal moved the row) and the
+    method's own figure of fit, under its ``meta`` key ``own`` ("" for none)."""
     import numpy as np
 
-    meta = attribution.meta
-    headers = {"score_cv": "R2 (CV)", "score": "R2", "delta": "completeness gap"}
-    own = next((key for key in headers if key in meta), "")
-    header = headers.get(own, "")
+    own = next((key for key in OWN_FIGURES if key in attribution.meta), "")
+    aopc = curve.drop.mean(axis=1)  # each row's term of curve.aopc
+    rows = []
+    for i, label in enumerate(labels):
+        relative = None if misfit is None else float(misfit.relative[i])
+        rows.append(
+            {
+                "row": start + i,
+                "label": label,
+                "explained_class": attribution.class_name(i),
+                "probability": float(proba[i]),
+                "aopc": float(aopc[i]),
+                # NaN: no removal moved the row's probability, so it has no figure
+                "relative_infidelity": None if relative is None or np.isnan(relative) else relative,
+                **({own: float(attribution.meta[own][i])} if own else {}),
+            }
+        )
+    return own, rows
+
+
+def _print_explained_rows(own: str, rows: list[dict[str, Any]]) -> None:
+    """:func:`_explained_rows` as a table."""
     print(
         f"{'row':>6}  {'label':>10}  {'explained class':>16}  {'p':>6}  {'AOPC':>6}  "
-        f"{'infid.':>6}  {header}"
+        f"{'infid.':>6}  {OWN_FIGURES.get(own, '')}"
     )
-    aopc = curve.drop.mean(axis=1)  # each row's term of curve.aopc
-    for i, label in enumerate(labels):
-        # NaN: no removal moved the row's probability, so it has no relative figure
-        known = misfit is not None and not np.isnan(misfit.relative[i])
-        relative = f"{misfit.relative[i]:>6.3f}" if known else f"{'-':>6}"
-        figure = f"{float(meta[own][i]):.3f}" if own else ""
+    for r in rows:
+        relative = r["relative_infidelity"]
+        shown = f"{'-':>6}" if relative is None else f"{relative:>6.3f}"
+        figure = f"{r[own]:.3f}" if own else ""
         print(
-            f"{start + i:>6}  {label:>10}  {attribution.class_name(i):>16}  "
-            f"{proba[i]:>6.3f}  {aopc[i]:>6.3f}  {relative}  {figure}"
+            f"{r['row']:>6}  {r['label']:>10}  {r['explained_class']:>16}  "
+            f"{r['probability']:>6.3f}  {r['aopc']:>6.3f}  {shown}  {figure}"
         )
 
 
