@@ -35,7 +35,7 @@ from ..blackbox import BlackBox, check_blackbox
 from ..explanation import Attribution, _json_seed
 from ..local._segments import Partition
 from ._fidelity import Fill, _check_fill, _make_fill
-from ._ranking import check_rows
+from ._ranking import check_rows, explained_classes
 from ._saved import SavedWithEstimates, loaded_array
 from ._stats import Estimate, estimate
 
@@ -215,7 +215,7 @@ def infidelity(
     X = check_blackbox(blackbox).check_X(X)
     n, d = X.shape
     values = _attribution_values(attribution, X, blackbox.input_shape)
-    classes = _explained_classes(blackbox, attribution, target, n)
+    classes = explained_classes(blackbox, attribution, target, n)
     meta: dict[str, Any] = {
         "test": "infidelity",
         "perturbation": perturbation,
@@ -453,26 +453,3 @@ def _attribution_values(
         expected = " or ".join(str(s) for s in shapes)
         raise ValueError(f"attribution has shape {arr.shape}; expected {expected}, as X")
     return arr.reshape(n, d)
-
-
-def _explained_classes(
-    blackbox: BlackBox, attribution: object, target: object, n: int
-) -> np.ndarray | None:
-    """The class each row is scored for: ``target``, else the attribution's, else None
-    for the prediction (which the caller reads off the probabilities it needs anyway)."""
-    if target is not None:
-        classes = blackbox._check_target(target, n)
-        if isinstance(attribution, Attribution) and np.any(attribution.target != classes):
-            raise ValueError(
-                "target names other classes than the attribution explains; it would be "
-                "scored against another class's probability"
-            )
-        return classes
-    if isinstance(attribution, Attribution):
-        if attribution.target.max() >= blackbox.n_classes:
-            raise ValueError(
-                f"the attribution explains class {attribution.target.max()}, but the black "
-                f"box has {blackbox.n_classes} classes"
-            )
-        return attribution.target
-    return None

@@ -27,7 +27,7 @@ from .._validation import (
 from ..blackbox import BlackBox, check_blackbox
 from ..explanation import Attribution
 from ._fidelity import Fill, _blocks, _check_fill, _keep_masks, _make_fill
-from ._ranking import RankingLike, check_rows
+from ._ranking import RankingLike, check_rows, explained_classes
 from ._saved import SavedWithEstimates, loaded_array
 from ._stats import Estimate, estimate
 
@@ -132,18 +132,9 @@ def deletion_curve(
         )
     if isinstance(ranking, Attribution):
         check_rows(ranking, n)
+    explained = explained_classes(blackbox, ranking, target, n)
     base = blackbox.predict_proba(X)
-    if target is not None:
-        classes = blackbox._check_target(target, n)
-        if isinstance(ranking, Attribution) and np.any(ranking.target != classes):
-            raise ValueError(
-                "target names other classes than the attribution explains; its ranking "
-                "would be scored against another class's probability"
-            )
-    elif isinstance(ranking, Attribution):
-        classes = ranking.target
-    else:
-        classes = base.argmax(axis=1)
+    classes = base.argmax(axis=1) if explained is None else explained
     fills = _make_fill(fill, X, classes, lambda: base.argmax(axis=1), blackbox.n_classes)
     drop = np.zeros((n, max_k + 1))
     for k in range(1, max_k + 1):

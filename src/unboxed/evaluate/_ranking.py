@@ -17,6 +17,7 @@ import dataclasses
 
 import numpy as np
 
+from ..blackbox import BlackBox
 from ..explanation import Attribution, FeatureImportance
 
 RankingLike = FeatureImportance | Attribution | np.ndarray
@@ -133,3 +134,26 @@ def resolve_ranking(ranking: RankingLike, *, classes: np.ndarray, n_features: in
 def _check_width(width: int, n_features: int) -> None:
     if width != n_features:
         raise ValueError(f"the ranking covers {width} features but X has {n_features}")
+
+
+def explained_classes(
+    blackbox: BlackBox, attribution: object, target: object, n: int
+) -> np.ndarray | None:
+    """The class each row is scored for: ``target``, else the attribution's, else None
+    for the prediction (which the caller reads off the probabilities it needs anyway)."""
+    if target is not None:
+        classes = blackbox._check_target(target, n)
+        if isinstance(attribution, Attribution) and np.any(attribution.target != classes):
+            raise ValueError(
+                "target names other classes than the attribution explains; it would be "
+                "scored against another class's probability"
+            )
+        return classes
+    if isinstance(attribution, Attribution):
+        if attribution.target.max() >= blackbox.n_classes:
+            raise ValueError(
+                f"the attribution explains class {attribution.target.max()}, but the black "
+                f"box has {blackbox.n_classes} classes"
+            )
+        return attribution.target
+    return None
