@@ -256,7 +256,7 @@ def infidelity(
         # f(x) and f(x - I) come from batches of other sizes, which a float32 model can
         # round apart (1e-8): an x - I equal to x is no perturbation, and its effect is
         # exactly 0, or a row nothing moves got a relative figure of 1, not NaN.
-        change[np.all(perturbed == X[rows, None, :], axis=2)] = 0.0
+        change[~perturbation_.any(axis=2)] = 0.0  # I = 0: x - I is x
         effect[rows] = change
         predicted[rows] = np.einsum("rpd,rd->rp", perturbation_, values[rows])
     infid, beta, response = _infidelity_terms(predicted, effect, normalize=normalize)
