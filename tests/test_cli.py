@@ -7,12 +7,12 @@ import pytest
 import torch
 
 from tests.helpers import interrupt_at
-from unboxed import Attribution, FeatureImportance, __version__, local, zoo
+from unboxed import Attribution, ExampleSet, FeatureImportance, __version__, local, zoo
 from unboxed.cli import EXPLAIN_METHODS, main
 from unboxed.data import available_datasets
 from unboxed.evaluate import agreement, deletion_curve, deletion_test, infidelity
 from unboxed.local import segment
-from unboxed.surrogates import DMMMEN, ConvergenceWarning, TreeSurrogate
+from unboxed.surrogates import DMMMEN, ConvergenceWarning, JGMMExplainer, TreeSurrogate
 
 
 def test_version_and_help(capsys):
@@ -510,6 +510,8 @@ def test_ctrl_c_while_saving_leaves_no_half_saved_model(monkeypatch, tmp_path, c
         ("explain", ["one at a time (default 10)", "bootstrap (default 0)"]),
         ("approximate", ["(default tree)", "(default 5000)", "(default auto)", "(default 20)"]),
         ("approximate", ["sweeps per chain (default 1000)", "models (default 100)"]),
+        ("examples", ["comma-separated (default prototypes", "(default auto)", "(default 32)"]),
+        ("examples", ["(default labelled)", "(default 5000)", "(default 0:10)", "(default 5)"]),
     ],
 )
 def test_each_option_says_its_default_in_the_help(capsys, command, defaults):
@@ -844,7 +846,103 @@ def test_approximate_by_a_tree_refuses_the_options_of_dmm_men(saved_lenet, tmp_p
     assert not (tmp_path / "r.txt").exists()
 
 
-@pytest.mark.parametrize("command", [_explain, _approximate])
+# ----------------------------------------------------------------------- examples
+def _examples(saved, out, *options):
+    return main(["examples", "--model", str(saved), "--out", str(out), "--quiet", *options])
+
+
+def test_examples_saves_each_kind_and_checks_it_against_the_model(
+    saved_lenet, tmp_path, capsys, digits, digits_lenet
+):
+    out, figures = tmp_path / "found", tmp_path / "examples.json"
+    options = ["--k-x", "12", "--rows", "3:7", "--n", "2", "--json", str(figures), "--plot"]
+    assert _examples(saved_lenet, out, *options) == 0
+    printed = capsys.readouterr().out
+    blackbox = zoo.as_blackbox(digits_lenet)
+    explainer = JGMMExplainer(
+        blackbox,
+        lower_layer="act4",  # auto: the input of the output layer fc3
+        n_components_x=12,
+        e_step="labelled",
+        random_state=0,
+        verbose=False,
+    ).fit(digits.X_train)
+    queries = digits.X_test[3:7]
+    expected = {
+        "prototypes": explainer.prototypes(n_per_class=2),
+        "criticisms": explainer.criticisms(n=20),
+        "influentials": explainer.influentials(n=20),
+        "counterfactuals": explainer.counterfactuals(queries, n_per_query=2, source="mined"),
+        "semifactuals": explainer.semifactuals(queries, n_per_query=2, source="mined"),
+    }
+    assert f"on the 359 test rows: {explainer.fidelity(digits.X_test)}" in printed
+    record = json.loads(figures.read_text())
+    assert record["layer"] == "act4" and sorted(record["kinds"]) == sorted(expected)
+    lines = {line.split()[0]: line for line in printed.splitlines()}
+    for kind, examples in expected.items():
+        saved = ExampleSet.load(out / f"{kind}.npz")
+        np.testing.assert_array_equal(saved.inputs, examples.inputs)
+        np.testing.assert_array_equal(saved.groups, examples.groups)
+        assert (out / f"{kind}.png").stat().st_size > 0
+        assert lines[kind].split()[1] == str(len(examples)) == str(record["kinds"][kind]["found"])
+        if kind in ("counterfactuals", "semifactuals"):
+            check = explainer.validity(examples)
+            assert record["kinds"][kind]["validity"] == json.loads(json.dumps(check.as_dict()))
+        else:
+            check = explainer.faithfulness(examples).examples
+            assert record["kinds"][kind]["faithfulness"]["examples"]["mean"] == check.mean
+        assert str(check) in lines[kind]
+
+
+def test_examples_of_one_kind_are_those_found_beside_the_others(saved_lenet, tmp_path, capsys):
+    # every kind is mined: asking for fewer kinds changes none of them
+    options = ["--k-x", "8", "--rows", "0:3", "--n", "2", "--e-step", "paper"]
+    assert _examples(saved_lenet, tmp_path / "all", *options) == 0
+    assert _examples(saved_lenet, tmp_path / "one", *options, "--kinds", "semifactuals") == 0
+    assert sorted(p.name for p in (tmp_path / "one").iterdir()) == ["semifactuals.npz"]
+    alone = ExampleSet.load(tmp_path / "one" / "semifactuals.npz")
+    beside = ExampleSet.load(tmp_path / "all" / "semifactuals.npz")
+    np.testing.assert_array_equal(alone.values, beside.values)
+    assert "EM converged" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (["--layer", "fc3"], "--layer 'fc3' is not a layer below the model's output layer"),
+        (["--layer", "logits"], "--layer 'logits' is not a layer below the model's output"),
+        (["--layer", "conv9"], "choose from ['conv1', 'act1', 'pool1', 'conv2', 'act2', "),
+        (["--rows", "350:360"], "--rows 350:360 runs past the 359 test rows of digits"),
+    ],
+)
+def test_examples_refuses_a_layer_or_rows_the_model_lacks_before_any_fit(
+    monkeypatch, saved_lenet, tmp_path, capsys, options, message
+):
+    import unboxed.surrogates
+
+    monkeypatch.setattr(unboxed.surrogates, "JGMMExplainer", lambda *a, **k: pytest.fail("fit"))
+    assert _examples(saved_lenet, tmp_path / "found", *options) == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "found").exists()
+
+
+@pytest.mark.parametrize("kinds", ["prototype", "criticisms,criticisms", "", "semifactuals,"])
+def test_examples_refuses_unknown_or_repeated_kinds_by_option(saved_lenet, tmp_path, capsys, kinds):
+    with pytest.raises(SystemExit) as exited:
+        _examples(saved_lenet, tmp_path / "found", f"--kinds={kinds}")
+    assert exited.value.code == 2
+    assert "argument --kinds: expected kinds from prototypes,criticisms," in capsys.readouterr().err
+
+
+def test_examples_reads_the_last_hidden_layer_of_an_mlp(tmp_path, capsys, planted):
+    model = zoo.build("mlp", input_shape=planted.input_shape, n_classes=2, random_state=0)
+    zoo.save(model, tmp_path / "mlp", metadata={"dataset": "planted"})
+    options = ["--k-x", "4", "--kinds", "prototypes", "--n-train", "400"]
+    assert _examples(tmp_path / "mlp", tmp_path / "found", *options) == 0
+    assert capsys.readouterr().out.startswith("JGMM between act2 (64 features, K_x = 4)")
+
+
+@pytest.mark.parametrize("command", [_explain, _approximate, _examples])
 def test_an_unwritable_json_file_is_refused_before_any_work(
     monkeypatch, saved_lenet, tmp_path, capsys, command
 ):

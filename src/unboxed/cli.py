@@ -1,5 +1,5 @@
-"""The ``unboxed`` command: ``datasets``, ``train``, ``explain``, ``approximate`` and
-``demo``."""
+"""The ``unboxed`` command: ``datasets``, ``train``, ``explain``, ``approximate``,
+``examples`` and ``demo``."""
 
 from __future__ import annotations
 
@@ -27,6 +27,8 @@ EXPLAIN_METHODS = {
     "deeplift": "DeepLift",
     "smoothgrad": "SmoothGrad",
 }
+#: ``unboxed examples --kinds``: each kind's file stem, in the order they are found.
+EXAMPLE_KINDS = ("prototypes", "criticisms", "influentials", "counterfactuals", "semifactuals")
 #: The methods that take ``n_samples``, ``random_state`` and, for the first two, segments.
 SAMPLED_METHODS = ("lime", "kernel-shap", "smoothgrad")
 #: The methods whose values share out the effect of removing features, so that
@@ -207,6 +209,70 @@ def _parser() -> argparse.ArgumentParser:
         "--plot", default=None, type=_user_path, help="dmm-men: a figure of the insights"
     )
 
+    examples = commands.add_parser(
+        "examples",
+        help="a saved model's prototypes, criticisms, influential rows, counterfactuals and "
+        "semi-factuals, found through a JGMM and checked against the model",
+    )
+    _add_saved_model_arguments(examples, seeds="the JGMM's fit")
+    examples.add_argument(
+        "--out",
+        required=True,
+        type=_user_path,
+        help="folder to write each kind's examples to, as KIND.npz",
+    )
+    examples.add_argument(
+        "--kinds",
+        type=_example_kinds,
+        default=",".join(EXAMPLE_KINDS),
+        help="the kinds to find, comma-separated (default %(default)s)",
+    )
+    examples.add_argument(
+        "--layer",
+        default="auto",
+        help="the layer the JGMM reads as its lower features: a name from the model's "
+        "layers, or auto for the input of its output layer (default %(default)s)",
+    )
+    examples.add_argument(
+        "--k-x",
+        type=_int_at_least(1),
+        default=32,
+        help="the JGMM's components over the lower features (default %(default)s)",
+    )
+    examples.add_argument(
+        "--e-step",
+        default="labelled",
+        choices=["labelled", "paper"],
+        help="labelled: the model's class on each row is observed, and each lower "
+        "component belongs to one class; paper: the paper's E-step (eq. 15), whose proxy "
+        "agreed less with the model (benchmarks/results/jgmm.md, Table 1) "
+        "(default %(default)s)",
+    )
+    examples.add_argument(
+        "--n-train",
+        type=_int_at_least(2),
+        default=5000,
+        help="training rows the JGMM is fitted on and mines its examples from "
+        "(default %(default)s)",
+    )
+    examples.add_argument(
+        "--rows",
+        type=_row_range,
+        default="0:10",
+        help="test rows START:STOP whose counterfactuals and semi-factuals are found "
+        "(default %(default)s)",
+    )
+    examples.add_argument(
+        "--n",
+        type=_int_at_least(1),
+        default=5,
+        help="prototypes per class, counterfactuals and semi-factuals per row, and "
+        "criticisms and influential rows per class on average (default %(default)s)",
+    )
+    examples.add_argument(
+        "--plot", action="store_true", help="also draw each kind's examples, as KIND.png"
+    )
+
     demo = commands.add_parser("demo", help="train a LeNet on digits, explain it and test it")
     demo.add_argument(
         "--out",
@@ -285,6 +351,18 @@ def _widths(text: str) -> list[int]:
     if not widths or min(widths) < 1:
         raise argparse.ArgumentTypeError(f"expected positive ints such as 256,64, got {text!r}")
     return widths
+
+
+def _example_kinds(text: str) -> list[str]:
+    """``--kinds``: names from :data:`EXAMPLE_KINDS`, comma-separated, each once; in
+    :data:`EXAMPLE_KINDS`' order."""
+    kinds = text.split(",")
+    if not set(kinds) <= set(EXAMPLE_KINDS) or len(set(kinds)) < len(kinds):
+        raise argparse.ArgumentTypeError(
+            f"expected kinds from {','.join(EXAMPLE_KINDS)}, comma-separated, each once, "
+            f"got {text!r}"
+        )
+    return [kind for kind in EXAMPLE_KINDS if kind in kinds]
 
 
 def _row_range(text: str) -> tuple[int, int]:
@@ -447,11 +525,7 @@ def _explain(args: argparse.Namespace) -> int:
             "components are single features (--segments pixels or auto)"
         )
     start, stop = args.rows
-    if stop > len(dataset.X_test):
-        raise ValueError(
-            f"--rows {start}:{stop} runs past the {len(dataset.X_test)} test rows of {name}"
-        )
-    X = blackbox.check_X(dataset.X_test[start:stop])
+    X = blackbox.check_X(_test_rows(args.rows, dataset))
     segments = _explain_segments(X, dataset.image_shape, args.segments)
     kwargs: dict[str, object] = {"verbose": not args.quiet}
     if args.method in SAMPLED_METHODS:
@@ -524,6 +598,16 @@ def _explain(args: argparse.Namespace) -> int:
         relative_infidelity=None if misfit is None else misfit.mean_relative.as_dict(),
     )
     return 0
+
+
+def _test_rows(rows: tuple[int, int], dataset: Any) -> Any:
+    """``--rows START:STOP`` of ``dataset``'s test split, refused where it runs past."""
+    start, stop = rows
+    if stop > len(dataset.X_test):
+        raise ValueError(
+            f"--rows {start}:{stop} runs past the {len(dataset.X_test)} test rows of {dataset.name}"
+        )
+    return dataset.X_test[start:stop]
 
 
 def _write_figures(args: argparse.Namespace, **figures: Any) -> None:
@@ -726,6 +810,116 @@ def _dmm_can_fit(count: int, n_rows: int, model: Any) -> bool:
     return True
 
 
+def _examples(args: argparse.Namespace) -> int:
+    """Fit a :class:`~unboxed.surrogates.JGMMExplainer`, find the ``--kinds`` of
+    examples with it, check each against the black box and save them."""
+    from ._io import save_figure
+    from .surrogates import JGMMExplainer
+
+    out = _check_writable(args.out, "--out", folder=True)
+    blackbox, dataset = _saved_model_and_data(args)
+    layer = _lower_layer(blackbox, args.layer)
+    queries = _test_rows(args.rows, dataset)
+    X_train = blackbox.check_X(dataset.X_train[: args.n_train])
+    explainer = JGMMExplainer(
+        blackbox,
+        lower_layer=layer,
+        n_components_x=args.k_x,
+        e_step=args.e_step,
+        random_state=args.seed,
+        verbose=not args.quiet,
+    ).fit(X_train)
+    fidelity = explainer.fidelity(dataset.X_test)
+    print(
+        f"JGMM between {layer} ({explainer.jgmm_.n_features_x_in_} features, K_x = "
+        f"{args.k_x}) and the logits of {args.model}, fitted on {len(X_train)} training "
+        f"rows of {dataset.name} (EM converged: {explainer.jgmm_.converged_}, "
+        f"{explainer.jgmm_.n_iter_} iterations)\n"
+        f"fidelity, its proxy's agreement with the model's class on the "
+        f"{len(dataset.X_test)} test rows: {fidelity}"
+    )
+    # Every kind is mined from the training rows: inputs the model can be asked about
+    # and that can be drawn (generated examples are lower-layer features only). Mining
+    # draws nothing, so a kind's examples do not depend on the other kinds asked for.
+    many = min(args.n * blackbox.n_classes, len(X_train))
+    start, stop = args.rows
+    find = {
+        "prototypes": lambda: explainer.prototypes(n_per_class=args.n),
+        "criticisms": lambda: explainer.criticisms(n=many),
+        "influentials": lambda: explainer.influentials(n=many),
+        "counterfactuals": lambda: explainer.counterfactuals(
+            queries, n_per_query=args.n, source="mined"
+        ),
+        "semifactuals": lambda: explainer.semifactuals(queries, n_per_query=args.n, source="mined"),
+    }
+    print(
+        f"Each kind checked against the model (counterfactuals and semi-factuals of test "
+        f"rows {start}:{stop}; 95% CIs):"
+    )
+    out.mkdir(parents=True, exist_ok=True)
+    figures = {}
+    for kind in args.kinds:
+        examples = find[kind]()
+        examples.save(out / f"{kind}.npz")
+        line, figures[kind] = _checked_examples(explainer, examples)
+        print(f"{kind:>16}  {len(examples):>5}  {line}")
+        if args.plot and len(examples):
+            save_figure(examples.plot(), out / f"{kind}.png", dpi=80)
+    drawn = " and .png" if args.plot else ""
+    print(f"examples written to {out}/{{{','.join(args.kinds)}}}.npz{drawn}")
+    _write_figures(
+        args,
+        dataset=dataset.name,
+        layer=layer,
+        k_x=args.k_x,
+        fidelity=fidelity.as_dict(),
+        kinds=figures,
+    )
+    return 0
+
+
+def _lower_layer(blackbox: Any, name: str) -> str:
+    """``--layer``: a layer below the model's output layer, read as the JGMM's lower
+    features; ``auto`` is the input of the output layer (the last hidden layer's
+    output)."""
+    children = [child for child, _ in blackbox.module.named_children()]
+    # The output layer and the output itself ("logits") are the JGMM's higher features.
+    below = [layer for layer in blackbox.layer_names()[:-1] if layer not in children[-1:]]
+    if name == "auto":
+        if len(children) < 2:
+            raise ValueError(
+                f"--layer auto: the model has no layer below its output layer {children}"
+            )
+        return children[-2]
+    if name not in below:
+        raise ValueError(
+            f"--layer {name!r} is not a layer below the model's output layer; choose from {below}"
+        )
+    return name
+
+
+def _checked_examples(explainer: Any, examples: Any) -> tuple[str, dict[str, Any]]:
+    """How far ``examples`` hold for the black box: the validity of counterfactuals and
+    semi-factuals, the faithfulness of the other kinds; as a line, and as JSON."""
+    figures: dict[str, Any] = {"found": len(examples)}
+    if not len(examples):
+        return "none found", figures
+    if examples.kind in ("counterfactual", "semifactual"):
+        validity = explainer.validity(examples)
+        figures["validity"] = validity.as_dict()
+        if examples.kind == "counterfactual":
+            return f"the model's class is not the row's: {validity}", figures
+        return f"the model's class is the row's: {validity}", figures
+    faithful = explainer.faithfulness(examples)
+    figures["faithfulness"] = faithful.as_dict()
+    return (
+        f"{faithful.measure}: {faithful.examples}, against {faithful.reference} on the "
+        f"training rows (faithful ones score {faithful.expected}; CIs apart that way: "
+        f"{'yes' if faithful.holds else 'no'})",
+        figures,
+    )
+
+
 def _explain_segments(X: Any, image_shape: tuple[int, int] | None, method: str) -> Any:
     """``--segments``' components of each row of ``X``."""
     from .local import segment
@@ -823,6 +1017,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _explain(args)
         if args.command == "approximate":
             return _approximate(args)
+        if args.command == "examples":
+            return _examples(args)
         if args.command == "demo":
             from .demo import run_demo
 
