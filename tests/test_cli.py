@@ -1,4 +1,5 @@
 import json
+import re
 import warnings
 from pathlib import Path
 
@@ -12,6 +13,7 @@ from unboxed.cli import EXPLAIN_METHODS, main
 from unboxed.data import available_datasets
 from unboxed.evaluate import agreement, deletion_curve, deletion_test, infidelity
 from unboxed.local import segment
+from unboxed.probes import PermutationImportance
 from unboxed.surrogates import DMMMEN, ConvergenceWarning, JGMMExplainer, TreeSurrogate
 
 
@@ -512,6 +514,11 @@ def test_ctrl_c_while_saving_leaves_no_half_saved_model(monkeypatch, tmp_path, c
         ("approximate", ["sweeps per chain (default 1000)", "models (default 100)"]),
         ("examples", ["comma-separated (default prototypes", "(default auto)", "(default 32)"]),
         ("examples", ["(default labelled)", "(default 5000)", "(default 0:10)", "(default 5)"]),
+        ("importance", ["(default 1000)", "(default auto)", "(default 10)", "(default model)"]),
+        (
+            "importance",
+            ["a row's score: whether the class is kept, or its probability (default accuracy)"],
+        ),
     ],
 )
 def test_each_option_says_its_default_in_the_help(capsys, command, defaults):
@@ -942,7 +949,66 @@ def test_examples_reads_the_last_hidden_layer_of_an_mlp(tmp_path, capsys, plante
     assert capsys.readouterr().out.startswith("JGMM between act2 (64 features, K_x = 4)")
 
 
-@pytest.mark.parametrize("command", [_explain, _approximate, _examples])
+# --------------------------------------------------------------------- importance
+def _importance(saved, out, *options):
+    return main(["importance", "--model", str(saved), "--out", str(out), "--quiet", *options])
+
+
+def test_importance_saves_the_drops_per_cell_and_prints_the_largest(
+    saved_lenet, tmp_path, capsys, digits, digits_lenet
+):
+    out, figure, figures = tmp_path / "imp.npz", tmp_path / "imp.png", tmp_path / "imp.json"
+    options = ["--cell", "2", "--n-test", "120", "--n-repeats", "3", "--top", "4"]
+    options += ["--plot", str(figure), "--json", str(figures), "--labels", "true"]
+    assert _importance(saved_lenet, out, *options) == 0
+    printed = capsys.readouterr().out
+    expected = PermutationImportance(
+        zoo.as_blackbox(digits_lenet),
+        n_repeats=3,
+        groups=local.grid_labels((8, 8), cell=2),
+        random_state=0,
+    ).explain(digits.X_test[:120], digits.y_test[:120])
+    saved = FeatureImportance.load(out)
+    np.testing.assert_array_equal(saved.values, expected.values)
+    np.testing.assert_array_equal(saved.ci, expected.ci)
+    assert saved.feature_names[5] == "rows 2-3, cols 2-3"  # the cell of pixels 18, 19, 26, 27
+    assert figure.stat().st_size > 0
+    # rank, cell (a name with spaces) and drop, apart by two spaces or more
+    rows = [re.split(" {2,}", line.strip()) for line in printed.splitlines()]
+    rows = [r for r in rows if r[0].isdigit()]
+    top = expected.top_k(4)
+    assert [r[0].strip() for r in rows] == ["1", "2", "3", "4"]
+    assert [r[1].strip() for r in rows] == [saved.feature_names[j] for j in top]
+    assert f"{expected.values[0, top[0]]:.3f} [{expected.ci[0, top[0], 0]:.3f}," in rows[0][-1]
+    above = int(np.sum(expected.ci[0, :, 0] > 0))
+    assert f"{above} of 16 cells have a CI above 0" in printed
+    assert "share of rows given the true label" in printed
+    record = json.loads(figures.read_text())
+    assert record["n_rows"] == 120 and len(record["drops"]) == 16
+    assert record["drops"]["rows 2-3, cols 2-3"]["mean"] == expected.values[0, 5]
+
+
+def test_importance_scores_each_feature_of_table_rows(tmp_path, capsys, planted):
+    model = zoo.build("mlp", input_shape=planted.input_shape, n_classes=2, random_state=0)
+    zoo.save(model, tmp_path / "mlp", metadata={"dataset": "planted"})
+    options = ["--n-test", "50", "--n-repeats", "2", "--metric", "probability"]
+    assert _importance(tmp_path / "mlp", tmp_path / "imp.npz", *options) == 0
+    printed = capsys.readouterr().out
+    assert f"of {planted.n_features} features have a CI above 0" in printed
+    assert FeatureImportance.load(tmp_path / "imp.npz").values.shape == (1, planted.n_features)
+    assert _importance(tmp_path / "mlp", tmp_path / "imp.npz", "--cell", "2") == 2
+    assert "--cell cuts images, and the rows of planted are not" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("cell", ["0", "big", "1.5"])
+def test_importance_refuses_a_bad_cell_by_option(saved_lenet, tmp_path, capsys, cell):
+    with pytest.raises(SystemExit) as exited:
+        _importance(saved_lenet, tmp_path / "imp.npz", "--cell", cell)
+    assert exited.value.code == 2
+    assert "argument --cell: expected a positive int or auto" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("command", [_explain, _approximate, _examples, _importance])
 def test_an_unwritable_json_file_is_refused_before_any_work(
     monkeypatch, saved_lenet, tmp_path, capsys, command
 ):

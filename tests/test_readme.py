@@ -119,7 +119,7 @@ def test_the_clime_example_runs(tmp_path, monkeypatch):
 def test_every_command_line_in_the_readme_parses():
     """Each ``unboxed ...`` command the README shows (the 'Command line' block, the zoo
     table's reproduce column) parses, and every option it names for ``train``,
-    ``explain``, ``approximate``, ``examples`` and ``demo`` exists."""
+    ``explain``, ``approximate``, ``examples``, ``importance`` and ``demo`` exists."""
     from unboxed.cli import _parser
 
     text = README.read_text()
@@ -128,7 +128,7 @@ def test_every_command_line_in_the_readme_parses():
     commands = [line.split("#")[0].strip() for line in block.splitlines()]
     commands += re.findall(r"`(unboxed train [^`]+)`", text)
     commands = [c.replace("[", "").replace("]", "") for c in commands if c]
-    assert len(commands) >= 10
+    assert len(commands) >= 11
     parser = _parser()
     for command in commands:
         argv = command.split()[1:]
@@ -138,13 +138,13 @@ def test_every_command_line_in_the_readme_parses():
             assert exit_.value.code == 0
         else:
             parser.parse_args(argv)
-    # The options the prose lists for train, explain, approximate, examples and demo.
+    # The options the prose lists for every command but datasets.
     named = re.findall(r"`(--[a-z-]+)", section.split("```", 2)[2])
     assert "--weight-decay" in named
     actions = parser._subparsers._group_actions[0].choices
     known = {
         option
-        for name in ("train", "explain", "approximate", "examples", "demo")
+        for name in ("train", "explain", "approximate", "examples", "importance", "demo")
         for action in actions[name]._actions
         for option in action.option_strings
     }

@@ -1,5 +1,5 @@
 """The ``unboxed`` command: ``datasets``, ``train``, ``explain``, ``approximate``,
-``examples`` and ``demo``."""
+``examples``, ``importance`` and ``demo``."""
 
 from __future__ import annotations
 
@@ -273,6 +273,60 @@ def _parser() -> argparse.ArgumentParser:
         "--plot", action="store_true", help="also draw each kind's examples, as KIND.png"
     )
 
+    importance = commands.add_parser(
+        "importance",
+        help="what a saved model relies on: the drop of its score when each feature (or "
+        "image cell) is shuffled over the test rows, with 95%% CIs",
+    )
+    _add_saved_model_arguments(importance, seeds="the shuffles and the bootstrap")
+    importance.add_argument(
+        "--out", required=True, type=_user_path, help="the importances' .npz file to write"
+    )
+    importance.add_argument(
+        "--n-test",
+        type=_int_at_least(2),
+        default=1000,
+        help="the first test rows to shuffle, or all where there are fewer (default %(default)s)",
+    )
+    importance.add_argument(
+        "--cell",
+        type=_cell,
+        default="auto",
+        help="images: the side, in pixels, of the square cells shuffled together; auto "
+        "is 1/7 of the image's shorter side, 4 on 28x28 images (default %(default)s)",
+    )
+    importance.add_argument(
+        "--n-repeats",
+        type=_int_at_least(1),
+        default=10,
+        help="shuffles per feature or cell (default %(default)s)",
+    )
+    importance.add_argument(
+        "--metric",
+        default="accuracy",
+        choices=["accuracy", "probability"],
+        help="a row's score: whether the class is kept, or its probability (default %(default)s)",
+    )
+    importance.add_argument(
+        "--labels",
+        default="model",
+        choices=["model", "true"],
+        help="the class scored: the model's own (what it relies on) or the true label "
+        "(what makes it right) (default %(default)s)",
+    )
+    importance.add_argument(
+        "--top",
+        type=_int_at_least(1),
+        default=10,
+        help="the most important features or cells to print (default %(default)s)",
+    )
+    importance.add_argument(
+        "--plot",
+        default=None,
+        type=_user_path,
+        help="a figure file to write: a heat map on images, bars otherwise",
+    )
+
     demo = commands.add_parser("demo", help="train a LeNet on digits, explain it and test it")
     demo.add_argument(
         "--out",
@@ -363,6 +417,16 @@ def _example_kinds(text: str) -> list[str]:
             f"got {text!r}"
         )
     return [kind for kind in EXAMPLE_KINDS if kind in kinds]
+
+
+def _cell(text: str) -> int | str:
+    """``--cell``: a positive int, or ``auto``."""
+    if text == "auto":
+        return text
+    try:
+        return _int_at_least(1)(text)
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(f"expected a positive int or auto, got {text!r}") from None
 
 
 def _row_range(text: str) -> tuple[int, int]:
@@ -920,6 +984,107 @@ def _checked_examples(explainer: Any, examples: Any) -> tuple[str, dict[str, Any
     )
 
 
+def _importance(args: argparse.Namespace) -> int:
+    """Run :class:`~unboxed.probes.PermutationImportance` on the first test rows, print
+    the most important features or cells and save the importances."""
+    import numpy as np
+
+    from ._io import save_figure
+    from .probes import PermutationImportance
+
+    out = _check_writable(args.out, "--out", folder=False)
+    if args.plot is not None:
+        _check_figure_path(args.plot)
+    blackbox, dataset = _saved_model_and_data(args)
+    if dataset.image_shape is None and args.cell != "auto":
+        raise ValueError(f"--cell cuts images, and the rows of {dataset.name} are not")
+    X = blackbox.check_X(dataset.X_test[: args.n_test])
+    groups, unit = _importance_groups(dataset, args.cell)
+    y = None if args.labels == "model" else dataset.y_test[: len(X)]
+    importance = PermutationImportance(
+        blackbox,
+        n_repeats=args.n_repeats,
+        metric=args.metric,
+        groups=groups,
+        random_state=args.seed,
+        verbose=not args.quiet,
+    ).explain(X, y)
+    importance.save(out)
+    assert importance.ci is not None  # permutation importance always has its CIs
+    drop, ci = importance.values[0], importance.ci[0]
+    names = importance.feature_names or dataset.feature_names
+    scored = "the model's own class" if args.labels == "model" else "the true label"
+    score = (
+        f"share of rows given {scored}" if args.metric == "accuracy" else f"probability of {scored}"
+    )
+    print(
+        f"permutation importance on {len(X)} test rows of {dataset.name}: the drop of the "
+        f"{score} ({importance.meta['baseline_score']:.4f} on the rows as they are) when "
+        f"each {unit} is shuffled over the rows, {args.n_repeats} shuffles each; 95% CIs "
+        f"over rows and shuffles\n"
+        f"{int(np.sum(ci[:, 0] > 0))} of {drop.size} {unit}s have a CI above 0: the model "
+        f"relies on them; saved to {out}"
+    )
+    top = importance.top_k(min(args.top, drop.size))
+    width = max(len(names[j]) for j in top)
+    print(f"{'rank':>4}  {unit:<{width}}  {'drop [95% CI]':>25}")
+    for rank, j in enumerate(top, start=1):
+        print(f"{rank:>4}  {names[j]:<{width}}  {_rate(drop[j], ci[j]):>25}")
+    if args.plot is not None:
+        save_figure(_importance_figure(importance, groups, dataset), args.plot, dpi=80)
+        print(f"figure: {args.plot}")
+    _write_figures(
+        args,
+        dataset=dataset.name,
+        n_rows=len(X),
+        metric=args.metric,
+        labels=args.labels,
+        baseline=importance.meta["baseline_score"],
+        drops={names[j]: {"mean": drop[j], "ci": ci[j].tolist()} for j in range(drop.size)},
+    )
+    return 0
+
+
+def _importance_groups(dataset: Any, cell: int | str) -> tuple[Any, str]:
+    """``--cell``'s square cells of an image as named groups of pixels (None on table
+    rows: each feature alone), and what one is called."""
+    import numpy as np
+
+    from .local import grid_labels
+
+    if dataset.image_shape is None:
+        return None, "feature"
+    height, width = dataset.image_shape
+    side = max(1, min(height, width) // 7) if cell == "auto" else int(cell)
+    labels = grid_labels(dataset.image_shape, cell=side)
+    groups = {}
+    for label in range(int(labels.max()) + 1):
+        rows, cols = np.divmod(np.flatnonzero(labels == label), width)
+        name = f"rows {rows.min()}-{rows.max()}, cols {cols.min()}-{cols.max()}"
+        groups[name] = np.flatnonzero(labels == label)
+    return groups, "cell"
+
+
+def _importance_figure(importance: Any, groups: Any, dataset: Any) -> Any:
+    """A heat map of each cell's drop over the image (its pixels share it), or the bars
+    of the features' drops."""
+    import numpy as np
+
+    from . import FeatureImportance
+
+    if groups is None:
+        return importance.plot()
+    per_pixel = np.zeros(dataset.n_features)
+    for j, members in enumerate(groups.values()):
+        per_pixel[members] = importance.values[0, j]
+    return FeatureImportance(
+        per_pixel[None],
+        importance.meta,
+        class_names=importance.class_names,
+        image_shape=dataset.image_shape,
+    ).plot()
+
+
 def _explain_segments(X: Any, image_shape: tuple[int, int] | None, method: str) -> Any:
     """``--segments``' components of each row of ``X``."""
     from .local import segment
@@ -1019,6 +1184,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _approximate(args)
         if args.command == "examples":
             return _examples(args)
+        if args.command == "importance":
+            return _importance(args)
         if args.command == "demo":
             from .demo import run_demo
 
