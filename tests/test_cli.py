@@ -670,11 +670,16 @@ def test_explain_reads_the_data_set_from_the_model_or_is_told(
     [
         (["--rows", "350:360"], "--rows 350:360 runs past the 359 test rows of digits"),
         (["--dataset", "planted"], "planted's inputs have shape (20,), but the model in"),
+        (["--model-classes", "3"], "digits has 10 classes, but the model in"),
     ],
 )
 def test_explain_refuses_rows_or_data_the_model_cannot_take(
     saved_lenet, tmp_path, capsys, options, message
 ):
+    if options[0] == "--model-classes":  # a LeNet of digits' shape with fewer classes
+        model = zoo.build("lenet", input_shape=(1, 8, 8), n_classes=3, random_state=0)
+        saved_lenet, options = tmp_path / "three", []
+        zoo.save(model, saved_lenet, metadata={"dataset": "digits"})
     assert _explain(saved_lenet, tmp_path / "a.npz", *options) == 2
     assert message in capsys.readouterr().err
     assert not (tmp_path / "a.npz").exists()

@@ -703,6 +703,11 @@ def _saved_model_and_data(args: argparse.Namespace) -> tuple[Any, Any]:
             f"{name}'s inputs have shape {dataset.input_shape}, but the model in "
             f"{args.model} takes {model.input_shape}; pass the --dataset it was trained on"
         )
+    if dataset.n_classes != model.n_classes:
+        raise ValueError(
+            f"{name} has {dataset.n_classes} classes, but the model in {args.model} tells "
+            f"{model.n_classes} apart; pass the --dataset it was trained on"
+        )
     # A model saved before zoo models kept names takes its data set's.
     return zoo.as_blackbox(model, class_names=model.class_names or dataset.class_names), dataset
 
