@@ -1022,3 +1022,55 @@ def test_a_refused_call_leaves_the_generator_as_it_was(tiny, refused, valid):
     alone = valid(model, Z[:2], np.random.default_rng(3))
     assert after.Z.size > 0
     np.testing.assert_array_equal(after.Z, alone.Z)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        (dict(Zq="1-D"), r"Zq must have shape \(n, 2\).*got shape \(2,\)"),
+        (dict(Zq="narrow"), r"Zq must have shape \(n, 2\).*got shape \(2, 1\)"),
+        (dict(Zq="wide"), r"Zq must have shape \(n, 2\).*got shape \(2, 3\)"),
+        (dict(Z_pool="1-D"), r"Z_pool must have shape \(n, 2\).*got shape \(2,\)"),
+        (dict(Z_pool="narrow"), r"Z_pool must have shape \(n, 2\)"),
+        (dict(Z_pool=None), "source='mined' mines Z_pool; give Z_pool="),
+    ],
+)
+def test_local_examples_name_a_misshapen_or_missing_argument(tiny, kwargs, message):
+    """A 1-D or mis-sized Zq or Z_pool failed in numpy's indexing or matmul, a mined call
+    without a pool on a bare assert; each is now a ValueError naming the argument."""
+    model, Z = tiny
+    shapes = {"1-D": Z[0], "narrow": Z[:2, :1], "wide": np.hstack([Z[:2], Z[:2, :1]])}
+    args = {"Zq": Z[:2], "Z_pool": Z}
+    args.update({k: shapes[v] if isinstance(v, str) else v for k, v in kwargs.items()})
+    with pytest.raises(ValueError, match=message):
+        jx.local_examples(
+            model, args["Zq"], "counterfactual", 1, source="mined", Z_pool=args["Z_pool"]
+        )
+
+
+def test_local_examples_refuse_a_list_for_zq(tiny):
+    model, Z = tiny
+    with pytest.raises(TypeError, match="Zq must be a numpy array"):
+        jx.local_examples(model, Z[:2].tolist(), "counterfactual", 1, source="mined", Z_pool=Z)
+
+
+@pytest.mark.parametrize("sampler", ["gmm", "local", "boundary"])
+def test_a_sampling_call_without_rng_is_refused(tiny_labelled, sampler):
+    """A generated call that draws needs rng; without one it failed on a bare assert.
+    sampler="nearest" draws nothing, so there rng=None is no mistake."""
+    model, Z = tiny_labelled
+    kwargs = dict(source="generated", select="score", radius=1.0)
+    with pytest.raises(ValueError, match=f"sampler='{sampler}' draws at random; give rng="):
+        jx.local_examples(model, Z[:2], "counterfactual", 1, sampler=sampler, **kwargs)
+    found, _ = jx.local_examples(model, Z[:2], "counterfactual", 2, sampler="nearest", **kwargs)
+    assert found.Z.shape[1] == Z.shape[1]
+
+
+@pytest.mark.parametrize("sampler", ["sparse", "nearest_then_sparse"])
+def test_search_without_a_radius_names_it(tiny, sampler):
+    """_search was guarded by a bare assert; local_examples refuses radius=None first, a
+    direct call now gets the same ValueError."""
+    model, Z = tiny
+    gaussians = jm.gaussian_precisions(model.vars_x_)
+    with pytest.raises(ValueError, match=f"sampler='{sampler}' moves within a radius"):
+        jx._search(model, Z[0], np.arange(2), 0, gaussians, sampler, None, 10)

@@ -312,14 +312,15 @@ def local_examples(
     n_per_query : int
     source : {"mined", "generated"}
     rng : numpy.random.Generator or int
-        For generation. One seed is drawn from it per call (an int is that seed
+        For generation; required where the call draws (:func:`samples`), unused
+        otherwise. One seed is drawn from it per call (an int is that seed
         itself, :func:`~unboxed.local._engine.call_seed`), and each query draws
         from a generator of its own seeded with that seed and a hash of the query
         (:func:`~unboxed.local._engine.row_seed`): a query's candidates do not
         depend on the other queries of the call nor on their order, different
         queries draw independently, and identical queries get identical candidates.
     Z_pool : ndarray of shape (n_pool, D), whitened
-        For mining.
+        For mining; required where ``source="mined"``.
     radius : float, optional
         The largest RMS distance (:func:`rms_distance`) from the query; None keeps all.
     n_samples : int
@@ -377,8 +378,19 @@ def local_examples(
         raise ValueError(f"source must be 'mined' or 'generated', got {source!r}")
     n_per_query = check_positive_int(n_per_query, name="n_per_query")
     n_samples = check_positive_int(n_samples, name="n_samples")
+    d = model.means_x_.shape[1]
+    _check_rows(Zq, d, "Zq")
     if Zq.shape[0] == 0:  # else np.stack below fails on an empty list
         raise ValueError("no queries: Zq has no rows")
+    if source == "mined":
+        if Z_pool is None:
+            raise ValueError("source='mined' mines Z_pool; give Z_pool=, the whitened pool")
+        _check_rows(Z_pool, d, "Z_pool")
+    elif samples(source, sampler) and rng is None:
+        raise ValueError(
+            f"source='generated' with sampler={sampler!r} draws at random; give rng= "
+            "(a numpy.random.Generator or an int seed)"
+        )
     if query_inputs is not None and len(query_inputs) != Zq.shape[0]:
         raise ValueError(
             f"query_inputs has {len(query_inputs)} rows for {Zq.shape[0]} queries in Zq"
@@ -390,8 +402,7 @@ def local_examples(
     to_class = np.arange(ky) if component_classes is None else np.asarray(component_classes)
     query_class = to_class[_proxy_w(model, Zq)]
     pool_pz = pool_class = None
-    if source != "generated":
-        assert Z_pool is not None
+    if Z_pool is not None and source == "mined":  # checked above: always so when mined
         # The pool is shared by every query: score its rows once.
         pool_pz = proba_z(model, Z_pool)
         pool_class = to_class[_proxy_w(model, Z_pool)]
@@ -405,6 +416,7 @@ def local_examples(
     # Only where a query samples: mined examples and the deterministic searches leave
     # rng as it was.
     seed = None
+    # rng is None here only where nothing is drawn: a sampling call without it was refused.
     if source == "generated" and gaussians is None and rng is not None:
         seed = call_seed(rng)  # one draw from the Generator, as the local explainers
     own = Zq if query_inputs is None else query_inputs
@@ -416,6 +428,7 @@ def local_examples(
                 model, Zq[q], to_class, query_class[q], gaussians, sampler, radius, n_samples
             )
         elif source == "generated":
+            # Type narrowing only: a sampling call without rng was refused above.
             assert seed is not None
             Zs, comps = jm.sample_gmm(
                 alphas[q],
@@ -479,13 +492,27 @@ def _search(
     args = (model, z_query, to_class, query_class, gaussians)
     if sampler == "nearest":
         return nearest_boundary_points(*args)[0], None
-    assert radius is not None
+    if radius is None:  # local_examples refuses it first (check_local_options)
+        raise ValueError(f"sampler={sampler!r} moves within a radius; give radius=")
     sparse = sparse_moves(*args, radius, n_samples)
     if sampler == "sparse":
         return sparse, None
     nearest = nearest_boundary_points(*args)[0]
     tier = np.repeat([0, 1], [len(nearest), len(sparse)])
     return np.concatenate([nearest, sparse]), tier
+
+
+def _check_rows(Z: object, d: int, name: str) -> None:
+    """Refuse anything but a 2-D array of ``d`` whitened columns: a ``ValueError``
+    (a ``TypeError`` for a non-array) naming ``name``. A 1-D query or one of another
+    width failed later in numpy's indexing or matmul, with no word of which argument."""
+    if not isinstance(Z, np.ndarray):
+        raise TypeError(f"{name} must be a numpy array of shape (n, {d}), got {type(Z).__name__}")
+    if Z.ndim != 2 or Z.shape[1] != d:
+        raise ValueError(
+            f"{name} must have shape (n, {d}), whitened rows of the model's {d} features; "
+            f"got shape {Z.shape}"
+        )
 
 
 def _proxy_w(model: JGMM, Z: np.ndarray, log_gx: np.ndarray | None = None) -> np.ndarray:
