@@ -8,7 +8,7 @@ from torch import nn
 from tests.helpers import assert_progress_shown
 from unboxed import zoo
 from unboxed.piecewise import PiecewiseActivation, PiecewiseLinear, _linearize, linearize, to_plnn
-from unboxed.piecewise._linearize import _pl_eval, _worst_of_both
+from unboxed.piecewise._linearize import _nearest_known_class, _pl_eval, _worst_of_both
 
 
 def _sup_error(p: PiecewiseLinear, fn, lo=-30.0, hi=30.0) -> float:
@@ -703,6 +703,21 @@ def test_a_subclass_that_keeps_torchs_forward_linearises_as_its_parent(layer, pa
     for field in ("breakpoints", "slopes", "intercepts", "tangent_points"):
         np.testing.assert_array_equal(getattr(p, field), getattr(expected, field))
     assert p.max_error == expected.max_error
+
+
+@pytest.mark.parametrize(
+    ("layer", "known", "expected"),
+    [
+        (_NamedReLU6(), (nn.Hardtanh, nn.ReLU6), nn.ReLU6),
+        (_NamedReLU6(), (nn.ReLU6, nn.Hardtanh), nn.ReLU6),
+        (_NamedReLU6(), (nn.Hardtanh,), nn.Hardtanh),
+        (nn.ReLU6(), {nn.Hardtanh: 0, nn.ReLU6: 1}, nn.ReLU6),
+        (_NamedSigmoid(), (nn.Tanh,), None),
+    ],
+)
+def test_nearest_known_class_is_the_first_of_the_mro(layer, known, expected):
+    """The one helper behind linearize's reading and check_forward_kept."""
+    assert _nearest_known_class(layer, known) is expected
 
 
 def test_to_plnn_linearises_a_smooth_subclass_that_keeps_torchs_forward():

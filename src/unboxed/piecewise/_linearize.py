@@ -15,7 +15,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Container
 from typing import Any, Literal, TypeGuard, TypeVar, cast
 
 import numpy as np
@@ -271,9 +271,9 @@ def _resolve(activation: Any, asymptotes: Any) -> tuple[Callable, tuple[Line, Li
         }
         if asymptotes is not None:
             return fn, _check_asymptotes(asymptotes), type(activation).__name__
-        # The nearest known class in the MRO (ReLU6 before Hardtanh), read as itself
-        # only where the subclass keeps its forward, as check_forward_kept rules.
-        kind = next((c for c in type(activation).__mro__ if c in modules), None)
+        # Read as the nearest known class (ReLU6 before Hardtanh) only where the
+        # subclass keeps its forward, as check_forward_kept rules.
+        kind = _nearest_known_class(activation, modules)
         if kind is not None and _read_as(activation, kind):
             fn = _hardsigmoid if kind is nn.Hardsigmoid else fn
             return fn, modules[kind](activation), type(activation).__name__.lower()
@@ -292,6 +292,15 @@ def _resolve(activation: Any, asymptotes: Any) -> tuple[Callable, tuple[Line, Li
     raise TypeError(
         f"activation must be a name, a torch module or a callable, got {type(activation).__name__}"
     )
+
+
+def _nearest_known_class(obj: object, known: Container[type]) -> type | None:
+    """The first class of ``type(obj).__mro__`` that is in ``known``, or None.
+
+    The nearest one, not any: ``nn.ReLU6`` subclasses ``nn.Hardtanh``, and where both
+    are known a ReLU6 (or a subclass of it) is read as a ReLU6.
+    """
+    return next((c for c in type(obj).__mro__ if c in known), None)
 
 
 def _read_as(activation: Any, kind: type[_M]) -> TypeGuard[_M]:
@@ -721,8 +730,8 @@ def check_forward_kept(
     ValueError
         Naming the layer, its class and the known class whose forward it replaces.
     """
-    # The nearest known class in the MRO (ReLU6 is read as the Hardtanh it is).
-    parent = next((cast(type[nn.Module], c) for c in type(layer).__mro__ if c in known), None)
+    # The nearest known class (ReLU6 is checked as the Hardtanh it is).
+    parent = cast("type[nn.Module] | None", _nearest_known_class(layer, known))
     if parent is None or type(layer).forward is parent.forward:
         return
     qualified = ("nn." if parent.__module__.startswith("torch.") else "") + parent.__name__
