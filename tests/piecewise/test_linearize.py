@@ -706,6 +706,22 @@ def test_a_subclass_that_keeps_torchs_forward_linearises_as_its_parent(layer, pa
 
 
 @pytest.mark.parametrize(
+    ("layer", "name"),
+    [
+        (_NamedSigmoid(), "sigmoid"),
+        (_HalfELU(), "elu"),
+        (_NamedReLU6(), "relu6"),
+        (_NamedThreshold(0.1, -1.0), "threshold"),
+        (_NamedPReLU(init=0.3), "prelu"),
+    ],
+)
+def test_a_subclass_read_as_its_parent_is_named_after_it(layer, name):
+    """It was named after the subclass ("_namedsigmoid") though its numbers are the
+    parent's; Threshold's exact pieces were named "threshold" already."""
+    assert linearize(layer, 5, resolution=200, verbose=False).name == name
+
+
+@pytest.mark.parametrize(
     ("layer", "known", "expected"),
     [
         (_NamedReLU6(), (nn.Hardtanh, nn.ReLU6), nn.ReLU6),

@@ -276,7 +276,9 @@ def _resolve(activation: Any, asymptotes: Any) -> tuple[Callable, tuple[Line, Li
         kind = _nearest_known_class(activation, modules)
         if kind is not None and _read_as(activation, kind):
             fn = _hardsigmoid if kind is nn.Hardsigmoid else fn
-            return fn, modules[kind](activation), type(activation).__name__.lower()
+            # Named as read: a kept subclass has its parent's numbers, as Threshold's
+            # exact pieces and LinearRegions' known layers are named.
+            return fn, modules[kind](activation), kind.__name__.lower()
         raise ValueError(
             f"linearize does not know the asymptotes of {type(activation).__name__}; "
             "pass asymptotes=((slope, intercept) at -inf, (slope, intercept) at +inf)"
@@ -604,6 +606,11 @@ def linearize(
     Returns
     -------
     PiecewiseLinear
+        Its ``name`` is the activation's: the name given, the lowercase class of a
+        known module (``"sigmoid"``; for a subclass that keeps its ``forward``, the
+        parent it is read as, whose numbers it has: a ``class MySigmoid(nn.Sigmoid)``
+        gives ``"sigmoid"``), the class name of a module given with ``asymptotes``
+        (it is read by its own ``forward``), or a callable's ``__name__``.
     """
     fn, (left, right), name = _resolve(activation, asymptotes)
     n_pieces = check_positive_int(n_pieces, name="n_pieces", minimum=2)
