@@ -15,6 +15,7 @@ from unboxed.local._engine import (
     constrained_solve,
     constrained_wls,
     cross_validated_r2,
+    effective_sample_size,
     exponential_kernel,
     fold_labels,
     lasso_solve,
@@ -724,3 +725,18 @@ def test_row_seed_reads_minus_zero_as_zero(rng):
     assert _engine.row_seed(3, negated.astype(np.float32)) == _engine.row_seed(
         3, x.astype(np.float32)
     )
+
+
+def test_effective_sample_size_is_kishs_by_its_definition(rng):
+    """(sum w)^2 / sum w^2 row by row: S for equal weights, 1 for a single weighed
+    sample, 0 for none; weights near the under- and overflow limits read as any
+    multiple of them."""
+    w = rng.uniform(0.0, 1.0, size=(4, 30))
+    expected = [row.sum() ** 2 / (row**2).sum() for row in w]
+    np.testing.assert_allclose(effective_sample_size(w), expected, rtol=1e-13)
+    one = np.zeros((1, 30))
+    one[0, 7] = 0.3
+    special_rows = np.concatenate([np.full((1, 30), 0.2), one, np.zeros((1, 30))])
+    np.testing.assert_allclose(effective_sample_size(special_rows), [30.0, 1.0, 0.0], rtol=1e-14)
+    for scale in (1e-160, 1e160):
+        np.testing.assert_allclose(effective_sample_size(w * scale), expected, rtol=1e-13)

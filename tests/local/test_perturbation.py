@@ -1,6 +1,8 @@
 """LIME, KernelSHAP and occlusion on black boxes whose answer is known."""
 
 import itertools
+import re
+import warnings
 
 import numpy as np
 import pytest
@@ -316,6 +318,47 @@ def test_lime_with_alpha_zero_recovers_a_linear_box_exactly():
     result = Lime(_linear_box(w), n_samples=200, alpha=0.0, random_state=0).explain(X, target=1)
     np.testing.assert_allclose(result.values, X * w, atol=1e-8)
     np.testing.assert_allclose(result.meta["score"], 1.0, atol=1e-8)
+
+
+def test_a_narrow_kernel_records_its_effective_samples_and_warns_once(digits, digits_blackbox):
+    """At width 0.01 every perturbed sample weighs about exp(-400) or less: the fits
+    say nothing (score 0, score_cv far below 0) and nothing told the user."""
+    X = digits.X_test[:5]
+    common = {"segmenter": "pixels", "n_samples": 200, "kernel_width": 0.01, "random_state": 0}
+    with pytest.warns(UserWarning) as record:
+        result = Lime(digits_blackbox, **common).explain(X)
+    mine = [w for w in record if "kernel_width" in str(w.message)]
+    assert len(mine) == 1 and mine[0].filename == __file__
+    message = str(mine[0].message)
+    assert re.search(r"kernel_width=0\.01\).* 5 of 5 rows .*smallest: 1 for 64 comp", message)
+    np.testing.assert_allclose(result.meta["n_effective"], 1.0, atol=1e-6)
+    # Read off the weights alone: the values are those of cv=None, which warns too.
+    with pytest.warns(UserWarning, match="kernel_width"):
+        alone = Lime(digits_blackbox, cv=None, **common).explain(X)
+    np.testing.assert_array_equal(alone.values, result.values)
+    assert alone.meta["n_effective"] == result.meta["n_effective"]
+
+
+def test_lime_s_default_kernel_records_many_effective_samples_and_does_not_warn(
+    digits, digits_blackbox
+):
+    X = digits.X_test[:5]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        result = Lime(digits_blackbox, segmenter="pixels", n_samples=200, random_state=0).explain(X)
+    n_effective = np.array(result.meta["n_effective"])
+    assert n_effective.shape == (5,) and np.all((n_effective > 150) & (n_effective <= 200))
+
+
+def test_a_row_that_drew_too_few_samples_for_any_width_is_not_warned_about(digits, digits_blackbox):
+    """50 samples for 64 pixels and their intercept: underdetermined whatever the
+    width, which the warning about the width would misname."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        result = Lime(
+            digits_blackbox, segmenter="pixels", n_samples=50, kernel_width=0.01, random_state=0
+        ).explain(digits.X_test[:2])
+    np.testing.assert_allclose(result.meta["n_effective"], 1.0, atol=1e-6)
 
 
 def test_lime_default_kernel_width_is_lime_s_0_25(digits, digits_blackbox):

@@ -740,6 +740,34 @@ def _largest_eigenvalue(gram: np.ndarray, n_iter: int = 50) -> np.ndarray:
     return np.einsum("rm,rmk,rk->r", v, gram, v)
 
 
+def effective_sample_size(w: np.ndarray) -> np.ndarray:
+    """Kish's effective number of samples of each row's weights,
+    ``(sum_s w_s)^2 / sum_s w_s^2``, shape ``(r,)``.
+
+    Kish, *Survey Sampling* (1965), Sec. 11.7: the number of equally weighted samples
+    that would give a weighted mean the same variance. It is ``S`` for ``S`` equal
+    weights and 1 where one sample carries all the weight (LIME's instance under a
+    kernel so narrow that every perturbed sample weighs next to nothing).
+
+    Parameters
+    ----------
+    w : ndarray of shape (r, S)
+        Non-negative weights.
+
+    Returns
+    -------
+    ndarray of shape (r,)
+        0 for a row whose weights are all 0.
+    """
+    # Divided by each row's largest weight first: the ratio is the same, and squares
+    # of weights near 1e-160 or 1e160 neither underflow nor overflow.
+    top = w.max(axis=1, keepdims=True, initial=0.0)
+    v = w / np.where(top > 0, top, 1.0)
+    total = v.sum(axis=1)
+    squares = (v * v).sum(axis=1)
+    return np.where(squares > 0, total**2 / np.where(squares > 0, squares, 1.0), 0.0)
+
+
 def weighted_r2(
     Z: np.ndarray, y: np.ndarray, w: np.ndarray, coef: np.ndarray, intercept: np.ndarray
 ) -> np.ndarray:
