@@ -1,5 +1,6 @@
 """The shared file helpers: atomic writes, safe reads, data fingerprints, JSON records."""
 
+import errno
 import json
 import os
 import stat
@@ -326,3 +327,16 @@ def test_writing_through_a_symbolic_link_writes_its_target_and_keeps_the_link(tm
     assert dangling.is_symlink() and read_json(tmp_path / "results" / "next.md", what="x") == {
         "a": 1
     }
+
+
+def test_a_loop_of_symbolic_links_is_refused_not_replaced(tmp_path):
+    # realpath gives up on a loop and returned one of its links, which the rename then
+    # replaced with a regular file: the loop silently became a file and a dangling link.
+    first, second = tmp_path / "first.json", tmp_path / "second.json"
+    first.symlink_to(second.name)
+    second.symlink_to(first.name)
+    with pytest.raises(OSError, match="first.json: it is a loop of symbolic links") as raised:
+        write_json(first, {"a": 1})
+    assert raised.value.errno == errno.ELOOP  # as open(first, "w") refuses it
+    assert os.readlink(first) == second.name and os.readlink(second) == first.name
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["first.json", "second.json"]

@@ -6,6 +6,7 @@ Nothing here unpickles: ``.npz`` files are read with ``allow_pickle=False``.
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import json
 import math
@@ -36,11 +37,18 @@ def atomic_write(path: str | os.PathLike, mode: str = "wb") -> Iterator[IO[Any]]
     ``os.replace`` is atomic on POSIX when both names are on the same file system.
     A ``path`` that is a symbolic link is written through to the link's target, as
     ``open(path, "w")`` would: the link stays, and so do other links to that file.
+    A loop of links is refused with ``OSError`` (``ELOOP``), as ``open`` refuses it,
+    rather than replaced by a regular file as ``os.replace`` onto the link would: that
+    is what tools that replace a link do, but here it would drop a link the caller
+    meant to write through, and leave the loop's other links pointing at the file.
     """
     path = Path(path)
     if path.is_symlink():
         # Renaming onto the link itself would replace it with a regular file.
-        path = Path(os.path.realpath(path))
+        resolved = Path(os.path.realpath(path))
+        if resolved.is_symlink():  # realpath gives up on a loop and returns a link in it
+            raise OSError(errno.ELOOP, f"cannot write {path}: it is a loop of symbolic links")
+        path = resolved
     if path.is_dir():
         raise IsADirectoryError(f"cannot write {path}: it is a folder; pass a file name")
     try:
