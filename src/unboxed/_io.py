@@ -160,7 +160,7 @@ def read_npz_with_header(
     """
     arrays = read_npz(path, what=what)
     try:
-        header = json.loads(bytes(arrays.pop("header")).decode())
+        header = parse_json(bytes(arrays.pop("header")).decode())
     except (KeyError, ValueError, UnicodeDecodeError) as err:
         raise ValueError(f"{path} is not {what}") from err
     check_header(header, source=path, what=what, format=format, version=version)
@@ -291,7 +291,16 @@ def _check_members(path: Path) -> None:
 def read_json(path: str | os.PathLike, *, what: str) -> Any:
     """Read a JSON file, turning any decoding failure into a clear ``ValueError``."""
     path = existing_file(path)
-    return _read_safely(path, what, lambda: json.loads(path.read_text(encoding="utf-8")))
+    return _read_safely(path, what, lambda: parse_json(path.read_text(encoding="utf-8")))
+
+
+def parse_json(text: str | bytes) -> Any:
+    """``json.loads``, raising ``ValueError`` for all bad JSON: arrays nested some
+    thousand deep made Python's parser raise RecursionError, which no reader caught."""
+    try:
+        return json.loads(text)
+    except RecursionError as err:
+        raise ValueError(f"its JSON nests too deep to read ({err})") from err
 
 
 def _read_safely(path: Path, what: str, read: Callable[[], Any]) -> Any:

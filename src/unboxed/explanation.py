@@ -20,7 +20,7 @@ from typing import Any, ClassVar, TypeVar
 import numpy as np
 
 from ._estimator import short_repr
-from ._io import check_header, read_npz, to_json, write_npz
+from ._io import check_header, parse_json, read_npz, to_json, write_npz
 from ._ranks import descending_order
 from ._validation import (
     check_array,
@@ -198,8 +198,8 @@ class SavedResult:
         if _HEADER not in arrays:
             raise ValueError(f"{path} is not {what}: it has no {_HEADER} header")
         try:
-            header = json.loads(str(arrays.pop(_HEADER)))
-        except json.JSONDecodeError as err:
+            header = parse_json(str(arrays.pop(_HEADER)))
+        except ValueError as err:
             raise ValueError(f"{path} is not {what}: its header is not JSON ({err})") from err
         check_header(header, source=path, what=what, format=FORMAT, version=FORMAT_VERSION)
         kind = _saved_class(str(header.get("class")))

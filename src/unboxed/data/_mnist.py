@@ -7,12 +7,12 @@ stratified 80/20 split (8,000/2,000) with :func:`stratified_split` and seed 0.
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
 import numpy as np
 
+from .._io import parse_json
 from ._dataset import (
     SPLIT_SEED,
     Dataset,
@@ -50,7 +50,7 @@ def locate(path: str | os.PathLike | None = None) -> Path | None:
 def _read_digit(folder: Path, digit: int) -> np.ndarray:
     file = folder / f"{digit}.json"
     try:
-        data = np.asarray(json.loads(file.read_text())["data"], dtype=np.float32)
+        data = np.asarray(parse_json(file.read_text())["data"], dtype=np.float32)
     except (ValueError, KeyError, TypeError) as err:
         raise ValueError(f"{file}: not an mnist digits file ({type(err).__name__}: {err})") from err
     if data.ndim != 1 or data.size == 0 or data.size % 784:

@@ -7,7 +7,6 @@ arguments, and the weights are read with ``safetensors``.
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -20,6 +19,7 @@ from .._io import (
     check_header,
     existing_file,
     json_digest,
+    parse_json,
     read_json,
     to_json,
     write_json,
@@ -87,7 +87,7 @@ def load_with_record(
             f"{path} is a damaged {what}: its data do not match the checksum saved with them"
         )
     try:
-        record = json.loads(bytes(tensors.pop(RECORD_KEY).numpy()).decode())
+        record = parse_json(bytes(tensors.pop(RECORD_KEY).numpy()).decode())
     except (KeyError, TypeError, ValueError) as err:
         raise ValueError(f"{path} is not an unboxed {what}") from err
     if not isinstance(record, dict):
