@@ -50,7 +50,11 @@ def locate(path: str | os.PathLike | None = None) -> Path | None:
 def _read_digit(folder: Path, digit: int) -> np.ndarray:
     file = folder / f"{digit}.json"
     try:
-        data = np.asarray(parse_json(file.read_text())["data"], dtype=np.float32)
+        # No dtype here: float32 would take the text "0.5" and true for numbers.
+        data = np.asarray(parse_json(file.read_text())["data"])
+        if data.dtype.kind not in "iuf":
+            raise TypeError(f"its data are {data.dtype} values, not numbers")
+        data = data.astype(np.float32)
     except (ValueError, KeyError, TypeError) as err:
         raise ValueError(f"{file}: not an mnist digits file ({type(err).__name__}: {err})") from err
     if data.ndim != 1 or data.size == 0 or data.size % 784:
