@@ -429,6 +429,7 @@ def restore_training_state(
             if key.startswith("optim."):
                 _, index, name = key.split(".", 2)
                 optim_state.setdefault(int(index), {})[name] = value
+        _check_moments(optim_state, optimizer)
         optimizer.load_state_dict(
             {"state": optim_state, "param_groups": optimizer.state_dict()["param_groups"]}
         )
@@ -438,6 +439,44 @@ def restore_training_state(
     except (KeyError, RuntimeError, ValueError, TypeError, FloatingPointError) as err:
         _put_back(before, model, optimizer, generator)
         raise ValueError(f"{path} is a damaged training checkpoint: {err}") from err
+
+
+#: What Adam keeps for each parameter once it has stepped: every loop here uses Adam.
+_ADAM_STATE = ("exp_avg", "exp_avg_sq", "step")
+
+
+def _check_moments(
+    moments: dict[int, dict[str, torch.Tensor]], optimizer: torch.optim.Optimizer
+) -> None:
+    """Refuse saved Adam state that training could not go on from: a parameter index
+    the optimizer lacks, a missing or extra entry, a moment of another shape, or any
+    value that is not a finite float (or a negative second moment, a step below 1).
+
+    ``load_state_dict`` takes such state as it is: a missing moment raised a KeyError
+    inside ``Adam.step``, one of the wrong shape a RuntimeError from torch's arithmetic,
+    and a NaN a "loss became nan" an epoch later, none of them naming the file.
+    """
+    params = [param for group in optimizer.param_groups for param in group["params"]]
+    for index, state in moments.items():
+        if not 0 <= index < len(params):  # a frozen parameter has no state: a subset is fine
+            raise ValueError(f"its optimizer state names parameter {index} of {len(params)}")
+        if sorted(state) != sorted(_ADAM_STATE):
+            raise ValueError(
+                f"its optimizer state of parameter {index} holds {sorted(state)}, "
+                f"not {sorted(_ADAM_STATE)}"
+            )
+        for name, value in state.items():
+            shape = () if name == "step" else tuple(params[index].shape)
+            if (
+                not value.is_floating_point()
+                or tuple(value.shape) != shape
+                or not bool(torch.isfinite(value).all())
+            ):
+                raise ValueError(
+                    f"its optimizer state {index}.{name} is not finite floats of shape {shape}"
+                )
+        if bool((state["exp_avg_sq"] < 0).any()) or float(state["step"]) < 1:
+            raise ValueError(f"its optimizer state of parameter {index} is impossible for Adam")
 
 
 def _checked_state(state: object, fresh: dict[str, Any], epochs: int) -> dict[str, Any]:
