@@ -348,14 +348,24 @@ class TreeRegularizedMLP(Params):
             thetas.shape != (n_rows, n_params)
             or apls.shape != (n_rows,)
             or apl_hat.shape != (n_snapshots,)
-            or not bool(torch.isfinite(thetas).all() and (apls >= 1).all())
+            # inf passed ">= 1", and turned the loss into NaN an epoch later
+            or not bool(torch.isfinite(thetas).all() and torch.isfinite(apls).all())
+            or not bool((apls >= 1).all())
+            # the first guess is NaN (no Omega_hat yet); the others are its predictions
+            or not bool(torch.isnan(apl_hat[:1]).all() and torch.isfinite(apl_hat[1:]).all())
         ):
             raise ValueError(
                 f"its records do not hold {n_snapshots} snapshots of {n_params} finite "
-                "weights and path lengths of at least 1"
+                "weights, finite path lengths of at least 1 and guesses at them (NaN, then "
+                "finite)"
             )
         omega = _Omega(n_params, self.surrogate_hidden)
         omega.load_state_dict({k[6:]: v for k, v in extra.items() if k.startswith("omega.")})
+        # A NaN Omega_hat loaded silently and became the training's penalty.
+        if not all(bool(torch.isfinite(v).all()) for v in omega.state_dict().values()) or not (
+            bool((omega.x_scale > 0).all() and omega.y_scale > 0)
+        ):
+            raise ValueError("its surrogate holds NaN or infinite values, or scales not above 0")
         return _Records(list(thetas), apls.tolist(), apl_hat.tolist(), _frozen(omega))
 
     def _record(
