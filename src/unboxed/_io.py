@@ -341,6 +341,21 @@ def check_header(header: Any, *, source: object, what: str, format: str, version
     return header
 
 
+def check_generator_state(state: Any, *, like: np.random.Generator | None = None) -> Any:
+    """``state`` if a bit generator of ``like``'s kind (PCG64 without it) accepts it.
+
+    numpy raised TypeError, ValueError, KeyError or OverflowError (a huge or negative
+    counter) for a damaged one; each becomes a ``ValueError``, which the caller prefixes
+    with the file's name.
+    """
+    kind = type(like.bit_generator) if like is not None else np.random.PCG64
+    try:
+        kind().state = state
+    except (TypeError, ValueError, OverflowError, KeyError) as err:
+        raise ValueError(f"its random generator state is invalid ({err})") from err
+    return state
+
+
 def json_digest(obj: Any) -> str:
     """The sha256 of ``obj`` as :func:`to_json` writes it (sorted keys): a fingerprint of
     a JSON record, kept beside it or in another file to tell a changed one."""

@@ -16,7 +16,13 @@ from typing import Any
 import numpy as np
 
 from .._estimator import Params
-from .._io import array_digest, as_recorded, read_checkpoint, write_npz_with_header
+from .._io import (
+    array_digest,
+    as_recorded,
+    check_generator_state,
+    read_checkpoint,
+    write_npz_with_header,
+)
 from .._validation import (
     RandomState,
     check_array,
@@ -417,8 +423,7 @@ class JGMM(Params):
             )
             if current is None or not 0 <= current.init < self.n_init:
                 raise ValueError("its restart in progress is missing or out of range")
-            np.random.default_rng().bit_generator.state = header["rng"]  # a valid state?
-            return Snapshot(current, best, header["rng"])
+            return Snapshot(current, best, check_generator_state(header["rng"]))
         except (KeyError, TypeError, ValueError) as err:
             raise ValueError(f"{self.checkpoint} is a damaged JGMM checkpoint: {err}") from err
 

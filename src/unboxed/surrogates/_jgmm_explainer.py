@@ -19,7 +19,14 @@ from typing import Any
 import numpy as np
 
 from .._estimator import Params
-from .._io import array_digest, as_recorded, json_digest, read_json, write_json
+from .._io import (
+    array_digest,
+    as_recorded,
+    check_generator_state,
+    json_digest,
+    read_json,
+    write_json,
+)
 from .._ranks import descending_order
 from .._validation import (
     RandomState,
@@ -534,7 +541,7 @@ class JGMMExplainer(Params):
             stored = record.pop("sha256", None)  # None: saved before checksums
             if stored is not None and stored != json_digest(record):
                 raise ValueError("its scores or generator state do not match their checksum")
-            rng.bit_generator.state = record["rng"]
+            rng.bit_generator.state = check_generator_state(record["rng"], like=rng)
         except (KeyError, TypeError, ValueError) as err:
             raise ValueError(f"{self.checkpoint} is a damaged JGMM checkpoint: {err}") from err
         return scores
