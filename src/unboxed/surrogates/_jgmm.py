@@ -439,8 +439,16 @@ class JGMM(Params):
                 raise ValueError(f"its {f} has shape {value.shape} or is not finite")
             if f.startswith("vars") and value.ndim == 2 and not np.all(value > 0):
                 raise ValueError(f"its {f} holds a variance that is not positive")
-        if objective.ndim != 1 or not 1 <= objective.size <= self.max_iter:
-            raise ValueError(f"its {name} objective has shape {objective.shape}")
+        if (
+            objective.ndim != 1
+            or not 1 <= objective.size <= self.max_iter
+            or objective.dtype.kind != "f"  # text failed inside the convergence test
+            or not np.all(np.isfinite(objective))  # NaN became the fit's lower_bound_
+        ):
+            raise ValueError(
+                f"its {name} objective is {objective.dtype} of shape {objective.shape}, "
+                "not 1 to max_iter finite values"
+            )
         state = _State(
             **fields,
             log_gx=jm.log_gaussian(data.X, fields["means_x"], fields["vars_x"]),
