@@ -15,7 +15,7 @@ import tempfile
 import tokenize
 import zipfile
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import IO, Any
 
@@ -339,6 +339,44 @@ def check_header(header: Any, *, source: object, what: str, format: str, version
             f"{version} (a newer unboxed may have written it)"
         )
     return header
+
+
+def check_saved_arrays(arrays: Mapping[str, Any], template: Mapping[str, np.ndarray]) -> None:
+    """Refuse saved ``arrays`` that differ from ``template`` in their names, a shape or
+    a dtype's kind (signed and unsigned ints are one), or whose floats are not finite.
+
+    A checkpoint's header is checked on load, but its arrays were used as they came: a
+    missing one was a KeyError, one of another shape an error from deep in numpy, and
+    a NaN a Markov chain that never ended.
+
+    Parameters
+    ----------
+    arrays : mapping of str to ndarray
+        What was read.
+    template : mapping of str to ndarray
+        Arrays of the shapes and dtypes a fresh fit makes (their values are unused).
+
+    Raises
+    ------
+    ValueError
+        Naming the first array that differs; the caller adds the file's name.
+    """
+    if set(arrays) != set(template):
+        raise ValueError(f"it holds arrays {sorted(arrays)}, expected {sorted(template)}")
+    for name, expected in template.items():
+        found = arrays[name]
+        kind = "iu" if expected.dtype.kind in "iu" else expected.dtype.kind
+        if (
+            not isinstance(found, np.ndarray)
+            or found.shape != expected.shape
+            or found.dtype.kind not in kind
+            or (kind == "f" and not np.all(np.isfinite(found)))
+        ):
+            raise ValueError(
+                f"its {name} is {getattr(found, 'dtype', type(found).__name__)} of shape "
+                f"{getattr(found, 'shape', None)}; expected finite values of kind "
+                f"{expected.dtype.kind!r} and shape {expected.shape}"
+            )
 
 
 def check_generator_state(state: Any, *, like: np.random.Generator | None = None) -> Any:

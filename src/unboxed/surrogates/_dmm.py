@@ -53,7 +53,14 @@ from ..local._engine import (
 )
 from ..local._perturbation import _SegmentExplainer
 from ..local._segments import Partition, Segmenter
-from ._dmm_chain import RHAT_GROUPS, ChainSettings, Checkpoint, Posterior, sample_posterior
+from ._dmm_chain import (
+    RHAT_GROUPS,
+    ChainSettings,
+    Checkpoint,
+    Posterior,
+    check_posterior,
+    sample_posterior,
+)
 from ._dmm_math import Prior
 from ._driver import ConvergenceWarning
 from ._mcmc import RHAT_LIMIT
@@ -1115,7 +1122,9 @@ class _ClassJob:
             if basis is not None:  # R-hat on the inputs: undo the scaling first
                 basis = basis / scale[:, None]
         if checkpoint is not None and f"{unit}posterior" in checkpoint.units:
-            posterior = Posterior.from_arrays(checkpoint.units[f"{unit}posterior"])
+            saved = checkpoint.units[f"{unit}posterior"]
+            checkpoint.checked(check_posterior, saved, self.settings, design.shape[1])
+            posterior = Posterior.from_arrays(saved)
         else:
             posterior = sample_posterior(
                 design,

@@ -11,13 +11,20 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from .._io import as_recorded, read_checkpoint, write_npz_with_header
+from .._io import (
+    as_recorded,
+    check_generator_state,
+    check_saved_arrays,
+    read_checkpoint,
+    write_npz_with_header,
+)
+from .._validation import is_int
 from ._dmm_math import N_MH, Prior, State, initial_state, sweep
 from ._driver import fit_iterative
 from ._mcmc import apply_permutation, effective_sample_size, relabel, split_rhat
@@ -193,9 +200,27 @@ class Checkpoint:
             self.units.setdefault(unit, {})[name] = value
         running = header.get("running")
         if running is not None:
-            running["state"] = self.units.pop("running/state")
-            running["draws"] = self.units.pop("running/draws")
+            if (
+                not isinstance(running, dict)
+                or set(running) != {"unit", "sweep", "rng"}
+                or not isinstance(running["unit"], str)
+                or not is_int(running["sweep"])
+            ):
+                raise ValueError(
+                    f"{self.path} is a damaged DMM-MEN checkpoint: its running chain is not "
+                    "a record of its unit, sweep and generator"
+                )
+            # Their arrays are checked where the chain's shapes are known (run_chain).
+            running["state"] = self.units.pop("running/state", {})
+            running["draws"] = self.units.pop("running/draws", {})
         self.running = running
+
+    def checked(self, check: Callable[..., None], *args: Any) -> None:
+        """Run ``check(*args)``, naming this file in the ``ValueError`` it raises."""
+        try:
+            check(*args)
+        except ValueError as err:
+            raise ValueError(f"{self.path} is a damaged DMM-MEN checkpoint: {err}") from err
 
     def save(self) -> None:
         header: dict[str, Any] = {
@@ -217,6 +242,102 @@ class Checkpoint:
         if self.running is not None and self.running["unit"] == unit:
             return self.running
         return None
+
+
+def check_posterior(arrays: dict[str, Any], settings: ChainSettings, p: int) -> None:
+    """Refuse a saved :class:`Posterior` of ``p`` coefficients per component unlike one
+    :func:`sample_posterior` makes: another shape or kind, a NaN anywhere, an infinity
+    outside the diagnostics (R-hat is infinite for a quantity constant within chains
+    that differs between them), a negative weight, a variance not above 0, or a prior
+    that does not exist. It was taken as the fitted surrogate as it was."""
+    J = settings.n_components
+    template = {"weights": (J,), "coef": (J, p), "sigma2": (J,), "lambdas": (J, 2)}
+    template.update({"predictive_coef": (p,), "acceptance": (N_MH,)})
+    finite = {name: np.zeros(shape) for name, shape in template.items()}
+    finite["prior_of_component"] = np.zeros(J, int)
+    check_saved_arrays({k: v for k, v in arrays.items() if k in finite}, finite)
+    diagnostics = {"rhat": (), "ess": (), "rhat_groups": (len(RHAT_GROUPS),)}
+    for name, shape in diagnostics.items():
+        value = arrays.get(name)
+        if not (
+            isinstance(value, np.ndarray)
+            and value.shape == shape
+            and value.dtype.kind == "f"
+            and not np.any(np.isnan(value))
+        ):
+            raise ValueError(f"its {name} is not {shape} numbers without NaN")
+    if set(arrays) != set(finite) | set(diagnostics):
+        raise ValueError(f"its posterior holds {sorted(arrays)}")
+    if not (
+        np.all(arrays["weights"] >= 0)
+        and np.all(arrays["sigma2"] > 0)
+        and np.all(arrays["prior_of_component"] >= 0)
+        and np.all(arrays["prior_of_component"] < settings.n_priors)
+    ):
+        raise ValueError("its posterior holds values out of their range")
+
+
+def _check_running(
+    saved: dict[str, Any],
+    draws: Draws,
+    settings: ChainSettings,
+    n: int,
+    p: int,
+    rng: np.random.Generator,
+) -> None:
+    """Refuse a saved running chain that this fit could not go on from: its state and
+    draws of other shapes, kinds or values than the sampler makes (a NaN ``sigma2``
+    or ``lam1`` made the sampler loop for ever), a sweep out of range, a draw count
+    that does not fit it, or a damaged generator state."""
+    J, K = settings.n_components, settings.n_priors
+    floats = {"u": (J,), "alpha": (), "beta": (J, p), "t": (J, p), "sigma2": (J,)}
+    floats.update({"w": (K,), "lam1": (K,), "lam2": (K,)})
+    template = {name: np.zeros(shape) for name, shape in floats.items()}
+    template.update({"z": np.zeros(n, int), "c": np.zeros(J, int)})
+    template.update({"accepted": np.zeros(N_MH, int), "proposed": np.zeros(N_MH, int)})
+    state = saved["state"]
+    check_saved_arrays(state, template)
+    if not (
+        np.all((state["z"] >= 0) & (state["z"] < J))
+        and np.all((state["c"] >= 0) & (state["c"] < K))
+        and all(np.all(state[name] > 0) for name in ("alpha", "sigma2", "lam1", "lam2"))
+        and all(np.all((state[name] >= 0) & (state[name] <= 1)) for name in ("u", "t"))
+        and np.all(state["w"] >= 0)
+    ):
+        raise ValueError("its running chain's state holds values out of their range")
+    sweep_index = saved["sweep"]
+    if not 0 <= sweep_index <= settings.n_iter:
+        raise ValueError(f"its running chain is at sweep {sweep_index} of {settings.n_iter}")
+    _check_draws(
+        saved["draws"], draws, settings, sum(s < sweep_index for s in settings.draw_sweeps)
+    )
+    check_generator_state(saved["rng"], like=rng)
+
+
+def _check_finished(stored: dict[str, Any], draws: Draws, settings: ChainSettings) -> None:
+    """Refuse a saved finished chain unlike one this fit makes: all its draws, made and
+    checked as :func:`_check_draws` says, and its MH acceptance counts."""
+    draws_only = {k: v for k, v in stored.items() if k != "acceptance"}
+    _check_draws(draws_only, draws, settings, len(settings.draw_sweeps))
+    check_saved_arrays(
+        {"acceptance": stored.get("acceptance")}, {"acceptance": np.zeros((2, N_MH))}
+    )
+    if np.any(stored["acceptance"] < 0):
+        raise ValueError("its acceptance counts are negative")
+
+
+def _check_draws(arrays: dict[str, Any], draws: Draws, settings: ChainSettings, count: int) -> None:
+    """Saved draws: the arrays of ``draws`` (a fresh :class:`Draws` of this fit) with
+    finite values, ``count`` of them made, and labels that name a component or prior."""
+    check_saved_arrays(arrays, draws.arrays())
+    if int(arrays["count"]) != count:
+        raise ValueError(f"it holds {int(arrays['count'])} draws where {count} were made")
+    J, K = settings.n_components, settings.n_priors
+    if not (
+        np.all((arrays["z"] >= 0) & (arrays["z"] < J))
+        and np.all((arrays["c"] >= 0) & (arrays["c"] < K))
+    ):
+        raise ValueError("its draws name components or priors out of range")
 
 
 # ---------------------------------------------------------------- chains
@@ -280,6 +401,7 @@ def run_chain(
     saved = None if checkpoint is None else checkpoint.resume(unit)
     start = 0 if saved is None else int(saved["sweep"])
     if saved is not None:
+        checkpoint.checked(_check_running, saved, draws, settings, n, p, rng)  # type: ignore[union-attr]
         draws.restore(saved["draws"])
         rng.bit_generator.state = saved["rng"]
     last: dict[str, Any] = {}
@@ -485,6 +607,7 @@ def sample_posterior(
         if checkpoint is not None and name in checkpoint.units:
             stored = checkpoint.units[name]
             draws = Draws(len(settings.draw_sweeps), n, settings.n_components, p)
+            checkpoint.checked(_check_finished, stored, draws, settings)
             draws.restore(stored)
             acceptance += stored["acceptance"]
         else:
