@@ -1005,6 +1005,18 @@ def test_importance_scores_each_feature_of_table_rows(tmp_path, capsys, planted)
     assert "--cell cuts images, and the rows of planted are not" in capsys.readouterr().err
 
 
+def test_importance_takes_an_mlp_trained_on_images(tmp_path, capsys, digits):
+    # `unboxed train --model mlp --dataset digits` saves input_shape (64,), against the
+    # data set's (1, 8, 8): every saved-model command refused it, mlp-mnist included
+    model = zoo.build(
+        "mlp", input_shape=(digits.n_features,), n_classes=10, widths=(8,), random_state=0
+    )
+    zoo.save(model, tmp_path / "mlp", metadata={"dataset": "digits"})
+    options = ["--n-test", "20", "--n-repeats", "1", "--cell", "4"]
+    assert _importance(tmp_path / "mlp", tmp_path / "imp.npz", *options) == 0
+    assert "of 4 cells have a CI above 0" in capsys.readouterr().out
+
+
 @pytest.mark.parametrize("cell", ["0", "big", "1.5"])
 def test_importance_refuses_a_bad_cell_by_option(saved_lenet, tmp_path, capsys, cell):
     with pytest.raises(SystemExit) as exited:

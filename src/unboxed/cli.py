@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import shlex
 import shutil
@@ -698,7 +699,9 @@ def _saved_model_and_data(args: argparse.Namespace) -> tuple[Any, Any]:
     if not name:
         raise ValueError(f"{args.model} does not record its data set; pass --dataset")
     dataset = load_dataset(name, path=args.data_path)
-    if dataset.input_shape != model.input_shape:
+    # An MLP takes an image flat, (H*W,) against the data set's (1, H, W); the black
+    # box flattens the rows either way, so only the number of features must agree.
+    if math.prod(dataset.input_shape) != math.prod(model.input_shape):
         raise ValueError(
             f"{name}'s inputs have shape {dataset.input_shape}, but the model in "
             f"{args.model} takes {model.input_shape}; pass the --dataset it was trained on"
