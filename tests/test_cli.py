@@ -1000,7 +1000,13 @@ def test_importance_scores_each_feature_of_table_rows(tmp_path, capsys, planted)
     assert _importance(tmp_path / "mlp", tmp_path / "imp.npz", *options) == 0
     printed = capsys.readouterr().out
     assert f"of {planted.n_features} features have a CI above 0" in printed
-    assert FeatureImportance.load(tmp_path / "imp.npz").values.shape == (1, planted.n_features)
+    saved = FeatureImportance.load(tmp_path / "imp.npz")
+    assert saved.values.shape == (1, planted.n_features)
+    # the file (and so its plot) names each feature as the printed table does
+    assert saved.feature_names == planted.feature_names
+    rows = [re.split(" {2,}", line.strip()) for line in printed.splitlines()]
+    top = [r[1] for r in rows if r[0].isdigit() and len(r) == 3]
+    assert top == [saved.feature_names[j] for j in saved.top_k(10)]
     assert _importance(tmp_path / "mlp", tmp_path / "imp.npz", "--cell", "2") == 2
     assert "--cell cuts images, and the rows of planted are not" in capsys.readouterr().err
 

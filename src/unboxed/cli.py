@@ -995,6 +995,8 @@ def _checked_examples(explainer: Any, examples: Any) -> tuple[str, dict[str, Any
 def _importance(args: argparse.Namespace) -> int:
     """Run :class:`~unboxed.probes.PermutationImportance` on the first test rows, print
     the most important features or cells and save the importances."""
+    import dataclasses
+
     import numpy as np
 
     from ._io import save_figure
@@ -1017,6 +1019,10 @@ def _importance(args: argparse.Namespace) -> int:
         random_state=args.seed,
         verbose=not args.quiet,
     ).explain(X, y)
+    if groups is None:
+        # The black box has no feature names (its plot said x0 for the data set's x1):
+        # the file and the figure name each feature as the table printed below does.
+        importance = dataclasses.replace(importance, feature_names=dataset.feature_names)
     importance.save(out)
     assert importance.ci is not None  # permutation importance always has its CIs
     drop, ci = importance.values[0], importance.ci[0]
