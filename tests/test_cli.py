@@ -1007,8 +1007,32 @@ def test_importance_scores_each_feature_of_table_rows(tmp_path, capsys, planted)
     rows = [re.split(" {2,}", line.strip()) for line in printed.splitlines()]
     top = [r[1] for r in rows if r[0].isdigit() and len(r) == 3]
     assert top == [saved.feature_names[j] for j in saved.top_k(10)]
+    # the columns line up under "feature", a word longer than the names f0..f19
+    table = [
+        line for line in printed.splitlines() if line[:4].strip() in ("rank", *"0123456789", "10")
+    ]
+    assert len(table) == 11 and len({len(line) for line in table}) == 1
     assert _importance(tmp_path / "mlp", tmp_path / "imp.npz", "--cell", "2") == 2
     assert "--cell cuts images, and the rows of planted are not" in capsys.readouterr().err
+
+
+def test_importance_prints_small_drops_to_two_significant_digits(tmp_path, capsys, planted):
+    model = zoo.build(
+        "mlp", input_shape=planted.input_shape, n_classes=2, widths=(8,), random_state=0
+    )
+    zoo.train(model, planted, epochs=1, random_state=0, verbose=False)
+    with torch.no_grad():
+        model.fc2.weight.mul_(0.01)  # every probability near 1/2: drops near 1e-5
+    zoo.save(model, tmp_path / "mlp", metadata={"dataset": "planted"})
+    options = ["--n-test", "50", "--n-repeats", "2", "--metric", "probability", "--top", "1"]
+    assert _importance(tmp_path / "mlp", tmp_path / "imp.npz", *options) == 0
+    saved = FeatureImportance.load(tmp_path / "imp.npz")
+    [j] = saved.top_k(1)
+    assert saved.ci[0, j, 0] > 0 and saved.values[0, j] < 5e-4
+    # three decimals printed 0.000 [0.000, 0.000] for a CI above 0
+    [row] = [line for line in capsys.readouterr().out.splitlines() if line.split()[0] == "1"]
+    mean, low, _ = (float(x) for x in re.findall(r"-?\d+\.\d+", row))
+    assert mean == pytest.approx(saved.values[0, j], rel=0.05) and low > 0
 
 
 def test_importance_takes_an_mlp_trained_on_images(tmp_path, capsys, digits):

@@ -866,9 +866,9 @@ def _approximate_by_dmm_men(
     )
 
 
-def _rate(value: float, ci: Any) -> str:
-    """A rate with its interval, as a table cell."""
-    return f"{value:.3f} [{ci[0]:.3f}, {ci[1]:.3f}]"
+def _rate(value: float, ci: Any, digits: int = 3) -> str:
+    """A rate with its interval, as a table cell, to ``digits`` decimals."""
+    return f"{value:.{digits}f} [{ci[0]:.{digits}f}, {ci[1]:.{digits}f}]"
 
 
 def _dmm_can_fit(count: int, n_rows: int, model: Any) -> bool:
@@ -1039,11 +1039,7 @@ def _importance(args: argparse.Namespace) -> int:
         f"{int(np.sum(ci[:, 0] > 0))} of {drop.size} {unit}s have a CI above 0: the model "
         f"relies on them; saved to {out}"
     )
-    top = importance.top_k(min(args.top, drop.size))
-    width = max(len(names[j]) for j in top)
-    print(f"{'rank':>4}  {unit:<{width}}  {'drop [95% CI]':>25}")
-    for rank, j in enumerate(top, start=1):
-        print(f"{rank:>4}  {names[j]:<{width}}  {_rate(drop[j], ci[j]):>25}")
+    _print_top_drops(importance, min(args.top, drop.size), unit)
     if args.plot is not None:
         save_figure(_importance_figure(importance, groups, dataset), args.plot, dpi=80)
         print(f"figure: {args.plot}")
@@ -1057,6 +1053,24 @@ def _importance(args: argparse.Namespace) -> int:
         drops={names[j]: {"mean": drop[j], "ci": ci[j].tolist()} for j in range(drop.size)},
     )
     return 0
+
+
+def _print_top_drops(importance: Any, k: int, unit: str) -> None:
+    """The ``k`` largest drops of ``importance`` as a table, with enough decimals to
+    give the largest two significant digits: probability drops can all be below
+    0.0005, which three decimals printed as 0.000 [0.000, 0.000] under a line saying
+    their CIs were above 0."""
+    top = importance.top_k(k)
+    drop, ci, names = importance.values[0], importance.ci[0], importance.feature_names
+    largest = max(abs(float(drop[j])) for j in top)
+    digits = 3 if largest == 0 else max(3, 1 - math.floor(math.log10(largest)))
+    cells = [_rate(drop[j], ci[j], digits) for j in top]
+    header = "drop [95% CI]"
+    name_width = max(len(unit), *(len(names[j]) for j in top))
+    cell_width = max(len(header), *(len(cell) for cell in cells))
+    print(f"{'rank':>4}  {unit:<{name_width}}  {header:>{cell_width}}")
+    for rank, (j, cell) in enumerate(zip(top, cells, strict=True), start=1):
+        print(f"{rank:>4}  {names[j]:<{name_width}}  {cell:>{cell_width}}")
 
 
 def _importance_groups(dataset: Any, cell: int | str) -> tuple[Any, str]:
