@@ -890,6 +890,11 @@ def test_examples_saves_each_kind_and_checks_it_against_the_model(
     assert f"on the 359 test rows: {explainer.fidelity(digits.X_test)}" in printed
     record = json.loads(figures.read_text())
     assert record["layer"] == "act4" and sorted(record["kinds"]) == sorted(expected)
+    # the printed set-up figures too: rows, training rows, EM's convergence
+    assert record["rows"] == [3, 7] and record["n_train"] == len(digits.X_train)
+    assert record["n_features"] == 84 and record["e_step"] == "labelled"
+    assert record["converged"] == explainer.jgmm_.converged_
+    assert record["n_iter"] == explainer.jgmm_.n_iter_
     lines = {line.split()[0]: line for line in printed.splitlines()}
     for kind, examples in expected.items():
         saved = ExampleSet.load(out / f"{kind}.npz")
@@ -990,6 +995,7 @@ def test_importance_saves_the_drops_per_cell_and_prints_the_largest(
     assert "share of rows given the true label" in printed
     record = json.loads(figures.read_text())
     assert record["n_rows"] == 120 and len(record["drops"]) == 16
+    assert record["n_repeats"] == 3 and record["above_zero"] == above
     assert record["drops"]["rows 2-3, cols 2-3"]["mean"] == expected.values[0, 5]
 
 

@@ -943,7 +943,13 @@ def _examples(args: argparse.Namespace) -> int:
         args,
         dataset=dataset.name,
         layer=layer,
+        n_features=explainer.jgmm_.n_features_x_in_,
         k_x=args.k_x,
+        e_step=args.e_step,
+        n_train=len(X_train),
+        converged=explainer.jgmm_.converged_,
+        n_iter=explainer.jgmm_.n_iter_,
+        rows=[start, stop],
         fidelity=fidelity.as_dict(),
         kinds=figures,
     )
@@ -1047,9 +1053,11 @@ def _importance(args: argparse.Namespace) -> int:
         args,
         dataset=dataset.name,
         n_rows=len(X),
+        n_repeats=args.n_repeats,
         metric=args.metric,
         labels=args.labels,
         baseline=importance.meta["baseline_score"],
+        above_zero=int(np.sum(ci[:, 0] > 0)),
         drops={names[j]: {"mean": drop[j], "ci": ci[j].tolist()} for j in range(drop.size)},
     )
     return 0
