@@ -920,7 +920,10 @@ def test_examples_of_one_kind_are_those_found_beside_the_others(saved_lenet, tmp
     alone = ExampleSet.load(tmp_path / "one" / "semifactuals.npz")
     beside = ExampleSet.load(tmp_path / "all" / "semifactuals.npz")
     np.testing.assert_array_equal(alone.values, beside.values)
-    assert "EM converged" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "EM converged" in printed
+    # a path to copy, where "{semifactuals}.npz" was none
+    assert f"examples written to {tmp_path / 'one'}: semifactuals.npz\n" in printed
 
 
 @pytest.mark.parametrize(

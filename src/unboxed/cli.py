@@ -929,16 +929,19 @@ def _examples(args: argparse.Namespace) -> int:
         f"rows {start}:{stop}; 95% CIs):"
     )
     out.mkdir(parents=True, exist_ok=True)
-    figures = {}
+    figures, written = {}, []
     for kind in args.kinds:
         examples = find[kind]()
         examples.save(out / f"{kind}.npz")
+        written.append(f"{kind}.npz")
         line, figures[kind] = _checked_examples(explainer, examples)
         print(f"{kind:>16}  {len(examples):>5}  {line}")
-        if args.plot and len(examples):
+        if args.plot and len(examples):  # an empty set has nothing to draw
             save_figure(examples.plot(), out / f"{kind}.png", dpi=80)
-    drawn = " and .png" if args.plot else ""
-    print(f"examples written to {out}/{{{','.join(args.kinds)}}}.npz{drawn}")
+            written.append(f"{kind}.png")
+    # The files one by one: "{prototypes}.npz" for one kind is no path, and a kind
+    # with no example has no figure.
+    print(f"examples written to {out}: {', '.join(written)}")
     _write_figures(
         args,
         dataset=dataset.name,
