@@ -176,7 +176,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     approximate.add_argument(
         "--max-depth",
-        type=_depth,
+        type=_int_or_auto,
         default="auto",
         help="tree: its depth, or auto for the knee of fidelity against depth "
         "(default %(default)s)",
@@ -291,7 +291,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     importance.add_argument(
         "--cell",
-        type=_cell,
+        type=_int_or_auto,
         default="auto",
         help="images: the side, in pixels, of the square cells shuffled together; auto "
         "is 1/7 of the image's shorter side, 4 on 28x28 images (default %(default)s)",
@@ -420,16 +420,6 @@ def _example_kinds(text: str) -> list[str]:
     return [kind for kind in EXAMPLE_KINDS if kind in kinds]
 
 
-def _cell(text: str) -> int | str:
-    """``--cell``: a positive int, or ``auto``."""
-    if text == "auto":
-        return text
-    try:
-        return _int_at_least(1)(text)
-    except argparse.ArgumentTypeError:
-        raise argparse.ArgumentTypeError(f"expected a positive int or auto, got {text!r}") from None
-
-
 def _row_range(text: str) -> tuple[int, int]:
     """``--rows``: ``START:STOP``, ints with 0 <= START < STOP (checked against the
     data set's test split once it is loaded)."""
@@ -445,8 +435,8 @@ def _row_range(text: str) -> tuple[int, int]:
     return bounds
 
 
-def _depth(text: str) -> int | str:
-    """``--max-depth``: a positive int, or ``auto``."""
+def _int_or_auto(text: str) -> int | str:
+    """``--max-depth``, ``--cell``: a positive int, or ``auto``."""
     if text == "auto":
         return text
     try:
