@@ -946,6 +946,23 @@ def test_examples_refuses_a_layer_or_rows_the_model_lacks_before_any_fit(
     assert not (tmp_path / "found").exists()
 
 
+def test_examples_says_which_options_a_failed_fit_came_from(tmp_path, capsys, saturated_moons):
+    found = tmp_path / "found"
+    assert _examples(saturated_moons, found, "--n-train", "12") == 2
+    message = "on the 12 training rows of moons (--n-train) with --k-x 32: 12 samples cannot"
+    assert message in capsys.readouterr().err
+    # the same model with its output bias pushed to class 0 gives it to every row: the
+    # library's message spoke of "every row of X" alone
+    one_class = zoo.load(saturated_moons)
+    with torch.no_grad():
+        one_class.fc2.bias.copy_(torch.tensor([1e3, 0.0]))
+    zoo.save(one_class, tmp_path / "one", metadata={"dataset": "moons"})
+    assert _examples(tmp_path / "one", found) == 2
+    message = "on the 800 training rows of moons (--n-train) with --k-x 32: the black box gives"
+    assert message in capsys.readouterr().err
+    assert not found.exists()
+
+
 @pytest.mark.parametrize("kinds", ["prototype", "criticisms,criticisms", "", "semifactuals,"])
 def test_examples_refuses_unknown_or_repeated_kinds_by_option(saved_lenet, tmp_path, capsys, kinds):
     with pytest.raises(SystemExit) as exited:

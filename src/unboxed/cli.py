@@ -890,7 +890,16 @@ def _examples(args: argparse.Namespace) -> int:
         e_step=args.e_step,
         random_state=args.seed,
         verbose=not args.quiet,
-    ).fit(X_train)
+    )
+    try:
+        explainer.fit(X_train)
+    except ValueError as err:
+        # The library's word is of X and n_components_x; the user gave --n-train and --k-x
+        # (a model with one class on every row said "every row of X", nothing more).
+        raise ValueError(
+            f"cannot fit the JGMM on the {len(X_train)} training rows of {dataset.name} "
+            f"(--n-train) with --k-x {args.k_x}: {err}"
+        ) from None
     fidelity = explainer.fidelity(dataset.X_test)
     print(
         f"JGMM between {layer} ({explainer.jgmm_.n_features_x_in_} features, K_x = "
