@@ -1081,6 +1081,21 @@ def test_importance_refuses_a_bad_cell_by_option(saved_lenet, tmp_path, capsys, 
     assert "argument --cell: expected a positive int or auto" in capsys.readouterr().err
 
 
+def test_examples_of_an_mlp_on_images_are_drawn_as_images(tmp_path, capsys, digits):
+    # the black box of an MLP takes the rows flat: the sets had no image shape, and
+    # their figures drew the lower-layer features (act1) as 4x4 pictures
+    model = zoo.build(
+        "mlp", input_shape=(digits.n_features,), n_classes=10, widths=(16,), random_state=0
+    )
+    zoo.train(model, digits, epochs=2, random_state=0, verbose=False)
+    zoo.save(model, tmp_path / "mlp", metadata={"dataset": "digits"})
+    options = ["--k-x", "10", "--kinds", "prototypes,counterfactuals", "--n", "1", "--plot"]
+    assert _examples(tmp_path / "mlp", tmp_path / "found", *options) == 0
+    for kind in ("prototypes", "counterfactuals"):
+        assert ExampleSet.load(tmp_path / "found" / f"{kind}.npz").image_shape == (8, 8)
+        assert (tmp_path / "found" / f"{kind}.png").stat().st_size > 0
+
+
 @pytest.mark.parametrize("command", [_explain, _approximate, _examples, _importance])
 def test_an_unwritable_json_file_is_refused_before_any_work(
     monkeypatch, saved_lenet, tmp_path, capsys, command

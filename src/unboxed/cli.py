@@ -875,6 +875,8 @@ def _dmm_can_fit(count: int, n_rows: int, model: Any) -> bool:
 def _examples(args: argparse.Namespace) -> int:
     """Fit a :class:`~unboxed.surrogates.JGMMExplainer`, find the ``--kinds`` of
     examples with it, check each against the black box and save them."""
+    import dataclasses
+
     from ._io import save_figure
     from .surrogates import JGMMExplainer
 
@@ -931,6 +933,10 @@ def _examples(args: argparse.Namespace) -> int:
     figures, written = {}, []
     for kind in args.kinds:
         examples = find[kind]()
+        if examples.image_shape is None and dataset.image_shape is not None:
+            # An MLP takes images flat, so the set did not know its rows are images:
+            # its figure drew the lower-layer features as if they were pictures.
+            examples = dataclasses.replace(examples, image_shape=dataset.image_shape)
         examples.save(out / f"{kind}.npz")
         written.append(f"{kind}.npz")
         line, figures[kind] = _checked_examples(explainer, examples)
