@@ -1081,6 +1081,17 @@ def test_importance_refuses_a_bad_cell_by_option(saved_lenet, tmp_path, capsys, 
     assert "argument --cell: expected a positive int or auto" in capsys.readouterr().err
 
 
+def test_explain_of_an_mlp_on_images_saves_images(tmp_path, capsys, digits):
+    # its attributions had no image shape: saved without it, and drawn as 64 bars
+    model = zoo.build(
+        "mlp", input_shape=(digits.n_features,), n_classes=10, widths=(8,), random_state=0
+    )
+    zoo.save(model, tmp_path / "mlp", metadata={"dataset": "digits"})
+    options = ["--method", "saliency", "--rows", "0:2", "--plot", str(tmp_path / "a.png")]
+    assert _explain(tmp_path / "mlp", tmp_path / "a.npz", *options) == 0
+    assert Attribution.load(tmp_path / "a.npz").image_shape == (8, 8)
+
+
 def test_examples_of_an_mlp_on_images_are_drawn_as_images(tmp_path, capsys, digits):
     # the black box of an MLP takes the rows flat: the sets had no image shape, and
     # their figures drew the lower-layer features (act1) as 4x4 pictures
@@ -1094,6 +1105,17 @@ def test_examples_of_an_mlp_on_images_are_drawn_as_images(tmp_path, capsys, digi
     for kind in ("prototypes", "counterfactuals"):
         assert ExampleSet.load(tmp_path / "found" / f"{kind}.npz").image_shape == (8, 8)
         assert (tmp_path / "found" / f"{kind}.png").stat().st_size > 0
+
+
+@pytest.mark.parametrize("command", [_explain, _approximate, _importance])
+def test_json_naming_the_out_file_is_refused_before_any_work(
+    monkeypatch, saved_lenet, tmp_path, capsys, command
+):
+    # the figures overwrote the saved results
+    monkeypatch.setattr(zoo, "load", lambda path: pytest.fail("loaded before the check"))
+    out = tmp_path / "a.npz"
+    assert command(saved_lenet, out, "--json", str(tmp_path / "." / "a.npz")) == 2
+    assert f"--json and --out are both {out}; name two files" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("command", [_explain, _approximate, _examples, _importance])

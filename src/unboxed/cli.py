@@ -587,7 +587,7 @@ def _explain(args: argparse.Namespace) -> int:
         kwargs.update(n_samples=args.n_samples, random_state=args.seed)
     explainer = getattr(local, EXPLAIN_METHODS[args.method])(blackbox, **kwargs)
     by_segment = {"segments": segments} if args.method in ("lime", "kernel-shap") else {}
-    attribution = explainer.explain(X, **by_segment)
+    attribution = _as_images(explainer.explain(X, **by_segment), dataset)
     attribution.save(out)
     # The same components for every method, so that their figures compare.
     max_k = min(args.max_k, int(segments.max(axis=1).min()) + 1)
@@ -665,6 +665,17 @@ def _test_rows(rows: tuple[int, int], dataset: Any) -> Any:
     return dataset.X_test[start:stop]
 
 
+def _as_images(result: Any, dataset: Any) -> Any:
+    """``result`` (an ``Attribution`` or ``ExampleSet``) with ``dataset``'s image shape
+    where it has none: an MLP takes images flat, so its results did not know their rows
+    are images, and their figures drew bars, or lower-layer features as pictures."""
+    import dataclasses
+
+    if result.image_shape is None and dataset.image_shape is not None:
+        return dataclasses.replace(result, image_shape=dataset.image_shape)
+    return result
+
+
 def _write_figures(args: argparse.Namespace, **figures: Any) -> None:
     """With ``--json``, write the figures the command printed, and say so."""
     if args.json is not None:
@@ -684,6 +695,9 @@ def _saved_model_and_data(args: argparse.Namespace) -> tuple[Any, Any]:
 
     if args.json is not None:
         _check_writable(args.json, "--json", folder=False)
+        if Path(args.json).resolve() == Path(args.out).resolve():
+            # the figures would overwrite what the command saves, or the reverse
+            raise ValueError(f"--json and --out are both {args.out}; name two files")
     model = zoo.load(args.model)
     name = args.dataset or read_record(args.model).get("metadata", {}).get("dataset")
     if not name:
@@ -875,8 +889,6 @@ def _dmm_can_fit(count: int, n_rows: int, model: Any) -> bool:
 def _examples(args: argparse.Namespace) -> int:
     """Fit a :class:`~unboxed.surrogates.JGMMExplainer`, find the ``--kinds`` of
     examples with it, check each against the black box and save them."""
-    import dataclasses
-
     from ._io import save_figure
     from .surrogates import JGMMExplainer
 
@@ -925,18 +937,15 @@ def _examples(args: argparse.Namespace) -> int:
         ),
         "semifactuals": lambda: explainer.semifactuals(queries, n_per_query=args.n, source="mined"),
     }
+    of_rows = any(kind in args.kinds for kind in ("counterfactuals", "semifactuals"))
     print(
-        f"Each kind checked against the model (counterfactuals and semi-factuals of test "
-        f"rows {start}:{stop}; 95% CIs):"
+        "Each kind checked against the model, with 95% CIs"
+        + (f" (counterfactuals and semi-factuals of test rows {start}:{stop}):" if of_rows else ":")
     )
     out.mkdir(parents=True, exist_ok=True)
     figures, written = {}, []
     for kind in args.kinds:
-        examples = find[kind]()
-        if examples.image_shape is None and dataset.image_shape is not None:
-            # An MLP takes images flat, so the set did not know its rows are images:
-            # its figure drew the lower-layer features as if they were pictures.
-            examples = dataclasses.replace(examples, image_shape=dataset.image_shape)
+        examples = _as_images(find[kind](), dataset)
         examples.save(out / f"{kind}.npz")
         written.append(f"{kind}.npz")
         line, figures[kind] = _checked_examples(explainer, examples)
@@ -1050,8 +1059,8 @@ def _importance(args: argparse.Namespace) -> int:
         f"{score} ({importance.meta['baseline_score']:.4f} on the rows as they are) when "
         f"each {unit} is shuffled over the rows, {args.n_repeats} shuffles each; 95% CIs "
         f"over rows and shuffles\n"
-        f"{int(np.sum(ci[:, 0] > 0))} of {drop.size} {unit}s have a CI above 0: the model "
-        f"relies on them; saved to {out}"
+        f"{int(np.sum(ci[:, 0] > 0))} of {drop.size} {unit}s have a CI above 0, those the "
+        f"model relies on; saved to {out}"
     )
     _print_top_drops(importance, min(args.top, drop.size), unit)
     if args.plot is not None:
