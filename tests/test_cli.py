@@ -782,14 +782,6 @@ def test_approximate_by_dmm_men_leaves_out_classes_too_small_to_fit(saved_lenet,
     assert names and len(FeatureImportance.load(tmp_path / "a.npz").values) == 10 - len(names)
 
 
-@pytest.mark.parametrize("depth", ["0", "deep", "1.5"])
-def test_approximate_refuses_a_bad_depth_by_option(saved_lenet, tmp_path, capsys, depth):
-    with pytest.raises(SystemExit) as exited:
-        _approximate(saved_lenet, tmp_path / "r.txt", "--max-depth", depth)
-    assert exited.value.code == 2
-    assert "argument --max-depth: expected a positive int or auto" in capsys.readouterr().err
-
-
 def test_a_model_saved_without_class_names_takes_its_data_sets(tmp_path, capsys, planted):
     """Models saved before zoo models kept names printed "0"/"1" for planted's
     "negative"/"positive"."""
@@ -1073,12 +1065,17 @@ def test_importance_takes_an_mlp_trained_on_images(tmp_path, capsys, digits):
     assert "of 4 cells have a CI above 0" in capsys.readouterr().out
 
 
-@pytest.mark.parametrize("cell", ["0", "big", "1.5"])
-def test_importance_refuses_a_bad_cell_by_option(saved_lenet, tmp_path, capsys, cell):
+@pytest.mark.parametrize(
+    ("command", "option"), [(_approximate, "--max-depth"), (_importance, "--cell")]
+)
+@pytest.mark.parametrize("value", ["0", "deep", "1.5"])
+def test_an_int_or_auto_option_refuses_other_values(
+    saved_lenet, tmp_path, capsys, command, option, value
+):
     with pytest.raises(SystemExit) as exited:
-        _importance(saved_lenet, tmp_path / "imp.npz", "--cell", cell)
+        command(saved_lenet, tmp_path / "out", option, value)
     assert exited.value.code == 2
-    assert "argument --cell: expected a positive int or auto" in capsys.readouterr().err
+    assert f"argument {option}: expected a positive int or auto" in capsys.readouterr().err
 
 
 def test_explain_of_an_mlp_on_images_saves_images(tmp_path, capsys, digits):
