@@ -251,6 +251,20 @@ def test_weighted_r2_of_a_constant_response_fitted_exactly_is_one(rng):
     np.testing.assert_allclose(weighted_r2(Z, y, w, coef, intercept), 1.0)
 
 
+def test_r2_of_responses_whose_weighted_total_is_rounding_is_nan_without_overflow():
+    # The instance weighs 1 and the rest ~1e-300 (Lime at kernel_width=0.005 on 64
+    # pixels): err / total overflowed to -inf with a RuntimeWarning.
+    y = np.array([[0.0, 1.0, 0.5, 0.25], [0.0, 1.0, 0.5, 0.25]])
+    w = np.array([[1.0, 1e-300, 1e-300, 1e-300], [1.0, 1e-20, 1e-20, 1e-20]])
+    resid = np.array([[1.0, 0.0, 0.0, 0.0], [1.0, 0.0, 0.0, 0.0]])
+    with np.errstate(over="raise", divide="raise", invalid="raise"):
+        r2 = _engine._r2_of_residuals(y, resid, w)
+    assert np.isnan(r2[0])
+    # Weights of 1e-20 are well above rounding: a figure, however poor.
+    total = (w[1] * (y[1] - np.average(y[1], weights=w[1])) ** 2).sum()
+    np.testing.assert_allclose(r2[1], 1.0 - 1.0 / total, rtol=1e-6)
+
+
 def test_constrained_wls_ignores_inactive_columns(rng):
     # Rows with fewer components than the padded width (ragged superpixels): the
     # constraint sums the active coefficients only, as if the padding were not there.
@@ -543,7 +557,13 @@ def test_cross_validated_r2_from_downdated_sums_matches_refitting_each_fold(
 
 
 EDGE_FITS = [("ridge", 1.0), ("ridge", 0.0), ("lasso", 0.01), ("constrained", 0.0)]
-EDGES = ["one component", "coinciding columns", "tiny training weight", "unequal folds"]
+EDGES = [
+    "one component",
+    "coinciding columns",
+    "small training weight",
+    "tiny training weight",
+    "unequal folds",
+]
 
 
 @pytest.mark.parametrize(
@@ -557,8 +577,9 @@ EDGES = ["one component", "coinciding columns", "tiny training weight", "unequal
 )
 def test_cross_validated_r2_from_downdated_sums_matches_refitting_at_the_edges(kind, alpha, edge):
     """Row 1 carries the edge; NaN where the reference is NaN (a fold with all the
-    weight, no weight at all), the same figure elsewhere (to rounding: a kernel that
-    dwarfs all samples but the instance gives figures like -3e197)."""
+    weight, no weight at all, the others' weights below eps^2 of the instance's), the
+    same figure elsewhere (to rounding: a kernel that dwarfs all samples but the
+    instance by 1e20 gives figures like -1e17)."""
     rng = np.random.default_rng(3)
     Z, y, w = _local_problems(rng, 4, 80, 6)
     active = np.ones((4, 6), dtype=bool)
@@ -575,14 +596,17 @@ def test_cross_validated_r2_from_downdated_sums_matches_refitting_at_the_edges(k
     elif edge == "coinciding columns":  # the 1e-12 jitter alone makes alpha = 0 solvable
         Z[1, :, 2] = Z[1, :, 1]
         Z[:, :, 4] = Z[:, :, 3]
-    elif edge == "tiny training weight":  # the instance dwarfs every other sample
+    elif edge == "small training weight":  # the instance dwarfs every other sample
+        w[1] = 1e-20
+        w[1, 0] = 1.0
+    elif edge == "tiny training weight":  # beside it the others' weights are rounding
         w[1] = 1e-200
         w[1, 0] = 1.0
     else:  # folds of unequal sizes: padded with weightless copies
         folds[1] = np.where(folds[1] == 4, 3, folds[1])
         folds[2] = np.where(folds[2] == 0, 1, folds[2])
     fast, slow = _cv_pair(kind, Z, y, w, folds, active, alpha)
-    nan = edge in ("all weight in one fold", "no weight")
+    nan = edge in ("all weight in one fold", "no weight", "tiny training weight")
     assert np.isnan(slow[1]) == nan and np.all(np.isfinite(slow[[0, 2, 3]]))
     np.testing.assert_allclose(fast, slow, rtol=1e-12, atol=1e-8)
 

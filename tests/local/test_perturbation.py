@@ -339,6 +339,22 @@ def test_a_narrow_kernel_records_its_effective_samples_and_warns_once(digits, di
     assert alone.meta["n_effective"] == result.meta["n_effective"]
 
 
+def test_the_scores_of_a_kernel_that_leaves_the_instance_alone_are_nan(digits, digits_blackbox):
+    """At width 0.005 the other samples weigh ~1e-300 beside the instance: R^2 divided
+    by that total overflowed (a RuntimeWarning, score_cv -inf saved as null)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        warnings.filterwarnings("ignore", "Lime's kernel", UserWarning)
+        result = Lime(
+            digits_blackbox, segmenter="pixels", n_samples=200, kernel_width=0.005, random_state=0
+        ).explain(digits.X_test[:5])
+    # NaN, as the meta's JSON holds it; row 2's other samples weigh exactly 0, and one
+    # response fitted exactly scores 1 as a constant one does.
+    assert result.meta["score"] == [None, None, 1.0, None, None]
+    assert result.meta["score_cv"] == [None] * 5
+    assert np.all(np.isfinite(result.values))
+
+
 def test_lime_s_default_kernel_records_many_effective_samples_and_does_not_warn(
     digits, digits_blackbox
 ):

@@ -789,7 +789,8 @@ def _products(Z: np.ndarray, coef: np.ndarray) -> np.ndarray:
 def _r2_of_residuals(y: np.ndarray, resid: np.ndarray, w: np.ndarray) -> np.ndarray:
     """``1 - sum w resid^2 / sum w (y - weighted mean)^2`` per row, shape ``(r,)``; 1 for
     a constant response fitted exactly, NaN for a row whose weights are all 0 (nothing
-    to score: KernelSHAP's row of one component)."""
+    to score: KernelSHAP's row of one component) or whose weighted total is within
+    rounding of 0 (the ratio is undefined: a kernel that leaves one sample its weight)."""
     # Measured from the first sample, a constant response is exactly 0 and its total
     # exactly 0; around its rounded weighted mean it left ~1e-32, and R^2 came out as
     # the ratio of two rounding errors (-11 for a black box that answers 0.3 always).
@@ -798,7 +799,20 @@ def _r2_of_residuals(y: np.ndarray, resid: np.ndarray, w: np.ndarray) -> np.ndar
     y_mean = (w * shifted).sum(axis=1, keepdims=True) / np.where(sw > 0, sw, 1.0)
     total = (w * (shifted - y_mean) ** 2).sum(axis=1)
     err = (w * resid**2).sum(axis=1)
-    r2 = np.where(total > 0, 1.0 - err / np.where(total > 0, total, 1.0), 1.0)
+    # A weighted variance below (eps * spread)^2 leaves the responses that differ weights
+    # below eps^2 of the others': at float resolution the fit saw one response, and the
+    # ratio is undefined as for a constant one. Lime's kernel_width=0.005 on digits left
+    # totals of ~1e-300 beside the instance's weight of 1, and err / total overflowed
+    # (-inf) or gave R^2 = -1e226 held out.
+    # The spread is that of the responses with weight: one whose weighted squares
+    # underflow to a total of 0 is no constant response.
+    spread = np.where(w > 0, shifted, -np.inf).max(axis=1)
+    spread -= np.where(w > 0, shifted, np.inf).min(axis=1)
+    spread = np.where(sw[:, 0] > 0, spread, 0.0)
+    resolution = sw[:, 0] * (np.finfo(float).eps * spread) ** 2
+    defined = total > resolution
+    r2 = 1.0 - err / np.where(defined, total, 1.0)
+    r2 = np.where(defined, r2, np.where(spread > 0, np.nan, 1.0))
     return np.where(sw[:, 0] > 0, r2, np.nan)
 
 
