@@ -36,6 +36,52 @@ def test_datasets_lists_every_set(capsys):
         assert name in out
 
 
+class _ClosedPipe:
+    """A stdout whose reader has gone (``unboxed datasets | head`` after head exits)."""
+
+    def write(self, text):
+        raise BrokenPipeError(32, "Broken pipe")
+
+    def flush(self):
+        raise BrokenPipeError(32, "Broken pipe")
+
+
+def test_a_closed_pipe_exits_quietly_with_141(monkeypatch, capsys):
+    # It printed "unboxed: error: [Errno 32] Broken pipe" and exited 2.
+    monkeypatch.setattr("sys.stdout", _ClosedPipe())
+    assert main(["datasets"]) == 141
+    assert capsys.readouterr().err == ""
+
+
+@pytest.mark.parametrize("unbuffered", ["", "1"])
+def test_a_closed_pipe_leaves_nothing_for_the_flush_at_exit(unbuffered):
+    """A real pipe whose read end is closed before the command runs: no message and no
+    "Exception ignored" from the interpreter's last flush of stdout (buffered, as
+    stdout to a pipe is, the lines met the closed pipe only there: status 120)."""
+    import os
+    import subprocess
+    import sys
+
+    env = {key: value for key, value in os.environ.items() if key != "PYTHONUNBUFFERED"}
+    env["PYTHONPATH"] = os.pathsep.join(sys.path)
+    if unbuffered:
+        env["PYTHONUNBUFFERED"] = unbuffered
+    read, write = os.pipe()
+    os.close(read)
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "unboxed", "datasets"],
+            stdout=write,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=120,
+            env=env,
+        )
+    finally:
+        os.close(write)
+    assert (done.returncode, done.stderr) == (141, "")
+
+
 def test_datasets_says_which_sets_are_installed(capsys):
     assert main(["datasets"]) == 0
     lines = capsys.readouterr().out.splitlines()

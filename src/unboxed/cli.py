@@ -1209,6 +1209,43 @@ def _exit_status(err: BaseException) -> int:
     return 2
 
 
+def _run(parser: argparse.ArgumentParser, args: argparse.Namespace, argv: list[str]) -> int:
+    """Run the parsed command; with none, print the help."""
+    if args.command == "datasets":
+        return _datasets()
+    if args.command == "train":
+        return _train(args, argv)
+    if args.command == "explain":
+        return _explain(args)
+    if args.command == "approximate":
+        return _approximate(args)
+    if args.command == "examples":
+        return _examples(args)
+    if args.command == "importance":
+        return _importance(args)
+    if args.command == "demo":
+        from .demo import run_demo
+
+        _check_writable(args.out, "--out", folder=True)
+        run_demo(out=args.out, epochs=args.epochs, random_state=args.seed, verbose=not args.quiet)
+        return 0
+    parser.print_help()
+    return 0
+
+
+def _silence_stdout() -> None:
+    """Point the file descriptor behind ``sys.stdout`` at devnull, where it has one."""
+    try:
+        fd = sys.stdout.fileno()
+    except (AttributeError, OSError, ValueError):  # io.UnsupportedOperation is an OSError
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, fd)
+    finally:
+        os.close(devnull)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line.
 
@@ -1221,39 +1258,31 @@ def main(argv: Sequence[str] | None = None) -> int:
     -------
     int
         The exit status: 0 on success, 2 for a bad argument (argparse exits with 2 on
-        its own), 1 when the work failed, 130 after Ctrl-C.
+        its own), 1 when the work failed, 130 after Ctrl-C, 141 when the reader of the
+        output went away (``unboxed datasets | head``).
     """
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = _parser()
     args = parser.parse_args(argv)
     try:
-        if args.command == "datasets":
-            return _datasets()
-        if args.command == "train":
-            return _train(args, argv)
-        if args.command == "explain":
-            return _explain(args)
-        if args.command == "approximate":
-            return _approximate(args)
-        if args.command == "examples":
-            return _examples(args)
-        if args.command == "importance":
-            return _importance(args)
-        if args.command == "demo":
-            from .demo import run_demo
-
-            _check_writable(args.out, "--out", folder=True)
-            run_demo(
-                out=args.out, epochs=args.epochs, random_state=args.seed, verbose=not args.quiet
-            )
-            return 0
+        status = _run(parser, args, argv)
+        # Output still buffered (stdout to a pipe) meets a closed pipe here, where it
+        # is caught, not in the interpreter's flush at exit ("Exception ignored", 120).
+        sys.stdout.flush()
+        return status
     except KeyboardInterrupt:
         # 128 + SIGINT, as a shell reports a command stopped by Ctrl-C; a checkpoint
         # already written stays, so the same command resumes.
         print("unboxed: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # The reader closed the pipe (`| head`): nothing to report to whoever is left.
+        # 128 + SIGPIPE, what a shell reports of a C tool that the same pipe stopped,
+        # as 130 above is: with pipefail a script tells it from a failure (1). stdout
+        # goes to devnull so that the interpreter's flush at exit does not raise again
+        # (the Python docs' "Note on SIGPIPE").
+        _silence_stdout()
+        return 141
     except (ValueError, TypeError, OSError, RuntimeError, FloatingPointError) as err:
         print(f"unboxed: error: {err}", file=sys.stderr)
         return _exit_status(err)
-    parser.print_help()
-    return 0
