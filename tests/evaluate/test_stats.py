@@ -203,14 +203,47 @@ def test_an_estimate_saves_and_loads_back_exactly(tmp_path):
 
 
 @pytest.mark.parametrize(
-    "estimate", [Estimate(np.nan, (0.0, 1.0), 3), Estimate(0.5, (0.0, np.inf), 3)]
+    "estimate", [Estimate(np.inf, (0.0, np.inf), 3), Estimate(0.5, (-np.inf, 1.0), 3)]
 )
 def test_an_estimate_that_is_not_finite_is_refused_before_a_file_is_written(tmp_path, estimate):
-    """JSON writes NaN as null, which load refuses: such a file could not be read back."""
+    """JSON writes inf as Infinity, which load refuses: such a file could not be read
+    back (NaN is refused when the estimate is made)."""
     path = tmp_path / "nan.json"
     with pytest.raises(ValueError, match="not finite"):
         estimate.save(path)
     assert not path.exists()
+
+
+@pytest.mark.parametrize(
+    ("mean", "ci", "message"),
+    [
+        (np.nan, (0.0, 1.0), "cannot be NaN"),
+        (0.5, (0.0, np.nan), "cannot be NaN"),
+        (0.5, (0.6, 0.4), r"cannot be inverted, got low 0\.6 > high 0\.4"),
+    ],
+)
+def test_an_estimate_with_a_nan_or_an_inverted_interval_is_refused_when_made(mean, ci, message):
+    with pytest.raises(ValueError, match=message):
+        Estimate(mean, ci, 3)
+
+
+def test_an_estimate_whose_mean_lies_outside_its_interval_is_kept():
+    # A percentile bootstrap of a skewed sample can leave the mean outside it.
+    assert Estimate(0.7, (0.1, 0.6), 3).mean == 0.7
+
+
+def test_an_estimate_file_with_an_inverted_interval_is_refused_naming_the_file(tmp_path):
+    """It loaded as an Estimate whose low bound was above its high one."""
+    path = tmp_path / "estimate.json"
+    Estimate(0.5, (0.4, 0.6), 3).save(path)
+    record = json.loads(path.read_text())
+    record["ci"] = [0.6, 0.4]
+    path.write_text(json.dumps(record))
+    with pytest.raises(ValueError, match=r"estimate\.json is not a valid Estimate: .*inverted"):
+        Estimate.load(path)
+    record["ci"], record["mean"] = [0.4, 0.45], 0.5  # outside: a bootstrap's may be
+    path.write_text(json.dumps(record))
+    assert Estimate.load(path) == Estimate(0.5, (0.4, 0.45), 3)
 
 
 @pytest.mark.parametrize(

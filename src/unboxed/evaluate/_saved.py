@@ -56,6 +56,8 @@ def _estimate_from_record(record: Any, *, name: str) -> Estimate:
     if not is_int(n) or n < 0:
         raise ValueError(f"{name}'s n must be a count, got {n!r}")
     low, high = (_finite_float(bound, name=f"{name}'s ci") for bound in ci)
+    if low > high:
+        raise ValueError(f"{name}'s ci is inverted: low {low!r} > high {high!r}")
     return Estimate(_finite_float(record["mean"], name=f"{name}'s mean"), (low, high), int(n))
 
 

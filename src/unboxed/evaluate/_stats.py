@@ -42,11 +42,30 @@ class Estimate:
         proportion (:func:`proportion`: agreements, accuracies), Wilson's score interval.
     n : int
         The number of cases.
+
+    Raises
+    ------
+    ValueError
+        If the mean or a bound is NaN, or the interval is inverted (its low bound above
+        its high one). A mean outside its interval is kept: a percentile bootstrap of a
+        skewed sample can leave it there.
     """
 
     mean: float
     ci: tuple[float, float]
     n: int
+
+    def __post_init__(self) -> None:
+        # What no estimator here gives and no reader can make sense of: refused when
+        # made, so a loaded file is held to it too. Infinite figures stay (save refuses
+        # them, as JSON could not give them back).
+        if np.isnan(self.mean) or np.isnan(self.ci).any():
+            raise ValueError(f"an estimate's mean and bounds cannot be NaN, got {self}")
+        if self.ci[0] > self.ci[1]:
+            raise ValueError(
+                f"an estimate's interval cannot be inverted, got low {self.ci[0]!r} > "
+                f"high {self.ci[1]!r}"
+            )
 
     def __str__(self) -> str:
         return f"{self.mean:.4f} [{self.ci[0]:.4f}, {self.ci[1]:.4f}]"
