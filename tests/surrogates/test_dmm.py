@@ -1495,6 +1495,23 @@ def test_explain_local_with_a_kernel_that_weighs_the_instance_alone_has_no_r2():
     assert np.all(np.isfinite(att.values))
 
 
+def test_explain_local_records_each_row_s_effective_samples_as_lime_does():
+    """No figure told how many perturbations a kernel_width left the fit (Lime's
+    meta["n_effective"]): 1 at 1e-3, where only the instance counts."""
+    beta = np.array([2.0, -1.0, 1.5, 0.5, -0.7, 1.1, 0.3, -2.0])
+    common = {"blackbox": _linear_box(beta), "target": 1, "segments": np.arange(8)}
+    X = np.ones((2, 8))
+    n_effective = {
+        width: short(n_iter=8, n_components=2)
+        .explain_local(X, n_samples=60, kernel_width=width, **common)
+        .meta["n_effective"]
+        for width in (None, 0.25, 1e-3)
+    }
+    assert n_effective[None] == [60.0, 60.0]  # equal weights: every perturbation
+    assert all(1.0 < n < 60.0 for n in n_effective[0.25])
+    np.testing.assert_allclose(n_effective[1e-3], 1.0)
+
+
 def test_weighted_r2_of_weights_whose_squares_underflow_is_nan():
     # Two responses with weight, but weights so near the smallest float that every
     # weighted square rounds to 0: a total of 0 raised ZeroDivisionError.

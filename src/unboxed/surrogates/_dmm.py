@@ -48,6 +48,7 @@ from ..local._engine import (
     Engine,
     Kernel,
     bernoulli_masks,
+    effective_sample_size,
     exponential_kernel,
     uniform_kernel,
 )
@@ -934,8 +935,10 @@ class DMMMEN(Params):
             mask (the mask ``z`` of 0/1 per segment is predicted as ``intercept + z @
             coef``, ``coef`` the segments' attributions, as LIME's
             ``meta["intercept"]``), ``meta["r2"]`` its in-sample R^2 on the fitting
-            perturbations, ``meta["r2_held_out"]`` its held-out R^2 (below) and
-            ``meta["rhat"]`` the fit's worst R-hat.
+            perturbations, ``meta["r2_held_out"]`` its held-out R^2 (below),
+            ``meta["rhat"]`` the fit's worst R-hat and ``meta["n_effective"]`` the
+            fit's effective number of perturbations under the kernel, as Lime's (Kish's
+            ``(sum w)^2 / sum w^2``; ``n_samples`` without ``kernel_width``).
 
         Notes
         -----
@@ -1535,7 +1538,12 @@ class _LocalDMM(_SegmentExplainer):
                 if self.n_score:
                     fits.setdefault(tuple(keys[i][1:]), []).append(local)
                 bar.update(1)
-            return scores, {"r2": r2, "rhat": rhat, "intercept": intercept}
+            # Lime's figure of the same kernel's weights (the engine's; equal without a
+            # width, when it is the number of samples): it read 1 at width 0.01 on
+            # digits' pixels, where only the instance counts.
+            n_effective = effective_sample_size(weights)
+            info = {"r2": r2, "rhat": rhat, "intercept": intercept, "n_effective": n_effective}
+            return scores, info
 
         def run(engine, X, target, partition, n_samples, seed):
             """The engine's pass, then the held-out one."""
