@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from tests.helpers import torch_logistic_regression
 from tests.test_example_set import _examples
 from unboxed import ExampleSet, make_meta
 from unboxed.report import plot_examples, plot_posteriors
@@ -217,3 +218,56 @@ def test_a_bad_number_of_examples_per_group_is_a_clear_error(max_per_group):
     # matplotlib refused these with messages about columns or the figure size
     with pytest.raises(ValueError, match="max_per_group must be an int >= 1"):
         plot_examples(_examples(), max_per_group=max_per_group)
+
+
+@pytest.fixture(scope="module")
+def planted_jgmm(planted, planted_logreg):
+    """A JGMM on the hidden layer act1 (20 units) of an MLP on planted's 20 columns."""
+    from unboxed import zoo
+    from unboxed.surrogates import JGMMExplainer
+
+    box = zoo.as_blackbox(torch_logistic_regression(planted_logreg))
+    return JGMMExplainer(
+        box, lower_layer="act1", n_components_x=4, random_state=0, verbose=False
+    ).fit(planted.X_train[:300])
+
+
+def test_mined_table_rows_show_their_inputs_as_named_bars(planted_jgmm):
+    """A table row's act1 values were drawn as a 5x5 heat map, unlabelled: read as
+    the input."""
+    mined = planted_jgmm.prototypes(n_per_class=2)
+    assert mined.image_shape is None and mined.inputs is not None
+    fig = plot_examples(mined, [0], max_per_group=1)
+    ax = fig.axes[0]
+    assert not ax.images and len(ax.patches) == 20  # one bar per input
+    assert ax.axison and ax.get_xlabel() == "input"
+    assert [t.get_text() for t in ax.get_yticklabels()] == [f"x{j}" for j in range(20)]
+    row = mined.group(0)[0]
+    np.testing.assert_array_equal([bar.get_width() for bar in ax.patches], mined.inputs[row])
+
+
+def test_generated_table_rows_are_titled_as_the_lower_layer_s_features(planted_jgmm):
+    generated = planted_jgmm.prototypes(
+        n_per_class=2, source="generated", n_candidates=10, random_state=0
+    )
+    assert generated.inputs is None
+    ax = plot_examples(generated, [0], max_per_group=1).axes[0]
+    assert ax.get_title().endswith("\nact1 features")
+
+
+def test_features_named_by_the_set_name_the_inputs_where_they_are_the_inputs():
+    rng = np.random.default_rng(3)
+    values = rng.normal(size=(4, 3))
+    names = ("age", "income", "debt")
+    same = _examples(values=values, inputs=values, image_shape=None, feature_names=names)
+    ax = plot_examples(same, [0], max_per_group=1).axes[0]
+    assert [t.get_text() for t in ax.get_yticklabels()] == list(names)
+    # A hidden layer's names do not name the inputs, even as many.
+    other = _examples(
+        values=values, inputs=rng.normal(size=(4, 3)), image_shape=None, feature_names=names
+    )
+    ax = plot_examples(other, [0], max_per_group=1).axes[0]
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["x0", "x1", "x2"]
+    # Without the layer's name in meta, the strip of features still says what it is.
+    ax = plot_examples(_examples(values=values, image_shape=None), [0], max_per_group=1).axes[0]
+    assert ax.get_title().endswith("\nlower-layer features")

@@ -70,17 +70,66 @@ def _picture(examples: ExampleSet, row: np.ndarray | None, features: np.ndarray 
     return None
 
 
-def _draw(ax: Any, image: np.ndarray | None, features: np.ndarray, title: str) -> None:
+def _draw(
+    ax: Any,
+    image: np.ndarray | None,
+    features: np.ndarray,
+    title: str,
+    *,
+    row: np.ndarray | None = None,
+    names: list[str] | None = None,
+    what: str = "features",
+) -> None:
+    """One example: its picture; else a table row's inputs ``row`` as bars named by
+    ``names``; else its features as a square heat map titled by ``what`` they are."""
     if image is not None:
         ax.imshow(image, cmap="gray", interpolation="nearest")
+    elif row is not None:
+        # A table row (moons, planted): its inputs in their own units, one bar each,
+        # where the features' heat map (64 act2 values in an 8x8 grid on moons) read
+        # as the input.
+        _bars(ax, row, names or [f"x{j}" for j in range(row.size)])
+        ax.set_title(title, fontsize=7)
+        return
     else:
-        # Not an image (a generated conv feature, say): show the feature vector as a strip.
+        # Not an image (a generated conv feature, say): show the feature vector as a
+        # strip, titled as features, so that no reader takes it for the input.
         side = int(np.ceil(np.sqrt(features.size)))
         padded = np.full(side * side, np.nan)
         padded[: features.size] = features
         ax.imshow(padded.reshape(side, side), cmap="magma", interpolation="nearest")
+        title = f"{title}\n{what}"
     ax.set_title(title, fontsize=7)
     ax.axis("off")
+
+
+def _bars(ax: Any, row: np.ndarray, names: list[str]) -> None:
+    """``row``'s values as horizontal bars, the first on top, at most ~20 names."""
+    ax.axis("on")
+    positions = np.arange(row.size)
+    ax.barh(positions, row, color="tab:blue")
+    ax.axvline(0.0, color="black", linewidth=0.5)
+    step = max(1, int(np.ceil(row.size / 20)))
+    ax.set_yticks(positions[::step], names[::step], fontsize=5)
+    ax.set_ylim(row.size - 0.5, -0.5)
+    ax.tick_params(axis="x", labelsize=5)
+    ax.set_xlabel("input", fontsize=6)
+
+
+def _input_names(examples: ExampleSet) -> list[str] | None:
+    """The set's ``feature_names`` where they name the inputs too: where its features
+    are its inputs (a JGMM on the input layer); they name the features."""
+    names, inputs = examples.feature_names, examples.inputs
+    if names is None or inputs is None or inputs.shape != examples.values.shape:
+        return None
+    return list(names) if np.array_equal(inputs, examples.values) else None
+
+
+def _features_label(examples: ExampleSet) -> str:
+    """What the values are: the lower layer's features (``meta`` names the layer)."""
+    parameters = examples.meta.get("parameters")
+    layer = parameters.get("lower_layer") if isinstance(parameters, dict) else None
+    return f"{layer} features" if isinstance(layer, str) else "lower-layer features"
 
 
 def _class(examples: ExampleSet, c: int, names: tuple[str, ...] | None = None) -> str:
@@ -111,6 +160,12 @@ def plot_examples(
     ``class_names``). Criticisms and influentials form one row and show their two
     likeliest classes.
 
+    Each example shows as its input image where the set has ``image_shape``. Rows of
+    a table (no ``image_shape``) show their inputs as bars (named by
+    ``feature_names`` where the features are the inputs, else ``x0, x1, ...``); an
+    example without inputs (generated) shows its features as a square heat map,
+    titled as the lower layer's features (``meta["parameters"]["lower_layer"]``).
+
     Parameters
     ----------
     examples : ExampleSet
@@ -139,6 +194,8 @@ def plot_examples(
     if unknown:  # a raw IndexError from the query arrays before
         raise ValueError(f"groups {unknown} are not in the example set; it has {all_groups}")
     with_query = examples.queries is not None
+    table = examples.image_shape is None  # rows of a table: inputs drawn as bars
+    names, what = _input_names(examples), _features_label(examples)
     cols = max_per_group + int(with_query)
     fig = Figure(figsize=(1.5 * cols, 1.7 * len(chosen)))
     axes = fig.subplots(len(chosen), cols, squeeze=False)
@@ -155,7 +212,15 @@ def plot_examples(
             if examples.query_classes is not None:
                 c = int(examples.query_classes[g])
                 label = f" ({_class(examples, c, examples.query_class_names)})"
-            _draw(axes[r, 0], _picture(examples, q_in, q), q, f"query {g}{label}")
+            _draw(
+                axes[r, 0],
+                _picture(examples, q_in, q),
+                q,
+                f"query {g}{label}",
+                row=q_in if table else None,
+                names=names,
+                what=what,
+            )
             start = 1
         for c, row in enumerate(examples.group(g)[:max_per_group]):
             inputs = None if examples.inputs is None else examples.inputs[row]
@@ -174,6 +239,9 @@ def plot_examples(
                 _picture(examples, inputs, examples.values[row]),
                 examples.values[row],
                 title,
+                row=inputs if table else None,
+                names=names,
+                what=what,
             )
     fig.suptitle(f"{examples.kind}s ({examples.source})", fontsize=9)
     fig.tight_layout()
