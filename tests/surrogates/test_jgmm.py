@@ -645,6 +645,25 @@ def test_a_generator_seed_resumes_only_from_the_same_state(tmp_path, monkeypatch
     assert rng.bit_generator.state == whole_rng.bit_generator.state
 
 
+@pytest.mark.parametrize("bit_generator", [np.random.MT19937, np.random.Philox])
+def test_a_generator_of_another_bit_generator_resumes(tmp_path, monkeypatch, bit_generator):
+    """The saved state is of the user's bit generator, not PCG64: it was refused as a
+    damaged checkpoint ("state must be for a PCG64 RNG"), so such a fit never resumed."""
+    X, Y = sample_jgmm(200, np.random.default_rng(0))
+    settings = dict(n_components_x=4, n_components_y=2, max_iter=6, tol=None, n_init=2)
+    path = tmp_path / "jgmm.npz"
+    whole = JGMM(**settings, random_state=np.random.Generator(bit_generator(5))).fit(X, Y)
+    steps = interrupt_at(monkeypatch, JGMM, "_step", stop=4)
+    with pytest.raises(KeyboardInterrupt):
+        rng = np.random.Generator(bit_generator(5))
+        JGMM(**settings, random_state=rng, checkpoint=path).fit(X, Y)
+    steps.update(n=0, stop=None)
+    rng = np.random.Generator(bit_generator(5))
+    resumed = JGMM(**settings, random_state=rng, checkpoint=path).fit(X, Y)
+    assert steps["n"] == 2 * 6 - 3  # resumed, not started again
+    np.testing.assert_array_equal(resumed.means_x_, whole.means_x_)
+
+
 # ---------------------------------------------------------------- audit round J3
 
 

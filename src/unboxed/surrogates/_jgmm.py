@@ -355,7 +355,7 @@ class JGMM(Params):
             verbose=self.verbose,
             desc="JGMM EM",
             save=None if self.checkpoint is None else lambda s: self._save(s, fingerprint),
-            resume=self._resume(data, fingerprint),
+            resume=self._resume(data, fingerprint, rng),
         )
         state = trace.state
         self._factors_cache = ()  # of the fit before, if any: free them now
@@ -402,8 +402,11 @@ class JGMM(Params):
                 arrays.update({f"{name}/{f}": getattr(trace.state, f) for f in _SAVED})
         write_npz_with_header(self.checkpoint, header, arrays)  # type: ignore[arg-type]
 
-    def _resume(self, data: _Data, fingerprint: dict[str, Any] | None) -> Snapshot | None:
-        """The snapshot a checkpoint holds, or None to start afresh."""
+    def _resume(
+        self, data: _Data, fingerprint: dict[str, Any] | None, rng: np.random.Generator
+    ) -> Snapshot | None:
+        """The snapshot a checkpoint holds, or None to start afresh; its generator state
+        is checked against ``rng``'s bit generator (a Generator seed need not be PCG64)."""
         if self.checkpoint is None or not Path(self.checkpoint).is_file():
             return None
         generator = isinstance(self.random_state, np.random.Generator)
@@ -423,7 +426,7 @@ class JGMM(Params):
             )
             if current is None or not 0 <= current.init < self.n_init:
                 raise ValueError("its restart in progress is missing or out of range")
-            return Snapshot(current, best, check_generator_state(header["rng"]))
+            return Snapshot(current, best, check_generator_state(header["rng"], like=rng))
         except (KeyError, TypeError, ValueError) as err:
             raise ValueError(f"{self.checkpoint} is a damaged JGMM checkpoint: {err}") from err
 
