@@ -327,6 +327,35 @@ def test_periodic_saves_and_a_chain_saved_at_its_last_sweep(tmp_path, monkeypatc
         np.testing.assert_array_equal(last.arrays()[name], value)
 
 
+def test_a_single_components_chain_resumes_from_a_concentration_of_zero(tmp_path, monkeypatch):
+    """With one component alpha weighs no stick, and a small alpha_shape draws it as an
+    exact 0 (Gamma(0.001) underflows about half the time): a state the sampler goes on
+    from, which the checkpoint's range check refused as damaged."""
+    from tests.helpers import interrupt_at
+
+    X, y = _regression(n=40)
+    settings = ChainSettings(1, 1, 8, 2, 1, 1, Prior(alpha_shape=1e-3))
+    whole, _ = chain_module.run_chain(X, y, settings, np.random.default_rng(0))
+    path, fingerprint = tmp_path / "c.npz", {"seed": 0}
+    interrupt_at(monkeypatch, chain_module, "sweep", stop=3)  # in sweep 2, after a save
+    with pytest.raises(KeyboardInterrupt):
+        chain_module.run_chain(
+            X,
+            y,
+            settings,
+            np.random.default_rng(0),
+            checkpoint=chain_module.Checkpoint(path, fingerprint),
+            checkpoint_every=2,
+        )
+    again = chain_module.Checkpoint(path, fingerprint)
+    assert again.running["sweep"] == 2 and again.running["state"]["alpha"] == 0.0
+    resumed, _ = chain_module.run_chain(
+        X, y, settings, np.random.default_rng(99), checkpoint=again, checkpoint_every=2
+    )
+    for name in Draws.FIELDS:
+        np.testing.assert_array_equal(getattr(resumed, name), getattr(whole, name))
+
+
 def test_chains_of_unequal_length_are_an_error():
     rng = np.random.default_rng(0)
     chains = [_draws(6, 10, 2, 2, rng), _draws(6, 10, 2, 2, rng)]

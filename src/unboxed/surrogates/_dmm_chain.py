@@ -297,10 +297,15 @@ def _check_running(
     template.update({"accepted": np.zeros(N_MH, int), "proposed": np.zeros(N_MH, int)})
     state = saved["state"]
     check_saved_arrays(state, template)
+    # With one component alpha weighs no stick, and Gamma(alpha_shape) underflows to an
+    # exact 0 for a small alpha_shape (about half the time at 0.001): a state the chain
+    # goes on from. With more, a 0 would fail in the next sweep's Beta draw.
+    positive = ("sigma2", "lam1", "lam2") if J == 1 else ("alpha", "sigma2", "lam1", "lam2")
     if not (
         np.all((state["z"] >= 0) & (state["z"] < J))
         and np.all((state["c"] >= 0) & (state["c"] < K))
-        and all(np.all(state[name] > 0) for name in ("alpha", "sigma2", "lam1", "lam2"))
+        and state["alpha"] >= 0
+        and all(np.all(state[name] > 0) for name in positive)
         and all(np.all((state[name] >= 0) & (state[name] <= 1)) for name in ("u", "t"))
         and np.all(state["w"] >= 0)
     ):
