@@ -377,6 +377,19 @@ def test_a_row_that_drew_too_few_samples_for_any_width_is_not_warned_about(digit
     np.testing.assert_allclose(result.meta["n_effective"], 1.0, atol=1e-6)
 
 
+def test_samples_just_above_the_unknowns_are_not_blamed_on_the_width(digits, digits_blackbox):
+    """66 samples for 64 pixels and the intercept: the default kernel keeps about 63 of
+    them, fewer than the 65 unknowns, but no width would mend that; the warning told
+    the user to widen it."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        result = Lime(digits_blackbox, segmenter="pixels", n_samples=66, random_state=0).explain(
+            digits.X_test[:3]
+        )
+    n_effective = np.array(result.meta["n_effective"])
+    assert np.all((n_effective < 65) & (n_effective > 33))
+
+
 def test_lime_default_kernel_width_is_lime_s_0_25(digits, digits_blackbox):
     X = digits.X_test[:3]
     default = Lime(digits_blackbox, segmenter="grid", n_samples=100, random_state=0).explain(X)

@@ -203,7 +203,8 @@ class Lime(_SegmentExplainer):
         counts; about 190 of 200 at 0.25 on digits' 64 pixels, 1.0 at 0.01). A call warns
         (``UserWarning``) where some row drew at least ``m + 1`` samples, ``m`` its
         number of components (the slopes and the intercept), but the weights leave it
-        fewer effective ones: its fit is underdetermined by the weights. The figure
+        fewer effective ones, and fewer than half its samples: its fit is then
+        underdetermined by the weights, where widening helps. The figure
         counts the samples that repeat the instance (all components on, weight 1) as
         samples: with few components many do (one in 16 with 4), and a narrow width can
         keep it above ``m + 1`` while the fit sees nothing but the instance.
@@ -340,11 +341,14 @@ class Lime(_SegmentExplainer):
         alone holds its slopes near 0. ``seen`` holds per chunk (or per number of
         components) the rows' effective sample sizes, components and samples drawn.
         Rows that drew fewer than ``m + 1`` samples are underdetermined whatever the
-        width, so they are left out."""
+        width, so they are left out, and so are rows whose kernel keeps at least half
+        the samples they drew: there ``n_samples`` just above ``m`` is the cause (on
+        784 pixels at the default width, 786 samples keep 782), which no width
+        mends."""
         ess = np.concatenate([e for e, _, _ in seen])
         unknowns = np.concatenate([m for _, m, _ in seen]) + 1
         drawn = np.concatenate([np.full(len(m), s) for _, m, s in seen])
-        under = (ess < unknowns) & (drawn >= unknowns)
+        under = (ess < unknowns) & (drawn >= unknowns) & (ess < drawn / 2)
         if not under.any():
             return
         worst = int(np.argmin(np.where(under, ess, np.inf)))
