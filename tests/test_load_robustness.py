@@ -597,9 +597,14 @@ def test_a_checkpoint_damaged_inside_is_a_clear_error(tmp_path, problem, case):
     assert type(raised.value) is ValueError and str(path) in str(raised.value)
 
 
-@pytest.mark.parametrize("data", [["0.5"] * 784, [True] * 784], ids=["text", "bools"])
+@pytest.mark.parametrize(
+    "data",
+    [["0.5"] * 784, [True] * 784, [0.5] * 783 + [True]],
+    ids=["text", "bools", "a bool among numbers"],
+)
 def test_mnist_pixels_that_are_not_numbers_are_refused(tmp_path, data):
-    # float32 took the text "0.5" and true as pixel values.
+    # float32 took the text "0.5" and true as pixel values; without a dtype numpy
+    # still reads a true among floats as 1.0.
     file = _save_mnist(tmp_path)
     file.write_text(json.dumps({"data": data}))
     with pytest.raises(ValueError, match="not an mnist digits file") as raised:

@@ -50,10 +50,14 @@ def locate(path: str | os.PathLike | None = None) -> Path | None:
 def _read_digit(folder: Path, digit: int) -> np.ndarray:
     file = folder / f"{digit}.json"
     try:
-        # No dtype here: float32 would take the text "0.5" and true for numbers.
-        data = np.asarray(parse_json(file.read_text())["data"])
+        # No dtype here: float32 would take the text "0.5" and true for numbers. numpy
+        # still reads a true among numbers as 1, hence the look at the values' types.
+        raw = parse_json(file.read_text())["data"]
+        data = np.asarray(raw)
         if data.dtype.kind not in "iuf":
             raise TypeError(f"its data are {data.dtype} values, not numbers")
+        if isinstance(raw, list) and bool in set(map(type, raw)):
+            raise TypeError("its data hold true or false among the numbers")
         data = data.astype(np.float32)
     except (ValueError, KeyError, TypeError) as err:
         raise ValueError(f"{file}: not an mnist digits file ({type(err).__name__}: {err})") from err
