@@ -196,8 +196,10 @@ class Lime(_SegmentExplainer):
         instance itself (distance 0, weight 1) leaves one point to fit: the slopes are
         0, the intercept is f(x), ``meta["score"]`` is 1 and ``meta["score_cv"]`` NaN,
         which says nothing about the model. A little wider, the samples' weights are
-        tiny but not 0 and the penalty still holds the slopes near 0: ``score`` reads
-        about 0 and ``score_cv`` far below 0 (on 20 features, 0.01 gave slopes of 1e-28).
+        tiny but not 0 and the penalty still holds the slopes near 0: where they are
+        below float rounding beside the instance's (``eps**2``), the responses'
+        weighted spread is too and both scores are NaN (digits' pixels at 0.01); above
+        it ``score`` reads about 0 and ``score_cv`` far below 0 (0.03 there).
         ``meta["n_effective"]`` tells: each row's effective number of samples, Kish's
         ``(sum w)^2 / sum w^2`` of its kernel weights (about 1 where only the instance
         counts; about 190 of 200 at 0.25 on digits' 64 pixels, 1.0 at 0.01). A call warns
