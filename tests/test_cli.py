@@ -1151,7 +1151,7 @@ def test_examples_of_an_mlp_on_images_are_drawn_as_images(tmp_path, capsys, digi
 
 
 @pytest.mark.parametrize("command", [_explain, _approximate, _importance])
-def test_json_naming_the_out_file_is_refused_before_any_work(
+def test_json_naming_the_out_or_plot_file_is_refused_before_any_work(
     monkeypatch, saved_lenet, tmp_path, capsys, command
 ):
     # the figures overwrote the saved results
@@ -1159,6 +1159,10 @@ def test_json_naming_the_out_file_is_refused_before_any_work(
     out = tmp_path / "a.npz"
     assert command(saved_lenet, out, "--json", str(tmp_path / "." / "a.npz")) == 2
     assert f"--json and --out are both {out}; name two files" in capsys.readouterr().err
+    plot = tmp_path / "a.png"
+    options = ["--surrogate", "dmm-men"] if command is _approximate else []
+    assert command(saved_lenet, out, *options, "--plot", str(plot), "--json", str(plot)) == 2
+    assert f"--json and --plot are both {plot}; name two files" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("command", [_explain, _approximate, _examples, _importance])

@@ -695,9 +695,12 @@ def _saved_model_and_data(args: argparse.Namespace) -> tuple[Any, Any]:
 
     if args.json is not None:
         _check_writable(args.json, "--json", folder=False)
-        if Path(args.json).resolve() == Path(args.out).resolve():
-            # the figures would overwrite what the command saves, or the reverse
-            raise ValueError(f"--json and --out are both {args.out}; name two files")
+        # The figures would overwrite what the command saves, or the reverse (the
+        # examples' --plot is a switch, not a file).
+        saved = {"--out": args.out, "--plot": getattr(args, "plot", None)}
+        for option, path in saved.items():
+            if isinstance(path, str) and Path(args.json).resolve() == Path(path).resolve():
+                raise ValueError(f"--json and {option} are both {path}; name two files")
     model = zoo.load(args.model)
     name = args.dataset or read_record(args.model).get("metadata", {}).get("dataset")
     if not name:
