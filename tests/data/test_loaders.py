@@ -114,7 +114,7 @@ def test_unknown_name_is_a_clear_error():
 
 def test_registry_lists_every_name():
     names = {info.name for info in available_datasets()}
-    assert names == {"digits", "mnist", "fashion-mnist", "moons", "planted"}
+    assert names == {"digits", "mnist", "fashion-mnist", "breast-cancer", "moons", "planted"}
 
 
 def test_stratified_split_is_fixed_and_disjoint():
@@ -436,6 +436,25 @@ def test_moons_are_sklearns_with_the_documented_settings():
     # make_moons puts label 0 on the upper half circle
     assert ds.class_names == ("upper moon", "lower moon")
     assert ds.X_train[ds.y_train == 0, 1].mean() > ds.X_train[ds.y_train == 1, 1].mean()
+
+
+def test_breast_cancer_is_sklearns_standardized_by_its_training_split():
+    from sklearn.datasets import load_breast_cancer
+
+    ds = load_dataset("breast-cancer")
+    bunch = load_breast_cancer()
+    train, test = stratified_split(bunch.target, test_fraction=0.2, seed=0)
+    assert (ds.X_train.shape, ds.X_test.shape) == ((456, 30), (113, 30))
+    assert ds.class_names == ("malignant", "benign") and ds.image_shape is None
+    assert ds.feature_names[:2] == ("mean radius", "mean texture")
+    assert np.array_equal(ds.y_train, bunch.target[train]) and ds.y_test.dtype == np.int64
+    # the training split's statistics scale both splits, so 0 is the training mean
+    mean, std = bunch.data[train].mean(axis=0), bunch.data[train].std(axis=0)
+    np.testing.assert_allclose(ds.X_train, (bunch.data[train] - mean) / std, atol=1e-5)
+    np.testing.assert_allclose(ds.X_test, (bunch.data[test] - mean) / std, atol=1e-5)
+    np.testing.assert_allclose(ds.X_train.mean(axis=0), 0.0, atol=1e-5)
+    np.testing.assert_allclose(ds.X_test.mean(axis=0), 0.0, atol=0.3)  # not the test's own
+    assert ds.X_train.dtype == np.float32
 
 
 def test_digits_labels_are_int64(digits):

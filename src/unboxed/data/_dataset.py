@@ -251,7 +251,7 @@ def load_dataset(name: str, *, path: str | os.PathLike | None = None) -> Dataset
 
     Parameters
     ----------
-    name : {"digits", "mnist", "fashion-mnist", "moons", "planted"}
+    name : {"digits", "mnist", "fashion-mnist", "breast-cancer", "moons", "planted"}
     path : path-like, optional
         A folder holding the data set's files, searched before ``$UNBOXED_DATA`` and
         the standard install location.
