@@ -112,6 +112,19 @@ def test_fewer_panels_than_columns_get_one_column_each(attribution):
     np.testing.assert_allclose(fig.get_size_inches(), [2 * 2.4, 2.4])  # wide, one row
 
 
+def test_bar_panels_widen_with_their_longest_name(rng):
+    # 30-character column names at 2.4 in a panel ran into the next panel's bars
+    names = tuple(f"{'worst fractal dimension':<28}{j:02d}" for j in range(6))
+    values = rng.normal(size=(2, 6))
+    short = Attribution(values, np.array([0, 1])).plot([0, 1])
+    long = Attribution(values, np.array([0, 1]), feature_names=names).plot([0, 1])
+    assert long.get_size_inches()[0] > short.get_size_inches()[0] + 2 * 1.5
+    assert long.get_size_inches()[1] == short.get_size_inches()[1]
+    wide = FeatureImportance(values, feature_names=names).plot()
+    assert wide.get_size_inches()[0] > 2 * (2.4 + 1.5)
+    plt.close("all")
+
+
 def test_image_panels_and_blank_panels_show_no_axes(rng):
     att = Attribution(rng.normal(size=(7, 64)), np.zeros(7, int), image_shape=(8, 8))
     fig = att.plot(list(range(7)))
