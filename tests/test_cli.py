@@ -10,7 +10,7 @@ import torch
 from tests.helpers import interrupt_at
 from unboxed import Attribution, ExampleSet, FeatureImportance, __version__, local, zoo
 from unboxed.cli import EXPLAIN_METHODS, main
-from unboxed.data import available_datasets
+from unboxed.data import available_datasets, load_dataset
 from unboxed.evaluate import agreement, deletion_curve, deletion_test, infidelity
 from unboxed.local import segment
 from unboxed.probes import PermutationImportance
@@ -32,7 +32,7 @@ def test_version_and_help(capsys):
 def test_datasets_lists_every_set(capsys):
     assert main(["datasets"]) == 0
     out = capsys.readouterr().out
-    for name in ("digits", "mnist", "fashion-mnist", "moons", "planted"):
+    for name in ("digits", "mnist", "fashion-mnist", "breast-cancer", "moons", "planted"):
         assert name in out
 
 
@@ -1007,6 +1007,23 @@ def test_examples_refuses_unknown_or_repeated_kinds_by_option(saved_lenet, tmp_p
         _examples(saved_lenet, tmp_path / "found", f"--kinds={kinds}")
     assert exited.value.code == 2
     assert "argument --kinds: expected kinds from prototypes,criticisms," in capsys.readouterr().err
+
+
+def test_table_rows_are_explained_under_their_columns_names(tmp_path, capsys):
+    """The saved model's black box knew no feature names, so the explanations of a
+    table's rows and their bars read x0, x1, ... in place of breast-cancer's columns."""
+    cancer = load_dataset("breast-cancer")
+    model = zoo.build("mlp", input_shape=cancer.input_shape, n_classes=2, widths=(8,))
+    zoo.train(model, cancer, epochs=3, verbose=False)
+    zoo.save(model, tmp_path / "mlp", metadata={"dataset": "breast-cancer"})
+    figure = tmp_path / "a.png"
+    options = ("--rows", "0:2", "--method", "occlusion", "--plot", str(figure))
+    assert _explain(tmp_path / "mlp", tmp_path / "a.npz", *options) == 0
+    attribution = Attribution.load(tmp_path / "a.npz")
+    assert attribution.feature_names == cancer.feature_names
+    expected = local.Occlusion(zoo.as_blackbox(model)).explain(cancer.X_test[:2])
+    np.testing.assert_array_equal(attribution.values, expected.values)
+    assert figure.stat().st_size > 0 and "figure of the first 2 rows" in capsys.readouterr().out
 
 
 def test_examples_reads_the_last_hidden_layer_of_an_mlp(tmp_path, capsys, planted):

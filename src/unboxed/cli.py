@@ -718,8 +718,11 @@ def _saved_model_and_data(args: argparse.Namespace) -> tuple[Any, Any]:
             f"{name} has {dataset.n_classes} classes, but the model in {args.model} tells "
             f"{model.n_classes} apart; pass the --dataset it was trained on"
         )
-    # A model saved before zoo models kept names takes its data set's.
-    return zoo.as_blackbox(model, class_names=model.class_names or dataset.class_names), dataset
+    # A model saved before zoo models kept names takes its data set's. Table rows take
+    # their columns' names, which label the explanations' bars (they read x0, x1, ...).
+    names = {"feature_names": dataset.feature_names} if dataset.image_shape is None else {}
+    blackbox = zoo.as_blackbox(model, class_names=model.class_names or dataset.class_names, **names)
+    return blackbox, dataset
 
 
 def _approximate(args: argparse.Namespace) -> int:
