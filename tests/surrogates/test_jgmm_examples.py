@@ -1074,3 +1074,21 @@ def test_search_without_a_radius_names_it(tiny, sampler):
     gaussians = jm.gaussian_precisions(model.vars_x_)
     with pytest.raises(ValueError, match=f"sampler='{sampler}' moves within a radius"):
         jx._search(model, Z[0], np.arange(2), 0, gaussians, sampler, None, 10)
+
+
+def test_mined_counterfactuals_that_tie_are_the_nearest_rows(tight_labelled):
+    """One tight component per class: every pool row of the other class scores 1 to
+    within 1e-9, and the same first rows of the pool were every query's
+    counterfactuals, however far from it."""
+    model, Z = tight_labelled
+    rng = np.random.default_rng(3)
+    w = rng.integers(0, 2, size=200)
+    X = np.array([[0.0, 0.0], [3.0, 0.0]])[w] + 0.05 * rng.normal(size=(200, 2))
+    pool = model.transform_x(X)
+    found, _ = jx.local_examples(model, Z, "counterfactual", 3, source="mined", Z_pool=pool)
+    pool_class, query_class = jx._proxy_w(model, pool), jx._proxy_w(model, Z)
+    for q in range(len(Z)):
+        other = np.flatnonzero(pool_class != query_class[q])
+        assert np.ptp(found.scores[found.groups == q]) < 1e-6  # tied
+        nearest = other[np.argsort(jx.rms_distance(pool[other], Z[q]))[:3]]
+        np.testing.assert_array_equal(found.indices[found.groups == q], nearest)

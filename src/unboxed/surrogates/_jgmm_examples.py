@@ -133,12 +133,25 @@ def local_weights(model: JGMM, Zq: np.ndarray, kind: str) -> np.ndarray:
     return jm.semifactual_weights(pz, model.psi_)
 
 
-def _top(scores: np.ndarray, n: int, tier: np.ndarray | None = None) -> np.ndarray:
+#: Decimals to which two examples' scores must agree to tie (:func:`_top`).
+TIE_DECIMALS = 6
+
+
+def _top(
+    scores: np.ndarray,
+    n: int,
+    tier: np.ndarray | None = None,
+    distance: np.ndarray | None = None,
+) -> np.ndarray:
     """The rows of the ``n`` highest scores, best first.
 
     With ``tier``, the ``n`` are taken from the lowest tier first (highest scores first
     within a tier), then ordered by score alone, as :class:`~unboxed.ExampleSet` ranks.
+    With ``distance``, scores that agree to :data:`TIE_DECIMALS` decimals tie, and the
+    nearer row goes first.
     """
+    if distance is not None:
+        return np.lexsort((distance, -np.round(scores, TIE_DECIMALS)))[: min(n, scores.size)]
     if tier is None:
         return descending_order(scores, n)
     chosen = np.lexsort((-scores, tier))[: min(n, scores.size)]
@@ -396,6 +409,7 @@ def local_examples(
             f"query_inputs has {len(query_inputs)} rows for {Zq.shape[0]} queries in Zq"
         )
     near = sampler == "local" and source == "generated"
+    mined = source == "mined"
     c = local_weights(model, Zq, kind)
     alphas = np.stack([jm.optimal_alpha(row) for row in c])
     ky = model.pi_.shape[0]
@@ -472,7 +486,12 @@ def local_examples(
             scores = class_margin(model, Zk, to_class, query_class[q], log_gx)
         else:
             scores = pz @ c[q]
-        top = _top(scores, n_per_query, None if tier is None else tier[rows])
+        # A mined row's posterior over the lower components is near one-hot, so the
+        # score of every row of one component agrees to 1e-9 and the same first rows
+        # of the pool were every query's counterfactuals. Ties go to the nearest row: a
+        # counterfactual is the smallest change that changes the class.
+        nearest = rms_distance(Zk, Zq[q]) if kind == "counterfactual" and mined else None
+        top = _top(scores, n_per_query, None if tier is None else tier[rows], nearest)
         comp = comps[rows][top] if comps is not None else pz[top].argmax(axis=1)
         out.append(Found(Zk[top], scores[top], comp, np.full(top.size, q), idx[top]))
     return _concat(out, d=Zq.shape[1]), alphas

@@ -1086,7 +1086,11 @@ class JGMMExplainer(Params):
 
         Generated: the LP optimum ``alpha`` of eq. 8, ``n_samples`` draws from the GMM
         under ``alpha``, rejection of those farther than ``radius`` from the query, and
-        the ``n_per_query`` of highest eq. 7 score. Mined: the same over ``X``.
+        the ``n_per_query`` of highest eq. 7 score. Mined: the same over ``X``; rows
+        whose scores agree to 6 decimals tie, and the nearest to the query (in the
+        whitened lower features) goes first. Their near one-hot posteriors give every
+        row of a component one score, so without it the pool's first rows of that
+        component were every query's counterfactuals.
 
         Parameters
         ----------
