@@ -35,7 +35,15 @@ import time
 import warnings
 
 import numpy as np
-from _common import cached_model, machine, previous_setups, run_setups, timed, write_results
+from _common import (
+    cached_model,
+    keep_models,
+    machine,
+    previous_setups,
+    run_setups,
+    timed,
+    write_results,
+)
 from local_attributions import _fmt, keep_cells, lime_package, paired, shap_package
 
 from unboxed import Attribution, FeatureImportance, load_dataset, make_meta, zoo
@@ -366,6 +374,7 @@ def rerun_table1(arch: str, dataset_name: str, args) -> dict:
     """The setup's figures from the last ``dmm_men.json`` with Table 1 run afresh."""
     kept = previous_setups("dmm_men", f"{arch}/{dataset_name}", _table1_methods)
     setup = next(s for s in kept if (s["model"], s["dataset"]) == (arch, dataset_name))
+    keep_models("dmm_men", [f"{arch}-{dataset_name}"])
     blackbox = zoo.as_blackbox(cached_model(arch, dataset_name))
     table1 = explainability(blackbox, load_dataset(dataset_name), args.n_images, args.seed)
     return {**setup, "explainability": table1, "table1_rerun": time.strftime("%Y-%m-%d")}

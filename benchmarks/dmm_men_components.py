@@ -58,7 +58,7 @@ import os
 import warnings
 
 import numpy as np
-from _common import machine, write_results
+from _common import cached_model, machine, write_results
 from dmm_men import INSIGHT_RANKINGS, SETUPS, global_fit, setup_data
 
 from unboxed.evaluate import crafted_cases, deletion_test
@@ -476,6 +476,8 @@ def main() -> None:
     for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ[name] = "1"
     chosen = STUDIES[study].get("setups", SETUPS)
+    for arch, dataset_name in chosen:  # here, so that the results name the networks
+        cached_model(arch, dataset_name)
     if STUDIES[study].get("sequential"):
         setups = [run_setup(setup, study) for setup in chosen]
     else:

@@ -28,7 +28,7 @@ import multiprocessing
 import os
 
 import numpy as np
-from _common import machine, write_results
+from _common import cached_model, machine, write_results
 from dmm_men import SETUPS, class_mean_gradient_x_input, setup_data
 
 from unboxed import FeatureImportance, make_meta
@@ -202,6 +202,8 @@ def markdown(setups: list[dict]) -> str:
 def main() -> None:
     for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ[name] = "1"
+    for arch, dataset_name in SETUPS:  # here, so that the results name the networks
+        cached_model(arch, dataset_name)
     with multiprocessing.get_context("spawn").Pool(len(SETUPS)) as pool:
         setups = pool.map(run_setup, SETUPS)
     write_results(

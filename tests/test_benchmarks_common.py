@@ -1,12 +1,19 @@
-"""The benchmarks' result and cache files are written atomically (benchmarks/_common.py)."""
+"""benchmarks/_common.py: result and cache files are written atomically, and every
+results file names the networks its figures were measured on."""
 
 import builtins
 import importlib.util
 import io
+import json
+import re
+import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
+
+from unboxed import load_dataset, zoo
 
 
 def _load_common():
@@ -62,7 +69,8 @@ def test_an_interrupted_write_of_results_keeps_the_earlier_files(tmp_path, monke
     monkeypatch.setattr(_common, "RESULTS", tmp_path / "results")
     _common.write_results("bench", "| a |\n|---|\n| 1 |\n", {"a": [1.0, float("nan")]})
     before = {p.name: p.read_bytes() for p in (tmp_path / "results").iterdir()}
-    assert before["bench.json"].decode() == '{\n  "a": [\n    1.0,\n    null\n  ]\n}\n'
+    assert json.loads(before["bench.json"]) == {"a": [1.0, None], "models": {}}
+    assert before["bench.json"].decode().startswith('{\n  "a": [\n    1.0,\n    null\n  ]')
 
     with monkeypatch.context() as patch:
         _interrupt_writes(patch)
@@ -89,3 +97,193 @@ def test_an_interrupted_cache_write_keeps_the_earlier_cache(tmp_path, monkeypatc
     assert sorted(p.name for p in path.parent.iterdir()) == ["lime.npy", "search.json"]
     with pytest.raises(ValueError, match="Object arrays cannot be saved"):
         _common.save_array(path, np.array([{"a": 1}], dtype=object))  # nor pickled
+
+
+# ---------------------------------------------------------------- the networks used
+TRAINING = {
+    ("mlp", "digits"): {"epochs": 2, "lr": 1e-2},
+    ("mlp", "moons"): {"epochs": 1, "lr": 1e-2},
+}
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """A folder with the tiny MLP on digits that cached_model trains and saves (once:
+    each test copies it)."""
+    folder = tmp_path_factory.mktemp("trained")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(_common, "CACHE", folder)
+        patch.setattr(_common, "TRAINING", TRAINING)
+        patch.setattr(_common, "LOADED", {})
+        patch.setenv(_common.LOADED_ENV, "")
+        _common.cached_model("mlp", "digits")
+    return folder
+
+
+@pytest.fixture
+def cache(trained, tmp_path, monkeypatch):
+    """A model cache (holding the MLP, not its accuracy) and results folder of their
+    own, nothing loaded yet, and short trainings in place of the benchmarks' long ones."""
+    shutil.copytree(trained / "mlp-digits", tmp_path / "models" / "mlp-digits")
+    (tmp_path / "models" / "mlp-digits" / _common.ACCURACY_FILE).unlink()
+    monkeypatch.setattr(_common, "CACHE", tmp_path / "models")
+    monkeypatch.setattr(_common, "RESULTS", tmp_path / "results")
+    monkeypatch.setattr(_common, "LOADED", {})
+    monkeypatch.setattr(_common, "KEPT", {})
+    monkeypatch.setenv(_common.LOADED_ENV, "")  # restored (unset) after the test
+    monkeypatch.setattr(_common, "TRAINING", TRAINING)
+    return tmp_path / "models"
+
+
+def _own_accuracy(model):
+    digits = load_dataset("digits")
+    return float(np.mean(zoo.as_blackbox(model).predict(digits.X_test) == digits.y_test))
+
+
+def test_the_digest_follows_the_weights_not_the_file(cache, tmp_path):
+    model = _common.cached_model("mlp", "digits")
+    digest = _common.describe_model(model, "digits")["weights_sha256"]
+    assert re.fullmatch("[0-9a-f]{64}", digest)
+    # Saved again elsewhere with other metadata: other file bytes, the same weights.
+    copy = zoo.save(model, tmp_path / "copy", metadata={"note": "another save"})
+    assert (copy / "model.json").read_bytes() != (cache / "mlp-digits" / "model.json").read_bytes()
+    for folder in (cache / "mlp-digits", copy):
+        assert _common.describe_model(zoo.load(folder), "digits")["weights_sha256"] == digest
+    with torch.no_grad():
+        model.fc1.weight[0, 0] += 1e-3  # one weight of 33738
+    assert _common.describe_model(model, "digits")["weights_sha256"] != digest
+
+
+def test_the_description_names_the_network_and_its_own_accuracy(cache):
+    model = _common.cached_model("mlp", "digits")
+    described = _common.describe_model(model, "digits")
+    assert described["arch"] == "mlp" and described["dataset"] == "digits"
+    assert described["n_parameters"] == 64 * 256 + 256 + 256 * 64 + 64 + 64 * 10 + 10
+    assert described["n_test"] == 359
+    assert described["test_accuracy"] == pytest.approx(_own_accuracy(model), abs=1e-12)
+    assert 0.5 < described["test_accuracy"] < 1.0  # trained, not a constant
+    assert _common.LOADED == {"mlp-digits": described}
+    with pytest.raises(TypeError, match="model must be a zoo classifier .*, got Linear"):
+        _common.describe_model(torch.nn.Linear(64, 10), "digits")
+
+
+def test_the_accuracy_is_computed_once_per_network(cache, monkeypatch):
+    model = _common.cached_model("mlp", "digits")
+    described = _common.describe_model(model, "digits")
+    record = json.loads((cache / "mlp-digits" / _common.ACCURACY_FILE).read_text())
+    assert record["weights_sha256"] == described["weights_sha256"]
+    assert record["test_accuracy"] == described["test_accuracy"]
+
+    def not_again(*args, **kwargs):
+        raise AssertionError("the test accuracy was computed again")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(_common.zoo, "accuracy", not_again)
+        assert _common.describe_model(zoo.load(cache / "mlp-digits"), "digits") == described
+    with torch.no_grad():
+        model.fc1.weight[0, 0] += 1e-3  # other weights: computed again, and kept
+    changed = _common.describe_model(model, "digits")
+    record = json.loads((cache / "mlp-digits" / _common.ACCURACY_FILE).read_text())
+    assert record["weights_sha256"] == changed["weights_sha256"] != described["weights_sha256"]
+    assert changed["test_accuracy"] == pytest.approx(_own_accuracy(model), abs=1e-12)
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        lambda record: '{"weights_sha256": "' + record["weights_sha256"][:20],  # cut short
+        lambda record: "\x00\xff not json",
+        lambda record: json.dumps([record]),
+        lambda record: json.dumps({**record, "test_accuracy": 1.5}),
+        lambda record: json.dumps({**record, "test_accuracy": "0.9"}),
+        lambda record: json.dumps({**record, "test_accuracy": None}),
+        lambda record: json.dumps({**record, "n_test": 100}),
+        lambda record: json.dumps({**record, "test_sha256": "0" * 64}),  # other test data
+    ],
+)
+def test_a_damaged_accuracy_cache_is_computed_again(cache, damage):
+    model = _common.cached_model("mlp", "digits")
+    path = cache / "mlp-digits" / _common.ACCURACY_FILE
+    record = json.loads(path.read_text())
+    path.write_text(damage(record))
+    described = _common.describe_model(model, "digits")
+    assert described["test_accuracy"] == pytest.approx(_own_accuracy(model), abs=1e-12)
+    assert json.loads(path.read_text()) == record  # and the file is sound again
+
+
+def test_the_results_files_name_the_networks(cache):
+    model = _common.cached_model("mlp", "digits")
+    described = _common.describe_model(model, "digits")
+    _common.write_results("bench", "# Bench\n\nSome text.\n", {"a": 1})
+    results = cache.parent / "results"
+    assert json.loads((results / "bench.json").read_text()) == {
+        "a": 1,
+        "models": {"mlp-digits": described},
+    }
+    line = (
+        f"- mlp on digits: weights sha256 {described['weights_sha256'][:12]}, "
+        f"test accuracy {described['test_accuracy']:.4f}"
+    )
+    markdown = (results / "bench.md").read_text()
+    assert markdown.startswith("# Bench\n\nNetworks (weights: SHA-256 of the tensors")
+    assert markdown.endswith(f"\n\n{line}\n\nSome text.\n")
+    with pytest.raises(ValueError, match="data has a 'models' key; write_results adds"):
+        _common.write_results("bench", "# Bench\n", {"models": {}})
+
+
+def _retrain(cache, key):
+    """Save other weights under ``key``, as a rerun of the training elsewhere would."""
+    model = zoo.load(cache / key)
+    with torch.no_grad():
+        model.fc1.weight[0, 0] += 1e-3
+    zoo.save(model, cache / key)
+
+
+def test_figures_kept_from_an_earlier_run_keep_their_network(cache):
+    # --only reruns one setup and keeps the others' figures from the last results file.
+    def run(arch, dataset):
+        _common.cached_model(arch, dataset)
+        return {"model": arch, "dataset": dataset, "methods": {"m": {"keep": {5: 0.5}}}}
+
+    def models_written(only):
+        setups = _common.run_setups("bench", only, lambda s: s["methods"], SETUPS, run)
+        _common.write_results("bench", "# Bench\n", {"setups": setups})
+        _common.LOADED.clear()  # the next run is another process
+        return json.loads((cache.parent / "results" / "bench.json").read_text())["models"]
+
+    SETUPS = [("mlp", "digits"), ("mlp", "moons")]
+    first = models_written(None)
+    assert sorted(first) == ["mlp-digits", "mlp-moons"]
+    _retrain(cache, "mlp-digits")
+    _retrain(cache, "mlp-moons")
+    second = models_written("mlp/digits")
+    assert second["mlp-moons"] == first["mlp-moons"]  # not loaded now, still named
+    assert second["mlp-digits"]["weights_sha256"] != first["mlp-digits"]["weights_sha256"]
+    assert sorted(second) == ["mlp-digits", "mlp-moons"]  # nothing of the digits MLP kept
+
+
+def test_a_setup_partly_rerun_names_both_networks(cache):
+    # dmm_men --table1-only reruns Table 1 and keeps the setup's other figures.
+    _common.cached_model("mlp", "digits")
+    _common.write_results("bench", "# Bench\n", {})
+    earlier = _common.LOADED.pop("mlp-digits")
+    _retrain(cache, "mlp-digits")
+    _common.keep_models("bench", ["mlp-digits"])
+    now = _common.describe_model(_common.cached_model("mlp", "digits"), "digits")
+    assert _common.models_used() == {"mlp-digits": now, "mlp-digits (kept figures)": earlier}
+    _common.write_results("bench", "# Bench\n", {})
+    markdown = (cache.parent / "results" / "bench.md").read_text()
+    assert f"- mlp on digits: weights sha256 {now['weights_sha256'][:12]}, " in markdown
+    kept = f"- mlp on digits (kept figures): weights sha256 {earlier['weights_sha256'][:12]}, "
+    assert kept in markdown
+
+
+def test_a_worker_may_load_only_what_the_main_process_loaded(cache, monkeypatch):
+    # A spawned worker's loads are lost with it: the results file would not name them.
+    _common.cached_model("mlp", "digits")
+    monkeypatch.setattr(_common.multiprocessing, "parent_process", lambda: object())
+    monkeypatch.setattr(_common, "LOADED", {})  # a fresh process, the environment inherited
+    assert _common.describe_model(_common.cached_model("mlp", "digits"), "digits")
+    with pytest.raises(RuntimeError, match=r"lenet-digits was first loaded in a worker process"):
+        _common.cached_model("lenet", "digits")
+    assert not (cache / "lenet-digits").exists()  # nor trained there
