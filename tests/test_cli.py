@@ -892,8 +892,195 @@ def test_approximate_by_a_tree_refuses_the_options_of_dmm_men(saved_lenet, tmp_p
     # they were ignored: --plot made no figure, without a word
     for option in ("--plot", "--checkpoint"):
         assert _approximate(saved_lenet, tmp_path / "r.txt", option, str(tmp_path / "f.png")) == 2
-        assert f"{option} applies to --surrogate dmm-men only" in capsys.readouterr().err
+        err = capsys.readouterr().err
+        assert f"{option} applies to --surrogate dmm-men and student only" in err
     assert not (tmp_path / "r.txt").exists()
+
+
+# The student's options in its tests: a small student, trained briefly on a few rows.
+_STUDENT = ["--surrogate", "student", "--widths", "16", "--epochs", "1", "--n-train", "600"]
+
+
+def _distilled(digits, blackbox, **kwargs):
+    """The Distiller that ``_STUDENT`` fits, fitted with the library."""
+    from unboxed.piecewise import Distiller
+
+    settings = {"widths": (16,), "epochs": 1, "random_state": 0, "verbose": False, **kwargs}
+    return Distiller(**settings).fit(blackbox, digits.X_train[:600])
+
+
+def test_approximate_by_a_student_saves_it_and_prints_its_agreement(
+    saved_lenet, tmp_path, capsys, digits, digits_lenet
+):
+    out, figure, figures = tmp_path / "student", tmp_path / "student.png", tmp_path / "s.json"
+    options = [*_STUDENT, "--plot", str(figure), "--json", str(figures)]
+    assert _approximate(saved_lenet, out, *options) == 0
+    printed = capsys.readouterr().out
+    distiller = _distilled(digits, zoo.as_blackbox(digits_lenet))
+    saved = zoo.load(out)
+    for a, b in zip(saved.parameters(), distiller.student_.parameters(), strict=True):
+        assert torch.equal(a, b)
+    assert saved.class_names == digits.class_names
+    fidelity = distiller.fidelity(digits.X_test)
+    largest = max(
+        np.abs(distiller.explain(digits.X_test[start : start + 1000]).meta["delta"]).max()
+        for start in range(0, len(digits.X_test), 1000)
+    )
+    point = "temperature {temperature}, alpha {alpha}, lr {lr}, batch_size {batch_size}"
+    assert f"chosen of 2: {point.format(**distiller.best_params_)}\n" in printed
+    assert f"the {len(digits.X_train[:600]) // 10} validation rows" in printed
+    assert f"which chose the grid point: {distiller.fidelity_}\n" in printed
+    assert f"on the test rows: {fidelity}\n" in printed
+    assert f"its logits on the test rows: {largest:.3g}\n" in printed
+    assert figure.stat().st_size > 0
+    record = json.loads(figures.read_text())
+    assert record["fidelity"] == json.loads(json.dumps(fidelity.as_dict()))
+    assert record["validation_agreement"]["mean"] == distiller.fidelity_.mean
+    assert record["largest_delta"] == largest and record["best_params"] == distiller.best_params_
+    assert (record["widths"], record["epochs"], record["grid"]) == ([16], 1, "small")
+    metadata = json.loads((out / "model.json").read_text())["metadata"]
+    assert metadata["dataset"] == "digits"
+    assert metadata["distilled_from"] == str(saved_lenet.resolve())
+    assert metadata["command"].startswith(f"unboxed approximate --model {saved_lenet} --out")
+    # Every saved-model command takes it, with the data set it records.
+    assert _explain(out, tmp_path / "a.npz", "--method", "saliency", "--rows", "0:2") == 0
+    assert Attribution.load(tmp_path / "a.npz").image_shape == (8, 8)
+
+
+def test_approximate_by_a_student_writes_the_same_files_for_the_same_seed(
+    saved_lenet, tmp_path, capsys
+):
+    def run(name, *options):
+        folder = tmp_path / name
+        argv = [*_STUDENT, "--n-mixup", "50", "--json", str(tmp_path / f"{name}.json")]
+        assert _approximate(saved_lenet, folder, *argv, *options) == 0
+        record = json.loads((folder / "model.json").read_text())
+        record["metadata"].pop("command")  # names the --out folder
+        weights = (folder / "model.safetensors").read_bytes()
+        return weights, record, (tmp_path / f"{name}.json").read_text()
+
+    first = run("first")
+    assert run("second") == first
+    assert run("other", "--seed", "1")[0] != first[0]
+
+
+def test_approximate_by_a_student_resumes_from_its_checkpoint_after_ctrl_c(
+    saved_lenet, tmp_path, capsys, monkeypatch
+):
+    from unboxed.piecewise import _distill
+
+    assert _approximate(saved_lenet, tmp_path / "whole", *_STUDENT) == 0
+    whole = capsys.readouterr().out.replace("whole", "")
+    checkpoint = tmp_path / "grid.safetensors"
+    calls = interrupt_at(monkeypatch, _distill, "_train_student", stop=2)  # the 2nd point
+    resumed = [*_STUDENT, "--checkpoint", str(checkpoint)]
+    assert _approximate(saved_lenet, tmp_path / "resumed", *resumed) == 130
+    assert capsys.readouterr().err == "unboxed: interrupted\n"
+    assert checkpoint.is_file() and not (tmp_path / "resumed").exists()
+    calls.update(n=0, stop=None)
+    assert _approximate(saved_lenet, tmp_path / "resumed", *resumed) == 0
+    assert calls["n"] == 1  # only the point left was trained
+    assert capsys.readouterr().out.replace("resumed", "") == whole
+    for name in ("whole", "resumed"):
+        assert zoo.load(tmp_path / name)  # both load
+    assert (tmp_path / "whole" / "model.safetensors").read_bytes() == (
+        tmp_path / "resumed" / "model.safetensors"
+    ).read_bytes()
+
+
+@pytest.mark.parametrize(
+    ("surrogate", "options", "message"),
+    [
+        ("tree", ["--widths", "8"], "--widths applies to --surrogate student only"),
+        ("dmm-men", ["--epochs", "2"], "--epochs applies to --surrogate student only"),
+        (
+            "tree",
+            ["--grid", "paper", "--n-mixup", "0", "--plot", "a.png"],
+            "--plot applies to --surrogate dmm-men and student only; --grid and --n-mixup "
+            "apply to --surrogate student only",
+        ),
+    ],
+)
+def test_approximate_refuses_the_students_options_with_another_surrogate(
+    monkeypatch, saved_lenet, tmp_path, capsys, surrogate, options, message
+):
+    # each would be ignored without a word
+    monkeypatch.setattr(zoo, "load", lambda path: pytest.fail("loaded before the check"))
+    argv = ["--surrogate", surrogate, *options]
+    assert _approximate(saved_lenet, tmp_path / "a.npz", *argv) == 2
+    assert capsys.readouterr().err == f"unboxed: error: {message}\n"
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "expected"),
+    [
+        ("--widths", "16,0", "expected positive ints such as 256,64, got '16,0'"),
+        ("--epochs", "0", "expected an int >= 1, got '0'"),
+        ("--n-mixup", "-1", "expected an int >= 0, got '-1'"),
+        ("--grid", "large", "invalid choice: 'large' (choose from "),
+    ],
+)
+def test_approximate_refuses_a_bad_student_option_by_name(
+    saved_lenet, tmp_path, capsys, option, value, expected
+):
+    with pytest.raises(SystemExit) as exited:
+        _approximate(saved_lenet, tmp_path / "s", "--surrogate", "student", option, value)
+    assert exited.value.code == 2
+    assert f"error: argument {option}: {expected}" in capsys.readouterr().err
+
+
+def test_approximate_by_a_student_refuses_paths_it_would_overwrite(
+    monkeypatch, saved_lenet, tmp_path, capsys
+):
+    monkeypatch.setattr(zoo, "load", lambda path: pytest.fail("loaded before the check"))
+    argv = ["--surrogate", "student"]
+    assert _approximate(saved_lenet, saved_lenet, *argv) == 2
+    assert "the student would replace the model it is distilled from" in capsys.readouterr().err
+    out = tmp_path / "s"
+    for option, name in [("--json", "model.json"), ("--checkpoint", "model.safetensors")]:
+        assert _approximate(saved_lenet, out, *argv, option, str(out / name)) == 2
+        assert capsys.readouterr().err == (
+            f"unboxed: error: {option} {out / name} is a file the student is saved as in "
+            "--out; name another\n"
+        )
+    a_file = tmp_path / "a_file"
+    a_file.write_text("")
+    assert _approximate(saved_lenet, a_file, *argv) == 2  # a folder, not a file
+    assert f"--out {a_file}: {a_file} is a file, not a folder" in capsys.readouterr().err
+
+
+def test_the_students_options_say_the_distillers_defaults(capsys):
+    """The help writes them out, so as not to import torch; held to the library's."""
+    import inspect
+
+    from unboxed.piecewise import Distiller
+
+    defaults = {k: p.default for k, p in inspect.signature(Distiller).parameters.items()}
+    with pytest.raises(SystemExit):
+        main(["approximate", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    widths = ",".join(map(str, defaults["widths"]))
+    for option, default in [
+        ("per grid point", defaults["epochs"]),
+        ("Sec. 7.3", defaults["grid"]),
+        ("labelled by the model", defaults["n_mixup"]),
+        ("comma-separated", widths),
+    ]:
+        assert f"{option} (default {default})" in text
+
+
+def test_the_readmes_student_command_runs(saved_lenet, tmp_path, capsys, monkeypatch):
+    """The README's line, on the digits LeNet, with a budget cut down to a test's."""
+    from tests.test_readme import README
+
+    section = README.read_text().split("## Command line", 1)[1]
+    lines = section.splitlines()
+    [line] = [x for x in lines if x.startswith("unboxed approximate") and "student" in x]
+    argv = line.split()[1:]
+    argv[argv.index("--model") + 1] = str(saved_lenet)
+    monkeypatch.chdir(tmp_path)
+    assert main([*argv, "--epochs", "1", "--n-train", "300", "--quiet"]) == 0
+    assert zoo.load(argv[argv.index("--out") + 1]).n_classes == 10
 
 
 # ----------------------------------------------------------------------- examples
