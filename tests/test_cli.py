@@ -1315,6 +1315,43 @@ def test_importance_takes_an_mlp_trained_on_images(tmp_path, capsys, digits):
     assert "of 4 cells have a CI above 0" in capsys.readouterr().out
 
 
+def test_importance_refuses_cells_larger_than_the_image_before_any_work(
+    monkeypatch, saved_lenet, tmp_path, capsys
+):
+    # --cell 9 on 8x8 digits shuffled one whole-image cell, and said nothing of it
+    import unboxed.probes
+
+    real = unboxed.probes.PermutationImportance
+    monkeypatch.setattr(unboxed.probes, "PermutationImportance", lambda *a, **k: pytest.fail())
+    out = tmp_path / "imp.npz"
+    assert _importance(saved_lenet, out, "--cell", "9") == 2
+    message = "--cell 9 is larger than the 8x8 images of digits; expected a side of 1 to 8"
+    assert message in capsys.readouterr().err
+    assert not out.exists()
+    # the image's own side is what it asks for: one cell, the whole image
+    monkeypatch.setattr(unboxed.probes, "PermutationImportance", real)
+    options = ["--cell", "8", "--n-test", "20", "--n-repeats", "1"]
+    assert _importance(saved_lenet, out, *options) == 0
+    assert FeatureImportance.load(out).feature_names == ("rows 0-7, cols 0-7",)
+
+
+def test_importance_names_one_pixel_cells_by_their_row_and_column(
+    saved_lenet, tmp_path, capsys, digits
+):
+    # auto on 8x8 digits is one pixel a cell, which printed "rows 2-2, cols 5-5"
+    out, figures = tmp_path / "imp.npz", tmp_path / "imp.json"
+    options = ["--n-test", "40", "--n-repeats", "1", "--top", "3", "--json", str(figures)]
+    assert _importance(saved_lenet, out, *options) == 0
+    saved = FeatureImportance.load(out)
+    assert saved.feature_names[:2] == ("row 0, col 0", "row 0, col 1")
+    assert saved.feature_names[8 * 2 + 5] == "row 2, col 5"
+    # the printout and the figures name each cell as the file does
+    rows = [re.split(" {2,}", line.strip()) for line in capsys.readouterr().out.splitlines()]
+    top = [saved.feature_names[j] for j in saved.top_k(3)]
+    assert [r[1] for r in rows if r[0].isdigit()] == top
+    assert list(json.loads(figures.read_text())["drops"]) == list(saved.feature_names)
+
+
 @pytest.mark.parametrize(
     ("command", "option"), [(_approximate, "--max-depth"), (_importance, "--cell")]
 )

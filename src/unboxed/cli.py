@@ -1223,8 +1223,8 @@ def _importance(args: argparse.Namespace) -> int:
     blackbox, dataset = _saved_model_and_data(args)
     if dataset.image_shape is None and args.cell != "auto":
         raise ValueError(f"--cell cuts images, and the rows of {dataset.name} are not")
-    X = blackbox.check_X(dataset.X_test[: args.n_test])
     groups, unit = _importance_groups(dataset, args.cell)
+    X = blackbox.check_X(dataset.X_test[: args.n_test])
     y = None if args.labels == "model" else dataset.y_test[: len(X)]
     importance = PermutationImportance(
         blackbox,
@@ -1300,14 +1300,30 @@ def _importance_groups(dataset: Any, cell: int | str) -> tuple[Any, str]:
     if dataset.image_shape is None:
         return None, "feature"
     height, width = dataset.image_shape
-    side = max(1, min(height, width) // 7) if cell == "auto" else int(cell)
+    shorter = min(height, width)
+    if cell != "auto" and int(cell) > shorter:
+        # grid_labels cuts cells to the image: --cell 9 on 8x8 digits gave one
+        # whole-image cell, and said nothing. A side of the image itself is what was
+        # asked for, and allowed.
+        raise ValueError(
+            f"--cell {cell} is larger than the {height}x{width} images of {dataset.name}; "
+            f"expected a side of 1 to {shorter} pixels"
+        )
+    side = max(1, shorter // 7) if cell == "auto" else int(cell)
     labels = grid_labels(dataset.image_shape, cell=side)
     groups = {}
     for label in range(int(labels.max()) + 1):
         rows, cols = np.divmod(np.flatnonzero(labels == label), width)
-        name = f"rows {rows.min()}-{rows.max()}, cols {cols.min()}-{cols.max()}"
+        name = f"{_span('row', rows)}, {_span('col', cols)}"
         groups[name] = np.flatnonzero(labels == label)
     return groups, "cell"
+
+
+def _span(word: str, indices: Any) -> str:
+    """The pixel rows or columns ``indices`` of a cell, named by ``word``: "row 2" for
+    one ("rows 2-2" before), "rows 2-3" for more."""
+    low, high = int(indices.min()), int(indices.max())
+    return f"{word} {low}" if low == high else f"{word}s {low}-{high}"
 
 
 def _importance_figure(importance: Any, groups: Any, dataset: Any) -> Any:
