@@ -1188,6 +1188,58 @@ def test_examples_says_which_options_a_failed_fit_came_from(tmp_path, capsys, sa
     assert not found.exists()
 
 
+def test_examples_refuses_one_labelled_component_before_loading_the_model(
+    monkeypatch, saved_lenet, tmp_path, capsys
+):
+    # the labelled fit needs two predicted classes, each with its own component: --k-x 1
+    # always failed, and only in the fit, once both layers' features were computed
+    load = zoo.load
+    monkeypatch.setattr(zoo, "load", lambda path: pytest.fail("loaded before the check"))
+    found = tmp_path / "found"
+    assert _examples(saved_lenet, found, "--k-x", "1") == 2
+    message = "--k-x 1: --e-step labelled gives each class the model predicts its own lower"
+    assert message in capsys.readouterr().err
+    assert not found.exists()
+    # the paper's E-step fits one lower component
+    monkeypatch.setattr(zoo, "load", load)
+    options = ["--k-x", "1", "--e-step", "paper", "--kinds", "prototypes", "--n-train", "200"]
+    assert _examples(saved_lenet, found, *options) == 0
+    assert "K_x = 1" in capsys.readouterr().out
+
+
+def test_examples_reads_rows_only_for_the_kinds_of_rows(saved_lenet, tmp_path, capsys, digits):
+    # --rows past the 359 test rows refused prototypes alone, which never read them
+    found, figures = tmp_path / "found", tmp_path / "figures.json"
+    options = ["--kinds", "prototypes", "--rows", "350:360", "--k-x", "10", "--n-train", "300"]
+    assert _examples(saved_lenet, found, *options, "--json", str(figures)) == 0
+    assert len(ExampleSet.load(found / "prototypes.npz")) > 0
+    assert json.loads(figures.read_text())["rows"] is None
+    assert "350:360" not in capsys.readouterr().out
+    options[1] = "prototypes,semifactuals"
+    assert _examples(saved_lenet, found, *options) == 2
+    assert "--rows 350:360 runs past the 359 test rows" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("name", "options"),
+    [
+        ("prototypes.npz", []),
+        ("semifactuals.npz", ["--kinds", "prototypes,semifactuals"]),
+        ("criticisms.png", ["--plot"]),
+    ],
+)
+def test_json_naming_a_file_examples_writes_is_refused_before_any_work(
+    monkeypatch, saved_lenet, tmp_path, capsys, name, options
+):
+    # the figures went to found/prototypes.npz, which the examples then overwrote
+    monkeypatch.setattr(zoo, "load", lambda path: pytest.fail("loaded before the check"))
+    found = tmp_path / "found"
+    assert _examples(saved_lenet, found, *options, "--json", str(found / name)) == 2
+    message = f"--json and --out's {name} are both {found / name}; name two files"
+    assert message in capsys.readouterr().err
+    assert not found.exists()
+
+
 @pytest.mark.parametrize("kinds", ["prototype", "criticisms,criticisms", "", "semifactuals,"])
 def test_examples_refuses_unknown_or_repeated_kinds_by_option(saved_lenet, tmp_path, capsys, kinds):
     with pytest.raises(SystemExit) as exited:

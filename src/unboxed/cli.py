@@ -295,8 +295,8 @@ def _parser() -> argparse.ArgumentParser:
         "--rows",
         type=_row_range,
         default="0:10",
-        help="test rows START:STOP whose counterfactuals and semi-factuals are found "
-        "(default %(default)s)",
+        help="test rows START:STOP whose counterfactuals and semi-factuals are found; "
+        "the other kinds do not read it (default %(default)s)",
     )
     examples.add_argument(
         "--n",
@@ -732,21 +732,27 @@ def _write_figures(args: argparse.Namespace, **figures: Any) -> None:
         print(f"figures written to {args.json}")
 
 
-def _saved_model_and_data(args: argparse.Namespace) -> tuple[Any, Any]:
+def _saved_model_and_data(
+    args: argparse.Namespace, written: dict[str, Path] | None = None
+) -> tuple[Any, Any]:
     """``--model``'s black box and ``--dataset``'s data (by default the data set the
     model records it was trained on), checked to fit each other; the black box names
-    its classes by the model's names, else by the data set's."""
+    its classes by the model's names, else by the data set's.
+
+    ``--json`` is first refused where it names a file the command writes: ``written``,
+    each file by what names it, else ``--out`` and ``--plot``."""
     from . import zoo
     from .data import load_dataset
     from .zoo._io import read_record
 
     if args.json is not None:
         _check_writable(args.json, "--json", folder=False)
-        # The figures would overwrite what the command saves, or the reverse (the
-        # examples' --plot is a switch, not a file).
-        saved = {"--out": args.out, "--plot": getattr(args, "plot", None)}
-        for option, path in saved.items():
-            if isinstance(path, str) and Path(args.json).resolve() == Path(path).resolve():
+        # The figures would overwrite what the command saves, or the reverse.
+        if written is None:
+            plot = getattr(args, "plot", None)
+            written = {"--out": Path(args.out), **({"--plot": Path(plot)} if plot else {})}
+        for option, path in written.items():
+            if Path(args.json).resolve() == path.resolve():
                 raise ValueError(f"--json and {option} are both {path}; name two files")
     model = zoo.load(args.model)
     name = args.dataset or read_record(args.model).get("metadata", {}).get("dataset")
@@ -1085,9 +1091,21 @@ def _examples(args: argparse.Namespace) -> int:
     from .surrogates import JGMMExplainer
 
     out = _check_writable(args.out, "--out", folder=True)
-    blackbox, dataset = _saved_model_and_data(args)
+    if args.e_step == "labelled" and args.k_x < 2:
+        # The fit needs a lower component for each class the model predicts on the
+        # training rows, and two classes or more: known to fail before any is loaded.
+        # (More classes than --k-x is known only once the model has predicted them.)
+        raise ValueError(
+            f"--k-x {args.k_x}: --e-step labelled gives each class the model predicts its "
+            "own lower components, and needs two classes or more; expected --k-x 2 or "
+            "more (at least the model's number of classes always fits), or --e-step paper"
+        )
+    blackbox, dataset = _saved_model_and_data(args, _examples_written(args, out))
     layer = _lower_layer(blackbox, args.layer)
-    queries = _test_rows(args.rows, dataset)
+    of_rows = any(kind in args.kinds for kind in ("counterfactuals", "semifactuals"))
+    # Only these kinds read --rows: a range past a small test split is not refused
+    # for prototypes alone (the default 0:10 was, on fewer than 10 test rows).
+    queries = _test_rows(args.rows, dataset) if of_rows else None
     X_train = blackbox.check_X(dataset.X_train[: args.n_train])
     explainer = JGMMExplainer(
         blackbox,
@@ -1129,7 +1147,6 @@ def _examples(args: argparse.Namespace) -> int:
         ),
         "semifactuals": lambda: explainer.semifactuals(queries, n_per_query=args.n, source="mined"),
     }
-    of_rows = any(kind in args.kinds for kind in ("counterfactuals", "semifactuals"))
     print(
         "Each kind checked against the model, with 95% CIs"
         + (f" (counterfactuals and semi-factuals of test rows {start}:{stop}):" if of_rows else ":")
@@ -1158,11 +1175,21 @@ def _examples(args: argparse.Namespace) -> int:
         n_train=len(X_train),
         converged=explainer.jgmm_.converged_,
         n_iter=explainer.jgmm_.n_iter_,
-        rows=[start, stop],
+        rows=[start, stop] if of_rows else None,
         fidelity=fidelity.as_dict(),
         kinds=figures,
     )
     return 0
+
+
+def _examples_written(args: argparse.Namespace, out: Path) -> dict[str, Path]:
+    """The files ``unboxed examples`` may write, each by what names it: ``--out``'s
+    ``KIND.npz``, and with ``--plot`` ``KIND.png``, for each kind asked for."""
+    suffixes = (".npz", ".png") if args.plot else (".npz",)
+    written = {"--out": out}
+    for kind in args.kinds:
+        written.update({f"--out's {kind}{suffix}": out / f"{kind}{suffix}" for suffix in suffixes})
+    return written
 
 
 def _lower_layer(blackbox: Any, name: str) -> str:
