@@ -1265,6 +1265,24 @@ def test_table_rows_are_explained_under_their_columns_names(tmp_path, capsys):
     assert figure.stat().st_size > 0 and "figure of the first 2 rows" in capsys.readouterr().out
 
 
+def test_examples_of_table_rows_draw_bars_named_as_the_data_set_on_one_axis(
+    monkeypatch, tmp_path, capsys, saturated_moons
+):
+    # moons' inputs are x1 and x2: the gallery named them x0 and x1, each panel on
+    # its own value range
+    import unboxed._io
+
+    drawn = {}
+    monkeypatch.setattr(unboxed._io, "save_figure", lambda fig, to, **k: drawn.update({to: fig}))
+    options = ["--kinds", "counterfactuals", "--rows", "0:2", "--n", "2", "--k-x", "4", "--plot"]
+    assert _examples(saturated_moons, tmp_path / "found", *options) == 0
+    [figure] = drawn.values()
+    bars = [ax for ax in figure.axes if ax.patches]
+    assert len(bars) >= 3  # a query and its counterfactuals
+    assert {tuple(t.get_text() for t in ax.get_yticklabels()) for ax in bars} == {("x1", "x2")}
+    assert len({ax.get_xlim() for ax in bars}) == 1
+
+
 def test_examples_reads_the_last_hidden_layer_of_an_mlp(tmp_path, capsys, planted):
     model = zoo.build("mlp", input_shape=planted.input_shape, n_classes=2, random_state=0)
     zoo.save(model, tmp_path / "mlp", metadata={"dataset": "planted"})

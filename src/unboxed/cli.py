@@ -1152,6 +1152,9 @@ def _examples(args: argparse.Namespace) -> int:
         + (f" (counterfactuals and semi-factuals of test rows {start}:{stop}):" if of_rows else ":")
     )
     out.mkdir(parents=True, exist_ok=True)
+    # The bars of a table row name its inputs as the data set does (x1, x2 on moons,
+    # drawn as x0, x1); images have no bars.
+    names = dataset.feature_names if dataset.image_shape is None else None
     figures, written = {}, []
     for kind in args.kinds:
         examples = _as_images(find[kind](), dataset)
@@ -1160,7 +1163,7 @@ def _examples(args: argparse.Namespace) -> int:
         line, figures[kind] = _checked_examples(explainer, examples)
         print(f"{kind:>16}  {len(examples):>5}  {line}")
         if args.plot and len(examples):  # an empty set has nothing to draw
-            save_figure(examples.plot(), out / f"{kind}.png", dpi=80)
+            save_figure(examples.plot(input_names=names), out / f"{kind}.png", dpi=80)
             written.append(f"{kind}.png")
     # The files one by one: "{prototypes}.npz" for one kind is no path, and a kind
     # with no example has no figure.

@@ -8,6 +8,7 @@ saves and loads like every other :class:`~unboxed.Explanation`.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -232,7 +233,13 @@ class ExampleSet(Explanation):
         rows = np.flatnonzero(self.groups == g)
         return rows[descending_order(self.scores[rows])]
 
-    def plot(self, groups: list[int] | None = None, *, max_per_group: int = 6) -> Any:
+    def plot(
+        self,
+        groups: list[int] | None = None,
+        *,
+        max_per_group: int = 6,
+        input_names: Sequence[str] | None = None,
+    ) -> Any:
         """A gallery: one row per group (next to its query, if any), best first.
 
         Parameters
@@ -241,6 +248,10 @@ class ExampleSet(Explanation):
             The groups to show; default all (at most 10).
         max_per_group : int, default=6
             At most this many examples per group, at least 1.
+        input_names : sequence of str, optional
+            The name of each input of a table row, for its bars (the data set's
+            feature names); by default ``feature_names`` where the features are the
+            inputs, else ``x0, x1, ...``.
 
         Returns
         -------
@@ -249,11 +260,12 @@ class ExampleSet(Explanation):
         Raises
         ------
         ValueError
-            If the set holds no example, or ``groups`` names a group it lacks.
+            If the set holds no example, ``groups`` names a group it lacks, or
+            ``input_names`` does not name each input (or the set holds none).
         """
         from .report import plot_examples
 
-        return plot_examples(self, groups, max_per_group=max_per_group)
+        return plot_examples(self, groups, max_per_group=max_per_group, input_names=input_names)
 
 
 def _names_of(names: Any, classes: np.ndarray | None, what: str) -> tuple[str, ...] | None:

@@ -246,6 +246,24 @@ def test_mined_table_rows_show_their_inputs_as_named_bars(planted_jgmm):
     np.testing.assert_array_equal([bar.get_width() for bar in ax.patches], mined.inputs[row])
 
 
+def test_table_rows_share_one_value_axis_and_take_the_input_names(planted_jgmm, planted):
+    """Each panel of bars had its own value range: a query's bars did not compare
+    with its examples'. The set's feature_names name act1's units, so the inputs'
+    names come from the caller."""
+    found = planted_jgmm.semifactuals(planted.X_test[:2], n_per_query=3, source="mined")
+    fig = plot_examples(found, input_names=planted.feature_names)
+    bars = [ax for ax in fig.axes if ax.patches]
+    assert len(bars) == 2 * 4  # each query and its three semi-factuals
+    assert len({ax.get_xlim() for ax in bars}) == 1
+    drawn = np.concatenate([found.query_inputs[:2].ravel(), found.inputs.ravel()])
+    low, high = bars[0].get_xlim()
+    assert low <= drawn.min() and drawn.max() <= high
+    names = [t.get_text() for t in bars[0].get_yticklabels()]
+    assert names == list(planted.feature_names) != [f"x{j}" for j in range(20)]
+    with pytest.raises(ValueError, match="input_names has 2 entries; expected 20"):
+        found.plot(input_names=["a", "b"])
+
+
 def test_generated_table_rows_are_titled_as_the_lower_layer_s_features(planted_jgmm):
     generated = planted_jgmm.prototypes(
         n_per_class=2, source="generated", n_candidates=10, random_state=0

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .._validation import check_instance, check_positive_int
+from .._validation import check_instance, check_names, check_positive_int
 from ._plots import _as_image
 
 if TYPE_CHECKING:
@@ -116,9 +116,15 @@ def _bars(ax: Any, row: np.ndarray, names: list[str]) -> None:
     ax.set_xlabel("input", fontsize=6)
 
 
-def _input_names(examples: ExampleSet) -> list[str] | None:
-    """The set's ``feature_names`` where they name the inputs too: where its features
-    are its inputs (a JGMM on the input layer); they name the features."""
+def _input_names(examples: ExampleSet, given: Any = None) -> list[str] | None:
+    """``given`` names of the inputs, checked against their number; else the set's
+    ``feature_names`` where they name the inputs too: where its features are its inputs
+    (a JGMM on the input layer); they name the features."""
+    inputs = examples.inputs if examples.inputs is not None else examples.query_inputs
+    if given is not None:
+        if inputs is None:  # bars are drawn of inputs only: the names would go unused
+            raise ValueError("input_names given, but the example set holds no inputs")
+        return list(check_names(given, inputs.shape[1], name="input_names") or ())
     names, inputs = examples.feature_names, examples.inputs
     if names is None or inputs is None or inputs.shape != examples.values.shape:
         return None
@@ -149,7 +155,11 @@ def _component_class(examples: ExampleSet, g: int) -> int | None:
 
 
 def plot_examples(
-    examples: ExampleSet, groups: list[int] | None = None, *, max_per_group: int = 6
+    examples: ExampleSet,
+    groups: list[int] | None = None,
+    *,
+    max_per_group: int = 6,
+    input_names: Any = None,
 ) -> Any:
     """A gallery of examples: one row per group, best score first (Fig. 4b, 6).
 
@@ -161,10 +171,12 @@ def plot_examples(
     likeliest classes.
 
     Each example shows as its input image where the set has ``image_shape``. Rows of
-    a table (no ``image_shape``) show their inputs as bars (named by
-    ``feature_names`` where the features are the inputs, else ``x0, x1, ...``); an
-    example without inputs (generated) shows its features as a square heat map,
-    titled as the lower layer's features (``meta["parameters"]["lower_layer"]``).
+    a table (no ``image_shape``) show their inputs as bars on one value axis for the
+    whole figure, so that a query compares with its examples (named by
+    ``input_names``, else by ``feature_names`` where the features are the inputs, else
+    ``x0, x1, ...``); an example without inputs (generated) shows its features as a
+    square heat map, titled as the lower layer's features
+    (``meta["parameters"]["lower_layer"]``).
 
     Parameters
     ----------
@@ -173,6 +185,9 @@ def plot_examples(
         The groups to show; default all (at most 10).
     max_per_group : int
         At most this many examples per group, at least 1.
+    input_names : sequence of str, optional
+        A name for each input of a table row (the data set's feature names), which
+        the set does not keep: its ``feature_names`` name the lower layer's features.
 
     Returns
     -------
@@ -195,7 +210,7 @@ def plot_examples(
         raise ValueError(f"groups {unknown} are not in the example set; it has {all_groups}")
     with_query = examples.queries is not None
     table = examples.image_shape is None  # rows of a table: inputs drawn as bars
-    names, what = _input_names(examples), _features_label(examples)
+    names, what = _input_names(examples, input_names), _features_label(examples)
     cols = max_per_group + int(with_query)
     fig = Figure(figsize=(1.5 * cols, 1.7 * len(chosen)))
     axes = fig.subplots(len(chosen), cols, squeeze=False)
@@ -243,6 +258,16 @@ def plot_examples(
                 names=names,
                 what=what,
             )
+    _share_value_axis([ax for ax in axes.flat if ax.containers])
     fig.suptitle(f"{examples.kind}s ({examples.source})", fontsize=9)
     fig.tight_layout()
     return fig
+
+
+def _share_value_axis(bar_axes: list[Any]) -> None:
+    """One value range over every panel of bars: each had its own, so a query's bar
+    of 2 could be as long as its counterfactual's bar of 0.5."""
+    if bar_axes:
+        lows, highs = zip(*(ax.get_xlim() for ax in bar_axes), strict=True)
+        for ax in bar_axes:
+            ax.set_xlim(min(lows), max(highs))
