@@ -1,5 +1,6 @@
 import json
 import re
+import sys
 import warnings
 from pathlib import Path
 
@@ -51,6 +52,22 @@ def test_a_closed_pipe_exits_quietly_with_141(monkeypatch, capsys):
     monkeypatch.setattr("sys.stdout", _ClosedPipe())
     assert main(["datasets"]) == 141
     assert capsys.readouterr().err == ""
+
+
+def test_a_broken_pipe_other_than_stdout_is_an_error(monkeypatch, tmp_path, capsys):
+    # a black box whose subprocess went away exited 141 and said nothing, as if the
+    # reader of the output had
+    def lost_subprocess(path):
+        raise BrokenPipeError(32, "Broken pipe")
+
+    monkeypatch.setattr(zoo, "load", lost_subprocess)
+    out = tmp_path / "imp.npz"
+    assert main(["importance", "--model", str(tmp_path), "--out", str(out)]) == 1
+    assert capsys.readouterr().err == "unboxed: error: [Errno 32] Broken pipe\n"
+    # the same error from stdout is the reader going away, on stdout restored after
+    monkeypatch.setattr("sys.stdout", _ClosedPipe())
+    assert main(["datasets"]) == 141
+    assert isinstance(sys.stdout, _ClosedPipe)
 
 
 @pytest.mark.parametrize("unbuffered", ["", "1"])

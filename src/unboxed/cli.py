@@ -1471,6 +1471,32 @@ def _run(parser: argparse.ArgumentParser, args: argparse.Namespace, argv: list[s
     return 0
 
 
+class _WatchedStdout:
+    """``sys.stdout`` while a command runs, noting whether writing to it met a closed
+    pipe: only then is a ``BrokenPipeError`` the reader going away (``| head``)."""
+
+    def __init__(self, stream: Any) -> None:
+        self._stream = stream
+        self.broken = False
+
+    def write(self, text: str) -> int:
+        try:
+            return self._stream.write(text)
+        except BrokenPipeError:
+            self.broken = True
+            raise
+
+    def flush(self) -> None:
+        try:
+            self._stream.flush()
+        except BrokenPipeError:
+            self.broken = True
+            raise
+
+    def __getattr__(self, name: str) -> Any:  # fileno, isatty, encoding, ...
+        return getattr(self._stream, name)
+
+
 def _silence_stdout() -> None:
     """Point the file descriptor behind ``sys.stdout`` at devnull, where it has one."""
     try:
@@ -1497,11 +1523,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     int
         The exit status: 0 on success, 2 for a bad argument (argparse exits with 2 on
         its own), 1 when the work failed, 130 after Ctrl-C, 141 when the reader of the
-        output went away (``unboxed datasets | head``).
+        output went away (``unboxed datasets | head``; a broken pipe other than
+        stdout's is a failure, 1).
     """
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = _parser()
     args = parser.parse_args(argv)
+    stdout = sys.stdout
+    watched = sys.stdout = _WatchedStdout(stdout)
     try:
         status = _run(parser, args, argv)
         # Output still buffered (stdout to a pipe) meets a closed pipe here, where it
@@ -1513,14 +1542,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         # already written stays, so the same command resumes.
         print("unboxed: interrupted", file=sys.stderr)
         return 130
-    except BrokenPipeError:
+    except BrokenPipeError as err:
+        if not watched.broken:
+            # Another pipe than stdout (a black box talking to a subprocess, say): the
+            # work failed (1), which is no reader going away.
+            print(f"unboxed: error: {err}", file=sys.stderr)
+            return 1
         # The reader closed the pipe (`| head`): nothing to report to whoever is left.
         # 128 + SIGPIPE, what a shell reports of a C tool that the same pipe stopped,
         # as 130 above is: with pipefail a script tells it from a failure (1). stdout
         # goes to devnull so that the interpreter's flush at exit does not raise again
         # (the Python docs' "Note on SIGPIPE").
+        sys.stdout = stdout
         _silence_stdout()
         return 141
     except (ValueError, TypeError, OSError, RuntimeError, FloatingPointError) as err:
         print(f"unboxed: error: {err}", file=sys.stderr)
         return _exit_status(err)
+    finally:
+        sys.stdout = stdout
