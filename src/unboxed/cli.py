@@ -328,8 +328,9 @@ def _parser() -> argparse.ArgumentParser:
         "--cell",
         type=_int_or_auto,
         default="auto",
-        help="images: the side, in pixels, of the square cells shuffled together; auto "
-        "is 1/7 of the image's shorter side, 4 on 28x28 images (default %(default)s)",
+        help="images: the side, in pixels, of the square cells shuffled together, at most "
+        "the image's shorter side; auto is 1/7 of that side, 4 on 28x28 images "
+        "(default %(default)s)",
     )
     importance.add_argument(
         "--n-repeats",
