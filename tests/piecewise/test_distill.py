@@ -708,7 +708,9 @@ def test_y_and_target_are_the_teacher_labels_where_it_has_them(weak_teacher, dig
     assert np.array_equal(explained.target, [3] * 5)
     # plots show the teacher's label of column 3, 4, not the column
     assert explained.class_names == tuple(str(c) for c in range(1, 11))
-    assert explained.plot(0).axes[0].get_title().startswith("linear regions")
+    # the name alone heads the panel; the whole citation made a row of titles overlap
+    assert explained.plot(0).axes[0].get_title().startswith("linear regions: row 0")
+    assert "OpenBox" in explained.meta["parameters"]["source"]
     assert "class 4" in explained.plot(0).axes[0].get_title()
     # and so do the student's own regions, which had none
     assert by_label.linear_regions().explain(rows).class_names == explained.class_names

@@ -785,9 +785,15 @@ class LinearRegions:
         values = weights * X if kind == "contribution" else weights
         shape = self.input_shape_
         image_shape = shape if len(shape) in (2, 3) else None
+        # The method's name heads every plot panel; its source goes with the settings
+        # (the whole citation as the name made the titles of a row of panels overlap).
         meta = make_meta(
-            "linear regions (OpenBox closed form, 003_9368caac562d9b13.txt eq. 5)",
-            {"kind": kind, "n_outputs": self.n_outputs_},
+            "linear regions",
+            {
+                "kind": kind,
+                "n_outputs": self.n_outputs_,
+                "source": "OpenBox closed form, 003_9368caac562d9b13.txt eq. 5",
+            },
         )
         if kind == "contribution":
             # Checked against the forward pass, not against W x + b, which is what the
