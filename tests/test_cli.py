@@ -1029,6 +1029,28 @@ def test_approximate_refuses_the_students_options_with_another_surrogate(
 
 
 @pytest.mark.parametrize(
+    ("surrogate", "options", "message"),
+    [
+        ("dmm-men", ["--max-depth", "3"], "--max-depth applies to --surrogate tree only"),
+        (
+            "tree",
+            ["--n-iter", "10", "--n-features", "5", "--k", "3"],
+            "--n-iter and --n-features and --k apply to --surrogate dmm-men only",
+        ),
+        ("student", ["--k", "3"], "--k applies to --surrogate dmm-men only"),
+    ],
+)
+def test_approximate_refuses_the_tree_and_dmm_men_options_with_another_surrogate(
+    monkeypatch, saved_lenet, tmp_path, capsys, surrogate, options, message
+):
+    # they had real defaults, so one given to another surrogate was ignored silently
+    monkeypatch.setattr(zoo, "load", lambda path: pytest.fail("loaded before the check"))
+    argv = ["--surrogate", surrogate, *options]
+    assert _approximate(saved_lenet, tmp_path / "a.npz", *argv) == 2
+    assert capsys.readouterr().err == f"unboxed: error: {message}\n"
+
+
+@pytest.mark.parametrize(
     ("option", "value", "expected"),
     [
         ("--widths", "16,0", "expected positive ints such as 256,64, got '16,0'"),

@@ -179,28 +179,26 @@ def _parser() -> argparse.ArgumentParser:
     approximate.add_argument(
         "--max-depth",
         type=_int_or_auto,
-        default="auto",
-        help="tree: its depth, or auto for the knee of fidelity against depth "
-        "(default %(default)s)",
+        default=None,
+        help="tree: its depth, or auto for the knee of fidelity against depth (default auto)",
     )
     approximate.add_argument(
         "--n-iter",
         type=_int_at_least(4),
-        default=1000,
-        help="dmm-men: sweeps per chain (default %(default)s)",
+        default=None,
+        help="dmm-men: sweeps per chain (default 1000)",
     )
     approximate.add_argument(
         "--n-features",
         type=_int_at_least(1),
-        default=100,
-        help="dmm-men: the features of largest variance it models (default %(default)s)",
+        default=None,
+        help="dmm-men: the features of largest variance it models (default 100)",
     )
     approximate.add_argument(
         "--k",
         type=_int_at_least(1),
-        default=20,
-        help="dmm-men: insight features per class, set to 0 by the deletion test "
-        "(default %(default)s)",
+        default=None,
+        help="dmm-men: insight features per class, set to 0 by the deletion test (default 20)",
     )
     approximate.add_argument(
         "--checkpoint",
@@ -782,6 +780,10 @@ def _saved_model_and_data(
 #: ``approximate``'s options that only some surrogates take, with those surrogates;
 #: each defaults to None, so that one given to another surrogate is refused.
 SURROGATE_OPTIONS = {
+    "max_depth": ("tree",),
+    "n_iter": ("dmm-men",),
+    "n_features": ("dmm-men",),
+    "k": ("dmm-men",),
     "plot": ("dmm-men", "student"),
     "checkpoint": ("dmm-men", "student"),
     "widths": ("student",),
@@ -808,8 +810,16 @@ def _check_surrogate_options(args: argparse.Namespace) -> None:
         )
 
 
+#: The defaults of the tree's and DMM-MEN's options in ``SURROGATE_OPTIONS`` (the
+#: student's are the Distiller's own); their --help says them.
+SURROGATE_DEFAULTS = {"max_depth": "auto", "n_iter": 1000, "n_features": 100, "k": 20}
+
+
 def _approximate(args: argparse.Namespace, argv: Sequence[str]) -> int:
     _check_surrogate_options(args)
+    for option, value in SURROGATE_DEFAULTS.items():
+        if getattr(args, option) is None:
+            setattr(args, option, value)
     student = args.surrogate == "student"
     out = _check_writable(args.out, "--out", folder=student)
     if args.plot is not None:
