@@ -1,5 +1,6 @@
 import json
 import re
+import shutil
 import sys
 import warnings
 from pathlib import Path
@@ -185,6 +186,28 @@ def test_errors_exit_with_status_2(tmp_path, capsys):
     argv = ["train", "--model", "mlp", "--dataset", "digits", "--out", str(tmp_path / "a_file")]
     assert main([*argv, "--epochs", "50"]) == 2  # refused at once, not after the training
     assert "is a file" in capsys.readouterr().err
+
+
+def test_train_refuses_an_out_that_holds_a_model_unless_forced(monkeypatch, tmp_path, capsys):
+    """A second `train --out` replaced the first model for good, after the training."""
+    out = tmp_path / "m"
+    argv = ["train", "--model", "mlp", "--dataset", "planted", "--widths", "8", "--out", str(out)]
+    assert main([*argv, "--epochs", "1", "--quiet"]) == 0
+    first = (out / "model.safetensors").read_bytes()
+    with monkeypatch.context() as patched:
+        patched.setattr(zoo, "train", lambda *a, **k: pytest.fail("trained before the check"))
+        assert main([*argv, "--seed", "1", "--quiet"]) == 2
+    assert capsys.readouterr().err == (
+        f"unboxed: error: --out {out} already holds a saved model (model.json and "
+        "model.safetensors); name another folder, or give --force to replace it\n"
+    )
+    assert (out / "model.safetensors").read_bytes() == first
+    (out / "model.json").unlink()  # half a model is refused too: it is still someone's
+    assert main([*argv, "--quiet"]) == 2
+    assert "(model.safetensors); name another folder" in capsys.readouterr().err
+    assert main([*argv, "--epochs", "1", "--seed", "1", "--force", "--quiet"]) == 0
+    assert zoo.load(out).config["kwargs"]["widths"] == [8]
+    assert (out / "model.safetensors").read_bytes() != first
 
 
 @pytest.mark.parametrize("widths", [",,", "", "abc", "8,-1"])
@@ -955,6 +978,15 @@ def test_approximate_by_a_student_saves_it_and_prints_its_agreement(
     assert Attribution.load(tmp_path / "a.npz").image_shape == (8, 8)
 
 
+def test_approximate_by_a_student_replaces_a_model_when_forced(saved_lenet, tmp_path, capsys):
+    out = tmp_path / "student"
+    shutil.copytree(saved_lenet, out)
+    assert _approximate(saved_lenet, out, *_STUDENT, "--force") == 0
+    assert json.loads((out / "model.json").read_text())["metadata"]["distilled_from"] == str(
+        saved_lenet.resolve()
+    )
+
+
 def test_approximate_by_a_student_writes_the_same_files_for_the_same_seed(
     saved_lenet, tmp_path, capsys
 ):
@@ -1020,6 +1052,7 @@ def test_approximate_by_a_student_resumes_from_its_checkpoint_after_ctrl_c(
             "--n-iter and --n-features and --k apply to --surrogate dmm-men only",
         ),
         ("student", ["--k", "3"], "--k applies to --surrogate dmm-men only"),
+        ("tree", ["--force"], "--force applies to --surrogate student only"),
     ],
 )
 def test_approximate_refuses_the_options_of_another_surrogate(
@@ -1066,6 +1099,11 @@ def test_approximate_by_a_student_refuses_paths_it_would_overwrite(
             f"unboxed: error: {option} {out / name} is a file the student is saved as in "
             "--out; name another\n"
         )
+    shutil.copytree(saved_lenet, out)  # another model, which the student would replace
+    assert _approximate(saved_lenet, out, *argv) == 2
+    assert f"--out {out} already holds a saved model (model.json and model.safetensors)" in (
+        capsys.readouterr().err
+    )
     a_file = tmp_path / "a_file"
     a_file.write_text("")
     assert _approximate(saved_lenet, a_file, *argv) == 2  # a folder, not a file

@@ -59,6 +59,9 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--dataset", required=True, help="a name from `unboxed datasets`")
     train.add_argument("--out", required=True, type=_user_path, help="folder to save the model to")
     train.add_argument(
+        "--force", action="store_true", help="replace a model already saved in --out"
+    )
+    train.add_argument(
         "--epochs", type=_int_at_least(1), default=10, help="training epochs (default %(default)s)"
     )
     train.add_argument(
@@ -161,6 +164,12 @@ def _parser() -> argparse.ArgumentParser:
         type=_user_path,
         help="where to write: the tree's rules (a text file), DMM-MEN's insights (an .npz "
         "file), or the student (a folder, saved as `unboxed train` saves a model)",
+    )
+    approximate.add_argument(
+        "--force",
+        action="store_true",
+        default=None,
+        help="student: replace a model already saved in --out",
     )
     approximate.add_argument(
         "--surrogate",
@@ -546,6 +555,7 @@ def _train(args: argparse.Namespace, argv: Sequence[str]) -> int:
     from .data import load_dataset
 
     out = _check_writable(args.out, "--out", folder=True)
+    _check_no_model(out, force=args.force)
     if args.checkpoint is not None:
         _check_writable(args.checkpoint, "--checkpoint", folder=False)
     dataset = load_dataset(args.dataset, path=args.data_path)
@@ -588,6 +598,19 @@ def _train(args: argparse.Namespace, argv: Sequence[str]) -> int:
 def _command_line(argv: Sequence[str]) -> str:
     """The command as typed, for a saved model's record: it replays in a shell."""
     return "unboxed " + " ".join(shlex.quote(a) for a in argv)
+
+
+def _check_no_model(out: Path, *, force: bool | None) -> None:
+    """Refuse, before the work, an ``--out`` folder that already holds a saved model,
+    unless ``--force``: the new model would replace it for good, after the training."""
+    from .zoo._io import RECORD, WEIGHTS
+
+    held = [name for name in (RECORD, WEIGHTS) if (out / name).exists()]
+    if held and not force:
+        raise ValueError(
+            f"--out {out} already holds a saved model ({' and '.join(held)}); name "
+            "another folder, or give --force to replace it"
+        )
 
 
 def _save_model(model: Any, out: Path, metadata: dict[str, Any]) -> Path:
@@ -790,6 +813,7 @@ SURROGATE_OPTIONS = {
     "epochs": ("student",),
     "grid": ("student",),
     "n_mixup": ("student",),
+    "force": ("student",),
 }
 
 
@@ -979,6 +1003,7 @@ def _check_student_paths(args: argparse.Namespace) -> None:
             f"--out {args.out} is the --model folder; the student would replace the model "
             "it is distilled from; name another folder"
         )
+    _check_no_model(Path(args.out), force=args.force)
     for option in ("json", "plot", "checkpoint"):
         path = getattr(args, option)
         if path is not None and Path(path).resolve() in (out / WEIGHTS, out / RECORD):
