@@ -1163,11 +1163,29 @@ def test_r2_scores_the_posterior_predictive_mean_with_its_offset(
         ({"sigma_scale": float("inf")}, "sigma_scale must be a finite number > 0"),
         ({"lambda1_shape": float("nan")}, "lambda1_shape must be a finite number > 0"),
         ({"n_features": 0}, "n_features must be an int >= 1"),
+        # Priors whose Gamma draws underflow to 0 failed in numpy's wald (lambda1), or
+        # divided by zero (lambda2, sigma); a rate of 1e300 failed in numpy too.
+        ({"lambda1_shape": 1e-6}, "lambda1_shape must be at least 0.2, got 1e-06: below"),
+        ({"lambda2_shape": 0.1}, "lambda2_shape must be at least 0.2"),
+        ({"sigma_shape": 0.02}, "sigma_shape must be at least 0.2"),
+        ({"lambda_rate": 1e300}, r"lambda_rate must be between 1e-30 and 1e\+30, got 1e\+300"),
+        ({"sigma_scale": 1e-31}, "sigma_scale must be between"),
+        ({"alpha_rate": 1e31}, "alpha_rate must be between"),
     ],
 )
 def test_more_bad_hyperparameters_are_errors(kwargs, message, planted, planted_blackbox):
     with pytest.raises(ValueError, match=message):
         short(**kwargs).fit(planted.X_train[:100], planted_blackbox)
+
+
+def test_the_vaguest_priors_allowed_fit_to_finite_coefficients(planted, planted_blackbox):
+    """At the edges of the allowed priors an empty component's coefficients, drawn from
+    its prior, passed float32's range: storing them warned of an overflow, and they
+    were kept as inf."""
+    vague = {"sigma_shape": 0.2, "lambda1_shape": 0.2, "lambda2_shape": 0.2}
+    model = short(n_iter=300, sigma_scale=1e30, lambda_rate=1e30, **vague)
+    model.fit(planted.X_train[:400], planted_blackbox)
+    assert np.isfinite(model.coef_).all() and np.isfinite(model.r2_).all()
 
 
 def test_a_test_size_of_one_is_refused_as_such(planted, planted_blackbox):

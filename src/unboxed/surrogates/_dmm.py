@@ -86,6 +86,14 @@ HELD_OUT_STREAM = 2**32 - 2
 #: Seconds a worker has to save its chain after an interrupt before it is killed.
 STOP_GRACE = 10.0
 
+#: The smallest shape of the Gamma priors an empty component's variance and the
+#: lambdas are drawn from: below it a Gamma draw underflows to 0 too often (with
+#: probability about ``1e-308 ** shape``), and the sampler divides by it. At 0.2
+#: a draw below 1e-76, which overflows the stored coefficients, has odds of 6e-16.
+MIN_PRIOR_SHAPE = 0.2
+#: The range of the priors' rates and scale, beyond which the draws leave float range.
+PRIOR_SCALE_RANGE = (1e-30, 1e30)
+
 
 def logit(p: np.ndarray) -> np.ndarray:
     """``log(p / (1 - p))`` of ``p`` clipped to ``[CLIP, 1 - CLIP]``."""
@@ -214,6 +222,10 @@ class DMMMEN(Params):
         ridge part, L; rate V / 2). The paper's text and its authors' code disagree on
         which of the shapes 1 and 4 goes with which; here lambda1 gets 1 and lambda2
         gets 4, so the ridge part is the stronger a priori.
+
+        The shapes of sigma and the lambdas must be at least 0.2 (below, the prior's
+        Gamma draws underflow to 0), and the rates and ``sigma_scale`` lie in
+        [1e-30, 1e30].
     checkpoint : path-like, optional
         A ``.npz`` file the chains are saved to every ``checkpoint_every`` sweeps (and
         on Ctrl-C), atomically. A fit with the same settings, data and int
@@ -390,6 +402,7 @@ class DMMMEN(Params):
         }
         # Finite too: an infinite shape or scale fitted silently or failed in numpy.
         hyper = {name: check_number(value, name=name) for name, value in hyper.items()}
+        _check_prior_range(hyper)
         return ChainSettings(
             n_components=J,
             n_priors=K,
@@ -1720,3 +1733,21 @@ def _fit_local(
     residual = float(np.sum((y_c - design @ shown) ** 2))
     r2 = _r2_of_sums(residual, float(np.sum(y_c**2)), weighed)
     return _LocalFit(shown[1:], r2, posterior.rhat, x_mean, y_mean, shown)
+
+
+def _check_prior_range(hyper: dict[str, float]) -> None:
+    """Refuse priors whose draws leave float range: they failed deep in the sampler
+    (numpy's ``wald`` with a mean of 0, a division by 0) or stored infinities."""
+    for name in ("sigma_shape", "lambda1_shape", "lambda2_shape"):
+        if hyper[name] < MIN_PRIOR_SHAPE:
+            raise ValueError(
+                f"{name} must be at least {MIN_PRIOR_SHAPE:g}, got {hyper[name]!r}: below "
+                "it the prior's Gamma draws underflow to 0, which the sampler divides by"
+            )
+    low, high = PRIOR_SCALE_RANGE
+    for name in ("alpha_rate", "sigma_scale", "lambda_rate"):
+        if not low <= hyper[name] <= high:
+            raise ValueError(
+                f"{name} must be between {low:g} and {high:g}, got {hyper[name]!r}: "
+                "beyond them the prior's draws leave float range"
+            )

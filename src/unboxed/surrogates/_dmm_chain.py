@@ -126,6 +126,9 @@ class Posterior:
         return cls(**values)
 
 
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
 class Draws:
     """Preallocated draws of one chain."""
 
@@ -145,7 +148,10 @@ class Draws:
 
     def record(self, state: State, log_lik: float) -> None:
         i = self.count
-        self.z[i], self.log_pi[i], self.beta[i] = state.z, state.log_pi, state.beta
+        self.z[i], self.log_pi[i] = state.z, state.log_pi
+        # An empty component's coefficients come from its prior, which under vague
+        # priors can pass float32's range; they are kept at its edge, not as inf.
+        self.beta[i] = np.clip(state.beta, -FLOAT32_MAX, FLOAT32_MAX)
         self.sigma2[i], self.c[i], self.alpha[i] = state.sigma2, state.c, state.alpha
         self.lambdas[i] = np.stack([state.lam1[state.c], state.lam2[state.c]], axis=1)
         self.log_lik[i] = log_lik
