@@ -179,6 +179,9 @@ def test_a_damaged_checkpoint_is_a_clear_error(digits, tmp_path):
         lambda record, tensors: record["state"].update(test_accuracy=[]),  # an IndexError
         lambda record, tensors: record["state"].pop("test_accuracy"),  # a KeyError
         lambda record, tensors: tensors["model.fc1.weight"].fill_(float("nan")),
+        # Cast to float without a word by load_state_dict, then saved as the model.
+        lambda record, tensors: tensors.update({"model.fc1.weight": torch.ones(8, 64).int()}),
+        lambda record, tensors: tensors.update(stray=torch.zeros(1)),  # read as nothing
     ],
 )
 def test_a_tampered_checkpoint_is_refused(digits, tmp_path, tamper):

@@ -423,6 +423,7 @@ def restore_training_state(
             raise ValueError(f"its epoch {state['epoch']} does not fit its optimizer state")
         extra = {k[6:]: v for k, v in tensors.items() if k.startswith("extra.")}
         kept = None if read_extra is None else read_extra(extra, state)
+        _check_model_tensors(tensors, model)
         model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
         optim_state: dict[int, dict[str, torch.Tensor]] = {}
         for key, value in tensors.items():
@@ -439,6 +440,23 @@ def restore_training_state(
     except (KeyError, RuntimeError, ValueError, TypeError, FloatingPointError) as err:
         _put_back(before, model, optimizer, generator)
         raise ValueError(f"{path} is a damaged training checkpoint: {err}") from err
+
+
+def _check_model_tensors(tensors: dict[str, torch.Tensor], model: nn.Module) -> None:
+    """Refuse tensors no training checkpoint holds, and model tensors of another dtype
+    than the model's: ``load_state_dict`` casts them silently (int weights became
+    floats) and the saved model then held what no save had written."""
+    unknown = [
+        key
+        for key in tensors
+        if key != "generator" and not key.startswith(("model.", "optim.", "extra."))
+    ]
+    if unknown:
+        raise ValueError(f"it holds tensors no training checkpoint has: {sorted(unknown)}")
+    for name, value in model.state_dict().items():
+        saved = tensors.get(f"model.{name}")
+        if saved is not None and saved.dtype != value.dtype:
+            raise ValueError(f"its model tensor {name} is {saved.dtype}, not {value.dtype}")
 
 
 #: What Adam keeps for each parameter once it has stepped: every loop here uses Adam.
