@@ -470,3 +470,63 @@ def test_a_data_set_takes_bool_labels_as_classes_0_and_1():
     data = Dataset("flags", X, y, X, y[::-1], ("no", "yes"), ("a", "b"))
     assert data.y_train.dtype == np.int64 and data.y_train.tolist() == [1, 0, 1, 0]
     assert data.y_test.tolist() == [0, 1, 0, 1]
+
+
+def test_breast_cancer_maps_back_to_sklearns_raw_rows():
+    from sklearn.datasets import load_breast_cancer
+
+    ds = load_dataset("breast-cancer")
+    raw = load_breast_cancer().data
+    train, test = stratified_split(load_breast_cancer().target, test_fraction=0.2, seed=0)
+    # float32 rows: the raw values (up to 4,254) come back to float32's precision
+    np.testing.assert_allclose(ds.to_raw(ds.X_train), raw[train], rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(ds.to_raw(ds.X_test), raw[test], rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(ds.feature_mean, raw[train].mean(axis=0))
+    # one value per feature named: 0 is the training mean, 1 one std above it
+    features = np.array([22, 22, 4])  # worst perimeter twice, mean smoothness
+    expected = ds.feature_mean[features] + np.array([0.0, 1.0, -2.0]) * ds.feature_scale[features]
+    np.testing.assert_allclose(ds.to_raw([0.0, 1.0, -2.0], features), expected)
+
+
+def test_data_in_their_own_units_record_no_standardization(digits, planted):
+    for ds in (digits, planted, load_dataset("moons")):
+        assert ds.feature_mean is None and ds.feature_scale is None
+    with pytest.raises(ValueError, match="'planted' records no standardization"):
+        planted.to_raw(planted.X_test)
+
+
+@pytest.mark.parametrize(
+    "fields, message",
+    [
+        ({"feature_mean": [0.0, 1.0]}, "feature_mean and feature_scale go together"),
+        ({"feature_scale": [1.0, 1.0]}, "feature_mean and feature_scale go together"),
+        ({"feature_mean": [0.0], "feature_scale": [1.0, 1.0]}, "feature_mean has 1 values; "),
+        ({"feature_mean": [0.0, 0.0], "feature_scale": [[1.0, 1.0]]}, "feature_scale must be 1-d"),
+        ({"feature_mean": [0.0, np.nan], "feature_scale": [1.0, 1.0]}, "feature_mean contains"),
+        ({"feature_mean": [0.0, 0.0], "feature_scale": [1.0, 0.0]}, "must be > 0 in every"),
+        ({"feature_mean": [0.0, 0.0], "feature_scale": [1.0, -2.0]}, "got -2"),
+    ],
+)
+def test_a_dataset_refuses_a_standardization_that_does_not_fit(fields, message):
+    from unboxed.data import Dataset
+
+    X, y = np.zeros((4, 2)), np.array([0, 1, 0, 1])
+    with pytest.raises(ValueError, match=message):
+        Dataset("t", X, y, X, y, ("a", "b"), ("u", "v"), **fields)
+
+
+def test_to_raw_refuses_values_that_fit_no_feature():
+    from unboxed.data import Dataset
+
+    X, y = np.zeros((4, 2)), np.array([0, 1, 0, 1])
+    scaling = {"feature_mean": [10, 20], "feature_scale": [2, 4]}
+    ds = Dataset("t", X, y, X, y, ("a", "b"), ("u", "v"), **scaling)
+    np.testing.assert_array_equal(ds.to_raw([[1.0, -1.0]]), [[12.0, 16.0]])
+    with pytest.raises(ValueError, match=r"values has shape \(3,\); expected rows of 2 features"):
+        ds.to_raw([1.0, 2.0, 3.0])
+    with pytest.raises(ValueError, match=r"values has shape \(2,\) and features \(1,\)"):
+        ds.to_raw([1.0, 2.0], [1])
+    with pytest.raises(ValueError, match=r"features must be a vector of feature indices in \[0, 2"):
+        ds.to_raw([1.0], [2])
+    with pytest.raises(ValueError, match="values contains NaN"):
+        ds.to_raw([np.nan, 1.0])

@@ -45,6 +45,11 @@ class Dataset:
         For synthetic data, the indices of the features the label depends on; None
         for real data, whose ground truth is unknown.
     description : str
+    feature_mean, feature_scale : ndarray of shape (n_features,) or None
+        For data stored standardized, ``(raw - feature_mean) / feature_scale`` per
+        feature: the rows the models read are in standard units, and
+        :meth:`to_raw` gives a person the data's own. Both None (the default) for
+        data stored in their own units.
     """
 
     name: str
@@ -57,6 +62,8 @@ class Dataset:
     image_shape: tuple[int, int] | None = None
     support: np.ndarray | None = None
     description: str = ""
+    feature_mean: np.ndarray | None = None
+    feature_scale: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         if len(self.class_names) < 2:
@@ -84,6 +91,71 @@ class Dataset:
                 self.support, n_features=self.n_features, name="support"
             )
             object.__setattr__(self, "support", support)
+        self._check_standardization()
+
+    def _check_standardization(self) -> None:
+        """``feature_mean`` and ``feature_scale``: both or neither, one finite number per
+        feature, the scales above 0 (a raw value is ``mean + scale * value``)."""
+        if (self.feature_mean is None) != (self.feature_scale is None):
+            raise ValueError(
+                "feature_mean and feature_scale go together: give both, or neither for "
+                "data stored in their own units"
+            )
+        for field in ("feature_mean", "feature_scale"):
+            value = getattr(self, field)
+            if value is None:
+                continue
+            arr = check_array(value, name=field, ndim=1, allow_empty=True)
+            if arr.shape != (self.n_features,):
+                raise ValueError(
+                    f"{field} has {arr.size} values; expected one per feature, {self.n_features}"
+                )
+            if field == "feature_scale" and not np.all(arr > 0):
+                raise ValueError(f"feature_scale must be > 0 in every feature, got {arr.min():g}")
+            object.__setattr__(self, field, arr)
+
+    def to_raw(self, values: object, features: object = None) -> np.ndarray:
+        """Standardized values in the data's raw units: ``mean + scale * value``.
+
+        Parameters
+        ----------
+        values : array-like
+            Rows of shape ``(..., n_features)``; or, with ``features``, a vector of
+            single values (a tree's thresholds).
+        features : array-like of int, optional
+            The feature of each entry of ``values``, a vector as long as it.
+
+        Returns
+        -------
+        ndarray of float64
+            ``values``' shape, in raw units.
+
+        Raises
+        ------
+        ValueError
+            If the data set records no standardization (``feature_scale`` is None), or
+            ``values`` and ``features`` do not fit it.
+        """
+        if self.feature_mean is None or self.feature_scale is None:
+            raise ValueError(
+                f"{self.name!r} records no standardization (feature_scale is None): its "
+                "values are in its own units already"
+            )
+        values = check_array(values, name="values", ndim=None, allow_empty=True)
+        if features is None:
+            if values.ndim == 0 or values.shape[-1] != self.n_features:
+                raise ValueError(
+                    f"values has shape {values.shape}; expected rows of {self.n_features} "
+                    "features, or pass the feature of each value"
+                )
+            return self.feature_mean + self.feature_scale * values
+        features = check_feature_indices(features, n_features=self.n_features, name="features")
+        if values.shape != features.shape:
+            raise ValueError(
+                f"values has shape {values.shape} and features {features.shape}; "
+                "expected one feature per value"
+            )
+        return self.feature_mean[features] + self.feature_scale[features] * values
 
     @property
     def n_features(self) -> int:

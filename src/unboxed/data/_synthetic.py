@@ -43,6 +43,8 @@ def load_breast_cancer(path: str | os.PathLike | None = None) -> Dataset:
     raw units span five orders of magnitude (smoothness near 0.1, area up to 4,254),
     and the tools' defaults read one scale: a fill of 0 (now the training mean, the
     natural "feature switched off"), DMM-MEN's prior, one noise level for all.
+    ``feature_mean`` and ``feature_scale`` keep those statistics, so that
+    :meth:`Dataset.to_raw` gives a person the raw units back.
     """
     from sklearn.datasets import load_breast_cancer as sk_breast_cancer
 
@@ -60,6 +62,8 @@ def load_breast_cancer(path: str | os.PathLike | None = None) -> Dataset:
         split,
         X_train=((split.X_train - mean) / scale).astype(np.float32),
         X_test=((split.X_test - mean) / scale).astype(np.float32),
+        feature_mean=mean,
+        feature_scale=scale,
         description="sklearn's Wisconsin diagnostic breast cancer (569 rows, 30 features), "
         "each standardized by the training split's mean and std; stratified 80/20 split",
     )
