@@ -483,3 +483,71 @@ def test_auto_needs_two_held_out_rows(planted, planted_blackbox):
     assert TreeSurrogate(planted_blackbox, max_depth=2, random_state=0).fit(X).fidelity_.n == 1
     with pytest.raises(ValueError, match="needs at least 2 held-out rows"):
         TreeSurrogate(planted_blackbox, max_depth="auto", random_state=0).fit(X)
+
+
+def _rules_predict(rules, names, X):
+    """Classify the rows of ``X`` by reading ``export_text``'s rules as a person would:
+    each ``name <= t`` line and its ``name > t`` twin guard the lines below them."""
+    import re
+
+    column = {name: j for j, name in enumerate(names)}
+    lines = rules.splitlines()
+    predicted = []
+    for x in X:
+        depth, i = 0, 0
+        while True:
+            text = lines[i].split("|--- ", 1)[1]
+            if text.startswith("class: "):
+                predicted.append(text[len("class: ") :])
+                break
+            name, op, t = re.fullmatch(r"(.+) (<=|> ) +(\S+)", text).groups()
+            if (x[column[name]] <= float(t)) == (op == "<="):
+                depth, i = depth + 1, i + 1  # this branch: the next line opens it
+            else:  # the twin line, the next one at this depth
+                prefix = lines[i].split("|--- ", 1)[0]
+                i = next(
+                    k for k in range(i + 1, len(lines)) if lines[k].startswith(prefix + "|--- ")
+                )
+    return np.array(predicted)
+
+
+def test_rules_in_raw_units_classify_the_raw_rows_as_the_tree_does_the_standardized():
+    # breast-cancer is stored standardized; its rules read in micrometres and the like
+    from sklearn.linear_model import LogisticRegression
+
+    from unboxed import load_dataset
+
+    cancer = load_dataset("breast-cancer")
+    box = BlackBox.from_sklearn(LogisticRegression(C=0.1).fit(cancer.X_train, cancer.y_train))
+    tree = TreeSurrogate(box, max_depth=3, random_state=0, verbose=False).fit(cancer.X_train)
+    names = cancer.feature_names
+    raw_rules = tree.export_text(feature_names=names, decimals=10, unscale=cancer.to_raw)
+    standard_rules = tree.export_text(feature_names=names, decimals=10)
+    assert raw_rules != standard_rules
+    expected = np.array([box.class_name(c) for c in tree.predict(cancer.X_test)])
+    np.testing.assert_array_equal(_rules_predict(standard_rules, names, cancer.X_test), expected)
+    raw_rows = cancer.to_raw(cancer.X_test)
+    np.testing.assert_array_equal(_rules_predict(raw_rules, names, raw_rows), expected)
+    # each split's threshold, mean + scale * t of its own feature, at 3 decimals
+    t = tree.tree_.tree_
+    j = t.feature[0]
+    root = cancer.feature_mean[j] + cancer.feature_scale[j] * t.threshold[0]
+    assert tree.export_text(feature_names=names, unscale=cancer.to_raw).startswith(
+        f"|--- {names[j]} <= {root:.3f}\n"
+    )
+    assert tree.tree_.tree_.threshold[0] == t.threshold[0]  # the tree itself is unchanged
+
+
+def test_unscale_that_returns_no_threshold_per_split_is_refused(planted, planted_blackbox):
+    fitted = TreeSurrogate(planted_blackbox, max_depth=2, random_state=0).fit(planted.X_test)
+    n_splits = int((fitted.tree_.tree_.feature >= 0).sum())
+    with pytest.raises(TypeError, match="unscale must be a callable, got ndarray"):
+        fitted.export_text(unscale=np.ones(3))
+    with pytest.raises(
+        ValueError, match=f"unscale returned 1 thresholds for the tree's {n_splits}"
+    ):
+        fitted.export_text(unscale=lambda t, f: t[:1])
+    with pytest.raises(ValueError, match="unscale's thresholds contains NaN"):
+        fitted.export_text(unscale=lambda t, f: t * np.nan)
+    identity = fitted.export_text(unscale=lambda t, f: t)
+    assert identity == fitted.export_text()

@@ -12,7 +12,7 @@ number of nodes on each sample's decision path.
 from __future__ import annotations
 
 import numbers
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -294,7 +294,13 @@ class TreeSurrogate(Params):
         X = self._check_X(X)
         return path_length(self.tree_, X)
 
-    def export_text(self, *, feature_names: Sequence[str] | None = None, decimals: int = 3) -> str:
+    def export_text(
+        self,
+        *,
+        feature_names: Sequence[str] | None = None,
+        decimals: int = 3,
+        unscale: Callable[[np.ndarray, np.ndarray], object] | None = None,
+    ) -> str:
         """The tree's rules as indented text (scikit-learn's ``export_text``).
 
         Parameters
@@ -304,6 +310,14 @@ class TreeSurrogate(Params):
             ``feature_names``, or ``feature_0``, ... when it has none.
         decimals : int, default=3
             Decimal places of the thresholds, at least 0.
+        unscale : callable, optional
+            Maps the thresholds to the units a person reads, for a tree of
+            standardized features: called as ``unscale(thresholds, features)`` with
+            the split nodes' thresholds and the feature each splits, it returns the
+            thresholds to print, one each (:meth:`unboxed.data.Dataset.to_raw` is
+            one). It must keep each feature's order, as ``mean + scale * t`` with
+            ``scale > 0`` does, so that a rule reads as the tree decides. By default
+            the thresholds print as the tree learnt them.
 
         Returns
         -------
@@ -325,6 +339,32 @@ class TreeSurrogate(Params):
             )
         # The tree learnt column indices; a person reads the model's own names.
         labels = [self.blackbox.class_name(c) for c in self.tree_.classes_]
+        tree = self.tree_ if unscale is None else self._unscaled(unscale)
         return export_text(
-            self.tree_, feature_names=names, class_names=labels, decimals=decimals, max_depth=1000
+            tree, feature_names=names, class_names=labels, decimals=decimals, max_depth=1000
         )
+
+    def _unscaled(self, unscale: Callable[[np.ndarray, np.ndarray], object]) -> Any:
+        """A copy of ``tree_`` whose split thresholds are ``unscale``'s; only for
+        :meth:`export_text`, which reads the thresholds from the tree itself."""
+        import copy
+
+        if not callable(unscale):
+            raise TypeError(f"unscale must be a callable, got {type(unscale).__name__}")
+        tree = copy.deepcopy(self.tree_)
+        splits = tree.tree_.feature >= 0  # leaves have no feature (-2)
+        features = tree.tree_.feature[splits]
+        thresholds = check_array(
+            unscale(tree.tree_.threshold[splits], features),
+            name="unscale's thresholds",
+            ndim=1,
+            allow_empty=True,
+        )
+        if thresholds.shape != features.shape:
+            raise ValueError(
+                f"unscale returned {thresholds.size} thresholds for the tree's "
+                f"{features.size} splits; expected one each"
+            )
+        # threshold is a view of the copy's nodes: writing it changes what export_text reads.
+        tree.tree_.threshold[splits] = thresholds
+        return tree
