@@ -804,6 +804,8 @@ def test_approximate_by_a_tree_writes_its_rules_and_prints_its_fidelity(
     tree = TreeSurrogate(blackbox, max_depth=3, random_state=0, verbose=False)
     tree.fit(digits.X_train[:1000])
     assert out.read_text() == tree.export_text(feature_names=digits.feature_names)
+    # digits are stored in their own units: no word of raw units
+    assert f"rules written to {out}\nfigures written to" in printed
     assert "tree of depth 3 with" in printed
     assert f"on the test rows: {tree.fidelity(digits.X_test)}" in printed
     truth = agreement(tree.predict(digits.X_test), digits.y_test)
@@ -812,6 +814,35 @@ def test_approximate_by_a_tree_writes_its_rules_and_prints_its_fidelity(
     assert record["depth"] == 3 and record["leaves"] == tree.n_leaves_
     assert record["fidelity"] == json.loads(json.dumps(tree.fidelity(digits.X_test).as_dict()))
     assert record["accuracy"]["mean"] == truth.mean
+
+
+def test_approximate_by_a_tree_writes_a_standardized_tables_rules_in_raw_units(tmp_path, capsys):
+    """breast-cancer is stored standardized: its rules read `worst perimeter <= 0.223`,
+    in standard deviations, where a doctor reads micrometres."""
+    cancer = load_dataset("breast-cancer")
+    model = zoo.build("mlp", input_shape=cancer.input_shape, n_classes=2, widths=(8,))
+    zoo.train(model, cancer, epochs=3, verbose=False)
+    zoo.save(model, tmp_path / "mlp", metadata={"dataset": "breast-cancer"})
+    out, figures = tmp_path / "rules.txt", tmp_path / "tree.json"
+    options = ["--max-depth", "2", "--json", str(figures)]
+    assert _approximate(tmp_path / "mlp", out, *options) == 0
+    printed = capsys.readouterr().out
+    names = {"class_names": cancer.class_names, "feature_names": cancer.feature_names}
+    blackbox = zoo.as_blackbox(model, **names)
+    tree = TreeSurrogate(blackbox, max_depth=2, random_state=0, verbose=False)
+    tree.fit(cancer.X_train)
+    rules = out.read_text()
+    assert rules == tree.export_text(feature_names=cancer.feature_names, unscale=cancer.to_raw)
+    assert rules != tree.export_text(feature_names=cancer.feature_names)
+    units = "(thresholds in the data's raw units; the model reads them standardized)"
+    assert f"rules written to {out} {units}" in printed
+    # the rules' units change no figure: the tree is the one that reads standardized rows
+    fidelity = tree.fidelity(cancer.X_test)
+    assert f"on the test rows: {fidelity}" in printed
+    record = json.loads(figures.read_text())
+    keys = {"command", "surrogate", "dataset", "depth", "leaves", "path_length"}
+    assert set(record) == keys | {"fidelity", "accuracy"}
+    assert record["fidelity"] == json.loads(json.dumps(fidelity.as_dict()))
 
 
 def test_approximate_by_dmm_men_saves_insights_and_tests_them_per_class(

@@ -879,7 +879,13 @@ def _approximate_by_tree(
     tree = TreeSurrogate(
         blackbox, max_depth=args.max_depth, random_state=args.seed, verbose=not args.quiet
     ).fit(X_train)
-    rules = tree.export_text(feature_names=dataset.feature_names)
+    # A standardized table's thresholds read in standard deviations; a person reads
+    # its own units (worst perimeter in micrometres, not 0.223).
+    raw = dataset.feature_scale is not None
+    rules = tree.export_text(
+        feature_names=dataset.feature_names, unscale=dataset.to_raw if raw else None
+    )
+    units = " (thresholds in the data's raw units; the model reads them standardized)"
     with atomic_write(out, "w") as handle:
         handle.write(rules)
     fidelity = tree.fidelity(dataset.X_test)
@@ -890,7 +896,7 @@ def _approximate_by_tree(
         f"{path_length:.1f} nodes\n"
         f"fidelity, its agreement with the model's class on the test rows: {fidelity}\n"
         f"its accuracy against the true labels: {accuracy}\n"
-        f"rules written to {out}"
+        f"rules written to {out}{units if raw else ''}"
     )
     _write_figures(
         args,
