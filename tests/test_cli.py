@@ -1373,6 +1373,28 @@ def test_examples_of_table_rows_draw_bars_named_as_the_data_set_on_one_axis(
     assert len(bars) >= 3  # a query and its counterfactuals
     assert {tuple(t.get_text() for t in ax.get_yticklabels()) for ax in bars} == {("x1", "x2")}
     assert len({ax.get_xlim() for ax in bars}) == 1
+    assert {ax.get_xlabel() for ax in bars} == {"input"}  # moons is in its own units
+
+
+def test_examples_of_a_standardized_table_say_their_bars_are_standardized(
+    monkeypatch, tmp_path, capsys
+):
+    import unboxed._io
+
+    cancer = load_dataset("breast-cancer")
+    model = zoo.build("mlp", input_shape=cancer.input_shape, n_classes=2, widths=(8,))
+    zoo.train(model, cancer, epochs=3, verbose=False)
+    zoo.save(model, tmp_path / "mlp", metadata={"dataset": "breast-cancer"})
+    drawn = {}
+    monkeypatch.setattr(unboxed._io, "save_figure", lambda fig, to, **k: drawn.update({to: fig}))
+    options = ["--kinds", "counterfactuals", "--rows", "0:2", "--n", "2", "--k-x", "4", "--plot"]
+    assert _examples(tmp_path / "mlp", tmp_path / "found", *options) == 0
+    [figure] = drawn.values()
+    bars = [ax for ax in figure.axes if ax.patches]
+    assert len(bars) >= 3  # a query and its counterfactuals
+    assert {ax.get_xlabel() for ax in bars} == {"input (std)"}
+    title = "counterfactuals (mined): bars in standard deviations from the training mean"
+    assert figure.get_suptitle() == title
 
 
 def test_examples_reads_the_last_hidden_layer_of_an_mlp(tmp_path, capsys, planted):
