@@ -7,6 +7,7 @@ import math
 import multiprocessing
 import os
 import platform
+import re
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -15,7 +16,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from unboxed import __version__, load_dataset, zoo
+from unboxed import Dataset, __version__, load_dataset, zoo
 from unboxed._io import _finite, array_digest, atomic_write, read_json
 from unboxed.zoo._train import weights_digest
 
@@ -67,16 +68,47 @@ def cached_model(arch: str, dataset_name: str) -> zoo.ZooModel:
     else:
         model, _ = train_zoo_model(arch, load_dataset(dataset_name), seed=0)
         zoo.save(model, folder, metadata={"dataset": dataset_name})
-    LOADED[key] = describe_model(model, dataset_name)
+    record_model(key, model, dataset_name)
     os.environ[LOADED_ENV] = ",".join(sorted(set(LOADED) | _loaded_by_main()))
     return model
+
+
+def record_model(
+    key: str, model: zoo.ZooModel, dataset: str | Dataset, folder: Path | None = None
+) -> dict[str, Any]:
+    """Put the description of a network a benchmark measured into ``LOADED``.
+
+    :func:`cached_model` does this for the seed-0 zoo models; a script that trains or
+    loads networks of its own (CLIME's MLPs and students) calls it for each of them.
+
+    Parameters
+    ----------
+    key : str
+        The network's name in the results files: its folder's name in ``CACHE``.
+    model : ZooModel
+        The network.
+    dataset : str or Dataset
+        The data set it was trained on (a name for ``unboxed.load_dataset``, or the
+        data set itself when it is a script's own).
+    folder : Path, optional
+        Where its test accuracy is kept; ``CACHE / key`` by default.
+
+    Returns
+    -------
+    dict
+        Its description, as :func:`describe_model` gives it.
+    """
+    LOADED[key] = describe_model(model, dataset, CACHE / key if folder is None else folder)
+    return LOADED[key]
 
 
 def _loaded_by_main() -> set[str]:
     return set(filter(None, os.environ.get(LOADED_ENV, "").split(",")))
 
 
-def describe_model(model: zoo.ZooModel, dataset_name: str) -> dict[str, Any]:
+def describe_model(
+    model: zoo.ZooModel, dataset: str | Dataset, folder: Path | None = None
+) -> dict[str, Any]:
     """Which network a benchmark measured, to tell two seed-0 models apart.
 
     The same seed gives other weights on another thread count, machine or package
@@ -86,8 +118,12 @@ def describe_model(model: zoo.ZooModel, dataset_name: str) -> dict[str, Any]:
     ----------
     model : ZooModel
         A zoo classifier, as :func:`cached_model` returns it.
-    dataset_name : str
-        The data set it was trained on, a name for ``unboxed.load_dataset``.
+    dataset : str or Dataset
+        The data set it was trained on: a name for ``unboxed.load_dataset``, or the
+        data set itself.
+    folder : Path, optional
+        The folder that keeps its test accuracy; by default that of the seed-0 zoo
+        model, ``CACHE / "<arch>-<data set>"``.
 
     Returns
     -------
@@ -97,25 +133,31 @@ def describe_model(model: zoo.ZooModel, dataset_name: str) -> dict[str, Any]:
         file's bytes, so that it does not depend on how or where the model was saved;
         ``n_parameters``; ``test_accuracy`` on the data set's whole test split of
         ``n_test`` images. The accuracy is computed once per digest and kept in
-        ``ACCURACY_FILE`` in the model's cache folder.
+        ``ACCURACY_FILE`` in ``folder``.
     """
     if not isinstance(model, zoo.ZooModel):
         raise TypeError(f"model must be a zoo classifier (a ZooModel), got {type(model).__name__}")
+    if not isinstance(dataset, str | Dataset):
+        raise TypeError(
+            f"dataset must be a data set's name or a Dataset, got {type(dataset).__name__}"
+        )
+    data = load_dataset(dataset) if isinstance(dataset, str) else dataset
+    if folder is None:
+        folder = CACHE / f"{model.config['architecture']}-{data.name}"
     digest = weights_digest(model)
-    accuracy = _test_accuracy(model, load_dataset(dataset_name), digest)
+    accuracy = _test_accuracy(model, data, digest, folder / ACCURACY_FILE)
     return {
         "arch": model.config["architecture"],
-        "dataset": dataset_name,
+        "dataset": data.name,
         "weights_sha256": digest,
         "n_parameters": sum(p.numel() for p in model.parameters()),
         **accuracy,
     }
 
 
-def _test_accuracy(model: zoo.ZooModel, dataset: Any, digest: str) -> dict[str, Any]:
-    """``test_accuracy`` and ``n_test`` of ``model``, read from its cache folder when a
-    valid record of these weights on this test split is there, else computed and kept."""
-    path = CACHE / f"{model.config['architecture']}-{dataset.name}" / ACCURACY_FILE
+def _test_accuracy(model: zoo.ZooModel, dataset: Any, digest: str, path: Path) -> dict[str, Any]:
+    """``test_accuracy`` and ``n_test`` of ``model``, read from ``path`` when a valid
+    record of these weights on this test split is there, else computed and kept."""
     key = {"weights_sha256": digest, "test_sha256": array_digest(dataset.X_test, dataset.y_test)}
     cached = _read_accuracy(path, key, int(dataset.y_test.size))
     if cached is not None:
@@ -145,26 +187,47 @@ def _read_accuracy(path: Path, key: dict[str, str], n_test: int) -> dict[str, An
     return {"test_accuracy": accuracy, "n_test": n_test}
 
 
-def keep_models(name: str, keys: list[str]) -> None:
-    """Put the networks of ``keys`` named by the last ``<name>.json`` into ``KEPT``: a
-    run that keeps some of that file's figures keeps the record of their networks too
-    (files written before networks were recorded name none)."""
-    previous = RESULTS / f"{name}.json"
+def keep_models(name: str, keys: list[str], source: Path | None = None) -> None:
+    """Put the networks of ``keys`` named by the last ``<name>.json`` (or by the results
+    file ``source``) into ``KEPT``: a run that keeps some of that file's figures keeps
+    the record of their networks too (files written before networks were recorded name
+    none)."""
+    previous = RESULTS / f"{name}.json" if source is None else source
     models = json.loads(previous.read_text()).get("models", {}) if previous.exists() else {}
-    KEPT.update({key: models[key] for key in keys if key in models})
+    # A key's "(kept figures)" networks too: which figures they are behind is not
+    # recorded, and a kept figure may be one of theirs.
+    for listed, model in models.items():
+        if network_key(listed) in keys:
+            _add_network(KEPT, network_key(listed), model)
 
 
 def models_used() -> dict[str, dict[str, Any]]:
     """The networks behind a results file's figures: those loaded in this run, and those
-    of figures kept from an earlier run, under ``<key> (kept figures)`` where a kept
-    network differs from the one loaded now."""
+    of figures kept from an earlier run, under ``<key> (kept figures)`` (then ``(kept
+    figures 2)``...) where a kept network differs from one already named by its key."""
     models = dict(LOADED)
-    for key, kept in KEPT.items():
-        if key not in models:
-            models[key] = kept
-        elif kept.get("weights_sha256") != models[key]["weights_sha256"]:
-            models[f"{key} (kept figures)"] = kept
+    for name, kept in KEPT.items():
+        _add_network(models, network_key(name), kept)
     return models
+
+
+_KEPT_MARK = re.compile(r" \(kept figures(?: \d+)?\)$")
+
+
+def network_key(name: str) -> str:
+    """A network's ``<arch>-<data set>`` (or folder) key: ``name`` without the mark of
+    a network of kept figures."""
+    return _KEPT_MARK.sub("", name)
+
+
+def _add_network(models: dict[str, dict[str, Any]], key: str, model: dict[str, Any]) -> None:
+    """Add ``model`` under ``key``, unless those weights are there under ``key`` already;
+    another network of the same key goes under a "(kept figures)" name of its own."""
+    same_key = [known for name, known in models.items() if network_key(name) == key]
+    if any(known.get("weights_sha256") == model.get("weights_sha256") for known in same_key):
+        return
+    mark = {0: "", 1: " (kept figures)"}.get(len(same_key), f" (kept figures {len(same_key)})")
+    models[key + mark] = model
 
 
 def train_zoo_model(arch: str, dataset: Any, seed: int) -> tuple[zoo.ZooModel, Any]:
@@ -221,10 +284,16 @@ def with_models(markdown: str, models: dict[str, dict[str, Any]]) -> str:
     if not models:
         return markdown
     lines = ["Networks (weights: SHA-256 of the tensors, first 12 hex digits):", ""]
-    for key, model in models.items():
-        kept = " (kept figures)" if key.endswith("(kept figures)") else ""
+    for name, model in models.items():
+        key = network_key(name)
+        kept = " (kept figures)" if name != key else ""
+        network = f"{model['arch']} on {model['dataset']}"
+        # A script's own network (CLIME's) is named by its folder, as several of them
+        # share an architecture and data set.
+        if key != f"{model['arch']}-{model['dataset']}":
+            network = f"{key} ({network})"
         lines.append(
-            f"- {model['arch']} on {model['dataset']}{kept}: weights sha256 "
+            f"- {network}{kept}: weights sha256 "
             f"{model['weights_sha256'][:12]}, test accuracy {model['test_accuracy']:.4f}"
         )
     title, _, rest = markdown.partition("\n")

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import shutil
+
 import numpy as np
 import pytest
 import torch
 from sklearn.linear_model import LogisticRegression
 
-from tests.helpers import PLANTED_COLUMNS
+from tests.helpers import BENCHMARK_TRAINING, PLANTED_COLUMNS, benchmarks_common
 from unboxed import BlackBox, load_dataset, zoo
 
 torch.set_num_threads(2)
@@ -63,3 +65,35 @@ def planted_named_blackbox(planted_frame_logreg):
 @pytest.fixture()
 def rng():
     return np.random.default_rng(0)
+
+
+@pytest.fixture(scope="session")
+def benchmark_models(tmp_path_factory):
+    """A folder with the tiny MLP on digits that the benchmarks' ``cached_model`` trains
+    and saves (once: each test copies it)."""
+    common = benchmarks_common()
+    folder = tmp_path_factory.mktemp("trained")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(common, "CACHE", folder)
+        patch.setattr(common, "TRAINING", BENCHMARK_TRAINING)
+        patch.setattr(common, "LOADED", {})
+        patch.setenv(common.LOADED_ENV, "")
+        common.cached_model("mlp", "digits")
+    return folder
+
+
+@pytest.fixture
+def benchmark_cache(benchmark_models, tmp_path, monkeypatch):
+    """For ``benchmarks/_common.py``: a model cache (holding the MLP, not its accuracy)
+    and results folder of their own, nothing loaded yet, and short trainings in place
+    of the benchmarks' long ones."""
+    common = benchmarks_common()
+    shutil.copytree(benchmark_models / "mlp-digits", tmp_path / "models" / "mlp-digits")
+    (tmp_path / "models" / "mlp-digits" / common.ACCURACY_FILE).unlink()
+    monkeypatch.setattr(common, "CACHE", tmp_path / "models")
+    monkeypatch.setattr(common, "RESULTS", tmp_path / "results")
+    monkeypatch.setattr(common, "LOADED", {})
+    monkeypatch.setattr(common, "KEPT", {})
+    monkeypatch.setenv(common.LOADED_ENV, "")  # restored (unset) after the test
+    monkeypatch.setattr(common, "TRAINING", BENCHMARK_TRAINING)
+    return tmp_path / "models"

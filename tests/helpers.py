@@ -3,17 +3,70 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
+import importlib.util
 import json
 import os
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
+from unboxed import load_dataset, zoo
 from unboxed.data import _fashion_mnist, _mnist
 
 #: Column names for ``planted`` as a DataFrame: unlike ``planted.feature_names``, they
 #: can reach an explanation only through the model.
 PLANTED_COLUMNS = tuple(f"column {j}" for j in range(20))
+
+
+def load_benchmark(name: str, common=None):
+    """``benchmarks/<name>.py``, loaded from its file: the benchmarks folder on sys.path
+    would let its scripts (clime, jgmm) shadow other modules for the whole session. A
+    script's ``from _common import ...`` reads ``common`` (a module this loaded)."""
+    path = Path(__file__).parents[1] / "benchmarks" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(f"_benchmarks_{name.lstrip('_')}", path)
+    module = importlib.util.module_from_spec(spec)
+    saved = sys.modules.get("_common")
+    if common is not None:
+        sys.modules["_common"] = common
+    try:
+        spec.loader.exec_module(module)
+    finally:
+        if saved is None:
+            sys.modules.pop("_common", None)
+        else:
+            sys.modules["_common"] = saved
+    return module
+
+
+@functools.cache
+def benchmarks_common():
+    """``benchmarks/_common.py``, loaded once for every test that uses it."""
+    return load_benchmark("_common")
+
+
+#: Short trainings in place of the benchmarks' long ones (``_common.TRAINING``).
+BENCHMARK_TRAINING = {
+    ("mlp", "digits"): {"epochs": 2, "lr": 1e-2},
+    ("mlp", "moons"): {"epochs": 1, "lr": 1e-2},
+}
+
+
+def digits_accuracy(model):
+    """A zoo model's accuracy on digits' test split, computed here."""
+    digits = load_dataset("digits")
+    return float(np.mean(zoo.as_blackbox(model).predict(digits.X_test) == digits.y_test))
+
+
+def retrain_benchmark_model(cache, key):
+    """Save other weights under ``key``, as a rerun of the training elsewhere would."""
+    model = zoo.load(cache / key)
+    with torch.no_grad():
+        model.fc1.weight[0, 0] += 1e-3
+    zoo.save(model, cache / key)
 
 
 def assert_same_result(loaded, saved):

@@ -2,31 +2,18 @@
 results file names the networks its figures were measured on."""
 
 import builtins
-import importlib.util
 import io
 import json
 import re
-import shutil
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
-from unboxed import load_dataset, zoo
+from tests.helpers import benchmarks_common, digits_accuracy, retrain_benchmark_model
+from unboxed import zoo
 
-
-def _load_common():
-    """benchmarks/_common.py, loaded from its file: the benchmarks folder on sys.path
-    would let its scripts (clime, jgmm) shadow other modules for the whole session."""
-    path = Path(__file__).parents[1] / "benchmarks" / "_common.py"
-    spec = importlib.util.spec_from_file_location("_benchmarks_common", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-_common = _load_common()
+_common = benchmarks_common()
 
 
 class _HalfThenCtrlC:
@@ -100,44 +87,10 @@ def test_an_interrupted_cache_write_keeps_the_earlier_cache(tmp_path, monkeypatc
 
 
 # ---------------------------------------------------------------- the networks used
-TRAINING = {
-    ("mlp", "digits"): {"epochs": 2, "lr": 1e-2},
-    ("mlp", "moons"): {"epochs": 1, "lr": 1e-2},
-}
-
-
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory):
-    """A folder with the tiny MLP on digits that cached_model trains and saves (once:
-    each test copies it)."""
-    folder = tmp_path_factory.mktemp("trained")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(_common, "CACHE", folder)
-        patch.setattr(_common, "TRAINING", TRAINING)
-        patch.setattr(_common, "LOADED", {})
-        patch.setenv(_common.LOADED_ENV, "")
-        _common.cached_model("mlp", "digits")
-    return folder
-
-
 @pytest.fixture
-def cache(trained, tmp_path, monkeypatch):
-    """A model cache (holding the MLP, not its accuracy) and results folder of their
-    own, nothing loaded yet, and short trainings in place of the benchmarks' long ones."""
-    shutil.copytree(trained / "mlp-digits", tmp_path / "models" / "mlp-digits")
-    (tmp_path / "models" / "mlp-digits" / _common.ACCURACY_FILE).unlink()
-    monkeypatch.setattr(_common, "CACHE", tmp_path / "models")
-    monkeypatch.setattr(_common, "RESULTS", tmp_path / "results")
-    monkeypatch.setattr(_common, "LOADED", {})
-    monkeypatch.setattr(_common, "KEPT", {})
-    monkeypatch.setenv(_common.LOADED_ENV, "")  # restored (unset) after the test
-    monkeypatch.setattr(_common, "TRAINING", TRAINING)
-    return tmp_path / "models"
-
-
-def _own_accuracy(model):
-    digits = load_dataset("digits")
-    return float(np.mean(zoo.as_blackbox(model).predict(digits.X_test) == digits.y_test))
+def cache(benchmark_cache):
+    """The model cache of tests/conftest.py's ``benchmark_cache``."""
+    return benchmark_cache
 
 
 def test_the_digest_follows_the_weights_not_the_file(cache, tmp_path):
@@ -154,13 +107,13 @@ def test_the_digest_follows_the_weights_not_the_file(cache, tmp_path):
     assert _common.describe_model(model, "digits")["weights_sha256"] != digest
 
 
-def test_the_description_names_the_network_and_its_own_accuracy(cache):
+def test_the_description_names_the_network_and_itsdigits_accuracy(cache):
     model = _common.cached_model("mlp", "digits")
     described = _common.describe_model(model, "digits")
     assert described["arch"] == "mlp" and described["dataset"] == "digits"
     assert described["n_parameters"] == 64 * 256 + 256 + 256 * 64 + 64 + 64 * 10 + 10
     assert described["n_test"] == 359
-    assert described["test_accuracy"] == pytest.approx(_own_accuracy(model), abs=1e-12)
+    assert described["test_accuracy"] == pytest.approx(digits_accuracy(model), abs=1e-12)
     assert 0.5 < described["test_accuracy"] < 1.0  # trained, not a constant
     assert _common.LOADED == {"mlp-digits": described}
     with pytest.raises(TypeError, match="model must be a zoo classifier .*, got Linear"):
@@ -185,7 +138,7 @@ def test_the_accuracy_is_computed_once_per_network(cache, monkeypatch):
     changed = _common.describe_model(model, "digits")
     record = json.loads((cache / "mlp-digits" / _common.ACCURACY_FILE).read_text())
     assert record["weights_sha256"] == changed["weights_sha256"] != described["weights_sha256"]
-    assert changed["test_accuracy"] == pytest.approx(_own_accuracy(model), abs=1e-12)
+    assert changed["test_accuracy"] == pytest.approx(digits_accuracy(model), abs=1e-12)
 
 
 @pytest.mark.parametrize(
@@ -207,7 +160,7 @@ def test_a_damaged_accuracy_cache_is_computed_again(cache, damage):
     record = json.loads(path.read_text())
     path.write_text(damage(record))
     described = _common.describe_model(model, "digits")
-    assert described["test_accuracy"] == pytest.approx(_own_accuracy(model), abs=1e-12)
+    assert described["test_accuracy"] == pytest.approx(digits_accuracy(model), abs=1e-12)
     assert json.loads(path.read_text()) == record  # and the file is sound again
 
 
@@ -231,14 +184,6 @@ def test_the_results_files_name_the_networks(cache):
         _common.write_results("bench", "# Bench\n", {"models": {}})
 
 
-def _retrain(cache, key):
-    """Save other weights under ``key``, as a rerun of the training elsewhere would."""
-    model = zoo.load(cache / key)
-    with torch.no_grad():
-        model.fc1.weight[0, 0] += 1e-3
-    zoo.save(model, cache / key)
-
-
 def test_figures_kept_from_an_earlier_run_keep_their_network(cache):
     # --only reruns one setup and keeps the others' figures from the last results file.
     def run(arch, dataset):
@@ -254,8 +199,8 @@ def test_figures_kept_from_an_earlier_run_keep_their_network(cache):
     SETUPS = [("mlp", "digits"), ("mlp", "moons")]
     first = models_written(None)
     assert sorted(first) == ["mlp-digits", "mlp-moons"]
-    _retrain(cache, "mlp-digits")
-    _retrain(cache, "mlp-moons")
+    retrain_benchmark_model(cache, "mlp-digits")
+    retrain_benchmark_model(cache, "mlp-moons")
     second = models_written("mlp/digits")
     assert second["mlp-moons"] == first["mlp-moons"]  # not loaded now, still named
     assert second["mlp-digits"]["weights_sha256"] != first["mlp-digits"]["weights_sha256"]
@@ -267,7 +212,7 @@ def test_a_setup_partly_rerun_names_both_networks(cache):
     _common.cached_model("mlp", "digits")
     _common.write_results("bench", "# Bench\n", {})
     earlier = _common.LOADED.pop("mlp-digits")
-    _retrain(cache, "mlp-digits")
+    retrain_benchmark_model(cache, "mlp-digits")
     _common.keep_models("bench", ["mlp-digits"])
     now = _common.describe_model(_common.cached_model("mlp", "digits"), "digits")
     assert _common.models_used() == {"mlp-digits": now, "mlp-digits (kept figures)": earlier}
@@ -287,3 +232,40 @@ def test_a_worker_may_load_only_what_the_main_process_loaded(cache, monkeypatch)
     with pytest.raises(RuntimeError, match=r"lenet-digits was first loaded in a worker process"):
         _common.cached_model("lenet", "digits")
     assert not (cache / "lenet-digits").exists()  # nor trained there
+
+
+def test_every_kept_network_of_a_key_is_named(cache):
+    # A run that kept figures of two earlier networks (loaded now, and one kept) wrote
+    # both; a third run keeping those figures kept only the first, losing the other.
+    networks = []
+    for _ in range(3):
+        networks.append(_common.describe_model(_common.cached_model("mlp", "digits"), "digits"))
+        retrain_benchmark_model(cache, "mlp-digits")
+    first, second, now = networks
+    _common.LOADED.clear()
+    _common.KEPT.update({"mlp-digits": first})
+    _common.LOADED["mlp-digits"] = second
+    _common.write_results("bench", "# Bench\n", {})  # second loaded, first's figures kept
+    _common.LOADED.clear()
+    _common.KEPT.clear()
+
+    _common.keep_models("bench", ["mlp-digits"])
+    _common.LOADED["mlp-digits"] = now
+    assert _common.models_used() == {
+        "mlp-digits": now,
+        "mlp-digits (kept figures)": second,
+        "mlp-digits (kept figures 2)": first,
+    }
+    _common.write_results("bench", "# Bench\n", {})
+    markdown = (cache.parent / "results" / "bench.md").read_text()
+    for network in (second, first):
+        line = f"- mlp on digits (kept figures): weights sha256 {network['weights_sha256'][:12]}"
+        assert line in markdown
+    _common.LOADED["mlp-digits"] = first  # kept networks already named are named once
+    assert _common.models_used() == {"mlp-digits": first, "mlp-digits (kept figures)": second}
+
+
+def test_a_description_needs_a_data_set(cache):
+    model = _common.cached_model("mlp", "digits")
+    with pytest.raises(TypeError, match="dataset must be a data set's name or a Dataset, got int"):
+        _common.describe_model(model, 3)
