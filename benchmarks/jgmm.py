@@ -17,12 +17,15 @@ Writes ``benchmarks/results/jgmm.md`` and ``benchmarks/results/jgmm.json``:
 3. Cost: JGMM's fit time against sklearn's ``GaussianMixture`` on the same X.
 
 Uses the seed-0 zoo models cached by ``benchmarks/zoo_accuracy.py`` in
-``~/.cache/unboxed/models``. Run: ``python benchmarks/jgmm.py`` (the subsamples are
-printed in the report). From scratch it takes about three hours of compute: Table 1
-about 150 minutes with numpy on two threads (its last column, 42 settings validated per
-row, 112), Table 2 37 on two (dice-ml 17 of them, the labelled JGMM's validation 11),
-the reach table 8; ``--parts table1 --name jgmm_t1`` and ``--parts
-table2,reach,cost,study`` in two processes, then ``--parts "" --merge
+``~/.cache/unboxed/models`` (trained there with the same settings if missing), and names
+them in both results files. Results of an interrupted run are kept in
+``~/.cache/unboxed/<name>_benchmark_cache.json`` with the weights' digest of their
+network, and computed again when the cached model has other weights. Run: ``python
+benchmarks/jgmm.py`` (the subsamples are printed in the report). From scratch it takes
+about three hours of compute: Table 1 about 150 minutes with numpy on two threads (its
+last column, 42 settings validated per row, 112), Table 2 37 on two (dice-ml 17 of them,
+the labelled JGMM's validation 11), the reach table 8; ``--parts table1 --name jgmm_t1``
+and ``--parts table2,reach,cost,study`` in two processes, then ``--parts "" --merge
 benchmarks/results/jgmm_t1.json``, spread it over two cores.
 """
 
@@ -39,7 +42,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from _common import results_json, write_text
+from _common import RESULTS, cached_model, keep_models, write_results, write_text
 
 from unboxed import __version__, load_dataset, zoo
 from unboxed.evaluate import agreement
@@ -48,9 +51,8 @@ from unboxed.surrogates import JGMM, JGMMExplainer
 from unboxed.surrogates import _jgmm_examples as jx
 from unboxed.surrogates import _jgmm_math as jm
 from unboxed.surrogates._jgmm_examples import rms_distance
+from unboxed.zoo._train import weights_digest
 
-RESULTS = Path(__file__).parent / "results"
-CACHE = Path.home() / ".cache" / "unboxed" / "models"
 N_BOOT = 1000
 
 # (model, dataset, middle layer, layer next to the output)
@@ -118,11 +120,19 @@ def log(msg: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
 
 
+def load_network(model: str, dataset: str) -> tuple[Any, str]:
+    """The seed-0 zoo model as a black box, and the SHA-256 of its weights.
+
+    It comes through ``cached_model``, so that the results file names it; the digest
+    keys the parts cache (:func:`cached`) to these weights.
+    """
+    network = cached_model(model, dataset)
+    return zoo.as_blackbox(network), weights_digest(network)
+
+
 def load_blackbox(model: str, dataset: str) -> Any:
-    folder = CACHE / f"{model}-{dataset}"
-    if not folder.exists():
-        raise SystemExit(f"{folder} is missing; run benchmarks/zoo_accuracy.py --seeds 0 first")
-    return zoo.as_blackbox(zoo.load(folder))
+    """The seed-0 zoo model as a black box (:func:`load_network`)."""
+    return load_network(model, dataset)[0]
 
 
 def flat_features(blackbox: Any, X: np.ndarray, layer: str) -> np.ndarray:
@@ -184,14 +194,39 @@ CACHE_DIR = Path.home() / ".cache" / "unboxed"
 _CACHE_PATH = CACHE_DIR / "jgmm_benchmark_cache.json"
 
 
-def cached(key: str, compute: Any, require: tuple[str, ...] = ()) -> dict[str, Any]:
-    """Reuse a result of an interrupted run (``--fresh`` clears the cache); an entry
-    without a field in ``require`` is computed again."""
+def cached(
+    key: str, compute: Any, weights_sha256: str, require: tuple[str, ...] = ()
+) -> dict[str, Any]:
+    """Reuse a result of an interrupted run (``--fresh`` clears the cache).
+
+    Each entry keeps the weights' digest of the network it was measured on: an entry
+    of other weights (the cached model retrained since), of none (cached before the
+    digest was kept) or without a field in ``require`` is computed again, with a line
+    saying why, so that one table never mixes two networks' figures.
+    """
     store = json.loads(_CACHE_PATH.read_text()) if _CACHE_PATH.exists() else {}
-    if key not in store or any(field not in store[key] for field in require):
-        store[key] = compute()
+    reason = _stale(store.get(key), weights_sha256, require)
+    if reason is not None:
+        if key in store:
+            log(f"not reusing the cached {key!r}: {reason}; computing it again")
+        store[key] = {"weights_sha256": weights_sha256, "result": compute()}
         write_text(_CACHE_PATH, json.dumps(store))
-    return store[key]
+    return store[key]["result"]
+
+
+def _stale(entry: Any, weights_sha256: str, require: tuple[str, ...]) -> str | None:
+    """Why a parts-cache entry may not be reused, or None when it may."""
+    if entry is None:
+        return "not cached"
+    if not isinstance(entry, dict) or not isinstance(entry.get("result"), dict):
+        return "it was cached without the weights' digest of its network"
+    if entry.get("weights_sha256") != weights_sha256:
+        return (
+            f"it was measured on other weights (sha256 {str(entry.get('weights_sha256'))[:12]}, "
+            f"now {weights_sha256[:12]})"
+        )
+    missing = [field for field in require if field not in entry["result"]]
+    return f"it lacks {', '.join(missing)}" if missing else None
 
 
 def agreeing(predicted: np.ndarray, target: np.ndarray) -> str:
@@ -310,7 +345,7 @@ def table1(args: argparse.Namespace) -> list[dict[str, Any]]:
     rng = np.random.default_rng(0)
     for model_name, dataset_name, middle, high in MODELS:
         data = load_dataset(dataset_name)
-        blackbox = load_blackbox(model_name, dataset_name)
+        blackbox, weights = load_network(model_name, dataset_name)
         train = subsample(data.X_train.shape[0], args.train_size, rng)
         X_train, X_test = data.X_train[train], data.X_test
         t_train, t_test = blackbox.predict(X_train), blackbox.predict(X_test)
@@ -336,6 +371,7 @@ def table1(args: argparse.Namespace) -> list[dict[str, Any]]:
                     functools.partial(
                         run_jgmm, blackbox, layer, args.kx, extra, X_train, X_test, t_test
                     ),
+                    weights,
                     require=("right",) if name == PAIRED[0] else (),
                 )
                 row["proxies"][name] = done["agreement"]
@@ -351,6 +387,7 @@ def table1(args: argparse.Namespace) -> list[dict[str, Any]]:
                 done = cached(
                     key,
                     functools.partial(run_proxy, build, F_train, t_train, rows_fit, F_test, t_test),
+                    weights,
                     require=("right",) if name == PAIRED[1] else (),
                 )
                 row["proxies"][name] = done["agreement"]
@@ -386,7 +423,7 @@ def run_study(
 def study(args: argparse.Namespace) -> list[dict[str, Any]]:
     """What closes the gap to logistic regression, on LeNet/MNIST's second conv block."""
     data = load_dataset("mnist")
-    blackbox = load_blackbox("lenet", "mnist")
+    blackbox, weights = load_network("lenet", "mnist")
     t_test = blackbox.predict(data.X_test)
     # K_x=32 whitened (the paper's setting), unwhitened and spatial are Table 1's row.
     configs = [
@@ -409,6 +446,7 @@ def study(args: argparse.Namespace) -> list[dict[str, Any]]:
             cached(
                 f"study|{name}",
                 functools.partial(run_study, name, kwargs, blackbox, data, t_test),
+                weights,
             )
         )
         log(f"study {name}: {rows[-1]['agreement']}")
@@ -879,8 +917,7 @@ def median_text(median: float | None) -> str:
 
 
 def write(result: dict[str, Any], seconds: float, command: str, name: str = "jgmm") -> None:
-    RESULTS.mkdir(exist_ok=True)
-    write_text(RESULTS / f"{name}.json", results_json(result))
+    """Write ``results/<name>.json`` and ``.md``, naming the networks measured."""
     env = result["env"]
     L = [
         "# JGMM: proxy faithfulness, counterfactuals, cost",
@@ -1146,7 +1183,25 @@ def write(result: dict[str, Any], seconds: float, command: str, name: str = "jgm
         L.append("")
     if result.get("findings"):
         L += ["## Findings", "", result["findings"], ""]
-    write_text(RESULTS / f"{name}.md", "\n".join(L) + "\n")
+    write_results(name, "\n".join(L) + "\n", result)
+
+
+#: The networks each part measures (what it loads through ``load_network``).
+PART_NETWORKS = {
+    "table1": [f"{model}-{dataset}" for model, dataset, *_ in MODELS],
+    "study": ["lenet-mnist"],
+    "table2": ["lenet-mnist"],
+    "reach": ["lenet-mnist"],
+    "cost": ["lenet-mnist", "lenet-fashion-mnist"],
+}
+
+
+def keep_part_models(name: str, kept: dict[str, Path]) -> None:
+    """Keep the record of the networks behind the parts not run now, from the results
+    file each part's figures come from (the last ``<name>.json``, or ``--merge``'s)."""
+    for source in dict.fromkeys(kept.values()):  # in order, so that names are stable
+        keys = {key for part, path in kept.items() if path == source for key in PART_NETWORKS[part]}
+        keep_models(name, sorted(keys), source)
 
 
 def main() -> None:
@@ -1180,6 +1235,7 @@ def main() -> None:
     start = time.perf_counter()
     previous = RESULTS / f"{args.name}.json"
     result: dict[str, Any] = json.loads(previous.read_text()) if previous.exists() else {}
+    result.pop("models", None)  # write_results names the networks anew
     if args.parts or "args" not in result:
         result["args"] = vars(args)
     result["env"] = {
@@ -1194,6 +1250,11 @@ def main() -> None:
     if args.findings:
         result["findings"] = Path(args.findings).read_text()
     parts = {"table1": table1, "table2": table2, "reach": reach, "cost": cost, "study": study}
+    to_run = [p for p in args.parts.split(",") if p]
+    for part in to_run:
+        if part not in parts:
+            raise SystemExit(f"unknown part {part!r}; choose from {sorted(parts)}")
+    sources = {part: previous for part in parts if part in result}
     if args.merge:
         # Parts run in another process (to use both cores) join this report.
         other = json.loads(Path(args.merge).read_text())
@@ -1201,9 +1262,9 @@ def main() -> None:
             if part in other:
                 result[part] = other[part]
                 result.setdefault("seconds_by_part", {})[part] = other["seconds_by_part"][part]
-    for part in [p for p in args.parts.split(",") if p]:
-        if part not in parts:
-            raise SystemExit(f"unknown part {part!r}; choose from {sorted(parts)}")
+                sources[part] = Path(args.merge)
+    keep_part_models(args.name, {p: s for p, s in sources.items() if p not in to_run})
+    for part in to_run:
         t0 = time.perf_counter()
         # Each part starts from the same torch seed (Wachter's Adam and dice draw from it)
         # and is written as soon as it is done, so that an interrupted run keeps it.
