@@ -3,6 +3,9 @@
 Writes ``benchmarks/results/clime.md``, ``clime.json`` and ``clime_boundaries.png``.
 Trained models are cached in ``~/.cache/unboxed/models/clime-*`` (the LeNet teachers
 are the seed-0 models of ``benchmarks/zoo_accuracy.py``), so a rerun only evaluates.
+Both results files name every network measured (weights' SHA-256, test accuracy). A
+cached student or LIME's cached labels are used only with the teacher whose weights
+they came from: after the teacher changes they are computed again.
 
 Run: ``.venv/bin/python benchmarks/clime.py --lime-images 400`` (9 minutes on a busy
 2-core machine with the models cached, most of it LIME; roughly 30 minutes cold).
@@ -19,7 +22,15 @@ from typing import Any
 
 import numpy as np
 import torch
-from _common import CACHE, RESULTS, results_json, save_array, write_text
+from _common import (
+    CACHE,
+    RESULTS,
+    cached_model,
+    record_model,
+    save_array,
+    write_results,
+    write_text,
+)
 
 from unboxed import __version__, load_dataset, zoo
 from unboxed._io import save_figure
@@ -34,6 +45,7 @@ from unboxed.piecewise import (
     plot_decision_boundaries,
     to_plnn,
 )
+from unboxed.zoo._train import weights_digest
 
 N_BOOT = 2000
 
@@ -43,10 +55,13 @@ def log(message: str) -> None:
 
 
 def cached(name: str, build, dataset, **train_kwargs) -> tuple[zoo.ZooModel, float]:
-    """Load ``name`` from the cache, or build, train and save it; returns the seconds."""
+    """Load ``name`` from the cache, or build, train and save it; returns the seconds.
+    The network is recorded (``record_model``) for the results files."""
     folder = CACHE / name
     if (folder / "model.json").is_file():
-        return zoo.load(folder), 0.0
+        model = zoo.load(folder)
+        record_model(name, model, dataset)
+        return model, 0.0
     model = build()
     start = time.perf_counter()
     result = zoo.train(model, dataset, verbose=False, **train_kwargs)
@@ -59,7 +74,9 @@ def cached(name: str, build, dataset, **train_kwargs) -> tuple[zoo.ZooModel, flo
             "test_accuracy": result.test_accuracy,
         },
     )
-    return model.eval(), time.perf_counter() - start
+    seconds = time.perf_counter() - start
+    record_model(name, model.eval(), dataset)
+    return model, seconds
 
 
 def predict(module: torch.nn.Module, X: np.ndarray) -> np.ndarray:
@@ -251,8 +268,10 @@ STUDENTS = {
 }
 
 
-def students(dataset, teacher_name: str, epochs: int, mixup: int) -> dict[str, Any]:
-    teacher = zoo.as_blackbox(zoo.load(CACHE / teacher_name))
+def students(dataset, epochs: int, mixup: int) -> dict[str, Any]:
+    """Table 2's students of the seed-0 LeNet on ``dataset``, distilled or cached."""
+    network = cached_model("lenet", dataset.name)
+    teacher, teacher_sha256 = zoo.as_blackbox(network), weights_digest(network)
     teacher_test = teacher.predict(dataset.X_test)
     out: dict[str, Any] = {"teacher_accuracy": est(teacher_test == dataset.y_test)}
     for kind, (_label, widths, grid, per_row, kind_epochs) in STUDENTS.items():
@@ -260,9 +279,9 @@ def students(dataset, teacher_name: str, epochs: int, mixup: int) -> dict[str, A
         kind_epochs = kind_epochs or epochs
         width_tag = "" if widths == (256, 64) else "-w" + "x".join(map(str, widths))
         folder = CACHE / f"clime-student-{kind}-{dataset.name}-e{kind_epochs}-m{n_mixup}{width_tag}"
-        if (folder / "search.json").is_file():
+        search = cached_search(folder, teacher_sha256)
+        if search is not None:
             student = zoo.load(folder)
-            search = json.loads((folder / "search.json").read_text())
         else:
             start = time.perf_counter()
             distiller = Distiller(
@@ -283,8 +302,12 @@ def students(dataset, teacher_name: str, epochs: int, mixup: int) -> dict[str, A
                 ],
                 "seconds": time.perf_counter() - start,
             }
-            zoo.save(student, folder, metadata={"teacher": teacher_name, "epochs": kind_epochs})
-            write_text(folder / "search.json", json.dumps(search))
+            metadata = {"teacher": f"lenet-{dataset.name}", "epochs": kind_epochs}
+            zoo.save(student, folder, metadata=metadata)
+            # Written last: a search.json means a complete student of these teacher weights.
+            record = {**search, "teacher_sha256": teacher_sha256}
+            write_text(folder / "search.json", json.dumps(record))
+        record_model(folder.name, student, dataset)
         pred = predict(student, dataset.X_test)
         out[kind] = {
             "accuracy": est(pred == dataset.y_test),
@@ -300,6 +323,26 @@ def students(dataset, teacher_name: str, epochs: int, mixup: int) -> dict[str, A
             f"agreement {out[kind]['agreement']['mean']:.4f}"
         )
     return out
+
+
+def cached_search(folder, teacher_sha256: str) -> dict[str, Any] | None:
+    """The grid search of the student cached in ``folder``, or None when there is none
+    or it was distilled from other teacher weights (said in a printed line): a student
+    of an earlier teacher would be scored against the current one."""
+    path = folder / "search.json"
+    if not path.is_file():
+        return None
+    search = json.loads(path.read_text())
+    kept = search.pop("teacher_sha256", None)
+    if kept == teacher_sha256:
+        return search
+    was = (
+        "a teacher whose weights it did not record"
+        if kept is None
+        else f"other teacher weights (sha256 {str(kept)[:12]}, now {teacher_sha256[:12]})"
+    )
+    log(f"not reusing the student in {folder.name}: distilled from {was}; distilling again")
+    return None
 
 
 def lime_consistency(teacher, X: np.ndarray, segmentation: str, num_samples: int) -> np.ndarray:
@@ -340,7 +383,8 @@ def lime_consistency(teacher, X: np.ndarray, segmentation: str, num_samples: int
 
 
 def table3(fmnist, students: dict, n_images: int, num_samples: int) -> dict[str, Any]:
-    teacher = zoo.as_blackbox(zoo.load(CACHE / "lenet-fashion-mnist"))
+    network = cached_model("lenet", fmnist.name)
+    teacher, teacher_sha256 = zoo.as_blackbox(network), weights_digest(network)
     rng = np.random.default_rng(0)
     index = rng.choice(fmnist.y_test.size, size=n_images, replace=False)
     X = fmnist.X_test[index]
@@ -355,8 +399,11 @@ def table3(fmnist, students: dict, n_images: int, num_samples: int) -> dict[str,
         out[f"clime_{kind}"] = agree(clime, teacher_pred)
     for segmentation, n in (("slic", n_images), ("default", n_images)):
         start = time.perf_counter()
-        # LIME's labels are cached too (they take most of the run time).
-        file = CACHE.parent / f"clime-lime-v2-{segmentation}-{n}-{num_samples}.npy"
+        # LIME's labels are cached too (they take most of the run time), per teacher
+        # weights: labels of an earlier teacher, scored against this one, mix networks.
+        file = CACHE.parent / (
+            f"clime-lime-v3-{segmentation}-{n}-{num_samples}-{teacher_sha256[:16]}.npy"
+        )
         if file.is_file():
             lime, start = np.load(file, allow_pickle=False), np.nan
         else:
@@ -376,7 +423,7 @@ def timing(fmnist, student) -> dict[str, Any]:
     out = {}
     for label, module in (
         ("MLP 784-256-64-10 (distilled student)", student),
-        ("LeNet (conv + max-pool)", zoo.load(CACHE / "lenet-fashion-mnist")),
+        ("LeNet (conv + max-pool)", cached_model("lenet", "fashion-mnist")),
     ):
         regions = LinearRegions(module)
         start = time.perf_counter()
@@ -405,6 +452,7 @@ def secs(entry: dict[str, Any]) -> str:
 
 
 def write(results: dict[str, Any], seconds: float, command: str) -> None:
+    """Write ``results/clime.json`` and ``clime.md``, naming the networks measured."""
     env = results["env"]
     L = [
         "# CLIME: linear regions, linearised activations, DecisionNet, distillation",
@@ -569,7 +617,7 @@ def write(results: dict[str, Any], seconds: float, command: str) -> None:
         L.append(
             f"| {label} | {v['seconds']:.1f} | {v['max_abs_error']:.1e} | {v['regions_visited']} |"
         )
-    write_text(RESULTS / "clime.md", "\n".join(L) + "\n")
+    write_results("clime", "\n".join(L) + "\n", results)
 
 
 def main() -> None:
@@ -588,7 +636,6 @@ def main() -> None:
     # cores made each training step ten times slower (0.35 s against 0.027 s).
     torch.set_num_threads(1)
     start = time.perf_counter()
-    RESULTS.mkdir(exist_ok=True)
     fmnist, mnist, moons = (load_dataset(n) for n in ("fashion-mnist", "mnist", "moons"))
     results: dict[str, Any] = {
         "env": {
@@ -606,8 +653,8 @@ def main() -> None:
     results["decisionnet"] = decisionnet(fmnist)
     results["table1"] = table1(fmnist)
     table2 = {}
-    for data, teacher in ((mnist, "lenet-mnist"), (fmnist, "lenet-fashion-mnist")):
-        table2[data.name] = students(data, teacher, args.kd_epochs, args.mixup)
+    for data in (mnist, fmnist):
+        table2[data.name] = students(data, args.kd_epochs, args.mixup)
         table2[data.name]["n_test"] = int(data.y_test.size)
     fm = table2["fashion-mnist"]
     results["timing"] = timing(fmnist, fm["distilled_model"])
@@ -624,7 +671,6 @@ def main() -> None:
     seconds = time.perf_counter() - start
     results["seconds"] = seconds
     results["command"] = command
-    write_text(RESULTS / "clime.json", results_json(results))
     write(results, seconds, command)
     log(f"done in {seconds / 60:.1f} min")
 

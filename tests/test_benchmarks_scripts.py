@@ -1,8 +1,9 @@
-"""benchmarks/jgmm.py names the networks it measured, and reuses a cached figure only
-with the weights it came from."""
+"""benchmarks/jgmm.py and clime.py name the networks they measured, and reuse a cached
+figure, student or label only with the weights it came from."""
 
 import functools
 import json
+import shutil
 import sys
 from pathlib import Path
 
@@ -12,10 +13,12 @@ import torch
 
 from tests.helpers import (
     benchmarks_common,
+    digits_accuracy,
     load_benchmark,
     retrain_benchmark_model,
 )
 from unboxed import load_dataset, zoo
+from unboxed.data._dataset import split_dataset
 from unboxed.zoo._train import weights_digest
 
 _common = benchmarks_common()
@@ -35,6 +38,15 @@ def jgmm(cache, tmp_path, monkeypatch):
     monkeypatch.setattr(module, "RESULTS", _common.RESULTS)
     monkeypatch.setattr(module, "CACHE_DIR", tmp_path)
     monkeypatch.setattr(module, "_CACHE_PATH", tmp_path / "jgmm_benchmark_cache.json")
+    return module
+
+
+@pytest.fixture
+def clime(cache, monkeypatch):
+    """benchmarks/clime.py, its models and results in the test's folders."""
+    module = load_benchmark("clime", _common)
+    monkeypatch.setattr(module, "CACHE", cache)
+    monkeypatch.setattr(module, "RESULTS", _common.RESULTS)
     return module
 
 
@@ -172,4 +184,125 @@ def test_jgmm_keeps_its_markdown_and_json(jgmm):
     written = json.loads((_common.RESULTS / "jgmm.json").read_text())
     assert written == {**committed, "models": dict(_common.LOADED)}
     markdown = (_common.RESULTS / "jgmm.md").read_text()
+    assert markdown == _common.with_models(plain, _common.LOADED) != plain
+
+
+# ---------------------------------------------------------------- clime.py
+def test_clime_names_the_networks_it_trains_and_loads(clime, cache):
+    digits = load_dataset("digits")
+
+    def tanh_mlp():
+        return clime.cached(
+            "clime-mlp-tanh-digits",
+            lambda: zoo.mlp((16,), "tanh", n_features=64, n_classes=10, random_state=0),
+            digits,
+            epochs=1,
+            lr=1e-2,
+            random_state=0,
+        )[0]
+
+    trained_now = tanh_mlp()
+    folder = cache / "clime-mlp-tanh-digits"
+    described = _common.describe_model(zoo.load(folder), digits, folder)
+    assert _common.LOADED == {"clime-mlp-tanh-digits": described}
+    assert described["weights_sha256"] == weights_digest(trained_now)
+    assert described["test_accuracy"] == pytest.approx(digits_accuracy(trained_now), abs=1e-12)
+    assert (folder / _common.ACCURACY_FILE).is_file()
+    assert not (cache / "mlp-digits" / _common.ACCURACY_FILE).exists()  # not the zoo's
+    _common.LOADED.clear()  # the next run loads it from the cache
+    assert weights_digest(tanh_mlp()) == described["weights_sha256"]
+    assert _common.LOADED == {"clime-mlp-tanh-digits": described}
+
+    # DecisionNet's data sets are the script's own, not load_dataset's.
+    X = np.concatenate([digits.X_train, digits.X_test])
+    y = np.concatenate([digits.y_train, digits.y_test])
+    half = split_dataset(
+        "digits-0-4",
+        X[y < 5],
+        y[y < 5],
+        class_names=digits.class_names[:5],
+        feature_names=digits.feature_names,
+    )
+    clime.cached(
+        "clime-dnet-digits-0-4",
+        lambda: zoo.mlp((8,), n_features=64, n_classes=5, random_state=0),
+        half,
+        epochs=1,
+        lr=1e-2,
+        random_state=0,
+    )
+    assert _common.LOADED["clime-dnet-digits-0-4"]["dataset"] == "digits-0-4"
+    assert _common.LOADED["clime-dnet-digits-0-4"]["n_test"] == half.y_test.size
+    _common.write_results("bench", "# Bench\n", {})
+    markdown = (cache.parent / "results" / "bench.md").read_text()
+    assert "- clime-mlp-tanh-digits (mlp on digits): weights sha256 " in markdown
+    assert "- clime-dnet-digits-0-4 (mlp on digits-0-4): weights sha256 " in markdown
+
+
+def test_a_student_of_another_teacher_is_distilled_again(clime, cache, monkeypatch, capsys):
+    # A student cached from an earlier teacher was scored against the current one.
+    monkeypatch.setattr(clime, "STUDENTS", {"plain": clime.STUDENTS["plain"]})
+    shutil.copytree(cache / "mlp-digits", cache / "lenet-digits")  # the "teacher"
+    digits = load_dataset("digits")
+    first = clime.students(digits, epochs=1, mixup=0)
+    folder = cache / "clime-student-plain-digits-e1-m0"
+    teacher = weights_digest(zoo.load(cache / "lenet-digits"))
+    assert json.loads((folder / "search.json").read_text())["teacher_sha256"] == teacher
+    assert "teacher_sha256" not in first["plain"]  # the results keep their keys
+    student = _common.LOADED["clime-student-plain-digits-e1-m0"]
+    assert student["weights_sha256"] == weights_digest(first["plain_model"])
+    assert _common.LOADED["lenet-digits"]["weights_sha256"] == teacher
+
+    again = clime.students(digits, epochs=1, mixup=0)  # cached: same teacher
+    assert weights_digest(again["plain_model"]) == student["weights_sha256"]
+    assert "not reusing" not in capsys.readouterr().out
+
+    retrain_benchmark_model(cache, "lenet-digits")
+    retrained = weights_digest(zoo.load(cache / "lenet-digits"))
+    clime.students(digits, epochs=1, mixup=0)
+    assert (
+        "not reusing the student in clime-student-plain-digits-e1-m0: distilled from other "
+        f"teacher weights (sha256 {teacher[:12]}, now {retrained[:12]}); distilling again"
+    ) in capsys.readouterr().out
+    assert json.loads((folder / "search.json").read_text())["teacher_sha256"] == retrained
+
+
+def test_lime_labels_of_another_teacher_are_computed_again(clime, cache, monkeypatch):
+    # LIME's labels of an earlier teacher were scored against the current one.
+    shutil.copytree(cache / "mlp-digits", cache / "lenet-digits")  # the "teacher"
+    computed = []
+
+    def lime(teacher, X, segmentation, num_samples):
+        computed.append(segmentation)
+        return teacher.predict(X)
+
+    monkeypatch.setattr(clime, "lime_consistency", lime)
+    digits = load_dataset("digits")
+    first = clime.table3(digits, {}, 20, 10)
+    assert computed == ["slic", "default"] and first["lime_slic"]["mean"] == 1.0
+    assert clime.table3(digits, {}, 20, 10)["lime_default"]["n"] == 20
+    assert computed == ["slic", "default"]  # the labels were cached
+    retrain_benchmark_model(cache, "lenet-digits")
+    clime.table3(digits, {}, 20, 10)
+    assert computed == ["slic", "default"] * 2
+
+
+def _committed_clime():
+    results = json.loads((COMMITTED / "clime.json").read_text())
+    results.pop("models", None)
+    for row in results["table1"]["rows"]:  # as main has them: pieces keyed by int
+        row["pieces"] = {int(n): piece for n, piece in row["pieces"].items()}
+    return results
+
+
+def test_clime_writes_both_files_through_write_results(clime):
+    results = _committed_clime()
+    clime.write(results, results["seconds"], results["command"])  # no network loaded
+    plain = (_common.RESULTS / "clime.md").read_text()
+    assert plain.startswith("# CLIME: linear regions, linearised activations, DecisionNet")
+    _common.cached_model("mlp", "digits")
+    clime.write(results, results["seconds"], results["command"])
+    written = json.loads((_common.RESULTS / "clime.json").read_text())
+    assert written == json.loads(_common.results_json({**results, "models": _common.LOADED}))
+    markdown = (_common.RESULTS / "clime.md").read_text()
     assert markdown == _common.with_models(plain, _common.LOADED) != plain
