@@ -4,7 +4,9 @@ Trains each zoo model with several seeds through the same code path as
 ``unboxed train``, and writes ``benchmarks/results/zoo_accuracy.md`` and ``.json``:
 per-seed accuracy, mean and standard deviation over seeds, a 95% bootstrap CI over
 the test images for seed 0, and the wall time. Seed-0 models are cached in
-``~/.cache/unboxed/models/<model>-<dataset>`` for the other benchmarks.
+``~/.cache/unboxed/models/<model>-<dataset>`` for the other benchmarks, and both
+results files name them (weights' SHA-256, test accuracy), as the other benchmarks'
+files name the networks they measured.
 
 Run: ``.venv/bin/python benchmarks/zoo_accuracy.py`` (about 7 minutes on 2 cores).
 """
@@ -19,12 +21,11 @@ import numpy as np
 import torch
 from _common import (
     CACHE,
-    RESULTS,
     TRAIN_THREADS,
     TRAINING,
-    results_json,
+    record_model,
     train_zoo_model,
-    write_text,
+    write_results,
 )
 
 from unboxed import __version__, load_dataset, zoo
@@ -70,6 +71,7 @@ def run(seeds: list[int]) -> list[dict]:
                         "command": command(model_name, dataset_name, epochs, lr, seed, str(out)),
                     },
                 )
+                record_model(f"{model_name}-{dataset_name}", model, dataset_name)
             print(
                 f"{model_name} on {dataset_name}, seed {seed}: {result.test_accuracy:.4f} "
                 f"({seconds[-1]:.0f} s)",
@@ -103,7 +105,7 @@ def run(seeds: list[int]) -> list[dict]:
 
 
 def write(rows: list[dict]) -> None:
-    RESULTS.mkdir(exist_ok=True)
+    """Write ``results/zoo_accuracy.json`` and ``.md``, naming the cached networks."""
     env = {
         "unboxed": __version__,
         "torch": torch.__version__,
@@ -111,7 +113,6 @@ def write(rows: list[dict]) -> None:
         "threads": TRAIN_THREADS,
         "machine": platform.machine(),
     }
-    write_text(RESULTS / "zoo_accuracy.json", results_json({"rows": rows, "env": env}))
     lines = [
         "# Zoo: test accuracy of the reference black boxes",
         "",
@@ -134,7 +135,7 @@ def write(rows: list[dict]) -> None:
             f"{r['seed0_ci'][1]:.4f}] | {target}{met} | {np.mean(r['seconds']):.0f} s "
             f"| `{r['command']}` |"
         )
-    write_text(RESULTS / "zoo_accuracy.md", "\n".join(lines) + "\n")
+    write_results("zoo_accuracy", "\n".join(lines) + "\n", {"rows": rows, "env": env})
 
 
 def main() -> None:

@@ -1,5 +1,5 @@
-"""benchmarks/jgmm.py and clime.py name the networks they measured, and reuse a cached
-figure, student or label only with the weights it came from."""
+"""benchmarks/jgmm.py, clime.py and zoo_accuracy.py name the networks they measured,
+and reuse a cached figure, student or label only with the weights it came from."""
 
 import functools
 import json
@@ -12,6 +12,7 @@ import pytest
 import torch
 
 from tests.helpers import (
+    BENCHMARK_TRAINING,
     benchmarks_common,
     digits_accuracy,
     load_benchmark,
@@ -306,3 +307,22 @@ def test_clime_writes_both_files_through_write_results(clime):
     assert written == json.loads(_common.results_json({**results, "models": _common.LOADED}))
     markdown = (_common.RESULTS / "clime.md").read_text()
     assert markdown == _common.with_models(plain, _common.LOADED) != plain
+
+
+# ---------------------------------------------------------------- zoo_accuracy.py
+def test_zoo_accuracy_names_the_networks_it_caches(cache, monkeypatch):
+    zoo_accuracy = load_benchmark("zoo_accuracy", _common)
+    monkeypatch.setattr(zoo_accuracy, "CACHE", cache)
+    monkeypatch.setattr(zoo_accuracy, "TRAINING", BENCHMARK_TRAINING)
+    monkeypatch.setattr(zoo_accuracy, "TARGETS", {("mlp", "digits"): 0.5})
+    rows = zoo_accuracy.run([0, 1])
+    zoo_accuracy.write(rows)
+    saved = zoo.load(cache / "mlp-digits")  # the first seed's, kept for the benchmarks
+    described = _common.describe_model(saved, "digits")
+    written = json.loads((cache.parent / "results" / "zoo_accuracy.json").read_text())
+    assert sorted(written) == ["env", "models", "rows"]
+    assert written["models"] == {"mlp-digits": described}
+    assert described["test_accuracy"] == pytest.approx(rows[0]["accuracy"][0], abs=1e-6)
+    markdown = (cache.parent / "results" / "zoo_accuracy.md").read_text()
+    assert markdown.startswith("# Zoo: test accuracy of the reference black boxes\n\nNetworks")
+    assert f"- mlp on digits: weights sha256 {described['weights_sha256'][:12]}, " in markdown
