@@ -315,14 +315,19 @@ def test_zoo_accuracy_names_the_networks_it_caches(cache, monkeypatch):
     monkeypatch.setattr(zoo_accuracy, "CACHE", cache)
     monkeypatch.setattr(zoo_accuracy, "TRAINING", BENCHMARK_TRAINING)
     monkeypatch.setattr(zoo_accuracy, "TARGETS", {("mlp", "digits"): 0.5})
-    rows = zoo_accuracy.run([0, 1])
+    rows = zoo_accuracy.run([1, 0])  # seed 1 first once replaced the cached seed-0 model
     zoo_accuracy.write(rows)
-    saved = zoo.load(cache / "mlp-digits")  # the first seed's, kept for the benchmarks
+    saved = zoo.load(cache / "mlp-digits")  # seed 0's, kept for the benchmarks
     described = _common.describe_model(saved, "digits")
     written = json.loads((cache.parent / "results" / "zoo_accuracy.json").read_text())
     assert sorted(written) == ["env", "models", "rows"]
     assert written["models"] == {"mlp-digits": described}
-    assert described["test_accuracy"] == pytest.approx(rows[0]["accuracy"][0], abs=1e-6)
+    assert described["test_accuracy"] == pytest.approx(rows[0]["accuracy"][1], abs=1e-6)
+    assert json.loads((cache / "mlp-digits" / "model.json").read_text())["metadata"][
+        "command"
+    ].endswith(f"--seed 0 --out {cache / 'mlp-digits'}")
+    with pytest.raises(ValueError, match="--seeds must include 0, the seed the benchmarks use"):
+        zoo_accuracy.run([1, 2])
     markdown = (cache.parent / "results" / "zoo_accuracy.md").read_text()
     assert markdown.startswith("# Zoo: test accuracy of the reference black boxes\n\nNetworks")
     assert f"- mlp on digits: weights sha256 {described['weights_sha256'][:12]}, " in markdown
