@@ -551,3 +551,14 @@ def test_unscale_that_returns_no_threshold_per_split_is_refused(planted, planted
         fitted.export_text(unscale=lambda t, f: t * np.nan)
     identity = fitted.export_text(unscale=lambda t, f: t)
     assert identity == fitted.export_text()
+
+
+def test_unscale_that_reverses_a_features_order_is_refused(planted, planted_blackbox):
+    """A negative scale printed rules that read backwards, without a word."""
+    fitted = TreeSurrogate(planted_blackbox, max_depth=6, random_state=0).fit(planted.X_test)
+    features = fitted.tree_.tree_.feature[fitted.tree_.tree_.feature >= 0]
+    assert np.unique(features).size < features.size  # a feature splits twice or more
+    with pytest.raises(ValueError, match="unscale reverses the order of feature"):
+        fitted.export_text(unscale=lambda t, f: -t)
+    shifted = fitted.export_text(unscale=lambda t, f: t * 2.0 + f)  # per feature: kept
+    assert shifted != fitted.export_text()

@@ -316,8 +316,9 @@ class TreeSurrogate(Params):
             the split nodes' thresholds and the feature each splits, it returns the
             thresholds to print, one each (:meth:`unboxed.data.Dataset.to_raw` is
             one). It must keep each feature's order, as ``mean + scale * t`` with
-            ``scale > 0`` does, so that a rule reads as the tree decides. By default
-            the thresholds print as the tree learnt them.
+            ``scale > 0`` does, so that a rule reads as the tree decides; a map that
+            reverses it is refused. By default the thresholds print as the tree
+            learnt them.
 
         Returns
         -------
@@ -365,6 +366,20 @@ class TreeSurrogate(Params):
                 f"unscale returned {thresholds.size} thresholds for the tree's "
                 f"{features.size} splits; expected one each"
             )
+        _check_order_kept(tree.tree_.threshold[splits], thresholds, features)
         # threshold is a view of the copy's nodes: writing it changes what export_text reads.
         tree.tree_.threshold[splits] = thresholds
         return tree
+
+
+def _check_order_kept(learnt: np.ndarray, shown: np.ndarray, features: np.ndarray) -> None:
+    """Refuse ``unscale`` thresholds that reverse a feature's order (a negative scale):
+    its rules would print ``x <= t`` where the tree sends the larger values left."""
+    for feature in np.unique(features):
+        mine = features == feature
+        order = np.argsort(learnt[mine], kind="stable")
+        if np.any(np.diff(shown[mine][order]) < 0):
+            raise ValueError(
+                f"unscale reverses the order of feature {feature}'s thresholds; it must "
+                "keep each feature's order, as mean + scale * t with scale > 0 does"
+            )
