@@ -1092,3 +1092,53 @@ def test_mined_counterfactuals_that_tie_are_the_nearest_rows(tight_labelled):
         assert np.ptp(found.scores[found.groups == q]) < 1e-6  # tied
         nearest = other[np.argsort(jx.rms_distance(pool[other], Z[q]))[:3]]
         np.testing.assert_array_equal(found.indices[found.groups == q], nearest)
+
+
+def test_mined_semifactuals_that_tie_are_the_farthest_rows(tight_labelled):
+    """The tie rule of semi-factuals is the reverse: of the rows in the query's class,
+    which all score alike, the farthest go first (the largest change that keeps the
+    class); the pool's first rows were every query's semi-factuals."""
+    model, Z = tight_labelled
+    rng = np.random.default_rng(3)
+    w = rng.integers(0, 2, size=200)
+    X = np.array([[0.0, 0.0], [3.0, 0.0]])[w] + 0.05 * rng.normal(size=(200, 2))
+    pool = model.transform_x(X)
+    found, _ = jx.local_examples(model, Z, "semifactual", 3, source="mined", Z_pool=pool)
+    pool_class, query_class = jx._proxy_w(model, pool), jx._proxy_w(model, Z)
+    for q in range(len(Z)):
+        same = np.flatnonzero(pool_class == query_class[q])
+        assert np.ptp(found.scores[found.groups == q]) < 1e-6  # tied
+        farthest = same[np.argsort(-jx.rms_distance(pool[same], Z[q]))[:3]]
+        np.testing.assert_array_equal(found.indices[found.groups == q], farthest)
+
+
+@pytest.fixture(scope="module")
+def tight_pairs():
+    """A labelled JGMM with two tight lower components per class: every candidate's
+    posterior over them is one-hot, for semi-factuals (another component of the
+    query's class) as for counterfactuals."""
+    rng = np.random.default_rng(4)
+    z = rng.integers(0, 4, size=400)
+    centres = np.array([[0.0, 0.0], [0.0, 3.0], [3.0, 0.0], [3.0, 3.0]])
+    X = centres[z] + 0.05 * rng.normal(size=(400, 2))
+    w = z // 2
+    model = JGMM(4, 2, covariance="full", e_step="labelled", random_state=0)
+    model.fit(X, w[:, None].astype(float), labels_y=w)
+    return model, model.transform_x(X[:4])
+
+
+@pytest.mark.parametrize("kind, sign", [("counterfactual", 1), ("semifactual", -1)])
+def test_generated_examples_that_tie_are_the_nearest_or_farthest_draws(tight_pairs, kind, sign):
+    """Generated candidates tie as mined rows do, and were kept in the order drawn: of
+    the same draws (one seed), the 3 kept are the nearest counterfactuals, or the
+    farthest semi-factuals, of all that the proxy keeps."""
+    model, Z = tight_pairs
+    kwargs = dict(source="generated", n_samples=200)
+    every, _ = jx.local_examples(model, Z, kind, 200, rng=0, **kwargs)
+    top, _ = jx.local_examples(model, Z, kind, 3, rng=0, **kwargs)
+    for q in range(len(Z)):
+        kept = every.Z[every.groups == q]
+        assert len(kept) > 3 and np.ptp(every.scores[every.groups == q]) < 1e-6  # all tie
+        distance = sign * jx.rms_distance(kept, Z[q])
+        expected = kept[np.argsort(distance, kind="stable")[:3]]
+        np.testing.assert_array_equal(top.Z[top.groups == q], expected)

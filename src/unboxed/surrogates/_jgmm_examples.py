@@ -141,21 +141,26 @@ def _top(
     scores: np.ndarray,
     n: int,
     tier: np.ndarray | None = None,
-    distance: np.ndarray | None = None,
+    tie_break: np.ndarray | None = None,
 ) -> np.ndarray:
     """The rows of the ``n`` highest scores, best first.
 
     With ``tier``, the ``n`` are taken from the lowest tier first (highest scores first
     within a tier), then ordered by score alone, as :class:`~unboxed.ExampleSet` ranks.
-    With ``distance``, scores that agree to :data:`TIE_DECIMALS` decimals tie, and the
-    nearer row goes first.
+    With ``tie_break``, scores that agree to :data:`TIE_DECIMALS` decimals tie, and the
+    row of the lower ``tie_break`` goes first.
     """
-    if distance is not None:
-        return np.lexsort((distance, -np.round(scores, TIE_DECIMALS)))[: min(n, scores.size)]
+    n = min(n, scores.size)
+    if tie_break is None:
+        if tier is None:
+            return descending_order(scores, n)
+        chosen = np.lexsort((-scores, tier))[:n]
+        return chosen[descending_order(scores[chosen])]
+    keys = (tie_break, -np.round(scores, TIE_DECIMALS))
     if tier is None:
-        return descending_order(scores, n)
-    chosen = np.lexsort((-scores, tier))[: min(n, scores.size)]
-    return chosen[descending_order(scores[chosen])]
+        return np.lexsort(keys)[:n]
+    chosen = np.lexsort((*keys, tier))[:n]
+    return chosen[np.lexsort(tuple(key[chosen] for key in keys))]
 
 
 def mine_prototypes(model: JGMM, Z: np.ndarray, n_per_component: int) -> Found:
@@ -409,7 +414,6 @@ def local_examples(
             f"query_inputs has {len(query_inputs)} rows for {Zq.shape[0]} queries in Zq"
         )
     near = sampler == "local" and source == "generated"
-    mined = source == "mined"
     c = local_weights(model, Zq, kind)
     alphas = np.stack([jm.optimal_alpha(row) for row in c])
     ky = model.pi_.shape[0]
@@ -461,13 +465,12 @@ def local_examples(
         else:
             Zs, comps = cast(np.ndarray, Z_pool), None
             idx = np.arange(Zs.shape[0])
+        distance = rms_distance(Zs, Zq[q])
         keep = np.ones(Zs.shape[0], bool)
-        if radius is not None or source != "generated":
-            distance = rms_distance(Zs, Zq[q])
-            if source != "generated":  # the query itself (or a copy) in the pool
-                keep &= distance > 0
-            if radius is not None:
-                keep &= distance <= radius
+        if source != "generated":  # the query itself (or a copy) in the pool
+            keep &= distance > 0
+        if radius is not None:
+            keep &= distance <= radius
         rows = np.flatnonzero(keep)
         # Densities only within the radius, and once: generated candidates can be
         # thousands, and a full covariance makes each density cost D^2.
@@ -486,12 +489,14 @@ def local_examples(
             scores = class_margin(model, Zk, to_class, query_class[q], log_gx)
         else:
             scores = pz @ c[q]
-        # A mined row's posterior over the lower components is near one-hot, so the
-        # score of every row of one component agrees to 1e-9 and the same first rows
-        # of the pool were every query's counterfactuals. Ties go to the nearest row: a
-        # counterfactual is the smallest change that changes the class.
-        nearest = rms_distance(Zk, Zq[q]) if kind == "counterfactual" and mined else None
-        top = _top(scores, n_per_query, None if tier is None else tier[rows], nearest)
+        # A candidate's posterior over the lower components is near one-hot, so the
+        # scores of one component's candidates agree to 1e-9: a mined query's examples
+        # were the pool's first rows of that component, every other query's of its
+        # class too, and a generated query's were the first drawn. Ties go to the
+        # nearest counterfactual (the smallest change that changes the class) and the
+        # farthest semi-factual (the largest that keeps it).
+        tie_break = distance[rows] if kind == "counterfactual" else -distance[rows]
+        top = _top(scores, n_per_query, None if tier is None else tier[rows], tie_break)
         comp = comps[rows][top] if comps is not None else pz[top].argmax(axis=1)
         out.append(Found(Zk[top], scores[top], comp, np.full(top.size, q), idx[top]))
     return _concat(out, d=Zq.shape[1]), alphas

@@ -1086,11 +1086,11 @@ class JGMMExplainer(Params):
 
         Generated: the LP optimum ``alpha`` of eq. 8, ``n_samples`` draws from the GMM
         under ``alpha``, rejection of those farther than ``radius`` from the query, and
-        the ``n_per_query`` of highest eq. 7 score. Mined: the same over ``X``; rows
-        whose scores agree to 6 decimals tie, and the nearest to the query (in the
-        whitened lower features) goes first. Their near one-hot posteriors give every
-        row of a component one score, so without it the pool's first rows of that
-        component were every query's counterfactuals.
+        the ``n_per_query`` of highest eq. 7 score. Mined: the same over ``X``.
+        Candidates whose scores agree to 6 decimals tie, and the nearest to the query
+        (in the whitened lower features) goes first: their near one-hot posteriors
+        give every candidate of a component one score, so without it the pool's first
+        rows of that component were every query's counterfactuals.
 
         Parameters
         ----------
@@ -1178,7 +1178,10 @@ class JGMMExplainer(Params):
     ) -> ExampleSet:
         """Semi-factuals for each query (eq. 9), found as :meth:`counterfactuals` are;
         ``select="proxy"`` keeps the candidates the proxy puts in the query's class, and
-        ``sampler="boundary"`` the last point before the proxy's class changes.
+        ``sampler="boundary"`` the last point before the proxy's class changes. Of
+        candidates whose scores tie, the farthest from the query goes first: the
+        largest change that keeps the class (Sec. 3.2: "significant change ... but the
+        same model prediction").
 
         Parameters
         ----------
