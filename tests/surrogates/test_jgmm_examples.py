@@ -90,7 +90,8 @@ def test_local_scores_follow_eq7_and_eq9(tiny, kind):
                         for i in range(3)
                     ]
                 )
-            assert np.isclose(found.scores[r], f)
+            # kept rounded to the decimals at which scores tie
+            assert np.isclose(found.scores[r], f, rtol=0, atol=0.5 * 10.0**-jx.TIE_DECIMALS)
         # eq. 8: the LP optimum puts all mass on the largest coefficient
         assert np.isclose(alpha[q][np.argmax(c)], 1.0)
         # mined examples are the pool rows of highest score, best first

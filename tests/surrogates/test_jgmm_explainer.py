@@ -1534,3 +1534,25 @@ def test_a_hidden_submodule_named_logits_is_that_layer_and_untied(digits):
     assert tied.predict(X[:2]).shape == (2,)
     with pytest.raises(ValueError, match="'logits' is not a layer of the model"):
         JGMMExplainer(blackbox, higher_layer="logits", **lower).fit(X)
+
+
+@pytest.mark.parametrize("kind", ["counterfactuals", "semifactuals"])
+def test_a_querys_examples_read_back_in_the_order_found(explainer, digits, kind):
+    """Scores that agree to 6 decimals tie and the nearer counterfactual (farther
+    semi-factual) goes first; ``group``, which the gallery draws, ranks by score alone,
+    so the scores kept are the rounded ones: with the raw ones it reordered ties by
+    their noise below 1e-6."""
+    queries = digits.X_test[:20]
+    examples = getattr(explainer, kind)(queries, source="mined")
+    Z = explainer.jgmm_.transform_x(explainer.lower_features(examples.inputs))
+    Zq = explainer.jgmm_.transform_x(explainer.lower_features(queries))
+    tied = 0
+    for q in range(len(queries)):
+        found = np.flatnonzero(examples.groups == q)
+        np.testing.assert_array_equal(examples.group(q), found)
+        distance = rms_distance(Z[found], Zq[q])
+        same = np.diff(examples.scores[found]) == 0
+        steps = np.diff(distance)[same]
+        assert np.all(steps >= -1e-9 if kind == "counterfactuals" else steps <= 1e-9)
+        tied += same.sum()
+    assert tied >= 10  # ties are common: near one-hot posteriors

@@ -133,7 +133,7 @@ def local_weights(model: JGMM, Zq: np.ndarray, kind: str) -> np.ndarray:
     return jm.semifactual_weights(pz, model.psi_)
 
 
-#: Decimals to which two examples' scores must agree to tie (:func:`_top`).
+#: Decimals to which two local examples' scores must agree to tie (:func:`local_examples`).
 TIE_DECIMALS = 6
 
 
@@ -147,8 +147,7 @@ def _top(
 
     With ``tier``, the ``n`` are taken from the lowest tier first (highest scores first
     within a tier), then ordered by score alone, as :class:`~unboxed.ExampleSet` ranks.
-    With ``tie_break``, scores that agree to :data:`TIE_DECIMALS` decimals tie, and the
-    row of the lower ``tie_break`` goes first.
+    With ``tie_break``, equal scores go in its order, the lower first.
     """
     n = min(n, scores.size)
     if tie_break is None:
@@ -156,7 +155,7 @@ def _top(
             return descending_order(scores, n)
         chosen = np.lexsort((-scores, tier))[:n]
         return chosen[descending_order(scores[chosen])]
-    keys = (tie_break, -np.round(scores, TIE_DECIMALS))
+    keys = (tie_break, -scores)
     if tier is None:
         return np.lexsort(keys)[:n]
     chosen = np.lexsort((*keys, tier))[:n]
@@ -495,6 +494,8 @@ def local_examples(
         # class too, and a generated query's were the first drawn. Ties go to the
         # nearest counterfactual (the smallest change that changes the class) and the
         # farthest semi-factual (the largest that keeps it).
+        # The rounded scores are kept: ExampleSet.group ranks by them, keeping this order.
+        scores = np.round(scores, TIE_DECIMALS)
         tie_break = distance[rows] if kind == "counterfactual" else -distance[rows]
         top = _top(scores, n_per_query, None if tier is None else tier[rows], tie_break)
         comp = comps[rows][top] if comps is not None else pz[top].argmax(axis=1)
