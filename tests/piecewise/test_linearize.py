@@ -745,3 +745,17 @@ def test_to_plnn_linearises_a_smooth_subclass_that_keeps_torchs_forward():
     x = torch.randn(20, 3, dtype=torch.float64)
     with torch.no_grad():
         torch.testing.assert_close(plnn(x), reference(x), rtol=0, atol=0)
+
+
+def test_a_known_module_with_asymptotes_keeps_its_name():
+    """Given asymptotes, nn.GELU was named "GELU", and "gelu" without them; a class of
+    the user's keeps the name as written."""
+    lines = ((0.0, 0.0), (1.0, 0.0))
+    given = linearize(nn.GELU(), 3, asymptotes=lines, resolution=100, verbose=False)
+    assert given.name == linearize(nn.GELU(), 3, resolution=100, verbose=False).name == "gelu"
+
+    class MyGELU(nn.Module):
+        def forward(self, x):
+            return nn.functional.gelu(x)
+
+    assert linearize(MyGELU(), 3, asymptotes=lines, resolution=100, verbose=False).name == "MyGELU"

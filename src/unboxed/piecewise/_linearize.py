@@ -270,7 +270,14 @@ def _resolve(activation: Any, asymptotes: Any) -> tuple[Callable, tuple[Line, Li
             nn.Hardswish: lambda m: ((0.0, 0.0), (1.0, 0.0)),
         }
         if asymptotes is not None:
-            return fn, _check_asymptotes(asymptotes), type(activation).__name__
+            name = type(activation).__name__
+            # A known class keeps the name it has without them ("sigmoid", not
+            # "Sigmoid"); a class of the user's is named as written.
+            return (
+                fn,
+                _check_asymptotes(asymptotes),
+                name.lower() if type(activation) in modules else name,
+            )
         # Read as the nearest known class (ReLU6 before Hardtanh) only where the
         # subclass keeps its forward, as check_forward_kept rules.
         kind = _nearest_known_class(activation, modules)
