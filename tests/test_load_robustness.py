@@ -532,6 +532,13 @@ DAMAGED = {
     ),
     # TypeError: 'str' object does not support item assignment
     "a running chain that is text": ("DMMMEN", 2, _in_npz(_set("running", "x")), "damaged DMM"),
+    # dropped silently: the fit started the chain over and saved over it
+    "a running chain of another name": (
+        "DMMMEN",
+        2,
+        _in_npz(_set("running.unit", "class1/chain0")),
+        "running chain is 'class1/chain0'",
+    ),
     # IndexError from numpy's indexing
     "a sweep before the first": ("DMMMEN", 2, _in_npz(_set("running.sweep", -1)), "sweep"),
     # KeyError 'z'

@@ -7,6 +7,7 @@ import copy
 import dataclasses
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -20,6 +21,7 @@ from scipy import special, stats
 
 from tests.helpers import PLANTED_COLUMNS, assert_progress_shown, record_progress
 from unboxed import Attribution, BlackBox, FeatureImportance
+from unboxed._io import read_npz, write_npz_with_header
 from unboxed.surrogates import DMMMEN, ConvergenceWarning, NotFittedError
 from unboxed.surrogates import _dmm as dmm_module
 from unboxed.surrogates import _dmm_chain as chain_module
@@ -494,6 +496,73 @@ def test_a_worker_resumes_its_class_from_its_own_file(tmp_path, monkeypatch):
     np.testing.assert_array_equal(resumed["coef"], reference["coef"])
     assert resumed["r2"] == reference["r2"]
     assert counting.calls == 60 - 44  # only the rest of the second chain
+
+
+def _rewrite_checkpoint(path: Path, change) -> None:
+    """Apply ``change(header, arrays)`` to a DMM-MEN checkpoint, its fingerprint kept."""
+    arrays = read_npz(path, what="a checkpoint")
+    header = json.loads(bytes(arrays.pop("header")).decode())
+    change(header, arrays)
+    write_npz_with_header(path, header, arrays)
+
+
+@pytest.mark.parametrize("unit", ["class0/chain1", "class7/chain0", "class1/chain0", "chain"])
+def test_a_running_chain_under_another_name_is_refused_not_restarted(
+    unit, tmp_path, monkeypatch, digits, digits_blackbox
+):
+    # It was dropped without a word: the fit started class 0's first chain over and
+    # overwrote the saved one at its first periodic save.
+    X = digits.X_train[:600]
+    settings = {"n_iter": 20, "n_chains": 2, "n_features": 16, "checkpoint_every": 5}
+    settings["checkpoint"] = tmp_path / "c.npz"
+    interrupt = Interrupt(monkeypatch, 13)  # in class 0's first chain, past sweep 10
+    with pytest.raises(KeyboardInterrupt):
+        short(**settings).fit(X, digits_blackbox, classes=[0, 1])
+    monkeypatch.setattr(chain_module, "sweep", interrupt.real)
+
+    def rename(header, arrays):
+        assert header["running"]["unit"] == "class0/chain0"
+        header["running"]["unit"] = unit
+
+    path = settings["checkpoint"]
+    _rewrite_checkpoint(path, rename)
+    saved = path.read_bytes()
+    message = f"{path} is a damaged DMM-MEN checkpoint: its running chain is '{unit}', but "
+    message += "this fit goes on with 'class0/chain0'"
+    with pytest.raises(ValueError, match=re.escape(message)):
+        short(**settings).fit(X, digits_blackbox, classes=[0, 1])
+    assert path.read_bytes() == saved  # nothing saved over it
+
+
+def test_a_running_chain_of_a_class_with_a_saved_posterior_is_superseded(
+    tmp_path, monkeypatch, planted, planted_blackbox
+):
+    # Until a resume under n_jobs > 1 took over the running chain, such a fit filed the
+    # class's posterior and left the chain in the file: a later resume must go on, not
+    # refuse it as a chain out of turn.
+    X = planted.X_train[:400]
+    settings = {"n_iter": 30, "n_chains": 2, "checkpoint_every": 10}
+    reference = short(**settings).fit(X, planted_blackbox)
+    finished, interrupted = tmp_path / "finished.npz", tmp_path / "interrupted.npz"
+    short(checkpoint=finished, **settings).fit(X, planted_blackbox)
+    interrupt = Interrupt(monkeypatch, 45)  # in class 0's second chain
+    with pytest.raises(KeyboardInterrupt):
+        short(checkpoint=interrupted, **settings).fit(X, planted_blackbox)
+    running = read_npz(interrupted, what="a checkpoint")
+
+    def class_0_done_and_its_chain_left(header, arrays):
+        for key in [k for k in arrays if k.startswith("class1/")]:
+            del arrays[key]
+        arrays.update({k: v for k, v in running.items() if k.startswith("running/")})
+        header["running"] = json.loads(bytes(running["header"]).decode())["running"]
+        assert header["running"]["unit"] == "class0/chain1"
+
+    _rewrite_checkpoint(finished, class_0_done_and_its_chain_left)
+    interrupt.calls, interrupt.at = 0, 0
+    resumed = short(checkpoint=finished, **settings).fit(X, planted_blackbox)
+    assert interrupt.calls == 60  # class 1's two chains, class 0's none
+    for name in FITTED:
+        np.testing.assert_array_equal(getattr(resumed, name), getattr(reference, name), name)
 
 
 def test_a_checkpoint_from_other_settings_or_a_corrupt_file_is_refused(

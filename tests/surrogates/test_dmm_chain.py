@@ -315,7 +315,9 @@ def test_periodic_saves_and_a_chain_saved_at_its_last_sweep(tmp_path, monkeypatc
     # resumes to the same draws and state without a sweep.
     monkeypatch.setattr(chain_module, "sweep", no_sweep)
     again = chain_module.Checkpoint(path, fingerprint)
-    assert again.resume("chain") is not None and again.resume("chain1") is None
+    assert again.resume("chain") is not None
+    with pytest.raises(ValueError, match="its running chain is 'chain', but this fit goes on"):
+        again.resume("chain1")  # never started over in its place
     assert again.units == {}  # a running chain is not a finished unit
     resumed, last = chain_module.run_chain(
         X, y, settings, np.random.default_rng(99), checkpoint=again, checkpoint_every=4

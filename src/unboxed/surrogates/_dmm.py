@@ -1141,6 +1141,11 @@ class _ClassJob:
             saved = checkpoint.units[f"{unit}posterior"]
             checkpoint.checked(check_posterior, saved, self.settings, design.shape[1])
             posterior = Posterior.from_arrays(saved)
+            running = checkpoint.running
+            if running is not None and running["unit"].startswith(unit):
+                # Superseded, not lost: its draws are in the posterior. Fits with n_jobs
+                # > 1 left such a chain behind until their resume took it over.
+                checkpoint.running = None
         else:
             posterior = sample_posterior(
                 design,

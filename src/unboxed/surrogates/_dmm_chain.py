@@ -244,10 +244,23 @@ class Checkpoint:
         write_npz_with_header(self.path, header, arrays)
 
     def resume(self, unit: str) -> dict[str, Any] | None:
-        """The saved running chain, if it is ``unit``."""
-        if self.running is not None and self.running["unit"] == unit:
-            return self.running
-        return None
+        """The saved running chain, which must be ``unit``: the chain the fit runs next.
+
+        Raises
+        ------
+        ValueError
+            If it is another chain. Chains run one after another, each filed as a
+            finished unit before the next starts, so a running chain that is not the
+            next one was hand-edited or copied from another file; starting over would
+            overwrite it at the first save, and its sweeps would be lost unannounced.
+        """
+        if self.running is not None and self.running["unit"] != unit:
+            raise ValueError(
+                f"{self.path} is a damaged DMM-MEN checkpoint: its running chain is "
+                f"{self.running['unit']!r}, but this fit goes on with {unit!r}; delete the "
+                "file or pass another checkpoint path to start over"
+            )
+        return self.running
 
 
 def check_posterior(arrays: dict[str, Any], settings: ChainSettings, p: int) -> None:
