@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import copy
 import dataclasses
@@ -563,6 +564,68 @@ def test_a_running_chain_of_a_class_with_a_saved_posterior_is_superseded(
     assert interrupt.calls == 60  # class 1's two chains, class 0's none
     for name in FITTED:
         np.testing.assert_array_equal(getattr(resumed, name), getattr(reference, name), name)
+
+
+class InProcessPool:
+    """Stands in for the worker pool: runs each class here, when it is submitted, so
+    that a patched sweep counts and interrupts the workers' sweeps too. A class's
+    chains still go to its own file, ``<name>.class<c>.npz``, as in a worker."""
+
+    def __init__(self, *args, **kwargs):
+        pass
+
+    def submit(self, function, *args):
+        future = concurrent.futures.Future()
+        future.set_result(function(*args))  # an interrupt goes through, as in the parent
+        return future
+
+    def shutdown(self, wait=True, cancel_futures=False):
+        pass
+
+
+# Calls of the sweep, 30 a chain: class 0's first chain, its second, class 1's first.
+@pytest.mark.parametrize("at", [25, 45, 75])
+@pytest.mark.parametrize(("saved_by", "resumed_by"), [(1, 2), (2, 1)])
+def test_a_resume_under_other_n_jobs_goes_on_from_every_saved_chain(
+    saved_by, resumed_by, at, tmp_path, monkeypatch, planted, planted_blackbox
+):
+    # With n_jobs=2 the chains a fit of n_jobs=1 saved (the running one and the finished
+    # ones of the class in flight) were ignored, and the other way round the classes'
+    # own files: their sweeps were run again, to the same draws.
+    X = planted.X_train[:400]
+    settings = {"n_iter": 30, "n_chains": 2, "checkpoint_every": 10}
+    reference = short(**settings).fit(X, planted_blackbox)
+    monkeypatch.setattr(dmm_module, "ProcessPoolExecutor", InProcessPool)
+    path = tmp_path / "chain.npz"
+    sweeps = Interrupt(monkeypatch, at)
+    with pytest.raises(KeyboardInterrupt):
+        short(checkpoint=path, n_jobs=saved_by, **settings).fit(X, planted_blackbox)
+    sweeps.calls, sweeps.at = 0, 0
+    resumed = short(checkpoint=path, n_jobs=resumed_by, **settings).fit(X, planted_blackbox)
+    assert sweeps.calls == 120 - (at - 1)  # the interrupted sweep again and those after it
+    for name in FITTED:
+        np.testing.assert_array_equal(getattr(resumed, name), getattr(reference, name), name)
+    assert not list(tmp_path.glob("chain.class*.npz"))  # every class folded in
+
+
+def test_a_running_chain_of_no_class_left_is_refused_under_two_jobs(
+    tmp_path, monkeypatch, planted, planted_blackbox
+):
+    X = planted.X_train[:400]
+    settings = {"n_iter": 30, "n_chains": 2, "checkpoint_every": 10, "n_jobs": 2}
+    settings["checkpoint"] = path = tmp_path / "chain.npz"
+    monkeypatch.setattr(dmm_module, "ProcessPoolExecutor", InProcessPool)
+    interrupt = Interrupt(monkeypatch, 75)  # class 0 done, class 1's first chain running
+    with pytest.raises(KeyboardInterrupt):
+        short(**{**settings, "n_jobs": 1}).fit(X, planted_blackbox)
+    monkeypatch.setattr(chain_module, "sweep", interrupt.real)
+    _rewrite_checkpoint(path, lambda header, arrays: header["running"].update(unit="class7/chain0"))
+    saved = path.read_bytes()
+    message = f"{path} is a damaged DMM-MEN checkpoint: its running chain is 'class7/chain0', "
+    message += "a chain of none of the classes left to sample ([1])"
+    with pytest.raises(ValueError, match=re.escape(message)):
+        short(**settings).fit(X, planted_blackbox)
+    assert path.read_bytes() == saved
 
 
 def test_a_checkpoint_from_other_settings_or_a_corrupt_file_is_refused(

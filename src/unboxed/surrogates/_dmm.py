@@ -238,9 +238,8 @@ class DMMMEN(Params):
         ``n_jobs > 1`` needs the ``if __name__ == "__main__":`` guard. With a
         checkpoint, a class in flight in a worker keeps its progress in a file of its
         own next to it, ``<name>.class<c>.npz``, which is folded into the checkpoint
-        and removed once the class is done. Finished classes resume under any
-        ``n_jobs``; a class in flight resumes from its own file only with ``n_jobs >
-        1``.
+        and removed once the class is done. A fit resumes every saved chain, finished
+        or running, whatever ``n_jobs`` saved it or resumes it.
     random_state : int, Generator or None
         Seeds every chain (each class and chain gets its own stream). In
         :meth:`explain_local`, every row's masks, chains and held-out masks come from
@@ -500,7 +499,9 @@ class DMMMEN(Params):
             seed, settings, test_size, self.checkpoint_every, axes, copies, self.standardize
         )
         if n_jobs == 1 or len(classes) == 1:
-            fits = [job.run(c, *problems[c], checkpoint, verbose=self.verbose) for c in problems]
+            fits = [
+                _run_here(job, c, *problems[c], checkpoint, verbose=self.verbose) for c in problems
+            ]
         else:
             fits = _run_in_workers(job, problems, checkpoint, n_jobs, verbose=self.verbose)
         self._store(fits, X, predicted, classes, features, axes, center)
@@ -1207,6 +1208,95 @@ def _interrupt(signum: int, frame: Any) -> None:
     raise KeyboardInterrupt
 
 
+def _class_file(checkpoint: Checkpoint, class_: int) -> Checkpoint:
+    """Class ``class_``'s own checkpoint beside ``checkpoint``, where a worker keeps its
+    chains: ``<name>.class<c>.npz``, read if it exists."""
+    path = checkpoint.path.with_name(f"{checkpoint.path.stem}.class{class_}.npz")
+    return Checkpoint(path, {**checkpoint.fingerprint, "class": class_})
+
+
+def _progress(checkpoint: Checkpoint, class_: int) -> tuple[bool, int, int]:
+    """How far ``checkpoint`` has class ``class_``: its posterior saved, the number of
+    its finished chains, and one past the sweep of its running chain (0: none). Chains
+    run in order, so a larger tuple is further on along the same draws."""
+    prefix = f"class{class_}/"
+    running = checkpoint.running
+    sweep = 0
+    if running is not None and running["unit"].startswith(prefix):
+        sweep = int(running["sweep"]) + 1  # the state at sweep 0 is past the pilots
+    finished = sum(unit.startswith(f"{prefix}chain") for unit in checkpoint.units)
+    return f"{prefix}posterior" in checkpoint.units, finished, sweep
+
+
+def _move_class(source: Checkpoint, target: Checkpoint, class_: int) -> bool:
+    """Move class ``class_``'s saved work (posterior, finished and running chains) from
+    ``source`` to ``target``, unless ``target`` holds as much of it already.
+
+    ``target`` is saved; ``source`` is left to the caller, to be saved or removed
+    after it, so that at every moment one file or both hold the work.
+
+    Returns
+    -------
+    bool
+        Whether ``source`` held any of it.
+
+    Raises
+    ------
+    ValueError
+        If the work includes a running chain and ``target`` runs a chain of another
+        class: it holds one running chain only, and neither may be dropped.
+    """
+    prefix = f"class{class_}/"
+    ours = _progress(source, class_)
+    if ours > _progress(target, class_):
+        running = source.running if ours[2] else None
+        other = target.running
+        if running is not None and other is not None and not other["unit"].startswith(prefix):
+            raise ValueError(
+                f"{target.path} is a damaged DMM-MEN checkpoint: its running chain is "
+                f"{other['unit']!r}, but this fit goes on with {running['unit']!r}, saved "
+                f"in {source.path}"
+            )
+        _take_class(target, prefix)
+        target.units.update({k: v for k, v in source.units.items() if k.startswith(prefix)})
+        if running is not None:
+            target.running = running
+        target.save()
+    return _take_class(source, prefix)
+
+
+def _take_class(checkpoint: Checkpoint, prefix: str) -> bool:
+    """Remove the units and running chain whose names start with ``prefix`` from
+    ``checkpoint`` (not saved); whether there were any."""
+    units = [unit for unit in checkpoint.units if unit.startswith(prefix)]
+    for unit in units:
+        del checkpoint.units[unit]
+    running = checkpoint.running
+    if running is not None and running["unit"].startswith(prefix):
+        checkpoint.running = None
+        return True
+    return bool(units)
+
+
+def _run_here(
+    job: _ClassJob,
+    class_: int,
+    X: np.ndarray,
+    y: np.ndarray,
+    checkpoint: Checkpoint | None,
+    *,
+    verbose: bool,
+) -> dict[str, Any]:
+    """One class in this process, its chains saved in ``checkpoint`` itself: a fit with
+    ``n_jobs > 1`` left them in the class's own file, they are taken from there."""
+    if checkpoint is not None:
+        own = _class_file(checkpoint, class_)
+        if own.path.is_file():
+            _move_class(own, checkpoint, class_)
+            own.path.unlink()
+    return job.run(class_, X, y, checkpoint, verbose=verbose)
+
+
 def _run_in_worker(
     job: _ClassJob, class_: int, X: np.ndarray, y: np.ndarray, path, fingerprint
 ) -> dict[str, Any]:
@@ -1237,11 +1327,10 @@ def _run_in_workers(
             fits[c] = job.run(c, X, y, checkpoint, verbose=False)  # no sampling left
         else:
             todo.append(c)
+    own = {} if checkpoint is None else _hand_out(checkpoint, todo)
 
     def side_file(c: int) -> Path | None:
-        if checkpoint is None:
-            return None
-        return checkpoint.path.with_name(f"{checkpoint.path.stem}.class{c}.npz")
+        return None if checkpoint is None else own[c].path
 
     context = multiprocessing.get_context("spawn")
     pool = ProcessPoolExecutor(
@@ -1255,7 +1344,7 @@ def _run_in_workers(
                 c,
                 *problems[c],
                 side_file(c),
-                None if checkpoint is None else {**checkpoint.fingerprint, "class": c},
+                None if checkpoint is None else own[c].fingerprint,
             ): c
             for c in todo
         }
@@ -1288,6 +1377,28 @@ def _run_in_workers(
         raise
     pool.shutdown()
     return [fits[c] for c in problems]
+
+
+def _hand_out(checkpoint: Checkpoint, classes: list[int]) -> dict[int, Checkpoint]:
+    """Each class's own checkpoint for its worker, given the class's saved chains that
+    a fit with ``n_jobs=1`` left in ``checkpoint`` (a worker reads its own file only).
+
+    Raises
+    ------
+    ValueError
+        If ``checkpoint`` runs a chain of none of these classes.
+    """
+    own = {c: _class_file(checkpoint, c) for c in classes}
+    moved = [_move_class(checkpoint, own[c], c) for c in classes]
+    if checkpoint.running is not None:
+        raise ValueError(
+            f"{checkpoint.path} is a damaged DMM-MEN checkpoint: its running chain is "
+            f"{checkpoint.running['unit']!r}, a chain of none of the classes left to "
+            f"sample ({classes})"
+        )
+    if any(moved):
+        checkpoint.save()
+    return own
 
 
 def _warn_constant_targets(problems: dict[int, tuple[np.ndarray, np.ndarray]]) -> None:
