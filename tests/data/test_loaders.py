@@ -1,5 +1,6 @@
 import dataclasses
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -530,3 +531,36 @@ def test_to_raw_refuses_values_that_fit_no_feature():
         ds.to_raw([1.0], [2])
     with pytest.raises(ValueError, match="values contains NaN"):
         ds.to_raw([np.nan, 1.0])
+
+
+@pytest.mark.parametrize("name", ["t10k-labels-idx1-ubyte.gz", "t10k-labels-idx1-ubyte"])
+@pytest.mark.parametrize("through", ["path", "UNBOXED_DATA"])
+def test_a_folder_where_a_fashion_mnist_file_should_be_is_named(
+    tmp_path, monkeypatch, name, through
+):
+    # It read "Fashion-MNIST is not installed (searched ...)", as if no file were there.
+    folder = tmp_path / "fashion-mnist"
+    folder.mkdir()
+    _fake_fashion(folder, monkeypatch)
+    (folder / "t10k-labels-idx1-ubyte").unlink()
+    (folder / name).mkdir()
+    monkeypatch.setattr(_fashion_mnist, "SYSTEM_DIR", str(tmp_path / "nowhere"))
+    monkeypatch.setenv("UNBOXED_DATA", str(tmp_path))
+    path = folder if through == "path" else None
+    expected = "gzipped IDX file" if name.endswith(".gz") else "IDX file"
+    message = f"{folder / name} is a folder, not the {expected} of Fashion-MNIST expected there"
+    with pytest.raises(IsADirectoryError, match=re.escape(message)):
+        load_dataset("fashion-mnist", path=path)
+    # `unboxed datasets` still lists it, as not installed
+    (info,) = [info for info in available_datasets() if info.name == "fashion-mnist"]
+    assert info.is_installed() is False
+
+
+def test_a_folder_where_an_mnist_digits_file_should_be_is_named(tmp_path):
+    _mnist_folder(tmp_path / "package" / "src" / "digits")
+    folder = tmp_path / "package" / "src" / "digits"
+    (folder / "3.json").unlink()
+    (folder / "3.json").mkdir()
+    message = f"{folder / '3.json'} is a folder, not the digits file of MNIST expected there"
+    with pytest.raises(IsADirectoryError, match=re.escape(message)):
+        load_dataset("mnist", path=tmp_path)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import numpy as np
@@ -260,6 +260,31 @@ def not_installed(
     )
 
 
+def refuse_folders_in_place(expected: Iterable[tuple[Path, str]], title: str) -> None:
+    """Raise where a folder stands in place of a data file, for :func:`not_installed`'s
+    callers: "not installed" sent the user to install files that were there but for
+    that one, and did not say what was wrong.
+
+    Parameters
+    ----------
+    expected : iterable of (Path, str)
+        The names data files are looked for under, each with what it should be.
+    title : str
+        The data set, as the error names it.
+
+    Raises
+    ------
+    IsADirectoryError
+        If one of the names is a folder.
+    """
+    for name, what in expected:
+        if name.is_dir():
+            raise IsADirectoryError(
+                f"{name} is a folder, not the {what} of {title} expected there; move it "
+                "away and put the file in its place"
+            )
+
+
 def data_home() -> Path:
     """Where ``make data`` puts downloaded data: ``$UNBOXED_DATA`` or ``~/.cache/unboxed/data``.
 
@@ -338,6 +363,8 @@ def load_dataset(name: str, *, path: str | os.PathLike | None = None) -> Dataset
         If the files are not found; the message gives the command that installs them.
     FileNotFoundError
         If ``path`` is given but is not a folder.
+    IsADirectoryError
+        If the files are not found and a folder stands where one should be.
     ValueError
         If ``name`` is unknown or a file is corrupt.
     """

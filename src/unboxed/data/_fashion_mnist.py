@@ -13,6 +13,7 @@ from ._dataset import (
     candidate_dirs,
     not_installed,
     pixel_names,
+    refuse_folders_in_place,
     register,
 )
 from ._idx import read_idx
@@ -57,6 +58,15 @@ def locate(path: str | os.PathLike | None = None) -> dict[str, Path] | None:
     return None
 
 
+def _expected(path: str | os.PathLike | None) -> list[tuple[Path, str]]:
+    """Every name an IDX file is looked for under, with what it should be."""
+    names = []
+    for folder in candidate_dirs("fashion-mnist", path, SYSTEM_DIR):
+        for stem, _ in _FILES.values():
+            names += [(folder / (stem + ".gz"), "gzipped IDX file"), (folder / stem, "IDX file")]
+    return names
+
+
 def _read_split(file: Path, key: str) -> np.ndarray:
     count = _FILES[key][1]
     data = read_idx(file)
@@ -75,6 +85,7 @@ def _read_split(file: Path, key: str) -> np.ndarray:
 def load(path: str | os.PathLike | None = None) -> Dataset:
     files = locate(path)
     if files is None:
+        refuse_folders_in_place(_expected(path), "Fashion-MNIST")
         raise not_installed("Fashion-MNIST", "fashion-mnist", path, SYSTEM_DIR, INSTALL)
     arrays = {key: _read_split(file, key) for key, file in files.items()}
     folder = files["X_train"].parent

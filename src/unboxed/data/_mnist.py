@@ -21,6 +21,7 @@ from ._dataset import (
     data_home,
     not_installed,
     pixel_names,
+    refuse_folders_in_place,
     register,
     split_dataset,
 )
@@ -71,6 +72,13 @@ def _read_digit(folder: Path, digit: int) -> np.ndarray:
 def load(path: str | os.PathLike | None = None) -> Dataset:
     folder = locate(path)
     if folder is None:
+        expected = [
+            (root / layout / f"{d}.json", "digits file")
+            for root in candidate_dirs("mnist", path, None)
+            for layout in _LAYOUTS
+            for d in range(10)
+        ]
+        refuse_folders_in_place(expected, "MNIST")
         raise not_installed("MNIST", "mnist", path, None, install_command())
     images = [_read_digit(folder, d) for d in range(10)]
     X = np.concatenate(images)
