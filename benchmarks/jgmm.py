@@ -20,7 +20,8 @@ Uses the seed-0 zoo models cached by ``benchmarks/zoo_accuracy.py`` in
 ``~/.cache/unboxed/models`` (trained there with the same settings if missing), and names
 them in both results files. Results of an interrupted run are kept in
 ``~/.cache/unboxed/<name>_benchmark_cache.json`` with the weights' digest of their
-network, and computed again when the cached model has other weights. Run: ``python
+network, and computed again when the cached model has other weights; a damaged cache
+file is said and ignored. Run: ``python
 benchmarks/jgmm.py`` (the subsamples are printed in the report). From scratch it takes
 about three hours of compute: Table 1 about 150 minutes with numpy on two threads (its
 last column, 42 settings validated per row, 112), Table 2 37 on two (dice-ml 17 of them,
@@ -45,6 +46,7 @@ import torch
 from _common import RESULTS, cached_model, keep_models, write_results, write_text
 
 from unboxed import __version__, load_dataset, zoo
+from unboxed._io import read_json
 from unboxed.evaluate import agreement
 from unboxed.evaluate._stats import estimate
 from unboxed.surrogates import JGMM, JGMMExplainer
@@ -61,6 +63,10 @@ MODELS = [
     ("lenet", "fashion-mnist", "pool2", "act4"),
     ("mlp", "fashion-mnist", "act1", "act2"),
 ]
+#: The network of the study, Table 2 and the reach part.
+LENET_MNIST = ("lenet", "mnist")
+#: The cost part's fits: (model, dataset, layer, fitted on --train-size rows, not all).
+COST_FITS = (("lenet", "mnist", "pool2", False), ("lenet", "fashion-mnist", "pool2", True))
 SIGMAS = (0.1, 0.5, 1.0, 2.0, 3.0)
 # The larger K_x of Table 1 (spatial, and flat unwhitened): the study shows agreement
 # rising with K_x (32, 64, 128) at a cost that doubles with it.
@@ -204,7 +210,7 @@ def cached(
     digest was kept) or without a field in ``require`` is computed again, with a line
     saying why, so that one table never mixes two networks' figures.
     """
-    store = json.loads(_CACHE_PATH.read_text()) if _CACHE_PATH.exists() else {}
+    store = _read_cache()
     reason = _stale(store.get(key), weights_sha256, require)
     if reason is not None:
         if key in store:
@@ -212,6 +218,26 @@ def cached(
         store[key] = {"weights_sha256": weights_sha256, "result": compute()}
         write_text(_CACHE_PATH, json.dumps(store))
     return store[key]["result"]
+
+
+def _read_cache() -> dict[str, Any]:
+    """The parts cache, or an empty one where there is none or it is damaged (its JSON
+    unreadable, or not an object): a cache is recomputed, not repaired, and a damaged
+    one stopped every run at its ``json.loads`` until someone deleted it."""
+    if not _CACHE_PATH.exists():
+        return {}
+    try:
+        store = read_json(_CACHE_PATH, what="the parts cache of benchmarks/jgmm.py")
+    except ValueError as err:
+        log(f"{err}; ignoring it, every part is measured again")
+        return {}
+    if not isinstance(store, dict):
+        log(
+            f"{_CACHE_PATH} is not the parts cache of benchmarks/jgmm.py: its JSON is a "
+            f"{type(store).__name__}, not an object; ignoring it, every part is measured again"
+        )
+        return {}
+    return store
 
 
 def _stale(entry: Any, weights_sha256: str, require: tuple[str, ...]) -> str | None:
@@ -422,8 +448,8 @@ def run_study(
 
 def study(args: argparse.Namespace) -> list[dict[str, Any]]:
     """What closes the gap to logistic regression, on LeNet/MNIST's second conv block."""
-    data = load_dataset("mnist")
-    blackbox, weights = load_network("lenet", "mnist")
+    data = load_dataset(LENET_MNIST[1])
+    blackbox, weights = load_network(*LENET_MNIST)
     t_test = blackbox.predict(data.X_test)
     # K_x=32 whitened (the paper's setting), unwhitened and spatial are Table 1's row.
     configs = [
@@ -668,8 +694,8 @@ def jgmm_counterfactuals(
 
 
 def table2(args: argparse.Namespace) -> dict[str, Any]:
-    data = load_dataset("mnist")
-    blackbox = load_blackbox("lenet", "mnist")
+    data = load_dataset(LENET_MNIST[1])
+    blackbox = load_blackbox(*LENET_MNIST)
     rng = np.random.default_rng(0)
     t0 = time.perf_counter()
     explainer = fit_cf_explainer(blackbox, data, args.kx)
@@ -815,8 +841,8 @@ def reach(args: argparse.Namespace) -> dict[str, Any]:
     point's distance: the nearest flip that any method following the proxy's
     directions can find.
     """
-    data = load_dataset("mnist")
-    blackbox = load_blackbox("lenet", "mnist")
+    data = load_dataset(LENET_MNIST[1])
+    blackbox = load_blackbox(*LENET_MNIST)
     # Table 2's queries: its generator's first draw.
     queries = np.sort(
         np.random.default_rng(0).choice(data.X_test.shape[0], size=args.queries, replace=False)
@@ -857,10 +883,8 @@ def cost(args: argparse.Namespace) -> list[dict[str, Any]]:
     from sklearn.mixture import GaussianMixture
 
     rows = []
-    for model_name, dataset_name, layer, n in (
-        ("lenet", "mnist", "pool2", None),
-        ("lenet", "fashion-mnist", "pool2", args.train_size),
-    ):
+    for model_name, dataset_name, layer, subsampled in COST_FITS:
+        n = args.train_size if subsampled else None
         data = load_dataset(dataset_name)
         blackbox = load_blackbox(model_name, dataset_name)
         rows_fit = subsample(data.X_train.shape[0], n, np.random.default_rng(0))
@@ -1186,13 +1210,14 @@ def write(result: dict[str, Any], seconds: float, command: str, name: str = "jgm
     write_results(name, "\n".join(L) + "\n", result)
 
 
-#: The networks each part measures (what it loads through ``load_network``).
+#: The networks each part measures (what it loads through ``load_network``), named
+#: from the tables the parts load them from, so that the two cannot drift apart.
 PART_NETWORKS = {
     "table1": [f"{model}-{dataset}" for model, dataset, *_ in MODELS],
-    "study": ["lenet-mnist"],
-    "table2": ["lenet-mnist"],
-    "reach": ["lenet-mnist"],
-    "cost": ["lenet-mnist", "lenet-fashion-mnist"],
+    "study": ["-".join(LENET_MNIST)],
+    "table2": ["-".join(LENET_MNIST)],
+    "reach": ["-".join(LENET_MNIST)],
+    "cost": [f"{model}-{dataset}" for model, dataset, *_ in COST_FITS],
 }
 
 

@@ -1,6 +1,7 @@
 """benchmarks/jgmm.py, clime.py and zoo_accuracy.py name the networks they measured,
 and reuse a cached figure, student or label only with the weights it came from."""
 
+import argparse
 import functools
 import json
 import shutil
@@ -118,6 +119,58 @@ def test_jgmm_parts_of_unknown_weights_are_measured_again(jgmm, capsys, entry, r
     store = json.loads(jgmm._CACHE_PATH.read_text())
     assert store["key"] == {"weights_sha256": weights, "result": got}
     assert store["other"] == {"top": 0.1}  # left for its own key to judge
+
+
+@pytest.mark.parametrize(
+    ("content", "reason"),
+    [
+        (b'{"key": {"weights_sha256": "ab', "it could not be read safely (JSONDecodeError"),
+        (b"", "it could not be read safely (JSONDecodeError"),
+        (b"\xff\xfe{}", "it could not be read safely (UnicodeDecodeError"),
+        (b"[1, 2]", "its JSON is a list, not an object"),
+        (b"null", "its JSON is a NoneType, not an object"),
+    ],
+    ids=["truncated", "empty", "not UTF-8", "a list", "null"],
+)
+def test_jgmm_a_damaged_parts_cache_is_said_and_measured_again(jgmm, capsys, content, reason):
+    # It stopped the run at its json.loads (JSONDecodeError), or at store.get (a list),
+    # until someone deleted the file.
+    blackbox, weights = jgmm.load_network("mlp", "digits")
+    jgmm._CACHE_PATH.write_bytes(content)
+    got = jgmm.cached("key", functools.partial(_top_probability, blackbox), weights)
+    assert got == _top_probability(blackbox)
+    out = capsys.readouterr().out
+    assert f"{jgmm._CACHE_PATH} is not the parts cache of benchmarks/jgmm.py: {reason}" in out
+    assert "ignoring it, every part is measured again" in out
+    store = json.loads(jgmm._CACHE_PATH.read_text())
+    assert store == {"key": {"weights_sha256": weights, "result": got}}
+
+
+class _Loaded(Exception):
+    """Raised by a recording load_network: the part stops at its first network."""
+
+
+@pytest.mark.parametrize("part", ["table1", "study", "table2", "reach", "cost"])
+def test_jgmm_each_part_loads_the_networks_it_declares(jgmm, monkeypatch, part):
+    # PART_NETWORKS names the networks behind the parts a run keeps from an earlier
+    # results file; it was written out by hand beside the parts' own loads. The part is
+    # run to its first load, once per start in its table of networks.
+    loaded = []
+
+    def recording(model, dataset):
+        loaded.append(f"{model}-{dataset}")
+        raise _Loaded
+
+    monkeypatch.setattr(jgmm, "load_network", recording)
+    monkeypatch.setattr(jgmm, "load_dataset", lambda name: None)  # not read before the load
+    table = {"table1": "MODELS", "cost": "COST_FITS"}.get(part)
+    rows = getattr(jgmm, table) if table else [None]
+    for start in range(len(rows)):
+        if table:
+            monkeypatch.setattr(jgmm, table, rows[start:])
+        with pytest.raises(_Loaded):
+            getattr(jgmm, part)(argparse.Namespace(train_size=10))
+    assert loaded == jgmm.PART_NETWORKS[part]
 
 
 def _committed_jgmm():
