@@ -628,6 +628,20 @@ def test_a_running_chain_of_no_class_left_is_refused_under_two_jobs(
     assert path.read_bytes() == saved
 
 
+def test_a_running_chain_is_not_moved_over_another_class_s(tmp_path):
+    # A checkpoint holds one running chain: taking in a class's own file's running chain
+    # must not drop the one of another class that is there already.
+    source = chain_module.Checkpoint(tmp_path / "c.class1.npz", {"class": 1})
+    target = chain_module.Checkpoint(tmp_path / "c.npz", {})
+    source.running = {"unit": "class1/chain0", "sweep": 5}
+    target.running = {"unit": "class0/chain1", "sweep": 3}
+    message = f"{target.path} is a damaged DMM-MEN checkpoint: its running chain is "
+    message += f"'class0/chain1', but this fit goes on with 'class1/chain0', saved in {source.path}"
+    with pytest.raises(ValueError, match=re.escape(message)):
+        dmm_module._move_class(source, target, 1)
+    assert target.running["unit"] == "class0/chain1" and not target.path.exists()
+
+
 def test_a_checkpoint_from_other_settings_or_a_corrupt_file_is_refused(
     tmp_path, planted, planted_blackbox
 ):
