@@ -333,7 +333,9 @@ def test_every_method_after_fit_checks_it_is_fitted(planted, planted_blackbox):
             method(planted.X_test[:, :5])
 
 
-def test_export_text_rounds_thresholds_to_the_decimals_asked():
+def test_export_text_rounds_thresholds_to_the_fewest_decimals_that_keep_their_gap():
+    """decimals is the fewest places a threshold prints with: one takes more where
+    fewer would leave the gap between the training values it separates."""
     import re
 
     X = np.random.default_rng(0).uniform(size=(300, 1))
@@ -343,11 +345,16 @@ def test_export_text_rounds_thresholds_to_the_decimals_asked():
         input_shape=(1,),
     )
     s = TreeSurrogate(box, max_depth=1, random_state=0).fit(X)
-    for decimals in (0, 1, 4):
+    seen = X[s.train_indices_, 0]
+    low, high = seen[seen <= 0.3].max(), seen[seen > 0.3].min()
+    assert 0.28 < low < 0.29 and 0.30 < high < 0.31  # 0 places would give 0, outside
+    for decimals, places in ((0, 1), (1, 1), (2, 2), (4, 4)):
         thresholds = re.findall(r"[<>]=? +(-?\d+(?:\.\d+)?)", s.export_text(decimals=decimals))
-        assert len(thresholds) == 2
-        for t in thresholds:
-            assert len(t.partition(".")[2]) == decimals, (decimals, t)
+        assert len(thresholds) == 2 and thresholds[0] == thresholds[1]
+        assert len(thresholds[0].partition(".")[2]) == places, (decimals, thresholds)
+        assert low < float(thresholds[0]) < high
+    assert np.array_equal(s.threshold_gaps_[0], [low, high])
+    assert np.isnan(s.threshold_gaps_[1:]).all()  # the leaves split nothing
 
 
 def test_path_length_takes_a_regression_tree_too(rng):
@@ -528,14 +535,66 @@ def test_rules_in_raw_units_classify_the_raw_rows_as_the_tree_does_the_standardi
     np.testing.assert_array_equal(_rules_predict(standard_rules, names, cancer.X_test), expected)
     raw_rows = cancer.to_raw(cancer.X_test)
     np.testing.assert_array_equal(_rules_predict(raw_rules, names, raw_rows), expected)
-    # each split's threshold, mean + scale * t of its own feature, at 3 decimals
+    # each split's threshold is mean + scale * t of its own feature, rounded: the root's
+    # 3 decimals would leave the gap between the rows it separates, so it takes 4
     t = tree.tree_.tree_
     j = t.feature[0]
     root = cancer.feature_mean[j] + cancer.feature_scale[j] * t.threshold[0]
+    low, high = cancer.to_raw(tree.threshold_gaps_[0], [j, j])
+    assert not low < round(root, 3) < high and low < round(root, 4) < high
     assert tree.export_text(feature_names=names, unscale=cancer.to_raw).startswith(
-        f"|--- {names[j]} <= {root:.3f}\n"
+        f"|--- {names[j]} <= {root:.4f}\n"
     )
     assert tree.tree_.tree_.threshold[0] == t.threshold[0]  # the tree itself is unchanged
+
+
+def test_raw_rules_send_every_fitted_row_the_way_the_tree_does():
+    """Three decimals in raw units were too coarse for small-unit features: a depth-8
+    tree of breast-cancer printed `concavity error <= 0.034` where the rows it sends
+    right start at 0.03389, and its rules gave 1 of the 342 rows it was fitted on the
+    other class. Each threshold now takes the decimals its gap needs."""
+    import re
+
+    from sklearn.linear_model import LogisticRegression
+
+    from unboxed import load_dataset
+
+    cancer = load_dataset("breast-cancer")
+    model = LogisticRegression(C=1.0, max_iter=1000).fit(cancer.X_train, cancer.y_train)
+    box = BlackBox.from_sklearn(model)
+    tree = TreeSurrogate(box, max_depth=8, random_state=0, verbose=False).fit(cancer.X_train)
+    names = cancer.feature_names
+    X = cancer.X_train[tree.train_indices_]
+    expected = np.array([box.class_name(c) for c in tree.predict(X)])
+    raw_rules = tree.export_text(feature_names=names, unscale=cancer.to_raw)
+    np.testing.assert_array_equal(_rules_predict(raw_rules, names, cancer.to_raw(X)), expected)
+    standard_rules = tree.export_text(feature_names=names)
+    np.testing.assert_array_equal(_rules_predict(standard_rules, names, X), expected)
+    # short to read: 3 places but where the gap needs more
+    places = [len(t.partition(".")[2]) for t in re.findall(r"[<>]=? +(\S+)$", raw_rules, re.M)]
+    assert min(places) == 3 and 3 < max(places) <= 5
+
+
+def test_rules_of_digits_send_every_fitted_row_the_way_the_tree_does(digits):
+    """digits' pixels are sixteenths: at 0 places `x <= 0` or `x <= 1` stood for
+    thresholds such as 0.469, which sent the 0.4375 rows the other way."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.tree import export_text
+
+    model = LogisticRegression(max_iter=200).fit(digits.X_train, digits.y_train)
+    box = BlackBox.from_sklearn(model)
+    tree = TreeSurrogate(box, max_depth=8, random_state=0, verbose=False).fit(digits.X_train)
+    names = digits.feature_names
+    X = digits.X_train[tree.train_indices_]
+    expected = np.array([box.class_name(c) for c in tree.predict(X)])
+    for decimals in (0, 3):
+        rules = tree.export_text(feature_names=names, decimals=decimals)
+        np.testing.assert_array_equal(_rules_predict(rules, names, X), expected)
+    # where 3 places keep every threshold in its gap, the rules are sklearn's own
+    labels = [box.class_name(c) for c in tree.tree_.classes_]
+    assert rules == export_text(
+        tree.tree_, feature_names=names, class_names=labels, decimals=3, max_depth=1000
+    )
 
 
 def test_unscale_that_returns_no_threshold_per_split_is_refused(planted, planted_blackbox):

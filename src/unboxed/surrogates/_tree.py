@@ -12,6 +12,7 @@ number of nodes on each sample's decision path.
 from __future__ import annotations
 
 import numbers
+import re
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -113,6 +114,11 @@ class TreeSurrogate(Params):
         ``fidelity_``, sorted.
     select_indices_ : ndarray of int or None
         For "auto", the rows that chose the depth (disjoint from both); None otherwise.
+    threshold_gaps_ : ndarray of shape (tree_.tree_.node_count, 2)
+        Per node of ``tree_``, the largest value of its split feature among the
+        training rows it sends left and the smallest among those it sends right (NaN
+        at leaves): the gap its threshold sits in, which :meth:`export_text` keeps its
+        printed thresholds inside.
     n_features_in_ : int
     """
 
@@ -226,6 +232,7 @@ class TreeSurrogate(Params):
         else:
             self.max_depth_ = self.max_depth
             self.tree_ = self._tree(self.max_depth, X[train], y[train])
+        self.threshold_gaps_ = _threshold_gaps(self.tree_, X[train])
         self.depth_ = int(self.tree_.get_depth())
         self.n_leaves_ = int(self.tree_.get_n_leaves())
         self.fidelity_ = agreement(self.tree_.predict(X[test]), y[test], classes=indices)
@@ -309,7 +316,10 @@ class TreeSurrogate(Params):
             One name per feature (``n_features_in_``); by default the black box's
             ``feature_names``, or ``feature_0``, ... when it has none.
         decimals : int, default=3
-            Decimal places of the thresholds, at least 0.
+            The fewest decimal places of a threshold, at least 0. A threshold takes
+            more where fewer would move it out of the gap between the training values
+            it separates (``threshold_gaps_``, in the printed units), so that the
+            rules send every row the tree was fitted on the way the tree does.
         unscale : callable, optional
             Maps the thresholds to the units a person reads, for a tree of
             standardized features: called as ``unscale(thresholds, features)`` with
@@ -340,36 +350,114 @@ class TreeSurrogate(Params):
             )
         # The tree learnt column indices; a person reads the model's own names.
         labels = [self.blackbox.class_name(c) for c in self.tree_.classes_]
-        tree = self.tree_ if unscale is None else self._unscaled(unscale)
-        return export_text(
-            tree, feature_names=names, class_names=labels, decimals=decimals, max_depth=1000
+        tree, most = self._printed_tree(unscale, decimals)
+        text = export_text(
+            tree, feature_names=names, class_names=labels, decimals=most, max_depth=1000
         )
+        # sklearn prints every threshold with the most decimals any one needs; the others
+        # drop the zeros that pads them with.
+        return text if most == decimals else _trim_thresholds(text, decimals)
 
-    def _unscaled(self, unscale: Callable[[np.ndarray, np.ndarray], object]) -> Any:
-        """A copy of ``tree_`` whose split thresholds are ``unscale``'s; only for
-        :meth:`export_text`, which reads the thresholds from the tree itself."""
+    def _printed_tree(
+        self, unscale: Callable[[np.ndarray, np.ndarray], object] | None, decimals: int
+    ) -> tuple[Any, int]:
+        """A copy of ``tree_`` whose split thresholds are the numbers :meth:`export_text`
+        prints (in ``unscale``'s units, each rounded as :func:`_round_into_gap` says),
+        and the most decimals one of them takes. ``export_text`` reads the thresholds
+        from the tree itself."""
         import copy
 
-        if not callable(unscale):
-            raise TypeError(f"unscale must be a callable, got {type(unscale).__name__}")
         tree = copy.deepcopy(self.tree_)
         splits = tree.tree_.feature >= 0  # leaves have no feature (-2)
         features = tree.tree_.feature[splits]
-        thresholds = check_array(
-            unscale(tree.tree_.threshold[splits], features),
-            name="unscale's thresholds",
-            ndim=1,
-            allow_empty=True,
-        )
-        if thresholds.shape != features.shape:
-            raise ValueError(
-                f"unscale returned {thresholds.size} thresholds for the tree's "
-                f"{features.size} splits; expected one each"
-            )
-        _check_order_kept(tree.tree_.threshold[splits], thresholds, features)
+        learnt = tree.tree_.threshold[splits]
+        shown, (low, high) = learnt, self.threshold_gaps_[splits].T
+        if unscale is not None:
+            if not callable(unscale):
+                raise TypeError(f"unscale must be a callable, got {type(unscale).__name__}")
+            shown = _unscale(unscale, learnt, features)
+            _check_order_kept(learnt, shown, features)
+            low, high = _unscale(unscale, low, features), _unscale(unscale, high, features)
+        printed = [_round_into_gap(*gap, decimals) for gap in zip(shown, low, high, strict=True)]
         # threshold is a view of the copy's nodes: writing it changes what export_text reads.
-        tree.tree_.threshold[splits] = thresholds
-        return tree
+        tree.tree_.threshold[splits] = [float(number) for number in printed]
+        return tree, max((_decimals_of(number) for number in printed), default=decimals)
+
+
+def _threshold_gaps(tree: Any, X: np.ndarray) -> np.ndarray:
+    """Per node of a fitted sklearn tree, the largest value of its split feature among
+    the rows of ``X`` (those it was fitted on) that it sends left, and the smallest among
+    those it sends right: shape (node_count, 2), NaN at leaves.
+
+    The tree's own routing (its ``decision_path``, on float32 values) sorts the rows,
+    so each gap holds the values a reader compares with the printed threshold."""
+    t = tree.tree_
+    gaps = np.full((t.node_count, 2), np.nan)
+    # rows reaching each node: the (nodes, rows) indicator, one sparse row per node
+    reaching = tree.decision_path(X).T.tocsr()
+    for node in np.flatnonzero(t.feature >= 0):
+        left, right = (
+            reaching[child].indices for child in (t.children_left[node], t.children_right[node])
+        )
+        feature = t.feature[node]
+        gaps[node] = X[left, feature].max(), X[right, feature].min()
+    return gaps
+
+
+def _unscale(
+    unscale: Callable[[np.ndarray, np.ndarray], object], values: np.ndarray, features: np.ndarray
+) -> np.ndarray:
+    """``unscale(values, features)``, checked to give one finite number per split."""
+    shown = check_array(
+        unscale(values, features), name="unscale's thresholds", ndim=1, allow_empty=True
+    )
+    if shown.shape != features.shape:
+        raise ValueError(
+            f"unscale returned {shown.size} thresholds for the tree's "
+            f"{features.size} splits; expected one each"
+        )
+    return shown
+
+
+def _round_into_gap(threshold: float, low: float, high: float, decimals: int) -> str:
+    """``threshold`` with the fewest decimals, at least ``decimals``, that lies strictly
+    between ``low`` and ``high``: then ``x <= printed`` holds for every row the tree
+    sends left (at most ``low``) and for none it sends right (at least ``high``).
+
+    sklearn's threshold is midway between ``low`` and ``high``; the decimal nearest the
+    middle is the first to enter the gap, so no shorter number would do. Where none
+    does (a gap that ``unscale`` closed), the threshold prints whole, at the decimals of
+    its shortest exact form."""
+    exact = _decimals_of(np.format_float_positional(threshold))
+    for places in range(decimals, max(decimals, exact) + 1):
+        printed = f"{threshold:.{places}f}"
+        if low < float(printed) < high:
+            return printed
+    return printed
+
+
+def _decimals_of(number: str) -> int:
+    """The decimal places of a number written without an exponent."""
+    return len(number.partition(".")[2])
+
+
+def _trim_thresholds(text: str, decimals: int) -> str:
+    """``export_text``'s rules with each threshold in its shortest form of at least
+    ``decimals`` places that reads back as the same number: sklearn pads them all to
+    the places of the longest."""
+
+    def shortest(match: re.Match[str]) -> str:
+        padded = match.group(2)
+        value = float(padded)
+        for places in range(decimals, _decimals_of(padded) + 1):
+            if float(short := f"{value:.{places}f}") == value:
+                return match.group(1) + short
+        return match.group(0)
+
+    # A split's line ends in "<= t" or ">  t"; a leaf's line, "class: name", is left
+    # alone, whatever its name ends in.
+    split_line = r"(?m)^((?:\|   )*\|--- (?!class: ).*(?:<=|> ) +)(-?\d+(?:\.\d+)?)$"
+    return re.sub(split_line, shortest, text)
 
 
 def _check_order_kept(learnt: np.ndarray, shown: np.ndarray, features: np.ndarray) -> None:
