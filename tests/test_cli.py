@@ -812,6 +812,7 @@ def test_approximate_by_a_tree_writes_its_rules_and_prints_its_fidelity(
     assert f"against the true labels: {truth}" in printed
     record = json.loads(figures.read_text())
     assert record["depth"] == 3 and record["leaves"] == tree.n_leaves_
+    assert record["rule_units"] == "as read by the model"  # digits are stored unscaled
     assert record["fidelity"] == json.loads(json.dumps(tree.fidelity(digits.X_test).as_dict()))
     assert record["accuracy"]["mean"] == truth.mean
 
@@ -841,8 +842,10 @@ def test_approximate_by_a_tree_writes_a_standardized_tables_rules_in_raw_units(t
     assert f"on the test rows: {fidelity}" in printed
     record = json.loads(figures.read_text())
     keys = {"command", "surrogate", "dataset", "depth", "leaves", "path_length"}
-    assert set(record) == keys | {"fidelity", "accuracy"}
+    assert set(record) == keys | {"fidelity", "accuracy", "rule_units"}
     assert record["fidelity"] == json.loads(json.dumps(fidelity.as_dict()))
+    # the record says which units the rules file uses, as the printout does
+    assert record["rule_units"] == "raw"
 
 
 def test_approximate_by_dmm_men_saves_insights_and_tests_them_per_class(

@@ -907,6 +907,8 @@ def _approximate_by_tree(
         path_length=path_length,
         fidelity=fidelity.as_dict(),
         accuracy=accuracy.as_dict(),
+        # the record says what the printout says: a script reading the rules needs it
+        rule_units="raw" if raw else "as read by the model",
     )
 
 
