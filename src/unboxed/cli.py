@@ -1199,6 +1199,11 @@ def _examples(args: argparse.Namespace) -> int:
     # The bars of a table row name its inputs as the data set does (x1, x2 on moons,
     # drawn as x0, x1); images have no bars.
     names = dataset.feature_names if dataset.image_shape is None else None
+    # A standardized table's bars stay standardized, and say so: on one value axis,
+    # breast-cancer's raw units (0.001 to 4,254) left 20 or 21 of a row's 30 bars under
+    # 1% of its longest. "input (std)": a longer label ran into the next panel's.
+    standardized = dataset.feature_scale is not None
+    label = "input (std)" if standardized else None
     figures, written = {}, []
     for kind in args.kinds:
         examples = _as_images(find[kind](), dataset)
@@ -1207,9 +1212,10 @@ def _examples(args: argparse.Namespace) -> int:
         line, figures[kind] = _checked_examples(explainer, examples)
         print(f"{kind:>16}  {len(examples):>5}  {line}")
         if args.plot and len(examples):  # an empty set has nothing to draw
-            figure = examples.plot(input_names=names)
-            if dataset.feature_scale is not None:
-                _label_standardized_bars(figure)
+            figure = examples.plot(input_names=names, input_label=label)
+            if standardized:  # the title says what "std" stands for
+                units = "bars in standard deviations from the training mean"
+                figure.suptitle(f"{figure.get_suptitle()}: {units}", fontsize=9)
             save_figure(figure, out / f"{kind}.png", dpi=80)
             written.append(f"{kind}.png")
     # The files one by one: "{prototypes}.npz" for one kind is no path, and a kind
@@ -1230,17 +1236,6 @@ def _examples(args: argparse.Namespace) -> int:
         kinds=figures,
     )
     return 0
-
-
-def _label_standardized_bars(figure: Any) -> None:
-    """Say the gallery's bars are standardized values. They stay so: on one value axis,
-    breast-cancer's raw units (0.001 to 4,254) left 20 or 21 of a row's 30 bars under 1% of
-    its longest."""
-    for ax in figure.axes:
-        if ax.containers:  # the panels of bars; images and heat maps have none
-            ax.set_xlabel("input (std)", fontsize=6)  # a longer one ran into the next panel's
-    title = f"{figure.get_suptitle()}: bars in standard deviations from the training mean"
-    figure.suptitle(title, fontsize=9)
 
 
 def _examples_written(args: argparse.Namespace, out: Path) -> dict[str, Path]:

@@ -239,6 +239,7 @@ class ExampleSet(Explanation):
         *,
         max_per_group: int = 6,
         input_names: Sequence[str] | None = None,
+        input_label: str | None = None,
     ) -> Any:
         """A gallery: one row per group (next to its query, if any), best first.
 
@@ -252,6 +253,9 @@ class ExampleSet(Explanation):
             The name of each input of a table row, for its bars (the data set's
             feature names); by default ``feature_names`` where the features are the
             inputs, else ``x0, x1, ...``.
+        input_label : str, optional
+            The label of the bars' value axis, by default "input": what the values
+            are ("input (std)" for a table stored standardized, say).
 
         Returns
         -------
@@ -261,11 +265,20 @@ class ExampleSet(Explanation):
         ------
         ValueError
             If the set holds no example, ``groups`` names a group it lacks, or
-            ``input_names`` does not name each input (or the set holds none).
+            ``input_names`` does not name each input (or the set holds none), or
+            ``input_label`` is given to a set that holds no inputs.
+        TypeError
+            If ``input_label`` is not a str.
         """
         from .report import plot_examples
 
-        return plot_examples(self, groups, max_per_group=max_per_group, input_names=input_names)
+        return plot_examples(
+            self,
+            groups,
+            max_per_group=max_per_group,
+            input_names=input_names,
+            input_label=input_label,
+        )
 
 
 def _names_of(names: Any, classes: np.ndarray | None, what: str) -> tuple[str, ...] | None:

@@ -289,3 +289,48 @@ def test_features_named_by_the_set_name_the_inputs_where_they_are_the_inputs():
     # Without the layer's name in meta, the strip of features still says what it is.
     ax = plot_examples(_examples(values=values, image_shape=None), [0], max_per_group=1).axes[0]
     assert ax.get_title().endswith("\nlower-layer features")
+
+
+def _figure_text(fig):
+    """Every piece of text of a figure: its title, and each panel's title and labels."""
+    panels = [
+        (ax.get_title(), ax.get_xlabel(), tuple(t.get_text() for t in ax.get_yticklabels()))
+        for ax in fig.axes
+    ]
+    return fig.get_suptitle(), panels
+
+
+def test_input_label_names_the_bars_value_axis_and_nothing_else(planted_jgmm, planted):
+    """The CLI relabelled a standardized table's bars after plot had drawn them; the
+    label is now plot's own argument."""
+    found = planted_jgmm.semifactuals(planted.X_test[:2], n_per_query=2, source="mined")
+    default = found.plot(input_names=planted.feature_names)
+    bars = [ax for ax in default.axes if ax.patches]
+    assert len(bars) == 2 * 3 and {ax.get_xlabel() for ax in bars} == {"input"}
+    assert _figure_text(found.plot(input_names=planted.feature_names, input_label=None)) == (
+        _figure_text(default)
+    )
+    labelled = plot_examples(found, input_names=planted.feature_names, input_label="input (std)")
+    assert {ax.get_xlabel() for ax in labelled.axes if ax.patches} == {"input (std)"}
+    # only the bars' axes change: blank panels keep no label, titles stay as they were
+    relabelled = [
+        (title, "input" if label == "input (std)" else label, names)
+        for title, label, names in _figure_text(labelled)[1]
+    ]
+    assert (labelled.get_suptitle(), relabelled) == _figure_text(default)
+
+
+@pytest.mark.parametrize("label", [1, b"input", ["input"]])
+def test_an_input_label_that_is_not_a_str_is_refused(planted_jgmm, planted, label):
+    found = planted_jgmm.semifactuals(planted.X_test[:1], n_per_query=1, source="mined")
+    with pytest.raises(TypeError, match=f"input_label must be a str, got {type(label).__name__}"):
+        found.plot(input_label=label)
+
+
+def test_an_input_label_for_a_set_without_inputs_is_refused(planted_jgmm):
+    generated = planted_jgmm.prototypes(
+        n_per_class=1, source="generated", n_candidates=10, random_state=0
+    )
+    assert generated.inputs is None and generated.query_inputs is None
+    with pytest.raises(ValueError, match="input_label given, but the example set holds no"):
+        generated.plot(input_label="input (std)")

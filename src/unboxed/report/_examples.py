@@ -79,16 +79,18 @@ def _draw(
     row: np.ndarray | None = None,
     names: list[str] | None = None,
     what: str = "features",
+    value_label: str = "input",
 ) -> None:
     """One example: its picture; else a table row's inputs ``row`` as bars named by
-    ``names``; else its features as a square heat map titled by ``what`` they are."""
+    ``names`` on a value axis labelled ``value_label``; else its features as a square heat
+    map titled by ``what`` they are."""
     if image is not None:
         ax.imshow(image, cmap="gray", interpolation="nearest")
     elif row is not None:
         # A table row (moons, planted): its inputs in their own units, one bar each,
         # where the features' heat map (64 act2 values in an 8x8 grid on moons) read
         # as the input.
-        _bars(ax, row, names or [f"x{j}" for j in range(row.size)])
+        _bars(ax, row, names or [f"x{j}" for j in range(row.size)], value_label)
         ax.set_title(title, fontsize=7)
         return
     else:
@@ -103,8 +105,9 @@ def _draw(
     ax.axis("off")
 
 
-def _bars(ax: Any, row: np.ndarray, names: list[str]) -> None:
-    """``row``'s values as horizontal bars, the first on top, at most ~20 names."""
+def _bars(ax: Any, row: np.ndarray, names: list[str], label: str) -> None:
+    """``row``'s values as horizontal bars, the first on top, at most ~20 names, on a
+    value axis labelled ``label``."""
     ax.axis("on")
     positions = np.arange(row.size)
     ax.barh(positions, row, color="tab:blue")
@@ -113,7 +116,7 @@ def _bars(ax: Any, row: np.ndarray, names: list[str]) -> None:
     ax.set_yticks(positions[::step], names[::step], fontsize=5)
     ax.set_ylim(row.size - 0.5, -0.5)
     ax.tick_params(axis="x", labelsize=5)
-    ax.set_xlabel("input", fontsize=6)
+    ax.set_xlabel(label, fontsize=6)
 
 
 def _input_names(examples: ExampleSet, given: Any = None) -> list[str] | None:
@@ -129,6 +132,18 @@ def _input_names(examples: ExampleSet, given: Any = None) -> list[str] | None:
     if names is None or inputs is None or inputs.shape != examples.values.shape:
         return None
     return list(names) if np.array_equal(inputs, examples.values) else None
+
+
+def _input_label(examples: ExampleSet, given: object = None) -> str:
+    """The label of the bars' value axis: ``given``, checked to be a str, else
+    "input"."""
+    if given is None:
+        return "input"
+    check_instance(given, str, name="input_label", what="a str")
+    if examples.inputs is None and examples.query_inputs is None:
+        # bars are drawn of inputs only: the label would go unused, as input_names would
+        raise ValueError("input_label given, but the example set holds no inputs")
+    return given
 
 
 def _features_label(examples: ExampleSet) -> str:
@@ -160,6 +175,7 @@ def plot_examples(
     *,
     max_per_group: int = 6,
     input_names: Any = None,
+    input_label: str | None = None,
 ) -> Any:
     """A gallery of examples: one row per group, best score first (Fig. 4b, 6).
 
@@ -188,6 +204,9 @@ def plot_examples(
     input_names : sequence of str, optional
         A name for each input of a table row (the data set's feature names), which
         the set does not keep: its ``feature_names`` name the lower layer's features.
+    input_label : str, optional
+        The label of the bars' value axis, by default "input": what the values are
+        ("input (std)" for a table stored standardized, say).
 
     Returns
     -------
@@ -211,6 +230,7 @@ def plot_examples(
     with_query = examples.queries is not None
     table = examples.image_shape is None  # rows of a table: inputs drawn as bars
     names, what = _input_names(examples, input_names), _features_label(examples)
+    value_label = _input_label(examples, input_label)
     cols = max_per_group + int(with_query)
     fig = Figure(figsize=(1.5 * cols, 1.7 * len(chosen)))
     axes = fig.subplots(len(chosen), cols, squeeze=False)
@@ -235,6 +255,7 @@ def plot_examples(
                 row=q_in if table else None,
                 names=names,
                 what=what,
+                value_label=value_label,
             )
             start = 1
         for c, row in enumerate(examples.group(g)[:max_per_group]):
@@ -257,6 +278,7 @@ def plot_examples(
                 row=inputs if table else None,
                 names=names,
                 what=what,
+                value_label=value_label,
             )
     _share_value_axis([ax for ax in axes.flat if ax.containers])
     fig.suptitle(f"{examples.kind}s ({examples.source})", fontsize=9)
