@@ -150,12 +150,8 @@ def _top(
     With ``tie_break``, equal scores go in its order, the lower first.
     """
     n = min(n, scores.size)
-    if tie_break is None:
-        if tier is None:
-            return descending_order(scores, n)
-        chosen = np.lexsort((-scores, tier))[:n]
-        return chosen[descending_order(scores[chosen])]
-    keys = (tie_break, -scores)
+    # Without tie_break, ties keep their order, as a stable sort does.
+    keys = (np.arange(scores.size) if tie_break is None else tie_break, -scores)
     if tier is None:
         return np.lexsort(keys)[:n]
     chosen = np.lexsort((*keys, tier))[:n]
