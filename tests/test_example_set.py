@@ -218,3 +218,38 @@ def test_class_names_must_name_the_query_classes_unless_query_class_names_do(tmp
         loaded = ExampleSet.load(tmp_path / "e.npz")
         assert loaded.class_names == names and loaded.query_class_names is None
         np.testing.assert_array_equal(loaded.query_classes, [0, 5])
+
+
+def _table_examples(**changes):
+    """Four mined table rows of 3 inputs each (age, income, debt)."""
+    inputs = np.random.default_rng(2).normal(size=(4, 3))
+    return _examples(source="mined", inputs=inputs, image_shape=None, **changes)
+
+
+def test_input_names_round_trip_and_old_files_load_without_them(tmp_path):
+    examples = _table_examples(input_names=["age", "income", "debt"])
+    assert examples.input_names == ("age", "income", "debt")
+    examples.save(tmp_path / "e.npz")
+    assert ExampleSet.load(tmp_path / "e.npz").input_names == ("age", "income", "debt")
+    # a file saved before the field existed loads with None
+    save_without_field(tmp_path / "e.npz", "input_names")
+    loaded = ExampleSet.load(tmp_path / "e.npz")
+    assert loaded.input_names is None
+    np.testing.assert_array_equal(loaded.inputs, examples.inputs)
+
+
+def test_input_names_must_name_each_input_of_a_set_that_has_inputs():
+    with pytest.raises(ValueError, match="input_names has 2 entries; expected 3"):
+        _table_examples(input_names=["age", "income"])
+    # generated examples hold no inputs: the names would go unchecked and unused
+    with pytest.raises(ValueError, match="input_names given, but the example set holds no"):
+        _examples(input_names=["age", "income", "debt"])
+    # query inputs alone are enough to name
+    queried = _examples(
+        queries=np.zeros((2, 9)),
+        query_inputs=np.zeros((2, 3)),
+        image_shape=None,
+        groups=np.array([0, 0, 1, 1]),
+        input_names=("age", "income", "debt"),
+    )
+    assert queried.input_names == ("age", "income", "debt")

@@ -1196,9 +1196,6 @@ def _examples(args: argparse.Namespace) -> int:
         + (f" (counterfactuals and semi-factuals of test rows {start}:{stop}):" if of_rows else ":")
     )
     out.mkdir(parents=True, exist_ok=True)
-    # The bars of a table row name its inputs as the data set does (x1, x2 on moons,
-    # drawn as x0, x1); images have no bars.
-    names = dataset.feature_names if dataset.image_shape is None else None
     # A standardized table's bars stay standardized, and say so: on one value axis,
     # breast-cancer's raw units (0.001 to 4,254) left 20 or 21 of a row's 30 bars under
     # 1% of its longest. "input (std)": a longer label ran into the next panel's.
@@ -1212,7 +1209,9 @@ def _examples(args: argparse.Namespace) -> int:
         line, figures[kind] = _checked_examples(explainer, examples)
         print(f"{kind:>16}  {len(examples):>5}  {line}")
         if args.plot and len(examples):  # an empty set has nothing to draw
-            figure = examples.plot(input_names=names, input_label=label)
+            # The bars of a table row are named by the set's input_names: the black
+            # box's, which are the data set's (x1, x2 on moons).
+            figure = examples.plot(input_label=label)
             if standardized:  # the title says what "std" stands for
                 units = "bars in standard deviations from the training mean"
                 figure.suptitle(f"{figure.get_suptitle()}: {units}", fontsize=9)

@@ -73,6 +73,11 @@ class ExampleSet(Explanation):
         The black box's name of each class of ``query_classes``, where
         ``class_names`` does not name them (an untied JGMM, whose ``top_classes`` are
         hidden components). Files saved before it existed load with None.
+    input_names : tuple of str, optional
+        The name of each input (a table's columns, as the black box names them), one
+        per column of ``inputs`` (or ``query_inputs``); plots name a table row's bars
+        by them. ``feature_names`` name the lower layer's features instead. Files
+        saved before it existed load with None.
 
     Notes
     -----
@@ -99,6 +104,7 @@ class ExampleSet(Explanation):
     class_names: tuple[str, ...] | None = None
     feature_names: tuple[str, ...] | None = None
     query_class_names: tuple[str, ...] | None = None
+    input_names: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -185,7 +191,21 @@ class ExampleSet(Explanation):
             "query_class_names",
             _names_of(self.query_class_names, self.query_classes, "query_classes"),
         )
+        object.__setattr__(self, "input_names", self._checked_input_names())
         self._check_meta()
+
+    def _checked_input_names(self) -> tuple[str, ...] | None:
+        """``input_names`` as a tuple of str, one per input column; refused on a set
+        without inputs (generated examples), where nothing could check or use them."""
+        if self.input_names is None:
+            return None
+        inputs = self.inputs if self.inputs is not None else self.query_inputs
+        if inputs is None:
+            raise ValueError(
+                "input_names given, but the example set holds no inputs to name "
+                "(neither inputs nor query_inputs)"
+            )
+        return check_names(self.input_names, inputs.shape[1], name="input_names")
 
     @property
     def n_examples(self) -> int:
@@ -250,8 +270,8 @@ class ExampleSet(Explanation):
         max_per_group : int, default=6
             At most this many examples per group, at least 1.
         input_names : sequence of str, optional
-            The name of each input of a table row, for its bars (the data set's
-            feature names); by default ``feature_names`` where the features are the
+            The name of each input of a table row, for its bars; by default the
+            set's ``input_names``, else ``feature_names`` where the features are the
             inputs, else ``x0, x1, ...``.
         input_label : str, optional
             The label of the bars' value axis, by default "input": what the values

@@ -1556,3 +1556,34 @@ def test_a_querys_examples_read_back_in_the_order_found(explainer, digits, kind)
         assert np.all(steps >= -1e-9 if kind == "counterfactuals" else steps <= 1e-9)
         tied += same.sum()
     assert tied >= 10  # ties are common: near one-hot posteriors
+
+
+def test_examples_of_a_table_carry_the_black_box_s_input_names():
+    """A table's example sets drew their bars as x0, x1, ... unless plot was told the
+    names, though the black box knew them: the sets now carry them."""
+    from sklearn.datasets import load_breast_cancer
+
+    from tests.helpers import breast_cancer_box
+
+    X, box, _ = breast_cancer_box()
+    columns = tuple(load_breast_cancer().feature_names)
+    named = BlackBox.from_torch(box.module, input_shape=(30,), feature_names=columns)
+    explainer = JGMMExplainer(
+        named, lower_layer="act1", n_components_x=4, random_state=0, verbose=False
+    ).fit(X[:400])
+    mined = explainer.prototypes(n_per_class=2)
+    found = explainer.counterfactuals(X[400:402], n_per_query=2, source="mined")
+    assert mined.input_names == found.input_names == columns
+    for examples in (mined, found):
+        shown = [ax for ax in examples.plot().axes if ax.patches]
+        assert shown and all(
+            [t.get_text() for t in ax.get_yticklabels()] == list(columns[::2]) for ax in shown
+        )
+    # an explicit argument still wins
+    ax = next(ax for ax in mined.plot(input_names=[f"c{j}" for j in range(30)]).axes if ax.patches)
+    assert [t.get_text() for t in ax.get_yticklabels()] == [f"c{j}" for j in range(0, 30, 2)]
+    # generated examples have no inputs to name
+    generated = explainer.prototypes(
+        n_per_class=1, source="generated", n_candidates=10, random_state=0
+    )
+    assert generated.inputs is None and generated.input_names is None

@@ -121,13 +121,15 @@ def _bars(ax: Any, row: np.ndarray, names: list[str], label: str) -> None:
 
 def _input_names(examples: ExampleSet, given: Any = None) -> list[str] | None:
     """``given`` names of the inputs, checked against their number; else the set's
-    ``feature_names`` where they name the inputs too: where its features are its inputs
-    (a JGMM on the input layer); they name the features."""
+    ``input_names``; else its ``feature_names`` where they name the inputs too: where
+    its features are its inputs (a JGMM on the input layer); they name the features."""
     inputs = examples.inputs if examples.inputs is not None else examples.query_inputs
     if given is not None:
         if inputs is None:  # bars are drawn of inputs only: the names would go unused
             raise ValueError("input_names given, but the example set holds no inputs")
         return list(check_names(given, inputs.shape[1], name="input_names") or ())
+    if examples.input_names is not None:
+        return list(examples.input_names)
     names, inputs = examples.feature_names, examples.inputs
     if names is None or inputs is None or inputs.shape != examples.values.shape:
         return None
@@ -189,10 +191,10 @@ def plot_examples(
     Each example shows as its input image where the set has ``image_shape``. Rows of
     a table (no ``image_shape``) show their inputs as bars on one value axis for the
     whole figure, so that a query compares with its examples (named by
-    ``input_names``, else by ``feature_names`` where the features are the inputs, else
-    ``x0, x1, ...``); an example without inputs (generated) shows its features as a
-    square heat map, titled as the lower layer's features
-    (``meta["parameters"]["lower_layer"]``).
+    ``input_names``, else by the set's ``input_names``, else by ``feature_names`` where
+    the features are the inputs, else ``x0, x1, ...``); an example without inputs
+    (generated) shows its features as a square heat map, titled as the lower layer's
+    features (``meta["parameters"]["lower_layer"]``).
 
     Parameters
     ----------
@@ -202,8 +204,8 @@ def plot_examples(
     max_per_group : int
         At most this many examples per group, at least 1.
     input_names : sequence of str, optional
-        A name for each input of a table row (the data set's feature names), which
-        the set does not keep: its ``feature_names`` name the lower layer's features.
+        A name for each input of a table row, in place of the set's ``input_names``
+        (its ``feature_names`` name the lower layer's features).
     input_label : str, optional
         The label of the bars' value axis, by default "input": what the values are
         ("input (std)" for a table stored standardized, say).

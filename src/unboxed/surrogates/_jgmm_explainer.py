@@ -869,6 +869,7 @@ class JGMMExplainer(Params):
         if top.shape[1] < 2:  # pragma: no cover - K_y >= 2 whenever tied
             top = np.concatenate([top, top], axis=1)
         mined = source == "mined" and inputs is not None
+        has_inputs = mined or extra.get("query_inputs") is not None
         # Untied, top_classes are higher components w of a hidden layer, which the
         # black box's labels would title as classes in the plots ("digit 0/digit 1").
         classes = self.blackbox.class_names if self._tied else None
@@ -901,10 +902,11 @@ class JGMMExplainer(Params):
             meta=meta,
             indices=found.indices,
             inputs=inputs[found.indices] if mined and inputs is not None else None,
-            image_shape=(
-                self._image_shape() if mined or extra.get("query_inputs") is not None else None
-            ),
+            image_shape=self._image_shape() if has_inputs else None,
             class_names=classes,
+            # The black box's names of its inputs label a table row's bars; a set
+            # without inputs (generated examples) has nothing for them to name.
+            input_names=self.blackbox.feature_names if has_inputs else None,
             **extra,
         )
 
