@@ -208,9 +208,44 @@ def test_a_query_without_its_input_shows_its_features_as_a_strip():
 
 def test_a_square_number_of_features_fills_a_square_strip_and_blank_panels_hide():
     examples = _examples(values=np.arange(16.0).reshape(4, 4), image_shape=None)
-    fig = plot_examples(examples, max_per_group=3)  # two per group: one blank column
+    fig = plot_examples(examples, max_per_group=3)  # two per group: no blank column
     np.testing.assert_array_equal(fig.axes[0].images[0].get_array(), [[4.0, 5.0], [6.0, 7.0]])
-    assert len(fig.axes) == 6 and [ax.axison for ax in fig.axes] == [False] * 6
+    assert len(fig.axes) == 4 and [ax.axison for ax in fig.axes] == [False] * 4
+
+
+def test_short_rows_leave_blanks_and_a_query_without_examples_says_so():
+    """A query with 2 counterfactuals beside one with 5 left 3 empty panels, and a
+    query with none was left out of the gallery (and refused when asked for)."""
+    rng = np.random.default_rng(0)
+    examples = _counterfactuals(
+        values=rng.normal(size=(7, 3)),
+        scores=np.linspace(1.0, 0.0, 7),
+        components=np.zeros(7, int),
+        groups=np.array([0, 0, 1, 1, 1, 1, 1]),
+        top_classes=np.tile([1, 0], (7, 1)),
+        top_proba=np.full((7, 2), 0.5),
+        indices=np.arange(7),
+        inputs=rng.uniform(size=(7, 4)),
+        queries=rng.normal(size=(3, 3)),
+        query_inputs=rng.uniform(size=(3, 4)),
+        query_classes=np.array([0, 2, 1]),
+    )
+    fig = plot_examples(examples)  # max_per_group=6: five columns are enough
+    grid = np.array(fig.axes).reshape(3, 6)
+    drawn = [[ax.get_visible() for ax in row] for row in grid]
+    assert drawn == [[True] * 3 + [False] * 3, [True] * 6, [True, True] + [False] * 4]
+    assert [ax.get_title() for ax in grid[:, 0]] == [
+        "query 0 (zero)",
+        "query 1 (two)",
+        "query 2 (one)",
+    ]
+    assert [t.get_text() for t in grid[2, 1].texts] == ["no counterfactuals found"]
+    assert not grid[2, 1].axison and not grid[2, 1].images
+    # asked for alone, the query keeps its row and its message
+    alone = plot_examples(examples, [2])
+    assert len(alone.axes) == 2 and alone.axes[1].texts[0].get_text() == (
+        "no counterfactuals found"
+    )
 
 
 @pytest.mark.parametrize("max_per_group", [0, -1, 2.5])

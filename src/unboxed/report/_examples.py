@@ -186,7 +186,8 @@ def plot_examples(
     lower component ``z`` below; counterfactuals and semi-factuals by query, with the
     query in the first column, titled by its class (``query_class_names``, else
     ``class_names``). Criticisms and influentials form one row and show their two
-    likeliest classes.
+    likeliest classes. A row shorter than the widest leaves blanks; a query with no
+    example keeps its row, which says so.
 
     Each example shows as its input image where the set has ``image_shape``. Rows of
     a table (no ``image_shape``) show their inputs as bars on one value axis for the
@@ -222,7 +223,7 @@ def plot_examples(
     check_instance(examples, ExampleSet, name="examples", what="an ExampleSet")
     # matplotlib's own errors named columns or the figure size, not this argument
     max_per_group = check_positive_int(max_per_group, name="max_per_group")
-    all_groups = sorted(set(examples.groups.tolist()))
+    all_groups = _all_groups(examples)
     chosen = all_groups[:10] if groups is None else list(groups)
     if not chosen:
         raise ValueError("nothing to plot: the example set is empty")
@@ -233,7 +234,10 @@ def plot_examples(
     table = examples.image_shape is None  # rows of a table: inputs drawn as bars
     names, what = _input_names(examples, input_names), _features_label(examples)
     value_label = _input_label(examples, input_label)
-    cols = max_per_group + int(with_query)
+    # As many columns as the widest row shown needs (at least one, to say a row is
+    # empty): max_per_group columns left blank ones where no group had that many.
+    widest = max(min(len(examples.group(g)), max_per_group) for g in chosen)
+    cols = max(widest, 1) + int(with_query)
     fig = Figure(figsize=(1.5 * cols, 1.7 * len(chosen)))
     axes = fig.subplots(len(chosen), cols, squeeze=False)
     for ax in axes.flat:
@@ -260,7 +264,15 @@ def plot_examples(
                 value_label=value_label,
             )
             start = 1
-        for c, row in enumerate(examples.group(g)[:max_per_group]):
+        rows = examples.group(g)[:max_per_group]
+        if not rows.size:  # a query none was found for: its row says so
+            axes[r, start].text(
+                0.5, 0.5, f"no {examples.kind}s found", ha="center", va="center", fontsize=7
+            )
+        # A blank, not an empty panel, past a row shorter than the widest one.
+        for ax in axes[r, start + max(rows.size, 1) :]:
+            ax.set_visible(False)
+        for c, row in enumerate(rows):
             inputs = None if examples.inputs is None else examples.inputs[row]
             top = examples.top_classes[row]
             tied = _component_class(examples, g) if examples.kind == "prototype" else None
@@ -286,6 +298,16 @@ def plot_examples(
     fig.suptitle(f"{examples.kind}s ({examples.source})", fontsize=9)
     fig.tight_layout()
     return fig
+
+
+def _all_groups(examples: ExampleSet) -> list[int]:
+    """The groups of ``examples``: those its examples belong to, and where they explain
+    queries (counterfactuals, semi-factuals), each query, even one without an example
+    (left out of the gallery before)."""
+    groups = set(examples.groups.tolist())
+    if examples.queries is not None and examples.kind in ("counterfactual", "semifactual"):
+        groups |= set(range(examples.queries.shape[0]))
+    return sorted(groups)
 
 
 def _share_value_axis(bar_axes: list[Any]) -> None:
