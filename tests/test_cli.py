@@ -1539,6 +1539,58 @@ def test_importance_names_one_pixel_cells_by_their_row_and_column(
     assert list(json.loads(figures.read_text())["drops"]) == list(saved.feature_names)
 
 
+@pytest.fixture(scope="module")
+def saved_wide_mlp(tmp_path_factory, digits):
+    """A data set of non-square images, 6x8 (the middle 6 rows of digits' 8x8), and
+    an MLP trained on it, saved as `unboxed train` saves it."""
+    from unboxed.data import Dataset
+
+    def crop(X):
+        return X.reshape(-1, 8, 8)[:, 1:7].reshape(-1, 48)
+
+    wide = Dataset(
+        "wide-digits",
+        crop(digits.X_train),
+        digits.y_train,
+        crop(digits.X_test),
+        digits.y_test,
+        digits.class_names,
+        tuple(f"pixel {j}" for j in range(48)),
+        image_shape=(6, 8),
+    )
+    torch.manual_seed(0)
+    model = zoo.build("mlp", input_shape=wide.input_shape, n_classes=10, widths=(16,))
+    zoo.train(model, wide, epochs=1, verbose=False)
+    folder = tmp_path_factory.mktemp("wide") / "mlp"
+    zoo.save(model, folder, metadata={"dataset": wide.name})
+    return folder, wide
+
+
+def test_importance_takes_cells_up_to_the_longer_side_of_a_non_square_image(
+    monkeypatch, saved_wide_mlp, tmp_path, capsys
+):
+    """--cell 7 on 6x8 images was refused ("expected a side of 1 to 6") though its
+    cells, cut at the image's edges, are well defined: 6x7 and 6x1."""
+    import unboxed.data._dataset as registry
+    from unboxed.data._dataset import DatasetInfo
+
+    folder, wide = saved_wide_mlp
+    monkeypatch.setitem(registry.REGISTRY, wide.name, DatasetInfo(wide.name, "", lambda p: wide))
+    out = tmp_path / "imp.npz"
+    options = ["--n-test", "40", "--n-repeats", "1"]
+    assert _importance(folder, out, "--cell", "7", *options) == 0
+    # one side of the second cell is one pixel wide: named "col 7", not "cols 7-7"
+    assert FeatureImportance.load(out).feature_names == ("rows 0-5, cols 0-6", "rows 0-5, col 7")
+    assert "of 2 cells have a CI above 0" in capsys.readouterr().out
+    # the longer side gives one cell, the whole image; past it, nothing new
+    assert _importance(folder, out, "--cell", "8", *options) == 0
+    assert FeatureImportance.load(out).feature_names == ("rows 0-5, cols 0-7",)
+    capsys.readouterr()
+    assert _importance(folder, out, "--cell", "9", *options) == 2
+    message = "--cell 9 is larger than the 6x8 images of wide-digits; expected a side of 1 to 8"
+    assert message in capsys.readouterr().err
+
+
 @pytest.mark.parametrize(
     ("command", "option"), [(_approximate, "--max-depth"), (_importance, "--cell")]
 )

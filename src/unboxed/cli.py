@@ -335,9 +335,9 @@ def _parser() -> argparse.ArgumentParser:
         "--cell",
         type=_int_or_auto,
         default="auto",
-        help="images: the side, in pixels, of the square cells shuffled together, at most "
-        "the image's shorter side; auto is 1/7 of that side, 4 on 28x28 images "
-        "(default %(default)s)",
+        help="images: the side, in pixels, of the square cells shuffled together, cut at "
+        "the image's edges, at most its longer side; auto is 1/7 of its shorter side, 4 "
+        "on 28x28 images (default %(default)s)",
     )
     importance.add_argument(
         "--n-repeats",
@@ -1382,16 +1382,18 @@ def _importance_groups(dataset: Any, cell: int | str) -> tuple[Any, str]:
     if dataset.image_shape is None:
         return None, "feature"
     height, width = dataset.image_shape
-    shorter = min(height, width)
-    if cell != "auto" and int(cell) > shorter:
-        # grid_labels cuts cells to the image: --cell 9 on 8x8 digits gave one
-        # whole-image cell, and said nothing. A side of the image itself is what was
-        # asked for, and allowed.
+    longer = max(height, width)
+    if cell != "auto" and int(cell) > longer:
+        # grid_labels cuts cells at the image's edges: --cell 9 on 8x8 digits gave
+        # one whole-image cell, and said nothing. Up to the longer side, the cells
+        # are what was asked for, cut at the edges (--cell 7 on 6x8: 6x7 and 6x1);
+        # the shorter side was the limit, and refused those.
         raise ValueError(
             f"--cell {cell} is larger than the {height}x{width} images of {dataset.name}; "
-            f"expected a side of 1 to {shorter} pixels"
+            f"expected a side of 1 to {longer} pixels (cells are cut at the image's "
+            f"edges; {longer} gives one cell, the whole image)"
         )
-    side = max(1, shorter // 7) if cell == "auto" else int(cell)
+    side = max(1, min(height, width) // 7) if cell == "auto" else int(cell)
     labels = grid_labels(dataset.image_shape, cell=side)
     groups = {}
     for label in range(int(labels.max()) + 1):
