@@ -1539,6 +1539,20 @@ def test_importance_names_one_pixel_cells_by_their_row_and_column(
     assert list(json.loads(figures.read_text())["drops"]) == list(saved.feature_names)
 
 
+def test_importance_names_a_cell_one_pixel_wide_on_one_side_by_that_side_alone(
+    saved_lenet, tmp_path
+):
+    # --cell 7 on 8x8 digits cuts the last row and column to one pixel
+    out = tmp_path / "imp.npz"
+    assert _importance(saved_lenet, out, "--cell", "7", "--n-test", "20", "--n-repeats", "1") == 0
+    assert FeatureImportance.load(out).feature_names == (
+        "rows 0-6, cols 0-6",
+        "rows 0-6, col 7",
+        "row 7, cols 0-6",
+        "row 7, col 7",
+    )
+
+
 @pytest.fixture(scope="module")
 def saved_wide_mlp(tmp_path_factory, digits):
     """A data set of non-square images, 6x8 (the middle 6 rows of digits' 8x8), and
