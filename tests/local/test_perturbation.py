@@ -1,5 +1,6 @@
 """LIME, KernelSHAP and occlusion on black boxes whose answer is known."""
 
+import contextlib
 import itertools
 import re
 import warnings
@@ -264,7 +265,15 @@ def test_a_tiny_kernel_width_without_alpha_gives_zero_weights(
         cv=cv,
         random_state=0,
     )
-    result = lime.explain(digits.X_test[:2])
+    # n_features=3 leaves 4 unknowns, fewer than the 50 samples: the width is to blame
+    # (without it the superpixels' slopes outnumber the samples, and no width is)
+    expected = (
+        pytest.warns(UserWarning, match=r"for 3 components \(n_features=3\)")
+        if n_features
+        else contextlib.nullcontext()
+    )
+    with expected:
+        result = lime.explain(digits.X_test[:2])
     # one weighed sample determines no slope: all 0, and its constant fitted exactly
     np.testing.assert_array_equal(result.values, 0.0)
     assert result.meta["score"] == [1.0, 1.0]
@@ -388,6 +397,69 @@ def test_samples_just_above_the_unknowns_are_not_blamed_on_the_width(digits, dig
         )
     n_effective = np.array(result.meta["n_effective"])
     assert np.all((n_effective < 65) & (n_effective > 33))
+
+
+class _RecordingLime(Lime):
+    """Lime that keeps each fit's masks and kernel weights, to recompute its figures."""
+
+    def _fit(self, masks, y, w, valid, keys):
+        self.recorded = (masks.copy(), w.copy())
+        return super()._fit(masks, y, w, valid, keys)
+
+
+def _kish_of_distinct_masks(masks, w):
+    """Kish's (sum W)^2 / sum W^2 over each row's distinct masks, W the sum of the
+    weights of a mask's copies: by a dictionary, apart from the library's sorting."""
+    sizes = []
+    for row_masks, row_w in zip(masks, w, strict=True):
+        pooled: dict[bytes, float] = {}
+        for mask, weight in zip(row_masks, row_w, strict=True):
+            pooled[mask.tobytes()] = pooled.get(mask.tobytes(), 0.0) + weight
+        W = np.array(list(pooled.values()))
+        sizes.append(W.sum() ** 2 / (W**2).sum())
+    return np.array(sizes)
+
+
+def test_n_effective_counts_the_instance_s_copies_once(digits, digits_blackbox):
+    """4 grid cells at width 0.005: only the instance (all on) weighs, and its 9 to 13
+    copies among 200 samples read as 9 to 13 effective samples, above the 5 unknowns,
+    so nothing warned while the fit saw one point."""
+    lime = _RecordingLime(
+        digits_blackbox, segmenter="grid", n_samples=200, kernel_width=0.005, random_state=0
+    )
+    with pytest.warns(UserWarning, match=r"smallest: 1 for 4 components plus the intercept"):
+        result = lime.explain(digits.X_test[:5])
+    masks, w = lime.recorded
+    assert np.all(masks.all(axis=2).sum(axis=1) >= 9)  # the instance, repeated
+    np.testing.assert_allclose(result.meta["n_effective"], 1.0, atol=1e-6)
+    np.testing.assert_allclose(result.meta["n_effective"], _kish_of_distinct_masks(masks, w))
+
+
+def test_n_effective_without_repeated_masks_is_kish_s_of_the_weights(digits, digits_blackbox):
+    """64 pixels, 200 samples: no mask repeats, and the figure is (sum w)^2 / sum w^2."""
+    lime = _RecordingLime(digits_blackbox, segmenter="pixels", n_samples=200, random_state=0)
+    result = lime.explain(digits.X_test[:3])
+    masks, w = lime.recorded
+    assert all(len(np.unique(row, axis=0)) == len(row) for row in masks)
+    expected = w.sum(axis=1) ** 2 / (w**2).sum(axis=1)
+    np.testing.assert_allclose(result.meta["n_effective"], expected, rtol=1e-12)
+
+
+def test_the_width_warning_counts_the_kept_components_as_the_unknowns(digits, digits_blackbox):
+    """Width 0.1 on 64 pixels leaves 23 to 32 effective samples of 200: too few for 64
+    slopes and the intercept, enough for the 5 that n_features=5 refits, which the
+    warning counted as 65 unknowns all the same."""
+    X = digits.X_test[:5]
+    common = {"segmenter": "pixels", "n_samples": 200, "kernel_width": 0.1, "random_state": 0}
+    with pytest.warns(UserWarning, match=r"5 of 5 rows .*smallest: 23\.4 for 64 components plus"):
+        Lime(digits_blackbox, **common).explain(X)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        kept = Lime(digits_blackbox, n_features=5, **common).explain(X)
+    assert np.all(np.array(kept.meta["n_effective"]) > 6)
+    narrow = {**common, "kernel_width": 0.01}
+    with pytest.warns(UserWarning, match=r"smallest: 1 for 5 components \(n_features=5\) plus"):
+        Lime(digits_blackbox, n_features=5, **narrow).explain(X)
 
 
 def test_lime_default_kernel_width_is_lime_s_0_25(digits, digits_blackbox):

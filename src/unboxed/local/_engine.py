@@ -768,6 +768,39 @@ def effective_sample_size(w: np.ndarray) -> np.ndarray:
     return np.where(squares > 0, total**2 / np.where(squares > 0, squares, 1.0), 0.0)
 
 
+def pooled_effective_sample_size(masks: Masks, w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Kish's effective number of samples of each row's distinct perturbations, and
+    how many distinct ones it drew: both shape ``(r,)``.
+
+    Samples that repeat a mask (LIME's instance, all on, and with few components many
+    others) are one design point: the black box answers them alike, and a weighted
+    least-squares fit to ``k`` copies of a point with weight ``w`` is the fit to the
+    point alone with weight ``k w`` (the normal equations hold the same sums). So the
+    fit sees the distinct masks, each weighing the sum of its copies' weights, and
+    :func:`effective_sample_size` of those pooled weights is the number of equally
+    weighted distinct points the fit is worth. Counted apart, ``k`` copies at weight
+    1 read as ``k`` samples (Kish's figure assumes independent draws, and copies are
+    not): on digits' grid of 4 cells at ``kernel_width=0.005`` (200 samples) the
+    instance's 9 to 13 copies read 9 to 13 where the fit sees the instance alone.
+    Where no mask repeats the figure is :func:`effective_sample_size`'s.
+
+    Parameters
+    ----------
+    masks : ndarray of shape (r, S, M), bool
+    w : ndarray of shape (r, S)
+        Non-negative weights.
+    """
+    packed = np.packbits(masks, axis=2)  # eight components a byte: fewer to compare
+    pooled = np.zeros(w.shape)
+    distinct = np.empty(w.shape[0], dtype=np.int64)
+    for row in range(w.shape[0]):
+        _, point = np.unique(packed[row], axis=0, return_inverse=True)
+        sums = np.bincount(point.ravel(), weights=w[row])
+        pooled[row, : sums.size] = sums  # the padding's zeros change no sum
+        distinct[row] = sums.size
+    return effective_sample_size(pooled), distinct
+
+
 def weighted_r2(
     Z: np.ndarray, y: np.ndarray, w: np.ndarray, coef: np.ndarray, intercept: np.ndarray
 ) -> np.ndarray:

@@ -26,10 +26,10 @@ from ._engine import (
     centred,
     constrained_solve,
     cross_validated_r2,
-    effective_sample_size,
     exponential_kernel,
     lasso_solve,
     one_off_masks,
+    pooled_effective_sample_size,
     ridge_solve,
     row_folds,
     shapley_kernel,
@@ -201,15 +201,17 @@ class Lime(_SegmentExplainer):
         weighted spread is too and both scores are NaN (digits' pixels at 0.01); above
         it ``score`` reads about 0 and ``score_cv`` far below 0 (0.03 there).
         ``meta["n_effective"]`` tells: each row's effective number of samples, Kish's
-        ``(sum w)^2 / sum w^2`` of its kernel weights (about 1 where only the instance
-        counts; about 190 of 200 at 0.25 on digits' 64 pixels, 1.0 at 0.01). A call warns
-        (``UserWarning``) where some row drew at least ``m + 1`` samples, ``m`` its
-        number of components (the slopes and the intercept), but the weights leave it
-        fewer effective ones, and fewer than half its samples: its fit is then
-        underdetermined by the weights, where widening helps. The figure
-        counts the samples that repeat the instance (all components on, weight 1) as
-        samples: with few components many do (one in 16 with 4), and a narrow width can
-        keep it above ``m + 1`` while the fit sees nothing but the instance.
+        ``(sum W)^2 / sum W^2`` over its distinct perturbations, ``W`` the sum of the
+        kernel weights of a mask's copies (a fit to copies is the fit to one point
+        with their summed weight; :func:`~._engine.pooled_effective_sample_size`).
+        It is about 1 where only the instance counts, however many times it was drawn
+        (9 to 13 of 200 samples on a grid of 4 cells, which counted apart read as 9 to
+        13 at width 0.005), about 190 of 200 at 0.25 on digits' 64 pixels and 1.0 at
+        0.01. A call warns (``UserWarning``) where some row drew at least as many
+        distinct perturbations as its fit has unknowns (its ``m`` components, or the
+        ``n_features`` kept, and the intercept) but the weights leave it fewer
+        effective ones, and fewer than half the distinct ones: its fit is then
+        underdetermined by the weights, where widening helps.
     regression : {"ridge", "lasso"}
     alpha : float
         Penalty of the regression (LIME's ridge uses 1.0).
@@ -327,8 +329,9 @@ class Lime(_SegmentExplainer):
             # Around _fit, not in it: a subclass's own _fit (the tests' refitting
             # reference) records the same figure.
             coef, info = self._fit(masks, y, w, valid, keys)
-            info["n_effective"] = effective_sample_size(w)
-            seen.append((info["n_effective"], valid.sum(axis=1), w.shape[1]))
+            n_effective, distinct = pooled_effective_sample_size(masks & valid[:, None, :], w)
+            info["n_effective"] = n_effective
+            seen.append((n_effective, self._unknowns(valid), distinct))
             return coef, info
 
         engine = Engine(bernoulli_masks, exponential_kernel(self.kernel_width), fit)
@@ -336,30 +339,41 @@ class Lime(_SegmentExplainer):
         self._warn_if_underweighted(seen)
         return result
 
-    def _warn_if_underweighted(self, seen: list[tuple[np.ndarray, np.ndarray, int]]) -> None:
+    def _unknowns(self, valid: np.ndarray) -> np.ndarray:
+        """The unknowns of each row's final fit, shape ``(r,)``: its slopes (every
+        component, or the ``n_features`` kept, where it has that many) and the
+        intercept."""
+        slopes = valid.sum(axis=1)
+        if self.n_features is not None:
+            slopes = np.minimum(slopes, self.n_features)
+        return slopes + 1
+
+    def _warn_if_underweighted(self, seen: list[tuple[np.ndarray, np.ndarray, np.ndarray]]) -> None:
         """One warning for the call where the kernel leaves some row fewer effective
-        samples than its fit's unknowns (``m`` slopes and the intercept) although it
-        drew enough: its fit is then underdetermined by the weights, and the penalty
-        alone holds its slopes near 0. ``seen`` holds per chunk (or per number of
-        components) the rows' effective sample sizes, components and samples drawn.
-        Rows that drew fewer than ``m + 1`` samples are underdetermined whatever the
-        width, so they are left out, and so are rows whose kernel keeps at least half
-        the samples they drew: there ``n_samples`` just above ``m`` is the cause (on
-        784 pixels at the default width, 786 samples keep 782), which no width
-        mends."""
+        samples than its fit's unknowns (its slopes, ``n_features`` where given, and the
+        intercept) although it drew enough distinct perturbations: its fit is then
+        underdetermined by the weights, and the penalty alone holds its slopes near 0.
+        ``seen`` holds per chunk (or per number of components) the rows' effective
+        sample sizes (of their distinct perturbations), unknowns and distinct
+        perturbations drawn. Rows that drew fewer distinct ones than unknowns are
+        underdetermined whatever the width, so they are left out, and so are rows whose
+        kernel keeps at least half the distinct ones they drew: there ``n_samples`` just
+        above ``m`` is the cause (on 784 pixels at the default width, 786 samples keep
+        782), which no width mends."""
         ess = np.concatenate([e for e, _, _ in seen])
-        unknowns = np.concatenate([m for _, m, _ in seen]) + 1
-        drawn = np.concatenate([np.full(len(m), s) for _, m, s in seen])
+        unknowns = np.concatenate([u for _, u, _ in seen])
+        drawn = np.concatenate([d for _, _, d in seen])
         under = (ess < unknowns) & (drawn >= unknowns) & (ess < drawn / 2)
         if not under.any():
             return
         worst = int(np.argmin(np.where(under, ess, np.inf)))
+        kept = "" if self.n_features is None else f" (n_features={self.n_features})"
         warnings.warn(
             f"Lime's kernel (kernel_width={self.kernel_width!r}) leaves {int(under.sum())} "
             f"of {len(ess)} rows fewer effective samples than their fit's unknowns "
-            f"(the smallest: {ess[worst]:.3g} for {unknowns[worst] - 1} components plus the "
-            "intercept; meta['n_effective'] holds each row's): the weights leave those "
-            "fits underdetermined, their slopes held near 0 by the penalty, and "
+            f"(the smallest: {ess[worst]:.3g} for {unknowns[worst] - 1} components{kept} "
+            "plus the intercept; meta['n_effective'] holds each row's): the weights leave "
+            "those fits underdetermined, their slopes held near 0 by the penalty, and "
             "meta['score'] and meta['score_cv'] say little. Widen kernel_width.",
             UserWarning,
             stacklevel=3,
