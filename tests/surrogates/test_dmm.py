@@ -1659,6 +1659,24 @@ def test_explain_local_with_a_kernel_that_weighs_the_instance_alone_has_no_r2():
     assert np.all(np.isfinite(att.values))
 
 
+def test_explain_local_with_a_kernel_that_leaves_the_others_rounding_has_no_r2():
+    """At kernel_width=0.002 the perturbations weigh about 1e-227 beside the instance's
+    1: the in-sample total is rounding, and R^2 read -9e220 (Lime's rule reads NaN)."""
+    beta = np.array([2.0, -1.0, 1.5, 0.5, -0.7, 1.1, 0.3, -2.0])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        att = short(n_iter=8, n_components=2).explain_local(
+            np.ones((2, 8)),
+            blackbox=_linear_box(beta),
+            target=1,
+            segments=np.arange(8),
+            n_samples=60,
+            kernel_width=0.002,
+        )
+    assert att.meta["r2"] == [None, None]  # NaN, as the meta's JSON holds it
+    assert np.all(np.isfinite(att.values))
+
+
 def test_explain_local_records_each_row_s_effective_samples_as_lime_does():
     """No figure told how many perturbations a kernel_width left the fit (Lime's
     meta["n_effective"]): 1 at 1e-3, where only the instance counts."""
@@ -1682,6 +1700,22 @@ def test_weighted_r2_of_weights_whose_squares_underflow_is_nan():
     tiny = np.array([5e-324, 5e-324, 0.0])
     assert np.isnan(dmm_module._weighted_r2(np.array([0.0, 1.0, 3.0]), np.zeros(3), tiny))
     assert dmm_module._weighted_r2(np.array([0.0, 2.0]), np.array([0.0, 1.0]), None) == 0.5
+
+
+def test_weighted_r2_of_a_total_within_rounding_of_zero_is_nan():
+    """The instance at weight 1, the others at 1e-200: the total (~1e-200) is rounding
+    beside the instance's weight, and R^2 read -1e200 where the local explainers' rule
+    reads NaN; at 1e-320 the ratio overflowed to -inf."""
+    y, predicted = np.array([0.0, 1.0, 3.0]), np.array([1.0, 0.0, 0.0])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for tiny in (1e-200, 1e-320):
+            assert np.isnan(dmm_module._weighted_r2(y, predicted, np.array([1.0, tiny, tiny])))
+        # and away from 0 it is the formula's
+        w = np.array([1.0, 0.5, 0.25])
+        ybar = np.average(y, weights=w)
+        expected = 1 - np.sum(w * (y - predicted) ** 2) / np.sum(w * (y - ybar) ** 2)
+        assert dmm_module._weighted_r2(y, predicted, w) == pytest.approx(expected, rel=1e-13)
 
 
 def test_inputs_with_nan_are_refused_by_the_black_boxs_check(planted, planted_blackbox):

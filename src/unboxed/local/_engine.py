@@ -819,11 +819,40 @@ def _products(Z: np.ndarray, coef: np.ndarray) -> np.ndarray:
     return np.einsum("rsm,rm->rs", Z, coef)
 
 
-def _r2_of_residuals(y: np.ndarray, resid: np.ndarray, w: np.ndarray) -> np.ndarray:
-    """``1 - sum w resid^2 / sum w (y - weighted mean)^2`` per row, shape ``(r,)``; 1 for
-    a constant response fitted exactly, NaN for a row whose weights are all 0 (nothing
-    to score: KernelSHAP's row of one component) or whose weighted total is within
-    rounding of 0 (the ratio is undefined: a kernel that leaves one sample its weight)."""
+def r2_of_predictions(
+    y: np.ndarray, predicted: np.ndarray, w: np.ndarray, *, constant: float = 1.0
+) -> np.ndarray:
+    """Weighted R^2 of each row's predictions, ``1 - sum w (y - predicted)^2 / sum w
+    (y - weighted mean)^2``, shape ``(r,)``: the one rule for local fits' R^2 (Lime's
+    and KernelSHAP's scores, DMM-MEN's local and global R^2).
+
+    Parameters
+    ----------
+    y, predicted, w : ndarray of shape (r, S)
+        Responses, their predictions and non-negative weights.
+    constant : float, default=1.0
+        The figure of a row whose responses with weight are all equal (the ratio is
+        0 / 0): 1 for an in-sample fit, which reproduces them; NaN where a constant
+        response is to have no R^2 (DMM-MEN documents it so).
+
+    Returns
+    -------
+    ndarray of shape (r,)
+        NaN for a row whose weights are all 0, or whose weighted total is within
+        rounding of 0 while its responses differ (a kernel that leaves one sample all
+        but all the weight): the ratio of two rounding errors says nothing.
+    """
+    return _r2_of_residuals(y, y - predicted, w, constant=constant)
+
+
+def _r2_of_residuals(
+    y: np.ndarray, resid: np.ndarray, w: np.ndarray, *, constant: float = 1.0
+) -> np.ndarray:
+    """``1 - sum w resid^2 / sum w (y - weighted mean)^2`` per row, shape ``(r,)``;
+    ``constant`` (1: fitted exactly) for a constant response, NaN for a row whose weights
+    are all 0 (nothing to score: KernelSHAP's row of one component) or whose weighted
+    total is within rounding of 0 (the ratio is undefined: a kernel that leaves one
+    sample its weight)."""
     # Measured from the first sample, a constant response is exactly 0 and its total
     # exactly 0; around its rounded weighted mean it left ~1e-32, and R^2 came out as
     # the ratio of two rounding errors (-11 for a black box that answers 0.3 always).
@@ -845,7 +874,7 @@ def _r2_of_residuals(y: np.ndarray, resid: np.ndarray, w: np.ndarray) -> np.ndar
     resolution = sw[:, 0] * (np.finfo(float).eps * spread) ** 2
     defined = total > resolution
     r2 = 1.0 - err / np.where(defined, total, 1.0)
-    r2 = np.where(defined, r2, np.where(spread > 0, np.nan, 1.0))
+    r2 = np.where(defined, r2, np.where(spread > 0, np.nan, constant))
     return np.where(sw[:, 0] > 0, r2, np.nan)
 
 

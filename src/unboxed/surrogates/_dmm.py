@@ -50,6 +50,7 @@ from ..local._engine import (
     bernoulli_masks,
     effective_sample_size,
     exponential_kernel,
+    r2_of_predictions,
     uniform_kernel,
 )
 from ..local._perturbation import _SegmentExplainer
@@ -1523,20 +1524,20 @@ def _responsibility(
 
 
 def _r2(y: np.ndarray, predicted: np.ndarray) -> float:
-    return _r2_of_sums(np.sum((y - predicted) ** 2), np.sum((y - y.mean()) ** 2), y)
+    """R^2 of ``predicted`` for ``y`` (n,), equally weighted (:func:`_weighted_r2`)."""
+    return _weighted_r2(y, predicted, None)
 
 
-def _r2_of_sums(residual: float, total: float, responses: np.ndarray) -> float:
-    """``1 - residual / total``; NaN where the ``responses`` that count (those with
-    weight) are all equal or none is left, or the total rounds to 0.
-
-    The range decides, not the total: the mean of equal values can be off by rounding,
-    so their total is not exactly 0 and the ratio would be noise (-5e23, not NaN).
-    Weights near the smallest float can round a varied total to 0.
-    """
-    if responses.size == 0 or np.ptp(responses) == 0 or total == 0:
-        return math.nan
-    return float(1.0 - residual / total)
+def _weighted_r2(y: np.ndarray, predicted: np.ndarray, weights: np.ndarray | None) -> float:
+    """``1 - sum w (y - predicted)^2 / sum w (y - ybar)^2``, ``ybar`` the weighted mean
+    of ``y`` (n,), by the local explainers' rule
+    (:func:`~unboxed.local._engine.r2_of_predictions`): NaN where the responses with
+    weight are all equal (a constant response has no R^2), no weight is left (a kernel
+    so narrow that only the instance counts) or the weighted total is within rounding
+    of 0 while they differ (a kernel that leaves the instance all but all the weight:
+    the ratio of two rounding errors, which read -1e200 or overflowed)."""
+    w = np.ones(y.shape) if weights is None else weights
+    return float(r2_of_predictions(y[None], predicted[None], w[None], constant=math.nan)[0])
 
 
 #: The last word of the seed of the R^2 bootstrap's generator (``[seed, class, _R2]``),
@@ -1764,19 +1765,6 @@ def _held_out_masks(valid: np.ndarray, n_samples: int, rng: np.random.Generator)
     return bernoulli_masks(valid, n_samples + 1, rng)[:, 1:]
 
 
-def _weighted_r2(y: np.ndarray, predicted: np.ndarray, weights: np.ndarray | None) -> float:
-    """``1 - sum w (y - predicted)^2 / sum w (y - ybar)^2``, ``ybar`` the weighted mean
-    of ``y`` (n,); NaN where the responses with weight are all equal, no weight is
-    left (a kernel so narrow that only the instance counts) or the weighted total
-    rounds to 0."""
-    w = np.ones(y.shape) if weights is None else weights
-    weighed = y[w > 0]
-    if weighed.size == 0:  # no weight left: np.average would divide by 0
-        return math.nan
-    total = float(np.sum(w * (y - np.average(y, weights=w)) ** 2))
-    return _r2_of_sums(float(np.sum(w * (y - predicted) ** 2)), total, weighed)
-
-
 class _LocalFit(NamedTuple):
     """One instance's local DMM-MEN (:func:`_fit_local`).
 
@@ -1841,14 +1829,9 @@ def _fit_local(
         shown = posterior.coef[int(np.argmax(resp[0]))]  # responsible for the instance
     # The R^2 of the model the attribution is, not of each sample's likeliest
     # component, which a reader of the attribution does not have (and which a new
-    # perturbation, without its response, could not pick). y_c is centred at the
-    # (weighted) mean and the design's rows carry the root weights, so these are the
-    # weighted sums of squares; only the responses with weight count (a kernel so
-    # narrow that the instance alone weighs anything leaves a total of 0).
-    weighed = y if weights is None else y[weights > 0]
-    residual = float(np.sum((y_c - design @ shown) ** 2))
-    r2 = _r2_of_sums(residual, float(np.sum(y_c**2)), weighed)
-    return _LocalFit(shown[1:], r2, posterior.rhat, x_mean, y_mean, shown)
+    # perturbation, without its response, could not pick).
+    fit = _LocalFit(shown[1:], math.nan, posterior.rhat, x_mean, y_mean, shown)
+    return fit._replace(r2=_weighted_r2(y, fit.predict(Z), weights))
 
 
 def _check_prior_range(hyper: dict[str, float]) -> None:
