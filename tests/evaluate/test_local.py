@@ -7,7 +7,7 @@ import torch
 from tests.helpers import breast_cancer_box
 from unboxed import Attribution, BlackBox, zoo
 from unboxed.evaluate import deletion_curve, explanation_sensitivity
-from unboxed.local import Lime, Saliency
+from unboxed.local import Lime, Occlusion, Saliency
 
 SUPPORT = np.array([2, 5, 11, 17])
 
@@ -560,3 +560,18 @@ def test_sensitivity_refuses_bad_radii_per_feature(radius, error, message):
     with pytest.raises(error, match=message):
         explanation_sensitivity(explainer, np.zeros((2, 20)), radius=radius)
     assert explainer.calls == []
+
+
+def test_deletion_removes_as_the_explainer_did_with_its_background_mean(planted, planted_blackbox):
+    """Occlusion's fill="mean" is its background's mean, deletion_curve's is the mean of
+    the X it scores: as documented, fill=X_train.mean(axis=0) removes the top feature
+    exactly as the explanation switched it off, and "mean" (of 5 rows) does not."""
+    X = planted.X_test[:5]
+    att = Occlusion(planted_blackbox, fill="mean", background=planted.X_train).explain(X)
+    top_value = att.values.max(axis=1)
+    common = {"max_k": 1, "n_boot": 10, "random_state": 0}
+    train_mean = planted.X_train.mean(axis=0)
+    same = deletion_curve(planted_blackbox, X, att, fill=train_mean, **common)
+    np.testing.assert_allclose(same.drop[:, 1], top_value, rtol=1e-12, atol=1e-15)
+    other = deletion_curve(planted_blackbox, X, att, fill="mean", **common)
+    assert abs(other.drop[1, 1] - top_value[1]) > 0.9  # 0.011 against 0.99

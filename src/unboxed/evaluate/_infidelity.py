@@ -186,7 +186,9 @@ def infidelity(
     fill : {"zero", "mean"} or ndarray of shape (n_features,), optional
         ``"removal"`` only: what removed features become; default "zero". "mean" is
         each feature's mean over the rows of ``X``, as in
-        :func:`~unboxed.evaluate.deletion_curve`.
+        :func:`~unboxed.evaluate.deletion_curve`, not an explainer's ``fill="mean"``
+        (the mean of its ``background``): pass ``fill=X_train.mean(axis=0)`` to remove
+        features as an explanation made with ``background=X_train`` switched them off.
     target : array-like of shape (n_samples,) or a class, optional
         The class per row; an :class:`~unboxed.Attribution`'s own classes must agree
         with it.

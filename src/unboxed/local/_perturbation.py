@@ -229,7 +229,11 @@ class Lime(_SegmentExplainer):
         tabular data 0 means "absent" only for standardized features; otherwise
         pass ``fill="mean", background=X_train`` (or an array of per-feature values).
     background : array-like of shape (m, n_features), optional
-        Data whose mean is the "mean" fill.
+        Data whose mean is the "mean" fill. ``unboxed.evaluate``'s ``fill="mean"`` is
+        the mean of the ``X`` a test is given instead, which removes features otherwise
+        than this explanation switched them off (on planted data's first 5 test rows,
+        Occlusion's top feature scored 0.99 and deleting it to the 5 rows' mean dropped
+        the probability by 0.011): pass ``fill=X_train.mean(axis=0)`` there.
     image_shape : (H, W), optional
     random_state : int, Generator or None
         Seeds the samples drawn. An int gives the same result at every call; a
