@@ -327,7 +327,7 @@ class Lime(_SegmentExplainer):
             Each feature carries the weight of its component, for the probability of
             the target class.
         """
-        seen: list[tuple[np.ndarray, np.ndarray, int]] = []
+        seen: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
 
         def fit(masks, y, w, valid, keys):
             # Around _fit, not in it: a subclass's own _fit (the tests' refitting

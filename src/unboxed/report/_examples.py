@@ -6,7 +6,7 @@ Every function returns a bare matplotlib ``Figure`` and never calls ``show``.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
@@ -145,7 +145,7 @@ def _input_label(examples: ExampleSet, given: object = None) -> str:
     if examples.inputs is None and examples.query_inputs is None:
         # bars are drawn of inputs only: the label would go unused, as input_names would
         raise ValueError("input_label given, but the example set holds no inputs")
-    return given
+    return cast(str, given)  # checked above
 
 
 def _features_label(examples: ExampleSet) -> str:
