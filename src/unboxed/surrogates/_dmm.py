@@ -48,8 +48,8 @@ from ..local._engine import (
     Engine,
     Kernel,
     bernoulli_masks,
-    effective_sample_size,
     exponential_kernel,
+    pooled_effective_sample_size,
     r2_of_predictions,
     uniform_kernel,
 )
@@ -953,7 +953,9 @@ class DMMMEN(Params):
             perturbations, ``meta["r2_held_out"]`` its held-out R^2 (below),
             ``meta["rhat"]`` the fit's worst R-hat and ``meta["n_effective"]`` the
             fit's effective number of perturbations under the kernel, as Lime's (Kish's
-            ``(sum w)^2 / sum w^2``; ``n_samples`` without ``kernel_width``).
+            ``(sum W)^2 / sum W^2`` over the distinct masks, ``W`` the summed weight of
+            a mask's copies; without ``kernel_width``, the number of distinct masks
+            when none repeats).
 
         Notes
         -----
@@ -1668,10 +1670,11 @@ class _LocalDMM(_SegmentExplainer):
                 if self.n_score:
                     fits.setdefault(tuple(keys[i][1:]), []).append(local)
                 bar.update(1)
-            # Lime's figure of the same kernel's weights (the engine's; equal without a
-            # width, when it is the number of samples): it read 1 at width 0.01 on
-            # digits' pixels, where only the instance counts.
-            n_effective = effective_sample_size(weights)
+            # Lime's figure of the same kernel's weights, over the distinct masks (a
+            # weighted fit to copies of a mask is the fit to one with their summed
+            # weight): 1 where only the instance counts; without a width, the number
+            # of samples where no mask repeats.
+            n_effective, _ = pooled_effective_sample_size(masks & valid[:, None, :], weights)
             info = {"r2": r2, "rhat": rhat, "intercept": intercept, "n_effective": n_effective}
             return scores, info
 
