@@ -1077,40 +1077,26 @@ def test_search_without_a_radius_names_it(tiny, sampler):
         jx._search(model, Z[0], np.arange(2), 0, gaussians, sampler, None, 10)
 
 
-def test_mined_counterfactuals_that_tie_are_the_nearest_rows(tight_labelled):
-    """One tight component per class: every pool row of the other class scores 1 to
-    within 1e-9, and the same first rows of the pool were every query's
-    counterfactuals, however far from it."""
+@pytest.mark.parametrize("kind, sign", [("counterfactual", 1), ("semifactual", -1)])
+def test_mined_examples_that_tie_are_the_nearest_or_farthest_rows(tight_labelled, kind, sign):
+    """One tight component per class: every pool row of the other class (the query's
+    own, for semi-factuals) scores alike to within 1e-9, and the same first rows of the
+    pool were every query's examples, however far from it. Counterfactuals take the
+    nearest rows (the smallest change of class), semi-factuals the farthest (the
+    largest change that keeps it)."""
     model, Z = tight_labelled
     rng = np.random.default_rng(3)
     w = rng.integers(0, 2, size=200)
     X = np.array([[0.0, 0.0], [3.0, 0.0]])[w] + 0.05 * rng.normal(size=(200, 2))
     pool = model.transform_x(X)
-    found, _ = jx.local_examples(model, Z, "counterfactual", 3, source="mined", Z_pool=pool)
+    found, _ = jx.local_examples(model, Z, kind, 3, source="mined", Z_pool=pool)
     pool_class, query_class = jx._proxy_w(model, pool), jx._proxy_w(model, Z)
     for q in range(len(Z)):
-        other = np.flatnonzero(pool_class != query_class[q])
+        same = pool_class == query_class[q]
+        rows = np.flatnonzero(same if kind == "semifactual" else ~same)
         assert np.ptp(found.scores[found.groups == q]) < 1e-6  # tied
-        nearest = other[np.argsort(jx.rms_distance(pool[other], Z[q]))[:3]]
-        np.testing.assert_array_equal(found.indices[found.groups == q], nearest)
-
-
-def test_mined_semifactuals_that_tie_are_the_farthest_rows(tight_labelled):
-    """The tie rule of semi-factuals is the reverse: of the rows in the query's class,
-    which all score alike, the farthest go first (the largest change that keeps the
-    class); the pool's first rows were every query's semi-factuals."""
-    model, Z = tight_labelled
-    rng = np.random.default_rng(3)
-    w = rng.integers(0, 2, size=200)
-    X = np.array([[0.0, 0.0], [3.0, 0.0]])[w] + 0.05 * rng.normal(size=(200, 2))
-    pool = model.transform_x(X)
-    found, _ = jx.local_examples(model, Z, "semifactual", 3, source="mined", Z_pool=pool)
-    pool_class, query_class = jx._proxy_w(model, pool), jx._proxy_w(model, Z)
-    for q in range(len(Z)):
-        same = np.flatnonzero(pool_class == query_class[q])
-        assert np.ptp(found.scores[found.groups == q]) < 1e-6  # tied
-        farthest = same[np.argsort(-jx.rms_distance(pool[same], Z[q]))[:3]]
-        np.testing.assert_array_equal(found.indices[found.groups == q], farthest)
+        expected = rows[np.argsort(sign * jx.rms_distance(pool[rows], Z[q]))[:3]]
+        np.testing.assert_array_equal(found.indices[found.groups == q], expected)
 
 
 @pytest.fixture(scope="module")
