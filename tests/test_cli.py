@@ -11,7 +11,7 @@ import torch
 
 from tests.helpers import interrupt_at
 from unboxed import Attribution, ExampleSet, FeatureImportance, __version__, local, zoo
-from unboxed.cli import EXPLAIN_METHODS, main
+from unboxed.cli import EXPLAIN_METHODS, LOCAL_DMM_MEN, main
 from unboxed.data import available_datasets, load_dataset
 from unboxed.evaluate import agreement, deletion_curve, deletion_test, infidelity
 from unboxed.local import segment
@@ -690,6 +690,35 @@ def test_explain_runs_every_method_it_offers(saved_lenet, tmp_path, capsys, meth
     shared = method not in ("saliency", "smoothgrad")
     assert ("relative infidelity" in printed) == shared
     assert ("maps |gradient|, which predicts no removal" in printed) != shared
+
+
+def test_explain_by_dmm_men_is_the_librarys_local_fit_with_its_held_out_r2(
+    saved_lenet, tmp_path, capsys, digits, digits_lenet
+):
+    out, figures = tmp_path / "dmm.npz", tmp_path / "dmm.json"
+    options = ["--method", "dmm-men", "--rows", "0:3", "--n-samples", "80", "--seed", "1"]
+    assert _explain(saved_lenet, out, *options, "--json", str(figures)) == 0
+    printed = capsys.readouterr().out
+    attribution = Attribution.load(out)
+    # the library's explain_local with the settings the CLI documents (Table 1's)
+    X = digits.X_test[0:3]
+    cells = segment(X, (8, 8), method="grid", cell=2)
+    expected = DMMMEN(**LOCAL_DMM_MEN, random_state=1, verbose=False).explain_local(
+        X,
+        blackbox=zoo.as_blackbox(digits_lenet),
+        segments=cells,
+        n_samples=80,
+        scale="probability",
+        component="average",
+    )
+    assert attribution.meta["method"] == "dmm-men-local"
+    np.testing.assert_array_equal(attribution.values, expected.values)
+    # its own figure of fit is the R2 on perturbations it was not fitted on
+    assert "R2 (held out)" in printed and "relative infidelity" in printed
+    rows = [line.split() for line in printed.splitlines() if line.split()[0] in "012"]
+    np.testing.assert_allclose([float(r[6]) for r in rows], expected.meta["r2_held_out"], atol=5e-4)
+    record = json.loads(figures.read_text())
+    assert [r["r2_held_out"] for r in record["rows"]] == list(expected.meta["r2_held_out"])
 
 
 @pytest.fixture(scope="module")
