@@ -11,11 +11,16 @@ import torch
 
 from tests.helpers import interrupt_at
 from unboxed import Attribution, ExampleSet, FeatureImportance, __version__, local, zoo
-from unboxed.cli import EXPLAIN_METHODS, LOCAL_DMM_MEN, main
+from unboxed.cli import EXPLAIN_METHODS, LOCAL_DMM_MEN, MAXIMIZE_REFERENCE_ROWS, main
 from unboxed.data import available_datasets, load_dataset
 from unboxed.evaluate import agreement, deletion_curve, deletion_test, infidelity
 from unboxed.local import segment
-from unboxed.probes import PermutationImportance
+from unboxed.probes import (
+    ActivationMaximization,
+    PermutationImportance,
+    Prototypes,
+    nearest_distance,
+)
 from unboxed.surrogates import DMMMEN, ConvergenceWarning, JGMMExplainer, TreeSurrogate
 
 
@@ -1695,3 +1700,75 @@ def test_an_unwritable_json_file_is_refused_before_any_work(
     monkeypatch.setattr(zoo, "load", lambda path: pytest.fail("loaded before the check"))
     assert command(saved_lenet, tmp_path / "a.npz", "--json", str(tmp_path)) == 2
     assert f"--json {tmp_path} is a folder; name a file" in capsys.readouterr().err
+
+
+def _maximize(saved, out, *options):
+    return main(["maximize", "--model", str(saved), "--out", str(out), "--quiet", *options])
+
+
+def test_maximize_saves_the_librarys_prototypes_and_how_far_they_are_from_real_rows(
+    saved_lenet, tmp_path, capsys, digits, digits_lenet
+):
+    out, figure, figures = tmp_path / "am.npz", tmp_path / "am.png", tmp_path / "am.json"
+    options = ["--classes", "0,3", "--steps", "20", "--seed", "2", "--plot", str(figure)]
+    assert _maximize(saved_lenet, out, *options, "--json", str(figures)) == 0
+    printed = capsys.readouterr().out
+    prototypes = Prototypes.load(out)
+    # the library's search, held to the range of the training pixels
+    blackbox = zoo.as_blackbox(digits_lenet)
+    X_train = digits.X_train[:MAXIMIZE_REFERENCE_ROWS]
+    bounds = (X_train.min(), X_train.max())
+    expected = ActivationMaximization(
+        blackbox, steps=20, bounds=bounds, random_state=2, verbose=False
+    ).explain([0, 3])
+    np.testing.assert_array_equal(prototypes.values, expected.values)
+    assert "inputs held to [0, 1]" in printed and figure.stat().st_size > 0
+    distance = nearest_distance(expected.values, X_train, normalize=True)
+    rows = [line.split() for line in printed.splitlines() if line.split()[0] in ("0", "3")]
+    np.testing.assert_allclose([float(r[1]) for r in rows], expected.probability, atol=5e-4)
+    np.testing.assert_allclose([float(r[2]) for r in rows], distance, atol=5e-4)
+    # beside it, the same distance of the class's real test rows
+    real = nearest_distance(digits.X_test[digits.y_test == 3][:200], X_train, normalize=True)
+    record = json.loads(figures.read_text())
+    assert [r["index"] for r in record["prototypes"]] == [0, 3]
+    np.testing.assert_allclose(
+        record["prototypes"][1]["real_distance"], np.percentile(real, [25, 50, 75])
+    )
+
+
+def test_maximize_holds_each_table_column_to_its_training_range(tmp_path, capsys):
+    cancer = load_dataset("breast-cancer")
+    model = zoo.build("mlp", input_shape=cancer.input_shape, n_classes=2, widths=(8,))
+    zoo.train(model, cancer, epochs=3, verbose=False)
+    zoo.save(model, tmp_path / "mlp", metadata={"dataset": "breast-cancer"})
+    assert _maximize(tmp_path / "mlp", tmp_path / "am.npz", "--steps", "30") == 0
+    assert "inputs held to each column's training range" in capsys.readouterr().out
+    values = Prototypes.load(tmp_path / "am.npz").values
+    low, high = cancer.X_train.min(0), cancer.X_train.max(0)
+    assert np.all(values >= low) and np.all(values <= high)
+    # standardized columns: (0, 1) would have held every one above its mean
+    assert np.any(values < 0)
+
+
+def test_maximize_refuses_classes_the_model_has_not(saved_lenet, tmp_path, capsys):
+    assert _maximize(saved_lenet, tmp_path / "am.npz", "--classes", "0,10") == 2
+    message = "--classes 10 is not a class of the model, whose classes are 0..9"
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "am.npz").exists()
+
+
+@pytest.mark.parametrize("classes", ["0,a", "-1", "1,,2"])
+def test_maximize_refuses_classes_that_are_not_indices_before_loading(tmp_path, capsys, classes):
+    with pytest.raises(SystemExit) as exited:  # argparse's exit: no model is read
+        _maximize(tmp_path / "no model", tmp_path / "am.npz", "--classes", classes)
+    assert exited.value.code == 2
+    assert f"expected class indices separated by commas, such as 0,3,7, got {classes!r}" in (
+        capsys.readouterr().err
+    )
+
+
+def test_maximize_refuses_image_regularizers_on_table_rows(tmp_path, capsys):
+    model = zoo.build("mlp", input_shape=(2,), n_classes=2, widths=(2,), random_state=0)
+    zoo.save(model, tmp_path / "mlp", metadata={"dataset": "moons"})
+    assert _maximize(tmp_path / "mlp", tmp_path / "am.npz", "--regularizer", "tv") == 2
+    assert "--regularizer tv needs images; moons has rows" in capsys.readouterr().err

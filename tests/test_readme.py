@@ -119,7 +119,7 @@ def test_the_clime_example_runs(tmp_path, monkeypatch):
 def test_every_command_line_in_the_readme_parses():
     """Each ``unboxed ...`` command the README shows (the 'Command line' block, the zoo
     table's reproduce column) parses, and every option it names for ``train``,
-    ``explain``, ``approximate``, ``examples``, ``importance`` and ``demo`` exists."""
+    ``explain``, ``approximate``, ``examples``, ``importance``, ``maximize`` and ``demo`` exists."""
     from unboxed.cli import _parser
 
     text = README.read_text()
@@ -144,7 +144,15 @@ def test_every_command_line_in_the_readme_parses():
     actions = parser._subparsers._group_actions[0].choices
     known = {
         option
-        for name in ("train", "explain", "approximate", "examples", "importance", "demo")
+        for name in (
+            "train",
+            "explain",
+            "approximate",
+            "examples",
+            "importance",
+            "maximize",
+            "demo",
+        )
         for action in actions[name]._actions
         for option in action.option_strings
     }

@@ -378,6 +378,34 @@ def _parser() -> argparse.ArgumentParser:
         help="a figure file to write: a heat map on images, bars otherwise",
     )
 
+    maximize = commands.add_parser(
+        "maximize",
+        help="the input a saved model finds most typical of each class (activation "
+        "maximization), with its probability and how far it is from real rows",
+    )
+    _add_saved_model_arguments(maximize, seeds="the starting points")
+    maximize.add_argument(
+        "--out", required=True, type=_user_path, help="the prototypes' .npz file to write"
+    )
+    maximize.add_argument(
+        "--classes",
+        type=_class_list,
+        default=None,
+        help="class indices to maximise, comma-separated such as 0,3,7 (default: all)",
+    )
+    maximize.add_argument(
+        "--regularizer",
+        default="l2",
+        choices=["none", "l2", "l1", "tv", "jitter"],
+        help="the penalty on x* (tv and jitter need images; default %(default)s)",
+    )
+    maximize.add_argument(
+        "--steps", type=_int_at_least(1), default=200, help="Adam steps (default %(default)s)"
+    )
+    maximize.add_argument(
+        "--plot", default=None, type=_user_path, help="a figure file to write: x* per class"
+    )
+
     demo = commands.add_parser("demo", help="train a LeNet on digits, explain it and test it")
     demo.add_argument(
         "--out",
@@ -483,6 +511,18 @@ def _row_range(text: str) -> tuple[int, int]:
             f"expected START:STOP with 0 <= START < STOP, such as 0:10, got {text!r}"
         )
     return bounds
+
+
+def _class_list(text: str) -> list[int]:
+    """``--classes``: comma-separated class indices, each an int >= 0 (checked against
+    the model's classes once it is loaded)."""
+    parse = _int_at_least(0)
+    try:
+        return [parse(item) for item in text.split(",")]
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(
+            f"expected class indices separated by commas, such as 0,3,7, got {text!r}"
+        ) from None
 
 
 def _int_or_auto(text: str) -> int | str:
@@ -1381,6 +1421,109 @@ def _importance(args: argparse.Namespace) -> int:
     return 0
 
 
+#: Training rows that the prototypes' distances are measured to (the first ones).
+MAXIMIZE_REFERENCE_ROWS = 10_000
+
+
+def _maximize(args: argparse.Namespace) -> int:
+    """Run :class:`~unboxed.probes.ActivationMaximization` on ``--classes``, save the
+    prototypes, and print each one's probability and its distance to the nearest
+    training row beside the same distance of the class's real test rows."""
+
+    from ._io import save_figure
+    from .probes import ActivationMaximization
+
+    out = _check_writable(args.out, "--out", folder=False)
+    if args.plot is not None:
+        _check_figure_path(args.plot)
+    blackbox, dataset = _saved_model_and_data(args)
+    classes = args.classes if args.classes is not None else list(range(blackbox.n_classes))
+    if max(classes) >= blackbox.n_classes:
+        raise ValueError(
+            f"--classes {max(classes)} is not a class of the model, whose classes are "
+            f"0..{blackbox.n_classes - 1}"
+        )
+    image = dataset.image_shape is not None
+    if not image and args.regularizer in ("tv", "jitter"):
+        raise ValueError(f"--regularizer {args.regularizer} needs images; {dataset.name} has rows")
+    X_train = dataset.X_train[:MAXIMIZE_REFERENCE_ROWS]
+    # The search stays in the range the model was trained on: pixels share one range,
+    # a table's columns (standardized, or in units of their own) each have theirs.
+    bounds = (X_train.min(), X_train.max()) if image else (X_train.min(0), X_train.max(0))
+    prototypes = ActivationMaximization(
+        blackbox,
+        regularizer=args.regularizer,
+        steps=args.steps,
+        bounds=bounds,
+        random_state=args.seed,
+        verbose=not args.quiet,
+    ).explain(classes)
+    prototypes = _as_images(prototypes, dataset)
+    prototypes.save(out)
+    rows = _prototype_rows(prototypes, dataset, X_train, image)
+    where = f"[{bounds[0]:g}, {bounds[1]:g}]" if image else "each column's training range"
+    print(
+        f"activation maximization on {dataset.name}: {args.steps} Adam steps, "
+        f"{args.regularizer} regularizer, inputs held to {where}; saved to {out}\n"
+        f"distance: to the nearest of the first {len(X_train)} training rows"
+        + (", rows scaled to unit norm (0 to 2: the pattern, not the brightness)" if image else "")
+        + "; real: the same distance of the class's test rows, median [quartiles]"
+    )
+    print(f"{'class':>16}  {'p(class)':>8}  {'distance':>8}  real")
+    for r in rows:
+        real = r["real_distance"]
+        shown = "-" if real is None else f"{real[1]:.3f} [{real[0]:.3f}, {real[2]:.3f}]"
+        print(f"{r['class']:>16}  {r['probability']:>8.3f}  {r['distance']:>8.3f}  {shown}")
+    if args.plot is not None:
+        save_figure(prototypes.plot(), args.plot, dpi=80)
+        print(f"figure: {args.plot}")
+    _write_figures(
+        args,
+        dataset=dataset.name,
+        steps=args.steps,
+        regularizer=args.regularizer,
+        scale_free=image,
+        prototypes=rows,
+    )
+    return 0
+
+
+def _prototype_rows(prototypes: Any, dataset: Any, X_train: Any, image: bool) -> list[dict]:
+    """Each prototype's class, probability and distance to the nearest row of
+    ``X_train``, with the quartiles of that distance over the class's first 200 test
+    rows (None for a class without test rows). On images the rows are scaled to unit
+    norm: a faint image is near every real one in plain distance."""
+    import numpy as np
+
+    from .probes import nearest_distance
+
+    def distance(X: Any) -> Any:
+        if not image:
+            return nearest_distance(X, X_train)
+        # An all-black x* has no pattern to compare: its distance is NaN, not an error.
+        lit = np.linalg.norm(X, axis=1) > 0
+        out = np.full(len(X), np.nan)
+        if lit.any():
+            out[lit] = nearest_distance(X[lit], X_train, normalize=True)
+        return out
+
+    own = distance(prototypes.values)
+    rows = []
+    for i, c in enumerate(prototypes.target):
+        real = dataset.X_test[dataset.y_test == c][:200]
+        quartiles = np.nanpercentile(distance(real), [25, 50, 75]) if len(real) else None
+        rows.append(
+            {
+                "class": str(c if prototypes.class_names is None else prototypes.class_names[c]),
+                "index": int(c),
+                "probability": float(prototypes.probability[i]),
+                "distance": float(own[i]),
+                "real_distance": None if quartiles is None else [float(q) for q in quartiles],
+            }
+        )
+    return rows
+
+
 def _print_top_drops(importance: Any, k: int, unit: str) -> None:
     """The ``k`` largest drops of ``importance`` as a table, with enough decimals to
     give the largest two significant digits: probability drops can all be below
@@ -1547,6 +1690,8 @@ def _run(parser: argparse.ArgumentParser, args: argparse.Namespace, argv: list[s
         return _examples(args)
     if args.command == "importance":
         return _importance(args)
+    if args.command == "maximize":
+        return _maximize(args)
     if args.command == "demo":
         from .demo import run_demo
 
