@@ -1767,6 +1767,15 @@ def test_maximize_refuses_classes_that_are_not_indices_before_loading(tmp_path, 
     )
 
 
+def test_maximize_offers_every_regularizer_of_the_library():
+    from unboxed.cli import _parser
+    from unboxed.probes import REGULARIZERS
+
+    maximize = _parser()._subparsers._group_actions[0].choices["maximize"]
+    [regularizer] = [a for a in maximize._actions if "--regularizer" in a.option_strings]
+    assert regularizer.choices == list(REGULARIZERS)
+
+
 def test_maximize_refuses_image_regularizers_on_table_rows(tmp_path, capsys):
     model = zoo.build("mlp", input_shape=(2,), n_classes=2, widths=(2,), random_state=0)
     zoo.save(model, tmp_path / "mlp", metadata={"dataset": "moons"})

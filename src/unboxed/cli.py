@@ -396,7 +396,7 @@ def _parser() -> argparse.ArgumentParser:
     maximize.add_argument(
         "--regularizer",
         default="l2",
-        choices=["none", "l2", "l1", "tv", "jitter"],
+        choices=["none", "l2", "l1", "tv", "jitter"],  # probes.REGULARIZERS, without torch
         help="the penalty on x* (tv and jitter need images; default %(default)s)",
     )
     maximize.add_argument(
@@ -1429,7 +1429,6 @@ def _maximize(args: argparse.Namespace) -> int:
     """Run :class:`~unboxed.probes.ActivationMaximization` on ``--classes``, save the
     prototypes, and print each one's probability and its distance to the nearest
     training row beside the same distance of the class's real test rows."""
-
     from ._io import save_figure
     from .probes import ActivationMaximization
 
