@@ -1736,6 +1736,30 @@ def test_maximize_saves_the_librarys_prototypes_and_how_far_they_are_from_real_r
     )
 
 
+def test_maximize_with_a_generator_searches_the_latent_space_of_a_vae_it_trains(
+    saved_lenet, tmp_path, capsys, digits, digits_lenet
+):
+    options = ["--classes", "4", "--steps", "10", "--generator-epochs", "2", "--seed", "1"]
+    assert _maximize(saved_lenet, tmp_path / "am.npz", *options) == 0
+    printed = capsys.readouterr().out
+    prototypes = Prototypes.load(tmp_path / "am.npz")
+    # the library's search through the same VAE, trained alike; no penalty by default
+    vae = zoo.vae(n_features=64, latent_dim=16, hidden=(256,), random_state=1)
+    zoo.train_vae(vae, digits.X_train, epochs=2, batch_size=64, random_state=1, verbose=False)
+    expected = ActivationMaximization(
+        zoo.as_blackbox(digits_lenet),
+        regularizer="none",
+        steps=10,
+        generator=vae,
+        random_state=1,
+        verbose=False,
+    ).explain([4])
+    np.testing.assert_array_equal(prototypes.values, expected.values)
+    np.testing.assert_array_equal(prototypes.latent, expected.latent)
+    assert "in the latent space of a VAE trained 2 epochs" in printed
+    assert "none regularizer" in printed
+
+
 def test_maximize_holds_each_table_column_to_its_training_range(tmp_path, capsys):
     cancer = load_dataset("breast-cancer")
     model = zoo.build("mlp", input_shape=cancer.input_shape, n_classes=2, widths=(8,))
@@ -1781,3 +1805,5 @@ def test_maximize_refuses_image_regularizers_on_table_rows(tmp_path, capsys):
     zoo.save(model, tmp_path / "mlp", metadata={"dataset": "moons"})
     assert _maximize(tmp_path / "mlp", tmp_path / "am.npz", "--regularizer", "tv") == 2
     assert "--regularizer tv needs images; moons has rows" in capsys.readouterr().err
+    assert _maximize(tmp_path / "mlp", tmp_path / "am.npz", "--generator-epochs", "3") == 2
+    assert "--generator-epochs needs images; moons has rows" in capsys.readouterr().err

@@ -395,12 +395,21 @@ def _parser() -> argparse.ArgumentParser:
     )
     maximize.add_argument(
         "--regularizer",
-        default="l2",
+        default=None,
         choices=["none", "l2", "l1", "tv", "jitter"],  # probes.REGULARIZERS, without torch
-        help="the penalty on x* (tv and jitter need images; default %(default)s)",
+        help="the penalty on x* (tv and jitter need images; default l2, or none with "
+        "--generator-epochs, whose decoder keeps x* realistic and l2 made it less so)",
     )
     maximize.add_argument(
         "--steps", type=_int_at_least(1), default=200, help="Adam steps (default %(default)s)"
+    )
+    maximize.add_argument(
+        "--generator-epochs",
+        type=_int_at_least(0),
+        default=0,
+        help="images: train a VAE on the training rows for this many epochs and search its "
+        "latent space, which keeps x* near real images (0: search the pixels; default "
+        "%(default)s)",
     )
     maximize.add_argument(
         "--plot", default=None, type=_user_path, help="a figure file to write: x* per class"
@@ -1443,17 +1452,22 @@ def _maximize(args: argparse.Namespace) -> int:
             f"0..{blackbox.n_classes - 1}"
         )
     image = dataset.image_shape is not None
-    if not image and args.regularizer in ("tv", "jitter"):
-        raise ValueError(f"--regularizer {args.regularizer} needs images; {dataset.name} has rows")
+    regularizer = args.regularizer or ("none" if args.generator_epochs else "l2")
+    if not image and regularizer in ("tv", "jitter"):
+        raise ValueError(f"--regularizer {regularizer} needs images; {dataset.name} has rows")
+    if not image and args.generator_epochs:
+        raise ValueError(f"--generator-epochs needs images; {dataset.name} has rows")
     X_train = dataset.X_train[:MAXIMIZE_REFERENCE_ROWS]
+    generator = _maximize_generator(X_train, args) if args.generator_epochs else None
     # The search stays in the range the model was trained on: pixels share one range,
     # a table's columns (standardized, or in units of their own) each have theirs.
     bounds = (X_train.min(), X_train.max()) if image else (X_train.min(0), X_train.max(0))
     prototypes = ActivationMaximization(
         blackbox,
-        regularizer=args.regularizer,
+        regularizer=regularizer,
         steps=args.steps,
         bounds=bounds,
+        generator=generator,
         random_state=args.seed,
         verbose=not args.quiet,
     ).explain(classes)
@@ -1461,9 +1475,15 @@ def _maximize(args: argparse.Namespace) -> int:
     prototypes.save(out)
     rows = _prototype_rows(prototypes, dataset, X_train, image)
     where = f"[{bounds[0]:g}, {bounds[1]:g}]" if image else "each column's training range"
+    searched = (
+        f"in the latent space of a VAE trained {args.generator_epochs} epochs on the first "
+        f"{len(X_train)} training rows"
+        if generator is not None
+        else "over the inputs"
+    )
     print(
-        f"activation maximization on {dataset.name}: {args.steps} Adam steps, "
-        f"{args.regularizer} regularizer, inputs held to {where}; saved to {out}\n"
+        f"activation maximization on {dataset.name}: {args.steps} Adam steps {searched}, "
+        f"{regularizer} regularizer, inputs held to {where}; saved to {out}\n"
         f"distance: to the nearest of the first {len(X_train)} training rows"
         + (", rows scaled to unit norm (0 to 2: the pattern, not the brightness)" if image else "")
         + "; real: the same distance of the class's test rows, median [quartiles]"
@@ -1480,11 +1500,30 @@ def _maximize(args: argparse.Namespace) -> int:
         args,
         dataset=dataset.name,
         steps=args.steps,
-        regularizer=args.regularizer,
+        regularizer=regularizer,
+        generator_epochs=args.generator_epochs,
         scale_free=image,
         prototypes=rows,
     )
     return 0
+
+
+def _maximize_generator(X_train: Any, args: argparse.Namespace) -> Any:
+    """A VAE trained ``--generator-epochs`` on ``X_train`` for the search to decode:
+    benchmarks/global_probes.py's MNIST settings (16 latent dimensions, 256 hidden
+    units), seeded by ``--seed``."""
+    from . import zoo
+
+    vae = zoo.vae(n_features=X_train.shape[1], latent_dim=16, hidden=(256,), random_state=args.seed)
+    zoo.train_vae(
+        vae,
+        X_train,
+        epochs=args.generator_epochs,
+        batch_size=64,
+        random_state=args.seed,
+        verbose=not args.quiet,
+    )
+    return vae
 
 
 def _prototype_rows(prototypes: Any, dataset: Any, X_train: Any, image: bool) -> list[dict]:
