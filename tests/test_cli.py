@@ -1413,6 +1413,67 @@ def test_examples_of_table_rows_draw_bars_named_as_the_data_set_on_one_axis(
     assert {ax.get_xlabel() for ax in bars} == {"input"}  # moons is in its own units
 
 
+def _emptied(examples):
+    """``examples`` with no example left: its kind, meta and inputs' columns kept."""
+    return ExampleSet(
+        kind=examples.kind,
+        source=examples.source,
+        values=examples.values[:0],
+        scores=examples.scores[:0],
+        components=examples.components[:0],
+        groups=examples.groups[:0],
+        top_classes=examples.top_classes[:0],
+        top_proba=examples.top_proba[:0],
+        meta=examples.meta,
+        inputs=examples.inputs[:0],
+        input_names=examples.input_names,
+    )
+
+
+def test_examples_draw_the_queries_of_an_empty_set_and_say_what_has_nothing_to_draw(
+    monkeypatch, tmp_path, capsys, saturated_moons
+):
+    # One lower component gives every row the same proxy class: no training row is a
+    # counterfactual of any query. The empty set drew no counterfactuals.png before,
+    # though each query's row can say that none was found.
+    import unboxed._io
+    from unboxed.surrogates import JGMMExplainer
+
+    drawn, save = {}, unboxed._io.save_figure
+    monkeypatch.setattr(
+        unboxed._io,
+        "save_figure",
+        lambda fig, to, **k: (drawn.update({to.name: fig}), save(fig, to, **k)),
+    )
+    # a set with no queries and no example has nothing to draw (the CLI mines none such)
+    criticisms = JGMMExplainer.criticisms
+    monkeypatch.setattr(
+        JGMMExplainer, "criticisms", lambda self, **k: _emptied(criticisms(self, **k))
+    )
+    found = tmp_path / "found"
+    options = ["--kinds", "counterfactuals,criticisms", "--rows", "0:3", "--n", "2", "--k-x", "1"]
+    with pytest.warns(UserWarning, match="do not map one-to-one to the classes"):
+        assert _examples(saturated_moons, found, *options, "--e-step", "paper", "--plot") == 0
+    printed = capsys.readouterr().out
+    assert len(ExampleSet.load(found / "counterfactuals.npz")) == 0
+    assert (found / "counterfactuals.png").stat().st_size > 0
+    figure = drawn["counterfactuals.png"]
+    grid = {ax.get_subplotspec().get_geometry()[:2] for ax in figure.axes}
+    assert grid == {(3, 2)}  # a row per query: the query, and a panel that says none
+    texts = [text.get_text() for ax in figure.axes for text in ax.texts]
+    assert texts == ["no counterfactuals found"] * 3
+    assert [ax.get_title().split(" (")[0] for ax in figure.axes[::2]] == [
+        "query 0",
+        "query 1",
+        "query 2",
+    ]
+    assert "counterfactuals      0  none found\n" in printed
+    assert "criticisms      0  none found; nothing to draw, so no criticisms.png\n" in printed
+    assert not (found / "criticisms.png").exists() and sorted(drawn) == ["counterfactuals.png"]
+    written = "criticisms.npz, counterfactuals.npz, counterfactuals.png\n"  # in EXAMPLE_KINDS order
+    assert f"examples written to {found}: {written}" in printed
+
+
 def test_examples_of_a_standardized_table_say_their_bars_are_standardized(
     monkeypatch, tmp_path, capsys
 ):

@@ -1208,6 +1208,7 @@ def _examples(args: argparse.Namespace) -> int:
     """Fit a :class:`~unboxed.surrogates.JGMMExplainer`, find the ``--kinds`` of
     examples with it, check each against the black box and save them."""
     from ._io import save_figure
+    from .report._examples import _all_groups
     from .surrogates import JGMMExplainer
 
     out = _check_writable(args.out, "--out", folder=True)
@@ -1283,8 +1284,14 @@ def _examples(args: argparse.Namespace) -> int:
         examples.save(out / f"{kind}.npz")
         written.append(f"{kind}.npz")
         line, figures[kind] = _checked_examples(explainer, examples)
+        # A set without examples still has a row per query to draw, each saying none
+        # was found (no counterfactuals.png was written for it before); only a set
+        # with neither has nothing, and the line says so.
+        drawn = args.plot and bool(_all_groups(examples))
+        if args.plot and not drawn:
+            line += f"; nothing to draw, so no {kind}.png"
         print(f"{kind:>16}  {len(examples):>5}  {line}")
-        if args.plot and len(examples):  # an empty set has nothing to draw
+        if drawn:
             # The bars of a table row are named by the set's input_names: the black
             # box's, which are the data set's (x1, x2 on moons).
             figure = examples.plot(input_label=label)
@@ -1294,7 +1301,7 @@ def _examples(args: argparse.Namespace) -> int:
             save_figure(figure, out / f"{kind}.png", dpi=80)
             written.append(f"{kind}.png")
     # The files one by one: "{prototypes}.npz" for one kind is no path, and a kind
-    # with no example has no figure.
+    # with nothing to draw has no figure.
     print(f"examples written to {out}: {', '.join(written)}")
     _write_figures(
         args,
