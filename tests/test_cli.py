@@ -1413,6 +1413,19 @@ def test_examples_of_table_rows_draw_bars_named_as_the_data_set_on_one_axis(
     assert {ax.get_xlabel() for ax in bars} == {"input"}  # moons is in its own units
 
 
+def _saved_figures(monkeypatch):
+    """The figures the CLI saves, by file name, as it goes on saving them."""
+    import unboxed._io
+
+    drawn, save = {}, unboxed._io.save_figure
+    monkeypatch.setattr(
+        unboxed._io,
+        "save_figure",
+        lambda fig, to, **k: (drawn.update({to.name: fig}), save(fig, to, **k)),
+    )
+    return drawn
+
+
 def _emptied(examples):
     """``examples`` with no example left: its kind, meta and inputs' columns kept."""
     return ExampleSet(
@@ -1436,15 +1449,9 @@ def test_examples_draw_the_queries_of_an_empty_set_and_say_what_has_nothing_to_d
     # One lower component gives every row the same proxy class: no training row is a
     # counterfactual of any query. The empty set drew no counterfactuals.png before,
     # though each query's row can say that none was found.
-    import unboxed._io
     from unboxed.surrogates import JGMMExplainer
 
-    drawn, save = {}, unboxed._io.save_figure
-    monkeypatch.setattr(
-        unboxed._io,
-        "save_figure",
-        lambda fig, to, **k: (drawn.update({to.name: fig}), save(fig, to, **k)),
-    )
+    drawn = _saved_figures(monkeypatch)
     # a set with no queries and no example has nothing to draw (the CLI mines none such)
     criticisms = JGMMExplainer.criticisms
     monkeypatch.setattr(
@@ -1477,17 +1484,16 @@ def test_examples_draw_the_queries_of_an_empty_set_and_say_what_has_nothing_to_d
 def test_examples_of_a_standardized_table_say_their_bars_are_standardized(
     monkeypatch, tmp_path, capsys
 ):
-    import unboxed._io
-
     cancer = load_dataset("breast-cancer")
     model = zoo.build("mlp", input_shape=cancer.input_shape, n_classes=2, widths=(8,))
     zoo.train(model, cancer, epochs=3, verbose=False)
     zoo.save(model, tmp_path / "mlp", metadata={"dataset": "breast-cancer"})
-    drawn = {}
-    monkeypatch.setattr(unboxed._io, "save_figure", lambda fig, to, **k: drawn.update({to: fig}))
+    drawn = _saved_figures(monkeypatch)
     options = ["--kinds", "counterfactuals", "--rows", "0:2", "--n", "2", "--k-x", "4", "--plot"]
     assert _examples(tmp_path / "mlp", tmp_path / "found", *options) == 0
     [figure] = drawn.values()
+    # the title's note is the library's now, from the label alone (ExampleSet.plot)
+    assert (tmp_path / "found" / "counterfactuals.png").stat().st_size > 0
     bars = [ax for ax in figure.axes if ax.patches]
     assert len(bars) >= 3  # a query and its counterfactuals
     assert {ax.get_xlabel() for ax in bars} == {"input (std)"}

@@ -1275,9 +1275,9 @@ def _examples(args: argparse.Namespace) -> int:
     out.mkdir(parents=True, exist_ok=True)
     # A standardized table's bars stay standardized, and say so: on one value axis,
     # breast-cancer's raw units (0.001 to 4,254) left 20 or 21 of a row's 30 bars under
-    # 1% of its longest. "input (std)": a longer label ran into the next panel's.
-    standardized = dataset.feature_scale is not None
-    label = "input (std)" if standardized else None
+    # 1% of its longest. "input (std)": a longer label ran into the next panel's, and
+    # the gallery's title spells it out.
+    label = "input (std)" if dataset.feature_scale is not None else None
     figures, written = {}, []
     for kind in args.kinds:
         examples = _as_images(find[kind](), dataset)
@@ -1295,9 +1295,6 @@ def _examples(args: argparse.Namespace) -> int:
             # The bars of a table row are named by the set's input_names: the black
             # box's, which are the data set's (x1, x2 on moons).
             figure = examples.plot(input_label=label)
-            if standardized:  # the title says what "std" stands for
-                units = "bars in standard deviations from the training mean"
-                figure.suptitle(f"{figure.get_suptitle()}: {units}", fontsize=9)
             save_figure(figure, out / f"{kind}.png", dpi=80)
             written.append(f"{kind}.png")
     # The files one by one: "{prototypes}.npz" for one kind is no path, and a kind

@@ -275,7 +275,9 @@ class ExampleSet(Explanation):
             inputs, else ``x0, x1, ...``.
         input_label : str, optional
             The label of the bars' value axis, by default "input": what the values
-            are ("input (std)" for a table stored standardized, say).
+            are ("input (std)" for a table stored standardized, say). A label ending
+            in "(std)" has the title say what it stands for, where bars are drawn:
+            "bars in standard deviations from the training mean".
 
         Returns
         -------

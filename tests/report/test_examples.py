@@ -345,14 +345,39 @@ def test_input_label_names_the_bars_value_axis_and_nothing_else(planted_jgmm, pl
     assert _figure_text(found.plot(input_names=planted.feature_names, input_label=None)) == (
         _figure_text(default)
     )
-    labelled = plot_examples(found, input_names=planted.feature_names, input_label="input (std)")
-    assert {ax.get_xlabel() for ax in labelled.axes if ax.patches} == {"input (std)"}
+    labelled = plot_examples(found, input_names=planted.feature_names, input_label="input (cm)")
+    assert {ax.get_xlabel() for ax in labelled.axes if ax.patches} == {"input (cm)"}
     # only the bars' axes change: blank panels keep no label, titles stay as they were
+    relabelled = [
+        (title, "input" if label == "input (cm)" else label, names)
+        for title, label, names in _figure_text(labelled)[1]
+    ]
+    assert (labelled.get_suptitle(), relabelled) == _figure_text(default)
+
+
+def test_a_standardized_label_has_the_title_say_what_std_stands_for(planted_jgmm, planted):
+    """The CLI added the note to the title after plot had drawn it: a library user's
+    bars read "input (std)" with nothing saying what std means."""
+    found = planted_jgmm.semifactuals(planted.X_test[:2], n_per_query=2, source="mined")
+    labelled = found.plot(input_label="input (std)")
+    title = "semifactuals (mined): bars in standard deviations from the training mean"
+    assert labelled.get_suptitle() == title
+    # the note alone: every panel as with the plain label
+    plain = found.plot(input_label="input")
     relabelled = [
         (title, "input" if label == "input (std)" else label, names)
         for title, label, names in _figure_text(labelled)[1]
     ]
-    assert (labelled.get_suptitle(), relabelled) == _figure_text(default)
+    assert relabelled == _figure_text(plain)[1]
+    # no bars, no note: images hold inputs, but draw no value axis
+    images = _examples(
+        kind="criticism",
+        source="mined",
+        groups=np.full(4, -1),
+        indices=np.arange(4),
+        inputs=np.linspace(0, 1, 36).reshape(4, 9),
+    )
+    assert images.plot(input_label="input (std)").get_suptitle() == "criticisms (mined)"
 
 
 @pytest.mark.parametrize("label", [1, b"input", ["input"]])

@@ -148,6 +148,18 @@ def _input_label(examples: ExampleSet, given: object = None) -> str:
     return cast(str, given)  # checked above
 
 
+#: What a bars' value label ending in "(std)" stands for, which the title says: "input
+#: (std)" is short enough not to run into the next panel's label.
+_STD_NOTE = "bars in standard deviations from the training mean"
+
+
+def _title(examples: ExampleSet, value_label: str, bars: bool) -> str:
+    """The gallery's title: the kind and source, and where ``bars`` are drawn on a
+    value axis labelled "... (std)", what that stands for (:data:`_STD_NOTE`)."""
+    title = f"{examples.kind}s ({examples.source})"
+    return f"{title}: {_STD_NOTE}" if bars and value_label.endswith("(std)") else title
+
+
 def _features_label(examples: ExampleSet) -> str:
     """What the values are: the lower layer's features (``meta`` names the layer)."""
     parameters = examples.meta.get("parameters")
@@ -209,7 +221,9 @@ def plot_examples(
         (its ``feature_names`` name the lower layer's features).
     input_label : str, optional
         The label of the bars' value axis, by default "input": what the values are
-        ("input (std)" for a table stored standardized, say).
+        ("input (std)" for a table stored standardized, say). A label ending in
+        "(std)" has the title say what it stands for, where bars are drawn: "bars in
+        standard deviations from the training mean".
 
     Returns
     -------
@@ -294,8 +308,9 @@ def plot_examples(
                 what=what,
                 value_label=value_label,
             )
-    _share_value_axis([ax for ax in axes.flat if ax.containers])
-    fig.suptitle(f"{examples.kind}s ({examples.source})", fontsize=9)
+    bar_axes = [ax for ax in axes.flat if ax.containers]
+    _share_value_axis(bar_axes)
+    fig.suptitle(_title(examples, value_label, bool(bar_axes)), fontsize=9)
     fig.tight_layout()
     return fig
 
