@@ -286,7 +286,8 @@ class ExampleSet(Explanation):
         Raises
         ------
         ValueError
-            If the set holds no example, ``groups`` names a group it lacks, or
+            If the set has nothing to draw (no example, and no query or tied
+            component for a row that says so), ``groups`` names a group it lacks, or
             ``input_names`` does not name each input (or the set holds none), or
             ``input_label`` is given to a set that holds no inputs.
         TypeError

@@ -267,6 +267,28 @@ def planted_jgmm(planted, planted_logreg):
     ).fit(planted.X_train[:300])
 
 
+def test_a_tied_component_without_a_prototype_keeps_a_row_that_names_its_class(planted_jgmm):
+    """A set records its tied components in meta["component_classes"]; one whose
+    prototypes were left out lost its row, as a query without an example did."""
+    import dataclasses
+
+    mined = planted_jgmm.prototypes(n_per_class=2)
+    assert mined.meta["component_classes"] == [0, 1]
+    first = mined.groups == 0
+    per_example = ("values", "scores", "components", "groups", "top_classes", "top_proba")
+    only_first = dataclasses.replace(
+        mined, **{name: getattr(mined, name)[first] for name in (*per_example, "indices", "inputs")}
+    )
+    fig = only_first.plot()
+    assert {ax.get_subplotspec().get_geometry()[:2] for ax in fig.axes} == {(2, 2)}
+    assert [ax.get_title().split("\n")[0] for ax in fig.axes[:2]] == ["class 0"] * 2
+    assert [t.get_text() for ax in fig.axes for t in ax.texts] == ["class 1:\nno prototypes found"]
+    assert not fig.axes[3].get_visible()  # a blank past the one panel that says so
+    # an untied set records no components: its rows are its examples' groups
+    untied = dataclasses.replace(only_first, meta={"method": "test"})
+    assert len(untied.plot().axes) == 2
+
+
 def test_mined_table_rows_show_their_inputs_as_named_bars(planted_jgmm):
     """A table row's act1 values were drawn as a 5x5 heat map, unlabelled: read as
     the input."""

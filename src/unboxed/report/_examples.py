@@ -198,8 +198,8 @@ def plot_examples(
     lower component ``z`` below; counterfactuals and semi-factuals by query, with the
     query in the first column, titled by its class (``query_class_names``, else
     ``class_names``). Criticisms and influentials form one row and show their two
-    likeliest classes. A row shorter than the widest leaves blanks; a query with no
-    example keeps its row, which says so.
+    likeliest classes. A row shorter than the widest leaves blanks; a query, or a tied
+    component, with no example keeps its row, which says so.
 
     Each example shows as its input image where the set has ``image_shape``. Rows of
     a table (no ``image_shape``) show their inputs as bars on one value axis for the
@@ -279,9 +279,9 @@ def plot_examples(
             )
             start = 1
         rows = examples.group(g)[:max_per_group]
-        if not rows.size:  # a query none was found for: its row says so
+        if not rows.size:  # a query or component none was found for: its row says so
             axes[r, start].text(
-                0.5, 0.5, f"no {examples.kind}s found", ha="center", va="center", fontsize=7
+                0.5, 0.5, _none_found(examples, g), ha="center", va="center", fontsize=7
             )
         # A blank, not an empty panel, past a row shorter than the widest one.
         for ax in axes[r, start + max(rows.size, 1) :]:
@@ -318,11 +318,24 @@ def plot_examples(
 def _all_groups(examples: ExampleSet) -> list[int]:
     """The groups of ``examples``: those its examples belong to, and where they explain
     queries (counterfactuals, semi-factuals), each query, even one without an example
-    (left out of the gallery before)."""
+    (left out of the gallery before); likewise each higher component of prototypes
+    tied to classes, which ``meta["component_classes"]`` lists (an untied set records
+    no components but its examples' groups)."""
     groups = set(examples.groups.tolist())
     if examples.queries is not None and examples.kind in ("counterfactual", "semifactual"):
         groups |= set(range(examples.queries.shape[0]))
+    classes = examples.meta.get("component_classes")
+    if examples.kind == "prototype" and isinstance(classes, list):
+        groups |= set(range(len(classes)))
     return sorted(groups)
+
+
+def _none_found(examples: ExampleSet, g: int) -> str:
+    """What the row of group ``g``, which holds no example, says: a tied component
+    names its class, as no query panel names the row."""
+    tied = _component_class(examples, g) if examples.kind == "prototype" else None
+    none = f"no {examples.kind}s found"
+    return none if tied is None else f"class {_class(examples, tied)}:\n{none}"
 
 
 def _share_value_axis(bar_axes: list[Any]) -> None:
