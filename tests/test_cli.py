@@ -1336,6 +1336,26 @@ def test_examples_refuses_one_labelled_component_before_loading_the_model(
     assert "K_x = 1" in capsys.readouterr().out
 
 
+def test_examples_refuses_fewer_labelled_components_than_classes_before_loading_the_model(
+    monkeypatch, saved_lenet, tmp_path, capsys
+):
+    # the digits LeNet tells 10 classes apart: --k-x 4 was refused only in the fit, after
+    # the model, the data and the features of every training row
+    import unboxed.data
+
+    monkeypatch.setattr(zoo, "load", lambda path: pytest.fail("model loaded before the check"))
+    monkeypatch.setattr(unboxed.data, "load_dataset", lambda *a, **k: pytest.fail("data loaded"))
+    found = tmp_path / "found"
+    assert _examples(saved_lenet, found, "--k-x", "4") == 2
+    message = (
+        "--k-x 4: --e-step labelled gives each class the model predicts its own lower "
+        f"components, and the model in {saved_lenet} tells 10 classes apart; expected "
+        "--k-x 10 or more, or --e-step paper"
+    )
+    assert message in capsys.readouterr().err
+    assert not found.exists()
+
+
 def test_examples_reads_rows_only_for_the_kinds_of_rows(saved_lenet, tmp_path, capsys, digits):
     # --rows past the 359 test rows refused prototypes alone, which never read them
     found, figures = tmp_path / "found", tmp_path / "figures.json"

@@ -287,7 +287,8 @@ def _parser() -> argparse.ArgumentParser:
         "--k-x",
         type=_int_at_least(1),
         default=32,
-        help="the JGMM's components over the lower features (default %(default)s)",
+        help="the JGMM's components over the lower features; with --e-step labelled, at "
+        "least the model's number of classes (default %(default)s)",
     )
     examples.add_argument(
         "--e-step",
@@ -1212,15 +1213,8 @@ def _examples(args: argparse.Namespace) -> int:
     from .surrogates import JGMMExplainer
 
     out = _check_writable(args.out, "--out", folder=True)
-    if args.e_step == "labelled" and args.k_x < 2:
-        # The fit needs a lower component for each class the model predicts on the
-        # training rows, and two classes or more: known to fail before any is loaded.
-        # (More classes than --k-x is known only once the model has predicted them.)
-        raise ValueError(
-            f"--k-x {args.k_x}: --e-step labelled gives each class the model predicts its "
-            "own lower components, and needs two classes or more; expected --k-x 2 or "
-            "more (at least the model's number of classes always fits), or --e-step paper"
-        )
+    if args.e_step == "labelled":
+        _check_labelled_components(args.k_x, args.model)
     blackbox, dataset = _saved_model_and_data(args, _examples_written(args, out))
     layer = _lower_layer(blackbox, args.layer)
     of_rows = any(kind in args.kinds for kind in ("counterfactuals", "semifactuals"))
@@ -1315,6 +1309,33 @@ def _examples(args: argparse.Namespace) -> int:
         kinds=figures,
     )
     return 0
+
+
+def _check_labelled_components(k_x: int, model: str) -> None:
+    """``--k-x`` for ``--e-step labelled``, whose fit needs a lower component for each
+    class the model predicts on the training rows, and two classes or more: refused
+    before the model or data is loaded where it is fewer than 2, or than the classes
+    the model's record says it tells apart (the fit refused it only once the features
+    of every training row were computed)."""
+    from ._validation import is_int
+    from .zoo._io import read_record
+
+    if k_x < 2:
+        raise ValueError(
+            f"--k-x {k_x}: --e-step labelled gives each class the model predicts its "
+            "own lower components, and needs two classes or more; expected --k-x 2 or "
+            "more (at least the model's number of classes always fits), or --e-step paper"
+        )
+    # The record alone, a small JSON file; a model predicting fewer classes than it
+    # has could fit with fewer components, but the model's count always fits. A
+    # record without a count is left to the loader, which names what is wrong.
+    n_classes = read_record(model)["config"].get("n_classes")
+    if is_int(n_classes) and k_x < n_classes:
+        raise ValueError(
+            f"--k-x {k_x}: --e-step labelled gives each class the model predicts its own "
+            f"lower components, and the model in {model} tells {n_classes} classes apart; "
+            f"expected --k-x {n_classes} or more, or --e-step paper"
+        )
 
 
 def _examples_written(args: argparse.Namespace, out: Path) -> dict[str, Path]:
