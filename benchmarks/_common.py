@@ -193,7 +193,9 @@ def keep_models(name: str, keys: list[str], source: Path | None = None) -> None:
     the record of their networks too (files written before networks were recorded name
     none)."""
     previous = RESULTS / f"{name}.json" if source is None else source
-    models = json.loads(previous.read_text()).get("models", {}) if previous.exists() else {}
+    if not previous.exists():
+        return
+    models = read_results(previous, optional={"models": dict}).get("models", {})
     # A key's "(kept figures)" networks too: which figures they are behind is not
     # recorded, and a kept figure may be one of theirs.
     for listed, model in models.items():
@@ -323,6 +325,53 @@ def results_json(data: dict[str, Any]) -> str:
     return json.dumps(_finite(data), indent=2, allow_nan=False) + "\n"
 
 
+def read_results(
+    path: Path,
+    required: dict[str, type] | None = None,
+    optional: dict[str, type] | None = None,
+    *,
+    what: str = "a results file",
+) -> dict[str, Any]:
+    """The JSON object of the results file ``path``, which a run reads back to merge or
+    compare: refused, naming the file and what is wrong, where it is not JSON, not an
+    object, lacks a key of ``required`` or holds a key of ``required`` or ``optional``
+    of another type (a bare JSONDecodeError or KeyError came from deep inside before).
+
+    Parameters
+    ----------
+    path : Path
+    required, optional : dict of str to type, optional
+        The keys the reader needs, and those it reads where present, with their types.
+    what : str
+        What the file should be, for the messages.
+
+    Returns
+    -------
+    dict
+
+    Raises
+    ------
+    ValueError
+        If the file cannot be read as such.
+    """
+    data = read_json(path, what=what)  # names the file where it is not JSON
+    if not isinstance(data, dict):
+        raise results_error(path, f"its JSON is a {type(data).__name__}, not an object", what)
+    for key, kind in {**(optional or {}), **(required or {})}.items():
+        if key not in data:
+            if key in (required or {}):
+                raise results_error(path, f"it has no {key!r}, which this run reads", what)
+        elif not isinstance(data[key], kind):
+            found = type(data[key]).__name__
+            raise results_error(path, f"its {key!r} is a {found}, not a {kind.__name__}", what)
+    return data
+
+
+def results_error(path: Path, why: str, what: str = "a results file") -> ValueError:
+    """The error for a file at ``path`` that is not ``what``, saying ``why``."""
+    return ValueError(f"{path} is not {what}: {why}")
+
+
 def run_setups(
     name: str,
     only: str | None,
@@ -360,8 +409,12 @@ def previous_setups(name: str, only: str | None, methods: Callable[[dict], dict]
     previous = RESULTS / f"{name}.json"
     if not only or not previous.exists():
         return []
-    setups = json.loads(previous.read_text())["setups"]
-    for setup in setups:
-        for method in methods(setup).values():
-            method["keep"] = {int(k): v for k, v in method["keep"].items()}
+    setups = read_results(previous, {"setups": list})["setups"]
+    try:
+        for setup in setups:
+            for method in methods(setup).values():
+                method["keep"] = {int(k): v for k, v in method["keep"].items()}
+    except (KeyError, TypeError, AttributeError, ValueError) as err:
+        why = f"its setups do not hold each method's 'keep' figures ({type(err).__name__}: {err})"
+        raise results_error(previous, why) from err
     return setups

@@ -26,6 +26,7 @@ from _common import (
     CACHE,
     RESULTS,
     cached_model,
+    read_results,
     record_model,
     save_array,
     write_results,
@@ -332,7 +333,11 @@ def cached_search(folder, teacher_sha256: str) -> dict[str, Any] | None:
     path = folder / "search.json"
     if not path.is_file():
         return None
-    search = json.loads(path.read_text())
+    try:
+        search = read_results(path, what="the grid search of a cached student")
+    except ValueError as err:  # a cache: distilled again, not repaired
+        log(f"not reusing the student in {folder.name}: {err}; distilling again")
+        return None
     kept = search.pop("teacher_sha256", None)
     if kept == teacher_sha256:
         return search

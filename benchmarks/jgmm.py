@@ -38,12 +38,21 @@ import json
 import platform
 import time
 import warnings
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-from _common import RESULTS, cached_model, keep_models, write_results, write_text
+from _common import (
+    RESULTS,
+    cached_model,
+    keep_models,
+    read_results,
+    results_error,
+    write_results,
+    write_text,
+)
 
 from unboxed import __version__, load_dataset, zoo
 from unboxed._io import read_json
@@ -1229,6 +1238,23 @@ def keep_part_models(name: str, kept: dict[str, Path]) -> None:
         keep_models(name, sorted(keys), source)
 
 
+#: What benchmarks/jgmm.py's results files are, for the messages of a file that is not.
+RESULTS_FILE = "a results file of benchmarks/jgmm.py"
+
+
+def merged_parts(path: Path, parts: Iterable[str]) -> dict[str, tuple[Any, float]]:
+    """The parts of ``parts`` in another run's results file ``path`` (``--merge``), each
+    with its figures and seconds: refused, naming the file, where it is not such a file
+    or a part lacks its seconds."""
+    other = read_results(path, {"seconds_by_part": dict}, what=RESULTS_FILE)
+    found = [part for part in parts if part in other]
+    untimed = [part for part in found if part not in other["seconds_by_part"]]
+    if untimed:
+        why = f"its 'seconds_by_part' has no {', '.join(untimed)}"
+        raise results_error(path, why, RESULTS_FILE)
+    return {part: (other[part], other["seconds_by_part"][part]) for part in found}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--parts", default="table1,table2,reach,cost,study")
@@ -1259,7 +1285,9 @@ def main() -> None:
         _CACHE_PATH.unlink()
     start = time.perf_counter()
     previous = RESULTS / f"{args.name}.json"
-    result: dict[str, Any] = json.loads(previous.read_text()) if previous.exists() else {}
+    result: dict[str, Any] = {}
+    if previous.exists():  # its parts not run now are kept
+        result = read_results(previous, optional={"seconds_by_part": dict}, what=RESULTS_FILE)
     result.pop("models", None)  # write_results names the networks anew
     if args.parts or "args" not in result:
         result["args"] = vars(args)
@@ -1282,12 +1310,10 @@ def main() -> None:
     sources = {part: previous for part in parts if part in result}
     if args.merge:
         # Parts run in another process (to use both cores) join this report.
-        other = json.loads(Path(args.merge).read_text())
-        for part in parts:
-            if part in other:
-                result[part] = other[part]
-                result.setdefault("seconds_by_part", {})[part] = other["seconds_by_part"][part]
-                sources[part] = Path(args.merge)
+        for part, (figures, seconds) in merged_parts(Path(args.merge), parts).items():
+            result[part] = figures
+            result.setdefault("seconds_by_part", {})[part] = seconds
+            sources[part] = Path(args.merge)
     keep_part_models(args.name, {p: s for p, s in sources.items() if p not in to_run})
     for part in to_run:
         t0 = time.perf_counter()

@@ -269,3 +269,48 @@ def test_a_description_needs_a_data_set(cache):
     model = _common.cached_model("mlp", "digits")
     with pytest.raises(TypeError, match="dataset must be a data set's name or a Dataset, got int"):
         _common.describe_model(model, 3)
+
+
+# ------------------------------------------------------------- results read back
+@pytest.mark.parametrize(
+    ("content", "reason"),
+    [
+        ('{"setups": [', "it could not be read safely (JSONDecodeError: Expecting"),
+        ("[1, 2]", "its JSON is a list, not an object"),
+        ('{"other": 1}', "it has no 'setups', which this run reads"),
+        ('{"setups": {"mlp": 1}}', "its 'setups' is a dict, not a list"),
+    ],
+)
+def test_a_damaged_or_foreign_results_file_is_refused_by_name(tmp_path, content, reason):
+    # json.loads(...)["setups"] raised a bare JSONDecodeError, TypeError or KeyError
+    path = tmp_path / "bench.json"
+    path.write_text(content)
+    with pytest.raises(ValueError) as refused:
+        _common.read_results(path, {"setups": list})
+    assert str(refused.value).startswith(f"{path} is not a results file: {reason}")
+
+
+def test_the_readers_of_results_files_name_a_damaged_or_foreign_one(tmp_path, monkeypatch):
+    """--only reruns one setup and keeps the others' figures: a damaged file stopped
+    the run inside json.loads, a foreign one at a KeyError."""
+    monkeypatch.setattr(_common, "RESULTS", tmp_path)
+    path = tmp_path / "bench.json"
+
+    def methods(setup):
+        return setup["methods"]
+
+    path.write_text('{"setups": [{"model": "mlp", "methods": {"m": {"keep": {"5": 0.5}}}}')
+    with pytest.raises(ValueError, match=f"^{re.escape(str(path))} is not a results file: it co"):
+        _common.previous_setups("bench", "mlp/digits", methods)
+    path.write_text('{"setups": [{"model": "mlp", "methods": {"m": {"kept": {}}}}]}')
+    reason = "its setups do not hold each method's 'keep' figures (KeyError: 'keep')"
+    with pytest.raises(ValueError, match=re.escape(f"{path} is not a results file: {reason}")):
+        _common.previous_setups("bench", "mlp/digits", methods)
+    path.write_text('{"setups": [], "models": ["mlp-digits"]}')
+    reason = "its 'models' is a list, not a dict"
+    with pytest.raises(ValueError, match=re.escape(f"{path} is not a results file: {reason}")):
+        _common.keep_models("bench", ["mlp-digits"])
+    # a sound file reads as before: keep's int keys come back
+    path.write_text('{"setups": [{"model": "mlp", "methods": {"m": {"keep": {"5": 0.5}}}}]}')
+    [setup] = _common.previous_setups("bench", "mlp/digits", methods)
+    assert setup["methods"]["m"]["keep"] == {5: 0.5}

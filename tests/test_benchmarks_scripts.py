@@ -241,6 +241,27 @@ def test_jgmm_keeps_its_markdown_and_json(jgmm):
     assert markdown == _common.with_models(plain, _common.LOADED) != plain
 
 
+@pytest.mark.parametrize(
+    ("content", "reason"),
+    [
+        ('{"table1": {"a": 1}', "it could not be read safely (JSONDecodeError: Expecting"),
+        ('{"table1": {"a": 1}}', "it has no 'seconds_by_part', which this run reads"),
+        ('{"table1": {}, "seconds_by_part": {"cost": 2.0}}', "its 'seconds_by_part' has no table1"),
+    ],
+)
+def test_jgmm_refuses_a_damaged_or_foreign_file_to_merge_by_name(jgmm, tmp_path, content, reason):
+    # --merge read it with json.loads, and each part's seconds as other[...][part]
+    path = tmp_path / "other.json"
+    path.write_text(content)
+    with pytest.raises(ValueError) as refused:
+        jgmm.merged_parts(path, ["table1", "table2"])
+    assert str(refused.value).startswith(
+        f"{path} is not a results file of benchmarks/jgmm.py: {reason}"
+    )
+    path.write_text('{"table1": {"a": 1}, "seconds_by_part": {"table1": 3.5}, "cost": {}}')
+    assert jgmm.merged_parts(path, ["table1", "table2"]) == {"table1": ({"a": 1}, 3.5)}
+
+
 # ---------------------------------------------------------------- clime.py
 def test_clime_names_the_networks_it_trains_and_loads(clime, cache):
     digits = load_dataset("digits")
@@ -319,6 +340,26 @@ def test_a_student_of_another_teacher_is_distilled_again(clime, cache, monkeypat
         f"teacher weights (sha256 {teacher[:12]}, now {retrained[:12]}); distilling again"
     ) in capsys.readouterr().out
     assert json.loads((folder / "search.json").read_text())["teacher_sha256"] == retrained
+
+
+@pytest.mark.parametrize(
+    ("content", "reason"),
+    [
+        (b'{"best_params": ', "it could not be read safely (JSONDecodeError: Expecting value"),
+        (b'["best_params"]', "its JSON is a list, not an object"),
+    ],
+)
+def test_a_damaged_student_search_is_said_and_distilled_again(
+    clime, tmp_path, capsys, content, reason
+):
+    # search.json is a cache beside its student: json.loads stopped every run at it
+    (tmp_path / "search.json").write_bytes(content)
+    assert clime.cached_search(tmp_path, "0" * 64) is None
+    said = (
+        f"not reusing the student in {tmp_path.name}: {tmp_path / 'search.json'} is not the "
+        f"grid search of a cached student: {reason}"
+    )
+    assert said in capsys.readouterr().out
 
 
 def test_lime_labels_of_another_teacher_are_computed_again(clime, cache, monkeypatch):
