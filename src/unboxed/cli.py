@@ -32,7 +32,7 @@ EXPLAIN_METHODS = {
 #: ``benchmarks/dmm_men.py`` runs its best mixture: 3 components, one chain of 200 sweeps
 #: per row, attributions on the probability scale averaged over the components (their
 #: deletion test and removal infidelity then read them as Lime's).
-LOCAL_DMM_MEN = {"n_components": 3, "n_iter": 200, "n_chains": 1}
+LOCAL_DMM_MEN: dict[str, Any] = {"n_components": 3, "n_iter": 200, "n_chains": 1}
 #: ``unboxed examples --kinds``: each kind's file stem, in the order they are found.
 EXAMPLE_KINDS = ("prototypes", "criticisms", "influentials", "counterfactuals", "semifactuals")
 #: The methods that take ``n_samples``, ``random_state`` and, but for smoothgrad, segments.
@@ -1477,7 +1477,7 @@ def _maximize(args: argparse.Namespace) -> int:
             f"0..{blackbox.n_classes - 1}"
         )
     image = dataset.image_shape is not None
-    regularizer = args.regularizer or ("none" if args.generator_epochs else "l2")
+    regularizer: Any = args.regularizer or ("none" if args.generator_epochs else "l2")
     if not image and regularizer in ("tv", "jitter"):
         raise ValueError(f"--regularizer {regularizer} needs images; {dataset.name} has rows")
     if not image and args.generator_epochs:
