@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 from scipy import special
 from sklearn.linear_model import Lasso, Ridge
+from sklearn.metrics import r2_score
 
 from unboxed import BlackBox
 from unboxed.local import _engine
@@ -20,6 +21,7 @@ from unboxed.local._engine import (
     fold_labels,
     lasso_solve,
     one_off_masks,
+    r2_of_predictions,
     ridge_solve,
     shapley_kernel,
     shapley_masks,
@@ -249,6 +251,39 @@ def test_weighted_r2_of_a_constant_response_fitted_exactly_is_one(rng):
     y = np.full(w.shape, 0.7)
     coef, intercept = weighted_ridge(Z, y, w, np.ones((3, 6), dtype=bool), 1.0)
     np.testing.assert_allclose(weighted_r2(Z, y, w, coef, intercept), 1.0)
+
+
+def test_r2_of_a_constant_response_is_one_only_where_the_predictions_reproduce_it():
+    """Responses all 0.3 predicted as 0.9 read R^2 = 1 whatever the prediction; sklearn's
+    r2_score gives 1 to perfect predictions of a constant target and 0 to others."""
+    y = np.full((4, 5), 0.3)
+    w = np.array([[1.0, 2.0, 0.5, 1.0, 1.0]] * 4)
+    predicted = y.copy()
+    predicted[1] = 0.9  # a miss
+    predicted[2, 3] += 4e-16  # rounding of a fit: a couple of eps of 0.3
+    predicted[3, 0] = 7.0  # the only miss is where the weight is 0, which scores nothing
+    w[3, 0] = 0.0
+    np.testing.assert_array_equal(r2_of_predictions(y, predicted, w), [1.0, 0.0, 1.0, 1.0])
+    for row in (0, 1):
+        assert r2_of_predictions(y, predicted, w)[row] == r2_score(
+            y[row], predicted[row], sample_weight=w[row]
+        )
+    # DMM-MEN's constant=NaN: a constant response has no R^2, met or missed.
+    assert np.isnan(r2_of_predictions(y, predicted, w, constant=np.nan)).all()
+    # A response of 0 is met exactly or missed.
+    zero = np.zeros((2, 3))
+    scores = r2_of_predictions(zero, np.array([[0.0] * 3, [0.0, 1e-3, 0.0]]), np.ones((2, 3)))
+    np.testing.assert_array_equal(scores, [1.0, 0.0])
+
+
+def test_r2_of_predictions_matches_sklearn_on_weighted_rows(digits):
+    # Pixels of digits as responses: 0..16, with ties, rows that differ.
+    y = digits.X_train[:3, :40] * 16.0
+    rng = np.random.default_rng(0)
+    predicted = y + rng.normal(scale=2.0, size=y.shape)
+    w = rng.uniform(0.0, 2.0, size=y.shape)
+    expected = [r2_score(y[i], predicted[i], sample_weight=w[i]) for i in range(3)]
+    np.testing.assert_allclose(r2_of_predictions(y, predicted, w), expected, rtol=1e-12)
 
 
 def test_r2_of_responses_whose_weighted_total_is_rounding_is_nan_without_overflow():

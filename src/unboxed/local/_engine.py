@@ -832,8 +832,15 @@ def r2_of_predictions(
         Responses, their predictions and non-negative weights.
     constant : float, default=1.0
         The figure of a row whose responses with weight are all equal (the ratio is
-        0 / 0): 1 for an in-sample fit, which reproduces them; NaN where a constant
-        response is to have no R^2 (DMM-MEN documents it so).
+        0 / 0) and whose predictions reproduce them: 1 for a fit that does (an
+        in-sample fit of a constant response); NaN where a constant response is to
+        have no R^2 (DMM-MEN documents it so). Predictions that miss a constant
+        response score 0, as sklearn's ``r2_score`` scores them ("1.0 (perfect
+        predictions) or 0.0 (imperfect predictions)" under its default
+        ``force_finite=True``): 0.9 for responses all 0.3 read 1 until 6 Dec. Where
+        ``constant`` is NaN, NaN wins: a constant response has no R^2, met or missed.
+        Unlike sklearn's exact test, predictions within rounding of the response
+        (a weighted RMS residual below ``sqrt(eps)`` of its size) reproduce it.
 
     Returns
     -------
@@ -849,10 +856,11 @@ def _r2_of_residuals(
     y: np.ndarray, resid: np.ndarray, w: np.ndarray, *, constant: float = 1.0
 ) -> np.ndarray:
     """``1 - sum w resid^2 / sum w (y - weighted mean)^2`` per row, shape ``(r,)``;
-    ``constant`` (1: fitted exactly) for a constant response, NaN for a row whose weights
-    are all 0 (nothing to score: KernelSHAP's row of one component) or whose weighted
-    total is within rounding of 0 (the ratio is undefined: a kernel that leaves one
-    sample its weight)."""
+    for a constant response ``constant`` (1: fitted exactly) where the residuals are
+    within rounding of 0 and 0 where they are not (:func:`_constant_r2`), NaN for a row
+    whose weights are all 0 (nothing to score: KernelSHAP's row of one component) or
+    whose weighted total is within rounding of 0 (the ratio is undefined: a kernel that
+    leaves one sample its weight)."""
     # Measured from the first sample, a constant response is exactly 0 and its total
     # exactly 0; around its rounded weighted mean it left ~1e-32, and R^2 came out as
     # the ratio of two rounding errors (-11 for a black box that answers 0.3 always).
@@ -874,8 +882,32 @@ def _r2_of_residuals(
     resolution = sw[:, 0] * (np.finfo(float).eps * spread) ** 2
     defined = total > resolution
     r2 = 1.0 - err / np.where(defined, total, 1.0)
-    r2 = np.where(defined, r2, np.where(spread > 0, np.nan, constant))
+    flat = _constant_r2(y, err, w, sw[:, 0], constant)
+    r2 = np.where(defined, r2, np.where(spread > 0, np.nan, flat))
     return np.where(sw[:, 0] > 0, r2, np.nan)
+
+
+#: A constant response's weighted RMS residual, as a share of the response's size, below
+#: which its predictions reproduce it. Fits of one carry rounding alone: 2 to 4 eps of
+#: 0.3 measured for Lime's ridge (alpha 1 and 0) and lasso on 6 features, 0 for
+#: KernelSHAP, and 0 for a response of 0, which the fits measure from their first
+#: sample and so meet exactly. sqrt(eps), 1.5e-8, is 10^7 times that, leaves room
+#: for the digits a solve loses to conditioning, and is below anything a printed R^2
+#: resolves; a miss larger than it is a miss.
+REPRODUCED = float(np.sqrt(np.finfo(float).eps))
+
+
+def _constant_r2(
+    y: np.ndarray, err: np.ndarray, w: np.ndarray, sw: np.ndarray, constant: float
+) -> np.ndarray:
+    """The R^2 of each row as if its responses were constant, shape ``(r,)``:
+    ``constant`` where the weighted squared residuals ``err`` are within rounding of 0
+    on the scale of the responses (:data:`REPRODUCED`) or ``constant`` is NaN, 0 where
+    they miss (sklearn's ``r2_score`` for a constant target)."""
+    size = np.where(w > 0, np.abs(y), 0.0).max(axis=1)
+    rms = np.sqrt(err / np.where(sw > 0, sw, 1.0))  # not squared sizes: 1e200 overflows
+    reproduced = rms <= REPRODUCED * size
+    return np.where(reproduced | np.isnan(constant), constant, 0.0)
 
 
 def fold_labels(n_rows: int, n_samples: int, n_folds: int, rng: np.random.Generator) -> np.ndarray:
