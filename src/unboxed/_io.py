@@ -379,16 +379,16 @@ def check_saved_arrays(arrays: Mapping[str, Any], template: Mapping[str, np.ndar
             )
 
 
-def check_generator_state(state: Any, *, like: np.random.Generator | None = None) -> Any:
-    """``state`` if a bit generator of ``like``'s kind (PCG64 without it) accepts it.
+def check_generator_state(state: Any, *, like: np.random.Generator) -> Any:
+    """``state`` if a bit generator of ``like``'s kind accepts it (the user's may be
+    other than PCG64, so there is no default kind).
 
     numpy raised TypeError, ValueError, KeyError or OverflowError (a huge or negative
     counter) for a damaged one; each becomes a ``ValueError``, which the caller prefixes
     with the file's name.
     """
-    kind = type(like.bit_generator) if like is not None else np.random.PCG64
     try:
-        kind().state = state
+        type(like.bit_generator)().state = state
     except (TypeError, ValueError, OverflowError, KeyError) as err:
         raise ValueError(f"its random generator state is invalid ({err})") from err
     return state
