@@ -238,6 +238,24 @@ def test_input_names_round_trip_and_old_files_load_without_them(tmp_path):
     np.testing.assert_array_equal(loaded.inputs, examples.inputs)
 
 
+@pytest.mark.parametrize(
+    ("names", "message"),
+    [
+        (("age", "income"), "input_names has 2 entries; expected 3"),
+        (("age", 1, "debt"), "input_names must be non-empty strings; got 1"),
+        (("age", "", "debt"), "input_names must be non-empty strings; got ''"),
+        (("age", "income", "age"), "input_names must be unique; 'age' repeat"),
+    ],
+)
+def test_input_names_are_held_to_the_black_box_s_rules_for_feature_names(names, message):
+    """They are a black box's feature_names; duplicates and ints were taken (1 read
+    "1"), and two bars of a table row bore one name."""
+    with pytest.raises(ValueError, match=message):
+        _table_examples(input_names=names)
+    with pytest.raises(ValueError, match=message):
+        _table_examples().plot(input_names=names)
+
+
 def test_input_names_must_name_each_input_of_a_set_that_has_inputs():
     with pytest.raises(ValueError, match="input_names has 2 entries; expected 3"):
         _table_examples(input_names=["age", "income"])

@@ -76,8 +76,9 @@ class ExampleSet(Explanation):
     input_names : tuple of str, optional
         The name of each input (a table's columns, as the black box names them), one
         per column of ``inputs`` (or ``query_inputs``); plots name a table row's bars
-        by them. ``feature_names`` name the lower layer's features instead. Files
-        saved before it existed load with None.
+        by them; held to a black box's rules for ``feature_names`` (unique
+        non-empty strings). ``feature_names`` name the lower layer's features
+        instead. Files saved before it existed load with None.
 
     Notes
     -----
@@ -205,7 +206,7 @@ class ExampleSet(Explanation):
                 "input_names given, but the example set holds no inputs to name "
                 "(neither inputs nor query_inputs)"
             )
-        return check_names(self.input_names, inputs.shape[1], name="input_names")
+        return check_names(self.input_names, inputs.shape[1], name="input_names", strict=True)
 
     @property
     def n_examples(self) -> int:
@@ -270,8 +271,9 @@ class ExampleSet(Explanation):
         max_per_group : int, default=6
             At most this many examples per group, at least 1.
         input_names : sequence of str, optional
-            The name of each input of a table row, for its bars; by default the
-            set's ``input_names``, else ``feature_names`` where the features are the
+            The name of each input of a table row, for its bars (unique non-empty
+            strings, as a black box's ``feature_names``); by default the set's
+            ``input_names``, else ``feature_names`` where the features are the
             inputs, else ``x0, x1, ...``.
         input_label : str, optional
             The label of the bars' value axis, by default "input": what the values

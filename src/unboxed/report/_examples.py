@@ -127,7 +127,7 @@ def _input_names(examples: ExampleSet, given: Any = None) -> list[str] | None:
     if given is not None:
         if inputs is None:  # bars are drawn of inputs only: the names would go unused
             raise ValueError("input_names given, but the example set holds no inputs")
-        return list(check_names(given, inputs.shape[1], name="input_names") or ())
+        return list(check_names(given, inputs.shape[1], name="input_names", strict=True) or ())
     if examples.input_names is not None:
         return list(examples.input_names)
     names, inputs = examples.feature_names, examples.inputs
