@@ -621,3 +621,58 @@ def test_unscale_that_reverses_a_features_order_is_refused(planted, planted_blac
         fitted.export_text(unscale=lambda t, f: -t)
     shifted = fitted.export_text(unscale=lambda t, f: t * 2.0 + f)  # per feature: kept
     assert shifted != fitted.export_text()
+
+
+def test_rules_trim_thresholds_whatever_the_features_are_named():
+    """sklearn pads every threshold to the places of the longest (0.25 makes 0.5 read
+    0.50), and the padding was trimmed by a pattern over the text: the split lines of a
+    feature named `class: a` read as leaves and kept `0.50`. The text is built from
+    the tree's nodes now, so a name is printed and never read back."""
+    x0, x1 = np.meshgrid([0.1, 0.24, 0.26], [0.2, 0.8])
+    X = np.tile(np.column_stack([x0.ravel(), x1.ravel()]), (10, 1))
+    box = BlackBox.from_callable(
+        lambda Z: np.stack(
+            [~((Z[:, 0] > 0.25) & (Z[:, 1] > 0.5)), (Z[:, 0] > 0.25) & (Z[:, 1] > 0.5)], 1
+        ).astype(float),
+        n_classes=2,
+        input_shape=(2,),
+    )
+    tree = TreeSurrogate(box, max_depth=2, random_state=0, verbose=False).fit(X)
+    rules = tree.export_text(feature_names=["b <= 2", "class: a"], decimals=1)
+    assert rules == (
+        "|--- b <= 2 <= 0.25\n"
+        "|   |--- class: 0\n"
+        "|--- b <= 2 >  0.25\n"
+        "|   |--- class: a <= 0.5\n"
+        "|   |   |--- class: 0\n"
+        "|   |--- class: a >  0.5\n"
+        "|   |   |--- class: 1\n"
+    )
+
+
+def test_a_gap_that_unscale_closes_to_one_ulp_prints_the_threshold_whole():
+    """Rows at 0 and 1 split at 0.5; an unscale of 5 + 6e-16 t maps the rows sent left
+    to 5 and those sent right to the next float above it, and the threshold to 5: no
+    number of 3 places lies strictly between, so the threshold prints whole (5.000),
+    which still sends each fitted row the tree's way (5 <= 5, 5 + 8.9e-16 > 5)."""
+    X = np.repeat([[0.0], [1.0]], 20, axis=0)
+    box = BlackBox.from_callable(
+        lambda Z: np.column_stack([Z[:, 0] <= 0.5, Z[:, 0] > 0.5]).astype(float),
+        n_classes=2,
+        input_shape=(1,),
+    )
+    tree = TreeSurrogate(box, max_depth=1, random_state=0, verbose=False).fit(X)
+    unscale = lambda t, f: 5.0 + 6e-16 * np.asarray(t)  # noqa: E731
+    low, high = unscale(tree.threshold_gaps_[0], None)
+    assert low == 5.0 and high == np.nextafter(5.0, 6.0)  # the gap closed to one ulp
+    assert unscale(tree.tree_.tree_.threshold[:1], None)[0] == 5.0
+    rules = tree.export_text(unscale=unscale)
+    assert rules == (
+        "|--- feature_0 <= 5.000\n|   |--- class: 0\n|--- feature_0 >  5.000\n|   |--- class: 1\n"
+    )
+    fitted = X[tree.train_indices_]
+    expected = np.array([box.class_name(c) for c in tree.predict(fitted)])
+    assert set(expected) == {"0", "1"}
+    np.testing.assert_array_equal(
+        _rules_predict(rules, ["feature_0"], unscale(fitted, None)), expected
+    )

@@ -12,7 +12,6 @@ number of nodes on each sample's decision path.
 from __future__ import annotations
 
 import numbers
-import re
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -308,7 +307,7 @@ class TreeSurrogate(Params):
         decimals: int = 3,
         unscale: Callable[[np.ndarray, np.ndarray], object] | None = None,
     ) -> str:
-        """The tree's rules as indented text (scikit-learn's ``export_text``).
+        """The tree's rules as indented text (in scikit-learn's ``export_text`` layout).
 
         Parameters
         ----------
@@ -337,40 +336,32 @@ class TreeSurrogate(Params):
             by :meth:`BlackBox.class_name` (its ``class_names``, else its labels in
             :attr:`BlackBox.classes`, else column indices).
         """
-        from sklearn.tree import export_text
-
         self._check_fitted()
         decimals = check_positive_int(decimals, name="decimals", minimum=0)
         if feature_names is None:
             feature_names = self.blackbox.feature_names
-        names = None if feature_names is None else [str(f) for f in feature_names]
-        if names is not None and len(names) != self.n_features_in_:
+        if feature_names is None:
+            feature_names = [f"feature_{j}" for j in range(self.n_features_in_)]
+        names = [str(f) for f in feature_names]
+        if len(names) != self.n_features_in_:
             raise ValueError(
                 f"feature_names has {len(names)} entries; expected {self.n_features_in_}"
             )
         # The tree learnt column indices; a person reads the model's own names.
         labels = [self.blackbox.class_name(c) for c in self.tree_.classes_]
-        tree, most = self._printed_tree(unscale, decimals)
-        text = export_text(
-            tree, feature_names=names, class_names=labels, decimals=most, max_depth=1000
+        return _rules_text(
+            self.tree_.tree_, names, labels, self._printed_thresholds(unscale, decimals)
         )
-        # sklearn prints every threshold with the most decimals any one needs; the others
-        # drop the zeros that pads them with.
-        return text if most == decimals else _trim_thresholds(text, decimals)
 
-    def _printed_tree(
+    def _printed_thresholds(
         self, unscale: Callable[[np.ndarray, np.ndarray], object] | None, decimals: int
-    ) -> tuple[Any, int]:
-        """A copy of ``tree_`` whose split thresholds are the numbers :meth:`export_text`
-        prints (in ``unscale``'s units, each rounded as :func:`_round_into_gap` says),
-        and the most decimals one of them takes. ``export_text`` reads the thresholds
-        from the tree itself."""
-        import copy
-
-        tree = copy.deepcopy(self.tree_)
-        splits = tree.tree_.feature >= 0  # leaves have no feature (-2)
-        features = tree.tree_.feature[splits]
-        learnt = tree.tree_.threshold[splits]
+    ) -> dict[int, str]:
+        """The threshold :meth:`export_text` prints for each split node, by node: in
+        ``unscale``'s units, each rounded as :func:`_round_into_gap` says."""
+        t = self.tree_.tree_
+        splits = np.flatnonzero(t.feature >= 0)  # leaves have no feature (-2)
+        features = t.feature[splits]
+        learnt = t.threshold[splits]
         shown, (low, high) = learnt, self.threshold_gaps_[splits].T
         if unscale is not None:
             if not callable(unscale):
@@ -379,9 +370,39 @@ class TreeSurrogate(Params):
             _check_order_kept(learnt, shown, features)
             low, high = _unscale(unscale, low, features), _unscale(unscale, high, features)
         printed = [_round_into_gap(*gap, decimals) for gap in zip(shown, low, high, strict=True)]
-        # threshold is a view of the copy's nodes: writing it changes what export_text reads.
-        tree.tree_.threshold[splits] = [float(number) for number in printed]
-        return tree, max((_decimals_of(number) for number in printed), default=decimals)
+        return dict(zip(splits.tolist(), printed, strict=True))
+
+
+def _rules_text(tree: Any, names: Sequence[str], labels: Sequence[str], thresholds: dict) -> str:
+    """scikit-learn's ``export_text`` layout, written from the nodes of ``tree`` (a
+    fitted tree's ``tree_``) with each split's ``thresholds`` string as it is.
+
+    ``export_text`` pads every threshold to the places of the longest, and the padding
+    was trimmed from its text by a pattern that a feature named ``class: a`` escaped
+    (its split lines read as leaves and kept their zeros): built from the structure,
+    no name is read back. Depth first, without recursion (a tree may be deeper than
+    Python's stack allows); the same text as ``export_text`` where no threshold needs
+    more places than another."""
+    lines: list[str] = []
+    pending: list[tuple[int, int] | str] = [(0, 0)]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, str):
+            lines.append(item)
+            continue
+        node, depth = item
+        branch = "|   " * depth + "|---"
+        if tree.feature[node] < 0:
+            lines.append(f"{branch} class: {labels[int(np.argmax(tree.value[node][0]))]}")
+            continue
+        name, threshold = names[tree.feature[node]], thresholds[node]
+        lines.append(f"{branch} {name} <= {threshold}")
+        pending += [
+            (int(tree.children_right[node]), depth + 1),
+            f"{branch} {name} >  {threshold}",
+            (int(tree.children_left[node]), depth + 1),
+        ]
+    return "".join(f"{line}\n" for line in lines)
 
 
 def _threshold_gaps(tree: Any, X: np.ndarray) -> np.ndarray:
@@ -439,25 +460,6 @@ def _round_into_gap(threshold: float, low: float, high: float, decimals: int) ->
 def _decimals_of(number: str) -> int:
     """The decimal places of a number written without an exponent."""
     return len(number.partition(".")[2])
-
-
-def _trim_thresholds(text: str, decimals: int) -> str:
-    """``export_text``'s rules with each threshold in its shortest form of at least
-    ``decimals`` places that reads back as the same number: sklearn pads them all to
-    the places of the longest."""
-
-    def shortest(match: re.Match[str]) -> str:
-        padded = match.group(2)
-        value = float(padded)
-        for places in range(decimals, _decimals_of(padded) + 1):
-            if float(short := f"{value:.{places}f}") == value:
-                return match.group(1) + short
-        return match.group(0)
-
-    # A split's line ends in "<= t" or ">  t"; a leaf's line, "class: name", is left
-    # alone, whatever its name ends in.
-    split_line = r"(?m)^((?:\|   )*\|--- (?!class: ).*(?:<=|> ) +)(-?\d+(?:\.\d+)?)$"
-    return re.sub(split_line, shortest, text)
 
 
 def _check_order_kept(learnt: np.ndarray, shown: np.ndarray, features: np.ndarray) -> None:
