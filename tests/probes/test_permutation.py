@@ -11,7 +11,7 @@ import pytest
 from tests.helpers import PLANTED_COLUMNS, assert_progress_shown
 from unboxed import BlackBox, FeatureImportance
 from unboxed.probes import PermutationImportance, mass_share, spread_groups
-from unboxed.probes._permutation import _row_counts, _scores
+from unboxed.probes._permutation import _row_count_chunks, _RowCounts, _scores
 
 
 def test_planted_support_ranks_first_with_separated_cis(planted, planted_blackbox):
@@ -86,30 +86,42 @@ def test_batched_blocks_match_a_per_feature_loop(planted, planted_blackbox, monk
     assert np.array_equal(full, single)
 
 
-def test_bootstrap_counts_drawn_in_chunks_are_the_draws_of_one_call(monkeypatch):
+@pytest.mark.parametrize("kept", [2**24, 0])
+def test_bootstrap_counts_drawn_in_chunks_are_the_draws_of_one_call(monkeypatch, kept):
     # multinomial draws its rows one after the other: chunks of 3 bootstraps (a
     # boundary inside the 8) give the draws of one call, and leave the generator where
-    # that call did, so the repeats' weights drawn next are the same too
+    # that call did, so the repeats' weights drawn next are the same too; counts too
+    # many to keep (kept=0) are drawn again, the same, each time they are read
     monkeypatch.setattr("unboxed.probes._permutation._BOOT_ELEMENTS", 3 * 50)
+    monkeypatch.setattr("unboxed.probes._permutation._KEPT_COUNTS", kept)
     chunked_rng, whole_rng = np.random.default_rng(5), np.random.default_rng(5)
-    counts, chunk = _row_counts(chunked_rng, 50, 8)
+    counts = _RowCounts(chunked_rng, 50, 8)
     whole = whole_rng.multinomial(50, np.full(50, 1 / 50), size=8)
-    assert chunk == 3
-    assert counts.dtype == np.uint8
-    np.testing.assert_array_equal(counts, whole)
     assert chunked_rng.bit_generator.state == whole_rng.bit_generator.state
+    assert (counts._kept is None) == (kept == 0)
+    for _ in range(2):
+        parts, drawn = zip(*counts, strict=True)
+        assert [(p.start, p.stop) for p in parts] == [(0, 3), (3, 6), (6, 8)]
+        np.testing.assert_array_equal(np.concatenate(drawn), whole)
+    assert chunked_rng.bit_generator.state == whole_rng.bit_generator.state  # not moved
+    if kept:
+        assert all(part.dtype == np.uint8 for part in drawn)
 
 
-def test_bootstrap_counts_widen_for_a_count_above_a_byte():
+def test_kept_bootstrap_counts_widen_for_a_count_above_a_byte():
     class Lopsided:  # every row drawn into one bootstrap: a count of 300
+        bit_generator = np.random.PCG64(0)
+
         def multinomial(self, n, pvals, size):
             out = np.zeros((size, len(pvals)), dtype=np.int64)
             out[:, 0] = n
             return out
 
-    counts, _ = _row_counts(Lopsided(), 300, 4)
+    (part, counts), *rest = _RowCounts(Lopsided(), 300, 4)
+    assert not rest and (part.start, part.stop) == (0, 4)
     assert counts.dtype == np.uint16
     np.testing.assert_array_equal(counts[:, 0], 300)
+    assert [p for p, _ in _row_count_chunks(np.random.default_rng(0), 300, 4)] == [part]
 
 
 @pytest.mark.parametrize("metric", ["accuracy", "probability"])
@@ -553,3 +565,57 @@ def test_a_file_saved_before_the_repeats_loads_without_them(tmp_path):
     np.testing.assert_array_equal(old.values, np.ones((1, 3)))
     with pytest.raises(ValueError, match="repeats has shape"):
         FeatureImportance(np.ones((1, 3)), repeats=np.ones((2, 1, 4)))
+
+
+def _plain_importance(box, X, n_repeats, n_boot, seed):
+    """explain's figures for the accuracy metric computed the plain way: every
+    repeat's drops kept, one permuted copy of X per call, the row counts drawn in one
+    call and the two-way bootstrap summed repeat by repeat."""
+    shuffle_rng, boot_rng = np.random.default_rng(seed).spawn(2)
+    n, d = X.shape
+    y = box.predict_proba(X).argmax(axis=1)
+    drops = np.empty((n_repeats, n, d))
+    for r in range(n_repeats):
+        for j in range(d):
+            shuffled = X.copy()
+            shuffled[:, j] = X[shuffle_rng.permutation(n), j]
+            drops[r, :, j] = 1.0 - (box.predict_proba(shuffled).argmax(axis=1) == y)
+    counts = boot_rng.multinomial(n, np.full(n, 1 / n), size=n_boot)
+    repeats = boot_rng.multinomial(n_repeats, np.full(n_repeats, 1 / n_repeats), size=n_boot)
+    boot = np.zeros((n_boot, d))
+    for r in range(n_repeats):
+        boot += repeats[:, r, None] / n_repeats * ((counts / n) @ drops[r])
+    mean = (drops.sum(axis=0) / n_repeats).mean(axis=0)
+    low, high = np.percentile(boot, [2.5, 97.5], axis=0)
+    ci = np.stack([np.minimum(low, mean), np.maximum(high, mean)], axis=-1)
+    unseen = (drops == 0).all(axis=(0, 1)) & (X != X[:1]).any(axis=0)
+    bound = -np.expm1(np.log(0.025) / (n_repeats * n))  # 1 - 0.025 ** (1 / (R n)), exactly
+    ci[unseen] = [-bound, bound]
+    return mean, ci
+
+
+@pytest.mark.parametrize("kept", [2**24, 0])
+def test_importances_and_cis_on_digits_are_the_plain_computation_s_to_the_bit(
+    digits, monkeypatch, kept
+):
+    """The bootstrap's row counts are kept, or (kept=0: more than _KEPT_COUNTS) drawn
+    again for each repeat rather than held, n_boot * n of them; either way the
+    importances and CIs are those of a plain computation that holds everything."""
+    from sklearn.linear_model import LogisticRegression
+
+    model = LogisticRegression(max_iter=300).fit(digits.X_train, digits.y_train)
+    box = BlackBox.from_sklearn(model)
+    X = digits.X_test[:100]
+    monkeypatch.setattr("unboxed.probes._permutation._KEPT_COUNTS", kept)
+    result = PermutationImportance(box, n_repeats=3, n_boot=200, random_state=4).explain(X)
+    mean, ci = _plain_importance(box, X, 3, 200, 4)
+    np.testing.assert_array_equal(result.values[0], mean)
+    np.testing.assert_array_equal(result.ci[0], ci)
+    assert (ci[:, 1] - ci[:, 0] > 0.01).sum() > 10  # many real intervals
+    # chunks of 7 bootstraps, drawn again or kept: the same products, the same bits
+    monkeypatch.setattr("unboxed.probes._permutation._BOOT_ELEMENTS", 7 * 100)
+    chunked = PermutationImportance(box, n_repeats=3, n_boot=200, random_state=4).explain(X)
+    monkeypatch.setattr("unboxed.probes._permutation._KEPT_COUNTS", 2**24 - kept)
+    other = PermutationImportance(box, n_repeats=3, n_boot=200, random_state=4).explain(X)
+    np.testing.assert_array_equal(chunked.ci, other.ci)
+    np.testing.assert_allclose(chunked.ci, result.ci, rtol=0, atol=1e-13)

@@ -16,7 +16,7 @@ leaves the others to carry the signal, so a group is the honest unit for images.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any, Literal
 
 import numpy as np
@@ -39,6 +39,9 @@ Metric = Literal["accuracy", "probability"]
 _BATCH_ELEMENTS = 2**23
 #: At most this many bootstrap row weights are drawn, or turned into floats, at once.
 _BOOT_ELEMENTS = 2**20
+#: At most this many bootstrap row counts are kept (a byte each) between repeats;
+#: beyond it they are drawn again for each repeat (:class:`_RowCounts`).
+_KEPT_COUNTS = 2**24
 
 
 def _check_groups(groups: object, d: int) -> tuple[list[np.ndarray], tuple[str, ...]]:
@@ -68,29 +71,58 @@ def _check_groups(groups: object, d: int) -> tuple[list[np.ndarray], tuple[str, 
     return [np.flatnonzero(labels == v) for v in values], tuple(f"group_{v}" for v in values)
 
 
-def _row_counts(rng: np.random.Generator, n: int, n_boot: int) -> tuple[np.ndarray, int]:
-    """Bootstrap counts of the rows: ``n_boot`` multinomial draws of ``n`` out of ``n``.
+def _row_count_chunks(
+    rng: np.random.Generator, n: int, n_boot: int
+) -> Iterator[tuple[slice, np.ndarray]]:
+    """Bootstrap counts of the rows, ``n_boot`` multinomial draws of ``n`` out of ``n``,
+    in chunks of bootstraps: each chunk's rows of the ``(n_boot, n)`` counts and the
+    counts themselves (int64), about ``_BOOT_ELEMENTS`` a chunk.
 
-    Drawn in chunks of bootstraps and kept in the smallest unsigned type that holds
-    them (one byte but for a count above 255): drawn at once as int64 and divided by
-    ``n`` they held 16 bytes a weight at the peak, 160 MB at 10,000 rows and 1000
-    draws. ``Generator.multinomial`` draws its rows one after the other, so the chunks
-    give the draws of one call, and the generator ends where that call left it.
-
-    Returns
-    -------
-    counts : ndarray of shape (n_boot, n), unsigned int
-    chunk : int
-        The number of bootstraps per chunk, for the reduction to reuse.
+    ``Generator.multinomial`` draws its rows one after the other, so the chunks give
+    the draws of one call, and the generator ends where that call left it.
     """
     chunk = max(1, _BOOT_ELEMENTS // n)
-    counts = np.empty((n_boot, n), dtype=np.uint8)
+    uniform = np.full(n, 1 / n)
     for first in range(0, n_boot, chunk):
-        drawn = rng.multinomial(n, np.full(n, 1 / n), size=min(chunk, n_boot - first))
-        if drawn.max(initial=0) > np.iinfo(counts.dtype).max:
-            counts = counts.astype(np.min_scalar_type(n))
-        counts[first : first + drawn.shape[0]] = drawn
-    return counts, chunk
+        size = min(chunk, n_boot - first)
+        yield slice(first, first + size), rng.multinomial(n, uniform, size=size)
+
+
+class _RowCounts:
+    """The bootstrap's row counts (:func:`_row_count_chunks`), chunk by chunk, as often
+    as the repeats need them: kept where ``n_boot * n`` is at most ``_KEPT_COUNTS``,
+    else drawn again each time from the state the generator had before them.
+
+    Kept, they weigh a byte each (the smallest unsigned type that holds them): 10 MB
+    at 10,000 rows and 1000 draws, 1 GB at a million rows. Drawing them again costs a
+    pass of ``multinomial`` per repeat (1.0 s at 10,000 rows and 1000 draws, so 10 s
+    more for the default 10 repeats, where a logistic regression on digits' 64 pixels
+    took 10 to 28 s in all on a shared machine), so only counts that would not fit
+    are. Either way the counts, and so the figures, are the same to the bit, and
+    ``rng`` ends past the counts, where one call leaves it.
+    """
+
+    def __init__(self, rng: np.random.Generator, n: int, n_boot: int) -> None:
+        self.n, self.n_boot = n, n_boot
+        self._state = rng.bit_generator.state
+        self._kind = type(rng.bit_generator)
+        chunks = _row_count_chunks(rng, n, n_boot)  # drawn now: rng moves past them
+        if n * n_boot <= _KEPT_COUNTS:
+            self._kept: list[tuple[slice, np.ndarray]] | None = [
+                (part, drawn.astype(np.min_scalar_type(drawn.max(initial=0))))
+                for part, drawn in chunks
+            ]
+        else:
+            self._kept = None
+            for _ in chunks:
+                pass
+
+    def __iter__(self) -> Iterator[tuple[slice, np.ndarray]]:
+        if self._kept is not None:
+            return iter(self._kept)
+        again = np.random.Generator(self._kind())
+        again.bit_generator.state = self._state
+        return _row_count_chunks(again, self.n, self.n_boot)
 
 
 def _scores(proba: np.ndarray, y: np.ndarray, metric: Metric) -> np.ndarray:
@@ -135,9 +167,10 @@ class PermutationImportance(Params):
         :func:`unboxed.local.grid_labels`) shuffles each label's features together.
     n_boot : int
         Bootstrap draws for the confidence intervals (see :meth:`explain`). Their
-        ``n_boot * n_samples`` row weights are kept as counts of one byte each
-        (10 MB at 10,000 rows and 1000 draws); they are drawn, and weigh the drops,
-        in chunks of about a million.
+        ``n_boot * n_samples`` row weights are drawn, and weigh the drops, in chunks
+        of about a million; they are kept as counts of one byte each up to 16 MB (10
+        MB at 10,000 rows and 1000 draws), and beyond it drawn again from the seed
+        for each repeat (the same figures, a ``multinomial`` pass per repeat).
     random_state : int, numpy.random.Generator or None
         Seeds the shuffles and the bootstrap.
     verbose : bool
@@ -296,7 +329,9 @@ class PermutationImportance(Params):
         # sum_r v_r sum_i w_i drop[r, i] with multinomial weights w over the rows and v
         # over the repeats, folded in as each repeat completes so that the
         # (n_repeats, n, n_groups) drops are never held together.
-        row_counts, boot_rows = _row_counts(boot_rng, n, n_boot)
+        # The row counts are drawn first, then the repeats' weights, from one stream;
+        # counts too many to keep are drawn again for each repeat.
+        row_counts = _RowCounts(boot_rng, n, n_boot)
         repeat_weights = boot_rng.multinomial(
             n_repeats, np.full(n_repeats, 1 / n_repeats), size=n_boot
         )
@@ -328,9 +363,8 @@ class PermutationImportance(Params):
                     drops += current
                     repeat_means[r] = current.mean(axis=0)
                     changed |= np.any(current != 0, axis=0)
-                    for first in range(0, n_boot, boot_rows):
-                        part = slice(first, first + boot_rows)
-                        row_weights = row_counts[part].astype(np.float64) / n
+                    for part, counts in row_counts:
+                        row_weights = counts.astype(np.float64) / n
                         boot[part] += (
                             repeat_weights[part, r, None] / n_repeats * (row_weights @ current)
                         )
