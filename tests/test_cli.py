@@ -726,6 +726,20 @@ def test_explain_by_dmm_men_is_the_librarys_local_fit_with_its_held_out_r2(
     assert [r["r2_held_out"] for r in record["rows"]] == list(expected.meta["r2_held_out"])
 
 
+@pytest.mark.parametrize("method", ["lime", "kernel-shap", "dmm-men"])
+def test_explain_refuses_too_few_samples_by_its_option_before_loading(
+    monkeypatch, tmp_path, capsys, method
+):
+    monkeypatch.setattr(zoo, "load", lambda path: pytest.fail("loaded before the check"))
+    options = ["--method", method, "--n-samples", "3"]
+    assert _explain(tmp_path / "model", tmp_path / "a.npz", *options) == 2
+    message = (
+        f"--n-samples 3 is too few for --method {method}, which fits a model to each "
+        "row's perturbations: give at least 4"
+    )
+    assert message in capsys.readouterr().err
+
+
 @pytest.fixture(scope="module")
 def saturated_moons(tmp_path_factory):
     """A moons MLP whose class-0 probability is exactly 1 wherever x0 <= 0, which
