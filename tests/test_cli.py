@@ -1892,6 +1892,13 @@ def test_maximize_refuses_classes_that_are_not_indices_before_loading(tmp_path, 
     )
 
 
+def test_maximize_refuses_a_class_given_twice_before_loading(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exited:  # argparse's exit: no model is read
+        _maximize(tmp_path / "no model", tmp_path / "am.npz", "--classes", "3,0,3")
+    assert exited.value.code == 2
+    assert "expected each class once, got '3,0,3', which repeats 3" in capsys.readouterr().err
+
+
 def test_maximize_offers_every_regularizer_of_the_library():
     from unboxed.cli import _parser
     from unboxed.probes import REGULARIZERS

@@ -395,7 +395,7 @@ def _parser() -> argparse.ArgumentParser:
         "--classes",
         type=_class_list,
         default=None,
-        help="class indices to maximise, comma-separated such as 0,3,7 (default: all)",
+        help="class indices to maximise, each once, comma-separated such as 0,3,7 (default: all)",
     )
     maximize.add_argument(
         "--regularizer",
@@ -531,11 +531,18 @@ def _class_list(text: str) -> list[int]:
     the model's classes once it is loaded)."""
     parse = _int_at_least(0)
     try:
-        return [parse(item) for item in text.split(",")]
+        classes = [parse(item) for item in text.split(",")]
     except argparse.ArgumentTypeError:
         raise argparse.ArgumentTypeError(
             f"expected class indices separated by commas, such as 0,3,7, got {text!r}"
         ) from None
+    # A class named twice would be searched twice and printed as two rows of one class.
+    repeated = sorted({c for c in classes if classes.count(c) > 1})
+    if repeated:
+        raise argparse.ArgumentTypeError(
+            f"expected each class once, got {text!r}, which repeats {repeated[0]}"
+        )
+    return classes
 
 
 def _int_or_auto(text: str) -> int | str:
