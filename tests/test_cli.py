@@ -1832,6 +1832,10 @@ def test_maximize_saves_the_librarys_prototypes_and_how_far_they_are_from_real_r
     real = nearest_distance(digits.X_test[digits.y_test == 3][:200], X_train, normalize=True)
     record = json.loads(figures.read_text())
     assert [r["index"] for r in record["prototypes"]] == [0, 3]
+    # every figure of the printout: the bounds and how many rows were measured
+    assert "first 1438 training rows" in printed and "first 200 test rows" in printed
+    assert record["bounds"] == [0.0, 1.0] and record["reference_rows"] == 1438
+    assert record["real_rows"] == 200
     np.testing.assert_allclose(
         record["prototypes"][1]["real_distance"], np.percentile(real, [25, 50, 75])
     )
@@ -1859,6 +1863,55 @@ def test_maximize_with_a_generator_searches_the_latent_space_of_a_vae_it_trains(
     np.testing.assert_array_equal(prototypes.latent, expected.latent)
     assert "in the latent space of a VAE trained 2 epochs" in printed
     assert "none regularizer" in printed
+
+
+@pytest.mark.parametrize("blank", ["no test rows", "black test rows"])
+def test_maximize_shows_no_real_distance_for_a_class_without_lit_test_rows(
+    monkeypatch, saved_lenet, tmp_path, capsys, digits, blank
+):
+    import dataclasses
+
+    import unboxed.data
+
+    three = digits.y_test == 3
+    if blank == "no test rows":
+        test = {"X_test": digits.X_test[~three], "y_test": digits.y_test[~three]}
+    else:  # no pattern to measure: a distance between unit rows is undefined
+        test = {"X_test": np.where(three[:, None], 0.0, digits.X_test)}
+    data = dataclasses.replace(digits, **test)
+    monkeypatch.setattr(unboxed.data, "load_dataset", lambda *a, **k: data)
+    figures = tmp_path / "am.json"
+    options = ["--classes", "0,3", "--steps", "5", "--json", str(figures)]
+    assert _maximize(saved_lenet, tmp_path / "am.npz", *options) == 0
+    printed = capsys.readouterr().out
+    [row] = [line.split() for line in printed.splitlines() if line.split()[0] == "3"]
+    assert row[3] == "-" and "-: no distance, for an all-black image" in printed
+    record = json.loads(figures.read_text())
+    assert record["prototypes"][1]["real_distance"] is None
+    real = nearest_distance(data.X_test[data.y_test == 0][:200], digits.X_train, normalize=True)
+    np.testing.assert_allclose(
+        record["prototypes"][0]["real_distance"], np.percentile(real, [25, 50, 75])
+    )
+
+
+def test_maximize_shows_no_distance_for_an_all_black_prototype(tmp_path, capsys):
+    # class 0's logit is relu(64 - sum of the pixels): the search darkens every pixel
+    model = zoo.build("mlp", input_shape=(64,), n_classes=10, widths=(1,), random_state=0)
+    with torch.no_grad():
+        model.fc1.weight.fill_(-1.0)
+        model.fc1.bias.fill_(64.0)
+        model.fc2.weight.zero_()
+        model.fc2.weight[0, 0] = 1.0
+        model.fc2.bias.zero_()
+    zoo.save(model, tmp_path / "dark", metadata={"dataset": "digits"})
+    figures = tmp_path / "am.json"
+    options = ["--classes", "0", "--json", str(figures)]
+    assert _maximize(tmp_path / "dark", tmp_path / "am.npz", *options) == 0
+    assert not Prototypes.load(tmp_path / "am.npz").values.any()
+    printed = capsys.readouterr().out
+    [row] = [line.split() for line in printed.splitlines() if line.split()[0] == "0"]
+    assert row[2] == "-" and "-: no distance, for an all-black image" in printed
+    assert json.loads(figures.read_text())["prototypes"][0]["distance"] is None
 
 
 def test_maximize_holds_each_table_column_to_its_training_range(tmp_path, capsys):

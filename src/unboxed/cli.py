@@ -1474,12 +1474,16 @@ def _importance(args: argparse.Namespace) -> int:
 
 #: Training rows that the prototypes' distances are measured to (the first ones).
 MAXIMIZE_REFERENCE_ROWS = 10_000
+#: Test rows of each class whose distances are shown beside its prototype's (the first).
+MAXIMIZE_REAL_ROWS = 200
 
 
 def _maximize(args: argparse.Namespace) -> int:
     """Run :class:`~unboxed.probes.ActivationMaximization` on ``--classes``, save the
     prototypes, and print each one's probability and its distance to the nearest
     training row beside the same distance of the class's real test rows."""
+    import numpy as np
+
     from ._io import save_figure
     from .probes import ActivationMaximization
 
@@ -1528,13 +1532,17 @@ def _maximize(args: argparse.Namespace) -> int:
         f"{regularizer} regularizer, inputs held to {where}; saved to {out}\n"
         f"distance: to the nearest of the first {len(X_train)} training rows"
         + (", rows scaled to unit norm (0 to 2: the pattern, not the brightness)" if image else "")
-        + "; real: the same distance of the class's test rows, median [quartiles]"
+        + f"; real: the same distance of the class's first {MAXIMIZE_REAL_ROWS} test rows, "
+        "median [quartiles]"
     )
     print(f"{'class':>16}  {'p(class)':>8}  {'distance':>8}  real")
     for r in rows:
         real = r["real_distance"]
         shown = "-" if real is None else f"{real[1]:.3f} [{real[0]:.3f}, {real[2]:.3f}]"
-        print(f"{r['class']:>16}  {r['probability']:>8.3f}  {r['distance']:>8.3f}  {shown}")
+        own = "-" if math.isnan(r["distance"]) else f"{r['distance']:.3f}"
+        print(f"{r['class']:>16}  {r['probability']:>8.3f}  {own:>8}  {shown}")
+    if any(r["real_distance"] is None or math.isnan(r["distance"]) for r in rows):
+        print("-: no distance, for an all-black image (no pattern) or a class without test rows")
     if args.plot is not None:
         save_figure(prototypes.plot(), args.plot, dpi=80)
         print(f"figure: {args.plot}")
@@ -1544,6 +1552,9 @@ def _maximize(args: argparse.Namespace) -> int:
         steps=args.steps,
         regularizer=regularizer,
         generator_epochs=args.generator_epochs,
+        bounds=[np.asarray(bound).tolist() for bound in bounds],
+        reference_rows=len(X_train),
+        real_rows=MAXIMIZE_REAL_ROWS,
         scale_free=image,
         prototypes=rows,
     )
@@ -1570,9 +1581,10 @@ def _maximize_generator(X_train: Any, args: argparse.Namespace) -> Any:
 
 def _prototype_rows(prototypes: Any, dataset: Any, X_train: Any, image: bool) -> list[dict]:
     """Each prototype's class, probability and distance to the nearest row of
-    ``X_train``, with the quartiles of that distance over the class's first 200 test
-    rows (None for a class without test rows). On images the rows are scaled to unit
-    norm: a faint image is near every real one in plain distance."""
+    ``X_train``, with the quartiles of that distance over the class's first
+    ``MAXIMIZE_REAL_ROWS`` test rows (None for a class without test rows, or whose test
+    images are all black). On images the rows are scaled to unit norm: a faint image is
+    near every real one in plain distance."""
     import numpy as np
 
     from .probes import nearest_distance
@@ -1590,8 +1602,11 @@ def _prototype_rows(prototypes: Any, dataset: Any, X_train: Any, image: bool) ->
     own = distance(prototypes.values)
     rows = []
     for i, c in enumerate(prototypes.target):
-        real = dataset.X_test[dataset.y_test == c][:200]
-        quartiles = np.nanpercentile(distance(real), [25, 50, 75]) if len(real) else None
+        real = distance(dataset.X_test[dataset.y_test == c][:MAXIMIZE_REAL_ROWS])
+        # Black test images have no distance; with none left, no quartiles, rather than
+        # nanpercentile's NaN and its RuntimeWarning.
+        real = real[~np.isnan(real)]
+        quartiles = np.percentile(real, [25, 50, 75]) if len(real) else None
         rows.append(
             {
                 "class": str(c if prototypes.class_names is None else prototypes.class_names[c]),
