@@ -1919,13 +1919,29 @@ def test_maximize_holds_each_table_column_to_its_training_range(tmp_path, capsys
     model = zoo.build("mlp", input_shape=cancer.input_shape, n_classes=2, widths=(8,))
     zoo.train(model, cancer, epochs=3, verbose=False)
     zoo.save(model, tmp_path / "mlp", metadata={"dataset": "breast-cancer"})
-    assert _maximize(tmp_path / "mlp", tmp_path / "am.npz", "--steps", "30") == 0
-    assert "inputs held to each column's training range" in capsys.readouterr().out
+    figures = tmp_path / "am.json"
+    options = ["--steps", "30", "--json", str(figures)]
+    assert _maximize(tmp_path / "mlp", tmp_path / "am.npz", *options) == 0
+    printed = capsys.readouterr().out
+    assert "inputs held to each column's training range" in printed
     values = Prototypes.load(tmp_path / "am.npz").values
     low, high = cancer.X_train.min(0), cancer.X_train.max(0)
     assert np.all(values >= low) and np.all(values <= high)
     # standardized columns: (0, 1) would have held every one above its mean
     assert np.any(values < 0)
+    # a table's realism is the plain distance: no unit-norm scaling, as the line says
+    assert "unit norm" not in printed
+    rows = [line.split() for line in printed.splitlines() if line.split()[0] in cancer.class_names]
+    np.testing.assert_allclose(
+        [float(r[2]) for r in rows], nearest_distance(values, cancer.X_train), atol=5e-4
+    )
+    record = json.loads(figures.read_text())
+    assert record["bounds"] == [low.tolist(), high.tolist()]
+    for c, prototype in enumerate(record["prototypes"]):
+        real = nearest_distance(cancer.X_test[cancer.y_test == c][:200], cancer.X_train)
+        np.testing.assert_allclose(prototype["real_distance"], np.percentile(real, [25, 50, 75]))
+        shown = f"{np.median(real):.3f} [{np.percentile(real, 25):.3f},"
+        assert " ".join(rows[c][3:5]) == shown
 
 
 def test_maximize_refuses_classes_the_model_has_not(saved_lenet, tmp_path, capsys):
