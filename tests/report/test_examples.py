@@ -168,8 +168,19 @@ def test_the_default_gallery_shows_at_most_ten_groups():
 
 
 def test_an_empty_selection_of_groups_is_a_clear_error():
-    with pytest.raises(ValueError, match="nothing to plot"):
+    with pytest.raises(ValueError, match="^nothing to draw: groups selects none$"):
         plot_examples(_examples(), [])
+    empty = _examples(
+        values=np.zeros((0, 9)),
+        scores=np.zeros(0),
+        components=np.zeros(0, int),
+        groups=np.zeros(0, int),
+        top_classes=np.zeros((0, 2), int),
+        top_proba=np.zeros((0, 2)),
+        indices=np.zeros(0, int),
+    )
+    with pytest.raises(ValueError, match="^nothing to draw: the example set is empty$"):
+        empty.plot()  # ExampleSet.plot's docstring: "If the set has nothing to draw"
     with pytest.raises(TypeError, match="examples must be an ExampleSet, got NoneType"):
         plot_examples(None)  # an AttributeError on .groups before
 

@@ -239,8 +239,9 @@ def plot_examples(
     max_per_group = check_positive_int(max_per_group, name="max_per_group")
     all_groups = _all_groups(examples)
     chosen = all_groups[:10] if groups is None else list(groups)
-    if not chosen:
-        raise ValueError("nothing to plot: the example set is empty")
+    if not chosen:  # the words of ExampleSet.plot's docstring and the CLI's line
+        why = "the example set is empty" if groups is None else "groups selects none"
+        raise ValueError(f"nothing to draw: {why}")
     unknown = sorted(set(chosen) - set(all_groups))
     if unknown:  # a raw IndexError from the query arrays before
         raise ValueError(f"groups {unknown} are not in the example set; it has {all_groups}")
