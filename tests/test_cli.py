@@ -1515,6 +1515,26 @@ def test_examples_draw_the_queries_of_an_empty_set_and_say_what_has_nothing_to_d
     assert f"examples written to {found}: {written}" in printed
 
 
+def test_examples_say_that_an_older_figure_of_a_kind_with_nothing_to_draw_is_not_theirs(
+    monkeypatch, tmp_path, capsys, saturated_moons
+):
+    from unboxed.surrogates import JGMMExplainer
+
+    criticisms = JGMMExplainer.criticisms
+    monkeypatch.setattr(
+        JGMMExplainer, "criticisms", lambda self, **k: _emptied(criticisms(self, **k))
+    )
+    found = tmp_path / "found"
+    found.mkdir()
+    (found / "criticisms.png").write_bytes(b"an earlier run's figure")
+    options = ["--kinds", "criticisms", "--k-x", "2", "--plot"]
+    assert _examples(saturated_moons, found, *options) == 0
+    stale = f"the criticisms.png in {found} is older, not from this run"
+    assert f"nothing to draw, so no criticisms.png ({stale})\n" in capsys.readouterr().out
+    # not deleted: it may be the user's own file
+    assert (found / "criticisms.png").read_bytes() == b"an earlier run's figure"
+
+
 def test_examples_of_a_standardized_table_say_their_bars_are_standardized(
     monkeypatch, tmp_path, capsys
 ):
