@@ -776,6 +776,26 @@ def test_explain_gives_no_infidelity_for_rows_that_no_removal_moves(
     assert Attribution.load(out).values.shape == (1, 2)
 
 
+@pytest.mark.parametrize(
+    ("method", "own"), [("dmm-men", "r2_held_out"), ("kernel-shap", "score_cv")]
+)
+def test_explain_gives_no_r2_for_rows_whose_perturbations_all_give_one_response(
+    saturated_moons, tmp_path, capsys, method, own
+):
+    # row 2 stays at p = 1 whatever is removed: its R2 is undefined (meta: None)
+    out, figures = tmp_path / "a.npz", tmp_path / "f.json"
+    options = ["--method", method, "--rows", "0:3", "--n-samples", "40", "--json", str(figures)]
+    assert _explain(saturated_moons, out, *options) == 0  # a TypeError from float(None) before
+    printed = capsys.readouterr().out
+    expected = Attribution.load(out).meta[own]
+    assert expected[2] is None and expected[1] is not None
+    rows = {line.split()[0]: line.split() for line in printed.splitlines()}
+    shown = [rows[str(i)][-1] for i in range(3)]
+    assert shown == ["-" if r is None else f"{r:.3f}" for r in expected]
+    assert "-: none, as the row's perturbations all gave one response" in printed
+    assert [r[own] for r in json.loads(figures.read_text())["rows"]] == expected
+
+
 @pytest.mark.parametrize("method", ["slic", "quickshift", "grid"])
 def test_explain_refuses_image_segments_on_rows_that_are_not_images(
     saturated_moons, tmp_path, capsys, method

@@ -1732,6 +1732,9 @@ def _explained_rows(
     rows = []
     for i, label in enumerate(labels):
         relative = None if misfit is None else float(misfit.relative[i])
+        # meta keeps a NaN figure as None (an R2 of responses that are all equal)
+        figure = attribution.meta[own][i] if own else None
+        figure = None if figure is None or np.isnan(figure) else float(figure)
         rows.append(
             {
                 "row": start + i,
@@ -1741,7 +1744,7 @@ def _explained_rows(
                 "aopc": float(aopc[i]),
                 # NaN: no removal moved the row's probability, so it has no figure
                 "relative_infidelity": None if relative is None or np.isnan(relative) else relative,
-                **({own: float(attribution.meta[own][i])} if own else {}),
+                **({own: figure} if own else {}),
             }
         )
     return own, rows
@@ -1756,11 +1759,13 @@ def _print_explained_rows(own: str, rows: list[dict[str, Any]]) -> None:
     for r in rows:
         relative = r["relative_infidelity"]
         shown = f"{'-':>6}" if relative is None else f"{relative:>6.3f}"
-        figure = f"{r[own]:.3f}" if own else ""
+        figure = "" if not own else "-" if r[own] is None else f"{r[own]:.3f}"
         print(
             f"{r['row']:>6}  {r['label']:>10}  {r['explained_class']:>16}  "
             f"{r['probability']:>6.3f}  {r['aopc']:>6.3f}  {shown}  {figure}"
         )
+    if own and any(r[own] is None for r in rows):
+        print(f"{OWN_FIGURES[own]} -: none, as the row's perturbations all gave one response")
 
 
 def _exit_status(err: BaseException) -> int:
