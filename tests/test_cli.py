@@ -724,6 +724,9 @@ def test_explain_by_dmm_men_is_the_librarys_local_fit_with_its_held_out_r2(
     np.testing.assert_allclose([float(r[6]) for r in rows], expected.meta["r2_held_out"], atol=5e-4)
     record = json.loads(figures.read_text())
     assert [r["r2_held_out"] for r in record["rows"]] == list(expected.meta["r2_held_out"])
+    # on how many perturbations: 80 // 5 per row
+    assert "scored on 16 perturbations it was not fitted on" in printed
+    assert record["n_held_out"] == expected.meta["parameters"]["n_score"] == 16
 
 
 @pytest.mark.parametrize("method", ["lime", "kernel-shap", "dmm-men"])

@@ -755,6 +755,14 @@ def _explain(args: argparse.Namespace) -> int:
     labels = [blackbox.class_name(int(y)) for y in dataset.y_test[start:stop]]
     own, rows = _explained_rows(attribution, labels, proba, curve, misfit, start)
     _print_explained_rows(own, rows)
+    held_out = attribution.meta["parameters"]["n_score"] if own == "r2_held_out" else None
+    if held_out is not None:
+        # So few (2 at --n-samples 10) that their R2 can read -8e10 where they differ
+        # by a hair: the count lets the reader weigh it.
+        print(
+            f"R2 (held out): each row's local model scored on {held_out} perturbations "
+            "it was not fitted on (--n-samples // 5, at least 2)"
+        )
     print(
         f"deletion AOPC, the mean drop in the explained class's probability as the top "
         f"1..{max_k} components are set to 0 (higher is more faithful): {curve.aopc}"
@@ -786,6 +794,7 @@ def _explain(args: argparse.Namespace) -> int:
         method=args.method,
         dataset=name,
         rows=rows,
+        **({"n_held_out": held_out} if held_out is not None else {}),
         aopc=curve.aopc.as_dict(),
         relative_infidelity=None if misfit is None else misfit.mean_relative.as_dict(),
     )
