@@ -531,6 +531,16 @@ def test_prototype_plots_default_to_ten_bars_in_panels_of_1_8_inches():
     assert [len(ax.get_yticklabels()) for ax in fig.axes if ax.has_data()] == [10, 10]
 
 
+def test_prototype_bar_panels_are_widened_by_their_longest_name():
+    names = ("mean radius", "worst fractal dimension", "x", "y")  # 23 characters at most
+    values = np.ones((2, 4))
+    tabular = Prototypes(values, np.array([0, 1]), np.zeros(2), feature_names=names)
+    width, height = tabular.plot().get_size_inches()
+    assert width == pytest.approx(2 * (1.8 + 0.06 * 23)) and height == pytest.approx(1.8)
+    images = Prototypes(np.ones((2, 4)), np.array([0, 1]), np.zeros(2), image_shape=(2, 2))
+    assert images.plot().get_size_inches()[0] == pytest.approx(2 * 1.8)
+
+
 def test_prototype_plots_take_their_two_options_and_refuse_others():
     values = np.array([[0.5, -2.0, 1.0, 0.1], [3.0, 0.0, -0.2, 0.4]])
     tabular = Prototypes(values, np.array([0, 1]), np.zeros(2), feature_names=tuple("abcd"))

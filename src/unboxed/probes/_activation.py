@@ -152,8 +152,11 @@ class Prototypes(Explanation):
 
         panel_size = check_number(panel_size, name="panel_size")
         top = check_positive_int(top, name="top")
-        fig, axes = _figure(self.n_samples, panel_size=panel_size)
         names = list(self.feature_names or [f"x{j}" for j in range(self.n_features)])
+        # Bar panels widened by their longest name, as Attribution.plot's: at 1.8 in,
+        # breast-cancer's names ran into the next panel and squeezed the value axis.
+        labels = names if self.image_shape is None else None
+        fig, axes = _figure(self.n_samples, panel_size=panel_size, labels=labels)
         for row, ax in zip(range(self.n_samples), axes, strict=False):
             target = int(self.target[row])
             # Files saved before "output_layer" was recorded show units as before.
