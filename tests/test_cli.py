@@ -1957,6 +1957,16 @@ def test_maximize_shows_no_distance_for_an_all_black_prototype(tmp_path, capsys)
     assert json.loads(figures.read_text())["prototypes"][0]["distance"] is None
 
 
+def test_maximize_shows_its_progress_on_stderr_only(saved_lenet, tmp_path, capsys):
+    out = tmp_path / "am.npz"
+    options = ["--classes", "1", "--steps", "1", "--generator-epochs", "1"]
+    assert main(["maximize", "--model", str(saved_lenet), "--out", str(out), *options]) == 0
+    printed = capsys.readouterr()
+    assert "train vae" in printed.err and "activation maximization:" in printed.err
+    assert "\r" not in printed.out and "it/s" not in printed.out
+    assert "1 Adam step in the latent space of a VAE trained 1 epoch on" in printed.out
+
+
 def test_maximize_holds_each_table_column_to_its_training_range(tmp_path, capsys):
     cancer = load_dataset("breast-cancer")
     model = zoo.build("mlp", input_shape=cancer.input_shape, n_classes=2, widths=(8,))

@@ -1534,13 +1534,15 @@ def _maximize(args: argparse.Namespace) -> int:
     rows = _prototype_rows(prototypes, dataset, X_train, image)
     where = f"[{bounds[0]:g}, {bounds[1]:g}]" if image else "each column's training range"
     searched = (
-        f"in the latent space of a VAE trained {args.generator_epochs} epochs on the first "
+        f"in the latent space of a VAE trained {args.generator_epochs} "
+        f"epoch{'s' * (args.generator_epochs != 1)} on the first "
         f"{len(X_train)} training rows"
         if generator is not None
         else "over the inputs"
     )
     print(
-        f"activation maximization on {dataset.name}: {args.steps} Adam steps {searched}, "
+        f"activation maximization on {dataset.name}: {args.steps} Adam "
+        f"step{'s' * (args.steps != 1)} {searched}, "
         f"{regularizer} regularizer, inputs held to {where}; saved to {out}\n"
         f"distance: to the nearest of the first {len(X_train)} training rows"
         + (", rows scaled to unit norm (0 to 2: the pattern, not the brightness)" if image else "")
