@@ -727,6 +727,8 @@ def test_explain_by_dmm_men_is_the_librarys_local_fit_with_its_held_out_r2(
     # on how many perturbations: 80 // 5 per row
     assert "scored on 16 perturbations it was not fitted on" in printed
     assert record["n_held_out"] == expected.meta["parameters"]["n_score"] == 16
+    # and the deletion steps the AOPC averages over, printed as "top 1..10"
+    assert "top 1..10 components" in printed and record["max_k"] == 10
 
 
 @pytest.mark.parametrize("method", ["lime", "kernel-shap", "dmm-men"])

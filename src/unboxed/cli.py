@@ -795,6 +795,7 @@ def _explain(args: argparse.Namespace) -> int:
         dataset=name,
         rows=rows,
         **({"n_held_out": held_out} if held_out is not None else {}),
+        max_k=max_k,  # the printed "top 1..max_k components" the AOPC averages over
         aopc=curve.aopc.as_dict(),
         relative_infidelity=None if misfit is None else misfit.mean_relative.as_dict(),
     )
