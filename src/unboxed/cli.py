@@ -1550,14 +1550,7 @@ def _maximize(args: argparse.Namespace) -> int:
         + f"; real: the same distance of the class's first {MAXIMIZE_REAL_ROWS} test rows, "
         "median [quartiles]"
     )
-    print(f"{'class':>16}  {'p(class)':>8}  {'distance':>8}  real")
-    for r in rows:
-        real = r["real_distance"]
-        shown = "-" if real is None else f"{real[1]:.3f} [{real[0]:.3f}, {real[2]:.3f}]"
-        own = "-" if math.isnan(r["distance"]) else f"{r['distance']:.3f}"
-        print(f"{r['class']:>16}  {r['probability']:>8.3f}  {own:>8}  {shown}")
-    if any(r["real_distance"] is None or math.isnan(r["distance"]) for r in rows):
-        print("-: no distance, for an all-black image (no pattern) or a class without test rows")
+    _print_prototype_rows(rows)
     if args.plot is not None:
         save_figure(prototypes.plot(), args.plot, dpi=80)
         print(f"figure: {args.plot}")
@@ -1592,6 +1585,18 @@ def _maximize_generator(X_train: Any, args: argparse.Namespace) -> Any:
         verbose=not args.quiet,
     )
     return vae
+
+
+def _print_prototype_rows(rows: list[dict]) -> None:
+    """:func:`_prototype_rows` as a table, "-" where a row has no distance."""
+    print(f"{'class':>16}  {'p(class)':>8}  {'distance':>8}  real")
+    for r in rows:
+        real = r["real_distance"]
+        shown = "-" if real is None else f"{real[1]:.3f} [{real[0]:.3f}, {real[2]:.3f}]"
+        own = "-" if math.isnan(r["distance"]) else f"{r['distance']:.3f}"
+        print(f"{r['class']:>16}  {r['probability']:>8.3f}  {own:>8}  {shown}")
+    if any(r["real_distance"] is None or math.isnan(r["distance"]) for r in rows):
+        print("-: no distance, for an all-black image (no pattern) or a class without test rows")
 
 
 def _prototype_rows(prototypes: Any, dataset: Any, X_train: Any, image: bool) -> list[dict]:
