@@ -29,6 +29,19 @@ def _examples(**changes):
     return ExampleSet(**{**base, **changes})
 
 
+def _empty_examples():
+    """:func:`_examples` with no example."""
+    return _examples(
+        values=np.zeros((0, 9)),
+        scores=np.zeros(0),
+        components=np.zeros(0, int),
+        groups=np.zeros(0, int),
+        top_classes=np.zeros((0, 2), int),
+        top_proba=np.zeros((0, 2)),
+        indices=np.zeros(0, int),
+    )
+
+
 def test_helpers_order_by_score():
     examples = _examples()
     assert list(examples.top_k(2)) == [1, 2]
@@ -66,15 +79,7 @@ def test_bad_fields_are_rejected(changes, match):
 
 
 def test_empty_set_is_allowed_and_frozen():
-    empty = _examples(
-        values=np.zeros((0, 9)),
-        scores=np.zeros(0),
-        components=np.zeros(0, int),
-        groups=np.zeros(0, int),
-        top_classes=np.zeros((0, 2), int),
-        top_proba=np.zeros((0, 2)),
-        indices=np.zeros(0, int),
-    )
+    empty = _empty_examples()
     assert len(empty) == 0
     with pytest.raises(dataclasses.FrozenInstanceError):
         empty.kind = "criticism"

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from tests.helpers import torch_logistic_regression
-from tests.test_example_set import _examples
+from tests.test_example_set import _empty_examples, _examples
 from unboxed import ExampleSet, make_meta
 from unboxed.report import plot_examples, plot_posteriors
 
@@ -170,15 +170,7 @@ def test_the_default_gallery_shows_at_most_ten_groups():
 def test_an_empty_selection_of_groups_is_a_clear_error():
     with pytest.raises(ValueError, match="^nothing to draw: groups selects none$"):
         plot_examples(_examples(), [])
-    empty = _examples(
-        values=np.zeros((0, 9)),
-        scores=np.zeros(0),
-        components=np.zeros(0, int),
-        groups=np.zeros(0, int),
-        top_classes=np.zeros((0, 2), int),
-        top_proba=np.zeros((0, 2)),
-        indices=np.zeros(0, int),
-    )
+    empty = _empty_examples()
     with pytest.raises(ValueError, match="^nothing to draw: the example set is empty$"):
         empty.plot()  # ExampleSet.plot's docstring: "If the set has nothing to draw"
     with pytest.raises(TypeError, match="examples must be an ExampleSet, got NoneType"):
