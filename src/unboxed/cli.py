@@ -37,9 +37,6 @@ LOCAL_DMM_MEN: dict[str, Any] = {"n_components": 3, "n_iter": 200, "n_chains": 1
 EXAMPLE_KINDS = ("prototypes", "criticisms", "influentials", "counterfactuals", "semifactuals")
 #: The methods that take ``n_samples``, ``random_state`` and, but for smoothgrad, segments.
 SAMPLED_METHODS = ("lime", "kernel-shap", "smoothgrad", "dmm-men")
-#: The fewest perturbations per row that the methods fitting a model to them take (the
-#: library's ``n_samples`` minimum, ``local._perturbation``); smoothgrad averages 1 or more.
-MIN_PERTURBATIONS = 4
 #: The methods whose values share out the effect of removing features, so that
 #: removal infidelity scores them; Saliency and SmoothGrad map ``|gradient|``.
 SHARED_OUT_METHODS = (
@@ -701,16 +698,18 @@ def _explain(args: argparse.Namespace) -> int:
 
     from ._io import save_figure
     from .evaluate import deletion_curve, infidelity
+    from .local._perturbation import MIN_SAMPLES
 
     out = _check_writable(args.out, "--out", folder=False)
     if args.plot is not None:
         _check_figure_path(args.plot)
     # Said before any work, and by its option: the library's refusal names n_samples.
+    # (Smoothgrad averages its samples, and takes 1 or more.)
     fitted = args.method in ("lime", "kernel-shap", "dmm-men")
-    if fitted and args.n_samples < MIN_PERTURBATIONS:
+    if fitted and args.n_samples < MIN_SAMPLES:
         raise ValueError(
             f"--n-samples {args.n_samples} is too few for --method {args.method}, which fits "
-            f"a model to each row's perturbations: give at least {MIN_PERTURBATIONS}"
+            f"a model to each row's perturbations: give at least {MIN_SAMPLES}"
         )
     blackbox, dataset = _saved_model_and_data(args)
     name = dataset.name

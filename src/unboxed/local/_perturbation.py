@@ -48,6 +48,8 @@ from ._segments import Partition, Segmenter, Windows, segment
 #: times faster and ``score_cv`` moved by at most 2.3e-13, as far from 5000 steps as
 #: 500 were; on MNIST's 784 pixels no row stopped before its 500 steps.
 CV_LASSO_TOL = 1e-12
+#: The fewest perturbations per instance a local model is fitted to (``n_samples``).
+MIN_SAMPLES = 4
 #: :meth:`_PerturbationExplainer._run`: (engine, X, target, components, n_samples, seed)
 #: -> (values, targets, info).
 Run = Callable[
@@ -125,7 +127,7 @@ class _SegmentExplainer(_PerturbationExplainer):
         super().__init__(
             blackbox, fill=fill, background=background, image_shape=image_shape, verbose=verbose
         )
-        check_positive_int(n_samples, name="n_samples", minimum=4)
+        check_positive_int(n_samples, name="n_samples", minimum=MIN_SAMPLES)
         if cv is not None:
             check_positive_int(cv, name="cv", minimum=2)
         self.segmenter = segmenter
