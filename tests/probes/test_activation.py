@@ -53,6 +53,49 @@ def test_generator_constrained_is_more_realistic(digits_blackbox, digits, digits
     assert digits_vae.elbo(constrained.values).mean() > digits_vae.elbo(plain.values).mean()
 
 
+def test_more_starts_keep_each_targets_best_of_the_separate_searches(monkeypatch, digits_blackbox):
+    # Record each start's points, then search from each alone: the batch of starts
+    # must keep, per class, the start whose own search ends highest.
+    starts = []
+    record = ActivationMaximization._start
+
+    def recording(self, n, gen, like):
+        starts.append(record(self, n, gen, like))
+        return starts[-1].clone()
+
+    monkeypatch.setattr(ActivationMaximization, "_start", recording)
+    options = {"regularizer": "none", "steps": 5, "random_state": 0}
+    before = digits_blackbox.n_queries
+    best = ActivationMaximization(digits_blackbox, n_starts=3, **options).explain()
+    assert digits_blackbox.n_queries - before == 3 * 10 * 5 + 10  # + the probabilities
+    alone = []
+    for start in list(starts):
+        monkeypatch.setattr(ActivationMaximization, "_start", lambda *_, s=start: s.clone())
+        alone.append(ActivationMaximization(digits_blackbox, **options).explain())
+    activation = np.array([a.activation for a in alone])
+    winner = activation.argmax(0)
+    assert best.meta["best_start"] == winner.tolist() and set(winner) != {0}
+    np.testing.assert_allclose(best.activation, activation.max(0), atol=1e-5)
+    chosen = np.array([alone[s].values[c] for c, s in enumerate(winner)])
+    np.testing.assert_allclose(best.values, chosen, atol=1e-5)
+    assert best.meta["parameters"]["n_starts"] == 3
+
+
+def test_one_start_draws_what_it_always_drew(digits_blackbox):
+    # start 0 of several is the single start: its class can only gain
+    options = {"regularizer": "none", "steps": 5, "random_state": 4}
+    one = ActivationMaximization(digits_blackbox, **options).explain()
+    three = ActivationMaximization(digits_blackbox, n_starts=3, **options).explain()
+    assert np.all(three.activation >= one.activation - 1e-5)
+    assert "best_start" not in one.meta
+
+
+@pytest.mark.parametrize("n_starts", [0, -1, 1.5, True])
+def test_n_starts_must_be_a_positive_int(digits_blackbox, n_starts):
+    with pytest.raises((ValueError, TypeError), match="n_starts"):
+        ActivationMaximization(digits_blackbox, n_starts=n_starts)
+
+
 def test_hidden_unit_and_subset_of_classes(digits_blackbox):
     am = ActivationMaximization(digits_blackbox, regularizer="l2", steps=50, random_state=0)
     protos = am.explain([2, 7])
