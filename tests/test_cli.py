@@ -11,7 +11,13 @@ import torch
 
 from tests.helpers import interrupt_at
 from unboxed import Attribution, ExampleSet, FeatureImportance, __version__, local, zoo
-from unboxed.cli import EXPLAIN_METHODS, LOCAL_DMM_MEN, MAXIMIZE_REFERENCE_ROWS, main
+from unboxed.cli import (
+    EXPLAIN_METHODS,
+    LOCAL_DMM_MEN,
+    MAXIMIZE_REFERENCE_ROWS,
+    MAXIMIZE_STARTS,
+    main,
+)
 from unboxed.data import available_datasets, load_dataset
 from unboxed.evaluate import agreement, deletion_curve, deletion_test, infidelity
 from unboxed.local import segment
@@ -22,6 +28,7 @@ from unboxed.probes import (
     nearest_distance,
 )
 from unboxed.surrogates import DMMMEN, ConvergenceWarning, JGMMExplainer, TreeSurrogate
+from unboxed.zoo._io import read_record
 
 
 def test_version_and_help(capsys):
@@ -1865,7 +1872,7 @@ def test_maximize_saves_the_librarys_prototypes_and_how_far_they_are_from_real_r
     X_train = digits.X_train[:MAXIMIZE_REFERENCE_ROWS]
     bounds = (X_train.min(), X_train.max())
     expected = ActivationMaximization(
-        blackbox, steps=20, bounds=bounds, random_state=2, verbose=False
+        blackbox, steps=20, bounds=bounds, n_starts=MAXIMIZE_STARTS, random_state=2
     ).explain([0, 3])
     np.testing.assert_array_equal(prototypes.values, expected.values)
     assert "inputs held to [0, 1]" in printed and figure.stat().st_size > 0
@@ -1901,13 +1908,86 @@ def test_maximize_with_a_generator_searches_the_latent_space_of_a_vae_it_trains(
         regularizer="none",
         steps=10,
         generator=vae,
+        n_starts=MAXIMIZE_STARTS,
         random_state=1,
-        verbose=False,
     ).explain([4])
     np.testing.assert_array_equal(prototypes.values, expected.values)
     np.testing.assert_array_equal(prototypes.latent, expected.latent)
     assert "in the latent space of a VAE trained 2 epochs" in printed
     assert "none regularizer" in printed
+
+
+def test_maximize_keeps_each_classes_best_of_several_starts(
+    saved_lenet, tmp_path, capsys, digits, digits_lenet
+):
+    options = ["--classes", "2,5", "--steps", "5", "--starts", "3", "--json", str(tmp_path / "f")]
+    assert _maximize(saved_lenet, tmp_path / "am.npz", *options) == 0
+    printed = capsys.readouterr().out
+    X_train = digits.X_train[:MAXIMIZE_REFERENCE_ROWS]
+    expected = ActivationMaximization(
+        zoo.as_blackbox(digits_lenet),
+        steps=5,
+        bounds=(X_train.min(), X_train.max()),
+        n_starts=3,
+        random_state=0,
+    ).explain([2, 5])
+    np.testing.assert_array_equal(Prototypes.load(tmp_path / "am.npz").values, expected.values)
+    assert "5 Adam steps over the inputs, best of 3 starts per class," in printed
+    assert _maximize(saved_lenet, tmp_path / "am.npz", "--steps", "5", "--starts", "1") == 0
+    assert "5 Adam steps over the inputs, l2 regularizer" in capsys.readouterr().out
+    assert json.loads((tmp_path / "f").read_text())["starts"] == 3
+
+
+def test_maximize_reuses_a_saved_generator(saved_lenet, tmp_path, capsys):
+    vae, first, again = tmp_path / "vae", tmp_path / "first.npz", tmp_path / "again.npz"
+    options = ["--classes", "4", "--steps", "10", "--seed", "1"]
+    trained = ["--generator-epochs", "2", "--save-generator", str(vae)]
+    assert _maximize(saved_lenet, first, *options, *trained) == 0
+    assert f"(saved to {vae})" in capsys.readouterr().out
+    assert _maximize(saved_lenet, again, *options, "--generator", str(vae)) == 0
+    printed = capsys.readouterr().out
+    assert f"in the latent space of the VAE in {vae}, best of 5 starts per class," in printed
+    np.testing.assert_array_equal(Prototypes.load(again).values, Prototypes.load(first).values)
+    record = read_record(vae)["metadata"]
+    assert record == {"dataset": "digits", "epochs": 2, "seed": 1, "training_rows": 1438}
+
+
+def test_maximize_refuses_generators_that_do_not_fit_the_model(saved_lenet, tmp_path, capsys):
+    out = tmp_path / "am.npz"
+    assert _maximize(saved_lenet, out, "--generator", str(saved_lenet)) == 2
+    assert f"--generator {saved_lenet} holds a ZooModel, not a zoo VAE" in capsys.readouterr().err
+    small = zoo.vae(n_features=16, latent_dim=2, hidden=(4,), random_state=0)
+    zoo.save(small, tmp_path / "small")
+    assert _maximize(saved_lenet, out, "--generator", str(tmp_path / "small")) == 2
+    message = "makes images of 16 pixels; the model takes 64"
+    assert message in capsys.readouterr().err
+    other = zoo.vae(n_features=64, latent_dim=2, hidden=(4,), random_state=0)
+    zoo.save(other, tmp_path / "other", metadata={"dataset": "planted"})
+    assert _maximize(saved_lenet, out, "--generator", str(tmp_path / "other")) == 2
+    message = "was trained on planted; the model is of digits"
+    assert message in capsys.readouterr().err
+    assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (
+            ["--generator", "vae", "--generator-epochs", "2"],
+            "--generator loads a trained VAE and --generator-epochs trains one; give one",
+        ),
+        (
+            ["--save-generator", "vae"],
+            "--save-generator saves the VAE --generator-epochs trains; give both",
+        ),
+    ],
+)
+def test_maximize_refuses_contradictory_generator_options_before_loading(
+    monkeypatch, tmp_path, capsys, options, message
+):
+    monkeypatch.setattr(zoo, "load", lambda path: pytest.fail("loaded before the check"))
+    assert _maximize(tmp_path / "no model", tmp_path / "am.npz", *options) == 2
+    assert message in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("blank", ["no test rows", "black test rows"])
@@ -2039,3 +2119,8 @@ def test_maximize_refuses_image_regularizers_on_table_rows(tmp_path, capsys):
     assert "--regularizer tv needs images; moons has rows" in capsys.readouterr().err
     assert _maximize(tmp_path / "mlp", tmp_path / "am.npz", "--generator-epochs", "3") == 2
     assert "--generator-epochs needs images; moons has rows" in capsys.readouterr().err
+    zoo.save(zoo.vae(n_features=2, latent_dim=1, hidden=(2,)), tmp_path / "vae")
+    assert (
+        _maximize(tmp_path / "mlp", tmp_path / "am.npz", "--generator", str(tmp_path / "vae")) == 2
+    )
+    assert "--generator needs images; moons has rows" in capsys.readouterr().err
