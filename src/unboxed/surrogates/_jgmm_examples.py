@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Callable
 from typing import cast
 
 import numpy as np
@@ -309,6 +310,7 @@ def local_examples(
     component_classes: np.ndarray | None = None,
     sampler: str = "gmm",
     query_inputs: np.ndarray | None = None,
+    clamp: Callable[[int, np.ndarray], np.ndarray] | None = None,
 ) -> tuple[Found, np.ndarray]:
     """Counterfactuals (eq. 7-8) or semi-factuals (eq. 9) for each query.
 
@@ -376,6 +378,13 @@ def local_examples(
         The queries as given, whose values seed each query's draws (with a seed of
         ``rng``); by default ``Zq``. Features that a network computes can round
         otherwise in a batch of another size; the inputs do not.
+    clamp : callable, optional
+        Generated only: ``clamp(q, Z)`` gives whitened candidates ``Z`` of query ``q``
+        moved to where they hold the features the caller keeps fixed. Applied to every
+        candidate before it is scored, selected or rejected by ``radius``: the drawn
+        points before the "boundary" walk (so that each point of a line holds them
+        too), and the points of every sampler after it. A drawn candidate's component
+        is then its likeliest one, not the one it was drawn from.
 
     Returns
     -------
@@ -399,6 +408,8 @@ def local_examples(
         if Z_pool is None:
             raise ValueError("source='mined' mines Z_pool; give Z_pool=, the whitened pool")
         _check_rows(Z_pool, d, "Z_pool")
+        if clamp is not None:
+            raise ValueError("clamp moves generated candidates; a mined Z_pool is given as is")
     elif samples(source, sampler) and rng is None:
         raise ValueError(
             f"source='generated' with sampler={sampler!r} draws at random; give rng= "
@@ -452,11 +463,16 @@ def local_examples(
                 center=Zq[q] if near else None,
                 scale=radius / 2 if near and radius is not None else None,
             )
+            if clamp is not None:
+                Zs, comps = clamp(q, Zs), None
             if sampler == "boundary":
                 Zs, rows = boundary_points(model, Zq[q], Zs, kind, to_class, query_class[q])
-                comps = comps[rows]
+                comps = None if comps is None else comps[rows]
         if source == "generated":
             idx = -np.ones(Zs.shape[0], int)
+            if clamp is not None and Zs.shape[0]:
+                # The searches' points, and the walk's (held already, up to rounding).
+                Zs = clamp(q, Zs)
         else:
             Zs, comps = cast(np.ndarray, Z_pool), None
             idx = np.arange(Zs.shape[0])

@@ -13,6 +13,7 @@ import dataclasses
 import numbers
 import os
 import warnings
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +38,7 @@ from .._validation import (
     check_is_fitted,
     check_positive_int,
     check_random_state,
+    is_int,
 )
 from ..blackbox import BlackBox, check_blackbox
 from ..evaluate import Estimate, agreement
@@ -156,6 +158,85 @@ def _margin(proba: np.ndarray) -> np.ndarray:
     """Top-1 minus top-2 probability per row, shape ``(n,)`` of ``(n, C)``."""
     top2 = np.sort(proba, axis=1)[:, -2:]
     return top2[:, 1] - top2[:, 0]
+
+
+def check_immutable(
+    immutable: object, n_features: int, names: Sequence[str] | None = None
+) -> tuple[int, ...] | None:
+    """The input features a counterfactual or semi-factual must not change, as indices.
+
+    Parameters
+    ----------
+    immutable : sequence of int or str, or None
+        Flat input feature indices, ``0`` to ``n_features - 1``, or names from
+        ``names``; None holds nothing.
+    n_features : int
+        The number of flat input features.
+    names : sequence of str, optional
+        The name of each feature (the black box's ``feature_names``).
+
+    Returns
+    -------
+    tuple of int, sorted, or None
+
+    Raises
+    ------
+    TypeError
+        For anything but a list, tuple or 1-D array of ints and names.
+    ValueError
+        For an empty sequence, an index out of range, an unknown name (or any name
+        without ``names``), a feature named twice, or every feature: with all held,
+        nothing can change.
+    """
+    if immutable is None:
+        return None
+    if not isinstance(immutable, list | tuple | np.ndarray) or np.ndim(immutable) != 1:
+        raise TypeError(
+            "immutable must be a list of input feature indices or names, such as [0, 3] "
+            f"or ['age'], got {type(immutable).__name__}"
+        )
+    if len(immutable) == 0:
+        raise ValueError(
+            "immutable is empty; name the features to hold, or pass None to let every "
+            "feature change"
+        )
+    held = [_feature_index(feature, n_features, names) for feature in immutable]
+    if len(set(held)) != len(held):
+        twice = sorted({j for j in held if held.count(j) > 1})
+        raise ValueError(f"immutable names feature(s) {twice} more than once")
+    if len(held) == n_features:
+        raise ValueError(
+            f"immutable holds all {n_features} input features, so no example can differ "
+            "from its query; leave at least one free"
+        )
+    return tuple(sorted(held))
+
+
+def _feature_index(feature: object, n_features: int, names: Sequence[str] | None) -> int:
+    """One entry of ``immutable``: an index in range, or a known name, as its index."""
+    if isinstance(feature, str | np.str_):
+        if names is None:
+            raise ValueError(
+                f"immutable names {str(feature)!r}, but the black box has no feature_names; "
+                "give column indices"
+            )
+        if feature not in names:
+            shown = ", ".join(map(repr, names[:5])) + (", ..." if len(names) > 5 else "")
+            raise ValueError(
+                f"immutable: no input feature is named {str(feature)!r}; the names are {shown}"
+            )
+        return list(names).index(feature)
+    if not is_int(feature):
+        raise TypeError(
+            f"immutable holds {feature!r} ({type(feature).__name__}); expected int feature "
+            "indices or str names"
+        )
+    if not 0 <= feature < n_features:
+        raise ValueError(
+            f"immutable: feature index {int(feature)} is out of range; expected 0 to "
+            f"{n_features - 1} (the {n_features} input features)"
+        )
+    return int(feature)
 
 
 class JGMMExplainer(Params):
@@ -860,6 +941,7 @@ class JGMMExplainer(Params):
         params: dict[str, Any],
         score: str,
         seed: int | None = None,
+        held: tuple[int, ...] | None = None,
         **extra: Any,
     ) -> ExampleSet:
         model = self.jgmm_
@@ -890,10 +972,16 @@ class JGMMExplainer(Params):
         if kind == "prototype" and self._tied:
             # groups are higher components; the plots title each by its class
             meta["component_classes"] = [int(c) for c in self._fitted_classes()]
+        values = model.inverse_transform_x(found.Z) if found.Z.shape[0] else found.Z
+        example_inputs = inputs[found.indices] if mined and inputs is not None else None
+        if held is not None:
+            values, example_inputs = self._held_exactly(
+                values, example_inputs, extra["query_inputs"][found.groups], held
+            )
         return ExampleSet(
             kind=kind,
             source=source,
-            values=model.inverse_transform_x(found.Z) if found.Z.shape[0] else found.Z,
+            values=values,
             scores=found.scores,
             components=found.components,
             groups=found.groups,
@@ -901,7 +989,7 @@ class JGMMExplainer(Params):
             top_proba=np.take_along_axis(proba, top, axis=1),
             meta=meta,
             indices=found.indices,
-            inputs=inputs[found.indices] if mined and inputs is not None else None,
+            inputs=example_inputs,
             image_shape=self._image_shape() if has_inputs else None,
             class_names=classes,
             # The black box's names of its inputs label a table row's bars; a set
@@ -909,6 +997,26 @@ class JGMMExplainer(Params):
             input_names=self.blackbox.feature_names if has_inputs else None,
             **extra,
         )
+
+    def _held_exactly(
+        self,
+        values: np.ndarray,
+        inputs: np.ndarray | None,
+        own_queries: np.ndarray,
+        held: tuple[int, ...],
+    ) -> tuple[np.ndarray, np.ndarray | None]:
+        """The examples' values and inputs with the ``held`` features set to those of
+        ``own_queries`` (each example's query), exactly. Mined inputs are the rows the
+        pool gave with them set, as :meth:`_mine_held` scored them; lower features that
+        are the inputs went through whitening and back, which changed them by rounding
+        alone."""
+        if inputs is not None:
+            inputs = inputs.astype(np.result_type(inputs.dtype, own_queries.dtype))
+            inputs[:, held] = own_queries[:, held]
+        if self._lower_is_input and values.shape[0]:
+            values = np.array(values, dtype=np.result_type(values.dtype, own_queries.dtype))
+            values[:, held] = own_queries[:, held]
+        return values, inputs
 
     def _image_shape(self) -> tuple[int, ...] | None:
         shape = self.blackbox.input_shape
@@ -1083,6 +1191,7 @@ class JGMMExplainer(Params):
         select: str = "proxy",
         sampler: str = "gmm",
         random_state: RandomState = None,
+        immutable: Sequence[int | str] | None = None,
     ) -> ExampleSet:
         """Counterfactuals for each query (eq. 7-8).
 
@@ -1145,6 +1254,27 @@ class JGMMExplainer(Params):
             do not depend on the other queries, different queries draw independently
             and identical queries get identical examples. ``meta["seed"]`` records
             the seed of a call that samples (an int is its own), which makes it again.
+        immutable : sequence of int or str, optional
+            Input features every example must share with its query, exactly: flat
+            input indices, or names from the black box's ``feature_names``. Default
+            None: every feature may change. Each candidate gets them set to its
+            query's values before it is rejected by ``radius``, scored and selected,
+            so the scores, the proxy's class and :meth:`validity` are all of the row
+            returned. Mined: each query mines the pool with the features set to its
+            values, whose lower features are computed anew (one pass of the black box
+            over the pool per query); ``inputs`` are those rows, ``indices`` the pool
+            rows they were made from, and a row equal to the query once set is
+            dropped. Generated: only where the lower features are the inputs
+            themselves (``lower_layer`` the first child of an ``nn.Sequential`` model,
+            an ``nn.Identity`` or ``nn.Flatten``, without ``pool``). Each candidate is
+            mapped back to the inputs, set, and whitened again: for "boundary" the
+            draws before the walk, so the whole line holds them; "nearest"'s and
+            "sparse"'s points are moved off their line or coordinate, and those no
+            longer across the proxy's boundary drop out under ``select="proxy"``.
+            Elsewhere generated examples exist only as hidden features, which hold no
+            input feature, and ``immutable`` is refused (a ValueError). ``meta``'s
+            parameters record the indices held (``"immutable"``) and, where the black
+            box names its features, their names (``"immutable_names"``).
 
         Returns
         -------
@@ -1163,6 +1293,7 @@ class JGMMExplainer(Params):
             select,
             sampler,
             random_state,
+            immutable,
         )
 
     def semifactuals(
@@ -1177,6 +1308,7 @@ class JGMMExplainer(Params):
         select: str = "proxy",
         sampler: str = "gmm",
         random_state: RandomState = None,
+        immutable: Sequence[int | str] | None = None,
     ) -> ExampleSet:
         """Semi-factuals for each query (eq. 9), found as :meth:`counterfactuals` are;
         ``select="proxy"`` keeps the candidates the proxy puts in the query's class, and
@@ -1204,6 +1336,10 @@ class JGMMExplainer(Params):
         sampler : {"gmm", "local", "boundary"}, default="gmm"
             Generated only, as for :meth:`counterfactuals`; "local" needs ``radius``.
             The other samplers find counterfactuals only.
+        immutable : sequence of int or str, optional
+            Input features every semi-factual shares with its query, exactly, held as
+            :meth:`counterfactuals` holds them (default None: every feature may
+            change).
         random_state : int, Generator or None
             Default: the explainer's generator. One seed is drawn per call, and each
             query draws from it and a hash of the query itself, so a query's examples
@@ -1227,6 +1363,7 @@ class JGMMExplainer(Params):
             select,
             sampler,
             random_state,
+            immutable,
         )
 
     def _local(
@@ -1241,6 +1378,7 @@ class JGMMExplainer(Params):
         select: str,
         sampler: str,
         random_state: RandomState,
+        immutable: Sequence[int | str] | None = None,
     ) -> ExampleSet:
         self._examples_ready(source)
         if select not in jx.SELECTS:
@@ -1256,26 +1394,49 @@ class JGMMExplainer(Params):
             raise ValueError(f"radius must be a positive number or None, got {radius!r}")
         jx.check_local_options(kind, select, sampler, None if radius is None else float(radius))
         q_inputs = self.blackbox.check_X(queries)
+        held = check_immutable(immutable, q_inputs.shape[1], self.blackbox.feature_names)
+        if held is not None and source == "generated" and not self._lower_is_input:
+            raise ValueError(
+                f"immutable holds input features, but generated examples exist only as "
+                f"features of lower_layer={self.lower_layer!r}"
+                + (f" pooled {self.pool}x{self.pool}" if self.pool is not None else "")
+                + ", which are not the inputs; use source='mined', or a lower_layer that "
+                "is the input (nn.Sequential(nn.Identity(), model), layer '0')"
+            )
         Zq = self.jgmm_.transform_x(self.lower_features(q_inputs))
-        inputs, Z_pool = (None, None) if source == "generated" else self._pool(X)
+        if source == "generated":
+            inputs, Z_pool = None, None
+        elif held is not None:  # each query mines a pool of its own (_mine_held)
+            inputs, Z_pool = (self.X_fit_ if X is None else self.blackbox.check_X(X)), None
+        else:
+            inputs, Z_pool = self._pool(X)
         # Drawn only where the call samples: mined examples and the deterministic
         # searches leave the explainer's generator as it was.
         seed = self._call_seed(random_state) if jx.samples(source, sampler) else None
-        found, alpha = jx.local_examples(
-            self.jgmm_,
-            Zq,
-            kind,
-            n_per_query,
-            source=source,
-            rng=self._rng(random_state) if seed is None else seed,
-            Z_pool=Z_pool,
-            radius=None if radius is None else float(radius),
-            n_samples=n_samples,
-            select=select,
-            component_classes=self.classes_ if self._tied else None,
-            sampler=sampler,
-            query_inputs=q_inputs,
-        )
+        options = {
+            "source": source,
+            "rng": self._rng(random_state) if seed is None else seed,
+            "radius": None if radius is None else float(radius),
+            "n_samples": n_samples,
+            "select": select,
+            "component_classes": self.classes_ if self._tied else None,
+            "sampler": sampler,
+        }
+        if held is not None and source == "mined":
+            assert inputs is not None  # type narrowing: mined calls have a pool
+            found, alpha = self._mine_held(Zq, kind, n_per_query, q_inputs, inputs, held, options)
+        else:
+            clamp = None if held is None else self._clamp(q_inputs, held)
+            found, alpha = jx.local_examples(
+                self.jgmm_,
+                Zq,
+                kind,
+                n_per_query,
+                Z_pool=Z_pool,
+                query_inputs=q_inputs,
+                clamp=clamp,
+                **options,
+            )
         params = {
             "n_per_query": n_per_query,
             "radius": radius,
@@ -1284,6 +1445,11 @@ class JGMMExplainer(Params):
             "sampler": sampler,
             "alpha_support": [np.flatnonzero(a > 1e-9).tolist() for a in alpha],
         }
+        if held is not None:  # only then: a set found without it records as before
+            params["immutable"] = list(held)
+            names = self.blackbox.feature_names
+            if names is not None:
+                params["immutable_names"] = [names[j] for j in held]
         score = "eq. 7, p(same z, different w)" if kind == "counterfactual" else "eq. 9"
         if select == "margin":
             score = "the proxy's log-odds of the likeliest other class against the query's"
@@ -1295,9 +1461,75 @@ class JGMMExplainer(Params):
             params,
             score,
             seed=seed,
+            held=held,
             queries=self.jgmm_.inverse_transform_x(Zq),
             query_inputs=q_inputs,
             query_classes=self.blackbox.predict(q_inputs),
+        )
+
+    def _mine_held(
+        self,
+        Zq: np.ndarray,
+        kind: str,
+        n_per_query: int,
+        q_inputs: np.ndarray,
+        inputs: np.ndarray,
+        held: tuple[int, ...],
+        options: dict[str, Any],
+    ) -> tuple[jx.Found, np.ndarray]:
+        """Mined examples of each query from the pool with the ``held`` features set to
+        the query's values: the rows scored are the rows returned, whatever the layer.
+        One query at a time, since each has a pool of its own."""
+        # Wide enough for both: a float32 pool would round a float64 query's values.
+        dtype = np.result_type(inputs.dtype, q_inputs.dtype)
+        parts, alphas = [], []
+        for q in range(q_inputs.shape[0]):
+            pool = inputs.astype(dtype)  # a copy
+            pool[:, held] = q_inputs[q, held]
+            Z_pool = self.jgmm_.transform_x(self.lower_features(pool))
+            found, alpha = jx.local_examples(
+                self.jgmm_,
+                Zq[q : q + 1],
+                kind,
+                n_per_query,
+                Z_pool=Z_pool,
+                query_inputs=q_inputs[q : q + 1],
+                **options,
+            )
+            parts.append(dataclasses.replace(found, groups=np.full_like(found.groups, q)))
+            alphas.append(alpha)
+        return jx._concat(parts, d=Zq.shape[1]), np.concatenate(alphas)
+
+    def _clamp(
+        self, q_inputs: np.ndarray, held: tuple[int, ...]
+    ) -> Callable[[int, np.ndarray], np.ndarray]:
+        """``clamp(q, Z)`` of :func:`~._jgmm_examples.local_examples`: whitened
+        candidates of query ``q`` with the ``held`` inputs set to its values, where the
+        lower features are the inputs (:attr:`_lower_is_input`)."""
+        model = self.jgmm_
+
+        def clamp(q: int, Z: np.ndarray) -> np.ndarray:
+            X = np.array(model.inverse_transform_x(Z), dtype=np.float64)  # a copy
+            X[:, held] = q_inputs[q, held]
+            return model.transform_x(X)
+
+        return clamp
+
+    @property
+    def _lower_is_input(self) -> bool:
+        """Whether the lower features are the inputs themselves: ``lower_layer`` is
+        the first child of an ``nn.Sequential`` model and an ``nn.Identity`` or an
+        ``nn.Flatten``, unpooled, so that an input feature is a lower coordinate."""
+        from torch import nn
+
+        module = self.blackbox.module
+        if self.pool is not None or self.spatial or not isinstance(module, nn.Sequential):
+            return False
+        first = next(iter(module.named_children()), None)
+        return (
+            first is not None
+            and first[0] == self.lower_layer
+            and isinstance(first[1], nn.Identity | nn.Flatten)
         )
 
     # ------------------------------------------------------------------ pictures
