@@ -2124,3 +2124,104 @@ def test_maximize_refuses_image_regularizers_on_table_rows(tmp_path, capsys):
         _maximize(tmp_path / "mlp", tmp_path / "am.npz", "--generator", str(tmp_path / "vae")) == 2
     )
     assert "--generator needs images; moons has rows" in capsys.readouterr().err
+
+
+@pytest.fixture(scope="module")
+def saved_cancer_mlp(tmp_path_factory):
+    """A small MLP of breast-cancer's table, trained and saved here."""
+    cancer = load_dataset("breast-cancer")
+    model = zoo.build("mlp", input_shape=cancer.input_shape, n_classes=2, widths=(8,))
+    zoo.train(model, cancer, epochs=3, verbose=False)
+    path = tmp_path_factory.mktemp("cancer") / "mlp"
+    zoo.save(model, path, metadata={"dataset": "breast-cancer"})
+    return path, model
+
+
+def test_examples_immutable_holds_the_columns_of_every_counterfactual_and_semifactual(
+    saved_cancer_mlp, tmp_path, capsys
+):
+    saved, model = saved_cancer_mlp
+    cancer = load_dataset("breast-cancer")
+    figures = tmp_path / "found.json"
+    options = ["--kinds", "counterfactuals,semifactuals", "--rows", "0:3", "--n", "2"]
+    options += ["--k-x", "4", "--immutable", "worst texture, 1,texture error"]
+    assert _examples(saved, tmp_path / "found", *options, "--json", str(figures)) == 0
+    printed = capsys.readouterr().out
+    held = [1, 11, 21]
+    assert (
+        "counterfactuals and semi-factuals hold mean texture (1), texture error (11), "
+        "worst texture (21) at each row's value"
+    ) in printed
+    record = json.loads(figures.read_text())
+    assert record["immutable"] == {
+        "columns": held,
+        "names": ["mean texture", "texture error", "worst texture"],
+    }
+    blackbox = zoo.as_blackbox(model, feature_names=cancer.feature_names)
+    explainer = JGMMExplainer(
+        blackbox,
+        lower_layer="act1",
+        n_components_x=4,
+        e_step="labelled",
+        random_state=0,
+        verbose=False,
+    ).fit(cancer.X_train)
+    queries = cancer.X_test[0:3]
+    for kind in ("counterfactuals", "semifactuals"):
+        saved_set = ExampleSet.load(tmp_path / "found" / f"{kind}.npz")
+        expected = getattr(explainer, kind)(queries, n_per_query=2, source="mined", immutable=held)
+        np.testing.assert_array_equal(saved_set.inputs, expected.inputs)
+        assert len(saved_set) > 0
+        np.testing.assert_array_equal(saved_set.inputs[:, held], queries[saved_set.groups][:, held])
+        assert saved_set.meta["parameters"]["immutable"] == held
+        validity = explainer.validity(expected)
+        assert record["kinds"][kind]["validity"] == json.loads(json.dumps(validity.as_dict()))
+    # without it, nothing is held and the record says so
+    assert _examples(saved, tmp_path / "free", *options[:-2], "--json", str(figures)) == 0
+    assert "semi-factuals hold" not in capsys.readouterr().out
+    assert json.loads(figures.read_text())["immutable"] is None
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (
+            ["--immutable", "mean texture,tumour age"],
+            "--immutable mean texture,tumour age: immutable: no input feature is named "
+            "'tumour age'; the names are 'mean radius'",
+        ),
+        (["--immutable", "30"], "--immutable 30: immutable: feature index 30 is out of range"),
+        (["--immutable", "1,mean texture"], "names feature(s) [1] more than once"),
+        (
+            ["--immutable", "1", "--kinds", "prototypes"],
+            "--immutable 1: it holds columns of counterfactuals and semi-factuals, and "
+            "--kinds asks for neither (prototypes)",
+        ),
+    ],
+)
+def test_examples_refuses_a_bad_immutable_before_the_fit(
+    saved_cancer_mlp, tmp_path, capsys, monkeypatch, options, message
+):
+    from unboxed.surrogates import JGMMExplainer as explainer_class
+
+    monkeypatch.setattr(explainer_class, "fit", lambda *a, **k: pytest.fail("fitted"))
+    assert _examples(saved_cancer_mlp[0], tmp_path / "found", "--k-x", "4", *options) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_examples_immutable_is_for_tables_only(saved_lenet, tmp_path, capsys):
+    assert _examples(saved_lenet, tmp_path / "found", "--immutable", "3") == 2
+    assert (
+        "--immutable 3: it holds columns of a table, and digits holds images; leave it out"
+        in capsys.readouterr().err
+    )
+
+
+@pytest.mark.parametrize("given", ["1,,2", ","])
+def test_examples_immutable_must_list_columns(saved_lenet, tmp_path, capsys, given):
+    with pytest.raises(SystemExit) as exit_:
+        _examples(saved_lenet, tmp_path / "found", "--immutable", given)
+    assert exit_.value.code == 2
+    assert "argument --immutable: expected column indices or names, comma-separated" in (
+        capsys.readouterr().err
+    )

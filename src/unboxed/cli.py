@@ -321,6 +321,15 @@ def _parser() -> argparse.ArgumentParser:
         "criticisms and influential rows per class on average (default %(default)s)",
     )
     examples.add_argument(
+        "--immutable",
+        type=_column_list,
+        default=None,
+        metavar="COLS",
+        help="tables only: columns every counterfactual and semi-factual keeps at its "
+        "row's value, comma-separated indices or names (default: none, every column may "
+        "change)",
+    )
+    examples.add_argument(
         "--plot", action="store_true", help="also draw each kind's examples, as KIND.png"
     )
 
@@ -541,6 +550,18 @@ def _row_range(text: str) -> tuple[int, int]:
             f"expected START:STOP with 0 <= START < STOP, such as 0:10, got {text!r}"
         )
     return bounds
+
+
+def _column_list(text: str) -> list[int | str]:
+    """``--immutable``: comma-separated table columns, each an int index or a name
+    (checked against the data set's columns once it is loaded)."""
+    columns = [column.strip() for column in text.split(",")]
+    if not all(columns):
+        raise argparse.ArgumentTypeError(
+            f"expected column indices or names, comma-separated, such as 1,21 or "
+            f"'mean texture,worst texture', got {text!r}"
+        )
+    return [int(column) if column.lstrip("-").isdigit() else column for column in columns]
 
 
 def _class_list(text: str) -> list[int]:
@@ -1267,6 +1288,7 @@ def _examples(args: argparse.Namespace) -> int:
     # Only these kinds read --rows: a range past a small test split is not refused
     # for prototypes alone (the default 0:10 was, on fewer than 10 test rows).
     queries = _test_rows(args.rows, dataset) if of_rows else None
+    held = _immutable_columns(args, blackbox, dataset)
     X_train = blackbox.check_X(dataset.X_train[: args.n_train])
     explainer = JGMMExplainer(
         blackbox,
@@ -1304,14 +1326,19 @@ def _examples(args: argparse.Namespace) -> int:
         "criticisms": lambda: explainer.criticisms(n=many),
         "influentials": lambda: explainer.influentials(n=many),
         "counterfactuals": lambda: explainer.counterfactuals(
-            queries, n_per_query=args.n, source="mined"
+            queries, n_per_query=args.n, source="mined", immutable=held
         ),
-        "semifactuals": lambda: explainer.semifactuals(queries, n_per_query=args.n, source="mined"),
+        "semifactuals": lambda: explainer.semifactuals(
+            queries, n_per_query=args.n, source="mined", immutable=held
+        ),
     }
     print(
         "Each kind checked against the model, with 95% CIs"
         + (f" (counterfactuals and semi-factuals of test rows {start}:{stop}):" if of_rows else ":")
     )
+    if held is not None:
+        held_names = _held_names(held, dataset)
+        print(f"counterfactuals and semi-factuals hold {held_names} at each row's value")
     out.mkdir(parents=True, exist_ok=True)
     # A standardized table's bars stay standardized, and say so: on one value axis,
     # breast-cancer's raw units (0.001 to 4,254) left 20 or 21 of a row's 30 bars under
@@ -1354,6 +1381,7 @@ def _examples(args: argparse.Namespace) -> int:
         converged=explainer.jgmm_.converged_,
         n_iter=explainer.jgmm_.n_iter_,
         rows=[start, stop] if of_rows else None,
+        immutable=None if held is None else _held_record(held, dataset),
         fidelity=fidelity.as_dict(),
         kinds=figures,
     )
@@ -1415,6 +1443,45 @@ def _lower_layer(blackbox: Any, name: str) -> str:
             f"--layer {name!r} is not a layer below the model's output layer; choose from {below}"
         )
     return name
+
+
+def _immutable_columns(
+    args: argparse.Namespace, blackbox: Any, dataset: Any
+) -> tuple[int, ...] | None:
+    """``--immutable`` as sorted column indices, checked once the data set is loaded and
+    before the JGMM is fitted: table columns, of a run that finds counterfactuals or
+    semi-factuals."""
+    from .surrogates._jgmm_explainer import check_immutable
+
+    if args.immutable is None:
+        return None
+    given = ",".join(map(str, args.immutable))
+    if dataset.image_shape is not None:
+        raise ValueError(
+            f"--immutable {given}: it holds columns of a table, and {dataset.name} holds "
+            "images; leave it out"
+        )
+    if not any(kind in args.kinds for kind in ("counterfactuals", "semifactuals")):
+        raise ValueError(
+            f"--immutable {given}: it holds columns of counterfactuals and semi-factuals, "
+            f"and --kinds asks for neither ({','.join(args.kinds)})"
+        )
+    try:
+        return check_immutable(args.immutable, blackbox.n_features, blackbox.feature_names)
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"--immutable {given}: {err}") from None
+
+
+def _held_names(held: tuple[int, ...], dataset: Any) -> str:
+    """The columns ``--immutable`` holds, for the printout: ``name (index)``."""
+    names = dataset.feature_names
+    return ", ".join(f"{names[j]} ({j})" if names else str(j) for j in held)
+
+
+def _held_record(held: tuple[int, ...], dataset: Any) -> dict[str, Any]:
+    """The columns ``--immutable`` holds, for ``--json``: indices and names."""
+    names = dataset.feature_names
+    return {"columns": list(held), "names": [names[j] for j in held] if names else None}
 
 
 def _checked_examples(explainer: Any, examples: Any) -> tuple[str, dict[str, Any]]:
