@@ -738,6 +738,31 @@ def test_explain_by_dmm_men_is_the_librarys_local_fit_with_its_held_out_r2(
     assert "top 1..10 components" in printed and record["max_k"] == 10
 
 
+def test_explain_by_dmm_men_takes_the_number_of_components(
+    saved_lenet, tmp_path, digits, digits_lenet
+):
+    options = ["--method", "dmm-men", "--rows", "4:6", "--n-samples", "60", "--components", "1"]
+    assert _explain(saved_lenet, tmp_path / "dmm.npz", *options) == 0
+    X = digits.X_test[4:6]
+    expected = DMMMEN(**{**LOCAL_DMM_MEN, "n_components": 1}, random_state=0).explain_local(
+        X,
+        blackbox=zoo.as_blackbox(digits_lenet),
+        segments=segment(X, (8, 8), method="grid", cell=2),
+        n_samples=60,
+        scale="probability",
+        component="average",
+    )
+    attribution = Attribution.load(tmp_path / "dmm.npz")
+    np.testing.assert_array_equal(attribution.values, expected.values)
+    assert attribution.meta["parameters"]["dmm"]["n_components"] == 1
+
+
+def test_explain_refuses_components_for_other_methods_before_loading(monkeypatch, tmp_path, capsys):
+    monkeypatch.setattr(zoo, "load", lambda path: pytest.fail("loaded before the check"))
+    assert _explain(tmp_path / "model", tmp_path / "a.npz", "--components", "2") == 2
+    assert "--components applies to --method dmm-men only, not lime" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("method", ["lime", "kernel-shap", "dmm-men"])
 def test_explain_refuses_too_few_samples_by_its_option_before_loading(
     monkeypatch, tmp_path, capsys, method
