@@ -15,7 +15,7 @@ import os
 import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -1413,7 +1413,7 @@ class JGMMExplainer(Params):
         # Drawn only where the call samples: mined examples and the deterministic
         # searches leave the explainer's generator as it was.
         seed = self._call_seed(random_state) if jx.samples(source, sampler) else None
-        options = {
+        options: dict[str, Any] = {
             "source": source,
             "rng": self._rng(random_state) if seed is None else seed,
             "radius": None if radius is None else float(radius),
@@ -1423,8 +1423,8 @@ class JGMMExplainer(Params):
             "sampler": sampler,
         }
         if held is not None and source == "mined":
-            assert inputs is not None  # type narrowing: mined calls have a pool
-            found, alpha = self._mine_held(Zq, kind, n_per_query, q_inputs, inputs, held, options)
+            pool = cast(np.ndarray, inputs)  # a mined call's inputs: X_fit_ or X
+            found, alpha = self._mine_held(Zq, kind, n_per_query, q_inputs, pool, held, options)
         else:
             clamp = None if held is None else self._clamp(q_inputs, held)
             found, alpha = jx.local_examples(
