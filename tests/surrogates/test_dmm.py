@@ -1507,6 +1507,20 @@ def test_explain_local_defaults_to_the_fitted_black_box(planted, planted_blackbo
         m.explain_local(x, segments=segments, kernel_width=float("inf"))
 
 
+def test_explain_local_with_fewer_perturbations_than_unknowns_says_so(planted, planted_blackbox):
+    # At --n-samples 10 on 16 segments the in-sample R^2 read -31.8, and nothing warned.
+    # 20 segments and the intercept are 21 unknowns: 20 perturbations are too few.
+    x, segments = planted.X_test[:2], np.arange(20)
+    model = short(n_iter=8)
+    with pytest.warns(UserWarning, match=r"n_samples=20 .* Give n_samples >= 21") as caught:
+        model.explain_local(x, blackbox=planted_blackbox, segments=segments, n_samples=20)
+    assert "2 of 2 rows have more unknowns" in str(caught[0].message)
+    assert caught[0].filename == __file__  # the caller's line, not the library's
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        model.explain_local(x, blackbox=planted_blackbox, segments=segments, n_samples=21)
+
+
 def test_weighted_design_is_centred_at_the_weighted_means_and_scale_free():
     rng = np.random.default_rng(0)
     X, y = rng.normal(size=(30, 3)) + 2.0, rng.normal(size=30) + 5.0
