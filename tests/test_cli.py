@@ -704,6 +704,16 @@ def test_explain_runs_every_method_it_offers(saved_lenet, tmp_path, capsys, meth
     assert ("maps |gradient|, which predicts no removal" in printed) != shared
 
 
+def test_explain_titles_its_figure_s_panels_by_their_test_rows(saved_lenet, tmp_path, monkeypatch):
+    # test row 5 was "row 0" in the figure, beside a table that called it 5
+    drawn = _saved_figures(monkeypatch)
+    figure = tmp_path / "a.png"
+    options = ["--method", "saliency", "--rows", "5:7", "--plot", str(figure)]
+    assert _explain(saved_lenet, tmp_path / "a.npz", *options) == 0
+    titles = [ax.get_title() for ax in drawn["a.png"].axes]
+    assert [title.split(",")[0] for title in titles] == ["saliency: row 5", "saliency: row 6"]
+
+
 def test_explain_by_dmm_men_is_the_librarys_local_fit_with_its_held_out_r2(
     saved_lenet, tmp_path, capsys, digits, digits_lenet
 ):
@@ -1512,7 +1522,7 @@ def _saved_figures(monkeypatch):
     monkeypatch.setattr(
         unboxed._io,
         "save_figure",
-        lambda fig, to, **k: (drawn.update({to.name: fig}), save(fig, to, **k)),
+        lambda fig, to, **k: (drawn.update({Path(to).name: fig}), save(fig, to, **k)),
     )
     return drawn
 

@@ -836,7 +836,9 @@ def _explain(args: argparse.Namespace) -> int:
     else:
         print(f"{args.method} maps |gradient|, which predicts no removal: no infidelity")
     if args.plot is not None:
-        save_figure(attribution.plot(list(range(min(len(X), 10)))), args.plot, dpi=80)
+        # Panels titled by their test rows, as the table above is: "row 5", not "row 0".
+        figure = attribution.plot(list(range(min(len(X), 10))), row_names=range(start, stop))
+        save_figure(figure, args.plot, dpi=80)
         print(f"figure of the first {min(len(X), 10)} rows: {args.plot}")
     _write_figures(
         args,

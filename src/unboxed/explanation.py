@@ -423,7 +423,8 @@ class Attribution(Explanation):
             The rows to show, one panel each.
         **kwargs
             Passed to :func:`unboxed.report.plot_attribution` (``top``: the number of
-            bars for tabular data).
+            bars for tabular data; ``row_names``: one name per row for the panels'
+            titles, such as the rows' numbers in the data they came from).
 
         Returns
         -------

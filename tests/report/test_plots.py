@@ -201,6 +201,19 @@ def test_each_panel_shows_its_own_row_class_and_input(attribution):
     np.testing.assert_allclose(background, attribution.inputs[3].reshape(8, 8))
 
 
+def test_panels_carry_the_row_names_given_in_place_of_the_indices(attribution):
+    # `unboxed explain --rows 5:8 --plot` titled test row 5 "row 0"
+    fig = attribution.plot([0, 3], row_names=range(5, 9))
+    assert [ax.get_title() for ax in fig.axes] == [
+        "attribution: row 5, class 0",
+        "attribution: row 8, class 9",
+    ]
+    with pytest.raises(ValueError, match="row_names names 3 rows; the attribution has 4"):
+        attribution.plot(0, row_names=range(5, 8))
+    with pytest.raises(TypeError, match="row_names must be a sequence of names, one per row"):
+        attribution.plot(0, row_names="abcd")
+
+
 def test_a_single_class_shows_its_own_row_with_default_names():
     values = np.array([[1.0, 0.0, 0.0], [0.0, 2.0, 0.0], [0.0, 0.0, -3.0]])
     fig = FeatureImportance(values).plot(2, top=2)

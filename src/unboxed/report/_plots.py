@@ -7,6 +7,7 @@ so it works headless.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -133,10 +134,17 @@ def _row_value(meta: dict[str, Any], key: str, row: int) -> float | None:
     return None
 
 
-def plot_attribution(attribution: Attribution, index: int | list[int] = 0, *, top: int = 15) -> Any:
+def plot_attribution(
+    attribution: Attribution,
+    index: int | list[int] = 0,
+    *,
+    top: int = 15,
+    row_names: Sequence[object] | None = None,
+) -> Any:
     """Plot rows of an :class:`~unboxed.Attribution`.
 
-    A panel's title names the method, the row and its class (by the model's label in
+    A panel's title names the method, the row (its name in ``row_names`` where given,
+    else its index in the attribution) and its class (by the model's label in
     ``class_names`` where the explanation has them, else its column index in
     ``target``), and the row's own faithfulness figure where the method records one in
     ``meta``: the completeness gap (``"delta"``: integrated gradients, DeepLIFT,
@@ -153,6 +161,10 @@ def plot_attribution(attribution: Attribution, index: int | list[int] = 0, *, to
         The rows to show, one panel each.
     top : int
         The number of bars for tabular data, at least 1.
+    row_names : sequence, optional
+        One name per row of the attribution, shown in its panel's title instead of its
+        index: the rows' numbers in the data they came from, say, where the attribution
+        holds rows 5 to 7 of a test split (``range(5, 8)``: "row 5" for index 0).
 
     Returns
     -------
@@ -161,7 +173,7 @@ def plot_attribution(attribution: Attribution, index: int | list[int] = 0, *, to
     Raises
     ------
     ValueError
-        If a row of ``index`` is out of range.
+        If a row of ``index`` is out of range, or ``row_names`` does not name every row.
     """
     from ..explanation import Attribution  # here, as the type hints are under TYPE_CHECKING
 
@@ -175,13 +187,14 @@ def plot_attribution(attribution: Attribution, index: int | list[int] = 0, *, to
             raise ValueError(f"index must be an int or a list of ints, got {row!r}")
         if not 0 <= row < attribution.n_samples:
             raise ValueError(f"row {row} is out of range for {attribution.n_samples} samples")
+    shown_rows = _row_names(row_names, attribution.n_samples)
     names = list(attribution.feature_names or [f"x{j}" for j in range(attribution.n_features)])
     fig, axes = _figure(len(rows), labels=names if attribution.image_shape is None else None)
     method = attribution.meta.get("method", "attribution")
     for ax, row in zip(axes, rows, strict=False):
         # The model's own label where the explainer recorded it (a model fitted on
         # 1..3 showed "class 0" for its first class), else the column index.
-        title = f"{method}: row {row}, class {attribution.class_name(row)}"
+        title = f"{method}: row {shown_rows[row]}, class {attribution.class_name(row)}"
         title += _row_figure(attribution.meta, row)
         values = attribution.values[row]
         if attribution.image_shape is None:
@@ -193,6 +206,20 @@ def plot_attribution(attribution: Attribution, index: int | list[int] = 0, *, to
         _heat(ax, _as_image(values, attribution.image_shape), background, title)
     fig.tight_layout()
     return fig
+
+
+def _row_names(row_names: Sequence[object] | None, n_samples: int) -> list[str]:
+    """The name of each of ``n_samples`` rows in a panel's title: ``row_names``, checked
+    to name every row, or the rows' indices."""
+    if row_names is None:
+        return [str(row) for row in range(n_samples)]
+    if isinstance(row_names, str) or not isinstance(row_names, Sequence):
+        raise TypeError(
+            f"row_names must be a sequence of names, one per row, got {type(row_names).__name__}"
+        )
+    if len(row_names) != n_samples:
+        raise ValueError(f"row_names names {len(row_names)} rows; the attribution has {n_samples}")
+    return [str(name) for name in row_names]
 
 
 def plot_feature_importance(
