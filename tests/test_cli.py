@@ -824,22 +824,26 @@ def test_explain_gives_no_infidelity_for_rows_that_no_removal_moves(
 
 
 @pytest.mark.parametrize(
-    ("method", "own"), [("dmm-men", "r2_held_out"), ("kernel-shap", "score_cv")]
+    ("method", "own", "flat"), [("dmm-men", "r2_held_out", None), ("kernel-shap", "score_cv", 1.0)]
 )
-def test_explain_gives_no_r2_for_rows_whose_perturbations_all_give_one_response(
-    saturated_moons, tmp_path, capsys, method, own
+def test_explain_scores_alike_the_rows_whose_perturbations_all_give_one_response(
+    saturated_moons, tmp_path, capsys, method, own, flat
 ):
-    # row 2 stays at p = 1 whatever is removed: its R2 is undefined (meta: None)
+    # Rows 0 and 2 stay at p = 1 whatever is removed. DMM-MEN's R2 of a constant
+    # response is undefined (meta: None); KernelSHAP's fit reproduces it, and scores
+    # 1 as sklearn's r2_score does. KernelSHAP's row 2 read None beside row 0's 1.000:
+    # its two coalitions had drawn one fold.
     out, figures = tmp_path / "a.npz", tmp_path / "f.json"
     options = ["--method", method, "--rows", "0:3", "--n-samples", "40", "--json", str(figures)]
     assert _explain(saturated_moons, out, *options) == 0  # a TypeError from float(None) before
     printed = capsys.readouterr().out
     expected = Attribution.load(out).meta[own]
-    assert expected[2] is None and expected[1] is not None
+    assert expected[0] == expected[2] == flat and expected[1] is not None
     rows = {line.split()[0]: line.split() for line in printed.splitlines()}
     shown = [rows[str(i)][-1] for i in range(3)]
     assert shown == ["-" if r is None else f"{r:.3f}" for r in expected]
-    assert "-: none, as the row's perturbations all gave one response" in printed
+    none = "-: none, as the row's perturbations all gave one response" in printed
+    assert none == (flat is None)
     assert [r[own] for r in json.loads(figures.read_text())["rows"]] == expected
 
 

@@ -91,6 +91,25 @@ def test_kernel_shap_efficiency_holds_on_a_network(digits, digits_blackbox):
     np.testing.assert_allclose(per_segment.sum(axis=1), proba - base, atol=1e-6)
 
 
+def test_kernel_shap_scores_every_row_of_two_components_from_its_two_coalitions(
+    digits, digits_blackbox
+):
+    # The two coalitions' folds were drawn among 998 spare samples of weight 0: one
+    # row in five had both in one fold, that fold held all the weight, and its
+    # score_cv was NaN (on a moons MLP, NaN beside 1.000 on a row as saturated).
+    X, halves = digits.X_test[:20], np.repeat([0, 1], 32)  # top and bottom of the image
+    result = KernelShap(digits_blackbox, random_state=0).explain(X, segments=halves)
+    t = np.arange(len(X)), result.target
+    on = {z: digits_blackbox.predict_proba(X * np.repeat(z, 32))[t] for z in ((1, 0), (0, 1))}
+    base, prediction = np.array(result.meta["base_value"]), np.array(result.meta["prediction"])
+    # Each coalition is predicted by the constrained fit to the other alone, base + T -
+    # (y_other - base), so both miss by y1 + y2 - f(x) - f(0); their kernel weights are
+    # equal, and the total about their mean is (y1 - y2)^2 / 2 of the weight.
+    miss = on[1, 0] + on[0, 1] - prediction - base
+    expected = 1 - 4 * miss**2 / (on[1, 0] - on[0, 1]) ** 2
+    np.testing.assert_allclose(np.array(result.meta["score_cv"], float), expected, rtol=1e-9)
+
+
 def test_lime_recovers_sign_and_ranking_of_linear_weights():
     w = np.array([0.08, -0.05, 0.03, -0.02, 0.01, 0.0])
     blackbox = _linear_box(w)

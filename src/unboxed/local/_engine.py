@@ -935,6 +935,25 @@ def row_folds(keys: Keys, n_samples: int, n_folds: int) -> np.ndarray:
     return folds
 
 
+def coalition_folds(keys: Keys, valid: np.ndarray, n_samples: int, n_folds: int) -> np.ndarray:
+    """The folds of KernelSHAP's coalitions (:func:`shapley_masks`'s samples from 2 on),
+    shape ``(len(keys), n_samples - 2)``, int.
+
+    Drawn rows' are :func:`row_folds`'. An enumerated row's ``2^m - 2`` coalitions, the
+    only ones with weight, get folds of their own, drawn as :func:`row_folds` draws them
+    for that many samples; its spare samples (weight 0) are all fold 0. Folds drawn over
+    all ``n_samples - 2`` put both of two components' coalitions in one fold one time in
+    ``n_folds``, where that fold held all the weight and ``score_cv`` was NaN: of a
+    saturated moons MLP's rows, some read 1.000 and some NaN by that luck alone.
+    """
+    folds = row_folds(keys, n_samples - 2, n_folds)
+    for row in np.flatnonzero(enumerable(valid, n_samples)):
+        n_coalitions = 2 ** int(valid[row].sum()) - 2
+        folds[row] = 0
+        folds[row, :n_coalitions] = row_folds(keys[row : row + 1], n_coalitions, n_folds)[0]
+    return folds
+
+
 #: A fold's training samples whose weight is below this share of the row's total get
 #: their sums directly: subtracting the held-out sums from the total leaves rounding
 #: errors of the total's size, large against a small remainder.

@@ -24,6 +24,7 @@ from ._engine import (
     bernoulli_masks,
     call_seed,
     centred,
+    coalition_folds,
     constrained_solve,
     cross_validated_r2,
     exponential_kernel,
@@ -453,9 +454,13 @@ class KernelShap(_SegmentExplainer):
     the kernel itself), and ``meta["score_cv"]`` its cross-validated counterpart, as
     for :class:`Lime`: the coalitions (not the all-on and all-off samples, which are
     the fit's constraints and are known exactly) are split into ``cv`` folds and each
-    is predicted by the constrained regression on the others. Both are well defined:
-    the intercept and the sum are fixed by the constraints, so every training set
-    with any weight determines ``phi``. A row of a single component has no coalition
+    is predicted by the constrained regression on the others. An enumerated row's
+    folds split its ``2^m - 2`` coalitions alone, not its spare samples of weight 0
+    (:func:`~._engine.coalition_folds`): with two components, each coalition is
+    predicted from the other. (Split with the spares, both fell in one fold for one
+    row in ``cv``, whose ``score_cv`` was NaN where the next row's read 1.) Both are
+    well defined: the intercept and the sum are fixed by the constraints, so every
+    training set with any weight determines ``phi``. A row of a single component has no coalition
     to score, and both are NaN (its value is exact by efficiency).
     The baseline is one input (the fill, e.g. the mean of ``background``), so the sum
     is ``f(x) - f(baseline)``, not ``f(x) - E[f(X)]`` over a background set as in the
@@ -533,7 +538,7 @@ class KernelShap(_SegmentExplainer):
         info = {"base_value": base, "prediction": prediction}
         info["score"] = weighted_r2(Z, y, w, phi, base)
         if self.cv is not None:
-            folds = row_folds(keys, y.shape[1], self.cv)
+            folds = coalition_folds(keys, valid, masks.shape[1], self.cv)
             info["score_cv"] = cross_validated_r2(Z, y, w, folds, fit, moments, shift=base)
         return phi, info
 
