@@ -714,6 +714,20 @@ def test_explain_titles_its_figure_s_panels_by_their_test_rows(saved_lenet, tmp_
     assert [title.split(",")[0] for title in titles] == ["saliency: row 5", "saliency: row 6"]
 
 
+def test_explain_of_one_row_gives_its_figures_without_a_ci(saved_lenet, tmp_path, capsys):
+    # A bootstrap over one row printed "0.5485 [0.5485, 0.5485]": a CI of no width
+    figures = tmp_path / "f.json"
+    options = ["--method", "occlusion", "--rows", "3:4", "--json", str(figures)]
+    assert _explain(saved_lenet, tmp_path / "a.npz", *options) == 0
+    printed = capsys.readouterr().out
+    record = json.loads(figures.read_text())
+    for key, line in (("aopc", "deletion AOPC"), ("relative_infidelity", "relative infidelity")):
+        assert record[key]["n"] == 1 and record[key]["ci"] is None
+        [shown] = [row for row in printed.splitlines() if row.startswith(line)]
+        assert shown.endswith(f": {record[key]['mean']:.4f} (one row: no CI)")
+    assert "[" not in printed
+
+
 def test_explain_by_dmm_men_is_the_librarys_local_fit_with_its_held_out_r2(
     saved_lenet, tmp_path, capsys, digits, digits_lenet
 ):

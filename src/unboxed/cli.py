@@ -814,7 +814,8 @@ def _explain(args: argparse.Namespace) -> int:
         )
     print(
         f"deletion AOPC, the mean drop in the explained class's probability as the top "
-        f"1..{max_k} components are set to 0 (higher is more faithful): {curve.aopc}"
+        f"1..{max_k} components are set to 0 (higher is more faithful): "
+        f"{_over_rows(curve.aopc)}"
     )
     if misfit is not None:
         moved = len(X) - misfit.meta["n_flat"]
@@ -826,7 +827,7 @@ def _explain(args: argparse.Namespace) -> int:
         print(
             f"relative infidelity, the share of the drops from removing each component "
             f"with probability 1/2 that the summed attributions fail to predict (0 is "
-            f"exact, 1 predicts nothing){over}: {misfit.mean_relative}"
+            f"exact, 1 predicts nothing){over}: {_over_rows(misfit.mean_relative)}"
         )
     elif unmoved:
         print(
@@ -847,10 +848,28 @@ def _explain(args: argparse.Namespace) -> int:
         rows=rows,
         **({"n_held_out": held_out} if held_out is not None else {}),
         max_k=max_k,  # the printed "top 1..max_k components" the AOPC averages over
-        aopc=curve.aopc.as_dict(),
-        relative_infidelity=None if misfit is None else misfit.mean_relative.as_dict(),
+        aopc=_over_rows_json(curve.aopc),
+        relative_infidelity=None if misfit is None else _over_rows_json(misfit.mean_relative),
     )
     return 0
+
+
+def _over_rows(estimate: Any) -> str:
+    """A mean over rows as printed, with its bootstrap CI; over one row the bootstrap
+    has one value to draw and its CI is that value twice, which claims a certainty
+    that one row cannot give: none is shown."""
+    if estimate.n == 1:
+        return f"{estimate.mean:.4f} (one row: no CI)"
+    return str(estimate)
+
+
+def _over_rows_json(estimate: Any) -> dict[str, Any]:
+    """:func:`_over_rows` for ``--json``: the estimate's ``as_dict``, ``ci`` null over
+    one row."""
+    figures = estimate.as_dict()
+    if estimate.n == 1:
+        figures["ci"] = None
+    return figures
 
 
 def _local_attribution(args: argparse.Namespace, blackbox: Any, X: Any, segments: Any) -> Any:
