@@ -1940,7 +1940,7 @@ def test_maximize_saves_the_librarys_prototypes_and_how_far_they_are_from_real_r
     # every figure of the printout: the bounds and how many rows were measured
     assert "first 1438 training rows" in printed and "first 200 test rows" in printed
     assert record["bounds"] == [0.0, 1.0] and record["reference_rows"] == 1438
-    assert record["real_rows"] == 200
+    assert record["real_rows"] == 200 and record["unit_norm_distances"] is True
     np.testing.assert_allclose(
         record["prototypes"][1]["real_distance"], np.percentile(real, [25, 50, 75])
     )

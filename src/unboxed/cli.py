@@ -1686,7 +1686,8 @@ def _maximize(args: argparse.Namespace) -> int:
         bounds=[np.asarray(bound).tolist() for bound in bounds],
         reference_rows=len(X_train),
         real_rows=MAXIMIZE_REAL_ROWS,
-        scale_free=image,
+        # true where "distance" and "real_distance" are of rows scaled to unit norm
+        unit_norm_distances=image,
         prototypes=rows,
     )
     return 0
