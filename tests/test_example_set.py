@@ -52,6 +52,18 @@ def test_helpers_order_by_score():
         examples.group("a")
 
 
+def test_all_groups_name_each_row_of_the_gallery_even_one_without_examples():
+    # The CLI asked the gallery's private _all_groups whether a set had anything to draw
+    assert _examples().all_groups == [0, 1]
+    tied = _examples(meta={**make_meta("test", {}), "component_classes": [4, 7, 9]})
+    assert tied.all_groups == [0, 1, 2]  # component 2 is tied to class 9, without examples
+    assert _empty_examples().all_groups == []
+    queries = np.zeros((3, 9))
+    empty = dataclasses.asdict(_empty_examples())
+    counterfactuals = ExampleSet(**{**empty, "kind": "counterfactual", "queries": queries})
+    assert counterfactuals.all_groups == [0, 1, 2]  # each query, none with an example
+
+
 @pytest.mark.parametrize(
     ("changes", "match"),
     [

@@ -1309,7 +1309,6 @@ def _examples(args: argparse.Namespace) -> int:
     """Fit a :class:`~unboxed.surrogates.JGMMExplainer`, find the ``--kinds`` of
     examples with it, check each against the black box and save them."""
     from ._io import save_figure
-    from .report._examples import _all_groups
     from .surrogates import JGMMExplainer
 
     out = _check_writable(args.out, "--out", folder=True)
@@ -1387,7 +1386,7 @@ def _examples(args: argparse.Namespace) -> int:
         # A set without examples still has a row per query to draw, each saying none
         # was found (no counterfactuals.png was written for it before); only a set
         # with neither has nothing, and the line says so.
-        drawn = args.plot and bool(_all_groups(examples))
+        drawn = args.plot and bool(examples.all_groups)
         if args.plot and not drawn:
             line += f"; nothing to draw, so no {kind}.png"
             if (out / f"{kind}.png").exists():

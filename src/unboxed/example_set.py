@@ -216,6 +216,24 @@ class ExampleSet(Explanation):
     def __len__(self) -> int:
         return self.n_examples
 
+    @property
+    def all_groups(self) -> list[int]:
+        """The set's groups, sorted: one row each of its gallery (:meth:`plot`).
+
+        Those its examples belong to; where they explain queries (counterfactuals,
+        semi-factuals) each query, even one without an example; likewise each higher
+        component of prototypes tied to classes, which ``meta["component_classes"]``
+        lists (an untied set records no components but its examples' groups). Empty
+        where the set has nothing to draw.
+        """
+        groups = set(self.groups.tolist())
+        if self.queries is not None and self.kind in ("counterfactual", "semifactual"):
+            groups |= set(range(self.queries.shape[0]))
+        classes = self.meta.get("component_classes")
+        if self.kind == "prototype" and isinstance(classes, list):
+            groups |= set(range(len(classes)))
+        return sorted(groups)
+
     def top_k(self, k: int) -> np.ndarray:
         """Rows of the ``k`` best-scoring examples, best first.
 
@@ -267,7 +285,7 @@ class ExampleSet(Explanation):
         Parameters
         ----------
         groups : list of int, optional
-            The groups to show; default all (at most 10).
+            The groups to show, of :attr:`all_groups`; default all (at most 10).
         max_per_group : int, default=6
             At most this many examples per group, at least 1.
         input_names : sequence of str, optional

@@ -237,7 +237,7 @@ def plot_examples(
     check_instance(examples, ExampleSet, name="examples", what="an ExampleSet")
     # matplotlib's own errors named columns or the figure size, not this argument
     max_per_group = check_positive_int(max_per_group, name="max_per_group")
-    all_groups = _all_groups(examples)
+    all_groups = examples.all_groups
     chosen = all_groups[:10] if groups is None else list(groups)
     if not chosen:  # the words of ExampleSet.plot's docstring and the CLI's line
         why = "the example set is empty" if groups is None else "groups selects none"
@@ -314,21 +314,6 @@ def plot_examples(
     fig.suptitle(_title(examples, value_label, bool(bar_axes)), fontsize=9)
     fig.tight_layout()
     return fig
-
-
-def _all_groups(examples: ExampleSet) -> list[int]:
-    """The groups of ``examples``: those its examples belong to, and where they explain
-    queries (counterfactuals, semi-factuals), each query, even one without an example
-    (left out of the gallery before); likewise each higher component of prototypes
-    tied to classes, which ``meta["component_classes"]`` lists (an untied set records
-    no components but its examples' groups)."""
-    groups = set(examples.groups.tolist())
-    if examples.queries is not None and examples.kind in ("counterfactual", "semifactual"):
-        groups |= set(range(examples.queries.shape[0]))
-    classes = examples.meta.get("component_classes")
-    if examples.kind == "prototype" and isinstance(classes, list):
-        groups |= set(range(len(classes)))
-    return sorted(groups)
 
 
 def _none_found(examples: ExampleSet, g: int) -> str:
