@@ -1425,9 +1425,23 @@ def test_examples_refuses_one_labelled_component_before_loading_the_model(
     monkeypatch.setattr(zoo, "load", lambda path: pytest.fail("loaded before the check"))
     found = tmp_path / "found"
     assert _examples(saved_lenet, found, "--k-x", "1") == 2
-    message = "--k-x 1: --e-step labelled gives each class the model predicts its own lower"
+    message = (
+        "--k-x 1: --e-step labelled fits its own lower components to each class the model "
+        "predicts on the training rows; which those are is known only once the model has "
+        f"run on them, so this asks for one per class the model in {saved_lenet} tells "
+        "apart (10), which always fits: expected --k-x 10 or more, or --e-step paper"
+    )
     assert message in capsys.readouterr().err
     assert not found.exists()
+    # a record without a count of classes is held to the fit's two
+    uncounted = tmp_path / "uncounted"
+    shutil.copytree(saved_lenet, uncounted)
+    record = json.loads((uncounted / "model.json").read_text())
+    del record["config"]["n_classes"]
+    (uncounted / "model.json").write_text(json.dumps(record))
+    assert _examples(uncounted, found, "--k-x", "1") == 2
+    message = "it needs two such classes or more: expected --k-x 2 or more, or --e-step paper"
+    assert message in capsys.readouterr().err
     # the paper's E-step fits one lower component
     monkeypatch.setattr(zoo, "load", load)
     options = ["--k-x", "1", "--e-step", "paper", "--kinds", "prototypes", "--n-train", "200"]
@@ -1439,7 +1453,9 @@ def test_examples_refuses_fewer_labelled_components_than_classes_before_loading_
     monkeypatch, saved_lenet, tmp_path, capsys
 ):
     # the digits LeNet tells 10 classes apart: --k-x 4 was refused only in the fit, after
-    # the model, the data and the features of every training row
+    # the model, the data and the features of every training row. The fit needs one per
+    # class predicted on the training rows, which the check cannot know: it said the
+    # fit needed one per class the model tells apart, as if that were the fit's rule.
     import unboxed.data
 
     monkeypatch.setattr(zoo, "load", lambda path: pytest.fail("model loaded before the check"))
@@ -1447,9 +1463,10 @@ def test_examples_refuses_fewer_labelled_components_than_classes_before_loading_
     found = tmp_path / "found"
     assert _examples(saved_lenet, found, "--k-x", "4") == 2
     message = (
-        "--k-x 4: --e-step labelled gives each class the model predicts its own lower "
-        f"components, and the model in {saved_lenet} tells 10 classes apart; expected "
-        "--k-x 10 or more, or --e-step paper"
+        "--k-x 4: --e-step labelled fits its own lower components to each class the model "
+        "predicts on the training rows; which those are is known only once the model has "
+        f"run on them, so this asks for one per class the model in {saved_lenet} tells "
+        "apart (10), which always fits: expected --k-x 10 or more, or --e-step paper"
     )
     assert message in capsys.readouterr().err
     assert not found.exists()

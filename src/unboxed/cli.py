@@ -1421,30 +1421,34 @@ def _examples(args: argparse.Namespace) -> int:
 
 
 def _check_labelled_components(k_x: int, model: str) -> None:
-    """``--k-x`` for ``--e-step labelled``, whose fit needs a lower component for each
-    class the model predicts on the training rows, and two classes or more: refused
-    before the model or data is loaded where it is fewer than 2, or than the classes
-    the model's record says it tells apart (the fit refused it only once the features
-    of every training row were computed)."""
+    """``--k-x`` for ``--e-step labelled``, refused before the model or data is loaded
+    (the fit refused it only once the features of every training row were computed).
+
+    The fit needs a lower component for each class the model predicts on the training
+    rows, and two such classes or more. Which classes those are is known only once
+    the model has run on those rows, so this asks for one per class the model's record
+    says it tells apart: stricter than the fit where the model predicts fewer, and
+    always enough. A record without a count is held to two, and left to the loader,
+    which names what is wrong."""
     from ._validation import is_int
     from .zoo._io import read_record
 
-    if k_x < 2:
-        raise ValueError(
-            f"--k-x {k_x}: --e-step labelled gives each class the model predicts its "
-            "own lower components, and needs two classes or more; expected --k-x 2 or "
-            "more (at least the model's number of classes always fits), or --e-step paper"
-        )
-    # The record alone, a small JSON file; a model predicting fewer classes than it
-    # has could fit with fewer components, but the model's count always fits. A
-    # record without a count is left to the loader, which names what is wrong.
-    n_classes = read_record(model)["config"].get("n_classes")
-    if is_int(n_classes) and k_x < n_classes:
-        raise ValueError(
-            f"--k-x {k_x}: --e-step labelled gives each class the model predicts its own "
-            f"lower components, and the model in {model} tells {n_classes} classes apart; "
-            f"expected --k-x {n_classes} or more, or --e-step paper"
-        )
+    n_classes = read_record(model)["config"].get("n_classes")  # a small JSON file
+    counted = is_int(n_classes) and n_classes >= 2
+    needed = n_classes if counted else 2
+    if k_x >= needed:
+        return
+    why = (
+        "which those are is known only once the model has run on them, so this asks for "
+        f"one per class the model in {model} tells apart ({n_classes}), which always fits"
+        if counted
+        else "it needs two such classes or more"
+    )
+    raise ValueError(
+        f"--k-x {k_x}: --e-step labelled fits its own lower components to each class the "
+        f"model predicts on the training rows; {why}: expected --k-x {needed} or more, or "
+        "--e-step paper"
+    )
 
 
 def _examples_written(args: argparse.Namespace, out: Path) -> dict[str, Path]:
