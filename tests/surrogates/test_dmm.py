@@ -1397,7 +1397,7 @@ def test_a_class_that_is_no_label_gets_the_black_box_s_message(planted, planted_
     with pytest.raises(ValueError, match=f"target {message}.*{hint}"):
         planted_fit.explain(X, target=bad)
     with pytest.raises(ValueError, match=f"target {message}.*{hint}"):
-        planted_fit.explain_local(X, target=bad, n_samples=20)
+        planted_fit.explain_local(X, target=bad, n_samples=24)
 
 
 def test_one_occluded_copy_is_fitted_alongside_each_sample(planted, planted_blackbox):
@@ -2162,7 +2162,7 @@ def test_verbose_shows_the_chain_bar_and_false_prints_nothing(
     model = short(n_iter=8, n_components=2, verbose=verbose)
     model.fit(planted.X_train[:100], planted_blackbox, classes=[1])
     assert_progress_shown(capfd, verbose, "DMM-MEN class 1")
-    model.explain_local(planted.X_test[:2], blackbox=planted_blackbox, n_samples=20, target=1)
+    model.explain_local(planted.X_test[:2], blackbox=planted_blackbox, n_samples=24, target=1)
     # local fits perturb through the shared engine, whose bar says "perturbing"
     assert_progress_shown(capfd, verbose, "perturbing")
 
@@ -2172,7 +2172,7 @@ def test_explain_local_bar_moves_once_per_instance_fit(planted, planted_blackbox
     # MCMC run; this bar counts the fits, one update as each ends, within a chunk.
     bars = record_progress(monkeypatch, dmm_module)
     model = short(n_iter=8, verbose=True)
-    model.explain_local(planted.X_test[:3], blackbox=planted_blackbox, n_samples=20, target=1)
+    model.explain_local(planted.X_test[:3], blackbox=planted_blackbox, n_samples=24, target=1)
     (bar,) = bars
     assert bar.kwargs["total"] == 3 and bar.kwargs["verbose"] is True
     assert bar.updates == [1, 1, 1]
@@ -2180,7 +2180,7 @@ def test_explain_local_bar_moves_once_per_instance_fit(planted, planted_blackbox
 
 def test_explain_local_takes_nested_lists(planted, planted_blackbox):
     # The per-instance bar reads X.shape before the engine converts X.
-    common = {"blackbox": planted_blackbox, "n_samples": 20, "target": 1}
+    common = {"blackbox": planted_blackbox, "n_samples": 24, "target": 1}
     X = planted.X_test[:2]
     as_list = short(n_iter=8).explain_local(X.tolist(), **common)
     np.testing.assert_array_equal(as_list.values, short(n_iter=8).explain_local(X, **common).values)
