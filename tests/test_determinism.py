@@ -147,7 +147,7 @@ def _dmm(p, rs, verbose):
         "coef": dmm.coef_,
         "insight": dmm.insights(1, k=4),
         "explain": dmm.explain(p["X"][:4], target=1),
-        "local": dmm.explain_local(p["X"][:2], target=7, n_samples=64),
+        "local": dmm.explain_local(p["X"][:2], target=7, n_samples=72),
     }
 
 
@@ -382,7 +382,7 @@ BETWEEN = {
     "DMMMEN": (
         _dmm_fit,
         _dmm_draw_free_calls,
-        lambda dmm, p: dmm.explain_local(p["X"][:2], target=7, n_samples=64),
+        lambda dmm, p: dmm.explain_local(p["X"][:2], target=7, n_samples=72),
     ),
     "Distiller": (
         _distiller_fit,

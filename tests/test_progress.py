@@ -96,7 +96,7 @@ def _interrupted_dmm_local_fits(digits, monkeypatch):
     box = BlackBox.from_callable(_bright, n_classes=2)
     interrupt_at(monkeypatch, _dmm, "_fit_local", stop=1)
     DMMMEN(n_iter=8, n_chains=1, random_state=0, verbose=True).explain_local(
-        digits.X_test[:2], blackbox=box, n_samples=20, target=1
+        digits.X_test[:2], blackbox=box, n_samples=72, target=1
     )
 
 
