@@ -8,6 +8,7 @@ import importlib.util
 import json
 import os
 import sys
+from html.parser import HTMLParser
 from pathlib import Path
 
 import numpy as np
@@ -248,3 +249,50 @@ def assert_progress_shown(capfd, verbose: bool, *labels: str) -> None:
         assert all(label in err for label in labels), err
     else:
         assert err == ""
+
+
+class HtmlPage(HTMLParser):
+    """An HTML page read with the standard library's parser: every tag closed in
+    order (void elements aside), and per ``<section id=...>`` its text, ``<img>``
+    sources and ``<pre>`` texts (entities decoded)."""
+
+    VOID = frozenset({"meta", "img", "br", "hr", "link", "input"})
+
+    def __init__(self, text: str) -> None:
+        super().__init__(convert_charrefs=True)
+        self.open: list[str] = []
+        self.tags: list[str] = []
+        self.doctype = ""
+        self.sections: dict[str, dict] = {}
+        self._section: dict | None = None
+        self.feed(text)
+        self.close()
+        assert self.open == [], f"tags left open: {self.open}"
+
+    def handle_decl(self, decl: str) -> None:
+        self.doctype = decl
+
+    def handle_starttag(self, tag: str, attrs: list) -> None:
+        self.tags.append(tag)
+        attributes = dict(attrs)
+        if tag == "section":
+            self._section = {"text": "", "images": [], "pre": []}
+            self.sections[attributes["id"]] = self._section
+        if self._section is not None and tag == "img":
+            self._section["images"].append(attributes["src"])
+        if self._section is not None and tag == "pre":
+            self._section["pre"].append("")
+        if tag not in self.VOID:
+            self.open.append(tag)
+
+    def handle_endtag(self, tag: str) -> None:
+        assert self.open and self.open[-1] == tag, f"</{tag}> closes {self.open[-1:]}"
+        self.open.pop()
+        if tag == "section":
+            self._section = None
+
+    def handle_data(self, data: str) -> None:
+        if self._section is not None:
+            self._section["text"] += data
+            if "pre" in self.open:
+                self._section["pre"][-1] += data

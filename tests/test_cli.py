@@ -1,3 +1,4 @@
+import base64
 import json
 import re
 import shutil
@@ -9,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from tests.helpers import interrupt_at
+from tests.helpers import HtmlPage, interrupt_at
 from unboxed import Attribution, ExampleSet, FeatureImportance, __version__, local, zoo
 from unboxed.cli import (
     EXPLAIN_METHODS,
@@ -617,6 +618,7 @@ def test_ctrl_c_while_saving_leaves_no_half_saved_model(monkeypatch, tmp_path, c
             "importance",
             ["a row's score: whether the class is kept, or its probability (default accuracy)"],
         ),
+        ("report", ["(default 0:5)", "(default explain,approximate,importance,maximize,examples)"]),
     ],
 )
 def test_each_option_says_its_default_in_the_help(capsys, command, defaults):
@@ -2295,3 +2297,150 @@ def test_examples_immutable_must_list_columns(saved_lenet, tmp_path, capsys, giv
     assert "argument --immutable: expected column indices or names, comma-separated" in (
         capsys.readouterr().err
     )
+
+
+# ------------------------------------------------------------------------ report
+#: Each section's settings at their cheapest that still exercise it (the report's own
+#: are the commands' defaults, which take a minute on digits).
+CHEAP_SECTIONS = {
+    "explain": ["--method", "lime", "--n-samples", "300"],
+    "approximate": ["--surrogate", "tree", "--max-depth", "auto", "--n-train", "500"],
+    "importance": ["--n-test", "100", "--n-repeats", "2"],
+    "maximize": ["--steps", "5", "--starts", "1"],
+    "examples": ["--kinds", "prototypes,counterfactuals", "--k-x", "12", "--n-train", "500"],
+}
+
+
+def _report(saved, out, *options):
+    return main(["report", "--model", str(saved), "--out", str(out), "--quiet", *options])
+
+
+@pytest.fixture()
+def cheap_report(monkeypatch):
+    monkeypatch.setattr("unboxed.cli.REPORT_SECTIONS", CHEAP_SECTIONS)
+
+
+def _direct(command, saved, out, figures, *options):
+    """The figures ``unboxed COMMAND`` writes with the report's settings for it."""
+    argv = [command, "--model", str(saved), "--out", str(out), "--json", str(figures)]
+    assert main([*argv, "--quiet", *options, *CHEAP_SECTIONS[command]]) == 0
+    return json.loads(figures.read_text())
+
+
+def test_report_writes_one_page_with_every_commands_figures(
+    saved_lenet, tmp_path, capsys, digits, digits_lenet, cheap_report
+):
+    from unboxed.report._html import PNG_SIGNATURE, QUESTIONS
+
+    out, figures = tmp_path / "report.html", tmp_path / "report.json"
+    assert _report(saved_lenet, out, "--rows", "0:2", "--seed", "1", "--json", str(figures)) == 0
+    printed = capsys.readouterr().out
+    text = out.read_text(encoding="utf-8")
+    page = HtmlPage(text)
+    assert list(page.sections) == list(QUESTIONS)
+    record = json.loads(figures.read_text())
+    assert record["dataset"] == "digits" and set(record["sections"]) == set(QUESTIONS)
+    assert not any(section["error"] for section in record["sections"].values())
+    # the title's accuracy is the model's on the test split
+    truth = agreement(zoo.as_blackbox(digits_lenet).predict(digits.X_test), digits.y_test)
+    assert record["test_accuracy"] == json.loads(json.dumps(truth.as_dict()))
+    assert f"test accuracy {truth.mean:.3f} [{truth.ci[0]:.3f}, {truth.ci[1]:.3f}]" in text
+    # the figures are those the commands give on their own, with the same settings
+    explained = _direct(
+        "explain",
+        saved_lenet,
+        tmp_path / "e.npz",
+        tmp_path / "e.json",
+        "--rows",
+        "0:2",
+        "--seed",
+        "1",
+    )
+    assert record["sections"]["explain"]["figures"] == explained
+    aopc = explained["aopc"]
+    shown = f"deletion AOPC {aopc['mean']:.3f} [{aopc['ci'][0]:.3f}, {aopc['ci'][1]:.3f}]"
+    assert shown in page.sections["explain"]["text"]
+    rules = tmp_path / "rules.txt"
+    tree = _direct("approximate", saved_lenet, rules, tmp_path / "a.json", "--seed", "1")
+    assert record["sections"]["approximate"]["figures"] == tree
+    assert page.sections["approximate"]["pre"][0] == rules.read_text()
+    # a PNG for explain, importance and maximize, and one per kind of examples
+    drawn = {name: len(section["images"]) for name, section in page.sections.items()}
+    assert drawn == {"explain": 1, "approximate": 0, "importance": 1, "maximize": 1, "examples": 2}
+    for section in page.sections.values():
+        for source in section["images"]:
+            encoded = source.removeprefix("data:image/png;base64,")
+            assert base64.b64decode(encoded, validate=True).startswith(PNG_SIGNATURE)
+    # its own summary, not the commands' printouts (those are in the page)
+    assert "5 of 5 sections ran" in printed and f"{out} written" in printed
+    assert "saved to" not in printed and printed.count("figures written to") == 1
+    assert "$ unboxed explain --model" in page.sections["explain"]["pre"][-1]
+
+
+def test_report_shows_a_failed_section_and_exits_1(
+    monkeypatch, saved_lenet, tmp_path, capsys, cheap_report
+):
+    def refuse(args):
+        print("started")
+        raise ValueError("--cell <9> is larger than the images")
+
+    monkeypatch.setattr("unboxed.cli._importance", refuse)
+    out = tmp_path / "report.html"
+    options = ["--sections", "importance,approximate", "--json", str(tmp_path / "r.json")]
+    assert _report(saved_lenet, out, *options) == 1
+    printed = capsys.readouterr().out
+    assert "1 of 2 sections ran" in printed
+    assert "importance  failed: --cell <9> is larger than the images" in printed
+    assert "importance failed; the page shows why" in printed
+    text = out.read_text(encoding="utf-8")
+    assert "This section failed:</strong> --cell &lt;9&gt; is larger than the images" in text
+    page = HtmlPage(text)
+    assert list(page.sections) == ["approximate", "importance"]  # the page's order
+    assert "started" in page.sections["importance"]["pre"][0]
+    assert "fidelity" in page.sections["approximate"]["text"]
+    record = json.loads((tmp_path / "r.json").read_text())["sections"]
+    assert record["importance"] == {
+        "figures": None,
+        "error": "--cell <9> is larger than the images",
+    }
+
+
+@pytest.mark.parametrize("bad", ["folder", "unwritable", "below a file"])
+def test_report_refuses_a_bad_out_before_any_work(monkeypatch, tmp_path, capsys, bad):
+    monkeypatch.setattr(zoo, "load", lambda *a: pytest.fail("loaded the model"))
+    out = {
+        "folder": tmp_path,
+        "unwritable": tmp_path / "locked" / "report.html",
+        "below a file": tmp_path / "file" / "report.html",
+    }[bad]
+    (tmp_path / "file").write_text("")
+    (tmp_path / "locked").mkdir()
+    monkeypatch.setattr(
+        "unboxed.cli.os.access", lambda path, mode: Path(path) != tmp_path / "locked"
+    )
+    assert _report(tmp_path / "model", out) == 2
+    message = {
+        "folder": f"--out {tmp_path} is a folder; name a file",
+        "unwritable": f"no permission to write in {tmp_path / 'locked'}",
+        "below a file": f"{tmp_path / 'file'} is a file, not a folder",
+    }[bad]
+    assert message in capsys.readouterr().err
+
+
+def test_report_refuses_unknown_or_repeated_sections(tmp_path, capsys):
+    for given in ("explain,summary", "explain,explain"):
+        with pytest.raises(SystemExit) as exit_:
+            _report(tmp_path / "model", tmp_path / "r.html", "--sections", given)
+        assert exit_.value.code == 2
+        err = " ".join(capsys.readouterr().err.split())
+        assert "argument --sections: expected sections from explain,approximate," in err
+        assert repr(given) in err
+
+
+def test_report_refuses_rows_past_the_test_split_before_any_section(
+    monkeypatch, saved_lenet, tmp_path, capsys
+):
+    monkeypatch.setattr("unboxed.cli._report_section", lambda *a: pytest.fail("ran a section"))
+    assert _report(saved_lenet, tmp_path / "r.html", "--rows", "0:5000") == 2
+    assert "--rows 0:5000 runs past the 359 test rows of digits" in capsys.readouterr().err
+    assert not (tmp_path / "r.html").exists()

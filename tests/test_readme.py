@@ -119,7 +119,8 @@ def test_the_clime_example_runs(tmp_path, monkeypatch):
 def test_every_command_line_in_the_readme_parses():
     """Each ``unboxed ...`` command the README shows (the 'Command line' block, the zoo
     table's reproduce column) parses, and every option it names for ``train``,
-    ``explain``, ``approximate``, ``examples``, ``importance``, ``maximize`` and ``demo`` exists."""
+    ``explain``, ``approximate``, ``examples``, ``importance``, ``maximize``, ``report`` and
+    ``demo`` exists."""
     from unboxed.cli import _parser
 
     text = README.read_text()
@@ -151,6 +152,7 @@ def test_every_command_line_in_the_readme_parses():
             "examples",
             "importance",
             "maximize",
+            "report",
             "demo",
         )
         for action in actions[name]._actions

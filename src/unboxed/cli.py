@@ -1,5 +1,5 @@
 """The ``unboxed`` command: ``datasets``, ``train``, ``explain``, ``approximate``,
-``examples``, ``importance`` and ``demo``."""
+``examples``, ``importance``, ``maximize``, ``report`` and ``demo``."""
 
 from __future__ import annotations
 
@@ -450,6 +450,26 @@ def _parser() -> argparse.ArgumentParser:
     )
     maximize.add_argument(
         "--plot", default=None, type=_user_path, help="a figure file to write: x* per class"
+    )
+
+    report = commands.add_parser(
+        "report",
+        help="one HTML page that explains a saved model: explain, approximate, importance, "
+        "maximize and examples run on it, each with how faithful it is",
+    )
+    _add_saved_model_arguments(report, seeds="every section")
+    report.add_argument("--out", required=True, type=_user_path, help="the HTML file to write")
+    report.add_argument(
+        "--rows",
+        type=_row_range,
+        default="0:5",
+        help="test rows START:STOP that explain and examples explain (default %(default)s)",
+    )
+    report.add_argument(
+        "--sections",
+        type=_report_sections,
+        default=",".join(REPORT_SECTIONS),
+        help="the sections, comma-separated, each once (default %(default)s)",
     )
 
     demo = commands.add_parser("demo", help="train a LeNet on digits, explain it and test it")
@@ -1816,6 +1836,149 @@ def _prototype_rows(prototypes: Any, dataset: Any, X_train: Any, image: bool) ->
     return rows
 
 
+#: ``unboxed report --sections``: each section's command, in the page's order, and the
+#: options it runs with beside ``--model``, ``--out``, ``--json``, ``--plot``,
+#: ``--seed``, ``--quiet``, the data set's and (explain, examples) ``--rows``. The
+#: others stay at their commands' defaults: a VAE for maximize would take minutes.
+REPORT_SECTIONS: dict[str, list[str]] = {
+    "explain": ["--method", "lime"],
+    "approximate": ["--surrogate", "tree", "--max-depth", "auto"],
+    "importance": [],
+    "maximize": [],
+    "examples": ["--kinds", "prototypes,counterfactuals"],
+}
+#: What each section writes as ``--out`` in the report's temporary folder.
+REPORT_OUTPUTS = {
+    "explain": "explain.npz",
+    "approximate": "rules.txt",
+    "importance": "importance.npz",
+    "maximize": "maximize.npz",
+    "examples": "examples",
+}
+
+#: The caption of each section's figure (examples: one per kind, named by it).
+REPORT_CAPTIONS = {
+    "explain": "each row's attributions (at most the first 10 rows)",
+    "importance": "the drop when each input is shuffled",
+    "maximize": "the input the model finds most typical of each class",
+}
+
+
+def _report_sections(text: str) -> list[str]:
+    """``--sections``: names from :data:`REPORT_SECTIONS`, comma-separated, each once;
+    in the page's order."""
+    names = text.split(",")
+    if not set(names) <= set(REPORT_SECTIONS) or len(set(names)) < len(names):
+        raise argparse.ArgumentTypeError(
+            f"expected sections from {','.join(REPORT_SECTIONS)}, comma-separated, each "
+            f"once, got {text!r}"
+        )
+    return [name for name in REPORT_SECTIONS if name in names]
+
+
+def _report(args: argparse.Namespace) -> int:
+    """Run each of ``--sections``' commands on ``--model``, in this process, and write
+    their figures, drawings and faithfulness to one HTML page; a section that fails
+    shows its error there. 0 where every section ran, 1 where one failed (the page is
+    written either way)."""
+    import tempfile
+    import time
+
+    from ._io import atomic_write
+    from .evaluate import agreement
+    from .report import headline, render_report
+
+    began = time.monotonic()
+    out = _check_writable(args.out, "--out", folder=False)
+    blackbox, dataset = _saved_model_and_data(args)
+    _test_rows(args.rows, dataset)  # refused once here, not by two sections after work
+    accuracy = agreement(blackbox.predict(dataset.X_test), dataset.y_test)
+    with tempfile.TemporaryDirectory(prefix="unboxed-report-") as folder:
+        sections = [_report_section(name, args, Path(folder)) for name in args.sections]
+    page = render_report(
+        sections, model=args.model, dataset=dataset.name, accuracy=accuracy.as_dict()
+    )
+    with atomic_write(out, "wb") as handle:
+        handle.write(page.encode("utf-8"))
+    failed = [section.name for section in sections if section.error is not None]
+    print(
+        f"report on {args.model} ({dataset.name}, test accuracy {accuracy}): "
+        f"{len(sections) - len(failed)} of {len(sections)} sections ran in "
+        f"{time.monotonic() - began:.0f} s; {out} written ({len(page.encode()) / 1e3:.0f} kB)"
+    )
+    for section in sections:
+        print(f"{section.name:>12}  {headline(section)}")
+    if failed:
+        print(f"{', '.join(failed)} failed; the page shows why")
+    _write_figures(
+        args,
+        model=args.model,
+        dataset=dataset.name,
+        test_accuracy=accuracy.as_dict(),
+        sections={s.name: {"figures": s.figures, "error": s.error} for s in sections},
+    )
+    return 1 if failed else 0
+
+
+def _report_argv(name: str, args: argparse.Namespace, folder: Path) -> list[str]:
+    """The command line of section ``name``: the report's model, data, seed and rows,
+    the section's :data:`REPORT_SECTIONS`, and its files in ``folder``."""
+    argv = [name, "--model", args.model, "--out", str(folder / REPORT_OUTPUTS[name])]
+    argv += ["--json", str(folder / f"{name}.json"), "--seed", str(args.seed)]
+    if name in ("explain", "examples"):
+        argv += ["--rows", f"{args.rows[0]}:{args.rows[1]}"]
+    if name == "examples":
+        argv.append("--plot")  # KIND.png in its --out folder
+    elif name != "approximate":  # a tree draws nothing; its rules are the picture
+        argv += ["--plot", str(folder / f"{name}.png")]
+    for option in ("dataset", "data_path"):
+        if getattr(args, option) is not None:
+            argv += [f"--{option.replace('_', '-')}", getattr(args, option)]
+    return argv + (["--quiet"] if args.quiet else []) + REPORT_SECTIONS[name]
+
+
+def _report_section(name: str, args: argparse.Namespace, folder: Path) -> Any:
+    """Run section ``name``'s command through the real parser, its printout captured,
+    and gather what it wrote in ``folder`` as a :class:`~unboxed.report.ReportSection`
+    (with the error, where it failed)."""
+    import contextlib
+    import io
+
+    from ._io import read_json
+    from .report import ReportSection
+
+    folder = folder / name
+    folder.mkdir()
+    argv = _report_argv(name, args, folder)
+    parser = _parser()
+    printout = io.StringIO()
+    error = None
+    with contextlib.redirect_stdout(printout):
+        try:
+            _run(parser, parser.parse_args(argv), argv)
+        except (ValueError, TypeError, OSError, RuntimeError, FloatingPointError) as err:
+            error = str(err)
+    # The files went to a temporary folder that is gone once the page is written.
+    shown = {"printout": printout.getvalue(), "command": _command_line(argv), "error": error}
+    shown = {
+        key: text if text is None else text.replace(f"{folder}{os.sep}", "")
+        for key, text in shown.items()
+    }
+    if error is not None:
+        return ReportSection(name, **shown)
+    drawn = {folder / f"{name}.png": REPORT_CAPTIONS.get(name, "")} | {
+        folder / "examples" / f"{kind}.png": kind for kind in EXAMPLE_KINDS
+    }
+    rules = folder / REPORT_OUTPUTS["approximate"]
+    return ReportSection(
+        name,
+        figures=read_json(folder / f"{name}.json", what=f"the {name} figures"),
+        images=[(caption, path.read_bytes()) for path, caption in drawn.items() if path.is_file()],
+        text=rules.read_text() if name == "approximate" else None,
+        **shown,
+    )
+
+
 def _print_top_drops(importance: Any, k: int, unit: str) -> None:
     """The ``k`` largest drops of ``importance`` as a table, with enough decimals to
     give the largest two significant digits: probability drops can all be below
@@ -1989,6 +2152,8 @@ def _run(parser: argparse.ArgumentParser, args: argparse.Namespace, argv: list[s
         return _importance(args)
     if args.command == "maximize":
         return _maximize(args)
+    if args.command == "report":
+        return _report(args)
     if args.command == "demo":
         from .demo import run_demo
 

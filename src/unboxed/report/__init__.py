@@ -1,6 +1,15 @@
-"""Plots of explanations and fidelity results."""
+"""Plots of explanations and fidelity results, and the HTML page of ``unboxed report``."""
 
 from ._examples import plot_examples, plot_posteriors
+from ._html import ReportSection, headline, render_report
 from ._plots import plot_attribution, plot_feature_importance
 
-__all__ = ["plot_attribution", "plot_examples", "plot_feature_importance", "plot_posteriors"]
+__all__ = [
+    "ReportSection",
+    "headline",
+    "plot_attribution",
+    "plot_examples",
+    "plot_feature_importance",
+    "plot_posteriors",
+    "render_report",
+]

@@ -1,0 +1,227 @@
+import base64
+import io
+
+import pytest
+from matplotlib.figure import Figure
+
+from tests.helpers import HtmlPage
+from unboxed.report import ReportSection, headline, render_report
+from unboxed.report._html import PNG_SIGNATURE, QUESTIONS
+
+
+def _estimate(mean, low, high, n=10):
+    return {"mean": mean, "ci": [low, high], "n": n}
+
+
+#: Each command's --json record, as the commands write them (a few rows each).
+FIGURES = {
+    "explain": {
+        "command": "explain",
+        "method": "lime",
+        "max_k": 10,
+        "aopc": _estimate(0.8056, 0.7340, 0.8773, 2),
+        "relative_infidelity": _estimate(0.1007, 0.0771, 0.1242, 2),
+        "rows": [
+            {
+                "row": 0,
+                "label": "9",
+                "explained_class": "9",
+                "probability": 0.994,
+                "aopc": 0.877,
+                "relative_infidelity": 0.124,
+                "score_cv": 0.757,
+            },
+            {
+                "row": 1,
+                "label": "3",
+                "explained_class": "3",
+                "probability": 0.999,
+                "aopc": 0.734,
+                "relative_infidelity": None,
+                "score_cv": None,
+            },
+        ],
+    },
+    "approximate": {
+        "command": "approximate",
+        "depth": 8,
+        "leaves": 91,
+        "path_length": 8.08,
+        "fidelity": _estimate(0.8329, 0.7908, 0.8679, 359),
+        "accuracy": _estimate(0.8, 0.75, 0.85, 359),
+        "rule_units": "as read by the model",
+    },
+    "importance": {
+        "command": "importance",
+        "metric": "accuracy",
+        "labels": "model",
+        "baseline": 1.0,
+        "above_zero": 1,
+        "drops": {
+            "row 0, col 0": {"mean": 0.0, "ci": [0.0, 0.0]},
+            "row 3, col 3": {"mean": 0.05, "ci": [0.035, 0.07]},
+            "row 1, col 1": {"mean": 0.002, "ci": [-0.001, 0.004]},
+        },
+    },
+    "maximize": {
+        "command": "maximize",
+        "prototypes": [
+            {
+                "class": "0",
+                "probability": 0.99,
+                "distance": 0.25,
+                "real_distance": [0.2, 0.23, 0.27],
+            },
+            {
+                "class": "1",
+                "probability": 0.95,
+                "distance": 0.6,
+                "real_distance": [0.2, 0.22, 0.25],
+            },
+            {"class": "2", "probability": 0.97, "distance": None, "real_distance": None},
+        ],
+    },
+    "examples": {
+        "command": "examples",
+        "fidelity": _estimate(0.9638, 0.939, 0.9787, 359),
+        "kinds": {
+            "counterfactuals": {"found": 10, "validity": _estimate(1.0, 0.3424, 1.0, 2)},
+            "prototypes": {
+                "found": 50,
+                "faithfulness": {
+                    "measure": "the black box puts the row in its component's class",
+                    "examples": _estimate(1.0, 0.9287, 1.0, 50),
+                    "reference": _estimate(0.9722, 0.9623, 0.9795, 1438),
+                    "expected": "higher",
+                    "holds": False,
+                },
+            },
+        },
+    },
+}
+
+
+@pytest.fixture(scope="module")
+def png():
+    """A real PNG file, drawn by matplotlib."""
+    figure = Figure(figsize=(1, 1))
+    figure.subplots().plot([0, 1], [1, 0])
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png")
+    return buffer.getvalue()
+
+
+def _page(sections, **facts):
+    facts = {"model": "models/lenet", "dataset": "digits"} | facts
+    text = render_report(sections, **facts)
+    return text, HtmlPage(text)
+
+
+def test_the_page_has_a_section_per_command_with_its_question_and_figures(png):
+    sections = [
+        ReportSection(
+            name, figures=figures, images=[("drawn", png)] if name != "approximate" else []
+        )
+        for name, figures in FIGURES.items()
+    ]
+    accuracy = _estimate(0.9526, 0.9255, 0.9702, 359)
+    text, page = _page(sections, accuracy=accuracy)
+    assert page.doctype == "DOCTYPE html" and page.tags[:3] == ["html", "head", "meta"]
+    assert "<title>unboxed report: models/lenet</title>" in text
+    assert "Data set digits; test accuracy 0.953 [0.925, 0.970] on 359 test rows" in text
+    assert list(page.sections) == list(QUESTIONS)
+    for name, section in page.sections.items():
+        assert QUESTIONS[name] in section["text"]
+        assert headline(ReportSection(name, figures=FIGURES[name])) in section["text"]
+    explain = page.sections["explain"]["text"]
+    assert "deletion AOPC 0.806 [0.734, 0.877]" in explain
+    assert "relative infidelity 0.101 [0.077, 0.124]" in explain
+    assert "R² (CV)" in explain  # the row's own figure of fit, "-" where it is None
+    assert "on 0.833 [0.791, 0.868] of the 359 test rows" in page.sections["approximate"]["text"]
+    # the largest drop first, whatever the record's order
+    importance = page.sections["importance"]["text"]
+    assert "the largest, row 3, col 3," in importance and "by 0.050 [0.035, 0.070]" in importance
+    assert importance.index("row 3, col 3") < importance.index("row 1, col 1")
+    # class 0 lies within its quartile, class 1 beyond, class 2 has no distance
+    maximize = page.sections["maximize"]["text"]
+    assert "p(class) 0.950 to 0.990" in maximize and "1 of 3 are as near" in maximize
+    examples = page.sections["examples"]["text"]
+    assert "the model's class changes, 1.000 [0.342, 1.000]" in examples
+    assert "1.000 [0.929, 1.000] against 0.972 [0.962, 0.980] on the training rows" in examples
+
+
+def test_images_are_embedded_as_png_data_uris_that_decode(png):
+    section = ReportSection("maximize", figures=FIGURES["maximize"], images=[("x*", png)] * 2)
+    _, page = _page([section])
+    sources = page.sections["maximize"]["images"]
+    assert len(sources) == 2
+    for source in sources:
+        prefix, encoded = source.split(",", 1)
+        assert prefix == "data:image/png;base64"
+        assert base64.b64decode(encoded, validate=True) == png
+        assert png.startswith(PNG_SIGNATURE)
+
+
+def test_text_from_the_model_and_the_commands_is_escaped():
+    figures = FIGURES["maximize"] | {
+        "prototypes": [
+            {
+                "class": "<b>cat</b> & dog",
+                "probability": 0.9,
+                "distance": 0.1,
+                "real_distance": None,
+            }
+        ]
+    }
+    sections = [
+        ReportSection("maximize", figures=figures, command="unboxed maximize <x>"),
+        ReportSection("approximate", figures=FIGURES["approximate"], text="f <= 0.5 & g > 1"),
+        ReportSection("explain", error="bad <script>alert(1)</script>", printout="<i>row</i>"),
+    ]
+    text, page = _page(sections, model="a<b", dataset="d&d")
+    assert "&lt;b&gt;cat&lt;/b&gt; &amp; dog" in text
+    assert "f &lt;= 0.5 &amp; g &gt; 1" in text
+    assert "bad &lt;script&gt;alert(1)&lt;/script&gt;" in text
+    assert "unboxed report: a&lt;b" in text and "Data set d&amp;d" in text
+    assert not {"b", "script", "i", "x"} & set(page.tags)
+    # the parser reads the text back as it was
+    assert "<b>cat</b> & dog" in page.sections["maximize"]["text"]
+    assert page.sections["approximate"]["pre"][0] == "f <= 0.5 & g > 1"
+    assert "$ unboxed maximize <x>" in page.sections["maximize"]["pre"][0]
+
+
+def test_a_failed_section_shows_its_error_and_no_figures():
+    section = ReportSection("importance", error="--cell 9 is larger than the 8x8 images")
+    text, page = _page([section, ReportSection("explain", figures=FIGURES["explain"])])
+    shown = page.sections["importance"]
+    assert "This section failed: --cell 9 is larger than the 8x8 images" in shown["text"]
+    assert not shown["images"] and "<table" not in text.split('id="explain"')[0]
+    assert headline(section) == "failed: --cell 9 is larger than the 8x8 images"
+    assert "deletion AOPC" in page.sections["explain"]["text"]
+
+
+def test_explain_without_relative_infidelity_says_so():
+    figures = FIGURES["explain"] | {"relative_infidelity": None}
+    line = headline(ReportSection("explain", figures=figures))
+    assert "deletion AOPC 0.806 [0.734, 0.877]" in line
+    assert line.endswith("no relative infidelity (no removal moved the rows' probability).")
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"name": "summary", "error": "x"}, "unknown section 'summary'"),
+        ({"name": "explain"}, "expected its figures or its error, one of the two"),
+        (
+            {"name": "explain", "figures": {}, "error": "x"},
+            "expected its figures or its error, one of the two",
+        ),
+        (
+            {"name": "explain", "error": "x", "images": [("a", b"GIF89a")]},
+            "image 'a' is not a PNG file",
+        ),
+    ],
+)
+def test_a_bad_section_is_refused(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        ReportSection(**kwargs)
