@@ -2444,3 +2444,11 @@ def test_report_refuses_rows_past_the_test_split_before_any_section(
     assert _report(saved_lenet, tmp_path / "r.html", "--rows", "0:5000") == 2
     assert "--rows 0:5000 runs past the 359 test rows of digits" in capsys.readouterr().err
     assert not (tmp_path / "r.html").exists()
+    # sections that do not read --rows do not refuse it
+    from unboxed.report import ReportSection
+
+    stub = lambda name, *a: ReportSection(name, error="not run")  # noqa: E731
+    monkeypatch.setattr("unboxed.cli._report_section", stub)
+    options = ["--rows", "0:5000", "--sections", "approximate,importance"]
+    assert _report(saved_lenet, tmp_path / "r.html", *options) == 1
+    assert "0 of 2 sections ran" in capsys.readouterr().out

@@ -1891,7 +1891,8 @@ def _report(args: argparse.Namespace) -> int:
     began = time.monotonic()
     out = _check_writable(args.out, "--out", folder=False)
     blackbox, dataset = _saved_model_and_data(args)
-    _test_rows(args.rows, dataset)  # refused once here, not by two sections after work
+    if {"explain", "examples"} & set(args.sections):
+        _test_rows(args.rows, dataset)  # refused here, not by two sections after work
     accuracy = agreement(blackbox.predict(dataset.X_test), dataset.y_test)
     with tempfile.TemporaryDirectory(prefix="unboxed-report-") as folder:
         sections = [_report_section(name, args, Path(folder)) for name in args.sections]
