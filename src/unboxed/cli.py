@@ -1959,14 +1959,14 @@ def _report_section(name: str, args: argparse.Namespace, folder: Path) -> Any:
             _run(parser, parser.parse_args(argv), argv)
         except (ValueError, TypeError, OSError, RuntimeError, FloatingPointError) as err:
             error = str(err)
+
     # The files went to a temporary folder that is gone once the page is written.
-    shown = {"printout": printout.getvalue(), "command": _command_line(argv), "error": error}
-    shown = {
-        key: text if text is None else text.replace(f"{folder}{os.sep}", "")
-        for key, text in shown.items()
-    }
+    def shown(text: str) -> str:
+        return text.replace(f"{folder}{os.sep}", "")
+
+    printed, command = shown(printout.getvalue()), shown(_command_line(argv))
     if error is not None:
-        return ReportSection(name, **shown)
+        return ReportSection(name, printout=printed, command=command, error=shown(error))
     drawn = {folder / f"{name}.png": REPORT_CAPTIONS.get(name, "")} | {
         folder / "examples" / f"{kind}.png": kind for kind in EXAMPLE_KINDS
     }
@@ -1976,7 +1976,8 @@ def _report_section(name: str, args: argparse.Namespace, folder: Path) -> Any:
         figures=read_json(folder / f"{name}.json", what=f"the {name} figures"),
         images=[(caption, path.read_bytes()) for path, caption in drawn.items() if path.is_file()],
         text=rules.read_text() if name == "approximate" else None,
-        **shown,
+        printout=printed,
+        command=command,
     )
 
 
