@@ -2452,3 +2452,15 @@ def test_report_refuses_rows_past_the_test_split_before_any_section(
     options = ["--rows", "0:5000", "--sections", "approximate,importance"]
     assert _report(saved_lenet, tmp_path / "r.html", *options) == 1
     assert "0 of 2 sections ran" in capsys.readouterr().out
+
+
+def test_report_of_one_row_says_its_means_have_no_ci(saved_lenet, tmp_path, capsys, cheap_report):
+    out, figures = tmp_path / "report.html", tmp_path / "report.json"
+    options = ["--rows", "3:4", "--sections", "explain", "--json", str(figures)]
+    assert _report(saved_lenet, out, *options) == 0
+    explained = json.loads(figures.read_text())["sections"]["explain"]["figures"]
+    aopc = explained["aopc"]
+    assert aopc["n"] == 1 and aopc["ci"] is None
+    shown = f"deletion AOPC {aopc['mean']:.3f} (one row: no CI)"
+    assert shown in capsys.readouterr().out
+    assert shown in HtmlPage(out.read_text(encoding="utf-8")).sections["explain"]["text"]

@@ -225,3 +225,11 @@ def test_explain_without_relative_infidelity_says_so():
 def test_a_bad_section_is_refused(kwargs, message):
     with pytest.raises(ValueError, match=message):
         ReportSection(**kwargs)
+
+
+def test_a_mean_over_one_row_is_shown_without_a_ci():
+    one_row = {"mean": 0.8056, "ci": None, "n": 1}
+    figures = FIGURES["explain"] | {"aopc": one_row, "relative_infidelity": one_row}
+    line = headline(ReportSection("explain", figures=figures))
+    assert "deletion AOPC 0.806 (one row: no CI)" in line
+    assert "relative infidelity 0.806 (one row: no CI)" in line

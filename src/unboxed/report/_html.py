@@ -224,9 +224,13 @@ def _number(value: float | None, digits: int = 3) -> str:
 
 
 def _rate(estimate: Mapping[str, Any] | None, digits: int = 3) -> str:
-    """An estimate's mean and 95% CI, ``0.805 [0.736, 0.875]``; "-" for none."""
+    """An estimate's mean and 95% CI, ``0.805 [0.736, 0.875]``; "-" for none. A mean
+    over one row has a null CI in its record (``explain --json``): it says so, as
+    ``explain`` prints it."""
     if estimate is None or estimate.get("mean") is None:
         return "-"
+    if estimate["ci"] is None:
+        return f"{_number(estimate['mean'], digits)} (one row: no CI)"
     low, high = estimate["ci"]
     return f"{_number(estimate['mean'], digits)} [{_number(low, digits)}, {_number(high, digits)}]"
 
