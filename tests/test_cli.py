@@ -2024,6 +2024,21 @@ def test_maximize_reuses_a_saved_generator(saved_lenet, tmp_path, capsys):
     assert record == {"dataset": "digits", "epochs": 2, "seed": 1, "training_rows": 1438}
 
 
+def test_maximize_refuses_to_save_a_generator_over_a_saved_model(saved_lenet, tmp_path, capsys):
+    model = tmp_path / "lenet"  # a copy: the session's model stays whatever happens
+    shutil.copytree(saved_lenet, model)
+    kept = (model / "model.safetensors").read_bytes()
+    options = ["--steps", "2", "--generator-epochs", "1", "--save-generator", str(model)]
+    assert _maximize(model, tmp_path / "am.npz", *options) == 2
+    message = (
+        f"--save-generator {model} already holds a saved model (model.json and "
+        "model.safetensors); name another folder"
+    )
+    assert message in capsys.readouterr().err
+    assert (model / "model.safetensors").read_bytes() == kept
+    assert not (tmp_path / "am.npz").exists()
+
+
 def test_maximize_refuses_generators_that_do_not_fit_the_model(saved_lenet, tmp_path, capsys):
     out = tmp_path / "am.npz"
     assert _maximize(saved_lenet, out, "--generator", str(saved_lenet)) == 2

@@ -732,16 +732,18 @@ def _command_line(argv: Sequence[str]) -> str:
     return "unboxed " + " ".join(shlex.quote(a) for a in argv)
 
 
-def _check_no_model(out: Path, *, force: bool | None) -> None:
-    """Refuse, before the work, an ``--out`` folder that already holds a saved model,
-    unless ``--force``: the new model would replace it for good, after the training."""
+def _check_no_model(out: Path, *, force: bool | None, option: str = "--out") -> None:
+    """Refuse, before the work, an ``option`` folder that already holds a saved model,
+    unless ``--force`` (None: the command has none): the new model would replace it for
+    good, after the training."""
     from .zoo._io import RECORD, WEIGHTS
 
     held = [name for name in (RECORD, WEIGHTS) if (out / name).exists()]
     if held and not force:
+        replace = "" if force is None else ", or give --force to replace it"
         raise ValueError(
-            f"--out {out} already holds a saved model ({' and '.join(held)}); name "
-            "another folder, or give --force to replace it"
+            f"{option} {out} already holds a saved model ({' and '.join(held)}); name "
+            f"another folder{replace}"
         )
 
 
@@ -1725,7 +1727,9 @@ def _check_generator_options(args: argparse.Namespace) -> None:
     if args.save_generator is not None:
         if not args.generator_epochs:
             raise ValueError("--save-generator saves the VAE --generator-epochs trains; give both")
-        _check_writable(args.save_generator, "--save-generator", folder=True)
+        folder = _check_writable(args.save_generator, "--save-generator", folder=True)
+        # The VAE would replace a model kept there (the classifier itself, say) for good.
+        _check_no_model(folder, force=None, option="--save-generator")
 
 
 def _maximize_generator(X_train: Any, dataset: str, args: argparse.Namespace) -> tuple[Any, str]:
@@ -1755,7 +1759,8 @@ def _maximize_generator(X_train: Any, dataset: str, args: argparse.Namespace) ->
     )
     if args.save_generator is not None:
         metadata = {"dataset": dataset, "epochs": args.generator_epochs, "seed": args.seed}
-        zoo.save(vae, args.save_generator, metadata=metadata | {"training_rows": len(X_train)})
+        facts = metadata | {"training_rows": len(X_train)}
+        _save_model(vae, Path(args.save_generator), metadata=facts)
         trained += f" (saved to {args.save_generator})"
     return vae, f"in the latent space of a VAE {trained}"
 
