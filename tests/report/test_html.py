@@ -57,6 +57,8 @@ FIGURES = {
         "labels": "model",
         "baseline": 1.0,
         "above_zero": 1,
+        "n_rows": 100,
+        "n_repeats": 2,
         "drops": {
             "row 0, col 0": {"mean": 0.0, "ci": [0.0, 0.0]},
             "row 3, col 3": {"mean": 0.05, "ci": [0.035, 0.07]},
@@ -84,6 +86,7 @@ FIGURES = {
     "examples": {
         "command": "examples",
         "fidelity": _estimate(0.9638, 0.939, 0.9787, 359),
+        "rows": [0, 2],
         "kinds": {
             "counterfactuals": {"found": 10, "validity": _estimate(1.0, 0.3424, 1.0, 2)},
             "prototypes": {
@@ -140,14 +143,24 @@ def test_the_page_has_a_section_per_command_with_its_question_and_figures(png):
     assert "on 0.833 [0.791, 0.868] of the 359 test rows" in page.sections["approximate"]["text"]
     # the largest drop first, whatever the record's order
     importance = page.sections["importance"]["text"]
+    assert "1 of 3 inputs, each shuffled 2 times over 100 test rows, have a 95% CI" in (importance)
     assert "the largest, row 3, col 3," in importance and "by 0.050 [0.035, 0.070]" in importance
     assert importance.index("row 3, col 3") < importance.index("row 1, col 1")
     # class 0 lies within its quartile, class 1 beyond, class 2 has no distance
     maximize = page.sections["maximize"]["text"]
     assert "p(class) 0.950 to 0.990" in maximize and "1 of 3 are as near" in maximize
     examples = page.sections["examples"]["text"]
-    assert "the model's class changes, 1.000 [0.342, 1.000]" in examples
-    assert "1.000 [0.929, 1.000] against 0.972 [0.962, 0.980] on the training rows" in examples
+    assert "proxy gives the model's class on 0.964 [0.939, 0.979] of the 359 test rows" in (
+        examples
+    )
+    assert (
+        "the model's class changes, 1.000 [0.342, 1.000] of the 10 found for 2 test rows "
+        "(1 is best; its CI takes the rows, not the examples, as its units)" in examples
+    )
+    assert (
+        "1.000 [0.929, 1.000] against 0.972 [0.962, 0.980] on the training rows (faithful "
+        "ones score higher)" in examples
+    )
 
 
 def test_images_are_embedded_as_png_data_uris_that_decode(png):
@@ -231,5 +244,7 @@ def test_a_mean_over_one_row_is_shown_without_a_ci():
     one_row = {"mean": 0.8056, "ci": None, "n": 1}
     figures = FIGURES["explain"] | {"aopc": one_row, "relative_infidelity": one_row}
     line = headline(ReportSection("explain", figures=figures))
-    assert "deletion AOPC 0.806 (one row: no CI)" in line
+    assert line.startswith("lime on 2 test rows:")
+    line = headline(ReportSection("explain", figures=figures | {"rows": figures["rows"][:1]}))
+    assert line.startswith("lime on 1 test row: deletion AOPC 0.806 (one row: no CI)")
     assert "relative infidelity 0.806 (one row: no CI)" in line

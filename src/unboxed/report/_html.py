@@ -223,6 +223,11 @@ def _number(value: float | None, digits: int = 3) -> str:
     return "-" if value is None else f"{value:.{digits}f}"
 
 
+def _rows(count: int) -> str:
+    """``count`` test rows, in words: "1 test row", "5 test rows"."""
+    return f"{count} test row{'s' * (count != 1)}"
+
+
 def _rate(estimate: Mapping[str, Any] | None, digits: int = 3) -> str:
     """An estimate's mean and 95% CI, ``0.805 [0.736, 0.875]``; "-" for none. A mean
     over one row has a null CI in its record (``explain --json``): it says so, as
@@ -238,7 +243,7 @@ def _rate(estimate: Mapping[str, Any] | None, digits: int = 3) -> str:
 # ----------------------------------------------------------------------- explain
 def _explain_headline(figures: Mapping[str, Any]) -> str:
     text = (
-        f"{figures['method']} on {len(figures['rows'])} test rows: deletion AOPC "
+        f"{figures['method']} on {_rows(len(figures['rows']))}: deletion AOPC "
         f"{_rate(figures['aopc'])}, the mean drop of the explained class's probability as "
         f"the top 1..{figures['max_k']} components are removed (higher is more faithful)"
     )
@@ -309,8 +314,9 @@ def _top_drops(figures: Mapping[str, Any]) -> list[tuple[str, Mapping[str, Any]]
 def _importance_headline(figures: Mapping[str, Any]) -> str:
     name, drop = _top_drops(figures)[0]
     return (
-        f"{figures['above_zero']} of {len(figures['drops'])} inputs have a 95% CI above 0 "
-        f"(the model relies on them); shuffling the largest, {name}, lowers the "
+        f"{figures['above_zero']} of {len(figures['drops'])} inputs, each shuffled "
+        f"{figures['n_repeats']} times over {_rows(figures['n_rows'])}, have a 95% CI "
+        f"above 0 (the model relies on them); shuffling the largest, {name}, lowers the "
         f"{_importance_score(figures)} (from {_number(figures['baseline'])}) by {_rate(drop)}."
     )
 
@@ -367,16 +373,28 @@ def _kind_figure(kind: str, figures: Mapping[str, Any]) -> tuple[str, str, str]:
 
 
 def _examples_headline(figures: Mapping[str, Any]) -> str:
-    fidelity = _rate(figures["fidelity"])
-    lines = [f"the mixture's proxy gives the model's class on {fidelity} of the test rows"]
+    fidelity = figures["fidelity"]
+    lines = [
+        f"the mixture's proxy gives the model's class on {_rate(fidelity)} of the "
+        f"{fidelity['n']} test rows"
+    ]
     for kind, checked in figures["kinds"].items():
         measure, figure, reference = _kind_figure(kind, checked)
         if figure == "-":
             lines.append(f"{kind}: none found")
         elif reference == "-":
-            lines.append(f"{kind}: {measure}, {figure}")
+            # Wilson's CI takes the queries, not the examples, as its units.
+            queries = _rows(figures["rows"][1] - figures["rows"][0])
+            lines.append(
+                f"{kind}: {measure}, {figure} of the {checked['found']} found for "
+                f"{queries} (1 is best; its CI takes the rows, not the examples, as its units)"
+            )
         else:
-            lines.append(f"{kind}: {measure}, {figure} against {reference} on the training rows")
+            expected = checked["faithfulness"]["expected"]
+            lines.append(
+                f"{kind}: {measure}, {figure} against {reference} on the training rows "
+                f"(faithful ones score {expected})"
+            )
     return "; ".join(lines) + "."
 
 
