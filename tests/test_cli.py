@@ -765,10 +765,14 @@ def test_explain_by_dmm_men_is_the_librarys_local_fit_with_its_held_out_r2(
 
 
 def test_explain_by_dmm_men_takes_the_number_of_components(
-    saved_lenet, tmp_path, digits, digits_lenet
+    saved_lenet, tmp_path, capsys, digits, digits_lenet
 ):
     options = ["--method", "dmm-men", "--rows", "4:6", "--n-samples", "60", "--components", "1"]
-    assert _explain(saved_lenet, tmp_path / "dmm.npz", *options) == 0
+    figures = tmp_path / "dmm.json"
+    assert _explain(saved_lenet, tmp_path / "dmm.npz", *options, "--json", str(figures)) == 0
+    # the printout and the record say which J gave the figures
+    assert "dmm-men (1 component per row) on test rows 4:6 of digits" in capsys.readouterr().out
+    assert json.loads(figures.read_text())["components"] == 1
     X = digits.X_test[4:6]
     expected = DMMMEN(**{**LOCAL_DMM_MEN, "n_components": 1}, random_state=0).explain_local(
         X,

@@ -822,7 +822,13 @@ def _explain(args: argparse.Namespace) -> int:
                 raise
             unmoved = True
     proba = blackbox.predict_proba(X)[np.arange(len(X)), attribution.target]
-    print(f"{args.method} on test rows {start}:{stop} of {name}; saved to {out}")
+    # --components changes dmm-men's figures: the printout and --json say which J gave them.
+    dmm = attribution.meta["parameters"]["dmm"] if args.method == "dmm-men" else None
+    mixed = ""
+    if dmm is not None:
+        count = dmm["n_components"]
+        mixed = f" ({count} component{'s' * (count != 1)} per row)"
+    print(f"{args.method}{mixed} on test rows {start}:{stop} of {name}; saved to {out}")
     labels = [blackbox.class_name(int(y)) for y in dataset.y_test[start:stop]]
     own, rows = _explained_rows(attribution, labels, proba, curve, misfit, start)
     _print_explained_rows(own, rows)
@@ -866,6 +872,7 @@ def _explain(args: argparse.Namespace) -> int:
     _write_figures(
         args,
         method=args.method,
+        **({"components": dmm["n_components"]} if dmm is not None else {}),
         dataset=name,
         rows=rows,
         **({"n_held_out": held_out} if held_out is not None else {}),
