@@ -159,7 +159,7 @@ def test_the_page_has_a_section_per_command_with_its_question_and_figures(png):
     )
     assert (
         "1.000 [0.929, 1.000] against 0.972 [0.962, 0.980] on the training rows (faithful "
-        "ones score higher)" in examples
+        "ones score higher; CIs apart that way: no)" in examples
     )
 
 

@@ -390,10 +390,11 @@ def _examples_headline(figures: Mapping[str, Any]) -> str:
                 f"{queries} (1 is best; its CI takes the rows, not the examples, as its units)"
             )
         else:
-            expected = checked["faithfulness"]["expected"]
+            faithful = checked["faithfulness"]
+            apart = "yes" if faithful["holds"] else "no"
             lines.append(
                 f"{kind}: {measure}, {figure} against {reference} on the training rows "
-                f"(faithful ones score {expected})"
+                f"(faithful ones score {faithful['expected']}; CIs apart that way: {apart})"
             )
     return "; ".join(lines) + "."
 
