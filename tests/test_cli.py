@@ -2043,6 +2043,18 @@ def test_maximize_refuses_to_save_a_generator_over_a_saved_model(saved_lenet, tm
     assert not (tmp_path / "am.npz").exists()
 
 
+def test_a_saved_generator_is_refused_as_a_model(tmp_path, capsys):
+    vae = zoo.vae(n_features=64, latent_dim=2, hidden=(4,), random_state=0)
+    zoo.save(vae, tmp_path / "vae", metadata={"dataset": "digits"})
+    assert _explain(tmp_path / "vae", tmp_path / "a.npz") == 2
+    message = (
+        f"--model {tmp_path / 'vae'} holds a VAE (a generator, as maximize --save-generator "
+        "keeps), not a classifier; name a model saved by unboxed train"
+    )
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "a.npz").exists()
+
+
 def test_maximize_refuses_generators_that_do_not_fit_the_model(saved_lenet, tmp_path, capsys):
     out = tmp_path / "am.npz"
     assert _maximize(saved_lenet, out, "--generator", str(saved_lenet)) == 2

@@ -983,6 +983,11 @@ def _saved_model_and_data(
             if Path(args.json).resolve() == path.resolve():
                 raise ValueError(f"--json and {option} are both {path}; name two files")
     model = zoo.load(args.model)
+    if isinstance(model, zoo.VAE):  # it records a data set, then read "tells 0 apart"
+        raise ValueError(
+            f"--model {args.model} holds a VAE (a generator, as maximize --save-generator "
+            "keeps), not a classifier; name a model saved by unboxed train"
+        )
     name = args.dataset or read_record(args.model).get("metadata", {}).get("dataset")
     if not name:
         raise ValueError(f"{args.model} does not record its data set; pass --dataset")
