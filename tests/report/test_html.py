@@ -140,7 +140,8 @@ def test_the_page_has_a_section_per_command_with_its_question_and_figures(png):
     assert "deletion AOPC 0.806 [0.734, 0.877]" in explain
     assert "relative infidelity 0.101 [0.077, 0.124]" in explain
     assert "R² (CV)" in explain  # the row's own figure of fit, "-" where it is None
-    assert "on 0.833 [0.791, 0.868] of the 359 test rows" in page.sections["approximate"]["text"]
+    approximate = page.sections["approximate"]["text"]
+    assert "on 0.833 [0.791, 0.868] of the 359 test rows (its fidelity: 1 where" in approximate
     # the largest drop first, whatever the record's order
     importance = page.sections["importance"]["text"]
     assert "1 of 3 inputs, each shuffled 2 times over 100 test rows, have a 95% CI" in (importance)

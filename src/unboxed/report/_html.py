@@ -273,7 +273,8 @@ def _approximate_headline(figures: Mapping[str, Any]) -> str:
     return (
         f"the tree of depth {figures['depth']} ({figures['leaves']} leaves) gives the "
         f"model's class on {_rate(fidelity)} of the {fidelity['n']} test rows (its "
-        f"fidelity); its accuracy against the true labels is {_rate(figures['accuracy'])}."
+        "fidelity: 1 where its rules always agree with the model); its accuracy against "
+        f"the true labels is {_rate(figures['accuracy'])}."
     )
 
 
