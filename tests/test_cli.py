@@ -837,9 +837,12 @@ def test_explain_gives_no_infidelity_for_rows_that_no_removal_moves(
     assert rows["0"][-1] == "-" and float(rows["1"][-1]) >= 0
     assert "over the 1 row of 2 that a removal moved" in printed
     # no row moved: the figure is missing, the command's work is not a failure
-    assert _explain(saturated_moons, out, "--method", "occlusion", "--rows", "0:1") == 0
+    plot = tmp_path / "one.png"
+    options = ["--method", "occlusion", "--rows", "0:1", "--plot", str(plot)]
+    assert _explain(saturated_moons, out, *options) == 0
     printed = capsys.readouterr().out
     assert "no removal moved the explained class's probability on any row" in printed
+    assert f"figure of the first 1 row: {plot}" in printed
     assert Attribution.load(out).values.shape == (1, 2)
 
 
@@ -1762,7 +1765,8 @@ def test_importance_takes_an_mlp_trained_on_images(tmp_path, capsys, digits):
     zoo.save(model, tmp_path / "mlp", metadata={"dataset": "digits"})
     options = ["--n-test", "20", "--n-repeats", "1", "--cell", "4"]
     assert _importance(tmp_path / "mlp", tmp_path / "imp.npz", *options) == 0
-    assert "of 4 cells have a CI above 0" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "of 4 cells have a CI above 0" in printed and "1 shuffle each;" in printed
 
 
 def test_importance_refuses_cells_larger_than_the_image_before_any_work(

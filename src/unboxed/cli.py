@@ -868,7 +868,8 @@ def _explain(args: argparse.Namespace) -> int:
         # Panels titled by their test rows, as the table above is: "row 5", not "row 0".
         figure = attribution.plot(list(range(min(len(X), 10))), row_names=range(start, stop))
         save_figure(figure, args.plot, dpi=80)
-        print(f"figure of the first {min(len(X), 10)} rows: {args.plot}")
+        drawn = min(len(X), 10)
+        print(f"figure of the first {drawn} row{'s' * (drawn != 1)}: {args.plot}")
     _write_figures(
         args,
         method=args.method,
@@ -1615,10 +1616,11 @@ def _importance(args: argparse.Namespace) -> int:
     score = (
         f"share of rows given {scored}" if args.metric == "accuracy" else f"probability of {scored}"
     )
+    shuffles = f"{args.n_repeats} shuffle{'s' * (args.n_repeats != 1)}"
     print(
         f"permutation importance on {len(X)} test rows of {dataset.name}: the drop of the "
         f"{score} ({importance.meta['baseline_score']:.4f} on the rows as they are) when "
-        f"each {unit} is shuffled over the rows, {args.n_repeats} shuffles each; 95% CIs "
+        f"each {unit} is shuffled over the rows, {shuffles} each; 95% CIs "
         f"over rows and shuffles\n"
         f"{int(np.sum(ci[:, 0] > 0))} of {drop.size} {unit}s have a CI above 0, those the "
         f"model relies on; saved to {out}"
