@@ -2440,6 +2440,24 @@ def test_report_shows_a_failed_section_and_exits_1(
     }
 
 
+def test_report_shows_a_section_whose_figures_the_page_cannot_show_as_failed(
+    monkeypatch, saved_lenet, tmp_path, capsys, cheap_report
+):
+    # a record the page cannot read (as a null CI was) fails its section, not the report
+    from unboxed.report import _html
+
+    def unreadable(figures):
+        raise KeyError("aopc")
+
+    monkeypatch.setitem(_html._HEADLINES, "approximate", unreadable)
+    out = tmp_path / "report.html"
+    assert _report(saved_lenet, out, "--sections", "approximate") == 1
+    printed = capsys.readouterr().out
+    why = "the page could not show its figures (KeyError: 'aopc')"
+    assert f"approximate  failed: {why}" in printed
+    assert why.replace("'", "&#x27;") in out.read_text(encoding="utf-8")
+
+
 @pytest.mark.parametrize("bad", ["folder", "unwritable", "below a file"])
 def test_report_refuses_a_bad_out_before_any_work(monkeypatch, tmp_path, capsys, bad):
     monkeypatch.setattr(zoo, "load", lambda *a: pytest.fail("loaded the model"))

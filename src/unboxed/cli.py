@@ -1965,7 +1965,7 @@ def _report_section(name: str, args: argparse.Namespace, folder: Path) -> Any:
     import io
 
     from ._io import read_json
-    from .report import ReportSection
+    from .report import ReportSection, render_report
 
     folder = folder / name
     folder.mkdir()
@@ -1990,7 +1990,7 @@ def _report_section(name: str, args: argparse.Namespace, folder: Path) -> Any:
         folder / "examples" / f"{kind}.png": kind for kind in EXAMPLE_KINDS
     }
     rules = folder / REPORT_OUTPUTS["approximate"]
-    return ReportSection(
+    section = ReportSection(
         name,
         figures=read_json(folder / f"{name}.json", what=f"the {name} figures"),
         images=[(caption, path.read_bytes()) for path, caption in drawn.items() if path.is_file()],
@@ -1998,6 +1998,12 @@ def _report_section(name: str, args: argparse.Namespace, folder: Path) -> Any:
         printout=printed,
         command=command,
     )
+    try:  # figures the page cannot show fail their section, not the whole report
+        render_report([section], model=args.model, dataset="")
+    except (KeyError, TypeError, ValueError, IndexError) as err:
+        why = f"the page could not show its figures ({type(err).__name__}: {err})"
+        return ReportSection(name, printout=printed, command=command, error=why)
+    return section
 
 
 def _print_top_drops(importance: Any, k: int, unit: str) -> None:
