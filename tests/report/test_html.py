@@ -147,6 +147,8 @@ def test_the_page_has_a_section_per_command_with_its_question_and_figures(png):
     assert "1 of 3 inputs, each shuffled 2 times over 100 test rows, have a 95% CI" in (importance)
     assert "the largest, row 3, col 3," in importance and "by 0.050 [0.035, 0.070]" in importance
     assert importance.index("row 3, col 3") < importance.index("row 1, col 1")
+    once = headline(ReportSection("importance", figures={**FIGURES["importance"], "n_repeats": 1}))
+    assert "each shuffled once over 100 test rows" in once
     # class 0 lies within its quartile, class 1 beyond, class 2 has no distance
     maximize = page.sections["maximize"]["text"]
     assert "p(class) 0.950 to 0.990" in maximize and "1 of 3 are as near" in maximize

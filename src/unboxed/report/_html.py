@@ -228,6 +228,11 @@ def _rows(count: int) -> str:
     return f"{count} test row{'s' * (count != 1)}"
 
 
+def _times(count: int) -> str:
+    """``count`` times, in words: "once", "2 times"."""
+    return "once" if count == 1 else f"{count} times"
+
+
 def _rate(estimate: Mapping[str, Any] | None, digits: int = 3) -> str:
     """An estimate's mean and 95% CI, ``0.805 [0.736, 0.875]``; "-" for none. A mean
     over one row has a null CI in its record (``explain --json``): it says so, as
@@ -316,7 +321,7 @@ def _importance_headline(figures: Mapping[str, Any]) -> str:
     name, drop = _top_drops(figures)[0]
     return (
         f"{figures['above_zero']} of {len(figures['drops'])} inputs, each shuffled "
-        f"{figures['n_repeats']} times over {_rows(figures['n_rows'])}, have a 95% CI "
+        f"{_times(figures['n_repeats'])} over {_rows(figures['n_rows'])}, have a 95% CI "
         f"above 0 (the model relies on them); shuffling the largest, {name}, lowers the "
         f"{_importance_score(figures)} (from {_number(figures['baseline'])}) by {_rate(drop)}."
     )
