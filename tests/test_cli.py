@@ -2244,6 +2244,12 @@ def saved_cancer_mlp(tmp_path_factory):
     return path, model
 
 
+def test_examples_immutable_names_the_one_kind_asked_for(saved_cancer_mlp, tmp_path, capsys):
+    options = ["--kinds", "semifactuals", "--rows", "0:2", "--n", "2", "--k-x", "4"]
+    assert _examples(saved_cancer_mlp[0], tmp_path / "f", *options, "--immutable", "1") == 0
+    assert "\nsemi-factuals hold mean texture (1) at each row's value" in capsys.readouterr().out
+
+
 def test_examples_immutable_holds_the_columns_of_every_counterfactual_and_semifactual(
     saved_cancer_mlp, tmp_path, capsys
 ):
@@ -2478,6 +2484,15 @@ def test_report_refuses_a_bad_out_before_any_work(monkeypatch, tmp_path, capsys,
         "below a file": f"{tmp_path / 'file'} is a file, not a folder",
     }[bad]
     assert message in capsys.readouterr().err
+
+
+def test_list_options_ignore_spaces_around_their_names():
+    from unboxed.cli import _parser
+
+    report = ["report", "--model", "m", "--out", "r.html", "--sections", "maximize, explain"]
+    assert _parser().parse_args(report).sections == ["explain", "maximize"]
+    examples = ["examples", "--model", "m", "--out", "f", "--kinds", " semifactuals,prototypes"]
+    assert _parser().parse_args(examples).kinds == ["prototypes", "semifactuals"]
 
 
 def test_report_refuses_unknown_or_repeated_sections(tmp_path, capsys):

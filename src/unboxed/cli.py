@@ -552,16 +552,20 @@ def _widths(text: str) -> list[int]:
     return widths
 
 
-def _example_kinds(text: str) -> list[str]:
-    """``--kinds``: names from :data:`EXAMPLE_KINDS`, comma-separated, each once; in
-    :data:`EXAMPLE_KINDS`' order."""
-    kinds = text.split(",")
-    if not set(kinds) <= set(EXAMPLE_KINDS) or len(set(kinds)) < len(kinds):
+def _names_in_order(text: str, allowed: Sequence[str], what: str) -> list[str]:
+    """Comma-separated names from ``allowed``, each once, in ``allowed``'s order; the
+    spaces around a name are ignored, as ``--immutable`` ignores them."""
+    names = [name.strip() for name in text.split(",")]
+    if not set(names) <= set(allowed) or len(set(names)) < len(names):
         raise argparse.ArgumentTypeError(
-            f"expected kinds from {','.join(EXAMPLE_KINDS)}, comma-separated, each once, "
-            f"got {text!r}"
+            f"expected {what} from {','.join(allowed)}, comma-separated, each once, got {text!r}"
         )
-    return [kind for kind in EXAMPLE_KINDS if kind in kinds]
+    return [name for name in allowed if name in names]
+
+
+def _example_kinds(text: str) -> list[str]:
+    """``--kinds``: names from :data:`EXAMPLE_KINDS` (:func:`_names_in_order`)."""
+    return _names_in_order(text, EXAMPLE_KINDS, "kinds")
 
 
 def _row_range(text: str) -> tuple[int, int]:
@@ -1405,7 +1409,9 @@ def _examples(args: argparse.Namespace) -> int:
     )
     if held is not None:
         held_names = _held_names(held, dataset)
-        print(f"counterfactuals and semi-factuals hold {held_names} at each row's value")
+        asked = {"counterfactuals": "counterfactuals", "semifactuals": "semi-factuals"}
+        holding = " and ".join(words for kind, words in asked.items() if kind in args.kinds)
+        print(f"{holding} hold {held_names} at each row's value")
     out.mkdir(parents=True, exist_ok=True)
     # A standardized table's bars stay standardized, and say so: on one value axis,
     # breast-cancer's raw units (0.001 to 4,254) left 20 or 21 of a row's 30 bars under
@@ -1884,15 +1890,9 @@ REPORT_CAPTIONS = {
 
 
 def _report_sections(text: str) -> list[str]:
-    """``--sections``: names from :data:`REPORT_SECTIONS`, comma-separated, each once;
-    in the page's order."""
-    names = text.split(",")
-    if not set(names) <= set(REPORT_SECTIONS) or len(set(names)) < len(names):
-        raise argparse.ArgumentTypeError(
-            f"expected sections from {','.join(REPORT_SECTIONS)}, comma-separated, each "
-            f"once, got {text!r}"
-        )
-    return [name for name in REPORT_SECTIONS if name in names]
+    """``--sections``: names from :data:`REPORT_SECTIONS` (:func:`_names_in_order`), in
+    the page's order."""
+    return _names_in_order(text, list(REPORT_SECTIONS), "sections")
 
 
 def _report(args: argparse.Namespace) -> int:
