@@ -1918,13 +1918,14 @@ def _report(args: argparse.Namespace) -> int:
     page = render_report(
         sections, model=args.model, dataset=dataset.name, accuracy=accuracy.as_dict()
     )
+    encoded = page.encode("utf-8")
     with atomic_write(out, "wb") as handle:
-        handle.write(page.encode("utf-8"))
+        handle.write(encoded)
     failed = [section.name for section in sections if section.error is not None]
     print(
         f"report on {args.model} ({dataset.name}, test accuracy {accuracy}): "
         f"{len(sections) - len(failed)} of {len(sections)} sections ran in "
-        f"{time.monotonic() - began:.0f} s; {out} written ({len(page.encode()) / 1e3:.0f} kB)"
+        f"{time.monotonic() - began:.0f} s; {out} written ({len(encoded) / 1e3:.0f} kB)"
     )
     for section in sections:
         print(f"{section.name:>12}  {headline(section)}")
