@@ -1,4 +1,5 @@
-"""The README's self-contained examples run as written."""
+"""The README's and docs/' self-contained examples run as written, and their links
+resolve."""
 
 from __future__ import annotations
 
@@ -10,16 +11,20 @@ import matplotlib
 import numpy as np
 import pytest
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+ROOT = Path(__file__).resolve().parents[1]
+README = ROOT / "README.md"
+DOCS = sorted((ROOT / "docs").glob("*.md"))
 
 
 def python_blocks() -> list[str]:
-    return re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.S)
+    """Every Python block of the README and the reference pages in docs/."""
+    text = "\n".join(page.read_text() for page in [README, *DOCS])
+    return re.findall(r"```python\n(.*?)```", text, flags=re.S)
 
 
 def block_with(text: str) -> str:
     found = [block for block in python_blocks() if text in block]
-    assert len(found) == 1, f"expected one README block with {text!r}, found {len(found)}"
+    assert len(found) == 1, f"expected one README or docs/ block with {text!r}, found {len(found)}"
     return found[0]
 
 
@@ -117,14 +122,14 @@ def test_the_clime_example_runs(tmp_path, monkeypatch):
 
 
 def test_every_command_line_in_the_readme_parses():
-    """Each ``unboxed ...`` command the README shows (the 'Command line' block, the zoo
-    table's reproduce column) parses, and every option it names for ``train``,
-    ``explain``, ``approximate``, ``examples``, ``importance``, ``maximize``, ``report`` and
-    ``demo`` exists."""
+    """Each ``unboxed ...`` command the README shows (the 'Command line' block) and every
+    ``unboxed train`` line of it and docs/ (the zoo table's reproduce column) parses, and
+    every option docs/cli.md names for ``train``, ``explain``, ``approximate``,
+    ``examples``, ``importance``, ``maximize``, ``report`` and ``demo`` exists."""
     from unboxed.cli import _parser
 
-    text = README.read_text()
-    section = text.split("## Command line", 1)[1].split("\n## ", 1)[0]
+    text = "\n".join(page.read_text() for page in [README, *DOCS])
+    section = README.read_text().split("## Command line", 1)[1].split("\n## ", 1)[0]
     block = re.search(r"```sh\n(.*?)```", section, flags=re.S).group(1)
     commands = [line.split("#")[0].strip() for line in block.splitlines()]
     commands += re.findall(r"`(unboxed train [^`]+)`", text)
@@ -140,7 +145,8 @@ def test_every_command_line_in_the_readme_parses():
         else:
             parser.parse_args(argv)
     # The options the prose lists for every command but datasets.
-    named = re.findall(r"`(--[a-z-]+)", section.split("```", 2)[2])
+    prose = section.split("```", 2)[2] + (ROOT / "docs" / "cli.md").read_text()
+    named = re.findall(r"`(--[a-z-]+)", prose)
     assert "--weight-decay" in named
     actions = parser._subparsers._group_actions[0].choices
     known = {
@@ -236,3 +242,18 @@ def test_every_benchmark_result_and_study_has_a_row_in_the_benchmarks_table():
     assert "pixels_48k" in studies
     missing = [study for study in studies if f"--study {study}`" not in section]
     assert missing == [], f"studies the Benchmarks table does not name: {missing}"
+
+
+def test_every_docs_page_is_linked_from_the_readme():
+    assert DOCS, "docs/ holds no reference pages"
+    text = README.read_text()
+    unlinked = [page.name for page in DOCS if f"(docs/{page.name})" not in text]
+    assert not unlinked, f"README.md links no docs/ page {unlinked}"
+
+
+@pytest.mark.parametrize("page", [README, *DOCS], ids=lambda page: page.name)
+def test_relative_links_resolve(page):
+    """Each relative link of a page (anchors aside) names a file of the repository."""
+    targets = re.findall(r"\]\(([^)#:\s]+)(?:#[^)]*)?\)", page.read_text())
+    missing = [t for t in targets if not (page.parent / t).exists()]
+    assert not missing, f"{page.name} links to missing files {missing}"
