@@ -54,6 +54,7 @@ bench: venv data
 	$(BIN)/python benchmarks/global_probes.py
 	$(BIN)/python benchmarks/permutation_importance.py
 	$(BIN)/python benchmarks/jgmm.py
+	$(BIN)/python benchmarks/immutable_counterfactuals.py
 	$(BIN)/python benchmarks/clime.py
 	$(BIN)/python benchmarks/dmm_men.py
 	$(BIN)/python benchmarks/dmm_men_components.py

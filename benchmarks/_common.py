@@ -29,6 +29,7 @@ TRAINING = {
     ("lenet", "fashion-mnist"): {"epochs": 15, "lr": 2e-3},
     ("lenet", "mnist"): {"epochs": 30, "lr": 2e-3},
     ("mlp", "mnist"): {"epochs": 30, "lr": 1e-3},
+    ("mlp", "breast-cancer"): {"epochs": 30, "lr": 2e-3},
 }
 #: Torch threads while training a zoo model. torch's CPU kernels sum in an order that
 #: depends on the thread count, so a seed gives the same weights only at the same count

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import cast
 
 import numpy as np
@@ -311,6 +311,7 @@ def local_examples(
     sampler: str = "gmm",
     query_inputs: np.ndarray | None = None,
     clamp: Callable[[int, np.ndarray], np.ndarray] | None = None,
+    projector: np.ndarray | None = None,
 ) -> tuple[Found, np.ndarray]:
     """Counterfactuals (eq. 7-8) or semi-factuals (eq. 9) for each query.
 
@@ -385,6 +386,16 @@ def local_examples(
         points before the "boundary" walk (so that each point of a line holds them
         too), and the points of every sampler after it. A drawn candidate's component
         is then its likeliest one, not the one it was drawn from.
+    projector : ndarray of shape (D, D), optional
+        With ``clamp``: the orthogonal projector onto the whitened directions that
+        leave the held features unchanged (:func:`hold_projector`). "sparse" then moves
+        only along those directions, where its moves clamped afterwards mostly fell
+        back across the proxy's boundary (``benchmarks/immutable_counterfactuals.py``:
+        on a breast-cancer MLP holding its 3 texture columns, 99 of 113 test rows got
+        a counterfactual the black box agrees with, against 81; holding 10 columns, 49
+        against 8). "nearest" still searches every direction and is clamped after:
+        searching within the held directions reached the proxy's boundary for more
+        rows, but one the black box agreed with for fewer.
 
     Returns
     -------
@@ -449,7 +460,15 @@ def local_examples(
         tier = None  # None: one tier; else the candidates of a lower tier are taken first
         if gaussians is not None:
             Zs, tier = _search(
-                model, Zq[q], to_class, query_class[q], gaussians, sampler, radius, n_samples
+                model,
+                Zq[q],
+                to_class,
+                query_class[q],
+                gaussians,
+                sampler,
+                radius,
+                n_samples,
+                projector,
             )
         elif source == "generated":
             # Type narrowing only: a sampling call without rng was refused above.
@@ -524,6 +543,7 @@ def _search(
     sampler: str,
     radius: float | None,
     n_samples: int,
+    projector: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray | None]:
     """The candidates of the counterfactual-only samplers, and their tier (or None)."""
     args = (model, z_query, to_class, query_class, gaussians)
@@ -531,7 +551,7 @@ def _search(
         return nearest_boundary_points(*args)[0], None
     if radius is None:  # local_examples refuses it first (check_local_options)
         raise ValueError(f"sampler={sampler!r} moves within a radius; give radius=")
-    sparse = sparse_moves(*args, radius, n_samples)
+    sparse = sparse_moves(*args, radius, n_samples, projector=projector)
     if sampler == "sparse":
         return sparse, None
     nearest = nearest_boundary_points(*args)[0]
@@ -659,6 +679,8 @@ def sparse_moves(
     gaussians: tuple[np.ndarray, np.ndarray],
     radius: float,
     n_keep: int,
+    *,
+    projector: np.ndarray | None = None,
 ) -> np.ndarray:
     """Counterfactual candidates that change one whitened coordinate of the query.
 
@@ -667,7 +689,9 @@ def sparse_moves(
     whole budget, ``radius * sqrt(D)``, in the direction that raises the proxy's margin
     ``f_t`` (:func:`component_margins`). Each is rated by the linearised margin
     ``f_t + |step| |df_t / dx_i|``, and the ``n_keep`` best are returned, so that
-    every candidate lies within ``radius``.
+    every candidate lies within ``radius``. With a ``projector``
+    (:func:`hold_projector`), coordinate ``i``'s direction is its projection onto the
+    directions that leave the held features unchanged, scaled to unit length.
 
     Returns
     -------
@@ -676,6 +700,9 @@ def sparse_moves(
     own = np.flatnonzero(to_class == query_class)
     f, grad = component_margins(model, z_query, own, gaussians)
     d = z_query.shape[0]
+    directions = None if projector is None else _unit_columns(projector)
+    if directions is not None:  # the slope along each held-free direction
+        grad = grad @ directions
     grid = np.meshgrid(
         np.flatnonzero(to_class != query_class), np.arange(d), SPARSE_FRACTIONS, indexing="ij"
     )
@@ -687,8 +714,46 @@ def sparse_moves(
     best = descending_order(rated, n_keep)
     best = best[np.isfinite(rated[best])]  # a flat direction moves nothing
     Z = np.repeat(z_query[None], best.size, axis=0)
+    if directions is not None:
+        return Z + move[best, None] * directions[:, dim[best]].T
     Z[np.arange(best.size), dim[best]] += move[best]
     return Z
+
+
+def _unit_columns(matrix: np.ndarray) -> np.ndarray:
+    """``matrix``'s columns scaled to unit length; a column of zeros stays zero (its
+    coordinate has no direction free of the held features, and a zero slope, which
+    :func:`sparse_moves` drops)."""
+    norms = np.linalg.norm(matrix, axis=0)
+    return matrix / np.where(norms > 1e-12, norms, np.inf)
+
+
+def hold_projector(
+    whitening: tuple[np.ndarray, ...] | None, held: Sequence[int], d: int
+) -> np.ndarray:
+    """The orthogonal projector onto the whitened directions that leave the ``held``
+    input features unchanged.
+
+    Unwhitening is ``x = (z * scales) @ components.T + mean``
+    (:func:`~._jgmm_math.unwhiten`), so a step ``dz`` moves feature ``j`` by
+    ``A[j] @ dz`` with ``A = components[held] * scales``, and ``P = I - pinv(A) A``
+    keeps of each step the part that moves no held feature.
+
+    Parameters
+    ----------
+    whitening : tuple of ndarray or None
+        ``JGMM.whitening_x_`` (mean, components, scales); None where the model does
+        not whiten, so that a whitened coordinate is the feature itself.
+    held : sequence of int
+    d : int
+        The number of features.
+
+    Returns
+    -------
+    ndarray of shape (d, d)
+    """
+    A = np.eye(d)[list(held)] if whitening is None else whitening[1][list(held)] * whitening[2]
+    return np.eye(d) - np.linalg.pinv(A) @ A
 
 
 def class_margin(

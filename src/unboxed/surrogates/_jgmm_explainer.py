@@ -1426,7 +1426,11 @@ class JGMMExplainer(Params):
             pool = cast(np.ndarray, inputs)  # a mined call's inputs: X_fit_ or X
             found, alpha = self._mine_held(Zq, kind, n_per_query, q_inputs, pool, held, options)
         else:
-            clamp = None if held is None else self._clamp(q_inputs, held)
+            clamp = projector = None
+            if held is not None:
+                clamp = self._clamp(q_inputs, held)
+                d = self.jgmm_.n_features_x_in_
+                projector = jx.hold_projector(self.jgmm_.whitening_x_, held, d)
             found, alpha = jx.local_examples(
                 self.jgmm_,
                 Zq,
@@ -1435,6 +1439,7 @@ class JGMMExplainer(Params):
                 Z_pool=Z_pool,
                 query_inputs=q_inputs,
                 clamp=clamp,
+                projector=projector,
                 **options,
             )
         params = {
