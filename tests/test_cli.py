@@ -2300,15 +2300,32 @@ def test_examples_immutable_holds_the_columns_of_every_counterfactual_and_semifa
     [
         (
             ["--immutable", "mean texture,tumour age"],
-            "--immutable mean texture,tumour age: immutable: no input feature is named "
+            "unboxed: error: --immutable mean texture,tumour age: no input feature is named "
             "'tumour age'; the names are 'mean radius'",
         ),
-        (["--immutable", "30"], "--immutable 30: immutable: feature index 30 is out of range"),
-        (["--immutable", "1,mean texture"], "names feature(s) [1] more than once"),
+        (
+            ["--immutable", "30"],
+            "unboxed: error: --immutable 30: feature index 30 is out of range; expected 0 to "
+            "29 (the 30 input features)",
+        ),
+        (
+            ["--immutable=-1"],
+            "unboxed: error: --immutable -1: feature index -1 is out of range; expected 0 to 29",
+        ),
+        (
+            ["--immutable", "1,mean texture"],
+            "unboxed: error: --immutable 1,mean texture names feature(s) [1] more than once",
+        ),
+        (
+            ["--immutable", ",".join(map(str, range(30)))],
+            "unboxed: error: --immutable 0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,"
+            "21,22,23,24,25,26,27,28,29 holds all 30 input features, so no example can differ "
+            "from its query; leave at least one free",
+        ),
         (
             ["--immutable", "1", "--kinds", "prototypes"],
-            "--immutable 1: it holds columns of counterfactuals and semi-factuals, and "
-            "--kinds asks for neither (prototypes)",
+            "unboxed: error: --immutable 1 holds columns of counterfactuals and semi-factuals, "
+            "and --kinds asks for neither (prototypes)",
         ),
     ],
 )
@@ -2325,8 +2342,8 @@ def test_examples_refuses_a_bad_immutable_before_the_fit(
 def test_examples_immutable_is_for_tables_only(saved_lenet, tmp_path, capsys):
     assert _examples(saved_lenet, tmp_path / "found", "--immutable", "3") == 2
     assert (
-        "--immutable 3: it holds columns of a table, and digits holds images; leave it out"
-        in capsys.readouterr().err
+        "unboxed: error: --immutable 3 holds columns of a table, and digits holds images; "
+        "leave it out" in capsys.readouterr().err
     )
 
 
@@ -2338,6 +2355,34 @@ def test_examples_immutable_must_list_columns(saved_lenet, tmp_path, capsys, giv
     assert "argument --immutable: expected column indices or names, comma-separated" in (
         capsys.readouterr().err
     )
+
+
+def test_examples_immutable_help_says_digits_are_an_index(capsys):
+    # A column named "3" cannot be held by name: the help says what digits mean.
+    with pytest.raises(SystemExit) as exited:
+        main(["examples", "--help"])
+    assert exited.value.code == 0
+    text = " ".join(capsys.readouterr().out.split())
+    assert (
+        "comma-separated 0-based indices or names; digits always read as an index, never as "
+        "a column's name (default: none, every column may change)"
+    ) in text
+
+
+@pytest.mark.parametrize("given", ["-1,2", "-texture"])
+def test_examples_immutable_says_how_to_give_a_value_argparse_reads_as_an_option(
+    saved_cancer_mlp, tmp_path, capsys, given
+):
+    # argparse takes "-1,2" for an option and said only "expected one argument"
+    with pytest.raises(SystemExit) as exit_:
+        _examples(saved_cancer_mlp[0], tmp_path / "found", "--immutable", given)
+    assert exit_.value.code == 2
+    err = " ".join(capsys.readouterr().err.split())
+    assert (
+        "argument --immutable: expected one argument; columns are 0-based indices or names, "
+        "such as 1,21; a value that starts with '-' reads as an option, so write "
+        "--immutable=VALUE (negative indices are refused)"
+    ) in err
 
 
 # ------------------------------------------------------------------------ report

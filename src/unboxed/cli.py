@@ -12,7 +12,7 @@ import sys
 import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from ._version import __version__
 
@@ -50,8 +50,23 @@ SHARED_OUT_METHODS = (
 )
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse's parser, with a hint where its own words would puzzle."""
+
+    def error(self, message: str) -> NoReturn:
+        # argparse reads "-1,2" (not a plain negative number) as an option, and says
+        # only "expected one argument".
+        if message == "argument --immutable: expected one argument":
+            message += (
+                "; columns are 0-based indices or names, such as 1,21; a value that starts "
+                "with '-' reads as an option, so write --immutable=VALUE (negative indices "
+                "are refused)"
+            )
+        super().error(message)
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="unboxed",
         description="Explain black-box classifiers by approximating them.",
     )
@@ -333,8 +348,8 @@ def _parser() -> argparse.ArgumentParser:
         default=None,
         metavar="COLS",
         help="tables only: columns every counterfactual and semi-factual keeps at its "
-        "row's value, comma-separated indices or names (default: none, every column may "
-        "change)",
+        "row's value, comma-separated 0-based indices or names; digits always read as an "
+        "index, never as a column's name (default: none, every column may change)",
     )
     examples.add_argument(
         "--plot", action="store_true", help="also draw each kind's examples, as KIND.png"
@@ -585,7 +600,9 @@ def _row_range(text: str) -> tuple[int, int]:
 
 def _column_list(text: str) -> list[int | str]:
     """``--immutable``: comma-separated table columns, each an int index or a name
-    (checked against the data set's columns once it is loaded)."""
+    (checked against the data set's columns once it is loaded). Digits are an index
+    even where a column is named so: what "3" holds does not depend on the table's
+    names (the library's ``immutable=["3"]`` holds that column by name)."""
     columns = [column.strip() for column in text.split(",")]
     if not all(columns):
         raise argparse.ArgumentTypeError(
@@ -1532,21 +1549,25 @@ def _immutable_columns(
 
     if args.immutable is None:
         return None
-    given = ",".join(map(str, args.immutable))
+    given = f"--immutable {','.join(map(str, args.immutable))}"
     if dataset.image_shape is not None:
         raise ValueError(
-            f"--immutable {given}: it holds columns of a table, and {dataset.name} holds "
-            "images; leave it out"
+            f"{given} holds columns of a table, and {dataset.name} holds images; leave it out"
         )
     if not any(kind in args.kinds for kind in ("counterfactuals", "semifactuals")):
         raise ValueError(
-            f"--immutable {given}: it holds columns of counterfactuals and semi-factuals, "
-            f"and --kinds asks for neither ({','.join(args.kinds)})"
+            f"{given} holds columns of counterfactuals and semi-factuals, and --kinds asks "
+            f"for neither ({','.join(args.kinds)})"
         )
     try:
         return check_immutable(args.immutable, blackbox.n_features, blackbox.feature_names)
     except (TypeError, ValueError) as err:
-        raise ValueError(f"--immutable {given}: {err}") from None
+        # The library's messages begin with its parameter's name ("immutable: feature
+        # index 30 is out of range", "immutable names ..."): the option takes its place.
+        message = str(err)
+        if message.startswith("immutable"):
+            raise ValueError(given + message.removeprefix("immutable")) from None
+        raise ValueError(f"{given}: {message}") from None
 
 
 def _held_names(held: tuple[int, ...], dataset: Any) -> str:
