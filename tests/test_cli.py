@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from tests.helpers import HtmlPage, interrupt_at
-from unboxed import Attribution, ExampleSet, FeatureImportance, __version__, local, zoo
+from unboxed import Attribution, ExampleSet, FeatureImportance, __version__, cli, local, zoo
 from unboxed.cli import (
     EXPLAIN_METHODS,
     LOCAL_DMM_MEN,
@@ -785,6 +785,19 @@ def test_explain_by_dmm_men_takes_the_number_of_components(
     attribution = Attribution.load(tmp_path / "dmm.npz")
     np.testing.assert_array_equal(attribution.values, expected.values)
     assert attribution.meta["parameters"]["dmm"]["n_components"] == 1
+
+
+def test_explain_by_dmm_men_shows_the_underdetermined_fit_warning_once(saved_lenet, tmp_path):
+    # 10 perturbations for 16 grid cells and the intercept: the library's warning, once
+    # for all rows, at the CLI's call of explain_local
+    options = ["--method", "dmm-men", "--rows", "0:2", "--n-samples", "10", "--components", "40"]
+    with pytest.warns(UserWarning, match="underdetermined") as record:
+        assert _explain(saved_lenet, tmp_path / "dmm.npz", *options) == 0
+    shown = [w for w in record if "underdetermined" in str(w.message)]
+    assert len(shown) == 1
+    assert "2 of 2 rows have more unknowns than the n_samples=10" in str(shown[0].message)
+    assert "Give n_samples >= 17" in str(shown[0].message)
+    assert shown[0].filename == cli.__file__
 
 
 def test_explain_refuses_components_for_other_methods_before_loading(monkeypatch, tmp_path, capsys):

@@ -1521,6 +1521,24 @@ def test_explain_local_with_fewer_perturbations_than_unknowns_says_so(planted, p
         model.explain_local(x, blackbox=planted_blackbox, segments=segments, n_samples=21)
 
 
+def test_the_underdetermined_fit_warning_names_the_callers_line_whatever_the_path(
+    monkeypatch, planted, planted_blackbox
+):
+    # A fixed stacklevel counted the engine's frames: one more frame between
+    # explain_local and the warning (a wrapper, a refactored engine) named the library.
+    engine_pass = dmm_module._LocalDMM._explain
+
+    def one_frame_more(self, *args, **kwargs):
+        return engine_pass(self, *args, **kwargs)
+
+    monkeypatch.setattr(dmm_module._LocalDMM, "_explain", one_frame_more)
+    x, segments = planted.X_test[:1], np.arange(20)
+    with pytest.warns(UserWarning, match="underdetermined") as record:
+        line = sys._getframe().f_lineno + 1
+        short(n_iter=8).explain_local(x, blackbox=planted_blackbox, segments=segments, n_samples=20)
+    assert (record[0].filename, record[0].lineno) == (__file__, line)
+
+
 def test_weighted_design_is_centred_at_the_weighted_means_and_scale_free():
     rng = np.random.default_rng(0)
     X, y = rng.normal(size=(30, 3)) + 2.0, rng.normal(size=30) + 5.0

@@ -11,6 +11,7 @@ different ways the model reaches that class.
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import math
 import multiprocessing
 import os
@@ -1767,8 +1768,21 @@ def _warn_if_underdetermined(counts: np.ndarray, n_samples: int) -> None:
         "only the prior settles its coefficients, and its R^2 says little. Give "
         f"n_samples >= {int(unknowns.max())}, or fewer segments",
         UserWarning,
-        stacklevel=6,  # here, run, _explain, _LocalDMM.explain, explain_local, its caller
+        stacklevel=_above_explain_local(),
     )
+
+
+def _above_explain_local() -> int:
+    """The ``stacklevel`` at which a warning from the caller of this function names the
+    line that called :meth:`DMMMEN.explain_local`: counted, since the engine's frames
+    between the two change with the engine (a fixed count named the library's own line
+    once a frame was added). 2, the caller's caller, where ``explain_local`` is not on
+    the stack."""
+    code = DMMMEN.explain_local.__code__
+    frame, level = inspect.currentframe(), 0  # this function's frame; the caller's is 1
+    while frame is not None and frame.f_code is not code:
+        frame, level = frame.f_back, level + 1
+    return 2 if frame is None else level + 1
 
 
 def _check_n_score(n_score: object, n_samples: int) -> int:
