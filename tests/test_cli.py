@@ -2089,6 +2089,32 @@ def test_maximize_refuses_generators_that_do_not_fit_the_model(saved_lenet, tmp_
     assert not out.exists()
 
 
+def test_maximize_names_its_generator_option_where_the_folder_cannot_be_loaded(
+    monkeypatch, saved_lenet, tmp_path, capsys
+):
+    out, empty, broken = tmp_path / "am.npz", tmp_path / "empty", tmp_path / "broken"
+    empty.mkdir()
+    assert _maximize(saved_lenet, out, "--generator", str(empty)) == 2
+    message = f"unboxed: error: --generator: {empty} holds no model.json; is it a model saved"
+    assert message in capsys.readouterr().err
+    shutil.copytree(saved_lenet, broken)
+    (broken / "model.safetensors").write_bytes(b"not safetensors")
+    assert _maximize(saved_lenet, out, "--generator", str(broken)) == 2
+    assert f"unboxed: error: --generator: {broken / 'model.safetensors'}" in capsys.readouterr().err
+    # and a generator's record is read once, for its weights and its data set alike
+    from unboxed.zoo import _io as zoo_io
+
+    reads = []
+    real_read = zoo_io.read_record
+    monkeypatch.setattr(zoo_io, "read_record", lambda path: reads.append(path) or real_read(path))
+    other = zoo.vae(n_features=64, latent_dim=2, hidden=(4,), random_state=0)
+    zoo.save(other, tmp_path / "other", metadata={"dataset": "planted"})
+    assert _maximize(saved_lenet, out, "--generator", str(tmp_path / "other")) == 2
+    assert "--generator " in capsys.readouterr().err
+    assert [Path(path) for path in reads].count(tmp_path / "other") == 1
+    assert not out.exists()
+
+
 @pytest.mark.parametrize(
     ("options", "message"),
     [

@@ -1809,9 +1809,13 @@ def _maximize_generator(X_train: Any, dataset: str, args: argparse.Namespace) ->
 def _load_generator(folder: str, n_features: int, dataset: str) -> tuple[Any, str]:
     """The VAE saved in ``folder``, checked to make images of the model's data set."""
     from . import zoo
-    from .zoo._io import read_record
+    from .zoo._io import load_recorded, read_record
 
-    vae = zoo.load(folder)
+    try:
+        record = read_record(folder)
+        vae = load_recorded(Path(folder), record)
+    except (OSError, ValueError) as err:  # the loader's words name the folder
+        raise ValueError(f"--generator: {err}") from None
     if not isinstance(vae, zoo.VAE):
         raise ValueError(f"--generator {folder} holds a {type(vae).__name__}, not a zoo VAE")
     if vae.n_features != n_features:
@@ -1819,7 +1823,7 @@ def _load_generator(folder: str, n_features: int, dataset: str) -> tuple[Any, st
             f"--generator {folder} makes images of {vae.n_features} pixels; the model "
             f"takes {n_features}"
         )
-    facts = read_record(folder).get("metadata")
+    facts = record.get("metadata")
     facts = facts if isinstance(facts, dict) else {}
     # A VAE of another data set's images of the same size decodes nothing this model
     # was trained on; a VAE saved without a record of its data is taken on trust.

@@ -222,7 +222,12 @@ def load(path: str | os.PathLike) -> ZooModel:
         If the record or weights are corrupt or do not match the architecture.
     """
     folder = Path(path)
-    record = read_record(folder)
+    return load_recorded(folder, read_record(folder))
+
+
+def load_recorded(folder: Path, record: dict[str, Any]) -> ZooModel:
+    """:func:`load` of ``folder``, whose record :func:`read_record` has read: a caller
+    that also reads the record's metadata reads the file once."""
     config = record["config"]
     tensors = load_tensors(folder / WEIGHTS)
     # The record's shapes are checked on a skeleton that allocates nothing: a tampered
