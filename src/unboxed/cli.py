@@ -909,8 +909,10 @@ def _over_rows(estimate: Any) -> str:
     """A mean over rows as printed, with its bootstrap CI; over one row the bootstrap
     has one value to draw and its CI is that value twice, which claims a certainty
     that one row cannot give: none is shown."""
+    from .report._html import one_row_mean
+
     if estimate.n == 1:
-        return f"{estimate.mean:.4f} (one row: no CI)"
+        return one_row_mean(f"{estimate.mean:.4f}")
     return str(estimate)
 
 

@@ -233,6 +233,13 @@ def _times(count: int) -> str:
     return "once" if count == 1 else f"{count} times"
 
 
+def one_row_mean(mean: str) -> str:
+    """``mean``, a mean over one row as text, marked as having no CI: the bootstrap has
+    one value to draw there, and its CI would be that value twice. ``explain`` prints
+    it and the page shows it alike: ``0.5485 (one row: no CI)``."""
+    return f"{mean} (one row: no CI)"
+
+
 def _rate(estimate: Mapping[str, Any] | None, digits: int = 3) -> str:
     """An estimate's mean and 95% CI, ``0.805 [0.736, 0.875]``; "-" for none. A mean
     over one row has a null CI in its record (``explain --json``): it says so, as
@@ -240,7 +247,7 @@ def _rate(estimate: Mapping[str, Any] | None, digits: int = 3) -> str:
     if estimate is None or estimate.get("mean") is None:
         return "-"
     if estimate["ci"] is None:
-        return f"{_number(estimate['mean'], digits)} (one row: no CI)"
+        return one_row_mean(_number(estimate["mean"], digits))
     low, high = estimate["ci"]
     return f"{_number(estimate['mean'], digits)} [{_number(low, digits)}, {_number(high, digits)}]"
 
