@@ -2548,6 +2548,22 @@ def test_report_shows_a_section_whose_figures_the_page_cannot_show_as_failed(
     assert why.replace("'", "&#x27;") in out.read_text(encoding="utf-8")
 
 
+def test_report_renders_each_section_once(monkeypatch, saved_lenet, tmp_path, cheap_report):
+    # the page was rendered once per section as a trial, then as a whole
+    from unboxed.report import _html
+
+    drawn = []
+    real_table = _html._TABLES["approximate"]
+    monkeypatch.setitem(
+        _html._TABLES, "approximate", lambda figures: drawn.append(1) or real_table(figures)
+    )
+    out = tmp_path / "report.html"
+    assert _report(saved_lenet, out, "--sections", "approximate") == 0
+    assert len(drawn) == 1
+    section = HtmlPage(out.read_text(encoding="utf-8")).sections["approximate"]
+    assert "fidelity" in section["text"]
+
+
 @pytest.mark.parametrize("bad", ["folder", "unwritable", "below a file"])
 def test_report_refuses_a_bad_out_before_any_work(monkeypatch, tmp_path, capsys, bad):
     monkeypatch.setattr(zoo, "load", lambda *a: pytest.fail("loaded the model"))

@@ -1941,9 +1941,14 @@ def _report(args: argparse.Namespace) -> int:
         _test_rows(args.rows, dataset)  # refused here, not by two sections after work
     accuracy = agreement(blackbox.predict(dataset.X_test), dataset.y_test)
     with tempfile.TemporaryDirectory(prefix="unboxed-report-") as folder:
-        sections = [_report_section(name, args, Path(folder)) for name in args.sections]
+        shown = [_rendered(_report_section(name, args, Path(folder))) for name in args.sections]
+    sections = [section for section, _ in shown]
     page = render_report(
-        sections, model=args.model, dataset=dataset.name, accuracy=accuracy.as_dict()
+        sections,
+        model=args.model,
+        dataset=dataset.name,
+        accuracy=accuracy.as_dict(),
+        rendered=[html for _, html in shown],
     )
     encoded = page.encode("utf-8")
     with atomic_write(out, "wb") as handle:
@@ -1993,7 +1998,7 @@ def _report_section(name: str, args: argparse.Namespace, folder: Path) -> Any:
     import io
 
     from ._io import read_json
-    from .report import ReportSection, render_report
+    from .report import ReportSection
 
     folder = folder / name
     folder.mkdir()
@@ -2018,7 +2023,7 @@ def _report_section(name: str, args: argparse.Namespace, folder: Path) -> Any:
         folder / "examples" / f"{kind}.png": kind for kind in EXAMPLE_KINDS
     }
     rules = folder / REPORT_OUTPUTS["approximate"]
-    section = ReportSection(
+    return ReportSection(
         name,
         figures=read_json(folder / f"{name}.json", what=f"the {name} figures"),
         images=[(caption, path.read_bytes()) for path, caption in drawn.items() if path.is_file()],
@@ -2026,12 +2031,21 @@ def _report_section(name: str, args: argparse.Namespace, folder: Path) -> Any:
         printout=printed,
         command=command,
     )
-    try:  # figures the page cannot show fail their section, not the whole report
-        render_report([section], model=args.model, dataset="")
+
+
+def _rendered(section: Any) -> tuple[Any, str]:
+    """``section`` and its HTML, rendered once for the page; where the page cannot show
+    its figures, the section failed, and says why: it fails alone, not the report."""
+    from .report import ReportSection, render_section
+
+    try:
+        return section, render_section(section)
     except (KeyError, TypeError, ValueError, IndexError) as err:
         why = f"the page could not show its figures ({type(err).__name__}: {err})"
-        return ReportSection(name, printout=printed, command=command, error=why)
-    return section
+        failed = ReportSection(
+            section.name, printout=section.printout, command=section.command, error=why
+        )
+        return failed, render_section(failed)
 
 
 def _print_top_drops(importance: Any, k: int, unit: str) -> None:

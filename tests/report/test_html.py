@@ -5,7 +5,7 @@ import pytest
 from matplotlib.figure import Figure
 
 from tests.helpers import HtmlPage
-from unboxed.report import ReportSection, headline, render_report
+from unboxed.report import ReportSection, headline, render_report, render_section
 from unboxed.report._html import PNG_SIGNATURE, QUESTIONS
 
 
@@ -251,3 +251,15 @@ def test_a_mean_over_one_row_is_shown_without_a_ci():
     line = headline(ReportSection("explain", figures=figures | {"rows": figures["rows"][:1]}))
     assert line.startswith("lime on 1 test row: deletion AOPC 0.806 (one row: no CI)")
     assert "relative infidelity 0.806 (one row: no CI)" in line
+
+
+def test_the_page_takes_its_sections_html_as_rendered_alone(png):
+    sections = [
+        ReportSection("explain", figures=FIGURES["explain"], images=[("drawn", png)]),
+        ReportSection("importance", error="--cell 9 is larger than the images"),
+    ]
+    facts = {"model": "models/lenet", "dataset": "digits"}
+    rendered = [render_section(section) for section in sections]
+    assert render_report(sections, **facts, rendered=rendered) == render_report(sections, **facts)
+    with pytest.raises(ValueError, match=r"one HTML text per section \(2\), got 1"):
+        render_report(sections, **facts, rendered=rendered[:1])

@@ -1,7 +1,7 @@
 """Plots of explanations and fidelity results, and the HTML page of ``unboxed report``."""
 
 from ._examples import plot_examples, plot_posteriors
-from ._html import ReportSection, headline, render_report
+from ._html import ReportSection, headline, render_report, render_section
 from ._plots import plot_attribution, plot_feature_importance
 
 __all__ = [
@@ -12,4 +12,5 @@ __all__ = [
     "plot_feature_importance",
     "plot_posteriors",
     "render_report",
+    "render_section",
 ]

@@ -114,6 +114,7 @@ def render_report(
     model: str,
     dataset: str,
     accuracy: Mapping[str, Any] | None = None,
+    rendered: Sequence[str] | None = None,
 ) -> str:
     """The HTML5 page of ``sections``, under a title naming the model.
 
@@ -128,14 +129,31 @@ def render_report(
     accuracy : mapping, optional
         The model's test accuracy as :meth:`Estimate.as_dict
         <unboxed.evaluate.Estimate.as_dict>` gives it (``mean``, ``ci``, ``n``).
+    rendered : sequence of str, optional
+        Each section's :func:`render_section`, in the order of ``sections``, where the
+        caller has rendered them already (``unboxed report`` renders each alone first,
+        so that a section whose figures the page cannot show fails alone); by default
+        they are rendered here.
 
     Returns
     -------
     str
         A complete, self-contained HTML5 document.
+
+    Raises
+    ------
+    ValueError
+        For ``rendered`` of another length than ``sections``.
     """
     from .._version import __version__
 
+    if rendered is None:
+        rendered = [render_section(section) for section in sections]
+    elif len(rendered) != len(sections):
+        raise ValueError(
+            f"expected rendered to hold one HTML text per section ({len(sections)}), got "
+            f"{len(rendered)}"
+        )
     title = f"unboxed report: {model}"
     facts = f"Data set {dataset}"
     if accuracy is not None:
@@ -149,7 +167,7 @@ def render_report(
         f"<title>{_e(title)}</title>\n<style>{_STYLE}</style>\n</head>\n<body>\n"
         f"<h1>{_e(title)}</h1>\n<p>{_e(facts)}. Figures in brackets are 95% confidence "
         f"intervals.</p>\n<nav><ul>{contents}</ul></nav>\n"
-        + "".join(_section(s) for s in sections)
+        + "".join(rendered)
         + f"<footer><p>Made by unboxed {_e(__version__)}.</p></footer>\n</body>\n</html>\n"
     )
 
@@ -172,7 +190,25 @@ def headline(section: ReportSection) -> str:
     return _HEADLINES[section.name](section.figures)
 
 
-def _section(section: ReportSection) -> str:
+def render_section(section: ReportSection) -> str:
+    """The HTML of one section of :func:`render_report`'s page.
+
+    Parameters
+    ----------
+    section : ReportSection
+
+    Returns
+    -------
+    str
+        The ``<section>`` element, with its question, its verdict, its figures and
+        tables (or its error), and the command that gave them.
+
+    Raises
+    ------
+    KeyError, TypeError, ValueError or IndexError
+        Where ``section.figures`` lack what the page shows (a record of another
+        version, or a null where a figure is expected).
+    """
     parts = [
         f'<section id="{section.name}">\n<h2>{_e(QUESTIONS[section.name])}</h2>\n',
         f"<p>{_e(METHODS[section.name])}</p>\n",
