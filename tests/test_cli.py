@@ -74,7 +74,7 @@ def test_a_broken_pipe_other_than_stdout_is_an_error(monkeypatch, tmp_path, caps
     def lost_subprocess(path):
         raise BrokenPipeError(32, "Broken pipe")
 
-    monkeypatch.setattr(zoo, "load", lost_subprocess)
+    monkeypatch.setattr("unboxed.zoo._io.read_record", lost_subprocess)
     out = tmp_path / "imp.npz"
     assert main(["importance", "--model", str(tmp_path), "--out", str(out)]) == 1
     assert capsys.readouterr().err == "unboxed: error: [Errno 32] Broken pipe\n"
@@ -2113,6 +2113,30 @@ def test_maximize_names_its_generator_option_where_the_folder_cannot_be_loaded(
     assert "--generator " in capsys.readouterr().err
     assert [Path(path) for path in reads].count(tmp_path / "other") == 1
     assert not out.exists()
+
+
+def test_a_model_folder_the_loader_refuses_is_named_under_the_option(
+    monkeypatch, saved_lenet, tmp_path, capsys
+):
+    out, empty, broken = tmp_path / "lime.npz", tmp_path / "empty", tmp_path / "broken"
+    empty.mkdir()
+    argv = ["explain", "--method", "saliency", "--rows", "0:2", "--out", str(out), "--quiet"]
+    assert main([*argv, "--model", str(empty)]) == 2
+    message = f"unboxed: error: --model: {empty} holds no model.json; is it a model saved"
+    assert message in capsys.readouterr().err
+    shutil.copytree(saved_lenet, broken)
+    (broken / "model.safetensors").write_bytes(b"not safetensors")
+    assert main([*argv, "--model", str(broken)]) == 2
+    assert f"unboxed: error: --model: {broken / 'model.safetensors'}" in capsys.readouterr().err
+    # and the model's record is read once, for its weights and its data set alike
+    from unboxed.zoo import _io as zoo_io
+
+    reads = []
+    real_read = zoo_io.read_record
+    monkeypatch.setattr(zoo_io, "read_record", lambda path: reads.append(path) or real_read(path))
+    assert main([*argv, "--model", str(saved_lenet)]) == 0
+    assert [Path(path) for path in reads].count(Path(saved_lenet)) == 1
+    assert out.is_file()
 
 
 @pytest.mark.parametrize(

@@ -995,7 +995,6 @@ def _saved_model_and_data(
     each file by what names it, else ``--out`` and ``--plot``."""
     from . import zoo
     from .data import load_dataset
-    from .zoo._io import read_record
 
     if args.json is not None:
         _check_writable(args.json, "--json", folder=False)
@@ -1006,13 +1005,13 @@ def _saved_model_and_data(
         for option, path in written.items():
             if Path(args.json).resolve() == path.resolve():
                 raise ValueError(f"--json and {option} are both {path}; name two files")
-    model = zoo.load(args.model)
+    model, record = _load_saved(args.model, "--model")
     if isinstance(model, zoo.VAE):  # it records a data set, then read "tells 0 apart"
         raise ValueError(
             f"--model {args.model} holds a VAE (a generator, as maximize --save-generator "
             "keeps), not a classifier; name a model saved by unboxed train"
         )
-    name = args.dataset or read_record(args.model).get("metadata", {}).get("dataset")
+    name = args.dataset or record.get("metadata", {}).get("dataset")
     if not name:
         raise ValueError(f"{args.model} does not record its data set; pass --dataset")
     dataset = load_dataset(name, path=args.data_path)
@@ -1808,16 +1807,26 @@ def _maximize_generator(X_train: Any, dataset: str, args: argparse.Namespace) ->
     return vae, f"in the latent space of a VAE {trained}"
 
 
-def _load_generator(folder: str, n_features: int, dataset: str) -> tuple[Any, str]:
-    """The VAE saved in ``folder``, checked to make images of the model's data set."""
-    from . import zoo
+def _load_saved(folder: str, option: str) -> tuple[Any, dict[str, Any]]:
+    """The zoo model saved in ``folder`` and its record, read once (``zoo.load`` and
+    then ``read_record`` read it twice); a folder the loader refuses is named under
+    ``option``."""
     from .zoo._io import load_recorded, read_record
 
     try:
         record = read_record(folder)
-        vae = load_recorded(Path(folder), record)
+        return load_recorded(Path(folder), record), record
+    except BrokenPipeError:
+        raise  # a pipe of this process, not the folder: main tells which
     except (OSError, ValueError) as err:  # the loader's words name the folder
-        raise ValueError(f"--generator: {err}") from None
+        raise ValueError(f"{option}: {err}") from None
+
+
+def _load_generator(folder: str, n_features: int, dataset: str) -> tuple[Any, str]:
+    """The VAE saved in ``folder``, checked to make images of the model's data set."""
+    from . import zoo
+
+    vae, record = _load_saved(folder, "--generator")
     if not isinstance(vae, zoo.VAE):
         raise ValueError(f"--generator {folder} holds a {type(vae).__name__}, not a zoo VAE")
     if vae.n_features != n_features:
