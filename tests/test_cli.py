@@ -1639,7 +1639,7 @@ def test_examples_draw_the_queries_of_an_empty_set_and_say_what_has_nothing_to_d
     assert f"examples written to {found}: {written}" in printed
 
 
-def test_examples_say_that_an_older_figure_of_a_kind_with_nothing_to_draw_is_not_theirs(
+def test_examples_say_that_an_older_figure_they_did_not_draw_is_not_theirs(
     monkeypatch, tmp_path, capsys, saturated_moons
 ):
     from unboxed.surrogates import JGMMExplainer
@@ -1657,6 +1657,11 @@ def test_examples_say_that_an_older_figure_of_a_kind_with_nothing_to_draw_is_not
     assert f"nothing to draw, so no criticisms.png ({stale})\n" in capsys.readouterr().out
     # not deleted: it may be the user's own file
     assert (found / "criticisms.png").read_bytes() == b"an earlier run's figure"
+    # and a run without --plot says it too, of a set that has examples to draw
+    monkeypatch.setattr(JGMMExplainer, "criticisms", criticisms)
+    assert _examples(saturated_moons, found, "--kinds", "criticisms", "--k-x", "2") == 0
+    printed = capsys.readouterr().out
+    assert f"({stale})\n" in printed and "nothing to draw" not in printed
 
 
 def test_examples_of_a_standardized_table_say_their_bars_are_standardized(

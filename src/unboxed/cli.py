@@ -1448,9 +1448,10 @@ def _examples(args: argparse.Namespace) -> int:
         drawn = args.plot and bool(examples.all_groups)
         if args.plot and not drawn:
             line += f"; nothing to draw, so no {kind}.png"
-            if (out / f"{kind}.png").exists():
-                # Kept (it may be the user's), but said: it shows an earlier set.
-                line += f" (the {kind}.png in {out} is older, not from this run)"
+        if not drawn and (out / f"{kind}.png").exists():
+            # Kept (it may be the user's), but said, with --plot or without: it shows
+            # an earlier set than the KIND.npz beside it.
+            line += f" (the {kind}.png in {out} is older, not from this run)"
         print(f"{kind:>16}  {len(examples):>5}  {line}")
         if drawn:
             # The bars of a table row are named by the set's input_names: the black
