@@ -2301,6 +2301,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = _parser()
     args = parser.parse_args(argv)
+    with warnings.catch_warnings():  # restores Python's way of showing them after
+        warnings.showwarning = _show_warning
+        return _main(parser, args, argv)
+
+
+def _show_warning(
+    message: Warning | str,
+    category: type[Warning],
+    filename: str,
+    lineno: int,
+    file: Any = None,
+    line: str | None = None,
+) -> None:
+    """A warning as a command says it, ``unboxed: warning: ...``, on stderr: Python's
+    form named a file and line of the package's source and printed that line."""
+    print(f"unboxed: warning: {message}", file=sys.stderr if file is None else file)
+
+
+def _main(parser: argparse.ArgumentParser, args: argparse.Namespace, argv: list[str]) -> int:
+    """:func:`main` after parsing: the exit status of the command's run."""
     stdout = sys.stdout
     watched = sys.stdout = _WatchedStdout(stdout)
     try:
