@@ -1207,3 +1207,49 @@ def test_class_labels_take_only_column_indices(classes):
         box.class_labels([0.5])
     with pytest.raises(TypeError, match="bool"):
         box.class_labels([True, 0])
+
+
+def test_a_dataframe_is_read_by_its_column_names(planted, planted_frame_logreg):
+    # Columns in another order than the model's went to it by position, shuffled,
+    # without a word; scikit-learn itself reads them by name.
+    import pandas as pd
+
+    bb = BlackBox.from_sklearn(planted_frame_logreg)
+    frame = pd.DataFrame(planted.X_test[:8], columns=list(PLANTED_COLUMNS))
+    expected = planted_frame_logreg.predict_proba(frame)
+    np.testing.assert_allclose(bb.predict_proba(frame.iloc[:, ::-1]), expected)
+    # Relabelled features: the DataFrame still carries the estimator's own columns.
+    mine = [f"m{j}" for j in range(20)]
+    renamed = BlackBox.from_sklearn(planted_frame_logreg, feature_names=mine)
+    np.testing.assert_allclose(renamed.predict_proba(frame.iloc[:, ::-1]), expected)
+    # Unnamed columns (0, 1, ...) and arrays are read by position, as before.
+    np.testing.assert_allclose(bb.predict_proba(pd.DataFrame(planted.X_test[:8])), expected)
+    named = BlackBox.from_callable(
+        planted_frame_logreg.predict_proba,
+        n_classes=2,
+        input_shape=(20,),
+        feature_names=PLANTED_COLUMNS,
+    )
+    np.testing.assert_allclose(
+        named.check_X(frame.iloc[:, ::-1]), planted.X_test[:8], rtol=0, atol=0
+    )
+
+
+@pytest.mark.parametrize(
+    "change, fault",
+    [
+        (lambda f: f.assign(label=1.0), "it has unknown column 'label'"),
+        (lambda f: f.drop(columns=["column 3", "column 5"]), "columns 'column 3', 'column 5'"),
+        (lambda f: f.rename(columns={"column 0": "column 1"}), "lacks column 'column 0'; it rep"),
+    ],
+)
+def test_a_dataframe_with_a_missing_unknown_or_repeated_column_is_refused(
+    planted, planted_named_blackbox, change, fault
+):
+    import pandas as pd
+
+    frame = change(pd.DataFrame(planted.X_test[:4], columns=list(PLANTED_COLUMNS)))
+    expected = r"X's columns do not match the 20 columns of 'LogisticRegression'"
+    with pytest.raises(ValueError, match=expected) as err:
+        planted_named_blackbox.predict_proba(frame)
+    assert fault in str(err.value)

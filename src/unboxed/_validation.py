@@ -11,6 +11,7 @@ import math
 import numbers
 import sys
 import warnings
+from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TypeGuard, TypeVar
@@ -216,6 +217,68 @@ def check_array(
             )
         check_finite(arr, name=name)
     return arr
+
+
+def in_column_order(X: T, columns: Sequence[str] | None, *, name: str, whose: str) -> T:
+    """``X`` with its columns in the order of ``columns``, where ``X`` is a pandas
+    DataFrame whose column labels are all strings; anything else as it is.
+
+    The rows of a DataFrame are read by their column names, not positions, as
+    scikit-learn reads them: a table whose columns came in another order than the
+    model's went to it shuffled, without a word (a breast-cancer pipeline then called
+    every row benign).
+
+    Parameters
+    ----------
+    X : object
+        The input; only a pandas DataFrame is looked at.
+    columns : sequence of str or None
+        The names of the model's input columns, in its order; None reads by position.
+    name : str
+        The argument's name, for the error message.
+    whose : str
+        Whose columns they are, for the error message (a black box's name).
+
+    Returns
+    -------
+    object
+        ``X`` itself, or its columns selected in ``columns``' order.
+
+    Raises
+    ------
+    ValueError
+        If the DataFrame lacks a column of ``columns``, has one not among them, or
+        repeats one.
+    """
+    pandas = sys.modules.get("pandas")  # no DataFrame exists unless pandas is loaded
+    if columns is None or pandas is None or not isinstance(X, pandas.DataFrame):
+        return X
+    given = list(X.columns)
+    if given == list(columns) or not all(isinstance(c, str) for c in given):
+        return X  # unnamed columns (0, 1, ...) are read by position, as scikit-learn does
+    have = set(given)
+    missing = [c for c in columns if c not in have]
+    extra = [c for c in given if c not in set(columns)]
+    repeated = sorted(c for c, count in Counter(given).items() if count > 1)
+    if missing or extra or repeated:
+        faults = [
+            f"{what} {_listed(found)}"
+            for what, found in (("lacks", missing), ("has unknown", extra), ("repeats", repeated))
+            if found
+        ]
+        raise ValueError(
+            f"{name}'s columns do not match the {len(columns)} columns of {whose}: it "
+            f"{'; it '.join(faults)}. Pass a DataFrame with exactly those columns (in any "
+            "order), or an array read by position"
+        )
+    return X[list(columns)]
+
+
+def _listed(names: Sequence[str], limit: int = 5) -> str:
+    """Up to ``limit`` names, quoted, and how many more."""
+    shown = ", ".join(repr(n) for n in names[:limit])
+    more = f" and {len(names) - limit} more" if len(names) > limit else ""
+    return f"column{'s' if len(names) > 1 else ''} {shown}{more}"
 
 
 #: Arrays at least this large are scanned by a torch sum (see :func:`all_finite`).

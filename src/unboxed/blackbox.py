@@ -24,6 +24,7 @@ from ._validation import (
     check_names,
     check_positive_int,
     check_shape,
+    in_column_order,
     is_int,
 )
 
@@ -166,6 +167,9 @@ class BlackBox:
         self.module = module
         self.output = output
         self.feature_names = self._check_feature_names(feature_names)
+        # The names a DataFrame's columns are matched to (check_X); from_sklearn puts
+        # the estimator's own there when feature_names only relabels them.
+        self._input_columns = self.feature_names
         self.classes = self._check_classes(classes)
         # Display names only: labels (classes) decide how arguments are read, and a
         # data set's names ("Trouser") must not turn target=1 into an unknown label.
@@ -524,7 +528,7 @@ class BlackBox:
             predict = _NamedColumns(estimator.predict_proba, columns)
             if feature_names is None:
                 feature_names = columns
-        return cls(
+        box = cls(
             predict,
             n_classes=len(classes_),
             input_shape=(int(n_features),),
@@ -535,6 +539,9 @@ class BlackBox:
             classes=classes_ if classes is None else classes,
             class_names=class_names,
         )
+        if isinstance(predict, _NamedColumns):
+            box._input_columns = tuple(predict.columns)
+        return box
 
     @classmethod
     def from_callable(
@@ -602,7 +609,12 @@ class BlackBox:
     def check_X(self, X: object) -> np.ndarray:
         """Validate inputs and return them flat, shape ``(n_samples, n_features)``.
 
-        Floating inputs keep their dtype; anything else becomes float64.
+        Floating inputs keep their dtype; anything else becomes float64. A pandas
+        DataFrame whose column labels are strings is read by name where the black box
+        knows its columns (an estimator's ``feature_names_in_``, else
+        :attr:`feature_names`): its columns may come in any order, and a missing,
+        unknown or repeated column is a ``ValueError``. Unnamed columns (``0, 1, ...``)
+        and arrays are read by position.
 
         Parameters
         ----------
@@ -615,9 +627,10 @@ class BlackBox:
         Raises
         ------
         ValueError
-            On an empty array, NaN or infinity, or a shape that does not match
-            ``input_shape``.
+            On an empty array, NaN or infinity, a shape that does not match
+            ``input_shape``, or a DataFrame's columns that do not match the model's.
         """
+        X = in_column_order(X, self._input_columns, name="X", whose=repr(self.name))
         arr = check_array(X, ndim=None, dtype=None)
         if arr.ndim == 0:
             raise ValueError("X must be an array of samples, got a scalar")

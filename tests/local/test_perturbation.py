@@ -1192,3 +1192,17 @@ def test_the_masks_of_two_rows_with_as_many_segments_differ(cls, digits):
     cls(box, segmenter="pixels", n_samples=50, random_state=0, cv=None).explain(X)
     masks = np.concatenate(seen).reshape(2, 50, 64) != 0
     assert not np.array_equal(masks[0], masks[1])
+
+
+def test_a_background_dataframe_is_read_by_its_column_names(planted, planted_named_blackbox):
+    # Its columns went by position: in another order than the model's, fill="mean"
+    # switched each feature off to another feature's mean.
+    import pandas as pd
+
+    frame = pd.DataFrame(planted.X_train, columns=list(PLANTED_COLUMNS))
+    X = pd.DataFrame(planted.X_test[:3], columns=list(PLANTED_COLUMNS))
+    same = Occlusion(planted_named_blackbox, fill="mean", background=frame).explain(X)
+    shuffled = Occlusion(planted_named_blackbox, fill="mean", background=frame.iloc[:, ::-1])
+    np.testing.assert_allclose(shuffled.explain(X.iloc[:, ::-1]).values, same.values)
+    with pytest.raises(ValueError, match="background's columns do not match.*lacks column"):
+        KernelShap(planted_named_blackbox, fill="mean", background=frame.drop(columns="column 2"))

@@ -719,3 +719,22 @@ def test_y_and_target_are_the_teacher_labels_where_it_has_them(weak_teacher, dig
         fit(labelled, y)
     with pytest.raises(ValueError, match="target holds 0"):
         by_label.explain(rows, target=0)
+
+
+def test_a_dataframe_is_read_by_its_column_names(planted, planted_named_blackbox):
+    # The student read a DataFrame's columns by position: in another order than the
+    # teacher's, its fidelity fell to 0 on a binary model.
+    import pandas as pd
+
+    from tests.helpers import PLANTED_COLUMNS
+
+    frame = pd.DataFrame(planted.X_train, columns=list(PLANTED_COLUMNS))
+    student = Distiller(
+        widths=(8,), grid={"lr": (5e-3,), "batch_size": (64,)}, epochs=2, verbose=False
+    ).fit(planted_named_blackbox, frame)
+    test = pd.DataFrame(planted.X_test[:50], columns=list(PLANTED_COLUMNS))
+    reversed_ = test.iloc[:, ::-1]
+    np.testing.assert_array_equal(student.predict(reversed_), student.predict(test))
+    assert student.fidelity(reversed_).mean == student.fidelity(test).mean
+    with pytest.raises(ValueError, match="X's columns do not match.*unknown column 'y'"):
+        student.explain(test.assign(y=0.0))

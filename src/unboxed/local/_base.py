@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from .._estimator import Params
-from .._validation import check_array, check_shape
+from .._validation import check_array, check_shape, in_column_order
 from ..blackbox import BlackBox, check_blackbox, grayscale_shape
 from ..explanation import Attribution, hand_over, make_meta
 
@@ -170,10 +170,17 @@ def check_fill_name(fill: Fill, name: str = "fill") -> None:
         raise ValueError(f"{name} must be a number, an array or one of {FILL_NAMES}, got {fill!r}")
 
 
-def check_background(background: object, d: int | None) -> np.ndarray | None:
-    """Validate optional background data ``(m, d)``."""
+def check_background(
+    background: object, d: int | None, blackbox: BlackBox | None = None
+) -> np.ndarray | None:
+    """Validate optional background data ``(m, d)``; a DataFrame's columns are matched
+    to ``blackbox``'s by name, as :meth:`BlackBox.check_X` matches ``X``'s."""
     if background is None:
         return None
+    if blackbox is not None:
+        background = in_column_order(
+            background, blackbox._input_columns, name="background", whose=repr(blackbox.name)
+        )
     arr = check_array(background, name="background", ndim=None)
     arr = arr.reshape(arr.shape[0], -1)
     if d is not None and arr.shape[1] != d:

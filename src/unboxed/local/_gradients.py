@@ -179,13 +179,13 @@ class _BaselineExplainer(_GradientExplainer):
     ) -> None:
         super().__init__(blackbox, image_shape=image_shape, verbose=verbose)
         check_fill_name(baseline, "baseline")
-        check_background(background, blackbox.n_features)
+        check_background(background, blackbox.n_features, blackbox)
         self.baseline = baseline
         self.background = background
 
     def _prepare(self, X: np.ndarray) -> Any:
         shape = self._image_shape(X.shape[1])
-        background = check_background(self.background, X.shape[1])
+        background = check_background(self.background, X.shape[1], self.blackbox)
         fill = make_fill(self.baseline, X, image_shape=shape, background=background)
         if fill.shape[0] == 1 and np.all(fill == fill.flat[0]):
             return float(fill.flat[0])  # Captum broadcasts a scalar baseline cheaply

@@ -73,7 +73,7 @@ class _PerturbationExplainer(LocalExplainer):
     ) -> None:
         super().__init__(blackbox, image_shape=image_shape)
         check_fill_name(fill)
-        check_background(background, blackbox.n_features)
+        check_background(background, blackbox.n_features, blackbox)
         self.fill = fill
         self.background = background
         self.verbose = verbose
@@ -93,7 +93,7 @@ class _PerturbationExplainer(LocalExplainer):
             self.fill,
             X,
             image_shape=self._image_shape(X.shape[1]),
-            background=check_background(self.background, X.shape[1]),
+            background=check_background(self.background, X.shape[1], self.blackbox),
         )
         targets = None if target is None else self.blackbox._check_target(target, X.shape[0])
         return engine.run(

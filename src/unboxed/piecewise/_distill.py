@@ -42,6 +42,7 @@ from .._validation import (
     check_positive_int,
     check_positive_ints,
     check_random_state,
+    in_column_order,
     is_int,
     seed_from,
 )
@@ -306,6 +307,9 @@ class Distiller(Params):
 
     def _check_X(self, X: object) -> np.ndarray:
         regions = self.linear_regions()
+        # A DataFrame is read by its column names, as the teacher reads it.
+        teacher = self.teacher_
+        X = in_column_order(X, teacher._input_columns, name="X", whose=repr(teacher.name))
         arr = check_array(X, ndim=None)
         # The student reads flat rows; the teacher's inputs may come image-shaped.
         if self.input_shape_ is not None and arr.ndim >= 2:
