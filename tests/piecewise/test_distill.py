@@ -738,3 +738,17 @@ def test_a_dataframe_is_read_by_its_column_names(planted, planted_named_blackbox
     assert student.fidelity(reversed_).mean == student.fidelity(test).mean
     with pytest.raises(ValueError, match="X's columns do not match.*unknown column 'y'"):
         student.explain(test.assign(y=0.0))
+
+
+def test_the_explanation_names_the_teachers_features(planted, planted_named_blackbox):
+    # The student's attributions came without the teacher's feature names, so their
+    # bars were labelled x0, x1, ... where every other explainer names the columns.
+    from tests.helpers import PLANTED_COLUMNS
+
+    student = Distiller(
+        widths=(8,), grid={"lr": (5e-3,), "batch_size": (64,)}, epochs=2, verbose=False
+    ).fit(planted_named_blackbox, planted.X_train)
+    explained = student.explain(planted.X_test[:3])
+    assert explained.feature_names == PLANTED_COLUMNS
+    labels = [tick.get_text() for tick in explained.plot(0).axes[0].get_yticklabels()]
+    assert set(labels) <= set(PLANTED_COLUMNS) and labels

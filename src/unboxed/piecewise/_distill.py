@@ -394,7 +394,8 @@ class Distiller(Params):
         Returns
         -------
         Attribution
-            ``W~_c,j * x_j`` per feature, with the teacher's image shape when it has one.
+            ``W~_c,j * x_j`` per feature, with the teacher's image shape and
+            ``feature_names`` when it has them.
             ``meta["delta"]`` is exact for the student; ``meta["student_fidelity"]`` (of
             :attr:`fidelity_`) says how far the student stands for the teacher.
         """
@@ -408,6 +409,7 @@ class Distiller(Params):
             attribution,
             meta=meta,
             image_shape=image_shape or attribution.image_shape,
+            feature_names=self.teacher_.feature_names,  # the student reads the same columns
         )
 
 
