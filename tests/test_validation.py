@@ -2,6 +2,7 @@
 
 import pickle
 import re
+import warnings
 
 import numpy as np
 import pytest
@@ -412,3 +413,23 @@ def test_bools_are_refused_where_labels_are_column_indices():
             check_labels(flags, n=2, name="target", allow_bool=False)
     assert check_labels(np.array([1, 0]), n=2, allow_bool=False).tolist() == [1, 0]
     assert check_labels([True, False], n=2).tolist() == [1, 0]  # labels: classes 1 and 0
+
+
+def test_check_array_gives_a_dataframes_rows_a_writable_copy():
+    # pandas 3 hands out a DataFrame's values read-only, and torch warned "The given
+    # NumPy array is not writable" on the first tensor made of them (Distiller.predict,
+    # LinearRegions, DecisionNet of a breast-cancer DataFrame).
+    from sklearn.datasets import load_breast_cancer
+
+    frame = load_breast_cancer(as_frame=True).data
+    assert not np.asarray(frame).flags.writeable  # what the fix works around
+    rows = check_array(frame)
+    assert rows.flags.writeable
+    np.testing.assert_array_equal(rows, frame.to_numpy())
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        torch.as_tensor(rows)
+    # A read-only array of the caller's own stays shared, not copied.
+    frozen = frame.to_numpy().copy()
+    frozen.flags.writeable = False
+    assert np.shares_memory(check_array(frozen), frozen)

@@ -208,6 +208,10 @@ def check_array(
     given = arr
     with np.errstate(over="ignore"):  # a value beyond a narrower dtype becomes inf: named below
         arr = np.asarray(arr, dtype=dtype, order="C")  # ascontiguousarray makes a scalar 1-d
+    if not arr.flags.writeable and not isinstance(X, np.ndarray):
+        # pandas 3 hands out a DataFrame's values as a read-only view (copy on write),
+        # and torch warned on every tensor made of them; a read-only array stays shared.
+        arr = arr.copy()
     if finite and np.issubdtype(arr.dtype, np.floating) and not all_finite(arr):
         if arr.dtype != given.dtype and np.all(np.isfinite(given)):
             raise ValueError(
