@@ -265,6 +265,28 @@ def test_callable_returning_bad_output(output, message):
     assert "bad-model" in str(info.value)
 
 
+def test_logits_are_refused_with_the_fix_for_the_kind_of_black_box(planted, planted_logreg):
+    # A callable's logits were told to use from_torch(..., output='logits'), which
+    # takes no function: the fix is a softmax in the function itself.
+    def logits(X):
+        z = planted_logreg.decision_function(X)
+        return np.stack([-z, z], axis=1)
+
+    with pytest.raises(ValueError, match=r"outside \[0, 1\].*are these logits") as info:
+        BlackBox.from_callable(logits, n_classes=2).predict_proba(planted.X_test[:5])
+    assert "scipy.special.softmax(logits, axis=1)" in str(info.value)
+    assert "from_torch" not in str(info.value)
+    module = torch.nn.Linear(20, 2)
+    with torch.no_grad():  # logits of 5 for both classes, whatever the row
+        module.weight.zero_()
+        module.bias.fill_(5.0)
+    as_probabilities = BlackBox.from_torch(module, input_shape=(20,), output="probabilities")
+    with pytest.raises(
+        ValueError, match=r"logits\? Use BlackBox.from_torch\(\.\.\., output='logits'\)"
+    ):
+        as_probabilities.predict_proba(planted.X_test[:5])
+
+
 def test_model_that_raises_is_named():
     def broken(X):
         raise RuntimeError("out of memory")

@@ -563,7 +563,9 @@ class BlackBox:
         fn : callable
             Called with a float array of shape ``(batch, *input_shape)`` (or
             ``(batch, n_features)`` when ``input_shape`` is None); must return
-            probabilities of shape ``(batch, n_classes)``.
+            probabilities of shape ``(batch, n_classes)`` (an array, a list, a
+            DataFrame or a tensor, of any float dtype). Logits are refused: apply a
+            softmax in ``fn``.
         n_classes : int
             The number of classes, at least 2.
         input_shape : sequence of int, optional
@@ -698,7 +700,9 @@ class BlackBox:
         self.n_queries += batch.shape[0]
         forward = self._predict_fn
         tol = forward.tolerance if isinstance(forward, _TorchForward) else PROBABILITY_TOLERANCE
-        return _check_probabilities(raw, batch.shape[0], self.n_classes, self.name, tol)
+        return _check_probabilities(
+            raw, batch.shape[0], self.n_classes, self.name, tol, logits_fix=_LOGITS_FIX[self.kind]
+        )
 
     @contextlib.contextmanager
     def _guard(self, n_rows: int) -> Iterator[None]:
@@ -1123,11 +1127,28 @@ def _warn_if_softmaxed(forward: _TorchForward, shape: tuple[int, ...], name: str
         )
 
 
+#: What to do about a model that returns logits, by the kind of black box: a
+#: callable or an estimator gets no softmax of ours, so the fix is in its own code.
+_LOGITS_FIX = {
+    "torch": "Use BlackBox.from_torch(..., output='logits') for a module that returns logits",
+    "callable": (
+        "a callable must return probabilities: apply a softmax to logits in the "
+        "function, scipy.special.softmax(logits, axis=1)"
+    ),
+    "sklearn": "the estimator's predict_proba must return probabilities",
+}
+
+
 def _check_probabilities(
-    raw: Any, n_rows: int, n_classes: int, name: str, tol: float = PROBABILITY_TOLERANCE
+    raw: Any,
+    n_rows: int,
+    n_classes: int,
+    name: str,
+    tol: float = PROBABILITY_TOLERANCE,
+    logits_fix: str = _LOGITS_FIX["torch"],
 ) -> np.ndarray:
     """Check a model's output and return it as float64 rows that sum exactly to 1,
-    within ``tol``."""
+    within ``tol``; ``logits_fix`` says how to give probabilities instead of logits."""
     try:
         given = np.asarray(raw)
         # Complex values or strings would be cast quietly (dropping the imaginary part,
@@ -1153,8 +1174,7 @@ def _check_probabilities(
     if proba.min() < -tol or proba.max() > 1 + tol:
         raise ValueError(
             f"black box {name!r} returned values outside [0, 1] "
-            f"(min {proba.min():.6g}, max {proba.max():.6g}); are these logits? "
-            "Use BlackBox.from_torch(..., output='logits') for a module that returns logits"
+            f"(min {proba.min():.6g}, max {proba.max():.6g}); are these logits? {logits_fix}"
         )
     sums = proba.sum(axis=1)
     worst = int(np.argmax(np.abs(sums - 1)))
