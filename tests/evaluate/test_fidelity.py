@@ -5,6 +5,7 @@ from tests.helpers import assert_progress_shown, record_progress
 from unboxed import Attribution, BlackBox, FeatureImportance
 from unboxed.evaluate import agreement, crafted_cases, deletion_test, keep_top_k
 from unboxed.evaluate._fidelity import PCRResult, _keep_masks
+from unboxed.local import Occlusion
 
 KS = [1, 2, 3, 4]
 
@@ -987,3 +988,18 @@ def test_agreement_refuses_classes_that_mix_strings_and_numbers():
     proba = np.array([[0.9, 0.1], [0.2, 0.8]])
     with pytest.raises(TypeError, match="mixes strings and numbers"):
         agreement(np.array([0, 0], dtype=object), proba, classes=[0, "cat"])
+
+
+def test_a_target_the_attribution_does_not_explain_is_named_by_its_label(planted):
+    # target="yes" was reported as "target=1", a name the caller never used, and the
+    # message did not say which classes the attribution explains.
+    from sklearn.linear_model import LogisticRegression
+
+    labels = np.array(["no", "yes"])[planted.y_train]
+    box = BlackBox.from_sklearn(LogisticRegression(max_iter=1000).fit(planted.X_train, labels))
+    X = planted.X_test[:40]
+    att = Occlusion(box).explain(X, target="no")
+    message = r"other classes than target='yes': its rows explain \['no'\]; pass target=None"
+    with pytest.raises(ValueError, match=message):
+        deletion_test(box, X, att, [2], target="yes", verbose=False)
+    assert deletion_test(box, X, att, [2], target="no", verbose=False).n_cases > 0

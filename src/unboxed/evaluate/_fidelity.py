@@ -230,7 +230,9 @@ def _check_target(target: object, blackbox: BlackBox) -> int | None:
     return int(target)
 
 
-def _explained_classes(ranking: RankingLike, preds: np.ndarray, target: int | None) -> np.ndarray:
+def _explained_classes(
+    ranking: RankingLike, preds: np.ndarray, target: int | None, blackbox: BlackBox
+) -> np.ndarray:
     """The class each row is tested for.
 
     An attribution names its own classes; otherwise ``target``, or each row's
@@ -238,7 +240,14 @@ def _explained_classes(ranking: RankingLike, preds: np.ndarray, target: int | No
     """
     if isinstance(ranking, Attribution):
         if target is not None and np.any(ranking.target != target):
-            raise ValueError(f"the attribution explains other classes than target={target}")
+            # Named by the model's labels, as target was given: "target=0" for a
+            # target="setosa" named neither the class nor what the rows explain.
+            explained = [blackbox.class_label(c) for c in np.unique(ranking.target)]
+            raise ValueError(
+                f"the attribution explains other classes than target="
+                f"{blackbox.class_label(target)!r}: its rows explain {explained}; pass "
+                "target=None to test each row for the class its attribution explains"
+            )
         return ranking.target
     if target is None:
         return preds
@@ -383,7 +392,7 @@ def _start(
     if isinstance(ranking, Attribution):
         check_rows(ranking, X.shape[0])
     preds = blackbox.predict(X)
-    return X, ks, preds, _explained_classes(ranking, preds, target)
+    return X, ks, preds, _explained_classes(ranking, preds, target, blackbox)
 
 
 # ---------------------------------------------------------------------- public tests
