@@ -1275,3 +1275,25 @@ def test_a_dataframe_with_a_missing_unknown_or_repeated_column_is_refused(
     with pytest.raises(ValueError, match=expected) as err:
         planted_named_blackbox.predict_proba(frame)
     assert fault in str(err.value)
+
+
+def test_a_dataframe_of_bool_or_nullable_columns_is_numeric(planted):
+    # numpy reads a bool column beside float ones, or a nullable Float64 column, as
+    # objects, and such a table was refused: "X must be numeric, got dtype object".
+    import pandas as pd
+    from sklearn.linear_model import LogisticRegression
+
+    frame = pd.DataFrame(planted.X_train[:, :3], columns=["a", "b", "c"])
+    frame["high"] = frame["a"] > 0
+    model = LogisticRegression().fit(frame, planted.y_train)
+    bb = BlackBox.from_sklearn(model)
+    rows = frame.iloc[:6]
+    np.testing.assert_allclose(bb.predict_proba(rows), model.predict_proba(rows))
+    nullable = rows.astype({"a": "Float64", "high": "boolean"})
+    np.testing.assert_allclose(bb.predict_proba(nullable), model.predict_proba(rows))
+    nullable.iloc[2, 1] = pd.NA
+    with pytest.raises(ValueError, match=r"X contains NaN \(first at index \(2, 1\)\)"):
+        bb.predict_proba(nullable)
+    text = rows.assign(high=np.where(rows["high"], "yes", "no"))
+    with pytest.raises(TypeError, match=r"X must be numeric, but its column\(s\) 'high' \("):
+        bb.predict_proba(text)

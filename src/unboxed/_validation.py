@@ -195,6 +195,8 @@ def check_array(
         arr = np.asarray(X)
     except (TypeError, ValueError, RuntimeError) as err:
         raise TypeError(f"{name} could not be converted to an array: {err}") from err
+    if arr.dtype == object:
+        arr = _frame_numbers(X, arr, name=name)
     if arr.dtype == object or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == np.bool_):
         raise TypeError(f"{name} must be numeric, got dtype {arr.dtype}")
     if np.iscomplexobj(arr):
@@ -283,6 +285,29 @@ def _listed(names: Sequence[str], limit: int = 5) -> str:
     shown = ", ".join(repr(n) for n in names[:limit])
     more = f" and {len(names) - limit} more" if len(names) > limit else ""
     return f"column{'s' if len(names) > 1 else ''} {shown}{more}"
+
+
+def _frame_numbers(X: object, arr: np.ndarray, *, name: str) -> np.ndarray:
+    """A pandas DataFrame's values as float64, where numpy read them as objects.
+
+    A bool column beside float ones, or a nullable ``Float64``/``Int64`` column, made
+    numpy give objects, and the table was refused as not numeric; their values are
+    numbers (``pd.NA`` becomes NaN, which the finiteness check names). Columns of
+    text are refused with their names. Anything else comes back as ``arr``.
+    """
+    pandas = sys.modules.get("pandas")  # no DataFrame exists unless pandas is loaded
+    if pandas is None or not isinstance(X, pandas.DataFrame):
+        return arr
+    try:
+        return X.to_numpy(dtype=np.float64, na_value=np.nan)
+    except (TypeError, ValueError):
+        is_number = pandas.api.types.is_numeric_dtype
+        text = [f"{c!r} ({t})" for c, t in X.dtypes.items() if not is_number(t)]
+        raise TypeError(
+            f"{name} must be numeric, but its column(s) {', '.join(text[:5])} hold other "
+            "values: the explainers change every input as a number, so encode such "
+            "columns first and explain a model of the encoded ones"
+        ) from None
 
 
 #: Arrays at least this large are scanned by a torch sum (see :func:`all_finite`).

@@ -616,7 +616,9 @@ class BlackBox:
         knows its columns (an estimator's ``feature_names_in_``, else
         :attr:`feature_names`): its columns may come in any order, and a missing,
         unknown or repeated column is a ``ValueError``. Unnamed columns (``0, 1, ...``)
-        and arrays are read by position.
+        and arrays are read by position. Bool and nullable (``Float64``, ``boolean``)
+        columns are numbers (``pd.NA`` is NaN, refused); a column of text is a
+        ``TypeError`` that names it.
 
         Parameters
         ----------
