@@ -1297,3 +1297,18 @@ def test_a_dataframe_of_bool_or_nullable_columns_is_numeric(planted):
     text = rows.assign(high=np.where(rows["high"], "yes", "no"))
     with pytest.raises(TypeError, match=r"X must be numeric, but its column\(s\) 'high' \("):
         bb.predict_proba(text)
+
+
+def test_a_dataframes_row_is_told_how_to_become_a_batch(planted, planted_named_blackbox):
+    # df.iloc[0] is a Series: the hint X[None] raised KeyError on it.
+    import pandas as pd
+
+    frame = pd.DataFrame(planted.X_test[:3], columns=list(PLANTED_COLUMNS))
+    with pytest.raises(ValueError, match=r"single sample \(20,\); .*X\.to_frame\(\)\.T") as err:
+        planted_named_blackbox.predict_proba(frame.iloc[0])
+    assert "X[None]" not in str(err.value)
+    # The hint works: one row, its columns matched by name.
+    row = frame.iloc[0].to_frame().T
+    np.testing.assert_allclose(
+        planted_named_blackbox.predict_proba(row), planted_named_blackbox.predict_proba(frame)[:1]
+    )

@@ -648,9 +648,11 @@ class BlackBox:
         if arr.shape[1:] == self.input_shape or (arr.ndim == 2 and arr.shape[1] == n_features):
             return arr.reshape(arr.shape[0], n_features)
         if arr.shape == self.input_shape or (arr.ndim == 1 and arr.shape[0] == n_features):
+            # A DataFrame's row (df.iloc[0]) is a Series, which X[None] cannot index.
+            one_row = "X.to_frame().T" if hasattr(X, "to_frame") else "X[None]"
             raise ValueError(
                 f"X has the shape of a single sample {arr.shape}; "
-                "pass a batch, e.g. X[None] for one sample"
+                f"pass a batch, e.g. {one_row} for one sample"
             )
         raise ValueError(
             f"X has shape {arr.shape}, but {self.name!r} expects (n_samples, {n_features}) "
