@@ -619,3 +619,29 @@ def test_importances_and_cis_on_digits_are_the_plain_computation_s_to_the_bit(
     other = PermutationImportance(box, n_repeats=3, n_boot=200, random_state=4).explain(X)
     np.testing.assert_array_equal(chunked.ci, other.ci)
     np.testing.assert_allclose(chunked.ci, result.ci, rtol=0, atol=1e-13)
+
+
+def test_groups_may_name_their_columns(planted, planted_named_blackbox, planted_blackbox):
+    # A group of tabular columns had to be given by index: its names were refused as
+    # "must be a non-empty list of feature indices".
+    from tests.helpers import PLANTED_COLUMNS
+
+    support = [int(j) for j in planted.support]
+    by_name = {"support": [PLANTED_COLUMNS[j] for j in support], "noise": ["column 0"]}
+    by_index = {"support": support, "noise": [0]}
+    X, y = planted.X_test[:200], planted.y_test[:200]
+
+    def importance(blackbox, groups):
+        explainer = PermutationImportance(
+            blackbox, n_repeats=2, groups=groups, n_boot=20, random_state=0
+        )
+        return explainer.explain(X, y)
+
+    named = importance(planted_named_blackbox, by_name)
+    indexed = importance(planted_named_blackbox, by_index)
+    np.testing.assert_array_equal(named.values, indexed.values)
+    assert named.meta["groups"] == indexed.meta["groups"] == {"support": support, "noise": [0]}
+    with pytest.raises(ValueError, match="group 'noise': no feature is named 'colum 0'"):
+        importance(planted_named_blackbox, {"noise": ["colum 0"]})
+    with pytest.raises(ValueError, match="group 'support' names columns.*no feature_names"):
+        importance(planted_blackbox, by_name)

@@ -44,15 +44,21 @@ _BOOT_ELEMENTS = 2**20
 _KEPT_COUNTS = 2**24
 
 
-def _check_groups(groups: object, d: int) -> tuple[list[np.ndarray], tuple[str, ...]]:
-    """Turn ``groups`` into a list of feature-index arrays and their names."""
+def _check_groups(
+    groups: object, d: int, feature_names: tuple[str, ...] | None = None
+) -> tuple[list[np.ndarray], tuple[str, ...]]:
+    """Turn ``groups`` into a list of feature-index arrays and their names; a dict's
+    groups may name their columns by ``feature_names``."""
     if groups is None:
         return [np.array([j]) for j in range(d)], ()
     if isinstance(groups, Mapping):
         members, names = [], []
         for name, indices in groups.items():
             idx = check_feature_indices(
-                indices, n_features=d, name=f"group {name!r}", allow_empty=False
+                _column_indices(indices, feature_names, group=name),
+                n_features=d,
+                name=f"group {name!r}",
+                allow_empty=False,
             )
             if str(name) in names:  # {1: ..., "1": ...}: two columns named "1"
                 raise ValueError(f"two groups are both named {str(name)!r}")
@@ -69,6 +75,31 @@ def _check_groups(groups: object, d: int) -> tuple[list[np.ndarray], tuple[str, 
         )
     values = np.unique(labels)
     return [np.flatnonzero(labels == v) for v in values], tuple(f"group_{v}" for v in values)
+
+
+def _column_indices(
+    indices: object, feature_names: tuple[str, ...] | None, *, group: object
+) -> object:
+    """A group's column names (``["mean radius", "mean area"]``) as their indices in
+    ``feature_names``; anything else as it is, for the index check to judge."""
+    items = np.ravel(np.asarray(indices, dtype=object)).tolist()
+    if not items or not all(isinstance(item, str) for item in items):
+        return indices
+    if feature_names is None:
+        raise ValueError(
+            f"group {group!r} names columns ({items[0]!r}), but the black box has no "
+            "feature_names; give feature indices"
+        )
+    position = {column: j for j, column in enumerate(feature_names)}
+    unknown = [item for item in items if item not in position]
+    if unknown:
+        shown = ", ".join(map(repr, feature_names[:5])) + (
+            ", ..." if len(feature_names) > 5 else ""
+        )
+        raise ValueError(
+            f"group {group!r}: no feature is named {unknown[0]!r}; the names are {shown}"
+        )
+    return np.array([position[item] for item in items], dtype=np.intp)
 
 
 def _row_count_chunks(
@@ -163,8 +194,10 @@ class PermutationImportance(Params):
         slides' choice), or its probability of ``y`` ("probability", smoother).
     groups : None, dict or ndarray of int of shape (n_features,)
         None shuffles each feature alone. A dict maps a group name to its feature
-        indices. An int label per feature (superpixels, patches from
-        :func:`unboxed.local.grid_labels`) shuffles each label's features together.
+        indices, or to its columns' names in the black box's ``feature_names``
+        (``{"size": ["mean radius", "mean area"]}``). An int label per feature
+        (superpixels, patches from :func:`unboxed.local.grid_labels`) shuffles each
+        label's features together.
     n_boot : int
         Bootstrap draws for the confidence intervals (see :meth:`explain`). Their
         ``n_boot * n_samples`` row weights are drawn, and weigh the drops, in chunks
@@ -315,7 +348,7 @@ class PermutationImportance(Params):
         self, X: np.ndarray, y: object, rng: np.random.Generator, *, n_boot: int = 0
     ) -> _Run:
         n, d = X.shape
-        members, names = _check_groups(self.groups, d)
+        members, names = _check_groups(self.groups, d, self.blackbox.feature_names)
         n_groups, n_repeats = len(members), self.n_repeats
         # Two streams, so that explain and row_drops shuffle alike whatever the
         # bootstrap draws.
