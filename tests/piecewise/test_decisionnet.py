@@ -290,3 +290,12 @@ def test_a_checkpoint_of_other_data_or_a_damaged_one_is_refused(moons_net, tmp_p
         DecisionNet(model, verbose=False, checkpoint=path).fit(moons.X_train[:100])
     with pytest.raises(IsADirectoryError, match="is a folder"):
         DecisionNet(model, verbose=False, checkpoint=tmp_path).fit(moons.X_train[:100])
+
+
+def test_a_black_box_of_another_kind_is_told_to_distil_first(planted_named_blackbox):
+    # An sklearn black box was refused "with output='probabilities'", a setting that
+    # no scikit-learn model can change.
+    with pytest.raises(TypeError, match=r"'LogisticRegression' is a sklearn black box") as err:
+        DecisionNet(planted_named_blackbox).fit(np.zeros((4, 20)))
+    assert "Distiller().fit(blackbox, X).student_" in str(err.value)
+    assert "output=" not in str(err.value)

@@ -449,7 +449,14 @@ class LinearRegions:
         from ..blackbox import BlackBox
 
         if isinstance(module, BlackBox):
-            if module.kind != "torch" or module.output != "logits":
+            if module.kind != "torch":
+                # Its output='probabilities' was named as the fault, which no setting fixes.
+                raise TypeError(
+                    f"LinearRegions reads a torch network's layers, but {module.name!r} is "
+                    f"a {module.kind} black box: distil it into one first, "
+                    "unboxed.piecewise.Distiller().fit(blackbox, X).student_"
+                )
+            if module.output != "logits":
                 raise TypeError(
                     "LinearRegions needs a torch black box that returns logits, got "
                     f"{module!r} with output={module.output!r}"
