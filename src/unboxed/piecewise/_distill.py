@@ -173,6 +173,15 @@ class Distiller(Params):
         also chose the student, so the figure leans optimistic: call :meth:`fidelity`
         on fresh data for an unbiased one.
     n_features_in_, n_classes_ : int
+
+    Notes
+    -----
+    The student reads the teacher's inputs as they are, unscaled: a scaler inside the
+    teacher (a scikit-learn pipeline's) does not reach it, and features in units
+    from 1e-3 to 4e3 slow its training. On the breast-cancer split of the README, a
+    GradientBoostingClassifier's default student agreed with it on 77% and 90% of
+    the test rows (seeds 0 and 1); taught on standardized rows, through a black box
+    that undoes the scaling before it calls the model, on 93% with either seed.
     """
 
     def __init__(
