@@ -565,7 +565,12 @@ class BlackBox:
             ``(batch, n_features)`` when ``input_shape`` is None); must return
             probabilities of shape ``(batch, n_classes)`` (an array, a list, a
             DataFrame or a tensor, of any float dtype). Logits are refused: apply a
-            softmax in ``fn``.
+            softmax in ``fn``. It is called with a numpy array, never a DataFrame,
+            even where ``X`` is one (the explainers build their perturbed rows as
+            arrays): a function whose model picks its columns by name builds the
+            table itself, ``pd.DataFrame(rows, columns=feature_names)``, and a
+            scikit-learn estimator is best wrapped with :meth:`from_sklearn`, which
+            does so.
         n_classes : int
             The number of classes, at least 2.
         input_shape : sequence of int, optional
