@@ -227,17 +227,18 @@ def check_array(
 
 def in_column_order(X: T, columns: Sequence[str] | None, *, name: str, whose: str) -> T:
     """``X`` with its columns in the order of ``columns``, where ``X`` is a pandas
-    DataFrame whose column labels are all strings; anything else as it is.
+    DataFrame whose column labels are all strings (or a Series, one value per
+    feature, whose index labels are); anything else as it is.
 
     The rows of a DataFrame are read by their column names, not positions, as
     scikit-learn reads them: a table whose columns came in another order than the
     model's went to it shuffled, without a word (a breast-cancer pipeline then called
-    every row benign).
+    every row benign). A Series such as ``fill=X_train.mean()`` is read alike.
 
     Parameters
     ----------
     X : object
-        The input; only a pandas DataFrame is looked at.
+        The input; only a pandas DataFrame or Series is looked at.
     columns : sequence of str or None
         The names of the model's input columns, in its order; None reads by position.
     name : str
@@ -253,13 +254,13 @@ def in_column_order(X: T, columns: Sequence[str] | None, *, name: str, whose: st
     Raises
     ------
     ValueError
-        If the DataFrame lacks a column of ``columns``, has one not among them, or
-        repeats one.
+        If the DataFrame (Series) lacks a column of ``columns``, has one not among
+        them, or repeats one.
     """
     pandas = sys.modules.get("pandas")  # no DataFrame exists unless pandas is loaded
-    if columns is None or pandas is None or not isinstance(X, pandas.DataFrame):
+    if columns is None or pandas is None or not isinstance(X, pandas.DataFrame | pandas.Series):
         return X
-    given = list(X.columns)
+    given = list(X.columns if isinstance(X, pandas.DataFrame) else X.index)
     if given == list(columns) or not all(isinstance(c, str) for c in given):
         return X  # unnamed columns (0, 1, ...) are read by position, as scikit-learn does
     have = set(given)

@@ -639,7 +639,7 @@ class BlackBox:
             On an empty array, NaN or infinity, a shape that does not match
             ``input_shape``, or a DataFrame's columns that do not match the model's.
         """
-        X = in_column_order(X, self._input_columns, name="X", whose=repr(self.name))
+        X = self._by_columns(X, name="X")
         arr = check_array(X, ndim=None, dtype=None)
         if arr.ndim == 0:
             raise ValueError("X must be an array of samples, got a scalar")
@@ -663,6 +663,12 @@ class BlackBox:
             f"X has shape {arr.shape}, but {self.name!r} expects (n_samples, {n_features}) "
             f"or (n_samples, {', '.join(map(str, self.input_shape))})"
         )
+
+    def _by_columns(self, value: object, *, name: str) -> object:
+        """``value`` with its columns matched to the model's by name, where it is a
+        DataFrame of rows or a Series of one value per feature (a ``fill``); anything
+        else as it is (see :func:`~unboxed._validation.in_column_order`)."""
+        return in_column_order(value, self._input_columns, name=name, whose=repr(self.name))
 
     def predict_proba(self, X: object) -> np.ndarray:
         """Class probabilities, evaluated in batches and checked.

@@ -1003,3 +1003,27 @@ def test_a_target_the_attribution_does_not_explain_is_named_by_its_label(planted
     with pytest.raises(ValueError, match=message):
         deletion_test(box, X, att, [2], target="yes", verbose=False)
     assert deletion_test(box, X, att, [2], target="no", verbose=False).n_cases > 0
+
+
+def test_a_fill_series_is_read_by_its_feature_names(planted, planted_named_blackbox):
+    # fill=X_train.mean() is a pandas Series; one whose columns came in another order
+    # than the model's filled each feature with another feature's value.
+    import pandas as pd
+
+    from tests.helpers import PLANTED_COLUMNS
+
+    X = planted.X_test[:200]
+    values = np.linspace(0.0, 1.0, 20)  # distinct per feature, so an order shows
+    series = pd.Series(values, index=list(PLANTED_COLUMNS)).iloc[::-1]
+    ranking = np.concatenate([planted.support, np.setdiff1d(np.arange(20), planted.support)])
+
+    def test(fill):
+        return deletion_test(
+            planted_named_blackbox, X, ranking, [3], fill=fill, random_state=0, verbose=False
+        )
+
+    expected = test(values)
+    assert expected.pcr.tolist() != test(values[::-1].copy()).pcr.tolist()  # order matters
+    assert test(series).pcr.tolist() == expected.pcr.tolist()
+    with pytest.raises(ValueError, match="fill's columns do not match.*lacks column 'column 4'"):
+        test(series.drop("column 4"))

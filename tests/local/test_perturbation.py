@@ -1206,3 +1206,16 @@ def test_a_background_dataframe_is_read_by_its_column_names(planted, planted_nam
     np.testing.assert_allclose(shuffled.explain(X.iloc[:, ::-1]).values, same.values)
     with pytest.raises(ValueError, match="background's columns do not match.*lacks column"):
         KernelShap(planted_named_blackbox, fill="mean", background=frame.drop(columns="column 2"))
+
+
+def test_a_fill_series_is_read_by_its_feature_names(planted, planted_named_blackbox):
+    # fill=X_train.mean() of a DataFrame in another column order went by position.
+    import pandas as pd
+
+    values = np.linspace(0.0, 1.0, 20)  # distinct per feature, so an order shows
+    series = pd.Series(values, index=list(PLANTED_COLUMNS)).iloc[::-1]
+    X = planted.X_test[:3]
+    by_array = Occlusion(planted_named_blackbox, fill=values).explain(X)
+    np.testing.assert_array_equal(
+        Occlusion(planted_named_blackbox, fill=series).explain(X).values, by_array.values
+    )

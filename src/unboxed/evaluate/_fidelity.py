@@ -430,7 +430,8 @@ def deletion_test(
         row of ``X`` (the tested cases and the others alike); "positive_mean", its
         mean over the rows of ``X`` the model assigns to the tested class; or given
         values. Neither mean is that of an explainer's ``background`` (which its
-        ``fill="mean"`` uses): pass ``fill=X_train.mean(axis=0)`` for that one.
+        ``fill="mean"`` uses): pass ``fill=X_train.mean(axis=0)`` for that one (a
+        pandas Series of it is matched to the model's features by name).
     target : int, optional
         The positive class. None tests each case for its own predicted class (or, for
         an attribution, for the class it explains).
@@ -463,6 +464,7 @@ def deletion_test(
         raise ValueError(f"no {cases} case in X for the tested class(es); nothing to test")
     rank = resolve_ranking(ranking, classes=classes, n_features=X.shape[1]).subset(rows)
     _check_ks_ranked(ks, rank)
+    fill = blackbox._by_columns(fill, name="fill")  # fill=X_train.mean(), say
     fills = _make_fill(fill, X, classes[rows], lambda: preds, blackbox.n_classes)
     X_cases = X[rows]
 
@@ -663,6 +665,7 @@ def keep_top_k(
     if isinstance(ranking, Attribution):
         check_rows(ranking, n)
     classes = ranking.target if isinstance(ranking, Attribution) else y
+    fill = blackbox._by_columns(fill, name="fill")
     fills = _make_fill(fill, X, y, lambda: blackbox.predict(X), blackbox.n_classes)
     keep = _keep_masks(ranking, classes, segments, k, X.shape, segment_score)
     blocks = []

@@ -135,6 +135,7 @@ def deletion_curve(
     explained = explained_classes(blackbox, ranking, target, n)
     base = blackbox.predict_proba(X)
     classes = base.argmax(axis=1) if explained is None else explained
+    fill = blackbox._by_columns(fill, name="fill")
     fills = _make_fill(fill, X, classes, lambda: base.argmax(axis=1), blackbox.n_classes)
     drop = np.zeros((n, max_k + 1))
     for k in range(1, max_k + 1):

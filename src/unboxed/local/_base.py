@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from .._estimator import Params
-from .._validation import check_array, check_shape, in_column_order
+from .._validation import check_array, check_shape
 from ..blackbox import BlackBox, check_blackbox, grayscale_shape
 from ..explanation import Attribution, hand_over, make_meta
 
@@ -178,9 +178,7 @@ def check_background(
     if background is None:
         return None
     if blackbox is not None:
-        background = in_column_order(
-            background, blackbox._input_columns, name="background", whose=repr(blackbox.name)
-        )
+        background = blackbox._by_columns(background, name="background")
     arr = check_array(background, name="background", ndim=None)
     arr = arr.reshape(arr.shape[0], -1)
     if d is not None and arr.shape[1] != d:

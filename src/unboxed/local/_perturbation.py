@@ -90,7 +90,7 @@ class _PerturbationExplainer(LocalExplainer):
         """Run the engine on inputs ``X`` already checked by ``blackbox.check_X``; every
         row's draws start from ``seed`` and its own content (:func:`~._engine.row_seed`)."""
         fill = make_fill(
-            self.fill,
+            self.blackbox._by_columns(self.fill, name="fill"),  # fill=X_train.mean(), say
             X,
             image_shape=self._image_shape(X.shape[1]),
             background=check_background(self.background, X.shape[1], self.blackbox),

@@ -42,7 +42,6 @@ from .._validation import (
     check_positive_int,
     check_positive_ints,
     check_random_state,
-    in_column_order,
     is_int,
     seed_from,
 )
@@ -317,9 +316,7 @@ class Distiller(Params):
     def _check_X(self, X: object) -> np.ndarray:
         regions = self.linear_regions()
         # A DataFrame is read by its column names, as the teacher reads it.
-        teacher = self.teacher_
-        X = in_column_order(X, teacher._input_columns, name="X", whose=repr(teacher.name))
-        arr = check_array(X, ndim=None)
+        arr = check_array(self.teacher_._by_columns(X, name="X"), ndim=None)
         # The student reads flat rows; the teacher's inputs may come image-shaped.
         if self.input_shape_ is not None and arr.ndim >= 2:
             if arr.shape[1:] == tuple(self.input_shape_):
