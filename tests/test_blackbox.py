@@ -1312,3 +1312,21 @@ def test_a_dataframes_row_is_told_how_to_become_a_batch(planted, planted_named_b
     np.testing.assert_allclose(
         planted_named_blackbox.predict_proba(row), planted_named_blackbox.predict_proba(frame)[:1]
     )
+
+
+def test_a_classifier_without_probabilities_is_told_how_to_get_them(planted):
+    # A pipeline ending in an SVC was refused with "Pipeline has no predict_proba" and
+    # no word of the two ways scikit-learn gives it one.
+    from sklearn.calibration import CalibratedClassifierCV
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+    from sklearn.svm import SVC
+
+    X, y = planted.X_train[:300], planted.y_train[:300]
+    pipe = make_pipeline(StandardScaler(), SVC()).fit(X, y)
+    with pytest.raises(TypeError, match=r"Pipeline has no predict_proba: .*probability=True"):
+        BlackBox.from_sklearn(pipe)
+    calibrated = CalibratedClassifierCV(pipe).fit(X, y)  # the fix the message names
+    np.testing.assert_allclose(
+        BlackBox.from_sklearn(calibrated).predict_proba(X[:4]), calibrated.predict_proba(X[:4])
+    )

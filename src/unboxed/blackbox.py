@@ -507,7 +507,11 @@ class BlackBox:
         from sklearn.utils.validation import check_is_fitted
 
         if not hasattr(estimator, "predict_proba"):
-            raise TypeError(f"{type(estimator).__name__} has no predict_proba")
+            raise TypeError(
+                f"{type(estimator).__name__} has no predict_proba: a black box needs class "
+                "probabilities (an SVC gives them with probability=True, and "
+                "sklearn.calibration.CalibratedClassifierCV(model) for any classifier)"
+            )
         try:
             check_is_fitted(estimator)
         except NotFittedError as err:
