@@ -727,3 +727,26 @@ def test_a_sequential_that_overrides_forward_is_refused_by_name():
     module = nn.Sequential(nn.Linear(4, 4), _Residual(nn.Linear(4, 4), nn.ReLU()), nn.Linear(4, 2))
     with pytest.raises(ValueError, match=r"'1' \(_Residual\).*Sequential.*forward"):
         LinearRegions(module)
+
+
+def test_a_black_boxs_feature_names_label_and_read_the_inputs(planted, planted_logreg):
+    # Given a black box with feature names, the attributions came without them (bars
+    # labelled x0, x1, ...), and a DataFrame was read by position: in another column
+    # order, DecisionNet answered for other rows.
+    import pandas as pd
+
+    from tests.helpers import PLANTED_COLUMNS, torch_logistic_regression
+    from unboxed.piecewise import DecisionNet
+
+    net = torch_logistic_regression(planted_logreg)  # both classes among the rows
+    box = BlackBox.from_torch(net, input_shape=(20,), feature_names=PLANTED_COLUMNS)
+    frame = pd.DataFrame(planted.X_test[:40], columns=list(PLANTED_COLUMNS))
+    regions = LinearRegions(box)
+    explained = regions.explain(frame)
+    assert explained.feature_names == regions.feature_names_ == PLANTED_COLUMNS
+    np.testing.assert_array_equal(regions.explain(frame.iloc[:, ::-1]).values, explained.values)
+    dnet = DecisionNet(box, verbose=False).fit(planted.X_train[:400])
+    labels = dnet.predict(frame)
+    assert 0 < labels.mean() < 1
+    np.testing.assert_array_equal(dnet.predict(frame.iloc[:, ::-1]), labels)
+    assert LinearRegions(net).explain(frame).feature_names is None  # a bare network has none

@@ -432,6 +432,9 @@ class LinearRegions:
     n_outputs_ : int
     class_names_ : tuple of str or None
         ``class_names`` as text, one per output.
+    feature_names_ : tuple of str or None
+        A black box's ``feature_names``, which :meth:`explain`'s attributions carry; a
+        DataFrame is then read by its column names, as the black box reads it.
     input_shape_ : tuple of int
     layers_ : list of (name, module)
         The flattened layers, a float64 copy of the network's on the CPU (whatever
@@ -448,6 +451,7 @@ class LinearRegions:
     ) -> None:
         from ..blackbox import BlackBox
 
+        blackbox: BlackBox | None = None
         if isinstance(module, BlackBox):
             if module.kind != "torch":
                 # Its output='probabilities' was named as the fault, which no setting fixes.
@@ -464,6 +468,7 @@ class LinearRegions:
             input_shape = input_shape or module.input_shape
             if class_names is None:
                 class_names = module.class_names
+            blackbox = module  # its columns name the features and read a DataFrame
             module = module.module
         if not isinstance(module, nn.Module):
             raise TypeError(f"LinearRegions takes a torch.nn.Module, got {type(module).__name__}")
@@ -472,6 +477,7 @@ class LinearRegions:
             # them: read, as its input_shape is, where the attributions titled "class 1".
             class_names = module.class_names
         self.module = module
+        self._blackbox = blackbox
         self.batch_size = check_positive_int(batch_size, name="batch_size")
         layers = _flatten_layers(module)
         _check_layers(layers)
@@ -509,6 +515,8 @@ class LinearRegions:
 
     # ------------------------------------------------------------------ internals
     def _check_X(self, X: object) -> np.ndarray:
+        if self._blackbox is not None:  # a DataFrame by its column names, as the black box
+            X = self._blackbox._by_columns(X, name="X")
         arr = check_array(X, ndim=None)
         if arr.ndim >= 2 and arr.shape[1:] == self.input_shape_:
             arr = arr.reshape(arr.shape[0], -1)
@@ -820,7 +828,15 @@ class LinearRegions:
             inputs=X,
             image_shape=image_shape,
             class_names=self.class_names_,
+            feature_names=self.feature_names_,
         )
+
+    @property
+    def feature_names_(self) -> tuple[str, ...] | None:
+        """The black box's :attr:`~unboxed.BlackBox.feature_names`, where it was given
+        one whose features are this network's inputs; else None."""
+        names = None if self._blackbox is None else self._blackbox.feature_names
+        return names if names is not None and len(names) == self.n_features_in_ else None
 
     def __repr__(self) -> str:
         return (
