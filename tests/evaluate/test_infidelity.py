@@ -379,3 +379,33 @@ def test_an_image_shaped_attribution_array_is_read_flat(digits, digits_blackbox)
     flat = infidelity(digits_blackbox, X, values, scale=0.1, random_state=0)
     shaped = infidelity(digits_blackbox, X, values.reshape(3, 1, 8, 8), scale=0.1, random_state=0)
     np.testing.assert_array_equal(flat.infidelity, shaped.infidelity)
+
+
+def test_a_scale_series_is_read_by_its_feature_names(planted, planted_named_blackbox):
+    # scale=0.1 * X_train.std() is a pandas Series; in another column order than the
+    # model's, each feature got another feature's noise.
+    import pandas as pd
+
+    from tests.helpers import PLANTED_COLUMNS
+
+    X = planted.X_test[:20]
+    attribution = Attribution(np.tile(_support_weights(planted), (20, 1)), np.zeros(20, int))
+    scale = np.linspace(0.01, 0.3, 20)  # distinct per feature, so an order shows
+    series = pd.Series(scale, index=list(PLANTED_COLUMNS)).iloc[::-1]
+
+    def measure(value):
+        result = infidelity(
+            planted_named_blackbox, X, attribution, scale=value, n_perturb=5, random_state=0
+        )
+        return result.infidelity
+
+    expected = measure(scale)
+    assert not np.array_equal(measure(scale[::-1].copy()), expected)  # order matters
+    np.testing.assert_array_equal(measure(series), expected)
+
+
+def _support_weights(planted):
+    """Weights that single out the planted support, an attribution of every row."""
+    weights = np.zeros(planted.n_features)
+    weights[planted.support] = 1.0
+    return weights

@@ -575,3 +575,26 @@ def test_deletion_removes_as_the_explainer_did_with_its_background_mean(planted,
     np.testing.assert_allclose(same.drop[:, 1], top_value, rtol=1e-12, atol=1e-15)
     other = deletion_curve(planted_blackbox, X, att, fill="mean", **common)
     assert abs(other.drop[1, 1] - top_value[1]) > 0.9  # 0.011 against 0.99
+
+
+def test_a_radius_series_is_read_by_its_feature_names(planted, planted_named_blackbox):
+    # radius=0.05 * X_train.std() is a pandas Series; in another column order than
+    # the model's, each feature got another feature's radius.
+    import pandas as pd
+
+    from tests.helpers import PLANTED_COLUMNS
+
+    radius = np.linspace(0.0, 0.5, 20)  # distinct per feature, so an order shows
+    series = pd.Series(radius, index=list(PLANTED_COLUMNS)).iloc[::-1]
+    explainer = Occlusion(planted_named_blackbox)
+    X = planted.X_test[:10]
+
+    def sensitivity(value):
+        result = explanation_sensitivity(
+            explainer, X, radius=value, k=3, n_samples=4, random_state=0
+        )
+        return [result.mean_drop.mean, result.worst_drop.mean, *result.kept]
+
+    expected = sensitivity(radius)
+    assert sensitivity(radius[::-1].copy()) != expected  # order matters
+    assert sensitivity(series) == expected

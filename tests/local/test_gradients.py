@@ -543,3 +543,25 @@ def test_smoothgrad_gives_different_rows_their_own_noise_and_equal_rows_the_same
     assert np.abs(standard[0] - standard[1]).max() > 0.1
     np.testing.assert_array_equal(noise[0], noise[2])
     np.testing.assert_array_equal(result.values[0], result.values[2])
+
+
+def test_a_noise_scale_series_is_read_by_its_feature_names(planted, planted_logreg):
+    # noise_scale=0.15 * X_train.std() is a pandas Series; in another column order
+    # than the model's, each feature got another feature's noise.
+    import pandas as pd
+
+    from tests.helpers import torch_logistic_regression
+
+    box = BlackBox.from_torch(
+        torch_logistic_regression(planted_logreg), input_shape=(20,), feature_names=PLANTED_COLUMNS
+    )
+    scale = np.linspace(0.01, 0.3, 20)  # distinct per feature, so an order shows
+    series = pd.Series(scale, index=list(PLANTED_COLUMNS)).iloc[::-1]
+    X = planted.X_test[:4]
+
+    def smooth(noise_scale):
+        return SmoothGrad(box, noise_scale=noise_scale, n_samples=8, random_state=0).explain(X)
+
+    expected = smooth(scale).values
+    assert not np.array_equal(smooth(scale[::-1].copy()).values, expected)  # order matters
+    np.testing.assert_array_equal(smooth(series).values, expected)

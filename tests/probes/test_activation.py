@@ -896,3 +896,21 @@ def test_a_submodule_named_logits_is_that_submodule_here_as_in_features():
     hidden = box.features(found.values, "logits")
     np.testing.assert_allclose(found.activation, hidden[[0, 1], [1, 4]], rtol=1e-5, atol=1e-6)
     assert found.meta["output_layer"] is False and found.class_names is None
+
+
+def test_bounds_series_are_read_by_their_feature_names(planted, planted_logreg):
+    # bounds=(X_train.min(), X_train.max()) are pandas Series; in another column order
+    # than the model's, each feature was searched within another feature's range.
+    import pandas as pd
+
+    from tests.helpers import PLANTED_COLUMNS, torch_logistic_regression
+    from unboxed.probes._activation import _check_search_bounds
+
+    box = BlackBox.from_torch(
+        torch_logistic_regression(planted_logreg), input_shape=(20,), feature_names=PLANTED_COLUMNS
+    )
+    low, high = np.linspace(-1.0, 0.0, 20), np.linspace(1.0, 2.0, 20)
+    frame = pd.DataFrame([low, high], columns=list(PLANTED_COLUMNS)).iloc[:, ::-1]
+    checked = _check_search_bounds((frame.iloc[0], frame.iloc[1]), box)
+    np.testing.assert_array_equal(checked[0], low)
+    np.testing.assert_array_equal(checked[1], high)

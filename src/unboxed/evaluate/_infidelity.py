@@ -225,7 +225,7 @@ def infidelity(
         "normalize": bool(normalize),
     }
     if perturbation == "gaussian":
-        sd = _check_scale(scale, d, blackbox.input_shape)
+        sd = _check_scale(blackbox._by_columns(scale, name="scale"), d, blackbox.input_shape)
         meta["scale"] = sd if isinstance(sd, float) else sd.tolist()
         draw = _gaussian(X, sd, n_perturb, rng)
     else:

@@ -255,7 +255,12 @@ def explanation_sensitivity(
     n, d = X.shape
     if not isinstance(radius, float):
         radius = np.asarray(
-            check_per_feature(radius, name="radius", n_features=d, input_shape=blackbox.input_shape)
+            check_per_feature(
+                blackbox._by_columns(radius, name="radius"),  # 0.05 * X_train.std(), say
+                name="radius",
+                n_features=d,
+                input_shape=blackbox.input_shape,
+            )
         )
         if not np.any(radius > 0):  # no noise at all would measure nothing
             raise ValueError("radius must be positive in at least one feature, got all zeros")

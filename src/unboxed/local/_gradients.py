@@ -382,7 +382,7 @@ class SmoothGrad(_GradientExplainer):
                 "noise's standard deviation in the features' units), not both"
             )
         scale = check_per_feature(
-            self.noise_scale,
+            self.blackbox._by_columns(self.noise_scale, name="noise_scale"),
             name="noise_scale",
             n_features=n_features,
             input_shape=self.blackbox.input_shape,

@@ -568,7 +568,7 @@ def _check_search_bounds(bounds: object, blackbox: BlackBox) -> Bounds:
         low, high = (
             np.broadcast_to(
                 check_per_feature(
-                    b,
+                    blackbox._by_columns(b, name=f"bounds' {side}"),  # X_train.min(), say
                     name=f"bounds' {side}",
                     n_features=n_features,
                     input_shape=blackbox.input_shape,
