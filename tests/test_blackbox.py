@@ -1330,3 +1330,20 @@ def test_a_classifier_without_probabilities_is_told_how_to_get_them(planted):
     np.testing.assert_allclose(
         BlackBox.from_sklearn(calibrated).predict_proba(X[:4]), calibrated.predict_proba(X[:4])
     )
+
+
+def test_a_missing_label_among_string_labels_is_named(planted):
+    # A pandas column of string labels with a gap holds NaN among its strings, and
+    # np.unique failed on it: "'<' not supported between instances of 'float' and 'str'".
+    import pandas as pd
+    from sklearn.linear_model import LogisticRegression
+
+    labels = np.array(["no", "yes"])[planted.y_train]
+    box = BlackBox.from_sklearn(LogisticRegression(max_iter=1000).fit(planted.X_train, labels))
+    gappy = pd.Series(labels[:5]).astype(object)
+    for missing in (None, np.nan, pd.NA):
+        gappy.iloc[3] = missing
+        with pytest.raises(ValueError, match=r"y holds a missing label \(.*\) at index 3"):
+            box.class_indices(gappy, n=5)
+    gappy.iloc[3] = "no"
+    np.testing.assert_array_equal(box.class_indices(gappy, n=5), (labels[:5] == "yes") * 1)

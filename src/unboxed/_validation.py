@@ -398,6 +398,39 @@ def check_labels(
     return arr
 
 
+def check_no_missing(labels: np.ndarray, *, name: str) -> None:
+    """Refuse a missing label (None, NaN, ``pd.NA``) among labels held as objects.
+
+    A pandas column of string labels with a gap holds NaN among its strings, which
+    do not sort against them: ``np.unique`` failed with "'<' not supported between
+    instances of 'float' and 'str'".
+
+    Parameters
+    ----------
+    labels : ndarray
+        Class labels, of any shape; only an object array is looked at.
+    name : str
+        The argument's name, for the error message.
+
+    Raises
+    ------
+    ValueError
+        If ``labels`` holds a missing value; the message gives its flat index.
+    """
+    if labels.dtype != object:
+        return
+    for i, value in enumerate(labels.ravel().tolist()):
+        try:
+            missing = value is None or bool(value != value)  # NaN is not itself
+        except TypeError:  # pd.NA has no truth value
+            missing = True
+        if missing:
+            raise ValueError(
+                f"{name} holds a missing label ({value!r}) at index {i}; drop those rows "
+                "or give them a class"
+            )
+
+
 def check_one_kind(labels: object, *, name: str) -> None:
     """Refuse class labels that mix strings and numbers.
 

@@ -942,6 +942,7 @@ def label_positions(
     ValueError
         If a label is not among ``classes``.
     """
+    _validation.check_no_missing(labels, name=name)
     position = {label: j for j, label in enumerate(classes)}
     # A model fitted on bools (scikit-learn's classes_ [False, True]) names its classes so.
     bools = any(isinstance(c, bool | np.bool_) for c in classes)

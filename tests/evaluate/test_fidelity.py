@@ -1027,3 +1027,17 @@ def test_a_fill_series_is_read_by_its_feature_names(planted, planted_named_black
     assert test(series).pcr.tolist() == expected.pcr.tolist()
     with pytest.raises(ValueError, match="fill's columns do not match.*lacks column 'column 4'"):
         test(series.drop("column 4"))
+
+
+def test_agreement_names_a_missing_label():
+    # A NaN among string labels failed inside np.unique: "'<' not supported between
+    # instances of 'float' and 'str'".
+    labels = np.array(["cat", "dog", "cat", "eel"], dtype=object)
+    gappy = labels.copy()
+    gappy[2] = np.nan
+    with pytest.raises(ValueError, match=r"pred_b holds a missing label \(nan\) at index 2"):
+        agreement(labels, gappy)
+    gappy[2] = None
+    with pytest.raises(ValueError, match=r"pred_a holds a missing label \(None\) at index 2"):
+        agreement(gappy, labels)
+    assert agreement(labels, labels).mean == 1.0

@@ -30,6 +30,7 @@ from .._validation import (
     check_fraction,
     check_ks,
     check_labels,
+    check_no_missing,
     check_one_kind,
     check_positive_int,
     check_random_state,
@@ -841,6 +842,7 @@ def _predictions(name: str, pred: object) -> tuple[np.ndarray, int | None]:
     if arr.ndim not in (1, 2):
         raise ValueError(f"{name} must be labels (n,) or probabilities (n, C), got {arr.shape}")
     if arr.ndim == 1:
+        check_no_missing(arr, name=name)
         return arr, None
     if arr.shape[1] < 2:  # argmax of one column is 0 on every row: a sure 1.0
         raise ValueError(
