@@ -1292,7 +1292,7 @@ def test_a_dataframe_of_bool_or_nullable_columns_is_numeric(planted):
     nullable = rows.astype({"a": "Float64", "high": "boolean"})
     np.testing.assert_allclose(bb.predict_proba(nullable), model.predict_proba(rows))
     nullable.iloc[2, 1] = pd.NA
-    with pytest.raises(ValueError, match=r"X contains NaN \(first at index \(2, 1\)\)"):
+    with pytest.raises(ValueError, match=r"X contains NaN \(first at index \(2, 1\), column 'b'"):
         bb.predict_proba(nullable)
     text = rows.assign(high=np.where(rows["high"], "yes", "no"))
     with pytest.raises(TypeError, match=r"X must be numeric, but its column\(s\) 'high' \("):
@@ -1347,3 +1347,16 @@ def test_a_missing_label_among_string_labels_is_named(planted):
             box.class_indices(gappy, n=5)
     gappy.iloc[3] = "no"
     np.testing.assert_array_equal(box.class_indices(gappy, n=5), (labels[:5] == "yes") * 1)
+
+
+def test_a_gap_in_a_dataframe_is_named_by_its_column(planted, planted_named_blackbox):
+    # "X contains NaN (first at index (1, 2))" left the user to count columns.
+    import pandas as pd
+
+    frame = pd.DataFrame(planted.X_test[:4], columns=list(PLANTED_COLUMNS))
+    frame.iloc[1, 12] = np.nan
+    message = r"X contains NaN \(first at index \(1, 12\), column 'column 12'; impute or drop"
+    with pytest.raises(ValueError, match=message):
+        planted_named_blackbox.predict_proba(frame)
+    with pytest.raises(ValueError, match=r"X contains NaN \(first at index \(1, 12\)\)$"):
+        planted_named_blackbox.predict_proba(frame.to_numpy())  # no names to give

@@ -221,8 +221,14 @@ def check_array(
                 f"{np.abs(given).max():g} in magnitude; {arr.dtype} holds up to "
                 f"{float(np.finfo(arr.dtype).max):.3g})"
             )
-        check_finite(arr, name=name)
+        check_finite(arr, name=name, columns=_frame_columns(X))
     return arr
+
+
+def _frame_columns(X: object) -> list[Any] | None:
+    """A pandas DataFrame's column labels, else None."""
+    pandas = sys.modules.get("pandas")  # no DataFrame exists unless pandas is loaded
+    return list(X.columns) if pandas is not None and isinstance(X, pandas.DataFrame) else None
 
 
 def in_column_order(X: T, columns: Sequence[str] | None, *, name: str, whose: str) -> T:
@@ -339,12 +345,18 @@ def all_finite(arr: np.ndarray) -> bool:
     return bool(np.all(np.isfinite(arr)))
 
 
-def check_finite(arr: np.ndarray, *, name: str) -> None:
-    """Raise ``ValueError`` naming the first row that holds NaN or infinity."""
+def check_finite(arr: np.ndarray, *, name: str, columns: Sequence[Any] | None = None) -> None:
+    """Raise ``ValueError`` naming the first row that holds NaN or infinity, and its
+    column's name where ``columns`` (a DataFrame's) names the columns of a 2-D
+    ``arr``."""
     if np.issubdtype(arr.dtype, np.floating) and not all_finite(arr):
         bad = np.argwhere(~np.isfinite(arr))[0]
         kind = "NaN" if np.isnan(arr[tuple(bad)]) else "infinity"
-        raise ValueError(f"{name} contains {kind} (first at index {tuple(int(i) for i in bad)})")
+        where = f"first at index {tuple(int(i) for i in bad)}"
+        if columns is not None and arr.ndim == 2:
+            # A table with gaps: the column says where, and the fix is the user's.
+            where += f", column {columns[bad[1]]!r}; impute or drop the rows with gaps first"
+        raise ValueError(f"{name} contains {kind} ({where})")
 
 
 #: Appended to a label error where the labels index a black box's classes: one
