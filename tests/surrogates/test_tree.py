@@ -676,3 +676,13 @@ def test_a_gap_that_unscale_closes_to_one_ulp_prints_the_threshold_whole():
     np.testing.assert_array_equal(
         _rules_predict(rules, ["feature_0"], unscale(fitted, None)), expected
     )
+
+
+def test_fit_takes_and_ignores_labels_as_scikit_learn_estimators_do(planted, planted_blackbox):
+    # fit(X_train, y_train) raised "takes 2 positional arguments but 3 were given".
+    X = planted.X_train[:400]
+    wrong = 1 - planted.y_train[:400]  # labels the tree must not learn
+    with_labels = TreeSurrogate(planted_blackbox, max_depth=3, random_state=0).fit(X, wrong)
+    without = TreeSurrogate(planted_blackbox, max_depth=3, random_state=0).fit(X)
+    assert with_labels.export_text() == without.export_text()
+    assert with_labels.fidelity(planted.X_test).mean == without.fidelity(planted.X_test).mean

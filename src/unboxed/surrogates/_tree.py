@@ -153,13 +153,17 @@ class TreeSurrogate(Params):
         self.random_state: RandomState = random_state
         self.verbose: bool = verbose
 
-    def fit(self, X: object) -> TreeSurrogate:
+    def fit(self, X: object, y: object = None) -> TreeSurrogate:
         """Label ``X`` with the black box and fit the tree to those labels.
 
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features) or (n_samples, *input_shape)
             Inputs drawn like the data the surrogate should explain.
+        y : ignored
+            The tree learns the black box's own predictions on ``X``, never the true
+            labels: its :meth:`fidelity` is agreement with the model. Accepted so that
+            ``fit(X_train, y_train)``, as scikit-learn's estimators are called, works.
 
         Returns
         -------
