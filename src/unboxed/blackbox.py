@@ -13,7 +13,7 @@ import contextlib
 import math
 import warnings
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any, Literal, cast
+from typing import Any, Literal, TypeVar, cast
 
 import numpy as np
 
@@ -28,6 +28,8 @@ from ._validation import (
     is_int,
 )
 
+#: Whatever :meth:`BlackBox._by_columns` is given, reordered or as it is.
+_T = TypeVar("_T")
 ArrayFn = Callable[[np.ndarray], Any]
 
 #: How far a probability may stray from [0, 1], and a row's sum from 1, before the
@@ -668,7 +670,7 @@ class BlackBox:
             f"or (n_samples, {', '.join(map(str, self.input_shape))})"
         )
 
-    def _by_columns(self, value: object, *, name: str) -> object:
+    def _by_columns(self, value: _T, *, name: str) -> _T:
         """``value`` with its columns matched to the model's by name, where it is a
         DataFrame of rows or a Series of one value per feature (a ``fill``); anything
         else as it is (see :func:`~unboxed._validation.in_column_order`)."""

@@ -230,9 +230,8 @@ def infidelity(
         draw = _gaussian(X, sd, n_perturb, rng)
     else:
         p = 0.5 if p_remove is None else check_fraction(p_remove, name="p_remove")
-        fill = "zero" if fill is None else fill
         # No class enters: "positive_mean", the fill by class, is refused above.
-        fill = blackbox._by_columns(fill, name="fill")
+        fill = blackbox._by_columns("zero" if fill is None else fill, name="fill")
         fills = _make_fill(fill, X, np.zeros(n, int), lambda: np.zeros(n, int), 1)
         labels = None if segments is None else Partition.from_labels(segments, n, d)
         meta.update(
