@@ -231,12 +231,12 @@ def infidelity(
     else:
         p = 0.5 if p_remove is None else check_fraction(p_remove, name="p_remove")
         # No class enters: "positive_mean", the fill by class, is refused above.
-        fill = blackbox._by_columns("zero" if fill is None else fill, name="fill")
-        fills = _make_fill(fill, X, np.zeros(n, int), lambda: np.zeros(n, int), 1)
+        removed = blackbox._by_columns("zero" if fill is None else fill, name="fill")
+        fills = _make_fill(removed, X, np.zeros(n, int), lambda: np.zeros(n, int), 1)
         labels = None if segments is None else Partition.from_labels(segments, n, d)
         meta.update(
             p_remove=p,
-            fill=fill if isinstance(fill, str) else "array",
+            fill=removed if isinstance(removed, str) else "array",
             unit="feature" if labels is None else "segment",
         )
         draw = _removal(X, fills.table[0], p, n_perturb, labels, rng)
