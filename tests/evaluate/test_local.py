@@ -50,22 +50,47 @@ def test_deletion_curve_rejects_bad_input(planted, planted_blackbox):
         deletion_curve(planted_blackbox, planted.X_test[:5], explained, target=np.zeros(5, int))
 
 
-def test_deletion_curve_refuses_more_steps_than_features_before_any_query():
-    # A 13-feature table with the default max_k=20 failed after 13 rounds of queries,
-    # naming a "k=14" the user never passed.
-    calls = []
-
+def _thirteen_feature_box(calls):
     def model(X):
         calls.append(len(X))
         p1 = 1 / (1 + np.exp(-X[:, 0]))
         return np.stack([1 - p1, p1], axis=1)
 
-    box = BlackBox.from_callable(model, n_classes=2, input_shape=(13,))
+    return BlackBox.from_callable(model, n_classes=2, input_shape=(13,))
+
+
+def test_deletion_curve_refuses_more_steps_than_features_before_any_query():
+    # A 13-feature table with max_k=20 failed after 13 rounds of queries, naming a
+    # "k=14" the user never passed.
+    calls = []
+    box = _thirteen_feature_box(calls)
     X = np.random.default_rng(0).normal(size=(6, 13))
     with pytest.raises(ValueError, match=r"max_k=20 exceeds the 13 features; pass max_k=13"):
-        deletion_curve(box, X, np.arange(13))
+        deletion_curve(box, X, np.arange(13), max_k=20)
     assert calls == []
     assert deletion_curve(box, X, np.arange(13), max_k=13).drop.shape == (6, 14)
+
+
+def test_deletion_curve_by_default_removes_every_feature_of_a_small_table():
+    # The default of 20 steps refused every table of fewer features (wine: 13).
+    box = _thirteen_feature_box([])
+    X = np.random.default_rng(0).normal(size=(6, 13))
+    curve = deletion_curve(box, X, np.arange(13), n_boot=10, random_state=0)
+    every = deletion_curve(box, X, np.arange(13), max_k=13, n_boot=10, random_state=0)
+    np.testing.assert_array_equal(curve.ks, np.arange(14))
+    np.testing.assert_array_equal(curve.drop, every.drop)
+    assert curve.meta["max_k"] == 13
+
+
+def test_deletion_curve_by_default_removes_every_segment_up_to_20(digits, digits_blackbox):
+    X = digits.X_test[:2]
+    few = np.arange(64) // 8  # 8 segments: all of them
+    assert (
+        deletion_curve(digits_blackbox, X, np.arange(8), segments=few, n_boot=10).meta["max_k"] == 8
+    )
+    many = np.arange(64) // 2  # 32 segments: the first 20
+    curve = deletion_curve(digits_blackbox, X, np.arange(32), segments=many, n_boot=10)
+    assert curve.meta["max_k"] == 20 and curve.drop.shape == (2, 21)
 
 
 def _linear_torch_box(n_features=20):
@@ -231,7 +256,7 @@ def test_mean_and_array_fills_replace_removed_features_by_those_values(planted, 
         for k in (1, 2):
             expected = _drops_by_hand(planted_blackbox, X, ranking[:k], fill_row, target)
             np.testing.assert_allclose(curve.drop[:, k], expected, atol=1e-12)
-    assert by_mean.meta == {"test": "deletion_curve", "unit": "feature", "fill": "mean"}
+    assert by_mean.meta == {"test": "deletion_curve", "unit": "feature", "max_k": 2, "fill": "mean"}
     assert by_array.meta["fill"] == "array"
     assert by_array.ks.tolist() == [0, 1, 2]
 
