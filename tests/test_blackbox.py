@@ -297,6 +297,42 @@ def test_model_that_raises_is_named():
     assert bb.n_queries == 0
 
 
+def _raises_on_negative_first_feature(X):
+    if np.any(X[:, 0] < 0):
+        raise ValueError("negative dose")
+    return np.tile([0.25, 0.75], (len(X), 1))
+
+
+def test_a_model_that_raises_on_one_row_names_that_row_of_x():
+    # It said only "on a batch of 10 rows", leaving the user to find the row.
+    bb = BlackBox.from_callable(_raises_on_negative_first_feature, n_classes=2, batch_size=4)
+    X = np.ones((10, 3))
+    X[[6, 9], 0] = -1.0  # the second batch (rows 4..7) holds row 6
+    with pytest.raises(BlackBoxError) as raised:
+        bb.predict_proba(X)
+    assert str(raised.value) == (
+        "black box '_raises_on_negative_first_feature' raised ValueError on row 6 of the "
+        "10 rows queried: negative dose"
+    )
+    assert isinstance(raised.value.__cause__, ValueError)
+    assert bb.n_queries == 4  # the first batch, which ran
+
+
+def test_a_batch_that_fails_only_as_a_whole_says_so():
+    def no_more_than_two(X):
+        if len(X) > 2:
+            raise RuntimeError("out of memory")
+        return np.tile([0.5, 0.5], (len(X), 1))
+
+    bb = BlackBox.from_callable(no_more_than_two, n_classes=2)
+    with pytest.raises(
+        BlackBoxError,
+        match=r"on a batch of 3 rows \(0\.\.2 of the 3 queried\), "
+        r"though none of them raised alone: out of memory",
+    ):
+        bb.predict(np.zeros((3, 2)))
+
+
 def test_single_class_is_rejected(planted):
     with pytest.raises(ValueError, match="at least 2 classes"):
         BlackBox.from_callable(lambda X: np.ones((len(X), 1)), n_classes=1)

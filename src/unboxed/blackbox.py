@@ -696,7 +696,7 @@ class BlackBox:
         out = np.empty((X.shape[0], self.n_classes))
         for start in range(0, X.shape[0], self.batch_size):
             batch = X[start : start + self.batch_size]
-            out[start : start + batch.shape[0]] = self._evaluate(batch)
+            out[start : start + batch.shape[0]] = self._evaluate(batch, X.shape[0], start)
         return out
 
     def predict(self, X: object) -> np.ndarray:
@@ -713,10 +713,17 @@ class BlackBox:
         """
         return self.predict_proba(X).argmax(axis=1)
 
-    def _evaluate(self, batch: np.ndarray) -> np.ndarray:
-        batch = np.array(batch)  # a copy: a model may change its input in place
-        shaped = batch if self.input_shape is None else batch.reshape(-1, *self.input_shape)
-        with self._guard(batch.shape[0]):
+    def _evaluate(self, rows: np.ndarray, n_queried: int, start: int) -> np.ndarray:
+        """The checked probabilities of ``rows``, rows ``start..`` of ``n_queried``."""
+        batch = np.array(rows)  # a copy: a model may change its input in place
+        shaped = self._shaped(batch)
+        where = _failing_row(
+            lambda i: self._predict_fn(self._shaped(np.array(rows[i : i + 1]))),
+            batch.shape[0],
+            n_queried,
+            start,
+        )
+        with self._guard(batch.shape[0], where):
             raw = self._predict_fn(shaped)
         self.n_queries += batch.shape[0]
         forward = self._predict_fn
@@ -725,20 +732,29 @@ class BlackBox:
             raw, batch.shape[0], self.n_classes, self.name, tol, logits_fix=_LOGITS_FIX[self.kind]
         )
 
+    def _shaped(self, batch: np.ndarray) -> np.ndarray:
+        """Flat rows in the model's ``input_shape``."""
+        return batch if self.input_shape is None else batch.reshape(-1, *self.input_shape)
+
     @contextlib.contextmanager
-    def _guard(self, n_rows: int) -> Iterator[None]:
+    def _guard(self, n_rows: int, where: Callable[[], str] | None = None) -> Iterator[None]:
         """Report any exception the model raises as a :class:`BlackBoxError` naming it.
 
         A torch module runs in eval mode here, whatever mode it was left in since
-        wrapping (see :func:`_eval_mode`).
+        wrapping (see :func:`_eval_mode`). ``where``, called only after a failure and
+        in eval mode too, says which row failed.
         """
+        module = self.module if self.kind == "torch" else None
         try:
-            with _eval_mode(self.module if self.kind == "torch" else None):
+            with _eval_mode(module):
                 yield
         except Exception as err:
+            place = f"on a batch of {n_rows} rows"
+            if where is not None:
+                with _eval_mode(module):
+                    place = where()
             raise BlackBoxError(
-                f"black box {self.name!r} raised {type(err).__name__} on a batch of "
-                f"{n_rows} rows: {err}"
+                f"black box {self.name!r} raised {type(err).__name__} {place}: {err}"
             ) from err
 
     # ------------------------------------------------------------------ torch only
@@ -1044,6 +1060,33 @@ class _TorchForward:
             if self.output == "logits" and raw.ndim == 2 and bool(torch.isfinite(raw).all()):
                 raw = torch.softmax(raw, dim=1)
             return raw.cpu().numpy()
+
+
+def _failing_row(
+    run: Callable[[int], object], n_rows: int, n_queried: int, start: int
+) -> Callable[[], str]:
+    """Where a batch of ``n_rows``, rows ``start..`` of the ``n_queried`` rows queried,
+    made the model raise, for :meth:`BlackBox._guard`: the first of its rows that
+    raises alone (``run(i)`` runs the model on the batch's row ``i``), numbered within
+    all ``n_queried``. The rows run one at a time only once the batch has failed."""
+
+    def named(i: int) -> str:
+        return f"on row {i} of the {n_queried} row{'s' * (n_queried != 1)} queried"
+
+    def where() -> str:
+        if n_rows == 1:
+            return named(start)
+        for i in range(n_rows):
+            try:
+                run(i)
+            except Exception:
+                return named(start + i)
+        return (
+            f"on a batch of {n_rows} rows ({start}..{start + n_rows - 1} of the "
+            f"{n_queried} queried), though none of them raised alone"
+        )
+
+    return where
 
 
 @contextlib.contextmanager
