@@ -323,12 +323,12 @@ def test_fidelity_ci_is_wilsons(planted, planted_blackbox):
 
 def test_every_method_after_fit_checks_it_is_fitted(planted, planted_blackbox):
     surrogate = TreeSurrogate(planted_blackbox)
-    for method in (surrogate.fidelity, surrogate.path_length):
+    for method in (surrogate.fidelity, surrogate.path_length, surrogate.predict_proba):
         with pytest.raises(NotFittedError, match="not fitted"):
             method(planted.X_test)
     fitted = TreeSurrogate(planted_blackbox, max_depth=2, random_state=0)
     fitted.fit(planted.X_train[:400])
-    for method in (fitted.fidelity, fitted.path_length):
+    for method in (fitted.fidelity, fitted.path_length, fitted.predict_proba):
         with pytest.raises(ValueError, match="expects"):  # the black box's own check
             method(planted.X_test[:, :5])
 
@@ -686,3 +686,21 @@ def test_fit_takes_and_ignores_labels_as_scikit_learn_estimators_do(planted, pla
     without = TreeSurrogate(planted_blackbox, max_depth=3, random_state=0).fit(X)
     assert with_labels.export_text() == without.export_text()
     assert with_labels.fidelity(planted.X_test).mean == without.fidelity(planted.X_test).mean
+
+
+def test_predict_proba_has_a_column_per_black_box_class_even_one_never_predicted(digits):
+    # Class 1 never wins: the tree never sees it, and its column must still be there
+    # (zeros) so that the columns line up with the black box's.
+    def never_one(X):
+        dark = (X[:, 36] > 0.5).astype(float)
+        return np.stack([0.9 * (1 - dark), np.full(len(X), 0.1), 0.9 * dark], axis=1)
+
+    box = BlackBox.from_callable(never_one, n_classes=3, input_shape=(64,))
+    surrogate = TreeSurrogate(box, max_depth=3, min_samples_leaf=20, random_state=0)
+    surrogate.fit(digits.X_train[:400])
+    proba = surrogate.predict_proba(digits.X_test)
+    assert proba.shape == (len(digits.X_test), 3)
+    np.testing.assert_array_equal(proba[:, 1], 0.0)
+    np.testing.assert_array_equal(proba[:, [0, 2]], surrogate.tree_.predict_proba(digits.X_test))
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0)
+    np.testing.assert_array_equal(proba.argmax(axis=1), surrogate.predict(digits.X_test))

@@ -271,6 +271,27 @@ class TreeSurrogate(Params):
         X = self._check_X(X)
         return self.tree_.predict(X).astype(np.int64)
 
+    def predict_proba(self, X: object) -> np.ndarray:
+        """The share of each class among the black box's labels of the training rows
+        in each row's leaf (scikit-learn's ``DecisionTreeClassifier.predict_proba``).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features) or (n_samples, *input_shape)
+
+        Returns
+        -------
+        ndarray of shape (n_samples, n_classes), float64
+            Columns in the order of the black box's
+            :meth:`~unboxed.BlackBox.predict_proba`; a class the black box never
+            predicted on the training rows has a column of zeros.
+        """
+        X = self._check_X(X)
+        proba = np.zeros((X.shape[0], self.blackbox.n_classes))
+        # The tree knows only the column indices it was fitted on (tree_.classes_).
+        proba[:, self.tree_.classes_] = self.tree_.predict_proba(X)
+        return proba
+
     def fidelity(self, X: object) -> Estimate:
         """The share of rows of ``X`` on which the tree agrees with the black box, with
         Wilson's 95% score interval. Pass data the surrogate has not seen.
