@@ -462,6 +462,18 @@ class KernelShap(_SegmentExplainer):
     well defined: the intercept and the sum are fixed by the constraints, so every
     training set with any weight determines ``phi``. A row of a single component has no coalition
     to score, and both are NaN (its value is exact by efficiency).
+    With the intercept and the sum fixed rather than fitted, both can fall below 0,
+    in sample too: the additive model through ``f(baseline)`` and ``f(x)`` then predicts
+    the coalitions worse than their mean does. That is no sampling noise but a
+    probability far from additive in the components, as where the model saturates:
+    breast cancer's row 0 under a standardized logistic regression (sklearn's
+    ``StandardScaler`` and ``LogisticRegression(max_iter=1000)`` on all 569 rows,
+    ``fill="mean", background=X``) has ``f(x) = 1.000`` against ``f(baseline) = 0.445``,
+    about two thirds of its coalitions already at ``p > 0.99``, and scores -0.099 (``score_cv``
+    -0.192) at ``random_state=0``, -0.21 and -0.15 at 1 and 2. Its values still sum to
+    ``f(x) - f(baseline)`` exactly; a score near or below 0 says only that how the sum
+    is shared among the components is not what an additive model of the probability
+    there supports. Read the ranking of such a row with care, not as an error.
     The baseline is one input (the fill, e.g. the mean of ``background``), so the sum
     is ``f(x) - f(baseline)``, not ``f(x) - E[f(X)]`` over a background set as in the
     ``shap`` package's KernelExplainer.
