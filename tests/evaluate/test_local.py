@@ -467,9 +467,20 @@ def test_sensitivity_averages_only_over_the_draws_that_kept_the_class():
 
 def test_sensitivity_accepts_k_equal_to_the_features_and_refuses_one_more():
     explainer = _InputsAsAttribution(_on_zero_box())
-    with pytest.raises(ValueError, match="k=7 exceeds the 6 features"):
+    with pytest.raises(ValueError, match="k=7 exceeds the 6 features; pass k=3, say"):
         explanation_sensitivity(explainer, SENSITIVITY_X, radius=0.1, k=7)
     assert explainer.calls == []
+
+
+def test_sensitivity_by_default_compares_half_the_features_of_a_small_table():
+    # The default k=10 refused every table of fewer features (iris: 4).
+    explainer = _InputsAsAttribution(_on_zero_box())
+    default = explanation_sensitivity(explainer, SENSITIVITY_X, radius=0.1, random_state=0)
+    three = explanation_sensitivity(explainer, SENSITIVITY_X, radius=0.1, k=3, random_state=0)
+    assert default.k == 3
+    assert default.mean_drop == three.mean_drop and default.worst_drop == three.worst_drop
+    wide = np.tile(SENSITIVITY_X, 4)  # 24 features: 10, as before
+    assert explanation_sensitivity(explainer, wide, radius=0.1, random_state=0).k == 10
 
 
 def test_a_deletion_curve_prints_its_rows_by_shape(planted, planted_blackbox):

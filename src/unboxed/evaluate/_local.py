@@ -35,6 +35,8 @@ from ._stats import Estimate, estimate
 #: deletion_curve's removal steps where there are more features or segments: the
 #: images' figures (docs/evaluate.md) were measured with 20.
 DEFAULT_MAX_K = 20
+#: explanation_sensitivity's top-set size where there are 20 features or more.
+DEFAULT_SENSITIVITY_K = 10
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -215,7 +217,7 @@ def explanation_sensitivity(
     *,
     radius: float | np.ndarray,
     n_samples: int = 10,
-    k: int = 10,
+    k: int | None = None,
     n_boot: int = 1000,
     random_state: RandomState = None,
 ) -> SensitivityResult:
@@ -241,8 +243,10 @@ def explanation_sensitivity(
         (``0.1 * X_train.std(0)``; 0 leaves a feature unperturbed).
     n_samples : int
         Noise draws per row.
-    k : int
-        The size of the top set compared.
+    k : int, optional
+        The size of the top set compared, below the number of features (a top set of
+        them all never moves). By default 10, or half the features (rounded down, at
+        least 1) where there are fewer than 20: 2 of iris's 4, 6 of wine's 13.
     n_boot : int
     random_state : int, Generator or None
         Seeds the noise and the bootstrap.
@@ -261,7 +265,8 @@ def explanation_sensitivity(
     if np.ndim(radius) == 0:  # type: ignore[arg-type]
         radius = check_number(radius, name="radius")
     n_samples = check_positive_int(n_samples, name="n_samples")
-    k = check_positive_int(k, name="k")
+    if k is not None:
+        k = check_positive_int(k, name="k")
     if not callable(getattr(explainer, "explain", None)):
         raise TypeError(
             f"explainer must be an explainer (with .blackbox and .explain), got "
@@ -288,8 +293,12 @@ def explanation_sensitivity(
         raise ValueError(
             f"radius must be at most {limit:.3g} for {X.dtype} inputs, got {np.max(radius)}"
         )
+    if k is None:
+        # 10 refused every table of fewer features (iris: 4); all of them would
+        # measure nothing, so half of them.
+        k = DEFAULT_SENSITIVITY_K if d >= 2 * DEFAULT_SENSITIVITY_K else max(d // 2, 1)
     if k > d:
-        raise ValueError(f"k={k} exceeds the {d} features")
+        raise ValueError(f"k={k} exceeds the {d} features; pass k={max(d // 2, 1)}, say")
     classes = blackbox.predict(X)
     noisy = X[:, None, :] + rng.uniform(-radius, radius, size=(n, n_samples, d)).astype(X.dtype)
     noisy = noisy.reshape(n * n_samples, d)
