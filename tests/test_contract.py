@@ -454,7 +454,13 @@ UNFITTED = {
     ),
     "TreeSurrogate": (
         lambda bb, tb: TreeSurrogate(bb),
-        {"export_text": (), "fidelity": ("X",), "path_length": ("X",), "predict": ("X",)},
+        {
+            "export_text": (),
+            "fidelity": ("X",),
+            "path_length": ("X",),
+            "predict": ("X",),
+            "predict_proba": ("X",),
+        },
     ),
 }
 # Methods that work before fit: they read the constructor's arguments alone.
