@@ -804,7 +804,7 @@ ESTIMATORS = {
         tb, n_steps=8, baseline="mean", background=_BACKGROUND
     ),
     "SmoothGrad": lambda bb, tb: local.SmoothGrad(tb, n_samples=4, noise_level=1),
-    "DeepLift": lambda bb, tb: local.DeepLift(tb, background=_BACKGROUND),
+    "DeepLift": lambda bb, tb: local.DeepLift(tb, baseline="mean", background=_BACKGROUND),
     "Lime": lambda bb, tb: local.Lime(
         bb, n_samples=32, segment_params={}, kernel_width=1, alpha=1, random_state=0
     ),

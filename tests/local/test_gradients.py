@@ -565,3 +565,10 @@ def test_a_noise_scale_series_is_read_by_its_feature_names(planted, planted_logr
     expected = smooth(scale).values
     assert not np.array_equal(smooth(scale[::-1].copy()).values, expected)  # order matters
     np.testing.assert_array_equal(smooth(series).values, expected)
+
+
+def test_a_background_beside_a_baseline_other_than_mean_is_refused(digits, digits_blackbox):
+    # It was ignored: the baseline stayed 0 whatever the background.
+    explainer = IntegratedGradients(digits_blackbox, n_steps=4, background=digits.X_train[:50])
+    with pytest.raises(ValueError, match=r"background is used only by baseline='mean'"):
+        explainer.explain(digits.X_test[:2])

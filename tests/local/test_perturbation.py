@@ -1219,3 +1219,31 @@ def test_a_fill_series_is_read_by_its_feature_names(planted, planted_named_black
     np.testing.assert_array_equal(
         Occlusion(planted_named_blackbox, fill=series).explain(X).values, by_array.values
     )
+
+
+@pytest.mark.parametrize(
+    ("make", "fill_text"),
+    [
+        (lambda box, bg: Occlusion(box, background=bg), "'gray'"),
+        (lambda box, bg: Lime(box, n_samples=20, background=bg), "0.0"),
+        (
+            lambda box, bg: KernelShap(box, fill=np.zeros(64), background=bg),
+            "an array of shape (64,)",
+        ),
+    ],
+)
+def test_a_background_beside_a_fill_other_than_mean_is_refused_before_any_query(
+    digits, digits_blackbox, make, fill_text
+):
+    # Passed as shap's background is, it was ignored: features switched off to the
+    # fill (0 on a raw table) without a word.
+    explainer = make(digits_blackbox, digits.X_train[:50])
+    with pytest.raises(
+        ValueError,
+        match=re.escape(
+            f"background is used only by fill='mean' (the mean of its rows), and fill is "
+            f"{fill_text}; pass fill='mean' with it, or leave it out"
+        ),
+    ):
+        explainer.explain(digits.X_test[:2])
+    assert digits_blackbox.n_queries == 0

@@ -126,6 +126,7 @@ def make_fill(
     *,
     image_shape: tuple[int, int] | None,
     background: np.ndarray | None,
+    name: str = "fill",
 ) -> np.ndarray:
     """The value each feature takes when switched off, shape ``(n, d)`` (or broadcastable).
 
@@ -138,8 +139,19 @@ def make_fill(
     X : ndarray of shape (n, d)
     image_shape : (H, W) or None
     background : ndarray of shape (m, d) or None
+        Used by "mean" alone, and refused beside any other fill.
+    name : str
+        The explainer's name for ``fill`` ("baseline" for the gradient family), for
+        messages.
     """
     n, d = X.shape
+    if background is not None and not (isinstance(fill, str) and fill == "mean"):
+        # Passed as shap's background is, it would be ignored: a raw table's features
+        # then switch off to 0, silently.
+        raise ValueError(
+            f"background is used only by {name}='mean' (the mean of its rows), and "
+            f"{name} is {_fill_text(fill)}; pass {name}='mean' with it, or leave it out"
+        )
     if isinstance(fill, numbers.Real) and not isinstance(fill, bool):
         if not math.isfinite(fill):
             raise ValueError(f"fill must be finite, got {fill}")
@@ -162,6 +174,11 @@ def make_fill(
     if arr.shape != (d,):
         raise ValueError(f"a fill array must have shape ({d},), got {arr.shape}")
     return arr[None].astype(X.dtype)
+
+
+def _fill_text(fill: Fill) -> str:
+    """``fill`` as a message names it: an array by its shape, not every value."""
+    return f"an array of shape {np.shape(fill)}" if np.ndim(fill) else repr(fill)
 
 
 def check_fill_name(fill: Fill, name: str = "fill") -> None:

@@ -187,7 +187,7 @@ class _BaselineExplainer(_GradientExplainer):
         shape = self._image_shape(X.shape[1])
         background = check_background(self.background, X.shape[1], self.blackbox)
         baseline = self.blackbox._by_columns(self.baseline, name="baseline")
-        fill = make_fill(baseline, X, image_shape=shape, background=background)
+        fill = make_fill(baseline, X, image_shape=shape, background=background, name="baseline")
         if fill.shape[0] == 1 and np.all(fill == fill.flat[0]):
             return float(fill.flat[0])  # Captum broadcasts a scalar baseline cheaply
         return np.broadcast_to(fill, X.shape)
