@@ -404,7 +404,7 @@ def deletion_test(
     ks: int | list[int] | np.ndarray,
     *,
     fill: Fill = "zero",
-    target: int | None = None,
+    target: object = None,
     cases: Literal["positive", "negative"] = "positive",
     n_boot: int = 50,
     sample_frac: float = 0.3,
@@ -433,9 +433,11 @@ def deletion_test(
         values. Neither mean is that of an explainer's ``background`` (which its
         ``fill="mean"`` uses): pass ``fill=X_train.mean(axis=0)`` for that one (a
         pandas Series of it is matched to the model's features by name).
-    target : int, optional
-        The positive class. None tests each case for its own predicted class (or, for
-        an attribution, for the class it explains).
+    target : label, optional
+        The positive class, by the black box's label (one of its ``classes``, say
+        ``"class_0"`` for a model fitted on string labels; a column index where it has
+        no labels). None tests each case for its own predicted class (or, for an
+        attribution, for the class it explains).
     cases : {"positive", "negative"}
         Test the cases the model assigns to the tested class (PCR should fall), or the
         others (with ``fill="positive_mean"``, the PCR should rise). "negative" needs
@@ -494,7 +496,7 @@ def crafted_cases(
     ranking: RankingLike,
     ks: int | list[int] | np.ndarray,
     *,
-    target: int | None = None,
+    target: object = None,
     n_cases: int | None = None,
     noise: Literal["uniform", "marginal"] = "uniform",
     values: Literal["source", "positive_mean", "max"] | np.ndarray = "source",
@@ -534,8 +536,9 @@ def crafted_cases(
         the tested class, "max" each feature's largest value in ``X`` (meaningful for
         rankings of features that raise the class score, e.g. positive
         coefficients), and an array gives fixed values.
-    target : int, optional
-        The positive class; None uses each source's own predicted class.
+    target : label, optional
+        The positive class, by the black box's label, as for :func:`deletion_test`;
+        None uses each source's own predicted class.
     n_cases : int, optional
         The number of cases to craft, from sources drawn at random among the positive
         cases (with replacement when more are asked for than there are). For an
