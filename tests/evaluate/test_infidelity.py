@@ -303,7 +303,7 @@ def _box_and_rows():
         ({"perturbation": "blur", "scale": 0.1}, ValueError, "perturbation must be one of"),
         ({"perturbation": np.array([1, 2]), "scale": 0.1}, ValueError, "perturbation must be"),
         ({"scale": 0.1, "p_remove": 0.5, "fill": 0.0}, ValueError, "p_remove, fill only apply"),
-        ({}, ValueError, "'gaussian' needs scale"),
+        ({}, ValueError, r"'gaussian' needs scale.* 0\.1 \* X_train\.std\(\), for a table"),
         ({"scale": 0.1, "p_remove": 0.5}, ValueError, "p_remove only applies to .*removal"),
         ({"scale": 0.1, "fill": "mean"}, ValueError, "fill only applies"),
         ({"scale": 0.1, "segments": np.arange(6)}, ValueError, "segments only applies"),

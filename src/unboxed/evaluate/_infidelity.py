@@ -391,7 +391,8 @@ def _check_family(
         if scale is None:
             raise ValueError(
                 "perturbation='gaussian' needs scale, the noise's standard deviation in "
-                "the features' units (say 0.1 for pixels in [0, 1])"
+                "the features' units (say 0.1 for pixels in [0, 1], or one per feature, "
+                "0.1 * X_train.std(), for a table's features of different units)"
             )
         settings = {"p_remove": p_remove, "segments": segments, "fill": fill}
         given = [name for name, value in settings.items() if value is not None]
