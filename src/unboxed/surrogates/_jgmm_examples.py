@@ -44,6 +44,10 @@ class Found:
         semi-factuals); -1 otherwise.
     indices : ndarray of shape (n,)
         Row in the mining pool; -1 for a generated sample.
+    funnel : ndarray of shape (n_queries, 3), optional
+        Counterfactuals and semi-factuals: per query, the candidates found (drawn,
+        searched or in the pool), those within the radius, and those ``select``
+        kept; None for the other examples.
     """
 
     Z: np.ndarray
@@ -51,6 +55,7 @@ class Found:
     components: np.ndarray
     groups: np.ndarray
     indices: np.ndarray
+    funnel: np.ndarray | None = None
 
 
 def _log_gx(model: JGMM, Z: np.ndarray) -> np.ndarray:
@@ -502,6 +507,7 @@ def local_examples(
         if radius is not None:
             keep &= distance <= radius
         rows = np.flatnonzero(keep)
+        funnel = [Zs.shape[0], rows.size]
         # Densities only within the radius, and once: generated candidates can be
         # thousands, and a full covariance makes each density cost D^2.
         log_gx = _log_gx(model, Zs[rows]) if pool_pz is None or select == "margin" else None
@@ -513,6 +519,7 @@ def local_examples(
             same = cls == query_class[q]
             kept = same if kind == "semifactual" else ~same
             rows, log_gx = rows[kept], None if log_gx is None else log_gx[kept]
+        funnel.append(rows.size)
         Zk, idx = Zs[rows], idx[rows]
         pz = pool_pz[rows] if pool_pz is not None else proba_z(model, Zk, log_gx)
         if select == "margin":
@@ -530,7 +537,12 @@ def local_examples(
         tie_break = distance[rows] if kind == "counterfactual" else -distance[rows]
         top = _top(scores, n_per_query, None if tier is None else tier[rows], tie_break)
         comp = comps[rows][top] if comps is not None else pz[top].argmax(axis=1)
-        out.append(Found(Zk[top], scores[top], comp, np.full(top.size, q), idx[top]))
+        # Why a query got fewer than n_per_query (or none): recorded, since a call
+        # that gave every example to some queries looked like queries sharing state.
+        found = Found(
+            Zk[top], scores[top], comp, np.full(top.size, q), idx[top], np.array([funnel])
+        )
+        out.append(found)
     return _concat(out, d=Zq.shape[1]), alphas
 
 
@@ -869,10 +881,12 @@ def _concat(parts: list[Found], d: int | None = None) -> Found:
         return Found(
             np.zeros((0, d or 0)), np.zeros(0), np.zeros(0, int), np.zeros(0, int), np.zeros(0, int)
         )
+    funnels = [p.funnel for p in parts]
     return Found(
         np.concatenate([p.Z for p in parts]),
         np.concatenate([p.scores for p in parts]),
         np.concatenate([p.components for p in parts]).astype(np.int64),
         np.concatenate([p.groups for p in parts]).astype(np.int64),
         np.concatenate([p.indices for p in parts]).astype(np.int64),
+        None if any(f is None for f in funnels) else np.concatenate(funnels).astype(np.int64),
     )

@@ -1280,7 +1280,11 @@ class JGMMExplainer(Params):
         -------
         ExampleSet
             ``groups`` holds each example's query row; ``queries``, ``query_inputs``
-            and ``query_classes`` describe the queries.
+            and ``query_classes`` describe the queries. A query may get fewer than
+            ``n_per_query`` examples, or none: ``meta["candidates"]`` gives, per query,
+            the candidates ``"found"`` (drawn, searched or in the pool), those
+            ``"within_radius"``, those ``select`` kept (``"selected"``) and the
+            examples ``"returned"``, so it says at which step a query's ran out.
         """
         return self._local(
             "counterfactual",
@@ -1350,7 +1354,9 @@ class JGMMExplainer(Params):
         Returns
         -------
         ExampleSet
-            Scored by eq. 9; ``groups`` holds each example's query row.
+            Scored by eq. 9; ``groups`` holds each example's query row, and
+            ``meta["candidates"]`` counts each query's candidates at every step, as
+            for :meth:`counterfactuals`.
         """
         return self._local(
             "semifactual",
@@ -1458,7 +1464,7 @@ class JGMMExplainer(Params):
         score = "eq. 7, p(same z, different w)" if kind == "counterfactual" else "eq. 9"
         if select == "margin":
             score = "the proxy's log-odds of the likeliest other class against the query's"
-        return self._example_set(
+        examples = self._example_set(
             kind,
             source,
             found,
@@ -1471,6 +1477,8 @@ class JGMMExplainer(Params):
             query_inputs=q_inputs,
             query_classes=self.blackbox.predict(q_inputs),
         )
+        examples.meta["candidates"] = _candidate_counts(found)
+        return examples
 
     def _mine_held(
         self,
@@ -1596,3 +1604,17 @@ def _class_proba(proba_w: np.ndarray, classes: np.ndarray, n_classes: int) -> np
     out = np.zeros((proba_w.shape[0], n_classes))
     np.add.at(out.T, classes, proba_w.T)
     return out
+
+
+def _candidate_counts(found: jx.Found) -> dict[str, list[int]]:
+    """``meta["candidates"]`` of a counterfactual or semi-factual set: per query, the
+    candidates found (drawn, searched or mined), those within ``radius``, those
+    ``select`` kept, and the examples returned, so that a query that got none says
+    at which step its candidates ran out."""
+    funnel = np.zeros((0, 3), np.int64) if found.funnel is None else found.funnel
+    return {
+        "found": funnel[:, 0].tolist(),
+        "within_radius": funnel[:, 1].tolist(),
+        "selected": funnel[:, 2].tolist(),
+        "returned": np.bincount(found.groups, minlength=funnel.shape[0]).tolist(),
+    }
