@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from scipy import special, stats
+from sklearn.linear_model import LogisticRegression
 
 from tests.helpers import PLANTED_COLUMNS, assert_progress_shown, record_progress
 from unboxed import Attribution, BlackBox, FeatureImportance
@@ -1243,6 +1244,32 @@ def test_a_class_with_exactly_the_minimum_fitted_samples_is_fitted():
     dmm_module._check_class_size(25, 100, 1, 0.2)  # 5 held out, 20 fitted: enough
     with pytest.raises(ValueError, match="19 of them fitted"):
         dmm_module._check_class_size(24, 100, 1, 0.2)
+
+
+def test_a_class_the_model_never_predicts_is_named_by_its_label(digits):
+    """A model of string labels that never predicts one: the error names the class by
+    the label ``classes=`` takes and offers the classes that can fit. It read "-1 of
+    them fitted after test_size=0.2 holds 1 out" and "class 2", which classes= refuses
+    for string labels."""
+    logreg = LogisticRegression(max_iter=500).fit(digits.X_train, digits.y_train % 3)
+
+    def proba(rows):  # the classes 0 and 1 of digits % 3; never "two"
+        p = logreg.predict_proba(rows)
+        return np.c_[p[:, :2] * 0.9, np.full(len(p), 0.1), p[:, 2:] * 0.9]
+
+    labels = ["zero", "one", "two", "rest"]
+    box = BlackBox.from_callable(proba, n_classes=4, input_shape=(64,), classes=labels)
+    message = (
+        "assigns none of the 1438 samples to class 'two'; DMM-MEN needs at least 20 to "
+        "fit per class. Give rows it assigns to that class, or leave the class out with "
+        "classes=['zero', 'one', 'rest']"
+    )
+    for classes in (None, ["two"]):
+        with pytest.raises(ValueError, match=re.escape(message)):
+            short(n_iter=8, n_features=40).fit(digits.X_train, box, classes=classes)
+    fitted = short(n_iter=8, n_components=2, n_features=40)
+    fitted.fit(digits.X_train, box, classes=["rest"])
+    assert fitted.insights("rest", k=3).values.shape == (3, 64)
 
 
 def test_insights_keep_150_features_by_default():

@@ -482,8 +482,14 @@ class DMMMEN(Params):
         classes = self._check_classes(classes, blackbox.n_classes)
         proba = blackbox.predict_proba(X)
         predicted = proba.argmax(axis=1)
+        counts = np.bincount(predicted, minlength=blackbox.n_classes)
+        # Labels as classes= takes them (a str, not "class 2"), and plain Python values.
+        labels = blackbox.class_labels(np.arange(blackbox.n_classes)).tolist()
+        fittable = [labels[c] for c, n in enumerate(counts) if _class_fits(int(n), test_size)]
         for c in classes:
-            _check_class_size(int(np.sum(predicted == c)), X.shape[0], int(c), test_size)
+            _check_class_size(
+                int(counts[c]), X.shape[0], labels[c], test_size, fittable=fittable or None
+            )
         checkpoint = self._open_checkpoint(X, proba, features, classes, seed)
         problems = {}
         for c in classes:
@@ -1422,20 +1428,42 @@ def _warn_constant_targets(problems: dict[int, tuple[np.ndarray, np.ndarray]]) -
         )
 
 
-def _check_class_size(count: int, n_total: int, class_: int, test_size: float) -> None:
-    """A class needs ``MIN_SAMPLES`` samples to fit after the held-out split, and two
-    held out (one gives no R^2)."""
+def _class_fits(count: int, test_size: float) -> bool:
+    """Whether a class of ``count`` samples passes :func:`_check_class_size`."""
     n_test = _n_held_out(count, test_size)
+    return count - n_test >= MIN_SAMPLES and n_test >= 2
+
+
+def _check_class_size(
+    count: int,
+    n_total: int,
+    class_: Any,
+    test_size: float,
+    fittable: list[Any] | None = None,
+) -> None:
+    """A class needs ``MIN_SAMPLES`` samples to fit after the held-out split, and two
+    held out (one gives no R^2). ``class_`` is its label, as ``classes=`` takes it, and
+    ``fittable`` the labels of the classes that can fit, offered as ``classes=``."""
+    n_test = _n_held_out(count, test_size)
+    leave_out = "leave the class out with classes=" + (
+        "[...]" if fittable is None else repr(fittable)
+    )
+    if count == 0:  # a class the model never predicts: nothing to hold out or fit
+        raise ValueError(
+            f"the black box assigns none of the {n_total} samples to class {class_!r}; "
+            f"DMM-MEN needs at least {MIN_SAMPLES} to fit per class. Give rows it "
+            f"assigns to that class, or {leave_out}"
+        )
     if count - n_test < MIN_SAMPLES:
         raise ValueError(
-            f"the black box assigns {count} of the {n_total} samples to class {class_}, "
+            f"the black box assigns {count} of the {n_total} samples to class {class_!r}, "
             f"{count - n_test} of them fitted after test_size={test_size} holds "
             f"{n_test} out; DMM-MEN needs at least {MIN_SAMPLES} to fit per class. Give "
-            "more data, lower test_size or leave the class out with classes=[...]"
+            f"more data, lower test_size or {leave_out}"
         )
     if n_test < 2:
         raise ValueError(
-            f"test_size={test_size} holds out {n_test} of class {class_}'s {count} samples; "
+            f"test_size={test_size} holds out {n_test} of class {class_!r}'s {count} samples; "
             "R^2 needs at least 2"
         )
 
