@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import warnings
 from pathlib import Path
 
@@ -448,6 +449,24 @@ def test_var_floor_chosen_by_validation_with_k_x(digits, digits_blackbox):
 def test_bad_candidate_components_are_rejected(digits, digits_blackbox, kwargs, error, match):
     with pytest.raises(error, match=match):
         JGMMExplainer(digits_blackbox, lower_layer="pool2", **kwargs).fit(digits.X_train[:100])
+
+
+@pytest.mark.parametrize("n_components_x", [6, [20, 6]])
+def test_labelled_components_fewer_than_the_classes_are_named_in_the_explainers_terms(
+    digits, digits_blackbox, n_components_x
+):
+    """The message named JGMM's labels_y, which the explainer's user never gives."""
+    n_seen = np.unique(digits_blackbox.predict(digits.X_train[:200])).size
+    explainer = JGMMExplainer(
+        digits_blackbox, lower_layer="pool2", n_components_x=n_components_x, e_step="labelled"
+    )
+    message = (
+        f"e_step='labelled' gives each class the black box predicts on X its own lower "
+        f"components, and it predicts {n_seen}; n_components_x=6 is fewer: give at least "
+        f"{n_seen}"
+    )
+    with pytest.raises(ValueError, match=re.escape(message)):
+        explainer.fit(digits.X_train[:200])
 
 
 def test_component_classes_follow_the_labels_not_the_component_numbers():

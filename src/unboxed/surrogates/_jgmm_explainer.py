@@ -463,6 +463,23 @@ class JGMMExplainer(Params):
             return F.reshape(n, c, -1).transpose(0, 2, 1)
         return F.reshape(F.shape[0], -1)
 
+    def _check_labelled_size(
+        self, candidates: list[tuple[int, float]], labels: np.ndarray | None
+    ) -> None:
+        """Refuse a K_x below the number of classes that ``e_step="labelled"`` gives
+        components of their own, in the explainer's terms: JGMM's own message named
+        its ``labels_y``, which the explainer's user never gives."""
+        if self.e_step != "labelled" or labels is None:
+            return
+        n_seen = np.unique(labels).size
+        small = [kx for kx, _ in candidates if kx < n_seen]
+        if small:
+            raise ValueError(
+                f"e_step='labelled' gives each class the black box predicts on X its own "
+                f"lower components, and it predicts {n_seen}; n_components_x={small[0]} "
+                f"is fewer: give at least {n_seen}"
+            )
+
     def _higher_features(self, X: object) -> np.ndarray:
         Y = np.asarray(self.blackbox.features(X, self.higher_layer), dtype=np.float64)
         return Y.reshape(Y.shape[0], -1)
@@ -497,6 +514,7 @@ class JGMMExplainer(Params):
         ky = n_classes if self._tied else int(self.n_components_y)  # type: ignore[arg-type]
         self.n_classes_ = n_classes
         candidates = self._candidates()
+        self._check_labelled_size(candidates, labels)
         self.validation_agreement_ = None
         if len(candidates) > 1:
             assert labels is not None  # _check_setup allows candidates only when tied
