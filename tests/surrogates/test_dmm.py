@@ -1404,6 +1404,27 @@ def test_a_class_that_was_not_fitted_is_an_error(planted, planted_blackbox):
         one.explain(Xq)  # the black box's prediction is class 0
 
 
+def test_a_class_that_was_not_fitted_is_named_by_its_label(digits):
+    """With string labels the message named column indices ("classes [1] were not
+    fitted; fitted: [0, 2]"), which no argument of the user's takes."""
+    logreg = LogisticRegression(max_iter=500).fit(digits.X_train, digits.y_train % 3)
+    labels = ["zero", "one", "two"]
+    box = BlackBox.from_callable(
+        logreg.predict_proba, n_classes=3, input_shape=(64,), classes=labels
+    )
+    fitted = short(n_iter=8, n_components=2, n_features=40)
+    fitted.fit(digits.X_train, box, classes=["two", "zero"])
+    not_fitted = r"classes \['one'\] were not fitted; fitted: \['zero', 'two'\]"
+    with pytest.raises(ValueError, match=not_fitted + "$"):
+        fitted.insights("one")
+    with pytest.raises(ValueError, match=not_fitted + "$"):
+        fitted.explain(digits.X_test[:2], target="one")
+    rows = digits.X_test[box.predict(digits.X_test) == 1][:2]
+    with pytest.raises(ValueError, match=not_fitted + "; the black box predicts them for rows"):
+        fitted.explain(rows)
+    assert fitted.explain(rows, target="two").target.tolist() == [2, 2]
+
+
 @pytest.mark.parametrize(
     ("bad", "message"),
     [

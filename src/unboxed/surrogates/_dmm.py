@@ -671,14 +671,25 @@ class DMMMEN(Params):
             )
         return X
 
-    def _rows(self, classes: np.ndarray) -> np.ndarray:
-        """The row of ``coef_`` etc. of each class (``classes_`` is sorted)."""
+    def _rows(self, classes: np.ndarray, *, predicted: bool = False) -> np.ndarray:
+        """The row of ``coef_`` etc. of each class (``classes_`` is sorted);
+        ``predicted``: the classes are the black box's predictions on ``X``."""
         self._check_fitted()
         missing = np.setdiff1d(classes, self.classes_)
         if missing.size:
-            raise ValueError(
-                f"classes {missing.tolist()} were not fitted; fitted: {self.classes_.tolist()}"
+            # By the labels the user gave fit(classes=...): column indices read as
+            # other classes' labels where those are ints, and as nothing where str.
+            labels = self.blackbox_.class_labels
+            message = (
+                f"classes {labels(missing).tolist()} were not fitted; fitted: "
+                f"{labels(self.classes_).tolist()}"
             )
+            if predicted:
+                message += (
+                    "; the black box predicts them for rows of X: pass target= a fitted "
+                    "class, or fit them too with classes="
+                )
+            raise ValueError(message)
         return np.searchsorted(self.classes_, classes)
 
     def insights(
@@ -823,12 +834,13 @@ class DMMMEN(Params):
         """:meth:`responsibilities` of checked inputs, plus each row's class row."""
         proba = self.blackbox_.predict_proba(X)
         # The prediction is a column index already; a given target is read as a label.
+        given = target
         target = (
             proba.argmax(axis=1)
             if target is None
             else self.blackbox_._check_target(target, X.shape[0])
         )
-        rows = self._rows(target)
+        rows = self._rows(target, predicted=given is None)
         g = class_logit(proba, target)
         mean = np.einsum("nd,njd->nj", X, self.coef_[rows]) + self.intercept_[rows]
         resp = _responsibility(g, mean, self.weights_[rows], self.sigma2_[rows])
