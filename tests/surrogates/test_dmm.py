@@ -1423,6 +1423,8 @@ def test_a_class_that_was_not_fitted_is_named_by_its_label(digits):
     with pytest.raises(ValueError, match=not_fitted + "; the black box predicts them for rows"):
         fitted.explain(rows)
     assert fitted.explain(rows, target="two").target.tolist() == [2, 2]
+    with pytest.raises(ValueError, match=re.escape("must not repeat, got ['two', 'two']")):
+        short(n_iter=8, n_features=40).fit(digits.X_train, box, classes=["two", "two"])
 
 
 @pytest.mark.parametrize(

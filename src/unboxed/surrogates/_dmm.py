@@ -477,9 +477,10 @@ class DMMMEN(Params):
             )
         X = blackbox.check_X(X)
         features, axes, center = self._reduce(X)
+        given = classes
         if classes is not None:
             classes = blackbox.class_index(classes, name="classes")
-        classes = self._check_classes(classes, blackbox.n_classes)
+        classes = self._check_classes(classes, blackbox.n_classes, given=given)
         proba = blackbox.predict_proba(X)
         predicted = proba.argmax(axis=1)
         counts = np.bincount(predicted, minlength=blackbox.n_classes)
@@ -584,7 +585,9 @@ class DMMMEN(Params):
         return informative, axes[:k], center
 
     @staticmethod
-    def _check_classes(classes: object, n_classes: int) -> np.ndarray:
+    def _check_classes(classes: object, n_classes: int, given: object = None) -> np.ndarray:
+        """``classes`` as sorted column indices; ``given``, the labels they were read
+        from, for the message."""
         if classes is None:
             return np.arange(n_classes)
         out = np.atleast_1d(np.asarray(classes))
@@ -597,7 +600,9 @@ class DMMMEN(Params):
         ):
             raise ValueError(f"classes must be ints in [0, {n_classes}), got {classes!r}")
         if np.unique(out).size != out.size:
-            raise ValueError(f"classes must not repeat, got {out.tolist()}")
+            # The labels given, not their column indices ([0, 0] for "setosa" twice).
+            shown = out if given is None else np.atleast_1d(np.asarray(given))
+            raise ValueError(f"classes must not repeat, got {shown.tolist()}")
         return np.sort(out).astype(np.int64)
 
     def _open_checkpoint(self, X, proba, features, classes, seed) -> Checkpoint | None:
