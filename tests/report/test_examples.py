@@ -333,6 +333,17 @@ def test_generated_table_rows_are_titled_as_the_lower_layer_s_features(planted_j
     assert ax.get_title().endswith("\nact1 features")
 
 
+def test_features_of_a_layer_named_by_its_index_are_not_read_as_a_count():
+    """A tabular nn.Sequential's hidden layer "2": its generated examples were titled
+    "2 features", which reads as two of them (the layer has 8)."""
+    for layer, title in [("2", "layer 2 features"), ("act1", "act1 features")]:
+        examples = _examples(
+            image_shape=None, meta=make_meta("JGMM prototypes", {"lower_layer": layer})
+        )
+        ax = plot_examples(examples, [0], max_per_group=1).axes[0]
+        assert ax.get_title().endswith("\n" + title)
+
+
 def test_features_named_by_the_set_name_the_inputs_where_they_are_the_inputs():
     rng = np.random.default_rng(3)
     values = rng.normal(size=(4, 3))

@@ -164,7 +164,10 @@ def _features_label(examples: ExampleSet) -> str:
     """What the values are: the lower layer's features (``meta`` names the layer)."""
     parameters = examples.meta.get("parameters")
     layer = parameters.get("lower_layer") if isinstance(parameters, dict) else None
-    return f"{layer} features" if isinstance(layer, str) else "lower-layer features"
+    if not isinstance(layer, str):
+        return "lower-layer features"
+    # An nn.Sequential's layers are named by their index: "2 features" read as a count.
+    return f"layer {layer} features" if layer.isdigit() else f"{layer} features"
 
 
 def _class(examples: ExampleSet, c: int, names: tuple[str, ...] | None = None) -> str:
