@@ -164,6 +164,16 @@ def _top(
     return chosen[np.lexsort(tuple(key[chosen] for key in keys))]
 
 
+def populated_components(model: JGMM) -> np.ndarray:
+    """The higher components that some row of the fit belongs to (``pi_ > 0``).
+
+    The others have prototypes of nothing: a class the black box never predicts on
+    the rows ``fit`` saw keeps a uniform ``Q[:, j]``, and its "prototypes" were the
+    densest rows of the other classes, titled by its name.
+    """
+    return np.flatnonzero(model.pi_ > 0)
+
+
 def mine_prototypes(model: JGMM, Z: np.ndarray, n_per_component: int) -> Found:
     """The ``n`` rows with the highest eq. 4 score for each higher component, taken
     first from the rows the proxy puts in that component (its likeliest ``w``).
@@ -178,8 +188,8 @@ def mine_prototypes(model: JGMM, Z: np.ndarray, n_per_component: int) -> Found:
     scores = prototype_scores(model, Z, log_gx)
     comps = proba_z(model, Z, log_gx).argmax(axis=1)
     proxy_w = jm.log_proba_w_given_x(log_gx, model._Q, model.pi_).argmax(axis=1)
-    rows, groups = [], []
-    for j in range(scores.shape[1]):
+    rows, groups = [np.zeros(0, int)], [np.zeros(0, int)]
+    for j in populated_components(model):
         top = _top(scores[:, j], n_per_component, tier=proxy_w != j)
         rows.append(top)
         groups.append(np.full(top.size, j))
@@ -200,7 +210,7 @@ def generate_prototypes(
     n_per_component = check_positive_int(n_per_component, name="n_per_component")
     n_candidates = check_positive_int(n_candidates, name="n_candidates")
     out = []
-    for j in range(model.pi_.shape[0]):
+    for j in populated_components(model):
         Zs, comps = jm.sample_gmm(
             model._Q[0, :, j], model.means_x_, model.vars_x_, n_candidates, rng
         )

@@ -1088,7 +1088,10 @@ class JGMMExplainer(Params):
         Returns
         -------
         ExampleSet
-            ``groups`` holds each prototype's higher component.
+            ``groups`` holds each prototype's higher component. A component that no
+            row of the fit belongs to (``pi_`` 0; with the logits as higher layer, a
+            class the black box never predicted on them) has none, and
+            ``meta["empty_components"]`` lists those.
         """
         self._examples_ready(source)
         n = check_positive_int(n_per_class, name="n_per_class")
@@ -1104,7 +1107,7 @@ class JGMMExplainer(Params):
             found = jx.generate_prototypes(
                 self.jgmm_, n, np.random.default_rng(seed), n_candidates=n_candidates
             )
-        return self._example_set(
+        examples = self._example_set(
             "prototype",
             source,
             found,
@@ -1113,6 +1116,12 @@ class JGMMExplainer(Params):
             "log p(x | w = j), eq. 4",
             seed=seed,
         )
+        empty = np.setdiff1d(
+            np.arange(self.jgmm_.pi_.shape[0]), jx.populated_components(self.jgmm_)
+        )
+        if empty.size:  # only then: sets of every component record as before
+            examples.meta["empty_components"] = empty.tolist()
+        return examples
 
     def criticisms(self, X: object | None = None, *, n: int = 10) -> ExampleSet:
         """The ``n`` rows of ``X`` least represented by any component (eq. 5); mined only,
