@@ -2317,6 +2317,13 @@ def saved_cancer_mlp(tmp_path_factory):
     return path, model
 
 
+def test_explain_of_a_standardized_table_says_what_0_is(saved_cancer_mlp, tmp_path, capsys):
+    """Breast-cancer is stored standardized: a feature set to 0 takes its training mean."""
+    assert _explain(saved_cancer_mlp[0], tmp_path / "a.npz", "--n-samples", "100") == 0
+    printed = " ".join(capsys.readouterr().out.split())
+    assert "components are set to 0 (the training mean: the rows are standardized)" in printed
+
+
 def test_examples_immutable_names_the_one_kind_asked_for(saved_cancer_mlp, tmp_path, capsys):
     options = ["--kinds", "semifactuals", "--rows", "0:2", "--n", "2", "--k-x", "4"]
     assert _examples(saved_cancer_mlp[0], tmp_path / "f", *options, "--immutable", "1") == 0

@@ -861,9 +861,12 @@ def _explain(args: argparse.Namespace) -> int:
             f"R2 (held out): each row's local model scored on {held_out} perturbations "
             "it was not fitted on (--n-samples // 5, at least 2)"
         )
+    # On a table stored standardized, 0 is no "absent" value but the training mean,
+    # which a reader of the raw units (0 mm) would not guess.
+    zero = " (the training mean: the rows are standardized)" * (dataset.feature_scale is not None)
     print(
         f"deletion AOPC, the mean drop in the explained class's probability as the top "
-        f"1..{max_k} components are set to 0 (higher is more faithful): "
+        f"1..{max_k} components are set to 0{zero} (higher is more faithful): "
         f"{_over_rows(curve.aopc)}"
     )
     if misfit is not None:
