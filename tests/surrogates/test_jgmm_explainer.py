@@ -469,6 +469,23 @@ def test_labelled_components_fewer_than_the_classes_are_named_in_the_explainers_
         explainer.fit(digits.X_train[:200])
 
 
+def test_a_layer_given_by_its_index_is_told_to_give_its_name(sequential_box):
+    """lower_layer=0 was refused as "not a layer of the model; choose from ['0', ...]"."""
+    with pytest.raises(TypeError, match=re.escape("lower_layer must be a layer's name, a str")):
+        JGMMExplainer(sequential_box, lower_layer=0).fit(np.zeros((4, 3)))
+    with pytest.raises(TypeError, match=r"got int 0; the layers are \['0', '1', '2'"):
+        JGMMExplainer(sequential_box, lower_layer=0).fit(np.zeros((4, 3)))
+
+
+@pytest.fixture()
+def sequential_box():
+    """A tabular nn.Sequential, named by index as such models are."""
+    import torch
+
+    net = torch.nn.Sequential(torch.nn.Identity(), torch.nn.Linear(3, 4), torch.nn.Linear(4, 2))
+    return BlackBox.from_torch(net, input_shape=(3,))
+
+
 def test_component_classes_follow_the_labels_not_the_component_numbers():
     """Higher components started from permuted labels: component perm[c] holds class c,
     and the proxy must map it back."""

@@ -377,6 +377,13 @@ class JGMMExplainer(Params):
             )
         names = self.blackbox.layer_names()
         for name, layer in (("lower_layer", self.lower_layer), ("higher_layer", self.higher_layer)):
+            if not isinstance(layer, str):
+                # lower_layer=0 was "not a layer; choose from ['0', ...]", which read as
+                # naming the very layer it refused.
+                raise TypeError(
+                    f"{name} must be a layer's name, a str such as {names[0]!r}, got "
+                    f"{type(layer).__name__} {layer!r}; the layers are {names}"
+                )
             if layer not in names:
                 # The input is no layer; tabular users want examples in its units.
                 raise ValueError(
