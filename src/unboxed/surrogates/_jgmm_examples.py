@@ -891,12 +891,13 @@ def _concat(parts: list[Found], d: int | None = None) -> Found:
         return Found(
             np.zeros((0, d or 0)), np.zeros(0), np.zeros(0, int), np.zeros(0, int), np.zeros(0, int)
         )
-    funnels = [p.funnel for p in parts]
+    funnels = [p.funnel for p in parts if p.funnel is not None]
     return Found(
         np.concatenate([p.Z for p in parts]),
         np.concatenate([p.scores for p in parts]),
         np.concatenate([p.components for p in parts]).astype(np.int64),
         np.concatenate([p.groups for p in parts]).astype(np.int64),
         np.concatenate([p.indices for p in parts]).astype(np.int64),
-        None if any(f is None for f in funnels) else np.concatenate(funnels).astype(np.int64),
+        # every part's funnel, or None where a part has none
+        np.concatenate(funnels).astype(np.int64) if len(funnels) == len(parts) else None,
     )
