@@ -699,7 +699,7 @@ class DMMMEN(Params):
 
     def insights(
         self,
-        class_: int,
+        class_: Any,
         k: int | None = None,
         *,
         by: Literal["magnitude", "positive", "contribution"] = "magnitude",
@@ -1094,7 +1094,7 @@ class DMMMEN(Params):
             feature_names=self.blackbox_.feature_names,
         )
 
-    def plot(self, class_: int | None = None, *, k: int | None = None, **kwargs: Any) -> Any:
+    def plot(self, class_: Any = None, *, k: int | None = None, **kwargs: Any) -> Any:
         """Heat maps of the insights: one panel per class (row 0 of :meth:`insights`).
 
         For tabular data, bars of the ``k`` insight features (``top`` in ``kwargs`` may
