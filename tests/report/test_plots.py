@@ -97,6 +97,16 @@ def test_the_plot_functions_refuse_other_objects(attribution):
         plot_feature_importance(attribution)
 
 
+def test_feature_importance_bars_take_a_value_label():
+    from unboxed import FeatureImportance
+
+    importance = FeatureImportance(np.array([[0.5, -0.2, 0.1]]), feature_names=("a", "b", "c"))
+    assert importance.plot().axes[0].get_xlabel() == ""
+    assert importance.plot(value_label="logit per unit").axes[0].get_xlabel() == "logit per unit"
+    with pytest.raises(TypeError, match="value_label must be a str"):
+        importance.plot(value_label=1)
+
+
 def test_colour_images_are_averaged_over_their_channels(rng):
     values = rng.normal(size=(1, 3 * 4 * 6))
     inputs = rng.uniform(size=(1, 3 * 4 * 6))

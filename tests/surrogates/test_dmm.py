@@ -355,6 +355,9 @@ def test_plot_draws_one_panel_per_class(planted_fit):
     for ax, c in zip(figure.axes, (0, 1), strict=True):  # the 4 insight features as bars
         top = planted_fit.class_insights(k=4).top_k(4, class_=c)
         assert sorted(t.get_text() for t in ax.get_yticklabels()) == sorted(f"x{j}" for j in top)
+        # the bars say what they are, in their units
+        assert ax.get_xlabel() == "weighted |coefficient|: class logit per unit of the feature"
+    assert planted_fit.plot(k=4, value_label="mine").axes[0].get_xlabel() == "mine"
 
 
 # ---------------------------------------------------------------- checkpoints
@@ -2355,6 +2358,11 @@ def test_standardize_fits_raw_tabular_features_and_ranks_an_unread_one_last():
         # Per standard deviation, last (28th-31st over seeds 0-2; 27th-31st over seeds
         # 0-5 while the prior draws of components left empty entered this weighted row).
         assert scaled.insights(class_, k=31).top_k(31, class_=0)[-1] == 30
+    # and its plot's bars say so
+    import matplotlib
+
+    matplotlib.use("Agg")
+    assert scaled.plot(k=3).axes[0].get_xlabel().endswith("class logit per standard deviation")
     # explain is beta * x in the inputs' units, as without standardize.
     attribution = scaled.explain(X[:5])
     coef = scaled.coef_[

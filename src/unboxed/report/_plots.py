@@ -74,9 +74,11 @@ def _bars(
     title: str,
     top: int,
     ci: np.ndarray | None = None,
+    value_label: str | None = None,
 ) -> None:
     """The ``top`` largest ``|values|`` as bars, each with its interval (``ci``, shape
-    ``(n_features, 2)``) as an error bar where there is one."""
+    ``(n_features, 2)``) as an error bar where there is one, and ``value_label`` on the
+    value axis where given."""
     order = descending_order(np.abs(values), top)[::-1]
     xerr = None
     if ci is not None:
@@ -91,6 +93,8 @@ def _bars(
     )
     ax.set_yticks(range(len(order)), [names[i] for i in order], fontsize=7)
     ax.set_title(title, fontsize=8)
+    if value_label is not None:
+        ax.set_xlabel(value_label, fontsize=7)
 
 
 #: Per-row faithfulness figures an attribution's ``meta`` may hold, and how a panel's
@@ -223,7 +227,11 @@ def _row_names(row_names: Sequence[object] | None, n_samples: int) -> list[str]:
 
 
 def plot_feature_importance(
-    importance: FeatureImportance, class_: int | list[int] | None = None, *, top: int = 15
+    importance: FeatureImportance,
+    class_: int | list[int] | None = None,
+    *,
+    top: int = 15,
+    value_label: str | None = None,
 ) -> Any:
     """Plot a :class:`~unboxed.FeatureImportance`, one panel per class.
 
@@ -237,6 +245,9 @@ def plot_feature_importance(
         The classes to show; None shows all.
     top : int
         The number of bars for tabular data, at least 1.
+    value_label : str, optional
+        What the bars' values are, under their axis (tabular data only), such as
+        the units of a regression's coefficients.
 
     Returns
     -------
@@ -247,6 +258,8 @@ def plot_feature_importance(
     # checked first: a bare AttributeError before
     check_instance(importance, FeatureImportance, name="importance", what="a FeatureImportance")
     top = check_positive_int(top, name="top")
+    if value_label is not None:
+        check_instance(value_label, str, name="value_label", what="a str")
     if class_ is None:
         classes = list(range(importance.n_classes))
     else:
@@ -262,7 +275,7 @@ def plot_feature_importance(
         title = titles[row]
         if importance.image_shape is None:
             ci = None if importance.ci is None else importance.ci[row]
-            _bars(ax, values, names, title, top, ci)
+            _bars(ax, values, names, title, top, ci, value_label)
         else:
             _heat(ax, _as_image(values, importance.image_shape), None, title)
     fig.tight_layout()

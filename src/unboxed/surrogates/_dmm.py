@@ -1109,7 +1109,9 @@ class DMMMEN(Params):
             Features kept per insight, as for :meth:`insights`.
         **kwargs
             Passed to :meth:`~unboxed.FeatureImportance.plot` (``top``: bars per
-            panel for tabular data).
+            panel for tabular data; ``value_label``: the bars' axis label, by default
+            their units: the class logit per unit of the feature, or per standard
+            deviation with ``standardize=True``).
 
         Returns
         -------
@@ -1117,6 +1119,8 @@ class DMMMEN(Params):
         """
         importance = self.class_insights(k, classes=class_)
         kwargs.setdefault("top", importance.meta["k"])
+        per = "unit of the feature" if self.std_input_ is None else "standard deviation"
+        kwargs.setdefault("value_label", f"weighted |coefficient|: class logit per {per}")
         return importance.plot(list(range(importance.n_classes)), **kwargs)
 
 
