@@ -1,5 +1,7 @@
 """The gradient family against the black box's own gradient and its axioms."""
 
+import re
+
 import numpy as np
 import pytest
 import torch
@@ -84,6 +86,41 @@ def test_baseline_mean_needs_background(digits, digits_blackbox):
         digits_blackbox, baseline="mean", background=digits.X_train
     ).explain(digits.X_test[:2])
     assert result.values.shape == (2, 64)
+
+
+@pytest.mark.parametrize("cls", [IntegratedGradients, DeepLift])
+def test_a_background_beside_a_baseline_other_than_mean_is_refused_before_any_query(
+    digits, digits_blackbox, cls
+):
+    # The default target (the predicted class) was queried first, so the refusal
+    # came after the model had seen the rows, as docs/local.md says it must not.
+    explainer = cls(digits_blackbox, background=digits.X_train[:50])
+    with pytest.raises(
+        ValueError,
+        match=re.escape(
+            "background is used only by baseline='mean' (the mean of its rows), and "
+            "baseline is 0.0; pass baseline='mean' with it, or leave it out"
+        ),
+    ):
+        explainer.explain(digits.X_test[:2])
+    assert digits_blackbox.n_queries == 0
+
+
+@pytest.mark.parametrize(
+    "baseline, message",
+    [
+        ("blur", "baseline='blur' needs image inputs; set image_shape=(H, W)"),
+        ("mean", "baseline='mean' needs background data: pass background=X_train"),
+        (np.zeros(3), "a baseline array must have shape (30,), got (3,)"),
+    ],
+)
+def test_a_baseline_a_table_cannot_take_is_refused_by_name_before_any_query(baseline, message):
+    # The messages said fill=, an argument the gradient family does not have, and
+    # came after the default target had been queried.
+    X, box, _ = breast_cancer_box()
+    with pytest.raises(ValueError, match=re.escape(message)):
+        IntegratedGradients(box, baseline=baseline).explain(X[:2])
+    assert box.n_queries == 0
 
 
 def test_bad_target_is_refused(digits, digits_blackbox):

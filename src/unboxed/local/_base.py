@@ -154,25 +154,25 @@ def make_fill(
         )
     if isinstance(fill, numbers.Real) and not isinstance(fill, bool):
         if not math.isfinite(fill):
-            raise ValueError(f"fill must be finite, got {fill}")
+            raise ValueError(f"{name} must be finite, got {fill}")
         return np.full((1, d), float(fill), dtype=X.dtype)
     if isinstance(fill, str):
-        check_fill_name(fill)
+        check_fill_name(fill, name)
         if fill in ("zero", "gray"):
             return np.full((1, d), 0.0 if fill == "zero" else 0.5, dtype=X.dtype)
         if fill == "mean":
             if background is None:
-                raise ValueError("fill='mean' needs background data: pass background=X_train")
+                raise ValueError(f"{name}='mean' needs background data: pass background=X_train")
             return background.mean(axis=0, keepdims=True).astype(X.dtype)
         if image_shape is None:
-            raise ValueError("fill='blur' needs image inputs; set image_shape=(H, W)")
+            raise ValueError(f"{name}='blur' needs image inputs; set image_shape=(H, W)")
         from scipy.ndimage import gaussian_filter
 
         images = X.reshape(n, *image_shape)
         return gaussian_filter(images, sigma=(0, BLUR_SIGMA, BLUR_SIGMA)).reshape(n, d)
-    arr = check_array(fill, name="fill", ndim=None)
+    arr = check_array(fill, name=name, ndim=None)
     if arr.shape != (d,):
-        raise ValueError(f"a fill array must have shape ({d},), got {arr.shape}")
+        raise ValueError(f"a {name} array must have shape ({d},), got {arr.shape}")
     return arr[None].astype(X.dtype)
 
 

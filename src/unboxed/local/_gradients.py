@@ -72,8 +72,10 @@ class _GradientExplainer(LocalExplainer):
         import torch
 
         X = self.blackbox.check_X(X)
-        targets = self._targets(target, X)
+        # Baselines first: a baseline or background they refuse is refused before the
+        # default target (the predicted class) queries the model.
         extra = self._prepare(X)
+        targets = self._targets(target, X)
         per_chunk = max(1, self.blackbox.batch_size // self.evals_per_row)
         values, deltas = [], []
         starts = range(0, X.shape[0], per_chunk)
