@@ -981,6 +981,11 @@ def test_an_integral_float_target_is_its_int_class_as_everywhere_else(
     as_float, as_int = run(1.0), run(1)
     np.testing.assert_array_equal(as_float.pcr, as_int.pcr)
     assert as_float.n_cases == as_int.n_cases
+    # meta recorded the argument as given (1.0, or np.float32(1.0), a type its file
+    # does not keep); it records the class read, by the model's label.
+    for target in (1.0, np.float32(1.0), np.int64(1)):
+        recorded = run(target).meta["target"]
+        assert recorded == 1 and type(recorded) is int
 
 
 def test_agreement_refuses_classes_that_mix_strings_and_numbers():

@@ -231,6 +231,12 @@ def _check_target(target: object, blackbox: BlackBox) -> int | None:
     return int(target)
 
 
+def _target_label(target: object, blackbox: BlackBox) -> Any:
+    """``target`` as ``meta`` records it: the model's label of the class it names (the
+    column index where the model has no labels), a plain Python value, or None."""
+    return None if target is None else blackbox.class_label(_check_target(target, blackbox))
+
+
 def _explained_classes(
     ranking: RankingLike, preds: np.ndarray, target: int | None, blackbox: BlackBox
 ) -> np.ndarray:
@@ -482,7 +488,7 @@ def deletion_test(
         "test": "deletion",
         "cases": cases,
         "fill": fill if isinstance(fill, str) else "array",
-        "target": target,
+        "target": _target_label(target, blackbox),
         "seed": _json_seed(random_state),
     }
     return _pcr_result(
@@ -592,7 +598,7 @@ def crafted_cases(
     )
     meta = {
         "test": "crafted",
-        "target": target,
+        "target": _target_label(target, blackbox),
         "noise": noise,
         "values": values if isinstance(values, str) else "array",
         "seed": _json_seed(random_state),
