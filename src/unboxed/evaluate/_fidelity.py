@@ -234,7 +234,8 @@ def _check_target(target: object, blackbox: BlackBox) -> int | None:
 def _target_label(target: object, blackbox: BlackBox) -> Any:
     """``target`` as ``meta`` records it: the model's label of the class it names (the
     column index where the model has no labels), a plain Python value, or None."""
-    return None if target is None else blackbox.class_label(_check_target(target, blackbox))
+    index = _check_target(target, blackbox)
+    return None if index is None else blackbox.class_label(index)
 
 
 def _explained_classes(
