@@ -1739,8 +1739,8 @@ def _maximize(args: argparse.Namespace) -> int:
         f"{regularizer} regularizer, inputs held to {where}; saved to {out}\n"
         f"distance: to the nearest of the first {len(X_train)} training rows"
         + (", rows scaled to unit norm (0 to 2: the pattern, not the brightness)" if image else "")
-        + f"; real: the same distance of the class's first {MAXIMIZE_REAL_ROWS} test rows, "
-        "median [quartiles]"
+        + f"; real: the same distance of the class's first {MAXIMIZE_REAL_ROWS} test rows "
+        "(all, where it has fewer), median [quartiles] (rows measured)"
     )
     _print_prototype_rows(rows)
     if args.plot is not None:
@@ -1756,7 +1756,6 @@ def _maximize(args: argparse.Namespace) -> int:
         starts=args.starts,
         bounds=[np.asarray(bound).tolist() for bound in bounds],
         reference_rows=len(X_train),
-        real_rows=MAXIMIZE_REAL_ROWS,
         # true where "distance" and "real_distance" are of rows scaled to unit norm
         unit_norm_distances=image,
         prototypes=rows,
@@ -1855,6 +1854,7 @@ def _print_prototype_rows(rows: list[dict]) -> None:
     for r in rows:
         real = r["real_distance"]
         shown = "-" if real is None else f"{real[1]:.3f} [{real[0]:.3f}, {real[2]:.3f}]"
+        shown += f" ({r['real_rows']} rows)" if real is not None else ""
         own = "-" if math.isnan(r["distance"]) else f"{r['distance']:.3f}"
         print(f"{r['class']:>16}  {r['probability']:>8.3f}  {own:>8}  {shown}")
     if any(r["real_distance"] is None or math.isnan(r["distance"]) for r in rows):
@@ -1865,8 +1865,9 @@ def _prototype_rows(prototypes: Any, dataset: Any, X_train: Any, image: bool) ->
     """Each prototype's class, probability and distance to the nearest row of
     ``X_train``, with the quartiles of that distance over the class's first
     ``MAXIMIZE_REAL_ROWS`` test rows (None for a class without test rows, or whose test
-    images are all black). On images the rows are scaled to unit norm: a faint image is
-    near every real one in plain distance."""
+    images are all black) and how many rows they are of: a class may have fewer. On
+    images the rows are scaled to unit norm: a faint image is near every real one in
+    plain distance."""
     import numpy as np
 
     from .probes import nearest_distance
@@ -1896,6 +1897,7 @@ def _prototype_rows(prototypes: Any, dataset: Any, X_train: Any, image: bool) ->
                 "probability": float(prototypes.probability[i]),
                 "distance": float(own[i]),
                 "real_distance": None if quartiles is None else [float(q) for q in quartiles],
+                "real_rows": len(real),
             }
         )
     return rows
