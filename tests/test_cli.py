@@ -1293,9 +1293,10 @@ def test_approximate_by_a_student_refuses_paths_it_would_overwrite(
         )
     shutil.copytree(saved_lenet, out)  # another model, which the student would replace
     assert _approximate(saved_lenet, out, *argv) == 2
-    assert f"--out {out} already holds a saved model (model.json and model.safetensors)" in (
-        capsys.readouterr().err
-    )
+    # the command has --force, so the refusal names it, as train's does
+    assert f"--out {out} already holds a saved model (model.json and model.safetensors); " + (
+        "name another folder, or give --force to replace it\n"
+    ) in (capsys.readouterr().err)
     a_file = tmp_path / "a_file"
     a_file.write_text("")
     assert _approximate(saved_lenet, a_file, *argv) == 2  # a folder, not a file

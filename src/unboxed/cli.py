@@ -1248,7 +1248,9 @@ def _check_student_paths(args: argparse.Namespace) -> None:
             f"--out {args.out} is the --model folder; the student would replace the model "
             "it is distilled from; name another folder"
         )
-    _check_no_model(Path(args.out), force=args.force)
+    # --force defaults to None here, to tell it was given (see SURROGATE_OPTIONS); the
+    # student's command has it, so the refusal must say so.
+    _check_no_model(Path(args.out), force=bool(args.force))
     for option in ("json", "plot", "checkpoint"):
         path = getattr(args, option)
         if path is not None and Path(path).resolve() in (out / WEIGHTS, out / RECORD):
