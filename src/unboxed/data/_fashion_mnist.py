@@ -82,11 +82,21 @@ def _read_split(file: Path, key: str) -> np.ndarray:
     return data.astype(np.int64)
 
 
+def _install(path: str | os.PathLike | None) -> str:
+    """How to install the files where a load with ``path`` reads them: the package fills
+    :data:`SYSTEM_DIR`, which a load given ``path`` does not search."""
+    if path is None:
+        return INSTALL
+    names = ", ".join(stem + ".gz" for stem, _ in _FILES.values())
+    package = f"apt-get install -y dataset-fashion-mnist puts them in {SYSTEM_DIR}"
+    return f"put {names} in {path} ({package})"
+
+
 def load(path: str | os.PathLike | None = None) -> Dataset:
     files = locate(path)
     if files is None:
         refuse_folders_in_place(_expected(path), "Fashion-MNIST")
-        raise not_installed("Fashion-MNIST", "fashion-mnist", path, SYSTEM_DIR, INSTALL)
+        raise not_installed("Fashion-MNIST", "fashion-mnist", path, SYSTEM_DIR, _install(path))
     arrays = {key: _read_split(file, key) for key, file in files.items()}
     folder = files["X_train"].parent
     return Dataset(
