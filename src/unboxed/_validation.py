@@ -269,9 +269,9 @@ def in_column_order(X: T, columns: Sequence[str] | None, *, name: str, whose: st
     given = list(X.columns if isinstance(X, pandas.DataFrame) else X.index)
     if given == list(columns) or not all(isinstance(c, str) for c in given):
         return X  # unnamed columns (0, 1, ...) are read by position, as scikit-learn does
-    have = set(given)
+    have, known = set(given), set(columns)
     missing = [c for c in columns if c not in have]
-    extra = [c for c in given if c not in set(columns)]
+    extra = [c for c in given if c not in known]
     repeated = sorted(c for c, count in Counter(given).items() if count > 1)
     if missing or extra or repeated:
         faults = [
@@ -285,6 +285,31 @@ def in_column_order(X: T, columns: Sequence[str] | None, *, name: str, whose: st
             "order), or an array read by position"
         )
     return X[list(columns)]
+
+
+def column_index(name: str, names: Sequence[str], *, context: str, noun: str = "feature") -> int:
+    """The index of the column called ``name`` in ``names``.
+
+    Parameters
+    ----------
+    name : str
+    names : sequence of str
+        A black box's ``feature_names``.
+    context : str
+        What names the column, for the message (``"group 'size'"``, ``"immutable"``).
+    noun : str
+        What the columns are, for the message.
+
+    Raises
+    ------
+    ValueError
+        Where no column is called ``name``; the message shows the first five names.
+    """
+    try:
+        return list(names).index(name)
+    except ValueError:
+        shown = ", ".join(map(repr, names[:5])) + (", ..." if len(names) > 5 else "")
+        raise ValueError(f"{context}: no {noun} is named {name!r}; the names are {shown}") from None
 
 
 def _listed(names: Sequence[str], limit: int = 5) -> str:

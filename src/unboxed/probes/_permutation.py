@@ -30,6 +30,7 @@ from .._validation import (
     check_instance,
     check_positive_int,
     check_random_state,
+    column_index,
 )
 from ..blackbox import BlackBox, check_blackbox
 from ..explanation import FeatureImportance, make_meta
@@ -90,16 +91,8 @@ def _column_indices(
             f"group {group!r} names columns ({items[0]!r}), but the black box has no "
             "feature_names; give feature indices"
         )
-    position = {column: j for j, column in enumerate(feature_names)}
-    unknown = [item for item in items if item not in position]
-    if unknown:
-        shown = ", ".join(map(repr, feature_names[:5])) + (
-            ", ..." if len(feature_names) > 5 else ""
-        )
-        raise ValueError(
-            f"group {group!r}: no feature is named {unknown[0]!r}; the names are {shown}"
-        )
-    return np.array([position[item] for item in items], dtype=np.intp)
+    found = [column_index(item, feature_names, context=f"group {group!r}") for item in items]
+    return np.array(found, dtype=np.intp)
 
 
 def _row_count_chunks(

@@ -38,6 +38,7 @@ from .._validation import (
     check_is_fitted,
     check_positive_int,
     check_random_state,
+    column_index,
     is_int,
 )
 from ..blackbox import BlackBox, check_blackbox
@@ -220,12 +221,7 @@ def _feature_index(feature: object, n_features: int, names: Sequence[str] | None
                 f"immutable names {str(feature)!r}, but the black box has no feature_names; "
                 "give column indices"
             )
-        if feature not in names:
-            shown = ", ".join(map(repr, names[:5])) + (", ..." if len(names) > 5 else "")
-            raise ValueError(
-                f"immutable: no input feature is named {str(feature)!r}; the names are {shown}"
-            )
-        return list(names).index(feature)
+        return column_index(str(feature), names, context="immutable", noun="input feature")
     if not is_int(feature):
         raise TypeError(
             f"immutable holds {feature!r} ({type(feature).__name__}); expected int feature "
