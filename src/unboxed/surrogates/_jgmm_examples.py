@@ -273,7 +273,7 @@ def rms_distance(Z: np.ndarray, z_query: np.ndarray | float) -> np.ndarray:
     return np.sqrt(np.mean((Z - z_query) ** 2, axis=1))
 
 
-SELECTS = ("proxy", "score", "margin")
+SELECTS = ("proxy", "score", "margin", "blackbox")
 SAMPLERS = ("gmm", "local", "boundary", "nearest", "sparse", "nearest_then_sparse")
 #: The samplers whose candidates depend on the radius, which they need.
 RADIUS_SAMPLERS = ("local", "sparse", "nearest_then_sparse")
@@ -327,6 +327,7 @@ def local_examples(
     query_inputs: np.ndarray | None = None,
     clamp: Callable[[int, np.ndarray], np.ndarray] | None = None,
     projector: np.ndarray | None = None,
+    blackbox_same: Callable[[int, np.ndarray, np.ndarray], np.ndarray] | None = None,
 ) -> tuple[Found, np.ndarray]:
     """Counterfactuals (eq. 7-8) or semi-factuals (eq. 9) for each query.
 
@@ -366,6 +367,10 @@ def local_examples(
         proxy's log-odds of the likeliest other class against the query's
         (:func:`class_margin`): those the proxy puts in another class first, then
         those nearest to a change of class; the scores are those log-odds.
+        "blackbox" keeps, as "proxy" does, those in another class (or the same), but
+        of the black box itself (``blackbox_same``), then ranks by the score: every
+        example returned is valid, at one black-box query per candidate within
+        ``radius``.
     component_classes : ndarray of shape (K_y,), optional
         The class of each higher component, for "proxy" and "margin"; default the
         identity.
@@ -411,6 +416,10 @@ def local_examples(
         against 8). "nearest" still searches every direction and is clamped after:
         searching within the held directions reached the proxy's boundary for more
         rows, but one the black box agreed with for fewer.
+    blackbox_same : callable, optional
+        Required with ``select="blackbox"``: ``blackbox_same(q, Z, idx)`` says, per
+        whitened candidate ``Z`` of query ``q`` (``idx`` its pool rows where mined, -1
+        where generated), whether the black box gives it the query's own class.
 
     Returns
     -------
@@ -441,6 +450,8 @@ def local_examples(
             f"source='generated' with sampler={sampler!r} draws at random; give rng= "
             "(a numpy.random.Generator or an int seed)"
         )
+    if select == "blackbox" and blackbox_same is None:
+        raise ValueError("select='blackbox' asks the black box; give blackbox_same=")
     if query_inputs is not None and len(query_inputs) != Zq.shape[0]:
         raise ValueError(
             f"query_inputs has {len(query_inputs)} rows for {Zq.shape[0]} queries in Zq"
@@ -521,12 +532,13 @@ def local_examples(
         # Densities only within the radius, and once: generated candidates can be
         # thousands, and a full covariance makes each density cost D^2.
         log_gx = _log_gx(model, Zs[rows]) if pool_pz is None or select == "margin" else None
-        if select == "proxy":
-            if pool_class is not None:
-                cls = pool_class[rows]
+        if select in ("proxy", "blackbox"):
+            if select == "blackbox":
+                same = cast(Callable, blackbox_same)(q, Zs[rows], idx[rows])
+            elif pool_class is not None:
+                same = pool_class[rows] == query_class[q]
             else:
-                cls = to_class[_proxy_w(model, Zs[rows], log_gx)]
-            same = cls == query_class[q]
+                same = to_class[_proxy_w(model, Zs[rows], log_gx)] == query_class[q]
             kept = same if kind == "semifactual" else ~same
             rows, log_gx = rows[kept], None if log_gx is None else log_gx[kept]
         funnel.append(rows.size)

@@ -896,6 +896,17 @@ class JGMMExplainer(Params):
         out = np.exp(out - out.max(axis=1, keepdims=True))
         return out / out.sum(axis=1, keepdims=True)
 
+    def _check_head(self, what: str) -> None:
+        """Refuse ``what`` where :meth:`head_predict` cannot run: a ``ValueError``."""
+        try:
+            self._head()
+        except ValueError:
+            raise ValueError(
+                f"{what} asks the black box about lower features of layer "
+                f"{self.lower_layer!r}, which needs an nn.Sequential model whose child "
+                "that layer is, without pool or spatial; use source='mined'"
+            ) from None
+
     def _head(self) -> Any:
         from torch import nn
 
@@ -1245,7 +1256,7 @@ class JGMMExplainer(Params):
             The mining pool; default the inputs ``fit`` saw.
         n_samples : int
             Draws per query before rejection (the paper: 1000).
-        select : {"proxy", "score", "margin"}
+        select : {"proxy", "score", "margin", "blackbox"}
             "score": rank the candidates within ``radius`` by eq. 7 alone. "proxy"
             (default): first keep only those the proxy (eq. 3) puts in another class
             than the query, as Sec. 3.2 defines a counterfactual ("very different
@@ -1256,7 +1267,15 @@ class JGMMExplainer(Params):
             "margin": keep every candidate within ``radius`` and rank by the proxy's
             log-odds of the likeliest other class against the query's (those the
             proxy puts in another class first, then those nearest to a change of
-            class); the scores are those log-odds.
+            class); the scores are those log-odds. "blackbox" keeps, as "proxy" does,
+            the candidates in another class than the query, but of the black box
+            itself, then ranks by eq. 7: every counterfactual returned is valid, at the
+            cost of asking the black box about every candidate within ``radius``
+            (mined: the pool, once per call; generated: by the layers above
+            ``lower_layer``, as :meth:`validity` does). ``meta["blackbox_rows"]``
+            counts the rows asked. Where none of a query's candidates changes the
+            black box's class, it gets none: the share of queries with one is then the
+            figure to read, since :meth:`validity` is 1 by construction.
         sampler : {"gmm", "local", "boundary", "nearest", "sparse", \
 "nearest_then_sparse"}
             Generated only. "gmm" (the paper's) draws from the GMM under ``alpha``;
@@ -1364,9 +1383,11 @@ class JGMMExplainer(Params):
             The mining pool; default the inputs ``fit`` saw.
         n_samples : int, default=1000
             Draws per query before rejection.
-        select : {"proxy", "score"}, default="proxy"
+        select : {"proxy", "score", "blackbox"}, default="proxy"
             "proxy" keeps only the candidates in the query's class, then ranks them
-            by eq. 9; "score" ranks by eq. 9 alone. ("margin" is for counterfactuals.)
+            by eq. 9; "score" ranks by eq. 9 alone; "blackbox" keeps those the black
+            box itself puts in the query's class, asked as :meth:`counterfactuals`
+            asks it. ("margin" is for counterfactuals.)
         sampler : {"gmm", "local", "boundary"}, default="gmm"
             Generated only, as for :meth:`counterfactuals`; "local" needs ``radius``.
             The other samplers find counterfactuals only.
@@ -1439,7 +1460,10 @@ class JGMMExplainer(Params):
                 + ", which are not the inputs; use source='mined', or a lower_layer that "
                 "is the input (nn.Sequential(nn.Identity(), model), layer '0')"
             )
+        if select == "blackbox" and source == "generated":
+            self._check_head("select='blackbox' on generated examples")
         Zq = self.jgmm_.transform_x(self.lower_features(q_inputs))
+        q_classes = self.blackbox.predict(q_inputs)
         if source == "generated":
             inputs, Z_pool = None, None
         elif held is not None:  # each query mines a pool of its own (_mine_held)
@@ -1458,10 +1482,15 @@ class JGMMExplainer(Params):
             "component_classes": self.classes_ if self._tied else None,
             "sampler": sampler,
         }
+        asked = [0]  # the candidates select="blackbox" runs through the black box
         if held is not None and source == "mined":
             pool = cast(np.ndarray, inputs)  # a mined call's inputs: X_fit_ or X
-            found, alpha = self._mine_held(Zq, kind, n_per_query, q_inputs, pool, held, options)
+            found, alpha = self._mine_held(
+                Zq, kind, n_per_query, q_inputs, pool, held, options, (q_classes, asked)
+            )
         else:
+            if select == "blackbox":
+                options["blackbox_same"] = self._blackbox_same(q_classes, inputs, asked)
             clamp = projector = None
             if held is not None:
                 clamp = self._clamp(q_inputs, held)
@@ -1505,9 +1534,11 @@ class JGMMExplainer(Params):
             held=held,
             queries=self.jgmm_.inverse_transform_x(Zq),
             query_inputs=q_inputs,
-            query_classes=self.blackbox.predict(q_inputs),
+            query_classes=q_classes,
         )
         examples.meta["candidates"] = _candidate_counts(found)
+        if select == "blackbox":
+            examples.meta["blackbox_rows"] = asked[0]
         return examples
 
     def _mine_held(
@@ -1519,10 +1550,14 @@ class JGMMExplainer(Params):
         inputs: np.ndarray,
         held: tuple[int, ...],
         options: dict[str, Any],
+        checked: tuple[np.ndarray, list[int]],
     ) -> tuple[jx.Found, np.ndarray]:
         """Mined examples of each query from the pool with the ``held`` features set to
         the query's values: the rows scored are the rows returned, whatever the layer.
-        One query at a time, since each has a pool of its own."""
+        One query at a time, since each has a pool of its own. ``checked`` is the
+        queries' black-box classes and the count of rows ``select="blackbox"`` asks
+        about (:meth:`_blackbox_same`)."""
+        q_classes, asked = checked
         # Wide enough for both: a float32 pool would round a float64 query's values.
         dtype = np.result_type(inputs.dtype, q_inputs.dtype)
         parts, alphas = [], []
@@ -1530,6 +1565,8 @@ class JGMMExplainer(Params):
             pool = inputs.astype(dtype)  # a copy
             pool[:, held] = q_inputs[q, held]
             Z_pool = self.jgmm_.transform_x(self.lower_features(pool))
+            if options["select"] == "blackbox":
+                options["blackbox_same"] = self._blackbox_same(q_classes[q : q + 1], pool, asked)
             found, alpha = jx.local_examples(
                 self.jgmm_,
                 Zq[q : q + 1],
@@ -1542,6 +1579,31 @@ class JGMMExplainer(Params):
             parts.append(dataclasses.replace(found, groups=np.full_like(found.groups, q)))
             alphas.append(alpha)
         return jx._concat(parts, d=Zq.shape[1]), np.concatenate(alphas)
+
+    def _blackbox_same(
+        self, q_classes: np.ndarray, pool: np.ndarray | None, asked: list[int]
+    ) -> Callable[[int, np.ndarray, np.ndarray], np.ndarray]:
+        """``blackbox_same(q, Z, idx)`` of :func:`~._jgmm_examples.local_examples`:
+        whether the black box gives each candidate the class ``q_classes[q]``. Mined
+        candidates are the ``pool``'s rows ``idx``, classified once for every query;
+        generated ones exist as lower features, classified by the layers above
+        (:meth:`head_predict`). ``asked[0]`` counts the rows run."""
+        pool_classes: list[np.ndarray] = []
+
+        def blackbox_same(q: int, Z: np.ndarray, idx: np.ndarray) -> np.ndarray:
+            if Z.shape[0] == 0:
+                return np.zeros(0, bool)
+            if pool is None:
+                asked[0] += Z.shape[0]
+                classes = self.head_predict(self.jgmm_.inverse_transform_x(Z))
+            else:
+                if not pool_classes:  # the pool is shared by the queries: run it once
+                    asked[0] += pool.shape[0]
+                    pool_classes.append(self.blackbox.predict(pool))
+                classes = pool_classes[0][idx]
+            return classes == q_classes[q]
+
+        return blackbox_same
 
     def _clamp(
         self, q_inputs: np.ndarray, held: tuple[int, ...]

@@ -1,0 +1,141 @@
+"""``select="blackbox"``: counterfactuals and semi-factuals kept only where the black box
+itself changes (or keeps) the query's class, so that every example returned is valid."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from torch import nn
+
+from unboxed import BlackBox, load_dataset
+from unboxed.surrogates import JGMMExplainer
+from unboxed.surrogates import _jgmm_examples as jx
+
+#: The first 10 columns of breast-cancer (the "mean" measurements), held.
+HELD = list(range(10))
+
+
+@pytest.fixture(scope="module")
+def cancer():
+    """Breast-cancer (standardized), a small MLP trained here behind an ``nn.Identity``
+    (layer "0" is the input), and a JGMM on those inputs."""
+    import torch
+
+    data = load_dataset("breast-cancer")
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Identity(), nn.Linear(30, 8), nn.ReLU(), nn.Linear(8, 2))
+    X, y = torch.as_tensor(data.X_train), torch.as_tensor(data.y_train)
+    optimizer = torch.optim.Adam(net.parameters(), lr=0.05)
+    for _ in range(60):
+        optimizer.zero_grad()
+        nn.functional.cross_entropy(net(X), y).backward()
+        optimizer.step()
+    box = BlackBox.from_torch(net, input_shape=(30,), feature_names=data.feature_names)
+    explainer = JGMMExplainer(
+        box, lower_layer="0", n_components_x=6, e_step="labelled", random_state=0, verbose=False
+    ).fit(data.X_train)
+    return data, box, explainer
+
+
+def _rows_with_one(examples) -> int:
+    return int(np.unique(examples.groups).size)
+
+
+@pytest.mark.parametrize("kind", ["counterfactuals", "semifactuals"])
+def test_every_generated_example_is_valid_and_none_is_missed(cancer, kind):
+    """The candidates kept are exactly those within the radius whose black-box class
+    differs from (counterfactuals) or equals (semi-factuals) the query's, recomputed
+    here from every candidate of select="score"."""
+    data, box, explainer = cancer
+    queries = data.X_test[:8]
+    sampler = "sparse" if kind == "counterfactuals" else "local"
+    options = {"sampler": sampler, "radius": 2.0, "random_state": 0, "n_samples": 200}
+    checked = getattr(explainer, kind)(queries, n_per_query=5, select="blackbox", **options)
+    every = getattr(explainer, kind)(queries, n_per_query=200, select="score", **options)
+    query_classes = box.predict(queries)
+    assert np.array_equal(checked.query_classes, query_classes)
+    same = box.predict(every.values) == query_classes[every.groups]
+    wanted = ~same if kind == "counterfactuals" else same
+    assert (
+        checked.meta["candidates"]["selected"]
+        == np.bincount(every.groups[wanted], minlength=8).tolist()
+    )
+    assert explainer.validity(checked).mean == 1.0
+    own_classes = box.predict(checked.values)
+    agree = own_classes == query_classes[checked.groups]
+    assert np.all(~agree if kind == "counterfactuals" else agree)
+    # One question per candidate within the radius, no more.
+    assert checked.meta["blackbox_rows"] == sum(checked.meta["candidates"]["within_radius"])
+
+
+def test_checked_counterfactuals_reach_rows_the_proxy_misses(cancer):
+    """Holding 10 of 30 columns, the proxy's choice often leaves a row without a valid
+    counterfactual; asking the black box finds one for more rows."""
+    data, box, explainer = cancer
+    queries = data.X_test[:40]
+    options = {"sampler": "sparse", "radius": 2.0, "immutable": HELD, "n_per_query": 5}
+    proxy = explainer.counterfactuals(queries, **options)
+    checked = explainer.counterfactuals(queries, select="blackbox", **options)
+    valid = box.predict(proxy.values) != proxy.query_classes[proxy.groups]
+    assert _rows_with_one(checked) > np.unique(proxy.groups[valid]).size
+    np.testing.assert_array_equal(checked.values[:, HELD], queries[checked.groups][:, HELD])
+
+
+def test_mined_examples_ask_the_pool_once(cancer):
+    """Mined: the pool's rows within the radius of another black-box class, the pool
+    run through the black box once for every query (per query where features are
+    held, since each query mines a pool of its own)."""
+    data, box, explainer = cancer
+    queries, pool = data.X_test[:6], data.X_train
+    checked = explainer.counterfactuals(queries, source="mined", select="blackbox", radius=3.0)
+    assert checked.meta["blackbox_rows"] == len(pool)
+    assert np.all(box.predict(checked.inputs) != checked.query_classes[checked.groups])
+    Z_pool = explainer.jgmm_.transform_x(pool)
+    Zq = explainer.jgmm_.transform_x(queries)
+    pool_classes = box.predict(pool)
+    for q, c in enumerate(box.predict(queries)):
+        distance = jx.rms_distance(Z_pool, Zq[q])
+        other = (distance <= 3.0) & (distance > 0) & (pool_classes != c)
+        assert checked.meta["candidates"]["selected"][q] == int(other.sum())
+    held = explainer.counterfactuals(queries, source="mined", select="blackbox", immutable=HELD)
+    assert held.meta["blackbox_rows"] == len(queries) * len(pool)
+    assert np.all(box.predict(held.inputs) != held.query_classes[held.groups])
+
+
+def test_the_other_selects_record_no_questions(cancer):
+    data, _, explainer = cancer
+    examples = explainer.counterfactuals(data.X_test[:2], sampler="sparse", radius=2.0)
+    assert "blackbox_rows" not in examples.meta
+
+
+def test_generated_features_the_network_cannot_take_back_are_refused(digits, digits_blackbox):
+    """Pooled features cannot be fed to the layers above: refused before any draw."""
+    explainer = JGMMExplainer(
+        digits_blackbox,
+        lower_layer="act1",
+        pool=2,
+        n_components_x=4,
+        random_state=0,
+        verbose=False,
+    ).fit(digits.X_train[:300])
+    state = explainer.rng_.bit_generator.state
+    with pytest.raises(ValueError, match="select='blackbox' on generated examples"):
+        explainer.counterfactuals(digits.X_test[:2], select="blackbox")
+    assert explainer.rng_.bit_generator.state == state
+    mined = explainer.counterfactuals(digits.X_test[:2], source="mined", select="blackbox")
+    assert explainer.validity(mined).mean == 1.0
+
+
+def test_local_examples_needs_the_question_to_ask(cancer):
+    data, _, explainer = cancer
+    Zq = explainer.jgmm_.transform_x(data.X_test[:1])
+    with pytest.raises(ValueError, match="give blackbox_same="):
+        jx.local_examples(
+            explainer.jgmm_,
+            Zq,
+            "counterfactual",
+            2,
+            source="generated",
+            rng=0,
+            select="blackbox",
+        )
