@@ -2678,3 +2678,29 @@ def test_report_of_one_row_says_its_means_have_no_ci(saved_lenet, tmp_path, caps
     shown = f"deletion AOPC {aopc['mean']:.3f} (one row: no CI)"
     assert shown in capsys.readouterr().out
     assert shown in HtmlPage(out.read_text(encoding="utf-8")).sections["explain"]["text"]
+
+
+def test_examples_checked_keeps_what_the_model_agrees_with(saved_cancer_mlp, tmp_path, capsys):
+    """--checked: every counterfactual and semi-factual saved is valid for the model,
+    and the line and the record give the share of rows that got one."""
+    saved, model = saved_cancer_mlp
+    cancer = load_dataset("breast-cancer")
+    figures = tmp_path / "found.json"
+    options = ["--kinds", "counterfactuals,semifactuals", "--rows", "0:6", "--n", "2"]
+    options += ["--k-x", "4", "--immutable", "0,2,3", "--checked", "--json", str(figures)]
+    assert _examples(saved, tmp_path / "found", *options) == 0
+    printed = " ".join(capsys.readouterr().out.split())
+    record = json.loads(figures.read_text())["kinds"]
+    blackbox = zoo.as_blackbox(model, feature_names=cancer.feature_names)
+    classes = blackbox.predict(cancer.X_test[0:6])
+    n_train = min(5000, len(cancer.X_train))
+    for kind in ("counterfactuals", "semifactuals"):
+        found = ExampleSet.load(tmp_path / "found" / f"{kind}.npz")
+        agree = blackbox.predict(found.inputs) == classes[found.groups]
+        assert np.all(~agree if kind == "counterfactuals" else agree)
+        got = np.unique(found.groups).size
+        assert record[kind]["rows_with_one"]["mean"] == pytest.approx(got / 6)
+        assert record[kind]["model_rows_asked"] == 6 * n_train
+        assert "validity" not in record[kind]
+        assert f"rows that got one: {got / 6:.4f}" in printed
+    assert f"the model was asked about {6 * n_train} rows" in printed

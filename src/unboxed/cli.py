@@ -352,6 +352,15 @@ def _parser() -> argparse.ArgumentParser:
         "index, never as a column's name (default: none, every column may change)",
     )
     examples.add_argument(
+        "--checked",
+        action="store_true",
+        help="keep only the counterfactuals the model itself puts in another class than "
+        "the row's, and the semi-factuals it keeps in the row's (the model is asked "
+        "about the training rows once, once per row with --immutable); the line then "
+        "gives the share of rows that got one (default: those of the JGMM's proxy, "
+        "checked against the model afterwards)",
+    )
+    examples.add_argument(
         "--plot", action="store_true", help="also draw each kind's examples, as KIND.png"
     )
 
@@ -1414,17 +1423,15 @@ def _examples(args: argparse.Namespace) -> int:
     # and that can be drawn (generated examples are lower-layer features only). Mining
     # draws nothing, so a kind's examples do not depend on the other kinds asked for.
     many = min(args.n * blackbox.n_classes, len(X_train))
+    select = "blackbox" if args.checked else "proxy"
+    of_row = {"n_per_query": args.n, "source": "mined", "immutable": held, "select": select}
     start, stop = args.rows
     find = {
         "prototypes": lambda: explainer.prototypes(n_per_class=args.n),
         "criticisms": lambda: explainer.criticisms(n=many),
         "influentials": lambda: explainer.influentials(n=many),
-        "counterfactuals": lambda: explainer.counterfactuals(
-            queries, n_per_query=args.n, source="mined", immutable=held
-        ),
-        "semifactuals": lambda: explainer.semifactuals(
-            queries, n_per_query=args.n, source="mined", immutable=held
-        ),
+        "counterfactuals": lambda: explainer.counterfactuals(queries, **of_row),
+        "semifactuals": lambda: explainer.semifactuals(queries, **of_row),
     }
     print(
         "Each kind checked against the model, with 95% CIs"
@@ -1591,8 +1598,26 @@ def _held_record(held: tuple[int, ...], dataset: Any) -> dict[str, Any]:
 
 def _checked_examples(explainer: Any, examples: Any) -> tuple[str, dict[str, Any]]:
     """How far ``examples`` hold for the black box: the validity of counterfactuals and
-    semi-factuals, the faithfulness of the other kinds; as a line, and as JSON."""
+    semi-factuals, the faithfulness of the other kinds; as a line, and as JSON. Those
+    kept only where the black box agrees (``--checked``) are valid by construction:
+    the share of rows that got one instead."""
+    import numpy as np
+
+    from .evaluate._stats import proportion
+
     figures: dict[str, Any] = {"found": len(examples)}
+    if examples.meta["parameters"].get("select") == "blackbox":
+        # Every example is valid by construction: what is left to say is how many rows
+        # got one, and what asking the model cost.
+        got = np.isin(np.arange(len(examples.query_classes)), examples.groups)
+        share = proportion(got)
+        figures["rows_with_one"] = share.as_dict()
+        figures["model_rows_asked"] = examples.meta["blackbox_rows"]
+        return (
+            f"kept only where the model agrees; rows that got one: {share} (the model "
+            f"was asked about {examples.meta['blackbox_rows']} rows)",
+            figures,
+        )
     if not len(examples):
         return "none found", figures
     if examples.kind in ("counterfactual", "semifactual"):
