@@ -2704,3 +2704,23 @@ def test_examples_checked_keeps_what_the_model_agrees_with(saved_cancer_mlp, tmp
         assert "validity" not in record[kind]
         assert f"rows that got one: {got / 6:.4f}" in printed
     assert f"the model was asked about {6 * n_train} rows" in printed
+
+
+@pytest.mark.parametrize(
+    ("own", "reason"),
+    [
+        ("r2_held_out", "all gave one response"),
+        ("score_cv", "one cross-validation fold held all of it"),
+        ("score", "the kernel left no weight on the row's perturbations whose responses differ"),
+    ],
+)
+def test_explain_says_why_a_rows_own_figure_is_undefined(own, reason, capsys):
+    """A local fit reproduces a constant response (R2 1), so its undefined R2 has other
+    causes than DMM-MEN's; the note said DMM-MEN's cause for every method."""
+    from unboxed.cli import OWN_FIGURES, _print_explained_rows
+
+    row = {"row": 0, "label": "0", "explained_class": "0", "probability": 0.9, "aopc": 0.1}
+    _print_explained_rows(own, [{**row, "relative_infidelity": None, own: None}])
+    printed = " ".join(capsys.readouterr().out.split())
+    assert f"{OWN_FIGURES[own]} -: " in printed and reason in printed
+    assert ("gave one response" in printed) == (own == "r2_held_out")

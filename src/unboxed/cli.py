@@ -2185,6 +2185,17 @@ OWN_FIGURES = {
     "score": "R2",
     "delta": "completeness gap",
 }
+#: Why a row's figure of OWN_FIGURES is undefined: DMM-MEN's where the perturbations
+#: gave one response; the local fits' (a constant response they reproduce scores 1)
+#: where the kernel leaves the responses that differ no weight, or, cross-validated,
+#: where one fold holds all of it. One sentence said the first of every method.
+WHY_UNDEFINED = {
+    "r2_held_out": "none, as the row's perturbations all gave one response",
+    "score_cv": "undefined, as the kernel left no weight on the row's perturbations whose "
+    "responses differ, or one cross-validation fold held all of it",
+    "score": "undefined, as the kernel left no weight on the row's perturbations whose "
+    "responses differ",
+}
 
 
 def _explained_rows(
@@ -2233,7 +2244,7 @@ def _print_explained_rows(own: str, rows: list[dict[str, Any]]) -> None:
             f"{r['probability']:>6.3f}  {r['aopc']:>6.3f}  {shown}  {figure}"
         )
     if own and any(r[own] is None for r in rows):
-        print(f"{OWN_FIGURES[own]} -: none, as the row's perturbations all gave one response")
+        print(f"{OWN_FIGURES[own]} -: {WHY_UNDEFINED.get(own, 'undefined for the row')}")
 
 
 def _exit_status(err: BaseException) -> int:
