@@ -56,6 +56,7 @@ bench: venv data
 	$(BIN)/python benchmarks/jgmm.py
 	$(BIN)/python benchmarks/immutable_counterfactuals.py
 	$(BIN)/python benchmarks/clime.py
+	$(BIN)/python benchmarks/piecewise_regions.py
 	$(BIN)/python benchmarks/dmm_men.py
 	$(BIN)/python benchmarks/dmm_men_components.py
 	$(BIN)/python benchmarks/dmm_men_local.py

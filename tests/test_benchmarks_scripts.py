@@ -425,3 +425,26 @@ def test_zoo_accuracy_names_the_networks_it_caches(cache, monkeypatch):
     markdown = (cache.parent / "results" / "zoo_accuracy.md").read_text()
     assert markdown.startswith("# Zoo: test accuracy of the reference black boxes\n\nNetworks")
     assert f"- mlp on digits: weights sha256 {described['weights_sha256'][:12]}, " in markdown
+
+
+# ---------------------------------------------------------------- piecewise_regions.py
+def test_piecewise_regions_measures_the_walk_and_writes_both_files(cache, monkeypatch):
+    """Its figures are the library's own: the regions regions_in_box finds, polygons
+    that tile the box, and the regions a grid visits; the Markdown quotes them."""
+    from unboxed.piecewise import LinearRegions, regions_in_box
+
+    script = load_benchmark("piecewise_regions", _common)
+    monkeypatch.setattr(script, "GRID", 40)
+    row = script.measure("2-8-5-2", (8, 5), repeats=2)
+    regions = LinearRegions(zoo.mlp((8, 5), "relu", n_features=2, n_classes=2, random_state=0))
+    assert row["regions"] == len(regions_in_box(regions, script.BOX)) > row["grid_regions"]
+    assert row["grid_regions"] == regions.regions(script.grid_points(40)).n_regions
+    assert row["area"] == pytest.approx(36.0, rel=1e-6)
+    assert row["rounds"] >= 1 and len(row["seconds"]) == 2
+    result = {"machine": _common.machine(), "rows": [row], "seconds": 1.0}
+    _common.write_results("piecewise_regions", script.markdown(result), result)
+    written = json.loads((_common.RESULTS / "piecewise_regions.json").read_text())
+    assert written["rows"][0]["regions"] == row["regions"] and written["models"] == {}
+    markdown = (_common.RESULTS / "piecewise_regions.md").read_text()
+    assert f"| 2-8-5-2 | {row['regions']} | {row['rounds']} | 36.0000" in markdown
+    assert f"| {row['grid_regions']} |" in markdown
