@@ -230,10 +230,17 @@ def test_every_markdown_table_is_whole(path):
 
 def test_every_benchmark_result_and_study_has_a_row_in_the_benchmarks_table():
     """Each results file in benchmarks/results/ and each study that `make bench-studies`
-    runs is named in the README's Benchmarks section (pixels_48k had neither)."""
+    runs is named in the README's Benchmarks section (pixels_48k had neither). A
+    development record moved out of a page (``*_history.md``) is no benchmark's output:
+    the page it came from links it instead."""
     section = README.read_text().split("\n## Benchmarks\n", 1)[1].split("\n## ", 1)[0]
     results = sorted((README.parent / "benchmarks" / "results").glob("*.md"))
+    histories = [path for path in results if path.name.endswith("_history.md")]
+    results = [path for path in results if path not in histories]
     assert len(results) > 10
+    docs = "\n".join(page.read_text() for page in DOCS)
+    unlinked = [p.name for p in histories if f"(../benchmarks/results/{p.name})" not in docs]
+    assert unlinked == [], f"development records no docs/ page links: {unlinked}"
     missing = [path.name for path in results if path.name not in section]
     assert missing == [], f"results files the Benchmarks table does not name: {missing}"
     makefile = (README.parent / "Makefile").read_text()
