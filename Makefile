@@ -61,7 +61,8 @@ bench: venv data
 	$(BIN)/python benchmarks/dmm_men_components.py
 	$(BIN)/python benchmarks/dmm_men_local.py
 
-# The DMM-MEN studies behind the cost and convergence figures of docs/dmm-men.md: one results
+# The DMM-MEN studies behind the cost and convergence figures of docs/dmm-men.md and its
+# development record (benchmarks/results/dmm_men_history.md): one results
 # file each (benchmarks/results/dmm_men_<study>.md), tens of minutes each on 2 cores.
 # gpu_paths.py needs a GPU and is run by hand (see its docstring).
 DMM_STUDIES := collapsed images_2000 occlusion occlusion_seeds pca pca_long pilots \
