@@ -179,7 +179,7 @@ def _parser() -> argparse.ArgumentParser:
         "--plot",
         default=None,
         type=_user_path,
-        help="a figure file to write: the first 10 rows, numbered from 0 within --rows",
+        help="a figure file to write: the first 10 rows, each titled by its test row",
     )
 
     approximate = commands.add_parser(

@@ -206,7 +206,7 @@ class DMMMEN(Params):
         also says what removing the feature does to the black box, which is what an
         insight is tested on. With 2 copies and ``reduction="pca"``, the PCR at k = 75
         on the benchmark's Fashion-MNIST LeNet falls from 0.34 to 0.27 after 1000
-        sweeps (``benchmarks/dmm_men_components.py --study occlusion``; 0.31 after
+        sweeps (``benchmarks/dmm_men_components.py --study occlusion``; 0.280 after
         9000 in ``benchmarks/dmm_men.py``, against the 0.3 target). A sweep costs
         up to ``1 + n_occlusions`` times as much (2.2 times with 2 copies on 300
         pixels there); each sample's copies are held out with it.
