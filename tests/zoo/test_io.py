@@ -362,3 +362,47 @@ def test_a_checkpoint_with_a_flipped_bit_in_its_data_is_refused(tmp_path, where)
     path.write_bytes(bytes(data))
     with pytest.raises(ValueError, match="damaged training checkpoint.*checksum"):
         load_with_record(path, what="training checkpoint")
+
+
+def test_a_table_models_feature_names_reach_its_loaded_black_box(tmp_path):
+    """zoo.as_blackbox(zoo.load(...)) of the breast-cancer MLP had no feature names:
+    its tree printed feature_27 where the CLI's printed worst concave points."""
+    from unboxed import load_dataset
+    from unboxed.surrogates import TreeSurrogate
+
+    cancer = load_dataset("breast-cancer")
+    model = zoo.mlp((8,), n_features=30, n_classes=2, random_state=0)
+    zoo.train(model, cancer, epochs=1, random_state=0, verbose=False)
+    folder = zoo.save(model, tmp_path / "cancer")
+    record = json.loads((folder / "model.json").read_text())
+    assert record["feature_names"] == list(cancer.feature_names)
+    box = zoo.as_blackbox(zoo.load(folder))
+    assert box.feature_names == cancer.feature_names
+    tree = TreeSurrogate(box, max_depth=2, random_state=0, verbose=False).fit(cancer.X_train)
+    rules = tree.export_text()
+    assert "feature_" not in rules
+    assert cancer.feature_names[tree.tree_.tree_.feature[0]] in rules.splitlines()[0]
+    # a record saved before names were kept loads as before: no names
+    del record["feature_names"]
+    (folder / "model.json").write_text(json.dumps(record))
+    assert zoo.as_blackbox(zoo.load(folder)).feature_names is None
+    record["feature_names"] = ["radius"]
+    (folder / "model.json").write_text(json.dumps(record))
+    with pytest.raises(ValueError, match="feature_names are invalid: feature_names has 1 entries"):
+        zoo.load(folder)
+
+
+def test_an_image_models_pixels_get_no_names(tmp_path, digits):
+    model = zoo.mlp((4,), n_features=64, n_classes=10, random_state=0)
+    zoo.train(model, digits, epochs=1, random_state=0, verbose=False)
+    assert model.feature_names is None
+    folder = zoo.save(model, tmp_path / "digits")
+    assert "feature_names" not in json.loads((folder / "model.json").read_text())
+
+
+def test_save_refuses_feature_names_that_load_would_refuse(tmp_path):
+    model = zoo.mlp((4,), n_features=3, n_classes=2, random_state=0)
+    model.feature_names = ("a", "a", "b")
+    with pytest.raises(ValueError, match="feature_names must be unique; 'a' repeat"):
+        zoo.save(model, tmp_path / "bad")
+    assert not (tmp_path / "bad").exists()

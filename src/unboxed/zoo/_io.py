@@ -7,6 +7,7 @@ arguments, and the weights are read with ``safetensors``.
 from __future__ import annotations
 
 import hashlib
+import math
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -146,8 +147,10 @@ def save(
         A folder, created if needed.
     metadata : dict, optional
         JSON-serialisable facts to keep with the model (data set, accuracy, command).
-        The model's :attr:`~ZooModel.class_names`, where it has them, are kept too
-        (``n_classes`` distinct, non-empty strings, else ``ValueError``).
+        The model's :attr:`~ZooModel.class_names` and
+        :attr:`~ZooModel.feature_names`, where it has them, are kept too
+        (``n_classes`` or as many as inputs distinct, non-empty strings, else
+        ``ValueError``).
 
     Returns
     -------
@@ -162,6 +165,7 @@ def save(
     # Checked as load checks them, before anything is written: names that load
     # refuses (a wrong count, a repeat, a number) left a folder that would not load.
     names = check_names(model.class_names, model.n_classes, name="class_names", strict=True)
+    columns = _checked_feature_names(model.feature_names, model)
     folder = Path(path)
     folder.mkdir(parents=True, exist_ok=True)
     # Two files cannot be replaced at once: each carries the other's hash, so a save
@@ -181,6 +185,8 @@ def save(
     }
     if names is not None:  # absent otherwise, as in files saved before
         record["class_names"] = list(names)
+    if columns is not None:
+        record["feature_names"] = list(columns)
     write_json(folder / RECORD, record)
     return folder
 
@@ -260,6 +266,10 @@ def load_recorded(folder: Path, record: dict[str, Any]) -> ZooModel:
         model.class_names = check_names(names, model.n_classes, name="class_names", strict=True)
     except ValueError as err:
         raise ValueError(f"{folder}: the record's class_names are invalid: {err}") from err
+    try:  # older saves, and models of images, have none
+        model.feature_names = _checked_feature_names(record.get("feature_names"), model)
+    except ValueError as err:
+        raise ValueError(f"{folder}: the record's feature_names are invalid: {err}") from err
     # load_state_dict casts into the float32 model: a float64 save would come back
     # rounded. A save in one floating precision is loaded in that precision.
     precisions = {v.dtype for v in tensors.values() if v.is_floating_point()}
@@ -271,6 +281,13 @@ def load_recorded(folder: Path, record: dict[str, Any]) -> ZooModel:
     except (RuntimeError, FloatingPointError) as err:
         raise ValueError(f"{folder}: the weights cannot be used: {err}") from err
     return model.eval()
+
+
+def _checked_feature_names(names: object, model: ZooModel) -> tuple[str, ...] | None:
+    """``names`` checked as one name per input of ``model`` (None passes)."""
+    if names is None:
+        return None
+    return check_names(names, math.prod(model.input_shape), name="feature_names", strict=True)
 
 
 def _build(config: dict[str, Any], folder: Path) -> ZooModel:

@@ -62,10 +62,16 @@ class ZooModel(nn.Sequential):
         set's, :func:`save` and :func:`load` keep them, and :func:`as_blackbox` passes
         them on, so that plots of a Fashion-MNIST model read "class Trouser", not
         "class 1".
+    feature_names : tuple of str or None
+        The name of each input column of a model of a table, or None (images, or a
+        model saved before names were kept): kept and passed on as ``class_names``
+        are, so that a tree of the breast-cancer MLP reads "worst concave points",
+        not "feature_27".
     """
 
     #: Not part of ``config``: the same architecture serves any data set.
     class_names: tuple[str, ...] | None = None
+    feature_names: tuple[str, ...] | None = None
 
     def __init__(self, layers: OrderedDict[str, nn.Module], config: dict[str, Any]) -> None:
         super().__init__(layers)
@@ -304,7 +310,8 @@ def as_blackbox(model: ZooModel, **kwargs: Any) -> BlackBox:
         A classifier (a VAE is refused).
     **kwargs
         Passed to :meth:`BlackBox.from_torch` (``batch_size``, ``name``,
-        ``class_names``: by default the model's :attr:`ZooModel.class_names`).
+        ``class_names`` and ``feature_names``: by default the model's
+        :attr:`ZooModel.class_names` and :attr:`ZooModel.feature_names`).
 
     Returns
     -------
@@ -316,4 +323,5 @@ def as_blackbox(model: ZooModel, **kwargs: Any) -> BlackBox:
     if model.n_classes < 2:
         raise TypeError(f"{model.config['architecture']} is a generator, not a classifier")
     kwargs.setdefault("class_names", model.class_names)
+    kwargs.setdefault("feature_names", model.feature_names)
     return BlackBox.from_torch(model, input_shape=model.input_shape, output="logits", **kwargs)

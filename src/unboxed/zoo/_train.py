@@ -160,7 +160,7 @@ def train(
 
     The learning rate follows a cosine schedule from ``lr`` to 0 over all steps.
     ``model.class_names`` becomes the data set's (None unless it has one class per
-    output).
+    output), and so does ``model.feature_names`` for a table (None for images).
 
     Parameters
     ----------
@@ -203,6 +203,9 @@ def train(
     # a model with more outputs than the data set has classes has no name for the rest.
     same = model.n_classes == dataset.n_classes
     model.class_names = tuple(dataset.class_names) if same else None
+    # Columns only, as the CLI's black boxes take them: an image's pixels are not named.
+    tabular = dataset.image_shape is None
+    model.feature_names = tuple(dataset.feature_names) if tabular else None
     settings = {
         "dataset": dataset.name,
         "n_train": int(X.shape[0]),
