@@ -8,6 +8,7 @@ from sklearn.tree import DecisionTreeClassifier
 
 from tests.helpers import PLANTED_COLUMNS
 from unboxed import BlackBox, BlackBoxError, NotFittedError, zoo
+from unboxed.local import IntegratedGradients, Saliency
 
 
 def softmax(z):
@@ -432,6 +433,47 @@ def test_gradient_reports_a_failing_model():
     bb = BlackBox.from_torch(_FailsAfterTheProbes(RuntimeError("device lost")), input_shape=(3,))
     with pytest.raises(BlackBoxError, match="raised RuntimeError.*device lost"):
         bb.gradient(np.zeros((2, 3)), 0)
+
+
+class _RefusesNegativeDoses(torch.nn.Module):
+    """A torch model that raises on any row whose first feature is negative."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc = torch.nn.Linear(3, 2)
+
+    def forward(self, x):
+        if bool((x[:, 0] < 0).any()):
+            raise ValueError("negative dose")
+        return self.fc(x)
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda bb, X: bb.gradient(X, 1),
+        lambda bb, X: bb.features(X, "fc"),
+        lambda bb, X: bb.features(X, "logits"),
+        lambda bb, X: Saliency(bb).explain(X, target=0),  # chunks of 4 rows
+        lambda bb, X: IntegratedGradients(bb, n_steps=2).explain(X, target=0),  # of 2
+    ],
+    ids=["gradient", "features", "features-logits", "saliency", "integrated-gradients"],
+)
+def test_every_model_call_names_the_row_it_raises_on(call):
+    """Only predict_proba named the row; gradient, features and the gradient
+    explainers said "on a batch of 4 rows"."""
+    torch.manual_seed(0)
+    bb = BlackBox.from_torch(_RefusesNegativeDoses(), input_shape=(3,), batch_size=4)
+    X = np.ones((10, 3))
+    X[[6, 9], 0] = -1.0  # the second batch (rows 4..7) holds row 6
+    with pytest.raises(BlackBoxError) as raised:
+        call(bb, X)
+    assert str(raised.value) == (
+        "black box '_RefusesNegativeDoses' raised ValueError on row 6 of the 10 rows "
+        "queried: negative dose"
+    )
+    assert isinstance(raised.value.__cause__, ValueError)
+    assert str(raised.value.__cause__) == "negative dose"
 
 
 def test_rows_within_tolerance_are_clipped_and_renormalised():

@@ -10,6 +10,7 @@ poisoning an explanation downstream.
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
 import warnings
 from collections.abc import Callable, Iterator, Sequence
@@ -96,7 +97,9 @@ class BlackBox:
     input_shape : tuple of int or None
         The shape of one input. None for a callable that takes any number of features.
     n_queries : int
-        The number of rows the model has evaluated so far.
+        The number of rows the model has evaluated so far. A call that raises counts
+        the batches before the one that failed; the rows of that batch, and their runs
+        one at a time to name the row that raised, are counted nowhere.
     batch_size : int
         Rows per call of the model.
     module : torch.nn.Module or None
@@ -715,22 +718,31 @@ class BlackBox:
 
     def _evaluate(self, rows: np.ndarray, n_queried: int, start: int) -> np.ndarray:
         """The checked probabilities of ``rows``, rows ``start..`` of ``n_queried``."""
-        batch = np.array(rows)  # a copy: a model may change its input in place
-        shaped = self._shaped(batch)
-        where = _failing_row(
-            lambda i: self._predict_fn(self._shaped(np.array(rows[i : i + 1]))),
-            batch.shape[0],
-            n_queried,
-            start,
-        )
-        with self._guard(batch.shape[0], where):
-            raw = self._predict_fn(shaped)
-        self.n_queries += batch.shape[0]
+
+        def run(part: slice) -> Any:
+            # a copy: a model may change its input in place
+            return self._predict_fn(self._shaped(np.array(rows[part])))
+
+        raw = self._run_batch(run, rows.shape[0], n_queried, start)
+        self.n_queries += rows.shape[0]
         forward = self._predict_fn
         tol = forward.tolerance if isinstance(forward, _TorchForward) else PROBABILITY_TOLERANCE
         return _check_probabilities(
-            raw, batch.shape[0], self.n_classes, self.name, tol, logits_fix=_LOGITS_FIX[self.kind]
+            raw, rows.shape[0], self.n_classes, self.name, tol, logits_fix=_LOGITS_FIX[self.kind]
         )
+
+    def _run_batch(self, run: Callable[[slice], _T], n_rows: int, n_queried: int, start: int) -> _T:
+        """``run(slice(0, n_rows))``: the model on a batch of ``n_rows``, rows
+        ``start..`` of the ``n_queried`` queried, in :meth:`_guard`.
+
+        Should it raise, ``run(slice(i, i + 1))`` runs the batch's rows one at a time
+        to name the first that raises alone (:func:`_failing_row`); the error raised
+        chains the batch's own. Those runs happen only after a failure, so the normal
+        path costs nothing more, and they are counted in no :attr:`n_queries`.
+        """
+        where = _failing_row(lambda i: run(slice(i, i + 1)), n_rows, n_queried, start)
+        with self._guard(n_rows, where):
+            return run(slice(0, n_rows))
 
     def _shaped(self, batch: np.ndarray) -> np.ndarray:
         """Flat rows in the model's ``input_shape``."""
@@ -787,28 +799,34 @@ class BlackBox:
         -------
         ndarray of shape (n_samples, n_features), float64
         """
-        import torch
-
         self._require_torch("gradient")
         X = self.check_X(X)
         targets = self._check_target(target, X.shape[0])
         grads = np.empty(X.shape, dtype=np.float64)
         for start in range(0, X.shape[0], self.batch_size):
             stop = min(start + self.batch_size, X.shape[0])
-            x = self._tensor(X[start:stop]).requires_grad_(True)
-            t = torch.as_tensor(targets[start:stop], device=x.device)
-            with self._guard(stop - start), torch.enable_grad():
-                out = self.module(x)
-                if out.shape != (stop - start, self.n_classes):
-                    raise ValueError(f"output shape {tuple(out.shape)} is not (n, n_classes)")
-                # Rows are independent in eval mode, so the gradient of the sum is
-                # each row's own gradient.
-                (grad,) = torch.autograd.grad(out.gather(1, t[:, None]).sum(), x)
+            run = functools.partial(self._gradient_rows, X[start:stop], targets[start:stop])
+            grad = self._run_batch(run, stop - start, X.shape[0], start)
             self.n_queries += stop - start
             grads[start:stop] = grad.reshape(stop - start, -1).double().cpu().numpy()
         if not np.all(np.isfinite(grads)):
             raise ValueError(f"black box {self.name!r} produced a NaN or infinite gradient")
         return grads
+
+    def _gradient_rows(self, rows: np.ndarray, targets: np.ndarray, part: slice) -> Any:
+        """The gradient tensor of :meth:`gradient` for ``rows[part]``."""
+        import torch
+
+        x = self._tensor(rows[part]).requires_grad_(True)
+        t = torch.as_tensor(targets[part], device=x.device)
+        with torch.enable_grad():
+            out = self.module(x)
+            if out.shape != (x.shape[0], self.n_classes):
+                raise ValueError(f"output shape {tuple(out.shape)} is not (n, n_classes)")
+            # Rows are independent in eval mode, so the gradient of the sum is each
+            # row's own gradient.
+            (grad,) = torch.autograd.grad(out.gather(1, t[:, None]).sum(), x)
+        return grad
 
     def _check_target(self, target: object, n: int) -> np.ndarray:
         if np.ndim(cast(Any, target)) == 0:
@@ -881,9 +899,9 @@ class BlackBox:
         chunks = []
         try:
             for start in range(0, X.shape[0], self.batch_size):
-                batch = np.array(X[start : start + self.batch_size])  # the model's own copy
-                with self._guard(batch.shape[0]), torch.inference_mode():
-                    self.module(self._tensor(batch))
+                batch = X[start : start + self.batch_size]
+                run = functools.partial(self._forward_rows, batch)
+                self._run_batch(run, batch.shape[0], X.shape[0], start)
                 if len(captured) != 1 or not isinstance(captured[0], torch.Tensor):
                     raise ValueError(
                         f"layer {layer!r} of {self.name!r} produced {len(captured)} outputs "
@@ -901,6 +919,14 @@ class BlackBox:
                 + self._input_range_note(X)
             )
         return out
+
+    def _forward_rows(self, rows: np.ndarray, part: slice) -> None:
+        """The module's forward pass on a copy of ``rows[part]``, for :meth:`features`'
+        hook (the model may change its input in place)."""
+        import torch
+
+        with torch.inference_mode():
+            self.module(self._tensor(np.array(rows[part])))
 
     def _input_range_note(self, X: np.ndarray) -> str:
         """Why a torch layer's output is not finite, as far as ``X`` tells: an input

@@ -80,16 +80,20 @@ class _GradientExplainer(LocalExplainer):
         values, deltas = [], []
         starts = range(0, X.shape[0], per_chunk)
         for start in progress(starts, verbose=self.verbose, desc=self.method, total=len(starts)):
-            rows = slice(start, min(start + per_chunk, X.shape[0]))
-            # Inputs that already require gradients spare Captum's warning about it.
-            x = self.blackbox._tensor(X[rows]).requires_grad_(True)
-            t = torch.as_tensor(targets[rows], device=x.device)
-            with self.blackbox._guard(x.shape[0]):
-                out = self._attribute(x, t, rows, extra)
+            stop = min(start + per_chunk, X.shape[0])
+
+            def run(part: slice, start: int = start) -> Any:
+                rows = slice(start + part.start, start + part.stop)  # rows of X
+                # Inputs that already require gradients spare Captum's warning about it.
+                x = self.blackbox._tensor(X[rows]).requires_grad_(True)
+                t = torch.as_tensor(targets[rows], device=x.device)
+                return self._attribute(x, t, rows, extra)
+
+            out = self.blackbox._run_batch(run, stop - start, X.shape[0], start)
             attr, delta = out if isinstance(out, tuple) else (out, None)
-            self.blackbox.n_queries += x.shape[0] * self.evals_per_row
+            self.blackbox.n_queries += (stop - start) * self.evals_per_row
             # In the model's own precision: a float64 copy cost the MLP a tenth of its time.
-            values.append(attr.detach().reshape(x.shape[0], -1).cpu().numpy())
+            values.append(attr.detach().reshape(stop - start, -1).cpu().numpy())
             if delta is not None:
                 deltas.append(delta.detach().double().cpu().numpy().ravel())
         values_arr = values[0] if len(values) == 1 else np.concatenate(values)
