@@ -678,6 +678,46 @@ def test_a_gap_that_unscale_closes_to_one_ulp_prints_the_threshold_whole():
     )
 
 
+def _one_split_tree():
+    """A depth-1 tree of rows at 0 and 1, split at 0.5."""
+    X = np.repeat([[0.0], [1.0]], 20, axis=0)
+    box = BlackBox.from_callable(
+        lambda Z: np.column_stack([Z[:, 0] <= 0.5, Z[:, 0] > 0.5]).astype(float),
+        n_classes=2,
+        input_shape=(1,),
+    )
+    return TreeSurrogate(box, max_depth=1, random_state=0, verbose=False).fit(X), X, box
+
+
+def test_a_threshold_that_unscale_moves_onto_a_side_of_its_gap_prints_the_midpoint():
+    """A step map keeps the order (rows at 0 read 3, at 1 and the threshold 0.5 read
+    4), but printed `x <= 4.000`, which sent the rows of 4 left: the threshold now
+    gives way to the gap's midpoint in the printed units."""
+    tree, X, box = _one_split_tree()
+    unscale = lambda t, f: np.where(np.asarray(t) >= 0.5, 4.0, 3.0)  # noqa: E731
+    rules = tree.export_text(unscale=unscale)
+    assert rules == (
+        "|--- feature_0 <= 3.500\n|   |--- class: 0\n|--- feature_0 >  3.500\n|   |--- class: 1\n"
+    )
+    fitted = X[tree.train_indices_]
+    expected = np.array([box.class_name(c) for c in tree.predict(fitted)])
+    np.testing.assert_array_equal(
+        _rules_predict(rules, ["feature_0"], unscale(fitted, None)), expected
+    )
+
+
+def test_a_gap_that_unscale_closes_to_one_number_is_refused():
+    """Rounded to whole units, the rows at 0 and 1 both read 3: the rules printed
+    `x <= 3.000` and `x >  3.000`, each side holding rows of 3 that go the other way."""
+    tree, _, _ = _one_split_tree()
+    with pytest.raises(
+        ValueError,
+        match=r"unscale maps the training values a split of 'feature_0' sends left to 3\.0 "
+        r"and those it sends right to 3\.0: no threshold in its units tells them apart",
+    ):
+        tree.export_text(unscale=lambda t, f: np.round(3 + 0.1 * np.asarray(t)))
+
+
 def test_fit_takes_and_ignores_labels_as_scikit_learn_estimators_do(planted, planted_blackbox):
     # fit(X_train, y_train) raised "takes 2 positional arguments but 3 were given".
     X = planted.X_train[:400]

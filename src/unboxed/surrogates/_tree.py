@@ -351,8 +351,9 @@ class TreeSurrogate(Params):
             thresholds to print, one each (:meth:`unboxed.data.Dataset.to_raw` is
             one). It must keep each feature's order, as ``mean + scale * t`` with
             ``scale > 0`` does, so that a rule reads as the tree decides; a map that
-            reverses it is refused. By default the thresholds print as the tree
-            learnt them.
+            reverses it is refused, and so is one that maps the training values on
+            both sides of a split to one number (no threshold in its units can tell
+            them apart). By default the thresholds print as the tree learnt them.
 
         Returns
         -------
@@ -375,11 +376,14 @@ class TreeSurrogate(Params):
         # The tree learnt column indices; a person reads the model's own names.
         labels = [self.blackbox.class_name(c) for c in self.tree_.classes_]
         return _rules_text(
-            self.tree_.tree_, names, labels, self._printed_thresholds(unscale, decimals)
+            self.tree_.tree_, names, labels, self._printed_thresholds(unscale, decimals, names)
         )
 
     def _printed_thresholds(
-        self, unscale: Callable[[np.ndarray, np.ndarray], object] | None, decimals: int
+        self,
+        unscale: Callable[[np.ndarray, np.ndarray], object] | None,
+        decimals: int,
+        names: Sequence[str],
     ) -> dict[int, str]:
         """The threshold :meth:`export_text` prints for each split node, by node: in
         ``unscale``'s units, each rounded as :func:`_round_into_gap` says."""
@@ -394,6 +398,7 @@ class TreeSurrogate(Params):
             shown = _unscale(unscale, learnt, features)
             _check_order_kept(learnt, shown, features)
             low, high = _unscale(unscale, low, features), _unscale(unscale, high, features)
+            _check_gaps_open(low, high, [names[j] for j in features])
         printed = [_round_into_gap(*gap, decimals) for gap in zip(shown, low, high, strict=True)]
         return dict(zip(splits.tolist(), printed, strict=True))
 
@@ -471,15 +476,34 @@ def _round_into_gap(threshold: float, low: float, high: float, decimals: int) ->
     sends left (at most ``low``) and for none it sends right (at least ``high``).
 
     sklearn's threshold is midway between ``low`` and ``high``; the decimal nearest the
-    middle is the first to enter the gap, so no shorter number would do. Where none
-    does (a gap that ``unscale`` closed), the threshold prints whole, at the decimals of
-    its shortest exact form."""
+    middle is the first to enter the gap, so no shorter number would do. A threshold
+    that ``unscale`` moved onto or past a side of the gap (a map that is flat there)
+    gives way to the gap's midpoint. Where no number of any places lies inside (a gap
+    of one float), ``low`` prints whole, at the decimals of its shortest exact form:
+    ``x <= low`` still holds for every row sent left and for none sent right."""
+    if not low < threshold < high:
+        threshold = low + (high - low) / 2
     exact = _decimals_of(np.format_float_positional(threshold))
     for places in range(decimals, max(decimals, exact) + 1):
         printed = f"{threshold:.{places}f}"
         if low < float(printed) < high:
             return printed
-    return printed
+    return f"{low:.{max(decimals, _decimals_of(np.format_float_positional(low)))}f}"
+
+
+def _check_gaps_open(low: np.ndarray, high: np.ndarray, names: Sequence[str]) -> None:
+    """Refuse gaps that ``unscale`` closed (``low >= high``): the rows on both sides of
+    that split read the same number, so ``x <= t`` and ``x > t`` would each hold rows
+    that go the other way, whatever ``t`` is printed."""
+    closed = np.flatnonzero(~(low < high))
+    if closed.size:
+        k = closed[0]
+        raise ValueError(
+            f"unscale maps the training values a split of {names[k]!r} sends left to "
+            f"{float(low[k])!r} and those it sends right to {float(high[k])!r}: no "
+            "threshold in its units tells them apart; pass an unscale that keeps distinct "
+            "values apart and in order, or none"
+        )
 
 
 def _decimals_of(number: str) -> int:
