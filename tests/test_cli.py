@@ -993,6 +993,9 @@ def test_approximate_by_a_tree_writes_a_standardized_tables_rules_in_raw_units(t
     rules = out.read_text()
     assert rules == tree.export_text(feature_names=cancer.feature_names, unscale=cancer.to_raw)
     assert rules != tree.export_text(feature_names=cancer.feature_names)
+    # a split that changes no class prints as one leaf, and the printout says so
+    assert rules.count("class: ") == tree.n_rules_ == 3 and tree.n_leaves_ == 4
+    assert "with 4 leaves (3 rules: splits that change no class print as one);" in printed
     units = "(thresholds in the data's raw units; the model reads them standardized)"
     assert f"rules written to {out} {units}" in printed
     # the rules' units change no figure: the tree is the one that reads standardized rows

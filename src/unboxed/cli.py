@@ -1137,9 +1137,14 @@ def _approximate_by_tree(
     fidelity = tree.fidelity(dataset.X_test)
     accuracy = agreement(tree.predict(dataset.X_test), blackbox.class_labels(dataset.y_test))
     path_length = tree.path_length(dataset.X_test)
+    merged = (
+        f" ({tree.n_rules_} rules: splits that change no class print as one)"
+        if tree.n_rules_ < tree.n_leaves_
+        else ""
+    )
     print(
-        f"tree of depth {tree.depth_} with {tree.n_leaves_} leaves; mean decision path "
-        f"{path_length:.1f} nodes\n"
+        f"tree of depth {tree.depth_} with {tree.n_leaves_} leaves{merged}; mean decision "
+        f"path {path_length:.1f} nodes\n"
         f"fidelity, its agreement with the model's class on the test rows: {fidelity}\n"
         f"its accuracy against the true labels: {accuracy}\n"
         f"rules written to {out}{units if raw else ''}"

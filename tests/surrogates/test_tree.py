@@ -494,27 +494,31 @@ def test_auto_needs_two_held_out_rows(planted, planted_blackbox):
 
 def _rules_predict(rules, names, X):
     """Classify the rows of ``X`` by reading ``export_text``'s rules as a person would:
-    each ``name <= t`` line and its ``name > t`` twin guard the lines below them."""
+    each ``name <= t`` line and its ``name > t`` twin guard the lines below them.
+
+    A line is a leaf by its place, not its text: the next line is not below it (a
+    feature may be named ``class: a``). A leaf must read ``class: ...`` and a split
+    ``name <= t`` or ``name >  t``, or the rules are malformed."""
     import re
 
     column = {name: j for j, name in enumerate(names)}
     lines = rules.splitlines()
+    prefixes = [line.split("|--- ", 1)[0] for line in lines]
     predicted = []
     for x in X:
-        depth, i = 0, 0
+        i = 0
         while True:
             text = lines[i].split("|--- ", 1)[1]
-            if text.startswith("class: "):
+            if i + 1 == len(lines) or len(prefixes[i + 1]) <= len(prefixes[i]):
+                assert text.startswith("class: "), lines[i]
                 predicted.append(text[len("class: ") :])
                 break
             name, op, t = re.fullmatch(r"(.+) (<=|> ) +(\S+)", text).groups()
             if (x[column[name]] <= float(t)) == (op == "<="):
-                depth, i = depth + 1, i + 1  # this branch: the next line opens it
+                i += 1  # this branch: the next line opens it
             else:  # the twin line, the next one at this depth
-                prefix = lines[i].split("|--- ", 1)[0]
-                i = next(
-                    k for k in range(i + 1, len(lines)) if lines[k].startswith(prefix + "|--- ")
-                )
+                twin = prefixes[i] + "|--- "
+                i = next(k for k in range(i + 1, len(lines)) if lines[k].startswith(twin))
     return np.array(predicted)
 
 
@@ -716,6 +720,37 @@ def test_a_gap_that_unscale_closes_to_one_number_is_refused():
         r"and those it sends right to 3\.0: no threshold in its units tells them apart",
     ):
         tree.export_text(unscale=lambda t, f: np.round(3 + 0.1 * np.asarray(t)))
+
+
+def test_rules_print_a_split_that_changes_no_class_as_one_leaf():
+    """scikit-learn keeps splits that purify the leaves without changing their class:
+    a depth-3 tree of breast-cancer printed `worst perimeter <= 107.900` over two
+    leaves of class 1, and `worst area <= 710.200` over two of class 0."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.tree import export_text
+
+    from unboxed import load_dataset
+
+    cancer = load_dataset("breast-cancer")
+    box = BlackBox.from_sklearn(LogisticRegression(C=0.1).fit(cancer.X_train, cancer.y_train))
+    tree = TreeSurrogate(box, max_depth=3, random_state=0, verbose=False).fit(cancer.X_train)
+    names = cancer.feature_names
+    labels = [box.class_name(c) for c in tree.tree_.classes_]
+    full = export_text(tree.tree_, feature_names=names, class_names=labels, max_depth=1000)
+    assert full.count("class: ") == tree.n_leaves_ == 7
+    assert tree.n_rules_ == 5
+    for unscale in (None, cancer.to_raw):
+        rules = tree.export_text(feature_names=names, unscale=unscale)
+        assert rules.count("class: ") == tree.n_rules_
+        assert "worst perimeter <= 107.900" not in rules and "worst area" not in rules
+        # every printed rule's class is the tree's on every row it covers
+        for X in (cancer.X_train[tree.train_indices_], cancer.X_test):
+            expected = np.array([box.class_name(c) for c in tree.predict(X)])
+            shown = X if unscale is None else cancer.to_raw(X)
+            np.testing.assert_array_equal(_rules_predict(rules, names, shown), expected)
+    # the tree itself is unchanged: all seven leaves, as scikit-learn fitted them
+    assert tree.tree_.get_n_leaves() == 7
+    np.testing.assert_array_equal(tree.predict(cancer.X_test), tree.tree_.predict(cancer.X_test))
 
 
 def test_fit_takes_and_ignores_labels_as_scikit_learn_estimators_do(planted, planted_blackbox):

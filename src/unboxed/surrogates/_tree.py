@@ -96,6 +96,10 @@ class TreeSurrogate(Params):
         The depth limit used (the chosen one for "auto").
     depth_, n_leaves_ : int
         The fitted tree's depth and number of leaves.
+    n_rules_ : int
+        The number of leaves :meth:`export_text` prints: a split whose leaves all
+        predict one class prints as one leaf (scikit-learn keeps splits that only
+        purify the leaves), so it is at most ``n_leaves_``.
     fidelity_ : Estimate
         Agreement with the black box on the test rows (``test_indices_``), with
         Wilson's 95% score interval. These rows neither trained the tree nor, with
@@ -238,6 +242,9 @@ class TreeSurrogate(Params):
         self.threshold_gaps_ = _threshold_gaps(self.tree_, X[train])
         self.depth_ = int(self.tree_.get_depth())
         self.n_leaves_ = int(self.tree_.get_n_leaves())
+        # each split printed as a leaf prints one leaf fewer than it has
+        t = self.tree_.tree_
+        self.n_rules_ = self.n_leaves_ - int(np.sum((t.feature >= 0) & (_printed_leaves(t) >= 0)))
         self.fidelity_ = agreement(self.tree_.predict(X[test]), y[test], classes=indices)
         self.path_length_ = path_length(self.tree_, X[test])
         return self
@@ -358,7 +365,9 @@ class TreeSurrogate(Params):
         Returns
         -------
         str
-            The whole tree, however deep; its leaves name the black box's classes
+            The whole tree, however deep, but for splits that change no class: a
+            split whose leaves all predict one class prints as one leaf of that class
+            (``n_rules_`` leaves in all). Its leaves name the black box's classes
             by :meth:`BlackBox.class_name` (its ``class_names``, else its labels in
             :attr:`BlackBox.classes`, else column indices).
         """
@@ -388,7 +397,8 @@ class TreeSurrogate(Params):
         """The threshold :meth:`export_text` prints for each split node, by node: in
         ``unscale``'s units, each rounded as :func:`_round_into_gap` says."""
         t = self.tree_.tree_
-        splits = np.flatnonzero(t.feature >= 0)  # leaves have no feature (-2)
+        # leaves have no feature (-2); nor do splits printed as a leaf
+        splits = np.flatnonzero((t.feature >= 0) & (_printed_leaves(t) < 0))
         features = t.feature[splits]
         learnt = t.threshold[splits]
         shown, (low, high) = learnt, self.threshold_gaps_[splits].T
@@ -412,7 +422,9 @@ def _rules_text(tree: Any, names: Sequence[str], labels: Sequence[str], threshol
     (its split lines read as leaves and kept their zeros): built from the structure,
     no name is read back. Depth first, without recursion (a tree may be deeper than
     Python's stack allows); the same text as ``export_text`` where no threshold needs
-    more places than another."""
+    more places than another and no split is left with one class on both sides: such a
+    split prints as one leaf (:func:`_printed_leaves`)."""
+    leaf_class = _printed_leaves(tree)
     lines: list[str] = []
     pending: list[tuple[int, int] | str] = [(0, 0)]
     while pending:
@@ -422,8 +434,8 @@ def _rules_text(tree: Any, names: Sequence[str], labels: Sequence[str], threshol
             continue
         node, depth = item
         branch = "|   " * depth + "|---"
-        if tree.feature[node] < 0:
-            lines.append(f"{branch} class: {labels[int(np.argmax(tree.value[node][0]))]}")
+        if leaf_class[node] >= 0:
+            lines.append(f"{branch} class: {labels[leaf_class[node]]}")
             continue
         name, threshold = names[tree.feature[node]], thresholds[node]
         lines.append(f"{branch} {name} <= {threshold}")
@@ -433,6 +445,24 @@ def _rules_text(tree: Any, names: Sequence[str], labels: Sequence[str], threshol
             (int(tree.children_left[node]), depth + 1),
         ]
     return "".join(f"{line}\n" for line in lines)
+
+
+def _printed_leaves(tree: Any) -> np.ndarray:
+    """Per node of ``tree`` (a fitted tree's ``tree_``), the class (index into
+    ``classes_``) it prints as a leaf, or -1 where it prints as a split: a leaf prints
+    its own class (the argmax ``predict`` takes), and a split whose two children print
+    as leaves of one class prints as that leaf, so that no rule splits rows that end
+    in the same class. sklearn numbers a node's children after it, so one pass from
+    the last node back settles every child before its parent."""
+    printed = np.full(tree.node_count, -1, dtype=np.int64)
+    for node in range(tree.node_count - 1, -1, -1):
+        if tree.feature[node] < 0:
+            printed[node] = int(np.argmax(tree.value[node][0]))
+            continue
+        left = printed[tree.children_left[node]]
+        if left >= 0 and left == printed[tree.children_right[node]]:
+            printed[node] = left
+    return printed
 
 
 def _threshold_gaps(tree: Any, X: np.ndarray) -> np.ndarray:
