@@ -958,6 +958,23 @@ class BlackBox:
         )
 
 
+def class_title(name: object) -> str:
+    """A class's name as a panel or row reads it: "class 3", "class Trouser"; a name
+    that already says so stays as it is (wine's "class_0" read "class class_0").
+
+    Parameters
+    ----------
+    name : object
+        The class's name or label, shown with ``str``.
+
+    Returns
+    -------
+    str
+    """
+    text = str(name)
+    return text if text.lower().startswith("class") else f"class {text}"
+
+
 def label_positions(
     labels: np.ndarray, classes: Sequence[Any], *, name: str, whose: str, hint: str = ""
 ) -> np.ndarray:

@@ -914,3 +914,12 @@ def test_bounds_series_are_read_by_their_feature_names(planted, planted_logreg):
     checked = _check_search_bounds((frame.iloc[0], frame.iloc[1]), box)
     np.testing.assert_array_equal(checked[0], low)
     np.testing.assert_array_equal(checked[1], high)
+
+
+def test_prototypes_of_a_label_that_says_class_are_not_titled_class_twice():
+    """wine's labels are class_0, class_1, class_2: the panels read "class class_1"."""
+    from sklearn.datasets import load_wine
+
+    wine = tuple(load_wine().target_names)
+    found = Prototypes(np.zeros((2, 3)), np.array([1, 2]), np.zeros(2), class_names=wine)
+    assert [ax.get_title() for ax in found.plot().axes if ax.has_data()] == ["class_1", "class_2"]

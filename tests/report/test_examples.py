@@ -141,6 +141,21 @@ def test_tied_prototypes_are_titled_by_the_class_their_component_stands_for():
     assert unnamed.axes[0].get_title() == "class 0\nz=1, 0.5"
 
 
+def test_tied_prototypes_of_a_label_that_says_class_are_not_titled_class_twice():
+    """wine's labels are class_0, class_1, class_2: its panels read "class class_2"."""
+    from sklearn.datasets import load_wine
+
+    meta = {**make_meta("test", {}), "component_classes": [2, 0]}
+    wine = _examples(meta=meta, class_names=tuple(load_wine().target_names))
+    titles = [ax.get_title() for ax in plot_examples(wine, max_per_group=2).axes]
+    assert titles[:2] == ["class_2\nz=1, 0.9", "class_2\nz=0, 0.1"]
+    assert titles[2:] == ["class_0\nz=1, 0.5", "class_0\nz=2, 0.3"]
+    from unboxed.report._examples import _none_found
+
+    assert _none_found(wine, 0) == "class_2:\nno prototypes found"
+    assert _none_found(_examples(meta=meta), 0) == "class 2:\nno prototypes found"
+
+
 def test_untied_query_classes_are_named_by_query_class_names():
     # An untied set's class_names are None (its top_classes are hidden components);
     # its queries showed the class index.

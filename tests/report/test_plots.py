@@ -348,3 +348,26 @@ def test_attribution_panels_show_the_models_labels():
     numbered = Attribution(values, np.array([0, 2]), meta, class_names=[1, 2, 3])
     assert numbered.class_names == ("1", "2", "3")
     assert numbered.plot(1).axes[0].get_title() == "lime: row 1, class 3"
+
+
+def test_a_label_that_says_class_is_not_titled_class_twice():
+    """wine's labels are class_0, class_1, class_2: panels read "class class_0"."""
+    from sklearn.datasets import load_wine
+
+    from unboxed.blackbox import class_title
+
+    wine = tuple(load_wine().target_names)
+    assert wine == ("class_0", "class_1", "class_2")
+    values, meta = np.ones((2, 3)), make_meta("lime", {})
+    att = Attribution(values, np.array([2, 0]), meta, class_names=wine)
+    titles = [ax.get_title() for ax in att.plot([0, 1]).axes]
+    assert titles == ["lime: row 0, class_2", "lime: row 1, class_0"]
+    assert [class_title(name) for name in (*wine, "Class A", 3, "Trouser")] == [
+        *wine,
+        "Class A",
+        "class 3",
+        "class Trouser",
+    ]
+    # a FeatureImportance without row names still numbers its classes
+    titles = [ax.get_title() for ax in FeatureImportance(np.ones((2, 3))).plot().axes]
+    assert titles == ["class 0", "class 1"]

@@ -1501,6 +1501,21 @@ def test_a_checkpoint_of_another_black_box_or_data_is_refused(
         short(n_iter=8, checkpoint=path).fit(X + 1.0, class_of_0, classes=[1])
 
 
+def test_insight_panels_of_a_label_that_says_class_are_not_titled_class_twice(
+    planted_fit, planted_logreg
+):
+    """wine's labels are class_0, class_1, class_2: the panels read "class class_1"."""
+    from sklearn.datasets import load_wine
+
+    m = copy.copy(planted_fit)
+    names = list(load_wine().target_names[:2])
+    m.blackbox_ = BlackBox.from_sklearn(planted_logreg, class_names=names)
+    titles = [ax.get_title() for ax in m.insights(1, k=4).plot().axes]
+    assert titles[0] == "class_1: weighted"
+    assert len(titles) > 1 and all(t.startswith("class_1: component ") for t in titles[1:])
+    assert [ax.get_title() for ax in m.plot(k=4).axes] == ["class_0", "class_1"]
+
+
 def test_insight_panels_name_their_class_by_the_black_box_names(planted_fit, planted_logreg):
     # The panels read "weighted" and "component j (weight w)", naming no class.
     m = copy.copy(planted_fit)

@@ -39,7 +39,7 @@ from .._validation import (
     check_positive_int,
     int_seed,
 )
-from ..blackbox import BlackBox, check_blackbox, grayscale_shape
+from ..blackbox import BlackBox, check_blackbox, class_title, grayscale_shape
 from ..explanation import Explanation, _check_class_names, _top_k_order, make_meta
 
 Regularizer = Literal["none", "l2", "l1", "tv", "jitter"]
@@ -163,7 +163,8 @@ class Prototypes(Explanation):
             if self.meta.get("layer") is not None and not self.meta.get("output_layer"):
                 title = f"unit {target}"
             else:
-                title = f"class {target if self.class_names is None else self.class_names[target]}"
+                name = target if self.class_names is None else self.class_names[target]
+                title = class_title(name)
             if self.probability is not None:
                 title += f": p={self.probability[row]:.2f}"
             if self.image_shape is None:

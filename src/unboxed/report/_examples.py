@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, cast
 import numpy as np
 
 from .._validation import check_instance, check_names, check_positive_int
+from ..blackbox import class_title
 from ._plots import _as_image
 
 if TYPE_CHECKING:
@@ -296,7 +297,7 @@ def plot_examples(
             tied = _component_class(examples, g) if examples.kind == "prototype" else None
             if tied is not None:
                 # A tied component stands for a class: "w=3" named none.
-                title = f"class {_class(examples, tied)}\nz={examples.components[row]}, "
+                title = f"{class_title(_class(examples, tied))}\nz={examples.components[row]}, "
             elif examples.kind == "prototype":
                 title = f"w={g} z={examples.components[row]}\n"
             else:
@@ -324,7 +325,7 @@ def _none_found(examples: ExampleSet, g: int) -> str:
     names its class, as no query panel names the row."""
     tied = _component_class(examples, g) if examples.kind == "prototype" else None
     none = f"no {examples.kind}s found"
-    return none if tied is None else f"class {_class(examples, tied)}:\n{none}"
+    return none if tied is None else f"{class_title(_class(examples, tied))}:\n{none}"
 
 
 def _share_value_axis(bar_axes: list[Any]) -> None:

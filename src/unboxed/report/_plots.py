@@ -14,6 +14,7 @@ import numpy as np
 
 from .._ranks import descending_order
 from .._validation import check_instance, check_positive_int, is_int
+from ..blackbox import class_title
 
 if TYPE_CHECKING:
     from ..explanation import Attribution, FeatureImportance
@@ -198,7 +199,7 @@ def plot_attribution(
     for ax, row in zip(axes, rows, strict=False):
         # The model's own label where the explainer recorded it (a model fitted on
         # 1..3 showed "class 0" for its first class), else the column index.
-        title = f"{method}: row {shown_rows[row]}, class {attribution.class_name(row)}"
+        title = f"{method}: row {shown_rows[row]}, {class_title(attribution.class_name(row))}"
         title += _row_figure(attribution.meta, row)
         values = attribution.values[row]
         if attribution.image_shape is None:
@@ -266,7 +267,7 @@ def plot_feature_importance(
         classes = np.atleast_1d(class_).tolist()
     # A row's own name as its title: rows are not always classes (an insight's rows are
     # components, a permutation importance has one row for all classes).
-    titles = importance.class_names or tuple(f"class {c}" for c in range(importance.n_classes))
+    titles = importance.class_names or tuple(class_title(c) for c in range(importance.n_classes))
     names = list(importance.feature_names or [f"x{j}" for j in range(importance.n_features)])
     fig, axes = _figure(len(classes), labels=names if importance.image_shape is None else None)
     for ax, c in zip(axes, classes, strict=False):

@@ -42,7 +42,7 @@ from .._validation import (
     int_seed,
     is_int,
 )
-from ..blackbox import BlackBox, check_blackbox, grayscale_shape
+from ..blackbox import BlackBox, check_blackbox, class_title, grayscale_shape
 from ..explanation import Attribution, FeatureImportance, make_meta
 from ..local._base import Fill
 from ..local._engine import (
@@ -783,7 +783,7 @@ class DMMMEN(Params):
         np.put_along_axis(kept, top, np.take_along_axis(rows, top, axis=1), axis=1)
         # Each row names its class: the plot's panels showed "weighted" and "component
         # 3 (weight 0.40)" without saying which class they explain.
-        label = f"class {self.blackbox_.class_name(int(class_))}"
+        label = class_title(self.blackbox_.class_name(int(class_)))
         names = [f"{label}: weighted"] + [
             f"{label}: component {j} (weight {weights[j]:.2f})" for j in order
         ]
@@ -1089,7 +1089,7 @@ class DMMMEN(Params):
         return FeatureImportance(
             values,
             meta,
-            class_names=tuple(f"class {self.blackbox_.class_name(c)}" for c in chosen),
+            class_names=tuple(class_title(self.blackbox_.class_name(c)) for c in chosen),
             image_shape=self._image_shape(),
             feature_names=self.blackbox_.feature_names,
         )
