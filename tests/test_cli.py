@@ -28,6 +28,7 @@ from unboxed.probes import (
     Prototypes,
     nearest_distance,
 )
+from unboxed.report import ReportSection, render_section
 from unboxed.surrogates import DMMMEN, ConvergenceWarning, JGMMExplainer, TreeSurrogate
 from unboxed.zoo._io import read_record
 
@@ -1999,6 +2000,10 @@ def test_maximize_saves_the_librarys_prototypes_and_how_far_they_are_from_real_r
     counts = [int(np.sum(digits.y_test == c)) for c in (0, 3)]
     assert max(counts) < 200 and [r["real_rows"] for r in record["prototypes"]] == counts
     assert all(f"({n} rows)" in printed for n in counts)
+    # and the report's table shows them, from the same record
+    html = render_section(ReportSection("maximize", figures=record))
+    cells = [re.findall(r"<td>(.*?)</td>", row) for row in re.findall(r"<tr>(.*?)</tr>", html)]
+    assert [row[-1] for row in cells if row] == [str(n) for n in counts]
     np.testing.assert_allclose(
         record["prototypes"][1]["real_distance"], np.percentile(real, [25, 50, 75])
     )

@@ -73,14 +73,22 @@ FIGURES = {
                 "probability": 0.99,
                 "distance": 0.25,
                 "real_distance": [0.2, 0.23, 0.27],
+                "real_rows": 36,
             },
             {
                 "class": "1",
                 "probability": 0.95,
                 "distance": 0.6,
                 "real_distance": [0.2, 0.22, 0.25],
+                "real_rows": 37,
             },
-            {"class": "2", "probability": 0.97, "distance": None, "real_distance": None},
+            {
+                "class": "2",
+                "probability": 0.97,
+                "distance": None,
+                "real_distance": None,
+                "real_rows": 0,
+            },
         ],
     },
     "examples": {
@@ -263,3 +271,28 @@ def test_the_page_takes_its_sections_html_as_rendered_alone(png):
     assert render_report(sections, **facts, rendered=rendered) == render_report(sections, **facts)
     with pytest.raises(ValueError, match=r"one HTML text per section \(2\), got 1"):
         render_report(sections, **facts, rendered=rendered[:1])
+
+
+def _table_rows(html):
+    """The cells of each body row of the tables in ``html``, as text."""
+    import re
+
+    body = "".join(re.findall(r"<tbody>(.*?)</tbody>", html, re.S))
+    return [re.findall(r"<td>(.*?)</td>", row) for row in re.findall(r"<tr>(.*?)</tr>", body)]
+
+
+def test_the_maximize_table_shows_how_many_real_rows_each_class_was_measured_on():
+    """maximize --json records real_rows, the test rows its quartiles are of (a class
+    may have fewer than asked); the page's table did not show it."""
+    html = render_section(ReportSection("maximize", figures=FIGURES["maximize"]))
+    assert "<th>real rows measured</th>" in html
+    rows = _table_rows(html)
+    assert [row[0] for row in rows] == ["0", "1", "2"]
+    assert [row[-1] for row in rows] == ["36", "37", "0"]
+    assert rows[0][3] == "0.230 [0.200, 0.270]" and rows[2][3] == "-"
+    # a record written before real_rows was kept shows a dash
+    prototypes = FIGURES["maximize"]["prototypes"]
+    old = [{k: v for k, v in row.items() if k != "real_rows"} for row in prototypes]
+    figures = {"command": "maximize", "prototypes": old}
+    html = render_section(ReportSection("maximize", figures=figures))
+    assert [row[-1] for row in _table_rows(html)] == ["-", "-", "-"]

@@ -403,8 +403,18 @@ def _maximize_table(figures: Mapping[str, Any]) -> str:
     for row in figures["prototypes"]:
         real = row["real_distance"]
         shown = "-" if real is None else f"{real[1]:.3f} [{real[0]:.3f}, {real[2]:.3f}]"
-        rows.append([row["class"], _number(row["probability"]), _number(row["distance"]), shown])
-    header = ["class", "p(class)", "distance to the training rows", "real rows: median [quartiles]"]
+        # how many real rows the quartiles are of: a class may have fewer than asked
+        measured = row.get("real_rows", "-")  # records before it was kept have none
+        rows.append(
+            [row["class"], _number(row["probability"]), _number(row["distance"]), shown, measured]
+        )
+    header = [
+        "class",
+        "p(class)",
+        "distance to the training rows",
+        "real rows: median [quartiles]",
+        "real rows measured",
+    ]
     return _table(header, rows)
 
 
