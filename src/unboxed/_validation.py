@@ -225,6 +225,15 @@ def check_array(
     return arr
 
 
+def frame_index(X: object) -> tuple[str, ...] | None:
+    """A pandas DataFrame's row labels, as text, else None: an explanation of its rows
+    names them as the table does (row 70, not row 0)."""
+    pandas = sys.modules.get("pandas")  # no DataFrame exists unless pandas is loaded
+    if pandas is None or not isinstance(X, pandas.DataFrame):
+        return None
+    return tuple(str(label) for label in X.index)
+
+
 def _frame_columns(X: object) -> list[Any] | None:
     """A pandas DataFrame's column labels, else None."""
     pandas = sys.modules.get("pandas")  # no DataFrame exists unless pandas is loaded

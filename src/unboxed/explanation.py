@@ -355,6 +355,10 @@ class Attribution(Explanation):
         ``["benign", "malignant"]`` or on 1..3 is shown by its own labels, while
         ``target`` keeps the column indices. None (files saved before it existed, a
         model without labels) shows the indices.
+    row_names : tuple of str, optional
+        The name of each explained row, for plots: the local explainers record a
+        DataFrame's index here, so that its row 70 is titled "row 70", not "row 0".
+        None (arrays, files saved before it existed) shows the rows' positions.
     """
 
     values: np.ndarray
@@ -364,6 +368,7 @@ class Attribution(Explanation):
     image_shape: tuple[int, ...] | None = None
     feature_names: tuple[str, ...] | None = None
     class_names: tuple[str, ...] | None = None
+    row_names: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
         # Any float dtype is kept: a float32 model's gradients stay float32.
@@ -378,6 +383,8 @@ class Attribution(Explanation):
                 raise ValueError(f"inputs has shape {inputs.shape}; expected {values.shape}")
             self._freeze("inputs", inputs)
         object.__setattr__(self, "class_names", _check_class_names(self.class_names, target))
+        rows = check_names(self.row_names, values.shape[0], name="row_names")
+        object.__setattr__(self, "row_names", rows)
         self._check_features_and_meta()
 
     def class_name(self, row: int) -> str:
@@ -424,7 +431,8 @@ class Attribution(Explanation):
         **kwargs
             Passed to :func:`unboxed.report.plot_attribution` (``top``: the number of
             bars for tabular data; ``row_names``: one name per row for the panels'
-            titles, such as the rows' numbers in the data they came from).
+            titles, such as the rows' numbers in the data they came from; by default
+            :attr:`row_names`).
 
         Returns
         -------

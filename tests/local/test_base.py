@@ -175,3 +175,44 @@ def test_an_image_shape_list_is_kept_as_a_tuple_in_meta():
     result = _Echo(_box(), image_shape=[2, 3]).explain(np.zeros((1, 6)))
     # a list used to be recorded by its type name, "list"
     assert result.image_shape == (2, 3) and list(result.meta["parameters"]["image_shape"]) == [2, 3]
+
+
+def test_an_attribution_of_dataframe_rows_names_them_by_the_frames_index(
+    planted, planted_named_blackbox, planted_logreg, tmp_path
+):
+    """A DataFrame's rows 70..72 were titled "row 0".."row 2": an Attribution kept no
+    index, and only row_names= set it right."""
+    import pandas as pd
+
+    from tests.helpers import PLANTED_COLUMNS, torch_logistic_regression
+    from unboxed import Attribution, zoo
+    from unboxed.local import IntegratedGradients, KernelShap, Lime, Occlusion
+
+    frame = pd.DataFrame(planted.X_test, columns=list(PLANTED_COLUMNS)).iloc[70:73]
+    torch_box = zoo.as_blackbox(torch_logistic_regression(planted_logreg))
+    explainers = [
+        Lime(planted_named_blackbox, n_samples=64, random_state=0),
+        KernelShap(planted_named_blackbox, n_samples=64, random_state=0),
+        Occlusion(planted_named_blackbox),
+        IntegratedGradients(torch_box, n_steps=4),
+    ]
+    for explainer in explainers:
+        attribution = explainer.explain(frame)
+        assert attribution.row_names == ("70", "71", "72"), explainer.method
+        titles = [ax.get_title() for ax in attribution.plot([0, 2]).axes]
+        assert titles[0].startswith(f"{explainer.method}: row 70, class ")
+        assert titles[1].startswith(f"{explainer.method}: row 72, class ")
+        # given names still win; rows of an array keep their positions
+        assert (
+            attribution.plot(1, row_names=["a", "b", "c"])
+            .axes[0]
+            .get_title()
+            .startswith(f"{explainer.method}: row b, ")
+        )
+        unnamed = explainer.explain(frame.to_numpy())
+        assert unnamed.row_names is None
+        assert unnamed.plot(1).axes[0].get_title().startswith(f"{explainer.method}: row 1, ")
+    attribution.save(tmp_path / "a.npz")
+    assert Attribution.load(tmp_path / "a.npz").row_names == ("70", "71", "72")
+    with pytest.raises(ValueError, match="row_names has 2 entries; expected 3"):
+        Attribution(attribution.values, attribution.target, row_names=("70", "71"))

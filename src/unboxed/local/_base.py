@@ -91,9 +91,11 @@ class LocalExplainer(Params):
         X: np.ndarray,
         *,
         seed: int | None = None,
+        row_names: tuple[str, ...] | None = None,
         **extra: Any,
     ) -> Attribution:
         """The result; ``X`` has passed ``check_X``, so its copy needs no second scan.
+        ``row_names`` are the given rows' own (:func:`~unboxed._validation.frame_index`).
         ``seed`` is the int seed the call drew from (:func:`~._engine.call_seed`), which
         ``meta["seed"]`` records where given: with it a call made from a Generator or
         None can be made again. Else ``meta["seed"]`` records ``random_state``."""
@@ -117,6 +119,7 @@ class LocalExplainer(Params):
             # features), so the black box's names label them.
             feature_names=self.blackbox.feature_names,
             class_names=self.blackbox.class_names,
+            row_names=row_names,
         )
 
 

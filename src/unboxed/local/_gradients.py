@@ -21,6 +21,7 @@ from .._validation import (
     check_number,
     check_per_feature,
     check_positive_int,
+    frame_index,
 )
 from ..blackbox import BlackBox
 from ..explanation import Attribution, hand_over
@@ -71,6 +72,7 @@ class _GradientExplainer(LocalExplainer):
         """
         import torch
 
+        row_names = frame_index(X)
         X = self.blackbox.check_X(X)
         # Baselines first: a baseline or background they refuse is refused before the
         # default target (the predicted class) queries the model.
@@ -102,7 +104,9 @@ class _GradientExplainer(LocalExplainer):
         if deltas:
             delta_arr = np.concatenate(deltas)
             info = {"delta": delta_arr.tolist(), "max_abs_delta": float(np.abs(delta_arr).max())}
-        return self._attribution(hand_over(values_arr), targets, X, seed=self._seed(extra), **info)
+        return self._attribution(
+            hand_over(values_arr), targets, X, seed=self._seed(extra), row_names=row_names, **info
+        )
 
     def _check_finite(self, values: np.ndarray) -> None:
         """Refuse NaN/inf attributions (a gradient that overflowed or is undefined)."""

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from .._validation import RandomState, check_number, check_positive_int
+from .._validation import RandomState, check_number, check_positive_int, frame_index
 from ..blackbox import BlackBox
 from ..explanation import Attribution
 from ._base import Fill, LocalExplainer, check_background, check_fill_name, make_fill
@@ -164,12 +164,13 @@ class _SegmentExplainer(_PerturbationExplainer):
         (``DMMMEN.explain_local``'s held-out R^2) keeps this one path from the inputs to
         the explanation."""
         seed = call_seed(self.random_state) if seed is None else seed
+        row_names = frame_index(X)
         X = self.blackbox.check_X(X)
         partition = self._partition(X, segments)
         run = self._run if run is None else run
         values, targets, info = run(engine, X, target, partition, self.n_samples, seed)
         extra = {k: v.tolist() for k, v in info.items()}
-        return self._attribution(values, targets, X, seed=seed, **extra)
+        return self._attribution(values, targets, X, seed=seed, row_names=row_names, **extra)
 
 
 class Lime(_SegmentExplainer):
@@ -618,6 +619,7 @@ class Occlusion(_PerturbationExplainer):
             Each feature's mean drop in the target class's probability over the boxes
             that cover it.
         """
+        row_names = frame_index(X)
         X = self.blackbox.check_X(X)
         shape = self._image_shape(X.shape[1])
         if shape is None and len(self.blackbox.input_shape or ()) == 3:
@@ -635,7 +637,7 @@ class Occlusion(_PerturbationExplainer):
         engine = Engine(one_off_masks, uniform_kernel, _drops)
         # The seed is unused: occlusion is deterministic.
         values, targets, _ = self._run(engine, X, target, windows, windows.width + 1, 0)
-        return self._attribution(values, targets, X)
+        return self._attribution(values, targets, X, row_names=row_names)
 
 
 def _drops(masks, y, w, valid, keys):

@@ -169,7 +169,8 @@ def plot_attribution(
     row_names : sequence, optional
         One name per row of the attribution, shown in its panel's title instead of its
         index: the rows' numbers in the data they came from, say, where the attribution
-        holds rows 5 to 7 of a test split (``range(5, 8)``: "row 5" for index 0).
+        holds rows 5 to 7 of a test split (``range(5, 8)``: "row 5" for index 0). By
+        default the attribution's own ``row_names`` (a DataFrame's index), if any.
 
     Returns
     -------
@@ -192,6 +193,8 @@ def plot_attribution(
             raise ValueError(f"index must be an int or a list of ints, got {row!r}")
         if not 0 <= row < attribution.n_samples:
             raise ValueError(f"row {row} is out of range for {attribution.n_samples} samples")
+    if row_names is None:
+        row_names = attribution.row_names
     shown_rows = _row_names(row_names, attribution.n_samples)
     names = list(attribution.feature_names or [f"x{j}" for j in range(attribution.n_features)])
     fig, axes = _figure(len(rows), labels=names if attribution.image_shape is None else None)
