@@ -1174,6 +1174,22 @@ def test_approximate_by_a_student_saves_it_and_prints_its_agreement(
     assert Attribution.load(tmp_path / "a.npz").image_shape == (8, 8)
 
 
+def test_a_student_of_a_table_model_keeps_its_column_names(tmp_path, capsys):
+    """A student of the breast-cancer MLP was saved without column names: loaded in
+    the library, its tree read feature_27 for worst concave points."""
+    cancer = load_dataset("breast-cancer")
+    model = zoo.build("mlp", input_shape=cancer.input_shape, n_classes=2, widths=(8,))
+    zoo.train(model, cancer, epochs=1, verbose=False)
+    zoo.save(model, tmp_path / "mlp", metadata={"dataset": "breast-cancer"})
+    out = tmp_path / "student"
+    options = ["--surrogate", "student", "--widths", "8", "--epochs", "1", "--n-train", "300"]
+    assert _approximate(tmp_path / "mlp", out, *options) == 0
+    capsys.readouterr()
+    student = zoo.load(out)
+    assert student.feature_names == cancer.feature_names
+    assert zoo.as_blackbox(student).feature_names == cancer.feature_names
+
+
 def test_approximate_by_a_student_replaces_a_model_when_forced(saved_lenet, tmp_path, capsys):
     out = tmp_path / "student"
     shutil.copytree(saved_lenet, out)

@@ -1313,8 +1313,10 @@ def _approximate_by_student(
         "seed": args.seed,
         "best_params": distiller.best_params_,
     }
-    # Named as the model's classes, so that the student's plots read as the model's.
+    # Named as the model's classes and columns, so that the student's plots read as
+    # the model's.
     student.class_names = blackbox.class_names
+    student.feature_names = blackbox.feature_names
     folder = _save_model(
         student,
         out,
