@@ -225,19 +225,22 @@ def check_array(
     return arr
 
 
+def _is_frame(X: object) -> TypeGuard[Any]:
+    """Whether ``X`` is a pandas DataFrame, without importing pandas: none exists
+    unless pandas is loaded."""
+    pandas = sys.modules.get("pandas")
+    return pandas is not None and isinstance(X, pandas.DataFrame)
+
+
 def frame_index(X: object) -> tuple[str, ...] | None:
     """A pandas DataFrame's row labels, as text, else None: an explanation of its rows
     names them as the table does (row 70, not row 0)."""
-    pandas = sys.modules.get("pandas")  # no DataFrame exists unless pandas is loaded
-    if pandas is None or not isinstance(X, pandas.DataFrame):
-        return None
-    return tuple(str(label) for label in X.index)
+    return tuple(str(label) for label in X.index) if _is_frame(X) else None
 
 
 def _frame_columns(X: object) -> list[Any] | None:
     """A pandas DataFrame's column labels, else None."""
-    pandas = sys.modules.get("pandas")  # no DataFrame exists unless pandas is loaded
-    return list(X.columns) if pandas is not None and isinstance(X, pandas.DataFrame) else None
+    return list(X.columns) if _is_frame(X) else None
 
 
 def in_column_order(X: T, columns: Sequence[str] | None, *, name: str, whose: str) -> T:
@@ -336,13 +339,12 @@ def _frame_numbers(X: object, arr: np.ndarray, *, name: str) -> np.ndarray:
     numbers (``pd.NA`` becomes NaN, which the finiteness check names). Columns of
     text are refused with their names. Anything else comes back as ``arr``.
     """
-    pandas = sys.modules.get("pandas")  # no DataFrame exists unless pandas is loaded
-    if pandas is None or not isinstance(X, pandas.DataFrame):
+    if not _is_frame(X):
         return arr
     try:
         return X.to_numpy(dtype=np.float64, na_value=np.nan)
     except (TypeError, ValueError):
-        is_number = pandas.api.types.is_numeric_dtype
+        is_number = sys.modules["pandas"].api.types.is_numeric_dtype
         text = [f"{c!r} ({t})" for c, t in X.dtypes.items() if not is_number(t)]
         raise TypeError(
             f"{name} must be numeric, but its column(s) {', '.join(text[:5])} hold other "
