@@ -11,7 +11,9 @@ another estimate.
 On breast-cancer (the package's standardized split: 455 training rows, 30 columns), a
 random forest (100 trees) and a gradient-boosting classifier (scikit-learn's defaults),
 seed 0, explain the predicted class's probability of each of the 113 test rows, at
-budgets of ``BUDGETS`` model evaluations per row. Reported per model, budget and
+budgets of ``BUDGETS`` model evaluations per row (each package's ``n_samples`` or
+``nsamples``: ours counts the row itself and the mean row in it, shap evaluates the
+row beside its ``nsamples``). Reported per model, budget and
 method, as a mean over the rows with a 95% bootstrap CI:
 
 - the relative error ``||phi - phi*|| / ||phi*||`` against the exact values ``phi*``;
@@ -194,7 +196,9 @@ def markdown(result: dict[str, Any]) -> str:
         "predicted class's probability of each test row; exact Shapley values of the game "
         "with the training mean as the one background row, from shap's TreeExplainer "
         "(interventional). Each method estimates that game with the budget of model "
-        "evaluations per row given. Means over the rows with 95% bootstrap CIs; the paired "
+        "evaluations per row given, as each counts it (ours counts the row itself and the "
+        "mean row in it; shap evaluates the row beside its nsamples). Means over the rows "
+        "with 95% bootstrap CIs; the paired "
         "difference is ours minus the peer on the same rows (below 0: ours closer to the "
         "exact values). Times: wall clock on a shared 2-core CPU.",
     ]
