@@ -949,6 +949,35 @@ def test_an_interrupt_of_the_parent_alone_stops_the_workers(tmp_path):
             os.killpg(proc.pid, signal.SIGKILL)
 
 
+UNGUARDED_FIT = """
+from sklearn.linear_model import LogisticRegression
+from unboxed import BlackBox, load_dataset
+from unboxed.surrogates import DMMMEN
+
+planted = load_dataset("planted")
+X, y = planted.X_train[:200], planted.y_train[:200]
+box = BlackBox.from_sklearn(LogisticRegression().fit(X, y))
+DMMMEN(n_iter=10, n_chains=1, n_jobs=2, random_state=0, verbose=False).fit(X, box)
+"""
+
+
+def test_a_script_without_the_main_guard_is_told_to_add_it(tmp_path):
+    """Each fresh worker imports the unguarded script again and fails while it starts:
+    the fit said only BrokenProcessPool, under Python's bootstrapping RuntimeErrors."""
+    script = tmp_path / "fit.py"
+    script.write_text(UNGUARDED_FIT)
+    done = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode != 0
+    last = done.stderr.strip().splitlines()[-1]
+    assert last.startswith("RuntimeError: DMMMEN(n_jobs=2): a worker process ended"), last
+    assert 'if __name__ == "__main__":' in last and "n_jobs=1" in last
+    # The pool's own error is chained, for whoever needs it.
+    assert "BrokenProcessPool" in done.stderr
+    assert "direct cause of the following exception" in done.stderr
+
+
 def _running_in_group(pgid: int) -> list[int]:
     """The processes of a process group that still run (zombies await their reaping)."""
     running = []

@@ -18,7 +18,8 @@ import os
 import signal
 import time
 import warnings
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import Future, ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import Any, Literal, NamedTuple, cast
 
@@ -1386,7 +1387,7 @@ def _run_in_workers(
         ) as bar:
             for future in bar:
                 c = futures[future]
-                fits[c] = future.result()
+                fits[c] = _worker_result(future, n_jobs)
                 if checkpoint is not None:
                     checkpoint.units[f"class{c}/posterior"] = fits[c]["posterior"].arrays()
                     checkpoint.save()
@@ -1410,6 +1411,29 @@ def _run_in_workers(
         raise
     pool.shutdown()
     return [fits[c] for c in problems]
+
+
+def _worker_result(future: Future, n_jobs: int) -> dict[str, Any]:
+    """The result of a worker's class, or a clear error if its process died.
+
+    Raises
+    ------
+    RuntimeError
+        If a worker process ended abruptly, most often because the script that fits
+        has no ``if __name__ == "__main__":`` guard: each fresh ("spawn") worker
+        imports it again, reaches the fit and fails while it starts.
+    """
+    try:
+        return future.result()
+    except BrokenProcessPool as error:
+        raise RuntimeError(
+            f"DMMMEN(n_jobs={n_jobs}): a worker process ended abruptly before its class "
+            "was fitted. The workers start fresh and import the main script again, so "
+            "a script that fits with n_jobs > 1 must do so under "
+            '`if __name__ == "__main__":`; put the fit under that guard, or use '
+            "n_jobs=1. (A worker killed from outside, for instance for lack of "
+            "memory, also ends this way.)"
+        ) from error
 
 
 def _hand_out(checkpoint: Checkpoint, classes: list[int]) -> dict[int, Checkpoint]:
