@@ -228,6 +228,14 @@ def test_wrong_input_shape(digits_blackbox):
         digits_blackbox.predict_proba(np.zeros(64))
 
 
+def test_a_flat_input_shape_is_offered_once(digits):
+    # A model of flat rows offered "(n_samples, 64) or (n_samples, 64)".
+    tree = DecisionTreeClassifier(max_depth=3, random_state=0)
+    box = BlackBox.from_sklearn(tree.fit(digits.X_train, digits.y_train))
+    with pytest.raises(ValueError, match=r"expects \(n_samples, 64\)$"):
+        box.predict_proba(digits.X_test[:3, :10])
+
+
 def test_nan_and_inf_in_X(digits_blackbox):
     X = np.zeros((4, 64))
     X[2, 5] = np.nan

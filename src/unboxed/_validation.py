@@ -598,6 +598,32 @@ def check_shape(value: object, *, name: str = "input_shape") -> tuple[int, ...]:
     return tuple(int(s) for s in items)
 
 
+def batch_shapes(input_shape: tuple[int, ...]) -> str:
+    """The shapes a batch of inputs of ``input_shape`` may take, for error messages:
+    ``"(n_samples, 64) or (n_samples, 1, 8, 8)"``, the flat one alone where they agree."""
+    flat = f"(n_samples, {math.prod(input_shape)})"
+    if len(input_shape) == 1:
+        return flat
+    return f"{flat} or (n_samples, {', '.join(map(str, input_shape))})"
+
+
+def check_not_one_sample(arr: np.ndarray, input_shape: tuple[int, ...], *, X: object) -> None:
+    """Refuse one input given where a batch is expected, and say how to make it one.
+
+    Raises
+    ------
+    ValueError
+        If ``arr`` has the shape of one input, flat or of ``input_shape``.
+    """
+    if arr.shape == input_shape or (arr.ndim == 1 and arr.shape[0] == math.prod(input_shape)):
+        # A DataFrame's row (df.iloc[0]) is a Series, which X[None] cannot index.
+        one_row = "X.to_frame().T" if hasattr(X, "to_frame") else "X[None]"
+        raise ValueError(
+            f"X has the shape of a single sample {arr.shape}; "
+            f"pass a batch, e.g. {one_row} for one sample"
+        )
+
+
 def check_names(
     names: object, n: int, *, name: str = "feature_names", strict: bool = False
 ) -> tuple[str, ...] | None:

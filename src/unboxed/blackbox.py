@@ -20,9 +20,11 @@ import numpy as np
 
 from . import _validation
 from ._validation import (
+    batch_shapes,
     check_array,
     check_labels,
     check_names,
+    check_not_one_sample,
     check_positive_int,
     check_shape,
     in_column_order,
@@ -661,16 +663,9 @@ class BlackBox:
         n_features = math.prod(self.input_shape)
         if arr.shape[1:] == self.input_shape or (arr.ndim == 2 and arr.shape[1] == n_features):
             return arr.reshape(arr.shape[0], n_features)
-        if arr.shape == self.input_shape or (arr.ndim == 1 and arr.shape[0] == n_features):
-            # A DataFrame's row (df.iloc[0]) is a Series, which X[None] cannot index.
-            one_row = "X.to_frame().T" if hasattr(X, "to_frame") else "X[None]"
-            raise ValueError(
-                f"X has the shape of a single sample {arr.shape}; "
-                f"pass a batch, e.g. {one_row} for one sample"
-            )
+        check_not_one_sample(arr, self.input_shape, X=X)
         raise ValueError(
-            f"X has shape {arr.shape}, but {self.name!r} expects (n_samples, {n_features}) "
-            f"or (n_samples, {', '.join(map(str, self.input_shape))})"
+            f"X has shape {arr.shape}, but {self.name!r} expects {batch_shapes(self.input_shape)}"
         )
 
     def _by_columns(self, value: _T, *, name: str) -> _T:

@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import nn
 
-from unboxed import Attribution, BlackBox, zoo
+from unboxed import Attribution, BlackBox, load_dataset, zoo
 from unboxed.piecewise import LinearRegions, PiecewiseActivation, PiecewiseLinear, to_plnn
 from unboxed.piecewise._regions import (
     _elementwise_backward,
@@ -750,3 +750,36 @@ def test_a_black_boxs_feature_names_label_and_read_the_inputs(planted, planted_l
     assert 0 < labels.mean() < 1
     np.testing.assert_array_equal(dnet.predict(frame.iloc[:, ::-1]), labels)
     assert LinearRegions(net).explain(frame).feature_names is None  # a bare network has none
+
+
+def test_polytope_of_several_inputs_says_it_takes_one():
+    # Two digits were read as one input of 128 features: "X has shape (1, 128)".
+    digits = load_dataset("digits")
+    regions = LinearRegions(zoo.mlp((16,), n_features=64, n_classes=10, random_state=0))
+    with pytest.raises(ValueError, match=r"one input.*\(64,\).*got shape \(2, 64\)"):
+        regions.polytope(digits.X_test[:2])
+    # One input in a batch of one is still that input's region.
+    for got, expected in zip(
+        regions.polytope(digits.X_test[:1]), regions.polytope(digits.X_test[0]), strict=True
+    ):
+        np.testing.assert_array_equal(got, expected)
+
+
+def test_one_sample_is_told_to_come_as_a_batch_and_shapes_are_not_repeated():
+    digits = load_dataset("digits")
+    flat = LinearRegions(zoo.mlp((16,), n_features=64, n_classes=10, random_state=0))
+    with pytest.raises(ValueError, match=r"single sample \(64,\).*X\[None\]"):
+        flat.local_linear(digits.X_test[0])
+    # The flat shape was offered twice: "(n_samples, 64) or (n_samples, 64)".
+    with pytest.raises(ValueError, match=r"expected \(n_samples, 64\)$"):
+        flat.explain(digits.X_test[:2, :10])
+    lenet = zoo.build("lenet", input_shape=digits.input_shape, n_classes=10)
+    images = LinearRegions(lenet)
+    image = digits.X_test[0].reshape(digits.input_shape)
+    with pytest.raises(ValueError, match=r"single sample \(1, 8, 8\).*X\[None\]"):
+        images.local_linear(image)
+    with pytest.raises(ValueError, match=r"expected \(n_samples, 64\) or \(n_samples, 1, 8, 8\)"):
+        images.local_linear(digits.X_test[:2, :10])
+    np.testing.assert_array_equal(
+        images.local_linear(image[None])[0], images.local_linear(digits.X_test[:1])[0]
+    )

@@ -32,9 +32,11 @@ from torch.nn import functional as F
 
 from .._ranks import descending_order
 from .._validation import (
+    batch_shapes,
     check_array,
     check_labels,
     check_names,
+    check_not_one_sample,
     check_positive_int,
     check_shape,
     is_int,
@@ -521,10 +523,8 @@ class LinearRegions:
         if arr.ndim >= 2 and arr.shape[1:] == self.input_shape_:
             arr = arr.reshape(arr.shape[0], -1)
         if arr.ndim != 2 or arr.shape[1] != self.n_features_in_:
-            raise ValueError(
-                f"X has shape {arr.shape}; expected (n_samples, {self.n_features_in_}) or "
-                f"(n_samples, {', '.join(map(str, self.input_shape_))})"
-            )
+            check_not_one_sample(arr, self.input_shape_, X=X)
+            raise ValueError(f"X has shape {arr.shape}; expected {batch_shapes(self.input_shape_)}")
         return arr
 
     def _forward(
@@ -700,8 +700,14 @@ class LinearRegions:
         ValueError
             For a network with max pooling, whose window constraints are not produced.
         """
-        X = self._check_X(check_array(x, name="x", ndim=None).reshape(1, -1))
-        return self._polytopes(X)[0]
+        x = check_array(x, name="x", ndim=None)
+        if x.size != self.n_features_in_:  # two rows read as one input of twice the size
+            raise ValueError(
+                f"x must be one input, of shape ({self.n_features_in_},) or "
+                f"{self.input_shape_}, got shape {x.shape}; a region is one input's: "
+                "call polytope once per row"
+            )
+        return self._polytopes(self._check_X(x.reshape(1, -1)))[0]
 
     def _polytopes(self, X: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
         """:meth:`polytope` of every row of a checked ``X``, batched: ``batch_size``
