@@ -335,3 +335,51 @@ def test_even_a_small_jump_warns_and_a_continuous_kink_does_not():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         boundary_segments(LinearRegions(net(0.0)), BOX, resolution=5)
+
+
+def _moons():
+    from sklearn.datasets import make_moons
+
+    return make_moons(60, noise=0.2, random_state=0)
+
+
+@pytest.mark.parametrize(
+    "make_panels",
+    [
+        lambda net: "moons",  # a title alone
+        lambda net: ("tanh", net),  # one pair, not a list of pairs
+        lambda net: [net],  # a network without its title
+        lambda net: [("tanh", net, "extra")],
+        lambda net: [("tanh", "not a network")],
+    ],
+    ids=["string", "bare-pair", "untitled", "triple", "not-a-network"],
+)
+def test_the_plot_names_panels_that_are_not_title_network_pairs(make_panels):
+    # Each raised Python's own "too many values to unpack" or "cannot unpack".
+    from unboxed.piecewise import plot_decision_boundaries
+
+    X, y = _moons()
+    tanh = zoo.mlp((6,), "tanh", n_features=2, n_classes=2, random_state=0)
+    with pytest.raises((TypeError, ValueError), match=r"\(title, network\)"):
+        plot_decision_boundaries(make_panels(tanh), X, y, resolution=10)
+
+
+def test_the_plot_draws_a_torch_black_box_and_refuses_another_kind():
+    from sklearn.linear_model import LogisticRegression
+
+    from unboxed import BlackBox
+    from unboxed.piecewise import plot_decision_boundaries
+
+    X, y = _moons()
+    tanh = zoo.mlp((6,), "tanh", n_features=2, n_classes=2, random_state=0)
+    # A smooth network in a black box: 'BlackBox' object has no attribute 'parameters'.
+    boxed = plot_decision_boundaries([("tanh", zoo.as_blackbox(tanh))], X, y, resolution=20)
+    plain = plot_decision_boundaries([("tanh", tanh)], X, y, resolution=20)
+    (boxed_contour,), (plain_contour,) = (
+        [c for c in fig.axes[0].collections if hasattr(c, "levels")] for fig in (boxed, plain)
+    )
+    for got, expected in zip(boxed_contour.get_paths(), plain_contour.get_paths(), strict=True):
+        np.testing.assert_allclose(got.vertices, expected.vertices)
+    logistic = BlackBox.from_sklearn(LogisticRegression().fit(X, y))
+    with pytest.raises(TypeError, match="panel 'logistic'.*sklearn black box.*torch"):
+        plot_decision_boundaries([("logistic", logistic)], X, y, resolution=10)

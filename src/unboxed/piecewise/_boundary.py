@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from torch import nn
 
 from .._validation import (
     check_array,
@@ -24,7 +25,7 @@ from .._validation import (
     check_number,
     check_positive_int,
 )
-from ..blackbox import module_input
+from ..blackbox import BlackBox, module_input
 from ._regions import ELEMENTWISE, LinearRegions, _exact_piecewise
 
 
@@ -339,6 +340,56 @@ def _warn_of_jumps(regions: LinearRegions) -> None:
         )
 
 
+def _check_panels(panels: object) -> list[tuple[Any, nn.Module]]:
+    """The ``(title, network)`` pairs to draw, a torch black box as its network.
+
+    Raises
+    ------
+    TypeError
+        If a panel is no pair, or its network no torch module or torch black box.
+    ValueError
+        If there are no panels.
+    """
+    # One pair, ("tanh", net), is a sequence of two too: its title was read as a panel.
+    if not isinstance(panels, Sequence) or isinstance(panels, str) or _is_panel(panels):
+        raise TypeError(
+            f"panels must be a list of (title, network) pairs, got {type(panels).__name__}"
+        )
+    if len(panels) == 0:
+        raise ValueError("panels is empty: pass (title, network) pairs to draw")
+    checked = []
+    for panel in panels:
+        if not (isinstance(panel, Sequence) and not isinstance(panel, str) and len(panel) == 2):
+            # A module's repr runs over many lines: name the kind, and a tuple's length.
+            size = f" of {len(panel)}" if isinstance(panel, Sequence) else ""
+            raise TypeError(
+                "each of panels must be a (title, network) pair, got a "
+                f"{type(panel).__name__}{size}"
+            )
+        title, network = panel
+        if isinstance(network, BlackBox):
+            if network.kind != "torch":
+                raise TypeError(
+                    f"panel {title!r} is a {network.kind} black box; plot_decision_boundaries "
+                    "draws torch networks (distil it with unboxed.piecewise.Distiller first)"
+                )
+            network = network.module
+        if not isinstance(network, nn.Module):
+            raise TypeError(
+                f"panel {title!r}: panels are (title, network) pairs with a torch network "
+                f"or torch black box, got {type(network).__name__}"
+            )
+        checked.append((title, network))
+    return checked
+
+
+def _is_panel(value: object) -> bool:
+    """Whether ``value`` is one ``(title, network)`` pair rather than a list of them."""
+    return (
+        isinstance(value, tuple) and len(value) == 2 and isinstance(value[1], (nn.Module, BlackBox))
+    )
+
+
 def plot_decision_boundaries(
     panels: Sequence[tuple[str, Any]],
     X: object,
@@ -356,7 +407,7 @@ def plot_decision_boundaries(
 
     Parameters
     ----------
-    panels : sequence of (title, torch.nn.Module)
+    panels : sequence of (title, torch.nn.Module or torch BlackBox)
     X : array-like of shape (n_samples, 2)
     y : array-like of shape (n_samples,)
     resolution : int
@@ -380,8 +431,7 @@ def plot_decision_boundaries(
     margin = check_number(margin, name="margin", strict=False)
     # 0 was blamed on X ("X is empty"), 2.5 and -3 raised from inside numpy
     resolution = check_positive_int(resolution, name="resolution", minimum=2)
-    if len(panels) == 0:
-        raise ValueError("panels is empty: pass (title, network) pairs to draw")
+    panels = _check_panels(panels)
     n_classes = max(2, int(y.max()) + 1)
     if class_names is None:
         class_names = [f"class {k}" for k in range(n_classes)]
