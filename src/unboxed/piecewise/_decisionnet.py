@@ -230,6 +230,10 @@ class DecisionNet(Params):
     ) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
         """Labels from the state table, and from the original network where it has none.
 
+        The table's labels are checked inside the training data's bounding box only
+        (``boundary_only``): beyond it a known state may carry the wrong label, with
+        no fallback (on moons, 57 of 3,558 points of [-3, 3]^2 outside the box).
+
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
