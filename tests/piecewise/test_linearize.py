@@ -122,6 +122,27 @@ def test_bad_arguments(kwargs, error, message):
         linearize(**kwargs)
 
 
+def _numpy_of(tensor):
+    return np.tanh(tensor.detach().numpy())
+
+
+@pytest.mark.parametrize(
+    ("activation", "message"),
+    [
+        # numpy's own function: torch's "Can't call numpy() on Tensor that requires grad"
+        (np.tanh, "'tanh' must take and return torch tensors.*RuntimeError"),
+        # an array back: "'numpy.float64' object has no attribute 'requires_grad'"-like
+        (_numpy_of, "'_numpy_of' returned a ndarray"),
+        # one number for the whole grid: its error stayed 2 at every piece count
+        (lambda x: torch.tanh(x).sum(), "'<lambda>' returned shape \\(\\)"),
+        (lambda x: 1 / 0, "'<lambda>' must take and return torch tensors.*ZeroDivisionError"),
+    ],
+)
+def test_a_callable_that_is_no_function_of_tensors_is_named(activation, message):
+    with pytest.raises(TypeError, match=message):
+        linearize(activation, 4, asymptotes=((0.0, -1.0), (0.0, 1.0)), verbose=False)
+
+
 def test_callable_on_tensors_and_arrays_agree():
     p = linearize("tanh", 5)
     x = np.linspace(-4, 4, 101)

@@ -380,8 +380,27 @@ def _evaluate(fn: Callable, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     value, derivative : ndarray of shape (m,)
     """
     t = torch.as_tensor(np.asarray(x, dtype=np.float64)).requires_grad_(True)
+    name = getattr(fn, "__name__", type(fn).__name__)
     with torch.enable_grad():
-        y = fn(t.clone())  # a copy, which an in-place module (ELU(inplace=True)) may change
+        # A function of numbers or arrays (np.tanh) failed inside torch, unnamed.
+        try:
+            y = fn(t.clone())  # a copy, which an in-place module (ELU(inplace=True)) may change
+        except Exception as err:
+            raise TypeError(
+                f"the activation {name!r} must take and return torch tensors (autograd "
+                f"differentiates it); on a float64 tensor it raised {type(err).__name__}: {err}"
+            ) from err
+        if not isinstance(y, torch.Tensor) or y.shape != t.shape:
+            # One number for the whole grid was fitted as if it were the curve.
+            got = (
+                f"shape {tuple(y.shape)}"
+                if isinstance(y, torch.Tensor)
+                else f"a {type(y).__name__}"
+            )
+            raise TypeError(
+                f"the activation {name!r} returned {got} for a tensor of shape "
+                f"{tuple(t.shape)}; it must act elementwise on torch tensors"
+            )
         (grad,) = torch.autograd.grad(y.sum(), t)
     return y.detach().numpy().astype(np.float64), grad.numpy().astype(np.float64)
 
