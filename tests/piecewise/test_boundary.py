@@ -12,6 +12,7 @@ from unboxed.piecewise import (
     LinearRegions,
     PiecewiseActivation,
     PiecewiseLinear,
+    Region,
     boundary_segments,
     regions_in_box,
     to_plnn,
@@ -383,3 +384,24 @@ def test_the_plot_draws_a_torch_black_box_and_refuses_another_kind():
     logistic = BlackBox.from_sklearn(LogisticRegression().fit(X, y))
     with pytest.raises(TypeError, match="panel 'logistic'.*sklearn black box.*torch"):
         plot_decision_boundaries([("logistic", logistic)], X, y, resolution=10)
+
+
+def test_a_walked_regions_polygon_needs_no_tolerance_and_refuses_a_bad_one():
+    model = zoo.mlp((16, 16), n_features=2, n_classes=2, random_state=0)
+    found = regions_in_box(LinearRegions(model), BOX)
+    # "polygon() missing 1 required positional argument: 'tol'": the walk's own
+    # tolerance, 1e-9 of the box's side, is the default.
+    assert sum(_area(r.polygon()) for r in found) == pytest.approx(36.0, rel=1e-6)
+    assert found[0].tol == pytest.approx(6e-9)
+    for r in found[:20]:
+        np.testing.assert_array_equal(r.polygon(), r.polygon(found[0].tol))
+    # 0 divided by zero into NaN corners; -1 and NaN gave no corners at all, silently.
+    for tol in (0.0, -1.0, np.nan, "small"):
+        with pytest.raises(ValueError, match="tol must be a finite number > 0"):
+            found[0].polygon(tol)
+    with pytest.raises(ValueError, match="tol must be a finite number > 0"):
+        found[0].edges(-1.0)
+    # A region made by hand knows no box: it needs its tolerance.
+    hand_made = Region(found[0].point, found[0].H, found[0].h)
+    with pytest.raises(TypeError, match="pass tol"):
+        hand_made.polygon()

@@ -82,28 +82,33 @@ class Region:
     H, h : ndarray
         ``H x <= h`` bounds the region within the box; rows have unit norm, the box's
         four last.
+    tol : float, optional
+        The tolerance the region walk used (``RELATIVE_TOL`` times the box's larger
+        side), the default of :meth:`polygon` and :meth:`edges`; None for a region
+        made by hand.
     """
 
     point: np.ndarray
     H: np.ndarray
     h: np.ndarray
+    tol: float | None = None
 
-    def polygon(self, tol: float) -> np.ndarray:
+    def polygon(self, tol: float | None = None) -> np.ndarray:
         """The region's corners in counter-clockwise order.
 
         Parameters
         ----------
-        tol : float
+        tol : float, optional
             A length in input units, above 0: how far a constraint may be violated,
-            and the shortest stretch of a line that counts as an edge (the region
-            walk uses ``RELATIVE_TOL`` times the box's larger side).
-            Corners are also rounded to multiples of it.
+            and the shortest stretch of a line that counts as an edge; by default
+            the walk's own, :attr:`tol`. Corners are also rounded to multiples of it.
 
         Returns
         -------
         ndarray of shape (n_corners, 2)
             Empty, shape ``(0, 2)``, when the region has no edge.
         """
+        tol = self._tolerance(tol)
         points, directions, lo, _, edge = self.edges(tol)
         # Each corner starts one edge (counter-clockwise); the edge before ends there too,
         # but only to within tol (the edges' slack), so its end would be a second corner.
@@ -115,15 +120,15 @@ class Region:
         angle = np.arctan2(*(corners - centre).T[::-1])
         return corners[np.argsort(angle)]
 
-    def edges(self, tol: float) -> tuple[np.ndarray, ...]:
+    def edges(self, tol: float | None = None) -> tuple[np.ndarray, ...]:
         """Where each constraint's line bounds the region, all rows at once.
 
         Parameters
         ----------
-        tol : float
+        tol : float, optional
             A length in input units, above 0: how far a constraint may be violated,
-            and the shortest stretch of a line that counts as an edge (the region
-            walk uses ``RELATIVE_TOL`` times the box's larger side).
+            and the shortest stretch of a line that counts as an edge; by default
+            the walk's own, :attr:`tol`.
 
         Returns
         -------
@@ -134,6 +139,7 @@ class Region:
         edge : ndarray of bool, shape (n_rows,)
             Whether that stretch is at least ``tol`` long: the row is an edge.
         """
+        tol = self._tolerance(tol)
         points = self.h[:, None] * self.H
         directions = np.stack([-self.H[:, 1], self.H[:, 0]], axis=1)
         # rate[i, j]: how fast constraint j's slack falls along line i.
@@ -145,6 +151,14 @@ class Region:
         outside = np.any((np.abs(rate) <= 1e-12) & (slack < 0), axis=1)
         edge = ~outside & np.isfinite(lo) & np.isfinite(hi) & (hi - lo >= tol)
         return points, directions, lo, hi, edge
+
+    def _tolerance(self, tol: float | None) -> float:
+        # 0 divided by zero into NaN corners; a negative or NaN tol gave no corners.
+        if tol is None:
+            if self.tol is None:
+                raise TypeError("this Region was not found by regions_in_box: pass tol")
+            return self.tol
+        return check_number(tol, name="tol")
 
 
 class _RegionWalk:
@@ -209,7 +223,7 @@ class _RegionWalk:
         keep = norm > 0  # a unit that ignores the input bounds nothing
         H = np.vstack([H[keep] / norm[keep, None], self.box_H])
         h = np.concatenate([h[keep] / norm[keep], self.box_h])
-        return Region(point, H, h)
+        return Region(point, H, h, self.tol)
 
     def _cross(self, stretches: list[tuple]) -> list[tuple]:
         """Probe each stretch at its middle, just across its edge; return the stretches
