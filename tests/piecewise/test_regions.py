@@ -783,3 +783,21 @@ def test_one_sample_is_told_to_come_as_a_batch_and_shapes_are_not_repeated():
     np.testing.assert_array_equal(
         images.local_linear(image[None])[0], images.local_linear(digits.X_test[:1])[0]
     )
+
+
+@pytest.mark.parametrize("dropout", [nn.Dropout1d, nn.Dropout2d, nn.AlphaDropout])
+def test_every_kind_of_dropout_passes_through_as_in_eval_mode(dropout):
+    # Identity in eval mode, as nn.Dropout, but refused: "cannot handle layer '1'".
+    digits = load_dataset("digits")
+    torch.manual_seed(0)
+    conv = nn.Conv2d(1, 2, 3) if dropout is not nn.Dropout1d else nn.Conv1d(1, 2, 3)
+    shape = (1, 8, 8) if dropout is not nn.Dropout1d else (1, 64)
+    width = 72 if dropout is not nn.Dropout1d else 124
+    head = [nn.ReLU(), nn.Flatten(), nn.Linear(width, 10)]
+    with_dropout = nn.Sequential(conv, dropout(0.5), *head).train()
+    without = nn.Sequential(conv, *head)
+    X = digits.X_test[:20]
+    explained = LinearRegions(with_dropout, input_shape=shape).explain(X)
+    reference = LinearRegions(without, input_shape=shape).explain(X)
+    np.testing.assert_array_equal(explained.values, reference.values)
+    assert explained.meta["max_abs_delta"] < 1e-12

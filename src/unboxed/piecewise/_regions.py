@@ -61,7 +61,12 @@ AFFINE = (
     nn.Flatten,
     nn.Unflatten,
     nn.Identity,
+    # Every dropout is the identity in eval mode, the mode of the float64 copy.
     nn.Dropout,
+    nn.Dropout1d,
+    nn.Dropout2d,
+    nn.AlphaDropout,
+    nn.FeatureAlphaDropout,
     nn.BatchNorm1d,
     nn.BatchNorm2d,
 )
@@ -223,7 +228,8 @@ def _check_layers(layers: list[tuple[str, nn.Module]]) -> None:
             )
         raise ValueError(
             f"LinearRegions cannot handle layer {name!r} ({type(layer).__name__}); it supports "
-            "Linear, Conv1d/2d, AvgPool1d/2d, MaxPool1d/2d, Flatten, Dropout, BatchNorm (eval), "
+            "Linear, Conv1d/2d, AvgPool1d/2d, MaxPool1d/2d, Flatten, Dropout (any kind), "
+            "BatchNorm (eval), "
             "ReLU, LeakyReLU, PReLU, Hardtanh, ReLU6, Hardsigmoid, Threshold and "
             "PiecewiseActivation inside nn.Sequential"
         )
@@ -410,13 +416,13 @@ class LinearRegions:
     ----------
     module : torch.nn.Module or unboxed.BlackBox
         An ``nn.Sequential`` (nesting allowed) of Linear, Conv1d/2d, AvgPool, MaxPool,
-        Flatten, Dropout, BatchNorm (all in eval mode), ReLU, LeakyReLU, PReLU (one learned
-        slope, or one per channel), Hardtanh, ReLU6, Hardsigmoid, Threshold (a jump where
-        ``value`` differs from ``threshold``) and :class:`PiecewiseActivation` layers,
-        returning logits. A subclass of one of these counts as it only if it keeps
-        its ``forward``: one that overrides it is refused, as its function is not
-        known. A torch ``BlackBox`` is unwrapped. Smooth networks go through
-        :func:`to_plnn` first.
+        Flatten, Dropout (any kind), BatchNorm (all in eval mode), ReLU, LeakyReLU,
+        PReLU (one learned slope, or one per channel), Hardtanh, ReLU6, Hardsigmoid,
+        Threshold (a jump where ``value`` differs from ``threshold``) and
+        :class:`PiecewiseActivation` layers, returning logits. A subclass of one of
+        these counts as it only if it keeps its ``forward``: one that overrides it is
+        refused, as its function is not known. A torch ``BlackBox`` is unwrapped.
+        Smooth networks go through :func:`to_plnn` first.
     input_shape : tuple of int, optional
         The shape of one input; read from a zoo model or black box, or from the first
         linear layer of a fully connected network.
