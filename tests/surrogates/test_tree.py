@@ -155,6 +155,13 @@ def test_bad_hyperparameters(planted_blackbox, kwargs):
         TreeSurrogate(planted_blackbox, **kwargs)
 
 
+@pytest.mark.parametrize("max_depth", [0, "deep", 2.5, True])
+def test_a_bad_max_depth_is_told_every_value_it_takes(planted_blackbox, max_depth):
+    """It said "must be an int >= 1", though None and "auto" are taken too."""
+    with pytest.raises(ValueError, match=r"int >= 1, None \(grown .*\) or 'auto'"):
+        TreeSurrogate(planted_blackbox, max_depth=max_depth)
+
+
 def test_tree_fidelity_is_on_the_held_out_rows(planted, planted_blackbox):
     from unboxed.evaluate import agreement
 

@@ -27,6 +27,7 @@ from .._validation import (
     check_positive_int,
     check_positive_ints,
     check_random_state,
+    is_int,
     seed_from,
 )
 from ..blackbox import BlackBox, check_blackbox
@@ -138,8 +139,12 @@ class TreeSurrogate(Params):
         verbose: bool = True,
     ) -> None:
         check_blackbox(blackbox)
-        if not (max_depth is None or max_depth == "auto"):
-            check_positive_int(max_depth, name="max_depth")
+        if not (max_depth is None or max_depth == "auto" or (is_int(max_depth) and max_depth >= 1)):
+            # "must be an int >= 1" hid the two other values it takes
+            raise ValueError(
+                f"max_depth must be an int >= 1, None (grown until it fits the black box's "
+                f"labels) or 'auto' (chosen by held-out fidelity), got {max_depth!r}"
+            )
         check_positive_int(min_samples_leaf, name="min_samples_leaf")
         if not check_positive_ints(depths, name="depths", example="(1, 2, 4, 8)"):
             raise ValueError("depths must list at least one depth")
