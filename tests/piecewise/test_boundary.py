@@ -84,6 +84,25 @@ def test_a_region_fifty_tolerances_wide_is_still_found():
     np.testing.assert_allclose(ends, [(0.5 + 1e-7, -0.5), (0.5, 0.5)], atol=1e-8)
 
 
+def test_the_walk_counts_its_regions_under_a_bar_that_can_be_silenced(capsys, monkeypatch):
+    from unboxed.piecewise import _boundary
+
+    bars, progress = [], _boundary.progress
+
+    def kept(**options):
+        bars.append(progress(**options))
+        return bars[-1]
+
+    model = zoo.mlp((8, 5), "relu", n_features=2, n_classes=2, random_state=0)
+    regions = LinearRegions(model)
+    quiet = regions_in_box(regions, BOX, resolution=5)
+    assert capsys.readouterr().err == ""
+    monkeypatch.setattr(_boundary, "progress", kept)
+    shown = regions_in_box(regions, BOX, resolution=5, verbose=True)
+    assert len(shown) == len(quiet) and bars[0].n == len(quiet)
+    assert "regions_in_box" in capsys.readouterr().err
+
+
 def test_regions_in_box_needs_two_inputs_and_a_box():
     with pytest.raises(ValueError, match="2 inputs"):
         regions_in_box(LinearRegions(zoo.mlp((4,), n_features=3, n_classes=2)), BOX)
