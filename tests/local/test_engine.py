@@ -166,19 +166,32 @@ def test_samplers_put_the_instance_first_and_respect_padding(rng):
 
 
 def test_shapley_sampler_follows_the_kernel(rng):
-    m = 16  # 2^16 coalitions: more than the budget, so they are drawn
+    m = 16  # 2^16 coalitions: more than the budget; sizes 1-5 and 11-15 listed, the rest drawn
     valid = np.ones((1, m), dtype=bool)
-    masks = shapley_masks(valid, 40001, rng)[0, 2:]
-    sizes = np.bincount(masks.sum(axis=1), minlength=m + 1)[1:m] / len(masks)
+    masks = shapley_masks(valid, 40001, rng)
+    weights = shapley_kernel(masks, valid)[0, 2:]
+    sizes = masks[0, 2:].sum(axis=1)
+    listed = (sizes <= 5) | (sizes >= 11)
+    codes = masks[0, 2:][listed] @ (1 << np.arange(m))
+    assert len(codes) == 2 * sum(special.comb(m, s, exact=True) for s in range(1, 6))
+    assert len(set(codes.tolist())) == len(codes)  # each listed coalition once
+    # The weight of each size is its share of the kernel: exactly where listed, as the
+    # draws' frequencies otherwise.
+    share = np.bincount(sizes, weights=weights, minlength=m + 1)[1:m] / weights.sum()
     expected = np.array([1 / (s * (m - s)) for s in range(1, m)])
-    np.testing.assert_allclose(sizes, expected / expected.sum(), atol=0.01)
+    np.testing.assert_allclose(share, expected / expected.sum(), atol=0.005)
+    np.testing.assert_allclose(share[:5], (expected / expected.sum())[:5], rtol=1e-12)
+    assert weights.sum() == pytest.approx(40001 - 2, rel=1e-12)
 
 
 def test_shapley_sampler_lists_every_coalition_when_the_budget_allows(rng):
-    valid = np.arange(6) < np.array([[6], [4], [3]])  # 64 > 40: drawn; 16 and 8: listed
+    valid = np.arange(6) < np.array([[6], [4], [3]])  # 64 > 40: sizes 1, 5 listed; 16, 8: all
     masks = shapley_masks(valid, 40, rng)
     weights = shapley_kernel(masks, valid)
-    assert np.all(weights[0] == 1)  # drawn from the kernel already
+    sizes = masks[0, 2:].sum(axis=1)
+    assert sorted(sizes[:12].tolist()) == [1] * 6 + [5] * 6
+    assert np.all(np.isin(sizes[12:], [2, 3, 4]))
+    assert np.all(weights[0, 2:] > 0) and weights[0, 2:].sum() == pytest.approx(38)
     for row, m in ((1, 4), (2, 3)):
         coalitions = masks[row, 2 : 2**m][:, :m]
         codes = coalitions @ (1 << np.arange(m))
@@ -189,6 +202,89 @@ def test_shapley_sampler_lists_every_coalition_when_the_budget_allows(rng):
         np.testing.assert_allclose(
             weights[row, 2 : 2**m], (m - 1) / (special.comb(m, s) * s * (m - s))
         )
+
+
+def _game(z):
+    """A game of 10 players, additive with a pair, a triple and a saturating part."""
+    z = z.astype(float)
+    return (
+        z @ np.linspace(-1, 1, 10)
+        + 2 * z[..., 0] * z[..., 1]
+        - 1.5 * z[..., 2] * z[..., 3] * z[..., 4]
+        + np.tanh(z[..., 5:].sum(axis=-1) - 2)
+    )
+
+
+def _exact_shapley(game, m):
+    """Shapley values from all 2^m coalitions."""
+    codes = np.arange(2**m)
+    coalitions = (codes[:, None] >> np.arange(m)) & 1 == 1
+    v, size = game(coalitions), coalitions.sum(axis=1)
+    phi = np.zeros(m)
+    for i in range(m):
+        out = ~coalitions[:, i]
+        weight = 1 / (m * special.comb(m - 1, size[out]))
+        phi[i] = weight @ (v[codes[out] | (1 << i)] - v[out])
+    return phi
+
+
+def _shapley_estimates(game, m, n_samples, reps, seed):
+    """KernelSHAP's estimate of ``reps`` independent draws, shape (reps, m)."""
+    valid = np.ones((reps, m), dtype=bool)
+    masks = shapley_masks(valid, n_samples, np.random.default_rng(seed))
+    w, y = shapley_kernel(masks, valid), game(masks)
+    base = y[:, 1:2]
+    return constrained_wls(masks[:, 2:], y[:, 2:] - base, w[:, 2:], valid, y[:, 0] - base[:, 0])
+
+
+def _draw_every_coalition(counts, n_samples):
+    """listed_sizes before sizes were listed: all of them or none."""
+    return np.where(_engine._all_fit(counts, n_samples), counts // 2, 0)
+
+
+def test_shapley_estimate_is_centred_on_the_exact_values_and_beats_drawing_all(monkeypatch):
+    exact = _exact_shapley(_game, 10)
+    assert exact.sum() == pytest.approx(_game(np.ones(10)) - _game(np.zeros(10)))
+    # 64 samples of 10 players: sizes 1 and 9 listed (20 coalitions), 42 draws. The
+    # mean of 200 estimates is within 2% of the exact values (the ratio bias of a
+    # regression on few draws, 6% at 32 samples; drawn alone, 2% and 3%).
+    new = {n: _shapley_estimates(_game, 10, n, 200, seed=1) for n in (32, 64)}
+    bias = np.linalg.norm(new[64].mean(axis=0) - exact) / np.linalg.norm(exact)
+    assert bias < 0.03
+
+    def error(values):
+        return np.mean(np.linalg.norm(values - exact, axis=1)) / np.linalg.norm(exact)
+
+    assert error(new[32]) < 0.25  # drawn alone: 0.36
+    monkeypatch.setattr(_engine, "listed_sizes", _draw_every_coalition)
+    old = {n: _shapley_estimates(_game, 10, n, 200, seed=1) for n in (32, 64)}
+    # Measured: 0.20 against 0.36 at 32 samples, 0.14 against 0.18 at 64.
+    assert error(old[32]) > 0.3
+    assert error(new[64]) < 0.85 * error(old[64])
+
+
+def test_shapley_weights_are_finite_and_sum_to_the_budget_with_padding(rng):
+    counts = np.array([30, 10, 7, 3, 1])  # listed sizes 1, 1, 1; all; all
+    valid = np.arange(30) < counts[:, None]
+    masks = shapley_masks(valid, 64, np.random.default_rng(7))
+    np.testing.assert_array_equal(masks, shapley_masks(valid, 64, np.random.default_rng(7)))
+    weights = shapley_kernel(masks, valid)
+    assert np.all(np.isfinite(weights)) and np.all(weights >= 0)
+    np.testing.assert_allclose(weights[:3, 2:].sum(axis=1), 62, rtol=1e-12)
+    assert not (masks & ~valid[:, None, :]).any()  # nothing on outside a row's components
+    for row, m in enumerate(counts[:3]):
+        sizes = masks[row, 2:].sum(axis=1)
+        assert sorted(sizes[: 2 * m].tolist()) == [1] * m + [m - 1] * m
+        assert np.all((sizes[2 * m :] > 1) & (sizes[2 * m :] < m - 1))
+        # A row's weights padded as they are alone.
+        alone = shapley_kernel(masks[row : row + 1, :, :m], np.ones((1, m), dtype=bool))
+        np.testing.assert_array_equal(weights[row], alone[0])
+    # Three components, all listed: the kernel (m - 1) / (C(m, s) s (m - s)) is 1/3 for
+    # each of the 6 coalitions, 0 for the spare samples.
+    np.testing.assert_allclose(weights[3, 2:8], 1 / 3, rtol=1e-12)
+    assert not weights[3, 8:].any()
+    assert not weights[4].any()  # one component: no coalition to weigh
+    np.testing.assert_array_equal(_engine.listed_sizes(counts, 64), [1, 1, 1, 1, 0])
 
 
 def test_exponential_kernel_is_one_at_the_instance_and_decreases():

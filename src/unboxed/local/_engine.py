@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import itertools
 import numbers
 from collections.abc import Callable
 from typing import Any, NamedTuple, Protocol
@@ -342,40 +343,103 @@ def bernoulli_masks(valid: np.ndarray, n_samples: int, rng: np.random.Generator)
 
 def enumerable(valid: np.ndarray, n_samples: int) -> np.ndarray:
     """Rows whose every coalition fits the budget: ``2^m - 2 <= n_samples - 2``, shape (r,)."""
-    counts = valid.sum(axis=1)
+    return _all_fit(valid.sum(axis=1), n_samples)
+
+
+def _all_fit(counts: np.ndarray, n_samples: int) -> np.ndarray:
+    """:func:`enumerable` of rows of ``counts`` components."""
     return (counts < 62) & (2.0 ** np.minimum(counts, 62) <= n_samples)
 
 
+def listed_sizes(counts: np.ndarray, n_samples: int) -> np.ndarray:
+    """How many coalition sizes :func:`shapley_masks` lists in full, per row, shape (r,).
+
+    ``k``: the coalitions of sizes ``1..k`` and ``m-k..m-1`` are all listed, and at least
+    one coalition is left to draw. Sizes 1 and ``m - 1`` are listed where they fit:
+    without them a small budget leaves some components never seen alone nor left out
+    alone, whose values the draws then barely determine. A further size is listed, as
+    the ``shap`` package does, where the budget left, shared among the sizes left by
+    their kernel weight, gives it at least as many draws as it has coalitions. (Listing
+    a size while it merely fits spent 870 of 1022 samples on sizes 2 and 28 of 30
+    features, leaving 92 draws for 60% of the weight: the relative error of breast-
+    cancer's random forest rose from 0.044 to 0.122.) ``m // 2`` for an
+    :func:`enumerable` row (all of them).
+    """
+    counts = np.asarray(counts, dtype=np.int64)
+    s = np.arange(1, int(counts.max(initial=0)) // 2 + 1)
+    m = counts[:, None]
+    # Sizes s and m - s: 2 C(m, s) coalitions, C(m, s) where they coincide; none past m/2.
+    twice = np.where(2 * s == m, 1.0, 2.0)
+    number = np.where(2 * s <= m, twice * special.comb(m, s), np.inf)
+    kernel = np.where(2 * s <= m, twice * (m - 1) / (s * np.maximum(m - s, 1)), 0.0)
+    weight_left = kernel.sum(axis=1, keepdims=True) - (np.cumsum(kernel, axis=1) - kernel)
+    with np.errstate(invalid="ignore", divide="ignore"):  # inf - inf, 0 / 0 past the sizes
+        budget_left = n_samples - 2 - (np.cumsum(number, axis=1) - number)
+        share = budget_left * kernel / weight_left
+    fits = number < budget_left
+    lists = fits & ((s == 1) | (share >= number * (1 - 1e-8)))
+    k = np.cumprod(lists, axis=1).sum(axis=1)
+    return np.where(_all_fit(counts, n_samples), counts // 2, k)
+
+
 def shapley_masks(valid: np.ndarray, n_samples: int, rng: np.random.Generator) -> Masks:
-    """KernelSHAP's sampler: coalitions drawn from the Shapley kernel.
+    """KernelSHAP's sampler: the smallest and largest coalitions listed, the rest drawn.
 
     Sample 0 is all on and sample 1 all off (their kernel weight is infinite; the fit
-    turns them into constraints). The others come in complementary pairs, which halves
-    the variance: a size ``s`` is drawn with probability proportional to
-    ``1 / (s (m - s))`` (the total kernel weight of all coalitions of that size), then
-    a uniformly random coalition of that size, then its complement.
+    turns them into constraints). The budget goes first to whole sizes, whose
+    coalitions weigh the most each: every coalition of size 1 and its complement (size
+    ``m - 1``), then of sizes 2 and ``m - 2``, and so on, as :func:`listed_sizes`
+    decides (as the ``shap`` package does, but for sizes 1 and ``m - 1``, listed
+    wherever they fit). The rest come in
+    complementary pairs, which halves the variance, drawn from the other sizes: a size
+    ``s`` with probability proportional to ``1 / (s (m - s))`` (the total kernel weight
+    of all coalitions of that size), then a uniformly random coalition of that size,
+    then its complement. :func:`shapley_kernel` gives their weights.
 
     A row with so few components that every coalition fits the budget gets all of them
-    once instead, as the ``shap`` package does, and :func:`shapley_kernel` weighs them
-    exactly; its spare samples are all on, with weight 0.
+    once, and its spare samples are all on, with weight 0.
     """
-    masks = _sampled_coalitions(valid, n_samples, rng)
+    counts = valid.sum(axis=1)
+    listed = listed_sizes(counts, n_samples)
+    masks = _sampled_coalitions(valid, n_samples, rng, listed)
     for row in np.flatnonzero(enumerable(valid, n_samples)):
         masks[row, 2:] = valid[row]
         on = np.flatnonzero(valid[row])
         codes = np.arange(1, 2**on.size - 1)[:, None]  # every coalition but none and all
         block = masks[row, 2 : 2 + codes.shape[0]]  # a view
         block[:, on] = (codes >> np.arange(on.size)) & 1 == 1
+    for row in np.flatnonzero((listed > 0) & ~enumerable(valid, n_samples)):
+        on = np.flatnonzero(valid[row])
+        coalitions = _small_coalitions(on.size, int(listed[row]))
+        # The draws move behind the listed coalitions; the last ones are dropped.
+        masks[row, 2 + len(coalitions) :] = masks[row, 2 : n_samples - len(coalitions)]
+        block = masks[row, 2 : 2 + len(coalitions)]  # a view
+        block[:, on] = coalitions
     return masks
 
 
-def _sampled_coalitions(valid: np.ndarray, n_samples: int, rng: np.random.Generator) -> Masks:
-    """:func:`shapley_masks`'s coalitions drawn from the kernel, for every row."""
+def _small_coalitions(m: int, k: int) -> np.ndarray:
+    """Every coalition of ``m`` components of sizes ``1..k``, each followed by its
+    complement (sizes ``m-1..m-k``), shape ``(2 sum_s C(m, s), m)``, bool; ``2k < m``."""
+    blocks = []
+    for size in range(1, k + 1):
+        members = np.array(list(itertools.combinations(range(m), size)))
+        coalitions = np.zeros((len(members), m), dtype=bool)
+        np.put_along_axis(coalitions, members, True, axis=1)
+        blocks.append(np.stack([coalitions, ~coalitions], axis=1).reshape(-1, m))
+    return np.concatenate(blocks)
+
+
+def _sampled_coalitions(
+    valid: np.ndarray, n_samples: int, rng: np.random.Generator, listed: np.ndarray
+) -> Masks:
+    """:func:`shapley_masks`'s coalitions drawn from the kernel over the sizes
+    ``listed + 1 .. m - listed - 1`` of each row."""
     r, m = valid.shape
     counts = valid.sum(axis=1)
     half = (n_samples - 2) // 2
     sizes = np.arange(m + 1)
-    inner = (sizes[None] >= 1) & (sizes[None] < counts[:, None])
+    inner = (sizes[None] > listed[:, None]) & (sizes[None] < counts[:, None] - listed[:, None])
     with np.errstate(divide="ignore"):
         weight = np.where(inner, 1.0 / (sizes * np.maximum(counts[:, None] - sizes, 1)), 0.0)
     total = weight.sum(axis=1, keepdims=True)
@@ -432,18 +496,46 @@ def uniform_kernel(masks: Masks, valid: np.ndarray) -> np.ndarray:
 
 
 def shapley_kernel(masks: Masks, valid: np.ndarray) -> np.ndarray:
-    """KernelSHAP's weights for :func:`shapley_masks`: equal for drawn coalitions (they
-    follow the kernel already), and for an enumerated row the Shapley kernel itself,
-    ``(m - 1) / (C(m, s) s (m - s))`` for a coalition of size ``s``, 0 for the spare
-    all-on samples. Samples 0 and 1 (all on, all off) are the fit's constraints."""
+    """KernelSHAP's weights for :func:`shapley_masks`, shape (r, S).
+
+    The Shapley values minimise ``L(phi) = sum_S k(S) (v(S) - v(0) - z_S . phi)^2``
+    over the proper coalitions ``S`` (with efficiency), where
+    ``k(S) = (m - 1) / (C(m, s) s (m - s))`` for ``|S| = s``. A listed coalition
+    (:func:`listed_sizes`) enters with its own ``k(S)``. The others are drawn with
+    probability ``k(S) / K_R``, ``K_R`` their total kernel weight, so each of the
+    ``n_d`` draws weighs ``K_R / n_d``: then the weighted sums of the fit, its
+    ``Z' W Z`` and ``Z' W y``, are unbiased for those of ``L`` (a complement is
+    drawn as often as its coalition, the kernel being symmetric in ``s`` and
+    ``m - s``), and the fit estimates the same Shapley values. Such a row's weights are
+    scaled to sum to its ``n_samples - 2`` coalitions: a row with no size listed keeps
+    weight 1 on every sample, as its draws follow the kernel already. An
+    :func:`enumerable` row keeps ``k(S)`` as it is, and 0 on its spare all-on samples.
+    Samples 0 and 1 (all on, all off) are the fit's constraints.
+    """
+    n_samples = masks.shape[1]
+    counts = valid.sum(axis=1)
+    listed = listed_sizes(counts, n_samples)
     weights = np.ones(masks.shape[:2])
-    for row in np.flatnonzero(enumerable(valid, masks.shape[1])):
-        m = int(valid[row].sum())
-        size = masks[row].sum(axis=1)
-        inner = (size > 0) & (size < m)
-        s = size[inner]
-        weights[row] = 0.0
-        weights[row, inner] = (m - 1) / (special.comb(m, s) * s * (m - s))
+    rows = np.flatnonzero((listed > 0) | _all_fit(counts, n_samples))
+    if rows.size == 0:
+        return weights
+    m, k = counts[rows, None], listed[rows, None]
+    size = masks[rows].sum(axis=2)
+    inner = (size > 0) & (size < m)
+    in_list = inner & ((size <= k) | (size >= m - k))
+    drawn = inner & ~in_list
+    # Read at listed sizes only: elsewhere 0 / 0 (sizes 0 and m) or, past what a budget
+    # could list, comb's overflow to inf.
+    with np.errstate(divide="ignore", invalid="ignore"):
+        exact = (m - 1) / (special.comb(m, size) * size * (m - size))
+    s = np.arange(1, int(m.max()))
+    kernel = np.where(s < m, (m - 1) / (s * np.maximum(m - s, 1)), 0.0)  # per size
+    total = kernel.sum(axis=1, keepdims=True)
+    rest = np.where((s > k) & (s < m - k), kernel, 0.0).sum(axis=1, keepdims=True)
+    per_draw = rest / np.maximum(drawn.sum(axis=1, keepdims=True), 1)
+    own = np.where(in_list, exact, np.where(drawn, per_draw, 0.0))
+    full = _all_fit(counts[rows], n_samples)[:, None]
+    weights[rows] = np.where(full, own, own * (n_samples - 2) / np.where(full, 1.0, total))
     return weights
 
 
@@ -1062,7 +1154,11 @@ def cross_validated_r2(
         unstable = ~empty & ~exact & soft
         if unstable.any():
             train = direct(train, unstable, train_w)
-            coef, intercept, _ = fit(train.put(empty, moments), False)
+            again, again_intercept, _ = fit(train.put(empty, moments), False)
+            # The others keep their first solve: solved again (one right-hand side, not
+            # two), a row's score changed in its last bits with the rows beside it.
+            coef = np.where(unstable[:, None], again, coef)
+            intercept = np.where(unstable, again_intercept, intercept)
         values = intercept[:, None] + _products(Z_held, coef)
         rows = np.broadcast_to(np.arange(y.shape[0])[:, None], order.shape)
         predicted[rows[present], order[present]] = values[present]

@@ -427,13 +427,18 @@ class Lime(_SegmentExplainer):
 class KernelShap(_SegmentExplainer):
     """KernelSHAP: Shapley values of the components, estimated by weighted regression.
 
-    Coalitions are drawn from the Shapley kernel (in complementary pairs) and a linear
-    model is fitted to the black box's probability of the target class, with the
-    intercept fixed to ``f(baseline)`` and the efficiency constraint
-    ``sum_j phi_j = f(x) - f(baseline)`` enforced exactly, where the baseline is the
-    instance with every component switched off (set to the fill). With few components
-    (``2^m <= n_samples``) every coalition is used once with its exact kernel weight,
-    as the ``shap`` package does, so the values are the exact Shapley values.
+    The budget goes first to every coalition of one component and its complement
+    (sizes 1 and ``m - 1``), and to further sizes ``s`` and ``m - s`` where the budget
+    left, shared by kernel weight, covers them all, as the ``shap`` package does; the
+    rest are drawn from the Shapley kernel over the other sizes (in complementary
+    pairs), each weighted so that the fit estimates the same Shapley values
+    (:func:`~._engine.shapley_kernel`). A linear model is fitted to the black box's
+    probability of the target class, with the intercept fixed to ``f(baseline)`` and
+    the efficiency constraint ``sum_j phi_j = f(x) - f(baseline)`` enforced exactly,
+    where the baseline is the instance with every component switched off (set to the
+    fill). With few components (``2^m <= n_samples``) every coalition is used once with
+    its exact kernel weight, as the ``shap`` package does, so the values are the exact
+    Shapley values.
 
     Parameters
     ----------
@@ -450,11 +455,11 @@ class KernelShap(_SegmentExplainer):
     ``meta["base_value"]`` holds ``f(baseline)`` and ``meta["prediction"]`` ``f(x)``
     per row; ``values`` summed over one copy of each component equal their difference.
     ``meta["score"]`` is the weighted R^2 of the regression on its coalitions, each
-    predicted as ``f(baseline) + z . phi`` and weighted as in the fit (drawn
-    coalitions alike, as they follow the Shapley kernel already; an enumerated row by
-    the kernel itself), and ``meta["score_cv"]`` its cross-validated counterpart, as
-    for :class:`Lime`: the coalitions (not the all-on and all-off samples, which are
-    the fit's constraints and are known exactly) are split into ``cv`` folds and each
+    predicted as ``f(baseline) + z . phi`` and weighted as in the fit (listed
+    coalitions by the kernel, drawn ones alike, as they follow it already), and
+    ``meta["score_cv"]`` its cross-validated counterpart, as for :class:`Lime`: the
+    coalitions (not the all-on and all-off samples, which are the fit's constraints
+    and are known exactly) are split into ``cv`` folds and each
     is predicted by the constrained regression on the others. An enumerated row's
     folds split its ``2^m - 2`` coalitions alone, not its spare samples of weight 0
     (:func:`~._engine.coalition_folds`): with two components, each coalition is
