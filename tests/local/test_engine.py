@@ -247,7 +247,7 @@ def test_shapley_estimate_is_centred_on_the_exact_values_and_beats_drawing_all(m
     assert exact.sum() == pytest.approx(_game(np.ones(10)) - _game(np.zeros(10)))
     # 64 samples of 10 players: sizes 1 and 9 listed (20 coalitions), 42 draws. The
     # mean of 200 estimates is within 2% of the exact values (the ratio bias of a
-    # regression on few draws, 6% at 32 samples; drawn alone, 2% and 3%).
+    # regression on few draws: 6% at 32 samples; drawn alone, 2% at 64 and 3% at 32).
     new = {n: _shapley_estimates(_game, 10, n, 200, seed=1) for n in (32, 64)}
     bias = np.linalg.norm(new[64].mean(axis=0) - exact) / np.linalg.norm(exact)
     assert bias < 0.03
@@ -263,7 +263,7 @@ def test_shapley_estimate_is_centred_on_the_exact_values_and_beats_drawing_all(m
     assert error(new[64]) < 0.85 * error(old[64])
 
 
-def test_shapley_weights_are_finite_and_sum_to_the_budget_with_padding(rng):
+def test_shapley_weights_are_finite_and_sum_to_the_budget_with_padding():
     counts = np.array([30, 10, 7, 3, 1])  # listed sizes 1, 1, 1; all; all
     valid = np.arange(30) < counts[:, None]
     masks = shapley_masks(valid, 64, np.random.default_rng(7))
