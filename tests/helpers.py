@@ -157,6 +157,26 @@ def breast_cancer_box():
     return X, box, coef
 
 
+def breast_cancer_mlp():
+    """Breast-cancer (standardized) and a torch black box of a small MLP trained on it
+    here (seed 0), with an ``nn.Identity`` first so that its layer "0" is the input
+    itself. Returns ``(data, box)``."""
+    from torch import nn
+
+    from unboxed import BlackBox
+
+    data = load_dataset("breast-cancer")
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Identity(), nn.Linear(30, 8), nn.ReLU(), nn.Linear(8, 2))
+    X, y = torch.as_tensor(data.X_train), torch.as_tensor(data.y_train)
+    optimizer = torch.optim.Adam(net.parameters(), lr=0.05)
+    for _ in range(60):
+        optimizer.zero_grad()
+        nn.functional.cross_entropy(net(X), y).backward()
+        optimizer.step()
+    return data, BlackBox.from_torch(net, input_shape=(30,), feature_names=data.feature_names)
+
+
 def interrupt_at(monkeypatch, owner, name, stop=None):
     """Count the calls to ``owner.name`` and raise ``KeyboardInterrupt`` on call number
     ``calls["stop"]`` (None: never), as Ctrl-C would; the dict returned holds the count

@@ -5,9 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from torch import nn
 
-from unboxed import BlackBox, load_dataset
+from tests.helpers import breast_cancer_mlp
 from unboxed.surrogates import JGMMExplainer
 from unboxed.surrogates import _jgmm_examples as jx
 
@@ -17,20 +16,9 @@ HELD = list(range(10))
 
 @pytest.fixture(scope="module")
 def cancer():
-    """Breast-cancer (standardized), a small MLP trained here behind an ``nn.Identity``
-    (layer "0" is the input), and a JGMM on those inputs."""
-    import torch
-
-    data = load_dataset("breast-cancer")
-    torch.manual_seed(0)
-    net = nn.Sequential(nn.Identity(), nn.Linear(30, 8), nn.ReLU(), nn.Linear(8, 2))
-    X, y = torch.as_tensor(data.X_train), torch.as_tensor(data.y_train)
-    optimizer = torch.optim.Adam(net.parameters(), lr=0.05)
-    for _ in range(60):
-        optimizer.zero_grad()
-        nn.functional.cross_entropy(net(X), y).backward()
-        optimizer.step()
-    box = BlackBox.from_torch(net, input_shape=(30,), feature_names=data.feature_names)
+    """Breast-cancer, a small MLP trained here behind an ``nn.Identity`` (layer "0" is
+    the input), and a JGMM on those inputs."""
+    data, box = breast_cancer_mlp()
     explainer = JGMMExplainer(
         box, lower_layer="0", n_components_x=6, e_step="labelled", random_state=0, verbose=False
     ).fit(data.X_train)

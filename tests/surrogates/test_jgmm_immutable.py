@@ -5,10 +5,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
-from torch import nn
 
-from unboxed import BlackBox, load_dataset
+from tests.helpers import breast_cancer_mlp
+from unboxed import BlackBox
 from unboxed._io import array_digest
 from unboxed.surrogates import JGMMExplainer
 
@@ -18,19 +17,8 @@ HELD = [0, 1, 20]
 
 @pytest.fixture(scope="module")
 def cancer():
-    """Breast-cancer (standardized) and a small MLP trained on it here, with an
-    ``nn.Identity`` first so that its layer "0" is the input itself."""
-    data = load_dataset("breast-cancer")
-    torch.manual_seed(0)
-    net = nn.Sequential(nn.Identity(), nn.Linear(30, 8), nn.ReLU(), nn.Linear(8, 2))
-    X, y = torch.as_tensor(data.X_train), torch.as_tensor(data.y_train)
-    optimizer = torch.optim.Adam(net.parameters(), lr=0.05)
-    for _ in range(60):
-        optimizer.zero_grad()
-        nn.functional.cross_entropy(net(X), y).backward()
-        optimizer.step()
-    box = BlackBox.from_torch(net, input_shape=(30,), feature_names=data.feature_names)
-    return data, box
+    """Breast-cancer and a small MLP trained on it here, whose layer "0" is the input."""
+    return breast_cancer_mlp()
 
 
 def _explainer(cancer, layer):
