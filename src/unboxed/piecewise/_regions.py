@@ -410,6 +410,14 @@ class RegionCounts:
         return int(self.counts.size)
 
 
+def _pattern_codes(patterns: list[torch.Tensor | None], n: int) -> np.ndarray:
+    """The per-layer patterns of :meth:`LinearRegions._forward` for ``n`` rows as one
+    ``(n, n_units)`` int array, units in layer order (a network with no piecewise
+    layer has none)."""
+    flat = [p.reshape(n, -1) for p in patterns if p is not None]
+    return torch.cat(flat, dim=1).numpy() if flat else np.zeros((n, 0), np.int64)
+
+
 class LinearRegions:
     """The exact local linear model of a piecewise-linear network at each input.
 
@@ -566,9 +574,7 @@ class LinearRegions:
         x = torch.as_tensor(rows, dtype=torch.float64).reshape(-1, *self.input_shape_)
         with torch.no_grad():
             out, _, patterns, _ = self._forward(x)
-        flat = [p.reshape(rows.shape[0], -1) for p in patterns if p is not None]
-        codes = torch.cat(flat, dim=1).numpy() if flat else np.zeros((rows.shape[0], 0), np.int64)
-        return out.numpy(), codes
+        return out.numpy(), _pattern_codes(patterns, rows.shape[0])
 
     def _batch(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         x = torch.as_tensor(X, dtype=torch.float64).reshape(-1, *self.input_shape_)
@@ -592,9 +598,7 @@ class LinearRegions:
                     grad = _linear_backward(layer.weight, grad)
                 else:
                     grad = _affine_backward(layer, shape, grad)
-        flat = [p.reshape(n, -1) for p in patterns if p is not None]
-        codes = torch.cat(flat, dim=1).numpy() if flat else np.zeros((n, 0), np.int64)
-        return grad.reshape(n, k, -1).numpy(), offset.numpy(), codes
+        return grad.reshape(n, k, -1).numpy(), offset.numpy(), _pattern_codes(patterns, n)
 
     def _starts(self, n_rows: int, per_batch: int, what: str) -> Any:
         """The first row of each batch of ``per_batch`` of ``n_rows``, under a progress
