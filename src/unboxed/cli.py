@@ -356,7 +356,7 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="keep only the counterfactuals the model itself puts in another class than "
         "the row's, and the semi-factuals it keeps in the row's (the model is asked "
-        "about the training rows once, once per row with --immutable); the line then "
+        "about the best candidates first, until --n are found); the line then "
         "gives the share of rows that got one (default: those of the JGMM's proxy, "
         "checked against the model afterwards)",
     )

@@ -155,13 +155,64 @@ def _top(
     within a tier), then ordered by score alone, as :class:`~unboxed.ExampleSet` ranks.
     With ``tie_break``, equal scores go in its order, the lower first.
     """
-    n = min(n, scores.size)
+    order, keys = _ranking(scores, tier, tie_break)
+    return _by_score(order[:n], keys, tier)
+
+
+def _top_accepted(
+    scores: np.ndarray,
+    n: int,
+    accept: Callable[[np.ndarray], np.ndarray],
+    tier: np.ndarray | None = None,
+    tie_break: np.ndarray | None = None,
+) -> tuple[np.ndarray, int]:
+    """:func:`_top` of the rows ``accept`` accepts (``accept(rows)``: a bool per row),
+    and how many it accepted.
+
+    The rows are offered best first, in batches that double, until ``n`` are accepted,
+    so that a costly ``accept`` (a black-box query) sees only as many rows as the
+    choice needs; the rows taken are those of accepting every row first. The count is
+    exact where fewer than ``n`` were accepted (every row was offered); else it counts
+    the accepted rows among those offered, ``n`` or more.
+    """
+    order, keys = _ranking(scores, tier, tie_break)
+    chosen, n_accepted = _first_accepted(order, n, accept)
+    return _by_score(chosen, keys, tier), n_accepted
+
+
+def _ranking(
+    scores: np.ndarray, tier: np.ndarray | None, tie_break: np.ndarray | None
+) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]:
+    """Every row in the order :func:`_top` takes them, and the keys of that order
+    without the tier."""
     # Without tie_break, ties keep their order, as a stable sort does.
     keys = (np.arange(scores.size) if tie_break is None else tie_break, -scores)
+    return np.lexsort(keys if tier is None else (*keys, tier)), keys
+
+
+def _by_score(
+    chosen: np.ndarray, keys: tuple[np.ndarray, np.ndarray], tier: np.ndarray | None
+) -> np.ndarray:
+    """``chosen`` ordered by score alone (already so without a tier)."""
     if tier is None:
-        return np.lexsort(keys)[:n]
-    chosen = np.lexsort((*keys, tier))[:n]
+        return chosen
     return chosen[np.lexsort(tuple(key[chosen] for key in keys))]
+
+
+def _first_accepted(
+    order: np.ndarray, n: int, accept: Callable[[np.ndarray], np.ndarray]
+) -> tuple[np.ndarray, int]:
+    """The first ``n`` rows of ``order`` that ``accept`` accepts, and the count of
+    accepted rows among those offered (:func:`_top_accepted`)."""
+    taken: list[np.ndarray] = []
+    start, size, n_accepted = 0, max(2 * n, 16), 0
+    while start < order.size and n_accepted < n:
+        batch = order[start : start + size]
+        accepted = batch[np.asarray(accept(batch), bool)]
+        taken.append(accepted)
+        n_accepted += accepted.size
+        start, size = start + size, 2 * size
+    return np.concatenate(taken)[:n] if taken else order[:0], n_accepted
 
 
 def populated_components(model: JGMM) -> np.ndarray:
@@ -369,8 +420,10 @@ def local_examples(
         those nearest to a change of class; the scores are those log-odds.
         "blackbox" keeps, as "proxy" does, those in another class (or the same), but
         of the black box itself (``blackbox_same``), then ranks by the score: every
-        example returned is valid, at one black-box query per candidate within
-        ``radius``.
+        example returned is valid. The candidates within ``radius`` are asked about
+        best first, in batches that double, until ``n_per_query`` are found
+        (:func:`_top_accepted`), so the third count of ``found.funnel`` is then that
+        of the valid ones among those asked about.
     component_classes : ndarray of shape (K_y,), optional
         The class of each higher component, for "proxy" and "margin"; default the
         identity.
@@ -532,16 +585,13 @@ def local_examples(
         # Densities only within the radius, and once: generated candidates can be
         # thousands, and a full covariance makes each density cost D^2.
         log_gx = _log_gx(model, Zs[rows]) if pool_pz is None or select == "margin" else None
-        if select in ("proxy", "blackbox"):
-            if select == "blackbox":
-                same = cast(Callable, blackbox_same)(q, Zs[rows], idx[rows])
-            elif pool_class is not None:
+        if select == "proxy":
+            if pool_class is not None:
                 same = pool_class[rows] == query_class[q]
             else:
                 same = to_class[_proxy_w(model, Zs[rows], log_gx)] == query_class[q]
             kept = same if kind == "semifactual" else ~same
             rows, log_gx = rows[kept], None if log_gx is None else log_gx[kept]
-        funnel.append(rows.size)
         Zk, idx = Zs[rows], idx[rows]
         pz = pool_pz[rows] if pool_pz is not None else proba_z(model, Zk, log_gx)
         if select == "margin":
@@ -557,7 +607,15 @@ def local_examples(
         # The rounded scores are kept: ExampleSet.group ranks by them, keeping this order.
         scores = np.round(scores, TIE_DECIMALS)
         tie_break = distance[rows] if kind == "counterfactual" else -distance[rows]
-        top = _top(scores, n_per_query, None if tier is None else tier[rows], tie_break)
+        ranking = (None if tier is None else tier[rows], tie_break)
+        if select == "blackbox":
+            # Asked best first, and only until n_per_query are found: a pool with held
+            # features, or a thousand generated draws, need not all go through the model.
+            ask = _black_box_asker(cast(Callable, blackbox_same), q, Zk, idx, kind)
+            top, n_selected = _top_accepted(scores, n_per_query, ask, *ranking)
+        else:
+            top, n_selected = _top(scores, n_per_query, *ranking), rows.size
+        funnel.append(n_selected)
         comp = comps[rows][top] if comps is not None else pz[top].argmax(axis=1)
         # Why a query got fewer than n_per_query (or none): recorded, since a call
         # that gave every example to some queries looked like queries sharing state.
@@ -566,6 +624,24 @@ def local_examples(
         )
         out.append(found)
     return _concat(out, d=Zq.shape[1]), alphas
+
+
+def _black_box_asker(
+    blackbox_same: Callable[[int, np.ndarray, np.ndarray], np.ndarray],
+    q: int,
+    Zk: np.ndarray,
+    idx: np.ndarray,
+    kind: str,
+) -> Callable[[np.ndarray], np.ndarray]:
+    """``accept`` of :func:`_top_accepted` for ``select="blackbox"``: whether the black
+    box changes query ``q``'s class on candidates ``Zk[rows]`` (a counterfactual) or
+    keeps it (a semi-factual)."""
+
+    def accept(rows: np.ndarray) -> np.ndarray:
+        same = np.asarray(blackbox_same(q, Zk[rows], idx[rows]), bool)
+        return same if kind == "semifactual" else ~same
+
+    return accept
 
 
 def _search(

@@ -1269,13 +1269,17 @@ class JGMMExplainer(Params):
             proxy puts in another class first, then those nearest to a change of
             class); the scores are those log-odds. "blackbox" keeps, as "proxy" does,
             the candidates in another class than the query, but of the black box
-            itself, then ranks by eq. 7: every counterfactual returned is valid, at the
-            cost of asking the black box about every candidate within ``radius``
-            (mined: the pool, once per call; generated: by the layers above
-            ``lower_layer``, as :meth:`validity` does). ``meta["blackbox_rows"]``
-            counts the rows asked. Where none of a query's candidates changes the
-            black box's class, it gets none: the share of queries with one is then the
-            figure to read, since :meth:`validity` is 1 by construction.
+            itself, then ranks by eq. 7: every counterfactual returned is valid. The
+            black box is asked about the candidates within ``radius`` best first, in
+            batches that double, until ``n_per_query`` are found (mined: each pool row
+            at most once per call; generated: by the layers above ``lower_layer``, as
+            :meth:`validity` does); the examples are those of asking about every
+            candidate. ``meta["blackbox_rows"]`` counts the rows asked, and
+            ``meta["candidates"]["selected"]`` the valid ones among those asked about
+            (every valid one where a query got fewer than ``n_per_query``). Where none
+            of a query's candidates changes the black box's class, it gets none: the
+            share of queries with one is then the figure to read, since
+            :meth:`validity` is 1 by construction.
         sampler : {"gmm", "local", "boundary", "nearest", "sparse", \
 "nearest_then_sparse"}
             Generated only. "gmm" (the paper's) draws from the GMM under ``alpha``;
@@ -1585,22 +1589,26 @@ class JGMMExplainer(Params):
     ) -> Callable[[int, np.ndarray, np.ndarray], np.ndarray]:
         """``blackbox_same(q, Z, idx)`` of :func:`~._jgmm_examples.local_examples`:
         whether the black box gives each candidate the class ``q_classes[q]``. Mined
-        candidates are the ``pool``'s rows ``idx``, classified once for every query;
-        generated ones exist as lower features, classified by the layers above
-        (:meth:`head_predict`). ``asked[0]`` counts the rows run."""
-        pool_classes: list[np.ndarray] = []
+        candidates are the ``pool``'s rows ``idx``, each run through the black box at
+        most once for every query; generated ones exist as lower features, classified
+        by the layers above (:meth:`head_predict`). ``local_examples`` asks about the
+        best candidates first and stops once it has enough. ``asked[0]`` counts the
+        rows run."""
+        # The pool's classes as they are asked for (-1: not yet): the queries share it.
+        pool_classes = None if pool is None else np.full(pool.shape[0], -1, np.int64)
 
         def blackbox_same(q: int, Z: np.ndarray, idx: np.ndarray) -> np.ndarray:
             if Z.shape[0] == 0:
                 return np.zeros(0, bool)
-            if pool is None:
+            if pool is None or pool_classes is None:
                 asked[0] += Z.shape[0]
                 classes = self.head_predict(self.jgmm_.inverse_transform_x(Z))
             else:
-                if not pool_classes:  # the pool is shared by the queries: run it once
-                    asked[0] += pool.shape[0]
-                    pool_classes.append(self.blackbox.predict(pool))
-                classes = pool_classes[0][idx]
+                new = np.unique(idx[pool_classes[idx] < 0])
+                if new.size:
+                    asked[0] += new.size
+                    pool_classes[new] = self.blackbox.predict(pool[new])
+                classes = pool_classes[idx]
             return classes == q_classes[q]
 
         return blackbox_same
