@@ -133,6 +133,15 @@ def test_an_estimate_prints_and_serialises_every_field():
     assert json.loads(json.dumps(as_dict)) == as_dict  # the JSON round trip is exact
 
 
+def test_an_estimate_of_one_case_prints_without_its_zero_width_interval():
+    """A bootstrap of one case gives [x, x], which printed as a certain figure; Wilson's
+    interval of one case is wide and prints as it is."""
+    one = estimate(np.array([0.5485]), n_boot=10, random_state=0)
+    assert one.ci == (0.5485, 0.5485)
+    assert str(one) == "0.5485 (one case: no CI)"
+    assert str(proportion(np.array([True]))).startswith("1.0000 [0.2065, 1.0000]")
+
+
 # ------------------------------------------------------------------ proportions
 @pytest.mark.parametrize("n", [1, 7, 100])
 def test_wilson_interval_matches_scipy_for_every_count(n):

@@ -68,6 +68,9 @@ class Estimate:
             )
 
     def __str__(self) -> str:
+        if self.n == 1 and self.ci[0] == self.ci[1]:
+            # A bootstrap of one case draws it every time: [x, x] read as certainty.
+            return f"{self.mean:.4f} (one case: no CI)"
         return f"{self.mean:.4f} [{self.ci[0]:.4f}, {self.ci[1]:.4f}]"
 
     def as_dict(self) -> dict[str, float | int | list[float]]:
