@@ -55,6 +55,7 @@ bench: venv data
 	$(BIN)/python benchmarks/permutation_importance.py
 	$(BIN)/python benchmarks/jgmm.py
 	$(BIN)/python benchmarks/immutable_counterfactuals.py
+	$(BIN)/python benchmarks/checked_examples.py
 	$(BIN)/python benchmarks/tabular_shapley.py
 	$(BIN)/python benchmarks/clime.py
 	$(BIN)/python benchmarks/piecewise_regions.py
