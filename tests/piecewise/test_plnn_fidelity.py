@@ -9,7 +9,7 @@ import pytest
 import torch
 from torch import nn
 
-from unboxed import zoo
+from unboxed import BlackBox, zoo
 from unboxed.evaluate._stats import wilson_interval
 from unboxed.piecewise import PLNNFidelity, plnn_fidelity, to_plnn
 
@@ -128,7 +128,7 @@ def test_the_networks_keep_their_training_mode(smooth_mlp, digits):
 def test_bad_arguments(smooth_mlp, digits):
     plnn = to_plnn(smooth_mlp, 4, verbose=False)
     X = digits.X_test[:20]
-    with pytest.raises(TypeError, match="plnn must be a torch.nn.Module"):
+    with pytest.raises(TypeError, match="plnn_fidelity takes a torch.nn.Module or a torch"):
         plnn_fidelity(smooth_mlp, plnn.state_dict(), X)
     with pytest.raises(ValueError, match="output must be"):
         plnn_fidelity(smooth_mlp, plnn, X, output="proba")
@@ -141,3 +141,39 @@ def test_bad_arguments(smooth_mlp, digits):
     three = nn.Sequential(nn.Linear(64, 3))
     with pytest.raises(ValueError, match="module gives 10 classes but plnn gives 3"):
         plnn_fidelity(smooth_mlp, three, X)
+
+
+def test_a_torch_black_box_gives_what_its_module_gives(smooth_mlp, digits):
+    # to_plnn and plnn_fidelity took modules only ("to_plnn takes a torch.nn.Module,
+    # got BlackBox"), where LinearRegions and DecisionNet unwrap a torch black box.
+    box = zoo.as_blackbox(smooth_mlp)
+    plnn, boxed = to_plnn(smooth_mlp, 4, verbose=False), to_plnn(box, 4, verbose=False)
+    for name, value in plnn.state_dict().items():
+        assert torch.equal(boxed.state_dict()[name], value)
+    X = digits.X_test[:60]
+    expected = plnn_fidelity(smooth_mlp, plnn, X, n_boot=200, random_state=0)
+    for module, copy in [(box, plnn), (smooth_mlp, zoo.as_blackbox(plnn)), (box, boxed)]:
+        assert plnn_fidelity(module, copy, X, n_boot=200, random_state=0) == expected
+    # A black box that returns probabilities is measured as such, its output read
+    # from it: the softmax taken again would shrink every gap.
+    softmaxed = nn.Sequential(smooth_mlp, nn.Softmax(dim=1))
+    proba = BlackBox.from_torch(softmaxed, input_shape=(64,), output="probabilities")
+    result = plnn_fidelity(proba, to_plnn(proba, 4, verbose=False), X, n_boot=200, random_state=0)
+    assert result.agreement == expected.agreement
+    assert result.max_gap == pytest.approx(expected.max_gap, abs=1e-6)
+    assert result.mean_gap.mean == pytest.approx(expected.mean_gap.mean, abs=1e-6)
+
+
+def test_a_black_box_of_another_kind_is_told_to_distil_first(smooth_mlp, planted_blackbox):
+    plnn = to_plnn(smooth_mlp, 3, verbose=False)
+    X = np.zeros((2, 64))
+    message = (
+        r"needs a torch network for {}, but 'LogisticRegression' is a sklearn black box: "
+        r"distil it into a torch network first, unboxed\.piecewise\.Distiller\(\)"
+    )
+    with pytest.raises(TypeError, match="to_plnn " + message.format("module")):
+        to_plnn(planted_blackbox, 3)
+    with pytest.raises(TypeError, match="plnn_fidelity " + message.format("module")):
+        plnn_fidelity(planted_blackbox, plnn, X)
+    with pytest.raises(TypeError, match="plnn_fidelity " + message.format("plnn")):
+        plnn_fidelity(smooth_mlp, planted_blackbox, X)

@@ -27,6 +27,7 @@ from .._validation import (
     check_positive_int,
 )
 from ..blackbox import BlackBox, module_input
+from ._linearize import torch_network
 from ._regions import ELEMENTWISE, LinearRegions, _exact_piecewise
 
 
@@ -393,18 +394,8 @@ def _check_panels(panels: object) -> list[tuple[Any, nn.Module]]:
                 f"{type(panel).__name__}{size}"
             )
         title, network = panel
-        if isinstance(network, BlackBox):
-            if network.kind != "torch":
-                raise TypeError(
-                    f"panel {title!r} is a {network.kind} black box; plot_decision_boundaries "
-                    "draws torch networks (distil it with unboxed.piecewise.Distiller first)"
-                )
-            network = network.module
-        if not isinstance(network, nn.Module):
-            raise TypeError(
-                f"panel {title!r}: panels are (title, network) pairs with a torch network "
-                f"or torch black box, got {type(network).__name__}"
-            )
+        where = f"panel {title!r} (a (title, network) pair)"
+        network = torch_network(network, reader="plot_decision_boundaries", name=where)
         checked.append((title, network))
     return checked
 

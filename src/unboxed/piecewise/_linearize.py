@@ -776,7 +776,48 @@ def check_forward_kept(
     )
 
 
-def to_plnn(module: nn.Module, n_pieces: int, **kwargs: Any) -> nn.Module:
+def torch_network(network: object, *, reader: str, name: str = "module") -> nn.Module:
+    """The torch network to read: a ``torch.nn.Module`` as it is, a torch
+    :class:`~unboxed.BlackBox`'s module.
+
+    Parameters
+    ----------
+    network : object
+        What the caller was given.
+    reader : str
+        Who reads it, for the message (``"LinearRegions"``, ``"to_plnn"``).
+    name : str, default="module"
+        What ``reader`` calls it, for the message (``"plnn"``, ``"panel 'tanh'"``).
+
+    Returns
+    -------
+    torch.nn.Module
+
+    Raises
+    ------
+    TypeError
+        For a black box of another kind (told how to distil it into a torch network),
+        or anything that is neither a torch module nor a black box.
+    """
+    if isinstance(network, BlackBox):
+        if network.kind != "torch":
+            # Its output='probabilities' was once named as the fault, which no setting
+            # of an sklearn model or a function fixes.
+            raise TypeError(
+                f"{reader} needs a torch network for {name}, but {network.name!r} is a "
+                f"{network.kind} black box: distil it into a torch network first, "
+                "unboxed.piecewise.Distiller().fit(blackbox, X).student_"
+            )
+        return cast(nn.Module, network.module)
+    if not isinstance(network, nn.Module):
+        raise TypeError(
+            f"{reader} takes a torch.nn.Module or a torch unboxed.BlackBox for {name}, "
+            f"got {type(network).__name__}"
+        )
+    return network
+
+
+def to_plnn(module: nn.Module | BlackBox, n_pieces: int, **kwargs: Any) -> nn.Module:
     """A copy of ``module`` whose smooth activations are replaced by :func:`linearize`-d ones.
 
     The weights are shared values (copied), so the result is the piecewise-linear
@@ -785,7 +826,8 @@ def to_plnn(module: nn.Module, n_pieces: int, **kwargs: Any) -> nn.Module:
 
     Parameters
     ----------
-    module : torch.nn.Module
+    module : torch.nn.Module or unboxed.BlackBox
+        A torch ``BlackBox`` is unwrapped: its module is copied.
     n_pieces : int
         Lines per activation.
     **kwargs
@@ -802,14 +844,15 @@ def to_plnn(module: nn.Module, n_pieces: int, **kwargs: Any) -> nn.Module:
 
     Raises
     ------
+    TypeError
+        If ``module`` is neither a torch module nor a torch black box.
     ValueError
         For an activation that is neither piecewise linear nor known to
         :func:`linearize`, or a subclass of one that overrides its ``forward``
         (linearise that one alone, ``linearize(layer, n_pieces, asymptotes=...)``),
         naming the layer.
     """
-    if not isinstance(module, nn.Module):
-        raise TypeError(f"to_plnn takes a torch.nn.Module, got {type(module).__name__}")
+    module = torch_network(module, reader="to_plnn")
     n_pieces = check_positive_int(n_pieces, name="n_pieces", minimum=2)
     plnn = copy.deepcopy(module).eval()
     cache: dict[tuple, PiecewiseLinear] = {}
@@ -894,12 +937,12 @@ class PLNNFidelity:
 
 
 def plnn_fidelity(
-    module: nn.Module,
-    plnn: nn.Module,
+    module: nn.Module | BlackBox,
+    plnn: nn.Module | BlackBox,
     X: Any,
     *,
     input_shape: Any = None,
-    output: Literal["logits", "probabilities"] = "logits",
+    output: Literal["logits", "probabilities"] | None = None,
     n_boot: int = 1000,
     random_state: RandomState = None,
 ) -> PLNNFidelity:
@@ -913,17 +956,18 @@ def plnn_fidelity(
 
     Parameters
     ----------
-    module : torch.nn.Module
-        The original network.
-    plnn : torch.nn.Module
+    module : torch.nn.Module or unboxed.BlackBox
+        The original network; a torch ``BlackBox`` is unwrapped.
+    plnn : torch.nn.Module or unboxed.BlackBox
         Its piecewise-linear copy, ``to_plnn(module, n_pieces)``.
     X : array-like of shape (n_samples, *input_shape) or (n_samples, n_features)
         Inputs the networks take, e.g. held-out images; at least 1 row.
     input_shape : sequence of int, optional
-        The shape of one input; by default a zoo model's own ``input_shape``, else
-        ``X.shape[1:]``.
-    output : {"logits", "probabilities"}, default="logits"
-        What both networks return; logits go through a float64 softmax.
+        The shape of one input; by default a black box's (``module``'s, else
+        ``plnn``'s), else a zoo model's own ``input_shape``, else ``X.shape[1:]``.
+    output : {"logits", "probabilities"}, optional
+        What both networks return; logits go through a float64 softmax. By default a
+        black box's ``output`` (``module``'s, else ``plnn``'s), else "logits".
     n_boot : int, default=1000
         Bootstrap draws for the interval of ``mean_gap``.
     random_state : int, numpy.random.Generator or None
@@ -938,19 +982,25 @@ def plnn_fidelity(
     Raises
     ------
     TypeError
-        If either network is not a torch module.
+        If either network is neither a torch module nor a torch black box.
     ValueError
         For a bad ``output``, empty or non-finite ``X``, or networks whose outputs
         differ in shape.
     """
-    for name, net in (("module", module), ("plnn", plnn)):
-        check_instance(net, nn.Module, name=name, what="a torch.nn.Module")
+    # A black box knows what its network takes and returns, as LinearRegions reads it.
+    boxes = [net for net in (module, plnn) if isinstance(net, BlackBox)]
+    module = torch_network(module, reader="plnn_fidelity")
+    plnn = torch_network(plnn, reader="plnn_fidelity", name="plnn")
+    if output is None:
+        output = boxes[0].output if boxes else "logits"
     if output not in ("logits", "probabilities"):
         raise ValueError(f"output must be 'logits' or 'probabilities', got {output!r}")
     n_boot = check_positive_int(n_boot, name="n_boot")
     X = check_array(X, name="X", ndim=None)
     if X.ndim < 2:
         raise ValueError(f"X must hold one input per row, shape (n_samples, ...), got {X.shape}")
+    if input_shape is None and boxes:
+        input_shape = boxes[0].input_shape
     if input_shape is None:
         input_shape = getattr(module, "input_shape", X.shape[1:])
     # Both through BlackBox: the same batching, eval mode and float64 softmax, and

@@ -50,6 +50,7 @@ from ._linearize import (
     PiecewiseActivation,
     PiecewiseLinear,
     check_forward_kept,
+    torch_network,
 )
 
 #: Layers that are affine in eval mode and pass through by their VJP.
@@ -472,27 +473,18 @@ class LinearRegions:
     ) -> None:
         from ..blackbox import BlackBox
 
-        blackbox: BlackBox | None = None
-        if isinstance(module, BlackBox):
-            if module.kind != "torch":
-                # Its output='probabilities' was named as the fault, which no setting fixes.
-                raise TypeError(
-                    f"LinearRegions reads a torch network's layers, but {module.name!r} is "
-                    f"a {module.kind} black box: distil it into one first, "
-                    "unboxed.piecewise.Distiller().fit(blackbox, X).student_"
-                )
-            if module.output != "logits":
+        # A black box's columns name the features and read a DataFrame.
+        blackbox = module if isinstance(module, BlackBox) else None
+        module = torch_network(module, reader="LinearRegions")
+        if blackbox is not None:
+            if blackbox.output != "logits":
                 raise TypeError(
                     "LinearRegions needs a torch black box that returns logits, got "
-                    f"{module!r} with output={module.output!r}"
+                    f"{blackbox!r} with output={blackbox.output!r}"
                 )
-            input_shape = input_shape or module.input_shape
+            input_shape = input_shape or blackbox.input_shape
             if class_names is None:
-                class_names = module.class_names
-            blackbox = module  # its columns name the features and read a DataFrame
-            module = module.module
-        if not isinstance(module, nn.Module):
-            raise TypeError(f"LinearRegions takes a torch.nn.Module, got {type(module).__name__}")
+                class_names = blackbox.class_names
         if class_names is None and isinstance(module, ZooModel):
             # zoo.train and zoo.load name a zoo model's classes, and to_plnn's copy keeps
             # them: read, as its input_shape is, where the attributions titled "class 1".
