@@ -752,3 +752,16 @@ def test_the_explanation_names_the_teachers_features(planted, planted_named_blac
     assert explained.feature_names == PLANTED_COLUMNS
     labels = [tick.get_text() for tick in explained.plot(0).axes[0].get_yticklabels()]
     assert set(labels) <= set(PLANTED_COLUMNS) and labels
+
+
+def test_the_explanation_names_a_dataframes_rows_by_its_index(weak_teacher, digits):
+    # LinearRegions was handed the checked array, so the index was lost on the way.
+    import pandas as pd
+
+    student = Distiller(
+        widths=(8,), grid={"lr": (5e-3,), "batch_size": (64,)}, epochs=1, verbose=False
+    ).fit(weak_teacher, digits.X_train[:400])
+    frame = pd.DataFrame(digits.X_test[:3], index=[70, 71, 72])
+    explained = student.explain(frame)
+    assert explained.row_names == ("70", "71", "72")
+    assert student.explain(frame.to_numpy()).row_names is None

@@ -752,6 +752,23 @@ def test_a_black_boxs_feature_names_label_and_read_the_inputs(planted, planted_l
     assert LinearRegions(net).explain(frame).feature_names is None  # a bare network has none
 
 
+def test_explain_names_a_dataframes_rows_by_its_index(digits):
+    """Its Attribution kept no index, where the local explainers' do: the panels of a
+    DataFrame's rows 70..72 were titled "row 0".."row 2"."""
+    import pandas as pd
+
+    net = zoo.mlp((8,), n_features=64, n_classes=10, random_state=0)
+    frame = pd.DataFrame(digits.X_test[:3], index=[70, 71, 72])
+    for regions in (LinearRegions(net), LinearRegions(zoo.as_blackbox(net))):
+        for kind in ("contribution", "weight"):
+            explained = regions.explain(frame, kind=kind)
+            assert explained.row_names == ("70", "71", "72")
+            assert explained.plot(1).axes[0].get_title().startswith("linear regions: row 71, ")
+            unnamed = regions.explain(frame.to_numpy(), kind=kind)
+            assert unnamed.row_names is None
+            np.testing.assert_array_equal(explained.values, unnamed.values)
+
+
 def test_polytope_of_several_inputs_says_it_takes_one():
     # Two digits were read as one input of 128 features: "X has shape (1, 128)".
     digits = load_dataset("digits")

@@ -277,6 +277,24 @@ def test_explain_is_beta_times_x_of_the_responsible_component(planted_fit, plant
         assert set(np.argsort(-row)[:4].tolist()) == SUPPORT
 
 
+def test_explain_names_a_dataframes_rows_by_its_index(digits):
+    """Its Attribution kept no index, where the local explainers' do: the panels of a
+    DataFrame's rows 70..72 were titled "row 0".."row 2"."""
+    import pandas as pd
+
+    teacher = LogisticRegression(max_iter=500).fit(digits.X_train, digits.y_train)
+    blackbox = BlackBox.from_sklearn(teacher)
+    dmm = short(n_iter=10, n_features=16).fit(digits.X_train[:600], blackbox)
+    frame = pd.DataFrame(digits.X_test[:3], index=[70, 71, 72])
+    for mode in (False, True):
+        explained = dmm.explain(frame, mode=mode)
+        assert explained.row_names == ("70", "71", "72")
+        assert explained.plot(2).axes[0].get_title().startswith("dmm-men: row 72, class ")
+        unnamed = dmm.explain(frame.to_numpy(), mode=mode)
+        assert unnamed.row_names is None
+        np.testing.assert_array_equal(explained.values, unnamed.values)
+
+
 def test_explain_local_finds_the_planted_support(planted):
     support = sorted(SUPPORT)
 

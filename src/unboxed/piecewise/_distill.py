@@ -42,6 +42,7 @@ from .._validation import (
     check_positive_int,
     check_positive_ints,
     check_random_state,
+    frame_index,
     is_int,
     seed_from,
 )
@@ -416,6 +417,7 @@ class Distiller(Params):
             meta=meta,
             image_shape=image_shape or attribution.image_shape,
             feature_names=self.teacher_.feature_names,  # the student reads the same columns
+            row_names=frame_index(X),  # LinearRegions was given the checked array
         )
 
 

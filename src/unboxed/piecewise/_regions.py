@@ -40,6 +40,7 @@ from .._validation import (
     check_not_one_sample,
     check_positive_int,
     check_shape,
+    frame_index,
     is_int,
 )
 from ..explanation import Attribution, make_meta
@@ -813,6 +814,7 @@ class LinearRegions:
         """
         if kind not in ("contribution", "weight"):
             raise ValueError(f"kind must be 'contribution' or 'weight', got {kind!r}")
+        row_names = frame_index(X)  # a DataFrame's rows by its index, as the local explainers
         X = self._check_X(X)
         W, b = self.local_linear(X)
         logits = np.einsum("nkd,nd->nk", W, X) + b
@@ -856,6 +858,7 @@ class LinearRegions:
             image_shape=image_shape,
             class_names=self.class_names_,
             feature_names=self.feature_names_,
+            row_names=row_names,
         )
 
     @property

@@ -40,6 +40,7 @@ from .._validation import (
     check_labels,
     check_number,
     check_positive_int,
+    frame_index,
     int_seed,
     is_int,
 )
@@ -879,6 +880,7 @@ class DMMMEN(Params):
             ``meta["class_r2"]`` the held-out R^2 (``r2_``) of the class it explains.
         """
         self._check_fitted()
+        row_names = frame_index(X)  # a DataFrame's rows by its index, as the local explainers
         X = self._check_inputs(X)
         resp, target, rows = self._responsibilities(X, target)
         component = resp.argmax(axis=1)
@@ -897,6 +899,7 @@ class DMMMEN(Params):
             image_shape=self._image_shape(),
             feature_names=self.blackbox_.feature_names,
             class_names=self.blackbox_.class_names,
+            row_names=row_names,
         )
 
     def explain_local(
