@@ -251,6 +251,46 @@ def test_a_failing_model_is_named_not_blamed_on_x():
         ActivationMaximization(box, steps=3).explain([])
 
 
+class _RaisesInBackward(torch.autograd.Function):
+    """The identity, whose gradient fails."""
+
+    @staticmethod
+    def forward(ctx, x):
+        return x.clone()
+
+    @staticmethod
+    def backward(ctx, grad):
+        raise RuntimeError("no gradient here")
+
+
+class _NoGradient(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.linear = torch.nn.Linear(20, 2)
+
+    def forward(self, x):
+        return self.linear(_RaisesInBackward.apply(x))
+
+
+def test_a_failing_model_is_named_on_the_searchs_own_points():
+    # Each said "on a batch of 6 rows" (of 1 row), rows the user never passed: the failing
+    # batch holds the search's points, one per start and target.
+    box = BlackBox.from_torch(_Failing("raise"), input_shape=(20,))
+    with pytest.raises(BlackBoxError) as raised:
+        ActivationMaximization(box, steps=3, n_starts=2).explain([0, 1, 0])
+    assert str(raised.value) == (
+        "black box '_Failing' raised RuntimeError at step 0 of the search, on the points "
+        "of its 2 starts x 3 targets: the model is broken"
+    )
+    box = BlackBox.from_torch(_NoGradient(), input_shape=(20,))
+    with pytest.raises(BlackBoxError) as raised:
+        ActivationMaximization(box, steps=3).explain([1])
+    assert str(raised.value) == (
+        "black box '_NoGradient' raised RuntimeError at step 0 of the search, on the "
+        "points of its 1 start x 1 target: no gradient here"
+    )
+
+
 class _Parameterless(torch.nn.Module):
     def forward(self, x):
         total = x.reshape(len(x), -1).sum(1)

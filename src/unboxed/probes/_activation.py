@@ -374,6 +374,15 @@ class ActivationMaximization(Params):
         optimizer = torch.optim.Adam([variable], lr=self.lr)
         score = self._score_fn(module, layer, np.tile(targets, self.n_starts), like.device)
         module.eval()
+        searched = (
+            f"{self.n_starts} start{'s' if self.n_starts != 1 else ''} x "
+            f"{n} target{'s' if n != 1 else ''}"
+        )
+
+        def place() -> str:
+            # The failing batch is the search's own points, not rows the user passed.
+            return f"at step {step} of the search, on the points of its {searched}"
+
         with progress(
             range(self.steps), verbose=self.verbose, desc="activation maximization"
         ) as bar:
@@ -387,7 +396,7 @@ class ActivationMaximization(Params):
                     ).reshape(batch, d)
                 else:
                     x_in = x
-                with self.blackbox._guard(batch):
+                with self.blackbox._guard(batch, place):
                     objective = self._objective(score(x_in), x, variable, image_shape)
                 if not bool(torch.isfinite(objective).all()):
                     raise FloatingPointError(
@@ -395,7 +404,7 @@ class ActivationMaximization(Params):
                         "output is not finite there (a lower lr or strength may help)"
                     )
                 # autograd.grad, not backward: the models' own .grad fields stay untouched.
-                with self.blackbox._guard(batch):
+                with self.blackbox._guard(batch, place):
                     (variable.grad,) = torch.autograd.grad(-objective.sum(), [variable])
                 optimizer.step()
                 self.blackbox.n_queries += batch
