@@ -1,4 +1,6 @@
 import itertools
+import re
+import warnings
 
 import numpy as np
 import pytest
@@ -288,6 +290,67 @@ def test_given_asymptotes_replace_a_named_activations_own():
     p = linearize("sigmoid", 2, asymptotes=((0.0, 0.0), (0.0, 2.0)), verbose=False)
     np.testing.assert_array_equal(p.slopes, [0.0, 0.0])
     np.testing.assert_array_equal(p.intercepts, [0.0, 2.0])
+
+
+@pytest.mark.parametrize(
+    ("fn", "asymptotes", "side", "expected_gaps"),
+    [
+        # a wrong slope at -inf: 0.01 x, where GELU goes to 0, is off by 4.2 ten widths
+        # of the range out and by 40.2 a hundred out; max_error said 0.2
+        (nn.functional.gelu, ((0.01, 0.0), (1.0, 0.0)), "-inf", (4.2, 40.2)),
+        # a wrong intercept at -inf: ELU goes to -1, not -2
+        (nn.functional.elu, ((0.0, -2.0), (1.0, 0.0)), "-inf", (1.0, 1.0)),
+        # a wrong slope at +inf: 1.01 x, where Softplus goes to x
+        (nn.functional.softplus, ((0.0, 0.0), (1.01, 0.0)), "+inf", (4.2, 40.2)),
+    ],
+)
+def test_a_wrong_asymptote_is_warned_of_with_its_gap(fn, asymptotes, side, expected_gaps):
+    """linearize warned of nothing, and max_error measures the gap inside search_range
+    only: a wrong slope's grows without bound outside it."""
+    with pytest.warns(UserWarning, match=rf"line at \{side} \(slope .*is not an asymptote") as rec:
+        fit = linearize(fn, 8, asymptotes=asymptotes, resolution=100, verbose=False)
+    (message,) = [str(w.message) for w in rec if "asymptote" in str(w.message)]
+    found = re.search(r"at x = (\S+) and (\S+), .* off by (\S+) and (\S+), while", message)
+    x = np.array([float(found[1]), float(found[2])])
+    gaps = np.abs(fn(torch.as_tensor(x)).numpy() - fit(x))  # the fit's own error there
+    np.testing.assert_allclose([float(found[3]), float(found[4])], gaps, rtol=5e-3)
+    np.testing.assert_allclose(gaps, expected_gaps, rtol=1e-3)
+    assert f"max_error, measured inside search_range, is {fit.max_error:.3g}" in message
+    assert fit.max_error <= gaps[0]
+
+
+@pytest.mark.parametrize(
+    ("fn", "asymptotes"),
+    [
+        (torch.sigmoid, ((0.0, 0.0), (0.0, 1.0))),
+        (nn.functional.gelu, ((0.0, 0.0), (1.0, 0.0))),
+        (nn.functional.elu, ((0.0, -1.0), (1.0, 0.0))),
+        (torch.atan, ((0.0, -np.pi / 2), (0.0, np.pi / 2))),
+        (nn.functional.softsign, ((0.0, -1.0), (0.0, 1.0))),
+    ],
+)
+def test_a_right_asymptote_is_not_warned_of(fn, asymptotes):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for n_pieces in (2, 8, 40):
+            fit = linearize(fn, n_pieces, asymptotes=asymptotes, resolution=100, verbose=False)
+            assert fit.n_pieces == n_pieces
+
+
+def test_an_asymptote_is_judged_by_its_gap_shrinking_far_out():
+    """A bump 400 out puts tanh 0.32 off its asymptote 1 at x = 420, above max_error,
+    but 4020 out it is back on it: the line is the asymptote, and is not blamed."""
+
+    def bumped(t):
+        return torch.tanh(t) + 0.5 * torch.exp(-(((t - 400.0) / 30.0) ** 2))
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        fit = linearize(bumped, 8, asymptotes=((0.0, -1.0), (0.0, 1.0)), verbose=False)
+    x = torch.tensor([420.0, 4020.0], dtype=torch.float64)
+    gaps = (bumped(x) - torch.as_tensor(fit(x.numpy()))).abs().numpy()
+    np.testing.assert_allclose(gaps, [0.5 * np.exp(-((2 / 3) ** 2)), 0.0], atol=1e-12)
+    assert fit.max_error < gaps[0]
 
 
 def test_without_a_half_way_crossing_the_break_splits_the_range_and_the_jump_counts():

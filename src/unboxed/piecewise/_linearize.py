@@ -15,6 +15,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import functools
+import warnings
 from collections.abc import Callable, Container
 from typing import Any, Literal, TypeGuard, TypeVar, cast
 
@@ -43,6 +44,9 @@ MAX_GRID = 10**7
 RESOLUTION = 5000
 #: Errors within this much of the maximum count as ties (Algorithm 1, line 4).
 TIE_TOLERANCE = 1e-12
+#: How far beyond the search range and the outermost break an asymptote is checked:
+#: at 10 and at 100 times the range's width, where a right asymptote's gap has shrunk.
+FAR_WIDTHS = (10.0, 100.0)
 #: An error within this many machine epsilons of the activation's largest value is
 #: rounding: the fit is exact and no more lines are added (Hardsigmoid's x / 6 + 1/2
 #: and torch's (x + 3) / 6 differ in the last bit).
@@ -589,6 +593,65 @@ def _worst_of_both(
     return float(min(candidates)), top
 
 
+def _warn_of_wrong_asymptotes(
+    fn: Callable,
+    name: str,
+    fit: PiecewiseLinear,
+    search_range: tuple[float, float],
+) -> None:
+    """Warn of an asymptote the activation does not approach.
+
+    Beyond ``search_range`` and the outermost break the fit is the asymptote itself,
+    and ``max_error`` counts the error at that edge, so an activation that nears its
+    asymptote steadily stays within ``max_error`` of it out there. Where instead the
+    gap, 10 widths of the range (or of the edge) out, is ``max_error`` at least and has
+    not halved 100 widths out, the line is no asymptote: a wrong intercept keeps the
+    gap (often ``max_error`` itself, met at the edge), a wrong slope widens it without
+    bound, where ``max_error`` does not look. A gap that shrinks (a bump beyond the
+    range) is not blamed on the line, and a smaller one does no harm. Points where the
+    activation is not finite are not judged.
+
+    Parameters
+    ----------
+    fn : callable on torch tensors
+    name : str
+    fit : PiecewiseLinear
+        Its first and last pieces are the asymptotes.
+    search_range : (lo, hi)
+    """
+    lo, hi = search_range
+    ends = (
+        ("-inf", min(lo, float(fit.breakpoints.min(initial=lo))), -1.0, 0),
+        ("+inf", max(hi, float(fit.breakpoints.max(initial=hi))), 1.0, -1),
+    )
+    for side, edge, direction, piece in ends:
+        # In widths of the range, or of the edge where a break lies far out (a
+        # crossing at -1e38), which a few widths more would not move.
+        x = edge + direction * max(hi - lo, abs(edge)) * np.array(FAR_WIDTHS)
+        if not np.all(np.isfinite(x)):
+            continue
+        values, slopes = _evaluate(fn, x)
+        a, b = float(fit.slopes[piece]), float(fit.intercepts[piece])
+        line = a * x + b
+        gaps = np.abs(values - line)
+        rounding = EXACT_ULPS * np.finfo(np.float64).eps * np.maximum(1.0, np.abs(line))
+        # max_error itself may be this gap, measured at the range's edge to rounding.
+        harmless = gaps[0] <= max((1 - 1e-6) * fit.max_error, rounding[0])
+        if not np.all(np.isfinite(values)) or harmless:
+            continue
+        if gaps[1] > gaps[0] / 2:
+            warnings.warn(
+                f"asymptotes: the line at {side} (slope {a:.4g}, intercept {b:.4g}) is not "
+                f"an asymptote of {name!r}: outside search_range, at x = {x[0]:.4g} and "
+                f"{x[1]:.4g}, the activation is {values[0]:.4g} and {values[1]:.4g} with "
+                f"slope {slopes[1]:.4g}, the line {line[0]:.4g} and {line[1]:.4g}: off by "
+                f"{gaps[0]:.3g} and {gaps[1]:.3g}, while max_error, measured inside "
+                f"search_range, is {fit.max_error:.3g}; pass the activation's own asymptotes",
+                UserWarning,
+                stacklevel=3,
+            )
+
+
 def linearize(
     activation: Any,
     n_pieces: int,
@@ -621,7 +684,11 @@ def linearize(
         (a piecewise-linear activation) no more lines are added, so the result may have
         fewer pieces.
     asymptotes : ((slope, intercept), (slope, intercept)), optional
-        The lines the activation approaches at -inf and at +inf.
+        The lines the activation approaches at -inf and at +inf. Beyond the search
+        range the fit is these lines, where ``max_error`` does not look: a line the
+        activation does not approach (its gap, 10 and 100 widths of the range out, at
+        least ``max_error`` and not shrinking) is warned of with a ``UserWarning``
+        that gives the gap and both slopes.
     search_range : (float, float)
         Where the error is maximised; outside, the asymptotes make it small.
     resolution : int
@@ -694,7 +761,7 @@ def linearize(
         left_limit = slopes[:-1] * breaks + intercepts[:-1]
         right_limit = slopes[1:] * breaks + intercepts[1:]
         errors = np.concatenate([errors, np.abs(at - left_limit), np.abs(at - right_limit)])
-    return PiecewiseLinear(
+    fit = PiecewiseLinear(
         breakpoints=breaks,
         slopes=slopes,
         intercepts=intercepts,
@@ -702,6 +769,8 @@ def linearize(
         name=name,
         tangent_points=touch,
     )
+    _warn_of_wrong_asymptotes(fn, name, fit, (lo, hi))
+    return fit
 
 
 #: Activations that :func:`to_plnn` replaces, and those it keeps because they are
