@@ -1710,7 +1710,9 @@ def _candidate_counts(found: jx.Found) -> dict[str, list[int]]:
     """``meta["candidates"]`` of a counterfactual or semi-factual set: per query, the
     candidates found (drawn, searched or mined), those within ``radius``, those
     ``select`` kept, and the examples returned, so that a query that got none says
-    at which step its candidates ran out."""
+    at which step its candidates ran out. With ``select="blackbox"`` the kept ones
+    are counted among the candidates asked about, which stop once enough are found:
+    exact where a query got fewer than ``n_per_query``."""
     funnel = np.zeros((0, 3), np.int64) if found.funnel is None else found.funnel
     return {
         "found": funnel[:, 0].tolist(),
