@@ -62,6 +62,7 @@ bench: venv data
 	$(BIN)/python benchmarks/dmm_men.py
 	$(BIN)/python benchmarks/dmm_men_components.py
 	$(BIN)/python benchmarks/dmm_men_local.py
+	$(BIN)/python benchmarks/cli_examples.py
 
 # The DMM-MEN studies behind the cost and convergence figures of docs/dmm-men.md and its
 # development record (benchmarks/results/dmm_men_history.md): one results
