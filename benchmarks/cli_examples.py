@@ -128,11 +128,17 @@ def _examples(record: dict[str, Any], work: Path) -> dict[str, Any]:
             continue
         examples = ExampleSet.load(work / "examples" / f"{kind}.npz")
         moved = examples.inputs - examples.query_inputs[examples.groups]
+        rms = np.sqrt(np.mean(moved**2, axis=1))
+        # --checked gives the rows that got one and the rows asked in place of a
+        # validity that is 1 by construction.
+        keys = ("found", "validity", "rows_with_one", "model_rows_asked")
         figures[kind] = {
-            "found": record["kinds"][kind]["found"],
-            "validity": record["kinds"][kind]["validity"],
+            key: record["kinds"][kind][key] for key in keys if key in record["kinds"][kind]
+        }
+        figures[kind] |= {
             "distinct_rows": int(np.unique(examples.indices).size),
-            "mean_rms_distance": float(np.sqrt(np.mean(moved**2, axis=1)).mean()),
+            "mean_rms_distance": float(rms.mean()),
+            "median_rms_distance": float(np.median(rms)),
         }
         if examples.input_names is not None:  # a table: how far its texture columns moved
             held = [examples.input_names.index(name) for name in TEXTURES]
@@ -240,6 +246,12 @@ COMMANDS = [
     ("approximate-student", f"approximate --model {LENET} --surrogate student --out student"),
     ("examples", f"examples --model {LENET} --rows 0:10 --out examples"),
     ("examples-paper", f"examples --model {LENET} --rows 0:10 --e-step paper --out examples"),
+    # --checked against the proxy's choice: counterfactuals and semi-factuals of rows 0:50
+    ("examples-pairs-50", f"examples --model {LENET} {PAIRS} --rows 0:50 --out examples"),
+    (
+        "examples-checked-50",
+        f"examples --model {LENET} {PAIRS} --rows 0:50 --checked --out examples",
+    ),
     ("importance", f"importance --model {LENET} --out importance.npz"),
     ("maximize", f"maximize --model {LENET} --out maximized.npz"),
     ("maximize-starts-1", f"maximize --model {LENET} --starts 1 --out maximized.npz"),
