@@ -177,3 +177,19 @@ def test_a_black_box_of_another_kind_is_told_to_distil_first(smooth_mlp, planted
         plnn_fidelity(planted_blackbox, plnn, X)
     with pytest.raises(TypeError, match="plnn_fidelity " + message.format("plnn")):
         plnn_fidelity(smooth_mlp, planted_blackbox, X)
+
+
+def test_a_data_frame_is_read_by_the_black_boxs_column_names(smooth_mlp, digits):
+    """A black box with feature names reads a DataFrame's columns by name, as
+    LinearRegions does; plnn_fidelity read them by position."""
+    import pandas as pd
+
+    names = [f"pixel {j}" for j in range(64)]
+    box = zoo.as_blackbox(smooth_mlp, feature_names=names)
+    plnn = to_plnn(box, 4, verbose=False)
+    X = digits.X_test[:60]
+    expected = plnn_fidelity(box, plnn, X, n_boot=200, random_state=0)
+    shuffled = pd.DataFrame(X, columns=names)[names[::-1]]
+    assert plnn_fidelity(box, plnn, shuffled, n_boot=200, random_state=0) == expected
+    with pytest.raises(ValueError, match="pixel 0"):
+        plnn_fidelity(box, plnn, shuffled.drop(columns="pixel 0"), n_boot=200)

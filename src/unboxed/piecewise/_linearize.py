@@ -1030,7 +1030,9 @@ def plnn_fidelity(
     plnn : torch.nn.Module or unboxed.BlackBox
         Its piecewise-linear copy, ``to_plnn(module, n_pieces)``.
     X : array-like of shape (n_samples, *input_shape) or (n_samples, n_features)
-        Inputs the networks take, e.g. held-out images; at least 1 row.
+        Inputs the networks take, e.g. held-out images; at least 1 row. A DataFrame
+        is read by a black box's column names where one is given (``module``'s, else
+        ``plnn``'s), as the black box reads it.
     input_shape : sequence of int, optional
         The shape of one input; by default a black box's (``module``'s, else
         ``plnn``'s), else a zoo model's own ``input_shape``, else ``X.shape[1:]``.
@@ -1065,6 +1067,8 @@ def plnn_fidelity(
     if output not in ("logits", "probabilities"):
         raise ValueError(f"output must be 'logits' or 'probabilities', got {output!r}")
     n_boot = check_positive_int(n_boot, name="n_boot")
+    if boxes:  # a DataFrame by its column names, as the black box reads it
+        X = boxes[0]._by_columns(X, name="X")
     X = check_array(X, name="X", ndim=None)
     if X.ndim < 2:
         raise ValueError(f"X must hold one input per row, shape (n_samples, ...), got {X.shape}")
