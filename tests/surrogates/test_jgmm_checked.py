@@ -158,3 +158,127 @@ def test_local_examples_needs_the_question_to_ask(cancer):
             rng=0,
             select="blackbox",
         )
+
+
+def _ask_about_every_candidate(scores, n, accept, tier=None, tie_break=None):
+    """``_top_accepted`` as the claim defines it: the black box asked about every
+    candidate at once, then the top ``n`` valid ones by the same ranking."""
+    valid = np.flatnonzero(np.asarray(accept(np.arange(scores.size)), bool))
+    tier = None if tier is None else tier[valid]
+    tie_break = None if tie_break is None else tie_break[valid]
+    return valid[jx._top(scores[valid], n, tier, tie_break)], valid.size
+
+
+_EXAMPLE_FIELDS = ("values", "scores", "components", "groups", "inputs", "indices")
+
+
+@pytest.mark.parametrize(
+    ("kind", "source", "sampler", "held"),
+    [
+        ("counterfactuals", "generated", "gmm", None),
+        ("counterfactuals", "generated", "local", [0, 1, 2]),
+        ("counterfactuals", "generated", "boundary", None),
+        ("counterfactuals", "generated", "nearest", None),
+        ("counterfactuals", "generated", "sparse", [0, 1, 2]),
+        ("counterfactuals", "generated", "nearest_then_sparse", None),
+        ("counterfactuals", "generated", "nearest_then_sparse", [0, 1, 2]),
+        ("semifactuals", "generated", "local", None),
+        ("semifactuals", "generated", "boundary", [0, 1, 2]),
+        ("counterfactuals", "mined", "gmm", HELD),
+        ("semifactuals", "mined", "gmm", None),
+    ],
+)
+def test_best_first_asking_finds_what_asking_about_every_candidate_finds(
+    cancer, monkeypatch, kind, source, sampler, held
+):
+    """Every sampler, both kinds, mined and generated, with and without held features
+    (tiers included): the examples, their order and ``selected`` (exact where a query
+    ran out, else at least ``n_per_query`` and no more than every valid one) are those
+    of asking the black box about every candidate within the radius."""
+    data, _, explainer = cancer
+    find = getattr(explainer, kind)
+    options = dict(source=source, sampler=sampler, radius=2.0, n_per_query=3, immutable=held)
+    checked = find(data.X_test[:6], select="blackbox", random_state=0, **options)
+    monkeypatch.setattr(jx, "_top_accepted", _ask_about_every_candidate)
+    every = find(data.X_test[:6], select="blackbox", random_state=0, **options)
+    assert checked.values.shape[0] > 0
+    for field in _EXAMPLE_FIELDS:
+        np.testing.assert_array_equal(getattr(checked, field), getattr(every, field))
+    counts = every.meta["candidates"]["selected"]
+    returned = checked.meta["candidates"]["returned"]
+    for got, count, n in zip(checked.meta["candidates"]["selected"], counts, returned, strict=True):
+        assert got == count if n < 3 else 3 <= got <= count
+    assert checked.meta["blackbox_rows"] <= every.meta["blackbox_rows"]
+
+
+def test_nearest_then_sparse_takes_the_valid_nearest_points_first(cancer):
+    """The tiers, against the model asked about every candidate of select="score":
+    the valid "nearest" points come first, the valid "sparse" moves fill the rest, and
+    the examples are ranked by score, nearer first on a tie. Scores alone rank them
+    otherwise: the first valid ones by score are not these."""
+    data, box, explainer = cancer
+    queries, n = data.X_test[:8], 3
+    checked = explainer.counterfactuals(
+        queries, sampler="nearest_then_sparse", radius=2.0, select="blackbox", n_per_query=n
+    )
+    tiers = [
+        explainer.counterfactuals(
+            queries, sampler=sampler, radius=2.0, select="score", n_per_query=10_000
+        )
+        for sampler in ("nearest", "sparse")
+    ]
+    Zq = explainer.jgmm_.transform_x(queries)
+    for q in range(len(queries)):
+        values, scores = [], []
+        for every in tiers:
+            mine = every.groups == q
+            valid = box.predict(every.values[mine]) != every.query_classes[q]
+            values.append(every.values[mine][valid][: n - sum(map(len, values))])
+            scores.append(every.scores[mine][valid][: len(values[-1])])
+        values, scores = np.concatenate(values), np.concatenate(scores)
+        # Rounded: sparse moves tie in distance (each at the radius), and the round
+        # trip through the inputs breaks those ties at random in the last digits.
+        distance = np.round(jx.rms_distance(explainer.jgmm_.transform_x(values), Zq[q]), 9)
+        order = np.lexsort((distance, -scores))  # stable: nearest tier first, then as drawn
+        mine = checked.groups == q
+        np.testing.assert_array_equal(checked.values[mine], values[order])
+        np.testing.assert_array_equal(checked.scores[mine], scores[order])
+    every = explainer.counterfactuals(
+        queries, sampler="nearest_then_sparse", radius=2.0, select="score", n_per_query=10_000
+    )
+    valid = box.predict(every.values) != every.query_classes[every.groups]
+    wanted, _ = _first_valid(every, valid, n)
+    assert not np.array_equal(checked.values, every.values[wanted])
+
+
+def test_mined_ties_a_shared_pool_and_a_query_out_of_reach(cancer, monkeypatch):
+    """A pool of three copies of each row (ties in score and in distance, broken by
+    pool order), shared by the queries through the memo of pool classes, a query with
+    no pool row within the radius, and an ``n_per_query`` larger than some queries'
+    valid candidates: the examples are those of asking about every pool row, and no
+    pool row is asked about twice."""
+    data, box, explainer = cancer
+    pool = np.concatenate([data.X_train[:60]] * 3)
+    queries = np.concatenate([data.X_test[:4], data.X_test[:1] + 40.0])
+    asked = _count_rows_asked(monkeypatch, explainer.blackbox)
+    for kind, n in (("counterfactuals", 7), ("semifactuals", 7), ("counterfactuals", 100)):
+        find = getattr(explainer, kind)
+        asked[0] = 0
+        mined = dict(source="mined", X=pool, radius=3.0)
+        checked = find(queries, select="blackbox", n_per_query=n, **mined)
+        assert checked.meta["blackbox_rows"] == asked[0] - len(queries)
+        every = find(queries, select="score", n_per_query=999, **mined)
+        same = box.predict(every.inputs) == every.query_classes[every.groups]
+        valid = same if kind == "semifactuals" else ~same
+        wanted, _ = _first_valid(every, valid, n)
+        counts = np.bincount(every.groups[valid], minlength=len(queries))
+        for field in _EXAMPLE_FIELDS:
+            np.testing.assert_array_equal(getattr(checked, field), getattr(every, field)[wanted])
+        candidates = checked.meta["candidates"]
+        assert candidates["within_radius"][4] == candidates["selected"][4] == 0
+        assert candidates["returned"][4] == 0
+        per_query = zip(candidates["selected"], counts, candidates["returned"], strict=True)
+        for got, count, returned in per_query:
+            assert got == count if returned < n else n <= got <= count
+        # Each pool row at most once, though the queries share most of their candidates.
+        assert checked.meta["blackbox_rows"] <= len(np.unique(every.indices))
