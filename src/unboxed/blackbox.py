@@ -33,6 +33,8 @@ from ._validation import (
 
 #: Whatever :meth:`BlackBox._by_columns` is given, reordered or as it is.
 _T = TypeVar("_T")
+#: What row ``i`` of the rows queried is, where the caller made them (:func:`_failing_row`).
+RowName = Callable[[int], str]
 ArrayFn = Callable[[np.ndarray], Any]
 
 #: How far a probability may stray from [0, 1], and a row's sum from 1, before the
@@ -688,13 +690,18 @@ class BlackBox:
         """
         return self._proba_rows(self.check_X(X))
 
-    def _proba_rows(self, X: np.ndarray) -> np.ndarray:
+    def _proba_rows(self, X: np.ndarray, row_name: RowName | None = None) -> np.ndarray:
         """:meth:`predict_proba` for flat rows already checked or built from checked
-        inputs (the perturbation engine's samples), without a second finiteness pass."""
+        inputs (the perturbation engine's samples), without a second finiteness pass.
+
+        ``row_name(i)`` says what row ``i`` of ``X`` is, where the rows are not those the
+        user passed ("perturbation 3 of row 0 of X"): a model that raises on it is
+        reported there (:func:`_failing_row`), not on "row 3 of the 40 rows queried".
+        """
         out = np.empty((X.shape[0], self.n_classes))
         for start in range(0, X.shape[0], self.batch_size):
             batch = X[start : start + self.batch_size]
-            out[start : start + batch.shape[0]] = self._evaluate(batch, X.shape[0], start)
+            out[start : start + batch.shape[0]] = self._evaluate(batch, X.shape[0], start, row_name)
         return out
 
     def predict(self, X: object) -> np.ndarray:
@@ -711,14 +718,17 @@ class BlackBox:
         """
         return self.predict_proba(X).argmax(axis=1)
 
-    def _evaluate(self, rows: np.ndarray, n_queried: int, start: int) -> np.ndarray:
-        """The checked probabilities of ``rows``, rows ``start..`` of ``n_queried``."""
+    def _evaluate(
+        self, rows: np.ndarray, n_queried: int, start: int, row_name: RowName | None = None
+    ) -> np.ndarray:
+        """The checked probabilities of ``rows``, rows ``start..`` of ``n_queried``
+        (``row_name``: see :meth:`_proba_rows`)."""
 
         def run(part: slice) -> Any:
             # a copy: a model may change its input in place
             return self._predict_fn(self._shaped(np.array(rows[part])))
 
-        raw = self._run_batch(run, rows.shape[0], n_queried, start)
+        raw = self._run_batch(run, rows.shape[0], n_queried, start, row_name)
         self.n_queries += rows.shape[0]
         forward = self._predict_fn
         tol = forward.tolerance if isinstance(forward, _TorchForward) else PROBABILITY_TOLERANCE
@@ -726,16 +736,24 @@ class BlackBox:
             raw, rows.shape[0], self.n_classes, self.name, tol, logits_fix=_LOGITS_FIX[self.kind]
         )
 
-    def _run_batch(self, run: Callable[[slice], _T], n_rows: int, n_queried: int, start: int) -> _T:
+    def _run_batch(
+        self,
+        run: Callable[[slice], _T],
+        n_rows: int,
+        n_queried: int,
+        start: int,
+        row_name: RowName | None = None,
+    ) -> _T:
         """``run(slice(0, n_rows))``: the model on a batch of ``n_rows``, rows
-        ``start..`` of the ``n_queried`` queried, in :meth:`_guard`.
+        ``start..`` of the ``n_queried`` queried, in :meth:`_guard` (``row_name``: see
+        :meth:`_proba_rows`).
 
         Should it raise, ``run(slice(i, i + 1))`` runs the batch's rows one at a time
         to name the first that raises alone (:func:`_failing_row`); the error raised
         chains the batch's own. Those runs happen only after a failure, so the normal
         path costs nothing more, and they are counted in no :attr:`n_queries`.
         """
-        where = _failing_row(lambda i: run(slice(i, i + 1)), n_rows, n_queried, start)
+        where = _failing_row(lambda i: run(slice(i, i + 1)), n_rows, n_queried, start, row_name)
         with self._guard(n_rows, where):
             return run(slice(0, n_rows))
 
@@ -1101,14 +1119,21 @@ class _TorchForward:
 
 
 def _failing_row(
-    run: Callable[[int], object], n_rows: int, n_queried: int, start: int
+    run: Callable[[int], object],
+    n_rows: int,
+    n_queried: int,
+    start: int,
+    row_name: RowName | None = None,
 ) -> Callable[[], str]:
     """Where a batch of ``n_rows``, rows ``start..`` of the ``n_queried`` rows queried,
     made the model raise, for :meth:`BlackBox._guard`: the first of its rows that
     raises alone (``run(i)`` runs the model on the batch's row ``i``), numbered within
-    all ``n_queried``. The rows run one at a time only once the batch has failed."""
+    all ``n_queried``, or named by ``row_name`` where the caller made the rows. The
+    rows run one at a time only once the batch has failed."""
 
     def named(i: int) -> str:
+        if row_name is not None:
+            return f"on {row_name(i)}"
         return f"on row {i} of the {n_queried} row{'s' * (n_queried != 1)} queried"
 
     def where() -> str:
@@ -1119,10 +1144,13 @@ def _failing_row(
                 run(i)
             except Exception:
                 return named(start + i)
-        return (
-            f"on a batch of {n_rows} rows ({start}..{start + n_rows - 1} of the "
-            f"{n_queried} queried), though none of them raised alone"
+        last = start + n_rows - 1
+        span = (
+            f"{start}..{last} of the {n_queried} queried"
+            if row_name is None
+            else f"{row_name(start)} to {row_name(last)}"
         )
+        return f"on a batch of {n_rows} rows ({span}), though none of them raised alone"
 
     return where
 
