@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+import re
 import zipfile
 
 import numpy as np
 import pytest
 
 from tests.helpers import PLANTED_COLUMNS, assert_progress_shown
-from unboxed import BlackBox, FeatureImportance
+from unboxed import BlackBox, BlackBoxError, FeatureImportance
 from unboxed.probes import PermutationImportance, mass_share, spread_groups
 from unboxed.probes._permutation import _row_count_chunks, _RowCounts, _scores
 
@@ -645,3 +646,32 @@ def test_groups_may_name_their_columns(planted, planted_named_blackbox, planted_
         importance(planted_named_blackbox, {"noise": ["colum 0"]})
     with pytest.raises(ValueError, match="group 'support' names columns.*no feature_names"):
         importance(planted_blackbox, by_name)
+
+
+def test_a_model_that_raises_on_a_shuffled_copy_names_its_row_and_feature():
+    # It said "on row 41 of the 160 rows queried", of an X of 20 rows: the rows were
+    # copies of X with one feature shuffled, numbered within all of them.
+    batches = []
+
+    def twins_only(X):
+        batches.append(np.array(X))
+        if np.any(X[:, 2] != X[:, 3]):
+            raise ValueError("c and d must agree")
+        return np.tile([0.25, 0.75], (len(X), 1))
+
+    box = BlackBox.from_callable(
+        twins_only, n_classes=2, input_shape=(4,), feature_names=["a", "b", "c", "d"]
+    )
+    # c == d on every row of X; half the rows alike, so that a shuffle leaves some be.
+    X = np.repeat(np.maximum(np.arange(20.0) - 9, 0)[:, None], 4, axis=1)
+    with pytest.raises(BlackBoxError) as raised:
+        PermutationImportance(box, n_repeats=2, random_state=2).row_drops(X)
+    message = str(raised.value)
+    found = re.fullmatch(
+        r"black box 'twins_only' raised ValueError on row (\d+) of X with feature 'c' "
+        r"shuffled \(repeat 0\): c and d must agree",
+        message,
+    )
+    assert found, message
+    copy_c = batches[1].reshape(-1, 20, 4)[2]  # batches[0]: X itself, for the baseline
+    assert int(found[1]) == np.flatnonzero(copy_c[:, 2] != copy_c[:, 3])[0] > 0
