@@ -1118,6 +1118,19 @@ class _TorchForward:
             return raw.cpu().numpy()
 
 
+def perturbation_name(first: int, n_per_row: int) -> RowName:
+    """``row_name`` of :meth:`BlackBox._proba_rows` for ``n_per_row`` perturbations of
+    each row of ``X`` from row ``first`` on, the rows' own together: a model that
+    raised on one was reported "on row 81 of the 96 rows queried", of an ``X`` of 3
+    rows (local explainers, :func:`~unboxed.evaluate.infidelity`)."""
+
+    def name(i: int) -> str:
+        row, sample = divmod(i, n_per_row)
+        return f"perturbation {sample} of {n_per_row} of row {first + row} of X"
+
+    return name
+
+
 def _failing_row(
     run: Callable[[int], object],
     n_rows: int,

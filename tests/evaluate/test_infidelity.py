@@ -1,12 +1,14 @@
 """Infidelity (Yeh et al. 2019): Captum's reference, ground truth, determinism, errors."""
 
+import re
+
 import numpy as np
 import pytest
 import torch
 from captum.metrics import infidelity as captum_infidelity
 from captum.metrics import infidelity_perturb_func_decorator
 
-from unboxed import Attribution, BlackBox
+from unboxed import Attribution, BlackBox, BlackBoxError
 from unboxed.evaluate import _infidelity, infidelity
 from unboxed.local import IntegratedGradients, Lime
 
@@ -409,3 +411,31 @@ def _support_weights(planted):
     weights = np.zeros(planted.n_features)
     weights[planted.support] = 1.0
     return weights
+
+
+def test_a_model_that_raises_on_a_perturbation_names_it_and_its_row_of_x():
+    # It said "on row 52 of the 60 rows queried", of an X of 3 rows: the rows were the
+    # perturbed copies x - I, numbered within all of them.
+    batches = []
+
+    def no_zero_dose_for_the_old(X):
+        batches.append(np.array(X))
+        if np.any((X[:, 0] == 0) & (X[:, 4] > 0.9)):
+            raise ValueError("no zero dose past 0.9")
+        return np.tile([0.25, 0.75], (len(X), 1))
+
+    box = BlackBox.from_callable(no_zero_dose_for_the_old, n_classes=2)
+    X = np.full((3, 5), 0.5)
+    X[2, 4] = 1.0  # only row 2's perturbations that remove feature 0 alone raise
+    with pytest.raises(BlackBoxError) as raised:
+        infidelity(box, X, np.ones((3, 5)), perturbation="removal", n_perturb=20, random_state=4)
+    message = str(raised.value)
+    found = re.fullmatch(
+        r"black box 'no_zero_dose_for_the_old' raised ValueError on perturbation (\d+) "
+        r"of 20 of row 2 of X: no zero dose past 0.9",
+        message,
+    )
+    assert found, message
+    perturbed = batches[1].reshape(3, 20, 5)[2]  # batches[0]: X itself
+    raising = (perturbed[:, 0] == 0) & (perturbed[:, 4] > 0.9)
+    assert int(found[1]) == np.flatnonzero(raising)[0] > 0

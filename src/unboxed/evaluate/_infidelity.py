@@ -31,7 +31,7 @@ from .._validation import (
     check_positive_int,
     check_random_state,
 )
-from ..blackbox import BlackBox, check_blackbox
+from ..blackbox import BlackBox, check_blackbox, perturbation_name
 from ..explanation import Attribution, _json_seed
 from ..local._segments import Partition
 from ._fidelity import Fill, _check_fill, _make_fill
@@ -252,7 +252,7 @@ def infidelity(
         rows = np.arange(start, min(start + rows_per_chunk, n))
         perturbation_, perturbed = draw(rows)
         # Row-major, perturbations of one row together: Captum's repeat_interleave order.
-        proba = blackbox._proba_rows(perturbed.reshape(-1, d))
+        proba = blackbox._proba_rows(perturbed.reshape(-1, d), perturbation_name(start, n_perturb))
         picked = proba[np.arange(proba.shape[0]), np.repeat(classes[rows], n_perturb)]
         change = f[rows, None] - picked.reshape(rows.size, n_perturb)
         # f(x) and f(x - I) come from batches of other sizes, which a float32 model can

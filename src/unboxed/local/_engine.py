@@ -42,7 +42,7 @@ from scipy import special
 from .._progress import progress
 from .._ranks import top_k_mask
 from .._validation import RandomState, check_random_state
-from ..blackbox import BlackBox
+from ..blackbox import BlackBox, perturbation_name
 
 #: Perturbed samples of the instances explained together: their masks, answers and
 #: batched fits. Bounds the memory of a chunk to about CHUNK_ROWS x n_components.
@@ -209,23 +209,11 @@ class Engine:
             fill_rows = fill[block] if fill.shape[0] > 1 else fill
             perturbed = components.perturb(masks[first : first + step], block, X[block], fill_rows)
             answers = blackbox._proba_rows(
-                perturbed.reshape(-1, perturbed.shape[-1]), _perturbation_name(block.start, s)
+                perturbed.reshape(-1, perturbed.shape[-1]), perturbation_name(block.start, s)
             )
             proba[first : first + step] = answers.reshape(-1, s, blackbox.n_classes)
         classes = proba[:, 0].argmax(axis=1) if target is None else target[rows]
         return np.take_along_axis(proba, classes[:, None, None], axis=2)[..., 0], classes
-
-
-def _perturbation_name(first: int, n_samples: int) -> Callable[[int], str]:
-    """``row_name`` of :meth:`BlackBox._proba_rows` for the perturbations of rows
-    ``first..`` of ``X``, ``n_samples`` per row: a model that raised on one was reported
-    "on row 81 of the 96 rows queried", of an ``X`` of 3 rows."""
-
-    def name(i: int) -> str:
-        row, sample = divmod(i, n_samples)
-        return f"perturbation {sample} of {n_samples} of row {first + row} of X"
-
-    return name
 
 
 # ---------------------------------------------------------------- samplers
