@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from tests.helpers import breast_cancer_mlp
+from unboxed import BlackBoxError
 from unboxed.surrogates import JGMMExplainer
 from unboxed.surrogates import _jgmm_examples as jx
 
@@ -87,15 +88,16 @@ def test_checked_counterfactuals_reach_rows_the_proxy_misses(cancer):
 
 
 def _count_rows_asked(monkeypatch, box):
-    """Count the rows ``box.predict`` is given from now on."""
+    """Count the rows ``box`` is asked about from now on (``predict`` and the pool's
+    rows, which go to ``_proba_rows`` with their names)."""
     asked = [0]
-    predict = box.predict
+    proba_rows = box._proba_rows
 
-    def counting(X):
+    def counting(X, *args):
         asked[0] += len(X)
-        return predict(X)
+        return proba_rows(X, *args)
 
-    monkeypatch.setattr(box, "predict", counting)
+    monkeypatch.setattr(box, "_proba_rows", counting)
     return asked
 
 
@@ -282,3 +284,34 @@ def test_mined_ties_a_shared_pool_and_a_query_out_of_reach(cancer, monkeypatch):
             assert got == count if returned < n else n <= got <= count
         # Each pool row at most once, though the queries share most of their candidates.
         assert checked.meta["blackbox_rows"] <= len(np.unique(every.indices))
+
+
+def test_a_model_that_raises_on_a_pool_row_is_reported_on_that_row(cancer, monkeypatch):
+    """The pool rows are asked about a few at a time: a model that raised on one was
+    reported "on row 15 of the 16 rows queried", numbered within those asked about, not
+    within the pool the user gave."""
+    data, box, explainer = cancer
+    pool, bad = data.X_train[:60], [59]
+    shaped = box._shaped  # what the model is given, in the guard around it
+
+    def fails_on_a_bad_row(X):
+        # Matched on the columns no query holds, so held copies of it fail too.
+        if np.any(np.all(X[:, 10:] == pool[bad[0], 10:].astype(X.dtype), axis=1)):
+            raise ValueError(f"row {bad[0]} again")
+        return shaped(X)
+
+    monkeypatch.setattr(box, "_shaped", fails_on_a_bad_row)
+    queries = data.X_test[:3]
+    mined = dict(source="mined", X=pool, select="blackbox", n_per_query=3)
+    with pytest.raises(BlackBoxError) as raised:
+        explainer.counterfactuals(queries, **mined)
+    assert str(raised.value) == (
+        "black box 'Sequential' raised ValueError on row 59 of the mining pool: row 59 again"
+    )
+    bad[0] = 51  # the last of the first 16 rows asked about for query 0
+    with pytest.raises(BlackBoxError) as raised:
+        explainer.semifactuals(queries, immutable=[0, 1], **mined)
+    assert str(raised.value) == (
+        "black box 'Sequential' raised ValueError on row 51 of the mining pool with query 0's "
+        "held features: row 51 again"
+    )

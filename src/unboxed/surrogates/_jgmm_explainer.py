@@ -1570,7 +1570,12 @@ class JGMMExplainer(Params):
             pool[:, held] = q_inputs[q, held]
             Z_pool = self.jgmm_.transform_x(self.lower_features(pool))
             if options["select"] == "blackbox":
-                options["blackbox_same"] = self._blackbox_same(q_classes[q : q + 1], pool, asked)
+                options["blackbox_same"] = self._blackbox_same(
+                    q_classes[q : q + 1],
+                    pool,
+                    asked,
+                    f"the mining pool with query {q}'s held features",
+                )
             found, alpha = jx.local_examples(
                 self.jgmm_,
                 Zq[q : q + 1],
@@ -1585,7 +1590,11 @@ class JGMMExplainer(Params):
         return jx._concat(parts, d=Zq.shape[1]), np.concatenate(alphas)
 
     def _blackbox_same(
-        self, q_classes: np.ndarray, pool: np.ndarray | None, asked: list[int]
+        self,
+        q_classes: np.ndarray,
+        pool: np.ndarray | None,
+        asked: list[int],
+        pool_name: str = "the mining pool",
     ) -> Callable[[int, np.ndarray, np.ndarray], np.ndarray]:
         """``blackbox_same(q, Z, idx)`` of :func:`~._jgmm_examples.local_examples`:
         whether the black box gives each candidate the class ``q_classes[q]``. Mined
@@ -1593,7 +1602,7 @@ class JGMMExplainer(Params):
         most once for every query; generated ones exist as lower features, classified
         by the layers above (:meth:`head_predict`). ``local_examples`` asks about the
         best candidates first and stops once it has enough. ``asked[0]`` counts the
-        rows run."""
+        rows run; ``pool_name`` names the pool where the model raises on a row of it."""
         # The pool's classes as they are asked for (-1: not yet): the queries share it.
         pool_classes = None if pool is None else np.full(pool.shape[0], -1, np.int64)
 
@@ -1607,7 +1616,13 @@ class JGMMExplainer(Params):
                 new = np.unique(idx[pool_classes[idx] < 0])
                 if new.size:
                     asked[0] += new.size
-                    pool_classes[new] = self.blackbox.predict(pool[new])
+
+                    # Rows of the pool by number: a model that raised on one was
+                    # reported "on row 3 of the 16 rows queried", of those asked about.
+                    def named(i: int, new: np.ndarray = new) -> str:
+                        return f"row {new[i]} of {pool_name}"
+
+                    pool_classes[new] = self.blackbox._proba_rows(pool[new], named).argmax(1)
                 classes = pool_classes[idx]
             return classes == q_classes[q]
 
