@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from tests.helpers import breast_cancer_box
-from unboxed import Attribution, BlackBox, zoo
+from unboxed import Attribution, BlackBox, BlackBoxError, zoo
 from unboxed.evaluate import deletion_curve, explanation_sensitivity
 from unboxed.local import Lime, Occlusion, Saliency
 
@@ -529,8 +529,10 @@ def test_sensitivity_perturbs_each_feature_within_its_own_radius(monkeypatch):
     X, radius = X_all[:8], 0.1 * X_all.std(0)
     radius[3] = 0.0  # mean area stays put
     sent = []
-    real = box.predict
-    monkeypatch.setattr(box, "predict", lambda rows: sent.append(np.array(rows)) or real(rows))
+    real = box._proba_rows  # what predict and the noisy copies go through
+    monkeypatch.setattr(
+        box, "_proba_rows", lambda rows, *name: sent.append(np.array(rows)) or real(rows, *name)
+    )
     result = explanation_sensitivity(
         Saliency(box), X, radius=radius, n_samples=50, k=5, n_boot=50, random_state=0
     )
@@ -563,8 +565,10 @@ def test_sensitivity_s_defaults_are_unchanged_on_digits(digits, monkeypatch):
     model = zoo.mlp((32, 16), n_features=64, n_classes=10, random_state=0)
     box = BlackBox.from_torch(model, input_shape=(64,))
     sent = []
-    real = box.predict
-    monkeypatch.setattr(box, "predict", lambda rows: sent.append(np.array(rows)) or real(rows))
+    real = box._proba_rows  # what predict and the noisy copies go through
+    monkeypatch.setattr(
+        box, "_proba_rows", lambda rows, *name: sent.append(np.array(rows)) or real(rows, *name)
+    )
     result = explanation_sensitivity(
         Saliency(box), digits.X_test[:6], radius=0.2, n_samples=4, k=5, n_boot=50, random_state=0
     )
@@ -634,3 +638,49 @@ def test_a_radius_series_is_read_by_its_feature_names(planted, planted_named_bla
     expected = sensitivity(radius)
     assert sensitivity(radius[::-1].copy()) != expected  # order matters
     assert sensitivity(series) == expected
+
+
+def _no_zero_dose_for_the_old(X):
+    if np.any((X[:, 0] == 0) & (X[:, 4] > 0.9)):
+        raise ValueError("no zero dose past 0.9")
+    return np.tile([0.25, 0.75], (len(X), 1))
+
+
+def test_a_model_that_raises_on_a_deleted_row_names_what_was_removed(monkeypatch):
+    # It said "on row 0 of the 1 row queried", of the block of row 2 alone, and with one
+    # block "on row 2 of the 3 rows queried": row 2 of X, on which the model runs.
+    from unboxed.evaluate import _fidelity
+
+    monkeypatch.setattr(_fidelity, "CHUNK_ROWS", 2)  # blocks of rows 0-1 and 2
+    box = BlackBox.from_callable(_no_zero_dose_for_the_old, n_classes=2)
+    X = np.full((3, 5), 0.5)
+    X[2, 4] = 1.0
+    with pytest.raises(BlackBoxError) as raised:
+        deletion_curve(box, X, np.arange(5), fill="zero", max_k=2, n_boot=10)
+    assert str(raised.value) == (
+        "black box '_no_zero_dose_for_the_old' raised ValueError on row 2 of X with its 1 "
+        "first-ranked feature removed: no zero dose past 0.9"
+    )
+
+
+def test_a_model_that_raises_on_a_noisy_copy_names_it_and_its_row_of_x():
+    # It said "on row 42 of the 60 rows queried", of an X of 3 rows.
+    def no_low_dose(X):
+        if np.any(X[:, 0] < 0.1):
+            raise ValueError("no dose below 0.1")
+        return np.tile([0.25, 0.75], (len(X), 1))
+
+    box = BlackBox.from_callable(no_low_dose, n_classes=2)
+    X = np.full((3, 5), 0.5)
+    X[2, 0] = 0.13  # only some of row 2's noisy copies go below
+    rng = np.random.default_rng(0)
+    noise = rng.uniform(-0.05, 0.05, size=(3, 20, 5))
+    first = np.flatnonzero(X[2, 0] + noise[2, :, 0] < 0.1)[0]
+    assert first > 0
+    explainer = Occlusion(box, window=1, fill="zero")
+    with pytest.raises(BlackBoxError) as raised:
+        explanation_sensitivity(explainer, X, radius=0.05, n_samples=20, random_state=0)
+    assert str(raised.value) == (
+        f"black box 'no_low_dose' raised ValueError on perturbation {first} of 20 of row 2 "
+        "of X: no dose below 0.1"
+    )

@@ -24,7 +24,7 @@ from .._validation import (
     check_positive_int,
     check_random_state,
 )
-from ..blackbox import BlackBox, check_blackbox
+from ..blackbox import BlackBox, RowName, check_blackbox, perturbation_name
 from ..explanation import Attribution
 from ..local._segments import Partition
 from ._fidelity import Fill, _blocks, _check_fill, _keep_masks, _make_fill
@@ -148,19 +148,29 @@ def deletion_curve(
     fill = blackbox._by_columns(fill, name="fill")
     fills = _make_fill(fill, X, classes, lambda: base.argmax(axis=1), blackbox.n_classes)
     drop = np.zeros((n, max_k + 1))
+    unit = "feature" if segments is None else "segment"
     for k in range(1, max_k + 1):
         removed = _keep_masks(ranking, classes, segments, k, X.shape, "mean")
         for rows in _blocks(n):
-            proba = blackbox.predict_proba(np.where(removed(rows), fills.rows(rows), X[rows]))
+            deleted = blackbox.check_X(np.where(removed(rows), fills.rows(rows), X[rows]))
+            proba = blackbox._proba_rows(deleted, _deleted_name(rows, k, unit))
             drop[rows, k] = base[rows, classes[rows]] - proba[np.arange(rows.size), classes[rows]]
     meta = {
         "test": "deletion_curve",
-        "unit": "feature" if segments is None else "segment",
+        "unit": unit,
         "max_k": max_k,
         "fill": fill if isinstance(fill, str) else "array",
     }
     aopc = estimate(drop.mean(axis=1), n_boot=n_boot, random_state=rng)
     return DeletionCurve(np.arange(max_k + 1), drop, aopc, meta)
+
+
+def _deleted_name(rows: np.ndarray, k: int, unit: str) -> RowName:
+    """``row_name`` of :meth:`BlackBox._proba_rows` for ``rows`` of ``X`` with their
+    ``k`` first-ranked ``unit``s removed: a model that raised on one was reported "on
+    row 0 of the 1 row queried", of the block of row 2 alone."""
+    removed = f"{k} first-ranked {unit}{'s' * (k != 1)}"
+    return lambda i: f"row {rows[i]} of X with its {removed} removed"
 
 
 def _n_units(segments: np.ndarray | None, shape: tuple[int, int]) -> int:
@@ -302,7 +312,10 @@ def explanation_sensitivity(
     classes = blackbox.predict(X)
     noisy = X[:, None, :] + rng.uniform(-radius, radius, size=(n, n_samples, d)).astype(X.dtype)
     noisy = noisy.reshape(n * n_samples, d)
-    same = (blackbox.predict(noisy) == np.repeat(classes, n_samples)).reshape(n, n_samples)
+    # Named as noisy copies of X's rows: a model that raised on one was reported "on row
+    # 42 of the 60 rows queried", of an X of 3 rows.
+    noisy_proba = blackbox._proba_rows(blackbox.check_X(noisy), perturbation_name(0, n_samples))
+    same = (noisy_proba.argmax(axis=1) == np.repeat(classes, n_samples)).reshape(n, n_samples)
     if not same.any():
         within = f"radius {radius}" if isinstance(radius, float) else "the per-feature radii"
         raise ValueError(f"every noise draw within {within} changed the class")
