@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from tests.helpers import assert_progress_shown, record_progress
-from unboxed import Attribution, BlackBox, FeatureImportance
+from unboxed import Attribution, BlackBox, BlackBoxError, FeatureImportance
 from unboxed.evaluate import agreement, crafted_cases, deletion_test, keep_top_k
 from unboxed.evaluate._fidelity import PCRResult, _keep_masks
 from unboxed.local import Occlusion
@@ -1046,3 +1046,69 @@ def test_agreement_names_a_missing_label():
     with pytest.raises(ValueError, match=r"pred_a holds a missing label \(None\) at index 2"):
         agreement(gappy, labels)
     assert agreement(labels, labels).mean == 1.0
+
+
+def _class_1_past_zero_no_zero_dose_for_the_old(X):
+    """Class 1 where feature 1 is positive; raises where feature 0 is 0 and feature 4
+    is past 0.9."""
+    if np.any((X[:, 0] == 0) & (X[:, 4] > 0.9)):
+        raise ValueError("no zero dose past 0.9")
+    p1 = np.where(X[:, 1] > 0, 0.75, 0.25)
+    return np.stack([1 - p1, p1], axis=1)
+
+
+def _dosed_box_and_rows():
+    box = BlackBox.from_callable(_class_1_past_zero_no_zero_dose_for_the_old, n_classes=2)
+    X = np.full((3, 5), 0.5)
+    X[0, 1] = -1.0  # class 0: not a positive case of class 1
+    X[2, 4] = 1.0  # only row 2 raises, once its feature 0 is zeroed
+    return box, X
+
+
+def test_a_model_that_raises_on_a_manipulated_case_names_its_row_of_x(monkeypatch):
+    # The deletion test said "on row 1 of the 2 rows queried", numbering its positive
+    # cases (rows 1 and 2 of X); keep_top_k, with rows in blocks, "on row 0 of the 1 row
+    # queried", numbering each block from 0.
+    from unboxed.evaluate import _fidelity
+
+    box, X = _dosed_box_and_rows()
+    with pytest.raises(BlackBoxError) as raised:
+        deletion_test(box, X, np.arange(5), ks=[1], target=1, verbose=False)
+    assert str(raised.value) == (
+        "black box '_class_1_past_zero_no_zero_dose_for_the_old' raised ValueError on row 2 "
+        "of X with its 1 first-ranked feature set to the fill: no zero dose past 0.9"
+    )
+    monkeypatch.setattr(_fidelity, "CHUNK_ROWS", 2)  # blocks of rows 0-1 and 2
+    with pytest.raises(BlackBoxError) as raised:
+        keep_top_k(box, X, [0, 1, 1], np.arange(5)[::-1], k=4, verbose=False)
+    assert str(raised.value) == (
+        "black box '_class_1_past_zero_no_zero_dose_for_the_old' raised ValueError on row 2 "
+        "of X with only its 4 first-ranked features kept: no zero dose past 0.9"
+    )
+
+
+def test_a_model_that_raises_on_a_crafted_case_names_it_and_its_source_row():
+    box, X = _dosed_box_and_rows()
+    X[1, 4] = 1.0  # both positive cases raise once feature 0 is zeroed
+    ranking = np.array([4, 1, 2, 3, 0])  # feature 4 kept first, feature 0 left to the noise
+    # Marginal noise draws feature 0 from X's rows: 0 from the last.
+    with_zero = np.vstack([X, np.r_[0.0, 0.5, 0.5, 0.5, 0.0]])
+    with pytest.raises(BlackBoxError) as raised:
+        crafted_cases(
+            box,
+            with_zero,
+            ranking,
+            ks=[1],
+            target=1,
+            noise="marginal",
+            n_cases=40,
+            random_state=0,
+            verbose=False,
+        )
+    # It said "on row 7 of the 40 rows queried": the crafted cases, drawn from rows 1, 2
+    # and 3 of X with replacement.
+    assert str(raised.value) == (
+        "black box '_class_1_past_zero_no_zero_dose_for_the_old' raised ValueError on crafted "
+        "case 7 (of row 1 of X) with its 1 first-ranked feature set, the rest noise: no zero "
+        "dose past 0.9"
+    )

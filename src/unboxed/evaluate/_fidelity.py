@@ -36,7 +36,7 @@ from .._validation import (
     check_random_state,
     is_int,
 )
-from ..blackbox import BlackBox, check_blackbox, label_positions
+from ..blackbox import BlackBox, RowName, check_blackbox, label_positions
 from ..explanation import Attribution, FeatureImportance, _json_seed
 from ..local._segments import Partition
 from ._ranking import RankingLike, RowRanking, check_rows, resolve_ranking
@@ -330,12 +330,17 @@ def _hit_rates(
     *,
     verbose: bool,
     desc: str,
+    case_name: Callable[[int], str],
+    manipulated: str,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Whether each case keeps its class after manipulating its ranked (resp. random) top k.
 
     ``prepare(rows)`` returns a function from a feature mask to manipulated inputs for
     those rows; it is called once per block of rows so that random draws are shared
-    between the ranked and the random variant.
+    between the ranked and the random variant. A model that raises is reported on the
+    case (``case_name(case)``, "row 4 of X") and what was done to it (``manipulated``,
+    with ``{top}``, "with its {top} set to the fill"): numbered within a block of
+    manipulated rows, it was "on row 0 of the 1 row queried".
 
     Returns
     -------
@@ -353,10 +358,21 @@ def _hit_rates(
             )
             manipulate = prepare(rows)
             for j, k in enumerate(ks):
-                for out, order in zip((hits, random_hits), orders, strict=True):
-                    out[rows, j] = blackbox.predict(manipulate(mask_of(order, k))) == classes[rows]
+                for out, order, ranked in zip(
+                    (hits, random_hits), orders, ("first-ranked", "random"), strict=True
+                ):
+                    inputs = blackbox.check_X(manipulate(mask_of(order, k)))
+                    top = f"{k} {ranked} feature{'' if k == 1 else 's'}"
+                    named = _case_names(rows, case_name, manipulated.format(top=top))
+                    out[rows, j] = blackbox._proba_rows(inputs, named).argmax(1) == classes[rows]
                 bar.update(1)
     return hits, random_hits
+
+
+def _case_names(rows: np.ndarray, case_name: Callable[[int], str], manipulated: str) -> RowName:
+    """``row_name`` of :meth:`BlackBox._proba_rows` for the manipulated ``rows`` of the
+    cases (:func:`_hit_rates`)."""
+    return lambda i: f"{case_name(int(rows[i]))} {manipulated}"
 
 
 def _pcr_result(
@@ -483,7 +499,16 @@ def deletion_test(
         return lambda mask: np.where(mask, block_fill, block_X)
 
     hits, random_hits = _hit_rates(
-        blackbox, rank, classes[rows], ks, prepare, rng, verbose=verbose, desc="deletion test"
+        blackbox,
+        rank,
+        classes[rows],
+        ks,
+        prepare,
+        rng,
+        verbose=verbose,
+        desc="deletion test",
+        case_name=lambda case: f"row {rows[case]} of X",
+        manipulated="with its {top} set to the fill",
     )
     meta = {
         "test": "deletion",
@@ -595,7 +620,16 @@ def crafted_cases(
         return lambda mask: np.where(mask, top, fill)
 
     hits, random_hits = _hit_rates(
-        blackbox, rank, classes[sources], ks, prepare, rng, verbose=verbose, desc="crafted cases"
+        blackbox,
+        rank,
+        classes[sources],
+        ks,
+        prepare,
+        rng,
+        verbose=verbose,
+        desc="crafted cases",
+        case_name=lambda case: f"crafted case {case} (of row {sources[case]} of X)",
+        manipulated="with its {top} set, the rest noise",
     )
     meta = {
         "test": "crafted",
@@ -680,9 +714,16 @@ def keep_top_k(
     fills = _make_fill(fill, X, y, lambda: blackbox.predict(X), blackbox.n_classes)
     keep = _keep_masks(ranking, classes, segments, k, X.shape, segment_score)
     blocks = []
+    unit = "feature" if segments is None else "segment"
+    only = f"with only its {k} first-ranked {unit}{'' if k == 1 else 's'} kept"
+
+    def name(row: int) -> str:
+        return f"row {row} of X"
+
     with progress(total=n, verbose=verbose, desc="keep top k", unit="row") as bar:
         for rows in _blocks(n):
-            blocks.append(blackbox.predict_proba(np.where(keep(rows), X[rows], fills.rows(rows))))
+            kept = blackbox.check_X(np.where(keep(rows), X[rows], fills.rows(rows)))
+            blocks.append(blackbox._proba_rows(kept, _case_names(rows, name, only)))
             bar.update(rows.size)
     proba = np.concatenate(blocks)
     meta = {
