@@ -4,7 +4,7 @@ import torch
 from sklearn.linear_model import LogisticRegression
 
 from tests.helpers import assert_progress_shown
-from unboxed import Attribution, BlackBox, NotFittedError
+from unboxed import Attribution, BlackBox, BlackBoxError, NotFittedError
 from unboxed.piecewise import PAPER_GRID, Distiller, LinearRegions
 from unboxed.piecewise._distill import _check_grid, _kd_loss
 
@@ -765,3 +765,22 @@ def test_the_explanation_names_a_dataframes_rows_by_its_index(weak_teacher, digi
     explained = student.explain(frame)
     assert explained.row_names == ("70", "71", "72")
     assert student.explain(frame.to_numpy()).row_names is None
+
+
+def test_a_teacher_that_raises_on_a_mixup_blend_names_it():
+    # It said "on row 2 of the 20 rows queried", a row of X it never had.
+    def only_rows_of_x(X):
+        if np.any((X[:, 0] != 0) & (X[:, 0] != 1)):
+            raise ValueError("feature 0 is 0 or 1")
+        p1 = np.where(X[:, 0] == 1, 0.75, 0.25)
+        return np.stack([1 - p1, p1], axis=1)
+
+    teacher = BlackBox.from_callable(only_rows_of_x, n_classes=2)
+    X = np.repeat(np.arange(40) % 2, 3).reshape(40, 3).astype(float)
+    distiller = Distiller(widths=(4,), epochs=1, n_mixup=20, random_state=0, verbose=False)
+    with pytest.raises(BlackBoxError) as raised:
+        distiller.fit(teacher, X)
+    assert str(raised.value) == (
+        "black box 'only_rows_of_x' raised ValueError on mixup blend 2 of 20 (of two rows "
+        "of X): feature 0 is 0 or 1"
+    )

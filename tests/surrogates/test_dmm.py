@@ -22,7 +22,7 @@ from scipy import special, stats
 from sklearn.linear_model import LogisticRegression
 
 from tests.helpers import PLANTED_COLUMNS, assert_progress_shown, record_progress
-from unboxed import Attribution, BlackBox, FeatureImportance
+from unboxed import Attribution, BlackBox, BlackBoxError, FeatureImportance
 from unboxed._io import read_npz, write_npz_with_header
 from unboxed.surrogates import DMMMEN, ConvergenceWarning, NotFittedError
 from unboxed.surrogates import _dmm as dmm_module
@@ -2730,3 +2730,23 @@ def test_explain_local_held_out_r2_pairs_each_row_with_its_own_fit_across_chunks
     for i in range(len(X)):
         alone = short(n_iter=8).explain_local(X[i : i + 1], segments=segments[i : i + 1], **common)
         assert batch.meta["r2_held_out"][i] == alone.meta["r2_held_out"][0], i
+
+
+def test_a_model_that_raises_on_an_occluded_copy_names_it_and_its_row_of_x():
+    # It said "on row 22 of the 175 rows queried" (of one class's copies, numbered
+    # copy after copy), of an X of 60 rows.
+    def no_zero_dose_for_the_old(X):
+        if np.any((X[:, 0] == 0) & (X[:, 4] > 0.9)):
+            raise ValueError("no zero dose past 0.9")
+        p1 = 1 / (1 + np.exp(-10 * (X[:, 1] - 0.5)))
+        return np.stack([1 - p1, p1], axis=1)
+
+    box = BlackBox.from_callable(no_zero_dose_for_the_old, n_classes=2)
+    X = np.random.default_rng(0).uniform(0.2, 0.8, size=(60, 5))
+    X[37, 4] = 1.0  # only row 37's copies raise, where feature 0 is occluded
+    with pytest.raises(BlackBoxError) as raised:
+        short(n_occlusions=5).fit(X, box)
+    assert str(raised.value) == (
+        "black box 'no_zero_dose_for_the_old' raised ValueError on occluded copy 1 of 5 of "
+        "row 37 of X: no zero dose past 0.9"
+    )

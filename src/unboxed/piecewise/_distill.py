@@ -245,7 +245,11 @@ class Distiller(Params):
         X_fit, proba_fit, y_fit = X[train], proba[train], y[train]
         if n_mix:
             X_mix = _mixup(X_fit, n_mix, rng)
-            proba_mix = teacher.predict_proba(X_mix)
+            # Named as blends: a teacher that raised on one was reported "on row 3 of
+            # the 8 rows queried", rows of X it never had.
+            proba_mix = teacher._proba_rows(
+                X_mix, lambda i: f"mixup blend {i} of {n_mix} (of two rows of X)"
+            )
             X_fit = np.concatenate([X_fit, X_mix])
             proba_fit = np.concatenate([proba_fit, proba_mix])
             y_fit = np.concatenate([y_fit, proba_mix.argmax(1)])

@@ -18,6 +18,7 @@ import os
 import signal
 import time
 import warnings
+from collections.abc import Callable
 from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
@@ -502,7 +503,8 @@ class DMMMEN(Params):
                 rng = np.random.default_rng([seed, int(c), OCCLUSION_STREAM])
                 occluded = occlude(X_c, features, copies - 1, max_occluded, rng)
                 X_c = np.vstack([X_c, occluded])
-                proba_c = np.vstack([proba_c, blackbox.predict_proba(occluded)])
+                named = _occluded_name(rows, copies - 1)
+                proba_c = np.vstack([proba_c, blackbox._proba_rows(occluded, named)])
             inputs = X_c[:, features] if axes is None else (X_c[:, features] - center) @ axes.T
             problems[int(c)] = (inputs, class_logit(proba_c, np.full(len(X_c), c)))
         _warn_constant_targets(problems)
@@ -1542,6 +1544,18 @@ def held_out_split(
         return (samples[None, :] + n * np.arange(copies)[:, None]).ravel()
 
     return with_copies(order[:n_test]), with_copies(order[n_test:])
+
+
+def _occluded_name(rows: np.ndarray, n_copies: int) -> Callable[[int], str]:
+    """``row_name`` of :meth:`BlackBox._proba_rows` for :func:`occlude`'s ``n_copies``
+    copies of ``X[rows]``: a model that raised on one was reported "on row 7 of the 8
+    rows queried", of the copies of one class's rows."""
+
+    def name(i: int) -> str:
+        copy, row = divmod(i, rows.size)
+        return f"occluded copy {copy + 1} of {n_copies} of row {rows[row]} of X"
+
+    return name
 
 
 def occlude(
