@@ -8,6 +8,7 @@ from sklearn.tree import DecisionTreeClassifier
 
 from tests.helpers import PLANTED_COLUMNS
 from unboxed import BlackBox, BlackBoxError, NotFittedError, zoo
+from unboxed.blackbox import perturbation_name
 from unboxed.local import IntegratedGradients, Saliency
 
 
@@ -340,6 +341,34 @@ def test_a_batch_that_fails_only_as_a_whole_says_so():
         r"though none of them raised alone: out of memory",
     ):
         bb.predict(np.zeros((3, 2)))
+
+
+def test_rows_the_caller_made_are_named_as_it_names_them():
+    # An explainer's perturbations: numbered within all rows queried, the rows read as
+    # rows of X ("row 6 of the 8 rows queried", of an X of 2 rows).
+    bb = BlackBox.from_callable(_raises_on_negative_first_feature, n_classes=2, batch_size=4)
+    perturbed = np.ones((8, 3))
+    perturbed[6, 0] = -1.0
+    with pytest.raises(BlackBoxError) as raised:
+        bb._proba_rows(perturbed, perturbation_name(0, 4))
+    assert str(raised.value) == (
+        "black box '_raises_on_negative_first_feature' raised ValueError on perturbation 2 of "
+        "4 of row 1 of X: negative dose"
+    )
+
+    def no_more_than_two(X):
+        if len(X) > 2:
+            raise RuntimeError("out of memory")
+        return np.tile([0.5, 0.5], (len(X), 1))
+
+    bb = BlackBox.from_callable(no_more_than_two, n_classes=2)
+    with pytest.raises(BlackBoxError) as raised:
+        bb._proba_rows(np.zeros((6, 2)), perturbation_name(4, 3))
+    assert str(raised.value) == (
+        "black box 'no_more_than_two' raised RuntimeError on a batch of 6 rows (perturbation "
+        "0 of 3 of row 4 of X to perturbation 2 of 3 of row 5 of X), though none of them "
+        "raised alone: out of memory"
+    )
 
 
 def test_single_class_is_rejected(planted):
