@@ -1122,7 +1122,20 @@ def perturbation_name(first: int, n_per_row: int) -> RowName:
     """``row_name`` of :meth:`BlackBox._proba_rows` for ``n_per_row`` perturbations of
     each row of ``X`` from row ``first`` on, the rows' own together: a model that
     raised on one was reported "on row 81 of the 96 rows queried", of an ``X`` of 3
-    rows (local explainers, :func:`~unboxed.evaluate.infidelity`)."""
+    rows (local explainers, :func:`~unboxed.evaluate.infidelity`).
+
+    Parameters
+    ----------
+    first : int
+        The row of ``X`` whose perturbations come first.
+    n_per_row : int
+        Perturbations per row.
+
+    Returns
+    -------
+    callable
+        ``name(i)``: "perturbation s of n_per_row of row r of X" for row ``i`` queried.
+    """
 
     def name(i: int) -> str:
         row, sample = divmod(i, n_per_row)
