@@ -62,7 +62,8 @@ def _interrupted_deletion_test(digits, monkeypatch):
     from unboxed.evaluate import deletion_test
 
     box = BlackBox.from_callable(lambda X: np.full((len(X), 2), 0.5), n_classes=2)
-    interrupt_at(monkeypatch, box, "predict", stop=3)
+    # The manipulated cases go to _proba_rows with their names; call 1 is predict's.
+    interrupt_at(monkeypatch, box, "_proba_rows", stop=3)
     saliency = Attribution(digits.X_test[:20], np.zeros(20, dtype=int))
     deletion_test(box, digits.X_test[:20], saliency, [2, 4], n_boot=10, verbose=True)
 
@@ -77,7 +78,7 @@ def _interrupted_keep_top_k(digits, monkeypatch):
     from unboxed.evaluate import keep_top_k
 
     box = BlackBox.from_callable(_bright, n_classes=2)
-    interrupt_at(monkeypatch, box, "predict_proba", stop=1)
+    interrupt_at(monkeypatch, box, "_proba_rows", stop=1)  # the kept rows, named
     saliency = Attribution(digits.X_test[:20], np.zeros(20, dtype=int))
     keep_top_k(box, digits.X_test[:20], np.zeros(20, dtype=int), saliency, 4, verbose=True)
 
