@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 
 from tests.helpers import breast_cancer_mlp
 from unboxed import BlackBoxError
@@ -314,4 +315,25 @@ def test_a_model_that_raises_on_a_pool_row_is_reported_on_that_row(cancer, monke
     assert str(raised.value) == (
         "black box 'Sequential' raised ValueError on row 51 of the mining pool with query 0's "
         "held features: row 51 again"
+    )
+
+
+def test_layers_above_that_raise_on_the_candidates_are_named(cancer, monkeypatch):
+    """Generated candidates go through the layers above ``lower_layer`` alone: a network
+    that raised there came out as torch's own error, naming neither the model nor the
+    rows."""
+    data, _, explainer = cancer
+
+    class Broken(torch.nn.Module):
+        def forward(self, x):
+            raise RuntimeError("the head is broken")
+
+    monkeypatch.setattr(explainer, "_head", Broken)
+    with pytest.raises(BlackBoxError) as raised:
+        explainer.counterfactuals(
+            data.X_test[:2], sampler="sparse", radius=2.0, select="blackbox", n_per_query=2
+        )
+    assert str(raised.value) == (
+        "black box 'Sequential' raised RuntimeError in the layers above '0', on rows 0..15 "
+        "of query 0's generated candidates: the head is broken"
     )

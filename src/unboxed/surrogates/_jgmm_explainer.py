@@ -865,9 +865,11 @@ class JGMMExplainer(Params):
         """
         return self._head_outputs(F).argmax(axis=1)
 
-    def _head_outputs(self, F: object) -> np.ndarray:
+    def _head_outputs(self, F: object, rows: str = "the lower features given") -> np.ndarray:
         """The network's outputs (logits or probabilities, as it returns them) for flat
-        lower features ``F``, shape ``(n, n_classes)``, in float64."""
+        lower features ``F``, shape ``(n, n_classes)``, in float64. A network that
+        raises is a :class:`~unboxed.BlackBoxError` that says what ``rows`` are: it
+        came out as torch's own error, naming nothing."""
         import torch
 
         self._check_fitted()
@@ -884,7 +886,12 @@ class JGMMExplainer(Params):
             for start in range(0, F.shape[0], 4096):
                 # A copy: F may be a read-only array (an ExampleSet's values).
                 batch = torch.tensor(np.array(F[start : start + 4096]), dtype=dtype)
-                out.append(head(batch.reshape(-1, *self.feature_shape_)).double().numpy())
+                place = (
+                    f"in the layers above {self.lower_layer!r}, on rows {start}.."
+                    f"{start + len(batch) - 1} of {rows}"
+                )
+                with self.blackbox._guard(len(batch), lambda place=place: place):
+                    out.append(head(batch.reshape(-1, *self.feature_shape_)).double().numpy())
         return np.concatenate(out)
 
     def _head_proba(self, F: object) -> np.ndarray:
@@ -1611,7 +1618,8 @@ class JGMMExplainer(Params):
                 return np.zeros(0, bool)
             if pool is None or pool_classes is None:
                 asked[0] += Z.shape[0]
-                classes = self.head_predict(self.jgmm_.inverse_transform_x(Z))
+                F = self.jgmm_.inverse_transform_x(Z)
+                classes = self._head_outputs(F, f"query {q}'s generated candidates").argmax(1)
             else:
                 new = np.unique(idx[pool_classes[idx] < 0])
                 if new.size:
