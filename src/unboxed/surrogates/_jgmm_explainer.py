@@ -10,6 +10,7 @@ black box is its faithfulness (Table 1). Explanatory examples follow Sec. 3.2.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import numbers
 import os
 import warnings
@@ -890,7 +891,7 @@ class JGMMExplainer(Params):
                     f"in the layers above {self.lower_layer!r}, on rows {start}.."
                     f"{start + len(batch) - 1} of {rows}"
                 )
-                with self.blackbox._guard(len(batch), lambda place=place: place):
+                with self.blackbox._guard(len(batch), functools.partial(str, place)):
                     out.append(head(batch.reshape(-1, *self.feature_shape_)).double().numpy())
         return np.concatenate(out)
 
