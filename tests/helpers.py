@@ -8,6 +8,7 @@ import importlib.util
 import json
 import os
 import sys
+from collections.abc import Callable
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -316,3 +317,19 @@ class HtmlPage(HTMLParser):
             self._section["text"] += data
             if "pre" in self.open:
                 self._section["pre"][-1] += data
+
+
+def no_zero_dose_for_the_old(batches: list | None = None) -> Callable[[np.ndarray], np.ndarray]:
+    """A model of 5 features for ``BlackBox.from_callable(..., n_classes=2)`` that raises
+    on any row with feature 0 at 0 and feature 4 above 0.9 (a zero dose for the old),
+    and gives [0.25, 0.75] elsewhere: a model that breaks on some rows an explainer
+    makes and not on the user's. Each batch it is given goes to ``batches``."""
+
+    def no_zero_dose_for_the_old(X: np.ndarray) -> np.ndarray:
+        if batches is not None:
+            batches.append(np.array(X))
+        if np.any((X[:, 0] == 0) & (X[:, 4] > 0.9)):
+            raise ValueError("no zero dose past 0.9")
+        return np.tile([0.25, 0.75], (len(X), 1))
+
+    return no_zero_dose_for_the_old

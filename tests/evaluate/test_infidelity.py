@@ -8,6 +8,7 @@ import torch
 from captum.metrics import infidelity as captum_infidelity
 from captum.metrics import infidelity_perturb_func_decorator
 
+from tests.helpers import no_zero_dose_for_the_old
 from unboxed import Attribution, BlackBox, BlackBoxError
 from unboxed.evaluate import _infidelity, infidelity
 from unboxed.local import IntegratedGradients, Lime
@@ -416,15 +417,8 @@ def _support_weights(planted):
 def test_a_model_that_raises_on_a_perturbation_names_it_and_its_row_of_x():
     # It said "on row 52 of the 60 rows queried", of an X of 3 rows: the rows were the
     # perturbed copies x - I, numbered within all of them.
-    batches = []
-
-    def no_zero_dose_for_the_old(X):
-        batches.append(np.array(X))
-        if np.any((X[:, 0] == 0) & (X[:, 4] > 0.9)):
-            raise ValueError("no zero dose past 0.9")
-        return np.tile([0.25, 0.75], (len(X), 1))
-
-    box = BlackBox.from_callable(no_zero_dose_for_the_old, n_classes=2)
+    batches: list[np.ndarray] = []
+    box = BlackBox.from_callable(no_zero_dose_for_the_old(batches), n_classes=2)
     X = np.full((3, 5), 0.5)
     X[2, 4] = 1.0  # only row 2's perturbations that remove feature 0 alone raise
     with pytest.raises(BlackBoxError) as raised:

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from tests.helpers import breast_cancer_box
+from tests.helpers import breast_cancer_box, no_zero_dose_for_the_old
 from unboxed import Attribution, BlackBox, BlackBoxError, zoo
 from unboxed.evaluate import deletion_curve, explanation_sensitivity
 from unboxed.local import Lime, Occlusion, Saliency
@@ -640,25 +640,19 @@ def test_a_radius_series_is_read_by_its_feature_names(planted, planted_named_bla
     assert sensitivity(series) == expected
 
 
-def _no_zero_dose_for_the_old(X):
-    if np.any((X[:, 0] == 0) & (X[:, 4] > 0.9)):
-        raise ValueError("no zero dose past 0.9")
-    return np.tile([0.25, 0.75], (len(X), 1))
-
-
 def test_a_model_that_raises_on_a_deleted_row_names_what_was_removed(monkeypatch):
     # It said "on row 0 of the 1 row queried", of the block of row 2 alone, and with one
     # block "on row 2 of the 3 rows queried": row 2 of X, on which the model runs.
     from unboxed.evaluate import _fidelity
 
     monkeypatch.setattr(_fidelity, "CHUNK_ROWS", 2)  # blocks of rows 0-1 and 2
-    box = BlackBox.from_callable(_no_zero_dose_for_the_old, n_classes=2)
+    box = BlackBox.from_callable(no_zero_dose_for_the_old(), n_classes=2)
     X = np.full((3, 5), 0.5)
     X[2, 4] = 1.0
     with pytest.raises(BlackBoxError) as raised:
         deletion_curve(box, X, np.arange(5), fill="zero", max_k=2, n_boot=10)
     assert str(raised.value) == (
-        "black box '_no_zero_dose_for_the_old' raised ValueError on row 2 of X with its 1 "
+        "black box 'no_zero_dose_for_the_old' raised ValueError on row 2 of X with its 1 "
         "first-ranked feature removed: no zero dose past 0.9"
     )
 

@@ -11,7 +11,7 @@ from scipy import special
 from scipy.ndimage import gaussian_filter
 from sklearn.linear_model import Lasso, Ridge
 
-from tests.helpers import PLANTED_COLUMNS, requires_fashion_mnist
+from tests.helpers import PLANTED_COLUMNS, no_zero_dose_for_the_old, requires_fashion_mnist
 from unboxed import BlackBox, BlackBoxError, load_dataset
 from unboxed.local import KernelShap, Lime, Occlusion, SegmenterError, grid_labels, segment
 from unboxed.local._base import BLUR_SIGMA, make_fill
@@ -1252,15 +1252,8 @@ def test_a_background_beside_a_fill_other_than_mean_is_refused_before_any_query(
 def test_a_model_that_raises_on_a_perturbation_names_it_and_its_row_of_x():
     # It said "on row 69 of the 96 rows queried", of an X of 3 rows: the rows were the
     # explainer's perturbations, numbered within all of them.
-    batches = []
-
-    def no_zero_dose_for_the_old(X):
-        batches.append(np.array(X))
-        if np.any((X[:, 0] == 0) & (X[:, 4] > 0.9)):
-            raise ValueError("no zero dose past 0.9")
-        return np.tile([0.25, 0.75], (len(X), 1))
-
-    box = BlackBox.from_callable(no_zero_dose_for_the_old, n_classes=2)
+    batches: list[np.ndarray] = []
+    box = BlackBox.from_callable(no_zero_dose_for_the_old(batches), n_classes=2)
     X = np.full((3, 5), 0.5)
     X[2, 4] = 1.0  # only row 2's perturbations that zero feature 0 raise
     explainer = KernelShap(box, n_samples=32, fill="zero", random_state=0)
