@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import math
+import re
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, Literal, TypeVar, cast
@@ -973,7 +974,9 @@ class BlackBox:
 
 def class_title(name: object) -> str:
     """A class's name as a panel or row reads it: "class 3", "class Trouser"; a name
-    that already says so stays as it is (wine's "class_0" read "class class_0").
+    that already says so, the word "class" first, stays as it is (wine's "class_0" read
+    "class class_0"), where a name that only starts with those letters does not
+    ("class classical music").
 
     Parameters
     ----------
@@ -985,7 +988,8 @@ def class_title(name: object) -> str:
     str
     """
     text = str(name)
-    return text if text.lower().startswith("class") else f"class {text}"
+    # "class" as a word of its own: followed by no letter ("class_0", "Class A").
+    return text if re.match(r"class(?![a-z])", text, re.IGNORECASE) else f"class {text}"
 
 
 def label_positions(

@@ -362,11 +362,15 @@ def test_a_label_that_says_class_is_not_titled_class_twice():
     att = Attribution(values, np.array([2, 0]), meta, class_names=wine)
     titles = [ax.get_title() for ax in att.plot([0, 1]).axes]
     assert titles == ["lime: row 0, class_2", "lime: row 1, class_0"]
-    assert [class_title(name) for name in (*wine, "Class A", 3, "Trouser")] == [
+    names = (*wine, "Class A", "class", 3, "Trouser", "classical music", "Classic rock")
+    assert [class_title(name) for name in names] == [
         *wine,
         "Class A",
+        "class",
         "class 3",
         "class Trouser",
+        "class classical music",  # a name that only starts with the letters is titled
+        "class Classic rock",
     ]
     # a FeatureImportance without row names still numbers its classes
     titles = [ax.get_title() for ax in FeatureImportance(np.ones((2, 3))).plot().axes]
