@@ -1392,6 +1392,18 @@ def test_a_dataframe_with_a_missing_unknown_or_repeated_column_is_refused(
     assert fault in str(err.value)
 
 
+def test_a_series_fill_with_a_missing_column_is_told_to_be_a_series(
+    planted, planted_named_blackbox
+):
+    # A fill such as X_train.mean() is a Series: it was told to "Pass a DataFrame".
+    import pandas as pd
+
+    fill = pd.Series(planted.X_train.mean(axis=0), index=list(PLANTED_COLUMNS)).drop("column 3")
+    with pytest.raises(ValueError, match="Pass a Series indexed by exactly those columns") as err:
+        planted_named_blackbox._by_columns(fill, name="fill")
+    assert "lacks column 'column 3'" in str(err.value)
+
+
 def test_a_dataframe_of_bool_or_nullable_columns_is_numeric(planted):
     # numpy reads a bool column beside float ones, or a nullable Float64 column, as
     # objects, and such a table was refused: "X must be numeric, got dtype object".

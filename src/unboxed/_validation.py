@@ -291,10 +291,16 @@ def in_column_order(X: T, columns: Sequence[str] | None, *, name: str, whose: st
             for what, found in (("lacks", missing), ("has unknown", extra), ("repeats", repeated))
             if found
         ]
+        # A Series (a fill) names its features by its index, not by columns.
+        fix = (
+            "a DataFrame with exactly those columns"
+            if isinstance(X, pandas.DataFrame)
+            else "a Series indexed by exactly those columns"
+        )
         raise ValueError(
             f"{name}'s columns do not match the {len(columns)} columns of {whose}: it "
-            f"{'; it '.join(faults)}. Pass a DataFrame with exactly those columns (in any "
-            "order), or an array read by position"
+            f"{'; it '.join(faults)}. Pass {fix} (in any order), or an array read by "
+            "position"
         )
     return X[list(columns)]
 

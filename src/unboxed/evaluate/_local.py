@@ -110,10 +110,12 @@ def deletion_curve(
         features. By default 20, or every feature (segment) where there are fewer:
         all 4 of iris, all 13 of wine. Kept in the result's ``meta["max_k"]``.
     segments : ndarray of int, shape (n_samples, n_features) or (n_features,), optional
-    fill : {"zero", "mean"} or ndarray of shape (n_features,)
+    fill : {"zero", "mean", "positive_mean"} or ndarray of shape (n_features,)
         What removed features become; "mean" is each feature's mean over the rows of
-        ``X`` (so with few rows pass a reference set's mean as an array instead). It
-        is not an explainer's ``fill="mean"``, the mean of its ``background``: pass
+        ``X`` (so with few rows pass a reference set's mean as an array instead),
+        "positive_mean" its mean over the rows of ``X`` the model assigns to the
+        row's explained class (as :func:`deletion_test` takes it). "mean" is not
+        an explainer's ``fill="mean"``, the mean of its ``background``: pass
         ``fill=X_train.mean(axis=0)`` to remove features as an explanation made with
         ``background=X_train`` switched them off.
     target : array-like of shape (n_samples,), optional
@@ -254,9 +256,10 @@ def explanation_sensitivity(
     n_samples : int
         Noise draws per row.
     k : int, optional
-        The size of the top set compared, below the number of features (a top set of
-        them all never moves). By default 10, or half the features (rounded down, at
-        least 1) where there are fewer than 20: 2 of iris's 4, 6 of wine's 13.
+        The size of the top set compared, at most the number of features; at the
+        number of features the top set is every feature, never moves, and measures a
+        drop of 0. By default 10, or half the features (rounded down, at least 1)
+        where there are fewer than 20: 2 of iris's 4, 6 of wine's 13.
     n_boot : int
     random_state : int, Generator or None
         Seeds the noise and the bootstrap.
