@@ -369,6 +369,11 @@ def _hit_rates(
     return hits, random_hits
 
 
+def _row_of_x(row: int) -> str:
+    """Row ``row`` of the rows the user passed, as a failure message names it."""
+    return f"row {row} of X"
+
+
 def _case_names(rows: np.ndarray, case_name: Callable[[int], str], manipulated: str) -> RowName:
     """``row_name`` of :meth:`BlackBox._proba_rows` for the manipulated ``rows`` of the
     cases (:func:`_hit_rates`)."""
@@ -716,14 +721,10 @@ def keep_top_k(
     blocks = []
     unit = "feature" if segments is None else "segment"
     only = f"with only its {k} first-ranked {unit}{'' if k == 1 else 's'} kept"
-
-    def name(row: int) -> str:
-        return f"row {row} of X"
-
     with progress(total=n, verbose=verbose, desc="keep top k", unit="row") as bar:
         for rows in _blocks(n):
             kept = blackbox.check_X(np.where(keep(rows), X[rows], fills.rows(rows)))
-            blocks.append(blackbox._proba_rows(kept, _case_names(rows, name, only)))
+            blocks.append(blackbox._proba_rows(kept, _case_names(rows, _row_of_x, only)))
             bar.update(rows.size)
     proba = np.concatenate(blocks)
     meta = {

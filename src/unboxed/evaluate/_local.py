@@ -24,10 +24,18 @@ from .._validation import (
     check_positive_int,
     check_random_state,
 )
-from ..blackbox import BlackBox, RowName, check_blackbox, perturbation_name
+from ..blackbox import BlackBox, check_blackbox, perturbation_name
 from ..explanation import Attribution
 from ..local._segments import Partition
-from ._fidelity import Fill, _blocks, _check_fill, _keep_masks, _make_fill
+from ._fidelity import (
+    Fill,
+    _blocks,
+    _case_names,
+    _check_fill,
+    _keep_masks,
+    _make_fill,
+    _row_of_x,
+)
 from ._ranking import RankingLike, check_rows, explained_classes
 from ._saved import SavedWithEstimates, loaded_array
 from ._stats import Estimate, estimate
@@ -153,9 +161,10 @@ def deletion_curve(
     unit = "feature" if segments is None else "segment"
     for k in range(1, max_k + 1):
         removed = _keep_masks(ranking, classes, segments, k, X.shape, "mean")
+        removed_k = f"with its {k} first-ranked {unit}{'s' * (k != 1)} removed"
         for rows in _blocks(n):
             deleted = blackbox.check_X(np.where(removed(rows), fills.rows(rows), X[rows]))
-            proba = blackbox._proba_rows(deleted, _deleted_name(rows, k, unit))
+            proba = blackbox._proba_rows(deleted, _case_names(rows, _row_of_x, removed_k))
             drop[rows, k] = base[rows, classes[rows]] - proba[np.arange(rows.size), classes[rows]]
     meta = {
         "test": "deletion_curve",
@@ -165,14 +174,6 @@ def deletion_curve(
     }
     aopc = estimate(drop.mean(axis=1), n_boot=n_boot, random_state=rng)
     return DeletionCurve(np.arange(max_k + 1), drop, aopc, meta)
-
-
-def _deleted_name(rows: np.ndarray, k: int, unit: str) -> RowName:
-    """``row_name`` of :meth:`BlackBox._proba_rows` for ``rows`` of ``X`` with their
-    ``k`` first-ranked ``unit``s removed: a model that raised on one was reported "on
-    row 0 of the 1 row queried", of the block of row 2 alone."""
-    removed = f"{k} first-ranked {unit}{'s' * (k != 1)}"
-    return lambda i: f"row {rows[i]} of X with its {removed} removed"
 
 
 def _n_units(segments: np.ndarray | None, shape: tuple[int, int]) -> int:
