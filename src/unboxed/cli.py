@@ -129,7 +129,8 @@ def _parser() -> argparse.ArgumentParser:
 
     explain = commands.add_parser(
         "explain",
-        help="explain a saved model's decisions on test images, with how faithful each is",
+        help="explain a saved model's decisions on test rows (images or a table's rows), with "
+        "how faithful each is",
     )
     _add_saved_model_arguments(explain, seeds="the explainer and the bootstrap")
     explain.add_argument(
@@ -154,7 +155,7 @@ def _parser() -> argparse.ArgumentParser:
         choices=["auto", "slic", "quickshift", "grid", "pixels"],
         help="the components that perturbation methods switch off and the deletion test "
         "removes; auto is SLIC superpixels on images of 16 pixels a side or more, a 4x4 "
-        "grid of cells on smaller ones (default %(default)s)",
+        "grid of cells on smaller ones, and each column of a table (default %(default)s)",
     )
     explain.add_argument(
         "--n-samples",
