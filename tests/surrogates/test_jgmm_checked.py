@@ -337,3 +337,47 @@ def test_layers_above_that_raise_on_the_candidates_are_named(cancer, monkeypatch
         "black box 'Sequential' raised RuntimeError in the layers above '0', on rows 0..15 "
         "of query 0's generated candidates: the head is broken"
     )
+
+
+def _pool_rows_asked(monkeypatch, box):
+    """The pool rows ``box`` is asked about from now on, by the pool they were asked
+    from as the failure message names it: those ``_proba_rows`` is given with their
+    names (``predict``'s rows, the queries, come without)."""
+    rows: dict[str, list[np.ndarray]] = {}
+    proba_rows = box._proba_rows
+
+    def recording(X, row_name=None):
+        if row_name is not None:  # "row 3 of the mining pool ..."
+            rows.setdefault(row_name(0).split(" of ", 1)[1], []).append(np.array(X))
+        return proba_rows(X, row_name)
+
+    monkeypatch.setattr(box, "_proba_rows", recording)
+    return rows
+
+
+@pytest.mark.parametrize("held", [None, HELD])
+def test_a_row_equal_to_one_asked_about_reuses_its_answer(cancer, monkeypatch, held):
+    """A pool of three copies of each row (and, holding columns, of rows that differ in
+    the held columns alone, equal once they take the query's values): no row equal to
+    one already asked about goes to the black box again, and the examples are those of
+    asking about every candidate. Keyed by pool row, each copy was asked about."""
+    data, _, explainer = cancer
+    rows = data.X_train[:60]
+    changed = rows.copy()
+    changed[:, HELD] += 1.0  # other rows, unless the held columns are set
+    pool = np.concatenate([rows, rows, changed])
+    queries = data.X_test[:4]
+    options = dict(source="mined", X=pool, radius=3.0, n_per_query=7, immutable=held)
+    asked = _pool_rows_asked(monkeypatch, explainer.blackbox)
+    checked = explainer.counterfactuals(queries, select="blackbox", **options)
+    # One pool for the call, or one per query where columns are held.
+    assert len(asked) == (1 if held is None else len(queries))
+    per_pool = [np.concatenate(batches) for batches in asked.values()]
+    assert checked.meta["blackbox_rows"] == sum(map(len, per_pool))
+    for rows_asked in per_pool:
+        assert len(rows_asked) == len(np.unique(rows_asked, axis=0))
+    monkeypatch.setattr(jx, "_top_accepted", _ask_about_every_candidate)
+    every = explainer.counterfactuals(queries, select="blackbox", **options)
+    assert checked.values.shape[0] > 0
+    for field in _EXAMPLE_FIELDS:
+        np.testing.assert_array_equal(getattr(checked, field), getattr(every, field))

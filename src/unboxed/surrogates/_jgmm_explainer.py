@@ -1279,12 +1279,13 @@ class JGMMExplainer(Params):
             the candidates in another class than the query, but of the black box
             itself, then ranks by eq. 7: every counterfactual returned is valid. The
             black box is asked about the candidates within ``radius`` best first, in
-            batches that double, until ``n_per_query`` are found (mined: each pool row
-            at most once per call; generated: by the layers above ``lower_layer``, as
-            :meth:`validity` does); the examples are those of asking about every
-            candidate. ``meta["blackbox_rows"]`` counts the rows asked, and
-            ``meta["candidates"]["selected"]`` the valid ones among those asked about
-            (every valid one where a query got fewer than ``n_per_query``). Where none
+            batches that double, until ``n_per_query`` are found (mined: each distinct
+            pool row at most once per call, its copies taking its answer; generated: by
+            the layers above ``lower_layer``, as :meth:`validity` does); the examples
+            are those of asking about every candidate. ``meta["blackbox_rows"]``
+            counts the rows asked, and ``meta["candidates"]["selected"]`` the valid
+            ones among those asked about (every valid one where a query got fewer than
+            ``n_per_query``). Where none
             of a query's candidates changes the black box's class, it gets none: the
             share of queries with one is then the figure to read, since
             :meth:`validity` is 1 by construction.
@@ -1606,23 +1607,35 @@ class JGMMExplainer(Params):
     ) -> Callable[[int, np.ndarray, np.ndarray], np.ndarray]:
         """``blackbox_same(q, Z, idx)`` of :func:`~._jgmm_examples.local_examples`:
         whether the black box gives each candidate the class ``q_classes[q]``. Mined
-        candidates are the ``pool``'s rows ``idx``, each run through the black box at
-        most once for every query; generated ones exist as lower features, classified
-        by the layers above (:meth:`head_predict`). ``local_examples`` asks about the
-        best candidates first and stops once it has enough. ``asked[0]`` counts the
-        rows run; ``pool_name`` names the pool where the model raises on a row of it."""
-        # The pool's classes as they are asked for (-1: not yet): the queries share it.
-        pool_classes = None if pool is None else np.full(pool.shape[0], -1, np.int64)
+        candidates are the ``pool``'s rows ``idx``, each distinct row run through the
+        black box at most once for every query: a row equal to one asked about already
+        (a copy in the pool, or rows that differ in held features alone) takes its
+        answer. Generated ones exist as lower features, classified by the layers above
+        (:meth:`head_predict`). ``local_examples`` asks about the best candidates first
+        and stops once it has enough. ``asked[0]`` counts the rows run; ``pool_name``
+        names the pool where the model raises on a row of it."""
+        # Each pool row's distinct row, once for the call: equal to the byte, so that
+        # the model is given what it was given already. The distinct rows' classes as
+        # they are asked for (-1: not yet): the queries share them.
+        distinct = pool_classes = None
+        if pool is not None:
+            flat = np.ascontiguousarray(pool).reshape(pool.shape[0], -1)
+            as_bytes = flat.view(np.dtype((np.void, flat.dtype.itemsize * flat.shape[1])))
+            distinct = np.unique(as_bytes[:, 0], return_inverse=True)[1]
+            pool_classes = np.full(int(distinct.max(initial=-1)) + 1, -1, np.int64)
 
         def blackbox_same(q: int, Z: np.ndarray, idx: np.ndarray) -> np.ndarray:
             if Z.shape[0] == 0:
                 return np.zeros(0, bool)
-            if pool is None or pool_classes is None:
+            if pool is None or distinct is None or pool_classes is None:
                 asked[0] += Z.shape[0]
                 F = self.jgmm_.inverse_transform_x(Z)
                 classes = self._head_outputs(F, f"query {q}'s generated candidates").argmax(1)
             else:
-                new = np.unique(idx[pool_classes[idx] < 0])
+                unasked = np.unique(idx[pool_classes[distinct[idx]] < 0])
+                # One pool row per distinct row not asked about yet (the candidates'
+                # first copy), asked in pool order.
+                new = np.sort(unasked[np.unique(distinct[unasked], return_index=True)[1]])
                 if new.size:
                     asked[0] += new.size
 
@@ -1631,8 +1644,9 @@ class JGMMExplainer(Params):
                     def named(i: int, new: np.ndarray = new) -> str:
                         return f"row {new[i]} of {pool_name}"
 
-                    pool_classes[new] = self.blackbox._proba_rows(pool[new], named).argmax(1)
-                classes = pool_classes[idx]
+                    answers = self.blackbox._proba_rows(pool[new], named).argmax(1)
+                    pool_classes[distinct[new]] = answers
+                classes = pool_classes[distinct[idx]]
             return classes == q_classes[q]
 
         return blackbox_same
