@@ -590,7 +590,7 @@ def local_examples(
                 same = pool_class[rows] == query_class[q]
             else:
                 same = to_class[_proxy_w(model, Zs[rows], log_gx)] == query_class[q]
-            kept = same if kind == "semifactual" else ~same
+            kept = _valid(same, kind)
             rows, log_gx = rows[kept], None if log_gx is None else log_gx[kept]
         Zk, idx = Zs[rows], idx[rows]
         pz = pool_pz[rows] if pool_pz is not None else proba_z(model, Zk, log_gx)
@@ -638,10 +638,16 @@ def _black_box_asker(
     keeps it (a semi-factual)."""
 
     def accept(rows: np.ndarray) -> np.ndarray:
-        same = np.asarray(blackbox_same(q, Zk[rows], idx[rows]), bool)
-        return same if kind == "semifactual" else ~same
+        return _valid(np.asarray(blackbox_same(q, Zk[rows], idx[rows]), bool), kind)
 
     return accept
+
+
+def _valid(same: np.ndarray, kind: str) -> np.ndarray:
+    """Which candidates are valid examples of ``kind``, from ``same``, whether the
+    classifier (the proxy or the black box) gives each the query's class: a
+    semi-factual keeps it, a counterfactual changes it."""
+    return same if kind == "semifactual" else ~same
 
 
 def _search(
