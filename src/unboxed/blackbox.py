@@ -899,6 +899,11 @@ class BlackBox:
             infinity (from inputs beyond the range of the model's dtype, or made by the
             model itself).
         """
+        return self._features(X, layer)
+
+    def _features(self, X: object, layer: str, row_name: RowName | None = None) -> np.ndarray:
+        """:meth:`features`; ``row_name(i)`` says what row ``i`` of ``X`` is, where the
+        rows are not those the user passed (see :meth:`_proba_rows`)."""
         import torch
 
         self._require_torch("features")
@@ -915,7 +920,7 @@ class BlackBox:
             for start in range(0, X.shape[0], self.batch_size):
                 batch = X[start : start + self.batch_size]
                 run = functools.partial(self._forward_rows, batch)
-                self._run_batch(run, batch.shape[0], X.shape[0], start)
+                self._run_batch(run, batch.shape[0], X.shape[0], start, row_name)
                 if len(captured) != 1 or not isinstance(captured[0], torch.Tensor):
                     raise ValueError(
                         f"layer {layer!r} of {self.name!r} produced {len(captured)} outputs "

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from tests.helpers import breast_cancer_mlp
-from unboxed import BlackBox
+from unboxed import BlackBox, BlackBoxError
 from unboxed._io import array_digest
 from unboxed.surrogates import JGMMExplainer
 
@@ -289,6 +289,33 @@ def test_a_pool_given_is_mined_with_the_columns_held(cancer, on_hidden):
     _assert_held(examples, queries)
     free = np.setdiff1d(np.arange(30), HELD)
     np.testing.assert_array_equal(examples.inputs[:, free], pool[examples.indices][:, free])
+
+
+def test_a_model_that_raises_on_a_held_pool_row_is_reported_with_its_held_features(
+    cancer, on_hidden, monkeypatch
+):
+    """Each query's pool, its columns held, goes through ``lower_layer``: a model that
+    raised on a row of it was reported "on row 7 of the 40 rows queried", a row of the
+    pool the user gave, though not its values; it is named as the pool with that
+    query's held features, as the pool's rows asked by select="blackbox" are."""
+    data, box = cancer
+    queries, pool = data.X_test[:3], data.X_test[3:43]
+    forward_rows = box._forward_rows  # the model's forward pass in features()
+
+    def fails_on_a_bad_row(rows, part):
+        # Matched on the columns no query holds, so the held copies of it fail too.
+        free = np.setdiff1d(np.arange(30), HELD)
+        if np.any(np.all(rows[part][:, free] == pool[7, free].astype(rows.dtype), axis=1)):
+            raise ValueError("row 7 again")
+        return forward_rows(rows, part)
+
+    monkeypatch.setattr(box, "_forward_rows", fails_on_a_bad_row)
+    with pytest.raises(BlackBoxError) as raised:
+        on_hidden.counterfactuals(queries, source="mined", X=pool, immutable=HELD)
+    assert str(raised.value) == (
+        "black box 'Sequential' raised ValueError on row 7 of the mining pool with query 0's "
+        "held features: row 7 again"
+    )
 
 
 def test_the_hold_projector_moves_no_held_feature(on_inputs):

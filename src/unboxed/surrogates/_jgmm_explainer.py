@@ -42,7 +42,7 @@ from .._validation import (
     column_index,
     is_int,
 )
-from ..blackbox import BlackBox, check_blackbox
+from ..blackbox import BlackBox, RowName, check_blackbox
 from ..evaluate import Estimate, agreement
 from ..evaluate._stats import proportion, wilson_bounds
 from ..example_set import ExampleSet
@@ -452,7 +452,13 @@ class JGMMExplainer(Params):
         -------
         ndarray of shape (n_samples, D), or (n_samples, R, C) for the spatial model
         """
-        F = np.asarray(self.blackbox.features(X, self.lower_layer), dtype=np.float64)
+        return self._lower_features(X)
+
+    def _lower_features(self, X: object, row_name: RowName | None = None) -> np.ndarray:
+        """:meth:`lower_features`; ``row_name(i)`` names row ``i`` of ``X`` where the
+        model raises on it and the rows are not those the user passed (see
+        :meth:`~unboxed.BlackBox._proba_rows`)."""
+        F = np.asarray(self.blackbox._features(X, self.lower_layer, row_name), dtype=np.float64)
         if self.pool is not None or self.spatial:
             if F.ndim != 4:
                 raise ValueError(
@@ -1577,13 +1583,14 @@ class JGMMExplainer(Params):
         for q in range(q_inputs.shape[0]):
             pool = inputs.astype(dtype)  # a copy
             pool[:, held] = q_inputs[q, held]
-            Z_pool = self.jgmm_.transform_x(self.lower_features(pool))
+            # A row the model raises on is named with its held features, which the
+            # user did not give it: "row 7 of the 40 rows queried" said nothing of them.
+            pool_name = f"the mining pool with query {q}'s held features"
+            named = functools.partial(_pool_row, pool_name, None)
+            Z_pool = self.jgmm_.transform_x(self._lower_features(pool, named))
             if options["select"] == "blackbox":
                 options["blackbox_same"] = self._blackbox_same(
-                    q_classes[q : q + 1],
-                    pool,
-                    asked,
-                    f"the mining pool with query {q}'s held features",
+                    q_classes[q : q + 1], pool, asked, pool_name
                 )
             found, alpha = jx.local_examples(
                 self.jgmm_,
@@ -1641,9 +1648,7 @@ class JGMMExplainer(Params):
 
                     # Rows of the pool by number: a model that raised on one was
                     # reported "on row 3 of the 16 rows queried", of those asked about.
-                    def named(i: int, new: np.ndarray = new) -> str:
-                        return f"row {new[i]} of {pool_name}"
-
+                    named = functools.partial(_pool_row, pool_name, new)
                     answers = self.blackbox._proba_rows(pool[new], named).argmax(1)
                     pool_classes[distinct[new]] = answers
                 classes = pool_classes[distinct[idx]]
@@ -1702,6 +1707,13 @@ class JGMMExplainer(Params):
         if self._tied:
             names = tuple(self.blackbox.class_name(c) for c in self._fitted_classes())
         return plot_posteriors(Q, Psi, class_names=names)
+
+
+def _pool_row(pool_name: str, rows: np.ndarray | None, i: int) -> str:
+    """``row_name`` of :meth:`~unboxed.BlackBox._proba_rows` for a mining pool's rows:
+    row ``i`` of those run (``rows[i]`` of the pool where only ``rows`` run), as a row
+    of the pool ``pool_name`` names."""
+    return f"row {i if rows is None else rows[i]} of {pool_name}"
 
 
 def _same_key(a: tuple[Any, ...], b: tuple[Any, ...]) -> bool:
