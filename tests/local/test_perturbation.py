@@ -1270,3 +1270,65 @@ def test_a_model_that_raises_on_a_perturbation_names_it_and_its_row_of_x():
     perturbations = batches[0].reshape(3, n_samples, 5)[2]  # one batch held every row's
     raising = (perturbations[:, 0] == 0) & (perturbations[:, 4] > 0.9)
     assert sample == np.flatnonzero(raising)[0] > 0
+
+
+def test_kernel_shap_scores_below_zero_where_the_probability_saturates():
+    """The figures of KernelShap's docstring and docs/local.md: breast cancer's row 0
+    under a standardized logistic regression, ``fill="mean", background=X``. Its class
+    probability is 1.000 against 0.445 at the baseline and above 0.99 on about 70% of
+    the coalitions, far from additive: both scores fall below 0 at every seed, while
+    the values still sum to f(x) - f(baseline)."""
+    from sklearn.datasets import load_breast_cancer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    X, y = load_breast_cancer(return_X_y=True)
+    model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000)).fit(X, y)
+    answers = []
+
+    def proba(Z):
+        answers.append(model.predict_proba(Z))
+        return answers[-1]
+
+    blackbox = BlackBox.from_callable(proba, n_classes=2, input_shape=(30,))
+    scores = {}
+    for seed in (0, 1, 2):
+        result = KernelShap(blackbox, fill="mean", background=X, random_state=seed).explain(X[:1])
+        scores[seed] = result.meta["score"][0], result.meta["score_cv"][0]
+        assert result.meta["prediction"][0] == pytest.approx(1.0, abs=1e-6)
+        assert result.meta["base_value"][0] == pytest.approx(0.445, abs=5e-4)
+        gap = result.meta["prediction"][0] - result.meta["base_value"][0]
+        assert result.values[0].sum() == pytest.approx(gap, rel=1e-9)  # one pixel each
+    saturated = (np.concatenate(answers)[:, 0] > 0.99).mean()  # class 0 is predicted
+    assert 0.65 < saturated < 0.75
+    np.testing.assert_allclose(scores[0], (-0.087, -0.150), atol=5e-4)
+    assert all(s < 0 and s_cv < s for s, s_cv in scores.values())
+
+
+def test_lime_s_in_sample_score_flatters_where_score_cv_tells():
+    """docs/local.md's figures: an sklearn MLP on digits (scaled to [0, 1]), 50 rows
+    explained. Mean score against score_cv: 0.96 and 0.22 at 50 samples, 0.82 and 0.59
+    at 200, 0.76 and 0.72 at 1000: the gap closes as the samples outnumber the 64
+    pixels. The kernel leaves about 190 of 200 samples effective."""
+    from sklearn.datasets import load_digits
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.neural_network import MLPClassifier
+
+    X, y = load_digits(return_X_y=True)
+    X = X / 16.0
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        model = MLPClassifier((32,), random_state=0).fit(X[:1400], y[:1400])
+    blackbox = BlackBox.from_sklearn(model)
+    figures = {}
+    for n_samples in (50, 200, 1000):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # 50 samples < 65 unknowns
+            result = Lime(blackbox, n_samples=n_samples, random_state=0).explain(X[1400:1450])
+        figures[n_samples] = [np.mean(result.meta[k]) for k in ("score", "score_cv")]
+        if n_samples == 200:
+            assert 185 < np.mean(result.meta["n_effective"]) < 195
+    np.testing.assert_allclose(figures[50], (0.96, 0.22), atol=0.005)
+    np.testing.assert_allclose(figures[200], (0.82, 0.59), atol=0.005)
+    np.testing.assert_allclose(figures[1000], (0.76, 0.72), atol=0.005)

@@ -473,10 +473,11 @@ class KernelShap(_SegmentExplainer):
     the coalitions worse than their mean does. That is no sampling noise but a
     probability far from additive in the components, as where the model saturates:
     breast cancer's row 0 under a standardized logistic regression (sklearn's
-    ``StandardScaler`` and ``LogisticRegression(max_iter=1000)`` on all 569 rows,
-    ``fill="mean", background=X``) has ``f(x) = 1.000`` against ``f(baseline) = 0.445``,
-    about two thirds of its coalitions already at ``p > 0.99``, and scores -0.099 (``score_cv``
-    -0.192) at ``random_state=0``, -0.21 and -0.15 at 1 and 2. Its values still sum to
+    ``make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000))`` on all 569
+    rows, ``fill="mean", background=X``) has ``f(x) = 1.000`` against ``f(baseline) =
+    0.445``, about 70% of its coalitions already at ``p > 0.99``, and scores -0.087
+    (``score_cv`` -0.150) at ``random_state=0``, -0.27 and -0.29 at 1 and 2 (a test in
+    ``tests/local/test_perturbation.py`` reproduces them). Its values still sum to
     ``f(x) - f(baseline)`` exactly; a score near or below 0 says only that how the sum
     is shared among the components is not what an additive model of the probability
     there supports. Read the ranking of such a row with care, not as an error.
