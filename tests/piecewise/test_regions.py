@@ -773,8 +773,14 @@ def test_polytope_of_several_inputs_says_it_takes_one():
     # Two digits were read as one input of 128 features: "X has shape (1, 128)".
     digits = load_dataset("digits")
     regions = LinearRegions(zoo.mlp((16,), n_features=64, n_classes=10, random_state=0))
-    with pytest.raises(ValueError, match=r"one input.*\(64,\).*got shape \(2, 64\)"):
+    with pytest.raises(ValueError, match=r"one input.*\(64,\).*got shape \(2, 64\)") as err:
         regions.polytope(digits.X_test[:2])
+    # A flat input's shape was offered twice: "of shape (64,) or (64,)".
+    assert "(64,) or" not in str(err.value)
+    # An image network's flat and image shapes are both offered.
+    lenet = LinearRegions(zoo.lenet(input_shape=(1, 8, 8), n_classes=10, random_state=0))
+    with pytest.raises(ValueError, match=r"of shape \(64,\) or \(1, 8, 8\)"):
+        lenet.polytope(digits.X_test[:2])
     # One input in a batch of one is still that input's region.
     for got, expected in zip(
         regions.polytope(digits.X_test[:1]), regions.polytope(digits.X_test[0]), strict=True

@@ -724,10 +724,11 @@ class LinearRegions:
         """
         x = check_array(x, name="x", ndim=None)
         if x.size != self.n_features_in_:  # two rows read as one input of twice the size
+            # A flat network's input_shape is its flat shape: offered once, not twice.
+            shapes = dict.fromkeys([(self.n_features_in_,), self.input_shape_])
             raise ValueError(
-                f"x must be one input, of shape ({self.n_features_in_},) or "
-                f"{self.input_shape_}, got shape {x.shape}; a region is one input's: "
-                "call polytope once per row"
+                f"x must be one input, of shape {' or '.join(map(str, shapes))}, got shape "
+                f"{x.shape}; a region is one input's: call polytope once per row"
             )
         return self._polytopes(self._check_X(x.reshape(1, -1)))[0]
 
