@@ -921,6 +921,8 @@ def test_cross_validated_score_of_noise_is_at_most_zero_where_the_in_sample_one_
     assert score_cv.mean() < min(0.0, score.mean() - 0.3)
     if cls is Lime:
         assert score.mean() > 0.2
+    if cls is Lime and not kwargs:  # docs/local.md: "pure noise scores about 0.6"
+        assert 0.55 < score.mean() < 0.65
 
 
 @pytest.mark.parametrize(
