@@ -4,6 +4,8 @@ import numpy as np
 import pytest
 import torch
 from sklearn.base import BaseEstimator
+from sklearn.datasets import load_breast_cancer, load_iris
+from sklearn.linear_model import LogisticRegression
 from sklearn.tree import DecisionTreeClassifier
 
 from tests.helpers import PLANTED_COLUMNS
@@ -415,14 +417,6 @@ def test_torch_blackbox_pickles_for_parallel_workers(digits, digits_blackbox):
 def test_numpy_int_n_classes_is_accepted():
     bb = BlackBox.from_callable(lambda X: np.full((len(X), 2), 0.5), n_classes=np.int64(2))
     assert bb.n_classes == 2 and isinstance(bb.n_classes, int)
-
-
-def test_callable_returning_a_tensor_that_requires_grad():
-    bb = BlackBox.from_callable(
-        lambda X: torch.full((len(X), 2), 0.5, requires_grad=True), n_classes=2
-    )
-    with pytest.raises(ValueError, match="not a numeric array"):
-        bb.predict(np.zeros((2, 3)))
 
 
 class _SharedActivation(torch.nn.Module):
@@ -1487,3 +1481,44 @@ def test_a_gap_in_a_dataframe_is_named_by_its_column(planted, planted_named_blac
         planted_named_blackbox.predict_proba(frame)
     with pytest.raises(ValueError, match=r"X contains NaN \(first at index \(1, 12\)\)$"):
         planted_named_blackbox.predict_proba(frame.to_numpy())  # no names to give
+
+
+@pytest.mark.parametrize("dtype", [np.float16, torch.float16, torch.bfloat16])
+def test_a_callable_may_return_half_precision_probabilities(dtype):
+    # A float16 softmax sums to 1 only within its rounding (row 5 here: 1.00024), and
+    # numpy could not read a bfloat16 tensor at all: both were refused, though
+    # from_callable takes "a tensor, of any float dtype".
+    X, y = load_breast_cancer(return_X_y=True)
+    X = (X - X.mean(0)) / X.std(0)
+    model = LogisticRegression(max_iter=500).fit(X, y)
+
+    def half(rows):
+        proba = model.predict_proba(rows)
+        if isinstance(dtype, torch.dtype):
+            return torch.as_tensor(proba).to(dtype)
+        return proba.astype(dtype)
+
+    bb = BlackBox.from_callable(half, n_classes=2, input_shape=(30,))
+    proba = bb.predict_proba(X)
+    np.testing.assert_allclose(proba, model.predict_proba(X), atol=1e-2)
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0, atol=1e-15)
+    # still no licence for a row that does not sum to 1
+    off = BlackBox.from_callable(lambda rows: half(rows) * 0.5, n_classes=2, input_shape=(30,))
+    with pytest.raises(ValueError, match=r"not probabilities: row \d+ sums to 0\.[45]\d*, not 1"):
+        off.predict_proba(X)
+
+
+def test_a_callable_may_return_a_tensor_that_requires_grad():
+    # A module called without no_grad returns such a tensor; numpy refuses to read it,
+    # and the black box said "returned Tensor, which is not a numeric array".
+    X = load_iris().data
+    torch.manual_seed(0)
+    net = torch.nn.Linear(4, 3)
+
+    def forward(rows):
+        return torch.softmax(net(torch.as_tensor(rows, dtype=torch.float32)), dim=1)
+
+    bb = BlackBox.from_callable(forward, n_classes=3, input_shape=(4,))
+    with torch.no_grad():
+        expected = forward(X).double().numpy()
+    np.testing.assert_allclose(bb.predict_proba(X), expected, atol=1e-6)

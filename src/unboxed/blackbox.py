@@ -13,6 +13,7 @@ import contextlib
 import functools
 import math
 import re
+import sys
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, Literal, TypeVar, cast
@@ -1305,6 +1306,23 @@ _LOGITS_FIX = {
 }
 
 
+def _float_output(raw: Any, tol: float) -> tuple[Any, float]:
+    """A model's output as numpy reads it, and ``tol`` widened to 4 eps of its float
+    dtype: a callable's float16 softmax sums to 1 only within about 2.5e-4, as a half
+    precision module's does (``_TorchForward.tolerance``). A float tensor is detached
+    and taken to the CPU as float64 first: numpy refused one that requires grad, one
+    in bfloat16 and one on a GPU, which read "not a numeric array"."""
+    torch = sys.modules.get("torch")
+    if torch is not None and isinstance(raw, torch.Tensor) and raw.is_floating_point():
+        eps = float(torch.finfo(raw.dtype).eps)
+        raw = raw.detach().to("cpu", torch.float64)
+    else:
+        dtype = getattr(raw, "dtype", None)
+        is_float = isinstance(dtype, np.dtype) and dtype.kind == "f"
+        eps = float(np.finfo(dtype).eps) if is_float else 0.0
+    return raw, max(tol, 4 * eps)
+
+
 def _check_probabilities(
     raw: Any,
     n_rows: int,
@@ -1315,6 +1333,7 @@ def _check_probabilities(
 ) -> np.ndarray:
     """Check a model's output and return it as float64 rows that sum exactly to 1,
     within ``tol``; ``logits_fix`` says how to give probabilities instead of logits."""
+    raw, tol = _float_output(raw, tol)
     try:
         given = np.asarray(raw)
         # Complex values or strings would be cast quietly (dropping the imaginary part,
