@@ -2,10 +2,14 @@
 
 import numpy as np
 import pytest
+from sklearn.datasets import load_iris
+from sklearn.linear_model import LogisticRegression
 
-from unboxed import Attribution, FeatureImportance
+from unboxed import Attribution, BlackBox, FeatureImportance
 from unboxed._ranks import top_k_mask
+from unboxed.evaluate import crafted_cases, deletion_curve, deletion_test, infidelity, keep_top_k
 from unboxed.evaluate._ranking import resolve_ranking
+from unboxed.local import Lime
 
 
 def _mask(rank, k):
@@ -93,3 +97,29 @@ def test_a_subset_of_an_attribution_keeps_each_rows_scores():
 def test_bad_rankings_are_refused(ranking, message):
     with pytest.raises(ValueError, match=message):
         resolve_ranking(ranking, classes=np.array([0, 1, 2]), n_features=6)
+
+
+@pytest.mark.parametrize(
+    "measure",
+    [
+        lambda bb, X, a: deletion_curve(bb, X, a, n_boot=10, random_state=0),
+        lambda bb, X, a: deletion_test(bb, X, a, [1, 2], n_boot=10, verbose=False),
+        lambda bb, X, a: crafted_cases(bb, X, a, [1], n_boot=10, verbose=False, random_state=0),
+        lambda bb, X, a: keep_top_k(bb, X, bb.predict(X), a, 2, n_boot=10, verbose=False),
+        lambda bb, X, a: infidelity(bb, X, a, scale=0.1, n_perturb=5, n_boot=10, random_state=0),
+    ],
+    ids=["deletion_curve", "deletion_test", "crafted_cases", "keep_top_k", "infidelity"],
+)
+def test_an_attribution_of_other_rows_is_refused_by_every_measure(measure):
+    # Scores made for rows 0..29 were applied to rows 30..59 (as many) without a word
+    # by all but infidelity: a measure of some other explanation than the one asked.
+    X, y = load_iris(return_X_y=True)
+    bb = BlackBox.from_sklearn(LogisticRegression(max_iter=500).fit(X, y))
+    rows = np.random.default_rng(0).permutation(150)
+    X_a, X_b = X[rows[:30]], X[rows[30:60]]
+    attribution = Lime(bb, n_samples=60, random_state=0).explain(X_a)
+    measure(bb, X_a, attribution)  # its own rows pass
+    # and so do they as float32, where a torch model's attribution keeps them
+    measure(bb, X_a.astype(np.float32), attribution)
+    with pytest.raises(ValueError, match="the attribution explains other inputs than X"):
+        measure(bb, X_b, attribution)

@@ -419,7 +419,7 @@ def _start(
     X = blackbox.check_X(X)
     ks = check_ks(ks, n_features=X.shape[1])
     if isinstance(ranking, Attribution):
-        check_rows(ranking, X.shape[0])
+        check_rows(ranking, X)
     preds = blackbox.predict(X)
     return X, ks, preds, _explained_classes(ranking, preds, target, blackbox)
 
@@ -713,7 +713,7 @@ def keep_top_k(
     n = X.shape[0]
     y = blackbox.class_indices(y, n=n)
     if isinstance(ranking, Attribution):
-        check_rows(ranking, n)
+        check_rows(ranking, X)
     classes = ranking.target if isinstance(ranking, Attribution) else y
     fill = blackbox._by_columns(fill, name="fill")
     fills = _make_fill(fill, X, y, lambda: blackbox.predict(X), blackbox.n_classes)

@@ -425,17 +425,11 @@ def _attribution_values(
     """The attribution's values as float64 of ``X``'s shape ``(n, d)``."""
     n, d = X.shape
     if isinstance(attribution, Attribution):
-        check_rows(attribution, n)
         if attribution.values.shape[1] != d:
             raise ValueError(
                 f"the attribution covers {attribution.values.shape[1]} features but X has {d}"
             )
-        inputs = attribution.inputs
-        if inputs is not None and not np.allclose(inputs, X, rtol=1e-5, atol=1e-8):
-            raise ValueError(
-                "the attribution explains other inputs than X (its inputs differ); pass "
-                "the rows it was made for, in the same order"
-            )
+        check_rows(attribution, X)
         return np.asarray(attribution.values, dtype=np.float64)
     if not isinstance(attribution, np.ndarray | list | tuple) and not hasattr(
         attribution, "__array__"

@@ -151,7 +151,7 @@ def deletion_curve(
             "or fewer, or leave it out to remove them all"
         )
     if isinstance(ranking, Attribution):
-        check_rows(ranking, n)
+        check_rows(ranking, X)
     explained = explained_classes(blackbox, ranking, target, n)
     base = blackbox.predict_proba(X)
     classes = base.argmax(axis=1) if explained is None else explained

@@ -21,6 +21,8 @@ from ..blackbox import BlackBox
 from ..explanation import Attribution, FeatureImportance
 
 RankingLike = FeatureImportance | Attribution | np.ndarray
+#: Rows compared at a time by :func:`check_rows`.
+_BLOCK = 4096
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -61,10 +63,24 @@ class RowRanking:
         return dataclasses.replace(self, classes=self.classes[rows], per_row=per_row)
 
 
-def check_rows(ranking: Attribution, n: int) -> None:
-    """An attribution explains one row each: it must have as many rows as ``X``."""
+def check_rows(ranking: Attribution, X: np.ndarray) -> None:
+    """An attribution explains one row each: it must have as many rows as ``X``, and
+    where it keeps its inputs, be made for ``X``'s rows, in their order (the scores
+    of other rows, of as many, were applied to these without a word)."""
+    n = X.shape[0]
     if ranking.n_samples != n:
         raise ValueError(f"the attribution has {ranking.n_samples} rows but X has {n}")
+    inputs = ranking.inputs
+    if inputs is None or inputs.shape != X.shape:  # a width that differs is named elsewhere
+        return
+    # By blocks of rows: a whole (n, d) comparison would hold several copies of X.
+    for start in range(0, n, _BLOCK):
+        part = slice(start, start + _BLOCK)
+        if not np.allclose(inputs[part], X[part], rtol=1e-5, atol=1e-8):
+            raise ValueError(
+                "the attribution explains other inputs than X (its inputs differ); pass "
+                "the rows it was made for, in the same order"
+            )
 
 
 def _order_scores(order: np.ndarray, n_features: int) -> tuple[np.ndarray, int]:
@@ -112,7 +128,8 @@ def resolve_ranking(ranking: RankingLike, *, classes: np.ndarray, n_features: in
         return RowRanking(n_features, n_features, classes, per_class=ranking.values)
     if isinstance(ranking, Attribution):
         _check_width(ranking.n_features, n_features)
-        check_rows(ranking, n)
+        if ranking.n_samples != n:  # its inputs were checked against X by the caller
+            raise ValueError(f"the attribution has {ranking.n_samples} rows but X has {n}")
         return RowRanking(n_features, n_features, classes, per_row=ranking.values)
     if isinstance(ranking, np.ndarray | list | tuple):
         order = np.asarray(ranking)
