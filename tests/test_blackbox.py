@@ -11,7 +11,7 @@ from sklearn.tree import DecisionTreeClassifier
 from tests.helpers import PLANTED_COLUMNS
 from unboxed import BlackBox, BlackBoxError, NotFittedError, zoo
 from unboxed.blackbox import perturbation_name
-from unboxed.local import IntegratedGradients, Saliency
+from unboxed.local import IntegratedGradients, Lime, Saliency
 
 
 def softmax(z):
@@ -1522,3 +1522,24 @@ def test_a_callable_may_return_a_tensor_that_requires_grad():
     with torch.no_grad():
         expected = forward(X).double().numpy()
     np.testing.assert_allclose(bb.predict_proba(X), expected, atol=1e-6)
+
+
+def test_a_dataframe_whose_labels_mix_names_and_numbers_is_refused():
+    # Read by position, the named column out of place (petal width first) went to
+    # the model as sepal length without a word; scikit-learn refuses such labels.
+    import pandas as pd
+
+    iris = load_iris(as_frame=True)
+    frame = iris.data
+    model = LogisticRegression(max_iter=500).fit(frame, iris.target)
+    bb = BlackBox.from_sklearn(model)
+    names = list(frame.columns)
+    mixed = pd.DataFrame(frame[names[::-1]].to_numpy(), columns=[names[3], 1, 2, names[0]])
+    with pytest.raises(ValueError, match=r"X's column labels mix names and other labels "):
+        bb.predict_proba(mixed)
+    with pytest.raises(ValueError, match=r"\(columns 1, 2\)"):
+        Lime(bb, n_samples=40, random_state=0).explain(mixed)
+    # named, in any order, or unnamed (by position), it is read as before
+    expected = model.predict_proba(frame)
+    np.testing.assert_allclose(bb.predict_proba(frame[names[::-1]]), expected)
+    np.testing.assert_allclose(bb.predict_proba(pd.DataFrame(frame.to_numpy())), expected)

@@ -273,13 +273,24 @@ def in_column_order(X: T, columns: Sequence[str] | None, *, name: str, whose: st
     ------
     ValueError
         If the DataFrame (Series) lacks a column of ``columns``, has one not among
-        them, or repeats one.
+        them, or repeats one, or if its labels mix strings with others.
     """
     pandas = sys.modules.get("pandas")  # no DataFrame exists unless pandas is loaded
     if columns is None or pandas is None or not isinstance(X, pandas.DataFrame | pandas.Series):
         return X
     given = list(X.columns if isinstance(X, pandas.DataFrame) else X.index)
-    if given == list(columns) or not all(isinstance(c, str) for c in given):
+    named = [isinstance(c, str) for c in given]
+    if any(named) and not all(named):
+        # Read by position, a named column out of place went to the model as another
+        # feature without a word; scikit-learn refuses such labels too.
+        others = [c for c, is_name in zip(given, named, strict=True) if not is_name]
+        raise ValueError(
+            f"{name}'s column labels mix names and other labels ({_listed(others)}), so "
+            f"its columns can be matched to the {len(columns)} columns of {whose} neither "
+            "by name nor safely by position: name every column as the model does, or "
+            "pass an array read by position"
+        )
+    if given == list(columns) or not any(named):
         return X  # unnamed columns (0, 1, ...) are read by position, as scikit-learn does
     have, known = set(given), set(columns)
     missing = [c for c in columns if c not in have]

@@ -635,10 +635,10 @@ class BlackBox:
         DataFrame whose column labels are strings is read by name where the black box
         knows its columns (an estimator's ``feature_names_in_``, else
         :attr:`feature_names`): its columns may come in any order, and a missing,
-        unknown or repeated column is a ``ValueError``. Unnamed columns (``0, 1, ...``)
-        and arrays are read by position. Bool and nullable (``Float64``, ``boolean``)
-        columns are numbers (``pd.NA`` is NaN, refused); a column of text is a
-        ``TypeError`` that names it.
+        unknown or repeated column is a ``ValueError``, as are labels that mix names
+        with others. Unnamed columns (``0, 1, ...``) and arrays are read by position.
+        Bool and nullable (``Float64``, ``boolean``) columns are numbers (``pd.NA`` is
+        NaN, refused); a column of text is a ``TypeError`` that names it.
 
         Parameters
         ----------
