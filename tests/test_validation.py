@@ -25,6 +25,7 @@ from unboxed._validation import (
     check_ks,
     check_labels,
     check_number,
+    check_per_feature,
     check_positive_int,
     check_random_state,
     check_shape,
@@ -433,3 +434,12 @@ def test_check_array_gives_a_dataframes_rows_a_writable_copy():
     frozen = frame.to_numpy().copy()
     frozen.flags.writeable = False
     assert np.shares_memory(check_array(frozen), frozen)
+
+
+def test_check_per_feature_names_a_flat_input_shape_once():
+    # "scale has shape (3,); expected ... shape (4,) or (4,)" for a table's (4,)
+    with pytest.raises(ValueError, match=r"one value per feature, shape \(4,\)$"):
+        check_per_feature(np.ones(3), name="scale", n_features=4, input_shape=(4,))
+    # an image's own shape is still offered
+    with pytest.raises(ValueError, match=r"shape \(4,\) or \(1, 2, 2\)$"):
+        check_per_feature(np.ones(3), name="scale", n_features=4, input_shape=(1, 2, 2))

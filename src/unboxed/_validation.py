@@ -748,9 +748,11 @@ def check_per_feature(
             return np.broadcast_to(arr, shape).reshape(n_features).copy()
         except ValueError:
             continue
+    # A flat input_shape is (n_features,) itself: "shape (4,) or (4,)" said it twice.
+    image = input_shape is not None and tuple(input_shape) != (n_features,)
     raise ValueError(
         f"{name} has shape {arr.shape}; expected a number or one value per feature, "
-        f"shape ({n_features},)" + (f" or {tuple(input_shape)}" if input_shape else "")
+        f"shape ({n_features},)" + (f" or {tuple(input_shape or ())}" if image else "")
     )
 
 

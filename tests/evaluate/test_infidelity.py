@@ -7,6 +7,8 @@ import pytest
 import torch
 from captum.metrics import infidelity as captum_infidelity
 from captum.metrics import infidelity_perturb_func_decorator
+from sklearn.datasets import load_iris
+from sklearn.linear_model import LogisticRegression
 
 from tests.helpers import no_zero_dose_for_the_old
 from unboxed import Attribution, BlackBox, BlackBoxError
@@ -433,3 +435,16 @@ def test_a_model_that_raises_on_a_perturbation_names_it_and_its_row_of_x():
     perturbed = batches[1].reshape(3, 20, 5)[2]  # batches[0]: X itself
     raising = (perturbed[:, 0] == 0) & (perturbed[:, 4] > 0.9)
     assert int(found[1]) == np.flatnonzero(raising)[0] > 0
+
+
+def test_a_flat_models_expected_shapes_are_named_once():
+    # A flat input_shape (4,) gave its shape twice: "expected (5, 4) or (5, 4), as X"
+    # (and, through check_per_feature, "scale ... shape (4,) or (4,)").
+    X, y = load_iris(return_X_y=True)
+    box = BlackBox.from_sklearn(LogisticRegression(max_iter=500).fit(X, y))
+    with pytest.raises(
+        ValueError, match=r"attribution has shape \(5, 3\); expected \(5, 4\), as X$"
+    ):
+        infidelity(box, X[:5], np.ones((5, 3)), scale=0.1)
+    with pytest.raises(ValueError, match=r"one value per feature, shape \(4,\)$"):
+        infidelity(box, X[:5], np.ones((5, 4)), scale=np.ones(3))

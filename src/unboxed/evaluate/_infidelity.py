@@ -445,7 +445,8 @@ def _attribution_values(
             "reads as a ranking of feature indices elsewhere in unboxed.evaluate)"
         )
     arr = check_array(arr, name="attribution", ndim=None)
-    shapes = [(n, d)] + ([(n, *input_shape)] if input_shape else [])
+    # A flat input_shape adds no shape: "(5, 4) or (5, 4)" said it twice.
+    shapes = [(n, d)] + ([(n, *input_shape)] if input_shape and input_shape != (d,) else [])
     if arr.shape not in shapes:
         expected = " or ".join(str(s) for s in shapes)
         raise ValueError(f"attribution has shape {arr.shape}; expected {expected}, as X")
