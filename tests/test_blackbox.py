@@ -1543,3 +1543,17 @@ def test_a_dataframe_whose_labels_mix_names_and_numbers_is_refused():
     expected = model.predict_proba(frame)
     np.testing.assert_allclose(bb.predict_proba(frame[names[::-1]]), expected)
     np.testing.assert_allclose(bb.predict_proba(pd.DataFrame(frame.to_numpy())), expected)
+
+
+@pytest.mark.parametrize("input_shape", [4, np.int64(4)])
+def test_a_callables_input_shape_that_is_no_tuple_of_positive_ints_is_named(input_shape):
+    # An int failed in tuple() with "'int' object is not iterable", naming no argument,
+    # where from_torch says what input_shape must be.
+    X, y = load_iris(return_X_y=True)
+    model = LogisticRegression(max_iter=500).fit(X, y)
+    with pytest.raises(ValueError, match=r"input_shape must be a non-empty tuple of positive"):
+        BlackBox.from_callable(model.predict_proba, n_classes=3, input_shape=input_shape)
+    # a list or numpy ints are a shape as a tuple is
+    bb = BlackBox.from_callable(model.predict_proba, n_classes=3, input_shape=[np.int64(4)])
+    assert bb.input_shape == (4,)
+    np.testing.assert_allclose(bb.predict_proba(X[:5]), model.predict_proba(X[:5]))

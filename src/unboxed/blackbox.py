@@ -613,7 +613,7 @@ class BlackBox:
         return cls(
             fn,
             n_classes=n_classes,
-            input_shape=None if input_shape is None else tuple(input_shape),
+            input_shape=None if input_shape is None else check_shape(input_shape),
             name=name or str(getattr(fn, "__name__", type(fn).__name__)),
             kind="callable",
             batch_size=batch_size,
