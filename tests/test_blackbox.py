@@ -1557,3 +1557,17 @@ def test_a_callables_input_shape_that_is_no_tuple_of_positive_ints_is_named(inpu
     bb = BlackBox.from_callable(model.predict_proba, n_classes=3, input_shape=[np.int64(4)])
     assert bb.input_shape == (4,)
     np.testing.assert_allclose(bb.predict_proba(X[:5]), model.predict_proba(X[:5]))
+
+
+def test_a_longdouble_X_is_explained_as_float64():
+    # It went to torch as it was: a torch black box blamed the model ("raised TypeError
+    # ... can't convert np.ndarray of type numpy.longdouble") and Lime failed in torch.
+    X, y = load_iris(return_X_y=True)
+    torch.manual_seed(0)
+    module = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.ReLU(), torch.nn.Linear(8, 3))
+    bb = BlackBox.from_torch(module, input_shape=(4,))
+    wide = X[:6].astype(np.longdouble)
+    np.testing.assert_array_equal(bb.predict_proba(wide), bb.predict_proba(X[:6]))
+    sk = BlackBox.from_sklearn(LogisticRegression(max_iter=500).fit(X, y))
+    lime = Lime(sk, n_samples=40, random_state=0)
+    np.testing.assert_array_equal(lime.explain(wide).values, lime.explain(X[:6]).values)

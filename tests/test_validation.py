@@ -7,6 +7,7 @@ import warnings
 import numpy as np
 import pytest
 import torch  # loaded, so all_finite takes its torch path
+from sklearn.datasets import load_iris
 
 import unboxed
 import unboxed.surrogates
@@ -443,3 +444,19 @@ def test_check_per_feature_names_a_flat_input_shape_once():
     # an image's own shape is still offered
     with pytest.raises(ValueError, match=r"shape \(4,\) or \(1, 2, 2\)$"):
         check_per_feature(np.ones(3), name="scale", n_features=4, input_shape=(1, 2, 2))
+
+
+def test_check_array_keeps_numpys_usual_floats_and_reads_others_as_numbers():
+    X = load_iris().data[:5]
+    for dtype in (np.float16, np.float32, np.float64):
+        assert check_array(X.astype(dtype), dtype=None).dtype == dtype
+    # longdouble went on as it was, and torch cannot read it
+    wide = check_array(X.astype(np.longdouble), dtype=None)
+    assert wide.dtype == np.float64
+    np.testing.assert_array_equal(wide, X)
+    # numpy refused a bfloat16 tensor: "Got unsupported ScalarType BFloat16"
+    half = torch.tensor(X, dtype=torch.bfloat16)
+    read = check_array(half, dtype=None)
+    assert read.dtype == np.float32
+    np.testing.assert_array_equal(read, half.float().numpy())
+    np.testing.assert_allclose(read, X, rtol=1e-2)

@@ -171,8 +171,10 @@ def check_array(
     ndim : int or None
         Required number of dimensions, or None for any.
     dtype : numpy dtype or None
-        The dtype of the returned array. None keeps a floating dtype as it is (to spare
-        a copy of a large float32 array) and turns anything else into float64.
+        The dtype of the returned array. None keeps float16, float32 and float64 as
+        they are (to spare a copy of a large float32 array) and turns anything else
+        (ints, bools, longdouble) into float64. A torch tensor is read detached, from
+        the CPU, and a bfloat16 one as float32.
     allow_empty : bool
         Whether an array with zero rows is accepted.
     finite : bool
@@ -186,11 +188,7 @@ def check_array(
     """
     if X is None:
         raise ValueError(f"{name} is None; expected an array")
-    detach = getattr(X, "detach", None)
-    if getattr(X, "requires_grad", False) and callable(detach):
-        # A torch tensor that requires grad refuses numpy's conversion; only its
-        # values are read here, so they are taken without the autograd graph.
-        X = detach()
+    X = _tensor_values(X)
     try:
         arr = np.asarray(X)
     except (TypeError, ValueError, RuntimeError) as err:
@@ -206,7 +204,9 @@ def check_array(
     if arr.ndim > 0 and arr.shape[0] == 0 and not allow_empty:
         raise ValueError(f"{name} is empty: got shape {arr.shape}; expected at least one sample")
     if dtype is None:
-        dtype = arr.dtype if np.issubdtype(arr.dtype, np.floating) else np.float64
+        # longdouble stays no more than float64: torch cannot read it, and the black box
+        # blamed the model for "can't convert np.ndarray of type numpy.longdouble".
+        dtype = arr.dtype if arr.dtype in _KEPT_FLOATS else np.float64
     given = arr
     with np.errstate(over="ignore"):  # a value beyond a narrower dtype becomes inf: named below
         arr = np.asarray(arr, dtype=dtype, order="C")  # ascontiguousarray makes a scalar 1-d
@@ -223,6 +223,24 @@ def check_array(
             )
         check_finite(arr, name=name, columns=_frame_columns(X))
     return arr
+
+
+#: The float dtypes ``check_array(dtype=None)`` keeps as they are.
+_KEPT_FLOATS = (np.dtype(np.float16), np.dtype(np.float32), np.dtype(np.float64))
+
+
+def _tensor_values(X: object) -> object:
+    """A torch tensor's values as numpy can read them; anything else as it is.
+
+    numpy refuses a tensor that requires grad, one on a GPU and one in bfloat16 ("Got
+    unsupported ScalarType BFloat16"); only the values are read here, so they are taken
+    without the autograd graph, on the CPU, and bfloat16 as float32, which holds it.
+    """
+    torch = sys.modules.get("torch")  # no tensor exists unless torch is loaded
+    if torch is None or not isinstance(X, torch.Tensor):
+        return X
+    X = X.detach().cpu()
+    return X.float() if X.dtype == torch.bfloat16 else X
 
 
 def _is_frame(X: object) -> TypeGuard[Any]:

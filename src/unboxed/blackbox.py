@@ -631,7 +631,8 @@ class BlackBox:
     def check_X(self, X: object) -> np.ndarray:
         """Validate inputs and return them flat, shape ``(n_samples, n_features)``.
 
-        Floating inputs keep their dtype; anything else becomes float64. A pandas
+        float16, float32 and float64 inputs keep their dtype; anything else
+        (ints, bools, longdouble) becomes float64. A pandas
         DataFrame whose column labels are strings is read by name where the black box
         knows its columns (an estimator's ``feature_names_in_``, else
         :attr:`feature_names`): its columns may come in any order, and a missing,
