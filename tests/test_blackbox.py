@@ -1571,3 +1571,26 @@ def test_a_longdouble_X_is_explained_as_float64():
     sk = BlackBox.from_sklearn(LogisticRegression(max_iter=500).fit(X, y))
     lime = Lime(sk, n_samples=40, random_state=0)
     np.testing.assert_array_equal(lime.explain(wide).values, lime.explain(X[:6]).values)
+
+
+@pytest.mark.parametrize("value", [1e39, -1e300])
+def test_probabilities_that_overflow_the_model_dtype_say_so(value):
+    # Finite in float64, infinite in the float32 model: predict_proba said only that
+    # the model "returned NaN or infinite values", where features() named the cause.
+    X = load_iris().data
+    torch.manual_seed(0)
+    module = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.ReLU(), torch.nn.Linear(8, 3))
+    bb = BlackBox.from_torch(module, input_shape=(4,))
+    rows = X[:3].copy()
+    rows[1, 2] = value
+    with pytest.raises(
+        ValueError, match=r"NaN or infinite values: X holds values beyond the range of the model"
+    ):
+        bb.predict_proba(rows)
+    with pytest.raises(ValueError, match=r"beyond the range of the model's torch.float32"):
+        Saliency(bb).explain(rows)
+    # a model whose own weights make NaN is not said to have been given too large an X
+    with torch.no_grad():
+        module[2].bias[0] = float("nan")
+    with pytest.raises(ValueError, match=r"NaN or infinite values from inputs within the range"):
+        bb.predict_proba(X[:3])

@@ -735,8 +735,17 @@ class BlackBox:
         self.n_queries += rows.shape[0]
         forward = self._predict_fn
         tol = forward.tolerance if isinstance(forward, _TorchForward) else PROBABILITY_TOLERANCE
+        # A torch module says whether X overflowed its dtype, as features() does: 1e39
+        # is finite in float64 and inf in a float32 model, whose answer was only "NaN".
+        note = functools.partial(self._input_range_note, rows) if self.kind == "torch" else None
         return _check_probabilities(
-            raw, rows.shape[0], self.n_classes, self.name, tol, logits_fix=_LOGITS_FIX[self.kind]
+            raw,
+            rows.shape[0],
+            self.n_classes,
+            self.name,
+            tol,
+            logits_fix=_LOGITS_FIX[self.kind],
+            nonfinite_note=note,
         )
 
     def _run_batch(
@@ -1331,9 +1340,11 @@ def _check_probabilities(
     name: str,
     tol: float = PROBABILITY_TOLERANCE,
     logits_fix: str = _LOGITS_FIX["torch"],
+    nonfinite_note: Callable[[], str] | None = None,
 ) -> np.ndarray:
     """Check a model's output and return it as float64 rows that sum exactly to 1,
-    within ``tol``; ``logits_fix`` says how to give probabilities instead of logits."""
+    within ``tol``; ``logits_fix`` says how to give probabilities instead of logits,
+    and ``nonfinite_note()`` why an output is NaN or infinite."""
     raw, tol = _float_output(raw, tol)
     try:
         given = np.asarray(raw)
@@ -1356,7 +1367,8 @@ def _check_probabilities(
             + ("; a binary model must return both columns, [1 - p, p]" if one_column else "")
         )
     if not np.all(np.isfinite(proba)):
-        raise ValueError(f"black box {name!r} returned NaN or infinite values")
+        note = "" if nonfinite_note is None else nonfinite_note()
+        raise ValueError(f"black box {name!r} returned NaN or infinite values{note}")
     if proba.min() < -tol or proba.max() > 1 + tol:
         raise ValueError(
             f"black box {name!r} returned values outside [0, 1] "
