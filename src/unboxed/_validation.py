@@ -239,8 +239,9 @@ def _tensor_values(X: object) -> object:
     torch = sys.modules.get("torch")  # no tensor exists unless torch is loaded
     if torch is None or not isinstance(X, torch.Tensor):
         return X
-    X = X.detach().cpu()
-    return X.float() if X.dtype == torch.bfloat16 else X
+    tensor: Any = X
+    tensor = tensor.detach().cpu()
+    return tensor.float() if tensor.dtype == torch.bfloat16 else tensor
 
 
 def _is_frame(X: object) -> TypeGuard[Any]:
