@@ -1,8 +1,11 @@
 """Components: segmenters, partitions and occlusion windows against brute force."""
 
+import re
+
 import numpy as np
 import pytest
 from skimage.segmentation import quickshift, slic
+from sklearn.datasets import load_digits
 
 from unboxed.local import SegmenterError, segment
 from unboxed.local._segments import SLIC_DEFAULTS, Partition, Windows, grid_labels
@@ -237,3 +240,22 @@ def test_ctrl_c_in_a_user_segmenter_is_not_wrapped():
 
     with pytest.raises(KeyboardInterrupt):
         segment(_images(), (8, 8), method=interrupted)
+
+
+@pytest.mark.parametrize(
+    ("method", "params", "named"),
+    [
+        ("slic", {"n_segment": 10}, "['n_segment']"),  # a slip for n_segments
+        ("slic", {"channel_axis": -1}, "['channel_axis']"),  # set here: a gray image
+        ("quickshift", {"kernel": 2}, "['kernel']"),
+    ],
+)
+def test_a_parameter_the_segmenter_does_not_take_is_named_before_any_image(method, params, named):
+    # It reached scikit-image, which raised "slic() got an unexpected keyword
+    # argument" (or "multiple values for keyword argument 'channel_axis'").
+    X = load_digits().data[:3] / 16
+    with pytest.raises(TypeError, match=re.escape(f"segment parameters {named} are not among")):
+        segment(X, (8, 8), method=method, **params)
+    # the parameters it takes still reach it
+    labels = segment(X, (8, 8), method=method, **({"n_segments": 4} if method == "slic" else {}))
+    assert labels.shape == (3, 64)

@@ -11,6 +11,7 @@ inputs) and ``spread`` (component scores back to features).
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import math
 from collections.abc import Callable
 from typing import Any
@@ -138,6 +139,7 @@ def _image_segmenter(method: Segmenter, params: dict[str, Any]) -> Callable[[np.
     if method == "slic":
         from skimage.segmentation import slic
 
+        _check_params(slic, params, "slic", fixed=("channel_axis", "start_label"))
         settings = {**SLIC_DEFAULTS, **params}
         # skimage divides by it (ZeroDivisionError for 0).
         check_positive_int(settings.get("n_segments", 100), name="n_segments")
@@ -145,10 +147,26 @@ def _image_segmenter(method: Segmenter, params: dict[str, Any]) -> Callable[[np.
     if method == "quickshift":
         from skimage.segmentation import quickshift
 
+        _check_params(quickshift, params, "quickshift", fixed=("channel_axis", "return_tree"))
         settings = {**QUICKSHIFT_DEFAULTS, **params}
         # quickshift works on colour images; a gray image is given as three equal channels.
         return lambda image: quickshift(np.dstack([image] * 3), **settings)
     raise ValueError(f"method must be one of {SEGMENTERS} or a callable, got {method!r}")
+
+
+def _check_params(
+    fn: Callable[..., Any], params: dict[str, Any], method: str, *, fixed: tuple[str, ...]
+) -> None:
+    """Refuse, before the first image, a parameter that scikit-image's ``fn`` does not
+    take (it raised "slic() got an unexpected keyword argument" from inside skimage), or
+    one that this module sets itself (``channel_axis`` of a gray image)."""
+    taken = [p for p in inspect.signature(fn).parameters if p != "image" and p not in fixed]
+    unknown = sorted(set(params) - set(taken))
+    if unknown:
+        raise TypeError(
+            f"segment parameters {unknown} are not among those of method={method!r}: "
+            f"{', '.join(taken)}"
+        )
 
 
 @dataclasses.dataclass(frozen=True)
