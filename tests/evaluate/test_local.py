@@ -3,6 +3,8 @@
 import numpy as np
 import pytest
 import torch
+from sklearn.datasets import load_iris
+from sklearn.linear_model import LogisticRegression
 
 from tests.helpers import breast_cancer_box, no_zero_dose_for_the_old
 from unboxed import Attribution, BlackBox, BlackBoxError, zoo
@@ -678,3 +680,22 @@ def test_a_model_that_raises_on_a_noisy_copy_names_it_and_its_row_of_x():
         f"black box 'no_low_dose' raised ValueError on perturbation {first} of 20 of row 2 "
         "of X: no dose below 0.1"
     )
+
+
+def test_a_max_k_beyond_the_ranking_is_refused_before_the_removal_steps():
+    # A ranking of 2 features failed only at "k=3 exceeds the 2 ranked features",
+    # after 2 steps of queries and naming a k never passed; the default max_k (all 4
+    # of iris's features) failed so on a ranking array shorter than that.
+    X, y = load_iris(return_X_y=True)
+    bb = BlackBox.from_sklearn(LogisticRegression(max_iter=500).fit(X, y))
+    rows = X[::15]
+    top2 = np.tile([2, 3], (len(rows), 1))
+    curve = deletion_curve(bb, rows, top2, n_boot=10, random_state=0)
+    assert curve.meta["max_k"] == 2 and curve.drop.shape == (len(rows), 3)
+    bb.n_queries = 0
+    with pytest.raises(ValueError, match=r"^max_k=3 exceeds the 2 ranked features$"):
+        deletion_curve(bb, rows, top2, max_k=3, n_boot=10, random_state=0)
+    with pytest.raises(ValueError, match=r"^max_k=3 exceeds the number of segments \(2\)$"):
+        halves = np.array([0, 0, 1, 1])  # a ranking array names the segments' ids
+        deletion_curve(bb, rows, np.array([1, 0]), max_k=3, segments=halves, n_boot=10)
+    assert bb.n_queries == 2 * len(rows)  # the rows' own probabilities, no removal step

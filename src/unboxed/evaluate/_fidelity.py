@@ -307,9 +307,9 @@ def _make_fill(
     return _Fill(values[None, :], classes)
 
 
-def _check_ks_ranked(ks: np.ndarray, ranking: RowRanking) -> None:
+def _check_ks_ranked(ks: np.ndarray, ranking: RowRanking, *, name: str = "k") -> None:
     if ks.max() > ranking.n_ranked:
-        raise ValueError(f"k={ks.max()} exceeds the {ranking.n_ranked} ranked features")
+        raise ValueError(f"{name}={ks.max()} exceeds the {ranking.n_ranked} ranked features")
 
 
 Manipulate = Callable[[np.ndarray], np.ndarray]
@@ -751,17 +751,19 @@ def _keep_masks(
     k: int,
     shape: tuple[int, int],
     how: str,
+    name: str = "k",
 ) -> Callable[[np.ndarray], np.ndarray]:
     """A function from a block of rows to masks that keep each row's top ``k``.
 
     Without ``segments`` the top ``k`` features are kept. With them, the top ``k``
     segments are: an array ranking names segment ids, and any other ranking scores a
-    segment by the mean (or sum) of its features' scores.
+    segment by the mean (or sum) of its features' scores. ``name`` is the argument
+    that gave ``k``, for the error message.
     """
     n, d = shape
     if segments is None:
         rank = resolve_ranking(ranking, classes=classes, n_features=d)
-        _check_ks_ranked(np.array([k]), rank)
+        _check_ks_ranked(np.array([k]), rank, name=name)
         return lambda rows: top_k_mask(rank.scores(rows), k)
     labels = np.asarray(segments)
     if labels.shape == (d,):
@@ -779,9 +781,9 @@ def _keep_masks(
     n_segments = int(labels.max()) + 1
     rank = resolve_ranking(ranking, classes=classes, n_features=n_segments if by_id else d)
     if k > n_segments:
-        raise ValueError(f"k={k} exceeds the number of segments ({n_segments})")
+        raise ValueError(f"{name}={k} exceeds the number of segments ({n_segments})")
     if k > rank.n_ranked:
-        raise ValueError(f"k={k} exceeds the {rank.n_ranked} ranked segments")
+        raise ValueError(f"{name}={k} exceeds the {rank.n_ranked} ranked segments")
 
     def keep(rows: np.ndarray) -> np.ndarray:
         offsets = (labels[rows] + n_segments * np.arange(rows.size)[:, None]).ravel()

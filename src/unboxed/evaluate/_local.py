@@ -115,8 +115,9 @@ def deletion_curve(
         features.
     max_k : int, optional
         The number of removal steps; without ``segments``, at most the number of
-        features. By default 20, or every feature (segment) where there are fewer:
-        all 4 of iris, all 13 of wine. Kept in the result's ``meta["max_k"]``.
+        features, and at most as many as a ranking array lists. By default 20, or
+        every feature (segment) where there are fewer: all 4 of iris, all 13 of wine,
+        or those a shorter ranking array lists. Kept in the result's ``meta["max_k"]``.
     segments : ndarray of int, shape (n_samples, n_features) or (n_features,), optional
     fill : {"zero", "mean", "positive_mean"} or ndarray of shape (n_features,)
         What removed features become; "mean" is each feature's mean over the rows of
@@ -142,7 +143,7 @@ def deletion_curve(
     X = check_blackbox(blackbox).check_X(X)
     n = X.shape[0]
     if max_k is None:
-        max_k = min(DEFAULT_MAX_K, _n_units(segments, X.shape))
+        max_k = min(DEFAULT_MAX_K, _n_units(segments, X.shape), _n_listed(ranking))
     max_k = check_positive_int(max_k, name="max_k")
     if segments is None and max_k > X.shape[1]:
         # Checked before any query: the loop below would fail only at k = d + 1.
@@ -157,6 +158,9 @@ def deletion_curve(
     classes = base.argmax(axis=1) if explained is None else explained
     fill = blackbox._by_columns(fill, name="fill")
     fills = _make_fill(fill, X, classes, lambda: base.argmax(axis=1), blackbox.n_classes)
+    # Checked before the removal steps: a ranking of m < max_k features (segments)
+    # failed only at k = m + 1, after m steps of queries, naming a k never passed.
+    _keep_masks(ranking, classes, segments, max_k, X.shape, "mean", name="max_k")
     drop = np.zeros((n, max_k + 1))
     unit = "feature" if segments is None else "segment"
     for k in range(1, max_k + 1):
@@ -174,6 +178,16 @@ def deletion_curve(
     }
     aopc = estimate(drop.mean(axis=1), n_boot=n_boot, random_state=rng)
     return DeletionCurve(np.arange(max_k + 1), drop, aopc, meta)
+
+
+def _n_listed(ranking: RankingLike) -> int:
+    """How many features (segments) a ranking array lists; as many as there are for a
+    ranking that scores them all (an Attribution, a FeatureImportance)."""
+    if isinstance(ranking, np.ndarray | list | tuple):
+        shape = np.shape(ranking)
+        if shape and shape[-1] > 0:  # an empty one is refused by name later
+            return int(shape[-1])
+    return DEFAULT_MAX_K
 
 
 def _n_units(segments: np.ndarray | None, shape: tuple[int, int]) -> int:
