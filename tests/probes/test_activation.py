@@ -963,3 +963,25 @@ def test_prototypes_of_a_label_that_says_class_are_not_titled_class_twice():
     wine = tuple(load_wine().target_names)
     found = Prototypes(np.zeros((2, 3)), np.array([1, 2]), np.zeros(2), class_names=wine)
     assert [ax.get_title() for ax in found.plot().axes if ax.has_data()] == ["class_1", "class_2"]
+
+
+def test_a_hidden_units_target_out_of_range_is_named_as_a_unit():
+    # It read "target holds class 8 but there are only 8 classes" of a layer of 8 units.
+    from sklearn.datasets import load_iris
+
+    X, y = load_iris(return_X_y=True)
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.ReLU(), torch.nn.Linear(8, 3))
+    optimizer = torch.optim.Adam(net.parameters(), lr=1e-2)
+    for _ in range(50):
+        optimizer.zero_grad()
+        loss = torch.nn.functional.cross_entropy(
+            net(torch.as_tensor(X, dtype=torch.float32)), torch.as_tensor(y)
+        )
+        loss.backward()
+        optimizer.step()
+    bb = BlackBox.from_torch(net, input_shape=(4,))
+    search = ActivationMaximization(bb, steps=2, bounds=(0.0, 8.0), random_state=0)
+    with pytest.raises(ValueError, match=r"\(here units: layer '1' has 8, 0\.\.7\)"):
+        search.explain(8, layer="1")
+    assert search.explain(7, layer="1").values.shape == (1, 4)

@@ -504,7 +504,9 @@ class ActivationMaximization(Params):
             raise ValueError(f"pass target: the units of {layer!r} to maximise (0..{width - 1})")
         check_not_bool(target, name="target")  # True read as unit 1
         flat = np.atleast_1d(np.asarray(target))
-        return check_labels(flat, n=flat.size, n_classes=width, name="target")
+        # Units, not classes: "holds class 8 but there are only 8 classes" of a layer.
+        hint = f" (here units: layer {layer!r} has {width}, 0..{width - 1})"
+        return check_labels(flat, n=flat.size, n_classes=width, name="target", hint=hint)
 
     def _score_fn(self, module: Any, layer: str | None, targets: np.ndarray, device: Any) -> Any:
         """The differentiable score y(x) per row: log p_target, or a unit's activation."""
