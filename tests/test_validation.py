@@ -460,3 +460,10 @@ def test_check_array_keeps_numpys_usual_floats_and_reads_others_as_numbers():
     assert read.dtype == np.float32
     np.testing.assert_array_equal(read, half.float().numpy())
     np.testing.assert_allclose(read, X, rtol=1e-2)
+
+
+def test_a_tensor_without_data_is_refused_by_name():
+    # A meta tensor has no values: reading it on the CPU raised NotImplementedError
+    # from inside torch.
+    with pytest.raises(TypeError, match=r"X could not be converted to an array: Cannot copy"):
+        check_array(torch.ones((2, 3), device="meta"))

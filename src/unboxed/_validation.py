@@ -188,10 +188,10 @@ def check_array(
     """
     if X is None:
         raise ValueError(f"{name} is None; expected an array")
-    X = _tensor_values(X)
     try:
+        X = _tensor_values(X)
         arr = np.asarray(X)
-    except (TypeError, ValueError, RuntimeError) as err:
+    except (TypeError, ValueError, RuntimeError, NotImplementedError) as err:  # a meta tensor
         raise TypeError(f"{name} could not be converted to an array: {err}") from err
     if arr.dtype == object:
         arr = _frame_numbers(X, arr, name=name)
