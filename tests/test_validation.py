@@ -467,3 +467,27 @@ def test_a_tensor_without_data_is_refused_by_name():
     # from inside torch.
     with pytest.raises(TypeError, match=r"X could not be converted to an array: Cannot copy"):
         check_array(torch.ones((2, 3), device="meta"))
+
+
+def test_a_gap_in_a_dataframe_names_its_row_by_the_frames_index():
+    """A split's shuffled index: "first at index (3, 2)" sent the user to
+    df.loc[3], another row of the table (or none, on an offset index)."""
+    from sklearn.datasets import load_wine
+    from sklearn.model_selection import train_test_split
+
+    wine = load_wine(as_frame=True).data
+    _, X_test = train_test_split(wine, test_size=0.3, random_state=0)
+    X_test = X_test.copy()
+    X_test.iloc[3, 2] = np.nan
+    label = X_test.index[3]
+    assert label != 3  # the shuffled index: position 3 is another row's label
+    message = rf"first at index \(3, 2\), column 'ash', row X\.loc\[{label}\]; impute"
+    with pytest.raises(ValueError, match=message):
+        check_array(X_test)
+    assert np.isnan(X_test.loc[label, "ash"])  # the row the message names holds the gap
+    offset = X_test.set_axis([f"wine {i}" for i in range(len(X_test))])
+    with pytest.raises(ValueError, match=r"row background\.loc\['wine 3'\]; impute"):
+        check_array(offset, name="background")
+    # A default index labels each row by its position: the label would say it twice.
+    with pytest.raises(ValueError, match=r"column 'ash'; impute"):
+        check_array(X_test.reset_index(drop=True))

@@ -221,7 +221,9 @@ def check_array(
                 f"{np.abs(given).max():g} in magnitude; {arr.dtype} holds up to "
                 f"{float(np.finfo(arr.dtype).max):.3g})"
             )
-        check_finite(arr, name=name, columns=_frame_columns(X))
+        check_finite(
+            arr, name=name, columns=_frame_columns(X), index=X.index if _is_frame(X) else None
+        )
     return arr
 
 
@@ -417,17 +419,33 @@ def all_finite(arr: np.ndarray) -> bool:
     return bool(np.all(np.isfinite(arr)))
 
 
-def check_finite(arr: np.ndarray, *, name: str, columns: Sequence[Any] | None = None) -> None:
+def check_finite(
+    arr: np.ndarray,
+    *,
+    name: str,
+    columns: Sequence[Any] | None = None,
+    index: Sequence[Any] | None = None,
+) -> None:
     """Raise ``ValueError`` naming the first row that holds NaN or infinity, and its
     column's name where ``columns`` (a DataFrame's) names the columns of a 2-D
-    ``arr``."""
+    ``arr``, and its label where ``index`` (the DataFrame's) labels the rows otherwise
+    than by their position."""
     if np.issubdtype(arr.dtype, np.floating) and not all_finite(arr):
         bad = np.argwhere(~np.isfinite(arr))[0]
         kind = "NaN" if np.isnan(arr[tuple(bad)]) else "infinity"
         where = f"first at index {tuple(int(i) for i in bad)}"
         if columns is not None and arr.ndim == 2:
             # A table with gaps: the column says where, and the fix is the user's.
-            where += f", column {columns[bad[1]]!r}; impute or drop the rows with gaps first"
+            where += f", column {columns[bad[1]]!r}"
+            label = None if index is None else index[int(bad[0])]
+            if isinstance(label, np.generic):  # np.int64(1001) reads 1001
+                label = label.item()
+            if label is not None and not (
+                isinstance(label, numbers.Integral) and int(label) == bad[0]
+            ):
+                # A split's shuffled or offset index: df.loc[3] is another row, or none.
+                where += f", row {name}.loc[{label!r}]"
+            where += "; impute or drop the rows with gaps first"
         raise ValueError(f"{name} contains {kind} ({where})")
 
 
