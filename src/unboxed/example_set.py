@@ -56,7 +56,9 @@ class ExampleSet(Explanation):
         Row of the mined data set each example came from; -1 for generated ones.
     inputs : ndarray of shape (n_examples, n_inputs), optional
         The model inputs (e.g. images) of mined examples, for plots. Generated
-        examples, which exist only as features, have no inputs; then this is None.
+        examples, which exist only as features, have no inputs; then this is None,
+        unless the features are the inputs (a JGMM on layer "0" of
+        ``nn.Sequential(nn.Identity(), model)``), which are then their values.
     queries : ndarray of shape (n_queries, n_features), optional
         The query features of counterfactuals and semi-factuals.
     query_inputs : ndarray of shape (n_queries, n_inputs), optional

@@ -1623,3 +1623,39 @@ def test_examples_of_a_table_carry_the_black_box_s_input_names():
         n_per_class=1, source="generated", n_candidates=10, random_state=0
     )
     assert generated.inputs is None and generated.input_names is None
+
+
+def test_generated_examples_of_the_input_layer_are_input_rows_drawn_as_bars():
+    # On a table with layer "0" (nn.Identity first, as immutable= needs), generated
+    # counterfactuals drew as square heat maps of "layer 0 features" beside their
+    # query's bars: the same 30 numbers, in two pictures no one could compare.
+    from tests.helpers import breast_cancer_mlp
+
+    data, box = breast_cancer_mlp()
+    explainer = JGMMExplainer(
+        box, lower_layer="0", n_components_x=4, e_step="labelled", random_state=0, verbose=False
+    ).fit(data.X_train)
+    queries = data.X_test[:2]
+    found = explainer.counterfactuals(queries, n_per_query=2, radius=2.0, random_state=0)
+    assert found.source == "generated" and len(found) > 0
+    np.testing.assert_array_equal(found.inputs, found.values)
+    assert found.input_names == tuple(data.feature_names)
+    fig = found.plot()
+    bars = [ax for ax in fig.axes if ax.patches]
+    assert len(bars) == 2 + len(found)  # each query and each example, all as bars
+    assert not any(ax.images for ax in fig.axes)  # no heat map
+    assert not any(ax.get_title().endswith("features") for ax in fig.axes)
+    # The black box reads them as it reads the query: validity is unchanged.
+    classes = box.predict(found.inputs)
+    expected = np.mean(classes != found.query_classes[found.groups])
+    assert explainer.validity(found).mean == expected
+    generated = explainer.prototypes(
+        n_per_class=1, source="generated", n_candidates=10, random_state=0
+    )
+    np.testing.assert_array_equal(generated.inputs, generated.values)
+    assert generated.input_names == tuple(data.feature_names)
+    # A hidden layer's generated examples exist only as features, as before.
+    hidden = JGMMExplainer(
+        box, lower_layer="2", n_components_x=4, e_step="labelled", random_state=0, verbose=False
+    ).fit(data.X_train)
+    assert hidden.counterfactuals(queries, n_per_query=1, radius=2.0, random_state=0).inputs is None

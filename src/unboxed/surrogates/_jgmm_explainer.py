@@ -997,7 +997,11 @@ class JGMMExplainer(Params):
         if top.shape[1] < 2:  # pragma: no cover - K_y >= 2 whenever tied
             top = np.concatenate([top, top], axis=1)
         mined = source == "mined" and inputs is not None
-        has_inputs = mined or extra.get("query_inputs") is not None
+        # Generated examples whose lower features are the inputs (layer "0" of
+        # nn.Sequential(nn.Identity(), model)) are input rows: a table's drew as heat
+        # maps of "layer 0 features" beside their query's bars.
+        as_inputs = source == "generated" and self._lower_is_input
+        has_inputs = mined or as_inputs or extra.get("query_inputs") is not None
         # Untied, top_classes are higher components w of a hidden layer, which the
         # black box's labels would title as classes in the plots ("digit 0/digit 1").
         classes = self.blackbox.class_names if self._tied else None
@@ -1024,6 +1028,8 @@ class JGMMExplainer(Params):
             values, example_inputs = self._held_exactly(
                 values, example_inputs, extra["query_inputs"][found.groups], held
             )
+        if as_inputs:
+            example_inputs = np.array(values, dtype=np.float64)  # its own copy
         return ExampleSet(
             kind=kind,
             source=source,
