@@ -491,3 +491,20 @@ def test_a_gap_in_a_dataframe_names_its_row_by_the_frames_index():
     # A default index labels each row by its position: the label would say it twice.
     with pytest.raises(ValueError, match=r"column 'ash'; impute"):
         check_array(X_test.reset_index(drop=True))
+
+
+def test_check_aligned_refuses_only_labels_of_the_same_rows_in_another_order():
+    import pandas as pd
+
+    from unboxed._validation import check_aligned
+
+    X = pd.DataFrame({"a": [1.0, 2.0, 3.0]}, index=[1053, 1064, 1006])
+    check_aligned(pd.Series([0, 1, 0], index=[1053, 1064, 1006]), X)  # aligned
+    check_aligned(pd.Series([0, 1, 0]), X)  # another index: by position
+    check_aligned(pd.Series([0, 1, 0], index=[1053, 1064, 7]), X)  # not the same rows
+    check_aligned(np.array([0, 1, 0]), X)  # no index
+    check_aligned(pd.Series([0, 1, 0], index=[1006, 1053, 1064]), X.to_numpy())  # no frame
+    with pytest.raises(ValueError, match=r"target's index holds the rows of X in another"):
+        check_aligned(pd.Series([0, 1, 0], index=[1006, 1053, 1064]), X, name="target")
+    with pytest.raises(ValueError, match=r"pass y\.loc\[X\.index\]"):
+        check_aligned(pd.DataFrame({"y": [0, 1, 0]}, index=[1064, 1053, 1006]), X)

@@ -259,6 +259,43 @@ def frame_index(X: object) -> tuple[str, ...] | None:
     return tuple(str(label) for label in X.index) if _is_frame(X) else None
 
 
+def check_aligned(y: object, X: object, *, name: str = "y") -> None:
+    """Refuse a pandas ``y`` whose index holds the row labels of the DataFrame ``X`` in
+    another order.
+
+    Both are read by position, as scikit-learn reads them; a ``y`` sorted or shuffled
+    apart from ``X`` (``X.sort_index()`` alone) gave each row another row's label
+    without a word: the accuracy of a wine model against its own test labels fell from
+    0.98 to 0.44. An index of other labels (``reset_index``) is read by position.
+
+    Parameters
+    ----------
+    y : object
+        The labels; only a pandas Series or DataFrame is looked at.
+    X : object
+        The rows they label; only a pandas DataFrame is looked at.
+    name : str, default="y"
+        The argument's name, for the error message.
+
+    Raises
+    ------
+    ValueError
+        If ``y``'s index and ``X``'s hold the same unique labels in another order.
+    """
+    pandas = sys.modules.get("pandas")
+    if pandas is None or not _is_frame(X) or not isinstance(y, pandas.Series | pandas.DataFrame):
+        return
+    rows, labels = X.index, y.index
+    if len(rows) != len(labels) or labels.equals(rows) or not rows.is_unique:
+        return
+    if labels.is_unique and labels.isin(rows).all():
+        raise ValueError(
+            f"{name}'s index holds the rows of X in another order; both are read by "
+            f"position, so each row would get another row's label: pass "
+            f"{name}.loc[X.index]"
+        )
+
+
 def _frame_columns(X: object) -> list[Any] | None:
     """A pandas DataFrame's column labels, else None."""
     return list(X.columns) if _is_frame(X) else None

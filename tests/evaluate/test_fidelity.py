@@ -1112,3 +1112,16 @@ def test_a_model_that_raises_on_a_crafted_case_names_it_and_its_source_row():
         "case 7 (of row 1 of X) with its 1 first-ranked feature set, the rest noise: no zero "
         "dose past 0.9"
     )
+
+
+def test_keep_top_k_refuses_labels_whose_index_holds_the_rows_in_another_order():
+    import pandas as pd
+    from sklearn.datasets import load_iris
+    from sklearn.linear_model import LogisticRegression
+
+    X, y = load_iris(return_X_y=True, as_frame=True)
+    box = BlackBox.from_sklearn(LogisticRegression(max_iter=1000).fit(X, y))
+    with pytest.raises(ValueError, match=r"y's index holds the rows of X in another order"):
+        keep_top_k(box, X, y.sort_values(ascending=False), np.arange(4), 2)
+    kept = keep_top_k(box, X, pd.Series(y.to_numpy()), np.arange(4), 4)  # by position
+    assert kept.accuracy.mean > 0.9

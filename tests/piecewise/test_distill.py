@@ -784,3 +784,15 @@ def test_a_teacher_that_raises_on_a_mixup_blend_names_it():
         "black box 'only_rows_of_x' raised ValueError on mixup blend 2 of 20 (of two rows "
         "of X): feature 0 is 0 or 1"
     )
+
+
+def test_fit_refuses_labels_whose_index_holds_the_rows_in_another_order():
+    # y sorted apart from X taught each row another row's hard label; refused before
+    # the teacher is queried.
+    from sklearn.datasets import load_wine
+
+    X, y = load_wine(return_X_y=True, as_frame=True)
+    teacher = BlackBox.from_sklearn(LogisticRegression(max_iter=5000).fit(X, y))
+    with pytest.raises(ValueError, match=r"y's index holds the rows of X in another order"):
+        Distiller(epochs=1, verbose=False).fit(teacher, X, y.sample(frac=1, random_state=0))
+    assert teacher.n_queries == 0

@@ -26,6 +26,7 @@ from .._progress import progress
 from .._ranks import descending_order, mask_of, top_k_mask
 from .._validation import (
     RandomState,
+    check_aligned,
     check_array,
     check_fraction,
     check_ks,
@@ -709,6 +710,7 @@ def keep_top_k(
     if segment_score not in ("mean", "sum"):  # checked even without segments, which alone use it
         raise ValueError(f"segment_score must be 'mean' or 'sum', got {segment_score!r}")
     k = check_positive_int(k, name="k", minimum=0)
+    check_aligned(y, X)
     X = blackbox.check_X(X)
     n = X.shape[0]
     y = blackbox.class_indices(y, n=n)

@@ -34,6 +34,7 @@ from .._io import array_digest, as_recorded
 from .._progress import progress
 from .._validation import (
     RandomState,
+    check_aligned,
     check_array,
     check_checkpoint,
     check_fraction,
@@ -233,6 +234,7 @@ class Distiller(Params):
         n_mix = check_positive_int(self.n_mixup, name="n_mixup", minimum=0)
         check_checkpoint(self.checkpoint, self.random_state)
         rng = check_random_state(self.random_state)
+        check_aligned(y, X)
         X = teacher.check_X(X).astype(np.float32)
         proba = teacher.predict_proba(X)
         n_classes = teacher.n_classes

@@ -25,6 +25,7 @@ from .._estimator import Params
 from .._progress import progress
 from .._validation import (
     RandomState,
+    check_aligned,
     check_array,
     check_feature_indices,
     check_instance,
@@ -271,6 +272,7 @@ class PermutationImportance(Params):
         the small ones.
         """
         rng = check_random_state(self.random_state)
+        check_aligned(y, X)
         X = self._check_X(X)
         run = self._drops(X, y, rng, n_boot=self.n_boot)
         n = X.shape[0]
@@ -325,6 +327,7 @@ class PermutationImportance(Params):
         -------
         ndarray of shape (n_samples, n_groups)
         """
+        check_aligned(y, X)
         X = self._check_X(X)
         return self._drops(X, y, check_random_state(self.random_state)).drops
 
