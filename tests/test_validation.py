@@ -508,3 +508,16 @@ def test_check_aligned_refuses_only_labels_of_the_same_rows_in_another_order():
         check_aligned(pd.Series([0, 1, 0], index=[1006, 1053, 1064]), X, name="target")
     with pytest.raises(ValueError, match=r"pass y\.loc\[X\.index\]"):
         check_aligned(pd.DataFrame({"y": [0, 1, 0]}, index=[1064, 1053, 1006]), X)
+
+
+def test_a_series_of_objects_holding_numbers_is_read_as_numbers():
+    # X_train.min() of a table with a bool column holds objects (ints, floats, bools).
+    import pandas as pd
+
+    mixed = pd.DataFrame({"a": [1, 3], "b": [True, False], "c": [0.5, 2.5]}).min()
+    assert mixed.dtype == object
+    np.testing.assert_array_equal(check_array(mixed, ndim=1), [1.0, 0.0, 0.5])
+    with pytest.raises(TypeError, match="must be numeric, got dtype object"):
+        check_array(pd.Series(["a", 1], dtype=object), ndim=1)
+    with pytest.raises(ValueError, match=r"X contains NaN \(first at index \(1,\)\)"):
+        check_array(pd.Series([1, None], dtype=object), ndim=1)

@@ -412,8 +412,16 @@ def _frame_numbers(X: object, arr: np.ndarray, *, name: str) -> np.ndarray:
     A bool column beside float ones, or a nullable ``Float64``/``Int64`` column, made
     numpy give objects, and the table was refused as not numeric; their values are
     numbers (``pd.NA`` becomes NaN, which the finiteness check names). Columns of
-    text are refused with their names. Anything else comes back as ``arr``.
+    text are refused with their names. A Series of one value per column, such as
+    ``bounds=(X_train.min(), X_train.max())`` of a table with a bool column, holds
+    objects alike and is read alike. Anything else comes back as ``arr``.
     """
+    pandas = sys.modules.get("pandas")
+    if pandas is not None and isinstance(X, pandas.Series):
+        try:
+            return X.to_numpy(dtype=np.float64, na_value=np.nan)
+        except (TypeError, ValueError):
+            return arr  # text: refused as not numeric
     if not _is_frame(X):
         return arr
     try:

@@ -985,3 +985,30 @@ def test_a_hidden_units_target_out_of_range_is_named_as_a_unit():
     with pytest.raises(ValueError, match=r"\(here units: layer '1' has 8, 0\.\.7\)"):
         search.explain(8, layer="1")
     assert search.explain(7, layer="1").values.shape == (1, 4)
+
+
+def test_bounds_of_a_table_with_a_bool_column_are_numbers():
+    # bounds=(X_train.min(), X_train.max()), as docs/tabular.md writes them, of a table
+    # with a bool column are Series of objects: "bounds' low must be numeric, got dtype
+    # object", though the table itself is read as numbers.
+    from sklearn.datasets import load_diabetes
+
+    from unboxed.probes._activation import _check_search_bounds
+
+    X = load_diabetes(as_frame=True, scaled=False).data
+    X["sex"] = X["sex"] == 2  # bool
+    X["age"] = X["age"].astype(int)
+    low, high = X.min(), X.max()
+    assert low.dtype == object
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Linear(10, 2)).double()
+    box = BlackBox.from_torch(net, input_shape=(10,), feature_names=list(X.columns))
+    checked = _check_search_bounds((low, high), box)
+    np.testing.assert_array_equal(checked[0], X.to_numpy(dtype=float).min(axis=0))
+    np.testing.assert_array_equal(checked[1], X.to_numpy(dtype=float).max(axis=0))
+    found = ActivationMaximization(box, bounds=(low, high), steps=5, random_state=0).explain()
+    inside = (found.values >= checked[0] - 1e-12) & (found.values <= checked[1] + 1e-12)
+    assert inside.all() and found.values[:, 1].min() >= 0 and found.values[:, 1].max() <= 1
+    # A Series of text is still refused as not numeric.
+    with pytest.raises(TypeError, match="must be numeric"):
+        _check_search_bounds((low.astype(str), high), box)
