@@ -521,3 +521,23 @@ def test_a_series_of_objects_holding_numbers_is_read_as_numbers():
         check_array(pd.Series(["a", 1], dtype=object), ndim=1)
     with pytest.raises(ValueError, match=r"X contains NaN \(first at index \(1,\)\)"):
         check_array(pd.Series([1, None], dtype=object), ndim=1)
+
+
+def test_a_gap_in_float_labels_is_named_as_a_missing_label():
+    # A gap in a pandas column of int labels makes them floats (or Int64 with pd.NA):
+    # "y must hold integer class labels, got dtype float64" named no gap, and its hint
+    # to give the black box classes=[...] led away from it.
+    import pandas as pd
+    from sklearn.datasets import load_iris
+
+    y = load_iris(as_frame=True).target
+    gappy = y.astype(float)
+    gappy.iloc[3] = np.nan
+    message = r"y holds a missing label \(nan\) at index 3; drop those rows or give them a class"
+    with pytest.raises(ValueError, match=message):
+        check_labels(gappy, n=len(y), hint="; give the black box classes")
+    nullable = y.astype("Int64")
+    nullable.iloc[3] = pd.NA
+    with pytest.raises(ValueError, match=message):
+        check_labels(nullable.astype("Float64").to_numpy(dtype=float, na_value=np.nan), n=len(y))
+    assert check_labels(y.astype(float), n=len(y)).tolist() == y.tolist()  # no gap: as before

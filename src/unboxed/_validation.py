@@ -526,6 +526,7 @@ def check_labels(
     arr = np.asarray(y)
     if arr.ndim != 1 or arr.shape[0] != n:
         raise ValueError(f"{name} must have shape ({n},), got {arr.shape}")
+    check_no_missing(arr, name=name)
     if arr.dtype.kind not in "iub":
         if not (
             arr.dtype.kind == "f" and np.all(np.isfinite(arr)) and np.all(arr == np.round(arr))
@@ -555,7 +556,7 @@ def check_no_missing(labels: np.ndarray, *, name: str) -> None:
     Parameters
     ----------
     labels : ndarray
-        Class labels, of any shape; only an object array is looked at.
+        Class labels, of any shape; only an object or float array is looked at.
     name : str
         The argument's name, for the error message.
 
@@ -564,6 +565,16 @@ def check_no_missing(labels: np.ndarray, *, name: str) -> None:
     ValueError
         If ``labels`` holds a missing value; the message gives its flat index.
     """
+    if labels.dtype.kind == "f":
+        # A gap in a column of int labels makes pandas hold them as floats: it was
+        # "y must hold integer class labels, got dtype float64", which named no gap.
+        gaps = np.flatnonzero(np.isnan(labels.ravel()))
+        if gaps.size:
+            raise ValueError(
+                f"{name} holds a missing label (nan) at index {gaps[0]}; drop those rows "
+                "or give them a class"
+            )
+        return
     if labels.dtype != object:
         return
     for i, value in enumerate(labels.ravel().tolist()):

@@ -137,7 +137,7 @@ def test_stratified_split_is_fixed_and_disjoint():
         ({"seed": -1}, "seed must be an int >= 0"),
         ({"y": np.array([])}, "non-empty vector"),
         ({"y": np.zeros((4, 2), int)}, "non-empty vector"),
-        ({"y": np.array([0.0, np.nan])}, "integer class labels"),
+        ({"y": np.array([0.0, np.nan])}, r"missing label \(nan\) at index 1"),
     ],
 )
 def test_stratified_split_refuses_what_gives_an_empty_split(kwargs, message):
