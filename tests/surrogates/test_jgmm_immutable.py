@@ -58,10 +58,19 @@ def _fingerprint(examples):
     )
 
 
-#: Each set's ``_fingerprint``, computed with the code of 4e58691, before ``immutable``
-#: existed. The sha256 of the arrays' bytes, recorded at first, held on one machine
-#: but not on another (an AMD EPYC), where the code of 4e58691 gives the same bytes as
-#: today's: the last bits of the JGMM's fit differ between CPUs.
+#: Each set's ``_digest``, computed at 4e58691, before ``immutable`` existed, on the
+#: CPU the test was written on.
+BEFORE_BYTES = {
+    "mined counterfactuals": "39e51bb1de5ceef52dcf2cfd07f1b7de5fa3a02aa306d611aea0cb1757eb7938",
+    "mined semifactuals": "73d28f3cf921e2eb6ed226283f3bf5546b96558690972a829cb4a368257aa4e6",
+    "gmm": "0b69ac68b0424c768ebd406969aa3d7a0c9881e11707cc1798add38bff54ede6",
+    "boundary semifactuals": "4811993750589fd5358b6a6283fe991ef0e538dcbb04a22d9eca826a6ee42743",
+    "nearest_then_sparse": "dbf1a2299b7bac57a73b2bd7786db58d22d2bffae7d987bfe9d35d5dcb2f2ef1",
+}
+
+#: Each set's ``_fingerprint``, computed with the code of 4e58691 on an AMD EPYC, where
+#: it gives the same bytes as today's code but not ``BEFORE_BYTES``: the MLP trained
+#: here and the JGMM's fit differ in their last bits between CPUs.
 BEFORE = {
     "mined counterfactuals": (
         "02782a5b0c3ad73c",
@@ -111,6 +120,8 @@ def test_without_immutable_the_examples_are_those_of_before(
         ),
     }
     for name, examples in found.items():
+        if _digest(examples) == BEFORE_BYTES[name]:
+            continue  # the CPU of BEFORE_BYTES
         which, *figures = _fingerprint(examples)
         assert which == BEFORE[name][0], name
         assert figures == pytest.approx(BEFORE[name][1:], rel=1e-9), name
