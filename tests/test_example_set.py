@@ -288,3 +288,45 @@ def test_input_names_must_name_each_input_of_a_set_that_has_inputs():
         input_names=("age", "income", "debt"),
     )
     assert queried.input_names == ("age", "income", "debt")
+
+
+def _queried(**changes):
+    """:func:`_table_examples` as counterfactuals of 2 table queries (rows 0, 0, 1, 1)."""
+    return _table_examples(
+        kind="counterfactual",
+        queries=np.zeros((2, 9)),
+        query_inputs=np.array([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]]),
+        query_classes=np.array([0, 1]),
+        **changes,
+    )
+
+
+def test_query_names_title_the_queries_round_trip_and_old_files_load_without_them(tmp_path):
+    """A DataFrame's index was lost: the gallery titled its row labelled 1053 "query 0"."""
+    examples = _queried(query_names=np.array([1053, 7]))
+    assert examples.query_names == ("1053", "7")
+    assert examples.query_name(0) == "1053" and _queried().query_name(0) == "0"
+    titles = [ax.get_title() for ax in examples.plot().axes if ax.get_title()]
+    assert titles[0].startswith("query 1053 (") and any(t.startswith("query 7 (") for t in titles)
+    assert not any(t.startswith(("query 0", "query 1 ")) for t in titles)
+    unnamed = [ax.get_title() for ax in _queried().plot().axes]  # positions, as before
+    assert any(t.startswith("query 0 (") for t in unnamed)
+    # carried where a set is rebuilt (the CLI's dataclasses.replace, say)
+    assert dataclasses.replace(examples, image_shape=None).query_names == ("1053", "7")
+    examples.save(tmp_path / "e.npz")
+    assert ExampleSet.load(tmp_path / "e.npz").query_names == ("1053", "7")
+    # a file saved before the field existed loads with None
+    save_without_field(tmp_path / "e.npz", "query_names")
+    loaded = ExampleSet.load(tmp_path / "e.npz")
+    assert loaded.query_names is None
+    np.testing.assert_array_equal(loaded.query_inputs, examples.query_inputs)
+
+
+def test_query_names_must_name_each_query_of_a_set_that_has_queries():
+    with pytest.raises(ValueError, match="query_names has 3 entries; expected 2"):
+        _queried(query_names=["a", "b", "c"])
+    # prototypes have no queries: the names would name nothing
+    with pytest.raises(ValueError, match="query_names given, but the example set records no"):
+        _examples(query_names=["a", "b"])
+    # query classes alone are enough to count the queries
+    assert _examples(query_classes=np.array([0, 1]), query_names=[5, 6]).query_names == ("5", "6")

@@ -53,7 +53,8 @@ class ExampleSet(Explanation):
         Their probabilities.
     meta : dict
     indices : ndarray of int of shape (n_examples,), optional
-        Row of the mined data set each example came from; -1 for generated ones.
+        Row of the mined data set each example came from, by position (0 for its
+        first row, whatever a DataFrame's index calls it); -1 for generated ones.
     inputs : ndarray of shape (n_examples, n_inputs), optional
         The model inputs (e.g. images) of mined examples, for plots. Generated
         examples, which exist only as features, have no inputs; then this is None,
@@ -81,6 +82,11 @@ class ExampleSet(Explanation):
         by them; held to a black box's rules for ``feature_names`` (unique
         non-empty strings). ``feature_names`` name the lower layer's features
         instead. Files saved before it existed load with None.
+    query_names : tuple of str, optional
+        The name of each query, for plots: :class:`~unboxed.surrogates.JGMMExplainer`
+        records a DataFrame's index here, so that its row labelled 1053 is titled
+        "query 1053", not "query 0". ``groups`` still holds the queries' positions.
+        None (arrays, files saved before it existed) shows the positions.
 
     Notes
     -----
@@ -108,6 +114,7 @@ class ExampleSet(Explanation):
     feature_names: tuple[str, ...] | None = None
     query_class_names: tuple[str, ...] | None = None
     input_names: tuple[str, ...] | None = None
+    query_names: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -195,6 +202,7 @@ class ExampleSet(Explanation):
             _names_of(self.query_class_names, self.query_classes, "query_classes"),
         )
         object.__setattr__(self, "input_names", self._checked_input_names())
+        object.__setattr__(self, "query_names", self._checked_query_names())
         self._check_meta()
 
     def _checked_input_names(self) -> tuple[str, ...] | None:
@@ -209,6 +217,35 @@ class ExampleSet(Explanation):
                 "(neither inputs nor query_inputs)"
             )
         return check_names(self.input_names, inputs.shape[1], name="input_names", strict=True)
+
+    def _checked_query_names(self) -> tuple[str, ...] | None:
+        """``query_names`` as a tuple of str, one per query; refused on a set that
+        records no query, whose names could name nothing."""
+        if self.query_names is None:
+            return None
+        recorded = (self.queries, self.query_inputs, self.query_classes)
+        held = next((a for a in recorded if a is not None), None)
+        if held is None:
+            raise ValueError(
+                "query_names given, but the example set records no queries "
+                "(no queries, query_inputs or query_classes)"
+            )
+        return check_names(self.query_names, held.shape[0], name="query_names")
+
+    def query_name(self, g: int) -> str:
+        """How query ``g`` is named: its name in :attr:`query_names` (a DataFrame's
+        index), or its position where there are none.
+
+        Parameters
+        ----------
+        g : int
+            A query's position, as in ``groups``.
+
+        Returns
+        -------
+        str
+        """
+        return str(g) if self.query_names is None else self.query_names[g]
 
     @property
     def n_examples(self) -> int:

@@ -12,7 +12,13 @@ import pytest
 from scipy.stats import norm
 from sklearn.linear_model import LogisticRegression
 
-from tests.helpers import assert_progress_shown, interrupt_at, torch_logistic_regression
+from tests.helpers import (
+    assert_progress_shown,
+    breast_cancer_mlp,
+    interrupt_at,
+    save_without_field,
+    torch_logistic_regression,
+)
 from unboxed import BlackBox, ExampleSet
 from unboxed.surrogates import JGMM, JGMMExplainer, NotFittedError
 from unboxed.surrogates._jgmm_examples import rms_distance
@@ -1661,3 +1667,37 @@ def test_generated_examples_of_the_input_layer_are_input_rows_drawn_as_bars():
         box, lower_layer="2", n_components_x=4, e_step="labelled", random_state=0, verbose=False
     ).fit(data.X_train)
     assert hidden.counterfactuals(queries, n_per_query=1, radius=2.0, random_state=0).inputs is None
+
+
+def test_a_dataframes_queries_are_named_by_its_index_in_the_examples(tmp_path):
+    """The ExampleSet kept no index of a DataFrame's queries: the gallery titled a test
+    split's row labelled 105 "query 0", and nothing said which row each example was of."""
+    import pandas as pd
+    from sklearn.model_selection import train_test_split
+
+    data, box = breast_cancer_mlp()
+    explainer = JGMMExplainer(
+        box, lower_layer="2", n_components_x=6, e_step="labelled", random_state=0, verbose=False
+    ).fit(data.X_train)
+    frame = pd.DataFrame(data.X_test, columns=list(data.feature_names))
+    _, split = train_test_split(frame, test_size=0.2, random_state=0)  # a shuffled index
+    queries = split.iloc[:3]
+    labels = tuple(str(label) for label in queries.index)
+    assert labels != ("0", "1", "2")
+    for make in (explainer.counterfactuals, explainer.semifactuals):
+        named = make(queries, source="mined", n_per_query=2)
+        assert named.query_names == labels
+        for g in range(3):  # each name is that of the row the query's inputs are
+            row = frame.loc[int(named.query_name(g))].to_numpy()
+            np.testing.assert_array_equal(named.query_inputs[g], row)
+        titles = [ax.get_title() for ax in named.plot().axes]
+        assert any(title.startswith(f"query {labels[2]} (") for title in titles)
+        # an array's queries have no names; the examples are the same
+        unnamed = make(queries.to_numpy(), source="mined", n_per_query=2)
+        assert unnamed.query_names is None
+        np.testing.assert_array_equal(named.values, unnamed.values)
+        np.testing.assert_array_equal(named.groups, unnamed.groups)
+    named.save(tmp_path / "e.npz")
+    assert ExampleSet.load(tmp_path / "e.npz").query_names == labels
+    save_without_field(tmp_path / "e.npz", "query_names")  # a file from before the field
+    assert ExampleSet.load(tmp_path / "e.npz").query_names is None

@@ -200,7 +200,8 @@ def plot_examples(
     Prototypes are grouped by higher component, titled by the class it stands for
     where the components are tied to classes (``meta["component_classes"]``), the
     lower component ``z`` below; counterfactuals and semi-factuals by query, with the
-    query in the first column, titled by its class (``query_class_names``, else
+    query in the first column, titled by its name (``query_names``, a DataFrame's
+    index, else its position) and its class (``query_class_names``, else
     ``class_names``). Criticisms and influentials form one row and show their two
     likeliest classes. A row shorter than the widest leaves blanks; a query, or a tied
     component, with no example keeps its row, which says so.
@@ -276,7 +277,7 @@ def plot_examples(
                 axes[r, 0],
                 _picture(examples, q_in, q),
                 q,
-                f"query {g}{label}",
+                f"query {examples.query_name(g)}{label}",
                 row=q_in if table else None,
                 names=names,
                 what=what,

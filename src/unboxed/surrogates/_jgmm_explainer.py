@@ -40,6 +40,7 @@ from .._validation import (
     check_positive_int,
     check_random_state,
     column_index,
+    frame_index,
     is_int,
 )
 from ..blackbox import BlackBox, RowName, check_blackbox
@@ -1267,6 +1268,7 @@ class JGMMExplainer(Params):
         Parameters
         ----------
         queries : array-like of inputs, shape (n_queries, n_features)
+            A DataFrame's index names its rows in the set's ``query_names``.
         n_per_query : int
         source : {"generated", "mined"}
         radius : float, optional
@@ -1353,8 +1355,9 @@ class JGMMExplainer(Params):
         Returns
         -------
         ExampleSet
-            ``groups`` holds each example's query row; ``queries``, ``query_inputs``
-            and ``query_classes`` describe the queries. A query may get fewer than
+            ``groups`` holds each example's query row (its position); ``queries``,
+            ``query_inputs``, ``query_classes`` and ``query_names`` (a DataFrame's
+            index, else None) describe the queries. A query may get fewer than
             ``n_per_query`` examples, or none: ``meta["candidates"]`` gives, per query,
             the candidates ``"found"`` (drawn, searched or in the pool), those
             ``"within_radius"``, those ``select`` kept (``"selected"``) and the
@@ -1398,6 +1401,7 @@ class JGMMExplainer(Params):
         Parameters
         ----------
         queries : array-like of inputs, shape (n_queries, n_features)
+            A DataFrame's index names its rows in the set's ``query_names``.
         n_per_query : int, default=5
             Semi-factuals kept per query, at least 1.
         source : {"generated", "mined"}, default="generated"
@@ -1560,6 +1564,8 @@ class JGMMExplainer(Params):
             queries=self.jgmm_.inverse_transform_x(Zq),
             query_inputs=q_inputs,
             query_classes=q_classes,
+            # a DataFrame's rows by its index, as the local explainers name theirs
+            query_names=frame_index(queries),
         )
         examples.meta["candidates"] = _candidate_counts(found)
         if select == "blackbox":
