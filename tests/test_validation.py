@@ -510,6 +510,39 @@ def test_check_aligned_refuses_only_labels_of_the_same_rows_in_another_order():
         check_aligned(pd.DataFrame({"y": [0, 1, 0]}, index=[1064, 1053, 1006]), X)
 
 
+def test_check_aligned_reads_a_multiindex_beside_a_flat_index_by_position():
+    # A y indexed by (group, row) beside a flat X: pandas' isin raised "MultiIndex.isin
+    # expects an iterable of tuples", where both were read by position before.
+    import pandas as pd
+
+    from unboxed._validation import check_aligned
+
+    X = pd.DataFrame({"a": [1.0, 2.0, 3.0, 4.0]})
+    y = pd.Series([0, 1, 0, 1], index=pd.MultiIndex.from_product([[0, 1], ["a", "b"]]))
+    check_aligned(y, X)
+    check_aligned(pd.Series([0, 1, 0, 1]), X.set_axis(y.index))
+    with pytest.raises(ValueError, match=r"another order"):  # two levels both, reordered
+        check_aligned(y.iloc[::-1], X.set_axis(y.index))
+
+
+def test_check_aligned_names_the_fix_of_rows_that_match_by_position():
+    # A shuffled table whose X alone got a new index (a scaler's DataFrame) matches y by
+    # position: y.loc[X.index], the only fix named, gave each row another row's label.
+    import pandas as pd
+    from sklearn.datasets import load_iris
+    from sklearn.preprocessing import StandardScaler
+    from sklearn.utils import shuffle
+
+    from unboxed._validation import check_aligned
+
+    X, y = shuffle(*load_iris(return_X_y=True, as_frame=True), random_state=0)
+    X = pd.DataFrame(StandardScaler().fit_transform(X), columns=X.columns)
+    with pytest.raises(ValueError, match=r"y\.loc\[X\.index\].*pass y\.to_numpy\(\)") as raised:
+        check_aligned(y, X)
+    assert "X's index reset after a shuffle" in str(raised.value)
+    check_aligned(y.to_numpy(), X)  # the fix it names
+
+
 def test_a_series_of_objects_holding_numbers_is_read_as_numbers():
     # X_train.min() of a table with a bool column holds objects (ints, floats, bools).
     import pandas as pd

@@ -288,11 +288,17 @@ def check_aligned(y: object, X: object, *, name: str = "y") -> None:
     rows, labels = X.index, y.index
     if len(rows) != len(labels) or labels.equals(rows) or not rows.is_unique:
         return
+    if labels.nlevels != rows.nlevels:
+        return  # a MultiIndex beside a flat one holds other labels (isin raised)
     if labels.is_unique and labels.isin(rows).all():
+        # Which of the two orders is right, only the user knows: a shuffled table whose
+        # X alone had its index reset (a scaler's DataFrame) matches by position.
         raise ValueError(
             f"{name}'s index holds the rows of X in another order; both are read by "
-            f"position, so each row would get another row's label: pass "
-            f"{name}.loc[X.index]"
+            f"position, so where the index says whose label each is, each row would get "
+            f"another row's label: pass {name}.loc[X.index]; where the rows already "
+            f"match by position (X's index reset after a shuffle), pass "
+            f"{name}.to_numpy()"
         )
 
 
