@@ -493,6 +493,21 @@ def test_a_gap_in_a_dataframe_names_its_row_by_the_frames_index():
         check_array(X_test.reset_index(drop=True))
 
 
+def test_a_gap_in_a_dataframe_names_its_row_by_a_multiindex_label_as_written():
+    # A MultiIndex labels a row by a tuple of numpy scalars, which read
+    # "X.loc[(np.int64(1), 12)]"; the label is written as the user would write it.
+    import pandas as pd
+    from sklearn.datasets import load_wine
+
+    wine = load_wine(as_frame=True)
+    X = wine.data.set_axis(pd.MultiIndex.from_arrays([wine.target, wine.data.index]))
+    X = X.iloc[::-1].copy()
+    X.iloc[3, 2] = np.nan
+    with pytest.raises(ValueError, match=r"column 'ash', row X\.loc\[\(2, 174\)\]; impute"):
+        check_array(X)
+    assert np.isnan(X.loc[(2, 174), "ash"])  # the row the message names holds the gap
+
+
 def test_check_aligned_refuses_only_labels_of_the_same_rows_in_another_order():
     import pandas as pd
 

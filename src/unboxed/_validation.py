@@ -491,6 +491,8 @@ def check_finite(
             label = None if index is None else index[int(bad[0])]
             if isinstance(label, np.generic):  # np.int64(1001) reads 1001
                 label = label.item()
+            elif isinstance(label, tuple):  # a MultiIndex's: (np.int64(0), 'x') reads (0, 'x')
+                label = tuple(v.item() if isinstance(v, np.generic) else v for v in label)
             if label is not None and not (
                 isinstance(label, numbers.Integral) and int(label) == bad[0]
             ):
