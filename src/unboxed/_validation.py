@@ -725,6 +725,15 @@ def batch_shapes(input_shape: tuple[int, ...]) -> str:
     return f"{flat} or (n_samples, {', '.join(map(str, input_shape))})"
 
 
+def input_shapes(n_features: int, input_shape: Sequence[int] | None) -> list[tuple[int, ...]]:
+    """The shapes one input may take, for error messages: flat, then ``input_shape``
+    (``[(64,), (1, 8, 8)]``); the flat one alone where ``input_shape`` is flat itself
+    (a table's ``(4,)``: "shape (4,) or (4,)" said it twice) or unknown."""
+    flat = (n_features,)
+    shaped = None if input_shape is None else tuple(input_shape)
+    return [flat] if shaped is None or shaped == flat else [flat, shaped]
+
+
 def check_not_one_sample(arr: np.ndarray, input_shape: tuple[int, ...], *, X: object) -> None:
     """Refuse one input given where a batch is expected, and say how to make it one.
 
@@ -849,11 +858,9 @@ def check_per_feature(
             return np.broadcast_to(arr, shape).reshape(n_features).copy()
         except ValueError:
             continue
-    # A flat input_shape is (n_features,) itself: "shape (4,) or (4,)" said it twice.
-    image = input_shape is not None and tuple(input_shape) != (n_features,)
     raise ValueError(
         f"{name} has shape {arr.shape}; expected a number or one value per feature, "
-        f"shape ({n_features},)" + (f" or {tuple(input_shape or ())}" if image else "")
+        f"shape {' or '.join(map(str, input_shapes(n_features, input_shape)))}"
     )
 
 

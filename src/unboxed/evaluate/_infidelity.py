@@ -30,6 +30,7 @@ from .._validation import (
     check_per_feature,
     check_positive_int,
     check_random_state,
+    input_shapes,
 )
 from ..blackbox import BlackBox, check_blackbox, perturbation_name
 from ..explanation import Attribution, _json_seed
@@ -445,8 +446,7 @@ def _attribution_values(
             "reads as a ranking of feature indices elsewhere in unboxed.evaluate)"
         )
     arr = check_array(arr, name="attribution", ndim=None)
-    # A flat input_shape adds no shape: "(5, 4) or (5, 4)" said it twice.
-    shapes = [(n, d)] + ([(n, *input_shape)] if input_shape and input_shape != (d,) else [])
+    shapes = [(n, *shape) for shape in input_shapes(d, input_shape)]
     if arr.shape not in shapes:
         expected = " or ".join(str(s) for s in shapes)
         raise ValueError(f"attribution has shape {arr.shape}; expected {expected}, as X")

@@ -41,6 +41,7 @@ from .._validation import (
     check_positive_int,
     check_shape,
     frame_index,
+    input_shapes,
     is_int,
 )
 from ..explanation import Attribution, make_meta
@@ -724,8 +725,7 @@ class LinearRegions:
         """
         x = check_array(x, name="x", ndim=None)
         if x.size != self.n_features_in_:  # two rows read as one input of twice the size
-            # A flat network's input_shape is its flat shape: offered once, not twice.
-            shapes = dict.fromkeys([(self.n_features_in_,), self.input_shape_])
+            shapes = input_shapes(self.n_features_in_, self.input_shape_)
             raise ValueError(
                 f"x must be one input, of shape {' or '.join(map(str, shapes))}, got shape "
                 f"{x.shape}; a region is one input's: call polytope once per row"
