@@ -555,11 +555,12 @@ def check_labels(
 
 
 def check_no_missing(labels: np.ndarray, *, name: str) -> None:
-    """Refuse a missing label (None, NaN, ``pd.NA``) among labels held as objects.
+    """Refuse a missing label (None, NaN, ``pd.NA``) among labels held as objects or
+    floats.
 
     A pandas column of string labels with a gap holds NaN among its strings, which
     do not sort against them: ``np.unique`` failed with "'<' not supported between
-    instances of 'float' and 'str'".
+    instances of 'float' and 'str'". A column of int labels with a gap holds floats.
 
     Parameters
     ----------
