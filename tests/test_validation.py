@@ -589,3 +589,25 @@ def test_a_gap_in_float_labels_is_named_as_a_missing_label():
     with pytest.raises(ValueError, match=message):
         check_labels(nullable.astype("Float64").to_numpy(dtype=float, na_value=np.nan), n=len(y))
     assert check_labels(y.astype(float), n=len(y)).tolist() == y.tolist()  # no gap: as before
+
+
+def test_a_missing_label_of_a_split_names_its_row_by_the_series_index():
+    # A split's shuffled index: "at index 3" sent the user to y.loc[3], another row's
+    # label, as a NaN in X did before it was named by its row's label.
+    import pandas as pd
+    from sklearn.datasets import load_iris
+    from sklearn.model_selection import train_test_split
+
+    y = load_iris(as_frame=True).target.astype(float)
+    _, y_test = train_test_split(y, test_size=0.3, random_state=0)
+    for missing, dtype in ((np.nan, float), (pd.NA, "Int64")):  # Int64 reads as nan
+        gappy = y_test.astype(dtype)
+        gappy.iloc[3] = missing
+        label = gappy.index[3]
+        assert label != 3
+        message = rf"missing label \(.*\) at index 3, row y\.loc\[{label}\]; drop"
+        with pytest.raises(ValueError, match=message):
+            check_labels(gappy, n=len(gappy))
+        assert pd.isna(gappy.loc[label])  # the row the message names holds the gap
+    with pytest.raises(ValueError, match=r"at index 3; drop"):  # its own row numbers
+        check_labels(gappy.reset_index(drop=True), n=len(gappy))

@@ -487,19 +487,23 @@ def check_finite(
         where = f"first at index {tuple(int(i) for i in bad)}"
         if columns is not None and arr.ndim == 2:
             # A table with gaps: the column says where, and the fix is the user's.
-            where += f", column {columns[bad[1]]!r}"
-            label = None if index is None else index[int(bad[0])]
-            if isinstance(label, np.generic):  # np.int64(1001) reads 1001
-                label = label.item()
-            elif isinstance(label, tuple):  # a MultiIndex's: (np.int64(0), 'x') reads (0, 'x')
-                label = tuple(v.item() if isinstance(v, np.generic) else v for v in label)
-            if label is not None and not (
-                isinstance(label, numbers.Integral) and int(label) == bad[0]
-            ):
-                # A split's shuffled or offset index: df.loc[3] is another row, or none.
-                where += f", row {name}.loc[{label!r}]"
+            where += f", column {columns[bad[1]]!r}{_row_label(index, int(bad[0]), name)}"
             where += "; impute or drop the rows with gaps first"
         raise ValueError(f"{name} contains {kind} ({where})")
+
+
+def _row_label(index: Sequence[Any] | None, position: int, name: str) -> str:
+    """``", row X.loc[1001]"``: row ``position`` by its label in ``index`` (a pandas
+    object's), where the label is not the position itself; else ``""``."""
+    label = None if index is None else index[position]
+    if isinstance(label, np.generic):  # np.int64(1001) reads 1001
+        label = label.item()
+    elif isinstance(label, tuple):  # a MultiIndex's: (np.int64(0), 'x') reads (0, 'x')
+        label = tuple(v.item() if isinstance(v, np.generic) else v for v in label)
+    if label is None or (isinstance(label, numbers.Integral) and int(label) == position):
+        return ""
+    # A split's shuffled or offset index: df.loc[3] is another row, or none.
+    return f", row {name}.loc[{label!r}]"
 
 
 #: Appended to a label error where the labels index a black box's classes: one
@@ -534,7 +538,9 @@ def check_labels(
     arr = np.asarray(y)
     if arr.ndim != 1 or arr.shape[0] != n:
         raise ValueError(f"{name} must have shape ({n},), got {arr.shape}")
-    check_no_missing(arr, name=name)
+    pandas = sys.modules.get("pandas")
+    index = y.index if pandas is not None and isinstance(y, pandas.Series) else None
+    check_no_missing(arr, name=name, index=index)
     if arr.dtype.kind not in "iub":
         if not (
             arr.dtype.kind == "f" and np.all(np.isfinite(arr)) and np.all(arr == np.round(arr))
@@ -554,7 +560,7 @@ def check_labels(
     return arr
 
 
-def check_no_missing(labels: np.ndarray, *, name: str) -> None:
+def check_no_missing(labels: np.ndarray, *, name: str, index: Sequence[Any] | None = None) -> None:
     """Refuse a missing label (None, NaN, ``pd.NA``) among labels held as objects or
     floats.
 
@@ -568,6 +574,9 @@ def check_no_missing(labels: np.ndarray, *, name: str) -> None:
         Class labels, of any shape; only an object or float array is looked at.
     name : str
         The argument's name, for the error message.
+    index : sequence or None, default=None
+        A pandas Series' index, which names the label's row too where it is not the
+        row numbers (``y.loc[1001]``); ``labels`` is then that Series' values.
 
     Raises
     ------
@@ -580,8 +589,8 @@ def check_no_missing(labels: np.ndarray, *, name: str) -> None:
         gaps = np.flatnonzero(np.isnan(labels.ravel()))
         if gaps.size:
             raise ValueError(
-                f"{name} holds a missing label (nan) at index {gaps[0]}; drop those rows "
-                "or give them a class"
+                f"{name} holds a missing label (nan) at index {gaps[0]}"
+                f"{_row_label(index, int(gaps[0]), name)}; drop those rows or give them a class"
             )
         return
     if labels.dtype != object:
@@ -593,8 +602,8 @@ def check_no_missing(labels: np.ndarray, *, name: str) -> None:
             missing = True
         if missing:
             raise ValueError(
-                f"{name} holds a missing label ({value!r}) at index {i}; drop those rows "
-                "or give them a class"
+                f"{name} holds a missing label ({value!r}) at index {i}"
+                f"{_row_label(index, i, name)}; drop those rows or give them a class"
             )
 
 
