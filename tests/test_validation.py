@@ -25,6 +25,7 @@ from unboxed._validation import (
     check_is_fitted,
     check_ks,
     check_labels,
+    check_n_jobs,
     check_number,
     check_per_feature,
     check_positive_int,
@@ -300,6 +301,36 @@ def test_check_positive_int_minimum_and_bools():
     for bad in (0, -2, True, 2.0):
         with pytest.raises(ValueError, match="n must be an int >= 1"):
             check_positive_int(bad, name="n")
+
+
+@pytest.mark.parametrize(
+    ("n_jobs", "cores", "expected"),
+    [
+        (1, 8, 1),
+        (np.int64(3), 8, 3),
+        (-1, 8, 8),
+        (-2, 8, 7),
+        (-8, 8, 1),
+        (-20, 8, 1),
+        (-1, None, 1),  # a platform that cannot count its cores
+        (-2, 1, 1),
+        (12, 2, 12),
+    ],
+)
+def test_check_n_jobs_counts_back_from_the_cores_as_scikit_learn_does(
+    n_jobs, cores, expected, monkeypatch
+):
+    # joblib's effective_n_jobs: cpu_count() + 1 + n_jobs for a negative n_jobs, at
+    # least 1; a positive one is taken as asked, even above the cores.
+    monkeypatch.setattr("os.cpu_count", lambda: cores)
+    resolved = check_n_jobs(n_jobs)
+    assert resolved == expected and type(resolved) is int
+
+
+def test_check_n_jobs_refuses_zero_and_what_is_not_an_int():
+    for bad in (0, np.int64(0), 1.0, -1.0, "2", None, True, False):
+        with pytest.raises(ValueError, match=r"n_jobs must be an int >= 1, or < 0 .*-1: every"):
+            check_n_jobs(bad)
 
 
 def test_checks_return_plain_floats():

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import os
 import sys
 import warnings
 from collections import Counter
@@ -687,6 +688,22 @@ def check_positive_int(value: object, *, name: str, minimum: int = 1) -> int:
     if not is_int(value) or value < minimum:
         raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}")
     return int(value)
+
+
+def check_n_jobs(value: object, *, name: str = "n_jobs") -> int:
+    """The number of worker processes ``value`` asks for, read as scikit-learn (joblib)
+    reads ``n_jobs``: an int >= 1 as it is, -1 every core, -2 all but one, and so on
+    (``os.cpu_count() + 1 + value``, at least 1). 0 and anything not an int are
+    refused: 0 asks for no worker at all."""
+    if not is_int(value) or value == 0:
+        raise ValueError(
+            f"{name} must be an int >= 1, or < 0 to count back from the number of cores "
+            f"(-1: every core, -2: all but one), got {value!r}"
+        )
+    if value > 0:
+        return int(value)
+    # os.cpu_count() is None where the platform cannot tell: count one core then.
+    return max((os.cpu_count() or 1) + 1 + int(value), 1)
 
 
 def check_positive_ints(value: object, *, name: str, example: str = "(256, 64)") -> tuple[int, ...]:

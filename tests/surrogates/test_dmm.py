@@ -605,6 +605,31 @@ class InProcessPool:
         pass
 
 
+# With two cores, -1 is both of them (the two classes in two processes) and -2 all but
+# one, this process. Until fit read n_jobs as scikit-learn does, both were refused:
+# "n_jobs must be an int >= 1, got -1".
+@pytest.mark.parametrize(("n_jobs", "pools"), [(-1, [2]), (-2, [])])
+def test_a_negative_n_jobs_counts_back_from_the_cores_to_the_same_fit(
+    n_jobs, pools, monkeypatch, planted, planted_blackbox
+):
+    X = planted.X_train[:400]
+    reference = short(n_iter=20).fit(X, planted_blackbox)
+    sizes = []
+
+    class RecordingPool(concurrent.futures.ProcessPoolExecutor):
+        def __init__(self, max_workers, *args, **kwargs):
+            sizes.append(max_workers)
+            super().__init__(max_workers, *args, **kwargs)
+
+    monkeypatch.setattr(dmm_module, "ProcessPoolExecutor", RecordingPool)
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    fitted = short(n_iter=20, n_jobs=n_jobs).fit(X, planted_blackbox)
+    assert sizes == pools
+    for name in FITTED:
+        np.testing.assert_array_equal(getattr(fitted, name), getattr(reference, name), name)
+    assert fitted.n_jobs == n_jobs  # kept as given, resolved in fit
+
+
 # Calls of the sweep, 30 a chain: class 0's first chain, its second, class 1's first.
 @pytest.mark.parametrize("at", [25, 45, 75])
 @pytest.mark.parametrize(("saved_by", "resumed_by"), [(1, 2), (2, 1)])
@@ -812,6 +837,7 @@ def test_hard_zero_one_probabilities_are_clipped_not_nan(planted):
         ({"collapse_every": -1}, "collapse_every"),
         ({"split_merge_every": 1.5}, "split_merge_every"),
         ({"n_jobs": 0}, "n_jobs"),
+        ({"n_jobs": 1.0}, r"n_jobs must be an int >= 1, or < 0 .*\(-1: every core"),
         ({"reduction": "pixels"}, "reduction must be 'variance' or 'pca'"),
         ({"n_occlusions": -1}, "n_occlusions must be an int >= 0"),
         ({"n_occlusions": 1, "max_occluded": 0.0}, "max_occluded must be a number in"),

@@ -39,6 +39,7 @@ from .._validation import (
     check_fraction,
     check_is_fitted,
     check_labels,
+    check_n_jobs,
     check_number,
     check_positive_int,
     frame_index,
@@ -238,9 +239,11 @@ class DMMMEN(Params):
     checkpoint_every : int
     n_jobs : int
         Classes fitted at once, each in its own process; 1 fits them one after another
-        in this one. The draws do not depend on it (each chain has its own seeded
-        stream). The workers are started fresh, so a script that fits with
-        ``n_jobs > 1`` needs the ``if __name__ == "__main__":`` guard. With a
+        in this one. As in scikit-learn, -1 means one process per core
+        (``os.cpu_count()``), -2 all cores but one, and so on, resolved in ``fit`` (at
+        least 1); 0 is refused. The draws do not depend on it (each chain has its own
+        seeded stream). The workers are started fresh, so a script that fits in more
+        than one process needs the ``if __name__ == "__main__":`` guard. With a
         checkpoint, a class in flight in a worker keeps its progress in a file of its
         own next to it, ``<name>.class<c>.npz``, which is folded into the checkpoint
         and removed once the class is done. A fit resumes every saved chain, finished
@@ -470,7 +473,7 @@ class DMMMEN(Params):
         seed = int_seed(self.random_state)
         test_size = check_fraction(self.test_size, name="test_size", below_one=True)
         check_positive_int(self.checkpoint_every, name="checkpoint_every")
-        n_jobs = check_positive_int(self.n_jobs, name="n_jobs")
+        n_jobs = check_n_jobs(self.n_jobs)
         copies = 1 + check_positive_int(self.n_occlusions, name="n_occlusions", minimum=0)
         max_occluded = check_fraction(self.max_occluded, name="max_occluded")
         if not isinstance(self.standardize, bool):  # "no" or 0 would read as a choice
