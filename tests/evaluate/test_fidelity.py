@@ -5,7 +5,7 @@ from tests.helpers import assert_progress_shown, record_progress
 from unboxed import Attribution, BlackBox, BlackBoxError, FeatureImportance
 from unboxed.evaluate import agreement, crafted_cases, deletion_test, keep_top_k
 from unboxed.evaluate._fidelity import PCRResult, _keep_masks
-from unboxed.local import Occlusion
+from unboxed.local import Occlusion, segment
 
 KS = [1, 2, 3, 4]
 
@@ -235,6 +235,36 @@ def test_keep_top_k_with_superpixels(digits, digits_blackbox):
     assert inked.meta["unit"] == "segment"
     with pytest.raises(ValueError, match="exceeds the number of segments"):
         keep_top_k(digits_blackbox, X, y, att, 17, segments=blocks)
+
+
+def test_segments_in_the_images_shape_keep_what_flat_ones_keep(digits, digits_blackbox):
+    # The LeNet's input_shape is (1, 8, 8): labels in it were refused, "segments must be
+    # non-negative int labels of shape (20, 64) or (64,), got int64 (20, 1, 8, 8)".
+    X = digits.X_test[:20]
+    y = digits_blackbox.predict(X)
+    flat = segment(X, (8, 8), method="slic", n_segments=6)
+    att = Attribution(X.astype(float), y)  # segments ranked by their mean ink
+    common = dict(n_boot=20, random_state=0, verbose=False)
+    reference = keep_top_k(digits_blackbox, X, y, att, 2, segments=flat, **common)
+    images = X.reshape(20, 1, 8, 8)
+    for shaped in (flat.reshape(20, 1, 8, 8), flat.reshape(20, 8, 8)):
+        kept = keep_top_k(digits_blackbox, images, y, att, 2, segments=shaped, **common)
+        np.testing.assert_array_equal(kept.predicted, reference.predicted)
+        assert kept.probability == reference.probability and kept.meta == reference.meta
+    # One grid for every row, its cells ranked by id (the other way segments are read).
+    cells = segment(X[:1], (8, 8), method="grid", cell=4)[0]
+    by_id = keep_top_k(digits_blackbox, X, y, [3, 0, 1, 2], 2, segments=cells, **common)
+    for shaped in (cells.reshape(8, 8), cells.reshape(1, 8, 8)):
+        kept = keep_top_k(digits_blackbox, X, y, [3, 0, 1, 2], 2, segments=shaped, **common)
+        np.testing.assert_array_equal(kept.predicted, by_id.predicted)
+        assert kept.probability == by_id.probability
+    # Labels in no shape of the image's, or negative ones, are refused as before.
+    message = r"segments must be non-negative int labels of shape \(20, 64\) or \(64,\), "
+    message += "got int64 "
+    with pytest.raises(ValueError, match=message + r"\(20, 8, 2, 4\)$"):
+        keep_top_k(digits_blackbox, X, y, att, 2, segments=flat.reshape(20, 8, 2, 4), **common)
+    with pytest.raises(ValueError, match=message + r"\(8, 8\)$"):
+        keep_top_k(digits_blackbox, X, y, att, 2, segments=-1 - cells.reshape(8, 8), **common)
 
 
 def test_agreement():

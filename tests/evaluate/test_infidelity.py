@@ -13,7 +13,7 @@ from sklearn.linear_model import LogisticRegression
 from tests.helpers import no_zero_dose_for_the_old
 from unboxed import Attribution, BlackBox, BlackBoxError
 from unboxed.evaluate import _infidelity, infidelity
-from unboxed.local import IntegratedGradients, Lime
+from unboxed.local import IntegratedGradients, Lime, segment
 
 
 # ---------------------------------------------------------------------- the math
@@ -258,6 +258,20 @@ def test_segments_of_one_feature_each_are_the_features(digits, digits_blackbox):
     by_segment = infidelity(digits_blackbox, X, values, segments=np.arange(64), **common)
     np.testing.assert_array_equal(by_feature.infidelity, by_segment.infidelity)
     assert by_segment.meta["unit"] == "segment" and by_feature.meta["unit"] == "feature"
+
+
+def test_removal_reads_segments_in_the_images_shape(digits, digits_blackbox):
+    # They were refused in the LeNet's input_shape (1, 8, 8): "segments must be int
+    # labels of shape (6, 64) or (64,), got int64 (6, 8, 8)".
+    X = digits.X_test[:6]
+    values = np.random.default_rng(0).normal(size=(6, 64))
+    flat = segment(X, (8, 8), method="slic", n_segments=6)
+    common = dict(perturbation="removal", n_perturb=10, random_state=0)
+    reference = infidelity(digits_blackbox, X, values, segments=flat, **common)
+    for shaped in (flat.reshape(6, 1, 8, 8), flat.reshape(6, 8, 8)):
+        result = infidelity(digits_blackbox, X, values, segments=shaped, **common)
+        np.testing.assert_array_equal(result.infidelity, reference.infidelity)
+        assert result.meta["unit"] == "segment"
 
 
 def test_a_row_the_perturbations_do_not_move_has_no_relative_figure():

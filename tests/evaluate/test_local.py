@@ -9,7 +9,7 @@ from sklearn.linear_model import LogisticRegression
 from tests.helpers import breast_cancer_box, no_zero_dose_for_the_old
 from unboxed import Attribution, BlackBox, BlackBoxError, zoo
 from unboxed.evaluate import deletion_curve, explanation_sensitivity
-from unboxed.local import Lime, Occlusion, Saliency
+from unboxed.local import Lime, Occlusion, Saliency, segment
 
 SUPPORT = np.array([2, 5, 11, 17])
 
@@ -93,6 +93,23 @@ def test_deletion_curve_by_default_removes_every_segment_up_to_20(digits, digits
     many = np.arange(64) // 2  # 32 segments: the first 20
     curve = deletion_curve(digits_blackbox, X, np.arange(32), segments=many, n_boot=10)
     assert curve.meta["max_k"] == 20 and curve.drop.shape == (2, 21)
+
+
+def test_deletion_curve_reads_segments_in_the_images_shape(digits, digits_blackbox):
+    # They were refused in the LeNet's input_shape (1, 8, 8): "segments must be int
+    # labels of shape (4, 64) or (64,), got int64 (4, 1, 8, 8)".
+    X = digits.X_test[:4]
+    flat = segment(X, (8, 8), method="slic", n_segments=6)
+    att = Attribution(X.astype(float), digits_blackbox.predict(X))
+    reference = deletion_curve(digits_blackbox, X, att, segments=flat, n_boot=10, random_state=0)
+    images = X.reshape(4, 1, 8, 8)
+    for shaped in (flat.reshape(4, 1, 8, 8), flat.reshape(4, 8, 8)):
+        curve = deletion_curve(
+            digits_blackbox, images, att, segments=shaped, n_boot=10, random_state=0
+        )
+        # max_k by default: every segment of the row with the most of them.
+        assert curve.meta == reference.meta and curve.meta["max_k"] == flat.max() + 1
+        np.testing.assert_array_equal(curve.drop, reference.drop)
 
 
 def _linear_torch_box(n_features=20):

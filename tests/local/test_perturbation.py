@@ -228,6 +228,21 @@ def test_bad_segments_are_named(digits, digits_blackbox):
         Lime(digits_blackbox).explain(digits.X_test[:2], segments=np.zeros((2, 5), int))
 
 
+@pytest.mark.parametrize("method", [Lime, KernelShap])
+def test_segments_in_the_images_shape_are_the_flat_ones(method, digits, digits_blackbox):
+    # The explainers take X as (n, 1, 8, 8) images, but segments in that shape were
+    # refused: "segments must be int labels of shape (2, 64) or (64,), got int64 (2, 1, 8, 8)".
+    X = digits.X_test[:2]
+    flat = segment(X, (8, 8), method="slic", n_segments=6)
+    explainer = method(digits_blackbox, n_samples=60, random_state=0, verbose=False)
+    reference = explainer.explain(X, segments=flat)
+    for shaped in (flat.reshape(2, 1, 8, 8), flat.reshape(2, 8, 8)):
+        explained = explainer.explain(X.reshape(2, 1, 8, 8), segments=shaped)
+        np.testing.assert_array_equal(explained.values, reference.values)
+    shared = explainer.explain(X, segments=flat[1].reshape(8, 8))
+    np.testing.assert_array_equal(shared.values, explainer.explain(X, segments=flat[1]).values)
+
+
 def test_window_larger_than_image_is_refused(digits, digits_blackbox):
     with pytest.raises(ValueError, match="larger than the input"):
         Occlusion(digits_blackbox, window=9).explain(digits.X_test[:2])

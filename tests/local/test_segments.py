@@ -259,3 +259,76 @@ def test_a_parameter_the_segmenter_does_not_take_is_named_before_any_image(metho
     # the parameters it takes still reach it
     labels = segment(X, (8, 8), method=method, **({"n_segments": 4} if method == "slic" else {}))
     assert labels.shape == (3, 64)
+
+
+def _digit_superpixels(n=3):
+    """SLIC superpixels of the first ``n`` digits, flat ``(n, 64)``: rows that differ."""
+    labels = segment(load_digits().data[:n] / 16, (8, 8), method="slic", n_segments=6)
+    assert not np.array_equal(labels[0], labels[1])
+    return labels
+
+
+# Digits' 8x8 images through a one-channel image model, input_shape (1, 8, 8) (a
+# LeNet's) or (8, 8, 1): labels in the images' shape were refused, "segments must be
+# int labels of shape (3, 64) or (64,), got int64 (3, 1, 8, 8)", though the explainers
+# take X in that shape.
+@pytest.mark.parametrize("input_shape", [(1, 8, 8), (8, 8, 1), (8, 8)])
+def test_partition_reads_labels_in_the_black_box_s_input_shape(input_shape):
+    flat = _digit_superpixels()
+    # Per row, and one for all rows: in the input's shape, and in its pixels'.
+    shapes = [((3, *input_shape), False), (input_shape, True), ((3, 8, 8), False), ((8, 8), True)]
+    for shape, shared in shapes:
+        given = (flat[0] if shared else flat).reshape(shape)
+        part = Partition.from_labels(given, 3, 64, input_shape)
+        expected = np.broadcast_to(flat[0], (3, 64)) if shared else flat
+        np.testing.assert_array_equal(part.labels, expected, err_msg=str(shape))
+        np.testing.assert_array_equal(part.counts, expected.max(axis=1) + 1)
+    # Flat labels are read as before, whatever the black box's shape.
+    np.testing.assert_array_equal(Partition.from_labels(flat, 3, 64, input_shape).labels, flat)
+
+
+@pytest.mark.parametrize(
+    ("input_shape", "tile"),
+    [((3, 8, 8), lambda flat: np.tile(flat, 3)), ((8, 8, 3), lambda flat: flat.repeat(3, axis=1))],
+)
+def test_pixel_labels_are_the_same_on_every_channel(input_shape, tile):
+    flat = _digit_superpixels(2)  # 2 rows: (2, 8, 8) is read one way only
+    part = Partition.from_labels(flat.reshape(2, 8, 8), 2, 192, input_shape)
+    np.testing.assert_array_equal(part.labels, tile(flat))
+    shared = Partition.from_labels(flat[1].reshape(8, 8), 2, 192, input_shape)
+    np.testing.assert_array_equal(shared.labels, tile(flat[[1, 1]]))
+
+
+def test_labels_that_read_two_ways_or_none_are_refused_with_the_flat_shapes():
+    flat = _digit_superpixels()
+    # Three rows of 3-channel 8x8 images: (3, 8, 8) is each row's pixels, or the
+    # channels of every row, which label the features differently.
+    message = "segments must be int labels of shape (3, 192) or (192,), got int64 (3, 8, 8); "
+    message += "it fits both input_shape (3, 8, 8) shared by all rows and rows of (8, 8) "
+    message += "pixels on all 3 channels (first axis), which label the features differently: "
+    message += "pass them flat"
+    with pytest.raises(ValueError, match=re.escape(message)):
+        Partition.from_labels(flat.reshape(3, 8, 8), 3, 192, (3, 8, 8))
+    # (3, 3, 3): its pixels (3, 3) are the last two axes or the first two.
+    with pytest.raises(
+        ValueError,
+        match=r"fits both rows of \(3, 3\) pixels on all 3 channels \(first axis\) and rows ",
+    ):
+        Partition.from_labels(np.arange(18).reshape(2, 3, 3) % 5, 2, 27, (3, 3, 3))
+    # Read alike either way, they are taken: every row's channels the same pixels.
+    same = np.broadcast_to(flat[0].reshape(8, 8), (3, 8, 8))
+    np.testing.assert_array_equal(
+        Partition.from_labels(same, 3, 192, (3, 8, 8)).labels, np.tile(flat[[0, 0, 0]], 3)
+    )
+    for labels, n, d, shape in [
+        (flat.reshape(3, 8, 8), 3, 64, None),  # no input_shape: images unknown
+        (flat.reshape(3, 2, 4, 8), 3, 64, (1, 8, 8)),
+        (flat.reshape(1, 3, 8, 8), 3, 64, (1, 8, 8)),
+        (flat.reshape(3, 8, 8).astype(float), 3, 64, (1, 8, 8)),
+        (flat.reshape(3, 4, 16), 3, 64, (1, 8, 8)),  # as many labels, not the image's
+    ]:
+        arr = np.asarray(labels)
+        message = f"segments must be int labels of shape ({n}, {d}) or ({d},), "
+        message += f"got {arr.dtype} {arr.shape}"
+        with pytest.raises(ValueError, match=re.escape(message) + "$"):
+            Partition.from_labels(labels, n, d, shape)

@@ -39,7 +39,7 @@ from .._validation import (
 )
 from ..blackbox import BlackBox, RowName, check_blackbox, label_positions
 from ..explanation import Attribution, FeatureImportance, _json_seed
-from ..local._segments import Partition
+from ..local._segments import Partition, flat_segments
 from ._ranking import RankingLike, RowRanking, check_rows, resolve_ranking
 from ._saved import SavedWithEstimates, loaded_array
 from ._stats import Estimate, bootstrap_mean, estimate, proportion
@@ -681,7 +681,9 @@ def keep_top_k(
         The number of features (or segments) kept.
     segments : ndarray of int, shape (n_samples, n_features) or (n_features,), optional
         Segment labels (0, 1, ...) per feature, e.g. superpixels. A segment's score
-        is the mean (or sum) of its features' scores.
+        is the mean (or sum) of its features' scores. In the black box's shape too:
+        ``(n_samples, *input_shape)``, ``input_shape``, or an image's pixels
+        ``(n_samples, H, W)`` or ``(H, W)``, the same on every channel.
     segment_score : {"mean", "sum"}
     fill : {"zero", "mean", "positive_mean"} or ndarray of shape (n_features,)
         The value of the features that are not kept: 0; "mean", each feature's mean
@@ -719,7 +721,9 @@ def keep_top_k(
     classes = ranking.target if isinstance(ranking, Attribution) else y
     fill = blackbox._by_columns(fill, name="fill")
     fills = _make_fill(fill, X, y, lambda: blackbox.predict(X), blackbox.n_classes)
-    keep = _keep_masks(ranking, classes, segments, k, X.shape, segment_score)
+    keep = _keep_masks(
+        ranking, classes, segments, k, X.shape, segment_score, input_shape=blackbox.input_shape
+    )
     blocks = []
     unit = "feature" if segments is None else "segment"
     only = f"with only its {k} first-ranked {unit}{'' if k == 1 else 's'} kept"
@@ -754,26 +758,27 @@ def _keep_masks(
     shape: tuple[int, int],
     how: str,
     name: str = "k",
+    input_shape: tuple[int, ...] | None = None,
 ) -> Callable[[np.ndarray], np.ndarray]:
     """A function from a block of rows to masks that keep each row's top ``k``.
 
     Without ``segments`` the top ``k`` features are kept. With them, the top ``k``
     segments are: an array ranking names segment ids, and any other ranking scores a
     segment by the mean (or sum) of its features' scores. ``name`` is the argument
-    that gave ``k``, for the error message.
+    that gave ``k``, for the error message; ``input_shape`` the black box's, in which
+    ``segments`` may come (:func:`~unboxed.local._segments.flat_segments`).
     """
     n, d = shape
     if segments is None:
         rank = resolve_ranking(ranking, classes=classes, n_features=d)
         _check_ks_ranked(np.array([k]), rank, name=name)
         return lambda rows: top_k_mask(rank.scores(rows), k)
-    labels = np.asarray(segments)
-    if labels.shape == (d,):
-        labels = np.broadcast_to(labels, (n, d))
-    if labels.shape != (n, d) or labels.dtype.kind not in "iu" or labels.min() < 0:
+    what = "non-negative int labels"
+    labels = flat_segments(segments, n, d, input_shape, what=what)
+    if labels.min() < 0:
         raise ValueError(
-            f"segments must be non-negative int labels of shape ({n}, {d}) or ({d},), "
-            f"got {labels.dtype} {labels.shape}"
+            f"segments must be {what} of shape ({n}, {d}) or ({d},), "
+            f"got {labels.dtype} {np.shape(segments)}"
         )
     by_id = not isinstance(ranking, Attribution | FeatureImportance)
     if not by_id:

@@ -184,6 +184,8 @@ def infidelity(
         probabilities as it is.
     segments : ndarray of int, shape (n_samples, n_features) or (n_features,), optional
         ``"removal"`` only: remove whole segments (superpixels) rather than features.
+        In the black box's shape too: ``(n_samples, *input_shape)``, ``input_shape``, or
+        an image's pixels ``(n_samples, H, W)`` or ``(H, W)``, the same on every channel.
     fill : {"zero", "mean"} or ndarray of shape (n_features,), optional
         ``"removal"`` only: what removed features become; default "zero". "mean" is
         each feature's mean over the rows of ``X``, as in
@@ -234,7 +236,8 @@ def infidelity(
         # No class enters: "positive_mean", the fill by class, is refused above.
         removed = blackbox._by_columns("zero" if fill is None else fill, name="fill")
         fills = _make_fill(removed, X, np.zeros(n, int), lambda: np.zeros(n, int), 1)
-        labels = None if segments is None else Partition.from_labels(segments, n, d)
+        shape = blackbox.input_shape
+        labels = None if segments is None else Partition.from_labels(segments, n, d, shape)
         meta.update(
             p_remove=p,
             fill=removed if isinstance(removed, str) else "array",

@@ -119,6 +119,8 @@ def deletion_curve(
         every feature (segment) where there are fewer: all 4 of iris, all 13 of wine,
         or those a shorter ranking array lists. Kept in the result's ``meta["max_k"]``.
     segments : ndarray of int, shape (n_samples, n_features) or (n_features,), optional
+        In the black box's shape too: ``(n_samples, *input_shape)``, ``input_shape``, or
+        an image's pixels ``(n_samples, H, W)`` or ``(H, W)``, the same on every channel.
     fill : {"zero", "mean", "positive_mean"} or ndarray of shape (n_features,)
         What removed features become; "mean" is each feature's mean over the rows of
         ``X`` (so with few rows pass a reference set's mean as an array instead),
@@ -143,7 +145,8 @@ def deletion_curve(
     X = check_blackbox(blackbox).check_X(X)
     n = X.shape[0]
     if max_k is None:
-        max_k = min(DEFAULT_MAX_K, _n_units(segments, X.shape), _n_listed(ranking))
+        units = _n_units(segments, X.shape, blackbox.input_shape)
+        max_k = min(DEFAULT_MAX_K, units, _n_listed(ranking))
     max_k = check_positive_int(max_k, name="max_k")
     if segments is None and max_k > X.shape[1]:
         # Checked before any query: the loop below would fail only at k = d + 1.
@@ -160,11 +163,12 @@ def deletion_curve(
     fills = _make_fill(fill, X, classes, lambda: base.argmax(axis=1), blackbox.n_classes)
     # Checked before the removal steps: a ranking of m < max_k features (segments)
     # failed only at k = m + 1, after m steps of queries, naming a k never passed.
-    _keep_masks(ranking, classes, segments, max_k, X.shape, "mean", name="max_k")
+    shape = blackbox.input_shape
+    _keep_masks(ranking, classes, segments, max_k, X.shape, "mean", "max_k", shape)
     drop = np.zeros((n, max_k + 1))
     unit = "feature" if segments is None else "segment"
     for k in range(1, max_k + 1):
-        removed = _keep_masks(ranking, classes, segments, k, X.shape, "mean")
+        removed = _keep_masks(ranking, classes, segments, k, X.shape, "mean", input_shape=shape)
         removed_k = f"with its {k} first-ranked {unit}{'s' * (k != 1)} removed"
         for rows in _blocks(n):
             deleted = blackbox.check_X(np.where(removed(rows), fills.rows(rows), X[rows]))
@@ -190,12 +194,14 @@ def _n_listed(ranking: RankingLike) -> int:
     return DEFAULT_MAX_K
 
 
-def _n_units(segments: np.ndarray | None, shape: tuple[int, int]) -> int:
+def _n_units(
+    segments: np.ndarray | None, shape: tuple[int, int], input_shape: tuple[int, ...] | None
+) -> int:
     """What :func:`deletion_curve` can remove: the features, or the most segments
     in any row (a row with fewer loses all of its own at the last steps)."""
     if segments is None:
         return shape[1]
-    return Partition.from_labels(segments, *shape).width
+    return Partition.from_labels(segments, *shape, input_shape).width
 
 
 @dataclasses.dataclass(frozen=True, eq=False)

@@ -145,7 +145,8 @@ class _SegmentExplainer(_PerturbationExplainer):
             if method == "auto":
                 method = "slic" if shape is not None else "pixels"
             segments = segment(X, shape, method=method, **(self.segment_params or {}))
-        return Partition.from_labels(segments, *X.shape)
+        n, d = X.shape
+        return Partition.from_labels(segments, n, d, self.blackbox.input_shape)
 
     def _explain(
         self,
@@ -324,6 +325,9 @@ class Lime(_SegmentExplainer):
             The class explained per row; by default the black box's prediction.
         segments : ndarray of int, shape (n_samples, n_features) or (n_features,), optional
             Precomputed components, e.g. to give several methods the same superpixels.
+            In the black box's shape too: ``(n_samples, *input_shape)``,
+            ``input_shape``, or an image's pixels ``(n_samples, H, W)`` or ``(H, W)``,
+            the same on every channel.
 
         Returns
         -------
@@ -530,6 +534,9 @@ class KernelShap(_SegmentExplainer):
             The class explained per row; by default the black box's prediction.
         segments : ndarray of int, shape (n_samples, n_features) or (n_features,), optional
             Precomputed components, e.g. to give several methods the same superpixels.
+            In the black box's shape too: ``(n_samples, *input_shape)``,
+            ``input_shape``, or an image's pixels ``(n_samples, H, W)`` or ``(H, W)``,
+            the same on every channel.
 
         Returns
         -------

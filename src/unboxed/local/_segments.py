@@ -169,6 +169,94 @@ def _check_params(
         )
 
 
+def flat_segments(
+    segments: object,
+    n: int,
+    d: int,
+    input_shape: tuple[int, ...] | None = None,
+    *,
+    what: str = "int labels",
+) -> np.ndarray:
+    """Segment labels as flat rows, from any shape that says unambiguously which
+    feature each label belongs to.
+
+    Besides flat rows ``(n, d)`` and one flat row ``(d,)`` for every row, labels are
+    read in the black box's ``input_shape``: ``(n, *input_shape)`` or ``input_shape``
+    for every row; and, for an image ``(C, H, W)`` or ``(H, W, C)``, in its pixels,
+    ``(n, H, W)`` or ``(H, W)`` for every row, the same labels on each channel (the
+    flat rows are the C-order ravel of ``input_shape``, as :meth:`BlackBox.check_X`
+    reads X). A shape that more than one of these fits with different labels
+    (``(3, 8, 8)`` for 3 rows of a ``(3, 8, 8)`` input: 3 rows' pixels, or one row's
+    channels) is refused, as is any other shape.
+
+    Parameters
+    ----------
+    segments : array-like of int
+        The labels.
+    n, d : int
+        The number of rows and of flat features.
+    input_shape : tuple of int, optional
+        The black box's ``input_shape``; without it only the flat shapes are read.
+    what : str
+        What the labels must be, for the error message.
+
+    Returns
+    -------
+    ndarray of shape (n, d)
+        The labels (a read-only broadcast view where rows share them).
+
+    Raises
+    ------
+    ValueError
+        On labels that are not ints, or of a shape read none or several ways.
+    """
+    arr = np.asarray(segments)
+    message = f"segments must be {what} of shape ({n}, {d}) or ({d},), got {arr.dtype} {arr.shape}"
+    readings = _readings(arr, n, d, input_shape)
+    if not readings or arr.dtype.kind not in "iu":
+        raise ValueError(message)
+    (first, flat), *others = readings.items()
+    for other, labels in others:
+        if not np.array_equal(labels, flat):
+            raise ValueError(
+                f"{message}; it fits both {first} and {other}, which label the "
+                "features differently: pass them flat"
+            )
+    return flat
+
+
+def _readings(
+    arr: np.ndarray, n: int, d: int, input_shape: tuple[int, ...] | None
+) -> dict[str, np.ndarray]:
+    """Every way ``arr`` fits :func:`flat_segments`' shapes, each as flat rows
+    ``(n, d)``, by what it was read as."""
+    found: dict[str, np.ndarray] = {}
+    if arr.shape == (n, d):
+        found[f"rows ({n}, {d})"] = arr
+    if arr.shape == (d,):
+        found[f"one row ({d},) shared by all rows"] = np.broadcast_to(arr, (n, d))
+    shape = tuple(input_shape or ())
+    if not shape or math.prod(shape) != d:  # no input_shape, or one X does not match
+        return found
+    if arr.shape == (n, *shape):
+        found[f"rows of input_shape {shape}"] = arr.reshape(n, d)
+    if arr.shape == shape:
+        found[f"input_shape {shape} shared by all rows"] = np.broadcast_to(arr.reshape(d), (n, d))
+    if len(shape) == 3:
+        # An image's pixels, with the channels first (torch) or last.
+        for axis, pixels in ((0, shape[1:]), (2, shape[:2])):
+            place = (slice(None),) * (1 + axis) + (None,)
+            pixels_name = f"({', '.join(map(str, pixels))}) pixels"
+            channels = f"on all {shape[axis]} channels ({'first' if axis == 0 else 'last'} axis)"
+            if arr.shape == (n, *pixels):
+                labels = np.broadcast_to(arr[place], (n, *shape)).reshape(n, d)
+                found[f"rows of {pixels_name} {channels}"] = labels
+            if arr.shape == pixels:
+                row = np.broadcast_to(arr[place[1:]], shape).reshape(d)
+                found[f"{pixels_name} shared by all rows {channels}"] = np.broadcast_to(row, (n, d))
+    return found
+
+
 @dataclasses.dataclass(frozen=True)
 class Partition:
     """Each instance's features split into disjoint components.
@@ -184,17 +272,13 @@ class Partition:
     counts: np.ndarray
 
     @classmethod
-    def from_labels(cls, labels: object, n: int, d: int) -> Partition:
-        """Check integer labels of shape ``(n, d)`` or ``(d,)`` and relabel each row to
+    def from_labels(
+        cls, labels: object, n: int, d: int, input_shape: tuple[int, ...] | None = None
+    ) -> Partition:
+        """Check integer labels of shape ``(n, d)`` or ``(d,)``, or in the black box's
+        ``input_shape`` (:func:`flat_segments`), and relabel each row to
         ``0 .. m_i - 1`` if it skips ids."""
-        arr = np.asarray(labels)
-        if arr.shape == (d,):
-            arr = np.broadcast_to(arr, (n, d))
-        if arr.shape != (n, d) or arr.dtype.kind not in "iu":
-            raise ValueError(
-                f"segments must be int labels of shape ({n}, {d}) or ({d},), "
-                f"got {arr.dtype} {arr.shape}"
-            )
+        arr = flat_segments(labels, n, d, input_shape)
         if n and arr.min() < 0:
             raise ValueError("segments must be non-negative")
         if n and arr.max() >= d:

@@ -941,8 +941,10 @@ class DMMMEN(Params):
             The model explained; by default the one given to :meth:`fit`.
         target : int or array-like of shape (n_samples,), optional
             The class explained per row; by default the black box's prediction.
-        segments : ndarray of shape (n_samples, n_features), optional
-            Precomputed component labels per row; by default from ``segmenter``.
+        segments : ndarray of int, shape (n_samples, n_features) or (n_features,), optional
+            Precomputed component labels per row; by default from ``segmenter``. In the
+            black box's shape too: ``(n_samples, *input_shape)``, ``input_shape``, or an
+            image's pixels ``(n_samples, H, W)`` or ``(H, W)``, the same on every channel.
         n_samples : int
             Perturbed samples per instance, the instance itself included. Below a
             row's number of segments plus one (its unknowns: a slope per segment and
