@@ -30,6 +30,15 @@ def test_demo_explains_and_tests(tmp_path):
     assert "| KernelShap |" in report
     for stem in ("lime", "kernelshap", "occlusion", "integratedgradients"):
         assert Attribution.load(tmp_path / f"{stem}.npz").n_samples == 359
+    # DMM-MEN's insights are faithful: removing them hurts far more than removing
+    # random pixels (tests/test_demo_dmm.py checks the section's wiring)
+    dmm = result["dmm_men"]
+    assert "12. DMM-MEN" in report and "Deletion test of the insights" in report
+    assert np.all(dmm["deletion"].separated())
+    assert np.all(dmm["deletion"].pcr < dmm["deletion"].random_pcr)
+    assert np.all(dmm["model"].r2_ > 0.3)
+    assert Attribution.load(tmp_path / "dmm_men_local.npz").values.shape == (4, 64)
+    assert (tmp_path / "dmm_men_insights.png").stat().st_size > 0
 
 
 def test_bad_epochs_are_refused_before_any_work():

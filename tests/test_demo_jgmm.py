@@ -45,16 +45,7 @@ def test_jgmm_demo_writes_its_pictures(monkeypatch, tmp_path, digits, digits_bla
         np.testing.assert_array_equal(examples[name].query_inputs, digits.X_test[:4])
     counts = ", ".join(f"{len(found)} {name}" for name, found in examples.items())
     assert f"9. Examples (Sec. 3.2): {counts}; " in report
-
-
-def test_jgmm_demo_reports_the_share_of_counterfactuals_in_another_class(
-    tmp_path, digits, digits_blackbox
-):
-    from unboxed.demo import run_jgmm_demo
-
-    lines = []
-    result = run_jgmm_demo(digits_blackbox, digits, out=tmp_path, verbose=False, echo=lines.append)
-    examples = result["examples"]
+    # the report gives the share of mined counterfactuals the proxy puts in another class
     assert [examples[k].kind for k in ("counterfactuals", "semifactuals")] == [
         "counterfactual",
         "semifactual",
@@ -62,7 +53,7 @@ def test_jgmm_demo_reports_the_share_of_counterfactuals_in_another_class(
     flips = examples["counterfactuals"]
     changed = np.mean(flips.top_classes[:, 0] != flips.query_classes[flips.groups])
     assert abs(changed - 0.5) > 0.05  # the test tells the share from its complement
-    assert f"the proxy puts {100 * changed:.0f}% of the mined counterfactuals" in "\n".join(lines)
+    assert f"the proxy puts {100 * changed:.0f}% of the mined counterfactuals" in report
 
 
 def test_jgmm_demo_fits_on_the_training_split_with_its_settings_and_seed(
