@@ -180,15 +180,18 @@ def sample_z(
     log_likelihood : float
         ``sum_i log sum_j pi_j N(y_i | x_i^T beta_j, sigma_j^2)``.
     """
-    log_p, log_lik = _allocation_log_p(X, y, state)
+    log_p, log_lik = _allocation_log_p(X, y, state, state.log_pi)
     return _gumbel_argmax(log_p, rng), log_lik
 
 
-def _allocation_log_p(X: np.ndarray, y: np.ndarray, state: State) -> tuple[np.ndarray, float]:
+def _allocation_log_p(
+    X: np.ndarray, y: np.ndarray, state: State, log_pi: np.ndarray
+) -> tuple[np.ndarray, float]:
     """``log pi_j + log N(y_i | x_i^T beta_j, sigma_j^2)``, (n, J), and its mixture
-    log-likelihood ``sum_i logsumexp_j``."""
+    log-likelihood ``sum_i logsumexp_j``; ``log_pi`` is ``state.log_pi``, which the
+    callers hold already."""
     log_p = component_log_density(X, y, state.beta, state.sigma2)
-    log_p += state.log_pi
+    log_p += log_pi
     top = log_p.max(axis=1, keepdims=True)  # a lean logsumexp: scipy's checks cost more
     return log_p, float(np.sum(np.log(np.exp(log_p - top).sum(axis=1)) + top[:, 0]))
 
@@ -216,7 +219,7 @@ def sample_z_collapsed(
         The mixture log-likelihood of the current state, as :func:`sample_z` returns.
     """
     log_pi, sigma2 = state.log_pi, state.sigma2
-    _, log_lik = _allocation_log_p(X, y, state)
+    _, log_lik = _allocation_log_p(X, y, state, log_pi)
     J = state.beta.shape[0]
     z = state.z.copy()
     prior_prec = _prior_precision(state)
@@ -384,7 +387,9 @@ def split_merge(
     members = np.flatnonzero((z == a) | (z == b))
     order = rng.permutation(members[(members != i) & (members != k)])
     given = None if z[k] == a else z[order] == b
-    to_b, log_split = _sequential_split(X, y, state, prior_prec, (i, k), (a, b), order, rng, given)
+    to_b, log_split = _sequential_split(
+        X, y, state, log_pi, prior_prec, (i, k), (a, b), order, rng, given
+    )
     log_merged = members.size * log_pi[a] + log_marginal(
         X[members], y[members], prior_prec[a], state.sigma2[a]
     )
@@ -408,6 +413,7 @@ def _sequential_split(
     X: np.ndarray,
     y: np.ndarray,
     state: State,
+    log_pi: np.ndarray,
     prior_prec: np.ndarray,
     anchors: tuple[int, int],
     labels: tuple[int, int],
@@ -422,8 +428,9 @@ def _sequential_split(
     placed; with ``given`` (True for ``b``) it follows those instead. By the chain rule
     the product of the anchors' ``q`` and every normaliser ``q_a + q_b`` is ``p(split)
     / q(split)``, whose log this returns with the mask of samples sent to ``b``.
+    ``log_pi`` is ``state.log_pi``, which the caller holds already.
     """
-    log_pi, sigma2 = state.log_pi[list(labels)], state.sigma2[list(labels)]
+    log_pi, sigma2 = log_pi[list(labels)], state.sigma2[list(labels)]
     fits, total = [], 0.0
     for side, (anchor, label) in enumerate(zip(anchors, labels, strict=True)):
         x = X[anchor]
