@@ -379,6 +379,24 @@ def test_plot_draws_one_panel_per_class(planted_fit):
 
 
 # ---------------------------------------------------------------- checkpoints
+@pytest.fixture(scope="module")
+def uninterrupted(planted, planted_logreg):
+    """``uninterrupted(**settings)``: ``short(**settings)`` fitted without a checkpoint on
+    ``planted.X_train[:400]``, the reference the checkpoint tests compare their resumed
+    fits with. The fit is deterministic and no test changes it, so each set of settings
+    is fitted once for the module, not once per interrupt point."""
+    blackbox = BlackBox.from_sklearn(planted_logreg)
+    fits: dict[tuple, DMMMEN] = {}
+
+    def fit(**settings) -> DMMMEN:
+        key = tuple(sorted(settings.items()))
+        if key not in fits:
+            fits[key] = short(**settings).fit(planted.X_train[:400], blackbox)
+        return fits[key]
+
+    return fit
+
+
 class Interrupt:
     """Replaces the sweep: raises KeyboardInterrupt at the given call."""
 
@@ -411,12 +429,12 @@ class Interrupt:
     ],
 )
 def test_an_interrupted_fit_resumes_to_the_same_draws(
-    at, n_init, moves, tmp_path, monkeypatch, planted, planted_blackbox
+    at, n_init, moves, tmp_path, monkeypatch, planted, planted_blackbox, uninterrupted
 ):
     X = planted.X_train[:400]
     settings = {"n_iter": 30, "n_chains": 2, "checkpoint_every": 10}
     settings |= {"n_init": n_init, "init_sweeps": 5, **moves}
-    reference = short(**settings).fit(X, planted_blackbox)
+    reference = uninterrupted(**settings)
     path = tmp_path / "chain.npz"
     interrupt = Interrupt(monkeypatch, at)
     with pytest.raises(KeyboardInterrupt):
@@ -558,14 +576,14 @@ def test_a_running_chain_under_another_name_is_refused_not_restarted(
 
 
 def test_a_running_chain_of_a_class_with_a_saved_posterior_is_superseded(
-    tmp_path, monkeypatch, planted, planted_blackbox
+    tmp_path, monkeypatch, planted, planted_blackbox, uninterrupted
 ):
     # Until a resume under n_jobs > 1 took over the running chain, such a fit filed the
     # class's posterior and left the chain in the file: a later resume must go on, not
     # refuse it as a chain out of turn.
     X = planted.X_train[:400]
     settings = {"n_iter": 30, "n_chains": 2, "checkpoint_every": 10}
-    reference = short(**settings).fit(X, planted_blackbox)
+    reference = uninterrupted(**settings)
     finished, interrupted = tmp_path / "finished.npz", tmp_path / "interrupted.npz"
     short(checkpoint=finished, **settings).fit(X, planted_blackbox)
     interrupt = Interrupt(monkeypatch, 45)  # in class 0's second chain
@@ -610,10 +628,10 @@ class InProcessPool:
 # "n_jobs must be an int >= 1, got -1".
 @pytest.mark.parametrize(("n_jobs", "pools"), [(-1, [2]), (-2, [])])
 def test_a_negative_n_jobs_counts_back_from_the_cores_to_the_same_fit(
-    n_jobs, pools, monkeypatch, planted, planted_blackbox
+    n_jobs, pools, monkeypatch, planted, planted_blackbox, uninterrupted
 ):
     X = planted.X_train[:400]
-    reference = short(n_iter=20).fit(X, planted_blackbox)
+    reference = uninterrupted(n_iter=20)
     sizes = []
 
     class RecordingPool(concurrent.futures.ProcessPoolExecutor):
@@ -634,14 +652,14 @@ def test_a_negative_n_jobs_counts_back_from_the_cores_to_the_same_fit(
 @pytest.mark.parametrize("at", [25, 45, 75])
 @pytest.mark.parametrize(("saved_by", "resumed_by"), [(1, 2), (2, 1)])
 def test_a_resume_under_other_n_jobs_goes_on_from_every_saved_chain(
-    saved_by, resumed_by, at, tmp_path, monkeypatch, planted, planted_blackbox
+    saved_by, resumed_by, at, tmp_path, monkeypatch, planted, planted_blackbox, uninterrupted
 ):
     # With n_jobs=2 the chains a fit of n_jobs=1 saved (the running one and the finished
     # ones of the class in flight) were ignored, and the other way round the classes'
     # own files: their sweeps were run again, to the same draws.
     X = planted.X_train[:400]
     settings = {"n_iter": 30, "n_chains": 2, "checkpoint_every": 10}
-    reference = short(**settings).fit(X, planted_blackbox)
+    reference = uninterrupted(**settings)
     monkeypatch.setattr(dmm_module, "ProcessPoolExecutor", InProcessPool)
     path = tmp_path / "chain.npz"
     sweeps = Interrupt(monkeypatch, at)
