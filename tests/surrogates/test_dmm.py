@@ -964,23 +964,39 @@ def test_occluded_copies_tell_the_feature_the_model_reads_from_its_twin():
     np.testing.assert_array_equal(again.coef_, occluded.coef_)
 
 
-INTERRUPTED_FIT = """
+#: A black box of numpy alone for the scripts below: each worker imports its script
+#: again, and sklearn's import, in the script and in each worker, took longer than the
+#: rest of such a test.
+NUMPY_BOX = """
+import numpy as np
+from unboxed import BlackBox
+
+
+def proba(rows):
+    p = 1.0 / (1.0 + np.exp(-np.clip(rows[:, 2] - rows[:, 5], -30.0, 30.0)))
+    return np.c_[1.0 - p, p]
+
+
+box = BlackBox.from_callable(proba, n_classes=2, input_shape=(20,))
+"""
+
+INTERRUPTED_FIT = (
+    NUMPY_BOX
+    + """
 import signal
 import sys
-from sklearn.linear_model import LogisticRegression
-from unboxed import BlackBox, load_dataset
+from unboxed import load_dataset
 from unboxed.surrogates import DMMMEN
 
 if __name__ == "__main__":
     # A shell starts background jobs with SIGINT ignored, and Python keeps an inherited
     # SIG_IGN: take Ctrl-C as an interactive process does.
     signal.signal(signal.SIGINT, signal.default_int_handler)
-    planted = load_dataset("planted")
-    X, y = planted.X_train[:400], planted.y_train[:400]
-    box = BlackBox.from_sklearn(LogisticRegression().fit(X, y))
+    X = load_dataset("planted").X_train[:400]
     DMMMEN(n_iter=10**5, n_chains=1, n_jobs=2, checkpoint=sys.argv[1], checkpoint_every=20,
            random_state=0, verbose=False).fit(X, box)
 """
+)
 
 
 def test_an_interrupt_of_the_parent_alone_stops_the_workers(tmp_path):
@@ -1011,16 +1027,16 @@ def test_an_interrupt_of_the_parent_alone_stops_the_workers(tmp_path):
             os.killpg(proc.pid, signal.SIGKILL)
 
 
-UNGUARDED_FIT = """
-from sklearn.linear_model import LogisticRegression
-from unboxed import BlackBox, load_dataset
+UNGUARDED_FIT = (
+    NUMPY_BOX
+    + """
+from unboxed import load_dataset
 from unboxed.surrogates import DMMMEN
 
-planted = load_dataset("planted")
-X, y = planted.X_train[:200], planted.y_train[:200]
-box = BlackBox.from_sklearn(LogisticRegression().fit(X, y))
+X = load_dataset("planted").X_train[:200]
 DMMMEN(n_iter=10, n_chains=1, n_jobs=2, random_state=0, verbose=False).fit(X, box)
 """
+)
 
 
 def test_a_script_without_the_main_guard_is_told_to_add_it(tmp_path):
