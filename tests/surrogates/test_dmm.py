@@ -1419,12 +1419,13 @@ def test_r2_scores_the_posterior_predictive_mean_with_its_offset(
         expected = r2_score(y[test], np.full(test.size, y[train].mean() + 1.0))
         assert m.r2_[row] == pytest.approx(expected, rel=1e-9)
         # its interval: the held-out samples (numbered in sorted order) resampled, each
-        # draw scored by sklearn
+        # draw scored by sklearn: in one call, a draw per column (the very scores of a
+        # call per draw, bit for bit, in a thousandth of the time)
         predicted = np.full(test.size, y[train].mean() + 1.0)
         boot = np.random.default_rng([m.seed_, int(c), dmm_module._R2])
         draws = boot.integers(0, test.size, size=(dmm_module._R2_BOOT, test.size))
         rows = np.argsort(test)[draws]
-        scores = [r2_score(y[test][r], predicted[r]) for r in rows]
+        scores = r2_score(y[test][rows].T, predicted[rows].T, multioutput="raw_values")
         np.testing.assert_allclose(m.r2_ci_[row], np.percentile(scores, [2.5, 97.5]), rtol=1e-9)
         assert m.r2_ci_[row, 0] < m.r2_[row] < m.r2_ci_[row, 1]
     assert m.insights(int(m.classes_[0])).meta["r2_ci"] == m.r2_ci_[0].tolist()
