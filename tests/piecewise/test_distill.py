@@ -18,6 +18,13 @@ def weak_teacher(digits):
     return BlackBox.from_sklearn(model)
 
 
+@pytest.fixture(scope="module")
+def digits_logreg(digits):
+    """A logistic regression on digits' true labels, fitted once for the tests that wrap
+    it as a teacher of image-shaped inputs (they only query it)."""
+    return LogisticRegression(max_iter=1000).fit(digits.X_train, digits.y_train)
+
+
 def _fit(teacher, digits, grid, epochs=15):
     grid = {"lr": (5e-3,), "batch_size": (64,), **grid}
     return Distiller(widths=(32,), grid=grid, epochs=epochs, random_state=0, verbose=False).fit(
@@ -108,10 +115,9 @@ def test_mixup_transfer_set(weak_teacher, digits):
         Distiller(n_mixup=-1, verbose=False).fit(weak_teacher, digits.X_train[:50])
 
 
-def test_image_shaped_inputs_work_after_fitting_on_them(digits):
-    model = LogisticRegression(max_iter=1000).fit(digits.X_train, digits.y_train)
+def test_image_shaped_inputs_work_after_fitting_on_them(digits, digits_logreg):
     teacher = BlackBox.from_callable(
-        lambda Z: model.predict_proba(np.asarray(Z).reshape(len(Z), -1)),
+        lambda Z: digits_logreg.predict_proba(np.asarray(Z).reshape(len(Z), -1)),
         n_classes=10,
         input_shape=(1, 8, 8),
     )
@@ -562,13 +568,12 @@ def test_values_beyond_the_students_float32_are_refused_not_nan(three_class, val
             method(X_big)
 
 
-def test_rows_of_another_shape_are_refused_not_flattened(three_class, digits):
+def test_rows_of_another_shape_are_refused_not_flattened(three_class, digits, digits_logreg):
     _, X, distiller = three_class
     with pytest.raises(ValueError):
         distiller.predict(X[:4].reshape(4, 5, 1))  # 5 features, but not as a flat row
-    model = LogisticRegression(max_iter=1000).fit(digits.X_train, digits.y_train)
     teacher = BlackBox.from_callable(
-        lambda Z: model.predict_proba(np.asarray(Z).reshape(len(Z), -1)),
+        lambda Z: digits_logreg.predict_proba(np.asarray(Z).reshape(len(Z), -1)),
         n_classes=10,
         input_shape=(1, 8, 8),
     )
@@ -602,11 +607,10 @@ def test_the_search_record_is_plain_json_for_numpy_grid_values(three_class):
     json.dumps({"best": fitted.best_params_, "results": fitted.cv_results_})  # np.int64 raised
 
 
-def test_a_two_axis_image_keeps_its_shape_in_the_explanation(digits):
+def test_a_two_axis_image_keeps_its_shape_in_the_explanation(digits, digits_logreg):
     # (8, 8) is an image as much as (1, 8, 8) is: the attribution must say so to be plotted
-    model = LogisticRegression(max_iter=1000).fit(digits.X_train, digits.y_train)
     teacher = BlackBox.from_callable(
-        lambda Z: model.predict_proba(np.asarray(Z).reshape(len(Z), -1)),
+        lambda Z: digits_logreg.predict_proba(np.asarray(Z).reshape(len(Z), -1)),
         n_classes=10,
         input_shape=(8, 8),
     )
