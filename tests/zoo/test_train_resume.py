@@ -4,6 +4,7 @@ interrupt at any point, and a user's read-only data."""
 import subprocess
 import sys
 import textwrap
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -28,6 +29,16 @@ def _assert_same(a, b):
     assert a.keys() == b.keys()
     for key in a:
         assert torch.equal(a[key], b[key]), key
+
+
+@pytest.fixture(scope="module")
+def straight(digits):
+    """The uninterrupted run with SETTINGS, which every interrupted run must resume to:
+    its weights and its record of the settings, trained once, as the tests only compare
+    against them."""
+    model = _mlp()
+    result = zoo.train(model, digits, **SETTINGS)
+    return SimpleNamespace(weights=_weights(model), settings=result.settings)
 
 
 def _crash_at_save(monkeypatch, save: int, *, after_rename: bool):
@@ -91,10 +102,8 @@ def test_a_vae_checkpoint_onto_other_starting_weights_is_refused(digits, tmp_pat
 
 @pytest.mark.parametrize("stop", [1, 5, 23, 24, 30, 69])  # 23 steps an epoch, 69 in all
 def test_the_model_interrupted_anywhere_resumes_to_the_uninterrupted_weights(
-    digits, tmp_path, monkeypatch, stop
+    digits, straight, tmp_path, monkeypatch, stop
 ):
-    straight = _mlp()
-    zoo.train(straight, digits, **SETTINGS)
     checkpoint = tmp_path / "state.safetensors"
     calls = interrupt_at(monkeypatch, torch.optim.Adam, "step", stop=stop)
     model = _mlp()
@@ -103,18 +112,16 @@ def test_the_model_interrupted_anywhere_resumes_to_the_uninterrupted_weights(
     calls["stop"] = None
     for again in (model, _mlp()):  # the same object, or one built alike
         result = zoo.train(again, digits, checkpoint=checkpoint, **SETTINGS)
-        _assert_same(_weights(straight), _weights(again))
+        _assert_same(straight.weights, _weights(again))
     assert len(result.epoch_loss) == 3
     # The record of the settings (saved with the model by the CLI) is the same too.
-    assert result.settings == zoo.train(_mlp(), digits, **SETTINGS).settings
+    assert result.settings == straight.settings
 
 
 @pytest.mark.parametrize("save", [1, 2, 3])  # before the first epoch, after the first, second
 def test_a_crash_while_saving_keeps_the_previous_checkpoint_and_resumes(
-    digits, tmp_path, monkeypatch, save
+    digits, straight, tmp_path, monkeypatch, save
 ):
-    straight = _mlp()
-    zoo.train(straight, digits, **SETTINGS)
     checkpoint = tmp_path / "state.safetensors"
     real_replace = _crash_at_save(monkeypatch, save, after_rename=False)
     with pytest.raises(KeyboardInterrupt):
@@ -124,7 +131,7 @@ def test_a_crash_while_saving_keeps_the_previous_checkpoint_and_resumes(
     monkeypatch.setattr(_io.os, "replace", real_replace)
     model = _mlp()
     zoo.train(model, digits, checkpoint=checkpoint, **SETTINGS)
-    _assert_same(_weights(straight), _weights(model))
+    _assert_same(straight.weights, _weights(model))
 
 
 def test_read_only_data_shares_no_memory_torch_would_warn_about(digits):
@@ -163,10 +170,8 @@ def test_training_on_a_users_read_only_dataset_raises_no_warning():
 @pytest.mark.parametrize("save", [1, 2, 4])  # before the first epoch, after the first, the last
 @pytest.mark.parametrize("after", [False, True], ids=["before-rename", "after-rename"])
 def test_the_same_model_resumes_after_a_crash_at_any_point_of_a_save(
-    digits, tmp_path, monkeypatch, save, after
+    digits, straight, tmp_path, monkeypatch, save, after
 ):
-    straight = _mlp()
-    zoo.train(straight, digits, **SETTINGS)
     checkpoint = tmp_path / "state.safetensors"
     real_replace = _crash_at_save(monkeypatch, save, after_rename=after)
     model = _mlp()
@@ -174,18 +179,16 @@ def test_the_same_model_resumes_after_a_crash_at_any_point_of_a_save(
         zoo.train(model, digits, checkpoint=checkpoint, **SETTINGS)
     monkeypatch.setattr(_io.os, "replace", real_replace)
     zoo.train(model, digits, checkpoint=checkpoint, **SETTINGS)
-    _assert_same(_weights(straight), _weights(model))
+    _assert_same(straight.weights, _weights(model))
 
 
 def test_a_checkpoint_saved_before_the_start_was_recorded_still_resumes(
-    digits, tmp_path, monkeypatch
+    digits, straight, tmp_path, monkeypatch
 ):
     # Files written by earlier versions hold no start hash: they cannot be checked, and
     # refusing them would lose the epochs they hold.
     from unboxed.zoo._io import load_with_record, save_with_record
 
-    straight = _mlp()
-    zoo.train(straight, digits, **SETTINGS)
     checkpoint = tmp_path / "state.safetensors"
     calls = interrupt_at(monkeypatch, torch.optim.Adam, "step", stop=30)
     with pytest.raises(KeyboardInterrupt):
@@ -196,4 +199,4 @@ def test_a_checkpoint_saved_before_the_start_was_recorded_still_resumes(
     save_with_record(checkpoint, tensors, record)
     model = _mlp()
     zoo.train(model, digits, checkpoint=checkpoint, **SETTINGS)
-    _assert_same(_weights(straight), _weights(model))
+    _assert_same(straight.weights, _weights(model))
