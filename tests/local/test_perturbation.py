@@ -264,6 +264,33 @@ def test_occlusion_refuses_windows_that_leave_features_out(
         Occlusion(digits_blackbox, **kwargs).explain(digits.X_test[:2])
 
 
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"window": 2, "stride": 4}, "never be covered"),
+        ({"window": (2, 3), "stride": 3}, "stride \\(3, 3\\) is larger than the window"),
+        ({"window": 0}, "window must be a positive int"),
+        ({"window": "4"}, "window must be a positive int"),
+        ({"stride": (1, 1.5)}, "stride must be a positive int"),
+        ({"window": (2, 2), "stride": (1, 1, 1)}, "different numbers of axes"),
+    ],
+)
+def test_occlusion_refuses_bad_windows_when_made_and_set(kwargs, message, digits_blackbox):
+    # They were refused only when explain ran.
+    with pytest.raises(ValueError, match=message):
+        Occlusion(digits_blackbox, **kwargs)
+    occlusion = Occlusion(digits_blackbox, window=3, stride=1)
+    with pytest.raises(ValueError, match=message):
+        occlusion.set_params(**kwargs)
+    assert (occlusion.window, occlusion.stride) == (3, 1)
+
+
+def test_occlusion_takes_per_axis_windows_and_an_int_stride(digits, digits_blackbox):
+    result = Occlusion(digits_blackbox, window=(2, 4), stride=2).explain(digits.X_test[:2])
+    assert result.values.shape == (2, 64)
+    assert np.isfinite(result.values).all()
+
+
 def test_segment_ids_far_beyond_the_features_are_ranked_not_allocated(digits, digits_blackbox):
     """Ids of 10**9 once sized a (rows, 10**9) table; they mean the same as 0, 1, ..."""
     X = digits.X_test[:2]

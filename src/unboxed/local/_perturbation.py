@@ -40,7 +40,7 @@ from ._engine import (
     weighted_moments,
     weighted_r2,
 )
-from ._segments import Partition, Segmenter, Windows, segment
+from ._segments import Partition, Segmenter, Windows, check_window, segment
 
 #: The cross-validation folds' lasso fits stop a row once a step moves its
 #: coefficients by at most this share of their largest (:func:`lasso_solve`); the fit
@@ -614,6 +614,7 @@ class Occlusion(_PerturbationExplainer):
         super().__init__(
             blackbox, fill=fill, background=background, image_shape=image_shape, verbose=verbose
         )
+        check_window(window, stride)
         self.window = window
         self.stride = stride
 

@@ -358,11 +358,7 @@ class Windows:
         window of each axis is moved flush with the edge so every feature is covered."""
         size_t = _per_axis(size, shape, "window")
         stride_t = _per_axis(stride, shape, "stride")
-        if any(s > w for s, w in zip(stride_t, size_t, strict=True)):
-            raise ValueError(
-                f"stride {stride_t} is larger than the window {size_t}: the features "
-                "between windows would never be covered"
-            )
+        _check_covered(size_t, stride_t)
         starts = [
             sorted({*range(0, extent - w + 1, s), extent - w})
             for extent, w, s in zip(shape, size_t, stride_t, strict=True)
@@ -398,6 +394,51 @@ class Windows:
     def labelling(self, row: int) -> None:
         """None: the windows are the same for every row, so they add nothing to its seed."""
         return None
+
+
+def check_window(window: object, stride: object) -> None:
+    """Refuse, before any input is seen, a window or stride that fits no input: not a
+    positive int nor a tuple of them, tuples of different lengths, or a stride larger
+    than the window (:meth:`Windows.sliding` checks them again against the input).
+
+    Parameters
+    ----------
+    window, stride : int, tuple of int or None
+        As given to :class:`~unboxed.local.Occlusion`; None is its default.
+
+    Raises
+    ------
+    ValueError
+    """
+    given = {}
+    for name, value in (("window", window), ("stride", stride)):
+        if value is None:
+            continue
+        try:
+            given[name] = check_shape((value,) if is_int(value) else value, name=name)
+        except ValueError:
+            raise ValueError(
+                f"{name} must be a positive int or one per axis of the input, got {value}"
+            ) from None
+    if len(given) < 2:
+        return
+    size_t, stride_t = given["window"], given["stride"]
+    if len(size_t) > 1 and len(stride_t) > 1 and len(size_t) != len(stride_t):
+        raise ValueError(
+            f"window {size_t} and stride {stride_t} have different numbers of axes; give "
+            "one value per axis of the input to each, or an int for all axes"
+        )
+    # An int stands for the same value on every axis.
+    n_axes = max(len(size_t), len(stride_t))
+    _check_covered(size_t * (n_axes // len(size_t)), stride_t * (n_axes // len(stride_t)))
+
+
+def _check_covered(size_t: tuple[int, ...], stride_t: tuple[int, ...]) -> None:
+    if any(s > w for s, w in zip(stride_t, size_t, strict=True)):
+        raise ValueError(
+            f"stride {stride_t} is larger than the window {size_t}: the features "
+            "between windows would never be covered"
+        )
 
 
 def _per_axis(value: int | tuple[int, ...], shape: tuple[int, ...], name: str) -> tuple[int, ...]:
