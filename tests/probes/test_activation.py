@@ -217,10 +217,25 @@ def test_needs_a_torch_black_box_and_a_matching_generator(planted_blackbox, digi
     with pytest.raises(ValueError, match="features"):
         ActivationMaximization(digits_blackbox, generator=zoo.vae(n_features=20))
     box = BlackBox.from_torch(zoo.mlp((4,), n_features=20, n_classes=2), input_shape=(20,))
-    with pytest.raises(ValueError, match="image"):
-        ActivationMaximization(box, regularizer="tv").explain()
-    with pytest.raises(ValueError, match="regularizer='jitter' needs"):
-        ActivationMaximization(box, regularizer="jitter").explain()
+    # Set past the constructor's checks, the regularizer is still refused by explain.
+    for regularizer in ("tv", "jitter"):
+        am = ActivationMaximization(box)
+        am.regularizer = regularizer
+        with pytest.raises(ValueError, match=f"regularizer='{regularizer}' needs"):
+            am.explain()
+
+
+@pytest.mark.parametrize("regularizer", ["tv", "jitter"])
+def test_an_image_regularizer_on_a_table_is_refused_when_made_and_set(regularizer):
+    # It was refused only when explain ran, after the user had set up the search.
+    box = BlackBox.from_torch(zoo.mlp((4,), n_features=20, n_classes=2), input_shape=(20,))
+    message = f"regularizer='{regularizer}' needs \\(H, W\\) image inputs.*\\(20,\\)"
+    with pytest.raises(ValueError, match=message):
+        ActivationMaximization(box, regularizer=regularizer)
+    am = ActivationMaximization(box, regularizer="l1")
+    with pytest.raises(ValueError, match=message):
+        am.set_params(regularizer=regularizer)
+    assert am.regularizer == "l1"
 
 
 class _Failing(torch.nn.Module):

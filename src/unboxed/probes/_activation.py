@@ -197,6 +197,18 @@ def _penalty(x: Any, regularizer: str, image_shape: tuple[int, int] | None) -> A
     return x.new_zeros(x.shape[0])
 
 
+def _check_regularizer(regularizer: object, blackbox: BlackBox) -> None:
+    """Refuse an unknown regularizer, or one that shifts or compares neighbouring pixels
+    on a black box whose inputs are not (H, W) images: the black box alone tells."""
+    if regularizer not in REGULARIZERS:
+        raise ValueError(f"regularizer must be one of {REGULARIZERS}, got {regularizer!r}")
+    if regularizer in ("tv", "jitter") and grayscale_shape(blackbox.input_shape) is None:
+        raise ValueError(
+            f"regularizer={regularizer!r} needs (H, W) image inputs; this black box takes "
+            f"inputs of shape {blackbox.input_shape}"
+        )
+
+
 def _blur(x: Any, image_shape: tuple[int, int], sigma: float) -> Any:
     """Gaussian blur of each image row with a 3x3 kernel (Yosinski et al., 2015)."""
     import torch
@@ -284,8 +296,7 @@ class ActivationMaximization(Params):
     ) -> None:
         check_blackbox(blackbox)
         blackbox._require_torch("ActivationMaximization")
-        if regularizer not in REGULARIZERS:
-            raise ValueError(f"regularizer must be one of {REGULARIZERS}, got {regularizer!r}")
+        _check_regularizer(regularizer, blackbox)
         if strength is not None:
             check_number(strength, name="strength", strict=False)
         check_number(prior_strength, name="prior_strength", strict=False)
@@ -351,9 +362,9 @@ class ActivationMaximization(Params):
         import torch
 
         module = self.blackbox.module
+        # Checked again: an attribute set directly skips the constructor's checks.
+        _check_regularizer(self.regularizer, self.blackbox)
         image_shape = self._image_shape()
-        if self.regularizer in ("tv", "jitter") and image_shape is None:
-            raise ValueError(f"regularizer={self.regularizer!r} needs (H, W) image inputs")
         jitter_shape = image_shape if self.regularizer == "jitter" else None
         targets = self._targets(target, layer)
         if targets.size == 0:
