@@ -2811,3 +2811,27 @@ def test_a_model_that_raises_on_an_occluded_copy_names_it_and_its_row_of_x():
         "black box 'no_zero_dose_for_the_old' raised ValueError on occluded copy 1 of 5 of "
         "row 37 of X: no zero dose past 0.9"
     )
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "message"),
+    [
+        ({"n_iter": 7}, ValueError, "n_iter must be an int >= 8"),
+        ({"n_iter": 10, "thin": 4}, ValueError, "keep fewer than 4 draws"),
+        ({"alpha_shape": -1.0}, ValueError, "alpha_shape"),
+        ({"reduction": "pcaa"}, ValueError, "reduction must be 'variance' or 'pca'"),
+        ({"n_features": 0}, ValueError, "n_features must be an int >= 1"),
+        ({"test_size": 1.0}, ValueError, "test_size"),
+        ({"n_occlusions": -1}, ValueError, "n_occlusions must be an int >= 0"),
+        ({"standardize": "no"}, TypeError, "standardize must be True or False"),
+        ({"checkpoint": "run.npz"}, ValueError, "a checkpoint needs a reproducible"),
+    ],
+)
+def test_bad_settings_are_refused_when_made_and_set(kwargs, error, message):
+    # They were refused only by fit, after the data and the black box were ready.
+    with pytest.raises(error, match=message):
+        DMMMEN(**kwargs)
+    model = DMMMEN(n_iter=40)
+    with pytest.raises(error, match=message):
+        model.set_params(**kwargs)
+    assert model.get_params() == DMMMEN(n_iter=40).get_params()

@@ -382,8 +382,40 @@ class DMMMEN(Params):
         self.n_jobs = n_jobs
         self.random_state = random_state
         self.verbose = verbose
+        # Here, so that a mistyped setting fails now and not after the data is loaded;
+        # fit checks again, for attributes set directly.
+        self._check_params()
 
     # ------------------------------------------------------------ settings
+    def _check_params(self) -> tuple[ChainSettings, float, int, int, float]:
+        """Check every setting that needs no data.
+
+        Returns
+        -------
+        settings : ChainSettings
+        test_size : float
+        n_jobs : int
+        copies : int
+            Each row's copies in the fit: the row and its ``n_occlusions`` occluded ones.
+        max_occluded : float
+        """
+        settings = self._settings()
+        check_checkpoint(self.checkpoint, self.random_state)
+        test_size = check_fraction(self.test_size, name="test_size", below_one=True)
+        check_positive_int(self.checkpoint_every, name="checkpoint_every")
+        n_jobs = check_n_jobs(self.n_jobs)
+        copies = 1 + check_positive_int(self.n_occlusions, name="n_occlusions", minimum=0)
+        max_occluded = check_fraction(self.max_occluded, name="max_occluded")
+        if not isinstance(self.standardize, bool):  # "no" or 0 would read as a choice
+            raise TypeError(
+                f"standardize must be True or False, got {type(self.standardize).__name__} "
+                f"{self.standardize!r}"
+            )
+        _check_reduction(self.reduction)
+        if self.n_features is not None:
+            check_positive_int(self.n_features, name="n_features")
+        return settings, test_size, n_jobs, copies, max_occluded
+
     def _settings(self) -> ChainSettings:
         J = check_positive_int(self.n_components, name="n_components")
         K = check_positive_int(self.n_priors, name="n_priors")
@@ -468,19 +500,8 @@ class DMMMEN(Params):
             When a class's ``rhat_`` is not below 1.1: its chains have not mixed.
         """
         check_blackbox(blackbox)
-        settings = self._settings()
-        check_checkpoint(self.checkpoint, self.random_state)
+        settings, test_size, n_jobs, copies, max_occluded = self._check_params()
         seed = int_seed(self.random_state)
-        test_size = check_fraction(self.test_size, name="test_size", below_one=True)
-        check_positive_int(self.checkpoint_every, name="checkpoint_every")
-        n_jobs = check_n_jobs(self.n_jobs)
-        copies = 1 + check_positive_int(self.n_occlusions, name="n_occlusions", minimum=0)
-        max_occluded = check_fraction(self.max_occluded, name="max_occluded")
-        if not isinstance(self.standardize, bool):  # "no" or 0 would read as a choice
-            raise TypeError(
-                f"standardize must be True or False, got {type(self.standardize).__name__} "
-                f"{self.standardize!r}"
-            )
         X = blackbox.check_X(X)
         features, axes, center = self._reduce(X)
         given = classes
@@ -551,8 +572,7 @@ class DMMMEN(Params):
             The top principal axes of ``X[:, features]``, as rows.
         center : ndarray of shape (features.size,) or None
         """
-        if self.reduction not in ("variance", "pca"):
-            raise ValueError(f"reduction must be 'variance' or 'pca', got {self.reduction!r}")
+        _check_reduction(self.reduction)
         with np.errstate(over="ignore", invalid="ignore"):
             variance = X.var(axis=0)
         if not np.all(np.isfinite(variance)):  # regressions on such values yield NaN
@@ -1487,6 +1507,11 @@ def _class_fits(count: int, test_size: float) -> bool:
     """Whether a class of ``count`` samples passes :func:`_check_class_size`."""
     n_test = _n_held_out(count, test_size)
     return count - n_test >= MIN_SAMPLES and n_test >= 2
+
+
+def _check_reduction(reduction: object) -> None:
+    if reduction not in ("variance", "pca"):
+        raise ValueError(f"reduction must be 'variance' or 'pca', got {reduction!r}")
 
 
 def _check_class_size(
