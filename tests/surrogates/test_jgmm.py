@@ -973,3 +973,24 @@ def test_verbose_shows_the_em_bar_and_false_prints_nothing(verbose, capfd):
     X, Y = sample_jgmm(200, np.random.default_rng(0))
     JGMM(2, 2, max_iter=3, random_state=0, verbose=verbose).fit(X, Y)
     assert_progress_shown(capfd, verbose, "JGMM EM")
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "message"),
+    [
+        ({"covariance": "ful"}, ValueError, "covariance must be 'diag'"),
+        ({"e_step": "labeled"}, ValueError, "e_step must be 'paper', 'joint' or 'labelled'"),
+        ({"whiten": "yes"}, TypeError, "whiten must be a bool"),
+        ({"var_floor": 1.0}, ValueError, "var_floor must be a number in \\(0, 1\\)"),
+        ({"n_components_y": 0}, ValueError, "n_components_y must be an int >= 1"),
+        ({"checkpoint": "run.npz"}, ValueError, "a checkpoint needs a reproducible"),
+    ],
+)
+def test_bad_settings_are_refused_when_made_and_set(kwargs, error, message):
+    # They were refused only by fit, after the features were computed.
+    with pytest.raises(error, match=message):
+        JGMM(**{"n_components_x": 3, "n_components_y": 2, **kwargs})
+    model = JGMM(3, 2)
+    with pytest.raises(error, match=message):
+        model.set_params(**kwargs)
+    assert model.get_params() == JGMM(3, 2).get_params()

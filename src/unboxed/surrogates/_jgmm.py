@@ -201,6 +201,10 @@ class JGMM(Params):
         self.random_state = random_state
         self.checkpoint = checkpoint
         self.verbose = verbose
+        # Here, so that a mistyped setting fails now and not after the data is loaded;
+        # fit checks again, for attributes set directly.
+        self._check_params()
+        check_checkpoint(checkpoint, random_state, generator=True)
 
     # ------------------------------------------------------------------ checks
     def _check_params(self) -> tuple[int, int]:
