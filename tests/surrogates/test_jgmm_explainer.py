@@ -791,11 +791,10 @@ def test_refusals_of_an_untied_layer_do_not_name_a_submodule_as_the_output():
 
     layers = OrderedDict(fc1=nn.Linear(4, 3), logits=nn.ReLU(), fc2=nn.Linear(3, 2))
     bb = BlackBox.from_torch(nn.Sequential(layers), input_shape=(4,))
-    explainer = JGMMExplainer(
-        bb, lower_layer="fc1", higher_layer="logits", n_components_y=2, e_step="labelled"
-    )
     with pytest.raises(ValueError, match=r"needs the model's output .*'logits' is a submodule"):
-        explainer.fit(np.random.default_rng(0).standard_normal((20, 4)))
+        JGMMExplainer(
+            bb, lower_layer="fc1", higher_layer="logits", n_components_y=2, e_step="labelled"
+        )
 
 
 def test_more_bad_validation_fractions(digits, digits_blackbox):
@@ -1701,3 +1700,31 @@ def test_a_dataframes_queries_are_named_by_its_index_in_the_examples(tmp_path):
     assert ExampleSet.load(tmp_path / "e.npz").query_names == labels
     save_without_field(tmp_path / "e.npz", "query_names")  # a file from before the field
     assert ExampleSet.load(tmp_path / "e.npz").query_names is None
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "message"),
+    [
+        ({"lower_layer": "pool9"}, ValueError, "lower_layer='pool9' is not a layer"),
+        ({"pool": 4}, ValueError, "pool must be None, 2 or 3"),
+        ({"validation_fraction": 1.5}, ValueError, "validation_fraction must lie in"),
+        ({"covariance": "ful"}, ValueError, "covariance must be 'diag'"),
+        ({"var_floor": (1e-3, 2.0)}, ValueError, "var_floor must be a number in"),
+        ({"checkpoint": "run.npz"}, ValueError, "a checkpoint needs a reproducible"),
+    ],
+)
+def test_bad_settings_are_refused_when_made_and_set(kwargs, error, message, digits_blackbox):
+    # They were refused only by fit, after the black box had run over the data.
+    with pytest.raises(error, match=message):
+        JGMMExplainer(digits_blackbox, **{"lower_layer": "pool2", **kwargs})
+    explainer = JGMMExplainer(digits_blackbox, lower_layer="pool2")
+    with pytest.raises(error, match=message):
+        explainer.set_params(**kwargs)
+    assert (
+        explainer.get_params() == JGMMExplainer(digits_blackbox, lower_layer="pool2").get_params()
+    )
+
+
+def test_a_non_torch_black_box_is_refused_when_made(planted_blackbox):
+    with pytest.raises(TypeError, match="JGMMExplainer reads the layers of a torch model"):
+        JGMMExplainer(planted_blackbox, lower_layer="0")

@@ -362,6 +362,9 @@ class JGMMExplainer(Params):
         self.random_state = random_state
         self.checkpoint = checkpoint
         self.verbose = verbose
+        # Here, so that a mistyped setting fails now and not after the data is loaded;
+        # fit checks again, for attributes set directly.
+        self._check_setup()
 
     # ------------------------------------------------------------------ features
     def _check_setup(self) -> None:
@@ -416,6 +419,11 @@ class JGMMExplainer(Params):
             )
         # Checked with one candidate too, where it is unused: a typo is not silently kept.
         check_fraction(self.validation_fraction, name="validation_fraction", below_one=True)
+        # The JGMM's own settings, as its constructor checks them (K_y stands in for the
+        # number of classes where the output is the higher feature).
+        ky = 1 if self.n_components_y is None else self.n_components_y
+        for kx, floor in candidates:
+            self._new_jgmm(kx, floor, ky, np.random.default_rng(0))
 
     def _candidates(self) -> list[tuple[int, float]]:
         """Every candidate ``(K_x, var_floor)`` pair."""
