@@ -800,3 +800,26 @@ def test_fit_refuses_labels_whose_index_holds_the_rows_in_another_order():
     with pytest.raises(ValueError, match=r"y's index holds the rows of X in another order"):
         Distiller(epochs=1, verbose=False).fit(teacher, X, y.sample(frac=1, random_state=0))
     assert teacher.n_queries == 0
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"grid": "smal"}, "grid must be one of"),
+        ({"grid": {"lr": []}}, "grid\\['lr'\\] is empty"),
+        ({"epochs": 0}, "epochs must be an int >= 1"),
+        ({"validation_fraction": 1.0}, "validation_fraction"),
+        ({"widths": (16, 0)}, "widths must be an int >= 1, got 0"),
+        ({"n_mixup": -1}, "n_mixup must be an int >= 0"),
+        ({"checkpoint": "grid.npz", "random_state": None}, "a checkpoint needs a reproducible"),
+    ],
+)
+def test_bad_settings_are_refused_when_made_and_set(kwargs, message):
+    # They were refused only by fit, once the teacher and the transfer set were ready.
+    with pytest.raises(ValueError, match=message):
+        Distiller(**kwargs)
+    distiller = Distiller(epochs=2)
+    before = distiller.get_params()
+    with pytest.raises(ValueError, match=message):
+        distiller.set_params(**kwargs)
+    assert distiller.get_params() == before

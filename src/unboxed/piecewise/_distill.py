@@ -108,7 +108,11 @@ def _kd_loss(
     return alpha * temperature**2 * soft + (1 - alpha) * hard
 
 
-def _check_grid(grid: Any) -> dict[str, tuple[float, ...]]:
+#: A checked grid: each key's values.
+Grid = dict[str, tuple[float, ...]]
+
+
+def _check_grid(grid: Any) -> Grid:
     if isinstance(grid, str):
         if grid not in GRIDS:
             raise ValueError(f"grid must be one of {sorted(GRIDS)} or a dict, got {grid!r}")
@@ -205,6 +209,24 @@ class Distiller(Params):
         self.random_state = random_state
         self.checkpoint = checkpoint
         self.verbose = verbose
+        # Here, so that a mistyped setting fails now and not after the data is loaded;
+        # fit checks again, for attributes set directly.
+        self._check_params()
+
+    def _check_params(self) -> tuple[Grid, int, float, tuple[int, ...], int]:
+        """Every setting that needs no data: (grid, epochs, validation fraction,
+        widths, n_mixup)."""
+        grid = _check_grid(self.grid)
+        epochs = check_positive_int(self.epochs, name="epochs")
+        fraction = check_fraction(
+            self.validation_fraction, name="validation_fraction", below_one=True
+        )
+        # Checked before the teacher is queried on all of X: a bad width raised only
+        # after that, and a string of widths raised int()'s bare "invalid literal".
+        widths = check_positive_ints(self.widths, name="widths")
+        n_mix = check_positive_int(self.n_mixup, name="n_mixup", minimum=0)
+        check_checkpoint(self.checkpoint, self.random_state)
+        return grid, epochs, fraction, widths, n_mix
 
     def fit(self, teacher: BlackBox, X: object, y: object = None) -> Distiller:
         """Query the teacher on ``X`` once, then train one student per grid point.
@@ -223,16 +245,7 @@ class Distiller(Params):
         self
         """
         check_blackbox(teacher, name="teacher")
-        grid = _check_grid(self.grid)
-        epochs = check_positive_int(self.epochs, name="epochs")
-        fraction = check_fraction(
-            self.validation_fraction, name="validation_fraction", below_one=True
-        )
-        # Checked before the teacher is queried on all of X: a bad width raised only
-        # after that, and a string of widths raised int()'s bare "invalid literal".
-        widths = check_positive_ints(self.widths, name="widths")
-        n_mix = check_positive_int(self.n_mixup, name="n_mixup", minimum=0)
-        check_checkpoint(self.checkpoint, self.random_state)
+        grid, epochs, fraction, widths, n_mix = self._check_params()
         rng = check_random_state(self.random_state)
         check_aligned(y, X)
         X = teacher.check_X(X).astype(np.float32)
