@@ -315,6 +315,7 @@ def test_check_positive_int_minimum_and_bools():
         (-1, None, 1),  # a platform that cannot count its cores
         (-2, 1, 1),
         (12, 2, 12),
+        (None, 8, 1),  # scikit-learn's default: one job
     ],
 )
 def test_check_n_jobs_counts_back_from_the_cores_as_scikit_learn_does(
@@ -328,7 +329,7 @@ def test_check_n_jobs_counts_back_from_the_cores_as_scikit_learn_does(
 
 
 def test_check_n_jobs_refuses_zero_and_what_is_not_an_int():
-    for bad in (0, np.int64(0), 1.0, -1.0, "2", None, True, False):
+    for bad in (0, np.int64(0), 1.0, -1.0, "2", True, False):
         with pytest.raises(ValueError, match=r"n_jobs must be an int >= 1, or < 0 .*-1: every"):
             check_n_jobs(bad)
 

@@ -692,13 +692,17 @@ def check_positive_int(value: object, *, name: str, minimum: int = 1) -> int:
 
 def check_n_jobs(value: object, *, name: str = "n_jobs") -> int:
     """The number of worker processes ``value`` asks for, read as scikit-learn (joblib)
-    reads ``n_jobs``: an int >= 1 as it is, -1 every core, -2 all but one, and so on
-    (``os.cpu_count() + 1 + value``, at least 1). 0 and anything not an int are
-    refused: 0 asks for no worker at all."""
+    reads ``n_jobs``: None is 1, an int >= 1 as it is, -1 every core, -2 all but one,
+    and so on (``os.cpu_count() + 1 + value``, at least 1). 0 and anything else not an
+    int are refused: 0 asks for no worker at all."""
+    # scikit-learn's default: None is one job. (A joblib parallel_backend context can
+    # raise it there; the callers here run their own process pools, not joblib's.)
+    if value is None:
+        return 1
     if not is_int(value) or value == 0:
         raise ValueError(
             f"{name} must be an int >= 1, or < 0 to count back from the number of cores "
-            f"(-1: every core, -2: all but one), got {value!r}"
+            f"(-1: every core, -2: all but one), or None (1), got {value!r}"
         )
     if value > 0:
         return int(value)

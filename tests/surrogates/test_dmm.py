@@ -648,6 +648,24 @@ def test_a_negative_n_jobs_counts_back_from_the_cores_to_the_same_fit(
     assert fitted.n_jobs == n_jobs  # kept as given, resolved in fit
 
 
+def test_n_jobs_none_is_one_job_as_in_scikit_learn(
+    monkeypatch, planted, planted_blackbox, uninterrupted
+):
+    # Until None read as scikit-learn reads it, the fit refused it: "n_jobs must be an
+    # int >= 1, or < 0 ..., got None".
+    X = planted.X_train[:400]
+    reference = uninterrupted(n_iter=20)
+
+    def no_pool(*args, **kwargs):
+        raise AssertionError("n_jobs=None started worker processes")
+
+    monkeypatch.setattr(dmm_module, "ProcessPoolExecutor", no_pool)
+    fitted = short(n_iter=20, n_jobs=None).fit(X, planted_blackbox)
+    for name in FITTED:
+        np.testing.assert_array_equal(getattr(fitted, name), getattr(reference, name), name)
+    assert fitted.n_jobs is None  # kept as given
+
+
 # Calls of the sweep, 30 a chain: class 0's first chain, its second, class 1's first.
 @pytest.mark.parametrize("at", [25, 45, 75])
 @pytest.mark.parametrize(("saved_by", "resumed_by"), [(1, 2), (2, 1)])

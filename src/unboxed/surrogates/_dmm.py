@@ -237,11 +237,13 @@ class DMMMEN(Params):
         on Ctrl-C), atomically. A fit with the same settings, data and int
         ``random_state`` resumes from it to the same draws as an uninterrupted fit.
     checkpoint_every : int
-    n_jobs : int
+    n_jobs : int or None
         Classes fitted at once, each in its own process; 1 fits them one after another
-        in this one. As in scikit-learn, -1 means one process per core
+        in this one. As in scikit-learn, None means 1, -1 one process per core
         (``os.cpu_count()``), -2 all cores but one, and so on, resolved in ``fit`` (at
-        least 1); 0 is refused. The draws do not depend on it (each chain has its own
+        least 1); 0 is refused. (The workers are this class's own processes, not
+        joblib's: a joblib ``parallel_backend`` context does not change what None
+        means.) The draws do not depend on it (each chain has its own
         seeded stream). The workers are started fresh, so a script that fits in more
         than one process needs the ``if __name__ == "__main__":`` guard. With a
         checkpoint, a class in flight in a worker keeps its progress in a file of its
@@ -350,7 +352,7 @@ class DMMMEN(Params):
         lambda_rate: float = 0.5,
         checkpoint: str | os.PathLike | None = None,
         checkpoint_every: int = 100,
-        n_jobs: int = 1,
+        n_jobs: int | None = 1,
         random_state: RandomState = None,
         verbose: bool = True,
     ) -> None:
