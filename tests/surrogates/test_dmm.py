@@ -1074,6 +1074,29 @@ def test_a_script_without_the_main_guard_is_told_to_add_it(tmp_path):
     assert "direct cause of the following exception" in done.stderr
 
 
+class BrokenPool(InProcessPool):
+    """A pool whose every worker dies before its class is fitted."""
+
+    def submit(self, function, *args):
+        future = concurrent.futures.Future()
+        future.set_exception(concurrent.futures.process.BrokenProcessPool("a worker died"))
+        return future
+
+
+@pytest.mark.parametrize(
+    ("n_jobs", "cores", "named"),
+    [(-1, 2, "n_jobs=-1, resolved to 2"), (-2, 3, "n_jobs=-2, resolved to 2"), (2, 2, "n_jobs=2")],
+)
+def test_a_dead_worker_s_error_names_the_n_jobs_given_and_what_it_resolved_to(
+    n_jobs, cores, named, monkeypatch, planted, planted_blackbox
+):
+    # With -1 on two cores the error said "DMMMEN(n_jobs=2)", a value the user never wrote.
+    monkeypatch.setattr(os, "cpu_count", lambda: cores)
+    monkeypatch.setattr(dmm_module, "ProcessPoolExecutor", BrokenPool)
+    with pytest.raises(RuntimeError, match=re.escape(f"DMMMEN({named}): a worker process ended")):
+        short(n_iter=20, n_jobs=n_jobs).fit(planted.X_train[:400], planted_blackbox)
+
+
 def _running_in_group(pgid: int) -> list[int]:
     """The processes of a process group that still run (zombies await their reaping)."""
     running = []

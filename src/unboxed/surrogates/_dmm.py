@@ -542,7 +542,9 @@ class DMMMEN(Params):
                 _run_here(job, c, *problems[c], checkpoint, verbose=self.verbose) for c in problems
             ]
         else:
-            fits = _run_in_workers(job, problems, checkpoint, n_jobs, verbose=self.verbose)
+            fits = _run_in_workers(
+                job, problems, checkpoint, n_jobs, asked=self.n_jobs, verbose=self.verbose
+            )
         self._store(fits, X, predicted, classes, features, axes, center)
         self.blackbox_ = blackbox
         self.seed_ = seed
@@ -1377,9 +1379,11 @@ def _run_in_workers(
     checkpoint: Checkpoint | None,
     n_jobs: int,
     *,
+    asked: object,
     verbose: bool,
 ) -> list[dict[str, Any]]:
     """Fit the classes in ``n_jobs`` processes; results in the order of ``problems``.
+    ``asked`` is the ``n_jobs`` the user gave (-1, None), that errors name.
 
     Each worker checkpoints its class to ``<name>.class<c>.npz``; a finished class's
     posterior goes into ``checkpoint`` (saved atomically) and its file is removed.
@@ -1419,7 +1423,7 @@ def _run_in_workers(
         ) as bar:
             for future in bar:
                 c = futures[future]
-                fits[c] = _worker_result(future, n_jobs)
+                fits[c] = _worker_result(future, asked, n_jobs)
                 if checkpoint is not None:
                     checkpoint.units[f"class{c}/posterior"] = fits[c]["posterior"].arrays()
                     checkpoint.save()
@@ -1445,8 +1449,10 @@ def _run_in_workers(
     return [fits[c] for c in problems]
 
 
-def _worker_result(future: Future, n_jobs: int) -> dict[str, Any]:
-    """The result of a worker's class, or a clear error if its process died.
+def _worker_result(future: Future, asked: object, n_jobs: int) -> dict[str, Any]:
+    """The result of a worker's class, or a clear error if its process died. The error
+    names the ``n_jobs`` the user gave (``asked``) and, where it differs, the number
+    ``n_jobs`` it resolved to.
 
     Raises
     ------
@@ -1458,10 +1464,12 @@ def _worker_result(future: Future, n_jobs: int) -> dict[str, Any]:
     try:
         return future.result()
     except BrokenProcessPool as error:
+        # The user wrote -1, not the count it came to on this machine.
+        given = f"n_jobs={n_jobs}" if asked == n_jobs else f"n_jobs={asked!r}, resolved to {n_jobs}"
         raise RuntimeError(
-            f"DMMMEN(n_jobs={n_jobs}): a worker process ended abruptly before its class "
+            f"DMMMEN({given}): a worker process ended abruptly before its class "
             "was fitted. The workers start fresh and import the main script again, so "
-            "a script that fits with n_jobs > 1 must do so under "
+            "a script that fits in more than one process must do so under "
             '`if __name__ == "__main__":`; put the fit under that guard, or use '
             "n_jobs=1. (A worker killed from outside, for instance for lack of "
             "memory, also ends this way.)"
