@@ -47,6 +47,7 @@ from _common import (
 from local_attributions import _fmt, keep_cells, lime_package, paired, shap_package
 
 from unboxed import Attribution, FeatureImportance, load_dataset, make_meta, zoo
+from unboxed._validation import check_n_jobs
 from unboxed.evaluate import crafted_cases, deletion_curve, deletion_test, keep_top_k
 from unboxed.evaluate._fidelity import _keep_masks
 from unboxed.local import InputXGradient, segment
@@ -151,7 +152,8 @@ def global_fit(
         "thin": 2,
         "n_chains": 2,
         "n_components": n_components,
-        "options": options,
+        "options": options,  # n_jobs as asked: -1 stays -1
+        "processes": _processes(options.get("n_jobs", 1), len(model.classes_)),
         "n_features": n_features,
         "n_fit_images": len(X),
         "max_rhat": float(model.rhat_.max()),
@@ -162,6 +164,13 @@ def global_fit(
         scores = (X - model.center_) @ model.components_.T
         summary["explained_variance"] = float(scores.var(axis=0).sum() / X.var(axis=0).sum())
     return model, summary
+
+
+def _processes(n_jobs: int | None, n_classes: int) -> int:
+    """The processes a fit of ``n_classes`` classes ran in under ``DMMMEN(n_jobs=)``: as
+    :meth:`DMMMEN.fit` reads it (-1 every core of this machine), one class a process at
+    most, and 1 (this one) for one job or one class."""
+    return min(check_n_jobs(n_jobs), max(n_classes, 1))
 
 
 def full_pixel_cost(blackbox, X, seed: int) -> dict:
@@ -429,14 +438,18 @@ def run_setup(arch: str, dataset_name: str, args) -> dict:
 def _sampler_text(fit: dict) -> str:
     every = fit.get("options", {}).get("collapse_every", 0)
     n_jobs = fit.get("options", {}).get("n_jobs", 1)
+    # Fits recorded before "processes" asked for a positive n_jobs only, and had more
+    # classes than that: they ran in n_jobs processes.
+    processes = fit.get("processes", n_jobs)
     text = (
         f", every {'' if every == 1 else f'{every}th '}sweep drawing the allocations with the "
         "coefficients integrated out (`collapse_every`)"
         if every
         else ", the note's sampler"
     )
-    if n_jobs > 1:
-        text += f", classes split over {n_jobs} worker processes (`n_jobs`)"
+    if processes > 1:
+        asked = "`n_jobs`" if n_jobs == processes else f"`n_jobs={n_jobs}`"
+        text += f", classes split over {processes} worker processes ({asked})"
     return text
 
 

@@ -2,8 +2,10 @@
 and reuse a cached figure, student or label only with the weights it came from."""
 
 import argparse
+import concurrent.futures
 import functools
 import json
+import os
 import shutil
 import sys
 from pathlib import Path
@@ -448,3 +450,63 @@ def test_piecewise_regions_measures_the_walk_and_writes_both_files(cache, monkey
     markdown = (_common.RESULTS / "piecewise_regions.md").read_text()
     assert f"| 2-8-5-2 | {row['regions']} | {row['rounds']} | 36.0000" in markdown
     assert f"| {row['grid_regions']} |" in markdown
+
+
+# ---------------------------------------------------------------- dmm_men.py
+class _InProcessPool:
+    """Stands in for DMMMEN's worker pool: runs each class here, when it is submitted."""
+
+    def __init__(self, *args, **kwargs):
+        pass
+
+    def submit(self, function, *args):
+        future = concurrent.futures.Future()
+        future.set_result(function(*args))
+        return future
+
+    def shutdown(self, wait=True, cancel_futures=False):
+        pass
+
+
+@pytest.fixture
+def dmm_men(monkeypatch):
+    """benchmarks/dmm_men.py, with the local_attributions script it imports."""
+    attributions = load_benchmark("local_attributions", _common)
+    monkeypatch.setitem(sys.modules, "local_attributions", attributions)
+    return load_benchmark("dmm_men", _common)
+
+
+@pytest.mark.parametrize(
+    ("n_jobs", "cores", "processes", "text"),
+    [
+        (-1, 4, 2, ", classes split over 2 worker processes (`n_jobs=-1`)"),
+        (-1, 1, 1, ""),
+        (2, 4, 2, ", classes split over 2 worker processes (`n_jobs`)"),
+        (None, 4, 1, ""),
+    ],
+)
+def test_dmm_men_records_the_n_jobs_asked_and_the_processes_used(
+    n_jobs, cores, processes, text, dmm_men, monkeypatch, planted, planted_blackbox
+):
+    # With --n-jobs -1 the results recorded n_jobs -1 alone, and the Markdown, reading
+    # -1 as not above 1, said nothing of the worker processes the fit ran in.
+    from unboxed.surrogates import _dmm
+
+    monkeypatch.setattr(os, "cpu_count", lambda: cores)
+    monkeypatch.setattr(_dmm, "ProcessPoolExecutor", _InProcessPool)
+    X = planted.X_train[:300]
+    _, fit = dmm_men.global_fit(
+        planted_blackbox, X, 20, 0, n_components=2, n_features=10, n_jobs=n_jobs
+    )
+    assert fit["options"]["n_jobs"] == n_jobs  # as asked
+    assert fit["processes"] == processes  # two classes: two processes at most
+    assert json.loads(json.dumps(fit))["processes"] == processes
+    assert dmm_men._sampler_text(fit) == ", the note's sampler" + text
+
+
+def test_dmm_men_reads_fits_recorded_before_their_processes(dmm_men):
+    # Those asked for a positive n_jobs, below the ten classes: as many processes.
+    old = {"options": {"n_jobs": 2}}
+    text = ", the note's sampler, classes split over 2 worker processes (`n_jobs`)"
+    assert dmm_men._sampler_text(old) == text
+    assert dmm_men._sampler_text({"options": {}}) == ", the note's sampler"
