@@ -232,7 +232,8 @@ class DecisionNet(Params):
 
         The table's labels are checked inside the training data's bounding box only
         (``boundary_only``): beyond it a known state may carry the wrong label, with
-        no fallback (on moons, 57 of 3,558 points of [-3, 3]^2 outside the box).
+        no fallback (in a one-off measurement on moons, in no results file, 57 of the
+        3,558 points of [-3, 3]^2 outside the box; ``docs/piecewise.md`` gives its setup).
 
         Parameters
         ----------
