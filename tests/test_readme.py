@@ -121,6 +121,19 @@ def test_the_clime_example_runs(tmp_path, monkeypatch):
     assert namespace["labels"].shape == namespace["fallback"].shape == (10,)
 
 
+def test_the_standardized_distiller_example_runs_and_beats_the_raw_rows():
+    """The piecewise page's wine block as written: the student taught on standardized
+    rows agrees with its teacher on at least 0.9 of the test rows (0.98 measured), the
+    one taught on raw rows, same split and seed, on at most 0.7 (0.40)."""
+    namespace: dict = {}
+    block = block_with("BlackBox.from_sklearn(model[1:])")
+    exec(compile(block, "docs/piecewise.md (standardized Distiller)", "exec"), namespace)
+    scaled = namespace["student"].fidelity(namespace["scaler"].transform(namespace["X_test"]))
+    raw = namespace["raw"].fidelity(namespace["X_test"])
+    assert scaled.n == raw.n == 45
+    assert scaled.mean >= 0.9 and raw.mean <= 0.7, (scaled, raw)
+
+
 def test_every_command_line_in_the_readme_parses():
     """Each ``unboxed ...`` command the README shows (the 'Command line' block) and every
     ``unboxed train`` line of it and docs/ (the zoo table's reproduce column) parses, and
