@@ -1594,3 +1594,31 @@ def test_probabilities_that_overflow_the_model_dtype_say_so(value):
         module[2].bias[0] = float("nan")
     with pytest.raises(ValueError, match=r"NaN or infinite values from inputs within the range"):
         bb.predict_proba(X[:3])
+
+
+def test_a_missing_label_of_a_series_is_named_by_its_index_label(planted):
+    # class_indices read the Series as an array before check_labels saw it: "at index
+    # 3" sent the user to y.loc[3], another row's label (a split's shuffled index).
+    import pandas as pd
+    from sklearn.linear_model import LogisticRegression
+
+    rows = np.random.default_rng(0).permutation(10) + 100
+    y = planted.y_train[:10]
+    names = np.array(["no", "yes"])
+    by_name = LogisticRegression(max_iter=1000).fit(planted.X_train, names[planted.y_train])
+    for box, labels in (  # indices as labels (class_index hands them on), named labels
+        (
+            BlackBox.from_sklearn(
+                LogisticRegression(max_iter=1000).fit(planted.X_train, planted.y_train)
+            ),
+            y.astype(float),
+        ),
+        (BlackBox.from_sklearn(by_name), names[y].astype(object)),
+    ):
+        gappy = pd.Series(labels, index=rows)
+        gappy.iloc[3] = np.nan
+        message = rf"y holds a missing label \(nan\) at index 3, row y\.loc\[{rows[3]}\]; drop"
+        with pytest.raises(ValueError, match=message):
+            box.class_indices(gappy, n=10)
+        with pytest.raises(ValueError, match=r"at index 3; drop"):  # its own row numbers
+            box.class_indices(gappy.reset_index(drop=True), n=10)

@@ -254,6 +254,14 @@ def _is_frame(X: object) -> TypeGuard[Any]:
     return pandas is not None and isinstance(X, pandas.DataFrame)
 
 
+def pandas_index(data: object) -> Any:
+    """A pandas Series' or DataFrame's index, else None: a message names a row by its
+    label in it (``y.loc[107]``, see :func:`_row_label`)."""
+    pandas = sys.modules.get("pandas")
+    is_pandas = pandas is not None and isinstance(data, pandas.Series | pandas.DataFrame)
+    return data.index if is_pandas else None
+
+
 def frame_index(X: object) -> tuple[str, ...] | None:
     """A pandas DataFrame's row labels, as text, else None: an explanation of its rows
     names them as the table does (row 70, not row 0)."""
@@ -524,10 +532,14 @@ def check_labels(
     name: str = "y",
     hint: str = "",
     allow_bool: bool = True,
+    index: Sequence[Any] | None = None,
 ) -> np.ndarray:
     """Check a vector of integer class labels of length ``n``.
 
     ``hint`` is appended to the message of a label of the wrong type or range.
+    ``index`` names a missing label's row (``y.loc[107]``): ``y``'s own where it is a
+    pandas Series, else the index of the Series ``y`` was read from (a caller that
+    mapped labels to column indices has lost it).
 
     Bools are classes 0 and 1 where ``y`` holds labels (a data set's ``y``: a binary
     label may be a bool). Where it holds column indices (an explanation's ``target``),
@@ -539,8 +551,8 @@ def check_labels(
     arr = np.asarray(y)
     if arr.ndim != 1 or arr.shape[0] != n:
         raise ValueError(f"{name} must have shape ({n},), got {arr.shape}")
-    pandas = sys.modules.get("pandas")
-    index = y.index if pandas is not None and isinstance(y, pandas.Series) else None
+    if index is None:
+        index = pandas_index(y)
     check_no_missing(arr, name=name, index=index)
     if arr.dtype.kind not in "iub":
         if not (

@@ -265,7 +265,9 @@ class BlackBox:
             if integral and np.all(arr == np.round(arr)):
                 return arr.astype(np.int64)
             return arr
-        return label_positions(arr, classes, name=name, whose=repr(self.name))
+        return label_positions(
+            arr, classes, name=name, whose=repr(self.name), index=_validation.pandas_index(labels)
+        )
 
     def class_indices(self, labels: object, *, n: int, name: str = "y") -> np.ndarray:
         """``n`` class labels as checked column indices: :meth:`class_index`, then the
@@ -290,6 +292,7 @@ class BlackBox:
             n_classes=self.n_classes,
             name=name,
             hint=_validation.CLASS_INDEX_HINT,
+            index=_validation.pandas_index(labels),  # class_index gives an array
         )
 
     @property
@@ -1009,7 +1012,13 @@ def class_title(name: object) -> str:
 
 
 def label_positions(
-    labels: np.ndarray, classes: Sequence[Any], *, name: str, whose: str, hint: str = ""
+    labels: np.ndarray,
+    classes: Sequence[Any],
+    *,
+    name: str,
+    whose: str,
+    hint: str = "",
+    index: Sequence[Any] | None = None,
 ) -> np.ndarray:
     """The position of each of ``labels`` in ``classes``: the lookup behind
     :meth:`BlackBox.class_index`.
@@ -1026,6 +1035,9 @@ def label_positions(
         Whose classes they are, for the error message (a black box's name).
     hint : str, default=""
         Appended to the error message.
+    index : sequence or None, default=None
+        The index of the pandas Series ``labels`` were read from: a missing label's
+        message names its row by it (``y.loc[107]``).
 
     Returns
     -------
@@ -1036,7 +1048,7 @@ def label_positions(
     ValueError
         If a label is not among ``classes``.
     """
-    _validation.check_no_missing(labels, name=name)
+    _validation.check_no_missing(labels, name=name, index=index)
     position = {label: j for j, label in enumerate(classes)}
     # A model fitted on bools (scikit-learn's classes_ [False, True]) names its classes so.
     bools = any(isinstance(c, bool | np.bool_) for c in classes)

@@ -1155,3 +1155,20 @@ def test_keep_top_k_refuses_labels_whose_index_holds_the_rows_in_another_order()
         keep_top_k(box, X, y.sort_values(ascending=False), np.arange(4), 2)
     kept = keep_top_k(box, X, pd.Series(y.to_numpy()), np.arange(4), 4)  # by position
     assert kept.accuracy.mean > 0.9
+
+
+def test_agreement_names_a_missing_label_of_a_series_by_its_index_label():
+    # A split's shuffled index: "at index 2" sent the user to pred_a.loc[2], another row.
+    import pandas as pd
+
+    rows = [7, 3, 9, 2, 5]
+    labels = pd.Series([0.0, 1.0, np.nan, 1.0, 0.0], index=rows)
+    other = np.array([0, 1, 1, 1, 0])
+    message = r"pred_a holds a missing label \(nan\) at index 2, row pred_a\.loc\[9\]; drop"
+    for classes in (None, [0, 1]):
+        with pytest.raises(ValueError, match=message):
+            agreement(labels, other, classes=classes)
+    with pytest.raises(ValueError, match=r"pred_b holds .* at index 2, row pred_b\.loc\[9\]"):
+        agreement(other, labels.astype(object).where(labels.notna(), None))
+    with pytest.raises(ValueError, match=r"at index 2; drop"):  # its own row numbers
+        agreement(labels.reset_index(drop=True), other)

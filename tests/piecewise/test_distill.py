@@ -823,3 +823,15 @@ def test_bad_settings_are_refused_when_made_and_set(kwargs, message):
     with pytest.raises(ValueError, match=message):
         distiller.set_params(**kwargs)
     assert distiller.get_params() == before
+
+
+def test_a_missing_label_of_a_series_is_named_by_its_index_label(weak_teacher, digits):
+    # A split's shuffled index: "at index 3" sent the user to y.loc[3], another row.
+    import pandas as pd
+
+    rows = np.random.default_rng(0).permutation(100) + 1000
+    y = pd.Series(digits.y_train[:100].astype(float), index=rows)
+    y.iloc[3] = np.nan
+    message = rf"y holds a missing label \(nan\) at index 3, row y\.loc\[{rows[3]}\]; drop"
+    with pytest.raises(ValueError, match=message):
+        _small(epochs=1).fit(weak_teacher, digits.X_train[:100], y)

@@ -707,3 +707,17 @@ def test_labels_whose_index_holds_the_rows_in_another_order_are_refused():
     reset = probe.explain(X_test, y_test.reset_index(drop=True))
     np.testing.assert_array_equal(reset.values, aligned.values)
     np.testing.assert_array_equal(probe.explain(X_test, y_test.to_numpy()).values, aligned.values)
+
+
+def test_a_missing_label_of_a_series_is_named_by_its_index_label(planted, planted_blackbox):
+    # A split's shuffled index: "at index 3" sent the user to y.loc[3], another row.
+    import pandas as pd
+
+    rows = np.random.default_rng(0).permutation(20) + 500
+    y = pd.Series(planted.y_test[:20].astype(float), index=rows)
+    y.iloc[3] = np.nan
+    message = rf"y holds a missing label \(nan\) at index 3, row y\.loc\[{rows[3]}\]; drop"
+    probe = PermutationImportance(planted_blackbox, n_repeats=2)
+    for method in (probe.explain, probe.row_drops):
+        with pytest.raises(ValueError, match=message):
+            method(planted.X_test[:20], y)

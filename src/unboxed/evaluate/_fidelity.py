@@ -36,6 +36,7 @@ from .._validation import (
     check_positive_int,
     check_random_state,
     is_int,
+    pandas_index,
 )
 from ..blackbox import BlackBox, RowName, check_blackbox, label_positions
 from ..explanation import Attribution, FeatureImportance, _json_seed
@@ -903,7 +904,7 @@ def _predictions(name: str, pred: object) -> tuple[np.ndarray, int | None]:
     if arr.ndim not in (1, 2):
         raise ValueError(f"{name} must be labels (n,) or probabilities (n, C), got {arr.shape}")
     if arr.ndim == 1:
-        check_no_missing(arr, name=name)
+        check_no_missing(arr, name=name, index=pandas_index(pred))
         return arr, None
     if arr.shape[1] < 2:  # argmax of one column is 0 on every row: a sure 1.0
         raise ValueError(
