@@ -629,7 +629,7 @@ def test_features_name_the_cause_of_a_layer_output_that_is_not_finite():
         module[0].weight.zero_()
         module[0].bias.fill_(-1.0)
     bb = BlackBox.from_torch(module, input_shape=(4,))
-    with pytest.raises(ValueError, match=r"produced NaN or infinite values from inputs within"):
+    with pytest.raises(ValueError, match=r"values \(first on row 0 of X\) from inputs within"):
         bb.features(np.ones((2, 4)), "2")
     X = np.zeros((2, 4))
     X[1, 2] = -1e300
@@ -1622,3 +1622,28 @@ def test_a_missing_label_of_a_series_is_named_by_its_index_label(planted):
             box.class_indices(gappy, n=10)
         with pytest.raises(ValueError, match=r"at index 3; drop"):  # its own row numbers
             box.class_indices(gappy.reset_index(drop=True), n=10)
+
+
+def test_features_name_the_first_row_whose_layer_output_is_not_finite():
+    # "produced NaN or infinite values" named no row: the user searched all of X for
+    # the input that overflowed. A DataFrame's row is named by its label, as X's are.
+    from sklearn.model_selection import train_test_split
+
+    torch.manual_seed(0)
+    module = torch.nn.Sequential(torch.nn.Linear(4, 5), torch.nn.ReLU(), torch.nn.Linear(5, 3))
+    bb = BlackBox.from_torch(module, input_shape=(4,), batch_size=4)
+    _, X = train_test_split(load_iris(as_frame=True).data, test_size=10, random_state=0)
+    X = X.copy()
+    X.iloc[5, 2] = 1e300  # finite in float64, infinite in the float32 model; batch 2
+    label = X.index[5]
+    assert label != 5
+    message = (
+        r"layer '0' of 'Sequential' produced NaN or infinite values "
+        rf"\(first on row 5 of X, row X\.loc\[{label}\]\): X holds values beyond"
+    )
+    with pytest.raises(ValueError, match=message):
+        bb.features(X, "0")
+    with pytest.raises(ValueError, match=r"\(first on row 5 of X\): X holds"):  # no labels
+        bb.features(X.to_numpy(), "0")
+    with pytest.raises(ValueError, match=r"\(first on perturbation 1 of 2 of row 2 of X\)"):
+        bb._features(X.to_numpy(), "0", perturbation_name(0, 2))  # rows the caller made

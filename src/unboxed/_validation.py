@@ -256,7 +256,7 @@ def _is_frame(X: object) -> TypeGuard[Any]:
 
 def pandas_index(data: object) -> Any:
     """A pandas Series' or DataFrame's index, else None: a message names a row by its
-    label in it (``y.loc[107]``, see :func:`_row_label`)."""
+    label in it (``y.loc[107]``, see :func:`row_label`)."""
     pandas = sys.modules.get("pandas")
     is_pandas = pandas is not None and isinstance(data, pandas.Series | pandas.DataFrame)
     return data.index if is_pandas else None
@@ -496,12 +496,12 @@ def check_finite(
         where = f"first at index {tuple(int(i) for i in bad)}"
         if columns is not None and arr.ndim == 2:
             # A table with gaps: the column says where, and the fix is the user's.
-            where += f", column {columns[bad[1]]!r}{_row_label(index, int(bad[0]), name)}"
+            where += f", column {columns[bad[1]]!r}{row_label(index, int(bad[0]), name)}"
             where += "; impute or drop the rows with gaps first"
         raise ValueError(f"{name} contains {kind} ({where})")
 
 
-def _row_label(index: Sequence[Any] | None, position: int, name: str) -> str:
+def row_label(index: Sequence[Any] | None, position: int, name: str) -> str:
     """``", row X.loc[1001]"``: row ``position`` by its label in ``index`` (a pandas
     object's), where the label is not the position itself; else ``""``."""
     label = None if index is None else index[position]
@@ -603,7 +603,7 @@ def check_no_missing(labels: np.ndarray, *, name: str, index: Sequence[Any] | No
         if gaps.size:
             raise ValueError(
                 f"{name} holds a missing label (nan) at index {gaps[0]}"
-                f"{_row_label(index, int(gaps[0]), name)}; drop those rows or give them a class"
+                f"{row_label(index, int(gaps[0]), name)}; drop those rows or give them a class"
             )
         return
     if labels.dtype != object:
@@ -616,7 +616,7 @@ def check_no_missing(labels: np.ndarray, *, name: str, index: Sequence[Any] | No
         if missing:
             raise ValueError(
                 f"{name} holds a missing label ({value!r}) at index {i}"
-                f"{_row_label(index, i, name)}; drop those rows or give them a class"
+                f"{row_label(index, i, name)}; drop those rows or give them a class"
             )
 
 

@@ -924,6 +924,7 @@ class BlackBox:
         names = self.layer_names()
         if layer not in names:
             raise ValueError(f"{self.name!r} has no layer {layer!r}; choose from {names}")
+        index = _validation.pandas_index(X)
         X = self.check_X(X)
         submodules = dict(self.module.named_modules())
         hooked = submodules[layer] if layer in submodules else self.module
@@ -947,9 +948,17 @@ class BlackBox:
             hook.remove()
         out = np.concatenate(chunks)
         if np.issubdtype(out.dtype, np.floating) and not _validation.all_finite(out):
+            # The first row, as the checks of X name theirs: "produced NaN" alone left
+            # the user to search every row of X for the input that caused it.
+            i = int(np.argmin(np.isfinite(out.reshape(out.shape[0], -1)).all(axis=1)))
+            where = (
+                row_name(i)
+                if row_name is not None
+                else f"row {i} of X{_validation.row_label(index, i, 'X')}"
+            )
             raise ValueError(
-                f"layer {layer!r} of {self.name!r} produced NaN or infinite values"
-                + self._input_range_note(X)
+                f"layer {layer!r} of {self.name!r} produced NaN or infinite values (first "
+                f"on {where})" + self._input_range_note(X)
             )
         return out
 
