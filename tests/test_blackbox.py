@@ -704,8 +704,17 @@ def test_an_infinite_gradient_is_reported():
 
 
 def test_a_fractional_n_classes_is_rejected_not_truncated():
-    with pytest.raises(ValueError, match=r"at least 2 classes; 'f' has n_classes=2.5"):
-        BlackBox.from_callable(lambda X: np.full((len(X), 2), 0.5), n_classes=2.5, name="f")
+    # "a classifier needs at least 2 classes; 'f' has n_classes=2.0" misled: it has 2.
+    for given, shown in (
+        (2.5, "float 2.5"),
+        (2.0, "float 2.0"),
+        ("2", "str '2'"),
+        (True, "bool True"),
+    ):
+        with pytest.raises(ValueError, match=rf"^n_classes must be an int >= 2, got {shown}$"):
+            BlackBox.from_callable(lambda X: np.full((len(X), 2), 0.5), n_classes=given, name="f")
+    with pytest.raises(ValueError, match=r"at least 2 classes; 'f' has n_classes=1"):  # an int
+        BlackBox.from_callable(lambda X: np.full((len(X), 1), 1.0), n_classes=1, name="f")
 
 
 def test_a_value_above_one_is_refused_even_when_its_row_sums_to_one():

@@ -161,7 +161,12 @@ class BlackBox:
         classes: Sequence[Any] | np.ndarray | None = None,
         class_names: Sequence[str] | None = None,
     ) -> None:
-        if not is_int(n_classes) or n_classes < 2:
+        if not is_int(n_classes):
+            # 2.0 or "2" is a count of the wrong type: "needs at least 2 classes" misled.
+            raise ValueError(
+                f"n_classes must be an int >= 2, got {type(n_classes).__name__} {n_classes!r}"
+            )
+        if n_classes < 2:
             raise ValueError(
                 f"a classifier needs at least 2 classes; {name!r} has n_classes={n_classes!r}"
             )
