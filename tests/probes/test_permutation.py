@@ -721,3 +721,24 @@ def test_a_missing_label_of_a_series_is_named_by_its_index_label(planted, plante
     for method in (probe.explain, probe.row_drops):
         with pytest.raises(ValueError, match=message):
             method(planted.X_test[:20], y)
+
+
+def test_a_negative_group_label_is_refused():
+    # -1 reads as "in no group" (a clusterer's noise, a mask's background), but it was
+    # shuffled as a group of its own, "group_-1"; segment labels are refused so too.
+    from sklearn.datasets import load_iris
+    from sklearn.linear_model import LogisticRegression
+
+    X, y = load_iris(return_X_y=True)
+    box = BlackBox.from_sklearn(LogisticRegression(max_iter=1000).fit(X, y))
+    message = (
+        r"^groups holds a negative label \(-1, feature 1\); an int label per feature names "
+        r"its group, from 0, and every feature is in one: to shuffle only some features, "
+        r"pass a dict of name -> feature indices$"
+    )
+    for method in ("explain", "row_drops"):
+        probe = PermutationImportance(box, groups=[0, -1, 1, 1], n_repeats=2)
+        with pytest.raises(ValueError, match=message):
+            getattr(probe, method)(X[::10])
+    kept = PermutationImportance(box, groups=np.array([0, 0, 1, 1]), n_repeats=2, random_state=0)
+    assert kept.explain(X[::10]).feature_names == ("group_0", "group_1")

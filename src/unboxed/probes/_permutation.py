@@ -75,6 +75,15 @@ def _check_groups(
             f"groups must be None, a dict of name -> feature indices, or an int label per "
             f"feature of shape ({d},); got shape {labels.shape} and dtype {labels.dtype}"
         )
+    if labels.min() < 0:
+        # -1 reads as "in no group" (a mask's background, a clusterer's noise), but it
+        # was shuffled as a group of its own; segment labels are refused so too.
+        j = int(np.argmax(labels < 0))
+        raise ValueError(
+            f"groups holds a negative label ({labels[j]}, feature {j}); an int label per "
+            "feature names its group, from 0, and every feature is in one: to shuffle "
+            "only some features, pass a dict of name -> feature indices"
+        )
     values = np.unique(labels)
     return [np.flatnonzero(labels == v) for v in values], tuple(f"group_{v}" for v in values)
 
@@ -191,7 +200,8 @@ class PermutationImportance(Params):
         indices, or to its columns' names in the black box's ``feature_names``
         (``{"size": ["mean radius", "mean area"]}``). An int label per feature
         (superpixels, patches from :func:`unboxed.local.grid_labels`) shuffles each
-        label's features together.
+        label's features together; labels are non-negative, so that every feature
+        is in a group (a dict leaves features out).
     n_boot : int
         Bootstrap draws for the confidence intervals (see :meth:`explain`). Their
         ``n_boot * n_samples`` row weights are drawn, and weigh the drops, in chunks
