@@ -258,8 +258,9 @@ def pandas_index(data: object) -> Any:
     """A pandas Series' or DataFrame's index, else None: a message names a row by its
     label in it (``y.loc[107]``, see :func:`row_label`)."""
     pandas = sys.modules.get("pandas")
-    is_pandas = pandas is not None and isinstance(data, pandas.Series | pandas.DataFrame)
-    return data.index if is_pandas else None
+    if pandas is not None and isinstance(data, pandas.Series | pandas.DataFrame):
+        return data.index
+    return None
 
 
 def frame_index(X: object) -> tuple[str, ...] | None:

@@ -1071,13 +1071,13 @@ def label_positions(
     for value in values.tolist():
         # A string is never an int label, nor an int a string label ("1" != 1);
         # a bool is refused as numpy does not tell it from 0/1 otherwise.
-        index = None if isinstance(value, bool) and not bools else position.get(value)
-        if index is None or isinstance(value, str) != isinstance(classes[index], str):
+        column = None if isinstance(value, bool) and not bools else position.get(value)
+        if column is None or isinstance(value, str) != isinstance(classes[column], str):
             raise ValueError(
                 f"{name} holds {value!r}, which is not a class of {whose}: pass its "
                 f"labels, {list(classes)} (column j of predict_proba is classes[j]){hint}"
             )
-        found.append(index)
+        found.append(column)
     return np.asarray(found, dtype=np.int64)[inverse].reshape(labels.shape)
 
 
