@@ -1593,7 +1593,8 @@ def test_probabilities_that_overflow_the_model_dtype_say_so(value):
     rows = X[:3].copy()
     rows[1, 2] = value
     with pytest.raises(
-        ValueError, match=r"NaN or infinite values: X holds values beyond the range of the model"
+        ValueError,
+        match=r"NaN or infinite values \(first on row 1 of X\): X holds values beyond the range",
     ):
         bb.predict_proba(rows)
     with pytest.raises(ValueError, match=r"beyond the range of the model's torch.float32"):
@@ -1601,7 +1602,7 @@ def test_probabilities_that_overflow_the_model_dtype_say_so(value):
     # a model whose own weights make NaN is not said to have been given too large an X
     with torch.no_grad():
         module[2].bias[0] = float("nan")
-    with pytest.raises(ValueError, match=r"NaN or infinite values from inputs within the range"):
+    with pytest.raises(ValueError, match=r"values \(first on row 0 of X\) from inputs within"):
         bb.predict_proba(X[:3])
 
 
@@ -1656,3 +1657,35 @@ def test_features_name_the_first_row_whose_layer_output_is_not_finite():
         bb.features(X.to_numpy(), "0")
     with pytest.raises(ValueError, match=r"\(first on perturbation 1 of 2 of row 2 of X\)"):
         bb._features(X.to_numpy(), "0", perturbation_name(0, 2))  # rows the caller made
+
+
+def test_probabilities_name_the_first_row_the_model_answers_with_nan():
+    # "returned NaN or infinite values" named no row, where features() names its
+    # own: the user searched all of X for the input. A DataFrame's row is named by
+    # its label, a later batch's by its row of X, and rows the caller made by name.
+    from sklearn.model_selection import train_test_split
+
+    X_all, y_all = load_iris(return_X_y=True, as_frame=True)
+    model = LogisticRegression(max_iter=500).fit(X_all.to_numpy(), y_all)
+
+    def proba(X):
+        out = model.predict_proba(X)
+        out[X[:, 2] > 100] = np.nan  # a model with no answer for such a petal
+        return out
+
+    bb = BlackBox.from_callable(proba, n_classes=3, input_shape=(4,), batch_size=4)
+    _, X = train_test_split(X_all, test_size=10, random_state=0)
+    X = X.copy()
+    X.iloc[5, 2] = 1e3  # in the second batch
+    label = X.index[5]
+    assert label != 5
+    message = (
+        r"black box 'proba' returned NaN or infinite values "
+        rf"\(first on row 5 of X, row X\.loc\[{label}\]\)$"
+    )
+    with pytest.raises(ValueError, match=message):
+        bb.predict_proba(X)
+    with pytest.raises(ValueError, match=r"values \(first on row 5 of X\)$"):  # no labels
+        bb.predict_proba(X.to_numpy())
+    with pytest.raises(ValueError, match=r"\(first on perturbation 1 of 2 of row 2 of X\)$"):
+        bb._proba_rows(X.to_numpy(), perturbation_name(0, 2))  # rows the caller made

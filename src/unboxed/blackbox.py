@@ -699,20 +699,26 @@ class BlackBox:
         ndarray of shape (n_samples, n_classes), float64
             Rows in [0, 1] that sum to 1.
         """
-        return self._proba_rows(self.check_X(X))
+        return self._proba_rows(self.check_X(X), index=_validation.pandas_index(X))
 
-    def _proba_rows(self, X: np.ndarray, row_name: RowName | None = None) -> np.ndarray:
+    def _proba_rows(
+        self, X: np.ndarray, row_name: RowName | None = None, index: Any = None
+    ) -> np.ndarray:
         """:meth:`predict_proba` for flat rows already checked or built from checked
         inputs (the perturbation engine's samples), without a second finiteness pass.
 
         ``row_name(i)`` says what row ``i`` of ``X`` is, where the rows are not those the
         user passed ("perturbation 3 of row 0 of X"): a model that raises on it is
         reported there (:func:`_failing_row`), not on "row 3 of the 40 rows queried".
+        Otherwise ``index`` (a pandas ``X``'s) labels the rows the model answers with
+        NaN (:func:`_row_of_x`).
         """
         out = np.empty((X.shape[0], self.n_classes))
         for start in range(0, X.shape[0], self.batch_size):
             batch = X[start : start + self.batch_size]
-            out[start : start + batch.shape[0]] = self._evaluate(batch, X.shape[0], start, row_name)
+            out[start : start + batch.shape[0]] = self._evaluate(
+                batch, X.shape[0], start, row_name, index
+            )
         return out
 
     def predict(self, X: object) -> np.ndarray:
@@ -730,10 +736,15 @@ class BlackBox:
         return self.predict_proba(X).argmax(axis=1)
 
     def _evaluate(
-        self, rows: np.ndarray, n_queried: int, start: int, row_name: RowName | None = None
+        self,
+        rows: np.ndarray,
+        n_queried: int,
+        start: int,
+        row_name: RowName | None = None,
+        index: Any = None,
     ) -> np.ndarray:
         """The checked probabilities of ``rows``, rows ``start..`` of ``n_queried``
-        (``row_name``: see :meth:`_proba_rows`)."""
+        (``row_name``, ``index``: see :meth:`_proba_rows`)."""
 
         def run(part: slice) -> Any:
             # a copy: a model may change its input in place
@@ -754,6 +765,7 @@ class BlackBox:
             tol,
             logits_fix=_LOGITS_FIX[self.kind],
             nonfinite_note=note,
+            row_name=lambda i: _row_of_x(start + i, index, row_name),
         )
 
     def _run_batch(
@@ -956,14 +968,9 @@ class BlackBox:
             # The first row, as the checks of X name theirs: "produced NaN" alone left
             # the user to search every row of X for the input that caused it.
             i = int(np.argmin(np.isfinite(out.reshape(out.shape[0], -1)).all(axis=1)))
-            where = (
-                row_name(i)
-                if row_name is not None
-                else f"row {i} of X{_validation.row_label(index, i, 'X')}"
-            )
             raise ValueError(
                 f"layer {layer!r} of {self.name!r} produced NaN or infinite values (first "
-                f"on {where})" + self._input_range_note(X)
+                f"on {_row_of_x(i, index, row_name)})" + self._input_range_note(X)
             )
         return out
 
@@ -1190,6 +1197,15 @@ def perturbation_name(first: int, n_per_row: int) -> RowName:
     return name
 
 
+def _row_of_x(i: int, index: Any = None, row_name: RowName | None = None) -> str:
+    """Row ``i`` of the rows queried, for a message about the model's answer to it:
+    ``row_name(i)`` where the caller made the rows (see :meth:`BlackBox._proba_rows`),
+    else "row 5 of X, row X.loc[100]", by its label in ``index`` (a pandas X's)."""
+    if row_name is not None:
+        return row_name(i)
+    return f"row {i} of X{_validation.row_label(index, i, 'X')}"
+
+
 def _failing_row(
     run: Callable[[int], object],
     n_rows: int,
@@ -1367,10 +1383,12 @@ def _check_probabilities(
     tol: float = PROBABILITY_TOLERANCE,
     logits_fix: str = _LOGITS_FIX["torch"],
     nonfinite_note: Callable[[], str] | None = None,
+    row_name: RowName | None = None,
 ) -> np.ndarray:
     """Check a model's output and return it as float64 rows that sum exactly to 1,
     within ``tol``; ``logits_fix`` says how to give probabilities instead of logits,
-    and ``nonfinite_note()`` why an output is NaN or infinite."""
+    ``nonfinite_note()`` why an output is NaN or infinite, and ``row_name(i)`` what
+    row ``i`` of ``raw`` answers (by default "row i")."""
     raw, tol = _float_output(raw, tol)
     try:
         given = np.asarray(raw)
@@ -1393,8 +1411,14 @@ def _check_probabilities(
             + ("; a binary model must return both columns, [1 - p, p]" if one_column else "")
         )
     if not np.all(np.isfinite(proba)):
+        # The first row, as features() names its own: the message alone left the user
+        # to search every row of X for the input the model could not answer.
+        i = int(np.argmin(np.isfinite(proba).all(axis=1)))
+        where = f"row {i}" if row_name is None else row_name(i)
         note = "" if nonfinite_note is None else nonfinite_note()
-        raise ValueError(f"black box {name!r} returned NaN or infinite values{note}")
+        raise ValueError(
+            f"black box {name!r} returned NaN or infinite values (first on {where}){note}"
+        )
     if proba.min() < -tol or proba.max() > 1 + tol:
         raise ValueError(
             f"black box {name!r} returned values outside [0, 1] "
