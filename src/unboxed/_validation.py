@@ -489,8 +489,8 @@ def check_finite(
 ) -> None:
     """Raise ``ValueError`` naming the first row that holds NaN or infinity, and its
     column's name where ``columns`` (a DataFrame's) names the columns of a 2-D
-    ``arr``, and its label where ``index`` (the DataFrame's) labels the rows otherwise
-    than by their position."""
+    ``arr``, and its label where ``index`` (a pandas object's) labels the rows
+    otherwise than by their position."""
     if np.issubdtype(arr.dtype, np.floating) and not all_finite(arr):
         bad = np.argwhere(~np.isfinite(arr))[0]
         kind = "NaN" if np.isnan(arr[tuple(bad)]) else "infinity"
@@ -499,6 +499,8 @@ def check_finite(
             # A table with gaps: the column says where, and the fix is the user's.
             where += f", column {columns[bad[1]]!r}{row_label(index, int(bad[0]), name)}"
             where += "; impute or drop the rows with gaps first"
+        elif arr.ndim > 0:
+            where += row_label(index, int(bad[0]), name)
         raise ValueError(f"{name} contains {kind} ({where})")
 
 

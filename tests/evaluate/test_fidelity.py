@@ -1172,3 +1172,25 @@ def test_agreement_names_a_missing_label_of_a_series_by_its_index_label():
         agreement(other, labels.astype(object).where(labels.notna(), None))
     with pytest.raises(ValueError, match=r"at index 2; drop"):  # its own row numbers
         agreement(labels.reset_index(drop=True), other)
+
+
+def test_agreement_names_a_gap_in_a_dataframe_of_probabilities_by_its_index_label():
+    # The DataFrame went to check_array as a plain array: "first at index (2, 0)" sent
+    # the user to proba.loc[2], another row of a split's shuffled index.
+    import pandas as pd
+    from sklearn.datasets import load_iris
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import train_test_split
+
+    X, y = load_iris(return_X_y=True, as_frame=True)
+    X_train, X_test, y_train, _ = train_test_split(X, y, test_size=5, random_state=0)
+    model = LogisticRegression(max_iter=500).fit(X_train, y_train)
+    proba = pd.DataFrame(model.predict_proba(X_test), index=X_test.index)
+    proba.iloc[2, 0] = np.nan
+    label = proba.index[2]
+    assert label != 2
+    message = rf"pred_b contains NaN \(first at index \(2, 0\), row pred_b\.loc\[{label}\]\)$"
+    with pytest.raises(ValueError, match=message):
+        agreement(model.predict(X_test), proba)
+    with pytest.raises(ValueError, match=r"contains NaN \(first at index \(2, 0\)\)$"):
+        agreement(proba.to_numpy(), model.predict(X_test))  # its own row numbers

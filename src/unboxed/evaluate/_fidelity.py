@@ -28,6 +28,7 @@ from .._validation import (
     RandomState,
     check_aligned,
     check_array,
+    check_finite,
     check_fraction,
     check_ks,
     check_labels,
@@ -911,7 +912,11 @@ def _predictions(name: str, pred: object) -> tuple[np.ndarray, int | None]:
             f"{name} has shape {arr.shape}: probabilities need at least 2 columns; "
             "pass labels as a vector of shape (n,)"
         )
-    return check_array(arr, name=name).argmax(axis=1), int(arr.shape[1])
+    # Checked here, not by check_array: a DataFrame's gap is named by its row label
+    # (pred_a.loc[9]), which the plain array has lost, and with no advice to impute.
+    proba = check_array(arr, name=name, finite=False)
+    check_finite(proba, name=name, index=pandas_index(pred))
+    return proba.argmax(axis=1), int(arr.shape[1])
 
 
 def _is_text(arr: np.ndarray) -> bool:
