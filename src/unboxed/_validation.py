@@ -576,7 +576,13 @@ def check_labels(
     return arr
 
 
-def check_no_missing(labels: np.ndarray, *, name: str, index: Sequence[Any] | None = None) -> None:
+def check_no_missing(
+    labels: np.ndarray,
+    *,
+    name: str,
+    index: Sequence[Any] | None = None,
+    advice: str = "drop those rows or give them a class",
+) -> None:
     """Refuse a missing label (None, NaN, ``pd.NA``) among labels held as objects or
     floats.
 
@@ -593,6 +599,8 @@ def check_no_missing(labels: np.ndarray, *, name: str, index: Sequence[Any] | No
     index : sequence or None, default=None
         A pandas Series' index, which names the label's row too where it is not the
         row numbers (``y.loc[1001]``); ``labels`` is then that Series' values.
+    advice : str, default="drop those rows or give them a class"
+        What to do about it, for labels that are no rows' (a list of classes).
 
     Raises
     ------
@@ -606,7 +614,7 @@ def check_no_missing(labels: np.ndarray, *, name: str, index: Sequence[Any] | No
         if gaps.size:
             raise ValueError(
                 f"{name} holds a missing label (nan) at index {gaps[0]}"
-                f"{row_label(index, int(gaps[0]), name)}; drop those rows or give them a class"
+                f"{row_label(index, int(gaps[0]), name)}; {advice}"
             )
         return
     if labels.dtype != object:
@@ -619,7 +627,7 @@ def check_no_missing(labels: np.ndarray, *, name: str, index: Sequence[Any] | No
         if missing:
             raise ValueError(
                 f"{name} holds a missing label ({value!r}) at index {i}"
-                f"{row_label(index, i, name)}; drop those rows or give them a class"
+                f"{row_label(index, i, name)}; {advice}"
             )
 
 

@@ -1367,6 +1367,32 @@ def test_repeated_classes_are_an_error(planted, planted_blackbox):
         short().fit(planted.X_train[:100], planted_blackbox, classes=[1, 1])
 
 
+def test_a_missing_class_names_its_entry_and_what_to_do():
+    # Without labels it was "classes must be ints in [0, 3), got array([2., 1., 0.,
+    # nan, 0.])", naming no entry; with them, advice to "drop those rows or give them
+    # a class", as if classes labelled rows.
+    import pandas as pd
+    from sklearn.datasets import load_iris
+
+    X, y = load_iris(return_X_y=True)
+    names = np.array(["setosa", "versicolor", "virginica"])
+    by_index = LogisticRegression(max_iter=500).fit(X, y)
+    by_name = LogisticRegression(max_iter=500).fit(X, names[y])
+    message = (
+        r"classes holds a missing label \(nan\) at index 3, row classes\.loc\[13\]; "
+        r"classes lists the classes to fit: leave it out, or pass classes=None for all$"
+    )
+    for box, classes in (
+        (BlackBox.from_callable(by_index.predict_proba, n_classes=3), [2, 1, 0, np.nan, 0]),
+        (BlackBox.from_sklearn(by_name), ["virginica", "setosa", "versicolor", np.nan, "setosa"]),
+    ):
+        gappy = pd.Series(classes, index=[10, 11, 12, 13, 14])
+        with pytest.raises(ValueError, match=message):
+            short().fit(X, box, classes=gappy)
+        with pytest.raises(ValueError, match=r"at index 1; classes lists the classes to fit"):
+            short().fit(X, box, classes=[classes[0], None])  # its own positions
+
+
 def test_intercepts_map_back_to_the_uncentred_inputs():
     """A black box whose logit is exactly linear with a bias: each heavy component's
     x @ coef + intercept is that logit on the inputs themselves."""

@@ -40,11 +40,13 @@ from .._validation import (
     check_is_fitted,
     check_labels,
     check_n_jobs,
+    check_no_missing,
     check_number,
     check_positive_int,
     frame_index,
     int_seed,
     is_int,
+    pandas_index,
 )
 from ..blackbox import BlackBox, check_blackbox, class_title, grayscale_shape
 from ..explanation import Attribution, FeatureImportance, make_meta
@@ -508,6 +510,15 @@ class DMMMEN(Params):
         features, axes, center = self._reduce(X)
         given = classes
         if classes is not None:
+            # Before class_index: a gap read "classes must be ints in [0, 3), got
+            # array([2., 1., 0., nan, 0.])" without labels, and told of rows with them.
+            check_no_missing(
+                np.asarray(classes),
+                name="classes",
+                index=pandas_index(classes),
+                advice="classes lists the classes to fit: leave it out, or pass "
+                "classes=None for all",
+            )
             classes = blackbox.class_index(classes, name="classes")
         classes = self._check_classes(classes, blackbox.n_classes, given=given)
         proba = blackbox.predict_proba(X)
