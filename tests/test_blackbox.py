@@ -266,7 +266,7 @@ def test_non_numeric_X(digits_blackbox):
         (lambda X: np.full((len(X) + 1, 3), 1 / 3), "returned shape"),
         (lambda X: np.full((len(X), 3), np.nan), "NaN or infinite"),
         (lambda X: np.full((len(X), 3), 2.0), r"outside \[0, 1\].*logits"),
-        (lambda X: np.full((len(X), 3), 0.2), "not probabilities: row 0 sums to 0.6"),
+        (lambda X: np.full((len(X), 3), 0.2), "not probabilities: row 0 of X sums to 0.6"),
         (lambda X: "nonsense", "not a numeric array|returned shape"),
     ],
 )
@@ -531,8 +531,9 @@ def test_gradient_and_features_count_their_rows(digits_blackbox, digits):
 @pytest.mark.parametrize(
     ("rows", "message"),
     [
-        ([[0.5, 0.5], [0.25, 0.25], [0.5, 0.5]], "row 1 sums to 0.5,"),  # short of 1, among good
-        ([[0.5, 0.5], [0.5, 0.501]], "row 1 sums to 1.001,"),  # ten times the tolerance
+        # short of 1, among good rows
+        ([[0.5, 0.5], [0.25, 0.25], [0.5, 0.5]], "row 1 of X sums to 0.5,"),
+        ([[0.5, 0.5], [0.5, 0.501]], "row 1 of X sums to 1.001,"),  # ten times the tolerance
     ],
 )
 def test_the_worst_row_is_found_among_good_ones(rows, message):
@@ -1513,7 +1514,7 @@ def test_a_callable_may_return_half_precision_probabilities(dtype):
     np.testing.assert_allclose(proba.sum(axis=1), 1.0, atol=1e-15)
     # still no licence for a row that does not sum to 1
     off = BlackBox.from_callable(lambda rows: half(rows) * 0.5, n_classes=2, input_shape=(30,))
-    with pytest.raises(ValueError, match=r"not probabilities: row \d+ sums to 0\.[45]\d*, not 1"):
+    with pytest.raises(ValueError, match=r"probabilities: row \d+ of X sums to 0\.[45]\d*, not"):
         off.predict_proba(X)
 
 
@@ -1689,3 +1690,21 @@ def test_probabilities_name_the_first_row_the_model_answers_with_nan():
         bb.predict_proba(X.to_numpy())
     with pytest.raises(ValueError, match=r"\(first on perturbation 1 of 2 of row 2 of X\)$"):
         bb._proba_rows(X.to_numpy(), perturbation_name(0, 2))  # rows the caller made
+
+
+def test_a_row_that_does_not_sum_to_one_is_named_by_its_row_of_x():
+    # It was numbered within its batch: row 6 of X, in the fourth batch of 2, was
+    # reported as "row 0 sums to 0.6".
+    X, y = load_iris(return_X_y=True)
+    model = LogisticRegression(max_iter=500).fit(X, y)
+
+    def proba(rows):
+        out = model.predict_proba(rows)
+        out[rows[:, 0] > 7.5] *= 0.6  # a model that loses mass on long sepals
+        return out
+
+    bb = BlackBox.from_callable(proba, n_classes=3, input_shape=(4,), batch_size=2)
+    rows = X[:8].copy()
+    rows[6, 0] = 7.9
+    with pytest.raises(ValueError, match=r"not probabilities: row 6 of X sums to 0\.6, not 1$"):
+        bb.predict_proba(rows)

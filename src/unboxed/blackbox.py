@@ -1410,11 +1410,11 @@ def _check_probabilities(
             f"black box {name!r} returned shape {proba.shape}; expected ({n_rows}, {n_classes})"
             + ("; a binary model must return both columns, [1 - p, p]" if one_column else "")
         )
+    named = row_name or "row {}".format
     if not np.all(np.isfinite(proba)):
         # The first row, as features() names its own: the message alone left the user
         # to search every row of X for the input the model could not answer.
-        i = int(np.argmin(np.isfinite(proba).all(axis=1)))
-        where = f"row {i}" if row_name is None else row_name(i)
+        where = named(int(np.argmin(np.isfinite(proba).all(axis=1))))
         note = "" if nonfinite_note is None else nonfinite_note()
         raise ValueError(
             f"black box {name!r} returned NaN or infinite values (first on {where}){note}"
@@ -1429,7 +1429,7 @@ def _check_probabilities(
     if abs(sums[worst] - 1) > tol:
         raise ValueError(
             f"black box {name!r} returned rows that are not probabilities: "
-            f"row {worst} sums to {sums[worst]:.6g}, not 1"
+            f"{named(worst)} sums to {sums[worst]:.6g}, not 1"  # its row of X, not of the batch
         )
     proba = np.clip(proba, 0.0, 1.0)
     return proba / proba.sum(axis=1, keepdims=True)
