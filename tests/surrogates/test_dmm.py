@@ -1391,6 +1391,9 @@ def test_a_missing_class_names_its_entry_and_what_to_do():
             short().fit(X, box, classes=gappy)
         with pytest.raises(ValueError, match=r"at index 1; classes lists the classes to fit"):
             short().fit(X, box, classes=[classes[0], None])  # its own positions
+    fitted = short(n_iter=20).fit(X, box, classes=classes[:2])
+    with pytest.raises(ValueError, match=r"at index 1; classes names fitted classes: leave it"):
+        fitted.class_insights(classes=[classes[0], None])
 
 
 def test_intercepts_map_back_to_the_uncentred_inputs():

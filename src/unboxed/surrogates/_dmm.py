@@ -109,6 +109,14 @@ def logit(p: np.ndarray) -> np.ndarray:
     return np.log(p) - np.log1p(-p)
 
 
+def _refuse_missing_class(classes: object, *, name: str, advice: str) -> None:
+    """Refuse a missing entry (NaN, None) among classes a user names, by its position
+    and a pandas Series' label: they are classes, not rows, so the label checks'
+    advice to "drop those rows" does not fit, and without labels a NaN read
+    "classes must be ints in [0, 3), got array([2., 1., 0., nan, 0.])"."""
+    check_no_missing(np.asarray(classes), name=name, index=pandas_index(classes), advice=advice)
+
+
 def class_logit(proba: np.ndarray, target: np.ndarray) -> np.ndarray:
     """The logit of each row's probability of its ``target`` class, clipped as :func:`logit`.
 
@@ -512,10 +520,9 @@ class DMMMEN(Params):
         if classes is not None:
             # Before class_index: a gap read "classes must be ints in [0, 3), got
             # array([2., 1., 0., nan, 0.])" without labels, and told of rows with them.
-            check_no_missing(
-                np.asarray(classes),
+            _refuse_missing_class(
+                classes,
                 name="classes",
-                index=pandas_index(classes),
                 advice="classes lists the classes to fit: leave it out, or pass "
                 "classes=None for all",
             )
@@ -789,6 +796,9 @@ class DMMMEN(Params):
 
     def _class_indices(self, classes: object, *, name: str) -> np.ndarray:
         """Classes named by the user (the black box's labels) as column indices."""
+        _refuse_missing_class(
+            classes, name=name, advice=f"{name} names fitted classes: leave it out or name one"
+        )
         index = np.atleast_1d(self.blackbox_.class_index(classes, name=name))
         # Checked as the black box checks a target, so that 1.5, "a" or -1 get its
         # message (not "classes [1.5] were not fitted") where it has no labels.
