@@ -34,6 +34,7 @@ def block_with(text: str) -> str:
         "from unboxed.local import Lime, Saliency",  # the quick start
         "ActivationMaximization(bb, generator=vae",  # probes and the tree surrogate
         'KernelShap(bb, fill="mean"',  # tabular data
+        "curve.plot(random)",  # a deletion curve's figure
     ],
 )
 def test_a_self_contained_example_runs(marker, tmp_path, monkeypatch):

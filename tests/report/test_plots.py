@@ -375,3 +375,106 @@ def test_a_label_that_says_class_is_not_titled_class_twice():
     # a FeatureImportance without row names still numbers its classes
     titles = [ax.get_title() for ax in FeatureImportance(np.ones((2, 3))).plot().axes]
     assert titles == ["class 0", "class 1"]
+
+
+@pytest.fixture(scope="module")
+def iris_curves():
+    """Deletion curves on iris of a logistic regression's own weights (most first) and
+    of a random per-row order of the 4 features."""
+    from sklearn.datasets import load_iris
+    from sklearn.linear_model import LogisticRegression
+
+    from unboxed import BlackBox
+    from unboxed.evaluate import deletion_curve
+
+    X, y = load_iris(return_X_y=True)
+    model = LogisticRegression(max_iter=1000).fit(X, y)
+    box = BlackBox.from_sklearn(model)
+    ranked = np.argsort(-np.abs(model.coef_).sum(axis=0))
+    order = np.random.default_rng(0).permuted(np.tile(np.arange(4), (len(X), 1)), axis=1)
+    curve = deletion_curve(box, X, ranked, fill="mean", n_boot=200, random_state=0)
+    random = deletion_curve(box, X, order, fill="mean", n_boot=200, random_state=0)
+    return curve, random
+
+
+def _band(ax, index):
+    """The (low, high) bounds per x of the ``index``-th filled band of ``ax``."""
+    vertices = ax.collections[index].get_paths()[0].vertices
+    xs = np.unique(vertices[:, 0])
+    low = [vertices[vertices[:, 0] == x, 1].min() for x in xs]
+    high = [vertices[vertices[:, 0] == x, 1].max() for x in xs]
+    return xs, np.array(low), np.array(high)
+
+
+def test_a_deletion_curve_plot_draws_its_mean_drop_and_bootstrap_band(iris_curves):
+    from unboxed.evaluate import bootstrap_mean
+
+    curve, _ = iris_curves
+    fig = curve.plot(n_boot=300, random_state=1)
+    (ax,) = fig.axes
+    (line,) = ax.get_lines()  # no baseline: one line
+    np.testing.assert_array_equal(line.get_xdata(), curve.ks)
+    np.testing.assert_allclose(line.get_ydata(), curve.curve())
+    # the band is the 95% bootstrap CI of the mean drop per k, with the same seed
+    _, ci = bootstrap_mean(curve.drop, n_boot=300, random_state=1)
+    xs, low, high = _band(ax, 0)
+    np.testing.assert_array_equal(xs, curve.ks)
+    np.testing.assert_allclose(low, ci[:, 0])
+    np.testing.assert_allclose(high, ci[:, 1])
+    assert np.all(low[1:] < curve.curve()[1:]) and np.all(curve.curve()[1:] < high[1:])
+    assert ax.get_xlabel() == "k, the top-ranked features removed"
+    assert ax.get_ylabel() == "mean drop in the class's probability"
+    (label,) = [text.get_text() for text in ax.get_legend().get_texts()]
+    assert label == f"ranking, AOPC {curve.aopc}"
+    assert str(round(curve.aopc.mean, 4)) in label
+    # the same seed draws the same band
+    again = _band(curve.plot(n_boot=300, random_state=1).axes[0], 0)
+    np.testing.assert_array_equal(again[1], low)
+
+
+def test_a_deletion_curve_plot_draws_a_random_baseline_beside_it(iris_curves, tmp_path):
+    from matplotlib.figure import Figure
+
+    from unboxed._io import save_figure
+
+    curve, random = iris_curves
+    own = Figure()
+    ax = own.add_subplot()
+    assert curve.plot(random, ax=ax) is own  # drawn on the axes given
+    ranked, baseline = ax.get_lines()
+    np.testing.assert_allclose(ranked.get_ydata(), curve.curve())
+    np.testing.assert_allclose(baseline.get_ydata(), random.curve())
+    assert len(ax.collections) == 2  # a band each
+    labels = [text.get_text() for text in ax.get_legend().get_texts()]
+    assert labels == [f"ranking, AOPC {curve.aopc}", f"random ranking, AOPC {random.aopc}"]
+    # the weights' ranking drops faster than a random one: the point of the figure
+    assert curve.aopc.mean > random.aopc.mean
+    save_figure(own, tmp_path / "curve.png")
+    assert (tmp_path / "curve.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_a_deletion_curve_plot_refuses_other_objects(iris_curves):
+    from unboxed.report import plot_deletion_curve
+
+    curve, _ = iris_curves
+    with pytest.raises(TypeError, match="curve must be a DeletionCurve"):
+        plot_deletion_curve(curve.drop)
+    with pytest.raises(TypeError, match="baseline must be a DeletionCurve"):
+        curve.plot(curve.drop)
+    with pytest.raises(TypeError, match="ax must be a matplotlib Axes"):
+        curve.plot(ax="left")
+
+
+def test_a_deletion_curve_of_one_row_draws_no_band(iris_curves):
+    import dataclasses
+
+    from unboxed.evaluate import Estimate
+
+    curve, _ = iris_curves
+    drop = curve.drop[:1]
+    one = dataclasses.replace(curve, drop=drop, aopc=Estimate(drop.mean(), (drop.mean(),) * 2, 1))
+    (ax,) = one.plot().axes
+    assert len(ax.get_lines()) == 1 and not ax.collections  # zero width read as certainty
+    assert ax.get_title() == "deletion curve, 1 row"
+    assert "no CI" in ax.get_legend().get_texts()[0].get_text()
+    assert curve.plot().axes[0].get_title() == "deletion curve, 150 rows (95% CI bands)"

@@ -91,6 +91,28 @@ class DeletionCurve(SavedWithEstimates):
         """
         return self.drop.mean(axis=0)
 
+    def plot(self, baseline: DeletionCurve | None = None, **kwargs: Any) -> Any:
+        """Plot the mean drop against k, with its 95% CI band and the AOPC.
+
+        Parameters
+        ----------
+        baseline : DeletionCurve, optional
+            The curve of a random ranking of the same rows, drawn beside this one with
+            its own band and AOPC: ``deletion_curve(blackbox, X, order)`` with
+            ``order = rng.permuted(np.tile(np.arange(d), (n, 1)), axis=1)``.
+        **kwargs
+            Passed to :func:`unboxed.report.plot_deletion_curve` (``ax``: the axes to
+            draw on; ``n_boot`` and ``random_state``: the bands' bootstrap, seeded
+            with 0 by default).
+
+        Returns
+        -------
+        matplotlib.figure.Figure
+        """
+        from ..report import plot_deletion_curve
+
+        return plot_deletion_curve(self, baseline, **kwargs)
+
 
 def deletion_curve(
     blackbox: BlackBox,

@@ -2,12 +2,13 @@
 
 from ._examples import plot_examples, plot_posteriors
 from ._html import ReportSection, headline, render_report, render_section
-from ._plots import plot_attribution, plot_feature_importance
+from ._plots import plot_attribution, plot_deletion_curve, plot_feature_importance
 
 __all__ = [
     "ReportSection",
     "headline",
     "plot_attribution",
+    "plot_deletion_curve",
     "plot_examples",
     "plot_feature_importance",
     "plot_posteriors",
