@@ -550,7 +550,9 @@ def test_sensitivity_perturbs_each_feature_within_its_own_radius(monkeypatch):
     sent = []
     real = box._proba_rows  # what predict and the noisy copies go through
     monkeypatch.setattr(
-        box, "_proba_rows", lambda rows, *name: sent.append(np.array(rows)) or real(rows, *name)
+        box,
+        "_proba_rows",
+        lambda rows, *name, **index: sent.append(np.array(rows)) or real(rows, *name, **index),
     )
     result = explanation_sensitivity(
         Saliency(box), X, radius=radius, n_samples=50, k=5, n_boot=50, random_state=0
@@ -586,7 +588,9 @@ def test_sensitivity_s_defaults_are_unchanged_on_digits(digits, monkeypatch):
     sent = []
     real = box._proba_rows  # what predict and the noisy copies go through
     monkeypatch.setattr(
-        box, "_proba_rows", lambda rows, *name: sent.append(np.array(rows)) or real(rows, *name)
+        box,
+        "_proba_rows",
+        lambda rows, *name, **index: sent.append(np.array(rows)) or real(rows, *name, **index),
     )
     result = explanation_sensitivity(
         Saliency(box), digits.X_test[:6], radius=0.2, n_samples=4, k=5, n_boot=50, random_state=0

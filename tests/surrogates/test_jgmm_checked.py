@@ -94,9 +94,9 @@ def _count_rows_asked(monkeypatch, box):
     asked = [0]
     proba_rows = box._proba_rows
 
-    def counting(X, *args):
+    def counting(X, *args, **kwargs):
         asked[0] += len(X)
-        return proba_rows(X, *args)
+        return proba_rows(X, *args, **kwargs)
 
     monkeypatch.setattr(box, "_proba_rows", counting)
     return asked
@@ -367,10 +367,10 @@ def _pool_rows_asked(monkeypatch, box):
     rows: dict[str, list[np.ndarray]] = {}
     proba_rows = box._proba_rows
 
-    def recording(X, row_name=None):
+    def recording(X, row_name=None, **kwargs):
         if row_name is not None:  # "row 3 of the mining pool ..."
             rows.setdefault(row_name(0).split(" of ", 1)[1], []).append(np.array(X))
-        return proba_rows(X, row_name)
+        return proba_rows(X, row_name, **kwargs)
 
     monkeypatch.setattr(box, "_proba_rows", recording)
     return rows
