@@ -316,9 +316,21 @@ def plot_examples(
             )
     bar_axes = [ax for ax in axes.flat if ax.containers]
     _share_value_axis(bar_axes)
+    _hide_unused_axes(axes.flat)
     fig.suptitle(_title(examples, value_label, bool(bar_axes)), fontsize=9)
     fig.tight_layout()
     return fig
+
+
+def _hide_unused_axes(panels: Any) -> None:
+    """Hide the x and y axis of each panel drawn with its axes off (a picture, a heat
+    map, a blank): ``axis("off")`` already keeps them from being drawn, but matplotlib
+    still places their ticks each time it places a title (``tight_layout``, and each
+    draw), which was most of the time of a gallery of images."""
+    for ax in panels:
+        if not ax.axison:
+            ax.xaxis.set_visible(False)
+            ax.yaxis.set_visible(False)
 
 
 def _none_found(examples: ExampleSet, g: int) -> str:
