@@ -742,3 +742,39 @@ def test_a_negative_group_label_is_refused():
             getattr(probe, method)(X[::10])
     kept = PermutationImportance(box, groups=np.array([0, 0, 1, 1]), n_repeats=2, random_state=0)
     assert kept.explain(X[::10]).feature_names == ("group_0", "group_1")
+
+
+def _ignores_feature_0(n_rows):
+    """Breast cancer, standardized, and a logistic regression on every feature but 0,
+    whose logit is summed in another order in a batch of more than ``n_rows`` rows, as
+    BLAS does: the same row scores an ulp apart there."""
+    from sklearn.datasets import load_breast_cancer
+    from sklearn.linear_model import LogisticRegression
+
+    X, y = load_breast_cancer(return_X_y=True)
+    X = (X - X.mean(axis=0)) / X.std(axis=0)
+    w = LogisticRegression(max_iter=1000).fit(X[:, 1:], y).coef_[0]
+
+    def proba(Z):
+        terms = Z[:, 1:] * w
+        z = terms.sum(axis=1) if len(Z) <= n_rows else terms[:, ::-1].sum(axis=1)
+        p = 1.0 / (1.0 + np.exp(-z))
+        return np.column_stack([1.0 - p, p])
+
+    return X[:n_rows], BlackBox.from_callable(proba, n_classes=2, input_shape=(30,))
+
+
+def test_a_feature_the_model_never_reads_is_exactly_0_though_rounding_moves_scores():
+    """The shuffled copies are scored in larger batches than X: a row's probability
+    moved by an ulp, so feature 0, never read, had an importance of ~1e-18 and a CI
+    of [0, ~1e-18], as a scikit-learn MLP on diabetes did."""
+    X, box = _ignores_feature_0(100)
+    twice = box._proba_rows(np.concatenate([X, X]))[:100]
+    assert np.any(twice != box.predict_proba(X))  # the rounding is there to be read
+    probe = PermutationImportance(box, n_repeats=4, metric="probability", random_state=0)
+    res = probe.explain(X)
+    assert res.values[0, 0] == 0.0 and not np.any(res.repeats[:, 0, 0])
+    assert not np.any(probe.row_drops(X)[:, 0])
+    bound = 1 - 0.025 ** (1 / 400)  # no score changed: the exact bound, as for any such
+    np.testing.assert_allclose(res.ci[0, 0], [-bound, bound])
+    assert np.all(np.abs(res.values[0, 1:]) > 1e-6)  # the features it reads keep theirs
