@@ -299,3 +299,54 @@ def test_a_black_box_of_another_kind_is_told_to_distil_first(planted_named_black
         DecisionNet(planted_named_blackbox).fit(np.zeros((4, 20)))
     assert "Distiller().fit(blackbox, X).student_" in str(err.value)
     assert "output=" not in str(err.value)
+
+
+def _bad_decisionnet_settings(tmp_path):
+    """Each case: (kwargs, error, message)."""
+    return {
+        "three outputs": (
+            {"module": zoo.mlp((4,), n_features=2, n_classes=3)},
+            ValueError,
+            "binary classifiers; the network has 3 outputs",
+        ),
+        "one output": (
+            {"module": nn.Linear(2, 1)},
+            ValueError,
+            "binary classifiers; the network has 1 outputs",
+        ),
+        "boundary_only": (
+            {"boundary_only": "no"},
+            TypeError,
+            "boundary_only must be True or False, got str",
+        ),
+        "folder": ({"checkpoint": tmp_path}, IsADirectoryError, "is a folder"),
+        "input_shape": (
+            {"input_shape": (3,)},
+            ValueError,
+            r"does not take inputs of shape \(3,\)",
+        ),
+    }
+
+
+@pytest.mark.parametrize(
+    "case", ["three outputs", "one output", "boundary_only", "folder", "input_shape"]
+)
+def test_bad_settings_are_refused_when_made_and_set(case, tmp_path):
+    # They were refused only by fit, after the data was read; whether a network is
+    # binary needs no data.
+    kwargs, error, message = _bad_decisionnet_settings(tmp_path)[case]
+    binary = _linear_net([1.0, 0.0], -0.5)
+    with pytest.raises(error, match=message):
+        DecisionNet(**{"module": binary, **kwargs})
+    dnet = DecisionNet(binary, verbose=False)
+    before = dnet.get_params()
+    with pytest.raises(error, match=message):
+        dnet.set_params(**kwargs)
+    assert dnet.get_params() == before
+
+
+def test_fit_checks_a_network_set_as_an_attribute():
+    dnet = DecisionNet(_linear_net([1.0, 0.0], -0.5), verbose=False)
+    dnet.module = zoo.mlp((4,), n_features=2, n_classes=3)
+    with pytest.raises(ValueError, match="binary"):
+        dnet.fit(np.zeros((3, 2)))

@@ -158,6 +158,32 @@ class DecisionNet(Params):
         self.input_shape = input_shape
         self.verbose = verbose
         self.checkpoint = checkpoint
+        # Here, so that a bad setting or a network that is not binary fails now and not
+        # after the data is read; fit checks again, for attributes set directly.
+        self._check_params()
+
+    def _check_params(self) -> LinearRegions:
+        """Check every setting that needs no data.
+
+        Returns
+        -------
+        LinearRegions
+            The network's regions, read from ``module`` as it is now (it may have been
+            trained since the DecisionNet was made).
+        """
+        if not isinstance(self.boundary_only, bool):  # "no" or 0 would read as a choice
+            raise TypeError(
+                f"boundary_only must be True or False, got {type(self.boundary_only).__name__} "
+                f"{self.boundary_only!r}"
+            )
+        check_checkpoint_file(self.checkpoint)  # the fit draws nothing: no seed needed
+        regions = LinearRegions(self.module, input_shape=self.input_shape)
+        if regions.n_outputs_ != 2:
+            raise ValueError(
+                f"DecisionNet is for binary classifiers; the network has {regions.n_outputs_} "
+                "outputs"
+            )
+        return regions
 
     def fit(self, X: object, y: object = None) -> DecisionNet:
         """Collect the decision hyperplanes of the regions ``X`` visits and label the states.
@@ -173,13 +199,7 @@ class DecisionNet(Params):
         -------
         self
         """
-        check_checkpoint_file(self.checkpoint)  # the fit draws nothing: no seed needed
-        regions = LinearRegions(self.module, input_shape=self.input_shape)
-        if regions.n_outputs_ != 2:
-            raise ValueError(
-                f"DecisionNet is for binary classifiers; the network has {regions.n_outputs_} "
-                "outputs"
-            )
+        regions = self._check_params()
         X = regions._check_X(X)
         visited = regions.regions(X)
         first = np.zeros(visited.n_regions, dtype=np.int64)
