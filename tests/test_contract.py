@@ -12,6 +12,7 @@ import importlib
 import inspect
 import pickle
 import random
+import re
 
 import numpy as np
 import pytest
@@ -492,6 +493,68 @@ def test_a_method_before_fit_raises_the_one_not_fitted_error(
         getattr(build(planted_blackbox, planted_torch_box), method)(*args)
     assert type(info.value) is NotFittedError
     assert isinstance(info.value, ValueError)  # as sklearn's: `except ValueError` catches it
+
+
+# ----------------------------------------------------------------- seeds
+# name -> build(blackbox, torch_blackbox, random_state). Every public class that takes a
+# random_state goes here.
+SEEDED = {
+    "ActivationMaximization": lambda bb, tb, rs: ActivationMaximization(tb, random_state=rs),
+    "DMMMEN": lambda bb, tb, rs: DMMMEN(random_state=rs),
+    "Distiller": lambda bb, tb, rs: Distiller(random_state=rs),
+    "JGMM": lambda bb, tb, rs: JGMM(2, 2, random_state=rs),
+    "JGMMExplainer": lambda bb, tb, rs: JGMMExplainer(tb, lower_layer="act1", random_state=rs),
+    "KernelShap": lambda bb, tb, rs: local.KernelShap(bb, random_state=rs),
+    "Lime": lambda bb, tb, rs: local.Lime(bb, random_state=rs),
+    "PermutationImportance": lambda bb, tb, rs: PermutationImportance(bb, random_state=rs),
+    "SmoothGrad": lambda bb, tb, rs: local.SmoothGrad(tb, random_state=rs),
+    "TreeRegularizedMLP": lambda bb, tb, rs: zoo.TreeRegularizedMLP(random_state=rs),
+    "TreeSurrogate": lambda bb, tb, rs: TreeSurrogate(bb, random_state=rs),
+}
+
+
+_NOT_A_SEED = "random_state must be None, an int or a numpy.random.Generator"
+
+
+def test_every_seeded_class_is_registered():
+    found = set()
+    for package in ("piecewise", "probes", "surrogates", "zoo", "local", "evaluate", "data"):
+        module = importlib.import_module(f"unboxed.{package}")
+        for name in module.__all__:
+            cls = getattr(module, name)
+            if inspect.isclass(cls):
+                if "random_state" in inspect.signature(cls.__init__).parameters:
+                    found.add(name)
+    assert found == set(SEEDED)
+
+
+@pytest.mark.parametrize("name", sorted(SEEDED))
+@pytest.mark.parametrize(
+    ("seed", "error", "message"),
+    [
+        ("x", TypeError, f"{_NOT_A_SEED}, got str"),
+        (-1, ValueError, "random_state must be a non-negative int, got -1"),
+        (1.5, TypeError, f"{_NOT_A_SEED}, got float"),
+        (True, TypeError, "random_state must be None, an int or a Generator, got True"),
+    ],
+)
+def test_a_bad_random_state_is_refused_when_made_and_set(
+    name, seed, error, message, planted_blackbox, planted_torch_box
+):
+    # It was refused only by fit or explain, once the data was read.
+    build = functools.partial(SEEDED[name], planted_blackbox, planted_torch_box)
+    with pytest.raises(error, match=re.escape(message)):
+        build(seed)
+    estimator = build(3)
+    before = estimator.get_params()
+    with pytest.raises(error, match=re.escape(message)):
+        estimator.set_params(random_state=seed)
+    assert estimator.get_params() == before
+    # What the check lets through is still taken, a Generator without a draw from it.
+    generator = np.random.default_rng(0)
+    state = generator.bit_generator.state
+    assert estimator.set_params(random_state=generator).random_state is generator
+    assert generator.bit_generator.state == state
 
 
 # ----------------------------------------------------------------- zoo models

@@ -21,6 +21,7 @@ from .._validation import (
     check_number,
     check_per_feature,
     check_positive_int,
+    check_random_state,
     frame_index,
 )
 from ..blackbox import BlackBox
@@ -378,6 +379,9 @@ class SmoothGrad(_GradientExplainer):
         self.noise_level = noise_level
         self.noise_scale = noise_scale
         self.random_state = random_state
+        # As the fit or explain call checks it, so that a bad seed fails here and in
+        # set_params, not once the data is read.
+        check_random_state(random_state)
         self._sigma(cast(int, blackbox.n_features))  # refuse bad settings now, not at explain
 
     def _sigma(self, n_features: int) -> tuple[float, float | np.ndarray | None]:

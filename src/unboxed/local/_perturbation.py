@@ -14,7 +14,13 @@ from typing import Any
 
 import numpy as np
 
-from .._validation import RandomState, check_number, check_positive_int, frame_index
+from .._validation import (
+    RandomState,
+    check_number,
+    check_positive_int,
+    check_random_state,
+    frame_index,
+)
 from ..blackbox import BlackBox
 from ..explanation import Attribution
 from ._base import Fill, LocalExplainer, check_background, check_fill_name, make_fill
@@ -136,6 +142,9 @@ class _SegmentExplainer(_PerturbationExplainer):
         self.n_samples = n_samples
         self.cv = cv
         self.random_state = random_state
+        # As the fit or explain call checks it, so that a bad seed fails here and in
+        # set_params, not once the data is read.
+        check_random_state(random_state)
 
     def _partition(self, X: np.ndarray, segments: object) -> Partition:
         """The given segments, or those of the configured segmenter."""

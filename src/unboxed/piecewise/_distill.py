@@ -228,6 +228,7 @@ class Distiller(Params):
         # after that, and a string of widths raised int()'s bare "invalid literal".
         widths = check_positive_ints(self.widths, name="widths")
         n_mix = check_positive_int(self.n_mixup, name="n_mixup", minimum=0)
+        check_random_state(self.random_state)  # as fit resolves it
         check_checkpoint(self.checkpoint, self.random_state)
         return grid, epochs, fraction, widths, n_mix
 

@@ -244,6 +244,9 @@ class PermutationImportance(Params):
         self.n_boot = n_boot
         self.random_state = random_state
         self.verbose = verbose
+        # As the fit or explain call checks it, so that a bad seed fails here and in
+        # set_params, not once the data is read.
+        check_random_state(random_state)
 
     def explain(self, X: object, y: object = None) -> FeatureImportance:
         """Score every feature (or group) on ``X``.

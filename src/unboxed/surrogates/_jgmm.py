@@ -204,6 +204,7 @@ class JGMM(Params):
         # Here, so that a mistyped setting fails now and not after the data is loaded;
         # fit checks again, for attributes set directly.
         self._check_params()
+        check_random_state(random_state)  # as fit resolves it
         check_checkpoint(checkpoint, random_state, generator=True)
 
     # ------------------------------------------------------------------ checks

@@ -410,6 +410,7 @@ class JGMMExplainer(Params):
             raise ValueError(
                 f"e_step='labelled' observes the black box's class as w; it needs {self._tie}"
             )
+        check_random_state(self.random_state)  # as fit resolves it
         check_checkpoint(self.checkpoint, self.random_state)
         candidates = self._candidates()
         if len(candidates) > 1 and not self._tied:

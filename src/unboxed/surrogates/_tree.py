@@ -161,6 +161,9 @@ class TreeSurrogate(Params):
         self.held_out: float = held_out
         self.random_state: RandomState = random_state
         self.verbose: bool = verbose
+        # As the fit or explain call checks it, so that a bad seed fails here and in
+        # set_params, not once the data is read.
+        check_random_state(random_state)
 
     def fit(self, X: object, y: object = None) -> TreeSurrogate:
         """Label ``X`` with the black box and fit the tree to those labels.
