@@ -1445,11 +1445,13 @@ def test_examples_refuses_a_layer_or_rows_the_model_lacks_before_any_fit(
     assert not (tmp_path / "found").exists()
 
 
-def test_examples_says_which_options_a_failed_fit_came_from(tmp_path, capsys, saturated_moons):
+def test_examples_says_which_options_a_failed_fit_came_from(
+    monkeypatch, tmp_path, capsys, saturated_moons
+):
     found = tmp_path / "found"
     assert _examples(saturated_moons, found, "--n-train", "12") == 2
-    message = "on the 12 training rows of moons (--n-train) with --k-x 32: 12 samples cannot"
-    assert message in capsys.readouterr().err
+    prefix = "cannot fit the JGMM on the 12 training rows of moons (--n-train) with --k-x 32: "
+    assert prefix + "12 samples cannot" in capsys.readouterr().err
     # the same model with its output bias pushed to class 0 gives it to every row: the
     # library's message spoke of "every row of X" alone
     one_class = zoo.load(saturated_moons)
@@ -1457,8 +1459,17 @@ def test_examples_says_which_options_a_failed_fit_came_from(tmp_path, capsys, sa
         one_class.fc2.bias.copy_(torch.tensor([1e3, 0.0]))
     zoo.save(one_class, tmp_path / "one", metadata={"dataset": "moons"})
     assert _examples(tmp_path / "one", found) == 2
-    message = "on the 800 training rows of moons (--n-train) with --k-x 32: the black box gives"
-    assert message in capsys.readouterr().err
+    prefix = "cannot fit the JGMM on the 800 training rows of moons (--n-train) with --k-x 32: "
+    assert prefix + "the black box gives" in capsys.readouterr().err
+    # A setting the JGMM refuses as it is made (here one the command does not set) keeps
+    # the prefix too: construction checks had moved it out of the fit's reach.
+    import unboxed.surrogates
+
+    real = unboxed.surrogates.JGMMExplainer
+    strict = lambda *args, **kwargs: real(*args, **kwargs, max_iter=0)  # noqa: E731
+    monkeypatch.setattr(unboxed.surrogates, "JGMMExplainer", strict)
+    assert _examples(saturated_moons, found) == 2
+    assert prefix + "max_iter must be an int >= 1, got 0" in capsys.readouterr().err
     assert not found.exists()
 
 

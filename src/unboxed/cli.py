@@ -1401,15 +1401,17 @@ def _examples(args: argparse.Namespace) -> int:
     queries = _test_rows(args.rows, dataset) if of_rows else None
     held = _immutable_columns(args, blackbox, dataset)
     X_train = blackbox.check_X(dataset.X_train[: args.n_train])
-    explainer = JGMMExplainer(
-        blackbox,
-        lower_layer=layer,
-        n_components_x=args.k_x,
-        e_step=args.e_step,
-        random_state=args.seed,
-        verbose=not args.quiet,
-    )
     try:
+        # Made inside the try too: the JGMM's settings are checked as it is made, and a
+        # refusal there is worded in the library's names as much as the fit's.
+        explainer = JGMMExplainer(
+            blackbox,
+            lower_layer=layer,
+            n_components_x=args.k_x,
+            e_step=args.e_step,
+            random_state=args.seed,
+            verbose=not args.quiet,
+        )
         explainer.fit(X_train)
     except ValueError as err:
         # The library's word is of X and n_components_x; the user gave --n-train and --k-x
