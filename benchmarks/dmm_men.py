@@ -47,7 +47,6 @@ from _common import (
 from local_attributions import _fmt, keep_cells, lime_package, paired, shap_package
 
 from unboxed import Attribution, FeatureImportance, load_dataset, make_meta, zoo
-from unboxed._validation import check_n_jobs
 from unboxed.evaluate import crafted_cases, deletion_curve, deletion_test, keep_top_k
 from unboxed.evaluate._fidelity import _keep_masks
 from unboxed.local import InputXGradient, segment
@@ -153,7 +152,7 @@ def global_fit(
         "n_chains": 2,
         "n_components": n_components,
         "options": options,  # n_jobs as asked: -1 stays -1
-        "processes": _processes(options.get("n_jobs", 1), len(model.classes_)),
+        "processes": model.n_jobs_,  # as the fit ran them: -1 resolved, a resumed pool
         "n_features": n_features,
         "n_fit_images": len(X),
         "max_rhat": float(model.rhat_.max()),
@@ -164,13 +163,6 @@ def global_fit(
         scores = (X - model.center_) @ model.components_.T
         summary["explained_variance"] = float(scores.var(axis=0).sum() / X.var(axis=0).sum())
     return model, summary
-
-
-def _processes(n_jobs: int | None, n_classes: int) -> int:
-    """The processes a fit of ``n_classes`` classes ran in under ``DMMMEN(n_jobs=)``: as
-    :meth:`DMMMEN.fit` reads it (-1 every core of this machine), one class a process at
-    most, and 1 (this one) for one job or one class."""
-    return min(check_n_jobs(n_jobs), max(n_classes, 1))
 
 
 def full_pixel_cost(blackbox, X, seed: int) -> dict:

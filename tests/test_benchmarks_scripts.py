@@ -504,6 +504,25 @@ def test_dmm_men_records_the_n_jobs_asked_and_the_processes_used(
     assert dmm_men._sampler_text(fit) == ", the note's sampler" + text
 
 
+def test_dmm_men_records_the_processes_the_fit_ran_not_those_n_jobs_would_start(
+    dmm_men, monkeypatch, planted, planted_blackbox, tmp_path
+):
+    # It recomputed them from n_jobs and the classes: a fit resumed from a checkpoint
+    # that held both classes finished was said to split them over 2 worker processes,
+    # though it sampled nothing in any.
+    from unboxed.surrogates import _dmm
+
+    monkeypatch.setattr(_dmm, "ProcessPoolExecutor", _InProcessPool)
+    X, settings = planted.X_train[:300], {"n_components": 2, "n_features": 10}
+    checkpoint = str(tmp_path / "chains.npz")
+    dmm_men.global_fit(planted_blackbox, X, 20, 0, **settings, checkpoint=checkpoint)
+    model, fit = dmm_men.global_fit(
+        planted_blackbox, X, 20, 0, **settings, checkpoint=checkpoint, n_jobs=2
+    )
+    assert fit["processes"] == model.n_jobs_ == 1
+    assert dmm_men._sampler_text(fit) == ", the note's sampler"
+
+
 def test_dmm_men_reads_fits_recorded_before_their_processes(dmm_men):
     # Those asked for a positive n_jobs, below the ten classes: as many processes.
     old = {"options": {"n_jobs": 2}}

@@ -646,6 +646,7 @@ def test_a_negative_n_jobs_counts_back_from_the_cores_to_the_same_fit(
     for name in FITTED:
         np.testing.assert_array_equal(getattr(fitted, name), getattr(reference, name), name)
     assert fitted.n_jobs == n_jobs  # kept as given, resolved in fit
+    assert fitted.n_jobs_ == (pools[0] if pools else 1)  # what ran: the pool, or this one
 
 
 def test_n_jobs_none_is_one_job_as_in_scikit_learn(
@@ -664,6 +665,7 @@ def test_n_jobs_none_is_one_job_as_in_scikit_learn(
     for name in FITTED:
         np.testing.assert_array_equal(getattr(fitted, name), getattr(reference, name), name)
     assert fitted.n_jobs is None  # kept as given
+    assert fitted.n_jobs_ == 1
 
 
 # Calls of the sweep, 30 a chain: class 0's first chain, its second, class 1's first.
@@ -686,6 +688,10 @@ def test_a_resume_under_other_n_jobs_goes_on_from_every_saved_chain(
     sweeps.calls, sweeps.at = 0, 0
     resumed = short(checkpoint=path, n_jobs=resumed_by, **settings).fit(X, planted_blackbox)
     assert sweeps.calls == 120 - (at - 1)  # the interrupted sweep again and those after it
+    # Under two jobs, a pool of one where class 0 was finished before the interrupt (at
+    # sweep 75 under one job, which saves a class's posterior as it ends).
+    finished = saved_by == 1 and at > 60
+    assert resumed.n_jobs_ == (1 if resumed_by == 1 or finished else 2)
     for name in FITTED:
         np.testing.assert_array_equal(getattr(resumed, name), getattr(reference, name), name)
     assert not list(tmp_path.glob("chain.class*.npz"))  # every class folded in

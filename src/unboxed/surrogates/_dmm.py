@@ -321,6 +321,13 @@ class DMMMEN(Params):
         :meth:`insights` then rank ``coef_ * std_input_``, the change in the logit per
         standard deviation of each input, as a standardized regression reads. None
         without it.
+    n_jobs_ : int
+        The processes this fit sampled in: 1 where it sampled in this one (``n_jobs``
+        1 or None, or a single class), else the worker processes it started:
+        ``n_jobs`` resolved (-1: ``os.cpu_count()``), and no more than the classes left
+        to sample. A fit resumed from a checkpoint that holds finished classes records
+        the smaller pool it ran, not a fresh fit's; one with every class finished
+        samples nothing and records 1 (this process reads them back).
 
     Notes
     -----
@@ -561,13 +568,15 @@ class DMMMEN(Params):
             fits = [
                 _run_here(job, c, *problems[c], checkpoint, verbose=self.verbose) for c in problems
             ]
+            processes = 1
         else:
-            fits = _run_in_workers(
+            fits, processes = _run_in_workers(
                 job, problems, checkpoint, n_jobs, asked=self.n_jobs, verbose=self.verbose
             )
         self._store(fits, X, predicted, classes, features, axes, center)
         self.blackbox_ = blackbox
         self.seed_ = seed
+        self.n_jobs_ = processes
         self._warn_unmixed()
         return self
 
@@ -1404,9 +1413,11 @@ def _run_in_workers(
     *,
     asked: object,
     verbose: bool,
-) -> list[dict[str, Any]]:
-    """Fit the classes in ``n_jobs`` processes; results in the order of ``problems``.
-    ``asked`` is the ``n_jobs`` the user gave (-1, None), that errors name.
+) -> tuple[list[dict[str, Any]], int]:
+    """Fit the classes in ``n_jobs`` processes at most; results in the order of
+    ``problems``, and the number of processes that sampled: one per class left to
+    sample at most, 1 (this process) where a checkpoint left none. ``asked`` is the
+    ``n_jobs`` the user gave (-1, None), that errors name.
 
     Each worker checkpoints its class to ``<name>.class<c>.npz``; a finished class's
     posterior goes into ``checkpoint`` (saved atomically) and its file is removed.
@@ -1426,9 +1437,8 @@ def _run_in_workers(
         return None if checkpoint is None else own[c].path
 
     context = multiprocessing.get_context("spawn")
-    pool = ProcessPoolExecutor(
-        min(n_jobs, max(len(todo), 1)), mp_context=context, initializer=_stop_on_sigterm
-    )
+    processes = min(n_jobs, max(len(todo), 1))
+    pool = ProcessPoolExecutor(processes, mp_context=context, initializer=_stop_on_sigterm)
     try:
         futures = {
             pool.submit(
@@ -1469,7 +1479,7 @@ def _run_in_workers(
         pool.shutdown(wait=True)
         raise
     pool.shutdown()
-    return [fits[c] for c in problems]
+    return [fits[c] for c in problems], processes
 
 
 def _worker_result(future: Future, asked: object, n_jobs: int) -> dict[str, Any]:
