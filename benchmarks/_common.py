@@ -258,13 +258,18 @@ def timed(fn: Callable[[], Any]) -> tuple[Any, float]:
 
 
 def machine() -> dict[str, Any]:
-    """What the figures were measured on."""
+    """What the figures were measured on: versions, the CPU, its logical cores
+    (``cpu_count``) and those this process may run on (``cpus_usable``, fewer under a
+    container's or ``taskset``'s limit; None where the platform cannot say)."""
+    affinity = getattr(os, "sched_getaffinity", None)  # Linux only
     return {
         "python": platform.python_version(),
         "torch": torch.__version__,
         "torch_threads": torch.get_num_threads(),
         "unboxed": __version__,
         "cpu": platform.processor() or platform.machine(),
+        "cpu_count": os.cpu_count(),
+        "cpus_usable": None if affinity is None else len(affinity(0)),
     }
 
 

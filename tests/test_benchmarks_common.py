@@ -4,6 +4,7 @@ results file names the networks its figures were measured on."""
 import builtins
 import io
 import json
+import os
 import re
 
 import numpy as np
@@ -314,3 +315,14 @@ def test_the_readers_of_results_files_name_a_damaged_or_foreign_one(tmp_path, mo
     path.write_text('{"setups": [{"model": "mlp", "methods": {"m": {"keep": {"5": 0.5}}}}]}')
     [setup] = _common.previous_setups("bench", "mlp/digits", methods)
     assert setup["methods"]["m"]["keep"] == {5: 0.5}
+
+
+def test_machine_records_the_cores_and_those_this_process_may_use(monkeypatch):
+    # It named the CPU alone: a timing on 2 cores of 64 read as one on all 64.
+    monkeypatch.setattr(os, "cpu_count", lambda: 64)
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 5}, raising=False)
+    found = _common.machine()
+    assert (found["cpu_count"], found["cpus_usable"]) == (64, 2)
+    assert json.loads(_common.results_json(found)) == found
+    monkeypatch.delattr(os, "sched_getaffinity")  # as on macOS and Windows
+    assert _common.machine()["cpus_usable"] is None
