@@ -330,6 +330,73 @@ def test_a_model_that_raises_on_one_row_names_that_row_of_x():
     assert bb.n_queries == 4  # the first batch, which ran
 
 
+def test_a_model_that_raises_on_one_row_of_a_dataframe_names_its_label():
+    # It said "on row 6 of the 10 rows queried" only: row 6 of a split is not
+    # X.loc[6], so the user looked up another row (or none), where the checks of X
+    # name the label.
+    from sklearn.model_selection import train_test_split
+
+    _, X = train_test_split(load_iris(as_frame=True).data, test_size=10, random_state=0)
+    X = X.copy()
+    X.iloc[[6, 9], 0] = -1.0  # the second batch (rows 4..7) holds row 6
+    label = X.index[6]
+    assert label != 6
+    bb = BlackBox.from_callable(_raises_on_negative_first_feature, n_classes=2, batch_size=4)
+    with pytest.raises(BlackBoxError) as raised:
+        bb.predict_proba(X)
+    assert str(raised.value) == (
+        "black box '_raises_on_negative_first_feature' raised ValueError on row 6 of the "
+        f"10 rows queried, row X.loc[{label}]: negative dose"
+    )
+    with pytest.raises(BlackBoxError, match=r"on row 6 of the 10 rows queried: negative"):
+        bb.predict_proba(X.to_numpy())  # no labels
+    torch.manual_seed(0)
+    module = BlackBox.from_torch(_RefusesNegativeDoses(), input_shape=(3,), batch_size=4)
+    frame = X.iloc[:, :3]
+    for call in (lambda: module.gradient(frame, 1), lambda: module.features(frame, "fc")):
+        with pytest.raises(BlackBoxError) as raised:
+            call()
+        assert str(raised.value) == (
+            "black box '_RefusesNegativeDoses' raised ValueError on row 6 of the 10 rows "
+            f"queried, row X.loc[{label}]: negative dose"
+        )
+
+
+def test_probabilities_outside_zero_one_name_the_first_row():
+    # It gave only the extremes, "(min -4.2, max 6.1)": the user searched all of X
+    # for the input whose answer was logits. A DataFrame's row is named by its label.
+    from sklearn.model_selection import train_test_split
+
+    X_all, y_all = load_iris(return_X_y=True, as_frame=True)
+    model = LogisticRegression(max_iter=500).fit(X_all.to_numpy(), y_all)
+
+    def proba(X):
+        out = model.predict_proba(X)
+        long = X[:, 2] > 100  # a model that answers such a petal with its logits
+        if long.any():
+            out[long] = model.decision_function(X[long])
+        return out
+
+    bb = BlackBox.from_callable(proba, n_classes=3, input_shape=(4,), batch_size=4)
+    _, X = train_test_split(X_all, test_size=10, random_state=0)
+    X = X.copy()
+    X.iloc[5, 2] = 1e3  # in the second batch, rows 4..7
+    label = X.index[5]
+    assert label != 5
+    batch = proba(X.to_numpy()[4:8])
+    extremes = f"min {batch.min():.6g}, max {batch.max():.6g}"
+    with pytest.raises(ValueError) as raised:
+        bb.predict_proba(X)
+    assert str(raised.value).startswith(
+        "black box 'proba' returned values outside [0, 1] "
+        f"(first on row 5 of X, row X.loc[{label}]; {extremes}); are these logits?"
+    )
+    with pytest.raises(ValueError, match=rf"\(first on row 5 of X; {extremes}\)"):
+        bb.predict_proba(X.to_numpy())  # no labels
+    with pytest.raises(ValueError, match=r"\(first on perturbation 1 of 2 of row 2 of X; min"):
+        bb._proba_rows(X.to_numpy(), perturbation_name(0, 2))  # rows the caller made
+
+
 def test_a_batch_that_fails_only_as_a_whole_says_so():
     def no_more_than_two(X):
         if len(X) > 2:
@@ -722,7 +789,9 @@ def test_a_value_above_one_is_refused_even_when_its_row_sums_to_one():
     # 1.0004 - 4 * 0.00009 = 1.00004: the sum is within tolerance, the value is not
     row = [1.0004, -0.00009, -0.00009, -0.00009, -0.00009]
     bb = BlackBox.from_callable(lambda X: np.tile(row, (len(X), 1)), n_classes=5)
-    with pytest.raises(ValueError, match=r"outside \[0, 1\] \(min -9e-05, max 1\.0004\)"):
+    with pytest.raises(
+        ValueError, match=r"outside \[0, 1\] \(first on row 0 of X; min -9e-05, max 1\.0004\)"
+    ):
         bb.predict_proba(np.zeros((2, 3)))
 
 

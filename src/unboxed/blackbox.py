@@ -710,8 +710,8 @@ class BlackBox:
         ``row_name(i)`` says what row ``i`` of ``X`` is, where the rows are not those the
         user passed ("perturbation 3 of row 0 of X"): a model that raises on it is
         reported there (:func:`_failing_row`), not on "row 3 of the 40 rows queried".
-        Otherwise ``index`` (a pandas ``X``'s) labels the rows the model answers with
-        NaN (:func:`_row_of_x`).
+        Otherwise ``index`` (a pandas ``X``'s) labels the rows the model raises on or
+        answers badly (:func:`_failing_row`, :func:`_row_of_x`).
         """
         out = np.empty((X.shape[0], self.n_classes))
         for start in range(0, X.shape[0], self.batch_size):
@@ -750,7 +750,7 @@ class BlackBox:
             # a copy: a model may change its input in place
             return self._predict_fn(self._shaped(np.array(rows[part])))
 
-        raw = self._run_batch(run, rows.shape[0], n_queried, start, row_name)
+        raw = self._run_batch(run, rows.shape[0], n_queried, start, row_name, index)
         self.n_queries += rows.shape[0]
         forward = self._predict_fn
         tol = forward.tolerance if isinstance(forward, _TorchForward) else PROBABILITY_TOLERANCE
@@ -775,17 +775,20 @@ class BlackBox:
         n_queried: int,
         start: int,
         row_name: RowName | None = None,
+        index: Any = None,
     ) -> _T:
         """``run(slice(0, n_rows))``: the model on a batch of ``n_rows``, rows
-        ``start..`` of the ``n_queried`` queried, in :meth:`_guard` (``row_name``: see
-        :meth:`_proba_rows`).
+        ``start..`` of the ``n_queried`` queried, in :meth:`_guard` (``row_name``,
+        ``index``: see :meth:`_proba_rows`).
 
         Should it raise, ``run(slice(i, i + 1))`` runs the batch's rows one at a time
         to name the first that raises alone (:func:`_failing_row`); the error raised
         chains the batch's own. Those runs happen only after a failure, so the normal
         path costs nothing more, and they are counted in no :attr:`n_queries`.
         """
-        where = _failing_row(lambda i: run(slice(i, i + 1)), n_rows, n_queried, start, row_name)
+        where = _failing_row(
+            lambda i: run(slice(i, i + 1)), n_rows, n_queried, start, row_name, index
+        )
         with self._guard(n_rows, where):
             return run(slice(0, n_rows))
 
@@ -845,13 +848,14 @@ class BlackBox:
         ndarray of shape (n_samples, n_features), float64
         """
         self._require_torch("gradient")
+        index = _validation.pandas_index(X)
         X = self.check_X(X)
         targets = self._check_target(target, X.shape[0])
         grads = np.empty(X.shape, dtype=np.float64)
         for start in range(0, X.shape[0], self.batch_size):
             stop = min(start + self.batch_size, X.shape[0])
             run = functools.partial(self._gradient_rows, X[start:stop], targets[start:stop])
-            grad = self._run_batch(run, stop - start, X.shape[0], start)
+            grad = self._run_batch(run, stop - start, X.shape[0], start, index=index)
             self.n_queries += stop - start
             grads[start:stop] = grad.reshape(stop - start, -1).double().cpu().numpy()
         if not np.all(np.isfinite(grads)):
@@ -952,7 +956,7 @@ class BlackBox:
             for start in range(0, X.shape[0], self.batch_size):
                 batch = X[start : start + self.batch_size]
                 run = functools.partial(self._forward_rows, batch)
-                self._run_batch(run, batch.shape[0], X.shape[0], start, row_name)
+                self._run_batch(run, batch.shape[0], X.shape[0], start, row_name, index)
                 if len(captured) != 1 or not isinstance(captured[0], torch.Tensor):
                     raise ValueError(
                         f"layer {layer!r} of {self.name!r} produced {len(captured)} outputs "
@@ -1212,17 +1216,21 @@ def _failing_row(
     n_queried: int,
     start: int,
     row_name: RowName | None = None,
+    index: Any = None,
 ) -> Callable[[], str]:
     """Where a batch of ``n_rows``, rows ``start..`` of the ``n_queried`` rows queried,
     made the model raise, for :meth:`BlackBox._guard`: the first of its rows that
     raises alone (``run(i)`` runs the model on the batch's row ``i``), numbered within
-    all ``n_queried``, or named by ``row_name`` where the caller made the rows. The
-    rows run one at a time only once the batch has failed."""
+    all ``n_queried`` and labelled by ``index`` (a pandas X's, whose rows they are),
+    or named by ``row_name`` where the caller made the rows. The rows run one at a
+    time only once the batch has failed."""
 
     def named(i: int) -> str:
         if row_name is not None:
             return f"on {row_name(i)}"
-        return f"on row {i} of the {n_queried} row{'s' * (n_queried != 1)} queried"
+        # X.loc[103], as the checks of X name a row: a split's row 3 is not df.loc[3].
+        label = _validation.row_label(index, i, "X")
+        return f"on row {i} of the {n_queried} row{'s' * (n_queried != 1)} queried{label}"
 
     def where() -> str:
         if n_rows == 1:
@@ -1419,10 +1427,13 @@ def _check_probabilities(
         raise ValueError(
             f"black box {name!r} returned NaN or infinite values (first on {where}){note}"
         )
-    if proba.min() < -tol or proba.max() > 1 + tol:
+    outside = (proba < -tol) | (proba > 1 + tol)
+    if outside.any():
+        # The first row, as for NaN above: the extremes alone named no input.
+        first = int(np.argmax(outside.any(axis=1)))
         raise ValueError(
-            f"black box {name!r} returned values outside [0, 1] "
-            f"(min {proba.min():.6g}, max {proba.max():.6g}); are these logits? {logits_fix}"
+            f"black box {name!r} returned values outside [0, 1] (first on {named(first)}; "
+            f"min {proba.min():.6g}, max {proba.max():.6g}); are these logits? {logits_fix}"
         )
     sums = proba.sum(axis=1)
     worst = int(np.argmax(np.abs(sums - 1)))
