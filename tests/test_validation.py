@@ -478,6 +478,26 @@ def test_check_per_feature_names_a_flat_input_shape_once():
         check_per_feature(np.ones(3), name="scale", n_features=4, input_shape=(1, 2, 2))
 
 
+@pytest.mark.skipif(
+    np.finfo(np.longdouble).max <= np.finfo(np.float64).max,
+    reason="longdouble is float64 here: 1e400 is infinite as given",
+)
+def test_a_longdouble_beyond_float64_is_named_as_such_with_its_magnitude():
+    # check_array said "up to inf in magnitude" (":g" of 1e400 as a float), and with
+    # finite=False, which check_per_feature passes to check finiteness itself, its
+    # own check said "scale must be finite in every feature, got NaN or infinity".
+    iris = load_iris().data[:3].astype(np.longdouble)
+    iris[1, 2] = np.longdouble("-1e400")
+    message = (
+        "beyond the range of float64 (up to 1e+400 in magnitude; float64 holds up to 1.8e+308)"
+    )
+    with pytest.raises(ValueError, match=rf"^X holds values {re.escape(message)}$"):
+        check_array(iris)
+    with pytest.raises(ValueError, match=rf"^scale holds values {re.escape(message)}$"):
+        check_per_feature(iris[1], name="scale", n_features=4, minimum=None)
+    assert check_array(iris[[0, 2]], finite=False).dtype == np.float64  # in range: kept
+
+
 def test_check_array_keeps_numpys_usual_floats_and_reads_others_as_numbers():
     X = load_iris().data[:5]
     for dtype in (np.float16, np.float32, np.float64):

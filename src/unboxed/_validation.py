@@ -180,7 +180,8 @@ def check_array(
         Whether an array with zero rows is accepted.
     finite : bool
         Whether to check for NaN and infinity. Only for arrays this library has just
-        computed and checked itself.
+        computed and checked itself, or that the caller checks itself. Finite values
+        that the conversion to ``dtype`` overflows are refused either way.
 
     Returns
     -------
@@ -215,17 +216,29 @@ def check_array(
         # pandas 3 hands out a DataFrame's values as a read-only view (copy on write),
         # and torch warned on every tensor made of them; a read-only array stays shared.
         arr = arr.copy()
-    if finite and np.issubdtype(arr.dtype, np.floating) and not all_finite(arr):
-        if arr.dtype != given.dtype and np.all(np.isfinite(given)):
+    converted = arr.dtype != given.dtype
+    # A cast's overflow is checked with finite=False too: the caller's own check of
+    # finiteness then read "contains infinity" of longdouble's 1e400, which it never had.
+    if (finite or converted) and np.issubdtype(arr.dtype, np.floating) and not all_finite(arr):
+        if converted and np.all(np.isfinite(given)):
             raise ValueError(
                 f"{name} holds values beyond the range of {arr.dtype} (up to "
-                f"{np.abs(given).max():g} in magnitude; {arr.dtype} holds up to "
+                f"{_magnitude(np.abs(given).max())} in magnitude; {arr.dtype} holds up to "
                 f"{float(np.finfo(arr.dtype).max):.3g})"
             )
-        check_finite(
-            arr, name=name, columns=_frame_columns(X), index=X.index if _is_frame(X) else None
-        )
+        if finite:
+            check_finite(
+                arr, name=name, columns=_frame_columns(X), index=X.index if _is_frame(X) else None
+            )
     return arr
+
+
+def _magnitude(value: Any) -> str:
+    """``value`` as ``:g`` shows it, where a float holds it; a longdouble beyond that
+    range by numpy's own digits (``1e+400``, where ``:g`` read "inf")."""
+    if isinstance(value, np.floating) and value > np.finfo(np.float64).max:
+        return np.format_float_scientific(value, precision=5, trim="-")
+    return f"{value:g}"
 
 
 #: The float dtypes ``check_array(dtype=None)`` keeps as they are.

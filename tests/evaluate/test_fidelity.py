@@ -1194,3 +1194,29 @@ def test_agreement_names_a_gap_in_a_dataframe_of_probabilities_by_its_index_labe
         agreement(model.predict(X_test), proba)
     with pytest.raises(ValueError, match=r"contains NaN \(first at index \(2, 0\)\)$"):
         agreement(proba.to_numpy(), model.predict(X_test))  # its own row numbers
+
+
+@pytest.mark.skipif(
+    np.finfo(np.longdouble).max <= np.finfo(np.float64).max,
+    reason="longdouble is float64 here: 1e400 is infinite as given",
+)
+def test_agreement_says_a_longdouble_probability_is_beyond_float64():
+    # Finiteness was checked after the float64 cast, so 1e400, finite as given, read
+    # "pred_a contains infinity (first at index (3, 1))", as if the model had made it.
+    from sklearn.datasets import load_iris
+    from sklearn.linear_model import LogisticRegression
+
+    X, y = load_iris(return_X_y=True)
+    model = LogisticRegression(max_iter=500).fit(X, y)
+    proba = model.predict_proba(X[:10]).astype(np.longdouble)
+    proba[3, 1] = np.longdouble("1e400")
+    with pytest.raises(ValueError) as raised:
+        agreement(proba, model.predict(X[:10]))
+    assert str(raised.value) == (
+        "pred_a holds values beyond the range of float64 (up to 1e+400 in magnitude; "
+        "float64 holds up to 1.8e+308)"
+    )
+    proba[3, 1] = np.nan  # a NaN given is still named as one
+    with pytest.raises(ValueError, match=r"^pred_a contains NaN \(first at index \(3, 1\)\)$"):
+        agreement(proba, model.predict(X[:10]))
+    assert agreement(model.predict_proba(X[:10]).astype(np.longdouble), y[:10]).mean > 0.5
