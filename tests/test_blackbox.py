@@ -1704,6 +1704,27 @@ def test_a_missing_label_of_a_series_is_named_by_its_index_label(planted):
             box.class_indices(gappy.reset_index(drop=True), n=10)
 
 
+def test_a_nan_among_string_labels_in_a_list_is_named_as_missing():
+    # numpy turned ["setosa", nan] into the strings ["setosa", "nan"]: "target holds
+    # 'nan', which is not a class", and for the labels themselves "classes mixes
+    # strings and numbers, ['setosa', 'versicolor', nan]".
+    X, y = load_iris(return_X_y=True)
+    names = np.array(["setosa", "versicolor", "virginica"])
+    model = LogisticRegression(max_iter=500).fit(X, names[y])
+    box = BlackBox.from_sklearn(model)
+    with pytest.raises(ValueError) as raised:
+        box.class_indices(["setosa", np.nan], n=2, name="target")
+    assert str(raised.value) == (
+        "target holds a missing label (nan) at index 1; drop those rows or give them a class"
+    )
+    with pytest.raises(ValueError) as raised:
+        BlackBox.from_sklearn(model, classes=["setosa", "versicolor", np.nan])
+    assert str(raised.value) == (
+        "classes holds a missing label (nan) at index 2; give each class its label"
+    )
+    assert box.class_indices(["virginica", "setosa"], n=2).tolist() == [2, 0]
+
+
 def test_features_name_the_first_row_whose_layer_output_is_not_finite():
     # "produced NaN or infinite values" named no row: the user searched all of X for
     # the input that overflowed. A DataFrame's row is named by its label, as X's are.

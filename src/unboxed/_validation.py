@@ -564,7 +564,7 @@ def check_labels(
     """
     if not allow_bool:
         check_not_bool(y, name=name)
-    arr = np.asarray(y)
+    arr = as_labels(y)
     if arr.ndim != 1 or arr.shape[0] != n:
         raise ValueError(f"{name} must have shape ({n},), got {arr.shape}")
     if index is None:
@@ -590,7 +590,7 @@ def check_labels(
 
 
 def check_no_missing(
-    labels: np.ndarray,
+    labels: object,
     *,
     name: str,
     index: Sequence[Any] | None = None,
@@ -605,8 +605,9 @@ def check_no_missing(
 
     Parameters
     ----------
-    labels : ndarray
-        Class labels, of any shape; only an object or float array is looked at.
+    labels : array-like
+        Class labels, of any shape, read by :func:`as_labels` (so that a list's NaN
+        is not the string "nan"); only an object or float array is looked at.
     name : str
         The argument's name, for the error message.
     index : sequence or None, default=None
@@ -620,6 +621,7 @@ def check_no_missing(
     ValueError
         If ``labels`` holds a missing value; the message gives its flat index.
     """
+    labels = as_labels(labels)
     if labels.dtype.kind == "f":
         # A gap in a column of int labels makes pandas hold them as floats: it was
         # "y must hold integer class labels, got dtype float64", which named no gap.
@@ -633,15 +635,44 @@ def check_no_missing(
     if labels.dtype != object:
         return
     for i, value in enumerate(labels.ravel().tolist()):
-        try:
-            missing = value is None or bool(value != value)  # NaN is not itself
-        except TypeError:  # pd.NA has no truth value
-            missing = True
-        if missing:
+        if _is_missing(value):
             raise ValueError(
                 f"{name} holds a missing label ({value!r}) at index {i}"
                 f"{row_label(index, i, name)}; {advice}"
             )
+
+
+def _is_missing(value: object) -> bool:
+    """Whether a label is a missing entry: None, NaN or ``pd.NA``."""
+    try:
+        return value is None or bool(value != value)  # NaN is not itself
+    except TypeError:  # pd.NA has no truth value
+        return True
+
+
+def as_labels(labels: object) -> np.ndarray:
+    """``np.asarray(labels)``, but a sequence of strings with a missing entry (NaN,
+    None, ``pd.NA``) is held as objects, for :func:`check_no_missing` to find it.
+
+    numpy turns ``["setosa", np.nan]`` into the strings ``["setosa", "nan"]``, and the
+    gap then read "'nan' is not a class". Every list of labels is converted here.
+
+    Parameters
+    ----------
+    labels : scalar or array-like
+        Class labels.
+
+    Returns
+    -------
+    ndarray
+        ``labels`` itself where it is an array.
+    """
+    arr = np.asarray(labels)
+    if arr.dtype.kind in "US" and not isinstance(labels, np.ndarray):
+        raw = np.asarray(labels, dtype=object)
+        if any(not isinstance(v, str | bytes) and _is_missing(v) for v in raw.ravel().tolist()):
+            return raw
+    return arr
 
 
 def check_one_kind(labels: object, *, name: str) -> None:
@@ -659,6 +690,9 @@ def check_one_kind(labels: object, *, name: str) -> None:
 
     Raises
     ------
+    ValueError
+        If ``labels`` is 1-D and holds strings and a NaN, a missing entry: ``["cat",
+        nan]`` read as a mix of strings and a number.
     TypeError
         If ``labels`` is 1-D and holds both strings and numbers.
     """
@@ -667,6 +701,10 @@ def check_one_kind(labels: object, *, name: str) -> None:
         return  # the caller's shape check names that fault
     items = raw.tolist()
     if any(isinstance(c, str) for c in items) and any(isinstance(c, numbers.Number) for c in items):
+        # ["cat", nan] has a gap, not a number, where a pandas column's NaN came along.
+        check_no_missing(
+            raw, name=name, index=pandas_index(labels), advice="give each class its label"
+        )
         raise TypeError(
             f"{name} mixes strings and numbers, {items}; give labels of one kind: all "
             "strings (str(label) for each) or all numbers"

@@ -1078,6 +1078,26 @@ def test_agreement_names_a_missing_label():
     assert agreement(labels, labels).mean == 1.0
 
 
+def test_agreement_names_a_nan_in_a_list_of_string_labels_as_missing():
+    # numpy turned ["cat", nan] into ["cat", "nan"]: without classes the string
+    # "nan" was compared as a label (agreement 0.5), with them it was "not a class",
+    # and in classes itself "classes mixes strings and numbers".
+    labels = ["cat", "dog", "cat", "eel"]
+    gappy = ["cat", "dog", np.nan, "eel"]
+    for classes in (None, ["cat", "dog", "eel"]):
+        with pytest.raises(ValueError) as raised:
+            agreement(gappy, labels, classes=classes)
+        assert str(raised.value) == (
+            "pred_a holds a missing label (nan) at index 2; drop those rows or give them a class"
+        )
+    with pytest.raises(ValueError) as raised:
+        agreement(labels, labels, classes=["cat", np.nan, "eel"])
+    assert str(raised.value) == (
+        "classes holds a missing label (nan) at index 1; give each class its label"
+    )
+    assert agreement(labels, labels, classes=["cat", "dog", "eel"]).mean == 1.0
+
+
 def _class_1_past_zero_no_zero_dose_for_the_old(X):
     """Class 1 where feature 1 is positive; raises where feature 0 is 0 and feature 4
     is past 0.9."""

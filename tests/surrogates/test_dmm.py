@@ -1402,6 +1402,30 @@ def test_a_missing_class_names_its_entry_and_what_to_do():
         fitted.class_insights(classes=[classes[0], None])
 
 
+def test_a_nan_among_class_names_in_a_list_is_a_missing_entry_not_the_string_nan():
+    # numpy turned ["setosa", nan] into the strings ["setosa", "nan"], so the gap read
+    # "classes holds 'nan', which is not a class of 'LogisticRegression'".
+    from sklearn.datasets import load_iris
+
+    X, y = load_iris(return_X_y=True)
+    names = np.array(["setosa", "versicolor", "virginica"])
+    box = BlackBox.from_sklearn(LogisticRegression(max_iter=500).fit(X, names[y]))
+    with pytest.raises(ValueError) as raised:
+        short().fit(X, box, classes=["setosa", np.nan])
+    assert str(raised.value) == (
+        "classes holds a missing label (nan) at index 1; classes lists the classes to "
+        "fit: leave it out, or pass classes=None for all"
+    )
+    fitted = short(n_iter=20).fit(X, box, classes=["setosa", "virginica"])
+    with pytest.raises(ValueError) as raised:
+        fitted.class_insights(classes=("virginica", np.nan))
+    assert str(raised.value) == (
+        "classes holds a missing label (nan) at index 1; classes names fitted classes: "
+        "leave it out or name one"
+    )
+    assert fitted.class_insights(classes=["virginica"]).meta["classes"] == [2]
+
+
 def test_intercepts_map_back_to_the_uncentred_inputs():
     """A black box whose logit is exactly linear with a bias: each heavy component's
     x @ coef + intercept is that logit on the inputs themselves."""

@@ -26,6 +26,7 @@ from .._progress import progress
 from .._ranks import descending_order, mask_of, top_k_mask
 from .._validation import (
     RandomState,
+    as_labels,
     check_aligned,
     check_array,
     check_finite,
@@ -901,7 +902,7 @@ _LIKE_WITH_LIKE = (
 def _predictions(name: str, pred: object) -> tuple[np.ndarray, int | None]:
     """One side of :func:`agreement` as a vector, with the number of columns of its
     probabilities (None for labels): labels as given, or their argmax."""
-    arr = np.asarray(pred)
+    arr = as_labels(pred)  # ["cat", nan]: a gap, not the string "nan"
     if arr.ndim not in (1, 2):
         raise ValueError(f"{name} must be labels (n,) or probabilities (n, C), got {arr.shape}")
     if arr.ndim == 1:

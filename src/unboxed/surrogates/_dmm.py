@@ -115,7 +115,8 @@ def _refuse_missing_class(classes: object, *, name: str, advice: str) -> None:
     and a pandas Series' label: they are classes, not rows, so the label checks'
     advice to "drop those rows" does not fit, and without labels a NaN read
     "classes must be ints in [0, 3), got array([2., 1., 0., nan, 0.])"."""
-    check_no_missing(np.asarray(classes), name=name, index=pandas_index(classes), advice=advice)
+    # The classes as given: np.asarray made ["setosa", nan] the strings [..., "nan"].
+    check_no_missing(classes, name=name, index=pandas_index(classes), advice=advice)
 
 
 def class_logit(proba: np.ndarray, target: np.ndarray) -> np.ndarray:
