@@ -720,3 +720,23 @@ def test_a_max_k_beyond_the_ranking_is_refused_before_the_removal_steps():
         halves = np.array([0, 0, 1, 1])  # a ranking array names the segments' ids
         deletion_curve(bb, rows, np.array([1, 0]), max_k=3, segments=halves, n_boot=10)
     assert bb.n_queries == 2 * len(rows)  # the rows' own probabilities, no removal step
+
+
+def test_a_ragged_ranking_list_is_refused_by_name():
+    # Rows of different lengths failed in numpy's np.shape: "setting an array element
+    # with a sequence. The requested array has an inhomogeneous shape after 1
+    # dimensions", naming neither the ranking nor its rows.
+    X, y = load_iris(return_X_y=True)
+    bb = BlackBox.from_sklearn(LogisticRegression(max_iter=500).fit(X, y))
+    rows = X[::50]
+    ragged = [[2, 3, 0], [3, 2], [2, 3, 1]]
+    with pytest.raises(ValueError) as raised:
+        deletion_curve(bb, rows, ragged, n_boot=10)
+    assert str(raised.value) == (
+        "a ranking array must list as many features on every row, one order of feature "
+        "indices per row of X: row 0 lists 3 and row 1 lists 2; cut every row to the "
+        "shortest, or pass the scores as an Attribution"
+    )
+    assert bb.n_queries == 0  # refused before any query
+    cut = deletion_curve(bb, rows, [row[:2] for row in ragged], n_boot=10, random_state=0)
+    assert cut.meta["max_k"] == 2
