@@ -35,6 +35,7 @@ def block_with(text: str) -> str:
         "ActivationMaximization(bb, generator=vae",  # probes and the tree surrogate
         'KernelShap(bb, fill="mean"',  # tabular data
         "curve.plot(random)",  # a deletion curve's figure
+        'result.plot("weight")',  # a PCR test's figure
     ],
 )
 def test_a_self_contained_example_runs(marker, tmp_path, monkeypatch):

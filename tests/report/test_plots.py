@@ -478,3 +478,93 @@ def test_a_deletion_curve_of_one_row_draws_no_band(iris_curves):
     assert ax.get_title() == "deletion curve, 1 row"
     assert "no CI" in ax.get_legend().get_texts()[0].get_text()
     assert curve.plot().axes[0].get_title() == "deletion curve, 150 rows (95% CI bands)"
+
+
+@pytest.fixture(scope="module")
+def iris_pcr():
+    """The deletion test on iris of a logistic regression's weights for virginica,
+    largest |weight| first: its PCR falls to 0 at k = 1, random features' does not."""
+    from sklearn.datasets import load_iris
+    from sklearn.linear_model import LogisticRegression
+
+    from unboxed import BlackBox
+    from unboxed.evaluate import deletion_test
+
+    X, y = load_iris(return_X_y=True)
+    model = LogisticRegression(max_iter=1000).fit(X, y)
+    ranked = np.argsort(-np.abs(model.coef_[2]))
+    box = BlackBox.from_sklearn(model)
+    kwargs = {"target": 2, "fill": "mean", "random_state": 0, "verbose": False}
+    return deletion_test(box, X, ranked, [1, 2, 3, 4], **kwargs)
+
+
+def _error_bars(container):
+    """The (low, high) ends per point of an errorbar ``container``'s vertical bars."""
+    (bars,) = container.lines[2]
+    ends = np.array([segment[:, 1] for segment in bars.get_segments()])
+    return ends.min(axis=1), ends.max(axis=1)
+
+
+def test_a_pcr_plot_draws_both_rates_with_their_confidence_intervals(iris_pcr):
+    result = iris_pcr
+    assert result.pcr[0] == 0 and result.random_pcr[0] > 0.3  # a ranking worth drawing
+    fig = result.plot()
+    (ax,) = fig.axes
+    ranked, random = [container.lines[0] for container in ax.containers]
+    for line, pcr in ((ranked, result.pcr), (random, result.random_pcr)):
+        np.testing.assert_array_equal(line.get_xdata(), result.ks)
+        np.testing.assert_allclose(line.get_ydata(), pcr)
+    # each point's bar spans its 95% bootstrap CI
+    for container, ci in zip(ax.containers, (result.pcr_ci, result.random_pcr_ci), strict=True):
+        low, high = _error_bars(container)
+        np.testing.assert_allclose(low, ci[:, 0])
+        np.testing.assert_allclose(high, ci[:, 1])
+    labels = [text.get_text() for text in ax.get_legend().get_texts()]
+    assert labels == ["ranked features", "random features"]
+    assert ax.get_xlabel() == "k, the top-ranked features set to the fill"
+    assert ax.get_ylabel() == "PCR: share of cases classified\nas the tested class"
+    assert ax.get_title() == f"deletion test, {result.n_cases} positive cases (95% CIs)"
+    assert ax.get_ylim() == (-0.02, 1.02)
+    assert all(float(tick).is_integer() for tick in ax.get_xticks())  # k counts features
+
+
+def test_a_pcr_plot_names_the_ranking_and_draws_on_the_axes_given(iris_pcr):
+    import dataclasses
+
+    from matplotlib.figure import Figure
+
+    from unboxed.report import plot_pcr
+
+    own = Figure()
+    ax = own.add_subplot()
+    assert iris_pcr.plot("weight", ax=ax) is own
+    assert ax.get_legend().get_texts()[0].get_text() == "weight features"
+    # crafted cases say what their k counts; a file saved before meta says less
+    crafted = dataclasses.replace(iris_pcr, meta={"test": "crafted"})
+    (ax,) = plot_pcr(crafted).axes
+    assert ax.get_xlabel() == "k, the top-ranked features given positive values (the rest noise)"
+    assert ax.get_title().startswith(f"crafted cases, {iris_pcr.n_cases} cases")
+    (ax,) = plot_pcr(dataclasses.replace(iris_pcr, meta={})).axes
+    assert ax.get_xlabel() == "k, the top-ranked features manipulated"
+    with pytest.raises(TypeError, match="result must be a PCRResult"):
+        plot_pcr(iris_pcr.pcr)
+    with pytest.raises(TypeError, match="ax must be a matplotlib Axes"):
+        iris_pcr.plot(ax="left")
+
+
+def test_a_pcr_plot_of_one_k_still_shows_its_intervals(iris_pcr):
+    # a band over one k has no width: the interval would not be drawn at all
+    import dataclasses
+
+    one = dataclasses.replace(
+        iris_pcr,
+        ks=iris_pcr.ks[1:2],
+        pcr=iris_pcr.pcr[1:2],
+        pcr_ci=iris_pcr.pcr_ci[1:2],
+        random_pcr=iris_pcr.random_pcr[1:2],
+        random_pcr_ci=iris_pcr.random_pcr_ci[1:2],
+    )
+    (ax,) = one.plot().axes
+    low, high = _error_bars(ax.containers[1])
+    assert high[0] - low[0] > 0.1
+    np.testing.assert_allclose([low[0], high[0]], iris_pcr.random_pcr_ci[1])

@@ -147,6 +147,26 @@ class PCRResult(SavedWithEstimates):
             )
         return "\n".join(lines)
 
+    def plot(self, label: str = "ranked", **kwargs: Any) -> Any:
+        """Plot the PCR against k, for the ranked features and for random ones, each
+        with its 95% CI as error bars.
+
+        Parameters
+        ----------
+        label : str, default="ranked"
+            What the ranked features are called in the legend, as in
+            :meth:`to_markdown`.
+        **kwargs
+            Passed to :func:`unboxed.report.plot_pcr` (``ax``: the axes to draw on).
+
+        Returns
+        -------
+        matplotlib.figure.Figure
+        """
+        from ..report import plot_pcr
+
+        return plot_pcr(self, label=label, **kwargs)
+
     def as_dict(self) -> dict[str, Any]:
         """The result as JSON-ready plain types.
 

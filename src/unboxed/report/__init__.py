@@ -2,7 +2,12 @@
 
 from ._examples import plot_examples, plot_posteriors
 from ._html import ReportSection, headline, render_report, render_section
-from ._plots import plot_attribution, plot_deletion_curve, plot_feature_importance
+from ._plots import (
+    plot_attribution,
+    plot_deletion_curve,
+    plot_feature_importance,
+    plot_pcr,
+)
 
 __all__ = [
     "ReportSection",
@@ -11,6 +16,7 @@ __all__ = [
     "plot_deletion_curve",
     "plot_examples",
     "plot_feature_importance",
+    "plot_pcr",
     "plot_posteriors",
     "render_report",
     "render_section",

@@ -23,7 +23,7 @@ from .._validation import (
 from ..blackbox import class_title
 
 if TYPE_CHECKING:
-    from ..evaluate import DeletionCurve
+    from ..evaluate import DeletionCurve, PCRResult
     from ..explanation import Attribution, FeatureImportance
 
 
@@ -293,6 +293,21 @@ def plot_feature_importance(
     return fig
 
 
+def _one_panel(ax: Any, *, figsize: tuple[float, float]) -> tuple[Any, Any]:
+    """The figure and axes of a one-panel plot: those of ``ax``, checked to be a
+    matplotlib Axes, or a new figure of ``figsize`` inches and its axes."""
+    if ax is None:
+        # A bare Figure, as in _figure: freed with its last reference, no display needed.
+        from matplotlib.figure import Figure
+
+        fig = Figure(figsize=figsize)
+        return fig, fig.add_subplot()
+    from matplotlib.axes import Axes
+
+    check_instance(ax, Axes, name="ax", what="a matplotlib Axes")
+    return ax.figure, ax
+
+
 def plot_deletion_curve(
     curve: DeletionCurve,
     baseline: DeletionCurve | None = None,
@@ -333,8 +348,6 @@ def plot_deletion_curve(
         If ``curve`` or ``baseline`` is not a DeletionCurve, or ``ax`` is not a
         matplotlib Axes.
     """
-    from matplotlib.axes import Axes
-
     from ..evaluate import DeletionCurve  # here, as the type hints are under TYPE_CHECKING
     from ..evaluate._stats import bootstrap_mean
 
@@ -342,15 +355,7 @@ def plot_deletion_curve(
     check_instance(curve, DeletionCurve, name="curve", what="a DeletionCurve")
     if baseline is not None:
         check_instance(baseline, DeletionCurve, name="baseline", what="a DeletionCurve")
-    if ax is None:
-        # A bare Figure, as in _figure: freed with its last reference, no display needed.
-        from matplotlib.figure import Figure
-
-        fig = Figure(figsize=(4.5, 3.2))
-        ax = fig.add_subplot()
-    else:
-        check_instance(ax, Axes, name="ax", what="a matplotlib Axes")
-        fig = ax.figure
+    fig, ax = _one_panel(ax, figsize=(4.5, 3.2))
     # One generator for both bands, so that the seed fixes the whole figure.
     rng = check_random_state(random_state)
     drawn = [(curve, "ranking", "C3")]
@@ -371,6 +376,78 @@ def plot_deletion_curve(
     n = curve.drop.shape[0]
     bands = " (95% CI bands)" if banded else ""
     ax.set_title(f"deletion curve, {n} row{'s' * (n != 1)}{bands}", fontsize=8)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+#: What the k of a PCR test counts, by its ``meta["test"]``.
+_PCR_KS = {
+    "deletion": "k, the top-ranked features set to the fill",
+    "crafted": "k, the top-ranked features given positive values (the rest noise)",
+}
+
+
+def plot_pcr(result: PCRResult, *, label: str = "ranked", ax: Any = None) -> Any:
+    """Plot a :class:`~unboxed.evaluate.PCRResult` (of
+    :func:`~unboxed.evaluate.deletion_test` or :func:`~unboxed.evaluate.crafted_cases`):
+    the positive classification rate against k, when the ranked features are
+    manipulated and when k random ones are, each with its 95% bootstrap CI as error
+    bars.
+
+    A faithful ranking parts the two: in the deletion test of positive cases its PCR
+    falls far below the random features'; the PCR of crafted cases stays above it.
+
+    Parameters
+    ----------
+    result : PCRResult
+    label : str, default="ranked"
+        What the ranked features are called in the legend, as in
+        :meth:`~unboxed.evaluate.PCRResult.to_markdown`.
+    ax : matplotlib.axes.Axes, optional
+        The axes to draw on; by default those of a new figure.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        The new figure, or the one ``ax`` belongs to.
+
+    Raises
+    ------
+    TypeError
+        If ``result`` is not a PCRResult, ``label`` not a str, or ``ax`` not a
+        matplotlib Axes.
+    """
+    from matplotlib.ticker import MaxNLocator
+
+    from ..evaluate import PCRResult  # here, as the type hints are under TYPE_CHECKING
+
+    # checked first: a bare AttributeError on pcr before
+    check_instance(result, PCRResult, name="result", what="a PCRResult")
+    check_instance(label, str, name="label", what="a str")
+    fig, ax = _one_panel(ax, figsize=(4.5, 3.2))
+    for pcr, ci, name, color in (
+        (result.pcr, result.pcr_ci, f"{label} features", "C3"),
+        (result.random_pcr, result.random_pcr_ci, "random features", "C0"),
+    ):
+        # Error bars, not a band: a test of one k would draw a band of no width. As
+        # offsets below and above the point, none where a percentile interval of the
+        # bootstrap's subsamples leaves out the mean of all the cases.
+        yerr = np.clip([pcr - ci[:, 0], ci[:, 1] - pcr], 0.0, None)
+        ax.errorbar(
+            result.ks, pcr, yerr=yerr, color=color, marker="o", ms=3, capsize=2.5, label=name
+        )
+    # Files saved before meta recorded the test do not say what k counted.
+    test = str(result.meta.get("test"))
+    ax.set_xlabel(_PCR_KS.get(test, "k, the top-ranked features manipulated"), fontsize=8)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # k counts features
+    ax.set_ylabel("PCR: share of cases classified\nas the tested class", fontsize=8)
+    ax.set_ylim(-0.02, 1.02)  # a rate: the whole range, so that two plots compare
+    n = result.n_cases
+    what = {"deletion": "deletion test", "crafted": "crafted cases"}.get(test, "PCR test")
+    cases = result.meta.get("cases")  # the deletion test's positive or negative ones
+    cases = f"{cases} case" if isinstance(cases, str) else "case"
+    ax.set_title(f"{what}, {n} {cases}{'s' * (n != 1)} (95% CIs)", fontsize=8)
     ax.legend(fontsize=7)
     fig.tight_layout()
     return fig
