@@ -36,6 +36,7 @@ def block_with(text: str) -> str:
         'KernelShap(bb, fill="mean"',  # tabular data
         "curve.plot(random)",  # a deletion curve's figure
         'result.plot("weight")',  # a PCR test's figure
+        "tree.plot(unscale=cancer.to_raw)",  # a tree surrogate's figure
     ],
 )
 def test_a_self_contained_example_runs(marker, tmp_path, monkeypatch):

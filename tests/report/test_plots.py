@@ -568,3 +568,119 @@ def test_a_pcr_plot_of_one_k_still_shows_its_intervals(iris_pcr):
     low, high = _error_bars(ax.containers[1])
     assert high[0] - low[0] > 0.1
     np.testing.assert_allclose([low[0], high[0]], iris_pcr.random_pcr_ci[1])
+
+
+@pytest.fixture(scope="module")
+def cancer_tree():
+    """A depth-3 tree surrogate of a logistic regression on breast-cancer (stored
+    standardized), whose rules print two of its splits as one leaf each, and the data."""
+    from sklearn.linear_model import LogisticRegression
+
+    from unboxed import BlackBox, load_dataset
+    from unboxed.surrogates import TreeSurrogate
+
+    cancer = load_dataset("breast-cancer")
+    model = LogisticRegression(C=0.1).fit(cancer.X_train, cancer.y_train)
+    named = {"feature_names": cancer.feature_names, "class_names": ("malignant", "benign")}
+    box = BlackBox.from_sklearn(model, **named)
+    tree = TreeSurrogate(box, max_depth=3, random_state=0, verbose=False).fit(cancer.X_train)
+    assert tree.n_leaves_ > tree.n_rules_  # collapsed splits, which the figure must not draw
+    return tree, cancer
+
+
+def _boxes(ax):
+    """The texts of the boxes a tree plot drew (the edges' yes/no have no box)."""
+    return [text.get_text() for text in ax.texts if text.get_bbox_patch() is not None]
+
+
+def _rule_nodes(rules):
+    """The nodes of ``export_text``'s ``rules``, depth first: per node its first line
+    (``name <= t`` or ``class: c``) and the conditions on the path to it, as
+    (name, is "<=", threshold) triples."""
+    nodes, path = [], []
+    for line in rules.splitlines():
+        prefix, text = line.split("|--- ", 1)
+        depth = len(prefix) // 4
+        del path[depth:]
+        if " >  " in text:
+            name, threshold = text.split(" >  ")
+            path.append((name, False, float(threshold)))
+            continue
+        nodes.append((text, list(path)))
+        if " <= " in text:
+            name, threshold = text.split(" <= ")
+            path.append((name, True, float(threshold)))
+    return nodes
+
+
+def test_a_tree_plot_reads_as_its_rules_in_raw_units_with_the_rows_of_each_box(cancer_tree):
+    tree, cancer = cancer_tree
+    names = list(cancer.feature_names)
+    rules = tree.export_text(unscale=cancer.to_raw)
+    fig = tree.plot(unscale=cancer.to_raw)
+    (ax,) = fig.axes
+    boxes = _boxes(ax)
+    nodes = _rule_nodes(rules)
+    # one box per printed node, in the same order, reading the same rule or class
+    assert [box.split("\n")[0] for box in boxes] == [text for text, _ in nodes]
+    assert sum(box.startswith("class: ") for box in boxes) == tree.n_rules_
+    assert {box.split("\n")[0] for box in boxes if box.startswith("class: ")} == {
+        "class: malignant",
+        "class: benign",
+    }
+    # raw units: the root's threshold is export_text's (unscaled), not the tree's own
+    assert boxes[0].startswith(f"{names[tree.tree_.tree_.feature[0]]} <= ")
+    assert boxes[0].split("\n")[0] not in tree.export_text()
+    # each box counts the training rows its path's printed conditions let through
+    raw = cancer.to_raw(cancer.X_train[tree.train_indices_])
+    for box, (_, path) in zip(boxes, nodes, strict=True):
+        reach = np.ones(len(raw), dtype=bool)
+        for name, below, threshold in path:
+            column = raw[:, names.index(name)]
+            reach &= column <= threshold if below else column > threshold
+        assert box.split("\n")[1] == f"{reach.sum()} rows"
+    assert boxes[0].split("\n")[1] == f"{len(tree.train_indices_)} rows"
+    # an edge to each box but the root, each labelled by its branch
+    assert len(ax.get_lines()) == len(boxes) - 1
+    branches = [text.get_text() for text in ax.texts if text.get_bbox_patch() is None]
+    assert sorted(branches) == sorted(["yes", "no"] * (len(boxes) // 2))
+    title = ax.get_title()
+    assert f"tree surrogate of {tree.n_rules_} rules (rows: of its 342 training rows)" in title
+    assert str(tree.fidelity_) in title
+
+
+def test_a_tree_plot_draws_only_the_top_levels_asked_for(cancer_tree):
+    tree, _ = cancer_tree
+    full = _boxes(tree.plot().axes[0])
+    (ax,) = tree.plot(max_depth=1).axes
+    top = _boxes(ax)
+    assert len(top) == 3 and len(full) > 3
+    # the same boxes as the whole tree's, the cut splits saying that they are cut
+    assert top[0] == full[0]
+    for box in top[1:]:
+        assert box.endswith("\n(deeper splits not drawn)") and " <= " in box
+        assert box.removesuffix("\n(deeper splits not drawn)") in full
+    assert "its top 2 levels" in ax.get_title()
+    assert _boxes(tree.plot(max_depth=0).axes[0]) == [full[0] + "\n(deeper splits not drawn)"]
+    # deep enough for the whole tree: nothing cut, and the title says nothing of it
+    (ax,) = tree.plot(max_depth=tree.depth_).axes
+    assert _boxes(ax) == full and "top" not in ax.get_title()
+
+
+def test_a_tree_plot_refuses_bad_arguments_clearly(cancer_tree):
+    from unboxed import NotFittedError
+    from unboxed.report import plot_tree_surrogate
+    from unboxed.surrogates import TreeSurrogate
+
+    tree, _ = cancer_tree
+    for max_depth in (-1, 1.5, "2"):
+        with pytest.raises(ValueError, match="max_depth must be an int >= 0"):
+            tree.plot(max_depth=max_depth)
+    with pytest.raises(ValueError, match="feature_names has 2 entries"):
+        tree.plot(feature_names=["a", "b"])
+    with pytest.raises(TypeError, match="surrogate must be a TreeSurrogate"):
+        plot_tree_surrogate(tree.tree_)
+    with pytest.raises(TypeError, match="ax must be a matplotlib Axes"):
+        tree.plot(ax="left")
+    with pytest.raises(NotFittedError):
+        TreeSurrogate(tree.blackbox).plot()

@@ -7,6 +7,7 @@ from ._plots import (
     plot_deletion_curve,
     plot_feature_importance,
     plot_pcr,
+    plot_tree_surrogate,
 )
 
 __all__ = [
@@ -18,6 +19,7 @@ __all__ = [
     "plot_feature_importance",
     "plot_pcr",
     "plot_posteriors",
+    "plot_tree_surrogate",
     "render_report",
     "render_section",
 ]

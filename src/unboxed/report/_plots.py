@@ -7,7 +7,7 @@ so it works headless.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -25,6 +25,7 @@ from ..blackbox import class_title
 if TYPE_CHECKING:
     from ..evaluate import DeletionCurve, PCRResult
     from ..explanation import Attribution, FeatureImportance
+    from ..surrogates import TreeSurrogate
 
 
 def _figure(
@@ -449,5 +450,136 @@ def plot_pcr(result: PCRResult, *, label: str = "ranked", ax: Any = None) -> Any
     cases = f"{cases} case" if isinstance(cases, str) else "case"
     ax.set_title(f"{what}, {n} {cases}{'s' * (n != 1)} (95% CIs)", fontsize=8)
     ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def plot_tree_surrogate(
+    surrogate: TreeSurrogate,
+    *,
+    max_depth: int | None = None,
+    feature_names: Sequence[str] | None = None,
+    decimals: int = 3,
+    unscale: Callable[[np.ndarray, np.ndarray], object] | None = None,
+    ax: Any = None,
+) -> Any:
+    """Draw a fitted :class:`~unboxed.surrogates.TreeSurrogate` as its
+    :meth:`~unboxed.surrogates.TreeSurrogate.export_text` prints it.
+
+    Each split's box reads its rule (``name <= threshold``, its left branch "yes"),
+    each leaf's its class, and every box the number of the tree's training rows
+    (``train_indices_``) that reach it. A split whose leaves all predict one class is
+    one leaf, as in the text; the title gives the tree's fidelity with its CI.
+
+    Parameters
+    ----------
+    surrogate : TreeSurrogate
+        A fitted one.
+    max_depth : int, optional
+        Draw only the splits this many levels below the root (0: the root alone);
+        a split cut there says "deeper splits not drawn". By default the whole tree.
+    feature_names, decimals, unscale
+        As in :meth:`~unboxed.surrogates.TreeSurrogate.export_text`, whose thresholds
+        the boxes read: in raw units with ``unscale=dataset.to_raw``.
+    ax : matplotlib.axes.Axes, optional
+        The axes to draw on; by default those of a new figure, sized to the tree.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        The new figure, or the one ``ax`` belongs to.
+
+    Raises
+    ------
+    TypeError
+        If ``surrogate`` is not a TreeSurrogate or ``ax`` not a matplotlib Axes.
+    ValueError
+        If ``max_depth`` is not an int >= 0, or for the arguments
+        :meth:`~unboxed.surrogates.TreeSurrogate.export_text` refuses.
+    """
+    from matplotlib.colors import to_rgb
+
+    from ..surrogates import TreeSurrogate
+    from ..surrogates._tree import _printed_leaves
+
+    check_instance(surrogate, TreeSurrogate, name="surrogate", what="a TreeSurrogate")
+    if max_depth is not None:
+        max_depth = check_positive_int(max_depth, name="max_depth", minimum=0)
+    # Drawn here rather than by sklearn.tree.plot_tree: its boxes print the thresholds
+    # the tree learnt (standardized where the data are) and every split scikit-learn
+    # kept, and relabelling them would hang on the order and wording of its private
+    # annotations. The thresholds are export_text's own, from the same code.
+    names, labels, thresholds = surrogate._readable(feature_names, decimals, unscale)
+    t = surrogate.tree_.tree_
+    leaf_class = _printed_leaves(t)
+    # Depth first, left before right, without recursion (a tree may be deeper than
+    # Python's stack): (node, depth, index of the parent's box or -1, left branch).
+    boxes: list[tuple[int, int, int, bool]] = []
+    pending = [(0, 0, -1, True)]
+    while pending:
+        node, depth, parent, left = pending.pop()
+        boxes.append((node, depth, parent, left))
+        if leaf_class[node] < 0 and (max_depth is None or depth < max_depth):
+            me = len(boxes) - 1
+            pending += [
+                (int(t.children_right[node]), depth + 1, me, False),
+                (int(t.children_left[node]), depth + 1, me, True),
+            ]
+    # The drawn leaves side by side, in order; each split over the middle of its
+    # children (which come after it in ``boxes``, so a pass back settles them first).
+    children: list[list[int]] = [[] for _ in boxes]
+    for i, (_, _, parent, _) in enumerate(boxes):
+        if parent >= 0:
+            children[parent].append(i)
+    x = np.zeros(len(boxes))
+    x[[i for i in range(len(boxes)) if not children[i]]] = np.arange(sum(not c for c in children))
+    for i in range(len(boxes) - 1, -1, -1):
+        if children[i]:
+            x[i] = x[children[i]].mean()
+    n_wide = int(sum(not c for c in children))
+    n_levels = max(depth for _, depth, _, _ in boxes) + 1
+    texts, n_cut = [], 0
+    for node, depth, _, _ in boxes:
+        rows = f"{int(t.n_node_samples[node])} rows"
+        if leaf_class[node] >= 0:
+            texts.append(f"class: {labels[leaf_class[node]]}\n{rows}")
+            continue
+        text = f"{names[t.feature[node]]} <= {thresholds[node]}\n{rows}"
+        cut = max_depth is not None and depth == max_depth
+        n_cut += cut
+        texts.append(text + "\n(deeper splits not drawn)" * cut)
+    # About 0.06 in a character at 7 pt, as in _figure; capped, where max_depth is
+    # the way to a readable figure, so that matplotlib can still draw it.
+    box_width = 0.3 + 0.065 * max(len(line) for text in texts for line in text.split("\n"))
+    fig, ax = _one_panel(
+        ax, figsize=(min(max(4.0, box_width * n_wide), 60.0), 0.6 + 1.0 * n_levels)
+    )
+    for i, ((node, depth, parent, left), text) in enumerate(zip(boxes, texts, strict=True)):
+        if parent >= 0:
+            px, py = x[parent], -boxes[parent][1]
+            ax.plot([px, x[i]], [py, -depth], color="0.6", linewidth=0.8, zorder=1)
+            ax.text(
+                (px + x[i]) / 2, (py - depth) / 2, "yes" if left else "no",
+                fontsize=6, ha="center", va="center", color="0.35", zorder=2,
+            )  # fmt: skip
+        # A leaf's class colour paled with white, not made see-through: an edge
+        # behind it showed through its text.
+        face = np.ones(3)
+        if leaf_class[node] >= 0:
+            face = 0.7 + 0.3 * np.array(to_rgb(f"C{leaf_class[node] % 10}"))
+        ax.text(
+            x[i], -depth, text, fontsize=7, ha="center", va="center", zorder=3,
+            bbox={"boxstyle": "round", "facecolor": face, "edgecolor": "0.5"},
+        )  # fmt: skip
+    ax.set_xlim(-0.6, n_wide - 0.4)
+    ax.set_ylim(-n_levels + 0.5, 0.5)
+    ax.axis("off")
+    n_rules, n_train = surrogate.n_rules_, len(surrogate.train_indices_)
+    drawn = f", its top {n_levels} levels" if n_cut else ""
+    ax.set_title(
+        f"tree surrogate of {n_rules} rule{'s' * (n_rules != 1)}{drawn} (rows: of its "
+        f"{n_train} training rows)\nfidelity (agreement with the model) {surrogate.fidelity_}",
+        fontsize=8,
+    )
     fig.tight_layout()
     return fig

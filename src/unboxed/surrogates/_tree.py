@@ -379,6 +379,57 @@ class TreeSurrogate(Params):
             by :meth:`BlackBox.class_name` (its ``class_names``, else its labels in
             :attr:`BlackBox.classes`, else column indices).
         """
+        readable = self._readable(feature_names, decimals, unscale)  # checks it is fitted
+        return _rules_text(self.tree_.tree_, *readable)
+
+    def plot(
+        self,
+        *,
+        max_depth: int | None = None,
+        feature_names: Sequence[str] | None = None,
+        decimals: int = 3,
+        unscale: Callable[[np.ndarray, np.ndarray], object] | None = None,
+        ax: Any = None,
+    ) -> Any:
+        """Draw the tree as :meth:`export_text` prints it: each split with its feature's
+        name and threshold, each leaf with its class and the training rows that reach it.
+
+        Parameters
+        ----------
+        max_depth : int, optional
+            Draw only the splits this many levels below the root (0: the root alone);
+            a split cut there says so. By default the whole tree, which beyond a few
+            dozen leaves is too wide to read.
+        feature_names, decimals, unscale
+            As in :meth:`export_text`: the splits read as its rules do, in the same
+            units (``unscale=dataset.to_raw`` for a data set stored standardized).
+        ax : matplotlib.axes.Axes, optional
+            The axes to draw on; by default those of a new figure.
+
+        Returns
+        -------
+        matplotlib.figure.Figure
+        """
+        from ..report import plot_tree_surrogate
+
+        return plot_tree_surrogate(
+            self,
+            max_depth=max_depth,
+            feature_names=feature_names,
+            decimals=decimals,
+            unscale=unscale,
+            ax=ax,
+        )
+
+    def _readable(
+        self,
+        feature_names: Sequence[str] | None,
+        decimals: int,
+        unscale: Callable[[np.ndarray, np.ndarray], object] | None,
+    ) -> tuple[list[str], list[str], dict[int, str]]:
+        """What :meth:`export_text` and :meth:`plot` show a person of the tree: the
+        features' names, the classes' names (by index into ``tree_.classes_``) and the
+        threshold each printed split reads, by node, in ``unscale``'s units."""
         self._check_fitted()
         decimals = check_positive_int(decimals, name="decimals", minimum=0)
         if feature_names is None:
@@ -392,9 +443,7 @@ class TreeSurrogate(Params):
             )
         # The tree learnt column indices; a person reads the model's own names.
         labels = [self.blackbox.class_name(c) for c in self.tree_.classes_]
-        return _rules_text(
-            self.tree_.tree_, names, labels, self._printed_thresholds(unscale, decimals, names)
-        )
+        return names, labels, self._printed_thresholds(unscale, decimals, names)
 
     def _printed_thresholds(
         self,
