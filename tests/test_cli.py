@@ -713,8 +713,40 @@ def test_explain_titles_its_figure_s_panels_by_their_test_rows(saved_lenet, tmp_
     figure = tmp_path / "a.png"
     options = ["--method", "saliency", "--rows", "5:7", "--plot", str(figure)]
     assert _explain(saved_lenet, tmp_path / "a.npz", *options) == 0
-    titles = [ax.get_title() for ax in drawn["a.png"].axes]
+    titles = [ax.get_title() for ax in drawn["a.png"].axes[:2]]
     assert [title.split(",")[0] for title in titles] == ["saliency: row 5", "saliency: row 6"]
+
+
+def test_explain_draws_its_deletion_curve_beside_the_attributions(
+    saved_lenet, tmp_path, monkeypatch, capsys, digits, digits_lenet
+):
+    # the command printed the deletion AOPC but drew only the attributions: the curve
+    # it is the area over was nowhere to be seen
+    drawn = _saved_figures(monkeypatch)
+    out, figure = tmp_path / "a.npz", tmp_path / "a.png"
+    options = ["--method", "saliency", "--rows", "5:8", "--max-k", "6", "--plot", str(figure)]
+    assert _explain(saved_lenet, out, *options) == 0
+    assert f"figure of the first 3 rows and the deletion curve of all 3: {figure}" in (
+        capsys.readouterr().out
+    )
+    *panels, curve_ax = drawn["a.png"].axes
+    assert [ax.get_title().split(",")[0] for ax in panels] == [
+        f"saliency: row {row}" for row in (5, 6, 7)
+    ]
+    assert all(ax.images for ax in panels) and not curve_ax.images
+    # the library's curve of the same rows, over the same 2x2 cells, with its band
+    X = digits.X_test[5:8]
+    cells = segment(X, (8, 8), method="grid", cell=2)
+    box, attribution = zoo.as_blackbox(digits_lenet), Attribution.load(out)
+    curve = deletion_curve(box, X, attribution, max_k=6, segments=cells, random_state=0)
+    (line,) = curve_ax.get_lines()
+    np.testing.assert_array_equal(line.get_xdata(), np.arange(7))
+    np.testing.assert_allclose(line.get_ydata(), curve.curve())
+    assert len(curve_ax.collections) == 1  # the 95% band
+    assert curve_ax.get_title() == "deletion curve, 3 rows (95% CI bands)"
+    assert curve_ax.get_xlabel() == "k, the top-ranked segments removed"
+    (label,) = [text.get_text() for text in curve_ax.get_legend().get_texts()]
+    assert label == f"ranking, AOPC {curve.aopc}"
 
 
 def test_explain_of_one_row_gives_its_figures_without_a_ci(saved_lenet, tmp_path, capsys):
@@ -859,7 +891,7 @@ def test_explain_gives_no_infidelity_for_rows_that_no_removal_moves(
     assert _explain(saturated_moons, out, *options) == 0
     printed = capsys.readouterr().out
     assert "no removal moved the explained class's probability on any row" in printed
-    assert f"figure of the first 1 row: {plot}" in printed
+    assert f"figure of the first 1 row and the deletion curve of all 1: {plot}" in printed
     assert Attribution.load(out).values.shape == (1, 2)
 
 

@@ -180,7 +180,8 @@ def _parser() -> argparse.ArgumentParser:
         "--plot",
         default=None,
         type=_user_path,
-        help="a figure file to write: the first 10 rows, each titled by its test row",
+        help="a figure file to write: the first 10 rows, each titled by its test row, and "
+        "the deletion curve of all the rows (its 95%% band, the AOPC)",
     )
 
     approximate = commands.add_parser(
@@ -899,11 +900,19 @@ def _explain(args: argparse.Namespace) -> int:
     else:
         print(f"{args.method} maps |gradient|, which predicts no removal: no infidelity")
     if args.plot is not None:
-        # Panels titled by their test rows, as the table above is: "row 5", not "row 0".
-        figure = attribution.plot(list(range(min(len(X), 10))), row_names=range(start, stop))
-        save_figure(figure, args.plot, dpi=80)
+        from .report._plots import _attribution_and_deletion_curve
+
+        # Panels titled by their test rows, as the table above is: "row 5", not "row 0";
+        # beside them the deletion curve the AOPC above is the area over, of every row.
         drawn = min(len(X), 10)
-        print(f"figure of the first {drawn} row{'s' * (drawn != 1)}: {args.plot}")
+        figure = _attribution_and_deletion_curve(
+            attribution, list(range(drawn)), curve, row_names=range(start, stop)
+        )
+        save_figure(figure, args.plot, dpi=80)
+        print(
+            f"figure of the first {drawn} row{'s' * (drawn != 1)} and the deletion curve of "
+            f"all {len(X)}: {args.plot}"
+        )
     _write_figures(
         args,
         method=args.method,

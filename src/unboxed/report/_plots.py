@@ -189,6 +189,22 @@ def plot_attribution(
     ValueError
         If a row of ``index`` is out of range, or ``row_names`` does not name every row.
     """
+    fig = _attribution_panels(attribution, index, top=top, row_names=row_names)[0]
+    fig.tight_layout()
+    return fig
+
+
+def _attribution_panels(
+    attribution: Attribution,
+    index: int | list[int],
+    *,
+    top: int,
+    row_names: Sequence[object] | None,
+    spare: int = 0,
+) -> tuple[Any, list[Any]]:
+    """:func:`plot_attribution`'s figure, laid out before its ``tight_layout``, with
+    ``spare`` more panels after the rows' for the caller to draw on: the figure and
+    those spare axes."""
     from ..explanation import Attribution  # here, as the type hints are under TYPE_CHECKING
 
     # checked first: a bare AttributeError on n_samples before
@@ -205,7 +221,12 @@ def plot_attribution(
         row_names = attribution.row_names
     shown_rows = _row_names(row_names, attribution.n_samples)
     names = list(attribution.feature_names or [f"x{j}" for j in range(attribution.n_features)])
-    fig, axes = _figure(len(rows), labels=names if attribution.image_shape is None else None)
+    if not rows:  # the spare panels alone would draw a figure of no row
+        raise ValueError("nothing to plot: pass at least one row or class")
+    fig, flat = _figure(
+        len(rows) + spare, labels=names if attribution.image_shape is None else None
+    )
+    axes = list(flat)
     method = attribution.meta.get("method", "attribution")
     for ax, row in zip(axes, rows, strict=False):
         # The model's own label where the explainer recorded it (a model fitted on
@@ -220,8 +241,21 @@ def plot_attribution(
         if attribution.inputs is not None:
             background = _as_image(attribution.inputs[row], attribution.image_shape)
         _heat(ax, _as_image(values, attribution.image_shape), background, title)
-    fig.tight_layout()
-    return fig
+    return fig, axes[len(rows) : len(rows) + spare]
+
+
+def _attribution_and_deletion_curve(
+    attribution: Attribution,
+    index: int | list[int],
+    curve: DeletionCurve,
+    *,
+    row_names: Sequence[object] | None = None,
+) -> Any:
+    """:func:`plot_attribution` of the rows ``index`` with, in one more panel after
+    theirs, :func:`plot_deletion_curve` of ``curve``: ``unboxed explain --plot``'s one
+    figure, the attributions beside how faithful they are."""
+    _, (ax,) = _attribution_panels(attribution, index, top=15, row_names=row_names, spare=1)
+    return plot_deletion_curve(curve, ax=ax)  # which lays the whole figure out
 
 
 def _row_names(row_names: Sequence[object] | None, n_samples: int) -> list[str]:
