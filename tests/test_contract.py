@@ -459,6 +459,7 @@ UNFITTED = {
             "export_text": (),
             "fidelity": ("X",),
             "path_length": ("X",),
+            "plot": (),
             "predict": ("X",),
             "predict_proba": ("X",),
         },
