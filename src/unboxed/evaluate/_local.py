@@ -11,7 +11,6 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sized
 from typing import Any
 
 import numpy as np
@@ -37,7 +36,7 @@ from ._fidelity import (
     _make_fill,
     _row_of_x,
 )
-from ._ranking import RankingLike, check_rows, explained_classes
+from ._ranking import RankingLike, check_rows, explained_classes, ranking_array
 from ._saved import SavedWithEstimates, loaded_array
 from ._stats import Estimate, estimate
 
@@ -211,23 +210,7 @@ def _n_listed(ranking: RankingLike) -> int:
     """How many features (segments) a ranking array lists; as many as there are for a
     ranking that scores them all (an Attribution, a FeatureImportance)."""
     if isinstance(ranking, np.ndarray | list | tuple):
-        try:
-            shape = np.shape(ranking)
-        except ValueError:
-            # Rows of different lengths: numpy's "inhomogeneous shape after 1
-            # dimensions" named neither the ranking nor its rows.
-            lengths = [len(row) if isinstance(row, Sized) else None for row in ranking]
-            other = [i for i, n in enumerate(lengths) if n != lengths[0]]
-            rows = (
-                f": row 0 lists {lengths[0]} and row {other[0]} lists {lengths[other[0]]}"
-                if other and None not in lengths
-                else ""
-            )
-            raise ValueError(
-                "a ranking array must list as many features on every row, one order of "
-                f"feature indices per row of X{rows}; cut every row to the shortest, or "
-                "pass the scores as an Attribution"
-            ) from None
+        shape = ranking_array(ranking).shape
         if shape and shape[-1] > 0:  # an empty one is refused by name later
             return int(shape[-1])
     return DEFAULT_MAX_K

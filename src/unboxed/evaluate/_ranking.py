@@ -14,6 +14,7 @@ an ``(n_samples, n_features)`` index array.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sized
 
 import numpy as np
 
@@ -83,6 +84,31 @@ def check_rows(ranking: Attribution, X: np.ndarray) -> None:
             )
 
 
+def ranking_array(ranking: np.ndarray | list | tuple) -> np.ndarray:
+    """A ranking array (or list) as an ndarray, its rows checked to be as long.
+
+    Every caller goes through here (:func:`resolve_ranking`, and ``deletion_curve``
+    for its default ``max_k``): rows of different lengths failed in numpy's
+    ``np.asarray``, "inhomogeneous shape after 1 dimensions", naming neither the
+    ranking nor its rows.
+    """
+    try:
+        return np.asarray(ranking)
+    except ValueError:
+        lengths = [len(row) if isinstance(row, Sized) else None for row in ranking]
+        other = [i for i, n in enumerate(lengths) if n != lengths[0]]
+        rows = (
+            f": row 0 lists {lengths[0]} and row {other[0]} lists {lengths[other[0]]}"
+            if other and None not in lengths
+            else ""
+        )
+        raise ValueError(
+            "a ranking array must list as many features on every row, one order of "
+            f"feature indices per row of X{rows}; cut every row to the shortest, or "
+            "pass the scores as an Attribution"
+        ) from None
+
+
 def _order_scores(order: np.ndarray, n_features: int) -> tuple[np.ndarray, int]:
     """Scores for an index array: position 0 scores highest, unranked features -inf."""
     order = np.asarray(order)
@@ -132,7 +158,7 @@ def resolve_ranking(ranking: RankingLike, *, classes: np.ndarray, n_features: in
             raise ValueError(f"the attribution has {ranking.n_samples} rows but X has {n}")
         return RowRanking(n_features, n_features, classes, per_row=ranking.values)
     if isinstance(ranking, np.ndarray | list | tuple):
-        order = np.asarray(ranking)
+        order = ranking_array(ranking)
         if order.ndim == 1:
             scores, m = _order_scores(order, n_features)
             return RowRanking(n_features, m, classes, shared=scores)
