@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from tests.helpers import PLANTED_COLUMNS, assert_progress_shown, breast_cancer_box
-from unboxed import BlackBox, zoo
+from unboxed import BlackBox, BlackBoxError, zoo
 from unboxed.local import (
     DeepLift,
     InputXGradient,
@@ -609,3 +609,43 @@ def test_a_background_beside_a_baseline_other_than_mean_is_refused(digits, digit
     explainer = IntegratedGradients(digits_blackbox, n_steps=4, background=digits.X_train[:50])
     with pytest.raises(ValueError, match=r"background is used only by baseline='mean'"):
         explainer.explain(digits.X_test[:2])
+
+
+class _RefusesNegativeDoses(torch.nn.Module):
+    """A torch model that raises on any row whose first feature is negative."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc = torch.nn.Linear(4, 3)
+
+    def forward(self, x):
+        if bool((x[:, 0] < 0).any()):
+            raise ValueError("negative dose")
+        return self.fc(x)
+
+
+@pytest.mark.parametrize(
+    "cls", [Saliency, InputXGradient, IntegratedGradients, SmoothGrad, DeepLift]
+)
+@pytest.mark.parametrize("target", [1, None])  # None: the predicted class's query fails
+def test_a_model_that_raises_on_one_row_of_a_dataframe_names_its_label(cls, target):
+    # It said "on row 6 of the 10 rows queried" only, where predict_proba, gradient
+    # and features add the row's label: row 6 of a split is not X.loc[6].
+    from sklearn.datasets import load_iris
+    from sklearn.model_selection import train_test_split
+
+    _, X = train_test_split(load_iris(as_frame=True).data, test_size=10, random_state=0)
+    X = X.copy()
+    X.iloc[6, 0] = -1.0  # the second batch of 4 rows (4..7) holds row 6
+    label = X.index[6]
+    assert label != 6
+    torch.manual_seed(0)
+    bb = BlackBox.from_torch(_RefusesNegativeDoses(), input_shape=(4,), batch_size=4)
+    with pytest.raises(BlackBoxError) as raised:
+        cls(bb).explain(X, target=target)
+    assert str(raised.value) == (
+        "black box '_RefusesNegativeDoses' raised ValueError on row 6 of the 10 rows "
+        f"queried, row X.loc[{label}]: negative dose"
+    )
+    with pytest.raises(BlackBoxError, match=r"on row 6 of the 10 rows queried: negative dose$"):
+        cls(bb).explain(X.to_numpy(), target=target)  # no labels

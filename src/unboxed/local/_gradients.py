@@ -23,6 +23,7 @@ from .._validation import (
     check_positive_int,
     check_random_state,
     frame_index,
+    pandas_index,
 )
 from ..blackbox import BlackBox
 from ..explanation import Attribution, hand_over
@@ -74,11 +75,15 @@ class _GradientExplainer(LocalExplainer):
         import torch
 
         row_names = frame_index(X)
+        # A model that raises on one row of a DataFrame is named by its label too,
+        # "row 6 of the 10 rows queried, row X.loc[103]", as predict_proba names it.
+        index = pandas_index(X)
         X = self.blackbox.check_X(X)
         # Baselines first: a baseline or background they refuse is refused before the
         # default target (the predicted class) queries the model.
         extra = self._prepare(X)
-        targets = self._targets(target, X)
+        proba = None if target is not None else self.blackbox._proba_rows(X, index=index)
+        targets = self._targets(target, X, proba)
         per_chunk = max(1, self.blackbox.batch_size // self.evals_per_row)
         values, deltas = [], []
         starts = range(0, X.shape[0], per_chunk)
@@ -92,7 +97,7 @@ class _GradientExplainer(LocalExplainer):
                 t = torch.as_tensor(targets[rows], device=x.device)
                 return self._attribute(x, t, rows, extra)
 
-            out = self.blackbox._run_batch(run, stop - start, X.shape[0], start)
+            out = self.blackbox._run_batch(run, stop - start, X.shape[0], start, index=index)
             attr, delta = out if isinstance(out, tuple) else (out, None)
             self.blackbox.n_queries += (stop - start) * self.evals_per_row
             # In the model's own precision: a float64 copy cost the MLP a tenth of its time.
