@@ -412,6 +412,36 @@ def test_a_batch_that_fails_only_as_a_whole_says_so():
         bb.predict(np.zeros((3, 2)))
 
 
+def test_a_batch_of_a_dataframe_that_fails_only_as_a_whole_names_its_labels():
+    # It gave the positions alone, "(4..7 of the 10 queried)": rows 4..7 of a split
+    # are not df.loc[4:7], where a single failing row is named by its label.
+    from sklearn.model_selection import train_test_split
+
+    def no_more_than_three(X):
+        if len(X) > 3:
+            raise RuntimeError("out of memory")
+        return np.tile([0.5, 0.5], (len(X), 1))
+
+    _, X = train_test_split(load_iris(as_frame=True).data, test_size=10, random_state=0)
+    first, last = X.index[0], X.index[3]
+    assert (first, last) != (0, 3)
+    bb = BlackBox.from_callable(no_more_than_three, n_classes=2, batch_size=4)
+    with pytest.raises(BlackBoxError) as raised:
+        bb.predict_proba(X)
+    assert str(raised.value) == (
+        "black box 'no_more_than_three' raised RuntimeError on a batch of 4 rows (0..3 of "
+        f"the 10 queried, rows X.loc[{first}] to X.loc[{last}]), though none of them raised "
+        "alone: out of memory"
+    )
+    # An end whose label is its own position is named by it all the same.
+    X.index = [0, 1, 2, 30, *range(4, 10)]
+    with pytest.raises(BlackBoxError, match=r"queried, rows X\.loc\[0\] to X\.loc\[30\]\), "):
+        bb.predict_proba(X)
+    X.index = range(10)  # labels that are the positions add nothing
+    with pytest.raises(BlackBoxError, match=r"\(0\.\.3 of the 10 queried\), though none"):
+        bb.predict_proba(X)
+
+
 def test_rows_the_caller_made_are_named_as_it_names_them():
     # An explainer's perturbations: numbered within all rows queried, the rows read as
     # rows of X ("row 6 of the 8 rows queried", of an X of 2 rows).

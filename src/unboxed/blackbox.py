@@ -1232,6 +1232,18 @@ def _failing_row(
         label = _validation.row_label(index, i, "X")
         return f"on row {i} of the {n_queried} row{'s' * (n_queried != 1)} queried{label}"
 
+    def labels(first: int, last: int) -> str:
+        # ", rows X.loc[103] to X.loc[7]": positions 4..7 of a split are not df.loc[4:7].
+        ends = [_validation.row_label(index, i, "X") for i in (first, last)]
+        if not any(ends):
+            return ""
+        # An end whose label is its own position (row_label's "") still reads X.loc[i].
+        first_end, last_end = (
+            end.removeprefix(", row ") or f"X.loc[{i}]"
+            for end, i in zip(ends, (first, last), strict=True)
+        )
+        return f", rows {first_end} to {last_end}"
+
     def where() -> str:
         if n_rows == 1:
             return named(start)
@@ -1242,7 +1254,7 @@ def _failing_row(
                 return named(start + i)
         last = start + n_rows - 1
         span = (
-            f"{start}..{last} of the {n_queried} queried"
+            f"{start}..{last} of the {n_queried} queried{labels(start, last)}"
             if row_name is None
             else f"{row_name(start)} to {row_name(last)}"
         )
