@@ -298,6 +298,22 @@ def test_attribution_panels_show_each_rows_faithfulness_figure(digits, digits_bl
     ]
 
 
+def _drawn_intervals(ax):
+    """The (low, high) ends of each bar's drawn interval, by bar (bottom first), from
+    its line and from its caps."""
+    from matplotlib.collections import LineCollection
+
+    (lines,) = [c for c in ax.collections if isinstance(c, LineCollection)]
+    by_bar = sorted((seg[0, 1], min(seg[:, 0]), max(seg[:, 0])) for seg in lines.get_segments())
+    caps = {}
+    for cap in ax.lines:  # one Line2D of cap markers per end
+        for x, y in zip(cap.get_xdata(), cap.get_ydata(), strict=True):
+            caps.setdefault(y, []).append(x)
+    spans = np.array([[low, high] for _, low, high in by_bar])
+    cap_spans = np.array([sorted(caps[y]) for y, _, _ in by_bar])
+    return spans, cap_spans
+
+
 def test_importance_bars_carry_their_confidence_intervals(planted, planted_blackbox):
     """A permutation importance's bars end at its means, and their error bars span its
     95% intervals, feature by feature; bars without intervals have none."""
@@ -311,11 +327,35 @@ def test_importance_bars_carry_their_confidence_intervals(planted, planted_black
 
     bars = next(c for c in ax.containers if isinstance(c, BarContainer))
     np.testing.assert_allclose([b.get_width() for b in bars], importance.values[0, order])
-    spans = np.array([segment[:, 0] for segment in bars.errorbar.lines[2][0].get_segments()])
+    spans, caps = _drawn_intervals(ax)
     np.testing.assert_allclose(spans, importance.ci[0, order], atol=1e-12)
+    np.testing.assert_allclose(caps, importance.ci[0, order], atol=1e-12)
     plain = FeatureImportance(importance.values).plot(top=4).axes[0]
     assert [type(c) for c in plain.containers] == [BarContainer]
-    assert plain.containers[0].errorbar is None
+    assert not plain.collections and not plain.lines  # no interval drawn
+
+
+def test_an_interval_that_excludes_its_value_is_drawn_where_it_lies():
+    # As offsets |ci - value| from the bar's end, an interval above its value (a
+    # bootstrap's of a statistic near 0, or any a caller builds) was drawn partly
+    # below it: value 0.01 with [0.02, 0.06] read as [0.0, 0.06], holding the value.
+    values = np.array([[0.5, 0.01, -0.3, 0.2]])
+    ci = np.array([[[0.4, 0.7], [0.02, 0.06], [-0.5, -0.35], [0.1, 0.2]]])
+    importance = FeatureImportance(values, ci=ci, feature_names=tuple("abcd"))
+    ax = importance.plot().axes[0]
+    order = np.argsort(-np.abs(values[0]), kind="stable")[::-1]  # bottom bar first
+    np.testing.assert_allclose([bar.get_width() for bar in ax.patches], values[0, order])
+    spans, caps = _drawn_intervals(ax)
+    np.testing.assert_allclose(spans, ci[0, order], atol=1e-12)
+    np.testing.assert_allclose(caps, ci[0, order], atol=1e-12)
+    # The one above its value leaves a gap to the bar's end, the one below too.
+    low, high = spans[list(order).index(1)]
+    assert low > values[0, 1] and high == pytest.approx(0.06)
+    low, high = spans[list(order).index(2)]
+    assert high < values[0, 2] and low == pytest.approx(-0.5)
+    left, right = ax.get_xlim()
+    assert left <= -0.5 and right >= 0.7  # the intervals are in view
+    plt.close("all")
 
 
 def test_importance_bars_carry_the_feature_names(importance):

@@ -86,20 +86,26 @@ def _bars(
     value_label: str | None = None,
 ) -> None:
     """The ``top`` largest ``|values|`` as bars, each with its interval (``ci``, shape
-    ``(n_features, 2)``) as an error bar where there is one, and ``value_label`` on the
-    value axis where given."""
+    ``(n_features, 2)``) as an error bar from its low to its high end where there is
+    one, and ``value_label`` on the value axis where given."""
     order = descending_order(np.abs(values), top)[::-1]
-    xerr = None
+    ax.barh(range(len(order)), values[order], color=np.where(values[order] >= 0, "C3", "C0"))
     if ci is not None:
-        # As offsets from the bar's end; a percentile interval need not hold its mean.
-        xerr = np.clip(np.abs(ci[order].T - values[order]), 0.0, None)
-    ax.barh(
-        range(len(order)),
-        values[order],
-        xerr=xerr,
-        color=np.where(values[order] >= 0, "C3", "C0"),
-        error_kw={"elinewidth": 0.8, "capsize": 1.5},
-    )
+        # Each interval where it lies, about its own centre: a percentile interval
+        # need not hold its value (a bootstrap's of a statistic near 0), and as
+        # offsets from the bar's end, which matplotlib wants >= 0, such an interval
+        # was drawn on the wrong side. One that excludes its value stands apart from
+        # the bar's end.
+        low, high = ci[order].T
+        ax.errorbar(
+            (low + high) / 2,
+            range(len(order)),
+            xerr=(high - low) / 2,
+            fmt="none",
+            ecolor="k",
+            elinewidth=0.8,
+            capsize=1.5,
+        )
     ax.set_yticks(range(len(order)), [names[i] for i in order], fontsize=7)
     ax.set_title(title, fontsize=8)
     if value_label is not None:
