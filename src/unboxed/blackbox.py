@@ -632,6 +632,16 @@ class BlackBox:
 
     # ------------------------------------------------------------------ queries
     @property
+    def _eps(self) -> float:
+        """The machine epsilon of the precision the model computes its probabilities
+        in: a torch module's dtype (:attr:`_TorchForward.eps`, float32's for the zoo's
+        networks), else float64's."""
+        forward = self._predict_fn
+        if isinstance(forward, _TorchForward):
+            return forward.eps
+        return float(np.finfo(np.float64).eps)
+
+    @property
     def n_features(self) -> int | None:
         """The number of input features, or None if any number is accepted."""
         return None if self.input_shape is None else math.prod(self.input_shape)
@@ -1151,16 +1161,25 @@ class _TorchForward:
         return module_input(self.module, X)
 
     @property
+    def eps(self) -> float:
+        """The machine epsilon of the dtype the module computes in: its parameters'
+        (float32's without any, as :func:`module_input` feeds it float32), float64's
+        where they are not floats."""
+        import torch
+
+        param = next(self.module.parameters(), None)
+        if param is None:
+            return float(torch.finfo(torch.float32).eps)
+        if not param.is_floating_point():
+            return float(np.finfo(np.float64).eps)
+        return float(torch.finfo(param.dtype).eps)
+
+    @property
     def tolerance(self) -> float:
         """How far the module's probabilities may stray: a half-precision softmax
         (float16 eps ~1e-3, bfloat16 ~8e-3) rounds its rows off 1 by more than
         :data:`PROBABILITY_TOLERANCE`."""
-        param = next(self.module.parameters(), None)
-        if param is None or not param.is_floating_point():
-            return PROBABILITY_TOLERANCE
-        import torch
-
-        return max(PROBABILITY_TOLERANCE, 4 * torch.finfo(param.dtype).eps)
+        return max(PROBABILITY_TOLERANCE, 4 * self.eps)
 
     def __call__(self, X: np.ndarray) -> np.ndarray:
         import torch

@@ -778,3 +778,43 @@ def test_a_feature_the_model_never_reads_is_exactly_0_though_rounding_moves_scor
     bound = 1 - 0.025 ** (1 / 400)  # no score changed: the exact bound, as for any such
     np.testing.assert_allclose(res.ci[0, 0], [-bound, bound])
     assert np.all(np.abs(res.values[0, 1:]) > 1e-6)  # the features it reads keep theirs
+
+
+def test_a_pixel_a_float32_torch_model_never_reads_is_exactly_0_though_its_rounding_is_wider(
+    digits,
+):
+    """A float32 network's probabilities move by ~5e-9 between batch sizes, far beyond
+    64 float64 eps: pixels whose first-layer weights are 0 read ~1e-9, not 0. The bound
+    follows the model's precision, float32's here."""
+    import torch
+
+    from unboxed.zoo import mlp
+
+    X = digits.X_train.reshape(len(digits.X_train), -1).astype(np.float32)
+    model = mlp((32,), n_features=64, random_state=0)
+    opt = torch.optim.Adam(model.parameters(), lr=0.01)
+    inputs, labels = torch.as_tensor(X), torch.as_tensor(digits.y_train)
+    for _ in range(100):
+        opt.zero_grad()
+        torch.nn.functional.cross_entropy(model(inputs), labels).backward()
+        opt.step()
+    ignored = [2, 3, 4, 5]  # pixels of the top row that vary over the rows
+    with torch.no_grad():
+        model.fc1.weight[:, ignored] = 0.0
+    box = BlackBox.from_torch(model, input_shape=(64,))
+    # Three rows: one thread or two, torch's kernel for so few rows sums in another
+    # order than for the batches of their shuffled copies.
+    rows = X[:3]
+    assert np.all(rows[:, ignored].std(axis=0) > 0)
+    # the noise is there to be read: the shuffled copies go in larger batches
+    twice = box._proba_rows(np.concatenate([rows] * 8))[:3]
+    assert np.any(np.abs(twice - box.predict_proba(rows)) > 64 * np.finfo(np.float64).eps)
+    probe = PermutationImportance(box, n_repeats=3, metric="probability", random_state=0)
+    res = probe.explain(rows)
+    assert not np.any(res.values[0, ignored]) and not np.any(res.repeats[:, 0, ignored])
+    assert not np.any(probe.row_drops(rows)[:, ignored])
+    # The pixels it reads keep theirs: those where the three rows differ pairwise, so
+    # that a shuffle other than the identity moves them all.
+    distinct = np.array([np.unique(column).size == 3 for column in rows.T])
+    read = np.setdiff1d(np.flatnonzero(distinct), ignored)
+    assert read.size > 10 and np.all(np.abs(res.values[0, read]) > 1e-5)

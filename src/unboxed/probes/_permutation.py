@@ -44,11 +44,13 @@ _BOOT_ELEMENTS = 2**20
 #: At most this many bootstrap row counts are kept (a byte each) between repeats;
 #: beyond it they are drawn again for each repeat (:class:`_RowCounts`).
 _KEPT_COUNTS = 2**24
-#: A row's score that moves by at most this much moved by float rounding alone: the
-#: same row scored in a batch of another size (BLAS sums in another order) gave a
-#: scikit-learn MLP probabilities one ulp apart (1.1e-16 on diabetes), so a feature
-#: the model never reads read 2.5e-19, not 0. Scores lie in [0, 1].
-_ROUNDING = 64 * np.finfo(np.float64).eps
+#: A row's score that moves by at most this many eps of the black box's precision
+#: (``BlackBox._eps``) moved by float rounding alone: the same row scored in a batch
+#: of another size (BLAS sums in another order) gave a scikit-learn MLP probabilities
+#: one ulp apart (1.1e-16 on diabetes), so a feature the model never reads read
+#: 2.5e-19, not 0; a float32 torch MLP on digits, 5e-8 apart, read 5e-9. Scores lie
+#: in [0, 1].
+_ROUNDING_EPS = 64
 
 
 def _check_groups(
@@ -284,7 +286,8 @@ class PermutationImportance(Params):
         97.5% upper bound on the chance that a shuffled row's score changes,
         having seen none in ``n_repeats * n_samples`` (scores lie in [0, 1]). A
         feature that takes one value on every row cannot move a score: ``[0, 0]``.
-        A score that moved by float rounding alone (at most 64 eps, 1.4e-14: a row
+        A score that moved by float rounding alone (at most 64 eps of the black
+        box's precision: 1.4e-14, or 7.6e-6 for a float32 torch model; a row
         scored in a batch of another size can come back an ulp apart) did not
         change: a feature the model never reads, whose shuffles moved no score by
         more, has an importance of exactly 0, its repeats and row drops 0 too.
@@ -409,7 +412,8 @@ class PermutationImportance(Params):
         )
         boot = np.zeros((n_boot, n_groups))
         changed = np.zeros(n_groups, dtype=bool)
-        rounding = np.ones(n_groups, dtype=bool)  # no score moved beyond _ROUNDING yet
+        rounding = np.ones(n_groups, dtype=bool)  # no score moved beyond bound yet
+        bound = _ROUNDING_EPS * self.blackbox._eps
         current = np.zeros((n, n_groups))  # the repeat in progress: each row's drops
         # Batched over permutations: as many permuted copies of X as fit in one block
         # go to the black box in a single call.
@@ -437,7 +441,7 @@ class PermutationImportance(Params):
                     drops += current
                     repeat_means[r] = current.mean(axis=0)
                     changed |= np.any(current != 0, axis=0)
-                    rounding &= np.all(np.abs(current) <= _ROUNDING, axis=0)
+                    rounding &= np.all(np.abs(current) <= bound, axis=0)
                     for part, counts in row_counts:
                         row_weights = counts.astype(np.float64) / n
                         boot[part] += (
