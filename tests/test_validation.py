@@ -31,6 +31,7 @@ from unboxed._validation import (
     check_positive_int,
     check_random_state,
     check_shape,
+    check_torch_seed,
     int_seed,
     seed_from,
 )
@@ -87,6 +88,11 @@ def test_numbers_too_large_for_a_float_are_clear_errors():
     with pytest.raises(ValueError, match="below 2\\*\\*64"):
         int_seed(2**64)
     assert int_seed(2**64 - 1) == 2**64 - 1
+    # the check the estimators that seed torch make when built, before any fit
+    with pytest.raises(ValueError, match="below 2\\*\\*64"):
+        check_torch_seed(2**64)
+    check_torch_seed(2**64 - 1)
+    check_random_state(2**64)  # numpy takes it: the others keep accepting it
 
 
 def test_a_zero_dimensional_array_is_not_a_shape_or_bounds():

@@ -110,6 +110,29 @@ def seed_from(rng: np.random.Generator) -> int:
     return int(rng.integers(0, 2**31 - 1))
 
 
+def check_torch_seed(random_state: RandomState) -> None:
+    """Check ``random_state`` as :func:`int_seed` reads it, for an estimator that seeds
+    torch with it: :func:`check_random_state`'s checks, and an int below 2**64.
+
+    An estimator that never needs an int seed calls :func:`check_random_state` alone:
+    numpy takes any non-negative int.
+
+    Parameters
+    ----------
+    random_state : int, numpy.random.Generator or None
+
+    Raises
+    ------
+    TypeError
+        If ``random_state`` is not None, an int or a Generator.
+    ValueError
+        If it is a negative int, or one of 2**64 or more.
+    """
+    check_random_state(random_state)
+    if is_int(random_state) and random_state >= 2**64:  # torch's seeds are 64-bit
+        raise ValueError(f"random_state must be below 2**64, got {random_state}")
+
+
 def int_seed(random_state: RandomState) -> int:
     """An int seed for torch and for JSON records: an int as it is, else one drawn.
 
@@ -118,8 +141,7 @@ def int_seed(random_state: RandomState) -> int:
     """
     if is_int(random_state):
         seed = check_positive_int(random_state, name="random_state", minimum=0)
-        if seed >= 2**64:  # torch's seeds are 64-bit
-            raise ValueError(f"random_state must be below 2**64, got {seed}")
+        check_torch_seed(seed)
         return seed
     return seed_from(check_random_state(random_state))
 

@@ -37,7 +37,7 @@ from .._validation import (
     check_number,
     check_per_feature,
     check_positive_int,
-    check_random_state,
+    check_torch_seed,
     int_seed,
 )
 from ..blackbox import BlackBox, check_blackbox, class_title, grayscale_shape
@@ -333,7 +333,7 @@ class ActivationMaximization(Params):
         self.verbose = verbose
         # As the fit or explain call checks it, so that a bad seed fails here and in
         # set_params, not once the data is read.
-        check_random_state(random_state)
+        check_torch_seed(random_state)
 
     @property
     def _n_features(self) -> int:

@@ -43,7 +43,7 @@ from .._validation import (
     check_no_missing,
     check_number,
     check_positive_int,
-    check_random_state,
+    check_torch_seed,
     frame_index,
     int_seed,
     is_int,
@@ -421,7 +421,7 @@ class DMMMEN(Params):
         max_occluded : float
         """
         settings = self._settings()
-        check_random_state(self.random_state)  # as fit resolves it
+        check_torch_seed(self.random_state)  # as fit resolves it
         check_checkpoint(self.checkpoint, self.random_state)
         test_size = check_fraction(self.test_size, name="test_size", below_one=True)
         check_positive_int(self.checkpoint_every, name="checkpoint_every")

@@ -47,7 +47,7 @@ from .._validation import (
     check_number,
     check_positive_int,
     check_positive_ints,
-    check_random_state,
+    check_torch_seed,
     int_seed,
 )
 from ..blackbox import BlackBox
@@ -232,7 +232,7 @@ class TreeRegularizedMLP(Params):
         self.verbose = verbose
         # As the fit or explain call checks it, so that a bad seed fails here and in
         # set_params, not once the data is read.
-        check_random_state(random_state)
+        check_torch_seed(random_state)
 
     # ------------------------------------------------------------------ fitting
     def fit(self, X: object, y: object) -> TreeRegularizedMLP:
