@@ -749,6 +749,31 @@ def test_explain_draws_its_deletion_curve_beside_the_attributions(
     assert label == f"ranking, AOPC {curve.aopc}"
 
 
+def test_explain_on_a_table_labels_its_deletion_curve_by_features(tmp_path, monkeypatch):
+    # a table's components are its single features, and the panel's axis read
+    # "k, the top-ranked segments removed"
+    cancer = load_dataset("breast-cancer")
+    model = zoo.build("mlp", input_shape=cancer.input_shape, n_classes=2, widths=(8,))
+    zoo.train(model, cancer, epochs=3, random_state=0, verbose=False)
+    zoo.save(model, tmp_path / "mlp", metadata={"dataset": "breast-cancer"})
+    drawn = _saved_figures(monkeypatch)
+    out, figure = tmp_path / "a.npz", tmp_path / "a.png"
+    options = ["--method", "saliency", "--rows", "0:3", "--max-k", "5", "--plot", str(figure)]
+    assert _explain(tmp_path / "mlp", out, *options) == 0
+    curve_ax = drawn["a.png"].axes[-1]
+    assert curve_ax.get_xlabel() == "k, the top-ranked features removed"
+    # the same curve as over one-feature segments: only its unit changed
+    X, attribution = cancer.X_test[:3], Attribution.load(out)
+    box = zoo.as_blackbox(model)
+    curve = deletion_curve(box, X, attribution, max_k=5, random_state=0)
+    by_segment = deletion_curve(
+        box, X, attribution, max_k=5, segments=segment(X, method="pixels"), random_state=0
+    )
+    np.testing.assert_array_equal(curve.drop, by_segment.drop)
+    (line,) = curve_ax.get_lines()
+    np.testing.assert_allclose(line.get_ydata(), curve.curve())
+
+
 def test_explain_of_one_row_gives_its_figures_without_a_ci(saved_lenet, tmp_path, capsys):
     # A bootstrap over one row printed "0.5485 [0.5485, 0.5485]": a CI of no width
     figures = tmp_path / "f.json"

@@ -831,8 +831,15 @@ def _explain(args: argparse.Namespace) -> int:
     attribution.save(out)
     # The same components for every method, so that their figures compare.
     max_k = min(args.max_k, int(segments.max(axis=1).min()) + 1)
+    # A table's components are its single features: the curve removes those, and says
+    # so (its meta["unit"], which labels the --plot panel's axis), not "segments".
     curve = deletion_curve(
-        blackbox, X, attribution, max_k=max_k, segments=segments, random_state=args.seed
+        blackbox,
+        X,
+        attribution,
+        max_k=max_k,
+        segments=None if dataset.image_shape is None else segments,
+        random_state=args.seed,
     )
     misfit = None
     unmoved = False  # no removal moved any row's probability
