@@ -1728,3 +1728,43 @@ def test_bad_settings_are_refused_when_made_and_set(kwargs, error, message, digi
 def test_a_non_torch_black_box_is_refused_when_made(planted_blackbox):
     with pytest.raises(TypeError, match="JGMMExplainer reads the layers of a torch model"):
         JGMMExplainer(planted_blackbox, lower_layer="0")
+
+
+@pytest.fixture(scope="module")
+def iris_mlp():
+    """docs/jgmm.md's iris example: a 4-16-3 ReLU MLP of iris's raw columns (torch seed
+    0, 500 Adam steps at lr 0.01), an ``nn.Identity`` first so that layer "0" is the
+    input. Returns ``(X, box)``."""
+    import torch
+    from sklearn.datasets import load_iris
+    from torch import nn
+
+    X, y = load_iris(return_X_y=True)
+    X = X.astype(np.float32)
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Identity(), nn.Linear(4, 16), nn.ReLU(), nn.Linear(16, 3))
+    inputs, labels = torch.as_tensor(X), torch.as_tensor(y)
+    optimizer = torch.optim.Adam(net.parameters(), lr=0.01)
+    for _ in range(500):
+        optimizer.zero_grad()
+        nn.functional.cross_entropy(net(inputs), labels).backward()
+        optimizer.step()
+    return X, BlackBox.from_torch(net, input_shape=(4,))
+
+
+def test_counterfactual_alpha_is_eq8s_optimum_however_small_its_coefficients(iris_mlp):
+    """Query 0, a setosa, lies almost surely in a setosa-only component, so eq. 8's
+    coefficients are all below HiGHS's 1e-7 tolerance: the LP stopped at its first
+    vertex, component 0 (query 60's own, versicolor), whatever they were, and the
+    page's queries 0 and 60 shared an alpha that eq. 8 gives to query 60 alone."""
+    from unboxed.surrogates._jgmm_examples import local_weights
+
+    X, box = iris_mlp
+    explainer = JGMMExplainer(box, lower_layer="0", random_state=0, verbose=False).fit(X)
+    queries = X[[0, 60, 120]]
+    model = explainer.jgmm_
+    Zq = model.transform_x(explainer.lower_features(queries))
+    c = local_weights(model, Zq, "counterfactual")
+    assert c[0].max() < 1e-7  # the case: every coefficient below the solver's tolerance
+    cf = explainer.counterfactuals(queries, random_state=0)
+    assert cf.meta["parameters"]["alpha_support"] == [[int(i)] for i in c.argmax(axis=1)]

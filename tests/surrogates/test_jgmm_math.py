@@ -316,6 +316,14 @@ def test_optimal_alpha_is_the_lp_vertex():
     assert np.allclose(alpha, [0, 1, 0], atol=1e-9)
 
 
+@pytest.mark.parametrize("scale", [1e-8, 1e-14, 1e-150])
+def test_optimal_alpha_is_the_lp_vertex_for_coefficients_below_the_solvers_tolerance(scale):
+    """Eq. 8's c are probabilities, all far below 1e-7 for a query almost surely in a
+    component of one class; HiGHS took them for zero and gave component 0."""
+    alpha = jm.optimal_alpha(scale * np.array([0.1, 0.7, 0.3]))
+    assert np.allclose(alpha, [0, 1, 0], atol=1e-9)
+
+
 def test_entropy_matches_definition(rng):
     p = rng.dirichlet(np.ones(4), size=3)
     assert np.allclose(jm.entropy(np.log(p)), [-(r * np.log(r)).sum() for r in p])

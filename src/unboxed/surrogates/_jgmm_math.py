@@ -782,6 +782,11 @@ def optimal_alpha(c: np.ndarray) -> np.ndarray:
 
     Solved with :func:`scipy.optimize.linprog` (HiGHS). The optimum is a vertex, the
     component with the largest ``c_i``; ties are spread by the solver as it finds them.
+    ``c`` is divided by its largest magnitude first, which moves no optimum: HiGHS
+    takes a cost below its tolerance (1e-7) for zero, and eq. 8's ``c`` are
+    probabilities that can all lie below it (a query almost surely in a component of
+    one class), where the solver stopped at its first vertex, component 0, whatever
+    ``c`` was.
 
     Parameters
     ----------
@@ -795,8 +800,10 @@ def optimal_alpha(c: np.ndarray) -> np.ndarray:
     from scipy.optimize import linprog
 
     k = c.shape[0]
+    scale = np.max(np.abs(c))
+    cost = -c / scale if scale > 0 else -c
     result = linprog(
-        -c, A_eq=np.ones((1, k)), b_eq=np.ones(1), bounds=[(0.0, None)] * k, method="highs"
+        cost, A_eq=np.ones((1, k)), b_eq=np.ones(1), bounds=[(0.0, None)] * k, method="highs"
     )
     if not result.success:  # pragma: no cover - the simplex is never infeasible
         alpha = np.zeros(k)
