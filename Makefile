@@ -54,6 +54,7 @@ bench: venv data
 	$(BIN)/python benchmarks/global_probes.py
 	$(BIN)/python benchmarks/permutation_importance.py
 	$(BIN)/python benchmarks/jgmm.py
+	$(BIN)/python benchmarks/jgmm_alpha.py
 	$(BIN)/python benchmarks/immutable_counterfactuals.py
 	$(BIN)/python benchmarks/checked_examples.py
 	$(BIN)/python benchmarks/tabular_shapley.py
