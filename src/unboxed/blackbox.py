@@ -1253,14 +1253,11 @@ def _failing_row(
 
     def labels(first: int, last: int) -> str:
         # ", rows X.loc[103] to X.loc[7]": positions 4..7 of a split are not df.loc[4:7].
-        ends = [_validation.row_label(index, i, "X") for i in (first, last)]
-        if not any(ends):
+        ends = [(i, _validation.label_loc(index, i, "X")) for i in (first, last)]
+        if not any(loc for _, loc in ends):
             return ""
-        # An end whose label is its own position (row_label's "") still reads X.loc[i].
-        first_end, last_end = (
-            end.removeprefix(", row ") or f"X.loc[{i}]"
-            for end, i in zip(ends, (first, last), strict=True)
-        )
+        # An end whose label is its own position (no loc of its own) still reads X.loc[i].
+        first_end, last_end = (loc or f"X.loc[{i}]" for i, loc in ends)
         return f", rows {first_end} to {last_end}"
 
     def where() -> str:
