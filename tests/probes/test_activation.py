@@ -639,6 +639,13 @@ def test_prototype_bar_panels_are_widened_by_their_longest_name():
     assert images.plot().get_size_inches()[0] == pytest.approx(2 * 1.8)
 
 
+def test_prototype_pictures_hide_their_axes_so_layout_places_no_ticks():
+    # as every grid of pictures: matplotlib placed their hidden axes' ticks at each title
+    images = Prototypes(np.ones((3, 4)), np.array([0, 1, 2]), np.zeros(3), image_shape=(2, 2))
+    fig = images.plot()
+    assert not any(ax.xaxis.get_visible() or ax.yaxis.get_visible() for ax in fig.axes)
+
+
 def test_prototype_plots_take_their_two_options_and_refuse_others():
     values = np.array([[0.5, -2.0, 1.0, 0.1], [3.0, 0.0, -0.2, 0.4]])
     tabular = Prototypes(values, np.array([0, 1]), np.zeros(2), feature_names=tuple("abcd"))

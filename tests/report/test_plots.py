@@ -143,6 +143,19 @@ def test_image_panels_and_blank_panels_show_no_axes(rng):
     assert [ax.axison for ax in fig.axes] == [False] * 10
 
 
+def test_picture_panels_hide_their_axes_so_layout_places_no_ticks(rng):
+    """matplotlib placed the ticks of every heat map's hidden axes each time it placed a
+    title (tight_layout, each draw): 1.5-1.9x the time of 10 digits' attributions."""
+    att = Attribution(rng.normal(size=(7, 64)), np.zeros(7, int), image_shape=(8, 8))
+    imp = FeatureImportance(rng.normal(size=(3, 64)), image_shape=(8, 8))
+    for fig in (att.plot(list(range(7))), imp.plot()):
+        assert not any(ax.axison for ax in fig.axes)
+        assert not any(ax.xaxis.get_visible() or ax.yaxis.get_visible() for ax in fig.axes)
+    # bar panels keep theirs
+    bars = FeatureImportance(rng.normal(size=(2, 5))).plot()
+    assert all(ax.xaxis.get_visible() and ax.yaxis.get_visible() for ax in bars.axes[:2])
+
+
 def test_an_all_zero_heat_map_draws_without_dividing_by_zero():
     values = np.zeros((1, 64))
     att = Attribution(values, np.array([0]), inputs=np.ones((1, 64)), image_shape=(8, 8))
@@ -550,7 +563,7 @@ def test_a_pcr_plot_draws_both_rates_with_their_confidence_intervals(iris_pcr):
     assert result.pcr[0] == 0 and result.random_pcr[0] > 0.3  # a ranking worth drawing
     fig = result.plot()
     (ax,) = fig.axes
-    ranked, random = [container.lines[0] for container in ax.containers]
+    ranked, random = [line for line in ax.lines if not line.get_label().startswith("_")]
     for line, pcr in ((ranked, result.pcr), (random, result.random_pcr)):
         np.testing.assert_array_equal(line.get_xdata(), result.ks)
         np.testing.assert_allclose(line.get_ydata(), pcr)
@@ -590,6 +603,19 @@ def test_a_pcr_plot_names_the_ranking_and_draws_on_the_axes_given(iris_pcr):
         plot_pcr(iris_pcr.pcr)
     with pytest.raises(TypeError, match="ax must be a matplotlib Axes"):
         iris_pcr.plot(ax="left")
+
+
+def test_a_pcr_interval_that_leaves_out_its_rate_is_drawn_where_it_lies(iris_pcr):
+    # A percentile interval of the bootstrap's subsamples can leave out the mean of all
+    # the cases; as offsets from the point, clipped at 0, it was drawn from the point.
+    import dataclasses
+
+    ci = iris_pcr.random_pcr_ci.copy()
+    ci[1] = [iris_pcr.random_pcr[1] + 0.05, iris_pcr.random_pcr[1] + 0.15]
+    (ax,) = dataclasses.replace(iris_pcr, random_pcr_ci=ci).plot().axes
+    low, high = _error_bars(ax.containers[1])
+    np.testing.assert_allclose(low, ci[:, 0])
+    np.testing.assert_allclose(high, ci[:, 1])
 
 
 def test_a_pcr_plot_of_one_k_still_shows_its_intervals(iris_pcr):

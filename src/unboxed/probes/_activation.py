@@ -149,7 +149,7 @@ class Prototypes(Explanation):
         -------
         matplotlib.figure.Figure
         """
-        from ..report._plots import _as_image, _bars, _figure
+        from ..report._plots import _as_image, _bars, _figure, _hide_unused_axes
 
         panel_size = check_number(panel_size, name="panel_size")
         top = check_positive_int(top, name="top")
@@ -174,6 +174,7 @@ class Prototypes(Explanation):
             ax.imshow(_as_image(self.values[row], self.image_shape), cmap="gray")
             ax.set_title(title, fontsize=8)
             ax.axis("off")
+        _hide_unused_axes(fig.axes)  # axes, a flat iterator, is spent
         fig.tight_layout()
         return fig
 

@@ -12,7 +12,7 @@ import numpy as np
 
 from .._validation import check_instance, check_names, check_positive_int
 from ..blackbox import class_title
-from ._plots import _as_image
+from ._plots import _as_image, _hide_unused_axes
 
 if TYPE_CHECKING:
     from ..example_set import ExampleSet
@@ -320,17 +320,6 @@ def plot_examples(
     fig.suptitle(_title(examples, value_label, bool(bar_axes)), fontsize=9)
     fig.tight_layout()
     return fig
-
-
-def _hide_unused_axes(panels: Any) -> None:
-    """Hide the x and y axis of each panel drawn with its axes off (a picture, a heat
-    map, a blank): ``axis("off")`` already keeps them from being drawn, but matplotlib
-    still places their ticks each time it places a title (``tight_layout``, and each
-    draw), which was most of the time of a gallery of images."""
-    for ax in panels:
-        if not ax.axison:
-            ax.xaxis.set_visible(False)
-            ax.yaxis.set_visible(False)
 
 
 def _none_found(examples: ExampleSet, g: int) -> str:
