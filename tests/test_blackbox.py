@@ -470,6 +470,32 @@ def test_rows_the_caller_made_are_named_as_it_names_them():
     )
 
 
+def test_perturbations_of_a_dataframes_rows_are_named_by_their_labels():
+    # The local explainers' perturbations of a split's rows read "of row 1 of X" alone,
+    # where predict_proba names that row X.loc[62]: row 1 of a split is not X.loc[1].
+    import pandas as pd
+
+    bb = BlackBox.from_callable(_raises_on_negative_first_feature, n_classes=2, batch_size=4)
+    perturbed = np.ones((8, 3))
+    perturbed[6, 0] = -1.0  # perturbation 2 of the rows' second, X's row 3
+    index = pd.Index(["flower-114", "flower-62", "flower-33", "flower-107"])
+    with pytest.raises(BlackBoxError) as raised:
+        bb._proba_rows(perturbed, perturbation_name(2, 4, index))
+    assert str(raised.value) == (
+        "black box '_raises_on_negative_first_feature' raised ValueError on perturbation 2 of "
+        "4 of row 3 of X, row X.loc['flower-107']: negative dose"
+    )
+    # Labels that are the rows' positions add nothing, as predict_proba's do not.
+    with pytest.raises(BlackBoxError, match=r"of 4 of row 3 of X: negative dose$"):
+        bb._proba_rows(perturbed, perturbation_name(2, 4, pd.RangeIndex(4)))
+    # A batch that fails whole names its ends by their labels too.
+    name = perturbation_name(1, 2, pd.Index([10, 20, 30]))
+    assert (name(0), name(3)) == (
+        "perturbation 0 of 2 of row 1 of X, row X.loc[20]",
+        "perturbation 1 of 2 of row 2 of X, row X.loc[30]",
+    )
+
+
 def test_single_class_is_rejected(planted):
     with pytest.raises(ValueError, match="at least 2 classes"):
         BlackBox.from_callable(lambda X: np.ones((len(X), 1)), n_classes=1)

@@ -1194,7 +1194,7 @@ class _TorchForward:
             return raw.cpu().numpy()
 
 
-def perturbation_name(first: int, n_per_row: int) -> RowName:
+def perturbation_name(first: int, n_per_row: int, index: Any = None) -> RowName:
     """``row_name`` of :meth:`BlackBox._proba_rows` for ``n_per_row`` perturbations of
     each row of ``X`` from row ``first`` on, the rows' own together: a model that
     raised on one was reported "on row 81 of the 96 rows queried", of an ``X`` of 3
@@ -1206,16 +1206,23 @@ def perturbation_name(first: int, n_per_row: int) -> RowName:
         The row of ``X`` whose perturbations come first.
     n_per_row : int
         Perturbations per row.
+    index : pandas.Index, optional
+        A pandas ``X``'s row labels (:func:`~unboxed._validation.pandas_index`), which
+        name its row as :meth:`BlackBox.predict_proba` names it.
 
     Returns
     -------
     callable
-        ``name(i)``: "perturbation s of n_per_row of row r of X" for row ``i`` queried.
+        ``name(i)``: "perturbation s of n_per_row of row r of X" for row ``i`` queried,
+        then ", row X.loc[label]" where ``index`` labels row ``r`` otherwise than by
+        its position (:func:`~unboxed._validation.row_label`).
     """
 
     def name(i: int) -> str:
         row, sample = divmod(i, n_per_row)
-        return f"perturbation {sample} of {n_per_row} of row {first + row} of X"
+        # Row 1 of a split is not X.loc[1]: its label says which row of the table it is.
+        label = _validation.row_label(index, first + row, "X")
+        return f"perturbation {sample} of {n_per_row} of row {first + row} of X{label}"
 
     return name
 

@@ -351,6 +351,44 @@ def test_explain_local_options_are_checked(planted, planted_blackbox):
         short(n_iter=20).fit(planted.X_train[:200], planted_blackbox).insights(0, by="size")
 
 
+@pytest.mark.parametrize(
+    ("spared_calls", "n_per_row"),
+    [(0, "40"), (1, "10")],  # 1: the fit's pass is answered, the held-out one raises
+    ids=["fit", "held-out"],
+)
+def test_explain_local_names_the_raising_perturbations_row_by_its_dataframe_label(
+    spared_calls, n_per_row
+):
+    # It said "perturbation 0 of 40 of row 1 of X" alone, where predict_proba and the
+    # gradient explainers add the row's label: row 1 of a split is not X.loc[1].
+    from sklearn.datasets import load_iris
+    from sklearn.model_selection import train_test_split
+
+    iris = load_iris(as_frame=True)
+    X_train, X, y_train, _ = train_test_split(iris.data, iris.target, test_size=6, random_state=0)
+    model = LogisticRegression(max_iter=1000).fit(X_train.to_numpy(), y_train)
+    X = X.set_axis([f"flower-{i}" for i in X.index])
+    assert np.flatnonzero(X["petal length (cm)"].to_numpy() == 4.0).tolist() == [1]
+    calls = []
+
+    def refuses_a_petal_of_4(rows: np.ndarray) -> np.ndarray:
+        calls.append(len(rows))
+        # Only row 1's perturbations that keep its petal length hold 4.0 (the fill is 0).
+        if len(calls) > spared_calls and np.any(rows[:, 2] == 4.0):
+            raise ValueError("petal length 4.0")
+        return model.predict_proba(rows)
+
+    box = BlackBox.from_callable(refuses_a_petal_of_4, n_classes=3)
+    with pytest.raises(BlackBoxError) as raised:
+        short(n_iter=8).explain_local(X, blackbox=box, n_samples=40, n_score=10)
+    message = str(raised.value)
+    pattern = (
+        rf"black box 'refuses_a_petal_of_4' raised ValueError on perturbation \d+ of "
+        rf"{n_per_row} of row 1 of X, row X\.loc\['flower-62'\]: petal length 4\.0"
+    )
+    assert re.fullmatch(pattern, message), message
+
+
 def test_explain_local_refuses_the_mean_fill_it_has_no_background_for(planted, planted_blackbox):
     # The shared fill check told the user to pass background=, which explain_local
     # does not take. The per-feature means as an array are the same fill.

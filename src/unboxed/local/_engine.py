@@ -113,6 +113,7 @@ class Engine:
         n_samples: int,
         seed: int,
         verbose: bool = False,
+        index: Any = None,
     ) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
         """Explain every row of ``X``.
 
@@ -127,6 +128,11 @@ class Engine:
             Every row's masks are drawn from a generator of its own seeded with it and
             with the row's content (:func:`row_seed`), so a row's explanation does not
             depend on the others, and different rows' draws are independent.
+        verbose : bool
+            Show a progress bar over the chunks of rows.
+        index : pandas.Index, optional
+            A pandas ``X``'s row labels, which name the row of a perturbation the
+            black box raises on (:func:`~unboxed.blackbox.perturbation_name`).
 
         Returns
         -------
@@ -147,7 +153,9 @@ class Engine:
             keys = [row_seed(seed, X[i], components.labelling(i)) for i in range(n)[rows]]
             counts = valid[rows].sum(axis=1)
             masks, sizes = row_masks(self.sampler, counts, n_samples, keys, components.width)
-            y, targets[rows] = self._query(blackbox, X, fill, components, masks, rows, target)
+            y, targets[rows] = self._query(
+                blackbox, X, fill, components, masks, rows, target, index
+            )
             scores[rows], info = self._fit_by_count(counts, sizes, masks, y, valid[rows], keys)
             infos.append(info)
         info = {key: np.concatenate([i[key] for i in infos]) for key in infos[0]}
@@ -199,8 +207,9 @@ class Engine:
         return scores, info
 
     @staticmethod
-    def _query(blackbox, X, fill, components, masks, rows, target):
-        """The black box's probability of the explained class for every sample, (r, S)."""
+    def _query(blackbox, X, fill, components, masks, rows, target, index):
+        """The black box's probability of the explained class for every sample, (r, S);
+        ``index`` (a pandas ``X``'s) labels the rows in a message about one."""
         r, s = masks.shape[:2]
         proba = np.empty((r, s, blackbox.n_classes))
         step = max(1, QUERY_ROWS // s)
@@ -209,7 +218,7 @@ class Engine:
             fill_rows = fill[block] if fill.shape[0] > 1 else fill
             perturbed = components.perturb(masks[first : first + step], block, X[block], fill_rows)
             answers = blackbox._proba_rows(
-                perturbed.reshape(-1, perturbed.shape[-1]), perturbation_name(block.start, s)
+                perturbed.reshape(-1, perturbed.shape[-1]), perturbation_name(block.start, s, index)
             )
             proba[first : first + step] = answers.reshape(-1, s, blackbox.n_classes)
         classes = proba[:, 0].argmax(axis=1) if target is None else target[rows]

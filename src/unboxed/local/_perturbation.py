@@ -20,6 +20,7 @@ from .._validation import (
     check_positive_int,
     check_random_state,
     frame_index,
+    pandas_index,
 )
 from ..blackbox import BlackBox
 from ..explanation import Attribution
@@ -57,10 +58,10 @@ from ._segments import Partition, Segmenter, Windows, check_window, segment
 CV_LASSO_TOL = 1e-12
 #: The fewest perturbations per instance a local model is fitted to (``n_samples``).
 MIN_SAMPLES = 4
-#: :meth:`_PerturbationExplainer._run`: (engine, X, target, components, n_samples, seed)
-#: -> (values, targets, info).
+#: :meth:`_PerturbationExplainer._run`: (engine, X, target, components, n_samples, seed,
+#: index) -> (values, targets, info).
 Run = Callable[
-    [Engine, np.ndarray, Any, Components, int, int],
+    [Engine, np.ndarray, Any, Components, int, int, Any],
     tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]],
 ]
 
@@ -92,9 +93,12 @@ class _PerturbationExplainer(LocalExplainer):
         components: Components,
         n_samples: int,
         seed: int,
+        index: Any,
     ) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
         """Run the engine on inputs ``X`` already checked by ``blackbox.check_X``; every
-        row's draws start from ``seed`` and its own content (:func:`~._engine.row_seed`)."""
+        row's draws start from ``seed`` and its own content (:func:`~._engine.row_seed`).
+        ``index``, the row labels of the ``X`` given (a DataFrame's, else None), names
+        the row of a perturbation the black box raises on, as ``predict_proba`` does."""
         fill = make_fill(
             self.blackbox._by_columns(self.fill, name="fill"),  # fill=X_train.mean(), say
             X,
@@ -111,6 +115,7 @@ class _PerturbationExplainer(LocalExplainer):
             n_samples=n_samples,
             seed=seed,
             verbose=self.verbose,
+            index=index,
         )
 
 
@@ -175,10 +180,11 @@ class _SegmentExplainer(_PerturbationExplainer):
         the explanation."""
         seed = call_seed(self.random_state) if seed is None else seed
         row_names = frame_index(X)
+        index = pandas_index(X)
         X = self.blackbox.check_X(X)
         partition = self._partition(X, segments)
         run = self._run if run is None else run
-        values, targets, info = run(engine, X, target, partition, self.n_samples, seed)
+        values, targets, info = run(engine, X, target, partition, self.n_samples, seed, index)
         extra = {k: v.tolist() for k, v in info.items()}
         return self._attribution(values, targets, X, seed=seed, row_names=row_names, **extra)
 
@@ -643,6 +649,7 @@ class Occlusion(_PerturbationExplainer):
             that cover it.
         """
         row_names = frame_index(X)
+        index = pandas_index(X)
         X = self.blackbox.check_X(X)
         shape = self._image_shape(X.shape[1])
         if shape is None and len(self.blackbox.input_shape or ()) == 3:
@@ -659,7 +666,7 @@ class Occlusion(_PerturbationExplainer):
         windows = Windows.sliding(shape or (X.shape[1],), window, stride)
         engine = Engine(one_off_masks, uniform_kernel, _drops)
         # The seed is unused: occlusion is deterministic.
-        values, targets, _ = self._run(engine, X, target, windows, windows.width + 1, 0)
+        values, targets, _ = self._run(engine, X, target, windows, windows.width + 1, 0, index)
         return self._attribution(values, targets, X, row_names=row_names)
 
 

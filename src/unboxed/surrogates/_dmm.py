@@ -1845,8 +1845,9 @@ class _LocalDMM(_SegmentExplainer):
             info = {"r2": r2, "rhat": rhat, "intercept": intercept, "n_effective": n_effective}
             return scores, info
 
-        def run(engine, X, target, partition, n_samples, seed):
-            """The engine's pass, then the held-out one."""
+        def run(engine, X, target, partition, n_samples, seed, index):
+            """The engine's pass, then the held-out one; ``index`` labels ``X``'s rows
+            in a message about a perturbation the black box raises on."""
             nonlocal bar
             _warn_if_underdetermined(partition.counts, n_samples)
             # The engine's bar moves once per chunk of ~32 instances, and each instance
@@ -1856,8 +1857,10 @@ class _LocalDMM(_SegmentExplainer):
             with progress(
                 total=X.shape[0], verbose=self.verbose, desc="DMM-MEN local fits", unit="instance"
             ) as bar:
-                values, targets, info = self._run(engine, X, target, partition, n_samples, seed)
-            info["r2_held_out"] = self._held_out_r2(X, targets, partition, fits, seed)
+                values, targets, info = self._run(
+                    engine, X, target, partition, n_samples, seed, index
+                )
+            info["r2_held_out"] = self._held_out_r2(X, targets, partition, fits, seed, index)
             return values, targets, info
 
         engine = Engine(bernoulli_masks, self._kernel(), fit)
@@ -1880,6 +1883,7 @@ class _LocalDMM(_SegmentExplainer):
         partition: Partition,
         fits: dict[tuple[int, ...], list[_LocalFit]],
         seed: int,
+        index: Any,
     ) -> np.ndarray:
         """Each instance's R^2 on ``n_score`` new perturbations, shape (n,); NaN if off.
 
@@ -1890,7 +1894,8 @@ class _LocalDMM(_SegmentExplainer):
         the batches they had (a network's output can change in the last bits with
         the batch a row is in). Each row finds its fit in ``fits`` by the hash of its
         content, which the two passes' row seeds share (the order in which they meet
-        the rows can differ), the first of that hash not yet scored.
+        the rows can differ), the first of that hash not yet scored. ``index``
+        labels ``X``'s rows, as in the fit's pass.
         """
         if not self.n_score:
             return np.full(X.shape[0], math.nan)
@@ -1912,7 +1917,7 @@ class _LocalDMM(_SegmentExplainer):
         # _run reads targets as labels; the fit's are column indices
         labels = self.blackbox.class_labels(targets)
         held_out_seed = int(np.random.default_rng([seed, HELD_OUT_STREAM]).integers(2**63))
-        _, _, info = self._run(engine, X, labels, partition, self.n_score, held_out_seed)
+        _, _, info = self._run(engine, X, labels, partition, self.n_score, held_out_seed, index)
         return info["r2_held_out"]
 
 
