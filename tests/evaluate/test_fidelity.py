@@ -1,5 +1,7 @@
 import numpy as np
 import pytest
+from sklearn.datasets import load_iris
+from sklearn.linear_model import LogisticRegression
 
 from tests.helpers import assert_progress_shown, record_progress
 from unboxed import Attribution, BlackBox, BlackBoxError, FeatureImportance
@@ -1240,3 +1242,47 @@ def test_agreement_says_a_longdouble_probability_is_beyond_float64():
     with pytest.raises(ValueError, match=r"^pred_a contains NaN \(first at index \(3, 1\)\)$"):
         agreement(proba, model.predict(X[:10]))
     assert agreement(model.predict_proba(X[:10]).astype(np.longdouble), y[:10]).mean > 0.5
+
+
+def _iris_box_that_must_not_be_queried():
+    X, y = load_iris(return_X_y=True)
+    model = LogisticRegression(max_iter=500).fit(X, y)
+
+    def refuse(rows):
+        raise AssertionError(f"the model was queried on {len(rows)} rows")
+
+    return X, model, BlackBox.from_callable(refuse, n_classes=3, input_shape=(4,))
+
+
+@pytest.mark.parametrize("test", [deletion_test, crafted_cases])
+@pytest.mark.parametrize(
+    ("ranking", "ks", "target", "message"),
+    [
+        ([[2, 3, 0], [3, 2]] * 75, [1], None, "as many features on every row"),
+        (np.tile(np.arange(4), (10, 1)), [1], None, "has 10 rows but X has 150"),
+        (np.array([0, 7]), [1], None, r"must lie in \[0, 4\), got 7"),
+        (np.array([2, 0]), [3], None, "k=3 exceeds the 2 ranked features"),
+        (FeatureImportance(np.ones((3, 5))), [1], None, "covers 5 features but X has 4"),
+        (FeatureImportance(np.ones((2, 4))), [1], 2, "ranks 2 classes, but class 2 is needed"),
+        (Attribution(np.ones((150, 4)), [0] * 150), [1], 1, "other classes than target=1"),
+    ],
+    ids=["ragged", "rows", "index", "k", "width", "class", "attribution_target"],
+)
+def test_a_bad_ranking_is_refused_before_the_model_is_queried(test, ranking, ks, target, message):
+    # Each was refused only after a query over every row of X (the predictions that
+    # pick the explained classes): minutes of a large model for a typo in the ranking.
+    X, _, box = _iris_box_that_must_not_be_queried()
+    with pytest.raises((ValueError, TypeError), match=message):
+        test(box, X, ranking, ks, target=target, verbose=False)
+    assert box.n_queries == 0
+
+
+@pytest.mark.parametrize("test", [deletion_test, crafted_cases])
+def test_a_per_class_importance_is_checked_for_the_predicted_classes_after_the_query(test):
+    # Without target the classes are the predictions: a per-class importance that
+    # lacks one of them is refused once they are known, and still by name.
+    X, model, _ = _iris_box_that_must_not_be_queried()
+    box = BlackBox.from_sklearn(model)
+    with pytest.raises(ValueError, match="ranks 2 classes, but class 2 is needed"):
+        test(box, X, FeatureImportance(np.ones((2, 4))), [1], verbose=False)
+    assert box.n_queries == len(X)  # one prediction of each row, no manipulated case

@@ -43,7 +43,7 @@ from .._validation import (
 from ..blackbox import BlackBox, RowName, check_blackbox, label_positions
 from ..explanation import Attribution, FeatureImportance, _json_seed
 from ..local._segments import Partition, flat_segments
-from ._ranking import RankingLike, RowRanking, check_rows, resolve_ranking
+from ._ranking import RankingLike, RowRanking, check_ranking, check_rows, resolve_ranking
 from ._saved import SavedWithEstimates, loaded_array
 from ._stats import Estimate, bootstrap_mean, estimate, proportion
 
@@ -263,12 +263,12 @@ def _target_label(target: object, blackbox: BlackBox) -> Any:
 
 
 def _explained_classes(
-    ranking: RankingLike, preds: np.ndarray, target: int | None, blackbox: BlackBox
-) -> np.ndarray:
+    ranking: RankingLike, target: int | None, blackbox: BlackBox, n: int
+) -> np.ndarray | None:
     """The class each row is tested for.
 
-    An attribution names its own classes; otherwise ``target``, or each row's
-    predicted class when ``target`` is None.
+    An attribution names its own classes; otherwise ``target``, or None for each
+    row's predicted class when ``target`` is None (the caller predicts them).
     """
     if isinstance(ranking, Attribution):
         if target is not None and np.any(ranking.target != target):
@@ -282,8 +282,8 @@ def _explained_classes(
             )
         return ranking.target
     if target is None:
-        return preds
-    return np.full(preds.shape[0], target)
+        return None
+    return np.full(n, target)
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -429,12 +429,13 @@ def _start(
     target: object,
     n_boot: object,
     sample_frac: object,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, RowRanking]:
     """Check the arguments shared by the PCR tests, then classify ``X`` once.
 
     Returns
     -------
-    X, ks, preds, classes
+    X, ks, preds, classes, rank
+        ``rank`` is ``ranking`` resolved for every row of ``X`` and its ``classes``.
     """
     check_blackbox(blackbox)
     check_positive_int(n_boot, name="n_boot")
@@ -444,8 +445,17 @@ def _start(
     ks = check_ks(ks, n_features=X.shape[1])
     if isinstance(ranking, Attribution):
         check_rows(ranking, X)
+    # Every check of the ranking that needs no prediction comes first: a ragged list
+    # or an index out of range was refused only after a full query over X.
+    rank = check_ranking(ranking, n_samples=X.shape[0], n_features=X.shape[1])
+    _check_ks_ranked(ks, rank)
+    classes = _explained_classes(ranking, target, blackbox, X.shape[0])
+    if classes is not None:
+        rank = rank.for_classes(classes)
     preds = blackbox.predict(X)
-    return X, ks, preds, _explained_classes(ranking, preds, target, blackbox)
+    if classes is None:
+        classes, rank = preds, rank.for_classes(preds)
+    return X, ks, preds, classes, rank
 
 
 # ---------------------------------------------------------------------- public tests
@@ -513,12 +523,11 @@ def deletion_test(
         raise ValueError(f"cases must be 'positive' or 'negative', got {cases!r}")
     if cases == "negative" and target is None:
         raise ValueError("cases='negative' needs a target class")
-    X, ks, preds, classes = _start(blackbox, X, ranking, ks, target, n_boot, sample_frac)
+    X, ks, preds, classes, rank = _start(blackbox, X, ranking, ks, target, n_boot, sample_frac)
     rows = np.flatnonzero((preds == classes) == (cases == "positive"))
     if rows.size == 0:
         raise ValueError(f"no {cases} case in X for the tested class(es); nothing to test")
-    rank = resolve_ranking(ranking, classes=classes, n_features=X.shape[1]).subset(rows)
-    _check_ks_ranked(ks, rank)
+    rank = rank.subset(rows)
     fill = blackbox._by_columns(fill, name="fill")  # fill=X_train.mean(), say
     fills = _make_fill(fill, X, classes[rows], lambda: preds, blackbox.n_classes)
     X_cases = X[rows]
@@ -619,7 +628,7 @@ def crafted_cases(
         raise ValueError(f"values must be one of {CRAFTED_VALUES} or an array, got {values!r}")
     if noise not in ("uniform", "marginal"):
         raise ValueError(f"noise must be 'uniform' or 'marginal', got {noise!r}")
-    X, ks, preds, classes = _start(blackbox, X, ranking, ks, target, n_boot, sample_frac)
+    X, ks, preds, classes, rank = _start(blackbox, X, ranking, ks, target, n_boot, sample_frac)
     positives = np.flatnonzero(preds == classes)
     if positives.size == 0:
         raise ValueError("no positive case in X for the tested class(es); nothing to craft from")
@@ -629,8 +638,7 @@ def crafted_cases(
     else:
         size = positives.size if n_cases is None else n_cases
         sources = rng.choice(positives, size=size, replace=size > positives.size)
-    rank = resolve_ranking(ranking, classes=classes, n_features=X.shape[1]).subset(sources)
-    _check_ks_ranked(ks, rank)
+    rank = rank.subset(sources)
     low, high = X.min(axis=0), X.max(axis=0)
     # The top-k values: each source's own, or one row per class (or for all).
     if isinstance(values, str) and values == "source":

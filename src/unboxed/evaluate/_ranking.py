@@ -40,28 +40,43 @@ class RowRanking:
     ----------
     n_ranked : int
         How many features are ranked; ``k`` may not exceed it.
+    classes : ndarray of shape (n_samples,) or None
+        The class each row is tested for; None until :meth:`for_classes` sets them
+        (:func:`check_ranking`).
     """
 
     n_features: int
     n_ranked: int
-    classes: np.ndarray
+    classes: np.ndarray | None
     shared: np.ndarray | None = None
     per_class: np.ndarray | None = None
     per_row: np.ndarray | None = None
+
+    def for_classes(self, classes: np.ndarray) -> RowRanking:
+        """The ranking for rows whose explained classes are ``classes``; a per-class
+        importance must rank each of them."""
+        if self.per_class is not None and classes.max() >= self.per_class.shape[0]:
+            raise ValueError(
+                f"the importance ranks {self.per_class.shape[0]} classes, but class "
+                f"{classes.max()} is needed"
+            )
+        return dataclasses.replace(self, classes=classes)
 
     def scores(self, rows: np.ndarray) -> np.ndarray:
         """Scores of shape ``(len(rows), n_features)``; higher is more important."""
         if self.shared is not None:
             return np.broadcast_to(self.shared, (len(rows), self.n_features))
         if self.per_class is not None:
+            assert self.classes is not None, "for_classes was not called"
             return self.per_class[self.classes[rows]]
         assert self.per_row is not None
         return self.per_row[rows]
 
     def subset(self, rows: np.ndarray) -> RowRanking:
         """The ranking restricted to ``rows`` (re-indexed from 0)."""
+        classes = None if self.classes is None else self.classes[rows]
         per_row = None if self.per_row is None else self.per_row[rows]
-        return dataclasses.replace(self, classes=self.classes[rows], per_row=per_row)
+        return dataclasses.replace(self, classes=classes, per_row=per_row)
 
 
 def check_rows(ranking: Attribution, X: np.ndarray) -> None:
@@ -87,7 +102,7 @@ def check_rows(ranking: Attribution, X: np.ndarray) -> None:
 def ranking_array(ranking: np.ndarray | list | tuple) -> np.ndarray:
     """A ranking array (or list) as an ndarray, its rows checked to be as long.
 
-    Every caller goes through here (:func:`resolve_ranking`, and ``deletion_curve``
+    Every caller goes through here (:func:`check_ranking`, and ``deletion_curve``
     for its default ``max_k``): rows of different lengths failed in numpy's
     ``np.asarray``, "inhomogeneous shape after 1 dimensions", naming neither the
     ranking nor its rows.
@@ -141,32 +156,47 @@ def resolve_ranking(ranking: RankingLike, *, classes: np.ndarray, n_features: in
         The class each row is tested for; picks the row of a per-class importance.
     n_features : int
     """
-    n = classes.shape[0]
+    checked = check_ranking(ranking, n_samples=classes.shape[0], n_features=n_features)
+    return checked.for_classes(classes)
+
+
+def check_ranking(ranking: RankingLike, *, n_samples: int, n_features: int) -> RowRanking:
+    """Check ``ranking`` for ``n_samples`` rows of ``n_features`` and score it, all that
+    needs no explained classes: a test that reads those off the model's predictions
+    refuses a bad ranking before it queries the model. :meth:`RowRanking.for_classes`
+    then sets the classes (and checks that a per-class importance ranks them).
+
+    Parameters
+    ----------
+    ranking : FeatureImportance, Attribution or ndarray of int
+    n_samples, n_features : int
+
+    Returns
+    -------
+    RowRanking
+        With ``classes`` None.
+    """
+    n = n_samples
     if isinstance(ranking, FeatureImportance):
         _check_width(ranking.n_features, n_features)
         if ranking.n_classes == 1:
-            return RowRanking(n_features, n_features, classes, shared=ranking.values[0])
-        if classes.max() >= ranking.n_classes:
-            raise ValueError(
-                f"the importance ranks {ranking.n_classes} classes, but class "
-                f"{classes.max()} is needed"
-            )
-        return RowRanking(n_features, n_features, classes, per_class=ranking.values)
+            return RowRanking(n_features, n_features, None, shared=ranking.values[0])
+        return RowRanking(n_features, n_features, None, per_class=ranking.values)
     if isinstance(ranking, Attribution):
         _check_width(ranking.n_features, n_features)
         if ranking.n_samples != n:  # its inputs were checked against X by the caller
             raise ValueError(f"the attribution has {ranking.n_samples} rows but X has {n}")
-        return RowRanking(n_features, n_features, classes, per_row=ranking.values)
+        return RowRanking(n_features, n_features, None, per_row=ranking.values)
     if isinstance(ranking, np.ndarray | list | tuple):
         order = ranking_array(ranking)
         if order.ndim == 1:
             scores, m = _order_scores(order, n_features)
-            return RowRanking(n_features, m, classes, shared=scores)
+            return RowRanking(n_features, m, None, shared=scores)
         if order.ndim == 2:
             if order.shape[0] != n:
                 raise ValueError(f"the ranking array has {order.shape[0]} rows but X has {n}")
             scores, m = _order_scores(order, n_features)
-            return RowRanking(n_features, m, classes, per_row=scores)
+            return RowRanking(n_features, m, None, per_row=scores)
         raise ValueError(f"a ranking array must be 1- or 2-dimensional, got {order.shape}")
     raise TypeError(
         "ranking must be a FeatureImportance, an Attribution or an array of feature indices, "
