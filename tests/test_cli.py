@@ -774,6 +774,26 @@ def test_explain_on_a_table_labels_its_deletion_curve_by_features(tmp_path, monk
     np.testing.assert_allclose(line.get_ydata(), curve.curve())
 
 
+def test_explain_labels_an_images_pixel_segments_by_pixels(
+    saved_lenet, tmp_path, monkeypatch, digits, digits_lenet
+):
+    # --segments pixels removes one pixel per step, and the panel's axis read
+    # "k, the top-ranked segments removed" as for superpixels
+    drawn = _saved_figures(monkeypatch)
+    out, figure = tmp_path / "a.npz", tmp_path / "a.png"
+    options = ["--method", "occlusion", "--segments", "pixels", "--rows", "0:3", "--max-k", "4"]
+    assert _explain(saved_lenet, out, *options, "--plot", str(figure)) == 0
+    curve_ax = drawn["a.png"].axes[-1]
+    assert curve_ax.get_xlabel() == "k, the top-ranked pixels removed"
+    # the curve drawn is still the library's over one-pixel segments
+    X, attribution = digits.X_test[:3], Attribution.load(out)
+    box = zoo.as_blackbox(digits_lenet)
+    pixels = segment(X, method="pixels")
+    curve = deletion_curve(box, X, attribution, max_k=4, segments=pixels, random_state=0)
+    (line,) = curve_ax.get_lines()
+    np.testing.assert_allclose(line.get_ydata(), curve.curve())
+
+
 def test_explain_of_one_row_gives_its_figures_without_a_ci(saved_lenet, tmp_path, capsys):
     # A bootstrap over one row printed "0.5485 [0.5485, 0.5485]": a CI of no width
     figures = tmp_path / "f.json"

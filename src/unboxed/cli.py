@@ -912,8 +912,15 @@ def _explain(args: argparse.Namespace) -> int:
         # Panels titled by their test rows, as the table above is: "row 5", not "row 0";
         # beside them the deletion curve the AOPC above is the area over, of every row.
         drawn = min(len(X), 10)
+        # An image's --segments pixels are segments of one pixel each: the axis
+        # counted "segments" there, as it does superpixels.
+        pixels = dataset.image_shape is not None and args.segments == "pixels"
         figure = _attribution_and_deletion_curve(
-            attribution, list(range(drawn)), curve, row_names=range(start, stop)
+            attribution,
+            list(range(drawn)),
+            curve,
+            row_names=range(start, stop),
+            unit="pixel" if pixels else None,
         )
         save_figure(figure, args.plot, dpi=80)
         print(

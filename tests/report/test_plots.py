@@ -518,6 +518,16 @@ def test_a_deletion_curve_plot_refuses_other_objects(iris_curves):
         curve.plot(ax="left")
 
 
+def test_a_deletion_curve_plot_names_what_k_counts(iris_curves):
+    # The x-axis reads the curve's unit unless told what its segments are: an
+    # image's segments of one pixel each are "pixels", not "segments".
+    curve, _ = iris_curves
+    assert curve.plot(unit="pixel").axes[0].get_xlabel() == "k, the top-ranked pixels removed"
+    assert curve.plot().axes[0].get_xlabel() == "k, the top-ranked features removed"
+    with pytest.raises(TypeError, match="unit must be a string"):
+        curve.plot(unit=1)
+
+
 def test_a_deletion_curve_of_one_row_draws_no_band(iris_curves):
     import dataclasses
 

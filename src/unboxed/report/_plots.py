@@ -279,12 +279,14 @@ def _attribution_and_deletion_curve(
     curve: DeletionCurve,
     *,
     row_names: Sequence[object] | None = None,
+    unit: str | None = None,
 ) -> Any:
     """:func:`plot_attribution` of the rows ``index`` with, in one more panel after
-    theirs, :func:`plot_deletion_curve` of ``curve``: ``unboxed explain --plot``'s one
-    figure, the attributions beside how faithful they are."""
+    theirs, :func:`plot_deletion_curve` of ``curve`` (its axis counting ``unit``):
+    ``unboxed explain --plot``'s one figure, the attributions beside how faithful they
+    are."""
     _, (ax,) = _attribution_panels(attribution, index, top=15, row_names=row_names, spare=1)
-    return plot_deletion_curve(curve, ax=ax)  # which lays the whole figure out
+    return plot_deletion_curve(curve, ax=ax, unit=unit)  # which lays the whole figure out
 
 
 def _row_names(row_names: Sequence[object] | None, n_samples: int) -> list[str]:
@@ -380,6 +382,7 @@ def plot_deletion_curve(
     ax: Any = None,
     n_boot: int = 1000,
     random_state: RandomState = 0,
+    unit: str | None = None,
 ) -> Any:
     """Plot a :class:`~unboxed.evaluate.DeletionCurve`: the mean drop in the explained
     class's probability against the number k of features (segments) removed.
@@ -401,6 +404,10 @@ def plot_deletion_curve(
         Bootstrap draws for the bands.
     random_state : int, Generator or None, default=0
         Seeds the bands' bootstrap: the same seed draws the same figure.
+    unit : str, optional
+        What k counts, in the singular, for the x-axis label: by default the curve's
+        ``meta["unit"]``, "feature" or "segment"; "pixel" for an image's segments of
+        one pixel each.
 
     Returns
     -------
@@ -410,8 +417,8 @@ def plot_deletion_curve(
     Raises
     ------
     TypeError
-        If ``curve`` or ``baseline`` is not a DeletionCurve, or ``ax`` is not a
-        matplotlib Axes.
+        If ``curve`` or ``baseline`` is not a DeletionCurve, ``ax`` is not a
+        matplotlib Axes, or ``unit`` is not a string.
     """
     from ..evaluate import DeletionCurve  # here, as the type hints are under TYPE_CHECKING
     from ..evaluate._stats import bootstrap_mean
@@ -420,6 +427,8 @@ def plot_deletion_curve(
     check_instance(curve, DeletionCurve, name="curve", what="a DeletionCurve")
     if baseline is not None:
         check_instance(baseline, DeletionCurve, name="baseline", what="a DeletionCurve")
+    if unit is not None:
+        check_instance(unit, str, name="unit", what="a string")
     fig, ax = _one_panel(ax, figsize=(4.5, 3.2))
     # One generator for both bands, so that the seed fixes the whole figure.
     rng = check_random_state(random_state)
@@ -435,7 +444,7 @@ def plot_deletion_curve(
         if shown.drop.shape[0] > 1:
             ax.fill_between(shown.ks, ci[:, 0], ci[:, 1], color=color, alpha=0.2, linewidth=0)
             banded = True
-    unit = curve.meta.get("unit", "feature")
+    unit = curve.meta.get("unit", "feature") if unit is None else unit
     ax.set_xlabel(f"k, the top-ranked {unit}s removed", fontsize=8)
     ax.set_ylabel("mean drop in the class's probability", fontsize=8)
     n = curve.drop.shape[0]
