@@ -50,8 +50,12 @@ TOLERANCE = 1e-7
 DRAWN = [s for s in JGMM_CF_SETTINGS if s[0] == "generated" and s[2] != "nearest"]
 
 
-def unscaled_alpha(c: np.ndarray) -> np.ndarray:
-    """The solve of ``optimal_alpha`` before ``6fdd37b``: ``c`` as it is."""
+def unscaled_alpha(c: np.ndarray, *, log: bool = False) -> np.ndarray:
+    """The solve of ``optimal_alpha`` before ``6fdd37b``: ``c`` as it is (from its
+    logs, as ``local_examples`` now passes them, the coefficients as they were formed
+    then, 0 where they underflow)."""
+    if log:
+        c = np.exp(c)
     k = c.shape[0]
     result = linprog(
         -c, A_eq=np.ones((1, k)), b_eq=np.ones(1), bounds=[(0.0, None)] * k, method="highs"

@@ -542,6 +542,25 @@ def test_generated_prototypes_sample_q_column_and_keep_the_best(tiny):
         np.testing.assert_allclose(kept.scores[kept.groups == j], best)
 
 
+def test_counterfactual_alpha_of_a_far_query_is_eq8s_optimum(tiny):
+    """Components 0 and 2 each belong to one class, so eq. 8 gives them nothing, and a
+    query far beyond component 0 lies in component 1 with p(z | x) = exp(-900) or so:
+    every c_i underflowed to 0 and alpha fell on component 0."""
+    model, Z = tiny
+    model = copy.deepcopy(model)
+    Q = np.array([[0.6, 0.0], [0.4, 0.4], [0.0, 0.6]])
+    model._Q, model.Q_, model.pi_ = Q[None], Q, np.array([0.5, 0.5])
+    model.psi_ = jm.psi(model._Q, model.pi_)[0]  # rows [1, 0], [0.5, 0.5], [0, 1]
+    zq = model.transform_x(np.array([[-60.0, 0.0]]))
+    log_c = jx.log_local_weights(model, zq, "counterfactual")
+    assert not jx.local_weights(model, zq, "counterfactual").any()  # the case
+    assert np.isneginf(log_c[0, [0, 2]]).all() and -2000 < log_c[0, 1] < -700
+    _, alpha = jx.local_examples(
+        model, zq, "counterfactual", 3, source="mined", Z_pool=Z, select="score"
+    )
+    np.testing.assert_allclose(alpha, [[0, 1, 0]], atol=1e-9)
+
+
 def test_labelled_counterfactual_weights_leave_out_the_querys_class(tiny_labelled):
     """With e_step="labelled" the weights are the query's posterior over the lower
     components of the classes other than the proxy's class for the query."""

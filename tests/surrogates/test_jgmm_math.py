@@ -324,6 +324,64 @@ def test_optimal_alpha_is_the_lp_vertex_for_coefficients_below_the_solvers_toler
     assert np.allclose(alpha, [0, 1, 0], atol=1e-9)
 
 
+def test_eq8_coefficients_that_underflow_keep_their_order_as_logs():
+    """A query almost surely in component 0, whose class is certain (its c_0 is 0):
+    the others' c_i, exp(-900) and exp(-800) times their Psi (1 - Psi), underflow to
+    0 in float64, and the LP gave component 0, which eq. 8 gives nothing."""
+    psi = np.array([[1.0, 0.0], [0.5, 0.5], [0.3, 0.7]])
+    log_pz = np.array([[0.0, -900.0, -800.0]])
+    assert not jm.counterfactual_weights(np.exp(log_pz), psi).any()
+    log_c = jm.log_counterfactual_weights(log_pz, psi)
+    assert np.isneginf(log_c[0, 0])
+    np.testing.assert_allclose(log_c[0, 1:], [-900 + np.log(0.5), -800 + np.log(0.42)])
+    np.testing.assert_allclose(jm.optimal_alpha(log_c[0], log=True), [0, 0, 1], atol=1e-9)
+
+
+def _brute_log_semifactual(log_pz, psi):
+    """log c_i of eq. 9, term by term: log sum_{j, k != i} Psi[i, j] Psi[k, j] p(z_q = k)."""
+    from scipy.special import logsumexp
+
+    kx, ky = psi.shape
+    return np.array(
+        [
+            logsumexp(
+                [
+                    np.log(psi[i, j]) + np.log(psi[k, j]) + log_pz[k]
+                    for j in range(ky)
+                    for k in range(kx)
+                    if k != i
+                ]
+            )
+            for i in range(kx)
+        ]
+    )
+
+
+def test_eq9_coefficients_survive_a_query_almost_surely_in_one_component(rng):
+    """p(w_q = j | x_q) less component 0's share left nothing of the others' exp(-50)
+    (c_0 was 0); exp(-900) and exp(-1000) underflow in float64 whatever the order."""
+    psi = rng.dirichlet(np.ones(3), size=4)
+    log_pz = np.array([0.0, -50.0, -900.0, -1000.0])
+    want = _brute_log_semifactual(log_pz, psi)
+    np.testing.assert_allclose(jm.log_semifactual_weights(log_pz[None], psi)[0], want, rtol=1e-12)
+    linear = jm.semifactual_weights(np.exp(log_pz)[None], psi)[0]
+    np.testing.assert_allclose(linear[:2], np.exp(want[:2]), rtol=1e-9)
+    # and a query of no certain component, as the brute force of eq. 9 above checks
+    log_pz = np.log(rng.dirichlet(np.ones(4)))
+    np.testing.assert_allclose(
+        jm.log_semifactual_weights(log_pz[None], psi)[0], _brute_log_semifactual(log_pz, psi)
+    )
+    # one lower component: no other to be in, every c_i is 0 (-inf), without a warning
+    assert np.isneginf(jm.log_semifactual_weights(np.zeros((1, 1)), np.ones((1, 1)))).all()
+
+
+def test_optimal_alpha_of_coefficients_all_zero_is_uniform():
+    """Every alpha scores 0 there: the solver's first vertex, component 0, was
+    returned for no reason; the uniform alpha favours none."""
+    np.testing.assert_allclose(jm.optimal_alpha(np.zeros(4)), np.full(4, 0.25))
+    np.testing.assert_allclose(jm.optimal_alpha(np.full(4, -np.inf), log=True), np.full(4, 0.25))
+
+
 def test_entropy_matches_definition(rng):
     p = rng.dirichlet(np.ones(4), size=3)
     assert np.allclose(jm.entropy(np.log(p)), [-(r * np.log(r)).sum() for r in p])

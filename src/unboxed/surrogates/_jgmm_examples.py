@@ -128,15 +128,23 @@ def local_weights(model: JGMM, Zq: np.ndarray, kind: str) -> np.ndarray:
         over the other classes' components
         (:func:`~._jgmm_math.labelled_counterfactual_weights`).
     """
+    return np.exp(log_local_weights(model, Zq, kind))
+
+
+def log_local_weights(model: JGMM, Zq: np.ndarray, kind: str) -> np.ndarray:
+    """The logs of :func:`local_weights` (-inf for a zero), formed from ``log p(z | x)``:
+    far from the components every ``c_i`` can underflow to 0, and eq. 8's optimum with
+    them, where their logs still order them."""
+    log_gx = _log_gx(model, Zq)
+    log_pz = jm.log_proba_z_given_x(log_gx, model._Q, model.pi_)[:, 0]
     if kind == "counterfactual" and model.e_step == "labelled":
-        log_gx = _log_gx(model, Zq)
-        log_pz = jm.log_proba_z_given_x(log_gx, model._Q, model.pi_)[:, 0]
         query_w = jm.log_proba_w_given_x(log_gx, model._Q, model.pi_).argmax(axis=1)
-        return jm.labelled_counterfactual_weights(log_pz, model.psi_, query_w)
-    pz = proba_z(model, Zq)
+        # Normalised over the other classes' components: the largest is 1 / K_x or more.
+        with np.errstate(divide="ignore"):  # the query's own class's components: -inf
+            return np.log(jm.labelled_counterfactual_weights(log_pz, model.psi_, query_w))
     if kind == "counterfactual":
-        return jm.counterfactual_weights(pz, model.psi_)
-    return jm.semifactual_weights(pz, model.psi_)
+        return jm.log_counterfactual_weights(log_pz, model.psi_)
+    return jm.log_semifactual_weights(log_pz, model.psi_)
 
 
 #: Decimals to which two local examples' scores must agree to tie (:func:`local_examples`).
@@ -510,8 +518,10 @@ def local_examples(
             f"query_inputs has {len(query_inputs)} rows for {Zq.shape[0]} queries in Zq"
         )
     near = sampler == "local" and source == "generated"
-    c = local_weights(model, Zq, kind)
-    alphas = np.stack([jm.optimal_alpha(row) for row in c])
+    # The LP from the coefficients' logs: each c_i can underflow to 0 where they do not.
+    log_c = log_local_weights(model, Zq, kind)
+    alphas = np.stack([jm.optimal_alpha(row, log=True) for row in log_c])
+    c = np.exp(log_c)
     ky = model.pi_.shape[0]
     to_class = np.arange(ky) if component_classes is None else np.asarray(component_classes)
     query_class = to_class[_proxy_w(model, Zq)]

@@ -704,11 +704,21 @@ def entropy(log_p: np.ndarray) -> np.ndarray:
     return -np.sum(np.exp(log_p) * log_p, axis=-1)
 
 
+def _log(a: np.ndarray) -> np.ndarray:
+    """``log(a)`` with zeros to -inf, without a RuntimeWarning. For eq. 8's coefficients,
+    where :func:`safe_log`'s floor of about -708 would rank a zero coefficient above a
+    positive one of exp(-800)."""
+    with np.errstate(divide="ignore"):
+        return np.log(a)
+
+
 def counterfactual_weights(pz_query: np.ndarray, Psi: np.ndarray) -> np.ndarray:
     """The coefficients ``c_i`` of eq. 8, so that eq. 7 is ``f(x) = sum_i p(z=i|x) c_i``.
 
     ``c_i = sum_j p(w=j|z=i) p(w_q != j|z_q=i) p(z_q=i|x_q)
          = p(z_q=i|x_q) sum_j Psi[i, j] (1 - Psi[i, j])``.
+    :func:`log_counterfactual_weights` gives their logs, which survive where they
+    underflow.
 
     Parameters
     ----------
@@ -720,7 +730,27 @@ def counterfactual_weights(pz_query: np.ndarray, Psi: np.ndarray) -> np.ndarray:
     -------
     ndarray of shape (n_queries, K_x)
     """
-    return pz_query * np.sum(Psi * (1.0 - Psi), axis=1)[None]
+    return np.exp(log_counterfactual_weights(_log(pz_query), Psi))
+
+
+def log_counterfactual_weights(log_pz_query: np.ndarray, Psi: np.ndarray) -> np.ndarray:
+    """The logs of eq. 8's coefficients (:func:`counterfactual_weights`), -inf for a zero.
+
+    Formed from ``log p(z | x_q)``: far from a component it is -800, say, and ``c_i``
+    of every component the query might be in can underflow to 0 in float64, where
+    eq. 8's optimum was lost (every alpha scored 0).
+
+    Parameters
+    ----------
+    log_pz_query : ndarray of shape (n_queries, K_x)
+        ``log p(z | x_query)``.
+    Psi : ndarray of shape (K_x, K_y)
+
+    Returns
+    -------
+    ndarray of shape (n_queries, K_x)
+    """
+    return log_pz_query + _log(np.sum(Psi * (1.0 - Psi), axis=1))[None]
 
 
 def labelled_counterfactual_weights(
@@ -762,6 +792,7 @@ def semifactual_weights(pz_query: np.ndarray, Psi: np.ndarray) -> np.ndarray:
     ``c_i = sum_j p(w=j|z=i) p(w_q=j|z_q!=i) p(z_q!=i|x_q)``, where
     ``p(w_q=j|z_q!=i) p(z_q!=i|x_q) = p(w_q=j, z_q!=i | x_q)
     = sum_{k != i} Psi[k, j] p(z_q=k|x_q)`` (w is independent of x given z).
+    Computed as the exponential of :func:`log_semifactual_weights`.
 
     Parameters
     ----------
@@ -772,12 +803,44 @@ def semifactual_weights(pz_query: np.ndarray, Psi: np.ndarray) -> np.ndarray:
     -------
     ndarray of shape (n_queries, K_x)
     """
-    pw_query = pz_query @ Psi  # p(w_q = j | x_q), shape (n_q, K_y)
-    not_i = pw_query[:, None, :] - pz_query[:, :, None] * Psi[None]  # (n_q, K_x, K_y)
-    return np.sum(Psi[None] * np.maximum(not_i, 0.0), axis=-1)
+    return np.exp(log_semifactual_weights(_log(pz_query), Psi))
 
 
-def optimal_alpha(c: np.ndarray) -> np.ndarray:
+def log_semifactual_weights(log_pz_query: np.ndarray, Psi: np.ndarray) -> np.ndarray:
+    """The logs of eq. 9's coefficients (:func:`semifactual_weights`), -inf for a zero.
+
+    Row ``i``'s sum over ``k != i`` is taken from its own largest ``p(z_q = k | x_q)``,
+    so that it neither underflows nor, for the query's likeliest component, is
+    ``p(w_q = j | x_q)`` less that component's share: a difference of two nearly
+    equal numbers that left nothing of the others.
+
+    Parameters
+    ----------
+    log_pz_query : ndarray of shape (n_queries, K_x)
+        ``log p(z | x_query)``.
+    Psi : ndarray of shape (K_x, K_y)
+
+    Returns
+    -------
+    ndarray of shape (n_queries, K_x)
+    """
+    from scipy.special import logsumexp as scipy_logsumexp  # takes -inf, as here
+
+    n, k = log_pz_query.shape
+    log_psi = _log(Psi)
+    others = ~np.eye(k, dtype=bool)
+    out = np.empty((n, k))
+    for q in range(n):
+        log_p = np.where(others, log_pz_query[q][None, :], -np.inf)  # row i: k != i
+        top = log_p.max(axis=1)
+        shift = np.where(np.isfinite(top), top, 0.0)  # a row of -inf sums to 0, -inf
+        # sum_{k != i} Psi[k, j] p(z_q = k | x_q) / e^top_i: shape (K_x, K_y)
+        inner = np.exp(log_p - shift[:, None]) @ Psi
+        out[q] = shift + scipy_logsumexp(log_psi + _log(inner), axis=1)
+    return out
+
+
+def optimal_alpha(c: np.ndarray, *, log: bool = False) -> np.ndarray:
     """The linear programme of eq. 8: ``max_alpha sum_i alpha_i c_i`` on the simplex.
 
     Solved with :func:`scipy.optimize.linprog` (HiGHS). The optimum is a vertex, the
@@ -786,11 +849,20 @@ def optimal_alpha(c: np.ndarray) -> np.ndarray:
     takes a cost below its tolerance (1e-7) for zero, and eq. 8's ``c`` are
     probabilities that can all lie below it (a query almost surely in a component of
     one class), where the solver stopped at its first vertex, component 0, whatever
-    ``c`` was.
+    ``c`` was. Below about 1e-308 they underflow to 0 altogether: given as logs
+    (``log=True``, from :func:`log_counterfactual_weights` or
+    :func:`log_semifactual_weights`), they keep their relative sizes.
+
+    Where every coefficient is 0 (-inf as a log), every alpha is optimal: the uniform
+    one is returned, which favours no component (the solver's first vertex, component
+    0, favoured it for no reason).
 
     Parameters
     ----------
     c : ndarray of shape (K_x,)
+        The coefficients, or with ``log=True`` their logs.
+    log : bool, default=False
+        Whether ``c`` holds logs.
 
     Returns
     -------
@@ -800,10 +872,14 @@ def optimal_alpha(c: np.ndarray) -> np.ndarray:
     from scipy.optimize import linprog
 
     k = c.shape[0]
+    if log:
+        top = np.max(c)
+        c = np.exp(c - top) if np.isfinite(top) else np.zeros(k)
     scale = np.max(np.abs(c))
-    cost = -c / scale if scale > 0 else -c
+    if scale == 0:
+        return np.full(k, 1.0 / k)
     result = linprog(
-        cost, A_eq=np.ones((1, k)), b_eq=np.ones(1), bounds=[(0.0, None)] * k, method="highs"
+        -c / scale, A_eq=np.ones((1, k)), b_eq=np.ones(1), bounds=[(0.0, None)] * k, method="highs"
     )
     if not result.success:  # pragma: no cover - the simplex is never infeasible
         alpha = np.zeros(k)
