@@ -1250,6 +1250,48 @@ def test_feature_names_come_from_the_model_or_the_keyword(planted, planted_logre
     assert box.feature_names == ("u", "v") and "\n" not in repr(box)
 
 
+def test_a_model_fitted_on_an_array_takes_the_names_of_a_dataframe_it_explains():
+    # The model knows no names, so the attributions of breast cancer's rows, given as
+    # a DataFrame, carried none: "feature 3" where the table says "mean area".
+    from unboxed.local import Occlusion
+    from unboxed.probes import PermutationImportance
+
+    data = load_breast_cancer(as_frame=True)
+    X = (data.data - data.data.mean()) / data.data.std()
+    model = LogisticRegression(max_iter=1000).fit(X.to_numpy(), data.target)
+    columns = tuple(X.columns)
+    bb = BlackBox.from_sklearn(model)
+    assert bb.feature_names is None
+    attribution = Occlusion(bb).explain(X.iloc[:3])
+    assert attribution.feature_names == columns and bb.feature_names == columns
+    importance = PermutationImportance(bb, n_repeats=2, random_state=0).explain(X.iloc[:40])
+    assert importance.feature_names == columns
+    # From then on a DataFrame is read by those names: reordered, it is the same rows.
+    np.testing.assert_allclose(
+        bb.predict_proba(X.iloc[:5, ::-1]), model.predict_proba(X.to_numpy()[:5]), rtol=1e-12
+    )
+    renamed = X.rename(columns={"mean area": "area"}).iloc[:3]
+    with pytest.raises(
+        ValueError,
+        match=r"^X's columns do not match the 30 columns of 'LogisticRegression' \(the "
+        r"columns of the first DataFrame it was given\): it lacks column 'mean area'; "
+        r"it has unknown column 'area'\.",
+    ):
+        bb.predict_proba(renamed)
+    # Names of the black box's own win, and other columns are refused as before.
+    mine = BlackBox.from_sklearn(model, feature_names=[f"m{j}" for j in range(30)])
+    with pytest.raises(ValueError, match=r"the 30 columns of 'LogisticRegression': it lacks"):
+        Occlusion(mine).explain(X.iloc[:3])
+    # Arrays, unnamed columns and a repeated label give no names.
+    for unnamed in (X.to_numpy()[:3], X.iloc[:3].set_axis(range(30), axis=1)):
+        fresh = BlackBox.from_sklearn(model)
+        assert Occlusion(fresh).explain(unnamed).feature_names is None
+    repeated = X.iloc[:3].set_axis([*columns[:29], columns[0]], axis=1)
+    fresh = BlackBox.from_sklearn(model)
+    fresh.predict_proba(repeated)
+    assert fresh.feature_names is None
+
+
 @pytest.mark.parametrize(
     "names, message",
     [

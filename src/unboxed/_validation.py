@@ -250,7 +250,7 @@ def check_array(
             )
         if finite:
             check_finite(
-                arr, name=name, columns=_frame_columns(X), index=X.index if _is_frame(X) else None
+                arr, name=name, columns=frame_columns(X), index=X.index if _is_frame(X) else None
             )
     return arr
 
@@ -347,7 +347,7 @@ def check_aligned(y: object, X: object, *, name: str = "y") -> None:
         )
 
 
-def _frame_columns(X: object) -> list[Any] | None:
+def frame_columns(X: object) -> list[Any] | None:
     """A pandas DataFrame's column labels, else None."""
     return list(X.columns) if _is_frame(X) else None
 

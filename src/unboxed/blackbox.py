@@ -114,7 +114,8 @@ class BlackBox:
         What the torch module returns ("probabilities" for the other kinds).
     feature_names : tuple of str or None
         The name of each flat input feature, or None. Every explanation whose columns
-        are these features carries them.
+        are these features carries them. A black box with none takes the column names
+        of the first DataFrame :meth:`check_X` is given (see there).
     classes : tuple or None
         The model's label of each column of :meth:`predict_proba` (``classes[j]`` is
         column ``j``), or None when unknown. :meth:`from_sklearn` takes the
@@ -186,6 +187,8 @@ class BlackBox:
         # The names a DataFrame's columns are matched to (check_X); from_sklearn puts
         # the estimator's own there when feature_names only relabels them.
         self._input_columns = self.feature_names
+        # Whether both were taken from the first DataFrame check_X was given.
+        self._names_from_frame = False
         self.classes = self._check_classes(classes)
         # Display names only: labels (classes) decide how arguments are read, and a
         # data set's names ("Trouser") must not turn target=1 into an unknown label.
@@ -656,6 +659,10 @@ class BlackBox:
         :attr:`feature_names`): its columns may come in any order, and a missing,
         unknown or repeated column is a ``ValueError``, as are labels that mix names
         with others. Unnamed columns (``0, 1, ...``) and arrays are read by position.
+        A black box that knows no names (a model fitted on an array) takes those of
+        the first DataFrame of ``n_features`` distinct string column labels it is
+        given as its :attr:`feature_names`, so that the explanations name the columns
+        as the table does, and reads every later DataFrame by them.
         Bool and nullable (``Float64``, ``boolean``) columns are numbers (``pd.NA`` is
         NaN, refused); a column of text is a ``TypeError`` that names it.
 
@@ -673,6 +680,7 @@ class BlackBox:
             On an empty array, NaN or infinity, a shape that does not match
             ``input_shape``, or a DataFrame's columns that do not match the model's.
         """
+        self._take_frame_names(X)
         X = self._by_columns(X, name="X")
         arr = check_array(X, ndim=None, dtype=None)
         if arr.ndim == 0:
@@ -691,11 +699,37 @@ class BlackBox:
             f"X has shape {arr.shape}, but {self.name!r} expects {batch_shapes(self.input_shape)}"
         )
 
+    def _take_frame_names(self, X: object) -> None:
+        """Name the features by ``X``'s columns, where the black box has no names and
+        ``X`` is a DataFrame of ``n_features`` distinct, non-empty string column labels.
+
+        A model fitted on an array (``LogisticRegression().fit(X.to_numpy(), y)``)
+        knows no names, so the explanations of a DataFrame's rows read "feature 3"
+        where the table says "mean area". From here on every DataFrame is read by
+        these names, as one of a model fitted on a DataFrame is: one with its columns
+        in another order is reordered, and one with other columns refused, where by
+        position it would have gone to the model as other features.
+        """
+        columns = _validation.frame_columns(X)
+        if self.feature_names is not None or self._input_columns is not None or columns is None:
+            return
+        n = self.n_features
+        if n is None or len(columns) != n or len(set(columns)) != n:
+            return  # check_X names a wrong width; a repeated label names no one feature
+        if not all(isinstance(c, str) and c for c in columns):
+            return  # unnamed (0, 1, ...) or mixed: read by position, or refused there
+        self.feature_names = self._input_columns = tuple(columns)
+        self._names_from_frame = True
+
     def _by_columns(self, value: _T, *, name: str) -> _T:
         """``value`` with its columns matched to the model's by name, where it is a
         DataFrame of rows or a Series of one value per feature (a ``fill``); anything
         else as it is (see :func:`~unboxed._validation.in_column_order`)."""
-        return in_column_order(value, self._input_columns, name=name, whose=repr(self.name))
+        whose = repr(self.name)
+        if self._names_from_frame:
+            # Names the user never gave the black box: say where they came from.
+            whose += " (the columns of the first DataFrame it was given)"
+        return in_column_order(value, self._input_columns, name=name, whose=whose)
 
     def predict_proba(self, X: object) -> np.ndarray:
         """Class probabilities, evaluated in batches and checked.
