@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 from sklearn.base import BaseEstimator
-from sklearn.datasets import load_breast_cancer, load_iris
+from sklearn.datasets import load_breast_cancer, load_digits, load_iris
 from sklearn.linear_model import LogisticRegression
 from sklearn.tree import DecisionTreeClassifier
 
@@ -635,6 +635,35 @@ def test_rows_within_tolerance_are_clipped_and_renormalised():
     p = bb.predict_proba(np.zeros((2, 4)))
     assert p.min() >= 0.0
     np.testing.assert_allclose(p.sum(axis=1), 1.0, rtol=0, atol=1e-15)
+
+
+@pytest.mark.parametrize("load", [load_iris, load_digits])
+def test_probabilities_rounded_to_4_decimals_are_accepted_and_renormalised(load):
+    # Each is off by up to 5e-5, so a row of n classes sums off 1 by up to n * 5e-5:
+    # iris's row 5 summed to 1.0001 and digits' row 313 to 0.9997, both refused as
+    # "not probabilities" by the tolerance of 1e-4.
+    X, y = load(return_X_y=True)
+    X, y = X[::3] / X.max(), y[::3]
+    model = LogisticRegression(max_iter=1000).fit(X, y)
+    rounded = BlackBox.from_callable(
+        lambda rows: np.round(model.predict_proba(rows), 4).astype(np.float32),
+        n_classes=model.classes_.size,
+    )
+    proba = rounded.predict_proba(X)
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=0, atol=1e-15)
+    np.testing.assert_allclose(proba, model.predict_proba(X), rtol=0, atol=5e-4)
+    np.testing.assert_array_equal(rounded.predict(X), model.predict(X))
+    # Rows that are no probabilities still miss 1 by far more, and are refused.
+    for fn, message in (
+        (lambda rows: model.decision_function(rows), r"outside \[0, 1\].*are these logits"),
+        (lambda rows: 0.99 * model.predict_proba(rows), r"sums to 0\.99, not 1$"),
+    ):
+        off = BlackBox.from_callable(fn, n_classes=model.classes_.size)
+        with pytest.raises(ValueError, match=message):
+            off.predict_proba(X)
+    short = BlackBox.from_callable(lambda rows: np.tile([0.5, 0.4], (len(rows), 1)), n_classes=2)
+    with pytest.raises(ValueError, match=r"row 0 of X sums to 0\.9, not 1$"):
+        short.predict_proba(X[:3])
 
 
 def test_a_negative_probability_is_refused():

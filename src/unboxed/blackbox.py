@@ -43,6 +43,12 @@ ArrayFn = Callable[[np.ndarray], Any]
 #: output is rejected. float32 softmax rows sum to 1 within about 1e-6; a torch module
 #: in half precision gets 4 eps of its dtype instead (``_TorchForward.tolerance``).
 PROBABILITY_TOLERANCE = 1e-4
+#: How much further a row's sum may stray, per class: probabilities rounded to 4
+#: decimals (a model that returns ``[0.3333, 0.3333, 0.3333]``) are each off by up to
+#: 5e-5, so a row of n classes sums off 1 by up to n * 5e-5 (0.9997 on digits), which
+#: PROBABILITY_TOLERANCE alone refused. Rows that are no probabilities (logits,
+#: scores) miss 1 by far more: [0.5, 0.4] by 0.1.
+ROUNDING_PER_CLASS = 5e-5
 
 
 class BlackBoxError(RuntimeError):
@@ -1462,8 +1468,10 @@ def _check_probabilities(
     nonfinite_note: Callable[[], str] | None = None,
     row_name: RowName | None = None,
 ) -> np.ndarray:
-    """Check a model's output and return it as float64 rows that sum exactly to 1,
-    within ``tol``; ``logits_fix`` says how to give probabilities instead of logits,
+    """Check a model's output and return it as float64 rows that sum exactly to 1:
+    each value within ``tol`` of [0, 1], and each row's sum within ``tol`` plus
+    :data:`ROUNDING_PER_CLASS` per class of 1 (probabilities rounded to 4 decimals),
+    renormalised; ``logits_fix`` says how to give probabilities instead of logits,
     ``nonfinite_note()`` why an output is NaN or infinite, and ``row_name(i)`` what
     row ``i`` of ``raw`` answers (by default "row i")."""
     raw, tol = _float_output(raw, tol)
@@ -1506,7 +1514,9 @@ def _check_probabilities(
         )
     sums = proba.sum(axis=1)
     worst = int(np.argmax(np.abs(sums - 1)))
-    if abs(sums[worst] - 1) > tol:
+    # Rounding to 4 decimals moves each value by up to 5e-5 whatever its size (the
+    # model's own float error is relative, and within tol): the sum by n times that.
+    if abs(sums[worst] - 1) > tol + n_classes * ROUNDING_PER_CLASS:
         raise ValueError(
             f"black box {name!r} returned rows that are not probabilities: "
             f"{named(worst)} sums to {sums[worst]:.6g}, not 1"  # its row of X, not of the batch
