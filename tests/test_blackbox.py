@@ -666,6 +666,39 @@ def test_probabilities_rounded_to_4_decimals_are_accepted_and_renormalised(load)
         short.predict_proba(X[:3])
 
 
+def test_eps_follows_the_float_dtype_a_callable_returns():
+    # _eps read float64's for every callable, though one returning float32 rounds its
+    # probabilities 5e8 times coarser (PermutationImportance's rounding bound).
+    def answering(dtype):
+        return BlackBox.from_callable(
+            lambda X: np.full((len(X), 2), 0.5, dtype=dtype), n_classes=2, input_shape=(3,)
+        )
+
+    for dtype in (np.float64, np.float32, np.float16):
+        box = answering(dtype)
+        assert box._eps == np.finfo(np.float64).eps  # nothing returned yet
+        box.predict_proba(np.zeros((2, 3)))
+        assert box._eps == np.finfo(dtype).eps
+    # the coarsest seen stays: a batch in float64 does not make float32 rounding finer
+    mixed = BlackBox.from_callable(
+        lambda X: np.full((len(X), 2), 0.5, dtype=np.float32 if len(X) == 1 else np.float64),
+        n_classes=2,
+        input_shape=(3,),
+    )
+    mixed.predict_proba(np.zeros((1, 3)))
+    mixed.predict_proba(np.zeros((4, 3)))
+    assert mixed._eps == np.finfo(np.float32).eps
+    tensor = BlackBox.from_callable(
+        lambda X: torch.full((len(X), 2), 0.5, dtype=torch.bfloat16), n_classes=2
+    )
+    tensor.predict_proba(np.zeros((2, 3)))
+    assert tensor._eps == torch.finfo(torch.bfloat16).eps
+    # a torch module's stays its parameters' dtype
+    module = BlackBox.from_torch(torch.nn.Linear(3, 2).double(), input_shape=(3,))
+    module.predict_proba(np.zeros((2, 3)))
+    assert module._eps == np.finfo(np.float64).eps
+
+
 def test_a_negative_probability_is_refused():
     bb = BlackBox.from_callable(lambda X: np.tile([-0.2, 0.6, 0.6], (len(X), 1)), n_classes=3)
     with pytest.raises(ValueError, match=r"outside \[0, 1\]"):

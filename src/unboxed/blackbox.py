@@ -202,6 +202,8 @@ class BlackBox:
             class_names, self.n_classes, name="class_names", strict=True
         )
         self.n_queries = 0
+        # The eps of the coarsest float dtype the model has answered in (_eps).
+        self._output_eps = 0.0
 
     def _check_feature_names(self, names: Sequence[str] | None) -> tuple[str, ...] | None:
         if names is None:
@@ -644,11 +646,15 @@ class BlackBox:
     def _eps(self) -> float:
         """The machine epsilon of the precision the model computes its probabilities
         in: a torch module's dtype (:attr:`_TorchForward.eps`, float32's for the zoo's
-        networks), else float64's."""
+        networks), else that of the coarsest float dtype the model has returned so
+        far, at least float64's. A callable that returns float32 was given float64's,
+        which :class:`~unboxed.probes.PermutationImportance` took for the rounding
+        of its scores: a pixel it never read moved them by float32 ulps, and read
+        an importance of ~1e-9, not 0."""
         forward = self._predict_fn
         if isinstance(forward, _TorchForward):
             return forward.eps
-        return float(np.finfo(np.float64).eps)
+        return max(float(np.finfo(np.float64).eps), self._output_eps)
 
     @property
     def n_features(self) -> int | None:
@@ -802,6 +808,7 @@ class BlackBox:
 
         raw = self._run_batch(run, rows.shape[0], n_queried, start, row_name, index)
         self.n_queries += rows.shape[0]
+        self._output_eps = max(self._output_eps, _dtype_eps(raw))
         forward = self._predict_fn
         tol = forward.tolerance if isinstance(forward, _TorchForward) else PROBABILITY_TOLERANCE
         # A torch module says whether X overflowed its dtype, as features() does: 1e39
@@ -1447,15 +1454,21 @@ def _float_output(raw: Any, tol: float) -> tuple[Any, float]:
     precision module's does (``_TorchForward.tolerance``). A float tensor is detached
     and taken to the CPU as float64 first: numpy refused one that requires grad, one
     in bfloat16 and one on a GPU, which read "not a numeric array"."""
+    eps = _dtype_eps(raw)
     torch = sys.modules.get("torch")
     if torch is not None and isinstance(raw, torch.Tensor) and raw.is_floating_point():
-        eps = float(torch.finfo(raw.dtype).eps)
         raw = raw.detach().to("cpu", torch.float64)
-    else:
-        dtype = getattr(raw, "dtype", None)
-        is_float = isinstance(dtype, np.dtype) and dtype.kind == "f"
-        eps = float(np.finfo(dtype).eps) if is_float else 0.0
     return raw, max(tol, 4 * eps)
+
+
+def _dtype_eps(raw: Any) -> float:
+    """The machine epsilon of a model's output's float dtype, a numpy array's or a
+    tensor's (:func:`_float_output`, :attr:`BlackBox._eps`); 0 for anything else."""
+    torch = sys.modules.get("torch")
+    if torch is not None and isinstance(raw, torch.Tensor):
+        return float(torch.finfo(raw.dtype).eps) if raw.is_floating_point() else 0.0
+    dtype = getattr(raw, "dtype", None)
+    return float(np.finfo(dtype).eps) if isinstance(dtype, np.dtype) and dtype.kind == "f" else 0.0
 
 
 def _check_probabilities(

@@ -839,3 +839,39 @@ def test_a_pixel_a_float32_torch_model_never_reads_is_exactly_0_though_its_round
     distinct = np.array([np.unique(column).size == 3 for column in rows.T])
     read = np.setdiff1d(np.flatnonzero(distinct), ignored)
     assert read.size > 10 and np.all(np.abs(res.values[0, read]) > 1e-5)
+
+
+def test_a_pixel_a_float32_callable_never_reads_is_exactly_0_though_its_rounding_is_wider(
+    digits,
+):
+    """A callable that returns float32 probabilities was given float64's eps for its
+    rounding bound (only a torch module's dtype was read): pixels its model never reads
+    moved the scores by float32 ulps between batch sizes and read 4.3e-7, not 0."""
+    from sklearn.linear_model import LogisticRegression
+
+    X = digits.X_train.reshape(len(digits.X_train), -1)
+    model = LogisticRegression(max_iter=200).fit(X[:500], digits.y_train[:500])
+    ignored = [2, 3, 4, 5]  # pixels of the top row that vary over the rows
+    model.coef_[:, ignored] = 0.0
+    # A fixed round-off pattern that moves with the batch size, as float32 kernels
+    # summing in another order do on some CPUs: the same on every CPU here.
+    pattern = np.resize([1.0, -1.0], 10)
+
+    def float32_proba(rows):
+        shift = 1e-6 * (len(rows) % 3) * pattern
+        return (model.predict_proba(rows) + shift).astype(np.float32)
+
+    box = BlackBox.from_callable(float32_proba, n_classes=10, input_shape=(64,))
+    rows = X[:4]
+    assert np.all(rows[:, ignored].std(axis=0) > 0)
+    # the noise is there to be read: the shuffled copies go in larger batches
+    twice = box._proba_rows(np.concatenate([rows] * 3))[:4]
+    assert np.any(np.abs(twice - box.predict_proba(rows)) > 64 * np.finfo(np.float64).eps)
+    probe = PermutationImportance(box, n_repeats=3, metric="probability", random_state=0)
+    res = probe.explain(rows)
+    assert not np.any(res.values[0, ignored]) and not np.any(res.repeats[:, 0, ignored])
+    assert not np.any(probe.row_drops(rows)[:, ignored])
+    # The pixels it reads keep theirs, far above the float32 bound of 7.6e-6.
+    distinct = np.array([np.unique(column).size == 4 for column in rows.T])
+    read = np.setdiff1d(np.flatnonzero(distinct), ignored)
+    assert read.size > 10 and np.all(np.abs(res.values[0, read]) > 1e-4)
