@@ -1354,6 +1354,30 @@ def test_a_model_fitted_on_an_array_takes_the_names_of_a_dataframe_it_explains()
     assert fresh.feature_names is None
 
 
+def test_string_labels_that_look_like_numbers_stay_strings():
+    # "10" must not be read as the number 10: against a model fitted on "1".."10"
+    # (classes_ sorted as text, "10" second) it is its own label, and against one
+    # fitted on ints 1..10 it names no class, whatever its digits say.
+    import pandas as pd
+
+    X, y = load_digits(return_X_y=True)
+    X, y = X[::4] / 16, y[::4] + 1
+    text = BlackBox.from_sklearn(LogisticRegression(max_iter=300).fit(X, y.astype(str)))
+    ints = BlackBox.from_sklearn(LogisticRegression(max_iter=300).fit(X, y))
+    assert text.classes[:3] == ("1", "10", "2") and ints.classes[:3] == (1, 2, 3)
+    labels = pd.Series(["1", "2", "10"], index=[7, 8, 9])
+    np.testing.assert_array_equal(text.class_index(labels), [0, 2, 1])
+    np.testing.assert_array_equal(text.class_indices(labels.astype("string"), n=3), [0, 2, 1])
+    for box, wrong, shown in ((ints, labels, "'1'"), (text, pd.Series([1, 2, 10]), "1")):
+        with pytest.raises(ValueError, match=rf"^y holds {shown}, which is not a class of 'Log"):
+            box.class_indices(wrong, n=3)
+    # Without labels, strings name no column index either.
+    with pytest.raises(ValueError, match=r"y must hold integer class labels, got dtype <U2"):
+        BlackBox.from_callable(lambda Z: np.full((len(Z), 11), 1 / 11), n_classes=11).class_indices(
+            labels.to_numpy(dtype=str), n=3
+        )
+
+
 @pytest.mark.parametrize(
     "names, message",
     [

@@ -350,6 +350,23 @@ def test_agreement_of_string_labels():
         agreement(a, proba, classes=["cat", "dog", "eel"])
 
 
+def test_agreement_keeps_string_labels_that_look_like_numbers_strings():
+    # "10" is not the number 10: text is compared with text, and matched to a model's
+    # labels only where they are text too.
+    import pandas as pd
+
+    text = pd.Series(["1", "2", "10"])
+    assert agreement(text, np.array(["1", "2", "10"], dtype=object)).mean == 1.0
+    with pytest.raises(ValueError, match=r"pred_a holds string labels \{'1', '10', '2'\} but"):
+        agreement(text, pd.Series([1, 2, 10]))
+    proba = np.eye(3)[[0, 2, 1]]  # columns "1", "10", "2", as scikit-learn sorts text
+    assert agreement(text, proba, classes=pd.Series(["1", "10", "2"])).mean == 1.0
+    with pytest.raises(ValueError, match=r"pred_a holds '1', which is not a class of the model"):
+        agreement(text, proba, classes=[1, 10, 2])
+    with pytest.raises(ValueError, match=r"pred_a holds 1, which is not a class of the model"):
+        agreement(pd.Series([1, 2, 10]), proba, classes=text)
+
+
 def test_agreement_reads_the_bool_labels_of_a_model_fitted_on_bools():
     # classes=estimator.classes_ is the documented way to compare an estimator's own
     # labels; for one fitted on bools they were refused ("holds False, which is not a
