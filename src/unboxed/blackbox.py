@@ -649,8 +649,8 @@ class BlackBox:
         networks), else that of the coarsest float dtype the model has returned so
         far, at least float64's. A callable that returns float32 was given float64's,
         which :class:`~unboxed.probes.PermutationImportance` took for the rounding
-        of its scores: a pixel it never read moved them by float32 ulps, and read
-        an importance of ~1e-9, not 0."""
+        of its scores: a digits pixel its model never read moved them by float32
+        ulps, and read an importance of 4.3e-7, not 0."""
         forward = self._predict_fn
         if isinstance(forward, _TorchForward):
             return forward.eps
