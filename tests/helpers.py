@@ -333,3 +333,35 @@ def no_zero_dose_for_the_old(batches: list | None = None) -> Callable[[np.ndarra
         return np.tile([0.25, 0.75], (len(X), 1))
 
     return no_zero_dose_for_the_old
+
+
+def iris_refusing_a_petal_of_4(spared_calls: int = 0):
+    """Six iris rows as a DataFrame labelled "flower-<n>" (a split's, ``test_size=6``,
+    seed 0) and a black box of a logistic regression fitted to the others that raises
+    on any row whose petal length is 4.0: row 1 ("flower-62") alone holds one, so the
+    model refuses that row and those of its copies that keep its petal length. Its
+    first ``spared_calls`` calls are answered whatever their rows (an evaluation's
+    query of X itself, say, so that its perturbations are what raises). Returns
+    ``(box, X)``; the box is named "refuses_a_petal_of_4"."""
+    from sklearn.datasets import load_iris
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import train_test_split
+
+    from unboxed import BlackBox
+
+    iris = load_iris(as_frame=True)
+    X_train, X, y_train, _ = train_test_split(iris.data, iris.target, test_size=6, random_state=0)
+    model = LogisticRegression(max_iter=1000).fit(X_train.to_numpy(), y_train)
+    X = X.set_axis([f"flower-{i}" for i in X.index])
+    petal = X["petal length (cm)"].to_numpy()
+    assert np.flatnonzero(petal == 4.0).tolist() == [1]  # row 1's alone, and not a 0 fill
+    calls = 0
+
+    def refuses_a_petal_of_4(rows: np.ndarray) -> np.ndarray:
+        nonlocal calls
+        calls += 1
+        if calls > spared_calls and np.any(rows[:, 2] == 4.0):
+            raise ValueError("petal length 4.0")
+        return model.predict_proba(rows)
+
+    return BlackBox.from_callable(refuses_a_petal_of_4, n_classes=3), X

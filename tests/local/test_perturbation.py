@@ -11,7 +11,12 @@ from scipy import special
 from scipy.ndimage import gaussian_filter
 from sklearn.linear_model import Lasso, Ridge
 
-from tests.helpers import PLANTED_COLUMNS, no_zero_dose_for_the_old, requires_fashion_mnist
+from tests.helpers import (
+    PLANTED_COLUMNS,
+    iris_refusing_a_petal_of_4,
+    no_zero_dose_for_the_old,
+    requires_fashion_mnist,
+)
 from unboxed import BlackBox, BlackBoxError, load_dataset
 from unboxed.local import KernelShap, Lime, Occlusion, SegmenterError, grid_labels, segment
 from unboxed.local._base import BLUR_SIGMA, make_fill
@@ -1319,29 +1324,6 @@ def test_a_model_that_raises_on_a_perturbation_names_it_and_its_row_of_x():
     assert sample == np.flatnonzero(raising)[0] > 0
 
 
-def _iris_refusing_one_rows_petal_length():
-    """Six iris rows as a DataFrame labelled "flower-<n>" and a black box of a logistic
-    regression fitted to the others that raises on any row whose petal length is 4.0:
-    only the perturbations of row 1 ("flower-62") that keep its own petal length."""
-    from sklearn.datasets import load_iris
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.model_selection import train_test_split
-
-    iris = load_iris(as_frame=True)
-    X_train, X, y_train, _ = train_test_split(iris.data, iris.target, test_size=6, random_state=0)
-    model = LogisticRegression(max_iter=1000).fit(X_train.to_numpy(), y_train)
-    X = X.set_axis([f"flower-{i}" for i in X.index])
-    petal = X["petal length (cm)"].to_numpy()
-    assert np.flatnonzero(petal == 4.0).tolist() == [1]  # row 1's alone, and not the fill
-
-    def refuses_a_petal_of_4(rows: np.ndarray) -> np.ndarray:
-        if np.any(rows[:, 2] == 4.0):
-            raise ValueError("petal length 4.0")
-        return model.predict_proba(rows)
-
-    return BlackBox.from_callable(refuses_a_petal_of_4, n_classes=3), X
-
-
 @pytest.mark.parametrize(
     "make",
     [
@@ -1355,7 +1337,7 @@ def _iris_refusing_one_rows_petal_length():
 def test_a_model_that_raises_on_a_perturbation_names_its_row_by_its_dataframe_label(make, target):
     # It said "perturbation 0 of 20 of row 1 of X" alone, where predict_proba and the
     # gradient explainers add the row's label: row 1 of a split is not X.loc[1].
-    box, X = _iris_refusing_one_rows_petal_length()
+    box, X = iris_refusing_a_petal_of_4()
     with pytest.raises(BlackBoxError) as raised:
         make(box).explain(X, target=target)
     message = str(raised.value)

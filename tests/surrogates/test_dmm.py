@@ -21,7 +21,12 @@ import pytest
 from scipy import special, stats
 from sklearn.linear_model import LogisticRegression
 
-from tests.helpers import PLANTED_COLUMNS, assert_progress_shown, record_progress
+from tests.helpers import (
+    PLANTED_COLUMNS,
+    assert_progress_shown,
+    iris_refusing_a_petal_of_4,
+    record_progress,
+)
 from unboxed import Attribution, BlackBox, BlackBoxError, FeatureImportance
 from unboxed._io import read_npz, write_npz_with_header
 from unboxed.surrogates import DMMMEN, ConvergenceWarning, NotFittedError
@@ -361,24 +366,8 @@ def test_explain_local_names_the_raising_perturbations_row_by_its_dataframe_labe
 ):
     # It said "perturbation 0 of 40 of row 1 of X" alone, where predict_proba and the
     # gradient explainers add the row's label: row 1 of a split is not X.loc[1].
-    from sklearn.datasets import load_iris
-    from sklearn.model_selection import train_test_split
-
-    iris = load_iris(as_frame=True)
-    X_train, X, y_train, _ = train_test_split(iris.data, iris.target, test_size=6, random_state=0)
-    model = LogisticRegression(max_iter=1000).fit(X_train.to_numpy(), y_train)
-    X = X.set_axis([f"flower-{i}" for i in X.index])
-    assert np.flatnonzero(X["petal length (cm)"].to_numpy() == 4.0).tolist() == [1]
-    calls = []
-
-    def refuses_a_petal_of_4(rows: np.ndarray) -> np.ndarray:
-        calls.append(len(rows))
-        # Only row 1's perturbations that keep its petal length hold 4.0 (the fill is 0).
-        if len(calls) > spared_calls and np.any(rows[:, 2] == 4.0):
-            raise ValueError("petal length 4.0")
-        return model.predict_proba(rows)
-
-    box = BlackBox.from_callable(refuses_a_petal_of_4, n_classes=3)
+    # Only row 1's perturbations that keep its petal length hold 4.0 (the fill is 0).
+    box, X = iris_refusing_a_petal_of_4(spared_calls)
     with pytest.raises(BlackBoxError) as raised:
         short(n_iter=8).explain_local(X, blackbox=box, n_samples=40, n_score=10)
     message = str(raised.value)
