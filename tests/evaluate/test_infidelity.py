@@ -10,7 +10,7 @@ from captum.metrics import infidelity_perturb_func_decorator
 from sklearn.datasets import load_iris
 from sklearn.linear_model import LogisticRegression
 
-from tests.helpers import no_zero_dose_for_the_old
+from tests.helpers import iris_refusing_a_petal_of_4, no_zero_dose_for_the_old
 from unboxed import Attribution, BlackBox, BlackBoxError
 from unboxed.evaluate import _infidelity, infidelity
 from unboxed.local import IntegratedGradients, Lime, segment
@@ -449,6 +449,30 @@ def test_a_model_that_raises_on_a_perturbation_names_it_and_its_row_of_x():
     perturbed = batches[1].reshape(3, 20, 5)[2]  # batches[0]: X itself
     raising = (perturbed[:, 0] == 0) & (perturbed[:, 4] > 0.9)
     assert int(found[1]) == np.flatnonzero(raising)[0] > 0
+
+
+@pytest.mark.parametrize(
+    ("spared_calls", "place"),
+    [
+        (0, r"row 1 of the 6 rows queried"),  # the base query, f(x)
+        (1, r"perturbation \d+ of 20 of row 1 of X"),  # f(x - I): f(x) was answered
+    ],
+    ids=["base", "perturbation"],
+)
+def test_a_model_that_raises_on_a_dataframes_row_names_it_by_its_label(spared_calls, place):
+    # It said "on row 1 of the 6 rows queried" and "on perturbation 3 of 20 of row 1 of
+    # X" alone, where predict_proba and the local explainers add the row's label: row 1
+    # of a split is not X.loc[1].
+    box, X = iris_refusing_a_petal_of_4(spared_calls)
+    with pytest.raises(BlackBoxError) as raised:
+        # Removal to 0 keeps row 1's petal length of 4.0 wherever it leaves feature 2.
+        infidelity(box, X, np.ones(X.shape), perturbation="removal", n_perturb=20, n_boot=10)
+    message = str(raised.value)
+    expected = (
+        rf"black box 'refuses_a_petal_of_4' raised ValueError on {place}, "
+        r"row X\.loc\['flower-62'\]: petal length 4\.0"
+    )
+    assert re.fullmatch(expected, message), message
 
 
 def test_a_flat_models_expected_shapes_are_named_once():

@@ -31,6 +31,7 @@ from .._validation import (
     check_positive_int,
     check_random_state,
     input_shapes,
+    pandas_index,
 )
 from ..blackbox import BlackBox, check_blackbox, perturbation_name
 from ..explanation import Attribution, _json_seed
@@ -217,6 +218,9 @@ def infidelity(
     if not isinstance(normalize, bool | np.bool_):
         raise TypeError(f"normalize must be True or False, got {normalize!r}")
     _check_family(perturbation, scale=scale, p_remove=p_remove, segments=segments, fill=fill)
+    # A DataFrame's row labels name the row the model raises on, in f(x) and f(x - I)
+    # alike, as predict_proba names it: row 1 of a split is not X.loc[1].
+    index = pandas_index(X)
     X = check_blackbox(blackbox).check_X(X)
     n, d = X.shape
     values = _attribution_values(attribution, X, blackbox.input_shape)
@@ -245,7 +249,7 @@ def infidelity(
         )
         draw = _removal(X, fills.table[0], p, n_perturb, labels, rng)
     # Every setting is checked: from here on the black box is queried.
-    base = blackbox.predict_proba(X)
+    base = blackbox._proba_rows(X, index=index)
     if classes is None:
         classes = base.argmax(axis=1)
     f = base[np.arange(n), classes]
@@ -256,7 +260,8 @@ def infidelity(
         rows = np.arange(start, min(start + rows_per_chunk, n))
         perturbation_, perturbed = draw(rows)
         # Row-major, perturbations of one row together: Captum's repeat_interleave order.
-        proba = blackbox._proba_rows(perturbed.reshape(-1, d), perturbation_name(start, n_perturb))
+        named = perturbation_name(start, n_perturb, index)
+        proba = blackbox._proba_rows(perturbed.reshape(-1, d), named)
         picked = proba[np.arange(proba.shape[0]), np.repeat(classes[rows], n_perturb)]
         change = f[rows, None] - picked.reshape(rows.size, n_perturb)
         # f(x) and f(x - I) come from batches of other sizes, which a float32 model can
