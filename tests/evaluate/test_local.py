@@ -1,12 +1,14 @@
 """Deletion curves (AOPC) and explanation sensitivity."""
 
+import re
+
 import numpy as np
 import pytest
 import torch
 from sklearn.datasets import load_iris
 from sklearn.linear_model import LogisticRegression
 
-from tests.helpers import breast_cancer_box, no_zero_dose_for_the_old
+from tests.helpers import breast_cancer_box, iris_refusing_a_petal_of_4, no_zero_dose_for_the_old
 from unboxed import Attribution, BlackBox, BlackBoxError, zoo
 from unboxed.evaluate import deletion_curve, explanation_sensitivity
 from unboxed.local import Lime, Occlusion, Saliency, segment
@@ -701,6 +703,50 @@ def test_a_model_that_raises_on_a_noisy_copy_names_it_and_its_row_of_x():
         f"black box 'no_low_dose' raised ValueError on perturbation {first} of 20 of row 2 "
         "of X: no dose below 0.1"
     )
+
+
+@pytest.mark.parametrize(
+    ("spared_calls", "radius", "place"),
+    [
+        (0, 0.05, r"row 1 of the 6 rows queried"),  # the classes of X's own rows
+        # Noise that leaves petal length be: every noisy copy of row 1 raises.
+        (1, [0.05, 0.05, 0.0, 0.05], r"perturbation 0 of 20 of row 1 of X"),
+        # The noisy copies are answered; the explainer's occlusions of X raise.
+        (2, 0.05, r"perturbation \d+ of 5 of row 1 of X"),
+    ],
+    ids=["classes", "noisy-copy", "explanation"],
+)
+def test_sensitivity_names_a_dataframes_row_the_model_raises_on_by_its_label(
+    spared_calls, radius, place
+):
+    # It said "on row 1 of the 6 rows queried" and "on perturbation 0 of 20 of row 1 of
+    # X" alone, where predict_proba and the local explainers add the row's label: row 1
+    # of a split is not X.loc[1].
+    box, X = iris_refusing_a_petal_of_4(spared_calls)
+    explainer = Occlusion(box, window=1, fill="zero")
+    with pytest.raises(BlackBoxError) as raised:
+        explanation_sensitivity(
+            explainer, X, radius=radius, n_samples=20, n_boot=10, random_state=0
+        )
+    message = str(raised.value)
+    expected = (
+        rf"black box 'refuses_a_petal_of_4' raised ValueError on {place}, "
+        r"row X\.loc\['flower-62'\]: petal length 4\.0"
+    )
+    assert re.fullmatch(expected, message), message
+
+
+def test_sensitivity_of_a_dataframe_is_that_of_its_array():
+    # The explainer is given the DataFrame itself (so that it names its rows by their
+    # labels): the figures are those of its numbers.
+    box, X = iris_refusing_a_petal_of_4(spared_calls=10**9)  # it never raises
+    explainer = Lime(box, n_samples=40, fill=0.0, random_state=0)
+
+    def sensitivity(rows):
+        result = explanation_sensitivity(explainer, rows, radius=0.1, n_samples=5, random_state=0)
+        return [result.mean_drop.mean, result.worst_drop.mean, result.max_drop, *result.kept]
+
+    assert sensitivity(X) == sensitivity(X.to_numpy())
 
 
 def test_a_max_k_beyond_the_ranking_is_refused_before_the_removal_steps():

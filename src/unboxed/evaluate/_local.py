@@ -23,6 +23,7 @@ from .._validation import (
     check_per_feature,
     check_positive_int,
     check_random_state,
+    pandas_index,
 )
 from ..blackbox import BlackBox, check_blackbox, perturbation_name
 from ..explanation import Attribution
@@ -329,6 +330,10 @@ def explanation_sensitivity(
             f"{type(explainer).__name__}"
         )
     blackbox = check_blackbox(getattr(explainer, "blackbox", None), name="explainer.blackbox")
+    # A DataFrame's row labels name the row the model raises on, in each query of X's
+    # rows or their noisy copies, as predict_proba names it: row 1 of a split is not
+    # X.loc[1]. The explainer is given the DataFrame itself, and names it so too.
+    index, given = pandas_index(X), X
     X = blackbox.check_X(X)
     n, d = X.shape
     if not isinstance(radius, float):
@@ -355,18 +360,20 @@ def explanation_sensitivity(
         k = DEFAULT_SENSITIVITY_K if d >= 2 * DEFAULT_SENSITIVITY_K else max(d // 2, 1)
     if k > d:
         raise ValueError(f"k={k} exceeds the {d} features; pass k={max(d // 2, 1)}, say")
-    classes = blackbox.predict(X)
+    classes = blackbox._proba_rows(X, index=index).argmax(axis=1)
     noisy = X[:, None, :] + rng.uniform(-radius, radius, size=(n, n_samples, d)).astype(X.dtype)
     noisy = noisy.reshape(n * n_samples, d)
     # Named as noisy copies of X's rows: a model that raised on one was reported "on row
     # 42 of the 60 rows queried", of an X of 3 rows.
-    noisy_proba = blackbox._proba_rows(blackbox.check_X(noisy), perturbation_name(0, n_samples))
+    named = perturbation_name(0, n_samples, index)
+    noisy_proba = blackbox._proba_rows(blackbox.check_X(noisy), named)
     same = (noisy_proba.argmax(axis=1) == np.repeat(classes, n_samples)).reshape(n, n_samples)
     if not same.any():
         within = f"radius {radius}" if isinstance(radius, float) else "the per-feature radii"
         raise ValueError(f"every noise draw within {within} changed the class")
     labels = blackbox.class_labels(classes)  # explain reads the model's own labels
-    original = top_k_mask(explainer.explain(X, target=labels).values, k)
+    explained = explainer.explain(X if index is None else given, target=labels)
+    original = top_k_mask(explained.values, k)
     rows, draws = np.nonzero(same)
     moved = explainer.explain(noisy[rows * n_samples + draws], target=labels[rows]).values
     overlap = (top_k_mask(moved, k) & original[rows]).sum(axis=1) / k
