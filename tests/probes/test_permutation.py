@@ -9,7 +9,7 @@ import zipfile
 import numpy as np
 import pytest
 
-from tests.helpers import PLANTED_COLUMNS, assert_progress_shown
+from tests.helpers import PLANTED_COLUMNS, assert_progress_shown, iris_refusing_a_petal_of_4
 from unboxed import BlackBox, BlackBoxError, FeatureImportance
 from unboxed.probes import PermutationImportance, mass_share, spread_groups
 from unboxed.probes._permutation import _row_count_chunks, _RowCounts, _scores
@@ -675,6 +675,29 @@ def test_a_model_that_raises_on_a_shuffled_copy_names_its_row_and_feature():
     assert found, message
     copy_c = batches[1].reshape(-1, 20, 4)[2]  # batches[0]: X itself, for the baseline
     assert int(found[1]) == np.flatnonzero(copy_c[:, 2] != copy_c[:, 3])[0] > 0
+
+
+@pytest.mark.parametrize(
+    ("spared_calls", "place"),
+    [
+        (0, "row 1 of the 6 rows queried, row X.loc['flower-62']"),  # the baseline
+        # The baseline is answered; a shuffle of sepal length keeps row 1's petal.
+        (1, "row 1 of X, row X.loc['flower-62'] with feature 0 shuffled (repeat 0)"),
+    ],
+    ids=["baseline", "shuffled"],
+)
+@pytest.mark.parametrize("method", ["explain", "row_drops"])
+def test_a_model_that_raises_on_a_dataframes_row_names_it_by_its_label(spared_calls, place, method):
+    # It said "on row 1 of the 6 rows queried" and "on row 1 of X with feature 0
+    # shuffled (repeat 0)" alone, where predict_proba names the row by its label too:
+    # row 1 of a split is not X.loc[1].
+    box, X = iris_refusing_a_petal_of_4(spared_calls)
+    probe = PermutationImportance(box, n_repeats=2, random_state=0)
+    with pytest.raises(BlackBoxError) as raised:
+        getattr(probe, method)(X)
+    assert str(raised.value) == (
+        f"black box 'refuses_a_petal_of_4' raised ValueError on {place}: petal length 4.0"
+    )
 
 
 def test_labels_whose_index_holds_the_rows_in_another_order_are_refused():

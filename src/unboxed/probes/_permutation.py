@@ -32,6 +32,8 @@ from .._validation import (
     check_positive_int,
     check_random_state,
     column_index,
+    pandas_index,
+    row_label,
 )
 from ..blackbox import BlackBox, check_blackbox
 from ..explanation import FeatureImportance, make_meta
@@ -298,8 +300,9 @@ class PermutationImportance(Params):
         """
         rng = check_random_state(self.random_state)
         check_aligned(y, X)
+        index = pandas_index(X)
         X = self._check_X(X)
-        run = self._drops(X, y, rng, n_boot=self.n_boot)
+        run = self._drops(X, y, rng, n_boot=self.n_boot, index=index)
         n = X.shape[0]
         mean = run.drops.mean(axis=0)
         ci = np.moveaxis(np.percentile(run.boot, [2.5, 97.5], axis=0), 0, -1)
@@ -353,8 +356,9 @@ class PermutationImportance(Params):
         ndarray of shape (n_samples, n_groups)
         """
         check_aligned(y, X)
+        index = pandas_index(X)
         X = self._check_X(X)
-        return self._drops(X, y, check_random_state(self.random_state)).drops
+        return self._drops(X, y, check_random_state(self.random_state), index=index).drops
 
     def _check_X(self, X: object) -> np.ndarray:
         X = self.blackbox.check_X(X)
@@ -366,11 +370,12 @@ class PermutationImportance(Params):
         return X
 
     def _shuffled_name(
-        self, block: list[tuple[int, int]], n: int, names: tuple[str, ...]
+        self, block: list[tuple[int, int]], n: int, names: tuple[str, ...], index: Any = None
     ) -> Callable[[int], str]:
         """``row_name`` of :meth:`BlackBox._proba_rows` for the copies of ``X`` (``n``
         rows each) of the ``(repeat, group)`` jobs of ``block``: a model that raised on
-        one was reported "on row 41 of the 160 rows queried", of an ``X`` of 20 rows."""
+        one was reported "on row 41 of the 160 rows queried", of an ``X`` of 20 rows.
+        ``index``, a pandas ``X``'s, labels the row as ``predict_proba`` does."""
         features = self.blackbox.feature_names
 
         def name(i: int) -> str:
@@ -382,20 +387,30 @@ class PermutationImportance(Params):
                 if features
                 else f"feature {g}"
             )
-            return f"row {row} of X with {shuffled} shuffled (repeat {repeat})"
+            # Row 1 of a split is not X.loc[1]: its label says which row of the table it is.
+            label = row_label(index, row, "X")
+            return f"row {row} of X{label} with {shuffled} shuffled (repeat {repeat})"
 
         return name
 
     def _drops(
-        self, X: np.ndarray, y: object, rng: np.random.Generator, *, n_boot: int = 0
+        self,
+        X: np.ndarray,
+        y: object,
+        rng: np.random.Generator,
+        *,
+        n_boot: int = 0,
+        index: Any = None,
     ) -> _Run:
+        """The shuffles' drops; ``index`` (a pandas ``X``'s) labels the row of ``X`` the
+        black box raises on, in the baseline and in the shuffled copies."""
         n, d = X.shape
         members, names = _check_groups(self.groups, d, self.blackbox.feature_names)
         n_groups, n_repeats = len(members), self.n_repeats
         # Two streams, so that explain and row_drops shuffle alike whatever the
         # bootstrap draws.
         shuffle_rng, boot_rng = rng.spawn(2)
-        proba = self.blackbox.predict_proba(X)
+        proba = self.blackbox._proba_rows(X, index=index)
         y = proba.argmax(axis=1) if y is None else self.blackbox.class_indices(y, n=n)
         baseline = _scores(proba, y, self.metric)
         drops = np.zeros((n, n_groups))
@@ -429,7 +444,7 @@ class PermutationImportance(Params):
                     order = shuffle_rng.permutation(n)
                     cols = members[g]
                     copies[k][:, cols] = X[np.ix_(order, cols)]
-                shuffled = self._shuffled_name(block, n, names)
+                shuffled = self._shuffled_name(block, n, names, index)
                 permuted = self.blackbox._proba_rows(copies.reshape(-1, d), shuffled).reshape(
                     len(block), n, -1
                 )
