@@ -2941,6 +2941,38 @@ def test_a_model_that_raises_on_an_occluded_copy_names_it_and_its_row_of_x():
 
 
 @pytest.mark.parametrize(
+    ("spared_calls", "place"),
+    [
+        (0, r"row 1 of the 51 rows queried"),  # fit's query of X itself
+        (1, r"occluded copy \d+ of 5 of row 1 of X"),  # X was answered, a copy raises
+    ],
+    ids=["X", "occluded-copy"],
+)
+def test_fit_names_the_raising_row_of_a_dataframe_by_its_label(spared_calls, place):
+    # It said "on row 1 of the 51 rows queried" and "on occluded copy 1 of 5 of row 1
+    # of X" alone, where predict_proba and explain_local add the row's label: row 1 of
+    # a split is not X.loc[1] (check_X dropped the index).
+    import pandas as pd
+    from sklearn.datasets import load_iris
+
+    box, X = iris_refusing_a_petal_of_4(spared_calls)
+    # The 6 rows and 45 more versicolors, so that class 1 has enough rows to fit; none
+    # of the added ones has a petal length of 4.0, so row 1 and its copies alone raise.
+    iris = load_iris(as_frame=True)
+    data = iris.data.set_axis([f"flower-{i}" for i in iris.data.index])
+    versicolors = (iris.target.to_numpy() == 1) & (data["petal length (cm)"].to_numpy() != 4.0)
+    X = pd.concat([X, data[versicolors].drop(X.index, errors="ignore")])
+    with pytest.raises(BlackBoxError) as raised:
+        short(n_iter=8, n_occlusions=5).fit(X, box, classes=[1])
+    message = str(raised.value)
+    expected = (
+        rf"black box 'refuses_a_petal_of_4' raised ValueError on {place}, "
+        r"row X\.loc\['flower-62'\]: petal length 4\.0"
+    )
+    assert re.fullmatch(expected, message), message
+
+
+@pytest.mark.parametrize(
     ("kwargs", "error", "message"),
     [
         ({"n_iter": 7}, ValueError, "n_iter must be an int >= 8"),

@@ -48,6 +48,7 @@ from .._validation import (
     int_seed,
     is_int,
     pandas_index,
+    row_label,
 )
 from ..blackbox import BlackBox, check_blackbox, class_title, grayscale_shape
 from ..explanation import Attribution, FeatureImportance, make_meta
@@ -524,6 +525,9 @@ class DMMMEN(Params):
         check_blackbox(blackbox)
         settings, test_size, n_jobs, copies, max_occluded = self._check_params()
         seed = int_seed(self.random_state)
+        # A DataFrame's row labels name the row the model raises on, in X and in its
+        # occluded copies, as predict_proba names it: row 1 of a split is not X.loc[1].
+        index = pandas_index(X)
         X = blackbox.check_X(X)
         features, axes, center = self._reduce(X)
         given = classes
@@ -538,7 +542,7 @@ class DMMMEN(Params):
             )
             classes = blackbox.class_index(classes, name="classes")
         classes = self._check_classes(classes, blackbox.n_classes, given=given)
-        proba = blackbox.predict_proba(X)
+        proba = blackbox._proba_rows(X, index=index)
         predicted = proba.argmax(axis=1)
         counts = np.bincount(predicted, minlength=blackbox.n_classes)
         # Labels as classes= takes them (a str, not "class 2"), and plain Python values.
@@ -557,7 +561,7 @@ class DMMMEN(Params):
                 rng = np.random.default_rng([seed, int(c), OCCLUSION_STREAM])
                 occluded = occlude(X_c, features, copies - 1, max_occluded, rng)
                 X_c = np.vstack([X_c, occluded])
-                named = _occluded_name(rows, copies - 1)
+                named = _occluded_name(rows, copies - 1, index)
                 proba_c = np.vstack([proba_c, blackbox._proba_rows(occluded, named)])
             inputs = X_c[:, features] if axes is None else (X_c[:, features] - center) @ axes.T
             problems[int(c)] = (inputs, class_logit(proba_c, np.full(len(X_c), c)))
@@ -1620,14 +1624,17 @@ def held_out_split(
     return with_copies(order[:n_test]), with_copies(order[n_test:])
 
 
-def _occluded_name(rows: np.ndarray, n_copies: int) -> Callable[[int], str]:
+def _occluded_name(rows: np.ndarray, n_copies: int, index: Any = None) -> Callable[[int], str]:
     """``row_name`` of :meth:`BlackBox._proba_rows` for :func:`occlude`'s ``n_copies``
     copies of ``X[rows]``: a model that raised on one was reported "on row 7 of the 8
-    rows queried", of the copies of one class's rows."""
+    rows queried", of the copies of one class's rows. ``index``, a pandas ``X``'s row
+    labels, adds the row's label (", row X.loc['flower-62']") where it is not its
+    position (:func:`~unboxed._validation.row_label`)."""
 
     def name(i: int) -> str:
         copy, row = divmod(i, rows.size)
-        return f"occluded copy {copy + 1} of {n_copies} of row {rows[row]} of X"
+        label = row_label(index, int(rows[row]), "X")
+        return f"occluded copy {copy + 1} of {n_copies} of row {rows[row]} of X{label}"
 
     return name
 
