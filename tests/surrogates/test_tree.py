@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from sklearn.tree import DecisionTreeClassifier
 
-from tests.helpers import assert_progress_shown, record_progress
-from unboxed import BlackBox, NotFittedError
+from tests.helpers import assert_progress_shown, iris_refusing_a_petal_of_4, record_progress
+from unboxed import BlackBox, BlackBoxError, NotFittedError
 from unboxed.evaluate._stats import wilson_interval
 from unboxed.surrogates import TreeSurrogate, path_length
 
@@ -786,3 +786,19 @@ def test_predict_proba_has_a_column_per_black_box_class_even_one_never_predicted
     np.testing.assert_array_equal(proba[:, [0, 2]], surrogate.tree_.predict_proba(digits.X_test))
     np.testing.assert_allclose(proba.sum(axis=1), 1.0)
     np.testing.assert_array_equal(proba.argmax(axis=1), surrogate.predict(digits.X_test))
+
+
+@pytest.mark.parametrize("method", ["fit", "fidelity"])
+def test_the_raising_row_of_a_dataframe_is_named_by_its_label(method):
+    # fit and fidelity said "on row 1 of the 6 rows queried" alone, where predict_proba
+    # adds the row's label: row 1 of a split is not X.loc[1] (check_X dropped the index).
+    box, X = iris_refusing_a_petal_of_4(spared_calls=0 if method == "fit" else 1)
+    surrogate = TreeSurrogate(box, max_depth=2, random_state=0)
+    if method == "fidelity":
+        surrogate.fit(X)  # its query of X is answered
+    with pytest.raises(BlackBoxError) as raised:
+        getattr(surrogate, method)(X)
+    assert str(raised.value) == (
+        "black box 'refuses_a_petal_of_4' raised ValueError on row 1 of the 6 rows queried, "
+        "row X.loc['flower-62']: petal length 4.0"
+    )

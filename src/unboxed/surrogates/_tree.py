@@ -28,6 +28,7 @@ from .._validation import (
     check_positive_ints,
     check_random_state,
     is_int,
+    pandas_index,
     seed_from,
 )
 from ..blackbox import BlackBox, check_blackbox
@@ -182,6 +183,9 @@ class TreeSurrogate(Params):
         self
         """
         rng = check_random_state(self.random_state)
+        # A DataFrame's row labels name the row the model raises on, as predict_proba
+        # names it: row 1 of a split is not X.loc[1].
+        index = pandas_index(X)
         X = self.blackbox.check_X(X)
         n = X.shape[0]
         n_test = round(self.held_out * n)
@@ -189,7 +193,7 @@ class TreeSurrogate(Params):
             raise ValueError(f"X has {n} rows; too few to fit and hold out {self.held_out:.0%}")
         # The tree learns what the black box says, never the labels (the slides'
         # y_1..y_N are the black box's outputs).
-        y = self.blackbox.predict(X)
+        y = self.blackbox._proba_rows(X, index=index).argmax(axis=1)
         # Both sides of every agreement below are column indices: saying so spares
         # agreement's guess at labels compared with indices, which a tree that
         # predicts none of a few held-out rows' classes would trip.
@@ -320,10 +324,10 @@ class TreeSurrogate(Params):
         Estimate
             The agreement in [0, 1] with its 95% interval.
         """
+        index = pandas_index(X)  # names the row the model raises on, as in fit
         X = self._check_X(X)
-        return agreement(
-            self.tree_.predict(X), self.blackbox.predict(X), classes=range(self.blackbox.n_classes)
-        )
+        answers = self.blackbox._proba_rows(X, index=index).argmax(axis=1)
+        return agreement(self.tree_.predict(X), answers, classes=range(self.blackbox.n_classes))
 
     def path_length(self, X: object) -> float:
         """Mean number of nodes on the decision paths of the rows of ``X``.
