@@ -3,7 +3,7 @@ import pytest
 import torch
 from sklearn.linear_model import LogisticRegression
 
-from tests.helpers import assert_progress_shown
+from tests.helpers import assert_progress_shown, iris_refusing_a_petal_of_4
 from unboxed import Attribution, BlackBox, BlackBoxError, NotFittedError
 from unboxed.piecewise import PAPER_GRID, Distiller, LinearRegions
 from unboxed.piecewise._distill import _check_grid, _kd_loss
@@ -788,6 +788,35 @@ def test_a_teacher_that_raises_on_a_mixup_blend_names_it():
         "black box 'only_rows_of_x' raised ValueError on mixup blend 2 of 20 (of two rows "
         "of X): feature 0 is 0 or 1"
     )
+
+
+def test_a_teacher_that_raises_on_a_dataframes_row_names_it_by_its_label():
+    # It said "on row 1 of the 6 rows queried" alone, where predict_proba adds the
+    # row's label: row 1 of a split is not X.loc[1] (check_X dropped the index).
+    teacher, X = iris_refusing_a_petal_of_4()
+    with pytest.raises(BlackBoxError) as raised:
+        _small(widths=(4,), epochs=1).fit(teacher, X)
+    assert str(raised.value) == (
+        "black box 'refuses_a_petal_of_4' raised ValueError on row 1 of the 6 rows queried, "
+        "row X.loc['flower-62']: petal length 4.0"
+    )
+
+
+def test_a_value_infinite_in_float32_is_refused_before_the_teacher_sees_it():
+    # The transfer set is cast to float32 for the student: 1e39 becomes inf there, and
+    # the teacher must not be asked about it.
+    seen = []
+
+    def teacher_fn(rows):
+        seen.append(rows)
+        return np.tile([0.5, 0.5], (len(rows), 1))
+
+    X = np.random.default_rng(0).normal(size=(40, 3))
+    X[3, 1] = 1e39
+    with pytest.warns(RuntimeWarning, match="overflow"):
+        with pytest.raises(ValueError, match=r"X contains infinity \(first at index \(3, 1\)\)"):
+            _small(widths=(4,), epochs=1).fit(BlackBox.from_callable(teacher_fn, n_classes=2), X)
+    assert seen == []
 
 
 def test_fit_refuses_labels_whose_index_holds_the_rows_in_another_order():

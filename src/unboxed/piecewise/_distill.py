@@ -45,6 +45,7 @@ from .._validation import (
     check_random_state,
     frame_index,
     is_int,
+    pandas_index,
     seed_from,
 )
 from ..blackbox import BlackBox, check_blackbox
@@ -252,8 +253,13 @@ class Distiller(Params):
         grid, epochs, fraction, widths, n_mix = self._check_params()
         rng = check_random_state(self.random_state)
         check_aligned(y, X)
+        # A DataFrame's row labels name the row the teacher raises on, as predict_proba
+        # names it: row 1 of a split is not X.loc[1].
+        index = pandas_index(X)
         X = teacher.check_X(X).astype(np.float32)
-        proba = teacher.predict_proba(X)
+        # check_X again, as predict_proba does: a value finite in float64 may be
+        # infinite in float32 (1e39), which it refuses before the teacher sees it.
+        proba = teacher._proba_rows(teacher.check_X(X), index=index)
         n_classes = teacher.n_classes
         y = proba.argmax(1) if y is None else teacher.class_indices(y, n=X.shape[0])
         order = rng.permutation(X.shape[0])
