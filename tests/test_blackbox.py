@@ -1,3 +1,4 @@
+import functools
 import warnings
 
 import numpy as np
@@ -697,6 +698,40 @@ def test_eps_follows_the_float_dtype_a_callable_returns():
     module = BlackBox.from_torch(torch.nn.Linear(3, 2).double(), input_shape=(3,))
     module.predict_proba(np.zeros((2, 3)))
     assert module._eps == np.finfo(np.float64).eps
+
+
+def test_eps_and_tolerance_follow_the_float_dtype_of_a_dataframe_or_a_list_returned():
+    # Only an output's own .dtype was read: a DataFrame of float32 columns, or a list of
+    # np.float32 scalars, has none, and got float64's eps (PermutationImportance's
+    # rounding bound) and tolerance, though numpy reads both as float32.
+    import pandas as pd
+
+    X, y = load_breast_cancer(return_X_y=True)
+    X = (X - X.mean(0)) / X.std(0)
+    model = LogisticRegression(max_iter=500).fit(X, y)
+
+    def as_frame(dtype, rows):
+        return pd.DataFrame(model.predict_proba(rows).astype(dtype), columns=["benign", "sick"])
+
+    def as_scalars(dtype, rows):
+        return [[dtype(p) for p in row] for row in model.predict_proba(rows)]
+
+    for make in (as_frame, as_scalars):
+        for dtype in (np.float32, np.float16, np.float64):
+            box = BlackBox.from_callable(functools.partial(make, dtype), n_classes=2)
+            assert box._eps == np.finfo(np.float64).eps  # nothing returned yet
+            # float16: row 10 sums to 1.00024, within its rounding (4 eps, 3.9e-3), which
+            # float64's tolerance of 1e-4 (plus 5e-5 a class) refused as "not probabilities"
+            proba = box.predict_proba(X)
+            np.testing.assert_allclose(proba, model.predict_proba(X), atol=1e-3)
+            assert box._eps == np.finfo(dtype).eps, (make.__name__, dtype)
+    # Python floats are float64, and an output numpy cannot read still says why.
+    floats = BlackBox.from_callable(lambda rows: model.predict_proba(rows).tolist(), n_classes=2)
+    floats.predict_proba(X[:3])
+    assert floats._eps == np.finfo(np.float64).eps
+    ragged = BlackBox.from_callable(lambda rows: [[0.5, 0.5], [1.0]], n_classes=2)
+    with pytest.raises(ValueError, match="returned list, which is not a numeric array"):
+        ragged.predict_proba(X[:2])
 
 
 def test_a_negative_probability_is_refused():
@@ -1748,7 +1783,7 @@ def test_a_gap_in_a_dataframe_is_named_by_its_column(planted, planted_named_blac
 
 @pytest.mark.parametrize("dtype", [np.float16, torch.float16, torch.bfloat16])
 def test_a_callable_may_return_half_precision_probabilities(dtype):
-    # A float16 softmax sums to 1 only within its rounding (row 5 here: 1.00024), and
+    # A float16 softmax sums to 1 only within its rounding (row 10 here: 1.00024), and
     # numpy could not read a bfloat16 tensor at all: both were refused, though
     # from_callable takes "a tensor, of any float dtype".
     X, y = load_breast_cancer(return_X_y=True)

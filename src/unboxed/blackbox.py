@@ -1462,13 +1462,21 @@ def _float_output(raw: Any, tol: float) -> tuple[Any, float]:
 
 
 def _dtype_eps(raw: Any) -> float:
-    """The machine epsilon of a model's output's float dtype, a numpy array's or a
-    tensor's (:func:`_float_output`, :attr:`BlackBox._eps`); 0 for anything else."""
+    """The machine epsilon of a model's output's float dtype (:func:`_float_output`,
+    :attr:`BlackBox._eps`): a tensor's, else the dtype numpy reads it in, as
+    :func:`_check_probabilities` does; 0 for one that is not float or not readable."""
     torch = sys.modules.get("torch")
     if torch is not None and isinstance(raw, torch.Tensor):
         return float(torch.finfo(raw.dtype).eps) if raw.is_floating_point() else 0.0
     dtype = getattr(raw, "dtype", None)
-    return float(np.finfo(dtype).eps) if isinstance(dtype, np.dtype) and dtype.kind == "f" else 0.0
+    if not isinstance(dtype, np.dtype):
+        # A DataFrame of float32 columns or a list of np.float32 scalars has no dtype of
+        # its own, and got float64's eps and tolerance; numpy reads them as float32.
+        try:
+            dtype = np.asarray(raw).dtype
+        except (TypeError, ValueError, RuntimeError):  # _check_probabilities says why
+            return 0.0
+    return float(np.finfo(dtype).eps) if dtype.kind == "f" else 0.0
 
 
 def _check_probabilities(
