@@ -289,7 +289,8 @@ class PermutationImportance(Params):
         having seen none in ``n_repeats * n_samples`` (scores lie in [0, 1]). A
         feature that takes one value on every row cannot move a score: ``[0, 0]``.
         A score that moved by float rounding alone (at most 64 eps of the black
-        box's precision: 1.4e-14, or 7.6e-6 for a float32 torch model; a row
+        box's precision: 1.4e-14, or 7.6e-6 for a float32 torch model and for a
+        callable or estimator that has returned float32 probabilities; a row
         scored in a batch of another size can come back an ulp apart) did not
         change: a feature the model never reads, whose shuffles moved no score by
         more, has an importance of exactly 0, its repeats and row drops 0 too.
