@@ -790,12 +790,19 @@ def test_a_teacher_that_raises_on_a_mixup_blend_names_it():
     )
 
 
-def test_a_teacher_that_raises_on_a_dataframes_row_names_it_by_its_label():
-    # It said "on row 1 of the 6 rows queried" alone, where predict_proba adds the
-    # row's label: row 1 of a split is not X.loc[1] (check_X dropped the index).
-    teacher, X = iris_refusing_a_petal_of_4()
+@pytest.mark.parametrize("method", ["fit", "fidelity"])
+def test_a_teacher_that_raises_on_a_dataframes_row_names_it_by_its_label(method):
+    # fit and fidelity said "on row 1 of the 6 rows queried" alone, where predict_proba
+    # adds the row's label: row 1 of a split is not X.loc[1] (check_X dropped the index).
+    teacher, X = iris_refusing_a_petal_of_4(spared_calls=0 if method == "fit" else 1)
+    distiller = _small(widths=(4,), epochs=1)
+    if method == "fidelity":
+        distiller.fit(teacher, X)  # its one query (no mixup) is answered
     with pytest.raises(BlackBoxError) as raised:
-        _small(widths=(4,), epochs=1).fit(teacher, X)
+        if method == "fit":
+            distiller.fit(teacher, X)
+        else:
+            distiller.fidelity(X)
     assert str(raised.value) == (
         "black box 'refuses_a_petal_of_4' raised ValueError on row 1 of the 6 rows queried, "
         "row X.loc['flower-62']: petal length 4.0"

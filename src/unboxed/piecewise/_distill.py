@@ -400,8 +400,10 @@ class Distiller(Params):
         Estimate
             The agreement in [0, 1], with Wilson's 95% score interval.
         """
+        index = pandas_index(X)  # names the row the teacher raises on, as in fit
         X = self._check_X(X)
-        return agreement(self.predict(X), self.teacher_.predict(X), classes=range(self.n_classes_))
+        answers = self.teacher_._proba_rows(self.teacher_.check_X(X), index=index).argmax(1)
+        return agreement(self.predict(X), answers, classes=range(self.n_classes_))
 
     def predict(self, X: object) -> np.ndarray:
         """The student's labels.
