@@ -9,7 +9,7 @@ from sklearn.datasets import load_iris
 from sklearn.linear_model import LogisticRegression
 
 from tests.helpers import breast_cancer_box, iris_refusing_a_petal_of_4, no_zero_dose_for_the_old
-from unboxed import Attribution, BlackBox, BlackBoxError, zoo
+from unboxed import Attribution, BlackBox, BlackBoxError, FeatureImportance, zoo
 from unboxed.evaluate import deletion_curve, explanation_sensitivity
 from unboxed.local import Lime, Occlusion, Saliency, segment
 
@@ -765,7 +765,7 @@ def test_a_max_k_beyond_the_ranking_is_refused_before_the_removal_steps():
     with pytest.raises(ValueError, match=r"^max_k=3 exceeds the number of segments \(2\)$"):
         halves = np.array([0, 0, 1, 1])  # a ranking array names the segments' ids
         deletion_curve(bb, rows, np.array([1, 0]), max_k=3, segments=halves, n_boot=10)
-    assert bb.n_queries == 2 * len(rows)  # the rows' own probabilities, no removal step
+    assert bb.n_queries == 0  # refused before the query of the rows' own probabilities
 
 
 def test_a_ragged_ranking_list_is_refused_by_name():
@@ -786,3 +786,47 @@ def test_a_ragged_ranking_list_is_refused_by_name():
     assert bb.n_queries == 0  # refused before any query
     cut = deletion_curve(bb, rows, [row[:2] for row in ragged], n_boot=10, random_state=0)
     assert cut.meta["max_k"] == 2
+
+
+def _iris_box_that_must_not_be_queried():
+    X, _ = load_iris(return_X_y=True)
+
+    def refuse(rows):
+        raise AssertionError(f"the model was queried on {len(rows)} rows")
+
+    return X, BlackBox.from_callable(refuse, n_classes=3, input_shape=(4,))
+
+
+@pytest.mark.parametrize(
+    ("ranking", "max_k", "target", "segments", "message"),
+    [
+        ([[2, 3, 0], [3, 2]] * 75, 1, None, None, "as many features on every row"),
+        (np.tile(np.arange(4), (10, 1)), 1, None, None, "has 10 rows but X has 150"),
+        (np.array([0, 7]), 1, None, None, r"must lie in \[0, 4\), got 7"),
+        (np.array([2, 0]), 3, None, None, "max_k=3 exceeds the 2 ranked features"),
+        (FeatureImportance(np.ones((3, 5))), 1, None, None, "covers 5 features but X has 4"),
+        (FeatureImportance(np.ones((2, 4))), 1, 2, None, "ranks 2 classes, but class 2 is needed"),
+        (np.array([1, 0]), 3, None, np.array([0, 0, 1, 1]), r"number of segments \(2\)"),
+        (np.array([1, 5]), 1, None, np.array([0, 0, 1, 1]), r"must lie in \[0, 2\), got 5"),
+    ],
+    ids=["ragged", "rows", "index", "max_k", "width", "class", "segments", "segment_id"],
+)
+def test_deletion_curve_refuses_a_bad_ranking_before_the_model_is_queried(
+    ranking, max_k, target, segments, message
+):
+    # With max_k given, each was refused only after a query over every row of X (the
+    # probabilities the drops start from): minutes of a large model for a typo.
+    X, box = _iris_box_that_must_not_be_queried()
+    with pytest.raises((ValueError, TypeError), match=message):
+        deletion_curve(box, X, ranking, max_k=max_k, target=target, segments=segments)
+    assert box.n_queries == 0
+
+
+def test_deletion_curve_checks_a_per_class_importance_for_the_predicted_classes():
+    # Without target the classes are the predictions: a per-class importance that
+    # lacks one of them is refused once they are known, before any removal step.
+    X, y = load_iris(return_X_y=True)
+    box = BlackBox.from_sklearn(LogisticRegression(max_iter=500).fit(X, y))
+    with pytest.raises(ValueError, match="ranks 2 classes, but class 2 is needed"):
+        deletion_curve(box, X, FeatureImportance(np.ones((2, 4))), max_k=1)
+    assert box.n_queries == len(X)  # X's own probabilities, no removed feature

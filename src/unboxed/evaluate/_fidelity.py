@@ -43,7 +43,7 @@ from .._validation import (
 from ..blackbox import BlackBox, RowName, check_blackbox, label_positions
 from ..explanation import Attribution, FeatureImportance, _json_seed
 from ..local._segments import Partition, flat_segments
-from ._ranking import RankingLike, RowRanking, check_ranking, check_rows, resolve_ranking
+from ._ranking import RankingLike, RowRanking, check_ranking, check_rows
 from ._saved import SavedWithEstimates, loaded_array
 from ._stats import Estimate, bootstrap_mean, estimate, proportion
 
@@ -783,7 +783,7 @@ def keep_top_k(
 
 def _keep_masks(
     ranking: RankingLike,
-    classes: np.ndarray,
+    classes: np.ndarray | None,
     segments: np.ndarray | None,
     k: int,
     shape: tuple[int, int],
@@ -798,10 +798,14 @@ def _keep_masks(
     segment by the mean (or sum) of its features' scores. ``name`` is the argument
     that gave ``k``, for the error message; ``input_shape`` the black box's, in which
     ``segments`` may come (:func:`~unboxed.local._segments.flat_segments`).
+
+    ``classes`` None checks all that needs no explained classes, before the query
+    that predicts them (:func:`~unboxed.evaluate._ranking.check_ranking`); the masks
+    of a per-class importance then need them.
     """
     n, d = shape
     if segments is None:
-        rank = resolve_ranking(ranking, classes=classes, n_features=d)
+        rank = _for_classes(check_ranking(ranking, n_samples=n, n_features=d), classes)
         _check_ks_ranked(np.array([k]), rank, name=name)
         return lambda rows: top_k_mask(rank.scores(rows), k)
     what = "non-negative int labels"
@@ -817,7 +821,8 @@ def _keep_masks(
         # tables below: number each row's ids 0, 1, ... first.
         labels = Partition.from_labels(labels, n, d).labels
     n_segments = int(labels.max()) + 1
-    rank = resolve_ranking(ranking, classes=classes, n_features=n_segments if by_id else d)
+    checked = check_ranking(ranking, n_samples=n, n_features=n_segments if by_id else d)
+    rank = _for_classes(checked, classes)
     if k > n_segments:
         raise ValueError(f"{name}={k} exceeds the number of segments ({n_segments})")
     if k > rank.n_ranked:
@@ -842,6 +847,11 @@ def _keep_masks(
         return np.take_along_axis(kept, labels[rows], axis=1)
 
     return keep
+
+
+def _for_classes(rank: RowRanking, classes: np.ndarray | None) -> RowRanking:
+    """``rank`` for rows of explained ``classes``, or as it is where they are unknown."""
+    return rank if classes is None else rank.for_classes(classes)
 
 
 def agreement(

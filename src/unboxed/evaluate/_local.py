@@ -180,14 +180,17 @@ def deletion_curve(
     if isinstance(ranking, Attribution):
         check_rows(ranking, X)
     explained = explained_classes(blackbox, ranking, target, n)
+    # The ranking (and segments) are checked before any query: a ragged list, an index
+    # out of range or a ranking of m < max_k features was refused only after a full
+    # query over X, and the last only at k = m + 1, after m steps, naming a k never
+    # passed. Without a target the classes are the predictions: a per-class importance
+    # that lacks one of them is refused at k = 1, before its removal queries.
+    shape = blackbox.input_shape
+    _keep_masks(ranking, explained, segments, max_k, X.shape, "mean", "max_k", shape)
     base = blackbox.predict_proba(X)
     classes = base.argmax(axis=1) if explained is None else explained
     fill = blackbox._by_columns(fill, name="fill")
     fills = _make_fill(fill, X, classes, lambda: base.argmax(axis=1), blackbox.n_classes)
-    # Checked before the removal steps: a ranking of m < max_k features (segments)
-    # failed only at k = m + 1, after m steps of queries, naming a k never passed.
-    shape = blackbox.input_shape
-    _keep_masks(ranking, classes, segments, max_k, X.shape, "mean", "max_k", shape)
     drop = np.zeros((n, max_k + 1))
     unit = "feature" if segments is None else "segment"
     for k in range(1, max_k + 1):
