@@ -1,9 +1,11 @@
+import re
+
 import numpy as np
 import pytest
 from sklearn.datasets import load_iris
 from sklearn.linear_model import LogisticRegression
 
-from tests.helpers import assert_progress_shown, record_progress
+from tests.helpers import assert_progress_shown, iris_refusing_a_petal_of_4, record_progress
 from unboxed import Attribution, BlackBox, BlackBoxError, FeatureImportance
 from unboxed.evaluate import agreement, crafted_cases, deletion_test, keep_top_k
 from unboxed.evaluate._fidelity import PCRResult, _keep_masks
@@ -1303,3 +1305,32 @@ def test_a_per_class_importance_is_checked_for_the_predicted_classes_after_the_q
     with pytest.raises(ValueError, match="ranks 2 classes, but class 2 is needed"):
         test(box, X, FeatureImportance(np.ones((2, 4))), [1], verbose=False)
     assert box.n_queries == len(X)  # one prediction of each row, no manipulated case
+
+
+@pytest.mark.parametrize(
+    ("spared_calls", "fill", "place"),
+    [
+        # fill="positive_mean" reads the classes of X's own rows first.
+        (0, "positive_mean", r"row 1 of the 6 rows queried, row X\.loc\['flower-62'\]"),
+        # Petal length alone kept: row 1 keeps its 4.0.
+        (
+            0,
+            "zero",
+            r"row 1 of X, row X\.loc\['flower-62'\] with only its 1 first-ranked feature kept",
+        ),
+    ],
+    ids=["classes", "kept"],
+)
+def test_keep_top_k_names_a_dataframes_row_the_model_raises_on_by_its_label(
+    spared_calls, fill, place
+):
+    # It said "on row 1 of the 6 rows queried" and "on row 1 of X with only its 1
+    # first-ranked feature kept" alone, where predict_proba adds the row's label: row
+    # 1 of a split is not X.loc[1].
+    box, X = iris_refusing_a_petal_of_4(spared_calls)
+    y = np.array([1, 1, 0, 2, 0, 2])  # each class once at least, for positive_mean
+    with pytest.raises(BlackBoxError) as raised:
+        keep_top_k(box, X, y, np.array([2, 0, 1, 3]), 1, fill=fill, n_boot=10, verbose=False)
+    message = str(raised.value)
+    expected = rf"black box 'refuses_a_petal_of_4' raised ValueError on {place}: petal length 4\.0"
+    assert re.fullmatch(expected, message), message

@@ -830,3 +830,26 @@ def test_deletion_curve_checks_a_per_class_importance_for_the_predicted_classes(
     with pytest.raises(ValueError, match="ranks 2 classes, but class 2 is needed"):
         deletion_curve(box, X, FeatureImportance(np.ones((2, 4))), max_k=1)
     assert box.n_queries == len(X)  # X's own probabilities, no removed feature
+
+
+@pytest.mark.parametrize(
+    ("spared_calls", "place"),
+    [
+        (0, r"row 1 of the 6 rows queried, row X\.loc\['flower-62'\]"),  # X's own
+        # X was answered; removing sepal length first keeps row 1's petal length.
+        (1, r"row 1 of X, row X\.loc\['flower-62'\] with its 1 first-ranked feature removed"),
+    ],
+    ids=["base", "removed"],
+)
+def test_deletion_curve_names_a_dataframes_row_the_model_raises_on_by_its_label(
+    spared_calls, place
+):
+    # It said "on row 1 of the 6 rows queried" and "on row 1 of X with its 1
+    # first-ranked feature removed" alone, where predict_proba adds the row's label:
+    # row 1 of a split is not X.loc[1].
+    box, X = iris_refusing_a_petal_of_4(spared_calls)
+    with pytest.raises(BlackBoxError) as raised:
+        deletion_curve(box, X, np.arange(4), max_k=2, n_boot=10)
+    message = str(raised.value)
+    expected = rf"black box 'refuses_a_petal_of_4' raised ValueError on {place}: petal length 4\.0"
+    assert re.fullmatch(expected, message), message

@@ -16,6 +16,7 @@ The tests follow ``000_cf0c09d2d9cd2a13.txt``:
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Callable, Sequence
 from typing import Any, Literal, cast
 
@@ -39,6 +40,7 @@ from .._validation import (
     check_random_state,
     is_int,
     pandas_index,
+    row_label,
 )
 from ..blackbox import BlackBox, RowName, check_blackbox, label_positions
 from ..explanation import Attribution, FeatureImportance, _json_seed
@@ -393,9 +395,17 @@ def _hit_rates(
     return hits, random_hits
 
 
-def _row_of_x(row: int) -> str:
-    """Row ``row`` of the rows the user passed, as a failure message names it."""
-    return f"row {row} of X"
+def _row_of_x(row: int, index: Any = None) -> str:
+    """Row ``row`` of the rows the user passed, as a failure message names it: by its
+    label too where ``index`` (a pandas ``X``'s) has one, as ``predict_proba`` names it
+    ("row 1 of X, row X.loc['flower-62']"); row 1 of a split is not X.loc[1]."""
+    return f"row {row} of X{row_label(index, row, 'X')}"
+
+
+def _predicted(blackbox: BlackBox, X: np.ndarray, index: Any) -> np.ndarray:
+    """The black box's class of each row of ``X``, a DataFrame's row named by its
+    label in ``index`` where the model raises on it."""
+    return blackbox._proba_rows(X, index=index).argmax(axis=1)
 
 
 def _case_names(rows: np.ndarray, case_name: Callable[[int], str], manipulated: str) -> RowName:
@@ -744,6 +754,9 @@ def keep_top_k(
         raise ValueError(f"segment_score must be 'mean' or 'sum', got {segment_score!r}")
     k = check_positive_int(k, name="k", minimum=0)
     check_aligned(y, X)
+    # A DataFrame's row labels name the row the model raises on, in the query of X and
+    # of its rows with only their top k kept, as predict_proba names it.
+    index = pandas_index(X)
     X = blackbox.check_X(X)
     n = X.shape[0]
     y = blackbox.class_indices(y, n=n)
@@ -751,7 +764,8 @@ def keep_top_k(
         check_rows(ranking, X)
     classes = ranking.target if isinstance(ranking, Attribution) else y
     fill = blackbox._by_columns(fill, name="fill")
-    fills = _make_fill(fill, X, y, lambda: blackbox.predict(X), blackbox.n_classes)
+    predicted = functools.partial(_predicted, blackbox, X, index)
+    fills = _make_fill(fill, X, y, predicted, blackbox.n_classes)
     keep = _keep_masks(
         ranking, classes, segments, k, X.shape, segment_score, input_shape=blackbox.input_shape
     )
@@ -761,7 +775,8 @@ def keep_top_k(
     with progress(total=n, verbose=verbose, desc="keep top k", unit="row") as bar:
         for rows in _blocks(n):
             kept = blackbox.check_X(np.where(keep(rows), X[rows], fills.rows(rows)))
-            blocks.append(blackbox._proba_rows(kept, _case_names(rows, _row_of_x, only)))
+            named = _case_names(rows, functools.partial(_row_of_x, index=index), only)
+            blocks.append(blackbox._proba_rows(kept, named))
             bar.update(rows.size)
     proba = np.concatenate(blocks)
     meta = {

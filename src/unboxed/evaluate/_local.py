@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 from typing import Any
 
 import numpy as np
@@ -165,6 +166,9 @@ def deletion_curve(
     """
     rng = check_random_state(random_state)
     _check_fill(fill)
+    # A DataFrame's row labels name the row the model raises on, in the query of X and
+    # of its rows with features removed, as predict_proba names it.
+    index = pandas_index(X)
     X = check_blackbox(blackbox).check_X(X)
     n = X.shape[0]
     if max_k is None:
@@ -187,7 +191,7 @@ def deletion_curve(
     # that lacks one of them is refused at k = 1, before its removal queries.
     shape = blackbox.input_shape
     _keep_masks(ranking, explained, segments, max_k, X.shape, "mean", "max_k", shape)
-    base = blackbox.predict_proba(X)
+    base = blackbox._proba_rows(X, index=index)
     classes = base.argmax(axis=1) if explained is None else explained
     fill = blackbox._by_columns(fill, name="fill")
     fills = _make_fill(fill, X, classes, lambda: base.argmax(axis=1), blackbox.n_classes)
@@ -198,7 +202,8 @@ def deletion_curve(
         removed_k = f"with its {k} first-ranked {unit}{'s' * (k != 1)} removed"
         for rows in _blocks(n):
             deleted = blackbox.check_X(np.where(removed(rows), fills.rows(rows), X[rows]))
-            proba = blackbox._proba_rows(deleted, _case_names(rows, _row_of_x, removed_k))
+            named = _case_names(rows, functools.partial(_row_of_x, index=index), removed_k)
+            proba = blackbox._proba_rows(deleted, named)
             drop[rows, k] = base[rows, classes[rows]] - proba[np.arange(rows.size), classes[rows]]
     meta = {
         "test": "deletion_curve",
