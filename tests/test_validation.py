@@ -669,3 +669,58 @@ def test_a_missing_label_of_a_split_names_its_row_by_the_series_index():
         assert pd.isna(gappy.loc[label])  # the row the message names holds the gap
     with pytest.raises(ValueError, match=r"at index 3; drop"):  # its own row numbers
         check_labels(gappy.reset_index(drop=True), n=len(gappy))
+
+
+@pytest.mark.parametrize(
+    ("check", "given", "expected"),
+    [
+        (lambda v: check_number(v, name="radius"), np.asarray(0.05), 0.05),
+        (lambda v: check_number(v, name="radius"), np.asarray(3), 3.0),
+        (lambda v: check_number(v, name="alpha", strict=False), np.asarray(0.0), 0.0),
+        (lambda v: check_positive_int(v, name="n"), np.asarray(3), 3),
+        (lambda v: check_positive_int(v, name="n", minimum=0), np.asarray(np.uint8(0)), 0),
+        (lambda v: check_fraction(v, name="f"), np.asarray(0.3), 0.3),
+        (lambda v: check_fraction(v, name="f", below_one=True), np.asarray(np.float32(0.25)), 0.25),
+        (check_n_jobs, np.asarray(3), 3),
+    ],
+    ids=[
+        "number",
+        "number-of-int",
+        "number-zero",
+        "int",
+        "int-zero",
+        "fraction",
+        "below-one",
+        "n_jobs",
+    ],
+)
+def test_a_0d_array_is_a_number(check, given, expected):
+    # np.asarray(0.05) is a number to a user, as np.float32(0.05) is: it was refused,
+    # "radius must be a finite number > 0, got array(0.05)". What comes back is a
+    # plain Python number, for JSON records and torch calls.
+    result = check(given)
+    assert result == expected and type(result) is type(expected)
+
+
+@pytest.mark.parametrize(
+    ("check", "message"),
+    [
+        (lambda v: check_number(v, name="radius"), r"radius must be a finite number > 0, got "),
+        (lambda v: check_positive_int(v, name="n"), r"n must be an int >= 1, got "),
+        (lambda v: check_fraction(v, name="f"), r"f must be a number in \(0, 1\], got "),
+        (lambda v: check_fraction(v, name="f", below_one=True), r"f must lie in \(0, 1\), got "),
+        (check_n_jobs, r"n_jobs must be an int >= 1, or < 0 "),
+    ],
+    ids=["number", "int", "fraction", "below-one", "n_jobs"],
+)
+@pytest.mark.parametrize(
+    "bad",
+    [np.asarray(True), np.bool_(True), np.array([1]), np.array([0.5]), np.asarray(np.nan)],
+    ids=["0d-bool", "bool_", "1-element-int", "1-element-float", "0d-nan"],
+)
+def test_a_0d_bool_a_nan_or_a_1_element_vector_is_still_no_number(check, message, bad):
+    # A 1-element 1-d array is a vector, not a number, and a bool is no number in
+    # any wrapping; the message shows the value as it was passed.
+    with pytest.raises(ValueError, match=message) as raised:
+        check(bad)
+    assert str(raised.value).endswith(f"got {bad!r}")

@@ -781,16 +781,29 @@ def check_ks(ks: object, *, n_features: int, name: str = "ks") -> np.ndarray:
     return arr.astype(np.int64)
 
 
+def _scalar(value: object) -> Any:
+    """A numpy 0-d array as the scalar it holds, anything else as it is: to a user
+    ``np.asarray(0.05)`` is a number, as ``np.float32(0.05)`` is (numbers.Real knows
+    the second only). A 1-element 1-d array stays an array: a vector, not a number;
+    a 0-d bool array becomes ``np.bool_``, which the checks refuse as they refuse
+    True."""
+    if isinstance(value, np.ndarray) and value.ndim == 0:
+        return value[()]
+    return value
+
+
 def is_int(value: object) -> TypeGuard[int]:
     """Whether ``value`` is an integer (numpy's too) and not a bool."""
     return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
 def check_positive_int(value: object, *, name: str, minimum: int = 1) -> int:
-    """Check that ``value`` is an int of at least ``minimum``."""
-    if not is_int(value) or value < minimum:
+    """Check that ``value`` is an int (numpy's, a 0-d array's too) of at least
+    ``minimum``."""
+    number = _scalar(value)
+    if not is_int(number) or number < minimum:
         raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}")
-    return int(value)
+    return int(number)
 
 
 def check_n_jobs(value: object, *, name: str = "n_jobs") -> int:
@@ -802,15 +815,16 @@ def check_n_jobs(value: object, *, name: str = "n_jobs") -> int:
     # raise it there; the callers here run their own process pools, not joblib's.)
     if value is None:
         return 1
-    if not is_int(value) or value == 0:
+    number = _scalar(value)  # np.asarray(3) is 3
+    if not is_int(number) or number == 0:
         raise ValueError(
             f"{name} must be an int >= 1, or < 0 to count back from the number of cores "
             f"(-1: every core, -2: all but one), or None (1), got {value!r}"
         )
-    if value > 0:
-        return int(value)
+    if number > 0:
+        return int(number)
     # os.cpu_count() is None where the platform cannot tell: count one core then.
-    return max((os.cpu_count() or 1) + 1 + int(value), 1)
+    return max((os.cpu_count() or 1) + 1 + int(number), 1)
 
 
 def check_positive_ints(value: object, *, name: str, example: str = "(256, 64)") -> tuple[int, ...]:
@@ -835,11 +849,13 @@ def _is_finite_real(value: object) -> TypeGuard[float]:
 
 def check_number(value: object, *, name: str, minimum: float = 0.0, strict: bool = True) -> float:
     """Check that ``value`` is a finite real number above ``minimum`` (or at least it,
-    with ``strict=False``); an infinite step size or radius only yields NaN later."""
-    if not _is_finite_real(value) or (value <= minimum if strict else value < minimum):
+    with ``strict=False``); an infinite step size or radius only yields NaN later.
+    numpy's scalars and 0-d arrays are numbers; bools are not."""
+    number = _scalar(value)
+    if not _is_finite_real(number) or (number <= minimum if strict else number < minimum):
         relation = ">" if strict else ">="
         raise ValueError(f"{name} must be a finite number {relation} {minimum:g}, got {value!r}")
-    return float(value)
+    return float(number)
 
 
 def check_shape(value: object, *, name: str = "input_shape") -> tuple[int, ...]:
@@ -1000,13 +1016,15 @@ def check_per_feature(
 
 def check_fraction(value: object, *, name: str, below_one: bool = False) -> float:
     """Check that ``value`` is a number in (0, 1], or in (0, 1) with ``below_one`` (a
-    share held out, which must leave some rows on both sides)."""
+    share held out, which must leave some rows on both sides); numpy's scalars and
+    0-d arrays are numbers."""
+    number = _scalar(value)
     if below_one:
-        if not _is_finite_real(value) or not 0.0 < float(value) < 1.0:
+        if not _is_finite_real(number) or not 0.0 < float(number) < 1.0:
             raise ValueError(f"{name} must lie in (0, 1), got {value!r}")
-    elif not _is_finite_real(value) or not 0.0 < float(value) <= 1.0:
+    elif not _is_finite_real(number) or not 0.0 < float(number) <= 1.0:
         raise ValueError(f"{name} must be a number in (0, 1], got {value!r}")
-    return float(value)
+    return float(number)
 
 
 def check_feature_indices(

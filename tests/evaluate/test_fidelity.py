@@ -1334,3 +1334,22 @@ def test_keep_top_k_names_a_dataframes_row_the_model_raises_on_by_its_label(
     message = str(raised.value)
     expected = rf"black box 'refuses_a_petal_of_4' raised ValueError on {place}: petal length 4\.0"
     assert re.fullmatch(expected, message), message
+
+
+def test_the_pcr_tests_take_numpy_numbers_and_record_plain_ones():
+    # np.asarray(20) and np.asarray(0.3) were refused by name; taken, they are recorded
+    # in meta as the plain numbers they hold, as a saved result reads them back.
+    X, y = load_iris(return_X_y=True)
+    box = BlackBox.from_sklearn(LogisticRegression(max_iter=500).fit(X, y))
+    ranking = np.array([2, 3, 0, 1])
+    for test in (deletion_test, crafted_cases):
+        common = {"random_state": 0, "verbose": False}
+        plain = test(box, X, ranking, [1, 2], n_boot=20, sample_frac=0.3, **common)
+        wrapped = test(
+            box, X, ranking, [1, 2], n_boot=np.asarray(20), sample_frac=np.asarray(0.3), **common
+        )
+        np.testing.assert_array_equal(wrapped.pcr_ci, plain.pcr_ci)
+        assert wrapped.meta == plain.meta
+        assert type(wrapped.meta["n_boot"]) is int and type(wrapped.meta["sample_frac"]) is float
+    kept = keep_top_k(box, X, y, ranking, 1, n_boot=np.asarray(20), random_state=0, verbose=False)
+    assert type(kept.meta["n_boot"]) is int

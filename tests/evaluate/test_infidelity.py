@@ -486,3 +486,25 @@ def test_a_flat_models_expected_shapes_are_named_once():
         infidelity(box, X[:5], np.ones((5, 3)), scale=0.1)
     with pytest.raises(ValueError, match=r"one value per feature, shape \(4,\)$"):
         infidelity(box, X[:5], np.ones((5, 4)), scale=np.ones(3))
+
+
+@pytest.mark.parametrize(
+    ("setting", "number"),
+    [
+        ({"scale": np.asarray(0.1)}, 0.1),
+        ({"perturbation": "removal", "p_remove": np.asarray(0.3)}, 0.3),
+    ],
+    ids=["scale", "p_remove"],
+)
+def test_infidelity_takes_a_0d_array_for_a_number(digits, digits_blackbox, setting, number):
+    # np.asarray(0.1) was refused: "scale must be a finite number > 0, got array(0.1)".
+    X = digits.X_test[:3]
+    values = np.random.default_rng(0).normal(size=(3, 64))
+    common = {"n_perturb": 10, "n_boot": 10, "random_state": 0}
+    plain = {
+        key: number if isinstance(value, np.ndarray) else value for key, value in setting.items()
+    }
+    expected = infidelity(digits_blackbox, X, values, **plain, **common)
+    result = infidelity(digits_blackbox, X, values, **setting, **common)
+    np.testing.assert_array_equal(result.infidelity, expected.infidelity)
+    assert result.meta == expected.meta

@@ -853,3 +853,21 @@ def test_deletion_curve_names_a_dataframes_row_the_model_raises_on_by_its_label(
     message = str(raised.value)
     expected = rf"black box 'refuses_a_petal_of_4' raised ValueError on {place}: petal length 4\.0"
     assert re.fullmatch(expected, message), message
+
+
+@pytest.mark.parametrize("radius", [np.asarray(0.05), np.float32(0.05)], ids=["0d", "float32"])
+def test_sensitivity_takes_a_numpy_number_for_its_radius(radius):
+    # np.asarray(0.05) was refused: "radius must be a finite number > 0, got
+    # array(0.05)". It is the number 0.05 (np.float32(0.05) as a float32 reads it).
+    box, X = iris_refusing_a_petal_of_4(spared_calls=10**9)  # it never raises
+    explainer = Occlusion(box, window=1, fill="zero")
+
+    def sensitivity(radius, n_samples):
+        result = explanation_sensitivity(
+            explainer, X, radius=radius, n_samples=n_samples, n_boot=10, random_state=0
+        )
+        return [result.radius, result.mean_drop.mean, result.max_drop, *result.kept]
+
+    expected = sensitivity(float(radius), 5)
+    assert sensitivity(radius, np.asarray(5)) == expected
+    assert type(expected[0]) is float

@@ -431,16 +431,23 @@ def _pcr_result(
     return PCRResult(ks, pcr, pcr_ci, rnd, rnd_ci, int(hits.shape[0]), meta)
 
 
+def _boot_settings(n_boot: object, sample_frac: object) -> tuple[int, float]:
+    """``n_boot`` and ``sample_frac`` of a PCR test, checked, as the plain numbers that
+    its ``meta`` records (``np.asarray(50)`` is 50)."""
+    return check_positive_int(n_boot, name="n_boot"), check_fraction(
+        sample_frac, name="sample_frac"
+    )
+
+
 def _start(
     blackbox: BlackBox,
     X: object,
     ranking: RankingLike,
     ks: object,
     target: object,
-    n_boot: object,
-    sample_frac: object,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, RowRanking]:
-    """Check the arguments shared by the PCR tests, then classify ``X`` once.
+    """Check the arguments shared by the PCR tests, then classify ``X`` once
+    (:func:`_boot_settings` checks the bootstrap's first).
 
     Returns
     -------
@@ -448,8 +455,6 @@ def _start(
         ``rank`` is ``ranking`` resolved for every row of ``X`` and its ``classes``.
     """
     check_blackbox(blackbox)
-    check_positive_int(n_boot, name="n_boot")
-    check_fraction(sample_frac, name="sample_frac")
     target = _check_target(target, blackbox)
     X = blackbox.check_X(X)
     ks = check_ks(ks, n_features=X.shape[1])
@@ -533,7 +538,8 @@ def deletion_test(
         raise ValueError(f"cases must be 'positive' or 'negative', got {cases!r}")
     if cases == "negative" and target is None:
         raise ValueError("cases='negative' needs a target class")
-    X, ks, preds, classes, rank = _start(blackbox, X, ranking, ks, target, n_boot, sample_frac)
+    n_boot, sample_frac = _boot_settings(n_boot, sample_frac)
+    X, ks, preds, classes, rank = _start(blackbox, X, ranking, ks, target)
     rows = np.flatnonzero((preds == classes) == (cases == "positive"))
     if rows.size == 0:
         raise ValueError(f"no {cases} case in X for the tested class(es); nothing to test")
@@ -638,7 +644,8 @@ def crafted_cases(
         raise ValueError(f"values must be one of {CRAFTED_VALUES} or an array, got {values!r}")
     if noise not in ("uniform", "marginal"):
         raise ValueError(f"noise must be 'uniform' or 'marginal', got {noise!r}")
-    X, ks, preds, classes, rank = _start(blackbox, X, ranking, ks, target, n_boot, sample_frac)
+    n_boot, sample_frac = _boot_settings(n_boot, sample_frac)
+    X, ks, preds, classes, rank = _start(blackbox, X, ranking, ks, target)
     positives = np.flatnonzero(preds == classes)
     if positives.size == 0:
         raise ValueError("no positive case in X for the tested class(es); nothing to craft from")
@@ -749,7 +756,7 @@ def keep_top_k(
     check_blackbox(blackbox)
     rng = check_random_state(random_state)
     _check_fill(fill)
-    check_positive_int(n_boot, name="n_boot")
+    n_boot = check_positive_int(n_boot, name="n_boot")
     if segment_score not in ("mean", "sum"):  # checked even without segments, which alone use it
         raise ValueError(f"segment_score must be 'mean' or 'sum', got {segment_score!r}")
     k = check_positive_int(k, name="k", minimum=0)
