@@ -1284,8 +1284,10 @@ def _iris_box_that_must_not_be_queried():
         (FeatureImportance(np.ones((3, 5))), [1], None, "covers 5 features but X has 4"),
         (FeatureImportance(np.ones((2, 4))), [1], 2, "ranks 2 classes, but class 2 is needed"),
         (Attribution(np.ones((150, 4)), [0] * 150), [1], 1, "other classes than target=1"),
+        # It said "no positive case in X for the tested class(es)", after the query.
+        (Attribution(np.ones((150, 4)), [5] * 150), [1], None, "class 5, but the black box has 3"),
     ],
-    ids=["ragged", "rows", "index", "k", "width", "class", "attribution_target"],
+    ids=["ragged", "rows", "index", "k", "width", "class", "attribution_target", "no_such_class"],
 )
 def test_a_bad_ranking_is_refused_before_the_model_is_queried(test, ranking, ks, target, message):
     # Each was refused only after a query over every row of X (the predictions that

@@ -296,6 +296,19 @@ def test_without_a_target_an_index_ranking_scores_the_predicted_class(planted, p
     np.testing.assert_array_equal(one.drop, ones.drop)
 
 
+def test_a_scalar_target_the_attribution_does_not_explain_is_named_by_its_label(planted):
+    # As the PCR tests name it (one function now says so for all): it said "target
+    # names other classes than the attribution explains", naming neither.
+    labels = np.array(["no", "yes"])[planted.y_train]
+    box = BlackBox.from_sklearn(LogisticRegression(max_iter=1000).fit(planted.X_train, labels))
+    X = planted.X_test[:5]
+    att = Attribution(np.tile(-np.arange(20.0), (5, 1)), np.zeros(5, int))  # all "no"
+    message = r"other classes than target='yes': its rows explain \['no'\]; pass target=None"
+    with pytest.raises(ValueError, match=message):
+        deletion_curve(box, X, att, max_k=1, target="yes")
+    assert box.n_queries == 0
+
+
 def test_a_target_that_disagrees_with_the_attribution_on_one_row_is_refused(
     planted, planted_blackbox
 ):

@@ -45,7 +45,7 @@ from .._validation import (
 from ..blackbox import BlackBox, RowName, check_blackbox, label_positions
 from ..explanation import Attribution, FeatureImportance, _json_seed
 from ..local._segments import Partition, flat_segments
-from ._ranking import RankingLike, RowRanking, check_ranking, check_rows
+from ._ranking import RankingLike, RowRanking, check_ranking, check_rows, explained_classes
 from ._saved import SavedWithEstimates, loaded_array
 from ._stats import Estimate, bootstrap_mean, estimate, proportion
 
@@ -264,30 +264,6 @@ def _target_label(target: object, blackbox: BlackBox) -> Any:
     return None if index is None else blackbox.class_label(index)
 
 
-def _explained_classes(
-    ranking: RankingLike, target: int | None, blackbox: BlackBox, n: int
-) -> np.ndarray | None:
-    """The class each row is tested for.
-
-    An attribution names its own classes; otherwise ``target``, or None for each
-    row's predicted class when ``target`` is None (the caller predicts them).
-    """
-    if isinstance(ranking, Attribution):
-        if target is not None and np.any(ranking.target != target):
-            # Named by the model's labels, as target was given: "target=0" for a
-            # target="setosa" named neither the class nor what the rows explain.
-            explained = [blackbox.class_label(c) for c in np.unique(ranking.target)]
-            raise ValueError(
-                f"the attribution explains other classes than target="
-                f"{blackbox.class_label(target)!r}: its rows explain {explained}; pass "
-                "target=None to test each row for the class its attribution explains"
-            )
-        return ranking.target
-    if target is None:
-        return None
-    return np.full(n, target)
-
-
 @dataclasses.dataclass(frozen=True, eq=False)
 class _Fill:
     """Fill values: one row for all cases, or one per class picked by each case's class."""
@@ -455,7 +431,7 @@ def _start(
         ``rank`` is ``ranking`` resolved for every row of ``X`` and its ``classes``.
     """
     check_blackbox(blackbox)
-    target = _check_target(target, blackbox)
+    _check_target(target, blackbox)  # one class, the positive one
     X = blackbox.check_X(X)
     ks = check_ks(ks, n_features=X.shape[1])
     if isinstance(ranking, Attribution):
@@ -464,7 +440,7 @@ def _start(
     # or an index out of range was refused only after a full query over X.
     rank = check_ranking(ranking, n_samples=X.shape[0], n_features=X.shape[1])
     _check_ks_ranked(ks, rank)
-    classes = _explained_classes(ranking, target, blackbox, X.shape[0])
+    classes = explained_classes(blackbox, ranking, target, X.shape[0])
     if classes is not None:
         rank = rank.for_classes(classes)
     preds = blackbox.predict(X)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sized
+from typing import Any, cast
 
 import numpy as np
 
@@ -210,23 +211,50 @@ def _check_width(width: int, n_features: int) -> None:
 
 
 def explained_classes(
-    blackbox: BlackBox, attribution: object, target: object, n: int
+    blackbox: BlackBox, ranking: object, target: object, n: int
 ) -> np.ndarray | None:
-    """The class each row is scored for: ``target``, else the attribution's, else None
-    for the prediction (which the caller reads off the probabilities it needs anyway)."""
+    """The class each of ``n`` rows is tested (scored) for: ``target``, else an
+    attribution's own, else None for the prediction (which the caller reads off the
+    probabilities it needs anyway). One function for every evaluation: the PCR tests'
+    copy never checked an attribution's classes against the model's, and refused one
+    of class 5 on a model of 3 as "no positive case in X".
+
+    Parameters
+    ----------
+    blackbox : BlackBox
+    ranking : Attribution or any other ranking
+        Only an attribution names classes of its own; they must agree with ``target``.
+    target : label, array-like of shape (n,) or None
+        By the black box's labels: one class for every row, or one per row.
+    n : int
+
+    Returns
+    -------
+    ndarray of int of shape (n,) or None
+    """
     if target is not None:
         classes = blackbox._check_target(target, n)
-        if isinstance(attribution, Attribution) and np.any(attribution.target != classes):
+        if isinstance(ranking, Attribution) and np.any(ranking.target != classes):
+            if np.ndim(cast(Any, target)) == 0:
+                # Named by the model's labels, as target was given: "target=0" for a
+                # target="setosa" named neither the class nor what the rows explain.
+                explained = [blackbox.class_label(c) for c in np.unique(ranking.target)]
+                raise ValueError(
+                    f"the attribution explains other classes than target="
+                    f"{blackbox.class_label(classes[0])!r}: its rows explain {explained}; "
+                    "pass target=None to test each row for the class its attribution "
+                    "explains"
+                )
             raise ValueError(
                 "target names other classes than the attribution explains; it would be "
                 "scored against another class's probability"
             )
         return classes
-    if isinstance(attribution, Attribution):
-        if attribution.target.max() >= blackbox.n_classes:
+    if isinstance(ranking, Attribution):
+        if ranking.target.max() >= blackbox.n_classes:
             raise ValueError(
-                f"the attribution explains class {attribution.target.max()}, but the black "
+                f"the attribution explains class {ranking.target.max()}, but the black "
                 f"box has {blackbox.n_classes} classes"
             )
-        return attribution.target
+        return ranking.target
     return None
