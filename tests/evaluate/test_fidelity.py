@@ -1355,3 +1355,40 @@ def test_the_pcr_tests_take_numpy_numbers_and_record_plain_ones():
         assert type(wrapped.meta["n_boot"]) is int and type(wrapped.meta["sample_frac"]) is float
     kept = keep_top_k(box, X, y, ranking, 1, n_boot=np.asarray(20), random_state=0, verbose=False)
     assert type(kept.meta["n_boot"]) is int
+
+
+@pytest.mark.parametrize(
+    ("test", "spared_calls", "ranking", "place"),
+    [
+        (deletion_test, 0, [0, 1, 2, 3], r"row 1 of the 6 rows queried, row X\.loc\['flower-62'\]"),
+        # X was answered; setting sepal length to 0 keeps row 1's petal length.
+        (
+            deletion_test,
+            1,
+            [0, 1, 2, 3],
+            r"row 1 of X, row X\.loc\['flower-62'\] with its 1 first-ranked feature set to "
+            r"the fill",
+        ),
+        (crafted_cases, 0, [2, 0, 1, 3], r"row 1 of the 6 rows queried, row X\.loc\['flower-62'\]"),
+        # A case crafted from row 1 copies its petal length.
+        (
+            crafted_cases,
+            1,
+            [2, 0, 1, 3],
+            r"crafted case \d+ \(of row 1 of X, row X\.loc\['flower-62'\]\) with its 1 "
+            r"first-ranked feature set, the rest noise",
+        ),
+    ],
+    ids=["deletion-classes", "deletion-case", "crafted-classes", "crafted-case"],
+)
+def test_the_pcr_tests_name_a_dataframes_row_the_model_raises_on_by_its_label(
+    test, spared_calls, ranking, place
+):
+    # They said "on row 1 of the 6 rows queried" and "row 1 of X with ..." alone, where
+    # predict_proba adds the row's label: row 1 of a split is not X.loc[1].
+    box, X = iris_refusing_a_petal_of_4(spared_calls)
+    with pytest.raises(BlackBoxError) as raised:
+        test(box, X, np.array(ranking), [1], n_boot=10, random_state=0, verbose=False)
+    message = str(raised.value)
+    expected = rf"black box 'refuses_a_petal_of_4' raised ValueError on {place}: petal length 4\.0"
+    assert re.fullmatch(expected, message), message

@@ -421,9 +421,11 @@ def _start(
     ranking: RankingLike,
     ks: object,
     target: object,
+    index: Any,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, RowRanking]:
     """Check the arguments shared by the PCR tests, then classify ``X`` once
-    (:func:`_boot_settings` checks the bootstrap's first).
+    (:func:`_boot_settings` checks the bootstrap's first); ``index``, a pandas ``X``'s,
+    names the row the model raises on by its label.
 
     Returns
     -------
@@ -443,7 +445,7 @@ def _start(
     classes = explained_classes(blackbox, ranking, target, X.shape[0])
     if classes is not None:
         rank = rank.for_classes(classes)
-    preds = blackbox.predict(X)
+    preds = _predicted(blackbox, X, index)
     if classes is None:
         classes, rank = preds, rank.for_classes(preds)
     return X, ks, preds, classes, rank
@@ -515,7 +517,10 @@ def deletion_test(
     if cases == "negative" and target is None:
         raise ValueError("cases='negative' needs a target class")
     n_boot, sample_frac = _boot_settings(n_boot, sample_frac)
-    X, ks, preds, classes, rank = _start(blackbox, X, ranking, ks, target)
+    # A DataFrame's row labels name the row the model raises on, in the query of X and
+    # of the cases made from its rows, as predict_proba names it.
+    index = pandas_index(X)
+    X, ks, preds, classes, rank = _start(blackbox, X, ranking, ks, target, index)
     rows = np.flatnonzero((preds == classes) == (cases == "positive"))
     if rows.size == 0:
         raise ValueError(f"no {cases} case in X for the tested class(es); nothing to test")
@@ -537,7 +542,7 @@ def deletion_test(
         rng,
         verbose=verbose,
         desc="deletion test",
-        case_name=lambda case: f"row {rows[case]} of X",
+        case_name=lambda case: _row_of_x(int(rows[case]), index),
         manipulated="with its {top} set to the fill",
     )
     meta = {
@@ -621,7 +626,10 @@ def crafted_cases(
     if noise not in ("uniform", "marginal"):
         raise ValueError(f"noise must be 'uniform' or 'marginal', got {noise!r}")
     n_boot, sample_frac = _boot_settings(n_boot, sample_frac)
-    X, ks, preds, classes, rank = _start(blackbox, X, ranking, ks, target)
+    # A DataFrame's row labels name the row the model raises on, in the query of X and
+    # of the cases made from its rows, as predict_proba names it.
+    index = pandas_index(X)
+    X, ks, preds, classes, rank = _start(blackbox, X, ranking, ks, target, index)
     positives = np.flatnonzero(preds == classes)
     if positives.size == 0:
         raise ValueError("no positive case in X for the tested class(es); nothing to craft from")
@@ -658,7 +666,7 @@ def crafted_cases(
         rng,
         verbose=verbose,
         desc="crafted cases",
-        case_name=lambda case: f"crafted case {case} (of row {sources[case]} of X)",
+        case_name=lambda case: f"crafted case {case} (of {_row_of_x(int(sources[case]), index)})",
         manipulated="with its {top} set, the rest noise",
     )
     meta = {
