@@ -884,3 +884,15 @@ def test_sensitivity_takes_a_numpy_number_for_its_radius(radius):
     expected = sensitivity(float(radius), 5)
     assert sensitivity(radius, np.asarray(5)) == expected
     assert type(expected[0]) is float
+
+
+def test_a_bad_n_boot_is_refused_before_any_query():
+    # n_boot=0 was refused by the bootstrap of the result, after every removal step
+    # (every explanation of every noisy copy): "n_boot must be an int >= 1, got 0".
+    X, box = _iris_box_that_must_not_be_queried()
+    for n_boot in (0, 2.5, True):
+        with pytest.raises(ValueError, match=r"^n_boot must be an int >= 1, got "):
+            deletion_curve(box, X, np.arange(4), max_k=1, n_boot=n_boot)
+        with pytest.raises(ValueError, match=r"^n_boot must be an int >= 1, got "):
+            explanation_sensitivity(Occlusion(box, window=1), X, radius=0.1, n_boot=n_boot)
+    assert box.n_queries == 0

@@ -166,6 +166,8 @@ def deletion_curve(
     """
     rng = check_random_state(random_state)
     _check_fill(fill)
+    # Checked before any query: n_boot=0 was refused by the bootstrap, after every step.
+    n_boot = check_positive_int(n_boot, name="n_boot")
     # A DataFrame's row labels name the row the model raises on, in the query of X and
     # of its rows with features removed, as predict_proba names it.
     index = pandas_index(X)
@@ -330,6 +332,9 @@ def explanation_sensitivity(
     if np.ndim(radius) == 0:  # type: ignore[arg-type]
         radius = check_number(radius, name="radius")
     n_samples = check_positive_int(n_samples, name="n_samples")
+    # Checked before any query: n_boot=0 was refused by the bootstrap, after every
+    # explanation.
+    n_boot = check_positive_int(n_boot, name="n_boot")
     if k is not None:
         k = check_positive_int(k, name="k")
     if not callable(getattr(explainer, "explain", None)):
