@@ -886,10 +886,13 @@ def test_sensitivity_takes_a_numpy_number_for_its_radius(radius):
     assert type(expected[0]) is float
 
 
-def test_a_bad_n_boot_is_refused_before_any_query():
+def test_a_bad_n_boot_or_fill_is_refused_before_any_query():
     # n_boot=0 was refused by the bootstrap of the result, after every removal step
     # (every explanation of every noisy copy): "n_boot must be an int >= 1, got 0".
     X, box = _iris_box_that_must_not_be_queried()
+    # A fill of other width was refused only after the query of X's own rows.
+    with pytest.raises(ValueError, match=r"^fill must have shape \(4,\), got \(3,\)$"):
+        deletion_curve(box, X, np.arange(4), max_k=1, fill=np.zeros(3))
     for n_boot in (0, 2.5, True):
         with pytest.raises(ValueError, match=r"^n_boot must be an int >= 1, got "):
             deletion_curve(box, X, np.arange(4), max_k=1, n_boot=n_boot)

@@ -303,10 +303,16 @@ def _make_fill(
                 table[c] = X[predicted == c].mean(axis=0, dtype=np.float64)
             return _Fill(table, classes)
         raise ValueError(f"fill must be one of {FILLS} or an array, got {fill!r}")
+    return _Fill(_fill_array(fill, d)[None, :], classes)
+
+
+def _fill_array(fill: object, d: int) -> np.ndarray:
+    """An array ``fill``, checked to hold one value per feature (also before a query
+    that :func:`_make_fill` follows)."""
     values = check_array(fill, name="fill", ndim=None)
     if values.shape != (d,):
         raise ValueError(f"fill must have shape ({d},), got {values.shape}")
-    return _Fill(values[None, :], classes)
+    return values
 
 
 def _check_ks_ranked(ks: np.ndarray, ranking: RowRanking, *, name: str = "k") -> None:

@@ -34,6 +34,7 @@ from ._fidelity import (
     _blocks,
     _case_names,
     _check_fill,
+    _fill_array,
     _keep_masks,
     _make_fill,
     _row_of_x,
@@ -193,9 +194,11 @@ def deletion_curve(
     # that lacks one of them is refused at k = 1, before its removal queries.
     shape = blackbox.input_shape
     _keep_masks(ranking, explained, segments, max_k, X.shape, "mean", "max_k", shape)
+    fill = blackbox._by_columns(fill, name="fill")  # fill=X_train.mean(), say
+    if not isinstance(fill, str):  # refused only after the query of X
+        fill = _fill_array(fill, X.shape[1])
     base = blackbox._proba_rows(X, index=index)
     classes = base.argmax(axis=1) if explained is None else explained
-    fill = blackbox._by_columns(fill, name="fill")
     fills = _make_fill(fill, X, classes, lambda: base.argmax(axis=1), blackbox.n_classes)
     drop = np.zeros((n, max_k + 1))
     unit = "feature" if segments is None else "segment"
