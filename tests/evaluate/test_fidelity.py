@@ -1392,3 +1392,17 @@ def test_the_pcr_tests_name_a_dataframes_row_the_model_raises_on_by_its_label(
     message = str(raised.value)
     expected = rf"black box 'refuses_a_petal_of_4' raised ValueError on {place}: petal length 4\.0"
     assert re.fullmatch(expected, message), message
+
+
+@pytest.mark.parametrize(
+    ("test", "setting"),
+    [(deletion_test, "fill"), (crafted_cases, "values")],
+    ids=["deletion_test-fill", "crafted_cases-values"],
+)
+def test_a_fill_of_other_width_is_refused_before_the_model_is_queried(test, setting):
+    # It was refused only after the query of X's rows, and crafted_cases' values
+    # were named "fill".
+    X, _, box = _iris_box_that_must_not_be_queried()
+    with pytest.raises(ValueError, match=rf"^{setting} must have shape \(4,\), got \(3,\)$"):
+        test(box, X, np.arange(4), [1], **{setting: np.zeros(3)}, verbose=False)
+    assert box.n_queries == 0

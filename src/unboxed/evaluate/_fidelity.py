@@ -306,12 +306,12 @@ def _make_fill(
     return _Fill(_fill_array(fill, d)[None, :], classes)
 
 
-def _fill_array(fill: object, d: int) -> np.ndarray:
+def _fill_array(fill: object, d: int, *, name: str = "fill") -> np.ndarray:
     """An array ``fill``, checked to hold one value per feature (also before a query
-    that :func:`_make_fill` follows)."""
-    values = check_array(fill, name="fill", ndim=None)
+    that :func:`_make_fill` follows); ``name`` is the argument that gave it."""
+    values = check_array(fill, name=name, ndim=None)
     if values.shape != (d,):
-        raise ValueError(f"fill must have shape ({d},), got {values.shape}")
+        raise ValueError(f"{name} must have shape ({d},), got {values.shape}")
     return values
 
 
@@ -428,10 +428,12 @@ def _start(
     ks: object,
     target: object,
     index: Any,
+    fills: dict[str, object],
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, RowRanking]:
     """Check the arguments shared by the PCR tests, then classify ``X`` once
     (:func:`_boot_settings` checks the bootstrap's first); ``index``, a pandas ``X``'s,
-    names the row the model raises on by its label.
+    names the row the model raises on by its label; ``fills`` are the settings that
+    replace features (``{"fill": fill}``), whose arrays are checked before the query.
 
     Returns
     -------
@@ -448,6 +450,9 @@ def _start(
     # or an index out of range was refused only after a full query over X.
     rank = check_ranking(ranking, n_samples=X.shape[0], n_features=X.shape[1])
     _check_ks_ranked(ks, rank)
+    for name, value in fills.items():  # a width of other features was refused after it
+        if not isinstance(value, str):
+            _fill_array(blackbox._by_columns(value, name=name), X.shape[1], name=name)
     classes = explained_classes(blackbox, ranking, target, X.shape[0])
     if classes is not None:
         rank = rank.for_classes(classes)
@@ -526,7 +531,7 @@ def deletion_test(
     # A DataFrame's row labels name the row the model raises on, in the query of X and
     # of the cases made from its rows, as predict_proba names it.
     index = pandas_index(X)
-    X, ks, preds, classes, rank = _start(blackbox, X, ranking, ks, target, index)
+    X, ks, preds, classes, rank = _start(blackbox, X, ranking, ks, target, index, {"fill": fill})
     rows = np.flatnonzero((preds == classes) == (cases == "positive"))
     if rows.size == 0:
         raise ValueError(f"no {cases} case in X for the tested class(es); nothing to test")
@@ -635,7 +640,9 @@ def crafted_cases(
     # A DataFrame's row labels name the row the model raises on, in the query of X and
     # of the cases made from its rows, as predict_proba names it.
     index = pandas_index(X)
-    X, ks, preds, classes, rank = _start(blackbox, X, ranking, ks, target, index)
+    X, ks, preds, classes, rank = _start(
+        blackbox, X, ranking, ks, target, index, {"values": values}
+    )
     positives = np.flatnonzero(preds == classes)
     if positives.size == 0:
         raise ValueError("no positive case in X for the tested class(es); nothing to craft from")
