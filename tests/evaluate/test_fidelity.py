@@ -1406,3 +1406,34 @@ def test_a_fill_of_other_width_is_refused_before_the_model_is_queried(test, sett
     with pytest.raises(ValueError, match=rf"^{setting} must have shape \(4,\), got \(3,\)$"):
         test(box, X, np.arange(4), [1], **{setting: np.zeros(3)}, verbose=False)
     assert box.n_queries == 0
+
+
+def test_crafted_values_as_a_series_are_read_by_their_feature_names(
+    planted, planted_named_blackbox
+):
+    # values=X_train.max() is a pandas Series; one whose columns came in another order
+    # than the model's gave each top feature another feature's value, without a word
+    # (fill went through the model's column names; values did not).
+    import pandas as pd
+
+    from tests.helpers import PLANTED_COLUMNS
+
+    X = planted.X_test[:100]
+    values = np.linspace(-3.0, 3.0, 20)  # distinct per feature, so an order shows
+    series = pd.Series(values, index=list(PLANTED_COLUMNS)).iloc[::-1]
+
+    def test(values):
+        return crafted_cases(
+            planted_named_blackbox,
+            X,
+            planted.support,
+            [2, 4],
+            values=values,
+            n_boot=10,
+            random_state=0,
+            verbose=False,
+        )
+
+    expected = test(values)
+    assert expected.pcr.tolist() != test(values[::-1].copy()).pcr.tolist()  # order matters
+    assert test(series).pcr.tolist() == expected.pcr.tolist()

@@ -658,7 +658,12 @@ def crafted_cases(
     if isinstance(values, str) and values == "source":
         top_values = _Fill(X[sources], np.arange(sources.size))
     else:
-        named = high if isinstance(values, str) and values == "max" else values
+        # values=X_train.max(), say: matched to the model's features by name, as fill is.
+        named = (
+            high
+            if isinstance(values, str) and values == "max"
+            else blackbox._by_columns(values, name="values")
+        )
         top_values = _make_fill(named, X, classes[sources], lambda: preds, blackbox.n_classes)
     columns = np.arange(X.shape[1])
 
