@@ -574,6 +574,51 @@ def test_labelled_counterfactual_weights_leave_out_the_querys_class(tiny_labelle
         np.testing.assert_allclose(c[q], want / want.sum(), atol=1e-12)
 
 
+@pytest.fixture(scope="module")
+def iris_one_class_labelled():
+    """A labelled JGMM of iris's three classes (two lower components each), and the
+    same model with every component given to class 0 (``p(x | w = 0)`` the whole
+    mixture, classes 1 and 2 of no component and no weight): no lower component
+    belongs to a class other than any query's. Returns ``(model, Z)``, Z whitened."""
+    from sklearn.datasets import load_iris
+
+    X, y = load_iris(return_X_y=True)
+    fitted = JGMM(6, 3, e_step="labelled", random_state=0).fit(X, np.eye(3)[y], labels_y=y)
+    model = copy.deepcopy(fitted)
+    Q = np.zeros_like(fitted.Q_)
+    Q[:, 0] = fitted.Q_ @ fitted.pi_
+    model._Q, model.Q_, model.pi_ = Q[None], Q, np.array([1.0, 0.0, 0.0])
+    model.psi_ = jm.psi(model._Q, model.pi_)[0]
+    assert np.array_equal(model.psi_, np.eye(3)[[0] * 6])  # the case
+    return model, model.transform_x(X)
+
+
+@pytest.mark.parametrize("select", ["score", "proxy"])
+def test_labelled_counterfactuals_of_no_other_class_are_none_not_nan(
+    iris_one_class_labelled, select
+):
+    """The weights were 0/0: NaN scores for every candidate (and a RuntimeWarning).
+    No counterfactual component exists: c is 0, alpha uniform, the scores 0 (ties, the
+    nearest first), and the proxy, which puts no candidate in another class, keeps
+    none, as meta["candidates"]["selected"] then says."""
+    model, Z = iris_one_class_labelled
+    queries = Z[[0, 75]]
+    assert not jx.local_weights(model, queries, "counterfactual").any()
+    found, alpha = jx.local_examples(
+        model, queries, "counterfactual", 3, source="mined", Z_pool=Z, select=select
+    )
+    np.testing.assert_allclose(alpha, np.full((2, 6), 1 / 6))
+    if select == "proxy":
+        assert found.Z.shape[0] == 0 and found.funnel[:, 2].tolist() == [0, 0]
+        return
+    assert np.array_equal(found.scores, np.zeros(6))
+    for q in range(2):
+        distance = jx.rms_distance(Z[found.indices[found.groups == q]], queries[q])
+        others = jx.rms_distance(Z, queries[q])
+        others = others[others > 0]  # the query itself, and any copy, are no candidate
+        np.testing.assert_allclose(distance, np.sort(others)[:3])
+
+
 def test_radius_keeps_a_candidate_exactly_at_the_radius(tiny):
     """radius is the largest RMS distance kept: a pool row exactly that far is kept."""
     model, _ = tiny

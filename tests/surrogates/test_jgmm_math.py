@@ -310,6 +310,24 @@ def test_labelled_counterfactual_weights_are_the_posterior_over_other_classes(rn
     assert np.allclose(far, [[0, 0, 1, 0, 0]])
 
 
+def test_labelled_counterfactual_weights_of_no_other_class_are_zero():
+    """Every lower component of the query's class (one class holds them all, or only
+    one of K_y classes has any): no counterfactual component exists, and the
+    normalisation over none was 0/0, NaN weights and a RuntimeWarning. Every c_i is 0
+    (-inf as a log), and eq. 8's LP gives the uniform alpha."""
+    psi = np.eye(3)[[0, 0, 0, 0]]  # four lower components, all of class 0 of three
+    log_pz = np.log(np.array([[0.1, 0.2, 0.3, 0.4], [0.7, 0.1, 0.1, 0.1]]))
+    query_w = np.array([0, 0])
+    assert not jm.labelled_counterfactual_weights(log_pz, psi, query_w).any()
+    log_c = jm.log_labelled_counterfactual_weights(log_pz, psi, query_w)
+    assert np.isneginf(log_c).all()
+    np.testing.assert_allclose(jm.optimal_alpha(log_c[0], log=True), np.full(4, 0.25))
+    # a query of another class beside them: the weights are as before, exactly
+    mixed = jm.log_labelled_counterfactual_weights(log_pz, psi, np.array([1, 0]))
+    np.testing.assert_allclose(np.exp(mixed[0]), [0.1, 0.2, 0.3, 0.4], rtol=1e-12)
+    assert np.isneginf(mixed[1]).all()
+
+
 def test_optimal_alpha_is_the_lp_vertex():
     c = np.array([0.1, 0.7, 0.3])
     alpha = jm.optimal_alpha(c)

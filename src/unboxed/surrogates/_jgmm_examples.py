@@ -139,9 +139,7 @@ def log_local_weights(model: JGMM, Zq: np.ndarray, kind: str) -> np.ndarray:
     log_pz = jm.log_proba_z_given_x(log_gx, model._Q, model.pi_)[:, 0]
     if kind == "counterfactual" and model.e_step == "labelled":
         query_w = jm.log_proba_w_given_x(log_gx, model._Q, model.pi_).argmax(axis=1)
-        # Normalised over the other classes' components: the largest is 1 / K_x or more.
-        with np.errstate(divide="ignore"):  # the query's own class's components: -inf
-            return np.log(jm.labelled_counterfactual_weights(log_pz, model.psi_, query_w))
+        return jm.log_labelled_counterfactual_weights(log_pz, model.psi_, query_w)
     if kind == "counterfactual":
         return jm.log_counterfactual_weights(log_pz, model.psi_)
     return jm.log_semifactual_weights(log_pz, model.psi_)

@@ -763,6 +763,7 @@ def labelled_counterfactual_weights(
     lower component the query is likely in but of another class, is kept as
     ``c_i = p(z = i | x_q, w != w_q)``, zero for the components of the query's class
     ``w_q``: the query's posterior over the lower components of the other classes.
+    Computed as the exponential of :func:`log_labelled_counterfactual_weights`.
 
     Parameters
     ----------
@@ -776,14 +777,45 @@ def labelled_counterfactual_weights(
     Returns
     -------
     ndarray of shape (n_queries, K_x)
-        Zero on the query's own class's components; the rest sums to 1.
+        Zero on the query's own class's components; the rest sums to 1. All zero
+        where no component belongs to another class.
+    """
+    return np.exp(log_labelled_counterfactual_weights(log_pz_query, Psi, query_w))
+
+
+def log_labelled_counterfactual_weights(
+    log_pz_query: np.ndarray, Psi: np.ndarray, query_w: np.ndarray
+) -> np.ndarray:
+    """The logs of :func:`labelled_counterfactual_weights`, -inf for a zero.
+
+    Where no lower component belongs to a class other than the query's (one class
+    holds every component), no counterfactual component exists and ``p(w != w_q)`` is
+    0: every ``c_i`` is then 0 (-inf here), as eq. 8's are where every component's
+    class is certain, and :func:`optimal_alpha` gives the uniform alpha. Normalising
+    over no component was 0/0: NaN weights, and NaN scores for every candidate.
+
+    Parameters
+    ----------
+    log_pz_query : ndarray of shape (n_queries, K_x)
+        ``log p(z | x_query)``.
+    Psi : ndarray of shape (K_x, K_y)
+        One-hot rows.
+    query_w : ndarray of int of shape (n_queries,)
+        The query's higher component (the proxy's class).
+
+    Returns
+    -------
+    ndarray of shape (n_queries, K_x)
     """
     other = Psi[:, query_w].T < 0.5  # (n_queries, K_x)
-    top = np.where(other, log_pz_query, -np.inf).max(axis=1, keepdims=True)
+    log_p = np.where(other, log_pz_query, -np.inf)
     # In a few hundred dimensions p(z | x_q) of every other-class component can
     # underflow: normalise in log space, from the largest of them.
-    weights = np.where(other, np.exp(np.minimum(log_pz_query - top, 0.0)), 0.0)
-    return weights / weights.sum(axis=1, keepdims=True)
+    top = log_p.max(axis=1, keepdims=True)
+    shift = np.where(np.isfinite(top), top, 0.0)  # no other component: a row of -inf
+    total = _log(np.exp(log_p - shift).sum(axis=1, keepdims=True)) + shift
+    # No other component: total is -inf, and every c_i 0 (-inf - inf), not NaN.
+    return log_p - np.where(np.isfinite(total), total, np.inf)
 
 
 def semifactual_weights(pz_query: np.ndarray, Psi: np.ndarray) -> np.ndarray:
