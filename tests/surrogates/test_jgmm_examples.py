@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from scipy.stats import multivariate_normal
 
+from unboxed._ranks import descending_order
 from unboxed.surrogates import JGMM
 from unboxed.surrogates import _jgmm_examples as jx
 from unboxed.surrogates import _jgmm_math as jm
@@ -1201,3 +1202,28 @@ def test_generated_examples_that_tie_are_the_nearest_or_farthest_draws(tight_pai
         distance = sign * jx.rms_distance(kept, Z[q])
         expected = kept[np.argsort(distance, kind="stable")[:3]]
         np.testing.assert_array_equal(top.Z[top.groups == q], expected)
+
+
+def test_counterfactuals_of_a_far_query_follow_their_scores_not_distance(tiny):
+    """The far query of test_counterfactual_alpha_of_a_far_query_is_eq8s_optimum: its
+    c_1 is about exp(-900) and the others 0, so every candidate's p(z | x) . c rounded
+    to 0 at 6 decimals and the candidates went by distance alone. Ranked by the
+    scores' logs, log p(z = 1 | x) + log c_1, the candidates most surely in component
+    1 come first."""
+    model, Z = tiny
+    model = copy.deepcopy(model)
+    Q = np.array([[0.6, 0.0], [0.4, 0.4], [0.0, 0.6]])
+    model._Q, model.Q_, model.pi_ = Q[None], Q, np.array([0.5, 0.5])
+    model.psi_ = jm.psi(model._Q, model.pi_)[0]
+    zq = model.transform_x(np.array([[-60.0, 0.0]]))
+    found, _ = jx.local_examples(
+        model, zq, "counterfactual", 4, source="mined", Z_pool=Z, select="score"
+    )
+    log_pz = jm.log_proba_z_given_x(jx._log_gx(model, Z), model._Q, model.pi_)[:, 0]
+    by_score = np.argsort(-log_pz[:, 1], kind="stable")[:4]
+    by_distance = np.argsort(jx.rms_distance(Z, zq[0]), kind="stable")[:4]
+    assert set(by_score) != set(by_distance)  # the case: the two rankings differ
+    assert found.indices.tolist() == by_score.tolist()
+    # eq. 7's scores themselves underflow (exp(-900)): ExampleSet.group keeps this order
+    assert not found.scores.any()
+    np.testing.assert_array_equal(descending_order(found.scores), np.arange(4))

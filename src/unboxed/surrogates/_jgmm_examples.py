@@ -9,7 +9,8 @@ Scores. Eq. 4 (prototypes) and eq. 5 (criticisms) are densities, which in a few 
 dimensions under- or overflow; they are kept as ``log p(x | w = j)`` and
 ``-max_j log p(x | w = j)``, monotone transforms that rank exactly as eq. 4 and
 ``1 - max_j p(x | w = j)`` of eq. 5 do. Eq. 6-9 are entropies and probabilities and are
-kept as they are.
+kept as they are; eq. 7's and 9's scores that round to 0 are ranked by their logs,
+which survive where they underflow (:func:`local_examples`).
 """
 
 from __future__ import annotations
@@ -113,8 +114,13 @@ def influence_scores(model: JGMM, Z: np.ndarray) -> np.ndarray:
 def proba_z(model: JGMM, Z: np.ndarray, log_gx: np.ndarray | None = None) -> np.ndarray:
     """``p(z | x)`` of whitened rows, shape (n, K_x); ``log_gx`` is ``_log_gx(model, Z)``
     where the caller has it already."""
+    return np.exp(_log_proba_z(model, Z, log_gx))
+
+
+def _log_proba_z(model: JGMM, Z: np.ndarray, log_gx: np.ndarray | None = None) -> np.ndarray:
+    """``log p(z | x)`` of whitened rows (:func:`proba_z`), shape (n, K_x)."""
     log_gx = _log_gx(model, Z) if log_gx is None else log_gx
-    return np.exp(jm.log_proba_z_given_x(log_gx, model._Q, model.pi_))[:, 0]
+    return jm.log_proba_z_given_x(log_gx, model._Q, model.pi_)[:, 0]
 
 
 def local_weights(model: JGMM, Zq: np.ndarray, kind: str) -> np.ndarray:
@@ -145,7 +151,8 @@ def log_local_weights(model: JGMM, Zq: np.ndarray, kind: str) -> np.ndarray:
     return jm.log_semifactual_weights(log_pz, model.psi_)
 
 
-#: Decimals to which two local examples' scores must agree to tie (:func:`local_examples`).
+#: Decimals to which two local examples' scores must agree to tie (:func:`local_examples`),
+#: and for eq. 7's and 9's scores that round to 0, their logs.
 TIE_DECIMALS = 6
 
 
@@ -194,6 +201,15 @@ def _ranking(
     # Without tie_break, ties keep their order, as a stable sort does.
     keys = (np.arange(scores.size) if tie_break is None else tie_break, -scores)
     return np.lexsort(keys if tier is None else (*keys, tier)), keys
+
+
+def _ranks(*keys: np.ndarray) -> np.ndarray:
+    """Each row's place when sorted by ``keys``, the first the most significant
+    (ascending, ties in row order): one ``tie_break`` of :func:`_top` from several."""
+    order = np.lexsort(keys[::-1])
+    ranks = np.empty(order.size, np.int64)
+    ranks[order] = np.arange(order.size)
+    return ranks
 
 
 def _by_score(
@@ -519,14 +535,13 @@ def local_examples(
     # The LP from the coefficients' logs: each c_i can underflow to 0 where they do not.
     log_c = log_local_weights(model, Zq, kind)
     alphas = np.stack([jm.optimal_alpha(row, log=True) for row in log_c])
-    c = np.exp(log_c)
     ky = model.pi_.shape[0]
     to_class = np.arange(ky) if component_classes is None else np.asarray(component_classes)
     query_class = to_class[_proxy_w(model, Zq)]
-    pool_pz = pool_class = None
+    pool_log_pz = pool_class = None
     if Z_pool is not None and source == "mined":  # checked above: always so when mined
         # The pool is shared by every query: score its rows once.
-        pool_pz = proba_z(model, Z_pool)
+        pool_log_pz = _log_proba_z(model, Z_pool)
         pool_class = to_class[_proxy_w(model, Z_pool)]
     gaussians = None
     if source == "generated" and not samples(source, sampler):
@@ -592,7 +607,7 @@ def local_examples(
         funnel = [Zs.shape[0], rows.size]
         # Densities only within the radius, and once: generated candidates can be
         # thousands, and a full covariance makes each density cost D^2.
-        log_gx = _log_gx(model, Zs[rows]) if pool_pz is None or select == "margin" else None
+        log_gx = _log_gx(model, Zs[rows]) if pool_log_pz is None or select == "margin" else None
         if select == "proxy":
             if pool_class is not None:
                 same = pool_class[rows] == query_class[q]
@@ -601,11 +616,10 @@ def local_examples(
             kept = _valid(same, kind)
             rows, log_gx = rows[kept], None if log_gx is None else log_gx[kept]
         Zk, idx = Zs[rows], idx[rows]
-        pz = pool_pz[rows] if pool_pz is not None else proba_z(model, Zk, log_gx)
-        if select == "margin":
-            scores = class_margin(model, Zk, to_class, query_class[q], log_gx)
+        if pool_log_pz is not None:
+            log_pz = pool_log_pz[rows]
         else:
-            scores = pz @ c[q]
+            log_pz = _log_proba_z(model, Zk, log_gx)
         # A candidate's posterior over the lower components is near one-hot, so the
         # scores of one component's candidates agree to 1e-9: a mined query's examples
         # were the pool's first rows of that component, every other query's of its
@@ -613,8 +627,21 @@ def local_examples(
         # nearest counterfactual (the smallest change that changes the class) and the
         # farthest semi-factual (the largest that keeps it).
         # The rounded scores are kept: ExampleSet.group ranks by them, keeping this order.
-        scores = np.round(scores, TIE_DECIMALS)
         tie_break = distance[rows] if kind == "counterfactual" else -distance[rows]
+        if select == "margin":
+            scores = np.round(
+                class_margin(model, Zk, to_class, query_class[q], log_gx), TIE_DECIMALS
+            )
+        else:
+            log_scores = jm.log_local_scores(log_pz, log_c[q])
+            scores = np.round(np.exp(log_scores), TIE_DECIMALS)
+            # Where c is tiny (a query far beyond the components) every score rounds
+            # to 0, and the candidates went by distance alone: those go by their
+            # scores' logs first, which tie to TIE_DECIMALS in turn (a relative 1e-6).
+            # Scores above 0 tie as before: their logs split most ties at a boundary
+            # of their own, and the nearest candidate of a component was lost.
+            log_key = np.where(scores > 0, 0.0, -np.round(log_scores, TIE_DECIMALS))
+            tie_break = _ranks(log_key, tie_break)
         ranking = (None if tier is None else tier[rows], tie_break)
         if select == "blackbox":
             # Asked best first, and only until n_per_query are found: a pool with held
@@ -624,7 +651,7 @@ def local_examples(
         else:
             top, n_selected = _top(scores, n_per_query, *ranking), rows.size
         funnel.append(n_selected)
-        comp = comps[rows][top] if comps is not None else pz[top].argmax(axis=1)
+        comp = comps[rows][top] if comps is not None else log_pz[top].argmax(axis=1)
         # Why a query got fewer than n_per_query (or none): recorded, since a call
         # that gave every example to some queries looked like queries sharing state.
         found = Found(

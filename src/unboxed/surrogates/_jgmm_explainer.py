@@ -1269,10 +1269,12 @@ class JGMMExplainer(Params):
         Generated: the LP optimum ``alpha`` of eq. 8, ``n_samples`` draws from the GMM
         under ``alpha``, rejection of those farther than ``radius`` from the query, and
         the ``n_per_query`` of highest eq. 7 score. Mined: the same over ``X``.
-        Candidates whose scores agree to 6 decimals tie, and the nearest to the query
-        (in the whitened lower features) goes first: their near one-hot posteriors
-        give every candidate of a component one score, so without it the pool's first
-        rows of that component were every query's counterfactuals.
+        Candidates whose scores agree to 6 decimals tie (those whose scores round to
+        0, as a query far from every component's do, where their logs agree to 6
+        decimals), and the nearest to the query (in the whitened lower features) goes
+        first: their near one-hot posteriors give every candidate of a component one
+        score, so without it the pool's first rows of that component were every
+        query's counterfactuals.
 
         Parameters
         ----------

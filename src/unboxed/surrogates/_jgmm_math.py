@@ -872,6 +872,31 @@ def log_semifactual_weights(log_pz_query: np.ndarray, Psi: np.ndarray) -> np.nda
     return out
 
 
+def log_local_scores(log_pz: np.ndarray, log_c: np.ndarray) -> np.ndarray:
+    """``log f(x) = log sum_i p(z = i | x) c_i`` (eq. 7, or eq. 9) from the logs of both.
+
+    Where ``c`` is tiny (a query far beyond the components, ``c_i`` of exp(-900))
+    ``f(x)`` underflows, or rounds to 0 at any fixed number of decimals, for every
+    candidate; its log still ranks them.
+
+    Parameters
+    ----------
+    log_pz : ndarray of shape (n, K_x)
+        ``log p(z | x)`` of the candidates.
+    log_c : ndarray of shape (K_x,)
+        One query's coefficients' logs (:func:`log_counterfactual_weights`,
+        :func:`log_semifactual_weights`), -inf for a zero.
+
+    Returns
+    -------
+    ndarray of shape (n,)
+        -inf where every term is 0.
+    """
+    from scipy.special import logsumexp as scipy_logsumexp  # takes -inf, as here
+
+    return scipy_logsumexp(log_pz + log_c[None], axis=1)
+
+
 def optimal_alpha(c: np.ndarray, *, log: bool = False) -> np.ndarray:
     """The linear programme of eq. 8: ``max_alpha sum_i alpha_i c_i`` on the simplex.
 
