@@ -1227,3 +1227,15 @@ def test_counterfactuals_of_a_far_query_follow_their_scores_not_distance(tiny):
     # eq. 7's scores themselves underflow (exp(-900)): ExampleSet.group keeps this order
     assert not found.scores.any()
     np.testing.assert_array_equal(descending_order(found.scores), np.arange(4))
+
+
+def test_scores_that_round_to_0_keep_their_order_as_significant_digits():
+    """Scores above 0 round to TIE_DECIMALS as before; those that round to 0 were all
+    0, ranked by their logs but read back by ExampleSet.group as ties that the
+    distance did not order: they keep as many significant digits instead."""
+    log_scores = np.log([0.25, 0.2500000001, 3e-7, 2.9e-7, 2.9000000001e-7]).tolist()
+    got = jx._rounded_scores(np.array([*log_scores, -921.0, -np.inf]))
+    np.testing.assert_array_equal(got[:2], [0.25, 0.25])  # tie, as before
+    np.testing.assert_allclose(got[2:5], [3e-7, 2.9e-7, 2.9e-7], rtol=1e-6)
+    assert got[2] > got[3] == got[4]  # apart, and tied to a relative 1e-6
+    np.testing.assert_array_equal(got[5:], [0, 0])  # below exp(-745): ranked by the logs

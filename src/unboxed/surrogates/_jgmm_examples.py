@@ -152,7 +152,7 @@ def log_local_weights(model: JGMM, Zq: np.ndarray, kind: str) -> np.ndarray:
 
 
 #: Decimals to which two local examples' scores must agree to tie (:func:`local_examples`),
-#: and for eq. 7's and 9's scores that round to 0, their logs.
+#: and for eq. 7's and 9's scores that round to 0, their logs (:func:`_rounded_scores`).
 TIE_DECIMALS = 6
 
 
@@ -210,6 +210,32 @@ def _ranks(*keys: np.ndarray) -> np.ndarray:
     ranks = np.empty(order.size, np.int64)
     ranks[order] = np.arange(order.size)
     return ranks
+
+
+def _rounded_scores(log_scores: np.ndarray) -> np.ndarray:
+    """Eq. 7's or 9's scores from their logs, rounded so that near-equal ones tie
+    (:func:`local_examples`): to :data:`TIE_DECIMALS` decimals, and those that round
+    to 0 to as many significant digits, as the exponential of their logs so rounded.
+
+    Where ``c`` is tiny (a query far beyond the components) every score rounded to 0,
+    and the candidates went by distance alone; their logs still rank them. Scores
+    above 0 round as before: a relative rounding of them all split most ties at a
+    boundary of its own, and changed which candidates were taken. Below about
+    exp(-745) a score is 0 here, and :func:`local_examples` ranks those by their
+    rounded logs.
+
+    Parameters
+    ----------
+    log_scores : ndarray of shape (n,)
+        ``log f(x)`` (:func:`~._jgmm_math.log_local_scores`).
+
+    Returns
+    -------
+    scores : ndarray of shape (n,)
+    """
+    scores = np.round(np.exp(log_scores), TIE_DECIMALS)
+    tiny = np.exp(np.round(log_scores, TIE_DECIMALS))
+    return np.where(scores > 0, scores, tiny)
 
 
 def _by_score(
@@ -634,12 +660,9 @@ def local_examples(
             )
         else:
             log_scores = jm.log_local_scores(log_pz, log_c[q])
-            scores = np.round(np.exp(log_scores), TIE_DECIMALS)
-            # Where c is tiny (a query far beyond the components) every score rounds
-            # to 0, and the candidates went by distance alone: those go by their
-            # scores' logs first, which tie to TIE_DECIMALS in turn (a relative 1e-6).
-            # Scores above 0 tie as before: their logs split most ties at a boundary
-            # of their own, and the nearest candidate of a component was lost.
+            scores = _rounded_scores(log_scores)
+            # Below about exp(-745) even those are 0 (a query far beyond the
+            # components): their rounded logs rank them before distance does.
             log_key = np.where(scores > 0, 0.0, -np.round(log_scores, TIE_DECIMALS))
             tie_break = _ranks(log_key, tie_break)
         ranking = (None if tier is None else tier[rows], tie_break)
