@@ -42,6 +42,8 @@ from .._validation import (
     column_index,
     frame_index,
     is_int,
+    pandas_index,
+    row_label,
 )
 from ..blackbox import BlackBox, RowName, check_blackbox
 from ..evaluate import Estimate, agreement
@@ -520,10 +522,10 @@ class JGMMExplainer(Params):
         self
         """
         self._check_setup()
-        X = self.blackbox.check_X(X)
+        given, X = X, self.blackbox.check_X(X)
         rng = check_random_state(self.random_state)
-        F = self.lower_features(X)
-        Y = self._higher_features(X)
+        F = self.lower_features(_labelled(given, X))
+        Y = self._higher_features(_labelled(given, X))
         n_classes = self.blackbox.n_classes
         labels = Y.argmax(axis=1) if self._tied else None
         if labels is not None and np.unique(labels).size < 2:
@@ -737,10 +739,11 @@ class JGMMExplainer(Params):
             with Wilson's 95% interval.
         """
         self._check_fitted()
-        X = self.blackbox.check_X(X)
-        return agreement(
-            self.predict(X), self.blackbox.predict(X), classes=range(self.blackbox.n_classes)
-        )
+        given, X = X, self.blackbox.check_X(X)
+        # A DataFrame's row labels name the row the model raises on, in both queries.
+        proxy = self.predict(_labelled(given, X))
+        classes = self.blackbox._proba_rows(X, index=pandas_index(given)).argmax(axis=1)
+        return agreement(proxy, classes, classes=range(self.blackbox.n_classes))
 
     def validity(self, examples: ExampleSet) -> Estimate:
         """The share of counterfactuals that change the black box's class (of
@@ -851,12 +854,12 @@ class JGMMExplainer(Params):
         else:
             proba = self._head_proba(examples.values)
         pool = self.X_fit_ if X is None else self.blackbox.check_X(X)
-        pool_proba = self.blackbox.predict_proba(pool)
+        pool_proba = self.blackbox._proba_rows(pool, index=pandas_index(X))
         if examples.kind == "influential":
             median = np.median(_margin(pool_proba))
             hits, reference = _margin(proba) < median, _margin(pool_proba) < median
         else:
-            reference = self.predict(pool) == pool_proba.argmax(axis=1)
+            reference = self.predict(_labelled(X, pool)) == pool_proba.argmax(axis=1)
             if examples.kind == "prototype":
                 claimed = self._fitted_classes()[examples.groups]
             else:
@@ -953,7 +956,7 @@ class JGMMExplainer(Params):
         if X is None:
             return self.X_fit_, self._fit_pool()
         inputs = self.blackbox.check_X(X)
-        return inputs, self.jgmm_.transform_x(self.lower_features(inputs))
+        return inputs, self.jgmm_.transform_x(self.lower_features(_labelled(X, inputs)))
 
     def _fit_pool(self) -> np.ndarray:
         """The whitened lower features of ``X_fit_``, the default example pool, read-only.
@@ -1502,8 +1505,10 @@ class JGMMExplainer(Params):
             )
         if select == "blackbox" and source == "generated":
             self._check_head("select='blackbox' on generated examples")
-        Zq = self.jgmm_.transform_x(self.lower_features(q_inputs))
-        q_classes = self.blackbox.predict(q_inputs)
+        index = pandas_index(X)  # a mined pool's row labels (X a DataFrame)
+        # A DataFrame's row labels name the query the model raises on, as predict_proba's.
+        Zq = self.jgmm_.transform_x(self.lower_features(_labelled(queries, q_inputs)))
+        q_classes = self.blackbox._proba_rows(q_inputs, index=pandas_index(queries)).argmax(1)
         if source == "generated":
             inputs, Z_pool = None, None
         elif held is not None:  # each query mines a pool of its own (_mine_held)
@@ -1526,11 +1531,13 @@ class JGMMExplainer(Params):
         if held is not None and source == "mined":
             pool = cast(np.ndarray, inputs)  # a mined call's inputs: X_fit_ or X
             found, alpha = self._mine_held(
-                Zq, kind, n_per_query, q_inputs, pool, held, options, (q_classes, asked)
+                Zq, kind, n_per_query, q_inputs, pool, held, options, (q_classes, asked), index
             )
         else:
             if select == "blackbox":
-                options["blackbox_same"] = self._blackbox_same(q_classes, inputs, asked)
+                options["blackbox_same"] = self._blackbox_same(
+                    q_classes, inputs, asked, index=index
+                )
             clamp = projector = None
             if held is not None:
                 clamp = self._clamp(q_inputs, held)
@@ -1593,12 +1600,14 @@ class JGMMExplainer(Params):
         held: tuple[int, ...],
         options: dict[str, Any],
         checked: tuple[np.ndarray, list[int]],
+        index: Any = None,
     ) -> tuple[jx.Found, np.ndarray]:
         """Mined examples of each query from the pool with the ``held`` features set to
         the query's values: the rows scored are the rows returned, whatever the layer.
         One query at a time, since each has a pool of its own. ``checked`` is the
         queries' black-box classes and the count of rows ``select="blackbox"`` asks
-        about (:meth:`_blackbox_same`)."""
+        about (:meth:`_blackbox_same`); ``index`` the pool's row labels (a DataFrame
+        ``X``'s), which name a row the model raises on."""
         q_classes, asked = checked
         # Wide enough for both: a float32 pool would round a float64 query's values.
         dtype = np.result_type(inputs.dtype, q_inputs.dtype)
@@ -1609,11 +1618,11 @@ class JGMMExplainer(Params):
             # A row the model raises on is named with its held features, which the
             # user did not give it: "row 7 of the 40 rows queried" said nothing of them.
             pool_name = f"the mining pool with query {q}'s held features"
-            named = functools.partial(_pool_row, pool_name, None)
+            named = functools.partial(_pool_row, pool_name, None, index=index)
             Z_pool = self.jgmm_.transform_x(self._lower_features(pool, named))
             if options["select"] == "blackbox":
                 options["blackbox_same"] = self._blackbox_same(
-                    q_classes[q : q + 1], pool, asked, pool_name
+                    q_classes[q : q + 1], pool, asked, pool_name, index
                 )
             found, alpha = jx.local_examples(
                 self.jgmm_,
@@ -1634,6 +1643,7 @@ class JGMMExplainer(Params):
         pool: np.ndarray | None,
         asked: list[int],
         pool_name: str = "the mining pool",
+        index: Any = None,
     ) -> Callable[[int, np.ndarray, np.ndarray], np.ndarray]:
         """``blackbox_same(q, Z, idx)`` of :func:`~._jgmm_examples.local_examples`:
         whether the black box gives each candidate the class ``q_classes[q]``. Mined
@@ -1643,7 +1653,8 @@ class JGMMExplainer(Params):
         answer. Generated ones exist as lower features, classified by the layers above
         (:meth:`head_predict`). ``local_examples`` asks about the best candidates first
         and stops once it has enough. ``asked[0]`` counts the rows run; ``pool_name``
-        names the pool where the model raises on a row of it."""
+        names the pool where the model raises on a row of it, and ``index`` (a
+        DataFrame ``X``'s) labels its rows."""
         # Each pool row's class as it is asked for (-1: not yet), and each distinct row's
         # by its bytes: a row equal to the byte to one asked about takes its answer, so
         # that the model is given nothing it was given already. Keyed as candidates come,
@@ -1676,7 +1687,7 @@ class JGMMExplainer(Params):
 
                     # Rows of the pool by number: a model that raised on one was
                     # reported "on row 3 of the 16 rows queried", of those asked about.
-                    named = functools.partial(_pool_row, pool_name, new)
+                    named = functools.partial(_pool_row, pool_name, new, index=index)
                     found = self.blackbox._proba_rows(pool[new], named).argmax(1)
                     for (key, rows), answer in zip(copies.items(), found.tolist(), strict=True):
                         answers[key] = answer
@@ -1739,11 +1750,21 @@ class JGMMExplainer(Params):
         return plot_posteriors(Q, Psi, class_names=names)
 
 
-def _pool_row(pool_name: str, rows: np.ndarray | None, i: int) -> str:
+def _labelled(X: object, rows: np.ndarray) -> object:
+    """``X`` itself where a pandas object's index labels its rows, else ``rows``, its
+    checked inputs: what to query the black box's layers with, so that a row the model
+    raises on is named by its label (``X.loc['flower-62']``) as
+    :meth:`~unboxed.BlackBox.predict_proba` names it, not by its position alone."""
+    return X if pandas_index(X) is not None else rows
+
+
+def _pool_row(pool_name: str, rows: np.ndarray | None, i: int, index: Any = None) -> str:
     """``row_name`` of :meth:`~unboxed.BlackBox._proba_rows` for a mining pool's rows:
     row ``i`` of those run (``rows[i]`` of the pool where only ``rows`` run), as a row
-    of the pool ``pool_name`` names."""
-    return f"row {i if rows is None else rows[i]} of {pool_name}"
+    of the pool ``pool_name`` names, and by its label in ``index``, the index of a
+    DataFrame ``X`` the pool is made of (", row X.loc['flower-62']")."""
+    row = i if rows is None else int(rows[i])
+    return f"row {row} of {pool_name}{row_label(index, row, 'X')}"
 
 
 def _same_key(a: tuple[Any, ...], b: tuple[Any, ...]) -> bool:
