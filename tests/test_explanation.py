@@ -451,6 +451,16 @@ def test_meta_records_seeds_as_plain_json_values():
     assert type(seed) is int  # not a numpy int, which json.dumps refuses
 
 
+def test_meta_records_numpy_number_settings_as_python_numbers():
+    """A setting the checks accepted as np.asarray(200) or np.float32(0.1) is stored as
+    the number: json.dumps refuses an ndarray and a numpy float32."""
+    parameters = {"steps": np.asarray(200), "lr": np.float32(0.5), "name": "x", "bounds": [0, 1]}
+    meta = make_meta("m", parameters)
+    assert meta["parameters"] == {"steps": 200, "lr": 0.5, "name": "x", "bounds": [0, 1]}
+    assert type(meta["parameters"]["steps"]) is int and type(meta["parameters"]["lr"]) is float
+    json.dumps(meta)
+
+
 def test_a_header_with_an_unknown_field_is_a_clear_error(tmp_path, attribution):
     attribution.save(tmp_path / "a.npz")
     with zipfile.ZipFile(tmp_path / "a.npz") as archive:

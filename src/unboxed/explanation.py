@@ -47,7 +47,9 @@ def make_meta(method: str, parameters: Mapping[str, Any], *, seed: Any = None) -
     method : str
         The explainer's name, e.g. ``"lime"``.
     parameters : mapping
-        Its settings; stored as a plain dict, so they must be JSON-serialisable.
+        Its settings; stored as a plain dict, so they must be JSON-serialisable. A
+        numpy scalar or 0-d array (which the settings' checks accept as a number) is
+        stored as the Python number it holds.
     seed : int, numpy.random.Generator or None, default=None
         The seed the explanation came from. An int is kept; a generator (whose state
         is not one number) is recorded by its type name.
@@ -59,10 +61,29 @@ def make_meta(method: str, parameters: Mapping[str, Any], *, seed: Any = None) -
     """
     return {
         "method": method,
-        "parameters": dict(parameters),
+        "parameters": {name: plain_number(value) for name, value in parameters.items()},
         "library_version": __version__,
         "seed": _json_seed(seed),
     }
+
+
+def plain_number(value: Any) -> Any:
+    """``value``, or the Python number a numpy scalar or 0-d array holds.
+
+    The settings' checks accept ``np.asarray(100)`` as 100, so the explainers that keep
+    their settings as given must record the number, not an array JSON cannot hold.
+
+    Parameters
+    ----------
+    value : object
+
+    Returns
+    -------
+    object
+    """
+    if isinstance(value, np.generic) or (isinstance(value, np.ndarray) and value.ndim == 0):
+        return value.item()
+    return value
 
 
 def _json_seed(seed: Any) -> int | str | None:

@@ -52,6 +52,22 @@ def test_the_result_records_hyperparameters_seed_and_extra_meta():
     assert result.meta["rows"] == 2
 
 
+def test_a_numpy_number_setting_is_recorded_as_the_number_and_saves(tmp_path):
+    """The settings' checks take np.asarray(100) for 100, so meta must record 100: it
+    read "ndarray" (and a setting kept as given could not be written as JSON)."""
+    from unboxed.explanation import Attribution
+    from unboxed.local import Lime
+
+    box = _box()
+    explainer = Lime(box, n_samples=np.asarray(50), kernel_width=np.float32(0.5), random_state=0)
+    result = explainer.explain(np.ones((1, 6)))
+    parameters = result.meta["parameters"]
+    assert parameters["n_samples"] == 50 and type(parameters["n_samples"]) is int
+    assert parameters["kernel_width"] == 0.5 and type(parameters["kernel_width"]) is float
+    result.save(tmp_path / "lime.npz")
+    assert Attribution.load(tmp_path / "lime.npz").meta["parameters"] == parameters
+
+
 def test_the_result_holds_a_copy_of_the_inputs():
     X = np.ones((2, 6))
     result = _Echo(_box()).explain(X)

@@ -23,7 +23,7 @@ import numpy as np
 from .._estimator import Params
 from .._validation import check_array, check_shape
 from ..blackbox import BlackBox, check_blackbox, grayscale_shape
-from ..explanation import Attribution, hand_over, make_meta
+from ..explanation import Attribution, hand_over, make_meta, plain_number
 
 FILL_NAMES = ("zero", "gray", "mean", "blur")
 Fill = float | str | np.ndarray
@@ -74,7 +74,7 @@ class LocalExplainer(Params):
         """The hyperparameters recorded in ``meta``: JSON-friendly constructor arguments."""
         plain = str | numbers.Number | bool | tuple | dict | None
         params = {
-            k: (v if isinstance(v, plain) else type(v).__name__)
+            k: (plain_number(v) if isinstance(plain_number(v), plain) else type(v).__name__)
             for k, v in vars(self).items()
             # verbose shows a bar and changes nothing in the result, so a saved
             # explanation must not differ by it
