@@ -484,6 +484,25 @@ def test_check_per_feature_names_a_flat_input_shape_once():
         check_per_feature(np.ones(3), name="scale", n_features=4, input_shape=(1, 2, 2))
 
 
+@pytest.mark.parametrize(
+    ("value", "got"),
+    [
+        (True, "True"),
+        (np.True_, "np.True_"),
+        (np.asarray(False), "array(False)"),
+        (np.array([True, False, True, True]), "bools of shape (4,)"),
+        ([True, False, True, True], "bools of shape (4,)"),
+    ],
+)
+def test_check_per_feature_refuses_a_bool_of_any_kind(value, got):
+    # A Python bool was refused, but numpy's and a bool array read as 1.0/0.0: a noise
+    # scale of np.True_ was a scale of 1 in every feature.
+    with pytest.raises(
+        TypeError, match=rf"^scale must be a number or an array of numbers, got {re.escape(got)}$"
+    ):
+        check_per_feature(value, name="scale", n_features=4)
+
+
 @pytest.mark.skipif(
     np.finfo(np.longdouble).max <= np.finfo(np.float64).max,
     reason="longdouble is float64 here: 1e400 is infinite as given",

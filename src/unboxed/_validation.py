@@ -995,6 +995,12 @@ def check_per_feature(
     """
     if isinstance(value, bool) or value is None:
         raise TypeError(f"{name} must be a number or an array of numbers, got {value!r}")
+    bools = _bool_shape(value)
+    if bools is not None:
+        # np.True_, np.asarray(True) or a mask, which check_array reads as 1.0/0.0: a
+        # noise scale or a bound of True is a slip, not a setting.
+        got = repr(value) if bools == () else f"bools of shape {bools}"
+        raise TypeError(f"{name} must be a number or an array of numbers, got {got}")
     arr = check_array(value, name=name, ndim=None, finite=False, allow_empty=True)
     if not np.all(np.isfinite(arr)):
         raise ValueError(f"{name} must be finite in every feature, got NaN or infinity")
@@ -1012,6 +1018,16 @@ def check_per_feature(
         f"{name} has shape {arr.shape}; expected a number or one value per feature, "
         f"shape {' or '.join(map(str, input_shapes(n_features, input_shape)))}"
     )
+
+
+def _bool_shape(value: object) -> tuple[int, ...] | None:
+    """The shape of ``value`` where numpy holds it as bools, else None (also where numpy
+    cannot read it: :func:`check_array` names that fault)."""
+    try:
+        arr = np.asarray(_tensor_values(value))
+    except (TypeError, ValueError, RuntimeError, NotImplementedError):
+        return None
+    return arr.shape if arr.dtype == np.bool_ else None
 
 
 def check_fraction(value: object, *, name: str, below_one: bool = False) -> float:

@@ -331,6 +331,7 @@ def _box_and_rows():
         ({"scale": np.nan}, ValueError, "scale must be a finite number"),
         ({"scale": np.zeros(6)}, ValueError, "positive in at least one feature"),
         ({"scale": np.ones(5)}, ValueError, "scale has shape"),
+        ({"scale": np.ones(6, bool)}, TypeError, r"scale must be a number .*bools of shape \(6,\)"),
         ({"scale": 1e308}, ValueError, "scale is too large for float64"),
         ({"scale": 0.1, "n_perturb": 0}, ValueError, "n_perturb"),
         ({"scale": 0.1, "normalize": "yes"}, TypeError, "normalize must be True or False"),

@@ -630,6 +630,7 @@ def test_sensitivity_s_defaults_are_unchanged_on_digits(digits, monkeypatch):
         (np.r_[np.nan, np.full(19, 0.1)], ValueError, "radius must be finite"),
         (np.zeros(20), ValueError, "radius must be positive in at least one feature"),
         (["a"] * 20, TypeError, "radius must be numeric"),
+        (np.r_[True, np.zeros(19, bool)], TypeError, "radius must be a number or an array"),
         (np.r_[1e308, np.zeros(19)], ValueError, "radius must be at most"),
     ],
 )

@@ -484,6 +484,10 @@ def test_smoothgrad_noise_scale_as_a_number_an_image_or_a_flat_row_is_the_same(
         ({"noise_scale": [np.inf] * 64}, ValueError, "noise_scale must be finite"),
         ({"noise_scale": "wide"}, TypeError, "noise_scale must be numeric"),
         ({"noise_scale": True}, TypeError, "noise_scale must be a number"),
+        # numpy's bools were read as 1.0/0.0: a scale of 1 pixel value, or a mask's.
+        ({"noise_scale": np.True_}, TypeError, "noise_scale must be a number.*got np.True_"),
+        ({"noise_scale": np.asarray(True)}, TypeError, "noise_scale must be a number"),
+        ({"noise_scale": np.ones(64, bool)}, TypeError, r"got bools of shape \(64,\)"),
         ({"noise_scale": 0.1, "noise_level": 0.1}, ValueError, "not both"),
     ],
 )

@@ -837,6 +837,7 @@ def test_activation_maximization_s_defaults_are_unchanged_on_digits():
         ((np.zeros(64), np.full(64, 4e38)), ValueError, "bounds must lie within float32"),
         ((np.zeros(64), np.ones(64), 1.0), ValueError, "bounds must be 2 finite numbers"),
         ((np.zeros(64), ["a"] * 64), TypeError, "bounds' high must be numeric"),
+        ((np.zeros(64), np.ones(64, bool)), TypeError, "bounds' high must be a number or an"),
     ],
 )
 def test_bad_per_feature_bounds_are_refused_when_made_and_set(
