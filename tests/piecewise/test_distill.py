@@ -809,9 +809,12 @@ def test_a_teacher_that_raises_on_a_dataframes_row_names_it_by_its_label(method)
     )
 
 
-def test_a_value_infinite_in_float32_is_refused_before_the_teacher_sees_it():
-    # The transfer set is cast to float32 for the student: 1e39 becomes inf there, and
-    # the teacher must not be asked about it.
+def test_a_value_beyond_float32_is_refused_as_such_before_the_teacher_sees_it():
+    # The transfer set is cast to float32 for the student: the cast made 1e39 inf with a
+    # RuntimeWarning, and then "X contains infinity (first at index (3, 1))" of a
+    # number given finite. The teacher must not be asked about it.
+    import pandas as pd
+
     seen = []
 
     def teacher_fn(rows):
@@ -819,10 +822,17 @@ def test_a_value_infinite_in_float32_is_refused_before_the_teacher_sees_it():
         return np.tile([0.5, 0.5], (len(rows), 1))
 
     X = np.random.default_rng(0).normal(size=(40, 3))
-    X[3, 1] = 1e39
-    with pytest.warns(RuntimeWarning, match="overflow"):
-        with pytest.raises(ValueError, match=r"X contains infinity \(first at index \(3, 1\)\)"):
-            _small(widths=(4,), epochs=1).fit(BlackBox.from_callable(teacher_fn, n_classes=2), X)
+    X[3, 1] = -1e39
+    teacher = BlackBox.from_callable(teacher_fn, n_classes=2)
+    beyond = r"X holds values beyond float32's range, which the student computes in \(first"
+    limit = r": -1e\+39; float32 holds up to 3\.4e\+38\)$"
+    with pytest.raises(ValueError, match=rf"^{beyond} at index \(3, 1\){limit}"):
+        _small(widths=(4,), epochs=1).fit(teacher, X)
+    frame = pd.DataFrame(X, index=[f"r{i}" for i in range(40)])
+    with pytest.raises(
+        ValueError, match=rf"^{beyond} at index \(3, 1\), row X\.loc\['r3'\]{limit}"
+    ):
+        _small(widths=(4,), epochs=1).fit(teacher, frame)
     assert seen == []
 
 

@@ -46,6 +46,7 @@ from .._validation import (
     frame_index,
     is_int,
     pandas_index,
+    row_label,
     seed_from,
 )
 from ..blackbox import BlackBox, check_blackbox
@@ -256,9 +257,10 @@ class Distiller(Params):
         # A DataFrame's row labels name the row the teacher raises on, as predict_proba
         # names it: row 1 of a split is not X.loc[1].
         index = pandas_index(X)
-        X = teacher.check_X(X).astype(np.float32)
-        # check_X again, as predict_proba does: a value finite in float64 may be
-        # infinite in float32 (1e39), which it refuses before the teacher sees it.
+        X = teacher.check_X(X)
+        _check_float32_range(X, index)
+        X = X.astype(np.float32)
+        # check_X again, as predict_proba does, for the rows as the student reads them.
         proba = teacher._proba_rows(teacher.check_X(X), index=index)
         n_classes = teacher.n_classes
         y = proba.argmax(1) if y is None else teacher.class_indices(y, n=X.shape[0])
@@ -516,6 +518,24 @@ class _Search:
         except (KeyError, TypeError, ValueError, RuntimeError, FloatingPointError) as err:
             raise ValueError(f"{self.path} is a damaged distillation checkpoint: {err}") from err
         self.results, self.best, self.best_index = results, student, best
+
+
+def _check_float32_range(X: np.ndarray, index: Any) -> None:
+    """Refuse a finite value of ``X`` beyond float32's range, which the student reads.
+
+    The cast made 1e39 infinite with a RuntimeWarning, and the check after it said "X
+    contains infinity" of a number the user gave finite. ``index`` (a DataFrame's) names
+    the row by its label, as that message does.
+    """
+    limit = float(np.finfo(np.float32).max)
+    if X.dtype.itemsize <= 4 or not np.any(np.abs(X) > limit):
+        return
+    bad = np.argwhere(np.abs(X) > limit)[0]
+    where = f"first at index {tuple(int(i) for i in bad)}{row_label(index, int(bad[0]), 'X')}"
+    raise ValueError(
+        f"X holds values beyond float32's range, which the student computes in ({where}: "
+        f"{X[tuple(bad)]:g}; float32 holds up to {limit:.3g})"
+    )
 
 
 def _mixup(X: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
