@@ -2972,6 +2972,28 @@ def test_fit_names_the_raising_row_of_a_dataframe_by_its_label(spared_calls, pla
     assert re.fullmatch(expected, message), message
 
 
+def test_responsibilities_names_the_raising_row_of_a_dataframe_by_its_label():
+    # It said "on row 1 of the 51 rows queried" alone, where fit adds the row's label:
+    # its query of the checked X had dropped the DataFrame's index.
+    import pandas as pd
+    from sklearn.datasets import load_iris
+
+    box, X = iris_refusing_a_petal_of_4()
+    iris = load_iris(as_frame=True)
+    data = iris.data.set_axis([f"flower-{i}" for i in iris.data.index])
+    versicolors = (iris.target.to_numpy() == 1) & (data["petal length (cm)"].to_numpy() != 4.0)
+    X = pd.concat([X, data[versicolors].drop(X.index, errors="ignore")])
+    # Fitted without row 1 ("flower-62"), the one row the model refuses.
+    with pytest.warns(ConvergenceWarning, match=r"classes \[1\] have not mixed"):
+        dmm = short(n_iter=8, n_occlusions=0).fit(X.drop("flower-62"), box, classes=[1])
+    with pytest.raises(BlackBoxError) as raised:
+        dmm.responsibilities(X, target=1)
+    assert str(raised.value) == (
+        "black box 'refuses_a_petal_of_4' raised ValueError on row 1 of the 51 rows queried, "
+        "row X.loc['flower-62']: petal length 4.0"
+    )
+
+
 @pytest.mark.parametrize(
     ("kwargs", "error", "message"),
     [

@@ -898,14 +898,18 @@ class DMMMEN(Params):
             Column indices.
         """
         self._check_fitted()
-        resp, target, _ = self._responsibilities(self._check_inputs(X), target)
+        # A DataFrame's row labels name the row the model raises on, as fit names it:
+        # row 1 of a split is not X.loc[1] (check_X drops the index).
+        index = pandas_index(X)
+        resp, target, _ = self._responsibilities(self._check_inputs(X), target, index=index)
         return resp, target
 
     def _responsibilities(
-        self, X: np.ndarray, target: object
+        self, X: np.ndarray, target: object, index: Any = None
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """:meth:`responsibilities` of checked inputs, plus each row's class row."""
-        proba = self.blackbox_.predict_proba(X)
+        """:meth:`responsibilities` of checked inputs, plus each row's class row;
+        ``index`` labels the rows of a DataFrame ``X`` was read from."""
+        proba = self.blackbox_._proba_rows(X, index=index)
         # The prediction is a column index already; a given target is read as a label.
         given = target
         target = (
