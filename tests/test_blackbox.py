@@ -416,6 +416,7 @@ def test_a_batch_that_fails_only_as_a_whole_says_so():
 def test_a_batch_of_a_dataframe_that_fails_only_as_a_whole_names_its_labels():
     # It gave the positions alone, "(4..7 of the 10 queried)": rows 4..7 of a split
     # are not df.loc[4:7], where a single failing row is named by its label.
+    import pandas as pd
     from sklearn.model_selection import train_test_split
 
     def no_more_than_three(X):
@@ -437,6 +438,14 @@ def test_a_batch_of_a_dataframe_that_fails_only_as_a_whole_names_its_labels():
     # An end whose label is its own position is named by it all the same.
     X.index = [0, 1, 2, 30, *range(4, 10)]
     with pytest.raises(BlackBoxError, match=r"queried, rows X\.loc\[0\] to X\.loc\[30\]\), "):
+        bb.predict_proba(X)
+    # An end without a label (None) is named by its position, as a single row is: it
+    # read X.loc[3], which is no row of X.
+    X.index = pd.Index(["a", "b", "c", None, *"efghij"], dtype=object)
+    with pytest.raises(BlackBoxError, match=r"queried, rows X\.loc\['a'\] to X\.iloc\[3\]\), "):
+        bb.predict_proba(X)
+    X.index = pd.Index([None, "b", "c", "d", *"efghij"], dtype=object)
+    with pytest.raises(BlackBoxError, match=r"queried, rows X\.iloc\[0\] to X\.loc\['d'\]\), "):
         bb.predict_proba(X)
     X.index = range(10)  # labels that are the positions add nothing
     with pytest.raises(BlackBoxError, match=r"\(0\.\.3 of the 10 queried\), though none"):

@@ -1310,9 +1310,16 @@ def _failing_row(
         ends = [(i, _validation.label_loc(index, i, "X")) for i in (first, last)]
         if not any(loc for _, loc in ends):
             return ""
-        # An end whose label is its own position (no loc of its own) still reads X.loc[i].
-        first_end, last_end = (loc or f"X.loc[{i}]" for i, loc in ends)
-        return f", rows {first_end} to {last_end}"
+
+        def end(i: int, loc: str | None) -> str:
+            if loc is not None:
+                return loc
+            # An end whose label is its own position still reads X.loc[i]; one without a
+            # label (None), as row_label names it, by its position: X.loc[i] is no row.
+            label = index[i]
+            return f"X.loc[{i}]" if label is not None else f"X.iloc[{i}]"
+
+        return f", rows {end(*ends[0])} to {end(*ends[1])}"
 
     def where() -> str:
         if n_rows == 1:
