@@ -1518,8 +1518,17 @@ def test_classes_keyword_on_every_constructor_and_none_for_torch_by_default():
     for bad, what in ((["a"], "one label per class"), (["a", "a"], "distinct")):
         with pytest.raises(ValueError, match=what):
             BlackBox.from_torch(module, input_shape=(3,), classes=bad)
-    with pytest.raises(TypeError, match="ints, floats or strings"):
-        BlackBox.from_torch(module, input_shape=(3,), classes=[None, "a"])
+    with pytest.raises(TypeError, match="ints, floats or strings, got complex"):
+        BlackBox.from_torch(module, input_shape=(3,), classes=[1j, 2j])
+    # A missing label is named where it is, as ["setosa", nan]'s is: it read "classes
+    # must hold ints, floats or strings, got NoneType".
+    for gap in ([None, "a"], [1, None]):
+        with pytest.raises(ValueError) as raised:
+            BlackBox.from_torch(module, input_shape=(3,), classes=gap)
+        assert str(raised.value) == (
+            f"classes holds a missing label (None) at index {gap.index(None)}; "
+            "give each class its label"
+        )
 
 
 def test_class_names_show_classes_and_leave_targets_as_indices():

@@ -218,6 +218,14 @@ class BlackBox:
         if classes is None:
             return None
         _validation.check_one_kind(classes, name="classes")
+        # [None, "a"] read "classes must hold ints, floats or strings, got NoneType":
+        # a gap is named where it is, as ["setosa", nan]'s is by check_one_kind.
+        _validation.check_no_missing(
+            classes,
+            name="classes",
+            index=_validation.pandas_index(classes),
+            advice="give each class its label",
+        )
         arr = np.asarray(classes)
         if arr.ndim != 1 or arr.shape[0] != self.n_classes:
             raise ValueError(
