@@ -2972,9 +2972,11 @@ def test_fit_names_the_raising_row_of_a_dataframe_by_its_label(spared_calls, pla
     assert re.fullmatch(expected, message), message
 
 
-def test_responsibilities_names_the_raising_row_of_a_dataframe_by_its_label():
+@pytest.mark.parametrize("method", ["responsibilities", "explain"])
+def test_responsibilities_names_the_raising_row_of_a_dataframe_by_its_label(method):
     # It said "on row 1 of the 51 rows queried" alone, where fit adds the row's label:
-    # its query of the checked X had dropped the DataFrame's index.
+    # its query of the checked X had dropped the DataFrame's index (explain asks the
+    # same query).
     import pandas as pd
     from sklearn.datasets import load_iris
 
@@ -2987,7 +2989,7 @@ def test_responsibilities_names_the_raising_row_of_a_dataframe_by_its_label():
     with pytest.warns(ConvergenceWarning, match=r"classes \[1\] have not mixed"):
         dmm = short(n_iter=8, n_occlusions=0).fit(X.drop("flower-62"), box, classes=[1])
     with pytest.raises(BlackBoxError) as raised:
-        dmm.responsibilities(X, target=1)
+        getattr(dmm, method)(X, target=1)
     assert str(raised.value) == (
         "black box 'refuses_a_petal_of_4' raised ValueError on row 1 of the 51 rows queried, "
         "row X.loc['flower-62']: petal length 4.0"

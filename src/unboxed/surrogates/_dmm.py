@@ -951,8 +951,9 @@ class DMMMEN(Params):
         """
         self._check_fitted()
         row_names = frame_index(X)  # a DataFrame's rows by its index, as the local explainers
+        index = pandas_index(X)  # and the row the model raises on, as responsibilities
         X = self._check_inputs(X)
-        resp, target, rows = self._responsibilities(X, target)
+        resp, target, rows = self._responsibilities(X, target, index=index)
         component = resp.argmax(axis=1)
         if mode:
             coef = np.einsum("nj,njd->nd", resp, self.coef_[rows])
