@@ -487,6 +487,9 @@ def _frame_numbers(X: object, arr: np.ndarray, *, name: str) -> np.ndarray:
         ) from None
 
 
+#: The largest float32: the dtype of the zoo's networks, the distilled student and the
+#: activation search, and of the draws DMM-MEN keeps.
+FLOAT32_MAX = float(np.finfo(np.float32).max)
 #: Arrays at least this large are scanned by a torch sum (see :func:`all_finite`).
 TORCH_SCAN_SIZE = 1 << 16
 

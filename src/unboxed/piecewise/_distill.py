@@ -33,6 +33,7 @@ from .._estimator import Params
 from .._io import array_digest, as_recorded
 from .._progress import progress
 from .._validation import (
+    FLOAT32_MAX,
     RandomState,
     check_aligned,
     check_array,
@@ -527,14 +528,13 @@ def _check_float32_range(X: np.ndarray, index: Any) -> None:
     contains infinity" of a number the user gave finite. ``index`` (a DataFrame's) names
     the row by its label, as that message does.
     """
-    limit = float(np.finfo(np.float32).max)
-    if X.dtype.itemsize <= 4 or not np.any(np.abs(X) > limit):
+    if X.dtype.itemsize <= 4 or not np.any(np.abs(X) > FLOAT32_MAX):
         return
-    bad = np.argwhere(np.abs(X) > limit)[0]
+    bad = np.argwhere(np.abs(X) > FLOAT32_MAX)[0]
     where = f"first at index {tuple(int(i) for i in bad)}{row_label(index, int(bad[0]), 'X')}"
     raise ValueError(
         f"X holds values beyond float32's range, which the student computes in ({where}: "
-        f"{X[tuple(bad)]:g}; float32 holds up to {limit:.3g})"
+        f"{X[tuple(bad)]:g}; float32 holds up to {FLOAT32_MAX:.3g})"
     )
 
 

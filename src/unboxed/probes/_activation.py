@@ -27,6 +27,7 @@ import numpy as np
 from .._estimator import Params
 from .._progress import progress
 from .._validation import (
+    FLOAT32_MAX,
     RandomState,
     check_array,
     check_bounds,
@@ -46,8 +47,6 @@ from ..explanation import Explanation, _check_class_names, _top_k_order, make_me
 Regularizer = Literal["none", "l2", "l1", "tv", "jitter"]
 #: Checked search bounds: two numbers, or two arrays of one value per feature.
 Bounds = tuple[float | np.ndarray, float | np.ndarray]
-#: The largest float32: the search's tensors are float32.
-FLOAT32_MAX = float(np.finfo(np.float32).max)
 REGULARIZERS = ("none", "l2", "l1", "tv", "jitter")
 #: Default weight of each penalty; R is a sum over pixels, as on the slides.
 DEFAULT_STRENGTH = {"none": 0.0, "l2": 0.02, "l1": 0.02, "tv": 0.02, "jitter": 0.0}

@@ -24,7 +24,7 @@ from .._io import (
     read_checkpoint,
     write_npz_with_header,
 )
-from .._validation import is_int
+from .._validation import FLOAT32_MAX, is_int
 from ._dmm_math import N_MH, Prior, State, initial_state, sweep
 from ._driver import fit_iterative
 from ._mcmc import apply_permutation, effective_sample_size, relabel, split_rhat
@@ -124,9 +124,6 @@ class Posterior:
         values: dict[str, Any] = {f.name: np.array(arrays[f.name]) for f in dataclasses.fields(cls)}
         values["rhat"], values["ess"] = float(values["rhat"]), float(values["ess"])
         return cls(**values)
-
-
-FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 
 class Draws:
