@@ -785,6 +785,11 @@ class BlackBox:
             )
         return out
 
+    def _predict_rows(self, X: np.ndarray, index: Any = None) -> np.ndarray:
+        """:meth:`predict` for flat rows already checked (:meth:`_proba_rows`), with
+        ``index`` (a pandas ``X``'s) naming the row the model raises on by its label."""
+        return self._proba_rows(X, index=index).argmax(axis=1)
+
     def predict(self, X: object) -> np.ndarray:
         """The most probable class per row.
 

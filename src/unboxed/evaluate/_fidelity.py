@@ -384,12 +384,6 @@ def _row_of_x(row: int, index: Any = None) -> str:
     return f"row {row} of X{row_label(index, row, 'X')}"
 
 
-def _predicted(blackbox: BlackBox, X: np.ndarray, index: Any) -> np.ndarray:
-    """The black box's class of each row of ``X``, a DataFrame's row named by its
-    label in ``index`` where the model raises on it."""
-    return blackbox._proba_rows(X, index=index).argmax(axis=1)
-
-
 def _case_names(rows: np.ndarray, case_name: Callable[[int], str], manipulated: str) -> RowName:
     """``row_name`` of :meth:`BlackBox._proba_rows` for the manipulated ``rows`` of the
     cases (:func:`_hit_rates`)."""
@@ -456,7 +450,7 @@ def _start(
     classes = explained_classes(blackbox, ranking, target, X.shape[0])
     if classes is not None:
         rank = rank.for_classes(classes)
-    preds = _predicted(blackbox, X, index)
+    preds = blackbox._predict_rows(X, index)
     if classes is None:
         classes, rank = preds, rank.for_classes(preds)
     return X, ks, preds, classes, rank
@@ -773,7 +767,7 @@ def keep_top_k(
         check_rows(ranking, X)
     classes = ranking.target if isinstance(ranking, Attribution) else y
     fill = blackbox._by_columns(fill, name="fill")
-    predicted = functools.partial(_predicted, blackbox, X, index)
+    predicted = functools.partial(blackbox._predict_rows, X, index)
     fills = _make_fill(fill, X, y, predicted, blackbox.n_classes)
     keep = _keep_masks(
         ranking, classes, segments, k, X.shape, segment_score, input_shape=blackbox.input_shape

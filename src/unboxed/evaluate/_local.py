@@ -376,7 +376,7 @@ def explanation_sensitivity(
         k = DEFAULT_SENSITIVITY_K if d >= 2 * DEFAULT_SENSITIVITY_K else max(d // 2, 1)
     if k > d:
         raise ValueError(f"k={k} exceeds the {d} features; pass k={max(d // 2, 1)}, say")
-    classes = blackbox._proba_rows(X, index=index).argmax(axis=1)
+    classes = blackbox._predict_rows(X, index)
     noisy = X[:, None, :] + rng.uniform(-radius, radius, size=(n, n_samples, d)).astype(X.dtype)
     noisy = noisy.reshape(n * n_samples, d)
     # Named as noisy copies of X's rows: a model that raised on one was reported "on row

@@ -405,7 +405,7 @@ class Distiller(Params):
         """
         index = pandas_index(X)  # names the row the teacher raises on, as in fit
         X = self._check_X(X)
-        answers = self.teacher_._proba_rows(self.teacher_.check_X(X), index=index).argmax(1)
+        answers = self.teacher_._predict_rows(self.teacher_.check_X(X), index)
         return agreement(self.predict(X), answers, classes=range(self.n_classes_))
 
     def predict(self, X: object) -> np.ndarray:

@@ -742,7 +742,7 @@ class JGMMExplainer(Params):
         given, X = X, self.blackbox.check_X(X)
         # A DataFrame's row labels name the row the model raises on, in both queries.
         proxy = self.predict(_labelled(given, X))
-        classes = self.blackbox._proba_rows(X, index=pandas_index(given)).argmax(axis=1)
+        classes = self.blackbox._predict_rows(X, pandas_index(given))
         return agreement(proxy, classes, classes=range(self.blackbox.n_classes))
 
     def validity(self, examples: ExampleSet) -> Estimate:
@@ -1508,7 +1508,7 @@ class JGMMExplainer(Params):
         index = pandas_index(X)  # a mined pool's row labels (X a DataFrame)
         # A DataFrame's row labels name the query the model raises on, as predict_proba's.
         Zq = self.jgmm_.transform_x(self.lower_features(_labelled(queries, q_inputs)))
-        q_classes = self.blackbox._proba_rows(q_inputs, index=pandas_index(queries)).argmax(1)
+        q_classes = self.blackbox._predict_rows(q_inputs, pandas_index(queries))
         if source == "generated":
             inputs, Z_pool = None, None
         elif held is not None:  # each query mines a pool of its own (_mine_held)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numbers
 from collections.abc import Callable, Sequence
-from typing import Any, cast
+from typing import Any
 
 import numpy as np
 
@@ -193,8 +193,7 @@ class TreeSurrogate(Params):
             raise ValueError(f"X has {n} rows; too few to fit and hold out {self.held_out:.0%}")
         # The tree learns what the black box says, never the labels (the slides'
         # y_1..y_N are the black box's outputs).
-        # (cast: y is the ignored argument, an object to mypy, and argmax gives Any)
-        y = cast(np.ndarray, self.blackbox._proba_rows(X, index=index).argmax(axis=1))
+        y = self.blackbox._predict_rows(X, index)
         # Both sides of every agreement below are column indices: saying so spares
         # agreement's guess at labels compared with indices, which a tree that
         # predicts none of a few held-out rows' classes would trip.
@@ -327,7 +326,7 @@ class TreeSurrogate(Params):
         """
         index = pandas_index(X)  # names the row the model raises on, as in fit
         X = self._check_X(X)
-        answers = self.blackbox._proba_rows(X, index=index).argmax(axis=1)
+        answers = self.blackbox._predict_rows(X, index)
         return agreement(self.tree_.predict(X), answers, classes=range(self.blackbox.n_classes))
 
     def path_length(self, X: object) -> float:
