@@ -836,6 +836,43 @@ def test_a_value_beyond_float32_is_refused_as_such_before_the_teacher_sees_it():
     assert seen == []
 
 
+@pytest.mark.parametrize("sign", [1.0, -1.0])
+def test_a_value_the_float32_cast_keeps_finite_is_kept_and_one_it_overflows_is_refused(sign):
+    # The cast rounds to nearest: past float32's largest, a value below the midpoint to
+    # the next step (2**128, beyond float32) becomes the largest, and from the midpoint
+    # on (a tie rounds to the even 2**128) infinity. The range check refused every value
+    # past the largest, though the cast kept it finite.
+    import pandas as pd
+    from sklearn.datasets import load_iris
+
+    largest = float(np.finfo(np.float32).max)
+    overflows = sign * (2.0**128 - 2.0**103)  # the midpoint
+    kept = np.nextafter(overflows, 0.0)
+    assert abs(kept) > largest
+    seen = []
+
+    def teacher_fn(rows):
+        seen.append(np.array(rows))
+        return np.tile([0.5, 0.5], (len(rows), 1))
+
+    teacher = BlackBox.from_callable(teacher_fn, n_classes=2)
+    X = load_iris().data[::3]  # 50 rows
+    X[3, 1] = kept
+    _small(widths=(4,), epochs=1).fit(teacher, X)
+    assert seen[0].dtype == np.float32 and seen[0][3, 1] == sign * largest
+    seen.clear()
+    X[3, 1] = overflows
+    frame = pd.DataFrame(X, index=[f"r{i}" for i in range(len(X))])
+    value = rf"{overflows:g}".replace("+", r"\+")
+    message = (
+        r"^X holds values beyond float32's range, which the student computes in \(first at "
+        rf"index \(3, 1\), row X\.loc\['r3'\]: {value}; float32 holds up to 3\.4e\+38\)$"
+    )
+    with pytest.raises(ValueError, match=message):
+        _small(widths=(4,), epochs=1).fit(teacher, frame)
+    assert seen == []
+
+
 def test_fit_refuses_labels_whose_index_holds_the_rows_in_another_order():
     # y sorted apart from X taught each row another row's hard label; refused before
     # the teacher is queried.

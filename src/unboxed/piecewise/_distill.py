@@ -35,6 +35,7 @@ from .._progress import progress
 from .._validation import (
     FLOAT32_MAX,
     RandomState,
+    all_finite,
     check_aligned,
     check_array,
     check_checkpoint,
@@ -258,11 +259,10 @@ class Distiller(Params):
         # A DataFrame's row labels name the row the teacher raises on, as predict_proba
         # names it: row 1 of a split is not X.loc[1].
         index = pandas_index(X)
-        X = teacher.check_X(X)
-        _check_float32_range(X, index)
-        X = X.astype(np.float32)
-        # check_X again, as predict_proba does, for the rows as the student reads them.
-        proba = teacher._proba_rows(teacher.check_X(X), index=index)
+        # check_X once: the float32 rows the student reads are checked X, cast where
+        # nothing overflows, so a second check_X of them could not fail.
+        X = _to_float32(teacher.check_X(X), index)
+        proba = teacher._proba_rows(X, index=index)
         n_classes = teacher.n_classes
         y = proba.argmax(1) if y is None else teacher.class_indices(y, n=X.shape[0])
         order = rng.permutation(X.shape[0])
@@ -521,16 +521,22 @@ class _Search:
         self.results, self.best, self.best_index = results, student, best
 
 
-def _check_float32_range(X: np.ndarray, index: Any) -> None:
-    """Refuse a finite value of ``X`` beyond float32's range, which the student reads.
+def _to_float32(X: np.ndarray, index: Any) -> np.ndarray:
+    """``X`` (checked: finite) as float32, the student's dtype, refusing a value the cast
+    makes infinite.
 
     The cast made 1e39 infinite with a RuntimeWarning, and the check after it said "X
-    contains infinity" of a number the user gave finite. ``index`` (a DataFrame's) names
-    the row by its label, as that message does.
+    contains infinity" of a number the user gave finite. Overflow is read from the cast
+    itself, not from ``|x| > FLOAT32_MAX``: the cast rounds to nearest, so a value less
+    than half a float32 step (2**103) past the largest float32 becomes that float32, and
+    was refused though it casts finite. ``index`` (a DataFrame's) names the row by its label, as
+    the checks of X do.
     """
-    if X.dtype.itemsize <= 4 or not np.any(np.abs(X) > FLOAT32_MAX):
-        return
-    bad = np.argwhere(np.abs(X) > FLOAT32_MAX)[0]
+    with np.errstate(over="ignore"):  # refused below, with the value's place
+        cast = X.astype(np.float32)
+    if X.dtype.itemsize <= 4 or all_finite(cast):
+        return cast
+    bad = np.argwhere(np.isinf(cast))[0]
     where = f"first at index {tuple(int(i) for i in bad)}{row_label(index, int(bad[0]), 'X')}"
     raise ValueError(
         f"X holds values beyond float32's range, which the student computes in ({where}: "
