@@ -695,6 +695,27 @@ def test_n_jobs_none_is_one_job_as_in_scikit_learn(
     assert fitted.n_jobs_ == 1
 
 
+def test_a_finished_checkpoint_resumed_under_two_jobs_builds_no_pool(
+    tmp_path, monkeypatch, planted, planted_blackbox, uninterrupted
+):
+    # Every class's posterior saved: no class is left to sample, and the pool that was
+    # still built (and shut down, having started no process) is not.
+    X = planted.X_train[:400]
+    settings = {"n_iter": 30, "n_chains": 2, "checkpoint_every": 10}
+    reference = uninterrupted(**settings)
+    path = tmp_path / "chain.npz"
+    short(checkpoint=path, **settings).fit(X, planted_blackbox)
+
+    def no_pool(*args, **kwargs):
+        raise AssertionError("a pool was built with no class left to sample")
+
+    monkeypatch.setattr(dmm_module, "ProcessPoolExecutor", no_pool)
+    resumed = short(checkpoint=path, n_jobs=2, **settings).fit(X, planted_blackbox)
+    for name in FITTED:
+        np.testing.assert_array_equal(getattr(resumed, name), getattr(reference, name), name)
+    assert resumed.n_jobs_ == 1
+
+
 # Calls of the sweep, 30 a chain: class 0's first chain, its second, class 1's first.
 @pytest.mark.parametrize("at", [25, 45, 75])
 @pytest.mark.parametrize(("saved_by", "resumed_by"), [(1, 2), (2, 1)])

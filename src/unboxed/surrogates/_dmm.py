@@ -1442,12 +1442,16 @@ def _run_in_workers(
         else:
             todo.append(c)
     own = {} if checkpoint is None else _hand_out(checkpoint, todo)
+    if not todo:
+        # A finished checkpoint: this process read every class, and a pool would start
+        # no process, only be built and shut down.
+        return [fits[c] for c in problems], 1
 
     def side_file(c: int) -> Path | None:
         return None if checkpoint is None else own[c].path
 
     context = multiprocessing.get_context("spawn")
-    processes = min(n_jobs, max(len(todo), 1))
+    processes = min(n_jobs, len(todo))
     pool = ProcessPoolExecutor(processes, mp_context=context, initializer=_stop_on_sigterm)
     try:
         futures = {
