@@ -350,3 +350,30 @@ def test_fit_checks_a_network_set_as_an_attribute():
     dnet.module = zoo.mlp((4,), n_features=2, n_classes=3)
     with pytest.raises(ValueError, match="binary"):
         dnet.fit(np.zeros((3, 2)))
+
+
+def test_the_fit_reads_a_float64_copy_and_leaves_the_network_as_it_was(moons_net):
+    model, moons = moons_net
+    before = {name: p.detach().clone() for name, p in model.state_dict().items()}
+    dnet = DecisionNet(model, verbose=False).fit(moons.X_train[:200])
+    copied = nn.Sequential(*[layer for _, layer in dnet.regions_.layers_]).state_dict()
+    original = list(model.state_dict().values())
+    assert len(copied) == len(original) > 0
+    for got, want in zip(copied.values(), original, strict=True):
+        assert got.dtype == torch.float64 and torch.equal(got, want.double())
+    for name, p in model.state_dict().items():
+        assert p.dtype == torch.float32 and torch.equal(p, before[name]), name
+
+
+def test_the_fit_reads_the_network_as_it_is_then_not_as_it_was_made_with():
+    # The copy the fit keeps is made at fit: a network trained (here, moved) between
+    # construction and fit is read as it is then. The copy made at construction only
+    # checks the network, and is not kept.
+    net = _linear_net([1.0, 0.0], -0.5)  # the line x0 = 0.5
+    dnet = DecisionNet(net, verbose=False)
+    with torch.no_grad():
+        net[0].bias[1] = -0.25  # now x0 = 0.25
+    X = np.random.default_rng(0).uniform(size=(50, 2))
+    dnet.fit(X)
+    np.testing.assert_allclose(dnet.hidden_weights_ * 0.25, [[-dnet.hidden_bias_[0], 0.0]])
+    np.testing.assert_array_equal(dnet.predict(X), (X[:, 0] > 0.25).astype(int))
