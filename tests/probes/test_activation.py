@@ -306,6 +306,57 @@ def test_a_failing_model_is_named_on_the_searchs_own_points():
     )
 
 
+class _OneVersusRest(torch.nn.Module):
+    """Per-class sigmoids fitted on iris, one versus the rest: rows that need not sum to
+    1, wrapped as probabilities. Keeps each batch it is given outside the search."""
+
+    def __init__(self):
+        super().__init__()
+        from sklearn.datasets import load_iris
+
+        iris = load_iris()
+        self.class_names = list(iris.target_names)
+        self.bounds = (iris.data.min(0), iris.data.max(0))
+        torch.manual_seed(0)
+        self.net = torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.Sigmoid())
+        X = torch.tensor(iris.data, dtype=torch.float32)
+        Y = torch.nn.functional.one_hot(torch.tensor(iris.target), 3).float()
+        optimizer = torch.optim.Adam(self.net.parameters(), lr=0.05)
+        for _ in range(200):
+            optimizer.zero_grad()
+            torch.nn.functional.binary_cross_entropy(self.net(X), Y).backward()
+            optimizer.step()
+        self.batches = []
+
+    def forward(self, x):
+        if not x.requires_grad:
+            self.batches.append(x.detach().clone())
+        return self.net(x)
+
+
+def test_a_bad_answer_on_a_found_point_names_its_class_and_start():
+    # The final query of the points found was reported on "row 0 of X", of an X the
+    # user never passed: the search checks no row's sum, so a model whose rows are no
+    # probabilities gets that far.
+    model = _OneVersusRest()
+    box = BlackBox.from_torch(
+        model, output="probabilities", input_shape=(4,), class_names=model.class_names
+    )
+    am = ActivationMaximization(box, steps=50, bounds=model.bounds, random_state=0)
+    with pytest.raises(ValueError, match=r": the point found for class virginica sums to "):
+        am.explain([2])
+    model.batches.clear()
+    with pytest.raises(ValueError) as raised:
+        am.set_params(n_starts=2).explain([2])
+    assert str(raised.value).startswith(
+        "black box '_OneVersusRest' returned rows that are not probabilities: the point "
+        "found for class virginica, from start 1 of 2 sums to "
+    )
+    # The last points of the search, start by start, then the one queried: start 1's.
+    searched, queried = model.batches
+    assert torch.equal(queried[0], searched[1]) and not torch.equal(queried[0], searched[0])
+
+
 class _Parameterless(torch.nn.Module):
     def forward(self, x):
         total = x.reshape(len(x), -1).sum(1)

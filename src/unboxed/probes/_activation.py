@@ -439,7 +439,16 @@ class ActivationMaximization(Params):
         X_star = np.clip(x.detach().double().cpu().numpy()[rows], low, high)
         probability = None
         if layer is None:
-            probability = self.blackbox.predict_proba(X_star)[np.arange(n), targets]
+
+            def found(i: int) -> str:
+                # The search's own points, not rows the user passed: a model that answered
+                # one badly was reported on "row 0 of X".
+                name = class_title(self.blackbox.class_name(int(targets[i])))
+                start = f", from start {best[i]} of {self.n_starts}" if self.n_starts > 1 else ""
+                return f"the point found for {name}{start}"
+
+            checked = self.blackbox.check_X(X_star)
+            probability = self.blackbox._proba_rows(checked, found)[np.arange(n), targets]
         meta = make_meta(self.method, self._parameters(), seed=self.random_state)
         meta["layer"] = layer
         if self.n_starts > 1:
