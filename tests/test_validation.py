@@ -743,3 +743,31 @@ def test_a_0d_bool_a_nan_or_a_1_element_vector_is_still_no_number(check, message
     with pytest.raises(ValueError, match=message) as raised:
         check(bad)
     assert str(raised.value).endswith(f"got {bad!r}")
+
+
+@pytest.mark.parametrize("given", [np.asarray(3), np.asarray(np.uint8(3))], ids=["int64", "uint8"])
+def test_a_0d_int_array_seeds_as_its_int(given):
+    # random_state=np.asarray(3) was refused ("got ndarray"), where every other number
+    # setting reads a 0-d array as the number it holds.
+    np.testing.assert_array_equal(
+        check_random_state(given).random(5), np.random.default_rng(3).random(5)
+    )
+    check_torch_seed(given)
+    seed = int_seed(given)  # the int itself, not a seed drawn from it
+    assert seed == 3 and type(seed) is int
+    with pytest.raises(ValueError, match=r"random_state must be a non-negative int, got -1$"):
+        check_random_state(np.asarray(-1))
+    with pytest.raises(ValueError, match=r"random_state must be an int >= 0, got array\(-1\)$"):
+        int_seed(np.asarray(-1))
+    # the largest a 0-d array holds is below torch's 2**64
+    assert int_seed(np.asarray(np.uint64(2**64 - 1))) == 2**64 - 1
+
+
+@pytest.mark.parametrize("check", [check_random_state, int_seed, check_torch_seed])
+def test_a_0d_bool_float_or_other_shape_is_still_no_seed(check):
+    with pytest.raises(TypeError, match=r"None, an int or a Generator, got array\(True\)$"):
+        check(np.asarray(True))  # True would seed 1, as a plain True would
+    # a float, a vector and a 0-d array of objects (np.asarray(None) is not None)
+    for bad in (np.asarray(3.0), np.asarray([3]), np.asarray(None)):
+        with pytest.raises(TypeError, match=r"an int or a numpy\.random\.Generator, got ndarray$"):
+            check(bad)

@@ -88,21 +88,31 @@ def check_random_state(random_state: RandomState) -> np.random.Generator:
     Parameters
     ----------
     random_state : int, numpy.random.Generator or None
-        An int seeds a new generator; a generator is used as is; None draws fresh
-        entropy, so results are not reproducible.
+        An int (numpy's, a 0-d array's too) seeds a new generator; a generator is used
+        as is; None draws fresh entropy, so results are not reproducible.
     """
-    if isinstance(random_state, bool | np.bool_):  # True would seed 1, a likely slip
+    seed = as_seed(random_state)
+    if isinstance(seed, bool | np.bool_):  # True would seed 1, a likely slip
         raise TypeError(f"random_state must be None, an int or a Generator, got {random_state!r}")
-    if random_state is None or isinstance(random_state, numbers.Integral):
-        if random_state is not None and int(random_state) < 0:
+    if seed is None or isinstance(seed, numbers.Integral):
+        if seed is not None and int(seed) < 0:
             raise ValueError(f"random_state must be a non-negative int, got {random_state}")
-        return np.random.default_rng(random_state)
+        return np.random.default_rng(None if seed is None else int(seed))
     if isinstance(random_state, np.random.Generator):
         return random_state
     raise TypeError(
         "random_state must be None, an int or a numpy.random.Generator, "
         f"got {type(random_state).__name__}"
     )
+
+
+def as_seed(random_state: object) -> object:
+    """A 0-d numeric array as the scalar it holds (:func:`_scalar`), so that
+    ``np.asarray(3)`` seeds as 3 does, as every other number setting reads it; anything
+    else as it is. A 0-d object array stays an array: ``np.asarray(None)`` is not None."""
+    if isinstance(random_state, np.ndarray) and random_state.dtype != object:
+        return _scalar(random_state)
+    return random_state
 
 
 def seed_from(rng: np.random.Generator) -> int:
@@ -129,7 +139,8 @@ def check_torch_seed(random_state: RandomState) -> None:
         If it is a negative int, or one of 2**64 or more.
     """
     check_random_state(random_state)
-    if is_int(random_state) and random_state >= 2**64:  # torch's seeds are 64-bit
+    seed = as_seed(random_state)
+    if is_int(seed) and seed >= 2**64:  # torch's seeds are 64-bit
         raise ValueError(f"random_state must be below 2**64, got {random_state}")
 
 
@@ -139,7 +150,7 @@ def int_seed(random_state: RandomState) -> int:
     None draws fresh entropy, so the result is not reproducible, as documented for
     every ``random_state``.
     """
-    if is_int(random_state):
+    if is_int(as_seed(random_state)):  # np.asarray(3) is 3, not a source of entropy
         seed = check_positive_int(random_state, name="random_state", minimum=0)
         check_torch_seed(seed)
         return seed

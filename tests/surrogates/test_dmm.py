@@ -3039,3 +3039,18 @@ def test_bad_settings_are_refused_when_made_and_set(kwargs, error, message):
     with pytest.raises(error, match=message):
         model.set_params(**kwargs)
     assert model.get_params() == DMMMEN(n_iter=40).get_params()
+
+
+def test_a_0d_int_array_seed_fits_and_explains_as_its_int(planted, planted_blackbox):
+    # random_state=np.asarray(0) was refused, "got ndarray", where every other number
+    # setting reads a 0-d array as the number it holds; it is the seed 0, not a seed
+    # drawn from it.
+    X = planted.X_train[:400]
+    by_int = short(n_iter=20).fit(X, planted_blackbox)
+    by_array = short(n_iter=20, random_state=np.asarray(0)).fit(X, planted_blackbox)
+    assert by_array.seed_ == by_int.seed_ == 0
+    for name in FITTED:
+        np.testing.assert_array_equal(getattr(by_array, name), getattr(by_int, name))
+    explained, expected = by_array.explain(X[:3]), by_int.explain(X[:3])
+    np.testing.assert_array_equal(explained.values, expected.values)
+    assert explained.meta["seed"] == 0

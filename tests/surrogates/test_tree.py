@@ -802,3 +802,23 @@ def test_the_raising_row_of_a_dataframe_is_named_by_its_label(method):
         "black box 'refuses_a_petal_of_4' raised ValueError on row 1 of the 6 rows queried, "
         "row X.loc['flower-62']: petal length 4.0"
     )
+
+
+def test_a_0d_int_array_seed_grows_the_tree_of_its_int():
+    # random_state=np.asarray(s) was refused, "got ndarray"; it is the seed s. The data
+    # of the tie-break test: which of two equal features the root takes follows the seed.
+    X = np.random.default_rng(0).uniform(size=(400, 2))
+    X[:, 1] = X[:, 0]
+    box = BlackBox.from_callable(
+        lambda Z: np.stack([Z[:, 0] <= 0.5, Z[:, 0] > 0.5], 1).astype(float),
+        n_classes=2,
+        input_shape=(2,),
+    )
+
+    def fit(seed):
+        return TreeSurrogate(box, max_depth=1, random_state=seed).fit(X)
+
+    for s in range(8):
+        by_int, by_array = fit(s), fit(np.asarray(s))
+        assert by_array.tree_.tree_.feature[0] == by_int.tree_.tree_.feature[0]
+        assert by_array.fidelity_ == by_int.fidelity_  # the same held-out rows
