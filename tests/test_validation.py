@@ -771,3 +771,25 @@ def test_a_0d_bool_float_or_other_shape_is_still_no_seed(check):
     for bad in (np.asarray(3.0), np.asarray([3]), np.asarray(None)):
         with pytest.raises(TypeError, match=r"an int or a numpy\.random\.Generator, got ndarray$"):
             check(bad)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        [1, True, 0, 0],
+        (0.5, np.True_, 0.0, 0.0),
+        [1.0, np.asarray(False), 0, 0],
+        [[1, 2], [np.True_, 0]],
+        [np.array([True, False]), np.array([1, 0])],
+    ],
+    ids=["list-bool", "tuple-numpy-bool", "list-0d-bool", "nested", "list-of-arrays"],
+)
+def test_check_per_feature_refuses_a_list_holding_a_bool_among_numbers(value):
+    # numpy stores [1, True, 0, 0] as ints, so the bool check on the array's dtype
+    # missed it: a scale of 1 where the True was. Refused as a bool array is.
+    with pytest.raises(
+        TypeError, match=r"^scale must be a number or an array of numbers, got bools of shape \("
+    ):
+        check_per_feature(value, name="scale", n_features=4)
+    numbers_only = check_per_feature([1, 2, 0, 0], name="scale", n_features=4)
+    np.testing.assert_array_equal(numbers_only, [1.0, 2.0, 0.0, 0.0])  # as before

@@ -1011,8 +1011,9 @@ def check_per_feature(
         raise TypeError(f"{name} must be a number or an array of numbers, got {value!r}")
     bools = _bool_shape(value)
     if bools is not None:
-        # np.True_, np.asarray(True) or a mask, which check_array reads as 1.0/0.0: a
-        # noise scale or a bound of True is a slip, not a setting.
+        # np.True_, np.asarray(True), a mask or a list holding a bool among numbers,
+        # which check_array reads as 1.0/0.0: a noise scale or a bound of True is a
+        # slip, not a setting.
         got = repr(value) if bools == () else f"bools of shape {bools}"
         raise TypeError(f"{name} must be a number or an array of numbers, got {got}")
     arr = check_array(value, name=name, ndim=None, finite=False, allow_empty=True)
@@ -1035,13 +1036,24 @@ def check_per_feature(
 
 
 def _bool_shape(value: object) -> tuple[int, ...] | None:
-    """The shape of ``value`` where numpy holds it as bools, else None (also where numpy
-    cannot read it: :func:`check_array` names that fault)."""
+    """The shape of ``value`` where numpy holds it as bools, or where it is a list or
+    tuple holding a bool, else None (also where numpy cannot read it: :func:`check_array`
+    names that fault)."""
     try:
         arr = np.asarray(_tensor_values(value))
     except (TypeError, ValueError, RuntimeError, NotImplementedError):
         return None
-    return arr.shape if arr.dtype == np.bool_ else None
+    return arr.shape if arr.dtype == np.bool_ or _holds_bool(value) else None
+
+
+def _holds_bool(value: object) -> bool:
+    """Whether a list or tuple holds a bool (Python's, numpy's, a bool array), at any
+    depth: numpy stores ``[1, True, 0, 0]`` as ints, so its dtype shows no bool."""
+    if isinstance(value, list | tuple):
+        return any(_holds_bool(v) for v in value)
+    return isinstance(value, bool | np.bool_) or (
+        isinstance(value, np.ndarray) and value.dtype == np.bool_
+    )
 
 
 def check_fraction(value: object, *, name: str, below_one: bool = False) -> float:
