@@ -29,6 +29,7 @@ from unboxed._validation import (
     check_number,
     check_per_feature,
     check_positive_int,
+    check_positive_ints,
     check_random_state,
     check_shape,
     check_torch_seed,
@@ -793,3 +794,47 @@ def test_check_per_feature_refuses_a_list_holding_a_bool_among_numbers(value):
         check_per_feature(value, name="scale", n_features=4)
     numbers_only = check_per_feature([1, 2, 0, 0], name="scale", n_features=4)
     np.testing.assert_array_equal(numbers_only, [1.0, 2.0, 0.0, 0.0])  # as before
+
+
+def test_shapes_widths_and_bounds_read_numpy_numbers_as_the_numbers_they_hold():
+    # (np.asarray(8), 8) was "input_shape must be a non-empty tuple of positive ints",
+    # and (np.asarray(0.0), 1.0) was no bounds, where check_number reads np.asarray(0.05)
+    # as 0.05. What comes back is plain Python numbers, as for any other input.
+    shape = check_shape((np.asarray(1), np.asarray(np.uint8(8)), np.int32(8)))
+    assert shape == (1, 8, 8) and all(type(s) is int for s in shape)
+    widths = check_positive_ints((np.asarray(64), np.int64(32)), name="hidden")
+    assert widths == (64, 32) and all(type(w) is int for w in widths)
+    bounds = check_bounds((np.asarray(0.0), np.asarray(1), np.float32(-1.0), 2), n_axes=2)
+    assert bounds == (0.0, 1.0, -1.0, 2.0) and all(type(b) is float for b in bounds)
+
+
+@pytest.mark.parametrize(
+    ("bad", "a_bound"),
+    [
+        (np.asarray(True), False),
+        (np.True_, False),
+        (np.asarray(8.0), True),  # no int, but a number
+        (np.asarray(np.nan), False),
+        (np.array([8]), False),  # a vector, not a number
+    ],
+)
+def test_shapes_widths_and_bounds_still_refuse_bools_and_non_numbers_wrapped_in_numpy(bad, a_bound):
+    with pytest.raises(ValueError, match=r"input_shape must be a non-empty tuple of positive"):
+        check_shape((bad, 8))
+    with pytest.raises(ValueError, match=r"hidden must be an int >= 1, got "):
+        check_positive_ints((bad,), name="hidden")
+    if a_bound:
+        assert check_bounds((bad, 10.0)) == (8.0, 10.0)
+    else:
+        with pytest.raises(ValueError, match=r"bounds must be 2 finite numbers"):
+            check_bounds((bad, 10.0))
+
+
+def test_check_positive_ints_refuses_a_0d_array_by_name():
+    # It passed the check for a sequence and then raised numpy's own TypeError,
+    # "iteration over a 0-d array".
+    with pytest.raises(ValueError, match=r"^hidden must be a sequence of ints \(e\.g\. \(256, "):
+        check_positive_ints(np.asarray(64), name="hidden")
+    with pytest.raises(ValueError, match=r"hidden must be a sequence of ints"):
+        check_positive_ints(np.ones((1, 2), dtype=int), name="hidden")
+    assert check_positive_ints(np.array([64, 32]), name="hidden") == (64, 32)  # as before

@@ -844,8 +844,10 @@ def check_n_jobs(value: object, *, name: str = "n_jobs") -> int:
 def check_positive_ints(value: object, *, name: str, example: str = "(256, 64)") -> tuple[int, ...]:
     """Check a sequence of ints >= 1 (layer widths, tree depths) and return it as a
     tuple. A generator is refused: an estimator keeps its arguments as given, and a
-    generator would be empty by the time ``fit`` reads it a second time."""
-    if not isinstance(value, Sequence | np.ndarray) or isinstance(value, str):
+    generator would be empty by the time ``fit`` reads it a second time. Its items are
+    read as :func:`check_positive_int` reads one (``np.asarray(64)`` is 64)."""
+    # A 0-d array is no sequence: iterating it raised numpy's "iteration over a 0-d array".
+    if not _is_sequence(value) or isinstance(value, str):
         raise ValueError(f"{name} must be a sequence of ints (e.g. {example}), got {value!r}")
     return tuple(check_positive_int(v, name=name) for v in value)
 
@@ -873,8 +875,9 @@ def check_number(value: object, *, name: str, minimum: float = 0.0, strict: bool
 
 
 def check_shape(value: object, *, name: str = "input_shape") -> tuple[int, ...]:
-    """Check a non-empty sequence of positive ints (not bools) and return it as a tuple."""
-    items = tuple(value) if _is_sequence(value) else None
+    """Check a non-empty sequence of positive ints (not bools; numpy's and 0-d arrays'
+    ints too, as :func:`_scalar` reads them) and return it as a tuple."""
+    items = tuple(_scalar(s) for s in value) if _is_sequence(value) else None
     if not items or not all(is_int(s) and s >= 1 for s in items):
         raise ValueError(f"{name} must be a non-empty tuple of positive ints, got {value!r}")
     return tuple(int(s) for s in items)
@@ -962,8 +965,9 @@ def _is_sequence(value: object) -> TypeGuard[Sequence[Any] | np.ndarray]:
 def check_bounds(value: object, *, name: str = "bounds", n_axes: int = 1) -> tuple[float, ...]:
     """Check ``(low, high)`` per axis, flat (``(x0, x1, y0, y1)`` for two): finite
     numbers with each low below its high (reversed bounds gave empty results) and a
-    finite width (``(-1e308, 1e308)`` overflowed the grids built over it)."""
-    items = tuple(value) if _is_sequence(value) else ()
+    finite width (``(-1e308, 1e308)`` overflowed the grids built over it). numpy's
+    scalars and 0-d arrays are numbers (:func:`_scalar`); bools are not."""
+    items = tuple(_scalar(v) for v in value) if _is_sequence(value) else ()
     numeric = len(items) == 2 * n_axes and all(_is_finite_real(v) for v in items)
     if not numeric or any(
         not (items[i] < items[i + 1] and math.isfinite(float(items[i + 1]) - float(items[i])))
