@@ -2035,3 +2035,43 @@ def test_a_row_that_does_not_sum_to_one_is_named_by_its_row_of_x():
     rows[6, 0] = 7.9
     with pytest.raises(ValueError, match=r"not probabilities: row 6 of X sums to 0\.6, not 1$"):
         bb.predict_proba(rows)
+
+
+@pytest.mark.parametrize("missing", ["nan", "NA", "NaT"])
+def test_a_row_whose_label_is_missing_is_named_by_its_position(missing):
+    # A NaN label read "row X.loc[nan]", a location no one can look up (X.loc[nan]
+    # raises KeyError), where a None label was left out and the position named the row.
+    import pandas as pd
+
+    from tests.helpers import iris_refusing_a_petal_of_4
+
+    gap = {"nan": np.nan, "NA": pd.NA, "NaT": pd.NaT}[missing]
+    box, X = iris_refusing_a_petal_of_4()  # row 1 raises
+    labels = (
+        [pd.Timestamp(f"2024-01-0{i + 1}") for i in range(6)]
+        if missing == "NaT"
+        else [f"flower-{i}" for i in range(6)]
+    )
+    labels[1] = gap
+    X = X.set_axis(pd.Index(labels, dtype="datetime64[ns]" if missing == "NaT" else object))
+    with pytest.raises(BlackBoxError) as raised:
+        box.predict_proba(X)
+    assert str(raised.value) == (
+        "black box 'refuses_a_petal_of_4' raised ValueError on row 1 of the 6 rows queried: "
+        "petal length 4.0"
+    )
+
+    def no_more_than_three(rows):
+        if len(rows) > 3:
+            raise RuntimeError("out of memory")
+        return np.tile([0.5, 0.5], (len(rows), 1))
+
+    # A batch's end without a label reads X.iloc[i]: X.loc[1] is another row, or none.
+    batches = BlackBox.from_callable(no_more_than_three, n_classes=2, batch_size=4)
+    with pytest.raises(BlackBoxError) as raised:
+        batches.predict_proba(X.iloc[[1, 0, 2, 3, 4, 5]])
+    assert "(0..3 of the 6 queried, rows X.iloc[0] to X.loc[" in str(raised.value)
+    if missing == "nan":
+        float_labels = X.set_axis(pd.Index([10.0, 11.0, 12.0, np.nan, 14.0, 15.0]))
+        with pytest.raises(BlackBoxError, match=r"rows X\.loc\[10\.0\] to X\.iloc\[3\]\), "):
+            batches.predict_proba(float_labels)

@@ -838,3 +838,28 @@ def test_check_positive_ints_refuses_a_0d_array_by_name():
     with pytest.raises(ValueError, match=r"hidden must be a sequence of ints"):
         check_positive_ints(np.ones((1, 2), dtype=int), name="hidden")
     assert check_positive_ints(np.array([64, 32]), name="hidden") == (64, 32)  # as before
+
+
+@pytest.mark.parametrize("missing", ["nan", "NA", "NaT", "datetime64-NaT"])
+def test_a_row_whose_label_is_missing_is_named_by_its_position(missing):
+    # "row X.loc[nan]" named a location no one can look up; a None label was left out,
+    # and the position, which the message gives, names the row.
+    import pandas as pd
+
+    from unboxed._validation import label_loc, row_label
+
+    gap = {
+        "nan": np.nan,
+        "NA": pd.NA,
+        "NaT": pd.NaT,
+        "datetime64-NaT": np.datetime64("NaT"),
+    }[missing]
+    index = pd.Index(["a", "b", "c", gap, "e"], dtype=object)
+    assert label_loc(index, 3, "X") is None and row_label(index, 3, "X") == ""
+    assert label_loc(index, 2, "X") == "X.loc['c']"  # the others keep their labels
+    X = pd.DataFrame({"a": [1.0, 2.0, 3.0, np.nan, 5.0]}, index=index)
+    with pytest.raises(ValueError, match=r"first at index \(3, 0\), column 'a'; impute"):
+        check_array(X)
+    y = pd.Series([0.0, 1.0, 0.0, np.nan, 1.0], index=index)
+    with pytest.raises(ValueError, match=r"missing label \(nan\) at index 3; drop"):
+        check_labels(y, n=5)

@@ -562,13 +562,15 @@ def row_label(index: Sequence[Any] | None, position: int, name: str) -> str:
 
 def label_loc(index: Sequence[Any] | None, position: int, name: str) -> str | None:
     """``"X.loc[1001]"``: row ``position`` by its label in ``index`` (a pandas
-    object's), where the label is not the position itself; else None."""
+    object's), where the label is not the position itself nor missing (None, NaN,
+    ``pd.NA``, ``pd.NaT``); else None."""
     label = None if index is None else index[position]
     if isinstance(label, np.generic):  # np.int64(1001) reads 1001
         label = label.item()
     elif isinstance(label, tuple):  # a MultiIndex's: (np.int64(0), 'x') reads (0, 'x')
         label = tuple(v.item() if isinstance(v, np.generic) else v for v in label)
-    if label is None or (isinstance(label, numbers.Integral) and int(label) == position):
+    # A missing label names no row ("X.loc[nan]" is found nowhere): the position does.
+    if _is_missing(label) or (isinstance(label, numbers.Integral) and int(label) == position):
         return None
     # A split's shuffled or offset index: df.loc[3] is another row, or none.
     return f"{name}.loc[{label!r}]"

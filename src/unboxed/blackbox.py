@@ -1328,9 +1328,9 @@ def _failing_row(
             if loc is not None:
                 return loc
             # An end whose label is its own position still reads X.loc[i]; one without a
-            # label (None), as row_label names it, by its position: X.loc[i] is no row.
-            label = index[i]
-            return f"X.loc[{i}]" if label is not None else f"X.iloc[{i}]"
+            # label (None, NaN, pd.NA, NaT), as row_label names it, by its position:
+            # X.loc[i] is no row, or another.
+            return f"X.iloc[{i}]" if _validation._is_missing(index[i]) else f"X.loc[{i}]"
 
         return f", rows {end(*ends[0])} to {end(*ends[1])}"
 
