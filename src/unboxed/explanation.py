@@ -23,6 +23,7 @@ from ._estimator import short_repr
 from ._io import check_header, parse_json, read_npz, to_json, write_npz
 from ._ranks import descending_order
 from ._validation import (
+    as_seed,
     check_array,
     check_labels,
     check_names,
@@ -92,8 +93,9 @@ def _json_seed(seed: Any) -> int | str | None:
     different files."""
     if seed is None:
         return None
-    if is_int(seed):
-        return int(seed)
+    number = as_seed(seed)  # np.asarray(3) records 3, as it seeds
+    if is_int(number):
+        return int(number)
     return type(seed).__name__
 
 

@@ -898,3 +898,19 @@ def test_a_pixel_a_float32_callable_never_reads_is_exactly_0_though_its_rounding
     distinct = np.array([np.unique(column).size == 4 for column in rows.T])
     read = np.setdiff1d(np.flatnonzero(distinct), ignored)
     assert read.size > 10 and np.all(np.abs(res.values[0, read]) > 1e-4)
+
+
+def test_a_0d_int_array_seed_shuffles_and_is_recorded_as_its_int(planted, planted_blackbox):
+    # random_state=np.asarray(0) was refused, "got ndarray"; it is the seed 0, and the
+    # explanation records 0, where meta["seed"] read "ndarray".
+    X = planted.X_test[:200]
+
+    def explain(seed):
+        return PermutationImportance(
+            planted_blackbox, n_repeats=2, n_boot=20, random_state=seed
+        ).explain(X)
+
+    by_int, by_array = explain(0), explain(np.asarray(0))
+    np.testing.assert_array_equal(by_array.values, by_int.values)
+    np.testing.assert_array_equal(by_array.ci, by_int.ci)
+    assert by_array.meta["seed"] == by_int.meta["seed"] == 0

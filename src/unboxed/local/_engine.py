@@ -41,7 +41,7 @@ from scipy import special
 
 from .._progress import progress
 from .._ranks import top_k_mask
-from .._validation import RandomState, check_random_state
+from .._validation import RandomState, as_seed, check_random_state
 from ..blackbox import BlackBox, perturbation_name
 
 #: Perturbed samples of the instances explained together: their masks, answers and
@@ -232,8 +232,9 @@ def call_seed(random_state: RandomState) -> int:
     so a Generator is drawn from once per call, whatever the number of rows; an
     explanation records it in ``meta["seed"]``, so that call can be made again."""
     rng = check_random_state(random_state)  # refuses a bool, a negative int, a float
-    if isinstance(random_state, numbers.Integral):
-        return int(random_state)
+    seed = as_seed(random_state)  # np.asarray(3) is the seed 3, not a source of one
+    if isinstance(seed, numbers.Integral):
+        return int(seed)
     return int(rng.integers(2**63))
 
 
