@@ -1263,13 +1263,13 @@ def test_the_default_pool_is_featurised_once_per_fit_and_follows_refits_and_sett
         box, lower_layer="act1", n_components_x=2, max_iter=5, random_state=0, verbose=False
     )
     calls: list[int] = []
-    original = JGMMExplainer.lower_features
+    original = JGMMExplainer._lower_features  # lower_features' too, and the pool's
 
-    def counted(self, X):
+    def counted(self, X, row_name=None):
         calls.append(len(X))
-        return original(self, X)
+        return original(self, X, row_name)
 
-    monkeypatch.setattr(JGMMExplainer, "lower_features", counted)
+    monkeypatch.setattr(JGMMExplainer, "_lower_features", counted)
     first, second = planted.X_test[:80], planted.X_test[80:160]
     explainer.fit(first)
     calls.clear()
@@ -1861,5 +1861,44 @@ def test_queries_name_a_dataframes_failing_row_by_its_label(call, spared_calls, 
             query, source="mined", X=X, immutable=[0], n_per_query=5
         ),
         "faithfulness": lambda: explainer.faithfulness(examples, X=X),
+    }
+    _raises_on_flower_62(calls[call], place)
+
+
+@pytest.mark.parametrize(
+    ("call", "spared_calls", "place"),
+    [
+        ("prototypes", 0, "row 1 of the mining pool"),  # the pool's lower features
+        ("blackbox", 3, "row 1 of the mining pool"),  # the pool rows asked about
+        ("held", 2, "row 1 of the mining pool with query 0's held features"),
+        ("faithfulness", 1, "row 1 of the mining pool"),  # the pool's classes
+        ("faithfulness", 2, "row 1 of the mining pool"),  # the proxy's lower features
+    ],
+)
+def test_the_default_pool_names_a_dataframes_failing_row_by_its_label(call, spared_calls, place):
+    """Fitted on the DataFrame, whose rows are the default mining pool: each said "row 1
+    of ..." alone (X_fit_ keeps no index), where a pool X given names it by its label."""
+    from tests.helpers import iris_refusing_a_petal_of_4
+
+    box, X, module = _torch_refusing_a_petal_of_4(10**9)  # it never raises, to fit
+    explainer = JGMMExplainer(
+        box, lower_layer="0", n_components_x=3, e_step="labelled", random_state=0, verbose=False
+    ).fit(X)
+    # Mined before the model raises; its own rows (an example set's) have no labels.
+    # Only faithfulness mines first: the pool's features are kept once computed.
+    examples = (
+        explainer.prototypes(n_per_class=1, source="mined") if call == "faithfulness" else None
+    )
+    module[1].fn = iris_refusing_a_petal_of_4(spared_calls)[0]._predict_fn
+    query = X.iloc[[0]]
+    calls = {
+        "prototypes": lambda: explainer.prototypes(n_per_class=1, source="mined"),
+        "blackbox": lambda: explainer.counterfactuals(
+            query, source="mined", select="blackbox", n_per_query=5
+        ),
+        "held": lambda: explainer.counterfactuals(
+            query, source="mined", immutable=[0], n_per_query=5
+        ),
+        "faithfulness": lambda: explainer.faithfulness(examples),
     }
     _raises_on_flower_62(calls[call], place)

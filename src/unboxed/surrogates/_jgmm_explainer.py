@@ -313,16 +313,19 @@ class JGMMExplainer(Params):
         The shape of one lower feature after pooling, before flattening.
     X_fit_ : ndarray
         The inputs ``fit`` saw, the default pool for mining examples: the array given
-        to ``fit`` itself where it needed no conversion, not a copy. Their whitened
-        lower features are computed at the first example call that mines them and kept
-        for the next ones (``8 n D`` bytes: 192 MB at 60,000 rows of 400 features).
-        Those kept features do not follow a change made in place to that array or to
-        the model's weights: refit after either.
+        to ``fit`` itself where it needed no conversion, not a copy; a DataFrame's
+        values, its index kept apart, so that a pool row the model raises on is named
+        by its label. Their whitened lower features are computed at the first example
+        call that mines them and kept for the next ones (``8 n D`` bytes: 192 MB at
+        60,000 rows of 400 features). Those kept features do not follow a change made
+        in place to that array or to the model's weights: refit after either.
     """
 
     #: ``(key, Z)`` of :meth:`_fit_pool`; not a fitted attribute: never saved, and
     #: rebuilt whenever its key changes.
     _fit_pool_cache: tuple[tuple[Any, ...], np.ndarray] | None = None
+    #: The index of the DataFrame ``fit`` was given, else None (see :meth:`_fit_pool_row`).
+    _fit_index: Any = None
 
     def __init__(
         self,
@@ -551,6 +554,9 @@ class JGMMExplainer(Params):
         self.rng_ = rng
         self.feature_shape_ = self._feature_shape
         self.X_fit_ = X
+        # The default pool's row labels, which the array X_fit_ drops: a pool row the
+        # model raises on reads "row 1 of the mining pool, row X.loc['flower-62']".
+        self._fit_index = pandas_index(given)
         # Set on every fit, so that an untied refit leaves no classes of a tied fit before.
         self.classes_: np.ndarray | None = None
         if labels is not None:  # the higher components are tied to the classes
@@ -703,7 +709,11 @@ class JGMMExplainer(Params):
         """
         self._check_fitted()
         self._check_tied("predict_proba")
-        return self._class_proba(self.jgmm_.predict_proba_w(self.lower_features(X)))
+        return self._proxy_proba(X)
+
+    def _proxy_proba(self, X: object, row_name: RowName | None = None) -> np.ndarray:
+        """:meth:`predict_proba`, fitted and tied; ``row_name`` as :meth:`_lower_features`'s."""
+        return self._class_proba(self.jgmm_.predict_proba_w(self._lower_features(X, row_name)))
 
     def predict(self, X: object) -> np.ndarray:
         """The proxy's class per row.
@@ -854,12 +864,14 @@ class JGMMExplainer(Params):
         else:
             proba = self._head_proba(examples.values)
         pool = self.X_fit_ if X is None else self.blackbox.check_X(X)
-        pool_proba = self.blackbox._proba_rows(pool, index=pandas_index(X))
+        named = self._fit_pool_row() if X is None else None
+        pool_proba = self.blackbox._proba_rows(pool, named, index=pandas_index(X))
         if examples.kind == "influential":
             median = np.median(_margin(pool_proba))
             hits, reference = _margin(proba) < median, _margin(pool_proba) < median
         else:
-            reference = self.predict(_labelled(X, pool)) == pool_proba.argmax(axis=1)
+            proxy = self._proxy_proba(_labelled(X, pool), named).argmax(axis=1)
+            reference = proxy == pool_proba.argmax(axis=1)
             if examples.kind == "prototype":
                 claimed = self._fitted_classes()[examples.groups]
             else:
@@ -976,10 +988,19 @@ class JGMMExplainer(Params):
         cached = self._fit_pool_cache
         if cached is not None and _same_key(cached[0], key):
             return cached[1]
-        Z = self.jgmm_.transform_x(self.lower_features(self.X_fit_))
+        Z = self.jgmm_.transform_x(self._lower_features(self.X_fit_, self._fit_pool_row()))
         Z.setflags(write=False)  # shared by every later call: none may change it
         self._fit_pool_cache = (key, Z)
         return Z
+
+    def _fit_pool_row(self) -> RowName | None:
+        """``row_name`` of a query of the default pool's rows, ``X_fit_``: "row 1 of the
+        mining pool, row X.loc['flower-62']" by the label of the fit's DataFrame, which
+        the array does not keep; None for an array's, named as ``predict_proba`` names
+        them."""
+        if self._fit_index is None:
+            return None
+        return functools.partial(_pool_row, "the mining pool", None, index=self._fit_index)
 
     def _rng(self, random_state: RandomState) -> np.random.Generator:
         return self.rng_ if random_state is None else check_random_state(random_state)
@@ -1505,7 +1526,8 @@ class JGMMExplainer(Params):
             )
         if select == "blackbox" and source == "generated":
             self._check_head("select='blackbox' on generated examples")
-        index = pandas_index(X)  # a mined pool's row labels (X a DataFrame)
+        # A mined pool's row labels: X's (a DataFrame's), or the fit's for the default pool.
+        index = pandas_index(X) if X is not None else self._fit_index
         # A DataFrame's row labels name the query the model raises on, as predict_proba's.
         Zq = self.jgmm_.transform_x(self.lower_features(_labelled(queries, q_inputs)))
         q_classes = self.blackbox._predict_rows(q_inputs, pandas_index(queries))
