@@ -11,6 +11,7 @@ from sklearn.linear_model import LogisticRegression
 from tests.helpers import breast_cancer_box, iris_refusing_a_petal_of_4, no_zero_dose_for_the_old
 from unboxed import Attribution, BlackBox, BlackBoxError, FeatureImportance, zoo
 from unboxed.evaluate import deletion_curve, explanation_sensitivity
+from unboxed.evaluate._stats import estimate
 from unboxed.local import Lime, Occlusion, Saliency, segment
 
 SUPPORT = np.array([2, 5, 11, 17])
@@ -354,6 +355,138 @@ def test_a_bad_fill_is_refused_before_any_query(planted, planted_blackbox):
     with pytest.raises(ValueError, match="fill"):
         deletion_curve(planted_blackbox, planted.X_test[:5], SUPPORT, fill="grey")
     assert planted_blackbox.n_queries == 0
+
+
+# ------------------------------------------------------------ random-ranking baseline
+@pytest.fixture(scope="module")
+def digits_logreg_rows():
+    """A logistic regression on sklearn's digits (pixels in [0, 1]), 120 held-out rows
+    and an Occlusion attribution of them, one pixel at a time."""
+    from sklearn.datasets import load_digits
+
+    X, y = load_digits(return_X_y=True)
+    X = X / 16.0
+    box = BlackBox.from_sklearn(LogisticRegression(max_iter=2000).fit(X[:1000], y[:1000]))
+    rows = X[1000:1120]
+    return box, rows, Occlusion(box, window=1, fill="zero").explain(rows)
+
+
+def test_a_random_ranking_with_every_feature_removed_ends_where_any_ranking_does(
+    digits_logreg_rows,
+):
+    # At k = d both have removed every feature: the same empty row, the same drop.
+    box, X, att = digits_logreg_rows
+    d = X.shape[1]
+    random = deletion_curve(box, X, "random", max_k=d, target=att.target, n_boot=10)
+    ranked = deletion_curve(box, X, att, max_k=d, n_boot=10)
+    np.testing.assert_allclose(random.drop[:, d], ranked.drop[:, d], atol=1e-12)
+    assert random.drop[:, d].mean() > 0.5  # the empty row is far from every class
+    assert random.meta["ranking"] == "random" and "ranking" not in ranked.meta
+
+
+def test_a_random_ranking_falls_below_a_good_one_with_their_cis_apart(digits_logreg_rows):
+    box, X, att = digits_logreg_rows
+    good = deletion_curve(box, X, att, max_k=10, random_state=0)
+    random = deletion_curve(box, X, "random", max_k=10, target=att.target, random_state=0)
+    assert random.aopc.ci[1] < good.aopc.ci[0]
+    assert random.meta == {**good.meta, "ranking": "random", "seed": 0}
+    # by default max_k counts the features (at most 20), as for any ranking
+    assert deletion_curve(box, X[:5], "random", n_boot=10).meta["max_k"] == 20
+    # the paired difference: each row's area minus its random area, bootstrapped
+    paired = good.aopc_difference(random, n_boot=500, random_state=4)
+    own = good.drop.mean(axis=1) - random.drop.mean(axis=1)
+    assert paired == estimate(own, n_boot=500, random_state=4)
+    assert paired.ci[0] > 0
+
+
+def test_a_random_ranking_is_drawn_again_by_the_same_seed_only(digits_logreg_rows):
+    box, X, _ = digits_logreg_rows
+    runs = [
+        deletion_curve(box, X, "random", max_k=5, n_boot=200, random_state=seed)
+        for seed in (7, 7, 8)
+    ]
+    np.testing.assert_array_equal(runs[0].drop, runs[1].drop)
+    assert runs[0].aopc == runs[1].aopc
+    assert not np.array_equal(runs[0].drop, runs[2].drop)
+    rng = np.random.default_rng(7)
+    drawn = deletion_curve(box, X, "random", max_k=5, n_boot=10, random_state=rng)
+    assert drawn.meta["seed"] == "Generator"  # a generator's state is not one number
+    # The orders come from a stream of their own: the bootstrap draws the rows that
+    # it draws for any other ranking with this seed.
+    assert runs[0].aopc == estimate(runs[0].drop.mean(axis=1), n_boot=200, random_state=7)
+
+
+def _recording_box(queried, n_features):
+    """A two-class black box that keeps every batch it is asked about."""
+
+    def model(X):
+        queried.append(np.array(X))
+        p1 = 1 / (1 + np.exp(-X.sum(axis=1) / n_features))
+        return np.stack([1 - p1, p1], axis=1)
+
+    return BlackBox.from_callable(model, n_classes=2, input_shape=(n_features,))
+
+
+def test_a_random_ranking_removes_whole_segments_each_row_its_own_order():
+    # 200 rows of 12 features, none of them 0, in segments of their own per row: most
+    # rows in 4 segments of 3 features, a quarter of them in 2 segments of 6.
+    queried = []
+    box = _recording_box(queried, 12)
+    n = 200
+    X = np.random.default_rng(0).uniform(1, 2, size=(n, 12))
+    labels = np.tile(np.repeat(np.arange(4), 3), (n, 1))
+    labels[::4] = np.repeat([5, 9], 6)  # ids that skip: they are relabelled per row
+    curve = deletion_curve(box, X, "random", max_k=4, segments=labels, random_state=0)
+    assert curve.meta["unit"] == "segment" and curve.drop.shape == (n, 5)
+    first = []
+    for k, batch in enumerate(queried[1:], start=1):  # queried[0]: X itself
+        removed = batch == 0
+        for row in range(n):
+            ids = np.unique(labels[row])
+            gone = [removed[row, labels[row] == i] for i in ids]
+            # each segment is removed whole or not at all
+            assert all(g.all() or not g.any() for g in gone)
+            # k of them, or all of a row's own where it has fewer
+            assert sum(g.all() for g in gone) == min(k, ids.size)
+            if k == 1:
+                first.append(int(ids[[g.all() for g in gone]][0]))
+    # each row draws its own order: every segment comes first on some rows
+    four = [f for row, f in enumerate(first) if row % 4]
+    two = [f for row, f in enumerate(first) if row % 4 == 0]
+    assert set(four) == {0, 1, 2, 3} and set(two) == {5, 9}
+    assert min(np.bincount(four)) > 20  # 150 rows: about 37 each
+
+
+def test_a_random_ranking_by_another_name_is_refused_before_any_query():
+    X, box = _iris_box_that_must_not_be_queried()
+    with pytest.raises(ValueError, match=r"array of feature indices or 'random', got 'shuffle'"):
+        deletion_curve(box, X, "shuffle", max_k=1)
+    assert box.n_queries == 0
+
+
+def test_a_paired_aopc_difference_needs_curves_of_the_same_rows_and_units(
+    planted, planted_blackbox
+):
+    X = planted.X_test[:20]
+    curve = deletion_curve(planted_blackbox, X, SUPPORT, max_k=3, n_boot=10)
+    with pytest.raises(TypeError, match="baseline must be a DeletionCurve"):
+        curve.aopc_difference(curve.drop)
+    for other in (
+        deletion_curve(planted_blackbox, X[:10], "random", max_k=3, n_boot=10),
+        deletion_curve(planted_blackbox, X, "random", max_k=2, n_boot=10),
+    ):
+        with pytest.raises(ValueError, match="pair curves of the same rows and steps"):
+            curve.aopc_difference(other)
+    by_segment = deletion_curve(
+        planted_blackbox, X, "random", max_k=3, segments=np.arange(20), n_boot=10
+    )
+    with pytest.raises(ValueError, match="baseline's unit is 'segment' and this curve's 'feature'"):
+        curve.aopc_difference(by_segment)
+    mean = deletion_curve(planted_blackbox, X, "random", max_k=3, fill="mean", n_boot=10)
+    with pytest.raises(ValueError, match="baseline's fill is 'mean'"):
+        curve.aopc_difference(mean)
+    itself = curve.aopc_difference(curve, n_boot=10)
+    assert itself.mean == 0 and itself.ci == (0, 0)
 
 
 def _on_zero_box():

@@ -12,14 +12,15 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
 from .._estimator import short_repr
-from .._ranks import top_k_mask
+from .._ranks import descending_order, top_k_mask
 from .._validation import (
     RandomState,
+    check_instance,
     check_number,
     check_per_feature,
     check_positive_int,
@@ -27,7 +28,7 @@ from .._validation import (
     pandas_index,
 )
 from ..blackbox import BlackBox, check_blackbox, perturbation_name
-from ..explanation import Attribution
+from ..explanation import Attribution, _json_seed
 from ..local._segments import Partition
 from ._fidelity import (
     Fill,
@@ -67,6 +68,8 @@ class DeletionCurve(SavedWithEstimates):
         The area over the perturbation curve: the mean of ``drop`` over k = 0..max_k,
         averaged over rows, with a 95% bootstrap CI over rows.
     meta : dict
+        The test, its unit, ``max_k`` and fill; for ``ranking="random"`` also
+        ``"ranking": "random"`` and the ``seed`` of the orders.
     """
 
     ks: np.ndarray
@@ -94,6 +97,55 @@ class DeletionCurve(SavedWithEstimates):
         """
         return self.drop.mean(axis=0)
 
+    def aopc_difference(
+        self, baseline: DeletionCurve, *, n_boot: int = 1000, random_state: RandomState = None
+    ) -> Estimate:
+        """This curve's AOPC minus ``baseline``'s, paired by row.
+
+        Each row's area (its mean drop over k) minus its area under ``baseline``,
+        averaged over rows with a 95% bootstrap CI over rows, as :attr:`aopc` is: how
+        far one ranking is above the other on the same rows, with its own interval,
+        which the two AOPCs' intervals side by side do not give.
+
+        Parameters
+        ----------
+        baseline : DeletionCurve
+            A curve of the same rows, in the same order, with the same ``max_k``, unit
+            and fill: ``deletion_curve(..., ranking="random")`` for a random order of
+            the same features (segments).
+        n_boot : int, default=1000
+        random_state : int, Generator or None
+            Seeds the bootstrap.
+
+        Returns
+        -------
+        Estimate
+
+        Raises
+        ------
+        TypeError
+            If ``baseline`` is not a DeletionCurve.
+        ValueError
+            If it has other rows or steps, or removes other units or with another fill.
+        """
+        check_instance(baseline, DeletionCurve, name="baseline", what="a DeletionCurve")
+        if baseline.drop.shape != self.drop.shape:
+            raise ValueError(
+                f"the baseline has {baseline.drop.shape[0]} rows and max_k="
+                f"{baseline.drop.shape[1] - 1}, this curve {self.drop.shape[0]} rows and "
+                f"max_k={self.drop.shape[1] - 1}; pair curves of the same rows and steps"
+            )
+        for key in ("unit", "fill"):
+            # Files saved before meta recorded them say nothing: compared where both do.
+            ours, theirs = self.meta.get(key), baseline.meta.get(key)
+            if ours is not None and theirs is not None and ours != theirs:
+                raise ValueError(
+                    f"the baseline's {key} is {theirs!r} and this curve's {ours!r}; pair "
+                    "curves that remove the same units the same way"
+                )
+        paired = self.drop.mean(axis=1) - baseline.drop.mean(axis=1)
+        return estimate(paired, n_boot=n_boot, random_state=random_state)
+
     def plot(self, baseline: DeletionCurve | None = None, **kwargs: Any) -> Any:
         """Plot the mean drop against k, with its 95% CI band and the AOPC.
 
@@ -101,8 +153,9 @@ class DeletionCurve(SavedWithEstimates):
         ----------
         baseline : DeletionCurve, optional
             The curve of a random ranking of the same rows, drawn beside this one with
-            its own band and AOPC: ``deletion_curve(blackbox, X, order)`` with
-            ``order = rng.permuted(np.tile(np.arange(d), (n, 1)), axis=1)``.
+            its own band and AOPC: ``deletion_curve(blackbox, X, "random", ...)`` with
+            this curve's ``max_k``, ``segments``, ``fill`` and ``target``
+            (:meth:`aopc_difference` gives the paired difference of their AOPCs).
         **kwargs
             Passed to :func:`unboxed.report.plot_deletion_curve` (``ax``: the axes to
             draw on; ``n_boot`` and ``random_state``: the bands' bootstrap, seeded
@@ -120,7 +173,7 @@ class DeletionCurve(SavedWithEstimates):
 def deletion_curve(
     blackbox: BlackBox,
     X: object,
-    ranking: RankingLike,
+    ranking: RankingLike | Literal["random"],
     *,
     max_k: int | None = None,
     segments: np.ndarray | None = None,
@@ -135,9 +188,12 @@ def deletion_curve(
     ----------
     blackbox : BlackBox
     X : array-like of shape (n_samples, n_features)
-    ranking : Attribution, FeatureImportance or ndarray of int
+    ranking : Attribution, FeatureImportance, ndarray of int or "random"
         As for :func:`keep_top_k`; with ``segments`` a segment scores the mean of its
-        features.
+        features. "random" gives the baseline a ranking must beat: each row its own
+        random order of its features, or with ``segments`` of its own segments, drawn
+        from ``random_state`` (pass the ranking's ``target`` too, to score the same
+        classes; :meth:`DeletionCurve.aopc_difference` pairs the two curves).
     max_k : int, optional
         The number of removal steps; without ``segments``, at most the number of
         features, and at most as many as a ranking array lists. By default 20, or
@@ -159,13 +215,20 @@ def deletion_curve(
         classes must agree with it), else the prediction.
     n_boot : int
     random_state : int, Generator or None
-        Seeds the bootstrap.
+        Seeds the bootstrap, and for ``ranking="random"`` the orders (from a stream of
+        their own: the bootstrap draws the same rows as for any other ranking).
 
     Returns
     -------
     DeletionCurve
     """
     rng = check_random_state(random_state)
+    random = isinstance(ranking, str)
+    if random and ranking != "random":
+        raise ValueError(
+            "ranking must be an Attribution, a FeatureImportance, an array of feature "
+            f"indices or 'random', got {ranking!r}"
+        )
     _check_fill(fill)
     # Checked before any query: n_boot=0 was refused by the bootstrap, after every step.
     n_boot = check_positive_int(n_boot, name="n_boot")
@@ -174,6 +237,10 @@ def deletion_curve(
     index = pandas_index(X)
     X = check_blackbox(blackbox).check_X(X)
     n = X.shape[0]
+    if isinstance(ranking, str):  # "random"
+        # A child stream: drawing the orders from rng would move the bootstrap's draws.
+        (orders_rng,) = rng.spawn(1)
+        ranking, segments = _random_orders(orders_rng, segments, X.shape, blackbox.input_shape)
     if max_k is None:
         units = _n_units(segments, X.shape, blackbox.input_shape)
         max_k = min(DEFAULT_MAX_K, units, _n_listed(ranking))
@@ -216,8 +283,33 @@ def deletion_curve(
         "max_k": max_k,
         "fill": fill if isinstance(fill, str) else "array",
     }
+    if random:
+        meta |= {"ranking": "random", "seed": _json_seed(random_state)}
     aopc = estimate(drop.mean(axis=1), n_boot=n_boot, random_state=rng)
     return DeletionCurve(np.arange(max_k + 1), drop, aopc, meta)
+
+
+def _random_orders(
+    rng: np.random.Generator,
+    segments: np.ndarray | None,
+    shape: tuple[int, int],
+    input_shape: tuple[int, ...] | None,
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Each row's own random order of its features, shape ``(n, d)``; with ``segments``
+    of its own segments: the segments relabelled ``0 .. m_i - 1`` per row, shape
+    ``(n, d)``, and orders of shape ``(n, max m_i)`` that name those labels.
+
+    A shared order of the largest row's ids would put ids that a row lacks among its
+    own; ranked last here, a row with fewer segments than k loses all of its own (as
+    :func:`_keep_masks` removes them for any ranking).
+    """
+    n, d = shape
+    if segments is None:
+        return descending_order(rng.random((n, d))), None
+    partition = Partition.from_labels(segments, n, d, input_shape)
+    scores = rng.random((n, partition.width))
+    scores[~partition.valid()] = -1.0  # below every draw in [0, 1)
+    return descending_order(scores), partition.labels
 
 
 def _n_listed(ranking: RankingLike) -> int:
