@@ -662,6 +662,18 @@ def test_explain_saves_the_attributions_and_prints_their_faithfulness(
     cells = segment(X, (8, 8), method="grid", cell=2)
     curve = deletion_curve(blackbox, X, attribution, max_k=6, segments=cells, random_state=0)
     assert f"top 1..6 components are set to 0 (higher is more faithful): {curve.aopc}" in printed
+    # beside it, a random order of the same cells of the same rows, scored for the same
+    # classes, seeded by --seed, and the paired difference
+    random = deletion_curve(
+        blackbox, X, "random", max_k=6, segments=cells, target=attribution.target, random_state=0
+    )
+    above = curve.aopc_difference(random, random_state=0)
+    assert above.mean > 0
+    assert (
+        f"a random order of the same components, each row its own: AOPC {random.aopc}; the "
+        f"ranking is above it by {above} (each row's AOPC minus its random one, averaged "
+        "over the rows)"
+    ) in printed
     rows = [line.split() for line in printed.splitlines() if line.split()[0] in "3456"]
     assert [int(r[0]) for r in rows] == [3, 4, 5, 6]
     assert [r[1] for r in rows] == [str(y) for y in digits.y_test[3:7]]
@@ -677,6 +689,8 @@ def test_explain_saves_the_attributions_and_prints_their_faithfulness(
     record = json.loads(figures.read_text())
     assert record["command"] == "explain" and record["method"] == "lime"
     assert record["aopc"] == json.loads(json.dumps(curve.aopc.as_dict()))
+    assert record["random_aopc"] == json.loads(json.dumps(random.aopc.as_dict()))
+    assert record["aopc_minus_random"] == json.loads(json.dumps(above.as_dict()))
     assert record["relative_infidelity"]["mean"] == misfit.mean_relative.mean
     assert [r["row"] for r in record["rows"]] == [3, 4, 5, 6]
     np.testing.assert_array_equal([r["aopc"] for r in record["rows"]], curve.drop.mean(axis=1))
@@ -739,14 +753,20 @@ def test_explain_draws_its_deletion_curve_beside_the_attributions(
     cells = segment(X, (8, 8), method="grid", cell=2)
     box, attribution = zoo.as_blackbox(digits_lenet), Attribution.load(out)
     curve = deletion_curve(box, X, attribution, max_k=6, segments=cells, random_state=0)
-    (line,) = curve_ax.get_lines()
+    # and beside it the baseline the command prints: a random order of the same cells
+    target = attribution.target
+    random = deletion_curve(
+        box, X, "random", max_k=6, segments=cells, target=target, random_state=0
+    )
+    line, baseline = curve_ax.get_lines()
     np.testing.assert_array_equal(line.get_xdata(), np.arange(7))
     np.testing.assert_allclose(line.get_ydata(), curve.curve())
-    assert len(curve_ax.collections) == 1  # the 95% band
+    np.testing.assert_allclose(baseline.get_ydata(), random.curve())
+    assert len(curve_ax.collections) == 2  # the 95% bands
     assert curve_ax.get_title() == "deletion curve, 3 rows (95% CI bands)"
     assert curve_ax.get_xlabel() == "k, the top-ranked segments removed"
-    (label,) = [text.get_text() for text in curve_ax.get_legend().get_texts()]
-    assert label == f"ranking, AOPC {curve.aopc}"
+    labels = [text.get_text() for text in curve_ax.get_legend().get_texts()]
+    assert labels == [f"ranking, AOPC {curve.aopc}", f"random ranking, AOPC {random.aopc}"]
 
 
 def test_explain_on_a_table_labels_its_deletion_curve_by_features(tmp_path, monkeypatch):
@@ -770,7 +790,7 @@ def test_explain_on_a_table_labels_its_deletion_curve_by_features(tmp_path, monk
         box, X, attribution, max_k=5, segments=segment(X, method="pixels"), random_state=0
     )
     np.testing.assert_array_equal(curve.drop, by_segment.drop)
-    (line,) = curve_ax.get_lines()
+    line, _ = curve_ax.get_lines()  # and its random baseline
     np.testing.assert_allclose(line.get_ydata(), curve.curve())
 
 
@@ -790,7 +810,7 @@ def test_explain_labels_an_images_pixel_segments_by_pixels(
     box = zoo.as_blackbox(digits_lenet)
     pixels = segment(X, method="pixels")
     curve = deletion_curve(box, X, attribution, max_k=4, segments=pixels, random_state=0)
-    (line,) = curve_ax.get_lines()
+    line, _ = curve_ax.get_lines()  # and its random baseline
     np.testing.assert_allclose(line.get_ydata(), curve.curve())
 
 
@@ -805,7 +825,32 @@ def test_explain_of_one_row_gives_its_figures_without_a_ci(saved_lenet, tmp_path
         assert record[key]["n"] == 1 and record[key]["ci"] is None
         [shown] = [row for row in printed.splitlines() if row.startswith(line)]
         assert shown.endswith(f": {record[key]['mean']:.4f} (one row: no CI)")
+    for key in ("random_aopc", "aopc_minus_random"):
+        assert record[key]["n"] == 1 and record[key]["ci"] is None
+    random, above = record["random_aopc"]["mean"], record["aopc_minus_random"]["mean"]
+    assert above == pytest.approx(record["aopc"]["mean"] - random)
+    side = "above" if above >= 0 else "below"
+    assert (
+        f"a random order of the same components, each row its own: AOPC {random:.4f} (one "
+        f"row: no CI); the ranking is {side} it by {abs(above):.4f} (one row: no CI)"
+    ) in printed
     assert "[" not in printed
+
+
+def test_explain_says_on_which_side_of_a_random_order_the_ranking_lies():
+    # "above it by -0.0200" would ask the reader to turn the figure round
+    from unboxed.cli import _above
+    from unboxed.evaluate import Estimate
+
+    paired = " (each row's AOPC minus its random one, averaged over the rows)"
+    assert _above(Estimate(0.2, (0.1, 0.3), 50)) == f"above it by 0.2000 [0.1000, 0.3000]{paired}"
+    assert _above(Estimate(-0.2, (-0.3, -0.1), 50)) == (
+        f"below it by 0.2000 [0.1000, 0.3000]{paired}"
+    )
+    assert _above(Estimate(-0.01, (-0.03, 0.01), 50)) == (
+        f"below it by 0.0100 [-0.0100, 0.0300]{paired}; its interval holds 0: no clear difference"
+    )
+    assert _above(Estimate(0.0, (0.0, 0.0), 1)) == f"above it by 0.0000 (one row: no CI){paired}"
 
 
 def test_explain_by_dmm_men_is_the_librarys_local_fit_with_its_held_out_r2(

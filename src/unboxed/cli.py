@@ -796,6 +796,8 @@ def _save_model(model: Any, out: Path, metadata: dict[str, Any]) -> Path:
 
 
 def _explain(args: argparse.Namespace) -> int:
+    import functools
+
     import numpy as np
 
     from ._io import save_figure
@@ -833,14 +835,19 @@ def _explain(args: argparse.Namespace) -> int:
     max_k = min(args.max_k, int(segments.max(axis=1).min()) + 1)
     # A table's components are its single features: the curve removes those, and says
     # so (its meta["unit"], which labels the --plot panel's axis), not "segments".
-    curve = deletion_curve(
+    removal = functools.partial(
+        deletion_curve,
         blackbox,
         X,
-        attribution,
         max_k=max_k,
         segments=None if dataset.image_shape is None else segments,
         random_state=args.seed,
     )
+    curve = removal(attribution)
+    # What the AOPC is worth: a random order of the same components of the same rows,
+    # scored for the same classes, and how far the ranking is above it, row by row.
+    random = removal("random", target=attribution.target)
+    above = curve.aopc_difference(random, random_state=args.seed)
     misfit = None
     unmoved = False  # no removal moved any row's probability
     if args.method in SHARED_OUT_METHODS:
@@ -887,6 +894,10 @@ def _explain(args: argparse.Namespace) -> int:
         f"1..{max_k} components are set to 0{zero} (higher is more faithful): "
         f"{_over_rows(curve.aopc)}"
     )
+    print(
+        f"a random order of the same components, each row its own: AOPC "
+        f"{_over_rows(random.aopc)}; the ranking is {_above(above)}"
+    )
     if misfit is not None:
         moved = len(X) - misfit.meta["n_flat"]
         over = (
@@ -919,6 +930,7 @@ def _explain(args: argparse.Namespace) -> int:
             attribution,
             list(range(drawn)),
             curve,
+            random,
             row_names=range(start, stop),
             unit="pixel" if pixels else None,
         )
@@ -936,6 +948,8 @@ def _explain(args: argparse.Namespace) -> int:
         **({"n_held_out": held_out} if held_out is not None else {}),
         max_k=max_k,  # the printed "top 1..max_k components" the AOPC averages over
         aopc=_over_rows_json(curve.aopc),
+        random_aopc=_over_rows_json(random.aopc),  # a random order of the same components
+        aopc_minus_random=_over_rows_json(above),  # paired: per row, then averaged
         relative_infidelity=None if misfit is None else _over_rows_json(misfit.mean_relative),
     )
     return 0
@@ -950,6 +964,26 @@ def _over_rows(estimate: Any) -> str:
     if estimate.n == 1:
         return one_row_mean(f"{estimate.mean:.4f}")
     return str(estimate)
+
+
+def _above(difference: Any) -> str:
+    """``explain``'s AOPC minus a random order's (an Estimate), in words: "above it by
+    0.2100 [0.1800, 0.2400] (...)", or "below it by" with the interval turned round, so
+    that the figure printed is never a negative distance; an interval that holds 0 says
+    so."""
+    from .evaluate import Estimate
+
+    low, high = difference.ci
+    side, shown = "above", difference
+    if difference.mean < 0:
+        side, shown = "below", Estimate(-difference.mean, (-high, -low), difference.n)
+    said = (
+        f"{side} it by {_over_rows(shown)} (each row's AOPC minus its random one, averaged "
+        "over the rows)"
+    )
+    if difference.n > 1 and low <= 0 <= high:
+        said += "; its interval holds 0: no clear difference"
+    return said
 
 
 def _over_rows_json(estimate: Any) -> dict[str, Any]:

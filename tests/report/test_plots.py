@@ -506,6 +506,30 @@ def test_a_deletion_curve_plot_draws_a_random_baseline_beside_it(iris_curves, tm
     assert (tmp_path / "curve.png").read_bytes()[:4] == b"\x89PNG"
 
 
+def test_a_deletion_curve_s_legend_sits_under_its_axes_not_on_its_curves(iris_curves):
+    # In explain --plot's small panel the legend ("best" inside the axes) was as wide
+    # as the axes and sat on the curves it names.
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    from unboxed.report._plots import _attribution_and_deletion_curve
+
+    curve, random = iris_curves
+    attribution = Attribution(np.ones((3, 4)), np.zeros(3, dtype=int))
+    panel = _attribution_and_deletion_curve(attribution, [0, 1, 2], curve, random)
+    for figure in (panel, curve.plot(random), curve.plot()):
+        FigureCanvasAgg(figure).draw()
+        renderer = figure.canvas.get_renderer()
+        ax = figure.axes[-1]
+        legend = ax.get_legend().get_window_extent(renderer)
+        axis = ax.xaxis.get_tightbbox(renderer)  # the ticks' labels and the axis label
+        assert legend.y1 <= axis.y0
+        inside = figure.bbox
+        assert inside.x0 <= legend.x0 and legend.x1 <= inside.x1 and inside.y0 <= legend.y0
+    # the panel's legend names both curves, the baseline too
+    labels = [text.get_text() for text in panel.axes[-1].get_legend().get_texts()]
+    assert labels == [f"ranking, AOPC {curve.aopc}", f"random ranking, AOPC {random.aopc}"]
+
+
 def test_a_deletion_curve_plot_refuses_other_objects(iris_curves):
     from unboxed.report import plot_deletion_curve
 

@@ -277,16 +277,18 @@ def _attribution_and_deletion_curve(
     attribution: Attribution,
     index: int | list[int],
     curve: DeletionCurve,
+    baseline: DeletionCurve | None = None,
     *,
     row_names: Sequence[object] | None = None,
     unit: str | None = None,
 ) -> Any:
     """:func:`plot_attribution` of the rows ``index`` with, in one more panel after
-    theirs, :func:`plot_deletion_curve` of ``curve`` (its axis counting ``unit``):
-    ``unboxed explain --plot``'s one figure, the attributions beside how faithful they
-    are."""
+    theirs, :func:`plot_deletion_curve` of ``curve`` and its random ``baseline`` (its
+    axis counting ``unit``): ``unboxed explain --plot``'s one figure, the attributions
+    beside how faithful they are."""
     _, (ax,) = _attribution_panels(attribution, index, top=15, row_names=row_names, spare=1)
-    return plot_deletion_curve(curve, ax=ax, unit=unit)  # which lays the whole figure out
+    # which lays the whole figure out
+    return plot_deletion_curve(curve, baseline, ax=ax, unit=unit)
 
 
 def _row_names(row_names: Sequence[object] | None, n_samples: int) -> list[str]:
@@ -375,6 +377,11 @@ def _one_panel(ax: Any, *, figsize: tuple[float, float]) -> tuple[Any, Any]:
     return ax.figure, ax
 
 
+#: Inches from a deletion curve's axes down to its legend: the ticks, their labels and
+#: the axis label at 8 pt.
+_UNDER_THE_AXIS = 0.45
+
+
 def plot_deletion_curve(
     curve: DeletionCurve,
     baseline: DeletionCurve | None = None,
@@ -388,16 +395,17 @@ def plot_deletion_curve(
     class's probability against the number k of features (segments) removed.
 
     Each curve comes with its 95% percentile-bootstrap band over rows (none for a
-    curve of one row), and its AOPC with its CI in the legend. A ``baseline``, the
-    curve of a random ranking of the same rows, is drawn beside it for comparison: a
-    faithful ranking drops faster.
+    curve of one row), and its AOPC with its CI in the legend, under the axes. A
+    ``baseline``, the curve of a random ranking of the same rows, is drawn beside it
+    for comparison: a faithful ranking drops faster.
 
     Parameters
     ----------
     curve : DeletionCurve
     baseline : DeletionCurve, optional
         The curve of a random ranking, as :func:`~unboxed.evaluate.deletion_curve`
-        gives it for a per-row array of random feature orders.
+        gives it for ``ranking="random"`` with the curve's rows, ``max_k``,
+        ``segments``, fill and target.
     ax : matplotlib.axes.Axes, optional
         The axes to draw on; by default those of a new figure.
     n_boot : int, default=1000
@@ -420,6 +428,8 @@ def plot_deletion_curve(
         If ``curve`` or ``baseline`` is not a DeletionCurve, ``ax`` is not a
         matplotlib Axes, or ``unit`` is not a string.
     """
+    from matplotlib.transforms import ScaledTranslation
+
     from ..evaluate import DeletionCurve  # here, as the type hints are under TYPE_CHECKING
     from ..evaluate._stats import bootstrap_mean
 
@@ -450,7 +460,17 @@ def plot_deletion_curve(
     n = curve.drop.shape[0]
     bands = " (95% CI bands)" if banded else ""
     ax.set_title(f"deletion curve, {n} row{'s' * (n != 1)}{bands}", fontsize=8)
-    ax.legend(fontsize=7)
+    # Under the axis, not in it: in explain --plot's small panel the legend was as wide
+    # as the axes and sat on the curves it names. Offset in points below the tick
+    # labels and the axis label, which tight_layout then makes room for.
+    below = ScaledTranslation(0, -_UNDER_THE_AXIS, fig.dpi_scale_trans)
+    ax.legend(
+        fontsize=7,
+        loc="upper center",
+        bbox_to_anchor=(0.5, 0),
+        bbox_transform=ax.transAxes + below,
+        frameon=False,
+    )
     fig.tight_layout()
     return fig
 
