@@ -181,7 +181,8 @@ def _parser() -> argparse.ArgumentParser:
         default=None,
         type=_user_path,
         help="a figure file to write: the first 10 rows, each titled by its test row, and "
-        "the deletion curve of all the rows (its 95%% band, the AOPC)",
+        "the deletion curve of all the rows (its 95%% band, the AOPC) beside a random "
+        "order's",
     )
 
     approximate = commands.add_parser(
