@@ -2688,6 +2688,9 @@ def test_report_writes_one_page_with_every_commands_figures(
     aopc = explained["aopc"]
     shown = f"deletion AOPC {aopc['mean']:.3f} [{aopc['ci'][0]:.3f}, {aopc['ci'][1]:.3f}]"
     assert shown in page.sections["explain"]["text"]
+    random = explained["random_aopc"]
+    shown = f"a random order of the same components gives {random['mean']:.3f} ["
+    assert shown in page.sections["explain"]["text"]
     rules = tmp_path / "rules.txt"
     tree = _direct("approximate", saved_lenet, rules, tmp_path / "a.json", "--seed", "1")
     assert record["sections"]["approximate"]["figures"] == tree

@@ -27,6 +27,12 @@ def test_demo_explains_and_tests(tmp_path):
     # unsigned saliency does.
     assert curves["KernelShap"].aopc.ci[0] > curves["Saliency"].aopc.ci[1]
     assert curves["Lime"].aopc.ci[0] > curves["Saliency"].aopc.ci[1]
+    # Each beats a random order of the same cells on the same images, by a paired CI.
+    baseline = result["local_baseline"]
+    assert baseline.meta["ranking"] == "random" and baseline.drop.shape == curves["Lime"].drop.shape
+    for name in ("Lime", "KernelShap", "Occlusion 2x2"):
+        assert curves[name].aopc_difference(baseline, random_state=0).ci[0] > 0
+    assert "| random order (baseline) |" in report
     assert "| KernelShap |" in report
     for stem in ("lime", "kernelshap", "occlusion", "integratedgradients"):
         assert Attribution.load(tmp_path / f"{stem}.npz").n_samples == 359
@@ -130,7 +136,8 @@ def test_demo_passes_its_seed_and_folder_to_every_part(monkeypatch, tmp_path):
     def recorder(part):
         def record(*args, **kwargs):
             calls[part] = (args, kwargs)
-            return {"compare": {"attributions": saved, "curves": "curves"}}.get(part, part)
+            compared = {"attributions": saved, "curves": "curves", "baseline": "baseline"}
+            return {"compare": compared}.get(part, part)
 
         return record
 
@@ -149,8 +156,10 @@ def test_demo_passes_its_seed_and_folder_to_every_part(monkeypatch, tmp_path):
     lines = []
     # 3 epochs: the fewest with which this seed's LeNet calls some image every class
     result = run_demo(out=tmp_path, epochs=3, random_state=7, verbose=False, echo=lines.append)
-    assert {key: result[key] for key in ("local", "spurious_cue", "jgmm", "clime", "dmm_men")} == {
+    parts = ("local", "local_baseline", "spurious_cue", "jgmm", "clime", "dmm_men")
+    assert {key: result[key] for key in parts} == {
         "local": "curves",
+        "local_baseline": "baseline",
         "spurious_cue": "spurious_cue_study",
         "jgmm": "run_jgmm_demo",
         "clime": "clime_demo",

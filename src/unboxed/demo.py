@@ -9,6 +9,7 @@ compares all methods by their deletion curves (AOPC) on the same 2x2 cells.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import time
 import warnings
 from collections.abc import Callable
@@ -55,7 +56,8 @@ def compare_local_methods(
     -------
     dict
         ``attributions`` and ``curves`` (:class:`~unboxed.evaluate.DeletionCurve`),
-        each by method name.
+        each by method name, and ``baseline``: the curve of each image's own random
+        order of the same cells.
     """
     cells = segment(X, (8, 8), method="grid", cell=DEMO_CELL)
     target = blackbox.predict(X)
@@ -66,24 +68,33 @@ def compare_local_methods(
         "KernelShap": KernelShap(blackbox, n_samples=500, random_state=random_state),
         "Occlusion 2x2": Occlusion(blackbox, window=2, stride=1, fill="zero"),
     }
-    echo(f"| method | AOPC, {DEMO_MAX_CELLS} cells [95% CI] | seconds |\n|---|---|---:|")
+    curve = functools.partial(
+        deletion_curve,
+        blackbox,
+        X,
+        max_k=DEMO_MAX_CELLS,
+        segments=cells,
+        target=target,
+        n_boot=200,
+        random_state=random_state,
+    )
+    # What a ranking must beat: each image's own random order of the same cells.
+    baseline = curve("random")
+    echo(
+        f"| method | AOPC, {DEMO_MAX_CELLS} cells [95% CI] | above a random order [95% CI] "
+        "| seconds |\n|---|---|---|---:|"
+    )
+    echo(f"| random order (baseline) | {baseline.aopc} | - | - |")
     attributions, curves = {}, {}
     for name, explainer in explainers.items():
         start = time.perf_counter()
         kwargs = {"segments": cells} if isinstance(explainer, Lime | KernelShap) else {}
         attributions[name] = explainer.explain(X, target=target, **kwargs)
         seconds = time.perf_counter() - start
-        curves[name] = deletion_curve(
-            blackbox,
-            X,
-            attributions[name],
-            max_k=DEMO_MAX_CELLS,
-            segments=cells,
-            n_boot=200,
-            random_state=random_state,
-        )
-        echo(f"| {name} | {curves[name].aopc} | {seconds:.2f} |")
-    return {"attributions": attributions, "curves": curves}
+        curves[name] = curve(attributions[name])
+        above = curves[name].aopc_difference(baseline, n_boot=200, random_state=random_state)
+        echo(f"| {name} | {curves[name].aopc} | {above} | {seconds:.2f} |")
+    return {"attributions": attributions, "curves": curves, "baseline": baseline}
 
 
 # ----------------------------------------------------------------- spurious-cue case study
@@ -414,6 +425,7 @@ def run_demo(
         "test_accuracy": result.test_accuracy,
         "deletion": deletion,
         "local": local["curves"],
+        "local_baseline": local["baseline"],
         "spurious_cue": cue_study,
         "jgmm": jgmm,
         "clime": clime,

@@ -231,6 +231,19 @@ def test_explain_without_relative_infidelity_says_so():
     assert line.endswith("no relative infidelity (no removal moved the rows' probability).")
 
 
+def test_explain_shows_the_random_baseline_where_its_record_has_one():
+    random = {"mean": 0.2531, "ci": [0.2012, 0.3055], "n": 2}
+    above = {"mean": 0.5525, "ci": [0.4912, 0.6101], "n": 2}
+    figures = FIGURES["explain"] | {"random_aopc": random, "aopc_minus_random": above}
+    line = headline(ReportSection("explain", figures=figures))
+    assert (
+        "; a random order of the same components gives 0.253 [0.201, 0.305], and the "
+        "ranking is above it by 0.552 [0.491, 0.610] (paired by row)"
+    ) in line
+    # a record written before explain computed the baseline has none, and says nothing
+    assert "random order" not in headline(ReportSection("explain", figures=FIGURES["explain"]))
+
+
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [

@@ -295,6 +295,12 @@ def _explain_headline(figures: Mapping[str, Any]) -> str:
         f"{_rate(figures['aopc'])}, the mean drop of the explained class's probability as "
         f"the top 1..{figures['max_k']} components are removed (higher is more faithful)"
     )
+    random = figures.get("random_aopc")  # absent from records made before 7 Dec
+    if random is not None:
+        text += (
+            f"; a random order of the same components gives {_rate(random)}, and the "
+            f"ranking is above it by {_rate(figures['aopc_minus_random'])} (paired by row)"
+        )
     misfit = figures.get("relative_infidelity")
     if misfit is None:
         return text + "; no relative infidelity (no removal moved the rows' probability)."
