@@ -1280,9 +1280,7 @@ def perturbation_name(first: int, n_per_row: int, index: Any = None) -> RowName:
 
     def name(i: int) -> str:
         row, sample = divmod(i, n_per_row)
-        # Row 1 of a split is not X.loc[1]: its label says which row of the table it is.
-        label = _validation.row_label(index, first + row, "X")
-        return f"perturbation {sample} of {n_per_row} of row {first + row} of X{label}"
+        return f"perturbation {sample} of {n_per_row} of {_row_of_x(first + row, index)}"
 
     return name
 
@@ -1290,7 +1288,9 @@ def perturbation_name(first: int, n_per_row: int, index: Any = None) -> RowName:
 def _row_of_x(i: int, index: Any = None, row_name: RowName | None = None) -> str:
     """Row ``i`` of the rows queried, for a message about the model's answer to it:
     ``row_name(i)`` where the caller made the rows (see :meth:`BlackBox._proba_rows`),
-    else "row 5 of X, row X.loc[100]", by its label in ``index`` (a pandas X's)."""
+    else "row 5 of X, row X.loc[100]", by its label in ``index`` (a pandas X's): row 1
+    of a split is not X.loc[1]. Every message that names a row of the user's ``X``
+    (the evaluations' cases, the perturbations and shuffles of its rows) says it so."""
     if row_name is not None:
         return row_name(i)
     return f"row {i} of X{_validation.row_label(index, i, 'X')}"

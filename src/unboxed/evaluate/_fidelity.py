@@ -40,9 +40,8 @@ from .._validation import (
     check_random_state,
     is_int,
     pandas_index,
-    row_label,
 )
-from ..blackbox import BlackBox, RowName, check_blackbox, label_positions
+from ..blackbox import BlackBox, RowName, _row_of_x, check_blackbox, label_positions
 from ..explanation import Attribution, FeatureImportance, _json_seed
 from ..local._segments import Partition, flat_segments
 from ._ranking import RankingLike, RowRanking, check_ranking, check_rows, explained_classes
@@ -375,13 +374,6 @@ def _hit_rates(
                     out[rows, j] = blackbox._proba_rows(inputs, named).argmax(1) == classes[rows]
                 bar.update(1)
     return hits, random_hits
-
-
-def _row_of_x(row: int, index: Any = None) -> str:
-    """Row ``row`` of the rows the user passed, as a failure message names it: by its
-    label too where ``index`` (a pandas ``X``'s) has one, as ``predict_proba`` names it
-    ("row 1 of X, row X.loc['flower-62']"); row 1 of a split is not X.loc[1]."""
-    return f"row {row} of X{row_label(index, row, 'X')}"
 
 
 def _case_names(rows: np.ndarray, case_name: Callable[[int], str], manipulated: str) -> RowName:

@@ -33,9 +33,8 @@ from .._validation import (
     check_random_state,
     column_index,
     pandas_index,
-    row_label,
 )
-from ..blackbox import BlackBox, check_blackbox
+from ..blackbox import BlackBox, _row_of_x, check_blackbox
 from ..explanation import FeatureImportance, make_meta
 
 Metric = Literal["accuracy", "probability"]
@@ -388,9 +387,7 @@ class PermutationImportance(Params):
                 if features
                 else f"feature {g}"
             )
-            # Row 1 of a split is not X.loc[1]: its label says which row of the table it is.
-            label = row_label(index, row, "X")
-            return f"row {row} of X{label} with {shuffled} shuffled (repeat {repeat})"
+            return f"{_row_of_x(row, index)} with {shuffled} shuffled (repeat {repeat})"
 
         return name
 
