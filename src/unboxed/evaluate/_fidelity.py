@@ -413,19 +413,22 @@ def _start(
     ranking: RankingLike,
     ks: object,
     target: object,
-    index: Any,
-    fills: dict[str, object],
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, RowRanking]:
+    fill_name: str,
+    fill: object,
+) -> tuple[np.ndarray, Any, np.ndarray, np.ndarray, np.ndarray, RowRanking]:
     """Check the arguments shared by the PCR tests, then classify ``X`` once
-    (:func:`_boot_settings` checks the bootstrap's first); ``index``, a pandas ``X``'s,
-    names the row the model raises on by its label; ``fills`` are the settings that
-    replace features (``{"fill": fill}``), whose arrays are checked before the query.
+    (:func:`_boot_settings` checks the bootstrap's first); ``fill`` is the setting
+    ``fill_name`` that replaces features ("fill", "values"), checked before the query
+    where it is an array.
 
     Returns
     -------
-    X, ks, preds, classes, rank
-        ``rank`` is ``ranking`` resolved for every row of ``X`` and its ``classes``.
+    X, index, ks, preds, classes, rank
+        ``index``, a pandas ``X``'s row labels, names the row of ``X`` (or the case
+        made from it) the model raises on; ``rank`` is ``ranking`` resolved for every
+        row of ``X`` and its ``classes``.
     """
+    index = pandas_index(X)
     check_blackbox(blackbox)
     _check_target(target, blackbox)  # one class, the positive one
     X = blackbox.check_X(X)
@@ -436,16 +439,15 @@ def _start(
     # or an index out of range was refused only after a full query over X.
     rank = check_ranking(ranking, n_samples=X.shape[0], n_features=X.shape[1])
     _check_ks_ranked(ks, rank)
-    for name, value in fills.items():  # a width of other features was refused after it
-        if not isinstance(value, str):
-            _fill_array(blackbox._by_columns(value, name=name), X.shape[1], name=name)
+    if not isinstance(fill, str):  # a width of other features was refused after the query
+        _fill_array(blackbox._by_columns(fill, name=fill_name), X.shape[1], name=fill_name)
     classes = explained_classes(blackbox, ranking, target, X.shape[0])
     if classes is not None:
         rank = rank.for_classes(classes)
     preds = blackbox._predict_rows(X, index)
     if classes is None:
         classes, rank = preds, rank.for_classes(preds)
-    return X, ks, preds, classes, rank
+    return X, index, ks, preds, classes, rank
 
 
 # ---------------------------------------------------------------------- public tests
@@ -514,10 +516,7 @@ def deletion_test(
     if cases == "negative" and target is None:
         raise ValueError("cases='negative' needs a target class")
     n_boot, sample_frac = _boot_settings(n_boot, sample_frac)
-    # A DataFrame's row labels name the row the model raises on, in the query of X and
-    # of the cases made from its rows, as predict_proba names it.
-    index = pandas_index(X)
-    X, ks, preds, classes, rank = _start(blackbox, X, ranking, ks, target, index, {"fill": fill})
+    X, index, ks, preds, classes, rank = _start(blackbox, X, ranking, ks, target, "fill", fill)
     rows = np.flatnonzero((preds == classes) == (cases == "positive"))
     if rows.size == 0:
         raise ValueError(f"no {cases} case in X for the tested class(es); nothing to test")
@@ -623,12 +622,7 @@ def crafted_cases(
     if noise not in ("uniform", "marginal"):
         raise ValueError(f"noise must be 'uniform' or 'marginal', got {noise!r}")
     n_boot, sample_frac = _boot_settings(n_boot, sample_frac)
-    # A DataFrame's row labels name the row the model raises on, in the query of X and
-    # of the cases made from its rows, as predict_proba names it.
-    index = pandas_index(X)
-    X, ks, preds, classes, rank = _start(
-        blackbox, X, ranking, ks, target, index, {"values": values}
-    )
+    X, index, ks, preds, classes, rank = _start(blackbox, X, ranking, ks, target, "values", values)
     positives = np.flatnonzero(preds == classes)
     if positives.size == 0:
         raise ValueError("no positive case in X for the tested class(es); nothing to craft from")
