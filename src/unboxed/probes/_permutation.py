@@ -299,9 +299,7 @@ class PermutationImportance(Params):
         the small ones.
         """
         rng = check_random_state(self.random_state)
-        check_aligned(y, X)
-        index = pandas_index(X)
-        X = self._check_X(X)
+        X, index = self._check_inputs(X, y)
         run = self._drops(X, y, rng, n_boot=self.n_boot, index=index)
         n = X.shape[0]
         mean = run.drops.mean(axis=0)
@@ -355,22 +353,24 @@ class PermutationImportance(Params):
         -------
         ndarray of shape (n_samples, n_groups)
         """
-        check_aligned(y, X)
-        index = pandas_index(X)
-        X = self._check_X(X)
+        X, index = self._check_inputs(X, y)
         return self._drops(X, y, check_random_state(self.random_state), index=index).drops
 
-    def _check_X(self, X: object) -> np.ndarray:
+    def _check_inputs(self, X: object, y: object) -> tuple[np.ndarray, Any]:
+        """``X`` checked, of at least 2 rows, with ``y`` aligned to it, and its row
+        labels where it is pandas' (:meth:`_drops` names a row by them)."""
+        check_aligned(y, X)
+        index = pandas_index(X)
         X = self.blackbox.check_X(X)
         if X.shape[0] < 2:
             raise ValueError(
                 "permutation importance needs at least 2 rows of X: permuting one row "
                 "changes nothing, so every importance would read 0"
             )
-        return X
+        return X, index
 
     def _shuffled_name(
-        self, block: list[tuple[int, int]], n: int, names: tuple[str, ...], index: Any = None
+        self, block: list[tuple[int, int]], n: int, names: tuple[str, ...], index: Any
     ) -> Callable[[int], str]:
         """``row_name`` of :meth:`BlackBox._proba_rows` for the copies of ``X`` (``n``
         rows each) of the ``(repeat, group)`` jobs of ``block``: a model that raised on
@@ -398,7 +398,7 @@ class PermutationImportance(Params):
         rng: np.random.Generator,
         *,
         n_boot: int = 0,
-        index: Any = None,
+        index: Any,
     ) -> _Run:
         """The shuffles' drops; ``index`` (a pandas ``X``'s) labels the row of ``X`` the
         black box raises on, in the baseline and in the shuffled copies."""
