@@ -24,7 +24,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import numpy as np
-from scipy import linalg
+from scipy import linalg, special
 
 #: log of the smallest positive float: stands in for log(0) so that no -inf (and no
 #: RuntimeWarning) enters a sum.
@@ -856,8 +856,6 @@ def log_semifactual_weights(log_pz_query: np.ndarray, Psi: np.ndarray) -> np.nda
     -------
     ndarray of shape (n_queries, K_x)
     """
-    from scipy.special import logsumexp as scipy_logsumexp  # takes -inf, as here
-
     n, k = log_pz_query.shape
     log_psi = _log(Psi)
     others = ~np.eye(k, dtype=bool)
@@ -868,7 +866,8 @@ def log_semifactual_weights(log_pz_query: np.ndarray, Psi: np.ndarray) -> np.nda
         shift = np.where(np.isfinite(top), top, 0.0)  # a row of -inf sums to 0, -inf
         # sum_{k != i} Psi[k, j] p(z_q = k | x_q) / e^top_i: shape (K_x, K_y)
         inner = np.exp(log_p - shift[:, None]) @ Psi
-        out[q] = shift + scipy_logsumexp(log_psi + _log(inner), axis=1)
+        # scipy's logsumexp, not this module's: it takes -inf (a zero Psi or inner).
+        out[q] = shift + special.logsumexp(log_psi + _log(inner), axis=1)
     return out
 
 
@@ -885,16 +884,15 @@ def log_local_scores(log_pz: np.ndarray, log_c: np.ndarray) -> np.ndarray:
         ``log p(z | x)`` of the candidates.
     log_c : ndarray of shape (K_x,)
         One query's coefficients' logs (:func:`log_counterfactual_weights`,
-        :func:`log_semifactual_weights`), -inf for a zero.
+        :func:`log_labelled_counterfactual_weights`, :func:`log_semifactual_weights`),
+        -inf for a zero.
 
     Returns
     -------
     ndarray of shape (n,)
         -inf where every term is 0.
     """
-    from scipy.special import logsumexp as scipy_logsumexp  # takes -inf, as here
-
-    return scipy_logsumexp(log_pz + log_c[None], axis=1)
+    return special.logsumexp(log_pz + log_c[None], axis=1)  # takes -inf, as log_c holds
 
 
 def optimal_alpha(c: np.ndarray, *, log: bool = False) -> np.ndarray:
@@ -907,8 +905,9 @@ def optimal_alpha(c: np.ndarray, *, log: bool = False) -> np.ndarray:
     probabilities that can all lie below it (a query almost surely in a component of
     one class), where the solver stopped at its first vertex, component 0, whatever
     ``c`` was. Below about 1e-308 they underflow to 0 altogether: given as logs
-    (``log=True``, from :func:`log_counterfactual_weights` or
-    :func:`log_semifactual_weights`), they keep their relative sizes.
+    (``log=True``, from :func:`log_counterfactual_weights`,
+    :func:`log_labelled_counterfactual_weights` or :func:`log_semifactual_weights`),
+    they keep their relative sizes.
 
     Where every coefficient is 0 (-inf as a log), every alpha is optimal: the uniform
     one is returned, which favours no component (the solver's first vertex, component
