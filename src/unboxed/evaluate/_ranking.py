@@ -48,7 +48,7 @@ class RowRanking:
 
     n_features: int
     n_ranked: int
-    classes: np.ndarray | None
+    classes: np.ndarray | None = None
     shared: np.ndarray | None = None
     per_class: np.ndarray | None = None
     per_row: np.ndarray | None = None
@@ -181,23 +181,23 @@ def check_ranking(ranking: RankingLike, *, n_samples: int, n_features: int) -> R
     if isinstance(ranking, FeatureImportance):
         _check_width(ranking.n_features, n_features)
         if ranking.n_classes == 1:
-            return RowRanking(n_features, n_features, None, shared=ranking.values[0])
-        return RowRanking(n_features, n_features, None, per_class=ranking.values)
+            return RowRanking(n_features, n_features, shared=ranking.values[0])
+        return RowRanking(n_features, n_features, per_class=ranking.values)
     if isinstance(ranking, Attribution):
         _check_width(ranking.n_features, n_features)
         if ranking.n_samples != n:  # its inputs were checked against X by the caller
             raise ValueError(f"the attribution has {ranking.n_samples} rows but X has {n}")
-        return RowRanking(n_features, n_features, None, per_row=ranking.values)
+        return RowRanking(n_features, n_features, per_row=ranking.values)
     if isinstance(ranking, np.ndarray | list | tuple):
         order = ranking_array(ranking)
         if order.ndim == 1:
             scores, m = _order_scores(order, n_features)
-            return RowRanking(n_features, m, None, shared=scores)
+            return RowRanking(n_features, m, shared=scores)
         if order.ndim == 2:
             if order.shape[0] != n:
                 raise ValueError(f"the ranking array has {order.shape[0]} rows but X has {n}")
             scores, m = _order_scores(order, n_features)
-            return RowRanking(n_features, m, None, per_row=scores)
+            return RowRanking(n_features, m, per_row=scores)
         raise ValueError(f"a ranking array must be 1- or 2-dimensional, got {order.shape}")
     raise TypeError(
         "ranking must be a FeatureImportance, an Attribution or an array of feature indices, "
