@@ -1310,6 +1310,28 @@ def test_a_per_class_importance_is_checked_for_the_predicted_classes_after_the_q
 
 
 @pytest.mark.parametrize(
+    ("ranking", "k", "segments", "message"),
+    [
+        ([[2, 3, 0], [3, 2]] * 75, 1, None, "as many features on every row"),
+        (np.array([0, 7]), 1, None, r"must lie in \[0, 4\), got 7"),
+        (np.array([2, 0]), 3, None, "k=3 exceeds the 2 ranked features"),
+        (np.array([1, 0]), 3, np.array([0, 0, 1, 1]), r"k=3 exceeds the number of segments \(2\)"),
+    ],
+    ids=["ragged", "index", "k", "segments"],
+)
+def test_keep_top_k_refuses_a_bad_ranking_before_positive_mean_queries_the_model(
+    ranking, k, segments, message
+):
+    # fill="positive_mean" reads the classes of X's rows, a query over every row, and
+    # the ranking was checked only after it: a typo in the ranking cost a full query.
+    X, model, box = _iris_box_that_must_not_be_queried()
+    y = model.predict(X)
+    with pytest.raises(ValueError, match=message):
+        keep_top_k(box, X, y, ranking, k, segments=segments, fill="positive_mean", verbose=False)
+    assert box.n_queries == 0
+
+
+@pytest.mark.parametrize(
     ("spared_calls", "fill", "place"),
     [
         # fill="positive_mean" reads the classes of X's own rows first.

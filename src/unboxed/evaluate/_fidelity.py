@@ -753,11 +753,12 @@ def keep_top_k(
         check_rows(ranking, X)
     classes = ranking.target if isinstance(ranking, Attribution) else y
     fill = blackbox._by_columns(fill, name="fill")
-    predicted = functools.partial(blackbox._predict_rows, X, index)
-    fills = _make_fill(fill, X, y, predicted, blackbox.n_classes)
+    # The ranking first: fill="positive_mean" queries every row of X for its classes.
     keep = _keep_masks(
         ranking, classes, segments, k, X.shape, segment_score, input_shape=blackbox.input_shape
     )
+    predicted = functools.partial(blackbox._predict_rows, X, index)
+    fills = _make_fill(fill, X, y, predicted, blackbox.n_classes)
     blocks = []
     unit = "feature" if segments is None else "segment"
     only = f"with only its {k} first-ranked {unit}{'' if k == 1 else 's'} kept"
