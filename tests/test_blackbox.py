@@ -1398,6 +1398,23 @@ def test_a_model_fitted_on_an_array_takes_the_names_of_a_dataframe_it_explains()
     assert fresh.feature_names is None
 
 
+def test_a_dataframe_the_black_box_refuses_gives_it_no_names():
+    # A table refused for a NaN named the features, and the corrected table that
+    # followed, with its columns renamed, was refused as not matching the first one.
+    data = load_breast_cancer(as_frame=True)
+    X = data.data.iloc[:5]
+    model = LogisticRegression(max_iter=5000).fit(data.data.to_numpy(), data.target)
+    bb = BlackBox.from_sklearn(model)
+    broken = X.copy()
+    broken.iloc[2, 3] = np.nan
+    with pytest.raises(ValueError, match="contains NaN"):
+        bb.predict_proba(broken)
+    assert bb.feature_names is None
+    renamed = X.set_axis([f"c{j}" for j in range(30)], axis=1)
+    np.testing.assert_allclose(bb.predict_proba(renamed), model.predict_proba(X.to_numpy()))
+    assert bb.feature_names == tuple(renamed.columns)
+
+
 def test_string_labels_that_look_like_numbers_stay_strings():
     # "10" must not be read as the number 10: against a model fitted on "1".."10"
     # (classes_ sorted as text, "10" second) it is its own label, and against one

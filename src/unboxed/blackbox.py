@@ -121,7 +121,7 @@ class BlackBox:
     feature_names : tuple of str or None
         The name of each flat input feature, or None. Every explanation whose columns
         are these features carries them. A black box with none takes the column names
-        of the first DataFrame :meth:`check_X` is given (see there).
+        of the first DataFrame :meth:`check_X` accepts (see there).
     classes : tuple or None
         The model's label of each column of :meth:`predict_proba` (``classes[j]`` is
         column ``j``), or None when unknown. :meth:`from_sklearn` takes the
@@ -680,8 +680,8 @@ class BlackBox:
         unknown or repeated column is a ``ValueError``, as are labels that mix names
         with others. Unnamed columns (``0, 1, ...``) and arrays are read by position.
         A black box that knows no names (a model fitted on an array) takes those of
-        the first DataFrame of ``n_features`` distinct string column labels it is
-        given as its :attr:`feature_names`, so that the explanations name the columns
+        the first DataFrame of ``n_features`` distinct string column labels it
+        accepts as its :attr:`feature_names`, so that the explanations name the columns
         as the table does, and reads every later DataFrame by them.
         Bool and nullable (``Float64``, ``boolean``) columns are numbers (``pd.NA`` is
         NaN, refused); a column of text is a ``TypeError`` that names it.
@@ -700,7 +700,14 @@ class BlackBox:
             On an empty array, NaN or infinity, a shape that does not match
             ``input_shape``, or a DataFrame's columns that do not match the model's.
         """
+        arr = self._checked_rows(X)
+        # Only from a table that passed: one refused (holding NaN, say) named the
+        # features, and every later correct table was refused as not matching it.
         self._take_frame_names(X)
+        return arr
+
+    def _checked_rows(self, X: object) -> np.ndarray:
+        """:meth:`check_X`'s checks and its flat array, taking no names."""
         X = self._by_columns(X, name="X")
         arr = check_array(X, ndim=None, dtype=None)
         if arr.ndim == 0:
