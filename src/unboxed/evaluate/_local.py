@@ -27,7 +27,7 @@ from .._validation import (
     check_random_state,
     pandas_index,
 )
-from ..blackbox import BlackBox, check_blackbox, perturbation_name
+from ..blackbox import BlackBox, _row_of_x, check_blackbox, perturbation_name
 from ..explanation import Attribution, _json_seed
 from ..local._segments import Partition
 from ._fidelity import (
@@ -38,7 +38,6 @@ from ._fidelity import (
     _fill_array,
     _keep_masks,
     _make_fill,
-    _row_of_x,
 )
 from ._ranking import RankingLike, check_rows, explained_classes, ranking_array
 from ._saved import SavedWithEstimates, loaded_array

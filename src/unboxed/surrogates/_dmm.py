@@ -48,9 +48,8 @@ from .._validation import (
     int_seed,
     is_int,
     pandas_index,
-    row_label,
 )
-from ..blackbox import BlackBox, check_blackbox, class_title, grayscale_shape
+from ..blackbox import BlackBox, _row_of_x, check_blackbox, class_title, grayscale_shape
 from ..explanation import Attribution, FeatureImportance, make_meta
 from ..local._base import Fill
 from ..local._engine import (
@@ -1638,12 +1637,11 @@ def _occluded_name(rows: np.ndarray, n_copies: int, index: Any = None) -> Callab
     copies of ``X[rows]``: a model that raised on one was reported "on row 7 of the 8
     rows queried", of the copies of one class's rows. ``index``, a pandas ``X``'s row
     labels, adds the row's label (", row X.loc['flower-62']") where it is not its
-    position (:func:`~unboxed._validation.row_label`)."""
+    position (:func:`~unboxed.blackbox._row_of_x`)."""
 
     def name(i: int) -> str:
         copy, row = divmod(i, rows.size)
-        label = row_label(index, int(rows[row]), "X")
-        return f"occluded copy {copy + 1} of {n_copies} of row {rows[row]} of X{label}"
+        return f"occluded copy {copy + 1} of {n_copies} of {_row_of_x(int(rows[row]), index)}"
 
     return name
 
