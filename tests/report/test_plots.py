@@ -476,7 +476,7 @@ def test_a_deletion_curve_plot_draws_its_mean_drop_and_bootstrap_band(iris_curve
     np.testing.assert_allclose(high, ci[:, 1])
     assert np.all(low[1:] < curve.curve()[1:]) and np.all(curve.curve()[1:] < high[1:])
     assert ax.get_xlabel() == "k, the top-ranked features removed"
-    assert ax.get_ylabel() == "mean drop in the class's probability"
+    assert ax.get_ylabel() == "mean drop in the\nclass's probability"
     (label,) = [text.get_text() for text in ax.get_legend().get_texts()]
     assert label == f"ranking, AOPC {curve.aopc}"
     assert str(round(curve.aopc.mean, 4)) in label
@@ -528,6 +528,25 @@ def test_a_deletion_curve_s_legend_sits_under_its_axes_not_on_its_curves(iris_cu
     # the panel's legend names both curves, the baseline too
     labels = [text.get_text() for text in panel.axes[-1].get_legend().get_texts()]
     assert labels == [f"ranking, AOPC {curve.aopc}", f"random ranking, AOPC {random.aopc}"]
+
+
+@pytest.mark.parametrize("n_rows", [1, 3])
+def test_explain_s_deletion_curve_panel_keeps_its_y_label_inside_the_figure(iris_curves, n_rows):
+    # Beside 1 to 3 rows the figure is one panel high (2.4 in), and the y label on one
+    # line was taller than the curve's axes: its top was cut off at the figure's edge.
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    from unboxed.report._plots import _attribution_and_deletion_curve
+
+    curve, random = iris_curves
+    attribution = Attribution(np.ones((n_rows, 4)), np.zeros(n_rows, dtype=int))
+    panel = _attribution_and_deletion_curve(attribution, list(range(n_rows)), curve, random)
+    FigureCanvasAgg(panel).draw()
+    (ax,) = [ax for ax in panel.axes if ax.get_legend() is not None]  # the curve's panel
+    label = ax.yaxis.label.get_window_extent(panel.canvas.get_renderer())
+    inside = panel.bbox
+    assert inside.y0 <= label.y0 and label.y1 <= inside.y1
+    assert inside.x0 <= label.x0 and label.x1 <= inside.x1
 
 
 def test_a_deletion_curve_plot_refuses_other_objects(iris_curves):

@@ -456,7 +456,9 @@ def plot_deletion_curve(
             banded = True
     unit = curve.meta.get("unit", "feature") if unit is None else unit
     ax.set_xlabel(f"k, the top-ranked {unit}s removed", fontsize=8)
-    ax.set_ylabel("mean drop in the class's probability", fontsize=8)
+    # On two lines: on one it was taller than explain --plot's panel beside 1 to 3
+    # rows (a figure 2.4 in high), and cut off at the figure's top.
+    ax.set_ylabel("mean drop in the\nclass's probability", fontsize=8)
     n = curve.drop.shape[0]
     bands = " (95% CI bands)" if banded else ""
     ax.set_title(f"deletion curve, {n} row{'s' * (n != 1)}{bands}", fontsize=8)
