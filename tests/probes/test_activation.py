@@ -357,6 +357,153 @@ def test_a_bad_answer_on_a_found_point_names_its_class_and_start():
     assert torch.equal(queried[0], searched[1]) and not torch.equal(queried[0], searched[0])
 
 
+class _IrisRefusing(torch.nn.Module):
+    """Logits fitted on iris. ``refuse`` (a row) is answered by ``mode``: "raise", "nan"
+    (NaN logits), or "nan_grad" (finite logits whose gradient is NaN there); every other
+    row as usual. Keeps each batch it is given outside the search."""
+
+    def __init__(self):
+        super().__init__()
+        from sklearn.datasets import load_iris
+
+        iris = load_iris()
+        self.class_names = list(iris.target_names)
+        self.bounds = (iris.data.min(0), iris.data.max(0))
+        torch.manual_seed(0)
+        self.net = torch.nn.Sequential(
+            torch.nn.Linear(4, 8), torch.nn.Tanh(), torch.nn.Linear(8, 3)
+        )
+        X, y = torch.tensor(iris.data, dtype=torch.float32), torch.tensor(iris.target)
+        optimizer = torch.optim.Adam(self.net.parameters(), lr=0.05)
+        for _ in range(200):
+            optimizer.zero_grad()
+            torch.nn.functional.cross_entropy(self.net(X), y).backward()
+            optimizer.step()
+        self.refuse, self.mode, self.batches = None, "raise", []
+
+    def forward(self, x):
+        if not x.requires_grad:
+            self.batches.append(x.detach().clone())
+        hit = torch.zeros(len(x), dtype=torch.bool)
+        if self.refuse is not None:
+            hit = (x == self.refuse).all(1)
+        if self.mode == "raise" and hit.any():
+            raise RuntimeError("cannot answer this point")
+        if self.mode == "nan_grad":
+            x = _NaNGradientOn.apply(x, hit)
+        out = self.net(x)
+        return torch.where(hit[:, None], float("nan"), out) if self.mode == "nan" else out
+
+
+class _NaNGradientOn(torch.autograd.Function):
+    """The identity, whose gradient is NaN on the rows of ``hit``."""
+
+    @staticmethod
+    def forward(ctx, x, hit):
+        ctx.save_for_backward(hit)
+        return x.clone()
+
+    @staticmethod
+    def backward(ctx, grad):
+        (hit,) = ctx.saved_tensors
+        return torch.where(hit[:, None], float("nan"), grad), None
+
+
+def _last_points(am, layer=None):
+    """The points of ``am``'s search for versicolor and virginica on its last step (rows:
+    start 0's two targets, then start 1's...), from its model's record."""
+    model = am.blackbox.module
+    model.batches.clear()
+    am.explain([1, 2], layer=layer)
+    # Before it, for a layer, the probe of its width; after it, for classes, the points kept.
+    (last,) = [batch for batch in model.batches if len(batch) == 4]
+    model.batches.clear()
+    return last
+
+
+def _iris_search(steps):
+    model = _IrisRefusing()
+    box = BlackBox.from_torch(model, input_shape=(4,), class_names=model.class_names)
+    return ActivationMaximization(box, steps=steps, bounds=model.bounds, n_starts=2, random_state=0)
+
+
+def test_a_model_that_fails_on_the_points_found_names_their_class_and_start():
+    # The last step's points were scored outside the black box's guard: a model that
+    # raised on them gave its raw RuntimeError; one that answered NaN there made that
+    # start the "best" (argmax of NaN), and failed on the class's probability or, on the
+    # output layer, in Prototypes on "activation contains NaN", a field never passed.
+    am = _iris_search(steps=5)
+    model = am.blackbox.module
+    for layer, name in [(None, "class virginica"), ("net.1", "unit 2")]:
+        model.refuse = None
+        model.refuse = _last_points(am, layer)[3]  # start 1's point for the second target
+        with pytest.raises(BlackBoxError) as raised:
+            am.explain([1, 2], layer=layer)
+        assert str(raised.value) == (
+            f"black box '_IrisRefusing' raised RuntimeError on the point found for {name}, "
+            "from start 1 of 2: cannot answer this point"
+        )
+    for layer in (None, "logits"):
+        model.refuse, model.mode = None, "nan"
+        model.refuse = _last_points(am, layer)[3]  # each layer's search has its own
+        with pytest.raises(FloatingPointError) as raised:
+            am.explain([1, 2], layer=layer)
+        assert str(raised.value) == (
+            "the objective became NaN or infinite at the points found, after the search's "
+            "last step, first for class virginica, from start 1 of 2: the model's output "
+            "is not finite there (a lower lr or strength may help)"
+        )
+
+
+@pytest.mark.parametrize("step", [2, 4])
+def test_a_nan_gradient_is_refused_at_its_step_naming_the_class_and_start(step):
+    # A NaN gradient at the last step left the point NaN, and explain failed on "X
+    # contains NaN", of an X the user never passed; one at an earlier step was blamed on
+    # the model's output at the next.
+    am = _iris_search(steps=5)
+    model = am.blackbox.module
+    # The search's points at step `step` are the last of a search of that many steps.
+    model.refuse = _last_points(ActivationMaximization(**{**am.get_params(), "steps": step}))[
+        2
+    ]  # start 1's versicolor
+    model.mode = "nan_grad"
+    with pytest.raises(FloatingPointError) as raised:
+        am.explain([1, 2])
+    assert str(raised.value) == (
+        f"the objective's gradient became NaN or infinite at step {step}, first for class "
+        "versicolor, from start 1 of 2: the model's gradient is not finite there (a lower "
+        "lr or strength may help)"
+    )
+
+
+def test_a_generator_that_decodes_a_last_point_to_nan_is_named():
+    # The point found was NaN, chosen as best (argmax of NaN), and refused as "X contains
+    # NaN", of an X the user never passed.
+    model = _IrisRefusing()
+    box = BlackBox.from_torch(model, input_shape=(4,), class_names=model.class_names)
+    vae = zoo.vae(n_features=4, latent_dim=2, hidden=(8,), random_state=0)
+    decode = vae.decode
+
+    def nan_on_the_last(z):
+        # The search decodes its last points without gradients: start 1's for virginica.
+        out = decode(z)
+        if torch.is_grad_enabled():
+            return out
+        return torch.where((torch.arange(len(out)) == 3)[:, None], float("nan"), out)
+
+    vae.decode = nan_on_the_last
+    am = ActivationMaximization(
+        box, generator=vae, bounds=model.bounds, steps=3, n_starts=2, random_state=0
+    )
+    with pytest.raises(FloatingPointError) as raised:
+        am.explain([1, 2])
+    assert str(raised.value) == (
+        "the point searched became NaN or infinite at the points found, after the search's "
+        "last step, first for class virginica, from start 1 of 2: the generator's output is "
+        "not finite there (a lower lr or strength may help)"
+    )
+
+
 class _Parameterless(torch.nn.Module):
     def forward(self, x):
         total = x.reshape(len(x), -1).sum(1)

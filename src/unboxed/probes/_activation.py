@@ -19,6 +19,7 @@ slides maximise but does not saturate at 1, so the optimisation keeps a gradient
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Sequence
 from typing import Any, Literal, cast
 
@@ -387,7 +388,8 @@ class ActivationMaximization(Params):
         batch = variable.shape[0]
         variable.requires_grad_(True)
         optimizer = torch.optim.Adam([variable], lr=self.lr)
-        score = self._score_fn(module, layer, np.tile(targets, self.n_starts), like.device)
+        tiled = np.tile(targets, self.n_starts)
+        score = self._score_fn(module, layer, tiled, like.device)
         module.eval()
         searched = (
             f"{self.n_starts} start{'s' if self.n_starts != 1 else ''} x "
@@ -397,6 +399,41 @@ class ActivationMaximization(Params):
         def place() -> str:
             # The failing batch is the search's own points, not rows the user passed.
             return f"at step {step} of the search, on the points of its {searched}"
+
+        # The output layer's units are the classes (the score is the model's own
+        # output there): its panels read "unit 3" where "class 3" was meant.
+        output_layer = self.blackbox._is_output(layer)
+
+        def point(row: int) -> str:
+            # Row s * n + i of the batch searches for target i from start s.
+            target = int(targets[row % n])
+            if layer is None or output_layer:
+                name = class_title(self.blackbox.class_name(target))
+            else:
+                name = f"unit {target}"
+            start = f", from start {row // n} of {self.n_starts}" if self.n_starts > 1 else ""
+            return f"{name}{start}"
+
+        def refuse_nonfinite(values: Any, what: str, when: str, why: str) -> None:
+            # Named by the first such row's target and start: a NaN let through made that
+            # start the best (argmax) and failed later on an X the user never passed.
+            finite = torch.isfinite(values.reshape(batch, -1)).all(1)
+            if not bool(finite.all()):
+                row = int(torch.nonzero(~finite)[0, 0])
+                raise FloatingPointError(
+                    f"{what} became NaN or infinite {when}, first for {point(row)}{why} "
+                    "(a lower lr or strength may help)"
+                )
+
+        output_why = ": the model's output is not finite there"
+        # The point is x = lerp(low, high, u) with u clamped to [0, 1], finite while the
+        # gradients are; only a generator's decoding can make it NaN or infinite.
+        point_why = "" if self.generator is None else ": the generator's output is not finite there"
+        gradient_why = ": the model's gradient is not finite there"
+
+        def final_score(x: Any, part: slice) -> Any:
+            # Part of the last points, for the guard to query a row alone after a failure.
+            return self._score_fn(module, layer, tiled[part], like.device)(x[part])
 
         with progress(
             range(self.steps), verbose=self.verbose, desc="activation maximization"
@@ -411,16 +448,17 @@ class ActivationMaximization(Params):
                     ).reshape(batch, d)
                 else:
                     x_in = x
+                at_step = f"at step {step}"
+                refuse_nonfinite(x, "the point searched", at_step, point_why)
                 with self.blackbox._guard(batch, place):
                     objective = self._objective(score(x_in), x, variable, image_shape)
-                if not bool(torch.isfinite(objective).all()):
-                    raise FloatingPointError(
-                        f"the objective became NaN or infinite at step {step}: the model's "
-                        "output is not finite there (a lower lr or strength may help)"
-                    )
+                refuse_nonfinite(objective, "the objective", at_step, output_why)
                 # autograd.grad, not backward: the models' own .grad fields stay untouched.
                 with self.blackbox._guard(batch, place):
                     (variable.grad,) = torch.autograd.grad(-objective.sum(), [variable])
+                # A NaN gradient makes the point NaN (Adam, then clamp, keep it): on the
+                # last step, the point returned.
+                refuse_nonfinite(variable.grad, "the objective's gradient", at_step, gradient_why)
                 optimizer.step()
                 self.blackbox.n_queries += batch
                 if self.generator is None:
@@ -429,10 +467,20 @@ class ActivationMaximization(Params):
                             blurred = _blur(self._image(variable, like, bounds), jitter_shape, 0.5)
                             variable.copy_(_place(blurred, variable, bounds))
                         variable.clamp_(0.0, 1.0)
+        # The last points are checked and queried as each step's are.
+        after = "at the points found, after the search's last step"
         with torch.no_grad():
             x = self._image(variable, like, bounds)
-            final = score(x)
+            refuse_nonfinite(x, "the point searched", after, point_why)
+            final = self.blackbox._run_batch(
+                functools.partial(final_score, x),
+                batch,
+                batch,
+                0,
+                lambda row: f"the point found for {point(row)}",
+            )
             objective = self._objective(final, x, variable, image_shape)
+            refuse_nonfinite(objective, "the objective", after, output_why)
         # Each target's best start: the highest objective the search itself maximised.
         best = objective.double().cpu().numpy().reshape(self.n_starts, n).argmax(0)
         rows = best * n + np.arange(n)
@@ -443,9 +491,7 @@ class ActivationMaximization(Params):
             def found(i: int) -> str:
                 # The search's own points, not rows the user passed: a model that answered
                 # one badly was reported on "row 0 of X".
-                name = class_title(self.blackbox.class_name(int(targets[i])))
-                start = f", from start {best[i]} of {self.n_starts}" if self.n_starts > 1 else ""
-                return f"the point found for {name}{start}"
+                return f"the point found for {point(int(rows[i]))}"
 
             checked = self.blackbox.check_X(X_star)
             probability = self.blackbox._proba_rows(checked, found)[np.arange(n), targets]
@@ -453,9 +499,6 @@ class ActivationMaximization(Params):
         meta["layer"] = layer
         if self.n_starts > 1:
             meta["best_start"] = best.tolist()
-        # The output layer's units are the classes (the score is the model's own
-        # output there): its panels read "unit 3" where "class 3" was meant.
-        output_layer = self.blackbox._is_output(layer)
         if layer is not None:
             meta["output_layer"] = output_layer
         latent = variable.detach().double().cpu().numpy()[rows]
