@@ -296,6 +296,21 @@ def test_occlusion_takes_per_axis_windows_and_an_int_stride(digits, digits_black
     assert np.isfinite(result.values).all()
 
 
+def test_occlusion_reads_a_0d_array_window_and_stride_as_their_int(digits, digits_blackbox):
+    # np.asarray(2) was refused as "window must be a positive int", when made and when
+    # explained, though every other size reads a 0-d array as the int it holds.
+    X = digits.X_test[:2]
+    by_int = Occlusion(digits_blackbox, window=2, stride=1).explain(X)
+    arrays = [(np.asarray(2), np.asarray(1)), (2, np.asarray(1)), ((2, 2), np.asarray(1))]
+    for window, stride in arrays:
+        by_array = Occlusion(digits_blackbox, window=window, stride=stride).explain(X)
+        np.testing.assert_array_equal(by_array.values, by_int.values)
+    occlusion = Occlusion(digits_blackbox).set_params(window=np.asarray(2), stride=np.asarray(1))
+    np.testing.assert_array_equal(occlusion.explain(X).values, by_int.values)
+    with pytest.raises(ValueError, match=r"stride \(3,\) is larger than the window \(2,\)"):
+        Occlusion(digits_blackbox, window=np.asarray(2), stride=np.asarray(3))
+
+
 def test_segment_ids_far_beyond_the_features_are_ranked_not_allocated(digits, digits_blackbox):
     """Ids of 10**9 once sized a (rows, 10**9) table; they mean the same as 0, 1, ..."""
     X = digits.X_test[:2]

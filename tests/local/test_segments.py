@@ -220,6 +220,16 @@ def test_windows_end_flush_with_the_edge_and_spread_the_mean_of_covering_windows
     np.testing.assert_array_equal(Windows.sliding((5,), 5, 5).members, np.ones((1, 5), bool))
 
 
+def test_windows_read_a_0d_array_size_and_stride_as_their_int():
+    # Windows.sliding((5,), np.asarray(2), 2) was refused: "window must be a positive
+    # int or one per axis of (5,), got 2".
+    by_int = Windows.sliding((3, 5), 2, 1).members
+    for size, stride in [(np.asarray(2), 1), (2, np.asarray(1)), (np.asarray(2), np.asarray(1))]:
+        np.testing.assert_array_equal(Windows.sliding((3, 5), size, stride).members, by_int)
+    with pytest.raises(ValueError, match=r"window \(6,\) is larger than the input \(5,\)"):
+        Windows.sliding((5,), np.asarray(6), 1)
+
+
 @pytest.mark.parametrize(
     ("size", "stride", "message"),
     [

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from .._validation import check_array, check_positive_int, check_shape, is_int
+from .._validation import _scalar, check_array, check_positive_int, check_shape, is_int
 
 Segmenter = str | Callable[[np.ndarray], np.ndarray]
 
@@ -415,7 +415,9 @@ def check_window(window: object, stride: object) -> None:
         if value is None:
             continue
         try:
-            given[name] = check_shape((value,) if is_int(value) else value, name=name)
+            # _scalar: a 0-d array is the one int it holds, as check_shape reads each item.
+            single = is_int(_scalar(value))
+            given[name] = check_shape((value,) if single else value, name=name)
         except ValueError:
             raise ValueError(
                 f"{name} must be a positive int or one per axis of the input, got {value}"
@@ -442,7 +444,7 @@ def _check_covered(size_t: tuple[int, ...], stride_t: tuple[int, ...]) -> None:
 
 
 def _per_axis(value: int | tuple[int, ...], shape: tuple[int, ...], name: str) -> tuple[int, ...]:
-    single = is_int(value)
+    single = is_int(_scalar(value))  # np.asarray(2) is 2, as check_window reads it
     try:
         values = check_shape((value,) * len(shape) if single else value, name=name)
     except ValueError:
