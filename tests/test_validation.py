@@ -191,6 +191,16 @@ def test_check_checkpoint_needs_an_int_seed_and_a_file_name(tmp_path):
         check_checkpoint(tmp_path, 0)
 
 
+def test_check_checkpoint_takes_a_0d_int_array_as_its_int_seed(tmp_path):
+    # np.asarray(3) seeds as 3 (as_seed); with a checkpoint it was refused as
+    # "needs a reproducible random_state (an int), got array(3)".
+    check_checkpoint(tmp_path / "fit.safetensors", np.asarray(3))
+    check_checkpoint(tmp_path / "fit.npz", np.asarray(3), generator=True)
+    for random_state in (np.asarray(3.0), np.asarray(True), np.asarray(None), np.asarray([3])):
+        with pytest.raises(ValueError, match="needs a reproducible random_state"):
+            check_checkpoint(tmp_path / "fit.safetensors", random_state)
+
+
 def test_check_random_state_uses_a_generator_as_is_and_refuses_other_types():
     rng = np.random.default_rng(5)
     assert check_random_state(rng) is rng  # the caller's stream advances, as documented

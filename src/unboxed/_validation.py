@@ -162,14 +162,15 @@ def check_checkpoint(
 ) -> None:
     """Refuse, before any work, a checkpoint that could never be resumed.
 
-    A checkpoint needs an int ``random_state``: with None or a generator a rerun draws
-    other models than the saved ones. And it must name a file, not a folder. With
+    A checkpoint needs an int ``random_state`` (a 0-d array's too, as :func:`as_seed`
+    reads it): with None or a generator a rerun draws other models than the saved ones.
+    And it must name a file, not a folder. With
     ``generator=True`` a Generator is accepted too, for a caller that records its state
     at the start of the fit (a rerun resumes only from a generator in that state).
     """
     if checkpoint is None:
         return
-    seeded = is_int(random_state)
+    seeded = is_int(as_seed(random_state))  # np.asarray(3) seeds as 3 does
     if not (seeded or (generator and isinstance(random_state, np.random.Generator))):
         kinds = "an int or a Generator" if generator else "an int"
         raise ValueError(

@@ -197,6 +197,22 @@ def test_a_numpy_int_seed_checkpoints_and_resumes(weak_teacher, digits, tmp_path
     assert again.cv_results_ == first.cv_results_  # resumed, not trained again
 
 
+def test_a_0d_array_seed_checkpoints_as_its_int(weak_teacher, digits, tmp_path):
+    # np.asarray(3) was refused with a checkpoint; and the settings recorded None for
+    # it, so a resume with np.asarray(4) would have gone on from seed 3's students.
+    X, path = digits.X_train[:200], tmp_path / "distil.safetensors"
+    one_point = {"grid": {"temperature": (2.0,)}, "epochs": 1}
+    by_int = _checkpointed(None, **one_point, random_state=3).fit(weak_teacher, X)
+    first = _checkpointed(path, **one_point, random_state=np.asarray(3)).fit(weak_teacher, X)
+    for a, b in zip(first.student_.parameters(), by_int.student_.parameters(), strict=True):
+        assert torch.equal(a, b)
+    again = _checkpointed(path, **one_point, random_state=3).fit(weak_teacher, X)
+    assert again.cv_results_ == first.cv_results_  # resumed (its fit time too), not trained
+    for other in (4, np.asarray(4)):
+        with pytest.raises(ValueError, match="made with other settings or data"):
+            _checkpointed(path, **one_point, random_state=other).fit(weak_teacher, X)
+
+
 def test_a_checkpoint_of_other_settings_or_a_damaged_one_is_refused(weak_teacher, digits, tmp_path):
     X, path = digits.X_train[:200], tmp_path / "distil.safetensors"
     _checkpointed(path, grid={"temperature": (2.0,)}, epochs=1).fit(weak_teacher, X)

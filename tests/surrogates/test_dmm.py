@@ -779,6 +779,27 @@ def test_a_running_chain_is_not_moved_over_another_class_s(tmp_path):
     assert target.running["unit"] == "class0/chain1" and not target.path.exists()
 
 
+def test_a_0d_array_seed_checkpoints_and_resumes_as_its_int(
+    tmp_path, monkeypatch, planted, planted_blackbox, uninterrupted
+):
+    # np.asarray(3) seeds as 3, but with a checkpoint it was refused as "needs a
+    # reproducible random_state (an int), got array(3)".
+    X = planted.X_train[:400]
+    settings = {"n_iter": 30, "n_chains": 2, "checkpoint_every": 10, "init_sweeps": 5}
+    reference = uninterrupted(random_state=3, **settings)
+    path = tmp_path / "chain.npz"
+    interrupt = Interrupt(monkeypatch, 45)  # in the second chain of the first class
+    with pytest.raises(KeyboardInterrupt):
+        short(checkpoint=path, random_state=np.asarray(3), **settings).fit(X, planted_blackbox)
+    monkeypatch.setattr(chain_module, "sweep", interrupt.real)
+    for other in (4, np.asarray(4)):  # other draws, told apart as an int seed's are
+        with pytest.raises(ValueError, match="other settings or data"):
+            short(checkpoint=path, random_state=other, **settings).fit(X, planted_blackbox)
+    resumed = short(checkpoint=path, random_state=3, **settings).fit(X, planted_blackbox)
+    for name in FITTED:
+        np.testing.assert_array_equal(getattr(resumed, name), getattr(reference, name), name)
+
+
 def test_a_checkpoint_from_other_settings_or_a_corrupt_file_is_refused(
     tmp_path, planted, planted_blackbox
 ):

@@ -36,6 +36,7 @@ from .._validation import (
     FLOAT32_MAX,
     RandomState,
     all_finite,
+    as_seed,
     check_aligned,
     check_array,
     check_checkpoint,
@@ -310,7 +311,9 @@ class Distiller(Params):
             "epochs": epochs,
             "validation_fraction": float(fraction),
             "n_mixup": n_mix,
-            "random_state": self.random_state if is_int(self.random_state) else None,
+            # as_seed: np.asarray(3) is recorded as 3 (not None), so a resume with another
+            # seed, an array or not, is told apart.
+            "random_state": int(seed) if is_int(seed := as_seed(self.random_state)) else None,
             "data_sha256": array_digest(X, y, proba) if self.checkpoint is not None else None,
         }
         search = _Search(self.checkpoint, settings, points, new_student)
