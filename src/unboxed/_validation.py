@@ -689,7 +689,7 @@ def check_no_missing(
 
 
 def _is_missing(value: object) -> bool:
-    """Whether a label is a missing entry: None, NaN or ``pd.NA``."""
+    """Whether a label is a missing entry: None, NaN, NaT (numpy's or pandas') or ``pd.NA``."""
     try:
         return value is None or bool(value != value)  # NaN is not itself
     except TypeError:  # pd.NA has no truth value
