@@ -743,6 +743,31 @@ def test_eps_and_tolerance_follow_the_float_dtype_of_a_dataframe_or_a_list_retur
         ragged.predict_proba(X[:2])
 
 
+def test_a_dataframe_output_is_converted_once_per_batch():
+    # Its eps was read twice per batch (for _eps, then for the tolerance) before the
+    # check read it a third time: three conversions of every batch's DataFrame.
+    import pandas as pd
+
+    reads = []
+
+    class CountedFrame(pd.DataFrame):
+        def __array__(self, *args, **kwargs):
+            reads.append(len(self))
+            return super().__array__(*args, **kwargs)
+
+    X, y = load_iris(return_X_y=True)
+    model = LogisticRegression(max_iter=1000).fit(X, y)
+    box = BlackBox.from_callable(
+        lambda rows: CountedFrame(model.predict_proba(rows).astype(np.float32)),
+        n_classes=3,
+        batch_size=64,
+    )
+    proba = box.predict_proba(X)
+    assert reads == [64, 64, 22]
+    assert box._eps == np.finfo(np.float32).eps
+    np.testing.assert_allclose(proba, model.predict_proba(X), atol=1e-6)
+
+
 def test_a_negative_probability_is_refused():
     bb = BlackBox.from_callable(lambda X: np.tile([-0.2, 0.6, 0.6], (len(X), 1)), n_classes=3)
     with pytest.raises(ValueError, match=r"outside \[0, 1\]"):

@@ -828,18 +828,23 @@ class BlackBox:
 
         raw = self._run_batch(run, rows.shape[0], n_queried, start, row_name, index)
         self.n_queries += rows.shape[0]
-        self._output_eps = max(self._output_eps, _dtype_eps(raw))
+        # Read once: a DataFrame or a list is converted by numpy on every read.
+        proba, eps = _float_output(raw, self.name)
+        self._output_eps = max(self._output_eps, eps)
         forward = self._predict_fn
         tol = forward.tolerance if isinstance(forward, _TorchForward) else PROBABILITY_TOLERANCE
         # A torch module says whether X overflowed its dtype, as features() does: 1e39
         # is finite in float64 and inf in a float32 model, whose answer was only "NaN".
         note = functools.partial(self._input_range_note, rows) if self.kind == "torch" else None
         return _check_probabilities(
-            raw,
+            proba,
             rows.shape[0],
             self.n_classes,
             self.name,
-            tol,
+            # 4 eps of the output's float dtype: a callable's float16 softmax sums to 1
+            # only within about 2.5e-4, as a half precision module's does
+            # (_TorchForward.tolerance).
+            max(tol, 4 * eps),
             logits_fix=_LOGITS_FIX[self.kind],
             nonfinite_note=note,
             row_name=lambda i: _row_of_x(start + i, index, row_name),
@@ -1475,39 +1480,43 @@ _LOGITS_FIX = {
 }
 
 
-def _float_output(raw: Any, tol: float) -> tuple[Any, float]:
-    """A model's output as numpy reads it, and ``tol`` widened to 4 eps of its float
-    dtype: a callable's float16 softmax sums to 1 only within about 2.5e-4, as a half
-    precision module's does (``_TorchForward.tolerance``). A float tensor is detached
-    and taken to the CPU as float64 first: numpy refused one that requires grad, one
-    in bfloat16 and one on a GPU, which read "not a numeric array"."""
-    eps = _dtype_eps(raw)
-    torch = sys.modules.get("torch")
-    if torch is not None and isinstance(raw, torch.Tensor) and raw.is_floating_point():
-        raw = raw.detach().to("cpu", torch.float64)
-    return raw, max(tol, 4 * eps)
+def _float_output(raw: Any, name: str) -> tuple[np.ndarray, float]:
+    """A model's output read once by numpy as float64, and the machine epsilon of its
+    float dtype (0 for one that is not float): a tensor's, else the dtype numpy reads it
+    in. A DataFrame of float32 columns or a list of np.float32 scalars has no dtype of
+    its own, and got float64's eps and tolerance; numpy reads them as float32.
 
-
-def _dtype_eps(raw: Any) -> float:
-    """The machine epsilon of a model's output's float dtype (:func:`_float_output`,
-    :attr:`BlackBox._eps`): a tensor's, else the dtype numpy reads it in, as
-    :func:`_check_probabilities` does; 0 for one that is not float or not readable."""
+    A float tensor is detached and taken to the CPU as float64 first: numpy refused one
+    that requires grad, one in bfloat16 and one on a GPU, which read "not a numeric
+    array". Complex values or strings would be cast quietly (dropping the imaginary
+    part, parsing "0.5"), so only real numbers (and objects holding them) are read."""
     torch = sys.modules.get("torch")
+    eps = None  # a tensor's own, read before it becomes float64
     if torch is not None and isinstance(raw, torch.Tensor):
-        return float(torch.finfo(raw.dtype).eps) if raw.is_floating_point() else 0.0
-    dtype = getattr(raw, "dtype", None)
-    if not isinstance(dtype, np.dtype):
-        # A DataFrame of float32 columns or a list of np.float32 scalars has no dtype of
-        # its own, and got float64's eps and tolerance; numpy reads them as float32.
-        try:
-            dtype = np.asarray(raw).dtype
-        except (TypeError, ValueError, RuntimeError):  # _check_probabilities says why
-            return 0.0
-    return float(np.finfo(dtype).eps) if dtype.kind == "f" else 0.0
+        eps = 0.0
+        if raw.is_floating_point():
+            eps = float(torch.finfo(raw.dtype).eps)
+            raw = raw.detach().to("cpu", torch.float64)
+    kind = type(raw).__name__
+    try:
+        given = np.asarray(raw)
+        proba = given.astype(np.float64) if given.dtype.kind in "biufO" else None
+    except (TypeError, ValueError, RuntimeError) as err:
+        raise ValueError(
+            f"black box {name!r} returned {kind}, which is not a numeric array"
+        ) from err
+    if proba is None:
+        raise ValueError(
+            f"black box {name!r} returned {kind} of dtype {given.dtype}, "
+            "which is not a numeric array of real numbers"
+        )
+    if eps is None:
+        eps = float(np.finfo(given.dtype).eps) if given.dtype.kind == "f" else 0.0
+    return proba, eps
 
 
 def _check_probabilities(
-    raw: Any,
+    proba: np.ndarray,
     n_rows: int,
     n_classes: int,
     name: str,
@@ -1516,27 +1525,12 @@ def _check_probabilities(
     nonfinite_note: Callable[[], str] | None = None,
     row_name: RowName | None = None,
 ) -> np.ndarray:
-    """Check a model's output and return it as float64 rows that sum exactly to 1:
-    each value within ``tol`` of [0, 1], and each row's sum within ``tol`` plus
-    :data:`ROUNDING_PER_CLASS` per class of 1 (probabilities rounded to 4 decimals),
-    renormalised; ``logits_fix`` says how to give probabilities instead of logits,
-    ``nonfinite_note()`` why an output is NaN or infinite, and ``row_name(i)`` what
-    row ``i`` of ``raw`` answers (by default "row i")."""
-    raw, tol = _float_output(raw, tol)
-    try:
-        given = np.asarray(raw)
-        # Complex values or strings would be cast quietly (dropping the imaginary part,
-        # parsing "0.5"), so only real numbers (and objects holding them) are read.
-        proba = given.astype(np.float64) if given.dtype.kind in "biufO" else None
-    except (TypeError, ValueError, RuntimeError) as err:
-        raise ValueError(
-            f"black box {name!r} returned {type(raw).__name__}, which is not a numeric array"
-        ) from err
-    if proba is None:
-        raise ValueError(
-            f"black box {name!r} returned {type(raw).__name__} of dtype {given.dtype}, "
-            "which is not a numeric array of real numbers"
-        )
+    """Check a model's output, read by :func:`_float_output`, and return it as rows
+    that sum exactly to 1: each value within ``tol`` of [0, 1], and each row's sum
+    within ``tol`` plus :data:`ROUNDING_PER_CLASS` per class of 1 (probabilities
+    rounded to 4 decimals), renormalised; ``logits_fix`` says how to give probabilities
+    instead of logits, ``nonfinite_note()`` why an output is NaN or infinite, and
+    ``row_name(i)`` what row ``i`` of ``proba`` answers (by default "row i")."""
     if proba.shape != (n_rows, n_classes):
         one_column = n_classes == 2 and proba.shape in ((n_rows,), (n_rows, 1))
         raise ValueError(
