@@ -676,6 +676,101 @@ def test_probabilities_rounded_to_4_decimals_are_accepted_and_renormalised(load)
         short.predict_proba(X[:3])
 
 
+def _thousand_class_softmax(seed, scale):
+    # iris through a random linear map to 1000 classes: scale 0.05 gives flat rows
+    # (every class near 0.001), scale 3 peaked ones (most classes round to 0.0000).
+    X = load_iris(return_X_y=True)[0]
+    X = (X - X.mean(0)) / X.std(0)
+    W = np.random.default_rng(seed).normal(size=(4, 1000))
+    return X, functools.partial(_softmax_rows, W=W, scale=scale)
+
+
+def _softmax_rows(rows, W, scale):
+    logits = scale * rows @ W
+    e = np.exp(logits - logits.max(axis=1, keepdims=True))
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def _rounded(rows, model, decimals, dtype):
+    return np.round(model(rows), decimals).astype(dtype)
+
+
+def _scaled(rows, model, dtype):
+    return (0.95 * model(rows)).astype(dtype)
+
+
+def _over(rows, model, dtype):
+    rounded = np.round(model(rows), 4)
+    rounded[np.arange(len(rows)), rounded.argmin(axis=1)] += 0.01
+    return rounded.astype(dtype)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+@pytest.mark.parametrize("scale", [0.05, 3.0])
+def test_a_thousand_class_softmax_rounded_to_4_decimals_is_accepted(seed, scale):
+    X, model = _thousand_class_softmax(seed, scale)
+    truth = model(X)
+    for decimals in (4, 5, 6):
+        for dtype in (np.float64, np.float32):
+            rounded = functools.partial(_rounded, model=model, decimals=decimals, dtype=dtype)
+            proba = BlackBox.from_callable(rounded, n_classes=1000).predict_proba(X)
+            np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=0, atol=1e-12)
+            # each value off by half a step, then renormalised by a sum within 0.6% of 1
+            np.testing.assert_allclose(proba, truth, rtol=1e-2, atol=0.6 * 10.0**-decimals)
+    # Every 4-decimal rounding of a distribution passes, however far its sum lands: an
+    # uninformative 1500-class model's 1/1500 rounds to 0.0007, and its rows sum to 1.05.
+    flat = BlackBox.from_callable(lambda rows: np.full((len(rows), 1500), 0.0007), n_classes=1500)
+    np.testing.assert_allclose(flat.predict_proba(X[:2]), 1 / 1500, rtol=1e-12)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+@pytest.mark.parametrize("scale", [0.05, 3.0])
+def test_a_thousand_class_row_that_no_rounding_explains_is_refused(seed, scale):
+    # The allowance was 1000 * 5e-5 = 0.05 for any row of 1000 classes: a softmax
+    # scaled by 0.95, not rounded at all, and a rounded one 0.01 over 1 were both
+    # renormalised as if rounding had moved them.
+    X, model = _thousand_class_softmax(seed, scale)
+    for dtype in (np.float64, np.float32):
+        short = functools.partial(_scaled, model=model, dtype=dtype)
+        with pytest.raises(ValueError, match=r"row \d+ of X sums to 0\.95, not 1$"):
+            BlackBox.from_callable(short, n_classes=1000).predict_proba(X)
+        # Rounding moves a sum up only by the classes it left nonzero, 5e-5 each: a
+        # peaked row keeps a handful, a flat one all 1000 and may reach 1.05.
+        if scale > 1:
+            over = functools.partial(_over, model=model, dtype=dtype)
+            with pytest.raises(ValueError, match=r"row \d+ of X sums to 1\.0\d*, not 1$"):
+                BlackBox.from_callable(over, n_classes=1000).predict_proba(X)
+
+
+def test_rounding_allowance_is_what_some_distribution_rounds_to():
+    # Below 1: every class may have lost half a step (a 0 hid up to 5e-5); above 1:
+    # only the nonzero ones can have gained it.
+    from unboxed.blackbox import _rounding_allowance
+
+    f64 = float(np.finfo(np.float64).eps)
+    rows = np.array(
+        [
+            [0.3333, 0.3333, 0.3333, 0.0],  # 4 decimals, 3 nonzero
+            [0.5, 0.49999, 0.0, 0.0],  # 5 decimals
+            [1 / 3, 1 / 3, 1 / 3, 0.0],  # on no grid
+        ]
+    )
+    below, above = _rounding_allowance(rows, f64)
+    np.testing.assert_allclose(below, [4 * 5e-5, 4 * 5e-6, 0.0], rtol=1e-12)
+    np.testing.assert_allclose(above, [3 * 5e-5, 2 * 5e-6, 0.0], rtol=1e-12)
+    # a float32 0.3333 is 0.33329999: on the grid to float32's precision, not float64's
+    stored = rows[:1].astype(np.float32).astype(np.float64)
+    assert _rounding_allowance(stored, f64)[0][0] == 0.0
+    f32 = float(np.finfo(np.float32).eps)
+    np.testing.assert_allclose(_rounding_allowance(stored, f32)[0], [4 * 5e-5], rtol=1e-12)
+    # The worst case stays accepted: [0.95007, 4.998e-5 * 999] rounds to [0.9501, 0,
+    # ..., 0], whose sum no allowance that refuses 0.95 could accept.
+    worst = BlackBox.from_callable(
+        lambda X: np.eye(1, 1000).repeat(len(X), axis=0) * 0.9501, n_classes=1000
+    )
+    np.testing.assert_array_equal(worst.predict_proba(np.zeros((2, 3))), np.eye(1, 1000)[[0, 0]])
+
+
 def test_eps_follows_the_float_dtype_a_callable_returns():
     # _eps read float64's for every callable, though one returning float32 rounds its
     # probabilities 5e8 times coarser (PermutationImportance's rounding bound).

@@ -43,11 +43,12 @@ ArrayFn = Callable[[np.ndarray], Any]
 #: output is rejected. float32 softmax rows sum to 1 within about 1e-6; a torch module
 #: in half precision gets 4 eps of its dtype instead (``_TorchForward.tolerance``).
 PROBABILITY_TOLERANCE = 1e-4
-#: How much further a row's sum may stray, per class: probabilities rounded to 4
-#: decimals (a model that returns ``[0.3333, 0.3333, 0.3333]``) are each off by up to
-#: 5e-5, so a row of n classes sums off 1 by up to n * 5e-5 (0.9997 on digits), which
-#: PROBABILITY_TOLERANCE alone refused. Rows that are no probabilities (logits,
-#: scores) miss 1 by far more: [0.5, 0.4] by 0.1.
+#: How much further a row's sum may stray, per class, where the row is rounded to 4
+#: decimals (a model that returns ``[0.3333, 0.3333, 0.3333]``): each value is off by
+#: up to 5e-5, which PROBABILITY_TOLERANCE alone refused (digits: a row summing to
+#: 0.9997). Rows rounded to 5 or 6 decimals get a tenth, a hundredth of it, and rows
+#: on no such grid none (:func:`_rounding_allowance`). Rows that are no probabilities
+#: (logits, scores) miss 1 by far more: [0.5, 0.4] by 0.1.
 ROUNDING_PER_CLASS = 5e-5
 
 
@@ -848,6 +849,9 @@ class BlackBox:
             logits_fix=_LOGITS_FIX[self.kind],
             nonfinite_note=note,
             row_name=lambda i: _row_of_x(start + i, index, row_name),
+            # a rounded value is on its grid only to within the precision it is stored
+            # in: a float32 model's, even where a module's output reaches us as float64
+            resolution=self._eps,
         )
 
     def _run_batch(
@@ -1524,13 +1528,15 @@ def _check_probabilities(
     logits_fix: str = _LOGITS_FIX["torch"],
     nonfinite_note: Callable[[], str] | None = None,
     row_name: RowName | None = None,
+    resolution: float = float(np.finfo(np.float64).eps),
 ) -> np.ndarray:
     """Check a model's output, read by :func:`_float_output`, and return it as rows
     that sum exactly to 1: each value within ``tol`` of [0, 1], and each row's sum
-    within ``tol`` plus :data:`ROUNDING_PER_CLASS` per class of 1 (probabilities
-    rounded to 4 decimals), renormalised; ``logits_fix`` says how to give probabilities
-    instead of logits, ``nonfinite_note()`` why an output is NaN or infinite, and
-    ``row_name(i)`` what row ``i`` of ``proba`` answers (by default "row i")."""
+    within ``tol`` of 1 beyond what rounding to 4 decimals explains
+    (:func:`_rounding_allowance`, of values stored to a relative ``resolution``),
+    renormalised; ``logits_fix`` says how to give probabilities instead of logits,
+    ``nonfinite_note()`` why an output is NaN or infinite, and ``row_name(i)`` what row
+    ``i`` of ``proba`` answers (by default "row i")."""
     if proba.shape != (n_rows, n_classes):
         one_column = n_classes == 2 and proba.shape in ((n_rows,), (n_rows, 1))
         raise ValueError(
@@ -1555,13 +1561,55 @@ def _check_probabilities(
             f"min {proba.min():.6g}, max {proba.max():.6g}); are these logits? {logits_fix}"
         )
     sums = proba.sum(axis=1)
-    worst = int(np.argmax(np.abs(sums - 1)))
-    # Rounding to 4 decimals moves each value by up to 5e-5 whatever its size (the
-    # model's own float error is relative, and within tol): the sum by n times that.
-    if abs(sums[worst] - 1) > tol + n_classes * ROUNDING_PER_CLASS:
+    below, above = _rounding_allowance(proba, resolution)
+    excess = np.maximum(sums - 1 - above, 1 - sums - below)
+    worst = int(np.argmax(excess))
+    if excess[worst] > tol:
         raise ValueError(
             f"black box {name!r} returned rows that are not probabilities: "
             f"{named(worst)} sums to {sums[worst]:.6g}, not 1"  # its row of X, not of the batch
         )
     proba = np.clip(proba, 0.0, 1.0)
     return proba / proba.sum(axis=1, keepdims=True)
+
+
+def _rounding_allowance(proba: np.ndarray, resolution: float) -> tuple[np.ndarray, np.ndarray]:
+    """How far each row's sum may fall below and rise above 1 by rounding alone.
+
+    A row whose values all lie on the grid of 4 decimals (5, 6), to within their
+    storage ``resolution`` (a float32 0.3333 is 0.33329999), is taken as rounded to it.
+    Rounding moves each value by at most half a step, h (5e-5 for 4 decimals), and
+    that bound is exact both ways: some distribution rounds to the row if and only if
+    ``1 - n * h <= sum <= 1 + k * h``, for n classes of which k are nonzero. A class
+    that rounded to 0 hid up to h of the sum, but could not raise it. So no allowance
+    that accepts every rounding refuses a 1000-class row at 0.95: [0.9501, 0, ..., 0]
+    rounds [0.95007, 4.998e-5 * 999]. A cap on n would refuse real roundings: a
+    uniform 1500-class row rounds to 0.0007 each and sums to 1.05, and 4-decimal
+    roundings of 1000-class softmaxes miss 1 by up to 0.006 (tests/test_blackbox.py).
+    What rounding never explains is a row on no grid: a float softmax scaled by 0.95
+    gets no allowance, and is refused.
+
+    Parameters
+    ----------
+    proba : ndarray of shape (n_rows, n_classes)
+        The rows, finite and within the tolerance of [0, 1].
+    resolution : float
+        The relative precision the values were stored in: the eps of their dtype.
+
+    Returns
+    -------
+    below, above : ndarray of shape (n_rows,)
+        How far each row's sum may be below 1, and above it; 0 for a row on no grid.
+    """
+    below = np.zeros(proba.shape[0])
+    above = np.zeros(proba.shape[0])
+    left = np.ones(proba.shape[0], dtype=bool)
+    for finer in (1, 10, 100):  # 4, 5, 6 decimals; the coarsest grid a row is on
+        half = ROUNDING_PER_CLASS / finer
+        steps = proba / (2 * half)
+        off = np.abs(steps - np.round(steps)) * (2 * half)
+        on = left & np.all(off <= 4 * resolution * np.abs(proba), axis=1)
+        below[on] = proba.shape[1] * half
+        above[on] = np.count_nonzero(proba[on] > half, axis=1) * half
+        left &= ~on
+    return below, above
