@@ -268,9 +268,24 @@ def machine() -> dict[str, Any]:
         "torch_threads": torch.get_num_threads(),
         "unboxed": __version__,
         "cpu": platform.processor() or platform.machine(),
+        # The processor's name and torch's kernels for it: trained weights follow both
+        # (docs/data-and-zoo.md), so a results file can say why a digest moved.
+        "cpu_model": _cpu_model(),
+        "torch_cpu_capability": torch.backends.cpu.get_cpu_capability(),
         "cpu_count": os.cpu_count(),
         "cpus_usable": None if affinity is None else len(affinity(0)),
     }
+
+
+def _cpu_model(cpuinfo: Path = Path("/proc/cpuinfo")) -> str | None:
+    """The processor's name, "AMD EPYC 7B13" say, from ``cpuinfo``; None where there
+    is none (not Linux)."""
+    try:
+        lines = cpuinfo.read_text().splitlines()
+    except OSError:
+        return None
+    names = [line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")]
+    return names[0] if names else None
 
 
 def write_results(name: str, markdown: str, data: dict[str, Any]) -> None:

@@ -43,7 +43,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from _common import machine, record_model, write_results
+from _common import TRAIN_THREADS, machine, record_model, write_results
 
 from unboxed import ExampleSet, zoo
 from unboxed.evaluate._stats import estimate
@@ -320,11 +320,17 @@ PAIRED = [
 
 
 # ---------------------------------------------------------------- running
-def unboxed(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
-    """``python -m unboxed ARGS`` in ``cwd``; its output captured, a failure raised
-    with what it printed."""
+def unboxed(
+    args: list[str], cwd: Path, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess:
+    """``python -m unboxed ARGS`` in ``cwd`` (with ``env`` added to the environment);
+    its output captured, a failure raised with what it printed."""
     done = subprocess.run(
-        [sys.executable, "-m", "unboxed", *args], cwd=cwd, capture_output=True, text=True
+        [sys.executable, "-m", "unboxed", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        env=None if env is None else os.environ | env,
     )
     if done.returncode != 0:
         raise RuntimeError(
@@ -344,7 +350,9 @@ def ensure_models(work: Path, names: set[str]) -> dict[str, Any]:
         if not (folder / "model.json").is_file():
             line = ["train", *options.split(), "--out", str(folder), "--quiet"]
             start = time.perf_counter()
-            done = unboxed(line, work)
+            # On TRAIN_THREADS, as the other benchmarks train: torch's sums follow the
+            # thread count, so the default (one per core) gives other weights elsewhere.
+            done = unboxed(line, work, env={"OMP_NUM_THREADS": str(TRAIN_THREADS)})
             trained[name] = {
                 "command": "unboxed " + shlex.join(line),
                 "printed": done.stdout,

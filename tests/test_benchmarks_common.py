@@ -326,3 +326,17 @@ def test_machine_records_the_cores_and_those_this_process_may_use(monkeypatch):
     assert json.loads(_common.results_json(found)) == found
     monkeypatch.delattr(os, "sched_getaffinity")  # as on macOS and Windows
     assert _common.machine()["cpus_usable"] is None
+
+
+def test_machine_records_the_processor_and_torchs_kernels_for_it(tmp_path):
+    # Trained weights follow both (docs/data-and-zoo.md): a digest that moved between
+    # two results files read as a code change where the processor had changed.
+    found = _common.machine()
+    assert found["torch_cpu_capability"] == torch.backends.cpu.get_cpu_capability()
+    assert found["cpu_model"] == _common._cpu_model()
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text("processor\t: 0\nmodel name\t: AMD EPYC 7B13\nflags\t: avx2\n")
+    assert _common._cpu_model(cpuinfo) == "AMD EPYC 7B13"
+    assert _common._cpu_model(tmp_path / "absent") is None
+    cpuinfo.write_text("processor\t: 0\n")  # no name given
+    assert _common._cpu_model(cpuinfo) is None
