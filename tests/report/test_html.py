@@ -309,3 +309,23 @@ def test_the_maximize_table_shows_how_many_real_rows_each_class_was_measured_on(
     figures = {"command": "maximize", "prototypes": old}
     html = render_section(ReportSection("maximize", figures=figures))
     assert [row[-1] for row in _table_rows(html)] == ["-", "-", "-"]
+
+
+@pytest.mark.parametrize(
+    ("above", "said"),
+    [
+        (
+            {"mean": -0.0412, "ci": [-0.0733, -0.0104], "n": 2},
+            "the ranking is below it by 0.041 [0.010, 0.073] (paired by row)",
+        ),
+        ({"mean": -0.0412, "ci": None, "n": 1}, "the ranking is below it by 0.041"),
+    ],
+)
+def test_explain_says_a_ranking_below_its_random_baseline_is_below_it(above, said):
+    # A ranking worse than random read "above it by -0.041 [-0.073, -0.010]", where
+    # explain's own printout says "below it by" (cli._above).
+    random = {"mean": 0.2531, "ci": [0.2012, 0.3055], "n": 2}
+    figures = FIGURES["explain"] | {"random_aopc": random, "aopc_minus_random": above}
+    line = headline(ReportSection("explain", figures=figures))
+    assert said in line
+    assert "above it" not in line and "-0.0" not in line
