@@ -756,7 +756,7 @@ class BlackBox:
         whose = repr(self.name)
         if self._names_from_frame:
             # Names the user never gave the black box: say where they came from.
-            whose += " (the columns of the first DataFrame it was given)"
+            whose += " (the columns of the first DataFrame it accepted)"
         return in_column_order(value, self._input_columns, name=name, whose=whose)
 
     def predict_proba(self, X: object) -> np.ndarray:
