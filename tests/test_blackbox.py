@@ -771,6 +771,28 @@ def test_rounding_allowance_is_what_some_distribution_rounds_to():
     np.testing.assert_array_equal(worst.predict_proba(np.zeros((2, 3))), np.eye(1, 1000)[[0, 0]])
 
 
+def test_a_rounded_row_of_zeros_is_refused_not_renormalised_to_nan():
+    # Over 20000 classes or more, a flat softmax rounded to 4 decimals is all zeros
+    # (each 1/21000 below 5e-5): within the rounding allowance (21000 * 5e-5 > 1),
+    # and renormalised as 0 / 0, NaN rows (numpy's "invalid value" warning) returned
+    # as probabilities.
+    rng = np.random.default_rng(0)
+    logits = rng.normal(scale=0.01, size=(3, 21000))
+    softmax = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    rounded = np.round(softmax, 4)
+    rounded[1] = np.eye(1, 21000)[0]  # a sure row
+    assert not rounded[0].any() and not rounded[2].any()
+    # row i of X is answered by rounded[i]
+    bb = BlackBox.from_callable(lambda X: rounded[X[:, 0].astype(int)], n_classes=21000)
+    X = np.repeat(np.arange(3.0)[:, None], 2, axis=1)
+    with pytest.raises(ValueError, match=r"not probabilities: row 0 of X sums to 0, not 1$"):
+        bb.predict_proba(X)
+    with pytest.raises(ValueError, match=r"not probabilities: row 1 of X sums to 0, not 1$"):
+        bb.predict_proba(X[1:])
+    # A row that keeps one nonzero class is a rounding still, and renormalised.
+    np.testing.assert_array_equal(bb.predict_proba(X[1:2]), np.eye(1, 21000))
+
+
 def test_eps_follows_the_float_dtype_a_callable_returns():
     # _eps read float64's for every callable, though one returning float32 rounds its
     # probabilities 5e8 times coarser (PermutationImportance's rounding bound).

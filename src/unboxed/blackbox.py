@@ -1563,14 +1563,18 @@ def _check_probabilities(
     sums = proba.sum(axis=1)
     below, above = _rounding_allowance(proba, resolution)
     excess = np.maximum(sums - 1 - above, 1 - sums - below)
+    proba = np.clip(proba, 0.0, 1.0)
+    clipped = proba.sum(axis=1, keepdims=True)
+    # From 20000 classes on, a row of zeros is within the allowance (a flat softmax
+    # rounds to it), but holds no probabilities to renormalise: 0 / 0 gave NaN rows.
+    excess[clipped[:, 0] <= 0] = np.inf
     worst = int(np.argmax(excess))
     if excess[worst] > tol:
         raise ValueError(
             f"black box {name!r} returned rows that are not probabilities: "
             f"{named(worst)} sums to {sums[worst]:.6g}, not 1"  # its row of X, not of the batch
         )
-    proba = np.clip(proba, 0.0, 1.0)
-    return proba / proba.sum(axis=1, keepdims=True)
+    return proba / clipped
 
 
 def _rounding_allowance(proba: np.ndarray, resolution: float) -> tuple[np.ndarray, np.ndarray]:
