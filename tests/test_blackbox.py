@@ -742,6 +742,30 @@ def test_a_thousand_class_row_that_no_rounding_explains_is_refused(seed, scale):
                 BlackBox.from_callable(over, n_classes=1000).predict_proba(X)
 
 
+def _rounded_in_float32_as_list(rows, model):
+    # A float32 network's probabilities rounded to 4 decimals and sent as a list, as a
+    # server's json.dumps(np.round(p, 4).tolist()) does: Python floats, float64, each
+    # the float32 0.33329999 rather than 0.3333.
+    return np.round(model(rows).astype(np.float32), 4).tolist()
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+@pytest.mark.parametrize("scale", [0.05, 3.0])
+def test_a_softmax_rounded_in_float32_and_sent_as_float64_is_accepted(seed, scale):
+    # Its values lie on the 4-decimal grid only to float32's precision, and with
+    # float64's they got no rounding allowance: rows of 1000 classes summing to
+    # 0.994 or 1.0022 were refused, which the allowance for 4 decimals accepted before.
+    X, model = _thousand_class_softmax(seed, scale)
+    sent = functools.partial(_rounded_in_float32_as_list, model=model)
+    proba = BlackBox.from_callable(sent, n_classes=1000).predict_proba(X)
+    np.testing.assert_allclose(proba, model(X), rtol=1e-2, atol=0.6e-4)
+    # A softmax scaled by 0.95 is on no grid in float32 either, and still refused.
+    short = functools.partial(_scaled, model=model, dtype=np.float32)
+    as_list = BlackBox.from_callable(lambda rows: short(rows).tolist(), n_classes=1000)
+    with pytest.raises(ValueError, match=r"row \d+ of X sums to 0\.95, not 1$"):
+        as_list.predict_proba(X)
+
+
 def test_rounding_allowance_is_what_some_distribution_rounds_to():
     # Below 1: every class may have lost half a step (a 0 hid up to 5e-5); above 1:
     # only the nonzero ones can have gained it.

@@ -50,6 +50,7 @@ PROBABILITY_TOLERANCE = 1e-4
 #: on no such grid none (:func:`_rounding_allowance`). Rows that are no probabilities
 #: (logits, scores) miss 1 by far more: [0.5, 0.4] by 0.1.
 ROUNDING_PER_CLASS = 5e-5
+_FLOAT32_EPS = float(np.finfo(np.float32).eps)
 
 
 class BlackBoxError(RuntimeError):
@@ -850,8 +851,10 @@ class BlackBox:
             nonfinite_note=note,
             row_name=lambda i: _row_of_x(start + i, index, row_name),
             # a rounded value is on its grid only to within the precision it is stored
-            # in: a float32 model's, even where a module's output reaches us as float64
-            resolution=self._eps,
+            # in: a float32 model's, even where a module's output reaches us as float64,
+            # and float32's at least: a callable's float64 may hold values rounded in
+            # float32 (a server's np.round(p, 4).tolist() of a float32 network's p)
+            resolution=max(self._eps, _FLOAT32_EPS),
         )
 
     def _run_batch(
