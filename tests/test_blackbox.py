@@ -11,7 +11,7 @@ from sklearn.tree import DecisionTreeClassifier
 
 from tests.helpers import PLANTED_COLUMNS
 from unboxed import BlackBox, BlackBoxError, NotFittedError, zoo
-from unboxed.blackbox import perturbation_name
+from unboxed.blackbox import PROBABILITY_TOLERANCE, perturbation_name
 from unboxed.local import IntegratedGradients, Lime, Saliency
 
 
@@ -2280,3 +2280,30 @@ def test_a_row_whose_label_is_missing_is_named_by_its_position(missing):
         float_labels = X.set_axis(pd.Index([10.0, 11.0, 12.0, np.nan, 14.0, 15.0]))
         with pytest.raises(BlackBoxError, match=r"rows X\.loc\[10\.0\] to X\.iloc\[3\]\), "):
             batches.predict_proba(float_labels)
+
+
+def test_the_rounding_allowance_is_worked_out_only_for_rows_beyond_the_tolerance(monkeypatch):
+    # It made five arrays of the whole batch's size for every batch, though a float
+    # model's rows (nearly all) sum to 1 within the tolerance and need none.
+    import unboxed.blackbox as blackbox_module
+
+    X, y = load_digits(return_X_y=True)
+    model = LogisticRegression(max_iter=2000).fit(X / 16, y)
+    X = X[:300] / 16
+    seen = []
+    allowance = blackbox_module._rounding_allowance
+
+    def recorded(proba, resolution):
+        seen.append(proba.shape[0])
+        return allowance(proba, resolution)
+
+    monkeypatch.setattr(blackbox_module, "_rounding_allowance", recorded)
+    BlackBox.from_sklearn(model).predict_proba(X)
+    assert seen == []
+    # rounded to 4 decimals, only the rows that stray beyond the tolerance are read
+    rounded = np.round(model.predict_proba(X), 4)
+    strays = int(np.sum(np.abs(rounded.sum(axis=1) - 1) > PROBABILITY_TOLERANCE))
+    assert strays > 0
+    box = BlackBox.from_callable(lambda rows: np.round(model.predict_proba(rows), 4), n_classes=10)
+    np.testing.assert_allclose(box.predict_proba(X).sum(axis=1), 1.0)
+    assert sum(seen) == strays
