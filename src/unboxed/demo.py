@@ -81,7 +81,7 @@ def compare_local_methods(
     # What a ranking must beat: each image's own random order of the same cells.
     baseline = curve("random")
     echo(
-        f"| method | AOPC, {DEMO_MAX_CELLS} cells [95% CI] | above a random order [95% CI] "
+        f"| method | AOPC, {DEMO_MAX_CELLS} cells [95% CI] | minus a random order's [95% CI] "
         "| seconds |\n|---|---|---|---:|"
     )
     echo(f"| random order (baseline) | {baseline.aopc} | - | - |")
