@@ -7,7 +7,7 @@ from sklearn.linear_model import LogisticRegression
 
 from tests.helpers import assert_progress_shown, iris_refusing_a_petal_of_4, record_progress
 from unboxed import Attribution, BlackBox, BlackBoxError, FeatureImportance
-from unboxed.evaluate import agreement, crafted_cases, deletion_test, keep_top_k
+from unboxed.evaluate import agreement, crafted_cases, deletion_curve, deletion_test, keep_top_k
 from unboxed.evaluate._fidelity import PCRResult, _keep_masks
 from unboxed.local import Occlusion, segment
 
@@ -1329,6 +1329,34 @@ def test_keep_top_k_refuses_a_bad_ranking_before_positive_mean_queries_the_model
     with pytest.raises(ValueError, match=message):
         keep_top_k(box, X, y, ranking, k, segments=segments, fill="positive_mean", verbose=False)
     assert box.n_queries == 0
+
+
+@pytest.mark.parametrize("test", ["keep_top_k", "deletion_curve"])
+def test_segment_ids_beyond_every_feature_are_refused_before_numpy_sizes_a_table_by_them(test):
+    # Ids like 10**12 with a ranking array that names them sized a mask of 10**12
+    # columns per row: a MemoryError deep in numpy, not a message.
+    X, model, box = _iris_box_that_must_not_be_queried()
+    segments = np.array([0, 0, 1, 10**12])
+    ranking = np.array([10**12, 0, 1])
+    message = r"segments hold ids up to 1000000000000, more than the 600 features of the 150"
+    with pytest.raises(ValueError, match=message):
+        if test == "keep_top_k":
+            keep_top_k(box, X, model.predict(X), ranking, 1, segments=segments, verbose=False)
+        else:
+            deletion_curve(box, X, ranking, max_k=2, segments=segments)
+    assert box.n_queries == 0
+    # numbered densely, the same segments and ranking are read
+    dense = np.unique(segments, return_inverse=True)[1]
+    kept = keep_top_k(
+        BlackBox.from_sklearn(model),
+        X,
+        model.predict(X),
+        np.array([2, 0, 1]),
+        1,
+        segments=dense,
+        verbose=False,
+    )
+    assert kept.k == 1 and 0 <= kept.accuracy.mean <= 1
 
 
 @pytest.mark.parametrize(

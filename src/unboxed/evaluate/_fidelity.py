@@ -826,6 +826,14 @@ def _keep_masks(
         # tables below: number each row's ids 0, 1, ... first.
         labels = Partition.from_labels(labels, n, d).labels
     n_segments = int(labels.max()) + 1
+    if by_id and n_segments > n * d:
+        # The masks below hold a column per id: ids of 10**12 asked numpy for terabytes.
+        # n * d ids suffice for any labelling, one id per feature of every row.
+        raise ValueError(
+            f"segments hold ids up to {n_segments - 1}, more than the {n * d} features of "
+            f"the {n} rows, and a ranking array names segments by id: number them 0, 1, "
+            "... (np.unique(segments, return_inverse=True)), with the ranking's ids to match"
+        )
     checked = check_ranking(ranking, n_samples=n, n_features=n_segments if by_id else d)
     rank = _for_classes(checked, classes)
     if k > n_segments:
