@@ -306,26 +306,35 @@ def test_a_failing_model_is_named_on_the_searchs_own_points():
     )
 
 
+def _fit_on_iris(net, *, one_versus_rest=False):
+    """Fit ``net`` on iris with Adam, 200 steps: to its classes by cross-entropy, or,
+    ``one_versus_rest``, each output (a sigmoid) to its class by binary cross-entropy.
+    Returns iris's class names and its features' (min, max)."""
+    from sklearn.datasets import load_iris
+
+    iris = load_iris()
+    X, y = torch.tensor(iris.data, dtype=torch.float32), torch.tensor(iris.target)
+    optimizer = torch.optim.Adam(net.parameters(), lr=0.05)
+    for _ in range(200):
+        optimizer.zero_grad()
+        if one_versus_rest:
+            Y = torch.nn.functional.one_hot(y, 3).float()
+            torch.nn.functional.binary_cross_entropy(net(X), Y).backward()
+        else:
+            torch.nn.functional.cross_entropy(net(X), y).backward()
+        optimizer.step()
+    return list(iris.target_names), (iris.data.min(0), iris.data.max(0))
+
+
 class _OneVersusRest(torch.nn.Module):
     """Per-class sigmoids fitted on iris, one versus the rest: rows that need not sum to
     1, wrapped as probabilities. Keeps each batch it is given outside the search."""
 
     def __init__(self):
         super().__init__()
-        from sklearn.datasets import load_iris
-
-        iris = load_iris()
-        self.class_names = list(iris.target_names)
-        self.bounds = (iris.data.min(0), iris.data.max(0))
         torch.manual_seed(0)
         self.net = torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.Sigmoid())
-        X = torch.tensor(iris.data, dtype=torch.float32)
-        Y = torch.nn.functional.one_hot(torch.tensor(iris.target), 3).float()
-        optimizer = torch.optim.Adam(self.net.parameters(), lr=0.05)
-        for _ in range(200):
-            optimizer.zero_grad()
-            torch.nn.functional.binary_cross_entropy(self.net(X), Y).backward()
-            optimizer.step()
+        self.class_names, self.bounds = _fit_on_iris(self.net, one_versus_rest=True)
         self.batches = []
 
     def forward(self, x):
@@ -364,21 +373,11 @@ class _IrisRefusing(torch.nn.Module):
 
     def __init__(self):
         super().__init__()
-        from sklearn.datasets import load_iris
-
-        iris = load_iris()
-        self.class_names = list(iris.target_names)
-        self.bounds = (iris.data.min(0), iris.data.max(0))
         torch.manual_seed(0)
         self.net = torch.nn.Sequential(
             torch.nn.Linear(4, 8), torch.nn.Tanh(), torch.nn.Linear(8, 3)
         )
-        X, y = torch.tensor(iris.data, dtype=torch.float32), torch.tensor(iris.target)
-        optimizer = torch.optim.Adam(self.net.parameters(), lr=0.05)
-        for _ in range(200):
-            optimizer.zero_grad()
-            torch.nn.functional.cross_entropy(self.net(X), y).backward()
-            optimizer.step()
+        self.class_names, self.bounds = _fit_on_iris(self.net)
         self.refuse, self.mode, self.batches = None, "raise", []
 
     def forward(self, x):

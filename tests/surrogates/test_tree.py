@@ -269,9 +269,9 @@ def test_export_text_shows_a_deep_tree_whole():
     assert "truncated" not in rules and rules.count("class:") == surrogate.n_leaves_
 
 
-def test_random_state_breaks_ties_between_identical_features():
-    # Features 0 and 1 are equal: which one the root splits on is the tree's tie-break,
-    # seeded by random_state, so several seeds use both.
+def _two_equal_features():
+    """400 uniform rows whose two features are equal, and a black box that thresholds
+    the first at 0.5: which feature a tree's root takes is its tie-break."""
     X = np.random.default_rng(0).uniform(size=(400, 2))
     X[:, 1] = X[:, 0]
     box = BlackBox.from_callable(
@@ -279,6 +279,13 @@ def test_random_state_breaks_ties_between_identical_features():
         n_classes=2,
         input_shape=(2,),
     )
+    return X, box
+
+
+def test_random_state_breaks_ties_between_identical_features():
+    # Features 0 and 1 are equal: which one the root splits on is the tree's tie-break,
+    # seeded by random_state, so several seeds use both.
+    X, box = _two_equal_features()
     roots = {
         int(TreeSurrogate(box, max_depth=1, random_state=s).fit(X).tree_.tree_.feature[0])
         for s in range(8)
@@ -807,13 +814,7 @@ def test_the_raising_row_of_a_dataframe_is_named_by_its_label(method):
 def test_a_0d_int_array_seed_grows_the_tree_of_its_int():
     # random_state=np.asarray(s) was refused, "got ndarray"; it is the seed s. The data
     # of the tie-break test: which of two equal features the root takes follows the seed.
-    X = np.random.default_rng(0).uniform(size=(400, 2))
-    X[:, 1] = X[:, 0]
-    box = BlackBox.from_callable(
-        lambda Z: np.stack([Z[:, 0] <= 0.5, Z[:, 0] > 0.5], 1).astype(float),
-        n_classes=2,
-        input_shape=(2,),
-    )
+    X, box = _two_equal_features()
 
     def fit(seed):
         return TreeSurrogate(box, max_depth=1, random_state=seed).fit(X)
