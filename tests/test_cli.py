@@ -149,6 +149,12 @@ def test_train_saves_a_loadable_model(tmp_path, capsys, digits):
     record = json.loads((out / "model.json").read_text())
     assert record["metadata"]["dataset"] == "digits"
     assert record["metadata"]["command"].startswith("unboxed train --model lenet")
+    # what the weights follow besides the command and seed (docs/data-and-zoo.md)
+    assert record["metadata"]["trained_on"] == {
+        "torch": torch.__version__,
+        "torch_threads": torch.get_num_threads(),
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+    }
     assert 0 < record["metadata"]["test_accuracy"] <= 1
     per_epoch = record["metadata"]["epoch_test_accuracy"]
     assert len(per_epoch) == 2 and per_epoch[-1] == record["metadata"]["test_accuracy"]

@@ -716,6 +716,8 @@ def _check_figure_path(path: str) -> None:
 
 
 def _train(args: argparse.Namespace, argv: Sequence[str]) -> int:
+    import torch
+
     from . import zoo
     from .data import load_dataset
 
@@ -750,6 +752,13 @@ def _train(args: argparse.Namespace, argv: Sequence[str]) -> int:
             "epoch_test_accuracy": list(result.epoch_test_accuracy),
             "training": result.settings,
             "command": _command_line(argv),
+            # The weights follow these (docs/data-and-zoo.md): the same command and
+            # seed on another thread count or processor trains another network.
+            "trained_on": {
+                "torch": torch.__version__,
+                "torch_threads": torch.get_num_threads(),
+                "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+            },
         },
     )
     print(
