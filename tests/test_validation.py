@@ -5,7 +5,6 @@ import re
 import warnings
 
 import numpy as np
-import pandas as pd
 import pytest
 import torch  # loaded, so all_finite takes its torch path
 from sklearn.datasets import load_iris
@@ -793,18 +792,8 @@ def test_a_0d_bool_float_or_other_shape_is_still_no_seed(check):
         [1.0, np.asarray(False), 0, 0],
         [[1, 2], [np.True_, 0]],
         [np.array([True, False]), np.array([1, 0])],
-        pd.Series([1, True, 0, 0], dtype=object),
-        np.array([1, True, 0, 0], dtype=object),
     ],
-    ids=[
-        "list-bool",
-        "tuple-numpy-bool",
-        "list-0d-bool",
-        "nested",
-        "list-of-arrays",
-        "object-series",
-        "object-array",
-    ],
+    ids=["list-bool", "tuple-numpy-bool", "list-0d-bool", "nested", "list-of-arrays"],
 )
 def test_check_per_feature_refuses_a_list_holding_a_bool_among_numbers(value):
     # numpy stores [1, True, 0, 0] as ints, so the bool check on the array's dtype

@@ -1050,18 +1050,14 @@ def _bool_shape(value: object) -> tuple[int, ...] | None:
         arr = np.asarray(_tensor_values(value))
     except (TypeError, ValueError, RuntimeError, NotImplementedError):
         return None
-    held = _holds_bool(value) or _holds_bool(arr)  # arr: an object Series' values
-    return arr.shape if arr.dtype == np.bool_ or held else None
+    return arr.shape if arr.dtype == np.bool_ or _holds_bool(value) else None
 
 
 def _holds_bool(value: object) -> bool:
-    """Whether a list, tuple or object array holds a bool (Python's, numpy's, a bool
-    array), at any depth: numpy stores ``[1, True, 0, 0]`` as ints, so its dtype shows
-    no bool, and a pandas Series of ``[1, True]`` as objects."""
+    """Whether a list or tuple holds a bool (Python's, numpy's, a bool array), at any
+    depth: numpy stores ``[1, True, 0, 0]`` as ints, so its dtype shows no bool."""
     if isinstance(value, list | tuple):
         return any(_holds_bool(v) for v in value)
-    if isinstance(value, np.ndarray) and value.dtype == object:
-        return any(_holds_bool(v) for v in value.ravel())
     return isinstance(value, bool | np.bool_) or (
         isinstance(value, np.ndarray) and value.dtype == np.bool_
     )
