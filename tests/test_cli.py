@@ -857,6 +857,10 @@ def test_explain_says_on_which_side_of_a_random_order_the_ranking_lies():
         f"below it by 0.0100 [-0.0100, 0.0300]{paired}; its interval holds 0: no clear difference"
     )
     assert _above(Estimate(0.0, (0.0, 0.0), 1)) == f"above it by 0.0000 (one row: no CI){paired}"
+    # a bound of 0 turned round read "[-0.0000, 0.0300]"
+    assert _above(Estimate(-0.01, (-0.03, 0.0), 5)) == (
+        f"below it by 0.0100 [0.0000, 0.0300]{paired}; its interval holds 0: no clear difference"
+    )
 
 
 def test_explain_by_dmm_men_is_the_librarys_local_fit_with_its_held_out_r2(

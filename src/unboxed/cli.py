@@ -981,15 +981,14 @@ def _above(difference: Any) -> str:
     0.2100 [0.1800, 0.2400] (...)", or "below it by" with the interval turned round, so
     that the figure printed is never a negative distance; an interval that holds 0 says
     so."""
-    from .evaluate import Estimate
+    from .evaluate._stats import _paired_difference
 
     low, high = difference.ci
-    side, shown = "above", difference
-    if difference.mean < 0:
-        side, shown = "below", Estimate(-difference.mean, (-high, -low), difference.n)
+    # Over one row there is no CI, as _over_rows prints it.
+    ci = None if difference.n == 1 else difference.ci
     said = (
-        f"{side} it by {_over_rows(shown)} (each row's AOPC minus its random one, averaged "
-        "over the rows)"
+        f"{_paired_difference(difference.mean, ci, 4)} (each row's AOPC minus its random "
+        "one, averaged over the rows)"
     )
     if difference.n > 1 and low <= 0 <= high:
         said += "; its interval holds 0: no clear difference"

@@ -319,6 +319,11 @@ def test_the_maximize_table_shows_how_many_real_rows_each_class_was_measured_on(
             "the ranking is below it by 0.041 [0.010, 0.073] (paired by row)",
         ),
         ({"mean": -0.0412, "ci": None, "n": 1}, "the ranking is below it by 0.041"),
+        # a bound of 0 turned round read "[-0.000, 0.073]"
+        (
+            {"mean": -0.0412, "ci": [-0.0733, 0.0], "n": 2},
+            "the ranking is below it by 0.041 [0.000, 0.073] (paired by row)",
+        ),
     ],
 )
 def test_explain_says_a_ranking_below_its_random_baseline_is_below_it(above, said):

@@ -297,14 +297,18 @@ def _explain_headline(figures: Mapping[str, Any]) -> str:
     )
     random = figures.get("random_aopc")  # absent from records made before 7 Dec
     if random is not None:
-        above, side = figures["aopc_minus_random"], "above"
-        if above is not None and above.get("mean") is not None and above["mean"] < 0:
-            # Never "above it by -0.041": turned round, as explain prints it (cli._above).
-            ci = None if above["ci"] is None else [-above["ci"][1], -above["ci"][0]]
-            above, side = {**above, "mean": -above["mean"], "ci": ci}, "below"
+        from ..evaluate._stats import _paired_difference
+
+        above = figures["aopc_minus_random"]
+        # Never "above it by -0.041": turned round, in explain's own words (cli._above).
+        said = (
+            f"above it by {_rate(above)}"
+            if above is None or above.get("mean") is None
+            else _paired_difference(above["mean"], above["ci"], 3)
+        )
         text += (
             f"; a random order of the same components gives {_rate(random)}, and the "
-            f"ranking is {side} it by {_rate(above)} (paired by row)"
+            f"ranking is {said} (paired by row)"
         )
     misfit = figures.get("relative_infidelity")
     if misfit is None:
