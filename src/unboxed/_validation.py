@@ -722,7 +722,8 @@ def as_labels(labels: object) -> np.ndarray:
 
 
 def check_one_kind(labels: object, *, name: str) -> None:
-    """Refuse class labels that mix strings and numbers.
+    """Refuse class labels that mix strings and numbers, or that hold a gap or an
+    infinity.
 
     numpy would turn ``[0, "cat"]`` into ``["0", "cat"]`` without a word, and then
     ``target=0`` (an int) would name no class; so each label's kind is read first.
@@ -737,8 +738,8 @@ def check_one_kind(labels: object, *, name: str) -> None:
     Raises
     ------
     ValueError
-        If ``labels`` is 1-D and holds strings and a NaN, a missing entry: ``["cat",
-        nan]`` read as a mix of strings and a number.
+        If ``labels`` is 1-D and holds a missing entry (NaN, None, NaT, ``pd.NA``), named
+        as :func:`check_no_missing` names it, or an infinite number: no class has it.
     TypeError
         If ``labels`` is 1-D and holds both strings and numbers.
     """
@@ -746,11 +747,23 @@ def check_one_kind(labels: object, *, name: str) -> None:
     if raw.ndim != 1:
         return  # the caller's shape check names that fault
     items = raw.tolist()
+    index = pandas_index(labels)
+    # ["cat", nan] has a gap, not a number, where a pandas column's NaN came along; and
+    # among numbers a gap or an infinity is no class either: [0, 1, nan] read "pred_a
+    # holds 2, which is not a class of the model that classes= names".
+    check_no_missing(raw, name=name, index=index, advice="give each class its label")
+    for i, c in enumerate(items):
+        # An int is finite, and math.isfinite(10**400) would overflow.
+        if (
+            isinstance(c, numbers.Real)
+            and not isinstance(c, numbers.Integral)
+            and not math.isfinite(c)
+        ):
+            raise ValueError(
+                f"{name} holds {float(c)!r} at index {i}{row_label(index, i, name)}; labels "
+                "must be finite"
+            )
     if any(isinstance(c, str) for c in items) and any(isinstance(c, numbers.Number) for c in items):
-        # ["cat", nan] has a gap, not a number, where a pandas column's NaN came along.
-        check_no_missing(
-            raw, name=name, index=pandas_index(labels), advice="give each class its label"
-        )
         raise TypeError(
             f"{name} mixes strings and numbers, {items}; give labels of one kind: all "
             "strings (str(label) for each) or all numbers"

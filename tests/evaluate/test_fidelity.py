@@ -1,6 +1,7 @@
 import re
 
 import numpy as np
+import pandas as pd
 import pytest
 from sklearn.datasets import load_iris
 from sklearn.linear_model import LogisticRegression
@@ -1044,6 +1045,32 @@ def test_agreement_refuses_classes_that_mix_strings_and_numbers():
     proba = np.array([[0.9, 0.1], [0.2, 0.8]])
     with pytest.raises(TypeError, match="mixes strings and numbers"):
         agreement(np.array([0, 0], dtype=object), proba, classes=[0, "cat"])
+
+
+@pytest.mark.parametrize(
+    ("gap", "said"),
+    [
+        (np.nan, "a missing label (nan)"),
+        (pd.NaT, "a missing label (NaT)"),
+        (np.inf, "inf"),
+        (-np.inf, "-inf"),
+    ],
+)
+def test_agreement_names_a_gap_or_an_infinity_among_classes_of_numbers(gap, said):
+    # Only among strings was a gap named: classes=[0, 1, nan] read "pred_a holds 2,
+    # which is not a class of the model that classes= names: pass its labels, [0.0,
+    # 1.0, nan]", and an inf alike. A black box's classes named an inf without its place.
+    X, y = load_iris(return_X_y=True)
+    model = LogisticRegression(max_iter=500).fit(X, y)
+    proba, predicted = model.predict_proba(X), model.predict(X)
+    with pytest.raises(ValueError) as raised:
+        agreement(predicted, proba, classes=[0, 1, gap])
+    advice = "give each class its label" if "missing" in said else "labels must be finite"
+    assert str(raised.value) == f"classes holds {said} at index 2; {advice}"
+    with pytest.raises(ValueError) as raised:
+        BlackBox.from_sklearn(model, classes=[0, 1, gap])
+    assert str(raised.value) == f"classes holds {said} at index 2; {advice}"
+    assert agreement(predicted, proba, classes=[0, 1, 2]).mean == 1.0
 
 
 def test_a_target_the_attribution_does_not_explain_is_named_by_its_label(planted):
