@@ -642,8 +642,8 @@ def check_no_missing(
     index: Sequence[Any] | None = None,
     advice: str = "drop those rows or give them a class",
 ) -> None:
-    """Refuse a missing label (None, NaN, ``pd.NA``) among labels held as objects or
-    floats.
+    """Refuse a missing label (None, NaN, NaT, ``pd.NA``) among labels held as objects
+    or floats.
 
     A pandas column of string labels with a gap holds NaN among its strings, which
     do not sort against them: ``np.unique`` failed with "'<' not supported between
@@ -701,7 +701,9 @@ def as_labels(labels: object) -> np.ndarray:
     None, ``pd.NA``) is held as objects, for :func:`check_no_missing` to find it.
 
     numpy turns ``["setosa", np.nan]`` into the strings ``["setosa", "nan"]``, and the
-    gap then read "'nan' is not a class". Every list of labels is converted here.
+    gap then read "'nan' is not a class". Every list of labels is converted here. A
+    NaT (``pd.NaT``, ``np.datetime64("NaT")``) needs no help: numpy holds it as an
+    object beside strings or numbers (and ``pd.NaT`` alone), where it is found too.
 
     Parameters
     ----------

@@ -1073,6 +1073,32 @@ def test_agreement_names_a_gap_or_an_infinity_among_classes_of_numbers(gap, said
     assert agreement(predicted, proba, classes=[0, 1, 2]).mean == 1.0
 
 
+@pytest.mark.parametrize(
+    ("labels", "other", "said"),
+    [
+        ([pd.NaT, pd.NaT, pd.NaT], [0, 1, 2], "(NaT) at index 0"),
+        ([0, pd.NaT, 2], [0, 1, 2], "(NaT) at index 1"),
+        ([0.0, 1.0, pd.NaT], [0, 1, 2], "(NaT) at index 2"),
+        (["cat", pd.NaT, "eel"], ["cat", "dog", "eel"], "(NaT) at index 1"),
+        (
+            ["cat", np.datetime64("NaT"), "eel"],
+            ["cat", "dog", "eel"],
+            "(np.datetime64('NaT','generic')) at index 1",
+        ),
+    ],
+)
+def test_agreement_names_a_nat_label_as_missing_alone_or_beside_numbers_or_strings(
+    labels, other, said
+):
+    # as_labels' docstring named NaN, None and pd.NA as missing labels but not NaT: numpy
+    # holds a NaT as an object in each of these lists, where check_no_missing finds it.
+    with pytest.raises(ValueError) as raised:
+        agreement(labels, other)
+    assert str(raised.value) == (
+        f"pred_a holds a missing label {said}; drop those rows or give them a class"
+    )
+
+
 def test_a_target_the_attribution_does_not_explain_is_named_by_its_label(planted):
     # target="yes" was reported as "target=1", a name the caller never used, and the
     # message did not say which classes the attribution explains.
