@@ -981,13 +981,13 @@ def _above(difference: Any) -> str:
     0.2100 [0.1800, 0.2400] (...)", or "below it by" with the interval turned round, so
     that the figure printed is never a negative distance; an interval that holds 0 says
     so."""
-    from .evaluate._stats import _paired_difference
+    from .report._html import paired_difference
 
     low, high = difference.ci
     # Over one row there is no CI, as _over_rows prints it.
     ci = None if difference.n == 1 else difference.ci
     said = (
-        f"{_paired_difference(difference.mean, ci, 4)} (each row's AOPC minus its random "
+        f"{paired_difference(difference.mean, ci, 4)} (each row's AOPC minus its random "
         "one, averaged over the rows)"
     )
     if difference.n > 1 and low <= 0 <= high:

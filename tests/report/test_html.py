@@ -6,7 +6,7 @@ from matplotlib.figure import Figure
 
 from tests.helpers import HtmlPage
 from unboxed.report import ReportSection, headline, render_report, render_section
-from unboxed.report._html import PNG_SIGNATURE, QUESTIONS
+from unboxed.report._html import PNG_SIGNATURE, QUESTIONS, paired_difference
 
 
 def _estimate(mean, low, high, n=10):
@@ -334,3 +334,29 @@ def test_explain_says_a_ranking_below_its_random_baseline_is_below_it(above, sai
     line = headline(ReportSection("explain", figures=figures))
     assert said in line
     assert "above it" not in line and "-0.0" not in line
+
+
+@pytest.mark.parametrize(
+    ("mean", "ci", "digits", "said"),
+    [
+        (0.21, (0.18, 0.24), 3, "above it by 0.210 [0.180, 0.240]"),
+        # below: the mean and the interval turned round, never a negative distance
+        (-0.0412, (-0.0733, -0.0104), 3, "below it by 0.041 [0.010, 0.073]"),
+        (-0.0412, (-0.0733, -0.0104), 4, "below it by 0.0412 [0.0104, 0.0733]"),
+        # an interval across 0 keeps its sign on each side, turned round with the mean
+        (-0.01, (-0.03, 0.01), 4, "below it by 0.0100 [-0.0100, 0.0300]"),
+        (0.01, (-0.01, 0.03), 4, "above it by 0.0100 [-0.0100, 0.0300]"),
+        (0.0, (0.0, 0.0), 4, "above it by 0.0000 [0.0000, 0.0000]"),
+        # over one row there is no CI
+        (-0.0412, None, 3, "below it by 0.041 (one row: no CI)"),
+        (0.5, None, 4, "above it by 0.5000 (one row: no CI)"),
+    ],
+)
+def test_a_paired_difference_says_on_which_side_of_its_baseline_it_lies(mean, ci, digits, said):
+    assert paired_difference(mean, ci, digits) == said
+
+
+def test_a_bound_of_zero_turned_round_is_not_minus_zero():
+    # -0.0 is printed "-0.0000": a ranking below its baseline whose interval reached 0
+    # read "below it by 0.0100 [-0.0000, 0.0300]".
+    assert paired_difference(-0.01, (-0.03, 0.0), 4) == "below it by 0.0100 [0.0000, 0.0300]"

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from collections.abc import Sequence
 
 import numpy as np
 from scipy import special
@@ -199,28 +198,6 @@ def estimate(values: np.ndarray, *, n_boot: int, random_state: RandomState = Non
     values = values.ravel()
     mean, ci = bootstrap_mean(values, n_boot=n_boot, random_state=random_state)
     return Estimate(float(mean), (float(ci[0]), float(ci[1])), int(values.size))
-
-
-def _paired_difference(mean: float, ci: Sequence[float] | None, digits: int) -> str:
-    """A paired difference against a baseline in words, its figures to ``digits``
-    decimals: ``above it by 0.210 [0.180, 0.240]``, or ``below it by`` with the mean
-    and interval turned round, so that the figure is never a negative distance.
-
-    ``ci`` None is a mean over one row, marked as having no CI (``0.041 (one row: no
-    CI)``). ``explain``'s printout (``cli._above``) and the report's headline of its
-    record both say it through here, so that they cannot drift apart.
-    """
-    from ..report._html import one_row_mean
-
-    side = "above"
-    if mean < 0:
-        # 0.0 - x, not -x: a bound of 0 turned round read "-0.0000".
-        side, mean = "below", 0.0 - mean
-        ci = None if ci is None else (0.0 - ci[1], 0.0 - ci[0])
-    shown = f"{mean:.{digits}f}"
-    if ci is None:
-        return f"{side} it by {one_row_mean(shown)}"
-    return f"{side} it by {shown} [{ci[0]:.{digits}f}, {ci[1]:.{digits}f}]"
 
 
 #: The normal quantile of a two-sided 95% interval.

@@ -276,6 +276,26 @@ def one_row_mean(mean: str) -> str:
     return f"{mean} (one row: no CI)"
 
 
+def paired_difference(mean: float, ci: Sequence[float] | None, digits: int) -> str:
+    """A paired difference against a baseline in words, its figures to ``digits``
+    decimals: ``above it by 0.210 [0.180, 0.240]``, or ``below it by`` with the mean
+    and interval turned round, so that the figure is never a negative distance.
+
+    ``ci`` None is a mean over one row, marked as having no CI (``0.041 (one row: no
+    CI)``). ``explain``'s printout (``cli._above``) and the report's headline of its
+    record both say it through here, so that they cannot drift apart.
+    """
+    side = "above"
+    if mean < 0:
+        # 0.0 - x, not -x: a bound of 0 turned round read "-0.0000".
+        side, mean = "below", 0.0 - mean
+        ci = None if ci is None else (0.0 - ci[1], 0.0 - ci[0])
+    shown = f"{mean:.{digits}f}"
+    if ci is None:
+        return f"{side} it by {one_row_mean(shown)}"
+    return f"{side} it by {shown} [{ci[0]:.{digits}f}, {ci[1]:.{digits}f}]"
+
+
 def _rate(estimate: Mapping[str, Any] | None, digits: int = 3) -> str:
     """An estimate's mean and 95% CI, ``0.805 [0.736, 0.875]``; "-" for none. A mean
     over one row has a null CI in its record (``explain --json``): it says so, as
@@ -297,14 +317,12 @@ def _explain_headline(figures: Mapping[str, Any]) -> str:
     )
     random = figures.get("random_aopc")  # absent from records made before 7 Dec
     if random is not None:
-        from ..evaluate._stats import _paired_difference
-
         above = figures["aopc_minus_random"]
         # Never "above it by -0.041": turned round, in explain's own words (cli._above).
         said = (
             f"above it by {_rate(above)}"
             if above is None or above.get("mean") is None
-            else _paired_difference(above["mean"], above["ci"], 3)
+            else paired_difference(above["mean"], above["ci"], 3)
         )
         text += (
             f"; a random order of the same components gives {_rate(random)}, and the "
