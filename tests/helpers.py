@@ -365,3 +365,35 @@ def iris_refusing_a_petal_of_4(spared_calls: int = 0):
         return model.predict_proba(rows)
 
     return BlackBox.from_callable(refuses_a_petal_of_4, n_classes=3), X
+
+
+def digits_gradient_undefined_below(threshold: float):
+    """A torch black box of a logistic regression on digits (fitted here, seed 0) whose
+    gradient is NaN at every input with pixel 4 at ``threshold`` or below, though its
+    probabilities are finite everywhere: each logit gains ``sqrt(u)``, ``u = (x_4 -
+    threshold) * (x_4 > threshold)``, the same for every class (so the softmax is the
+    regression's), and at ``u = 0`` that term's derivative is ``inf * 0``. Of the first
+    6 test rows, pixel 4 is 9, 14, 14, 7, 14, 11 sixteenths: row 3's alone is below
+    0.5. Returns ``(box, X_test)``."""
+    from sklearn.linear_model import LogisticRegression
+
+    from unboxed import BlackBox
+
+    data = load_dataset("digits")
+    fitted = LogisticRegression(max_iter=500).fit(data.X_train, data.y_train)
+
+    class GradientUndefinedBelow(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.linear = torch.nn.Linear(64, 10)
+            with torch.no_grad():
+                self.linear.weight.copy_(torch.as_tensor(fitted.coef_))
+                self.linear.bias.copy_(torch.as_tensor(fitted.intercept_))
+
+        def forward(self, x):
+            pixel = x.reshape(x.shape[0], -1)[:, 4:5]
+            return self.linear(x.reshape(x.shape[0], -1)) + torch.sqrt(
+                (pixel - threshold) * (pixel > threshold)
+            )
+
+    return BlackBox.from_torch(GradientUndefinedBelow(), input_shape=(64,)), data.X_test

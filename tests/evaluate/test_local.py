@@ -8,7 +8,12 @@ import torch
 from sklearn.datasets import load_iris
 from sklearn.linear_model import LogisticRegression
 
-from tests.helpers import breast_cancer_box, iris_refusing_a_petal_of_4, no_zero_dose_for_the_old
+from tests.helpers import (
+    breast_cancer_box,
+    digits_gradient_undefined_below,
+    iris_refusing_a_petal_of_4,
+    no_zero_dose_for_the_old,
+)
 from unboxed import Attribution, BlackBox, BlackBoxError, FeatureImportance, zoo
 from unboxed.evaluate import deletion_curve, explanation_sensitivity
 from unboxed.evaluate._stats import estimate
@@ -881,6 +886,63 @@ def test_sensitivity_names_a_dataframes_row_the_model_raises_on_by_its_label(
         r"row X\.loc\['flower-62'\]: petal length 4\.0"
     )
     assert re.fullmatch(expected, message), message
+
+
+def _first_kept_copy(box, X, radius, n_samples, failing, seed=0):
+    """``(row, draw)``: the first noisy copy that explanation_sensitivity draws
+    (``random_state=seed``) which keeps its row's class and on which ``failing(noisy)``,
+    of the copies of shape ``(n, n_samples, d)``, holds."""
+    rng = np.random.default_rng(seed)
+    noise = rng.uniform(-np.asarray(radius), radius, size=(len(X), n_samples, X.shape[1]))
+    noisy = X[:, None, :] + noise.astype(X.dtype)
+    classes = box.predict(X)
+    kept = box.predict(noisy.reshape(-1, X.shape[1])).reshape(len(X), n_samples)
+    found = failing(noisy) & (kept == classes[:, None])
+    row, draw = np.argwhere(found)[0]
+    return int(row), int(draw)
+
+
+def test_sensitivity_names_the_noisy_copy_a_gradient_is_undefined_on():
+    # It said "values contains NaN (first at index (60, 4))": the copy's place among the
+    # copies kept, of an X of 6 rows, and no class.
+    box, X_test = digits_gradient_undefined_below(0.4)
+    X = X_test[:6]  # pixel 4 is above 0.4 in every row: X itself is explained
+    row, draw = _first_kept_copy(box, X, 0.1, 20, lambda noisy: noisy[..., 4] <= 0.4, seed=3)
+    assert row == 3 and draw > 0  # row 3's pixel 4 is 0.4375; copies of the others stay above
+    with pytest.raises(ValueError) as raised:
+        explanation_sensitivity(Saliency(box), X, radius=0.1, n_samples=20, random_state=3)
+    target = box.predict(X[3:4])[0]
+    assert str(raised.value) == (
+        f"Saliency produced non-finite attributions on perturbation {draw} of 20 of row 3 "
+        f"of X, target {target}: NaN at feature 4; the model's gradient overflowed or is "
+        "undefined at this input"
+    )
+
+
+@pytest.mark.parametrize("frame", [True, False], ids=["dataframe", "array"])
+def test_sensitivity_names_the_noisy_copy_an_explainer_query_raises_on(frame):
+    # It said "on perturbation 0 of 5 of row 20 of X", of an X of 6 rows: the 20th of
+    # the copies kept, as the explainer numbered them. The classes of X, its copies and
+    # its explanation are answered; the copies' occlusions raise.
+    radius = [0.05, 0.05, 0.0, 0.05]  # every copy of row 1 keeps its petal length of 4
+    box, X = iris_refusing_a_petal_of_4(spared_calls=10**9)  # it never raises
+    row, draw = _first_kept_copy(box, X.to_numpy(), radius, 20, lambda noisy: noisy[..., 2] == 4.0)
+    assert row == 1
+    box, X = iris_refusing_a_petal_of_4(spared_calls=3)
+    with pytest.raises(BlackBoxError) as raised:
+        explanation_sensitivity(
+            Occlusion(box, window=1, fill="zero"),
+            X if frame else X.to_numpy(),
+            radius=radius,
+            n_samples=20,
+            n_boot=10,
+            random_state=0,
+        )
+    label = ", row X.loc['flower-62']" if frame else ""
+    assert str(raised.value) == (
+        "black box 'refuses_a_petal_of_4' raised ValueError on perturbation 0 of 5 of "
+        f"perturbation {draw} of 20 of row 1 of X{label}: petal length 4.0"
+    )
 
 
 def test_sensitivity_of_a_dataframe_is_that_of_its_array():

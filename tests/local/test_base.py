@@ -1,16 +1,22 @@
 """The shared base of the local explainers: fills, backgrounds, targets and the result."""
 
+import contextlib
+import re
+
 import numpy as np
 import pytest
 from scipy.ndimage import gaussian_filter
 
-from unboxed import BlackBox
+from tests.helpers import digits_gradient_undefined_below, iris_refusing_a_petal_of_4
+from unboxed import BlackBox, BlackBoxError
+from unboxed.local import KernelShap, Lime, Occlusion, Saliency
 from unboxed.local._base import (
     BLUR_SIGMA,
     LocalExplainer,
     check_background,
     check_fill_name,
     make_fill,
+    naming_rows,
 )
 
 
@@ -232,3 +238,46 @@ def test_an_attribution_of_dataframe_rows_names_them_by_the_frames_index(
     assert Attribution.load(tmp_path / "a.npz").row_names == ("70", "71", "72")
     with pytest.raises(ValueError, match="row_names has 2 entries; expected 3"):
         Attribution(attribution.values, attribution.target, row_names=("70", "71"))
+
+
+def _pool_row(i):
+    return f"candidate {i} of the pool"
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda box: Lime(box, n_samples=20, fill=0.0, random_state=0),
+        lambda box: KernelShap(box, n_samples=20, fill=0.0, random_state=0),
+        lambda box: Occlusion(box, fill=0.0),
+    ],
+    ids=["Lime", "KernelShap", "Occlusion"],
+)
+def test_a_caller_names_the_rows_it_passes_a_perturbation_explainer(make):
+    box, frame = iris_refusing_a_petal_of_4()
+    X = frame.to_numpy()  # row 1 alone has a petal length of 4, which the model refuses
+    explainer = make(box)
+    with naming_rows(X, _pool_row), pytest.raises(BlackBoxError) as raised:
+        explainer.explain(X, target=0)
+    message = str(raised.value)
+    assert re.fullmatch(
+        r"black box 'refuses_a_petal_of_4' raised ValueError on perturbation 0 of \d+ of "
+        r"candidate 1 of the pool: petal length 4\.0",
+        message,
+    ), message
+    # Another array, even of the same rows, or the same one after the block, is not
+    # named so: the names are of those rows alone.
+    for rows, block in [(X.copy(), naming_rows(X, _pool_row)), (X, contextlib.nullcontext())]:
+        with block, pytest.raises(BlackBoxError) as raised:
+            explainer.explain(rows, target=0)
+        assert "of row 1 of X: petal length 4.0" in str(raised.value), str(raised.value)
+
+
+def test_a_caller_names_the_rows_it_passes_a_gradient_explainer():
+    box, X_test = digits_gradient_undefined_below(0.5)
+    X = X_test[:6]  # row 3 alone has pixel 4 below 0.5: its gradient is NaN
+    with naming_rows(X, _pool_row), pytest.raises(ValueError) as raised:
+        Saliency(box).explain(X, target=2)
+    assert str(raised.value).startswith(
+        "Saliency produced non-finite attributions on candidate 3 of the pool, target 2: "
+    ), str(raised.value)

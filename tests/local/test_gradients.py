@@ -6,7 +6,12 @@ import numpy as np
 import pytest
 import torch
 
-from tests.helpers import PLANTED_COLUMNS, assert_progress_shown, breast_cancer_box
+from tests.helpers import (
+    PLANTED_COLUMNS,
+    assert_progress_shown,
+    breast_cancer_box,
+    digits_gradient_undefined_below,
+)
 from unboxed import BlackBox, BlackBoxError, zoo
 from unboxed.local import (
     DeepLift,
@@ -165,6 +170,29 @@ def test_undefined_gradient_gets_a_clear_error():
     assert np.isfinite(box.predict_proba(X)).all()
     with pytest.raises(ValueError, match="Saliency produced non-finite attributions"):
         Saliency(box).explain(X, target=0)
+
+
+@pytest.mark.parametrize("frame", [False, True], ids=["array", "dataframe"])
+@pytest.mark.parametrize("explainer", [Saliency, InputXGradient])
+def test_a_non_finite_attribution_names_its_row_and_target(explainer, frame):
+    # It said "values contains NaN (first at index (3, 4))": the place in the array
+    # explained, without the row's label or the class explained.
+    import pandas as pd
+
+    box, X_test = digits_gradient_undefined_below(0.5)
+    X = X_test[:6]  # row 3 alone has pixel 4 below 0.5
+    where = "row 3 of X"
+    if frame:
+        X = pd.DataFrame(X, index=[f"digit-{i}" for i in range(100, 106)])
+        where += r", row X\.loc\['digit-103'\]"
+    with pytest.raises(ValueError) as raised:
+        explainer(box).explain(X, target=[0, 1, 2, 7, 4, 5])
+    message = str(raised.value)
+    expected = (
+        rf"{explainer.__name__} produced non-finite attributions on {where}, target 7: "
+        r"NaN at feature 4; the model's gradient overflowed or is undefined at this input"
+    )
+    assert re.fullmatch(expected, message), message
 
 
 def test_integrated_gradients_with_a_gray_baseline_is_complete(digits, digits_blackbox):

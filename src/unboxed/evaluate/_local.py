@@ -29,6 +29,7 @@ from .._validation import (
 )
 from ..blackbox import BlackBox, _row_of_x, check_blackbox, perturbation_name
 from ..explanation import Attribution, _json_seed
+from ..local._base import naming_rows
 from ..local._segments import Partition
 from ._fidelity import (
     Fill,
@@ -482,7 +483,12 @@ def explanation_sensitivity(
     explained = explainer.explain(X if index is None else given, target=labels)
     original = top_k_mask(explained.values, k)
     rows, draws = np.nonzero(same)
-    moved = explainer.explain(noisy[rows * n_samples + draws], target=labels[rows]).values
+    copies = rows * n_samples + draws
+    moved_X = noisy[copies]
+    # The explainer names a copy as the query above does: it numbered them among those
+    # kept, "perturbation 0 of 5 of row 20 of X" of an X of 6 rows.
+    with naming_rows(moved_X, lambda i: named(int(copies[i]))):
+        moved = explainer.explain(moved_X, target=labels[rows]).values
     overlap = (top_k_mask(moved, k) & original[rows]).sum(axis=1) / k
     drops = np.full((n, n_samples), np.nan)
     drops[rows, draws] = 1.0 - overlap

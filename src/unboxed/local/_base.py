@@ -14,15 +14,18 @@ when that ``X`` is the background.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import math
 import numbers
-from typing import Any
+from collections.abc import Iterator
+from typing import Any, NamedTuple
 
 import numpy as np
 
 from .._estimator import Params
-from .._validation import check_array, check_shape
-from ..blackbox import BlackBox, check_blackbox, grayscale_shape
+from .._validation import check_array, check_shape, frame_index, pandas_index
+from ..blackbox import BlackBox, RowName, check_blackbox, grayscale_shape
 from ..explanation import Attribution, hand_over, make_meta, plain_number
 
 FILL_NAMES = ("zero", "gray", "mean", "blur")
@@ -30,6 +33,45 @@ Fill = float | str | np.ndarray
 
 #: Gaussian blur width, in pixels, of the "blur" fill.
 BLUR_SIGMA = 2.0
+
+#: The rows a caller named (:func:`naming_rows`): the ``X`` it passes, that very
+#: object, and its name for row ``i`` of it. A context variable, not an argument of
+#: ``explain``: every explainer's signature stays the public one, and a call in another
+#: thread or on another array (an explainer's own inner call) is not named by it.
+_NAMED_ROWS: contextvars.ContextVar[tuple[object, RowName] | None] = contextvars.ContextVar(
+    "unboxed_named_rows", default=None
+)
+
+
+@contextlib.contextmanager
+def naming_rows(X: object, row_name: RowName) -> Iterator[None]:
+    """Within it, an explainer's ``explain(X)`` of this very ``X`` calls its row ``i``
+    ``row_name(i)`` in a message about it (the black box raising on it, or on a
+    perturbation of it; a non-finite gradient there).
+
+    For rows the caller made from the user's: ``explanation_sensitivity``'s noisy
+    copies were "row 20 of X" of an X of 6 rows, their place among the copies kept,
+    where the model's query of them says "perturbation 3 of 20 of row 1 of X".
+    """
+    token = _NAMED_ROWS.set((X, row_name))
+    try:
+        yield
+    finally:
+        _NAMED_ROWS.reset(token)
+
+
+class _Rows(NamedTuple):
+    """The rows of the ``X`` given to ``explain``, as its result and messages name them."""
+
+    #: A DataFrame's row labels, as text (:func:`~unboxed._validation.frame_index`): the
+    #: explanation's ``row_names``.
+    labels: tuple[str, ...] | None
+    #: A pandas ``X``'s index (:func:`~unboxed._validation.pandas_index`), which labels
+    #: a row in a message about it ("row 1 of X, row X.loc['flower-62']").
+    index: Any
+    #: The caller's name for row ``i`` (:func:`naming_rows`), which replaces both in a
+    #: message; None where it gave none.
+    name: RowName | None
 
 
 class LocalExplainer(Params):
@@ -63,6 +105,14 @@ class LocalExplainer(Params):
                 raise ValueError(f"image_shape must be (H, W) with H*W = {d}, got {shape}")
             return shape
         return grayscale_shape(self.blackbox.input_shape)
+
+    @staticmethod
+    def _rows(X: object) -> _Rows:
+        """How the ``X`` given to ``explain`` names its rows, read before ``check_X``
+        (which drops a DataFrame's index and makes another object)."""
+        named = _NAMED_ROWS.get()
+        name = named[1] if named is not None and named[0] is X else None
+        return _Rows(frame_index(X), pandas_index(X), name)
 
     def _targets(self, target: Any, X: np.ndarray, proba: np.ndarray | None = None) -> np.ndarray:
         """Per-row classes: the given ones, or the black box's prediction."""

@@ -42,7 +42,7 @@ from scipy import special
 from .._progress import progress
 from .._ranks import top_k_mask
 from .._validation import RandomState, as_seed, check_random_state
-from ..blackbox import BlackBox, perturbation_name
+from ..blackbox import BlackBox, RowName, perturbation_name
 
 #: Perturbed samples of the instances explained together: their masks, answers and
 #: batched fits. Bounds the memory of a chunk to about CHUNK_ROWS x n_components.
@@ -114,6 +114,7 @@ class Engine:
         seed: int,
         verbose: bool = False,
         index: Any = None,
+        row_name: RowName | None = None,
     ) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
         """Explain every row of ``X``.
 
@@ -133,6 +134,9 @@ class Engine:
         index : pandas.Index, optional
             A pandas ``X``'s row labels, which name the row of a perturbation the
             black box raises on (:func:`~unboxed.blackbox.perturbation_name`).
+        row_name : callable, optional
+            The caller's name for row ``i`` of ``X`` (:func:`~._base.naming_rows`),
+            which names it there instead.
 
         Returns
         -------
@@ -154,7 +158,7 @@ class Engine:
             counts = valid[rows].sum(axis=1)
             masks, sizes = row_masks(self.sampler, counts, n_samples, keys, components.width)
             y, targets[rows] = self._query(
-                blackbox, X, fill, components, masks, rows, target, index
+                blackbox, X, fill, components, masks, rows, target, index, row_name
             )
             scores[rows], info = self._fit_by_count(counts, sizes, masks, y, valid[rows], keys)
             infos.append(info)
@@ -207,9 +211,10 @@ class Engine:
         return scores, info
 
     @staticmethod
-    def _query(blackbox, X, fill, components, masks, rows, target, index):
+    def _query(blackbox, X, fill, components, masks, rows, target, index, row_name=None):
         """The black box's probability of the explained class for every sample, (r, S);
-        ``index`` (a pandas ``X``'s) labels the rows in a message about one."""
+        ``index`` (a pandas ``X``'s) labels the rows in a message about one, or
+        ``row_name`` names them (:meth:`run`)."""
         r, s = masks.shape[:2]
         proba = np.empty((r, s, blackbox.n_classes))
         step = max(1, QUERY_ROWS // s)
@@ -218,11 +223,30 @@ class Engine:
             fill_rows = fill[block] if fill.shape[0] > 1 else fill
             perturbed = components.perturb(masks[first : first + step], block, X[block], fill_rows)
             answers = blackbox._proba_rows(
-                perturbed.reshape(-1, perturbed.shape[-1]), perturbation_name(block.start, s, index)
+                perturbed.reshape(-1, perturbed.shape[-1]),
+                _perturbation_names(block.start, s, index, row_name),
             )
             proba[first : first + step] = answers.reshape(-1, s, blackbox.n_classes)
         classes = proba[:, 0].argmax(axis=1) if target is None else target[rows]
         return np.take_along_axis(proba, classes[:, None, None], axis=2)[..., 0], classes
+
+
+def _perturbation_names(
+    first: int, n_per_row: int, index: Any, row_name: RowName | None
+) -> RowName:
+    """:func:`~unboxed.blackbox.perturbation_name`'s names of the perturbations of rows
+    ``first..`` of ``X``, whose rows are called as ``row_name`` calls them where the
+    caller named them: "perturbation 0 of 5 of perturbation 3 of 20 of row 1 of X", an
+    occlusion of explanation_sensitivity's noisy copy, was "of row 20 of X", the copy's
+    place among those explained."""
+    if row_name is None:
+        return perturbation_name(first, n_per_row, index)
+
+    def name(i: int) -> str:
+        row, sample = divmod(i, n_per_row)
+        return f"perturbation {sample} of {n_per_row} of {row_name(first + row)}"
+
+    return name
 
 
 # ---------------------------------------------------------------- samplers

@@ -17,17 +17,15 @@ import numpy as np
 from .._progress import progress
 from .._validation import (
     RandomState,
-    check_finite,
+    all_finite,
     check_number,
     check_per_feature,
     check_positive_int,
     check_random_state,
-    frame_index,
-    pandas_index,
 )
-from ..blackbox import BlackBox
+from ..blackbox import BlackBox, _row_of_x
 from ..explanation import Attribution, hand_over
-from ._base import Fill, LocalExplainer, check_background, check_fill_name, make_fill
+from ._base import Fill, LocalExplainer, _Rows, check_background, check_fill_name, make_fill
 from ._engine import call_seed, row_seed
 
 PERTURBATION_METHODS = "Lime, KernelShap or Occlusion"
@@ -74,15 +72,15 @@ class _GradientExplainer(LocalExplainer):
         """
         import torch
 
-        row_names = frame_index(X)
         # A model that raises on one row of a DataFrame is named by its label too,
-        # "row 6 of the 10 rows queried, row X.loc[103]", as predict_proba names it.
-        index = pandas_index(X)
+        # "row 6 of the 10 rows queried, row X.loc[103]", as predict_proba names it, and
+        # a row the caller named (naming_rows) by its name.
+        rows = self._rows(X)
         X = self.blackbox.check_X(X)
         # Baselines first: a baseline or background they refuse is refused before the
         # default target (the predicted class) queries the model.
         extra = self._prepare(X)
-        proba = None if target is not None else self.blackbox._proba_rows(X, index=index)
+        proba = None if target is not None else self.blackbox._proba_rows(X, rows.name, rows.index)
         targets = self._targets(target, X, proba)
         per_chunk = max(1, self.blackbox.batch_size // self.evals_per_row)
         values, deltas = [], []
@@ -91,13 +89,15 @@ class _GradientExplainer(LocalExplainer):
             stop = min(start + per_chunk, X.shape[0])
 
             def run(part: slice, start: int = start) -> Any:
-                rows = slice(start + part.start, start + part.stop)  # rows of X
+                chunk = slice(start + part.start, start + part.stop)  # rows of X
                 # Inputs that already require gradients spare Captum's warning about it.
-                x = self.blackbox._tensor(X[rows]).requires_grad_(True)
-                t = torch.as_tensor(targets[rows], device=x.device)
-                return self._attribute(x, t, rows, extra)
+                x = self.blackbox._tensor(X[chunk]).requires_grad_(True)
+                t = torch.as_tensor(targets[chunk], device=x.device)
+                return self._attribute(x, t, chunk, extra)
 
-            out = self.blackbox._run_batch(run, stop - start, X.shape[0], start, index=index)
+            out = self.blackbox._run_batch(
+                run, stop - start, X.shape[0], start, rows.name, rows.index
+            )
             attr, delta = out if isinstance(out, tuple) else (out, None)
             self.blackbox.n_queries += (stop - start) * self.evals_per_row
             # In the model's own precision: a float64 copy cost the MLP a tenth of its time.
@@ -105,24 +105,33 @@ class _GradientExplainer(LocalExplainer):
             if delta is not None:
                 deltas.append(delta.detach().double().cpu().numpy().ravel())
         values_arr = values[0] if len(values) == 1 else np.concatenate(values)
-        self._check_finite(values_arr)
+        self._check_finite(values_arr, targets, rows)
         info = {}
         if deltas:
             delta_arr = np.concatenate(deltas)
             info = {"delta": delta_arr.tolist(), "max_abs_delta": float(np.abs(delta_arr).max())}
         return self._attribution(
-            hand_over(values_arr), targets, X, seed=self._seed(extra), row_names=row_names, **info
+            hand_over(values_arr), targets, X, seed=self._seed(extra), row_names=rows.labels, **info
         )
 
-    def _check_finite(self, values: np.ndarray) -> None:
-        """Refuse NaN/inf attributions (a gradient that overflowed or is undefined)."""
-        try:
-            check_finite(values, name="values")
-        except ValueError as err:
-            raise ValueError(
-                f"{type(self).__name__} produced non-finite attributions ({err}); the "
-                "model's gradient overflowed or is undefined at these inputs"
-            ) from None
+    def _check_finite(self, values: np.ndarray, targets: np.ndarray, rows: _Rows) -> None:
+        """Refuse NaN/inf attributions (a gradient that overflowed or is undefined), on
+        the first row that holds one, as the caller names it, and its target: "values
+        contains NaN (first at index (60, 4))" was the 60th row of the array explained,
+        which a caller's own rows (a DataFrame's, explanation_sensitivity's noisy
+        copies) do not number so."""
+        if all_finite(values):
+            return
+        row, feature = (int(i) for i in np.argwhere(~np.isfinite(values))[0])
+        kind = "NaN" if np.isnan(values[row, feature]) else "infinity"
+        names = self.blackbox.feature_names
+        name = "" if names is None else f" ({names[feature]!r})"
+        label = self.blackbox.class_label(int(targets[row]))
+        raise ValueError(
+            f"{type(self).__name__} produced non-finite attributions on "
+            f"{_row_of_x(row, rows.index, rows.name)}, target {label!r}: {kind} at feature "
+            f"{feature}{name}; the model's gradient overflowed or is undefined at this input"
+        )
 
     def _prepare(self, X: np.ndarray) -> Any:
         """Per-call set-up shared by all chunks (baselines, noise generator)."""

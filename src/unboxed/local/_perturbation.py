@@ -8,6 +8,7 @@ constraint (Lundberg and Lee, 2017).
 
 from __future__ import annotations
 
+import functools
 import warnings
 from collections.abc import Callable
 from typing import Any
@@ -19,10 +20,8 @@ from .._validation import (
     check_number,
     check_positive_int,
     check_random_state,
-    frame_index,
-    pandas_index,
 )
-from ..blackbox import BlackBox
+from ..blackbox import BlackBox, RowName
 from ..explanation import Attribution
 from ._base import Fill, LocalExplainer, check_background, check_fill_name, make_fill
 from ._engine import (
@@ -94,11 +93,15 @@ class _PerturbationExplainer(LocalExplainer):
         n_samples: int,
         seed: int,
         index: Any,
+        *,
+        row_name: RowName | None = None,
     ) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
         """Run the engine on inputs ``X`` already checked by ``blackbox.check_X``; every
         row's draws start from ``seed`` and its own content (:func:`~._engine.row_seed`).
         ``index``, the row labels of the ``X`` given (a DataFrame's, else None), names
-        the row of a perturbation the black box raises on, as ``predict_proba`` does."""
+        the row of a perturbation the black box raises on, as ``predict_proba`` does;
+        ``row_name``, the caller's names of its rows (:func:`~._base.naming_rows`),
+        replaces it."""
         fill = make_fill(
             self.blackbox._by_columns(self.fill, name="fill"),  # fill=X_train.mean(), say
             X,
@@ -116,6 +119,7 @@ class _PerturbationExplainer(LocalExplainer):
             seed=seed,
             verbose=self.verbose,
             index=index,
+            row_name=row_name,
         )
 
 
@@ -179,14 +183,14 @@ class _SegmentExplainer(_PerturbationExplainer):
         (``DMMMEN.explain_local``'s held-out R^2) keeps this one path from the inputs to
         the explanation."""
         seed = call_seed(self.random_state) if seed is None else seed
-        row_names = frame_index(X)
-        index = pandas_index(X)
+        rows = self._rows(X)
         X = self.blackbox.check_X(X)
         partition = self._partition(X, segments)
-        run = self._run if run is None else run
-        values, targets, info = run(engine, X, target, partition, self.n_samples, seed, index)
+        # A run of the caller's own (DMM-MEN's) names the rows by their index alone.
+        run = functools.partial(self._run, row_name=rows.name) if run is None else run
+        values, targets, info = run(engine, X, target, partition, self.n_samples, seed, rows.index)
         extra = {k: v.tolist() for k, v in info.items()}
-        return self._attribution(values, targets, X, seed=seed, row_names=row_names, **extra)
+        return self._attribution(values, targets, X, seed=seed, row_names=rows.labels, **extra)
 
 
 class Lime(_SegmentExplainer):
@@ -648,8 +652,7 @@ class Occlusion(_PerturbationExplainer):
             Each feature's mean drop in the target class's probability over the boxes
             that cover it.
         """
-        row_names = frame_index(X)
-        index = pandas_index(X)
+        rows = self._rows(X)
         X = self.blackbox.check_X(X)
         shape = self._image_shape(X.shape[1])
         if shape is None and len(self.blackbox.input_shape or ()) == 3:
@@ -666,8 +669,10 @@ class Occlusion(_PerturbationExplainer):
         windows = Windows.sliding(shape or (X.shape[1],), window, stride)
         engine = Engine(one_off_masks, uniform_kernel, _drops)
         # The seed is unused: occlusion is deterministic.
-        values, targets, _ = self._run(engine, X, target, windows, windows.width + 1, 0, index)
-        return self._attribution(values, targets, X, row_names=row_names)
+        values, targets, _ = self._run(
+            engine, X, target, windows, windows.width + 1, 0, rows.index, row_name=rows.name
+        )
+        return self._attribution(values, targets, X, row_names=rows.labels)
 
 
 def _drops(masks, y, w, valid, keys):
