@@ -255,12 +255,29 @@ def test_shapley_estimate_is_centred_on_the_exact_values_and_beats_drawing_all(m
     def error(values):
         return np.mean(np.linalg.norm(values - exact, axis=1)) / np.linalg.norm(exact)
 
-    assert error(new[32]) < 0.25  # drawn alone: 0.36
+    assert error(new[32]) < 0.25  # drawn alone: 0.30
     monkeypatch.setattr(_engine, "listed_sizes", _draw_every_coalition)
     old = {n: _shapley_estimates(_game, 10, n, 200, seed=1) for n in (32, 64)}
-    # Measured: 0.20 against 0.36 at 32 samples, 0.14 against 0.18 at 64.
-    assert error(old[32]) > 0.3
-    assert error(new[64]) < 0.85 * error(old[64])
+    # Measured: 0.20 against 0.30 at 32 samples, 0.13 against 0.145 at 64. (0.36 and
+    # 0.18 drawn alone while the draws could repeat a pair: _distinct_pairs.)
+    assert error(old[32]) > 0.27
+    assert error(new[64]) < 0.95 * error(old[64])
+
+
+def test_shapley_draws_repeat_no_coalition_and_spend_the_budget_better():
+    # 256 samples of 10 players: sizes 1 and 9 listed, 234 draws, 90 of them on average
+    # among the 90 coalitions of sizes 2 and 8. Drawn with repeats, about 43 samples
+    # were coalitions already drawn, and the mean relative error of 200 estimates was
+    # 0.054 (0.026 at 512); drawn again where they repeat, 0.040 (0.018).
+    valid = np.ones((200, 10), dtype=bool)
+    masks = shapley_masks(valid, 256, np.random.default_rng(1))
+    codes = masks[:, 2:] @ (1 << np.arange(10))
+    assert all(len(set(row.tolist())) == 254 for row in codes)
+    exact = _exact_shapley(_game, 10)
+    for n_samples, bound in ((256, 0.047), (512, 0.022)):
+        values = _shapley_estimates(_game, 10, n_samples, 200, seed=1)
+        error = np.mean(np.linalg.norm(values - exact, axis=1)) / np.linalg.norm(exact)
+        assert error < bound
 
 
 def test_shapley_weights_are_finite_and_sum_to_the_budget_with_padding():

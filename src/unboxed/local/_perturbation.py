@@ -454,7 +454,8 @@ class KernelShap(_SegmentExplainer):
     (sizes 1 and ``m - 1``), and to further sizes ``s`` and ``m - s`` where the budget
     left, shared by kernel weight, covers them all, as the ``shap`` package does; the
     rest are drawn from the Shapley kernel over the other sizes (in complementary
-    pairs), each weighted so that the fit estimates the same Shapley values
+    pairs, none twice: a pair drawn again is redrawn, at its size, rather than
+    evaluated again), each weighted so that the fit estimates the same Shapley values
     (:func:`~._engine.shapley_kernel`). A linear model is fitted to the black box's
     probability of the target class, with the intercept fixed to ``f(baseline)`` and
     the efficiency constraint ``sum_j phi_j = f(x) - f(baseline)`` enforced exactly,
@@ -498,8 +499,8 @@ class KernelShap(_SegmentExplainer):
     breast cancer's row 0 under a standardized logistic regression (sklearn's
     ``make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000))`` on all 569
     rows, ``fill="mean", background=X``) has ``f(x) = 1.000`` against ``f(baseline) =
-    0.445``, about 70% of its coalitions already at ``p > 0.99``, and scores -0.087
-    (``score_cv`` -0.150) at ``random_state=0``, -0.27 and -0.29 at 1 and 2 (a test in
+    0.445``, about 70% of its coalitions already at ``p > 0.99``, and scores -0.107
+    (``score_cv`` -0.172) at ``random_state=0``, -0.24 and -0.30 at 1 and 2 (a test in
     ``tests/local/test_perturbation.py`` reproduces them). Its values still sum to
     ``f(x) - f(baseline)`` exactly; a score near or below 0 says only that how the sum
     is shared among the components is not what an additive model of the probability
