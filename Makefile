@@ -58,6 +58,7 @@ bench: venv data
 	$(BIN)/python benchmarks/immutable_counterfactuals.py
 	$(BIN)/python benchmarks/checked_examples.py
 	$(BIN)/python benchmarks/tabular_shapley.py
+	$(BIN)/python benchmarks/kernelshap_accuracy.py
 	$(BIN)/python benchmarks/clime.py
 	$(BIN)/python benchmarks/piecewise_regions.py
 	$(BIN)/python benchmarks/dmm_men.py
