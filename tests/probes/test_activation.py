@@ -141,6 +141,31 @@ def test_same_seed_same_prototypes_and_models_untouched(digits_blackbox, tmp_pat
         np.testing.assert_array_equal(image, values.reshape(8, 8))
 
 
+@pytest.mark.parametrize(
+    ("options", "target", "layer"),
+    [
+        ({"regularizer": "jitter", "steps": 12, "blur_every": 5, "n_starts": 2}, [0, 3], None),
+        ({"regularizer": "l2", "steps": 6, "n_starts": 2}, [0, 5], "fc1"),
+    ],
+)
+def test_the_same_seed_gives_the_same_search_bit_for_bit(digits_blackbox, options, target, layer):
+    # Every draw (starts, jitter shifts) and the choice of each target's best start:
+    # not close but equal, scores and meta included.
+    runs = [
+        ActivationMaximization(digits_blackbox, random_state=3, **options).explain(
+            target, layer=layer
+        )
+        for _ in range(2)
+    ]
+    first, second = runs
+    for field in ("values", "activation", "target"):
+        assert np.array_equal(getattr(first, field), getattr(second, field)), field
+    assert (first.probability is None) == (layer is not None)
+    assert first.probability is None or np.array_equal(first.probability, second.probability)
+    assert first.meta == second.meta and first.meta["layer"] == layer
+    assert len(first.meta["best_start"]) == 2
+
+
 def test_penalties_against_hand_computed_values():
     x = torch.tensor([[0.0, 1.0, 0.5, 0.5]])
     assert _penalty(x, "l2", None).item() == pytest.approx(1.5)

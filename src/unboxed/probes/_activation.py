@@ -224,6 +224,84 @@ def _blur(x: Any, image_shape: tuple[int, int], sigma: float) -> Any:
     return F.conv2d(F.pad(img, (1, 1, 1, 1), mode="replicate"), kernel).reshape(x.shape)
 
 
+_OUTPUT_WHY = ": the model's output is not finite there"
+_GRADIENT_WHY = ": the model's gradient is not finite there"
+
+
+@dataclasses.dataclass(eq=False)
+class _Search:
+    """One call's search: its targets, its batch of points, the step it is at, and the
+    names its errors give those points.
+
+    Row ``s * n + i`` of the batch searches for target ``i`` from start ``s``.
+    """
+
+    blackbox: BlackBox
+    targets: np.ndarray
+    n_starts: int
+    layer: str | None
+    output_layer: bool
+    #: (n_starts * n, ...) tensor: each feature's place in its range, or with a
+    #: generator its latent z, the leaf that Adam moves
+    variable: Any
+    #: a tensor on the model's device, in its dtype
+    like: Any
+    bounds: Bounds
+    image_shape: tuple[int, int] | None
+    jitter_shape: tuple[int, int] | None
+    #: the torch generator of the starts, then of the jitter's shifts
+    gen: Any
+    step: int = 0
+
+    @property
+    def n(self) -> int:
+        return int(self.targets.size)
+
+    @property
+    def batch(self) -> int:
+        return int(self.variable.shape[0])
+
+    @property
+    def tiled(self) -> np.ndarray:
+        """Each row's target."""
+        return np.tile(self.targets, self.n_starts)
+
+    def place(self) -> str:
+        # The failing batch is the search's own points, not rows the user passed.
+        searched = (
+            f"{self.n_starts} start{'s' if self.n_starts != 1 else ''} x "
+            f"{self.n} target{'s' if self.n != 1 else ''}"
+        )
+        return f"at step {self.step} of the search, on the points of its {searched}"
+
+    def point(self, row: int) -> str:
+        """Row ``row`` of the batch, named by its target and start."""
+        target = int(self.targets[row % self.n])
+        if self.layer is None or self.output_layer:
+            name = class_title(self.blackbox.class_name(target))
+        else:
+            name = f"unit {target}"
+        start = f", from start {row // self.n} of {self.n_starts}" if self.n_starts > 1 else ""
+        return f"{name}{start}"
+
+    def found(self, row: int) -> str:
+        return f"the point found for {self.point(row)}"
+
+    def refuse_nonfinite(self, values: Any, what: str, when: str, why: str) -> None:
+        """Raise FloatingPointError if a row of ``values`` holds NaN or infinity."""
+        import torch
+
+        # Named by the first such row's target and start: a NaN let through made that
+        # start the best (argmax) and failed later on an X the user never passed.
+        finite = torch.isfinite(values.reshape(self.batch, -1)).all(1)
+        if not bool(finite.all()):
+            row = int(torch.nonzero(~finite)[0, 0])
+            raise FloatingPointError(
+                f"{what} became NaN or infinite {when}, first for {self.point(row)}{why} "
+                "(a lower lr or strength may help)"
+            )
+
+
 class ActivationMaximization(Params):
     """Find the input that the black box finds most typical of a class or a hidden unit.
 
@@ -366,152 +444,156 @@ class ActivationMaximization(Params):
         """
         import torch
 
-        module = self.blackbox.module
-        # Checked again: an attribute set directly skips the constructor's checks.
-        _check_regularizer(self.regularizer, self.blackbox)
-        image_shape = self._image_shape()
-        jitter_shape = image_shape if self.regularizer == "jitter" else None
-        targets = self._targets(target, layer)
-        if targets.size == 0:
-            raise ValueError("target is empty: pass at least one class or unit to maximise")
-        seed = int_seed(self.random_state)
-        gen = torch.Generator().manual_seed(seed)
-        param = next(module.parameters(), None)
-        # The variable lives where the model does, in its dtype (float32 on the CPU for
-        # a model without parameters).
-        like = torch.zeros((), dtype=torch.float32) if param is None else param
-        n, d = targets.size, self._n_features
-        bounds = low, high = _check_search_bounds(self.bounds, self.blackbox)
-        # The starts search side by side, start by start: rows s * n .. s * n + n - 1
-        # are start s, and start 0 draws what a single start always drew.
-        variable = torch.cat([self._start(n, gen, like) for _ in range(self.n_starts)])
-        batch = variable.shape[0]
-        variable.requires_grad_(True)
-        optimizer = torch.optim.Adam([variable], lr=self.lr)
-        tiled = np.tile(targets, self.n_starts)
-        score = self._score_fn(module, layer, tiled, like.device)
-        module.eval()
-        searched = (
-            f"{self.n_starts} start{'s' if self.n_starts != 1 else ''} x "
-            f"{n} target{'s' if n != 1 else ''}"
-        )
-
-        def place() -> str:
-            # The failing batch is the search's own points, not rows the user passed.
-            return f"at step {step} of the search, on the points of its {searched}"
-
-        # The output layer's units are the classes (the score is the model's own
-        # output there): its panels read "unit 3" where "class 3" was meant.
-        output_layer = self.blackbox._is_output(layer)
-
-        def point(row: int) -> str:
-            # Row s * n + i of the batch searches for target i from start s.
-            target = int(targets[row % n])
-            if layer is None or output_layer:
-                name = class_title(self.blackbox.class_name(target))
-            else:
-                name = f"unit {target}"
-            start = f", from start {row // n} of {self.n_starts}" if self.n_starts > 1 else ""
-            return f"{name}{start}"
-
-        def refuse_nonfinite(values: Any, what: str, when: str, why: str) -> None:
-            # Named by the first such row's target and start: a NaN let through made that
-            # start the best (argmax) and failed later on an X the user never passed.
-            finite = torch.isfinite(values.reshape(batch, -1)).all(1)
-            if not bool(finite.all()):
-                row = int(torch.nonzero(~finite)[0, 0])
-                raise FloatingPointError(
-                    f"{what} became NaN or infinite {when}, first for {point(row)}{why} "
-                    "(a lower lr or strength may help)"
-                )
-
-        output_why = ": the model's output is not finite there"
-        # The point is x = lerp(low, high, u) with u clamped to [0, 1], finite while the
-        # gradients are; only a generator's decoding can make it NaN or infinite.
-        point_why = "" if self.generator is None else ": the generator's output is not finite there"
-        gradient_why = ": the model's gradient is not finite there"
-
-        def final_score(x: Any, part: slice) -> Any:
-            # Part of the last points, for the guard to query a row alone after a failure.
-            return self._score_fn(module, layer, tiled[part], like.device)(x[part])
-
+        search = self._new_search(target, layer)
+        optimizer = torch.optim.Adam([search.variable], lr=self.lr)
+        score = self._score_fn(self.blackbox.module, layer, search.tiled, search.like.device)
+        self.blackbox.module.eval()
         with progress(
             range(self.steps), verbose=self.verbose, desc="activation maximization"
         ) as bar:
             for step in bar:
-                optimizer.zero_grad(set_to_none=True)
-                x = self._image(variable, like, bounds)
-                if jitter_shape is not None:
-                    shifts = torch.randint(-self.jitter, self.jitter + 1, (2,), generator=gen)
-                    x_in = torch.roll(
-                        x.reshape(batch, *jitter_shape), tuple(int(s) for s in shifts), dims=(1, 2)
-                    ).reshape(batch, d)
-                else:
-                    x_in = x
-                at_step = f"at step {step}"
-                refuse_nonfinite(x, "the point searched", at_step, point_why)
-                with self.blackbox._guard(batch, place):
-                    objective = self._objective(score(x_in), x, variable, image_shape)
-                refuse_nonfinite(objective, "the objective", at_step, output_why)
-                # autograd.grad, not backward: the models' own .grad fields stay untouched.
-                with self.blackbox._guard(batch, place):
-                    (variable.grad,) = torch.autograd.grad(-objective.sum(), [variable])
-                # A NaN gradient makes the point NaN (Adam, then clamp, keep it): on the
-                # last step, the point returned.
-                refuse_nonfinite(variable.grad, "the objective's gradient", at_step, gradient_why)
-                optimizer.step()
-                self.blackbox.n_queries += batch
-                if self.generator is None:
-                    with torch.no_grad():
-                        if jitter_shape is not None and (step + 1) % self.blur_every == 0:
-                            blurred = _blur(self._image(variable, like, bounds), jitter_shape, 0.5)
-                            variable.copy_(_place(blurred, variable, bounds))
-                        variable.clamp_(0.0, 1.0)
-        # The last points are checked and queried as each step's are.
+                search.step = step
+                self._step(search, score, optimizer)
+        x, final, objective = self._last_points(search)
+        return self._prototypes(search, x, final, objective)
+
+    def _new_search(self, target: Any, layer: str | None) -> _Search:
+        """The checked targets and the starting points of every start, all in one batch."""
+        import torch
+
+        # Checked again: an attribute set directly skips the constructor's checks.
+        _check_regularizer(self.regularizer, self.blackbox)
+        image_shape = self._image_shape()
+        targets = self._targets(target, layer)
+        if targets.size == 0:
+            raise ValueError("target is empty: pass at least one class or unit to maximise")
+        gen = torch.Generator().manual_seed(int_seed(self.random_state))
+        param = next(self.blackbox.module.parameters(), None)
+        # The variable lives where the model does, in its dtype (float32 on the CPU for
+        # a model without parameters).
+        like = torch.zeros((), dtype=torch.float32) if param is None else param
+        bounds = _check_search_bounds(self.bounds, self.blackbox)
+        # The starts search side by side, start by start: rows s * n .. s * n + n - 1
+        # are start s, and start 0 draws what a single start always drew.
+        variable = torch.cat([self._start(targets.size, gen, like) for _ in range(self.n_starts)])
+        variable.requires_grad_(True)
+        return _Search(
+            blackbox=self.blackbox,
+            targets=targets,
+            n_starts=self.n_starts,
+            layer=layer,
+            # The output layer's units are the classes (the score is the model's own
+            # output there): its panels read "unit 3" where "class 3" was meant.
+            output_layer=self.blackbox._is_output(layer),
+            variable=variable,
+            like=like,
+            bounds=bounds,
+            image_shape=image_shape,
+            jitter_shape=image_shape if self.regularizer == "jitter" else None,
+            gen=gen,
+        )
+
+    @property
+    def _point_why(self) -> str:
+        # The point is x = lerp(low, high, u) with u clamped to [0, 1], finite while the
+        # gradients are; only a generator's decoding can make it NaN or infinite.
+        return "" if self.generator is None else ": the generator's output is not finite there"
+
+    def _step(self, search: _Search, score: Any, optimizer: Any) -> None:
+        """One Adam step of every point, refused where anything turns NaN or infinite."""
+        import torch
+
+        optimizer.zero_grad(set_to_none=True)
+        variable, batch = search.variable, search.batch
+        x = self._image(variable, search.like, search.bounds)
+        x_in = x
+        if search.jitter_shape is not None:
+            shifts = torch.randint(-self.jitter, self.jitter + 1, (2,), generator=search.gen)
+            x_in = torch.roll(
+                x.reshape(batch, *search.jitter_shape), tuple(int(s) for s in shifts), dims=(1, 2)
+            ).reshape(batch, -1)
+        at_step = f"at step {search.step}"
+        search.refuse_nonfinite(x, "the point searched", at_step, self._point_why)
+        with self.blackbox._guard(batch, search.place):
+            objective = self._objective(score(x_in), x, variable, search.image_shape)
+        search.refuse_nonfinite(objective, "the objective", at_step, _OUTPUT_WHY)
+        # autograd.grad, not backward: the models' own .grad fields stay untouched.
+        with self.blackbox._guard(batch, search.place):
+            (variable.grad,) = torch.autograd.grad(-objective.sum(), [variable])
+        # A NaN gradient makes the point NaN (Adam, then clamp, keep it): on the
+        # last step, the point returned.
+        search.refuse_nonfinite(variable.grad, "the objective's gradient", at_step, _GRADIENT_WHY)
+        optimizer.step()
+        self.blackbox.n_queries += batch
+        if self.generator is None:
+            with torch.no_grad():
+                if search.jitter_shape is not None and (search.step + 1) % self.blur_every == 0:
+                    image = self._image(variable, search.like, search.bounds)
+                    blurred = _blur(image, search.jitter_shape, 0.5)
+                    variable.copy_(_place(blurred, variable, search.bounds))
+                variable.clamp_(0.0, 1.0)
+
+    def _last_points(self, search: _Search) -> tuple[Any, Any, Any]:
+        """The last points ``x``, their score and their objective: checked and queried as
+        each step's are."""
+        import torch
+
         after = "at the points found, after the search's last step"
         with torch.no_grad():
-            x = self._image(variable, like, bounds)
-            refuse_nonfinite(x, "the point searched", after, point_why)
+            x = self._image(search.variable, search.like, search.bounds)
+            search.refuse_nonfinite(x, "the point searched", after, self._point_why)
             final = self.blackbox._run_batch(
-                functools.partial(final_score, x),
-                batch,
-                batch,
+                functools.partial(self._part_score, search, x),
+                search.batch,
+                search.batch,
                 0,
-                lambda row: f"the point found for {point(row)}",
+                search.found,
             )
-            objective = self._objective(final, x, variable, image_shape)
-            refuse_nonfinite(objective, "the objective", after, output_why)
+            objective = self._objective(final, x, search.variable, search.image_shape)
+            search.refuse_nonfinite(objective, "the objective", after, _OUTPUT_WHY)
+        return x, final, objective
+
+    def _part_score(self, search: _Search, x: Any, part: slice) -> Any:
+        """The score of part of the last points ``x``, for the guard to query a row alone
+        after a failure."""
+        device = search.like.device
+        score = self._score_fn(self.blackbox.module, search.layer, search.tiled[part], device)
+        return score(x[part])
+
+    def _prototypes(self, search: _Search, x: Any, final: Any, objective: Any) -> Prototypes:
+        """Each target's best start among the last points ``x``, with its ``final`` score."""
+        n, layer = search.n, search.layer
         # Each target's best start: the highest objective the search itself maximised.
-        best = objective.double().cpu().numpy().reshape(self.n_starts, n).argmax(0)
+        best = objective.double().cpu().numpy().reshape(search.n_starts, n).argmax(0)
         rows = best * n + np.arange(n)
+        low, high = search.bounds
         X_star = np.clip(x.detach().double().cpu().numpy()[rows], low, high)
         probability = None
         if layer is None:
-
-            def found(i: int) -> str:
-                # The search's own points, not rows the user passed: a model that answered
-                # one badly was reported on "row 0 of X".
-                return f"the point found for {point(int(rows[i]))}"
-
             checked = self.blackbox.check_X(X_star)
-            probability = self.blackbox._proba_rows(checked, found)[np.arange(n), targets]
+            # The search's own points, not rows the user passed: a model that answered
+            # one badly was reported on "row 0 of X".
+            probability = self.blackbox._proba_rows(checked, lambda i: search.found(int(rows[i])))
+            probability = probability[np.arange(n), search.targets]
         meta = make_meta(self.method, self._parameters(), seed=self.random_state)
         meta["layer"] = layer
-        if self.n_starts > 1:
+        if search.n_starts > 1:
             meta["best_start"] = best.tolist()
         if layer is not None:
-            meta["output_layer"] = output_layer
-        latent = variable.detach().double().cpu().numpy()[rows]
+            meta["output_layer"] = search.output_layer
+        latent = search.variable.detach().double().cpu().numpy()[rows]
         return Prototypes(
             X_star,
-            targets,
+            search.targets,
             final.double().cpu().numpy()[rows],
             meta,
             probability=probability,
             latent=None if self.generator is None else latent,
-            image_shape=image_shape,
+            image_shape=search.image_shape,
             feature_names=self.blackbox.feature_names,
-            class_names=self.blackbox.class_names if layer is None or output_layer else None,
+            class_names=(
+                self.blackbox.class_names if layer is None or search.output_layer else None
+            ),
         )
 
     def _start(self, n: int, gen: Any, like: Any) -> Any:
