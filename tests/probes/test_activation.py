@@ -479,6 +479,27 @@ def test_a_model_that_fails_on_the_points_found_names_their_class_and_start():
         )
 
 
+def test_an_overflowing_penalty_is_named_not_blamed_on_the_model(digits_blackbox):
+    # The points start within 1e19 of 0, where the sum of their squares overflows float32
+    # and the model's output is finite: the objective's inf was blamed on "the model's
+    # output". (At 1.5e38, in bounds (0, 3e38), this model's output is not finite.)
+    options = {"bounds": (-1e20, 1e20), "steps": 2, "random_state": 0}
+    with pytest.raises(FloatingPointError) as raised:
+        ActivationMaximization(digits_blackbox, **options).explain([1])
+    assert str(raised.value) == (
+        "the objective became NaN or infinite at step 0, first for class 1: the l2 penalty "
+        "overflowed (narrow the bounds or lower the strength)"
+    )
+    # The model's output is finite there: without the penalty the same search runs (a
+    # weight of 0 made it 0 * inf, NaN, and refused the search as well).
+    for strength in (None, 0.0):
+        regularizer = "none" if strength is None else "l2"
+        found = ActivationMaximization(
+            digits_blackbox, regularizer=regularizer, strength=strength, **options
+        ).explain([1])
+        assert np.all(np.isfinite(found.activation)) and np.abs(found.values).max() > 1e18
+
+
 @pytest.mark.parametrize("step", [2, 4])
 def test_a_nan_gradient_is_refused_at_its_step_naming_the_class_and_start(step):
     # A NaN gradient at the last step left the point NaN, and explain failed on "X

@@ -287,7 +287,14 @@ class _Search:
     def found(self, row: int) -> str:
         return f"the point found for {self.point(row)}"
 
-    def refuse_nonfinite(self, values: Any, what: str, when: str, why: str) -> None:
+    def refuse_nonfinite(
+        self,
+        values: Any,
+        what: str,
+        when: str,
+        why: str,
+        hint: str = "a lower lr or strength may help",
+    ) -> None:
         """Raise FloatingPointError if a row of ``values`` holds NaN or infinity."""
         import torch
 
@@ -297,8 +304,7 @@ class _Search:
         if not bool(finite.all()):
             row = int(torch.nonzero(~finite)[0, 0])
             raise FloatingPointError(
-                f"{what} became NaN or infinite {when}, first for {self.point(row)}{why} "
-                "(a lower lr or strength may help)"
+                f"{what} became NaN or infinite {when}, first for {self.point(row)}{why} ({hint})"
             )
 
 
@@ -515,8 +521,8 @@ class ActivationMaximization(Params):
         at_step = f"at step {search.step}"
         search.refuse_nonfinite(x, "the point searched", at_step, self._point_why)
         with self.blackbox._guard(batch, search.place):
-            objective = self._objective(score(x_in), x, variable, search.image_shape)
-        search.refuse_nonfinite(objective, "the objective", at_step, _OUTPUT_WHY)
+            y = score(x_in)
+        objective = self._objective(search, y, x, at_step)
         # autograd.grad, not backward: the models' own .grad fields stay untouched.
         with self.blackbox._guard(batch, search.place):
             (variable.grad,) = torch.autograd.grad(-objective.sum(), [variable])
@@ -549,8 +555,7 @@ class ActivationMaximization(Params):
                 0,
                 search.found,
             )
-            objective = self._objective(final, x, search.variable, search.image_shape)
-            search.refuse_nonfinite(objective, "the objective", after, _OUTPUT_WHY)
+            objective = self._objective(search, final, x, after)
         return x, final, objective
 
     def _part_score(self, search: _Search, x: Any, part: slice) -> Any:
@@ -611,15 +616,30 @@ class ActivationMaximization(Params):
         # from a dim, slightly noisy image in the middle of the range.
         return (0.45 + 0.1 * torch.rand((n, self._n_features), generator=gen)).to(like)
 
-    def _objective(
-        self, score: Any, x: Any, variable: Any, image_shape: tuple[int, int] | None
-    ) -> Any:
+    def _objective(self, search: _Search, score: Any, x: Any, when: str) -> Any:
         """What the search maximises per row: the score, less the penalty on x and, with
-        a generator, the latent prior (z is on the generator's device)."""
-        objective = score - self._strength * _penalty(x, self.regularizer, image_shape)
+        a generator, the latent prior (z is on the generator's device).
+
+        Each term is refused apart where it is NaN or infinite, named: near float32's
+        limit the penalty overflows where the model's output is finite (x = 1e20 has an
+        l2 penalty of inf), and a lower lr, or the model, is not the fix there.
+        """
+        search.refuse_nonfinite(score, "the objective", when, _OUTPUT_WHY)
+        objective = score
+        bounds_hint = "narrow the bounds or lower the strength"
+        # A penalty of weight 0 is left out: 0 * inf is NaN, and its gradient too.
+        if self._strength:
+            penalty = self._strength * _penalty(x, self.regularizer, search.image_shape)
+            overflowed = f": the {self.regularizer} penalty overflowed"
+            search.refuse_nonfinite(penalty, "the objective", when, overflowed, hint=bounds_hint)
+            objective = score - penalty
         if self.generator is not None:
-            prior = 0.5 * self.prior_strength * variable.pow(2).sum(1)
+            prior = 0.5 * self.prior_strength * search.variable.pow(2).sum(1)
+            why = ": the latent prior overflowed"
+            search.refuse_nonfinite(prior, "the objective", when, why, hint="lower prior_strength")
             objective = objective - prior.to(objective)
+        why = ": the score less the penalty overflowed"
+        search.refuse_nonfinite(objective, "the objective", when, why, hint=bounds_hint)
         return objective
 
     def _image(self, variable: Any, like: Any, bounds: Bounds) -> Any:
