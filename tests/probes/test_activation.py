@@ -67,7 +67,8 @@ def test_more_starts_keep_each_targets_best_of_the_separate_searches(monkeypatch
     options = {"regularizer": "none", "steps": 5, "random_state": 0}
     before = digits_blackbox.n_queries
     best = ActivationMaximization(digits_blackbox, n_starts=3, **options).explain()
-    assert digits_blackbox.n_queries - before == 3 * 10 * 5 + 10  # + the probabilities
+    # 3 starts x 10 classes, at each of 5 steps and at the last points, + the probabilities
+    assert digits_blackbox.n_queries - before == 3 * 10 * (5 + 1) + 10
     alone = []
     for start in list(starts):
         monkeypatch.setattr(ActivationMaximization, "_start", lambda *_, s=start: s.clone())
@@ -588,8 +589,24 @@ def test_the_l1_penalty_makes_prototypes_sparser(digits_blackbox):
 
 
 def test_activation_maximization_counts_its_queries(digits_blackbox):
-    ActivationMaximization(digits_blackbox, steps=5, random_state=0).explain([2, 7])
-    assert digits_blackbox.n_queries == 2 * 5 + 2  # the steps, then the final probabilities
+    # Every row the module ran on, counted once: the last points' scores were not counted
+    # (22 of the 26 rows run here, and 3 * 10 * 5 + 10 of 190 with 3 starts x 10 classes).
+    rows = []
+    hook = digits_blackbox.module.register_forward_hook(
+        lambda _m, inputs, _out: rows.append(len(inputs[0]))
+    )
+    try:
+        am = ActivationMaximization(digits_blackbox, steps=5, n_starts=2, random_state=0)
+        am.explain([2, 7])
+        # 2 starts x 2 classes at each of 5 steps and at the last points, then the
+        # probabilities of the 2 prototypes
+        assert digits_blackbox.n_queries == sum(rows) == 2 * 2 * (5 + 1) + 2
+        rows.clear()
+        am.explain([0, 5, 9], layer="fc1")
+        # the layer's width (one row), then 2 starts x 3 units at 5 steps and at the last
+        assert digits_blackbox.n_queries - 26 == sum(rows) == 1 + 2 * 3 * (5 + 1)
+    finally:
+        hook.remove()
 
 
 def test_the_latent_prior_pulls_z_towards_the_origin(digits_blackbox, digits_vae):

@@ -354,7 +354,10 @@ class ActivationMaximization(Params):
         target keeps the one that reaches the highest objective (its score less the
         penalty). One start can stall: through a VAE trained on Fashion-MNIST, one of
         ten classes stopped at p = 0.49 from one start, and reached p >= 0.999 from
-        each of four others. It costs ``n_starts`` times the queries.
+        each of four others. It costs ``n_starts`` times the queries: the search asks
+        the model about ``(steps + 1) * n_starts * n_targets`` rows (each step's points,
+        then the last), and then, for classes, about the ``n_targets`` prototypes' own
+        probabilities (:attr:`BlackBox.n_queries` counts them all).
     random_state : int, numpy.random.Generator or None
         Seeds the starting points and the jitter.
     verbose : bool
@@ -555,6 +558,9 @@ class ActivationMaximization(Params):
                 0,
                 search.found,
             )
+            # _run_batch counts nothing (predict_proba's _evaluate does, for its own
+            # calls): the model answered for every last point.
+            self.blackbox.n_queries += search.batch
             objective = self._objective(search, final, x, after)
         return x, final, objective
 
