@@ -313,16 +313,38 @@ class _NoGradient(torch.nn.Module):
         return self.linear(_RaisesInBackward.apply(x))
 
 
+class _FailingOnBatches(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.linear = torch.nn.Linear(20, 2)
+
+    def forward(self, x):
+        if len(x) > 1 and x.requires_grad:
+            raise RuntimeError("out of memory")
+        return self.linear(x)
+
+
 def test_a_failing_model_is_named_on_the_searchs_own_points():
     # Each said "on a batch of 6 rows" (of 1 row), rows the user never passed: the failing
-    # batch holds the search's points, one per start and target.
+    # batch holds the search's points, one per start and target. A model that raises on
+    # every point is named on the first.
     box = BlackBox.from_torch(_Failing("raise"), input_shape=(20,))
     with pytest.raises(BlackBoxError) as raised:
         ActivationMaximization(box, steps=3, n_starts=2).explain([0, 1, 0])
     assert str(raised.value) == (
-        "black box '_Failing' raised RuntimeError at step 0 of the search, on the points "
-        "of its 2 starts x 3 targets: the model is broken"
+        "black box '_Failing' raised RuntimeError on the point searched at step 0 for "
+        "class 0, from start 0 of 2: the model is broken"
     )
+    # One whose batch fails where no point does alone names the batch's points.
+    box = BlackBox.from_torch(_FailingOnBatches(), input_shape=(20,))
+    with pytest.raises(BlackBoxError) as raised:
+        ActivationMaximization(box, steps=3, n_starts=2).explain([0, 1])
+    assert str(raised.value) == (
+        "black box '_FailingOnBatches' raised RuntimeError on a batch of 4 rows (the point "
+        "searched at step 0 for class 0, from start 0 of 2 to the point searched at step 0 "
+        "for class 1, from start 1 of 2), though none of them raised alone: out of memory"
+    )
+    # The gradient's failure is the batch's: one row's gradient is not run alone.
     box = BlackBox.from_torch(_NoGradient(), input_shape=(20,))
     with pytest.raises(BlackBoxError) as raised:
         ActivationMaximization(box, steps=3).explain([1])
@@ -499,6 +521,24 @@ def test_an_overflowing_penalty_is_named_not_blamed_on_the_model(digits_blackbox
             digits_blackbox, regularizer=regularizer, strength=strength, **options
         ).explain([1])
         assert np.all(np.isfinite(found.activation)) and np.abs(found.values).max() > 1e18
+
+
+@pytest.mark.parametrize("step", [2, 4])
+def test_a_model_that_raises_on_a_point_at_a_step_names_it_by_class_and_start(step):
+    # It was reported on the step's whole batch: "at step 2 of the search, on the points
+    # of its 2 starts x 2 targets".
+    am = _iris_search(steps=5)
+    model = am.blackbox.module
+    # The search's points at step `step` are the last of a search of that many steps.
+    model.refuse = _last_points(ActivationMaximization(**{**am.get_params(), "steps": step}))[
+        2
+    ]  # start 1's versicolor
+    with pytest.raises(BlackBoxError) as raised:
+        am.explain([1, 2])
+    assert str(raised.value) == (
+        f"black box '_IrisRefusing' raised RuntimeError on the point searched at step {step} "
+        "for class versicolor, from start 1 of 2: cannot answer this point"
+    )
 
 
 @pytest.mark.parametrize("step", [2, 4])

@@ -284,6 +284,9 @@ class _Search:
         start = f", from start {row // self.n} of {self.n_starts}" if self.n_starts > 1 else ""
         return f"{name}{start}"
 
+    def searched(self, row: int) -> str:
+        return f"the point searched at step {self.step} for {self.point(row)}"
+
     def found(self, row: int) -> str:
         return f"the point found for {self.point(row)}"
 
@@ -455,14 +458,13 @@ class ActivationMaximization(Params):
 
         search = self._new_search(target, layer)
         optimizer = torch.optim.Adam([search.variable], lr=self.lr)
-        score = self._score_fn(self.blackbox.module, layer, search.tiled, search.like.device)
         self.blackbox.module.eval()
         with progress(
             range(self.steps), verbose=self.verbose, desc="activation maximization"
         ) as bar:
             for step in bar:
                 search.step = step
-                self._step(search, score, optimizer)
+                self._step(search, optimizer)
         x, final, objective = self._last_points(search)
         return self._prototypes(search, x, final, objective)
 
@@ -508,7 +510,7 @@ class ActivationMaximization(Params):
         # gradients are; only a generator's decoding can make it NaN or infinite.
         return "" if self.generator is None else ": the generator's output is not finite there"
 
-    def _step(self, search: _Search, score: Any, optimizer: Any) -> None:
+    def _step(self, search: _Search, optimizer: Any) -> None:
         """One Adam step of every point, refused where anything turns NaN or infinite."""
         import torch
 
@@ -523,10 +525,13 @@ class ActivationMaximization(Params):
             ).reshape(batch, -1)
         at_step = f"at step {search.step}"
         search.refuse_nonfinite(x, "the point searched", at_step, self._point_why)
-        with self.blackbox._guard(batch, search.place):
-            y = score(x_in)
+        # A model that raises is run on the points one at a time, to name the first that
+        # raises alone, as on the last points.
+        run = functools.partial(self._part_score, search, x_in)
+        y = self.blackbox._run_batch(run, batch, batch, 0, search.searched)
         objective = self._objective(search, y, x, at_step)
-        # autograd.grad, not backward: the models' own .grad fields stay untouched.
+        # autograd.grad, not backward: the models' own .grad fields stay untouched. Its
+        # failure is the batch's: one row's gradient is not run alone.
         with self.blackbox._guard(batch, search.place):
             (variable.grad,) = torch.autograd.grad(-objective.sum(), [variable])
         # A NaN gradient makes the point NaN (Adam, then clamp, keep it): on the
@@ -565,8 +570,8 @@ class ActivationMaximization(Params):
         return x, final, objective
 
     def _part_score(self, search: _Search, x: Any, part: slice) -> Any:
-        """The score of part of the last points ``x``, for the guard to query a row alone
-        after a failure."""
+        """The score of rows ``part`` of the points ``x``: all of them, or after a failure
+        a row alone, for the guard to name the first that raises."""
         device = search.like.device
         score = self._score_fn(self.blackbox.module, search.layer, search.tiled[part], device)
         return score(x[part])
