@@ -887,6 +887,9 @@ def test_the_search_runs_the_model_in_eval_mode():
     box.module.train()  # as a user's training loop may leave it
     found = ActivationMaximization(box, steps=20, lr=0.1, random_state=0).explain([0, 1])
     np.testing.assert_allclose(found.activation, np.log(found.probability), atol=1e-6)
+    # and gives the model its mode back, as every query of a black box does: it was left
+    # in eval mode
+    assert box.module.training and box.module.drop.training
 
 
 class _OneHot(torch.nn.Module):

@@ -457,8 +457,9 @@ class ActivationMaximization(Params):
         import torch
 
         search = self._new_search(target, layer)
+        # Every query runs in the black box's guard, in eval mode, which then gives each
+        # submodule its mode back: a module.eval() here left the user's model in it.
         optimizer = torch.optim.Adam([search.variable], lr=self.lr)
-        self.blackbox.module.eval()
         with progress(
             range(self.steps), verbose=self.verbose, desc="activation maximization"
         ) as bar:
