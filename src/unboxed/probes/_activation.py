@@ -267,7 +267,8 @@ class _Search:
         return np.tile(self.targets, self.n_starts)
 
     def place(self) -> str:
-        # The failing batch is the search's own points, not rows the user passed.
+        # Where a step's gradient fails: the failing batch is the search's own points,
+        # not rows the user passed.
         searched = (
             f"{self.n_starts} start{'s' if self.n_starts != 1 else ''} x "
             f"{self.n} target{'s' if self.n != 1 else ''}"
