@@ -1161,28 +1161,16 @@ class JGMMExplainer(Params):
             class the black box never predicted on them) has none, and
             ``meta["empty_components"]`` lists those.
         """
-        self._examples_ready(source)
-        n = check_positive_int(n_per_class, name="n_per_class")
-        params = {"n_per_class": n}
-        seed = None
-        if source == "mined":
-            inputs, Z = self._pool(X)
-            found = jx.mine_prototypes(self.jgmm_, Z, n)
-        else:
-            inputs = None
-            params["n_candidates"] = check_positive_int(n_candidates, name="n_candidates")
-            seed = self._call_seed(random_state)
-            found = jx.generate_prototypes(
-                self.jgmm_, n, np.random.default_rng(seed), n_candidates=n_candidates
-            )
-        examples = self._example_set(
+        examples = self._global_examples(
             "prototype",
             source,
-            found,
-            inputs,
-            params,
+            X,
+            ("n_per_class", n_per_class),
             "log p(x | w = j), eq. 4",
-            seed=seed,
+            jx.mine_prototypes,
+            jx.generate_prototypes,
+            ("n_candidates", n_candidates),
+            random_state,
         )
         empty = np.setdiff1d(
             np.arange(self.jgmm_.pi_.shape[0]), jx.populated_components(self.jgmm_)
@@ -1206,17 +1194,13 @@ class JGMMExplainer(Params):
         -------
         ExampleSet
         """
-        self._examples_ready("mined")
-        n = check_positive_int(n, name="n")
-        inputs, Z = self._pool(X)
-        found = jx.mine_criticisms(self.jgmm_, Z, n)
-        return self._example_set(
+        return self._global_examples(
             "criticism",
             "mined",
-            found,
-            inputs,
-            {"n": n},
+            X,
+            ("n", n),
             "-max_j log p(x | w = j), ranks as 1 - max_j p(x | w = j), eq. 5",
+            jx.mine_criticisms,
         )
 
     def influentials(
@@ -1250,29 +1234,50 @@ class JGMMExplainer(Params):
         ExampleSet
             Scores are the entropies, in nats.
         """
+        return self._global_examples(
+            "influential",
+            source,
+            X,
+            ("n", n),
+            "entropy of p(w | x), eq. 6",
+            jx.mine_influentials,
+            jx.generate_influentials,
+            ("n_per_component", n_per_component),
+            random_state,
+        )
+
+    def _global_examples(
+        self,
+        kind: str,
+        source: str,
+        X: object | None,
+        count: tuple[str, object],
+        score: str,
+        mine: Callable[[JGMM, np.ndarray, int], jx.Found],
+        generate: Callable[..., jx.Found] | None = None,
+        option: tuple[str, object] | None = None,
+        random_state: RandomState = None,
+    ) -> ExampleSet:
+        """The prototypes, criticisms or influentials (``kind``) of a call: mined,
+        ``mine(jgmm_, Z, n)`` over the pool of ``X``; generated, ``generate(jgmm_, n,
+        rng, **{name: value})`` from the call's own seed. ``count`` and ``option`` are
+        the ``(name, value)`` of the number of examples and of the generation's setting
+        (checked only where generated), recorded in ``meta``'s parameters."""
         self._examples_ready(source)
-        n = check_positive_int(n, name="n")
-        params: dict[str, Any] = {"n": n}
+        name, value = count
+        n = check_positive_int(value, name=name)
+        params: dict[str, Any] = {name: n}
         seed = None
         if source == "mined":
             inputs, Z = self._pool(X)
-            found = jx.mine_influentials(self.jgmm_, Z, n)
+            found = mine(self.jgmm_, Z, n)
         else:
+            assert generate is not None and option is not None  # every generated kind has both
             inputs = None
-            params["n_per_component"] = check_positive_int(n_per_component, name="n_per_component")
+            params[option[0]] = check_positive_int(option[1], name=option[0])
             seed = self._call_seed(random_state)
-            found = jx.generate_influentials(
-                self.jgmm_, n, np.random.default_rng(seed), n_per_component=n_per_component
-            )
-        return self._example_set(
-            "influential",
-            source,
-            found,
-            inputs,
-            params,
-            "entropy of p(w | x), eq. 6",
-            seed=seed,
-        )
+            found = generate(self.jgmm_, n, np.random.default_rng(seed), **{option[0]: option[1]})
+        return self._example_set(kind, source, found, inputs, params, score, seed=seed)
 
     def counterfactuals(
         self,
