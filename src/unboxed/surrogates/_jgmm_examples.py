@@ -108,7 +108,7 @@ def influence_scores(model: JGMM, Z: np.ndarray) -> np.ndarray:
     -------
     ndarray of shape (n,)
     """
-    return jm.entropy(jm.log_proba_w_given_x(_log_gx(model, Z), model._Q, model.pi_))
+    return jm.entropy(_log_proba_w(model, Z))
 
 
 def proba_z(model: JGMM, Z: np.ndarray, log_gx: np.ndarray | None = None) -> np.ndarray:
@@ -121,6 +121,13 @@ def _log_proba_z(model: JGMM, Z: np.ndarray, log_gx: np.ndarray | None = None) -
     """``log p(z | x)`` of whitened rows (:func:`proba_z`), shape (n, K_x)."""
     log_gx = _log_gx(model, Z) if log_gx is None else log_gx
     return jm.log_proba_z_given_x(log_gx, model._Q, model.pi_)[:, 0]
+
+
+def _log_proba_w(model: JGMM, Z: np.ndarray, log_gx: np.ndarray | None = None) -> np.ndarray:
+    """``log p(w | x)`` of whitened rows (eq. 3), shape (n, K_y); ``log_gx`` as
+    :func:`proba_z`'s."""
+    log_gx = _log_gx(model, Z) if log_gx is None else log_gx
+    return jm.log_proba_w_given_x(log_gx, model._Q, model.pi_)
 
 
 def local_weights(model: JGMM, Zq: np.ndarray, kind: str) -> np.ndarray:
@@ -144,7 +151,7 @@ def log_local_weights(model: JGMM, Zq: np.ndarray, kind: str) -> np.ndarray:
     log_gx = _log_gx(model, Zq)
     log_pz = jm.log_proba_z_given_x(log_gx, model._Q, model.pi_)[:, 0]
     if kind == "counterfactual" and model.e_step == "labelled":
-        query_w = jm.log_proba_w_given_x(log_gx, model._Q, model.pi_).argmax(axis=1)
+        query_w = _proxy_w(model, Zq, log_gx)
         return jm.log_labelled_counterfactual_weights(log_pz, model.psi_, query_w)
     if kind == "counterfactual":
         return jm.log_counterfactual_weights(log_pz, model.psi_)
@@ -286,7 +293,7 @@ def mine_prototypes(model: JGMM, Z: np.ndarray, n_per_component: int) -> Found:
     log_gx = _log_gx(model, Z)  # once for all: n K_x Gaussian densities in D dimensions
     scores = prototype_scores(model, Z, log_gx)
     comps = proba_z(model, Z, log_gx).argmax(axis=1)
-    proxy_w = jm.log_proba_w_given_x(log_gx, model._Q, model.pi_).argmax(axis=1)
+    proxy_w = _proxy_w(model, Z, log_gx)
     rows, groups = [np.zeros(0, int)], [np.zeros(0, int)]
     for j in populated_components(model):
         top = _top(scores[:, j], n_per_component, tier=proxy_w != j)
@@ -749,8 +756,7 @@ def _check_rows(Z: object, d: int, name: str) -> None:
 def _proxy_w(model: JGMM, Z: np.ndarray, log_gx: np.ndarray | None = None) -> np.ndarray:
     """The JGMM's most probable higher component of whitened rows (eq. 3); ``log_gx``
     is ``_log_gx(model, Z)`` where the caller has it already."""
-    log_gx = _log_gx(model, Z) if log_gx is None else log_gx
-    return jm.log_proba_w_given_x(log_gx, model._Q, model.pi_).argmax(axis=1)
+    return _log_proba_w(model, Z, log_gx).argmax(axis=1)
 
 
 def boundary_points(
@@ -943,8 +949,7 @@ def class_margin(
     from below, the nearer the row is to a change of class. ``log_gx`` is
     ``_log_gx(model, Z)`` where the caller has it already.
     """
-    log_gx = _log_gx(model, Z) if log_gx is None else log_gx
-    log_w = jm.log_proba_w_given_x(log_gx, model._Q, model.pi_)
+    log_w = _log_proba_w(model, Z, log_gx)
     classes = np.unique(to_class)
     per_class = np.stack([jm.logsumexp(log_w[:, to_class == k], axis=1) for k in classes], axis=1)
     own = per_class[:, classes == query_class][:, 0]

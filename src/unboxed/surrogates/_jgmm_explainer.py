@@ -801,7 +801,7 @@ class JGMMExplainer(Params):
         else:
             classes = self.head_predict(examples.values)
         same = classes == examples.query_classes[examples.groups]
-        valid = ~same if examples.kind == "counterfactual" else same
+        valid = jx._valid(same, examples.kind)
         share = float(np.mean(valid))
         n_queries = np.unique(examples.groups).size
         return Estimate(share, wilson_bounds(share, n_queries), int(valid.size))
@@ -1025,7 +1025,7 @@ class JGMMExplainer(Params):
         **extra: Any,
     ) -> ExampleSet:
         model = self.jgmm_
-        log_pw = jm.log_proba_w_given_x(jx._log_gx(model, found.Z), model._Q, model.pi_)
+        log_pw = jx._log_proba_w(model, found.Z)
         proba = self._class_proba(np.exp(log_pw)) if self._tied else np.exp(log_pw)
         top = descending_order(proba, 2)
         if top.shape[1] < 2:  # pragma: no cover - K_y >= 2 whenever tied
