@@ -11,7 +11,7 @@ from sklearn.tree import DecisionTreeClassifier
 
 from tests.helpers import PLANTED_COLUMNS
 from unboxed import BlackBox, BlackBoxError, NotFittedError, zoo
-from unboxed.blackbox import PROBABILITY_TOLERANCE, perturbation_name
+from unboxed.blackbox import PROBABILITY_TOLERANCE, _float_output, perturbation_name
 from unboxed.local import IntegratedGradients, Lime, Saliency
 
 
@@ -116,6 +116,43 @@ def test_a_model_that_changes_its_input_in_place_leaves_the_callers_array_alone(
 
     BlackBox.from_callable(shifts, n_classes=2).predict_proba(X)
     np.testing.assert_array_equal(X, before)
+
+
+def test_a_float64_output_the_model_keeps_is_neither_written_nor_returned():
+    # A float64 answer is read without a copy: the model's own array (here one it keeps
+    # and answers every call with) must not be clipped or renormalised in place, nor
+    # come back as predict_proba's result, through which a caller would change it.
+    kept = np.array(
+        [
+            [-1e-6, 0.5, 0.500001],  # clipped to [0, 1]
+            [0.3333, 0.3333, 0.3333],  # rounded to 4 decimals: renormalised
+            [0.2, 0.3, 0.5],
+        ]
+    )
+    before = kept.copy()
+    frozen = kept.view()
+    frozen.setflags(write=False)  # a model's cached answer may be read-only
+    answers = (lambda X: kept[: len(X)], lambda X: frozen[: len(X)])
+    for answer in (*answers, lambda X: _frame_of(kept[: len(X)])):
+        bb = BlackBox.from_callable(answer, n_classes=3)
+        proba = bb.predict_proba(np.zeros((3, 4)))
+        np.testing.assert_array_equal(kept, before)
+        assert not np.shares_memory(proba, kept)
+        np.testing.assert_allclose(proba.sum(axis=1), 1, rtol=0, atol=1e-12)
+        assert proba[0, 0] == 0 and np.allclose(proba[1], 1 / 3)
+        proba[:] = 7.0  # the caller's result is its own
+        np.testing.assert_array_equal(kept, before)
+    # What makes the checks above matter: the answer is read as it is, not copied.
+    assert _float_output(kept, "kept")[0] is kept
+
+
+def _frame_of(values):
+    """A DataFrame that holds ``values`` without a copy, as a model may return one."""
+    import pandas as pd
+
+    frame = pd.DataFrame(values, copy=False)
+    assert np.shares_memory(np.asarray(frame), values)
+    return frame
 
 
 def test_sklearn_matches_the_estimator(planted, planted_logreg):

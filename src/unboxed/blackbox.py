@@ -1507,7 +1507,9 @@ def _float_output(raw: Any, name: str) -> tuple[np.ndarray, float]:
     kind = type(raw).__name__
     try:
         given = np.asarray(raw)
-        proba = given.astype(np.float64) if given.dtype.kind in "biufO" else None
+        # No copy of a float64 answer, which may be the model's own array (or a view
+        # of a DataFrame's): _check_probabilities only reads it and returns a new one.
+        proba = given.astype(np.float64, copy=False) if given.dtype.kind in "biufO" else None
     except (TypeError, ValueError, RuntimeError) as err:
         raise ValueError(
             f"black box {name!r} returned {kind}, which is not a numeric array"
