@@ -68,6 +68,22 @@ class _State:
     log_gy: np.ndarray  # (n, K_y)
 
 
+def _state_of(
+    data: _Data,
+    means_x: np.ndarray,
+    vars_x: np.ndarray,
+    means_y: np.ndarray,
+    vars_y: np.ndarray,
+    Q: np.ndarray,
+    pi: np.ndarray,
+) -> _State:
+    """The EM state of these parameters, with the log densities of ``data`` under its
+    Gaussians."""
+    log_gx = jm.log_gaussian(data.X, means_x, vars_x)
+    log_gy = jm.log_gaussian(data.Y, means_y, vars_y)
+    return _State(means_x, vars_x, means_y, vars_y, Q, pi, log_gx, log_gy)
+
+
 class JGMM(Params):
     """A joint Gaussian mixture between lower features ``x`` and higher features ``y``.
 
@@ -457,11 +473,7 @@ class JGMM(Params):
                 f"its {name} objective is {objective.dtype} of shape {objective.shape}, "
                 "not 1 to max_iter finite values"
             )
-        state = _State(
-            **fields,
-            log_gx=jm.log_gaussian(data.X, fields["means_x"], fields["vars_x"]),
-            log_gy=jm.log_gaussian(data.Y, fields["means_y"], fields["vars_y"]),
-        )
+        state = _state_of(data, **fields)
         converged = entry["converged"]
         if not isinstance(converged, bool) or not isinstance(entry["init"], int):
             raise ValueError(f"its {name} restart is malformed")
@@ -499,17 +511,7 @@ class JGMM(Params):
         labels_y = data.labels_y if data.labels_y is not None else _kmeans(data.Y, ky, rng)
         resp_y = _one_hot(labels_y, ky)
         means_x, vars_x, means_y, vars_y = self._m_step_gaussians(data, resp_x, resp_y)
-        pi = np.full(ky, 1.0 / ky)
-        return _State(
-            means_x,
-            vars_x,
-            means_y,
-            vars_y,
-            Q,
-            pi,
-            jm.log_gaussian(data.X, means_x, vars_x),
-            jm.log_gaussian(data.Y, means_y, vars_y),
-        )
+        return _state_of(data, means_x, vars_x, means_y, vars_y, Q, np.full(ky, 1.0 / ky))
 
     def _step(self, data: _Data, state: _State, rng: np.random.Generator) -> tuple[_State, float]:
         """One EM iteration of Appendix A; returns the bound of the state it started from.
