@@ -224,29 +224,11 @@ class Engine:
             perturbed = components.perturb(masks[first : first + step], block, X[block], fill_rows)
             answers = blackbox._proba_rows(
                 perturbed.reshape(-1, perturbed.shape[-1]),
-                _perturbation_names(block.start, s, index, row_name),
+                perturbation_name(block.start, s, index, row_name=row_name),
             )
             proba[first : first + step] = answers.reshape(-1, s, blackbox.n_classes)
         classes = proba[:, 0].argmax(axis=1) if target is None else target[rows]
         return np.take_along_axis(proba, classes[:, None, None], axis=2)[..., 0], classes
-
-
-def _perturbation_names(
-    first: int, n_per_row: int, index: Any, row_name: RowName | None
-) -> RowName:
-    """:func:`~unboxed.blackbox.perturbation_name`'s names of the perturbations of rows
-    ``first..`` of ``X``, whose rows are called as ``row_name`` calls them where the
-    caller named them: "perturbation 0 of 5 of perturbation 3 of 20 of row 1 of X", an
-    occlusion of explanation_sensitivity's noisy copy, was "of row 20 of X", the copy's
-    place among those explained."""
-    if row_name is None:
-        return perturbation_name(first, n_per_row, index)
-
-    def name(i: int) -> str:
-        row, sample = divmod(i, n_per_row)
-        return f"perturbation {sample} of {n_per_row} of {row_name(first + row)}"
-
-    return name
 
 
 # ---------------------------------------------------------------- samplers
