@@ -945,6 +945,37 @@ def test_sensitivity_names_the_noisy_copy_an_explainer_query_raises_on(frame):
     )
 
 
+def test_sensitivity_names_the_noisy_copy_dmm_mens_local_fit_raises_on():
+    # DMM-MEN's explain_local did not hear naming_rows: the copy was "row 20 of X", its
+    # place among the copies kept, of an X of 6 rows.
+    from unboxed.surrogates import DMMMEN
+
+    radius = [0.05, 0.05, 0.0, 0.05]  # every copy of row 1 keeps its petal length of 4
+    box, X = iris_refusing_a_petal_of_4(spared_calls=10**9)  # it never raises
+    row, draw = _first_kept_copy(box, X.to_numpy(), radius, 20, lambda noisy: noisy[..., 2] == 4.0)
+    assert row == 1
+    box, X = iris_refusing_a_petal_of_4(spared_calls=3)  # X, its copies, its explanation
+    dmm = DMMMEN(n_iter=8, n_chains=1, random_state=0, verbose=False)
+
+    class DmmLocal:
+        blackbox = box
+
+        def explain(self, rows, *, target):
+            return dmm.explain_local(rows, blackbox=box, target=target, n_samples=20, n_score=0)
+
+    with pytest.raises(BlackBoxError) as raised:
+        explanation_sensitivity(
+            DmmLocal(), X, radius=radius, n_samples=20, n_boot=10, random_state=0
+        )
+    message = str(raised.value)
+    expected = (
+        r"black box 'refuses_a_petal_of_4' raised ValueError on perturbation \d+ of 20 of "
+        rf"perturbation {draw} of 20 of row 1 of X, row X\.loc\['flower-62'\]: petal "
+        r"length 4\.0"
+    )
+    assert re.fullmatch(expected, message), message
+
+
 def test_sensitivity_of_a_dataframe_is_that_of_its_array():
     # The explainer is given the DataFrame itself (so that it names its rows by their
     # labels): the figures are those of its numbers.

@@ -29,6 +29,7 @@ from tests.helpers import (
 )
 from unboxed import Attribution, BlackBox, BlackBoxError, FeatureImportance
 from unboxed._io import read_npz, write_npz_with_header
+from unboxed.local._base import naming_rows
 from unboxed.surrogates import DMMMEN, ConvergenceWarning, NotFittedError
 from unboxed.surrogates import _dmm as dmm_module
 from unboxed.surrogates import _dmm_chain as chain_module
@@ -376,6 +377,51 @@ def test_explain_local_names_the_raising_perturbations_row_by_its_dataframe_labe
         rf"{n_per_row} of row 1 of X, row X\.loc\['flower-62'\]: petal length 4\.0"
     )
     assert re.fullmatch(pattern, message), message
+
+
+@pytest.mark.parametrize(
+    ("spared_calls", "n_per_row"),
+    [(0, "40"), (1, "10")],  # 1: the fit's pass is answered, the held-out one raises
+    ids=["fit", "held-out"],
+)
+def test_explain_local_names_the_rows_a_caller_names(spared_calls, n_per_row):
+    # naming_rows did not reach DMM-MEN's passes: they named the perturbation's row
+    # "row 1 of X, row X.loc['flower-62']", by the DataFrame's index, where the caller
+    # (explanation_sensitivity, say) had named it.
+    box, X = iris_refusing_a_petal_of_4(spared_calls)
+    with naming_rows(X, lambda i: f"candidate {i} of the pool"):
+        with pytest.raises(BlackBoxError) as raised:
+            short(n_iter=8).explain_local(X, blackbox=box, n_samples=40, n_score=10)
+    message = str(raised.value)
+    pattern = (
+        rf"black box 'refuses_a_petal_of_4' raised ValueError on perturbation \d+ of "
+        rf"{n_per_row} of candidate 1 of the pool: petal length 4\.0"
+    )
+    assert re.fullmatch(pattern, message), message
+
+
+#: explain_local's attributions and held-out R^2 of iris rows 0 and 2 of
+#: iris_refusing_a_petal_of_4 (short(n_iter=8), n_samples=30, n_score=6, target=0), as
+#: the code gave them before naming_rows reached its passes (commit e3fa8cd).
+PINNED_LOCAL_VALUES = [
+    [-3.693894684314728, 5.560716360807419, -10.980677485466003, -1.6169771254062653],
+    [-2.0946382135152817, 3.727437973022461, -2.0865482091903687, 0.23779460322111845],
+]
+PINNED_LOCAL_R2_HELD_OUT = [0.4374327334258459, 0.6594969167533362]
+
+
+def test_explain_local_draws_are_those_of_before_naming_rows_reached_it():
+    # Pinned on the code before row names reached explain_local's passes: the names
+    # change messages alone, never a draw.
+    box, X = iris_refusing_a_petal_of_4(spared_calls=10**9)  # it never raises
+    rows = X.to_numpy()[[0, 2]]
+    with naming_rows(rows, lambda i: f"candidate {i} of the pool"):
+        attribution = short(n_iter=8).explain_local(
+            rows, blackbox=box, n_samples=30, n_score=6, target=0
+        )
+    values = attribution.values
+    assert np.array_equal(values, np.array(PINNED_LOCAL_VALUES)), values.tolist()
+    assert np.array_equal(attribution.meta["r2_held_out"], PINNED_LOCAL_R2_HELD_OUT)
 
 
 def test_explain_local_refuses_the_mean_fill_it_has_no_background_for(planted, planted_blackbox):

@@ -8,7 +8,6 @@ constraint (Lundberg and Lee, 2017).
 
 from __future__ import annotations
 
-import functools
 import warnings
 from collections.abc import Callable
 from typing import Any
@@ -58,9 +57,9 @@ CV_LASSO_TOL = 1e-12
 #: The fewest perturbations per instance a local model is fitted to (``n_samples``).
 MIN_SAMPLES = 4
 #: :meth:`_PerturbationExplainer._run`: (engine, X, target, components, n_samples, seed,
-#: index) -> (values, targets, info).
+#: index, row_name) -> (values, targets, info).
 Run = Callable[
-    [Engine, np.ndarray, Any, Components, int, int, Any],
+    [Engine, np.ndarray, Any, Components, int, int, Any, RowName | None],
     tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]],
 ]
 
@@ -93,7 +92,6 @@ class _PerturbationExplainer(LocalExplainer):
         n_samples: int,
         seed: int,
         index: Any,
-        *,
         row_name: RowName | None = None,
     ) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
         """Run the engine on inputs ``X`` already checked by ``blackbox.check_X``; every
@@ -186,9 +184,10 @@ class _SegmentExplainer(_PerturbationExplainer):
         rows = self._rows(X)
         X = self.blackbox.check_X(X)
         partition = self._partition(X, segments)
-        # A run of the caller's own (DMM-MEN's) names the rows by their index alone.
-        run = functools.partial(self._run, row_name=rows.name) if run is None else run
-        values, targets, info = run(engine, X, target, partition, self.n_samples, seed, rows.index)
+        run = self._run if run is None else run
+        values, targets, info = run(
+            engine, X, target, partition, self.n_samples, seed, rows.index, rows.name
+        )
         extra = {k: v.tolist() for k, v in info.items()}
         return self._attribution(values, targets, X, seed=seed, row_names=rows.labels, **extra)
 

@@ -49,7 +49,14 @@ from .._validation import (
     is_int,
     pandas_index,
 )
-from ..blackbox import BlackBox, _row_of_x, check_blackbox, class_title, grayscale_shape
+from ..blackbox import (
+    BlackBox,
+    RowName,
+    _row_of_x,
+    check_blackbox,
+    class_title,
+    grayscale_shape,
+)
 from ..explanation import Attribution, FeatureImportance, make_meta
 from ..local._base import Fill
 from ..local._engine import (
@@ -1859,9 +1866,10 @@ class _LocalDMM(_SegmentExplainer):
             info = {"r2": r2, "rhat": rhat, "intercept": intercept, "n_effective": n_effective}
             return scores, info
 
-        def run(engine, X, target, partition, n_samples, seed, index):
+        def run(engine, X, target, partition, n_samples, seed, index, row_name):
             """The engine's pass, then the held-out one; ``index`` labels ``X``'s rows
-            in a message about a perturbation the black box raises on."""
+            in a message about a perturbation the black box raises on, or ``row_name``
+            names them, the caller's (:func:`~unboxed.local._base.naming_rows`)."""
             nonlocal bar
             _warn_if_underdetermined(partition.counts, n_samples)
             # The engine's bar moves once per chunk of ~32 instances, and each instance
@@ -1872,9 +1880,11 @@ class _LocalDMM(_SegmentExplainer):
                 total=X.shape[0], verbose=self.verbose, desc="DMM-MEN local fits", unit="instance"
             ) as bar:
                 values, targets, info = self._run(
-                    engine, X, target, partition, n_samples, seed, index
+                    engine, X, target, partition, n_samples, seed, index, row_name
                 )
-            info["r2_held_out"] = self._held_out_r2(X, targets, partition, fits, seed, index)
+            info["r2_held_out"] = self._held_out_r2(
+                X, targets, partition, fits, seed, index, row_name
+            )
             return values, targets, info
 
         engine = Engine(bernoulli_masks, self._kernel(), fit)
@@ -1898,6 +1908,7 @@ class _LocalDMM(_SegmentExplainer):
         fits: dict[tuple[int, ...], list[_LocalFit]],
         seed: int,
         index: Any,
+        row_name: RowName | None = None,
     ) -> np.ndarray:
         """Each instance's R^2 on ``n_score`` new perturbations, shape (n,); NaN if off.
 
@@ -1909,7 +1920,7 @@ class _LocalDMM(_SegmentExplainer):
         the batch a row is in). Each row finds its fit in ``fits`` by the hash of its
         content, which the two passes' row seeds share (the order in which they meet
         the rows can differ), the first of that hash not yet scored. ``index``
-        labels ``X``'s rows, as in the fit's pass.
+        labels ``X``'s rows, or ``row_name`` names them, as in the fit's pass.
         """
         if not self.n_score:
             return np.full(X.shape[0], math.nan)
@@ -1931,7 +1942,9 @@ class _LocalDMM(_SegmentExplainer):
         # _run reads targets as labels; the fit's are column indices
         labels = self.blackbox.class_labels(targets)
         held_out_seed = int(np.random.default_rng([seed, HELD_OUT_STREAM]).integers(2**63))
-        _, _, info = self._run(engine, X, labels, partition, self.n_score, held_out_seed, index)
+        _, _, info = self._run(
+            engine, X, labels, partition, self.n_score, held_out_seed, index, row_name
+        )
         return info["r2_held_out"]
 
 
