@@ -296,7 +296,7 @@ def test_check_labels_refuses_wrong_length_negative_and_infinite_labels():
         check_labels(np.array([0, 1]), n=3)
     with pytest.raises(ValueError, match=r"negative class label \(-1\)"):
         check_labels(np.array([0, -1]), n=2)
-    with pytest.raises(ValueError, match="must hold integer class labels, got dtype float64"):
+    with pytest.raises(ValueError, match="y holds inf at index 1; labels must be finite"):
         check_labels(np.array([0.0, np.inf]), n=2)
 
 
@@ -677,6 +677,38 @@ def test_a_gap_in_float_labels_is_named_as_a_missing_label():
     with pytest.raises(ValueError, match=message):
         check_labels(nullable.astype("Float64").to_numpy(dtype=float, na_value=np.nan), n=len(y))
     assert check_labels(y.astype(float), n=len(y)).tolist() == y.tolist()  # no gap: as before
+
+
+def test_an_infinite_label_is_named_with_its_row():
+    # [0, inf] read "y must hold integer class labels, got dtype float64", naming
+    # neither the infinity nor its row.
+    from sklearn.datasets import load_iris
+
+    y = load_iris(as_frame=True).target.astype(float)
+    y.index += 1000
+    y.iloc[4] = -np.inf
+    with pytest.raises(ValueError) as raised:
+        check_labels(y, n=len(y))
+    assert str(raised.value) == "y holds -inf at index 4, row y.loc[1004]; labels must be finite"
+    with pytest.raises(ValueError) as raised:  # a caller holding the values passes the index
+        check_labels(y.to_numpy(np.float32), n=len(y), name="target", index=y.index)
+    assert str(raised.value) == (
+        "target holds -inf at index 4, row target.loc[1004]; labels must be finite"
+    )
+    with pytest.raises(ValueError) as raised:
+        check_labels([0, 1, np.inf], n=3)
+    assert str(raised.value) == "y holds inf at index 2; labels must be finite"
+
+
+def test_dates_as_labels_are_refused_by_their_dtype():
+    # A list of NaT alone becomes a datetime64 array, which check_no_missing does not
+    # scan: the dtype is the fault there (no date is a class), and the message says so.
+    nat = np.datetime64("NaT")
+    dated = r"^y must hold integer class labels, got dtype datetime64"
+    with pytest.raises(ValueError, match=dated):
+        check_labels([nat, nat], n=2)
+    with pytest.raises(ValueError, match=r"y holds a missing label \(.*NaT.*\) at index 1"):
+        check_labels([0, nat], n=2)
 
 
 def test_a_missing_label_of_a_split_names_its_row_by_the_series_index():

@@ -616,10 +616,10 @@ def check_labels(
     if index is None:
         index = pandas_index(y)
     check_no_missing(arr, name=name, index=index)
+    # [0, inf] read "must hold integer class labels, got dtype float64": say which, where.
+    check_finite_labels(arr, name=name, index=index)
     if arr.dtype.kind not in "iub":
-        if not (
-            arr.dtype.kind == "f" and np.all(np.isfinite(arr)) and np.all(arr == np.round(arr))
-        ):
+        if not (arr.dtype.kind == "f" and np.all(arr == np.round(arr))):
             raise ValueError(f"{name} must hold integer class labels, got dtype {arr.dtype}{hint}")
     # Only unsigned and float labels can pass int64's range (and numpy 2 will not
     # compare a bool with 2**63, nor a float16 without overflowing 2**63 to inf).
@@ -688,6 +688,53 @@ def check_no_missing(
             )
 
 
+def check_finite_labels(labels: object, *, name: str, index: Sequence[Any] | None = None) -> None:
+    """Refuse a label that is an infinite (or NaN) number: no class has it.
+
+    Parameters
+    ----------
+    labels : scalar or array-like
+        Class labels, read by :func:`as_labels`; a float array is scanned at once, an
+        object one item by item (a 0-d array or tensor as the number it holds, as
+        ``np.asarray`` reads it), and any other is left alone.
+    name : str
+        The argument's name, for the error message.
+    index : sequence or None, default=None
+        A pandas Series' index, which names the label's row too where it is not the
+        row numbers (``y.loc[1001]``); ``labels`` is then that Series' values.
+
+    Raises
+    ------
+    ValueError
+        If ``labels`` holds a number that is not finite; the message gives it and its
+        flat index.
+    """
+    arr = as_labels(labels)
+    flat = arr.ravel()
+    if arr.dtype.kind == "f":
+        bad = np.flatnonzero(~np.isfinite(flat))
+        found = (int(bad[0]), flat[bad[0]]) if bad.size else None
+    elif arr.dtype == object:
+        found = None
+        for i, value in enumerate(flat.tolist()):
+            if hasattr(value, "__array__"):  # [0, 1, np.array(inf)] reads as a float array
+                value = _scalar(np.asarray(value))
+            # An int is finite, and math.isfinite(10**400) would overflow.
+            if (
+                isinstance(value, numbers.Real)
+                and not isinstance(value, numbers.Integral)
+                and not math.isfinite(value)
+            ):
+                found = (i, value)
+                break
+    else:
+        return
+    if found is not None:
+        i, value = found
+        where = "" if arr.ndim == 0 else f" at index {i}{row_label(index, i, name)}"
+        raise ValueError(f"{name} holds {float(value)!r}{where}; labels must be finite")
+
+
 def _is_missing(value: object) -> bool:
     """Whether a label is a missing entry: None, NaN, NaT (numpy's or pandas') or ``pd.NA``."""
     try:
@@ -754,17 +801,7 @@ def check_one_kind(labels: object, *, name: str) -> None:
     # among numbers a gap or an infinity is no class either: [0, 1, nan] read "pred_a
     # holds 2, which is not a class of the model that classes= names".
     check_no_missing(raw, name=name, index=index, advice="give each class its label")
-    for i, c in enumerate(items):
-        # An int is finite, and math.isfinite(10**400) would overflow.
-        if (
-            isinstance(c, numbers.Real)
-            and not isinstance(c, numbers.Integral)
-            and not math.isfinite(c)
-        ):
-            raise ValueError(
-                f"{name} holds {float(c)!r} at index {i}{row_label(index, i, name)}; labels "
-                "must be finite"
-            )
+    check_finite_labels(raw, name=name, index=index)
     if any(isinstance(c, str) for c in items) and any(isinstance(c, numbers.Number) for c in items):
         raise TypeError(
             f"{name} mixes strings and numbers, {items}; give labels of one kind: all "
