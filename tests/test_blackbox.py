@@ -1790,6 +1790,35 @@ def test_a_torch_model_without_labels_reads_indices_as_before(digits, digits_len
         bb.gradient(X, 10)
 
 
+@pytest.mark.parametrize(
+    "classes",
+    [
+        np.array([0.0, 1.0, np.inf]),
+        np.array([0.0, 1.0, np.inf], dtype=np.float32),
+        (0, 1, np.float32(np.inf)),
+        [0, 1.5, np.inf],
+        # Items numpy reads as the numbers they hold: these reached BlackBox's own
+        # loop, whose message named no place ("classes holds inf; labels must be finite").
+        [0, 1, np.array(np.inf)],
+        [torch.tensor(0.0), torch.tensor(1.0), torch.tensor(np.inf)],
+    ],
+)
+def test_an_infinite_class_label_is_named_with_its_place(classes):
+    import pandas as pd
+
+    def uniform(X):
+        return np.full((len(X), 3), 1 / 3)
+
+    with pytest.raises(ValueError) as raised:
+        BlackBox.from_callable(uniform, n_classes=3, classes=classes)
+    assert str(raised.value) == "classes holds inf at index 2; labels must be finite"
+    with pytest.raises(ValueError) as raised:
+        BlackBox.from_callable(uniform, n_classes=3, classes=pd.Series(classes, index=[7, 8, 9]))
+    assert str(raised.value) == (
+        "classes holds inf at index 2, row classes.loc[9]; labels must be finite"
+    )
+
+
 @pytest.mark.parametrize("classes", [[0, "cat"], ("dog", 1.5), np.array([0, "cat"], dtype=object)])
 def test_classes_that_mix_strings_and_numbers_are_refused(classes):
     # numpy read [0, "cat"] as ["0", "cat"]: the int label 0 then named no class, and

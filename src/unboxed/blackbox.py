@@ -235,9 +235,9 @@ class BlackBox:
                 f"({self.n_classes}), got shape {arr.shape}"
             )
         labels = tuple(c.item() if isinstance(c, np.generic) else c for c in arr.tolist())
+        # An infinity was refused here too, without its place; check_one_kind now
+        # finds each one first, a 0-d array's or tensor's among them.
         for label in labels:
-            if isinstance(label, float) and not math.isfinite(label):
-                raise ValueError(f"classes holds {label!r}; labels must be finite")
             if not isinstance(label, str | int | float):
                 raise TypeError(
                     f"classes must hold ints, floats or strings, got {type(label).__name__}"
