@@ -1512,6 +1512,28 @@ def test_a_missing_class_names_its_entry_and_what_to_do():
         fitted.class_insights(classes=[classes[0], None])
 
 
+def test_an_infinite_class_is_named_with_its_place(planted, planted_blackbox, planted_fit):
+    # classes=[1, inf] read "classes must be ints in [0, 2), got array([ 1., inf])",
+    # which neither said that labels must be finite nor where the infinity was.
+    import pandas as pd
+
+    X = planted.X_train[:100]
+    with pytest.raises(ValueError) as raised:
+        short().fit(X, planted_blackbox, classes=[1, np.inf])
+    assert str(raised.value) == "classes holds inf at index 1; labels must be finite"
+    with pytest.raises(ValueError) as raised:
+        short().fit(X, planted_blackbox, classes=pd.Series([0.0, -np.inf], index=[5, 6]))
+    assert str(raised.value) == (
+        "classes holds -inf at index 1, row classes.loc[6]; labels must be finite"
+    )
+    with pytest.raises(ValueError) as raised:
+        planted_fit.class_insights(classes=[0, np.inf])
+    assert str(raised.value) == "classes holds inf at index 1; labels must be finite"
+    with pytest.raises(ValueError) as raised:
+        planted_fit.insights(np.inf)
+    assert str(raised.value) == "class_ holds inf; labels must be finite"
+
+
 def test_a_nan_among_class_names_in_a_list_is_a_missing_entry_not_the_string_nan():
     # numpy turned ["setosa", nan] into the strings ["setosa", "nan"], so the gap read
     # "classes holds 'nan', which is not a class of 'LogisticRegression'".

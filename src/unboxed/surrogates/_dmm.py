@@ -36,6 +36,7 @@ from .._validation import (
     NotFittedError,
     RandomState,
     check_checkpoint,
+    check_finite_labels,
     check_fraction,
     check_is_fitted,
     check_labels,
@@ -118,12 +119,15 @@ def logit(p: np.ndarray) -> np.ndarray:
 
 
 def _refuse_missing_class(classes: object, *, name: str, advice: str) -> None:
-    """Refuse a missing entry (NaN, None) among classes a user names, by its position
-    and a pandas Series' label: they are classes, not rows, so the label checks'
-    advice to "drop those rows" does not fit, and without labels a NaN read
-    "classes must be ints in [0, 3), got array([2., 1., 0., nan, 0.])"."""
+    """Refuse a missing entry (NaN, None) or an infinity among classes a user names, by
+    its position and a pandas Series' label: they are classes, not rows, so the label
+    checks' advice to "drop those rows" does not fit, and without labels a NaN read
+    "classes must be ints in [0, 3), got array([2., 1., 0., nan, 0.])" (and an
+    infinity "got array([ 1., inf])")."""
     # The classes as given: np.asarray made ["setosa", nan] the strings [..., "nan"].
-    check_no_missing(classes, name=name, index=pandas_index(classes), advice=advice)
+    index = pandas_index(classes)
+    check_no_missing(classes, name=name, index=index, advice=advice)
+    check_finite_labels(classes, name=name, index=index)
 
 
 def class_logit(proba: np.ndarray, target: np.ndarray) -> np.ndarray:
