@@ -18,6 +18,7 @@ import torch
 
 from unboxed import load_dataset, zoo
 from unboxed.data import _fashion_mnist, _mnist
+from unboxed.local import KernelShap, Lime, Occlusion
 
 #: Column names for ``planted`` as a DataFrame: unlike ``planted.feature_names``, they
 #: can reach an explanation only through the model.
@@ -397,3 +398,16 @@ def digits_gradient_undefined_below(threshold: float):
             )
 
     return BlackBox.from_torch(GradientUndefinedBelow(), input_shape=(64,)), data.X_test
+
+
+#: Parametrizes a test's ``make(box)`` with small Lime, KernelShap and Occlusion
+#: explainers filling with 0: the perturbation explainers whose shared path it tests.
+each_perturbation_explainer = pytest.mark.parametrize(
+    "make",
+    [
+        lambda box: Lime(box, n_samples=20, fill=0.0, random_state=0),
+        lambda box: KernelShap(box, n_samples=20, fill=0.0, random_state=0),
+        lambda box: Occlusion(box, fill=0.0),
+    ],
+    ids=["Lime", "KernelShap", "Occlusion"],
+)

@@ -7,9 +7,13 @@ import numpy as np
 import pytest
 from scipy.ndimage import gaussian_filter
 
-from tests.helpers import digits_gradient_undefined_below, iris_refusing_a_petal_of_4
+from tests.helpers import (
+    digits_gradient_undefined_below,
+    each_perturbation_explainer,
+    iris_refusing_a_petal_of_4,
+)
 from unboxed import BlackBox, BlackBoxError
-from unboxed.local import KernelShap, Lime, Occlusion, Saliency
+from unboxed.local import Saliency
 from unboxed.local._base import (
     BLUR_SIGMA,
     LocalExplainer,
@@ -244,15 +248,7 @@ def _pool_row(i):
     return f"candidate {i} of the pool"
 
 
-@pytest.mark.parametrize(
-    "make",
-    [
-        lambda box: Lime(box, n_samples=20, fill=0.0, random_state=0),
-        lambda box: KernelShap(box, n_samples=20, fill=0.0, random_state=0),
-        lambda box: Occlusion(box, fill=0.0),
-    ],
-    ids=["Lime", "KernelShap", "Occlusion"],
-)
+@each_perturbation_explainer
 def test_a_caller_names_the_rows_it_passes_a_perturbation_explainer(make):
     box, frame = iris_refusing_a_petal_of_4()
     X = frame.to_numpy()  # row 1 alone has a petal length of 4, which the model refuses

@@ -13,6 +13,7 @@ from sklearn.linear_model import Lasso, Ridge
 
 from tests.helpers import (
     PLANTED_COLUMNS,
+    each_perturbation_explainer,
     iris_refusing_a_petal_of_4,
     no_zero_dose_for_the_old,
     requires_fashion_mnist,
@@ -1339,15 +1340,7 @@ def test_a_model_that_raises_on_a_perturbation_names_it_and_its_row_of_x():
     assert sample == np.flatnonzero(raising)[0] > 0
 
 
-@pytest.mark.parametrize(
-    "make",
-    [
-        lambda box: Lime(box, n_samples=20, fill=0.0, random_state=0),
-        lambda box: KernelShap(box, n_samples=20, fill=0.0, random_state=0),
-        lambda box: Occlusion(box, fill=0.0),
-    ],
-    ids=["Lime", "KernelShap", "Occlusion"],
-)
+@each_perturbation_explainer
 @pytest.mark.parametrize("target", [None, 2])  # None: the class read from perturbation 0
 def test_a_model_that_raises_on_a_perturbation_names_its_row_by_its_dataframe_label(make, target):
     # It said "perturbation 0 of 20 of row 1 of X" alone, where predict_proba and the
