@@ -562,6 +562,51 @@ def test_a_nan_gradient_is_refused_at_its_step_naming_the_class_and_start(step):
     )
 
 
+def _iris_softmax_regression():
+    """A softmax regression fitted on iris: its gradient in the input, the differences
+    of its weights (up to about 5), is the same everywhere."""
+    torch.manual_seed(0)
+    net = torch.nn.Linear(4, 3)
+    class_names, _ = _fit_on_iris(net)
+    return BlackBox.from_torch(net, input_shape=(4,), class_names=class_names)
+
+
+def test_a_gradient_that_overflows_is_named_by_its_term_not_blamed_on_the_model():
+    # Both were "the model's gradient is not finite there (a lower lr or strength may
+    # help)", though the model's gradient is finite everywhere.
+    box = _iris_softmax_regression()
+    assert np.isfinite(box.gradient(np.full((1, 4), 1.7e37), 1)).all()
+    # The widest bounds float32 allows: the search moves u, x = low + u * (high - low),
+    # and 3.4e38 times the model's finite gradient overflows.
+    wide = ActivationMaximization(
+        box, regularizer="none", bounds=(-1.7e38, 1.7e38), steps=3, random_state=0
+    )
+    with pytest.raises(FloatingPointError) as raised:
+        wide.explain()
+    assert str(raised.value) == (
+        "the objective's gradient became NaN or infinite at step 0, first for class "
+        "versicolor: the gradient in the input is finite there but overflows times the "
+        "bounds' width, 3.4e+38, as the search moves each feature's place between them "
+        "(narrow the bounds)"
+    )
+    # An l2 penalty of 2e38 * sum(x**2), finite near x = (1, 0.005, 0.005, 0.005), has the
+    # gradient 2e38 * 2x, which is not.
+    heavy = ActivationMaximization(
+        box,
+        strength=2e38,
+        bounds=(np.zeros(4), np.array([2.0, 0.01, 0.01, 0.01])),
+        steps=3,
+        random_state=0,
+    )
+    with pytest.raises(FloatingPointError) as raised:
+        heavy.explain()
+    assert str(raised.value) == (
+        "the objective's gradient became NaN or infinite at step 0, first for class "
+        "setosa: the l2 penalty's gradient overflowed (narrow the bounds or lower the "
+        "strength)"
+    )
+
+
 def test_a_generator_that_decodes_a_last_point_to_nan_is_named():
     # The point found was NaN, chosen as best (argmax of NaN), and refused as "X contains
     # NaN", of an X the user never passed.

@@ -300,16 +300,21 @@ class _Search:
         hint: str = "a lower lr or strength may help",
     ) -> None:
         """Raise FloatingPointError if a row of ``values`` holds NaN or infinity."""
-        import torch
-
         # Named by the first such row's target and start: a NaN let through made that
         # start the best (argmax) and failed later on an X the user never passed.
-        finite = torch.isfinite(values.reshape(self.batch, -1)).all(1)
-        if not bool(finite.all()):
-            row = int(torch.nonzero(~finite)[0, 0])
+        row = self.first_nonfinite(values)
+        if row is not None:
             raise FloatingPointError(
                 f"{what} became NaN or infinite {when}, first for {self.point(row)}{why} ({hint})"
             )
+
+    def first_nonfinite(self, values: Any) -> int | None:
+        """The first row of ``values`` (one per point of the batch) that holds NaN or
+        infinity, or None."""
+        import torch
+
+        finite = torch.isfinite(values.reshape(self.batch, -1)).all(1)
+        return None if bool(finite.all()) else int(torch.nonzero(~finite)[0, 0])
 
 
 class ActivationMaximization(Params):
@@ -533,12 +538,16 @@ class ActivationMaximization(Params):
         y = self.blackbox._run_batch(run, batch, batch, 0, search.searched)
         objective = self._objective(search, y, x, at_step)
         # autograd.grad, not backward: the models' own .grad fields stay untouched. Its
-        # failure is the batch's: one row's gradient is not run alone.
+        # failure is the batch's: one row's gradient is not run alone. The graph is kept
+        # for _gradient_why to take a gradient that is not finite apart, term by term.
         with self.blackbox._guard(batch, search.place):
-            (variable.grad,) = torch.autograd.grad(-objective.sum(), [variable])
+            (variable.grad,) = torch.autograd.grad(-objective.sum(), [variable], retain_graph=True)
         # A NaN gradient makes the point NaN (Adam, then clamp, keep it): on the
         # last step, the point returned.
-        search.refuse_nonfinite(variable.grad, "the objective's gradient", at_step, _GRADIENT_WHY)
+        row = search.first_nonfinite(variable.grad)
+        if row is not None:
+            why, hint = self._gradient_why(search, x, y, row)
+            search.refuse_nonfinite(variable.grad, "the objective's gradient", at_step, why, hint)
         optimizer.step()
         self.blackbox.n_queries += batch
         if self.generator is None:
@@ -548,6 +557,54 @@ class ActivationMaximization(Params):
                     blurred = _blur(image, search.jitter_shape, 0.5)
                     variable.copy_(_place(blurred, variable, search.bounds))
                 variable.clamp_(0.0, 1.0)
+
+    def _gradient_why(self, search: _Search, x: Any, score: Any, row: int) -> tuple[str, str]:
+        """Why the gradient of ``row`` in the search variable is not finite, and what may
+        help: the first of its terms that is not (the model's gradient in ``x``, the
+        penalty's, their difference), or else the chain factor from ``x`` to the
+        variable, which a finite gradient in ``x`` overflows: the bounds' width
+        (``x = low + u * (high - low)``), the generator's Jacobian or the latent prior.
+
+        ``score`` is the step's score of the points ``x``, whose graph the step kept.
+        """
+        import torch
+
+        def grad_in(out: Any, wrt: Any) -> Any:
+            if not out.requires_grad:
+                return torch.zeros_like(wrt[row])
+            (grad,) = torch.autograd.grad(out.sum(), [wrt], retain_graph=True, allow_unused=True)
+            return torch.zeros_like(wrt[row]) if grad is None else grad[row]
+
+        bounds_hint = "narrow the bounds or lower the strength"
+        # The model's backward runs again, as in the step, in the black box's guard.
+        with self.blackbox._guard(search.batch, search.place):
+            model = grad_in(score, x)
+        if not bool(torch.isfinite(model).all()):
+            return _GRADIENT_WHY, "a lower lr or strength may help"
+        gradient = model
+        if self._strength:
+            penalty = self._strength * _penalty(x, self.regularizer, search.image_shape)
+            penalty_gradient = grad_in(penalty, x)
+            if not bool(torch.isfinite(penalty_gradient).all()):
+                return f": the {self.regularizer} penalty's gradient overflowed", bounds_hint
+            gradient = model - penalty_gradient
+            if not bool(torch.isfinite(gradient).all()):
+                return ": the model's gradient less the penalty's overflowed", bounds_hint
+        if self.generator is not None:
+            z = search.variable.detach()[row : row + 1].requires_grad_(True)
+            prior = 0.5 * self.prior_strength * z.pow(2).sum(1)
+            if not bool(torch.isfinite(grad_in(prior, z)).all()):
+                return ": the latent prior's gradient overflowed", "lower prior_strength"
+            return ": the generator's gradient is not finite there", "a lower lr may help"
+        # Finite in x, overflowed in u: dx/du is each feature's width between its bounds.
+        lo, hi = (torch.as_tensor(b).to(x).expand_as(x)[row] for b in search.bounds)
+        overflowed = ~torch.isfinite(search.variable.grad[row])
+        width = float((hi - lo)[overflowed].max())
+        return (
+            f": the gradient in the input is finite there but overflows times the bounds' "
+            f"width, {width:.3g}, as the search moves each feature's place between them",
+            "narrow the bounds",
+        )
 
     def _last_points(self, search: _Search) -> tuple[Any, Any, Any]:
         """The last points ``x``, their score and their objective: checked and queried as
