@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import re
 
 import numpy as np
 import pytest
@@ -495,10 +496,13 @@ def test_a_model_that_fails_on_the_points_found_names_their_class_and_start():
         model.refuse = _last_points(am, layer)[3]  # each layer's search has its own
         with pytest.raises(FloatingPointError) as raised:
             am.explain([1, 2], layer=layer)
+        # What predict_proba says of its inputs: the point's largest feature.
+        largest = float(model.refuse.abs().max())
         assert str(raised.value) == (
             "the objective became NaN or infinite at the points found, after the search's "
             "last step, first for class virginica, from start 1 of 2: the model's output "
-            "is not finite there (a lower lr or strength may help)"
+            "is not finite there from inputs within the range of the model's torch.float32 "
+            f"(up to {largest:g}) (a lower lr or strength may help)"
         )
 
 
@@ -521,6 +525,29 @@ def test_an_overflowing_penalty_is_named_not_blamed_on_the_model(digits_blackbox
             digits_blackbox, regularizer=regularizer, strength=strength, **options
         ).explain([1])
         assert np.all(np.isfinite(found.activation)) and np.abs(found.values).max() > 1e18
+
+
+def test_a_model_output_that_is_not_finite_says_how_large_the_point_was(digits_blackbox):
+    # Points near 1.5e38, in bounds (0, 3e38), overflow the model's float32 arithmetic:
+    # the message said only "the model's output is not finite there", where
+    # predict_proba on such a point says how large its inputs were.
+    am = ActivationMaximization(
+        digits_blackbox, regularizer="none", bounds=(0.0, 3e38), steps=2, random_state=0
+    )
+    with pytest.raises(FloatingPointError) as raised:
+        am.explain([1])
+    message = str(raised.value)
+    found = re.fullmatch(
+        r"the objective became NaN or infinite at step 0, first for class 1: the model's "
+        r"output is not finite there from inputs within the range of the model's "
+        r"torch\.float32 \(up to (\S+)\) \(a lower lr or strength may help\)",
+        message,
+    )
+    assert found, message
+    # The start: each feature 0.45 to 0.55 of the way between the bounds.
+    assert 0.45 * 3e38 < float(found[1]) <= 0.55 * 3e38
+    with pytest.raises(ValueError, match=r"from inputs within the range of the model's torch"):
+        digits_blackbox.predict_proba(np.full((1, 64), float(found[1])))
 
 
 @pytest.mark.parametrize("step", [2, 4])
@@ -557,8 +584,9 @@ def test_a_nan_gradient_is_refused_at_its_step_naming_the_class_and_start(step):
         am.explain([1, 2])
     assert str(raised.value) == (
         f"the objective's gradient became NaN or infinite at step {step}, first for class "
-        "versicolor, from start 1 of 2: the model's gradient is not finite there (a lower "
-        "lr or strength may help)"
+        "versicolor, from start 1 of 2: the model's gradient is not finite there from "
+        "inputs within the range of the model's torch.float32 (up to "
+        f"{float(model.refuse.abs().max()):g}) (a lower lr or strength may help)"
     )
 
 

@@ -224,10 +224,6 @@ def _blur(x: Any, image_shape: tuple[int, int], sigma: float) -> Any:
     return F.conv2d(F.pad(img, (1, 1, 1, 1), mode="replicate"), kernel).reshape(x.shape)
 
 
-_OUTPUT_WHY = ": the model's output is not finite there"
-_GRADIENT_WHY = ": the model's gradient is not finite there"
-
-
 @dataclasses.dataclass(eq=False)
 class _Search:
     """One call's search: its targets, its batch of points, the step it is at, and the
@@ -580,7 +576,7 @@ class ActivationMaximization(Params):
         with self.blackbox._guard(search.batch, search.place):
             model = grad_in(score, x)
         if not bool(torch.isfinite(model).all()):
-            return _GRADIENT_WHY, "a lower lr or strength may help"
+            return self._model_why(search, x, row, "gradient"), "a lower lr or strength may help"
         gradient = model
         if self._strength:
             penalty = self._strength * _penalty(x, self.regularizer, search.image_shape)
@@ -694,7 +690,10 @@ class ActivationMaximization(Params):
         limit the penalty overflows where the model's output is finite (x = 1e20 has an
         l2 penalty of inf), and a lower lr, or the model, is not the fix there.
         """
-        search.refuse_nonfinite(score, "the objective", when, _OUTPUT_WHY)
+        row = search.first_nonfinite(score)
+        if row is not None:
+            why = self._model_why(search, x, row, "output")
+            search.refuse_nonfinite(score, "the objective", when, why)
         objective = score
         bounds_hint = "narrow the bounds or lower the strength"
         # A penalty of weight 0 is left out: 0 * inf is NaN, and its gradient too.
@@ -711,6 +710,15 @@ class ActivationMaximization(Params):
         why = ": the score less the penalty overflowed"
         search.refuse_nonfinite(objective, "the objective", when, why, hint=bounds_hint)
         return objective
+
+    def _model_why(self, search: _Search, x: Any, row: int, what: str) -> str:
+        """Why the model's ``what`` ("output" or "gradient") is not finite at point ``row``
+        of ``x``, as predict_proba says it (:meth:`BlackBox._input_range_note`): the
+        largest input there, within the model's dtype (the search's points are in it),
+        tells a point pushed near its limit by wide bounds from the model's own
+        arithmetic."""
+        point = x[row : row + 1].detach().double().cpu().numpy()
+        return f": the model's {what} is not finite there{self.blackbox._input_range_note(point)}"
 
     def _image(self, variable: Any, like: Any, bounds: Bounds) -> Any:
         """The image the search scores: the variable's place between ``bounds`` (the
