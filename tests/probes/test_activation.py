@@ -599,6 +599,68 @@ def _iris_softmax_regression():
     return BlackBox.from_torch(net, input_shape=(4,), class_names=class_names)
 
 
+class _RaisingUnderTheSearch(torch.nn.Module):
+    """``inner``, which raises on the search's points (inputs that need gradients), or
+    answers them NaN with ``nan``, and keeps them."""
+
+    def __init__(self, inner):
+        super().__init__()
+        self.inner, self.seen, self.nan = inner, [], False
+
+    def forward(self, x):
+        if not x.requires_grad:
+            return self.inner(x)
+        self.seen.append(x.detach().clone())
+        if self.nan:
+            return self.inner(x) * float("nan")
+        raise RuntimeError("cannot answer this point")
+
+
+def test_a_model_that_fails_under_the_jitter_is_named_on_the_jittered_point(
+    monkeypatch, digits_lenet, digits
+):
+    # It was "the point searched at step 0 for class 4", though the model was asked
+    # about that point's image rolled by the jitter, another point.
+    starts = []
+    record = ActivationMaximization._start
+
+    def recording(self, n, gen, like):
+        starts.append(record(self, n, gen, like))
+        return starts[-1].clone()
+
+    monkeypatch.setattr(ActivationMaximization, "_start", recording)
+    model = _RaisingUnderTheSearch(digits_lenet)
+    box = BlackBox.from_torch(model, input_shape=digits.input_shape)
+    am = ActivationMaximization(box, regularizer="jitter", jitter=2, steps=3, random_state=2)
+    with pytest.raises(BlackBoxError) as raised:
+        am.explain([4])
+    assert str(raised.value) == (
+        "black box '_RaisingUnderTheSearch' raised RuntimeError on the jittered point "
+        "searched at step 0 for class 4 (its image rolled 1 pixel up and 2 pixels left): "
+        "cannot answer this point"
+    )
+    # The shift named is the one the model saw, and the only one within the jitter.
+    (start,) = starts  # in bounds (0, 1), the point is its place
+    image, seen = start.reshape(8, 8), model.seen[0].reshape(8, 8)
+    rolls = [
+        (dy, dx)
+        for dy in range(-2, 3)
+        for dx in range(-2, 3)
+        if torch.equal(torch.roll(image, (dy, dx), dims=(0, 1)), seen)
+    ]
+    assert rolls == [(-1, -2)]
+    # Its output there, NaN: "not finite there" named the point searched too.
+    model.nan = True
+    with pytest.raises(FloatingPointError) as raised:
+        am.explain([4])
+    assert str(raised.value) == (
+        "the objective became NaN or infinite at step 0, first for class 4: the model's "
+        "output is not finite at its jittered point (its image rolled 1 pixel up and 2 "
+        "pixels left) from inputs within the range of the model's torch.float32 (up to "
+        f"{float(start.max()):g}) (a lower lr or strength may help)"
+    )
+
+
 def test_a_gradient_that_overflows_is_named_by_its_term_not_blamed_on_the_model():
     # Both were "the model's gradient is not finite there (a lower lr or strength may
     # help)", though the model's gradient is finite everywhere.

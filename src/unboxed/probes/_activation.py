@@ -248,6 +248,9 @@ class _Search:
     #: the torch generator of the starts, then of the jitter's shifts
     gen: Any
     step: int = 0
+    #: the jitter's shift of this step's images (rows, columns), which the model answers
+    #: for; None without jitter and after the last step
+    shift: tuple[int, int] | None = None
 
     @property
     def n(self) -> int:
@@ -282,7 +285,28 @@ class _Search:
         return f"{name}{start}"
 
     def searched(self, row: int) -> str:
-        return f"the point searched at step {self.step} for {self.point(row)}"
+        """What the model answered for at this step for row ``row``: with the jitter, not
+        the point searched but its shifted image."""
+        if self.shift is None:
+            return f"the point searched at step {self.step} for {self.point(row)}"
+        return (
+            f"the jittered point searched at step {self.step} for {self.point(row)} "
+            f"({self.shifted()})"
+        )
+
+    def there(self) -> str:
+        """Where the model answered for a point named: the point, or its jittered image."""
+        return "there" if self.shift is None else f"at its jittered point ({self.shifted()})"
+
+    def shifted(self) -> str:
+        """How this step's jitter moved the images (torch.roll along rows and columns)."""
+        dy, dx = cast(tuple[int, int], self.shift)
+        moves = [
+            f"{abs(n)} pixel{'s' if abs(n) != 1 else ''} {way}"
+            for n, way in ((dy, "down" if dy > 0 else "up"), (dx, "right" if dx > 0 else "left"))
+            if n
+        ]
+        return "its image rolled " + " and ".join(moves) if moves else "not shifted at this step"
 
     def found(self, row: int) -> str:
         return f"the point found for {self.point(row)}"
@@ -523,8 +547,9 @@ class ActivationMaximization(Params):
         x_in = x
         if search.jitter_shape is not None:
             shifts = torch.randint(-self.jitter, self.jitter + 1, (2,), generator=search.gen)
+            search.shift = (int(shifts[0]), int(shifts[1]))
             x_in = torch.roll(
-                x.reshape(batch, *search.jitter_shape), tuple(int(s) for s in shifts), dims=(1, 2)
+                x.reshape(batch, *search.jitter_shape), search.shift, dims=(1, 2)
             ).reshape(batch, -1)
         at_step = f"at step {search.step}"
         search.refuse_nonfinite(x, "the point searched", at_step, self._point_why)
@@ -608,6 +633,7 @@ class ActivationMaximization(Params):
         import torch
 
         after = "at the points found, after the search's last step"
+        search.shift = None  # the last points are scored as they are
         with torch.no_grad():
             x = self._image(search.variable, search.like, search.bounds)
             search.refuse_nonfinite(x, "the point searched", after, self._point_why)
@@ -717,8 +743,10 @@ class ActivationMaximization(Params):
         largest input there, within the model's dtype (the search's points are in it),
         tells a point pushed near its limit by wide bounds from the model's own
         arithmetic."""
+        # A jittered image holds the point's values, rolled: the same largest input.
         point = x[row : row + 1].detach().double().cpu().numpy()
-        return f": the model's {what} is not finite there{self.blackbox._input_range_note(point)}"
+        note = self.blackbox._input_range_note(point)
+        return f": the model's {what} is not finite {search.there()}{note}"
 
     def _image(self, variable: Any, like: Any, bounds: Bounds) -> Any:
         """The image the search scores: the variable's place between ``bounds`` (the
