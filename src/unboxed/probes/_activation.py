@@ -670,6 +670,15 @@ class ActivationMaximization(Params):
             checked = self.blackbox.check_X(X_star)
             # The search's own points, not rows the user passed: a model that answered
             # one badly was reported on "row 0 of X".
+            # Not the last query again, though it ran on the same model inputs (the
+            # clip moves float32's 0.100000001 back to a bound of 0.1, read as float32
+            # again: test_a_bad_answer_on_a_found_point_names_its_class_and_start sees
+            # equal tensors): that query kept each point's float32 log score of one
+            # class; this is the black box's probability of every class, checked as
+            # predict_proba checks it (rows that are no probabilities are refused), which
+            # BlackBox does only with its own forward pass. With several starts reuse
+            # would also change it: a row's float32 output depends on its batch (LeNet
+            # on digits, 2 starts x 2 classes: by 8.7e-8).
             probability = self.blackbox._proba_rows(checked, lambda i: search.found(int(rows[i])))
             probability = probability[np.arange(n), search.targets]
         meta = make_meta(self.method, self._parameters(), seed=self.random_state)
