@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import functools
 import math
 import numbers
 from collections.abc import Iterator
@@ -25,7 +26,7 @@ import numpy as np
 
 from .._estimator import Params
 from .._validation import check_array, check_shape, frame_index, pandas_index
-from ..blackbox import BlackBox, RowName, check_blackbox, grayscale_shape
+from ..blackbox import BlackBox, RowName, _row_of_x, check_blackbox, grayscale_shape
 from ..explanation import Attribution, hand_over, make_meta, plain_number
 
 FILL_NAMES = ("zero", "gray", "mean", "blur")
@@ -72,6 +73,16 @@ class _Rows(NamedTuple):
     #: The caller's name for row ``i`` (:func:`naming_rows`), which replaces both in a
     #: message; None where it gave none.
     name: RowName | None
+
+    @property
+    def row_name(self) -> RowName | None:
+        """The pair above as one name for row ``i`` of ``X`` in a message: the
+        caller's, else "row i of X, row X.loc[label]" by ``index``
+        (:func:`~unboxed.blackbox._row_of_x`); None reads "row i of X". What the
+        perturbation engine takes (:meth:`~._engine.Engine.run`)."""
+        if self.name is not None or self.index is None:
+            return self.name
+        return functools.partial(_row_of_x, index=self.index)
 
 
 class LocalExplainer(Params):

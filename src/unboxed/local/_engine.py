@@ -113,7 +113,6 @@ class Engine:
         n_samples: int,
         seed: int,
         verbose: bool = False,
-        index: Any = None,
         row_name: RowName | None = None,
     ) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
         """Explain every row of ``X``.
@@ -131,12 +130,11 @@ class Engine:
             depend on the others, and different rows' draws are independent.
         verbose : bool
             Show a progress bar over the chunks of rows.
-        index : pandas.Index, optional
-            A pandas ``X``'s row labels, which name the row of a perturbation the
-            black box raises on (:func:`~unboxed.blackbox.perturbation_name`).
         row_name : callable, optional
-            The caller's name for row ``i`` of ``X`` (:func:`~._base.naming_rows`),
-            which names it there instead.
+            The name of row ``i`` of ``X`` (``_Rows.row_name`` of :mod:`._base`: the
+            caller's, or by a pandas ``X``'s label), which names the row of a
+            perturbation the black box raises on
+            (:func:`~unboxed.blackbox.perturbation_name`); None reads "row i of X".
 
         Returns
         -------
@@ -158,7 +156,7 @@ class Engine:
             counts = valid[rows].sum(axis=1)
             masks, sizes = row_masks(self.sampler, counts, n_samples, keys, components.width)
             y, targets[rows] = self._query(
-                blackbox, X, fill, components, masks, rows, target, index, row_name
+                blackbox, X, fill, components, masks, rows, target, row_name
             )
             scores[rows], info = self._fit_by_count(counts, sizes, masks, y, valid[rows], keys)
             infos.append(info)
@@ -211,10 +209,9 @@ class Engine:
         return scores, info
 
     @staticmethod
-    def _query(blackbox, X, fill, components, masks, rows, target, index, row_name=None):
+    def _query(blackbox, X, fill, components, masks, rows, target, row_name=None):
         """The black box's probability of the explained class for every sample, (r, S);
-        ``index`` (a pandas ``X``'s) labels the rows in a message about one, or
-        ``row_name`` names them (:meth:`run`)."""
+        ``row_name`` names the rows in a message about one (:meth:`run`)."""
         r, s = masks.shape[:2]
         proba = np.empty((r, s, blackbox.n_classes))
         step = max(1, QUERY_ROWS // s)
@@ -224,7 +221,7 @@ class Engine:
             perturbed = components.perturb(masks[first : first + step], block, X[block], fill_rows)
             answers = blackbox._proba_rows(
                 perturbed.reshape(-1, perturbed.shape[-1]),
-                perturbation_name(block.start, s, index, row_name=row_name),
+                perturbation_name(block.start, s, row_name=row_name),
             )
             proba[first : first + step] = answers.reshape(-1, s, blackbox.n_classes)
         classes = proba[:, 0].argmax(axis=1) if target is None else target[rows]

@@ -57,9 +57,9 @@ CV_LASSO_TOL = 1e-12
 #: The fewest perturbations per instance a local model is fitted to (``n_samples``).
 MIN_SAMPLES = 4
 #: :meth:`_PerturbationExplainer._run`: (engine, X, target, components, n_samples, seed,
-#: index, row_name) -> (values, targets, info).
+#: row_name) -> (values, targets, info).
 Run = Callable[
-    [Engine, np.ndarray, Any, Components, int, int, Any, RowName | None],
+    [Engine, np.ndarray, Any, Components, int, int, RowName | None],
     tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]],
 ]
 
@@ -91,15 +91,13 @@ class _PerturbationExplainer(LocalExplainer):
         components: Components,
         n_samples: int,
         seed: int,
-        index: Any,
         row_name: RowName | None = None,
     ) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
         """Run the engine on inputs ``X`` already checked by ``blackbox.check_X``; every
         row's draws start from ``seed`` and its own content (:func:`~._engine.row_seed`).
-        ``index``, the row labels of the ``X`` given (a DataFrame's, else None), names
-        the row of a perturbation the black box raises on, as ``predict_proba`` does;
-        ``row_name``, the caller's names of its rows (:func:`~._base.naming_rows`),
-        replaces it."""
+        ``row_name``, the ``X`` given's name for its rows (``_Rows.row_name``: the
+        caller's, or a DataFrame's labels, as ``predict_proba`` names them), names the
+        row of a perturbation the black box raises on."""
         fill = make_fill(
             self.blackbox._by_columns(self.fill, name="fill"),  # fill=X_train.mean(), say
             X,
@@ -116,7 +114,6 @@ class _PerturbationExplainer(LocalExplainer):
             n_samples=n_samples,
             seed=seed,
             verbose=self.verbose,
-            index=index,
             row_name=row_name,
         )
 
@@ -186,7 +183,7 @@ class _SegmentExplainer(_PerturbationExplainer):
         partition = self._partition(X, segments)
         run = self._run if run is None else run
         values, targets, info = run(
-            engine, X, target, partition, self.n_samples, seed, rows.index, rows.name
+            engine, X, target, partition, self.n_samples, seed, rows.row_name
         )
         extra = {k: v.tolist() for k, v in info.items()}
         return self._attribution(values, targets, X, seed=seed, row_names=rows.labels, **extra)
@@ -670,7 +667,7 @@ class Occlusion(_PerturbationExplainer):
         engine = Engine(one_off_masks, uniform_kernel, _drops)
         # The seed is unused: occlusion is deterministic.
         values, targets, _ = self._run(
-            engine, X, target, windows, windows.width + 1, 0, rows.index, row_name=rows.name
+            engine, X, target, windows, windows.width + 1, 0, rows.row_name
         )
         return self._attribution(values, targets, X, row_names=rows.labels)
 

@@ -1870,10 +1870,10 @@ class _LocalDMM(_SegmentExplainer):
             info = {"r2": r2, "rhat": rhat, "intercept": intercept, "n_effective": n_effective}
             return scores, info
 
-        def run(engine, X, target, partition, n_samples, seed, index, row_name):
-            """The engine's pass, then the held-out one; ``index`` labels ``X``'s rows
-            in a message about a perturbation the black box raises on, or ``row_name``
-            names them, the caller's (:func:`~unboxed.local._base.naming_rows`)."""
+        def run(engine, X, target, partition, n_samples, seed, row_name):
+            """The engine's pass, then the held-out one; ``row_name`` names ``X``'s rows
+            in a message about a perturbation the black box raises on (the caller's,
+            :func:`~unboxed.local._base.naming_rows`, or a DataFrame's labels)."""
             nonlocal bar
             _warn_if_underdetermined(partition.counts, n_samples)
             # The engine's bar moves once per chunk of ~32 instances, and each instance
@@ -1884,11 +1884,9 @@ class _LocalDMM(_SegmentExplainer):
                 total=X.shape[0], verbose=self.verbose, desc="DMM-MEN local fits", unit="instance"
             ) as bar:
                 values, targets, info = self._run(
-                    engine, X, target, partition, n_samples, seed, index, row_name
+                    engine, X, target, partition, n_samples, seed, row_name
                 )
-            info["r2_held_out"] = self._held_out_r2(
-                X, targets, partition, fits, seed, index, row_name
-            )
+            info["r2_held_out"] = self._held_out_r2(X, targets, partition, fits, seed, row_name)
             return values, targets, info
 
         engine = Engine(bernoulli_masks, self._kernel(), fit)
@@ -1911,7 +1909,6 @@ class _LocalDMM(_SegmentExplainer):
         partition: Partition,
         fits: dict[tuple[int, ...], list[_LocalFit]],
         seed: int,
-        index: Any,
         row_name: RowName | None = None,
     ) -> np.ndarray:
         """Each instance's R^2 on ``n_score`` new perturbations, shape (n,); NaN if off.
@@ -1923,8 +1920,8 @@ class _LocalDMM(_SegmentExplainer):
         the batches they had (a network's output can change in the last bits with
         the batch a row is in). Each row finds its fit in ``fits`` by the hash of its
         content, which the two passes' row seeds share (the order in which they meet
-        the rows can differ), the first of that hash not yet scored. ``index``
-        labels ``X``'s rows, or ``row_name`` names them, as in the fit's pass.
+        the rows can differ), the first of that hash not yet scored.
+        ``row_name`` names ``X``'s rows, as in the fit's pass.
         """
         if not self.n_score:
             return np.full(X.shape[0], math.nan)
@@ -1946,9 +1943,7 @@ class _LocalDMM(_SegmentExplainer):
         # _run reads targets as labels; the fit's are column indices
         labels = self.blackbox.class_labels(targets)
         held_out_seed = int(np.random.default_rng([seed, HELD_OUT_STREAM]).integers(2**63))
-        _, _, info = self._run(
-            engine, X, labels, partition, self.n_score, held_out_seed, index, row_name
-        )
+        _, _, info = self._run(engine, X, labels, partition, self.n_score, held_out_seed, row_name)
         return info["r2_held_out"]
 
 
