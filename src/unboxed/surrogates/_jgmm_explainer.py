@@ -147,6 +147,45 @@ class ExampleFaithfulness:
         }
 
 
+@dataclasses.dataclass(frozen=True)
+class _GlobalKind:
+    """A kind of global example (:meth:`JGMMExplainer._global_examples`): what its
+    set is called, how many it counts and what its scores are, and how it is found."""
+
+    #: The ExampleSet's ``kind``.
+    name: str
+    #: The argument that says how many examples, as ``meta``'s parameters name it.
+    count: str
+    #: What the scores are, for ``meta``.
+    score: str
+    #: ``mine(jgmm, Z, n)``: the best ``n`` of the pool's lower features ``Z``.
+    mine: Callable[[JGMM, np.ndarray, int], jx.Found]
+    #: ``generate(jgmm, n, rng, **setting)``; None where the kind is mined only.
+    generate: Callable[..., jx.Found] | None = None
+
+
+_PROTOTYPES = _GlobalKind(
+    "prototype",
+    "n_per_class",
+    "log p(x | w = j), eq. 4",
+    jx.mine_prototypes,
+    jx.generate_prototypes,
+)
+_CRITICISMS = _GlobalKind(
+    "criticism",
+    "n",
+    "-max_j log p(x | w = j), ranks as 1 - max_j p(x | w = j), eq. 5",
+    jx.mine_criticisms,
+)
+_INFLUENTIALS = _GlobalKind(
+    "influential",
+    "n",
+    "entropy of p(w | x), eq. 6",
+    jx.mine_influentials,
+    jx.generate_influentials,
+)
+
+
 #: What :meth:`JGMMExplainer.faithfulness` measures per kind, and which way a faithful
 #: set of examples leans.
 _FAITHFULNESS = {
@@ -1162,15 +1201,12 @@ class JGMMExplainer(Params):
             ``meta["empty_components"]`` lists those.
         """
         examples = self._global_examples(
-            "prototype",
-            source,
+            _PROTOTYPES,
             X,
-            ("n_per_class", n_per_class),
-            "log p(x | w = j), eq. 4",
-            jx.mine_prototypes,
-            jx.generate_prototypes,
-            ("n_candidates", n_candidates),
-            random_state,
+            n=n_per_class,
+            source=source,
+            random_state=random_state,
+            n_candidates=n_candidates,
         )
         empty = np.setdiff1d(
             np.arange(self.jgmm_.pi_.shape[0]), jx.populated_components(self.jgmm_)
@@ -1194,14 +1230,7 @@ class JGMMExplainer(Params):
         -------
         ExampleSet
         """
-        return self._global_examples(
-            "criticism",
-            "mined",
-            X,
-            ("n", n),
-            "-max_j log p(x | w = j), ranks as 1 - max_j p(x | w = j), eq. 5",
-            jx.mine_criticisms,
-        )
+        return self._global_examples(_CRITICISMS, X, n=n)
 
     def influentials(
         self,
@@ -1235,49 +1264,43 @@ class JGMMExplainer(Params):
             Scores are the entropies, in nats.
         """
         return self._global_examples(
-            "influential",
-            source,
+            _INFLUENTIALS,
             X,
-            ("n", n),
-            "entropy of p(w | x), eq. 6",
-            jx.mine_influentials,
-            jx.generate_influentials,
-            ("n_per_component", n_per_component),
-            random_state,
+            n=n,
+            source=source,
+            random_state=random_state,
+            n_per_component=n_per_component,
         )
 
     def _global_examples(
         self,
-        kind: str,
-        source: str,
+        kind: _GlobalKind,
         X: object | None,
-        count: tuple[str, object],
-        score: str,
-        mine: Callable[[JGMM, np.ndarray, int], jx.Found],
-        generate: Callable[..., jx.Found] | None = None,
-        option: tuple[str, object] | None = None,
+        *,
+        n: object,
+        source: str = "mined",
         random_state: RandomState = None,
+        **setting: object,
     ) -> ExampleSet:
-        """The prototypes, criticisms or influentials (``kind``) of a call: mined,
-        ``mine(jgmm_, Z, n)`` over the pool of ``X``; generated, ``generate(jgmm_, n,
-        rng, **{name: value})`` from the call's own seed. ``count`` and ``option`` are
-        the ``(name, value)`` of the number of examples and of the generation's setting
-        (checked only where generated), recorded in ``meta``'s parameters."""
+        """The ``kind`` of examples of a call, ``n`` of them (its ``kind.count``):
+        mined, ``kind.mine`` over the pool of ``X``; generated, ``kind.generate`` with
+        the generation's ``setting`` (``n_candidates=``, ``n_per_component=``; checked
+        only where generated) from the call's own seed. ``meta``'s parameters record
+        the count and the setting."""
         self._examples_ready(source)
-        name, value = count
-        n = check_positive_int(value, name=name)
-        params: dict[str, Any] = {name: n}
+        count = check_positive_int(n, name=kind.count)
+        params: dict[str, Any] = {kind.count: count}
         seed = None
         if source == "mined":
             inputs, Z = self._pool(X)
-            found = mine(self.jgmm_, Z, n)
+            found = kind.mine(self.jgmm_, Z, count)
         else:
-            assert generate is not None and option is not None  # every generated kind has both
+            assert kind.generate is not None  # criticisms, which have none, are always mined
             inputs = None
-            params[option[0]] = check_positive_int(option[1], name=option[0])
+            params.update({key: check_positive_int(v, name=key) for key, v in setting.items()})
             seed = self._call_seed(random_state)
-            found = generate(self.jgmm_, n, np.random.default_rng(seed), **{option[0]: option[1]})
-        return self._example_set(kind, source, found, inputs, params, score, seed=seed)
+            found = kind.generate(self.jgmm_, count, np.random.default_rng(seed), **setting)
+        return self._example_set(kind.name, source, found, inputs, params, kind.score, seed=seed)
 
     def counterfactuals(
         self,
