@@ -945,6 +945,26 @@ def test_sensitivity_names_the_noisy_copy_an_explainer_query_raises_on(frame):
     )
 
 
+def test_the_docstrings_adapter_measures_dmm_mens_local_explanations():
+    # DMM-MEN's explain_local takes the black box as an argument, so it could be
+    # measured only through a class written in a test (below): the docstring's
+    # Examples bind it with functools.partial, and run as written.
+    import doctest
+
+    (example,) = doctest.DocTestFinder().find(explanation_sensitivity, globs={})
+    runner = doctest.DocTestRunner(optionflags=doctest.NORMALIZE_WHITESPACE)
+    found = runner.run(example, clear_globs=False)
+    assert found.attempted > 0 and found.failed == 0, found
+    explainer, result = example.globs["explainer"], example.globs["result"]
+    assert explainer.explain.func.__self__ is example.globs["dmm"]  # explain_local itself
+    # The copies kept are the black box's to choose, whatever the explainer.
+    occlusion = Occlusion(explainer.blackbox, verbose=False)
+    X = example.globs["X"][::50]
+    kept = explanation_sensitivity(occlusion, X, radius=0.1, n_samples=4, random_state=0).kept
+    assert np.array_equal(result.kept, kept)
+    assert 0.0 <= result.mean_drop.mean <= result.max_drop <= 1.0
+
+
 def test_sensitivity_names_the_noisy_copy_dmm_mens_local_fit_raises_on():
     # DMM-MEN's explain_local did not hear naming_rows: the copy was "row 20 of X", its
     # place among the copies kept, of an X of 6 rows.

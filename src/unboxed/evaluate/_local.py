@@ -396,7 +396,11 @@ def explanation_sensitivity(
     Parameters
     ----------
     explainer : object with ``blackbox`` and ``explain(X, *, target=...)``
-        Any explainer of :mod:`unboxed.local`.
+        Any explainer of :mod:`unboxed.local`, or any object with a ``blackbox`` and
+        an ``explain`` that returns an explanation whose ``values`` hold a row per row
+        of the ``X`` given, and reads ``target`` as the black box's class labels: a
+        fitted model's other route to local explanations through a small adapter
+        (Examples).
     X : array-like of shape (n_samples, n_features)
     radius : float or array-like of shape (n_features,)
         The noise bound, in the features' own units: one number for every feature
@@ -422,6 +426,31 @@ def explanation_sensitivity(
     ValueError
         If no draw of any row kept its class, or if noise of ``radius`` would overflow
         ``X``'s dtype.
+
+    Examples
+    --------
+    DMM-MEN's local explanations (:meth:`~unboxed.surrogates.DMMMEN.explain_local`)
+    take the black box and their settings as arguments: bound to them, its
+    ``explain_local`` is the ``explain`` measured (few sweeps here, to run fast).
+
+    >>> import functools, types
+    >>> from sklearn.datasets import load_iris
+    >>> from sklearn.linear_model import LogisticRegression
+    >>> from unboxed import BlackBox
+    >>> from unboxed.evaluate import explanation_sensitivity
+    >>> from unboxed.surrogates import DMMMEN
+    >>> X, y = load_iris(return_X_y=True)
+    >>> blackbox = BlackBox.from_sklearn(LogisticRegression(max_iter=500).fit(X, y))
+    >>> dmm = DMMMEN(n_iter=8, n_chains=1, random_state=0, verbose=False)
+    >>> explainer = types.SimpleNamespace(
+    ...     blackbox=blackbox,
+    ...     explain=functools.partial(dmm.explain_local, blackbox=blackbox, n_samples=20),
+    ... )
+    >>> result = explanation_sensitivity(
+    ...     explainer, X[::50], radius=0.1, n_samples=4, random_state=0
+    ... )
+    >>> result.k, result.kept.tolist()
+    (2, [4, 4, 4])
     """
     rng = check_random_state(random_state)
     if np.ndim(radius) == 0:  # type: ignore[arg-type]
