@@ -505,24 +505,25 @@ def _distinct_pairs(first: np.ndarray, listed: int, rng: np.random.Generator) ->
     draws with replacement hold it on average, so :func:`shapley_kernel`'s equal
     weights per draw still give unbiased sums. A size that drew more pairs than it has
     is then complete (:func:`shapley_kernel` weighs it exactly), and its surplus goes
-    to the sizes left, by the kernel.
+    to the sizes left, by the kernel. A size nearly complete (:data:`NEARLY_FULL`)
+    gets its missing pairs picked among those not drawn yet, uniformly without
+    replacement (:func:`_missing_pairs`), which is what drawing again until new gives.
     """
     k, m = first.shape
     first, size = first.copy(), first.sum(axis=1)
     half = np.arange(m // 2 + 1)  # a pair's smaller size
     capacity = special.comb(m, half) / np.where(2 * half == m, 2, 1)
     drawable = (half > listed) & (half > 0)
+    keys = _pair_keys(first)
     while True:
-        # One key per pair: each pair's coalition without component 0.
-        packed = np.packbits(first ^ first[:, :1], axis=1)
-        keys = packed.view(np.dtype((np.void, packed.shape[1]))).ravel()
         _, seen = np.unique(keys, return_index=True)
+        if seen.size == k:  # no repeat (most rows of a small budget)
+            return first
         again = np.ones(k, dtype=bool)
         again[seen] = False
-        if not again.any():
-            return first
         pair_size = np.minimum(size, m - size)
-        full = np.bincount(pair_size[~again], minlength=half.size) >= capacity
+        have = np.bincount(pair_size[~again], minlength=half.size)
+        full = have >= capacity
         move = again & full[pair_size]
         if move.any():
             sizes = np.arange(1, m)
@@ -533,7 +534,66 @@ def _distinct_pairs(first: np.ndarray, listed: int, rng: np.random.Generator) ->
                     0.0,
                 )
             size[move] = rng.choice(sizes, size=int(move.sum()), p=weight / weight.sum())
-        first[again] = _smallest(rng.random((int(again.sum()), m)), size[again])
+            pair_size = np.minimum(size, m - size)
+        # Drawing again until new takes about capacity / missing rounds: thousands for
+        # the last pairs of a size near a full budget (33 s for one row of 15
+        # components at 32,767 samples), each over all the pairs.
+        nearly = ~full & (capacity > NEARLY_FULL * (capacity - have))
+        for t in np.flatnonzero(nearly & (np.bincount(pair_size[again], minlength=half.size) > 0)):
+            slots = np.flatnonzero(again & (pair_size == t))
+            picked = _missing_pairs(m, int(t), keys[~again & (pair_size == t)], slots.size, rng)
+            # Surplus slots keep their repeat, to move next round (the size is full).
+            slots = slots[: len(picked)]
+            # Each slot keeps its size: the pair's member of that size comes first.
+            first[slots] = picked ^ (picked.sum(axis=1) != size[slots])[:, None]
+            keys[slots] = _pair_keys(first[slots])
+            again[pair_size == t] = False
+        if again.any():
+            first[again] = _smallest(rng.random((int(again.sum()), m)), size[again])
+            keys[again] = _pair_keys(first[again])
+
+
+#: A size is nearly full once a random draw of it finds a pair not drawn yet less
+#: than once in NEARLY_FULL (:func:`_distinct_pairs`): its missing pairs are then
+#: picked directly. Sizes of at most 64 pairs never are (a size of 45 pairs, 10
+#: components' 2 and 8, is all but full at 256 samples: drawing its last pair again
+#: costs a few rounds, and the benchmarks' draws stay as they were).
+NEARLY_FULL = 64
+
+
+def _pair_keys(first: np.ndarray) -> np.ndarray:
+    """One key per pair, shape (k,): its coalition without component 0, packed.
+
+    Eight bytes or fewer (``m <= 64``) make one integer, which sorts several times
+    faster than the bytes as one opaque value.
+    """
+    packed = np.packbits(first ^ first[:, :1], axis=1)
+    if packed.shape[1] <= 8:
+        words = np.zeros((len(packed), 8), dtype=np.uint8)
+        words[:, : packed.shape[1]] = packed
+        return words.view("<u8").ravel()
+    return packed.view(np.dtype((np.void, packed.shape[1]))).ravel()
+
+
+def _missing_pairs(
+    m: int, t: int, taken: np.ndarray, count: int, rng: np.random.Generator
+) -> np.ndarray:
+    """Up to ``count`` pairs of sizes ``t`` and ``m - t`` whose keys are not in ``taken``
+    (:func:`_pair_keys`), uniformly without replacement, each as its member without
+    component 0, shape (j, m), ``j = min(count, missing)``.
+
+    Called for a nearly full size only, so its pairs number at most about the row's
+    draws.
+    """
+    # The pairs' members without component 0: every coalition of size t, each
+    # replaced by its complement where it holds 0 (at t = m / 2, those of the other
+    # components alone, as both members have size t).
+    members = np.array(list(itertools.combinations(range(1 if 2 * t == m else 0, m), t)))
+    reps = np.zeros((len(members), m), dtype=bool)
+    np.put_along_axis(reps, members, True, axis=1)
+    reps ^= reps[:, :1]
+    missing = np.flatnonzero(~np.isin(_pair_keys(reps), taken))
+    return reps[rng.choice(missing, size=min(count, missing.size), replace=False)]
 
 
 def one_off_masks(valid: np.ndarray, n_samples: int, rng: np.random.Generator) -> Masks:
