@@ -281,10 +281,10 @@ def test_shapley_draws_repeat_no_coalition_and_spend_the_budget_better():
 
 
 def test_shapley_draws_near_a_full_budget_pick_the_last_pairs_directly(monkeypatch):
-    # 12 components at 4,095 samples (one short of enumerating): every pair is drawn.
-    # Drawing the last missing pairs of a size again until new took 268 to 854 rounds
-    # a row at seeds 0-7, each over all 2,046 pairs (33 s a row at 15 components and
-    # 32,767 samples); picked among the pairs not drawn yet, 53 to 85.
+    # 13 components at 8,191 samples (one short of enumerating): every pair is drawn.
+    # Drawing the last missing pairs of a size again until new took 1,165 to 2,953
+    # rounds a row at seeds 0-3, each over all 4,094 pairs (33 s a row at 15
+    # components and 32,767 samples); picked among the pairs not drawn yet, 178 to 306.
     rounds = []
 
     def counted(keys, size):
@@ -295,11 +295,11 @@ def test_shapley_draws_near_a_full_budget_pick_the_last_pairs_directly(monkeypat
     monkeypatch.setattr(_engine, "_smallest", counted)
     for seed in range(4):
         rounds.append(0)
-        masks = shapley_masks(np.ones((1, 12), dtype=bool), 4095, np.random.default_rng(seed))
-        codes = masks[0, 2:] @ (1 << np.arange(12))
-        assert len(set(codes.tolist())) == 4093  # no coalition twice
-        assert set(codes.tolist()) <= set(range(1, 4095))
-    assert max(rounds) < 150, rounds
+        masks = shapley_masks(np.ones((1, 13), dtype=bool), 8191, np.random.default_rng(seed))
+        codes = masks[0, 2:] @ (1 << np.arange(13))
+        assert len(set(codes.tolist())) == 8189  # no coalition twice
+        assert set(codes.tolist()) <= set(range(1, 8191))
+    assert max(rounds) < 500, rounds
 
 
 def test_shapley_draws_stay_uniform_without_replacement_when_picked_directly(monkeypatch):

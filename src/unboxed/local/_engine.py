@@ -578,10 +578,12 @@ def _distinct_pairs(first: np.ndarray, listed: int, rng: np.random.Generator) ->
 
 #: A size is nearly full once a random draw of it finds a pair not drawn yet less
 #: than once in NEARLY_FULL (:func:`_distinct_pairs`): its missing pairs are then
-#: picked directly. Sizes of at most 64 pairs never are (a size of 45 pairs, 10
-#: components' 2 and 8, is all but full at 256 samples: drawing its last pair again
-#: costs a few rounds, and the benchmarks' draws stay as they were).
-NEARLY_FULL = 64
+#: picked directly. Sizes of at most 256 pairs never are: drawing their last pairs
+#: again costs a few hundred rounds at most, and the draws of 3 to 60 components at
+#: budgets up to 1024 stay as they were. (At 2, "a repeat more likely than a new
+#: pair", 10 components at 256 samples drew differently, whose sizes 2 and 8 have 45
+#: pairs and draw about 43; at 64, 11 and 17 components at 1000.)
+NEARLY_FULL = 256
 
 
 def _pair_keys(first: np.ndarray) -> np.ndarray:
