@@ -360,3 +360,20 @@ def test_a_bound_of_zero_turned_round_is_not_minus_zero():
     # -0.0 is printed "-0.0000": a ranking below its baseline whose interval reached 0
     # read "below it by 0.0100 [-0.0000, 0.0300]".
     assert paired_difference(-0.01, (-0.03, 0.0), 4) == "below it by 0.0100 [0.0000, 0.0300]"
+
+
+@pytest.mark.parametrize(
+    ("mean", "ci", "said"),
+    [
+        # a mean of [0.0, -0.0] is -0.0, which is not below 0: it read "above it by -0.0000"
+        (-0.0, (-0.0, 0.0), "above it by 0.0000 [0.0000, 0.0000]"),
+        (-0.0, None, "above it by 0.0000 (one row: no CI)"),
+        # a mean below 0 that rounds to 0 keeps its side, and reads 0 at 4 decimals
+        (-0.00001, (-0.03, 0.01), "below it by 0.0000 [-0.0100, 0.0300]"),
+        # a bound that rounds to 0 from below read "[-0.0000, 0.0100]"
+        (0.00001, (-0.00003, 0.01), "above it by 0.0000 [0.0000, 0.0100]"),
+        (-0.00001, (-0.03, 0.00002), "below it by 0.0000 [0.0000, 0.0300]"),
+    ],
+)
+def test_a_paired_figure_that_rounds_to_zero_reads_zero_not_minus_zero(mean, ci, said):
+    assert paired_difference(mean, ci, 4) == said

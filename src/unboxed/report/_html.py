@@ -287,13 +287,21 @@ def paired_difference(mean: float, ci: Sequence[float] | None, digits: int) -> s
     """
     side = "above"
     if mean < 0:
-        # 0.0 - x, not -x: a bound of 0 turned round read "-0.0000".
-        side, mean = "below", 0.0 - mean
-        ci = None if ci is None else (0.0 - ci[1], 0.0 - ci[0])
-    shown = f"{mean:.{digits}f}"
+        side, mean = "below", -mean
+        ci = None if ci is None else (-ci[1], -ci[0])
+    shown = _unsigned_zero(mean, digits)
     if ci is None:
         return f"{side} it by {one_row_mean(shown)}"
-    return f"{side} it by {shown} [{ci[0]:.{digits}f}, {ci[1]:.{digits}f}]"
+    low, high = (_unsigned_zero(bound, digits) for bound in ci)
+    return f"{side} it by {shown} [{low}, {high}]"
+
+
+def _unsigned_zero(value: float, digits: int) -> str:
+    """``value`` to ``digits`` decimals, where one that rounds to 0 reads "0.0000":
+    -0.0 (a mean of ``[0.0, -0.0]``, a bound of 0 turned round) and -0.00001 both
+    printed "-0.0000", a distance below 0 that the sentence's side already says."""
+    shown = f"{value:.{digits}f}"
+    return shown.lstrip("-") if float(shown) == 0 else shown
 
 
 def _rate(estimate: Mapping[str, Any] | None, digits: int = 3) -> str:
