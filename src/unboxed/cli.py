@@ -983,16 +983,10 @@ def _above(difference: Any) -> str:
     so."""
     from .report._html import paired_difference
 
-    low, high = difference.ci
     # Over one row there is no CI, as _over_rows prints it.
     ci = None if difference.n == 1 else difference.ci
-    said = (
-        f"{paired_difference(difference.mean, ci, 4)} (each row's AOPC minus its random "
-        "one, averaged over the rows)"
-    )
-    if difference.n > 1 and low <= 0 <= high:
-        said += "; its interval holds 0: no clear difference"
-    return said
+    paired = " (each row's AOPC minus its random one, averaged over the rows)"
+    return paired_difference(difference.mean, ci, 4, paired=paired)
 
 
 def _over_rows_json(estimate: Any) -> dict[str, Any]:

@@ -336,6 +336,48 @@ def test_explain_says_a_ranking_below_its_random_baseline_is_below_it(above, sai
     assert "above it" not in line and "-0.0" not in line
 
 
+#: What a paired difference adds where its interval holds 0 (cli._above's words).
+HOLDS_ZERO = "; its interval holds 0: no clear difference"
+
+
+@pytest.mark.parametrize(
+    ("above", "said"),
+    [
+        (
+            {"mean": -0.0104, "ci": [-0.0312, 0.0098], "n": 2},
+            "the ranking is below it by 0.010 [-0.010, 0.031] (paired by row); its interval "
+            "holds 0: no clear difference; relative infidelity",
+        ),
+        (
+            {"mean": 0.0104, "ci": [0.0, 0.0312], "n": 2},
+            "the ranking is above it by 0.010 [0.000, 0.031] (paired by row); its interval "
+            "holds 0: no clear difference; relative infidelity",
+        ),
+    ],
+)
+def test_explain_says_a_ranking_whose_interval_holds_zero_shows_no_clear_difference(above, said):
+    # The headline read "below it by 0.010 [-0.010, 0.031] (paired by row)", a loss,
+    # where explain's printout of the same record adds that its interval holds 0.
+    from unboxed.cli import _above
+    from unboxed.evaluate import Estimate
+
+    random = {"mean": 0.2531, "ci": [0.2012, 0.3055], "n": 2}
+    figures = FIGURES["explain"] | {"random_aopc": random, "aopc_minus_random": above}
+    assert said in headline(ReportSection("explain", figures=figures))
+    printed = _above(Estimate(above["mean"], tuple(above["ci"]), above["n"]))
+    assert printed.endswith("; its interval holds 0: no clear difference")
+
+
+def test_explain_says_nothing_of_zero_where_the_interval_is_clear_of_it_or_absent():
+    random = {"mean": 0.2531, "ci": [0.2012, 0.3055], "n": 2}
+    for above in (
+        {"mean": -0.0412, "ci": [-0.0733, -0.0104], "n": 2},
+        {"mean": -0.0412, "ci": None, "n": 1},
+    ):
+        figures = FIGURES["explain"] | {"random_aopc": random, "aopc_minus_random": above}
+        assert "no clear difference" not in headline(ReportSection("explain", figures=figures))
+
+
 @pytest.mark.parametrize(
     ("mean", "ci", "digits", "said"),
     [
@@ -344,9 +386,9 @@ def test_explain_says_a_ranking_below_its_random_baseline_is_below_it(above, sai
         (-0.0412, (-0.0733, -0.0104), 3, "below it by 0.041 [0.010, 0.073]"),
         (-0.0412, (-0.0733, -0.0104), 4, "below it by 0.0412 [0.0104, 0.0733]"),
         # an interval across 0 keeps its sign on each side, turned round with the mean
-        (-0.01, (-0.03, 0.01), 4, "below it by 0.0100 [-0.0100, 0.0300]"),
-        (0.01, (-0.01, 0.03), 4, "above it by 0.0100 [-0.0100, 0.0300]"),
-        (0.0, (0.0, 0.0), 4, "above it by 0.0000 [0.0000, 0.0000]"),
+        (-0.01, (-0.03, 0.01), 4, "below it by 0.0100 [-0.0100, 0.0300]" + HOLDS_ZERO),
+        (0.01, (-0.01, 0.03), 4, "above it by 0.0100 [-0.0100, 0.0300]" + HOLDS_ZERO),
+        (0.0, (0.0, 0.0), 4, "above it by 0.0000 [0.0000, 0.0000]" + HOLDS_ZERO),
         # over one row there is no CI
         (-0.0412, None, 3, "below it by 0.041 (one row: no CI)"),
         (0.5, None, 4, "above it by 0.5000 (one row: no CI)"),
@@ -359,20 +401,21 @@ def test_a_paired_difference_says_on_which_side_of_its_baseline_it_lies(mean, ci
 def test_a_bound_of_zero_turned_round_is_not_minus_zero():
     # -0.0 is printed "-0.0000": a ranking below its baseline whose interval reached 0
     # read "below it by 0.0100 [-0.0000, 0.0300]".
-    assert paired_difference(-0.01, (-0.03, 0.0), 4) == "below it by 0.0100 [0.0000, 0.0300]"
+    said = "below it by 0.0100 [0.0000, 0.0300]" + HOLDS_ZERO
+    assert paired_difference(-0.01, (-0.03, 0.0), 4) == said
 
 
 @pytest.mark.parametrize(
     ("mean", "ci", "said"),
     [
         # a mean of [0.0, -0.0] is -0.0, which is not below 0: it read "above it by -0.0000"
-        (-0.0, (-0.0, 0.0), "above it by 0.0000 [0.0000, 0.0000]"),
+        (-0.0, (-0.0, 0.0), "above it by 0.0000 [0.0000, 0.0000]" + HOLDS_ZERO),
         (-0.0, None, "above it by 0.0000 (one row: no CI)"),
         # a mean below 0 that rounds to 0 keeps its side, and reads 0 at 4 decimals
-        (-0.00001, (-0.03, 0.01), "below it by 0.0000 [-0.0100, 0.0300]"),
+        (-0.00001, (-0.03, 0.01), "below it by 0.0000 [-0.0100, 0.0300]" + HOLDS_ZERO),
         # a bound that rounds to 0 from below read "[-0.0000, 0.0100]"
-        (0.00001, (-0.00003, 0.01), "above it by 0.0000 [0.0000, 0.0100]"),
-        (-0.00001, (-0.03, 0.00002), "below it by 0.0000 [0.0000, 0.0300]"),
+        (0.00001, (-0.00003, 0.01), "above it by 0.0000 [0.0000, 0.0100]" + HOLDS_ZERO),
+        (-0.00001, (-0.03, 0.00002), "below it by 0.0000 [0.0000, 0.0300]" + HOLDS_ZERO),
     ],
 )
 def test_a_paired_figure_that_rounds_to_zero_reads_zero_not_minus_zero(mean, ci, said):

@@ -276,24 +276,33 @@ def one_row_mean(mean: str) -> str:
     return f"{mean} (one row: no CI)"
 
 
-def paired_difference(mean: float, ci: Sequence[float] | None, digits: int) -> str:
+def paired_difference(
+    mean: float, ci: Sequence[float] | None, digits: int, *, paired: str = ""
+) -> str:
     """A paired difference against a baseline in words, its figures to ``digits``
     decimals: ``above it by 0.210 [0.180, 0.240]``, or ``below it by`` with the mean
-    and interval turned round, so that the figure is never a negative distance.
+    and interval turned round, so that the figure is never a negative distance; then
+    ``paired`` (how it was paired, in the caller's words), and where the interval
+    holds 0, ``; its interval holds 0: no clear difference``.
 
     ``ci`` None is a mean over one row, marked as having no CI (``0.041 (one row: no
     CI)``). ``explain``'s printout (``cli._above``) and the report's headline of its
     record both say it through here, so that they cannot drift apart.
     """
+    # Read before the interval is turned round; an interval across 0 reads as a win or
+    # a loss without it, though its sign is not settled.
+    unclear = "; its interval holds 0: no clear difference" * (
+        ci is not None and ci[0] <= 0 <= ci[1]
+    )
     side = "above"
     if mean < 0:
         side, mean = "below", -mean
         ci = None if ci is None else (-ci[1], -ci[0])
     shown = _unsigned_zero(mean, digits)
     if ci is None:
-        return f"{side} it by {one_row_mean(shown)}"
+        return f"{side} it by {one_row_mean(shown)}{paired}"
     low, high = (_unsigned_zero(bound, digits) for bound in ci)
-    return f"{side} it by {shown} [{low}, {high}]"
+    return f"{side} it by {shown} [{low}, {high}]{paired}{unclear}"
 
 
 def _unsigned_zero(value: float, digits: int) -> str:
@@ -326,15 +335,16 @@ def _explain_headline(figures: Mapping[str, Any]) -> str:
     random = figures.get("random_aopc")  # absent from records made before 7 Dec
     if random is not None:
         above = figures["aopc_minus_random"]
-        # Never "above it by -0.041": turned round, in explain's own words (cli._above).
+        # Never "above it by -0.041": turned round, and an interval across 0 said so,
+        # in explain's own words (cli._above).
         said = (
-            f"above it by {_rate(above)}"
+            f"above it by {_rate(above)} (paired by row)"
             if above is None or above.get("mean") is None
-            else paired_difference(above["mean"], above["ci"], 3)
+            else paired_difference(above["mean"], above["ci"], 3, paired=" (paired by row)")
         )
         text += (
             f"; a random order of the same components gives {_rate(random)}, and the "
-            f"ranking is {said} (paired by row)"
+            f"ranking is {said}"
         )
     misfit = figures.get("relative_infidelity")
     if misfit is None:
