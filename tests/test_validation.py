@@ -27,6 +27,7 @@ from unboxed._validation import (
     check_labels,
     check_n_jobs,
     check_number,
+    check_one_kind,
     check_per_feature,
     check_positive_int,
     check_positive_ints,
@@ -905,3 +906,32 @@ def test_a_row_whose_label_is_missing_is_named_by_its_position(missing):
     y = pd.Series([0.0, 1.0, 0.0, np.nan, 1.0], index=index)
     with pytest.raises(ValueError, match=r"missing label \(nan\) at index 3; drop"):
         check_labels(y, n=5)
+
+
+@pytest.mark.parametrize(
+    ("classes", "shown"),
+    [
+        (["cat", np.array(0)], "['cat', 0]"),
+        (["cat", torch.tensor(1.5)], "['cat', 1.5]"),
+        (["cat", np.True_], "['cat', True]"),
+    ],
+)
+def test_a_0d_array_among_string_classes_is_a_number_that_mixes_kinds(classes, shown):
+    # ["cat", np.array(0)] was accepted as ("cat", "0"), where ["cat", 0] is refused.
+    message = (
+        f"classes mixes strings and numbers, {shown}; give labels of one kind: all strings "
+        "(str(label) for each) or all numbers"
+    )
+    with pytest.raises(TypeError) as raised:
+        check_one_kind(classes, name="classes")
+    assert str(raised.value) == message
+    with pytest.raises(TypeError) as raised:
+        unboxed.BlackBox.from_callable(_uniform, n_classes=2, input_shape=(3,), classes=classes)
+    assert str(raised.value) == message
+    # a 0-d array of the same kind is that label
+    check_one_kind(["cat", np.array("dog")], name="classes")
+    check_one_kind([np.array(0), 1], name="classes")
+
+
+def _uniform(X):
+    return np.full((len(X), 2), 0.5)

@@ -802,11 +802,23 @@ def check_one_kind(labels: object, *, name: str) -> None:
     # holds 2, which is not a class of the model that classes= names".
     check_no_missing(raw, name=name, index=index, advice="give each class its label")
     check_finite_labels(raw, name=name, index=index)
+    # A 0-d array or tensor is the label it holds: ["cat", np.array(0)] was read as
+    # ("cat", "0") without a word, where ["cat", 0] is refused.
+    items = [_plain(c) for c in items]
     if any(isinstance(c, str) for c in items) and any(isinstance(c, numbers.Number) for c in items):
         raise TypeError(
             f"{name} mixes strings and numbers, {items}; give labels of one kind: all "
             "strings (str(label) for each) or all numbers"
         )
+
+
+def _plain(label: object) -> object:
+    """A label as the plain Python value it holds: a 0-d array's or tensor's item
+    (``np.array(0)`` reads 0), a numpy scalar's (``np.str_("cat")`` reads "cat");
+    anything else as it is."""
+    if hasattr(label, "__array__") and np.ndim(label) == 0:
+        label = _scalar(np.asarray(label))
+    return label.item() if isinstance(label, np.generic) else label
 
 
 def check_not_bool(labels: object, *, name: str) -> None:
