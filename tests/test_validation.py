@@ -935,3 +935,50 @@ def test_a_0d_array_among_string_classes_is_a_number_that_mixes_kinds(classes, s
 
 def _uniform(X):
     return np.full((len(X), 2), 0.5)
+
+
+def _not_flat(entry: str, index: int, name: str = "classes") -> str:
+    return (
+        f"{name} holds {entry} at index {index}, which is not a scalar; labels must be a "
+        "flat list of scalars, one label each"
+    )
+
+
+@pytest.mark.parametrize(
+    ("classes", "entry", "index"),
+    [
+        ([[1], [2, 3], [4]], "[1]", 0),
+        ([0, [1, 2], 2], "[1, 2]", 1),
+        ([np.array([0]), np.array([1, 2]), 2], "array([0])", 0),
+        (["cat", np.array(["dog"]), "cow"], "array(['dog'], dtype='<U3')", 1),
+    ],
+)
+def test_ragged_classes_name_their_first_entry_that_is_not_a_scalar(classes, entry, index):
+    # [[1], [2, 3]] failed inside numpy: "setting an array element with a sequence. The
+    # requested array has an inhomogeneous shape after 1 dimensions".
+    message = _not_flat(entry, index)
+    with pytest.raises(ValueError) as raised:
+        unboxed.BlackBox.from_callable(_uniform3, n_classes=3, input_shape=(4,), classes=classes)
+    assert str(raised.value) == message
+    # the classes a surrogate fits, read before any sampling
+    X = load_iris().data[:30]
+    blackbox = unboxed.BlackBox.from_callable(_uniform3, n_classes=3, input_shape=(4,))
+    with pytest.raises(ValueError) as raised:
+        unboxed.surrogates.DMMMEN(random_state=0).fit(X, blackbox, classes=classes)
+    assert str(raised.value) == message
+    with pytest.raises(ValueError) as raised:
+        check_labels(classes, n=3, name="classes")
+    assert str(raised.value) == message
+
+
+def test_ragged_labels_of_rows_name_their_first_entry_that_is_not_a_scalar():
+    with pytest.raises(ValueError) as raised:
+        check_labels([[1], [2, 3]], n=2)
+    assert str(raised.value) == _not_flat("[1]", 0, "y")
+    # a 2-D array of labels is a shape fault, as before
+    with pytest.raises(ValueError, match=re.escape("y must have shape (2,), got (2, 1)")):
+        check_labels([[1], [2]], n=2)
+
+
+def _uniform3(X):
+    return np.full((len(X), 3), 1 / 3)

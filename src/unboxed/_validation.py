@@ -610,7 +610,7 @@ def check_labels(
     """
     if not allow_bool:
         check_not_bool(y, name=name)
-    arr = as_labels(y)
+    arr = as_labels(y, name=name)
     if arr.ndim != 1 or arr.shape[0] != n:
         raise ValueError(f"{name} must have shape ({n},), got {arr.shape}")
     if index is None:
@@ -665,9 +665,10 @@ def check_no_missing(
     Raises
     ------
     ValueError
-        If ``labels`` holds a missing value; the message gives its flat index.
+        If ``labels`` holds a missing value, or is ragged or holds an array among
+        objects (:func:`check_flat`); the message gives its flat index.
     """
-    labels = as_labels(labels)
+    labels = as_labels(labels, name=name)
     if labels.dtype.kind == "f":
         # A gap in a column of int labels makes pandas hold them as floats: it was
         # "y must hold integer class labels, got dtype float64", which named no gap.
@@ -680,6 +681,8 @@ def check_no_missing(
         return
     if labels.dtype != object:
         return
+    # An array among objects has no one truth value to test for a gap.
+    check_flat(labels.ravel(), name=name)
     for i, value in enumerate(labels.ravel().tolist()):
         if _is_missing(value):
             raise ValueError(
@@ -709,7 +712,7 @@ def check_finite_labels(labels: object, *, name: str, index: Sequence[Any] | Non
         If ``labels`` holds a number that is not finite; the message gives it and its
         flat index.
     """
-    arr = as_labels(labels)
+    arr = as_labels(labels, name=name)
     flat = arr.ravel()
     if arr.dtype.kind == "f":
         bad = np.flatnonzero(~np.isfinite(flat))
@@ -743,7 +746,7 @@ def _is_missing(value: object) -> bool:
         return True
 
 
-def as_labels(labels: object) -> np.ndarray:
+def as_labels(labels: object, *, name: str = "labels") -> np.ndarray:
     """``np.asarray(labels)``, but a sequence of strings with a missing entry (NaN,
     None, ``pd.NA``) is held as objects, for :func:`check_no_missing` to find it.
 
@@ -756,18 +759,64 @@ def as_labels(labels: object) -> np.ndarray:
     ----------
     labels : scalar or array-like
         Class labels.
+    name : str, default="labels"
+        The argument's name, for the error message.
 
     Returns
     -------
     ndarray
         ``labels`` itself where it is an array.
+
+    Raises
+    ------
+    ValueError
+        If ``labels`` is ragged (``[[1], [2, 3]]``), named as :func:`check_flat`
+        names it.
     """
-    arr = np.asarray(labels)
+    try:
+        arr = np.asarray(labels)
+    except ValueError:
+        # [[1], [2, 3]] failed inside numpy: "setting an array element with a
+        # sequence. The requested array has an inhomogeneous shape ...".
+        check_flat(labels, name=name)
+        raise
     if arr.dtype.kind in "US" and not isinstance(labels, np.ndarray):
         raw = np.asarray(labels, dtype=object)
         if any(not isinstance(v, str | bytes) and _is_missing(v) for v in raw.ravel().tolist()):
             return raw
     return arr
+
+
+def check_flat(labels: object, *, name: str) -> None:
+    """Refuse a list of labels that holds a list (or an array, a tensor) among them.
+
+    Parameters
+    ----------
+    labels : array-like
+        The labels, one per entry.
+    name : str
+        The argument's name, for the error message.
+
+    Raises
+    ------
+    ValueError
+        If an entry of ``labels`` is not a scalar; the message gives the first such
+        entry and its index.
+    """
+    try:
+        entries = list(labels)  # type: ignore[call-overload]
+    except TypeError:  # a scalar holds no entries
+        return
+    for i, entry in enumerate(entries):
+        try:
+            flat = np.ndim(entry) == 0
+        except ValueError:  # an entry as ragged as [[1], [2, 3]]
+            flat = False
+        if not flat:
+            raise ValueError(
+                f"{name} holds {entry!r} at index {i}, which is not a scalar; labels must "
+                "be a flat list of scalars, one label each"
+            )
 
 
 def check_one_kind(labels: object, *, name: str) -> None:
@@ -788,13 +837,16 @@ def check_one_kind(labels: object, *, name: str) -> None:
     ------
     ValueError
         If ``labels`` is 1-D and holds a missing entry (NaN, None, NaT, ``pd.NA``), named
-        as :func:`check_no_missing` names it, or an infinite number: no class has it.
+        as :func:`check_no_missing` names it, an infinite number (no class has it), or
+        an entry that is not a scalar (:func:`check_flat`).
     TypeError
         If ``labels`` is 1-D and holds both strings and numbers.
     """
     raw = np.asarray(labels, dtype=object)
     if raw.ndim != 1:
         return  # the caller's shape check names that fault
+    # A ragged [[1], [2, 3]] is 1-D as objects: its lists are no labels.
+    check_flat(raw, name=name)
     items = raw.tolist()
     index = pandas_index(labels)
     # ["cat", nan] has a gap, not a number, where a pandas column's NaN came along; and

@@ -1540,3 +1540,15 @@ def test_crafted_values_as_a_series_are_read_by_their_feature_names(
     expected = test(values)
     assert expected.pcr.tolist() != test(values[::-1].copy()).pcr.tolist()  # order matters
     assert test(series).pcr.tolist() == expected.pcr.tolist()
+
+
+def test_agreement_names_a_ragged_side_or_classes_entry_that_is_not_a_scalar():
+    # [[1], [2, 3]] failed inside numpy: "... The requested array has an inhomogeneous
+    # shape after 1 dimensions".
+    tail = "which is not a scalar; labels must be a flat list of scalars, one label each"
+    with pytest.raises(ValueError, match=re.escape(f"pred_a holds [1] at index 0, {tail}")):
+        agreement([[1], [2, 3]], [1, 2])
+    with pytest.raises(ValueError, match=re.escape(f"pred_b holds [2, 3] at index 1, {tail}")):
+        agreement([1, 2], [1, [2, 3]])
+    with pytest.raises(ValueError, match=re.escape(f"classes holds ['b', 'c'] at index 1, {tail}")):
+        agreement(["a", "b"], ["a", "b"], classes=["a", ["b", "c"]])

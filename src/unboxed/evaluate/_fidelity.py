@@ -953,7 +953,7 @@ _LIKE_WITH_LIKE = (
 def _predictions(name: str, pred: object) -> tuple[np.ndarray, int | None]:
     """One side of :func:`agreement` as a vector, with the number of columns of its
     probabilities (None for labels): labels as given, or their argmax."""
-    arr = as_labels(pred)  # ["cat", nan]: a gap, not the string "nan"
+    arr = as_labels(pred, name=name)  # ["cat", nan]: a gap, not the string "nan"
     if arr.ndim not in (1, 2):
         raise ValueError(f"{name} must be labels (n,) or probabilities (n, C), got {arr.shape}")
     if arr.ndim == 1:
