@@ -1268,6 +1268,28 @@ def test_agreement_names_a_missing_label_of_a_series_by_its_index_label():
         agreement(labels.reset_index(drop=True), other)
 
 
+@pytest.mark.parametrize("infinity", [np.inf, -np.inf])
+def test_agreement_names_an_infinite_label_of_a_series_by_its_index_label(infinity):
+    # The Series' index was dropped before check_labels: "pred_a holds inf at index 2"
+    # sent the user to pred_a.loc[2], another row; with classes= it named no row at all.
+    rows = [7, 3, 9, 2, 5]
+    labels = pd.Series([0.0, 1.0, infinity, 1.0, 0.0], index=rows)
+    other = np.array([0, 1, 1, 1, 0])
+    proba = np.eye(2)[other]
+    said = f"holds {infinity!r} at index 2, row %s.loc[9]; labels must be finite"
+    for classes in (None, [0, 1]):
+        for given in (other, proba):
+            with pytest.raises(ValueError) as raised:
+                agreement(labels, given, classes=classes)
+            assert str(raised.value) == "pred_a " + said % "pred_a"
+            with pytest.raises(ValueError) as raised:
+                agreement(given, labels, classes=classes)
+            assert str(raised.value) == "pred_b " + said % "pred_b"
+    with pytest.raises(ValueError) as raised:  # its own row numbers
+        agreement(labels.reset_index(drop=True), other)
+    assert str(raised.value) == f"pred_a holds {infinity!r} at index 2; labels must be finite"
+
+
 def test_agreement_names_a_gap_in_a_dataframe_of_probabilities_by_its_index_label():
     # The DataFrame went to check_array as a plain array: "first at index (2, 0)" sent
     # the user to proba.loc[2], another row of a split's shuffled index.

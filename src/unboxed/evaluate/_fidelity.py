@@ -31,6 +31,7 @@ from .._validation import (
     check_aligned,
     check_array,
     check_finite,
+    check_finite_labels,
     check_fraction,
     check_ks,
     check_labels,
@@ -957,7 +958,11 @@ def _predictions(name: str, pred: object) -> tuple[np.ndarray, int | None]:
     if arr.ndim not in (1, 2):
         raise ValueError(f"{name} must be labels (n,) or probabilities (n, C), got {arr.shape}")
     if arr.ndim == 1:
-        check_no_missing(arr, name=name, index=pandas_index(pred))
+        index = pandas_index(pred)
+        check_no_missing(arr, name=name, index=index)
+        # Here, while the Series' index is at hand: check_labels, given the bare array,
+        # said "at index 2" of a split's shuffled index, where the row is pred_a.loc[9].
+        check_finite_labels(arr, name=name, index=index)
         return arr, None
     if arr.shape[1] < 2:  # argmax of one column is 0 on every row: a sure 1.0
         raise ValueError(
