@@ -982,3 +982,11 @@ def test_ragged_labels_of_rows_name_their_first_entry_that_is_not_a_scalar():
 
 def _uniform3(X):
     return np.full((len(X), 3), 1 / 3)
+
+
+def test_a_ragged_target_is_named_by_the_argument_that_holds_it():
+    # BlackBox.class_index passed no name on, so target=[[1], [2, 3]] read "labels holds".
+    blackbox = unboxed.BlackBox.from_callable(_uniform3, n_classes=3, input_shape=(4,))
+    with pytest.raises(ValueError) as raised:
+        blackbox.class_index([[1], [2, 3]], name="target")
+    assert str(raised.value) == _not_flat("[1]", 0, "target")

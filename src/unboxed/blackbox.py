@@ -280,7 +280,7 @@ class BlackBox:
         ValueError
             If a label is not among :attr:`classes`.
         """
-        arr = _validation.as_labels(labels)  # ["setosa", nan]: a gap, not "nan"
+        arr = _validation.as_labels(labels, name=name)  # ["setosa", nan]: a gap, not "nan"
         classes = cast(tuple[Any, ...], self.classes or ())
         if not any(isinstance(c, bool) for c in classes):  # a model fitted on bools takes them
             _validation.check_not_bool(labels, name=name)
