@@ -2901,3 +2901,64 @@ def test_explain_says_why_a_rows_own_figure_is_undefined(own, reason, capsys):
     printed = " ".join(capsys.readouterr().out.split())
     assert f"{OWN_FIGURES[own]} -: " in printed and reason in printed
     assert ("gave one response" in printed) == (own == "r2_held_out")
+
+
+@pytest.mark.parametrize(
+    ("command", "options"),
+    [
+        (_explain, ["--method", "saliency", "--rows", "0:1", "--plot", "{out}"]),
+        (_importance, ["--n-test", "10", "--n-repeats", "1", "--plot", "{out}"]),
+        (_maximize, ["--classes", "0", "--steps", "2", "--starts", "1", "--plot", "{out}"]),
+        (_approximate, ["--surrogate", "dmm-men", "--n-iter", "8", "--checkpoint", "{out}"]),
+    ],
+)
+def test_two_outputs_naming_one_file_are_refused_before_any_work(
+    monkeypatch, saved_lenet, tmp_path, capsys, command, options
+):
+    # `explain --out a.png --plot a.png` exited 0 and left a PNG where the attributions
+    # were said to be saved; a dmm-men --checkpoint equal to --out, insights that the
+    # same command run again could not resume from
+    monkeypatch.setattr(
+        "unboxed.zoo._io.load_recorded", lambda *a: pytest.fail("loaded before the check")
+    )
+    out = tmp_path / "a.png"
+    options = [option.format(out=tmp_path / "." / "a.png") for option in options]
+    assert command(saved_lenet, out, *options) == 2
+    option = options[-2]
+    assert f"unboxed: error: {option} and --out are both {out}; name two files" in (
+        capsys.readouterr().err
+    )
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("command", [_explain, _importance, _report])
+@pytest.mark.parametrize("name", ["model.json", "model.safetensors"])
+def test_an_output_naming_a_file_of_the_model_is_refused(
+    saved_lenet, tmp_path, capsys, command, name
+):
+    # `explain --model m --out m/model.safetensors` exited 0 and wrote the attributions
+    # over the model's weights, which no command could load after
+    model = tmp_path / "lenet"
+    shutil.copytree(saved_lenet, model)
+    before = (model / name).read_bytes()
+    assert command(model, model / name, "--json", str(tmp_path / "f.json")) == 2
+    err = capsys.readouterr().err
+    assert f"--out and --model's {name} are both {model / name}; name two files" in err
+    assert (model / name).read_bytes() == before
+    assert command(model, tmp_path / "a.npz", "--json", str(model / name)) == 2
+    assert f"--json and --model's {name} are both" in capsys.readouterr().err
+    assert zoo.load(model).n_classes == 10
+
+
+def test_train_refuses_a_checkpoint_that_is_a_file_of_the_model_it_saves(tmp_path, capsys):
+    # the checkpoint was written where the weights go and then replaced by them: the
+    # same command, cut off and run again, had nothing to resume from
+    out = tmp_path / "m"
+    checkpoint = out / "model.safetensors"
+    argv = ["train", "--model", "mlp", "--dataset", "digits", "--out", str(out), "--quiet"]
+    assert main([*argv, "--epochs", "1", "--checkpoint", str(checkpoint)]) == 2
+    assert (
+        f"unboxed: error: --checkpoint and --out's model.safetensors are both {checkpoint}; "
+        "name two files"
+    ) in capsys.readouterr().err
+    assert not out.exists()

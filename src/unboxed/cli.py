@@ -720,11 +720,15 @@ def _train(args: argparse.Namespace, argv: Sequence[str]) -> int:
 
     from . import zoo
     from .data import load_dataset
+    from .zoo._io import RECORD, WEIGHTS
 
     out = _check_writable(args.out, "--out", folder=True)
     _check_no_model(out, force=args.force)
     if args.checkpoint is not None:
         _check_writable(args.checkpoint, "--checkpoint", folder=False)
+        # The model's save would replace the checkpoint, and a resume read it as one.
+        saved = {f"--out's {name}": out / name for name in (RECORD, WEIGHTS)}
+        _check_distinct_files(saved, {"--checkpoint": Path(args.checkpoint)})
     dataset = load_dataset(args.dataset, path=args.data_path)
     kwargs: dict[str, object] = {"activation": args.activation, "random_state": args.seed}
     if args.model == "mlp":
@@ -1064,20 +1068,26 @@ def _saved_model_and_data(
     model records it was trained on), checked to fit each other; the black box names
     its classes by the model's names, else by the data set's.
 
-    ``--json`` is first refused where it names a file the command writes: ``written``,
-    each file by what names it, else ``--out`` and ``--plot``."""
+    First, two options that name one file (``written``, each file by what names it,
+    else ``--out``, ``--plot`` and ``--checkpoint``; and ``--json``), or one that names
+    a file of the ``--model`` folder, are refused: one file would overwrite the other,
+    or the model."""
     from . import zoo
     from .data import load_dataset
+    from .zoo._io import RECORD, WEIGHTS
 
     if args.json is not None:
         _check_writable(args.json, "--json", folder=False)
-        # The figures would overwrite what the command saves, or the reverse.
-        if written is None:
-            plot = getattr(args, "plot", None)
-            written = {"--out": Path(args.out), **({"--plot": Path(plot)} if plot else {})}
-        for option, path in written.items():
-            if Path(args.json).resolve() == path.resolve():
-                raise ValueError(f"--json and {option} are both {path}; name two files")
+    if written is None:
+        written = {
+            option: Path(path)
+            for option in ("--out", "--plot", "--checkpoint")
+            if (path := getattr(args, option[2:], None)) is not None
+        }
+    if args.json is not None:
+        written = {**written, "--json": Path(args.json)}
+    model_files = {f"--model's {name}": Path(args.model) / name for name in (RECORD, WEIGHTS)}
+    _check_distinct_files(model_files, written)
     model, record = _load_saved(args.model, "--model")
     if isinstance(model, zoo.VAE):  # it records a data set, then read "tells 0 apart"
         raise ValueError(
@@ -1105,6 +1115,19 @@ def _saved_model_and_data(
     names = {"feature_names": dataset.feature_names} if dataset.image_shape is None else {}
     blackbox = zoo.as_blackbox(model, class_names=model.class_names or dataset.class_names, **names)
     return blackbox, dataset
+
+
+def _check_distinct_files(kept: dict[str, Path], written: dict[str, Path]) -> None:
+    """Refuse, before the work, two ``written`` files (each by what names it) that are
+    one file, and a ``written`` one that is one of the ``kept`` files (a saved model's,
+    which the command reads or saves): one would overwrite the other (``--out`` and
+    ``--plot`` both ``a.png`` left a PNG where the attributions were expected)."""
+    seen = dict(kept)
+    for option, path in written.items():
+        for earlier, other in seen.items():
+            if path.resolve() == other.resolve():
+                raise ValueError(f"{option} and {earlier} are both {path}; name two files")
+        seen[option] = path
 
 
 #: ``approximate``'s options that only some surrogates take, with those surrogates;
