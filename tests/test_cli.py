@@ -2962,3 +2962,39 @@ def test_train_refuses_a_checkpoint_that_is_a_file_of_the_model_it_saves(tmp_pat
         "name two files"
     ) in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_approximate_by_dmm_men_models_only_the_features_that_vary(
+    saved_lenet, tmp_path, capsys, digits, monkeypatch
+):
+    # digits' corner pixels are 0 on every row: at the default --n-features (100, so
+    # all 64 pixels) the command failed after loading, on "n_features=64 but only 56
+    # features vary in X", for every digits model
+    out = tmp_path / "a.npz"
+    options = ["--surrogate", "dmm-men", "--n-iter", "8", "--n-train", "250", "--k", "2"]
+    assert _approximate(saved_lenet, out, *options) == 0
+    varying = int(np.count_nonzero(digits.X_train[:250].reshape(250, -1).var(axis=0) > 0))
+    assert varying < 64
+    printed = capsys.readouterr().out
+    assert (
+        f"{64 - varying} of the 64 features are constant over the training rows; DMM-MEN "
+        f"models the other {varying}"
+    ) in printed
+    assert FeatureImportance.load(out).values.shape[-1] == 64  # by pixel, as before
+    # a --k larger than the features it models was refused after the whole fit
+    monkeypatch.setattr(DMMMEN, "fit", lambda *a, **k: pytest.fail("fitted before the check"))
+    options[-1] = str(varying + 1)
+    assert _approximate(saved_lenet, out, *options) == 2
+    assert (
+        f"unboxed: error: --k {varying + 1} exceeds the {varying} features DMM-MEN models "
+        f"(--n-features 100, of {varying} that vary); give --k {varying} or fewer"
+    ) in capsys.readouterr().err
+
+
+def test_approximate_refuses_fewer_dmm_men_sweeps_than_it_takes(saved_lenet, tmp_path, capsys):
+    # --n-iter 4 passed the parser and failed after the data loaded, on "n_iter must be
+    # an int >= 8", a name the command does not have
+    with pytest.raises(SystemExit) as info:
+        _approximate(saved_lenet, tmp_path / "a.npz", "--surrogate", "dmm-men", "--n-iter", "4")
+    assert info.value.code == 2
+    assert "argument --n-iter: expected an int >= 8, got '4'" in capsys.readouterr().err

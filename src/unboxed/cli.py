@@ -225,7 +225,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     approximate.add_argument(
         "--n-iter",
-        type=_int_at_least(4),
+        type=_int_at_least(8),  # DMMMEN's least (n_iter=4 was refused after the data loaded)
         default=None,
         help="dmm-men: sweeps per chain (default 1000)",
     )
@@ -1258,9 +1258,28 @@ def _approximate_by_dmm_men(
     from .evaluate import deletion_test
     from .surrogates import DMMMEN, ConvergenceWarning
 
+    # DMMMEN refuses to model a feature that does not vary: digits' corner pixels are
+    # 0 on every row, and the default --n-features 100 asked for all 64 pixels.
+    flat = blackbox.check_X(X_train).reshape(len(X_train), -1)
+    varying = int(np.count_nonzero(flat.var(axis=0) > 0))
+    if varying == 0:
+        raise ValueError(f"no feature varies over the {len(X_train)} training rows (--n-train)")
+    n_features = min(args.n_features, varying)
+    if n_features < min(args.n_features, flat.shape[1]):
+        print(
+            f"{flat.shape[1] - varying} of the {flat.shape[1]} features are constant over "
+            f"the training rows; DMM-MEN models the other {varying}"
+        )
+    # Said before the fit, which the deletion test of the top --k came after.
+    if args.k > n_features:
+        raise ValueError(
+            f"--k {args.k} exceeds the {n_features} features DMM-MEN models "
+            f"(--n-features {args.n_features}, of {varying} that vary); give --k {n_features} "
+            "or fewer"
+        )
     model = DMMMEN(
         n_iter=args.n_iter,
-        n_features=min(args.n_features, X_train.shape[1]),
+        n_features=n_features,
         checkpoint=args.checkpoint,
         random_state=args.seed,
         verbose=not args.quiet,
