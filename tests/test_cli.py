@@ -2998,3 +2998,15 @@ def test_approximate_refuses_fewer_dmm_men_sweeps_than_it_takes(saved_lenet, tmp
         _approximate(saved_lenet, tmp_path / "a.npz", "--surrogate", "dmm-men", "--n-iter", "4")
     assert info.value.code == 2
     assert "argument --n-iter: expected an int >= 8, got '4'" in capsys.readouterr().err
+
+
+def test_train_refuses_widths_for_a_lenet(monkeypatch, tmp_path, capsys):
+    # a LeNet's layers are fixed: `train --model lenet --widths 5` trained the usual
+    # LeNet and saved it, the option ignored without a word
+    calls = _recording_zoo(monkeypatch)
+    argv = ["train", "--model", "lenet", "--dataset", "digits", "--out", str(tmp_path / "m")]
+    assert main([*argv, "--widths", "5", "--quiet"]) == 2
+    assert "unboxed: error: --widths applies to --model mlp only, not lenet" in (
+        capsys.readouterr().err
+    )
+    assert not calls and not (tmp_path / "m").exists()

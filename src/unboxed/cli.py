@@ -106,8 +106,8 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument(
         "--widths",
         type=_widths,
-        default="256,64",
-        help="MLP hidden widths, comma-separated (default %(default)s)",
+        default=None,  # None: 256,64; given with --model lenet, refused
+        help="MLP hidden widths, comma-separated (default 256,64)",
     )
     train.add_argument(
         "--activation",
@@ -722,6 +722,9 @@ def _train(args: argparse.Namespace, argv: Sequence[str]) -> int:
     from .data import load_dataset
     from .zoo._io import RECORD, WEIGHTS
 
+    # A LeNet's layers are fixed: its training ignored --widths without a word.
+    if args.widths is not None and args.model != "mlp":
+        raise ValueError(f"--widths applies to --model mlp only, not {args.model}")
     out = _check_writable(args.out, "--out", folder=True)
     _check_no_model(out, force=args.force)
     if args.checkpoint is not None:
@@ -732,7 +735,7 @@ def _train(args: argparse.Namespace, argv: Sequence[str]) -> int:
     dataset = load_dataset(args.dataset, path=args.data_path)
     kwargs: dict[str, object] = {"activation": args.activation, "random_state": args.seed}
     if args.model == "mlp":
-        kwargs["widths"] = args.widths
+        kwargs["widths"] = args.widths or [256, 64]
     model = zoo.build(
         args.model, input_shape=dataset.input_shape, n_classes=dataset.n_classes, **kwargs
     )
