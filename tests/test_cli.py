@@ -3010,3 +3010,30 @@ def test_train_refuses_widths_for_a_lenet(monkeypatch, tmp_path, capsys):
         capsys.readouterr().err
     )
     assert not calls and not (tmp_path / "m").exists()
+
+
+def test_a_model_path_that_is_missing_or_a_file_is_named_as_such(saved_lenet, tmp_path, capsys):
+    # "--model: nope holds no model.json", of a path that is not there, and
+    # "--model: m/model.json holds no model.json", of the model's own record
+    out = tmp_path / "a.npz"
+    argv = ["importance", "--n-test", "10", "--n-repeats", "1", "--out", str(out), "--quiet"]
+    missing = tmp_path / "nope"
+    assert main([*argv, "--model", str(missing)]) == 2
+    assert (
+        f"unboxed: error: --model {missing}: no such folder; name a folder a model was saved in"
+    ) in capsys.readouterr().err
+    text = tmp_path / "model.txt"
+    text.write_text("hello")
+    assert main([*argv, "--model", str(text)]) == 2
+    assert (
+        f"unboxed: error: --model {text} is a file, not the folder a model was saved in "
+        "(model.json and model.safetensors)\n"
+    ) in capsys.readouterr().err
+    for name in ("model.json", "model.safetensors"):
+        assert main([*argv, "--model", str(saved_lenet / name)]) == 2
+        assert f"(model.json and model.safetensors); name its folder, {saved_lenet}\n" in (
+            capsys.readouterr().err
+        )
+    assert _maximize(saved_lenet, out, "--generator", str(missing)) == 2
+    assert f"unboxed: error: --generator {missing}: no such folder" in capsys.readouterr().err
+    assert not out.exists()

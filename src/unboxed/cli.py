@@ -1956,8 +1956,19 @@ def _load_saved(folder: str, option: str) -> tuple[Any, dict[str, Any]]:
     """The zoo model saved in ``folder`` and its record, read once (``zoo.load`` and
     then ``read_record`` read it twice); a folder the loader refuses is named under
     ``option``."""
-    from .zoo._io import load_recorded, read_record
+    from .zoo._io import RECORD, WEIGHTS, load_recorded, read_record
 
+    # The loader's words for these ("nope holds no model.json", of a path that is not
+    # there or of the model.json itself) sent the user looking for a missing file.
+    path = Path(folder)
+    if not path.exists():
+        raise ValueError(f"{option} {folder}: no such folder; name a folder a model was saved in")
+    if not path.is_dir():
+        hint = f"; name its folder, {path.parent}" if path.name in (RECORD, WEIGHTS) else ""
+        raise ValueError(
+            f"{option} {folder} is a file, not the folder a model was saved in ({RECORD} "
+            f"and {WEIGHTS}){hint}"
+        )
     try:
         record = read_record(folder)
         return load_recorded(Path(folder), record), record
