@@ -3037,3 +3037,26 @@ def test_a_model_path_that_is_missing_or_a_file_is_named_as_such(saved_lenet, tm
     assert _maximize(saved_lenet, out, "--generator", str(missing)) == 2
     assert f"unboxed: error: --generator {missing}: no such folder" in capsys.readouterr().err
     assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "expected"),
+    [
+        ("--lr", "0", "> 0"),
+        ("--lr", "-1", "> 0"),
+        ("--lr", "nan", "> 0"),
+        ("--lr", "fast", "> 0"),
+        ("--weight-decay", "-0.1", ">= 0"),
+        ("--weight-decay", "inf", ">= 0"),
+    ],
+)
+def test_train_refuses_a_bad_rate_by_its_option(tmp_path, capsys, option, value, expected):
+    # "unboxed: error: lr must be a finite number > 0, got -1.0", after the data loaded,
+    # in the library's words: the command has no "lr"
+    argv = ["train", "--model", "mlp", "--dataset", "digits", "--out", str(tmp_path / "m")]
+    with pytest.raises(SystemExit) as info:
+        main([*argv, f"{option}={value}"])
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert f"argument {option}: expected a finite number {expected}, got '{value}'" in err
+    assert not (tmp_path / "m").exists()

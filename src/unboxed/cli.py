@@ -92,10 +92,16 @@ def _parser() -> argparse.ArgumentParser:
         help="rows per training step (default %(default)s)",
     )
     train.add_argument(
-        "--lr", type=float, default=2e-3, help="Adam's learning rate (default %(default)s)"
+        "--lr",
+        type=_finite_float(positive=True),
+        default=2e-3,
+        help="Adam's learning rate (default %(default)s)",
     )
     train.add_argument(
-        "--weight-decay", type=float, default=0.0, help="Adam's weight decay (default %(default)s)"
+        "--weight-decay",
+        type=_finite_float(positive=False),
+        default=0.0,
+        help="Adam's weight decay (default %(default)s)",
     )
     train.add_argument(
         "--seed",
@@ -664,6 +670,25 @@ def _int_at_least(minimum: int) -> Callable[[str], int]:
             value = minimum - 1
         if value < minimum:
             raise argparse.ArgumentTypeError(f"expected an int >= {minimum}, got {text!r}")
+        return value
+
+    return parse
+
+
+def _finite_float(*, positive: bool) -> Callable[[str], float]:
+    """An argparse type for finite floats > 0 (``positive``) or >= 0, so that a bad
+    ``--lr`` is refused by its option's name before any data is loaded (zoo.train's
+    words, "lr must be ...", named no option)."""
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            value = math.nan
+        if not math.isfinite(value) or value < 0 or (positive and value == 0):
+            raise argparse.ArgumentTypeError(
+                f"expected a finite number {'>' if positive else '>='} 0, got {text!r}"
+            )
         return value
 
     return parse
