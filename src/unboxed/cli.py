@@ -744,7 +744,6 @@ def _train(args: argparse.Namespace, argv: Sequence[str]) -> int:
     import torch
 
     from . import zoo
-    from .data import load_dataset
     from .zoo._io import RECORD, WEIGHTS
 
     # A LeNet's layers are fixed: its training ignored --widths without a word.
@@ -757,7 +756,7 @@ def _train(args: argparse.Namespace, argv: Sequence[str]) -> int:
         # The model's save would replace the checkpoint, and a resume read it as one.
         saved = {f"--out's {name}": out / name for name in (RECORD, WEIGHTS)}
         _check_distinct_files(saved, {"--checkpoint": Path(args.checkpoint)})
-    dataset = load_dataset(args.dataset, path=args.data_path)
+    dataset = _load_data(args.dataset, args.data_path)
     kwargs: dict[str, object] = {"activation": args.activation, "random_state": args.seed}
     if args.model == "mlp":
         kwargs["widths"] = args.widths or [256, 64]
@@ -799,6 +798,24 @@ def _train(args: argparse.Namespace, argv: Sequence[str]) -> int:
         f"saved to {folder}"
     )
     return 0
+
+
+def _load_data(name: str, data_path: str | None) -> Any:
+    """:func:`~unboxed.data.load_dataset` of ``name``, with its refusals of ``path``
+    said by the option, ``--data-path``: "do not pass path" named none the command has."""
+    from .data import load_dataset
+    from .data._dataset import REGISTRY
+
+    if data_path is not None and name in REGISTRY:
+        if REGISTRY[name].install is None:
+            raise ValueError(
+                f"--data-path {data_path}: {name} is built in and reads no files; leave "
+                "--data-path out"
+            )
+        if not Path(data_path).is_dir():
+            missing = "is a file, not a folder" if Path(data_path).exists() else "no such folder"
+            raise FileNotFoundError(f"--data-path {data_path}: {missing}")
+    return load_dataset(name, path=data_path)
 
 
 def _command_line(argv: Sequence[str]) -> str:
@@ -1101,7 +1118,6 @@ def _saved_model_and_data(
     a file of the ``--model`` folder, are refused: one file would overwrite the other,
     or the model."""
     from . import zoo
-    from .data import load_dataset
     from .zoo._io import RECORD, WEIGHTS
 
     if args.json is not None:
@@ -1125,7 +1141,7 @@ def _saved_model_and_data(
     name = args.dataset or record.get("metadata", {}).get("dataset")
     if not name:
         raise ValueError(f"{args.model} does not record its data set; pass --dataset")
-    dataset = load_dataset(name, path=args.data_path)
+    dataset = _load_data(name, args.data_path)
     # An MLP takes an image flat, (H*W,) against the data set's (1, H, W); the black
     # box flattens the rows either way, so only the number of features must agree.
     if math.prod(dataset.input_shape) != math.prod(model.input_shape):
