@@ -3082,3 +3082,28 @@ def test_train_refuses_a_bad_rate_by_its_option(tmp_path, capsys, option, value,
     err = capsys.readouterr().err
     assert f"argument {option}: expected a finite number {expected}, got '{value}'" in err
     assert not (tmp_path / "m").exists()
+
+
+@pytest.mark.parametrize("command", ["train", "explain", "maximize", "report", "demo"])
+def test_a_seed_torch_cannot_take_is_refused_at_parsing(tmp_path, capsys, command):
+    # train and maximize refused --seed 2**64 after the data loaded, in the library's
+    # words ("random_state must be below 2**64"), where explain, importance and the
+    # others took it: a report with it ran some sections and failed the others
+    argv = {
+        "train": ["train", "--model", "mlp", "--dataset", "digits", "--out", str(tmp_path)],
+        "demo": ["demo", "--out", str(tmp_path)],
+    }.get(command, [command, "--model", str(tmp_path), "--out", str(tmp_path / "x")])
+    with pytest.raises(SystemExit) as info:
+        main([*argv, "--seed", str(2**64)])
+    assert info.value.code == 2
+    assert (
+        f"argument --seed: expected an int >= 0 and below 2**64, got '{2**64}'"
+        in capsys.readouterr().err
+    )
+
+
+def test_the_largest_seed_torch_takes_reaches_the_training(monkeypatch, tmp_path):
+    calls = _recording_zoo(monkeypatch)
+    argv = ["train", "--model", "mlp", "--dataset", "planted", "--out", str(tmp_path / "m")]
+    assert main([*argv, "--seed", str(2**64 - 1), "--quiet"]) == 0
+    assert calls["train"]["random_state"] == calls["build"]["random_state"] == 2**64 - 1

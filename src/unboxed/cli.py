@@ -105,7 +105,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     train.add_argument(
         "--seed",
-        type=_int_at_least(0),
+        type=_seed,
         default=0,
         help="random_state for weights and shuffling (default %(default)s)",
     )
@@ -520,7 +520,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     demo.add_argument(
         "--seed",
-        type=_int_at_least(0),
+        type=_seed,
         default=0,
         help="seeds the model, the training and the tests (default %(default)s)",
     )
@@ -544,7 +544,7 @@ def _add_saved_model_arguments(command: argparse.ArgumentParser, *, seeds: str) 
     )
     command.add_argument(
         "--seed",
-        type=_int_at_least(0),
+        type=_seed,
         default=0,
         help=f"random_state of {seeds} (default %(default)s)",
     )
@@ -673,6 +673,16 @@ def _int_at_least(minimum: int) -> Callable[[str], int]:
         return value
 
     return parse
+
+
+def _seed(text: str) -> int:
+    """``--seed``'s argparse type: an int from 0 to below 2**64, the seeds torch takes.
+    A command that seeds torch refused a larger one after the data loaded, in the
+    library's words ("random_state must be below 2**64"); the others took it."""
+    value = _int_at_least(0)(text)
+    if value >= 2**64:
+        raise argparse.ArgumentTypeError(f"expected an int >= 0 and below 2**64, got {text!r}")
+    return value
 
 
 def _finite_float(*, positive: bool) -> Callable[[str], float]:
