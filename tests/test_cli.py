@@ -3107,3 +3107,28 @@ def test_the_largest_seed_torch_takes_reaches_the_training(monkeypatch, tmp_path
     argv = ["train", "--model", "mlp", "--dataset", "planted", "--out", str(tmp_path / "m")]
     assert main([*argv, "--seed", str(2**64 - 1), "--quiet"]) == 0
     assert calls["train"]["random_state"] == calls["build"]["random_state"] == 2**64 - 1
+
+
+@pytest.mark.parametrize(
+    ("metadata", "expected"),
+    [
+        ([1], "{model} does not record its data set; pass --dataset"),
+        ({"dataset": 5}, "--model {model} records its data set as 5, which is none of"),
+        ({"dataset": "iris"}, "--model {model} records its data set as 'iris', which is none of"),
+    ],
+)
+def test_a_record_whose_data_set_is_not_one_is_named(
+    saved_lenet, tmp_path, capsys, metadata, expected
+):
+    # a record's metadata that was a list raised AttributeError, a traceback; a data
+    # set the record names wrongly was refused as if --dataset had named it
+    model = tmp_path / "lenet"
+    shutil.copytree(saved_lenet, model)
+    record = json.loads((model / "model.json").read_text())
+    (model / "model.json").write_text(json.dumps({**record, "metadata": metadata}))
+    out = tmp_path / "a.npz"
+    assert _importance(model, out, "--n-test", "10", "--n-repeats", "1") == 2
+    assert f"unboxed: error: {expected.format(model=model)}" in capsys.readouterr().err
+    assert not out.exists()
+    # --dataset stands in for it
+    assert _importance(model, out, "--n-test", "10", "--n-repeats", "1", "--dataset", "digits") == 0

@@ -810,6 +810,13 @@ def _train(args: argparse.Namespace, argv: Sequence[str]) -> int:
     return 0
 
 
+def _dataset_names() -> list[str]:
+    """The names ``load_dataset`` takes."""
+    from .data import available_datasets
+
+    return [info.name for info in available_datasets()]
+
+
 def _load_data(name: str, data_path: str | None) -> Any:
     """:func:`~unboxed.data.load_dataset` of ``name``, with its refusals of ``path``
     said by the option, ``--data-path``: "do not pass path" named none the command has."""
@@ -1148,9 +1155,18 @@ def _saved_model_and_data(
             f"--model {args.model} holds a VAE (a generator, as maximize --save-generator "
             "keeps), not a classifier; name a model saved by unboxed train"
         )
-    name = args.dataset or record.get("metadata", {}).get("dataset")
+    # A record edited by hand, or saved by zoo.save with other metadata, may hold
+    # anything there: a list raised AttributeError, a number read as a data set's name.
+    facts = record.get("metadata")
+    recorded = facts.get("dataset") if isinstance(facts, dict) else None
+    name = args.dataset or recorded
     if not name:
         raise ValueError(f"{args.model} does not record its data set; pass --dataset")
+    if not args.dataset and (not isinstance(recorded, str) or recorded not in _dataset_names()):
+        raise ValueError(
+            f"--model {args.model} records its data set as {recorded!r}, which is none of "
+            "`unboxed datasets`; pass --dataset"
+        )
     dataset = _load_data(name, args.data_path)
     # An MLP takes an image flat, (H*W,) against the data set's (1, H, W); the black
     # box flattens the rows either way, so only the number of features must agree.
