@@ -3132,3 +3132,15 @@ def test_a_record_whose_data_set_is_not_one_is_named(
     assert not out.exists()
     # --dataset stands in for it
     assert _importance(model, out, "--n-test", "10", "--n-repeats", "1", "--dataset", "digits") == 0
+
+
+def test_approximate_by_a_tree_on_too_few_rows_names_n_train(saved_lenet, tmp_path, capsys):
+    # "unboxed: error: X has 5 rows; max_depth='auto' needs ...": the command has no X
+    out = tmp_path / "rules.txt"
+    assert _approximate(saved_lenet, out, "--n-train", "5") == 2
+    err = capsys.readouterr().err
+    assert (
+        "unboxed: error: cannot fit the tree on the 5 training rows of digits (--n-train) "
+        "with --max-depth auto: X has 5 rows;"
+    ) in err
+    assert len(err.splitlines()) == 1 and not out.exists()

@@ -1276,9 +1276,17 @@ def _approximate_by_tree(
     from .evaluate import agreement
     from .surrogates import TreeSurrogate
 
-    tree = TreeSurrogate(
-        blackbox, max_depth=args.max_depth, random_state=args.seed, verbose=not args.quiet
-    ).fit(X_train)
+    try:
+        tree = TreeSurrogate(
+            blackbox, max_depth=args.max_depth, random_state=args.seed, verbose=not args.quiet
+        ).fit(X_train)
+    except ValueError as err:
+        # The library's word is of X ("X has 3 rows; too few ..."); the user gave
+        # --n-train, as examples says of its JGMM.
+        raise ValueError(
+            f"cannot fit the tree on the {len(X_train)} training rows of {dataset.name} "
+            f"(--n-train) with --max-depth {args.max_depth}: {err}"
+        ) from None
     # A standardized table's thresholds read in standard deviations; a person reads
     # its own units (worst perimeter in micrometres, not 0.223).
     raw = dataset.feature_scale is not None
