@@ -1574,3 +1574,27 @@ def test_agreement_names_a_ragged_side_or_classes_entry_that_is_not_a_scalar():
         agreement([1, 2], [1, [2, 3]])
     with pytest.raises(ValueError, match=re.escape(f"classes holds ['b', 'c'] at index 1, {tail}")):
         agreement(["a", "b"], ["a", "b"], classes=["a", ["b", "c"]])
+
+
+class _CountedLabel(str):
+    """A string label that counts the attributes asked of it and not found (a str has
+    no ``__array__``): a per-label look beyond its type."""
+
+    asked = 0
+
+    def __getattr__(self, attribute):
+        type(self).asked += 1
+        raise AttributeError(attribute)
+
+
+def test_agreement_reads_string_labels_by_their_type_not_one_by_one():
+    # Since the ragged check (check_flat) asked np.ndim of every label, and the finite
+    # check read each one, agreement on a million string labels took 10 s, not 0.6 s.
+    names = np.asarray(load_iris().target_names)
+    target = load_iris().target
+    pred = pd.Series([_CountedLabel(names[c]) for c in target], dtype=object)
+    other = pd.Series([_CountedLabel(names[c]) for c in target[::-1]], dtype=object)
+    _CountedLabel.asked = 0
+    result = agreement(pred, other)
+    assert _CountedLabel.asked < 10  # 300 or more when each label was looked at
+    assert result.mean == pytest.approx(np.mean(target == target[::-1]))
