@@ -697,6 +697,37 @@ def test_a_gradient_that_overflows_is_named_by_its_term_not_blamed_on_the_model(
     )
 
 
+class _NanGradientInRow3(torch.autograd.Function):
+    """z unchanged forward; backward, a NaN gradient for row 3 of the batch alone."""
+
+    @staticmethod
+    def forward(ctx, z):
+        return z.clone()
+
+    @staticmethod
+    def backward(ctx, grad):
+        grad = grad.clone()
+        grad[3] = float("nan")
+        return grad
+
+
+def test_a_generator_whose_gradient_fails_on_a_later_row_is_named():
+    # _gradient_why took the latent prior's gradient on that row alone, then read row 3
+    # of it: "IndexError: index 3 is out of bounds for dimension 0 with size 1".
+    box = _iris_softmax_regression()
+    vae = zoo.vae(n_features=4, latent_dim=2, hidden=(8,), random_state=0)
+    decode = vae.decode
+    vae.decode = lambda z: decode(_NanGradientInRow3.apply(z))
+    am = ActivationMaximization(box, generator=vae, steps=3, n_starts=2, random_state=0)
+    with pytest.raises(FloatingPointError) as raised:
+        am.explain([1, 2])
+    assert str(raised.value) == (
+        "the objective's gradient became NaN or infinite at step 0, first for class "
+        "virginica, from start 1 of 2: the generator's gradient is not finite there (a "
+        "lower lr may help)"
+    )
+
+
 def test_a_generator_that_decodes_a_last_point_to_nan_is_named():
     # The point found was NaN, chosen as best (argmax of NaN), and refused as "X contains
     # NaN", of an X the user never passed.

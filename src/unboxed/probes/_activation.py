@@ -612,7 +612,9 @@ class ActivationMaximization(Params):
             if not bool(torch.isfinite(gradient).all()):
                 return ": the model's gradient less the penalty's overflowed", bounds_hint
         if self.generator is not None:
-            z = search.variable.detach()[row : row + 1].requires_grad_(True)
+            # Every row, as grad_in reads row ``row`` of the gradient: that row alone
+            # was read at index ``row`` of a batch of one (an IndexError past row 0).
+            z = search.variable.detach().requires_grad_(True)
             prior = 0.5 * self.prior_strength * z.pow(2).sum(1)
             if not bool(torch.isfinite(grad_in(prior, z)).all()):
                 return ": the latent prior's gradient overflowed", "lower prior_strength"
