@@ -333,6 +333,21 @@ def test_shapley_draws_stay_uniform_without_replacement_when_picked_directly(mon
         assert stats.chisquare(counts[pairs]).pvalue > 0.01
 
 
+def test_shapley_draws_picked_at_half_the_components_put_either_member_first(monkeypatch):
+    # At m / 2 both members of a pair have the pair's size, and a draw at that size
+    # holds component 0 half the time. Picked directly, the member without component 0
+    # always came first: on 8 components at 200 samples with NEARLY_FULL = 2, 0.445 of
+    # some 8,100 size-4 first members held it (10 standard errors below 1/2). The first
+    # member is the one an odd budget keeps of its last pair.
+    monkeypatch.setattr(_engine, "NEARLY_FULL", 2)
+    m = 8
+    masks = shapley_masks(np.ones((400, m), dtype=bool), 200, np.random.default_rng(0))
+    first = masks[:, 2::2]  # each pair's first coalition (sizes 1 and 7 listed: 16)
+    half = first[first.sum(axis=2) == m // 2]
+    assert len(half) > 7000
+    assert abs(half[:, 0].mean() - 0.5) < 3 * 0.5 / np.sqrt(len(half))
+
+
 def test_shapley_weights_are_finite_and_sum_to_the_budget_with_padding():
     counts = np.array([30, 10, 7, 3, 1])  # listed sizes 1, 1, 1; all; all
     valid = np.arange(30) < counts[:, None]

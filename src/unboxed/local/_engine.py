@@ -564,8 +564,15 @@ def _distinct_pairs(first: np.ndarray, listed: int, rng: np.random.Generator) ->
             picked = _missing_pairs(m, int(t), keys[~again & (pair_size == t)], slots.size, rng)
             # Surplus slots keep their repeat, to move next round (the size is full).
             slots = slots[: len(picked)]
-            # Each slot keeps its size: the pair's member of that size comes first.
-            first[slots] = picked ^ (picked.sum(axis=1) != size[slots])[:, None]
+            # Each slot keeps its size: the pair's member of that size comes first. At
+            # m / 2 both members have it, and either comes first, as a draw of that
+            # size holds component 0 half the time (an odd budget keeps only the last
+            # pair's first member).
+            if 2 * t == m:
+                flip = rng.random(len(picked)) < 0.5
+            else:
+                flip = picked.sum(axis=1) != size[slots]
+            first[slots] = picked ^ flip[:, None]
             keys[slots] = _pair_keys(first[slots])
             again[pair_size == t] = False
         if again.any():
