@@ -11,7 +11,7 @@ from sklearn.tree import DecisionTreeClassifier
 
 from tests.helpers import PLANTED_COLUMNS
 from unboxed import BlackBox, BlackBoxError, NotFittedError, zoo
-from unboxed.blackbox import PROBABILITY_TOLERANCE, _float_output, perturbation_name
+from unboxed.blackbox import PROBABILITY_TOLERANCE, _float_output, _row_of_x, perturbation_name
 from unboxed.local import IntegratedGradients, Lime, Saliency
 
 
@@ -526,17 +526,19 @@ def test_perturbations_of_a_dataframes_rows_are_named_by_their_labels():
     perturbed = np.ones((8, 3))
     perturbed[6, 0] = -1.0  # perturbation 2 of the rows' second, X's row 3
     index = pd.Index(["flower-114", "flower-62", "flower-33", "flower-107"])
+    of_x = functools.partial(_row_of_x, index=index)  # a row of X, as predict_proba names it
     with pytest.raises(BlackBoxError) as raised:
-        bb._proba_rows(perturbed, perturbation_name(2, 4, index))
+        bb._proba_rows(perturbed, perturbation_name(2, 4, of_x))
     assert str(raised.value) == (
         "black box '_raises_on_negative_first_feature' raised ValueError on perturbation 2 of "
         "4 of row 3 of X, row X.loc['flower-107']: negative dose"
     )
     # Labels that are the rows' positions add nothing, as predict_proba's do not.
     with pytest.raises(BlackBoxError, match=r"of 4 of row 3 of X: negative dose$"):
-        bb._proba_rows(perturbed, perturbation_name(2, 4, pd.RangeIndex(4)))
+        of_x = functools.partial(_row_of_x, index=pd.RangeIndex(4))
+        bb._proba_rows(perturbed, perturbation_name(2, 4, of_x))
     # A batch that fails whole names its ends by their labels too.
-    name = perturbation_name(1, 2, pd.Index([10, 20, 30]))
+    name = perturbation_name(1, 2, functools.partial(_row_of_x, index=pd.Index([10, 20, 30])))
     assert (name(0), name(3)) == (
         "perturbation 0 of 2 of row 1 of X, row X.loc[20]",
         "perturbation 1 of 2 of row 2 of X, row X.loc[30]",

@@ -1273,9 +1273,7 @@ class _TorchForward:
             return raw.cpu().numpy()
 
 
-def perturbation_name(
-    first: int, n_per_row: int, index: Any = None, *, row_name: RowName | None = None
-) -> RowName:
+def perturbation_name(first: int, n_per_row: int, row_name: RowName | None = None) -> RowName:
     """``row_name`` of :meth:`BlackBox._proba_rows` for ``n_per_row`` perturbations of
     each row of ``X`` from row ``first`` on, the rows' own together: a model that
     raised on one was reported "on row 81 of the 96 rows queried", of an ``X`` of 3
@@ -1287,28 +1285,25 @@ def perturbation_name(
         The row of ``X`` whose perturbations come first.
     n_per_row : int
         Perturbations per row.
-    index : pandas.Index, optional
-        A pandas ``X``'s row labels (:func:`~unboxed._validation.pandas_index`), which
-        name its row as :meth:`BlackBox.predict_proba` names it.
     row_name : callable, optional
-        The caller's name for row ``r`` of ``X`` (:func:`~unboxed.local._base.naming_rows`),
-        used in place of "row r of X" and ``index``: an occlusion of
-        ``explanation_sensitivity``'s noisy copy is "perturbation 0 of 5 of
-        perturbation 3 of 20 of row 1 of X", not of the copy's place among those
-        explained.
+        The name of row ``r`` of ``X``: by a pandas ``X``'s label, as
+        :meth:`BlackBox.predict_proba` names it (``functools.partial(_row_of_x,
+        index=index)``), or the caller's (:func:`~unboxed.local._base.naming_rows`):
+        an occlusion of ``explanation_sensitivity``'s noisy copy is "perturbation 0 of
+        5 of perturbation 3 of 20 of row 1 of X", not of the copy's place among those
+        explained. None reads "row r of X".
 
     Returns
     -------
     callable
-        ``name(i)``: "perturbation s of n_per_row of row r of X" for row ``i`` queried,
-        then ", row X.loc[label]" where ``index`` labels row ``r`` otherwise than by
-        its position (:func:`~unboxed._validation.row_label`); "perturbation s of
-        n_per_row of " and ``row_name(r)`` where given.
+        ``name(i)``: "perturbation s of n_per_row of " and the name of row ``r`` of
+        ``X`` for row ``i`` queried.
     """
+    of_x = _row_of_x if row_name is None else row_name
 
     def name(i: int) -> str:
         row, sample = divmod(i, n_per_row)
-        return f"perturbation {sample} of {n_per_row} of {_row_of_x(first + row, index, row_name)}"
+        return f"perturbation {sample} of {n_per_row} of {of_x(first + row)}"
 
     return name
 

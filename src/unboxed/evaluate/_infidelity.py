@@ -16,6 +16,7 @@ per-row figure, whatever made it (gradients, occlusion, LIME), where
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Callable
 from typing import Any, Literal
 
@@ -33,7 +34,7 @@ from .._validation import (
     input_shapes,
     pandas_index,
 )
-from ..blackbox import BlackBox, check_blackbox, perturbation_name
+from ..blackbox import BlackBox, _row_of_x, check_blackbox, perturbation_name
 from ..explanation import Attribution, _json_seed
 from ..local._segments import Partition
 from ._fidelity import Fill, _check_fill, _make_fill
@@ -256,11 +257,12 @@ def infidelity(
     predicted = np.empty((n, n_perturb))  # I . a per row and perturbation
     effect = np.empty((n, n_perturb))  # f(x) - f(x - I)
     rows_per_chunk = max(1, CHUNK_ELEMENTS // (n_perturb * d))
+    of_x = functools.partial(_row_of_x, index=index)  # "row 6 of X, row X.loc[40]"
     for start in range(0, n, rows_per_chunk):
         rows = np.arange(start, min(start + rows_per_chunk, n))
         perturbation_, perturbed = draw(rows)
         # Row-major, perturbations of one row together: Captum's repeat_interleave order.
-        named = perturbation_name(start, n_perturb, index)
+        named = perturbation_name(start, n_perturb, of_x)
         proba = blackbox._proba_rows(perturbed.reshape(-1, d), named)
         picked = proba[np.arange(proba.shape[0]), np.repeat(classes[rows], n_perturb)]
         change = f[rows, None] - picked.reshape(rows.size, n_perturb)

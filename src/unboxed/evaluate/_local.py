@@ -502,7 +502,7 @@ def explanation_sensitivity(
     noisy = noisy.reshape(n * n_samples, d)
     # Named as noisy copies of X's rows: a model that raised on one was reported "on row
     # 42 of the 60 rows queried", of an X of 3 rows.
-    named = perturbation_name(0, n_samples, index)
+    named = perturbation_name(0, n_samples, functools.partial(_row_of_x, index=index))
     noisy_proba = blackbox._proba_rows(blackbox.check_X(noisy), named)
     same = (noisy_proba.argmax(axis=1) == np.repeat(classes, n_samples)).reshape(n, n_samples)
     if not same.any():
