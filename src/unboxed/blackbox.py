@@ -785,6 +785,12 @@ class BlackBox:
         reported there (:func:`_failing_row`), not on "row 3 of the 40 rows queried".
         Otherwise ``index`` (a pandas ``X``'s) labels the rows the model raises on or
         answers badly (:func:`_failing_row`, :func:`_row_of_x`).
+
+        The two stay apart, not one ``row_name`` resolved from ``index``: the user's
+        own rows read "row 3 of the 40 rows queried, row X.loc[103]" where the model
+        raises on one, and a batch that fails whole names its ends by their labels
+        (:func:`_failing_row`), but "row 3 of X, row X.loc[103]" where it answers one
+        badly (:func:`_row_of_x`).
         """
         out = np.empty((X.shape[0], self.n_classes))
         for start in range(0, X.shape[0], self.batch_size):
@@ -838,6 +844,8 @@ class BlackBox:
         # A torch module says whether X overflowed its dtype, as features() does: 1e39
         # is finite in float64 and inf in a float32 model, whose answer was only "NaN".
         note = functools.partial(self._input_range_note, rows) if self.kind == "torch" else None
+        # A bad answer names its row "row 3 of X, row X.loc[103]" (see _proba_rows).
+        of_x = row_name or functools.partial(_row_of_x, index=index)
         return _check_probabilities(
             proba,
             rows.shape[0],
@@ -849,7 +857,7 @@ class BlackBox:
             max(tol, 4 * eps),
             logits_fix=_LOGITS_FIX[self.kind],
             nonfinite_note=note,
-            row_name=lambda i: _row_of_x(start + i, index, row_name),
+            row_name=lambda i: of_x(start + i),
             # a rounded value is on its grid only to within the precision it is stored
             # in: a float32 model's, even where a module's output reaches us as float64,
             # and float32's at least: a callable's float64 may hold values rounded in
@@ -1035,6 +1043,9 @@ class BlackBox:
         if layer not in names:
             raise ValueError(f"{self.name!r} has no layer {layer!r}; choose from {names}")
         index = _validation.pandas_index(X)
+        # A non-finite feature names its row "row 3 of X, row X.loc[103]"; the pair goes
+        # to _run_batch, whose failing row reads otherwise (see _proba_rows).
+        of_x = row_name or functools.partial(_row_of_x, index=index)
         X = self.check_X(X)
         submodules = dict(self.module.named_modules())
         hooked = submodules[layer] if layer in submodules else self.module
@@ -1063,7 +1074,7 @@ class BlackBox:
             i = int(np.argmin(np.isfinite(out.reshape(out.shape[0], -1)).all(axis=1)))
             raise ValueError(
                 f"layer {layer!r} of {self.name!r} produced NaN or infinite values (first "
-                f"on {_row_of_x(i, index, row_name)})" + self._input_range_note(X)
+                f"on {of_x(i)})" + self._input_range_note(X)
             )
         return out
 
@@ -1308,14 +1319,13 @@ def perturbation_name(first: int, n_per_row: int, row_name: RowName | None = Non
     return name
 
 
-def _row_of_x(i: int, index: Any = None, row_name: RowName | None = None) -> str:
-    """Row ``i`` of the rows queried, for a message about the model's answer to it:
-    ``row_name(i)`` where the caller made the rows (see :meth:`BlackBox._proba_rows`),
-    else "row 5 of X, row X.loc[100]", by its label in ``index`` (a pandas X's): row 1
-    of a split is not X.loc[1]. Every message that names a row of the user's ``X``
-    (the evaluations' cases, the perturbations and shuffles of its rows) says it so."""
-    if row_name is not None:
-        return row_name(i)
+def _row_of_x(i: int, index: Any = None) -> str:
+    """Row ``i`` of the user's ``X``, for a message about the model's answer to it:
+    "row 5 of X, row X.loc[100]", by its label in ``index`` (a pandas X's): row 1 of a
+    split is not X.loc[1]. Every message that names a row of the user's ``X`` (the
+    evaluations' cases, the perturbations and shuffles of its rows) says it so; with
+    ``functools.partial(_row_of_x, index=index)`` it is a ``row_name``
+    (:func:`perturbation_name`), which a caller's own names replace."""
     return f"row {i} of X{_validation.row_label(index, i, 'X')}"
 
 
@@ -1332,7 +1342,12 @@ def _failing_row(
     raises alone (``run(i)`` runs the model on the batch's row ``i``), numbered within
     all ``n_queried`` and labelled by ``index`` (a pandas X's, whose rows they are),
     or named by ``row_name`` where the caller made the rows. The rows run one at a
-    time only once the batch has failed."""
+    time only once the batch has failed.
+
+    ``row_name`` and ``index`` are two things here, not one name of a row: the user's
+    own row is "row 6 of the 10 rows queried, row X.loc[40]", not _row_of_x's "row 6
+    of X, row X.loc[40]", and a batch that fails whole is "4..7 of the 10 queried,
+    rows X.loc[7] to X.loc[86]", where ``row_name`` gives its ends' names."""
 
     def named(i: int) -> str:
         if row_name is not None:

@@ -74,7 +74,10 @@ class _GradientExplainer(LocalExplainer):
 
         # A model that raises on one row of a DataFrame is named by its label too,
         # "row 6 of the 10 rows queried, row X.loc[103]", as predict_proba names it, and
-        # a row the caller named (naming_rows) by its name.
+        # a row the caller named (naming_rows) by its name. So the queries of X itself
+        # take rows.name and rows.index apart, not rows.row_name, whose "row 6 of X, row
+        # X.loc[103]" names a row of X in a message about the model's answer
+        # (_check_finite) but is not how a row queried is named where the model raises.
         rows = self._rows(X)
         X = self.blackbox.check_X(X)
         # Baselines first: a baseline or background they refuse is refused before the
@@ -129,7 +132,7 @@ class _GradientExplainer(LocalExplainer):
         label = self.blackbox.class_label(int(targets[row]))
         raise ValueError(
             f"{type(self).__name__} produced non-finite attributions on "
-            f"{_row_of_x(row, rows.index, rows.name)}, target {label!r}: {kind} at feature "
+            f"{(rows.row_name or _row_of_x)(row)}, target {label!r}: {kind} at feature "
             f"{feature}{name}; the model's gradient overflowed or is undefined at this input"
         )
 
