@@ -3144,3 +3144,24 @@ def test_approximate_by_a_tree_on_too_few_rows_names_n_train(saved_lenet, tmp_pa
         "with --max-depth auto: X has 5 rows;"
     ) in err
     assert len(err.splitlines()) == 1 and not out.exists()
+
+
+@pytest.mark.parametrize("command", ["explain", "examples", "report"])
+def test_a_row_range_that_starts_with_a_minus_is_refused_by_rows(tmp_path, capsys, command):
+    # argparse read "-3:2" as an option and said only "argument --rows: expected one
+    # argument", where --rows=-3:2 got --rows' own refusal
+    argv = [command, "--model", str(tmp_path), "--out", str(tmp_path / "x")]
+    with pytest.raises(SystemExit) as info:
+        main([*argv, "--rows", "-3:2"])
+    assert info.value.code == 2
+    assert (
+        "argument --rows: expected START:STOP with 0 <= START < STOP, such as 0:10, got '-3:2'"
+    ) in capsys.readouterr().err
+    # given no value, it says what one looks like, and how to give one argparse misreads
+    with pytest.raises(SystemExit) as info:
+        main([*argv, "--rows"])
+    assert info.value.code == 2
+    assert (
+        "argument --rows: expected one argument; rows are START:STOP, such as 0:10; a value "
+        "that starts with '-' reads as an option, so write --rows=VALUE"
+    ) in " ".join(capsys.readouterr().err.split())

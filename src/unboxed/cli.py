@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import math
 import os
+import re
 import shlex
 import shutil
 import sys
@@ -53,6 +54,16 @@ SHARED_OUT_METHODS = (
 class _Parser(argparse.ArgumentParser):
     """argparse's parser, with a hint where its own words would puzzle."""
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # A value that starts with "-" reads as an option unless it looks like a negative
+        # number: "--rows -3:2" said only "expected one argument" where "--rows=-3:2" is
+        # refused by --rows' own words. No option's name starts with "-<digit>", so
+        # "-3:2" is taken as the value; a Python without this attribute gets the hint.
+        number = getattr(self, "_negative_number_matcher", None)
+        if isinstance(number, re.Pattern):
+            self._negative_number_matcher = re.compile(rf"(?:{number.pattern})|^-\d+:")
+
     def error(self, message: str) -> NoReturn:
         # argparse reads "-1,2" (not a plain negative number) as an option, and says
         # only "expected one argument".
@@ -62,6 +73,9 @@ class _Parser(argparse.ArgumentParser):
                 "with '-' reads as an option, so write --immutable=VALUE (negative indices "
                 "are refused)"
             )
+        elif message == "argument --rows: expected one argument":
+            message += "; rows are START:STOP, such as 0:10; a value that starts with '-' "
+            message += "reads as an option, so write --rows=VALUE"
         super().error(message)
 
 
