@@ -3165,3 +3165,29 @@ def test_a_row_range_that_starts_with_a_minus_is_refused_by_rows(tmp_path, capsy
         "argument --rows: expected one argument; rows are START:STOP, such as 0:10; a value "
         "that starts with '-' reads as an option, so write --rows=VALUE"
     ) in " ".join(capsys.readouterr().err.split())
+
+
+def test_maximize_refuses_an_output_naming_a_file_of_its_generator(monkeypatch, tmp_path, capsys):
+    # `maximize --out g/model.json --generator-epochs 1 --save-generator g` exited 0: the
+    # prototypes were written over the record of the VAE just saved, which no
+    # --generator could load after; an output naming a file of the --generator read
+    # overwrote it too
+    monkeypatch.setattr(
+        "unboxed.zoo._io.load_recorded", lambda *a: pytest.fail("loaded before the check")
+    )
+    model, generator = tmp_path / "m", tmp_path / "g"
+    out = generator / "model.json"
+    assert _maximize(model, out, "--generator-epochs", "1", "--save-generator", str(generator)) == 2
+    assert (
+        f"unboxed: error: --out and --save-generator's model.json are both {out}; name two files"
+    ) in capsys.readouterr().err
+    weights = generator / "model.safetensors"
+    assert (
+        _maximize(model, tmp_path / "a.npz", "--generator", str(generator), "--json", str(weights))
+        == 2
+    )
+    assert (
+        f"unboxed: error: --json and --generator's model.safetensors are both {weights}; "
+        "name two files"
+    ) in capsys.readouterr().err
+    assert not generator.exists() and not (tmp_path / "a.npz").exists()

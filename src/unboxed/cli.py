@@ -1138,7 +1138,9 @@ def _write_figures(args: argparse.Namespace, **figures: Any) -> None:
 
 
 def _saved_model_and_data(
-    args: argparse.Namespace, written: dict[str, Path] | None = None
+    args: argparse.Namespace,
+    written: dict[str, Path] | None = None,
+    kept: dict[str, Path] | None = None,
 ) -> tuple[Any, Any]:
     """``--model``'s black box and ``--dataset``'s data (by default the data set the
     model records it was trained on), checked to fit each other; the black box names
@@ -1146,8 +1148,9 @@ def _saved_model_and_data(
 
     First, two options that name one file (``written``, each file by what names it,
     else ``--out``, ``--plot`` and ``--checkpoint``; and ``--json``), or one that names
-    a file of the ``--model`` folder, are refused: one file would overwrite the other,
-    or the model."""
+    a file of the ``--model`` folder or one of the other ``kept`` files (each by what
+    names it: another saved model the command reads or saves), are refused: one file
+    would overwrite the other, or the model."""
     from . import zoo
     from .zoo._io import RECORD, WEIGHTS
 
@@ -1162,7 +1165,7 @@ def _saved_model_and_data(
     if args.json is not None:
         written = {**written, "--json": Path(args.json)}
     model_files = {f"--model's {name}": Path(args.model) / name for name in (RECORD, WEIGHTS)}
-    _check_distinct_files(model_files, written)
+    _check_distinct_files({**model_files, **(kept or {})}, written)
     model, record = _load_saved(args.model, "--model")
     if isinstance(model, zoo.VAE):  # it records a data set, then read "tells 0 apart"
         raise ValueError(
@@ -1924,12 +1927,24 @@ def _maximize(args: argparse.Namespace) -> int:
 
     from ._io import save_figure
     from .probes import ActivationMaximization
+    from .zoo._io import RECORD, WEIGHTS
 
     out = _check_writable(args.out, "--out", folder=False)
     if args.plot is not None:
         _check_figure_path(args.plot)
     _check_generator_options(args)
-    blackbox, dataset = _saved_model_and_data(args)
+    # The VAE's files: the one read is loaded before --out is written, and the one
+    # trained is saved before it; either would be overwritten by an output named so.
+    generators = {
+        f"{option}'s {name}": Path(folder) / name
+        for option, folder in (
+            ("--generator", args.generator),
+            ("--save-generator", args.save_generator),
+        )
+        if folder is not None
+        for name in (RECORD, WEIGHTS)
+    }
+    blackbox, dataset = _saved_model_and_data(args, kept=generators)
     classes = args.classes if args.classes is not None else list(range(blackbox.n_classes))
     if max(classes) >= blackbox.n_classes:
         raise ValueError(
