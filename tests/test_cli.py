@@ -3191,3 +3191,26 @@ def test_maximize_refuses_an_output_naming_a_file_of_its_generator(monkeypatch, 
         "name two files"
     ) in capsys.readouterr().err
     assert not generator.exists() and not (tmp_path / "a.npz").exists()
+
+
+def test_a_model_whose_config_is_tampered_is_refused_in_the_tools_words(tmp_path, capsys):
+    # "--model: m: the architecture record is invalid: unboxed.zoo._models.mlp() argument
+    # after ** must be a mapping, not list", Python's words of a call the user never made
+    model = zoo.save(
+        zoo.mlp((4,), n_features=64, n_classes=10), tmp_path / "m", metadata={"dataset": "digits"}
+    )
+    record = json.loads((model / "model.json").read_text())
+    out = tmp_path / "a.npz"
+    for config, expected in [
+        ([record["config"]], "its config is not a mapping (a JSON object)"),
+        (
+            {**record["config"], "kwargs": [4]},
+            "its config's kwargs, the arguments of mlp, are not a mapping",
+        ),
+    ]:
+        (model / "model.json").write_text(json.dumps({**record, "config": config}))
+        assert _importance(model, out, "--n-test", "10", "--n-repeats", "1") == 2
+        assert f"unboxed: error: --model: {model / 'model.json'}: {expected}" in (
+            capsys.readouterr().err
+        )
+    assert not out.exists()

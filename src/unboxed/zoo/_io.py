@@ -7,6 +7,7 @@ arguments, and the weights are read with ``safetensors``.
 from __future__ import annotations
 
 import hashlib
+import inspect
 import math
 import os
 from collections.abc import Callable
@@ -200,10 +201,27 @@ def read_record(path: str | os.PathLike) -> dict[str, Any]:
     what = "an unboxed zoo model record"
     record = read_json(file, what=what)
     check_header(record, source=file, what=what, format=FORMAT, version=FORMAT_VERSION)
+    # The builder is called as ARCHITECTURES[architecture](**kwargs): a tampered config
+    # failed there in Python's words ("mlp() argument after ** must be a mapping").
     config = record.get("config")
-    architecture = config.get("architecture") if isinstance(config, dict) else None
+    if not isinstance(config, dict):
+        raise ValueError(f"{file}: its config is not a mapping (a JSON object)")
+    architecture = config.get("architecture")
     if not isinstance(architecture, str) or architecture not in ARCHITECTURES:
         raise ValueError(f"{file} names no known architecture (known: {sorted(ARCHITECTURES)})")
+    kwargs = config.get("kwargs", {})
+    if not isinstance(kwargs, dict):
+        raise ValueError(
+            f"{file}: its config's kwargs, the arguments of {architecture}, are not a "
+            "mapping (a JSON object)"
+        )
+    taken = inspect.signature(ARCHITECTURES[architecture]).parameters
+    unknown = sorted(set(kwargs) - set(taken))
+    if unknown and all(p.kind != p.VAR_KEYWORD for p in taken.values()):
+        raise ValueError(
+            f"{file}: its config's kwargs name {', '.join(map(repr, unknown))}, which "
+            f"{architecture} does not take (it takes {', '.join(taken)})"
+        )
     return record
 
 
