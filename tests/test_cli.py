@@ -3214,3 +3214,84 @@ def test_a_model_whose_config_is_tampered_is_refused_in_the_tools_words(tmp_path
             capsys.readouterr().err
         )
     assert not out.exists()
+
+
+def test_train_refuses_a_file_that_is_no_training_checkpoint_by_its_option_before_loading(
+    monkeypatch, tmp_path, capsys
+):
+    # "unboxed: error: text.txt is not a readable safetensors file: ...", naming no
+    # option, and only once the data had loaded (minutes on MNIST)
+    from unboxed.zoo._io import save_with_record
+
+    monkeypatch.setattr(cli, "_load_data", lambda *a: pytest.fail("loaded before the check"))
+    argv = ["train", "--model", "mlp", "--dataset", "digits", "--out", str(tmp_path / "m")]
+    text = tmp_path / "text.txt"
+    text.write_text("hello")
+    assert main([*argv, "--checkpoint", str(text), "--quiet"]) == 2
+    assert capsys.readouterr().err.startswith(
+        f"unboxed: error: --checkpoint: {text} is not a readable safetensors file: "
+    )
+    weights = zoo.save(zoo.mlp((4,), n_features=64), tmp_path / "w") / "model.safetensors"
+    grid = tmp_path / "grid.safetensors"  # the student's, with its record
+    save_with_record(
+        grid, {"student.w": torch.zeros(2)}, {"settings": {}, "results": [], "best": 0}
+    )
+    for checkpoint in (weights, grid):
+        assert main([*argv, "--checkpoint", str(checkpoint), "--quiet"]) == 2
+        assert capsys.readouterr().err == (
+            f"unboxed: error: --checkpoint: {checkpoint} is not an unboxed training checkpoint\n"
+        )
+    assert not (tmp_path / "m").exists()
+
+
+def test_train_names_checkpoint_when_the_library_refuses_it_after_loading(tmp_path, capsys):
+    # what only the data tell (the settings it was made with) is said once they have
+    # loaded, in the library's words, but named by the option
+    checkpoint = tmp_path / "c.safetensors"
+    argv = ["train", "--model", "mlp", "--dataset", "digits", "--widths", "8", "--epochs", "1"]
+    argv += ["--checkpoint", str(checkpoint), "--quiet"]
+    assert main([*argv, "--out", str(tmp_path / "a")]) == 0
+    capsys.readouterr()
+    assert main([*argv, "--out", str(tmp_path / "b"), "--lr", "0.01"]) == 2
+    assert capsys.readouterr().err == (
+        f"unboxed: error: --checkpoint: {checkpoint} was made with different settings; delete "
+        "it or pass another checkpoint\n"
+    )
+
+
+def test_approximate_refuses_a_file_that_is_no_checkpoint_of_its_surrogate_before_loading(
+    monkeypatch, tmp_path, capsys
+):
+    # "unboxed: error: text.txt is not a DMM-MEN checkpoint: ..." came after the data
+    # had loaded, naming no option; a training checkpoint given to the student was
+    # refused only as "made with other settings or data"
+    from unboxed._io import write_npz_with_header
+    from unboxed.surrogates._dmm_chain import CHECKPOINT_FORMAT
+    from unboxed.zoo._io import save_with_record
+
+    monkeypatch.setattr(cli, "_load_data", lambda *a: pytest.fail("loaded before the check"))
+    model = zoo.save(zoo.mlp((4,), n_features=64), tmp_path / "m", metadata={"dataset": "digits"})
+    text, plain, newer, training = (tmp_path / name for name in ("t.txt", "p.npz", "n.npz", "c"))
+    text.write_text("hello")
+    np.savez(plain, a=np.zeros(2))
+    write_npz_with_header(newer, {"format": CHECKPOINT_FORMAT, "format_version": 99}, {})
+    save_with_record(training, {"generator": torch.zeros(2)}, {"settings": {}, "state": {}})
+    cases = [
+        (
+            "dmm-men",
+            text,
+            "is not a DMM-MEN checkpoint: it could not be read safely "
+            "(ValueError: it is not an .npz archive (nor any numpy file))",
+        ),
+        ("dmm-men", plain, "is not a DMM-MEN checkpoint"),
+        ("dmm-men", newer, "has format version 99; this version of unboxed reads format 2"),
+        ("student", text, "is not a readable safetensors file: "),
+        ("student", training, "is not an unboxed distillation checkpoint"),
+    ]
+    for surrogate, checkpoint, expected in cases:
+        out = tmp_path / ("s" if surrogate == "student" else "i.npz")
+        options = ["--surrogate", surrogate, "--checkpoint", str(checkpoint)]
+        assert _approximate(model, out, *options) == 2
+        err = capsys.readouterr().err
+        assert err.startswith(f"unboxed: error: --checkpoint: {checkpoint} {expected}")
+        assert len(err.splitlines()) == 1 and not out.exists()

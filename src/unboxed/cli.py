@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import math
 import os
 import re
@@ -11,7 +12,7 @@ import shlex
 import shutil
 import sys
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -764,6 +765,97 @@ def _check_figure_path(path: str) -> None:
         )
 
 
+#: What each checkpoint's record holds beside its ``settings`` (zoo.train's, the
+#: Distiller's), which tells one from the other before the data loads.
+CHECKPOINT_RECORDS = {"training": "state", "distillation": "results"}
+
+
+def _check_checkpoint(path: str | None, kind: str) -> None:
+    """Refuse, before the data loads, a ``--checkpoint`` file that is there but is no
+    ``kind`` checkpoint ("training", "distillation" or "DMM-MEN"), in its reader's words
+    under the option's name. Only its header and record are read: the library reads
+    the whole file, and only once the data has loaded (minutes on MNIST)."""
+    if path is None or not Path(path).is_file():
+        return  # a new checkpoint
+    with _naming_checkpoint(path, always=True):
+        if kind == "DMM-MEN":
+            _check_dmm_checkpoint_header(Path(path))
+        else:
+            _check_checkpoint_record(path, kind)
+
+
+@contextlib.contextmanager
+def _naming_checkpoint(path: str | None, *, always: bool = False) -> Iterator[None]:
+    """Name ``--checkpoint`` in the library's refusals of the file ``path``, whose words
+    name the file alone ("c.npz was written by a fit with other settings"), and of the
+    per-class files DMM-MEN keeps beside it; with ``always``, in every ``ValueError``."""
+    try:
+        yield
+    except ValueError as err:
+        if path is None:
+            raise
+        stem = Path(path).with_suffix("")
+        about = (f"{path} ", f"{Path(path)} ", f"{stem}.class")  # DMM-MEN's <stem>.class<c>.npz
+        if not (always or str(err).startswith(about)):
+            raise
+        raise ValueError(f"--checkpoint: {err}") from None
+
+
+def _check_checkpoint_record(path: str, kind: str) -> None:
+    """The refusals of ``zoo._io.load_with_record`` (and its callers) of a file that is
+    no ``kind`` checkpoint, made from the file's header and record tensor alone."""
+    from safetensors import safe_open
+
+    from ._io import parse_json
+    from .zoo._io import RECORD_KEY, tensor_metadata
+
+    tensor_metadata(path)  # "... is not a readable safetensors file"
+    refused = ValueError(f"{path} is not an unboxed {kind} checkpoint")
+    try:
+        with safe_open(str(path), framework="pt") as handle:
+            blob = handle.get_tensor(RECORD_KEY) if RECORD_KEY in handle.keys() else None
+        record = None if blob is None else parse_json(bytes(blob.numpy()).decode())
+    except Exception as err:  # safetensors and torch raise their own error types
+        raise refused from err
+    # A training checkpoint given to the student (or the other way) was refused only
+    # as "made with other settings", once the data had loaded.
+    if not isinstance(record, dict) or not {"settings", CHECKPOINT_RECORDS[kind]} <= set(record):
+        raise refused
+
+
+def _check_dmm_checkpoint_header(path: Path) -> None:
+    """DMM-MEN's checkpoint reader's refusals (``read_npz_with_header``) of a file that
+    is no DMM-MEN checkpoint, made from its JSON header alone: the reader loads every
+    array (the chains' draws: hundreds of MB on MNIST) before it looks at the header."""
+    import numpy as np
+
+    from ._io import _check_members, _read_safely, check_header, parse_json
+    from .surrogates._dmm_chain import CHECKPOINT_FORMAT, CHECKPOINT_VERSION
+
+    what = "a DMM-MEN checkpoint"
+
+    def header() -> Any:
+        # As unboxed._io._load_all opens an archive, but reading one array of it.
+        with open(path, "rb") as file:
+            magic = file.read(6)
+        if magic == b"\x93NUMPY":
+            raise ValueError("it holds a single .npy array, not an .npz archive")
+        if not magic.startswith(b"PK\x03\x04"):
+            raise ValueError("it is not an .npz archive (nor any numpy file)")
+        _check_members(path)
+        with np.load(path, allow_pickle=False) as archive:
+            return archive["header"] if "header" in archive.files else None
+
+    blob = _read_safely(path, what, header)
+    try:
+        record = parse_json(bytes(blob).decode())
+    except (TypeError, ValueError) as err:  # no header (None), or not JSON
+        raise ValueError(f"{path} is not {what}") from err
+    check_header(
+        record, source=path, what=what, format=CHECKPOINT_FORMAT, version=CHECKPOINT_VERSION
+    )
+
+
 def _train(args: argparse.Namespace, argv: Sequence[str]) -> int:
     import torch
 
@@ -780,6 +872,7 @@ def _train(args: argparse.Namespace, argv: Sequence[str]) -> int:
         # The model's save would replace the checkpoint, and a resume read it as one.
         saved = {f"--out's {name}": out / name for name in (RECORD, WEIGHTS)}
         _check_distinct_files(saved, {"--checkpoint": Path(args.checkpoint)})
+        _check_checkpoint(args.checkpoint, "training")
     dataset = _load_data(args.dataset, args.data_path)
     kwargs: dict[str, object] = {"activation": args.activation, "random_state": args.seed}
     if args.model == "mlp":
@@ -787,17 +880,18 @@ def _train(args: argparse.Namespace, argv: Sequence[str]) -> int:
     model = zoo.build(
         args.model, input_shape=dataset.input_shape, n_classes=dataset.n_classes, **kwargs
     )
-    result = zoo.train(
-        model,
-        dataset,
-        epochs=args.epochs,
-        batch_size=args.batch_size,
-        lr=args.lr,
-        weight_decay=args.weight_decay,
-        random_state=args.seed,
-        checkpoint=args.checkpoint,
-        verbose=not args.quiet,
-    )
+    with _naming_checkpoint(args.checkpoint):
+        result = zoo.train(
+            model,
+            dataset,
+            epochs=args.epochs,
+            batch_size=args.batch_size,
+            lr=args.lr,
+            weight_decay=args.weight_decay,
+            random_state=args.seed,
+            checkpoint=args.checkpoint,
+            verbose=not args.quiet,
+        )
     folder = _save_model(
         model,
         out,
@@ -1141,6 +1235,7 @@ def _saved_model_and_data(
     args: argparse.Namespace,
     written: dict[str, Path] | None = None,
     kept: dict[str, Path] | None = None,
+    resumes: str | None = None,
 ) -> tuple[Any, Any]:
     """``--model``'s black box and ``--dataset``'s data (by default the data set the
     model records it was trained on), checked to fit each other; the black box names
@@ -1150,7 +1245,8 @@ def _saved_model_and_data(
     else ``--out``, ``--plot`` and ``--checkpoint``; and ``--json``), or one that names
     a file of the ``--model`` folder or one of the other ``kept`` files (each by what
     names it: another saved model the command reads or saves), are refused: one file
-    would overwrite the other, or the model."""
+    would overwrite the other, or the model. Then a ``--checkpoint`` that is no
+    checkpoint of the kind the command ``resumes`` from (:func:`_check_checkpoint`)."""
     from . import zoo
     from .zoo._io import RECORD, WEIGHTS
 
@@ -1166,6 +1262,8 @@ def _saved_model_and_data(
         written = {**written, "--json": Path(args.json)}
     model_files = {f"--model's {name}": Path(args.model) / name for name in (RECORD, WEIGHTS)}
     _check_distinct_files({**model_files, **(kept or {})}, written)
+    if resumes is not None:
+        _check_checkpoint(args.checkpoint, resumes)
     model, record = _load_saved(args.model, "--model")
     if isinstance(model, zoo.VAE):  # it records a data set, then read "tells 0 apart"
         raise ValueError(
@@ -1269,7 +1367,8 @@ def _approximate(args: argparse.Namespace, argv: Sequence[str]) -> int:
         _check_writable(args.checkpoint, "--checkpoint", folder=False)
     if student:
         _check_student_paths(args)
-    blackbox, dataset = _saved_model_and_data(args)
+    resumes = {"dmm-men": "DMM-MEN", "student": "distillation"}.get(args.surrogate)
+    blackbox, dataset = _saved_model_and_data(args, resumes=resumes)
     X_train = dataset.X_train[: args.n_train]
     print(
         f"{args.surrogate} approximating {args.model} from {len(X_train)} training rows "
@@ -1389,7 +1488,7 @@ def _approximate_by_dmm_men(
     if left_out:
         names = ", ".join(blackbox.class_name(c) for c in left_out)
         print(f"left out, with too few rows the model assigns them: {names}")
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), _naming_checkpoint(args.checkpoint):
         # The table gives every class's R-hat, with what it means.
         warnings.simplefilter("ignore", ConvergenceWarning)
         model.fit(X_train, blackbox, classes=classes)
@@ -1493,12 +1592,13 @@ def _approximate_by_student(
     }
     # Those left out take the Distiller's defaults.
     options = {key: value for key, value in given.items() if value is not None}
-    distiller = Distiller(
-        **options,
-        random_state=args.seed,
-        checkpoint=args.checkpoint,
-        verbose=not args.quiet,
-    ).fit(blackbox, X_train)
+    with _naming_checkpoint(args.checkpoint):
+        distiller = Distiller(
+            **options,
+            random_state=args.seed,
+            checkpoint=args.checkpoint,
+            verbose=not args.quiet,
+        ).fit(blackbox, X_train)
     student = distiller.student_
     fidelity = distiller.fidelity(dataset.X_test)
     largest_delta = _largest_delta(distiller, dataset.X_test)
