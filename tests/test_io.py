@@ -21,6 +21,7 @@ from unboxed._io import (
     check_header,
     read_json,
     read_npz,
+    read_npz_header,
     read_npz_with_header,
     save_figure,
     to_json,
@@ -143,6 +144,31 @@ def test_npz_round_trip_is_compressed_and_the_header_is_checked(tmp_path):
     write_npz(path, {"w": np.zeros(2)})  # an .npz without a header
     with pytest.raises(ValueError, match="c.npz is not a test file$"):
         read_npz_with_header(path, what="a test file", format="unboxed-test", version=1)
+
+
+def test_a_header_is_read_and_checked_without_the_arrays(tmp_path, monkeypatch):
+    path = tmp_path / "c.npz"
+    header = {"format": "unboxed-test", "format_version": 1}
+    write_npz_with_header(path, header, {"w": np.zeros(100_000)})
+    read = []
+    npz_file = type(np.load(path))
+    real_get = npz_file.__getitem__
+    # records every member read from an archive
+    monkeypatch.setattr(
+        npz_file, "__getitem__", lambda self, key: read.append(key) or real_get(self, key)
+    )
+    found = read_npz_header(path, what="a test file", format="unboxed-test", version=1)
+    assert found == header and read == ["header"]
+    monkeypatch.undo()
+    # the same refusals as read_npz_with_header's
+    with pytest.raises(ValueError, match="is not another kind: unknown format"):
+        read_npz_header(path, what="another kind", format="unboxed-other", version=1)
+    write_npz(path, {"w": np.zeros(2)})  # an .npz without a header
+    with pytest.raises(ValueError, match="c.npz is not a test file$"):
+        read_npz_header(path, what="a test file", format="unboxed-test", version=1)
+    path.write_text("not numpy")
+    with pytest.raises(ValueError, match="it is not an .npz archive"):
+        read_npz_header(path, what="a test file", format="unboxed-test", version=1)
 
 
 @pytest.mark.parametrize(

@@ -827,32 +827,11 @@ def _check_dmm_checkpoint_header(path: Path) -> None:
     """DMM-MEN's checkpoint reader's refusals (``read_npz_with_header``) of a file that
     is no DMM-MEN checkpoint, made from its JSON header alone: the reader loads every
     array (the chains' draws: hundreds of MB on MNIST) before it looks at the header."""
-    import numpy as np
-
-    from ._io import _check_members, _read_safely, check_header, parse_json
+    from ._io import read_npz_header
     from .surrogates._dmm_chain import CHECKPOINT_FORMAT, CHECKPOINT_VERSION
 
-    what = "a DMM-MEN checkpoint"
-
-    def header() -> Any:
-        # As unboxed._io._load_all opens an archive, but reading one array of it.
-        with open(path, "rb") as file:
-            magic = file.read(6)
-        if magic == b"\x93NUMPY":
-            raise ValueError("it holds a single .npy array, not an .npz archive")
-        if not magic.startswith(b"PK\x03\x04"):
-            raise ValueError("it is not an .npz archive (nor any numpy file)")
-        _check_members(path)
-        with np.load(path, allow_pickle=False) as archive:
-            return archive["header"] if "header" in archive.files else None
-
-    blob = _read_safely(path, what, header)
-    try:
-        record = parse_json(bytes(blob).decode())
-    except (TypeError, ValueError) as err:  # no header (None), or not JSON
-        raise ValueError(f"{path} is not {what}") from err
-    check_header(
-        record, source=path, what=what, format=CHECKPOINT_FORMAT, version=CHECKPOINT_VERSION
+    read_npz_header(
+        path, what="a DMM-MEN checkpoint", format=CHECKPOINT_FORMAT, version=CHECKPOINT_VERSION
     )
 
 
