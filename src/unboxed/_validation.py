@@ -862,13 +862,13 @@ def check_one_kind(labels: object, *, name: str) -> None:
     raw = np.asarray(labels, dtype=object)
     if raw.ndim != 1:
         return  # the caller's shape check names that fault
-    # A ragged [[1], [2, 3]] is 1-D as objects: its lists are no labels.
-    check_flat(raw, name=name)
     items = raw.tolist()
     index = pandas_index(labels)
     # ["cat", nan] has a gap, not a number, where a pandas column's NaN came along; and
     # among numbers a gap or an infinity is no class either: [0, 1, nan] read "pred_a
-    # holds 2, which is not a class of the model that classes= names".
+    # holds 2, which is not a class of the model that classes= names". A ragged
+    # [[1], [2, 3]], 1-D as objects, holds lists, no labels: check_no_missing's
+    # check_flat refuses it.
     check_no_missing(raw, name=name, index=index, advice="give each class its label")
     check_finite_labels(raw, name=name, index=index)
     # A 0-d array or tensor is the label it holds: ["cat", np.array(0)] was read as

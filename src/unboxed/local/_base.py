@@ -75,12 +75,12 @@ class _Rows(NamedTuple):
     name: RowName | None
 
     @property
-    def row_name(self) -> RowName | None:
+    def row_name(self) -> RowName:
         """The pair above as one name for row ``i`` of ``X`` in a message: the
-        caller's, else "row i of X, row X.loc[label]" by ``index``
-        (:func:`~unboxed.blackbox._row_of_x`); None reads "row i of X". What the
-        perturbation engine takes (:meth:`~._engine.Engine.run`)."""
-        if self.name is not None or self.index is None:
+        caller's, else "row i of X" and, by ``index``, ", row X.loc[label]"
+        (:func:`~unboxed.blackbox._row_of_x`). What the perturbation engine takes
+        (:meth:`~._engine.Engine.run`)."""
+        if self.name is not None:
             return self.name
         return functools.partial(_row_of_x, index=self.index)
 

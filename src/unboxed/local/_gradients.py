@@ -23,7 +23,7 @@ from .._validation import (
     check_positive_int,
     check_random_state,
 )
-from ..blackbox import BlackBox, _row_of_x
+from ..blackbox import BlackBox
 from ..explanation import Attribution, hand_over
 from ._base import Fill, LocalExplainer, _Rows, check_background, check_fill_name, make_fill
 from ._engine import call_seed, row_seed
@@ -132,7 +132,7 @@ class _GradientExplainer(LocalExplainer):
         label = self.blackbox.class_label(int(targets[row]))
         raise ValueError(
             f"{type(self).__name__} produced non-finite attributions on "
-            f"{(rows.row_name or _row_of_x)(row)}, target {label!r}: {kind} at feature "
+            f"{rows.row_name(row)}, target {label!r}: {kind} at feature "
             f"{feature}{name}; the model's gradient overflowed or is undefined at this input"
         )
 
