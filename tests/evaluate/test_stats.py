@@ -142,6 +142,30 @@ def test_an_estimate_of_one_case_prints_without_its_zero_width_interval():
     assert str(proportion(np.array([True]))).startswith("1.0000 [0.2065, 1.0000]")
 
 
+@pytest.mark.parametrize(
+    ("result", "printed"),
+    [
+        # a mean of -0.00001, and a bound of -0.0 (a mean of [0.0, -0.0]), read "-0.0000"
+        (Estimate(-0.00001, (-0.01, -0.0), 40), "0.0000 [-0.0100, 0.0000]"),
+        (Estimate(0.002, (-0.00004, 0.004), 40), "0.0020 [0.0000, 0.0040]"),
+        (Estimate(-0.0, (-0.0, -0.0), 1), "0.0000 (one case: no CI)"),
+        # a figure below 0 that does not round to 0 keeps its sign
+        (Estimate(-0.00005, (-0.0002, 0.0001), 40), "-0.0001 [-0.0002, 0.0001]"),
+    ],
+)
+def test_an_estimate_that_rounds_to_zero_prints_zero_not_minus_zero(result, printed):
+    # As the report's page and explain's sentences print it (report._html.fixed): the
+    # sign of a figure that reads 0 at 4 decimals claims a side its digits do not show.
+    assert str(result) == printed
+
+
+def test_an_estimate_of_a_sample_that_rounds_to_zero_prints_zero():
+    # its mean -0.00001 and low bound -0.00003 read "-0.0000 [-0.0000, 0.0000]"
+    small = estimate(np.array([-3e-5, 1e-5]), n_boot=50, random_state=0)
+    assert small.mean < 0 and small.ci[0] < 0
+    assert str(small) == "0.0000 [0.0000, 0.0000]"
+
+
 # ------------------------------------------------------------------ proportions
 @pytest.mark.parametrize("n", [1, 7, 100])
 def test_wilson_interval_matches_scipy_for_every_count(n):

@@ -420,3 +420,19 @@ def test_a_bound_of_zero_turned_round_is_not_minus_zero():
 )
 def test_a_paired_figure_that_rounds_to_zero_reads_zero_not_minus_zero(mean, ci, said):
     assert paired_difference(mean, ci, 4) == said
+
+
+def test_a_figure_of_the_page_that_rounds_to_zero_reads_zero_not_minus_zero():
+    # An AOPC whose rows raise the probability as often as they lower it: its mean and
+    # a row's figure of -0.0002 read "-0.000" on the page, as a bound of -0.0 did.
+    rows = [row | {"aopc": -0.0002} for row in FIGURES["explain"]["rows"]]
+    aopc = _estimate(-0.0004, -0.0, 0.0002, 2)
+    figures = FIGURES["explain"] | {"aopc": aopc, "rows": rows}
+    html = render_section(ReportSection("explain", figures=figures))
+    assert "deletion AOPC 0.000 [0.000, 0.000]" in html
+    assert [row[4] for row in _table_rows(html)] == ["0.000", "0.000"]
+    assert "-0.000" not in html
+    # a figure below 0 that does not round to 0 keeps its sign
+    aopc = _estimate(-0.0006, -0.0012, 0.0002, 2)
+    line = headline(ReportSection("explain", figures=FIGURES["explain"] | {"aopc": aopc}))
+    assert "deletion AOPC -0.001 [-0.001, 0.000]" in line

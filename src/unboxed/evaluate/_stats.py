@@ -68,10 +68,16 @@ class Estimate:
             )
 
     def __str__(self) -> str:
+        # The report's engine of how a figure is written, so that a mean or bound that
+        # rounds to 0 reads "0.0000" here as on the page, not "-0.0000": imported here,
+        # as evaluate sits below report (DeletionCurve.plot imports it alike).
+        from ..report._html import fixed
+
+        mean, low, high = (fixed(figure, 4) for figure in (self.mean, *self.ci))
         if self.n == 1 and self.ci[0] == self.ci[1]:
             # A bootstrap of one case draws it every time: [x, x] read as certainty.
-            return f"{self.mean:.4f} (one case: no CI)"
-        return f"{self.mean:.4f} [{self.ci[0]:.4f}, {self.ci[1]:.4f}]"
+            return f"{mean} (one case: no CI)"
+        return f"{mean} [{low}, {high}]"
 
     def as_dict(self) -> dict[str, float | int | list[float]]:
         """The estimate as JSON-ready plain types.

@@ -255,8 +255,23 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
 
 
 def _number(value: float | None, digits: int = 3) -> str:
-    """``value`` to ``digits`` decimals; "-" for none (a NaN is recorded as null)."""
-    return "-" if value is None else f"{value:.{digits}f}"
+    """``value`` to ``digits`` decimals (:func:`fixed`); "-" for none (a NaN is recorded
+    as null)."""
+    return "-" if value is None else fixed(value, digits)
+
+
+def fixed(value: float, digits: int) -> str:
+    """``value`` to ``digits`` decimals, where one that rounds to 0 reads "0.000", never
+    "-0.000": the one engine of how a figure is written, for the report's page,
+    :meth:`Estimate.__str__ <unboxed.evaluate.Estimate>` and ``explain``'s sentences.
+
+    A figure that rounds to 0 is 0 at the precision shown; its sign (of -0.0, of a mean
+    of -0.0001 at 3 decimals) claims a side that its digits do not show, where the
+    interval beside it says how far either way it may lie. Where a side is the point,
+    words say it (``below it by`` in :func:`paired_difference`), not the sign of a zero.
+    """
+    shown = f"{value:.{digits}f}"
+    return shown.lstrip("-") if float(shown) == 0 else shown
 
 
 def _rows(count: int) -> str:
@@ -280,10 +295,10 @@ def paired_difference(
     mean: float, ci: Sequence[float] | None, digits: int, *, paired: str = ""
 ) -> str:
     """A paired difference against a baseline in words, its figures to ``digits``
-    decimals: ``above it by 0.210 [0.180, 0.240]``, or ``below it by`` with the mean
-    and interval turned round, so that the figure is never a negative distance; then
-    ``paired`` (how it was paired, in the caller's words), and where the interval
-    holds 0, ``; its interval holds 0: no clear difference``.
+    decimals (:func:`fixed`): ``above it by 0.210 [0.180, 0.240]``, or ``below it by``
+    with the mean and interval turned round, so that the figure is never a negative
+    distance; then ``paired`` (how it was paired, in the caller's words), and where the
+    interval holds 0, ``; its interval holds 0: no clear difference``.
 
     ``ci`` None is a mean over one row, marked as having no CI (``0.041 (one row: no
     CI)``). ``explain``'s printout (``cli._above``) and the report's headline of its
@@ -298,19 +313,11 @@ def paired_difference(
     if mean < 0:
         side, mean = "below", -mean
         ci = None if ci is None else (-ci[1], -ci[0])
-    shown = _unsigned_zero(mean, digits)
+    shown = fixed(mean, digits)
     if ci is None:
         return f"{side} it by {one_row_mean(shown)}{paired}"
-    low, high = (_unsigned_zero(bound, digits) for bound in ci)
+    low, high = (fixed(bound, digits) for bound in ci)
     return f"{side} it by {shown} [{low}, {high}]{paired}{unclear}"
-
-
-def _unsigned_zero(value: float, digits: int) -> str:
-    """``value`` to ``digits`` decimals, where one that rounds to 0 reads "0.0000":
-    -0.0 (a mean of ``[0.0, -0.0]``, a bound of 0 turned round) and -0.00001 both
-    printed "-0.0000", a distance below 0 that the sentence's side already says."""
-    shown = f"{value:.{digits}f}"
-    return shown.lstrip("-") if float(shown) == 0 else shown
 
 
 def _rate(estimate: Mapping[str, Any] | None, digits: int = 3) -> str:
