@@ -436,3 +436,34 @@ def test_a_figure_of_the_page_that_rounds_to_zero_reads_zero_not_minus_zero():
     aopc = _estimate(-0.0006, -0.0012, 0.0002, 2)
     line = headline(ReportSection("explain", figures=FIGURES["explain"] | {"aopc": aopc}))
     assert "deletion AOPC -0.001 [-0.001, 0.000]" in line
+
+
+@pytest.mark.parametrize(
+    ("mean", "ci", "digits", "said"),
+    [
+        # a low bound of 0.00001 printed "[0.0000, 0.0300]" without the clause, one of
+        # -0.00001 the same figures with it
+        (0.01, (0.00001, 0.03), 4, "above it by 0.0100 [0.0000, 0.0300]" + HOLDS_ZERO),
+        (-0.01, (-0.03, -0.00004), 4, "below it by 0.0100 [0.0000, 0.0300]" + HOLDS_ZERO),
+        (0.01, (0.0004, 0.03), 3, "above it by 0.010 [0.000, 0.030]" + HOLDS_ZERO),
+        # a bound that reads above 0 where it is printed is clear of it
+        (0.01, (0.00006, 0.03), 4, "above it by 0.0100 [0.0001, 0.0300]"),
+        (0.01, (0.0004, 0.03), 4, "above it by 0.0100 [0.0004, 0.0300]"),
+        (-0.01, (-0.03, -0.0006), 3, "below it by 0.010 [0.001, 0.030]"),
+    ],
+)
+def test_a_paired_interval_holds_zero_where_its_printed_bounds_do(mean, ci, digits, said):
+    assert paired_difference(mean, ci, digits) == said
+
+
+def test_explain_says_a_ranking_whose_printed_interval_reaches_zero_shows_no_clear_difference():
+    from unboxed.cli import _above
+    from unboxed.evaluate import Estimate
+
+    random = {"mean": 0.2531, "ci": [0.2012, 0.3055], "n": 2}
+    above = {"mean": 0.0104, "ci": [0.00001, 0.0312], "n": 2}
+    figures = FIGURES["explain"] | {"random_aopc": random, "aopc_minus_random": above}
+    said = "above it by 0.010 [0.000, 0.031] (paired by row)" + HOLDS_ZERO
+    assert said in headline(ReportSection("explain", figures=figures))
+    printed = _above(Estimate(above["mean"], tuple(above["ci"]), above["n"]))
+    assert "[0.0000, 0.0312]" in printed and printed.endswith(HOLDS_ZERO)

@@ -298,17 +298,12 @@ def paired_difference(
     decimals (:func:`fixed`): ``above it by 0.210 [0.180, 0.240]``, or ``below it by``
     with the mean and interval turned round, so that the figure is never a negative
     distance; then ``paired`` (how it was paired, in the caller's words), and where the
-    interval holds 0, ``; its interval holds 0: no clear difference``.
+    interval printed holds 0, ``; its interval holds 0: no clear difference``.
 
     ``ci`` None is a mean over one row, marked as having no CI (``0.041 (one row: no
     CI)``). ``explain``'s printout (``cli._above``) and the report's headline of its
     record both say it through here, so that they cannot drift apart.
     """
-    # Read before the interval is turned round; an interval across 0 reads as a win or
-    # a loss without it, though its sign is not settled.
-    unclear = "; its interval holds 0: no clear difference" * (
-        ci is not None and ci[0] <= 0 <= ci[1]
-    )
     side = "above"
     if mean < 0:
         side, mean = "below", -mean
@@ -317,6 +312,11 @@ def paired_difference(
     if ci is None:
         return f"{side} it by {one_row_mean(shown)}{paired}"
     low, high = (fixed(bound, digits) for bound in ci)
+    # Decided on the bounds as printed, so that the words agree with the figures: a low
+    # bound of 0.00001 printed "[0.0000, 0.0300]" with no word of 0, one of -0.00001
+    # the same figures with it. More digits for such a bound instead would give it a
+    # precision that the figures beside it, and a percentile bootstrap, do not have.
+    unclear = "; its interval holds 0: no clear difference" * (float(low) <= 0 <= float(high))
     return f"{side} it by {shown} [{low}, {high}]{paired}{unclear}"
 
 
