@@ -467,3 +467,48 @@ def test_explain_says_a_ranking_whose_printed_interval_reaches_zero_shows_no_cle
     assert said in headline(ReportSection("explain", figures=figures))
     printed = _above(Estimate(above["mean"], tuple(above["ci"]), above["n"]))
     assert "[0.0000, 0.0312]" in printed and printed.endswith(HOLDS_ZERO)
+
+
+@pytest.mark.parametrize(
+    "above",
+    [
+        # a NaN is written as null; a record read with json.loads may hold NaN itself
+        {"mean": None, "ci": [None, None], "n": 2},
+        {"mean": float("nan"), "ci": [float("nan"), float("nan")], "n": 2},
+        {"mean": None, "ci": None, "n": 1},
+        None,
+    ],
+)
+def test_explain_says_a_paired_difference_that_is_no_number_is_one(above):
+    # It read "the ranking is above it by - (paired by row)": a side with no figure.
+    random = {"mean": 0.2531, "ci": [0.2012, 0.3055], "n": 2}
+    figures = FIGURES["explain"] | {"random_aopc": random, "aopc_minus_random": above}
+    line = headline(ReportSection("explain", figures=figures))
+    assert (
+        "and the ranking is on no known side of it: the difference (paired by row) is not a "
+        "number; relative infidelity"
+    ) in line
+    assert "above it" not in line and "nan" not in line
+
+
+def test_a_paired_difference_that_is_not_a_number_has_no_side_in_the_printout_either():
+    # explain cannot print one: an Estimate refuses a NaN (and estimate() NaN values)
+    # before _above sees it; said through the same engine, in the same words.
+    nan = float("nan")
+    said = "on no known side of it: the difference (x) is not a number"
+    assert paired_difference(nan, (nan, nan), 4, paired=" (x)") == said
+    assert paired_difference(nan, None, 4, paired=" (x)") == said
+    assert paired_difference(0.01, (nan, 0.03), 4, paired=" (x)") == said
+    assert paired_difference(None, None, 3, paired=" (x)") == said
+
+
+def test_a_figure_that_is_nan_in_a_record_reads_as_a_null_one():
+    # json.loads reads a NaN token as NaN: "deletion AOPC nan [nan, nan]" and a row's
+    # "nan", where the same figure written as null reads "-"
+    nan = float("nan")
+    rows = [row | {"aopc": nan} for row in FIGURES["explain"]["rows"]]
+    figures = FIGURES["explain"] | {"aopc": _estimate(nan, nan, nan, 2), "rows": rows}
+    html = render_section(ReportSection("explain", figures=figures))
+    assert "deletion AOPC -, the mean drop" in html
+    assert [row[4] for row in _table_rows(html)] == ["-", "-"]
+    assert "nan" not in html

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import html
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -255,9 +256,14 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
 
 
 def _number(value: float | None, digits: int = 3) -> str:
-    """``value`` to ``digits`` decimals (:func:`fixed`); "-" for none (a NaN is recorded
-    as null)."""
-    return "-" if value is None else fixed(value, digits)
+    """``value`` to ``digits`` decimals (:func:`fixed`); "-" for none or NaN (a NaN is
+    recorded as null, but a record read back with ``json.loads`` may hold either)."""
+    return "-" if value is None or _missing(value) else fixed(value, digits)
+
+
+def _missing(value: object) -> bool:
+    """Whether ``value`` is no figure: None (a NaN as a record holds it) or NaN."""
+    return value is None or (isinstance(value, float) and math.isnan(value))
 
 
 def fixed(value: float, digits: int) -> str:
@@ -292,7 +298,7 @@ def one_row_mean(mean: str) -> str:
 
 
 def paired_difference(
-    mean: float, ci: Sequence[float] | None, digits: int, *, paired: str = ""
+    mean: float | None, ci: Sequence[float] | None, digits: int, *, paired: str = ""
 ) -> str:
     """A paired difference against a baseline in words, its figures to ``digits``
     decimals (:func:`fixed`): ``above it by 0.210 [0.180, 0.240]``, or ``below it by``
@@ -301,9 +307,13 @@ def paired_difference(
     interval printed holds 0, ``; its interval holds 0: no clear difference``.
 
     ``ci`` None is a mean over one row, marked as having no CI (``0.041 (one row: no
-    CI)``). ``explain``'s printout (``cli._above``) and the report's headline of its
+    CI)``). A mean or bound that is no figure (None, as a record holds a NaN, or NaN)
+    has no side to say: ``on no known side of it: the difference (...) is not a
+    number``. ``explain``'s printout (``cli._above``) and the report's headline of its
     record both say it through here, so that they cannot drift apart.
     """
+    if mean is None or _missing(mean) or (ci is not None and any(map(_missing, ci))):
+        return f"on no known side of it: the difference{paired} is not a number"
     side = "above"
     if mean < 0:
         side, mean = "below", -mean
@@ -324,7 +334,7 @@ def _rate(estimate: Mapping[str, Any] | None, digits: int = 3) -> str:
     """An estimate's mean and 95% CI, ``0.805 [0.736, 0.875]``; "-" for none. A mean
     over one row has a null CI in its record (``explain --json``): it says so, as
     ``explain`` prints it."""
-    if estimate is None or estimate.get("mean") is None:
+    if estimate is None or _missing(estimate.get("mean")):
         return "-"
     if estimate["ci"] is None:
         return one_row_mean(_number(estimate["mean"], digits))
@@ -341,14 +351,11 @@ def _explain_headline(figures: Mapping[str, Any]) -> str:
     )
     random = figures.get("random_aopc")  # absent from records made before 7 Dec
     if random is not None:
-        above = figures["aopc_minus_random"]
+        above = figures["aopc_minus_random"] or {}  # a null record: no figure
         # Never "above it by -0.041": turned round, and an interval across 0 said so,
-        # in explain's own words (cli._above).
-        said = (
-            f"above it by {_rate(above)} (paired by row)"
-            if above is None or above.get("mean") is None
-            else paired_difference(above["mean"], above["ci"], 3, paired=" (paired by row)")
-        )
+        # in explain's own words (cli._above); a null mean (a NaN) is said to be one,
+        # not "above it by -".
+        said = paired_difference(above.get("mean"), above.get("ci"), 3, paired=" (paired by row)")
         text += (
             f"; a random order of the same components gives {_rate(random)}, and the "
             f"ranking is {said}"
