@@ -342,3 +342,22 @@ def test_labels_that_read_two_ways_or_none_are_refused_with_the_flat_shapes():
         message += f"got {arr.dtype} {arr.shape}"
         with pytest.raises(ValueError, match=re.escape(message) + "$"):
             Partition.from_labels(labels, n, d, shape)
+
+
+@pytest.mark.parametrize(
+    ("method", "params", "message"),
+    [
+        ("slic", {"compactness": 0}, "compactness must be a finite number > 0, got 0"),
+        ("slic", {"compactness": float("nan")}, "compactness must be a finite number > 0"),
+        ("slic", {"compactness": -1.0}, "compactness must be a finite number > 0"),
+        ("slic", {"compactness": "10"}, "compactness must be a finite number > 0"),
+        ("quickshift", {"kernel_size": float("nan")}, "kernel_size must be a finite number > 0"),
+        ("quickshift", {"max_dist": -1}, "max_dist must be a finite number >= 0"),
+        ("quickshift", {"ratio": -0.5}, "ratio must be a finite number >= 0"),
+    ],
+)
+def test_superpixel_settings_that_skimage_misreads_are_named(method, params, message):
+    # skimage raised ZeroDivisionError for compactness=0 and a TypeError for a string;
+    # the others it ran with, as one segment, a segment per pixel or |value|.
+    with pytest.raises(ValueError, match=message):
+        segment(_images(), (8, 8), method=method, **params)

@@ -18,7 +18,14 @@ from typing import Any
 
 import numpy as np
 
-from .._validation import _scalar, check_array, check_positive_int, check_shape, is_int
+from .._validation import (
+    _scalar,
+    check_array,
+    check_number,
+    check_positive_int,
+    check_shape,
+    is_int,
+)
 
 Segmenter = str | Callable[[np.ndarray], np.ndarray]
 
@@ -141,14 +148,21 @@ def _image_segmenter(method: Segmenter, params: dict[str, Any]) -> Callable[[np.
 
         _check_params(slic, params, "slic", fixed=("channel_axis", "start_label"))
         settings = {**SLIC_DEFAULTS, **params}
-        # skimage divides by it (ZeroDivisionError for 0).
+        # skimage divides by both (ZeroDivisionError for 0); it took a NaN compactness
+        # as one segment and a negative one as its magnitude, without a word.
         check_positive_int(settings.get("n_segments", 100), name="n_segments")
+        check_number(settings["compactness"], name="compactness")
         return lambda image: slic(image, channel_axis=None, start_label=0, **settings)
     if method == "quickshift":
         from skimage.segmentation import quickshift
 
         _check_params(quickshift, params, "quickshift", fixed=("channel_axis", "return_tree"))
         settings = {**QUICKSHIFT_DEFAULTS, **params}
+        # skimage took a NaN kernel_size, and a negative max_dist, as a segment per
+        # pixel without a word; it squares ratio, so -1 was 1.
+        check_number(settings["kernel_size"], name="kernel_size")
+        for name in ("max_dist", "ratio"):
+            check_number(settings[name], name=name, strict=False)
         # quickshift works on colour images; a gray image is given as three equal channels.
         return lambda image: quickshift(np.dstack([image] * 3), **settings)
     raise ValueError(f"method must be one of {SEGMENTERS} or a callable, got {method!r}")
