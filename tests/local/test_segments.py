@@ -361,3 +361,20 @@ def test_superpixel_settings_that_skimage_misreads_are_named(method, params, mes
     # the others it ran with, as one segment, a segment per pixel or |value|.
     with pytest.raises(ValueError, match=message):
         segment(_images(), (8, 8), method=method, **params)
+
+
+@pytest.mark.parametrize(
+    ("returned", "dtype"),
+    [
+        (lambda image: image, "float64"),  # the image itself: a segment per grey level
+        (lambda image: np.full(image.shape, np.nan), "float64"),  # one segment in all
+        (lambda image: image > 0.5, "bool"),
+        (lambda image: np.full(image.shape, "a"), "<U1"),
+    ],
+)
+def test_a_callable_segmenter_must_return_integer_labels(returned, dtype):
+    with pytest.raises(ValueError, match=f"returned {dtype} labels on image 0; expected integer"):
+        segment(_images(), (8, 8), method=returned)
+    # uint8 ids are labels too, relabelled from 0 as any others
+    labels = segment(_images(1), (8, 8), method=lambda image: (image > 0.5).astype(np.uint8) + 4)
+    np.testing.assert_array_equal(labels[0], (_images(1)[0] > 0.5).astype(int))

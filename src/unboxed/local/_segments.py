@@ -61,7 +61,8 @@ def segment(
         28x28 images in [0, 1]: :data:`SLIC_DEFAULTS`, :data:`QUICKSHIFT_DEFAULTS`);
         "grid" cuts square cells of side ``cell``; "pixels" makes every feature its
         own component, which also suits tabular data. A callable maps one image
-        ``(H, W)`` to integer labels of the same shape.
+        ``(H, W)`` to integer labels of the same shape (floats, bools and other
+        kinds are refused).
     **params
         Passed to the segmenter, overriding the defaults.
 
@@ -102,6 +103,13 @@ def segment(
             ) from err
         if raw.shape != shape:
             raise ValueError(f"the segmenter returned shape {raw.shape}, expected {shape}")
+        if raw.dtype.kind not in "iu":
+            # Each distinct value became a segment: a returned image (floats) gave one per
+            # grey level, NaNs one in all. Precomputed segments= are refused alike.
+            raise ValueError(
+                f"the segmenter returned {raw.dtype} labels on image {i}; expected integer "
+                "labels, one id per component"
+            )
         labels[i] = np.unique(raw.ravel(), return_inverse=True)[1]
     return labels
 
