@@ -378,3 +378,20 @@ def test_a_callable_segmenter_must_return_integer_labels(returned, dtype):
     # uint8 ids are labels too, relabelled from 0 as any others
     labels = segment(_images(1), (8, 8), method=lambda image: (image > 0.5).astype(np.uint8) + 4)
     np.testing.assert_array_equal(labels[0], (_images(1)[0] > 0.5).astype(int))
+
+
+@pytest.mark.parametrize(
+    ("shape", "image_shape", "advice"),
+    [
+        ((3, 8, 8), (8, 8), r"pass X.reshape\(len\(X\), -1\) with image_shape=\(8, 8\)"),
+        ((3, 1, 8, 8), (8, 8), r"pass X.reshape\(len\(X\), -1\) with image_shape=\(8, 8\)"),
+        ((3, 8, 8, 1), None, r"pass X.reshape\(len\(X\), -1\) with image_shape=\(8, 8\)"),
+        # one image with its channel axis, not 8 images of a column of pixels
+        ((8, 8, 1), (8, 8), r"one \(8, 8\) image with a channel axis: pass X.reshape\(1, -1\)"),
+        ((8, 8, 3), (8, 8), r"one \(8, 8\) image with 3 channels; the segmenters read gray"),
+        ((3, 3, 8, 8), (8, 8), r"one gray image a row"),
+    ],
+)
+def test_images_are_refused_with_how_to_flatten_them(shape, image_shape, advice):
+    with pytest.raises(ValueError, match=rf"X must be flat.*got images of shape.*{advice}"):
+        segment(np.zeros(shape), image_shape, method="grid")

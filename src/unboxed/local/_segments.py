@@ -72,10 +72,10 @@ def segment(
         Labels ``0 .. m_i - 1`` per row, contiguous.
     """
     X = check_array(X, name="X", ndim=None)  # np.shape raised on a ragged list
-    if X.ndim == 3:  # a batch of (H, W) images: say how to pass them
+    if X.ndim > 2:  # images: say how to pass them
         raise ValueError(
             f"X must be flat, shape (n_samples, n_features); got images of shape "
-            f"{X.shape}: pass X.reshape(len(X), -1) with image_shape={X.shape[1:]}"
+            f"{X.shape}: {_how_to_flatten(X.shape, image_shape)}"
         )
     if X.ndim != 2:
         raise ValueError(f"X must be 2-dimensional, got shape {X.shape}")
@@ -112,6 +112,27 @@ def segment(
             )
         labels[i] = np.unique(raw.ravel(), return_inverse=True)[1]
     return labels
+
+
+def _how_to_flatten(shape: tuple[int, ...], image_shape: Any) -> str:
+    """How to pass images of ``shape`` to :func:`segment`: as a batch of gray images
+    ``(n, H, W)``, ``(n, 1, H, W)`` or ``(n, H, W, 1)``, unless ``image_shape`` says
+    that ``shape`` is one image ``(H, W, C)``. The batch reading alone told one
+    ``(8, 8, 1)`` image to pass image_shape=(8, 1): 8 images of a column each."""
+    given = tuple(image_shape) if isinstance(image_shape, tuple | list) else None
+    if len(shape) == 3 and given == shape[:2] != shape[1:]:
+        if shape[2] == 1:
+            return f"one {given} image with a channel axis: pass X.reshape(1, -1)"
+        return (
+            f"one {given} image with {shape[2]} channels; the segmenters read gray "
+            "images: make it one channel, then pass X.reshape(1, -1)"
+        )
+    pixels = shape[1:]
+    if len(pixels) == 3 and 1 in (pixels[0], pixels[2]):  # a channel axis first or last
+        pixels = pixels[1:] if pixels[0] == 1 else pixels[:2]
+    if len(pixels) != 2:
+        return "pass one gray image a row, X.reshape(len(X), -1), with image_shape=(H, W)"
+    return f"pass X.reshape(len(X), -1) with image_shape={pixels}"
 
 
 def grid_labels(shape: tuple[int, int], *, cell: int = 4) -> np.ndarray:
