@@ -113,6 +113,23 @@ def test_unknown_name_is_a_clear_error():
         load_dataset("cifar")
 
 
+@pytest.mark.parametrize(
+    ("name", "path", "error", "message"),
+    [
+        (["digits"], None, TypeError, r"name must be a str, one of \['breast-cancer', .*got list"),
+        ("Fashion_MNIST", None, ValueError, r"'Fashion_MNIST' \(did you mean 'fashion-mnist'\?\)"),
+        ("digit", None, ValueError, r"unknown data set 'digit'; choose from"),
+        ("mnist", 3, TypeError, "path must be a folder, as a str or path, got int"),
+        ("mnist", b"/tmp", TypeError, "path must be a folder, as a str or path, got bytes"),
+        # Path("") is ".": the current folder was searched, and named in the install command
+        ("mnist", "", ValueError, "path is an empty string; pass a folder, or None"),
+    ],
+)
+def test_a_name_or_path_of_the_wrong_kind_is_named(name, path, error, message):
+    with pytest.raises(error, match=message):
+        load_dataset(name, path=path)
+
+
 def test_registry_lists_every_name():
     names = {info.name for info in available_datasets()}
     assert names == {"digits", "mnist", "fashion-mnist", "breast-cancer", "moons", "planted"}

@@ -365,18 +365,40 @@ def load_dataset(name: str, *, path: str | os.PathLike | None = None) -> Dataset
         If ``path`` is given but is not a folder.
     IsADirectoryError
         If the files are not found and a folder stands where one should be.
+    TypeError
+        If ``name`` is not a str, or ``path`` not a str or path.
     ValueError
-        If ``name`` is unknown or a file is corrupt.
+        If ``name`` is unknown (the message suggests the name it differs from in case
+        or ``_``), ``path`` is the empty string, or a file is corrupt.
     """
+    if not isinstance(name, str):  # a list raised "unhashable type" from the lookup
+        raise TypeError(f"name must be a str, one of {sorted(REGISTRY)}, got {type(name).__name__}")
     if name not in REGISTRY:
-        raise ValueError(f"unknown data set {name!r}; choose from {sorted(REGISTRY)}")
+        raise ValueError(
+            f"unknown data set {name!r}{_did_you_mean(name)}; choose from {sorted(REGISTRY)}"
+        )
     info = REGISTRY[name]
+    if path is not None and not isinstance(path, str | os.PathLike):
+        # pathlib's own error named no argument.
+        raise TypeError(f"path must be a folder, as a str or path, got {type(path).__name__}")
+    if path == "":  # Path("") is the current folder, which the caller did not name
+        raise ValueError(
+            "path is an empty string; pass a folder, or None to search the usual places"
+        )
     if path is not None and info.install is None:
         raise ValueError(f"{name!r} is built in and reads no files; do not pass path")
     if path is not None and not Path(path).is_dir():
         # Else the installed copy would load instead, as if the folder had been read.
         raise FileNotFoundError(f"no such folder: {path}")
     return info.load(path)
+
+
+def _did_you_mean(name: str) -> str:
+    """``" (did you mean 'x'?)"`` for a name that differs from a registered one in case,
+    ``_`` for ``-`` or spaces around it, else ``""``."""
+    key = name.strip().lower().replace("_", "-")
+    found = [known for known in REGISTRY if known == key]
+    return f" (did you mean {found[0]!r}?)" if found else ""
 
 
 def available_datasets() -> list[DatasetInfo]:
