@@ -158,3 +158,17 @@ def test_bytes_are_read_into_a_writable_copy():
     # uint8 needs no byte swap: without a copy it was a read-only view of the bytes
     parsed = parse_idx(_idx_bytes(np.arange(6, dtype=np.uint8).reshape(2, 3)))
     assert parsed.flags.writeable and parsed.flags.owndata
+
+
+@pytest.mark.parametrize(
+    ("path", "message"),
+    [
+        (None, "path must be a str or path, got NoneType$"),
+        (3, "path must be a str or path, got int$"),
+        # the file's bytes, read already: parse_idx takes those
+        (_idx_bytes(np.arange(3, dtype=np.uint8)), "got bytes; use parse_idx for a file's bytes"),
+    ],
+)
+def test_read_idx_names_a_path_of_the_wrong_kind(path, message):
+    with pytest.raises(TypeError, match=message):
+        read_idx(path)

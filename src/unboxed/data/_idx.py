@@ -41,9 +41,16 @@ def read_idx(path: str | os.PathLike) -> np.ndarray:
 
     Raises
     ------
+    TypeError
+        If ``path`` is not a str or path (the file's bytes, say).
     ValueError
         If the file is not IDX, is truncated, has trailing bytes, or its gzip stream is corrupt.
     """
+    if not isinstance(path, str | os.PathLike):  # pathlib's error named no argument
+        bytes_hint = (
+            "; use parse_idx for a file's bytes" if isinstance(path, bytes | bytearray) else ""
+        )
+        raise TypeError(f"path must be a str or path, got {type(path).__name__}{bytes_hint}")
     path = Path(path)
     raw = path.read_bytes()
     if raw[:2] == _GZIP_MAGIC:
