@@ -163,6 +163,23 @@ def test_stratified_split_refuses_what_gives_an_empty_split(kwargs, message):
         stratified_split(**args)
 
 
+@pytest.mark.parametrize(
+    ("y", "test_fraction", "message"),
+    [
+        # 0.05 of 5 rounds to 0 in each class: the test split was returned empty
+        (np.repeat([0, 1], 5), 0.05, r"classes of 5 to 5 samples rounds to 0 .* test split"),
+        (np.repeat([0, 1], [5, 8]), 0.95, r"of 5 to 8 samples rounds to all .* training split"),
+        (np.array([0]), 0.4, r"of 1 to 1 samples rounds to 0 per class: the test split"),
+    ],
+)
+def test_stratified_split_refuses_a_fraction_that_leaves_a_split_empty(y, test_fraction, message):
+    with pytest.raises(ValueError, match=message):
+        stratified_split(y, test_fraction=test_fraction, seed=0)
+    # one class too small for the fraction is no error: it lies in one split only
+    train, test = stratified_split(np.array([0] * 9 + [1]), test_fraction=0.2, seed=0)
+    assert len(test) == 2 and 9 in train  # round(0.2 * 9) of class 0, none of class 1
+
+
 def test_mnist_loader_rejects_a_corrupt_digits_file(tmp_path):
     for d in range(10):
         (tmp_path / f"{d}.json").write_text('{"data": [0.5, 0.5]}')

@@ -199,8 +199,9 @@ def stratified_split(
     """A fixed stratified split, independent of scikit-learn's implementation.
 
     Each class's indices are permuted with ``numpy.random.default_rng(seed)`` and its
-    first ``round(test_fraction * n_c)`` go to the test split. Both splits are then
-    shuffled, so that a prefix of either holds every class.
+    first ``round(test_fraction * n_c)`` go to the test split; neither split may end
+    up empty. Both splits are then shuffled, so that a prefix of either holds every
+    class it holds (a class too small for ``test_fraction`` lies in one split only).
 
     Parameters
     ----------
@@ -220,7 +221,7 @@ def stratified_split(
     ------
     ValueError
         If ``y`` is not a non-empty vector of labels, ``test_fraction`` is not in
-        (0, 1), or ``seed`` is not a non-negative int.
+        (0, 1), ``seed`` is not a non-negative int, or a split would be empty.
     """
     if np.ndim(y) != 1 or np.size(y) == 0:
         raise ValueError(f"y must be a non-empty vector of labels, got shape {np.shape(y)}")
@@ -233,6 +234,15 @@ def stratified_split(
         n_test = round(test_fraction * members.size)
         test.append(members[:n_test])
         train.append(members[n_test:])
+    for split, rows in (("test", test), ("training", train)):
+        if not sum(map(len, rows)):
+            # Returned as it was, the empty split failed later, in a fit or a Dataset.
+            sizes = np.bincount(y)[np.unique(y)]
+            raise ValueError(
+                f"test_fraction={test_fraction:g} of classes of {sizes.min()} to "
+                f"{sizes.max()} samples rounds to {'0' if split == 'test' else 'all'} per "
+                f"class: the {split} split would be empty"
+            )
     return rng.permutation(np.concatenate(train)), rng.permutation(np.concatenate(test))
 
 
