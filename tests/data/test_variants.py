@@ -155,7 +155,7 @@ def test_a_patch_must_fit_both_sides_of_a_non_square_image():
 def test_images_of_the_wrong_shape_are_refused():
     with pytest.raises(ValueError, match="X has 5 features; expected images of shape"):
         Cue(kind="background").mask(np.zeros((1, 5)), (2, 2))
-    with pytest.raises(ValueError, match="expected images of shape"):
+    with pytest.raises(ValueError, match=r"image_shape must be \(H, W\), got \(2, 2, 2\)"):
         Cue().mask(np.zeros((1, 8)), (2, 2, 2))  # 8 pixels, but not an (H, W) image
 
 
@@ -193,3 +193,21 @@ def test_a_background_cue_by_name_paints_backgrounds_and_drops_the_support():
     np.testing.assert_array_equal(cued.X_train, [[0.0, 0.5, 0.9, 0.0], [0.2, 1.0, 1.0, 0.7]])
     # the label now also depends on the background, so the old support no longer holds
     assert cued.support is None
+
+
+@pytest.mark.parametrize(
+    ("image_shape", "message"),
+    [
+        (None, "image_shape must be a non-empty tuple of positive ints, got None"),
+        ((8.0, 8), r"positive ints, got \(8.0, 8\)"),  # "cannot be interpreted as an integer"
+        ((-8, -8), r"positive ints, got \(-8, -8\)"),  # "does not fit a -8x-8 image"
+        ((64,), r"image_shape must be \(H, W\), got \(64,\)"),  # "not enough values to unpack"
+    ],
+)
+def test_a_cue_names_an_image_shape_that_is_no_image(image_shape, message):
+    for place in (
+        lambda: Cue().patch_mask(image_shape),
+        lambda: Cue().plant(np.zeros((1, 64)), image_shape),
+    ):
+        with pytest.raises(ValueError, match=message):
+            place()

@@ -17,7 +17,7 @@ from typing import Literal
 
 import numpy as np
 
-from .._validation import _is_finite_real, check_array, check_instance, is_int
+from .._validation import _is_finite_real, check_array, check_instance, check_shape, is_int
 from ._dataset import Dataset
 
 CORNERS = ("top-left", "top-right", "bottom-left", "bottom-right")
@@ -99,7 +99,7 @@ class Cue:
         """
         if self.kind != "patch":
             raise ValueError("a background cue has no fixed region; use mask(X, image_shape)")
-        height, width = image_shape
+        height, width = _check_image_shape(image_shape)
         if self.size > min(height, width):
             raise ValueError(f"a {self.size}-pixel patch does not fit a {height}x{width} image")
         grid = np.zeros((height, width), dtype=bool)
@@ -127,6 +127,11 @@ class Cue:
         -------
         ndarray of shape (n, H*W)
             ``X`` with the pixels of :meth:`mask` set to ``value``.
+
+        Raises
+        ------
+        ValueError
+            If ``image_shape`` is not an ``(H, W)`` of ``X``'s features.
         """
         X = _check_images(X, image_shape)
         out = X.copy()
@@ -134,9 +139,19 @@ class Cue:
         return out
 
 
+def _check_image_shape(image_shape: object) -> tuple[int, ...]:
+    """``image_shape`` as a tuple of positive ints: None raised "has no len()", a float
+    side "cannot be interpreted as an integer", and (-8, -8) read as a -8x-8 image."""
+    shape = check_shape(image_shape, name="image_shape")
+    if len(shape) != 2:
+        raise ValueError(f"image_shape must be (H, W), got {image_shape!r}")
+    return shape
+
+
 def _check_images(X: object, image_shape: Sequence[int]) -> np.ndarray:
     arr = check_array(X, name="X", ndim=2, dtype=None, allow_empty=True)
-    if len(image_shape) != 2 or arr.shape[1] != math.prod(image_shape):
+    image_shape = _check_image_shape(image_shape)
+    if arr.shape[1] != math.prod(image_shape):
         raise ValueError(f"X has {arr.shape[1]} features; expected images of shape {image_shape}")
     return arr
 
