@@ -211,3 +211,17 @@ def test_a_cue_names_an_image_shape_that_is_no_image(image_shape, message):
     ):
         with pytest.raises(ValueError, match=message):
             place()
+
+
+@pytest.mark.parametrize("dtype", [np.float16, np.float32])
+def test_a_cue_value_beyond_the_images_dtype_is_refused_not_made_inf(dtype, digits):
+    X = np.zeros((2, 64), dtype=dtype)
+    with pytest.raises(ValueError, match=f"cue value 1e\\+300 does not fit X's {np.dtype(dtype)}"):
+        Cue(value=1e300).plant(X, (8, 8))
+    # digits are float32: with_spurious_cue plants through plant
+    if dtype == np.float32:
+        with pytest.raises(ValueError, match="does not fit X's float32"):
+            with_spurious_cue(digits, 0, cue=Cue(kind="background", value=-1e39))
+    # the largest value the dtype holds is planted as it is
+    top = float(np.finfo(dtype).max)
+    assert Cue(value=top).plant(X, (8, 8))[0, 0] == dtype(top)

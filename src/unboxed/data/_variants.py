@@ -131,9 +131,18 @@ class Cue:
         Raises
         ------
         ValueError
-            If ``image_shape`` is not an ``(H, W)`` of ``X``'s features.
+            If ``image_shape`` is not an ``(H, W)`` of ``X``'s features, or ``value``
+            is beyond what ``X``'s float dtype holds.
         """
         X = _check_images(X, image_shape)
+        # Compared as floats: against a float16, numpy cast 1e300 to float16 too.
+        largest = float(np.finfo(X.dtype).max)
+        if abs(float(self.value)) > largest:
+            # numpy cast it to inf, with a RuntimeWarning at most.
+            raise ValueError(
+                f"cue value {self.value!r} does not fit X's {X.dtype} (up to "
+                f"{largest:.3g} in magnitude)"
+            )
         out = X.copy()
         out[self.mask(X, image_shape)] = self.value
         return out
