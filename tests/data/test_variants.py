@@ -225,3 +225,15 @@ def test_a_cue_value_beyond_the_images_dtype_is_refused_not_made_inf(dtype, digi
     # the largest value the dtype holds is planted as it is
     top = float(np.finfo(dtype).max)
     assert Cue(value=top).plant(X, (8, 8))[0, 0] == dtype(top)
+
+
+@pytest.mark.parametrize(
+    ("classes", "kind"),
+    [(None, "NoneType"), (3, "int"), ({8, 3}, "set"), ("38", "str")],
+)
+def test_classes_that_are_no_sequence_are_named(classes, kind, digits):
+    with pytest.raises(TypeError, match=f"classes must be a sequence of class indices.*got {kind}"):
+        select_classes(digits, classes)
+    # a range or an array is a sequence with an order
+    assert select_classes(digits, np.array([8, 3])).class_names == ("8", "3")
+    assert select_classes(digits, range(3, 5)).class_names == ("3", "4")

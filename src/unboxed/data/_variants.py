@@ -17,7 +17,14 @@ from typing import Literal
 
 import numpy as np
 
-from .._validation import _is_finite_real, check_array, check_instance, check_shape, is_int
+from .._validation import (
+    _is_finite_real,
+    _is_sequence,
+    check_array,
+    check_instance,
+    check_shape,
+    is_int,
+)
 from ._dataset import Dataset
 
 CORNERS = ("top-left", "top-right", "bottom-left", "bottom-right")
@@ -186,8 +193,23 @@ def select_classes(dataset: Dataset, classes: Sequence[int]) -> Dataset:
     -------
     Dataset
         Named ``"<name>[a,b,...]"``.
+
+    Raises
+    ------
+    TypeError
+        If ``classes`` is not a sequence (a set has no order to relabel in) or holds
+        a class that is not an int.
+    ValueError
+        If the classes are fewer than two, repeat, or are not classes of ``dataset``.
     """
     check_instance(dataset, Dataset, name="dataset", what="an unboxed Dataset")
+    # None or 3 raised "is not iterable"; a set was taken in its iteration order, which
+    # decides the new labels.
+    if not _is_sequence(classes) or isinstance(classes, str):
+        raise TypeError(
+            f"classes must be a sequence of class indices in the order to relabel them "
+            f"(e.g. [3, 8]), got {type(classes).__name__}"
+        )
     chosen = [_check_class(dataset, c) for c in classes]
     if len(set(chosen)) != len(chosen) or len(chosen) < 2:
         raise ValueError(f"classes must be at least two distinct classes, got {list(classes)}")
