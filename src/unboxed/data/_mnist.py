@@ -68,7 +68,10 @@ def _read_digit(folder: Path, digit: int) -> np.ndarray:
         data = data.astype(np.float32)
     except (ValueError, KeyError, TypeError) as err:
         raise ValueError(f"{file}: not an mnist digits file ({type(err).__name__}: {err})") from err
-    if data.ndim != 1 or data.size == 0 or data.size % 784:
+    if data.ndim != 1:  # its size alone said "784 values is not a whole number" of [[...]]
+        shape = "one number" if data.ndim == 0 else f"lists nested {data.ndim} deep"
+        raise ValueError(f"{file}: data must be a flat list of pixel values, got {shape}")
+    if data.size == 0 or data.size % 784:
         raise ValueError(f"{file}: {data.size} values is not a whole number of 28x28 images")
     if not np.all(np.isfinite(data)) or data.min() < 0 or data.max() > 1:
         raise ValueError(f"{file}: pixel values must be finite and lie in [0, 1]")
