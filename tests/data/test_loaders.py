@@ -8,7 +8,7 @@ import pytest
 
 from tests.helpers import requires_fashion_mnist, requires_mnist
 from unboxed import DatasetNotInstalledError, load_dataset
-from unboxed.data import _fashion_mnist, available_datasets, stratified_split
+from unboxed.data import Dataset, _fashion_mnist, available_datasets, stratified_split
 
 
 def _check_split_counts(ds, n_train, n_test, n_classes):
@@ -215,6 +215,28 @@ def test_a_dataset_needs_two_classes_and_a_true_image_shape():
         dataclasses.replace(digits, image_shape=(1, 8, 8))  # input_shape was (1, 1, 8, 8)
     with pytest.raises(ValueError, match="1 feature names for 64"):
         dataclasses.replace(digits, feature_names=("px_0_0",))
+
+
+@pytest.mark.parametrize(
+    ("fields", "error", "message"),
+    [
+        # a str was a name a letter: 2 classes 'a' and 'b', 2 features 'x' and 'y'
+        ({"class_names": "ab"}, TypeError, "class_names must be a tuple of str, got str"),
+        ({"feature_names": "xy"}, TypeError, "feature_names must be a tuple of str, got str"),
+        ({"class_names": None}, TypeError, "class_names must be a tuple of str, got NoneType"),
+        ({"class_names": ("a", "a")}, ValueError, "class_names must be unique; 'a' repeat"),
+        ({"feature_names": ("x", 1)}, ValueError, "feature_names must be non-empty strings; got 1"),
+        ({"class_names": ("a", "")}, ValueError, "class_names must be non-empty strings"),
+    ],
+)
+def test_a_dataset_names_its_classes_and_features_with_distinct_strings(fields, error, message):
+    X, y = np.zeros((4, 2)), np.array([0, 1, 0, 1])
+    names = {"class_names": ("a", "b"), "feature_names": ("x", "y"), **fields}
+    with pytest.raises(error, match=message):
+        Dataset("t", X, y, X, y, **names)
+    # an array of names is a sequence, kept as a tuple of str
+    kept = Dataset("t", X, y, X, y, np.array(["a", "b"]), ["x", "y"])
+    assert kept.class_names == ("a", "b") and kept.feature_names == ("x", "y")
 
 
 def test_digits_rows_are_sklearns_images_in_c_order():

@@ -11,10 +11,12 @@ from pathlib import Path
 import numpy as np
 
 from .._validation import (
+    _is_sequence,
     check_array,
     check_feature_indices,
     check_fraction,
     check_labels,
+    check_names,
     check_positive_int,
     check_shape,
 )
@@ -66,6 +68,14 @@ class Dataset:
     feature_scale: np.ndarray | None = None
 
     def __post_init__(self) -> None:
+        for field in ("class_names", "feature_names"):
+            names = getattr(self, field)
+            # A str was read a letter a name: class_names="cat" made 3 classes.
+            if not _is_sequence(names) or isinstance(names, str):
+                raise TypeError(f"{field} must be a tuple of str, got {type(names).__name__}")
+            # zoo.save refused the duplicates and non-str names later, strict as here.
+            names = check_names(names, len(names), name=field, strict=True)
+            object.__setattr__(self, field, names)
         if len(self.class_names) < 2:
             raise ValueError(f"a data set needs at least 2 classes, got {self.class_names!r}")
         if self.image_shape is not None:
