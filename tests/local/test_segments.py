@@ -258,6 +258,7 @@ def test_ctrl_c_in_a_user_segmenter_is_not_wrapped():
         ("slic", {"n_segment": 10}, "['n_segment']"),  # a slip for n_segments
         ("slic", {"channel_axis": -1}, "['channel_axis']"),  # set here: a gray image
         ("quickshift", {"kernel": 2}, "['kernel']"),
+        ("grid", {"n_segments": 4, "cell": 2}, "['n_segments']"),
     ],
 )
 def test_a_parameter_the_segmenter_does_not_take_is_named_before_any_image(method, params, named):

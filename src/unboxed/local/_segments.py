@@ -86,6 +86,8 @@ def segment(
         return np.broadcast_to(np.arange(d), (n, d)).copy()
     shape = _check_image(image_shape, d, method)
     if method == "grid":
+        # Python's own "grid_labels() got an unexpected keyword argument", else.
+        _check_params(grid_labels, params, "grid", fixed=("shape",))
         return np.broadcast_to(grid_labels(shape, **params), (n, d)).copy()
     one = _image_segmenter(method, params)
     labels = np.empty((n, d), dtype=np.int64)
