@@ -396,3 +396,12 @@ def test_a_callable_segmenter_must_return_integer_labels(returned, dtype):
 def test_images_are_refused_with_how_to_flatten_them(shape, image_shape, advice):
     with pytest.raises(ValueError, match=rf"X must be flat.*got images of shape.*{advice}"):
         segment(np.zeros(shape), image_shape, method="grid")
+
+
+def test_pixels_check_an_image_shape_they_are_given():
+    # It was ignored: (28, 28) for 64 features gave 64 pixels without a word.
+    for wrong in ((28, 28), (8, 0)):
+        with pytest.raises(ValueError, match="image_shape"):
+            segment(_images(), wrong, method="pixels")
+    for fitting in (None, (8, 8), (64,), (1, 8, 8)):
+        assert segment(_images(), fitting, method="pixels").tolist() == [list(range(64))] * 3

@@ -55,7 +55,8 @@ def segment(
     X : array-like of shape (n_samples, n_features)
         Flat instances; images are read in C order with ``image_shape``.
     image_shape : tuple of int, optional
-        ``(H, W)`` of a grayscale image. Needed by "slic", "quickshift" and "grid".
+        ``(H, W)`` of a grayscale image. Needed by "slic", "quickshift" and "grid";
+        "pixels" needs none, but checks one given against ``X``.
     method : {"slic", "quickshift", "grid", "pixels"} or callable
         "slic" and "quickshift" are scikit-image superpixels (defaults tuned for
         28x28 images in [0, 1]: :data:`SLIC_DEFAULTS`, :data:`QUICKSHIFT_DEFAULTS`);
@@ -83,6 +84,9 @@ def segment(
     if method == "pixels":
         if params:
             raise TypeError(f"'pixels' takes no parameters, got {sorted(params)}")
+        # It needs none, but one given for other data was ignored without a word.
+        if image_shape is not None and math.prod(check_shape(image_shape, name="image_shape")) != d:
+            raise ValueError(f"image_shape {image_shape!r} does not fit X's {d} features")
         return np.broadcast_to(np.arange(d), (n, d)).copy()
     shape = _check_image(image_shape, d, method)
     if method == "grid":
