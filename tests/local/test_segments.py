@@ -405,3 +405,12 @@ def test_pixels_check_an_image_shape_they_are_given():
             segment(_images(), wrong, method="pixels")
     for fitting in (None, (8, 8), (64,), (1, 8, 8)):
         assert segment(_images(), fitting, method="pixels").tolist() == [list(range(64))] * 3
+
+
+@pytest.mark.parametrize("method", ["slic", "quickshift"])
+@pytest.mark.parametrize("sigma", [-1.0, float("nan"), [1.0, -1.0], "1", True, []])
+def test_a_sigma_below_0_or_not_a_number_is_named(method, sigma):
+    # slic smoothed with none for -1 and NaN, as for 0; quickshift took a NaN alike.
+    with pytest.raises(ValueError, match="sigma must be a finite number >= 0, or one per axis"):
+        segment(_images(), (8, 8), method=method, sigma=sigma)
+    assert segment(_images(), (8, 8), method=method, sigma=0.5).shape == (3, 64)

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from .._validation import (
+    _is_finite_real,
     _scalar,
     check_array,
     check_number,
@@ -187,6 +188,7 @@ def _image_segmenter(method: Segmenter, params: dict[str, Any]) -> Callable[[np.
         # as one segment and a negative one as its magnitude, without a word.
         check_positive_int(settings.get("n_segments", 100), name="n_segments")
         check_number(settings["compactness"], name="compactness")
+        _check_sigma(settings)
         return lambda image: slic(image, channel_axis=None, start_label=0, **settings)
     if method == "quickshift":
         from skimage.segmentation import quickshift
@@ -198,9 +200,19 @@ def _image_segmenter(method: Segmenter, params: dict[str, Any]) -> Callable[[np.
         check_number(settings["kernel_size"], name="kernel_size")
         for name in ("max_dist", "ratio"):
             check_number(settings[name], name=name, strict=False)
+        _check_sigma(settings)
         # quickshift works on colour images; a gray image is given as three equal channels.
         return lambda image: quickshift(np.dstack([image] * 3), **settings)
     raise ValueError(f"method must be one of {SEGMENTERS} or a callable, got {method!r}")
+
+
+def _check_sigma(settings: dict[str, Any]) -> None:
+    """Refuse a smoothing width below 0 or not finite, one or one per axis: slic took
+    -1 and NaN as 0, no smoothing, and quickshift a NaN too."""
+    sigma = settings.get("sigma", 0)
+    widths = np.ravel(np.asarray(sigma, dtype=object))
+    if not widths.size or not all(_is_finite_real(w) and w >= 0 for w in widths):
+        raise ValueError(f"sigma must be a finite number >= 0, or one per axis, got {sigma!r}")
 
 
 def _check_params(
