@@ -8,7 +8,7 @@ from skimage.segmentation import quickshift, slic
 from sklearn.datasets import load_digits
 
 from unboxed.local import SegmenterError, segment
-from unboxed.local._segments import SLIC_DEFAULTS, Partition, Windows, grid_labels
+from unboxed.local._segments import SLIC_DEFAULTS, Partition, Windows, check_window, grid_labels
 
 
 def _images(n=3, seed=0):
@@ -414,3 +414,11 @@ def test_a_sigma_below_0_or_not_a_number_is_named(method, sigma):
     with pytest.raises(ValueError, match="sigma must be a finite number >= 0, or one per axis"):
         segment(_images(), (8, 8), method=method, sigma=sigma)
     assert segment(_images(), (8, 8), method=method, sigma=0.5).shape == (3, 64)
+
+
+def test_a_window_given_as_a_string_is_shown_as_one():
+    # "got 2" for window="2" read as though the int 2 had been refused.
+    with pytest.raises(ValueError, match=r"window must be a positive int .*, got '2'$"):
+        check_window("2", None)
+    with pytest.raises(ValueError, match=r"stride must be a positive int .*, got '1'$"):
+        Windows.sliding((8, 8), 2, "1")

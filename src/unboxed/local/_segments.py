@@ -481,7 +481,7 @@ def check_window(window: object, stride: object) -> None:
             given[name] = check_shape((value,) if single else value, name=name)
         except ValueError:
             raise ValueError(
-                f"{name} must be a positive int or one per axis of the input, got {value}"
+                f"{name} must be a positive int or one per axis of the input, got {value!r}"
             ) from None
     if len(given) < 2:
         return
@@ -511,7 +511,7 @@ def _per_axis(value: int | tuple[int, ...], shape: tuple[int, ...], name: str) -
     except ValueError:
         values = ()
     if len(values) != len(shape):
-        raise ValueError(f"{name} must be a positive int or one per axis of {shape}, got {value}")
+        raise ValueError(f"{name} must be a positive int or one per axis of {shape}, got {value!r}")
     if any(v > s for v, s in zip(values, shape, strict=True)):
         raise ValueError(f"{name} {values} is larger than the input {shape}")
     return tuple(int(v) for v in values)
