@@ -530,7 +530,8 @@ def test_an_overflowing_penalty_is_named_not_blamed_on_the_model(digits_blackbox
 def test_a_model_output_that_is_not_finite_says_how_large_the_point_was(digits_blackbox):
     # Points near 1.5e38, in bounds (0, 3e38), overflow the model's float32 arithmetic:
     # the message said only "the model's output is not finite there", where
-    # predict_proba on such a point says how large its inputs were.
+    # predict_proba on such a point says how large its inputs were. The fix is narrower
+    # bounds: the hint was "a lower lr or strength may help", at step 0, with no penalty.
     am = ActivationMaximization(
         digits_blackbox, regularizer="none", bounds=(0.0, 3e38), steps=2, random_state=0
     )
@@ -540,7 +541,8 @@ def test_a_model_output_that_is_not_finite_says_how_large_the_point_was(digits_b
     found = re.fullmatch(
         r"the objective became NaN or infinite at step 0, first for class 1: the model's "
         r"output is not finite there from inputs within the range of the model's "
-        r"torch\.float32 \(up to (\S+)\) \(a lower lr or strength may help\)",
+        r"torch\.float32 \(up to (\S+)\) \(narrow the bounds: past 1\.84e\+19, an input's "
+        r"square overflows torch\.float32\)",
         message,
     )
     assert found, message
@@ -548,6 +550,42 @@ def test_a_model_output_that_is_not_finite_says_how_large_the_point_was(digits_b
     assert 0.45 * 3e38 < float(found[1]) <= 0.55 * 3e38
     with pytest.raises(ValueError, match=r"from inputs within the range of the model's torch"):
         digits_blackbox.predict_proba(np.full((1, 64), float(found[1])))
+
+
+class _NaNGradientPast(torch.nn.Module):
+    """``inner``, whose gradient is NaN at inputs past ``limit`` in magnitude: a backward
+    pass can overflow where the forward does not."""
+
+    def __init__(self, inner, limit):
+        super().__init__()
+        self.inner, self.limit = inner, limit
+
+    def forward(self, x):
+        return self.inner(_NaNGradientOn.apply(x, x.abs().amax(1) > self.limit))
+
+
+def test_a_model_gradient_that_is_not_finite_at_a_huge_point_points_to_the_bounds():
+    # The hint was "a lower lr or strength may help", at step 0, from the middle of the
+    # bounds, with no penalty.
+    box = _iris_softmax_regression()
+    box = BlackBox.from_torch(
+        _NaNGradientPast(box.module, 1e6), input_shape=(4,), class_names=box.class_names
+    )
+    for high, hint in [
+        (1e20, "narrow the bounds: past 1.84e+19, an input's square overflows torch.float32"),
+        (1e7, "a lower lr or strength may help"),
+    ]:
+        am = ActivationMaximization(
+            box, regularizer="none", bounds=(0.0, high), steps=2, random_state=0
+        )
+        with pytest.raises(FloatingPointError) as raised:
+            am.explain([1])
+        assert str(raised.value).startswith(
+            "the objective's gradient became NaN or infinite at step 0, first for class "
+            "versicolor: the model's gradient is not finite there from inputs within the "
+            "range of the model's torch.float32 (up to "
+        )
+        assert str(raised.value).endswith(f") ({hint})")
 
 
 @pytest.mark.parametrize("step", [2, 4])

@@ -601,7 +601,7 @@ class ActivationMaximization(Params):
         with self.blackbox._guard(search.batch, search.place):
             model = grad_in(score, x)
         if not bool(torch.isfinite(model).all()):
-            return self._model_why(search, x, row, "gradient"), "a lower lr or strength may help"
+            return self._model_why(search, x, row, "gradient")
         gradient = model
         if self._strength:
             penalty = self._strength * _penalty(x, self.regularizer, search.image_shape)
@@ -729,8 +729,8 @@ class ActivationMaximization(Params):
         """
         row = search.first_nonfinite(score)
         if row is not None:
-            why = self._model_why(search, x, row, "output")
-            search.refuse_nonfinite(score, "the objective", when, why)
+            why, hint = self._model_why(search, x, row, "output")
+            search.refuse_nonfinite(score, "the objective", when, why, hint)
         objective = score
         bounds_hint = "narrow the bounds or lower the strength"
         # A penalty of weight 0 is left out: 0 * inf is NaN, and its gradient too.
@@ -748,16 +748,26 @@ class ActivationMaximization(Params):
         search.refuse_nonfinite(objective, "the objective", when, why, hint=bounds_hint)
         return objective
 
-    def _model_why(self, search: _Search, x: Any, row: int, what: str) -> str:
+    def _model_why(self, search: _Search, x: Any, row: int, what: str) -> tuple[str, str]:
         """Why the model's ``what`` ("output" or "gradient") is not finite at point ``row``
-        of ``x``, as predict_proba says it (:meth:`BlackBox._input_range_note`): the
-        largest input there, within the model's dtype (the search's points are in it),
-        tells a point pushed near its limit by wide bounds from the model's own
-        arithmetic."""
+        of ``x``, as predict_proba says it (:meth:`BlackBox._input_range_note`), and what
+        may help: the largest input there, within the model's dtype (the search's points
+        are in it), tells a point pushed near its limit by wide bounds from the model's
+        own arithmetic."""
+        import torch
+
         # A jittered image holds the point's values, rolled: the same largest input.
         point = x[row : row + 1].detach().double().cpu().numpy()
         note = self.blackbox._input_range_note(point)
-        return f": the model's {what} is not finite {search.there()}{note}"
+        why = f": the model's {what} is not finite {search.there()}{note}"
+        # Past the square root of the dtype's largest value an input's square overflows
+        # it: the bounds let the search reach such a point (at step 0, from the middle of
+        # bounds (0, 3e38)), and neither lr nor the strength keeps it away.
+        dtype = x.dtype
+        limit = float(np.sqrt(torch.finfo(dtype).max))
+        if float(np.abs(point).max()) > limit:
+            return why, f"narrow the bounds: past {limit:.3g}, an input's square overflows {dtype}"
+        return why, "a lower lr or strength may help"
 
     def _image(self, variable: Any, like: Any, bounds: Bounds) -> Any:
         """The image the search scores: the variable's place between ``bounds`` (the
