@@ -639,11 +639,12 @@ def _iris_softmax_regression():
 
 class _RaisingUnderTheSearch(torch.nn.Module):
     """``inner``, which raises on the search's points (inputs that need gradients), or
-    answers them NaN with ``nan``, and keeps them."""
+    answers them NaN with ``nan``, or raises in their gradient alone with ``backward``,
+    and keeps them."""
 
     def __init__(self, inner):
         super().__init__()
-        self.inner, self.seen, self.nan = inner, [], False
+        self.inner, self.seen, self.nan, self.backward = inner, [], False, False
 
     def forward(self, x):
         if not x.requires_grad:
@@ -651,7 +652,21 @@ class _RaisingUnderTheSearch(torch.nn.Module):
         self.seen.append(x.detach().clone())
         if self.nan:
             return self.inner(x) * float("nan")
+        if self.backward:
+            return self.inner(_RaisingBackward.apply(x))
         raise RuntimeError("cannot answer this point")
+
+
+class _RaisingBackward(torch.autograd.Function):
+    """The identity, whose gradient raises."""
+
+    @staticmethod
+    def forward(ctx, x):
+        return x.clone()
+
+    @staticmethod
+    def backward(ctx, grad):
+        raise RuntimeError("cannot differentiate this point")
 
 
 def test_a_model_that_fails_under_the_jitter_is_named_on_the_jittered_point(
@@ -696,6 +711,16 @@ def test_a_model_that_fails_under_the_jitter_is_named_on_the_jittered_point(
         "output is not finite at its jittered point (its image rolled 1 pixel up and 2 "
         "pixels left) from inputs within the range of the model's torch.float32 (up to "
         f"{float(start.max()):g}) (a lower lr or strength may help)"
+    )
+    # Its gradient raising: it was "on the points of its 1 start x 1 target", the batch
+    # before the shift.
+    model.nan, model.backward = False, True
+    with pytest.raises(BlackBoxError) as raised:
+        am.explain([4])
+    assert str(raised.value) == (
+        "black box '_RaisingUnderTheSearch' raised RuntimeError at step 0 of the search, on "
+        "the jittered points of its 1 start x 1 target (their images rolled 1 pixel up and 2 "
+        "pixels left): cannot differentiate this point"
     )
 
 

@@ -267,12 +267,18 @@ class _Search:
 
     def place(self) -> str:
         # Where a step's gradient fails: the failing batch is the search's own points,
-        # not rows the user passed.
+        # not rows the user passed; with the jitter, their images rolled, as the model
+        # saw them.
         searched = (
             f"{self.n_starts} start{'s' if self.n_starts != 1 else ''} x "
             f"{self.n} target{'s' if self.n != 1 else ''}"
         )
-        return f"at step {self.step} of the search, on the points of its {searched}"
+        if self.shift is None:
+            return f"at step {self.step} of the search, on the points of its {searched}"
+        return (
+            f"at step {self.step} of the search, on the jittered points of its {searched} "
+            f"({self.shifted('their images')})"
+        )
 
     def point(self, row: int) -> str:
         """Row ``row`` of the batch, named by its target and start."""
@@ -298,15 +304,16 @@ class _Search:
         """Where the model answered for a point named: the point, or its jittered image."""
         return "there" if self.shift is None else f"at its jittered point ({self.shifted()})"
 
-    def shifted(self) -> str:
-        """How this step's jitter moved the images (torch.roll along rows and columns)."""
+    def shifted(self, images: str = "its image") -> str:
+        """How this step's jitter moved the ``images`` (torch.roll along rows and
+        columns): one point's, or the whole batch's, all moved alike."""
         dy, dx = cast(tuple[int, int], self.shift)
         moves = [
             f"{abs(n)} pixel{'s' if abs(n) != 1 else ''} {way}"
             for n, way in ((dy, "down" if dy > 0 else "up"), (dx, "right" if dx > 0 else "left"))
             if n
         ]
-        return "its image rolled " + " and ".join(moves) if moves else "not shifted at this step"
+        return f"{images} rolled " + " and ".join(moves) if moves else "not shifted at this step"
 
     def found(self, row: int) -> str:
         return f"the point found for {self.point(row)}"
