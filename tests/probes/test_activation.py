@@ -1206,6 +1206,44 @@ def test_prototypes_stay_within_bounds_that_float32_cannot_hold():
     np.testing.assert_allclose(found.values[1], 0.1, atol=1e-6)
 
 
+def test_bounds_beyond_a_half_precision_models_range_are_refused_up_front(digits):
+    # float16 holds up to 65504: bounds (0, 1e5) passed, and the search failed at step 0
+    # on "the point searched became NaN or infinite" with no reason (the lerp between
+    # them is infinite in the model's dtype).
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, 10))
+    X, y = torch.tensor(digits.X_train, dtype=torch.float32), torch.tensor(digits.y_train)
+    optimizer = torch.optim.Adam(net.parameters(), lr=0.05)
+    for _ in range(50):
+        optimizer.zero_grad()
+        torch.nn.functional.cross_entropy(net(X), y).backward()
+        optimizer.step()
+    box = BlackBox.from_torch(net.half(), input_shape=digits.input_shape)
+    for bounds in [(0.0, 1e5), (-6e4, 6e4)]:  # each end fits float16, the width does not
+        with pytest.raises(ValueError) as raised:
+            ActivationMaximization(box, bounds=bounds)
+        assert str(raised.value) == (
+            "bounds must lie within the range of the model's torch.float16 (±6.55e+04), "
+            f"got {bounds!r}"
+        )
+    # Bounds within it pass; the model's own arithmetic overflows there, and says so.
+    am = ActivationMaximization(box, regularizer="none", bounds=(0.0, 6e4), random_state=0)
+    with pytest.raises(FloatingPointError, match=r"past 256, an input's square overflows"):
+        am.explain([1])
+    found = ActivationMaximization(box, steps=3, random_state=0).explain([1])
+    assert np.isfinite(found.values).all() and found.values.max() <= 1.0
+    # The dtype is read when the search starts too: a model cast after it was set.
+    box.module.float()
+    am = ActivationMaximization(box, bounds=(0.0, 1e5), steps=3)
+    box.module.half()
+    with pytest.raises(ValueError, match=r"model's torch\.float16 \(±6\.55e\+04\)"):
+        am.explain([1])
+    # bfloat16's largest value is 3.39e38, below float32's.
+    with pytest.raises(ValueError, match=r"model's torch\.bfloat16 \(±3\.39e\+38\)"):
+        bf16 = BlackBox.from_torch(net.bfloat16(), input_shape=digits.input_shape)
+        ActivationMaximization(bf16, bounds=(0.0, 3.4e38))
+
+
 def test_nearest_distance_across_several_blocks_of_rows():
     # Past 2**22 / len(reference) rows X is handled in blocks (here of 3 rows).
     rng = np.random.default_rng(0)

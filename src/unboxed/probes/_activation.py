@@ -382,7 +382,9 @@ class ActivationMaximization(Params):
         pixels in [0, 1]), or one value per feature (an array broadcastable to one
         input), such as ``(X_train.min(0), X_train.max(0))`` for tabular features of
         different units. Numbers need ``low < high``; per feature ``low <= high``, and
-        a feature whose two bounds are equal stays fixed at that value.
+        a feature whose two bounds are equal stays fixed at that value. The bounds
+        and their width lie within float32's range, and within the model's dtype's
+        (65504 for float16).
     jitter, blur_every : int
         The jitter regularizer's largest shift (pixels) and blur period (steps).
     n_starts : int, default=1
@@ -900,13 +902,19 @@ def _check_search_bounds(bounds: object, blackbox: BlackBox) -> Bounds:
                 f"bounds' low exceeds its high in {above.size} feature(s), first feature {j} "
                 f"({low[j]:g} > {high[j]:g})"
             )
-    # Wider bounds overflow the search: the start and the clamp are float32 tensors.
+    # Wider bounds overflow the search: the start and the clamp are float32 tensors at
+    # the widest, and in a half precision model's dtype they hold far less: bounds
+    # (0, 1e5) made a float16 model's point searched infinite at step 0, with no reason.
+    import torch
+
+    dtype = blackbox._tensor(np.zeros((1, n_features))).dtype  # the search's points'
+    limit, within = FLOAT32_MAX, "float32's range"
+    if dtype.is_floating_point and torch.finfo(dtype).max < FLOAT32_MAX:
+        limit, within = float(torch.finfo(dtype).max), f"the range of the model's {dtype}"
     with np.errstate(over="ignore"):  # a width beyond float64 is inf: refused below
         widest = np.max(np.maximum(np.maximum(abs(low), abs(high)), high - low))
-    if not widest <= FLOAT32_MAX:
-        raise ValueError(
-            f"bounds must lie within float32's range (±{FLOAT32_MAX:.3g}), got {bounds!r}"
-        )
+    if not widest <= limit:
+        raise ValueError(f"bounds must lie within {within} (±{limit:.3g}), got {bounds!r}")
     return low, high
 
 
