@@ -646,15 +646,29 @@ def _missing_pairs(
     Called for a nearly full size only, so its pairs number at most about the row's
     draws.
     """
-    # The pairs' members without component 0: every coalition of size t, each
-    # replaced by its complement where it holds 0 (at t = m / 2, those of the other
-    # components alone, as both members have size t).
+    reps, keys = _size_pairs(m, t)
+    missing = np.flatnonzero(~np.isin(keys, taken))
+    return reps[rng.choice(missing, size=min(count, missing.size), replace=False)]
+
+
+@functools.lru_cache(maxsize=16)
+def _size_pairs(m: int, t: int) -> tuple[np.ndarray, np.ndarray]:
+    """Every pair of sizes ``t`` and ``m - t`` as its member without component 0, shape
+    (C, m), bool, and its key (:func:`_pair_keys`), shape (C,).
+
+    Read-only and cached: :func:`_missing_pairs` needs them in each round that a nearly
+    full size still repeats a pair, and building them cost more than the rest of the
+    round (6,435 pairs at 15 components: milliseconds).
+    """
+    # Every coalition of size t, each replaced by its complement where it holds 0 (at
+    # t = m / 2, those of the other components alone, as both members have size t).
     members = np.array(list(itertools.combinations(range(1 if 2 * t == m else 0, m), t)))
     reps = np.zeros((len(members), m), dtype=bool)
     np.put_along_axis(reps, members, True, axis=1)
     reps ^= reps[:, :1]
-    missing = np.flatnonzero(~np.isin(_pair_keys(reps), taken))
-    return reps[rng.choice(missing, size=min(count, missing.size), replace=False)]
+    keys = _pair_keys(reps)
+    reps.flags.writeable = keys.flags.writeable = False
+    return reps, keys
 
 
 def one_off_masks(valid: np.ndarray, n_samples: int, rng: np.random.Generator) -> Masks:
