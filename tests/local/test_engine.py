@@ -372,6 +372,24 @@ def test_shapley_weights_are_finite_and_sum_to_the_budget_with_padding():
     np.testing.assert_array_equal(_engine.listed_sizes(counts, 64), [1, 1, 1, 1, 0])
 
 
+def test_shapley_masks_and_weights_of_over_a_thousand_components_warn_of_no_overflow():
+    # Past about 1,020 components C(m, s) overflows a float: listed_sizes warned
+    # "overflow encountered in multiply" (or "in accumulate" at 1,024 components and
+    # 1000 samples: a 32 x 32 image explained by its pixels) and shapley_kernel "in
+    # multiply", errors under pytest. Such sizes never fit a budget.
+    counts = np.array([1100, 1024, 400])
+    np.testing.assert_array_equal(_engine.listed_sizes(counts, 1000), [0, 0, 1])
+    np.testing.assert_array_equal(_engine.listed_sizes(counts, 5000), [1, 1, 1])
+    valid = np.arange(1100) < counts[:, None]
+    masks = shapley_masks(valid, 5000, np.random.default_rng(0))
+    sizes = masks[:, 2:].sum(axis=2)
+    for row, m in enumerate(counts):
+        assert sorted(sizes[row, : 2 * m].tolist()) == [1] * m + [m - 1] * m
+    weights = shapley_kernel(masks, valid)
+    assert np.all(np.isfinite(weights)) and np.all(weights[:, 2:] > 0)
+    np.testing.assert_allclose(weights[:, 2:].sum(axis=1), 4998, rtol=1e-12)
+
+
 def test_exponential_kernel_is_one_at_the_instance_and_decreases():
     valid = np.ones((1, 10), dtype=bool)
     masks = np.arange(10)[None, None, :] >= np.arange(10)[None, :, None]  # 10..1 on

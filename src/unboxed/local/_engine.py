@@ -406,10 +406,12 @@ def _listed_size(count: int, n_samples: int) -> int:
     s = np.arange(1, m // 2 + 1)
     # Sizes s and m - s: 2 C(m, s) coalitions, C(m, s) where they coincide.
     twice = np.where(2 * s == m, 1.0, 2.0)
-    number = twice * special.comb(m, s)
     kernel = twice * (m - 1) / (s * (m - s))
     weight_left = kernel.sum() - (np.cumsum(kernel) - kernel)
-    with np.errstate(invalid="ignore"):  # inf - inf where comb overflows
+    # Past about 1,020 components a size's count overflows to inf (it never fits), and
+    # inf - inf is NaN (no size fits either).
+    with np.errstate(over="ignore", invalid="ignore"):
+        number = twice * special.comb(m, s)
         budget_left = n_samples - 2 - (np.cumsum(number) - number)
     share = budget_left * kernel / weight_left
     fits = number < budget_left
@@ -739,7 +741,7 @@ def shapley_kernel(masks: Masks, valid: np.ndarray) -> np.ndarray:
     drawn = inner & ~in_list
     # Read at listed sizes only: elsewhere 0 / 0 (sizes 0 and m) or, past what a budget
     # could list, comb's overflow to inf.
-    with np.errstate(divide="ignore", invalid="ignore"):
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         exact = (m - 1) / (special.comb(m, size) * size * (m - size))
     s = np.arange(1, int(m.max()))
     kernel = np.where(s < m, (m - 1) / (s * np.maximum(m - s, 1)), 0.0)  # per size
