@@ -280,6 +280,30 @@ def test_shapley_draws_repeat_no_coalition_and_spend_the_budget_better():
         assert error < bound
 
 
+@pytest.mark.parametrize("void", [False, True])
+def test_repeats_among_matches_a_sort_of_all_the_keys_round_after_round(void):
+    # _distinct_pairs' rounds write some of the places that repeat (all of them, or those
+    # left after the picked ones) and keep each key's first place, not sorting all the
+    # keys again. A written place may take a key whose first place comes later, which
+    # then repeats it: the case a key-to-place map gets wrong most easily.
+    rng = np.random.default_rng(0)
+    keys = rng.integers(0, 40, 300).astype("<u8")
+    if void:  # more than 64 components: keys are opaque bytes
+        keys = np.repeat(keys.view(np.uint8).reshape(-1, 8), 2, axis=1)
+        keys = np.ascontiguousarray(keys).view(np.dtype((np.void, 16))).ravel()
+    again, first_at = _engine._repeats(keys), {}
+    displaced = 0
+    for _ in range(30):
+        written = again & (rng.random(again.size) < 0.7)
+        fresh = rng.choice(keys, size=int(written.sum()))  # keys held elsewhere, or not
+        was_first = ~again
+        keys[written] = fresh
+        again = _engine._repeats_among(keys, again, first_at)
+        np.testing.assert_array_equal(again, _engine._repeats(keys))
+        displaced += int((was_first & again).sum())
+    assert displaced > 10
+
+
 def test_shapley_draws_near_a_full_budget_pick_the_last_pairs_directly(monkeypatch):
     # 13 components at 8,191 samples (one short of enumerating): every pair is drawn.
     # Drawing the last missing pairs of a size again until new took 1,165 to 2,953

@@ -549,6 +549,7 @@ def _distinct_pairs(first: np.ndarray, listed: int, rng: np.random.Generator) ->
     if not again.any():  # most rows of a small budget
         return first
     first, size = first.copy(), np.count_nonzero(first, axis=1)
+    first_at: dict = {}  # each key's first place, from the second round (_repeats_among)
     half = np.arange(m // 2 + 1)  # a pair's smaller size
     capacity = special.comb(m, half) / np.where(2 * half == m, 2, 1)
     drawable = (half > listed) & (half > 0)
@@ -558,9 +559,10 @@ def _distinct_pairs(first: np.ndarray, listed: int, rng: np.random.Generator) ->
         while again.any():
             first[again] = _smallest(rng.random((int(again.sum()), m)), size[again])
             keys[again] = _pair_keys(first[again])
-            again = _repeats(keys)
+            again = _repeats_among(keys, again, first_at)
         return first
     while True:
+        repeated = again.copy()
         pair_size = np.minimum(size, m - size)
         have = np.bincount(pair_size[~again], minlength=half.size)
         full = have >= capacity
@@ -598,7 +600,7 @@ def _distinct_pairs(first: np.ndarray, listed: int, rng: np.random.Generator) ->
         if again.any():
             first[again] = _smallest(rng.random((int(again.sum()), m)), size[again])
             keys[again] = _pair_keys(first[again])
-        again = _repeats(keys)
+        again = _repeats_among(keys, repeated, first_at)
         if not again.any():
             return first
 
@@ -635,6 +637,35 @@ def _repeats(keys: np.ndarray) -> np.ndarray:
     ordered = keys[order]
     again = np.zeros(len(keys), dtype=bool)
     again[order[1:][ordered[1:] == ordered[:-1]]] = True
+    return again
+
+
+def _repeats_among(keys: np.ndarray, again: np.ndarray, first_at: dict) -> np.ndarray:
+    """:func:`_repeats` of ``keys`` (k,) once some of the places that repeated,
+    ``again`` (k,), bool, were written, and only those; ``first_at`` maps each key to
+    its first place before, and is brought up to date (empty: not known yet).
+
+    A place written repeated an earlier key, whose first place keeps it: only the
+    places ``again`` marks can change, each of them a repeat of a key's earlier place
+    or the new first place of its key, whose old first place then repeats it. So a
+    round costs its repeats, not a sort of all the keys: sorting them each round cost
+    about half of a row near a full budget, over its hundreds of rounds (15 components
+    at 32,767 samples). The first round sorts, as most rows need no other.
+    """
+    if not first_at:
+        again = _repeats(keys)
+        if again.any():
+            firsts = np.flatnonzero(~again)
+            first_at.update(zip(keys[firsts].tolist(), firsts.tolist(), strict=True))
+        return again
+    again = again.copy()
+    places = np.flatnonzero(again)
+    for place, key in zip(places.tolist(), keys[places].tolist(), strict=True):
+        earlier = first_at.setdefault(key, place)
+        again[place] = earlier < place
+        if earlier > place:
+            first_at[key] = place
+            again[earlier] = True
     return again
 
 
