@@ -441,13 +441,14 @@ def shapley_masks(valid: np.ndarray, n_samples: int, rng: np.random.Generator) -
     counts = valid.sum(axis=1)
     listed = listed_sizes(counts, n_samples)
     masks = _sampled_coalitions(valid, n_samples, rng, listed)
-    for row in np.flatnonzero(enumerable(valid, n_samples)):
+    full = _all_fit(counts, n_samples)  # enumerable
+    for row in np.flatnonzero(full):
         masks[row, 2:] = valid[row]
         on = np.flatnonzero(valid[row])
         codes = np.arange(1, 2**on.size - 1)[:, None]  # every coalition but none and all
         block = masks[row, 2 : 2 + codes.shape[0]]  # a view
         block[:, on] = (codes >> np.arange(on.size)) & 1 == 1
-    for row in np.flatnonzero((listed > 0) & ~enumerable(valid, n_samples)):
+    for row in np.flatnonzero((listed > 0) & ~full):
         on = np.flatnonzero(valid[row])
         coalitions = _small_coalitions(on.size, int(listed[row]))
         # The draws move behind the listed coalitions; the last ones are dropped.
