@@ -489,11 +489,15 @@ def _sampled_coalitions(
     # first pair's again: one evaluation spent on a coalition already weighed.)
     half = (n_samples - 1) // 2
     cdf = np.empty((r, m + 1))
-    for row, (count, k) in enumerate(zip(counts.tolist(), listed.tolist(), strict=True)):
-        cdf[row] = _size_cdf(count, k, m)
+    for i, (count, k) in enumerate(zip(counts.tolist(), listed.tolist(), strict=True)):
+        cdf[i] = _size_cdf(count, k, m)
     drawing = cdf[:, -1] > 0  # the rows with sizes left to draw
-    draws = rng.random((r, half, 1))
-    size = np.where(drawing[:, None], np.count_nonzero(draws > cdf[:, None, :], axis=2), 0)
+    draws = rng.random((r, half))
+    size = np.zeros((r, half), dtype=np.intp)
+    for row in np.flatnonzero(drawing):
+        # The sizes whose cdf is below the draw: about a fifth of the time of comparing
+        # with each (the cdf never decreases).
+        size[row] = np.searchsorted(cdf[row], draws[row])
     keys = rng.random((r, half, m))
     if not valid.all():
         keys[~np.broadcast_to(valid[:, None, :], keys.shape)] = 2.0  # padding sorts last
@@ -571,7 +575,7 @@ def _distinct_pairs(first: np.ndarray, listed: int, rng: np.random.Generator) ->
     first, size = first.copy(), np.count_nonzero(first, axis=1)
     first_at: dict = {}  # each key's first place, from the second round (_repeats_among)
     half = np.arange(m // 2 + 1)  # a pair's smaller size
-    capacity = special.comb(m, half) / np.where(2 * half == m, 2, 1)
+    capacity = _capacity(m)
     drawable = (half > listed) & (half > 0)
     if k * NEARLY_FULL <= (NEARLY_FULL - 1) * capacity[drawable].min():
         # No size can fill up, nor nearly (37 components at 1000 samples: 463 pairs,
@@ -623,6 +627,17 @@ def _distinct_pairs(first: np.ndarray, listed: int, rng: np.random.Generator) ->
         again = _repeats_among(keys, repeated, first_at)
         if not again.any():
             return first
+
+
+@functools.lru_cache(maxsize=64)
+def _capacity(m: int) -> np.ndarray:
+    """The number of complementary pairs of each smaller size ``0..m // 2`` of ``m``
+    components, shape (m // 2 + 1,), float, read-only (cached: scipy's comb cost a few
+    percent of a row's masks)."""
+    half = np.arange(m // 2 + 1)
+    capacity = special.comb(m, half) / np.where(2 * half == m, 2, 1)
+    capacity.flags.writeable = False
+    return capacity
 
 
 #: A size is nearly full once a random draw of it finds a pair not drawn yet less
