@@ -3197,6 +3197,36 @@ def test_maximize_refuses_an_output_naming_a_file_of_its_generator(monkeypatch, 
     assert not generator.exists() and not (tmp_path / "a.npz").exists()
 
 
+@pytest.mark.parametrize(
+    ("where", "output", "message"),
+    [
+        ("g", ("--out", "g"), "--out and --save-generator are both {g}, a file and a folder"),
+        ("top/g", ("--out", "top"), "--out {top} is a folder above --save-generator {g}"),
+        ("top/g", ("--plot", "top"), "--plot {top} is a folder above --save-generator {g}"),
+        ("top/g", ("--json", "top"), "--json {top} is a folder above --save-generator {g}"),
+    ],
+)
+def test_maximize_refuses_an_output_that_is_or_holds_its_generators_folder(
+    monkeypatch, tmp_path, capsys, where, output, message
+):
+    # `maximize --out g --generator-epochs 1 --save-generator g` (or --out, --plot or
+    # --json top with --save-generator top/g) trained the VAE, saved it and searched,
+    # and only then failed: "cannot write g: it is a folder; pass a file name"
+    monkeypatch.setattr(
+        "unboxed.zoo._io.load_recorded", lambda *a: pytest.fail("loaded before the check")
+    )
+    generator, top = tmp_path / where, tmp_path / "top"
+    option, path = output
+    options = ["--generator-epochs", "1", "--save-generator", str(generator)]
+    out = tmp_path / path if option == "--out" else tmp_path / "am.npz"
+    if option != "--out":
+        options += [option, str(tmp_path / path)]
+    assert _maximize(tmp_path / "m", out, *options) == 2
+    err = capsys.readouterr().err
+    assert "unboxed: error: " + message.format(g=generator, top=top) in err
+    assert not generator.exists() and not top.exists()
+
+
 def test_a_model_whose_config_is_tampered_is_refused_in_the_tools_words(tmp_path, capsys):
     # "--model: m: the architecture record is invalid: unboxed.zoo._models.mlp() argument
     # after ** must be a mapping, not list", Python's words of a call the user never made

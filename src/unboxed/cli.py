@@ -1294,6 +1294,24 @@ def _check_distinct_files(kept: dict[str, Path], written: dict[str, Path]) -> No
         seen[option] = path
 
 
+def _check_outside_folders(folders: dict[str, Path], written: dict[str, Path]) -> None:
+    """Refuse, before the work, a ``written`` file (each by what names it) that is one
+    of the ``folders`` the command saves a model in (each by what names it) or a folder
+    above one: whichever comes second could not be written, after the work
+    (``maximize --out g --save-generator g`` failed once the prototypes were found)."""
+    for option, path in written.items():
+        for folder_option, folder in folders.items():
+            if path.resolve() == folder.resolve():
+                raise ValueError(
+                    f"{option} and {folder_option} are both {path}, a file and a folder; "
+                    "name two paths"
+                )
+            if path.resolve() in folder.resolve().parents:
+                raise ValueError(
+                    f"{option} {path} is a folder above {folder_option} {folder}; name a file"
+                )
+
+
 #: ``approximate``'s options that only some surrogates take, with those surrogates;
 #: each defaults to None, so that one given to another surrogate is refused.
 SURROGATE_OPTIONS = {
@@ -2023,6 +2041,12 @@ def _maximize(args: argparse.Namespace) -> int:
         if folder is not None
         for name in (RECORD, WEIGHTS)
     }
+    if args.save_generator is not None:
+        written = {"--out": out, "--plot": args.plot, "--json": args.json}
+        _check_outside_folders(
+            {"--save-generator": Path(args.save_generator)},
+            {option: Path(path) for option, path in written.items() if path is not None},
+        )
     blackbox, dataset = _saved_model_and_data(args, kept=generators)
     classes = args.classes if args.classes is not None else list(range(blackbox.n_classes))
     if max(classes) >= blackbox.n_classes:
