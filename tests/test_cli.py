@@ -2990,6 +2990,43 @@ def test_train_refuses_a_checkpoint_that_is_a_file_of_the_model_it_saves(tmp_pat
     assert not out.exists()
 
 
+@pytest.mark.parametrize(
+    ("command", "option"),
+    [
+        ("train", "--checkpoint"),
+        ("student", "--json"),
+        ("student", "--plot"),
+        ("student", "--checkpoint"),
+        ("examples", "--json"),
+    ],
+)
+@pytest.mark.parametrize("where", ["top", "top/out"])
+def test_a_file_that_is_the_out_folder_or_above_it_is_refused_before_any_work(
+    monkeypatch, tmp_path, capsys, command, option, where
+):
+    # `train --out top/m --checkpoint top` trained, its checkpoint written to the file
+    # top, and then failed "[Errno 20] Not a directory: 'top/m'"; `approximate
+    # --surrogate student --out top/s --json top`, and `examples --out top/ex --json
+    # top`, saved their results and then failed "cannot write top: it is a folder"
+    monkeypatch.setattr(
+        "unboxed.zoo._io.load_recorded", lambda *a: pytest.fail("loaded before the check")
+    )
+    out, top = tmp_path / where, tmp_path / "top"
+    argv = {
+        "train": ["train", "--model", "mlp", "--dataset", "digits", "--epochs", "1"],
+        "student": ["approximate", "--surrogate", "student", "--model", str(tmp_path / "m")],
+        "examples": ["examples", "--model", str(tmp_path / "m")],
+    }[command]
+    assert main([*argv, "--out", str(out), option, str(top), "--quiet"]) == 2
+    expected = (
+        f"{option} and --out are both {top}, a file and a folder; name two paths"
+        if out == top
+        else f"{option} {top} is a folder above --out {out}; name a file"
+    )
+    assert "unboxed: error: " + expected in capsys.readouterr().err
+    assert not top.exists()
+
+
 def test_approximate_by_dmm_men_models_only_the_features_that_vary(
     saved_lenet, tmp_path, capsys, digits, monkeypatch
 ):

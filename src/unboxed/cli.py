@@ -851,6 +851,7 @@ def _train(args: argparse.Namespace, argv: Sequence[str]) -> int:
         # The model's save would replace the checkpoint, and a resume read it as one.
         saved = {f"--out's {name}": out / name for name in (RECORD, WEIGHTS)}
         _check_distinct_files(saved, {"--checkpoint": Path(args.checkpoint)})
+        _check_outside_folders({"--out": out}, {"--checkpoint": Path(args.checkpoint)})
         _check_checkpoint(args.checkpoint, "training")
     dataset = _load_data(args.dataset, args.data_path)
     kwargs: dict[str, object] = {"activation": args.activation, "random_state": args.seed}
@@ -1296,10 +1297,12 @@ def _check_distinct_files(kept: dict[str, Path], written: dict[str, Path]) -> No
 
 def _check_outside_folders(folders: dict[str, Path], written: dict[str, Path]) -> None:
     """Refuse, before the work, a ``written`` file (each by what names it) that is one
-    of the ``folders`` the command saves a model in (each by what names it) or a folder
-    above one: whichever comes second could not be written, after the work
-    (``maximize --out g --save-generator g`` failed once the prototypes were found)."""
+    of the ``folders`` the command saves into (each by what names it) or a folder above
+    one: whichever comes second could not be written, after the work (``maximize --out
+    g --save-generator g`` failed once the prototypes were found)."""
     for option, path in written.items():
+        # A folder there already is told as such, as the other outputs are told.
+        _check_writable(str(path), option, folder=False)
         for folder_option, folder in folders.items():
             if path.resolve() == folder.resolve():
                 raise ValueError(
@@ -1547,7 +1550,8 @@ def _approximate_by_dmm_men(
 def _check_student_paths(args: argparse.Namespace) -> None:
     """Refuse, before the work, an ``--out`` folder that is the teacher's (the student
     would replace it) and a ``--json``, ``--plot`` or ``--checkpoint`` file that is one
-    of the student's two files (one would overwrite the other)."""
+    of the student's two files (one would overwrite the other), or ``--out`` itself or
+    a folder above it (the second written could not be)."""
     from .zoo._io import RECORD, WEIGHTS
 
     out = Path(args.out).resolve()
@@ -1561,7 +1565,10 @@ def _check_student_paths(args: argparse.Namespace) -> None:
     _check_no_model(Path(args.out), force=bool(args.force))
     for option in ("json", "plot", "checkpoint"):
         path = getattr(args, option)
-        if path is not None and Path(path).resolve() in (out / WEIGHTS, out / RECORD):
+        if path is None:
+            continue
+        _check_outside_folders({"--out": Path(args.out)}, {f"--{option}": Path(path)})
+        if Path(path).resolve() in (out / WEIGHTS, out / RECORD):
             raise ValueError(
                 f"--{option} {path} is a file the student is saved as in --out; name another"
             )
@@ -1685,6 +1692,8 @@ def _examples(args: argparse.Namespace) -> int:
     from .surrogates import JGMMExplainer
 
     out = _check_writable(args.out, "--out", folder=True)
+    if args.json is not None:
+        _check_outside_folders({"--out": out}, {"--json": Path(args.json)})
     if args.e_step == "labelled":
         _check_labelled_components(args.k_x, args.model)
     blackbox, dataset = _saved_model_and_data(args, _examples_written(args, out))
