@@ -58,16 +58,17 @@ class _Parser(argparse.ArgumentParser):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         # A value that starts with "-" reads as an option unless it looks like a negative
-        # number: "--rows -3:2" said only "expected one argument" where "--rows=-3:2" is
-        # refused by --rows' own words. No option's name starts with "-<digit>", so
-        # "-3:2" is taken as the value; a Python without this attribute gets the hint.
+        # number: "--rows -3:2" and "--immutable -1,2" said only "expected one argument"
+        # where "--rows=-3:2" and "--immutable=-1,2" are refused in the option's own
+        # words. No option's name starts with "-<digit>", so "-3:2" and "-1,2" are taken
+        # as the value; a Python without this attribute gets the hint.
         number = getattr(self, "_negative_number_matcher", None)
         if isinstance(number, re.Pattern):
-            self._negative_number_matcher = re.compile(rf"(?:{number.pattern})|^-\d+:")
+            self._negative_number_matcher = re.compile(rf"(?:{number.pattern})|^-\d+[:,]")
 
     def error(self, message: str) -> NoReturn:
-        # argparse reads "-1,2" (not a plain negative number) as an option, and says
-        # only "expected one argument".
+        # argparse reads a value that starts with "-" but not "-<digit>" ("-texture") as
+        # an option, and says only "expected one argument".
         if message == "argument --immutable: expected one argument":
             message += (
                 "; columns are 0-based indices or names, such as 1,21; a value that starts "
