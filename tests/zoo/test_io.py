@@ -260,6 +260,20 @@ def test_a_tampered_config_is_a_clear_error(tmp_path, change, message):
     assert message in str(info.value)
 
 
+@pytest.mark.parametrize("digest", [12345, ["ab", "cd"], None, {"sha256": "ab"}])
+def test_a_weights_digest_of_the_wrong_type_is_named(tmp_path, digest):
+    # a number or a list read as "model.safetensors was saved with another model.json
+    # (an interrupted save?)", of a record whose field is simply malformed
+    folder = zoo.save(zoo.mlp((4,), n_features=3, n_classes=2), tmp_path)
+    record = {**json.loads((folder / "model.json").read_text()), "weights_sha256": digest}
+    (folder / "model.json").write_text(json.dumps(record))
+    with pytest.raises(ValueError) as info:
+        zoo.load(folder)
+    assert str(info.value) == (
+        f"{folder / 'model.json'}: its weights_sha256 is not a string (the weights' SHA-256 in hex)"
+    )
+
+
 @pytest.mark.parametrize("dtype", [torch.complex64, torch.bool, torch.int64])
 def test_weights_of_the_wrong_type_are_refused_not_cast(tmp_path, dtype):
     # load_state_dict casts them: complex weights loaded as their real part.

@@ -215,6 +215,13 @@ def read_record(path: str | os.PathLike) -> dict[str, Any]:
             f"{file}: its config's kwargs, the arguments of {architecture}, are not a "
             "mapping (a JSON object)"
         )
+    # Compared with the weights' digest on load: a number or a list there read as "saved
+    # with another model.json (an interrupted save?)". Older saves have none.
+    digest = record.get("weights_sha256", "")
+    if not isinstance(digest, str):
+        raise ValueError(
+            f"{file}: its weights_sha256 is not a string (the weights' SHA-256 in hex)"
+        )
     taken = inspect.signature(ARCHITECTURES[architecture]).parameters
     unknown = sorted(set(kwargs) - set(taken))
     if unknown and all(p.kind != p.VAR_KEYWORD for p in taken.values()):
