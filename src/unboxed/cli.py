@@ -41,7 +41,7 @@ EXAMPLE_KINDS = ("prototypes", "criticisms", "influentials", "counterfactuals", 
 SAMPLED_METHODS = ("lime", "kernel-shap", "smoothgrad", "dmm-men")
 #: The methods whose values share out the effect of removing features, so that
 #: removal infidelity scores them; Saliency and SmoothGrad map ``|gradient|``.
-SHARED_OUT_METHODS = (
+_SHARED_OUT_METHODS = (
     "lime",
     "kernel-shap",
     "occlusion",
@@ -768,7 +768,7 @@ def _check_figure_path(path: str) -> None:
 
 #: What each checkpoint's record holds beside its ``settings`` (zoo.train's, the
 #: Distiller's), which tells one from the other before the data loads.
-CHECKPOINT_RECORDS = {"training": "state", "distillation": "results"}
+_CHECKPOINT_RECORDS = {"training": "state", "distillation": "results"}
 
 
 def _check_checkpoint(path: str | None, kind: str) -> None:
@@ -820,7 +820,7 @@ def _check_checkpoint_record(path: str, kind: str) -> None:
         raise refused from err
     # A training checkpoint given to the student (or the other way) was refused only
     # as "made with other settings", once the data had loaded.
-    if not isinstance(record, dict) or not {"settings", CHECKPOINT_RECORDS[kind]} <= set(record):
+    if not isinstance(record, dict) or not {"settings", _CHECKPOINT_RECORDS[kind]} <= set(record):
         raise refused
 
 
@@ -1015,7 +1015,7 @@ def _explain(args: argparse.Namespace) -> int:
     above = curve.aopc_difference(random, random_state=args.seed)
     misfit = None
     unmoved = False  # no removal moved any row's probability
-    if args.method in SHARED_OUT_METHODS:
+    if args.method in _SHARED_OUT_METHODS:
         try:
             misfit = infidelity(
                 blackbox,
@@ -1318,7 +1318,7 @@ def _check_outside_folders(folders: dict[str, Path], written: dict[str, Path]) -
 
 #: ``approximate``'s options that only some surrogates take, with those surrogates;
 #: each defaults to None, so that one given to another surrogate is refused.
-SURROGATE_OPTIONS = {
+_SURROGATE_OPTIONS = {
     "max_depth": ("tree",),
     "n_iter": ("dmm-men",),
     "n_features": ("dmm-men",),
@@ -1337,7 +1337,7 @@ def _check_surrogate_options(args: argparse.Namespace) -> None:
     """Refuse the options of other surrogates than ``--surrogate``'s: they would be
     ignored without a word (a tree's ``--plot`` made no figure)."""
     refused: dict[tuple[str, ...], list[str]] = {}
-    for option, surrogates in SURROGATE_OPTIONS.items():
+    for option, surrogates in _SURROGATE_OPTIONS.items():
         if getattr(args, option) is not None and args.surrogate not in surrogates:
             refused.setdefault(surrogates, []).append("--" + option.replace("_", "-"))
     if refused:
@@ -1350,7 +1350,7 @@ def _check_surrogate_options(args: argparse.Namespace) -> None:
         )
 
 
-#: The defaults of the tree's and DMM-MEN's options in ``SURROGATE_OPTIONS`` (the
+#: The defaults of the tree's and DMM-MEN's options in ``_SURROGATE_OPTIONS`` (the
 #: student's are the Distiller's own); their --help says them.
 SURROGATE_DEFAULTS = {"max_depth": "auto", "n_iter": 1000, "n_features": 100, "k": 20}
 
@@ -1561,7 +1561,7 @@ def _check_student_paths(args: argparse.Namespace) -> None:
             f"--out {args.out} is the --model folder; the student would replace the model "
             "it is distilled from; name another folder"
         )
-    # --force defaults to None here, to tell it was given (see SURROGATE_OPTIONS); the
+    # --force defaults to None here, to tell it was given (see _SURROGATE_OPTIONS); the
     # student's command has it, so the refusal must say so.
     _check_no_model(Path(args.out), force=bool(args.force))
     for option in ("json", "plot", "checkpoint"):
