@@ -637,7 +637,11 @@ def test_ctrl_c_while_saving_leaves_no_half_saved_model(monkeypatch, tmp_path, c
         ("train", ["activation (default relu)"]),
         ("demo", ["results (default demo-output)", "epochs (default 40)", "tests (default 0)"]),
         ("explain", ["(default lime)", "(default 0:10)", "(default auto)", "(default 1000)"]),
-        ("explain", ["one at a time (default 10)", "bootstrap (default 0)"]),
+        ("explain", ["one at a time (default 10)", "random order and the bootstrap (default 0)"]),
+        ("maximize", ["(default 200)", "(default 5)"]),
+        ("maximize", ["the starting points and of the VAE --generator-epochs trains (default 0)"]),
+        # the search in a loaded VAE's latent space has no penalty either
+        ("maximize", ["default l2, or none with --generator-epochs or --generator, whose"]),
         ("approximate", ["(default tree)", "(default 5000)", "(default auto)", "(default 20)"]),
         ("approximate", ["sweeps per chain (default 1000)", "models (default 100)"]),
         ("examples", ["comma-separated (default prototypes", "(default auto)", "(default 32)"]),

@@ -154,7 +154,9 @@ def _parser() -> argparse.ArgumentParser:
         help="explain a saved model's decisions on test rows (images or a table's rows), with "
         "how faithful each is",
     )
-    _add_saved_model_arguments(explain, seeds="the explainer and the bootstrap")
+    _add_saved_model_arguments(
+        explain, seeds="the explainer, the deletion test's random order and the bootstrap"
+    )
     explain.add_argument(
         "--out", required=True, type=_user_path, help="the attributions' .npz file to write"
     )
@@ -449,7 +451,9 @@ def _parser() -> argparse.ArgumentParser:
         help="the input a saved model finds most typical of each class (activation "
         "maximization), with its probability and how far it is from real rows",
     )
-    _add_saved_model_arguments(maximize, seeds="the starting points")
+    _add_saved_model_arguments(
+        maximize, seeds="the starting points and of the VAE --generator-epochs trains"
+    )
     maximize.add_argument(
         "--out", required=True, type=_user_path, help="the prototypes' .npz file to write"
     )
@@ -464,7 +468,8 @@ def _parser() -> argparse.ArgumentParser:
         default=None,
         choices=["none", "l2", "l1", "tv", "jitter"],  # probes.REGULARIZERS, without torch
         help="the penalty on x* (tv and jitter need images; default l2, or none with "
-        "--generator-epochs, whose decoder keeps x* realistic and l2 made it less so)",
+        "--generator-epochs or --generator, whose decoder keeps x* realistic and l2 made it "
+        "less so)",
     )
     maximize.add_argument(
         "--steps", type=_int_at_least(1), default=200, help="Adam steps (default %(default)s)"
