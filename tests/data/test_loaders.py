@@ -94,9 +94,32 @@ def test_missing_data_names_the_install_command(tmp_path, monkeypatch):
 
 def test_a_path_that_is_no_folder_is_refused_not_replaced(tmp_path):
     """The installed copy once loaded instead, as if the folder had been read."""
-    for path in (tmp_path / "nonexistent", Path(__file__)):
-        with pytest.raises(FileNotFoundError, match="no such folder"):
-            load_dataset("mnist", path=path)
+    with pytest.raises(FileNotFoundError, match="no such folder"):
+        load_dataset("mnist", path=tmp_path / "nonexistent")
+    # A file was "no such folder", though it was there.
+    with pytest.raises(FileNotFoundError, match="path is a file, not a folder: .*test_loaders"):
+        load_dataset("mnist", path=Path(__file__))
+
+
+def test_a_path_and_unboxed_data_expand_the_home_folder(tmp_path, monkeypatch):
+    """Both read a folder named "~" ("no such folder: ~/empty")."""
+    monkeypatch.setenv("HOME", str(tmp_path))
+    (tmp_path / "empty").mkdir()
+    searched = re.escape(f"searched {tmp_path / 'empty'})")
+    with pytest.raises(DatasetNotInstalledError, match=searched):
+        load_dataset("mnist", path="~/empty")
+    monkeypatch.setenv("UNBOXED_DATA", "~/empty")
+    searched = re.escape(f"searched {tmp_path / 'empty' / 'mnist'}")
+    with pytest.raises(DatasetNotInstalledError, match=searched):
+        load_dataset("mnist")
+
+
+def test_unboxed_data_that_is_a_file_is_named(tmp_path, monkeypatch):
+    """It read "not installed (searched file/mnist)", not that the folder was a file."""
+    (tmp_path / "file").write_text("")
+    monkeypatch.setenv("UNBOXED_DATA", str(tmp_path / "file"))
+    with pytest.raises(DatasetNotInstalledError, match="UNBOXED_DATA is a file, not a folder"):
+        load_dataset("mnist")
 
 
 @requires_mnist

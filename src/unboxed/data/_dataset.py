@@ -275,6 +275,10 @@ def not_installed(
 ) -> DatasetNotInstalledError:
     """The error for a data set whose files are in none of the searched folders."""
     searched = ", ".join(str(d) for d in candidate_dirs(subdir, path, system))
+    # "searched file/mnist" alone did not say that the folder named was a file.
+    home = data_home()
+    if path is None and os.environ.get("UNBOXED_DATA") and home.is_file():
+        searched += f"; $UNBOXED_DATA is a file, not a folder: {home}"
     return DatasetNotInstalledError(
         f"{title} is not installed (searched {searched}). Install it with: {command}"
     )
@@ -314,7 +318,8 @@ def data_home() -> Path:
         The folder; it need not exist.
     """
     env = os.environ.get("UNBOXED_DATA")
-    return Path(env) if env else Path.home() / ".cache" / "unboxed" / "data"
+    # "~/data" in a shell's quotes, or set from Python, reached here unexpanded.
+    return Path(env).expanduser() if env else Path.home() / ".cache" / "unboxed" / "data"
 
 
 def candidate_dirs(subdir: str, path: str | os.PathLike | None, system: str | None) -> list[Path]:
@@ -382,7 +387,8 @@ def load_dataset(name: str, *, path: str | os.PathLike | None = None) -> Dataset
     DatasetNotInstalledError
         If the files are not found; the message gives the command that installs them.
     FileNotFoundError
-        If ``path`` is given but is not a folder.
+        If ``path`` is given but is not a folder (``~`` is expanded, in
+        ``$UNBOXED_DATA`` too).
     IsADirectoryError
         If the files are not found and a folder stands where one should be.
     TypeError
@@ -407,9 +413,16 @@ def load_dataset(name: str, *, path: str | os.PathLike | None = None) -> Dataset
         )
     if path is not None and info.install is None:
         raise ValueError(f"{name!r} is built in and reads no files; do not pass path")
-    if path is not None and not Path(path).is_dir():
-        # Else the installed copy would load instead, as if the folder had been read.
-        raise FileNotFoundError(f"no such folder: {path}")
+    if path is not None:
+        # A shell expands "~/data", Python does not: it read a folder named "~".
+        path = Path(path).expanduser()
+        if path.is_file():
+            raise FileNotFoundError(
+                f"path is a file, not a folder: {path}; pass the folder it is in"
+            )
+        if not path.is_dir():
+            # Else the installed copy would load instead, as if the folder had been read.
+            raise FileNotFoundError(f"no such folder: {path}")
     return info.load(path)
 
 
