@@ -135,6 +135,17 @@ def test_each_byte_of_the_magic_number_is_checked(raw):
         parse_idx(raw)
 
 
+def test_a_corrupt_header_of_many_dimensions_is_named_short():
+    """All 255 sizes of a corrupt header were printed, and their product's 77 digits."""
+    raw = bytes([0, 0, 0x08, 255]) + np.full(255, 2, dtype=">u4").tobytes()
+    with pytest.raises(ValueError) as err:
+        parse_idx(raw)
+    assert str(err.value) == (
+        "<bytes>: truncated IDX data: the header declares 255 dimensions (2, 2, 2, ...) "
+        "(a 77-digit number of bytes) but only 0 bytes follow"
+    )
+
+
 def test_a_header_one_byte_short_is_truncated():
     raw = _idx_bytes(np.zeros((2, 3), dtype=np.uint8))
     with pytest.raises(ValueError, match="truncated IDX header"):

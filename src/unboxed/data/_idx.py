@@ -98,10 +98,25 @@ def parse_idx(raw: bytes, *, source: str = "<bytes>") -> np.ndarray:
     actual = len(raw) - header_size
     if actual < expected:
         raise ValueError(
-            f"{source}: truncated IDX data: the header declares shape {shape} "
-            f"({expected} bytes) but only {actual} bytes follow"
+            f"{source}: truncated IDX data: the header declares {_declared(shape)} "
+            f"({_count(expected)} bytes) but only {actual} bytes follow"
         )
     if actual > expected:
         raise ValueError(f"{source}: {actual - expected} unexpected bytes after the IDX data")
     data = np.frombuffer(raw, dtype=dtype, offset=header_size).reshape(shape)
     return data.astype(dtype.newbyteorder("="))
+
+
+def _declared(shape: tuple[int, ...]) -> str:
+    """A header's shape for an error: in full up to 4 dimensions, else the count and
+    the first 3 (a corrupt header declaring 255 dimensions printed all 255)."""
+    if len(shape) <= 4:
+        return f"shape {shape}"
+    return f"{len(shape)} dimensions ({', '.join(map(str, shape[:3]))}, ...)"
+
+
+def _count(n: int) -> str:
+    """A byte count, its digits counted past 15 of them (255 dimensions of 2**32 - 1
+    make a number of 2,457 digits)."""
+    digits = str(n)
+    return digits if len(digits) <= 15 else f"a {len(digits)}-digit number of"
