@@ -81,6 +81,18 @@ def test_bad_cues(kwargs, message):
         Cue(**kwargs)
 
 
+def test_a_cue_takes_0d_arrays_as_the_numbers_they_hold():
+    """np.array(2) was "cue size must be an int", np.array(0.5) "must be a finite
+    number", where check_positive_int and check_number take them."""
+    cue = Cue(size=np.array(2), value=np.array(0.5))
+    assert cue == Cue(size=2, value=0.5)
+    assert cue.plant(np.zeros((1, 16)), (4, 4)).reshape(4, 4)[:2, :2].tolist() == [[0.5] * 2] * 2
+    with pytest.raises(ValueError, match="size must be an int"):
+        Cue(size=np.array(2.0))
+    with pytest.raises(ValueError, match="finite number"):
+        Cue(value=np.array(True))
+
+
 def test_bad_arguments(digits, planted):
     with pytest.raises(ValueError, match="not an image"):
         with_spurious_cue(planted, 0)

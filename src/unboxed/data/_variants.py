@@ -20,6 +20,7 @@ import numpy as np
 from .._validation import (
     _is_finite_real,
     _is_sequence,
+    _scalar,
     check_array,
     check_instance,
     check_shape,
@@ -59,6 +60,10 @@ class Cue:
     def __post_init__(self) -> None:
         if self.kind not in ("patch", "background"):
             raise ValueError(f"cue kind must be 'patch' or 'background', got {self.kind!r}")
+        # A 0-d array is the number it holds, as check_positive_int and check_number
+        # read one elsewhere; kept unwrapped, as a number.
+        object.__setattr__(self, "size", _scalar(self.size))
+        object.__setattr__(self, "value", _scalar(self.value))
         if not is_int(self.size):
             raise ValueError(f"cue size must be an int, got {self.size!r}")
         if self.size < 1:
