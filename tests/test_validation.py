@@ -426,6 +426,11 @@ def test_feature_indices_lie_in_range_and_a_negative_one_is_not_the_last():
             check_feature_indices(bad, n_features=4, name="s")
     with pytest.raises(ValueError, match=r"^s must be a non-empty list of feature indices"):
         check_feature_indices(np.array([], dtype=int), n_features=4, name="s", allow_empty=False)
+    # A set of features names each once.
+    with pytest.raises(ValueError, match=r"^s holds feature 3 twice; it is a set"):
+        check_feature_indices([1, 3, 0, 3], n_features=4, name="s", allow_duplicates=False)
+    once = check_feature_indices([1, 3], n_features=4, name="s", allow_duplicates=False)
+    assert once.tolist() == [1, 3]
 
 
 def test_feature_indices_may_be_unsigned_and_keep_their_dtype():

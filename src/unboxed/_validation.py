@@ -1210,7 +1210,12 @@ def check_fraction(value: object, *, name: str, below_one: bool = False) -> floa
 
 
 def check_feature_indices(
-    indices: object, *, n_features: int, name: str, allow_empty: bool = True
+    indices: object,
+    *,
+    n_features: int,
+    name: str,
+    allow_empty: bool = True,
+    allow_duplicates: bool = True,
 ) -> np.ndarray:
     """Check a vector of integer feature indices in ``[0, n_features)``.
 
@@ -1226,6 +1231,9 @@ def check_feature_indices(
         The name used in the message.
     allow_empty : bool
         Whether no index at all is accepted.
+    allow_duplicates : bool
+        Whether an index may appear more than once: yes where each names the feature
+        of its own value (a tree's thresholds), no where they name a set of features.
 
     Returns
     -------
@@ -1236,7 +1244,8 @@ def check_feature_indices(
     ------
     ValueError
         If ``indices`` is not one-dimensional, not integer, empty (without
-        ``allow_empty``) or holds an index outside the range.
+        ``allow_empty``), holds an index outside the range, or one twice (without
+        ``allow_duplicates``).
     """
     arr = np.asarray(indices)
     if arr.shape == (0,) and allow_empty and arr.dtype.kind in "biuf":  # [] is a float array
@@ -1252,4 +1261,12 @@ def check_feature_indices(
             f"{name} must be {what} of feature indices in [0, {n_features}), "
             f"got {arr.dtype} {arr.shape} {arr.tolist()!r:.60}"
         )
+    if not allow_duplicates:
+        values, counts = np.unique(arr, return_counts=True)
+        if np.any(counts > 1):
+            # A set of features with one twice counted it twice, without a word.
+            raise ValueError(
+                f"{name} holds feature {values[np.argmax(counts > 1)]} twice; it is a set "
+                "of feature indices, each once"
+            )
     return arr

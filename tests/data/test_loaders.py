@@ -337,6 +337,11 @@ def test_a_dataset_refuses_a_support_that_names_no_feature(planted):
         ):
             dataclasses.replace(planted, support=np.array(support))
     assert dataclasses.replace(planted, support=[17, 2]).support.tolist() == [17, 2]
+    # A feature named twice was taken, and counted twice by whatever ranks by it.
+    with pytest.raises(ValueError, match="support holds feature 2 twice"):
+        dataclasses.replace(planted, support=[17, 2, 5, 2])
+    # No feature: the ground truth of labels drawn independently of X.
+    assert dataclasses.replace(planted, support=[]).support.size == 0
 
 
 def test_pixel_names_are_in_c_order():

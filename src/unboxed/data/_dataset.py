@@ -44,8 +44,9 @@ class Dataset:
     image_shape : tuple of int or None
         ``(H, W)`` for images, None for tabular data.
     support : ndarray of int or None
-        For synthetic data, the indices of the features the label depends on; None
-        for real data, whose ground truth is unknown.
+        For synthetic data, the indices of the features the label depends on, each
+        once (empty for labels that depend on no feature); None for real data, whose
+        ground truth is unknown.
     description : str
     feature_mean, feature_scale : ndarray of shape (n_features,) or None
         For data stored standardized, ``(raw - feature_mean) / feature_scale`` per
@@ -98,7 +99,7 @@ class Dataset:
             raise ValueError(f"image_shape {self.image_shape} does not match {self.n_features}")
         if self.support is not None:  # fidelity tests index features with it
             support = check_feature_indices(
-                self.support, n_features=self.n_features, name="support"
+                self.support, n_features=self.n_features, name="support", allow_duplicates=False
             )
             object.__setattr__(self, "support", support)
         self._check_standardization()
