@@ -110,6 +110,41 @@ def test_slic_and_quickshift_match_scikit_image_with_the_given_settings():
             np.testing.assert_array_equal(labels[i], ref)
 
 
+def test_slic_with_a_mask_makes_the_pixels_outside_it_component_0():
+    X = load_digits().data[:3] / 16
+    inside = np.zeros((8, 8), dtype=bool)
+    inside[2:6, 1:7] = True
+    labels = segment(X, (8, 8), method="slic", mask=inside, n_segments=6)
+    for row, image in zip(labels, X, strict=True):
+        # scikit-image's -1 outside the mask: one component, 0, the rest slic's own
+        ref = slic(
+            image.reshape(8, 8),
+            channel_axis=None,
+            start_label=0,
+            mask=inside,
+            n_segments=6,
+            compactness=SLIC_DEFAULTS["compactness"],
+        )
+        assert np.array_equal(row == 0, ~inside.ravel())
+        assert np.array_equal(row - 1, np.where(ref.ravel() < 0, -1, ref.ravel()))
+        assert set(row.tolist()) == set(range(row.max() + 1))
+
+
+@pytest.mark.parametrize(
+    ("mask", "message"),
+    [
+        (np.ones((4, 4), dtype=bool), r"mask must be one image's shape \(8, 8\), got \(4, 4\)"),
+        (np.ones(64, dtype=bool), r"mask must be one image's shape \(8, 8\), got \(64,\)"),
+        (np.zeros((8, 8), dtype=bool), "mask holds no pixel"),
+    ],
+)
+def test_a_slic_mask_that_fits_no_image_is_named(mask, message):
+    # numpy's "boolean index did not match" and "zero-size array to reduction
+    # operation minimum" from inside scikit-image before
+    with pytest.raises(ValueError, match=message):
+        segment(load_digits().data[:2] / 16, (8, 8), method="slic", mask=mask)
+
+
 def test_partition_refuses_float_and_negative_labels():
     with pytest.raises(ValueError, match="segments must be int labels"):
         Partition.from_labels(np.zeros(6), 2, 6)

@@ -66,12 +66,15 @@ def segment(
         ``(H, W)`` to integer labels of the same shape (floats, bools and other
         kinds are refused).
     **params
-        Passed to the segmenter, overriding the defaults.
+        Passed to the segmenter, overriding the defaults. slic's ``mask``, ``(H, W)``
+        with at least one pixel in it, makes superpixels inside it only; the pixels
+        outside are one component more, label 0, which an explainer switches on and
+        off as one (a background whose share of the evidence is one number).
 
     Returns
     -------
     ndarray of shape (n_samples, n_features), int64
-        Labels ``0 .. m_i - 1`` per row, contiguous.
+        Labels ``0 .. m_i - 1`` per row, contiguous, over every pixel.
     """
     X = check_array(X, name="X", ndim=None)  # np.shape raised on a ragged list
     if X.ndim > 2:  # images: say how to pass them
@@ -94,6 +97,8 @@ def segment(
         # Python's own "grid_labels() got an unexpected keyword argument", else.
         _check_params(grid_labels, params, "grid", fixed=("shape",))
         return np.broadcast_to(grid_labels(shape, **params), (n, d)).copy()
+    if method == "slic" and params.get("mask") is not None:
+        _check_mask(params["mask"], shape)
     one = _image_segmenter(method, params)
     labels = np.empty((n, d), dtype=np.int64)
     # scikit-image segments one image at a time; this is set-up, not the query loop.
@@ -204,6 +209,17 @@ def _image_segmenter(method: Segmenter, params: dict[str, Any]) -> Callable[[np.
         # quickshift works on colour images; a gray image is given as three equal channels.
         return lambda image: quickshift(np.dstack([image] * 3), **settings)
     raise ValueError(f"method must be one of {SEGMENTERS} or a callable, got {method!r}")
+
+
+def _check_mask(mask: object, shape: tuple[int, int]) -> None:
+    """Refuse a slic ``mask`` of another shape than the image, or with no pixel in it:
+    scikit-image raised numpy's "boolean index did not match" on the first, and
+    "zero-size array to reduction operation minimum" on the second."""
+    arr = np.asarray(mask)
+    if arr.shape != shape:
+        raise ValueError(f"mask must be one image's shape {shape}, got {arr.shape}")
+    if not np.any(arr):
+        raise ValueError("mask holds no pixel; slic needs at least one to segment")
 
 
 def _check_sigma(settings: dict[str, Any]) -> None:
