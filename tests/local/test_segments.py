@@ -1,6 +1,7 @@
 """Components: segmenters, partitions and occlusion windows against brute force."""
 
 import re
+import warnings
 
 import numpy as np
 import pytest
@@ -143,6 +144,23 @@ def test_a_slic_mask_that_fits_no_image_is_named(mask, message):
     # operation minimum" from inside scikit-image before
     with pytest.raises(ValueError, match=message):
         segment(load_digits().data[:2] / 16, (8, 8), method="slic", mask=mask)
+
+
+def test_quickshift_warns_on_images_far_beyond_the_range_its_defaults_fit():
+    """Its defaults are tuned for [0, 1]; in [0, 255] it cut more, without a word."""
+    X = load_digits().data[:4] / 16
+    X = np.stack([np.kron(x.reshape(8, 8), np.ones((3, 3))).ravel() for x in X])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        fine = segment(X, (24, 24), method="quickshift")
+        # one's own ratio or max_dist is for the images' range; slic rescales them itself
+        segment(X * 255, (24, 24), method="quickshift", ratio=0.5 / 255)
+        segment(X * 255, (24, 24), method="quickshift", max_dist=1000)
+        assert np.array_equal(segment(X * 255, (24, 24)), segment(X, (24, 24)))
+    message = r"tuned for images in \[0, 1\], but these lie in \[0, 255\]"
+    with pytest.warns(UserWarning, match=message):
+        wide = segment(X * 255, (24, 24), method="quickshift")
+    assert np.all(wide.max(axis=1) > fine.max(axis=1))  # the reason: more segments
 
 
 def test_partition_refuses_float_and_negative_labels():
