@@ -193,6 +193,8 @@ def test_stratified_split_refuses_what_gives_an_empty_split(kwargs, message):
         (np.repeat([0, 1], 5), 0.05, r"classes of 5 to 5 samples rounds to 0 .* test split"),
         (np.repeat([0, 1], [5, 8]), 0.95, r"of 5 to 8 samples rounds to all .* training split"),
         (np.array([0]), 0.4, r"of 1 to 1 samples rounds to 0 per class: the test split"),
+        # sized by counting: bincount of a label 10**12 asked for 7 TiB (MemoryError)
+        (np.repeat([0, 10**12], [2, 3]), 0.05, r"of 2 to 3 samples rounds to 0 .* test split"),
     ],
 )
 def test_stratified_split_refuses_a_fraction_that_leaves_a_split_empty(y, test_fraction, message):

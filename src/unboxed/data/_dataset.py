@@ -248,7 +248,8 @@ def stratified_split(
     for split, rows in (("test", test), ("training", train)):
         if not sum(map(len, rows)):
             # Returned as it was, the empty split failed later, in a fit or a Dataset.
-            sizes = np.bincount(y)[np.unique(y)]
+            # Counted by value: bincount sized its table by the largest label (10**12).
+            sizes = np.unique(y, return_counts=True)[1]
             raise ValueError(
                 f"test_fraction={test_fraction:g} of classes of {sizes.min()} to "
                 f"{sizes.max()} samples rounds to {'0' if split == 'test' else 'all'} per "
