@@ -310,7 +310,10 @@ def paired_difference(
     CI)``). A mean or bound that is no figure (None, as a record holds a NaN, or NaN)
     has no side to say: ``on no known side of it: the difference (...) is not a
     number``. ``explain``'s printout (``cli._above``) and the report's headline of its
-    record both say it through here, so that they cannot drift apart.
+    record both say it through here, so that they cannot drift apart, save in one
+    way: each decides on its own digits, so a bound of 0.0003 reads
+    ``[0.0003, 0.0200]`` with no word of 0 in ``explain``'s 4 decimals, and
+    ``[0.000, 0.020]; its interval holds 0`` in the page's 3.
     """
     if mean is None or _missing(mean) or (ci is not None and any(map(_missing, ci))):
         return f"on no known side of it: the difference{paired} is not a number"
