@@ -304,16 +304,16 @@ def paired_difference(
     decimals (:func:`fixed`): ``above it by 0.210 [0.180, 0.240]``, or ``below it by``
     with the mean and interval turned round, so that the figure is never a negative
     distance; then ``paired`` (how it was paired, in the caller's words), and where the
-    interval printed holds 0, ``; its interval holds 0: no clear difference``.
+    interval holds 0, ``; its interval holds 0: no clear difference``.
 
     ``ci`` None is a mean over one row, marked as having no CI (``0.041 (one row: no
     CI)``). A mean or bound that is no figure (None, as a record holds a NaN, or NaN)
     has no side to say: ``on no known side of it: the difference (...) is not a
     number``. ``explain``'s printout (``cli._above``) and the report's headline of its
-    record both say it through here, so that they cannot drift apart, save in one
-    way: each decides on its own digits, so a bound of 0.0003 reads
-    ``[0.0003, 0.0200]`` with no word of 0 in ``explain``'s 4 decimals, and
-    ``[0.000, 0.020]; its interval holds 0`` in the page's 3.
+    record both say it through here, so that they cannot drift apart: whether the
+    interval holds 0 is decided on the interval itself, not on its figures as
+    printed, so the verdict is the same at every ``digits``. A bound clear of 0 that
+    rounds to 0 (0.00001) prints ``0.0000`` with no word of 0.
     """
     if mean is None or _missing(mean) or (ci is not None and any(map(_missing, ci))):
         return f"on no known side of it: the difference{paired} is not a number"
@@ -325,11 +325,10 @@ def paired_difference(
     if ci is None:
         return f"{side} it by {one_row_mean(shown)}{paired}"
     low, high = (fixed(bound, digits) for bound in ci)
-    # Decided on the bounds as printed, so that the words agree with the figures: a low
-    # bound of 0.00001 printed "[0.0000, 0.0300]" with no word of 0, one of -0.00001
-    # the same figures with it. More digits for such a bound instead would give it a
-    # precision that the figures beside it, and a percentile bootstrap, do not have.
-    unclear = "; its interval holds 0: no clear difference" * (float(low) <= 0 <= float(high))
+    # Decided on the interval, not on its rounded figures: decided on the figures, the
+    # CLI's 4 decimals and the page's 3 gave one record opposite verdicts (a bound of
+    # 0.0003: clear of 0 in explain, "holds 0" on the page).
+    unclear = "; its interval holds 0: no clear difference" * (ci[0] <= 0 <= ci[1])
     return f"{side} it by {shown} [{low}, {high}]{paired}{unclear}"
 
 
