@@ -274,6 +274,33 @@ def test_a_weights_digest_of_the_wrong_type_is_named(tmp_path, digest):
     )
 
 
+@pytest.mark.parametrize("digest", ["", "not a digest", "AB" * 32, "ab" * 31, "zz" * 32])
+def test_a_weights_digest_that_is_no_sha256_in_hex_is_named(tmp_path, digest):
+    # a string that no SHA-256 digest is ("", a word, upper case, too short) read as
+    # "model.safetensors was saved with another model.json (an interrupted save?)"
+    folder = zoo.save(zoo.mlp((4,), n_features=3, n_classes=2), tmp_path)
+    record = {**json.loads((folder / "model.json").read_text()), "weights_sha256": digest}
+    (folder / "model.json").write_text(json.dumps(record))
+    with pytest.raises(ValueError) as info:
+        zoo.load(folder)
+    assert str(info.value) == (
+        f"{folder / 'model.json'}: its weights_sha256 is not a SHA-256 in hex (64 digits "
+        "0-9 and a-f, as zoo.save writes it)"
+    )
+
+
+def test_a_record_without_a_weights_digest_still_loads(tmp_path):
+    # saves before the digest was kept have none
+    model = zoo.mlp((4,), n_features=3, n_classes=2, random_state=0)
+    folder = zoo.save(model, tmp_path)
+    record = json.loads((folder / "model.json").read_text())
+    del record["weights_sha256"]
+    (folder / "model.json").write_text(json.dumps(record))
+    loaded = zoo.load(folder)
+    for name, tensor in model.state_dict().items():
+        assert torch.equal(loaded.state_dict()[name], tensor)
+
+
 @pytest.mark.parametrize("dtype", [torch.complex64, torch.bool, torch.int64])
 def test_weights_of_the_wrong_type_are_refused_not_cast(tmp_path, dtype):
     # load_state_dict casts them: complex weights loaded as their real part.

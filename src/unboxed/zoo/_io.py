@@ -10,6 +10,7 @@ import hashlib
 import inspect
 import math
 import os
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -215,12 +216,18 @@ def read_record(path: str | os.PathLike) -> dict[str, Any]:
             f"{file}: its config's kwargs, the arguments of {architecture}, are not a "
             "mapping (a JSON object)"
         )
-    # Compared with the weights' digest on load: a number or a list there read as "saved
-    # with another model.json (an interrupted save?)". Older saves have none.
-    digest = record.get("weights_sha256", "")
-    if not isinstance(digest, str):
+    # Compared with the weights' digest on load: a number, a list or a string that is
+    # no digest ("", "TODO", upper case) there read as "saved with another model.json
+    # (an interrupted save?)". Older saves have none.
+    digest = record.get("weights_sha256")
+    if "weights_sha256" in record and not isinstance(digest, str):
         raise ValueError(
             f"{file}: its weights_sha256 is not a string (the weights' SHA-256 in hex)"
+        )
+    if isinstance(digest, str) and not re.fullmatch(r"[0-9a-f]{64}", digest):
+        raise ValueError(
+            f"{file}: its weights_sha256 is not a SHA-256 in hex (64 digits 0-9 and a-f, "
+            "as zoo.save writes it)"
         )
     taken = inspect.signature(ARCHITECTURES[architecture]).parameters
     unknown = sorted(set(kwargs) - set(taken))
