@@ -897,6 +897,19 @@ def test_explain_says_on_which_side_of_a_random_order_the_ranking_lies():
     )
 
 
+def test_explain_prints_a_one_row_mean_that_rounds_to_0_without_a_sign():
+    # over one row an AOPC of -0.00001 printed "-0.0000 (one row: no CI)", where
+    # Estimate prints a mean over more rows, and the page shows it, as "0.0000"
+    from unboxed.cli import _over_rows
+    from unboxed.evaluate import Estimate
+
+    assert _over_rows(Estimate(-0.00001, (-0.00001, -0.00001), 1)) == "0.0000 (one row: no CI)"
+    assert _over_rows(Estimate(-0.0, (-0.0, -0.0), 1)) == "0.0000 (one row: no CI)"
+    # a figure that does not round to 0 keeps its sign
+    assert _over_rows(Estimate(-0.02, (-0.02, -0.02), 1)) == "-0.0200 (one row: no CI)"
+    assert _over_rows(Estimate(-0.00001, (-0.01, -0.0), 40)) == "0.0000 [-0.0100, 0.0000]"
+
+
 def test_explain_by_dmm_men_is_the_librarys_local_fit_with_its_held_out_r2(
     saved_lenet, tmp_path, capsys, digits, digits_lenet
 ):

@@ -1128,11 +1128,12 @@ def _explain(args: argparse.Namespace) -> int:
 def _over_rows(estimate: Any) -> str:
     """A mean over rows as printed, with its bootstrap CI; over one row the bootstrap
     has one value to draw and its CI is that value twice, which claims a certainty
-    that one row cannot give: none is shown."""
-    from .report._html import one_row_mean
+    that one row cannot give: none is shown. A mean that rounds to 0 reads "0.0000",
+    as :meth:`Estimate.__str__ <unboxed.evaluate.Estimate>` writes it over more rows."""
+    from .report._html import fixed, one_row_mean
 
     if estimate.n == 1:
-        return one_row_mean(f"{estimate.mean:.4f}")
+        return one_row_mean(fixed(estimate.mean, 4))
     return str(estimate)
 
 
