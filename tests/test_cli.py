@@ -2951,6 +2951,27 @@ def test_explain_says_why_a_rows_own_figure_is_undefined(own, reason, capsys):
     assert ("gave one response" in printed) == (own == "r2_held_out")
 
 
+@pytest.mark.parametrize("own", ["score", "score_cv", "r2_held_out", "delta"])
+def test_explain_prints_a_rows_figure_that_rounds_to_0_without_a_sign(own, capsys):
+    # a row's AOPC of -0.0001 and its own R2 (or completeness gap) of -0.0002 printed
+    # "-0.000", a side their digits do not show; the page and Estimate print "0.000"
+    from unboxed.cli import _print_explained_rows
+
+    row = {"row": 3, "label": "7", "explained_class": "7", "probability": 0.9}
+    rows = [
+        {**row, "aopc": -0.0001, "relative_infidelity": 0.5, own: -0.0002},
+        {**row, "aopc": -0.0, "relative_infidelity": None, own: -0.0},
+        {**row, "aopc": -0.012, "relative_infidelity": None, own: -0.25},
+    ]
+    _print_explained_rows(own, rows)
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[1] == "     3           7                 7   0.900   0.000   0.500  0.000"
+    assert lines[2] == "     3           7                 7   0.900   0.000       -  0.000"
+    # a figure that does not round to 0 keeps its sign
+    assert lines[3] == "     3           7                 7   0.900  -0.012       -  -0.250"
+    assert "-0.000" not in "\n".join(lines)
+
+
 @pytest.mark.parametrize(
     ("command", "options"),
     [

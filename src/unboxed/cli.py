@@ -2579,7 +2579,10 @@ def _explained_rows(
 
 
 def _print_explained_rows(own: str, rows: list[dict[str, Any]]) -> None:
-    """:func:`_explained_rows` as a table."""
+    """:func:`_explained_rows` as a table. A row's AOPC and its own figure (an R2, a
+    completeness gap) may be negative; one that rounds to 0 reads "0.000" (``fixed``)."""
+    from .report._html import fixed
+
     print(
         f"{'row':>6}  {'label':>10}  {'explained class':>16}  {'p':>6}  {'AOPC':>6}  "
         f"{'infid.':>6}  {OWN_FIGURES.get(own, '')}"
@@ -2587,10 +2590,10 @@ def _print_explained_rows(own: str, rows: list[dict[str, Any]]) -> None:
     for r in rows:
         relative = r["relative_infidelity"]
         shown = f"{'-':>6}" if relative is None else f"{relative:>6.3f}"
-        figure = "" if not own else "-" if r[own] is None else f"{r[own]:.3f}"
+        figure = "" if not own else "-" if r[own] is None else fixed(r[own], 3)
         print(
             f"{r['row']:>6}  {r['label']:>10}  {r['explained_class']:>16}  "
-            f"{r['probability']:>6.3f}  {r['aopc']:>6.3f}  {shown}  {figure}"
+            f"{r['probability']:>6.3f}  {fixed(r['aopc'], 3):>6}  {shown}  {figure}"
         )
     if own and any(r[own] is None for r in rows):
         print(f"{OWN_FIGURES[own]} -: {WHY_UNDEFINED.get(own, 'undefined for the row')}")
