@@ -123,6 +123,32 @@ def test_compare_local_methods_reports_each_methods_own_curve(digits, digits_bla
         assert f"| {name} | {curve.aopc} | " in report
 
 
+def test_the_cue_study_prints_an_accuracy_drop_that_rounds_to_0_without_a_sign(monkeypatch):
+    # a bootstrap bound of -0.00003 (a percentile between the means -1/72 and 0) and a
+    # mean of -0.00001 printed "largest other region -0.0000 [-0.0000, -0.0000]", where
+    # the Estimates in the tables above print "0.0000"
+    from unboxed import evaluate
+    from unboxed.demo import spurious_cue_study
+
+    real = evaluate.bootstrap_mean
+
+    def tiny_other_drops(drops, **kwargs):
+        mean, ci = real(drops, **kwargs)
+        mean[:-1], ci[:-1] = -0.00001, (-0.00003, -0.0)  # the cue is the last column
+        return mean, ci
+
+    monkeypatch.setattr(evaluate, "bootstrap_mean", tiny_other_drops)
+    lines = []
+    result = spurious_cue_study(epochs=2, n_repeats=1, n_boot=20, random_state=0, echo=lines.append)
+    line = next(line for line in lines if line.startswith("Permutation importance"))
+    cue, (low, high) = result["cue_drop"]
+    assert line == (
+        f"Permutation importance (accuracy drop): cue region {cue:.4f} [{low:.4f}, "
+        f"{high:.4f}], largest other region 0.0000 [0.0000, 0.0000]"
+    )
+    assert cue > 0.1  # a figure that does not round to 0 is written as before
+
+
 def test_demo_passes_its_seed_and_folder_to_every_part(monkeypatch, tmp_path):
     import unboxed.demo as demo
 

@@ -174,6 +174,7 @@ def spurious_cue_study(
     from .evaluate._stats import estimate
     from .local import IntegratedGradients, Occlusion, Saliency, grid_labels
     from .probes import PermutationImportance, mass_share
+    from .report._html import fixed
 
     pair = select_classes(load_dataset("digits"), list(classes))
     in_place = with_spurious_cue(pair, 0, cue=cue, test="same")
@@ -239,11 +240,15 @@ def spurious_cue_study(
     echo(f"| method | share of mass on the cue [95% CI] (area {area:.2f}) |\n|---|---|")
     for name, est in mass.items():
         echo(f"| {name} | {est} |")
+    # A drop may be negative (a shuffle that helps); one that rounds to 0 reads "0.0000",
+    # as the Estimates above print theirs, not "-0.0000" (a bootstrap bound of -3e-5).
+    cue_figures, other_figures = (
+        f"{fixed(mean_drop[c], 4)} [{fixed(drop_ci[c, 0], 4)}, {fixed(drop_ci[c, 1], 4)}]"
+        for c in (cue_column, top_other)
+    )
     echo(
-        f"Permutation importance (accuracy drop): cue region {mean_drop[cue_column]:.4f} "
-        f"[{drop_ci[cue_column, 0]:.4f}, {drop_ci[cue_column, 1]:.4f}], largest other "
-        f"region {mean_drop[top_other]:.4f} [{drop_ci[top_other, 0]:.4f}, "
-        f"{drop_ci[top_other, 1]:.4f}]"
+        f"Permutation importance (accuracy drop): cue region {cue_figures}, largest other "
+        f"region {other_figures}"
     )
     if mean_drop[top_other] <= 0:
         # Say why the share's CI has no width: it is not a degenerate bootstrap.
