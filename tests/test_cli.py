@@ -1232,6 +1232,26 @@ def test_approximate_by_dmm_men_saves_insights_and_tests_them_per_class(
     }
 
 
+def test_approximate_by_dmm_men_prints_an_r2_that_rounds_to_0_without_a_sign(
+    saved_lenet, tmp_path, capsys, monkeypatch
+):
+    # a class's held-out R2 of -0.0001 printed "-0.000" in the per-class table
+    fit = DMMMEN.fit
+
+    def fit_then_set_r2(self, *args, **kwargs):
+        fit(self, *args, **kwargs)
+        self.r2_[:2] = (-0.0001, -0.25)
+        return self
+
+    monkeypatch.setattr(DMMMEN, "fit", fit_then_set_r2)
+    options = ["--surrogate", "dmm-men", "--n-iter", "8", "--n-features", "8", "--k", "2"]
+    assert _approximate(saved_lenet, tmp_path / "a.npz", *options) == 0
+    rows = [line.split() for line in capsys.readouterr().out.splitlines()]
+    r2 = {row[0]: row[1] for row in rows if len(row) == 10 and row[0] in ("0", "1")}
+    # a figure that does not round to 0 keeps its sign
+    assert r2 == {"0": "0.000", "1": "-0.250"}
+
+
 def test_approximate_by_dmm_men_leaves_out_classes_too_small_to_fit(saved_lenet, tmp_path, capsys):
     options = ["--surrogate", "dmm-men", "--n-iter", "8", "--n-features", "8", "--k", "2"]
     assert _approximate(saved_lenet, tmp_path / "a.npz", *options, "--n-train", "100") == 2

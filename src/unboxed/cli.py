@@ -1457,6 +1457,7 @@ def _approximate_by_dmm_men(
 
     from ._io import save_figure
     from .evaluate import deletion_test
+    from .report._html import fixed
     from .surrogates import DMMMEN, ConvergenceWarning
 
     # DMMMEN refuses to model a feature that does not vary: digits' corner pixels are
@@ -1505,6 +1506,7 @@ def _approximate_by_dmm_men(
         f"which the model keeps the class once the top {args.k} insight features are set "
         f"to 0, against {args.k} random ones (well below random is faithful)."
     )
+    # An R2 may be negative (worse than the mean); one that rounds to 0 reads "0.000".
     print(
         f"{'class':>16}  {'R2':>6}  {'R-hat':>6}  {'comp.':>5}  "
         f"{'kept, insights [95% CI]':>25}  {'kept, random [95% CI]':>25}"
@@ -1524,7 +1526,7 @@ def _approximate_by_dmm_men(
             verbose=False,
         )
         print(
-            f"{blackbox.class_name(int(c)):>16}  {model.r2_[row]:>6.3f}  "
+            f"{blackbox.class_name(int(c)):>16}  {fixed(model.r2_[row], 3):>6}  "
             f"{model.rhat_[row]:>6.2f}  {int(np.sum(model.weights_[row] >= 0.05)):>5}  "
             f"{_rate(test.pcr[0], test.pcr_ci[0]):>25}  "
             f"{_rate(test.random_pcr[0], test.random_pcr_ci[0]):>25}"
