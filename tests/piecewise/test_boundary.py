@@ -424,3 +424,21 @@ def test_a_walked_regions_polygon_needs_no_tolerance_and_refuses_a_bad_one():
     hand_made = Region(found[0].point, found[0].H, found[0].h)
     with pytest.raises(TypeError, match="pass tol"):
         hand_made.polygon()
+
+
+def test_a_box_near_the_float_range_is_walked_without_an_overflow_warning():
+    """An edge's far constraints lie past 1e308 along it in a box 1e300 wide: their
+    ``slack / rate`` overflowed with a RuntimeWarning per region, though they bound
+    nothing the box does not (pytest makes that warning an error)."""
+    model = zoo.mlp((8, 8), n_features=2, n_classes=2, random_state=0)
+    regions, box = LinearRegions(model), (-1e300, 1e300, -1e300, 1e300)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        found = regions_in_box(regions, box, resolution=5)
+        segments = boundary_segments(regions, box, resolution=5)
+    # The polygons still tile the box, and hold every region a fine grid visits.
+    assert sum(_area(r.polygon() / 1e300) for r in found) == pytest.approx(4.0, rel=1e-6)
+    walked = {regions.activation_pattern(r.point[None])[0].tobytes() for r in found}
+    fine = regions.regions(_grid(box, 200)).patterns
+    assert {p.tobytes() for p in fine} <= walked
+    assert segments and all(np.all(np.isfinite(s)) for s in segments)

@@ -56,7 +56,9 @@ def _clip_line(w: np.ndarray, b: float, H: np.ndarray, h: np.ndarray) -> np.ndar
     parallel = np.abs(rate) < 1e-15
     if np.any(parallel & (slack < 0)):
         return None
-    with np.errstate(divide="ignore", invalid="ignore"):
+    # A bound past the float range (a box near it) is +-inf: it bounds nothing the
+    # box's own rows do not.
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         bound = slack / rate
     lo = np.max(bound, where=~parallel & (rate < 0), initial=-np.inf)
     hi = np.min(bound, where=~parallel & (rate > 0), initial=np.inf)
@@ -146,7 +148,9 @@ class Region:
         directions = np.stack([-self.H[:, 1], self.H[:, 0]], axis=1)
         # rate[i, j]: how fast constraint j's slack falls along line i.
         rate, slack = directions @ self.H.T, self.h + tol - points @ self.H.T
-        with np.errstate(divide="ignore", invalid="ignore"):
+        # A bound past the float range (a box 1e300 wide, a near-parallel row) is +-inf,
+        # which bounds nothing the box's own rows do not; it warned once per region.
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
             bound = slack / rate
         lo = np.where(rate < -1e-12, bound, -np.inf).max(axis=1)
         hi = np.where(rate > 1e-12, bound, np.inf).min(axis=1)
