@@ -320,6 +320,17 @@ def _bad_decisionnet_settings(tmp_path):
             "boundary_only must be True or False, got str",
         ),
         "folder": ({"checkpoint": tmp_path}, IsADirectoryError, "is a folder"),
+        # pathlib's 'expected str, bytes or os.PathLike object, not int' before
+        "checkpoint int": (
+            {"checkpoint": 5},
+            TypeError,
+            "checkpoint must be a file name, a str or os.PathLike, got int 5",
+        ),
+        "checkpoint bool": (
+            {"checkpoint": True},
+            TypeError,
+            "checkpoint must be a file name, a str or os.PathLike, got bool True",
+        ),
         "input_shape": (
             {"input_shape": (3,)},
             ValueError,
@@ -329,7 +340,16 @@ def _bad_decisionnet_settings(tmp_path):
 
 
 @pytest.mark.parametrize(
-    "case", ["three outputs", "one output", "boundary_only", "folder", "input_shape"]
+    "case",
+    [
+        "three outputs",
+        "one output",
+        "boundary_only",
+        "folder",
+        "checkpoint int",
+        "checkpoint bool",
+        "input_shape",
+    ],
 )
 def test_bad_settings_are_refused_when_made_and_set(case, tmp_path):
     # They were refused only by fit, after the data was read; whether a network is
