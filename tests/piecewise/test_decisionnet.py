@@ -186,6 +186,16 @@ def test_predict_checks_its_input_and_fit_records_the_width():
         dnet.predict(X[:, :2])
 
 
+@pytest.mark.parametrize("flag", ["no", 0, None])
+def test_predict_refuses_a_return_fallback_that_is_no_bool(flag):
+    # "no" is truthy: it returned a (labels, fallback) tuple where labels were asked for.
+    X = np.random.default_rng(0).uniform(size=(10, 3))
+    dnet = DecisionNet(_linear_net([1.0, 0.0, 0.0], -0.5), verbose=False).fit(X)
+    with pytest.raises(TypeError, match="return_fallback must be True or False, got"):
+        dnet.predict(X, return_fallback=flag)
+    assert isinstance(dnet.predict(X, return_fallback=np.True_), tuple)
+
+
 def test_a_single_output_network_is_refused_as_not_binary():
     with pytest.raises(ValueError, match="binary classifiers; the network has 1 outputs"):
         DecisionNet(nn.Linear(2, 1), verbose=False).fit(np.zeros((3, 2)))

@@ -275,13 +275,19 @@ class DecisionNet(Params):
             Only with ``return_fallback``.
         """
         self._check_fitted()
+        if not isinstance(return_fallback, (bool, np.bool_)):
+            # "no" is truthy: it gave a (labels, fallback) tuple where labels were asked for.
+            raise TypeError(
+                "return_fallback must be True or False, got "
+                f"{type(return_fallback).__name__} {return_fallback!r}"
+            )
         X = self.regions_._check_X(X)
         states = np.packbits(_states(X, self.hidden_weights_, self.hidden_bias_), axis=1)
         labels = np.array([self.states_.get(bytes(row), -1) for row in states], dtype=np.int64)
         fallback = labels < 0
         if fallback.any():
             labels[fallback] = self.regions_.logits(X[fallback]).argmax(axis=1)
-        return (labels, fallback) if return_fallback else labels
+        return (labels, fallback) if bool(return_fallback) else labels
 
     def __repr__(self) -> str:
         fitted = f"n_neurons={self.n_neurons_}" if hasattr(self, "states_") else "not fitted"
