@@ -442,3 +442,20 @@ def test_a_box_near_the_float_range_is_walked_without_an_overflow_warning():
     fine = regions.regions(_grid(box, 200)).patterns
     assert {p.tobytes() for p in fine} <= walked
     assert segments and all(np.all(np.isfinite(s)) for s in segments)
+
+
+def test_a_region_made_by_hand_reads_lists_and_refuses_wrong_shapes():
+    # Lists failed in edges() on "list indices must be integers or slices, not tuple",
+    # and an H of 3 columns on a matmul's core-dimension mismatch.
+    square = Region([0, 0], [[1, 0], [-1, 0], [0, 1], [0, -1]], [1, 1, 1, 1])
+    assert _area(square.polygon(1e-9)) == pytest.approx(4.0)
+    assert square.H.dtype == np.float64 and square.h.shape == (4,)
+    bad = {
+        "H must have shape": (np.zeros(2), np.ones((1, 3)), np.ones(1)),
+        "h must have shape": (np.zeros(2), np.ones((4, 2)), np.ones(3)),
+        "point must have shape": (np.zeros(3), np.ones((4, 2)), np.ones(4)),
+        "H contains NaN": (np.zeros(2), np.full((4, 2), np.nan), np.ones(4)),
+    }
+    for message, (point, H, h) in bad.items():
+        with pytest.raises(ValueError, match=message):
+            Region(point, H, h)

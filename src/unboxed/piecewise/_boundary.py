@@ -97,6 +97,22 @@ class Region:
     h: np.ndarray
     tol: float | None = None
 
+    def __post_init__(self) -> None:
+        # A region made by hand: lists failed in edges() on numpy's indexing, and an H
+        # of 3 columns on a matmul's core dimension.
+        H = check_array(self.H, name="H", allow_empty=True)
+        if H.shape[1] != 2:
+            raise ValueError(f"H must have shape (n_rows, 2), got {H.shape}")
+        h = check_array(self.h, name="h", ndim=1, allow_empty=True)
+        if h.shape != (H.shape[0],):
+            raise ValueError(f"h must have shape ({H.shape[0]},), one per row of H, got {h.shape}")
+        point = check_array(self.point, name="point", ndim=None)
+        if point.shape != (2,):
+            raise ValueError(f"point must have shape (2,), got {point.shape}")
+        object.__setattr__(self, "point", point)
+        object.__setattr__(self, "H", H)
+        object.__setattr__(self, "h", h)
+
     def polygon(self, tol: float | None = None) -> np.ndarray:
         """The region's corners in counter-clockwise order.
 
