@@ -151,6 +151,16 @@ def test_unsupported_layer_is_named(layer, name):
         LinearRegions(module)
 
 
+@pytest.mark.parametrize("last", [nn.Softmax(dim=1), nn.LogSoftmax(dim=1)])
+def test_a_final_softmax_is_named_with_the_way_to_drop_it(last):
+    # It got the message of any unknown layer, which listed the supported ones but not
+    # that the network's logits, before it, are what is read.
+    model = zoo.mlp((5,), n_features=4, n_classes=3, random_state=0)
+    name = type(last).__name__
+    with pytest.raises(ValueError, match=rf"layer '1' \({name}\) turns the logits .* without it"):
+        LinearRegions(nn.Sequential(model, last))
+
+
 def test_bad_inputs_and_blackbox(rng):
     model = zoo.mlp((5,), n_features=4, n_classes=3, random_state=0)
     regions = LinearRegions(zoo.as_blackbox(model))

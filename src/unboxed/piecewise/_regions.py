@@ -206,7 +206,15 @@ KNOWN = AFFINE + ELEMENTWISE + (nn.MaxPool1d, nn.MaxPool2d)
 
 def _check_layers(layers: list[tuple[str, nn.Module]]) -> None:
     """Raise a ``ValueError`` naming the first layer that is not (piecewise) linear."""
-    for name, layer in layers:
+    for i, (name, layer) in enumerate(layers):
+        if i == len(layers) - 1 and isinstance(layer, (nn.Softmax, nn.LogSoftmax)):
+            # A classifier's usual last layer: the list of supported layers did not say
+            # that the logits before it are what is read.
+            raise ValueError(
+                f"layer {name!r} ({type(layer).__name__}) turns the logits into "
+                "probabilities, which are not piecewise linear; LinearRegions reads logits: "
+                "pass the network without it (for an nn.Sequential, module[:-1])"
+            )
         if isinstance(layer, KNOWN):
             check_forward_kept(name, layer, KNOWN, "LinearRegions")
             if isinstance(layer, (nn.MaxPool1d, nn.MaxPool2d)) and layer.ceil_mode:
