@@ -256,6 +256,26 @@ def test_the_plot_draws_the_data_box_widened_by_the_margin():
     assert f"{n} regions in view" in ax.get_title()
 
 
+def test_the_plot_refuses_a_box_of_no_width_or_of_an_infinite_one():
+    """A ReLU network over points on one vertical line with margin 0 was drawn as the
+    zero contour of a smooth network (its region walk's bounds error was caught as
+    LinearRegions refusing it), over axes matplotlib warned were singular."""
+    from unboxed.piecewise import plot_decision_boundaries
+
+    model = zoo.mlp((6,), n_features=2, n_classes=2, random_state=0)
+    X = np.c_[np.zeros(6), np.arange(6.0)]
+    y = np.arange(6) % 2
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(ValueError, match=r"X spans no width along feature 0 .* margin"):
+            plot_decision_boundaries([("relu", model)], X, y, margin=0.0, resolution=10)
+        with pytest.raises(ValueError, match="finite high - low"):
+            wide = np.c_[np.arange(6.0), [-1.7e308, 1.7e308] * 3]
+            plot_decision_boundaries([("relu", model)], wide, y, resolution=10)
+        fig = plot_decision_boundaries([("relu", model)], X, y, margin=0.1, resolution=10)
+    assert "regions in view (exact)" in fig.axes[0].get_title()
+
+
 def test_the_plot_has_a_legend_that_names_each_colour_by_its_class():
     from matplotlib import colormaps
     from matplotlib.colors import to_rgba

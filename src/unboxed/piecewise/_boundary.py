@@ -479,7 +479,17 @@ def plot_decision_boundaries(
     cmap = matplotlib.colormaps["coolwarm"]
     colours = {k: cmap(k / (len(names) - 1)) for k in np.unique(y).tolist()}
     lo, hi = X.min(axis=0) - margin, X.max(axis=0) + margin
-    bounds = (lo[0], hi[0], lo[1], hi[1])
+    # Checked here: the region walk's refusal of such a box was caught below as a
+    # network LinearRegions refuses, and the network drawn as a smooth one's contour.
+    flat = np.flatnonzero(~(hi > lo))
+    if flat.size:
+        raise ValueError(
+            f"X spans no width along feature {flat[0]} and margin is {margin}: the plot's "
+            "box would be empty; pass margin > 0"
+        )
+    bounds = check_bounds(
+        (lo[0], hi[0], lo[1], hi[1]), name="the plot's box (X's, widened by margin)", n_axes=2
+    )
     fig = Figure(figsize=(4 * len(panels), 4))
     axes = fig.subplots(1, len(panels), squeeze=False)[0]
     xs, ys = np.linspace(lo[0], hi[0], resolution), np.linspace(lo[1], hi[1], resolution)
