@@ -359,6 +359,21 @@ def test_the_plot_refuses_a_grid_resolution_that_is_no_count(resolution):
         plot_decision_boundaries([("relu", model)], X, X[:, 0] > 0, resolution=resolution)
 
 
+def test_a_grid_resolution_past_the_cap_is_refused_before_any_grid_is_built():
+    # 10**6 asked numpy for a 7.28 TiB grid and failed on its MemoryError.
+    from unboxed.piecewise import plot_decision_boundaries
+
+    X = np.random.default_rng(0).normal(size=(10, 2))
+    model = zoo.mlp((6,), n_features=2, n_classes=2, random_state=0)
+    message = r"resolution must be at most 2000 \(a grid of 2000\^2 points\)"
+    for huge in (10**6, 2001):
+        with pytest.raises(ValueError, match=message):
+            plot_decision_boundaries([("relu", model)], X, X[:, 0] > 0, resolution=huge)
+        for function in (regions_in_box, boundary_segments):
+            with pytest.raises(ValueError, match=message):
+                function(LinearRegions(model), BOX, resolution=huge)
+
+
 def test_even_a_small_jump_warns_and_a_continuous_kink_does_not():
     # A step of 1e-6 at x = 1 is still a facet the boundary may run along undrawn.
     def net(step):

@@ -73,6 +73,20 @@ def _clip_line(w: np.ndarray, b: float, H: np.ndarray, h: np.ndarray) -> np.ndar
 RELATIVE_TOL = 1e-9
 #: A walk that finds more regions than this stops with an error instead of running on.
 MAX_REGIONS = 200_000
+#: The most grid points per side, for the walk's starting points and the plot's
+#: shading: 4 million points, 64 MB of them; 10**6 asked numpy for 7.28 TiB.
+MAX_RESOLUTION = 2000
+
+
+def _check_resolution(resolution: object) -> int:
+    """``resolution`` as an int in ``[2, MAX_RESOLUTION]``."""
+    resolution = check_positive_int(resolution, name="resolution", minimum=2)
+    if resolution > MAX_RESOLUTION:
+        raise ValueError(
+            f"resolution must be at most {MAX_RESOLUTION} (a grid of {MAX_RESOLUTION}^2 "
+            f"points), got {resolution}"
+        )
+    return resolution
 
 
 @dataclasses.dataclass(frozen=True)
@@ -298,7 +312,8 @@ def regions_in_box(
         Of a network with 2 inputs and no max pooling.
     bounds : (x_min, x_max, y_min, y_max)
     resolution : int
-        Grid points per side for the starting points; more only saves walking.
+        Grid points per side for the starting points (2 to ``MAX_RESOLUTION``, 2000);
+        more only saves walking.
     verbose : bool
         Show a progress bar of the regions found (the walk of a 2-64-64-2 MLP's 6,082
         in [-3, 3]^2 takes about 10 s; its total is not known in advance).
@@ -311,7 +326,7 @@ def regions_in_box(
     _check_regions(regions)
     if regions.n_features_in_ != 2:
         raise ValueError("regions_in_box needs a network with 2 inputs")
-    resolution = check_positive_int(resolution, name="resolution", minimum=2)
+    resolution = _check_resolution(resolution)
     box = check_bounds(bounds, n_axes=2)
     x0, x1, y0, y1 = box
     grid = np.stack(
@@ -448,6 +463,7 @@ def plot_decision_boundaries(
     X : array-like of shape (n_samples, 2)
     y : array-like of shape (n_samples,)
     resolution : int
+        Grid points per side of the shading (2 to ``MAX_RESOLUTION``, 2000).
     margin : float
         Added around the data's bounding box.
     class_names : sequence of str, optional
@@ -467,7 +483,7 @@ def plot_decision_boundaries(
     y = check_labels(y, n=X.shape[0])  # one of the wrong length was drawn as it came
     margin = check_number(margin, name="margin", strict=False)
     # 0 was blamed on X ("X is empty"), 2.5 and -3 raised from inside numpy
-    resolution = check_positive_int(resolution, name="resolution", minimum=2)
+    resolution = _check_resolution(resolution)
     panels = _check_panels(panels)
     n_classes = max(2, int(y.max()) + 1)
     if class_names is None:
