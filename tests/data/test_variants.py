@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
+import torch
 
 from unboxed.data import Cue, Dataset, select_classes, with_spurious_cue
 from unboxed.data._dataset import pixel_names
@@ -249,3 +251,37 @@ def test_classes_that_are_no_sequence_are_named(classes, kind, digits):
     # a range or an array is a sequence with an order
     assert select_classes(digits, np.array([8, 3])).class_names == ("8", "3")
     assert select_classes(digits, range(3, 5)).class_names == ("3", "4")
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: pd.Series([8, 3], index=[5, 0]),
+        lambda: pd.Index([8, 3]),
+        lambda: np.array([8, 3]),
+        lambda: (8, 3),
+        lambda: torch.tensor([8, 3]),
+    ],
+    ids=["series", "index", "array", "tuple", "tensor"],
+)
+def test_select_classes_takes_ordered_array_likes(make, digits):
+    # A Series worked before classes had to be a Sequence; its values count, in order,
+    # not its index.
+    pair = select_classes(digits, make())
+    assert pair.class_names == ("8", "3")
+    assert pair.name == "digits[8,3]"
+
+
+@pytest.mark.parametrize(
+    ("classes", "kind"),
+    [(b"38", "bytes"), ({8: 0, 3: 1}, "dict"), (pd.DataFrame({"a": [8, 3]}), "DataFrame")],
+)
+def test_select_classes_refuses_unordered_or_flat_text(classes, kind, digits):
+    # bytes were read as the classes 51 and 56 ("class_ must lie in [0, 10), got 51")
+    with pytest.raises(TypeError, match=f"classes must be a sequence of class indices.*got {kind}"):
+        select_classes(digits, classes)
+
+
+def test_select_classes_names_repeats_as_ints(digits):
+    with pytest.raises(ValueError, match=r"at least two distinct classes, got \[3, 3\]"):
+        select_classes(digits, pd.Series([3, 3]))

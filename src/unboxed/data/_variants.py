@@ -21,6 +21,7 @@ from .._validation import (
     _is_finite_real,
     _is_sequence,
     _scalar,
+    _tensor_values,
     check_array,
     check_instance,
     check_shape,
@@ -191,8 +192,9 @@ def select_classes(dataset: Dataset, classes: Sequence[int]) -> Dataset:
     Parameters
     ----------
     dataset : Dataset
-    classes : sequence of int
-        At least two distinct classes of ``dataset``.
+    classes : sequence or 1-d array-like of int
+        At least two distinct classes of ``dataset``, in the order of their new labels:
+        a list, tuple, range, array, pandas Series or tensor.
 
     Returns
     -------
@@ -202,22 +204,27 @@ def select_classes(dataset: Dataset, classes: Sequence[int]) -> Dataset:
     Raises
     ------
     TypeError
-        If ``classes`` is not a sequence (a set has no order to relabel in) or holds
-        a class that is not an int.
+        If ``classes`` is not a sequence or a 1-d array-like (a set or a dict has no
+        order to relabel in; a str or bytes is no list of classes), or holds a class
+        that is not an int.
     ValueError
         If the classes are fewer than two, repeat, or are not classes of ``dataset``.
     """
     check_instance(dataset, Dataset, name="dataset", what="an unboxed Dataset")
+    given = classes
+    if hasattr(classes, "__array__") and not isinstance(classes, np.ndarray):
+        # A pandas Series or Index, a tensor: ordered, as an array is, but no Sequence.
+        classes = np.asarray(_tensor_values(classes))
     # None or 3 raised "is not iterable"; a set was taken in its iteration order, which
-    # decides the new labels.
-    if not _is_sequence(classes) or isinstance(classes, str):
+    # decides the new labels; a str or bytes was read a character at a time.
+    if not _is_sequence(classes) or isinstance(classes, str | bytes):
         raise TypeError(
             f"classes must be a sequence of class indices in the order to relabel them "
-            f"(e.g. [3, 8]), got {type(classes).__name__}"
+            f"(e.g. [3, 8]), got {type(given).__name__}"
         )
     chosen = [_check_class(dataset, c) for c in classes]
     if len(set(chosen)) != len(chosen) or len(chosen) < 2:
-        raise ValueError(f"classes must be at least two distinct classes, got {list(classes)}")
+        raise ValueError(f"classes must be at least two distinct classes, got {chosen}")
     relabel = np.full(dataset.n_classes, -1)
     relabel[chosen] = np.arange(len(chosen))
     keep_train = relabel[dataset.y_train] >= 0
