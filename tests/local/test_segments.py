@@ -443,6 +443,17 @@ def test_a_callable_segmenter_must_return_integer_labels(returned, dtype):
         # one image with its channel axis, not 8 images of a column of pixels
         ((8, 8, 1), (8, 8), r"one \(8, 8\) image with a channel axis: pass X.reshape\(1, -1\)"),
         ((8, 8, 3), (8, 8), r"one \(8, 8\) image with 3 channels; the segmenters read gray"),
+        # without image_shape: the one channels-last image first, not (8, 1) alone
+        (
+            (8, 8, 1),
+            None,
+            r"if it is one \(8, 8\) image with a channel axis, pass X.reshape\(1, -1\) with "
+            r"image_shape=\(8, 8\); if 8 images of 8x1 pixels, X.reshape\(len\(X\), -1\) "
+            r"with image_shape=\(8, 1\)",
+        ),
+        ((3, 8, 1), [9, 9], r"if it is one \(3, 8\) image with a channel axis"),
+        # an image_shape that says a column each is followed
+        ((8, 8, 1), (8, 1), r"pass X.reshape\(len\(X\), -1\) with image_shape=\(8, 1\)$"),
         ((3, 3, 8, 8), (8, 8), r"one gray image a row"),
     ],
 )

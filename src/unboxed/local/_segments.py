@@ -139,7 +139,11 @@ def _how_to_flatten(shape: tuple[int, ...], image_shape: Any) -> str:
     """How to pass images of ``shape`` to :func:`segment`: as a batch of gray images
     ``(n, H, W)``, ``(n, 1, H, W)`` or ``(n, H, W, 1)``, unless ``image_shape`` says
     that ``shape`` is one image ``(H, W, C)``. The batch reading alone told one
-    ``(8, 8, 1)`` image to pass image_shape=(8, 1): 8 images of a column each."""
+    ``(8, 8, 1)`` image to pass image_shape=(8, 1): 8 images of a column each.
+
+    Without ``image_shape``, ``(H, W, 1)`` is read as one channels-last image first: as
+    a batch its images would be one pixel wide, which nothing segments. That reading
+    is named too, so neither is taken for the user."""
     given = tuple(image_shape) if isinstance(image_shape, tuple | list) else None
     if len(shape) == 3 and given == shape[:2] != shape[1:]:
         if shape[2] == 1:
@@ -147,6 +151,12 @@ def _how_to_flatten(shape: tuple[int, ...], image_shape: Any) -> str:
         return (
             f"one {given} image with {shape[2]} channels; the segmenters read gray "
             "images: make it one channel, then pass X.reshape(1, -1)"
+        )
+    if len(shape) == 3 and shape[2] == 1 < shape[1] and given != shape[1:]:
+        return (
+            f"if it is one {shape[:2]} image with a channel axis, pass X.reshape(1, -1) "
+            f"with image_shape={shape[:2]}; if {shape[0]} image{'s' * (shape[0] != 1)} of "
+            f"{shape[1]}x1 pixels, X.reshape(len(X), -1) with image_shape={shape[1:]}"
         )
     pixels = shape[1:]
     if len(pixels) == 3 and 1 in (pixels[0], pixels[2]):  # a channel axis first or last
