@@ -137,6 +137,10 @@ def test_slic_with_a_mask_makes_the_pixels_outside_it_component_0():
         (np.ones((4, 4), dtype=bool), r"mask must be one image's shape \(8, 8\), got \(4, 4\)"),
         (np.ones(64, dtype=bool), r"mask must be one image's shape \(8, 8\), got \(64,\)"),
         (np.zeros((8, 8), dtype=bool), "mask holds no pixel"),
+        # scikit-image cast these to bool: 0.5 and -1 counted as inside
+        (np.full((8, 8), 0.5), r"mask must be bool \(True inside\), or 0/1 integers, got float64"),
+        (np.full((8, 8), -1), "got int64 values other than 0 and 1"),
+        (np.full((8, 8), "1"), "mask must be bool"),
     ],
 )
 def test_a_slic_mask_that_fits_no_image_is_named(mask, message):
@@ -144,6 +148,17 @@ def test_a_slic_mask_that_fits_no_image_is_named(mask, message):
     # operation minimum" from inside scikit-image before
     with pytest.raises(ValueError, match=message):
         segment(load_digits().data[:2] / 16, (8, 8), method="slic", mask=mask)
+
+
+def test_a_slic_mask_of_0_1_integers_is_read_as_bools():
+    X = load_digits().data[:2] / 16
+    inside = np.zeros((8, 8), dtype=bool)
+    inside[2:6, 1:7] = True
+    as_bools = segment(X, (8, 8), method="slic", mask=inside, n_segments=6)
+    for ints in (inside.astype(np.uint8), inside.astype(int).tolist()):
+        np.testing.assert_array_equal(
+            segment(X, (8, 8), method="slic", mask=ints, n_segments=6), as_bools
+        )
 
 
 def test_quickshift_warns_on_images_far_beyond_the_range_its_defaults_fit():

@@ -68,9 +68,10 @@ def segment(
         kinds are refused).
     **params
         Passed to the segmenter, overriding the defaults. slic's ``mask``, ``(H, W)``
-        with at least one pixel in it, makes superpixels inside it only; the pixels
-        outside are one component more, label 0, which an explainer switches on and
-        off as one (a background whose share of the evidence is one number).
+        bools (or 0/1 integers) with at least one pixel True, makes superpixels inside
+        it only; the pixels outside are one component more, label 0, which an
+        explainer switches on and off as one (a background whose share of the evidence
+        is one number).
 
     Returns
     -------
@@ -249,10 +250,18 @@ def _warn_off_scale(X: np.ndarray) -> None:
 def _check_mask(mask: object, shape: tuple[int, int]) -> None:
     """Refuse a slic ``mask`` of another shape than the image, or with no pixel in it:
     scikit-image raised numpy's "boolean index did not match" on the first, and
-    "zero-size array to reduction operation minimum" on the second."""
+    "zero-size array to reduction operation minimum" on the second. A mask that is not
+    bool, or 0/1 integers, is refused too: scikit-image casts it to bool, so a float
+    mask's 0.5 (or a NaN) counted as inside, and -1 or 2 were inside without a word."""
     arr = np.asarray(mask)
     if arr.shape != shape:
         raise ValueError(f"mask must be one image's shape {shape}, got {arr.shape}")
+    if arr.dtype != np.bool_ and not (arr.dtype.kind in "iu" and np.all((arr == 0) | (arr == 1))):
+        held = arr.dtype if arr.dtype.kind not in "iu" else f"{arr.dtype} values other than 0 and 1"
+        raise ValueError(
+            f"mask must be bool (True inside), or 0/1 integers, got {held}; threshold "
+            "it first, e.g. mask > 0.5"
+        )
     if not np.any(arr):
         raise ValueError("mask holds no pixel; slic needs at least one to segment")
 
