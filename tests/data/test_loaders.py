@@ -168,6 +168,22 @@ def test_stratified_split_is_fixed_and_disjoint():
     assert np.bincount(y[test]).tolist() == [2, 4, 6]
 
 
+def test_stratified_split_takes_the_labels_its_docstring_names():
+    # Whole-number floats and bools are the classes they hold, as ints: the same split.
+    y = np.repeat(np.arange(2), [10, 20])
+    ref = stratified_split(y, test_fraction=0.2, seed=0)
+    for same in (y.astype(float), y.astype(bool), y.tolist()):
+        for got, want in zip(stratified_split(same, test_fraction=0.2, seed=0), ref, strict=True):
+            np.testing.assert_array_equal(got, want)
+    for refused, message in (
+        (y + 0.5, "must hold integer class labels"),
+        (y.astype(str), "must hold integer class labels"),
+        (y - 1, "negative class label"),
+    ):
+        with pytest.raises(ValueError, match=message):
+            stratified_split(refused, test_fraction=0.2, seed=0)
+
+
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [

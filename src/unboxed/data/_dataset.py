@@ -216,8 +216,10 @@ def stratified_split(
 
     Parameters
     ----------
-    y : ndarray of shape (n_samples,)
-        Integer class labels.
+    y : array-like of shape (n_samples,)
+        Class labels, whole numbers >= 0: ints, floats that are whole numbers (2.0 is
+        class 2) or bools (False is class 0, True class 1), as an array, a list or a
+        pandas Series. Strings, fractions and missing labels are refused.
     test_fraction : float in (0, 1)
         The share of each class that goes to the test split (rounded per class).
     seed : int
@@ -231,8 +233,8 @@ def stratified_split(
     Raises
     ------
     ValueError
-        If ``y`` is not a non-empty vector of labels, ``test_fraction`` is not in
-        (0, 1), ``seed`` is not a non-negative int, or a split would be empty.
+        If ``y`` is not a non-empty vector of such labels, ``test_fraction`` is not
+        in (0, 1), ``seed`` is not a non-negative int, or a split would be empty.
     """
     if np.ndim(y) != 1 or np.size(y) == 0:
         raise ValueError(f"y must be a non-empty vector of labels, got shape {np.shape(y)}")
