@@ -252,6 +252,20 @@ def test_needs_a_torch_black_box_and_a_matching_generator(planted_blackbox, digi
             am.explain()
 
 
+def test_a_black_box_set_directly_is_refused_by_explain_as_by_the_constructor(
+    planted_blackbox, digits_blackbox
+):
+    # A scikit-learn black box set past the constructor failed in the search's set-up
+    # on its module, None: "'NoneType' object has no attribute 'parameters'".
+    am = ActivationMaximization(digits_blackbox, steps=1)
+    am.blackbox = planted_blackbox
+    with pytest.raises(TypeError, match="ActivationMaximization needs a torch model, but"):
+        am.explain()
+    am.blackbox = digits_blackbox.module  # a bare module, not a black box
+    with pytest.raises(TypeError, match="blackbox must be"):
+        am.explain()
+
+
 @pytest.mark.parametrize("regularizer", ["tv", "jitter"])
 def test_an_image_regularizer_on_a_table_is_refused_when_made_and_set(regularizer):
     # It was refused only when explain ran, after the user had set up the search.

@@ -508,7 +508,11 @@ class ActivationMaximization(Params):
         """The checked targets and the starting points of every start, all in one batch."""
         import torch
 
-        # Checked again: an attribute set directly skips the constructor's checks.
+        # Checked again: an attribute set directly skips the constructor's checks (a
+        # scikit-learn black box failed on its module, None: "has no attribute
+        # 'parameters'").
+        check_blackbox(self.blackbox)
+        self.blackbox._require_torch("ActivationMaximization")
         _check_regularizer(self.regularizer, self.blackbox)
         image_shape = self._image_shape()
         targets = self._targets(target, layer)
