@@ -906,8 +906,10 @@ def _check_search_bounds(bounds: object, blackbox: BlackBox) -> Bounds:
                 f"bounds' low exceeds its high in {above.size} feature(s), first feature {j} "
                 f"({low[j]:g} > {high[j]:g})"
             )
-    # Wider bounds overflow the search: the start and the clamp are float32 tensors at
-    # the widest, and in a half precision model's dtype they hold far less: bounds
+    # Wider bounds overflow the search. Its points are tensors in the model's dtype
+    # (float32 for a model without parameters; a generator's images are clamped in its
+    # own dtype); float32's range is the cap for every model, a float64 one's too,
+    # which could hold more. In a half precision dtype they hold far less: bounds
     # (0, 1e5) made a float16 model's point searched infinite at step 0, with no reason.
     import torch
 
