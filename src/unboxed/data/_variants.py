@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from typing import Literal
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from .._validation import (
     _is_finite_real,
@@ -186,7 +187,7 @@ def _check_class(dataset: Dataset, class_: object) -> int:
     return int(class_)
 
 
-def select_classes(dataset: Dataset, classes: Sequence[int]) -> Dataset:
+def select_classes(dataset: Dataset, classes: Sequence[int] | ArrayLike) -> Dataset:
     """The samples of ``classes`` only, relabelled ``0 .. len(classes) - 1`` in that order.
 
     Parameters
@@ -211,18 +212,18 @@ def select_classes(dataset: Dataset, classes: Sequence[int]) -> Dataset:
         If the classes are fewer than two, repeat, or are not classes of ``dataset``.
     """
     check_instance(dataset, Dataset, name="dataset", what="an unboxed Dataset")
-    given = classes
+    values: object = classes
     if hasattr(classes, "__array__") and not isinstance(classes, np.ndarray):
         # A pandas Series or Index, a tensor: ordered, as an array is, but no Sequence.
-        classes = np.asarray(_tensor_values(classes))
+        values = np.asarray(_tensor_values(classes))
     # None or 3 raised "is not iterable"; a set was taken in its iteration order, which
     # decides the new labels; a str or bytes was read a character at a time.
-    if not _is_sequence(classes) or isinstance(classes, str | bytes):
+    if not _is_sequence(values) or isinstance(values, str | bytes):
         raise TypeError(
             f"classes must be a sequence of class indices in the order to relabel them "
-            f"(e.g. [3, 8]), got {type(given).__name__}"
+            f"(e.g. [3, 8]), got {type(classes).__name__}"
         )
-    chosen = [_check_class(dataset, c) for c in classes]
+    chosen = [_check_class(dataset, c) for c in values]
     if len(set(chosen)) != len(chosen) or len(chosen) < 2:
         raise ValueError(f"classes must be at least two distinct classes, got {chosen}")
     relabel = np.full(dataset.n_classes, -1)
