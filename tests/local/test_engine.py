@@ -576,6 +576,36 @@ def test_shapley_masks_spend_an_odd_budget_on_proper_coalitions(rng):
     assert np.all(sizes >= 1) and np.all(sizes <= np.array([[9], [6]]))
 
 
+class _FirstDraw:
+    """A generator whose first draw is ``value`` (one of Generator.random's extremes):
+    shapley_masks draws the sizes of its pairs first. All else is ``rng``'s."""
+
+    def __init__(self, value, rng):
+        self.value, self.rng, self.first = value, rng, True
+
+    def random(self, size=None):
+        draws = self.rng.random(size)
+        if self.first:
+            draws.flat[0], self.first = self.value, False
+        return draws
+
+    def __getattr__(self, name):
+        return getattr(self.rng, name)
+
+
+@pytest.mark.parametrize(("draw", "size"), [(np.nextafter(1.0, 0.0), 9)])
+def test_shapley_masks_draw_a_drawable_size_at_either_end_of_a_draw(draw, size):
+    # 11 components at 64 samples list sizes 1 and 10 and draw sizes 2..9, whose cdf
+    # summed to 1 - 3.3e-16: Generator.random's largest draw, 1 - 2**-53, fell past it
+    # as size 12 of 11 components (an IndexError).
+    valid = np.ones((1, 11), dtype=bool)
+    masks = shapley_masks(valid, 64, _FirstDraw(draw, np.random.default_rng(0)))
+    sizes = masks[0, 2:].sum(axis=1)
+    assert sizes[22] == size  # the first pair drawn, behind the 22 listed coalitions
+    assert sizes[22:].min() >= 2 and sizes[22:].max() <= 9
+    assert np.all(np.isfinite(shapley_kernel(masks, valid)))
+
+
 def test_exponential_kernel_ignores_padding():
     # A row with 4 components padded to 10 slots weighs its masks as a row of 4 does.
     masks = np.arange(10)[None, None, :] < np.array([4, 3, 1])[None, :, None]

@@ -534,6 +534,11 @@ def _size_cdf(count: int, listed: int, width: int) -> np.ndarray:
         weight = np.where(inner, 1.0 / (sizes * np.maximum(count - sizes, 1)), 0.0)
     total = weight.sum()
     cdf = np.cumsum(weight) / (total if total > 0 else 1.0)
+    if total > 0:
+        # Exactly 1 from the last size drawable on: the cumulative sum rounds apart from
+        # the sum (1 - 3.3e-16 at 11 components, 1 listed), and a draw above it counted
+        # every size, width + 1, out of range.
+        cdf[count - listed - 1 :] = 1.0
     cdf.flags.writeable = False
     return cdf
 
