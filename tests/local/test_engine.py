@@ -593,11 +593,12 @@ class _FirstDraw:
         return getattr(self.rng, name)
 
 
-@pytest.mark.parametrize(("draw", "size"), [(np.nextafter(1.0, 0.0), 9)])
+@pytest.mark.parametrize(("draw", "size"), [(np.nextafter(1.0, 0.0), 9), (0.0, 2)])
 def test_shapley_masks_draw_a_drawable_size_at_either_end_of_a_draw(draw, size):
     # 11 components at 64 samples list sizes 1 and 10 and draw sizes 2..9, whose cdf
     # summed to 1 - 3.3e-16: Generator.random's largest draw, 1 - 2**-53, fell past it
-    # as size 12 of 11 components (an IndexError).
+    # as size 12 of 11 components (an IndexError); its smallest, 0, was size 0: the empty
+    # coalition and the full one, with weights.
     valid = np.ones((1, 11), dtype=bool)
     masks = shapley_masks(valid, 64, _FirstDraw(draw, np.random.default_rng(0)))
     sizes = masks[0, 2:].sum(axis=1)

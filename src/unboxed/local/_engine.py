@@ -495,9 +495,10 @@ def _sampled_coalitions(
     draws = rng.random((r, half))
     size = np.zeros((r, half), dtype=np.intp)
     for row in np.flatnonzero(drawing):
-        # The sizes whose cdf is below the draw: about a fifth of the time of comparing
-        # with each (the cdf never decreases).
-        size[row] = np.searchsorted(cdf[row], draws[row])
+        # The sizes whose cdf is at most the draw (the cdf never decreases): a draw in
+        # [cdf[s - 1], cdf[s]) is size s. Counting those below it only, a draw of 0 was
+        # size 0, the empty coalition (and the full one its pair).
+        size[row] = np.searchsorted(cdf[row], draws[row], side="right")
     keys = rng.random((r, half, m))
     if not valid.all():
         keys[~np.broadcast_to(valid[:, None, :], keys.shape)] = 2.0  # padding sorts last
