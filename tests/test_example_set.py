@@ -151,6 +151,16 @@ def test_meta_must_be_a_json_dict():
         _examples(meta=[("method", "test")])
 
 
+def test_nested_class_names_are_refused_not_read_as_one_name():
+    # A (1, 3) row of names became the one name "['zero' 'one' 'two']" for class 0.
+    names = np.array([["zero", "one", "two"]])
+    with pytest.raises(ValueError, match=r"class_names must be a flat .*shape \(1, 3\)"):
+        _examples(top_classes=np.zeros((4, 2), int), class_names=names)
+    queried = {"kind": "counterfactual", "queries": np.zeros((1, 9)), "query_classes": [0]}
+    with pytest.raises(ValueError, match=r"query_class_names must be a flat .*shape \(1, 3\)"):
+        _examples(**queried, groups=np.zeros(4, int), query_class_names=names)
+
+
 def test_names_and_integer_fields_are_normalised():
     examples = _examples(
         class_names=np.array(["zero", "one", "two"]),

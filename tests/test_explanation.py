@@ -552,6 +552,20 @@ def test_an_attribution_keeps_its_class_names_and_loads_files_saved_without(tmp_
         Attribution(np.ones((2, 3)), np.array([1, 0]), class_names=("neg",))
 
 
+def test_nested_class_names_are_refused_not_read_as_one_name():
+    # iris's labels as a (1, 3) row: they became the one name "['setosa' ...]", and a
+    # plot titled class 0 by it without a word.
+    from sklearn.datasets import load_iris
+
+    labels = load_iris().target_names
+    values, target = np.ones((2, 4)), np.array([0, 0])
+    with pytest.raises(ValueError, match=r"class_names must be a flat .*shape \(1, 3\)"):
+        Attribution(values, target, class_names=labels[None, :])
+    with pytest.raises(ValueError, match=r"class_names must be a flat .*element \['setosa'\]"):
+        Attribution(values, target, class_names=[["setosa"], "versicolor"])
+    assert Attribution(values, target, class_names=labels).class_names == tuple(labels)
+
+
 def test_a_bool_target_is_refused_as_it_names_no_class(tmp_path):
     # Attribution.target is a column index: [True, False] was read as classes 1 and 0.
     with pytest.raises(TypeError, match="target holds a bool"):

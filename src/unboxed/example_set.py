@@ -15,7 +15,7 @@ import numpy as np
 
 from ._ranks import descending_order
 from ._validation import check_array, check_labels, check_names, is_int
-from .explanation import Explanation, _check_image_shape
+from .explanation import Explanation, _check_image_shape, _class_name_tuple
 
 #: The kinds of examples, as named in Sec. 3.2 of the JGMM paper.
 KINDS = ("prototype", "criticism", "influential", "counterfactual", "semifactual")
@@ -191,15 +191,24 @@ class ExampleSet(Explanation):
         object.__setattr__(
             self, "image_shape", _check_image_shape(self.image_shape, int(pixels.shape[1]))
         )
-        object.__setattr__(self, "class_names", _names_of(self.class_names, top, "top_classes"))
+        object.__setattr__(
+            self,
+            "class_names",
+            _names_of(self.class_names, top, "top_classes", field="class_names"),
+        )
         if self.query_class_names is None:
             # Then class_names name the queries too (plots title them by it).
-            _names_of(self.class_names, self.query_classes, "query_classes")
+            _names_of(self.class_names, self.query_classes, "query_classes", field="class_names")
         object.__setattr__(self, "feature_names", check_names(self.feature_names, values.shape[1]))
         object.__setattr__(
             self,
             "query_class_names",
-            _names_of(self.query_class_names, self.query_classes, "query_classes"),
+            _names_of(
+                self.query_class_names,
+                self.query_classes,
+                "query_classes",
+                field="query_class_names",
+            ),
         )
         object.__setattr__(self, "input_names", self._checked_input_names())
         object.__setattr__(self, "query_names", self._checked_query_names())
@@ -363,12 +372,15 @@ class ExampleSet(Explanation):
         )
 
 
-def _names_of(names: Any, classes: np.ndarray | None, what: str) -> tuple[str, ...] | None:
-    """``names`` as a tuple of str (None passes), refused where it is too short to name
-    every class index in ``classes`` (``what``, for the message)."""
+def _names_of(
+    names: Any, classes: np.ndarray | None, what: str, *, field: str
+) -> tuple[str, ...] | None:
+    """``names`` (the argument ``field``) as a tuple of str (None passes), refused where
+    it is too short to name every class index in ``classes`` (``what``, for the
+    message)."""
     if names is None:
         return None
-    names = tuple(str(c) for c in np.atleast_1d(names))
+    names = _class_name_tuple(names, name=field)
     if classes is not None and classes.size and classes.max() >= len(names):
         raise ValueError(f"{what} name class {classes.max()} of {len(names)}")
     return names

@@ -333,12 +333,40 @@ def _check_class_names(class_names: Any, target: np.ndarray) -> tuple[str, ...] 
     (column indices); None stays None."""
     if class_names is None:
         return None
-    names = tuple(str(c) for c in np.atleast_1d(np.asarray(class_names, object)))
+    names = _class_name_tuple(class_names, name="class_names")
     if target.size and target.max() >= len(names):
         raise ValueError(
             f"target names class {target.max()} but class_names has {len(names)} names"
         )
     return names
+
+
+def _class_name_tuple(names: Any, *, name: str) -> tuple[str, ...]:
+    """``names`` (one label per class) as a tuple of text.
+
+    A nested sequence is refused: ``[["a", "b"]]`` (a table's row of labels, say) became
+    the one name "['a' 'b']" without a word, and plots titled every class by it.
+
+    Parameters
+    ----------
+    names : sequence or ndarray of labels
+    name : str
+        The argument's name, for the message.
+
+    Returns
+    -------
+    tuple of str
+    """
+    array = np.atleast_1d(np.asarray(names, object))
+    nested = next(
+        (c for c in array.flat if isinstance(c, list | tuple | set | dict | np.ndarray)), None
+    )
+    if array.ndim != 1 or nested is not None:
+        raise ValueError(
+            f"{name} must be a flat sequence of labels, one per class; got "
+            + (f"shape {array.shape}" if array.ndim != 1 else f"the element {nested!r}")
+        )
+    return tuple(str(c) for c in array)
 
 
 def _top_k_order(values: np.ndarray, k: int) -> np.ndarray:
