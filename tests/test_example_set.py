@@ -340,3 +340,27 @@ def test_query_names_must_name_each_query_of_a_set_that_has_queries():
         _examples(query_names=["a", "b"])
     # query classes alone are enough to count the queries
     assert _examples(query_classes=np.array([0, 1]), query_names=[5, 6]).query_names == ("5", "6")
+
+
+def test_query_inputs_or_classes_count_the_queries_where_there_are_no_queries():
+    # A set of query inputs alone (no query features): groups naming query 5 of 2, and
+    # query_classes for 3 queries of 2, were taken, and query_name(5) raised IndexError.
+    from sklearn.datasets import load_digits
+
+    pixels = load_digits().data[:6]
+    counterfactuals = {
+        "kind": "counterfactual",
+        "source": "mined",
+        "values": pixels[:4],
+        "image_shape": (8, 8),
+        "groups": np.array([0, 0, 1, 5]),
+    }
+    with pytest.raises(ValueError, match="groups name query 5 of 2"):
+        _examples(**counterfactuals, query_inputs=pixels[4:])
+    with pytest.raises(ValueError, match="groups name query 5 of 2"):
+        _examples(**counterfactuals, query_classes=[3, 8], query_names=["a", "b"])
+    counterfactuals["groups"] = np.array([0, 0, 1, 1])
+    with pytest.raises(ValueError, match=r"query_classes must have shape \(2,\), got \(3,\)"):
+        _examples(**counterfactuals, query_inputs=pixels[4:], query_classes=[3, 8, 1])
+    named = _examples(**counterfactuals, query_inputs=pixels[4:], query_names=["q4", "q5"])
+    assert [named.query_name(g) for g in named.all_groups] == ["q4", "q5"]

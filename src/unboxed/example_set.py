@@ -168,8 +168,6 @@ class ExampleSet(Explanation):
                 )
             self._freeze("queries", queries)
             n_queries = queries.shape[0]
-            if n and groups.max() >= n_queries:
-                raise ValueError(f"groups name query {groups.max()} of {n_queries}")
         if self.query_inputs is not None:
             q_in = check_array(self.query_inputs, name="query_inputs", ndim=2)
             if n_queries is not None and q_in.shape[0] != n_queries:
@@ -180,12 +178,22 @@ class ExampleSet(Explanation):
                     f"{self.inputs.shape[1]}"
                 )
             self._freeze("query_inputs", q_in)
+            # Without queries (a set of inputs only) the inputs count them: else
+            # query_classes of another length, and groups naming query 5 of 2, passed
+            # until a plot or query_name indexed past the end.
+            n_queries = q_in.shape[0] if n_queries is None else n_queries
         if self.query_classes is not None:
             count = n_queries if n_queries is not None else len(np.atleast_1d(self.query_classes))
             self._freeze(
                 "query_classes",
                 check_labels(self.query_classes, n=count, name="query_classes", allow_bool=False),
             )
+            n_queries = count
+        # groups are queries' rows where the set explains queries (or holds them, as
+        # ever); a prototype's groups are classes, whatever query classes it records.
+        explains = self.queries is not None or self.kind in ("counterfactual", "semifactual")
+        if explains and n_queries is not None and n and groups.max() >= n_queries:
+            raise ValueError(f"groups name query {groups.max()} of {n_queries}")
         # image_shape describes the inputs; without any, the features themselves.
         pixels = next((a for a in (self.inputs, self.query_inputs) if a is not None), values)
         object.__setattr__(
