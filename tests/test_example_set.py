@@ -364,3 +364,20 @@ def test_query_inputs_or_classes_count_the_queries_where_there_are_no_queries():
         _examples(**counterfactuals, query_inputs=pixels[4:], query_classes=[3, 8, 1])
     named = _examples(**counterfactuals, query_inputs=pixels[4:], query_names=["q4", "q5"])
     assert [named.query_name(g) for g in named.all_groups] == ["q4", "q5"]
+
+
+def test_an_empty_set_takes_empty_lists_for_its_integer_fields():
+    # np.asarray([]) is float64: groups=[] and indices=[] were refused as "must be 0
+    # ints >= -1, got float64", while components=[] passed.
+    empty = _examples(
+        values=np.zeros((0, 9)),
+        scores=[],
+        components=[],
+        groups=[],
+        top_classes=np.zeros((0, 2), int),
+        top_proba=np.zeros((0, 2)),
+        indices=[],
+    )
+    assert len(empty) == 0 and empty.groups.dtype == empty.indices.dtype == np.int64
+    with pytest.raises(ValueError, match=r"indices must be 4 ints >= -1, got float64 \(4,\)"):
+        _examples(indices=np.zeros(4))

@@ -138,7 +138,8 @@ class ExampleSet(Explanation):
             "components", check_labels(self.components, n=n, name="components", allow_bool=False)
         )
         groups = np.asarray(self.groups)
-        if groups.shape != (n,) or groups.dtype.kind not in "iu" or (n and groups.min() < -1):
+        # An empty list is float64 to numpy; with no entry it holds no non-int.
+        if groups.shape != (n,) or (n and (groups.dtype.kind not in "iu" or groups.min() < -1)):
             raise ValueError(f"groups must be {n} ints >= -1, got {groups.dtype} {groups.shape}")
         self._freeze("groups", groups.astype(np.int64))
         top = np.asarray(self.top_classes)
@@ -151,8 +152,8 @@ class ExampleSet(Explanation):
         self._freeze("top_proba", proba)
         if self.indices is not None:
             idx = np.asarray(self.indices)
-            if idx.shape != (n,) or idx.dtype.kind not in "iu" or (n and idx.min() < -1):
-                raise ValueError(f"indices must be {n} ints >= -1")
+            if idx.shape != (n,) or (n and (idx.dtype.kind not in "iu" or idx.min() < -1)):
+                raise ValueError(f"indices must be {n} ints >= -1, got {idx.dtype} {idx.shape}")
             self._freeze("indices", idx.astype(np.int64))
         if self.inputs is not None:
             inputs = check_array(self.inputs, name="inputs", ndim=2, allow_empty=True)
