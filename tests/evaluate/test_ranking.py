@@ -170,3 +170,22 @@ def test_a_ranking_list_with_a_bare_index_among_its_rows_is_refused_by_name():
     # A row that is no list names no length, but the message still names the ranking.
     with pytest.raises(ValueError, match=r"must list as many features on every row.*X;"):
         resolve_ranking([[2, 3], 1, [0, 1]], classes=np.zeros(3, int), n_features=4)
+
+
+def test_a_per_class_importance_refuses_classes_it_cannot_pick_a_row_for():
+    X, y = load_iris(return_X_y=True)
+    model = LogisticRegression(max_iter=500).fit(X, y)
+    importance = FeatureImportance(np.abs(model.coef_))  # one ranking per class
+    # class -1 picked the last class's ranking without a word
+    with pytest.raises(ValueError, match="classes must be >= 0, got -1"):
+        resolve_ranking(importance, classes=np.array([0, -1, 2]), n_features=4)
+    # float classes reached numpy's "arrays used as indices must be of integer type"
+    with pytest.raises(ValueError, match=r"classes must be a 1-D array of int .*float64"):
+        resolve_ranking(importance, classes=np.array([0.0, 1.0]), n_features=4)
+    # no rows: numpy's "zero-size array to reduction operation maximum"
+    empty = resolve_ranking(importance, classes=np.zeros(0, int), n_features=4)
+    assert empty.scores(np.arange(0)).shape == (0, 4)
+    rank = resolve_ranking(importance, classes=model.predict(X[:3]), n_features=4)
+    np.testing.assert_array_equal(
+        rank.scores(np.arange(3)), importance.values[model.predict(X[:3])]
+    )

@@ -56,12 +56,23 @@ class RowRanking:
     def for_classes(self, classes: np.ndarray) -> RowRanking:
         """The ranking for rows whose explained classes are ``classes``; a per-class
         importance must rank each of them."""
-        if self.per_class is not None and classes.max() >= self.per_class.shape[0]:
+        classes = np.asarray(classes)
+        if classes.ndim != 1 or (classes.size and classes.dtype.kind not in "iu"):
             raise ValueError(
-                f"the importance ranks {self.per_class.shape[0]} classes, but class "
-                f"{classes.max()} is needed"
+                f"classes must be a 1-D array of int class indices, got {classes.dtype} "
+                f"of shape {classes.shape}"
             )
-        return dataclasses.replace(self, classes=classes)
+        # No rows, no class to check: max() of none raised numpy's "zero-size array".
+        if self.per_class is not None and classes.size:
+            low, high = classes.min(), classes.max()
+            if low < 0:  # numpy read class -1 as the last row, without a word
+                raise ValueError(f"classes must be >= 0, got {low}")
+            if high >= self.per_class.shape[0]:
+                raise ValueError(
+                    f"the importance ranks {self.per_class.shape[0]} classes, but class "
+                    f"{high} is needed"
+                )
+        return dataclasses.replace(self, classes=classes.astype(np.intp, copy=False))
 
     def scores(self, rows: np.ndarray) -> np.ndarray:
         """Scores of shape ``(len(rows), n_features)``; higher is more important."""
