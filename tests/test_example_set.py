@@ -381,3 +381,13 @@ def test_an_empty_set_takes_empty_lists_for_its_integer_fields():
     assert len(empty) == 0 and empty.groups.dtype == empty.indices.dtype == np.int64
     with pytest.raises(ValueError, match=r"indices must be 4 ints >= -1, got float64 \(4,\)"):
         _examples(indices=np.zeros(4))
+
+
+def test_top_classes_and_top_proba_messages_say_what_was_found():
+    # a float array was told "must be ints of shape (4, 2), got (4, 2)": its shape
+    with pytest.raises(ValueError, match=r"top_classes must be ints >= 0 .*got float64 of shape"):
+        _examples(top_classes=np.zeros((4, 2)))
+    with pytest.raises(ValueError, match=r"got bool of shape \(4, 2\)"):
+        _examples(top_classes=np.zeros((4, 2), bool))
+    with pytest.raises(ValueError, match=r"got shape \(4, 2\) in \[0.5, 1.5\]"):
+        _examples(top_proba=np.array([[0.5, 0.5]] * 3 + [[1.5, 0.5]]))

@@ -144,11 +144,17 @@ class ExampleSet(Explanation):
         self._freeze("groups", groups.astype(np.int64))
         top = np.asarray(self.top_classes)
         if top.shape != (n, 2) or (n and (top.dtype.kind not in "iu" or top.min() < 0)):
-            raise ValueError(f"top_classes must be ints of shape ({n}, 2), got {top.shape}")
+            raise ValueError(
+                f"top_classes must be ints >= 0 of shape ({n}, 2), got {top.dtype} of shape "
+                f"{top.shape}"  # a float or bool array was told only its (right) shape
+            )
         self._freeze("top_classes", top.astype(np.int64))
         proba = check_array(self.top_proba, name="top_proba", ndim=2, allow_empty=True)
         if proba.shape != (n, 2) or (n and (proba.min() < 0 or proba.max() > 1 + 1e-9)):
-            raise ValueError(f"top_proba must be probabilities of shape ({n}, 2)")
+            found = f" in [{proba.min():.4g}, {proba.max():.4g}]" if proba.size else ""
+            raise ValueError(
+                f"top_proba must be probabilities of shape ({n}, 2), got shape {proba.shape}{found}"
+            )
         self._freeze("top_proba", proba)
         if self.indices is not None:
             idx = np.asarray(self.indices)
