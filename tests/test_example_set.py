@@ -391,3 +391,14 @@ def test_top_classes_and_top_proba_messages_say_what_was_found():
         _examples(top_classes=np.zeros((4, 2), bool))
     with pytest.raises(ValueError, match=r"got shape \(4, 2\) in \[0.5, 1.5\]"):
         _examples(top_proba=np.array([[0.5, 0.5]] * 3 + [[1.5, 0.5]]))
+
+
+def test_query_name_refuses_a_position_that_names_no_query():
+    named = _queried(query_names=["q4", "q5"])
+    assert named.query_name(np.int64(1)) == "q5"
+    # "tuple index out of range", and -1 named the last query
+    for g in (2, -1):
+        with pytest.raises(ValueError, match=rf"query position in \[0, 2\), got {g}"):
+            named.query_name(g)
+    with pytest.raises(ValueError, match="g must be an int query position, got 1.0"):
+        named.query_name(1.0)

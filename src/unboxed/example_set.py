@@ -268,8 +268,20 @@ class ExampleSet(Explanation):
         Returns
         -------
         str
+
+        Raises
+        ------
+        ValueError
+            If ``g`` is not an int, or names no query of a set that names its queries.
         """
-        return str(g) if self.query_names is None else self.query_names[g]
+        if not is_int(g):
+            raise ValueError(f"g must be an int query position, got {g!r}")
+        if self.query_names is None:
+            return str(g)
+        # names[-1] named the last query, and names[5] of 2 raised a bare IndexError
+        if not 0 <= g < len(self.query_names):
+            raise ValueError(f"g must be a query position in [0, {len(self.query_names)}), got {g}")
+        return self.query_names[g]
 
     @property
     def n_examples(self) -> int:
