@@ -3090,6 +3090,72 @@ def test_a_file_that_is_the_out_folder_or_above_it_is_refused_before_any_work(
     assert not top.exists()
 
 
+@pytest.mark.parametrize(
+    ("command", "options", "below", "above"),
+    [
+        (_explain, ["--json", "{out}/f.json"], "--json", "--out"),
+        (_explain, ["--out", "{plot}/a.npz", "--plot", "{plot}"], "--out", "--plot"),
+        (_importance, ["--json", "{out}/f.json"], "--json", "--out"),
+        (_maximize, ["--plot", "{out}/a.png"], "--plot", "--out"),
+        (
+            _approximate,
+            ["--surrogate", "dmm-men", "--checkpoint", "{out}/c"],
+            "--checkpoint",
+            "--out",
+        ),
+        (_approximate, ["--json", "{out}/f.json"], "--json", "--out"),
+        (_report, ["--json", "{out}/f.json"], "--json", "--out"),
+        (
+            _examples,
+            ["--json", "{out}/counterfactuals.npz/f.json"],
+            "--json",
+            "--out's counterfactuals.npz",
+        ),
+    ],
+)
+def test_a_file_below_another_written_file_is_refused_before_any_work(
+    monkeypatch, saved_lenet, tmp_path, capsys, command, options, below, above
+):
+    # `importance --out a.npz --json a.npz/f.json` did all the work, saved a.npz and
+    # then failed "[Errno 17] cannot write a.npz/f.json: File exists"
+    monkeypatch.setattr(
+        "unboxed.zoo._io.load_recorded", lambda *a: pytest.fail("loaded before the check")
+    )
+    out, plot = tmp_path / "a.npz", tmp_path / "a.png"
+    options = [option.format(out=out, plot=plot) for option in options]
+    assert command(saved_lenet, out, *options) == 2
+    paths = {
+        "--out": out,
+        "--plot": plot,
+        "--out's counterfactuals.npz": out / "counterfactuals.npz",
+    }
+    file = Path(options[options.index(below) + 1]) if below in options else out
+    expected = f"{below} {file} is below {above} {paths[above]}, a file; name a path outside it"
+    assert "unboxed: error: " + expected in capsys.readouterr().err
+    assert not out.exists() and not plot.exists()
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        ["approximate", "--surrogate", "student", "--checkpoint", "{out}/ck.safetensors"],
+        ["examples", "--json", "{out}/f.json", "--plot"],
+    ],
+)
+def test_a_file_below_a_written_folder_is_not_refused(
+    monkeypatch, saved_lenet, tmp_path, capsys, options
+):
+    # the student's and the examples' --out are folders: a file there is theirs to hold
+    def load(*args):
+        raise ValueError("the model is loaded")
+
+    monkeypatch.setattr("unboxed.zoo._io.load_recorded", load)
+    out = tmp_path / "out"
+    argv = [option.format(out=out) for option in options]
+    assert main([*argv, "--model", str(saved_lenet), "--out", str(out), "--quiet"]) == 2
+    assert "unboxed: error: --model: the model is loaded" in capsys.readouterr().err
+
+
 def test_approximate_by_dmm_men_models_only_the_features_that_vary(
     saved_lenet, tmp_path, capsys, digits, monkeypatch
 ):

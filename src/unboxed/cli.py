@@ -12,7 +12,7 @@ import shlex
 import shutil
 import sys
 import warnings
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -1223,6 +1223,7 @@ def _saved_model_and_data(
     written: dict[str, Path] | None = None,
     kept: dict[str, Path] | None = None,
     resumes: str | None = None,
+    folders: Collection[str] = (),
 ) -> tuple[Any, Any]:
     """``--model``'s black box and ``--dataset``'s data (by default the data set the
     model records it was trained on), checked to fit each other; the black box names
@@ -1232,8 +1233,10 @@ def _saved_model_and_data(
     else ``--out``, ``--plot`` and ``--checkpoint``; and ``--json``), or one that names
     a file of the ``--model`` folder or one of the other ``kept`` files (each by what
     names it: another saved model the command reads or saves), are refused: one file
-    would overwrite the other, or the model. Then a ``--checkpoint`` that is no
-    checkpoint of the kind the command ``resumes`` from (:func:`_check_checkpoint`)."""
+    would overwrite the other, or the model; so is one below another written file or a
+    ``kept`` one, but not one below those of ``folders`` (the written options that name
+    a folder). Then a ``--checkpoint`` that is no checkpoint of the kind the command
+    ``resumes`` from (:func:`_check_checkpoint`)."""
     from . import zoo
     from .zoo._io import RECORD, WEIGHTS
 
@@ -1248,7 +1251,7 @@ def _saved_model_and_data(
     if args.json is not None:
         written = {**written, "--json": Path(args.json)}
     model_files = {f"--model's {name}": Path(args.model) / name for name in (RECORD, WEIGHTS)}
-    _check_distinct_files({**model_files, **(kept or {})}, written)
+    _check_distinct_files({**model_files, **(kept or {})}, written, folders)
     if resumes is not None:
         _check_checkpoint(args.checkpoint, resumes)
     model, record = _load_saved(args.model, "--model")
@@ -1289,16 +1292,31 @@ def _saved_model_and_data(
     return blackbox, dataset
 
 
-def _check_distinct_files(kept: dict[str, Path], written: dict[str, Path]) -> None:
+def _check_distinct_files(
+    kept: dict[str, Path], written: dict[str, Path], folders: Collection[str] = ()
+) -> None:
     """Refuse, before the work, two ``written`` files (each by what names it) that are
     one file, and a ``written`` one that is one of the ``kept`` files (a saved model's,
     which the command reads or saves): one would overwrite the other (``--out`` and
-    ``--plot`` both ``a.png`` left a PNG where the attributions were expected)."""
+    ``--plot`` both ``a.png`` left a PNG where the attributions were expected). Refuse
+    too a ``written`` path below another one, or below a ``kept`` file, unless that
+    one is a folder (its option is in ``folders``): ``importance --out a.npz --json
+    a.npz/f.json`` saved ``a.npz`` and then failed "cannot write a.npz/f.json"."""
     seen = dict(kept)
     for option, path in written.items():
         for earlier, other in seen.items():
             if path.resolve() == other.resolve():
                 raise ValueError(f"{option} and {earlier} are both {path}; name two files")
+            # A written path above a kept file is a folder there already, or the
+            # folder a model is saved to, which _check_outside_folders tells.
+            pairs = [(option, path, earlier, other)]
+            if earlier in written:
+                pairs.append((earlier, other, option, path))
+            for below, file, under, above in pairs:
+                if under not in folders and above.resolve() in file.resolve().parents:
+                    raise ValueError(
+                        f"{below} {file} is below {under} {above}, a file; name a path outside it"
+                    )
         seen[option] = path
 
 
@@ -1375,7 +1393,8 @@ def _approximate(args: argparse.Namespace, argv: Sequence[str]) -> int:
     if student:
         _check_student_paths(args)
     resumes = {"dmm-men": "DMM-MEN", "student": "distillation"}.get(args.surrogate)
-    blackbox, dataset = _saved_model_and_data(args, resumes=resumes)
+    folders = ("--out",) if student else ()
+    blackbox, dataset = _saved_model_and_data(args, resumes=resumes, folders=folders)
     X_train = dataset.X_train[: args.n_train]
     print(
         f"{args.surrogate} approximating {args.model} from {len(X_train)} training rows "
@@ -1705,7 +1724,7 @@ def _examples(args: argparse.Namespace) -> int:
         _check_outside_folders({"--out": out}, {"--json": Path(args.json)})
     if args.e_step == "labelled":
         _check_labelled_components(args.k_x, args.model)
-    blackbox, dataset = _saved_model_and_data(args, _examples_written(args, out))
+    blackbox, dataset = _saved_model_and_data(args, _examples_written(args, out), folders=["--out"])
     layer = _lower_layer(blackbox, args.layer)
     of_rows = any(kind in args.kinds for kind in ("counterfactuals", "semifactuals"))
     # Only these kinds read --rows: a range past a small test split is not refused
