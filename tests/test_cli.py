@@ -3316,6 +3316,37 @@ def test_approximate_by_a_tree_on_too_few_rows_names_n_train(saved_lenet, tmp_pa
     assert len(err.splitlines()) == 1 and not out.exists()
 
 
+@pytest.mark.parametrize(
+    ("option", "value", "expected"),
+    [
+        ("--lr", "-1e3", "expected a finite number > 0, got '-1e3'"),
+        ("--lr", "-1.5E-3", "expected a finite number > 0, got '-1.5E-3'"),
+        ("--weight-decay", "-.5e2", "expected a finite number >= 0, got '-.5e2'"),
+    ],
+)
+def test_a_negative_number_in_exponent_form_is_refused_by_its_option(
+    tmp_path, capsys, option, value, expected
+):
+    # argparse's negative numbers have no exponent: "--lr -1e3" read as an option and
+    # said only "argument --lr: expected one argument", where --lr=-1e3 got --lr's own
+    argv = ["train", "--model", "mlp", "--dataset", "digits", "--out", str(tmp_path / "m")]
+    with pytest.raises(SystemExit) as info:
+        main([*argv, option, value])
+    assert info.value.code == 2
+    assert f"argument {option}: {expected}" in capsys.readouterr().err
+    assert not (tmp_path / "m").exists()
+
+
+def test_no_option_name_reads_as_a_negative_number():
+    # the values _Parser takes as negative numbers must never swallow an option
+    parser = cli._parser()
+    commands = parser._subparsers._group_actions[0].choices
+    for command in [parser, *commands.values()]:
+        for name in command._option_string_actions:
+            assert not command._negative_number_matcher.match(name), name
+        assert command._negative_number_matcher.match("-1e3")  # the subcommands' too
+
+
 @pytest.mark.parametrize("command", ["explain", "examples", "report"])
 def test_a_row_range_that_starts_with_a_minus_is_refused_by_rows(tmp_path, capsys, command):
     # argparse read "-3:2" as an option and said only "argument --rows: expected one

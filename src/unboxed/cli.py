@@ -58,13 +58,16 @@ class _Parser(argparse.ArgumentParser):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         # A value that starts with "-" reads as an option unless it looks like a negative
-        # number: "--rows -3:2" and "--immutable -1,2" said only "expected one argument"
-        # where "--rows=-3:2" and "--immutable=-1,2" are refused in the option's own
-        # words. No option's name starts with "-<digit>", so "-3:2" and "-1,2" are taken
-        # as the value; a Python without this attribute gets the hint.
+        # number: "--rows -3:2", "--immutable -1,2" and "--lr -1e3" (argparse's numbers
+        # have no exponent) said only "expected one argument" where "--rows=-3:2",
+        # "--immutable=-1,2" and "--lr=-1e3" are refused in the option's own words. No
+        # option's name starts with "-<digit>" or "-.", so these are taken as the value;
+        # a Python without this attribute gets the hint.
         number = getattr(self, "_negative_number_matcher", None)
         if isinstance(number, re.Pattern):
-            self._negative_number_matcher = re.compile(rf"(?:{number.pattern})|^-\d+[:,]")
+            self._negative_number_matcher = re.compile(
+                rf"(?:{number.pattern})|^-\d+[:,]|^-(?:\d+\.?\d*|\.\d+)[eE][+-]?\d+$"
+            )
 
     def error(self, message: str) -> NoReturn:
         # argparse reads a value that starts with "-" but not "-<digit>" ("-texture") as
