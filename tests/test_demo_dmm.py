@@ -4,6 +4,7 @@ import numpy as np
 
 from unboxed.evaluate import deletion_test
 from unboxed.local import segment
+from unboxed.report._html import fixed
 from unboxed.surrogates import DMMMEN, ConvergenceWarning
 from unboxed.surrogates._mcmc import RHAT_LIMIT
 
@@ -38,7 +39,8 @@ def test_dmm_demo_runs_the_deletion_test_on_the_positive_insights(
     model, report = result["model"], "\n".join(lines)
     mixed = np.sum(model.rhat_ < RHAT_LIMIT)
     assert mixed < model.rhat_.size  # the line below must tell mixed from unmixed digits
-    assert f"held-out R^2 {model.r2_.min():.2f}-{model.r2_.max():.2f}" in report
+    low, high = fixed(model.r2_.min(), 2), fixed(model.r2_.max(), 2)
+    assert f"held-out R^2 from {low} to {high}," in report
     assert f"({mixed} of {model.rhat_.size} digits below {RHAT_LIMIT}," in report
     # the local explanations are over the demo's 2x2 cells
     X = digits.X_test[:4]
@@ -110,5 +112,14 @@ def test_dmm_demo_fits_on_the_training_split_and_tests_on_the_test_split(
     # can flatter, so the held-out one stands beside it
     meta = result["local"].meta
     in_sample, held_out = np.mean(meta["r2"]), np.mean(meta["r2_held_out"])
-    assert f"in-sample R^2 {in_sample:.2f}, held out {held_out:.2f};" in report
+    assert f"in-sample R^2 {fixed(in_sample, 2)}, held out {fixed(held_out, 2)};" in report
     assert np.isfinite(held_out) and held_out != in_sample
+
+
+def test_the_r2_range_reads_unambiguously_and_never_as_minus_zero():
+    # "held-out R^2 -0.12-0.85" read as a subtraction, and a class at -0.001 read "-0.00"
+    from unboxed.demo import _r2_range
+
+    assert _r2_range(np.array([0.85, -0.12, 0.3])) == "from -0.12 to 0.85"
+    assert _r2_range(np.array([-0.001, 0.5])) == "from 0.00 to 0.50"
+    assert _r2_range(np.array([-0.7, -0.2])) == "from -0.70 to -0.20"

@@ -607,6 +607,15 @@ def clime_demo(
 
 
 # ---------------------------------------------------------------- DMM-MEN (issue 4)
+def _r2_range(r2: np.ndarray) -> str:
+    """The lowest and the highest of ``r2`` (one R^2 per class), in words: "from -0.12 to
+    0.85", where "-0.12-0.85" read as a subtraction or a range of negatives; one that
+    rounds to 0 reads "0.00", never "-0.00" (``fixed``)."""
+    from .report._html import fixed
+
+    return f"from {fixed(float(np.min(r2)), 2)} to {fixed(float(np.max(r2)), 2)}"
+
+
 def dmm_men_demo(
     blackbox: Any,
     dataset: Any,
@@ -639,6 +648,7 @@ def dmm_men_demo(
     dict
         The fitted model, the deletion result, the local attribution and the seconds.
     """
+    from .report._html import fixed
     from .surrogates import DMMMEN, ConvergenceWarning
     from .surrogates._mcmc import RHAT_LIMIT
 
@@ -652,7 +662,7 @@ def dmm_men_demo(
     echo(
         f"12. DMM-MEN (000_cf0c09d2d9cd2a13.txt): one Dirichlet-process mixture of elastic "
         f"nets per digit on the LeNet's logits, 2 chains of 400 sweeps: held-out R^2 "
-        f"{model.r2_.min():.2f}-{model.r2_.max():.2f}, split R-hat of the coefficients "
+        f"{_r2_range(model.r2_)}, split R-hat of the coefficients "
         f"{model.rhat_.max():.2f} at worst ({np.sum(model.rhat_ < RHAT_LIMIT)} of "
         f"{model.rhat_.size} digits below {RHAT_LIMIT}, where chains count as mixed; short chains "
         f"for a demo), {np.mean(np.sum(model.weights_ >= 0.05, 1)):.1f} components per digit."
@@ -682,7 +692,8 @@ def dmm_men_demo(
     seconds = time.perf_counter() - start
     echo(
         f"13. Local DMM-MEN over 2x2 cells for 4 test images: in-sample R^2 "
-        f"{np.mean(local.meta['r2']):.2f}, held out {np.mean(local.meta['r2_held_out']):.2f}; "
+        f"{fixed(np.mean(local.meta['r2']), 2)}, held out "
+        f"{fixed(np.mean(local.meta['r2_held_out']), 2)}; "
         f"wrote {path} and dmm_men_insights.png "
         f"({seconds:.1f} s)"
     )
