@@ -637,7 +637,7 @@ def test_ctrl_c_while_saving_leaves_no_half_saved_model(monkeypatch, tmp_path, c
         ("train", ["activation (default relu)"]),
         ("demo", ["results (default demo-output)", "epochs (default 40)", "tests (default 0)"]),
         ("explain", ["(default lime)", "(default 0:10)", "(default auto)", "(default 1000)"]),
-        ("explain", ["one at a time (default 10)", "random order and the bootstrap (default 0)"]),
+        ("explain", ["one at a time (default 10)", "random order, infidelity's removals"]),
         ("maximize", ["(default 200)", "(default 5)"]),
         ("maximize", ["the starting points and of the VAE --generator-epochs trains (default 0)"]),
         # the search in a loaded VAE's latent space has no penalty either
@@ -662,6 +662,21 @@ def test_each_option_says_its_default_in_the_help(capsys, command, defaults):
     text = " ".join(capsys.readouterr().out.split())  # argparse wraps to the terminal
     for default in defaults:
         assert default in text
+
+
+def test_explain_seed_says_all_it_draws(monkeypatch, capsys):
+    # the help named the explainer, the random order and the bootstrap, not the
+    # removals that score infidelity, which --seed draws too; and every explainer,
+    # where only the sampling ones take a seed
+    monkeypatch.setenv("COLUMNS", "1000")  # argparse wraps "kernel-shap" at its hyphen
+    with pytest.raises(SystemExit) as exited:
+        main(["explain", "--help"])
+    assert exited.value.code == 0
+    assert (
+        "random_state of the sampling explainers (lime, kernel-shap, smoothgrad, dmm-men), "
+        "the deletion test's random order, infidelity's removals (every method but "
+        "saliency and smoothgrad) and the bootstraps (default 0)"
+    ) in capsys.readouterr().out
 
 
 # ------------------------------------------------------------------------ explain

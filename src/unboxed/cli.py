@@ -157,8 +157,14 @@ def _parser() -> argparse.ArgumentParser:
         help="explain a saved model's decisions on test rows (images or a table's rows), with "
         "how faithful each is",
     )
+    # --seed also draws infidelity's removals, which score every method but these.
+    methods = (*EXPLAIN_METHODS, "dmm-men")
+    unscored = [method for method in methods if method not in _SHARED_OUT_METHODS]
     _add_saved_model_arguments(
-        explain, seeds="the explainer, the deletion test's random order and the bootstrap"
+        explain,
+        seeds=f"the sampling explainers ({', '.join(SAMPLED_METHODS)}), the deletion test's "
+        f"random order, infidelity's removals (every method but {' and '.join(unscored)}) "
+        "and the bootstraps",
     )
     explain.add_argument(
         "--out", required=True, type=_user_path, help="the attributions' .npz file to write"
