@@ -459,3 +459,17 @@ def test_an_input_label_for_a_set_without_inputs_is_refused(planted_jgmm):
     assert generated.inputs is None and generated.query_inputs is None
     with pytest.raises(ValueError, match="input_label given, but the example set holds no"):
         generated.plot(input_label="input (std)")
+
+
+@pytest.mark.parametrize("groups", [0, [0.0], "0", [True], np.int64(0)])
+def test_groups_that_are_not_a_list_of_ints_are_named(groups):
+    # 0 raised "'int' object is not iterable"; [0.0] "g must be an int group id"
+    with pytest.raises(ValueError, match="^groups must be a list of int group ids, got "):
+        plot_examples(_examples(), groups)
+    with pytest.raises(ValueError, match="^groups must be a list of int group ids, got "):
+        _examples().plot(groups)
+
+
+def test_groups_may_be_a_tuple_or_an_int_array():
+    assert len(plot_examples(_examples(), (0,), max_per_group=2).axes) == 2
+    assert len(plot_examples(_examples(), np.array([0]), max_per_group=2).axes) == 2

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
-from .._validation import check_instance, check_names, check_positive_int
+from .._validation import check_instance, check_names, check_positive_int, is_int
 from ..blackbox import class_title
 from ._plots import _as_image, _hide_unused_axes
 
@@ -243,7 +243,13 @@ def plot_examples(
     # matplotlib's own errors named columns or the figure size, not this argument
     max_per_group = check_positive_int(max_per_group, name="max_per_group")
     all_groups = examples.all_groups
-    chosen = all_groups[:10] if groups is None else list(groups)
+    if groups is not None and (
+        not isinstance(groups, (list, tuple, np.ndarray))
+        or np.ndim(groups) != 1
+        or not all(is_int(g) for g in groups)
+    ):  # an int failed as "'int' object is not iterable", [0.0] named ExampleSet.group's g
+        raise ValueError(f"groups must be a list of int group ids, got {groups!r}")
+    chosen = all_groups[:10] if groups is None else [int(g) for g in groups]
     if not chosen:  # the words of ExampleSet.plot's docstring and the CLI's line
         why = "the example set is empty" if groups is None else "groups selects none"
         raise ValueError(f"nothing to draw: {why}")
