@@ -131,6 +131,22 @@ def test_atomic_write_names_the_target_when_it_cannot_write(tmp_path):
         write_json(tmp_path / "file" / "r.json", {})  # its folder is a file
 
 
+def test_atomic_write_says_which_folder_on_the_way_is_a_file(tmp_path):
+    afile = tmp_path / "afile"
+    afile.write_text("")
+    # mkdir's words before: "[Errno 17] ... File exists", "[Errno 20] ... Not a directory"
+    for target in (afile / "x.npz", afile / "d" / "x.npz"):
+        with pytest.raises(NotADirectoryError, match=r"afile is a file, not a folder$"):
+            write_json(target, {})
+    assert afile.read_text() == ""
+
+
+@pytest.mark.skipif(not Path(os.devnull).exists() or os.name != "posix", reason="POSIX device")
+def test_a_path_that_is_not_a_regular_file_is_named_so(tmp_path):
+    with pytest.raises(OSError, match=r"null is not a regular file; expected a file$"):
+        read_npz(os.devnull, what="arrays")  # "no such file: /dev/null" before
+
+
 def test_npz_round_trip_is_compressed_and_the_header_is_checked(tmp_path):
     path = tmp_path / "c.npz"
     header = {"format": "unboxed-test", "format_version": 1, "seed": np.int64(4)}

@@ -55,6 +55,12 @@ def atomic_write(path: str | os.PathLike, mode: str = "wb") -> Iterator[IO[Any]]
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     except OSError as err:  # else the message names the temporary file, not the target
+        # mkdir's "File exists" / "Not a directory" did not say which name is a file
+        above = next((p for p in path.parents if p.exists() or p.is_symlink()), None)
+        if above is not None and not above.is_dir():
+            raise NotADirectoryError(
+                errno.ENOTDIR, f"cannot write {path}: {above} is a file, not a folder"
+            ) from err
         raise type(err)(err.errno, f"cannot write {path}: {err.strerror}") from err
     try:
         os.chmod(tmp, 0o666 & ~_UMASK)
@@ -255,12 +261,15 @@ def read_npz(path: str | os.PathLike, *, what: str) -> dict[str, np.ndarray]:
 
 
 def existing_file(path: str | os.PathLike) -> Path:
-    """``path`` as a Path; a clear error if it is a folder or does not exist."""
+    """``path`` as a Path; a clear error if it is a folder, not a regular file or does
+    not exist."""
     path = Path(path)
     if path.is_dir():
         raise IsADirectoryError(f"{path} is a folder; expected a file")
-    if not path.is_file():
+    if not path.exists():
         raise FileNotFoundError(f"no such file: {path}")
+    if not path.is_file():  # /dev/null, a pipe, a socket: "no such file" was untrue
+        raise OSError(f"{path} is not a regular file; expected a file")
     return path
 
 
