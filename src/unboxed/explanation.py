@@ -231,8 +231,10 @@ class SavedResult:
                 f"{path} holds an unknown explanation or result class {header.get('class')!r}"
             )
         if not issubclass(kind, cls):
+            # the class names are known: "a Attribution", "a ExampleSet" read wrong
+            article = "an" if kind.__name__[0] in "AEIOU" else "a"
             raise ValueError(
-                f"{path} holds a {header.get('class')}, not the {cls.__name__} asked for"
+                f"{path} holds {article} {kind.__name__}, not the {cls.__name__} asked for"
             )
         scalars, meta = header.get("fields", {}), header.get("meta", {})
         if not isinstance(scalars, dict) or not isinstance(meta, dict):

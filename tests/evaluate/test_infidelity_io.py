@@ -102,5 +102,5 @@ def test_a_malformed_file_is_a_clear_error(tmp_path, result, change, message):
 
 def test_a_file_of_another_class_is_refused(tmp_path, result):
     result.save(tmp_path / "infid.npz")
-    with pytest.raises(ValueError, match="holds a InfidelityResult, not the DeletionCurve"):
+    with pytest.raises(ValueError, match="holds an InfidelityResult, not the DeletionCurve"):
         DeletionCurve.load(tmp_path / "infid.npz")

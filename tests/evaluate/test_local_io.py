@@ -112,7 +112,7 @@ def test_no_flipped_byte_loads_as_another_result(tmp_path, curve):
 
 def test_a_file_of_another_class_is_refused(tmp_path, curve, sensitivity):
     Attribution(np.zeros((2, 3)), np.array([0, 1])).save(tmp_path / "attribution.npz")
-    with pytest.raises(ValueError, match="holds a Attribution, not the DeletionCurve asked for"):
+    with pytest.raises(ValueError, match="holds an Attribution, not the DeletionCurve asked for"):
         DeletionCurve.load(tmp_path / "attribution.npz")
     curve.save(tmp_path / "curve.npz")
     with pytest.raises(ValueError, match="holds a DeletionCurve, not the SensitivityResult"):
