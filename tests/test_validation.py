@@ -1,5 +1,6 @@
 """The shared input checks."""
 
+import functools
 import pickle
 import re
 import warnings
@@ -18,6 +19,7 @@ from unboxed._validation import (
     check_array,
     check_bounds,
     check_checkpoint,
+    check_checkpoint_file,
     check_feature_indices,
     check_finite,
     check_fraction,
@@ -190,6 +192,29 @@ def test_check_checkpoint_needs_an_int_seed_and_a_file_name(tmp_path):
         check_checkpoint(tmp_path / "fit.npz", None, generator=True)
     with pytest.raises(IsADirectoryError, match="is a folder; pass a file name"):
         check_checkpoint(tmp_path, 0)
+
+
+def test_check_checkpoint_refuses_a_checkpoint_that_is_no_file_name_naming_it(tmp_path):
+    class BytesPath:  # a path-like whose file name is bytes
+        def __fspath__(self) -> bytes:
+            return b"fit.npz"
+
+    # Path() refused these in pathlib's words ('expected str, bytes or os.PathLike
+    # object, not int'), naming no argument; bytes, a str's cousin, the same.
+    for checkpoint in (5, True, 3.5, b"fit.npz", BytesPath()):
+        with pytest.raises(TypeError, match="checkpoint must be a file name, a str or os.PathLike"):
+            check_checkpoint_file(checkpoint)
+        with pytest.raises(TypeError, match=f"got {type(checkpoint).__name__} "):
+            check_checkpoint(checkpoint, 0)
+    # Path("") is the working folder: it read as 'checkpoint  is a folder'.
+    for check in (check_checkpoint_file, functools.partial(check_checkpoint, random_state=0)):
+        with pytest.raises(ValueError, match="^checkpoint is empty; name a file$"):
+            check("")
+    # A str and a path-like of a str are file names; a folder is not.
+    check_checkpoint_file(str(tmp_path / "fit.npz"))
+    check_checkpoint_file(tmp_path / "fit.npz")
+    with pytest.raises(IsADirectoryError, match="is a folder; pass a file name"):
+        check_checkpoint_file(str(tmp_path))
 
 
 def test_check_checkpoint_takes_a_0d_int_array_as_its_int_seed(tmp_path):

@@ -181,8 +181,24 @@ def check_checkpoint(
 
 
 def check_checkpoint_file(checkpoint: object) -> None:
-    """Refuse, before any work, a checkpoint that names a folder (None passes)."""
-    if checkpoint is not None and Path(checkpoint).is_dir():  # type: ignore[arg-type]
+    """Refuse, before any work, a checkpoint that is no file name (None passes).
+
+    A str or an ``os.PathLike`` of a str, not empty and not a folder.
+    """
+    if checkpoint is None:
+        return
+    # Path() refused an int or bytes in pathlib's words ('expected str, bytes or
+    # os.PathLike object, not int'), naming no argument; a path-like whose
+    # __fspath__ gives bytes is no file name this library can write either.
+    name = os.fspath(checkpoint) if isinstance(checkpoint, (str, os.PathLike)) else None
+    if not isinstance(name, str):
+        raise TypeError(
+            "checkpoint must be a file name, a str or os.PathLike, got "
+            f"{type(checkpoint).__name__} {checkpoint!r}"
+        )
+    if not name:  # Path("") is the working folder: it read as "checkpoint  is a folder"
+        raise ValueError("checkpoint is empty; name a file")
+    if Path(name).is_dir():
         raise IsADirectoryError(f"checkpoint {checkpoint} is a folder; pass a file name")
 
 

@@ -341,6 +341,8 @@ def _bad_decisionnet_settings(tmp_path):
             TypeError,
             "checkpoint must be a file name, a str or os.PathLike, got bool True",
         ),
+        # Path("") is the working folder: 'checkpoint  is a folder' before
+        "checkpoint empty": ({"checkpoint": ""}, ValueError, "^checkpoint is empty; name a file$"),
         "input_shape": (
             {"input_shape": (3,)},
             ValueError,
@@ -358,6 +360,7 @@ def _bad_decisionnet_settings(tmp_path):
         "folder",
         "checkpoint int",
         "checkpoint bool",
+        "checkpoint empty",
         "input_shape",
     ],
 )

@@ -176,13 +176,6 @@ class DecisionNet(Params):
                 f"boundary_only must be True or False, got {type(self.boundary_only).__name__} "
                 f"{self.boundary_only!r}"
             )
-        if self.checkpoint is not None and not isinstance(self.checkpoint, (str, os.PathLike)):
-            # check_checkpoint_file's Path() raised pathlib's 'expected str, bytes or
-            # os.PathLike object, not int', naming no argument.
-            raise TypeError(
-                "checkpoint must be a file name, a str or os.PathLike, got "
-                f"{type(self.checkpoint).__name__} {self.checkpoint!r}"
-            )
         check_checkpoint_file(self.checkpoint)  # the fit draws nothing: no seed needed
         regions = LinearRegions(self.module, input_shape=self.input_shape)
         if regions.n_outputs_ != 2:
