@@ -276,6 +276,35 @@ def test_the_plot_refuses_a_box_of_no_width_or_of_an_infinite_one():
     assert "regions in view (exact)" in fig.axes[0].get_title()
 
 
+def test_the_plot_lets_the_region_walks_errors_through_not_drawing_a_contour(monkeypatch):
+    """Only LinearRegions' refusal of a network (a smooth one) draws a contour: a ReLU
+    network whose box held more than MAX_REGIONS regions was drawn as the zero contour
+    of a smooth network, saying nothing (the walk's ValueError was caught too)."""
+    from unboxed.piecewise import _boundary, plot_decision_boundaries
+
+    X = np.random.default_rng(0).normal(size=(30, 2))
+    y = (X[:, 0] > 0).astype(int)
+    relu = zoo.mlp((6,), n_features=2, n_classes=2, random_state=0)
+    monkeypatch.setattr(_boundary, "MAX_REGIONS", 2)
+    with pytest.raises(ValueError, match="the box holds more than 2 linear regions"):
+        plot_decision_boundaries([("relu", relu)], X, y, resolution=10)
+    monkeypatch.undo()
+    # A network LinearRegions refuses, or whose regions it gives no polygons (max
+    # pooling), still gets its contour, and one of 3 outputs (read or not) is named by
+    # its panel.
+    tanh = zoo.mlp((6,), "tanh", n_features=2, n_classes=2, random_state=0)
+    torch.manual_seed(0)
+    pooled = nn.Sequential(
+        nn.Linear(2, 8), nn.Unflatten(1, (1, 8)), nn.MaxPool1d(2), nn.Flatten(), nn.Linear(4, 2)
+    ).double()
+    fig = plot_decision_boundaries([("tanh", tanh), ("pooled", pooled)], X, y, resolution=10)
+    assert all("zero contour" in ax.get_title() for ax in fig.axes[:2])
+    for activation in ("relu", "tanh"):
+        three = zoo.mlp((6,), activation, n_features=2, n_classes=3, random_state=0)
+        with pytest.raises(ValueError, match="panel 'three' has 3 outputs; plot_decision"):
+            plot_decision_boundaries([("three", three)], X, y, resolution=10)
+
+
 def test_the_plot_has_a_legend_that_names_each_colour_by_its_class():
     from matplotlib import colormaps
     from matplotlib.colors import to_rgba

@@ -28,7 +28,7 @@ from .._validation import (
 )
 from ..blackbox import BlackBox, module_input
 from ._linearize import torch_network
-from ._regions import ELEMENTWISE, LinearRegions, _exact_piecewise
+from ._regions import ELEMENTWISE, LinearRegions, _exact_piecewise, _NoPolytopes
 
 
 def _clip_line(w: np.ndarray, b: float, H: np.ndarray, h: np.ndarray) -> np.ndarray | None:
@@ -442,6 +442,15 @@ def _is_panel(value: object) -> bool:
     )
 
 
+def _check_two_outputs(title: object, n_outputs: int) -> None:
+    """Refuse a panel whose network has other than 2 outputs, naming the panel."""
+    if n_outputs != 2:
+        raise ValueError(
+            f"panel {title!r} has {n_outputs} outputs; plot_decision_boundaries "
+            "draws networks with 2 outputs"
+        )
+
+
 def plot_decision_boundaries(
     panels: Sequence[tuple[str, Any]],
     X: object,
@@ -516,9 +525,17 @@ def plot_decision_boundaries(
             ax.scatter(X[mask, 0], X[mask, 1], color=colour, s=4, alpha=0.5, label=names[k])
         try:
             regions = LinearRegions(module, input_shape=(2,))
-            found, segments = _boundary(regions, bounds, resolution=50)
-        except ValueError:  # a smooth network, or one whose regions cannot be drawn
+        except ValueError:  # a smooth network, or one LinearRegions cannot read
             regions = None
+        if regions is not None:
+            _check_two_outputs(title, regions.n_outputs_)
+            # Only LinearRegions' refusals fall back to a contour: the walk's other
+            # errors ("more than MAX_REGIONS regions") drew a ReLU network as a smooth
+            # one's contour, saying nothing.
+            try:
+                found, segments = _boundary(regions, bounds, resolution=50)
+            except _NoPolytopes:  # max pooling: read, but its regions have no polygons
+                regions = None
         if regions is not None:
             ids = regions.regions(grid).region.reshape(resolution, resolution)
             ax.imshow(
@@ -542,11 +559,7 @@ def plot_decision_boundaries(
                     f"panel {title!r} failed on 2-D inputs; plot_decision_boundaries draws "
                     f"networks with 2 inputs: {err}"
                 ) from err
-            if out.shape[1] != 2:
-                raise ValueError(
-                    f"panel {title!r} has {out.shape[1]} outputs; plot_decision_boundaries "
-                    "draws networks with 2 outputs"
-                )
+            _check_two_outputs(title, out.shape[1])
             diff = (out[:, 1] - out[:, 0]).reshape(resolution, resolution)
             ax.contour(xs, ys, diff, levels=[0.0], colors="black", linewidths=1.5)
             title = f"{title}\n(zero contour of the logit difference)"

@@ -397,6 +397,11 @@ def _maxpool_backward(
     return out.reshape(n, k, *in_shape)
 
 
+class _NoPolytopes(ValueError):
+    """:meth:`LinearRegions.polytope` refuses a network it reads (max pooling), so
+    plot_decision_boundaries can tell this refusal from its region walk's errors."""
+
+
 @dataclasses.dataclass(frozen=True, eq=False)
 class RegionCounts:
     """The linear regions a data set visits.
@@ -761,7 +766,7 @@ class LinearRegions:
         with torch.no_grad():
             for name, layer in self.layers_:
                 if isinstance(layer, (nn.MaxPool1d, nn.MaxPool2d)):
-                    raise ValueError(
+                    raise _NoPolytopes(
                         f"polytope does not produce the constraints of max-pool layer {name!r}"
                     )
                 if isinstance(layer, ELEMENTWISE):
