@@ -400,6 +400,30 @@ def test_to_plnn_and_piecewise_activation_check_their_arguments():
         PiecewiseActivation("relu")
 
 
+def test_more_pieces_than_search_grid_points_are_refused_before_any_fit():
+    """linearize('sigmoid', 10**9) ran on with no message, a line per step (3,000 took
+    seconds); a line touches at a grid point, so the grid's size is the limit."""
+    # The limit follows the grid: 0.5 - (-0.5) at 10 points per unit is 11 points.
+    # (First, so that without the limit this fails at once and does not hang below.)
+    small = {"search_range": (-0.5, 0.5), "resolution": 10, "verbose": False}
+    assert linearize("tanh", 11, **small).n_pieces == 11
+    with pytest.raises(ValueError, match="n_pieces must be at most 11, .* got 12"):
+        linearize("tanh", 12, **small)
+    limit = "n_pieces must be at most 200001, the points of the search grid"
+    with pytest.raises(ValueError, match=f"{limit} .* got 1000000000"):
+        linearize("sigmoid", 10**9, verbose=False)
+    with pytest.raises(ValueError, match=f"{limit} .* got 200002"):
+        linearize("sigmoid", 200_002, verbose=False)
+    # to_plnn refuses it before any layer, even with nothing to linearise, as it
+    # refuses n_pieces=1.
+    for activation in ("tanh", "relu"):
+        net = zoo.mlp((4,), activation, n_features=3, n_classes=2)
+        with pytest.raises(ValueError, match=f"{limit} .* got 1000000000"):
+            to_plnn(net, 10**9, verbose=False)
+        with pytest.raises(ValueError, match="n_pieces must be at most 11, .* got 12"):
+            to_plnn(net, 12, **small)
+
+
 def test_a_crossing_outside_the_touching_points_is_not_used():
     """GELU dips below 0 near -0.75: tangents on either side of the dip cross far from
     both, and a break there left errors in the hundreds. With the half-way break the

@@ -652,6 +652,37 @@ def _warn_of_wrong_asymptotes(
             )
 
 
+def _check_search(
+    n_pieces: object, search_range: object, resolution: object
+) -> tuple[int, tuple[float, float], int]:
+    """``n_pieces``, ``search_range`` and the search grid's size, each checked.
+
+    Raises
+    ------
+    ValueError
+        If the grid would hold more than ``MAX_GRID`` points, or fewer than
+        ``n_pieces``.
+    """
+    n_pieces = check_positive_int(n_pieces, name="n_pieces", minimum=2)
+    resolution = check_positive_int(resolution, name="resolution", minimum=10)
+    lo, hi = check_bounds(search_range, name="search_range")
+    n_grid = int((hi - lo) * resolution) + 1
+    if n_grid > MAX_GRID:
+        raise ValueError(
+            f"search_range {search_range} at resolution {resolution} asks for {n_grid:.3g} grid "
+            f"points; at most {MAX_GRID:.0e}: narrow the range or lower the resolution"
+        )
+    if n_pieces > n_grid:
+        # Each line added touches where the grid's error is largest: more lines than
+        # grid points cannot be placed, and 10**9 ran on, a line per step, saying nothing.
+        raise ValueError(
+            f"n_pieces must be at most {n_grid}, the points of the search grid "
+            f"(search_range {search_range} at resolution {resolution}), got {n_pieces}: "
+            "widen the range or raise the resolution for more"
+        )
+    return n_pieces, (lo, hi), n_grid
+
+
 def linearize(
     activation: Any,
     n_pieces: int,
@@ -680,9 +711,10 @@ def linearize(
         -0.28, -0.31 and -0.375) before they rise: the tangents follow the dip as they
         follow any bend, and ``max_error`` bounds the error the same way.
     n_pieces : int
-        The number of lines, at least the 2 asymptotes. When the fit becomes exact
-        (a piecewise-linear activation) no more lines are added, so the result may have
-        fewer pieces.
+        The number of lines, at least the 2 asymptotes and at most the search grid's
+        points (``search_range``'s width times ``resolution``, plus one: 200,001 by
+        default). When the fit becomes exact (a piecewise-linear activation) no more
+        lines are added, so the result may have fewer pieces.
     asymptotes : ((slope, intercept), (slope, intercept)), optional
         The lines the activation approaches at -inf and at +inf. Beyond the search
         range the fit is these lines, where ``max_error`` does not look: a line the
@@ -706,15 +738,7 @@ def linearize(
         (it is read by its own ``forward``), or a callable's ``__name__``.
     """
     fn, (left, right), name = _resolve(activation, asymptotes)
-    n_pieces = check_positive_int(n_pieces, name="n_pieces", minimum=2)
-    resolution = check_positive_int(resolution, name="resolution", minimum=10)
-    lo, hi = check_bounds(search_range, name="search_range")
-    n_grid = int((hi - lo) * resolution) + 1
-    if n_grid > MAX_GRID:
-        raise ValueError(
-            f"search_range {search_range} at resolution {resolution} asks for {n_grid:.3g} grid "
-            f"points; at most {MAX_GRID:.0e}: narrow the range or lower the resolution"
-        )
+    n_pieces, (lo, hi), n_grid = _check_search(n_pieces, search_range, resolution)
     if _read_as(activation, nn.Threshold) and asymptotes is None:
         return _exact_threshold(activation)
     grid = np.linspace(lo, hi, n_grid)
@@ -922,7 +946,9 @@ def to_plnn(module: nn.Module | BlackBox, n_pieces: int, **kwargs: Any) -> nn.Mo
         naming the layer.
     """
     module = torch_network(module, reader="to_plnn")
-    n_pieces = check_positive_int(n_pieces, name="n_pieces", minimum=2)
+    # Before any layer is linearised, as linearize checks them for each.
+    search = (kwargs.get("search_range", SEARCH_RANGE), kwargs.get("resolution", RESOLUTION))
+    n_pieces = _check_search(n_pieces, *search)[0]
     plnn = copy.deepcopy(module).eval()
     cache: dict[tuple, PiecewiseLinear] = {}
     for name, child in list(plnn.named_modules()):
