@@ -260,33 +260,27 @@ def test_a_tampered_config_is_a_clear_error(tmp_path, change, message):
     assert message in str(info.value)
 
 
-@pytest.mark.parametrize("digest", [12345, ["ab", "cd"], None, {"sha256": "ab"}])
-def test_a_weights_digest_of_the_wrong_type_is_named(tmp_path, digest):
-    # a number or a list read as "model.safetensors was saved with another model.json
-    # (an interrupted save?)", of a record whose field is simply malformed
+NOT_A_STRING = "is not a string (the weights' SHA-256 in hex)"
+NOT_HEX = "is not a SHA-256 in hex (64 digits 0-9 and a-f, as zoo.save writes it)"
+
+
+@pytest.mark.parametrize(
+    ("digest", "said"),
+    [
+        # of a field simply malformed, each read "model.safetensors was saved with
+        # another model.json (an interrupted save?)"
+        *((digest, NOT_A_STRING) for digest in (12345, ["ab", "cd"], None, {"sha256": "ab"})),
+        # strings that no SHA-256 digest is: empty, a word, upper case, too short
+        *((digest, NOT_HEX) for digest in ("", "not a digest", "AB" * 32, "ab" * 31, "zz" * 32)),
+    ],
+)
+def test_a_weights_digest_that_is_no_sha256_in_hex_is_named(tmp_path, digest, said):
     folder = zoo.save(zoo.mlp((4,), n_features=3, n_classes=2), tmp_path)
     record = {**json.loads((folder / "model.json").read_text()), "weights_sha256": digest}
     (folder / "model.json").write_text(json.dumps(record))
     with pytest.raises(ValueError) as info:
         zoo.load(folder)
-    assert str(info.value) == (
-        f"{folder / 'model.json'}: its weights_sha256 is not a string (the weights' SHA-256 in hex)"
-    )
-
-
-@pytest.mark.parametrize("digest", ["", "not a digest", "AB" * 32, "ab" * 31, "zz" * 32])
-def test_a_weights_digest_that_is_no_sha256_in_hex_is_named(tmp_path, digest):
-    # a string that no SHA-256 digest is ("", a word, upper case, too short) read as
-    # "model.safetensors was saved with another model.json (an interrupted save?)"
-    folder = zoo.save(zoo.mlp((4,), n_features=3, n_classes=2), tmp_path)
-    record = {**json.loads((folder / "model.json").read_text()), "weights_sha256": digest}
-    (folder / "model.json").write_text(json.dumps(record))
-    with pytest.raises(ValueError) as info:
-        zoo.load(folder)
-    assert str(info.value) == (
-        f"{folder / 'model.json'}: its weights_sha256 is not a SHA-256 in hex (64 digits "
-        "0-9 and a-f, as zoo.save writes it)"
-    )
+    assert str(info.value) == f"{folder / 'model.json'}: its weights_sha256 {said}"
 
 
 def test_a_record_without_a_weights_digest_still_loads(tmp_path):
