@@ -87,6 +87,9 @@ def test_a_subset_of_an_attribution_keeps_each_rows_scores():
         (np.array([3, 3]), "repeats a feature index"),
         (np.array([1, 2, 1]), "repeats a feature index"),  # apart, not adjacent
         (np.array([[0, 1], [2, 2], [3, 4]]), "repeats a feature index"),  # in one later row
+        # More indices than features: said before the repeat this forces.
+        (np.array([0, 1, 2, 3, 4, 5, 0]), "lists 7 feature indices per row but X has only 6"),
+        (np.tile(np.arange(7) % 6, (3, 1)), "lists 7 feature indices per row but X has only 6"),
         (np.array([[0, 1], [2, 1], [3, 4]])[:, :, None], "1- or 2-dimensional"),
         (FeatureImportance(np.ones((1, 8))), "covers 8 features but X has 6"),
         (Attribution(np.ones((3, 5)), np.zeros(3, int)), "covers 5 features but X has 6"),

@@ -147,6 +147,13 @@ def _order_scores(order: np.ndarray, n_features: int) -> tuple[np.ndarray, int]:
     m = order.shape[-1]
     if m == 0:
         raise ValueError("a ranking array must rank at least one feature; it is empty")
+    if m > n_features:
+        # Said first: too long a row must repeat an index (or leave the range), and
+        # "repeats a feature index" hid that the ranking is for a wider X.
+        raise ValueError(
+            f"a ranking array lists {m} feature indices per row but X has only "
+            f"{n_features} features; each index may appear once"
+        )
     outside = order[(order < 0) | (order >= n_features)]
     if outside.size:
         raise ValueError(f"ranking indices must lie in [0, {n_features}), got {outside.flat[0]}")
