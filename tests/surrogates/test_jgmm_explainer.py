@@ -4,6 +4,7 @@ the fit), named by their labels."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import warnings
@@ -894,7 +895,7 @@ def test_a_fit_on_two_classes_warns_that_components_do_not_map_to_classes(digits
 def test_head_predict_checks_its_input_and_runs_the_network_above_the_layer(explainer, digits):
     X = digits.X_test[:3]
     F = explainer.lower_features(X)
-    with pytest.raises(ValueError, match=f"F has 5 features; expected {F.shape[1]}"):
+    with pytest.raises(ValueError, match=f"F has 5 features per row; expected {F.shape[1]}"):
         explainer.head_predict(F[:, :5])
     # more rows than one batch of 4096: every row comes back, each the network's class
     many = np.repeat(F, 1700, axis=0)
@@ -1445,6 +1446,18 @@ def test_faithfulness_refuses_what_it_does_not_check(explainer, digits):
         explainer.faithfulness(np.zeros((2, 64)))
     with pytest.raises(ValueError, match="expects"):
         explainer.faithfulness(explainer.criticisms(n=2), digits.X_test[:, :5])
+    # A hand-made set without inputs is classified from its values: their width is
+    # named as the set's, not as an internal "F".
+    narrow = dataclasses.replace(
+        explainer.criticisms(n=2), values=np.zeros((2, 3)), inputs=None, image_shape=None
+    )
+    width = int(np.prod(explainer.feature_shape_))
+    with pytest.raises(
+        ValueError,
+        match=rf"examples.values has 3 features per row; expected {width}, the flat lower "
+        "features of layer 'pool2'",
+    ):
+        explainer.faithfulness(narrow)
 
 
 def test_mined_prototypes_come_from_other_components_only_when_short(explainer, digits):

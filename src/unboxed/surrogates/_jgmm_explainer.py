@@ -901,7 +901,7 @@ class JGMMExplainer(Params):
         if examples.inputs is not None:
             proba = self.blackbox.predict_proba(examples.inputs)
         else:
-            proba = self._head_proba(examples.values)
+            proba = self._head_proba(examples.values, name="examples.values")
         pool = self.X_fit_ if X is None else self.blackbox.check_X(X)
         named = self._fit_pool_row() if X is None else None
         pool_proba = self.blackbox._proba_rows(pool, named, index=pandas_index(X))
@@ -936,19 +936,24 @@ class JGMMExplainer(Params):
         """
         return self._head_outputs(F).argmax(axis=1)
 
-    def _head_outputs(self, F: object, rows: str = "the lower features given") -> np.ndarray:
+    def _head_outputs(
+        self, F: object, rows: str = "the lower features given", *, name: str = "F"
+    ) -> np.ndarray:
         """The network's outputs (logits or probabilities, as it returns them) for flat
         lower features ``F``, shape ``(n, n_classes)``, in float64. A network that
         raises is a :class:`~unboxed.BlackBoxError` that says what ``rows`` are: it
-        came out as torch's own error, naming nothing."""
+        came out as torch's own error, naming nothing. ``name`` is what the caller's
+        user passed as ``F`` (``faithfulness``'s: ``examples.values``)."""
         import torch
 
         self._check_fitted()
         head = self._head()
-        F = check_array(F, name="F", ndim=2)
-        if F.shape[1] != int(np.prod(self.feature_shape_)):
+        F = check_array(F, name=name, ndim=2)
+        width = int(np.prod(self.feature_shape_))
+        if F.shape[1] != width:
             raise ValueError(
-                f"F has {F.shape[1]} features; expected {np.prod(self.feature_shape_)}"
+                f"{name} has {F.shape[1]} features per row; expected {width}, the flat "
+                f"lower features of layer {self.lower_layer!r}"
             )
         param = next(head.parameters(), None)
         dtype = torch.float32 if param is None else param.dtype
@@ -965,10 +970,10 @@ class JGMMExplainer(Params):
                     out.append(head(batch.reshape(-1, *self.feature_shape_)).double().numpy())
         return np.concatenate(out)
 
-    def _head_proba(self, F: object) -> np.ndarray:
+    def _head_proba(self, F: object, *, name: str = "F") -> np.ndarray:
         """:meth:`_head_outputs` as class probabilities: a float64 softmax of logits, as
         :meth:`BlackBox.predict_proba` takes them."""
-        out = self._head_outputs(F)
+        out = self._head_outputs(F, name=name)
         if self.blackbox.output != "logits":
             return out
         out = np.exp(out - out.max(axis=1, keepdims=True))
