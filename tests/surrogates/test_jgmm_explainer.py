@@ -1460,6 +1460,19 @@ def test_faithfulness_refuses_what_it_does_not_check(explainer, digits):
         explainer.faithfulness(narrow)
 
 
+def test_criticisms_of_a_pool_shorter_than_n_are_its_every_row_once(explainer, digits):
+    """As documented: n above the pool gives each pool row once, as prototypes do."""
+    pool = digits.X_test[:150]
+    found = explainer.criticisms(pool, n=1000)
+    np.testing.assert_array_equal(np.sort(found.indices), np.arange(150))
+    assert found.meta["parameters"]["n"] == 1000
+    prototypes = explainer.prototypes(pool, n_per_class=1000)
+    for j in np.unique(prototypes.groups):
+        np.testing.assert_array_equal(
+            np.sort(prototypes.indices[prototypes.groups == j]), np.arange(150)
+        )
+
+
 def test_mined_prototypes_come_from_other_components_only_when_short(explainer, digits):
     """A component the proxy gives fewer rows than asked for is filled with the best
     rows of the others, by eq. 4 alone."""

@@ -1229,11 +1229,15 @@ class JGMMExplainer(Params):
         X : array-like of inputs, optional
             The mining pool; default the inputs ``fit`` saw.
         n : int, default=10
-            How many criticisms, at least 1.
+            How many criticisms, at least 1. A pool of ``n`` rows or fewer gives every
+            row once, as :meth:`prototypes` gives a component every row of a pool
+            shorter than ``n_per_class``: a criticism is a row, and none repeats.
 
         Returns
         -------
         ExampleSet
+            Best first; ``min(n, len(X))`` rows, with ``meta``'s parameters recording
+            the ``n`` asked for.
         """
         return self._global_examples(_CRITICISMS, X, n=n)
 
