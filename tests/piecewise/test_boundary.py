@@ -305,6 +305,24 @@ def test_the_plot_lets_the_region_walks_errors_through_not_drawing_a_contour(mon
             plot_decision_boundaries([("three", three)], X, y, resolution=10)
 
 
+def test_the_plot_refuses_a_network_of_non_finite_outputs_not_drawing_an_empty_panel():
+    """A ReLU network with a NaN weight, refused by LinearRegions, fell back to the zero
+    contour of its all-NaN outputs: an empty panel, drawn without a word."""
+    from unboxed.piecewise import plot_decision_boundaries
+
+    X = np.random.default_rng(0).normal(size=(30, 2))
+    y = (X[:, 0] > 0).astype(int)
+    for activation in ("relu", "tanh"):
+        model = zoo.mlp((6,), activation, n_features=2, n_classes=2, random_state=0)
+        model[0].weight.data[0, 0] = float("nan")
+        with pytest.raises(
+            ValueError, match=r"panel 'nan' gives NaN or infinite outputs at 100 of 100 points"
+        ) as info:
+            plot_decision_boundaries([("nan", model)], X, y, resolution=10)
+        if activation == "relu":  # LinearRegions' own word names the weight
+            assert "fc1.weight holds NaN" in str(info.value)
+
+
 def test_the_plot_has_a_legend_that_names_each_colour_by_its_class():
     from matplotlib import colormaps
     from matplotlib.colors import to_rgba

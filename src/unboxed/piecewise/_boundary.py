@@ -464,7 +464,8 @@ def plot_decision_boundaries(
 
     A network :class:`LinearRegions` can handle gets its exact boundary (segments per
     region) over a shading of its linear regions; any other network (a smooth one) gets
-    the zero contour of its logit difference.
+    the zero contour of its logit difference. A network with NaN or infinite outputs
+    on the box (a NaN weight) is refused: it has no boundary to draw.
 
     Parameters
     ----------
@@ -523,10 +524,11 @@ def plot_decision_boundaries(
         for k, colour in colours.items():
             mask = y == k
             ax.scatter(X[mask, 0], X[mask, 1], color=colour, s=4, alpha=0.5, label=names[k])
+        refused: ValueError | None = None
         try:
             regions = LinearRegions(module, input_shape=(2,))
-        except ValueError:  # a smooth network, or one LinearRegions cannot read
-            regions = None
+        except ValueError as err:  # a smooth network, or one LinearRegions cannot read
+            regions, refused = None, err
         if regions is not None:
             _check_two_outputs(title, regions.n_outputs_)
             # Only LinearRegions' refusals fall back to a contour: the walk's other
@@ -560,6 +562,16 @@ def plot_decision_boundaries(
                     f"networks with 2 inputs: {err}"
                 ) from err
             _check_two_outputs(title, out.shape[1])
+            bad = int(np.count_nonzero(~np.isfinite(out).all(axis=1)))
+            if bad:
+                # A NaN weight (which LinearRegions refuses) made every output NaN, and
+                # the zero contour of NaNs was an empty panel, drawn without a word.
+                why = f" ({refused})" if refused is not None else ""
+                raise ValueError(
+                    f"panel {title!r} gives NaN or infinite outputs at {bad} of "
+                    f"{out.shape[0]} points of the plot's box{why}; its boundary cannot "
+                    "be drawn"
+                )
             diff = (out[:, 1] - out[:, 0]).reshape(resolution, resolution)
             ax.contour(xs, ys, diff, levels=[0.0], colors="black", linewidths=1.5)
             title = f"{title}\n(zero contour of the logit difference)"
