@@ -231,11 +231,17 @@ def test_explain_without_relative_infidelity_says_so():
     assert line.endswith("no relative infidelity (no removal moved the rows' probability).")
 
 
-def test_explain_shows_the_random_baseline_where_its_record_has_one():
+def _explain_line(above):
+    """The explain section's headline of FIGURES with a random baseline of 0.253 and
+    the ranking's paired difference against it ``above`` (a record's estimate)."""
     random = {"mean": 0.2531, "ci": [0.2012, 0.3055], "n": 2}
-    above = {"mean": 0.5525, "ci": [0.4912, 0.6101], "n": 2}
     figures = FIGURES["explain"] | {"random_aopc": random, "aopc_minus_random": above}
-    line = headline(ReportSection("explain", figures=figures))
+    return headline(ReportSection("explain", figures=figures))
+
+
+def test_explain_shows_the_random_baseline_where_its_record_has_one():
+    above = {"mean": 0.5525, "ci": [0.4912, 0.6101], "n": 2}
+    line = _explain_line(above)
     assert (
         "; a random order of the same components gives 0.253 [0.201, 0.305], and the "
         "ranking is above it by 0.552 [0.491, 0.610] (paired by row)"
@@ -329,9 +335,7 @@ def test_the_maximize_table_shows_how_many_real_rows_each_class_was_measured_on(
 def test_explain_says_a_ranking_below_its_random_baseline_is_below_it(above, said):
     # A ranking worse than random read "above it by -0.041 [-0.073, -0.010]", where
     # explain's own printout says "below it by" (cli._above).
-    random = {"mean": 0.2531, "ci": [0.2012, 0.3055], "n": 2}
-    figures = FIGURES["explain"] | {"random_aopc": random, "aopc_minus_random": above}
-    line = headline(ReportSection("explain", figures=figures))
+    line = _explain_line(above)
     assert said in line
     assert "above it" not in line and "-0.0" not in line
 
@@ -361,21 +365,17 @@ def test_explain_says_a_ranking_whose_interval_holds_zero_shows_no_clear_differe
     from unboxed.cli import _above
     from unboxed.evaluate import Estimate
 
-    random = {"mean": 0.2531, "ci": [0.2012, 0.3055], "n": 2}
-    figures = FIGURES["explain"] | {"random_aopc": random, "aopc_minus_random": above}
-    assert said in headline(ReportSection("explain", figures=figures))
+    assert said in _explain_line(above)
     printed = _above(Estimate(above["mean"], tuple(above["ci"]), above["n"]))
     assert printed.endswith("; its interval holds 0: no clear difference")
 
 
 def test_explain_says_nothing_of_zero_where_the_interval_is_clear_of_it_or_absent():
-    random = {"mean": 0.2531, "ci": [0.2012, 0.3055], "n": 2}
     for above in (
         {"mean": -0.0412, "ci": [-0.0733, -0.0104], "n": 2},
         {"mean": -0.0412, "ci": None, "n": 1},
     ):
-        figures = FIGURES["explain"] | {"random_aopc": random, "aopc_minus_random": above}
-        assert "no clear difference" not in headline(ReportSection("explain", figures=figures))
+        assert "no clear difference" not in _explain_line(above)
 
 
 @pytest.mark.parametrize(
@@ -430,10 +430,8 @@ def test_explain_and_the_page_give_one_record_one_verdict_on_zero(low, holds):
     from unboxed.cli import _above
     from unboxed.evaluate import Estimate
 
-    random = {"mean": 0.2531, "ci": [0.2012, 0.3055], "n": 2}
     above = {"mean": 0.0104, "ci": [low, 0.0312], "n": 2}
-    figures = FIGURES["explain"] | {"random_aopc": random, "aopc_minus_random": above}
-    line = headline(ReportSection("explain", figures=figures))
+    line = _explain_line(above)
     assert "above it by 0.010 [0.000, 0.031] (paired by row)" in line
     printed = _above(Estimate(above["mean"], tuple(above["ci"]), above["n"]))
     assert (HOLDS_ZERO in line) is holds
@@ -452,9 +450,7 @@ def test_explain_and_the_page_give_one_record_one_verdict_on_zero(low, holds):
 )
 def test_explain_says_a_paired_difference_that_is_no_number_is_one(above):
     # It read "the ranking is above it by - (paired by row)": a side with no figure.
-    random = {"mean": 0.2531, "ci": [0.2012, 0.3055], "n": 2}
-    figures = FIGURES["explain"] | {"random_aopc": random, "aopc_minus_random": above}
-    line = headline(ReportSection("explain", figures=figures))
+    line = _explain_line(above)
     assert (
         "and the ranking is on no known side of it: the difference (paired by row) is not a "
         "number; relative infidelity"
