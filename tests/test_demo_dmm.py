@@ -2,9 +2,9 @@ import warnings
 
 import numpy as np
 
+from unboxed._numbers import fixed
 from unboxed.evaluate import deletion_test
 from unboxed.local import segment
-from unboxed.report._html import fixed
 from unboxed.surrogates import DMMMEN, ConvergenceWarning
 from unboxed.surrogates._mcmc import RHAT_LIMIT
 

@@ -16,6 +16,7 @@ from collections.abc import Callable, Collection, Iterator, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
+from ._numbers import fixed, one_row_mean, paired_difference
 from ._version import __version__
 
 #: ``unboxed explain --method``: each name's explainer in :mod:`unboxed.local`, by name
@@ -1139,8 +1140,6 @@ def _over_rows(estimate: Any) -> str:
     has one value to draw and its CI is that value twice, which claims a certainty
     that one row cannot give: none is shown. A mean that rounds to 0 reads "0.0000",
     as :meth:`Estimate.__str__ <unboxed.evaluate.Estimate>` writes it over more rows."""
-    from .report._html import fixed, one_row_mean
-
     if estimate.n == 1:
         return one_row_mean(fixed(estimate.mean, 4))
     return str(estimate)
@@ -1151,8 +1150,6 @@ def _above(difference: Any) -> str:
     0.2100 [0.1800, 0.2400] (...)", or "below it by" with the interval turned round, so
     that the figure printed is never a negative distance; an interval that holds 0 says
     so."""
-    from .report._html import paired_difference
-
     # Over one row there is no CI, as _over_rows prints it.
     ci = None if difference.n == 1 else difference.ci
     paired = " (each row's AOPC minus its random one, averaged over the rows)"
@@ -1485,7 +1482,6 @@ def _approximate_by_dmm_men(
 
     from ._io import save_figure
     from .evaluate import deletion_test
-    from .report._html import fixed
     from .surrogates import DMMMEN, ConvergenceWarning
 
     # DMMMEN refuses to model a feature that does not vary: digits' corner pixels are
@@ -2611,8 +2607,6 @@ def _explained_rows(
 def _print_explained_rows(own: str, rows: list[dict[str, Any]]) -> None:
     """:func:`_explained_rows` as a table. A row's AOPC and its own figure (an R2, a
     completeness gap) may be negative; one that rounds to 0 reads "0.000" (``fixed``)."""
-    from .report._html import fixed
-
     print(
         f"{'row':>6}  {'label':>10}  {'explained class':>16}  {'p':>6}  {'AOPC':>6}  "
         f"{'infid.':>6}  {OWN_FIGURES.get(own, '')}"

@@ -20,6 +20,7 @@ import numpy as np
 
 from . import zoo
 from ._io import save_figure
+from ._numbers import fixed
 from ._validation import check_positive_int
 from .data import Cue, load_dataset, select_classes, with_spurious_cue
 from .evaluate import Estimate, agreement, deletion_curve, deletion_test
@@ -174,7 +175,6 @@ def spurious_cue_study(
     from .evaluate._stats import estimate
     from .local import IntegratedGradients, Occlusion, Saliency, grid_labels
     from .probes import PermutationImportance, mass_share
-    from .report._html import fixed
 
     pair = select_classes(load_dataset("digits"), list(classes))
     in_place = with_spurious_cue(pair, 0, cue=cue, test="same")
@@ -611,8 +611,6 @@ def _r2_range(r2: np.ndarray) -> str:
     """The lowest and the highest of ``r2`` (one R^2 per class), in words: "from -0.12 to
     0.85", where "-0.12-0.85" read as a subtraction or a range of negatives; one that
     rounds to 0 reads "0.00", never "-0.00" (``fixed``)."""
-    from .report._html import fixed
-
     return f"from {fixed(float(np.min(r2)), 2)} to {fixed(float(np.max(r2)), 2)}"
 
 
@@ -648,7 +646,6 @@ def dmm_men_demo(
     dict
         The fitted model, the deletion result, the local attribution and the seconds.
     """
-    from .report._html import fixed
     from .surrogates import DMMMEN, ConvergenceWarning
     from .surrogates._mcmc import RHAT_LIMIT
 

@@ -154,7 +154,7 @@ def test_an_estimate_of_one_case_prints_without_its_zero_width_interval():
     ],
 )
 def test_an_estimate_that_rounds_to_zero_prints_zero_not_minus_zero(result, printed):
-    # As the report's page and explain's sentences print it (report._html.fixed): the
+    # As the report's page and explain's sentences print it (unboxed._numbers.fixed): the
     # sign of a figure that reads 0 at 4 decimals claims a side its digits do not show.
     assert str(result) == printed
 

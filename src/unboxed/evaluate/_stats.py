@@ -10,6 +10,7 @@ import numpy as np
 from scipy import special
 
 from .._io import check_header, read_json, write_json
+from .._numbers import fixed
 from .._validation import (
     RandomState,
     check_array,
@@ -68,11 +69,8 @@ class Estimate:
             )
 
     def __str__(self) -> str:
-        # The report's engine of how a figure is written, so that a mean or bound that
-        # rounds to 0 reads "0.0000" here as on the page, not "-0.0000": imported here,
-        # as evaluate sits below report (DeletionCurve.plot imports it alike).
-        from ..report._html import fixed
-
+        # The one engine of how a figure is written, so that a mean or bound that
+        # rounds to 0 reads "0.0000" here as on the report's page, not "-0.0000".
         mean, low, high = (fixed(figure, 4) for figure in (self.mean, *self.ci))
         if self.n == 1 and self.ci[0] == self.ci[1]:
             # A bootstrap of one case draws it every time: [x, x] read as certainty.

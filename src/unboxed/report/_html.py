@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import base64
 import html
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
+
+from .._numbers import fixed, is_missing, one_row_mean, paired_difference
 
 #: The question each section answers, in the page's order.
 QUESTIONS = {
@@ -258,26 +259,7 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
 def _number(value: float | None, digits: int = 3) -> str:
     """``value`` to ``digits`` decimals (:func:`fixed`); "-" for none or NaN (a NaN is
     recorded as null, but a record read back with ``json.loads`` may hold either)."""
-    return "-" if value is None or _missing(value) else fixed(value, digits)
-
-
-def _missing(value: object) -> bool:
-    """Whether ``value`` is no figure: None (a NaN as a record holds it) or NaN."""
-    return value is None or (isinstance(value, float) and math.isnan(value))
-
-
-def fixed(value: float, digits: int) -> str:
-    """``value`` to ``digits`` decimals, where one that rounds to 0 reads "0.000", never
-    "-0.000": the one engine of how a figure is written, for the report's page,
-    :meth:`Estimate.__str__ <unboxed.evaluate.Estimate>` and ``explain``'s sentences.
-
-    A figure that rounds to 0 is 0 at the precision shown; its sign (of -0.0, of a mean
-    of -0.0001 at 3 decimals) claims a side that its digits do not show, where the
-    interval beside it says how far either way it may lie. Where a side is the point,
-    words say it (``below it by`` in :func:`paired_difference`), not the sign of a zero.
-    """
-    shown = f"{value:.{digits}f}"
-    return shown.lstrip("-") if float(shown) == 0 else shown
+    return "-" if value is None or is_missing(value) else fixed(value, digits)
 
 
 def _rows(count: int) -> str:
@@ -290,53 +272,11 @@ def _times(count: int) -> str:
     return "once" if count == 1 else f"{count} times"
 
 
-def one_row_mean(mean: str) -> str:
-    """``mean``, a mean over one row as text, marked as having no CI: the bootstrap has
-    one value to draw there, and its CI would be that value twice. ``explain`` prints
-    it and the page shows it alike: ``0.5485 (one row: no CI)``."""
-    return f"{mean} (one row: no CI)"
-
-
-def paired_difference(
-    mean: float | None, ci: Sequence[float] | None, digits: int, *, paired: str = ""
-) -> str:
-    """A paired difference against a baseline in words, its figures to ``digits``
-    decimals (:func:`fixed`): ``above it by 0.210 [0.180, 0.240]``, or ``below it by``
-    with the mean and interval turned round, so that the figure is never a negative
-    distance; then ``paired`` (how it was paired, in the caller's words), and where the
-    interval holds 0, ``; its interval holds 0: no clear difference``.
-
-    ``ci`` None is a mean over one row, marked as having no CI (``0.041 (one row: no
-    CI)``). A mean or bound that is no figure (None, as a record holds a NaN, or NaN)
-    has no side to say: ``on no known side of it: the difference (...) is not a
-    number``. ``explain``'s printout (``cli._above``) and the report's headline of its
-    record both say it through here, so that they cannot drift apart: whether the
-    interval holds 0 is decided on the interval itself, not on its figures as
-    printed, so the verdict is the same at every ``digits``. A bound clear of 0 that
-    rounds to 0 (0.00001) prints ``0.0000`` with no word of 0.
-    """
-    if mean is None or _missing(mean) or (ci is not None and any(map(_missing, ci))):
-        return f"on no known side of it: the difference{paired} is not a number"
-    side = "above"
-    if mean < 0:
-        side, mean = "below", -mean
-        ci = None if ci is None else (-ci[1], -ci[0])
-    shown = fixed(mean, digits)
-    if ci is None:
-        return f"{side} it by {one_row_mean(shown)}{paired}"
-    low, high = (fixed(bound, digits) for bound in ci)
-    # Decided on the interval, not on its rounded figures: decided on the figures, the
-    # CLI's 4 decimals and the page's 3 gave one record opposite verdicts (a bound of
-    # 0.0003: clear of 0 in explain, "holds 0" on the page).
-    unclear = "; its interval holds 0: no clear difference" * (ci[0] <= 0 <= ci[1])
-    return f"{side} it by {shown} [{low}, {high}]{paired}{unclear}"
-
-
 def _rate(estimate: Mapping[str, Any] | None, digits: int = 3) -> str:
     """An estimate's mean and 95% CI, ``0.805 [0.736, 0.875]``; "-" for none. A mean
     over one row has a null CI in its record (``explain --json``): it says so, as
     ``explain`` prints it."""
-    if estimate is None or _missing(estimate.get("mean")):
+    if estimate is None or is_missing(estimate.get("mean")):
         return "-"
     if estimate["ci"] is None:
         return one_row_mean(_number(estimate["mean"], digits))
