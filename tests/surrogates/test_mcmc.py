@@ -196,3 +196,15 @@ def test_draws_without_a_chain_axis_are_an_error():
     for function in (split_rhat, effective_sample_size):
         with pytest.raises(ValueError, match="n_chains, >= 4 draws"):
             function(np.arange(10.0))
+
+
+# ---------------------------------------------------------------- audit A1
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_draws_with_nan_or_inf_are_refused_not_judged_mixed(bad):
+    # A NaN made the within-chain variance NaN, which read as a constant quantity:
+    # R-hat 1 and the full ESS, a broken chain that looked perfectly mixed.
+    draws = np.random.default_rng(10).normal(size=(2, 20, 3))
+    draws[1, 7, 2] = bad
+    for function in (split_rhat, effective_sample_size):
+        with pytest.raises(ValueError, match=r"draws must be finite.*quantity \(2,\)"):
+            function(draws)

@@ -78,7 +78,7 @@ def split_rhat(draws: np.ndarray) -> np.ndarray:
     Parameters
     ----------
     draws : ndarray of shape (n_chains, n_draws, ...)
-        At least 4 draws per chain.
+        At least 4 draws per chain, all finite.
 
     Returns
     -------
@@ -103,6 +103,7 @@ def effective_sample_size(draws: np.ndarray) -> np.ndarray:
     Parameters
     ----------
     draws : ndarray of shape (n_chains, n_draws, ...)
+        At least 4 draws per chain, all finite.
 
     Returns
     -------
@@ -142,5 +143,14 @@ def _split(draws: np.ndarray) -> np.ndarray:
     draws = np.asarray(draws, dtype=np.float64)
     if draws.ndim < 2 or draws.shape[1] < 4:
         raise ValueError(f"need draws of shape (n_chains, >= 4 draws, ...), got {draws.shape}")
+    finite = np.isfinite(draws).reshape(draws.shape[0] * draws.shape[1], -1).all(axis=0)
+    if not finite.all():
+        # A NaN made the within-chain variance NaN, and that read as a constant
+        # quantity: R-hat 1 and the full ESS, a chain that looked perfectly mixed.
+        where = np.unravel_index(np.flatnonzero(~finite)[0], draws.shape[2:])
+        raise ValueError(
+            f"draws must be finite, but quantity {tuple(int(i) for i in where)} of draws "
+            f"of shape {draws.shape} holds NaN or infinite values"
+        )
     half = draws.shape[1] // 2
     return np.concatenate([draws[:, :half], draws[:, -half:]], axis=0)
