@@ -208,3 +208,21 @@ def test_draws_with_nan_or_inf_are_refused_not_judged_mixed(bad):
     for function in (split_rhat, effective_sample_size):
         with pytest.raises(ValueError, match=r"draws must be finite.*quantity \(2,\)"):
             function(draws)
+
+
+def test_draws_with_no_chain_or_not_real_are_refused_and_a_list_is_read():
+    for function in (split_rhat, effective_sample_size):
+        # No chain: numpy's "Mean of empty slice" or a failed reshape before.
+        with pytest.raises(ValueError, match="at least one chain, got \\(0, 10, 1\\)"):
+            function(np.zeros((0, 10, 1)))
+        # Complex draws lost their imaginary part with a ComplexWarning; strings failed
+        # in numpy's float conversion.
+        with pytest.raises(TypeError, match="draws must be an array of real numbers.*complex"):
+            function(np.ones((2, 10, 1)) + 1j)
+        with pytest.raises(TypeError, match="draws must be an array of real numbers.*<U1"):
+            function(np.full((2, 10, 1), "a"))
+        with pytest.raises(TypeError, match="draws must be an array of real numbers, got list"):
+            function([[1.0, 2.0, 3.0, 4.0], [1.0, 2.0, 3.0]])  # ragged
+    # A nested list is an array of draws (effective_sample_size read .shape from it).
+    draws = [[1.0, 2.0, 4.0, 3.0, 5.0], [2.0, 3.0, 1.0, 4.0, 5.0]]
+    assert effective_sample_size(draws) == effective_sample_size(np.array(draws))

@@ -126,7 +126,7 @@ def effective_sample_size(draws: np.ndarray) -> np.ndarray:
     ess = np.empty(flat.shape[2])
     for q in range(flat.shape[2]):
         ess[q] = _ess_one(rho[:, q], m * n) if var_plus[q] > 0 else m * n
-    return ess.reshape(draws.shape[2:])
+    return ess.reshape(np.shape(draws)[2:])  # draws may be a list
 
 
 def _ess_one(rho: np.ndarray, total: int) -> float:
@@ -140,9 +140,20 @@ def _ess_one(rho: np.ndarray, total: int) -> float:
 
 
 def _split(draws: np.ndarray) -> np.ndarray:
-    draws = np.asarray(draws, dtype=np.float64)
-    if draws.ndim < 2 or draws.shape[1] < 4:
-        raise ValueError(f"need draws of shape (n_chains, >= 4 draws, ...), got {draws.shape}")
+    array = None
+    try:
+        array = np.asarray(draws)
+        if array.dtype.kind == "c":  # the cast would drop the imaginary part with a warning
+            raise TypeError
+        draws = array.astype(np.float64)
+    except (TypeError, ValueError):
+        what = f"an array of {array.dtype}" if array is not None else type(draws).__name__
+        raise TypeError(f"draws must be an array of real numbers, got {what}") from None
+    if draws.ndim < 2 or draws.shape[0] < 1 or draws.shape[1] < 4:
+        raise ValueError(
+            f"need draws of shape (n_chains, >= 4 draws, ...) with at least one chain, "
+            f"got {draws.shape}"
+        )
     finite = np.isfinite(draws).reshape(draws.shape[0] * draws.shape[1], -1).all(axis=0)
     if not finite.all():
         # A NaN made the within-chain variance NaN, and that read as a constant
