@@ -226,3 +226,44 @@ def test_draws_with_no_chain_or_not_real_are_refused_and_a_list_is_read():
     # A nested list is an array of draws (effective_sample_size read .shape from it).
     draws = [[1.0, 2.0, 4.0, 3.0, 5.0], [2.0, 3.0, 1.0, 4.0, 5.0]]
     assert effective_sample_size(draws) == effective_sample_size(np.array(draws))
+
+
+def test_relabel_of_narrow_int_labels_matches_int64():
+    # uint8 labels of 20 components: the cell index z * J wrapped around at 256, and
+    # the draws were silently matched to the wrong components.
+    rng = np.random.default_rng(11)
+    truth = rng.integers(0, 20, size=400)
+    z = np.array([rng.permutation(20) for _ in range(6)])[:, truth]
+    perm = relabel(z.astype(np.uint8), 20)
+    np.testing.assert_array_equal(perm, relabel(z, 20))
+    aligned = np.take_along_axis(perm, z, axis=1)
+    np.testing.assert_array_equal(aligned, np.broadcast_to(aligned[0], aligned.shape))
+
+
+def test_relabel_refuses_labels_out_of_range_and_bad_arguments():
+    z = np.array([[0, 1, 1], [1, 0, 1]])
+    with pytest.raises(ValueError, match=r"labels in 0 \.\. 1 \(n_components=2\), got 5"):
+        relabel(np.array([[0, 1, 5], [1, 0, 1]]), 2)  # an IndexError deep in numpy
+    with pytest.raises(ValueError, match=r"labels in 0 \.\. 1 .*got -1"):
+        relabel(np.array([[0, -1, 1], [1, 0, 1]]), 2)  # bincount's "no negative elements"
+    for bad in (0, -1, 2.5, True):
+        with pytest.raises(ValueError, match="n_components must be an int >= 1"):
+            relabel(z, bad)
+    # max_rounds=0 returned the identity permutations without aligning anything.
+    with pytest.raises(ValueError, match="max_rounds must be an int >= 1"):
+        relabel(z, 2, max_rounds=0)
+    for bad_z in (z.astype(float), z[0], z[:0], z.astype(bool)):
+        with pytest.raises(ValueError, match=r"z must be an int array of shape \(n_draws >= 1"):
+            relabel(bad_z, 2)
+
+
+def test_relabel_with_empty_components_one_component_or_more_than_samples():
+    rng = np.random.default_rng(12)
+    for J, z in (
+        (4, rng.integers(0, 3, size=(5, 20))),
+        (1, np.zeros((5, 20), dtype=int)),
+        (10, rng.integers(0, 10, size=(5, 3))),
+    ):
+        perm = relabel(z, J)
+        # Every row is a permutation of the J labels, whatever is empty.
+        np.testing.assert_array_equal(np.sort(perm, axis=1), np.tile(np.arange(J), (5, 1)))

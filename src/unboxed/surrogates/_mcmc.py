@@ -14,6 +14,8 @@ from __future__ import annotations
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
+from .._validation import check_positive_int
+
 #: Chains whose split R-hat reaches this have not mixed (Gelman et al., BDA3, Sec. 11.5).
 RHAT_LIMIT = 1.1
 
@@ -34,8 +36,9 @@ def relabel(z: np.ndarray, n_components: int, *, max_rounds: int = 50) -> np.nda
     z : ndarray of int, shape (n_draws, n)
         The allocation of each sample in each draw.
     n_components : int
+        The number of components; every label in ``z`` is below it.
     max_rounds : int
-        Bound on the reference updates (it settles in a few).
+        Bound on the reference updates (it settles in a few); at least 1.
 
     Returns
     -------
@@ -43,8 +46,10 @@ def relabel(z: np.ndarray, n_components: int, *, max_rounds: int = 50) -> np.nda
         ``perm[d, j]`` is the new label of draw ``d``'s component ``j``; apply it as
         ``new[d, perm[d]] = old[d]`` to per-component arrays.
     """
+    J = check_positive_int(n_components, name="n_components")
+    max_rounds = check_positive_int(max_rounds, name="max_rounds")
+    z = _check_allocations(z, J)
     n_draws = z.shape[0]
-    J = n_components
     perm = np.tile(np.arange(J), (n_draws, 1))
     reference = z[-1]
     offsets = (np.arange(n_draws) * J * J)[:, None]
@@ -62,6 +67,26 @@ def relabel(z: np.ndarray, n_components: int, *, max_rounds: int = 50) -> np.nda
             break
         perm = new
     return perm
+
+
+def _check_allocations(z: object, n_components: int) -> np.ndarray:
+    """``z`` as an int64 array of shape (n_draws >= 1, n) with labels in ``0 ..
+    n_components - 1``: in a narrower dtype the cell index ``z * J`` wrapped around
+    silently (uint8 labels of 20 components), and a label out of range counted in
+    another draw's cells or failed deep in numpy."""
+    array = np.asarray(z)
+    if array.dtype.kind not in "iu" or array.ndim != 2 or array.shape[0] < 1:
+        raise ValueError(
+            f"z must be an int array of shape (n_draws >= 1, n_samples), the label of each "
+            f"sample in each draw, got an array of {array.dtype} of shape {array.shape}"
+        )
+    if array.size and (array.min() < 0 or array.max() >= n_components):
+        bad = array.min() if array.min() < 0 else array.max()
+        raise ValueError(
+            f"z must hold labels in 0 .. {n_components - 1} (n_components={n_components}), "
+            f"got {bad}"
+        )
+    return array.astype(np.int64, copy=False)
 
 
 def apply_permutation(values: np.ndarray, perm: np.ndarray) -> np.ndarray:
