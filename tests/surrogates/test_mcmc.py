@@ -267,3 +267,17 @@ def test_relabel_with_empty_components_one_component_or_more_than_samples():
         perm = relabel(z, J)
         # Every row is a permutation of the J labels, whatever is empty.
         np.testing.assert_array_equal(np.sort(perm, axis=1), np.tile(np.arange(J), (5, 1)))
+
+
+def test_apply_permutation_refuses_a_perm_that_is_no_permutation_of_the_draws():
+    values = np.arange(6.0).reshape(2, 3)
+    for perm in (
+        [[0, 0, 1], [0, 1, 2]],  # left out[0, 2] as np.empty's leftover memory
+        [[-1, 0, 1], [0, 1, 2]],  # wrapped around to the last component
+        [[0, 1, 2]],  # one draw's perm broadcast over both draws
+        [[0, 1, 3], [0, 1, 2]],  # numpy's IndexError
+    ):
+        with pytest.raises(ValueError, match=r"perm must be .* \(2, 3\) whose every row is a perm"):
+            apply_permutation(values, np.array(perm))
+    moved = apply_permutation(values, np.array([[2, 0, 1], [0, 1, 2]]))
+    np.testing.assert_array_equal(moved, [[1.0, 2.0, 0.0], [3.0, 4.0, 5.0]])

@@ -91,6 +91,21 @@ def _check_allocations(z: object, n_components: int) -> np.ndarray:
 
 def apply_permutation(values: np.ndarray, perm: np.ndarray) -> np.ndarray:
     """Reorder per-component draws ``values`` (n_draws, J, ...) by ``perm`` (n_draws, J)."""
+    values, perm = np.asarray(values), np.asarray(perm)
+    J = perm.shape[1] if perm.ndim == 2 else -1
+    # A row that is no permutation left some of ``out`` unwritten (np.empty's leftover
+    # memory, silently), and a perm for fewer draws was broadcast over all of them.
+    if (
+        perm.dtype.kind not in "iu"
+        or values.ndim < 2
+        or perm.shape != values.shape[:2]
+        or not np.array_equal(np.sort(perm, axis=1), np.broadcast_to(np.arange(J), perm.shape))
+    ):
+        raise ValueError(
+            f"perm must be an int array of shape (n_draws, J) = {values.shape[:2]} whose "
+            f"every row is a permutation of 0 .. J - 1, got an array of {perm.dtype} of "
+            f"shape {perm.shape}"
+        )
     out = np.empty_like(values)
     rows = np.arange(values.shape[0])[:, None]
     out[rows, perm] = values
