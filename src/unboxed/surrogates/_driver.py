@@ -134,6 +134,7 @@ def _run_once(
     bar = progress(total=max_iter, verbose=verbose, desc=desc, unit="iter")
     bar.update(len(history))
     sign = 1.0 if maximize else -1.0
+    worse = "fell" if maximize else "rose"  # a minimised loss gets worse by rising
     try:
         while not converged and len(history) < max_iter:
             state, value = step(data, state, rng)
@@ -150,7 +151,7 @@ def _run_once(
                 slack = 1e-9 * max(1.0, abs(value))
                 if monotone and change < -slack:
                     warnings.warn(
-                        f"{desc}: the objective fell from {history[-1]:.6g} to {value:.6g} at "
+                        f"{desc}: the objective {worse} from {history[-1]:.6g} to {value:.6g} at "
                         f"iteration {len(history) + 1}, which this algorithm should never do",
                         ObjectiveDecreaseWarning,
                         stacklevel=3,
