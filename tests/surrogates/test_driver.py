@@ -410,3 +410,30 @@ def test_each_redraw_of_the_bar_shows_the_objective_of_the_step_it_counts(monkey
     )
     counted = {n: postfix for n, postfix in shown if n >= 2}
     assert counted == {n: f"objective={n:.5g}" for n in (2, 3, 4)}, shown
+
+
+# ---------------------------------------------------------------- audit A1
+@pytest.mark.parametrize(
+    ("returned", "described"),
+    [
+        ((0.0, None), r"a tuple of 2: \(float, NoneType\)"),
+        ((0.0, np.array([1.0, 2.0])), r"an array of shape \(2,\)"),
+        ((0.0, "a"), r"\(float, str\)"),
+        (0.0, "got float$"),
+        ((0.0, 1.0, 2.0), "a tuple of 3"),
+    ],
+)
+def test_a_step_that_returns_no_state_and_real_objective_is_named(returned, described):
+    # Python's "cannot unpack" or float()'s error named neither step nor what it gave.
+    with pytest.raises(
+        TypeError, match=rf"^em: step must return \(state, objective\).*{described}"
+    ):
+        fit_iterative(
+            lambda d, r: 0.0,
+            lambda d, x, r: returned,
+            None,
+            rng=np.random.default_rng(0),
+            max_iter=3,
+            tol=None,
+            desc="em",
+        )

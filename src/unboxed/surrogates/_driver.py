@@ -110,6 +110,15 @@ def check_driver_params(max_iter: Any, tol: Any, n_init: Any) -> tuple[int, floa
     return max_iter, tol, n_init
 
 
+def _describe(value: Any) -> str:
+    """A hook's return value in a few words: its type, and a tuple's or array's items."""
+    if isinstance(value, tuple):
+        return f"a tuple of {len(value)}: ({', '.join(_describe(v) for v in value)})"
+    if isinstance(value, np.ndarray):
+        return f"an array of shape {value.shape}"
+    return type(value).__name__
+
+
 def _run_once(
     initialize: Initialize[S],
     step: Step[S],
@@ -137,8 +146,16 @@ def _run_once(
     worse = "fell" if maximize else "rose"  # a minimised loss gets worse by rising
     try:
         while not converged and len(history) < max_iter:
-            state, value = step(data, state, rng)
-            value = float(value)
+            result = step(data, state, rng)
+            try:
+                state, value = result
+                value = float(value)
+            except (TypeError, ValueError):
+                # Not Python's unpacking or float() error, which names neither hook.
+                raise TypeError(
+                    f"{desc}: step must return (state, objective) with the objective a real "
+                    f"number, got {_describe(result)}"
+                ) from None
             if not math.isfinite(value):
                 raise FloatingPointError(
                     f"{desc}: the objective became {value} at iteration {len(history) + 1}; "
