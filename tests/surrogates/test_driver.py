@@ -437,3 +437,38 @@ def test_a_step_that_returns_no_state_and_real_objective_is_named(returned, desc
             tol=None,
             desc="em",
         )
+
+
+def test_rng_must_be_a_generator_and_resume_a_snapshot_of_a_restart_in_range():
+    init, step = _halving(1.0)
+    # None or a seed ran unnoticed until a checkpoint read rng.bit_generator.
+    for rng in (None, 0):
+        with pytest.raises(TypeError, match="rng must be a numpy.random.Generator"):
+            fit_iterative(init, step, None, rng=rng, max_iter=3, tol=None)
+    with pytest.raises(TypeError, match="resume must be a Snapshot"):
+        fit_iterative(
+            init, step, None, rng=np.random.default_rng(0), max_iter=3, tol=None, resume="x"
+        )
+    saved = []
+    fit_iterative(
+        init,
+        step,
+        None,
+        rng=np.random.default_rng(0),
+        max_iter=3,
+        tol=None,
+        n_init=3,
+        save=saved.append,
+    )
+    # A snapshot of restart 3 resumed with n_init=2: an AssertionError before.
+    with pytest.raises(ValueError, match="snapshot of restart 3, but n_init=2"):
+        fit_iterative(
+            init,
+            step,
+            None,
+            rng=np.random.default_rng(0),
+            max_iter=3,
+            tol=None,
+            n_init=2,
+            resume=saved[-1],
+        )

@@ -251,6 +251,20 @@ def fit_iterative(
         The best restart. A :class:`ConvergenceWarning` is issued if it did not converge.
     """
     max_iter, tol, n_init = check_driver_params(max_iter, tol, n_init)
+    if not isinstance(rng, np.random.Generator):
+        # None or a seed passed unnoticed until a checkpoint read rng.bit_generator.
+        raise TypeError(
+            f"rng must be a numpy.random.Generator (np.random.default_rng(seed)), got {rng!r}"
+        )
+    if resume is not None:
+        if not isinstance(resume, Snapshot):
+            raise TypeError(f"resume must be a Snapshot that save was given, got {resume!r}")
+        if not 0 <= resume.current.init < n_init:
+            # It was an AssertionError at the end, after no restart had run.
+            raise ValueError(
+                f"resume is a snapshot of restart {resume.current.init + 1}, but n_init={n_init} "
+                "asks for fewer restarts: resume with the n_init it was saved with"
+            )
     best = None if resume is None else resume.best
     first = 0 if resume is None else resume.current.init
     if resume is not None:
