@@ -91,3 +91,12 @@ def test_short_repr_leaves_out_fields_marked_repr_false():
 def test_short_shows_a_dicts_int_entries_and_marks_the_rest():
     assert _short({"n": 3, "ok": True, "a": np.zeros(2)}) == "{'n': 3, 'ok': True, ...}"
     assert _short({"a": np.zeros(2)}) == "{...}"  # was "{, ...}"
+
+
+# ---------------------------------------------------------------- audit A1
+def test_set_params_suggests_the_parameter_a_typo_meant():
+    toy = _Toy(None)
+    with pytest.raises(ValueError, match=r"no parameter 'verbos' \(did you mean 'verbose'\?\)"):
+        toy.set_params(verbos=True)
+    with pytest.raises(ValueError, match=r"no parameter 'zzz'; its parameters are"):
+        toy.set_params(zzz=1)  # nothing close: no guess

@@ -9,6 +9,7 @@ machinery (HTML repr, tags, version checks on unpickling).
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import inspect
 from typing import Any, TypeVar
 
@@ -63,8 +64,11 @@ class Params:
         names = self._param_names()
         unknown = sorted(set(params) - set(names))
         if unknown:
+            close = difflib.get_close_matches(unknown[0], names, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
             raise ValueError(
-                f"{type(self).__name__} has no parameter {unknown[0]!r}; its parameters are {names}"
+                f"{type(self).__name__} has no parameter {unknown[0]!r}{hint}; "
+                f"its parameters are {names}"
             )
         # Through the constructor, so a bad value fails here as it would there, and
         # not later in the middle of a fit.
