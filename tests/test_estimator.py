@@ -100,3 +100,11 @@ def test_set_params_suggests_the_parameter_a_typo_meant():
         toy.set_params(verbos=True)
     with pytest.raises(ValueError, match=r"no parameter 'zzz'; its parameters are"):
         toy.set_params(zzz=1)  # nothing close: no guess
+
+
+def test_short_shows_a_small_array_of_long_strings_or_objects_by_shape():
+    # Three elements, under SHOWN_ELEMENTS, but printed 1500 and 4400 characters long.
+    assert _short(np.array(["a" * 500] * 3)) == "<array of shape (3,), <U500>"
+    objects = np.array([{"x": np.zeros(1000)}], dtype=object)
+    assert _short(objects) == "<array of shape (1,), object>"
+    assert _short(np.array(["ab", "c"])) == "['ab', 'c']"  # short ones are still shown

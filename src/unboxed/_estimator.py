@@ -110,7 +110,11 @@ def _short(value: object) -> str:
     dict by its scalar entries."""
     if isinstance(value, np.ndarray):
         if value.size <= SHOWN_ELEMENTS:
-            return np.array2string(value, precision=4, separator=", ").replace("\n", "")
+            text = np.array2string(value, precision=4, separator=", ").replace("\n", "")
+            # Ten numbers fit in a line; ten long strings or objects (an array of
+            # dicts of arrays was 4000 characters) do not, so they go as repr does.
+            if value.dtype.kind not in "OSU" or len(text) <= 100:
+                return text
         return f"<array of shape {value.shape}, {value.dtype}>"
     if isinstance(value, dict):
         scalar = (str, int, float, bool, type(None))
