@@ -281,3 +281,16 @@ def test_apply_permutation_refuses_a_perm_that_is_no_permutation_of_the_draws():
             apply_permutation(values, np.array(perm))
     moved = apply_permutation(values, np.array([[2, 0, 1], [0, 1, 2]]))
     np.testing.assert_array_equal(moved, [[1.0, 2.0, 0.0], [3.0, 4.0, 5.0]])
+
+
+def test_rhat_and_ess_of_draws_near_the_float_limits_are_those_of_the_draws_rescaled():
+    # R-hat and the ESS are scale-free. Squares of draws near 2**1000 overflowed (a
+    # RuntimeWarning, NaN), and those near 2**-1000 underflowed to a variance of 0: a
+    # "constant" quantity with R-hat 1 and the full ESS. Rescaled by a power of two the
+    # draws are the same numbers, so the figures must be equal to the last bit.
+    draws = _ar1(np.random.default_rng(13), 0.5, (4, 200))
+    draws = np.stack([draws, draws + 3.0 * np.arange(4)[:, None], draws], axis=2)
+    extreme = draws * np.array([2.0**1000, 2.0**-1000, 1.0])
+    np.testing.assert_array_equal(split_rhat(extreme), split_rhat(draws))
+    np.testing.assert_array_equal(effective_sample_size(extreme), effective_sample_size(draws))
+    assert split_rhat(draws)[1] > 1.5  # the shifted chains are still told apart

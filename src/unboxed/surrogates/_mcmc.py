@@ -203,5 +203,14 @@ def _split(draws: np.ndarray) -> np.ndarray:
             f"draws must be finite, but quantity {tuple(int(i) for i in where)} of draws "
             f"of shape {draws.shape} holds NaN or infinite values"
         )
+    # R-hat and the ESS are scale-free, but squares of draws near 1e300 overflowed
+    # (NaN) and those of draws near 1e-300 underflowed to a variance of 0 (a "constant"
+    # quantity: R-hat 1). A power of two rescales exactly, and only such quantities are
+    # rescaled, so others are computed bit for bit as before.
+    scale = np.abs(draws).max(axis=(0, 1))
+    _, exponent = np.frexp(scale)
+    outside = (scale > 2.0**400) | ((scale > 0) & (scale < 2.0**-400))
+    if np.any(outside):
+        draws = np.ldexp(draws, np.where(outside, -exponent, 0))
     half = draws.shape[1] // 2
     return np.concatenate([draws[:, :half], draws[:, -half:]], axis=0)
