@@ -472,3 +472,15 @@ def test_rng_must_be_a_generator_and_resume_a_snapshot_of_a_restart_in_range():
             n_init=2,
             resume=saved[-1],
         )
+
+
+def test_tol_is_read_as_other_numbers_are_a_0d_array_yes_infinity_no():
+    init, step = _halving(1.0)
+    # A 0-d array was refused though max_iter and n_init take one.
+    trace = fit_iterative(
+        init, step, None, rng=np.random.default_rng(0), max_iter=50, tol=np.asarray(1e-3)
+    )
+    assert trace.converged
+    # An infinite tol stopped every fit at its second step, reported as converged.
+    with pytest.raises(ValueError, match=r"tol must be a finite number >= 0, got inf; or None"):
+        fit_iterative(init, step, None, rng=np.random.default_rng(0), max_iter=50, tol=np.inf)

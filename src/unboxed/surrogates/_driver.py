@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import numbers
 import warnings
 from collections.abc import Callable, Mapping
 from typing import Any, Generic, TypeVar
@@ -28,7 +27,7 @@ import numpy as np
 
 from .._estimator import short_repr
 from .._progress import progress
-from .._validation import check_positive_int
+from .._validation import check_number, check_positive_int
 
 S = TypeVar("S")
 
@@ -104,9 +103,13 @@ def check_driver_params(max_iter: Any, tol: Any, n_init: Any) -> tuple[int, floa
     max_iter = check_positive_int(max_iter, name="max_iter")
     n_init = check_positive_int(n_init, name="n_init")
     if tol is not None:
-        if isinstance(tol, bool) or not isinstance(tol, numbers.Real) or not float(tol) >= 0:
-            raise ValueError(f"tol must be a non-negative number or None, got {tol!r}")
-        tol = float(tol)
+        # check_number's reading, as max_iter and n_init get check_positive_int's: a 0-d
+        # array is a number (it was refused), and an infinite tol, which stopped every
+        # fit at its second step as converged, is not one.
+        try:
+            tol = check_number(tol, name="tol", strict=False)
+        except ValueError as error:
+            raise ValueError(f"{error}; or None to run every iteration") from None
     return max_iter, tol, n_init
 
 
