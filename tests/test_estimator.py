@@ -108,3 +108,10 @@ def test_short_shows_a_small_array_of_long_strings_or_objects_by_shape():
     objects = np.array([{"x": np.zeros(1000)}], dtype=object)
     assert _short(objects) == "<array of shape (1,), object>"
     assert _short(np.array(["ab", "c"])) == "['ab', 'c']"  # short ones are still shown
+
+
+def test_short_repr_of_no_dataclass_instance_says_what_it_needs():
+    # A dataclass's class failed on getattr (AttributeError: no attribute 'values').
+    for value in (_Result, 3):
+        with pytest.raises(TypeError, match="short_repr needs a dataclass instance, got"):
+            short_repr(value)

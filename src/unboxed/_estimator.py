@@ -133,11 +133,15 @@ def short_repr(result: Any) -> str:
     Parameters
     ----------
     result : dataclass instance
+        Not a dataclass's class.
 
     Returns
     -------
     str
     """
+    if not dataclasses.is_dataclass(result) or isinstance(result, type):
+        # dataclasses.fields' message, or an AttributeError for a dataclass's class.
+        raise TypeError(f"short_repr needs a dataclass instance, got {type(result).__name__}")
     fields = dataclasses.fields(result)
     shown = [f"{f.name}={_short(getattr(result, f.name))}" for f in fields if f.repr]
     return f"{type(result).__name__}({', '.join(shown)})"
