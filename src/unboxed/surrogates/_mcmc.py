@@ -5,8 +5,12 @@
   the Hungarian algorithm, and the reference is recomputed from the relabelled draws
   until the permutations stop changing.
 - :func:`split_rhat` and :func:`effective_sample_size` follow Gelman et al., *Bayesian
-  Data Analysis* (3rd ed., Sec. 11.4-11.5): chains are split in halves, and the ESS
-  sums autocorrelations over Geyer's initial positive sequence.
+  Data Analysis* (3rd ed., Sec. 11.4-11.5): chains are split in halves (the classic
+  split R-hat, not the rank-normalised one of Vehtari et al. 2021), and the ESS sums
+  paired autocorrelations over Geyer's initial positive sequence made monotone (his
+  initial monotone sequence). The autocorrelations are Stan's, ``1 - (W - mean
+  autocovariance) / var+``, but lag 0's comes from the same formula (Stan sets it to 1),
+  there is no antithetic term, and the ESS is capped at the number of draws.
 """
 
 from __future__ import annotations
