@@ -105,8 +105,8 @@ def _ess_by_hand(draws: np.ndarray) -> float:
     grand = sum(means) / m
     between = n * sum((mu - grand) ** 2 for mu in means) / (m - 1)
     var_plus = (n - 1) / n * within + between / n
-    rho = []
-    for lag in range(n):
+    rho = [1.0]  # BDA3's eq. 11.7 at lag 0: its variogram V_0 is 0
+    for lag in range(1, n):
         acov = [
             sum((c[i] - mu) * (c[i + lag] - mu) for i in range(n - lag)) / n
             for c, mu in zip(chains, means, strict=True)

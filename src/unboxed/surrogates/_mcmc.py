@@ -9,8 +9,8 @@
   split R-hat, not the rank-normalised one of Vehtari et al. 2021), and the ESS sums
   paired autocorrelations over Geyer's initial positive sequence made monotone (his
   initial monotone sequence). The autocorrelations are Stan's, ``1 - (W - mean
-  autocovariance) / var+``, but lag 0's comes from the same formula (Stan sets it to 1),
-  there is no antithetic term, and the ESS is capped at the number of draws.
+  autocovariance) / var+`` with lag 0's set to 1, but there is no antithetic term, and
+  the ESS is capped at the number of draws.
 """
 
 from __future__ import annotations
@@ -167,6 +167,10 @@ def effective_sample_size(draws: np.ndarray) -> np.ndarray:
     var_plus = (n - 1) / n * within + flat.mean(axis=1).var(axis=0, ddof=1)
     with np.errstate(divide="ignore", invalid="ignore"):
         rho = 1.0 - (within - acov.mean(axis=0)) / var_plus  # (n, q)
+    # A quantity's autocorrelation at lag 0 is 1, as Stan sets it: the formula gives
+    # 1 - W / (n var+) there, which summed into tau raised every ESS a little (0.2% on
+    # iid draws of 4 chains of 1000), most on short chains.
+    rho[0] = 1.0
     ess = np.empty(flat.shape[2])
     for q in range(flat.shape[2]):
         ess[q] = _ess_one(rho[:, q], m * n) if var_plus[q] > 0 else m * n
