@@ -79,7 +79,7 @@ def test_grids_and_errors(weak_teacher, digits):
     for bad, message in (
         ("huge", "grid must be one of"),
         ({"momentum": (0.9,)}, "may only hold the keys"),
-        ({"alpha": (1.5,)}, "alpha must lie in"),
+        ({"alpha": (1.5,)}, "grid\\['alpha'\\] must lie in"),
         ({"temperature": ()}, "temperature.*is empty"),
         ({"temperature": (0.0,)}, "grid\\['temperature'\\] must be a finite number > 0"),
         ({"batch_size": (0,)}, "batch_size must be an int >= 1"),
@@ -97,6 +97,24 @@ def test_grids_and_errors(weak_teacher, digits):
         Distiller().fit(object(), digits.X_train)
     with pytest.raises(ValueError, match="NaN"):
         Distiller(verbose=False).fit(weak_teacher, np.full((5, 64), np.nan))
+
+
+def test_grid_values_that_are_no_number_or_beyond_float32_are_refused_by_name():
+    # alpha "a" and None raised a bare "'<=' not supported", True passed as alpha 1; an
+    # lr of 1e300 raised Adam's bare "cannot be converted to type float without
+    # overflow" in fit, a temperature of 1e300 a bare OverflowError squaring it.
+    for bad, message in (
+        ({"alpha": ("a",)}, r"grid\['alpha'\] must be a finite number >= 0, got 'a'"),
+        ({"alpha": (None,)}, r"grid\['alpha'\] must be a finite number >= 0, got None"),
+        ({"alpha": (True,)}, r"grid\['alpha'\] must be a finite number >= 0, got True"),
+        ({"alpha": (1.5,)}, r"grid\['alpha'\] must lie in \[0, 1\], got \(1.5,\)"),
+        ({"lr": (1e300,)}, r"grid\['lr'\] must be at most 3.4e\+38, got 1e\+300: the student"),
+        ({"temperature": (1e300,)}, r"grid\['temperature'\] must be at most 1.84e\+19"),
+    ):
+        with pytest.raises(ValueError, match=message):
+            Distiller(grid=bad)
+    # 0 and 1 are alpha's ends, read as numbers
+    assert _check_grid({"alpha": (0, 1)})["alpha"] == (0.0, 1.0)
 
 
 def test_mixup_transfer_set(weak_teacher, digits):

@@ -113,6 +113,9 @@ def _kd_loss(
     return alpha * temperature**2 * soft + (1 - alpha) * hard
 
 
+#: The largest temperature and learning rate: float32's largest number, and for the
+#: temperature its square root, as the loss scales by its square.
+_LARGEST = {"temperature": math.sqrt(FLOAT32_MAX), "lr": FLOAT32_MAX}
 #: A checked grid: each key's values.
 Grid = dict[str, tuple[float, ...]]
 
@@ -133,8 +136,20 @@ def _check_grid(grid: Any) -> Grid:
             raise ValueError(f"grid[{key!r}] is empty")
     for key in ("temperature", "lr"):
         full[key] = tuple(check_number(v, name=f"grid[{key!r}]") for v in full[key])
-    if any(not 0 <= a <= 1 for a in full["alpha"]):
-        raise ValueError("alpha must lie in [0, 1]")
+        # The student trains in float32: a larger lr raised Adam's bare "value cannot
+        # be converted to type float without overflow", a temperature of 1e300 a bare
+        # OverflowError squaring it.
+        for v in full[key]:
+            if v > _LARGEST[key]:
+                raise ValueError(
+                    f"grid[{key!r}] must be at most {_LARGEST[key]:.3g}, got {v!r}: the "
+                    "student trains in float32"
+                )
+    # "a" and None raised a bare "'<=' not supported", and True passed as alpha 1.
+    alphas = tuple(check_number(a, name="grid['alpha']", strict=False) for a in full["alpha"])
+    if any(a > 1 for a in alphas):
+        raise ValueError(f"grid['alpha'] must lie in [0, 1], got {full['alpha']!r}")
+    full["alpha"] = alphas
     for b in full["batch_size"]:
         check_positive_int(b, name="batch_size")
     return full
