@@ -117,6 +117,18 @@ def test_grid_values_that_are_no_number_or_beyond_float32_are_refused_by_name():
     assert _check_grid({"alpha": (0, 1)})["alpha"] == (0.0, 1.0)
 
 
+def test_a_grid_point_that_diverges_is_named(weak_teacher, digits):
+    # A temperature of 1e-300 makes the soft targets NaN: the error said only "the
+    # distillation loss became nan", not which of the grid's points it was.
+    distiller = Distiller(widths=(8,), grid={"temperature": (3.0, 1e-300)}, epochs=1, verbose=False)
+    with pytest.raises(
+        FloatingPointError,
+        match=r"grid point temperature=1e-300, alpha=0.9, lr=0.001, batch_size=128: the "
+        "distillation loss became nan",
+    ):
+        distiller.fit(weak_teacher, digits.X_train[:200])
+
+
 def test_mixup_transfer_set(weak_teacher, digits):
     from unboxed.piecewise._distill import _mixup
 

@@ -338,7 +338,13 @@ class Distiller(Params):
             for params in todo:
                 student = new_student()
                 start = time.perf_counter()
-                _train_student(student, *tensors, epochs=epochs, seed=shuffle_seed, **params)
+                try:
+                    _train_student(student, *tensors, epochs=epochs, seed=shuffle_seed, **params)
+                except FloatingPointError as err:
+                    # Which of the grid's points diverged: a temperature of 1e-300 said
+                    # only "the distillation loss became nan".
+                    point = ", ".join(f"{k}={params[k]:g}" for k in GRID_KEYS)
+                    raise FloatingPointError(f"grid point {point}: {err}") from err
                 with torch.inference_mode():
                     agree = float(np.mean(student(X_val).argmax(1).numpy() == teacher_val))
                 search.add(params, agree, time.perf_counter() - start, student)
