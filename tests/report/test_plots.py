@@ -1,3 +1,4 @@
+import io
 import warnings
 
 import matplotlib.pyplot as plt
@@ -803,3 +804,28 @@ def test_a_tree_plot_refuses_bad_arguments_clearly(cancer_tree):
         tree.plot(ax="left")
     with pytest.raises(NotFittedError):
         TreeSurrogate(tree.blackbox).plot()
+
+
+def test_values_matplotlib_cannot_scale_are_refused_by_name():
+    from unboxed.explanation import hand_over
+
+    # [1e308, -1e308] raised matplotlib's RuntimeWarning "overflow encountered in
+    # subtract" from deep in its colour scaling (bars: its axis limits), or drew a
+    # blank panel with warnings off.
+    huge = np.array([[1e308, -1e308, 3.0, 0.0]])
+    message = r"attribution.values \(row 0\) spans -1e\+308 to 1e\+308, too wide for matplotlib"
+    for image_shape in (None, (2, 2)):
+        with pytest.raises(ValueError, match=message):
+            Attribution(huge, [0], image_shape=image_shape).plot()
+    with pytest.raises(ValueError, match=r"attribution.inputs \(row 0\) spans"):
+        Attribution(np.ones((1, 4)), [0], inputs=huge, image_shape=(2, 2)).plot()
+    with pytest.raises(ValueError, match=r"importance.values \(row 1\) spans 0 to 1e\+308"):
+        FeatureImportance(np.array([[1.0, 2.0], [1e308, 1.0]])).plot()
+    # an explainer's handed-over values are not scanned for NaN when built: they drew
+    # a panel with a bar missing
+    with pytest.raises(ValueError, match=r"attribution.values \(row 0\) holds nan at feature 1"):
+        Attribution(hand_over(np.array([[1.0, np.nan, 2.0]])), [0]).plot()
+    # a wide range short of the limit still draws, each bar at its value
+    fig = Attribution(np.array([[1e307, -1e306]]), [0]).plot()
+    fig.savefig(io.BytesIO())
+    assert sorted(p.get_width() for p in fig.axes[0].patches) == [-1e306, 1e307]

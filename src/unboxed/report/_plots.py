@@ -63,6 +63,30 @@ def _hide_unused_axes(panels: Any) -> None:
             ax.yaxis.set_visible(False)
 
 
+def _check_drawable(values: np.ndarray, what: str) -> np.ndarray:
+    """``values``, refused where matplotlib cannot place them: NaN or infinity (an
+    explainer's handed-over array is not scanned for them), or a range so wide that
+    matplotlib's scaling overflows: [1e308, -1e308] raised its RuntimeWarning "overflow
+    encountered in subtract" from deep in matplotlib, or drew a blank panel."""
+    if not np.isfinite(values).all():
+        bad = int(np.flatnonzero(~np.isfinite(values))[0])
+        raise ValueError(f"{what} holds {values.flat[bad]} at feature {bad}; nothing to draw")
+    low, high = min(float(values.min()), 0.0), max(float(values.max()), 0.0)
+    # A sixteenth of the largest float: the heat maps' colour range is [-limit, limit],
+    # and the bars' axis adds margins and ticks past the span; bars of 4e307 already
+    # overflowed matplotlib's tick locator.
+    if not high - low <= _WIDEST:  # NaN-safe: inf - inf is NaN
+        raise ValueError(
+            f"{what} spans {low:g} to {high:g}, too wide for matplotlib to scale (at "
+            f"most {_WIDEST:.3g} from end to end, 0 included); rescale them"
+        )
+    return values
+
+
+#: The widest range of values, 0 included, :func:`_check_drawable` lets through.
+_WIDEST = float(np.finfo(float).max) / 16
+
+
 def _as_image(flat: np.ndarray, image_shape: tuple[int, ...]) -> np.ndarray:
     """A 2-D (H, W) view; channels are averaged so that any image can be overlaid."""
     image = flat.reshape(image_shape)
@@ -261,13 +285,14 @@ def _attribution_panels(
         # 1..3 showed "class 0" for its first class), else the column index.
         title = f"{method}: row {shown_rows[row]}, {class_title(attribution.class_name(row))}"
         title += _row_figure(attribution.meta, row)
-        values = attribution.values[row]
+        values = _check_drawable(attribution.values[row], f"attribution.values (row {row})")
         if attribution.image_shape is None:
             _bars(ax, values, names, title, top)
             continue
         background = None
         if attribution.inputs is not None:
-            background = _as_image(attribution.inputs[row], attribution.image_shape)
+            inputs = _check_drawable(attribution.inputs[row], f"attribution.inputs (row {row})")
+            background = _as_image(inputs, attribution.image_shape)
         _heat(ax, _as_image(values, attribution.image_shape), background, title)
     _hide_unused_axes(axes)
     return fig, axes[len(rows) : len(rows) + spare]
@@ -350,7 +375,7 @@ def plot_feature_importance(
     fig, axes = _figure(len(classes), labels=names if importance.image_shape is None else None)
     for ax, c in zip(axes, classes, strict=False):
         row = importance._row(c)
-        values = importance.values[row]
+        values = _check_drawable(importance.values[row], f"importance.values (row {row})")
         title = titles[row]
         if importance.image_shape is None:
             ci = None if importance.ci is None else importance.ci[row]
