@@ -507,6 +507,27 @@ def test_a_deletion_curve_plot_draws_a_random_baseline_beside_it(iris_curves, tm
     assert (tmp_path / "curve.png").read_bytes()[:4] == b"\x89PNG"
 
 
+def test_a_deletion_curve_plot_refuses_a_baseline_of_other_rows_or_steps(iris_curves):
+    import dataclasses
+
+    # A baseline of 10 of the 150 rows was drawn beside the curve, its AOPC in the
+    # legend as if the two compared, as aopc_difference refuses to pair them.
+    curve, random = iris_curves
+    for baseline, message in (
+        (dataclasses.replace(random, drop=random.drop[:10]), "baseline has 10 rows and max_k=4"),
+        (
+            dataclasses.replace(random, ks=random.ks[:3], drop=random.drop[:, :3]),
+            "baseline has 150 rows and max_k=2, curve 150 rows and max_k=4",
+        ),
+        (
+            dataclasses.replace(random, meta={**random.meta, "fill": "zero"}),
+            "baseline's fill is 'zero' and curve's 'mean'",
+        ),
+    ):
+        with pytest.raises(ValueError, match=message):
+            curve.plot(baseline)
+
+
 def test_a_deletion_curve_s_legend_sits_under_its_axes_not_on_its_curves(iris_curves):
     # In explain --plot's small panel the legend ("best" inside the axes) was as wide
     # as the axes and sat on the curves it names.
