@@ -517,11 +517,11 @@ def test_a_deletion_curve_plot_refuses_a_baseline_of_other_rows_or_steps(iris_cu
         (dataclasses.replace(random, drop=random.drop[:10]), "baseline has 10 rows and max_k=4"),
         (
             dataclasses.replace(random, ks=random.ks[:3], drop=random.drop[:, :3]),
-            "baseline has 150 rows and max_k=2, curve 150 rows and max_k=4",
+            "baseline has 150 rows and max_k=2, this curve 150 rows and max_k=4",
         ),
         (
             dataclasses.replace(random, meta={**random.meta, "fill": "zero"}),
-            "baseline's fill is 'zero' and curve's 'mean'",
+            "baseline's fill is 'zero' and this curve's 'mean'",
         ),
     ):
         with pytest.raises(ValueError, match=message):

@@ -128,6 +128,14 @@ class DeletionCurve(SavedWithEstimates):
         ValueError
             If it has other rows or steps, or removes other units or with another fill.
         """
+        self._check_pairs_with(baseline)
+        paired = self.drop.mean(axis=1) - baseline.drop.mean(axis=1)
+        return estimate(paired, n_boot=n_boot, random_state=random_state)
+
+    def _check_pairs_with(self, baseline: DeletionCurve) -> None:
+        """Refuse a ``baseline`` that is no curve of this one's rows and steps, or that
+        removes other units or with another fill: the one rule of what may be paired
+        with this curve, for :meth:`aopc_difference` and the plot beside it."""
         check_instance(baseline, DeletionCurve, name="baseline", what="a DeletionCurve")
         if baseline.drop.shape != self.drop.shape:
             raise ValueError(
@@ -143,8 +151,6 @@ class DeletionCurve(SavedWithEstimates):
                     f"the baseline's {key} is {theirs!r} and this curve's {ours!r}; pair "
                     "curves that remove the same units the same way"
                 )
-        paired = self.drop.mean(axis=1) - baseline.drop.mean(axis=1)
-        return estimate(paired, n_boot=n_boot, random_state=random_state)
 
     def plot(self, baseline: DeletionCurve | None = None, **kwargs: Any) -> Any:
         """Plot the mean drop against k, with its 95% CI band and the AOPC.

@@ -464,8 +464,7 @@ def plot_deletion_curve(
     # checked first: a bare AttributeError on drop before
     check_instance(curve, DeletionCurve, name="curve", what="a DeletionCurve")
     if baseline is not None:
-        check_instance(baseline, DeletionCurve, name="baseline", what="a DeletionCurve")
-        _check_baseline(curve, baseline)
+        curve._check_pairs_with(baseline)
     if unit is not None:
         check_instance(unit, str, name="unit", what="a string")
     fig, ax = _one_panel(ax, figsize=(4.5, 3.2))
@@ -504,27 +503,6 @@ def plot_deletion_curve(
     )
     fig.tight_layout()
     return fig
-
-
-def _check_baseline(curve: DeletionCurve, baseline: DeletionCurve) -> None:
-    """Refuse a ``baseline`` that is no random ranking of ``curve``'s rows and steps, as
-    :meth:`~unboxed.evaluate.DeletionCurve.aopc_difference` refuses it: a baseline of
-    one row beside a curve of 150 was drawn with its AOPC as if the two compared."""
-    if baseline.drop.shape != curve.drop.shape:
-        raise ValueError(
-            f"baseline has {baseline.drop.shape[0]} rows and max_k="
-            f"{baseline.drop.shape[1] - 1}, curve {curve.drop.shape[0]} rows and "
-            f"max_k={curve.drop.shape[1] - 1}; pass the random ranking of the curve's "
-            "rows and steps"
-        )
-    for key in ("unit", "fill"):
-        # Files saved before meta recorded them say nothing: compared where both do.
-        ours, theirs = curve.meta.get(key), baseline.meta.get(key)
-        if ours is not None and theirs is not None and ours != theirs:
-            raise ValueError(
-                f"baseline's {key} is {theirs!r} and curve's {ours!r}; pass a baseline "
-                "that removes the same units the same way"
-            )
 
 
 #: What the k of a PCR test counts, by its ``meta["test"]``.
