@@ -994,3 +994,21 @@ def test_bad_settings_are_refused_when_made_and_set(kwargs, error, message):
     with pytest.raises(error, match=message):
         model.set_params(**kwargs)
     assert model.get_params() == JGMM(3, 2).get_params()
+
+
+@pytest.mark.parametrize(
+    ("method", "big"), [("transform_x", 1.7e308), ("inverse_transform_x", 1e307)]
+)
+def test_whitening_values_that_overflow_are_refused_not_inf(method, big):
+    # Finite values whose rotation or scaling overflows float64 came back inf, with a
+    # RuntimeWarning; the sepals in micrometres have scales near 800, so 1e307 overflows.
+    from sklearn.datasets import load_iris
+
+    data = load_iris().data
+    X = data[:, :2] * 1e3
+    model = JGMM(3, 2, random_state=0, max_iter=20).fit(X, data[:, 2:])
+    name = "X" if method == "transform_x" else "Z"
+    with pytest.raises(ValueError, match=f"{name} holds values too large for the model's whit"):
+        getattr(model, method)(np.array([[big, -big], [1.0, 2.0]]))
+    # Ordinary values still round-trip.
+    np.testing.assert_allclose(model.inverse_transform_x(model.transform_x(X)), X, rtol=1e-12)

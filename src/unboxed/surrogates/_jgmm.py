@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import numbers
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -570,7 +571,7 @@ class JGMM(Params):
         """
         self._check_fitted()
         X3 = self._check_x(X)
-        out = X3 if self.whitening_x_ is None else jm.whiten(X3, *self.whitening_x_)
+        out = X3 if self.whitening_x_ is None else _mapped(jm.whiten, X3, self.whitening_x_, "X")
         return out if self.spatial_ else out[:, 0]
 
     def inverse_transform_x(self, Z: object) -> np.ndarray:
@@ -594,7 +595,7 @@ class JGMM(Params):
             )
         if Z.shape[-1] != self.n_features_x_in_:
             raise ValueError(f"Z has {Z.shape[-1]} features; expected {self.n_features_x_in_}")
-        return Z if self.whitening_x_ is None else jm.unwhiten(Z, *self.whitening_x_)
+        return Z if self.whitening_x_ is None else _mapped(jm.unwhiten, Z, self.whitening_x_, "Z")
 
     def _log_gx(self, X: object) -> np.ndarray:
         X = self._check_x(X)
@@ -798,6 +799,27 @@ def _labelled_start(
 def _one_hot(labels: np.ndarray, k: int) -> np.ndarray:
     out = np.zeros((labels.shape[0], k))
     out[np.arange(labels.shape[0]), labels] = 1.0
+    return out
+
+
+def _mapped(
+    through: Callable[..., np.ndarray],
+    values: np.ndarray,
+    whitening: tuple[np.ndarray, ...],
+    name: str,
+) -> np.ndarray:
+    """``values`` mapped ``through`` the whitening (:func:`~._jgmm_math.whiten` or
+    :func:`~._jgmm_math.unwhiten`). Finite values near float64's limit (1e308) overflow
+    in the rotation or the scaling, which gave inf and NaN silently (and a
+    RuntimeWarning): that is refused, naming ``name``."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        out = through(values, *whitening)
+    if not np.all(np.isfinite(out)):
+        raise ValueError(
+            f"{name} holds values too large for the model's whitening (up to "
+            f"{np.abs(values).max():.3g} in magnitude; mapping them overflows float64); "
+            f"rescale {name}"
+        )
     return out
 
 
