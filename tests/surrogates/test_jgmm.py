@@ -566,6 +566,20 @@ def test_sample_x_normalises_the_weights(rng):
     )
 
 
+def test_sample_x_weights_whose_sum_overflows_are_the_same_distribution():
+    # [1e308, 1e308, 1] is finite, but its sum is not: a RuntimeWarning, then numpy's
+    # "probabilities do not sum to 1" deep in Generator.choice.
+    from sklearn.datasets import load_iris
+
+    data = load_iris().data
+    model = JGMM(3, 2, random_state=0, max_iter=20).fit(data[:, :2], data[:, 2:])
+    samples, comps = model.sample_x(4000, weights=[1e308, 1e308, 1.0], random_state=0)
+    assert np.all(np.isfinite(samples))
+    np.testing.assert_allclose(np.bincount(comps, minlength=3) / 4000, [0.5, 0.5, 0], atol=0.03)
+    same = model.sample_x(4000, weights=[1.0, 1.0, 1e-308], random_state=0)
+    np.testing.assert_array_equal(comps, same[1])
+
+
 def test_full_covariances_dip_without_a_decrease_warning():
     """The floor added to a full covariance's diagonal can lower the bound (documented
     under var_floor), so a full fit raises no ObjectiveDecreaseWarning for it."""

@@ -747,6 +747,14 @@ class JGMM(Params):
                 raise ValueError("the spatial model has one lambda per position; pass weights")
             weights = self.lambda_
         weights = check_array(weights, name="weights", ndim=1)
+        if weights.shape[0] == self.means_x_.shape[0] and weights.min() >= 0:
+            with np.errstate(over="ignore"):
+                total = weights.sum()
+            if not np.isfinite(total):
+                # Finite weights whose sum overflows (1e308 twice) gave a RuntimeWarning
+                # and numpy's "probabilities do not sum to 1": the same distribution,
+                # scaled by the largest, sums to at most K.
+                weights = weights / weights.max()
         if weights.shape[0] != self.means_x_.shape[0] or weights.min() < 0 or weights.sum() <= 0:
             raise ValueError(
                 f"weights must be {self.means_x_.shape[0]} non-negative numbers with a positive sum"
