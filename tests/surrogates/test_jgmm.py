@@ -1026,3 +1026,18 @@ def test_whitening_values_that_overflow_are_refused_not_inf(method, big):
         getattr(model, method)(np.array([[big, -big], [1.0, 2.0]]))
     # Ordinary values still round-trip.
     np.testing.assert_allclose(model.inverse_transform_x(model.transform_x(X)), X, rtol=1e-12)
+
+
+@pytest.mark.parametrize("covariance", ["diag", "full"])
+@pytest.mark.parametrize("layer", ["X", "Y"])
+def test_unwhitened_features_whose_squares_overflow_are_refused(covariance, layer):
+    # Iris times 1e154 is finite, but its sums of squares are not: the diagonal fit ended
+    # in "the data may be degenerate", the full one in scipy's "must not contain infs".
+    from sklearn.datasets import load_iris
+
+    data = load_iris().data
+    X, Y = data[:, :2], data[:, 2:]
+    X, Y = (X * 1e154, Y) if layer == "X" else (X, Y * 1e154)
+    model = JGMM(3, 2, whiten=False, covariance=covariance, random_state=0, max_iter=10)
+    with pytest.raises(ValueError, match=f"{layer} is too large to fit without whitening"):
+        model.fit(X, Y)
