@@ -312,6 +312,37 @@ def test_accuracy_takes_arrays_and_refuses_empty_or_mismatched_rows(digits):
         zoo.accuracy(model, X, y[:10])
 
 
+def test_accuracy_refuses_labels_and_inputs_it_would_score_wrongly(digits):
+    """Each of these gave a number before, or a crash inside torch: NaN rows scored 1.0
+    against labels 0 (NaN logits argmax to 0), labels 1..10 never matched class 10."""
+    model = zoo.build("mlp", input_shape=(64,), n_classes=10, widths=(8,), random_state=2)
+    X, y = digits.X_test[:50], digits.y_test[:50]
+    with pytest.raises(ValueError, match="X holds NaN or infinite values"):
+        zoo.accuracy(model, np.full((3, 64), np.nan, dtype=np.float32), np.zeros(3, int))
+    with pytest.raises(ValueError, match=r"y holds class 10 but the model has 10 outputs"):
+        zoo.accuracy(model, X, y + 1)
+    with pytest.raises(ValueError, match="y must hold integer class labels"):
+        zoo.accuracy(model, X, y + 0.5)
+    with pytest.raises(ValueError, match="y must hold integer class labels"):
+        zoo.accuracy(model, X, np.array(digits.class_names)[y])  # a TypeError in torch
+    with pytest.raises(ValueError, match="y must hold integer class labels"):
+        zoo.accuracy(model, X, y - 1)
+    with pytest.raises(ValueError, match=r"X has 10 values per row; the model takes \(64,\)"):
+        zoo.accuracy(model, X[:, :10], y)  # a RuntimeError from torch's matmul
+    weights = dict(model.state_dict(), **{"fc1.bias": torch.full((8,), float("nan"))})
+    model.load_state_dict(weights)
+    with pytest.raises(FloatingPointError, match="NaN or infinite outputs"):
+        zoo.accuracy(model, X, y)
+
+
+def test_accuracy_reads_whole_labels_and_images_of_the_models_shape(digits):
+    model = zoo.build("lenet", input_shape=(1, 8, 8), n_classes=10, random_state=2)
+    X, y = digits.X_test[:50], digits.y_test[:50]
+    expected = zoo.accuracy(model, X.reshape(-1, 1, 8, 8), y)
+    assert zoo.accuracy(model, X, y) == expected  # flat rows, as a black box takes them
+    assert zoo.accuracy(model, X.reshape(-1, 8, 8), y.astype(float)) == expected
+
+
 def test_each_epoch_sees_every_sample_once_on_a_cosine_schedule(digits, monkeypatch):
     """1438 samples in batches of 500: 3 steps per epoch, the last one 438 long; the
     learning rate is lr * (1 + cos(pi * k / K)) / 2 at step k of K = 6."""

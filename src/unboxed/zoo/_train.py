@@ -113,10 +113,13 @@ def accuracy(model: nn.Module, X: torch.Tensor, y: torch.Tensor, batch_size: int
     ----------
     model : torch.nn.Module
         A classifier that maps a batch of ``X`` to one logit (or score) per class.
-    X : torch.Tensor or ndarray of shape (n_samples, ...)
-        The model's inputs, at least one row; sent in the model's dtype and device.
-    y : torch.Tensor or ndarray of shape (n_samples,)
-        One class label per row of ``X``.
+    X : torch.Tensor or array-like of shape (n_samples, ...)
+        The model's inputs, at least one row, finite; sent in the model's dtype and
+        device. A :class:`ZooModel` takes its ``input_shape`` or flat rows, as its
+        black box does.
+    y : torch.Tensor or array-like of shape (n_samples,)
+        One class label per row of ``X``: whole numbers from 0 to the number of
+        outputs less 1.
     batch_size : int, default=2048
         Rows per forward pass, at least 1.
 
@@ -127,21 +130,55 @@ def accuracy(model: nn.Module, X: torch.Tensor, y: torch.Tensor, batch_size: int
     """
     check_instance(model, nn.Module, name="model", what="a torch.nn.Module")
     batch_size = check_positive_int(batch_size, name="batch_size")
-    X, y = torch.as_tensor(X), torch.as_tensor(y)
+    X, y = _as_tensor(X, name="X"), _as_tensor(y, name="y")
     if X.ndim == 0 or X.shape[0] == 0:  # a ZeroDivisionError before
         raise ValueError(f"X is empty or a scalar (shape {tuple(X.shape)}); expected rows")
     if y.shape != (X.shape[0],):
         raise ValueError(
             f"y must have shape ({X.shape[0]},), one label per row, got {tuple(y.shape)}"
         )
+    # NaN rows give NaN logits, whose argmax is 0: they scored as class 0 before.
+    if X.is_floating_point() and not bool(torch.isfinite(X).all()):
+        raise ValueError("X holds NaN or infinite values")
+    # Half labels never matched a class, and negative ones none either.
+    whole = not y.is_complex() and y.dtype != torch.bool
+    if whole and y.is_floating_point():
+        whole = bool(torch.isfinite(y).all()) and bool((y == y.round()).all())
+    if not whole or bool((y < 0).any()):
+        raise ValueError("y must hold integer class labels 0, 1, ..., one per row of X")
+    if isinstance(model, ZooModel):  # flat rows or images, as its black box takes them
+        if math.prod(X.shape[1:]) != math.prod(model.input_shape):
+            raise ValueError(
+                f"X has {math.prod(X.shape[1:])} values per row; the model takes "
+                f"{model.input_shape}"
+            )
+        X = X.reshape(-1, *model.input_shape)
     model.eval()
     correct = 0
     with torch.inference_mode():
         for start in range(0, X.shape[0], batch_size):
             logits = model(module_input(model, X[start : start + batch_size]))
-            predicted = logits.argmax(1).cpu()
-            correct += int((predicted == y[start : start + batch_size].cpu()).sum())
+            if not bool(torch.isfinite(logits).all()):
+                raise FloatingPointError("the model gives NaN or infinite outputs on X")
+            labels = y[start : start + batch_size].cpu()
+            if labels.numel() and int(labels.max()) >= logits.shape[1]:
+                raise ValueError(
+                    f"y holds class {int(labels.max())} but the model has "
+                    f"{logits.shape[1]} outputs (classes 0 to {logits.shape[1] - 1})"
+                )
+            correct += int((logits.argmax(1).cpu() == labels).sum())
     return correct / X.shape[0]
+
+
+def _as_tensor(values: object, *, name: str) -> torch.Tensor:
+    """``values`` (a tensor, an array, a frame, a list) as a tensor, numbers only."""
+    if isinstance(values, torch.Tensor):
+        return values
+    arr = np.asarray(values)  # a DataFrame raised a KeyError in torch.as_tensor
+    if arr.dtype.kind not in "biuf":  # strings raised a TypeError in torch
+        what = "integer class labels" if name == "y" else "numbers"
+        raise ValueError(f"{name} must hold {what}, got dtype {arr.dtype}")
+    return torch.as_tensor(arr)
 
 
 def train(
