@@ -3500,8 +3500,8 @@ def test_train_names_checkpoint_when_the_library_refuses_it_after_loading(tmp_pa
     capsys.readouterr()
     assert main([*argv, "--out", str(tmp_path / "b"), "--lr", "0.01"]) == 2
     assert capsys.readouterr().err == (
-        f"unboxed: error: --checkpoint: {checkpoint} was made with different settings; delete "
-        "it or pass another checkpoint\n"
+        f"unboxed: error: --checkpoint: {checkpoint} was made with different settings (lr: "
+        "0.002 there, 0.01 now); delete it or pass another checkpoint\n"
     )
 
 

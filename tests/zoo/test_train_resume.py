@@ -200,3 +200,18 @@ def test_a_checkpoint_saved_before_the_start_was_recorded_still_resumes(
     model = _mlp()
     zoo.train(model, digits, checkpoint=checkpoint, **SETTINGS)
     _assert_same(straight.weights, _weights(model))
+
+
+def test_a_refused_checkpoint_names_the_settings_that_differ(digits, tmp_path):
+    """A short run continued with more epochs is refused (the cosine schedule spans
+    all the epochs, so its steps differ): the message says so, not only 'different
+    settings', which left the user to guess which of eight."""
+    checkpoint = tmp_path / "run.safetensors"
+    zoo.train(_mlp(), digits, **{**SETTINGS, "epochs": 1}, checkpoint=checkpoint)
+    with pytest.raises(ValueError, match=r"different settings \(epochs: 1 there, 3 now\)"):
+        zoo.train(_mlp(), digits, **SETTINGS, checkpoint=checkpoint)
+    with pytest.raises(ValueError, match=r"\(epochs: 1 there, 3 now; lr: 0.002 there, 0.01"):
+        zoo.train(_mlp(), digits, **SETTINGS, lr=0.01, checkpoint=checkpoint)
+    other = zoo.build("mlp", input_shape=(64,), n_classes=10, widths=(16,), random_state=1)
+    with pytest.raises(ValueError, match=r"\(model differs\)"):
+        zoo.train(other, digits, **{**SETTINGS, "epochs": 1}, checkpoint=checkpoint)

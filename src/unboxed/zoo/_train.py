@@ -438,7 +438,8 @@ def restore_training_state(
         theirs = {k: v for k, v in theirs.items() if k != START_WEIGHTS}
     if theirs != ours:
         raise ValueError(
-            f"{path} was made with different settings; delete it or pass another checkpoint"
+            f"{path} was made with different settings{_differences(theirs, ours)}; delete "
+            "it or pass another checkpoint"
         )
     if start is not None:
         # The model passed must be the one the run started from (built alike) or the
@@ -480,6 +481,23 @@ def restore_training_state(
     except (KeyError, RuntimeError, ValueError, TypeError, FloatingPointError) as err:
         _put_back(before, model, optimizer, generator)
         raise ValueError(f"{path} is a damaged training checkpoint: {err}") from err
+
+
+def _differences(theirs: object, ours: dict[str, Any]) -> str:
+    """Which settings a checkpoint's differ in, `` (epochs: 1 there, 3 now)``: a short
+    run continued with more epochs is refused (its cosine schedule spanned fewer steps),
+    and the user should not have to guess why. Long values (the model's config, the
+    data's hash) are named only."""
+    if not isinstance(theirs, dict):
+        return ""
+    parts = []
+    for key in sorted(set(theirs) | set(ours), key=str):
+        there, now = theirs.get(key), ours.get(key)
+        if there == now:
+            continue
+        short = all(isinstance(v, int | float) and not isinstance(v, bool) for v in (there, now))
+        parts.append(f"{key}: {there!r} there, {now!r} now" if short else f"{key} differs")
+    return f" ({'; '.join(parts)})" if parts else ""
 
 
 def _check_model_tensors(tensors: dict[str, torch.Tensor], model: nn.Module) -> None:
