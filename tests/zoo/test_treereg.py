@@ -385,3 +385,29 @@ def test_fitting_seeds_no_accelerators_generator(moons, monkeypatch):
         moons.X_train[:100], moons.y_train[:100]
     )
     assert seeded == []
+
+
+def test_a_dataframe_is_read_by_its_column_names():
+    """Fitted on a table, the network reads a later one by name: read by position, the
+    columns of iris in reverse order went to it shuffled and changed its answers."""
+    pd = pytest.importorskip("pandas")
+    from sklearn.datasets import load_iris
+
+    X = load_iris(as_frame=True).data
+    y = load_iris().target
+    model = zoo.TreeRegularizedMLP(hidden=(8,), epochs=4, n_jitter=0, random_state=0)
+    model.fit(X, y)
+    assert model.feature_names_in_.tolist() == list(X.columns)
+    reordered = X[X.columns[::-1]]
+    assert not np.array_equal(model.predict_proba(X.to_numpy()[:, ::-1]), model.predict_proba(X))
+    np.testing.assert_array_equal(model.predict_proba(reordered), model.predict_proba(X))
+    assert model.path_length(reordered) == model.path_length(X)
+    assert model.blackbox().feature_names == tuple(X.columns)
+    np.testing.assert_array_equal(model.blackbox().predict(reordered), model.predict(X))
+    with pytest.raises(ValueError, match="lacks column 'petal width"):
+        model.predict(X.iloc[:, :3])
+    # an array, or unnamed columns, are read by position
+    plain = zoo.TreeRegularizedMLP(hidden=(8,), epochs=4, n_jitter=0, random_state=0)
+    assert plain.fit(X.to_numpy(), y).feature_names_in_ is None
+    unnamed = pd.DataFrame(X.to_numpy())
+    np.testing.assert_array_equal(plain.predict_proba(unnamed), plain.predict_proba(X.to_numpy()))

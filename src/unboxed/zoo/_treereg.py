@@ -48,6 +48,8 @@ from .._validation import (
     check_positive_int,
     check_positive_ints,
     check_torch_seed,
+    frame_columns,
+    in_column_order,
     int_seed,
 )
 from ..blackbox import BlackBox
@@ -168,6 +170,11 @@ class TreeRegularizedMLP(Params):
     classes_ : ndarray
         The class labels, in the order of the network's outputs.
     n_features_in_ : int
+    feature_names_in_ : ndarray of str or None
+        The column names of ``fit``'s DataFrame, where they were distinct strings;
+        :meth:`predict_proba`, :meth:`predict` and :meth:`path_length` then read a
+        DataFrame's columns by these names (in any order), and :meth:`blackbox` names
+        its features by them. None for an array (columns read by position).
     history_ : dict
         ``loss`` (per epoch), ``snapshot_epoch``, ``apl`` (true APL of the snapshot)
         and ``apl_hat`` (Omega_hat's prediction before the refit).
@@ -249,6 +256,7 @@ class TreeRegularizedMLP(Params):
         self
         """
         check_checkpoint(self.checkpoint, self.random_state)
+        columns = frame_columns(X)
         X = check_array(X, name="X", ndim=2)
         labels = check_labels(y, n=X.shape[0])
         classes, y_idx = np.unique(labels, return_inverse=True)
@@ -325,6 +333,14 @@ class TreeRegularizedMLP(Params):
             "apl_hat": [None if math.isnan(v) else v for v in records.apl_hat],
         }
         self.n_features_in_ = int(X.shape[1])
+        # A DataFrame's column names, so that a later table is read by name, as
+        # scikit-learn reads it: read by position, its columns in another order went to
+        # the network shuffled, without a word.
+        names = columns if columns is not None and len(set(columns)) == len(columns) else None
+        if names is not None and not all(isinstance(c, str) for c in names):
+            names = None  # unnamed columns (0, 1, ...) are read by position
+        self.feature_names_in_ = None if names is None else np.asarray(names, dtype=object)
+        net.feature_names = None if names is None else tuple(names)
         self.path_length_ = self.path_length(X)
         return self
 
@@ -425,6 +441,10 @@ class TreeRegularizedMLP(Params):
 
     def _check_X(self, X: object) -> np.ndarray:
         self._check_fitted()
+        names = self.feature_names_in_
+        X = in_column_order(
+            X, None if names is None else list(names), name="X", whose="the fitted network"
+        )
         X = check_array(X, name="X", ndim=2)
         if X.shape[1] != self.n_features_in_:
             raise ValueError(
