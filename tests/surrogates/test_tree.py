@@ -823,3 +823,23 @@ def test_a_0d_int_array_seed_grows_the_tree_of_its_int():
         by_int, by_array = fit(s), fit(np.asarray(s))
         assert by_array.tree_.tree_.feature[0] == by_int.tree_.tree_.feature[0]
         assert by_array.fidelity_ == by_int.fidelity_  # the same held-out rows
+
+
+def test_feature_names_are_one_distinct_name_per_feature():
+    """A string is one name, not four ("abcd" printed iris's petal width as "d"); a name
+    given twice leaves a rule that reads as either feature; a number is one name. The
+    text and the figure read the same names."""
+    from sklearn.datasets import load_iris
+    from sklearn.linear_model import LogisticRegression
+
+    X, y = load_iris(return_X_y=True)
+    box = BlackBox.from_sklearn(LogisticRegression(max_iter=500).fit(X, y))
+    tree = TreeSurrogate(box, max_depth=2, random_state=0, verbose=False).fit(X)
+    for show in (tree.export_text, tree.plot):
+        with pytest.raises(ValueError, match="feature_names has 1 entries; expected 4"):
+            show(feature_names="abcd")
+        with pytest.raises(ValueError, match="feature_names has 1 entries; expected 4"):
+            show(feature_names=5)
+        with pytest.raises(ValueError, match="feature_names must be unique.*'a' repeat"):
+            show(feature_names=["a", "a", "b", "c"])
+    assert "|--- 3 <= 0.800" in tree.export_text(feature_names=[0, 1, 2, 3])

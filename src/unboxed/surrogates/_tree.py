@@ -24,6 +24,7 @@ from .._validation import (
     check_array,
     check_fraction,
     check_is_fitted,
+    check_names,
     check_positive_int,
     check_positive_ints,
     check_random_state,
@@ -356,7 +357,8 @@ class TreeSurrogate(Params):
         Parameters
         ----------
         feature_names : sequence of str, optional
-            One name per feature (``n_features_in_``); by default the black box's
+            One distinct name per feature (``n_features_in_``; an entry that is no
+            string prints as ``str`` writes it); by default the black box's
             ``feature_names``, or ``feature_0``, ... when it has none.
         decimals : int, default=3
             The fewest decimal places of a threshold, at least 0. A threshold takes
@@ -440,10 +442,14 @@ class TreeSurrogate(Params):
             feature_names = self.blackbox.feature_names
         if feature_names is None:
             feature_names = [f"feature_{j}" for j in range(self.n_features_in_)]
-        names = [str(f) for f in feature_names]
-        if len(names) != self.n_features_in_:
+        # A string is one name, not one per character ("abcd" named iris's four
+        # features a, b, c, d); a name given twice leaves a rule that reads as either.
+        names = list(check_names(feature_names, self.n_features_in_) or ())
+        if len(set(names)) != len(names):
+            twice = sorted({name for name in names if names.count(name) > 1})
             raise ValueError(
-                f"feature_names has {len(names)} entries; expected {self.n_features_in_}"
+                f"feature_names must be unique, or a rule on one reads as a rule on the "
+                f"other; {', '.join(map(repr, twice))} repeat"
             )
         # The tree learnt column indices; a person reads the model's own names.
         labels = [self.blackbox.class_name(c) for c in self.tree_.classes_]
