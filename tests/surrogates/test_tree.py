@@ -843,3 +843,21 @@ def test_feature_names_are_one_distinct_name_per_feature():
         with pytest.raises(ValueError, match="feature_names must be unique.*'a' repeat"):
             show(feature_names=["a", "a", "b", "c"])
     assert "|--- 3 <= 0.800" in tree.export_text(feature_names=[0, 1, 2, 3])
+
+
+def test_path_length_reads_a_dataframe_by_the_trees_column_names(recwarn):
+    """A tree fitted on a DataFrame: its columns in another order read by position gave
+    breast cancer a path length of 6.0 for 5.6, without a word."""
+    from sklearn.datasets import load_breast_cancer
+
+    data = load_breast_cancer(as_frame=True)
+    X, y = data.data, data.target
+    tree = DecisionTreeClassifier(max_depth=5, random_state=0).fit(X, y)
+    expected = float(tree.decision_path(X).sum(axis=1).mean())
+    assert path_length(tree, X) == pytest.approx(expected)
+    assert path_length(tree, X[X.columns[::-1]]) == pytest.approx(expected)
+    assert not [w for w in recwarn if "feature names" in str(w.message)]
+    with pytest.raises(ValueError, match="lacks column 'worst fractal dimension'"):
+        path_length(tree, X.iloc[:, :29])
+    # an array is read by position
+    assert path_length(tree, X.to_numpy()) == pytest.approx(expected)
