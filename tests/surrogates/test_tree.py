@@ -861,3 +861,26 @@ def test_path_length_reads_a_dataframe_by_the_trees_column_names(recwarn):
         path_length(tree, X.iloc[:, :29])
     # an array is read by position
     assert path_length(tree, X.to_numpy()) == pytest.approx(expected)
+
+
+def test_values_beyond_float32_are_refused_by_name():
+    """scikit-learn's tree reads X as float32: 1e300 crashed in its cast with a
+    RuntimeWarning (an infinity down the tree where warnings pass)."""
+    from sklearn.datasets import load_iris
+    from sklearn.linear_model import LogisticRegression
+
+    X, y = load_iris(return_X_y=True)
+    box = BlackBox.from_sklearn(LogisticRegression(max_iter=500).fit(X, y))
+    big = X.copy()
+    big[5, 2] = 1e300
+    match = r"beyond float32's range.*index \(5, 2\): 1e\+300"
+    with pytest.raises(ValueError, match=match):
+        TreeSurrogate(box, random_state=0, verbose=False).fit(big)
+    tree = TreeSurrogate(box, max_depth=2, random_state=0, verbose=False).fit(X)
+    for use in (tree.predict, tree.predict_proba, tree.fidelity, tree.path_length):
+        with pytest.raises(ValueError, match=match):
+            use(big)
+    with pytest.raises(ValueError, match=match):
+        path_length(tree.tree_, big)
+    # the largest float32 itself is a number the tree reads
+    assert tree.predict(np.full((1, 4), float(np.finfo(np.float32).max))).shape == (1,)

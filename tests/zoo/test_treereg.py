@@ -411,3 +411,21 @@ def test_a_dataframe_is_read_by_its_column_names():
     assert plain.fit(X.to_numpy(), y).feature_names_in_ is None
     unnamed = pd.DataFrame(X.to_numpy())
     np.testing.assert_array_equal(plain.predict_proba(unnamed), plain.predict_proba(X.to_numpy()))
+
+
+def test_values_beyond_float32_are_refused_by_name():
+    """The network and the path-length trees read X as float32: 1e300 crashed in
+    scikit-learn's cast with a RuntimeWarning."""
+    from sklearn.datasets import load_iris
+
+    X, y = load_iris(return_X_y=True)
+    big = X.copy()
+    big[5, 2] = 1e300
+    match = r"beyond float32's range.*index \(5, 2\): 1e\+300"
+    model = zoo.TreeRegularizedMLP(hidden=(4,), epochs=1, n_jitter=0, surrogate_steps=5)
+    with pytest.raises(ValueError, match=match):
+        model.fit(big, y)
+    model.fit(X, y)
+    for use in (model.predict_proba, model.predict, model.path_length):
+        with pytest.raises(ValueError, match=match):
+            use(big)

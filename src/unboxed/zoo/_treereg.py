@@ -51,10 +51,15 @@ from .._validation import (
     frame_columns,
     in_column_order,
     int_seed,
+    pandas_index,
 )
 from ..blackbox import BlackBox
+from ..surrogates._tree import _check_float32_range
 from ._models import DIVERGED, ZooModel, as_blackbox, check_finite_weights, cpu_seeded, mlp
 from ._train import restore_training_state, save_training_state
+
+#: What reads X in float32, for the refusal of values beyond its range.
+_READS = "the network and the trees that measure its path length read X"
 
 
 def _flat(module: nn.Module) -> torch.Tensor:
@@ -257,7 +262,9 @@ class TreeRegularizedMLP(Params):
         """
         check_checkpoint(self.checkpoint, self.random_state)
         columns = frame_columns(X)
+        index = pandas_index(X)
         X = check_array(X, name="X", ndim=2)
+        _check_float32_range(X, index, reader=_READS)
         labels = check_labels(y, n=X.shape[0])
         classes, y_idx = np.unique(labels, return_inverse=True)
         if classes.size < 2:
@@ -445,7 +452,9 @@ class TreeRegularizedMLP(Params):
         X = in_column_order(
             X, None if names is None else list(names), name="X", whose="the fitted network"
         )
+        index = pandas_index(X)
         X = check_array(X, name="X", ndim=2)
+        _check_float32_range(X, index, reader=_READS)
         if X.shape[1] != self.n_features_in_:
             raise ValueError(
                 f"X has {X.shape[1]} features; the model expects {self.n_features_in_}"
