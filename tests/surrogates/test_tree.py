@@ -884,3 +884,16 @@ def test_values_beyond_float32_are_refused_by_name():
         path_length(tree.tree_, big)
     # the largest float32 itself is a number the tree reads
     assert tree.predict(np.full((1, 4), float(np.finfo(np.float32).max))).shape == (1,)
+
+
+def test_a_black_box_of_one_class_on_x_is_named_by_its_class():
+    """The refusal named the class by its column, "(0)", where the black box's labels
+    are iris's species names."""
+    from sklearn.datasets import load_iris
+    from sklearn.linear_model import LogisticRegression
+
+    iris = load_iris()
+    species = iris.target_names[iris.target]
+    box = BlackBox.from_sklearn(LogisticRegression(max_iter=500).fit(iris.data, species))
+    with pytest.raises(ValueError, match=r"single class \('setosa', column 0\) on all 50 rows"):
+        TreeSurrogate(box, random_state=0, verbose=False).fit(iris.data[:50])

@@ -241,7 +241,9 @@ class TreeSurrogate(Params):
         indices = range(self.blackbox.n_classes)
         if np.unique(y).size < 2:
             raise ValueError(
-                f"the black box predicts a single class ({y[0]}) on all {n} rows of X; "
+                # by the name export_text prints: "(0)" read as a label, not a column
+                f"the black box predicts a single class ({self.blackbox.class_name(int(y[0]))!r}, "
+                f"column {y[0]}) on all {n} rows of X; "
                 "a surrogate needs inputs on which it predicts at least two classes"
             )
         if self.max_depth == "auto" and n_test < 2:
