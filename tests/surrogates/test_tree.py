@@ -897,3 +897,22 @@ def test_a_black_box_of_one_class_on_x_is_named_by_its_class():
     box = BlackBox.from_sklearn(LogisticRegression(max_iter=500).fit(iris.data, species))
     with pytest.raises(ValueError, match=r"single class \('setosa', column 0\) on all 50 rows"):
         TreeSurrogate(box, random_state=0, verbose=False).fit(iris.data[:50])
+
+
+def test_a_plot_of_the_root_alone_says_its_top_level():
+    """max_depth=0 titled the root's box "its top 1 levels"."""
+    import matplotlib.pyplot as plt
+    from sklearn.datasets import load_iris
+    from sklearn.linear_model import LogisticRegression
+
+    X, y = load_iris(return_X_y=True)
+    box = BlackBox.from_sklearn(LogisticRegression(max_iter=500).fit(X, y))
+    tree = TreeSurrogate(box, max_depth=3, random_state=0, verbose=False).fit(X)
+    root = tree.plot(max_depth=0)
+    two = tree.plot(max_depth=1)
+    try:
+        assert ", its top level (rows:" in root.axes[0].get_title()
+        assert ", its top 2 levels (rows:" in two.axes[0].get_title()
+    finally:
+        plt.close(root)
+        plt.close(two)

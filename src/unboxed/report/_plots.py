@@ -694,7 +694,8 @@ def plot_tree_surrogate(
     ax.set_ylim(-n_levels + 0.5, 0.5)
     ax.axis("off")
     n_rules, n_train = surrogate.n_rules_, len(surrogate.train_indices_)
-    drawn = f", its top {n_levels} levels" if n_cut else ""
+    levels = "its top level" if n_levels == 1 else f"its top {n_levels} levels"
+    drawn = f", {levels}" if n_cut else ""
     ax.set_title(
         f"tree surrogate of {n_rules} rule{'s' * (n_rules != 1)}{drawn} (rows: of its "
         f"{n_train} training rows)\nfidelity (agreement with the model) {surrogate.fidelity_}",
