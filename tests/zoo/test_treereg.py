@@ -429,3 +429,16 @@ def test_values_beyond_float32_are_refused_by_name():
     for use in (model.predict_proba, model.predict, model.path_length):
         with pytest.raises(ValueError, match=match):
             use(big)
+
+
+def test_a_read_only_x_trains_and_predicts_without_torchs_warning(recwarn):
+    """torch warned "The given NumPy array is not writable" of a frozen X (iris's
+    DataFrame .values), which the network never writes to. torch warns once per
+    process, so this shows it where it runs first in its process."""
+    from sklearn.datasets import load_iris
+
+    X, y = load_iris(return_X_y=True)
+    X.setflags(write=False)
+    model = zoo.TreeRegularizedMLP(hidden=(4,), epochs=1, n_jitter=0, surrogate_steps=5)
+    model.fit(X, y).predict_proba(X)
+    assert not [w for w in recwarn if "not writable" in str(w.message)]

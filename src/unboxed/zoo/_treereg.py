@@ -26,6 +26,7 @@ import copy
 import dataclasses
 import math
 import os
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -60,6 +61,15 @@ from ._train import restore_training_state, save_training_state
 
 #: What reads X in float32, for the refusal of values beyond its range.
 _READS = "the network and the trees that measure its path length read X"
+
+
+def _rows(X: np.ndarray) -> torch.Tensor:
+    """``X`` as the network's float32 tensor. torch warns once per process that "the
+    given NumPy array is not writable" of a read-only array (a user's frozen one, a
+    DataFrame's ``.values``), though neither training nor prediction writes to it."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
+        return torch.as_tensor(X, dtype=torch.float32)
 
 
 def _flat(module: nn.Module) -> torch.Tensor:
@@ -278,7 +288,7 @@ class TreeRegularizedMLP(Params):
             n_classes=classes.size,
             random_state=seed,
         )
-        x = torch.as_tensor(X, dtype=torch.float32)
+        x = _rows(X)
         t = torch.as_tensor(y_idx)
         scratch = copy.deepcopy(net)
         optimizer = torch.optim.Adam(net.parameters(), lr=self.lr, weight_decay=self.weight_decay)
@@ -475,7 +485,7 @@ class TreeRegularizedMLP(Params):
         """
         X = self._check_X(X)
         with torch.inference_mode():
-            logits = self.module_(torch.as_tensor(X, dtype=torch.float32))
+            logits = self.module_(_rows(X))
             return torch.softmax(logits.double(), 1).numpy()
 
     def predict(self, X: object) -> np.ndarray:
