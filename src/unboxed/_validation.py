@@ -570,6 +570,30 @@ def check_finite(
         raise ValueError(f"{name} contains {kind} ({where})")
 
 
+def as_float32(X: np.ndarray, index: Sequence[Any] | None = None, *, reader: str) -> np.ndarray:
+    """``X`` (checked: finite) as float32, refusing a value the cast makes infinite, for
+    whatever computes in float32 (``reader``, the end of "in which ..."): the distilled
+    student, scikit-learn's decision tree.
+
+    A value of 1e39 or 1e300 became infinite in the cast with a RuntimeWarning (deep in
+    scikit-learn's, or read as "X contains infinity" of a number the user gave finite).
+    Overflow is read from the cast itself, not from ``|x| > FLOAT32_MAX``: the cast
+    rounds to nearest, so a value less than half a float32 step (2**103) past the largest
+    float32 becomes that float32, and casts finite. ``index`` (a DataFrame's) names the
+    row by its label, as the checks of X do.
+    """
+    with np.errstate(over="ignore"):  # refused below, with the value's place
+        cast = X.astype(np.float32)
+    if X.dtype.itemsize <= 4 or all_finite(cast):
+        return cast
+    bad = np.argwhere(np.isinf(cast))[0]
+    where = f"first at index {tuple(int(i) for i in bad)}{row_label(index, int(bad[0]), 'X')}"
+    raise ValueError(
+        f"X holds values beyond float32's range, in which {reader} ({where}: "
+        f"{X[tuple(bad)]:g}; float32 holds up to {FLOAT32_MAX:.3g}); rescale X"
+    )
+
+
 def row_label(index: Sequence[Any] | None, position: int, name: str) -> str:
     """``", row X.loc[1001]"``: row ``position`` by its label in ``index`` (a pandas
     object's), where the label is not the position itself; else ``""``."""

@@ -870,8 +870,8 @@ def test_a_value_beyond_float32_is_refused_as_such_before_the_teacher_sees_it():
     X = np.random.default_rng(0).normal(size=(40, 3))
     X[3, 1] = -1e39
     teacher = BlackBox.from_callable(teacher_fn, n_classes=2)
-    beyond = r"X holds values beyond float32's range, which the student computes in \(first"
-    limit = r": -1e\+39; float32 holds up to 3\.4e\+38\)$"
+    beyond = r"X holds values beyond float32's range, in which the student computes \(first"
+    limit = r": -1e\+39; float32 holds up to 3\.4e\+38\); rescale X$"
     with pytest.raises(ValueError, match=rf"^{beyond} at index \(3, 1\){limit}"):
         _small(widths=(4,), epochs=1).fit(teacher, X)
     frame = pd.DataFrame(X, index=[f"r{i}" for i in range(40)])
@@ -911,8 +911,8 @@ def test_a_value_the_float32_cast_keeps_finite_is_kept_and_one_it_overflows_is_r
     frame = pd.DataFrame(X, index=[f"r{i}" for i in range(len(X))])
     value = rf"{overflows:g}".replace("+", r"\+")
     message = (
-        r"^X holds values beyond float32's range, which the student computes in \(first at "
-        rf"index \(3, 1\), row X\.loc\['r3'\]: {value}; float32 holds up to 3\.4e\+38\)$"
+        r"^X holds values beyond float32's range, in which the student computes \(first at "
+        rf"index \(3, 1\), row X\.loc\['r3'\]: {value}; float32 holds up to 3\.4e\+38\); rescale X$"
     )
     with pytest.raises(ValueError, match=message):
         _small(widths=(4,), epochs=1).fit(teacher, frame)

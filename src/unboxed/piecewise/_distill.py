@@ -35,7 +35,7 @@ from .._progress import progress
 from .._validation import (
     FLOAT32_MAX,
     RandomState,
-    all_finite,
+    as_float32,
     as_seed,
     check_aligned,
     check_array,
@@ -49,7 +49,6 @@ from .._validation import (
     frame_index,
     is_int,
     pandas_index,
-    row_label,
     seed_from,
 )
 from ..blackbox import BlackBox, check_blackbox
@@ -277,7 +276,7 @@ class Distiller(Params):
         index = pandas_index(X)
         # check_X once: the float32 rows the student reads are checked X, cast where
         # nothing overflows, so a second check_X of them could not fail.
-        X = _to_float32(teacher.check_X(X), index)
+        X = as_float32(teacher.check_X(X), index, reader="the student computes")
         proba = teacher._proba_rows(X, index=index)
         n_classes = teacher.n_classes
         y = proba.argmax(1) if y is None else teacher.class_indices(y, n=X.shape[0])
@@ -543,29 +542,6 @@ class _Search:
         except (KeyError, TypeError, ValueError, RuntimeError, FloatingPointError) as err:
             raise ValueError(f"{self.path} is a damaged distillation checkpoint: {err}") from err
         self.results, self.best, self.best_index = results, student, best
-
-
-def _to_float32(X: np.ndarray, index: Any) -> np.ndarray:
-    """``X`` (checked: finite) as float32, the student's dtype, refusing a value the cast
-    makes infinite.
-
-    The cast made 1e39 infinite with a RuntimeWarning, and the check after it said "X
-    contains infinity" of a number the user gave finite. Overflow is read from the cast
-    itself, not from ``|x| > FLOAT32_MAX``: the cast rounds to nearest, so a value less
-    than half a float32 step (2**103) past the largest float32 becomes that float32, and
-    was refused though it casts finite. ``index`` (a DataFrame's) names the row by its label, as
-    the checks of X do.
-    """
-    with np.errstate(over="ignore"):  # refused below, with the value's place
-        cast = X.astype(np.float32)
-    if X.dtype.itemsize <= 4 or all_finite(cast):
-        return cast
-    bad = np.argwhere(np.isinf(cast))[0]
-    where = f"first at index {tuple(int(i) for i in bad)}{row_label(index, int(bad[0]), 'X')}"
-    raise ValueError(
-        f"X holds values beyond float32's range, which the student computes in ({where}: "
-        f"{X[tuple(bad)]:g}; float32 holds up to {FLOAT32_MAX:.3g})"
-    )
 
 
 def _mixup(X: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:

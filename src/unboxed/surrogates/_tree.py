@@ -21,9 +21,8 @@ import numpy as np
 from .._estimator import Params
 from .._progress import progress
 from .._validation import (
-    FLOAT32_MAX,
     RandomState,
-    all_finite,
+    as_float32,
     check_array,
     check_fraction,
     check_is_fitted,
@@ -34,7 +33,6 @@ from .._validation import (
     in_column_order,
     is_int,
     pandas_index,
-    row_label,
     seed_from,
 )
 from ..blackbox import BlackBox, check_blackbox
@@ -72,32 +70,12 @@ def path_length(tree: Any, X: np.ndarray) -> float:
     X = check_array(X, name="X")  # NaN rows took a path and counted
     if X.shape[1] != tree.n_features_in_:
         raise ValueError(f"X has {X.shape[1]} features; the tree takes {tree.n_features_in_}")
-    _check_float32_range(X, reader=_TREE_READS)
+    as_float32(X, reader=_TREE_READS)
     with warnings.catch_warnings():
         # the rows are in the tree's column order now, as an array
         warnings.filterwarnings("ignore", message="X does not have valid feature names")
         # decision_path is a sparse (n, n_nodes) indicator of the nodes each row visits.
         return float(np.asarray(tree.decision_path(X).sum(axis=1)).mean())
-
-
-def _check_float32_range(X: np.ndarray, index: Any = None, *, reader: str) -> None:
-    """Refuse finite values of ``X`` that float32 makes infinite: scikit-learn's tree
-    reads its inputs as float32 (and ``reader`` too), and 1e300 crashed in its cast with
-    a RuntimeWarning (or, where warnings pass, went down the tree as infinity). Read
-    from the cast itself, as ``piecewise._distill._to_float32`` does: a value just past
-    the largest float32 rounds to it. ``index`` (a DataFrame's) names the row."""
-    if X.dtype.itemsize <= 4:
-        return
-    with np.errstate(over="ignore"):  # refused below, with the value's place
-        cast = X.astype(np.float32)
-    if all_finite(cast):
-        return
-    bad = np.argwhere(np.isinf(cast))[0]
-    where = f"first at index {tuple(int(i) for i in bad)}{row_label(index, int(bad[0]), 'X')}"
-    raise ValueError(
-        f"X holds values beyond float32's range, in which {reader} ({where}: "
-        f"{X[tuple(bad)]:g}; float32 holds up to {FLOAT32_MAX:.3g}); rescale X"
-    )
 
 
 _TREE_READS = "scikit-learn's decision tree reads its inputs"
@@ -227,7 +205,7 @@ class TreeSurrogate(Params):
         # names it: row 1 of a split is not X.loc[1].
         index = pandas_index(X)
         X = self.blackbox.check_X(X)
-        _check_float32_range(X, index, reader=_TREE_READS)
+        as_float32(X, index, reader=_TREE_READS)
         n = X.shape[0]
         n_test = round(self.held_out * n)
         if n_test < 1 or n - n_test < 2:
@@ -318,7 +296,7 @@ class TreeSurrogate(Params):
         self._check_fitted()
         index = pandas_index(X)
         X = self.blackbox.check_X(X)
-        _check_float32_range(X, index, reader=_TREE_READS)
+        as_float32(X, index, reader=_TREE_READS)
         return X
 
     def predict(self, X: object) -> np.ndarray:

@@ -41,6 +41,7 @@ from .._io import array_digest
 from .._progress import progress
 from .._validation import (
     RandomState,
+    as_float32,
     check_array,
     check_checkpoint,
     check_is_fitted,
@@ -55,7 +56,6 @@ from .._validation import (
     pandas_index,
 )
 from ..blackbox import BlackBox
-from ..surrogates._tree import _check_float32_range
 from ._models import DIVERGED, ZooModel, as_blackbox, check_finite_weights, cpu_seeded, mlp
 from ._train import restore_training_state, save_training_state
 
@@ -274,7 +274,7 @@ class TreeRegularizedMLP(Params):
         columns = frame_columns(X)
         index = pandas_index(X)
         X = check_array(X, name="X", ndim=2)
-        _check_float32_range(X, index, reader=_READS)
+        as_float32(X, index, reader=_READS)
         labels = check_labels(y, n=X.shape[0])
         classes, y_idx = np.unique(labels, return_inverse=True)
         if classes.size < 2:
@@ -464,7 +464,7 @@ class TreeRegularizedMLP(Params):
         )
         index = pandas_index(X)
         X = check_array(X, name="X", ndim=2)
-        _check_float32_range(X, index, reader=_READS)
+        as_float32(X, index, reader=_READS)
         if X.shape[1] != self.n_features_in_:
             raise ValueError(
                 f"X has {X.shape[1]} features; the model expects {self.n_features_in_}"
