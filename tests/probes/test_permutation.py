@@ -914,3 +914,25 @@ def test_a_0d_int_array_seed_shuffles_and_is_recorded_as_its_int(planted, plante
     np.testing.assert_array_equal(by_array.values, by_int.values)
     np.testing.assert_array_equal(by_array.ci, by_int.ci)
     assert by_array.meta["seed"] == by_int.meta["seed"] == 0
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        ({"n_repeats": 10**30}, f"n_repeats={10**30} is too large"),
+        ({"n_boot": 10**30}, f"n_boot={10**30} is too large"),
+        ({"n_boot": 10**6, "n_repeats": 10**7}, "n_boot=1000000 with n_repeats=10000000 is too"),
+    ],
+)
+def test_counts_beyond_memory_are_refused_before_any_query(settings, message):
+    # n_repeats=10**30 failed in numpy ("Maximum allowed dimension exceeded") after the
+    # baseline was scored, and n_boot=10**30 drew bootstrap row counts without end.
+    def never(X):
+        raise AssertionError("the black box was queried")
+
+    from sklearn.datasets import load_iris
+
+    X = load_iris().data[:5]
+    box = BlackBox.from_callable(never, n_classes=3, input_shape=(4,))
+    with pytest.raises(ValueError, match=re.escape(message)):
+        PermutationImportance(box, random_state=0, **settings).explain(X, [0, 1, 2, 0, 1])

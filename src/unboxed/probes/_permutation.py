@@ -167,6 +167,19 @@ class _RowCounts:
         return _row_count_chunks(again, self.n, self.n_boot)
 
 
+def _zeros(shape: tuple[int, ...], *, setting: str) -> np.ndarray:
+    """``np.zeros(shape)``, or a ValueError that names the ``setting`` that asked for
+    more than numpy can hold, where numpy said only "Maximum allowed dimension
+    exceeded" or "Unable to allocate 7.28 TiB"."""
+    try:
+        return np.zeros(shape)
+    except (ValueError, MemoryError) as err:
+        raise ValueError(
+            f"{setting} is too large: permutation importance holds an array of shape "
+            f"{shape} ({err})"
+        ) from None
+
+
 def _scores(proba: np.ndarray, y: np.ndarray, metric: Metric) -> np.ndarray:
     """Per-row score: 1 if the prediction is ``y`` ("accuracy"), else the probability of ``y``.
 
@@ -408,11 +421,14 @@ class PermutationImportance(Params):
         # Two streams, so that explain and row_drops shuffle alike whatever the
         # bootstrap draws.
         shuffle_rng, boot_rng = rng.spawn(2)
-        proba = self.blackbox._proba_rows(X, index=index)
-        y = proba.argmax(axis=1) if y is None else self.blackbox.class_indices(y, n=n)
-        baseline = _scores(proba, y, self.metric)
+        # Held before the black box is queried, so that n_repeats or n_boot of 10**30
+        # is refused at once (numpy's "Maximum allowed dimension exceeded", or a
+        # bootstrap that drew row counts without end), not after the baseline.
         drops = np.zeros((n, n_groups))
-        repeat_means = np.zeros((n_repeats, n_groups))
+        repeat_means = _zeros((n_repeats, n_groups), setting=f"n_repeats={n_repeats}")
+        boot = _zeros((n_boot, n_groups), setting=f"n_boot={n_boot}")
+        # the repeats' bootstrap weights, drawn below
+        _zeros((n_boot, n_repeats), setting=f"n_boot={n_boot} with n_repeats={n_repeats}")
         # The two-way bootstrap draws rows and repeats at once: a draw's mean is
         # sum_r v_r sum_i w_i drop[r, i] with multinomial weights w over the rows and v
         # over the repeats, folded in as each repeat completes so that the
@@ -423,7 +439,9 @@ class PermutationImportance(Params):
         repeat_weights = boot_rng.multinomial(
             n_repeats, np.full(n_repeats, 1 / n_repeats), size=n_boot
         )
-        boot = np.zeros((n_boot, n_groups))
+        proba = self.blackbox._proba_rows(X, index=index)
+        y = proba.argmax(axis=1) if y is None else self.blackbox.class_indices(y, n=n)
+        baseline = _scores(proba, y, self.metric)
         changed = np.zeros(n_groups, dtype=bool)
         rounding = np.ones(n_groups, dtype=bool)  # no score moved beyond bound yet
         bound = _ROUNDING_EPS * self.blackbox._eps
@@ -431,10 +449,10 @@ class PermutationImportance(Params):
         # Batched over permutations: as many permuted copies of X as fit in one block
         # go to the black box in a single call.
         per_block = max(1, _BATCH_ELEMENTS // max(1, n * d))
-        jobs = [(r, g) for r in range(n_repeats) for g in range(n_groups)]
-        with progress(total=len(jobs), verbose=self.verbose, desc="permutation importance") as bar:
-            for start in range(0, len(jobs), per_block):
-                block = jobs[start : start + per_block]
+        n_jobs = n_repeats * n_groups  # job k shuffles group k % n_groups in repeat k // n_groups
+        with progress(total=n_jobs, verbose=self.verbose, desc="permutation importance") as bar:
+            for start in range(0, n_jobs, per_block):
+                block = [divmod(k, n_groups) for k in range(start, min(start + per_block, n_jobs))]
                 copies = np.repeat(X[None], len(block), axis=0)
                 for k, (_, g) in enumerate(block):
                     # One permutation of the rows per group keeps the group's features
