@@ -509,3 +509,25 @@ def test_infidelity_takes_a_0d_array_for_a_number(digits, digits_blackbox, setti
     result = infidelity(digits_blackbox, X, values, **setting, **common)
     np.testing.assert_array_equal(result.infidelity, expected.infidelity)
     assert result.meta == expected.meta
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        ({"n_perturb": 10**30}, f"n_perturb={10**30} is too large"),
+        ({"n_perturb": 2**50}, f"n_perturb={2**50} is too large"),  # (3, 2**50) fits no memory
+        ({"n_boot": 10**30}, f"n_boot={10**30} is too large"),
+    ],
+)
+def test_counts_beyond_memory_are_refused_before_any_query(settings, message):
+    # n_perturb=10**30 failed in numpy ("Maximum allowed dimension exceeded") after
+    # f(x) was queried; n_boot=10**30 drew bootstrap means without end (and memory)
+    # after every perturbation had been scored.
+    def never(X):
+        raise AssertionError("the black box was queried")
+
+    X = load_iris().data[:3]
+    box = BlackBox.from_callable(never, n_classes=3, input_shape=(4,))
+    values = np.ones((3, 4))
+    with pytest.raises(ValueError, match=re.escape(message)):
+        infidelity(box, X, values, scale=0.1, target=0, random_state=0, **settings)

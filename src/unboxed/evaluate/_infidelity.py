@@ -249,14 +249,19 @@ def infidelity(
             unit="feature" if labels is None else "segment",
         )
         draw = _removal(X, fills.table[0], p, n_perturb, labels, rng)
+    rows_per_chunk = max(1, CHUNK_ELEMENTS // (n_perturb * d))
+    # Held before the black box is queried: n_perturb=10**30 failed in numpy
+    # ("Maximum allowed dimension exceeded") after f(x), and n_boot=10**30 drew
+    # bootstrap means without end once every perturbation had been scored.
+    predicted = _empty((n, n_perturb), setting=f"n_perturb={n_perturb}")  # I . a
+    effect = _empty((n, n_perturb), setting=f"n_perturb={n_perturb}")  # f(x) - f(x - I)
+    _empty((min(n, rows_per_chunk), n_perturb, d), setting=f"n_perturb={n_perturb}")  # a draw
+    _empty((n_boot,), setting=f"n_boot={n_boot}")  # the bootstrap's means
     # Every setting is checked: from here on the black box is queried.
     base = blackbox._proba_rows(X, index=index)
     if classes is None:
         classes = base.argmax(axis=1)
     f = base[np.arange(n), classes]
-    predicted = np.empty((n, n_perturb))  # I . a per row and perturbation
-    effect = np.empty((n, n_perturb))  # f(x) - f(x - I)
-    rows_per_chunk = max(1, CHUNK_ELEMENTS // (n_perturb * d))
     of_x = functools.partial(_row_of_x, index=index)  # "row 6 of X, row X.loc[40]"
     for start in range(0, n, rows_per_chunk):
         rows = np.arange(start, min(start + rows_per_chunk, n))
@@ -387,6 +392,18 @@ def _removal(
 
 
 # ---------------------------------------------------------------------- checks
+def _empty(shape: tuple[int, ...], *, setting: str) -> np.ndarray:
+    """``np.empty(shape)``, or a ValueError that names the ``setting`` that asked for
+    more than numpy can hold, where numpy said only "Maximum allowed dimension
+    exceeded" or "Unable to allocate 7.28 TiB"."""
+    try:
+        return np.empty(shape)
+    except (ValueError, MemoryError) as err:
+        raise ValueError(
+            f"{setting} is too large: infidelity holds an array of shape {shape} ({err})"
+        ) from None
+
+
 def _check_family(
     perturbation: object,
     *,
