@@ -936,3 +936,12 @@ def test_counts_beyond_memory_are_refused_before_any_query(settings, message):
     box = BlackBox.from_callable(never, n_classes=3, input_shape=(4,))
     with pytest.raises(ValueError, match=re.escape(message)):
         PermutationImportance(box, random_state=0, **settings).explain(X, [0, 1, 2, 0, 1])
+
+
+def test_mass_share_of_attributions_near_the_float_limit():
+    # The row's total overflowed to inf (a RuntimeWarning, then inf / inf = NaN).
+    values = np.array([[1e308, -1e308, 5e307, 0.0], [3.0, 1.0, 0.0, 0.0]])
+    region = np.array([True, False, True, False])
+    np.testing.assert_allclose(mass_share(values, region), [0.6, 0.75])
+    tiny = mass_share(values * 2.0**-900, region)
+    np.testing.assert_array_equal(tiny, mass_share(values, region))
