@@ -531,3 +531,39 @@ def test_counts_beyond_memory_are_refused_before_any_query(settings, message):
     values = np.ones((3, 4))
     with pytest.raises(ValueError, match=re.escape(message)):
         infidelity(box, X, values, scale=0.1, target=0, random_state=0, **settings)
+
+
+@pytest.mark.parametrize("unit", [2.0**-600, 2.0**560])
+def test_an_attribution_in_tiny_or_huge_units_scores_as_itself_when_normalized(unit):
+    # normalize=True makes the figures scale-free, yet an attribution of 2**-600
+    # (squares underflowing to 0) was scored as the zero attribution (beta 0, relative
+    # 1), and one of 2**560 overflowed to NaN.
+    X, y = load_iris(return_X_y=True)
+    box = BlackBox.from_sklearn(LogisticRegression(max_iter=500).fit(X, y))
+    rows = X[::15]
+    values = np.random.default_rng(0).normal(size=rows.shape)
+    settings = {"scale": 0.1, "n_perturb": 8, "n_boot": 20, "random_state": 0}
+    plain = infidelity(box, rows, values, **settings)
+    scaled = infidelity(box, rows, values * unit, **settings)  # a power of two: exact
+    np.testing.assert_array_equal(scaled.infidelity, plain.infidelity)
+    np.testing.assert_array_equal(scaled.relative, plain.relative)
+    np.testing.assert_array_equal(scaled.beta, plain.beta / unit)
+    assert np.all(plain.relative < 1)
+
+
+def test_an_attribution_too_large_to_square_without_normalize_is_refused():
+    X, y = load_iris(return_X_y=True)
+    box = BlackBox.from_sklearn(LogisticRegression(max_iter=500).fit(X, y))
+    values = np.full((3, 4), 1e200)
+    with pytest.raises(ValueError, match=r"too large for normalize=False: I \. a reaches"):
+        infidelity(box, X[:3], values, scale=0.1, normalize=False, random_state=0)
+
+
+def test_a_huge_noise_scale_is_scored_not_overflowed():
+    # scale=1e200: (I . a)^2 overflowed in beta's sums (a RuntimeWarning, then NaN).
+    X, y = load_iris(return_X_y=True)
+    box = BlackBox.from_sklearn(LogisticRegression(max_iter=500).fit(X, y))
+    values = np.random.default_rng(0).normal(size=(10, 4))
+    result = infidelity(box, X[::15], values, scale=1e200, n_perturb=8, n_boot=20, random_state=0)
+    assert np.all(np.isfinite(result.infidelity)) and np.all(np.isfinite(result.beta))
+    assert 0 <= result.mean_relative.mean <= 1

@@ -225,6 +225,12 @@ def infidelity(
     X = check_blackbox(blackbox).check_X(X)
     n, d = X.shape
     values = _attribution_values(attribution, X, blackbox.input_shape)
+    # With normalize, each row's attribution is scaled by a power of two to at most 1
+    # (exactly, so the figures are those of the values given, and beta is scaled
+    # back): I . a of an attribution of 1e308 overflowed, and of 1e-300 underflowed.
+    attribution_max = np.max(np.abs(values), axis=1)
+    exponent = np.frexp(attribution_max)[1] if normalize else np.zeros(n, int)
+    values = np.ldexp(values, -exponent[:, None])
     classes = explained_classes(blackbox, attribution, target, n)
     meta: dict[str, Any] = {
         "test": "infidelity",
@@ -277,7 +283,22 @@ def infidelity(
         change[~perturbation_.any(axis=2)] = 0.0  # I = 0: x - I is x
         effect[rows] = change
         predicted[rows] = np.einsum("rpd,rd->rp", perturbation_, values[rows])
-    infid, beta, response = _infidelity_terms(predicted, effect, normalize=normalize)
+    with np.errstate(over="ignore", invalid="ignore"):  # named below
+        infid, beta, response = _infidelity_terms(predicted, effect, normalize=normalize)
+    if not np.all(np.isfinite(infid)):
+        raise ValueError(
+            f"the attribution is too large for normalize=False: I . a reaches "
+            f"{np.abs(predicted).max():.3g}, and its square overflows float64; pass "
+            "normalize=True, which scales it, or an attribution in probability units"
+        )
+    with np.errstate(over="ignore"):  # named below
+        beta = np.ldexp(beta, -exponent)
+    if not np.all(np.isfinite(beta)):
+        raise ValueError(
+            "the attribution is too small: beta, the scale that fits it to the "
+            f"probabilities, exceeds float64 (|attribution| at most "
+            f"{attribution_max[~np.isfinite(beta)].min():.3g} on a row); scale it up first"
+        )
     moved = response > 0
     if not moved.any():
         raise ValueError(
@@ -328,10 +349,18 @@ def _infidelity_terms(
     """
     beta = np.ones(predicted.shape[0])
     if normalize:
-        squares = np.sum(predicted**2, axis=1)
-        cross = np.sum(predicted * effect, axis=1)
-        beta = np.divide(cross, squares, out=np.zeros_like(squares), where=squares > 0)
-    residual = beta[:, None] * predicted - effect
+        # beta * s is the same when s is scaled by a power of two (exactly), and the
+        # squares of an s of 1e200 (a large scale) overflowed, of 1e-170 underflowed
+        # to 0 (beta 0: the figures of the zero attribution).
+        exponent = np.frexp(np.max(np.abs(predicted), axis=1))[1]
+        unit = np.ldexp(predicted, -exponent[:, None])
+        squares = np.sum(unit**2, axis=1)
+        cross = np.sum(unit * effect, axis=1)
+        scaled = np.divide(cross, squares, out=np.zeros_like(squares), where=squares > 0)
+        residual = scaled[:, None] * unit - effect
+        beta = np.ldexp(scaled, -exponent)
+    else:
+        residual = predicted - effect
     return np.mean(residual**2, axis=1), beta, np.mean(effect**2, axis=1)
 
 
