@@ -1,6 +1,7 @@
 """Infidelity results save to one ``.npz`` file and load back exactly."""
 
 import json
+import re
 import zipfile
 
 import numpy as np
@@ -104,3 +105,44 @@ def test_a_file_of_another_class_is_refused(tmp_path, result):
     result.save(tmp_path / "infid.npz")
     with pytest.raises(ValueError, match="holds an InfidelityResult, not the DeletionCurve"):
         DeletionCurve.load(tmp_path / "infid.npz")
+
+
+def _nan_infidelity(header, arrays):
+    arrays["infidelity"] = np.where(np.arange(4) == 2, np.nan, arrays["infidelity"])
+
+
+def _negative_response(header, arrays):
+    arrays["response"] = -arrays["response"]
+
+
+def _relative_of_a_flat_row(header, arrays):
+    arrays["relative"] = np.nan_to_num(arrays["relative"], nan=0.5)
+
+
+def _no_rows(header, arrays):
+    for name in ("infidelity", "relative", "beta", "response"):
+        arrays[name] = arrays[name][:0]
+
+
+def _other_n(header, arrays):
+    header["fields"]["mean_infidelity"]["n"] = 999
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (_nan_infidelity, "infidelity holds NaN or infinity"),
+        (_negative_response, "response holds a negative mean square"),
+        (_relative_of_a_flat_row, "relative must be NaN exactly where response is 0"),
+        (_no_rows, "it holds no rows"),
+        (_other_n, "mean_infidelity's n is not the number of rows"),
+    ],
+)
+def test_figures_infidelity_cannot_give_are_refused_on_load(tmp_path, result, change, message):
+    # Each loaded without a word: a NaN infidelity, a negative mean square, an empty
+    # result were averaged and plotted as they were.
+    path = tmp_path / "infid.npz"
+    result.save(path)
+    _rewrite(path, change)
+    with pytest.raises(ValueError, match=f"not a valid InfidelityResult: {re.escape(message)}"):
+        InfidelityResult.load(path)

@@ -107,6 +107,20 @@ class InfidelityResult(SavedWithEstimates):
         sizes = {loaded_array(fields, name, kind="f", ndim=1).size for name in names}
         if len(sizes) != 1:
             raise ValueError(f"{', '.join(names)} must have one value per row each")
+        # A figure infidelity cannot give read back as one (a NaN infidelity, an
+        # empty result) and was averaged or plotted without a word.
+        if sizes == {0}:
+            raise ValueError("it holds no rows")
+        for name in ("infidelity", "beta", "response"):
+            if not np.all(np.isfinite(fields[name])):
+                raise ValueError(f"{name} holds NaN or infinity")
+        for name in ("infidelity", "response"):
+            if np.any(fields[name] < 0):
+                raise ValueError(f"{name} holds a negative mean square")
+        if np.any(np.isnan(fields["relative"]) != (fields["response"] == 0)):
+            raise ValueError("relative must be NaN exactly where response is 0")
+        if fields["mean_infidelity"].n != fields["infidelity"].size:
+            raise ValueError("mean_infidelity's n is not the number of rows")
         return fields
 
 
