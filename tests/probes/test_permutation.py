@@ -405,6 +405,11 @@ def test_spread_groups_checks_n_features(planted, planted_blackbox):
     ).explain(planted.X_test[:20])
     with pytest.raises(ValueError, match="n_features must be"):
         spread_groups(res, 0)
+    # numpy's MemoryError ("Unable to allocate 7.28 TiB") named no argument
+    with pytest.raises(ValueError, match=f"n_features={10**30} is too large"):
+        spread_groups(res, 10**30)
+    with pytest.raises(ValueError, match=f"n_features={2**50} is too large"):
+        spread_groups(res, 2**50)
 
 
 def test_mass_share_with_a_region_per_row():

@@ -175,8 +175,7 @@ def _zeros(shape: tuple[int, ...], *, setting: str) -> np.ndarray:
         return np.zeros(shape)
     except (ValueError, MemoryError) as err:
         raise ValueError(
-            f"{setting} is too large: permutation importance holds an array of shape "
-            f"{shape} ({err})"
+            f"{setting} is too large: it asks for an array of shape {shape} ({err})"
         ) from None
 
 
@@ -518,7 +517,7 @@ def spread_groups(importance: FeatureImportance, n_features: int) -> np.ndarray:
     if not isinstance(groups, Mapping):
         raise ValueError("this importance was not computed over groups")
     n_features = check_positive_int(n_features, name="n_features")
-    out = np.zeros((importance.n_classes, n_features))
+    out = _zeros((importance.n_classes, n_features), setting=f"n_features={n_features}")
     # meta is stored as sorted JSON, so the columns are matched by name, not by order.
     for column, name in enumerate(importance.feature_names or ()):
         idx = np.asarray(groups[name], dtype=np.int64)
