@@ -594,6 +594,19 @@ def as_float32(X: np.ndarray, index: Sequence[Any] | None = None, *, reader: str
     )
 
 
+def allocate(shape: tuple[int, ...], *, setting: str) -> np.ndarray:
+    """``np.zeros(shape)``, or a ValueError that names the ``setting`` (``"n_boot=..."``)
+    that asked for more than numpy can hold, where numpy said only "Maximum allowed
+    dimension exceeded" or "Unable to allocate 7.28 TiB". Called before the black box is
+    queried, so that such a setting is refused before the work, not after it."""
+    try:
+        return np.zeros(shape)
+    except (ValueError, MemoryError) as err:
+        raise ValueError(
+            f"{setting} is too large: it asks for an array of shape {shape} ({err})"
+        ) from None
+
+
 def row_label(index: Sequence[Any] | None, position: int, name: str) -> str:
     """``", row X.loc[1001]"``: row ``position`` by its label in ``index`` (a pandas
     object's), where the label is not the position itself; else ``""``."""

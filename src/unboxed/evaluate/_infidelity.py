@@ -25,6 +25,7 @@ import numpy as np
 from .._estimator import short_repr
 from .._validation import (
     RandomState,
+    allocate,
     check_array,
     check_fraction,
     check_number,
@@ -273,10 +274,10 @@ def infidelity(
     # Held before the black box is queried: n_perturb=10**30 failed in numpy
     # ("Maximum allowed dimension exceeded") after f(x), and n_boot=10**30 drew
     # bootstrap means without end once every perturbation had been scored.
-    predicted = _empty((n, n_perturb), setting=f"n_perturb={n_perturb}")  # I . a
-    effect = _empty((n, n_perturb), setting=f"n_perturb={n_perturb}")  # f(x) - f(x - I)
-    _empty((min(n, rows_per_chunk), n_perturb, d), setting=f"n_perturb={n_perturb}")  # a draw
-    _empty((n_boot,), setting=f"n_boot={n_boot}")  # the bootstrap's means
+    predicted = allocate((n, n_perturb), setting=f"n_perturb={n_perturb}")  # I . a
+    effect = allocate((n, n_perturb), setting=f"n_perturb={n_perturb}")  # f(x) - f(x - I)
+    allocate((min(n, rows_per_chunk), n_perturb, d), setting=f"n_perturb={n_perturb}")  # a draw
+    allocate((n_boot,), setting=f"n_boot={n_boot}")  # the bootstrap's means
     # Every setting is checked: from here on the black box is queried.
     base = blackbox._proba_rows(X, index=index)
     if classes is None:
@@ -435,18 +436,6 @@ def _removal(
 
 
 # ---------------------------------------------------------------------- checks
-def _empty(shape: tuple[int, ...], *, setting: str) -> np.ndarray:
-    """``np.empty(shape)``, or a ValueError that names the ``setting`` that asked for
-    more than numpy can hold, where numpy said only "Maximum allowed dimension
-    exceeded" or "Unable to allocate 7.28 TiB"."""
-    try:
-        return np.empty(shape)
-    except (ValueError, MemoryError) as err:
-        raise ValueError(
-            f"{setting} is too large: infidelity holds an array of shape {shape} ({err})"
-        ) from None
-
-
 def _check_family(
     perturbation: object,
     *,

@@ -25,6 +25,7 @@ from .._estimator import Params
 from .._progress import progress
 from .._validation import (
     RandomState,
+    allocate,
     check_aligned,
     check_array,
     check_feature_indices,
@@ -165,18 +166,6 @@ class _RowCounts:
         again = np.random.Generator(self._kind())
         again.bit_generator.state = self._state
         return _row_count_chunks(again, self.n, self.n_boot)
-
-
-def _zeros(shape: tuple[int, ...], *, setting: str) -> np.ndarray:
-    """``np.zeros(shape)``, or a ValueError that names the ``setting`` that asked for
-    more than numpy can hold, where numpy said only "Maximum allowed dimension
-    exceeded" or "Unable to allocate 7.28 TiB"."""
-    try:
-        return np.zeros(shape)
-    except (ValueError, MemoryError) as err:
-        raise ValueError(
-            f"{setting} is too large: it asks for an array of shape {shape} ({err})"
-        ) from None
 
 
 def _scores(proba: np.ndarray, y: np.ndarray, metric: Metric) -> np.ndarray:
@@ -424,10 +413,10 @@ class PermutationImportance(Params):
         # is refused at once (numpy's "Maximum allowed dimension exceeded", or a
         # bootstrap that drew row counts without end), not after the baseline.
         drops = np.zeros((n, n_groups))
-        repeat_means = _zeros((n_repeats, n_groups), setting=f"n_repeats={n_repeats}")
-        boot = _zeros((n_boot, n_groups), setting=f"n_boot={n_boot}")
+        repeat_means = allocate((n_repeats, n_groups), setting=f"n_repeats={n_repeats}")
+        boot = allocate((n_boot, n_groups), setting=f"n_boot={n_boot}")
         # the repeats' bootstrap weights, drawn below
-        _zeros((n_boot, n_repeats), setting=f"n_boot={n_boot} with n_repeats={n_repeats}")
+        allocate((n_boot, n_repeats), setting=f"n_boot={n_boot} with n_repeats={n_repeats}")
         # The two-way bootstrap draws rows and repeats at once: a draw's mean is
         # sum_r v_r sum_i w_i drop[r, i] with multinomial weights w over the rows and v
         # over the repeats, folded in as each repeat completes so that the
@@ -517,7 +506,7 @@ def spread_groups(importance: FeatureImportance, n_features: int) -> np.ndarray:
     if not isinstance(groups, Mapping):
         raise ValueError("this importance was not computed over groups")
     n_features = check_positive_int(n_features, name="n_features")
-    out = _zeros((importance.n_classes, n_features), setting=f"n_features={n_features}")
+    out = allocate((importance.n_classes, n_features), setting=f"n_features={n_features}")
     # meta is stored as sorted JSON, so the columns are matched by name, not by order.
     for column, name in enumerate(importance.feature_names or ()):
         idx = np.asarray(groups[name], dtype=np.int64)
