@@ -308,3 +308,11 @@ def test_an_explanation_file_is_not_an_estimate(tmp_path):
     np.savez(path, values=np.zeros(3))  # an .npz, never unpickled
     with pytest.raises(ValueError, match="is not an unboxed estimate file"):
         Estimate.load(path)
+
+
+def test_an_n_boot_too_large_to_hold_is_refused_by_name_before_the_draws():
+    # It drew block after block without end: deletion_curve(n_boot=10**30) hung.
+    with pytest.raises(ValueError, match=f"n_boot={10**30} is too large"):
+        bootstrap_mean(np.ones((5, 2)), n_boot=10**30, random_state=0)
+    with pytest.raises(ValueError, match=f"n_boot={10**30} is too large"):
+        estimate(np.ones(5), n_boot=10**30, random_state=0)

@@ -13,6 +13,7 @@ from .._io import check_header, read_json, write_json
 from .._numbers import fixed
 from .._validation import (
     RandomState,
+    allocate,
     check_array,
     check_fraction,
     check_positive_int,
@@ -180,6 +181,9 @@ def bootstrap_mean(
     size = max(1, round(sample_frac * n))
     per_draw = size * max(1, int(np.prod(values.shape[1:])))
     block = max(1, _BLOCK_ELEMENTS // per_draw)
+    # The means below fill this much: refused before the loop, which ran without end
+    # on n_boot=10**30 (deletion_curve's, aopc_difference's).
+    allocate((n_boot, *values.shape[1:]), setting=f"n_boot={n_boot}")
     means = []
     with np.errstate(over="ignore", invalid="ignore"):  # checked below
         for start in range(0, n_boot, block):
