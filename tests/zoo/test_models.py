@@ -242,3 +242,10 @@ def test_building_a_model_seeds_no_accelerators_generator(build, monkeypatch):
     seeded = spy_on_device_seeding(monkeypatch)
     build()
     assert seeded == []
+
+
+@pytest.mark.parametrize("architecture", ["mlp", "lenet"])
+def test_build_says_the_input_size_comes_from_input_shape(architecture):
+    # Python said "got multiple values for keyword argument 'n_features'".
+    with pytest.raises(TypeError, match="from input_shape; leave n_features out"):
+        zoo.build(architecture, input_shape=(1, 8, 8), n_classes=10, n_features=64)

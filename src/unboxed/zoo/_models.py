@@ -290,6 +290,10 @@ def build(
     ZooModel
     """
     shape = check_shape(input_shape)
+    if "n_features" in kwargs:
+        # input_shape gives it: passed again, Python said only "got multiple values for
+        # keyword argument 'n_features'" (a LeNet: "unexpected keyword argument").
+        raise TypeError("build takes the input's size from input_shape; leave n_features out")
     if architecture == "mlp":
         return mlp(n_features=math.prod(shape), n_classes=n_classes, **kwargs)
     if architecture == "lenet":
