@@ -1041,3 +1041,20 @@ def test_unwhitened_features_whose_squares_overflow_are_refused(covariance, laye
     model = JGMM(3, 2, whiten=False, covariance=covariance, random_state=0, max_iter=10)
     with pytest.raises(ValueError, match=f"{layer} is too large to fit without whitening"):
         model.fit(X, Y)
+
+
+def test_unwhitened_full_fit_of_large_values_of_small_spread_still_fits():
+    # A full covariance sums squares of deviations from a mean, not of the values:
+    # iris at 1e154 times (1 + 1e-3 x) fitted, until the raw sums of squares refused it.
+    from sklearn.datasets import load_iris
+
+    data = load_iris().data
+    X, Y = 1e154 * (1 + 1e-3 * data[:, :2]), data[:, 2:]
+    model = JGMM(3, 2, whiten=False, covariance="full", random_state=0, max_iter=20)
+    model.fit(X, Y)
+    assert np.all(np.isfinite(model.lower_bound_))
+    # Its means sit where the rows are, within their spread of about 1e151.
+    assert np.all(np.abs(model.means_x_ / 1e154 - 1.005) < 0.01)
+    # The diagonal M-step sums raw squares, so there the same X is still refused.
+    with pytest.raises(ValueError, match="X is too large to fit without whitening"):
+        JGMM(3, 2, whiten=False, covariance="diag", random_state=0).fit(X, Y)

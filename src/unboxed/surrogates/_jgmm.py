@@ -353,8 +353,9 @@ class JGMM(Params):
         else:
             self.whitening_x_ = self.whitening_y_ = None
             Xw, Yw = X3, Y
-            _check_squares(X3.reshape(-1, X3.shape[2]), "X")
-            _check_squares(Y, "Y")
+            full = self.covariance == "full"
+            _check_squares(X3.reshape(-1, X3.shape[2]), "X", centred=full)
+            _check_squares(Y, "Y", centred=full)
         data = _Data(
             Xw,
             Yw,
@@ -812,20 +813,25 @@ def _one_hot(labels: np.ndarray, k: int) -> np.ndarray:
     return out
 
 
-def _check_squares(values: np.ndarray, name: str) -> None:
+def _check_squares(values: np.ndarray, name: str, *, centred: bool) -> None:
     """Refuse unwhitened features whose column sums of squares overflow float64.
 
     The diagonal M-step sums ``resp * x^2`` over the rows: from about 1e153 on iris's
     150 rows that was inf, and the fit ended in "the objective became nan ... the data
     may be degenerate" (diagonal) or scipy's "array must not contain infs or NaNs"
-    (full). With ``whiten=True``, :func:`~._jgmm_math.fit_whitening` refuses them.
+    (full). A full covariance sums squares of deviations from a component's mean
+    (``centred``), no more than from the overall mean: iris at 1e154 times ``1 +
+    1e-3 x`` fits. With ``whiten=True``, :func:`~._jgmm_math.fit_whitening` refuses
+    them.
     """
-    with np.errstate(over="ignore"):
-        squares = np.einsum("ij,ij->j", values, values)
+    with np.errstate(over="ignore", invalid="ignore"):
+        summed = values - values.mean(axis=0) if centred else values
+        squares = np.einsum("ij,ij->j", summed, summed)
     if not np.all(np.isfinite(squares)):
+        what = "squared deviations from its mean" if centred else "squared values"
         raise ValueError(
-            f"{name} is too large to fit without whitening: the sum of its squared "
-            f"values overflows float64 (largest magnitude {np.abs(values).max():.3g}); "
+            f"{name} is too large to fit without whitening: the sum of its {what} "
+            f"overflows float64 (largest magnitude {np.abs(values).max():.3g}); "
             f"rescale {name}"
         )
 
