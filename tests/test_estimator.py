@@ -102,6 +102,21 @@ def test_set_params_suggests_the_parameter_a_typo_meant():
         toy.set_params(zzz=1)  # nothing close: no guess
 
 
+class _Pair(Params):
+    def __init__(self, *, n_components_x=2, n_components_y=2):
+        self.n_components_x = n_components_x
+        self.n_components_y = n_components_y
+
+
+def test_set_params_names_every_parameter_a_typo_is_as_near():
+    # As JGMM's: 'n_components' is as near either; difflib's first match named y alone.
+    match = r"no parameter 'n_components' \(did you mean 'n_components_x' or 'n_components_y'\?\)"
+    with pytest.raises(ValueError, match=match):
+        _Pair().set_params(n_components=3)
+    with pytest.raises(ValueError, match=r"\(did you mean 'n_components_x'\?\)"):
+        _Pair().set_params(n_component_x=3)  # one nearest: named alone
+
+
 def test_short_shows_a_small_array_of_long_strings_or_objects_by_shape():
     # Three elements, under SHOWN_ELEMENTS, but printed 1500 and 4400 characters long.
     assert _short(np.array(["a" * 500] * 3)) == "<array of shape (3,), <U500>"

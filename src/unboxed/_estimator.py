@@ -64,8 +64,8 @@ class Params:
         names = self._param_names()
         unknown = sorted(set(params) - set(names))
         if unknown:
-            close = difflib.get_close_matches(unknown[0], names, n=1)
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            close = _nearest(unknown[0], names)
+            hint = f" (did you mean {' or '.join(map(repr, close))}?)" if close else ""
             raise ValueError(
                 f"{type(self).__name__} has no parameter {unknown[0]!r}{hint}; "
                 f"its parameters are {names}"
@@ -98,6 +98,15 @@ def _is_default(value: object, default: object) -> bool:
         return type(value) is type(default) and bool(value == default)
     except (TypeError, ValueError):
         return False
+
+
+def _nearest(name: str, names: list[str]) -> list[str]:
+    """The names nearest ``name`` by difflib's ratio (at least its 0.6), every one tied
+    as nearest: JGMM's 'n_components' is as near 'n_components_x' as 'n_components_y',
+    and difflib's first match named the y one alone, a guess."""
+    close = difflib.get_close_matches(name, names, n=len(names))
+    ratio = {c: difflib.SequenceMatcher(None, c, name).ratio() for c in close}
+    return [c for c in names if c in ratio and ratio[c] == ratio[close[0]]]
 
 
 #: Arrays up to this many elements are shown; larger ones by shape and dtype alone.
