@@ -168,8 +168,9 @@ def effective_sample_size(draws: np.ndarray) -> np.ndarray:
     with np.errstate(divide="ignore", invalid="ignore"):
         rho = 1.0 - (within - acov.mean(axis=0)) / var_plus  # (n, q)
     # A quantity's autocorrelation at lag 0 is 1, as Stan sets it: the formula gives
-    # 1 - W / (n var+) there, which summed into tau raised every ESS a little (0.2% on
-    # iid draws of 4 chains of 1000), most on short chains.
+    # about 1 - 1 / n there, which raised an ESS below the cap by about 2 / (n tau):
+    # 0.4% on iid draws of 4 chains of 1000 (split, n = 500), 0.06-1.8% at ESS 5-90
+    # of a 200-sweep DMM-MEN fit of 2 chains, 0.003% at ESS 35 of 2 chains of 1500.
     rho[0] = 1.0
     ess = np.empty(flat.shape[2])
     for q in range(flat.shape[2]):
