@@ -47,3 +47,22 @@ def test_top_k_mask_matches_a_brute_force():
             expected[r, _reference_order(row)[:k]] = True
         np.testing.assert_array_equal(mask, expected)
         assert (mask.sum(axis=1) == k).all()
+
+
+def test_integer_scores_rank_without_overflow():
+    # -scores wrapped: int8's -128 and int64's minimum stayed themselves and ranked
+    # first; uint8's 1 became 255 and ranked last. The order was silently wrong.
+    for scores in (
+        np.array([-128, 0, 5], np.int8),
+        np.array([np.iinfo(np.int64).min, 0, 3]),
+        np.array([1, 0, 5], np.uint8),
+        np.array([0, 7, np.iinfo(np.uint64).max], np.uint64),
+    ):
+        assert list(descending_order(scores)) == _reference_order(scores.tolist())
+    assert top_k_mask(np.array([[1, 0, 5]], np.uint8), 2).tolist() == [[True, False, True]]
+
+
+def test_bool_scores_rank_true_first_and_nan_ranks_last():
+    # numpy refused -True ("The numpy boolean negative ... is not supported")
+    assert list(descending_order(np.array([False, True, False, True]))) == [1, 3, 0, 2]
+    assert list(descending_order(np.array([1.0, np.nan, 2.0, -np.inf]))) == [2, 0, 3, 1]

@@ -8,6 +8,8 @@ import numpy as np
 def descending_order(scores: np.ndarray, k: int | None = None) -> np.ndarray:
     """Indices along the last axis from the highest score down; ties go to the lower index.
 
+    NaN ranks last, below -inf.
+
     Parameters
     ----------
     scores : ndarray of shape (..., n_features)
@@ -18,7 +20,12 @@ def descending_order(scores: np.ndarray, k: int | None = None) -> np.ndarray:
     -------
     ndarray of int, shape (..., k or n_features)
     """
-    order = np.argsort(-scores, axis=-1, kind="stable")
+    scores = np.asarray(scores)
+    # Negating an integer overflows (int8's -128 stays -128, uint8's 1 becomes 255) and
+    # numpy refuses to negate a bool; ~x (-x - 1, or max - x unsigned) reverses the
+    # order of every integer and bool without leaving its dtype.
+    flipped = ~scores if scores.dtype.kind in "biu" else -scores
+    order = np.argsort(flipped, axis=-1, kind="stable")
     return order if k is None else order[..., :k]
 
 
