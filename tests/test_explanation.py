@@ -577,3 +577,22 @@ def test_a_bool_target_is_refused_as_it_names_no_class(tmp_path):
     np.savez(tmp_path / "bool.npz", **arrays)
     with pytest.raises(ValueError, match="not a valid Attribution: target holds a bool"):
         Attribution.load(tmp_path / "bool.npz")
+
+
+@pytest.mark.parametrize(
+    ("row", "message"),
+    [
+        (2, r"row must lie in \[0, 2\), got 2"),
+        (-1, r"row must lie in \[0, 2\), got -1"),
+        (1.0, "row must be an int, got 1.0"),
+        ("1", "row must be an int, got '1'"),
+        (True, "row must be an int, got True"),
+    ],
+)
+def test_class_name_refuses_a_row_out_of_range_by_name(row, message):
+    # numpy's IndexError ("index 2 is out of bounds for axis 0") named no argument, and
+    # row -1 silently named the last row's class.
+    att = Attribution(np.ones((2, 3)), np.array([1, 0]), class_names=("neg", "pos"))
+    with pytest.raises(ValueError, match=message):
+        att.class_name(row)
+    assert att.class_name(np.int64(1)) == "neg"

@@ -447,11 +447,22 @@ class Attribution(Explanation):
         Parameters
         ----------
         row : int
+            A row of ``values``, in ``[0, n_samples)``.
 
         Returns
         -------
         str
+
+        Raises
+        ------
+        ValueError
+            For a row that is no int (a bool included), negative, or ``n_samples`` or more.
         """
+        # numpy's IndexError named no argument, and row -1 named the last row's class.
+        if not is_int(row):
+            raise ValueError(f"row must be an int, got {row!r}")
+        if not 0 <= row < self.n_samples:
+            raise ValueError(f"row must lie in [0, {self.n_samples}), got {row}")
         target = int(self.target[row])
         return str(target) if self.class_names is None else self.class_names[target]
 
