@@ -52,6 +52,12 @@ def test_planted_label_depends_only_on_support(planted):
     assert np.array_equal(y, (X2[:, planted.support].mean(axis=1) > 0.5).astype(int))
 
 
+def test_planted_describes_its_rule_with_plain_feature_numbers(planted):
+    # numpy 2's repr of the support's ints read "mean(x[[np.int64(2), np.int64(5), ...]])"
+    assert "y = 1 iff mean(x[[2, 5, 11, 17]]) > 0.5" in planted.description
+    assert "np." not in planted.description
+
+
 def test_loading_is_deterministic(planted):
     again = load_dataset("planted")
     assert np.array_equal(planted.X_train, again.X_train)

@@ -102,8 +102,8 @@ def load_planted(path: str | os.PathLike | None = None) -> Dataset:
         class_names=("negative", "positive"),
         feature_names=tuple(f"f{j}" for j in range(PLANTED_FEATURES)),
         support=support,
-        description=f"uniform [0, 1]^{PLANTED_FEATURES}; y = 1 iff mean(x[{list(support)}]) "
-        "> 0.5; stratified 80/20 split",
+        description=f"uniform [0, 1]^{PLANTED_FEATURES}; y = 1 iff "
+        f"mean(x[{list(PLANTED_SUPPORT)}]) > 0.5; stratified 80/20 split",
     )
 
 
