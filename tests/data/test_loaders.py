@@ -530,8 +530,22 @@ def test_fashion_mnist_reads_plain_idx_files(tmp_path, monkeypatch):
 def test_fashion_mnist_is_not_found_with_a_file_missing(tmp_path, monkeypatch):
     _fake_fashion(tmp_path, monkeypatch)
     (tmp_path / "t10k-labels-idx1-ubyte").unlink()
-    with pytest.raises(DatasetNotInstalledError, match="Fashion-MNIST is not installed"):
+    with pytest.raises(DatasetNotInstalledError, match="Fashion-MNIST is not installed") as raised:
         load_dataset("fashion-mnist", path=tmp_path)
+    # It named all four files to put there, not the one of them that was missing.
+    lacks = f"; {tmp_path} holds 3 of the 4 files but lacks t10k-labels-idx1-ubyte[.gz]"
+    assert str(raised.value).endswith(lacks)
+    (tmp_path / "t10k-labels-idx1-ubyte").symlink_to(tmp_path / "gone")
+    with pytest.raises(DatasetNotInstalledError) as raised:
+        load_dataset("fashion-mnist", path=tmp_path)
+    link = tmp_path / "t10k-labels-idx1-ubyte"
+    assert str(raised.value).endswith(f"lacks {link} (a broken link)")
+
+
+def test_fashion_mnist_not_found_in_an_empty_folder_names_no_lacking_file(tmp_path):
+    with pytest.raises(DatasetNotInstalledError) as raised:
+        load_dataset("fashion-mnist", path=tmp_path)
+    assert "lacks" not in str(raised.value)
 
 
 def test_fashion_mnist_refuses_signed_labels(tmp_path, monkeypatch):

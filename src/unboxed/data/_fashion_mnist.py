@@ -10,6 +10,7 @@ import numpy as np
 from ._dataset import (
     Dataset,
     DatasetInfo,
+    DatasetNotInstalledError,
     candidate_dirs,
     not_installed,
     pixel_names,
@@ -40,12 +41,18 @@ _FILES = {
 }
 
 
-def _files_in(folder: Path) -> dict[str, Path] | None:
-    """The four IDX files in ``folder`` (gzipped or not), or None if one is missing."""
+def _found(folder: Path) -> dict[str, Path | None]:
+    """Each IDX file in ``folder`` (gzipped or not), None where it is missing."""
     found = {}
     for key, (stem, _) in _FILES.items():
         names = [folder / (stem + ".gz"), folder / stem]
         found[key] = next((name for name in names if name.is_file()), None)
+    return found
+
+
+def _files_in(folder: Path) -> dict[str, Path] | None:
+    """The four IDX files in ``folder`` (gzipped or not), or None if one is missing."""
+    found = _found(folder)
     return None if None in found.values() else found  # type: ignore[return-value]
 
 
@@ -65,6 +72,28 @@ def _expected(path: str | os.PathLike | None) -> list[tuple[Path, str]]:
         for stem, _ in _FILES.values():
             names += [(folder / (stem + ".gz"), "gzipped IDX file"), (folder / stem, "IDX file")]
     return names
+
+
+def _incomplete(path: str | os.PathLike | None) -> str:
+    """What a searched folder that holds some of the four files lacks, or "".
+
+    "not installed" alone, with the four names to put there, did not say which of them
+    a folder holding three was missing (nor that one was a broken link).
+    """
+    for folder in candidate_dirs("fashion-mnist", path, SYSTEM_DIR):
+        missing = []
+        for key, file in _found(folder).items():
+            if file is None:
+                stem = _FILES[key][0]
+                names = [folder / (stem + ".gz"), folder / stem]
+                broken = [name for name in names if name.is_symlink()]
+                missing.append(f"{broken[0]} (a broken link)" if broken else stem + "[.gz]")
+        if 0 < len(missing) < len(_FILES):
+            return (
+                f"; {folder} holds {len(_FILES) - len(missing)} of the {len(_FILES)} files "
+                f"but lacks {', '.join(missing)}"
+            )
+    return ""
 
 
 def _read_split(file: Path, key: str) -> np.ndarray:
@@ -96,7 +125,8 @@ def load(path: str | os.PathLike | None = None) -> Dataset:
     files = locate(path)
     if files is None:
         refuse_folders_in_place(_expected(path), "Fashion-MNIST")
-        raise not_installed("Fashion-MNIST", "fashion-mnist", path, SYSTEM_DIR, _install(path))
+        error = not_installed("Fashion-MNIST", "fashion-mnist", path, SYSTEM_DIR, _install(path))
+        raise DatasetNotInstalledError(f"{error}{_incomplete(path)}")
     arrays = {key: _read_split(file, key) for key, file in files.items()}
     folder = files["X_train"].parent
     return Dataset(
