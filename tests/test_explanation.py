@@ -566,6 +566,21 @@ def test_nested_class_names_are_refused_not_read_as_one_name():
     assert Attribution(values, target, class_names=labels).class_names == tuple(labels)
 
 
+def test_nested_class_names_of_a_feature_importance_are_refused_too():
+    # They became "['a' 'b']" for one row, "['a']" and "['b']" for a (2, 1) column.
+    with pytest.raises(ValueError, match=r"class_names must be a flat .*shape \(1, 2\)"):
+        FeatureImportance(np.ones((1, 3)), class_names=[["a", "b"]])
+    with pytest.raises(ValueError, match=r"class_names must be a flat .*shape \(2, 1\)"):
+        FeatureImportance(np.ones((2, 3)), class_names=np.array([["a"], ["b"]]))
+    with pytest.raises(ValueError, match=r"class_names must be a flat .*element \['a'\]"):
+        FeatureImportance(np.ones((2, 3)), class_names=[["a"], "b"])
+    with pytest.raises(ValueError, match="class_names has 1 entries; expected 2"):
+        FeatureImportance(np.ones((2, 3)), class_names="ab")
+    names = FeatureImportance(np.ones((2, 3)), class_names=np.array(["a", "b"])).class_names
+    assert names == ("a", "b")
+    assert FeatureImportance(np.ones((1, 3)), class_names=[0]).class_names == ("0",)
+
+
 def test_a_bool_target_is_refused_as_it_names_no_class(tmp_path):
     # Attribution.target is a column index: [True, False] was read as classes 1 and 0.
     with pytest.raises(TypeError, match="target holds a bool"):

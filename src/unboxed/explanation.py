@@ -558,8 +558,13 @@ class FeatureImportance(Explanation):
                     f"repeats has shape {repeats.shape}; expected (n_repeats, *{values.shape})"
                 )
             self._freeze("repeats", repeats)
+        # Nested labels are refused as Attribution refuses them: a (2, 1) column of
+        # labels read as the names "['a']" and "['b']" without a word.
+        names = self.class_names
+        if names is not None:
+            names = _class_name_tuple(names, name="class_names")
         object.__setattr__(
-            self, "class_names", check_names(self.class_names, values.shape[0], name="class_names")
+            self, "class_names", check_names(names, values.shape[0], name="class_names")
         )
         self._check_features_and_meta()
 
