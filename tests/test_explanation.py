@@ -611,3 +611,13 @@ def test_class_name_refuses_a_row_out_of_range_by_name(row, message):
     with pytest.raises(ValueError, match=message):
         att.class_name(row)
     assert att.class_name(np.int64(1)) == "neg"
+
+
+def test_a_meta_that_holds_itself_is_refused_by_name():
+    # It raised a bare RecursionError from deep in the JSON conversion.
+    meta: dict = {"method": "lime"}
+    meta["parameters"] = [meta]
+    with pytest.raises(TypeError, match="meta must be JSON-serialisable: it holds itself"):
+        Attribution(np.ones((1, 3)), np.array([0]), meta=meta)
+    with pytest.raises(TypeError, match="meta must be JSON-serialisable: it holds itself"):
+        FeatureImportance(np.ones((1, 3)), meta=meta)

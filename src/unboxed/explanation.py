@@ -316,6 +316,10 @@ class Explanation(SavedResult):
             object.__setattr__(self, "meta", json.loads(to_json(dict(meta))))
         except TypeError as err:
             raise TypeError(f"meta must be JSON-serialisable: {err}") from err
+        except RecursionError as err:  # a dict that holds itself recursed without end
+            raise TypeError(
+                "meta must be JSON-serialisable: it holds itself, or nests too deep"
+            ) from err
 
 
 def _check_image_shape(image_shape: Any, n_features: int) -> tuple[int, ...] | None:
