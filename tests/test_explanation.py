@@ -621,3 +621,16 @@ def test_a_meta_that_holds_itself_is_refused_by_name():
         Attribution(np.ones((1, 3)), np.array([0]), meta=meta)
     with pytest.raises(TypeError, match="meta must be JSON-serialisable: it holds itself"):
         FeatureImportance(np.ones((1, 3)), meta=meta)
+
+
+@pytest.mark.parametrize("path", [None, 3, b"a.npz"])
+def test_save_and_load_refuse_a_path_that_is_no_str_or_path_by_name(path, tmp_path):
+    # pathlib's "expected str, bytes or os.PathLike object, not NoneType" named no argument
+    attribution = Attribution(np.ones((1, 3)), np.array([0]))
+    message = f"path must be a str or path, got {type(path).__name__}$"
+    with pytest.raises(TypeError, match=message):
+        attribution.save(path)
+    with pytest.raises(TypeError, match=message):
+        Attribution.load(path)
+    with pytest.raises(TypeError, match=message):
+        FeatureImportance.load(path)
