@@ -382,3 +382,27 @@ def test_a_loop_of_symbolic_links_is_refused_not_replaced(tmp_path):
     assert raised.value.errno == errno.ELOOP  # as open(first, "w") refuses it
     assert os.readlink(first) == second.name and os.readlink(second) == first.name
     assert sorted(p.name for p in tmp_path.iterdir()) == ["first.json", "second.json"]
+
+
+def test_a_set_is_written_in_one_order_whatever_the_string_hashes():
+    # A set of strings came out in the order of the process's string hashes: under
+    # PYTHONHASHSEED 1, 2 and 3 the same record gave three files.
+    import os
+    import subprocess
+    import sys
+
+    code = (
+        "from unboxed._io import to_json; "
+        "print(to_json({'a': {'x', 'y', 'z', 'w', 'v'}, 'b': frozenset({3, 1, 2})}))"
+    )
+    written = {
+        subprocess.run(
+            [sys.executable, "-c", code],
+            env={**os.environ, "PYTHONHASHSEED": seed},
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        for seed in ("1", "2", "3")
+    }
+    assert written == {'{"a": ["v", "w", "x", "y", "z"], "b": [1, 2, 3]}\n'}

@@ -111,8 +111,13 @@ def _finite(obj: Any) -> Any:
     """``obj`` as plain JSON types, with every non-finite float turned into None."""
     if isinstance(obj, dict):
         return {key: _finite(value) for key, value in obj.items()}
-    if isinstance(obj, list | tuple | set | frozenset):
+    if isinstance(obj, list | tuple):
         return [_finite(value) for value in obj]
+    if isinstance(obj, set | frozenset):
+        # In a fixed order: iterated as it is, a set of strings came out in the order
+        # of that process's string hashes, so two identical runs wrote different files.
+        values = [_finite(value) for value in obj]
+        return sorted(values, key=lambda value: (type(value).__name__, json.dumps(value)))
     if isinstance(obj, np.ndarray):
         return _finite(obj.tolist())
     if isinstance(obj, bool | np.bool_):
