@@ -85,6 +85,8 @@ def parse_idx(raw: bytes, *, source: str = "<bytes>") -> np.ndarray:
     """
     if not isinstance(raw, bytes | bytearray | memoryview):  # an AttributeError before
         raise TypeError(f"raw must be bytes, got {type(raw).__name__}; use read_idx for a path")
+    if not raw:  # "bad magic number " with nothing after it
+        raise ValueError(f"{source}: not an IDX file (the file is empty)")
     if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] not in _TYPES:
         raise ValueError(f"{source}: not an IDX file (bad magic number {raw[:4].hex()})")
     dtype, ndim = _TYPES[raw[2]], raw[3]
