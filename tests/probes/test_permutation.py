@@ -162,6 +162,13 @@ def test_mass_share():
         mass_share(np.array([[np.nan, 1.0]]), np.array([True, False]))  # gave [0.]
 
 
+def test_mass_share_of_rows_with_no_features_is_zero():
+    # A row with nothing in it has no mass in the region, as an all-zero row has none;
+    # the power-of-two rescaling took the largest of no values (numpy's "zero-size
+    # array to reduction operation maximum").
+    np.testing.assert_array_equal(mass_share(np.zeros((2, 0)), np.zeros(0, bool)), [0.0, 0.0])
+
+
 def test_mass_share_takes_only_a_bool_mask_of_the_right_shape():
     values = np.array([[1.0, -3.0, 0.0, 4.0]])
     # Feature indices cast to bool marked every feature but 0: a share of 7/8, not 3/8.

@@ -541,7 +541,8 @@ def mass_share(values: np.ndarray, region: np.ndarray) -> np.ndarray:
     region = np.broadcast_to(mask, values.shape)
     # A share does not depend on the row's units: scaled by a power of two (exactly) to
     # at most 1, a row of 1e308 sums to a number, where its total overflowed (inf / inf).
-    values = np.ldexp(values, -np.frexp(values.max(axis=1))[1][:, None])
+    # initial=0: a row of no features has no largest value, and a share of 0.
+    values = np.ldexp(values, -np.frexp(values.max(axis=1, initial=0.0))[1][:, None])
     total = values.sum(axis=1)
     inside = np.where(region, values, 0.0).sum(axis=1)
     return np.divide(inside, total, out=np.zeros_like(total), where=total > 0)
