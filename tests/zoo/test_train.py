@@ -343,6 +343,29 @@ def test_accuracy_reads_whole_labels_and_images_of_the_models_shape(digits):
     assert zoo.accuracy(model, X.reshape(-1, 8, 8), y.astype(float)) == expected
 
 
+def test_accuracy_checks_finite_rows_by_their_sum_not_a_mask_of_them(digits, monkeypatch):
+    # torch.isfinite(X).all() builds a mask of X's size: on Fashion-MNIST's 60,000 x 784
+    # it took as long as an MLP's forward pass over the rows, once per epoch. A finite
+    # sum means every value is finite; a sum that overflowed goes to the exact scan.
+    model = zoo.build("mlp", input_shape=(64,), n_classes=10, widths=(8,), random_state=0)
+    X, y = torch.as_tensor(digits.X_test, dtype=torch.float32), torch.as_tensor(digits.y_test)
+    expected = zoo.accuracy(model, X, y)
+    scanned, real_isfinite = [], torch.isfinite
+
+    def recording_isfinite(tensor):
+        scanned.append(tensor.numel())
+        return real_isfinite(tensor)
+
+    monkeypatch.setattr(torch, "isfinite", recording_isfinite)
+    assert zoo.accuracy(model, X, y) == expected
+    assert max(scanned) < X.numel()
+    big = torch.full_like(X, 1e37)  # finite, though its float32 sum overflows
+    assert 0 <= zoo.accuracy(model, big, y) <= 1
+    X[5, 3] = float("nan")
+    with pytest.raises(ValueError, match="X holds NaN or infinite values"):
+        zoo.accuracy(model, X, y)
+
+
 def test_each_epoch_sees_every_sample_once_on_a_cosine_schedule(digits, monkeypatch):
     """1438 samples in batches of 500: 3 steps per epoch, the last one 438 long; the
     learning rate is lr * (1 + cos(pi * k / K)) / 2 at step k of K = 6."""
