@@ -442,3 +442,21 @@ def test_a_read_only_x_trains_and_predicts_without_torchs_warning(recwarn):
     model = zoo.TreeRegularizedMLP(hidden=(4,), epochs=1, n_jitter=0, surrogate_steps=5)
     model.fit(X, y).predict_proba(X)
     assert not [w for w in recwarn if "not writable" in str(w.message)]
+
+
+def test_a_dataframe_whose_names_a_network_cannot_take_is_read_by_position():
+    """A column named "" is no name the network's feature_names take: such a table is
+    read by position, as one of unnamed columns is. Its names were kept on the network,
+    and blackbox() (and zoo.save of module_) refused them after the whole fit
+    ("feature_names must be non-empty strings; got ''")."""
+    pytest.importorskip("pandas")
+    from sklearn.datasets import load_iris
+
+    X = load_iris(as_frame=True).data
+    y = load_iris().target
+    X.columns = ["", "b", "c", "d"]
+    model = zoo.TreeRegularizedMLP(hidden=(8,), epochs=1, n_jitter=0, random_state=0)
+    model.fit(X, y)
+    assert model.blackbox().feature_names is None
+    assert model.feature_names_in_ is None
+    np.testing.assert_array_equal(model.predict_proba(X), model.predict_proba(X.to_numpy()))

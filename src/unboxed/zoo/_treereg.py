@@ -186,10 +186,10 @@ class TreeRegularizedMLP(Params):
         The class labels, in the order of the network's outputs.
     n_features_in_ : int
     feature_names_in_ : ndarray of str or None
-        The column names of ``fit``'s DataFrame, where they were distinct strings;
-        :meth:`predict_proba`, :meth:`predict` and :meth:`path_length` then read a
-        DataFrame's columns by these names (in any order), and :meth:`blackbox` names
-        its features by them. None for an array (columns read by position).
+        The column names of ``fit``'s DataFrame, where they were distinct non-empty
+        strings; :meth:`predict_proba`, :meth:`predict` and :meth:`path_length` then
+        read a DataFrame's columns by these names (in any order), and :meth:`blackbox`
+        names its features by them. None for an array (columns read by position).
     history_ : dict
         ``loss`` (per epoch), ``snapshot_epoch``, ``apl`` (true APL of the snapshot)
         and ``apl_hat`` (Omega_hat's prediction before the refit).
@@ -354,8 +354,10 @@ class TreeRegularizedMLP(Params):
         # scikit-learn reads it: read by position, its columns in another order went to
         # the network shuffled, without a word.
         names = columns if columns is not None and len(set(columns)) == len(columns) else None
-        if names is not None and not all(isinstance(c, str) for c in names):
-            names = None  # unnamed columns (0, 1, ...) are read by position
+        # Unnamed columns (0, 1, ...) are read by position, and so are names the
+        # network's feature_names refuse (""): kept, blackbox() refused them.
+        if names is not None and not all(isinstance(c, str) and c for c in names):
+            names = None
         self.feature_names_in_ = None if names is None else np.asarray(names, dtype=object)
         net.feature_names = None if names is None else tuple(names)
         self.path_length_ = self.path_length(X)
