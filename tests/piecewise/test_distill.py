@@ -108,13 +108,28 @@ def test_grid_values_that_are_no_number_or_beyond_float32_are_refused_by_name():
         ({"alpha": (None,)}, r"grid\['alpha'\] must be a finite number >= 0, got None"),
         ({"alpha": (True,)}, r"grid\['alpha'\] must be a finite number >= 0, got True"),
         ({"alpha": (1.5,)}, r"grid\['alpha'\] must lie in \[0, 1\], got \(1.5,\)"),
-        ({"lr": (1e300,)}, r"grid\['lr'\] must be at most 3.4e\+38, got 1e\+300: the student"),
+        ({"lr": (1e300,)}, r"grid\['lr'\] must be at most 3.4e\+37, got 1e\+300: the student"),
         ({"temperature": (1e300,)}, r"grid\['temperature'\] must be at most 1.84e\+19"),
     ):
         with pytest.raises(ValueError, match=message):
             Distiller(grid=bad)
     # 0 and 1 are alpha's ends, read as numbers
     assert _check_grid({"alpha": (0, 1)})["alpha"] == (0.0, 1.0)
+
+
+def test_an_lr_whose_first_adam_step_overflows_float32_is_refused(weak_teacher, digits):
+    from unboxed.piecewise._distill import _LARGEST
+
+    # Adam's first step is lr / (1 - beta1) = 10 lr, in float32: an lr of 1e38, below
+    # float32's largest number, passed the grid's check and raised Adam's bare "value
+    # cannot be converted to type float without overflow" in fit.
+    with pytest.raises(ValueError, match=r"grid\['lr'\] must be at most 3.4e\+37, got 1e\+38"):
+        Distiller(grid={"lr": (1e38,)})
+    # the largest lr let through trains
+    grid = {"lr": (_LARGEST["lr"],), "temperature": (3.0,)}
+    Distiller(widths=(4,), grid=grid, epochs=1, random_state=0, verbose=False).fit(
+        weak_teacher, digits.X_train[:100]
+    )
 
 
 def test_a_grid_point_that_diverges_is_named(weak_teacher, digits):

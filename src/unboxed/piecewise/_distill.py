@@ -112,9 +112,12 @@ def _kd_loss(
     return alpha * temperature**2 * soft + (1 - alpha) * hard
 
 
-#: The largest temperature and learning rate: float32's largest number, and for the
-#: temperature its square root, as the loss scales by its square.
-_LARGEST = {"temperature": math.sqrt(FLOAT32_MAX), "lr": FLOAT32_MAX}
+#: The largest temperature and learning rate: for the temperature the square root of
+#: float32's largest number, as the loss scales by its square; for the learning rate
+#: that number times 1 - beta1 (0.9, torch's Adam's default, which _train_student
+#: uses), as Adam's first step is lr / (1 - beta1), in float32: an lr of 1e38 raised
+#: its bare "value cannot be converted to type float without overflow".
+_LARGEST = {"temperature": math.sqrt(FLOAT32_MAX), "lr": FLOAT32_MAX * (1 - 0.9)}
 #: A checked grid: each key's values.
 Grid = dict[str, tuple[float, ...]]
 
