@@ -850,3 +850,31 @@ def test_values_matplotlib_cannot_scale_are_refused_by_name():
     fig = Attribution(np.array([[1e307, -1e306]]), [0]).plot()
     fig.savefig(io.BytesIO())
     assert sorted(p.get_width() for p in fig.axes[0].patches) == [-1e306, 1e307]
+
+
+def test_heat_maps_and_backgrounds_draw_up_to_the_largest_float():
+    # The bars' limit (1.1e307, 0 included) refused heat maps that drew as any other:
+    # only a colour range past the largest float overflows ([-m, m] with a negative
+    # value, else [0, m]), and a background spans from its lowest value to its highest.
+    top = float(np.finfo(float).max)
+    for values, inputs in (
+        ([[top, 0.0, 1.0, 0.0]], None),
+        ([[8e307, -8e307, 1.0, 0.0]], None),
+        ([[1e308, 0.0, 1.0, 0.0]], [[1e308, 5e307, 0.0, 1.0]]),
+    ):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # matplotlib's overflow warnings
+            fig = Attribution(np.array(values), [0], inputs=inputs, image_shape=(2, 2)).plot()
+            fig.savefig(io.BytesIO())
+        assert fig.axes[0].images[-1].get_array().max() == values[0][0]
+    fig = FeatureImportance(np.array([[top, 0.0, 1.0, 0.0]]), image_shape=(2, 2)).plot()
+    fig.savefig(io.BytesIO())
+    # past it the colour range or a mean over channels overflows: refused by name
+    for values, image_shape, message in (
+        ([[9e307, -1.0, 0.0, 0.0]], (2, 2), "colours run from -9e\\+307 to 9e\\+307"),
+        ([[1e308, 1e308, 0.0, 0.0]], (2, 1, 2), "its 2 channels' sum at most that"),
+    ):
+        with pytest.raises(ValueError, match=message):
+            Attribution(np.array(values), [0], image_shape=image_shape).plot()
+    with pytest.raises(ValueError, match=r"attribution.inputs \(row 0\) spans -1e\+308 to 1e\+308"):
+        Attribution(np.ones((1, 4)), [0], inputs=[[1e308, -1e308, 0, 0]], image_shape=(2, 2)).plot()

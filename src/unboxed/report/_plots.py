@@ -63,28 +63,59 @@ def _hide_unused_axes(panels: Any) -> None:
             ax.yaxis.set_visible(False)
 
 
-def _check_drawable(values: np.ndarray, what: str) -> np.ndarray:
+def _check_drawable(
+    values: np.ndarray, what: str, *, as_: str = "bars", image_shape: tuple[int, ...] | None = None
+) -> np.ndarray:
     """``values``, refused where matplotlib cannot place them: NaN or infinity (an
     explainer's handed-over array is not scanned for them), or a range so wide that
     matplotlib's scaling overflows: [1e308, -1e308] raised its RuntimeWarning "overflow
-    encountered in subtract" from deep in matplotlib, or drew a blank panel."""
+    encountered in subtract" from deep in matplotlib, or drew a blank panel.
+
+    How wide a range matplotlib scales depends on what they are drawn ``as_``: "bars"
+    (their axis, 0 included), a "heat" map (its colours, [0, m] or, with a negative
+    value, [-m, m] for the largest magnitude m) or a "background" image (from its
+    lowest value to its highest); a heat map or background of several channels in
+    ``image_shape`` is their mean (:func:`_as_image`), whose sum must not overflow.
+    """
     if not np.isfinite(values).all():
         bad = int(np.flatnonzero(~np.isfinite(values))[0])
         raise ValueError(f"{what} holds {values.flat[bad]} at feature {bad}; nothing to draw")
-    low, high = min(float(values.min()), 0.0), max(float(values.max()), 0.0)
-    # A sixteenth of the largest float: the heat maps' colour range is [-limit, limit],
-    # and the bars' axis adds margins and ticks past the span; bars of 4e307 already
-    # overflowed matplotlib's tick locator.
-    if not high - low <= _WIDEST:  # NaN-safe: inf - inf is NaN
+    low, high = float(values.min()), float(values.max())
+    largest = max(abs(low), abs(high))
+    channels = image_shape[0] if image_shape is not None and len(image_shape) == 3 else 1
+    if as_ == "bars":
+        # A sixteenth of the largest float: the bars' axis adds margins and ticks past
+        # the span; bars of 4e307 already overflowed matplotlib's tick locator.
+        low, high = min(low, 0.0), max(high, 0.0)
+        start, end, widest = low, high, _WIDEST
+        rule = f"at most {widest:.3g} from end to end, 0 included"
+    else:
+        # Only a range past the largest float overflows here: a heat map of [1e308, 0]
+        # or [8e307, -8e307] drew as any other, which the bars' limit refused.
+        start, end, widest = (
+            (low, high, _LARGEST) if as_ == "background" else (0.0, largest, _LARGEST)
+        )
+        if as_ == "heat" and low < 0:
+            start = -largest
+        rule = (
+            "" if as_ == "background" else f"a heat map's colours run from {start:g} to {end:g}, "
+        )
+        rule += f"at most {widest:.3g} from end to end"
+        if channels > 1:
+            rule += f", and its {channels} channels' sum at most that"
+    width = max(end - start, channels * largest)  # inf where it overflows
+    if not width <= widest:  # NaN-safe: inf - inf is NaN
         raise ValueError(
-            f"{what} spans {low:g} to {high:g}, too wide for matplotlib to scale (at "
-            f"most {_WIDEST:.3g} from end to end, 0 included); rescale them"
+            f"{what} spans {low:g} to {high:g}, too wide for matplotlib to scale ({rule}); "
+            "rescale them"
         )
     return values
 
 
-#: The widest range of values, 0 included, :func:`_check_drawable` lets through.
-_WIDEST = float(np.finfo(float).max) / 16
+#: The largest float: the widest range a heat map's colours or a background may span.
+_LARGEST = float(np.finfo(float).max)
+#: The widest range of bars' values, 0 included, :func:`_check_drawable` lets through.
+_WIDEST = _LARGEST / 16
 
 
 def _as_image(flat: np.ndarray, image_shape: tuple[int, ...]) -> np.ndarray:
@@ -285,15 +316,26 @@ def _attribution_panels(
         # 1..3 showed "class 0" for its first class), else the column index.
         title = f"{method}: row {shown_rows[row]}, {class_title(attribution.class_name(row))}"
         title += _row_figure(attribution.meta, row)
-        values = _check_drawable(attribution.values[row], f"attribution.values (row {row})")
-        if attribution.image_shape is None:
+        shape = attribution.image_shape
+        values = _check_drawable(
+            attribution.values[row],
+            f"attribution.values (row {row})",
+            as_="bars" if shape is None else "heat",
+            image_shape=shape,
+        )
+        if shape is None:
             _bars(ax, values, names, title, top)
             continue
         background = None
         if attribution.inputs is not None:
-            inputs = _check_drawable(attribution.inputs[row], f"attribution.inputs (row {row})")
-            background = _as_image(inputs, attribution.image_shape)
-        _heat(ax, _as_image(values, attribution.image_shape), background, title)
+            inputs = _check_drawable(
+                attribution.inputs[row],
+                f"attribution.inputs (row {row})",
+                as_="background",
+                image_shape=shape,
+            )
+            background = _as_image(inputs, shape)
+        _heat(ax, _as_image(values, shape), background, title)
     _hide_unused_axes(axes)
     return fig, axes[len(rows) : len(rows) + spare]
 
@@ -375,7 +417,12 @@ def plot_feature_importance(
     fig, axes = _figure(len(classes), labels=names if importance.image_shape is None else None)
     for ax, c in zip(axes, classes, strict=False):
         row = importance._row(c)
-        values = _check_drawable(importance.values[row], f"importance.values (row {row})")
+        values = _check_drawable(
+            importance.values[row],
+            f"importance.values (row {row})",
+            as_="bars" if importance.image_shape is None else "heat",
+            image_shape=importance.image_shape,
+        )
         title = titles[row]
         if importance.image_shape is None:
             ci = None if importance.ci is None else importance.ci[row]
