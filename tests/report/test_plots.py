@@ -878,3 +878,18 @@ def test_heat_maps_and_backgrounds_draw_up_to_the_largest_float():
             Attribution(np.array(values), [0], image_shape=image_shape).plot()
     with pytest.raises(ValueError, match=r"attribution.inputs \(row 0\) spans -1e\+308 to 1e\+308"):
         Attribution(np.ones((1, 4)), [0], inputs=[[1e308, -1e308, 0, 0]], image_shape=(2, 2)).plot()
+
+
+def test_intervals_matplotlib_cannot_scale_are_refused_by_name():
+    # The error bars share the bars' axis: an interval of [-1e308, 1e308] about values
+    # of 1 and 2 raised matplotlib's "overflow encountered in subtract".
+    ci = np.array([[[-1e308, 1e308], [1.5, 2.5]]])
+    with pytest.raises(
+        ValueError, match=r"importance.values and ci \(row 0\) spans -1e\+308 to 1e\+308, too wide"
+    ):
+        FeatureImportance(np.array([[1.0, 2.0]]), ci=ci).plot()
+    # wide intervals short of the limit still draw
+    ci = np.array([[[-1e306, 1e306], [1.5, 2.5]]])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        FeatureImportance(np.array([[1.0, 2.0]]), ci=ci).plot().savefig(io.BytesIO())

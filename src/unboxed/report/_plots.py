@@ -426,6 +426,12 @@ def plot_feature_importance(
         title = titles[row]
         if importance.image_shape is None:
             ci = None if importance.ci is None else importance.ci[row]
+            if ci is not None:
+                # The error bars share the bars' axis: an interval of [-1e308, 1e308]
+                # about small values raised matplotlib's overflow warning.
+                _check_drawable(
+                    np.concatenate([values, ci.ravel()]), f"importance.values and ci (row {row})"
+                )
             _bars(ax, values, names, title, top, ci, value_label)
         else:
             _heat(ax, _as_image(values, importance.image_shape), None, title)
