@@ -323,6 +323,26 @@ def test_chunks_keep_each_forward_pass_within_the_batch_size(digits):
     assert sizes and max(sizes) <= 20
 
 
+@pytest.mark.parametrize(
+    ("cls", "kwargs"),
+    [(IntegratedGradients, {"n_steps": 50}), (SmoothGrad, {"n_samples": 50, "random_state": 0})],
+)
+def test_more_evaluations_per_row_than_the_batch_size_still_keep_within_it(cls, kwargs, digits):
+    # 50 steps (or noisy copies) of one row and batches of 20: a chunk of one row sent
+    # all 50 through the network at once, past the batch size the user set to bound
+    # memory (n_steps=10**12 then raised MemoryError, blamed on the black box).
+    box, _ = _linear_torch_box(batch_size=20)
+    X = digits.X_test[:3]
+    whole = cls(_linear_torch_box()[0], **kwargs).explain(X, target=0)
+    sizes = []
+    box.module.register_forward_hook(lambda module, args, out: sizes.append(args[0].shape[0]))
+    result = cls(box, **kwargs).explain(X, target=0)
+    assert sizes and max(sizes) <= 20
+    np.testing.assert_allclose(result.values, whole.values, rtol=1e-12, atol=1e-12)
+    if cls is IntegratedGradients:
+        np.testing.assert_allclose(result.meta["delta"], whole.meta["delta"], atol=1e-10)
+
+
 def test_smoothgrad_default_noise_is_0_15_of_each_row_s_range():
     """d(x0^2)/dx0 = 2 x0: at x0 = 0 SmoothGrad averages |2 sigma e|, whose mean is
     2 sigma sqrt(2 / pi), with sigma = 0.15 (max(x) - min(x)) for each row."""

@@ -291,6 +291,9 @@ class IntegratedGradients(_BaselineExplainer):
             baselines=self._baselines(extra, rows),
             target=target,
             n_steps=self.n_steps,
+            # With more steps than the batch size a chunk is one row, whose n_steps
+            # points Captum sent through the network at once, past the batch size.
+            internal_batch_size=self.blackbox.batch_size,
             return_convergence_delta=True,
         )
 
@@ -465,8 +468,16 @@ class SmoothGrad(_GradientExplainer):
             scale = torch.as_tensor(scale, dtype=x.dtype).to(x.device)
             noise = scale * noise.to(x.device)
         noisy = (flat[:, None, :] + noise).reshape(n * s, *x.shape[1:])
-        grads = CaptumSaliency(self.blackbox.module).attribute(
-            noisy, target=target.repeat_interleave(s), abs=True
+        targets = target.repeat_interleave(s)
+        saliency = CaptumSaliency(self.blackbox.module)
+        # In slices of the batch size: with more noisy copies than it, a chunk is one
+        # row, whose n_samples copies would go through the network at once.
+        size = self.blackbox.batch_size
+        grads = torch.cat(
+            [
+                saliency.attribute(noisy[i : i + size], target=targets[i : i + size], abs=True)
+                for i in range(0, n * s, size)
+            ]
         )
         return grads.reshape(n, s, -1).mean(dim=1)
 
