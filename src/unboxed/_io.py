@@ -86,6 +86,13 @@ def _sync_folder(folder: Path) -> None:
             os.close(handle)
 
 
+def check_path(path: object) -> None:
+    """Refuse a ``path`` that is no str or path by name: pathlib's TypeError ("expected
+    str, bytes or os.PathLike object, not NoneType") named no argument."""
+    if not isinstance(path, str | os.PathLike):
+        raise TypeError(f"path must be a str or path, got {type(path).__name__}")
+
+
 def write_json(path: str | os.PathLike, obj: Any) -> None:
     """Write ``obj`` as indented JSON, atomically (non-finite floats as ``null``)."""
     text = json.dumps(_finite(obj), indent=2, sort_keys=True, allow_nan=False)

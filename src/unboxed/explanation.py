@@ -20,7 +20,7 @@ from typing import Any, ClassVar, TypeVar
 import numpy as np
 
 from ._estimator import short_repr
-from ._io import check_header, parse_json, read_npz, to_json, write_npz
+from ._io import check_header, check_path, parse_json, read_npz, to_json, write_npz
 from ._ranks import descending_order
 from ._validation import (
     as_seed,
@@ -184,7 +184,7 @@ class SavedResult:
             The file to write; an existing file is replaced only once the new one is
             complete.
         """
-        _check_path(path)
+        check_path(path)
         arrays, scalars = self._fields()
         header = {
             "format": FORMAT,
@@ -218,7 +218,7 @@ class SavedResult:
             is of a newer format, or holds another class than ``cls``.
         """
         what = cls._what
-        _check_path(path)
+        check_path(path)
         arrays = read_npz(path, what=what)
         if _HEADER not in arrays:
             raise ValueError(f"{path} is not {what}: it has no {_HEADER} header")
@@ -245,13 +245,6 @@ class SavedResult:
             return kind(**kind._decode({**scalars, **arrays, "meta": meta}))
         except (TypeError, ValueError) as err:
             raise ValueError(f"{path} is not a valid {kind.__name__}: {err}") from err
-
-
-def _check_path(path: object) -> None:
-    """Refuse a ``path`` that is no str or path by name: pathlib's TypeError ("expected
-    str, bytes or os.PathLike object, not NoneType") named no argument."""
-    if not isinstance(path, str | os.PathLike):
-        raise TypeError(f"path must be a str or path, got {type(path).__name__}")
 
 
 def _saved_class(name: str) -> type[SavedResult] | None:

@@ -235,6 +235,17 @@ def test_an_estimate_saves_and_loads_back_exactly(tmp_path):
     assert json.loads(path.read_text())["format"] == "unboxed-estimate"
 
 
+@pytest.mark.parametrize("path", [None, 3, b"a.json"])
+def test_an_estimate_refuses_a_path_that_is_no_str_or_path_by_name(path):
+    # pathlib's "expected str, bytes or os.PathLike object, not NoneType" named no
+    # argument, as SavedResult.save and load's did before 2a235f6
+    message = f"path must be a str or path, got {type(path).__name__}$"
+    with pytest.raises(TypeError, match=message):
+        Estimate(0.5, (0.0, 1.0), 3).save(path)
+    with pytest.raises(TypeError, match=message):
+        Estimate.load(path)
+
+
 @pytest.mark.parametrize(
     "estimate", [Estimate(np.inf, (0.0, np.inf), 3), Estimate(0.5, (-np.inf, 1.0), 3)]
 )

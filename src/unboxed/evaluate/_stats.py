@@ -9,7 +9,7 @@ import os
 import numpy as np
 from scipy import special
 
-from .._io import check_header, read_json, write_json
+from .._io import check_header, check_path, read_json, write_json
 from .._numbers import fixed
 from .._validation import (
     RandomState,
@@ -106,6 +106,7 @@ class Estimate:
         """
         from .._version import __version__
 
+        check_path(path)
         # JSON has no NaN (it would be written as null), and load refuses what is not
         # finite: refused here, so that no file is written that cannot be read back.
         if not np.all(np.isfinite([self.mean, *self.ci])):
@@ -134,6 +135,7 @@ class Estimate:
         # Imported here: _saved imports this module for the Estimate class.
         from ._saved import _estimate_from_record
 
+        check_path(path)
         record = read_json(path, what=_WHAT)
         check_header(record, source=path, what=_WHAT, format=_FORMAT, version=_FORMAT_VERSION)
         fields = {key: record[key] for key in ("mean", "ci", "n") if key in record}
