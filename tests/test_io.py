@@ -406,3 +406,22 @@ def test_a_set_is_written_in_one_order_whatever_the_string_hashes():
         for seed in ("1", "2", "3")
     }
     assert written == {'{"a": ["v", "w", "x", "y", "z"], "b": [1, 2, 3]}\n'}
+
+
+@pytest.mark.parametrize("path", [None, 3, b"a.json"])
+def test_every_saver_and_loader_names_a_path_that_is_no_str_or_path(path):
+    # pathlib's TypeError ("expected str, bytes or os.PathLike object, not NoneType")
+    # named no argument, in every saver and loader but the explanations' and Estimate's.
+    from unboxed import zoo
+    from unboxed._io import atomic_write, existing_file
+
+    message = "path must be a str or path, got "
+    with pytest.raises(TypeError, match=message), atomic_write(path):
+        pass
+    with pytest.raises(TypeError, match=message):
+        existing_file(path)
+    model = zoo.mlp((4,), n_features=4, n_classes=2)
+    with pytest.raises(TypeError, match=message):
+        zoo.save(model, path)
+    with pytest.raises(TypeError, match=message):
+        zoo.load(path)

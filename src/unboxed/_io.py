@@ -42,6 +42,7 @@ def atomic_write(path: str | os.PathLike, mode: str = "wb") -> Iterator[IO[Any]]
     is what tools that replace a link do, but here it would drop a link the caller
     meant to write through, and leave the loop's other links pointing at the file.
     """
+    check_path(path)  # every saver writes through here
     path = Path(path)
     if path.is_symlink():
         # Renaming onto the link itself would replace it with a regular file.
@@ -275,6 +276,7 @@ def read_npz(path: str | os.PathLike, *, what: str) -> dict[str, np.ndarray]:
 def existing_file(path: str | os.PathLike) -> Path:
     """``path`` as a Path; a clear error if it is a folder, not a regular file or does
     not exist."""
+    check_path(path)  # every loader reads through here
     path = Path(path)
     if path.is_dir():
         raise IsADirectoryError(f"{path} is a folder; expected a file")

@@ -20,6 +20,7 @@ import torch
 from .._io import (
     atomic_write,
     check_header,
+    check_path,
     existing_file,
     json_digest,
     parse_json,
@@ -168,6 +169,7 @@ def save(
     # refuses (a wrong count, a repeat, a number) left a folder that would not load.
     names = check_names(model.class_names, model.n_classes, name="class_names", strict=True)
     columns = _checked_feature_names(model.feature_names, model)
+    check_path(path)
     folder = Path(path)
     folder.mkdir(parents=True, exist_ok=True)
     # Two files cannot be replaced at once: each carries the other's hash, so a save
@@ -259,6 +261,7 @@ def load(path: str | os.PathLike) -> ZooModel:
     ValueError
         If the record or weights are corrupt or do not match the architecture.
     """
+    check_path(path)
     folder = Path(path)
     return load_recorded(folder, read_record(folder))
 
