@@ -1598,3 +1598,11 @@ def test_agreement_reads_string_labels_by_their_type_not_one_by_one():
     result = agreement(pred, other)
     assert _CountedLabel.asked < 10  # 300 or more when each label was looked at
     assert result.mean == pytest.approx(np.mean(target == target[::-1]))
+
+
+def test_crafted_cases_refuse_an_n_cases_too_large_to_hold_before_the_query():
+    # n_cases=10**12 passed the check and raised numpy's bare "Unable to allocate 7.28
+    # TiB" from rng.choice, after the query of X; now it is refused by name, first.
+    X, _, box = _iris_box_that_must_not_be_queried()
+    with pytest.raises(ValueError, match=r"n_cases=1000000000000 is too large"):
+        crafted_cases(box, X, np.array([2, 3]), [1], n_cases=10**12, verbose=False)

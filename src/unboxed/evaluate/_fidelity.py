@@ -27,6 +27,7 @@ from .._progress import progress
 from .._ranks import descending_order, mask_of, top_k_mask
 from .._validation import (
     RandomState,
+    allocate,
     as_labels,
     check_aligned,
     check_array,
@@ -618,6 +619,9 @@ def crafted_cases(
     rng = check_random_state(random_state)
     if n_cases is not None:
         n_cases = check_positive_int(n_cases, name="n_cases")
+        # The sources below hold n_cases indices: 10**12 raised numpy's bare "Unable to
+        # allocate 7.28 TiB" from rng.choice, after the query of X.
+        allocate((n_cases,), setting=f"n_cases={n_cases}")
     if isinstance(values, str) and values not in CRAFTED_VALUES:
         raise ValueError(f"values must be one of {CRAFTED_VALUES} or an array, got {values!r}")
     if noise not in ("uniform", "marginal"):
