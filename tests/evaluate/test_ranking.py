@@ -95,6 +95,10 @@ def test_a_subset_of_an_attribution_keeps_each_rows_scores():
         (Attribution(np.ones((3, 5)), np.zeros(3, int)), "covers 5 features but X has 6"),
         (Attribution(np.ones((2, 6)), np.zeros(2, int)), "attribution has 2 rows but X has 3"),
         (FeatureImportance(np.ones((2, 6))), "ranks 2 classes, but class 2 is needed"),
+        # An empty list is numpy's float64: it was told to hold integer indices and to
+        # wrap scores in an Attribution, when it ranks nothing at all.
+        ([], "must rank at least one feature; it is empty"),
+        ([[], [], []], "must rank at least one feature; it is empty"),
     ],
 )
 def test_bad_rankings_are_refused(ranking, message):

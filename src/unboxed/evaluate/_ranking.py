@@ -139,14 +139,16 @@ def ranking_array(ranking: np.ndarray | list | tuple) -> np.ndarray:
 def _order_scores(order: np.ndarray, n_features: int) -> tuple[np.ndarray, int]:
     """Scores for an index array: position 0 scores highest, unranked features -inf."""
     order = np.asarray(order)
+    m = order.shape[-1]
+    # Before the dtype: numpy reads [] as float64, which was told to hold integer
+    # indices and to wrap scores in an Attribution, when it ranks nothing at all.
+    if m == 0:
+        raise ValueError("a ranking array must rank at least one feature; it is empty")
     if order.dtype.kind not in "iu":
         raise TypeError(
             f"a ranking array must hold integer feature indices, got dtype {order.dtype}; "
             "wrap attribution scores in an Attribution"
         )
-    m = order.shape[-1]
-    if m == 0:
-        raise ValueError("a ranking array must rank at least one feature; it is empty")
     if m > n_features:
         # Said first: too long a row must repeat an index (or leave the range), and
         # "repeats a feature index" hid that the ranking is for a wider X.
