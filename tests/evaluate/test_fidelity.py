@@ -1047,6 +1047,20 @@ def test_agreement_refuses_classes_that_mix_strings_and_numbers():
         agreement(np.array([0, 0], dtype=object), proba, classes=[0, "cat"])
 
 
+def test_agreement_refuses_a_list_of_labels_that_mixes_strings_and_numbers():
+    # numpy read ["cat", 1] as ["cat", "1"]: it agreed with ["cat", "1"] on every row,
+    # where the int 1 is no string label, as classes=[0, "cat"] is refused.
+    with pytest.raises(TypeError, match=r"pred_a mixes strings and numbers, \['cat', 1\]"):
+        agreement(["cat", 1], ["cat", "1"])
+    with pytest.raises(TypeError, match=r"pred_b mixes strings and numbers"):
+        agreement(["cat", "dog"], ("cat", 2.5))
+    # As objects they reached numpy's "'<' not supported between 'int' and 'str'".
+    for mixed in (pd.Series(["cat", 1]), np.array([1, "cat"], dtype=object)):
+        with pytest.raises(TypeError, match=r"pred_a mixes strings and numbers"):
+            agreement(mixed, ["cat", "dog"])
+    assert agreement(["cat", "1"], ["cat", "1"]).mean == 1.0  # text alone is kept
+
+
 @pytest.mark.parametrize(
     ("gap", "said"),
     [

@@ -922,8 +922,9 @@ def agreement(
         predictors that do both give column indices, but share no class on a few
         rows, pass ``classes=range(n_classes)``, as the library's own callers do.
     TypeError
-        If ``classes`` mixes strings and numbers (numpy would read ``[0, "cat"]``
-        as ``["0", "cat"]``, so that the int label 0 matched no class).
+        If ``classes``, ``pred_a`` or ``pred_b`` mixes strings and numbers (numpy
+        would read ``[0, "cat"]`` as ``["0", "cat"]``, so that the int label 0
+        matched no class, or the label ``"0"``).
     """
     sides = [_predictions(name, pred) for name, pred in zip(_SIDES, (pred_a, pred_b), strict=True)]
     (a, width_a), (b, width_b) = sides
@@ -964,6 +965,7 @@ def _predictions(name: str, pred: object) -> tuple[np.ndarray, int | None]:
     if arr.ndim == 1:
         index = pandas_index(pred)
         check_no_missing(arr, name=name, index=index)
+        _check_one_kind_of_labels(name, pred, arr)
         # Here, while the Series' index is at hand: check_labels, given the bare array,
         # said "at index 2" of a split's shuffled index, where the row is pred_a.loc[9].
         check_finite_labels(arr, name=name, index=index)
@@ -978,6 +980,27 @@ def _predictions(name: str, pred: object) -> tuple[np.ndarray, int | None]:
     proba = check_array(arr, name=name, finite=False)
     check_finite(proba, name=name, index=pandas_index(pred))
     return proba.argmax(axis=1), int(arr.shape[1])
+
+
+def _check_one_kind_of_labels(name: str, pred: object, arr: np.ndarray) -> None:
+    """Refuse a side of :func:`agreement` whose labels mix strings and numbers, as
+    ``classes=[0, "cat"]`` is refused.
+
+    numpy read the list ``["cat", 1]`` as ``["cat", "1"]``, which then agreed with
+    ``["cat", "1"]`` on every row; an object Series of them reached numpy's "'<' not
+    supported between instances of 'int' and 'str'". A text array made as such is
+    text throughout.
+    """
+    if arr.dtype.kind in "US" and not isinstance(pred, np.ndarray):
+        items = list(cast(Sequence[Any], pred))
+    elif arr.dtype == object:
+        items = arr.tolist()
+    else:
+        return
+    # One cheap pass by type; check_one_kind, which reads each label further (a 0-d
+    # array's item), slowed agreement on a list of a million strings several times over.
+    if len({isinstance(v, str) for v in items}) == 2:
+        check_one_kind(pred, name=name)
 
 
 def _is_text(arr: np.ndarray) -> bool:
