@@ -87,3 +87,24 @@ def test_one_result_type_is_not_loaded_as_another(tmp_path, pcr, kept):
         KeepTopKResult.load(tmp_path / "pcr.npz")
     with pytest.raises(ValueError, match="holds a KeepTopKResult, not the PCRResult"):
         PCRResult.load(tmp_path / "kept.npz")
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        ("pcr", [np.nan, 0.5, 0.5], r"pcr must hold rates in \[0, 1\], got nan"),
+        ("random_pcr", [0.5, 2.0, 0.5], r"random_pcr must hold rates in \[0, 1\], got 2\.0"),
+        ("ks", [-1, 2, 4], r"ks must hold feature counts >= 0, got -1"),
+        ("pcr_ci", [[0.5, 0.2]] * 3, r"pcr_ci must hold intervals \[low, high\] in \[0, 1\]"),
+        ("random_pcr_ci", [[0.0, np.inf]] * 3, r"random_pcr_ci must hold intervals"),
+    ],
+)
+def test_a_pcr_file_with_rates_no_test_gives_is_refused(tmp_path, pcr, name, value, message):
+    # A NaN or 2.0 rate, a k of -1 and an interval [0.5, 0.2] or [0, inf] were loaded
+    # without a word, and separated() and to_markdown() read them as figures.
+    path = tmp_path / "pcr.npz"
+    pcr.save(path)
+    dtype = np.int64 if name == "ks" else np.float64
+    _rewrite(path, lambda header, arrays: arrays.update({name: np.array(value, dtype=dtype)}))
+    with pytest.raises(ValueError, match=message):
+        PCRResult.load(path)

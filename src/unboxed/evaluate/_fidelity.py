@@ -105,13 +105,25 @@ class PCRResult(SavedWithEstimates):
     @classmethod
     def _decode(cls, fields: dict[str, Any]) -> dict[str, Any]:
         fields = super()._decode(fields)
-        n_ks = loaded_array(fields, "ks", kind="iu", ndim=1).size
+        ks = loaded_array(fields, "ks", kind="iu", ndim=1)
+        n_ks = ks.size
+        # A test gives none of the values refused below: a NaN or 2.0 rate, k=-1 or an
+        # interval [0.5, 0.2] were loaded, and separated() and to_markdown() read them.
+        if n_ks and ks.min() < 0:
+            raise ValueError(f"ks must hold feature counts >= 0, got {ks.min()}")
         for name in ("pcr", "random_pcr"):
-            if loaded_array(fields, name, kind="f", ndim=1).size != n_ks:
+            rates = loaded_array(fields, name, kind="f", ndim=1)
+            if rates.size != n_ks:
                 raise ValueError(f"{name} must hold one rate per k ({n_ks})")
+            outside = rates[~((rates >= 0) & (rates <= 1))]
+            if outside.size:
+                raise ValueError(f"{name} must hold rates in [0, 1], got {outside[0]}")
         for name in ("pcr_ci", "random_pcr_ci"):
-            if loaded_array(fields, name, kind="f", ndim=2).shape != (n_ks, 2):
+            ci = loaded_array(fields, name, kind="f", ndim=2)
+            if ci.shape != (n_ks, 2):
                 raise ValueError(f"{name} must hold one interval per k, shape ({n_ks}, 2)")
+            if not np.all((ci[:, 0] >= 0) & (ci[:, 0] <= ci[:, 1]) & (ci[:, 1] <= 1)):
+                raise ValueError(f"{name} must hold intervals [low, high] in [0, 1]")
         return fields
 
     def separated(self) -> np.ndarray:
