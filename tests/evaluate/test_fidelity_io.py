@@ -108,3 +108,35 @@ def test_a_pcr_file_with_rates_no_test_gives_is_refused(tmp_path, pcr, name, val
     _rewrite(path, lambda header, arrays: arrays.update({name: np.array(value, dtype=dtype)}))
     with pytest.raises(ValueError, match=message):
         PCRResult.load(path)
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda header, arrays: header["fields"].update(k=-1), r"k must be an int >= 0, got -1"),
+        (
+            lambda header, arrays: arrays.update(predicted=arrays["predicted"] - 5),
+            r"predicted must hold class indices >= 0, got -5",
+        ),
+        (
+            lambda header, arrays: header["fields"]["accuracy"].update(mean=2.0),
+            r"accuracy must be a share in \[0, 1\]",
+        ),
+        (
+            lambda header, arrays: header["fields"]["probability"].update(ci=[-0.5, 0.9]),
+            r"probability must be a share in \[0, 1\]",
+        ),
+        (
+            lambda header, arrays: arrays.update(predicted=arrays["predicted"][:3]),
+            r"accuracy is over 100 rows but predicted holds 3",
+        ),
+    ],
+    ids=["k", "predicted", "accuracy", "probability-ci", "rows"],
+)
+def test_a_keep_top_k_file_with_values_no_test_gives_is_refused(tmp_path, kept, change, message):
+    # Each was loaded without a word: an accuracy of 2.0 beside its ci [0.6, 0.8].
+    path = tmp_path / "kept.npz"
+    kept.save(path)
+    _rewrite(path, change)
+    with pytest.raises(ValueError, match=message):
+        KeepTopKResult.load(path)

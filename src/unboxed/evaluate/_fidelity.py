@@ -236,7 +236,24 @@ class KeepTopKResult(SavedWithEstimates):
     @classmethod
     def _decode(cls, fields: dict[str, Any]) -> dict[str, Any]:
         fields = super()._decode(fields)
-        loaded_array(fields, "predicted", kind="iu", ndim=1)
+        predicted = loaded_array(fields, "predicted", kind="iu", ndim=1)
+        # A test gives none of the values refused below: k=-1, a class -5, an accuracy
+        # of 2.0 or predictions for 3 rows of 150 were loaded without a word.
+        k = fields.get("k")
+        if is_int(k) and k < 0:
+            raise ValueError(f"k must be an int >= 0, got {k}")
+        if predicted.size and predicted.min() < 0:
+            raise ValueError(f"predicted must hold class indices >= 0, got {predicted.min()}")
+        for name in ("accuracy", "probability"):
+            value = fields.get(name)
+            if not isinstance(value, Estimate):
+                continue  # a missing field is named by the loader
+            if not (0 <= value.ci[0] and value.ci[1] <= 1 and 0 <= value.mean <= 1):
+                raise ValueError(f"{name} must be a share in [0, 1], with its ci, got {value}")
+            if value.n != predicted.size:
+                raise ValueError(
+                    f"{name} is over {value.n} rows but predicted holds {predicted.size}"
+                )
         return fields
 
     def as_dict(self) -> dict[str, Any]:
