@@ -1471,6 +1471,23 @@ def test_every_builder_passes_batch_size_on_and_defaults_to_4096(planted_logreg)
     assert torch_bb.batch_size == 4096
 
 
+def test_batch_size_set_after_building_is_checked_as_the_builders_check_it():
+    X, y = load_iris(return_X_y=True)
+    model = LogisticRegression(max_iter=500).fit(X, y)
+    bb = BlackBox.from_sklearn(model)
+    whole = bb.predict_proba(X)
+    # -1 made range(0, n, -1) empty, and predict_proba returned np.empty's garbage;
+    # 0 raised range()'s "arg 3 must not be zero", 2.5 its "'float' object ..."
+    for bad in (0, -1, 2.5, True, "8", None):
+        with pytest.raises(ValueError, match=r"batch_size must be an int >= 1"):
+            bb.batch_size = bad
+        assert bb.batch_size == 4096
+    bb.batch_size = np.int64(7)
+    assert type(bb.batch_size) is int and bb.batch_size == 7
+    assert np.array_equal(bb.predict_proba(X), whole) and bb.n_queries == 300
+    np.testing.assert_allclose(whole, model.predict_proba(X), rtol=0, atol=1e-15)
+
+
 def test_a_given_name_is_kept_by_every_builder(planted_logreg):
     assert BlackBox.from_sklearn(planted_logreg, name="credit").name == "credit"
     assert BlackBox.from_callable(lambda X: X, n_classes=2, name="fn").name == "fn"

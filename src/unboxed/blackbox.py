@@ -115,7 +115,8 @@ class BlackBox:
         the batches before the one that failed; the rows of that batch, and their runs
         one at a time to name the row that raised, are counted nowhere.
     batch_size : int
-        Rows per call of the model.
+        Rows per call of the model. Setting it checks the new value as the
+        constructor does (``ValueError`` unless an int >= 1).
     module : torch.nn.Module or None
         The wrapped module of a torch black box; None otherwise.
     output : {"logits", "probabilities"}
@@ -188,7 +189,7 @@ class BlackBox:
         self.input_shape = None if input_shape is None else check_shape(input_shape)
         self.name = name
         self.kind = kind
-        self.batch_size = check_positive_int(batch_size, name="batch_size")
+        self.batch_size = batch_size  # checked by the property's setter
         self.module = module
         self.output = output
         self.feature_names = self._check_feature_names(feature_names)
@@ -665,6 +666,18 @@ class BlackBox:
         if isinstance(forward, _TorchForward):
             return forward.eps
         return max(float(np.finfo(np.float64).eps), self._output_eps)
+
+    @property
+    def batch_size(self) -> int:
+        """Rows per call of the model, at least 1."""
+        return self._batch_size
+
+    @batch_size.setter
+    def batch_size(self, value: int) -> None:
+        # Checked here, not only in __init__: a batch size set later reached range()
+        # unchecked, where -1 made an empty loop and predict_proba returned np.empty's
+        # uninitialised rows, and 0 or 2.5 raised range()'s own errors.
+        self._batch_size = check_positive_int(value, name="batch_size")
 
     @property
     def n_features(self) -> int | None:
