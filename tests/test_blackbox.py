@@ -1263,6 +1263,33 @@ def test_gradient_names_an_output_of_the_wrong_shape():
         bb.gradient(np.zeros((2, 3)), 0)
 
 
+class _Detached(torch.nn.Module):
+    """A model whose output autograd cannot trace back to its input."""
+
+    def __init__(self, how):
+        super().__init__()
+        self.fc = torch.nn.Linear(3, 2)
+        self.how = how
+
+    def forward(self, x):
+        if self.how == "detach":  # the output uses the weights, not the input
+            return self.fc(x.detach())
+        # an argmax: no graph at all
+        return torch.nn.functional.one_hot(self.fc(x).argmax(dim=1), 2).float()
+
+
+@pytest.mark.parametrize("how", ["detach", "argmax"])
+def test_gradient_names_a_model_whose_output_is_not_differentiable(how):
+    output = "logits" if how == "detach" else "probabilities"
+    bb = BlackBox.from_torch(_Detached(how), input_shape=(3,), output=output)
+    X = np.random.default_rng(0).normal(size=(5, 3))
+    assert bb.predict_proba(X).shape == (5, 2)  # it answers; only its gradient is missing
+    # torch's own "element 0 of tensors does not require grad" (argmax) or "appears to
+    # not have been used in the graph" (detach) came as a BlackBoxError on "row 0"
+    with pytest.raises(ValueError, match=r"gradient needs .*'_Detached'.* not differentiable"):
+        bb.gradient(X, 1)
+
+
 def test_a_callable_with_input_shape_gets_shaped_inputs():
     seen = []
 

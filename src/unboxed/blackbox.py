@@ -57,6 +57,11 @@ class BlackBoxError(RuntimeError):
     """The wrapped model raised an exception while it was being evaluated."""
 
 
+class _NotDifferentiable(ValueError):
+    """A torch module whose output autograd cannot trace back to its input: raised by
+    :meth:`BlackBox.gradient` as it is, not as a :class:`BlackBoxError` on one row."""
+
+
 class BlackBox:
     """A classifier seen only through its class probabilities.
 
@@ -918,6 +923,8 @@ class BlackBox:
         try:
             with _eval_mode(module):
                 yield
+        except _NotDifferentiable:
+            raise  # no row is to blame: the module's output has no gradient at all
         except Exception as err:
             place = f"on a batch of {n_rows} rows"
             if where is not None:
@@ -984,7 +991,23 @@ class BlackBox:
                 raise ValueError(f"output shape {tuple(out.shape)} is not (n, n_classes)")
             # Rows are independent in eval mode, so the gradient of the sum is each
             # row's own gradient.
-            (grad,) = torch.autograd.grad(out.gather(1, t[:, None]).sum(), x)
+            picked = out.gather(1, t[:, None]).sum()
+            # An output without a graph (an argmax, a trip through numpy) or one that
+            # does not use x (x.detach()) raised torch's own RuntimeError, reported as a
+            # failure of "row 0" though every row has no gradient.
+            grad = (
+                torch.autograd.grad(picked, x, allow_unused=True)[0]
+                if picked.requires_grad
+                else None
+            )
+        if grad is None:
+            raise _NotDifferentiable(
+                f"gradient needs a module whose {self._output_alias()} is differentiable "
+                f"with respect to its input, but that of {self.name!r} is not differentiable "
+                "(autograd cannot trace it back to the input: the module detaches it, takes "
+                "an argmax or leaves torch); explain it with a perturbation method "
+                "(Lime, KernelShap, Occlusion) instead"
+            )
         return grad
 
     def _check_target(self, target: object, n: int) -> np.ndarray:
