@@ -1515,6 +1515,18 @@ def test_batch_size_set_after_building_is_checked_as_the_builders_check_it():
     np.testing.assert_allclose(whole, model.predict_proba(X), rtol=0, atol=1e-15)
 
 
+def test_a_masked_array_with_masked_entries_is_refused_not_read_through():
+    X, y = load_iris(return_X_y=True)
+    bb = BlackBox.from_sklearn(LogisticRegression(max_iter=500).fit(X, y))
+    masked = np.ma.masked_greater(X[:3], 5.0)  # X[0, 0] is 5.1
+    # the values hidden under the mask reached the model as if they were data
+    with pytest.raises(ValueError, match=r"X is a masked array .*first at index \(0, 0\)"):
+        bb.predict_proba(masked)
+    assert bb.n_queries == 0
+    unmasked = np.ma.masked_array(X[:3], mask=False)  # nothing masked: read as it is
+    assert np.array_equal(bb.predict_proba(unmasked), bb.predict_proba(X[:3]))
+
+
 def test_a_given_name_is_kept_by_every_builder(planted_logreg):
     assert BlackBox.from_sklearn(planted_logreg, name="credit").name == "credit"
     assert BlackBox.from_callable(lambda X: X, n_classes=2, name="fn").name == "fn"

@@ -729,6 +729,14 @@ class BlackBox:
     def _checked_rows(self, X: object) -> np.ndarray:
         """:meth:`check_X`'s checks and its flat array, taking no names."""
         X = self._by_columns(X, name="X")
+        if isinstance(X, np.ma.MaskedArray) and np.ma.getmaskarray(X).any():
+            # np.asarray reads the values under the mask, which the model then took
+            # for data: a gap must be refused as NaN is.
+            first = tuple(int(i) for i in np.argwhere(np.ma.getmaskarray(X))[0])
+            raise ValueError(
+                f"X is a masked array with masked entries (first at index {first}); fill "
+                "them (X.filled(value)) or drop those rows first"
+            )
         arr = check_array(X, ndim=None, dtype=None)
         if arr.ndim == 0:
             raise ValueError("X must be an array of samples, got a scalar")
