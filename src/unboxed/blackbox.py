@@ -971,6 +971,13 @@ class BlackBox:
         Returns
         -------
         ndarray of shape (n_samples, n_features), float64
+
+        Raises
+        ------
+        ValueError
+            If the module's output is not differentiable with respect to its input
+            (it detaches the input, takes an argmax or leaves torch), or if a gradient
+            holds NaN or infinity.
         """
         self._require_torch("gradient")
         index = _validation.pandas_index(X)
