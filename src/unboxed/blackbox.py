@@ -717,8 +717,9 @@ class BlackBox:
         Raises
         ------
         ValueError
-            On an empty array, NaN or infinity, a shape that does not match
-            ``input_shape``, or a DataFrame's columns that do not match the model's.
+            On an empty array, NaN or infinity, a masked array with masked entries, a
+            shape that does not match ``input_shape``, or a DataFrame's columns that do
+            not match the model's.
         """
         arr = self._checked_rows(X)
         # Only from a table that passed: one refused (holding NaN, say) named the
