@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import pytest
 
@@ -450,28 +452,13 @@ def test_rng_must_be_a_generator_and_resume_a_snapshot_of_a_restart_in_range():
             init, step, None, rng=np.random.default_rng(0), max_iter=3, tol=None, resume="x"
         )
     saved = []
-    fit_iterative(
-        init,
-        step,
-        None,
-        rng=np.random.default_rng(0),
-        max_iter=3,
-        tol=None,
-        n_init=3,
-        save=saved.append,
+    run = functools.partial(
+        fit_iterative, init, step, None, rng=np.random.default_rng(0), max_iter=3, tol=None
     )
+    run(n_init=3, save=saved.append)
     # A snapshot of restart 3 resumed with n_init=2: an AssertionError before.
     with pytest.raises(ValueError, match="snapshot of restart 3, but n_init=2"):
-        fit_iterative(
-            init,
-            step,
-            None,
-            rng=np.random.default_rng(0),
-            max_iter=3,
-            tol=None,
-            n_init=2,
-            resume=saved[-1],
-        )
+        run(n_init=2, resume=saved[-1])
 
 
 def test_tol_is_read_as_other_numbers_are_a_0d_array_yes_infinity_no():
