@@ -1435,3 +1435,16 @@ def test_a_0d_int_array_seed_explains_as_its_int(cls, planted, planted_blackbox)
     by_array = cls(planted_blackbox, n_samples=200, random_state=np.asarray(3)).explain(X, target=1)
     np.testing.assert_array_equal(by_array.values, by_int.values)
     assert by_array.meta["seed"] == by_int.meta["seed"] == 3
+
+
+@pytest.mark.parametrize("explainer", [Lime, KernelShap])
+def test_an_n_samples_too_large_for_memory_names_n_samples(explainer):
+    from sklearn.datasets import load_iris
+    from sklearn.linear_model import LogisticRegression
+
+    X, y = load_iris(return_X_y=True)
+    blackbox = BlackBox.from_sklearn(LogisticRegression(max_iter=500).fit(X, y))
+    # About 900 TiB of masks: more than any address space holds. numpy's MemoryError
+    # named an array's shape and dtype, not the setting behind it.
+    with pytest.raises(MemoryError, match=r"n_samples=1000000000000000 .*lower n_samples"):
+        explainer(blackbox, n_samples=10**15, random_state=0).explain(X[:2])

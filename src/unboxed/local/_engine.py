@@ -156,7 +156,15 @@ class Engine:
             rows = slice(start, min(start + per_chunk, n))
             keys = [row_seed(seed, X[i], components.labelling(i)) for i in range(n)[rows]]
             counts = valid[rows].sum(axis=1)
-            masks, sizes = row_masks(self.sampler, counts, n_samples, keys, components.width)
+            try:
+                masks, sizes = row_masks(self.sampler, counts, n_samples, keys, components.width)
+            except MemoryError as error:
+                # numpy's own message names an array shape, not the setting that asked
+                # for it: n_samples=10**12 failed allocating "(1, 10**12, 1) uint8".
+                raise MemoryError(
+                    f"n_samples={n_samples} perturbations of {components.width} components "
+                    f"do not fit in memory; lower n_samples"
+                ) from error
             y, targets[rows] = self._query(
                 blackbox, X, fill, components, masks, rows, target, row_name
             )
