@@ -204,3 +204,37 @@ def test_an_interrupted_save_keeps_the_earlier_file(tmp_path, curve, monkeypatch
     assert sorted(p.name for p in tmp_path.iterdir()) == ["curve.npz"]
     monkeypatch.undo()
     np.testing.assert_array_equal(DeletionCurve.load(path).drop, curve.drop)
+
+
+def _nan_drop(header, arrays):
+    arrays["drop"][2, 1] = np.nan
+
+
+def _inf_drop(header, arrays):
+    arrays["drop"][0, 3] = np.inf
+
+
+def _scrambled_ks(header, arrays):
+    arrays["ks"] = arrays["ks"][::-1].copy()
+
+
+def _no_rows(header, arrays):
+    arrays["drop"] = arrays["drop"][:0]
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (_nan_drop, r"drop must be finite, got nan at index \(2, 1\)"),
+        (_inf_drop, r"drop must be finite, got inf at index \(0, 3\)"),
+        (_scrambled_ks, r"ks must be 0, 1, ..., max_k, got \[3, 2, 1, 0\]"),
+        (_no_rows, "drop has no rows"),
+    ],
+)
+def test_a_hand_edited_drop_or_ks_is_refused_by_name(tmp_path, curve, change, message):
+    # A NaN in drop loaded, and aopc_difference later said "values contains NaN".
+    path = tmp_path / "curve.npz"
+    curve.save(path)
+    _rewrite(path, change)
+    with pytest.raises(ValueError, match=f"not a valid DeletionCurve: {message}"):
+        DeletionCurve.load(path)

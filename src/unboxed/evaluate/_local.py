@@ -83,9 +83,13 @@ class DeletionCurve(SavedWithEstimates):
     def _decode(cls, fields: dict[str, Any]) -> dict[str, Any]:
         fields = super()._decode(fields)
         ks = loaded_array(fields, "ks", kind="iu", ndim=1)
-        drop = loaded_array(fields, "drop", kind="f", ndim=2)
+        drop = loaded_array(fields, "drop", kind="f", ndim=2, finite=True)
         if drop.shape[1] != ks.size:
             raise ValueError(f"drop has {drop.shape[1]} columns for {ks.size} values of k")
+        if not np.array_equal(ks, np.arange(ks.size)):
+            raise ValueError(f"ks must be 0, 1, ..., max_k, got {ks.tolist()}")
+        if drop.shape[0] == 0:
+            raise ValueError("drop has no rows; a deletion curve has one per row explained")
         return fields
 
     def curve(self) -> np.ndarray:

@@ -61,10 +61,17 @@ def _estimate_from_record(record: Any, *, name: str) -> Estimate:
     return Estimate(_finite_float(record["mean"], name=f"{name}'s mean"), (low, high), int(n))
 
 
-def loaded_array(fields: dict[str, Any], name: str, *, kind: str, ndim: int) -> np.ndarray:
+def loaded_array(
+    fields: dict[str, Any], name: str, *, kind: str, ndim: int, finite: bool = False
+) -> np.ndarray:
     """The loaded array ``name``, refused unless of ``ndim`` dimensions and of a dtype of
-    ``kind`` (numpy's ``dtype.kind`` letters)."""
+    ``kind`` (numpy's ``dtype.kind`` letters), and with ``finite`` unless every value is
+    finite: a NaN written into a file was otherwise found only later, by a computation
+    that cannot name the field ("values contains NaN")."""
     array = fields.get(name)
     if not isinstance(array, np.ndarray) or array.ndim != ndim or array.dtype.kind not in kind:
         raise ValueError(f"{name} must be a {ndim}-D array of kind {kind!r}")
+    if finite and not np.isfinite(array).all():
+        bad = tuple(int(i) for i in np.argwhere(~np.isfinite(array))[0])
+        raise ValueError(f"{name} must be finite, got {array[bad]} at index {bad}")
     return array
