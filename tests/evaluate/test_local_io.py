@@ -238,3 +238,22 @@ def test_a_hand_edited_drop_or_ks_is_refused_by_name(tmp_path, curve, change, me
     _rewrite(path, change)
     with pytest.raises(ValueError, match=f"not a valid DeletionCurve: {message}"):
         DeletionCurve.load(path)
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda h, a: a.update(kept=a["kept"] - 10), "kept must be counts of draws"),
+        (lambda h, a: h["fields"].update(radius=-0.3), "radius must be a finite number > 0"),
+        (lambda h, a: h["fields"].update(radius="0.3"), "radius must be a finite number"),
+        (lambda h, a: a.update(radius=np.full(64, np.nan)), "radius must be finite, got nan"),
+        (lambda h, a: a.update(radius=-np.ones(64)), "radius must be >= 0 in every feature"),
+    ],
+)
+def test_a_hand_edited_kept_or_radius_is_refused_by_name(tmp_path, sensitivity, change, message):
+    # Negative counts of draws, a NaN or negative radius all loaded as they were.
+    path = tmp_path / "s.npz"
+    sensitivity.save(path)
+    _rewrite(path, change)
+    with pytest.raises(ValueError, match=f"not a valid SensitivityResult: {message}"):
+        SensitivityResult.load(path)

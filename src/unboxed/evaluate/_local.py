@@ -41,7 +41,7 @@ from ._fidelity import (
     _make_fill,
 )
 from ._ranking import RankingLike, check_rows, explained_classes, ranking_array
-from ._saved import SavedWithEstimates, loaded_array
+from ._saved import SavedWithEstimates, _finite_float, loaded_array
 from ._stats import Estimate, estimate
 
 #: deletion_curve's removal steps where there are more features or segments: the
@@ -378,7 +378,19 @@ class SensitivityResult(SavedWithEstimates):
     @classmethod
     def _decode(cls, fields: dict[str, Any]) -> dict[str, Any]:
         fields = super()._decode(fields)
-        loaded_array(fields, "kept", kind="iu", ndim=1)
+        kept = loaded_array(fields, "kept", kind="iu", ndim=1)
+        if kept.size == 0 or kept.min() < 0:
+            raise ValueError(f"kept must be counts of draws, one per row, got {kept.tolist()}")
+        radius = fields.get("radius")
+        if isinstance(radius, np.ndarray):
+            radius = loaded_array(fields, "radius", kind="f", ndim=1, finite=True)
+            if radius.min() < 0 or radius.max() <= 0:
+                raise ValueError(
+                    "radius must be >= 0 in every feature and > 0 in one, got "
+                    f"min {radius.min()}, max {radius.max()}"
+                )
+        elif _finite_float(radius, name="radius") <= 0:  # JSON: the one radius
+            raise ValueError(f"radius must be a finite number > 0, got {radius!r}")
         return fields
 
 
