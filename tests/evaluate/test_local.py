@@ -1,6 +1,7 @@
 """Deletion curves (AOPC) and explanation sensitivity."""
 
 import re
+import types
 
 import numpy as np
 import pytest
@@ -559,6 +560,34 @@ def test_sensitivity_matches_a_hand_computation_of_top_k_overlaps():
     assert [n for n, _ in explainer.calls] == [4, 3 * n_samples]
     np.testing.assert_array_equal(explainer.calls[0][1], [0, 0, 0, 1])
     np.testing.assert_array_equal(explainer.calls[1][1], np.zeros(3 * n_samples))
+
+
+class _Returning:
+    """An explainer whose explain returns ``make(X)`` for the inputs given."""
+
+    def __init__(self, blackbox, make):
+        self.blackbox, self.make = blackbox, make
+
+    def explain(self, X, *, target):
+        return self.make(np.asarray(X))
+
+
+@pytest.mark.parametrize(
+    ("make", "error", "message"),
+    [
+        # A width other than the features', or NaN: a drop of 0 measured without a word.
+        (lambda X: types.SimpleNamespace(values=X[:, :3]), ValueError, r"shape \(3, 3\)"),
+        (lambda X: types.SimpleNamespace(values=X * np.nan), ValueError, "NaN or infinite"),
+        # Too few rows: an IndexError deep in numpy's indexing.
+        (lambda X: types.SimpleNamespace(values=X[:1]), ValueError, r"expected \(3, 6\)"),
+        # A bare array: AttributeError 'numpy.ndarray' object has no attribute 'values'.
+        (lambda X: X, TypeError, "must return an explanation with a values array"),
+    ],
+)
+def test_sensitivity_refuses_an_explanation_of_the_wrong_shape_or_not_finite(make, error, message):
+    explainer = _Returning(_on_zero_box(), make)
+    with pytest.raises(error, match=message):
+        explanation_sensitivity(explainer, SENSITIVITY_X[:3], radius=0.1, k=2, random_state=0)
 
 
 def test_sensitivity_with_k_equal_to_the_number_of_features_is_zero():

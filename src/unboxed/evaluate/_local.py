@@ -342,6 +342,26 @@ def _n_units(
     return Partition.from_labels(segments, *shape, input_shape).width
 
 
+def _explained_values(explained: Any, n: int, d: int) -> np.ndarray:
+    """The ``values`` of what an explainer returned for ``n`` rows of ``d`` features,
+    refused unless finite and of that shape: a width other than ``d``, or NaN, measured
+    a drop of 0 without a word, and too few rows failed deep in numpy's indexing."""
+    values = getattr(explained, "values", None)
+    if not isinstance(values, np.ndarray):
+        raise TypeError(
+            "explainer.explain must return an explanation with a values array, got "
+            f"{type(explained).__name__}"
+        )
+    if values.shape != (n, d):
+        raise ValueError(
+            f"explainer.explain returned values of shape {values.shape} for {n} rows of "
+            f"{d} features; expected ({n}, {d})"
+        )
+    if not np.isfinite(values).all():
+        raise ValueError("explainer.explain returned values that are NaN or infinite")
+    return values
+
+
 @dataclasses.dataclass(frozen=True, eq=False)
 class SensitivityResult(SavedWithEstimates):
     """How much an explanation's top-k set moves under class-preserving noise.
@@ -532,14 +552,14 @@ def explanation_sensitivity(
         raise ValueError(f"every noise draw within {within} changed the class")
     labels = blackbox.class_labels(classes)  # explain reads the model's own labels
     explained = explainer.explain(X if index is None else given, target=labels)
-    original = top_k_mask(explained.values, k)
+    original = top_k_mask(_explained_values(explained, n, d), k)
     rows, draws = np.nonzero(same)
     copies = rows * n_samples + draws
     moved_X = noisy[copies]
     # The explainer names a copy as the query above does: it numbered them among those
     # kept, "perturbation 0 of 5 of row 20 of X" of an X of 6 rows.
     with naming_rows(moved_X, lambda i: named(int(copies[i]))):
-        moved = explainer.explain(moved_X, target=labels[rows]).values
+        moved = _explained_values(explainer.explain(moved_X, target=labels[rows]), rows.size, d)
     overlap = (top_k_mask(moved, k) & original[rows]).sum(axis=1) / k
     drops = np.full((n, n_samples), np.nan)
     drops[rows, draws] = 1.0 - overlap
