@@ -3138,3 +3138,20 @@ def test_a_0d_int_array_seed_fits_and_explains_as_its_int(planted, planted_black
     explained, expected = by_array.explain(X[:3]), by_int.explain(X[:3])
     np.testing.assert_array_equal(explained.values, expected.values)
     assert explained.meta["seed"] == 0
+
+
+@pytest.mark.parametrize("mode", ["False", "yes", 0.5, 1, None])
+def test_explain_refuses_a_mode_that_is_not_a_bool(planted_fit, planted, mode):
+    """Any truthy value read as True: mode="False" gave the responsibility-weighted
+    explanation, and meta["mode"] said True, with no word."""
+    message = rf"mode must be True or False, got \w+ {re.escape(repr(mode))}"
+    with pytest.raises(TypeError, match=message):
+        planted_fit.explain(planted.X_test[:5], mode=mode)
+
+
+def test_explain_takes_a_numpy_bool_as_mode(planted_fit, planted):
+    X = planted.X_test[:5]
+    assert planted_fit.explain(X, mode=np.bool_(True)).meta["mode"] is True
+    np.testing.assert_array_equal(
+        planted_fit.explain(X, mode=np.False_).values, planted_fit.explain(X).values
+    )

@@ -948,7 +948,7 @@ class DMMMEN(Params):
         target : label or array of labels, optional
             The explained class per row (in :attr:`BlackBox.classes` where set); the
             black box's prediction by default.
-        mode : bool
+        mode : bool, default=False
             False uses the component with the highest responsibility for each row;
             True weights every component by its responsibility (the paper's
             relaxation).
@@ -960,6 +960,8 @@ class DMMMEN(Params):
             ``meta["class_r2"]`` the held-out R^2 (``r2_``) of the class it explains.
         """
         self._check_fitted()
+        if not isinstance(mode, bool | np.bool_):  # "False" or 0.5 would read as True
+            raise TypeError(f"mode must be True or False, got {type(mode).__name__} {mode!r}")
         row_names = frame_index(X)  # a DataFrame's rows by its index, as the local explainers
         index = pandas_index(X)  # and the row the model raises on, as responsibilities
         X = self._check_inputs(X)
