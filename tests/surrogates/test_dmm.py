@@ -3155,3 +3155,28 @@ def test_explain_takes_a_numpy_bool_as_mode(planted_fit, planted):
     np.testing.assert_array_equal(
         planted_fit.explain(X, mode=np.False_).values, planted_fit.explain(X).values
     )
+
+
+def test_logit_and_class_logit_refuse_nan_probabilities():
+    """The clip passed a NaN through: logit([nan]) returned [nan] with no word."""
+    with pytest.raises(ValueError, match=r"p contains NaN \(first at index \(1,\)\)"):
+        dmm_module.logit(np.array([0.5, np.nan]))
+    with pytest.raises(ValueError, match=r"proba contains NaN \(first at index \(0, 0\)\)"):
+        class_logit(np.array([[np.nan, 1.0]]), np.array([0]))
+
+
+@pytest.mark.parametrize(
+    ("proba", "target", "message"),
+    [
+        (np.array([0.2, 0.8]), np.array([0]), r"proba must be of shape \(n, n_classes\)"),
+        (np.eye(3), np.array([0, 1]), r"target must be of shape \(3,\), one class per row"),
+        (np.eye(3), np.array([0, 1, 5]), r"target must hold column indices in \[0, 3\)"),
+        (np.eye(3), np.array([0, 1, -1]), r"target must hold column indices in \[0, 3\)"),
+        (np.eye(3), np.array([0.0, 1.0, 2.0]), r"target must hold column indices"),
+    ],
+)
+def test_class_logit_refuses_mismatched_shapes_and_targets(proba, target, message):
+    """They crashed in numpy ("tuple index out of range", "operands could not be
+    broadcast together"), out-of-range targets among them."""
+    with pytest.raises(ValueError, match=message):
+        class_logit(proba, target)

@@ -113,9 +113,19 @@ PRIOR_SCALE_RANGE = (1e-30, 1e30)
 
 
 def logit(p: np.ndarray) -> np.ndarray:
-    """``log(p / (1 - p))`` of ``p`` clipped to ``[CLIP, 1 - CLIP]``."""
+    """``log(p / (1 - p))`` of ``p`` clipped to ``[CLIP, 1 - CLIP]``: 0 and 1 give
+    ``-+log(1 / CLIP - 1)``, about 27.6; a NaN is refused (``ValueError``)."""
+    _refuse_nan_probabilities(p, name="p")
     p = np.clip(p, CLIP, 1 - CLIP)
     return np.log(p) - np.log1p(-p)
+
+
+def _refuse_nan_probabilities(p: object, *, name: str) -> None:
+    """Refuse a NaN among probabilities: the clip passes it through, and a NaN logit
+    reached the fit's targets or a local fit's response with no word."""
+    where = np.argwhere(np.isnan(np.asarray(p, dtype=float)))
+    if where.size:
+        raise ValueError(f"{name} contains NaN (first at index {tuple(where[0].tolist())})")
 
 
 def _refuse_missing_class(classes: object, *, name: str, advice: str) -> None:
@@ -136,8 +146,28 @@ def class_logit(proba: np.ndarray, target: np.ndarray) -> np.ndarray:
     ``1 - p`` is taken as the sum of the other classes' probabilities: where a
     confident black box rounds ``p`` to 1 (at 6e-8 in float32), the others still
     carry how confident it is.
+
+    ``proba`` must be of shape (n, n_classes) without NaN, and ``target`` column
+    indices of shape (n,); anything else is refused (``ValueError``).
     """
-    own = np.arange(proba.shape[1]) == np.asarray(target)[:, None]
+    proba, target = np.asarray(proba), np.asarray(target)
+    if proba.ndim != 2:
+        raise ValueError(f"proba must be of shape (n, n_classes), got shape {proba.shape}")
+    if target.shape != (proba.shape[0],):
+        raise ValueError(
+            f"target must be of shape ({proba.shape[0]},), one class per row of proba, "
+            f"got shape {target.shape}"
+        )
+    if target.size and (
+        not np.issubdtype(target.dtype, np.integer)
+        or target.min() < 0
+        or target.max() >= proba.shape[1]
+    ):
+        raise ValueError(
+            f"target must hold column indices in [0, {proba.shape[1]}), got {target.tolist()}"
+        )
+    _refuse_nan_probabilities(proba, name="proba")
+    own = np.arange(proba.shape[1]) == target[:, None]
     p = proba[own]
     rest = np.where(own, 0.0, proba).sum(axis=1)  # not 1 - p, which cancels
     return np.log(np.clip(p, CLIP, 1.0)) - np.log(np.clip(rest, CLIP, 1.0))
