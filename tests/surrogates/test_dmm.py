@@ -3180,3 +3180,44 @@ def test_class_logit_refuses_mismatched_shapes_and_targets(proba, target, messag
     broadcast together"), out-of-range targets among them."""
     with pytest.raises(ValueError, match=message):
         class_logit(proba, target)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        ((10, 0, 0.2), r"copies must be an int >= 1, got 0"),
+        ((10, -1, 0.2), r"copies must be an int >= 1, got -1"),
+        ((0, 1, 0.2), r"n_rows must be an int >= 1, got 0"),
+        ((11, 2, 0.2), r"n_rows=11 must be a multiple of copies=2"),
+        ((10, 20, 0.2), r"n_rows=10 must be a multiple of copies=20"),
+        ((10, 1, np.nan), r"test_size must lie in \(0, 1\), got nan"),
+        ((10, 1, 1.0), r"test_size must lie in \(0, 1\), got 1.0"),
+        ((10, 1, -0.5), r"test_size must lie in \(0, 1\), got -0.5"),
+    ],
+)
+def test_held_out_split_refuses_odd_counts_and_fractions(args, message):
+    """copies=0 raised ZeroDivisionError and test_size=nan "cannot convert float NaN to
+    integer"; 11 rows in copies of 2 left row 10 in neither part, copies=-1 gave two
+    empty parts and test_size=1.0 an empty training part, all with no word."""
+    with pytest.raises(ValueError, match=message):
+        dmm_module.held_out_split(*args, np.random.default_rng(0))
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        ((np.array([7]), 2, 0.5), r"columns must be a vector of feature indices in \[0, 4\)"),
+        ((np.array([-1]), 2, 0.5), r"columns must be a vector of feature indices in \[0, 4\)"),
+        ((np.arange(4), -1, 0.5), r"n_copies must be an int >= 0, got -1"),
+        ((np.arange(4), 2.5, 0.5), r"n_copies must be an int >= 0, got 2.5"),
+        ((np.arange(4), 2, -0.5), r"max_share must lie in \[0, 1\], got -0.5"),
+        ((np.arange(4), 2, 1.5), r"max_share must lie in \[0, 1\], got 1.5"),
+        ((np.arange(4), 2, np.nan), r"max_share must lie in \[0, 1\], got nan"),
+    ],
+)
+def test_occlude_refuses_odd_columns_counts_and_shares(args, message):
+    """They crashed in numpy ("index 7 is out of bounds", "negative dimensions", "high -
+    low < 0"), a column -1 occluded the last one, and a share of 1.5 passed."""
+    X = np.random.default_rng(0).uniform(1.0, 2.0, size=(3, 4))
+    with pytest.raises(ValueError, match=message):
+        dmm_module.occlude(X, *args, np.random.default_rng(0))

@@ -36,6 +36,7 @@ from .._validation import (
     NotFittedError,
     RandomState,
     check_checkpoint,
+    check_feature_indices,
     check_finite_labels,
     check_fraction,
     check_is_fitted,
@@ -1661,10 +1662,18 @@ def held_out_split(
     sample's copies go where it goes, so that the held-out R^2 sees none of a training
     sample; with one copy this is a plain permutation split.
 
+    ``n_rows`` must be a positive multiple of ``copies`` (an int >= 1), and
+    ``test_size`` lie in (0, 1); anything else is refused (``ValueError``).
+
     Returns
     -------
     test, train : ndarray of int
     """
+    copies = check_positive_int(copies, name="copies")
+    check_positive_int(n_rows, name="n_rows")
+    if n_rows % copies:  # the last rows would be in neither part
+        raise ValueError(f"n_rows={n_rows} must be a multiple of copies={copies}")
+    check_fraction(test_size, name="test_size", below_one=True)
     n = n_rows // copies
     order = rng.permutation(n)
     n_test = _n_held_out(n, test_size)
@@ -1695,10 +1704,17 @@ def occlude(
     """``n_copies`` copies of ``X``, stacked copy after copy, each row with a random share
     (uniform in ``[0, max_share]``) of ``columns`` set to 0.
 
+    ``columns`` must be feature indices of ``X``, ``n_copies`` an int >= 0 and
+    ``max_share`` lie in [0, 1]; anything else is refused (``ValueError``).
+
     Returns
     -------
     ndarray of shape (n_copies * n_samples, n_features)
     """
+    check_feature_indices(columns, n_features=X.shape[1], name="columns")
+    check_positive_int(n_copies, name="n_copies", minimum=0)
+    if not 0.0 <= max_share <= 1.0:  # NaN too: numpy's "high - low range exceeds valid bounds"
+        raise ValueError(f"max_share must lie in [0, 1], got {max_share!r}")
     out = np.tile(X, (n_copies, 1))
     share = rng.uniform(0.0, max_share, size=(out.shape[0], 1))
     block = out[:, columns]
