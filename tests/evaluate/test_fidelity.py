@@ -1,3 +1,4 @@
+import functools
 import re
 
 import numpy as np
@@ -1620,3 +1621,19 @@ def test_crafted_cases_refuse_an_n_cases_too_large_to_hold_before_the_query():
     X, _, box = _iris_box_that_must_not_be_queried()
     with pytest.raises(ValueError, match=r"n_cases=1000000000000 is too large"):
         crafted_cases(box, X, np.array([2, 3]), [1], n_cases=10**12, verbose=False)
+
+
+def test_crafted_cases_from_an_attribution_take_any_n_cases_as_all_positives(
+    planted, planted_blackbox
+):
+    # An attribution's n_cases only subsamples its positive rows, never more: 10**12
+    # means them all, as 1000 does, and was refused as too large to hold.
+    X = planted.X_test[:300]
+    positives = np.flatnonzero(planted_blackbox.predict(X) == 1)
+    att = Attribution(np.tile(np.arange(20.0), (300, 1)), np.ones(300, int))
+    run = functools.partial(
+        crafted_cases, planted_blackbox, X, att, [5], n_boot=10, random_state=0, verbose=False
+    )
+    huge = run(n_cases=10**12)
+    assert huge.n_cases == positives.size
+    np.testing.assert_array_equal(huge.pcr, run(n_cases=1000).pcr)

@@ -648,8 +648,10 @@ def crafted_cases(
     rng = check_random_state(random_state)
     if n_cases is not None:
         n_cases = check_positive_int(n_cases, name="n_cases")
+    if n_cases is not None and not isinstance(ranking, Attribution):
         # The sources below hold n_cases indices: 10**12 raised numpy's bare "Unable to
-        # allocate 7.28 TiB" from rng.choice, after the query of X.
+        # allocate 7.28 TiB" from rng.choice, after the query of X. An attribution's
+        # n_cases only subsamples the positive rows, so any count is held.
         allocate((n_cases,), setting=f"n_cases={n_cases}")
     if isinstance(values, str) and values not in CRAFTED_VALUES:
         raise ValueError(f"values must be one of {CRAFTED_VALUES} or an array, got {values!r}")
