@@ -1,13 +1,11 @@
 """Infidelity results save to one ``.npz`` file and load back exactly."""
 
-import json
 import re
-import zipfile
 
 import numpy as np
 import pytest
 
-from tests.helpers import assert_same_result
+from tests.helpers import assert_same_result, rewrite_saved
 from unboxed import BlackBox
 from unboxed.evaluate import DeletionCurve, InfidelityResult, infidelity
 
@@ -64,15 +62,6 @@ def test_a_removal_result_records_its_settings(tmp_path):
     }
 
 
-def _rewrite(path, change):
-    with zipfile.ZipFile(path) as archive:
-        arrays = {n[:-4]: np.load(archive.open(n)) for n in archive.namelist()}
-    header = json.loads(str(arrays["__unboxed__"]))
-    change(header, arrays)
-    arrays["__unboxed__"] = np.array(json.dumps(header))
-    np.savez(path, **arrays)
-
-
 def _short_beta(header, arrays):
     arrays["beta"] = arrays["beta"][:-1]
 
@@ -96,7 +85,7 @@ def _no_ci(header, arrays):
 def test_a_malformed_file_is_a_clear_error(tmp_path, result, change, message):
     path = tmp_path / "infid.npz"
     result.save(path)
-    _rewrite(path, change)
+    rewrite_saved(path, change)
     with pytest.raises(ValueError, match=f"not a valid InfidelityResult: {message}"):
         InfidelityResult.load(path)
 
@@ -143,6 +132,6 @@ def test_figures_infidelity_cannot_give_are_refused_on_load(tmp_path, result, ch
     # result were averaged and plotted as they were.
     path = tmp_path / "infid.npz"
     result.save(path)
-    _rewrite(path, change)
+    rewrite_saved(path, change)
     with pytest.raises(ValueError, match=f"not a valid InfidelityResult: {re.escape(message)}"):
         InfidelityResult.load(path)

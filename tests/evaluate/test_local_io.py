@@ -1,15 +1,13 @@
 """Deletion curves and sensitivity results save to one ``.npz`` file and load back exactly."""
 
 import dataclasses
-import json
 import subprocess
 import sys
-import zipfile
 
 import numpy as np
 import pytest
 
-from tests.helpers import assert_same_result, cut_off_mid_write
+from tests.helpers import assert_same_result, cut_off_mid_write, rewrite_saved
 from unboxed import Attribution, Explanation
 from unboxed.evaluate import (
     DeletionCurve,
@@ -133,16 +131,6 @@ def test_a_foreign_npz_is_refused(tmp_path, rng):
         SensitivityResult.load(tmp_path / "noise.npz")
 
 
-def _rewrite(path, change):
-    """Rewrite the saved file at ``path`` with ``change(header, arrays)`` applied."""
-    with zipfile.ZipFile(path) as archive:
-        arrays = {n[:-4]: np.load(archive.open(n)) for n in archive.namelist()}
-    header = json.loads(str(arrays["__unboxed__"]))
-    change(header, arrays)
-    arrays["__unboxed__"] = np.array(json.dumps(header))
-    np.savez(path, **arrays)
-
-
 def _no_ci(header, arrays):
     del header["fields"]["aopc"]["ci"]
 
@@ -176,7 +164,7 @@ def _no_aopc(header, arrays):
 def test_a_malformed_file_is_a_clear_error(tmp_path, curve, change, message):
     path = tmp_path / "curve.npz"
     curve.save(path)
-    _rewrite(path, change)
+    rewrite_saved(path, change)
     with pytest.raises(ValueError, match=f"not a valid DeletionCurve: {message}"):
         DeletionCurve.load(path)
 
@@ -184,11 +172,11 @@ def test_a_malformed_file_is_a_clear_error(tmp_path, curve, change, message):
 def test_a_sensitivity_result_with_a_float_k_or_kept_is_refused(tmp_path, sensitivity):
     path = tmp_path / "s.npz"
     sensitivity.save(path)
-    _rewrite(path, lambda header, arrays: header["fields"].update(k=5.5))
+    rewrite_saved(path, lambda header, arrays: header["fields"].update(k=5.5))
     with pytest.raises(ValueError, match="k must be an int"):
         SensitivityResult.load(path)
     sensitivity.save(path)
-    _rewrite(path, lambda header, arrays: arrays.update(kept=arrays["kept"] + 0.5))
+    rewrite_saved(path, lambda header, arrays: arrays.update(kept=arrays["kept"] + 0.5))
     with pytest.raises(ValueError, match="kept must be a 1-D array"):
         SensitivityResult.load(path)
 
@@ -235,7 +223,7 @@ def test_a_hand_edited_drop_or_ks_is_refused_by_name(tmp_path, curve, change, me
     # A NaN in drop loaded, and aopc_difference later said "values contains NaN".
     path = tmp_path / "curve.npz"
     curve.save(path)
-    _rewrite(path, change)
+    rewrite_saved(path, change)
     with pytest.raises(ValueError, match=f"not a valid DeletionCurve: {message}"):
         DeletionCurve.load(path)
 
@@ -254,6 +242,6 @@ def test_a_hand_edited_kept_or_radius_is_refused_by_name(tmp_path, sensitivity, 
     # Negative counts of draws, a NaN or negative radius all loaded as they were.
     path = tmp_path / "s.npz"
     sensitivity.save(path)
-    _rewrite(path, change)
+    rewrite_saved(path, change)
     with pytest.raises(ValueError, match=f"not a valid SensitivityResult: {message}"):
         SensitivityResult.load(path)
