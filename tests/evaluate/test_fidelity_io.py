@@ -3,8 +3,7 @@
 import numpy as np
 import pytest
 
-from tests.evaluate.test_local_io import _rewrite
-from tests.helpers import assert_same_result
+from tests.helpers import assert_same_result, rewrite_saved
 from unboxed.evaluate import KeepTopKResult, PCRResult, crafted_cases, deletion_test, keep_top_k
 
 KS = [1, 2, 4]
@@ -52,18 +51,18 @@ def test_results_record_their_seed_and_older_files_without_it_load(
         path = tmp_path / "result.npz"
         result.save(path)
         assert cls.load(path).meta["seed"] == 0
-        _rewrite(path, lambda header, arrays: header["meta"].pop("seed"))
+        rewrite_saved(path, lambda header, arrays: header["meta"].pop("seed"))
         assert "seed" not in cls.load(path).meta
 
 
 def test_a_pcr_file_whose_arrays_disagree_on_k_is_refused(tmp_path, pcr):
     path = tmp_path / "pcr.npz"
     pcr.save(path)
-    _rewrite(path, lambda header, arrays: arrays.update(pcr_ci=arrays["pcr_ci"][:-1]))
+    rewrite_saved(path, lambda header, arrays: arrays.update(pcr_ci=arrays["pcr_ci"][:-1]))
     with pytest.raises(ValueError, match=r"pcr_ci must hold one interval per k, shape \(3, 2\)"):
         PCRResult.load(path)
     pcr.save(path)
-    _rewrite(path, lambda header, arrays: arrays.update(random_pcr=arrays["random_pcr"][:2]))
+    rewrite_saved(path, lambda header, arrays: arrays.update(random_pcr=arrays["random_pcr"][:2]))
     with pytest.raises(ValueError, match=r"random_pcr must hold one rate per k \(3\)"):
         PCRResult.load(path)
 
@@ -71,11 +70,11 @@ def test_a_pcr_file_whose_arrays_disagree_on_k_is_refused(tmp_path, pcr):
 def test_a_keep_top_k_file_with_a_text_estimate_or_float_predictions_is_refused(tmp_path, kept):
     path = tmp_path / "kept.npz"
     kept.save(path)
-    _rewrite(path, lambda header, arrays: header["fields"]["accuracy"].update(mean="0.9"))
+    rewrite_saved(path, lambda header, arrays: header["fields"]["accuracy"].update(mean="0.9"))
     with pytest.raises(ValueError, match="accuracy's mean must be a finite number"):
         KeepTopKResult.load(path)
     kept.save(path)
-    _rewrite(path, lambda header, arrays: arrays.update(predicted=arrays["predicted"] + 0.5))
+    rewrite_saved(path, lambda header, arrays: arrays.update(predicted=arrays["predicted"] + 0.5))
     with pytest.raises(ValueError, match="predicted must be a 1-D array"):
         KeepTopKResult.load(path)
 
@@ -105,7 +104,7 @@ def test_a_pcr_file_with_rates_no_test_gives_is_refused(tmp_path, pcr, name, val
     path = tmp_path / "pcr.npz"
     pcr.save(path)
     dtype = np.int64 if name == "ks" else np.float64
-    _rewrite(path, lambda header, arrays: arrays.update({name: np.array(value, dtype=dtype)}))
+    rewrite_saved(path, lambda header, arrays: arrays.update({name: np.array(value, dtype=dtype)}))
     with pytest.raises(ValueError, match=message):
         PCRResult.load(path)
 
@@ -137,6 +136,6 @@ def test_a_keep_top_k_file_with_values_no_test_gives_is_refused(tmp_path, kept, 
     # Each was loaded without a word: an accuracy of 2.0 beside its ci [0.6, 0.8].
     path = tmp_path / "kept.npz"
     kept.save(path)
-    _rewrite(path, change)
+    rewrite_saved(path, change)
     with pytest.raises(ValueError, match=message):
         KeepTopKResult.load(path)
