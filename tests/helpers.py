@@ -423,3 +423,14 @@ def rewrite_saved(path, change):
     change(header, arrays)
     arrays["__unboxed__"] = np.array(json.dumps(header))
     np.savez(path, **arrays)
+
+
+def assert_refused_on_load(result, path, change, message):
+    """Save ``result`` to ``path``, hand-edit it with ``change(header, arrays)``
+    (:func:`rewrite_saved`), and assert that loading it is refused as "not a valid
+    <its class>: " followed by the pattern ``message``."""
+    result.save(path)
+    rewrite_saved(path, change)
+    kind = type(result)
+    with pytest.raises(ValueError, match=f"not a valid {kind.__name__}: {message}"):
+        kind.load(path)

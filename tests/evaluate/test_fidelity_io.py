@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from tests.helpers import assert_same_result, rewrite_saved
+from tests.helpers import assert_refused_on_load, assert_same_result, rewrite_saved
 from unboxed.evaluate import KeepTopKResult, PCRResult, crafted_cases, deletion_test, keep_top_k
 
 KS = [1, 2, 4]
@@ -134,8 +134,4 @@ def test_a_pcr_file_with_rates_no_test_gives_is_refused(tmp_path, pcr, name, val
 )
 def test_a_keep_top_k_file_with_values_no_test_gives_is_refused(tmp_path, kept, change, message):
     # Each was loaded without a word: an accuracy of 2.0 beside its ci [0.6, 0.8].
-    path = tmp_path / "kept.npz"
-    kept.save(path)
-    rewrite_saved(path, change)
-    with pytest.raises(ValueError, match=message):
-        KeepTopKResult.load(path)
+    assert_refused_on_load(kept, tmp_path / "kept.npz", change, message)

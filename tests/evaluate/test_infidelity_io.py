@@ -5,7 +5,7 @@ import re
 import numpy as np
 import pytest
 
-from tests.helpers import assert_same_result, rewrite_saved
+from tests.helpers import assert_refused_on_load, assert_same_result
 from unboxed import BlackBox
 from unboxed.evaluate import DeletionCurve, InfidelityResult, infidelity
 
@@ -83,11 +83,7 @@ def _no_ci(header, arrays):
     ],
 )
 def test_a_malformed_file_is_a_clear_error(tmp_path, result, change, message):
-    path = tmp_path / "infid.npz"
-    result.save(path)
-    rewrite_saved(path, change)
-    with pytest.raises(ValueError, match=f"not a valid InfidelityResult: {message}"):
-        InfidelityResult.load(path)
+    assert_refused_on_load(result, tmp_path / "infid.npz", change, message)
 
 
 def test_a_file_of_another_class_is_refused(tmp_path, result):
@@ -130,8 +126,4 @@ def _other_n(header, arrays):
 def test_figures_infidelity_cannot_give_are_refused_on_load(tmp_path, result, change, message):
     # Each loaded without a word: a NaN infidelity, a negative mean square, an empty
     # result were averaged and plotted as they were.
-    path = tmp_path / "infid.npz"
-    result.save(path)
-    rewrite_saved(path, change)
-    with pytest.raises(ValueError, match=f"not a valid InfidelityResult: {re.escape(message)}"):
-        InfidelityResult.load(path)
+    assert_refused_on_load(result, tmp_path / "infid.npz", change, re.escape(message))

@@ -7,7 +7,12 @@ import sys
 import numpy as np
 import pytest
 
-from tests.helpers import assert_same_result, cut_off_mid_write, rewrite_saved
+from tests.helpers import (
+    assert_refused_on_load,
+    assert_same_result,
+    cut_off_mid_write,
+    rewrite_saved,
+)
 from unboxed import Attribution, Explanation
 from unboxed.evaluate import (
     DeletionCurve,
@@ -162,11 +167,7 @@ def _no_aopc(header, arrays):
     ],
 )
 def test_a_malformed_file_is_a_clear_error(tmp_path, curve, change, message):
-    path = tmp_path / "curve.npz"
-    curve.save(path)
-    rewrite_saved(path, change)
-    with pytest.raises(ValueError, match=f"not a valid DeletionCurve: {message}"):
-        DeletionCurve.load(path)
+    assert_refused_on_load(curve, tmp_path / "curve.npz", change, message)
 
 
 def test_a_sensitivity_result_with_a_float_k_or_kept_is_refused(tmp_path, sensitivity):
@@ -221,11 +222,7 @@ def _no_rows(header, arrays):
 )
 def test_a_hand_edited_drop_or_ks_is_refused_by_name(tmp_path, curve, change, message):
     # A NaN in drop loaded, and aopc_difference later said "values contains NaN".
-    path = tmp_path / "curve.npz"
-    curve.save(path)
-    rewrite_saved(path, change)
-    with pytest.raises(ValueError, match=f"not a valid DeletionCurve: {message}"):
-        DeletionCurve.load(path)
+    assert_refused_on_load(curve, tmp_path / "curve.npz", change, message)
 
 
 @pytest.mark.parametrize(
@@ -240,8 +237,4 @@ def test_a_hand_edited_drop_or_ks_is_refused_by_name(tmp_path, curve, change, me
 )
 def test_a_hand_edited_kept_or_radius_is_refused_by_name(tmp_path, sensitivity, change, message):
     # Negative counts of draws, a NaN or negative radius all loaded as they were.
-    path = tmp_path / "s.npz"
-    sensitivity.save(path)
-    rewrite_saved(path, change)
-    with pytest.raises(ValueError, match=f"not a valid SensitivityResult: {message}"):
-        SensitivityResult.load(path)
+    assert_refused_on_load(sensitivity, tmp_path / "s.npz", change, message)
