@@ -3165,6 +3165,14 @@ def test_logit_and_class_logit_refuse_nan_probabilities():
         class_logit(np.array([[np.nan, 1.0]]), np.array([0]))
 
 
+def test_logit_and_class_logit_refuse_infinite_probabilities():
+    """The clip read an infinite probability as a certainty: logit([inf]) gave 27.6."""
+    with pytest.raises(ValueError, match=r"p contains infinity \(first at index \(0,\)\)"):
+        dmm_module.logit(np.array([np.inf, 0.5]))
+    with pytest.raises(ValueError, match=r"proba contains infinity \(first at index \(0, 1\)"):
+        class_logit(np.array([[0.0, np.inf]]), np.array([0]))
+
+
 @pytest.mark.parametrize(
     ("proba", "target", "message"),
     [

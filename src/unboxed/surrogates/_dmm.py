@@ -37,6 +37,7 @@ from .._validation import (
     RandomState,
     check_checkpoint,
     check_feature_indices,
+    check_finite,
     check_finite_labels,
     check_fraction,
     check_is_fitted,
@@ -115,18 +116,17 @@ PRIOR_SCALE_RANGE = (1e-30, 1e30)
 
 def logit(p: np.ndarray) -> np.ndarray:
     """``log(p / (1 - p))`` of ``p`` clipped to ``[CLIP, 1 - CLIP]``: 0 and 1 give
-    ``-+log(1 / CLIP - 1)``, about 27.6; a NaN is refused (``ValueError``)."""
-    _refuse_nan_probabilities(p, name="p")
+    ``-+log(1 / CLIP - 1)``, about 27.6; a NaN or infinity is refused (``ValueError``)."""
+    _refuse_nonfinite_probabilities(p, name="p")
     p = np.clip(p, CLIP, 1 - CLIP)
     return np.log(p) - np.log1p(-p)
 
 
-def _refuse_nan_probabilities(p: object, *, name: str) -> None:
-    """Refuse a NaN among probabilities: the clip passes it through, and a NaN logit
-    reached the fit's targets or a local fit's response with no word."""
-    where = np.argwhere(np.isnan(np.asarray(p, dtype=float)))
-    if where.size:
-        raise ValueError(f"{name} contains NaN (first at index {tuple(where[0].tolist())})")
+def _refuse_nonfinite_probabilities(p: object, *, name: str) -> None:
+    """Refuse a NaN or infinity among probabilities: the clip passes a NaN through (a
+    NaN logit reached the fit's targets or a local fit's response with no word) and
+    reads an infinity as a certainty."""
+    check_finite(np.asarray(p, dtype=float), name=name)
 
 
 def _refuse_missing_class(classes: object, *, name: str, advice: str) -> None:
@@ -167,7 +167,7 @@ def class_logit(proba: np.ndarray, target: np.ndarray) -> np.ndarray:
         raise ValueError(
             f"target must hold column indices in [0, {proba.shape[1]}), got {target.tolist()}"
         )
-    _refuse_nan_probabilities(proba, name="proba")
+    _refuse_nonfinite_probabilities(proba, name="proba")
     own = np.arange(proba.shape[1]) == target[:, None]
     p = proba[own]
     rest = np.where(own, 0.0, proba).sum(axis=1)  # not 1 - p, which cancels
