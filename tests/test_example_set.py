@@ -7,7 +7,7 @@ import dataclasses
 import numpy as np
 import pytest
 
-from tests.helpers import save_without_field
+from tests.helpers import assert_refused_on_load, save_without_field
 from unboxed import ExampleSet, make_meta
 
 
@@ -402,3 +402,22 @@ def test_query_name_refuses_a_position_that_names_no_query():
             named.query_name(g)
     with pytest.raises(ValueError, match="g must be an int query position, got 1.0"):
         named.query_name(1.0)
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("groups", np.array([0, 0, 2**63, 1], dtype=np.uint64)),
+        ("indices", np.array([0, 0, 2**64 - 1, 1], dtype=np.uint64)),
+        ("top_classes", np.array([[0, 1], [0, 2], [1, 0], [2**63, 2]], dtype=np.uint64)),
+    ],
+)
+def test_unsigned_ints_past_int64_are_refused_not_wrapped_negative(tmp_path, field, value):
+    # astype(int64) made group 2**63 the group -2**63, and a hand-edited file loaded so
+    with pytest.raises(ValueError, match=f"{field} holds {value.max()}, too large for int64"):
+        _examples(**{field: value})
+
+    def hand_edit(header, arrays):
+        arrays[field] = value
+
+    assert_refused_on_load(_examples(), tmp_path / "set.npz", hand_edit, f"{field} holds")

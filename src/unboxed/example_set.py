@@ -141,14 +141,14 @@ class ExampleSet(Explanation):
         # An empty list is float64 to numpy; with no entry it holds no non-int.
         if groups.shape != (n,) or (n and (groups.dtype.kind not in "iu" or groups.min() < -1)):
             raise ValueError(f"groups must be {n} ints >= -1, got {groups.dtype} {groups.shape}")
-        self._freeze("groups", groups.astype(np.int64))
+        self._freeze("groups", _as_int64(groups, name="groups"))
         top = np.asarray(self.top_classes)
         if top.shape != (n, 2) or (n and (top.dtype.kind not in "iu" or top.min() < 0)):
             raise ValueError(
                 f"top_classes must be ints >= 0 of shape ({n}, 2), got {top.dtype} of shape "
                 f"{top.shape}"  # a float or bool array was told only its (right) shape
             )
-        self._freeze("top_classes", top.astype(np.int64))
+        self._freeze("top_classes", _as_int64(top, name="top_classes"))
         proba = check_array(self.top_proba, name="top_proba", ndim=2, allow_empty=True)
         if proba.shape != (n, 2) or (n and (proba.min() < 0 or proba.max() > 1 + 1e-9)):
             found = f" in [{proba.min():.4g}, {proba.max():.4g}]" if proba.size else ""
@@ -160,7 +160,7 @@ class ExampleSet(Explanation):
             idx = np.asarray(self.indices)
             if idx.shape != (n,) or (n and (idx.dtype.kind not in "iu" or idx.min() < -1)):
                 raise ValueError(f"indices must be {n} ints >= -1, got {idx.dtype} {idx.shape}")
-            self._freeze("indices", idx.astype(np.int64))
+            self._freeze("indices", _as_int64(idx, name="indices"))
         if self.inputs is not None:
             inputs = check_array(self.inputs, name="inputs", ndim=2, allow_empty=True)
             if inputs.shape[0] != n:
@@ -397,6 +397,15 @@ class ExampleSet(Explanation):
             input_names=input_names,
             input_label=input_label,
         )
+
+
+def _as_int64(ints: np.ndarray, *, name: str) -> np.ndarray:
+    """The checked ints ``ints`` as int64, refused where one is past int64's range: only
+    an unsigned array can hold one, and astype wrapped it round (a uint64 group 2**63,
+    say in a hand-edited file, loaded as group -2**63)."""
+    if ints.size and ints.dtype.kind == "u" and int(ints.max()) >= 2**63:
+        raise ValueError(f"{name} holds {ints.max()}, too large for int64")
+    return ints.astype(np.int64)
 
 
 def _names_of(
