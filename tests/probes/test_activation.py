@@ -98,6 +98,17 @@ def test_n_starts_must_be_a_positive_int(digits_blackbox, n_starts):
         ActivationMaximization(digits_blackbox, n_starts=n_starts)
 
 
+def test_n_starts_too_many_to_hold_is_refused_before_the_search():
+    # A Python loop of 10**12 draws grew until memory ran out, without a word.
+    box = BlackBox.from_torch(torch.nn.Linear(64, 3), input_shape=(64,))
+    search = ActivationMaximization(box, n_starts=10**12, random_state=0)
+    with pytest.raises(
+        ValueError, match=r"n_starts=1000000000000 is too large: .*\(3000000000000, 64\)"
+    ):
+        search.explain()
+    assert box.n_queries == 0
+
+
 def test_hidden_unit_and_subset_of_classes(digits_blackbox):
     am = ActivationMaximization(digits_blackbox, regularizer="l2", steps=50, random_state=0)
     protos = am.explain([2, 7])

@@ -30,6 +30,7 @@ from .._progress import progress
 from .._validation import (
     FLOAT32_MAX,
     RandomState,
+    allocate,
     check_array,
     check_bounds,
     check_instance,
@@ -524,6 +525,10 @@ class ActivationMaximization(Params):
         # a model without parameters).
         like = torch.zeros((), dtype=torch.float32) if param is None else param
         bounds = _check_search_bounds(self.bounds, self.blackbox)
+        # Their batch, refused up front where it cannot be held: n_starts=10**12 ran a
+        # Python loop of 10**12 draws, growing until memory ran out, without a word.
+        width = self._n_features if self.generator is None else self.generator.latent_dim
+        allocate((self.n_starts * targets.size, width), setting=f"n_starts={self.n_starts}")
         # The starts search side by side, start by start: rows s * n .. s * n + n - 1
         # are start s, and start 0 draws what a single start always drew.
         variable = torch.cat([self._start(targets.size, gen, like) for _ in range(self.n_starts)])
