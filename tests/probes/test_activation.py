@@ -1125,6 +1125,48 @@ def test_the_latent_prior_is_log_normal_weighted_by_prior_strength():
     assert found.latent[0, 0] == pytest.approx(z_best, abs=0.03)
 
 
+def test_a_prior_of_weight_0_is_left_out_not_blamed_for_an_overflow():
+    # z**2 overflowed at lr=1e30, and 0 * inf failed as "the latent prior overflowed
+    # (lower prior_strength)", a prior_strength that was 0 already.
+    vae = _linear_decoder_vae()
+    box = BlackBox.from_torch(_Parameterless(), input_shape=(2,))
+    found = ActivationMaximization(
+        box, regularizer="none", generator=vae, steps=3, lr=1e30, random_state=0
+    ).explain([0])
+    assert abs(found.latent[0, 0]) > 1e29
+    with torch.no_grad():
+        decoded = vae.decode(torch.tensor(found.latent, dtype=torch.float32)).double().numpy()
+    np.testing.assert_allclose(found.values, decoded, atol=1e-6)
+    # A prior that weighs something is still named where it overflows.
+    weighted = ActivationMaximization(
+        box,
+        regularizer="none",
+        generator=vae,
+        prior_strength=1.0,
+        steps=3,
+        lr=1e30,
+        random_state=0,
+    )
+    with pytest.raises(FloatingPointError, match="latent prior.*lower prior_strength"):
+        weighted.explain([0])
+
+
+def test_an_lr_whose_first_adam_step_overflows_the_search_dtype_is_refused():
+    # lr=1e39 failed at step 0 inside Adam: "value cannot be converted to type float
+    # without overflow"; in float16 already lr=7000 did.
+    box = BlackBox.from_torch(torch.nn.Linear(4, 3), input_shape=(4,))
+    with pytest.raises(ValueError, match=r"lr must be at most 3.4e\+37, .*float32, got 1e\+39"):
+        ActivationMaximization(box, lr=1e39)
+    search = ActivationMaximization(box, lr=0.05, steps=2, random_state=0)
+    with pytest.raises(ValueError, match="lr must be at most"):
+        search.set_params(lr=1e39)
+    half = BlackBox.from_torch(torch.nn.Linear(4, 3).half(), input_shape=(4,))
+    with pytest.raises(ValueError, match=r"lr must be at most 6.55e\+03, .*float16, got 7000"):
+        ActivationMaximization(half, lr=7000.0)
+    found = ActivationMaximization(half, lr=6000.0, steps=2, random_state=0).explain()
+    assert np.all((found.values >= 0) & (found.values <= 1))
+
+
 class _Dropout(torch.nn.Module):
     def __init__(self):
         super().__init__()

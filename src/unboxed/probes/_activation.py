@@ -428,7 +428,6 @@ class ActivationMaximization(Params):
         if strength is not None:
             check_number(strength, name="strength", strict=False)
         check_number(prior_strength, name="prior_strength", strict=False)
-        check_number(lr, name="lr")
         _check_search_bounds(bounds, blackbox)
         if generator is not None:
             from ..zoo import VAE
@@ -439,6 +438,7 @@ class ActivationMaximization(Params):
                     f"the generator makes {generator.n_features} features; the black box "
                     f"takes {blackbox.n_features}"
                 )
+        _check_lr(lr, blackbox, generator)
         check_positive_int(steps, name="steps")
         check_positive_int(jitter, name="jitter", minimum=0)
         check_positive_int(blur_every, name="blur_every")
@@ -634,7 +634,7 @@ class ActivationMaximization(Params):
             # was read at index ``row`` of a batch of one (an IndexError past row 0).
             z = search.variable.detach().requires_grad_(True)
             prior = 0.5 * self.prior_strength * z.pow(2).sum(1)
-            if not bool(torch.isfinite(grad_in(prior, z)).all()):
+            if self.prior_strength and not bool(torch.isfinite(grad_in(prior, z)).all()):
                 return ": the latent prior's gradient overflowed", "lower prior_strength"
             return ": the generator's gradient is not finite there", "a lower lr may help"
         # Finite in x, overflowed in u: dx/du is each feature's width between its bounds.
@@ -757,7 +757,10 @@ class ActivationMaximization(Params):
             overflowed = f": the {self.regularizer} penalty overflowed"
             search.refuse_nonfinite(penalty, "the objective", when, overflowed, hint=bounds_hint)
             objective = score - penalty
-        if self.generator is not None:
+        # A prior of weight 0 is left out as the penalty is: where z**2 overflowed,
+        # 0 * inf made the objective NaN, blamed on "the latent prior" with the hint
+        # "lower prior_strength", which was 0 already.
+        if self.generator is not None and self.prior_strength:
             prior = 0.5 * self.prior_strength * search.variable.pow(2).sum(1)
             why = ": the latent prior overflowed"
             search.refuse_nonfinite(prior, "the objective", when, why, hint="lower prior_strength")
@@ -927,6 +930,28 @@ def _check_search_bounds(bounds: object, blackbox: BlackBox) -> Bounds:
     if not widest <= limit:
         raise ValueError(f"bounds must lie within {within} (±{limit:.3g}), got {bounds!r}")
     return low, high
+
+
+def _check_lr(lr: object, blackbox: BlackBox, generator: Any) -> None:
+    """Refuse an ``lr`` that is no finite number > 0, or whose Adam step the search
+    variable's dtype cannot hold: torch converts the first step, lr / (1 - 0.9), to it,
+    and lr=1e39 raised its bare "value cannot be converted to type float without
+    overflow" at step 0."""
+    import torch
+
+    lr = check_number(lr, name="lr")
+    if generator is not None:  # the variable is z, in the generator's dtype
+        dtype = next(generator.parameters()).dtype
+    else:  # each feature's place, in the model's dtype (float32 without parameters)
+        param = next(blackbox.module.parameters(), None)
+        dtype = torch.float32 if param is None else param.dtype
+    limit = float(torch.finfo(dtype).max) * (1 - 0.9)
+    if lr > limit:
+        raise ValueError(
+            f"lr must be at most {limit:.3g}, where Adam's first step (10 lr) still fits "
+            f"the search's {dtype}, got {lr!r}; lr is a fraction of each feature's range, "
+            "so 1 already crosses it in one step (with a generator, a step in latent units)"
+        )
 
 
 def _place(x: Any, variable: Any, bounds: Bounds) -> Any:
