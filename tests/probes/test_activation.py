@@ -9,7 +9,12 @@ import numpy as np
 import pytest
 import torch
 
-from tests.helpers import assert_progress_shown, breast_cancer_box, save_without_field
+from tests.helpers import (
+    assert_progress_shown,
+    assert_refused_on_load,
+    breast_cancer_box,
+    save_without_field,
+)
 from unboxed import BlackBox, zoo
 from unboxed.blackbox import BlackBoxError
 from unboxed.probes import REGULARIZERS, ActivationMaximization, Prototypes, nearest_distance
@@ -1219,6 +1224,20 @@ def test_prototypes_refuse_fields_of_the_wrong_length():
         Prototypes(values, target, np.zeros(2), latent=np.zeros((3, 5)))
     kept = Prototypes(values, target, np.zeros(2), latent=np.ones((2, 5)))
     assert kept.latent.shape == (2, 5)
+
+
+@pytest.mark.parametrize("bad", [1.7, -0.3])
+def test_prototypes_refuse_a_probability_outside_0_1_made_or_hand_edited(tmp_path, bad):
+    # p = 1.7 was kept, and plotted as "p=1.70"; a hand-edited file loaded it so.
+    values, target = np.zeros((2, 4)), np.array([0, 1])
+    with pytest.raises(ValueError, match=r"probability must hold probabilities in \[0, 1\]"):
+        Prototypes(values, target, np.zeros(2), probability=np.array([0.5, bad]))
+    kept = Prototypes(values, target, np.zeros(2), probability=np.array([0.0, 1.0]))
+
+    def hand_edit(header, arrays):
+        arrays["probability"] = np.array([0.5, bad])
+
+    assert_refused_on_load(kept, tmp_path / "p.npz", hand_edit, "probability must hold")
 
 
 def test_prototype_plots_default_to_ten_bars_in_panels_of_1_8_inches():

@@ -106,6 +106,12 @@ class Prototypes(Explanation):
             arr = check_array(field, name=name, ndim=1)
             if arr.shape != (n,):
                 raise ValueError(f"{name} has shape {arr.shape}; expected ({n},)")
+            # A hand-edited file's p = 1.7 loaded, and was plotted as "p=1.70".
+            if name == "probability" and (arr.min() < 0 or arr.max() > 1 + 1e-9):
+                raise ValueError(
+                    f"probability must hold probabilities in [0, 1], got values in "
+                    f"[{arr.min():.4g}, {arr.max():.4g}]"
+                )
             self._freeze(name, arr)
         if self.latent is not None:
             latent = check_array(self.latent, name="latent", ndim=2)
