@@ -541,3 +541,16 @@ def test_a_region_made_by_hand_reads_lists_and_refuses_wrong_shapes():
     for message, (point, H, h) in bad.items():
         with pytest.raises(ValueError, match=message):
             Region(point, H, h)
+
+
+def test_a_region_made_by_hand_with_rows_not_of_unit_norm_has_its_own_polygon():
+    # edges() reads h_i as row i's distance from the origin: the square [0, 1]^2
+    # written with rows of norm 2 (2 x <= 2, ...) came back with 2 corners, (0, 0)
+    # and (0, 1), without an error.
+    unit = Region([0.5, 0.5], [[1, 0], [-1, 0], [0, 1], [0, -1]], [1, 0, 1, 0])
+    scaled = Region([0.5, 0.5], [[2, 0], [-2, 0], [0, 3], [0, -0.5]], [2, 0, 3, 0])
+    np.testing.assert_array_equal(scaled.polygon(1e-9), unit.polygon(1e-9))
+    assert _area(scaled.polygon(1e-9)) == pytest.approx(1.0)
+    np.testing.assert_allclose(np.linalg.norm(scaled.H, axis=1), 1.0)
+    with pytest.raises(ValueError, match="row 1 of H is zero"):
+        Region([0.5, 0.5], [[1, 0], [0, 0]], [1, 1])

@@ -99,7 +99,8 @@ class Region:
         A point of the region.
     H, h : ndarray
         ``H x <= h`` bounds the region within the box; rows have unit norm, the box's
-        four last.
+        four last. A region made by hand has its rows (and ``h`` with them) scaled to
+        unit norm: :meth:`edges` reads ``h`` as a row's distance from the origin.
     tol : float, optional
         The tolerance the region walk used (``RELATIVE_TOL`` times the box's larger
         side), the default of :meth:`polygon` and :meth:`edges`; None for a region
@@ -120,6 +121,16 @@ class Region:
         h = check_array(self.h, name="h", ndim=1, allow_empty=True)
         if h.shape != (H.shape[0],):
             raise ValueError(f"h must have shape ({H.shape[0]},), one per row of H, got {h.shape}")
+        # edges() puts row i's line through h_i H_i, on the line only where |H_i| = 1:
+        # a square written with rows of norm 2 came back as a polygon of 2 corners.
+        norm = np.linalg.norm(H, axis=1)
+        if np.any(norm == 0):
+            raise ValueError(
+                f"row {int(np.argmax(norm == 0))} of H is zero: it bounds nothing (or, "
+                "with h < 0, leaves no region); drop it"
+            )
+        scale = np.where(np.abs(norm - 1.0) > 1e-12, norm, 1.0)  # the walk's rows are unit
+        H, h = H / scale[:, None], h / scale
         point = check_array(self.point, name="point", ndim=None)
         if point.shape != (2,):
             raise ValueError(f"point must have shape (2,), got {point.shape}")
