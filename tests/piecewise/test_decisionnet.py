@@ -410,3 +410,27 @@ def test_the_fit_reads_the_network_as_it_is_then_not_as_it_was_made_with():
     dnet.fit(X)
     np.testing.assert_allclose(dnet.hidden_weights_ * 0.25, [[-dnet.hidden_bias_[0], 0.0]])
     np.testing.assert_array_equal(dnet.predict(X), (X[:, 0] > 0.25).astype(int))
+
+
+def test_a_boundary_in_a_region_no_training_input_visits_is_missed_without_fallback():
+    # What docs/piecewise.md and predict's docstring say: inside the data's box, too,
+    # only the visited regions give units. The logit difference 1 - 3 relu(x) +
+    # 6 relu(x - 1) - 3 relu(x - 2) is 1 left of 0 and right of 2 and negative in
+    # (1/3, 5/3): the training inputs -1 and 3 visit only the two constant regions,
+    # so there is no unit, one state labelled class 1, and x = 0.5 (class 0) gets it.
+    net = nn.Sequential(nn.Linear(1, 3), nn.ReLU(), nn.Linear(3, 2)).double()
+    with torch.no_grad():
+        net[0].weight.copy_(torch.ones(3, 1))
+        net[0].bias.copy_(torch.tensor([0.0, -1.0, -2.0]))
+        net[2].weight.copy_(torch.tensor([[0.0, 0.0, 0.0], [-3.0, 6.0, -3.0]]))
+        net[2].bias.copy_(torch.tensor([0.0, 1.0]))
+    dnet = DecisionNet(net, verbose=False).fit(np.array([[-1.0], [3.0]]))
+    assert dnet.n_neurons_ == 0 and dnet.n_regions_ == 2
+    labels, fallback = dnet.predict(np.array([[0.5]]), return_fallback=True)
+    assert net(torch.tensor([[0.5]], dtype=torch.float64)).argmax(1).item() == 0
+    assert labels.tolist() == [1] and not fallback.any()
+    # Visiting the two regions the boundary crosses gives their hyperplanes, at 1/3
+    # and 5/3, and the right label.
+    dnet = DecisionNet(net, verbose=False).fit(np.array([[-1.0], [0.2], [1.5], [3.0]]))
+    assert dnet.n_neurons_ == 2
+    assert dnet.predict(np.array([[0.5]])).tolist() == [0]

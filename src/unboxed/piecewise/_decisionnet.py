@@ -254,6 +254,10 @@ class DecisionNet(Params):
         (``boundary_only``): beyond it a known state may carry the wrong label, with
         no fallback (in a one-off measurement on moons, in no results file, 57 of the
         3,558 points of [-3, 3]^2 outside the box; ``docs/piecewise.md`` gives its setup).
+        Inside it, only in the regions the training inputs visit: a boundary through a
+        region none of them is in gives no unit, and a known state may carry the wrong
+        label there too, with no fallback (29 of 20,000 points of the box in another
+        one-off measurement, given there). Fit on inputs that cover where you predict.
 
         Parameters
         ----------
