@@ -867,3 +867,23 @@ def test_a_known_module_with_asymptotes_keeps_its_name():
             return nn.functional.gelu(x)
 
     assert linearize(MyGELU(), 3, asymptotes=lines, resolution=100, verbose=False).name == "MyGELU"
+
+
+def test_an_integer_or_bool_tensor_is_read_as_floats_as_torch_s_activations_read_it():
+    # In the tensor's own dtype the breaks and lines were cast to integers: the
+    # sigmoid's 5 pieces gave 0 at every point below, and a bool tensor failed inside
+    # torch.bucketize ("searchsorted_out_cpu" not implemented for 'Bool').
+    p = linearize("sigmoid", 5, verbose=False)
+    x = torch.tensor([-3, -1, 0, 1, 3])
+    expected = p(x.to(torch.get_default_dtype()))
+    assert expected.dtype == torch.sigmoid(x).dtype
+    for dtype in (torch.int64, torch.int32, torch.int8):
+        torch.testing.assert_close(p(x.to(dtype)), expected)
+        assert torch.equal(p.piece_index(x.to(dtype)), p.piece_index(x.double()))
+    torch.testing.assert_close(p(x[2:].to(torch.uint8)), expected[2:])
+    torch.testing.assert_close(p(torch.tensor([True, False])), p(torch.tensor([1.0, 0.0])))
+    torch.testing.assert_close(
+        PiecewiseActivation(p)(x), torch.tensor(p(x.numpy()), dtype=expected.dtype)
+    )
+    with pytest.raises(TypeError, match="real tensor"):
+        p(torch.tensor([1 + 1j]))

@@ -133,7 +133,8 @@ class PiecewiseLinear:
         Returns
         -------
         torch.Tensor or ndarray of int
-            Piece indices in ``[0, n_pieces)``, of ``x``'s shape; a tensor for a tensor.
+            Piece indices in ``[0, n_pieces)``, of ``x``'s shape; a tensor for a tensor
+            (an integer or bool one read in torch's default float dtype).
 
         Raises
         ------
@@ -143,12 +144,15 @@ class PiecewiseLinear:
             not scanned, so that a network's forward pass does not wait on the device.
         """
         if isinstance(x, torch.Tensor):
+            x = _float_tensor(x)
             breaks = torch.tensor(self.breakpoints, dtype=x.dtype, device=x.device)
             return torch.bucketize(x, breaks)
         x = check_array(x, name="x", ndim=None, dtype=None, allow_empty=True)
         return np.searchsorted(self.breakpoints, x, side="left")
 
     def __call__(self, x: Any) -> Any:
+        if isinstance(x, torch.Tensor):
+            x = _float_tensor(x)
         index = self.piece_index(x)
         if isinstance(x, torch.Tensor):
             slopes = torch.tensor(self.slopes, dtype=x.dtype, device=x.device)
@@ -162,6 +166,19 @@ class PiecewiseLinear:
             f"PiecewiseLinear({self.name!r}, n_pieces={self.n_pieces}, "
             f"max_error={self.max_error:.3g})"
         )
+
+
+def _float_tensor(x: torch.Tensor) -> torch.Tensor:
+    """``x`` as a floating tensor: an integer or bool one in torch's default float dtype,
+    as ``torch.sigmoid`` promotes it.
+
+    In its own dtype the breakpoints and lines were cast to integers: the sigmoid's
+    5 pieces gave 0 at every one of ``torch.tensor([-3, -1, 0, 1, 3])``, and a bool
+    tensor failed inside ``torch.bucketize``.
+    """
+    if x.is_complex():
+        raise TypeError(f"x must be a real tensor, got dtype {x.dtype}")
+    return x if x.is_floating_point() else x.to(torch.get_default_dtype())
 
 
 class PiecewiseActivation(nn.Module):
