@@ -84,7 +84,14 @@ class PCRResult(SavedWithEstimates):
     pcr, random_pcr : ndarray of shape (n_ks,)
         The PCR when the ranked (resp. random) top-k features are manipulated.
     pcr_ci, random_pcr_ci : ndarray of shape (n_ks, 2)
-        95% bootstrap confidence intervals.
+        The 2.5th and 97.5th percentiles of the PCR over ``meta["n_boot"]`` bootstrap
+        draws, each of ``meta["sample_frac"]`` of the cases, with replacement
+        (:func:`~unboxed.evaluate._stats.bootstrap_mean`). At ``sample_frac=1`` that is
+        the ordinary 95% percentile-bootstrap interval of the rate. Below 1 each draw is
+        smaller than the sample, so the interval is wider than a 95% CI of the rate
+        (about ``1 / sqrt(sample_frac)`` times, 1.8 at the paper's 0.3) and
+        conservative: on simulated 0/1 outcomes with ``n_boot=50`` it covered the true
+        rate in 99.5-100% of 400 repeats at 0.3, against 88-93% at 1.0.
     n_cases : int
         The number of cases tested.
     meta : dict
@@ -530,7 +537,9 @@ def deletion_test(
     n_boot : int
         Bootstrap repeats.
     sample_frac : float
-        The share of cases in each bootstrap draw (the paper: 30%).
+        The share of cases in each bootstrap draw (the paper: 30%). Below 1 the
+        intervals are wider than a 95% CI of the rate, and conservative
+        (:class:`PCRResult`).
     random_state : int, Generator or None
         Seeds the random features and the bootstrap.
     verbose : bool
