@@ -273,6 +273,23 @@ def test_segments_in_the_images_shape_keep_what_flat_ones_keep(digits, digits_bl
         keep_top_k(digits_blackbox, X, y, att, 2, segments=-1 - cells.reshape(8, 8), **common)
 
 
+def test_a_ranking_of_segment_ids_is_refused_in_segments(planted, planted_blackbox):
+    # A ranking array names segments by id where segments are given: 30 ids over 2
+    # segments was "lists 30 feature indices per row but X has only 2 features" of an
+    # X of 20 features.
+    X, y = planted.X_test[:10], planted.y_test[:10]
+    halves = np.arange(20) // 10
+    cases = [
+        (np.arange(30), "a ranking array lists 30 segment ids per row but segments holds 2 "),
+        (np.array([0, 5]), r"ranking segment ids must lie in \[0, 2\), got 5"),
+        (np.array([1, 1]), "a ranking array repeats a segment id"),
+        (np.array([0.5, 0.2]), "a ranking array must hold integer segment ids"),
+    ]
+    for ranking, message in cases:
+        with pytest.raises((ValueError, TypeError), match=message):
+            keep_top_k(planted_blackbox, X, y, ranking, 1, segments=halves, verbose=False)
+
+
 def test_agreement():
     a = np.array([0, 1, 2, 2, 1, 0, 0, 1])
     b = np.array([0, 1, 2, 1, 1, 0, 2, 1])

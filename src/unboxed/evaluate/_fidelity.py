@@ -879,7 +879,11 @@ def _keep_masks(
             f"the {n} rows, and a ranking array names segments by id: number them 0, 1, "
             "... (np.unique(segments, return_inverse=True)), with the ranking's ids to match"
         )
-    checked = check_ranking(ranking, n_samples=n, n_features=n_segments if by_id else d)
+    checked = (
+        check_ranking(ranking, n_samples=n, n_features=n_segments, segments=True)
+        if by_id
+        else check_ranking(ranking, n_samples=n, n_features=d)
+    )
     rank = _for_classes(checked, classes)
     if k > n_segments:
         raise ValueError(f"{name}={k} exceeds the number of segments ({n_segments})")

@@ -136,32 +136,48 @@ def ranking_array(ranking: np.ndarray | list | tuple) -> np.ndarray:
         ) from None
 
 
-def _order_scores(order: np.ndarray, n_features: int) -> tuple[np.ndarray, int]:
-    """Scores for an index array: position 0 scores highest, unranked features -inf."""
+def _order_scores(
+    order: np.ndarray, n_features: int, *, segments: bool = False
+) -> tuple[np.ndarray, int]:
+    """Scores for an index array: position 0 scores highest, unranked features -inf.
+
+    With ``segments`` the array ranks segment ids and ``n_features`` counts the
+    segments: the messages say so, where "X has only 2 features" was said of an X of
+    20 features split into 2 segments.
+    """
     order = np.asarray(order)
     m = order.shape[-1]
+    unit, index, indices = (
+        ("segment", "segment id", "segment ids")
+        if segments
+        else ("feature", "feature index", "feature indices")
+    )
     # Before the dtype: numpy reads [] as float64, which was told to hold integer
     # indices and to wrap scores in an Attribution, when it ranks nothing at all.
     if m == 0:
-        raise ValueError("a ranking array must rank at least one feature; it is empty")
+        raise ValueError(f"a ranking array must rank at least one {unit}; it is empty")
     if order.dtype.kind not in "iu":
         raise TypeError(
-            f"a ranking array must hold integer feature indices, got dtype {order.dtype}; "
+            f"a ranking array must hold integer {indices}, got dtype {order.dtype}; "
             "wrap attribution scores in an Attribution"
         )
     if m > n_features:
         # Said first: too long a row must repeat an index (or leave the range), and
         # "repeats a feature index" hid that the ranking is for a wider X.
         raise ValueError(
-            f"a ranking array lists {m} feature indices per row but X has only "
+            f"a ranking array lists {m} segment ids per row but segments holds {n_features} "
+            f"(ids 0 to {n_features - 1}); each id may appear once"
+            if segments
+            else f"a ranking array lists {m} feature indices per row but X has only "
             f"{n_features} features; each index may appear once"
         )
     outside = order[(order < 0) | (order >= n_features)]
     if outside.size:
-        raise ValueError(f"ranking indices must lie in [0, {n_features}), got {outside.flat[0]}")
+        what = "segment ids" if segments else "indices"
+        raise ValueError(f"ranking {what} must lie in [0, {n_features}), got {outside.flat[0]}")
     flat = order.reshape(-1, m)
     if m > 1 and np.any(np.diff(np.sort(flat, axis=1), axis=1) == 0):
-        raise ValueError("a ranking array repeats a feature index")
+        raise ValueError(f"a ranking array repeats a {index}")
     scores = np.full((flat.shape[0], n_features), -np.inf)
     np.put_along_axis(scores, flat, -np.arange(m, dtype=np.float64)[None, :], axis=1)
     return scores.reshape(*order.shape[:-1], n_features), m
@@ -181,7 +197,9 @@ def resolve_ranking(ranking: RankingLike, *, classes: np.ndarray, n_features: in
     return checked.for_classes(classes)
 
 
-def check_ranking(ranking: RankingLike, *, n_samples: int, n_features: int) -> RowRanking:
+def check_ranking(
+    ranking: RankingLike, *, n_samples: int, n_features: int, segments: bool = False
+) -> RowRanking:
     """Check ``ranking`` for ``n_samples`` rows of ``n_features`` and score it, all that
     needs no explained classes: a test that reads those off the model's predictions
     refuses a bad ranking before it queries the model. :meth:`RowRanking.for_classes`
@@ -191,6 +209,8 @@ def check_ranking(ranking: RankingLike, *, n_samples: int, n_features: int) -> R
     ----------
     ranking : FeatureImportance, Attribution or ndarray of int
     n_samples, n_features : int
+    segments : bool, default=False
+        A ranking array ranks segment ids, ``n_features`` of them: its errors say so.
 
     Returns
     -------
@@ -211,12 +231,12 @@ def check_ranking(ranking: RankingLike, *, n_samples: int, n_features: int) -> R
     if isinstance(ranking, np.ndarray | list | tuple):
         order = ranking_array(ranking)
         if order.ndim == 1:
-            scores, m = _order_scores(order, n_features)
+            scores, m = _order_scores(order, n_features, segments=segments)
             return RowRanking(n_features, m, shared=scores)
         if order.ndim == 2:
             if order.shape[0] != n:
                 raise ValueError(f"the ranking array has {order.shape[0]} rows but X has {n}")
-            scores, m = _order_scores(order, n_features)
+            scores, m = _order_scores(order, n_features, segments=segments)
             return RowRanking(n_features, m, per_row=scores)
         raise ValueError(f"a ranking array must be 1- or 2-dimensional, got {order.shape}")
     raise TypeError(
