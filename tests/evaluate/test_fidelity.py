@@ -1640,6 +1640,23 @@ def test_crafted_cases_refuse_an_n_cases_too_large_to_hold_before_the_query():
         crafted_cases(box, X, np.array([2, 3]), [1], n_cases=10**12, verbose=False)
 
 
+def test_crafted_cases_refuse_n_cases_whose_crafted_rows_are_too_large_to_hold():
+    # The check held n_cases indices, not the crafted rows of X's width: on wide inputs
+    # (here 100,000 features, an image's pixels) n_cases=10**7 passed it (80 MB of
+    # indices) and raised numpy's bare "Unable to allocate" from X[sources], after the
+    # query of X. Now the (n_cases, n_features) rows are refused by name, first.
+    X, _, _ = _iris_box_that_must_not_be_queried()
+    wide = np.tile(X[:10], 25_000)
+
+    def refuse(rows):
+        raise AssertionError(f"the model was queried on {len(rows)} rows")
+
+    box = BlackBox.from_callable(refuse, n_classes=3, input_shape=(wide.shape[1],))
+    message = r"n_cases=10000000 is too large: it asks for an array of shape \(10000000, 100000\)"
+    with pytest.raises(ValueError, match=message):
+        crafted_cases(box, wide, np.array([2, 3]), [1], n_cases=10**7, verbose=False)
+
+
 def test_crafted_cases_from_an_attribution_take_any_n_cases_as_all_positives(
     planted, planted_blackbox
 ):

@@ -453,11 +453,14 @@ def _start(
     target: object,
     fill_name: str,
     fill: object,
+    n_crafted: int | None = None,
 ) -> tuple[np.ndarray, Any, np.ndarray, np.ndarray, np.ndarray, RowRanking]:
     """Check the arguments shared by the PCR tests, then classify ``X`` once
     (:func:`_boot_settings` checks the bootstrap's first); ``fill`` is the setting
     ``fill_name`` that replaces features ("fill", "values"), checked before the query
-    where it is an array.
+    where it is an array. ``n_crafted``, :func:`crafted_cases`'s ``n_cases``, is the
+    number of rows of ``X``'s width it will build, refused here where numpy cannot hold
+    them.
 
     Returns
     -------
@@ -470,6 +473,11 @@ def _start(
     check_blackbox(blackbox)
     _check_target(target, blackbox)  # one class, the positive one
     X = blackbox.check_X(X)
+    if n_crafted is not None:
+        # The crafted cases' values, X[sources]: n_cases=10**12 raised numpy's bare
+        # "Unable to allocate 7.28 TiB" from rng.choice, and a count whose indices
+        # numpy held (10**9) raised it from X[sources], both after the query of X.
+        allocate((n_crafted, X.shape[1]), setting=f"n_cases={n_crafted}")
     ks = check_ks(ks, n_features=X.shape[1])
     if isinstance(ranking, Attribution):
         check_rows(ranking, X)
@@ -657,17 +665,17 @@ def crafted_cases(
     rng = check_random_state(random_state)
     if n_cases is not None:
         n_cases = check_positive_int(n_cases, name="n_cases")
-    if n_cases is not None and not isinstance(ranking, Attribution):
-        # The sources below hold n_cases indices: 10**12 raised numpy's bare "Unable to
-        # allocate 7.28 TiB" from rng.choice, after the query of X. An attribution's
-        # n_cases only subsamples the positive rows, so any count is held.
-        allocate((n_cases,), setting=f"n_cases={n_cases}")
     if isinstance(values, str) and values not in CRAFTED_VALUES:
         raise ValueError(f"values must be one of {CRAFTED_VALUES} or an array, got {values!r}")
     if noise not in ("uniform", "marginal"):
         raise ValueError(f"noise must be 'uniform' or 'marginal', got {noise!r}")
     n_boot, sample_frac = _boot_settings(n_boot, sample_frac)
-    X, index, ks, preds, classes, rank = _start(blackbox, X, ranking, ks, target, "values", values)
+    # An attribution's n_cases only subsamples the positive rows, so any count is held;
+    # otherwise n_cases rows are crafted, and _start refuses a count numpy cannot hold.
+    crafted = None if isinstance(ranking, Attribution) else n_cases
+    X, index, ks, preds, classes, rank = _start(
+        blackbox, X, ranking, ks, target, "values", values, n_crafted=crafted
+    )
     positives = np.flatnonzero(preds == classes)
     if positives.size == 0:
         raise ValueError("no positive case in X for the tested class(es); nothing to craft from")
