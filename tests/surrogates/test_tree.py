@@ -423,6 +423,33 @@ def test_set_params_depths_and_tolerance_change_the_next_fit(planted, planted_bl
     assert loose.set_params(tolerance=0).fit(X).max_depth_ == 3
 
 
+def test_a_black_box_of_fewer_classes_set_after_the_fit_asks_for_a_refit():
+    # predict_proba failed in numpy, "index 2 is out of bounds for axis 1 with size 2",
+    # after set_params(blackbox=) swapped the 3-class box the tree learnt for a 2-class
+    # one; fidelity and export_text failed on "class 2" of the new box.
+    from sklearn.datasets import load_iris
+    from sklearn.linear_model import LogisticRegression
+
+    X, y = load_iris(return_X_y=True)
+    three = BlackBox.from_sklearn(LogisticRegression(max_iter=500).fit(X, y))
+    two = BlackBox.from_sklearn(LogisticRegression(max_iter=500).fit(X, y > 0))
+    surrogate = TreeSurrogate(three, max_depth=3, random_state=0, verbose=False).fit(X)
+    expected = surrogate.predict_proba(X)
+    surrogate.set_params(blackbox=two)
+    message = (
+        r"TreeSurrogate's tree predicts class column 2, but blackbox now has 2 classes: it was "
+        r"changed since the fit \(set_params\(blackbox=...\)\); fit the surrogate again"
+    )
+    for call in (surrogate.predict_proba, surrogate.predict, surrogate.fidelity):
+        with pytest.raises(ValueError, match=message):
+            call(X)
+    with pytest.raises(ValueError, match=message):
+        surrogate.export_text()
+    # Set back, or fitted again on the new box, it answers as before.
+    np.testing.assert_array_equal(surrogate.set_params(blackbox=three).predict_proba(X), expected)
+    assert surrogate.set_params(blackbox=two).fit(X).predict_proba(X).shape == (150, 2)
+
+
 def test_export_text_names_the_black_boxs_features_by_default(
     planted, planted_named_blackbox, planted_blackbox
 ):

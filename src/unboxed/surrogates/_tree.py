@@ -291,6 +291,17 @@ class TreeSurrogate(Params):
 
     def _check_fitted(self) -> None:
         check_is_fitted(self, "tree_")
+        # The tree predicts the column indices of the black box it learnt, but every use
+        # reads self.blackbox, which set_params may have swapped for one of fewer
+        # classes: predict_proba failed in numpy ("index 2 is out of bounds for axis 1
+        # with size 2"), fidelity and export_text on a class the new box lacks.
+        top = int(self.tree_.classes_.max())
+        if top >= self.blackbox.n_classes:
+            raise ValueError(
+                f"this TreeSurrogate's tree predicts class column {top}, but blackbox now "
+                f"has {self.blackbox.n_classes} classes: it was changed since the fit "
+                "(set_params(blackbox=...)); fit the surrogate again"
+            )
 
     def _check_X(self, X: object) -> np.ndarray:
         self._check_fitted()
