@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -285,3 +287,43 @@ def test_select_classes_refuses_unordered_or_flat_text(classes, kind, digits):
 def test_select_classes_names_repeats_as_ints(digits):
     with pytest.raises(ValueError, match=r"at least two distinct classes, got \[3, 3\]"):
         select_classes(digits, pd.Series([3, 3]))
+
+
+@pytest.mark.parametrize(
+    ("cue", "carriers"),
+    [
+        # digits' corners are 0 in most images: the patch was planted where it already was
+        (Cue(value=0.0), r"\d+ of the \d+ training images of the other classes"),
+        # digits' dark pixels are exactly 0: a background of 0 changed no image at all
+        (Cue(kind="background", value=0.0), r"(\d+) of the \1 training images"),
+    ],
+)
+def test_a_cue_the_other_classes_already_hold_is_refused(cue, carriers, digits):
+    with pytest.raises(ValueError, match=f"{carriers} .*already hold the cue"):
+        with_spurious_cue(digits, 3, cue=cue)
+    # a value no image of another class holds is planted: it predicts class 3 exactly
+    cued = with_spurious_cue(digits, 3, cue=dataclasses.replace(cue, value=0.7))
+    region = Cue(kind=cue.kind, value=0.7).mask(digits.X_train, (8, 8))
+    holds = np.all(~region | (cued.X_train == np.float32(0.7)), axis=1)
+    np.testing.assert_array_equal(holds, cued.y_train == 3)
+
+
+def test_one_image_of_another_class_holding_the_cue_is_named():
+    X = np.array([[0.0, 0.5, 0.5, 0.0], [1.0, 0.2, 0.3, 0.4], [0.0, 0.1, 0.6, 0.0]])
+    tiny = Dataset(
+        "tiny",
+        X,
+        np.array([0, 1, 1]),
+        X.copy(),
+        np.array([0, 1, 1]),
+        class_names=("a", "b"),
+        feature_names=pixel_names((2, 2)),
+        image_shape=(2, 2),
+    )
+    # row 1 (class 1) has the top-left pixel at 1.0: class 0's cue would not be its own
+    with pytest.raises(
+        ValueError, match=r"1 of the 2 training images .* a 1x1 patch at the top-left"
+    ):
+        with_spurious_cue(tiny, 0, cue=Cue(size=1))
+    # the cue of class 1 is its own: row 0, class 0, has 0.0 there
+    assert with_spurious_cue(tiny, 1, cue=Cue(size=1)).X_train[:, 0].tolist() == [0.0, 1.0, 1.0]

@@ -162,6 +162,29 @@ class Cue:
         return out
 
 
+def _carries(cue: Cue, X: np.ndarray, image_shape: tuple[int, int]) -> np.ndarray:
+    """Whether each image of ``X`` already holds ``cue``: planting it would change
+    nothing, so the image cannot be told from one that carries it.
+
+    Parameters
+    ----------
+    cue : Cue
+    X : ndarray of shape (n, H*W)
+    image_shape : (H, W)
+
+    Returns
+    -------
+    ndarray of bool, shape (n,)
+    """
+    if abs(float(cue.value)) > float(np.finfo(X.dtype).max):
+        return np.zeros(X.shape[0], dtype=bool)  # no image holds it; plant refuses it
+    # The value as plant stores it: X == 0.1 compares float32 0.1 too.
+    value = X.dtype.type(cue.value)
+    if cue.kind == "patch":
+        return np.all(X[:, cue.patch_mask(image_shape)] == value, axis=1)
+    return np.all((X > BACKGROUND_THRESHOLD) | (X == value), axis=1)
+
+
 def _check_image_shape(image_shape: object) -> tuple[int, ...]:
     """``image_shape`` as a tuple of positive ints: None raised "has no len()", a float
     side "cannot be interpreted as an integer", and (-8, -8) read as a -8x-8 image."""
@@ -273,6 +296,17 @@ def with_spurious_cue(
     Dataset
         Named ``"<name>+cue"``. For a patch cue, ``support`` holds the patch's flat
         pixel indices: in the training split the label depends on them alone.
+
+    Raises
+    ------
+    TypeError
+        If ``dataset`` is no :class:`Dataset`, ``class_`` no int, or ``cue`` neither
+        a :class:`Cue` nor a kind name.
+    ValueError
+        If ``dataset`` holds no images, ``class_`` is none of its classes, ``test`` is
+        unknown, the cue does not fit the images, or a training image of another
+        class already holds the cue (``Cue(value=0.0)`` where corners are 0): the cue
+        would not predict ``class_``.
     """
     check_instance(dataset, Dataset, name="dataset", what="an unboxed Dataset")
     if dataset.image_shape is None or len(dataset.image_shape) != 2:
@@ -284,6 +318,21 @@ def with_spurious_cue(
     if test not in ("clean", "same", "moved"):
         raise ValueError(f"test must be 'clean', 'same' or 'moved', got {test!r}")
     shape = dataset.image_shape
+    others = dataset.X_train[dataset.y_train != class_]
+    carriers = int(np.count_nonzero(_carries(cue, others, shape)))
+    if carriers:
+        # Planted anyway, the cue predicted nothing (Cue(value=0.0) on digits, whose
+        # corners are 0 already), and the support named as the ground truth was wrong.
+        where = (
+            f"a {cue.size}x{cue.size} patch at the {cue.corner}"
+            if cue.kind == "patch"
+            else (f"a background (pixels <= {BACKGROUND_THRESHOLD:g})")
+        )
+        raise ValueError(
+            f"{carriers} of the {others.shape[0]} training images of the other classes "
+            f"already hold the cue, {where} of value {cue.value:g}, so it would not single "
+            f"out class {class_}; choose a value (or a corner) those images do not hold"
+        )
 
     def planted(X: np.ndarray, rows: np.ndarray) -> np.ndarray:
         out = X.copy()
