@@ -5,6 +5,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from tests.helpers import requires_fashion_mnist, requires_mnist
 from unboxed import DatasetNotInstalledError, load_dataset
@@ -188,6 +189,24 @@ def test_stratified_split_takes_the_labels_its_docstring_names():
     ):
         with pytest.raises(ValueError, match=message):
             stratified_split(refused, test_fraction=0.2, seed=0)
+
+
+def test_stratified_split_takes_a_tensor_and_a_numpy_fraction():
+    y = np.repeat(np.arange(2), [10, 20])
+    ref = stratified_split(y, test_fraction=0.2, seed=0)
+    # A tensor's np.size is its size method: "y must have shape (<built-in method ...>,)"
+    for got, want in zip(
+        stratified_split(torch.tensor(y), test_fraction=0.2, seed=0), ref, strict=True
+    ):
+        np.testing.assert_array_equal(got, want)
+    with pytest.raises(ValueError, match=r"non-empty vector of labels, got shape \(0,\)"):
+        stratified_split(torch.tensor([], dtype=torch.int64), test_fraction=0.2, seed=0)
+    # float16 times a class of 400,000 overflowed to inf (a RuntimeWarning, then round's
+    # OverflowError); the fraction is read as the float it holds
+    big = np.repeat([0, 1], [400_000, 10])
+    half = float(np.float16(0.2))
+    _, test = stratified_split(big, test_fraction=np.float16(0.2), seed=0)
+    assert np.bincount(big[test]).tolist() == [round(half * 400_000), round(half * 10)]
 
 
 @pytest.mark.parametrize(

@@ -218,8 +218,8 @@ def stratified_split(
     ----------
     y : array-like of shape (n_samples,)
         Class labels, whole numbers >= 0: ints, floats that are whole numbers (2.0 is
-        class 2) or bools (False is class 0, True class 1), as an array, a list or a
-        pandas Series. Strings, fractions and missing labels are refused.
+        class 2) or bools (False is class 0, True class 1), as an array, a list, a
+        pandas Series or a tensor. Strings, fractions and missing labels are refused.
     test_fraction : float in (0, 1)
         The share of each class that goes to the test split (rounded per class).
     seed : int
@@ -236,10 +236,13 @@ def stratified_split(
         If ``y`` is not a non-empty vector of such labels, ``test_fraction`` is not
         in (0, 1), ``seed`` is not a non-negative int, or a split would be empty.
     """
-    if np.ndim(y) != 1 or np.size(y) == 0:
-        raise ValueError(f"y must be a non-empty vector of labels, got shape {np.shape(y)}")
-    y = check_labels(y, n=np.size(y))
-    check_fraction(test_fraction, name="test_fraction", below_one=True)
+    # np.size of a tensor is its size method: "y must have shape (<built-in method ...>,)"
+    shape = tuple(np.shape(y))
+    if len(shape) != 1 or shape[0] == 0:
+        raise ValueError(f"y must be a non-empty vector of labels, got shape {shape}")
+    y = check_labels(y, n=shape[0])
+    # As a float: np.float16(0.2) times a class of 400,000 overflowed float16 to inf.
+    test_fraction = check_fraction(test_fraction, name="test_fraction", below_one=True)
     rng = np.random.default_rng(check_positive_int(seed, name="seed", minimum=0))
     train, test = [], []
     for c in np.unique(y):
