@@ -327,3 +327,10 @@ def test_one_image_of_another_class_holding_the_cue_is_named():
         with_spurious_cue(tiny, 0, cue=Cue(size=1))
     # the cue of class 1 is its own: row 0, class 0, has 0.0 there
     assert with_spurious_cue(tiny, 1, cue=Cue(size=1)).X_train[:, 0].tolist() == [0.0, 1.0, 1.0]
+
+
+def test_a_cue_size_of_a_small_numpy_int_fits_a_large_image():
+    # np.int8(2) was kept: 200 - np.int8(2) raised numpy's OverflowError in patch_mask
+    cue = Cue(size=np.int8(2), corner="bottom-right")
+    assert type(cue.size) is int
+    assert np.flatnonzero(cue.patch_mask((200, 200))).tolist() == [39798, 39799, 39998, 39999]

@@ -70,6 +70,8 @@ class Cue:
             raise ValueError(f"cue size must be an int, got {self.size!r}")
         if self.size < 1:
             raise ValueError(f"cue size must be at least 1, got {self.size}")
+        # A Python int: height - np.int8(2) raised OverflowError for a 200-pixel image.
+        object.__setattr__(self, "size", int(self.size))
         if self.corner not in CORNERS:
             raise ValueError(f"corner must be one of {CORNERS}, got {self.corner!r}")
         if not _is_finite_real(self.value):  # True would plant 1.0 silently
