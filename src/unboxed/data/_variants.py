@@ -204,11 +204,11 @@ def _check_images(X: object, image_shape: Sequence[int]) -> np.ndarray:
     return arr
 
 
-def _check_class(dataset: Dataset, class_: object) -> int:
+def _check_class(dataset: Dataset, class_: object, *, name: str = "class_") -> int:
     if not is_int(class_):
-        raise TypeError(f"class_ must be an int, got {type(class_).__name__}")
+        raise TypeError(f"{name} must be an int, got {type(class_).__name__}")
     if not 0 <= int(class_) < dataset.n_classes:
-        raise ValueError(f"class_ must lie in [0, {dataset.n_classes}), got {class_}")
+        raise ValueError(f"{name} must lie in [0, {dataset.n_classes}), got {class_}")
     return int(class_)
 
 
@@ -248,7 +248,8 @@ def select_classes(dataset: Dataset, classes: Sequence[int] | ArrayLike) -> Data
             f"classes must be a sequence of class indices in the order to relabel them "
             f"(e.g. [3, 8]), got {type(classes).__name__}"
         )
-    chosen = [_check_class(dataset, c) for c in values]
+    # Named "classes": "class_ must be an int" named with_spurious_cue's argument.
+    chosen = [_check_class(dataset, c, name="a class in classes") for c in values]
     if len(set(chosen)) != len(chosen) or len(chosen) < 2:
         raise ValueError(f"classes must be at least two distinct classes, got {chosen}")
     relabel = np.full(dataset.n_classes, -1)
