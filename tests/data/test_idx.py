@@ -183,3 +183,15 @@ def test_bytes_are_read_into_a_writable_copy():
 def test_read_idx_names_a_path_of_the_wrong_kind(path, message):
     with pytest.raises(TypeError, match=message):
         read_idx(path)
+
+
+def test_a_memoryview_is_read_by_its_bytes_whatever_its_items():
+    raw = _idx_bytes(np.arange(12, dtype=np.uint8).reshape(3, 4))
+    want = parse_idx(raw)
+    # a view of 4-byte items: its first item, not byte, was read as the magic number
+    words = np.frombuffer(raw, dtype=np.uint32)  # 12 + 12 bytes: whole words
+    np.testing.assert_array_equal(parse_idx(memoryview(words)), want)
+    # a 2-d view: indexing it raised NotImplementedError
+    np.testing.assert_array_equal(
+        parse_idx(memoryview(np.frombuffer(raw, np.uint8).reshape(4, 6))), want
+    )

@@ -85,6 +85,10 @@ def parse_idx(raw: bytes, *, source: str = "<bytes>") -> np.ndarray:
     """
     if not isinstance(raw, bytes | bytearray | memoryview):  # an AttributeError before
         raise TypeError(f"raw must be bytes, got {type(raw).__name__}; use read_idx for a path")
+    if isinstance(raw, memoryview):
+        # Indexed and measured by items, not bytes: a view of int32 or of a 2-d array
+        # read its first item as the magic number (or raised NotImplementedError).
+        raw = raw.tobytes()
     if not raw:  # "bad magic number " with nothing after it
         raise ValueError(f"{source}: not an IDX file (the file is empty)")
     if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] not in _TYPES:
