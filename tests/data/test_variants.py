@@ -300,7 +300,7 @@ def test_select_classes_names_repeats_as_ints(digits):
     ],
 )
 def test_a_cue_the_other_classes_already_hold_is_refused(cue, carriers, digits):
-    with pytest.raises(ValueError, match=f"{carriers} .*already hold the cue"):
+    with pytest.raises(ValueError, match=f"{carriers} .*already hold the cue.*; choose a value"):
         with_spurious_cue(digits, 3, cue=cue)
     # a value no image of another class holds is planted: it predicts class 3 exactly
     cued = with_spurious_cue(digits, 3, cue=dataclasses.replace(cue, value=0.7))

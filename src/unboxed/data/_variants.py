@@ -326,15 +326,17 @@ def with_spurious_cue(
     if carriers:
         # Planted anyway, the cue predicted nothing (Cue(value=0.0) on digits, whose
         # corners are 0 already), and the support named as the ground truth was wrong.
-        where = (
-            f"a {cue.size}x{cue.size} patch at the {cue.corner}"
-            if cue.kind == "patch"
-            else (f"a background (pixels <= {BACKGROUND_THRESHOLD:g})")
-        )
+        if cue.kind == "patch":
+            where, choose = (
+                f"a {cue.size}x{cue.size} patch at the {cue.corner}",
+                "a value or corner",
+            )
+        else:
+            where, choose = f"a background (pixels <= {BACKGROUND_THRESHOLD:g})", "a value"
         raise ValueError(
             f"{carriers} of the {others.shape[0]} training images of the other classes "
             f"already hold the cue, {where} of value {cue.value:g}, so it would not single "
-            f"out class {class_}; choose a value (or a corner) those images do not hold"
+            f"out class {class_}; choose {choose} those images do not hold"
         )
 
     def planted(X: np.ndarray, rows: np.ndarray) -> np.ndarray:
