@@ -467,6 +467,18 @@ def test_mnist_digits_files_of_the_wrong_form_are_named(tmp_path, content, messa
         load_dataset("mnist", path=tmp_path)
 
 
+def test_mnist_too_small_to_split_names_the_data_set_and_its_folder(tmp_path):
+    # It read "test_fraction=0.2 of classes of 1 to 1 samples rounds to 0 per class",
+    # naming an argument load_dataset has not, and neither the data set nor its folder.
+    _mnist_folder(tmp_path, per_digit=(1,) * 10)
+    with pytest.raises(ValueError) as raised:
+        load_dataset("mnist", path=tmp_path)
+    assert str(raised.value).startswith(
+        f"mnist: its 10 samples read from {tmp_path} are too few for the fixed stratified "
+        "split (80%/20%, seed 0): test_fraction=0.2 of classes of 1 to 1 samples"
+    )
+
+
 def test_mnist_pixels_that_are_nan_are_refused(tmp_path):
     _mnist_folder(tmp_path)
     (tmp_path / "3.json").write_text('{"data": [' + ", ".join(["0.5"] * 783 + ["NaN"]) + "]}")

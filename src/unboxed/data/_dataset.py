@@ -263,10 +263,22 @@ def stratified_split(
     return rng.permutation(np.concatenate(train)), rng.permutation(np.concatenate(test))
 
 
-def split_dataset(name: str, X: np.ndarray, y: np.ndarray, **fields: object) -> Dataset:
+def split_dataset(
+    name: str, X: np.ndarray, y: np.ndarray, *, source: object = None, **fields: object
+) -> Dataset:
     """A :class:`Dataset` of all samples, split by :func:`stratified_split` with the fixed
-    :data:`SPLIT_SEED` and :data:`TEST_FRACTION`; ``fields`` are the metadata."""
-    train, test = stratified_split(y, test_fraction=TEST_FRACTION, seed=SPLIT_SEED)
+    :data:`SPLIT_SEED` and :data:`TEST_FRACTION`; ``fields`` are the metadata, and
+    ``source`` (a folder read) is named where the samples are too few to split."""
+    try:
+        train, test = stratified_split(y, test_fraction=TEST_FRACTION, seed=SPLIT_SEED)
+    except ValueError as err:
+        # A folder of a few MNIST images read "test_fraction=0.2 ... would be empty",
+        # naming an argument the caller of load_dataset never passed.
+        read = f" read from {source}" if source is not None else ""
+        raise ValueError(
+            f"{name}: its {len(y)} samples{read} are too few for the fixed stratified "
+            f"split ({1 - TEST_FRACTION:.0%}/{TEST_FRACTION:.0%}, seed {SPLIT_SEED}): {err}"
+        ) from err
     return Dataset(
         name=name,
         X_train=X[train],

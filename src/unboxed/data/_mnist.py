@@ -96,6 +96,7 @@ def load(path: str | os.PathLike | None = None) -> Dataset:
         "mnist",
         X,
         y,
+        source=folder,
         class_names=tuple(str(d) for d in range(10)),
         feature_names=pixel_names((28, 28)),
         image_shape=(28, 28),
