@@ -720,6 +720,10 @@ def test_to_raw_refuses_values_that_fit_no_feature():
         ds.to_raw([1.0], [2])
     with pytest.raises(ValueError, match="values contains NaN"):
         ds.to_raw([np.nan, 1.0])
+    # 20 + 4 * 1e308 was inf, with a RuntimeWarning at most
+    for args in (([1e308, 0.0],), ([1e308], [1])):
+        with pytest.raises(ValueError, match="values up to 1e.308 standard units overflow"):
+            ds.to_raw(*args)
 
 
 @pytest.mark.parametrize("name", ["t10k-labels-idx1-ubyte.gz", "t10k-labels-idx1-ubyte"])

@@ -144,8 +144,9 @@ class Dataset:
         Raises
         ------
         ValueError
-            If the data set records no standardization (``feature_scale`` is None), or
-            ``values`` and ``features`` do not fit it.
+            If the data set records no standardization (``feature_scale`` is None),
+            ``values`` and ``features`` do not fit it, or a value overflows float64 in
+            raw units.
         """
         if self.feature_mean is None or self.feature_scale is None:
             raise ValueError(
@@ -159,14 +160,23 @@ class Dataset:
                     f"values has shape {values.shape}; expected rows of {self.n_features} "
                     "features, or pass the feature of each value"
                 )
-            return self.feature_mean + self.feature_scale * values
-        features = check_feature_indices(features, n_features=self.n_features, name="features")
-        if values.shape != features.shape:
+            mean, scale = self.feature_mean, self.feature_scale
+        else:
+            features = check_feature_indices(features, n_features=self.n_features, name="features")
+            if values.shape != features.shape:
+                raise ValueError(
+                    f"values has shape {values.shape} and features {features.shape}; "
+                    "expected one feature per value"
+                )
+            mean, scale = self.feature_mean[features], self.feature_scale[features]
+        with np.errstate(over="ignore"):  # named below: it was an inf with a RuntimeWarning
+            raw = mean + scale * values
+        if not np.all(np.isfinite(raw)):
             raise ValueError(
-                f"values has shape {values.shape} and features {features.shape}; "
-                "expected one feature per value"
+                f"values up to {np.abs(values).max():g} standard units overflow float64 "
+                "in the raw units; expected values of the data's own scale"
             )
-        return self.feature_mean[features] + self.feature_scale[features] * values
+        return raw
 
     @property
     def n_features(self) -> int:
