@@ -148,6 +148,8 @@ def test_unknown_name_is_a_clear_error():
     [
         (["digits"], None, TypeError, r"name must be a str, one of \['breast-cancer', .*got list"),
         ("Fashion_MNIST", None, ValueError, r"'Fashion_MNIST' \(did you mean 'fashion-mnist'\?\)"),
+        # a space for the dash had no suggestion: "unknown data set 'breast cancer'; choose"
+        ("breast cancer", None, ValueError, r"'breast cancer' \(did you mean 'breast-cancer'\?\)"),
         ("digit", None, ValueError, r"unknown data set 'digit'; choose from"),
         ("mnist", 3, TypeError, "path must be a folder, as a str or path, got int"),
         ("mnist", b"/tmp", TypeError, "path must be a folder, as a str or path, got bytes"),

@@ -457,8 +457,9 @@ def load_dataset(name: str, *, path: str | os.PathLike | None = None) -> Dataset
 
 def _did_you_mean(name: str) -> str:
     """``" (did you mean 'x'?)"`` for a name that differs from a registered one in case,
-    ``_`` for ``-`` or spaces around it, else ``""``."""
-    key = name.strip().lower().replace("_", "-")
+    ``_`` or a space for ``-`` ("breast cancer", the name sklearn prints), or spaces
+    around it, else ``""``."""
+    key = "-".join(name.strip().lower().replace("_", " ").split())
     found = [known for known in REGISTRY if known == key]
     return f" (did you mean {found[0]!r}?)" if found else ""
 
