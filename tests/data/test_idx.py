@@ -195,3 +195,18 @@ def test_a_memoryview_is_read_by_its_bytes_whatever_its_items():
     np.testing.assert_array_equal(
         parse_idx(memoryview(np.frombuffer(raw, np.uint8).reshape(4, 6))), want
     )
+
+
+def test_parse_idx_names_gzip_compressed_bytes():
+    # "not an IDX file (bad magic number 1f8b0800)": read_idx decompresses, parse_idx not
+    blob = gzip.compress(_idx_bytes(np.arange(3, dtype=np.uint8)))
+    with pytest.raises(ValueError, match=r"<bytes>: gzip-compressed data, not IDX; decompress"):
+        parse_idx(blob)
+    np.testing.assert_array_equal(parse_idx(gzip.decompress(blob)), np.arange(3))
+
+
+def test_a_file_gzipped_twice_is_named(tmp_path):
+    twice = tmp_path / "twice-idx1-ubyte.gz"
+    twice.write_bytes(gzip.compress(gzip.compress(_idx_bytes(np.arange(3, dtype=np.uint8)))))
+    with pytest.raises(ValueError, match=f"{twice}: gzip-compressed data, not IDX"):
+        read_idx(twice)

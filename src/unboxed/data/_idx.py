@@ -91,6 +91,11 @@ def parse_idx(raw: bytes, *, source: str = "<bytes>") -> np.ndarray:
         raw = raw.tobytes()
     if not raw:  # "bad magic number " with nothing after it
         raise ValueError(f"{source}: not an IDX file (the file is empty)")
+    if raw[:2] == _GZIP_MAGIC:  # "bad magic number 1f8b0800" did not say what they were
+        raise ValueError(
+            f"{source}: gzip-compressed data, not IDX; decompress it first "
+            "(gzip.decompress; read_idx decompresses a file once)"
+        )
     if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] not in _TYPES:
         raise ValueError(f"{source}: not an IDX file (bad magic number {raw[:4].hex()})")
     dtype, ndim = _TYPES[raw[2]], raw[3]
