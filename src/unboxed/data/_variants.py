@@ -321,8 +321,8 @@ def with_spurious_cue(
     if test not in ("clean", "same", "moved"):
         raise ValueError(f"test must be 'clean', 'same' or 'moved', got {test!r}")
     shape = dataset.image_shape
-    others = dataset.X_train[dataset.y_train != class_]
-    carriers = int(np.count_nonzero(_carries(cue, others, shape)))
+    others = dataset.y_train != class_  # a mask, not a copy of most of X_train
+    carriers = int(np.count_nonzero(_carries(cue, dataset.X_train, shape) & others))
     if carriers:
         # Planted anyway, the cue predicted nothing (Cue(value=0.0) on digits, whose
         # corners are 0 already), and the support named as the ground truth was wrong.
@@ -334,7 +334,7 @@ def with_spurious_cue(
         else:
             where, choose = f"a background (pixels <= {BACKGROUND_THRESHOLD:g})", "a value"
         raise ValueError(
-            f"{carriers} of the {others.shape[0]} training images of the other classes "
+            f"{carriers} of the {others.sum()} training images of the other classes "
             f"already hold the cue, {where} of value {cue.value:g}, so it would not single "
             f"out class {class_}; choose {choose} those images do not hold"
         )
