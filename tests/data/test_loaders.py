@@ -493,7 +493,12 @@ def test_mnist_too_small_to_split_names_the_data_set_and_its_folder(tmp_path):
 def test_mnist_pixels_that_are_nan_are_refused(tmp_path):
     _mnist_folder(tmp_path)
     (tmp_path / "3.json").write_text('{"data": [' + ", ".join(["0.5"] * 783 + ["NaN"]) + "]}")
-    with pytest.raises(ValueError, match=r"3\.json: pixel values must be finite"):
+    with pytest.raises(ValueError, match=r"3\.json: pixel values must be finite") as raised:
+        load_dataset("mnist", path=tmp_path)
+    # the message said what it expected, not what it found
+    assert str(raised.value).endswith("got nan at index 783 (image 0, pixel 783)")
+    (tmp_path / "3.json").write_text(json.dumps({"data": [0, 255] * 392}))
+    with pytest.raises(ValueError, match=r"got values in \[0, 255\] \(bytes 0\.\.255\? "):
         load_dataset("mnist", path=tmp_path)
 
 

@@ -74,8 +74,17 @@ def _read_digit(folder: Path, digit: int) -> np.ndarray:
         raise ValueError(f"{file}: data must be a flat list of pixel values, got {shape}")
     if data.size == 0 or data.size % 784:
         raise ValueError(f"{file}: {data.size} values is not a whole number of 28x28 images")
-    if not np.all(np.isfinite(data)) or data.min() < 0 or data.max() > 1:
-        raise ValueError(f"{file}: pixel values must be finite and lie in [0, 1]")
+    finite = np.isfinite(data)
+    if not np.all(finite) or data.min() < 0 or data.max() > 1:
+        # It said only what was expected: not whether a NaN or bytes 0..255 were found.
+        if not np.all(finite):
+            at = int(np.flatnonzero(~finite)[0])
+            found = f"{data[at]} at index {at} (image {at // 784}, pixel {at % 784})"
+        else:
+            found = f"values in [{data.min():g}, {data.max():g}]"
+            if data.max() <= 255 and np.all(data == np.round(data)):
+                found += " (bytes 0..255? the npm package's files hold 0..1)"
+        raise ValueError(f"{file}: pixel values must be finite and lie in [0, 1], got {found}")
     return data.reshape(-1, 784)
 
 
