@@ -903,6 +903,27 @@ def test_head_predict_checks_its_input_and_runs_the_network_above_the_layer(expl
     np.testing.assert_array_equal(got, np.repeat(explainer.blackbox.predict(X), 1700))
 
 
+def test_features_beyond_the_networks_float32_are_refused_not_read_as_class_0(explainer, digits):
+    """A lower feature of 1e39 is inf in the float32 LeNet, whose logits are then NaN:
+    head_predict read the row as class 0, faithfulness's softmax gave NaN margins and
+    validity counted the row, all without a word."""
+    F = explainer.lower_features(digits.X_test[:3])
+    F[1] = 1e39
+    with pytest.raises(ValueError, match=r"NaN or infinite values \(first on row 1 of the lower"):
+        explainer.head_predict(F)
+    generated = explainer.counterfactuals(digits.X_test[:2], n_per_query=2, random_state=0)
+    values = np.array(generated.values)
+    values[0] = -1e39
+    far = dataclasses.replace(generated, values=values)
+    with pytest.raises(ValueError, match=r"examples.values holds values beyond .*float32"):
+        explainer.validity(far)
+    prototypes = explainer.prototypes(n_per_class=1, source="generated", random_state=0)
+    values = np.array(prototypes.values)
+    values[2] = 1e39
+    with pytest.raises(ValueError, match="first on row 2 of the lower features given"):
+        explainer.faithfulness(dataclasses.replace(prototypes, values=values))
+
+
 def test_head_predict_refuses_pooled_features_and_a_nested_layer(
     digits, digits_blackbox, planted, planted_logreg
 ):

@@ -838,7 +838,7 @@ class JGMMExplainer(Params):
         if examples.inputs is not None:
             classes = self.blackbox.predict(examples.inputs)
         else:
-            classes = self.head_predict(examples.values)
+            classes = self._head_outputs(examples.values, name="examples.values").argmax(axis=1)
         same = classes == examples.query_classes[examples.groups]
         valid = jx._valid(same, examples.kind)
         share = float(np.mean(valid))
@@ -968,7 +968,24 @@ class JGMMExplainer(Params):
                 )
                 with self.blackbox._guard(len(batch), functools.partial(str, place)):
                     out.append(head(batch.reshape(-1, *self.feature_shape_)).double().numpy())
-        return np.concatenate(out)
+        outputs = np.concatenate(out)
+        if not np.all(np.isfinite(outputs)):
+            # argmax took a NaN row for class 0 and the softmax gave NaN probabilities:
+            # head_predict, validity and faithfulness counted them without a word.
+            first = int(np.argmin(np.isfinite(outputs).all(axis=1)))
+            largest = float(np.max(np.abs(F)))
+            limit = float(torch.finfo(dtype).max) if dtype.is_floating_point else np.inf
+            why = (
+                f"{name} holds values beyond the range of the network's {dtype} (up to "
+                f"{largest:g} in magnitude; it holds up to {limit:.3g})"
+                if largest > limit
+                else f"from values within the range of the network's {dtype} (up to {largest:g})"
+            )
+            raise ValueError(
+                f"the layers above {self.lower_layer!r} returned NaN or infinite values "
+                f"(first on row {first} of {rows}): {why}"
+            )
+        return outputs
 
     def _head_proba(self, F: object, *, name: str = "F") -> np.ndarray:
         """:meth:`_head_outputs` as class probabilities: a float64 softmax of logits, as
