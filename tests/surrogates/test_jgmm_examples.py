@@ -1074,6 +1074,16 @@ def _local(model, Z, rng, kind="counterfactual", n_per_query=2, **kwargs):
             lambda m, Z, r: jx.generate_influentials(m, 2, r),
         ),
         (lambda m, Z, r: _local(m, Z, r, n_samples=-1), lambda m, Z, r: _local(m, Z, r)[0]),
+        # Counts numpy cannot hold failed in its sampler ("Unable to allocate 7.28 TiB").
+        (
+            lambda m, Z, r: jx.generate_prototypes(m, 2, r, n_candidates=10**12),
+            lambda m, Z, r: jx.generate_prototypes(m, 2, r),
+        ),
+        (
+            lambda m, Z, r: jx.generate_influentials(m, 2, r, n_per_component=10**12),
+            lambda m, Z, r: jx.generate_influentials(m, 2, r),
+        ),
+        (lambda m, Z, r: _local(m, Z, r, n_samples=10**12), lambda m, Z, r: _local(m, Z, r)[0]),
         (lambda m, Z, r: _local(m, Z, r, n_per_query=0), lambda m, Z, r: _local(m, Z, r)[0]),
         (lambda m, Z, r: _local(m, Z, r, kind="counter"), lambda m, Z, r: _local(m, Z, r)[0]),
         (lambda m, Z, r: _local(m, Z, r, radius=-1.0), lambda m, Z, r: _local(m, Z, r)[0]),
@@ -1090,7 +1100,7 @@ def test_a_refused_call_leaves_the_generator_as_it_was(tiny, refused, valid):
     valid one gives alone."""
     model, Z = tiny
     rng = np.random.default_rng(3)
-    with pytest.raises(ValueError, match="must be|has 1 rows"):
+    with pytest.raises(ValueError, match=r"must be|has 1 rows|=10+ is too large"):
         refused(model, Z[:2], rng)
     after = valid(model, Z[:2], rng)
     alone = valid(model, Z[:2], np.random.default_rng(3))

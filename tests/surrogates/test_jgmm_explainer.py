@@ -924,6 +924,24 @@ def test_features_beyond_the_networks_float32_are_refused_not_read_as_class_0(ex
         explainer.faithfulness(dataclasses.replace(prototypes, values=values))
 
 
+@pytest.mark.parametrize(
+    ("call", "setting"),
+    [
+        (lambda e: e.prototypes(source="generated", n_candidates=10**12), "n_candidates"),
+        (lambda e: e.influentials(source="generated", n_per_component=10**12), "n_per_component"),
+        (lambda e: e.counterfactuals(np.zeros((1, 64)), n_samples=10**12), "n_samples"),
+        (lambda e: e.semifactuals(np.zeros((1, 64)), n_samples=10**12), "n_samples"),
+    ],
+)
+def test_a_count_of_draws_numpy_cannot_hold_is_refused_before_any_draw(explainer, call, setting):
+    """10**12 draws failed in numpy's sampler with "Unable to allocate 7.28 TiB", which
+    named no setting, after the call's seed was drawn from the explainer's generator."""
+    state = explainer.rng_.bit_generator.state
+    with pytest.raises(ValueError, match=f"{setting}=1000000000000 is too large"):
+        call(explainer)
+    assert explainer.rng_.bit_generator.state == state
+
+
 def test_head_predict_refuses_pooled_features_and_a_nested_layer(
     digits, digits_blackbox, planted, planted_logreg
 ):

@@ -23,7 +23,7 @@ from typing import cast
 import numpy as np
 
 from .._ranks import descending_order
-from .._validation import check_positive_int
+from .._validation import allocate, check_positive_int
 from ..local._engine import call_seed, row_seed
 from . import _jgmm_math as jm
 from ._jgmm import JGMM
@@ -303,6 +303,41 @@ def mine_prototypes(model: JGMM, Z: np.ndarray, n_per_component: int) -> Found:
     return Found(Z[idx], scores[idx, grp], comps[idx], grp, idx)
 
 
+def check_draws(
+    model: JGMM,
+    *,
+    n_candidates: int | None = None,
+    n_per_component: int | None = None,
+    n_samples: int | None = None,
+) -> None:
+    """Refuse a count of draws numpy cannot hold, with a ``ValueError`` that names the
+    setting, before anything is drawn: 10**12 candidates failed in numpy's sampler
+    ("Unable to allocate 7.28 TiB"), naming nothing the user passed.
+
+    Parameters
+    ----------
+    model : JGMM
+    n_candidates : int, optional
+        :func:`generate_prototypes`'s draws per higher component.
+    n_per_component : int, optional
+        :func:`generate_influentials`'s draws per lower component, all drawn at once.
+    n_samples : int, optional
+        :func:`local_examples`' draws per query.
+    """
+    k_x, d = model.means_x_.shape
+    for setting, count, rows in (
+        ("n_candidates", n_candidates, n_candidates),
+        (
+            "n_per_component",
+            n_per_component,
+            None if n_per_component is None else k_x * n_per_component,
+        ),
+        ("n_samples", n_samples, n_samples),
+    ):
+        if rows is not None:
+            allocate((rows, d), setting=f"{setting}={count}")
+
+
 def generate_prototypes(
     model: JGMM, n_per_component: int, rng: np.random.Generator, *, n_candidates: int = 200
 ) -> Found:
@@ -315,6 +350,7 @@ def generate_prototypes(
     # Before any draw: a refused call leaves rng as it was.
     n_per_component = check_positive_int(n_per_component, name="n_per_component")
     n_candidates = check_positive_int(n_candidates, name="n_candidates")
+    check_draws(model, n_candidates=n_candidates)
     out = []
     for j in populated_components(model):
         Zs, comps = jm.sample_gmm(
@@ -355,6 +391,7 @@ def generate_influentials(
     # Before any draw: a refused call leaves rng as it was.
     n = check_positive_int(n, name="n")
     n_per_component = check_positive_int(n_per_component, name="n_per_component")
+    check_draws(model, n_per_component=n_per_component)
     kx = model.means_x_.shape[0]
     comps = np.repeat(np.arange(kx), n_per_component)
     noise = rng.standard_normal((comps.size, model.means_x_.shape[1]))
@@ -560,6 +597,8 @@ def local_examples(
         )
     if select == "blackbox" and blackbox_same is None:
         raise ValueError("select='blackbox' asks the black box; give blackbox_same=")
+    if samples(source, sampler):
+        check_draws(model, n_samples=n_samples)
     if query_inputs is not None and len(query_inputs) != Zq.shape[0]:
         raise ValueError(
             f"query_inputs has {len(query_inputs)} rows for {Zq.shape[0]} queries in Zq"

@@ -1324,6 +1324,8 @@ class JGMMExplainer(Params):
             assert kind.generate is not None  # criticisms, which have none, are always mined
             inputs = None
             params.update({key: check_positive_int(v, name=key) for key, v in setting.items()})
+            # Before the seed is drawn, as a bad count is: a refused call draws nothing.
+            jx.check_draws(self.jgmm_, **{key: params[key] for key in setting})
             seed = self._call_seed(random_state)
             found = kind.generate(self.jgmm_, count, np.random.default_rng(seed), **setting)
         return self._example_set(kind.name, source, found, inputs, params, kind.score, seed=seed)
@@ -1593,6 +1595,8 @@ class JGMMExplainer(Params):
             inputs, Z_pool = self._pool(X)
         # Drawn only where the call samples: mined examples and the deterministic
         # searches leave the explainer's generator as it was.
+        if jx.samples(source, sampler):  # before the seed: a refused call draws nothing
+            jx.check_draws(self.jgmm_, n_samples=n_samples)
         seed = self._call_seed(random_state) if jx.samples(source, sampler) else None
         options: dict[str, Any] = {
             "source": source,
