@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import re
 import warnings
 
 import numpy as np
@@ -56,6 +57,20 @@ def test_prototype_criticism_and_influence_scores(tiny):
     # eq. 5's 1 - max_j p(x | w = j) ranks the points exactly as the stored score does
     literal = np.array([1 - _brute(model, z)[0].max() for z in Z])
     assert np.array_equal(np.argsort(-literal, kind="stable"), np.argsort(-crit, kind="stable"))
+
+
+@pytest.mark.parametrize("sampler", ["local", "sparse", "nearest_then_sparse"])
+@pytest.mark.parametrize("radius", [1e-300, 1e300])
+def test_a_radius_the_samplers_cannot_compute_with_is_named(tiny, sampler, radius):
+    """ "local" squares radius / 2: 1e-300 raised ZeroDivisionError and 1e300
+    OverflowError; "sparse" squares its moves, which overflowed to inf."""
+    model, Z = tiny
+    with pytest.raises(ValueError, match=re.escape(f"radius={radius!r} is beyond what sampler")):
+        _local(model, Z[:1], np.random.default_rng(0), radius=radius, sampler=sampler)
+    # the ends of the range compute, to finite examples
+    for edge in jx.RADIUS_RANGE:
+        found = _local(model, Z[:1], np.random.default_rng(0), radius=edge, sampler=sampler)[0]
+        assert np.all(np.isfinite(found.Z)) and np.all(np.isfinite(found.scores))
 
 
 @pytest.mark.parametrize("kind", ["counterfactual", "semifactual"])

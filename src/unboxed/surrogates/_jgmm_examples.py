@@ -420,6 +420,9 @@ SELECTS = ("proxy", "score", "margin", "blackbox")
 SAMPLERS = ("gmm", "local", "boundary", "nearest", "sparse", "nearest_then_sparse")
 #: The samplers whose candidates depend on the radius, which they need.
 RADIUS_SAMPLERS = ("local", "sparse", "nearest_then_sparse")
+#: The radii the samplers of RADIUS_SAMPLERS compute with: their squares, and those of
+#: their moves over a few thousand dimensions, stay normal float64 numbers.
+RADIUS_RANGE = (1e-100, 1e100)
 #: The options that make sense for counterfactuals only.
 COUNTERFACTUAL_ONLY = {
     "sampler": ("nearest", "sparse", "nearest_then_sparse"),
@@ -445,6 +448,15 @@ def check_local_options(kind: str, select: str, sampler: str, radius: float | No
     if sampler in RADIUS_SAMPLERS and (radius is None or not np.isfinite(radius)):
         # An infinite radius gave infinite moves and, silently, no candidates.
         raise ValueError(f"sampler={sampler!r} draws within a radius; give a finite radius=")
+    if sampler in RADIUS_SAMPLERS and not RADIUS_RANGE[0] <= cast(float, radius) <= RADIUS_RANGE[1]:
+        # "local" squares radius / 2 (1e-300 gave a ZeroDivisionError, 1e300 an
+        # OverflowError) and "sparse" squares its moves (1e200 overflowed to inf).
+        raise ValueError(
+            f"radius={radius!r} is beyond what sampler={sampler!r} computes with, "
+            f"{RADIUS_RANGE[0]:g} to {RADIUS_RANGE[1]:g}; the radius is an RMS distance over "
+            "the whitened lower features, about 1 per standard deviation, so 0.1 to 10 "
+            "spans small to large changes"
+        )
 
 
 def samples(source: str, sampler: str) -> bool:

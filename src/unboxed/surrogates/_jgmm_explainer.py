@@ -1364,7 +1364,9 @@ class JGMMExplainer(Params):
         source : {"generated", "mined"}
         radius : float, optional
             The l2 constraint, as an RMS distance over the whitened lower-feature
-            dimensions, ``||z - z_q|| / sqrt(D)``. None rejects nothing.
+            dimensions, ``||z - z_q|| / sqrt(D)``. None rejects nothing. The samplers
+            that move within it ("local", "sparse", "nearest_then_sparse") take 1e-100
+            to 1e100.
         X : array-like of inputs, optional
             The mining pool; default the inputs ``fit`` saw.
         n_samples : int
