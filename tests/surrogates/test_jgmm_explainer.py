@@ -942,6 +942,40 @@ def test_a_count_of_draws_numpy_cannot_hold_is_refused_before_any_draw(explainer
     assert explainer.rng_.bit_generator.state == state
 
 
+def test_validity_and_faithfulness_of_generated_examples_say_why_they_cannot_run():
+    """On a model that is not an nn.Sequential, generated examples (lower features
+    only) cannot be run through the layers above: validity and faithfulness said
+    "head_predict needs ...", a method the user did not call, and not what to do."""
+    from torch import nn
+
+    data, box = breast_cancer_mlp()
+
+    class Net(nn.Module):
+        def __init__(self, layers):
+            super().__init__()
+            self.body, self.head = layers[:3], layers[3:]
+
+        def forward(self, x):
+            return self.head(self.body(x))
+
+    blackbox = BlackBox.from_torch(Net(box.module), input_shape=(30,))
+    explainer = JGMMExplainer(
+        blackbox, lower_layer="body", n_components_x=4, random_state=0, verbose=False
+    ).fit(data.X_train)
+    generated = explainer.counterfactuals(data.X_test[:3], random_state=0)
+    with pytest.raises(ValueError, match="validity of generated examples .*use source='mined'"):
+        explainer.validity(generated)
+    prototypes = explainer.prototypes(n_per_class=2, source="generated", random_state=0)
+    with pytest.raises(ValueError, match="faithfulness of generated .*use source='mined'"):
+        explainer.faithfulness(prototypes)
+    # mined examples carry their inputs, which the whole model classifies
+    assert (
+        0
+        <= explainer.validity(explainer.counterfactuals(data.X_test[:3], source="mined")).mean
+        <= 1
+    )
+
+
 def test_head_predict_refuses_pooled_features_and_a_nested_layer(
     digits, digits_blackbox, planted, planted_logreg
 ):

@@ -838,6 +838,8 @@ class JGMMExplainer(Params):
         if examples.inputs is not None:
             classes = self.blackbox.predict(examples.inputs)
         else:
+            # Said in validity's terms: "head_predict needs ..." named a method not called.
+            self._check_head("validity of generated examples")
             classes = self._head_outputs(examples.values, name="examples.values").argmax(axis=1)
         same = classes == examples.query_classes[examples.groups]
         valid = jx._valid(same, examples.kind)
@@ -901,6 +903,7 @@ class JGMMExplainer(Params):
         if examples.inputs is not None:
             proba = self.blackbox.predict_proba(examples.inputs)
         else:
+            self._check_head("faithfulness of generated examples")
             proba = self._head_proba(examples.values, name="examples.values")
         pool = self.X_fit_ if X is None else self.blackbox.check_X(X)
         named = self._fit_pool_row() if X is None else None
