@@ -2925,6 +2925,21 @@ def test_report_refuses_rows_past_the_test_split_before_any_section(
     assert "0 of 2 sections ran" in capsys.readouterr().out
 
 
+def test_report_runs_its_sections_on_a_model_folder_whose_name_starts_with_a_minus(
+    monkeypatch, saved_lenet, tmp_path, capsys, cheap_report
+):
+    # `report --model=-lenet` passed "--model -lenet" to each section's parser, which
+    # read -lenet as an option: it exited 2 with importance's usage and "--model:
+    # expected one argument", and wrote no page.
+    shutil.copytree(saved_lenet, tmp_path / "-lenet")
+    monkeypatch.chdir(tmp_path)
+    argv = ["report", "--model=-lenet", "--out", "r.html", "--quiet"]
+    assert main([*argv, "--sections", "approximate,importance"]) == 0
+    assert "2 of 2 sections ran" in capsys.readouterr().out
+    page = HtmlPage((tmp_path / "r.html").read_text(encoding="utf-8"))
+    assert list(page.sections) == ["approximate", "importance"]
+
+
 def test_report_of_one_row_says_its_means_have_no_ci(saved_lenet, tmp_path, capsys, cheap_report):
     out, figures = tmp_path / "report.html", tmp_path / "report.json"
     options = ["--rows", "3:4", "--sections", "explain", "--json", str(figures)]

@@ -2393,18 +2393,27 @@ def _report(args: argparse.Namespace) -> int:
 def _report_argv(name: str, args: argparse.Namespace, folder: Path) -> list[str]:
     """The command line of section ``name``: the report's model, data, seed and rows,
     the section's :data:`REPORT_SECTIONS`, and its files in ``folder``."""
-    argv = [name, "--model", args.model, "--out", str(folder / REPORT_OUTPUTS[name])]
+    argv = [name, *_option("--model", args.model)]
+    argv += _option("--out", str(folder / REPORT_OUTPUTS[name]))
     argv += ["--json", str(folder / f"{name}.json"), "--seed", str(args.seed)]
     if name in ("explain", "examples"):
         argv += ["--rows", f"{args.rows[0]}:{args.rows[1]}"]
     if name == "examples":
         argv.append("--plot")  # KIND.png in its --out folder
     elif name != "approximate":  # a tree draws nothing; its rules are the picture
-        argv += ["--plot", str(folder / f"{name}.png")]
+        argv += _option("--plot", str(folder / f"{name}.png"))
     for option in ("dataset", "data_path"):
         if getattr(args, option) is not None:
-            argv += [f"--{option.replace('_', '-')}", getattr(args, option)]
+            argv += _option(f"--{option.replace('_', '-')}", getattr(args, option))
     return argv + (["--quiet"] if args.quiet else []) + REPORT_SECTIONS[name]
+
+
+def _option(option: str, value: str) -> list[str]:
+    """``option`` and its ``value`` as a section's command line takes them: a value
+    that starts with "-" (``report --model=-m``) reads as an option when it stands
+    alone, and the section's parser exited with its usage ("--model: expected one
+    argument"), so it goes in one word, ``--model=-m``."""
+    return [f"{option}={value}"] if value.startswith("-") else [option, value]
 
 
 def _report_section(name: str, args: argparse.Namespace, folder: Path) -> Any:
