@@ -2578,6 +2578,41 @@ def test_explain_of_a_standardized_table_says_what_0_is(saved_cancer_mlp, tmp_pa
     assert "components are set to 0 (the training mean: the rows are standardized)" in printed
 
 
+def test_running_out_of_memory_is_one_line_and_status_1(saved_cancer_mlp, tmp_path, capsys):
+    # The library's MemoryError, which names the setting to lower, ended the command
+    # in a traceback: main did not catch it.
+    options = ["--rows", "0:1", "--n-samples", str(10**12)]
+    assert _explain(saved_cancer_mlp[0], tmp_path / "a.npz", *options) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("unboxed: error: out of memory: n_samples=1000000000000 ")
+    assert err.endswith("; lower n_samples\n") and err.count("\n") == 1
+    assert not (tmp_path / "a.npz").exists()
+
+
+def test_a_memory_error_without_words_says_what_happened(monkeypatch, tmp_path, capsys):
+    def exhausted(args):
+        raise MemoryError
+
+    monkeypatch.setattr("unboxed.cli._importance", exhausted)
+    assert main(["importance", "--model", str(tmp_path), "--out", str(tmp_path / "i")]) == 1
+    assert capsys.readouterr().err == "unboxed: error: out of memory\n"
+
+
+def test_report_shows_a_section_that_ran_out_of_memory_as_failed(
+    monkeypatch, saved_cancer_mlp, tmp_path, capsys
+):
+    # A section's MemoryError ended the whole report in a traceback, with no page.
+    def exhausted(args):
+        raise MemoryError("n_samples=10 do not fit in memory; lower n_samples")
+
+    monkeypatch.setattr("unboxed.cli._explain", exhausted)
+    out = tmp_path / "r.html"
+    assert _report(saved_cancer_mlp[0], out, "--sections", "explain") == 1
+    printed = capsys.readouterr().out
+    assert "explain  failed: out of memory: n_samples=10 do not fit in memory" in printed
+    assert "out of memory: n_samples=10" in out.read_text(encoding="utf-8")
+
+
 def test_examples_immutable_names_the_one_kind_asked_for(saved_cancer_mlp, tmp_path, capsys):
     options = ["--kinds", "semifactuals", "--rows", "0:2", "--n", "2", "--k-x", "4"]
     assert _examples(saved_cancer_mlp[0], tmp_path / "f", *options, "--immutable", "1") == 0

@@ -2435,8 +2435,15 @@ def _report_section(name: str, args: argparse.Namespace, folder: Path) -> Any:
     with contextlib.redirect_stdout(printout):
         try:
             _run(parser, parser.parse_args(argv), argv)
-        except (ValueError, TypeError, OSError, RuntimeError, FloatingPointError) as err:
-            error = str(err)
+        except (
+            ValueError,
+            TypeError,
+            OSError,
+            RuntimeError,
+            FloatingPointError,
+            MemoryError,
+        ) as err:
+            error = _error_words(err)
 
     # The files went to a temporary folder that is gone once the page is written.
     def shown(text: str) -> str:
@@ -2635,12 +2642,24 @@ def _print_explained_rows(own: str, rows: list[dict[str, Any]]) -> None:
 def _exit_status(err: BaseException) -> int:
     """2 for what the command line asked (a bad value, a path that cannot be used), as
     argparse exits; 1 when the work itself failed: a model error (``BlackBoxError`` is a
-    RuntimeError), diverged training, or a data set that is not installed."""
+    RuntimeError), diverged training, memory run out, or a data set that is not
+    installed."""
     from .data import DatasetNotInstalledError
 
-    if isinstance(err, RuntimeError | FloatingPointError | DatasetNotInstalledError):
+    failed = RuntimeError | FloatingPointError | MemoryError | DatasetNotInstalledError
+    if isinstance(err, failed):
         return 1
     return 2
+
+
+def _error_words(err: BaseException) -> str:
+    """What ``unboxed: error:`` says of ``err``. A ``MemoryError`` (the library's names
+    the setting to lower: ``explain --n-samples 10**12`` gave "n_samples=... do not fit
+    in memory; lower n_samples") ended the command in a traceback; one without words
+    says what happened."""
+    if isinstance(err, MemoryError):
+        return f"out of memory: {err}" if str(err) else "out of memory"
+    return str(err)
 
 
 def _run(parser: argparse.ArgumentParser, args: argparse.Namespace, argv: list[str]) -> int:
@@ -2722,9 +2741,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     -------
     int
         The exit status: 0 on success, 2 for a bad argument (argparse exits with 2 on
-        its own), 1 when the work failed, 130 after Ctrl-C, 141 when the reader of the
-        output went away (``unboxed datasets | head``; a broken pipe other than
-        stdout's is a failure, 1).
+        its own), 1 when the work failed (memory run out too), 130 after Ctrl-C, 141
+        when the reader of the output went away (``unboxed datasets | head``; a broken
+        pipe other than stdout's is a failure, 1).
     """
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = _parser()
@@ -2776,8 +2795,8 @@ def _main(parser: argparse.ArgumentParser, args: argparse.Namespace, argv: list[
         sys.stdout = stdout
         _silence_stdout()
         return 141
-    except (ValueError, TypeError, OSError, RuntimeError, FloatingPointError) as err:
-        print(f"unboxed: error: {err}", file=sys.stderr)
+    except (ValueError, TypeError, OSError, RuntimeError, FloatingPointError, MemoryError) as err:
+        print(f"unboxed: error: {_error_words(err)}", file=sys.stderr)
         return _exit_status(err)
     finally:
         sys.stdout = stdout
