@@ -3319,6 +3319,23 @@ def test_train_refuses_a_bad_rate_by_its_option(tmp_path, capsys, option, value,
     assert not (tmp_path / "m").exists()
 
 
+@pytest.mark.parametrize("option", ["--lr", "--weight-decay"])
+def test_train_refuses_a_rate_beyond_float32_by_its_option(tmp_path, capsys, option):
+    # --lr 1e300 loaded the data, built the model and failed at the first step in
+    # torch's words alone: "value cannot be converted to type float without overflow"
+    assert float(np.finfo(np.float32).max) == cli._FLOAT32_MAX
+    argv = ["train", "--model", "mlp", "--dataset", "digits", "--out", str(tmp_path / "m")]
+    with pytest.raises(SystemExit) as info:
+        main([*argv, option, "1e300"])
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert f"argument {option}: expected a number at most 3.403e+38, the largest float32" in err
+    assert not (tmp_path / "m").exists()
+    # the largest float32 itself is taken
+    parsed = cli._parser().parse_args([*argv, option, repr(cli._FLOAT32_MAX)])
+    assert getattr(parsed, option[2:].replace("-", "_")) == cli._FLOAT32_MAX
+
+
 @pytest.mark.parametrize("command", ["train", "explain", "maximize", "report", "demo"])
 def test_a_seed_torch_cannot_take_is_refused_at_parsing(tmp_path, capsys, command):
     # train and maximize refused --seed 2**64 after the data loaded, in the library's

@@ -716,6 +716,11 @@ def _seed(text: str) -> int:
     return value
 
 
+#: The largest float32, ``numpy.finfo(numpy.float32).max``, written out so that
+#: parsing need not import numpy.
+_FLOAT32_MAX = 3.4028234663852886e38
+
+
 def _finite_float(*, positive: bool) -> Callable[[str], float]:
     """An argparse type for finite floats > 0 (``positive``) or >= 0, so that a bad
     ``--lr`` is refused by its option's name before any data is loaded (zoo.train's
@@ -729,6 +734,14 @@ def _finite_float(*, positive: bool) -> Callable[[str], float]:
         if not math.isfinite(value) or value < 0 or (positive and value == 0):
             raise argparse.ArgumentTypeError(
                 f"expected a finite number {'>' if positive else '>='} 0, got {text!r}"
+            )
+        # Adam steps the float32 weights by it: --lr 1e300 (or --weight-decay) failed
+        # at the first step, after the data loaded, in torch's words alone ("value
+        # cannot be converted to type float without overflow").
+        if value > _FLOAT32_MAX:
+            raise argparse.ArgumentTypeError(
+                f"expected a number at most {_FLOAT32_MAX:.4g}, the largest float32 (the "
+                f"weights' type), got {text!r}"
             )
         return value
 
