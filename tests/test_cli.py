@@ -3296,6 +3296,28 @@ def test_a_model_path_that_is_missing_or_a_file_is_named_as_such(saved_lenet, tm
     assert not out.exists()
 
 
+def test_examples_names_a_model_path_that_is_missing_or_no_model_as_the_others_do(
+    saved_lenet, tmp_path, capsys
+):
+    # examples read the model's record for --k-x before the others' checks, in the
+    # loader's words alone: "nope holds no model.json; is it a model saved by
+    # zoo.save?" of a folder that is not there, or of the record itself
+    argv = ["examples", "--out", str(tmp_path / "ex"), "--quiet", "--model"]
+    missing, empty = tmp_path / "nope", tmp_path / "empty"
+    empty.mkdir()
+    assert main([*argv, str(missing)]) == 2
+    assert capsys.readouterr().err == (
+        f"unboxed: error: --model {missing}: no such folder; name a folder a model was saved in\n"
+    )
+    assert main([*argv, str(saved_lenet / "model.json")]) == 2
+    assert f"(model.json and model.safetensors); name its folder, {saved_lenet}\n" in (
+        capsys.readouterr().err
+    )
+    assert main([*argv, str(empty)]) == 2
+    assert capsys.readouterr().err.startswith(f"unboxed: error: --model: {empty} holds no ")
+    assert not (tmp_path / "ex").exists()
+
+
 @pytest.mark.parametrize(
     ("option", "value", "expected"),
     [

@@ -1862,9 +1862,12 @@ def _check_labelled_components(k_x: int, model: str) -> None:
     always enough. A record without a count is held to two, and left to the loader,
     which names what is wrong."""
     from ._validation import is_int
-    from .zoo._io import read_record
 
-    n_classes = read_record(model)["config"].get("n_classes")  # a small JSON file
+    # A small JSON file, read as the loader reads it: examples said "nope holds no
+    # model.json" of a missing --model, where the other commands name the option and
+    # say that the folder is not there.
+    config = _saved_record(model, "--model")["config"]
+    n_classes = config.get("n_classes") if isinstance(config, dict) else None
     counted = is_int(n_classes) and n_classes >= 2
     needed = n_classes if counted else 2
     if k_x >= needed:
@@ -2218,7 +2221,17 @@ def _load_saved(folder: str, option: str) -> tuple[Any, dict[str, Any]]:
     """The zoo model saved in ``folder`` and its record, read once (``zoo.load`` and
     then ``read_record`` read it twice); a folder the loader refuses is named under
     ``option``."""
-    from .zoo._io import RECORD, WEIGHTS, load_recorded, read_record
+    from .zoo._io import load_recorded
+
+    record = _saved_record(folder, option)
+    with _naming_option(option):
+        return load_recorded(Path(folder), record), record
+
+
+def _saved_record(folder: str, option: str) -> dict[str, Any]:
+    """The record (``model.json``) of the zoo model saved in ``folder``, its folder
+    checked first; a folder or record the reader refuses is named under ``option``."""
+    from .zoo._io import RECORD, WEIGHTS, read_record
 
     # The loader's words for these ("nope holds no model.json", of a path that is not
     # there or of the model.json itself) sent the user looking for a missing file.
@@ -2231,12 +2244,18 @@ def _load_saved(folder: str, option: str) -> tuple[Any, dict[str, Any]]:
             f"{option} {folder} is a file, not the folder a model was saved in ({RECORD} "
             f"and {WEIGHTS}){hint}"
         )
+    with _naming_option(option):
+        return read_record(folder)
+
+
+@contextlib.contextmanager
+def _naming_option(option: str) -> Iterator[None]:
+    """Name ``option`` in the zoo loader's refusals, whose words name the folder."""
     try:
-        record = read_record(folder)
-        return load_recorded(Path(folder), record), record
+        yield
     except BrokenPipeError:
         raise  # a pipe of this process, not the folder: main tells which
-    except (OSError, ValueError) as err:  # the loader's words name the folder
+    except (OSError, ValueError) as err:
         raise ValueError(f"{option}: {err}") from None
 
 
