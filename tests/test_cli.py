@@ -2560,6 +2560,28 @@ def test_maximize_refuses_image_regularizers_on_table_rows(tmp_path, capsys):
     assert "--generator needs images; moons has rows" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("regularizer", ["tv", "jitter"])
+def test_maximize_refuses_image_regularizers_to_an_mlp_of_images_by_option(
+    tmp_path, capsys, digits, regularizer
+):
+    # an MLP takes digits flat, (64,): the library refused in its words alone,
+    # "regularizer='tv' needs (H, W) image inputs; this black box takes inputs of
+    # shape (64,)", of a data set of images
+    model = zoo.build(
+        "mlp", input_shape=(digits.n_features,), n_classes=10, widths=(8,), random_state=0
+    )
+    zoo.save(model, tmp_path / "mlp", metadata={"dataset": "digits"})
+    out = tmp_path / "am.npz"
+    assert _maximize(tmp_path / "mlp", out, "--regularizer", regularizer, "--steps", "1") == 2
+    assert capsys.readouterr().err == (
+        f"unboxed: error: --regularizer {regularizer} compares neighbouring pixels, and the "
+        f"model in {tmp_path / 'mlp'} takes digits's images flat, as (64,); give "
+        "--regularizer l2, l1 or none, or a model that takes images (--model lenet of "
+        "unboxed train)\n"
+    )
+    assert not out.exists()
+
+
 @pytest.fixture(scope="module")
 def saved_cancer_mlp(tmp_path_factory):
     """A small MLP of breast-cancer's table, trained and saved here."""

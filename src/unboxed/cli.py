@@ -2081,6 +2081,7 @@ def _maximize(args: argparse.Namespace) -> int:
     import numpy as np
 
     from ._io import save_figure
+    from .blackbox import grayscale_shape
     from .probes import ActivationMaximization
     from .zoo._io import RECORD, WEIGHTS
 
@@ -2117,6 +2118,16 @@ def _maximize(args: argparse.Namespace) -> int:
     regularizer: Any = args.regularizer or ("none" if searches_latent else "l2")
     if not image and regularizer in ("tv", "jitter"):
         raise ValueError(f"--regularizer {regularizer} needs images; {dataset.name} has rows")
+    if regularizer in ("tv", "jitter") and grayscale_shape(blackbox.input_shape) is None:
+        # An MLP of images takes them flat: the library refused in its words alone
+        # ("regularizer='tv' needs (H, W) image inputs; this black box takes inputs of
+        # shape (64,)"), of images the user knows are images.
+        raise ValueError(
+            f"--regularizer {regularizer} compares neighbouring pixels, and the model in "
+            f"{args.model} takes {dataset.name}'s images flat, as "
+            f"{tuple(blackbox.input_shape)}; give --regularizer l2, l1 or none, or a model "
+            "that takes images (--model lenet of unboxed train)"
+        )
     if not image and searches_latent:
         option = "--generator" if args.generator is not None else "--generator-epochs"
         raise ValueError(f"{option} needs images; {dataset.name} has rows")
