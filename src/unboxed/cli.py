@@ -1866,8 +1866,7 @@ def _check_labelled_components(k_x: int, model: str) -> None:
     # A small JSON file, read as the loader reads it: examples said "nope holds no
     # model.json" of a missing --model, where the other commands name the option and
     # say that the folder is not there.
-    config = _saved_record(model, "--model")["config"]
-    n_classes = config.get("n_classes") if isinstance(config, dict) else None
+    n_classes = _saved_record(model, "--model")["config"].get("n_classes")
     counted = is_int(n_classes) and n_classes >= 2
     needed = n_classes if counted else 2
     if k_x >= needed:
