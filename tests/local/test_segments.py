@@ -501,3 +501,32 @@ def test_a_window_given_as_a_string_is_shown_as_one():
         check_window("2", None)
     with pytest.raises(ValueError, match=r"stride must be a positive int .*, got '1'$"):
         Windows.sliding((8, 8), 2, "1")
+
+
+def test_a_segmenter_passed_where_labels_belong_is_named_with_where_it_goes():
+    # A function was refused as "got object ()", a segmenter's name as "got <U4 ()":
+    # neither said what was given nor that segmenter= or segment() takes it.
+    def halves(image):
+        return (np.arange(image.size) % 2).reshape(image.shape)
+
+    for given, named in ((halves, "a function ('halves')"), ("slic", "the segmenter name 'slic'")):
+        message = rf"got {re.escape(named)}: segments takes the labels themselves.*segmenter="
+        with pytest.raises(TypeError, match=message + r".*unboxed\.local\.segment\(X"):
+            Partition.from_labels(given, 3, 64)
+    # Rows of different lengths: numpy's "setting an array element with a sequence".
+    with pytest.raises(ValueError, match=r"shape \(2, 4\) or \(4,\); could not read them"):
+        Partition.from_labels([[0, 1, 1, 0], [0, 1]], 2, 4)
+
+
+def test_lime_given_a_segmenter_as_segments_says_where_it_goes():
+    from sklearn.linear_model import LogisticRegression
+
+    from unboxed import BlackBox
+    from unboxed.local import Lime
+
+    digits = load_digits()
+    X = digits.data[:200] / 16
+    box = BlackBox.from_sklearn(LogisticRegression(max_iter=200).fit(X, digits.target[:200]))
+    lime = Lime(box, image_shape=(8, 8), n_samples=50, random_state=0)
+    with pytest.raises(TypeError, match=r"got a function \('slic'\).*segmenter="):
+        lime.explain(X[:2], segments=slic)

@@ -328,11 +328,31 @@ def flat_segments(
 
     Raises
     ------
+    TypeError
+        On a function, or a segmenter's name, where the labels belong.
     ValueError
         On labels that are not ints, or of a shape read none or several ways.
     """
-    arr = np.asarray(segments)
-    message = f"segments must be {what} of shape ({n}, {d}) or ({d},), got {arr.dtype} {arr.shape}"
+    shapes = f"segments must be {what} of shape ({n}, {d}) or ({d},)"
+    if callable(segments) or isinstance(segments, str):
+        # np.asarray made a 0-d object (or str) array of it: "got object ()" said
+        # neither what was given nor where it belongs.
+        given = (
+            f"the segmenter name {segments!r}"
+            if isinstance(segments, str)
+            else f"a function ({getattr(segments, '__name__', type(segments).__name__)!r})"
+        )
+        raise TypeError(
+            f"{shapes}, got {given}: segments takes the labels themselves, an int array. "
+            "A segmenter goes to the explainer's segmenter= (with segment_params=), or "
+            "label X first with unboxed.local.segment(X, image_shape, method=...) and "
+            "pass the labels it returns"
+        )
+    try:
+        arr = np.asarray(segments)
+    except ValueError as err:  # rows of different lengths
+        raise ValueError(f"{shapes}; could not read them as an array: {err}") from None
+    message = f"{shapes}, got {arr.dtype} {arr.shape}"
     readings = _readings(arr, n, d, input_shape)
     if not readings or arr.dtype.kind not in "iu":
         raise ValueError(message)
