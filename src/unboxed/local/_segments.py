@@ -449,27 +449,29 @@ class Partition:
     def perturb(
         self, masks: np.ndarray, rows: slice, X: np.ndarray, fill: np.ndarray
     ) -> np.ndarray:
-        """The perturbed inputs ``(r, S, d)`` for component masks ``(r, S, width)``.
+        """The perturbed inputs ``(r, S, d)`` for component masks ``(r, S, width)``:
+        each feature keeps its value where its component is on, and takes ``fill``
+        (``(r, d)`` or ``(1, d)``) where it is off.
 
-        Written as one batched matrix product, ``[z, 1 - z] @ [onehot * x; onehot * fill]``
-        (just ``z @ (onehot * x)`` for a zero fill), which is exact (each feature belongs to
-        one component, so each output sums a single non-zero term) and several times
-        faster than gathering per feature.
+        Each feature reads its component's column of masks, as whole rows of the masks
+        transposed (one gather of ``S`` samples per feature), and one ``where`` picks
+        the value. It was a batched matrix product, ``[z, 1 - z] @ [onehot * x;
+        onehot * fill]``, exact too but of ``width x d`` one-hot terms per row: over
+        784 pixels at ``n_samples=10`` a block of 409 rows held arrays of 2 to 4 GB
+        of them and took 20 s, where this takes 0.1 s; on 37 superpixels at 1000
+        samples it is 3 to 5 times faster.
+        (The values are the same bit for bit, but for a ``-0.0`` in ``X``, which the
+        product read as ``0.0``.)
         """
-        import torch
-
         labels = self.labels[rows]
-        r, _s, m = masks.shape
+        r, s, m = masks.shape
         d = labels.shape[1]
-        onehot = np.zeros((r, m, d), dtype=X.dtype)
-        np.put_along_axis(onehot, labels[:, None, :], 1.0, axis=1)
-        values = onehot * X[:, None, :]
-        switches = masks.astype(X.dtype)
-        if np.any(fill):
-            fills = onehot * np.broadcast_to(fill, X.shape)[:, None, :]
-            values = np.concatenate([values, fills], axis=1)
-            switches = np.concatenate([switches, 1 - switches], axis=2)
-        return torch.bmm(torch.from_numpy(switches), torch.from_numpy(values)).numpy()
+        # Row k * m + j of the transposed masks holds component j of row k's samples.
+        columns = np.ascontiguousarray(masks.transpose(0, 2, 1)).reshape(r * m, s)
+        which = (labels + m * np.arange(r)[:, None]).ravel()
+        on = np.ascontiguousarray(columns[which].reshape(r, d, s).transpose(0, 2, 1))
+        fills = np.broadcast_to(np.asarray(fill, dtype=X.dtype), X.shape)
+        return np.where(on, X[:, None, :], fills[:, None, :])
 
     def spread(self, scores: np.ndarray) -> np.ndarray:
         """Per-feature values ``(n, d)``: each feature takes its component's score."""
