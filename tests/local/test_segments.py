@@ -420,6 +420,11 @@ def test_labels_that_read_two_ways_or_none_are_refused_with_the_flat_shapes():
         ("slic", {"compactness": float("nan")}, "compactness must be a finite number > 0"),
         ("slic", {"compactness": -1.0}, "compactness must be a finite number > 0"),
         ("slic", {"compactness": "10"}, "compactness must be a finite number > 0"),
+        # skimage assigned no pixel (-1 everywhere), which became one component
+        ("slic", {"max_num_iter": 0}, "max_num_iter must be an int >= 1, got 0"),
+        ("slic", {"max_num_iter": -1}, "max_num_iter must be an int >= 1"),
+        # numpy's "negative dimensions are not allowed" from inside skimage
+        ("slic", {"max_size_factor": -1}, "max_size_factor must be a finite number > 0"),
         ("quickshift", {"kernel_size": float("nan")}, "kernel_size must be a finite number > 0"),
         ("quickshift", {"max_dist": -1}, "max_dist must be a finite number >= 0"),
         ("quickshift", {"ratio": -0.5}, "ratio must be a finite number >= 0"),

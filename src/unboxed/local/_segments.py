@@ -213,6 +213,10 @@ def _image_segmenter(method: Segmenter, params: dict[str, Any]) -> Callable[[np.
         # as one segment and a negative one as its magnitude, without a word.
         check_positive_int(settings.get("n_segments", 100), name="n_segments")
         check_number(settings["compactness"], name="compactness")
+        # max_num_iter=0 (or below) assigned no pixel: skimage's -1 everywhere, read as
+        # one component; a max_size_factor below 0 raised numpy's "negative dimensions".
+        check_positive_int(settings.get("max_num_iter", 10), name="max_num_iter")
+        check_number(settings.get("max_size_factor", 3), name="max_size_factor")
         _check_sigma(settings)
         return lambda image: slic(image, channel_axis=None, start_label=0, **settings)
     if method == "quickshift":
