@@ -87,6 +87,62 @@ def test_plot_posteriors_draws_q_then_psi_on_one_probability_scale():
     assert [t.get_text() for t in left.get_yticklabels()] == [str(i) for i in range(0, 40, 2)]
 
 
+@pytest.mark.parametrize(
+    ("Q", "error", "message"),
+    [
+        # drawn as blank cells, or as the scale's end colour, without a word before
+        (np.full((4, 2), np.nan), ValueError, "Q contains NaN"),
+        (np.full((4, 2), 1.5), ValueError, r"Q holds values from 1\.5 to 1\.5; expected prob"),
+        (np.full((4, 2), -0.5), ValueError, r"from -0\.5 to -0\.5; expected probabilities"),
+        # matplotlib's imshow: "Image data of dtype <U1 cannot be converted to float"
+        (np.full((4, 2), "a"), TypeError, "Q must be numeric"),
+        # matplotlib's "Attempting to set identical low and high ylims" warning
+        (np.zeros((0, 2)), ValueError, r"empty \(shape \(0, 2\)\); nothing to draw"),
+        (np.zeros((4, 0)), ValueError, r"empty \(shape \(4, 0\)\); nothing to draw"),
+    ],
+)
+def test_plot_posteriors_refuses_what_are_not_probabilities(Q, error, message):
+    with pytest.raises(error, match=message):
+        plot_posteriors(Q, np.full(np.shape(Q), 0.5) if Q.dtype.kind == "f" else Q)
+
+
+def test_plot_posteriors_checks_psi_too_and_keeps_probabilities_of_any_dtype():
+    Q = np.full((4, 2), 0.5)
+    with pytest.raises(ValueError, match=r"Psi holds values from 2 to 2"):
+        plot_posteriors(Q, np.full((4, 2), 2.0))
+    # a mean of probabilities may round a little past 1; bools and float16 are numbers
+    fig = plot_posteriors(Q + 1e-9, (Q > 0).astype(np.float16))
+    np.testing.assert_array_equal(fig.axes[1].images[0].get_array(), np.ones((4, 2)))
+
+
+def test_plot_posteriors_refuses_class_names_given_as_one_string():
+    Q = np.full((4, 3), 1 / 3)
+    # "abc" was drawn as the three names "a", "b", "c"
+    with pytest.raises(ValueError, match="a sequence of names, got the str 'abc'"):
+        plot_posteriors(Q, Q, class_names="abc")  # type: ignore[arg-type]
+
+
+def test_plot_posteriors_refuses_more_components_than_a_figure_holds_before_drawing():
+    Q = np.full((4000, 2), 0.5)  # 722 in high: savefig's "Image size ... is too large"
+    with pytest.raises(ValueError, match=r"4000 x 2 components make a figure of 3 x 722 in"):
+        plot_posteriors(Q, Q)
+
+
+def test_a_gallery_of_more_groups_than_a_figure_holds_is_refused_before_drawing():
+    n = 400
+    examples = _examples(
+        values=np.zeros((n, 9)),
+        scores=np.arange(n, dtype=float),
+        components=np.zeros(n, int),
+        groups=np.arange(n),
+        top_classes=np.zeros((n, 2), int),
+        top_proba=np.zeros((n, 2)),
+        indices=-np.ones(n, int),
+    )
+    with pytest.raises(ValueError, match=r"400 groups of up to 1 panels make a figure of 2 x"):
+        plot_examples(examples, list(range(n)), max_per_group=1)
+
+
 def test_counterfactuals_sit_next_to_their_query_picture_and_class():
     examples = _counterfactuals()
     fig = plot_examples(examples, [1], max_per_group=2)

@@ -7,6 +7,7 @@ import pytest
 from matplotlib.colors import to_rgba
 
 from unboxed import Attribution, FeatureImportance, make_meta
+from unboxed.report._plots import _check_figure_size
 
 
 @pytest.fixture()
@@ -893,3 +894,18 @@ def test_intervals_matplotlib_cannot_scale_are_refused_by_name():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         FeatureImportance(np.array([[1.0, 2.0]]), ci=ci).plot().savefig(io.BytesIO())
+
+
+def test_more_panels_than_a_figure_holds_are_refused_before_drawing(rng):
+    # 2000 rows in 400 rows of panels, 960 in high: savefig's "Image size of ... pixels
+    # is too large" came after minutes of drawing them.
+    many = Attribution(rng.normal(size=(2000, 3)), np.zeros(2000, int))
+    with pytest.raises(ValueError, match=r"2000 panels \(400 rows of 5\) make a figure of 1"):
+        many.plot(list(range(2000)))
+    importance = FeatureImportance(rng.uniform(size=(2000, 3)))
+    with pytest.raises(ValueError, match="more than matplotlib can save"):
+        importance.plot()
+    # up to matplotlib's limit, the figure is made as before
+    _check_figure_size(655.0, 655.0, what="2 panels")
+    with pytest.raises(ValueError, match="2 panels make a figure of 1 x 655 in"):
+        _check_figure_size(1.0, 655.36, what="2 panels")

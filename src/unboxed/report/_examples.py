@@ -10,9 +10,9 @@ from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
-from .._validation import check_instance, check_names, check_positive_int, is_int
+from .._validation import check_array, check_instance, check_names, check_positive_int, is_int
 from ..blackbox import class_title
-from ._plots import _as_image, _hide_unused_axes
+from ._plots import _as_image, _check_figure_size, _hide_unused_axes
 
 if TYPE_CHECKING:
     from ..example_set import ExampleSet
@@ -32,18 +32,45 @@ def plot_posteriors(
     Returns
     -------
     matplotlib.figure.Figure
+
+    Raises
+    ------
+    TypeError
+        If ``Q`` or ``Psi`` is not numeric.
+    ValueError
+        If they are not 2-D of one shape, are empty, hold NaN, infinity or values
+        outside [0, 1], or are too many components for matplotlib to draw; or if
+        ``class_names`` does not name each higher component.
     """
     from matplotlib.figure import Figure
 
-    Q, Psi = np.asarray(Q), np.asarray(Psi)
+    # Checked as the probabilities they are drawn as: NaN drew as blank cells, values
+    # outside [0, 1] as the scale's end colour, both without a word; an object array
+    # failed in matplotlib's imshow, an empty one with its "singular" limits warning.
+    Q = check_array(Q, name="Q", ndim=None, allow_empty=True)
+    Psi = check_array(Psi, name="Psi", ndim=None, allow_empty=True)
     if Q.ndim != 2 or Q.shape != Psi.shape:
         raise ValueError(f"Q and Psi must be 2-D of the same shape, got {Q.shape}, {Psi.shape}")
+    if 0 in Q.shape:
+        raise ValueError(f"Q and Psi are empty (shape {Q.shape}); nothing to draw")
+    for name, matrix in (("Q", Q), ("Psi", Psi)):
+        low, high = float(matrix.min()), float(matrix.max())
+        # a little rounding past the ends, as a mean of probabilities may hold
+        if low < -_ROUNDING or high > 1 + _ROUNDING:
+            raise ValueError(
+                f"{name} holds values from {low:g} to {high:g}; expected probabilities in "
+                "[0, 1], as the explainer's Q_ and psi_ hold"
+            )
     kx, ky = Q.shape
-    fig = Figure(figsize=(2.0 + 0.35 * ky * 2, 1.5 + 0.18 * kx))
-    axes = fig.subplots(1, 2, squeeze=False)[0]
+    if isinstance(class_names, str):  # read letter by letter, one name each
+        raise ValueError(f"class_names must be a sequence of names, got the str {class_names!r}")
     labels = list(class_names) if class_names is not None else [str(j) for j in range(ky)]
     if len(labels) != ky:  # matplotlib's own error named its tick locator
         raise ValueError(f"class_names has {len(labels)} names for {ky} higher components")
+    width, height = 2.0 + 0.35 * ky * 2, 1.5 + 0.18 * kx
+    _check_figure_size(width, height, what=f"{kx} x {ky} components")
+    fig = Figure(figsize=(width, height))
+    axes = fig.subplots(1, 2, squeeze=False)[0]
     for ax, matrix, title in (
         (axes[0], Q, "Q = p(z | w)"),
         (axes[1], Psi, "Psi = p(w | z)"),
@@ -58,6 +85,10 @@ def plot_posteriors(
         fig.colorbar(image, ax=ax, fraction=0.046)
     fig.tight_layout()
     return fig
+
+
+#: How far past [0, 1] a probability of Q or Psi may lie from rounding.
+_ROUNDING = 1e-6
 
 
 def _picture(examples: ExampleSet, row: np.ndarray | None, features: np.ndarray | None):
@@ -264,6 +295,9 @@ def plot_examples(
     # empty): max_per_group columns left blank ones where no group had that many.
     widest = max(min(len(examples.group(g)), max_per_group) for g in chosen)
     cols = max(widest, 1) + int(with_query)
+    _check_figure_size(
+        1.5 * cols, 1.7 * len(chosen), what=f"{len(chosen)} groups of up to {cols} panels"
+    )
     fig = Figure(figsize=(1.5 * cols, 1.7 * len(chosen)))
     axes = fig.subplots(len(chosen), cols, squeeze=False)
     for ax in axes.flat:
