@@ -1,10 +1,12 @@
 import base64
 import io
 
+import numpy as np
 import pytest
 from matplotlib.figure import Figure
 
 from tests.helpers import HtmlPage
+from unboxed._ranks import descending_order
 from unboxed.report import ReportSection, headline, render_report, render_section
 from unboxed.report._html import PNG_SIGNATURE, QUESTIONS
 
@@ -421,3 +423,22 @@ def test_a_figure_that_is_nan_in_a_record_reads_as_a_null_one():
     assert "deletion AOPC -, the mean drop" in html
     assert [row[4] for row in _table_rows(html)] == ["-", "-"]
     assert "nan" not in html
+
+
+@pytest.mark.parametrize("missing", [float("nan"), None])
+def test_importance_ranks_its_drops_as_the_library_does_a_missing_one_last(missing):
+    # A NaN mean (json.loads of a NaN token) left sorted's order unsorted: the headline
+    # named "a" the largest drop, not "c"; a null one ranked above a negative drop.
+    drops = {
+        "a": {"mean": 0.1, "ci": [0.0, 0.2]},
+        "b": {"mean": missing, "ci": None},
+        "c": {"mean": 0.5, "ci": [0.4, 0.6]},
+        "d": {"mean": -0.3, "ci": [-0.4, -0.2]},
+        "e": {"mean": 0.5, "ci": [0.3, 0.7]},  # tied with c: after it, as in the record
+    }
+    figures = FIGURES["importance"] | {"drops": drops}
+    html = render_section(ReportSection("importance", figures=figures))
+    assert "shuffling the largest, c, lowers" in html
+    assert [row[1] for row in _table_rows(html)] == ["c", "e", "a", "d", "b"]
+    means = np.array([np.nan if d["mean"] is None else d["mean"] for d in drops.values()])
+    assert [list(drops)[i] for i in descending_order(means)] == ["c", "e", "a", "d", "b"]

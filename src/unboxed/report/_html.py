@@ -14,7 +14,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from .._numbers import fixed, is_missing, one_row_mean, paired_difference
+from .._ranks import descending_order
 
 #: The question each section answers, in the page's order.
 QUESTIONS = {
@@ -363,8 +366,13 @@ def _importance_score(figures: Mapping[str, Any]) -> str:
 
 
 def _top_drops(figures: Mapping[str, Any]) -> list[tuple[str, Mapping[str, Any]]]:
-    drops = figures["drops"].items()
-    return sorted(drops, key=lambda item: -(item[1]["mean"] or 0.0))[:TOP_DROPS]
+    """The :data:`TOP_DROPS` largest drops, largest first, as the library ranks them
+    (:func:`descending_order`: ties in the record's order, a missing mean last). A NaN
+    mean, as ``json.loads`` reads a record, left ``sorted`` its order unsorted around
+    it, and a null one ranked as a drop of 0, above every negative drop."""
+    drops = list(figures["drops"].items())
+    means = [np.nan if is_missing(drop["mean"]) else float(drop["mean"]) for _, drop in drops]
+    return [drops[i] for i in descending_order(np.array(means, dtype=float), TOP_DROPS)]
 
 
 def _importance_headline(figures: Mapping[str, Any]) -> str:
