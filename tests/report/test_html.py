@@ -272,6 +272,20 @@ def test_a_bad_section_is_refused(kwargs, message):
         ReportSection(**kwargs)
 
 
+@pytest.mark.parametrize(
+    "image",
+    [
+        ("a", "not bytes"),  # bytes(): "string argument without an encoding"
+        ("a", None),  # bytes(): "cannot convert 'NoneType' object to bytes"
+        PNG_SIGNATURE,  # a bare image: "too many values to unpack (expected 2)"
+        (b"caption", PNG_SIGNATURE),  # shown as "b'caption'" on the page
+    ],
+)
+def test_an_image_that_is_not_a_caption_and_its_bytes_is_refused_by_name(image):
+    with pytest.raises(TypeError, match=r"section 'explain': each image must be a \(caption"):
+        ReportSection("explain", error="x", images=[image])
+
+
 def test_a_mean_over_one_row_is_shown_without_a_ci():
     one_row = {"mean": 0.8056, "ci": None, "n": 1}
     figures = FIGURES["explain"] | {"aopc": one_row, "relative_infidelity": one_row}

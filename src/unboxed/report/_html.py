@@ -88,6 +88,8 @@ class ReportSection:
 
     Raises
     ------
+    TypeError
+        For an image that is not a (str, bytes) pair.
     ValueError
         For an unknown ``name``, a section with both figures and an error or neither,
         or an image that is not a PNG file.
@@ -108,7 +110,19 @@ class ReportSection:
             raise ValueError(
                 f"section {self.name!r}: expected its figures or its error, one of the two"
             )
-        for caption, data in self.images:
+        for image in self.images:
+            # A bare image, a str or None failed in unpacking or in bytes(), unnamed.
+            if (
+                not isinstance(image, tuple | list)
+                or len(image) != 2
+                or not isinstance(image[0], str)
+                or not isinstance(image[1], bytes | bytearray | memoryview)
+            ):
+                raise TypeError(
+                    f"section {self.name!r}: each image must be a (caption, PNG bytes) pair "
+                    f"of a str and bytes, got {_short(image)}"
+                )
+            caption, data = image
             if not bytes(data).startswith(PNG_SIGNATURE):
                 raise ValueError(f"section {self.name!r}: image {caption!r} is not a PNG file")
 
@@ -236,6 +250,12 @@ def render_section(section: ReportSection) -> str:
             f"<pre>{_e(shown)}</pre></details>\n"
         )
     return "".join(parts) + "</section>\n"
+
+
+def _short(value: object, limit: int = 60) -> str:
+    """``value``'s repr, cut to ``limit`` characters (an image's bytes run to kB)."""
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[: limit - 3]}..."
 
 
 def _e(value: object) -> str:
