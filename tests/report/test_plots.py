@@ -239,6 +239,20 @@ def test_panels_carry_the_row_names_given_in_place_of_the_indices(attribution):
         attribution.plot(0, row_names="abcd")
 
 
+def test_row_names_may_be_an_array_or_a_pandas_index(attribution):
+    import pandas as pd
+
+    # a test split's index was refused: "must be a sequence of names ... got Index"
+    for names in (np.arange(5, 9), pd.Index([5, 6, 7, 8]), pd.Series(["a", "b", "c", "d"])):
+        fig = attribution.plot([0, 3], row_names=names)
+        shown = [ax.get_title().split(",")[0] for ax in fig.axes]
+        assert shown == [f"attribution: row {names[0]}", f"attribution: row {names[3]}"]
+    with pytest.raises(ValueError, match="row_names names 3 rows; the attribution has 4"):
+        attribution.plot(0, row_names=np.arange(3))
+    with pytest.raises(TypeError, match="row_names must be a sequence of names"):
+        attribution.plot(0, row_names=np.arange(4).reshape(2, 2))
+
+
 def test_a_single_class_shows_its_own_row_with_default_names():
     values = np.array([[1.0, 0.0, 0.0], [0.0, 2.0, 0.0], [0.0, 0.0, -3.0]])
     fig = FeatureImportance(values).plot(2, top=2)

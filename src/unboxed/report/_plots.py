@@ -253,11 +253,12 @@ def plot_attribution(
         The rows to show, one panel each.
     top : int
         The number of bars for tabular data, at least 1.
-    row_names : sequence, optional
-        One name per row of the attribution, shown in its panel's title instead of its
-        index: the rows' numbers in the data they came from, say, where the attribution
-        holds rows 5 to 7 of a test split (``range(5, 8)``: "row 5" for index 0). By
-        default the attribution's own ``row_names`` (a DataFrame's index), if any.
+    row_names : sequence or 1-D array, optional
+        One name per row of the attribution (a list, an array, a pandas Index), shown
+        in its panel's title instead of its index: the rows' numbers in the data they
+        came from, say, where the attribution holds rows 5 to 7 of a test split
+        (``range(5, 8)``: "row 5" for index 0). By default the attribution's own
+        ``row_names`` (a DataFrame's index), if any.
 
     Returns
     -------
@@ -382,6 +383,10 @@ def _row_names(row_names: Sequence[object] | None, n_samples: int) -> list[str]:
     to name every row, or the rows' indices."""
     if row_names is None:
         return [str(row) for row in range(n_samples)]
+    if not isinstance(row_names, str | Sequence) and np.ndim(row_names) == 1:
+        # An array, a pandas Index or Series (a test split's index, say) names its rows
+        # as a list does; they were refused as not a sequence.
+        row_names = list(np.asarray(row_names, dtype=object))
     if isinstance(row_names, str) or not isinstance(row_names, Sequence):
         raise TypeError(
             f"row_names must be a sequence of names, one per row, got {type(row_names).__name__}"
