@@ -10,6 +10,9 @@ from tests.test_example_set import _empty_examples, _examples
 from unboxed import ExampleSet, make_meta
 from unboxed.report import plot_examples, plot_posteriors
 
+#: Values of +-1e308, whose span overflows matplotlib's scaling: 4 examples of 9.
+_HUGE = np.tile([1e308, -1e308, 1e308], (4, 3))
+
 
 def test_plot_examples_draws_the_groups_and_names_unknown_ones():
     examples = _examples()
@@ -529,3 +532,18 @@ def test_groups_that_are_not_a_list_of_ints_are_named(groups):
 def test_groups_may_be_a_tuple_or_an_int_array():
     assert len(plot_examples(_examples(), (0,), max_per_group=2).axes) == 2
     assert len(plot_examples(_examples(), np.array([0]), max_per_group=2).axes) == 2
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        # bars: matplotlib's "overflow encountered in scalar subtract" before
+        ({"image_shape": None, "inputs": _HUGE[:, :3]}, r"the input row of example 1 \(group 0\)"),
+        # a picture: matplotlib's "overflow encountered in subtract" before
+        ({"values": _HUGE}, r"the image of example 1 \(group 0\) spans -1e\+308 to 1e\+308"),
+        ({"image_shape": None, "values": _HUGE}, r"the feature vector of example 1 \(group 0\)"),
+    ],
+)
+def test_examples_matplotlib_cannot_scale_are_refused_by_name(changes, message):
+    with pytest.raises(ValueError, match=message + ".*too wide for matplotlib to scale"):
+        plot_examples(_examples(**changes))

@@ -12,7 +12,7 @@ import numpy as np
 
 from .._validation import check_array, check_instance, check_names, check_positive_int, is_int
 from ..blackbox import class_title
-from ._plots import _as_image, _check_figure_size, _hide_unused_axes
+from ._plots import _as_image, _check_drawable, _check_figure_size, _hide_unused_axes
 
 if TYPE_CHECKING:
     from ..example_set import ExampleSet
@@ -91,13 +91,17 @@ def plot_posteriors(
 _ROUNDING = 1e-6
 
 
-def _picture(examples: ExampleSet, row: np.ndarray | None, features: np.ndarray | None):
-    """An example as an image if its inputs (or features) have ``image_shape``."""
+def _picture(examples: ExampleSet, row: np.ndarray | None, features: np.ndarray | None, name: str):
+    """An example as an image if its inputs (or features) have ``image_shape``, checked
+    to be drawable (an error names it by ``name``: "example 3 (group 1)")."""
     shape = examples.image_shape
     if shape is None:
         return None
     for flat in (row, features):
         if flat is not None and flat.size == int(np.prod(shape)):
+            flat = _check_drawable(
+                flat, f"the image of {name}", as_="background", image_shape=shape
+            )
             return _as_image(flat, shape)
     return None
 
@@ -108,6 +112,7 @@ def _draw(
     features: np.ndarray,
     title: str,
     *,
+    name: str,
     row: np.ndarray | None = None,
     names: list[str] | None = None,
     what: str = "features",
@@ -115,19 +120,22 @@ def _draw(
 ) -> None:
     """One example: its picture; else a table row's inputs ``row`` as bars named by
     ``names`` on a value axis labelled ``value_label``; else its features as a square heat
-    map titled by ``what`` they are."""
+    map titled by ``what`` they are. An error names the example by ``name``."""
     if image is not None:
         ax.imshow(image, cmap="gray", interpolation="nearest")
     elif row is not None:
         # A table row (moons, planted): its inputs in their own units, one bar each,
         # where the features' heat map (64 act2 values in an 8x8 grid on moons) read
-        # as the input.
+        # as the input. Values matplotlib cannot scale are refused, as plot_attribution
+        # refuses them: inputs of +-1e308 raised its overflow warning.
+        row = _check_drawable(row, f"the input row of {name}")
         _bars(ax, row, names or [f"x{j}" for j in range(row.size)], value_label)
         ax.set_title(title, fontsize=7)
         return
     else:
         # Not an image (a generated conv feature, say): show the feature vector as a
         # strip, titled as features, so that no reader takes it for the input.
+        features = _check_drawable(features, f"the feature vector of {name}", as_="background")
         side = int(np.ceil(np.sqrt(features.size)))
         padded = np.full(side * side, np.nan)
         padded[: features.size] = features
@@ -313,11 +321,13 @@ def plot_examples(
             if examples.query_classes is not None:
                 c = int(examples.query_classes[g])
                 label = f" ({_class(examples, c, examples.query_class_names)})"
+            query = f"query {examples.query_name(g)}"
             _draw(
                 axes[r, 0],
-                _picture(examples, q_in, q),
+                _picture(examples, q_in, q, query),
                 q,
-                f"query {examples.query_name(g)}{label}",
+                f"{query}{label}",
+                name=query,
                 row=q_in if table else None,
                 names=names,
                 what=what,
@@ -344,11 +354,13 @@ def plot_examples(
             else:
                 title = f"{_class(examples, int(top[0]))}/{_class(examples, int(top[1]))}\n"
             title += f"{examples.scores[row]:.3g}"
+            example = f"example {row} (group {g})"
             _draw(
                 axes[r, start + c],
-                _picture(examples, inputs, examples.values[row]),
+                _picture(examples, inputs, examples.values[row], example),
                 examples.values[row],
                 title,
+                name=example,
                 row=inputs if table else None,
                 names=names,
                 what=what,
