@@ -895,6 +895,22 @@ def test_heat_maps_and_backgrounds_draw_up_to_the_largest_float():
         Attribution(np.ones((1, 4)), [0], inputs=[[1e308, -1e308, 0, 0]], image_shape=(2, 2)).plot()
 
 
+def test_float32_channels_whose_sum_float32_cannot_hold_are_refused_by_name():
+    # numpy's mean sums float32 in float32: 3 channels of 3e38 raised its RuntimeWarning
+    # "overflow encountered in reduce" in _as_image, though each value is a float32
+    values = np.full((1, 12), 3e38, dtype=np.float32)
+    message = "its 3 channels' sum at most 3.4e\\+38"
+    with pytest.raises(ValueError, match=r"attribution.values \(row 0\) spans 3e\+38.*" + message):
+        Attribution(values, [0], image_shape=(3, 2, 2)).plot()
+    with pytest.raises(ValueError, match=r"attribution.inputs \(row 0\).*" + message):
+        Attribution(np.ones((1, 12)), [0], inputs=values, image_shape=(3, 2, 2)).plot()
+    # a sum float32 holds draws as before, as does one channel of 3e38
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        Attribution(values / 3, [0], image_shape=(3, 2, 2)).plot().savefig(io.BytesIO())
+        Attribution(values, [0], image_shape=(3, 4)).plot().savefig(io.BytesIO())
+
+
 def test_intervals_matplotlib_cannot_scale_are_refused_by_name():
     # The error bars share the bars' axis: an interval of [-1e308, 1e308] about values
     # of 1 and 2 raised matplotlib's "overflow encountered in subtract".

@@ -121,14 +121,24 @@ def _check_drawable(
         )
         rule += f"at most {widest:.3g} from end to end"
         if channels > 1:
-            rule += f", and its {channels} channels' sum at most that"
-    width = max(end - start, channels * largest)  # inf where it overflows
-    if not width <= widest:  # NaN-safe: inf - inf is NaN
+            summed = _summed(values)
+            most = "that" if summed == widest else f"{summed:.3g}"
+            rule += f", and its {channels} channels' sum at most {most}"
+    width = end - start  # inf where it overflows
+    if not (width <= widest and channels * largest <= _summed(values)):  # NaN-safe
         raise ValueError(
             f"{what} spans {low:g} to {high:g}, too wide for matplotlib to scale ({rule}); "
             "rescale them"
         )
     return values
+
+
+def _summed(values: np.ndarray) -> float:
+    """The largest sum of ``values`` numpy's mean holds: it sums float32 in float32
+    (3 channels of a float32 attribution of 3e38 overflowed in :func:`_as_image`, with
+    the RuntimeWarning "overflow encountered in reduce"), float16 in float32 as well."""
+    narrow = values.dtype in (np.float32, np.float16)
+    return float(np.finfo(np.float32).max) if narrow else _LARGEST
 
 
 #: The largest float: the widest range a heat map's colours or a background may span.
