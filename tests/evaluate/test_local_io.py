@@ -238,3 +238,75 @@ def test_a_hand_edited_drop_or_ks_is_refused_by_name(tmp_path, curve, change, me
 def test_a_hand_edited_kept_or_radius_is_refused_by_name(tmp_path, sensitivity, change, message):
     # Negative counts of draws, a NaN or negative radius all loaded as they were.
     assert_refused_on_load(sensitivity, tmp_path / "s.npz", change, message)
+
+
+def _drop_at_zero(header, arrays):
+    arrays["drop"][3, 0] = 0.25
+
+
+def _drop_above_one(header, arrays):
+    arrays["drop"][1, 2] = 1.5
+
+
+def _drop_below_minus_one(header, arrays):
+    arrays["drop"][0, 1] = -2.0
+
+
+def _aopc_of_other_rows(header, arrays):
+    header["fields"]["aopc"]["n"] = 99
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (_drop_at_zero, r"drop at k=0 must be 0 \(nothing removed\), got 0.25 in row 3"),
+        (_drop_above_one, r"drop must lie in \[-1, 1\].*got 1.5 at index \(1, 2\)"),
+        (_drop_below_minus_one, r"drop must lie in \[-1, 1\].*got -2.0 at index \(0, 1\)"),
+        (_aopc_of_other_rows, "aopc is over 99 rows but drop holds 10"),
+    ],
+)
+def test_a_drop_no_model_could_give_is_refused(tmp_path, curve, change, message):
+    # A drop is f_c(x) - f_c(x without its top k): 0 at k = 0, in [-1, 1] everywhere.
+    # A hand-edited curve outside that loaded, and its curve() and AOPC were wrong.
+    assert_refused_on_load(curve, tmp_path / "curve.npz", change, message)
+
+
+def _kept_above_n_samples(header, arrays):
+    arrays["kept"][2] = 5  # of meta's n_samples=4
+
+
+def _n_samples_not_a_count(header, arrays):
+    header["meta"]["n_samples"] = "4"
+
+
+def _k_zero(header, arrays):
+    header["fields"]["k"] = 0
+
+
+def _mean_drop_above_one(header, arrays):
+    header["fields"]["mean_drop"]["mean"] = 1.5
+
+
+def _worst_drop_of_other_rows(header, arrays):
+    header["fields"]["worst_drop"]["n"] = 99
+
+
+def _max_drop_negative(header, arrays):
+    header["fields"]["max_drop"] = -0.5
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (_kept_above_n_samples, "kept must be at most meta's n_samples=4 draws per row, got 5"),
+        (_n_samples_not_a_count, "meta's n_samples must be a count >= 1, got '4'"),
+        (_k_zero, "k must be an int >= 1, got 0"),
+        (_mean_drop_above_one, r"mean_drop must be a share in \[0, 1\]"),
+        (_worst_drop_of_other_rows, "worst_drop is over 99 rows but 6 rows kept a draw"),
+        (_max_drop_negative, r"max_drop must be a share in \[0, 1\], got -0.5"),
+    ],
+)
+def test_a_sensitivity_result_no_test_could_give_is_refused(tmp_path, sensitivity, change, message):
+    # Each row draws meta's n_samples noisy copies, so no more than that are kept; a
+    # drop is a share of the top k. Files outside these loaded as they were.
+    assert_refused_on_load(sensitivity, tmp_path / "s.npz", change, message)

@@ -25,6 +25,7 @@ from .._validation import (
     check_per_feature,
     check_positive_int,
     check_random_state,
+    is_int,
     pandas_index,
 )
 from ..blackbox import BlackBox, _row_of_x, check_blackbox, perturbation_name
@@ -90,6 +91,22 @@ class DeletionCurve(SavedWithEstimates):
             raise ValueError(f"ks must be 0, 1, ..., max_k, got {ks.tolist()}")
         if drop.shape[0] == 0:
             raise ValueError("drop has no rows; a deletion curve has one per row explained")
+        # A drop is a difference of two probabilities, and at k = 0 nothing is removed:
+        # a hand-edited curve outside these loaded and gave an AOPC no model could have.
+        if np.any(drop[:, 0] != 0):
+            row = int(np.flatnonzero(drop[:, 0] != 0)[0])
+            raise ValueError(
+                f"drop at k=0 must be 0 (nothing removed), got {drop[row, 0]} in row {row}"
+            )
+        if np.any(np.abs(drop) > 1):
+            bad = tuple(int(i) for i in np.argwhere(np.abs(drop) > 1)[0])
+            raise ValueError(
+                f"drop must lie in [-1, 1] (a difference of probabilities), got "
+                f"{drop[bad]} at index {bad}"
+            )
+        aopc = fields.get("aopc")
+        if isinstance(aopc, Estimate) and aopc.n != drop.shape[0]:
+            raise ValueError(f"aopc is over {aopc.n} rows but drop holds {drop.shape[0]}")
         return fields
 
     def curve(self) -> np.ndarray:
@@ -401,6 +418,32 @@ class SensitivityResult(SavedWithEstimates):
         kept = loaded_array(fields, "kept", kind="iu", ndim=1)
         if kept.size == 0 or kept.min() < 0:
             raise ValueError(f"kept must be counts of draws, one per row, got {kept.tolist()}")
+        # Each row drew meta's n_samples copies: more kept than drawn loaded as it was.
+        meta = fields.get("meta", {})
+        n_samples = meta.get("n_samples")
+        if "n_samples" in meta and (not is_int(n_samples) or n_samples < 1):
+            raise ValueError(f"meta's n_samples must be a count >= 1, got {n_samples!r}")
+        if n_samples is not None and kept.max() > n_samples:
+            raise ValueError(
+                f"kept must be at most meta's n_samples={n_samples} draws per row, got "
+                f"{kept.max()} in row {int(kept.argmax())}"
+            )
+        # The estimates are over the rows that kept a draw; every drop is a share of k.
+        k = fields.get("k")
+        if is_int(k) and k < 1:
+            raise ValueError(f"k must be an int >= 1, got {k}")
+        rows = int(np.count_nonzero(kept))
+        for name in ("mean_drop", "worst_drop"):
+            value = fields.get(name)
+            if not isinstance(value, Estimate):
+                continue  # a missing field is named by the loader
+            if not (0 <= value.ci[0] and value.ci[1] <= 1 and 0 <= value.mean <= 1):
+                raise ValueError(f"{name} must be a share in [0, 1], with its ci, got {value}")
+            if value.n != rows:
+                raise ValueError(f"{name} is over {value.n} rows but {rows} rows kept a draw")
+        max_drop = fields.get("max_drop")
+        if isinstance(max_drop, float) and not 0 <= max_drop <= 1:
+            raise ValueError(f"max_drop must be a share in [0, 1], got {max_drop}")
         radius = fields.get("radius")
         if isinstance(radius, np.ndarray):
             radius = loaded_array(fields, "radius", kind="f", ndim=1, finite=True)
