@@ -135,3 +135,19 @@ def test_a_pcr_file_with_rates_no_test_gives_is_refused(tmp_path, pcr, name, val
 def test_a_keep_top_k_file_with_values_no_test_gives_is_refused(tmp_path, kept, change, message):
     # Each was loaded without a word: an accuracy of 2.0 beside its ci [0.6, 0.8].
     assert_refused_on_load(kept, tmp_path / "kept.npz", change, message)
+
+
+@pytest.mark.parametrize(
+    ("n_cases", "message"),
+    [
+        (-1, r"n_cases must be an int >= 1, got -1"),
+        (0, r"n_cases must be an int >= 1, got 0"),
+        (7, r"pcr must hold shares of the n_cases=7 cases"),
+    ],
+)
+def test_a_pcr_file_with_an_edited_n_cases_is_refused(tmp_path, pcr, n_cases, message):
+    # A rate is hits / n_cases; n_cases=-1, or one the rates are no shares of, loaded
+    # and to_markdown() reported the rates as over that many cases.
+    assert 7 != pcr.n_cases
+    change = lambda header, arrays: header["fields"].update(n_cases=n_cases)  # noqa: E731
+    assert_refused_on_load(pcr, tmp_path / "pcr.npz", change, message)

@@ -127,3 +127,41 @@ def test_figures_infidelity_cannot_give_are_refused_on_load(tmp_path, result, ch
     # Each loaded without a word: a NaN infidelity, a negative mean square, an empty
     # result were averaged and plotted as they were.
     assert_refused_on_load(result, tmp_path / "infid.npz", change, re.escape(message))
+
+
+def _no_mean_infidelity(header, arrays):
+    del header["fields"]["mean_infidelity"]
+
+
+def _edited_mean(header, arrays):
+    header["fields"]["mean_infidelity"]["mean"] = 0.5
+
+
+def _ci_beyond_the_rows(header, arrays):
+    header["fields"]["mean_relative"]["ci"] = [0.0, 1e308]
+
+
+def _infinite_relative(header, arrays):
+    arrays["relative"] = np.where(np.isnan(arrays["relative"]), np.nan, np.inf)
+
+
+def _relative_of_other_rows(header, arrays):
+    arrays["relative"] = arrays["relative"][[0, 2, 1, 3]]
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (_no_mean_infidelity, ".*missing 1 required positional argument: 'mean_infidelity'"),
+        (_edited_mean, "mean_infidelity's mean is 0.5, but the mean of infidelity is "),
+        (_ci_beyond_the_rows, r"mean_relative's ci \[0.0, 1e\+308\] is not within the range"),
+        (_infinite_relative, "relative holds infinity"),
+        (_relative_of_other_rows, r"relative must be infidelity / response on every row"),
+    ],
+)
+def test_an_estimate_or_relative_that_its_rows_do_not_give_is_refused(
+    tmp_path, result, change, message
+):
+    # A missing mean_infidelity was a KeyError from the loader; an edited mean, a CI
+    # of 1e308, an infinite or shuffled relative loaded as the file's result.
+    assert_refused_on_load(result, tmp_path / "infid.npz", change, message)

@@ -262,7 +262,7 @@ def _aopc_of_other_rows(header, arrays):
         (_drop_at_zero, r"drop at k=0 must be 0 \(nothing removed\), got 0.25 in row 3"),
         (_drop_above_one, r"drop must lie in \[-1, 1\].*got 1.5 at index \(1, 2\)"),
         (_drop_below_minus_one, r"drop must lie in \[-1, 1\].*got -2.0 at index \(0, 1\)"),
-        (_aopc_of_other_rows, "aopc is over 99 rows but drop holds 10"),
+        (_aopc_of_other_rows, "aopc is over 99 rows but drop.s rows holds 10"),
     ],
 )
 def test_a_drop_no_model_could_give_is_refused(tmp_path, curve, change, message):
@@ -310,3 +310,16 @@ def test_a_sensitivity_result_no_test_could_give_is_refused(tmp_path, sensitivit
     # Each row draws meta's n_samples noisy copies, so no more than that are kept; a
     # drop is a share of the top k. Files outside these loaded as they were.
     assert_refused_on_load(sensitivity, tmp_path / "s.npz", change, message)
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda h, a: h["fields"]["aopc"].update(mean=0.9), "aopc's mean is 0.9, but the mean"),
+        (lambda h, a: h["fields"]["aopc"].update(ci=[-1.0, 2.0]), r"aopc's ci \[-1.0, 2.0\]"),
+    ],
+)
+def test_an_aopc_that_its_curve_does_not_give_is_refused(tmp_path, curve, change, message):
+    # The AOPC is the mean of the rows' mean drops: an edited one was reported beside
+    # a curve() that averages to another figure.
+    assert_refused_on_load(curve, tmp_path / "curve.npz", change, message)

@@ -118,6 +118,9 @@ class PCRResult(SavedWithEstimates):
         # interval [0.5, 0.2] were loaded, and separated() and to_markdown() read them.
         if n_ks and ks.min() < 0:
             raise ValueError(f"ks must hold feature counts >= 0, got {ks.min()}")
+        n_cases = fields.get("n_cases")
+        if is_int(n_cases) and n_cases < 1:  # the test refuses to run on no cases
+            raise ValueError(f"n_cases must be an int >= 1, got {n_cases}")
         for name in ("pcr", "random_pcr"):
             rates = loaded_array(fields, name, kind="f", ndim=1)
             if rates.size != n_ks:
@@ -125,6 +128,14 @@ class PCRResult(SavedWithEstimates):
             outside = rates[~((rates >= 0) & (rates <= 1))]
             if outside.size:
                 raise ValueError(f"{name} must hold rates in [0, 1], got {outside[0]}")
+            # A rate is hits / n_cases: an edited n_cases read as a count of other cases.
+            if is_int(n_cases):
+                hits = rates * n_cases
+                if not np.allclose(hits, np.round(hits), rtol=0, atol=1e-6):
+                    raise ValueError(
+                        f"{name} must hold shares of the n_cases={n_cases} cases, got "
+                        f"{rates.tolist()}"
+                    )
         for name in ("pcr_ci", "random_pcr_ci"):
             ci = loaded_array(fields, name, kind="f", ndim=2)
             if ci.shape != (n_ks, 2):

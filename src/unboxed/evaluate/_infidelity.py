@@ -40,7 +40,7 @@ from ..explanation import Attribution, _json_seed
 from ..local._segments import Partition
 from ._fidelity import Fill, _check_fill, _make_fill
 from ._ranking import check_rows, explained_classes
-from ._saved import SavedWithEstimates, loaded_array
+from ._saved import SavedWithEstimates, check_estimate_of, loaded_array
 from ._stats import Estimate, estimate
 
 Perturbation = Literal["gaussian", "removal"]
@@ -120,8 +120,18 @@ class InfidelityResult(SavedWithEstimates):
                 raise ValueError(f"{name} holds a negative mean square")
         if np.any(np.isnan(fields["relative"]) != (fields["response"] == 0)):
             raise ValueError("relative must be NaN exactly where response is 0")
-        if fields["mean_infidelity"].n != fields["infidelity"].size:
+        relative = fields["relative"]
+        defined = ~np.isnan(relative)
+        if not np.all(np.isfinite(relative[defined])):
+            raise ValueError("relative holds infinity")
+        expected = fields["infidelity"][defined] / fields["response"][defined]
+        if not np.allclose(relative[defined], expected, rtol=1e-9, atol=0):
+            raise ValueError("relative must be infidelity / response on every row")
+        if "mean_infidelity" in fields and fields["mean_infidelity"].n != relative.size:
             raise ValueError("mean_infidelity's n is not the number of rows")
+        # Each estimate is of the rows' figures: a hand-edited mean loaded as the result.
+        check_estimate_of(fields, "mean_infidelity", fields["infidelity"], of="infidelity")
+        check_estimate_of(fields, "mean_relative", relative[defined], of="relative's defined rows")
         return fields
 
 

@@ -42,7 +42,7 @@ from ._fidelity import (
     _make_fill,
 )
 from ._ranking import RankingLike, check_rows, explained_classes, ranking_array
-from ._saved import SavedWithEstimates, _finite_float, loaded_array
+from ._saved import SavedWithEstimates, _finite_float, check_estimate_of, loaded_array
 from ._stats import Estimate, estimate
 
 #: deletion_curve's removal steps where there are more features or segments: the
@@ -104,9 +104,7 @@ class DeletionCurve(SavedWithEstimates):
                 f"drop must lie in [-1, 1] (a difference of probabilities), got "
                 f"{drop[bad]} at index {bad}"
             )
-        aopc = fields.get("aopc")
-        if isinstance(aopc, Estimate) and aopc.n != drop.shape[0]:
-            raise ValueError(f"aopc is over {aopc.n} rows but drop holds {drop.shape[0]}")
+        check_estimate_of(fields, "aopc", drop.mean(axis=1), of="drop's rows")
         return fields
 
     def curve(self) -> np.ndarray:

@@ -75,3 +75,35 @@ def loaded_array(
         bad = tuple(int(i) for i in np.argwhere(~np.isfinite(array))[0])
         raise ValueError(f"{name} must be finite, got {array[bad]} at index {bad}")
     return array
+
+
+def check_estimate_of(fields: dict[str, Any], name: str, values: np.ndarray, *, of: str) -> None:
+    """Refuse the loaded estimate ``name`` unless it is the estimate of ``values`` (the
+    rows' figures, described by ``of``): over as many rows, with their mean, and with
+    an interval within their range, as :func:`~unboxed.evaluate._stats.estimate` makes.
+
+    A hand-edited figure (an AOPC of 2.0 beside a curve whose rows average 0.1) loaded
+    and was reported, plotted and compared as the file's result. A missing estimate is
+    left to the loader, which names it.
+    """
+    found = fields.get(name)
+    if not isinstance(found, Estimate):
+        return
+    values = np.asarray(values, dtype=np.float64).ravel()
+    if values.size == 0:  # no estimate is of no rows
+        raise ValueError(f"{name} is over {found.n} rows but {of} holds none")
+    if found.n != values.size:
+        raise ValueError(f"{name} is over {found.n} rows but {of} holds {values.size}")
+    # The mean is recomputed as estimate() computed it; the tolerance only allows for
+    # another summation order (another machine's numpy), not another figure.
+    mean = float(values.mean())
+    scale = float(np.abs(values).max())
+    tolerance = 1e-9 * scale + 1e-300
+    if abs(found.mean - mean) > tolerance:
+        raise ValueError(f"{name}'s mean is {found.mean!r}, but the mean of {of} is {mean!r}")
+    # A bootstrap mean lies between the smallest and the largest value.
+    low, high = float(values.min()), float(values.max())
+    if found.ci[0] < low - tolerance or found.ci[1] > high + tolerance:
+        raise ValueError(
+            f"{name}'s ci {list(found.ci)} is not within the range of {of}, [{low!r}, {high!r}]"
+        )
