@@ -463,6 +463,22 @@ def _set(key, value):
     return change
 
 
+def _negate(name):
+    """Every value of the array ``name`` negated, its largest first made at least 1."""
+
+    def change(arrays):
+        arrays[name] = -(np.abs(arrays[name]) + 1)
+
+    return change
+
+
+def _set_all(name, value):
+    def change(arrays):
+        arrays[name] = np.full(arrays[name].shape, value)
+
+    return change
+
+
 def _delete(key):
     return lambda mapping: mapping.pop(key)
 
@@ -538,6 +554,27 @@ DAMAGED = {
         2,
         _in_npz(_set("running.unit", "class1/chain0")),
         "running chain is 'class1/chain0'",
+    ),
+    # RuntimeWarning "invalid value encountered in log", and NaN in the surrogate
+    "a negative variance among the draws": (
+        "DMMMEN",
+        2,
+        _in_npz(change_arrays=_negate("running/draws/sigma2")),
+        "draws hold values out of their range",
+    ),
+    # RuntimeWarning "overflow encountered in exp"
+    "a log weight above 0 among the draws": (
+        "DMMMEN",
+        2,
+        _in_npz(change_arrays=_set_all("running/draws/log_pi", 1.0)),
+        "draws hold values out of their range",
+    ),
+    # RuntimeWarning "overflow encountered in cast": the draws' beta is float32
+    "a float32 draw past float32's range": (
+        "DMMMEN",
+        2,
+        _in_npz(change_arrays=_set_all("running/draws/beta", 1e300)),
+        r"its beta is float64 .*within float32's range",
     ),
     # IndexError from numpy's indexing
     "a sweep before the first": ("DMMMEN", 2, _in_npz(_set("running.sweep", -1)), "sweep"),

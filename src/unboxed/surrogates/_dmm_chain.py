@@ -359,6 +359,20 @@ def _check_draws(arrays: dict[str, Any], draws: Draws, settings: ChainSettings, 
         and np.all((arrays["c"] >= 0) & (arrays["c"] < K))
     ):
         raise ValueError("its draws name components or priors out of range")
+    # The draws made: a variance or a prior's scale not above 0, or a log weight above
+    # 0, was resumed from, and the fitted surrogate took NaN from log(sigma2) or
+    # overflowed in exp(log_pi).
+    made = {name: arrays[name][:count] for name in ("log_pi", "sigma2", "lambdas", "alpha")}
+    if not (
+        np.all(made["log_pi"] <= 0)
+        and np.all(made["sigma2"] > 0)
+        and np.all(made["lambdas"] > 0)
+        and np.all(made["alpha"] >= 0)
+    ):
+        raise ValueError(
+            "its draws hold values out of their range (a log weight above 0, or a "
+            "variance, prior scale or concentration not above 0)"
+        )
 
 
 # ---------------------------------------------------------------- chains
