@@ -620,6 +620,20 @@ DAMAGED = {
         _in_npz(change_arrays=_nan_at("current/objective")),
         "objective",
     ),
+    # resumed silently from another state: numpy truncated the counter 0.5 to 0
+    "a generator state that is a float": (
+        "JGMM",
+        2,
+        _in_npz(_set("rng.state.state", 0.5)),
+        "numpy reads it as another state",
+    ),
+    # resumed silently from another state: numpy took true for 1
+    "a generator increment that is true": (
+        "DMMMEN",
+        2,
+        _in_npz(_set("running.rng.state.inc", True)),
+        "numpy reads it as another state",
+    ),
     # OverflowError from numpy's generator
     "a negative generator counter": (
         "JGMMExplainer",

@@ -439,10 +439,22 @@ def check_generator_state(state: Any, *, like: np.random.Generator) -> Any:
     counter) for a damaged one; each becomes a ``ValueError``, which the caller prefixes
     with the file's name.
     """
+    generator = type(like.bit_generator)()
     try:
-        type(like.bit_generator)().state = state
+        generator.state = state
     except (TypeError, ValueError, OverflowError, KeyError) as err:
         raise ValueError(f"its random generator state is invalid ({err})") from err
+    # numpy truncates a float counter (0.5 became 0) and takes true for 1: the fit went
+    # on from another state than the file's. A state saved from numpy reads back as it is.
+    try:
+        same = to_json(generator.state) == to_json(state)
+    except TypeError:  # something JSON cannot hold, which no saved state has
+        same = False
+    if not same:
+        raise ValueError(
+            "its random generator state is invalid (numpy reads it as another state: a "
+            "number that is not an int, or true or false where a count belongs)"
+        )
     return state
 
 
