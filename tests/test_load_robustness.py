@@ -668,3 +668,125 @@ def test_mnist_pixels_that_are_not_numbers_are_refused(tmp_path, data):
     with pytest.raises(ValueError, match="not an mnist digits file") as raised:
         _load_mnist(file)
     assert str(file) in str(raised.value)
+
+
+# ------------------------------------------- every saved result class, one table
+@pytest.fixture(scope="module")
+def saved_results(planted, planted_logreg, tmp_path_factory):
+    """A small real file of every class that saves through ``SavedResult``."""
+    from unboxed import BlackBox
+    from unboxed.evaluate import deletion_curve, deletion_test, infidelity, keep_top_k
+    from unboxed.probes import Prototypes
+
+    X, y, support = planted.X_test[:40], planted.y_test[:40], planted.support
+    box = BlackBox.from_sklearn(planted_logreg)
+    values = np.random.default_rng(0).normal(size=(6, X.shape[1]))
+    results = {
+        "Attribution": _attribution(),
+        "ExampleSet": _example_set(),
+        "FeatureImportance": FeatureImportance(np.ones((2, 3)), make_meta("test", {})),
+        "Prototypes": Prototypes(
+            np.ones((2, 4)), np.array([0, 1]), np.array([-0.1, -0.2]), meta=make_meta("t", {})
+        ),
+        "DeletionCurve": deletion_curve(box, X[:6], support, max_k=3, n_boot=20, random_state=0),
+        "PCRResult": deletion_test(
+            box, X, support, [1, 2], n_boot=20, random_state=0, verbose=False
+        ),
+        "KeepTopKResult": keep_top_k(
+            box, X, y, support, 2, n_boot=20, random_state=0, verbose=False
+        ),
+        "InfidelityResult": infidelity(
+            box, X[:6], values, scale=0.1, n_perturb=8, n_boot=20, random_state=0
+        ),
+    }
+    folder = tmp_path_factory.mktemp("saved_results")
+    files = {}
+    for name, result in results.items():
+        result.save(folder / f"{name}.npz")
+        files[name] = (folder / f"{name}.npz").read_bytes()
+    return files
+
+
+def _with_header(text):
+    """The file with its JSON header replaced by ``text`` (valid JSON of another shape)."""
+
+    def change(data, other, path):
+        path.write_bytes(data)
+        _rewrite_result_header(path, text)
+        return path.read_bytes()
+
+    return change
+
+
+def _truncated(fraction):
+    return lambda data, other, path: data[: int(len(data) * fraction)]
+
+
+def _arrays_of(data, other, path):
+    """The arrays of another class's file under this file's header."""
+    path.write_bytes(other)
+    theirs = read_npz(path, what="a result")
+    path.write_bytes(data)
+    ours = read_npz(path, what="a result")
+    write_npz(path, {**theirs, "__unboxed__": ours["__unboxed__"]})
+    return path.read_bytes()
+
+
+def _header_of(data, other, path):
+    """This file's arrays under another class's header."""
+    path.write_bytes(other)
+    header = read_npz(path, what="a result")["__unboxed__"]
+    path.write_bytes(data)
+    write_npz(path, {**read_npz(path, what="a result"), "__unboxed__": header})
+    return path.read_bytes()
+
+
+_HEAD = '{"format": "unboxed-explanation", "format_version": 1, "class": %s, "fields": %s}'
+RESULT_DAMAGE = {
+    **{f"truncated to {f:.0%}": _truncated(f) for f in (0.0, 0.1, 0.5, 0.9, 0.999)},
+    "header {}": _with_header("{}"),
+    "header []": _with_header("[]"),
+    "header a string": _with_header('"x"'),
+    "header 1e308": _with_header("1e308"),
+    "header nested arrays": _with_header("[[[[1]]]]"),
+    "a version of 10**30": _with_header(
+        '{"format": "unboxed-explanation", "format_version": 1000000000000000000000000000000}'
+    ),
+    "a version NaN as text": _with_header(
+        '{"format": "unboxed-explanation", "format_version": "NaN"}'
+    ),
+    "the abstract Explanation": _with_header(_HEAD % ('"Explanation"', "{}")),
+    "the abstract SavedWithEstimates": _with_header(_HEAD % ('"SavedWithEstimates"', "{}")),
+    "a class that is a number": _with_header(_HEAD % ("5", "{}")),
+    "fields that are a list": _with_header(_HEAD % ('"Attribution"', "[1, 2]")),
+    "the arrays of another class": _arrays_of,
+    "the header of another class": _header_of,
+}
+#: The class whose file each one is swapped with: another kind, with arrays of its own.
+SWAPPED_WITH = {
+    "Attribution": "DeletionCurve",
+    "ExampleSet": "Prototypes",
+    "FeatureImportance": "InfidelityResult",
+    "Prototypes": "Attribution",
+    "DeletionCurve": "PCRResult",
+    "PCRResult": "KeepTopKResult",
+    "KeepTopKResult": "DeletionCurve",
+    "InfidelityResult": "Attribution",
+}
+
+
+@pytest.mark.parametrize("damage", list(RESULT_DAMAGE))
+@pytest.mark.parametrize("name", list(SWAPPED_WITH))
+def test_every_saved_result_class_refuses_a_damaged_or_swapped_file(
+    tmp_path, saved_results, name, damage
+):
+    from unboxed.explanation import SavedResult
+
+    path = tmp_path / "result.npz"
+    data = RESULT_DAMAGE[damage](saved_results[name], saved_results[SWAPPED_WITH[name]], path)
+    path.write_bytes(data)
+    kind = SavedResult._classes[name]
+    for load in (kind.load, SavedResult.load):  # the class's own, and the shared one
+        with pytest.raises(ValueError) as raised:
+            load(path)
+        assert type(raised.value) is ValueError and str(path) in str(raised.value)
