@@ -2582,6 +2582,31 @@ def test_maximize_refuses_image_regularizers_to_an_mlp_of_images_by_option(
     assert not out.exists()
 
 
+@pytest.mark.parametrize("generator", [[], ["--generator-epochs", "1"]])
+def test_maximize_refuses_starts_it_cannot_hold_by_option_before_a_vae_trains(
+    tmp_path, capsys, digits, generator
+):
+    # The library sized the search's batch only once the VAE had trained: --starts
+    # 10**12 with --generator-epochs trained (and saved) one, then was refused as
+    # "n_starts=1000000000000 is too large".
+    model = zoo.build(
+        "mlp", input_shape=(digits.n_features,), n_classes=10, widths=(8,), random_state=0
+    )
+    zoo.save(model, tmp_path / "mlp", metadata={"dataset": "digits"})
+    out, vae = tmp_path / "am.npz", tmp_path / "vae"
+    saved = ["--save-generator", str(vae)] if generator else []
+    starts = ["--starts", str(10**12), "--steps", "1", *generator, *saved]
+    assert _maximize(tmp_path / "mlp", out, *starts) == 2
+    assert not out.exists() and not vae.exists()
+    err = capsys.readouterr().err
+    width = 16 if generator else digits.n_features  # the VAE's latent dimensions, or pixels
+    assert err.startswith(
+        f"unboxed: error: --starts {10**12} is too large: it asks for an array of shape "
+        f"({10 * 10**12}, {width}) ("
+    )
+    assert err.count("\n") == 1
+
+
 @pytest.fixture(scope="module")
 def saved_cancer_mlp(tmp_path_factory):
     """A small MLP of breast-cancer's table, trained and saved here."""

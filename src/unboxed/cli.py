@@ -2071,6 +2071,9 @@ MAXIMIZE_REAL_ROWS = 200
 #: p = 0.49, and the best of 5 brought every class to p >= 0.99; in pixels the command
 #: took 32 s against 24 s with one start (the starts run in one batch).
 MAXIMIZE_STARTS = 5
+#: Latent dimensions of the VAE that ``--generator-epochs`` trains
+#: (benchmarks/global_probes.py's MNIST settings).
+MAXIMIZE_LATENT_DIM = 16
 
 
 def _maximize(args: argparse.Namespace) -> int:
@@ -2080,6 +2083,7 @@ def _maximize(args: argparse.Namespace) -> int:
     import numpy as np
 
     from ._io import save_figure
+    from ._validation import allocate
     from .blackbox import grayscale_shape
     from .probes import ActivationMaximization
     from .zoo._io import RECORD, WEIGHTS
@@ -2131,6 +2135,12 @@ def _maximize(args: argparse.Namespace) -> int:
         option = "--generator" if args.generator is not None else "--generator-epochs"
         raise ValueError(f"{option} needs images; {dataset.name} has rows")
     X_train = dataset.X_train[:MAXIMIZE_REFERENCE_ROWS]
+    if args.generator is None:
+        # The search's batch, (starts x classes, inputs or latent dimensions), as the
+        # library sizes it, here before a VAE trains: --starts 10**12 trained (and saved)
+        # one for minutes, and was refused after. A VAE read from --generator is quick.
+        width = MAXIMIZE_LATENT_DIM if args.generator_epochs else X_train.shape[1]
+        allocate((args.starts * len(classes), width), setting=f"--starts {args.starts}")
     generator, searched = _maximize_generator(X_train, dataset.name, args)
     # The search stays in the range the model was trained on: pixels share one range,
     # a table's columns (standardized, or in units of their own) each have theirs.
@@ -2206,7 +2216,12 @@ def _maximize_generator(X_train: Any, dataset: str, args: argparse.Namespace) ->
         return _load_generator(args.generator, X_train.shape[1], dataset)
     if not args.generator_epochs:
         return None, "over the inputs"
-    vae = zoo.vae(n_features=X_train.shape[1], latent_dim=16, hidden=(256,), random_state=args.seed)
+    vae = zoo.vae(
+        n_features=X_train.shape[1],
+        latent_dim=MAXIMIZE_LATENT_DIM,
+        hidden=(256,),
+        random_state=args.seed,
+    )
     zoo.train_vae(
         vae,
         X_train,
