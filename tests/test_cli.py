@@ -12,6 +12,7 @@ import torch
 
 from tests.helpers import HtmlPage, interrupt_at
 from unboxed import Attribution, ExampleSet, FeatureImportance, __version__, cli, local, zoo
+from unboxed._validation import FLOAT32_MAX
 from unboxed.cli import (
     EXPLAIN_METHODS,
     LOCAL_DMM_MEN,
@@ -3392,7 +3393,6 @@ def test_train_refuses_a_bad_rate_by_its_option(tmp_path, capsys, option, value,
 def test_train_refuses_a_rate_beyond_float32_by_its_option(tmp_path, capsys, option):
     # --lr 1e300 loaded the data, built the model and failed at the first step in
     # torch's words alone: "value cannot be converted to type float without overflow"
-    assert float(np.finfo(np.float32).max) == cli._FLOAT32_MAX
     argv = ["train", "--model", "mlp", "--dataset", "digits", "--out", str(tmp_path / "m")]
     with pytest.raises(SystemExit) as info:
         main([*argv, option, "1e300"])
@@ -3401,8 +3401,8 @@ def test_train_refuses_a_rate_beyond_float32_by_its_option(tmp_path, capsys, opt
     assert f"argument {option}: expected a number at most 3.403e+38, the largest float32" in err
     assert not (tmp_path / "m").exists()
     # the largest float32 itself is taken
-    parsed = cli._parser().parse_args([*argv, option, repr(cli._FLOAT32_MAX)])
-    assert getattr(parsed, option[2:].replace("-", "_")) == cli._FLOAT32_MAX
+    parsed = cli._parser().parse_args([*argv, option, repr(FLOAT32_MAX)])
+    assert getattr(parsed, option[2:].replace("-", "_")) == FLOAT32_MAX
 
 
 @pytest.mark.parametrize("command", ["train", "explain", "maximize", "report", "demo"])

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from ._numbers import fixed, one_row_mean, paired_difference
+from ._validation import FLOAT32_MAX
 from ._version import __version__
 
 #: ``unboxed explain --method``: each name's explainer in :mod:`unboxed.local`, by name
@@ -716,11 +717,6 @@ def _seed(text: str) -> int:
     return value
 
 
-#: The largest float32, ``numpy.finfo(numpy.float32).max``, written out so that
-#: parsing need not import numpy.
-_FLOAT32_MAX = 3.4028234663852886e38
-
-
 def _finite_float(*, positive: bool) -> Callable[[str], float]:
     """An argparse type for finite floats > 0 (``positive``) or >= 0, so that a bad
     ``--lr`` is refused by its option's name before any data is loaded (zoo.train's
@@ -738,9 +734,9 @@ def _finite_float(*, positive: bool) -> Callable[[str], float]:
         # Adam steps the float32 weights by it: --lr 1e300 (or --weight-decay) failed
         # at the first step, after the data loaded, in torch's words alone ("value
         # cannot be converted to type float without overflow").
-        if value > _FLOAT32_MAX:
+        if value > FLOAT32_MAX:
             raise argparse.ArgumentTypeError(
-                f"expected a number at most {_FLOAT32_MAX:.4g}, the largest float32 (the "
+                f"expected a number at most {FLOAT32_MAX:.4g}, the largest float32 (the "
                 f"weights' type), got {text!r}"
             )
         return value
