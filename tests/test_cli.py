@@ -3389,20 +3389,31 @@ def test_train_refuses_a_bad_rate_by_its_option(tmp_path, capsys, option, value,
     assert not (tmp_path / "m").exists()
 
 
-@pytest.mark.parametrize("option", ["--lr", "--weight-decay"])
-def test_train_refuses_a_rate_beyond_float32_by_its_option(tmp_path, capsys, option):
-    # --lr 1e300 loaded the data, built the model and failed at the first step in
-    # torch's words alone: "value cannot be converted to type float without overflow"
+@pytest.mark.parametrize(
+    ("option", "value", "largest", "why"),
+    [
+        ("--lr", "1e300", FLOAT32_MAX * (1 - 0.9), "where Adam's first step, 10 times it"),
+        # below the largest float32, but Adam's first step, 10 lr, is not
+        ("--lr", "1e38", FLOAT32_MAX * (1 - 0.9), "where Adam's first step, 10 times it"),
+        ("--weight-decay", "1e300", FLOAT32_MAX, "the largest float32"),
+    ],
+)
+def test_train_refuses_a_rate_beyond_float32_by_its_option(
+    tmp_path, capsys, option, value, largest, why
+):
+    # --lr 1e300 (and 1e38) loaded the data, built the model and failed at the first
+    # step in torch's words alone: "value cannot be converted to type float without
+    # overflow"
     argv = ["train", "--model", "mlp", "--dataset", "digits", "--out", str(tmp_path / "m")]
     with pytest.raises(SystemExit) as info:
-        main([*argv, option, "1e300"])
+        main([*argv, option, value])
     assert info.value.code == 2
     err = capsys.readouterr().err
-    assert f"argument {option}: expected a number at most 3.403e+38, the largest float32" in err
+    assert f"argument {option}: expected a number at most {largest:.4g}, {why}" in err
     assert not (tmp_path / "m").exists()
-    # the largest float32 itself is taken
-    parsed = cli._parser().parse_args([*argv, option, repr(FLOAT32_MAX)])
-    assert getattr(parsed, option[2:].replace("-", "_")) == FLOAT32_MAX
+    # the largest itself is taken
+    parsed = cli._parser().parse_args([*argv, option, repr(largest)])
+    assert getattr(parsed, option[2:].replace("-", "_")) == largest
 
 
 @pytest.mark.parametrize("command", ["train", "explain", "maximize", "report", "demo"])

@@ -114,13 +114,22 @@ def _parser() -> argparse.ArgumentParser:
     )
     train.add_argument(
         "--lr",
-        type=_finite_float(positive=True),
+        # Adam's first step is 10 lr (lr over 1 - 0.9), in the float32 weights' type.
+        type=_finite_float(
+            positive=True,
+            largest=FLOAT32_MAX * (1 - 0.9),
+            why="where Adam's first step, 10 times it, still fits a float32 (the weights' type)",
+        ),
         default=2e-3,
         help="Adam's learning rate (default %(default)s)",
     )
     train.add_argument(
         "--weight-decay",
-        type=_finite_float(positive=False),
+        type=_finite_float(
+            positive=False,
+            largest=FLOAT32_MAX,
+            why="the largest float32 (the weights' type)",
+        ),
         default=0.0,
         help="Adam's weight decay (default %(default)s)",
     )
@@ -717,10 +726,11 @@ def _seed(text: str) -> int:
     return value
 
 
-def _finite_float(*, positive: bool) -> Callable[[str], float]:
-    """An argparse type for finite floats > 0 (``positive``) or >= 0, so that a bad
-    ``--lr`` is refused by its option's name before any data is loaded (zoo.train's
-    words, "lr must be ...", named no option)."""
+def _finite_float(*, positive: bool, largest: float, why: str) -> Callable[[str], float]:
+    """An argparse type for finite floats > 0 (``positive``) or >= 0, and at most
+    ``largest`` (``why`` says why), so that a bad ``--lr`` is refused by its option's
+    name before any data is loaded (zoo.train's words, "lr must be ...", named no
+    option)."""
 
     def parse(text: str) -> float:
         try:
@@ -731,13 +741,12 @@ def _finite_float(*, positive: bool) -> Callable[[str], float]:
             raise argparse.ArgumentTypeError(
                 f"expected a finite number {'>' if positive else '>='} 0, got {text!r}"
             )
-        # Adam steps the float32 weights by it: --lr 1e300 (or --weight-decay) failed
-        # at the first step, after the data loaded, in torch's words alone ("value
-        # cannot be converted to type float without overflow").
-        if value > FLOAT32_MAX:
+        # Adam steps the float32 weights by it: --lr 1e300 (or 1e38, or --weight-decay
+        # 1e300) failed at the first step, after the data loaded, in torch's words
+        # alone ("value cannot be converted to type float without overflow").
+        if value > largest:
             raise argparse.ArgumentTypeError(
-                f"expected a number at most {FLOAT32_MAX:.4g}, the largest float32 (the "
-                f"weights' type), got {text!r}"
+                f"expected a number at most {largest:.4g}, {why}, got {text!r}"
             )
         return value
 
