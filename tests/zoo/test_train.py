@@ -130,6 +130,16 @@ def test_bad_data_is_refused(digits):
             zoo.train(model, digits, epochs=1, lr=lr, weight_decay=weight_decay, verbose=False)
 
 
+def test_a_rate_adam_cannot_step_in_float32_is_refused_by_name(digits):
+    # lr=1e38 (Adam's first step is 10 lr) and weight_decay=1e300 raised torch's bare
+    # "value cannot be converted to type float without overflow" at the first step
+    model = zoo.build("mlp", input_shape=(64,), n_classes=10, widths=(8,))
+    with pytest.raises(ValueError, match=r"lr must be at most 3\.403e\+37, where Adam's"):
+        zoo.train(model, digits, epochs=1, lr=1e38, verbose=False)
+    with pytest.raises(ValueError, match=r"weight_decay must be at most 3\.403e\+38, the"):
+        zoo.train(model, digits, epochs=1, weight_decay=1e300, verbose=False)
+
+
 def test_train_refuses_what_is_not_a_zoo_model_or_a_dataset(digits):
     model = zoo.build("mlp", input_shape=(64,), n_classes=10, widths=(8,))
     # both were AttributeErrors (on input_shape, n_features) before

@@ -239,6 +239,10 @@ def test_a_single_image_or_a_bad_learning_rate_is_refused(digits):
         model.elbo(digits.X_train[0])
     with pytest.raises(ValueError, match="lr"):
         zoo.train_vae(model, digits.X_train[:10], lr=0, verbose=False)
+    # Adam's first step, 10 lr, overflowed float32 in torch's bare words ("value cannot
+    # be converted to type float without overflow")
+    with pytest.raises(ValueError, match=r"lr must be at most 3\.403e\+37, where Adam's"):
+        zoo.train_vae(model, digits.X_train[:10], lr=1e38, verbose=False)
 
 
 def test_a_float64_vae_trains_scores_and_samples_as_the_float32_one(digits):

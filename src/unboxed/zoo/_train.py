@@ -189,6 +189,32 @@ def _as_tensor(values: object, *, name: str) -> torch.Tensor:
     return torch.as_tensor(arr)
 
 
+def _check_adam_rates(
+    model: nn.Module, lr: object, weight_decay: object = 0.0
+) -> tuple[float, float]:
+    """``lr`` (> 0) and ``weight_decay`` (>= 0) checked for torch's Adam on ``model``'s
+    weights. Adam's first step is lr / (1 - beta1), 10 lr at its default beta1 = 0.9, and
+    it adds weight_decay times each weight, both converted to the weights' dtype: on
+    float32 ones lr=1e38 (or weight_decay=1e300) raised torch's bare "value cannot be
+    converted to type float without overflow" at the first step, after the data was
+    read."""
+    lr = check_number(lr, name="lr")
+    weight_decay = check_number(weight_decay, name="weight_decay", strict=False)
+    dtype = next(model.parameters()).dtype
+    largest = float(torch.finfo(dtype).max)
+    if lr > largest * (1 - 0.9):
+        raise ValueError(
+            f"lr must be at most {largest * (1 - 0.9):.4g}, where Adam's first step, 10 lr, "
+            f"still fits the model's {dtype}, got {lr!r}"
+        )
+    if weight_decay > largest:
+        raise ValueError(
+            f"weight_decay must be at most {largest:.4g}, the largest number of the "
+            f"model's {dtype}, got {weight_decay!r}"
+        )
+    return lr, weight_decay
+
+
 def train(
     model: ZooModel,
     dataset: Dataset,
@@ -241,8 +267,7 @@ def train(
     batch_size = check_positive_int(batch_size, name="batch_size")
     check_checkpoint(checkpoint, random_state)
     random_state = int_seed(random_state)
-    lr = check_number(lr, name="lr")
-    weight_decay = check_number(weight_decay, name="weight_decay", strict=False)
+    lr, weight_decay = _check_adam_rates(model, lr, weight_decay)
     X, y, X_test, y_test = _tensors(model, dataset)
     # The data set's names go with the model (to its black box and its saved folder);
     # a model with more outputs than the data set has classes has no name for the rest.

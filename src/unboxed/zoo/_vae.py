@@ -33,7 +33,6 @@ from .._validation import (
     RandomState,
     check_array,
     check_checkpoint,
-    check_number,
     check_positive_int,
     check_positive_ints,
     int_seed,
@@ -352,7 +351,13 @@ def train_vae(
     VAETrainingResult
     """
     # Not at the top: _train imports _io, which imports this module.
-    from ._train import START_WEIGHTS, back_to_saved, save_training_state, start_or_resume
+    from ._train import (
+        START_WEIGHTS,
+        _check_adam_rates,
+        back_to_saved,
+        save_training_state,
+        start_or_resume,
+    )
 
     if not isinstance(model, VAE):
         raise TypeError(f"train_vae takes a VAE from zoo.vae, got {type(model).__name__}")
@@ -361,7 +366,7 @@ def train_vae(
         X_test = _check_unit_interval(X_test, model.n_features, name="X_test")
     epochs = check_positive_int(epochs, name="epochs")
     batch_size = check_positive_int(batch_size, name="batch_size")
-    lr = check_number(lr, name="lr")
+    lr, _ = _check_adam_rates(model, lr)
     check_checkpoint(checkpoint, random_state)
     seed = int_seed(random_state)
     generator = torch.Generator().manual_seed(seed)
