@@ -580,6 +580,18 @@ def test_sample_x_weights_whose_sum_overflows_are_the_same_distribution():
     np.testing.assert_array_equal(comps, same[1])
 
 
+def test_sample_x_refuses_a_count_numpy_cannot_hold_naming_it():
+    # numpy's bare "MemoryError: Unable to allocate 7.28 TiB" named no setting, as the
+    # explainer's generated examples did before their check_draws.
+    from sklearn.datasets import load_iris
+
+    data = load_iris().data
+    model = JGMM(3, 2, random_state=0, max_iter=20).fit(data[:, :2], data[:, 2:])
+    with pytest.raises(ValueError, match=r"n_samples=1000000000000 is too large: it asks for"):
+        model.sample_x(10**12, random_state=0)
+    assert model.sample_x(5, random_state=0)[0].shape == (5, 2)
+
+
 def test_full_covariances_dip_without_a_decrease_warning():
     """The floor added to a full covariance's diagonal can lower the bound (documented
     under var_floor), so a full fit raises no ObjectiveDecreaseWarning for it."""

@@ -26,6 +26,7 @@ from .._io import (
 )
 from .._validation import (
     RandomState,
+    allocate,
     check_array,
     check_checkpoint,
     check_is_fitted,
@@ -744,6 +745,9 @@ class JGMM(Params):
         """
         self._check_fitted()
         n_samples = check_positive_int(n_samples, name="n_samples")
+        # Sized first, as the explainer's generated examples are (check_draws):
+        # n_samples=10**12 raised numpy's bare "Unable to allocate 7.28 TiB".
+        allocate((n_samples, self.means_x_.shape[1]), setting=f"n_samples={n_samples}")
         rng = check_random_state(random_state)
         if weights is None:
             if self.spatial_:
