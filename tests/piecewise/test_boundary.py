@@ -554,3 +554,14 @@ def test_a_region_made_by_hand_with_rows_not_of_unit_norm_has_its_own_polygon():
     np.testing.assert_allclose(np.linalg.norm(scaled.H, axis=1), 1.0)
     with pytest.raises(ValueError, match="row 1 of H is zero"):
         Region([0.5, 0.5], [[1, 0], [0, 0]], [1, 1])
+
+
+@pytest.mark.parametrize("size", [1e-200, 1e200])
+def test_a_region_made_by_hand_with_tiny_or_huge_rows_is_scaled_without_overflow(size):
+    # The norm as a sqrt of squares: rows of 1e-200 squared to 0 ("row 0 of H is
+    # zero"), rows of 1e200 overflowed to inf with a RuntimeWarning (then H / inf = 0).
+    unit = Region([0.5, 0.5], [[1, 0], [-1, 0], [0, 1], [0, -1]], [1, 0, 1, 0])
+    H = np.array([[1, 0], [-1, 0], [0, 1], [0, -1]]) * size
+    scaled = Region([0.5, 0.5], H, np.array([1, 0, 1, 0]) * size)
+    np.testing.assert_allclose(scaled.H, unit.H)
+    np.testing.assert_allclose(scaled.polygon(1e-9), unit.polygon(1e-9))

@@ -123,7 +123,9 @@ class Region:
             raise ValueError(f"h must have shape ({H.shape[0]},), one per row of H, got {h.shape}")
         # edges() puts row i's line through h_i H_i, on the line only where |H_i| = 1:
         # a square written with rows of norm 2 came back as a polygon of 2 corners.
-        norm = np.linalg.norm(H, axis=1)
+        # hypot, not linalg.norm's sqrt of squares: a row of 1e-200 squared to 0 and was
+        # called zero, one of 1e200 overflowed to inf (a RuntimeWarning) and became 0.
+        norm = np.hypot(H[:, 0], H[:, 1])
         if np.any(norm == 0):
             raise ValueError(
                 f"row {int(np.argmax(norm == 0))} of H is zero: it bounds nothing (or, "
