@@ -362,6 +362,15 @@ def test_bad_counts_are_refused(call, message):
         call(model, np.full((5, 4), 0.5))
 
 
+def test_sample_refuses_a_count_it_cannot_hold_naming_it():
+    # torch's bare "can't allocate memory: you tried to allocate 8000000000000 bytes"
+    # named no setting.
+    model = zoo.vae(n_features=4, latent_dim=2, hidden=(3,), random_state=0)
+    with pytest.raises(ValueError, match=r"n=1000000000000 is too large: it asks for"):
+        model.sample(10**12)
+    assert model.sample(3).shape == (3, 4)
+
+
 def test_encoder_and_decoder_are_relu_stacks_ending_in_linear_layers():
     model = zoo.vae(n_features=6, latent_dim=2, hidden=(5, 4), random_state=0)
     kinds = [type(m).__name__ for m in model.decoder]

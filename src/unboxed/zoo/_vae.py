@@ -31,6 +31,7 @@ from .._io import array_digest
 from .._progress import progress
 from .._validation import (
     RandomState,
+    allocate,
     check_array,
     check_checkpoint,
     check_positive_int,
@@ -194,6 +195,9 @@ class VAE(ZooModel):
             Pixel probabilities in (0, 1), float64.
         """
         n = check_positive_int(n, name="n")
+        # The images returned, sized first: n=10**12 failed in torch's allocator ("can't
+        # allocate memory: you tried to allocate 8000000000000 bytes"), naming no n.
+        allocate((n, self.n_features), setting=f"n={n}")
         generator = torch.Generator().manual_seed(int_seed(random_state))
         z = module_input(self, torch.randn((n, self.latent_dim), generator=generator))
         self.eval()
