@@ -450,6 +450,32 @@ def test_a_black_box_of_fewer_classes_set_after_the_fit_asks_for_a_refit():
     assert surrogate.set_params(blackbox=two).fit(X).predict_proba(X).shape == (150, 2)
 
 
+def test_a_black_box_of_another_width_set_after_the_fit_asks_for_a_refit():
+    # predict, predict_proba and fidelity raised scikit-learn's "X has 2 features, but
+    # DecisionTreeClassifier is expecting 4", and export_text named feature_3 of a box
+    # of 2 features, after set_params(blackbox=) swapped the box the tree learnt.
+    from sklearn.datasets import load_iris
+    from sklearn.linear_model import LogisticRegression
+
+    X, y = load_iris(return_X_y=True)
+    four = BlackBox.from_sklearn(LogisticRegression(max_iter=500).fit(X, y))
+    two = BlackBox.from_sklearn(LogisticRegression(max_iter=500).fit(X[:, :2], y))
+    surrogate = TreeSurrogate(four, max_depth=3, random_state=0, verbose=False).fit(X)
+    expected = surrogate.predict(X)
+    surrogate.set_params(blackbox=two)
+    message = (
+        r"TreeSurrogate's tree reads 4 features, but blackbox now takes 2: it was changed "
+        r"since the fit \(set_params\(blackbox=...\)\); fit the surrogate again"
+    )
+    for call in (surrogate.predict_proba, surrogate.predict, surrogate.fidelity):
+        with pytest.raises(ValueError, match=message):
+            call(X[:, :2])
+    with pytest.raises(ValueError, match=message):
+        surrogate.export_text()
+    np.testing.assert_array_equal(surrogate.set_params(blackbox=four).predict(X), expected)
+    assert surrogate.set_params(blackbox=two).fit(X[:, :2]).predict(X[:, :2]).shape == (150,)
+
+
 def test_export_text_names_the_black_boxs_features_by_default(
     planted, planted_named_blackbox, planted_blackbox
 ):

@@ -295,11 +295,21 @@ class TreeSurrogate(Params):
         # reads self.blackbox, which set_params may have swapped for one of fewer
         # classes: predict_proba failed in numpy ("index 2 is out of bounds for axis 1
         # with size 2"), fidelity and export_text on a class the new box lacks.
+        # A box of another width did so too: predict, fidelity and predict_proba raised
+        # scikit-learn's "X has 2 features, but DecisionTreeClassifier is expecting 4",
+        # and export_text named features the new box lacks.
         top = int(self.tree_.classes_.max())
-        if top >= self.blackbox.n_classes:
+        # A box of any width (n_features None, a callable's) takes the tree's too.
+        width, takes = int(self.tree_.n_features_in_), self.blackbox.n_features
+        if top >= self.blackbox.n_classes or takes not in (None, width):
+            differs = (
+                f"predicts class column {top}, but blackbox now has "
+                f"{self.blackbox.n_classes} classes"
+                if top >= self.blackbox.n_classes
+                else f"reads {width} features, but blackbox now takes {takes}"
+            )
             raise ValueError(
-                f"this TreeSurrogate's tree predicts class column {top}, but blackbox now "
-                f"has {self.blackbox.n_classes} classes: it was changed since the fit "
+                f"this TreeSurrogate's tree {differs}: it was changed since the fit "
                 "(set_params(blackbox=...)); fit the surrogate again"
             )
 
