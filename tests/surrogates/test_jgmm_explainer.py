@@ -1387,6 +1387,36 @@ def test_the_default_pool_is_featurised_once_per_fit_and_follows_refits_and_sett
     assert calls == [80]
 
 
+@pytest.mark.filterwarnings("ignore:JGMM EM did not converge")
+def test_a_black_box_of_other_classes_set_after_the_fit_asks_for_a_refit(planted, planted_logreg):
+    # predict answered class 2 for a box of 2 classes without a word, fidelity said
+    # "pred_a holds 2, which is not a class", counterfactuals "top_classes name class 2
+    # of 2", after set_params(blackbox=) swapped the 3-class box the proxy learnt.
+    import torch
+
+    from unboxed import zoo
+
+    X = planted.X_test[:80]
+    torch.manual_seed(0)
+    three = BlackBox.from_torch(zoo.mlp((20,), n_features=20, n_classes=3), input_shape=(20,))
+    assert np.unique(three.predict(X)).size == 3
+    two = BlackBox.from_torch(torch_logistic_regression(planted_logreg), input_shape=(20,))
+    explainer = JGMMExplainer(
+        three, lower_layer="act1", n_components_x=3, max_iter=5, random_state=0, verbose=False
+    ).fit(X)
+    expected = explainer.predict(X)
+    explainer.set_params(blackbox=two)
+    message = (
+        r"fitted on a black box of 3 classes, but blackbox now has 2: it was changed since "
+        r"the fit \(set_params\(blackbox=...\)\); fit the explainer again"
+    )
+    for call in (explainer.predict, explainer.fidelity, explainer.counterfactuals):
+        with pytest.raises(ValueError, match=message):
+            call(X[:5])
+    np.testing.assert_array_equal(explainer.set_params(blackbox=three).predict(X), expected)
+    assert explainer.set_params(blackbox=two).fit(X).predict(X).max() <= 1
+
+
 def test_validity_asks_the_black_box_not_the_proxy(explainer, digits, digits_lenet):
     """Mined counterfactuals are classified from their images by the network itself,
     generated ones by the layers above pool2; semi-factuals are valid when the class

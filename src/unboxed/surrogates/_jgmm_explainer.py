@@ -714,6 +714,16 @@ class JGMMExplainer(Params):
 
     def _check_fitted(self) -> None:
         check_is_fitted(self, "jgmm_")
+        # The proxy's classes are those of the black box at the fit; set_params may have
+        # swapped it for one of another count since: predict gave class 8 of a box of 3
+        # without a word, fidelity said "pred_a holds 4, which is not a class", and
+        # counterfactuals "top_classes name class 8 of 3".
+        if self.n_classes_ != self.blackbox.n_classes:
+            raise ValueError(
+                f"this JGMMExplainer was fitted on a black box of {self.n_classes_} classes, "
+                f"but blackbox now has {self.blackbox.n_classes}: it was changed since the "
+                "fit (set_params(blackbox=...)); fit the explainer again"
+            )
 
     def _check_tied(self, what: str) -> None:
         if not self._tied:
