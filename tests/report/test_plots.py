@@ -899,7 +899,7 @@ def test_float32_channels_whose_sum_float32_cannot_hold_are_refused_by_name():
     # numpy's mean sums float32 in float32: 3 channels of 3e38 raised its RuntimeWarning
     # "overflow encountered in reduce" in _as_image, though each value is a float32
     values = np.full((1, 12), 3e38, dtype=np.float32)
-    message = "its 3 channels' sum at most 3.4e\\+38"
+    message = "at most 3.4e\\+38 from end to end, and its 3 channels' sum at most that"
     with pytest.raises(ValueError, match=r"attribution.values \(row 0\) spans 3e\+38.*" + message):
         Attribution(values, [0], image_shape=(3, 2, 2)).plot()
     with pytest.raises(ValueError, match=r"attribution.inputs \(row 0\).*" + message):
@@ -909,6 +909,26 @@ def test_float32_channels_whose_sum_float32_cannot_hold_are_refused_by_name():
         warnings.simplefilter("error")
         Attribution(values / 3, [0], image_shape=(3, 2, 2)).plot().savefig(io.BytesIO())
         Attribution(values, [0], image_shape=(3, 4)).plot().savefig(io.BytesIO())
+
+
+def test_float32_colours_wider_than_float32_holds_are_refused_by_name():
+    # matplotlib's norm subtracts vmin in the array's float: float32 colours of
+    # [-3e38, 3e38] (each a float32) raised its RuntimeWarning "overflow encountered
+    # in subtract" when the figure was saved
+    wide = np.array([[3e38, -3e38, 1.0, 2.0]], dtype=np.float32)
+    rule = r"at most 3.4e\+38 from end to end"
+    with pytest.raises(ValueError, match=r"attribution.values \(row 0\) spans -3e\+38.*" + rule):
+        Attribution(wide, [0], image_shape=(2, 2)).plot()
+    with pytest.raises(ValueError, match=r"attribution.inputs \(row 0\) spans -3e\+38.*" + rule):
+        Attribution(np.ones((1, 4)), [0], inputs=wide, image_shape=(2, 2)).plot()
+    # float64 colours of that span, and float32 ones float32 holds, draw as before
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for values in (wide.astype(np.float64), wide / 2):
+            Attribution(values, [0], image_shape=(2, 2)).plot().savefig(io.BytesIO())
+            Attribution(np.ones((1, 4)), [0], inputs=values, image_shape=(2, 2)).plot().savefig(
+                io.BytesIO()
+            )
 
 
 def test_intervals_matplotlib_cannot_scale_are_refused_by_name():

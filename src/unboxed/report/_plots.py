@@ -110,10 +110,11 @@ def _check_drawable(
         rule = f"at most {widest:.3g} from end to end, 0 included"
     else:
         # Only a range past the largest float overflows here: a heat map of [1e308, 0]
-        # or [8e307, -8e307] drew as any other, which the bars' limit refused.
-        start, end, widest = (
-            (low, high, _LARGEST) if as_ == "background" else (0.0, largest, _LARGEST)
-        )
+        # or [8e307, -8e307] drew as any other, which the bars' limit refused. Of the
+        # array's float, as matplotlib's norm subtracts in it: float32 colours of
+        # [-3e38, 3e38] raised its "overflow encountered in subtract".
+        widest = _summed(values)
+        start, end = (low, high) if as_ == "background" else (0.0, largest)
         if as_ == "heat" and low < 0:
             start = -largest
         rule = (
@@ -121,9 +122,7 @@ def _check_drawable(
         )
         rule += f"at most {widest:.3g} from end to end"
         if channels > 1:
-            summed = _summed(values)
-            most = "that" if summed == widest else f"{summed:.3g}"
-            rule += f", and its {channels} channels' sum at most {most}"
+            rule += f", and its {channels} channels' sum at most that"
     width = end - start  # inf where it overflows
     if not (width <= widest and channels * largest <= _summed(values)):  # NaN-safe
         raise ValueError(
@@ -134,9 +133,10 @@ def _check_drawable(
 
 
 def _summed(values: np.ndarray) -> float:
-    """The largest sum of ``values`` numpy's mean holds: it sums float32 in float32
-    (3 channels of a float32 attribution of 3e38 overflowed in :func:`_as_image`, with
-    the RuntimeWarning "overflow encountered in reduce"), float16 in float32 as well."""
+    """The largest sum of ``values`` numpy's mean holds, and the widest range
+    matplotlib's norm scales them over: both work in float32 for float32 (3 channels
+    of a float32 attribution of 3e38 overflowed in :func:`_as_image`, with the
+    RuntimeWarning "overflow encountered in reduce"), float16 in float32 as well."""
     narrow = values.dtype in (np.float32, np.float16)
     return float(np.finfo(np.float32).max) if narrow else _LARGEST
 
