@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import matplotlib
 import numpy as np
 import pytest
 
@@ -9,6 +10,7 @@ from tests.helpers import torch_logistic_regression
 from tests.test_example_set import _empty_examples, _examples
 from unboxed import ExampleSet, make_meta
 from unboxed.report import plot_examples, plot_posteriors
+from unboxed.report._plots import _max_inches
 
 #: Values of +-1e308, whose span overflows matplotlib's scaling: 4 examples of 9.
 _HUGE = np.tile([1e308, -1e308, 1e308], (4, 3))
@@ -126,13 +128,27 @@ def test_plot_posteriors_refuses_class_names_given_as_one_string():
 
 
 def test_plot_posteriors_refuses_more_components_than_a_figure_holds_before_drawing():
-    Q = np.full((4000, 2), 0.5)  # 722 in high: savefig's "Image size ... is too large"
-    with pytest.raises(ValueError, match=r"4000 x 2 components make a figure of 3 x 722 in"):
+    # 0.18 in a component past the installed matplotlib's limit (4000, 722 in high,
+    # before 3.10): savefig's "Image size ... is too large"
+    n = int(_max_inches() / 0.18) + 1
+    Q = np.full((n, 2), 0.5)
+    with pytest.raises(ValueError, match=rf"{n} x 2 components make a figure of 3 x"):
         plot_posteriors(Q, Q)
 
 
+@pytest.mark.skipif(
+    tuple(matplotlib.__version_info__[:2]) < (3, 10), reason="matplotlib < 3.10 saves 2**16 px"
+)
+def test_plot_posteriors_draws_a_figure_past_655_in_that_matplotlib_saves():
+    # 4000 lower components make a figure 722 in high, refused at 2**16 px whatever the
+    # matplotlib, though 3.10 and later save up to 2**23 px a side
+    Q = np.full((4000, 2), 0.5)
+    fig = plot_posteriors(Q, Q)
+    assert fig.get_size_inches()[1] == pytest.approx(1.5 + 0.18 * 4000)
+
+
 def test_a_gallery_of_more_groups_than_a_figure_holds_is_refused_before_drawing():
-    n = 400
+    n = int(_max_inches() / 1.7) + 1  # 400 groups before matplotlib 3.10
     examples = _examples(
         values=np.zeros((n, 9)),
         scores=np.arange(n, dtype=float),
@@ -142,7 +158,7 @@ def test_a_gallery_of_more_groups_than_a_figure_holds_is_refused_before_drawing(
         top_proba=np.zeros((n, 2)),
         indices=-np.ones(n, int),
     )
-    with pytest.raises(ValueError, match=r"400 groups of up to 1 panels make a figure of 2 x"):
+    with pytest.raises(ValueError, match=rf"{n} groups of up to 1 panels make a figure of 2 x"):
         plot_examples(examples, list(range(n)), max_per_group=1)
 
 

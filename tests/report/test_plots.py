@@ -1,13 +1,14 @@
 import io
 import warnings
 
+import matplotlib
 import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 from matplotlib.colors import to_rgba
 
 from unboxed import Attribution, FeatureImportance, make_meta
-from unboxed.report._plots import _check_figure_size
+from unboxed.report._plots import _check_figure_size, _max_inches
 
 
 @pytest.fixture()
@@ -947,15 +948,31 @@ def test_intervals_matplotlib_cannot_scale_are_refused_by_name():
 
 
 def test_more_panels_than_a_figure_holds_are_refused_before_drawing(rng):
-    # 2000 rows in 400 rows of panels, 960 in high: savefig's "Image size of ... pixels
-    # is too large" came after minutes of drawing them.
-    many = Attribution(rng.normal(size=(2000, 3)), np.zeros(2000, int))
-    with pytest.raises(ValueError, match=r"2000 panels \(400 rows of 5\) make a figure of 1"):
-        many.plot(list(range(2000)))
-    importance = FeatureImportance(rng.uniform(size=(2000, 3)))
+    # Rows of panels 2.4 in high past the installed matplotlib's limit (2000 rows, 960
+    # in, before 3.10): savefig's "Image size of ... pixels is too large" came after
+    # minutes of drawing them.
+    n = 5 * (int(_max_inches() / 2.4) + 1)
+    many = Attribution(rng.normal(size=(n, 3)), np.zeros(n, int))
+    with pytest.raises(ValueError, match=rf"{n} panels \({n // 5} rows of 5\) make a figure of 1"):
+        many.plot(list(range(n)))
+    importance = FeatureImportance(rng.uniform(size=(n, 3)))
     with pytest.raises(ValueError, match="more than matplotlib can save"):
         importance.plot()
     # up to matplotlib's limit, the figure is made as before
-    _check_figure_size(655.0, 655.0, what="2 panels")
-    with pytest.raises(ValueError, match="2 panels make a figure of 1 x 655 in"):
-        _check_figure_size(1.0, 655.36, what="2 panels")
+    most = _max_inches()
+    _check_figure_size(most - 0.01, most - 0.01, what="2 panels")
+    with pytest.raises(ValueError, match=f"2 panels make a figure of 1 x {most:.0f} in"):
+        _check_figure_size(1.0, most, what="2 panels")
+
+
+@pytest.mark.skipif(
+    tuple(matplotlib.__version_info__[:2]) < (3, 10), reason="matplotlib < 3.10 saves 2**16 px"
+)
+def test_figures_past_655_in_that_matplotlib_saves_are_not_refused():
+    # The limit was 2**16 px (655 in at 100 dpi) whatever the matplotlib: 3.10 lifted
+    # Agg's to 2**23, and a figure 700 in high saves there, which was refused.
+    from matplotlib.figure import Figure
+
+    Figure(figsize=(1, 700)).savefig(io.BytesIO(), format="png")
+    _check_figure_size(1.0, 700.0, what="2 panels")
+    assert _max_inches() == 2**23 / 100

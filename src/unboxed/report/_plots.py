@@ -53,20 +53,27 @@ def _figure(
     return fig, axes.flat
 
 
-#: The most inches a figure may span on a side: matplotlib draws at most 2**16 pixels a
-#: side, 655 in at its default 100 dpi.
-_MAX_INCHES = 2**16 / 100
+def _max_inches() -> float:
+    """The most inches a figure may span on a side: the most pixels the installed
+    matplotlib's Agg saves, at its default 100 dpi. That is 2**16 (655 in) before
+    matplotlib 3.10 and 2**23 (83,886 in) since, where its 16-bit limits were lifted.
+    (Read when a figure is made: importing unboxed.report imports no matplotlib.)"""
+    import matplotlib
+
+    return (2**23 if tuple(matplotlib.__version_info__[:2]) >= (3, 10) else 2**16) / 100
 
 
 def _check_figure_size(width: float, height: float, *, what: str) -> None:
     """Refuse a figure of ``width`` by ``height`` inches (of ``what``: "2000 panels",
     say) that matplotlib cannot save at its default 100 dpi, before anything is drawn:
     savefig raised "Image size of ... pixels is too large" only after every panel was
-    drawn and laid out (about 70 s for 200 panels on 2 cores, minutes for 2000)."""
-    if max(width, height) >= _MAX_INCHES:
+    drawn and laid out. The limit is the installed matplotlib's (:func:`_max_inches`):
+    655 in, the limit before 3.10, refused figures that 3.10 and later save."""
+    most = _max_inches()
+    if max(width, height) >= most:
         raise ValueError(
             f"{what} make a figure of {width:.0f} x {height:.0f} in, more than matplotlib "
-            f"can save ({_MAX_INCHES:.0f} in a side at 100 dpi); draw fewer at a time"
+            f"can save ({most:.0f} in a side at 100 dpi); draw fewer at a time"
         )
 
 
