@@ -425,6 +425,9 @@ def test_labels_that_read_two_ways_or_none_are_refused_with_the_flat_shapes():
         ("slic", {"max_num_iter": -1}, "max_num_iter must be an int >= 1"),
         # numpy's "negative dimensions are not allowed" from inside skimage
         ("slic", {"max_size_factor": -1}, "max_size_factor must be a finite number > 0"),
+        # skimage's "cannot convert float NaN to integer" (infinity's OverflowError)
+        ("slic", {"min_size_factor": float("nan")}, "min_size_factor must be a finite number >= 0"),
+        ("slic", {"min_size_factor": float("inf")}, "min_size_factor must be a finite number >= 0"),
         ("quickshift", {"kernel_size": float("nan")}, "kernel_size must be a finite number > 0"),
         ("quickshift", {"max_dist": -1}, "max_dist must be a finite number >= 0"),
         ("quickshift", {"ratio": -0.5}, "ratio must be a finite number >= 0"),

@@ -214,9 +214,11 @@ def _image_segmenter(method: Segmenter, params: dict[str, Any]) -> Callable[[np.
         check_positive_int(settings.get("n_segments", 100), name="n_segments")
         check_number(settings["compactness"], name="compactness")
         # max_num_iter=0 (or below) assigned no pixel: skimage's -1 everywhere, read as
-        # one component; a max_size_factor below 0 raised numpy's "negative dimensions".
+        # one component; a max_size_factor below 0 raised numpy's "negative dimensions",
+        # a NaN or infinite min_size_factor "cannot convert float NaN to integer".
         check_positive_int(settings.get("max_num_iter", 10), name="max_num_iter")
         check_number(settings.get("max_size_factor", 3), name="max_size_factor")
+        check_number(settings.get("min_size_factor", 0.5), name="min_size_factor", strict=False)
         _check_sigma(settings)
         return lambda image: slic(image, channel_axis=None, start_label=0, **settings)
     if method == "quickshift":
