@@ -47,7 +47,7 @@ from ..blackbox import BlackBox, RowName, _row_of_x, check_blackbox, label_posit
 from ..explanation import Attribution, FeatureImportance, _json_seed
 from ..local._segments import Partition, flat_segments
 from ._ranking import RankingLike, RowRanking, check_ranking, check_rows, explained_classes
-from ._saved import SavedWithEstimates, loaded_array
+from ._saved import SavedWithEstimates, check_share_estimates, loaded_array
 from ._stats import Estimate, bootstrap_mean, estimate, proportion
 
 #: Rows manipulated and sent to the model at once.
@@ -262,16 +262,12 @@ class KeepTopKResult(SavedWithEstimates):
             raise ValueError(f"k must be an int >= 0, got {k}")
         if predicted.size and predicted.min() < 0:
             raise ValueError(f"predicted must hold class indices >= 0, got {predicted.min()}")
-        for name in ("accuracy", "probability"):
-            value = fields.get(name)
-            if not isinstance(value, Estimate):
-                continue  # a missing field is named by the loader
-            if not (0 <= value.ci[0] and value.ci[1] <= 1 and 0 <= value.mean <= 1):
-                raise ValueError(f"{name} must be a share in [0, 1], with its ci, got {value}")
-            if value.n != predicted.size:
-                raise ValueError(
-                    f"{name} is over {value.n} rows but predicted holds {predicted.size}"
-                )
+        check_share_estimates(
+            fields,
+            ("accuracy", "probability"),
+            n=predicted.size,
+            rows=f"predicted holds {predicted.size}",
+        )
         return fields
 
     def as_dict(self) -> dict[str, Any]:

@@ -42,7 +42,13 @@ from ._fidelity import (
     _make_fill,
 )
 from ._ranking import RankingLike, check_rows, explained_classes, ranking_array
-from ._saved import SavedWithEstimates, _finite_float, check_estimate_of, loaded_array
+from ._saved import (
+    SavedWithEstimates,
+    _finite_float,
+    check_estimate_of,
+    check_share_estimates,
+    loaded_array,
+)
 from ._stats import Estimate, estimate
 
 #: deletion_curve's removal steps where there are more features or segments: the
@@ -431,14 +437,9 @@ class SensitivityResult(SavedWithEstimates):
         if is_int(k) and k < 1:
             raise ValueError(f"k must be an int >= 1, got {k}")
         rows = int(np.count_nonzero(kept))
-        for name in ("mean_drop", "worst_drop"):
-            value = fields.get(name)
-            if not isinstance(value, Estimate):
-                continue  # a missing field is named by the loader
-            if not (0 <= value.ci[0] and value.ci[1] <= 1 and 0 <= value.mean <= 1):
-                raise ValueError(f"{name} must be a share in [0, 1], with its ci, got {value}")
-            if value.n != rows:
-                raise ValueError(f"{name} is over {value.n} rows but {rows} rows kept a draw")
+        check_share_estimates(
+            fields, ("mean_drop", "worst_drop"), n=rows, rows=f"{rows} rows kept a draw"
+        )
         max_drop = fields.get("max_drop")
         if isinstance(max_drop, float) and not 0 <= max_drop <= 1:
             raise ValueError(f"max_drop must be a share in [0, 1], got {max_drop}")

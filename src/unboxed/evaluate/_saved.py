@@ -107,3 +107,19 @@ def check_estimate_of(fields: dict[str, Any], name: str, values: np.ndarray, *, 
         raise ValueError(
             f"{name}'s ci {list(found.ci)} is not within the range of {of}, [{low!r}, {high!r}]"
         )
+
+
+def check_share_estimates(
+    fields: dict[str, Any], names: tuple[str, ...], *, n: int, rows: str
+) -> None:
+    """Refuse a loaded estimate of a share (``names``) unless it lies in [0, 1] with its
+    interval and is over ``n`` rows (``rows`` says which, for the message: "6 rows kept
+    a draw"). A missing estimate is left to the loader, which names it."""
+    for name in names:
+        value = fields.get(name)
+        if not isinstance(value, Estimate):
+            continue
+        if not (0 <= value.ci[0] and value.ci[1] <= 1 and 0 <= value.mean <= 1):
+            raise ValueError(f"{name} must be a share in [0, 1], with its ci, got {value}")
+        if value.n != n:
+            raise ValueError(f"{name} is over {value.n} rows but {rows}")
