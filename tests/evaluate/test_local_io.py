@@ -211,35 +211,6 @@ def _no_rows(header, arrays):
     arrays["drop"] = arrays["drop"][:0]
 
 
-@pytest.mark.parametrize(
-    ("change", "message"),
-    [
-        (_nan_drop, r"drop must be finite, got nan at index \(2, 1\)"),
-        (_inf_drop, r"drop must be finite, got inf at index \(0, 3\)"),
-        (_scrambled_ks, r"ks must be 0, 1, ..., max_k, got \[3, 2, 1, 0\]"),
-        (_no_rows, "drop has no rows"),
-    ],
-)
-def test_a_hand_edited_drop_or_ks_is_refused_by_name(tmp_path, curve, change, message):
-    # A NaN in drop loaded, and aopc_difference later said "values contains NaN".
-    assert_refused_on_load(curve, tmp_path / "curve.npz", change, message)
-
-
-@pytest.mark.parametrize(
-    ("change", "message"),
-    [
-        (lambda h, a: a.update(kept=a["kept"] - 10), "kept must be counts of draws"),
-        (lambda h, a: h["fields"].update(radius=-0.3), "radius must be a finite number > 0"),
-        (lambda h, a: h["fields"].update(radius="0.3"), "radius must be a finite number"),
-        (lambda h, a: a.update(radius=np.full(64, np.nan)), "radius must be finite, got nan"),
-        (lambda h, a: a.update(radius=-np.ones(64)), "radius must be >= 0 in every feature"),
-    ],
-)
-def test_a_hand_edited_kept_or_radius_is_refused_by_name(tmp_path, sensitivity, change, message):
-    # Negative counts of draws, a NaN or negative radius all loaded as they were.
-    assert_refused_on_load(sensitivity, tmp_path / "s.npz", change, message)
-
-
 def _drop_at_zero(header, arrays):
     arrays["drop"][3, 0] = 0.25
 
@@ -259,16 +230,36 @@ def _aopc_of_other_rows(header, arrays):
 @pytest.mark.parametrize(
     ("change", "message"),
     [
+        (_nan_drop, r"drop must be finite, got nan at index \(2, 1\)"),
+        (_inf_drop, r"drop must be finite, got inf at index \(0, 3\)"),
+        (_scrambled_ks, r"ks must be 0, 1, ..., max_k, got \[3, 2, 1, 0\]"),
+        (_no_rows, "drop has no rows"),
         (_drop_at_zero, r"drop at k=0 must be 0 \(nothing removed\), got 0.25 in row 3"),
         (_drop_above_one, r"drop must lie in \[-1, 1\].*got 1.5 at index \(1, 2\)"),
         (_drop_below_minus_one, r"drop must lie in \[-1, 1\].*got -2.0 at index \(0, 1\)"),
         (_aopc_of_other_rows, "aopc is over 99 rows but drop.s rows holds 10"),
     ],
 )
-def test_a_drop_no_model_could_give_is_refused(tmp_path, curve, change, message):
-    # A drop is f_c(x) - f_c(x without its top k): 0 at k = 0, in [-1, 1] everywhere.
-    # A hand-edited curve outside that loaded, and its curve() and AOPC were wrong.
+def test_a_hand_edited_drop_or_ks_is_refused_by_name(tmp_path, curve, change, message):
+    # A NaN in drop loaded, and aopc_difference later said "values contains NaN". A drop
+    # is f_c(x) - f_c(x without its top k): 0 at k = 0, in [-1, 1] everywhere; a curve
+    # edited outside that loaded, and its curve() and AOPC were wrong.
     assert_refused_on_load(curve, tmp_path / "curve.npz", change, message)
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda h, a: a.update(kept=a["kept"] - 10), "kept must be counts of draws"),
+        (lambda h, a: h["fields"].update(radius=-0.3), "radius must be a finite number > 0"),
+        (lambda h, a: h["fields"].update(radius="0.3"), "radius must be a finite number"),
+        (lambda h, a: a.update(radius=np.full(64, np.nan)), "radius must be finite, got nan"),
+        (lambda h, a: a.update(radius=-np.ones(64)), "radius must be >= 0 in every feature"),
+    ],
+)
+def test_a_hand_edited_kept_or_radius_is_refused_by_name(tmp_path, sensitivity, change, message):
+    # Negative counts of draws, a NaN or negative radius all loaded as they were.
+    assert_refused_on_load(sensitivity, tmp_path / "s.npz", change, message)
 
 
 def _kept_above_n_samples(header, arrays):
