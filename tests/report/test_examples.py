@@ -147,9 +147,9 @@ def test_plot_posteriors_draws_a_figure_past_655_in_that_matplotlib_saves():
     assert fig.get_size_inches()[1] == pytest.approx(1.5 + 0.18 * 4000)
 
 
-def test_a_gallery_of_more_groups_than_a_figure_holds_is_refused_before_drawing():
-    n = int(_max_inches() / 1.7) + 1  # 400 groups before matplotlib 3.10
-    examples = _examples(
+def _one_per_group(n):
+    """``n`` blank examples, each a group of its own."""
+    return _examples(
         values=np.zeros((n, 9)),
         scores=np.arange(n, dtype=float),
         components=np.zeros(n, int),
@@ -158,6 +158,11 @@ def test_a_gallery_of_more_groups_than_a_figure_holds_is_refused_before_drawing(
         top_proba=np.zeros((n, 2)),
         indices=-np.ones(n, int),
     )
+
+
+def test_a_gallery_of_more_groups_than_a_figure_holds_is_refused_before_drawing():
+    n = int(_max_inches() / 1.7) + 1  # 400 groups before matplotlib 3.10
+    examples = _one_per_group(n)
     with pytest.raises(ValueError, match=rf"{n} groups of up to 1 panels make a figure of 2 x"):
         plot_examples(examples, list(range(n)), max_per_group=1)
 
@@ -257,15 +262,7 @@ def test_untied_query_classes_are_named_by_query_class_names():
 
 def test_the_default_gallery_shows_at_most_ten_groups():
     n = 12
-    examples = _examples(
-        values=np.zeros((n, 9)),
-        scores=np.arange(n, dtype=float),
-        components=np.zeros(n, int),
-        groups=np.arange(n),
-        top_classes=np.zeros((n, 2), int),
-        top_proba=np.zeros((n, 2)),
-        indices=-np.ones(n, int),
-    )
+    examples = _one_per_group(n)
     fig = plot_examples(examples, max_per_group=1)
     assert [ax.get_title() for ax in fig.axes] == [f"w={g} z=0\n{g}" for g in range(10)]
 
