@@ -423,57 +423,41 @@ def test_set_params_depths_and_tolerance_change_the_next_fit(planted, planted_bl
     assert loose.set_params(tolerance=0).fit(X).max_depth_ == 3
 
 
-def test_a_black_box_of_fewer_classes_set_after_the_fit_asks_for_a_refit():
-    # predict_proba failed in numpy, "index 2 is out of bounds for axis 1 with size 2",
-    # after set_params(blackbox=) swapped the 3-class box the tree learnt for a 2-class
-    # one; fidelity and export_text failed on "class 2" of the new box.
+@pytest.mark.parametrize("change", ["fewer classes", "another width"])
+def test_a_black_box_changed_after_the_fit_asks_for_a_refit(change):
+    # After set_params(blackbox=) swapped the box the tree learnt: of fewer classes,
+    # predict_proba failed in numpy ("index 2 is out of bounds for axis 1 with size
+    # 2") and fidelity and export_text on "class 2"; of another width, predict,
+    # predict_proba and fidelity raised scikit-learn's "X has 2 features, but
+    # DecisionTreeClassifier is expecting 4", and export_text named feature_3.
     from sklearn.datasets import load_iris
     from sklearn.linear_model import LogisticRegression
 
     X, y = load_iris(return_X_y=True)
-    three = BlackBox.from_sklearn(LogisticRegression(max_iter=500).fit(X, y))
-    two = BlackBox.from_sklearn(LogisticRegression(max_iter=500).fit(X, y > 0))
-    surrogate = TreeSurrogate(three, max_depth=3, random_state=0, verbose=False).fit(X)
-    expected = surrogate.predict_proba(X)
-    surrogate.set_params(blackbox=two)
-    message = (
-        r"TreeSurrogate's tree predicts class column 2, but blackbox now has 2 classes: it was "
-        r"changed since the fit \(set_params\(blackbox=...\)\); fit the surrogate again"
+    learnt = BlackBox.from_sklearn(LogisticRegression(max_iter=500).fit(X, y))
+    if change == "fewer classes":
+        X_new = X
+        new = BlackBox.from_sklearn(LogisticRegression(max_iter=500).fit(X, y > 0))
+        message = r"TreeSurrogate's tree predicts class column 2, but blackbox now has 2 classes"
+    else:
+        X_new = X[:, :2]
+        new = BlackBox.from_sklearn(LogisticRegression(max_iter=500).fit(X_new, y))
+        message = r"TreeSurrogate's tree reads 4 features, but blackbox now takes 2"
+    message += (
+        r": it was changed since the fit \(set_params\(blackbox=...\)\); fit the surrogate again"
     )
+    surrogate = TreeSurrogate(learnt, max_depth=3, random_state=0, verbose=False).fit(X)
+    expected = surrogate.predict_proba(X)
+    surrogate.set_params(blackbox=new)
     for call in (surrogate.predict_proba, surrogate.predict, surrogate.fidelity):
         with pytest.raises(ValueError, match=message):
-            call(X)
+            call(X_new)
     with pytest.raises(ValueError, match=message):
         surrogate.export_text()
     # Set back, or fitted again on the new box, it answers as before.
-    np.testing.assert_array_equal(surrogate.set_params(blackbox=three).predict_proba(X), expected)
-    assert surrogate.set_params(blackbox=two).fit(X).predict_proba(X).shape == (150, 2)
-
-
-def test_a_black_box_of_another_width_set_after_the_fit_asks_for_a_refit():
-    # predict, predict_proba and fidelity raised scikit-learn's "X has 2 features, but
-    # DecisionTreeClassifier is expecting 4", and export_text named feature_3 of a box
-    # of 2 features, after set_params(blackbox=) swapped the box the tree learnt.
-    from sklearn.datasets import load_iris
-    from sklearn.linear_model import LogisticRegression
-
-    X, y = load_iris(return_X_y=True)
-    four = BlackBox.from_sklearn(LogisticRegression(max_iter=500).fit(X, y))
-    two = BlackBox.from_sklearn(LogisticRegression(max_iter=500).fit(X[:, :2], y))
-    surrogate = TreeSurrogate(four, max_depth=3, random_state=0, verbose=False).fit(X)
-    expected = surrogate.predict(X)
-    surrogate.set_params(blackbox=two)
-    message = (
-        r"TreeSurrogate's tree reads 4 features, but blackbox now takes 2: it was changed "
-        r"since the fit \(set_params\(blackbox=...\)\); fit the surrogate again"
-    )
-    for call in (surrogate.predict_proba, surrogate.predict, surrogate.fidelity):
-        with pytest.raises(ValueError, match=message):
-            call(X[:, :2])
-    with pytest.raises(ValueError, match=message):
-        surrogate.export_text()
-    np.testing.assert_array_equal(surrogate.set_params(blackbox=four).predict(X), expected)
-    assert surrogate.set_params(blackbox=two).fit(X[:, :2]).predict(X[:, :2]).shape == (150,)
+    np.testing.assert_array_equal(surrogate.set_params(blackbox=learnt).predict_proba(X), expected)
+    refit = surrogate.set_params(blackbox=new).fit(X_new)
+    assert refit.predict_proba(X_new).shape == (150, new.n_classes)
 
 
 def test_export_text_names_the_black_boxs_features_by_default(
