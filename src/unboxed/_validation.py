@@ -518,6 +518,12 @@ def _frame_numbers(X: object, arr: np.ndarray, *, name: str) -> np.ndarray:
 #: The largest float32: the dtype of the zoo's networks, the distilled student and the
 #: activation search, and of the draws DMM-MEN keeps.
 FLOAT32_MAX = float(np.finfo(np.float32).max)
+#: The share of a dtype's largest number that torch's Adam's learning rate may reach:
+#: its first step is lr / (1 - beta1), 10 lr at the default beta1 = 0.9, converted to
+#: the weights' dtype (lr=1e38 on float32 weights raised torch's bare "value cannot be
+#: converted to type float without overflow"). The zoo's training, the distilled
+#: student, activation maximization and the CLI's --lr read it.
+ADAM_LR_SHARE = 1 - 0.9
 #: Arrays at least this large are scanned by a torch sum (see :func:`all_finite`).
 TORCH_SCAN_SIZE = 1 << 16
 

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from ._numbers import fixed, one_row_mean, paired_difference
-from ._validation import FLOAT32_MAX
+from ._validation import ADAM_LR_SHARE, FLOAT32_MAX
 from ._version import __version__
 
 #: ``unboxed explain --method``: each name's explainer in :mod:`unboxed.local`, by name
@@ -114,10 +114,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     train.add_argument(
         "--lr",
-        # Adam's first step is 10 lr (lr over 1 - 0.9), in the float32 weights' type.
         type=_finite_float(
             positive=True,
-            largest=FLOAT32_MAX * (1 - 0.9),
+            largest=FLOAT32_MAX * ADAM_LR_SHARE,
             why="where Adam's first step, 10 times it, still fits a float32 (the weights' type)",
         ),
         default=2e-3,

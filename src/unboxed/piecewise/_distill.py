@@ -33,6 +33,7 @@ from .._estimator import Params
 from .._io import array_digest, as_recorded
 from .._progress import progress
 from .._validation import (
+    ADAM_LR_SHARE,
     FLOAT32_MAX,
     RandomState,
     as_float32,
@@ -114,10 +115,8 @@ def _kd_loss(
 
 #: The largest temperature and learning rate: for the temperature the square root of
 #: float32's largest number, as the loss scales by its square; for the learning rate
-#: that number times 1 - beta1 (0.9, torch's Adam's default, which _train_student
-#: uses), as Adam's first step is lr / (1 - beta1), in float32: an lr of 1e38 raised
-#: its bare "value cannot be converted to type float without overflow".
-_LARGEST = {"temperature": math.sqrt(FLOAT32_MAX), "lr": FLOAT32_MAX * (1 - 0.9)}
+#: Adam's share of it (``ADAM_LR_SHARE``; _train_student uses torch's Adam).
+_LARGEST = {"temperature": math.sqrt(FLOAT32_MAX), "lr": FLOAT32_MAX * ADAM_LR_SHARE}
 #: A checked grid: each key's values.
 Grid = dict[str, tuple[float, ...]]
 

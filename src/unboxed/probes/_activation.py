@@ -28,6 +28,7 @@ import numpy as np
 from .._estimator import Params
 from .._progress import progress
 from .._validation import (
+    ADAM_LR_SHARE,
     FLOAT32_MAX,
     RandomState,
     allocate,
@@ -951,7 +952,7 @@ def _check_lr(lr: object, blackbox: BlackBox, generator: Any) -> None:
     else:  # each feature's place, in the model's dtype (float32 without parameters)
         param = next(blackbox.module.parameters(), None)
         dtype = torch.float32 if param is None else param.dtype
-    limit = float(torch.finfo(dtype).max) * (1 - 0.9)
+    limit = float(torch.finfo(dtype).max) * ADAM_LR_SHARE
     if lr > limit:
         raise ValueError(
             f"lr must be at most {limit:.3g}, where Adam's first step (10 lr) still fits "

@@ -30,6 +30,7 @@ from torch import nn
 from .._io import array_digest, as_recorded
 from .._progress import progress
 from .._validation import (
+    ADAM_LR_SHARE,
     RandomState,
     check_checkpoint,
     check_instance,
@@ -202,9 +203,9 @@ def _check_adam_rates(
     weight_decay = check_number(weight_decay, name="weight_decay", strict=False)
     dtype = next(model.parameters()).dtype
     largest = float(torch.finfo(dtype).max)
-    if lr > largest * (1 - 0.9):
+    if lr > largest * ADAM_LR_SHARE:
         raise ValueError(
-            f"lr must be at most {largest * (1 - 0.9):.4g}, where Adam's first step, 10 lr, "
+            f"lr must be at most {largest * ADAM_LR_SHARE:.4g}, where Adam's first step, 10 lr, "
             f"still fits the model's {dtype}, got {lr!r}"
         )
     if weight_decay > largest:
